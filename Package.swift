@@ -1,0 +1,168 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "switchboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "switchboard", targets: ["switchboard"]),
+        .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
+        .target(
+            name: "BusCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // The running bus: per-event-loop shards, batched fan-out, history, presence, RPC, metrics.
+        .target(
+            name: "BusRuntime",
+            dependencies: [
+                "BusCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // What every frontend shares: the HTTP server and router, WebSocket upgrade plumbing, auth.
+        .target(
+            name: "FrontendKit",
+            dependencies: [
+                "BusCore", "BusRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Native WebSocket protocol: codec + session state machine (no IO) ...
+        .target(
+            name: "NativeWebSocketWire",
+            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Protocols/WebSocket/Wire",
+            swiftSettings: upcoming
+        ),
+        // ... and the NIO handler that runs its actions.
+        .target(
+            name: "NativeWebSocketFrontend",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Protocols/WebSocket/Frontend",
+            swiftSettings: upcoming
+        ),
+        // Configuration, the service group, the HTTP API, metrics endpoint.
+        .target(
+            name: "ServerApp",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Swift client SDK (used by the CLI's publish/subscribe).
+        .target(
+            name: "SwitchboardClient",
+            dependencies: [
+                "BusCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "switchboard",
+            dependencies: [
+                "ServerApp", "SwitchboardClient", "BusCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        // Micro-benchmark of the subscription index (1M subscriptions).
+        .executableTarget(
+            name: "SubscriptionIndexBenchmark",
+            dependencies: ["BusCore"],
+            path: "Benchmarks/SubscriptionIndexBenchmark",
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "BusCoreTests",
+            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "BusRuntimeTests",
+            dependencies: [
+                "BusCore", "BusRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "NativeWebSocketTests",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire", "NativeWebSocketFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "ServerAppTests",
+            dependencies: [
+                "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+    ]
+)

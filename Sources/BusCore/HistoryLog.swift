@@ -1,0 +1,85 @@
+import DequeModule
+
+/// A topic's history: an append-only window addressed by offset within an epoch, bounded by count,
+/// bytes and age. Offsets start at 1 in each epoch; 0 means "before the first message".
+/// Pure value: the caller supplies the clock and guards concurrent use.
+public struct HistoryLog<Element> {
+    struct Entry {
+        var offset: UInt64
+        var element: Element
+        var bytes: Int
+        var time: UInt64
+    }
+
+    public let epoch: String
+    public private(set) var limits: HistoryLimits
+    /// Offset of the newest message ever appended in this epoch (0 when none).
+    public private(set) var lastOffset: UInt64 = 0
+    public private(set) var totalBytes = 0
+    private var entries = Deque<Entry>()
+
+    public init(epoch: String, limits: HistoryLimits) {
+        self.epoch = epoch
+        self.limits = limits
+    }
+
+    public var count: Int { entries.count }
+    /// Offset of the oldest message still kept.
+    public var firstOffset: UInt64? { entries.first?.offset }
+    public var position: LogPosition { LogPosition(offset: lastOffset, epoch: epoch) }
+
+    /// Appends; `make` receives the new offset and builds the element that carries it.
+    @discardableResult
+    public mutating func append(bytes: Int, now: UInt64, _ make: (LogPosition) -> Element) -> Element {
+        lastOffset += 1
+        let element = make(LogPosition(offset: lastOffset, epoch: epoch))
+        entries.append(Entry(offset: lastOffset, element: element, bytes: bytes, time: now))
+        totalBytes += bytes
+        trim(now: now)
+        return element
+    }
+
+    /// Drops what the limits no longer allow.
+    public mutating func trim(now: UInt64) {
+        while entries.count > limits.count || (totalBytes > limits.maxBytes && !entries.isEmpty) {
+            totalBytes -= entries.removeFirst().bytes
+        }
+        if let age = limits.maxAgeSeconds {
+            let horizon = UInt64(age * 1e9)
+            while let first = entries.first, now > first.time, now - first.time > horizon {
+                totalBytes -= entries.removeFirst().bytes
+            }
+        }
+    }
+
+    /// The newest `limit` messages, oldest first.
+    public func last(_ limit: Int) -> [Element] {
+        entries.suffix(max(0, limit)).map(\.element)
+    }
+
+    /// What follows `position`: every kept message with a larger offset, oldest first, when nothing was
+    /// lost in between; otherwise why not.
+    public func read(after position: LogPosition, limit: Int = .max) -> HistoryRead<Element> {
+        guard position.epoch == epoch else { return .epochChanged }
+        if position.offset > lastOffset { return .futureOffset }
+        if position.offset == lastOffset { return .complete([]) }
+        guard let first = entries.first?.offset, position.offset + 1 >= first else { return .gap }
+        let skip = Int(position.offset + 1 - first)
+        return .complete(entries.dropFirst(skip).prefix(limit).map(\.element))
+    }
+}
+
+/// The answer to a read from a position.
+public enum HistoryRead<Element> {
+    /// Everything after the position (possibly nothing).
+    case complete([Element])
+    /// Some messages after the position are no longer kept.
+    case gap
+    /// The position belongs to another epoch (the log was reset or lost).
+    case epochChanged
+    /// The position is beyond the newest message of this epoch.
+    case futureOffset
+}
+
+extension HistoryLog: Sendable where Element: Sendable {}
+extension HistoryLog.Entry: Sendable where Element: Sendable {}

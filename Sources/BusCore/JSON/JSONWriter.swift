@@ -1,0 +1,146 @@
+public import NIOCore
+
+/// Writing JSON straight into a `ByteBuffer`: no intermediate strings, no Foundation.
+extension ByteBuffer {
+    /// Writes `string` as a JSON string literal, escaping what RFC 8259 requires.
+    public mutating func writeJSONString(_ string: String) {
+        writeInteger(UInt8(ascii: "\""))
+        var pending = string.utf8.startIndex
+        let utf8 = string.utf8
+        var index = pending
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                writeBytes(utf8[pending..<index])
+                switch byte {
+                case UInt8(ascii: "\""): writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): writeStaticString("\\\\")
+                case 0x0A: writeStaticString("\\n")
+                case 0x0D: writeStaticString("\\r")
+                case 0x09: writeStaticString("\\t")
+                default:
+                    writeStaticString("\\u00")
+                    writeInteger(ByteBuffer.hexDigits[Int(byte >> 4)])
+                    writeInteger(ByteBuffer.hexDigits[Int(byte & 0xF)])
+                }
+                pending = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        writeBytes(utf8[pending..<utf8.endIndex])
+        writeInteger(UInt8(ascii: "\""))
+    }
+
+    /// Writes the readable bytes of `payload` as a JSON string (the payload must be UTF-8).
+    public mutating func writeJSONString(utf8 payload: ByteBuffer) {
+        writeJSONString(String(buffer: payload))
+    }
+
+    /// Writes `value` in decimal.
+    public mutating func writeDecimal<I: BinaryInteger>(_ value: I) {
+        writeString(String(value))
+    }
+
+    /// Writes the readable bytes of `payload` as a base64 JSON string.
+    public mutating func writeBase64JSONString(_ payload: ByteBuffer) {
+        writeInteger(UInt8(ascii: "\""))
+        payload.withUnsafeReadableBytes { bytes in
+            let table = ByteBuffer.base64Alphabet
+            var i = 0
+            while i + 3 <= bytes.count {
+                let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                writeInteger(table[Int(n >> 18 & 63)])
+                writeInteger(table[Int(n >> 12 & 63)])
+                writeInteger(table[Int(n >> 6 & 63)])
+                writeInteger(table[Int(n & 63)])
+                i += 3
+            }
+            let rest = bytes.count - i
+            if rest > 0 {
+                let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+                writeInteger(table[Int(n >> 18 & 63)])
+                writeInteger(table[Int(n >> 12 & 63)])
+                if rest == 2 { writeInteger(table[Int(n >> 6 & 63)]) } else { writeInteger(UInt8(ascii: "=")) }
+                writeInteger(UInt8(ascii: "="))
+            }
+        }
+        writeInteger(UInt8(ascii: "\""))
+    }
+
+    /// Writes a parsed value back out.
+    public mutating func writeJSONValue(_ value: JSONValue) {
+        switch value {
+        case .null: writeStaticString("null")
+        case .bool(let flag): writeStaticString(flag ? "true" : "false")
+        case .number(let text): writeString(text)
+        case .string(let text): writeJSONString(text)
+        case .array(let values):
+            writeInteger(UInt8(ascii: "["))
+            for (i, element) in values.enumerated() {
+                if i > 0 { writeInteger(UInt8(ascii: ",")) }
+                writeJSONValue(element)
+            }
+            writeInteger(UInt8(ascii: "]"))
+        case .object(let fields):
+            writeInteger(UInt8(ascii: "{"))
+            for (i, field) in fields.enumerated() {
+                if i > 0 { writeInteger(UInt8(ascii: ",")) }
+                writeJSONString(field.key)
+                writeInteger(UInt8(ascii: ":"))
+                writeJSONValue(field.value)
+            }
+            writeInteger(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Writes the payload under the key the payload rule picks: `"data":…`, `"text":"…"` or `"binary":"…"`.
+    public mutating func writePayloadMember(_ payload: ByteBuffer, form: PayloadForm) {
+        switch form {
+        case .json:
+            writeStaticString("\"data\":")
+            writeImmutableBuffer(payload)
+        case .text:
+            writeStaticString("\"text\":")
+            writeJSONString(utf8: payload)
+        case .binary:
+            writeStaticString("\"binary\":")
+            writeBase64JSONString(payload)
+        }
+    }
+
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+}
+
+/// Base64 decoding for payloads that arrive as `"binary"`.
+public enum Base64 {
+    public static func decode(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3 / 4)
+        var buffer: UInt32 = 0
+        var bits = 0
+        var padding = 0
+        for byte in text.utf8 {
+            let value: UInt32
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(byte - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(byte - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(byte - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): value = 62
+            case UInt8(ascii: "/"), UInt8(ascii: "_"): value = 63
+            case UInt8(ascii: "="):
+                padding += 1
+                continue
+            default: return nil
+            }
+            if padding > 0 { return nil }
+            buffer = buffer << 6 | value
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
+            }
+        }
+        return padding <= 2 ? out : nil
+    }
+}

@@ -1,0 +1,175 @@
+/// The subscription trie: filters are stored level by level, so matching a topic walks at most two
+/// branches per level (the exact level and `+`) plus the `#` entries met on the way. The cost grows with
+/// the topic's depth and the number of matches, never with the number of subscriptions
+/// (the model is nats-server's `sublist.go`).
+///
+/// Not thread-safe: the bus guards it (BusRuntime's `SubscriptionRegistry`).
+public final class SubscriptionIndex<Member: AnyObject> {
+    final class Node {
+        var children: [Substring: Node] = [:]
+        var plus: Node?
+        /// Subscriptions whose filter ends in `#` right below this node.
+        var hashMembers: [Member] = []
+        var hashGroups: [SharedGroup<Member>] = []
+        /// Subscriptions whose filter ends at this node.
+        var members: [Member] = []
+        var groups: [SharedGroup<Member>] = []
+
+        var isEmpty: Bool {
+            children.isEmpty && plus == nil && hashMembers.isEmpty && hashGroups.isEmpty
+                && members.isEmpty && groups.isEmpty
+        }
+    }
+
+    private struct GroupKey: Hashable {
+        var name: String
+        var pattern: String
+    }
+
+    private let root = Node()
+    private var groupsByKey: [GroupKey: SharedGroup<Member>] = [:]
+    /// Number of (filter, member) pairs stored, shared memberships included.
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Adds `member` under `filter`. Adding the same pair twice stores it twice; callers keep a set.
+    public func insert(_ filter: TopicFilter, member: Member) {
+        let levels = filter.levels
+        var node = root
+        let endsWithHash = levels.last == "#"
+        let walk = endsWithHash ? levels.dropLast() : levels[...]
+        for level in walk {
+            if level == "+" {
+                if node.plus == nil { node.plus = Node() }
+                node = node.plus!
+            } else if let child = node.children[level] {
+                node = child
+            } else {
+                let child = Node()
+                node.children[Substring(String(level))] = child
+                node = child
+            }
+        }
+        if let groupName = filter.shareGroup {
+            let key = GroupKey(name: groupName, pattern: filter.pattern)
+            if let group = groupsByKey[key] {
+                group.members.append(member)
+            } else {
+                let group = SharedGroup<Member>(name: groupName, filter: filter.pattern)
+                group.members.append(member)
+                groupsByKey[key] = group
+                if endsWithHash { node.hashGroups.append(group) } else { node.groups.append(group) }
+            }
+        } else if endsWithHash {
+            node.hashMembers.append(member)
+        } else {
+            node.members.append(member)
+        }
+        count += 1
+    }
+
+    /// Removes one stored (filter, member) pair; returns whether it was there. Empty branches are pruned.
+    @discardableResult
+    public func remove(_ filter: TopicFilter, member: Member) -> Bool {
+        let levels = filter.levels
+        let endsWithHash = levels.last == "#"
+        let walk = endsWithHash ? Array(levels.dropLast()) : levels
+        var path: [(Node, Substring)] = []
+        var node = root
+        for level in walk {
+            let next: Node?
+            if level == "+" { next = node.plus } else { next = node.children[level] }
+            guard let next else { return false }
+            path.append((node, level))
+            node = next
+        }
+        var removed = false
+        if let groupName = filter.shareGroup {
+            let key = GroupKey(name: groupName, pattern: filter.pattern)
+            guard let group = groupsByKey[key], let at = group.members.firstIndex(where: { $0 === member }) else {
+                return false
+            }
+            group.members.remove(at: at)
+            removed = true
+            if group.members.isEmpty {
+                groupsByKey[key] = nil
+                if endsWithHash {
+                    node.hashGroups.removeAll { $0 === group }
+                } else {
+                    node.groups.removeAll { $0 === group }
+                }
+            }
+        } else if endsWithHash {
+            if let at = node.hashMembers.firstIndex(where: { $0 === member }) {
+                node.hashMembers.remove(at: at)
+                removed = true
+            }
+        } else if let at = node.members.firstIndex(where: { $0 === member }) {
+            node.members.remove(at: at)
+            removed = true
+        }
+        guard removed else { return false }
+        count -= 1
+        // Prune empty nodes from the leaf up.
+        var child = node
+        while let (parent, level) = path.popLast(), child.isEmpty {
+            if level == "+" { parent.plus = nil } else { parent.children[level] = nil }
+            child = parent
+        }
+        return true
+    }
+
+    /// Everything that matches `topic`: plain members, and shared groups (the caller picks one member).
+    /// A member with overlapping filters appears once per matching filter.
+    public func match(_ topic: Topic) -> SubscriptionMatch<Member> {
+        var result = SubscriptionMatch<Member>()
+        let levels = topic.levels
+        let dollar = levels.first?.hasPrefix("$") ?? false
+        collect(root, levels, 0, dollar, &result)
+        return result
+    }
+
+    private func collect(
+        _ node: Node, _ levels: [Substring], _ index: Int, _ dollar: Bool, _ result: inout SubscriptionMatch<Member>
+    ) {
+        // [MQTT-4.7.2-1] A wildcard in the first level does not match a topic starting with '$'.
+        let wildcardsAllowed = !(index == 0 && dollar)
+        if wildcardsAllowed {
+            result.members.append(contentsOf: node.hashMembers)
+            result.groups.append(contentsOf: node.hashGroups)
+        }
+        if index == levels.count {
+            result.members.append(contentsOf: node.members)
+            result.groups.append(contentsOf: node.groups)
+            return
+        }
+        if let child = node.children[levels[index]] {
+            collect(child, levels, index + 1, dollar, &result)
+        }
+        if wildcardsAllowed, let plus = node.plus {
+            collect(plus, levels, index + 1, dollar, &result)
+        }
+    }
+}
+
+/// The result of one match: what to deliver to.
+public struct SubscriptionMatch<Member: AnyObject> {
+    public var members: [Member] = []
+    public var groups: [SharedGroup<Member>] = []
+    public init() {}
+    public var isEmpty: Bool { members.isEmpty && groups.isEmpty }
+}
+
+/// A shared subscription group (`$share/<name>/<filter>`): each message goes to one member.
+public final class SharedGroup<Member: AnyObject> {
+    public let name: String
+    public let filter: String
+    /// Current members, in join order.
+    public internal(set) var members: [Member] = []
+
+    init(name: String, filter: String) {
+        self.name = name
+        self.filter = filter
+    }
+}

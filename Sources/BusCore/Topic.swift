@@ -1,0 +1,64 @@
+/// A concrete topic name: `/`-separated levels, no wildcards. The bus's canonical spelling (DESIGN.md §2).
+public struct Topic: Hashable, Sendable, CustomStringConvertible {
+    /// The topic as the bus spells it.
+    public let name: String
+
+    /// Validates `name` against `limits`. Empty levels (`a//b`, `/a`) are allowed, as in MQTT.
+    public init(_ name: String, limits: TopicLimits = .default) throws(TopicError) {
+        try Topic.validate(name, limits: limits, allowWildcards: false)
+        self.name = name
+    }
+
+    /// Builds a topic the bus made itself (reply inboxes); the caller guarantees validity.
+    package init(trusted name: String) {
+        self.name = name
+    }
+
+    public var description: String { name }
+
+    /// The levels, split on `/`.
+    public var levels: [Substring] { name.split(separator: "/", omittingEmptySubsequences: false) }
+
+    /// Checks the rules shared by names and filters; with `allowWildcards` also the placement of `+`/`#`.
+    static func validate(_ name: String, limits: TopicLimits, allowWildcards: Bool) throws(TopicError) {
+        let utf8 = name.utf8
+        if utf8.isEmpty { throw .empty }
+        if utf8.count > limits.maxBytes { throw .tooLong(limit: limits.maxBytes) }
+        var levels = 1
+        var levelStart = true
+        var previous: UInt8 = 0
+        var index = 0
+        let count = utf8.count
+        for byte in utf8 {
+            switch byte {
+            case 0:
+                throw .containsNull
+            case UInt8(ascii: "/"):
+                levels += 1
+                if levels > limits.maxLevels { throw .tooManyLevels(limit: limits.maxLevels) }
+                levelStart = true
+                previous = byte
+                index += 1
+                continue
+            case UInt8(ascii: "+"):
+                guard allowWildcards else { throw .wildcardInTopic }
+                // [MQTT-4.7.1-2] '+' must occupy an entire level.
+                let nextIsEnd = index + 1 == count
+                if !levelStart { throw .misplacedSingleLevelWildcard }
+                if !nextIsEnd && utf8[utf8.index(utf8.startIndex, offsetBy: index + 1)] != UInt8(ascii: "/") {
+                    throw .misplacedSingleLevelWildcard
+                }
+            case UInt8(ascii: "#"):
+                guard allowWildcards else { throw .wildcardInTopic }
+                // [MQTT-4.7.1-1] '#' must be the last character and alone in its level.
+                if !levelStart || index + 1 != count { throw .misplacedMultiLevelWildcard }
+            default:
+                break
+            }
+            levelStart = false
+            previous = byte
+            index += 1
+        }
+        _ = previous
+    }
+}

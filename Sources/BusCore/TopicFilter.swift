@@ -1,0 +1,62 @@
+/// A subscription pattern: `+` matches one level, `#` the rest (including none), and
+/// `$share/<group>/<filter>` makes the subscription shared: each message goes to one member of the group.
+public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
+    /// The filter as written by the client, including any `$share/<group>/` prefix.
+    public let text: String
+    /// The pattern without the shared prefix.
+    public let pattern: String
+    /// The shared group's name, when the filter is shared.
+    public let shareGroup: String?
+
+    public init(_ text: String, limits: TopicLimits = .default) throws(TopicError) {
+        if text.hasPrefix("$share/") {
+            let rest = text.dropFirst("$share/".count)
+            guard let slash = rest.firstIndex(of: "/") else { throw .malformedSharedSubscription }
+            let group = String(rest[..<slash])
+            let pattern = String(rest[rest.index(after: slash)...])
+            // [MQTT-4.8.2-1] / [MQTT-4.8.2-2]: non-empty ShareName without wildcards, then a filter.
+            if group.isEmpty || group.contains("+") || group.contains("#") { throw .malformedSharedSubscription }
+            if pattern.isEmpty { throw .malformedSharedSubscription }
+            try Topic.validate(pattern, limits: limits, allowWildcards: true)
+            self.text = text
+            self.pattern = pattern
+            self.shareGroup = group
+        } else {
+            try Topic.validate(text, limits: limits, allowWildcards: true)
+            self.text = text
+            self.pattern = text
+            self.shareGroup = nil
+        }
+    }
+
+    public var description: String { text }
+
+    /// Whether the pattern has a wildcard level.
+    public var hasWildcards: Bool { pattern.utf8.contains(UInt8(ascii: "+")) || pattern.utf8.contains(UInt8(ascii: "#")) }
+
+    /// The levels of the pattern.
+    public var levels: [Substring] { pattern.split(separator: "/", omittingEmptySubsequences: false) }
+
+    /// Whether `topic` matches the pattern. The trie does this for many filters at once; this one is for
+    /// single checks (history rules, permissions) and for testing the trie against a reference.
+    public func matches(_ topic: Topic) -> Bool {
+        TopicFilter.matches(patternLevels: levels, topicLevels: topic.levels)
+    }
+
+    static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
+        // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
+        if let first = topicLevels.first, first.hasPrefix("$"),
+           let firstPattern = patternLevels.first, firstPattern == "+" || firstPattern == "#" {
+            return false
+        }
+        var index = 0
+        while index < patternLevels.count {
+            let level = patternLevels[index]
+            if level == "#" { return true }
+            if index >= topicLevels.count { return false }
+            if level != "+" && level != topicLevels[index] { return false }
+            index += 1
+        }
+        return index == topicLevels.count
+    }
+}

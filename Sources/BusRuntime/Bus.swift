@@ -1,0 +1,227 @@
+import Atomics
+package import BusCore
+import Foundation
+package import NIOCore
+
+/// The running bus: one subscription registry, one history store, presence, and a shard per event loop
+/// that does matching and delivery for its loop (DESIGN.md §4).
+package final class Bus: Sendable {
+    package let configuration: BusConfiguration
+    package let registry = SubscriptionRegistry()
+    package let history: HistoryStore
+    package let presence: PresenceRegistry
+    package let metrics: BusMetrics
+    package let shards: [LoopShard]
+    private let shardByLoop: [ObjectIdentifier: Int]
+    /// Wall-clock nanoseconds since the Unix epoch (injected for tests).
+    package let clock: @Sendable () -> UInt64
+    private let random: @Sendable () -> UInt64
+    private let rpcSlot: ProtocolMetricsSlot
+
+    package init(
+        eventLoops: [any EventLoop],
+        configuration: BusConfiguration = BusConfiguration(),
+        metrics: BusMetrics = BusMetrics(),
+        clock: @escaping @Sendable () -> UInt64 = Bus.systemClock,
+        random: @escaping @Sendable () -> UInt64 = { UInt64.random(in: .min ... .max) }
+    ) {
+        precondition(!eventLoops.isEmpty, "the bus needs at least one event loop")
+        self.configuration = configuration
+        self.metrics = metrics
+        self.clock = clock
+        self.random = random
+        self.history = HistoryStore(policy: configuration.history) {
+            String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
+        }
+        self.presence = PresenceRegistry(policy: configuration.presence)
+        var byLoop: [ObjectIdentifier: Int] = [:]
+        var shards: [LoopShard] = []
+        for (index, loop) in eventLoops.enumerated() {
+            byLoop[ObjectIdentifier(loop)] = index
+            shards.append(
+                LoopShard(
+                    index: index, eventLoop: loop, shardCount: eventLoops.count,
+                    cacheCapacity: configuration.matchCacheCapacity))
+        }
+        self.shards = shards
+        self.shardByLoop = byLoop
+        self.rpcSlot = metrics.slot(for: "rpc")
+        for shard in shards { shard.busReference = self }
+    }
+
+    package static let systemClock: @Sendable () -> UInt64 = {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    /// The shard of `loop`. Every connection's loop must belong to the bus.
+    package func shard(for loop: any EventLoop) -> LoopShard {
+        guard let index = shardByLoop[ObjectIdentifier(loop)] else {
+            preconditionFailure("event loop \(loop) is not one of the bus's loops")
+        }
+        return shards[index]
+    }
+
+    /// Moves each loop's counters into the metrics every `interval` until the loops shut down.
+    package func startMetricsReporting(every interval: TimeAmount = .seconds(1)) {
+        for shard in shards {
+            shard.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                self.metrics.report(&shard.stats)
+            }
+        }
+    }
+
+    /// A fresh random identifier (client ids, reply inboxes).
+    package func makeIdentifier() -> String {
+        let high = String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
+        return String(repeating: "0", count: max(0, 10 - high.count)) + high
+    }
+
+    // MARK: - Publishing
+
+    /// Publishes from the current event loop, which must be one of the bus's.
+    @discardableResult
+    package func publish(_ message: BusMessage, on loop: any EventLoop) -> PublishResult {
+        shard(for: loop).publish(message)
+    }
+
+    /// Publishes from anywhere: hops to a bus loop and reports the result there.
+    package func publish(_ message: BusMessage) -> EventLoopFuture<PublishResult> {
+        let shard = shards[Int(random() % UInt64(shards.count))]
+        return shard.eventLoop.submit { shard.publish(message) }
+    }
+
+    // MARK: - Subscribing
+
+    /// What the subscriber wants from history when it subscribes to a concrete topic.
+    package enum HistoryRequest: Sendable {
+        /// The newest `count` messages.
+        case last(Int)
+        /// Everything after `position`; when that is not possible, the newest `fallback` messages.
+        case recover(LogPosition, fallback: Int)
+    }
+
+    /// What subscribing returned.
+    package struct SubscribeResult {
+        package var subscription: BusSubscription
+        /// The topic log's newest position at subscription time (topics with history only).
+        package var position: LogPosition?
+        /// Whether a recovery request was met without loss.
+        package var recovered: Bool?
+        /// Messages from history, oldest first. Live delivery continues after the last of them.
+        package var messages: [BusMessage] = []
+    }
+
+    /// Subscribes on the subscriber's own loop (call it there). For a concrete topic with history, the
+    /// log is read *after* the subscription is registered, and live messages the read already covered are
+    /// skipped: the client sees every message exactly once across the switch from history to live.
+    package func subscribe(
+        _ filter: TopicFilter, subscriber: any BusSubscriber, subscriberID: String,
+        options: SubscriptionOptions = SubscriptionOptions(), presence info: PresenceInfo? = nil,
+        history request: HistoryRequest? = nil
+    ) -> SubscribeResult {
+        subscriber.eventLoop.preconditionInEventLoop()
+        let shard = shard(for: subscriber.eventLoop)
+        let subscription = BusSubscription(
+            filter: filter, subscriber: subscriber, subscriberID: subscriberID, shardIndex: shard.index,
+            options: options)
+        registry.insert(subscription)
+        var result = SubscribeResult(subscription: subscription)
+        guard filter.shareGroup == nil, !filter.hasWildcards else { return result }
+        let topic = Topic(trusted: filter.pattern)
+        if let log = history.log(for: topic, create: true) {
+            log.withLog(now: clock()) { log in
+                result.position = log.position
+                switch request {
+                case .last(let count):
+                    result.messages = log.last(count)
+                case .recover(let position, let fallback):
+                    if case .complete(let messages) = log.read(after: position) {
+                        result.recovered = true
+                        result.messages = messages
+                    } else {
+                        result.recovered = false
+                        result.messages = log.last(fallback)
+                    }
+                case nil:
+                    break
+                }
+                subscription.skipThroughOffset = log.lastOffset
+            }
+        }
+        if let info, presence.policy.isEnabled(for: topic), presence.join(topic, info) {
+            shard.publish(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .join(info)))
+        }
+        return result
+    }
+
+    /// Ends a subscription (on the subscriber's loop). Messages already routed to it are skipped.
+    package func unsubscribe(_ subscription: BusSubscription, presenceClientID: String? = nil) {
+        subscription.isActive = false
+        guard registry.remove(subscription) else { return }
+        if let clientID = presenceClientID, subscription.filter.shareGroup == nil, !subscription.filter.hasWildcards {
+            let topic = Topic(trusted: subscription.filter.pattern)
+            if let info = presence.leave(topic, clientID: clientID) {
+                shard(for: subscription.subscriber.eventLoop).publish(
+                    BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .leave(info)))
+            }
+        }
+    }
+
+    // MARK: - History
+
+    /// Reads a topic's history: the newest `limit` messages, or those after `after` (when given).
+    package func readHistory(_ topic: Topic, after position: LogPosition?, limit: Int) -> HistoryReadResult? {
+        guard let log = history.log(for: topic, create: true) else { return nil }
+        return log.withLog(now: clock()) { log in
+            guard let position else {
+                return HistoryReadResult(position: log.position, recovered: nil, messages: log.last(limit))
+            }
+            if case .complete(let messages) = log.read(after: position, limit: limit) {
+                return HistoryReadResult(position: log.position, recovered: true, messages: messages)
+            }
+            return HistoryReadResult(position: log.position, recovered: false, messages: [])
+        }
+    }
+
+    // MARK: - Request/reply
+
+    /// Publishes `payload` on `topic` with a private reply topic and waits for the first reply.
+    /// Fails at once with `.noResponders` when nobody is subscribed, or with `.timeout`.
+    package func request(
+        topic: Topic, payload: ByteBuffer, headers: MessageHeaders = MessageHeaders(), requesterID: String?,
+        timeout: TimeAmount, on loop: any EventLoop
+    ) -> EventLoopFuture<BusMessage> {
+        loop.preconditionInEventLoop()
+        let shard = shard(for: loop)
+        let inbox = Topic(trusted: "_INBOX/" + makeIdentifier() + makeIdentifier())
+        let waiter = RPCWaiter(eventLoop: loop, metricsSlot: rpcSlot)
+        let filter = try! TopicFilter(inbox.name)  // made from a valid topic above
+        let waiting = subscribe(filter, subscriber: waiter, subscriberID: inbox.name)
+        var headers = headers
+        headers.replyTo = inbox.name
+        let result = shard.publish(
+            BusMessage(topic: topic, payload: payload, headers: headers, publisherID: requesterID, timestamp: clock()))
+        if result.recipients == 0 {
+            unsubscribe(waiting.subscription)
+            waiter.fail(BusError.noResponders)
+            return waiter.promise.futureResult
+        }
+        let timer = loop.scheduleTask(in: timeout) {
+            waiter.fail(BusError.timeout)
+        }
+        waiter.promise.futureResult.whenComplete { _ in
+            timer.cancel()
+            self.unsubscribe(waiting.subscription)
+        }
+        return waiter.promise.futureResult
+    }
+}
+
+/// A read from history.
+package struct HistoryReadResult: Sendable {
+    package var position: LogPosition
+    package var recovered: Bool?
+    package var messages: [BusMessage]
+}

@@ -1,0 +1,40 @@
+package import BusCore
+
+/// How the bus behaves. Every bound is here, with why its default is what it is.
+package struct BusConfiguration: Sendable {
+    /// Which topics keep history (default: none).
+    package var history: HistoryPolicy
+    /// Which topics track presence (default: none).
+    package var presence: PresencePolicy
+    /// Topic name bounds.
+    package var topicLimits: TopicLimits
+    /// Cached match results per event loop. 16k hot topics per loop cover any realistic working set;
+    /// a miss costs one locked trie walk.
+    package var matchCacheCapacity: Int
+    /// Longest RPC timeout a client may ask for, in milliseconds.
+    package var maxRPCTimeoutMilliseconds: Int64
+
+    package init(
+        history: HistoryPolicy = HistoryPolicy(), presence: PresencePolicy = PresencePolicy(),
+        topicLimits: TopicLimits = .default, matchCacheCapacity: Int = 16_384,
+        maxRPCTimeoutMilliseconds: Int64 = 60_000
+    ) {
+        self.history = history
+        self.presence = presence
+        self.topicLimits = topicLimits
+        self.matchCacheCapacity = matchCacheCapacity
+        self.maxRPCTimeoutMilliseconds = maxRPCTimeoutMilliseconds
+    }
+}
+
+/// Errors the bus reports to frontends; each frontend maps them to its protocol's codes.
+package enum BusError: Error, Sendable, Hashable {
+    /// A request found nobody subscribed to its topic.
+    case noResponders
+    /// A request got no reply in time.
+    case timeout
+    /// The topic keeps no history / tracks no presence.
+    case notEnabled
+    /// The bus is shutting down.
+    case shuttingDown
+}

@@ -1,0 +1,90 @@
+import Atomics
+package import Metrics
+import NIOConcurrencyHelpers
+
+/// A protocol's index into the per-loop counters.
+package struct ProtocolMetricsSlot: Sendable, Hashable {
+    package let index: Int
+}
+
+/// One protocol's metrics, labelled `protocol="<name>"`.
+package final class ProtocolCounters: Sendable {
+    package let name: String
+    let published: Counter
+    let bytesIn: Counter
+    let delivered: Counter
+    let bytesOut: Counter
+    let dropped: Counter
+    let slowConsumers: Counter
+    let refused: Counter
+    private let connectionsGauge: Gauge
+    private let connectionCount = ManagedAtomic<Int>(0)
+
+    init(name: String) {
+        self.name = name
+        let dimensions = [("protocol", name)]
+        published = Counter(label: "switchboard_messages_in_total", dimensions: dimensions)
+        bytesIn = Counter(label: "switchboard_bytes_in_total", dimensions: dimensions)
+        delivered = Counter(label: "switchboard_messages_out_total", dimensions: dimensions)
+        bytesOut = Counter(label: "switchboard_bytes_out_total", dimensions: dimensions)
+        dropped = Counter(label: "switchboard_messages_dropped_total", dimensions: dimensions)
+        slowConsumers = Counter(label: "switchboard_slow_consumers_total", dimensions: dimensions)
+        refused = Counter(label: "switchboard_connections_refused_total", dimensions: dimensions)
+        connectionsGauge = Gauge(label: "switchboard_connections", dimensions: dimensions)
+        connectionsGauge.record(0)
+    }
+
+    package func connectionOpened() {
+        connectionsGauge.record(connectionCount.wrappingIncrementThenLoad(ordering: .relaxed))
+    }
+
+    package func connectionClosed() {
+        connectionsGauge.record(connectionCount.wrappingDecrementThenLoad(ordering: .relaxed))
+    }
+
+    /// A connection was closed or throttled for reading too slowly.
+    package func countSlowConsumer() { slowConsumers.increment() }
+    /// A connection was refused (limits).
+    package func countRefused() { refused.increment() }
+
+    package var connections: Int { connectionCount.load(ordering: .relaxed) }
+}
+
+/// The bus's metrics: per-protocol counters fed from the loops' `ShardStats` once a second, and the
+/// publish→deliver latency histogram.
+package final class BusMetrics: Sendable {
+    private let protocols = NIOLockedValueBox<[ProtocolCounters]>([])
+    let deliveryLatency = Timer(label: "switchboard_delivery_latency_seconds", preferredDisplayUnit: .seconds)
+
+    package init() {}
+
+    /// The slot for `name`, registering it on first use.
+    package func slot(for name: String) -> ProtocolMetricsSlot {
+        protocols.withLockedValue { list in
+            if let index = list.firstIndex(where: { $0.name == name }) { return ProtocolMetricsSlot(index: index) }
+            precondition(list.count < ShardStats.slotCount, "more protocols than ShardStats.slotCount")
+            list.append(ProtocolCounters(name: name))
+            return ProtocolMetricsSlot(index: list.count - 1)
+        }
+    }
+
+    package func counters(_ slot: ProtocolMetricsSlot) -> ProtocolCounters {
+        protocols.withLockedValue { $0[slot.index] }
+    }
+
+    package var all: [ProtocolCounters] { protocols.withLockedValue { $0 } }
+
+    /// Moves a loop's counts into the metrics and zeroes them.
+    func report(_ stats: inout ShardStats) {
+        let list = all
+        for (index, counters) in list.enumerated() {
+            if stats.delivered[index] > 0 { counters.delivered.increment(by: stats.delivered[index]) }
+            if stats.bytesOut[index] > 0 { counters.bytesOut.increment(by: stats.bytesOut[index]) }
+            if stats.dropped[index] > 0 { counters.dropped.increment(by: stats.dropped[index]) }
+            if stats.published[index] > 0 { counters.published.increment(by: stats.published[index]) }
+            if stats.bytesIn[index] > 0 { counters.bytesIn.increment(by: stats.bytesIn[index]) }
+        }
+        for sample in stats.latencySamples { deliveryLatency.recordNanoseconds(sample) }
+        stats = ShardStats()
+    }
+}

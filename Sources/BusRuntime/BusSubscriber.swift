@@ -1,0 +1,72 @@
+package import BusCore
+package import NIOCore
+
+/// A connection that receives messages from the bus. Implemented by each frontend's connection
+/// handler; every call arrives on `eventLoop`, never concurrently.
+package protocol BusSubscriber: AnyObject {
+    /// The loop this subscriber lives on: deliveries are made there.
+    var eventLoop: any EventLoop { get }
+    /// Which protocol's counters its deliveries count in.
+    var metricsSlot: ProtocolMetricsSlot { get }
+    /// Scratch for the shard: marks the subscriber as already queued for this batch's flush.
+    var deliveryMark: UInt64 { get set }
+    /// Writes (without flushing) one message for one of its subscriptions. A connection with
+    /// overlapping subscriptions is called once per matching subscription; it decides whether that
+    /// means one delivery or several.
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    /// Flushes what `deliver` wrote. Called once per batch for every subscriber that was delivered to.
+    func flushDeliveries()
+}
+
+/// What a delivery did, for the counters.
+package enum DeliveryOutcome {
+    /// Written; `bytes` on the wire.
+    case delivered(bytes: Int)
+    /// Dropped by the slow-consumer policy (outbound buffer full).
+    case dropped
+    /// Not for this subscriber (no-local, duplicate of an overlapping subscription, already recovered).
+    case skipped
+}
+
+/// Carried through one message's deliveries on one event loop: encoded wire forms are cached here so
+/// each form is built once per message per loop and its `ByteBuffer` is shared by every subscriber.
+package struct DeliveryContext {
+    package let message: BusMessage
+    private var firstKey: Int = -1
+    private var first: ByteBuffer?
+    private var more: [Int: ByteBuffer] = [:]
+
+    package init(message: BusMessage) { self.message = message }
+
+    /// The bytes of wire form `form` for this message, made by `encode` the first time they are asked for.
+    package mutating func encoded(form: Int, _ encode: (BusMessage) -> ByteBuffer) -> ByteBuffer {
+        if firstKey == form, let first { return first }
+        if first == nil {
+            let bytes = encode(message)
+            firstKey = form
+            first = bytes
+            return bytes
+        }
+        if let cached = more[form] { return cached }
+        let bytes = encode(message)
+        more[form] = bytes
+        return bytes
+    }
+}
+
+/// Per-subscription delivery options; protocols use what they have.
+package struct SubscriptionOptions: Sendable {
+    /// Don't deliver a connection's own publications back to it (MQTT no-local, NATS echo=false).
+    package var noLocal: Bool
+    /// Highest QoS granted (MQTT); 0 for protocols without one.
+    package var maxQoS: UInt8
+    /// MQTT subscription identifier.
+    package var identifier: Int?
+
+    package init(noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil) {
+        self.noLocal = noLocal
+        self.maxQoS = maxQoS
+        self.identifier = identifier
+    }
+}

@@ -1,0 +1,28 @@
+package import BusCore
+
+/// One subscription of one subscriber to one filter: the value stored in the subscription index.
+///
+/// Mutable state is confined to the subscriber's event loop (it is only read and written there).
+package final class BusSubscription: @unchecked Sendable {
+    package let filter: TopicFilter
+    package let subscriber: any BusSubscriber
+    package let subscriberID: String
+    /// Index of the subscriber's loop shard.
+    package let shardIndex: Int
+    package let options: SubscriptionOptions
+    /// False once unsubscribed; messages already in flight to it are then skipped.
+    package var isActive = true
+    /// While recovering from history: live messages at or below this offset were already sent from the
+    /// log and are skipped, so nothing is delivered twice.
+    package var skipThroughOffset: UInt64 = 0
+    /// Anything the frontend wants to keep with the subscription (e.g. the channel name the client used).
+    package var context: AnyObject?
+
+    init(filter: TopicFilter, subscriber: any BusSubscriber, subscriberID: String, shardIndex: Int, options: SubscriptionOptions) {
+        self.filter = filter
+        self.subscriber = subscriber
+        self.subscriberID = subscriberID
+        self.shardIndex = shardIndex
+        self.options = options
+    }
+}

@@ -1,0 +1,189 @@
+package import BusCore
+package import NIOCore
+
+/// The bus's presence on one event loop. Publishers on this loop match here (through a loop-local
+/// cache, so a hot topic costs one atomic load and one dictionary lookup), and deliveries for
+/// subscribers on this loop are made here, in batches: one hand-off per target loop per batch, one
+/// flush per touched connection per batch (DESIGN.md §4).
+///
+/// Everything mutable is confined to `eventLoop`.
+package final class LoopShard: @unchecked Sendable {
+    /// One message for some subscribers of one target loop.
+    enum Delivery {
+        case many(BusMessage, [BusSubscription])
+        case one(BusMessage, BusSubscription)
+    }
+
+    /// A cached match: who gets messages on a topic, grouped by their loop, and the topic's log.
+    final class MatchPlan {
+        let targets: [(shard: Int, subscriptions: [BusSubscription])]
+        let groups: [GroupPlan]
+        let log: HistoryLogBox?
+        let recipientCount: Int
+
+        init(targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan], log: HistoryLogBox?) {
+            self.targets = targets
+            self.groups = groups
+            self.log = log
+            self.recipientCount = targets.reduce(0) { $0 + $1.subscriptions.count } + groups.count
+        }
+    }
+
+    /// A shared group as one shard sees it: its members and this shard's round-robin cursor.
+    final class GroupPlan {
+        let members: [BusSubscription]
+        var cursor = 0
+        init(members: [BusSubscription]) { self.members = members }
+
+        func next() -> BusSubscription {
+            let member = members[cursor % members.count]
+            cursor &+= 1
+            return member
+        }
+    }
+
+    package let index: Int
+    package let eventLoop: any EventLoop
+    /// Set once by `Bus.init`; the bus outlives its shards.
+    unowned(unsafe) var busReference: Bus?
+    var bus: Bus { busReference.unsafelyUnwrapped }
+
+    private var cache: BoundedCache<Topic, MatchPlan>
+    private var cacheGeneration: UInt64 = 0
+    private var outgoing: [[Delivery]]
+    private var flushScheduled = false
+    private var batchMark: UInt64 = 0
+    private var touched: [any BusSubscriber] = []
+    package var stats = ShardStats()
+
+    init(index: Int, eventLoop: any EventLoop, shardCount: Int, cacheCapacity: Int) {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.cache = BoundedCache(capacity: cacheCapacity)
+        self.outgoing = Array(repeating: [], count: shardCount)
+    }
+
+    // MARK: - Publishing
+
+    /// Publishes from this loop. Returns the message's log position (when the topic keeps history) and how
+    /// many subscriptions it was routed to. Must run on `eventLoop`.
+    @discardableResult
+    package func publish(_ message: BusMessage) -> PublishResult {
+        eventLoop.preconditionInEventLoop()
+        var plan = self.plan(for: message.topic)
+        var message = message
+        if let log = plan.log, case .publish = message.kind {
+            message = log.append(message, now: message.timestamp)
+            // A subscriber that registered and read the log before our append must see this message
+            // live: re-check the generation *after* the append (see Bus.subscribe's recovery).
+            if bus.registry.generation != cacheGeneration { plan = self.plan(for: message.topic) }
+        }
+        if plan.recipientCount == 0 { return PublishResult(position: message.position, recipients: 0) }
+        for target in plan.targets {
+            outgoing[target.shard].append(.many(message, target.subscriptions))
+        }
+        for group in plan.groups {
+            let member = group.next()
+            outgoing[member.shardIndex].append(.one(message, member))
+        }
+        if !flushScheduled {
+            flushScheduled = true
+            eventLoop.execute { self.handOff() }
+        }
+        return PublishResult(position: message.position, recipients: plan.recipientCount)
+    }
+
+    /// How many subscriptions a publish to `topic` would reach now.
+    package func recipientCount(for topic: Topic) -> Int {
+        plan(for: topic).recipientCount
+    }
+
+    private func plan(for topic: Topic) -> MatchPlan {
+        let generation = bus.registry.generation
+        if generation != cacheGeneration {
+            cache.removeAll()
+            cacheGeneration = generation
+        } else if let plan = cache[topic] {
+            return plan
+        }
+        let match = bus.registry.match(topic)
+        var byShard: [[BusSubscription]] = Array(repeating: [], count: outgoing.count)
+        for subscription in match.members { byShard[subscription.shardIndex].append(subscription) }
+        let targets = byShard.enumerated().compactMap { shard, subscriptions in
+            subscriptions.isEmpty ? nil : (shard: shard, subscriptions: subscriptions)
+        }
+        let groups = match.groups.map { GroupPlan(members: $0.members) }
+        let plan = MatchPlan(targets: targets, groups: groups, log: bus.history.log(for: topic, create: true))
+        cache.insert(plan, for: topic)
+        return plan
+    }
+
+    /// End of this loop's batch: hands each target loop its deliveries in one task.
+    private func handOff() {
+        flushScheduled = false
+        for target in outgoing.indices where !outgoing[target].isEmpty {
+            let batch = outgoing[target]
+            outgoing[target] = []
+            if target == index {
+                receive(batch)
+            } else {
+                let shard = bus.shards[target]
+                shard.eventLoop.execute { shard.receive(batch) }
+            }
+        }
+    }
+
+    // MARK: - Delivering
+
+    /// Delivers a batch to subscribers on this loop, then flushes every touched connection once.
+    func receive(_ batch: [Delivery]) {
+        batchMark &+= 1
+        let now = bus.clock()
+        for delivery in batch {
+            switch delivery {
+            case .many(let message, let subscriptions):
+                var context = DeliveryContext(message: message)
+                stats.recordLatency(now: now, publishedAt: message.timestamp)
+                for subscription in subscriptions { deliver(subscription, &context) }
+            case .one(let message, let subscription):
+                var context = DeliveryContext(message: message)
+                stats.recordLatency(now: now, publishedAt: message.timestamp)
+                deliver(subscription, &context)
+            }
+        }
+        for subscriber in touched { subscriber.flushDeliveries() }
+        touched.removeAll(keepingCapacity: true)
+    }
+
+    @inline(__always)
+    private func deliver(_ subscription: BusSubscription, _ context: inout DeliveryContext) {
+        guard subscription.isActive else { return }
+        let message = context.message
+        if subscription.skipThroughOffset != 0, let position = message.position,
+            position.offset <= subscription.skipThroughOffset
+        {
+            return
+        }
+        if subscription.options.noLocal, message.publisherID == subscription.subscriberID { return }
+        if let expiry = message.headers.expiresAt, expiry <= bus.clock() { return }
+        let subscriber = subscription.subscriber
+        switch subscriber.deliver(message, for: subscription, context: &context) {
+        case .delivered(let bytes):
+            stats.delivered(slot: subscriber.metricsSlot, bytes: bytes)
+            if subscriber.deliveryMark != batchMark {
+                subscriber.deliveryMark = batchMark
+                touched.append(subscriber)
+            }
+        case .dropped:
+            stats.dropped(slot: subscriber.metricsSlot)
+        case .skipped:
+            break
+        }
+    }
+}
+
+/// What a publish did.
+package struct PublishResult: Sendable {
+    package var position: LogPosition?
+    package var recipients: Int
+}

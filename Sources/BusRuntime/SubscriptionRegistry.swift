@@ -1,0 +1,53 @@
+import Atomics
+package import BusCore
+import NIOConcurrencyHelpers
+
+/// The bus's one subscription index, behind a lock taken on subscribe/unsubscribe and on a shard's
+/// match-cache miss — never per delivered message. Every change bumps `generation`, which shards read
+/// (one atomic load per publish) to know their cached matches are stale. See docs/concurrency.md.
+package final class SubscriptionRegistry: Sendable {
+    private struct State: @unchecked Sendable {  // only touched under the lock
+        var index = SubscriptionIndex<BusSubscription>()
+        /// Subscriber counts per filter as written, for `/api/channels`.
+        var counts: [String: Int] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let generationCounter = ManagedAtomic<UInt64>(1)
+
+    package init() {}
+
+    package var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
+
+    package func insert(_ subscription: BusSubscription) {
+        state.withLockedValue {
+            $0.index.insert(subscription.filter, member: subscription)
+            $0.counts[subscription.filter.text, default: 0] += 1
+        }
+        generationCounter.wrappingIncrement(ordering: .releasing)
+    }
+
+    @discardableResult
+    package func remove(_ subscription: BusSubscription) -> Bool {
+        let removed = state.withLockedValue {
+            guard $0.index.remove(subscription.filter, member: subscription) else { return false }
+            let key = subscription.filter.text
+            if let count = $0.counts[key], count > 1 { $0.counts[key] = count - 1 } else { $0.counts[key] = nil }
+            return true
+        }
+        if removed { generationCounter.wrappingIncrement(ordering: .releasing) }
+        return removed
+    }
+
+    /// Matches under the lock; the caller caches the result against `generation` read *before* the call.
+    package func match(_ topic: Topic) -> SubscriptionMatch<BusSubscription> {
+        state.withLockedValue { $0.index.match(topic) }
+    }
+
+    /// Active filters with their subscriber counts.
+    package func channelCounts() -> [String: Int] {
+        state.withLockedValue { $0.counts }
+    }
+
+    package var count: Int { state.withLockedValue { $0.index.count } }
+}

@@ -1,0 +1,91 @@
+package import NIOCore
+package import NIOHTTP1
+
+/// Collects each request (bounded by `maxBodyBytes`), routes it, and writes the response. Pipelined
+/// requests are ordered by NIO's `HTTPServerPipelineHandler` in front of it.
+package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = HTTPServerRequestPart
+    package typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case collecting(HTTPRequestHead, ByteBuffer)
+        /// The body outgrew the limit: the rest is read and dropped, then 413 is sent.
+        case discarding(HTTPRequestHead)
+    }
+
+    private let router: HTTPRouter
+    private let maxBodyBytes: Int
+    private let commonHeaders: HTTPHeaders
+    private var state = State.idle
+
+    package init(router: HTTPRouter, maxBodyBytes: Int, commonHeaders: HTTPHeaders = HTTPHeaders()) {
+        self.router = router
+        self.maxBodyBytes = maxBodyBytes
+        self.commonHeaders = commonHeaders
+    }
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
+        case .body(var chunk):
+            switch state {
+            case .collecting(let head, var body):
+                if body.readableBytes + chunk.readableBytes > maxBodyBytes {
+                    state = .discarding(head)
+                } else {
+                    state = .idle  // release the buffer's reference before writing to it
+                    body.writeBuffer(&chunk)
+                    state = .collecting(head, body)
+                }
+            case .discarding, .idle:
+                break
+            }
+        case .end:
+            switch state {
+            case .collecting(let head, let body):
+                state = .idle
+                let request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                router.respond(to: request, on: context.eventLoop).whenComplete { result in
+                    let (handler, context) = loopBound.value
+                    switch result {
+                    case .success(let response): handler.write(response, for: head, context: context)
+                    case .failure(let error):
+                        handler.write(.error(APIError(.internalServerError, "internal", "\(error)")), for: head, context: context)
+                    }
+                }
+            case .discarding(let head):
+                state = .idle
+                write(.error(.tooLarge("request body is larger than \(maxBodyBytes) bytes")), for: head, context: context, close: true)
+            case .idle:
+                break
+            }
+        }
+    }
+
+    private func write(_ response: HTTPResponse, for request: HTTPRequestHead, context: ChannelHandlerContext, close: Bool = false) {
+        guard context.channel.isActive else { return }
+        var headers = commonHeaders
+        headers.add(contentsOf: response.headers)
+        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+        let keepAlive = request.isKeepAlive && !close
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if request.method != .HEAD && response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        let done = context.writeAndFlushPromise()
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            let channel = context.channel
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+extension ChannelHandlerContext {
+    fileprivate func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
+}

@@ -1,0 +1,144 @@
+package import Logging
+package import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import ServiceLifecycle
+
+/// Limits and headers of the HTTP listener.
+package struct HTTPServerConfiguration: Sendable {
+    package var host: String
+    package var port: Int
+    /// Largest request body; larger ones get 413.
+    package var maxBodyBytes: Int
+    /// Outbound bytes queued per connection before a WebSocket subscriber counts as slow (high
+    /// watermark); writability returns at half of it.
+    package var maxOutboundBytes: Int
+
+    package init(host: String, port: Int, maxBodyBytes: Int = 1 << 20, maxOutboundBytes: Int = 1 << 20) {
+        self.host = host
+        self.port = port
+        self.maxBodyBytes = maxBodyBytes
+        self.maxOutboundBytes = maxOutboundBytes
+    }
+}
+
+/// The HTTP port: routes, and WebSocket endpoints upgraded from it. Runs as a `Service` until graceful
+/// shutdown, then stops accepting, runs `onShutdown` (which closes WebSockets with 1001) and returns.
+package final class HTTPServerService: Service, Sendable {
+    private let configuration: HTTPServerConfiguration
+    private let group: any EventLoopGroup
+    private let router: HTTPRouter
+    private let endpoints: [any WebSocketEndpoint]
+    private let logger: Logger
+    private let onBound: @Sendable (SocketAddress) -> Void
+    private let onShutdown: @Sendable () async -> Void
+
+    package init(
+        configuration: HTTPServerConfiguration, group: any EventLoopGroup, router: HTTPRouter,
+        endpoints: [any WebSocketEndpoint], logger: Logger,
+        onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in },
+        onShutdown: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.router = router
+        self.endpoints = endpoints
+        self.logger = logger
+        self.onBound = onBound
+        self.onShutdown = onShutdown
+    }
+
+    package func run() async throws {
+        let channel = try await bind()
+        if let address = channel.localAddress { onBound(address) }
+        logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        // Graceful shutdown (SIGTERM/SIGINT) and cancellation both stop accepting.
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        await onShutdown()
+    }
+
+    private func bind() async throws -> any Channel {
+        let router = self.router
+        let endpoints = self.endpoints
+        let configuration = self.configuration
+        let watermark = ChannelOptions.Types.WriteBufferWaterMark(
+            low: configuration.maxOutboundBytes / 2, high: configuration.maxOutboundBytes)
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: watermark)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try HTTPServerService.configure(channel, router: router, endpoints: endpoints, configuration: configuration)
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+    }
+
+    static func configure(
+        _ channel: any Channel, router: HTTPRouter, endpoints: [any WebSocketEndpoint], configuration: HTTPServerConfiguration
+    ) throws {
+        let httpHandler = HTTPServerHandler(
+            router: router, maxBodyBytes: configuration.maxBodyBytes)
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: endpoints.map(\.maxFrameSize).max() ?? (1 << 16),
+            automaticErrorHandling: false,
+            shouldUpgrade: { channel, head in
+                let path = HTTPRequest.split(head.uri).0
+                guard let endpoint = endpoints.first(where: { $0.path == path }),
+                    case .accept(let headers) = endpoint.negotiate(head, remoteAddress: channel.remoteAddress)
+                else { return channel.eventLoop.makeSucceededFuture(nil) }
+                return channel.eventLoop.makeSucceededFuture(headers)
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    let path = HTTPRequest.split(head.uri).0
+                    guard let endpoint = endpoints.first(where: { $0.path == path }) else { return }
+                    let sync = channel.pipeline.syncOperations
+                    // We write whole pre-encoded frames as ByteBuffers (encoded once, shared by
+                    // every subscriber), so NIO's per-frame encoder is taken out.
+                    // Writes go through `WebSocketRawOutbound` at the head of the pipeline, past
+                    // NIO's per-frame encoder, which stays unused.
+                    try sync.addHandler(WebSocketRawOutbound(), position: .first)
+                    try sync.addHandler(
+                        NIOWebSocketFrameAggregator(
+                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
+                            maxAccumulatedFrameSize: endpoint.maxFrameSize))
+                    try endpoint.configure(channel, head: head)
+                }
+            })
+        let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+                context.pipeline.syncOperations.removeHandler(boundHandler.value, promise: nil)
+            }))
+        try channel.pipeline.syncOperations.addHandler(httpHandler)
+    }
+}
+
+extension HTTPRouter.Builder {
+    /// Answers requests to WebSocket paths that were not upgraded: with the endpoint's refusal (bad
+    /// subprotocol, origin, connection limit) or 426 saying an upgrade was expected.
+    package mutating func addWebSocketRefusals(_ endpoints: [any WebSocketEndpoint]) {
+        for endpoint in endpoints {
+            add(.GET, endpoint.path) { request, loop in
+                let isUpgrade = request.head.headers[canonicalForm: "Upgrade"].contains { $0.lowercased() == "websocket" }
+                guard isUpgrade else {
+                    return loop.makeSucceededFuture(
+                        .error(APIError(.upgradeRequired, "bad_request", "\(endpoint.path) expects a WebSocket upgrade")))
+                }
+                if case .refuse(let response) = endpoint.negotiate(request.head, remoteAddress: request.remoteAddress) {
+                    return loop.makeSucceededFuture(response)
+                }
+                return loop.makeSucceededFuture(.error(.badRequest("malformed WebSocket upgrade request")))
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+package import NIOCore
+package import NIOHTTP1
+
+/// A protocol served over WebSocket on the HTTP port (`/ws` now; `/mqtt`, `/nats` later).
+package protocol WebSocketEndpoint: Sendable {
+    /// The request path it answers.
+    var path: String { get }
+    /// Largest frame (and largest reassembled message) accepted; larger ones close with 1009.
+    var maxFrameSize: Int { get }
+    /// Decides on an upgrade request: the headers to answer with (the chosen subprotocol), or a refusal.
+    func negotiate(_ head: HTTPRequestHead, remoteAddress: SocketAddress?) -> WebSocketNegotiation
+    /// Adds the endpoint's handlers after the upgrade (on the channel's loop). The pipeline then holds
+    /// NIO's frame decoder and aggregator, so handlers receive whole `WebSocketFrame`s and write
+    /// complete frames as `ByteBuffer`s (see `WebSocketFrameWriter`).
+    func configure(_ channel: any Channel, head: HTTPRequestHead) throws
+}
+
+/// The answer to an upgrade request.
+package enum WebSocketNegotiation: Sendable {
+    case accept(HTTPHeaders)
+    case refuse(HTTPResponse)
+}
+
+/// Checks shared by browser-facing endpoints.
+package struct OriginPolicy: Sendable {
+    /// Allowed `Origin` values; `*` allows any. Requests without an Origin (non-browser clients) pass.
+    package var allowed: [String]
+    package init(allowed: [String]) { self.allowed = allowed }
+
+    package func permits(_ head: HTTPRequestHead) -> Bool {
+        guard let origin = head.headers.first(name: "Origin"), !allowed.contains("*") else { return true }
+        return allowed.contains(origin)
+    }
+}
+
+/// Picks a subprotocol: the first offered one we support; none offered means the default.
+package enum SubprotocolNegotiation {
+    /// The chosen subprotocol (nil: none offered, use the default), or the 400 refusal to send.
+    package static func choose(offered head: HTTPRequestHead, supported: [String]) -> (chosen: String?, refusal: HTTPResponse?) {
+        let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map { String($0) }
+        guard !offered.isEmpty else { return (nil, nil) }
+        if let chosen = offered.first(where: { supported.contains($0) }) { return (chosen, nil) }
+        return (nil, HTTPResponse.error(.badRequest(
+            "unsupported WebSocket subprotocol \(offered.joined(separator: ", ")); supported: \(supported.joined(separator: ", "))")))
+    }
+}

@@ -1,0 +1,67 @@
+package import NIOCore
+package import NIOWebSocket
+
+/// Encodes complete server frames (unmasked, RFC 6455 §5.2) into one `ByteBuffer`, so a frame made once
+/// can be written to any number of connections without re-encoding or copying.
+package enum WebSocketFrameWriter {
+    /// A whole frame: header followed by `payload`.
+    package static func frame(_ opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: payload.readableBytes + 10)
+        writeHeader(opcode, length: payload.readableBytes, into: &buffer)
+        buffer.writeImmutableBuffer(payload)
+        return buffer
+    }
+
+    /// Writes a final-frame header for a payload of `length` bytes.
+    package static func writeHeader(_ opcode: WebSocketOpcode, length: Int, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(0x80 | UInt8(webSocketOpcode: opcode))
+        if length < 126 {
+            buffer.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        } else {
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+    }
+
+    /// Builds a text frame whose payload `write` produces, with the header sized afterwards: the payload
+    /// is written once, after room for the largest header, and the header is placed right before it.
+    package static func textFrame(allocator: ByteBufferAllocator = ByteBufferAllocator(), capacity: Int = 256, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: capacity + 10)
+        buffer.moveWriterIndex(forwardBy: 10)
+        buffer.moveReaderIndex(forwardBy: 10)
+        write(&buffer)
+        let length = buffer.readableBytes
+        let headerLength = length < 126 ? 2 : (length <= Int(UInt16.max) ? 4 : 10)
+        let start = 10 - headerLength
+        var header = ByteBuffer()
+        writeHeader(.text, length: length, into: &header)
+        buffer.setBuffer(header, at: start)
+        buffer.moveReaderIndex(to: start)
+        return buffer
+    }
+
+    /// A close frame with a status code and reason (RFC 6455 §5.5.1).
+    package static func close(code: WebSocketErrorCode, reason: String = "") -> ByteBuffer {
+        var payload = ByteBuffer()
+        payload.write(webSocketErrorCode: code)
+        payload.writeString(String(reason.utf8.prefix(120)) ?? "")
+        return frame(.connectionClose, payload: payload)
+    }
+}
+
+/// Sits first in an upgraded pipeline; endpoint handlers write complete frames (`ByteBuffer`s made by
+/// `WebSocketFrameWriter`) through its context, straight to the socket.
+package final class WebSocketRawOutbound: ChannelOutboundHandler, RemovableChannelHandler {
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
+    /// The context writes go through; set while the handler is in the pipeline.
+    package private(set) var context: ChannelHandlerContext?
+
+    package init() {}
+
+    package func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    package func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+}

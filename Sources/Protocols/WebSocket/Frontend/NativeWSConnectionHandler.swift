@@ -1,0 +1,440 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import NIOWebSocket
+import NativeWebSocketWire
+
+/// One native WebSocket connection: decodes requests, consults the state machine, runs its actions
+/// against the bus, and receives deliveries as a `BusSubscriber`. Confined to its event loop.
+final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
+    typealias InboundIn = WebSocketFrame
+
+    /// The id of the one wire form this protocol pushes, for `DeliveryContext`'s encode-once cache.
+    static let pushWireForm = 1
+
+    let services: NativeWSServices
+    let metricsSlot: ProtocolMetricsSlot
+    var deliveryMark: UInt64 = 0
+    private(set) var eventLoop: any EventLoop
+    private var machine: NativeWSSessionStateMachine
+    private var info: ConnectionInfo
+    private var subscriptions: [String: BusSubscription] = [:]
+    private var context: ChannelHandlerContext?
+    /// Writes go here: straight to the socket, past NIO's frame encoder.
+    private var raw: ChannelHandlerContext?
+    private var needsFlush = false
+    /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
+    private var lastDelivered: BusMessage?
+    private var pingTask: RepeatedTask?
+    private var cleanedUp = false
+
+    init(services: NativeWSServices) {
+        self.services = services
+        self.metricsSlot = services.metricsSlot
+        self.machine = NativeWSSessionStateMachine(anonymousAllowed: services.authenticator.allowsAnonymous)
+        self.info = ConnectionInfo(id: services.bus.makeIdentifier(), protocolName: "websocket", remoteAddress: nil, connectedAt: 0)
+        self.eventLoop = services.bus.shards[0].eventLoop
+    }
+
+    private var bus: Bus { services.bus }
+    private var configuration: NativeWSConfiguration { services.configuration }
+
+    // MARK: - Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        eventLoop = context.eventLoop
+        raw = try? context.pipeline.syncOperations.handler(type: WebSocketRawOutbound.self).context
+        info.remoteAddress = context.channel.remoteAddress.map(NativeWSConnectionHandler.describe)
+        info.connectedAt = Double(bus.clock()) / 1e9
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        guard services.connections.register(info, close: { reason in
+            loop.execute { bound.value.serverClose(reason) }
+        }) else {
+            services.counters.countRefused()
+            close(code: .unknown(1013), reason: "connection limit reached")
+            return
+        }
+        services.counters.connectionOpened()
+        let interval = TimeAmount.seconds(Int64(configuration.pingIntervalSeconds))
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            bound.value.pingTimerFired()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cleanUp()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cleanUp()
+        self.context = nil
+    }
+
+    private func cleanUp() {
+        guard !cleanedUp else { return }
+        cleanedUp = true
+        pingTask?.cancel()
+        for subscription in subscriptions.values {
+            bus.unsubscribe(subscription, presenceClientID: info.id)
+        }
+        subscriptions.removeAll()
+        if services.connections.list().contains(where: { $0.id == info.id }) {
+            services.connections.remove(info.id)
+            services.counters.connectionClosed()
+        }
+    }
+
+    // MARK: - Inbound frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        machine.frameReceived()
+        switch frame.opcode {
+        case .text:
+            handleText(frame.unmaskedData)
+        case .binary:
+            sendError(id: nil, .badRequest, "binary frames are not part of switchboard.v1: send JSON text frames")
+        case .ping:
+            write(WebSocketFrameWriter.frame(.pong, payload: frame.unmaskedData))
+        case .pong:
+            break
+        case .connectionClose:
+            var payload = frame.unmaskedData
+            let code = payload.readInteger(as: UInt16.self)
+            run(machine.closeReceived(code: code.map { $0 == 1005 || $0 == 1006 ? 1000 : $0 }))
+        default:
+            close(code: .protocolError, reason: "unexpected opcode")
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case NIOWebSocketError.invalidFrameLength,
+            NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
+            NIOWebSocketFrameAggregator.Error.tooManyFragments:
+            close(code: .messageTooLarge, reason: "frame larger than \(configuration.maxFrameBytes) bytes")
+        case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:
+            close(code: .protocolError, reason: "protocol error")
+        default:
+            context.close(promise: nil)
+        }
+    }
+
+    private func handleText(_ bytes: ByteBuffer) {
+        let request: NativeWSRequest
+        do {
+            request = try NativeWSRequestDecoder.decode(bytes)
+        } catch {
+            // RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
+            if bytes.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil }) {
+                close(code: .dataInconsistentWithMessage, reason: "text frame is not valid UTF-8")
+            } else {
+                sendError(id: error.id, error.code, error.message)
+            }
+            return
+        }
+        switch machine.requestReceived(request.command) {
+        case .ignore: return
+        case .refuse(let code, let message): sendError(id: request.id, code, message)
+        case .handle: handle(request)
+        }
+    }
+
+    // MARK: - Requests
+
+    private func handle(_ request: NativeWSRequest) {
+        let id = request.id
+        switch request.command {
+        case .connect(let token, let name):
+            connect(id: id, token: token, name: name)
+        case .subscribe(let channel, let history, let recover):
+            subscribe(id: id, channel: channel, history: history, recover: recover)
+        case .unsubscribe(let channel):
+            guard let subscription = subscriptions.removeValue(forKey: channel) else {
+                return sendError(id: id, .notFound, "not subscribed to \(channel)")
+            }
+            bus.unsubscribe(subscription, presenceClientID: info.id)
+            services.connections.update(info.id) { $0.subscriptions.removeAll { $0 == channel } }
+            reply(id: id, type: "unsubscribed") { buffer in
+                buffer.writeStaticString(",\"channel\":")
+                buffer.writeJSONString(channel)
+            }
+        case .publish(let channel, let data):
+            guard let topic = topic(channel, id: id) else { return }
+            let result = publish(topic, data)
+            reply(id: id, type: "published") { buffer in
+                if let position = result.position { NativeWSEncoder.position(&buffer, position) }
+            }
+        case .rpc(let channel, let data, let timeout):
+            rpc(id: id, channel: channel, data: data, timeout: timeout)
+        case .respond(let replyTopic, let data):
+            guard let topic = topic(replyTopic, id: id, field: "reply") else { return }
+            publish(topic, data)
+            if id != nil { reply(id: id, type: "responded") { _ in } }
+        case .presence(let channel):
+            guard let topic = topic(channel, id: id) else { return }
+            guard bus.presence.policy.isEnabled(for: topic) else {
+                return sendError(id: id, .notFound, "presence is not enabled for \(channel)")
+            }
+            let clients = bus.presence.clients(of: topic)
+            reply(id: id, type: "presence") { buffer in
+                buffer.writeStaticString(",\"channel\":")
+                buffer.writeJSONString(channel)
+                buffer.writeStaticString(",\"clients\":[")
+                for (index, client) in clients.enumerated() {
+                    if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                    NativeWSEncoder.client(&buffer, client)
+                }
+                buffer.writeInteger(UInt8(ascii: "]"))
+            }
+        case .history(let channel, let limit, let since):
+            guard let topic = topic(channel, id: id) else { return }
+            guard let read = bus.readHistory(topic, after: since, limit: limit ?? configuration.defaultHistoryLimit) else {
+                return sendError(id: id, .notFound, "\(channel) keeps no history")
+            }
+            reply(id: id, type: "history") { buffer in
+                buffer.writeStaticString(",\"channel\":")
+                buffer.writeJSONString(channel)
+                NativeWSEncoder.position(&buffer, read.position)
+                if let recovered = read.recovered {
+                    buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false")
+                }
+                buffer.writeStaticString(",\"messages\":")
+                NativeWSEncoder.messages(&buffer, read.messages)
+            }
+        case .ping:
+            reply(id: id, type: "pong") { _ in }
+        }
+    }
+
+    private func connect(id: ByteBuffer?, token: String?, name: String?) {
+        switch services.authenticator.authenticate(token: token) {
+        case .refused(let reason):
+            machine.authenticated(false)
+            sendError(id: id, .unauthorized, reason)
+        case .anonymous, .user:
+            machine.authenticated(true)
+            if case .user(let user) = services.authenticator.authenticate(token: token) { info.userID = user }
+            info.name = name
+            let snapshot = info
+            services.connections.update(info.id) {
+                $0.userID = snapshot.userID
+                $0.name = snapshot.name
+            }
+            let client = info.id
+            let ping = configuration.pingIntervalSeconds
+            reply(id: id, type: "connected") { buffer in
+                buffer.writeStaticString(",\"client\":")
+                buffer.writeJSONString(client)
+                buffer.writeStaticString(",\"version\":\"1\",\"ping\":")
+                buffer.writeDecimal(ping)
+            }
+        }
+    }
+
+    private func subscribe(id: ByteBuffer?, channel: String, history: Int?, recover: LogPosition?) {
+        let filter: TopicFilter
+        do {
+            filter = try TopicFilter(channel, limits: bus.configuration.topicLimits)
+        } catch {
+            return sendError(id: id, .badRequest, "invalid channel \"\(channel)\": \(error)")
+        }
+        guard subscriptions[channel] == nil else {
+            return sendError(id: id, .badRequest, "already subscribed to \(channel)")
+        }
+        guard subscriptions.count < configuration.maxSubscriptions else {
+            return sendError(id: id, .tooLarge, "subscription limit (\(configuration.maxSubscriptions)) reached")
+        }
+        if (history != nil || recover != nil) && (filter.hasWildcards || filter.shareGroup != nil) {
+            return sendError(id: id, .badRequest, "history and recover need a concrete channel, not a filter")
+        }
+        let request: Bus.HistoryRequest? =
+            if let recover { .recover(recover, fallback: history ?? 0) } else { history.map { .last($0) } }
+        let result = bus.subscribe(
+            filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: request)
+        subscriptions[channel] = result.subscription
+        services.connections.update(info.id) { $0.subscriptions.append(channel) }
+        let recovered = result.recovered ?? (recover != nil ? false : nil)
+        reply(id: id, type: "subscribed") { buffer in
+            buffer.writeStaticString(",\"channel\":")
+            buffer.writeJSONString(channel)
+            if let position = result.position { NativeWSEncoder.position(&buffer, position) }
+            if let recovered { buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
+            buffer.writeStaticString(",\"messages\":")
+            NativeWSEncoder.messages(&buffer, result.messages)
+        }
+    }
+
+    private func rpc(id: ByteBuffer?, channel: String, data: ByteBuffer, timeout: Int?) {
+        guard let topic = topic(channel, id: id) else { return }
+        let milliseconds = min(timeout ?? configuration.defaultRPCTimeoutMilliseconds, configuration.maxRPCTimeoutMilliseconds)
+        shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        bus.request(
+            topic: topic, payload: data, headers: MessageHeaders(contentType: "application/json"), requesterID: info.id,
+            timeout: .milliseconds(Int64(milliseconds)), on: eventLoop
+        ).whenComplete { result in
+            let handler = bound.value
+            switch result {
+            case .success(let message):
+                handler.reply(id: id, type: "reply") { buffer in
+                    buffer.writeInteger(UInt8(ascii: ","))
+                    buffer.writePayloadMember(message.payload, form: message.payloadForm)
+                }
+            case .failure(BusError.noResponders):
+                handler.sendError(id: id, .unavailable, "no responders for \(channel)")
+            case .failure(BusError.timeout):
+                handler.sendError(id: id, .timeout, "no reply from \(channel) within \(milliseconds) ms")
+            case .failure(let error):
+                handler.sendError(id: id, .unavailable, "\(error)")
+            }
+            handler.flushIfNeeded()
+        }
+    }
+
+    private var shard: LoopShard { bus.shard(for: eventLoop) }
+
+    @discardableResult
+    private func publish(_ topic: Topic, _ data: ByteBuffer) -> PublishResult {
+        let message = BusMessage(
+            topic: topic, payload: data, headers: MessageHeaders(contentType: "application/json"), publisherID: info.id,
+            timestamp: bus.clock())
+        let shard = self.shard
+        shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)
+        return shard.publish(message)
+    }
+
+    /// A concrete topic from a request field, or nil after answering with the error.
+    private func topic(_ name: String, id: ByteBuffer?, field: String = "channel") -> Topic? {
+        do {
+            return try Topic(name, limits: bus.configuration.topicLimits)
+        } catch TopicError.wildcardInTopic {
+            sendError(id: id, .badRequest, "\(field) \"\(name)\" is a filter: this request needs a concrete channel")
+        } catch {
+            sendError(id: id, .badRequest, "invalid \(field) \"\(name)\": \(error)")
+        }
+        return nil
+    }
+
+    // MARK: - Deliveries (BusSubscriber)
+
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext) -> DeliveryOutcome {
+        guard let raw, !machine.isClosing else { return .skipped }
+        if subscriptions.count > 1 {
+            if lastDelivered === message { return .skipped }
+            lastDelivered = message
+        }
+        guard raw.channel.isWritable else { return slowConsumer() }
+        let frame = context.encoded(form: NativeWSConnectionHandler.pushWireForm) { message in
+            WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 96) {
+                NativeWSEncoder.message(&$0, message)
+            }
+        }
+        raw.write(NIOAny(frame), promise: nil)
+        return .delivered(bytes: frame.readableBytes)
+    }
+
+    func flushDeliveries() {
+        raw?.flush()
+        lastDelivered = nil
+    }
+
+    private func slowConsumer() -> DeliveryOutcome {
+        if configuration.slowConsumerPolicy == .disconnect {
+            services.counters.countSlowConsumer()
+            serverClose(.slowConsumer)
+        }
+        return .dropped
+    }
+
+    // MARK: - Keep-alive and closing
+
+    private func pingTimerFired() {
+        guard machine.pingTimerFired() == .sendPing else { return }
+        write(WebSocketFrameWriter.frame(.ping, payload: ByteBuffer()))
+        flushIfNeeded()
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.scheduleTask(in: .seconds(Int64(configuration.pongTimeoutSeconds))) {
+            let handler = bound.value
+            if handler.machine.pongDeadlinePassed() == .closeForTimeout {
+                handler.writeClose(code: 1008, reason: "keep-alive timeout")
+            }
+        }
+    }
+
+    func serverClose(_ reason: CloseReason) {
+        switch reason {
+        case .shutdown: close(code: .goingAway, reason: "server shutting down")
+        case .administrative: close(code: .policyViolation, reason: "closed by the administrator")
+        case .slowConsumer: close(code: .policyViolation, reason: "slow consumer: outbound buffer full")
+        case .keepAliveTimeout: close(code: .policyViolation, reason: "keep-alive timeout")
+        }
+    }
+
+    private func close(code: WebSocketErrorCode, reason: String) {
+        run(machine.closeRequested(code: UInt16(webSocketErrorCode: code), reason: reason))
+    }
+
+    private func run(_ action: NativeWSSessionStateMachine.CloseAction) {
+        switch action {
+        case .sendCloseAndClose(let code, let reason):
+            writeClose(code: code, reason: reason)
+        case .closeConnection:
+            context?.close(promise: nil)
+        }
+    }
+
+    private func writeClose(code: UInt16, reason: String) {
+        guard let raw else {
+            context?.close(promise: nil)
+            return
+        }
+        let channel = raw.channel
+        let frame = WebSocketFrameWriter.close(code: WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+        raw.writeAndFlush(NIOAny(frame)).whenComplete { _ in channel.close(promise: nil) }
+        // A client that stopped reading must not hold the connection open.
+        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+    }
+
+    // MARK: - Writing
+
+    private func reply(id: ByteBuffer?, type: StaticString, _ body: (inout ByteBuffer) -> Void) {
+        write(WebSocketFrameWriter.textFrame { buffer in
+            NativeWSEncoder.openReply(&buffer, id: id, type: type)
+            body(&buffer)
+            buffer.writeInteger(UInt8(ascii: "}"))
+        })
+    }
+
+    private func sendError(id: ByteBuffer?, _ code: NativeWSErrorCode, _ message: String) {
+        write(WebSocketFrameWriter.textFrame { NativeWSEncoder.error(&$0, id: id, code: code, message: message) })
+    }
+
+    private func write(_ frame: ByteBuffer) {
+        guard let raw else { return }
+        raw.write(NIOAny(frame), promise: nil)
+        needsFlush = true
+    }
+
+    private func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        raw?.flush()
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        if let ip = address.ipAddress, let port = address.port {
+            return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        }
+        return "\(address)"
+    }
+}

@@ -1,0 +1,56 @@
+import BusCore
+package import BusRuntime
+package import FrontendKit
+package import NIOCore
+package import NIOHTTP1
+
+/// `/ws`: upgrade checks (origin, connection limit, subprotocol) and the per-connection handler.
+package struct NativeWSEndpoint: WebSocketEndpoint {
+    package static let subprotocol = "switchboard.v1"
+
+    package let path: String
+    package let configuration: NativeWSConfiguration
+    let services: NativeWSServices
+
+    package init(
+        path: String = "/ws", configuration: NativeWSConfiguration, bus: Bus, connections: ConnectionRegistry,
+        authenticator: any Authenticator
+    ) {
+        self.path = path
+        self.configuration = configuration
+        self.services = NativeWSServices(
+            bus: bus, connections: connections, authenticator: authenticator, configuration: configuration,
+            metricsSlot: bus.metrics.slot(for: "websocket"))
+    }
+
+    package var maxFrameSize: Int { configuration.maxFrameBytes }
+
+    package func negotiate(_ head: HTTPRequestHead, remoteAddress: SocketAddress?) -> WebSocketNegotiation {
+        guard configuration.origins.permits(head) else {
+            return .refuse(.error(.forbidden("origin \(head.headers.first(name: "Origin") ?? "") is not allowed")))
+        }
+        guard services.connections.count < services.connections.maxConnections else {
+            services.counters.countRefused()
+            return .refuse(.error(.unavailable("connection limit (\(services.connections.maxConnections)) reached")))
+        }
+        let negotiation = SubprotocolNegotiation.choose(offered: head, supported: [NativeWSEndpoint.subprotocol])
+        if let refusal = negotiation.refusal { return .refuse(refusal) }
+        var headers = HTTPHeaders()
+        if let chosen = negotiation.chosen { headers.add(name: "Sec-WebSocket-Protocol", value: chosen) }
+        return .accept(headers)
+    }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
+        try channel.pipeline.syncOperations.addHandler(NativeWSConnectionHandler(services: services))
+    }
+}
+
+/// What every connection of the endpoint shares.
+struct NativeWSServices: Sendable {
+    let bus: Bus
+    let connections: ConnectionRegistry
+    let authenticator: any Authenticator
+    let configuration: NativeWSConfiguration
+    let metricsSlot: ProtocolMetricsSlot
+    var counters: ProtocolCounters { bus.metrics.counters(metricsSlot) }
+}

@@ -1,0 +1,236 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import NIOHTTP1
+import NativeWebSocketWire
+
+/// The HTTP API (`/api/*`) and health endpoints (docs/api.md).
+struct APIRoutes: Sendable {
+    let bus: Bus
+    let connections: ConnectionRegistry
+    let apiKey: String?
+    let metricsSlot: ProtocolMetricsSlot
+    let defaultHistoryLimit = 100
+
+    func register(into router: inout HTTPRouter.Builder) {
+        router.add(.POST, "/api/publish", guarded(publish))
+        router.add(.POST, "/api/broadcast", guarded(broadcast))
+        router.add(.GET, "/api/history", sync: guardedSync(history))
+        router.add(.GET, "/api/presence", sync: guardedSync(presence))
+        router.add(.GET, "/api/channels", sync: guardedSync(channels))
+        router.add(.GET, "/api/connections", sync: guardedSync(listConnections))
+        router.add(.DELETE, "/api/connections/:id", sync: guardedSync(closeConnection))
+    }
+
+    // MARK: - API key
+
+    private func checkKey(_ request: HTTPRequest) throws {
+        guard let apiKey else { return }
+        let headers = request.head.headers
+        let bearer = headers.first(name: "Authorization").flatMap { value -> String? in
+            value.lowercased().hasPrefix("bearer ") ? String(value.dropFirst(7)) : nil
+        }
+        guard bearer == apiKey || headers.first(name: "X-API-Key") == apiKey else {
+            throw APIError.unauthorized("a valid API key is required (Authorization: Bearer <key> or X-API-Key)")
+        }
+    }
+
+    private func guarded(_ handler: @escaping @Sendable (HTTPRequest, any EventLoop) throws -> HTTPResponse) -> HTTPRouter.Handler {
+        { request, loop in
+            do {
+                try checkKey(request)
+                return loop.makeSucceededFuture(try handler(request, loop))
+            } catch let error as APIError {
+                return loop.makeSucceededFuture(.error(error))
+            } catch {
+                return loop.makeSucceededFuture(.error(APIError(.internalServerError, "internal", "\(error)")))
+            }
+        }
+    }
+
+    private func guardedSync(_ handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) -> @Sendable (HTTPRequest) throws -> HTTPResponse {
+        { request in
+            try checkKey(request)
+            return try handler(request)
+        }
+    }
+
+    // MARK: - Publishing
+
+    private func body(_ request: HTTPRequest) throws -> JSONDocument {
+        do {
+            return try request.body.withUnsafeReadableBytes { try JSONParser.parseDocument($0) }
+        } catch {
+            throw APIError.badRequest("body must be a JSON object: \(error)")
+        }
+    }
+
+    /// The payload of a publish body: `data` (any JSON) as its raw bytes.
+    private func payload(_ request: HTTPRequest, _ document: JSONDocument) throws -> ByteBuffer {
+        guard let member = document.members["data"] else { throw APIError.badRequest("\"data\" is required") }
+        return request.body.getSlice(at: request.body.readerIndex + member.range.lowerBound, length: member.range.count)!
+    }
+
+    private func topic(_ name: String?) throws -> Topic {
+        guard let name else { throw APIError.badRequest("\"channel\" is required") }
+        do { return try Topic(name, limits: bus.configuration.topicLimits) } catch {
+            throw APIError.badRequest("invalid channel \"\(name)\": \(error)")
+        }
+    }
+
+    private func publishOne(_ topic: Topic, _ payload: ByteBuffer, on loop: any EventLoop) -> PublishResult {
+        let shard = bus.shard(for: loop)
+        shard.stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+        return shard.publish(
+            BusMessage(topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"), timestamp: bus.clock()))
+    }
+
+    private func publish(_ request: HTTPRequest, _ loop: any EventLoop) throws -> HTTPResponse {
+        let document = try body(request)
+        let topic = try self.topic(document["channel"]?.stringValue)
+        let result = publishOne(topic, try payload(request, document), on: loop)
+        return .json { buffer in
+            buffer.writeInteger(UInt8(ascii: "{"))
+            if let position = result.position {
+                buffer.writeStaticString("\"offset\":")
+                buffer.writeDecimal(position.offset)
+                buffer.writeStaticString(",\"epoch\":")
+                buffer.writeJSONString(position.epoch)
+            }
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+    }
+
+    private func broadcast(_ request: HTTPRequest, _ loop: any EventLoop) throws -> HTTPResponse {
+        let document = try body(request)
+        guard let channels = document["channels"]?.arrayValue else { throw APIError.badRequest("\"channels\" must be an array of strings") }
+        let payload = try payload(request, document)
+        var results: [(String, Result<PublishResult, APIError>)] = []
+        for value in channels {
+            guard let name = value.stringValue else { throw APIError.badRequest("\"channels\" must be an array of strings") }
+            do {
+                results.append((name, .success(publishOne(try topic(name), payload, on: loop))))
+            } catch let error as APIError {
+                results.append((name, .failure(error)))
+            }
+        }
+        return .json { buffer in
+            buffer.writeStaticString("{\"results\":[")
+            for (index, (name, result)) in results.enumerated() {
+                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                buffer.writeStaticString("{\"channel\":")
+                buffer.writeJSONString(name)
+                switch result {
+                case .success(let published):
+                    if let position = published.position { NativeWSEncoder.position(&buffer, position) }
+                case .failure(let error):
+                    buffer.writeStaticString(",\"error\":{\"code\":")
+                    buffer.writeJSONString(error.code)
+                    buffer.writeStaticString(",\"message\":")
+                    buffer.writeJSONString(error.message)
+                    buffer.writeInteger(UInt8(ascii: "}"))
+                }
+                buffer.writeInteger(UInt8(ascii: "}"))
+            }
+            buffer.writeStaticString("]}")
+        }
+    }
+
+    // MARK: - Reading
+
+    private func history(_ request: HTTPRequest) throws -> HTTPResponse {
+        let topic = try self.topic(request.query("channel"))
+        var limit = defaultHistoryLimit
+        if let text = request.query("limit") {
+            guard let value = Int(text), value >= 0 else { throw APIError.badRequest("limit must be a non-negative integer") }
+            limit = value
+        }
+        var after: LogPosition?
+        if let offsetText = request.query("offset") {
+            guard let offset = UInt64(offsetText), let epoch = request.query("epoch") else {
+                throw APIError.badRequest("offset must be an integer and comes with epoch")
+            }
+            after = LogPosition(offset: offset, epoch: epoch)
+        }
+        guard let read = bus.readHistory(topic, after: after, limit: limit) else {
+            throw APIError.notFound("\(topic) keeps no history")
+        }
+        return .json { buffer in
+            buffer.writeStaticString("{\"channel\":")
+            buffer.writeJSONString(topic.name)
+            NativeWSEncoder.position(&buffer, read.position)
+            if let recovered = read.recovered { buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
+            buffer.writeStaticString(",\"messages\":")
+            NativeWSEncoder.messages(&buffer, read.messages)
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+    }
+
+    private func presence(_ request: HTTPRequest) throws -> HTTPResponse {
+        let topic = try self.topic(request.query("channel"))
+        guard bus.presence.policy.isEnabled(for: topic) else { throw APIError.notFound("presence is not enabled for \(topic)") }
+        let clients = bus.presence.clients(of: topic)
+        return .json { buffer in
+            buffer.writeStaticString("{\"channel\":")
+            buffer.writeJSONString(topic.name)
+            buffer.writeStaticString(",\"clients\":[")
+            for (index, client) in clients.enumerated() {
+                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                NativeWSEncoder.client(&buffer, client)
+            }
+            buffer.writeStaticString("]}")
+        }
+    }
+
+    private func channels(_ request: HTTPRequest) throws -> HTTPResponse {
+        let counts = bus.registry.channelCounts().filter { !$0.key.hasPrefix("_INBOX/") }.sorted { $0.key < $1.key }
+        return .json { buffer in
+            buffer.writeStaticString("{\"channels\":[")
+            for (index, (channel, count)) in counts.enumerated() {
+                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                buffer.writeStaticString("{\"channel\":")
+                buffer.writeJSONString(channel)
+                buffer.writeStaticString(",\"subscribers\":")
+                buffer.writeDecimal(count)
+                buffer.writeInteger(UInt8(ascii: "}"))
+            }
+            buffer.writeStaticString("]}")
+        }
+    }
+
+    private func listConnections(_ request: HTTPRequest) throws -> HTTPResponse {
+        let list = connections.list()
+        return .json { buffer in
+            buffer.writeStaticString("{\"connections\":[")
+            for (index, connection) in list.enumerated() {
+                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                buffer.writeStaticString("{\"id\":")
+                buffer.writeJSONString(connection.id)
+                buffer.writeStaticString(",\"protocol\":")
+                buffer.writeJSONString(connection.protocolName)
+                buffer.writeStaticString(",\"remote\":")
+                NativeWSEncoder.optionalString(&buffer, connection.remoteAddress)
+                buffer.writeStaticString(",\"user\":")
+                NativeWSEncoder.optionalString(&buffer, connection.userID)
+                buffer.writeStaticString(",\"name\":")
+                NativeWSEncoder.optionalString(&buffer, connection.name)
+                buffer.writeStaticString(",\"connected_at\":")
+                buffer.writeJSONString(ISO8601.format(secondsSince1970: connection.connectedAt))
+                buffer.writeStaticString(",\"subscriptions\":[")
+                for (k, channel) in connection.subscriptions.enumerated() {
+                    if k > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                    buffer.writeJSONString(channel)
+                }
+                buffer.writeStaticString("]}")
+            }
+            buffer.writeStaticString("]}")
+        }
+    }
+
+    private func closeConnection(_ request: HTTPRequest) throws -> HTTPResponse {
+        let id = request.parameters["id"] ?? ""
+        guard connections.close(id, reason: .administrative) else { throw APIError.notFound("no connection \(id)") }
+        return HTTPResponse(status: .noContent)
+    }
+}

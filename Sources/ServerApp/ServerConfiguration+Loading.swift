@@ -1,0 +1,193 @@
+package import BusCore
+import FrontendKit
+import Foundation
+import Logging
+
+/// Why a configuration was refused; the message names the key or flag.
+package struct ConfigurationError: Error, CustomStringConvertible {
+    package var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Flags given on the command line (nil: not given).
+package struct ConfigurationOverrides: Sendable {
+    package var host: String?
+    package var httpPort: Int?
+    package var configFile: String?
+    package var dataDirectory: String?
+    package var apiKey: String?
+    package var logLevel: String?
+    package var history: [String] = []
+    package var presence: [String] = []
+    package init() {}
+}
+
+extension ServerConfiguration {
+    /// Defaults, then the config file, then `SWITCHBOARD_*` variables, then flags.
+    package static func load(
+        overrides: ConfigurationOverrides, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        if let path = overrides.configFile ?? environment["SWITCHBOARD_CONFIG"] {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw ConfigurationError("cannot read config file \(path): \(error.localizedDescription)")
+            }
+            try configuration.apply(file: data)
+        }
+        try configuration.apply(environment: environment)
+        try configuration.apply(overrides)
+        return configuration
+    }
+
+    mutating func apply(file data: Data) throws {
+        let file: ConfigFile
+        do { file = try JSONDecoder().decode(ConfigFile.self, from: data) } catch {
+            throw ConfigurationError("config file is not valid: \(error)")
+        }
+        if let value = file.host { host = value }
+        if let value = file.http_port { httpPort = value }
+        if let value = file.data_dir { dataDirectory = value }
+        if let value = file.api_key { apiKey = value }
+        if let value = file.anonymous { anonymous = value }
+        if let value = file.tokens { tokens = value }
+        if let value = file.allowed_origins { allowedOrigins = value }
+        if let value = file.log_level { logLevel = try Self.parseLevel(value) }
+        if let rules = file.history {
+            history = try rules.map { rule in
+                HistoryPolicy.Rule(
+                    filter: try Self.filter(rule.filter, key: "history.filter"),
+                    limits: HistoryLimits(count: rule.count, maxAgeSeconds: rule.age_seconds, maxBytes: rule.bytes ?? (1 << 20)))
+            }
+        }
+        if let filters = file.presence { presence = try filters.map { try Self.filter($0, key: "presence") } }
+        if let l = file.limits {
+            if let v = l.max_connections { limits.maxConnections = v }
+            if let v = l.max_frame_bytes { limits.maxFrameBytes = v }
+            if let v = l.max_outbound_bytes { limits.maxOutboundBytes = v }
+            if let v = l.slow_consumer {
+                guard let policy = SlowConsumerPolicy(rawValue: v) else {
+                    throw ConfigurationError("limits.slow_consumer must be \"drop\" or \"disconnect\"")
+                }
+                limits.slowConsumer = policy
+            }
+            if let v = l.ping_interval_seconds { limits.pingIntervalSeconds = v }
+            if let v = l.pong_timeout_seconds { limits.pongTimeoutSeconds = v }
+            if let v = l.rpc_max_timeout_ms { limits.rpcMaxTimeoutMilliseconds = v }
+            if let v = l.max_subscriptions_per_connection { limits.maxSubscriptionsPerConnection = v }
+            if let v = l.max_body_bytes { limits.maxBodyBytes = v }
+        }
+        try validate()
+    }
+
+    mutating func apply(environment: [String: String]) throws {
+        if let value = environment["SWITCHBOARD_HOST"] { host = value }
+        if let value = environment["SWITCHBOARD_HTTP_PORT"] { httpPort = try Self.port(value, key: "SWITCHBOARD_HTTP_PORT") }
+        if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
+        if let value = environment["SWITCHBOARD_API_KEY"], !value.isEmpty { apiKey = value }
+        if let value = environment["SWITCHBOARD_LOG_LEVEL"] { logLevel = try Self.parseLevel(value) }
+        if let value = environment["SWITCHBOARD_HISTORY"] {
+            history += try value.split(separator: ";").map { try Self.parseHistoryRule(String($0)) }
+        }
+        if let value = environment["SWITCHBOARD_PRESENCE"] {
+            presence += try value.split(separator: ";").map { try Self.filter(String($0), key: "SWITCHBOARD_PRESENCE") }
+        }
+    }
+
+    mutating func apply(_ overrides: ConfigurationOverrides) throws {
+        if let value = overrides.host { host = value }
+        if let value = overrides.httpPort { httpPort = value }
+        if let value = overrides.dataDirectory { dataDirectory = value }
+        if let value = overrides.apiKey { apiKey = value }
+        if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
+        // Flag rules come first so they win over file rules for the same topics.
+        history = try overrides.history.map(Self.parseHistoryRule) + history
+        presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }
+        try validate()
+    }
+
+    func validate() throws {
+        guard (0...65535).contains(httpPort) else { throw ConfigurationError("http port \(httpPort) is out of range") }
+        guard limits.maxFrameBytes >= 125 else { throw ConfigurationError("limits.max_frame_bytes must be at least 125") }
+        guard limits.pingIntervalSeconds > 0, limits.pongTimeoutSeconds > 0 else {
+            throw ConfigurationError("limits.ping_interval_seconds and pong_timeout_seconds must be positive")
+        }
+    }
+
+    /// `FILTER=COUNT[,AGE][,BYTES]`, AGE as `600`, `600s`, `10m`, `1h`.
+    package static func parseHistoryRule(_ text: String) throws -> HistoryPolicy.Rule {
+        guard let equals = text.lastIndex(of: "=") else {
+            throw ConfigurationError("history rule \"\(text)\" is not FILTER=COUNT[,AGE][,BYTES]")
+        }
+        let filter = try filter(String(text[..<equals]), key: "--history")
+        let parts = text[text.index(after: equals)...].split(separator: ",").map(String.init)
+        guard let first = parts.first, let count = Int(first), count >= 0 else {
+            throw ConfigurationError("history rule \"\(text)\": COUNT must be a non-negative integer")
+        }
+        var age: Double?
+        if parts.count > 1 { age = try parseDuration(parts[1], key: "history rule \"\(text)\"") }
+        var bytes = 1 << 20
+        if parts.count > 2 {
+            guard let value = Int(parts[2]), value > 0 else { throw ConfigurationError("history rule \"\(text)\": BYTES must be a positive integer") }
+            bytes = value
+        }
+        return HistoryPolicy.Rule(filter: filter, limits: HistoryLimits(count: count, maxAgeSeconds: age, maxBytes: bytes))
+    }
+
+    static func parseDuration(_ text: String, key: String) throws -> Double {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast(suffix.count)), value >= 0 { return value * scale }
+        }
+        if let value = Double(text), value >= 0 { return value }
+        throw ConfigurationError("\(key): \"\(text)\" is not a duration (600, 600s, 10m, 1h)")
+    }
+
+    static func filter(_ text: String, key: String) throws -> TopicFilter {
+        do { return try TopicFilter(text) } catch { throw ConfigurationError("\(key): \"\(text)\" is not a valid filter: \(error)") }
+    }
+
+    static func port(_ text: String, key: String) throws -> Int {
+        guard let value = Int(text), (0...65535).contains(value) else { throw ConfigurationError("\(key): \"\(text)\" is not a port") }
+        return value
+    }
+
+    static func parseLevel(_ text: String) throws -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw ConfigurationError("log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        return level
+    }
+}
+
+/// The config file's shape (JSON, snake_case keys as documented in README and docs/operations.md).
+private struct ConfigFile: Decodable {
+    struct History: Decodable {
+        var filter: String
+        var count: Int
+        var age_seconds: Double?
+        var bytes: Int?
+    }
+    struct Limits: Decodable {
+        var max_connections: Int?
+        var max_frame_bytes: Int?
+        var max_outbound_bytes: Int?
+        var slow_consumer: String?
+        var ping_interval_seconds: Int?
+        var pong_timeout_seconds: Int?
+        var rpc_max_timeout_ms: Int?
+        var max_subscriptions_per_connection: Int?
+        var max_body_bytes: Int?
+    }
+    var host: String?
+    var http_port: Int?
+    var data_dir: String?
+    var api_key: String?
+    var anonymous: Bool?
+    var tokens: [String: String]?
+    var history: [History]?
+    var presence: [String]?
+    var allowed_origins: [String]?
+    var limits: Limits?
+    var log_level: String?
+}

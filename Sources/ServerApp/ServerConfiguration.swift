@@ -1,0 +1,45 @@
+import NIOCore
+package import BusCore
+package import FrontendKit
+package import Logging
+
+/// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
+package struct ServerConfiguration: Sendable {
+    package var host = "0.0.0.0"
+    package var httpPort = 8080
+    package var dataDirectory = "./data"
+    /// When set, `/api/*` requires `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+    package var apiKey: String?
+    package var anonymous = true
+    /// Static bearer tokens → user ids.
+    package var tokens: [String: String] = [:]
+    package var history: [HistoryPolicy.Rule] = []
+    package var presence: [TopicFilter] = []
+    package var allowedOrigins: [String] = ["*"]
+    package var limits = ServerLimits()
+    package var logLevel: Logger.Level = .info
+    /// Event loop threads; defaults to one per core.
+    package var eventLoopThreads: Int = System.coreCount
+
+    package init() {}
+}
+
+/// Named limits (config key `limits`), each with the reason for its default.
+package struct ServerLimits: Sendable {
+    /// Connections across all protocols. Past 100k a single process should be sharded anyway.
+    package var maxConnections = 100_000
+    /// Largest WebSocket frame or message.
+    package var maxFrameBytes = 65_536
+    /// Outbound bytes queued per connection before it is a slow consumer (1 MiB ≈ 10k small messages).
+    package var maxOutboundBytes = 1 << 20
+    package var slowConsumer = SlowConsumerPolicy.drop
+    package var pingIntervalSeconds = 25
+    package var pongTimeoutSeconds = 10
+    package var rpcMaxTimeoutMilliseconds = 60_000
+    package var maxSubscriptionsPerConnection = 1_000
+    /// Largest HTTP request body.
+    package var maxBodyBytes = 1 << 20
+
+    package init() {}
+}
+

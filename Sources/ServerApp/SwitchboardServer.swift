@@ -1,0 +1,142 @@
+import Atomics
+import BusCore
+package import BusRuntime
+package import FrontendKit
+import Foundation
+package import Logging
+import Metrics
+package import NIOCore
+import NIOHTTP1
+package import NIOPosix
+import NativeWebSocketFrontend
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// The whole server: event loops, the bus, every frontend, the HTTP API and metrics, run as one
+/// `ServiceGroup` that shuts down gracefully on SIGTERM/SIGINT.
+package final class SwitchboardServer: Sendable {
+    package let configuration: ServerConfiguration
+    package let group: MultiThreadedEventLoopGroup
+    package let bus: Bus
+    package let connections: ConnectionRegistry
+    private let logger: Logger
+    private let ready = ManagedAtomic(false)
+    private let boundAddress = NIOLockedValueBoxWrapper()
+    private let prometheus: PrometheusCollectorRegistry
+
+    package init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.prometheus = MetricsBootstrap.registry
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        let loops = Array(group.makeIterator())
+        self.bus = Bus(
+            eventLoops: loops,
+            configuration: BusConfiguration(
+                history: HistoryPolicy(rules: configuration.history),
+                presence: PresencePolicy(filters: configuration.presence),
+                maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds)))
+        self.connections = ConnectionRegistry(maxConnections: configuration.limits.maxConnections)
+    }
+
+    /// The HTTP port actually bound (useful with port 0).
+    package var httpAddress: SocketAddress? { boundAddress.value }
+
+    /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down.
+    package func run(handleSignals: Bool = true) async throws {
+        let http = makeHTTPService()
+        let services = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: http)],
+                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+                logger: logger))
+        bus.startMetricsReporting()
+        if configuration.anonymous {
+            logger.notice("anonymous access is ON: any client may connect without credentials")
+        }
+        try await services.run()
+        try await group.shutdownGracefully()
+    }
+
+    private func makeHTTPService() -> HTTPServerService {
+        let limits = configuration.limits
+        var wsConfiguration = NativeWSConfiguration()
+        wsConfiguration.maxFrameBytes = limits.maxFrameBytes
+        wsConfiguration.maxSubscriptions = limits.maxSubscriptionsPerConnection
+        wsConfiguration.pingIntervalSeconds = limits.pingIntervalSeconds
+        wsConfiguration.pongTimeoutSeconds = limits.pongTimeoutSeconds
+        wsConfiguration.maxRPCTimeoutMilliseconds = limits.rpcMaxTimeoutMilliseconds
+        wsConfiguration.slowConsumerPolicy = limits.slowConsumer
+        wsConfiguration.origins = OriginPolicy(allowed: configuration.allowedOrigins)
+        let authenticator = StaticTokenAuthenticator(allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
+        let endpoints: [any WebSocketEndpoint] = [
+            NativeWSEndpoint(configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
+        ]
+
+        var router = HTTPRouter.Builder()
+        router.addWebSocketRefusals(endpoints)
+        APIRoutes(bus: bus, connections: connections, apiKey: configuration.apiKey, metricsSlot: bus.metrics.slot(for: "http"))
+            .register(into: &router)
+        let ready = self.ready
+        let prometheus = self.prometheus
+        router.add(.GET, "/healthz", sync: { _ in .json { $0.writeStaticString("{\"status\":\"ok\"}") } })
+        router.add(.GET, "/readyz", sync: { _ in
+            ready.load(ordering: .relaxed)
+                ? .json { $0.writeStaticString("{\"status\":\"ready\"}") }
+                : .json(.serviceUnavailable) { $0.writeStaticString("{\"status\":\"not ready\"}") }
+        })
+        router.add(.GET, "/metrics", sync: { _ in
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
+            return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: prometheus.emitToBuffer()))
+        })
+        router.add(.GET, "/", sync: { _ in
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
+            return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(string: DashboardPage.html))
+        })
+
+        let connections = self.connections
+        let boundAddress = self.boundAddress
+        let logger = self.logger
+        return HTTPServerService(
+            configuration: HTTPServerConfiguration(
+                host: configuration.host, port: configuration.httpPort, maxBodyBytes: limits.maxBodyBytes,
+                maxOutboundBytes: limits.maxOutboundBytes),
+            group: group, router: router.build(), endpoints: endpoints, logger: logger,
+            onBound: { address in
+                boundAddress.value = address
+                ready.store(true, ordering: .relaxed)
+            },
+            onShutdown: {
+                ready.store(false, ordering: .relaxed)
+                logger.info("shutting down: closing connections", metadata: ["connections": "\(connections.count)"])
+                connections.closeAll(reason: .shutdown)
+                // Give close handshakes a moment, bounded.
+                for _ in 0..<20 where connections.count > 0 {
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            })
+    }
+}
+
+/// Bootstraps swift-metrics with Prometheus once per process.
+enum MetricsBootstrap {
+    static let registry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+}
+
+/// A lock-protected optional address.
+final class NIOLockedValueBoxWrapper: Sendable {
+    private let box = NIOLockedValueBox<SocketAddress?>(nil)
+    var value: SocketAddress? {
+        get { box.withLockedValue { $0 } }
+        set { box.withLockedValue { $0 = newValue } }
+    }
+}
+
+import NIOConcurrencyHelpers

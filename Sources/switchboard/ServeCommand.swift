@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServerApp
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the server. With no options: every protocol on its standard port, data under ./data.",
+        discussion: """
+            Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
+            Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,
+            SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_HISTORY (rules separated by ';'),
+            SWITCHBOARD_PRESENCE (filters separated by ';'). The config file's keys are listed in docs/operations.md.
+            """)
+
+    @Option(help: "Address to listen on (env SWITCHBOARD_HOST, config host).")
+    var host: String?
+
+    @Option(name: .customLong("http-port"), help: "HTTP port: /ws, /api, /metrics (env SWITCHBOARD_HTTP_PORT, config http_port; default 8080).")
+    var httpPort: Int?
+
+    @Option(help: "JSON config file (env SWITCHBOARD_CONFIG).")
+    var config: String?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for durable data (env SWITCHBOARD_DATA_DIR, config data_dir; default ./data).")
+    var dataDir: String?
+
+    @Option(name: .customLong("api-key"), help: "Require this key on /api/* (env SWITCHBOARD_API_KEY, config api_key).")
+    var apiKey: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (env SWITCHBOARD_LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(name: .customLong("history"), help: "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'. Repeatable.")
+    var history: [String] = []
+
+    @Option(name: .customLong("presence"), help: "Track presence on channels matching FILTER. Repeatable.")
+    var presence: [String] = []
+
+    func run() async throws {
+        var overrides = ConfigurationOverrides()
+        overrides.host = host
+        overrides.httpPort = httpPort
+        overrides.configFile = config
+        overrides.dataDirectory = dataDir
+        overrides.apiKey = apiKey
+        overrides.logLevel = logLevel
+        overrides.history = history
+        overrides.presence = presence
+        let configuration: ServerConfiguration
+        do {
+            configuration = try ServerConfiguration.load(overrides: overrides)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let logger = Logger(label: "switchboard")
+        let server = SwitchboardServer(configuration: configuration, logger: logger)
+        try await server.run()
+    }
+}

@@ -1,0 +1,58 @@
+import BusCore
+import NIOCore
+import Testing
+
+@Suite struct JSONTests {
+    func parse(_ text: String) throws -> JSONValue {
+        try Array(text.utf8).withUnsafeBytes { try JSONParser.parse($0) }
+    }
+    func valid(_ text: String) -> Bool { Array(text.utf8).withUnsafeBytes { JSONParser.isValidJSON($0) } }
+
+    @Test func parsesValues() throws {
+        #expect(try parse(" {\"a\":[1,-2.5e3,true,false,null],\"b\":\"x\\n\\u00e9\\ud83d\\ude00\"} ")
+            == .object([
+                JSONField(key: "a", value: .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null])),
+                JSONField(key: "b", value: .string("x\né😀")),
+            ]))
+    }
+
+    @Test func rejectsMalformed() {
+        for text in ["", "{", "[1,]", "{\"a\"}", "01", "1.", "\"\\x\"", "\"a", "tru", "{} x", "\"\u{1}\"", "\"\\ud800\"", "-"] {
+            #expect(!valid(text), "\(text)")
+        }
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(!valid(deep))
+        #expect(valid("[[1]]"))
+    }
+
+    @Test func documentRecordsRanges() throws {
+        let text = #"{"id":7,"type":"publish","data":{"x": [1, 2]}}"#
+        let bytes = Array(text.utf8)
+        let document = try bytes.withUnsafeBytes { try JSONParser.parseDocument($0) }
+        let range = try #require(document.members["data"]?.range)
+        #expect(String(decoding: bytes[range], as: UTF8.self) == #"{"x": [1, 2]}"#)
+        #expect(document["type"]?.stringValue == "publish")
+        #expect(document["id"]?.intValue == 7)
+    }
+
+    @Test func writerEscapesAndRoundTrips() throws {
+        var buffer = ByteBuffer()
+        buffer.writeJSONString("q\"\\\n\u{1}é")
+        #expect(String(buffer: buffer) == #""q\"\\\n\u0001é""#)
+        let value = try parse(#"{"k":["s",1.5,null,{"n":false}]}"#)
+        var out = ByteBuffer()
+        out.writeJSONValue(value)
+        #expect(try parse(String(buffer: out)) == value)
+    }
+
+    @Test func payloadRuleAndBase64() {
+        #expect(PayloadForm.classify(ByteBuffer(string: #"{"a":1}"#), contentType: nil) == .json)
+        #expect(PayloadForm.classify(ByteBuffer(string: "hello"), contentType: nil) == .text)
+        #expect(PayloadForm.classify(ByteBuffer(bytes: [0xff, 0x00]), contentType: nil) == .binary)
+        var out = ByteBuffer()
+        out.writeBase64JSONString(ByteBuffer(string: "hello!?"))
+        #expect(String(buffer: out) == #""aGVsbG8hPw==""#)
+        #expect(Base64.decode("aGVsbG8hPw==") == Array("hello!?".utf8))
+        #expect(Base64.decode("a$") == nil)
+    }
+}

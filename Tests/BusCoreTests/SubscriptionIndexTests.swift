@@ -1,0 +1,82 @@
+import BusCore
+import Testing
+
+final class Sub: CustomStringConvertible {
+    let name: String
+    init(_ name: String) { self.name = name }
+    var description: String { name }
+}
+
+@Suite struct SubscriptionIndexTests {
+    @Test func matchesAgreeWithReferenceMatcher() throws {
+        // Every filter/topic pair from a small alphabet: the trie must agree with TopicFilter.matches.
+        let levels = ["a", "b", "$x", ""]
+        var topics: [String] = []
+        for a in levels {
+            topics.append(a)
+            for b in levels {
+                topics.append("\(a)/\(b)")
+                for c in levels { topics.append("\(a)/\(b)/\(c)") }
+            }
+        }
+        let filterLevels = ["a", "b", "+"]
+        var filters: [String] = ["#", "+", "$x/#", "$x/+"]
+        for a in filterLevels {
+            filters.append("\(a)/#")
+            for b in filterLevels {
+                filters.append("\(a)/\(b)")
+                filters.append("\(a)/\(b)/#")
+            }
+        }
+        let index = SubscriptionIndex<Sub>()
+        var subs: [(TopicFilter, Sub)] = []
+        for text in filters {
+            let filter = try TopicFilter(text)
+            let sub = Sub(text)
+            index.insert(filter, member: sub)
+            subs.append((filter, sub))
+        }
+        for name in topics where !name.isEmpty {
+            let topic = try Topic(name)
+            let got = Set(index.match(topic).members.map { ObjectIdentifier($0) })
+            let expected = Set(subs.filter { $0.0.matches(topic) }.map { ObjectIdentifier($0.1) })
+            #expect(got == expected, "topic \(name)")
+        }
+        // Remove everything: the trie must end empty and match nothing.
+        for (filter, sub) in subs { #expect(index.remove(filter, member: sub)) }
+        #expect(index.count == 0)
+        #expect(index.match(try Topic("a/b")).isEmpty)
+    }
+
+    @Test func sharedGroupsCollectMembers() throws {
+        let index = SubscriptionIndex<Sub>()
+        let filter = try TopicFilter("$share/g/jobs/+")
+        let one = Sub("1")
+        let two = Sub("2")
+        index.insert(filter, member: one)
+        index.insert(filter, member: two)
+        index.insert(try TopicFilter("$share/h/jobs/#"), member: one)
+        let match = index.match(try Topic("jobs/x"))
+        #expect(match.members.isEmpty)
+        #expect(match.groups.count == 2)
+        #expect(match.groups.first { $0.name == "g" }?.members.count == 2)
+        #expect(index.remove(filter, member: one))
+        #expect(!index.remove(filter, member: one))
+        #expect(index.match(try Topic("jobs/x")).groups.first { $0.name == "g" }?.members.count == 1)
+    }
+
+    @Test func removeOfUnknownPairIsFalse() throws {
+        let index = SubscriptionIndex<Sub>()
+        #expect(!index.remove(try TopicFilter("a/b"), member: Sub("x")))
+        index.insert(try TopicFilter("a/b"), member: Sub("y"))
+        #expect(!index.remove(try TopicFilter("a/b"), member: Sub("x")))
+        #expect(index.count == 1)
+    }
+
+    @Test func boundedCacheStaysBounded() {
+        var cache = BoundedCache<Int, Int>(capacity: 100)
+        for i in 0..<1000 { cache.insert(i, for: i) }
+        #expect(cache.count <= 100)
+        #expect(cache[999] == 999)
+    }
+}

@@ -1,0 +1,89 @@
+import BusCore
+@testable import BusRuntime
+import NIOCore
+import NIOPosix
+import Testing
+
+@Suite struct BusHistoryTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    var loops: [any EventLoop] { Array(group.makeIterator()) }
+
+    func makeBus() throws -> Bus {
+        Bus(eventLoops: loops, configuration: BusConfiguration(
+            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 100_000))]),
+            presence: PresencePolicy(filters: [try TopicFilter("chat/#")])))
+    }
+
+    @Test func publishAssignsOffsetsAndHistoryReads() async throws {
+        let bus = try makeBus()
+        var last: LogPosition?
+        for i in 1...5 {
+            last = try await bus.publishOnLoop("chat/a", "\(i)", loop: loops[i % 2]).position
+            #expect(last?.offset == UInt64(i))
+        }
+        let topic = try Topic("chat/a")
+        let read = try #require(bus.readHistory(topic, after: nil, limit: 2))
+        #expect(read.messages.map { String(buffer: $0.payload) } == ["4", "5"])
+        let since = try #require(bus.readHistory(topic, after: LogPosition(offset: 2, epoch: last!.epoch), limit: 100))
+        #expect(since.recovered == true)
+        #expect(since.messages.map { String(buffer: $0.payload) } == ["3", "4", "5"])
+        let wrongEpoch = try #require(bus.readHistory(topic, after: LogPosition(offset: 2, epoch: "nope"), limit: 100))
+        #expect(wrongEpoch.recovered == false)
+        #expect(bus.readHistory(try Topic("other"), after: nil, limit: 1) == nil)
+    }
+
+    /// Publishing races the subscription; history + live must still hold every message exactly once.
+    @Test func recoveryWhilePublishingLosesAndDuplicatesNothing() async throws {
+        let bus = try makeBus()
+        let slot = bus.metrics.slot(for: "test")
+        for i in 0..<50 { _ = try await bus.publishOnLoop("chat/race", "\(i)", loop: loops[1]) }
+        let first = try #require(bus.readHistory(try Topic("chat/race"), after: nil, limit: 1).map(\.position))
+        // Keep publishing from the other loop while subscribing with a recovery position.
+        let topic = try Topic("chat/race")
+        let publisherLoop = loops[1]
+        let publishing = publisherLoop.submit {
+            for i in 50..<2050 {
+                bus.publish(BusMessage(topic: topic, payload: ByteBuffer(string: "\(i)"), timestamp: 0), on: publisherLoop)
+            }
+        }
+        let subscriber = TestSubscriber(eventLoop: loops[0], slot: slot)
+        let result = try await bus.subscribeOnLoop(
+            "chat/race", subscriber, history: .recover(LogPosition(offset: 10, epoch: first.epoch), fallback: 0))
+        try await publishing.get()
+        #expect(result.value.recovered == true)
+        let fromHistory = result.value.messages.map { String(buffer: $0.payload) }
+        #expect(await eventually { fromHistory.count + subscriber.payloads.count >= 2040 })
+        try await Task.sleep(for: .milliseconds(50))
+        let all = fromHistory + subscriber.payloads
+        #expect(all == (10..<2050).map { "\($0)" })
+    }
+
+    @Test func presenceJoinAndLeaveEvents() async throws {
+        let bus = try makeBus()
+        let slot = bus.metrics.slot(for: "test")
+        let watcher = TestSubscriber(eventLoop: loops[0], slot: slot)
+        _ = try await bus.subscribeOnLoop("chat/room", watcher, id: "w", presence: info("w"))
+        let other = TestSubscriber(eventLoop: loops[1], slot: slot)
+        let joined = try await bus.subscribeOnLoop("chat/room", other, id: "o", presence: info("o"))
+        let topic = try Topic("chat/room")
+        #expect(Set(bus.presence.clients(of: topic).map(\.clientID)) == ["w", "o"])
+        let subscription = joined.value.subscription
+        try await loops[1].submit { bus.unsubscribe(subscription, presenceClientID: "o") }.get()
+        #expect(bus.presence.clients(of: topic).map(\.clientID) == ["w"])
+        #expect(await eventually {
+            watcher.messages.compactMap { message -> String? in
+                switch message.kind {
+                case .join(let who): "join \(who.clientID)"
+                case .leave(let who): "leave \(who.clientID)"
+                case .publish: nil
+                }
+            } == ["join w", "join o", "leave o"]
+        })
+        // Presence events are not history.
+        #expect(bus.readHistory(topic, after: nil, limit: 10)?.messages.isEmpty == true)
+    }
+
+    func info(_ id: String) -> PresenceInfo {
+        PresenceInfo(clientID: id, userID: nil, name: nil, protocolName: "test", connectedAt: 0, remoteAddress: nil)
+    }
+}

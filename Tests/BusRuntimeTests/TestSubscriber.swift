@@ -1,0 +1,65 @@
+import BusCore
+@testable import BusRuntime
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Records what the bus delivers to it; readable from any thread.
+final class TestSubscriber: BusSubscriber, @unchecked Sendable {
+    let eventLoop: any EventLoop
+    let metricsSlot: ProtocolMetricsSlot
+    var deliveryMark: UInt64 = 0
+    private let state = NIOLockedValueBox<(messages: [BusMessage], flushes: Int)>(([], 0))
+
+    init(eventLoop: any EventLoop, slot: ProtocolMetricsSlot) {
+        self.eventLoop = eventLoop
+        self.metricsSlot = slot
+    }
+
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext) -> DeliveryOutcome {
+        eventLoop.preconditionInEventLoop()
+        state.withLockedValue { $0.messages.append(message) }
+        return .delivered(bytes: message.payload.readableBytes)
+    }
+
+    func flushDeliveries() {
+        state.withLockedValue { $0.flushes += 1 }
+    }
+
+    var messages: [BusMessage] { state.withLockedValue { $0.messages } }
+    var flushes: Int { state.withLockedValue { $0.flushes } }
+    var payloads: [String] { messages.filter { if case .publish = $0.kind { true } else { false } }.map { String(buffer: $0.payload) } }
+}
+
+/// Polls `condition` until it holds or two seconds pass.
+func eventually(_ condition: () -> Bool) async -> Bool {
+    for _ in 0..<400 {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
+}
+
+extension Bus {
+    /// Subscribes from the subscriber's loop and waits for the result.
+    func subscribeOnLoop(
+        _ filter: String, _ subscriber: TestSubscriber, id: String = "s", presence: PresenceInfo? = nil,
+        history: HistoryRequest? = nil, options: SubscriptionOptions = SubscriptionOptions()
+    ) async throws -> SubscribeResultBox {
+        let filter = try TopicFilter(filter)
+        return try await subscriber.eventLoop.submit {
+            SubscribeResultBox(self.subscribe(filter, subscriber: subscriber, subscriberID: id, options: options, presence: presence, history: history))
+        }.get()
+    }
+
+    func publishOnLoop(_ topic: String, _ payload: String, loop: any EventLoop, publisher: String? = nil) async throws -> PublishResult {
+        let topic = try Topic(topic)
+        return try await loop.submit {
+            self.publish(BusMessage(topic: topic, payload: ByteBuffer(string: payload), publisherID: publisher, timestamp: self.clock()), on: loop)
+        }.get()
+    }
+}
+
+struct SubscribeResultBox: @unchecked Sendable {
+    let value: Bus.SubscribeResult
+    init(_ value: Bus.SubscribeResult) { self.value = value }
+}

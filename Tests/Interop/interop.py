@@ -1,0 +1,449 @@
+"""Helpers shared by the interop tests: a managed server process, a WebSocket
+client wrapper around the stock `websockets` library, and small HTTP helpers.
+
+Nothing here knows about a particular test; conftest.py wires it into fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BIN = REPO_ROOT / ".build" / "debug" / "switchboard"
+
+# Every wait in the suite is bounded by one of these.
+STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+HTTP_TIMEOUT = 5.0
+FRAME_TIMEOUT = 5.0
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "history": [{"filter": "chat/#", "count": 100, "age_seconds": 600}],
+    "presence": ["chat/#"],
+}
+
+
+def switchboard_bin() -> Path:
+    return Path(os.environ.get("SWITCHBOARD_BIN", str(DEFAULT_BIN))).resolve()
+
+
+def unique(prefix: str = "t") -> str:
+    """A channel-safe unique token, so tests never share channels."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+CRASH_MARKERS = ("Fatal error", "fatal error", "Program crashed", "Precondition failed", "Assertion failed")
+
+
+def tail(path: Path, max_lines: int = 60) -> str:
+    """The end of a server log; for a crash, the crash headline and the
+    crashed thread's top frames first (the log's end is only the register dump)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    crash: list[str] = [ln for ln in lines if any(m in ln for m in CRASH_MARKERS)][:5]
+    for i, ln in enumerate(lines):
+        if ln.rstrip().endswith("crashed:"):
+            crash += [ln] + [x[:300] for x in lines[i + 1 : i + 24] if "[ra]" not in x or "/work/" in x][:16]
+            break
+    if crash:
+        return "\n".join(["=== crash ==="] + crash + ["=== log start ==="] + lines[:8])
+    return "\n".join(lines[-max_lines:])
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Server:
+    """One `switchboard serve` process on a free loopback port."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any] | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        name: str = "server",
+        write_config: bool = True,
+    ) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config = config if config is not None else copy.deepcopy(DEFAULT_CONFIG)
+        self.extra_args = list(extra_args or [])
+        self.env_overrides = dict(env or {})
+        self.write_config = write_config
+        self.port = free_port()
+        self.data_dir = workdir / "data"
+        self.data_dir.mkdir(exist_ok=True)
+        self.config_path = workdir / "config.json"
+        self.log_path = workdir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+        self.session = requests.Session()
+        self.session.trust_env = False  # never route loopback through a proxy
+
+    # -- addresses
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    # -- lifecycle
+    def command(self) -> list[str]:
+        cmd = [
+            str(switchboard_bin()),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        if self.write_config:
+            cmd += ["--config", str(self.config_path)]
+        return cmd + self.extra_args
+
+    def start(self) -> "Server":
+        binary = switchboard_bin()
+        if not binary.exists():
+            raise RuntimeError(f"server binary not found: {binary} (set SWITCHBOARD_BIN)")
+        if self.write_config:
+            self.config_path.write_text(json.dumps(self.config, indent=2))
+        env = dict(os.environ)
+        for key in list(env):
+            if key.startswith("SWITCHBOARD_") and key != "SWITCHBOARD_BIN":
+                del env[key]
+        env.update(self.env_overrides)
+        log = open(self.log_path, "ab")
+        log.write(f"$ {' '.join(self.command())}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(self.workdir),
+            start_new_session=True,
+        )
+        log.close()
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no attempt"
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode} during startup; log tail:\n{self.tail()}"
+                )
+            try:
+                r = self.session.get(self.http_url + "/healthz", timeout=1.0)
+                if r.status_code == 200:
+                    return
+                last = f"HTTP {r.status_code} {r.text[:200]}"
+            except requests.RequestException as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server not healthy after {timeout}s (last: {last}); log tail:\n{self.tail()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self) -> None:
+        """Send SIGTERM only (tests that check graceful shutdown use this)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        assert self.proc is not None
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.exit_code
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=STOP_TIMEOUT)
+        self.exit_code = self.proc.returncode
+        self.session.close()
+
+    def tail(self, max_lines: int = 60) -> str:
+        return tail(self.log_path, max_lines)
+
+    # -- HTTP (blocking)
+    def http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return self.session.request(method, self.http_url + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.http("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.http("POST", path, **kwargs)
+
+    def publish(self, channel: str, data: Any, **kwargs: Any) -> dict[str, Any]:
+        r = self.post("/api/publish", json={"channel": channel, "data": data}, **kwargs)
+        assert r.status_code == 200, f"POST /api/publish {channel!r} -> {r.status_code} {r.text}"
+        return r.json()
+
+    # -- HTTP from async code (runs the blocking call in a thread)
+    async def ahttp(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return await asyncio.to_thread(self.http, method, path, **kwargs)
+
+    async def apublish(self, channel: str, data: Any, **kwargs: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(self.publish, channel, data, **kwargs)
+
+
+# --------------------------------------------------------------------------- websocket
+
+
+class WS:
+    """A `websockets` connection plus a background reader that buffers every
+    frame, so tests can wait for the frame they care about by predicate while
+    other frames (pushes, presence events) stay queued for later."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.inbox: list[dict[str, Any]] = []
+        self.seen: list[dict[str, Any]] = []  # everything ever received, for diagnostics
+        self.cond = asyncio.Condition()
+        self.closed = False
+        self._ids = 0
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.conn:
+                if isinstance(raw, bytes):
+                    frame: dict[str, Any] = {"__binary__": raw.hex()}
+                else:
+                    try:
+                        frame = json.loads(raw)
+                    except ValueError:
+                        frame = {"__raw__": raw}
+                    if not isinstance(frame, dict):
+                        frame = {"__raw__": raw}
+                async with self.cond:
+                    self.inbox.append(frame)
+                    self.seen.append(frame)
+                    self.cond.notify_all()
+        except ConnectionClosed:
+            pass
+        finally:
+            async with self.cond:
+                self.closed = True
+                self.cond.notify_all()
+
+    # -- properties
+    @property
+    def close_code(self) -> int | None:
+        return self.conn.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.conn.close_reason
+
+    @property
+    def local_port(self) -> int:
+        return self.conn.local_address[1]
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.conn.subprotocol
+
+    def next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    # -- sending
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        if isinstance(frame, dict):
+            frame = json.dumps(frame)
+        await self.conn.send(frame)
+
+    async def request(self, frame: dict[str, Any], timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        """Send a frame with an id and return the reply carrying that id."""
+        frame = dict(frame)
+        frame.setdefault("id", self.next_id())
+        await self.send(frame)
+        rid = frame["id"]
+        return await self.wait(lambda f: f.get("id") == rid, timeout, f"reply to {frame!r:.200}")
+
+    async def expect(self, frame: dict[str, Any], reply_type: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        reply = await self.request(frame, timeout)
+        assert reply.get("type") == reply_type, f"sent {frame!r:.300}\nexpected type {reply_type!r}, got {reply!r:.500}"
+        return reply
+
+    async def expect_error(self, frame: dict[str, Any], code: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        reply = await self.request(frame, timeout)
+        assert reply.get("type") == "error" and reply.get("code") == code, (
+            f"sent {frame!r:.300}\nexpected error {code!r}, got {reply!r:.500}"
+        )
+        assert isinstance(reply.get("message"), str), f"error frame without message: {reply!r}"
+        return reply
+
+    async def subscribe(self, channel: str, **extra: Any) -> dict[str, Any]:
+        reply = await self.expect({"type": "subscribe", "channel": channel, **extra}, "subscribed")
+        assert reply.get("channel") == channel, f"subscribed reply names another channel: {reply!r}"
+        return reply
+
+    async def publish(self, channel: str, data: Any) -> dict[str, Any]:
+        return await self.expect({"type": "publish", "channel": channel, "data": data}, "published")
+
+    # -- receiving
+    async def wait(
+        self,
+        pred: Callable[[dict[str, Any]], bool],
+        timeout: float = FRAME_TIMEOUT,
+        desc: str = "frame",
+    ) -> dict[str, Any]:
+        async def inner() -> dict[str, Any]:
+            async with self.cond:
+                while True:
+                    for i, f in enumerate(self.inbox):
+                        if pred(f):
+                            return self.inbox.pop(i)
+                    if self.closed:
+                        raise AssertionError(
+                            f"connection closed (code={self.close_code} reason={self.close_reason!r}) "
+                            f"while waiting for {desc}; unconsumed frames: {self.inbox!r:.1500}"
+                        )
+                    await self.cond.wait()
+
+        try:
+            return await asyncio.wait_for(inner(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {desc}; unconsumed frames: {self.inbox!r:.1500}"
+            ) from None
+
+    async def message(self, channel: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        return await self.wait(
+            lambda f: f.get("type") == "message" and f.get("channel") == channel,
+            timeout,
+            f"push on {channel!r}",
+        )
+
+    async def messages(self, channel: str, count: int, timeout: float = FRAME_TIMEOUT) -> list[dict[str, Any]]:
+        return [await self.message(channel, timeout) for _ in range(count)]
+
+    def pending(self, pred: Callable[[dict[str, Any]], bool] = lambda f: True) -> list[dict[str, Any]]:
+        return [f for f in self.inbox if pred(f)]
+
+    async def wait_closed(self, timeout: float = FRAME_TIMEOUT) -> int | None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self.reader), timeout)
+        except TimeoutError:
+            raise AssertionError(f"connection still open after {timeout}s; frames: {self.inbox!r:.800}") from None
+        return self.close_code
+
+    async def barrier(self, other: "WS", channel: str) -> None:
+        """Publish a marker on `channel` (to which self is subscribed) from
+        `other` and wait for it: everything published before it by `other`
+        on the same connection has been delivered by then."""
+        token = unique("barrier-")
+        await other.publish(channel, {"barrier": token})
+        await self.wait(
+            lambda f: f.get("type") == "message" and f.get("channel") == channel
+            and isinstance(f.get("data"), dict) and f["data"].get("barrier") == token,
+            FRAME_TIMEOUT,
+            f"barrier {token} on {channel}",
+        )
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.conn.close(), 3)
+        if not self.reader.done():
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake."""
+        transport = self.conn.transport
+        if transport is not None:
+            transport.abort()
+
+
+async def open_ws(url: str, **kwargs: Any) -> WS:
+    kwargs.setdefault("proxy", None)
+    kwargs.setdefault("open_timeout", 5)
+    kwargs.setdefault("close_timeout", 2)
+    conn = await connect(url, **kwargs)
+    return WS(conn)
+
+
+@contextlib.asynccontextmanager
+async def ws_clients(url: str, count: int = 1, **kwargs: Any):
+    clients: list[WS] = []
+    try:
+        for _ in range(count):
+            clients.append(await open_ws(url, **kwargs))
+        yield clients if count > 1 else clients[0]
+    finally:
+        for c in clients:
+            await c.close()
+
+
+def run(coro, timeout: float = 30.0):
+    """Run one async test body with a hard upper bound."""
+
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def is_message(channel: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("type") == "message" and f.get("channel") == channel

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the interop suite against a built switchboard binary.
+#   SWITCHBOARD_BIN   server binary (default: <repo>/.build/debug/switchboard)
+#   PYTHON            interpreter used to create the venv (default: python3)
+#   extra arguments are passed to pytest, e.g. Tests/Interop/run.sh -k rpc -x
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+venv="${SWITCHBOARD_INTEROP_VENV:-$repo/.venv-interop}"
+python="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+
+# Reinstall only when requirements.txt changed (keeps repeated runs offline).
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+  echo "$want" > "$stamp"
+fi
+
+bin="${SWITCHBOARD_BIN:-$repo/.build/debug/switchboard}"
+case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
+if [ ! -x "$bin" ]; then
+  echo "run.sh: server binary not found or not executable: $bin (build it or set SWITCHBOARD_BIN)" >&2
+  exit 2
+fi
+export SWITCHBOARD_BIN="$bin"
+
+cd "$repo"
+exec "$venv/bin/python" -m pytest -q Tests/Interop "$@"

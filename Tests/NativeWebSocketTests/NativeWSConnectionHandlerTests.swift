@@ -1,0 +1,137 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import NIOEmbedded
+@testable import NativeWebSocketFrontend
+import NIOWebSocket
+import Testing
+
+/// The handler on an EmbeddedChannel: frames in, frames out, the bus on the same embedded loop.
+@Suite struct NativeWSConnectionHandlerTests {
+    let channel = EmbeddedChannel()
+    let bus: Bus
+    let connections = ConnectionRegistry(maxConnections: 10)
+
+    init() throws {
+        bus = Bus(eventLoops: [channel.embeddedEventLoop], configuration: BusConfiguration(
+            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 10))])))
+        var configuration = NativeWSConfiguration()
+        configuration.maxSubscriptions = 2
+        let services = NativeWSServices(
+            bus: bus, connections: connections,
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: ["t": "alice"]),
+            configuration: configuration, metricsSlot: bus.metrics.slot(for: "websocket"))
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+        channel.embeddedEventLoop.run()
+        try channel.pipeline.syncOperations.addHandler(WebSocketRawOutbound())
+        try channel.pipeline.syncOperations.addHandler(NativeWSConnectionHandler(services: services))
+    }
+
+    func send(_ text: String, opcode: WebSocketOpcode = .text) throws {
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(string: text)))
+        channel.pipeline.fireChannelReadComplete()
+        channel.embeddedEventLoop.run()
+    }
+
+    /// Every frame written since the last call, as (opcode byte, payload text).
+    func received() throws -> [(UInt8, String)] {
+        var frames: [(UInt8, String)] = []
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            while buffer.readableBytes > 0 {
+                let first = buffer.readInteger(as: UInt8.self)!
+                var length = Int(buffer.readInteger(as: UInt8.self)! & 0x7F)
+                if length == 126 { length = Int(buffer.readInteger(as: UInt16.self)!) } else if length == 127 {
+                    length = Int(buffer.readInteger(as: UInt64.self)!)
+                }
+                frames.append((first & 0x0F, buffer.readString(length: length)!))
+                #expect(first & 0x80 != 0)  // FIN
+            }
+        }
+        return frames
+    }
+
+    func texts() throws -> [String] { try received().filter { $0.0 == 1 }.map(\.1) }
+
+    @Test func subscribePublishAndPush() throws {
+        try send(#"{"id":1,"type":"subscribe","channel":"chat/a"}"#)
+        let subscribed = try texts()
+        #expect(subscribed.count == 1)
+        #expect(subscribed[0].hasPrefix(#"{"id":1,"type":"subscribed","channel":"chat/a","offset":0,"epoch":""#))
+        try send(#"{"id":2,"type":"publish","channel":"chat/a","data":{"n":1}}"#)
+        let frames = try texts()
+        #expect(frames.count == 2)
+        #expect(frames[0].hasPrefix(#"{"id":2,"type":"published","offset":1,"epoch":""#))
+        #expect(frames[1].hasPrefix(#"{"type":"message","channel":"chat/a","data":{"n":1},"offset":1,"#))
+    }
+
+    @Test func errorsKeepTheConnectionUsable() throws {
+        try send("{not json")
+        #expect(channel.isActive, "after invalid JSON")
+        try send(#"{"id":7,"type":"bogus"}"#)
+        try send(#"{"id":8,"type":"publish","channel":"chat/+","data":1}"#)
+        try send(#"{"id":9,"type":"unsubscribe","channel":"chat/zz"}"#)
+        #expect(channel.isActive, "before binary")
+        try send("binary", opcode: .binary)
+        #expect(channel.isActive, "after binary")
+        try send(#"{"id":10,"type":"subscribe","channel":"a//#/b"}"#)
+        try send(#"{"id":11,"type":"history","channel":"nohistory"}"#)
+        try send(#"{"id":12,"type":"ping"}"#)
+        let frames = try texts()
+        #expect(frames.count == 8)
+        #expect(frames[0].hasPrefix(#"{"type":"error","code":"bad_request""#))
+        #expect(frames[1].hasPrefix(#"{"id":7,"type":"error","code":"bad_request""#))
+        #expect(frames[2].hasPrefix(#"{"id":8,"type":"error","code":"bad_request""#))
+        #expect(frames[3].hasPrefix(#"{"id":9,"type":"error","code":"not_found""#))
+        #expect(frames[4].hasPrefix(#"{"type":"error","code":"bad_request""#))
+        #expect(frames[5].hasPrefix(#"{"id":10,"type":"error","code":"bad_request""#))
+        #expect(frames[6].hasPrefix(#"{"id":11,"type":"error","code":"not_found""#))
+        #expect(frames[7] == #"{"id":12,"type":"pong"}"#)
+        #expect(channel.isActive)
+    }
+
+    @Test func subscriptionLimitAndDuplicates() throws {
+        try send(#"{"id":1,"type":"subscribe","channel":"x/1"}"#)
+        try send(#"{"id":2,"type":"subscribe","channel":"x/1"}"#)
+        try send(#"{"id":3,"type":"subscribe","channel":"x/2"}"#)
+        try send(#"{"id":4,"type":"subscribe","channel":"x/3"}"#)
+        let frames = try texts()
+        #expect(frames[1].hasPrefix(#"{"id":2,"type":"error","code":"bad_request""#))
+        #expect(frames[2].hasPrefix(#"{"id":3,"type":"subscribed""#))
+        #expect(frames[3].hasPrefix(#"{"id":4,"type":"error","code":"too_large""#))
+        #expect(connections.list().first?.subscriptions == ["x/1", "x/2"])
+    }
+
+    @Test func overlappingSubscriptionsDeliverOnce() throws {
+        try send(#"{"id":1,"type":"subscribe","channel":"o/+"}"#)
+        try send(#"{"id":2,"type":"subscribe","channel":"o/#"}"#)
+        _ = try texts()
+        try send(#"{"type":"publish","channel":"o/x","data":true}"#)
+        #expect(try texts() == [#"{"type":"published"}"#, #"{"type":"message","channel":"o/x","data":true}"#])
+    }
+
+    @Test func connectWithTokenNamesTheUser() throws {
+        try send(#"{"id":1,"type":"connect","token":"t","name":"tab"}"#)
+        let frames = try texts()
+        #expect(frames.count == 1)
+        #expect(frames[0].contains(#""type":"connected""#) && frames[0].contains(#""version":"1","ping":25"#))
+        #expect(connections.list().first?.userID == "alice")
+        try send(#"{"id":2,"type":"connect","token":"t"}"#)
+        #expect(try texts().first?.contains("already connected") == true)
+    }
+
+    @Test func pingFrameIsAnsweredAndCloseIsEchoed() throws {
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "hb")))
+        channel.pipeline.fireChannelReadComplete()
+        let pong = try received()
+        #expect(pong.count == 1 && pong[0].0 == 0xA && pong[0].1 == "hb")
+        var payload = ByteBuffer()
+        payload.writeInteger(UInt16(1000))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload))
+        channel.embeddedEventLoop.run()
+        let close = try received()
+        #expect(close.count == 1 && close[0].0 == 0x8)
+        #expect(!channel.isActive)
+        #expect(connections.count == 0)
+    }
+}

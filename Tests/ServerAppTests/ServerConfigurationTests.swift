@@ -1,0 +1,44 @@
+import BusCore
+import FrontendKit
+import Foundation
+@testable import ServerApp
+import Testing
+
+@Suite struct ServerConfigurationTests {
+    @Test func defaultsAreTheEmbeddedDefaults() throws {
+        let configuration = try ServerConfiguration.load(overrides: ConfigurationOverrides(), environment: [:])
+        #expect(configuration.httpPort == 8080)
+        #expect(configuration.dataDirectory == "./data")
+        #expect(configuration.anonymous)
+        #expect(configuration.history.isEmpty)
+    }
+
+    @Test func flagsBeatEnvironmentBeatFile() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-\(UUID().uuidString).json")
+        try Data(#"{"http_port": 1, "host": "file", "api_key": "k1", "history": [{"filter": "chat/#", "count": 5, "age_seconds": 60}], "limits": {"slow_consumer": "disconnect"}}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        var overrides = ConfigurationOverrides()
+        overrides.configFile = file.path
+        overrides.httpPort = 3
+        overrides.history = ["chat/vip/#=7,10m,2048"]
+        let configuration = try ServerConfiguration.load(
+            overrides: overrides, environment: ["SWITCHBOARD_HTTP_PORT": "2", "SWITCHBOARD_HOST": "env"])
+        #expect(configuration.httpPort == 3)
+        #expect(configuration.host == "env")
+        #expect(configuration.apiKey == "k1")
+        #expect(configuration.limits.slowConsumer == .disconnect)
+        #expect(configuration.history.count == 2)
+        #expect(configuration.history[0].limits == HistoryLimits(count: 7, maxAgeSeconds: 600, maxBytes: 2048))
+        #expect(configuration.history[1].limits == HistoryLimits(count: 5, maxAgeSeconds: 60))
+    }
+
+    @Test func badValuesAreNamed() {
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("chat/#") }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("chat/#=x") }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("a#=1") }
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("a=1,soon") }
+        #expect(throws: ConfigurationError.self) {
+            try ServerConfiguration.load(overrides: ConfigurationOverrides(), environment: ["SWITCHBOARD_HTTP_PORT": "99999"])
+        }
+    }
+}
