@@ -127,6 +127,13 @@ let package = Package(
             path: "Benchmarks/SubscriptionIndexBenchmark",
             swiftSettings: upcoming
         ),
+        // libFuzzer targets for our decoders (Tests/Fuzz/README.md); a corpus replay tool otherwise.
+        .executableTarget(
+            name: "DecoderFuzz",
+            dependencies: ["BusCore", "FrontendKit", "NativeWebSocketWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/Fuzz/DecoderFuzz",
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "BusCoreTests",
             dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],

@@ -1,0 +1,75 @@
+import BusCore
+import FrontendKit
+import NIOCore
+import NativeWebSocketWire
+
+/// Fuzz targets, one per decoder we own (NIO's WebSocket/HTTP parsers have their own fuzzing upstream).
+/// Each must survive any input: errors are fine, crashes and hangs are not.
+///
+/// libFuzzer build (see Tests/Fuzz/README.md):
+///   swift build --scratch-path .build-fuzz --product DecoderFuzz -c release \
+///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
+enum FuzzTarget: String, CaseIterable {
+    case json, nativews, topic, query
+
+    func run(_ bytes: UnsafeRawBufferPointer) {
+        switch self {
+        case .json:
+            let parsed = try? JSONParser.parse(bytes)
+            let valid = JSONParser.isValidJSON(bytes)
+            // The validating scan and the building parser must agree.
+            precondition((parsed != nil) == valid, "parse and isValidJSON disagree")
+            if let parsed {
+                var out = ByteBuffer()
+                out.writeJSONValue(parsed)
+                let again = out.withUnsafeReadableBytes { try? JSONParser.parse($0) }
+                precondition(again == parsed, "write/parse round trip changed the value")
+            }
+            _ = try? JSONParser.parseDocument(bytes)
+        case .nativews:
+            _ = try? NativeWSRequestDecoder.decode(ByteBuffer(bytes: bytes))
+        case .topic:
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let filter = try? TopicFilter(text), let topic = try? Topic(filter.pattern) {
+                // A wildcard-free filter matches the topic it spells.
+                precondition(filter.matches(topic) || topic.name.hasPrefix("$"), "filter does not match itself")
+            }
+        case .query:
+            _ = HTTPRequest.percentDecode(String(decoding: bytes, as: UTF8.self), plusIsSpace: true)
+        }
+    }
+}
+
+#if FUZZING
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let name = getenv("FUZZ_TARGET").map { String(cString: $0) } ?? "nativews"
+    guard let target = FuzzTarget(rawValue: name) else { fatalError("FUZZ_TARGET must be one of \(FuzzTarget.allCases)") }
+    target.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+#else
+/// Without libFuzzer: replays the files given as arguments through every target.
+@main
+struct DecoderFuzzReplay {
+    static func main() throws {
+        for path in CommandLine.arguments.dropFirst() {
+            guard let file = fopen(path, "rb") else { continue }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = fread(&chunk, 1, chunk.count, file)
+                if count <= 0 { break }
+                bytes.append(contentsOf: chunk[0..<count])
+            }
+            fclose(file)
+            for target in FuzzTarget.allCases { bytes.withUnsafeBytes { target.run($0) } }
+        }
+    }
+}
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
