@@ -7,6 +7,10 @@ let upcoming: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// The delivery path's state is confined to one event loop by construction (docs/concurrency.md), so
+/// the modules on it skip dynamic exclusivity checks, which cost ~3% of fan-out CPU in profiles.
+let hotPath: [SwiftSetting] = upcoming + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -45,7 +49,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: upcoming
+            swiftSettings: hotPath
         ),
         // What every frontend shares: the HTTP server and router, WebSocket upgrade plumbing, auth.
         .target(
@@ -79,13 +83,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Protocols/WebSocket/Frontend",
-            swiftSettings: upcoming
+            swiftSettings: hotPath
         ),
         // Configuration, the service group, the HTTP API, metrics endpoint.
         .target(
             name: "ServerApp",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend",
+                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

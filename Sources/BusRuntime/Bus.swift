@@ -30,7 +30,7 @@ package final class Bus: Sendable {
         self.metrics = metrics
         self.clock = clock
         self.random = random
-        self.history = HistoryStore(policy: configuration.history) {
+        self.history = HistoryStore(policy: configuration.history, maxLogs: configuration.maxHistoryTopics) {
             String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
         }
         self.presence = PresenceRegistry(policy: configuration.presence)
@@ -80,16 +80,20 @@ package final class Bus: Sendable {
 
     // MARK: - Publishing
 
-    /// Publishes from the current event loop, which must be one of the bus's.
+    /// Publishes from the current event loop, which must be one of the bus's; the result comes now, or
+    /// through `completion` when another loop sequences the topic (see `LoopShard.publish`).
     @discardableResult
-    package func publish(_ message: BusMessage, on loop: any EventLoop) -> PublishResult {
-        shard(for: loop).publish(message)
+    package func publish(
+        _ message: BusMessage, on loop: any EventLoop, completion: ((PublishResult) -> Void)? = nil
+    ) -> PublishResult? {
+        shard(for: loop).publish(message, completion: completion)
     }
 
-    /// Publishes from anywhere: hops to a bus loop and reports the result there.
-    package func publish(_ message: BusMessage) -> EventLoopFuture<PublishResult> {
-        let shard = shards[Int(random() % UInt64(shards.count))]
-        return shard.eventLoop.submit { shard.publish(message) }
+    /// Publishes from a bus loop and completes on that loop with the result.
+    package func publishWithResult(_ message: BusMessage, on loop: any EventLoop) -> EventLoopFuture<PublishResult> {
+        let promise = loop.makePromise(of: PublishResult.self)
+        shard(for: loop).publish(message) { promise.succeed($0) }
+        return promise.futureResult
     }
 
     // MARK: - Subscribing
@@ -173,6 +177,8 @@ package final class Bus: Sendable {
 
     /// Reads a topic's history: the newest `limit` messages, or those after `after` (when given).
     package func readHistory(_ topic: Topic, after position: LogPosition?, limit: Int) -> HistoryReadResult? {
+        // Reading creates the log, so the reader gets a real epoch to resume from later; the number of
+        // logs is capped (`maxHistoryTopics`), so made-up names cannot grow memory without bound.
         guard let log = history.log(for: topic, create: true) else { return nil }
         return log.withLog(now: clock()) { log in
             guard let position else {
@@ -195,15 +201,17 @@ package final class Bus: Sendable {
     ) -> EventLoopFuture<BusMessage> {
         loop.preconditionInEventLoop()
         let shard = shard(for: loop)
-        let inbox = Topic(trusted: "_INBOX/" + makeIdentifier() + makeIdentifier())
+        // A '$' first level keeps replies private from '#' and '+/…' subscribers ([MQTT-4.7.2-1]).
+        let inbox = Topic(trusted: "$rpc/" + makeIdentifier() + makeIdentifier())
         let waiter = RPCWaiter(eventLoop: loop, metricsSlot: rpcSlot)
         let filter = try! TopicFilter(inbox.name)  // made from a valid topic above
         let waiting = subscribe(filter, subscriber: waiter, subscriberID: inbox.name)
         var headers = headers
         headers.replyTo = inbox.name
+        // Requests are never forwarded to a log owner (they are not history), so the result is immediate.
         let result = shard.publish(
             BusMessage(topic: topic, payload: payload, headers: headers, publisherID: requesterID, timestamp: clock()))
-        if result.recipients == 0 {
+        if result?.recipients == 0 {
             unsubscribe(waiting.subscription)
             waiter.fail(BusError.noResponders)
             return waiter.promise.futureResult

@@ -13,12 +13,15 @@ package struct BusConfiguration: Sendable {
     package var matchCacheCapacity: Int
     /// Longest RPC timeout a client may ask for, in milliseconds.
     package var maxRPCTimeoutMilliseconds: Int64
+    /// Most topics with a history log (each costs at least a few hundred bytes even when empty).
+    package var maxHistoryTopics: Int = 100_000
 
     package init(
         history: HistoryPolicy = HistoryPolicy(), presence: PresencePolicy = PresencePolicy(),
         topicLimits: TopicLimits = .default, matchCacheCapacity: Int = 16_384,
-        maxRPCTimeoutMilliseconds: Int64 = 60_000
+        maxRPCTimeoutMilliseconds: Int64 = 60_000, maxHistoryTopics: Int = 100_000
     ) {
+        self.maxHistoryTopics = maxHistoryTopics
         self.history = history
         self.presence = presence
         self.topicLimits = topicLimits

@@ -29,11 +29,14 @@ package final class HistoryLogBox: Sendable {
 /// Every topic log, created on first publish for topics the policy says keep history.
 package final class HistoryStore: Sendable {
     package let policy: HistoryPolicy
+    /// Most topic logs kept; past it, new topics keep no history (bounded memory whatever names clients use).
+    package let maxLogs: Int
     private let logs = NIOLockedValueBox<[Topic: HistoryLogBox]>([:])
     private let makeEpoch: @Sendable () -> String
 
-    package init(policy: HistoryPolicy, makeEpoch: @escaping @Sendable () -> String) {
+    package init(policy: HistoryPolicy, maxLogs: Int = 100_000, makeEpoch: @escaping @Sendable () -> String) {
         self.policy = policy
+        self.maxLogs = maxLogs
         self.makeEpoch = makeEpoch
     }
 
@@ -42,7 +45,7 @@ package final class HistoryStore: Sendable {
         guard let limits = policy.limits(for: topic) else { return nil }
         return logs.withLockedValue { logs in
             if let box = logs[topic] { return box }
-            guard create else { return nil }
+            guard create, logs.count < maxLogs else { return nil }
             let box = HistoryLogBox(epoch: makeEpoch(), limits: limits)
             logs[topic] = box
             return box

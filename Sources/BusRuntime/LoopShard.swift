@@ -19,14 +19,29 @@ package final class LoopShard: @unchecked Sendable {
         let targets: [(shard: Int, subscriptions: [BusSubscription])]
         let groups: [GroupPlan]
         let log: HistoryLogBox?
+        /// The shard that appends to and routes from `log`: one sequencer per topic, so deliveries
+        /// leave in offset order and a client resuming from its newest offset has missed nothing before it.
+        let owner: Int
         let recipientCount: Int
 
-        init(targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan], log: HistoryLogBox?) {
+        init(targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan], log: HistoryLogBox?, owner: Int) {
             self.targets = targets
             self.groups = groups
             self.log = log
+            self.owner = owner
             self.recipientCount = targets.reduce(0) { $0 + $1.subscriptions.count } + groups.count
         }
+    }
+
+    /// A publish to a topic owned by another shard, with where to report its result.
+    struct Forwarded {
+        let message: BusMessage
+        let completion: ((PublishResult) -> Void)?
+    }
+
+    /// Carries loop-confined values between loops inside `execute`; each is only touched by one loop at a time.
+    struct Handover<Value>: @unchecked Sendable {
+        let value: Value
     }
 
     /// A shared group as one shard sees it: its members and this shard's round-robin cursor.
@@ -51,6 +66,7 @@ package final class LoopShard: @unchecked Sendable {
     private var cache: BoundedCache<Topic, MatchPlan>
     private var cacheGeneration: UInt64 = 0
     private var outgoing: [[Delivery]]
+    private var forwards: [[Forwarded]]
     private var flushScheduled = false
     private var batchMark: UInt64 = 0
     private var touched: [any BusSubscriber] = []
@@ -61,18 +77,34 @@ package final class LoopShard: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.cache = BoundedCache(capacity: cacheCapacity)
         self.outgoing = Array(repeating: [], count: shardCount)
+        self.forwards = Array(repeating: [], count: shardCount)
     }
 
     // MARK: - Publishing
 
-    /// Publishes from this loop. Returns the message's log position (when the topic keeps history) and how
-    /// many subscriptions it was routed to. Must run on `eventLoop`.
+    /// Publishes from this loop (must run on `eventLoop`). The result — the message's log position when
+    /// the topic keeps history, and how many subscriptions it was routed to — is returned at once, or,
+    /// when another loop owns the topic's log, nil here and given to `completion` on this loop once the
+    /// owner has appended it. `completion` is always called exactly once.
     @discardableResult
-    package func publish(_ message: BusMessage) -> PublishResult {
+    package func publish(_ message: BusMessage, completion: ((PublishResult) -> Void)? = nil) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
-        var plan = self.plan(for: message.topic)
+        let plan = self.plan(for: message.topic)
+        // Requests (they carry a reply topic) are conversations, not history.
+        if plan.log != nil, plan.owner != index, case .publish = message.kind, message.headers.replyTo == nil {
+            forwards[plan.owner].append(Forwarded(message: message, completion: completion))
+            scheduleHandOff()
+            return nil
+        }
+        let result = publishHere(message, plan: plan)
+        completion?(result)
+        return result
+    }
+
+    private func publishHere(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
+        var plan = plan
         var message = message
-        if let log = plan.log, case .publish = message.kind {
+        if let log = plan.log, case .publish = message.kind, message.headers.replyTo == nil {
             message = log.append(message, now: message.timestamp)
             // A subscriber that registered and read the log before our append must see this message
             // live: re-check the generation *after* the append (see Bus.subscribe's recovery).
@@ -86,11 +118,28 @@ package final class LoopShard: @unchecked Sendable {
             let member = group.next()
             outgoing[member.shardIndex].append(.one(message, member))
         }
-        if !flushScheduled {
-            flushScheduled = true
-            eventLoop.execute { self.handOff() }
-        }
+        scheduleHandOff()
         return PublishResult(position: message.position, recipients: plan.recipientCount)
+    }
+
+    private func scheduleHandOff() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { self.handOff() }
+    }
+
+    /// Publishes that other loops forwarded to this owner, in their order; results go back in one task.
+    private func receiveForwarded(_ batch: [Forwarded], from origin: LoopShard) {
+        var results: [(completion: (PublishResult) -> Void, result: PublishResult)] = []
+        for item in batch {
+            let result = publishHere(item.message, plan: plan(for: item.message.topic))
+            if let completion = item.completion { results.append((completion, result)) }
+        }
+        guard !results.isEmpty else { return }
+        let handover = Handover(value: results)
+        origin.eventLoop.execute {
+            for (completion, result) in handover.value { completion(result) }
+        }
     }
 
     /// How many subscriptions a publish to `topic` would reach now.
@@ -112,8 +161,9 @@ package final class LoopShard: @unchecked Sendable {
         let targets = byShard.enumerated().compactMap { shard, subscriptions in
             subscriptions.isEmpty ? nil : (shard: shard, subscriptions: subscriptions)
         }
-        let groups = match.groups.map { GroupPlan(members: $0.members) }
-        let plan = MatchPlan(targets: targets, groups: groups, log: bus.history.log(for: topic, create: true))
+        let groups = match.groups.map { GroupPlan(members: $0) }
+        let owner = Int(UInt(bitPattern: topic.name.hashValue) % UInt(outgoing.count))
+        let plan = MatchPlan(targets: targets, groups: groups, log: bus.history.log(for: topic, create: true), owner: owner)
         cache.insert(plan, for: topic)
         return plan
     }
@@ -121,6 +171,12 @@ package final class LoopShard: @unchecked Sendable {
     /// End of this loop's batch: hands each target loop its deliveries in one task.
     private func handOff() {
         flushScheduled = false
+        for owner in forwards.indices where !forwards[owner].isEmpty {
+            let batch = Handover(value: forwards[owner])
+            forwards[owner] = []
+            let shard = bus.shards[owner]
+            shard.eventLoop.execute { shard.receiveForwarded(batch.value, from: self) }
+        }
         for target in outgoing.indices where !outgoing[target].isEmpty {
             let batch = outgoing[target]
             outgoing[target] = []
@@ -128,7 +184,8 @@ package final class LoopShard: @unchecked Sendable {
                 receive(batch)
             } else {
                 let shard = bus.shards[target]
-                shard.eventLoop.execute { shard.receive(batch) }
+                let handover = Handover(value: batch)
+                shard.eventLoop.execute { shard.receive(handover.value) }
             }
         }
     }

@@ -39,9 +39,19 @@ package final class SubscriptionRegistry: Sendable {
         return removed
     }
 
+    /// What a topic matches, copied out under the lock (shared groups' member lists change under it).
+    package struct Snapshot {
+        package var members: [BusSubscription]
+        /// Each matching shared group's current members.
+        package var groups: [[BusSubscription]]
+    }
+
     /// Matches under the lock; the caller caches the result against `generation` read *before* the call.
-    package func match(_ topic: Topic) -> SubscriptionMatch<BusSubscription> {
-        state.withLockedValue { $0.index.match(topic) }
+    package func match(_ topic: Topic) -> Snapshot {
+        state.withLockedValue {
+            let match = $0.index.match(topic)
+            return Snapshot(members: match.members, groups: match.groups.map(\.members))
+        }
     }
 
     /// Active filters with their subscriber counts.

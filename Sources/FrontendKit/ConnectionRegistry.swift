@@ -75,8 +75,10 @@ package final class ConnectionRegistry: Sendable {
         }
     }
 
-    package func remove(_ id: String) {
-        entries.withLockedValue { $0[id] = nil }
+    /// Forgets a connection; false when it was not registered.
+    @discardableResult
+    package func remove(_ id: String) -> Bool {
+        entries.withLockedValue { $0.removeValue(forKey: id) != nil }
     }
 
     package var count: Int { entries.withLockedValue { $0.count } }

@@ -107,6 +107,7 @@ package final class HTTPServerService: Service, Sendable {
                     // Writes go through `WebSocketRawOutbound` at the head of the pipeline, past
                     // NIO's per-frame encoder, which stays unused.
                     try sync.addHandler(WebSocketRawOutbound(), position: .first)
+                    try sync.addHandler(WebSocketClientFrameValidator())
                     try sync.addHandler(
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
@@ -131,10 +132,13 @@ extension HTTPRouter.Builder {
             add(.GET, endpoint.path) { request, loop in
                 let isUpgrade = request.head.headers[canonicalForm: "Upgrade"].contains { $0.lowercased() == "websocket" }
                 guard isUpgrade else {
-                    return loop.makeSucceededFuture(
-                        .error(APIError(.upgradeRequired, "bad_request", "\(endpoint.path) expects a WebSocket upgrade")))
+                    var response = HTTPResponse.error(
+                        APIError(.upgradeRequired, "bad_request", "\(endpoint.path) expects a WebSocket upgrade"))
+                    response.headers.add(name: "Upgrade", value: "websocket")  // RFC 7231 §6.5.15
+                    return loop.makeSucceededFuture(response)
                 }
                 if case .refuse(let response) = endpoint.negotiate(request.head, remoteAddress: request.remoteAddress) {
+                    endpoint.recordRefusal()
                     return loop.makeSucceededFuture(response)
                 }
                 return loop.makeSucceededFuture(.error(.badRequest("malformed WebSocket upgrade request")))

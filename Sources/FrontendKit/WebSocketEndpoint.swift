@@ -13,6 +13,8 @@ package protocol WebSocketEndpoint: Sendable {
     /// NIO's frame decoder and aggregator, so handlers receive whole `WebSocketFrame`s and write
     /// complete frames as `ByteBuffer`s (see `WebSocketFrameWriter`).
     func configure(_ channel: any Channel, head: HTTPRequestHead) throws
+    /// Counts a refused upgrade (called once per refused request).
+    func recordRefusal()
 }
 
 /// The answer to an upgrade request.

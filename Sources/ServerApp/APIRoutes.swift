@@ -16,6 +16,7 @@ struct APIRoutes: Sendable {
     func register(into router: inout HTTPRouter.Builder) {
         router.add(.POST, "/api/publish", guarded(publish))
         router.add(.POST, "/api/broadcast", guarded(broadcast))
+
         router.add(.GET, "/api/history", sync: guardedSync(history))
         router.add(.GET, "/api/presence", sync: guardedSync(presence))
         router.add(.GET, "/api/channels", sync: guardedSync(channels))
@@ -36,11 +37,13 @@ struct APIRoutes: Sendable {
         }
     }
 
-    private func guarded(_ handler: @escaping @Sendable (HTTPRequest, any EventLoop) throws -> HTTPResponse) -> HTTPRouter.Handler {
+    private func guarded(
+        _ handler: @escaping @Sendable (HTTPRequest, any EventLoop) throws -> EventLoopFuture<HTTPResponse>
+    ) -> HTTPRouter.Handler {
         { request, loop in
             do {
                 try checkKey(request)
-                return loop.makeSucceededFuture(try handler(request, loop))
+                return try handler(request, loop)
             } catch let error as APIError {
                 return loop.makeSucceededFuture(.error(error))
             } catch {
@@ -79,18 +82,18 @@ struct APIRoutes: Sendable {
         }
     }
 
-    private func publishOne(_ topic: Topic, _ payload: ByteBuffer, on loop: any EventLoop) -> PublishResult {
-        let shard = bus.shard(for: loop)
-        shard.stats.published(slot: metricsSlot, bytes: payload.readableBytes)
-        return shard.publish(
-            BusMessage(topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"), timestamp: bus.clock()))
+    private func publishOne(_ topic: Topic, _ payload: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<PublishResult> {
+        bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+        return bus.publishWithResult(
+            BusMessage(topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"), timestamp: bus.clock()),
+            on: loop)
     }
 
-    private func publish(_ request: HTTPRequest, _ loop: any EventLoop) throws -> HTTPResponse {
+    private func publish(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
         let document = try body(request)
         let topic = try self.topic(document["channel"]?.stringValue)
-        let result = publishOne(topic, try payload(request, document), on: loop)
-        return .json { buffer in
+        return publishOne(topic, try payload(request, document), on: loop).map { result in
+            HTTPResponse.json { buffer in
             buffer.writeInteger(UInt8(ascii: "{"))
             if let position = result.position {
                 buffer.writeStaticString("\"offset\":")
@@ -99,23 +102,33 @@ struct APIRoutes: Sendable {
                 buffer.writeJSONString(position.epoch)
             }
             buffer.writeInteger(UInt8(ascii: "}"))
+            }
         }
     }
 
-    private func broadcast(_ request: HTTPRequest, _ loop: any EventLoop) throws -> HTTPResponse {
+    private func broadcast(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
         let document = try body(request)
         guard let channels = document["channels"]?.arrayValue else { throw APIError.badRequest("\"channels\" must be an array of strings") }
         let payload = try payload(request, document)
-        var results: [(String, Result<PublishResult, APIError>)] = []
+        var pending: [(String, EventLoopFuture<Result<PublishResult, APIError>>)] = []
         for value in channels {
             guard let name = value.stringValue else { throw APIError.badRequest("\"channels\" must be an array of strings") }
             do {
-                results.append((name, .success(publishOne(try topic(name), payload, on: loop))))
+                let published = publishOne(try topic(name), payload, on: loop).map { Result<PublishResult, APIError>.success($0) }
+                pending.append((name, published))
             } catch let error as APIError {
-                results.append((name, .failure(error)))
+                pending.append((name, loop.makeSucceededFuture(.failure(error))))
             }
         }
-        return .json { buffer in
+        let names = pending.map(\.0)
+        return EventLoopFuture.whenAllSucceed(pending.map(\.1), on: loop).map { outcomes in
+            HTTPResponse.json { buffer in
+                broadcastBody(&buffer, Array(zip(names, outcomes)))
+            }
+        }
+    }
+
+    private func broadcastBody(_ buffer: inout ByteBuffer, _ results: [(String, Result<PublishResult, APIError>)]) {
             buffer.writeStaticString("{\"results\":[")
             for (index, (name, result)) in results.enumerated() {
                 if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
@@ -134,7 +147,6 @@ struct APIRoutes: Sendable {
                 buffer.writeInteger(UInt8(ascii: "}"))
             }
             buffer.writeStaticString("]}")
-        }
     }
 
     // MARK: - Reading
@@ -184,7 +196,7 @@ struct APIRoutes: Sendable {
     }
 
     private func channels(_ request: HTTPRequest) throws -> HTTPResponse {
-        let counts = bus.registry.channelCounts().filter { !$0.key.hasPrefix("_INBOX/") }.sorted { $0.key < $1.key }
+        let counts = bus.registry.channelCounts().filter { !$0.key.hasPrefix("$rpc/") }.sorted { $0.key < $1.key }
         return .json { buffer in
             buffer.writeStaticString("{\"channels\":[")
             for (index, (channel, count)) in counts.enumerated() {

@@ -87,7 +87,8 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_API_KEY"], !value.isEmpty { apiKey = value }
         if let value = environment["SWITCHBOARD_LOG_LEVEL"] { logLevel = try Self.parseLevel(value) }
         if let value = environment["SWITCHBOARD_HISTORY"] {
-            history += try value.split(separator: ";").map { try Self.parseHistoryRule(String($0)) }
+            // First matching rule wins, so environment rules go before the file's.
+            history = try value.split(separator: ";").map { try Self.parseHistoryRule(String($0)) } + history
         }
         if let value = environment["SWITCHBOARD_PRESENCE"] {
             presence += try value.split(separator: ";").map { try Self.filter(String($0), key: "SWITCHBOARD_PRESENCE") }

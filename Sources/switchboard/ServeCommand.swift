@@ -6,7 +6,7 @@ import ServerApp
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the server. With no options: every protocol on its standard port, data under ./data.",
+        abstract: "Run the server. With no options: HTTP on 8080 (/ws, /api, /metrics), data under ./data.",
         discussion: """
             Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
             Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,

@@ -27,7 +27,6 @@ struct SubscribeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let remaining = NIOLockedValueBox(count ?? Int.max)
-        let done = NIOLockedValueBox<(any Error)?>(nil)
         let printer = LinePrinter()
         let client = try await SwitchboardWebSocketClient.connect(
             url: try SwitchboardURL(url),
@@ -41,7 +40,7 @@ struct SubscribeCommand: AsyncParsableCommand {
                 case "error": printer.error(text)
                 default: break
                 }
-                for line in lines {
+                for line in lines where printer.isOpen {
                     let more = remaining.withLockedValue { count -> Bool in
                         guard count > 0 else { return false }
                         count -= 1
@@ -52,7 +51,8 @@ struct SubscribeCommand: AsyncParsableCommand {
                     buffer.writeJSONValue(line)
                     printer.print(String(buffer: buffer))
                 }
-            })
+            },
+            onClose: { code in printer.closed(code) })
         var request = ByteBuffer()
         if let token {
             request.writeStaticString("{\"type\":\"connect\",\"token\":")
@@ -68,8 +68,8 @@ struct SubscribeCommand: AsyncParsableCommand {
         client.send(String(buffer: request))
         while remaining.withLockedValue({ $0 > 0 }) {
             try await Task.sleep(for: .milliseconds(20))
-            if done.withLockedValue({ $0 != nil }) { break }
             if printer.failed { throw ExitCode(1) }
+            if !printer.isOpen { break }
         }
         client.close()
     }
@@ -78,7 +78,15 @@ struct SubscribeCommand: AsyncParsableCommand {
 /// Prints lines from the event loop without interleaving.
 final class LinePrinter: Sendable {
     private let state = NIOLockedValueBox(false)
+    private let open = NIOLockedValueBox(true)
     var failed: Bool { state.withLockedValue { $0 } }
+    var isOpen: Bool { open.withLockedValue { $0 } }
+
+    /// The server closed the connection: report it and stop.
+    func closed(_ code: Int?) {
+        open.withLockedValue { $0 = false }
+        FileHandle.standardError.write("connection closed\(code.map { " with code \($0)" } ?? "")\n".data(using: .utf8)!)
+    }
 
     func print(_ line: String) {
         state.withLockedValue { _ in

@@ -30,6 +30,9 @@ import Testing
         let wrongEpoch = try #require(bus.readHistory(topic, after: LogPosition(offset: 2, epoch: "nope"), limit: 100))
         #expect(wrongEpoch.recovered == false)
         #expect(bus.readHistory(try Topic("other"), after: nil, limit: 1) == nil)
+        // Reading a topic that has history configured but no messages yet gives a real, empty position.
+        let unseen = try #require(bus.readHistory(try Topic("chat/never"), after: nil, limit: 1))
+        #expect(unseen.messages.isEmpty && unseen.position.offset == 0 && !unseen.position.epoch.isEmpty)
     }
 
     /// Publishing races the subscription; history + live must still hold every message exactly once.
@@ -56,6 +59,14 @@ import Testing
         try await Task.sleep(for: .milliseconds(50))
         let all = fromHistory + subscriber.payloads
         #expect(all == (10..<2050).map { "\($0)" })
+    }
+
+    @Test func logCountIsCapped() async throws {
+        let bus = Bus(eventLoops: loops, configuration: BusConfiguration(
+            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("#"), limits: HistoryLimits(count: 10))]),
+            maxHistoryTopics: 3))
+        for i in 0..<10 { _ = bus.readHistory(try Topic("t/\(i)"), after: nil, limit: 1) }
+        #expect(bus.history.topicCount == 3)
     }
 
     @Test func presenceJoinAndLeaveEvents() async throws {
@@ -85,5 +96,34 @@ import Testing
 
     func info(_ id: String) -> PresenceInfo {
         PresenceInfo(clientID: id, userID: nil, name: nil, protocolName: "test", connectedAt: 0, remoteAddress: nil)
+    }
+}
+
+@Suite struct BusHistoryOrderingTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    var loops: [any EventLoop] { Array(group.makeIterator()) }
+
+    /// Publishers on both loops write one history topic: every subscriber sees offsets strictly
+    /// ascending, so resuming from the newest offset seen can never skip an older message.
+    @Test func deliveriesLeaveInOffsetOrderAcrossPublisherLoops() async throws {
+        let bus = Bus(eventLoops: loops, configuration: BusConfiguration(
+            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("h/#"), limits: HistoryLimits(count: 100_000))])))
+        let slot = bus.metrics.slot(for: "test")
+        let subscribers = [TestSubscriber(eventLoop: loops[0], slot: slot), TestSubscriber(eventLoop: loops[1], slot: slot)]
+        for subscriber in subscribers { _ = try await bus.subscribeOnLoop("h/t", subscriber) }
+        let topic = try Topic("h/t")
+        let publishers = loops.map { loop in
+            loop.submit {
+                for i in 0..<2000 {
+                    bus.publish(BusMessage(topic: topic, payload: ByteBuffer(string: "\(i)"), timestamp: 0), on: loop)
+                }
+            }
+        }
+        for publisher in publishers { try await publisher.get() }
+        #expect(await eventually { subscribers.allSatisfy { $0.messages.count == 4000 } })
+        for subscriber in subscribers {
+            let offsets = subscriber.messages.compactMap { $0.position?.offset }
+            #expect(offsets == Array(1...4000))
+        }
     }
 }

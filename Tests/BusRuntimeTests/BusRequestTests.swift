@@ -44,6 +44,23 @@ final class Responder: BusSubscriber, @unchecked Sendable {
         #expect(String(buffer: reply.payload) == "cba")
     }
 
+    @Test func repliesArePrivateFromWildcardSubscribers() async throws {
+        let bus = Bus(eventLoops: loops)
+        let responder = Responder(bus: bus, eventLoop: loops[1])
+        let filter = try TopicFilter("svc/echo")
+        try await loops[1].submit { _ = bus.subscribe(filter, subscriber: responder, subscriberID: "r") }.get()
+        let snoop = TestSubscriber(eventLoop: loops[0], slot: bus.metrics.slot(for: "test"))
+        _ = try await bus.subscribeOnLoop("#", snoop)
+        let topic = try Topic("svc/echo")
+        let loop = loops[0]
+        _ = try await loop.flatSubmit {
+            bus.request(topic: topic, payload: ByteBuffer(string: "abc"), requesterID: "q", timeout: .seconds(2), on: loop)
+        }.get()
+        try await Task.sleep(for: .milliseconds(20))
+        // The wildcard subscriber sees the request (it could answer it), never the reply.
+        #expect(snoop.payloads == ["abc"])
+    }
+
     @Test func noRespondersFailsAtOnce() async throws {
         let bus = Bus(eventLoops: loops)
         let topic = try Topic("svc/none")

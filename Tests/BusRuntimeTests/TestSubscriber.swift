@@ -53,8 +53,9 @@ extension Bus {
 
     func publishOnLoop(_ topic: String, _ payload: String, loop: any EventLoop, publisher: String? = nil) async throws -> PublishResult {
         let topic = try Topic(topic)
-        return try await loop.submit {
-            self.publish(BusMessage(topic: topic, payload: ByteBuffer(string: payload), publisherID: publisher, timestamp: self.clock()), on: loop)
+        return try await loop.flatSubmit {
+            self.publishWithResult(
+                BusMessage(topic: topic, payload: ByteBuffer(string: payload), publisherID: publisher, timestamp: self.clock()), on: loop)
         }.get()
     }
 }

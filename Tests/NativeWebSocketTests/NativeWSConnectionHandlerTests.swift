@@ -25,18 +25,26 @@ import Testing
         channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
         channel.embeddedEventLoop.run()
         try channel.pipeline.syncOperations.addHandler(WebSocketRawOutbound())
+        try channel.pipeline.syncOperations.addHandler(WebSocketClientFrameValidator())
         try channel.pipeline.syncOperations.addHandler(NativeWSConnectionHandler(services: services))
     }
 
+    /// A client frame: masked as RFC 6455 §5.3 requires.
+    func clientFrame(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, rsv1: Bool = false) -> WebSocketFrame {
+        var masked = payload
+        masked.webSocketMask(mask)
+        return WebSocketFrame(fin: true, rsv1: rsv1, opcode: opcode, maskKey: mask, data: masked)
+    }
+
     func send(_ text: String, opcode: WebSocketOpcode = .text) throws {
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: opcode, data: ByteBuffer(string: text)))
+        try channel.writeInbound(clientFrame(opcode, ByteBuffer(string: text)))
         channel.pipeline.fireChannelReadComplete()
         channel.embeddedEventLoop.run()
     }
 
-    /// Every frame written since the last call, as (opcode byte, payload text).
-    func received() throws -> [(UInt8, String)] {
-        var frames: [(UInt8, String)] = []
+    /// Every frame written since the last call, as (opcode, payload bytes).
+    func received() throws -> [(UInt8, [UInt8])] {
+        var frames: [(UInt8, [UInt8])] = []
         while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
             while buffer.readableBytes > 0 {
                 let first = buffer.readInteger(as: UInt8.self)!
@@ -44,14 +52,59 @@ import Testing
                 if length == 126 { length = Int(buffer.readInteger(as: UInt16.self)!) } else if length == 127 {
                     length = Int(buffer.readInteger(as: UInt64.self)!)
                 }
-                frames.append((first & 0x0F, buffer.readString(length: length)!))
+                frames.append((first & 0x0F, buffer.readBytes(length: length)!))
                 #expect(first & 0x80 != 0)  // FIN
             }
         }
         return frames
     }
 
-    func texts() throws -> [String] { try received().filter { $0.0 == 1 }.map(\.1) }
+    func texts() throws -> [String] { try received().filter { $0.0 == 1 }.map { String(decoding: $0.1, as: UTF8.self) } }
+
+    /// Client frames are masked (RFC 6455 §5.1); the key's value does not matter to the handler.
+    let mask = WebSocketMaskingKey([1, 2, 3, 4])!
+
+    /// The close code of the single close frame written since the last call.
+    func closeCode() throws -> UInt16? {
+        guard let close = try received().first(where: { $0.0 == 0x8 }) else { return nil }
+        let bytes = close.1
+        return bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil
+    }
+
+    @Test func unmaskedFrameClosesWith1002() throws {
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#)))
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1002)
+    }
+
+    @Test func reservedBitsCloseWith1002() throws {
+        try channel.writeInbound(clientFrame(.text, ByteBuffer(string: "{}"), rsv1: true))
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1002)
+    }
+
+    @Test func invalidCloseCodesAndReasons() throws {
+        var payload = ByteBuffer()
+        payload.writeInteger(UInt16(1005))
+        try channel.writeInbound(clientFrame(.connectionClose, payload))
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1002)
+    }
+
+    @Test func closeReasonMustBeUTF8() throws {
+        var payload = ByteBuffer()
+        payload.writeInteger(UInt16(1000))
+        payload.writeBytes([0xFF])
+        try channel.writeInbound(clientFrame(.connectionClose, payload))
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1007)
+    }
+
+    @Test func textFrameThatIsNotUTF8ClosesWith1007() throws {
+        try channel.writeInbound(clientFrame(.text, ByteBuffer(bytes: [0x7B, 0xC3, 0x28, 0x7D])))
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1007)
+    }
 
     @Test func subscribePublishAndPush() throws {
         try send(#"{"id":1,"type":"subscribe","channel":"chat/a"}"#)
@@ -121,13 +174,13 @@ import Testing
     }
 
     @Test func pingFrameIsAnsweredAndCloseIsEchoed() throws {
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "hb")))
+        try channel.writeInbound(clientFrame(.ping, ByteBuffer(string: "hb")))
         channel.pipeline.fireChannelReadComplete()
         let pong = try received()
-        #expect(pong.count == 1 && pong[0].0 == 0xA && pong[0].1 == "hb")
+        #expect(pong.count == 1 && pong[0].0 == 0xA && pong[0].1 == Array("hb".utf8))
         var payload = ByteBuffer()
         payload.writeInteger(UInt16(1000))
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload))
+        try channel.writeInbound(clientFrame(.connectionClose, payload))
         channel.embeddedEventLoop.run()
         let close = try received()
         #expect(close.count == 1 && close[0].0 == 0x8)

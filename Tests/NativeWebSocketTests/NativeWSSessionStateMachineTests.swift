@@ -42,6 +42,16 @@ import Testing
         #expect(machine.pingTimerFired() == .none)
     }
 
+    @Test func connectDeadlineClosesOnlyUnauthenticatedClients() {
+        var waiting = NativeWSSessionStateMachine(anonymousAllowed: false)
+        #expect(waiting.connectDeadlinePassed() == .closeForTimeout)
+        var connected = NativeWSSessionStateMachine(anonymousAllowed: false)
+        _ = connected.requestReceived(.connect(token: "t", name: nil))
+        connected.authenticated(true)
+        #expect(connected.connectDeadlinePassed() == .none)
+        #expect(!connected.isClosing)
+    }
+
     @Test func closingHandshake() {
         var machine = NativeWSSessionStateMachine(anonymousAllowed: true)
         #expect(machine.closeReceived(code: 1000) == .sendCloseAndClose(code: 1000, reason: ""))

@@ -11,6 +11,8 @@ package struct NativeWSConfiguration: Sendable {
     package var pingIntervalSeconds: Int = 25
     /// Seconds to wait for any frame after a ping before closing.
     package var pongTimeoutSeconds: Int = 10
+    /// Seconds a client has to authenticate with `connect` when anonymous access is off.
+    package var connectTimeoutSeconds: Int = 10
     /// RPC timeout when the request names none, and the largest it may name.
     package var defaultRPCTimeoutMilliseconds: Int = 5_000
     package var maxRPCTimeoutMilliseconds: Int = 60_000

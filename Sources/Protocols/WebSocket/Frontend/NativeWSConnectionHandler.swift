@@ -23,6 +23,12 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
     private var context: ChannelHandlerContext?
     /// Writes go here: straight to the socket, past NIO's frame encoder.
     private var raw: ChannelHandlerContext?
+    /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline, so it is handed to
+    /// the socket's write buffer directly (saves the context hops per subscriber per message).
+    private var core: (any ChannelCore)?
+    /// Mirrors the channel's writability (from `channelWritabilityChanged`), so the per-delivery check
+    /// is a plain field read on this loop rather than an atomic through a strong channel reference.
+    private var writable = true
     private var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
@@ -46,6 +52,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
         self.context = context
         eventLoop = context.eventLoop
         raw = try? context.pipeline.syncOperations.handler(type: WebSocketRawOutbound.self).context
+        core = context.channel._channelCore
+        writable = context.channel.isWritable
         info.remoteAddress = context.channel.remoteAddress.map(NativeWSConnectionHandler.describe)
         info.connectedAt = Double(bus.clock()) / 1e9
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -58,6 +66,15 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
             return
         }
         services.counters.connectionOpened()
+        if !services.authenticator.allowsAnonymous {
+            // Without anonymous access a socket that never authenticates must not hold a slot.
+            context.eventLoop.scheduleTask(in: .seconds(Int64(configuration.connectTimeoutSeconds))) {
+                let handler = bound.value
+                if handler.machine.connectDeadlinePassed() == .closeForTimeout {
+                    handler.writeClose(code: 1008, reason: "no successful connect request in time")
+                }
+            }
+        }
         let interval = TimeAmount.seconds(Int64(configuration.pingIntervalSeconds))
         pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             bound.value.pingTimerFired()
@@ -78,12 +95,12 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
         guard !cleanedUp else { return }
         cleanedUp = true
         pingTask?.cancel()
+        core = nil
         for subscription in subscriptions.values {
             bus.unsubscribe(subscription, presenceClientID: info.id)
         }
         subscriptions.removeAll()
-        if services.connections.list().contains(where: { $0.id == info.id }) {
-            services.connections.remove(info.id)
+        if services.connections.remove(info.id) {
             services.counters.connectionClosed()
         }
     }
@@ -104,11 +121,24 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
             break
         case .connectionClose:
             var payload = frame.unmaskedData
+            // RFC 6455 §5.5.1: a body is a 2-byte code and an optional UTF-8 reason.
+            if payload.readableBytes == 1 { return close(code: .protocolError, reason: "close body of one byte") }
             let code = payload.readInteger(as: UInt16.self)
-            run(machine.closeReceived(code: code.map { $0 == 1005 || $0 == 1006 ? 1000 : $0 }))
+            if let code, !WebSocketCloseCode.isValidReceived(code) {
+                return close(code: .protocolError, reason: "invalid close code \(code)")
+            }
+            if payload.readableBytes > 0, payload.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil }) {
+                return close(code: .dataInconsistentWithMessage, reason: "close reason is not UTF-8")
+            }
+            run(machine.closeReceived(code: code))
         default:
             close(code: .protocolError, reason: "unexpected opcode")
         }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        context.fireChannelWritabilityChanged()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -122,7 +152,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
             NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
             NIOWebSocketFrameAggregator.Error.tooManyFragments:
             close(code: .messageTooLarge, reason: "frame larger than \(configuration.maxFrameBytes) bytes")
-        case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:
+        case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error, is WebSocketViolation:
             close(code: .protocolError, reason: "protocol error")
         default:
             context.close(promise: nil)
@@ -170,15 +200,16 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
             }
         case .publish(let channel, let data):
             guard let topic = topic(channel, id: id) else { return }
-            let result = publish(topic, data)
-            reply(id: id, type: "published") { buffer in
-                if let position = result.position { NativeWSEncoder.position(&buffer, position) }
+            publish(topic, data) { handler, result in
+                handler.reply(id: id, type: "published") { buffer in
+                    if let position = result.position { NativeWSEncoder.position(&buffer, position) }
+                }
             }
         case .rpc(let channel, let data, let timeout):
             rpc(id: id, channel: channel, data: data, timeout: timeout)
         case .respond(let replyTopic, let data):
             guard let topic = topic(replyTopic, id: id, field: "reply") else { return }
-            publish(topic, data)
+            publish(topic, data) { _, _ in }
             if id != nil { reply(id: id, type: "responded") { _ in } }
         case .presence(let channel):
             guard let topic = topic(channel, id: id) else { return }
@@ -303,14 +334,20 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
 
     private var shard: LoopShard { bus.shard(for: eventLoop) }
 
-    @discardableResult
-    private func publish(_ topic: Topic, _ data: ByteBuffer) -> PublishResult {
+    /// Publishes and calls `done` with the result: at once, or later (on this loop) when another loop
+    /// sequences the topic's log — then whatever `done` wrote is flushed by itself.
+    private func publish(_ topic: Topic, _ data: ByteBuffer, done: @escaping (NativeWSConnectionHandler, PublishResult) -> Void) {
         let message = BusMessage(
             topic: topic, payload: data, headers: MessageHeaders(contentType: "application/json"), publisherID: info.id,
             timestamp: bus.clock())
         let shard = self.shard
         shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)
-        return shard.publish(message)
+        var synchronous = true
+        shard.publish(message) { [self] result in
+            done(self, result)
+            if !synchronous { flushIfNeeded() }
+        }
+        synchronous = false
     }
 
     /// A concrete topic from a request field, or nil after answering with the error.
@@ -328,23 +365,23 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
     // MARK: - Deliveries (BusSubscriber)
 
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext) -> DeliveryOutcome {
-        guard let raw, !machine.isClosing else { return .skipped }
+        guard let core, !machine.isClosing else { return .skipped }
         if subscriptions.count > 1 {
             if lastDelivered === message { return .skipped }
             lastDelivered = message
         }
-        guard raw.channel.isWritable else { return slowConsumer() }
+        guard writable else { return slowConsumer() }
         let frame = context.encoded(form: NativeWSConnectionHandler.pushWireForm) { message in
             WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 96) {
                 NativeWSEncoder.message(&$0, message)
             }
         }
-        raw.write(NIOAny(frame), promise: nil)
+        core.write0(NIOAny(frame), promise: nil)
         return .delivered(bytes: frame.readableBytes)
     }
 
     func flushDeliveries() {
-        raw?.flush()
+        core?.flush0()
         lastDelivered = nil
     }
 

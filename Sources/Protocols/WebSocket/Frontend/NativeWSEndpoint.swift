@@ -30,7 +30,6 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
             return .refuse(.error(.forbidden("origin \(head.headers.first(name: "Origin") ?? "") is not allowed")))
         }
         guard services.connections.count < services.connections.maxConnections else {
-            services.counters.countRefused()
             return .refuse(.error(.unavailable("connection limit (\(services.connections.maxConnections)) reached")))
         }
         let negotiation = SubprotocolNegotiation.choose(offered: head, supported: [NativeWSEndpoint.subprotocol])
@@ -38,6 +37,10 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         var headers = HTTPHeaders()
         if let chosen = negotiation.chosen { headers.add(name: "Sec-WebSocket-Protocol", value: chosen) }
         return .accept(headers)
+    }
+
+    package func recordRefusal() {
+        services.counters.countRefused()
     }
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {

@@ -103,6 +103,17 @@ package struct NativeWSSessionStateMachine {
         }
     }
 
+    /// The time to authenticate ran out (`connectDeadlinePassed`, scheduled only when anonymous access is off).
+    package mutating func connectDeadlinePassed() -> PongDeadlineAction {
+        switch state {
+        case .open(connected: false, _), .authenticating:
+            state = .closing
+            return .closeForTimeout
+        default:
+            return .none
+        }
+    }
+
     package enum CloseAction: Equatable {
         /// Send a close frame with this code, then close the TCP connection.
         case sendCloseAndClose(code: UInt16, reason: String)
