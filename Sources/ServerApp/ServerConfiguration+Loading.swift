@@ -17,6 +17,7 @@ package struct ConfigurationOverrides: Sendable {
     package var dataDirectory: String?
     package var apiKey: String?
     package var logLevel: String?
+    package var threads: Int?
     package var history: [String] = []
     package var presence: [String] = []
     package init() {}
@@ -53,6 +54,7 @@ extension ServerConfiguration {
         if let value = file.tokens { tokens = value }
         if let value = file.allowed_origins { allowedOrigins = value }
         if let value = file.log_level { logLevel = try Self.parseLevel(value) }
+        if let value = file.threads { eventLoopThreads = value }
         if let rules = file.history {
             history = try rules.map { rule in
                 HistoryPolicy.Rule(
@@ -86,6 +88,10 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
         if let value = environment["SWITCHBOARD_API_KEY"], !value.isEmpty { apiKey = value }
         if let value = environment["SWITCHBOARD_LOG_LEVEL"] { logLevel = try Self.parseLevel(value) }
+        if let value = environment["SWITCHBOARD_THREADS"] {
+            guard let threads = Int(value) else { throw ConfigurationError("SWITCHBOARD_THREADS: \"\(value)\" is not a number") }
+            eventLoopThreads = threads
+        }
         if let value = environment["SWITCHBOARD_HISTORY"] {
             // First matching rule wins, so environment rules go before the file's.
             history = try value.split(separator: ";").map { try Self.parseHistoryRule(String($0)) } + history
@@ -101,6 +107,7 @@ extension ServerConfiguration {
         if let value = overrides.dataDirectory { dataDirectory = value }
         if let value = overrides.apiKey { apiKey = value }
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
+        if let value = overrides.threads { eventLoopThreads = value }
         // Flag rules come first so they win over file rules for the same topics.
         history = try overrides.history.map(Self.parseHistoryRule) + history
         presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }
@@ -109,6 +116,7 @@ extension ServerConfiguration {
 
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ConfigurationError("http port \(httpPort) is out of range") }
+        guard (1...256).contains(eventLoopThreads) else { throw ConfigurationError("threads must be between 1 and 256") }
         guard limits.maxFrameBytes >= 125 else { throw ConfigurationError("limits.max_frame_bytes must be at least 125") }
         guard limits.pingIntervalSeconds > 0, limits.pongTimeoutSeconds > 0 else {
             throw ConfigurationError("limits.ping_interval_seconds and pong_timeout_seconds must be positive")
@@ -191,4 +199,5 @@ private struct ConfigFile: Decodable {
     var allowed_origins: [String]?
     var limits: Limits?
     var log_level: String?
+    var threads: Int?
 }

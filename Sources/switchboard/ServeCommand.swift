@@ -10,7 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
             Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,
-            SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_HISTORY (rules separated by ';'),
+            SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
             SWITCHBOARD_PRESENCE (filters separated by ';'). The config file's keys are listed in docs/operations.md.
             """)
 
@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (env SWITCHBOARD_LOG_LEVEL).")
     var logLevel: String?
 
+    @Option(help: "Event loop threads (env SWITCHBOARD_THREADS, config threads; default: one per core).")
+    var threads: Int?
+
     @Option(name: .customLong("history"), help: "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'. Repeatable.")
     var history: [String] = []
 
@@ -46,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.dataDirectory = dataDir
         overrides.apiKey = apiKey
         overrides.logLevel = logLevel
+        overrides.threads = threads
         overrides.history = history
         overrides.presence = presence
         let configuration: ServerConfiguration

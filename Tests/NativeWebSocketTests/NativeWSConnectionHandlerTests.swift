@@ -21,7 +21,8 @@ import Testing
         let services = NativeWSServices(
             bus: bus, connections: connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: ["t": "alice"]),
-            configuration: configuration, metricsSlot: bus.metrics.slot(for: "websocket"))
+            configuration: configuration, metricsSlot: bus.metrics.slot(for: "websocket"),
+            keepAlive: KeepAliveSweepers(eventLoops: [channel.embeddedEventLoop]))
         channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
         channel.embeddedEventLoop.run()
         try channel.pipeline.syncOperations.addHandler(WebSocketRawOutbound())
@@ -171,6 +172,21 @@ import Testing
         #expect(connections.list().first?.userID == "alice")
         try send(#"{"id":2,"type":"connect","token":"t"}"#)
         #expect(try texts().first?.contains("already connected") == true)
+    }
+
+    @Test func serverPingsAndClosesWhenNothingComesBack() throws {
+        channel.embeddedEventLoop.advanceTime(by: .seconds(25))
+        let ping = try received()
+        #expect(ping.count == 1 && ping[0].0 == 0x9)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        try send(#"{"type":"ping"}"#)  // any frame counts as alive
+        _ = try received()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(try received().isEmpty && channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(15))  // next ping at 50 s
+        #expect(try received().map(\.0) == [0x9])
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))  // no answer within the 10 s pong timeout
+        #expect(try closeCode() == 1008)
     }
 
     @Test func pingFrameIsAnsweredAndCloseIsEchoed() throws {

@@ -7,7 +7,7 @@ import NativeWebSocketWire
 
 /// One native WebSocket connection: decodes requests, consults the state machine, runs its actions
 /// against the bus, and receives deliveries as a `BusSubscriber`. Confined to its event loop.
-final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
+final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAliveParticipant {
     typealias InboundIn = WebSocketFrame
 
     /// The id of the one wire form this protocol pushes, for `DeliveryContext`'s encode-once cache.
@@ -32,8 +32,13 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
     private var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
-    private var pingTask: RepeatedTask?
     private var cleanedUp = false
+    /// Keep-alive state, driven by the loop's `KeepAliveSweeper`.
+    var keepAliveSlot = -1
+    private var sweeper: KeepAliveSweeper?
+    private var nextPing = NIODeadline.distantFuture
+    private var pongDeadline: NIODeadline?
+    private var connectDeadline: NIODeadline?
 
     init(services: NativeWSServices) {
         self.services = services
@@ -66,19 +71,15 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
             return
         }
         services.counters.connectionOpened()
+        let now = context.eventLoop.now
         if !services.authenticator.allowsAnonymous {
             // Without anonymous access a socket that never authenticates must not hold a slot.
-            context.eventLoop.scheduleTask(in: .seconds(Int64(configuration.connectTimeoutSeconds))) {
-                let handler = bound.value
-                if handler.machine.connectDeadlinePassed() == .closeForTimeout {
-                    handler.writeClose(code: 1008, reason: "no successful connect request in time")
-                }
-            }
+            connectDeadline = now + .seconds(Int64(configuration.connectTimeoutSeconds))
         }
-        let interval = TimeAmount.seconds(Int64(configuration.pingIntervalSeconds))
-        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            bound.value.pingTimerFired()
-        }
+        nextPing = now + .seconds(Int64(configuration.pingIntervalSeconds))
+        let sweeper = services.keepAlive.sweeper(for: context.eventLoop)
+        sweeper.add(self)
+        self.sweeper = sweeper
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -94,7 +95,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
     private func cleanUp() {
         guard !cleanedUp else { return }
         cleanedUp = true
-        pingTask?.cancel()
+        sweeper?.remove(self)
+        sweeper = nil
         core = nil
         for subscription in subscriptions.values {
             bus.unsubscribe(subscription, presenceClientID: info.id)
@@ -395,16 +397,25 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber {
 
     // MARK: - Keep-alive and closing
 
-    private func pingTimerFired() {
-        guard machine.pingTimerFired() == .sendPing else { return }
-        write(WebSocketFrameWriter.frame(.ping, payload: ByteBuffer()))
-        flushIfNeeded()
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        eventLoop.scheduleTask(in: .seconds(Int64(configuration.pongTimeoutSeconds))) {
-            let handler = bound.value
-            if handler.machine.pongDeadlinePassed() == .closeForTimeout {
-                handler.writeClose(code: 1008, reason: "keep-alive timeout")
+    func keepAliveTick(now: NIODeadline) {
+        if let deadline = connectDeadline, now >= deadline {
+            connectDeadline = nil
+            if machine.connectDeadlinePassed() == .closeForTimeout {
+                return writeClose(code: 1008, reason: "no successful connect request in time")
             }
+        }
+        if let deadline = pongDeadline, now >= deadline {
+            pongDeadline = nil
+            if machine.pongDeadlinePassed() == .closeForTimeout {
+                return writeClose(code: 1008, reason: "keep-alive timeout")
+            }
+        }
+        if now >= nextPing {
+            nextPing = now + .seconds(Int64(configuration.pingIntervalSeconds))
+            guard machine.pingTimerFired() == .sendPing else { return }
+            write(WebSocketFrameWriter.frame(.ping, payload: ByteBuffer()))
+            flushIfNeeded()
+            pongDeadline = now + .seconds(Int64(configuration.pongTimeoutSeconds))
         }
     }
 

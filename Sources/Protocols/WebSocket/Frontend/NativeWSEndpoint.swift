@@ -20,7 +20,8 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         self.configuration = configuration
         self.services = NativeWSServices(
             bus: bus, connections: connections, authenticator: authenticator, configuration: configuration,
-            metricsSlot: bus.metrics.slot(for: "websocket"))
+            metricsSlot: bus.metrics.slot(for: "websocket"),
+            keepAlive: KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop)))
     }
 
     package var maxFrameSize: Int { configuration.maxFrameBytes }
@@ -55,5 +56,6 @@ struct NativeWSServices: Sendable {
     let authenticator: any Authenticator
     let configuration: NativeWSConfiguration
     let metricsSlot: ProtocolMetricsSlot
+    let keepAlive: KeepAliveSweepers
     var counters: ProtocolCounters { bus.metrics.counters(metricsSlot) }
 }
