@@ -74,6 +74,10 @@ package final class HTTPServerService: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: watermark)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Each channel keeps its receive buffer between reads. NIO starts it at 2 KiB, which is most of
+            // an idle WebSocket connection's memory; 512 B holds an upgrade request, and the adaptive
+            // allocator still doubles it for connections that read more.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try HTTPServerService.configure(channel, router: router, endpoints: endpoints, configuration: configuration)
