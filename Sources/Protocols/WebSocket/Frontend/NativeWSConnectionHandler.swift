@@ -203,6 +203,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         case .publish(let channel, let data):
             guard let topic = topic(channel, id: id) else { return }
             publish(topic, data) { handler, result in
+                // Without an id a publish is fire-and-forget: no success reply (errors are still sent).
+                guard id != nil else { return }
                 handler.reply(id: id, type: "published") { buffer in
                     if let position = result.position { NativeWSEncoder.position(&buffer, position) }
                 }

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+
+/// The scenarios the load generator runs. Every run ends by itself (count and time cap).
+enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
+    /// P publishers, no subscribers; the last batch is confirmed by a round trip.
+    case pub
+    /// P publishers → S subscribers on one channel (every subscriber gets every message), windowed.
+    case pubsub
+    /// 1 publisher → N subscribers (pubsub with one publisher and 1000 subscribers by default).
+    case fanout
+    /// 1 publisher, 1 subscriber: publish one, wait for its delivery, repeat.
+    case latency
+    /// Open N connections and hold them idle; reports server RSS per connection.
+    case conns
+    /// C workers each connect, finish the handshake and disconnect, in a loop.
+    case churn
+}
+
+extension BenchProtocolKind: ExpressibleByArgument {}
+
+/// Options shared by every scenario.
+struct BenchOptions: ParsableArguments {
+    @Option(name: .customLong("protocol"), help: "Wire protocol: ws or nats.")
+    var wire: BenchProtocolKind = .ws
+
+    @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
+    var url: String?
+
+    @Option(help: "Server host; loopback only.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Server port (default 8080 for ws, 4222 for nats).")
+    var port: Int?
+
+    @Option(help: "WebSocket path.")
+    var path = "/ws"
+
+    @Option(help: "Channel (topic / subject) to publish and subscribe on.")
+    var channel = "bench"
+
+    @Option(help: "Payload size in bytes (min 23: it carries the send timestamp).")
+    var size = 64
+
+    @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")
+    var count: Int?
+
+    @Option(help: "Time cap in seconds for the measured phase.")
+    var duration: Double = 30
+
+    @Option(help: "Total publish rate in messages per second; 0 = as fast as the window allows.")
+    var rate: Double = 0
+
+    @Option(help: "Publisher connections.")
+    var publishers = 1
+
+    @Option(help: "Subscriber connections (default 10 for pubsub, 1000 for fanout).")
+    var subscribers: Int?
+
+    @Option(help: "Connections for conns (default 1000) or concurrent workers for churn (default 50).")
+    var connections: Int?
+
+    @Option(help: "Event loop threads of the tool (default: number of cores).")
+    var threads = System.coreCount
+
+    @Option(help: "A publisher asks for an acknowledgement every this many messages.")
+    var ackEvery = 100
+
+    @Option(help: "Acknowledgements a publisher may have outstanding.")
+    var window = 10
+
+    @Option(help: "Messages a publisher may have in flight end to end (published, not yet delivered); 0 = off. Default 20 for fanout, 2000 for pubsub.")
+    var deliveryWindow: Int?
+
+    @Option(help: "Seconds conns holds the connections open after all are up.")
+    var hold: Double = 3
+
+    @Option(help: "PID of the server, to report its CPU seconds and RSS.")
+    var serverPid: Int32?
+
+    @Option(help: "conns: connections per process; more are spread over child processes bound to 127.0.0.x.")
+    var connectionsPerProcess = 15_000
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Option(help: .hidden)
+    var childIndex: Int?
+
+    /// The target after applying --url, with the loopback rule enforced.
+    func resolvedTarget() throws -> BenchTarget {
+        var target = BenchTarget(host: host, port: port ?? wire.defaultPort, path: path, channel: channel)
+        if let url, let components = URLComponents(string: url) {
+            target.host = components.host ?? target.host
+            target.port = components.port ?? target.port
+            if !components.path.isEmpty { target.path = components.path }
+        }
+        if target.host == "localhost" { target.host = "127.0.0.1" }
+        // Load is only ever sent to this machine (see docs/benchmarks.md).
+        guard target.host.hasPrefix("127.") || target.host == "::1" else {
+            throw ValidationError("only loopback targets are allowed (127.0.0.0/8, ::1), not \(target.host)")
+        }
+        return target
+    }
+}

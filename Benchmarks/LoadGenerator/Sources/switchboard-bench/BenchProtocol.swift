@@ -1,0 +1,73 @@
+import NIOCore
+
+/// The wire protocols the load generator can speak. Each one supplies a channel handler that
+/// implements ``BenchLink`` (what a scenario can ask of a connection) and reports to a
+/// ``BenchRole`` (what a connection tells the scenario). Adding `sse` or `mqtt` means one new
+/// handler file plus one case here.
+enum BenchProtocolKind: String, CaseIterable, Sendable {
+    /// Switchboard's native WebSocket protocol (`/ws`, JSON text frames, `switchboard.v1`).
+    case ws
+    /// The NATS client protocol (text control lines), for calibrating against nats-server.
+    case nats
+
+    /// The port a server of this protocol listens on by default.
+    var defaultPort: Int {
+        switch self {
+        case .ws: return 8080
+        case .nats: return 4222
+        }
+    }
+
+    /// Makes the handler that speaks this protocol on a freshly connected channel.
+    func makeHandler(target: BenchTarget, role: any BenchRole) -> any ChannelHandler {
+        switch self {
+        case .ws: return WebSocketClientHandler(target: target, role: role)
+        case .nats: return NATSClientHandler(target: target, role: role)
+        }
+    }
+}
+
+/// Where the server under test is: loopback host, port and (for WebSocket) path.
+struct BenchTarget: Sendable {
+    /// The server's host; always a loopback address.
+    var host: String
+    /// The server's port.
+    var port: Int
+    /// The HTTP path of the WebSocket endpoint.
+    var path: String
+    /// The channel (topic / subject) the scenario publishes to.
+    var channel: String
+}
+
+/// What a scenario can ask of one connection. Implemented by each protocol's channel handler;
+/// every method must be called on the connection's event loop.
+protocol BenchLink: AnyObject {
+    /// Subscribes to `channel`; the server's confirmation arrives as ``BenchRole/replyReceived(_:)``.
+    func sendSubscribe(channel: String)
+    /// Writes `count` publishes of `payloadSize`-byte timestamped payloads (stamped `now`, in
+    /// monotonic nanoseconds) without flushing. When `acknowledged` is true the last one asks the
+    /// server for a reply (WebSocket `id` → `published`; NATS `PING` → `PONG`).
+    func writePublishes(count: Int, payloadSize: Int, now: UInt64, acknowledged: Bool)
+    /// Flushes everything written so far.
+    func flush()
+    /// Starts a graceful close (WebSocket close handshake, NATS socket close).
+    func close()
+}
+
+/// What a connection tells the scenario. Called on the connection's event loop, synchronously
+/// from the handler's `channelRead`, so implementations must be cheap.
+protocol BenchRole: AnyObject {
+    /// The protocol handshake finished; the link can be used.
+    func linkReady(_ link: any BenchLink)
+    /// The server answered a request the link asked a reply for (WebSocket: a reply carrying an
+    /// `id`; NATS: a `PONG`). Unsolicited replies (a server that acknowledges id-less publishes) are
+    /// not reported, so they cannot open a publisher's window.
+    func replyReceived(_ link: any BenchLink)
+    /// The server reported an error; `answersRequest` when it answers a request that asked for a
+    /// reply (so it takes that reply's place).
+    func errorReceived(_ link: any BenchLink, message: String, answersRequest: Bool)
+    /// A published message arrived; `sentAt` is the timestamp the publisher embedded in it.
+    func deliveryReceived(sentAt: UInt64, receivedAt: UInt64)
+    /// The connection is gone (closed by either side or failed).
+    func linkClosed()
+}
