@@ -10,6 +10,8 @@ package final class BusSubscription: @unchecked Sendable {
     /// Index of the subscriber's loop shard.
     package let shardIndex: Int
     package let options: SubscriptionOptions
+    /// The subscriber's counters slot, kept here so delivery needs no protocol call for it.
+    let metricsSlot: ProtocolMetricsSlot
     /// False once unsubscribed; messages already in flight to it are then skipped.
     package var isActive = true
     /// While recovering from history: live messages at or below this offset were already sent from the
@@ -24,5 +26,6 @@ package final class BusSubscription: @unchecked Sendable {
         self.subscriberID = subscriberID
         self.shardIndex = shardIndex
         self.options = options
+        self.metricsSlot = subscriber.metricsSlot
     }
 }

@@ -197,15 +197,20 @@ package final class LoopShard: @unchecked Sendable {
         batchMark &+= 1
         let now = bus.clock()
         for delivery in batch {
+            // Per message, not per subscriber: expiry, the offset, the latency sample. Reading the
+            // message's header and position structs per subscriber would retain their strings each time.
             switch delivery {
             case .many(let message, let subscriptions):
+                if let expiry = message.headers.expiresAt, expiry <= now { continue }
                 var context = DeliveryContext(message: message)
+                let offset = message.position?.offset ?? 0
                 stats.recordLatency(now: now, publishedAt: message.timestamp)
-                for subscription in subscriptions { deliver(subscription, &context) }
+                for subscription in subscriptions { deliver(subscription, offset, &context) }
             case .one(let message, let subscription):
+                if let expiry = message.headers.expiresAt, expiry <= now { continue }
                 var context = DeliveryContext(message: message)
                 stats.recordLatency(now: now, publishedAt: message.timestamp)
-                deliver(subscription, &context)
+                deliver(subscription, message.position?.offset ?? 0, &context)
             }
         }
         for subscriber in touched { subscriber.flushDeliveries() }
@@ -213,26 +218,20 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func deliver(_ subscription: BusSubscription, _ context: inout DeliveryContext) {
+    private func deliver(_ subscription: BusSubscription, _ offset: UInt64, _ context: inout DeliveryContext) {
         guard subscription.isActive else { return }
-        let message = context.message
-        if subscription.skipThroughOffset != 0, let position = message.position,
-            position.offset <= subscription.skipThroughOffset
-        {
-            return
-        }
-        if subscription.options.noLocal, message.publisherID == subscription.subscriberID { return }
-        if let expiry = message.headers.expiresAt, expiry <= bus.clock() { return }
+        if offset != 0 && offset <= subscription.skipThroughOffset { return }
+        if subscription.options.noLocal, context.message.publisherID == subscription.subscriberID { return }
         let subscriber = subscription.subscriber
-        switch subscriber.deliver(message, for: subscription, context: &context) {
+        switch subscriber.deliver(context.message, for: subscription, context: &context) {
         case .delivered(let bytes):
-            stats.delivered(slot: subscriber.metricsSlot, bytes: bytes)
+            stats.delivered(slot: subscription.metricsSlot, bytes: bytes)
             if subscriber.deliveryMark != batchMark {
                 subscriber.deliveryMark = batchMark
                 touched.append(subscriber)
             }
         case .dropped:
-            stats.dropped(slot: subscriber.metricsSlot)
+            stats.dropped(slot: subscription.metricsSlot)
         case .skipped:
             break
         }
