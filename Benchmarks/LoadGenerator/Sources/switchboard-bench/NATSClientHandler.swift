@@ -32,7 +32,7 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
     private var state = State.awaitingInfo
     private let role: any BenchRole
     private var context: ChannelHandlerContext?
-    private var cumulation: ByteBuffer?
+    private var cumulation = ReadCumulation()
     private var publishLine: [UInt8] = []
     private var payloadTemplate: [UInt8] = []
     private let publishSubject: String
@@ -66,16 +66,7 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if var pending = cumulation {
-            // Only the unparsed tail of the previous read is kept; join it with this read in a fresh
-            // buffer so the consumed bytes are never copied again (a plain append would drag them
-            // along, and copy them on write, on every read).
-            cumulation = nil
-            var joined = context.channel.allocator.buffer(capacity: pending.readableBytes + buffer.readableBytes)
-            joined.writeBuffer(&pending)
-            joined.writeBuffer(&buffer)
-            buffer = joined
-        }
+        cumulation.prepend(to: &buffer, allocator: context.channel.allocator)
         process(&buffer)
         if buffer.readableBytes > 0 {
             if buffer.readableBytes > Self.maximumControlLineBytes + Self.maximumPayloadBytes + 2 {
@@ -83,7 +74,7 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
                 context.close(promise: nil)
                 return
             }
-            cumulation = buffer
+            cumulation.keep(buffer)
         }
     }
 

@@ -29,7 +29,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
     private let role: any BenchRole
     private var context: ChannelHandlerContext?
     /// Bytes of a frame (or of the upgrade response) that arrived split across reads.
-    private var cumulation: ByteBuffer?
+    private var cumulation = ReadCumulation()
     /// A fragmented text message being reassembled (rare: servers send benchmark frames whole).
     private var fragments: ByteBuffer?
     private let maskKey = UInt32.random(in: 1...UInt32.max)
@@ -71,23 +71,14 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if var pending = cumulation {
-            // Only the unparsed tail of the previous read is kept; join it with this read in a fresh
-            // buffer so the consumed bytes are never copied again (a plain append would drag them
-            // along, and copy them on write, on every read).
-            cumulation = nil
-            var joined = context.channel.allocator.buffer(capacity: pending.readableBytes + buffer.readableBytes)
-            joined.writeBuffer(&pending)
-            joined.writeBuffer(&buffer)
-            buffer = joined
-        }
+        cumulation.prepend(to: &buffer, allocator: context.channel.allocator)
         do {
             try process(&buffer)
         } catch {
             errorCaught(context: context, error: error)
             return
         }
-        if buffer.readableBytes > 0 { cumulation = buffer }
+        cumulation.keep(buffer)
     }
 
     // MARK: - Reading
