@@ -45,11 +45,17 @@ package enum CloseReason: Sendable, Hashable {
     case keepAliveTimeout
 }
 
+/// A live connection as the registry controls it: told to close from any thread, it hops to its own
+/// loop. (A protocol rather than a closure: one reference per connection, no captured context.)
+package protocol ConnectionController: AnyObject, Sendable {
+    func requestClose(_ reason: CloseReason)
+}
+
 /// Every live client connection of every protocol, for the admin API, limits and shutdown.
 package final class ConnectionRegistry: Sendable {
     private struct Entry {
         var info: ConnectionInfo
-        var close: @Sendable (CloseReason) -> Void
+        var controller: any ConnectionController
     }
 
     private let entries = NIOLockedValueBox<[String: Entry]>([:])
@@ -59,10 +65,10 @@ package final class ConnectionRegistry: Sendable {
     package init(maxConnections: Int) { self.maxConnections = maxConnections }
 
     /// Adds a connection; false when the limit is reached (the caller refuses the client).
-    package func register(_ info: ConnectionInfo, close: @escaping @Sendable (CloseReason) -> Void) -> Bool {
+    package func register(_ info: ConnectionInfo, controller: any ConnectionController) -> Bool {
         entries.withLockedValue { entries in
             guard entries.count < maxConnections else { return false }
-            entries[info.id] = Entry(info: info, close: close)
+            entries[info.id] = Entry(info: info, controller: controller)
             return true
         }
     }
@@ -89,13 +95,13 @@ package final class ConnectionRegistry: Sendable {
 
     /// Asks one connection to close; false when there is no such connection.
     package func close(_ id: String, reason: CloseReason) -> Bool {
-        guard let close = entries.withLockedValue({ $0[id]?.close }) else { return false }
-        close(reason)
+        guard let controller = entries.withLockedValue({ $0[id]?.controller }) else { return false }
+        controller.requestClose(reason)
         return true
     }
 
     /// Asks every connection to close (shutdown).
     package func closeAll(reason: CloseReason) {
-        for close in entries.withLockedValue({ $0.values.map(\.close) }) { close(reason) }
+        for controller in entries.withLockedValue({ $0.values.map(\.controller) }) { controller.requestClose(reason) }
     }
 }

@@ -74,10 +74,11 @@ package final class HTTPServerService: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: watermark)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            // Each channel keeps its receive buffer between reads. NIO starts it at 2 KiB, which is most of
-            // an idle WebSocket connection's memory; 512 B holds an upgrade request, and the adaptive
-            // allocator still doubles it for connections that read more.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
+            // Each channel keeps its receive buffer between reads. NIO starts it at 2 KiB, which was most of
+            // an idle WebSocket connection's memory. An idle connection reads pings and small frames; a
+            // larger read (a browser's ~600 B upgrade request, a burst of publishes) fills the buffer and
+            // the adaptive allocator doubles it on the spot, up to 64 KiB.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try HTTPServerService.configure(channel, router: router, endpoints: endpoints, configuration: configuration)
@@ -91,34 +92,7 @@ package final class HTTPServerService: Service, Sendable {
     ) throws {
         let httpHandler = HTTPServerHandler(
             router: router, maxBodyBytes: configuration.maxBodyBytes)
-        let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: endpoints.map(\.maxFrameSize).max() ?? (1 << 16),
-            automaticErrorHandling: false,
-            shouldUpgrade: { channel, head in
-                let path = HTTPRequest.split(head.uri).0
-                guard let endpoint = endpoints.first(where: { $0.path == path }),
-                    case .accept(let headers) = endpoint.negotiate(head, remoteAddress: channel.remoteAddress)
-                else { return channel.eventLoop.makeSucceededFuture(nil) }
-                return channel.eventLoop.makeSucceededFuture(headers)
-            },
-            upgradePipelineHandler: { channel, head in
-                channel.eventLoop.makeCompletedFuture {
-                    let path = HTTPRequest.split(head.uri).0
-                    guard let endpoint = endpoints.first(where: { $0.path == path }) else { return }
-                    let sync = channel.pipeline.syncOperations
-                    // We write whole pre-encoded frames as ByteBuffers (encoded once, shared by
-                    // every subscriber), so NIO's per-frame encoder is taken out.
-                    // Writes go through `WebSocketRawOutbound` at the head of the pipeline, past
-                    // NIO's per-frame encoder, which stays unused.
-                    try sync.addHandler(WebSocketRawOutbound(), position: .first)
-                    try sync.addHandler(WebSocketClientFrameValidator())
-                    try sync.addHandler(
-                        NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
-                            maxAccumulatedFrameSize: endpoint.maxFrameSize))
-                    try endpoint.configure(channel, head: head)
-                }
-            })
+        let upgrader = WebSocketUpgrader(endpoints: endpoints)
         let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in

@@ -1,38 +1,79 @@
 package import NIOCore
 package import NIOWebSocket
 
-/// RFC 6455 rules NIO's frame decoder leaves to the server, checked on every frame before fragments are
-/// reassembled: a client frame must be masked (§5.1), and reserved bits must be clear when no extension
-/// was negotiated (§5.2). A violation is raised as `WebSocketViolation` (the endpoint closes with 1002)
-/// and everything after it is dropped.
+/// Checks every client frame against the RFC 6455 rules NIO's decoder leaves to the server, then
+/// reassembles fragmented messages:
+/// - a client frame must be masked (§5.1), reserved bits must be clear without an extension (§5.2);
+/// - a continuation needs a message in progress, a new data frame needs none (§5.4);
+/// - control frames may arrive between fragments and pass straight through (§5.4);
+/// - a message may not exceed `maxMessageBytes` (the endpoint closes with 1009).
+/// A violation is raised as `WebSocketViolation` and everything after it is dropped. Whole messages
+/// leave as one final frame (unmasked when reassembled).
 package final class WebSocketClientFrameValidator: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = WebSocketFrame
     package typealias InboundOut = WebSocketFrame
 
-    private var failed = false
+    /// Most fragments one message may have; bounds the work a client can cause with tiny fragments.
+    package static let maxFragments = 1024
 
-    package init() {}
+    private let maxMessageBytes: Int
+    private var failed = false
+    private var assembling: (opcode: WebSocketOpcode, data: ByteBuffer, fragments: Int)?
+
+    package init(maxMessageBytes: Int) {
+        self.maxMessageBytes = maxMessageBytes
+    }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         let frame = unwrapInboundIn(data)
-        let violation: WebSocketViolation? =
-            if frame.maskKey == nil { .unmaskedClientFrame }
-            else if frame.rsv1 || frame.rsv2 || frame.rsv3 { .reservedBitsSet }
-            else { nil }
-        if let violation {
-            failed = true
-            context.fireErrorCaught(violation)
-            return
+        if frame.maskKey == nil { return fail(context, .unmaskedClientFrame) }
+        if frame.rsv1 || frame.rsv2 || frame.rsv3 { return fail(context, .reservedBitsSet) }
+        switch frame.opcode {
+        case .connectionClose, .ping, .pong:
+            context.fireChannelRead(data)
+        case .continuation:
+            guard var message = assembling else { return fail(context, .unexpectedContinuation) }
+            assembling = nil
+            var fragment = frame.unmaskedData
+            guard message.data.readableBytes + fragment.readableBytes <= maxMessageBytes else {
+                return fail(context, .messageTooLarge)
+            }
+            message.fragments += 1
+            guard message.fragments <= Self.maxFragments else { return fail(context, .messageTooLarge) }
+            message.data.writeBuffer(&fragment)
+            if frame.fin {
+                context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: message.opcode, data: message.data)))
+            } else {
+                assembling = message
+            }
+        case .text, .binary:
+            guard assembling == nil else { return fail(context, .interleavedMessage) }
+            if frame.fin {
+                context.fireChannelRead(data)
+            } else {
+                assembling = (frame.opcode, frame.unmaskedData, 1)
+            }
+        default:
+            fail(context, .unknownOpcode)
         }
-        context.fireChannelRead(data)
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ violation: WebSocketViolation) {
+        failed = true
+        assembling = nil
+        context.fireErrorCaught(violation)
     }
 }
 
-/// A frame that breaks RFC 6455 in a way NIO's decoder does not check.
+/// A frame or message that breaks RFC 6455 (or our size limit) in a way NIO's decoder does not check.
 package enum WebSocketViolation: Error, Sendable {
     case unmaskedClientFrame
     case reservedBitsSet
+    case unexpectedContinuation
+    case interleavedMessage
+    case unknownOpcode
+    case messageTooLarge
 }
 
 /// Close codes a peer may send (RFC 6455 §7.4.1/§7.4.2): the defined 1000–1003 and 1007–1011, and the

@@ -51,17 +51,3 @@ package enum WebSocketFrameWriter {
         return frame(.connectionClose, payload: payload)
     }
 }
-
-/// Sits first in an upgraded pipeline; endpoint handlers write complete frames (`ByteBuffer`s made by
-/// `WebSocketFrameWriter`) through its context, straight to the socket.
-package final class WebSocketRawOutbound: ChannelOutboundHandler, RemovableChannelHandler {
-    package typealias OutboundIn = ByteBuffer
-    package typealias OutboundOut = ByteBuffer
-    /// The context writes go through; set while the handler is in the pipeline.
-    package private(set) var context: ChannelHandlerContext?
-
-    package init() {}
-
-    package func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    package func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-}

@@ -25,8 +25,7 @@ import Testing
             keepAlive: KeepAliveSweepers(eventLoops: [channel.embeddedEventLoop]))
         channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
         channel.embeddedEventLoop.run()
-        try channel.pipeline.syncOperations.addHandler(WebSocketRawOutbound())
-        try channel.pipeline.syncOperations.addHandler(WebSocketClientFrameValidator())
+        try channel.pipeline.syncOperations.addHandler(WebSocketClientFrameValidator(maxMessageBytes: 1024))
         try channel.pipeline.syncOperations.addHandler(NativeWSConnectionHandler(services: services))
     }
 
@@ -70,6 +69,44 @@ import Testing
         guard let close = try received().first(where: { $0.0 == 0x8 }) else { return nil }
         let bytes = close.1
         return bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil
+    }
+
+    func fragment(_ opcode: WebSocketOpcode, _ text: String, fin: Bool) -> WebSocketFrame {
+        var masked = ByteBuffer(string: text)
+        masked.webSocketMask(mask)
+        return WebSocketFrame(fin: fin, opcode: opcode, maskKey: mask, data: masked)
+    }
+
+    @Test func fragmentedMessageIsReassembledAroundAPing() throws {
+        try channel.writeInbound(fragment(.text, #"{"id":1,"ty"#, fin: false))
+        try channel.writeInbound(fragment(.ping, "p", fin: true))  // RFC 6455 §5.4: control frames may interleave
+        try channel.writeInbound(fragment(.continuation, #"pe":"pi"#, fin: false))
+        try channel.writeInbound(fragment(.continuation, #"ng"}"#, fin: true))
+        channel.pipeline.fireChannelReadComplete()
+        let frames = try received()
+        #expect(frames.map(\.0) == [0xA, 0x1])
+        #expect(String(decoding: frames[1].1, as: UTF8.self) == #"{"id":1,"type":"pong"}"#)
+    }
+
+    @Test func continuationWithoutAMessageClosesWith1002() throws {
+        try channel.writeInbound(fragment(.continuation, "x", fin: true))
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1002)
+    }
+
+    @Test func newMessageBeforeTheLastEndedClosesWith1002() throws {
+        try channel.writeInbound(fragment(.text, "{", fin: false))
+        try channel.writeInbound(fragment(.text, "}", fin: true))
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1002)
+    }
+
+    @Test func reassembledMessageOverTheLimitClosesWith1009() throws {
+        let chunk = String(repeating: "a", count: 600)
+        try channel.writeInbound(fragment(.text, chunk, fin: false))
+        try channel.writeInbound(fragment(.continuation, chunk, fin: true))  // 1200 > the 1024-byte limit
+        channel.embeddedEventLoop.run()
+        #expect(try closeCode() == 1009)
     }
 
     @Test func unmaskedFrameClosesWith1002() throws {

@@ -6,8 +6,11 @@ import NIOWebSocket
 import NativeWebSocketWire
 
 /// One native WebSocket connection: decodes requests, consults the state machine, runs its actions
-/// against the bus, and receives deliveries as a `BusSubscriber`. Confined to its event loop.
-final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAliveParticipant {
+/// against the bus, and receives deliveries as a `BusSubscriber`. Confined to its event loop: the only
+/// entry from other threads is `requestClose`, which hops onto it (hence `@unchecked Sendable`).
+final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAliveParticipant, ConnectionController,
+    @unchecked Sendable
+{
     typealias InboundIn = WebSocketFrame
 
     /// The id of the one wire form this protocol pushes, for `DeliveryContext`'s encode-once cache.
@@ -21,8 +24,6 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     private var info: ConnectionInfo
     private var subscriptions: [String: BusSubscription] = [:]
     private var context: ChannelHandlerContext?
-    /// Writes go here: straight to the socket, past NIO's frame encoder.
-    private var raw: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline, so it is handed to
     /// the socket's write buffer directly (saves the context hops per subscriber per message).
     private var core: (any ChannelCore)?
@@ -56,16 +57,11 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         eventLoop = context.eventLoop
-        raw = try? context.pipeline.syncOperations.handler(type: WebSocketRawOutbound.self).context
         core = context.channel._channelCore
         writable = context.channel.isWritable
         info.remoteAddress = context.channel.remoteAddress.map(NativeWSConnectionHandler.describe)
         info.connectedAt = Double(bus.clock()) / 1e9
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        guard services.connections.register(info, close: { reason in
-            loop.execute { bound.value.serverClose(reason) }
-        }) else {
+        guard services.connections.register(info, controller: self) else {
             services.counters.countRefused()
             close(code: .unknown(1013), reason: "connection limit reached")
             return
@@ -151,10 +147,9 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case NIOWebSocketError.invalidFrameLength,
-            NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
-            NIOWebSocketFrameAggregator.Error.tooManyFragments:
+            WebSocketViolation.messageTooLarge:
             close(code: .messageTooLarge, reason: "frame larger than \(configuration.maxFrameBytes) bytes")
-        case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error, is WebSocketViolation:
+        case is NIOWebSocketError, is WebSocketViolation:
             close(code: .protocolError, reason: "protocol error")
         default:
             context.close(promise: nil)
@@ -421,6 +416,10 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         }
     }
 
+    func requestClose(_ reason: CloseReason) {
+        eventLoop.execute { self.serverClose(reason) }
+    }
+
     func serverClose(_ reason: CloseReason) {
         switch reason {
         case .shutdown: close(code: .goingAway, reason: "server shutting down")
@@ -444,13 +443,10 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     }
 
     private func writeClose(code: UInt16, reason: String) {
-        guard let raw else {
-            context?.close(promise: nil)
-            return
-        }
-        let channel = raw.channel
+        guard let context else { return }
+        let channel = context.channel
         let frame = WebSocketFrameWriter.close(code: WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-        raw.writeAndFlush(NIOAny(frame)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(NIOAny(frame)).whenComplete { _ in channel.close(promise: nil) }
         // A client that stopped reading must not hold the connection open.
         channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
@@ -470,15 +466,15 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     }
 
     private func write(_ frame: ByteBuffer) {
-        guard let raw else { return }
-        raw.write(NIOAny(frame), promise: nil)
+        guard let context else { return }
+        context.write(NIOAny(frame), promise: nil)
         needsFlush = true
     }
 
     private func flushIfNeeded() {
         guard needsFlush else { return }
         needsFlush = false
-        raw?.flush()
+        context?.flush()
     }
 
     static func describe(_ address: SocketAddress) -> String {
