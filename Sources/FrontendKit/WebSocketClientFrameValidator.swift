@@ -82,4 +82,17 @@ package enum WebSocketCloseCode {
     package static func isValidReceived(_ code: UInt16) -> Bool {
         (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
     }
+
+    /// What to answer a received close frame with (RFC 6455 §5.5.1): echo its code (1000 when it had
+    /// none), or fail with 1002 (one-byte body, invalid code) or 1007 (reason not UTF-8).
+    package static func answer(toCloseBody body: ByteBuffer) -> (code: UInt16, reason: String, isFailure: Bool) {
+        var body = body
+        if body.readableBytes == 1 { return (1002, "close body of one byte", true) }
+        guard let code = body.readInteger(as: UInt16.self) else { return (1000, "", false) }
+        if !isValidReceived(code) { return (1002, "invalid close code \(code)", true) }
+        if body.readableBytes > 0, body.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil }) {
+            return (1007, "close reason is not UTF-8", true)
+        }
+        return (code, "", false)
+    }
 }

@@ -18,6 +18,7 @@ package struct ConfigurationOverrides: Sendable {
     package var apiKey: String?
     package var logLevel: String?
     package var threads: Int?
+    package var webSocketEchoPath: String?
     package var history: [String] = []
     package var presence: [String] = []
     package init() {}
@@ -108,6 +109,7 @@ extension ServerConfiguration {
         if let value = overrides.apiKey { apiKey = value }
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
         if let value = overrides.threads { eventLoopThreads = value }
+        if let value = overrides.webSocketEchoPath { webSocketEchoPath = value }
         // Flag rules come first so they win over file rules for the same topics.
         history = try overrides.history.map(Self.parseHistoryRule) + history
         presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }

@@ -18,6 +18,8 @@ package struct ServerConfiguration: Sendable {
     package var allowedOrigins: [String] = ["*"]
     package var limits = ServerLimits()
     package var logLevel: Logger.Level = .info
+    /// Path of the WebSocket echo endpoint used by conformance suites (Autobahn); nil (off) by default.
+    package var webSocketEchoPath: String?
     /// Event loop threads; defaults to one per core.
     package var eventLoopThreads: Int = System.coreCount
 

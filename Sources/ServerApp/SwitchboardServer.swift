@@ -70,9 +70,13 @@ package final class SwitchboardServer: Sendable {
         wsConfiguration.slowConsumerPolicy = limits.slowConsumer
         wsConfiguration.origins = OriginPolicy(allowed: configuration.allowedOrigins)
         let authenticator = StaticTokenAuthenticator(allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
-        let endpoints: [any WebSocketEndpoint] = [
+        var endpoints: [any WebSocketEndpoint] = [
             NativeWSEndpoint(configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
         ]
+        if let path = configuration.webSocketEchoPath {
+            // Autobahn's fuzzing client sends messages up to 16 MiB.
+            endpoints.append(WebSocketEchoEndpoint(path: path, maxFrameSize: 16 << 20))
+        }
 
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)

@@ -35,6 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads (env SWITCHBOARD_THREADS, config threads; default: one per core).")
     var threads: Int?
 
+    @Option(name: .customLong("ws-echo-path"), help: "Serve a WebSocket echo endpoint at PATH (conformance testing with Autobahn; off by default).")
+    var wsEchoPath: String?
+
     @Option(name: .customLong("history"), help: "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'. Repeatable.")
     var history: [String] = []
 
@@ -50,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.apiKey = apiKey
         overrides.logLevel = logLevel
         overrides.threads = threads
+        overrides.webSocketEchoPath = wsEchoPath
         overrides.history = history
         overrides.presence = presence
         let configuration: ServerConfiguration

@@ -118,17 +118,11 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         case .pong:
             break
         case .connectionClose:
-            var payload = frame.unmaskedData
-            // RFC 6455 §5.5.1: a body is a 2-byte code and an optional UTF-8 reason.
-            if payload.readableBytes == 1 { return close(code: .protocolError, reason: "close body of one byte") }
-            let code = payload.readInteger(as: UInt16.self)
-            if let code, !WebSocketCloseCode.isValidReceived(code) {
-                return close(code: .protocolError, reason: "invalid close code \(code)")
+            let answer = WebSocketCloseCode.answer(toCloseBody: frame.unmaskedData)
+            if answer.isFailure {
+                return close(code: WebSocketErrorCode(codeNumber: Int(answer.code)), reason: answer.reason)
             }
-            if payload.readableBytes > 0, payload.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil }) {
-                return close(code: .dataInconsistentWithMessage, reason: "close reason is not UTF-8")
-            }
-            run(machine.closeReceived(code: code))
+            run(machine.closeReceived(code: answer.code))
         default:
             close(code: .protocolError, reason: "unexpected opcode")
         }
