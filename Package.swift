@@ -134,7 +134,9 @@ let package = Package(
         // libFuzzer targets for our decoders (Tests/Fuzz/README.md); a corpus replay tool otherwise.
         .executableTarget(
             name: "DecoderFuzz",
-            dependencies: ["BusCore", "FrontendKit", "NativeWebSocketWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "BusCore", "FrontendKit", "NativeWebSocketWire", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/Fuzz/DecoderFuzz",
             swiftSettings: upcoming
         ),

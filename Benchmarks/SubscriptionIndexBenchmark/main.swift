@@ -15,7 +15,7 @@ func now() -> UInt64 {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 var generator = SystemRandomNumberGenerator()
@@ -37,7 +37,9 @@ for count in [1_000, 100_000, 1_000_000] {
     }
     let build = Double(now() - buildStart) / 1e9
     let topics = (0..<1024).map { _ in
-        try! Topic("devices/\(Int.random(in: 0..<sites, using: &generator))/\(Int.random(in: 0..<1000, using: &generator))/temperature")
+        try! Topic(
+            "devices/\(Int.random(in: 0..<sites, using: &generator))/\(Int.random(in: 0..<1000, using: &generator))/temperature"
+        )
     }
     var runs: [Double] = []
     var matched = 0
@@ -51,5 +53,6 @@ for count in [1_000, 100_000, 1_000_000] {
         runs.append(Double(now() - start) / Double(iterations))
     }
     runs.sort()
-    print("\(count) | \(String(format: "%.2f", build)) | \(String(format: "%.0f", runs[2])) | \(matched / (5 * 200_000))")
+    print(
+        "\(count) | \(String(format: "%.2f", build)) | \(String(format: "%.0f", runs[2])) | \(matched / (5 * 200_000))")
 }

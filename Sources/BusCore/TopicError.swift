@@ -18,7 +18,8 @@ public enum TopicError: Error, Hashable, Sendable, CustomStringConvertible {
         case .wildcardInTopic: "a topic name must not contain the wildcards '+' or '#'"
         case .misplacedMultiLevelWildcard: "'#' must be the last level and stand alone in it"
         case .misplacedSingleLevelWildcard: "'+' must stand alone in its level"
-        case .malformedSharedSubscription: "a shared subscription is $share/<group>/<filter> with a non-empty group without '+', '#' or '/'"
+        case .malformedSharedSubscription:
+            "a shared subscription is $share/<group>/<filter> with a non-empty group without '+', '#' or '/'"
         }
     }
 }

@@ -32,7 +32,9 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     public var description: String { text }
 
     /// Whether the pattern has a wildcard level.
-    public var hasWildcards: Bool { pattern.utf8.contains(UInt8(ascii: "+")) || pattern.utf8.contains(UInt8(ascii: "#")) }
+    public var hasWildcards: Bool {
+        pattern.utf8.contains(UInt8(ascii: "+")) || pattern.utf8.contains(UInt8(ascii: "#"))
+    }
 
     /// The levels of the pattern.
     public var levels: [Substring] { pattern.split(separator: "/", omittingEmptySubsequences: false) }
@@ -46,7 +48,8 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
         // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
         if let first = topicLevels.first, first.hasPrefix("$"),
-           let firstPattern = patternLevels.first, firstPattern == "+" || firstPattern == "#" {
+            let firstPattern = patternLevels.first, firstPattern == "+" || firstPattern == "#"
+        {
             return false
         }
         var index = 0

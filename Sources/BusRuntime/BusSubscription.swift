@@ -20,7 +20,10 @@ package final class BusSubscription: @unchecked Sendable {
     /// Anything the frontend wants to keep with the subscription (e.g. the channel name the client used).
     package var context: AnyObject?
 
-    init(filter: TopicFilter, subscriber: any BusSubscriber, subscriberID: String, shardIndex: Int, options: SubscriptionOptions) {
+    init(
+        filter: TopicFilter, subscriber: any BusSubscriber, subscriberID: String, shardIndex: Int,
+        options: SubscriptionOptions
+    ) {
         self.filter = filter
         self.subscriber = subscriber
         self.subscriberID = subscriberID

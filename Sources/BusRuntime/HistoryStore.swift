@@ -1,6 +1,6 @@
 package import BusCore
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// One topic's log behind its own lock (appends from any loop, reads from any loop).
 package final class HistoryLogBox: Sendable {

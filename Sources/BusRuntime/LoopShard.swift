@@ -24,7 +24,10 @@ package final class LoopShard: @unchecked Sendable {
         let owner: Int
         let recipientCount: Int
 
-        init(targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan], log: HistoryLogBox?, owner: Int) {
+        init(
+            targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan], log: HistoryLogBox?,
+            owner: Int
+        ) {
             self.targets = targets
             self.groups = groups
             self.log = log
@@ -163,7 +166,8 @@ package final class LoopShard: @unchecked Sendable {
         }
         let groups = match.groups.map { GroupPlan(members: $0) }
         let owner = Int(UInt(bitPattern: topic.name.hashValue) % UInt(outgoing.count))
-        let plan = MatchPlan(targets: targets, groups: groups, log: bus.history.log(for: topic, create: true), owner: owner)
+        let plan = MatchPlan(
+            targets: targets, groups: groups, log: bus.history.log(for: topic, create: true), owner: owner)
         cache.insert(plan, for: topic)
         return plan
     }

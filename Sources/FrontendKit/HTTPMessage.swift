@@ -117,5 +117,7 @@ package struct APIError: Error, Sendable {
     package static func unauthorized(_ message: String) -> APIError { APIError(.unauthorized, "unauthorized", message) }
     package static func forbidden(_ message: String) -> APIError { APIError(.forbidden, "permission_denied", message) }
     package static func tooLarge(_ message: String) -> APIError { APIError(.payloadTooLarge, "too_large", message) }
-    package static func unavailable(_ message: String) -> APIError { APIError(.serviceUnavailable, "unavailable", message) }
+    package static func unavailable(_ message: String) -> APIError {
+        APIError(.serviceUnavailable, "unavailable", message)
+    }
 }

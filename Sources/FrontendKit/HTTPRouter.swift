@@ -51,16 +51,23 @@ package final class HTTPRouter: Sendable {
         for route in routes {
             guard let parameters = HTTPRouter.match(route.segments, segments) else { continue }
             pathMatched = true
-            guard route.method == request.head.method
-                || (request.head.method == .HEAD && route.method == .GET)
+            guard
+                route.method == request.head.method
+                    || (request.head.method == .HEAD && route.method == .GET)
             else { continue }
             var request = request
             request.parameters = parameters
             return route.handler(request, loop)
         }
         if pathMatched {
-            var response = HTTPResponse.error(APIError(.methodNotAllowed, "method_not_allowed", "\(request.head.method) is not allowed on \(request.path)"))
-            response.headers.add(name: "Allow", value: routes.filter { HTTPRouter.match($0.segments, segments) != nil }.map { "\($0.method)" }.joined(separator: ", "))
+            var response = HTTPResponse.error(
+                APIError(
+                    .methodNotAllowed, "method_not_allowed", "\(request.head.method) is not allowed on \(request.path)")
+            )
+            response.headers.add(
+                name: "Allow",
+                value: routes.filter { HTTPRouter.match($0.segments, segments) != nil }.map { "\($0.method)" }.joined(
+                    separator: ", "))
             return loop.makeSucceededFuture(response)
         }
         return loop.makeSucceededFuture(.error(.notFound("no route for \(request.path)")))

@@ -53,19 +53,24 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
                     switch result {
                     case .success(let response): handler.write(response, for: head, context: context)
                     case .failure(let error):
-                        handler.write(.error(APIError(.internalServerError, "internal", "\(error)")), for: head, context: context)
+                        handler.write(
+                            .error(APIError(.internalServerError, "internal", "\(error)")), for: head, context: context)
                     }
                 }
             case .discarding(let head):
                 state = .idle
-                write(.error(.tooLarge("request body is larger than \(maxBodyBytes) bytes")), for: head, context: context, close: true)
+                write(
+                    .error(.tooLarge("request body is larger than \(maxBodyBytes) bytes")), for: head, context: context,
+                    close: true)
             case .idle:
                 break
             }
         }
     }
 
-    private func write(_ response: HTTPResponse, for request: HTTPRequestHead, context: ChannelHandlerContext, close: Bool = false) {
+    private func write(
+        _ response: HTTPResponse, for request: HTTPRequestHead, context: ChannelHandlerContext, close: Bool = false
+    ) {
         guard context.channel.isActive else { return }
         var headers = commonHeaders
         headers.add(contentsOf: response.headers)

@@ -78,26 +78,33 @@ package final class HTTPServerService: Service, Sendable {
             // an idle WebSocket connection's memory. An idle connection reads pings and small frames; a
             // larger read (a browser's ~600 B upgrade request, a burst of publishes) fills the buffer and
             // the adaptive allocator doubles it on the spot, up to 64 KiB.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536))
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
+            )
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try HTTPServerService.configure(channel, router: router, endpoints: endpoints, configuration: configuration)
+                    try HTTPServerService.configure(
+                        channel, router: router, endpoints: endpoints, configuration: configuration)
                 }
             }
             .bind(host: configuration.host, port: configuration.port).get()
     }
 
     static func configure(
-        _ channel: any Channel, router: HTTPRouter, endpoints: [any WebSocketEndpoint], configuration: HTTPServerConfiguration
+        _ channel: any Channel, router: HTTPRouter, endpoints: [any WebSocketEndpoint],
+        configuration: HTTPServerConfiguration
     ) throws {
         let httpHandler = HTTPServerHandler(
             router: router, maxBodyBytes: configuration.maxBodyBytes)
         let upgrader = WebSocketUpgrader(endpoints: endpoints)
         let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
-                context.pipeline.syncOperations.removeHandler(boundHandler.value, promise: nil)
-            }))
+            withServerUpgrade: (
+                upgraders: [upgrader],
+                completionHandler: { context in
+                    context.pipeline.syncOperations.removeHandler(boundHandler.value, promise: nil)
+                }
+            ))
         try channel.pipeline.syncOperations.addHandler(httpHandler)
     }
 }
@@ -108,7 +115,9 @@ extension HTTPRouter.Builder {
     package mutating func addWebSocketRefusals(_ endpoints: [any WebSocketEndpoint]) {
         for endpoint in endpoints {
             add(.GET, endpoint.path) { request, loop in
-                let isUpgrade = request.head.headers[canonicalForm: "Upgrade"].contains { $0.lowercased() == "websocket" }
+                let isUpgrade = request.head.headers[canonicalForm: "Upgrade"].contains {
+                    $0.lowercased() == "websocket"
+                }
                 guard isUpgrade else {
                     var response = HTTPResponse.error(
                         APIError(.upgradeRequired, "bad_request", "\(endpoint.path) expects a WebSocket upgrade"))

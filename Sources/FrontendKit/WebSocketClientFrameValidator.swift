@@ -43,7 +43,8 @@ package final class WebSocketClientFrameValidator: ChannelInboundHandler, Remova
             guard message.fragments <= Self.maxFragments else { return fail(context, .messageTooLarge) }
             message.data.writeBuffer(&fragment)
             if frame.fin {
-                context.fireChannelRead(wrapInboundOut(WebSocketFrame(fin: true, opcode: message.opcode, data: message.data)))
+                context.fireChannelRead(
+                    wrapInboundOut(WebSocketFrame(fin: true, opcode: message.opcode, data: message.data)))
             } else {
                 assembling = message
             }

@@ -61,7 +61,8 @@ final class WebSocketEchoHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
-        case NIOWebSocketError.invalidFrameLength, WebSocketViolation.messageTooLarge: close(context, code: 1009, reason: "too large")
+        case NIOWebSocketError.invalidFrameLength, WebSocketViolation.messageTooLarge:
+            close(context, code: 1009, reason: "too large")
         case is NIOWebSocketError, is WebSocketViolation: close(context, code: 1002, reason: "protocol error")
         default: context.close(promise: nil)
         }

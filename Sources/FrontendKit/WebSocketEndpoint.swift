@@ -38,11 +38,18 @@ package struct OriginPolicy: Sendable {
 /// Picks a subprotocol: the first offered one we support; none offered means the default.
 package enum SubprotocolNegotiation {
     /// The chosen subprotocol (nil: none offered, use the default), or the 400 refusal to send.
-    package static func choose(offered head: HTTPRequestHead, supported: [String]) -> (chosen: String?, refusal: HTTPResponse?) {
+    package static func choose(offered head: HTTPRequestHead, supported: [String]) -> (
+        chosen: String?, refusal: HTTPResponse?
+    ) {
         let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map { String($0) }
         guard !offered.isEmpty else { return (nil, nil) }
         if let chosen = offered.first(where: { supported.contains($0) }) { return (chosen, nil) }
-        return (nil, HTTPResponse.error(.badRequest(
-            "unsupported WebSocket subprotocol \(offered.joined(separator: ", ")); supported: \(supported.joined(separator: ", "))")))
+        return (
+            nil,
+            HTTPResponse.error(
+                .badRequest(
+                    "unsupported WebSocket subprotocol \(offered.joined(separator: ", ")); supported: \(supported.joined(separator: ", "))"
+                ))
+        )
     }
 }

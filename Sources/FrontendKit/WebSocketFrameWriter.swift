@@ -5,7 +5,9 @@ package import NIOWebSocket
 /// can be written to any number of connections without re-encoding or copying.
 package enum WebSocketFrameWriter {
     /// A whole frame: header followed by `payload`.
-    package static func frame(_ opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    package static func frame(
+        _ opcode: WebSocketOpcode, payload: ByteBuffer, allocator: ByteBufferAllocator = ByteBufferAllocator()
+    ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: payload.readableBytes + 10)
         writeHeader(opcode, length: payload.readableBytes, into: &buffer)
         buffer.writeImmutableBuffer(payload)
@@ -28,7 +30,9 @@ package enum WebSocketFrameWriter {
 
     /// Builds a text frame whose payload `write` produces, with the header sized afterwards: the payload
     /// is written once, after room for the largest header, and the header is placed right before it.
-    package static func textFrame(allocator: ByteBufferAllocator = ByteBufferAllocator(), capacity: Int = 256, _ write: (inout ByteBuffer) -> Void) -> ByteBuffer {
+    package static func textFrame(
+        allocator: ByteBufferAllocator = ByteBufferAllocator(), capacity: Int = 256, _ write: (inout ByteBuffer) -> Void
+    ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: capacity + 10)
         buffer.moveWriterIndex(forwardBy: 10)
         buffer.moveReaderIndex(forwardBy: 10)

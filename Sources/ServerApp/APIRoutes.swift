@@ -52,7 +52,9 @@ struct APIRoutes: Sendable {
         }
     }
 
-    private func guardedSync(_ handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) -> @Sendable (HTTPRequest) throws -> HTTPResponse {
+    private func guardedSync(_ handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse)
+        -> @Sendable (HTTPRequest) throws -> HTTPResponse
+    {
         { request in
             try checkKey(request)
             return try handler(request)
@@ -72,7 +74,8 @@ struct APIRoutes: Sendable {
     /// The payload of a publish body: `data` (any JSON) as its raw bytes.
     private func payload(_ request: HTTPRequest, _ document: JSONDocument) throws -> ByteBuffer {
         guard let member = document.members["data"] else { throw APIError.badRequest("\"data\" is required") }
-        return request.body.getSlice(at: request.body.readerIndex + member.range.lowerBound, length: member.range.count)!
+        return request.body.getSlice(
+            at: request.body.readerIndex + member.range.lowerBound, length: member.range.count)!
     }
 
     private func topic(_ name: String?) throws -> Topic {
@@ -82,10 +85,14 @@ struct APIRoutes: Sendable {
         }
     }
 
-    private func publishOne(_ topic: Topic, _ payload: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<PublishResult> {
+    private func publishOne(_ topic: Topic, _ payload: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<
+        PublishResult
+    > {
         bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.readableBytes)
         return bus.publishWithResult(
-            BusMessage(topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"), timestamp: bus.clock()),
+            BusMessage(
+                topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
+                timestamp: bus.clock()),
             on: loop)
     }
 
@@ -94,27 +101,33 @@ struct APIRoutes: Sendable {
         let topic = try self.topic(document["channel"]?.stringValue)
         return publishOne(topic, try payload(request, document), on: loop).map { result in
             HTTPResponse.json { buffer in
-            buffer.writeInteger(UInt8(ascii: "{"))
-            if let position = result.position {
-                buffer.writeStaticString("\"offset\":")
-                buffer.writeDecimal(position.offset)
-                buffer.writeStaticString(",\"epoch\":")
-                buffer.writeJSONString(position.epoch)
-            }
-            buffer.writeInteger(UInt8(ascii: "}"))
+                buffer.writeInteger(UInt8(ascii: "{"))
+                if let position = result.position {
+                    buffer.writeStaticString("\"offset\":")
+                    buffer.writeDecimal(position.offset)
+                    buffer.writeStaticString(",\"epoch\":")
+                    buffer.writeJSONString(position.epoch)
+                }
+                buffer.writeInteger(UInt8(ascii: "}"))
             }
         }
     }
 
     private func broadcast(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
         let document = try body(request)
-        guard let channels = document["channels"]?.arrayValue else { throw APIError.badRequest("\"channels\" must be an array of strings") }
+        guard let channels = document["channels"]?.arrayValue else {
+            throw APIError.badRequest("\"channels\" must be an array of strings")
+        }
         let payload = try payload(request, document)
         var pending: [(String, EventLoopFuture<Result<PublishResult, APIError>>)] = []
         for value in channels {
-            guard let name = value.stringValue else { throw APIError.badRequest("\"channels\" must be an array of strings") }
+            guard let name = value.stringValue else {
+                throw APIError.badRequest("\"channels\" must be an array of strings")
+            }
             do {
-                let published = publishOne(try topic(name), payload, on: loop).map { Result<PublishResult, APIError>.success($0) }
+                let published = publishOne(try topic(name), payload, on: loop).map {
+                    Result<PublishResult, APIError>.success($0)
+                }
                 pending.append((name, published))
             } catch let error as APIError {
                 pending.append((name, loop.makeSucceededFuture(.failure(error))))
@@ -129,24 +142,24 @@ struct APIRoutes: Sendable {
     }
 
     private func broadcastBody(_ buffer: inout ByteBuffer, _ results: [(String, Result<PublishResult, APIError>)]) {
-            buffer.writeStaticString("{\"results\":[")
-            for (index, (name, result)) in results.enumerated() {
-                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                buffer.writeStaticString("{\"channel\":")
-                buffer.writeJSONString(name)
-                switch result {
-                case .success(let published):
-                    if let position = published.position { NativeWSEncoder.position(&buffer, position) }
-                case .failure(let error):
-                    buffer.writeStaticString(",\"error\":{\"code\":")
-                    buffer.writeJSONString(error.code)
-                    buffer.writeStaticString(",\"message\":")
-                    buffer.writeJSONString(error.message)
-                    buffer.writeInteger(UInt8(ascii: "}"))
-                }
+        buffer.writeStaticString("{\"results\":[")
+        for (index, (name, result)) in results.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            buffer.writeStaticString("{\"channel\":")
+            buffer.writeJSONString(name)
+            switch result {
+            case .success(let published):
+                if let position = published.position { NativeWSEncoder.position(&buffer, position) }
+            case .failure(let error):
+                buffer.writeStaticString(",\"error\":{\"code\":")
+                buffer.writeJSONString(error.code)
+                buffer.writeStaticString(",\"message\":")
+                buffer.writeJSONString(error.message)
                 buffer.writeInteger(UInt8(ascii: "}"))
             }
-            buffer.writeStaticString("]}")
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+        buffer.writeStaticString("]}")
     }
 
     // MARK: - Reading
@@ -155,7 +168,9 @@ struct APIRoutes: Sendable {
         let topic = try self.topic(request.query("channel"))
         var limit = defaultHistoryLimit
         if let text = request.query("limit") {
-            guard let value = Int(text), value >= 0 else { throw APIError.badRequest("limit must be a non-negative integer") }
+            guard let value = Int(text), value >= 0 else {
+                throw APIError.badRequest("limit must be a non-negative integer")
+            }
             limit = value
         }
         var after: LogPosition?
@@ -172,7 +187,9 @@ struct APIRoutes: Sendable {
             buffer.writeStaticString("{\"channel\":")
             buffer.writeJSONString(topic.name)
             NativeWSEncoder.position(&buffer, read.position)
-            if let recovered = read.recovered { buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
+            if let recovered = read.recovered {
+                buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false")
+            }
             buffer.writeStaticString(",\"messages\":")
             NativeWSEncoder.messages(&buffer, read.messages)
             buffer.writeInteger(UInt8(ascii: "}"))
@@ -181,7 +198,9 @@ struct APIRoutes: Sendable {
 
     private func presence(_ request: HTTPRequest) throws -> HTTPResponse {
         let topic = try self.topic(request.query("channel"))
-        guard bus.presence.policy.isEnabled(for: topic) else { throw APIError.notFound("presence is not enabled for \(topic)") }
+        guard bus.presence.policy.isEnabled(for: topic) else {
+            throw APIError.notFound("presence is not enabled for \(topic)")
+        }
         let clients = bus.presence.clients(of: topic)
         return .json { buffer in
             buffer.writeStaticString("{\"channel\":")

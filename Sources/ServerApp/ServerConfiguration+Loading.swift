@@ -1,6 +1,6 @@
 package import BusCore
-import FrontendKit
 import Foundation
+import FrontendKit
 import Logging
 
 /// Why a configuration was refused; the message names the key or flag.
@@ -60,7 +60,8 @@ extension ServerConfiguration {
             history = try rules.map { rule in
                 HistoryPolicy.Rule(
                     filter: try Self.filter(rule.filter, key: "history.filter"),
-                    limits: HistoryLimits(count: rule.count, maxAgeSeconds: rule.age_seconds, maxBytes: rule.bytes ?? (1 << 20)))
+                    limits: HistoryLimits(
+                        count: rule.count, maxAgeSeconds: rule.age_seconds, maxBytes: rule.bytes ?? (1 << 20)))
             }
         }
         if let filters = file.presence { presence = try filters.map { try Self.filter($0, key: "presence") } }
@@ -85,12 +86,16 @@ extension ServerConfiguration {
 
     mutating func apply(environment: [String: String]) throws {
         if let value = environment["SWITCHBOARD_HOST"] { host = value }
-        if let value = environment["SWITCHBOARD_HTTP_PORT"] { httpPort = try Self.port(value, key: "SWITCHBOARD_HTTP_PORT") }
+        if let value = environment["SWITCHBOARD_HTTP_PORT"] {
+            httpPort = try Self.port(value, key: "SWITCHBOARD_HTTP_PORT")
+        }
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
         if let value = environment["SWITCHBOARD_API_KEY"], !value.isEmpty { apiKey = value }
         if let value = environment["SWITCHBOARD_LOG_LEVEL"] { logLevel = try Self.parseLevel(value) }
         if let value = environment["SWITCHBOARD_THREADS"] {
-            guard let threads = Int(value) else { throw ConfigurationError("SWITCHBOARD_THREADS: \"\(value)\" is not a number") }
+            guard let threads = Int(value) else {
+                throw ConfigurationError("SWITCHBOARD_THREADS: \"\(value)\" is not a number")
+            }
             eventLoopThreads = threads
         }
         if let value = environment["SWITCHBOARD_HISTORY"] {
@@ -118,8 +123,12 @@ extension ServerConfiguration {
 
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ConfigurationError("http port \(httpPort) is out of range") }
-        guard (1...256).contains(eventLoopThreads) else { throw ConfigurationError("threads must be between 1 and 256") }
-        guard limits.maxFrameBytes >= 125 else { throw ConfigurationError("limits.max_frame_bytes must be at least 125") }
+        guard (1...256).contains(eventLoopThreads) else {
+            throw ConfigurationError("threads must be between 1 and 256")
+        }
+        guard limits.maxFrameBytes >= 125 else {
+            throw ConfigurationError("limits.max_frame_bytes must be at least 125")
+        }
         guard limits.pingIntervalSeconds > 0, limits.pongTimeoutSeconds > 0 else {
             throw ConfigurationError("limits.ping_interval_seconds and pong_timeout_seconds must be positive")
         }
@@ -139,10 +148,13 @@ extension ServerConfiguration {
         if parts.count > 1 { age = try parseDuration(parts[1], key: "history rule \"\(text)\"") }
         var bytes = 1 << 20
         if parts.count > 2 {
-            guard let value = Int(parts[2]), value > 0 else { throw ConfigurationError("history rule \"\(text)\": BYTES must be a positive integer") }
+            guard let value = Int(parts[2]), value > 0 else {
+                throw ConfigurationError("history rule \"\(text)\": BYTES must be a positive integer")
+            }
             bytes = value
         }
-        return HistoryPolicy.Rule(filter: filter, limits: HistoryLimits(count: count, maxAgeSeconds: age, maxBytes: bytes))
+        return HistoryPolicy.Rule(
+            filter: filter, limits: HistoryLimits(count: count, maxAgeSeconds: age, maxBytes: bytes))
     }
 
     static func parseDuration(_ text: String, key: String) throws -> Double {
@@ -155,17 +167,22 @@ extension ServerConfiguration {
     }
 
     static func filter(_ text: String, key: String) throws -> TopicFilter {
-        do { return try TopicFilter(text) } catch { throw ConfigurationError("\(key): \"\(text)\" is not a valid filter: \(error)") }
+        do { return try TopicFilter(text) } catch {
+            throw ConfigurationError("\(key): \"\(text)\" is not a valid filter: \(error)")
+        }
     }
 
     static func port(_ text: String, key: String) throws -> Int {
-        guard let value = Int(text), (0...65535).contains(value) else { throw ConfigurationError("\(key): \"\(text)\" is not a port") }
+        guard let value = Int(text), (0...65535).contains(value) else {
+            throw ConfigurationError("\(key): \"\(text)\" is not a port")
+        }
         return value
     }
 
     static func parseLevel(_ text: String) throws -> Logger.Level {
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw ConfigurationError("log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
+            throw ConfigurationError(
+                "log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
         return level
     }

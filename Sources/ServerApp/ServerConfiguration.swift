@@ -1,7 +1,7 @@
-import NIOCore
 package import BusCore
 package import FrontendKit
 package import Logging
+import NIOCore
 
 /// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
 package struct ServerConfiguration: Sendable {
@@ -44,4 +44,3 @@ package struct ServerLimits: Sendable {
 
     package init() {}
 }
-

@@ -1,10 +1,11 @@
 import Atomics
 import BusCore
 package import BusRuntime
-package import FrontendKit
 import Foundation
+package import FrontendKit
 package import Logging
 import Metrics
+import NIOConcurrencyHelpers
 package import NIOCore
 import NIOHTTP1
 package import NIOPosix
@@ -69,9 +70,11 @@ package final class SwitchboardServer: Sendable {
         wsConfiguration.maxRPCTimeoutMilliseconds = limits.rpcMaxTimeoutMilliseconds
         wsConfiguration.slowConsumerPolicy = limits.slowConsumer
         wsConfiguration.origins = OriginPolicy(allowed: configuration.allowedOrigins)
-        let authenticator = StaticTokenAuthenticator(allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
+        let authenticator = StaticTokenAuthenticator(
+            allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
         var endpoints: [any WebSocketEndpoint] = [
-            NativeWSEndpoint(configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
+            NativeWSEndpoint(
+                configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
         ]
         if let path = configuration.webSocketEchoPath {
             // Autobahn's fuzzing client sends messages up to 16 MiB.
@@ -80,26 +83,34 @@ package final class SwitchboardServer: Sendable {
 
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
-        APIRoutes(bus: bus, connections: connections, apiKey: configuration.apiKey, metricsSlot: bus.metrics.slot(for: "http"))
-            .register(into: &router)
+        APIRoutes(
+            bus: bus, connections: connections, apiKey: configuration.apiKey, metricsSlot: bus.metrics.slot(for: "http")
+        )
+        .register(into: &router)
         let ready = self.ready
         let prometheus = self.prometheus
         router.add(.GET, "/healthz", sync: { _ in .json { $0.writeStaticString("{\"status\":\"ok\"}") } })
-        router.add(.GET, "/readyz", sync: { _ in
-            ready.load(ordering: .relaxed)
-                ? .json { $0.writeStaticString("{\"status\":\"ready\"}") }
-                : .json(.serviceUnavailable) { $0.writeStaticString("{\"status\":\"not ready\"}") }
-        })
-        router.add(.GET, "/metrics", sync: { _ in
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
-            return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: prometheus.emitToBuffer()))
-        })
-        router.add(.GET, "/", sync: { _ in
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
-            return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(string: DashboardPage.html))
-        })
+        router.add(
+            .GET, "/readyz",
+            sync: { _ in
+                ready.load(ordering: .relaxed)
+                    ? .json { $0.writeStaticString("{\"status\":\"ready\"}") }
+                    : .json(.serviceUnavailable) { $0.writeStaticString("{\"status\":\"not ready\"}") }
+            })
+        router.add(
+            .GET, "/metrics",
+            sync: { _ in
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
+                return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: prometheus.emitToBuffer()))
+            })
+        router.add(
+            .GET, "/",
+            sync: { _ in
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
+                return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(string: DashboardPage.html))
+            })
 
         let connections = self.connections
         let boundAddress = self.boundAddress
@@ -142,5 +153,3 @@ final class NIOLockedValueBoxWrapper: Sendable {
         set { box.withLockedValue { $0 = newValue } }
     }
 }
-
-import NIOConcurrencyHelpers

@@ -1,3 +1,4 @@
+import BusCore
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOHTTP1
@@ -33,16 +34,22 @@ public final class SwitchboardWebSocketClient: Sendable {
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(
-                                    NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: 1 << 24))
-                                try channel.pipeline.syncOperations.addHandler(FrameReader(onText: onText, onClose: onClose))
+                                    NIOWebSocketFrameAggregator(
+                                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16,
+                                        maxAccumulatedFrameSize: 1 << 24))
+                                try channel.pipeline.syncOperations.addHandler(
+                                    FrameReader(onText: onText, onClose: onClose))
                                 upgraded.succeed(())
                             }
                         })
                     let boundRequester = NIOLoopBound(requester, eventLoop: channel.eventLoop)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        withClientUpgrade: (upgraders: [upgrader], completionHandler: { context in
-                            context.pipeline.syncOperations.removeHandler(boundRequester.value, promise: nil)
-                        }))
+                        withClientUpgrade: (
+                            upgraders: [upgrader],
+                            completionHandler: { context in
+                                context.pipeline.syncOperations.removeHandler(boundRequester.value, promise: nil)
+                            }
+                        ))
                     try channel.pipeline.syncOperations.addHandler(requester)
                 }
             }
@@ -130,7 +137,8 @@ public final class SwitchboardWebSocketClient: Sendable {
             case .text:
                 onText(String(buffer: frame.unmaskedData))
             case .ping:
-                let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: WebSocketMaskingKey([1, 2, 3, 4]), data: frame.unmaskedData)
+                let pong = WebSocketFrame(
+                    fin: true, opcode: .pong, maskKey: WebSocketMaskingKey([1, 2, 3, 4]), data: frame.unmaskedData)
                 context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
             case .connectionClose:
                 var payload = frame.unmaskedData
@@ -156,4 +164,3 @@ extension ByteBuffer {
         writeBytes(scratch.readableBytesView.dropFirst().dropLast())
     }
 }
-import BusCore

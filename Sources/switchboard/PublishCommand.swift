@@ -1,12 +1,15 @@
 import ArgumentParser
 import BusCore
+import Foundation
+import NIOCore
 import SwitchboardClient
 
 struct PublishCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "publish",
         abstract: "Publish one message to a channel through the HTTP API.",
-        discussion: "DATA is sent as JSON when it parses as JSON, otherwise as a JSON string. '-' reads standard input.")
+        discussion: "DATA is sent as JSON when it parses as JSON, otherwise as a JSON string. '-' reads standard input."
+    )
 
     @Argument(help: "The channel, e.g. chat/room1.")
     var channel: String
@@ -38,15 +41,15 @@ struct PublishCommand: AsyncParsableCommand {
         var base = try SwitchboardURL(url)
         base.path = "/api/publish"
         var headers: [(String, String)] = []
-        if let key = apiKey ?? ProcessInfo.environmentValue("SWITCHBOARD_API_KEY") { headers.append(("Authorization", "Bearer \(key)")) }
-        let response = try await SwitchboardHTTPClient.request(method: "POST", url: base, headers: headers, body: String(buffer: body))
+        if let key = apiKey ?? ProcessInfo.environmentValue("SWITCHBOARD_API_KEY") {
+            headers.append(("Authorization", "Bearer \(key)"))
+        }
+        let response = try await SwitchboardHTTPClient.request(
+            method: "POST", url: base, headers: headers, body: String(buffer: body))
         print(response.body)
         if response.status >= 300 { throw ExitCode(1) }
     }
 }
-
-import NIOCore
-import Foundation
 
 extension ProcessInfo {
     static func environmentValue(_ name: String) -> String? { processInfo.environment[name] }

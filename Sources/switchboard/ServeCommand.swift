@@ -17,28 +17,38 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on (env SWITCHBOARD_HOST, config host).")
     var host: String?
 
-    @Option(name: .customLong("http-port"), help: "HTTP port: /ws, /api, /metrics (env SWITCHBOARD_HTTP_PORT, config http_port; default 8080).")
+    @Option(
+        name: .customLong("http-port"),
+        help: "HTTP port: /ws, /api, /metrics (env SWITCHBOARD_HTTP_PORT, config http_port; default 8080).")
     var httpPort: Int?
 
     @Option(help: "JSON config file (env SWITCHBOARD_CONFIG).")
     var config: String?
 
-    @Option(name: .customLong("data-dir"), help: "Directory for durable data (env SWITCHBOARD_DATA_DIR, config data_dir; default ./data).")
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Directory for durable data (env SWITCHBOARD_DATA_DIR, config data_dir; default ./data).")
     var dataDir: String?
 
     @Option(name: .customLong("api-key"), help: "Require this key on /api/* (env SWITCHBOARD_API_KEY, config api_key).")
     var apiKey: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (env SWITCHBOARD_LOG_LEVEL).")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error, critical (env SWITCHBOARD_LOG_LEVEL).")
     var logLevel: String?
 
     @Option(help: "Event loop threads (env SWITCHBOARD_THREADS, config threads; default: one per core).")
     var threads: Int?
 
-    @Option(name: .customLong("ws-echo-path"), help: "Serve a WebSocket echo endpoint at PATH (conformance testing with Autobahn; off by default).")
+    @Option(
+        name: .customLong("ws-echo-path"),
+        help: "Serve a WebSocket echo endpoint at PATH (conformance testing with Autobahn; off by default).")
     var wsEchoPath: String?
 
-    @Option(name: .customLong("history"), help: "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'. Repeatable.")
+    @Option(
+        name: .customLong("history"),
+        help: "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'. Repeatable.")
     var history: [String] = []
 
     @Option(name: .customLong("presence"), help: "Track presence on channels matching FILTER. Repeatable.")

@@ -85,7 +85,8 @@ final class LinePrinter: Sendable {
     /// The server closed the connection: report it and stop.
     func closed(_ code: Int?) {
         open.withLockedValue { $0 = false }
-        FileHandle.standardError.write("connection closed\(code.map { " with code \($0)" } ?? "")\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+            "connection closed\(code.map { " with code \($0)" } ?? "")\n".data(using: .utf8)!)
     }
 
     func print(_ line: String) {

@@ -9,15 +9,19 @@ import Testing
     func valid(_ text: String) -> Bool { Array(text.utf8).withUnsafeBytes { JSONParser.isValidJSON($0) } }
 
     @Test func parsesValues() throws {
-        #expect(try parse(" {\"a\":[1,-2.5e3,true,false,null],\"b\":\"x\\n\\u00e9\\ud83d\\ude00\"} ")
-            == .object([
-                JSONField(key: "a", value: .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null])),
-                JSONField(key: "b", value: .string("x\né😀")),
-            ]))
+        #expect(
+            try parse(" {\"a\":[1,-2.5e3,true,false,null],\"b\":\"x\\n\\u00e9\\ud83d\\ude00\"} ")
+                == .object([
+                    JSONField(
+                        key: "a", value: .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null])),
+                    JSONField(key: "b", value: .string("x\né😀")),
+                ]))
     }
 
     @Test func rejectsMalformed() {
-        for text in ["", "{", "[1,]", "{\"a\"}", "01", "1.", "\"\\x\"", "\"a", "tru", "{} x", "\"\u{1}\"", "\"\\ud800\"", "-"] {
+        for text in [
+            "", "{", "[1,]", "{\"a\"}", "01", "1.", "\"\\x\"", "\"a", "tru", "{} x", "\"\u{1}\"", "\"\\ud800\"", "-",
+        ] {
             #expect(!valid(text), "\(text)")
         }
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)

@@ -1,8 +1,9 @@
 import BusCore
-@testable import BusRuntime
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import BusRuntime
 
 @Suite struct BusFanOutTests {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -79,7 +80,10 @@ import Testing
         let topic = try Topic("a")
         let loop = loops[1]
         try await loop.submit {
-            bus.publish(BusMessage(topic: topic, payload: ByteBuffer(string: "old"), headers: MessageHeaders(expiresAt: 1), timestamp: 0), on: loop)
+            bus.publish(
+                BusMessage(
+                    topic: topic, payload: ByteBuffer(string: "old"), headers: MessageHeaders(expiresAt: 1),
+                    timestamp: 0), on: loop)
             bus.publish(BusMessage(topic: topic, payload: ByteBuffer(string: "new"), timestamp: 0), on: loop)
         }.get()
         #expect(await eventually { subscriber.payloads == ["new"] })

@@ -1,17 +1,22 @@
 import BusCore
-@testable import BusRuntime
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import BusRuntime
 
 @Suite struct BusHistoryTests {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     var loops: [any EventLoop] { Array(group.makeIterator()) }
 
     func makeBus() throws -> Bus {
-        Bus(eventLoops: loops, configuration: BusConfiguration(
-            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 100_000))]),
-            presence: PresencePolicy(filters: [try TopicFilter("chat/#")])))
+        Bus(
+            eventLoops: loops,
+            configuration: BusConfiguration(
+                history: HistoryPolicy(rules: [
+                    .init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 100_000))
+                ]),
+                presence: PresencePolicy(filters: [try TopicFilter("chat/#")])))
     }
 
     @Test func publishAssignsOffsetsAndHistoryReads() async throws {
@@ -46,7 +51,8 @@ import Testing
         let publisherLoop = loops[1]
         let publishing = publisherLoop.submit {
             for i in 50..<2050 {
-                bus.publish(BusMessage(topic: topic, payload: ByteBuffer(string: "\(i)"), timestamp: 0), on: publisherLoop)
+                bus.publish(
+                    BusMessage(topic: topic, payload: ByteBuffer(string: "\(i)"), timestamp: 0), on: publisherLoop)
             }
         }
         let subscriber = TestSubscriber(eventLoop: loops[0], slot: slot)
@@ -62,9 +68,11 @@ import Testing
     }
 
     @Test func logCountIsCapped() async throws {
-        let bus = Bus(eventLoops: loops, configuration: BusConfiguration(
-            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("#"), limits: HistoryLimits(count: 10))]),
-            maxHistoryTopics: 3))
+        let bus = Bus(
+            eventLoops: loops,
+            configuration: BusConfiguration(
+                history: HistoryPolicy(rules: [.init(filter: try TopicFilter("#"), limits: HistoryLimits(count: 10))]),
+                maxHistoryTopics: 3))
         for i in 0..<10 { _ = bus.readHistory(try Topic("t/\(i)"), after: nil, limit: 1) }
         #expect(bus.history.topicCount == 3)
     }
@@ -81,15 +89,16 @@ import Testing
         let subscription = joined.value.subscription
         try await loops[1].submit { bus.unsubscribe(subscription, presenceClientID: "o") }.get()
         #expect(bus.presence.clients(of: topic).map(\.clientID) == ["w"])
-        #expect(await eventually {
-            watcher.messages.compactMap { message -> String? in
-                switch message.kind {
-                case .join(let who): "join \(who.clientID)"
-                case .leave(let who): "leave \(who.clientID)"
-                case .publish: nil
-                }
-            } == ["join w", "join o", "leave o"]
-        })
+        #expect(
+            await eventually {
+                watcher.messages.compactMap { message -> String? in
+                    switch message.kind {
+                    case .join(let who): "join \(who.clientID)"
+                    case .leave(let who): "leave \(who.clientID)"
+                    case .publish: nil
+                    }
+                } == ["join w", "join o", "leave o"]
+            })
         // Presence events are not history.
         #expect(bus.readHistory(topic, after: nil, limit: 10)?.messages.isEmpty == true)
     }
@@ -106,10 +115,16 @@ import Testing
     /// Publishers on both loops write one history topic: every subscriber sees offsets strictly
     /// ascending, so resuming from the newest offset seen can never skip an older message.
     @Test func deliveriesLeaveInOffsetOrderAcrossPublisherLoops() async throws {
-        let bus = Bus(eventLoops: loops, configuration: BusConfiguration(
-            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("h/#"), limits: HistoryLimits(count: 100_000))])))
+        let bus = Bus(
+            eventLoops: loops,
+            configuration: BusConfiguration(
+                history: HistoryPolicy(rules: [
+                    .init(filter: try TopicFilter("h/#"), limits: HistoryLimits(count: 100_000))
+                ])))
         let slot = bus.metrics.slot(for: "test")
-        let subscribers = [TestSubscriber(eventLoop: loops[0], slot: slot), TestSubscriber(eventLoop: loops[1], slot: slot)]
+        let subscribers = [
+            TestSubscriber(eventLoop: loops[0], slot: slot), TestSubscriber(eventLoop: loops[1], slot: slot),
+        ]
         for subscriber in subscribers { _ = try await bus.subscribeOnLoop("h/t", subscriber) }
         let topic = try Topic("h/t")
         let publishers = loops.map { loop in

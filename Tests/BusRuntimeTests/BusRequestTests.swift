@@ -1,8 +1,9 @@
 import BusCore
-@testable import BusRuntime
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import BusRuntime
 
 /// Answers every request with its payload reversed.
 final class Responder: BusSubscriber, @unchecked Sendable {
@@ -17,10 +18,13 @@ final class Responder: BusSubscriber, @unchecked Sendable {
         self.metricsSlot = bus.metrics.slot(for: "test")
     }
 
-    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext) -> DeliveryOutcome {
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
         guard let reply = message.headers.replyTo else { return .skipped }
         let answer = String(String(buffer: message.payload).reversed())
-        bus.publish(BusMessage(topic: try! Topic(reply), payload: ByteBuffer(string: answer), timestamp: 0), on: eventLoop)
+        bus.publish(
+            BusMessage(topic: try! Topic(reply), payload: ByteBuffer(string: answer), timestamp: 0), on: eventLoop)
         return .delivered(bytes: 0)
     }
 
@@ -39,7 +43,8 @@ final class Responder: BusSubscriber, @unchecked Sendable {
         let topic = try Topic("svc/echo")
         let loop = loops[0]
         let reply = try await loop.flatSubmit {
-            bus.request(topic: topic, payload: ByteBuffer(string: "abc"), requesterID: "q", timeout: .seconds(2), on: loop)
+            bus.request(
+                topic: topic, payload: ByteBuffer(string: "abc"), requesterID: "q", timeout: .seconds(2), on: loop)
         }.get()
         #expect(String(buffer: reply.payload) == "cba")
     }
@@ -54,7 +59,8 @@ final class Responder: BusSubscriber, @unchecked Sendable {
         let topic = try Topic("svc/echo")
         let loop = loops[0]
         _ = try await loop.flatSubmit {
-            bus.request(topic: topic, payload: ByteBuffer(string: "abc"), requesterID: "q", timeout: .seconds(2), on: loop)
+            bus.request(
+                topic: topic, payload: ByteBuffer(string: "abc"), requesterID: "q", timeout: .seconds(2), on: loop)
         }.get()
         try await Task.sleep(for: .milliseconds(20))
         // The wildcard subscriber sees the request (it could answer it), never the reply.
@@ -83,7 +89,8 @@ final class Responder: BusSubscriber, @unchecked Sendable {
         let loop = loops[0]
         await #expect(throws: BusError.timeout) {
             try await loop.flatSubmit {
-                bus.request(topic: topic, payload: ByteBuffer(), requesterID: nil, timeout: .milliseconds(100), on: loop)
+                bus.request(
+                    topic: topic, payload: ByteBuffer(), requesterID: nil, timeout: .milliseconds(100), on: loop)
             }.get()
         }
         #expect(bus.registry.count == 1)  // only the silent subscriber is left

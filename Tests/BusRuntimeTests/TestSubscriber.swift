@@ -1,7 +1,8 @@
 import BusCore
-@testable import BusRuntime
 import NIOConcurrencyHelpers
 import NIOCore
+
+@testable import BusRuntime
 
 /// Records what the bus delivers to it; readable from any thread.
 final class TestSubscriber: BusSubscriber, @unchecked Sendable {
@@ -15,7 +16,9 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
         self.metricsSlot = slot
     }
 
-    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext) -> DeliveryOutcome {
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
         eventLoop.preconditionInEventLoop()
         state.withLockedValue { $0.messages.append(message) }
         return .delivered(bytes: message.payload.readableBytes)
@@ -27,7 +30,9 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
 
     var messages: [BusMessage] { state.withLockedValue { $0.messages } }
     var flushes: Int { state.withLockedValue { $0.flushes } }
-    var payloads: [String] { messages.filter { if case .publish = $0.kind { true } else { false } }.map { String(buffer: $0.payload) } }
+    var payloads: [String] {
+        messages.filter { if case .publish = $0.kind { true } else { false } }.map { String(buffer: $0.payload) }
+    }
 }
 
 /// Polls `condition` until it holds or two seconds pass.
@@ -47,15 +52,22 @@ extension Bus {
     ) async throws -> SubscribeResultBox {
         let filter = try TopicFilter(filter)
         return try await subscriber.eventLoop.submit {
-            SubscribeResultBox(self.subscribe(filter, subscriber: subscriber, subscriberID: id, options: options, presence: presence, history: history))
+            SubscribeResultBox(
+                self.subscribe(
+                    filter, subscriber: subscriber, subscriberID: id, options: options, presence: presence,
+                    history: history))
         }.get()
     }
 
-    func publishOnLoop(_ topic: String, _ payload: String, loop: any EventLoop, publisher: String? = nil) async throws -> PublishResult {
+    func publishOnLoop(_ topic: String, _ payload: String, loop: any EventLoop, publisher: String? = nil) async throws
+        -> PublishResult
+    {
         let topic = try Topic(topic)
         return try await loop.flatSubmit {
             self.publishWithResult(
-                BusMessage(topic: topic, payload: ByteBuffer(string: payload), publisherID: publisher, timestamp: self.clock()), on: loop)
+                BusMessage(
+                    topic: topic, payload: ByteBuffer(string: payload), publisherID: publisher, timestamp: self.clock()),
+                on: loop)
         }.get()
     }
 }

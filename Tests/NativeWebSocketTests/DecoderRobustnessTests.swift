@@ -27,7 +27,8 @@ import Testing
 
     @Test func mutatedRequestsNeverCrash() {
         var random = SplitMix(state: 42)
-        let alphabet = Array(#"{}[]":,\ 0123456789-+.eE"tfnul#/$"#.utf8) + [0x00, 0x7F, 0xC3, 0xA9, 0xFF, 0xED, 0xA0, 0x80]
+        let alphabet =
+            Array(#"{}[]":,\ 0123456789-+.eE"tfnul#/$"#.utf8) + [0x00, 0x7F, 0xC3, 0xA9, 0xFF, 0xED, 0xA0, 0x80]
         for round in 0..<20_000 {
             var bytes = Array(DecoderRobustnessTests.seeds[round % DecoderRobustnessTests.seeds.count].utf8)
             for _ in 0..<Int.random(in: 1...4, using: &random) {

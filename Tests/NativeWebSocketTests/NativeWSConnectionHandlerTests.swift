@@ -3,9 +3,10 @@ import BusRuntime
 import FrontendKit
 import NIOCore
 import NIOEmbedded
-@testable import NativeWebSocketFrontend
 import NIOWebSocket
 import Testing
+
+@testable import NativeWebSocketFrontend
 
 /// The handler on an EmbeddedChannel: frames in, frames out, the bus on the same embedded loop.
 @Suite struct NativeWSConnectionHandlerTests {
@@ -14,8 +15,12 @@ import Testing
     let connections = ConnectionRegistry(maxConnections: 10)
 
     init() throws {
-        bus = Bus(eventLoops: [channel.embeddedEventLoop], configuration: BusConfiguration(
-            history: HistoryPolicy(rules: [.init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 10))])))
+        bus = Bus(
+            eventLoops: [channel.embeddedEventLoop],
+            configuration: BusConfiguration(
+                history: HistoryPolicy(rules: [
+                    .init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 10))
+                ])))
         var configuration = NativeWSConfiguration()
         configuration.maxSubscriptions = 2
         let services = NativeWSServices(
@@ -49,7 +54,9 @@ import Testing
             while buffer.readableBytes > 0 {
                 let first = buffer.readInteger(as: UInt8.self)!
                 var length = Int(buffer.readInteger(as: UInt8.self)! & 0x7F)
-                if length == 126 { length = Int(buffer.readInteger(as: UInt16.self)!) } else if length == 127 {
+                if length == 126 {
+                    length = Int(buffer.readInteger(as: UInt16.self)!)
+                } else if length == 127 {
                     length = Int(buffer.readInteger(as: UInt64.self)!)
                 }
                 frames.append((first & 0x0F, buffer.readBytes(length: length)!))
@@ -59,7 +66,9 @@ import Testing
         return frames
     }
 
-    func texts() throws -> [String] { try received().filter { $0.0 == 1 }.map { String(decoding: $0.1, as: UTF8.self) } }
+    func texts() throws -> [String] {
+        try received().filter { $0.0 == 1 }.map { String(decoding: $0.1, as: UTF8.self) }
+    }
 
     /// Client frames are masked (RFC 6455 §5.1); the key's value does not matter to the handler.
     let mask = WebSocketMaskingKey([1, 2, 3, 4])!
@@ -110,7 +119,8 @@ import Testing
     }
 
     @Test func unmaskedFrameClosesWith1002() throws {
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#)))
+        try channel.writeInbound(
+            WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: #"{"type":"ping"}"#)))
         channel.embeddedEventLoop.run()
         #expect(try closeCode() == 1002)
     }

@@ -14,23 +14,31 @@ import Testing
     }
 
     @Test func pushShapesFollowThePayloadRule() throws {
-        #expect(try message(ByteBuffer(string: #"{"a":1}"#), position: LogPosition(offset: 42, epoch: "e"))
-            == #"{"type":"message","channel":"chat/room1","data":{"a":1},"offset":42,"epoch":"e"}"#)
-        #expect(try message(ByteBuffer(string: "plain \"text\""))
-            == #"{"type":"message","channel":"chat/room1","text":"plain \"text\""}"#)
-        #expect(try message(ByteBuffer(bytes: [0xff, 0xfe]))
-            == #"{"type":"message","channel":"chat/room1","binary":"//4="}"#)
-        #expect(try message(ByteBuffer(string: "1"), reply: "_INBOX/x")
-            == #"{"type":"request","channel":"chat/room1","data":1,"reply":"_INBOX/x"}"#)
+        #expect(
+            try message(ByteBuffer(string: #"{"a":1}"#), position: LogPosition(offset: 42, epoch: "e"))
+                == #"{"type":"message","channel":"chat/room1","data":{"a":1},"offset":42,"epoch":"e"}"#)
+        #expect(
+            try message(ByteBuffer(string: "plain \"text\""))
+                == #"{"type":"message","channel":"chat/room1","text":"plain \"text\""}"#)
+        #expect(
+            try message(ByteBuffer(bytes: [0xff, 0xfe]))
+                == #"{"type":"message","channel":"chat/room1","binary":"//4="}"#)
+        #expect(
+            try message(ByteBuffer(string: "1"), reply: "_INBOX/x")
+                == #"{"type":"request","channel":"chat/room1","data":1,"reply":"_INBOX/x"}"#)
     }
 
     @Test func presenceEventsAndErrors() throws {
-        let info = PresenceInfo(clientID: "c1", userID: "u", name: nil, protocolName: "websocket", connectedAt: 0, remoteAddress: "127.0.0.1:1")
+        let info = PresenceInfo(
+            clientID: "c1", userID: "u", name: nil, protocolName: "websocket", connectedAt: 0,
+            remoteAddress: "127.0.0.1:1")
         let join = BusMessage(topic: try Topic("chat/x"), payload: ByteBuffer(), timestamp: 0, kind: .join(info))
         var buffer = ByteBuffer()
         NativeWSEncoder.message(&buffer, join)
-        #expect(String(buffer: buffer)
-            == #"{"type":"join","channel":"chat/x","client":{"client":"c1","user":"u","name":null,"protocol":"websocket","connected_at":"1970-01-01T00:00:00.000Z","remote":"127.0.0.1:1"}}"#)
+        #expect(
+            String(buffer: buffer)
+                == #"{"type":"join","channel":"chat/x","client":{"client":"c1","user":"u","name":null,"protocol":"websocket","connected_at":"1970-01-01T00:00:00.000Z","remote":"127.0.0.1:1"}}"#
+        )
         buffer.clear()
         NativeWSEncoder.error(&buffer, id: ByteBuffer(string: "\"q\""), code: .notFound, message: "no")
         #expect(String(buffer: buffer) == #"{"id":"q","type":"error","code":"not_found","message":"no"}"#)

@@ -15,13 +15,17 @@ import Testing
         #expect(channel == "chat/room1")
         #expect(String(buffer: data) == #"{"text": "hi"}"#)  // the raw slice, not re-encoded
 
-        guard case .subscribe(_, let history, let recover) = try decode(
-            #"{"id":"a","type":"subscribe","channel":"c","history":10,"recover":{"offset":41,"epoch":"e1"}}"#
-        ).command else { Issue.record("not subscribe"); return }
+        guard
+            case .subscribe(_, let history, let recover) = try decode(
+                #"{"id":"a","type":"subscribe","channel":"c","history":10,"recover":{"offset":41,"epoch":"e1"}}"#
+            ).command
+        else { Issue.record("not subscribe"); return }
         #expect(history == 10)
         #expect(recover == LogPosition(offset: 41, epoch: "e1"))
 
-        guard case .rpc(_, _, let timeout) = try decode(#"{"type":"rpc","channel":"svc","data":null,"timeout":5000}"#).command
+        guard
+            case .rpc(_, _, let timeout) = try decode(#"{"type":"rpc","channel":"svc","data":null,"timeout":5000}"#)
+                .command
         else { Issue.record("not rpc"); return }
         #expect(timeout == 5000)
         guard case .respond(let reply, _) = try decode(#"{"type":"respond","reply":"_INBOX/x","data":1}"#).command
@@ -30,12 +34,17 @@ import Testing
         guard case .connect(let token, let name) = try decode(#"{"type":"connect","token":"t","name":"n"}"#).command
         else { Issue.record("not connect"); return }
         #expect(token == "t" && name == "n")
-        guard case .history(_, let limit, let since) = try decode(#"{"type":"history","channel":"c","limit":5}"#).command
+        guard
+            case .history(_, let limit, let since) = try decode(#"{"type":"history","channel":"c","limit":5}"#).command
         else { Issue.record("not history"); return }
         #expect(limit == 5 && since == nil)
         guard case .ping = try decode(#"{"type":"ping"}"#).command else { Issue.record("not ping"); return }
-        guard case .presence = try decode(#"{"type":"presence","channel":"c"}"#).command else { Issue.record("not presence"); return }
-        guard case .unsubscribe = try decode(#"{"type":"unsubscribe","channel":"c"}"#).command else { Issue.record("not unsub"); return }
+        guard case .presence = try decode(#"{"type":"presence","channel":"c"}"#).command else {
+            Issue.record("not presence"); return
+        }
+        guard case .unsubscribe = try decode(#"{"type":"unsubscribe","channel":"c"}"#).command else {
+            Issue.record("not unsub"); return
+        }
     }
 
     @Test func refusesMalformedRequestsWithBadRequest() {

@@ -15,7 +15,9 @@ import Testing
             Issue.record("expected unauthorized"); return
         }
         guard case .handle = machine.requestReceived(.ping) else { Issue.record("ping refused"); return }
-        guard case .handle = machine.requestReceived(.connect(token: "bad", name: nil)) else { Issue.record("connect refused"); return }
+        guard case .handle = machine.requestReceived(.connect(token: "bad", name: nil)) else {
+            Issue.record("connect refused"); return
+        }
         guard case .refuse(.badRequest, _) = machine.requestReceived(.presence(channel: "a")) else {
             Issue.record("requests during authentication must wait"); return
         }
@@ -23,9 +25,13 @@ import Testing
         guard case .refuse(.unauthorized, _) = machine.requestReceived(.presence(channel: "a")) else {
             Issue.record("expected unauthorized after a refused connect"); return
         }
-        guard case .handle = machine.requestReceived(.connect(token: "good", name: nil)) else { Issue.record("retry refused"); return }
+        guard case .handle = machine.requestReceived(.connect(token: "good", name: nil)) else {
+            Issue.record("retry refused"); return
+        }
         machine.authenticated(true)
-        guard case .handle = machine.requestReceived(.presence(channel: "a")) else { Issue.record("refused after connect"); return }
+        guard case .handle = machine.requestReceived(.presence(channel: "a")) else {
+            Issue.record("refused after connect"); return
+        }
         guard case .refuse(.badRequest, _) = machine.requestReceived(.connect(token: "good", name: nil)) else {
             Issue.record("second connect accepted"); return
         }
@@ -56,6 +62,8 @@ import Testing
         var machine = NativeWSSessionStateMachine(anonymousAllowed: true)
         #expect(machine.closeReceived(code: 1000) == .sendCloseAndClose(code: 1000, reason: ""))
         #expect(machine.closeRequested(code: 1001, reason: "x") == .closeConnection)
-        guard case .ignore = machine.requestReceived(.ping) else { Issue.record("closing must ignore requests"); return }
+        guard case .ignore = machine.requestReceived(.ping) else {
+            Issue.record("closing must ignore requests"); return
+        }
     }
 }

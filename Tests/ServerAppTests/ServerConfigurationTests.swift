@@ -1,8 +1,9 @@
 import BusCore
-import FrontendKit
 import Foundation
-@testable import ServerApp
+import FrontendKit
 import Testing
+
+@testable import ServerApp
 
 @Suite struct ServerConfigurationTests {
     @Test func defaultsAreTheEmbeddedDefaults() throws {
@@ -15,7 +16,10 @@ import Testing
 
     @Test func flagsBeatEnvironmentBeatFile() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-\(UUID().uuidString).json")
-        try Data(#"{"http_port": 1, "host": "file", "api_key": "k1", "history": [{"filter": "chat/#", "count": 5, "age_seconds": 60}], "limits": {"slow_consumer": "disconnect"}}"#.utf8).write(to: file)
+        try Data(
+            #"{"http_port": 1, "host": "file", "api_key": "k1", "history": [{"filter": "chat/#", "count": 5, "age_seconds": 60}], "limits": {"slow_consumer": "disconnect"}}"#
+                .utf8
+        ).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         var overrides = ConfigurationOverrides()
         overrides.configFile = file.path
@@ -38,7 +42,8 @@ import Testing
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("a#=1") }
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("a=1,soon") }
         #expect(throws: ConfigurationError.self) {
-            try ServerConfiguration.load(overrides: ConfigurationOverrides(), environment: ["SWITCHBOARD_HTTP_PORT": "99999"])
+            try ServerConfiguration.load(
+                overrides: ConfigurationOverrides(), environment: ["SWITCHBOARD_HTTP_PORT": "99999"])
         }
     }
 }

@@ -3,9 +3,10 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-@testable import ServerApp
 import SwitchboardClient
 import Testing
+
+@testable import ServerApp
 
 /// The whole server in-process on a loopback port, driven by the Swift client over real sockets.
 @Suite struct ServerLoopbackTests {
@@ -37,7 +38,8 @@ import Testing
         try await withServer { _, port in
             let received = NIOLockedValueBox<[String]>([])
             let client = try await SwitchboardWebSocketClient.connect(
-                url: try SwitchboardURL("ws://127.0.0.1:\(port)/ws"), onText: { text in received.withLockedValue { $0.append(text) } })
+                url: try SwitchboardURL("ws://127.0.0.1:\(port)/ws"),
+                onText: { text in received.withLockedValue { $0.append(text) } })
             client.send(#"{"id":1,"type":"subscribe","channel":"chat/+"}"#)
             try await waitFor { received.withLockedValue { $0.count } == 1 }
             let response = try await SwitchboardHTTPClient.request(
@@ -56,9 +58,11 @@ import Testing
         try await withServer { _, port in
             await #expect(throws: SwitchboardClientError.self) {
                 _ = try await SwitchboardWebSocketClient.connect(
-                    url: try SwitchboardURL("ws://127.0.0.1:\(port)/ws"), subprotocol: "switchboard.v9", onText: { _ in })
+                    url: try SwitchboardURL("ws://127.0.0.1:\(port)/ws"), subprotocol: "switchboard.v9",
+                    onText: { _ in })
             }
-            let plain = try await SwitchboardHTTPClient.request(method: "GET", url: try SwitchboardURL("http://127.0.0.1:\(port)/ws"))
+            let plain = try await SwitchboardHTTPClient.request(
+                method: "GET", url: try SwitchboardURL("http://127.0.0.1:\(port)/ws"))
             #expect(plain.status == 426)
         }
     }

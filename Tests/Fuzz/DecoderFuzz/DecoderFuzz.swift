@@ -42,34 +42,36 @@ enum FuzzTarget: String, CaseIterable {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let name = getenv("FUZZ_TARGET").map { String(cString: $0) } ?? "nativews"
-    guard let target = FuzzTarget(rawValue: name) else { fatalError("FUZZ_TARGET must be one of \(FuzzTarget.allCases)") }
-    target.run(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+        let name = getenv("FUZZ_TARGET").map { String(cString: $0) } ?? "nativews"
+        guard let target = FuzzTarget(rawValue: name) else {
+            fatalError("FUZZ_TARGET must be one of \(FuzzTarget.allCases)")
+        }
+        target.run(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
+    }
 #else
-/// Without libFuzzer: replays the files given as arguments through every target.
-@main
-struct DecoderFuzzReplay {
-    static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let file = fopen(path, "rb") else { continue }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = fread(&chunk, 1, chunk.count, file)
-                if count <= 0 { break }
-                bytes.append(contentsOf: chunk[0..<count])
+    /// Without libFuzzer: replays the files given as arguments through every target.
+    @main
+    struct DecoderFuzzReplay {
+        static func main() throws {
+            for path in CommandLine.arguments.dropFirst() {
+                guard let file = fopen(path, "rb") else { continue }
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let count = fread(&chunk, 1, chunk.count, file)
+                    if count <= 0 { break }
+                    bytes.append(contentsOf: chunk[0..<count])
+                }
+                fclose(file)
+                for target in FuzzTarget.allCases { bytes.withUnsafeBytes { target.run($0) } }
             }
-            fclose(file)
-            for target in FuzzTarget.allCases { bytes.withUnsafeBytes { target.run($0) } }
         }
     }
-}
 #endif
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

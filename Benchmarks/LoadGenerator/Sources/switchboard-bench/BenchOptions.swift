@@ -70,7 +70,10 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Acknowledgements a publisher may have outstanding.")
     var window = 10
 
-    @Option(help: "Messages a publisher may have in flight end to end (published, not yet delivered); 0 = off. Default 20 for fanout, 2000 for pubsub.")
+    @Option(
+        help:
+            "Messages a publisher may have in flight end to end (published, not yet delivered); 0 = off. Default 20 for fanout, 2000 for pubsub."
+    )
     var deliveryWindow: Int?
 
     @Option(help: "Seconds conns holds the connections open after all are up.")

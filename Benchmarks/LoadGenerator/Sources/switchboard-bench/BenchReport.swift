@@ -73,25 +73,38 @@ struct BenchReport: Codable, Sendable {
         }
         func number(_ value: Double) -> String { String(format: "%.0f", value) }
         var lines = ["\(scenario) over \(`protocol`) → \(target)  size=\(size)B"]
-        lines.append("  publishers=\(publishers) subscribers=\(subscribers) connections=\(connections) complete=\(complete)")
+        lines.append(
+            "  publishers=\(publishers) subscribers=\(subscribers) connections=\(connections) complete=\(complete)")
         if sent > 0 || delivered > 0 {
-            lines.append("  sent \(sent) (\(number(sentPerSecond)) msg/s)   delivered \(delivered)/\(expectedDeliveries) (\(number(deliveredPerSecond)) msg/s, \(String(format: "%.1f", deliveredMegabytesPerSecond)) MB/s)")
+            lines.append(
+                "  sent \(sent) (\(number(sentPerSecond)) msg/s)   delivered \(delivered)/\(expectedDeliveries) (\(number(deliveredPerSecond)) msg/s, \(String(format: "%.1f", deliveredMegabytesPerSecond)) MB/s)"
+            )
         }
         if let connectsPerSecond { lines.append("  connect cycles \(number(connectsPerSecond))/s") }
         if let latency = latencyMicroseconds {
-            lines.append("  latency µs: p50 \(latency.p50)  p90 \(latency.p90)  p99 \(latency.p99)  p99.9 \(latency.p999)  max \(latency.max)  (n=\(latency.samples))")
+            lines.append(
+                "  latency µs: p50 \(latency.p50)  p90 \(latency.p90)  p99 \(latency.p99)  p99.9 \(latency.p999)  max \(latency.max)  (n=\(latency.samples))"
+            )
         }
-        lines.append("  elapsed \(String(format: "%.2f", elapsedSeconds)) s   tool CPU \(String(format: "%.2f", toolCPUSeconds)) s (\(String(format: "%.2f", toolCores)) cores, \(toolThreads) threads)")
+        lines.append(
+            "  elapsed \(String(format: "%.2f", elapsedSeconds)) s   tool CPU \(String(format: "%.2f", toolCPUSeconds)) s (\(String(format: "%.2f", toolCores)) cores, \(toolThreads) threads)"
+        )
         if let serverCPUSeconds, let serverCores {
-            lines.append("  server CPU \(String(format: "%.2f", serverCPUSeconds)) s (\(String(format: "%.2f", serverCores)) cores)  RSS \(serverRSSKilobytes ?? 0) KiB")
+            lines.append(
+                "  server CPU \(String(format: "%.2f", serverCPUSeconds)) s (\(String(format: "%.2f", serverCores)) cores)  RSS \(serverRSSKilobytes ?? 0) KiB"
+            )
         }
         if let perConnection = serverRSSPerConnectionBytes {
-            lines.append("  server RSS per connection \(number(perConnection)) B (baseline \(serverRSSBaselineKilobytes ?? 0) KiB)")
+            lines.append(
+                "  server RSS per connection \(number(perConnection)) B (baseline \(serverRSSBaselineKilobytes ?? 0) KiB)"
+            )
         }
         if let machine = machineCPUSeconds, elapsedSeconds > 0, toolCores > 0 {
             let wall = toolCPUSeconds / toolCores
             let other = max(0, machine - toolCPUSeconds - (serverCPUSeconds ?? 0)) / wall
-            lines.append("  other CPU on the machine \(String(format: "%.2f", other)) cores" + (serverCPUSeconds == nil ? " (server not sampled: pass --server-pid)" : ""))
+            lines.append(
+                "  other CPU on the machine \(String(format: "%.2f", other)) cores"
+                    + (serverCPUSeconds == nil ? " (server not sampled: pass --server-pid)" : ""))
         }
         if errors > 0 { lines.append("  errors \(errors): \(lastError ?? "")") }
         Swift.print(lines.joined(separator: "\n"))

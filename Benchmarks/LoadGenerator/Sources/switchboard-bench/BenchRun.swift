@@ -41,13 +41,16 @@ final class BenchRun {
 
     /// Connects `count` connections spread round-robin over the loops, at most
     /// ``maximumConnectsInFlight`` at a time, and returns their channels (failed ones omitted).
-    func connectMany(_ count: Int, makeRole: (Int, LoopStats) -> any BenchRole & Sendable) -> [EventLoopFuture<any Channel>] {
+    func connectMany(_ count: Int, makeRole: (Int, LoopStats) -> any BenchRole & Sendable) -> [EventLoopFuture<
+        any Channel
+    >] {
         let settledBefore = stats.total(\.ready) + stats.total(\.errors)
         var futures: [EventLoopFuture<any Channel>] = []
         futures.reserveCapacity(count)
         let deadline = Date().addingTimeInterval(max(30, options.duration))
         for index in 0..<count {
-            while index - (stats.total(\.ready) + stats.total(\.errors) - settledBefore) >= Self.maximumConnectsInFlight,
+            while index - (stats.total(\.ready) + stats.total(\.errors) - settledBefore)
+                >= Self.maximumConnectsInFlight,
                 Date() < deadline
             {
                 usleep(500)
@@ -72,8 +75,10 @@ final class BenchRun {
     /// Marks the start of the measured phase.
     func startMeasuring() -> UInt64 {
         let now = BenchClock.now()
-        measureStart = (now, ProcessStats.toolCPUSeconds(), options.serverPid.flatMap(ProcessStats.sample(pid:)),
-                        ProcessStats.machineBusySeconds())
+        measureStart = (
+            now, ProcessStats.toolCPUSeconds(), options.serverPid.flatMap(ProcessStats.sample(pid:)),
+            ProcessStats.machineBusySeconds()
+        )
         return now
     }
 

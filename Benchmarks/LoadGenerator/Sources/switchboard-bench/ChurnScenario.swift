@@ -19,7 +19,9 @@ struct ChurnScenario {
         let started = ManagedAtomic<Int>(0)
         let stopping = ManagedAtomic<Bool>(false)
         let connector = run.connector
-        let sources = try (0..<Self.sourceAddressCount).map { try SocketAddress(ipAddress: "127.0.0.\($0 + 2)", port: 0) }
+        let sources = try (0..<Self.sourceAddressCount).map {
+            try SocketAddress(ipAddress: "127.0.0.\($0 + 2)", port: 0)
+        }
 
         /// One worker's loop: connect, and when that connection is gone (or failed), the next.
         @Sendable func cycle(_ stats: LoopStats, worker: Int) {

@@ -27,7 +27,9 @@ struct ConnectionsScenario {
             IdleRole(stats: loopStats, leaveWhenReady: false)
         }
         let ownShare = shares.first ?? 0
-        run.wait(timeout: max(60, options.duration)) { run.stats.total(\.ready) + run.stats.total(\.errors) >= ownShare }
+        run.wait(timeout: max(60, options.duration)) {
+            run.stats.total(\.ready) + run.stats.total(\.errors) >= ownShare
+        }
         var ready = run.stats.total(\.ready)
         var errors = run.stats.total(\.errors)
         for child in children {
@@ -55,7 +57,8 @@ struct ConnectionsScenario {
         return BenchReport(
             scenario: "conns", protocol: options.wire.rawValue, target: "\(run.target.host):\(run.target.port)",
             size: 0, publishers: 0, subscribers: 0, connections: ready,
-            complete: ready >= total && stillOpen + (ready - ownShare) >= total, sent: 0, delivered: 0, expectedDeliveries: 0,
+            complete: ready >= total && stillOpen + (ready - ownShare) >= total, sent: 0, delivered: 0,
+            expectedDeliveries: 0,
             elapsedSeconds: seconds, sentPerSecond: 0, deliveredPerSecond: 0, deliveredMegabytesPerSecond: 0,
             connectsPerSecond: Double(ready) / connectSeconds, latencyMicroseconds: nil,
             toolCPUSeconds: usage.toolCPU, toolCores: usage.toolCPU / seconds, toolThreads: options.threads,

@@ -1,5 +1,5 @@
-import Foundation
 import Atomics
+import Foundation
 import NIOCore
 
 /// `latency`: one publisher and one subscriber on the same event loop. The subscriber's delivery
@@ -18,7 +18,8 @@ struct LatencyScenario {
             plan: PublishPlan(count: count, payloadSize: options.size, acknowledgeEvery: 1, window: 1, rate: 0))
         var channels = [run.connect(stats: loopStats, role: subscriber)]
         guard run.wait(timeout: 30, until: { loopStats.subscribed.load(ordering: .relaxed) >= 1 }) else {
-            throw BenchError.setupFailed("subscription not confirmed; last error: \((try? run.stats.lastError()) ?? nil ?? "none")")
+            throw BenchError.setupFailed(
+                "subscription not confirmed; last error: \((try? run.stats.lastError()) ?? nil ?? "none")")
         }
         channels.append(run.connect(stats: loopStats, role: publisher))
         guard run.wait(timeout: 30, until: { loopStats.ready.load(ordering: .relaxed) >= 2 }) else {
@@ -45,8 +46,10 @@ struct LatencyScenario {
             scenario: "latency", protocol: options.wire.rawValue, target: "\(run.target.host):\(run.target.port)",
             size: max(options.size, BenchPayload.minimumSize), publishers: 1, subscribers: 1, connections: 2,
             complete: delivered >= count, sent: sent, delivered: delivered, expectedDeliveries: count,
-            elapsedSeconds: seconds, sentPerSecond: Double(sent) / seconds, deliveredPerSecond: Double(delivered) / seconds,
-            deliveredMegabytesPerSecond: Double(delivered * max(options.size, BenchPayload.minimumSize)) / seconds / 1e6,
+            elapsedSeconds: seconds, sentPerSecond: Double(sent) / seconds,
+            deliveredPerSecond: Double(delivered) / seconds,
+            deliveredMegabytesPerSecond: Double(delivered * max(options.size, BenchPayload.minimumSize)) / seconds
+                / 1e6,
             connectsPerSecond: nil, latencyMicroseconds: LatencySummary(latency),
             toolCPUSeconds: usage.toolCPU, toolCores: usage.toolCPU / seconds, toolThreads: options.threads,
             serverCPUSeconds: usage.serverCPU, serverCores: usage.serverCPU.map { $0 / seconds },

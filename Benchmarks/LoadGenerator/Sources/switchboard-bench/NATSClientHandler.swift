@@ -88,7 +88,8 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
                 guard let found = memchr(bytes.baseAddress! + offset, 10, bytes.count - offset) else { break }
                 let lineEnd = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
                 guard bytes[offset] == UInt8(ascii: "M") else {
-                    controlLines.append(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<lineEnd]), as: UTF8.self))
+                    controlLines.append(
+                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<lineEnd]), as: UTF8.self))
                     offset = lineEnd + 1
                     continue
                 }
@@ -103,7 +104,9 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
                 }
                 let payloadStart = lineEnd + 1
                 guard bytes.count - payloadStart >= size + 2 else { break }
-                if let sentAt = BenchPayload.timestamp(in: UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadStart + size])) {
+                if let sentAt = BenchPayload.timestamp(
+                    in: UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadStart + size]))
+                {
                     if receivedAt == 0 { receivedAt = BenchClock.now() }
                     role.deliveryReceived(sentAt: sentAt, receivedAt: receivedAt)
                 }
@@ -131,7 +134,10 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
         } else if line.hasPrefix("INFO") {
             guard state == .awaitingInfo else { return }
             state = .awaitingPong
-            write(Array(#"CONNECT {"verbose":false,"pedantic":false,"echo":true,"name":"switchboard-bench"}\#r\#nPING\#r\#n"#.utf8))
+            write(
+                Array(
+                    #"CONNECT {"verbose":false,"pedantic":false,"echo":true,"name":"switchboard-bench"}\#r\#nPING\#r\#n"#
+                        .utf8))
             flush()
         } else if line.hasPrefix("-ERR") {
             // -ERR closes the connection in NATS; it answers no PING.
@@ -161,7 +167,8 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
         payloadTemplate.withUnsafeMutableBytes { bytes in
             BenchPayload.patchDigits(bytes, at: BenchPayload.marker.count, value: now)
         }
-        var buffer = context.channel.allocator.buffer(capacity: count * (publishLine.count + payloadTemplate.count + 2) + 6)
+        var buffer = context.channel.allocator.buffer(
+            capacity: count * (publishLine.count + payloadTemplate.count + 2) + 6)
         for _ in 0..<count {
             buffer.writeBytes(publishLine)
             buffer.writeBytes(payloadTemplate)

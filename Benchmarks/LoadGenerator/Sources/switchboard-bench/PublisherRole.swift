@@ -69,7 +69,8 @@ final class PublisherRole: BenchRole, @unchecked Sendable {
         startedAt = startTime
         if plan.rate > 0 || plan.deliveryWindow > 0 {
             // A timer re-checks what is due (rate) and what deliveries have freed (delivery window).
-            pacingTask = stats.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .microseconds(250)) { [weak self] _ in
+            pacingTask = stats.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .microseconds(250)) {
+                [weak self] _ in
                 self?.pump()
             }
         } else {

@@ -30,8 +30,11 @@ struct ThroughputScenario {
         var channels = run.connectMany(subscriberCount) { _, loopStats in
             SubscriberRole(stats: loopStats, channel: options.channel)
         }
-        guard run.wait(timeout: max(30, options.duration), until: { stats.total(\.subscribed) >= subscriberCount }) else {
-            throw BenchError.setupFailed("only \(stats.total(\.subscribed))/\(subscriberCount) subscriptions confirmed; last error: \((try? stats.lastError()) ?? nil ?? "none")")
+        guard run.wait(timeout: max(30, options.duration), until: { stats.total(\.subscribed) >= subscriberCount })
+        else {
+            throw BenchError.setupFailed(
+                "only \(stats.total(\.subscribed))/\(subscriberCount) subscriptions confirmed; last error: \((try? stats.lastError()) ?? nil ?? "none")"
+            )
         }
 
         // 2. Publishers, each with an equal share of the count and the rate.
@@ -39,16 +42,18 @@ struct ThroughputScenario {
         var publishers: [(PublisherRole, LoopStats)] = []
         for index in 0..<publisherCount {
             let share = totalCount / publisherCount + (index < totalCount % publisherCount ? 1 : 0)
-            let plan = PublishPlan(count: share, payloadSize: options.size, acknowledgeEvery: max(1, options.ackEvery),
-                                   window: max(1, options.window), rate: options.rate / Double(publisherCount),
-                                   deliveryWindow: deliveryWindow, subscribers: subscriberCount, publishers: publisherCount)
+            let plan = PublishPlan(
+                count: share, payloadSize: options.size, acknowledgeEvery: max(1, options.ackEvery),
+                window: max(1, options.window), rate: options.rate / Double(publisherCount),
+                deliveryWindow: deliveryWindow, subscribers: subscriberCount, publishers: publisherCount)
             let loopStats = stats.forConnection(subscriberCount + index)
             let role = PublisherRole(stats: loopStats, plan: plan, allStats: stats)
             publishers.append((role, loopStats))
             channels.append(run.connect(stats: loopStats, role: role))
         }
         guard run.wait(timeout: 30, until: { stats.total(\.ready) - readyBefore >= publisherCount }) else {
-            throw BenchError.setupFailed("publishers did not connect; last error: \((try? stats.lastError()) ?? nil ?? "none")")
+            throw BenchError.setupFailed(
+                "publishers did not connect; last error: \((try? stats.lastError()) ?? nil ?? "none")")
         }
 
         // 3. Measured phase.
@@ -95,7 +100,8 @@ struct ThroughputScenario {
             expectedDeliveries: expected, elapsedSeconds: elapsed,
             sentPerSecond: Double(sent) / sendSeconds,
             deliveredPerSecond: subscriberCount == 0 ? 0 : Double(delivered) / deliverySeconds,
-            deliveredMegabytesPerSecond: subscriberCount == 0 ? 0 : Double(delivered * max(options.size, BenchPayload.minimumSize)) / deliverySeconds / 1e6,
+            deliveredMegabytesPerSecond: subscriberCount == 0
+                ? 0 : Double(delivered * max(options.size, BenchPayload.minimumSize)) / deliverySeconds / 1e6,
             connectsPerSecond: nil, latencyMicroseconds: latency.map(LatencySummary.init),
             toolCPUSeconds: usage.toolCPU, toolCores: usage.toolCPU / wallSeconds, toolThreads: options.threads,
             serverCPUSeconds: usage.serverCPU, serverCores: usage.serverCPU.map { $0 / wallSeconds },

@@ -58,7 +58,9 @@ enum WebSocketFrameParser {
             return WebSocketFrameHeader(fin: fin, opcode: opcode, headerLength: 4, payloadLength: Int(length))
         case 127:
             guard let length = buffer.getInteger(at: start + 2, as: UInt64.self) else { return nil }
-            guard length <= UInt64(maximumFrameBytes) else { throw WebSocketClientError.frameTooLarge(Int(clamping: length)) }
+            guard length <= UInt64(maximumFrameBytes) else {
+                throw WebSocketClientError.frameTooLarge(Int(clamping: length))
+            }
             return WebSocketFrameHeader(fin: fin, opcode: opcode, headerLength: 10, payloadLength: Int(length))
         case let length:
             return WebSocketFrameHeader(fin: fin, opcode: opcode, headerLength: 2, payloadLength: Int(length))

@@ -18,8 +18,9 @@ final class WireTests: XCTestCase {
     func testServerFrameHeaders() throws {
         // RFC 6455 §5.7: a single-frame unmasked text message "Hello".
         var buffer = ByteBuffer(bytes: [0x81, 0x05, 0x48, 0x65, 0x6C, 0x6C, 0x6F])
-        XCTAssertEqual(try WebSocketFrameParser.parseHeader(buffer),
-                       WebSocketFrameHeader(fin: true, opcode: 1, headerLength: 2, payloadLength: 5))
+        XCTAssertEqual(
+            try WebSocketFrameParser.parseHeader(buffer),
+            WebSocketFrameHeader(fin: true, opcode: 1, headerLength: 2, payloadLength: 5))
         buffer = ByteBuffer(bytes: [0x82, 0x7E, 0x01, 0x00])  // 256-byte binary frame, 16-bit length
         XCTAssertEqual(try WebSocketFrameParser.parseHeader(buffer)?.payloadLength, 256)
         XCTAssertNil(try WebSocketFrameParser.parseHeader(ByteBuffer(bytes: [0x81])))
@@ -33,14 +34,21 @@ final class WireTests: XCTestCase {
         var buffer = ByteBuffer()
         WebSocketFrameParser.writeClientHeader(opcode: 0x1, length: 5, maskKey: 0x37FA_213D, into: &buffer)
         buffer.writeBytes(Array("Hello".utf8))
-        buffer.withUnsafeMutableReadableBytes { WebSocketFrameParser.mask($0, offset: 6, count: 5, maskKey: 0x37FA_213D) }
-        XCTAssertEqual(Array(buffer.readableBytesView),
-                       [0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
+        buffer.withUnsafeMutableReadableBytes {
+            WebSocketFrameParser.mask($0, offset: 6, count: 5, maskKey: 0x37FA_213D)
+        }
+        XCTAssertEqual(
+            Array(buffer.readableBytesView),
+            [0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
         // 8-byte-at-a-time path: masking twice restores the input.
         var long = ByteBuffer(bytes: Array(0..<41))
-        long.withUnsafeMutableReadableBytes { WebSocketFrameParser.mask($0, offset: 0, count: 41, maskKey: 0xDEAD_BEEF) }
+        long.withUnsafeMutableReadableBytes {
+            WebSocketFrameParser.mask($0, offset: 0, count: 41, maskKey: 0xDEAD_BEEF)
+        }
         XCTAssertNotEqual(Array(long.readableBytesView), Array(0..<41))
-        long.withUnsafeMutableReadableBytes { WebSocketFrameParser.mask($0, offset: 0, count: 41, maskKey: 0xDEAD_BEEF) }
+        long.withUnsafeMutableReadableBytes {
+            WebSocketFrameParser.mask($0, offset: 0, count: 41, maskKey: 0xDEAD_BEEF)
+        }
         XCTAssertEqual(Array(long.readableBytesView), Array(0..<41))
     }
 
@@ -77,7 +85,8 @@ final class WireTests: XCTestCase {
         let push = Array(#"{"type":"message","channel":"bench","data":""#.utf8) + payload + Array(#""}"#.utf8)
         let reply = Array(#"{"id":1,"type":"published"}"#.utf8)
         let unsolicited = Array(#"{"type":"published"}"#.utf8)  // no id: must not count as a reply
-        let input = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".utf8)
+        let input =
+            Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".utf8)
             + [0x81, UInt8(push.count)] + push + [0x81, UInt8(unsolicited.count)] + unsolicited
             + [0x81, UInt8(reply.count)] + reply
         for byte in input { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
@@ -90,7 +99,9 @@ final class RecordingRole: BenchRole, @unchecked Sendable {
     var events: [String] = []
     func linkReady(_ link: any BenchLink) { events.append("ready") }
     func replyReceived(_ link: any BenchLink) { events.append("reply") }
-    func errorReceived(_ link: any BenchLink, message: String, answersRequest: Bool) { events.append("error \(message)") }
+    func errorReceived(_ link: any BenchLink, message: String, answersRequest: Bool) {
+        events.append("error \(message)")
+    }
     func deliveryReceived(sentAt: UInt64, receivedAt: UInt64) { events.append("delivery \(sentAt)") }
     func linkClosed() { events.append("closed") }
 }

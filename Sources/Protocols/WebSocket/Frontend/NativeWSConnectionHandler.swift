@@ -45,7 +45,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.machine = NativeWSSessionStateMachine(anonymousAllowed: services.authenticator.allowsAnonymous)
-        self.info = ConnectionInfo(id: services.bus.makeIdentifier(), protocolName: "websocket", remoteAddress: nil, connectedAt: 0)
+        self.info = ConnectionInfo(
+            id: services.bus.makeIdentifier(), protocolName: "websocket", remoteAddress: nil, connectedAt: 0)
         self.eventLoop = services.bus.shards[0].eventLoop
     }
 
@@ -222,7 +223,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             }
         case .history(let channel, let limit, let since):
             guard let topic = topic(channel, id: id) else { return }
-            guard let read = bus.readHistory(topic, after: since, limit: limit ?? configuration.defaultHistoryLimit) else {
+            guard let read = bus.readHistory(topic, after: since, limit: limit ?? configuration.defaultHistoryLimit)
+            else {
                 return sendError(id: id, .notFound, "\(channel) keeps no history")
             }
             reply(id: id, type: "history") { buffer in
@@ -300,7 +302,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
 
     private func rpc(id: ByteBuffer?, channel: String, data: ByteBuffer, timeout: Int?) {
         guard let topic = topic(channel, id: id) else { return }
-        let milliseconds = min(timeout ?? configuration.defaultRPCTimeoutMilliseconds, configuration.maxRPCTimeoutMilliseconds)
+        let milliseconds = min(
+            timeout ?? configuration.defaultRPCTimeoutMilliseconds, configuration.maxRPCTimeoutMilliseconds)
         shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         bus.request(
@@ -329,7 +332,9 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
 
     /// Publishes and calls `done` with the result: at once, or later (on this loop) when another loop
     /// sequences the topic's log — then whatever `done` wrote is flushed by itself.
-    private func publish(_ topic: Topic, _ data: ByteBuffer, done: @escaping (NativeWSConnectionHandler, PublishResult) -> Void) {
+    private func publish(
+        _ topic: Topic, _ data: ByteBuffer, done: @escaping (NativeWSConnectionHandler, PublishResult) -> Void
+    ) {
         let message = BusMessage(
             topic: topic, payload: data, headers: MessageHeaders(contentType: "application/json"), publisherID: info.id,
             timestamp: bus.clock())
@@ -357,7 +362,9 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
 
     // MARK: - Deliveries (BusSubscriber)
 
-    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext) -> DeliveryOutcome {
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
         guard let core, !machine.isClosing else { return .skipped }
         if subscriptions.count > 1 {
             if lastDelivered === message { return .skipped }
@@ -448,11 +455,12 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     // MARK: - Writing
 
     private func reply(id: ByteBuffer?, type: StaticString, _ body: (inout ByteBuffer) -> Void) {
-        write(WebSocketFrameWriter.textFrame { buffer in
-            NativeWSEncoder.openReply(&buffer, id: id, type: type)
-            body(&buffer)
-            buffer.writeInteger(UInt8(ascii: "}"))
-        })
+        write(
+            WebSocketFrameWriter.textFrame { buffer in
+                NativeWSEncoder.openReply(&buffer, id: id, type: type)
+                body(&buffer)
+                buffer.writeInteger(UInt8(ascii: "}"))
+            })
     }
 
     private func sendError(id: ByteBuffer?, _ code: NativeWSErrorCode, _ message: String) {

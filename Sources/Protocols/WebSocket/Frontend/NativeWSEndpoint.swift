@@ -61,7 +61,8 @@ final class NativeWSServices: Sendable {
     let counters: ProtocolCounters
 
     init(
-        bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator, configuration: NativeWSConfiguration,
+        bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
+        configuration: NativeWSConfiguration,
         metricsSlot: ProtocolMetricsSlot, keepAlive: KeepAliveSweepers
     ) {
         self.bus = bus

@@ -50,7 +50,9 @@ package enum NativeWSErrorCode: String, Sendable {
 package enum NativeWSRequestDecoder {
     package static func decode(_ frame: ByteBuffer) throws(NativeWSRequestError) -> NativeWSRequest {
         let parsed: Result<JSONDocument, JSONError> = frame.withUnsafeReadableBytes { bytes in
-            do throws(JSONError) { return .success(try JSONParser.parseDocument(bytes)) } catch { return .failure(error) }
+            do throws(JSONError) { return .success(try JSONParser.parseDocument(bytes)) } catch {
+                return .failure(error)
+            }
         }
         let document: JSONDocument
         switch parsed {
@@ -65,7 +67,8 @@ package enum NativeWSRequestDecoder {
         if let value = document["id"] {
             switch value {
             case .number, .string: id = slice("id")
-            default: throw NativeWSRequestError(id: nil, code: .badRequest, message: "\"id\" must be a number or a string")
+            default:
+                throw NativeWSRequestError(id: nil, code: .badRequest, message: "\"id\" must be a number or a string")
             }
         }
         func fail(_ message: String) -> NativeWSRequestError {
@@ -82,7 +85,9 @@ package enum NativeWSRequestDecoder {
         }
         func optionalCount(_ key: String) throws(NativeWSRequestError) -> Int? {
             guard let value = document[key], value != .null else { return nil }
-            guard let count = value.intValue, count >= 0 else { throw fail("\"\(key)\" must be a non-negative integer") }
+            guard let count = value.intValue, count >= 0 else {
+                throw fail("\"\(key)\" must be a non-negative integer")
+            }
             return count
         }
         func position(_ key: String) throws(NativeWSRequestError) -> LogPosition? {
@@ -110,13 +115,15 @@ package enum NativeWSRequestDecoder {
         case "publish":
             command = .publish(channel: try string("channel"), data: try data())
         case "rpc":
-            command = .rpc(channel: try string("channel"), data: try data(), timeoutMilliseconds: try optionalCount("timeout"))
+            command = .rpc(
+                channel: try string("channel"), data: try data(), timeoutMilliseconds: try optionalCount("timeout"))
         case "respond":
             command = .respond(reply: try string("reply"), data: try data())
         case "presence":
             command = .presence(channel: try string("channel"))
         case "history":
-            command = .history(channel: try string("channel"), limit: try optionalCount("limit"), since: try position("since"))
+            command = .history(
+                channel: try string("channel"), limit: try optionalCount("limit"), since: try position("since"))
         case "ping":
             command = .ping
         default:

@@ -45,7 +45,8 @@ package struct NativeWSSessionStateMachine {
                 return .handle
             default:
                 if !connected && !anonymousAllowed {
-                    return .refuse(.unauthorized, "anonymous access is disabled: send a connect request with a token first")
+                    return .refuse(
+                        .unauthorized, "anonymous access is disabled: send a connect request with a token first")
                 }
                 return .handle
             }
