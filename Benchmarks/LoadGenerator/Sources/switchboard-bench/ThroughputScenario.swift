@@ -64,8 +64,15 @@ struct ThroughputScenario {
         let expected = totalCount * subscriberCount
         let deadline = Date().addingTimeInterval(options.duration)
         var lastProgress = (count: -1, at: Date())
+        var progress = ProgressLine(json: options.json)
+        let began = Date()
         while Date() < deadline {
             let delivered = stats.total(\.delivered)
+            let byTime = Date().timeIntervalSince(began) / options.duration
+            let byCount = expected > 0 ? Double(delivered) / Double(expected) : 0
+            progress.update(
+                fraction: max(byTime, byCount),
+                detail: "sent \(stats.total(\.sent))  delivered \(delivered)")
             let publishingDone = stats.total(\.publishersDone) >= publisherCount
             if publishingDone && delivered >= expected { break }
             if delivered != lastProgress.count {
@@ -75,6 +82,7 @@ struct ThroughputScenario {
             }
             usleep(1000)
         }
+        progress.finish()
         let now = BenchClock.now()
         let usage = run.stopMeasuring()
         let sent = stats.total(\.sent)
