@@ -77,6 +77,8 @@ extension ServerConfiguration {
             }
             if let v = l.ping_interval_seconds { limits.pingIntervalSeconds = v }
             if let v = l.pong_timeout_seconds { limits.pongTimeoutSeconds = v }
+            if let v = l.connect_timeout_seconds { limits.connectTimeoutSeconds = v }
+            if let v = l.max_history_topics { limits.maxHistoryTopics = v }
             if let v = l.rpc_max_timeout_ms { limits.rpcMaxTimeoutMilliseconds = v }
             if let v = l.max_subscriptions_per_connection { limits.maxSubscriptionsPerConnection = v }
             if let v = l.max_body_bytes { limits.maxBodyBytes = v }
@@ -129,8 +131,12 @@ extension ServerConfiguration {
         guard limits.maxFrameBytes >= 125 else {
             throw ConfigurationError("limits.max_frame_bytes must be at least 125")
         }
-        guard limits.pingIntervalSeconds > 0, limits.pongTimeoutSeconds > 0 else {
-            throw ConfigurationError("limits.ping_interval_seconds and pong_timeout_seconds must be positive")
+        guard limits.pingIntervalSeconds > 0, limits.pongTimeoutSeconds > 0, limits.connectTimeoutSeconds > 0 else {
+            throw ConfigurationError(
+                "limits.ping_interval_seconds, pong_timeout_seconds and connect_timeout_seconds must be positive")
+        }
+        guard limits.maxHistoryTopics >= 0 else {
+            throw ConfigurationError("limits.max_history_topics must not be negative")
         }
     }
 
@@ -203,6 +209,8 @@ private struct ConfigFile: Decodable {
         var slow_consumer: String?
         var ping_interval_seconds: Int?
         var pong_timeout_seconds: Int?
+        var connect_timeout_seconds: Int?
+        var max_history_topics: Int?
         var rpc_max_timeout_ms: Int?
         var max_subscriptions_per_connection: Int?
         var max_body_bytes: Int?

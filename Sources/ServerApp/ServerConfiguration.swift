@@ -37,6 +37,10 @@ package struct ServerLimits: Sendable {
     package var slowConsumer = SlowConsumerPolicy.drop
     package var pingIntervalSeconds = 25
     package var pongTimeoutSeconds = 10
+    /// Seconds a WebSocket client has to authenticate when anonymous access is off.
+    package var connectTimeoutSeconds = 10
+    /// Topics with a history log; past it new topics keep none (each log costs memory even when empty).
+    package var maxHistoryTopics = 100_000
     package var rpcMaxTimeoutMilliseconds = 60_000
     package var maxSubscriptionsPerConnection = 1_000
     /// Largest HTTP request body.

@@ -37,7 +37,8 @@ package final class SwitchboardServer: Sendable {
             configuration: BusConfiguration(
                 history: HistoryPolicy(rules: configuration.history),
                 presence: PresencePolicy(filters: configuration.presence),
-                maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds)))
+                maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
+                maxHistoryTopics: configuration.limits.maxHistoryTopics))
         self.connections = ConnectionRegistry(maxConnections: configuration.limits.maxConnections)
     }
 
@@ -67,6 +68,7 @@ package final class SwitchboardServer: Sendable {
         wsConfiguration.maxSubscriptions = limits.maxSubscriptionsPerConnection
         wsConfiguration.pingIntervalSeconds = limits.pingIntervalSeconds
         wsConfiguration.pongTimeoutSeconds = limits.pongTimeoutSeconds
+        wsConfiguration.connectTimeoutSeconds = limits.connectTimeoutSeconds
         wsConfiguration.maxRPCTimeoutMilliseconds = limits.rpcMaxTimeoutMilliseconds
         wsConfiguration.slowConsumerPolicy = limits.slowConsumer
         wsConfiguration.origins = OriginPolicy(allowed: configuration.allowedOrigins)

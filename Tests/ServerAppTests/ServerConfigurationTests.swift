@@ -17,7 +17,7 @@ import Testing
     @Test func flagsBeatEnvironmentBeatFile() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-\(UUID().uuidString).json")
         try Data(
-            #"{"http_port": 1, "host": "file", "api_key": "k1", "history": [{"filter": "chat/#", "count": 5, "age_seconds": 60}], "limits": {"slow_consumer": "disconnect"}}"#
+            #"{"http_port": 1, "host": "file", "api_key": "k1", "history": [{"filter": "chat/#", "count": 5, "age_seconds": 60}], "limits": {"slow_consumer": "disconnect", "connect_timeout_seconds": 3, "max_history_topics": 7}}"#
                 .utf8
         ).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -31,6 +31,8 @@ import Testing
         #expect(configuration.host == "env")
         #expect(configuration.apiKey == "k1")
         #expect(configuration.limits.slowConsumer == .disconnect)
+        #expect(configuration.limits.connectTimeoutSeconds == 3)
+        #expect(configuration.limits.maxHistoryTopics == 7)
         #expect(configuration.history.count == 2)
         #expect(configuration.history[0].limits == HistoryLimits(count: 7, maxAgeSeconds: 600, maxBytes: 2048))
         #expect(configuration.history[1].limits == HistoryLimits(count: 5, maxAgeSeconds: 60))
