@@ -1,17 +1,22 @@
 public import NIOCore
 
-/// The payload rule every text protocol shares (docs/topics.md): a payload that is one complete JSON
-/// value travels as JSON (`"data"`); otherwise valid UTF-8 travels as a string (`"text"`); anything else
-/// as base64 (`"binary"`).
+/// The payload rule every text protocol shares (docs/topics.md). A declared content type decides:
+/// JSON types travel as JSON (`"data"`) when the bytes are JSON, `text/*` as a string (`"text"`) when
+/// they are UTF-8, `application/octet-stream` as base64 (`"binary"`). Without a declared type (MQTT 3.1.1,
+/// NATS without headers) the bytes decide: one complete JSON value → `"data"`, else UTF-8 → `"text"`,
+/// else `"binary"`. A declaration the bytes contradict falls back to the bytes.
 public enum PayloadForm: Sendable, Hashable {
     case json
     case text
     case binary
 
     public static func classify(_ payload: ByteBuffer, contentType: String?) -> PayloadForm {
-        let isJSON = payload.withUnsafeReadableBytes { JSONParser.isValidJSON($0) }
-        if isJSON { return .json }
-        let isUTF8 = payload.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) != nil }
-        return isUTF8 ? .text : .binary
+        let isUTF8 = { payload.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) != nil } }
+        if let type = contentType?.lowercased() {
+            if type.hasPrefix("text/") && isUTF8() { return .text }
+            if type.hasPrefix("application/octet-stream") { return .binary }
+        }
+        if payload.withUnsafeReadableBytes({ JSONParser.isValidJSON($0) }) { return .json }
+        return isUTF8() ? .text : .binary
     }
 }

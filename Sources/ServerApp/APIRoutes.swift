@@ -71,11 +71,30 @@ struct APIRoutes: Sendable {
         }
     }
 
-    /// The payload of a publish body: `data` (any JSON) as its raw bytes.
-    private func payload(_ request: HTTPRequest, _ document: JSONDocument) throws -> ByteBuffer {
-        guard let member = document.members["data"] else { throw APIError.badRequest("\"data\" is required") }
-        return request.body.getSlice(
-            at: request.body.readerIndex + member.range.lowerBound, length: member.range.count)!
+    /// The payload of a publish body, in the payload rule's three forms (docs/topics.md): `data` (any JSON,
+    /// kept as its raw bytes), `text` (a string, published as its UTF-8 bytes) or `binary` (base64).
+    private func payload(_ request: HTTPRequest, _ document: JSONDocument) throws -> (ByteBuffer, contentType: String) {
+        let given = ["data", "text", "binary"].filter { document.members[$0] != nil }
+        guard given.count == 1 else {
+            throw APIError.badRequest("give exactly one of \"data\", \"text\" or \"binary\"")
+        }
+        switch given[0] {
+        case "text":
+            guard let text = document["text"]?.stringValue else {
+                throw APIError.badRequest("\"text\" must be a string")
+            }
+            return (ByteBuffer(string: text), "text/plain; charset=utf-8")
+        case "binary":
+            guard let encoded = document["binary"]?.stringValue, let bytes = Base64.decode(encoded) else {
+                throw APIError.badRequest("\"binary\" must be a base64 string")
+            }
+            return (ByteBuffer(bytes: bytes), "application/octet-stream")
+        default:
+            let member = document.members["data"]!
+            let slice = request.body.getSlice(
+                at: request.body.readerIndex + member.range.lowerBound, length: member.range.count)!
+            return (slice, "application/json")
+        }
     }
 
     private func topic(_ name: String?) throws -> Topic {
@@ -85,13 +104,13 @@ struct APIRoutes: Sendable {
         }
     }
 
-    private func publishOne(_ topic: Topic, _ payload: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<
-        PublishResult
-    > {
-        bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+    private func publishOne(
+        _ topic: Topic, _ payload: (ByteBuffer, contentType: String), on loop: any EventLoop
+    ) -> EventLoopFuture<PublishResult> {
+        bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.0.readableBytes)
         return bus.publishWithResult(
             BusMessage(
-                topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
+                topic: topic, payload: payload.0, headers: MessageHeaders(contentType: payload.contentType),
                 timestamp: bus.clock()),
             on: loop)
     }

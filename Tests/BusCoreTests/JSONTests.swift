@@ -53,6 +53,11 @@ import Testing
         #expect(PayloadForm.classify(ByteBuffer(string: #"{"a":1}"#), contentType: nil) == .json)
         #expect(PayloadForm.classify(ByteBuffer(string: "hello"), contentType: nil) == .text)
         #expect(PayloadForm.classify(ByteBuffer(bytes: [0xff, 0x00]), contentType: nil) == .binary)
+        // A declared type wins over sniffing; a contradicted declaration falls back to the bytes.
+        #expect(PayloadForm.classify(ByteBuffer(string: "42"), contentType: "text/plain; charset=utf-8") == .text)
+        #expect(PayloadForm.classify(ByteBuffer(string: "{}"), contentType: "application/octet-stream") == .binary)
+        #expect(PayloadForm.classify(ByteBuffer(bytes: [0xff]), contentType: "text/plain") == .binary)
+        #expect(PayloadForm.classify(ByteBuffer(string: "{}"), contentType: "application/json") == .json)
         var out = ByteBuffer()
         out.writeBase64JSONString(ByteBuffer(string: "hello!?"))
         #expect(String(buffer: out) == #""aGVsbG8hPw==""#)

@@ -329,3 +329,40 @@ def test_http_publish_reaches_websocket_recover(server):
             assert ws.pending(is_message(ch)) == []
 
     run(body())
+
+
+
+def test_text_and_binary_payloads_reach_websocket_subscribers(server):
+    """The payload rule end to end: HTTP publishes text and raw bytes; a WebSocket subscriber gets
+    "text" and "binary" (base64), and a declared text payload that looks like JSON stays text."""
+    import asyncio
+    import base64
+
+    from interop import unique, ws_clients
+
+    ch = f"news/{unique()}"
+
+    async def body():
+        async with ws_clients(server.ws_url, 1) as sub:
+            await sub.subscribe(ch)
+            forms = [{"text": "héllo\nworld"}, {"text": "42"}, {"binary": base64.b64encode(b"\xff\x00\x01").decode()}]
+            for form in forms:
+                response = server.post("/api/publish", json={"channel": ch, **form})
+                assert response.status_code == 200, response.text
+            first = await sub.message(ch)
+            second = await sub.message(ch)
+            third = await sub.message(ch)
+            assert first["text"] == "héllo\nworld" and "data" not in first, first
+            assert second["text"] == "42" and "data" not in second, second
+            assert base64.b64decode(third["binary"]) == b"\xff\x00\x01", third
+
+    asyncio.run(asyncio.wait_for(body(), 20))
+
+
+def test_publish_needs_exactly_one_payload_form(server):
+    from interop import unique
+
+    response = server.post("/api/publish", json={"channel": f"news/{unique()}", "data": 1, "text": "x"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request", response.text
+    response = server.post("/api/publish", json={"channel": f"news/{unique()}", "binary": "%%%"})
+    assert response.status_code == 400, response.text
