@@ -51,6 +51,22 @@ enum FuzzTarget: String, CaseIterable {
         target.run(UnsafeRawBufferPointer(start: data, count: size))
         return 0
     }
+
+    /// libFuzzer's entry for programs that keep their own `main`.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
+
+    /// SwiftPM links an executable through `<module>_main`; hand control to libFuzzer from there.
+    @_cdecl("DecoderFuzz_main")
+    public func decoderFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+        var count = argc
+        var arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+        return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzTestOneInput(data, size) }
+    }
 #else
     /// Without libFuzzer: replays the files given as arguments through every target.
     @main
