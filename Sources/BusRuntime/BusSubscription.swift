@@ -17,8 +17,6 @@ package final class BusSubscription: @unchecked Sendable {
     /// While recovering from history: live messages at or below this offset were already sent from the
     /// log and are skipped, so nothing is delivered twice.
     package var skipThroughOffset: UInt64 = 0
-    /// Anything the frontend wants to keep with the subscription (e.g. the channel name the client used).
-    package var context: AnyObject?
 
     init(
         filter: TopicFilter, subscriber: any BusSubscriber, subscriberID: String, shardIndex: Int,

@@ -93,8 +93,7 @@ package final class LoopShard: @unchecked Sendable {
     package func publish(_ message: BusMessage, completion: ((PublishResult) -> Void)? = nil) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
         let plan = self.plan(for: message.topic)
-        // Requests (they carry a reply topic) are conversations, not history.
-        if plan.log != nil, plan.owner != index, case .publish = message.kind, message.headers.replyTo == nil {
+        if plan.log != nil, plan.owner != index, Self.isStoredInLog(message) {
             forwards[plan.owner].append(Forwarded(message: message, completion: completion))
             scheduleHandOff()
             return nil
@@ -107,7 +106,7 @@ package final class LoopShard: @unchecked Sendable {
     private func publishHere(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
         var plan = plan
         var message = message
-        if let log = plan.log, case .publish = message.kind, message.headers.replyTo == nil {
+        if let log = plan.log, Self.isStoredInLog(message) {
             message = log.append(message, now: message.timestamp)
             // A subscriber that registered and read the log before our append must see this message
             // live: re-check the generation *after* the append (see Bus.subscribe's recovery).
@@ -123,6 +122,13 @@ package final class LoopShard: @unchecked Sendable {
         }
         scheduleHandOff()
         return PublishResult(position: message.position, recipients: plan.recipientCount)
+    }
+
+    /// Whether a message goes into its topic's log: publications do; presence events and requests
+    /// (they carry a reply topic: conversations, not history) do not.
+    private static func isStoredInLog(_ message: BusMessage) -> Bool {
+        guard case .publish = message.kind else { return false }
+        return message.headers.replyTo == nil
     }
 
     private func scheduleHandOff() {
@@ -143,11 +149,6 @@ package final class LoopShard: @unchecked Sendable {
         origin.eventLoop.execute {
             for (completion, result) in handover.value { completion(result) }
         }
-    }
-
-    /// How many subscriptions a publish to `topic` would reach now.
-    package func recipientCount(for topic: Topic) -> Int {
-        plan(for: topic).recipientCount
     }
 
     private func plan(for topic: Topic) -> MatchPlan {

@@ -84,6 +84,17 @@ package enum WebSocketCloseCode {
         (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
     }
 
+    /// The close code and reason for an error raised in a WebSocket pipeline: 1009 for a frame or message
+    /// over the limit, 1002 for any other protocol violation; nil for errors that are not the peer's
+    /// protocol mistakes (I/O errors), where the connection is simply closed.
+    package static func forError(_ error: any Error) -> (code: UInt16, reason: String)? {
+        switch error {
+        case NIOWebSocketError.invalidFrameLength, WebSocketViolation.messageTooLarge: (1009, "message too large")
+        case is NIOWebSocketError, is WebSocketViolation: (1002, "protocol error")
+        default: nil
+        }
+    }
+
     /// What to answer a received close frame with (RFC 6455 §5.5.1): echo its code (1000 when it had
     /// none), or fail with 1002 (one-byte body, invalid code) or 1007 (reason not UTF-8).
     package static func answer(toCloseBody body: ByteBuffer) -> (code: UInt16, reason: String, isFailure: Bool) {

@@ -60,11 +60,10 @@ final class WebSocketEchoHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case NIOWebSocketError.invalidFrameLength, WebSocketViolation.messageTooLarge:
-            close(context, code: 1009, reason: "too large")
-        case is NIOWebSocketError, is WebSocketViolation: close(context, code: 1002, reason: "protocol error")
-        default: context.close(promise: nil)
+        if let answer = WebSocketCloseCode.forError(error) {
+            close(context, code: answer.code, reason: answer.reason)
+        } else {
+            context.close(promise: nil)
         }
     }
 

@@ -65,8 +65,6 @@ package struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
 
     /// `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key + GUID)).
     package static func accept(key: String) -> String {
-        var buffer = ByteBuffer()
-        buffer.writeBase64JSONString(ByteBuffer(bytes: SHA1.hash(Array((key + acceptGUID).utf8))))
-        return String(String(buffer: buffer).dropFirst().dropLast())  // strip the JSON quotes
+        Base64.encode(SHA1.hash(Array((key + acceptGUID).utf8)))
     }
 }

@@ -22,9 +22,7 @@ public final class SwitchboardWebSocketClient: Sendable {
         let upgraded = loop.makePromise(of: Void.self)
         var keyBytes = [UInt8]()
         for _ in 0..<16 { keyBytes.append(UInt8.random(in: 0...255)) }
-        var keyBuffer = ByteBuffer()
-        keyBuffer.writeBase64JSONStringRaw(keyBytes)
-        let key = String(buffer: keyBuffer)
+        let key = Base64.encode(keyBytes)
         let channel = try await ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -153,14 +151,5 @@ public final class SwitchboardWebSocketClient: Sendable {
             onClose(closeCode)
             context.fireChannelInactive()
         }
-    }
-}
-
-extension ByteBuffer {
-    /// Base64 of raw bytes, without quotes (the Sec-WebSocket-Key).
-    fileprivate mutating func writeBase64JSONStringRaw(_ bytes: [UInt8]) {
-        var scratch = ByteBuffer()
-        scratch.writeBase64JSONString(ByteBuffer(bytes: bytes))
-        writeBytes(scratch.readableBytesView.dropFirst().dropLast())
     }
 }

@@ -63,5 +63,10 @@ import Testing
         #expect(String(buffer: out) == #""aGVsbG8hPw==""#)
         #expect(Base64.decode("aGVsbG8hPw==") == Array("hello!?".utf8))
         #expect(Base64.decode("a$") == nil)
+        for length in 0..<8 {
+            let bytes = (0..<length).map { UInt8($0 * 37 & 0xFF) }
+            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
+        }
+        #expect(Base64.encode(Array("hello!?".utf8)) == "aGVsbG8hPw==")
     }
 }

@@ -44,26 +44,7 @@ extension ByteBuffer {
     /// Writes the readable bytes of `payload` as a base64 JSON string.
     public mutating func writeBase64JSONString(_ payload: ByteBuffer) {
         writeInteger(UInt8(ascii: "\""))
-        payload.withUnsafeReadableBytes { bytes in
-            let table = ByteBuffer.base64Alphabet
-            var i = 0
-            while i + 3 <= bytes.count {
-                let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-                writeInteger(table[Int(n >> 18 & 63)])
-                writeInteger(table[Int(n >> 12 & 63)])
-                writeInteger(table[Int(n >> 6 & 63)])
-                writeInteger(table[Int(n & 63)])
-                i += 3
-            }
-            let rest = bytes.count - i
-            if rest > 0 {
-                let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-                writeInteger(table[Int(n >> 18 & 63)])
-                writeInteger(table[Int(n >> 12 & 63)])
-                if rest == 2 { writeInteger(table[Int(n >> 6 & 63)]) } else { writeInteger(UInt8(ascii: "=")) }
-                writeInteger(UInt8(ascii: "="))
-            }
-        }
+        payload.withUnsafeReadableBytes { Base64.encode($0, into: &self) }
         writeInteger(UInt8(ascii: "\""))
     }
 
@@ -112,8 +93,37 @@ extension ByteBuffer {
     static let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 }
 
-/// Base64 decoding for payloads that arrive as `"binary"`.
+/// Base64 (RFC 4648): the `"binary"` payload form, and the WebSocket handshake's keys.
 public enum Base64 {
+    /// Standard alphabet with padding.
+    public static func encode(_ bytes: some Collection<UInt8>) -> String {
+        var buffer = ByteBuffer()
+        Array(bytes).withUnsafeBytes { encode($0, into: &buffer) }
+        return String(buffer: buffer)
+    }
+
+    /// Appends the base64 of `bytes` to `buffer`.
+    static func encode(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        let table = ByteBuffer.base64Alphabet
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            buffer.writeInteger(table[Int(n >> 18 & 63)])
+            buffer.writeInteger(table[Int(n >> 12 & 63)])
+            buffer.writeInteger(table[Int(n >> 6 & 63)])
+            buffer.writeInteger(table[Int(n & 63)])
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest > 0 {
+            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+            buffer.writeInteger(table[Int(n >> 18 & 63)])
+            buffer.writeInteger(table[Int(n >> 12 & 63)])
+            buffer.writeInteger(rest == 2 ? table[Int(n >> 6 & 63)] : UInt8(ascii: "="))
+            buffer.writeInteger(UInt8(ascii: "="))
+        }
+    }
+
     public static func decode(_ text: String) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count * 3 / 4)

@@ -140,13 +140,9 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case NIOWebSocketError.invalidFrameLength,
-            WebSocketViolation.messageTooLarge:
-            close(code: .messageTooLarge, reason: "frame larger than \(configuration.maxFrameBytes) bytes")
-        case is NIOWebSocketError, is WebSocketViolation:
-            close(code: .protocolError, reason: "protocol error")
-        default:
+        if let answer = WebSocketCloseCode.forError(error) {
+            close(code: WebSocketErrorCode(codeNumber: Int(answer.code)), reason: answer.reason)
+        } else {
             context.close(promise: nil)
         }
     }
