@@ -80,19 +80,21 @@ package final class Bus: Sendable {
 
     // MARK: - Publishing
 
-    /// Publishes from the current event loop, which must be one of the bus's; the result comes now, or
-    /// through `completion` when another loop sequences the topic (see `LoopShard.publish`).
+    /// Publishes from the current event loop, which must be one of the bus's; the result is returned,
+    /// or nil and given to `whenDeferred` when another loop sequences the topic (see `LoopShard.publish`).
     @discardableResult
     package func publish(
-        _ message: BusMessage, on loop: any EventLoop, completion: ((PublishResult) -> Void)? = nil
+        _ message: BusMessage, on loop: any EventLoop, whenDeferred: ((PublishResult) -> Void)? = nil
     ) -> PublishResult? {
-        shard(for: loop).publish(message, completion: completion)
+        shard(for: loop).publish(message, whenDeferred: whenDeferred)
     }
 
     /// Publishes from a bus loop and completes on that loop with the result.
     package func publishWithResult(_ message: BusMessage, on loop: any EventLoop) -> EventLoopFuture<PublishResult> {
         let promise = loop.makePromise(of: PublishResult.self)
-        shard(for: loop).publish(message) { promise.succeed($0) }
+        if let result = shard(for: loop).publish(message, whenDeferred: { promise.succeed($0) }) {
+            promise.succeed(result)
+        }
         return promise.futureResult
     }
 

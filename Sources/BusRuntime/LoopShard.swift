@@ -86,21 +86,20 @@ package final class LoopShard: @unchecked Sendable {
     // MARK: - Publishing
 
     /// Publishes from this loop (must run on `eventLoop`). The result — the message's log position when
-    /// the topic keeps history, and how many subscriptions it was routed to — is returned at once, or,
-    /// when another loop owns the topic's log, nil here and given to `completion` on this loop once the
-    /// owner has appended it. `completion` is always called exactly once.
+    /// the topic keeps history, and how many subscriptions it was routed to — is returned at once; or,
+    /// when another loop owns the topic's log, nil is returned and `whenDeferred` gets the result on this
+    /// loop once the owner has appended it. `whenDeferred` is called only then, so a caller that does not
+    /// need the result passes none and allocates nothing.
     @discardableResult
-    package func publish(_ message: BusMessage, completion: ((PublishResult) -> Void)? = nil) -> PublishResult? {
+    package func publish(_ message: BusMessage, whenDeferred: ((PublishResult) -> Void)? = nil) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
         let plan = self.plan(for: message.topic)
         if plan.log != nil, plan.owner != index, Self.isStoredInLog(message) {
-            forwards[plan.owner].append(Forwarded(message: message, completion: completion))
+            forwards[plan.owner].append(Forwarded(message: message, completion: whenDeferred))
             scheduleHandOff()
             return nil
         }
-        let result = publishHere(message, plan: plan)
-        completion?(result)
-        return result
+        return publishHere(message, plan: plan)
     }
 
     private func publishHere(_ message: BusMessage, plan: MatchPlan) -> PublishResult {

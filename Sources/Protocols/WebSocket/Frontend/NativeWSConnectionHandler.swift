@@ -188,9 +188,10 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             }
         case .publish(let channel, let data):
             guard let topic = topic(channel, id: id) else { return }
+            // Without an id a publish is fire-and-forget: no success reply (errors are still sent), and
+            // nothing is allocated to wait for one.
+            guard id != nil else { return publish(topic, data, reply: nil) }
             publish(topic, data) { handler, result in
-                // Without an id a publish is fire-and-forget: no success reply (errors are still sent).
-                guard id != nil else { return }
                 handler.reply(id: id, type: "published") { buffer in
                     if let position = result.position { NativeWSEncoder.position(&buffer, position) }
                 }
@@ -199,7 +200,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             rpc(id: id, channel: channel, data: data, timeout: timeout)
         case .respond(let replyTopic, let data):
             guard let topic = topic(replyTopic, id: id, field: "reply") else { return }
-            publish(topic, data) { _, _ in }
+            publish(topic, data, reply: nil)
             if id != nil { reply(id: id, type: "responded") { _ in } }
         case .presence(let channel):
             guard let topic = topic(channel, id: id) else { return }
@@ -326,22 +327,25 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
 
     private var shard: LoopShard { bus.shard(for: eventLoop) }
 
-    /// Publishes and calls `done` with the result: at once, or later (on this loop) when another loop
-    /// sequences the topic's log — then whatever `done` wrote is flushed by itself.
+    /// Publishes; `reply` (when given) gets the result at once, or later on this loop when another loop
+    /// sequences the topic's log — then what it wrote is flushed right away.
     private func publish(
-        _ topic: Topic, _ data: ByteBuffer, done: @escaping (NativeWSConnectionHandler, PublishResult) -> Void
+        _ topic: Topic, _ data: ByteBuffer, reply: ((NativeWSConnectionHandler, PublishResult) -> Void)?
     ) {
         let message = BusMessage(
             topic: topic, payload: data, headers: MessageHeaders(contentType: "application/json"), publisherID: info.id,
             timestamp: bus.clock())
         let shard = self.shard
         shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)
-        var synchronous = true
-        shard.publish(message) { [self] result in
-            done(self, result)
-            if !synchronous { flushIfNeeded() }
+        guard let reply else {
+            shard.publish(message)
+            return
         }
-        synchronous = false
+        let deferred: (PublishResult) -> Void = { [self] result in
+            reply(self, result)
+            flushIfNeeded()
+        }
+        if let result = shard.publish(message, whenDeferred: deferred) { reply(self, result) }
     }
 
     /// A concrete topic from a request field, or nil after answering with the error.
