@@ -248,6 +248,7 @@ import Testing
         channel.embeddedEventLoop.run()
         let close = try received()
         #expect(close.count == 1 && close[0].0 == 0x8)
+        #expect(close.first?.1.prefix(2) == [0x03, 0xE8])  // RFC 6455 §5.5.1: the client's 1000 echoed
         #expect(!channel.isActive)
         #expect(connections.count == 0)
     }

@@ -56,10 +56,14 @@ import Testing
 
     @Test func unknownSubprotocolIsRefusedWith400() async throws {
         try await withServer { _, port in
-            await #expect(throws: SwitchboardClientError.self) {
+            do {
                 _ = try await SwitchboardWebSocketClient.connect(
                     url: try SwitchboardURL("ws://127.0.0.1:\(port)/ws"), subprotocol: "switchboard.v9",
                     onText: { _ in })
+                Issue.record("an unknown subprotocol was accepted")
+            } catch SwitchboardClientError.upgradeRefused(let status, let body) {
+                #expect(status == 400)
+                #expect(body.contains("switchboard.v1"))  // the refusal names what is supported
             }
             let plain = try await SwitchboardHTTPClient.request(
                 method: "GET", url: try SwitchboardURL("http://127.0.0.1:\(port)/ws"))
