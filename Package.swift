@@ -85,11 +85,31 @@ let package = Package(
             path: "Sources/Protocols/WebSocket/Frontend",
             swiftSettings: hotPath
         ),
+        // NATS client protocol: parser, encoder, subject mapping, session state machine (no IO) ...
+        .target(
+            name: "NATSWire",
+            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Protocols/NATS/Wire",
+            swiftSettings: upcoming
+        ),
+        // ... and the connection handler and listener on 4222.
+        .target(
+            name: "NATSFrontend",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "Sources/Protocols/NATS/Frontend",
+            swiftSettings: hotPath
+        ),
         // Configuration, the service group, the HTTP API, metrics endpoint.
         .target(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
+                "NATSFrontend", "NATSWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -135,7 +155,8 @@ let package = Package(
         .executableTarget(
             name: "DecoderFuzz",
             dependencies: [
-                "BusCore", "FrontendKit", "NativeWebSocketWire", .product(name: "NIOCore", package: "swift-nio"),
+                "BusCore", "FrontendKit", "NativeWebSocketWire", "NATSWire",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",
             swiftSettings: upcoming
@@ -163,6 +184,15 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "NATSTests",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),

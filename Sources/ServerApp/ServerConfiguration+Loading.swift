@@ -2,6 +2,8 @@ package import BusCore
 import Foundation
 import FrontendKit
 import Logging
+import NATSFrontend
+import NATSWire
 
 /// Why a configuration was refused; the message names the key or flag.
 package struct ConfigurationError: Error, CustomStringConvertible {
@@ -19,6 +21,8 @@ package struct ConfigurationOverrides: Sendable {
     package var logLevel: String?
     package var threads: Int?
     package var webSocketEchoPath: String?
+    /// `--nats-port`: a port, or `off`.
+    package var natsPort: String?
     package var history: [String] = []
     package var presence: [String] = []
     package init() {}
@@ -56,6 +60,7 @@ extension ServerConfiguration {
         if let value = file.allowed_origins { allowedOrigins = value }
         if let value = file.log_level { logLevel = try Self.parseLevel(value) }
         if let value = file.threads { eventLoopThreads = value }
+        if let section = file.nats { try apply(nats: section) }
         if let rules = file.history {
             history = try rules.map { rule in
                 HistoryPolicy.Rule(
@@ -91,6 +96,7 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_HTTP_PORT"] {
             httpPort = try Self.port(value, key: "SWITCHBOARD_HTTP_PORT")
         }
+        if let value = environment["SWITCHBOARD_NATS_PORT"] { try setNATSPort(value, key: "SWITCHBOARD_NATS_PORT") }
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
         if let value = environment["SWITCHBOARD_API_KEY"], !value.isEmpty { apiKey = value }
         if let value = environment["SWITCHBOARD_LOG_LEVEL"] { logLevel = try Self.parseLevel(value) }
@@ -117,14 +123,49 @@ extension ServerConfiguration {
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
         if let value = overrides.threads { eventLoopThreads = value }
         if let value = overrides.webSocketEchoPath { webSocketEchoPath = value }
+        if let value = overrides.natsPort { try setNATSPort(value, key: "--nats-port") }
         // Flag rules come first so they win over file rules for the same topics.
         history = try overrides.history.map(Self.parseHistoryRule) + history
         presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }
         try validate()
     }
 
+    private mutating func apply(nats section: ConfigFile.NATS) throws {
+        if let value = section.enabled { natsEnabled = value }
+        if let value = section.port { nats.port = value }
+        if let value = section.max_payload { nats.limits.maxPayload = value }
+        if let value = section.max_pending { nats.limits.maxPending = value }
+        if let value = section.max_control_line { nats.limits.maxControlLine = value }
+        if let value = section.max_subscriptions { nats.limits.maxSubscriptions = value }
+        if let value = section.ping_interval_seconds { nats.limits.pingIntervalSeconds = value }
+        if let value = section.max_pings_out { nats.limits.maxPingsOut = value }
+        if let value = section.auth_timeout_seconds { nats.limits.authTimeoutSeconds = value }
+    }
+
+    /// A port number, or `off`.
+    private mutating func setNATSPort(_ text: String, key: String) throws {
+        if text.lowercased() == "off" {
+            natsEnabled = false
+        } else {
+            nats.port = try Self.port(text, key: key)
+            natsEnabled = true
+        }
+    }
+
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ConfigurationError("http port \(httpPort) is out of range") }
+        guard (0...65535).contains(nats.port) else {
+            throw ConfigurationError("nats.port \(nats.port) is out of range")
+        }
+        let natsLimits = nats.limits
+        guard natsLimits.maxPayload > 0, natsLimits.maxPending >= natsLimits.maxPayload,
+            natsLimits.maxControlLine >= 64, natsLimits.maxSubscriptions >= 0,
+            natsLimits.pingIntervalSeconds > 0, natsLimits.maxPingsOut > 0, natsLimits.authTimeoutSeconds > 0
+        else {
+            throw ConfigurationError(
+                "nats: max_payload, ping_interval_seconds, max_pings_out and auth_timeout_seconds must be positive, "
+                    + "max_pending at least max_payload, max_control_line at least 64")
+        }
         guard (1...256).contains(eventLoopThreads) else {
             throw ConfigurationError("threads must be between 1 and 256")
         }
@@ -224,7 +265,19 @@ private struct ConfigFile: Decodable {
     var history: [History]?
     var presence: [String]?
     var allowed_origins: [String]?
+    struct NATS: Decodable {
+        var enabled: Bool?
+        var port: Int?
+        var max_payload: Int?
+        var max_pending: Int?
+        var max_control_line: Int?
+        var max_subscriptions: Int?
+        var ping_interval_seconds: Int?
+        var max_pings_out: Int?
+        var auth_timeout_seconds: Int?
+    }
     var limits: Limits?
+    var nats: NATS?
     var log_level: String?
     var threads: Int?
 }

@@ -1,6 +1,8 @@
 package import BusCore
 package import FrontendKit
 package import Logging
+package import NATSFrontend
+import NATSWire
 import NIOCore
 
 /// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
@@ -20,6 +22,9 @@ package struct ServerConfiguration: Sendable {
     package var logLevel: Logger.Level = .info
     /// Path of the WebSocket echo endpoint used by conformance suites (Autobahn); nil (off) by default.
     package var webSocketEchoPath: String?
+    /// The NATS client port and limits (`nats` in the config file); `natsEnabled` false closes the port.
+    package var nats = NATSConfiguration()
+    package var natsEnabled = true
     /// Event loop threads; defaults to one per core.
     package var eventLoopThreads: Int = System.coreCount
 

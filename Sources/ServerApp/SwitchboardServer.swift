@@ -5,6 +5,7 @@ import Foundation
 package import FrontendKit
 package import Logging
 import Metrics
+import NATSFrontend
 import NIOConcurrencyHelpers
 package import NIOCore
 import NIOHTTP1
@@ -23,7 +24,8 @@ package final class SwitchboardServer: Sendable {
     package let connections: ConnectionRegistry
     private let logger: Logger
     private let ready = ManagedAtomic(false)
-    private let boundAddress = NIOLockedValueBoxWrapper()
+    private let boundAddress = LockedAddress()
+    private let natsAddress = LockedAddress()
     private let prometheus: PrometheusCollectorRegistry
 
     package init(configuration: ServerConfiguration, logger: Logger) {
@@ -44,21 +46,37 @@ package final class SwitchboardServer: Sendable {
 
     /// The HTTP port actually bound (useful with port 0).
     package var httpAddress: SocketAddress? { boundAddress.value }
+    /// The NATS port actually bound (useful with port 0); nil while not listening.
+    package var natsBoundAddress: SocketAddress? { natsAddress.value }
 
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down.
     package func run(handleSignals: Bool = true) async throws {
-        let http = makeHTTPService()
-        let services = ServiceGroup(
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeHTTPService())]
+        if configuration.natsEnabled { services.append(.init(service: makeNATSService())) }
+        let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: http)],
+                services: services,
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
         bus.startMetricsReporting()
         if configuration.anonymous {
             logger.notice("anonymous access is ON: any client may connect without credentials")
         }
-        try await services.run()
+        try await serviceGroup.run()
         try await group.shutdownGracefully()
+    }
+
+    private func makeNATSService() -> TCPListenerService {
+        var nats = configuration.nats
+        nats.host = configuration.host
+        let services = NATSServices(
+            configuration: nats, bus: bus, connections: connections, authenticator: authenticator)
+        let natsAddress = self.natsAddress
+        return services.makeListener(group: group, logger: logger) { natsAddress.value = $0 }
+    }
+
+    private var authenticator: StaticTokenAuthenticator {
+        StaticTokenAuthenticator(allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
     }
 
     private func makeHTTPService() -> HTTPServerService {
@@ -72,8 +90,6 @@ package final class SwitchboardServer: Sendable {
         wsConfiguration.maxRPCTimeoutMilliseconds = limits.rpcMaxTimeoutMilliseconds
         wsConfiguration.slowConsumerPolicy = limits.slowConsumer
         wsConfiguration.origins = OriginPolicy(allowed: configuration.allowedOrigins)
-        let authenticator = StaticTokenAuthenticator(
-            allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
         var endpoints: [any WebSocketEndpoint] = [
             NativeWSEndpoint(
                 configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
@@ -148,7 +164,7 @@ enum MetricsBootstrap {
 }
 
 /// A lock-protected optional address.
-final class NIOLockedValueBoxWrapper: Sendable {
+final class LockedAddress: Sendable {
     private let box = NIOLockedValueBox<SocketAddress?>(nil)
     var value: SocketAddress? {
         get { box.withLockedValue { $0 } }

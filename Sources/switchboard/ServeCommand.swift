@@ -6,11 +6,12 @@ import ServerApp
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the server. With no options: HTTP on 8080 (/ws, /api, /metrics), data under ./data.",
+        abstract:
+            "Run the server. With no options: HTTP on 8080 (/ws, /api, /metrics), NATS on 4222, data under ./data.",
         discussion: """
             Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
             Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,
-            SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
+            SWITCHBOARD_NATS_PORT, SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
             SWITCHBOARD_PRESENCE (filters separated by ';'). The config file's keys are listed in docs/operations.md.
             """)
 
@@ -21,6 +22,11 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("http-port"),
         help: "HTTP port: /ws, /api, /metrics (env SWITCHBOARD_HTTP_PORT, config http_port; default 8080).")
     var httpPort: Int?
+
+    @Option(
+        name: .customLong("nats-port"),
+        help: "NATS client port, or 'off' (env SWITCHBOARD_NATS_PORT, config nats.port; default 4222).")
+    var natsPort: String?
 
     @Option(help: "JSON config file (env SWITCHBOARD_CONFIG).")
     var config: String?
@@ -64,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.logLevel = logLevel
         overrides.threads = threads
         overrides.webSocketEchoPath = wsEchoPath
+        overrides.natsPort = natsPort
         overrides.history = history
         overrides.presence = presence
         let configuration: ServerConfiguration

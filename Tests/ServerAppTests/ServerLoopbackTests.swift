@@ -14,6 +14,7 @@ import Testing
         var configuration = ServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.httpPort = 0
+        configuration.nats.port = 0
         configuration.eventLoopThreads = 2
         configuration.history = [try ServerConfiguration.parseHistoryRule("chat/#=100")]
         let server = SwitchboardServer(configuration: configuration, logger: Logger(label: "test"))

@@ -60,7 +60,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         eventLoop = context.eventLoop
         core = context.channel._channelCore
         writable = context.channel.isWritable
-        info.remoteAddress = context.channel.remoteAddress.map(NativeWSConnectionHandler.describe)
+        info.remoteAddress = context.channel.remoteAddress?.clientDescription
         info.connectedAt = Double(bus.clock()) / 1e9
         guard services.connections.register(info, controller: self) else {
             services.counters.countRefused()
@@ -477,12 +477,5 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         guard needsFlush else { return }
         needsFlush = false
         context?.flush()
-    }
-
-    static func describe(_ address: SocketAddress) -> String {
-        if let ip = address.ipAddress, let port = address.port {
-            return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-        }
-        return "\(address)"
     }
 }
