@@ -46,6 +46,13 @@ public final class BusMessage: Sendable {
             position: position, kind: kind)
     }
 
+    /// The same message with another payload buffer (the same bytes, compacted for keeping).
+    public func withPayload(_ payload: ByteBuffer) -> BusMessage {
+        BusMessage(
+            topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
+            position: position, kind: kind)
+    }
+
     /// How text protocols carry the payload (docs/topics.md, "payload rule"). Computed on demand: the
     /// frontends encode once per message per wire form, so this runs once per message per event loop.
     public var payloadForm: PayloadForm { PayloadForm.classify(payload, contentType: headers.contentType) }

@@ -1,6 +1,7 @@
 import BusCore
 import Foundation
 import Logging
+import NATSFrontend
 import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardClient

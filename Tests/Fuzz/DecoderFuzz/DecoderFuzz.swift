@@ -1,5 +1,6 @@
 import BusCore
 import FrontendKit
+import NATSWire
 import NIOCore
 import NativeWebSocketWire
 
@@ -11,7 +12,7 @@ import NativeWebSocketWire
 ///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
-    case json, nativews, topic, query
+    case json, nativews, topic, query, nats
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -37,6 +38,25 @@ enum FuzzTarget: String, CaseIterable {
             }
         case .query:
             _ = HTTPRequest.percentDecode(String(decoding: bytes, as: UTF8.self), plusIsSpace: true)
+        case .nats:
+            // Parsing must not depend on where reads split.
+            let parser = NATSParser()
+            let whole = parser.operations(inReads: [ByteBuffer(bytes: bytes)])
+            let split = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+            let halves = parser.operations(inReads: [
+                ByteBuffer(bytes: bytes[..<split]), ByteBuffer(bytes: bytes[split...]),
+            ])
+            precondition(whole.operations == halves.operations && whole.error == halves.error, "split changed parse")
+            for case .publish(let publish) in whole.operations {
+                if let headers = publish.headers { _ = try? NATSHeaderBlock.parse(headers) }
+            }
+            // A subject that maps to a topic maps back to itself unless it holds escapes.
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let topic = try? NATSSubjectMapping.topicName(forSubject: text), !text.contains("%"),
+                !text.utf8.contains(where: { $0 <= 0x20 })
+            {
+                precondition(NATSSubjectMapping.subject(forTopic: topic) == text, "subject round trip")
+            }
         }
     }
 }

@@ -55,7 +55,9 @@ public enum NATSEncoder {
         buffer.writeStaticString("-ERR '")
         // A quote or line break inside would end the operation early: the text is ours, but subjects
         // quoted into it come from clients.
-        buffer.writeString(String(error.text.map { $0 == "'" || $0 == "\r" || $0 == "\n" ? " " : $0 }))
+        for byte in error.text.utf8 {
+            buffer.writeInteger(byte == UInt8(ascii: "'") || byte == 0x0D || byte == 0x0A ? UInt8(ascii: " ") : byte)
+        }
         buffer.writeStaticString("'\r\n")
     }
 
