@@ -90,7 +90,7 @@ let package = Package(
             name: "NATSWire",
             dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/Protocols/NATS/Wire",
-            swiftSettings: upcoming
+            swiftSettings: hotPath
         ),
         // ... and the connection handler and listener on 4222.
         .target(

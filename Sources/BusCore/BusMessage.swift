@@ -20,6 +20,10 @@ public final class BusMessage: Sendable {
     /// Where it sits in its topic's log, when the topic keeps history.
     public let position: LogPosition?
     public let kind: Kind
+    /// `headers.expiresAt` and `position.offset` (0 without a log), kept apart so the delivery loop reads
+    /// them without copying the structs that hold them (which would retain their strings).
+    public let expiresAt: UInt64
+    public let offset: UInt64
 
     public init(
         topic: Topic,
@@ -37,6 +41,8 @@ public final class BusMessage: Sendable {
         self.timestamp = timestamp
         self.position = position
         self.kind = kind
+        self.expiresAt = headers.expiresAt ?? .max
+        self.offset = position?.offset ?? 0
     }
 
     /// The same message placed in a log.

@@ -68,6 +68,9 @@ package final class LoopShard: @unchecked Sendable {
 
     private var cache: BoundedCache<Topic, MatchPlan>
     private var cacheGeneration: UInt64 = 0
+    /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
+    private var lastPlan: MatchPlan?
+    private var lastPlanTopic = ""
     private var outgoing: [[Delivery]]
     private var forwards: [[Forwarded]]
     private var flushScheduled = false
@@ -154,8 +157,13 @@ package final class LoopShard: @unchecked Sendable {
         let generation = bus.registry.generation
         if generation != cacheGeneration {
             cache.removeAll()
+            lastPlan = nil
             cacheGeneration = generation
+        } else if let lastPlan, topic.name == lastPlanTopic {
+            return lastPlan
         } else if let plan = cache[topic] {
+            lastPlan = plan
+            lastPlanTopic = topic.name
             return plan
         }
         let match = bus.registry.match(topic)
@@ -169,6 +177,8 @@ package final class LoopShard: @unchecked Sendable {
         let plan = MatchPlan(
             targets: targets, groups: groups, log: bus.history.log(for: topic, create: true), owner: owner)
         cache.insert(plan, for: topic)
+        lastPlan = plan
+        lastPlanTopic = topic.name
         return plan
     }
 
@@ -200,21 +210,24 @@ package final class LoopShard: @unchecked Sendable {
     func receive(_ batch: [Delivery]) {
         batchMark &+= 1
         let now = bus.clock()
-        for delivery in batch {
-            // Per message, not per subscriber: expiry, the offset, the latency sample. Reading the
-            // message's header and position structs per subscriber would retain their strings each time.
-            switch delivery {
-            case .many(let message, let subscriptions):
-                if let expiry = message.headers.expiresAt, expiry <= now { continue }
-                var context = DeliveryContext(message: message)
-                let offset = message.position?.offset ?? 0
-                stats.recordLatency(now: now, publishedAt: message.timestamp)
-                for subscription in subscriptions { deliver(subscription, offset, &context) }
-            case .one(let message, let subscription):
-                if let expiry = message.headers.expiresAt, expiry <= now { continue }
-                var context = DeliveryContext(message: message)
-                stats.recordLatency(now: now, publishedAt: message.timestamp)
-                deliver(subscription, message.position?.offset ?? 0, &context)
+        batch.withUnsafeBufferPointer { batch in
+            for index in batch.indices {
+                // Per message, not per subscriber: expiry, the offset, the latency sample.
+                switch batch[index] {
+                case .many(let message, let subscriptions):
+                    if message.expiresAt <= now { continue }
+                    var context = DeliveryContext(message: message)
+                    let offset = message.offset
+                    stats.recordLatency(now: now, publishedAt: message.timestamp)
+                    subscriptions.withUnsafeBufferPointer { subscriptions in
+                        for subscription in subscriptions { deliver(subscription, offset, &context) }
+                    }
+                case .one(let message, let subscription):
+                    if message.expiresAt <= now { continue }
+                    var context = DeliveryContext(message: message)
+                    stats.recordLatency(now: now, publishedAt: message.timestamp)
+                    deliver(subscription, message.offset, &context)
+                }
             }
         }
         for subscriber in touched { subscriber.flushDeliveries() }

@@ -40,7 +40,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Channel (topic / subject) to publish and subscribe on.")
     var channel = "bench"
 
-    @Option(help: "Payload size in bytes (min 23: it carries the send timestamp).")
+    @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws, 16 for nats).")
     var size = 64
 
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")

@@ -47,6 +47,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     /// The last topic delivered and its subject bytes.
     private var lastDeliveredTopic = ""
     private var lastDeliveredSubject = ByteBuffer()
+    /// When the current read arrived (the publication time of the messages in it).
+    private var readTime: UInt64 = 0
     // Keep-alive, driven by the loop's sweeper.
     var keepAliveSlot = -1
     private var sweeper: KeepAliveSweeper?
@@ -148,6 +150,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         machine.dataReceived()
+        // One clock read per read: every message in it arrived at the same time.
+        readTime = bus.clock()
         if var unread {
             // Only an operation that spans reads is copied.
             self.unread = nil
@@ -181,7 +185,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         context.close(promise: nil)
     }
 
-    private func handle(_ operation: NATSClientOperation) {
+    @inline(__always)
+    private func handle(_ operation: consuming NATSClientOperation) {
         if case .connect(let options) = operation { return connect(options) }
         switch machine.operationReceived() {
         case .ignore:
@@ -194,7 +199,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     }
 
     /// Runs one operation; false when it was refused (an `-ERR` was written instead of `+OK`).
-    private func perform(_ operation: NATSClientOperation) -> Bool {
+    @inline(__always)
+    private func perform(_ operation: borrowing NATSClientOperation) -> Bool {
         switch operation {
         case .publish(let publish): return self.publish(publish)
         case .subscribe(let subject, let queue, let sid): return subscribe(subject: subject, queue: queue, sid: sid)
@@ -238,13 +244,13 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
 
     // MARK: - Publishing
 
-    private func publish(_ publish: NATSPublish) -> Bool {
-        if publish.headers != nil && !options.headers {
+    private func publish(_ publish: borrowing NATSPublish) -> Bool {
+        if publish.hasHeaders && !options.headers {
             writeErrorAndClose(.headersNotEnabled)
             return false
         }
         let topic: Topic
-        if let lastTopic, publish.subject == lastSubject {
+        if let lastTopic, publish.subjectEquals(lastSubject) {
             topic = lastTopic
         } else {
             guard let resolved = publishTopic(publish.subject) else {
@@ -253,11 +259,10 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             }
             topic = resolved
             lastTopic = resolved
-            lastSubject = context?.channel.allocator.buffer(capacity: publish.subject.readableBytes) ?? ByteBuffer()
-            lastSubject.writeImmutableBuffer(publish.subject)
+            lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
         }
         var headers = MessageHeaders()
-        if let block = publish.headers {
+        if publish.hasHeaders, let block = publish.headers {
             do {
                 headers = try NATSHeaderBlock.parse(block).messageHeaders
             } catch {
@@ -266,7 +271,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             }
         }
         var replyTopic: Topic?
-        if let reply = publish.replyTo {
+        if publish.hasReply, let reply = publish.replyTo {
             guard let resolved = publishTopic(reply) else {
                 sendError(.invalidPublishSubject)
                 return false
@@ -279,8 +284,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             }
         }
         let message = BusMessage(
-            topic: topic, payload: publish.payload, headers: headers, publisherID: info.id, timestamp: bus.clock())
-        shard.stats.published(slot: metricsSlot, bytes: publish.payload.readableBytes)
+            topic: topic, payload: publish.payload, headers: headers, publisherID: info.id, timestamp: readTime)
+        shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)
         guard options.noResponders, let replyTopic, let replySubject = publish.replyTo else {
             shard.publish(message)
             return true
@@ -401,13 +406,20 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             return .skipped
         }
         guard writable, out.readableBytes < limits.maxPending else { return slowConsumer() }
-        if message.topic.name != lastDeliveredTopic {
-            lastDeliveredTopic = message.topic.name
-            lastDeliveredSubject = ByteBuffer(string: NATSSubjectMapping.subject(forTopic: message.topic.name))
+        let topic = message.topic.name
+        if topic != entry.messagePrefixTopic {
+            if topic != lastDeliveredTopic {
+                lastDeliveredTopic = topic
+                lastDeliveredSubject = ByteBuffer(string: NATSSubjectMapping.subject(forTopic: topic))
+            }
+            entry.messagePrefixTopic = topic
+            entry.messagePrefix.clear()
+            NATSEncoder.messagePrefix(&entry.messagePrefix, subject: lastDeliveredSubject, sid: entry.sidBytes)
         }
-        let replyTo = message.headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
+        let headers = message.headers
+        let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
         let before = out.writerIndex
-        if options.headers, message.headers.contentType != nil || !message.headers.userProperties.isEmpty {
+        if options.headers, headers.contentType != nil || !headers.userProperties.isEmpty {
             let block = context.encoded(form: Self.headerWireForm) { message in
                 var block = ByteBuffer()
                 NATSHeaderBlock(message.headers)?.write(to: &block)
@@ -417,8 +429,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
                 &out, subject: lastDeliveredSubject, sid: entry.sidBytes, replyTo: replyTo, headers: block,
                 payload: message.payload)
         } else {
-            NATSEncoder.message(
-                &out, subject: lastDeliveredSubject, sid: entry.sidBytes, replyTo: replyTo, payload: message.payload)
+            NATSEncoder.message(&out, prefix: entry.messagePrefix, replyTo: replyTo, payload: message.payload)
         }
         entry.delivered += 1
         if let maximum = entry.maxMessages, entry.delivered >= maximum { remove(entry) }

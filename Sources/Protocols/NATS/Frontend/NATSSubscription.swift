@@ -13,6 +13,9 @@ final class NATSSubscription {
     var delivered = 0
     /// `UNSUB <sid> <max>`: unsubscribed once `delivered` reaches it.
     var maxMessages: Int?
+    /// `MSG <subject> <sid> ` for the topic last delivered (a wildcard subscription sees many topics).
+    var messagePrefix = ByteBuffer()
+    var messagePrefixTopic = ""
 
     init(sid: String, subject: String, busSubscription: BusSubscription) {
         self.sid = sid

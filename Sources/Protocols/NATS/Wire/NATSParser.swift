@@ -89,12 +89,14 @@ public struct NATSParser: Sendable {
         guard buffer.getInteger(at: end, as: UInt16.self) == 0x0D0A else {
             throw .malformed("payload must be followed by CRLF")
         }
-        let subject = Self.slice(buffer, base, tokens.range(1))
-        let reply = tokens.count == 3 + sizes ? Self.slice(buffer, base, tokens.range(2)) : nil
-        let headers = sizes == 2 ? buffer.getSlice(at: base + line.consumed, length: headerSize) : nil
-        let payload = buffer.getSlice(at: base + line.consumed + headerSize, length: total - headerSize)!
-        buffer.moveReaderIndex(forwardBy: needed)
-        return .publish(NATSPublish(subject: subject, replyTo: reply, headers: headers, payload: payload))
+        // One slice for the whole operation; the parts are offsets into it.
+        let frame = buffer.readSlice(length: needed)!
+        let payloadStart = line.consumed + headerSize
+        return .publish(
+            NATSPublish(
+                frame: frame, subject: tokens.range(1), replyTo: tokens.count == 3 + sizes ? tokens.range(2) : nil,
+                headers: sizes == 2 ? line.consumed..<payloadStart : nil,
+                payload: payloadStart..<(line.consumed + total)))
     }
 
     // MARK: - Control line
@@ -189,10 +191,6 @@ public struct NATSParser: Sendable {
 
     @inline(__always)
     private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-
-    private static func slice(_ buffer: ByteBuffer, _ base: Int, _ range: Range<Int>) -> ByteBuffer {
-        buffer.getSlice(at: base + range.lowerBound, length: range.count)!
-    }
 
     private static func string(_ buffer: ByteBuffer, _ base: Int, _ range: Range<Int>) -> String {
         buffer.getString(at: base + range.lowerBound, length: range.count)!
