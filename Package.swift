@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],

@@ -27,6 +27,8 @@ package final class SwitchboardServer: Sendable {
     private let boundAddress = LockedAddress()
     private let natsAddress = LockedAddress()
     private let prometheus: PrometheusCollectorRegistry
+    /// Shared by the NATS port and `/nats`; nil when NATS is off.
+    private let nats: NATSServices?
 
     package init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -42,6 +44,14 @@ package final class SwitchboardServer: Sendable {
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics))
         self.connections = ConnectionRegistry(maxConnections: configuration.limits.maxConnections)
+        var natsConfiguration = configuration.nats
+        natsConfiguration.host = configuration.host
+        self.nats =
+            configuration.natsEnabled
+            ? NATSServices(
+                configuration: natsConfiguration, bus: bus, connections: connections,
+                authenticator: StaticTokenAuthenticator(
+                    allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)) : nil
     }
 
     /// The HTTP port actually bound (useful with port 0).
@@ -52,7 +62,10 @@ package final class SwitchboardServer: Sendable {
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down.
     package func run(handleSignals: Bool = true) async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeHTTPService())]
-        if configuration.natsEnabled { services.append(.init(service: makeNATSService())) }
+        if let nats {
+            let natsAddress = self.natsAddress
+            services.append(.init(service: nats.makeListener(group: group, logger: logger) { natsAddress.value = $0 }))
+        }
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,
@@ -64,15 +77,6 @@ package final class SwitchboardServer: Sendable {
         }
         try await serviceGroup.run()
         try await group.shutdownGracefully()
-    }
-
-    private func makeNATSService() -> TCPListenerService {
-        var nats = configuration.nats
-        nats.host = configuration.host
-        let services = NATSServices(
-            configuration: nats, bus: bus, connections: connections, authenticator: authenticator)
-        let natsAddress = self.natsAddress
-        return services.makeListener(group: group, logger: logger) { natsAddress.value = $0 }
     }
 
     private var authenticator: StaticTokenAuthenticator {
@@ -94,6 +98,10 @@ package final class SwitchboardServer: Sendable {
             NativeWSEndpoint(
                 configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
         ]
+        if let nats {
+            endpoints.append(
+                NATSWebSocketEndpoint(services: nats, origins: OriginPolicy(allowed: configuration.allowedOrigins)))
+        }
         if let path = configuration.webSocketEchoPath {
             // Autobahn's fuzzing client sends messages up to 16 MiB.
             endpoints.append(WebSocketEchoEndpoint(path: path, maxFrameSize: 16 << 20))

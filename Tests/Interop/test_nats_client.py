@@ -356,3 +356,34 @@ def test_subject_escaping_round_trip(server):
             await nc.close()
 
     run(body())
+
+
+def test_nats_over_websocket(server):
+    async def body():
+        subject = unique("ws") + ".x"
+        over_ws = await nats.connect(f"ws://127.0.0.1:{server.port}/nats", allow_reconnect=False, connect_timeout=3)
+        over_tcp = await connect(server)
+        try:
+            sub = await over_ws.subscribe(subject)
+            await over_ws.flush()
+            for i in range(50):
+                await over_tcp.publish(subject, f"t{i}".encode())
+            got = [(await sub.next_msg(timeout=TIMEOUT)).data for _ in range(50)]
+            assert got == [f"t{i}".encode() for i in range(50)]
+            # A payload larger than one read, and request/reply across the two transports.
+
+            async def handle(msg):
+                await msg.respond(msg.data[::-1])
+
+            await over_tcp.subscribe(subject + ".svc", cb=handle)
+            await over_tcp.flush()
+            big = bytes(range(256)) * 1024
+            reply = await over_ws.request(subject + ".svc", big, timeout=TIMEOUT)
+            assert reply.data == big[::-1]
+            rows = (await server.ahttp("GET", "/api/connections")).json()["connections"]
+            assert sum(1 for r in rows if r.get("protocol") == "nats") >= 2
+        finally:
+            await over_ws.close()
+            await over_tcp.close()
+
+    run(body())
