@@ -74,7 +74,8 @@ package final class LoopShard: @unchecked Sendable {
     private var outgoing: [[Delivery]]
     private var forwards: [[Forwarded]]
     private var flushScheduled = false
-    private var batchMark: UInt64 = 0
+    // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
+    private var batchMark: UInt64 = 1
     private var touched: [any BusSubscriber] = []
     package var stats = ShardStats()
 
@@ -115,15 +116,39 @@ package final class LoopShard: @unchecked Sendable {
             if bus.registry.generation != cacheGeneration { plan = self.plan(for: message.topic) }
         }
         if plan.recipientCount == 0 { return PublishResult(position: message.position, recipients: 0) }
+        // Subscribers on this loop get a publication at once (written, not flushed: the hand-off at the
+        // end of this tick flushes each touched connection once). Presence events keep to the batch, so a
+        // subscriber's own join never overtakes the reply to its subscribe.
+        var now = false
+        if case .publish = message.kind { now = true }
         for target in plan.targets {
-            outgoing[target.shard].append(.many(message, target.subscriptions))
+            if now && target.shard == index {
+                deliverNow(message, target.subscriptions)
+            } else {
+                outgoing[target.shard].append(.many(message, target.subscriptions))
+            }
         }
         for group in plan.groups {
             let member = group.next()
-            outgoing[member.shardIndex].append(.one(message, member))
+            if now && member.shardIndex == index {
+                var context = DeliveryContext(message: message)
+                if message.expiresAt > message.timestamp { deliver(member, message.offset, &context) }
+            } else {
+                outgoing[member.shardIndex].append(.one(message, member))
+            }
         }
         scheduleHandOff()
         return PublishResult(position: message.position, recipients: plan.recipientCount)
+    }
+
+    @inline(__always)
+    private func deliverNow(_ message: BusMessage, _ subscriptions: [BusSubscription]) {
+        if message.expiresAt <= message.timestamp { return }
+        var context = DeliveryContext(message: message)
+        let offset = message.offset
+        subscriptions.withUnsafeBufferPointer { subscriptions in
+            for subscription in subscriptions { deliver(subscription, offset, &context) }
+        }
     }
 
     /// Whether a message goes into its topic's log: publications do; presence events and requests
@@ -202,6 +227,15 @@ package final class LoopShard: @unchecked Sendable {
                 shard.eventLoop.execute { shard.receive(handover.value) }
             }
         }
+        flushTouched()
+    }
+
+    /// Flushes every connection written to since the last flush, once, and starts a new batch mark.
+    private func flushTouched() {
+        guard !touched.isEmpty else { return }
+        for subscriber in touched { subscriber.flushDeliveries() }
+        touched.removeAll(keepingCapacity: true)
+        batchMark &+= 1
     }
 
     // MARK: - Delivering
@@ -230,8 +264,7 @@ package final class LoopShard: @unchecked Sendable {
                 }
             }
         }
-        for subscriber in touched { subscriber.flushDeliveries() }
-        touched.removeAll(keepingCapacity: true)
+        flushTouched()
     }
 
     @inline(__always)

@@ -12,6 +12,7 @@ from nats.errors import NoRespondersError, TimeoutError as NATSTimeoutError
 from nats.js.errors import ServiceUnavailableError
 
 from interop import run, unique, ws_clients
+from nats_support import subscribed
 
 TIMEOUT = 5.0
 
@@ -47,7 +48,7 @@ def test_publish_subscribe_in_order(server):
         sub_nc, pub_nc = await connect(server), await connect(server)
         try:
             sub = await sub_nc.subscribe(subject)
-            await sub_nc.flush()
+            await subscribed(server, sub_nc, subject)
             for i in range(200):
                 await pub_nc.publish(subject, f"m{i}".encode())
             got = [(await sub.next_msg(timeout=TIMEOUT)).data.decode() for _ in range(200)]
@@ -66,7 +67,8 @@ def test_wildcards(server):
         try:
             star = await nc.subscribe(f"{root}.*.temp")
             tail = await nc.subscribe(f"{root}.>")
-            await nc.flush()
+            await subscribed(server, nc, f"{root}.*.temp")
+            await subscribed(server, nc, f"{root}.>")
             await nc.publish(f"{root}.kitchen.temp", b"21")
             await nc.publish(f"{root}.kitchen.humidity", b"40")
             await nc.publish(f"{root}.a.b.c", b"deep")
@@ -97,7 +99,7 @@ def test_queue_group_delivers_each_message_once(server):
                     seen.append(msg.data.decode())
 
                 await member.subscribe(subject, queue="workers", cb=handler)
-                await member.flush()
+            await subscribed(server, members[0], subject, queue="workers", count=3)
             for i in range(300):
                 await pub.publish(subject, f"j{i}".encode())
             await pub.flush()
@@ -125,7 +127,7 @@ def test_request_reply(server):
                 await msg.respond(b"echo:" + msg.data)
 
             await responder.subscribe(subject, cb=handle)
-            await responder.flush()
+            await subscribed(server, responder, subject)
             for i in range(20):
                 reply = await requester.request(subject, f"r{i}".encode(), timeout=TIMEOUT)
                 assert reply.data == f"echo:r{i}".encode()
@@ -154,7 +156,7 @@ def test_headers_round_trip(server):
         nc = await connect(server)
         try:
             sub = await nc.subscribe(subject)
-            await nc.flush()
+            await subscribed(server, nc, subject)
             await nc.publish(subject, b"body", headers={"Trace-Id": "abc", "Tenant": "t1"})
             msg = await sub.next_msg(timeout=TIMEOUT)
             assert msg.data == b"body"
@@ -195,7 +197,7 @@ def test_echo_off(server):
         other = await connect(server)
         try:
             sub = await quiet.subscribe(subject)
-            await quiet.flush()
+            await subscribed(server, quiet, subject)
             await quiet.publish(subject, b"own")
             await other.publish(subject, b"other")
             msg = await sub.next_msg(timeout=TIMEOUT)
@@ -221,7 +223,7 @@ def test_drain_delivers_in_flight_messages(server):
                 got.append(msg.data)
 
             await nc.subscribe(subject, cb=handler)
-            await nc.flush()
+            await subscribed(server, nc, subject)
             for i in range(100):
                 await pub.publish(subject, str(i).encode())
             await pub.flush()
@@ -253,13 +255,13 @@ def test_reconnect_after_server_restart(make_server):
         )
         try:
             sub = await nc.subscribe(subject)
-            await nc.flush()
+            await subscribed(srv, nc, subject)
             await nc.publish(subject, b"before")
             assert (await sub.next_msg(timeout=TIMEOUT)).data == b"before"
             await asyncio.to_thread(srv.stop)
             await asyncio.to_thread(srv.start)
             await asyncio.wait_for(reconnected.wait(), 15)
-            await nc.flush()
+            await subscribed(srv, nc, subject)  # the client resubscribes after reconnecting
             await nc.publish(subject, b"after")
             assert (await sub.next_msg(timeout=TIMEOUT)).data == b"after"
         finally:
@@ -290,7 +292,7 @@ def test_nats_to_websocket_and_http_to_nats(server):
             async with ws_clients(server.ws_url) as ws:
                 await ws.subscribe(f"{root}/sensor/+")
                 sub = await nc.subscribe(f"{root}.cmd.>")
-                await nc.flush()
+                await subscribed(server, nc, f"{root}.cmd.>")
                 # NATS → WebSocket: JSON payload arrives as data, other UTF-8 as text.
                 await nc.publish(f"{root}.sensor.t1", b'{"c":21.5}')
                 msg = await ws.message(f"{root}/sensor/t1")
@@ -324,7 +326,7 @@ def test_websocket_rpc_answered_by_nats_service(server):
                 await msg.respond(json.dumps({"sum": sum(numbers)}).encode())
 
             await nc.subscribe(subject, cb=handle)
-            await nc.flush()
+            await subscribed(server, nc, subject)
             async with ws_clients(server.ws_url) as ws:
                 reply = await ws.expect(
                     {"type": "rpc", "id": 1, "channel": subject.replace(".", "/"), "data": [2, 3]}, "reply"
@@ -348,7 +350,7 @@ def test_subject_escaping_round_trip(server):
                 assert (await ws.message(f"{root}/a%2Fb"))["data"] == 1
                 # … and a topic level with '.' reaches NATS as %2E, and back.
                 sub = await nc.subscribe(f"{root}.v1%2E2")
-                await nc.flush()
+                await subscribed(server, nc, f"{root}.v1%2E2")
                 await ws.publish(f"{root}/v1.2", 2)
                 m = await sub.next_msg(timeout=TIMEOUT)
                 assert (m.subject, m.data) == (f"{root}.v1%2E2", b"2")
@@ -365,7 +367,7 @@ def test_nats_over_websocket(server):
         over_tcp = await connect(server)
         try:
             sub = await over_ws.subscribe(subject)
-            await over_ws.flush()
+            await subscribed(server, over_ws, subject)
             for i in range(50):
                 await over_tcp.publish(subject, f"t{i}".encode())
             got = [(await sub.next_msg(timeout=TIMEOUT)).data for _ in range(50)]
@@ -376,7 +378,7 @@ def test_nats_over_websocket(server):
                 await msg.respond(msg.data[::-1])
 
             await over_tcp.subscribe(subject + ".svc", cb=handle)
-            await over_tcp.flush()
+            await subscribed(server, over_tcp, subject + ".svc")
             big = bytes(range(256)) * 1024
             reply = await over_ws.request(subject + ".svc", big, timeout=TIMEOUT)
             assert reply.data == big[::-1]
