@@ -65,27 +65,81 @@ public final class BusMessage: Sendable {
 }
 
 /// Headers carried across protocols. Each protocol maps what it has onto these and ignores the rest.
+///
+/// An immutable box replaced on write: most messages carry no headers and share one empty box, so
+/// making, copying and destroying a message's headers costs one reference count, not one per field,
+/// and reads need no exclusivity checks.
 public struct MessageHeaders: Sendable, Hashable {
-    public var contentType: String?
-    public var correlationID: String?
+    private struct Fields: Hashable {
+        var contentType: String?
+        var correlationID: String?
+        var replyTo: String?
+        var userProperties: [UserProperty] = []
+        var expiresAt: UInt64?
+        var priority: UInt8?
+    }
+
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+        static let empty = Box(Fields())
+    }
+
+    private var box: Box
+
+    public var contentType: String? {
+        get { box.fields.contentType }
+        set { update { $0.contentType = newValue } }
+    }
+    public var correlationID: String? {
+        get { box.fields.correlationID }
+        set { update { $0.correlationID = newValue } }
+    }
     /// Where a reply should be published (request/reply).
-    public var replyTo: String?
-    public var userProperties: [UserProperty]
+    public var replyTo: String? {
+        get { box.fields.replyTo }
+        set { update { $0.replyTo = newValue } }
+    }
+    public var userProperties: [UserProperty] {
+        get { box.fields.userProperties }
+        set { update { $0.userProperties = newValue } }
+    }
     /// Absolute expiry, nanoseconds since the Unix epoch.
-    public var expiresAt: UInt64?
-    public var priority: UInt8?
+    public var expiresAt: UInt64? {
+        get { box.fields.expiresAt }
+        set { update { $0.expiresAt = newValue } }
+    }
+    public var priority: UInt8? {
+        get { box.fields.priority }
+        set { update { $0.priority = newValue } }
+    }
+
+    /// Whether there is a content type or a user property (what header-carrying protocols write out).
+    public var hasContentTypeOrProperties: Bool {
+        box.fields.contentType != nil || !box.fields.userProperties.isEmpty
+    }
 
     public init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
         userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil
     ) {
-        self.contentType = contentType
-        self.correlationID = correlationID
-        self.replyTo = replyTo
-        self.userProperties = userProperties
-        self.expiresAt = expiresAt
-        self.priority = priority
+        let fields = Fields(
+            contentType: contentType, correlationID: correlationID, replyTo: replyTo, userProperties: userProperties,
+            expiresAt: expiresAt, priority: priority)
+        box = fields == Fields() ? .empty : Box(fields)
     }
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var fields = box.fields
+        change(&fields)
+        box = Box(fields)
+    }
+
+    public static func == (lhs: MessageHeaders, rhs: MessageHeaders) -> Bool {
+        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
 }
 
 /// One key/value header (MQTT user property, NATS header, AMQP header table entry).

@@ -419,7 +419,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         let headers = message.headers
         let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
         let before = out.writerIndex
-        if options.headers, headers.contentType != nil || !headers.userProperties.isEmpty {
+        if options.headers, headers.hasContentTypeOrProperties {
             let block = context.encoded(form: Self.headerWireForm) { message in
                 var block = ByteBuffer()
                 NATSHeaderBlock(message.headers)?.write(to: &block)
