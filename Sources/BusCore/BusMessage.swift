@@ -61,10 +61,14 @@ public struct MessageHeaders: Sendable, Hashable {
     /// Absolute expiry, nanoseconds since the Unix epoch.
     public var expiresAt: UInt64?
     public var priority: UInt8?
+    /// The publisher's event type (SSE `event:`, e.g. `task.created`); nil means the default, `message`.
+    /// Checked by `MessageHeaders.validateEventType` where a client sets it.
+    public var eventType: String?
 
     public init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
-        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil
+        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
+        eventType: String? = nil
     ) {
         self.contentType = contentType
         self.correlationID = correlationID
@@ -72,6 +76,23 @@ public struct MessageHeaders: Sendable, Hashable {
         self.userProperties = userProperties
         self.expiresAt = expiresAt
         self.priority = priority
+        self.eventType = eventType
+    }
+
+    /// Longest event type a publisher may set.
+    public static let maxEventTypeLength = 128
+
+    /// Why `type` cannot be an event type, or nil when it can: 1…128 bytes of printable ASCII without
+    /// spaces, so it fits one SSE `event:` line (WHATWG HTML §9.2.6: a line ends at CR or LF) and reads
+    /// the same in every protocol.
+    public static func validateEventType(_ type: String) -> String? {
+        guard !type.isEmpty, type.utf8.count <= maxEventTypeLength else {
+            return "event type must be 1 to \(maxEventTypeLength) bytes"
+        }
+        guard type.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return "event type must be printable ASCII without spaces"
+        }
+        return nil
     }
 }
 
