@@ -20,7 +20,6 @@ extension SSEStreamHandler {
         }
         let resume = request.resumeFrom
         var body = ByteBuffer()
-        SSEEventEncoder.opening(&body, retryMilliseconds: configuration.retryMilliseconds, id: nil)
         var wroteID = false
         var positionedIndex = 0
         for filter in request.channels {
@@ -54,11 +53,13 @@ extension SSEStreamHandler {
                 wroteID = true
             }
         }
-        if !positions.isEmpty && !wroteID {
-            // Fresh stream, or nothing was missed: an id-only event sets the client's position.
-            SSEEventEncoder.id(&body, SSECursor(positions).text)
-            body.writeInteger(UInt8(ascii: "\n"))
-        }
+        // The opening event carries the position when nothing else did (a fresh stream, or a resume
+        // that missed nothing), so the client resumes from here even if it drops before any message.
+        let openingID = !positions.isEmpty && !wroteID ? SSECursor(positions).text : nil
+        var opening = ByteBuffer()
+        SSEEventEncoder.opening(&opening, retryMilliseconds: configuration.retryMilliseconds, id: openingID)
+        opening.writeImmutableBuffer(body)
+        body = opening
         writer.write(
             HTTPStreamWriter.frame(chunked: writer.isChunked, capacity: body.readableBytes) {
                 $0.writeImmutableBuffer(body)
