@@ -1,11 +1,12 @@
 package import NIOCore
 
 /// A response body written over time (Server-Sent Events). The route answers with an `HTTPResponse`
-/// whose `stream` is set; `HTTPServerHandler` writes the head, flushes it, and from then on the stream
+/// whose `stream` is set; `HTTPServerHandler` writes the head (flushed after `streamStarted`, so a
+/// client never sees the head of a stream that is not yet subscribed), and from then on the stream
 /// owns the connection's body through an `HTTPStreamWriter` until one side ends it. Both calls arrive on
 /// the connection's loop.
 package protocol HTTPResponseStream: AnyObject, Sendable {
-    /// The head is on the wire; write the body through `writer` from now on.
+    /// The head is written (flushed when this returns); write the body through `writer` from now on.
     func streamStarted(_ writer: HTTPStreamWriter)
     /// The connection closed (client gone, `writer.finish()` done, server shutdown): stop writing and
     /// release what the stream holds. Called exactly once after `streamStarted` (a stream that never

@@ -109,14 +109,19 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
             headers.replaceOrAdd(name: "Connection", value: "close")
         }
         let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
-        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
         if request.method == .HEAD {
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             return
         }
+        // The head is written but not flushed: the stream flushes it together with its opening, after it
+        // has subscribed. A client that has seen the head can then rely on being subscribed (a publish it
+        // makes next is delivered to it).
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
         let writer = HTTPStreamWriter(context: context, chunked: chunked)
         state = .streaming(stream, writer)
         stream.streamStarted(writer)
+        writer.flush()
     }
 
     private func write(
