@@ -393,3 +393,22 @@ def test_server_shutdown_ends_streams(make_server):
             await stream.close()
 
     run(body())
+
+
+def test_concrete_channel_beside_a_filter_resumes(server):
+    base = f"chat/{unique()}"
+    concrete = f"{base}/main"
+
+    async def body():
+        async with sse(url(server, concrete, f"{base}/+/x")) as stream:
+            assert (await stream.position()).endswith("-0")
+            await asyncio.to_thread(publish, server, concrete, {"n": 1})
+            await asyncio.to_thread(publish, server, f"{base}/other/x", {"w": 1})
+            events = await stream.events(2, types={"message"})
+            last = [e.id for e in events if e.id][-1]
+            assert last.endswith("-1"), events
+        await asyncio.to_thread(publish, server, concrete, {"n": 2})
+        async with sse(url(server, concrete, f"{base}/+/x"), headers={"Last-Event-ID": last}) as stream:
+            assert (await stream.events(1, types={"message"}))[0].json() == {"n": 2}
+
+    run(body())

@@ -150,3 +150,29 @@ import Testing
         #expect(connections.count == 0)
     }
 }
+
+extension SSEHandlerTests {
+    @Test func slowStreamWithAPositionEndsSoItsClientRecovers() throws {
+        try request("/sse?channel=chat/a")
+        _ = try output()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        publish("chat/a", "1")
+        #expect(try output() == "0\r\n\r\n")
+        #expect(!channel.isActive)
+    }
+
+    @Test func slowStreamWithoutAPositionDropsUnderTheDropPolicy() throws {
+        try request("/sse?channel=chat/%2B")
+        _ = try output()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        publish("chat/a", "1")
+        #expect(try output() == "")
+        #expect(channel.isActive)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        publish("chat/a", "2")
+        #expect(try output().contains("data: 2\n"))
+    }
+}

@@ -15,7 +15,7 @@ extension SSEStreamHandler {
         let positioned = request.positionedChannels
         sharesIDs = request.channels.count == 1 && positioned.count == 1
         positions = Array(repeating: nil, count: positioned.count)
-        if positioned.count > 1 {
+        if !sharesIDs {
             for (index, filter) in positioned.enumerated() { positionIndex[filter.pattern] = index }
         }
         let resume = request.resumeFrom

@@ -33,7 +33,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     let filter: SSEMessageFilter
     /// The stream's position: one entry per positioned channel (`SSEStreamRequest.positionedChannels`).
     var positions: [LogPosition?] = []
-    /// Topic name → index in `positions`, when there are several positioned channels.
+    /// Topic name → index in `positions`, unless `sharesIDs`.
     var positionIndex: [String: Int] = [:]
     /// One concrete channel and nothing else: each message's own position is the whole id, so the
     /// event (id included) is encoded once and shared by every such stream.
@@ -155,8 +155,11 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         lastDelivered = nil
     }
 
+    /// The outbound buffer is full. A stream with a position ends instead of dropping: its client
+    /// reconnects with `Last-Event-ID` and recovers the rest from history, so nothing inside the window
+    /// is lost. Without a position (no history, filters only) the configured policy applies.
     private func slowConsumer() -> DeliveryOutcome {
-        if configuration.slowConsumerPolicy == .disconnect {
+        if configuration.slowConsumerPolicy == .disconnect || positions.contains(where: { $0 != nil }) {
             services.counters.countSlowConsumer()
             serverClose(.slowConsumer)
         }
