@@ -29,9 +29,10 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A stream reads no more requests; once its request handlers are gone, raw bytes may arrive.
+        if case .streaming = state { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            if case .streaming = state { return }  // nothing more is read as a request on a stream
             state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
         case .body(var chunk):
             switch state {
@@ -122,6 +123,28 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         state = .streaming(stream, writer)
         stream.streamStarted(writer)
         writer.flush()
+        if writer.isOpen { shedRequestHandlers(context.pipeline.syncOperations) }
+    }
+
+    /// A stream never reads another request and writes its body past the pipeline, so NIO's HTTP/1
+    /// request and response handlers are removed once the head is out: an idle stream then costs about
+    /// what an upgraded WebSocket does (measured: RSS per idle stream, docs/protocols/sse.md).
+    private func shedRequestHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
+        if let handler = try? pipeline.handler(type: HTTPServerUpgradeHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerPipelineHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPResponseEncoder.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
     }
 
     private func write(

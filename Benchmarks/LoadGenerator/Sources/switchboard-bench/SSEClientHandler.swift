@@ -95,26 +95,30 @@ final class SSEClientHandler: ChannelInboundHandler, BenchLink {
         }
         var receivedAt: UInt64 = 0
         while state == .streaming {
-            // A chunk: size in hex, CRLF, data, CRLF.
-            let view = buffer.readableBytesView
-            guard let lineEnd = view.firstRange(of: [13, 10]) else { return }
-            var size = 0
-            for byte in view[view.startIndex..<lineEnd.lowerBound] {
-                guard let digit = Self.hexValue(byte) else { throw SSEClientError.badChunk }
-                size = size * 16 + digit
-                if size > 1 << 24 { throw SSEClientError.badChunk }
+            // A chunk: size in hex, CRLF, data, CRLF. Parsed in place, without allocating.
+            let parsed = try buffer.withUnsafeReadableBytes { bytes -> Int? in
+                var index = 0
+                var size = 0
+                while index < bytes.count, bytes[index] != 13 {
+                    guard let digit = Self.hexValue(bytes[index]), size < 1 << 24 else { throw SSEClientError.badChunk }
+                    size = size &* 16 &+ digit
+                    index += 1
+                }
+                let headerLength = index + 2
+                guard index > 0, headerLength + size + 2 <= bytes.count else { return nil }
+                if size > 0 {
+                    scanEvents(
+                        UnsafeRawBufferPointer(rebasing: bytes[headerLength..<(headerLength + size)]), &receivedAt)
+                }
+                return size == 0 ? 0 : headerLength + size + 2
             }
-            let headerLength = lineEnd.upperBound - view.startIndex
-            guard buffer.readableBytes >= headerLength + size + 2 else { return }
-            if size == 0 {  // the last chunk: the server ended the stream
+            guard let consumed = parsed else { return }
+            if consumed == 0 {  // the last chunk: the server ended the stream
                 state = .closed
                 context?.close(promise: nil)
                 return
             }
-            buffer.withUnsafeReadableBytes { bytes in
-                scanEvents(UnsafeRawBufferPointer(rebasing: bytes[headerLength..<(headerLength + size)]), &receivedAt)
-            }
-            buffer.moveReaderIndex(forwardBy: headerLength + size + 2)
+            buffer.moveReaderIndex(forwardBy: consumed)
         }
     }
 
