@@ -6,8 +6,7 @@ import NIOCore
 /// It sends `GET /sse?channel=C` and, once the `200` head arrives (the server flushes the head only
 /// after the stream is subscribed), reports the link ready and subscribed. The body is chunked
 /// (RFC 9112 §7.1); each chunk is scanned in place for the payload's timestamp, so an event costs no
-/// allocation. The server writes one event per chunk; a chunk with several events (a resume) is split
-/// at blank lines. Keep-alive comments carry no timestamp and are skipped.
+/// allocation. Keep-alive comments carry no timestamp and are skipped.
 final class SSEClientHandler: ChannelInboundHandler, BenchLink {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -85,7 +84,7 @@ final class SSEClientHandler: ChannelInboundHandler, BenchLink {
                 return
             }
             let statusLine = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
-                .prefix(while: { $0 != "\r" })
+                .prefix(while: { $0 != "\r\n" })  // CRLF is one Character
             guard statusLine.hasPrefix("HTTP/1.1 200") else {
                 throw SSEClientError.refused(statusLine: String(statusLine))
             }
@@ -122,25 +121,33 @@ final class SSEClientHandler: ChannelInboundHandler, BenchLink {
         }
     }
 
-    /// Reports a delivery for every event in `chunk` that carries a benchmark payload.
+    /// Reports a delivery for every benchmark payload in `chunk`, in one pass: the server writes one
+    /// event per chunk, but a chunk with several (a resume) reports each.
     private func scanEvents(_ chunk: UnsafeRawBufferPointer, _ receivedAt: inout UInt64) {
-        var start = 0
+        let length = BenchPayload.marker.count + BenchPayload.digitCount
         var index = 0
-        while index < chunk.count {
-            if chunk[index] == UInt8(ascii: "\n"), index + 1 < chunk.count, chunk[index + 1] == UInt8(ascii: "\n") {
-                report(UnsafeRawBufferPointer(rebasing: chunk[start..<index]), &receivedAt)
-                start = index + 2
-                index += 1
+        while let marker = Self.firstMarker(in: chunk, from: index), marker + length <= chunk.count {
+            let payload = UnsafeRawBufferPointer(rebasing: chunk[marker..<(marker + length)])
+            if let sentAt = BenchPayload.timestamp(in: payload) {
+                if receivedAt == 0 { receivedAt = BenchClock.now() }
+                role.deliveryReceived(sentAt: sentAt, receivedAt: receivedAt)
+            }
+            index = marker + length
+        }
+    }
+
+    /// Where the next `ts:` marker starts at or after `start`.
+    private static func firstMarker(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var index = start
+        while index + 2 < bytes.count {
+            if bytes[index] == UInt8(ascii: "t") && bytes[index + 1] == UInt8(ascii: "s")
+                && bytes[index + 2] == UInt8(ascii: ":")
+            {
+                return index
             }
             index += 1
         }
-        if start < chunk.count { report(UnsafeRawBufferPointer(rebasing: chunk[start...]), &receivedAt) }
-    }
-
-    private func report(_ event: UnsafeRawBufferPointer, _ receivedAt: inout UInt64) {
-        guard let sentAt = BenchPayload.timestamp(in: event) else { return }
-        if receivedAt == 0 { receivedAt = BenchClock.now() }
-        role.deliveryReceived(sentAt: sentAt, receivedAt: receivedAt)
+        return nil
     }
 
     private static func hexValue(_ byte: UInt8) -> Int? {
