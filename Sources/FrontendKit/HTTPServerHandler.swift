@@ -128,7 +128,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
 
     /// A stream never reads another request and writes its body past the pipeline, so NIO's HTTP/1
     /// request and response handlers are removed once the head is out: an idle stream then costs about
-    /// what an upgraded WebSocket does (measured: RSS per idle stream, docs/protocols/sse.md).
+    /// what an upgraded WebSocket does (`sse-conns` in Benchmarks/compare measures it).
     private func shedRequestHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
         if let handler = try? pipeline.handler(type: HTTPServerUpgradeHandler.self) {
             pipeline.removeHandler(handler, promise: nil)
