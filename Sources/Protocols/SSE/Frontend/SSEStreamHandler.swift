@@ -25,6 +25,9 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     var deliveryMark: UInt64 = 0
     var keepAliveSlot = -1
     let mode: Mode
+    /// `mode` is `.realtime`: read per delivery, so a plain flag rather than a match on the enum (whose
+    /// payload holds arrays, which the match would retain and release).
+    let isRealtime: Bool
     var info: ConnectionInfo
     var writer: HTTPStreamWriter?
     var machine: SSEStreamStateMachine?
@@ -47,6 +50,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.mode = mode
+        if case .realtime = mode { self.isRealtime = true } else { self.isRealtime = false }
         self.info = info
         self.filter = filter
         self.eventLoop = eventLoop
@@ -87,7 +91,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         writer = nil
         for subscription in subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
         subscriptions.removeAll()
-        if case .realtime = mode {
+        if isRealtime {
             let id = info.id
             services.realtimeClients.withLockedValue { clients in
                 if clients[id] === self { clients[id] = nil }
@@ -111,7 +115,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         deliveredSinceTick = true
         let chunked = writer.isChunked
         var bytes = 0
-        if case .realtime = mode {
+        if isRealtime {
             let event = context.encoded(form: SSEWireForm.realtime(chunked: chunked)) { message in
                 HTTPStreamWriter.frame(chunked: chunked, capacity: message.payload.readableBytes + 160) {
                     SSEStreamHandler.encodeRealtime(&$0, message)
