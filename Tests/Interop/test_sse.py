@@ -412,3 +412,21 @@ def test_concrete_channel_beside_a_filter_resumes(server):
             assert (await stream.events(1, types={"message"}))[0].json() == {"n": 2}
 
     run(body())
+
+
+def test_event_type_reaches_websocket_subscribers_and_history(server):
+    channel = f"chat/{unique()}"
+
+    async def body():
+        ws = await open_ws(server.ws_url)
+        try:
+            await ws.expect({"type": "subscribe", "channel": channel}, "subscribed")
+            await asyncio.to_thread(publish, server, channel, {"n": 1}, event="task.created")
+            pushed = await ws.message(channel)
+            assert pushed["event"] == "task.created" and pushed["data"] == {"n": 1}
+        finally:
+            await ws.close()
+        history = (await server.ahttp("GET", f"/api/history?channel={channel}")).json()
+        assert [m.get("event") for m in history["messages"]] == ["task.created"]
+
+    run(body())
