@@ -4,6 +4,7 @@ Last-Event-ID, reset, filters, presence, admin drop, CORS and bad input (docs/pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -428,5 +429,36 @@ def test_event_type_reaches_websocket_subscribers_and_history(server):
             await ws.close()
         history = (await server.ahttp("GET", f"/api/history?channel={channel}")).json()
         assert [m.get("event") for m in history["messages"]] == ["task.created"]
+
+    run(body())
+
+
+def test_head_answers_the_stream_headers_without_a_body(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"HEAD /sse?channel=a HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 5
+        while b'{"status":"ok"}' not in data and time.monotonic() < deadline:
+            data += sock.recv(4096)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head
+    assert rest.startswith(b"HTTP/1.1 200"), rest  # no body, and the connection goes on
+
+
+def test_shared_subscription_streams_split_the_messages(server):
+    channel = f"chat/{unique()}"
+    shared = f"$share/g/{channel}"
+
+    async def body():
+        async with sse(url(server, shared)) as one, sse(url(server, shared)) as two:
+            await asyncio.sleep(0.2)
+            for n in range(6):
+                await asyncio.to_thread(publish, server, channel, {"n": n})
+            got = []
+            for stream in (one, two):
+                with contextlib.suppress(asyncio.TimeoutError):
+                    while True:
+                        got.append((await stream.next(timeout=1.0)).json()["n"])
+            assert sorted(got) == list(range(6))  # each message to one member of the group
 
     run(body())
