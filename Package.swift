@@ -105,12 +105,32 @@ let package = Package(
             path: "Sources/Protocols/NATS/Frontend",
             swiftSettings: hotPath
         ),
+        // Server-Sent Events and long polling: event encoding, positions, requests, state machines (no IO) ...
+        .target(
+            name: "SSEWire",
+            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Protocols/SSE/Wire",
+            swiftSettings: upcoming
+        ),
+        // ... and the NIO handlers: `/sse` streams, `/api/realtime`, `/poll`.
+        .target(
+            name: "SSEFrontend",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "SSEWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Protocols/SSE/Frontend",
+            swiftSettings: hotPath
+        ),
         // Configuration, the service group, the HTTP API, metrics endpoint.
         .target(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
-                "NATSFrontend", "NATSWire",
+                "NATSFrontend", "NATSWire", "SSEFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -156,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "DecoderFuzz",
             dependencies: [
-                "BusCore", "FrontendKit", "NativeWebSocketWire", "NATSWire",
+                "BusCore", "FrontendKit", "NativeWebSocketWire", "NATSWire", "SSEWire",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",
@@ -194,6 +214,16 @@ let package = Package(
                 "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "SSETests",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),

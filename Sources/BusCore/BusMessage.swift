@@ -77,6 +77,7 @@ public struct MessageHeaders: Sendable, Hashable {
         var userProperties: [UserProperty] = []
         var expiresAt: UInt64?
         var priority: UInt8?
+        var eventType: String?
     }
 
     private final class Box: Sendable {
@@ -118,15 +119,38 @@ public struct MessageHeaders: Sendable, Hashable {
     public var hasContentTypeOrProperties: Bool {
         box.fields.contentType != nil || !box.fields.userProperties.isEmpty
     }
+    /// The publisher's event type (SSE `event:`, e.g. `task.created`); nil means the default, `message`.
+    /// Checked by `MessageHeaders.validateEventType` where a client sets it.
+    public var eventType: String? {
+        get { box.fields.eventType }
+        set { update { $0.eventType = newValue } }
+    }
 
     public init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
-        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil
+        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
+        eventType: String? = nil
     ) {
         let fields = Fields(
             contentType: contentType, correlationID: correlationID, replyTo: replyTo, userProperties: userProperties,
-            expiresAt: expiresAt, priority: priority)
+            expiresAt: expiresAt, priority: priority, eventType: eventType)
         box = fields == Fields() ? .empty : Box(fields)
+    }
+
+    /// Longest event type a publisher may set.
+    public static let maxEventTypeLength = 128
+
+    /// Why `type` cannot be an event type, or nil when it can: 1…128 bytes of printable ASCII without
+    /// spaces, so it fits one SSE `event:` line (WHATWG HTML §9.2.6: a line ends at CR or LF) and reads
+    /// the same in every protocol.
+    public static func validateEventType(_ type: String) -> String? {
+        guard !type.isEmpty, type.utf8.count <= maxEventTypeLength else {
+            return "event type must be 1 to \(maxEventTypeLength) bytes"
+        }
+        guard type.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return "event type must be printable ASCII without spaces"
+        }
+        return nil
     }
 
     private mutating func update(_ change: (inout Fields) -> Void) {

@@ -25,6 +25,9 @@ package struct ConfigurationOverrides: Sendable {
     package var natsPort: String?
     package var history: [String] = []
     package var presence: [String] = []
+    package var sseKeepAliveSeconds: Int?
+    package var pollMaxTimeoutSeconds: Int?
+    package var realtimeInactivitySeconds: Int?
     package init() {}
 }
 
@@ -70,6 +73,7 @@ extension ServerConfiguration {
             }
         }
         if let filters = file.presence { presence = try filters.map { try Self.filter($0, key: "presence") } }
+        if let value = file.sse { sse = value }
         if let l = file.limits {
             if let v = l.max_connections { limits.maxConnections = v }
             if let v = l.max_frame_bytes { limits.maxFrameBytes = v }
@@ -124,6 +128,9 @@ extension ServerConfiguration {
         if let value = overrides.threads { eventLoopThreads = value }
         if let value = overrides.webSocketEchoPath { webSocketEchoPath = value }
         if let value = overrides.natsPort { try setNATSPort(value, key: "--nats-port") }
+        if let value = overrides.sseKeepAliveSeconds { sse.keepAliveSeconds = value }
+        if let value = overrides.pollMaxTimeoutSeconds { sse.pollMaxTimeoutSeconds = value }
+        if let value = overrides.realtimeInactivitySeconds { sse.realtimeInactivitySeconds = value }
         // Flag rules come first so they win over file rules for the same topics.
         history = try overrides.history.map(Self.parseHistoryRule) + history
         presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }
@@ -179,6 +186,7 @@ extension ServerConfiguration {
         guard limits.maxHistoryTopics >= 0 else {
             throw ConfigurationError("limits.max_history_topics must not be negative")
         }
+        try sse.validate()
     }
 
     /// `FILTER=COUNT[,AGE][,BYTES]`, AGE as `600`, `600s`, `10m`, `1h`.
@@ -278,6 +286,7 @@ private struct ConfigFile: Decodable {
     }
     var limits: Limits?
     var nats: NATS?
+    var sse: SSESettings?
     var log_level: String?
     var threads: Int?
 }

@@ -19,6 +19,8 @@ package struct ServerConfiguration: Sendable {
     package var presence: [TopicFilter] = []
     package var allowedOrigins: [String] = ["*"]
     package var limits = ServerLimits()
+    /// Server-Sent Events, realtime and long polling (config key `sse`).
+    package var sse = SSESettings()
     package var logLevel: Logger.Level = .info
     /// Path of the WebSocket echo endpoint used by conformance suites (Autobahn); nil (off) by default.
     package var webSocketEchoPath: String?

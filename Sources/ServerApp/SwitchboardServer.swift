@@ -12,6 +12,7 @@ import NIOHTTP1
 package import NIOPosix
 import NativeWebSocketFrontend
 import Prometheus
+import SSEFrontend
 import ServiceLifecycle
 import UnixSignals
 
@@ -113,6 +114,7 @@ package final class SwitchboardServer: Sendable {
             bus: bus, connections: connections, apiKey: configuration.apiKey, metricsSlot: bus.metrics.slot(for: "http")
         )
         .register(into: &router)
+        SSERoutes(services: makeSSEServices(authenticator: authenticator)).register(into: &router)
         let ready = self.ready
         let prometheus = self.prometheus
         router.add(.GET, "/healthz", sync: { _ in .json { $0.writeStaticString("{\"status\":\"ok\"}") } })
@@ -159,6 +161,22 @@ package final class SwitchboardServer: Sendable {
                     try? await Task.sleep(for: .milliseconds(50))
                 }
             })
+    }
+}
+
+extension SwitchboardServer {
+    fileprivate func makeSSEServices(authenticator: any Authenticator) -> SSEServices {
+        let settings = configuration.sse
+        var sse = SSEConfiguration()
+        sse.keepAliveSeconds = settings.keepAliveSeconds
+        sse.retryMilliseconds = settings.retryMilliseconds
+        sse.pollDefaultTimeoutSeconds = settings.pollDefaultTimeoutSeconds
+        sse.pollMaxTimeoutSeconds = settings.pollMaxTimeoutSeconds
+        sse.realtimeInactivitySeconds = settings.realtimeInactivitySeconds
+        sse.maxRealtimeSubscriptions = configuration.limits.maxSubscriptionsPerConnection
+        sse.origins = OriginPolicy(allowed: settings.allowedOrigins ?? configuration.allowedOrigins)
+        sse.slowConsumerPolicy = configuration.limits.slowConsumer
+        return SSEServices(configuration: sse, bus: bus, connections: connections, authenticator: authenticator)
     }
 }
 

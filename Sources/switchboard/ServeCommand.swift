@@ -60,6 +60,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("presence"), help: "Track presence on channels matching FILTER. Repeatable.")
     var presence: [String] = []
 
+    @Option(
+        name: .customLong("sse-keep-alive"),
+        help: "Seconds between SSE keep-alive comments (config sse.keep_alive_seconds; default 15).")
+    var sseKeepAlive: Int?
+
+    @Option(
+        name: .customLong("poll-max-timeout"),
+        help: "Longest long-poll hold in seconds (config sse.poll_max_timeout_seconds; default 60).")
+    var pollMaxTimeout: Int?
+
+    @Option(
+        name: .customLong("realtime-inactivity"),
+        help:
+            "Drop /api/realtime clients inactive this many seconds (config sse.realtime_inactivity_seconds; default 300)."
+    )
+    var realtimeInactivity: Int?
+
     func run() async throws {
         var overrides = ConfigurationOverrides()
         overrides.host = host
@@ -73,6 +90,9 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.natsPort = natsPort
         overrides.history = history
         overrides.presence = presence
+        overrides.sseKeepAliveSeconds = sseKeepAlive
+        overrides.pollMaxTimeoutSeconds = pollMaxTimeout
+        overrides.realtimeInactivitySeconds = realtimeInactivity
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration.load(overrides: overrides)

@@ -3,6 +3,7 @@ import FrontendKit
 import NATSWire
 import NIOCore
 import NativeWebSocketWire
+import SSEWire
 
 /// Fuzz targets, one per decoder we own (NIO's WebSocket/HTTP parsers have their own fuzzing upstream).
 /// Each must survive any input: errors are fine, crashes and hangs are not.
@@ -12,7 +13,7 @@ import NativeWebSocketWire
 ///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
-    case json, nativews, topic, query, nats
+    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -57,6 +58,34 @@ enum FuzzTarget: String, CaseIterable {
             {
                 precondition(NATSSubjectMapping.subject(forTopic: topic) == text, "subject round trip")
             }
+        case .ssecursor:
+            // SSE Last-Event-ID / poll cursor: whatever parses must re-encode to a text that parses back
+            // to the same positions.
+            let text = String(decoding: bytes, as: UTF8.self)
+            let entries = text.utf8.count(where: { $0 == UInt8(ascii: ".") }) + 1
+            if let cursor = try? SSECursor.parse(text, channels: entries) {
+                precondition(
+                    (try? SSECursor.parse(cursor.text, channels: entries)) == cursor, "cursor round trip changed it")
+            }
+        case .ssequery:
+            // `/sse` and `/poll` parameters: `name=value` pairs split on `&`; a `last=` pair is the header.
+            var query: [String: [String]] = [:]
+            var header: String?
+            for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let value = parts.count > 1 ? String(parts[1]) : ""
+                if parts[0] == "last" { header = value } else { query[String(parts[0]), default: []].append(value) }
+            }
+            _ = try? SSEStreamRequest.parse(query: query, lastEventID: header)
+            _ = try? SSEPollRequest.parse(
+                query: query, ifNoneMatch: header, defaultTimeoutSeconds: 30, maxTimeoutSeconds: 60)
+        case .ssedata:
+            // Any payload as `data:` lines: no CR reaches the wire and every line is a data line.
+            var out = ByteBuffer()
+            SSEEventEncoder.data(&out, ByteBuffer(bytes: bytes))
+            let lines = out.readableBytesView.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            precondition(!out.readableBytesView.contains(UInt8(ascii: "\r")), "CR in an event stream field")
+            precondition(lines.dropLast().allSatisfy { $0.starts(with: "data: ".utf8) }, "a line is not data:")
         }
     }
 }

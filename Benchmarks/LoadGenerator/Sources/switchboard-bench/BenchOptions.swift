@@ -22,7 +22,8 @@ extension BenchProtocolKind: ExpressibleByArgument {}
 
 /// Options shared by every scenario.
 struct BenchOptions: ParsableArguments {
-    @Option(name: .customLong("protocol"), help: "Wire protocol: ws or nats.")
+    @Option(
+        name: .customLong("protocol"), help: "Wire protocol: ws, nats or sse (SSE subscribers, WebSocket publishers).")
     var wire: BenchProtocolKind = .ws
 
     @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
@@ -31,7 +32,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Server host; loopback only.")
     var host = "127.0.0.1"
 
-    @Option(help: "Server port (default 8080 for ws, 4222 for nats).")
+    @Option(help: "Server port (default 8080 for ws and sse, 4222 for nats).")
     var port: Int?
 
     @Option(help: "WebSocket path.")

@@ -9,11 +9,14 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     case ws
     /// The NATS client protocol (text control lines), for calibrating against nats-server.
     case nats
+    /// Server-Sent Events: subscribers are `/sse` streams; publishers use the native WebSocket on
+    /// the same port (`--path`), since an SSE stream cannot publish.
+    case sse
 
     /// The port a server of this protocol listens on by default.
     var defaultPort: Int {
         switch self {
-        case .ws: return 8080
+        case .ws, .sse: return 8080
         case .nats: return 4222
         }
     }
@@ -23,6 +26,9 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         switch self {
         case .ws: return WebSocketClientHandler(target: target, role: role)
         case .nats: return NATSClientHandler(target: target, role: role)
+        case .sse:
+            if role is PublisherRole { return WebSocketClientHandler(target: target, role: role) }
+            return SSEClientHandler(target: target, role: role)
         }
     }
 }
