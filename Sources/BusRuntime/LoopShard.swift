@@ -77,6 +77,10 @@ package final class LoopShard: @unchecked Sendable {
     // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
     private var batchMark: UInt64 = 1
     private var touched: [any BusSubscriber] = []
+    /// `afterDeliveries` completions waiting for this tick's hand-off.
+    private var barriers: [() -> Void] = []
+    /// Loops handed deliveries since the last barrier went out (bit per shard; all bits past 64 loops).
+    private var dispatchedSinceBarrier: UInt64 = 0
     package var stats = ShardStats()
 
     init(index: Int, eventLoop: any EventLoop, shardCount: Int, cacheCapacity: Int) {
@@ -225,9 +229,60 @@ package final class LoopShard: @unchecked Sendable {
                 let shard = bus.shards[target]
                 let handover = Handover(value: batch)
                 shard.eventLoop.execute { shard.receive(handover.value) }
+                dispatchedSinceBarrier |= target < 64 ? 1 << UInt64(target) : .max
             }
         }
         flushTouched()
+        if !barriers.isEmpty { sendBarriers() }
+    }
+
+    // MARK: - Barriers
+
+    /// Runs `completion` on this loop once every publication made on this loop so far has been written to
+    /// its subscribers' connections, on every loop. (NATS answers PING with PONG only then, as
+    /// nats-server does: clients use the round trip as a flush barrier.) Subscribers on this loop are
+    /// written to during the publish; other loops get a marker after the batches already handed to them.
+    package func afterDeliveries(_ completion: @escaping () -> Void) {
+        eventLoop.preconditionInEventLoop()
+        barriers.append(completion)
+        scheduleHandOff()
+    }
+
+    private func sendBarriers() {
+        let completions = barriers
+        barriers = []
+        let targets = dispatchedSinceBarrier
+        dispatchedSinceBarrier = 0
+        guard targets != 0 else {
+            for completion in completions { completion() }
+            return
+        }
+        let barrier = Barrier(remaining: 0, completions: completions)
+        for shard in bus.shards
+        where shard.index != index && (shard.index >= 64 || targets & (1 << UInt64(shard.index)) != 0) {
+            barrier.remaining += 1
+            // Tasks run in order: this one runs after the batches handed to that loop before it.
+            shard.eventLoop.execute {
+                self.eventLoop.execute { barrier.arrive() }
+            }
+        }
+    }
+
+    /// Counts the loops a barrier still waits for; confined to the loop that made it.
+    final class Barrier: @unchecked Sendable {
+        var remaining: Int
+        let completions: [() -> Void]
+
+        init(remaining: Int, completions: [() -> Void]) {
+            self.remaining = remaining
+            self.completions = completions
+        }
+
+        func arrive() {
+            remaining -= 1
+            guard remaining == 0 else { return }
+            for completion in completions { completion() }
+        }
     }
 
     /// Flushes every connection written to since the last flush, once, and starts a new batch mark.

@@ -319,3 +319,32 @@ def test_slow_consumer_is_closed_and_others_are_not(make_server):
         assert float(line.rsplit(" ", 1)[1]) >= 1, line
     finally:
         stalled.close()
+
+
+def test_pong_follows_delivery_to_every_subscriber(server):
+    """PING is a flush barrier, as with nats-server: when the publisher reads its PONG, what it published
+    before the PING is already in every subscriber's socket, whichever event loop serves it."""
+    subject = unique("barrier")
+    subscribers = [Raw(server) for _ in range(4)]  # spread over the server's loops
+    publisher = Raw(server)
+    try:
+        for conn in subscribers:
+            conn.send(f"SUB {subject} 1\r\nPING\r\n".encode())
+            assert conn.line() == "PONG"
+        publisher.send(b"".join(f"PUB {subject} 3\r\n{i:03d}\r\n".encode() for i in range(1000)) + b"PING\r\n")
+        assert publisher.line() == "PONG"
+        for conn in subscribers:
+            conn.sock.setblocking(False)
+            data = conn.buffer
+            try:
+                while True:
+                    chunk = conn.sock.recv(1 << 20)
+                    if not chunk:
+                        break
+                    data += chunk
+            except BlockingIOError:
+                pass
+            assert data.count(b"MSG ") == 1000, f"{data.count(b'MSG ')} of 1000 already delivered"
+    finally:
+        for conn in subscribers + [publisher]:
+            conn.close()

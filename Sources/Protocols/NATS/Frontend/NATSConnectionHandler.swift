@@ -198,18 +198,30 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         }
     }
 
-    /// Runs one operation; false when it was refused (an `-ERR` was written instead of `+OK`).
+    /// Runs one operation; true when verbose mode acknowledges it with `+OK` (false after a refusal, for
+    /// which an `-ERR` was written, and for PING/PONG).
     @inline(__always)
     private func perform(_ operation: borrowing NATSClientOperation) -> Bool {
         switch operation {
         case .publish(let publish): return self.publish(publish)
         case .subscribe(let subject, let queue, let sid): return subscribe(subject: subject, queue: queue, sid: sid)
         case .unsubscribe(let sid, let maxMessages): return unsubscribe(sid: sid, maxMessages: maxMessages)
-        case .ping: NATSEncoder.pong(&out)
+        // As nats-server: verbose mode acknowledges PUB, SUB and UNSUB, not PING or PONG.
+        case .ping: pong()
         case .pong: machine.pongReceived()
         case .ignored, .connect: break
         }
-        return true
+        return false
+    }
+
+    /// PONG once what this connection published before the PING has been written to its subscribers,
+    /// on every loop: clients (and nats-server) treat the round trip as a flush barrier.
+    private func pong() {
+        shard.afterDeliveries { [self] in
+            guard !machine.isClosed else { return }
+            NATSEncoder.pong(&out)
+            flushOut()
+        }
     }
 
     private func connect(_ options: NATSConnectOptions) {
