@@ -131,10 +131,17 @@ public struct MessageHeaders: Sendable, Hashable {
         userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
         eventType: String? = nil
     ) {
-        let fields = Fields(
-            contentType: contentType, correlationID: correlationID, replyTo: replyTo, userProperties: userProperties,
-            expiresAt: expiresAt, priority: priority, eventType: eventType)
-        box = fields == Fields() ? .empty : Box(fields)
+        // Most messages have no headers at all: no fields to build or compare.
+        if contentType == nil && correlationID == nil && replyTo == nil && userProperties.isEmpty && expiresAt == nil
+            && priority == nil && eventType == nil
+        {
+            box = .empty
+            return
+        }
+        box = Box(
+            Fields(
+                contentType: contentType, correlationID: correlationID, replyTo: replyTo,
+                userProperties: userProperties, expiresAt: expiresAt, priority: priority, eventType: eventType))
     }
 
     /// Longest event type a publisher may set.

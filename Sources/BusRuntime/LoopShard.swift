@@ -110,6 +110,13 @@ package final class LoopShard: @unchecked Sendable {
         return publishHere(message, plan: plan)
     }
 
+    /// Whether a publication to `topic` would reach a subscriber or be kept in a log. A frontend that
+    /// learns it would not can skip building the message (publishing into the void is common).
+    package func isRouted(_ topic: Topic) -> Bool {
+        let plan = self.plan(for: topic)
+        return plan.recipientCount > 0 || plan.log != nil
+    }
+
     private func publishHere(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
         var plan = plan
         var message = message
