@@ -24,6 +24,8 @@ public final class BusMessage: Sendable {
     /// them without copying the structs that hold them (which would retain their strings).
     public let expiresAt: UInt64
     public let offset: UInt64
+    /// `kind == .publish`, without copying the enum.
+    public let isPublication: Bool
 
     public init(
         topic: Topic,
@@ -43,6 +45,7 @@ public final class BusMessage: Sendable {
         self.kind = kind
         self.expiresAt = headers.expiresAt ?? .max
         self.offset = position?.offset ?? 0
+        if case .publish = kind { self.isPublication = true } else { self.isPublication = false }
     }
 
     /// The same message placed in a log.
