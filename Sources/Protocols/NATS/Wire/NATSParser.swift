@@ -72,15 +72,16 @@ public struct NATSParser: Sendable {
             throw .malformed(
                 sizes == 2 ? "HPUB <subject> [reply] <header size> <size>" : "PUB <subject> [reply] <size>")
         }
-        guard let total = Self.decimal(buffer, base, tokens.range(tokens.count - 1)) else {
-            throw .malformed("message size must be a number")
-        }
+        let total = line.lastNumber
+        guard total >= 0 else { throw .malformed("message size must be a number") }
         // The size is checked before a byte of the payload is waited for: nothing unbounded is buffered.
         guard total <= limits.maxPayload else { throw .maxPayloadViolation }
         var headerSize = 0
         if sizes == 2 {
-            guard let value = Self.decimal(buffer, base, tokens.range(tokens.count - 2)), value <= total, value >= 4
-            else { throw .malformed("header size must be a number between 4 and the total size") }
+            let value = line.secondLastNumber
+            guard value >= 4, value <= total else {
+                throw .malformed("header size must be a number between 4 and the total size")
+            }
             headerSize = value
         }
         let needed = line.consumed + total + 2
@@ -128,6 +129,10 @@ public struct NATSParser: Sendable {
         var end: Int
         /// Bytes up to and including LF.
         var consumed: Int
+        /// PUB/HPUB: the last token (total size) and the one before it (HPUB header size) as numbers,
+        /// -1 when not a number; read here, where the bytes are at hand.
+        var lastNumber = -1
+        var secondLastNumber = -1
     }
 
     static func scanControlLine(
@@ -164,8 +169,13 @@ public struct NATSParser: Sendable {
         guard tokens.count > 0 else { throw .unknownOperation }
         let operation = try Self.operation(bytes, tokens.range(0))
         if tokens.isFull && operation != .connect && operation != .ignored { throw .malformed("too many arguments") }
-        return ControlLine(
+        var line = ControlLine(
             operation: operation, tokens: tokens, argumentStart: argumentStart, end: end, consumed: newline + 1)
+        if operation == .publish || operation == .headerPublish, tokens.count >= 2 {
+            line.lastNumber = decimal(bytes, tokens.range(tokens.count - 1))
+            if tokens.count >= 3 { line.secondLastNumber = decimal(bytes, tokens.range(tokens.count - 2)) }
+        }
+        return line
     }
 
     private static func operation(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(NATSProtocolError)
@@ -191,6 +201,19 @@ public struct NATSParser: Sendable {
     @inline(__always)
     private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 
+    /// A non-negative decimal of at most 10 digits (sizes are bounded long before that), or -1.
+    @inline(__always)
+    private static func decimal(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int {
+        guard range.count > 0, range.count <= 10 else { return -1 }
+        var value = 0
+        for index in range {
+            let digit = bytes[index] &- 0x30
+            guard digit < 10 else { return -1 }
+            value = value * 10 + Int(digit)
+        }
+        return value
+    }
+
     private static func string(_ buffer: ByteBuffer, _ base: Int, _ range: Range<Int>) -> String {
         buffer.getString(at: base + range.lowerBound, length: range.count)!
     }
@@ -211,13 +234,14 @@ public struct NATSParser: Sendable {
 
 /// Up to five whitespace-separated tokens of a control line, without an array per line.
 struct Tokens {
-    private var starts: (Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0)
-    private var ends: (Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0)
+    private var starts: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0)
+    private var ends: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0, 0)
     private(set) var count = 0
     private(set) var isFull = false
 
     /// Adds a token; false (and `isFull`) when five are already held.
     mutating func append(_ start: Int, _ end: Int) -> Bool {
+        let (start, end) = (UInt32(truncatingIfNeeded: start), UInt32(truncatingIfNeeded: end))
         switch count {
         case 0: (starts.0, ends.0) = (start, end)
         case 1: (starts.1, ends.1) = (start, end)
@@ -234,11 +258,11 @@ struct Tokens {
 
     func range(_ index: Int) -> Range<Int> {
         switch index {
-        case 0: starts.0..<ends.0
-        case 1: starts.1..<ends.1
-        case 2: starts.2..<ends.2
-        case 3: starts.3..<ends.3
-        default: starts.4..<ends.4
+        case 0: Int(starts.0)..<Int(ends.0)
+        case 1: Int(starts.1)..<Int(ends.1)
+        case 2: Int(starts.2)..<Int(ends.2)
+        case 3: Int(starts.3)..<Int(ends.3)
+        default: Int(starts.4)..<Int(ends.4)
         }
     }
 }
