@@ -85,11 +85,34 @@ let package = Package(
             path: "Sources/Protocols/WebSocket/Frontend",
             swiftSettings: hotPath
         ),
+        // MQTT 3.1.1 and 5.0: one codec for both versions + the session state machine (no IO) ...
+        .target(
+            name: "MQTTWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Protocols/MQTT/Wire",
+            swiftSettings: upcoming
+        ),
+        // ... and the TCP listener and connection handler that run its actions against the bus.
+        .target(
+            name: "MQTTFrontend",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Protocols/MQTT/Frontend",
+            swiftSettings: hotPath
+        ),
         // Configuration, the service group, the HTTP API, metrics endpoint.
         .target(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
+                "MQTTFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -135,7 +158,8 @@ let package = Package(
         .executableTarget(
             name: "DecoderFuzz",
             dependencies: [
-                "BusCore", "FrontendKit", "NativeWebSocketWire", .product(name: "NIOCore", package: "swift-nio"),
+                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",
             swiftSettings: upcoming
@@ -163,6 +187,15 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "MQTTTests",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),
