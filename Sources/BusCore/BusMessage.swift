@@ -61,11 +61,21 @@ public struct MessageHeaders: Sendable, Hashable {
     /// Absolute expiry, nanoseconds since the Unix epoch.
     public var expiresAt: UInt64?
     public var priority: UInt8?
+    /// The publisher's delivery guarantee (MQTT QoS 0-2); nil for protocols without one (delivered as 0).
+    public var qos: UInt8?
+    /// Published with MQTT's retain flag (for retain-as-published subscriptions).
+    public var retain: Bool
+    /// MQTT 5 Payload Format Indicator: true when the publisher declared the payload UTF-8 text.
+    public var payloadIsUTF8: Bool?
 
     public init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
-        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil
+        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil, qos: UInt8? = nil,
+        retain: Bool = false, payloadIsUTF8: Bool? = nil
     ) {
+        self.qos = qos
+        self.retain = retain
+        self.payloadIsUTF8 = payloadIsUTF8
         self.contentType = contentType
         self.correlationID = correlationID
         self.replyTo = replyTo

@@ -1,6 +1,7 @@
 package import BusCore
 package import FrontendKit
 package import Logging
+package import MQTTFrontend
 import NIOCore
 
 /// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
@@ -20,10 +21,19 @@ package struct ServerConfiguration: Sendable {
     package var logLevel: Logger.Level = .info
     /// Path of the WebSocket echo endpoint used by conformance suites (Autobahn); nil (off) by default.
     package var webSocketEchoPath: String?
+    /// The MQTT frontend: TCP port (`--mqtt-port`, default 1883), `/mqtt` over WebSocket, limits.
+    package var mqtt = MQTTConfiguration()
     /// Event loop threads; defaults to one per core.
     package var eventLoopThreads: Int = System.coreCount
 
     package init() {}
+
+    /// The MQTT settings, listening on the server's `host`.
+    var mqttWithHost: MQTTConfiguration {
+        var mqtt = self.mqtt
+        mqtt.host = host
+        return mqtt
+    }
 }
 
 /// Named limits (config key `limits`), each with the reason for its default.

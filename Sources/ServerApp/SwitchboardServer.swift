@@ -4,6 +4,7 @@ package import BusRuntime
 import Foundation
 package import FrontendKit
 package import Logging
+import MQTTFrontend
 import Metrics
 import NIOConcurrencyHelpers
 package import NIOCore
@@ -25,6 +26,9 @@ package final class SwitchboardServer: Sendable {
     private let ready = ManagedAtomic(false)
     private let boundAddress = NIOLockedValueBoxWrapper()
     private let prometheus: PrometheusCollectorRegistry
+    /// Retained messages (MQTT), shared by every frontend that reads "current values".
+    package let retained: RetainedMessageStore
+    private let mqtt: MQTTServices
 
     package init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -40,6 +44,12 @@ package final class SwitchboardServer: Sendable {
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics))
         self.connections = ConnectionRegistry(maxConnections: configuration.limits.maxConnections)
+        self.retained = RetainedMessageStore()
+        self.mqtt = MQTTServices(
+            bus: bus, connections: connections,
+            authenticator: StaticTokenAuthenticator(
+                allowsAnonymous: configuration.anonymous, tokens: configuration.tokens),
+            configuration: configuration.mqttWithHost, retained: retained)
     }
 
     /// The HTTP port actually bound (useful with port 0).
@@ -50,7 +60,10 @@ package final class SwitchboardServer: Sendable {
         let http = makeHTTPService()
         let services = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: http)],
+                services: [
+                    .init(service: http),
+                    .init(service: MQTTServerService(services: mqtt, group: group, logger: logger)),
+                ],
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
         bus.startMetricsReporting()
@@ -78,6 +91,7 @@ package final class SwitchboardServer: Sendable {
             NativeWSEndpoint(
                 configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
         ]
+        endpoints.append(MQTTWebSocketEndpoint(services: mqtt, origins: wsConfiguration.origins))
         if let path = configuration.webSocketEchoPath {
             // Autobahn's fuzzing client sends messages up to 16 MiB.
             endpoints.append(WebSocketEchoEndpoint(path: path, maxFrameSize: 16 << 20))

@@ -1,0 +1,48 @@
+import BusCore
+import MQTTWire
+import NIOCore
+
+/// PUBLISH packets ⇄ bus messages: MQTT 5 properties map onto the bus's headers (docs/protocols/mqtt.md).
+enum MQTTMessageMapping {
+    /// A received PUBLISH (topic already resolved and validated) as a bus message.
+    static func busMessage(_ packet: MQTTPublishPacket, topic: Topic, publisherID: String, now: UInt64) -> BusMessage {
+        let properties = packet.properties
+        var headers = MessageHeaders(
+            contentType: properties.contentType, replyTo: properties.responseTopic,
+            userProperties: properties.userProperties.map { UserProperty(name: $0.name, value: $0.value) },
+            qos: packet.qos.rawValue, retain: packet.retain,
+            payloadIsUTF8: properties.payloadFormatIndicator.map { $0 == 1 })
+        if let data = properties.correlationData { headers.correlationID = String(buffer: data) }
+        if let seconds = properties.messageExpiryInterval {
+            headers.expiresAt = now + UInt64(seconds) * 1_000_000_000
+        }
+        return BusMessage(
+            topic: topic, payload: packet.payload, headers: headers, publisherID: publisherID, timestamp: now)
+    }
+
+    /// The PUBLISH a subscriber receives (without packet identifier; the session assigns one).
+    static func publishPacket(_ message: BusMessage, qos: MQTTQoS, retain: Bool, subscriptionIdentifier: Int?)
+        -> MQTTPublishPacket
+    {
+        let headers = message.headers
+        var properties = MQTTProperties()
+        if let utf8 = headers.payloadIsUTF8 { properties.payloadFormatIndicator = utf8 ? 1 : 0 }
+        properties.contentType = headers.contentType
+        properties.responseTopic = headers.replyTo
+        if let correlation = headers.correlationID { properties.correlationData = ByteBuffer(string: correlation) }
+        if !headers.userProperties.isEmpty {
+            properties.userProperties = headers.userProperties.map { MQTTUserProperty(name: $0.name, value: $0.value) }
+        }
+        if let identifier = subscriptionIdentifier { properties.subscriptionIdentifiers = [identifier] }
+        return MQTTPublishPacket(
+            topic: message.topic.name, payload: message.payload, qos: qos, retain: retain, properties: properties)
+    }
+
+    /// [MQTT-3.3.2-6] the Message Expiry Interval sent is the time left; nil when `expiresAt` passed.
+    static func remainingExpiry(_ expiresAt: UInt64?, now: UInt64) -> UInt32?? {
+        guard let expiresAt else { return .some(nil) }
+        guard expiresAt > now else { return nil }
+        let seconds = (expiresAt - now + 999_999_999) / 1_000_000_000
+        return .some(UInt32(min(seconds, UInt64(UInt32.max))))
+    }
+}
