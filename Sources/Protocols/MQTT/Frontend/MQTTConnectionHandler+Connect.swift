@@ -115,6 +115,7 @@ extension MQTTConnectionHandler {
         services.sessions.store(session)
         session.resumed(by: self)
         self.session = session
+        self.negotiated = negotiated
         version = negotiated.version
         waitingForSession = false
         services.statistics.clientsConnected.wrappingIncrement(ordering: .relaxed)
@@ -125,7 +126,7 @@ extension MQTTConnectionHandler {
 
     /// Another connection took the session over.
     func sessionTakenOver() {
-        if let will = machine.negotiated?.will, will.properties.willDelayInterval ?? 0 == 0,
+        if let will = negotiated?.will, will.properties.willDelayInterval ?? 0 == 0,
             let message = makeWillMessage(will, clientID: session?.clientID ?? info.id)
         {
             // The old connection ended without DISCONNECT: its will is published (§3.1.4, §3.1.2.5).

@@ -31,8 +31,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var needsFlush = false
     private var cleanedUp = false
     private var closing = false
-    /// Set when the client sent DISCONNECT (no will unless 0x04).
-    var disconnectNegotiated: MQTTConnectionStateMachine.Negotiated?
+    /// What CONNECT settled, updated by the client's DISCONNECT (no will unless 0x04); kept after the
+    /// state machine has closed, for the session's expiry and the will.
+    var negotiated: MQTTConnectionStateMachine.Negotiated?
     // Keep-alive, driven by the loop's sweeper.
     var keepAliveSlot = -1
     private var sweeper: KeepAliveSweeper?
@@ -91,7 +92,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         sweeper?.remove(self)
         sweeper = nil
         if let session, session.connection === self {
-            let negotiated = disconnectNegotiated ?? machine.negotiated
             let will = negotiated?.will.flatMap { makeWillMessage($0, clientID: session.clientID) }
             session.connectionLost(
                 expirySeconds: negotiated?.sessionExpirySeconds ?? 0, will: will,
@@ -162,7 +162,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             case .unsubscribe(let unsubscribe): unsubscribeReceived(unsubscribe)
             case .pingReq: write(.pingResp)
             case .disconnect(let disconnect):
-                disconnectNegotiated = try machine.disconnectReceived(disconnect)
+                negotiated = try machine.disconnectReceived(disconnect)
                 context?.close(promise: nil)
             case .auth:
                 // No enhanced authentication method was agreed, so AUTH is a protocol error ([MQTT-4.12.0-?]).
@@ -185,7 +185,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             connectDeadline = nil
             if version == nil { return closeConnection() }
         }
-        guard let negotiated = machine.negotiated, negotiated.keepAliveSeconds > 0 else { return }
+        guard !machine.isClosed, let negotiated, negotiated.keepAliveSeconds > 0 else { return }
         if receivedSinceTick || keepAliveDeadline == nil {
             receivedSinceTick = false
             // [MQTT-3.1.2-24] one and a half times the keep-alive without a packet closes the connection.
@@ -223,7 +223,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         guard !closing else { return }
         if version == .v5 {
             var properties = MQTTProperties()
-            if machine.negotiated?.problemInformation ?? true { properties.reasonString = String(reason.prefix(200)) }
+            if negotiated?.problemInformation ?? true { properties.reasonString = String(reason.prefix(200)) }
             write(.disconnect(MQTTDisconnectPacket(reasonCode: code, properties: properties)))
         }
         closeConnection()
