@@ -16,7 +16,7 @@ extension MQTTConnectionHandler {
     func publishReceived(_ received: MQTTPublishPacket) throws(MQTTError) {
         guard let session else { throw .protocolError("PUBLISH before CONNECT") }
         let action = try machine.publishReceived(received, session: &session.state)
-        services.statistics.messagesReceived.wrappingIncrement(ordering: .relaxed)
+        pendingStatistics.messagesReceived += 1
         switch action {
         case .acknowledgeOnly(let ack):
             write(.ack(ack))
@@ -78,8 +78,9 @@ extension MQTTConnectionHandler {
         if qos == 0 && (subscription.options.identifier == nil || version == .v3_1_1) {
             guard writable else { return .dropped }
             // One encoding per version and retain flag per message per loop, shared by every subscriber.
-            let now = bus.clock()
+            let clock = bus.clock
             let bytes = context.encoded(form: Self.sharedForm(version, retain: retain)) { message in
+                let now = clock()
                 var packet = MQTTMessageMapping.publishPacket(
                     message, qos: .atMostOnce, retain: retain, subscriptionIdentifier: nil)
                 if let remaining = MQTTMessageMapping.remainingExpiry(message.headers.expiresAt, now: now) {
@@ -93,7 +94,8 @@ extension MQTTConnectionHandler {
             guard bytes.readableBytes <= maxSize else { return .dropped }
             channelContext.write(NIOAny(bytes), promise: nil)
             needsFlush = true
-            services.statistics.messagesSent.wrappingIncrement(ordering: .relaxed)
+            pendingStatistics.messagesSent += 1
+            pendingStatistics.bytesSent += bytes.readableBytes
             return .delivered(bytes: bytes.readableBytes)
         }
         let packet = MQTTMessageMapping.publishPacket(
@@ -131,8 +133,8 @@ extension MQTTConnectionHandler {
         }
         context.write(NIOAny(buffer), promise: nil)
         needsFlush = true
-        services.statistics.messagesSent.wrappingIncrement(ordering: .relaxed)
-        services.statistics.bytesSent.wrappingIncrement(by: size, ordering: .relaxed)
+        pendingStatistics.messagesSent += 1
+        pendingStatistics.bytesSent += size
         return .delivered(bytes: size)
     }
 

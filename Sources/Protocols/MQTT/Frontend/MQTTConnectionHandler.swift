@@ -40,6 +40,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     private var connectDeadline: NIODeadline?
     private var keepAliveDeadline: NIODeadline?
     private var receivedSinceTick = false
+    /// Counts for `$SYS/`, added to the shared atomics once per flush.
+    var pendingStatistics = MQTTStatistics.Pending()
 
     init(services: MQTTServices, transport: String) {
         self.services = services
@@ -98,6 +100,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
                 willDelaySeconds: negotiated?.will?.properties.willDelayInterval ?? 0)
         }
         session = nil
+        services.statistics.add(&pendingStatistics)
         if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
         if services.connections.remove(info.id) { services.counters.connectionClosed() }
     }
@@ -113,7 +116,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         receivedSinceTick = true
-        services.statistics.bytesReceived.wrappingIncrement(by: bytes.readableBytes, ordering: .relaxed)
+        pendingStatistics.bytesReceived += bytes.readableBytes
         if inbound == nil || inbound!.readableBytes == 0 {
             inbound = bytes
         } else {
@@ -245,7 +248,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: 32)
         packet.write(version: explicitVersion ?? version ?? .v5, to: &buffer)
-        services.statistics.bytesSent.wrappingIncrement(by: buffer.readableBytes, ordering: .relaxed)
+        pendingStatistics.bytesSent += buffer.readableBytes
         context.write(NIOAny(buffer), promise: nil)
         needsFlush = true
     }
@@ -254,6 +257,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         guard needsFlush else { return }
         needsFlush = false
         context?.flush()
+        // The $SYS counters are shared by every loop: added once per flush, not per packet.
+        services.statistics.add(&pendingStatistics)
     }
 
     func flushDeliveries() {

@@ -44,7 +44,7 @@ package enum MQTTPacket: Sendable, Hashable {
     @discardableResult
     package func write(version: MQTTProtocolVersion, to buffer: inout ByteBuffer) -> Int {
         let start = buffer.writerIndex
-        buffer.moveWriterIndex(forwardBy: 5)
+        buffer.writeRepeatingByte(0, count: 5)  // room for the largest fixed header; grows the buffer if needed
         let bodyStart = buffer.writerIndex
         switch self {
         case .connect(let packet): packet.writeBody(to: &buffer)
