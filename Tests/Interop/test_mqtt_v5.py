@@ -40,12 +40,12 @@ def test_request_response(server):
     reply_topic = f"replies/{requester.cid}"
     requester.subscribe(reply_topic, qos=1)
     requester.publish(service_topic, b"2+2", qos=1,
-                      properties=props(PacketTypes.PUBLISH, ResponseTopic=reply_topic, CorrelationData=b"id-7"))
+                      properties=props(PacketTypes.PUBLISH, ResponseTopic=reply_topic, CorrelationData=b"\x00\xffid-7"))
     request = responder.get()
     responder.publish(request.properties.ResponseTopic, b"4", qos=1,
                       properties=props(PacketTypes.PUBLISH, CorrelationData=request.properties.CorrelationData))
     reply = requester.get()
-    assert (reply.payload, reply.properties.CorrelationData) == (b"4", b"id-7")
+    assert (reply.payload, reply.properties.CorrelationData) == (b"4", b"\x00\xffid-7"), "binary correlation data"
     responder.disconnect()
     requester.disconnect()
 

@@ -12,7 +12,7 @@ enum MQTTMessageMapping {
             userProperties: properties.userProperties.map { UserProperty(name: $0.name, value: $0.value) },
             qos: packet.qos.rawValue, retain: packet.retain,
             payloadIsUTF8: properties.payloadFormatIndicator.map { $0 == 1 })
-        if let data = properties.correlationData { headers.correlationID = String(buffer: data) }
+        if let data = properties.correlationData { headers.correlationID = correlationID(data) }
         if let seconds = properties.messageExpiryInterval {
             headers.expiresAt = now + UInt64(seconds) * 1_000_000_000
         }
@@ -29,13 +29,33 @@ enum MQTTMessageMapping {
         if let utf8 = headers.payloadIsUTF8 { properties.payloadFormatIndicator = utf8 ? 1 : 0 }
         properties.contentType = headers.contentType
         properties.responseTopic = headers.replyTo
-        if let correlation = headers.correlationID { properties.correlationData = ByteBuffer(string: correlation) }
+        if let correlation = headers.correlationID { properties.correlationData = correlationData(correlation) }
         if !headers.userProperties.isEmpty {
             properties.userProperties = headers.userProperties.map { MQTTUserProperty(name: $0.name, value: $0.value) }
         }
         if let identifier = subscriptionIdentifier { properties.subscriptionIdentifiers = [identifier] }
         return MQTTPublishPacket(
             topic: message.topic.name, payload: message.payload, qos: qos, retain: retain, properties: properties)
+    }
+
+    /// Prefix of a correlation id that carries binary Correlation Data as base64. A NUL cannot start
+    /// a correlation id that came as text, so the mapping is lossless both ways.
+    static let binaryCorrelationPrefix = "\u{0}base64:"
+
+    /// MQTT Correlation Data → the bus's correlation id: as text when it is UTF-8 without NUL,
+    /// otherwise base64 behind `binaryCorrelationPrefix`.
+    static func correlationID(_ data: ByteBuffer) -> String {
+        if let text = try? ByteBuffer.validatedString(data) { return text }
+        return binaryCorrelationPrefix + Base64.encode(data.readableBytesView)
+    }
+
+    static func correlationData(_ id: String) -> ByteBuffer {
+        if id.hasPrefix(binaryCorrelationPrefix),
+            let bytes = Base64.decode(String(id.dropFirst(binaryCorrelationPrefix.count)))
+        {
+            return ByteBuffer(bytes: bytes)
+        }
+        return ByteBuffer(string: id)
     }
 
     /// [MQTT-3.3.2-6] the Message Expiry Interval sent is the time left; nil when `expiresAt` passed.
