@@ -32,7 +32,8 @@ class Paho:
     def __init__(self, port: int, version: int, cid: str | None = None, *, clean: bool = True,
                  session_expiry: int | None = None, will: tuple | None = None, will_properties: Properties | None = None,
                  username: str | None = None, password: str | None = None, transport: str = "tcp",
-                 connect: bool = True, keepalive: int = 30, ws_port: int | None = None) -> None:
+                 connect: bool = True, keepalive: int = 30, ws_port: int | None = None,
+                 maximum_packet_size: int | None = None) -> None:
         self.version = version
         self.cid = cid if cid is not None else client_id()
         self.messages: "queue.Queue[paho.MQTTMessage]" = queue.Queue()
@@ -60,6 +61,7 @@ class Paho:
             self.client.username_pw_set(username or "", password)
         self.clean = clean
         self.session_expiry = session_expiry
+        self.maximum_packet_size = maximum_packet_size
         self.keepalive = keepalive
         self.port = ws_port if ws_port is not None else port
         if connect:
@@ -83,6 +85,8 @@ class Paho:
             props = Properties(PacketTypes.CONNECT)
             if self.session_expiry is not None:
                 props.SessionExpiryInterval = self.session_expiry
+            if self.maximum_packet_size is not None:
+                props.MaximumPacketSize = self.maximum_packet_size
             kwargs["properties"] = props
             kwargs["clean_start"] = self.clean
         self.client.connect("127.0.0.1", self.port, keepalive=self.keepalive, **kwargs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from interop import unique
-from mqtt_client import V5, V311, Paho, Raw, client_id, connect_packet, packet, publish_packet, s
+from mqtt_client import V5, V311, Paho, Raw, client_id, connect_packet, packet, publish_packet, s, subscribe_packet
 
 
 def connected(server, level: int) -> Raw:
@@ -26,6 +26,9 @@ def connected(server, level: int) -> Raw:
         ("second connect", connect_packet("again"), 0x82),
         ("property twice", publish_packet("a", b"x", properties=b"\x01\x00\x01\x00"), 0x82),
         ("invalid utf-8", packet(0x30, b"\x00\x01\xff\x00"), 0x81),
+        ("no local on shared", subscribe_packet(1, "$share/g/x", 0x05), 0x82),
+        ("alias zero", publish_packet("a", b"x", properties=b"\x23\x00\x00"), 0x94),
+        ("auth packet", packet(0xF0, b"\x00"), 0x82),
     ],
 )
 def test_violations_disconnect_with_reason_code_5(server, name, data, reason):

@@ -120,3 +120,16 @@ def test_topic_aliases_from_the_client(server):
     assert got[0] == 0x94, got
     assert raw.closed()
     sub.disconnect()
+
+
+def test_nothing_larger_than_the_clients_maximum_packet_size_is_sent(server):
+    topic = f"size/{unique()}"
+    small = Paho(server.mqtt_port, V5, maximum_packet_size=128)
+    small.subscribe(topic, qos=1)
+    pub = Paho(server.mqtt_port, V5)
+    pub.publish(topic, b"x" * 500, qos=1)
+    pub.publish(topic, b"fits", qos=1)
+    assert small.get().payload == b"fits", "the large message was not sent (MQTT-3.1.2-25)"
+    small.nothing()
+    small.disconnect()
+    pub.disconnect()

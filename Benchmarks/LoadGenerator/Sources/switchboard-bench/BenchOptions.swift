@@ -22,7 +22,7 @@ extension BenchProtocolKind: ExpressibleByArgument {}
 
 /// Options shared by every scenario.
 struct BenchOptions: ParsableArguments {
-    @Option(name: .customLong("protocol"), help: "Wire protocol: ws or nats.")
+    @Option(name: .customLong("protocol"), help: "Wire protocol: ws, nats or mqtt.")
     var wire: BenchProtocolKind = .ws
 
     @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
@@ -39,6 +39,9 @@ struct BenchOptions: ParsableArguments {
 
     @Option(help: "Channel (topic / subject) to publish and subscribe on.")
     var channel = "bench"
+
+    @Option(help: "Quality of service where the protocol has it (mqtt: 0 or 1).")
+    var qos = 0
 
     @Option(help: "Payload size in bytes (min 23: it carries the send timestamp).")
     var size = 64
@@ -93,7 +96,7 @@ struct BenchOptions: ParsableArguments {
 
     /// The target after applying --url, with the loopback rule enforced.
     func resolvedTarget() throws -> BenchTarget {
-        var target = BenchTarget(host: host, port: port ?? wire.defaultPort, path: path, channel: channel)
+        var target = BenchTarget(host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos)
         if let url, let components = URLComponents(string: url) {
             target.host = components.host ?? target.host
             target.port = components.port ?? target.port

@@ -9,12 +9,15 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     case ws
     /// The NATS client protocol (text control lines), for calibrating against nats-server.
     case nats
+    /// MQTT 3.1.1 over TCP (Switchboard's MQTT frontend, mosquitto); `--qos 0|1`.
+    case mqtt
 
     /// The port a server of this protocol listens on by default.
     var defaultPort: Int {
         switch self {
         case .ws: return 8080
         case .nats: return 4222
+        case .mqtt: return 1883
         }
     }
 
@@ -23,6 +26,7 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         switch self {
         case .ws: return WebSocketClientHandler(target: target, role: role)
         case .nats: return NATSClientHandler(target: target, role: role)
+        case .mqtt: return MQTTClientHandler(target: target, role: role)
         }
     }
 }
@@ -37,6 +41,8 @@ struct BenchTarget: Sendable {
     var path: String
     /// The channel (topic / subject) the scenario publishes to.
     var channel: String
+    /// Quality of service for protocols that have one (MQTT 0 or 1).
+    var qos: Int = 0
 }
 
 /// What a scenario can ask of one connection. Implemented by each protocol's channel handler;

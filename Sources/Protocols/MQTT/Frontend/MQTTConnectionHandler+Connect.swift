@@ -116,6 +116,8 @@ extension MQTTConnectionHandler {
         session.resumed(by: self)
         self.session = session
         self.negotiated = negotiated
+        outboundWindow = negotiated.clientReceiveMaximum
+        outboundMaximumPacketSize = negotiated.clientMaximumPacketSize
         version = negotiated.version
         waitingForSession = false
         services.statistics.clientsConnected.wrappingIncrement(ordering: .relaxed)

@@ -74,7 +74,7 @@ extension MQTTConnectionHandler {
         guard let version, let session, let channelContext = self.context, !machine.isClosed else { return .skipped }
         let qos = min(message.headers.qos ?? 0, subscription.options.maxQoS)
         let retain = session.retainFlag(message, subscription)
-        let maxSize = negotiated?.clientMaximumPacketSize ?? Int.max
+        let maxSize = outboundMaximumPacketSize
         if qos == 0 && (subscription.options.identifier == nil || version == .v3_1_1) {
             guard writable else { return .dropped }
             // One encoding per version and retain flag per message per loop, shared by every subscriber.
@@ -101,7 +101,7 @@ extension MQTTConnectionHandler {
         let packet = MQTTMessageMapping.publishPacket(
             message, qos: MQTTQoS(rawValue: qos)!, retain: retain,
             subscriptionIdentifier: version == .v5 ? subscription.options.identifier : nil)
-        let window = negotiated?.clientReceiveMaximum ?? 65_535
+        let window = outboundWindow
         switch session.state.offer(packet, expiresAt: message.headers.expiresAt, window: window, canSend: writable) {
         case .send(let packet):
             return send(packet, expiresAt: message.headers.expiresAt)
@@ -126,7 +126,7 @@ extension MQTTConnectionHandler {
         }
         var buffer = context.channel.allocator.buffer(capacity: packet.payload.readableBytes + 64)
         let size = MQTTPacket.publish(packet).write(version: version, to: &buffer)
-        if size > negotiated?.clientMaximumPacketSize ?? Int.max {
+        if size > outboundMaximumPacketSize {
             // [MQTT-3.1.2-25] too large for the client: discarded as if delivered.
             if let id = packet.packetID { session?.state.complete(id) }
             return .dropped
@@ -141,7 +141,7 @@ extension MQTTConnectionHandler {
     /// Moves queued messages into the window while it has room.
     func drainQueue() {
         guard let session, version != nil, writable, session.state.queuedCount > 0 else { return }
-        let window = negotiated?.clientReceiveMaximum ?? 65_535
+        let window = outboundWindow
         for (packet, expiresAt) in session.state.drain(window: window, now: bus.clock()) {
             send(packet, expiresAt: expiresAt)
         }

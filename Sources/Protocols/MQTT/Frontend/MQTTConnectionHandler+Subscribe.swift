@@ -55,7 +55,7 @@ extension MQTTConnectionHandler {
         let qos = MQTTQoS(rawValue: min(message.headers.qos ?? 0, maxQoS.rawValue))!
         let packet = MQTTMessageMapping.publishPacket(
             message, qos: qos, retain: true, subscriptionIdentifier: identifier)
-        let window = negotiated?.clientReceiveMaximum ?? 65_535
+        let window = outboundWindow
         if case .send(let packet) = session.state.offer(
             packet, expiresAt: message.headers.expiresAt, window: window, canSend: writable)
         {

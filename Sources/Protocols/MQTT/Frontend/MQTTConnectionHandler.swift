@@ -34,6 +34,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     /// What CONNECT settled, updated by the client's DISCONNECT (no will unless 0x04); kept after the
     /// state machine has closed, for the session's expiry and the will.
     var negotiated: MQTTConnectionStateMachine.Negotiated?
+    /// The client's Receive Maximum and Maximum Packet Size, copied out of `negotiated` for the delivery path.
+    var outboundWindow = 65_535
+    var outboundMaximumPacketSize = Int.max
     // Keep-alive, driven by the loop's sweeper.
     var keepAliveSlot = -1
     private var sweeper: KeepAliveSweeper?

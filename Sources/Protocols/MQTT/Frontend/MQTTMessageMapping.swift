@@ -26,12 +26,21 @@ enum MQTTMessageMapping {
     {
         let headers = message.headers
         var properties = MQTTProperties()
+        // Headers from other protocols may be longer than MQTT's two-byte lengths allow; those are left
+        // out rather than sent malformed.
+        func fits(_ text: String?) -> String? { text.flatMap { $0.utf8.count <= Int(UInt16.max) ? $0 : nil } }
         if let utf8 = headers.payloadIsUTF8 { properties.payloadFormatIndicator = utf8 ? 1 : 0 }
-        properties.contentType = headers.contentType
-        properties.responseTopic = headers.replyTo
-        if let correlation = headers.correlationID { properties.correlationData = correlationData(correlation) }
+        properties.contentType = fits(headers.contentType)
+        properties.responseTopic = fits(headers.replyTo)
+        if let correlation = headers.correlationID {
+            let data = correlationData(correlation)
+            if data.readableBytes <= Int(UInt16.max) { properties.correlationData = data }
+        }
         if !headers.userProperties.isEmpty {
-            properties.userProperties = headers.userProperties.map { MQTTUserProperty(name: $0.name, value: $0.value) }
+            properties.userProperties = headers.userProperties.compactMap { pair in
+                guard let name = fits(pair.name), let value = fits(pair.value) else { return nil }
+                return MQTTUserProperty(name: name, value: value)
+            }
         }
         if let identifier = subscriptionIdentifier { properties.subscriptionIdentifiers = [identifier] }
         return MQTTPublishPacket(
