@@ -90,7 +90,7 @@ let package = Package(
             name: "MQTTWire",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/Protocols/MQTT/Wire",
-            swiftSettings: upcoming
+            swiftSettings: hotPath
         ),
         // ... and the TCP listener and connection handler that run its actions against the bus.
         .target(

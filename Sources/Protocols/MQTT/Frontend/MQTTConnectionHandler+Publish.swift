@@ -80,10 +80,11 @@ extension MQTTConnectionHandler {
             // One encoding per version and retain flag per message per loop, shared by every subscriber.
             let clock = bus.clock
             let bytes = context.encoded(form: Self.sharedForm(version, retain: retain)) { message in
-                let now = clock()
                 var packet = MQTTMessageMapping.publishPacket(
                     message, qos: .atMostOnce, retain: retain, subscriptionIdentifier: nil)
-                if let remaining = MQTTMessageMapping.remainingExpiry(message.headers.expiresAt, now: now) {
+                if let expiresAt = message.headers.expiresAt,
+                    let remaining = MQTTMessageMapping.remainingExpiry(expiresAt, now: clock())
+                {
                     packet.properties.messageExpiryInterval = remaining
                 }
                 var buffer = channelContext.channel.allocator.buffer(capacity: message.payload.readableBytes + 64)
@@ -117,7 +118,9 @@ extension MQTTConnectionHandler {
     func send(_ packet: MQTTPublishPacket, expiresAt: UInt64?) -> DeliveryOutcome {
         guard let context, let version else { return .skipped }
         var packet = packet
-        if let remaining = MQTTMessageMapping.remainingExpiry(expiresAt, now: bus.clock()) {
+        if expiresAt == nil {
+            // Nothing to adjust; no clock read.
+        } else if let remaining = MQTTMessageMapping.remainingExpiry(expiresAt, now: bus.clock()) {
             packet.properties.messageExpiryInterval = remaining
         } else {
             // Expired while waiting ([MQTT-3.3.2-5]): not delivered; the slot is freed.
