@@ -203,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "ServerAppTests",
             dependencies: [
-                "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient",
+                "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient", "MQTTFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
