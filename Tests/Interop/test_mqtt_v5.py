@@ -133,3 +133,26 @@ def test_nothing_larger_than_the_clients_maximum_packet_size_is_sent(server):
     small.nothing()
     small.disconnect()
     pub.disconnect()
+
+
+def test_topic_aliases_towards_the_client(server):
+    topic = f"alias/out/{unique()}"
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("aliasout"), properties=b"\x22\x00\x02"))  # Topic Alias Maximum 2
+    raw.expect(2)
+    from mqtt_client import subscribe_packet
+
+    raw.send(subscribe_packet(1, topic, 0))
+    raw.expect(9)
+    pub = Paho(server.mqtt_port, V5)
+    pub.publish(topic, b"one")
+    pub.publish(topic, b"two")
+    first, second = raw.expect(3), raw.expect(3)
+    # first: topic + alias 1; second: empty topic + alias 1 (MQTT 5.0 §3.3.2.3.4)
+    # (expect(3) returns the fixed header's first byte, then the body)
+    length = struct.unpack("!H", first[1:3])[0]
+    assert first[3:3 + length].decode() == topic
+    assert first[3 + length:3 + length + 4] == b"\x03\x23\x00\x01" and first.endswith(b"one")
+    assert second[1:3] == b"\x00\x00" and second[3:7] == b"\x03\x23\x00\x01" and second.endswith(b"two")
+    pub.disconnect()
+    raw.close()

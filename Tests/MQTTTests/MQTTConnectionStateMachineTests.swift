@@ -220,3 +220,23 @@ import Testing
         #expect(ids == [1, 2, 3])
     }
 }
+
+@Suite struct MQTTOutboundTopicAliasesTests {
+    @Test func aliasesAreAssignedUpToTheClientsMaximum() {
+        var aliases = MQTTOutboundTopicAliases(maximum: 1)
+        var first = MQTTPublishPacket(topic: "a", payload: ByteBuffer())
+        aliases.apply(to: &first)
+        #expect(first.topic == "a" && first.properties.topicAlias == 1)
+        var second = MQTTPublishPacket(topic: "a", payload: ByteBuffer())
+        aliases.apply(to: &second)
+        #expect(second.topic == "" && second.properties.topicAlias == 1)
+        // [MQTT-3.3.2-10] no alias beyond the maximum: the topic goes in full.
+        var other = MQTTPublishPacket(topic: "b", payload: ByteBuffer())
+        aliases.apply(to: &other)
+        #expect(other.topic == "b" && other.properties.topicAlias == nil)
+        var none = MQTTOutboundTopicAliases(maximum: 0)
+        var plain = MQTTPublishPacket(topic: "a", payload: ByteBuffer())
+        none.apply(to: &plain)
+        #expect(plain.topic == "a" && plain.properties.topicAlias == nil)
+    }
+}

@@ -118,6 +118,7 @@ extension MQTTConnectionHandler {
         self.negotiated = negotiated
         outboundWindow = negotiated.clientReceiveMaximum
         outboundMaximumPacketSize = negotiated.clientMaximumPacketSize
+        outboundAliases = MQTTOutboundTopicAliases(maximum: negotiated.clientTopicAliasMaximum)
         version = negotiated.version
         waitingForSession = false
         services.statistics.clientsConnected.wrappingIncrement(ordering: .relaxed)

@@ -75,7 +75,8 @@ extension MQTTConnectionHandler {
         let qos = min(message.headers.qos ?? 0, subscription.options.maxQoS)
         let retain = session.retainFlag(message, subscription)
         let maxSize = outboundMaximumPacketSize
-        if qos == 0 && (subscription.options.identifier == nil || version == .v3_1_1) {
+        let perConnectionForm = version == .v5 && (subscription.options.identifier != nil || outboundAliases.isEnabled)
+        if qos == 0 && !perConnectionForm {
             guard writable else { return .dropped }
             // One encoding per version and retain flag per message per loop, shared by every subscriber.
             let clock = bus.clock
@@ -127,6 +128,7 @@ extension MQTTConnectionHandler {
             if let id = packet.packetID { session?.state.complete(id) }
             return .dropped
         }
+        if version == .v5 { outboundAliases.apply(to: &packet) }
         var buffer = context.channel.allocator.buffer(capacity: packet.payload.readableBytes + 64)
         let size = MQTTPacket.publish(packet).write(version: version, to: &buffer)
         if size > outboundMaximumPacketSize {

@@ -37,6 +37,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     /// The client's Receive Maximum and Maximum Packet Size, copied out of `negotiated` for the delivery path.
     var outboundWindow = 65_535
     var outboundMaximumPacketSize = Int.max
+    /// Topic aliases towards the client (5.0), at most its Topic Alias Maximum, for this connection only.
+    var outboundAliases = MQTTOutboundTopicAliases(maximum: 0)
     // Keep-alive, driven by the loop's sweeper.
     var keepAliveSlot = -1
     private var sweeper: KeepAliveSweeper?

@@ -23,6 +23,8 @@ package struct MQTTConnectionStateMachine: Sendable {
         package var clientMaximumPacketSize: Int
         /// Whether the client wants reason strings and user properties on failures ([MQTT-3.1.2-29]).
         package var problemInformation: Bool
+        /// The client's Topic Alias Maximum: aliases we may use towards it (0: none, [MQTT-3.1.2-26]).
+        package var clientTopicAliasMaximum: Int = 0
     }
 
     private enum State: Sendable {
@@ -110,7 +112,8 @@ package struct MQTTConnectionStateMachine: Sendable {
             clientReceiveMaximum: Int(packet.properties.receiveMaximum ?? UInt16.max),
             clientMaximumPacketSize: Int(
                 packet.properties.maximumPacketSize ?? UInt32(MQTTLimits.maxVariableByteInteger + 5)),
-            problemInformation: (packet.properties.requestProblemInformation ?? 1) == 1)
+            problemInformation: (packet.properties.requestProblemInformation ?? 1) == 1,
+            clientTopicAliasMaximum: packet.version == .v5 ? Int(packet.properties.topicAliasMaximum ?? 0) : 0)
         state = .connected(negotiated)
         return .accept(negotiated)
     }
