@@ -125,6 +125,8 @@ extension MQTTConnectionHandler {
         write(.connAck(machine.connAck(sessionPresent: present, maximumPacketSize: limits.maxPacketSize)))
         if present { resendInflight() }
         processInbound()
+        // Called from a read (same loop) or from another loop's answer: flush either way.
+        flushIfNeeded()
     }
 
     /// Another connection took the session over.

@@ -94,6 +94,7 @@ extension MQTTConnectionHandler {
             }
             // [MQTT-3.1.2-25] a packet larger than the client's maximum is not sent.
             guard bytes.readableBytes <= maxSize else { return .dropped }
+            writePendingControl()
             channelContext.write(NIOAny(bytes), promise: nil)
             needsFlush = true
             pendingStatistics.messagesSent += 1
@@ -136,6 +137,7 @@ extension MQTTConnectionHandler {
             if let id = packet.packetID { session?.state.complete(id) }
             return .dropped
         }
+        writePendingControl()
         context.write(NIOAny(buffer), promise: nil)
         needsFlush = true
         pendingStatistics.messagesSent += 1

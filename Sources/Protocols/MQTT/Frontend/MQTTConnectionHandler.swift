@@ -47,6 +47,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     private var receivedSinceTick = false
     /// Counts for `$SYS/`, added to the shared atomics once per flush.
     var pendingStatistics = MQTTStatistics.Pending()
+    /// Control packets not yet handed to the channel (see `write`).
+    var pendingControl: ByteBuffer?
 
     init(services: MQTTServices, transport: String) {
         self.services = services
@@ -157,7 +159,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             }
             handle(packet)
         }
-        flushIfNeeded()
+        // No flush here: reads flush once in channelReadComplete; other callers flush themselves.
     }
 
     private func handle(_ packet: MQTTPacket) {
@@ -241,6 +243,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         guard !closing else { return }
         closing = true
         machine.closed()
+        writePendingControl()
         guard let context else { return }
         let channel = context.channel
         context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
@@ -249,18 +252,29 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
 
     // MARK: - Writing
 
+    /// Control packets (acknowledgements, SUBACK, PINGRESP …) are collected in one buffer per batch and
+    /// written before the next PUBLISH or at the flush, so order is kept and a burst of PUBACKs costs one
+    /// allocation and one pipeline write.
     func write(_ packet: MQTTPacket, as explicitVersion: MQTTProtocolVersion? = nil) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 32)
-        packet.write(version: explicitVersion ?? version ?? .v5, to: &buffer)
-        pendingStatistics.bytesSent += buffer.readableBytes
-        context.write(NIOAny(buffer), promise: nil)
+        if pendingControl == nil { pendingControl = context.channel.allocator.buffer(capacity: 64) }
+        let size = packet.write(version: explicitVersion ?? version ?? .v5, to: &pendingControl!)
+        pendingStatistics.bytesSent += size
         needsFlush = true
+    }
+
+    /// Writes the collected control packets (before a PUBLISH, and at the flush).
+    @inline(__always)
+    func writePendingControl() {
+        guard let control = pendingControl else { return }
+        pendingControl = nil
+        context?.write(NIOAny(control), promise: nil)
     }
 
     func flushIfNeeded() {
         guard needsFlush else { return }
         needsFlush = false
+        writePendingControl()
         context?.flush()
         // The $SYS counters are shared by every loop: added once per flush, not per packet.
         services.statistics.add(&pendingStatistics)

@@ -40,7 +40,8 @@ package enum MQTTPacket: Sendable, Hashable {
     }
 
     /// Writes the whole packet. The body is written once after room for the largest fixed header, and
-    /// the header is placed right before it, so nothing is copied. Returns the packet's size.
+    /// the header is placed right before it; in a buffer that holds nothing else the unused room is
+    /// skipped by the reader index, so nothing is copied. Returns the packet's size.
     @discardableResult
     package func write(version: MQTTProtocolVersion, to buffer: inout ByteBuffer) -> Int {
         let start = buffer.writerIndex
@@ -59,16 +60,27 @@ package enum MQTTPacket: Sendable, Hashable {
         }
         let length = buffer.writerIndex - bodyStart
         let headerLength = 1 + ByteBuffer.mqttVariableByteIntegerLength(length)
-        var header = ByteBuffer()
-        header.writeInteger(type.rawValue << 4 | flags)
-        header.writeMQTTVariableByteInteger(length)
-        // Slide the header up against the body, then close the gap left at the start.
+        // The header goes right before the body: type and flags, then the remaining length.
         let headerStart = bodyStart - headerLength
-        buffer.setBuffer(header, at: headerStart)
+        buffer.setInteger(type.rawValue << 4 | flags, at: headerStart)
+        var remaining = length
+        var index = headerStart + 1
+        repeat {
+            let byte = UInt8(remaining % 128)
+            remaining /= 128
+            buffer.setInteger(remaining > 0 ? byte | 0x80 : byte, at: index)
+            index += 1
+        } while remaining > 0
         if headerStart > start {
-            let packetBytes = buffer.getSlice(at: headerStart, length: headerLength + length)!
-            buffer.moveWriterIndex(to: start)
-            buffer.writeImmutableBuffer(packetBytes)
+            if start == buffer.readerIndex {
+                // A buffer holding only this packet: skip the unused header room, no copy.
+                buffer.moveReaderIndex(to: headerStart)
+            } else {
+                // After other bytes: close the gap by moving the packet down.
+                let packetBytes = buffer.getSlice(at: headerStart, length: headerLength + length)!
+                buffer.moveWriterIndex(to: start)
+                buffer.writeImmutableBuffer(packetBytes)
+            }
         }
         return headerLength + length
     }
