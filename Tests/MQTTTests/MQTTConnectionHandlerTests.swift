@@ -195,4 +195,26 @@ import Testing
         }
         #expect(disconnect.reasonCode == .sessionTakenOver)
     }
+
+    @Test func sessionLimitRefusesNewClientIdentifiers() throws {
+        var configuration = MQTTConfiguration()
+        configuration.settings.maxSessions = 1
+        let limited = MQTTServices(
+            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
+            retained: RetainedMessageStore())
+        func open() throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(loop: loop)
+            try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: limited, transport: "test"))
+            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+            loop.run()
+            return channel
+        }
+        #expect(try connect(try open(), "first", clean: false, expiry: 60)?.reasonCode == .success)
+        let refused = try open()
+        #expect(try connect(refused, "second", clean: false, expiry: 60)?.reasonCode == .quotaExceeded)
+        #expect(!refused.isActive)
+        // The existing client id may still come back.
+        #expect(try connect(try open(), "first", clean: false, expiry: 60)?.reasonCode == .success)
+    }
 }

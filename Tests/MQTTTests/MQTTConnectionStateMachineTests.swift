@@ -41,8 +41,8 @@ import Testing
     }
 
     @Test mutating func sessionExpiryAndCleanStart() {
-        #expect(
-            accept(MQTTConnectPacket(version: .v3_1_1, clientID: "a", cleanStart: false))?.sessionExpirySeconds == .max)
+        let v3 = accept(MQTTConnectPacket(version: .v3_1_1, clientID: "a", cleanStart: false))
+        #expect(v3?.sessionExpirySeconds == MQTTServerSettings().maxSessionExpirySeconds)
         var properties = MQTTProperties()
         properties.sessionExpiryInterval = .max
         var v5 = MQTTConnectionStateMachine(settings: MQTTServerSettings())

@@ -62,6 +62,11 @@ extension MQTTConnectionHandler {
 
     private func acquireSession(_ negotiated: MQTTConnectionStateMachine.Negotiated) {
         guard let existing = services.sessions.session(for: negotiated.clientID) else {
+            if services.sessions.count >= services.configuration.settings.maxSessions {
+                services.counters.countRefused()
+                waitingForSession = false
+                return refuse(.quotaExceeded, "session limit reached", version: negotiated.version)
+            }
             return sessionAcquired(negotiated, previous: .none)
         }
         let loop = eventLoop

@@ -13,7 +13,7 @@ package struct MQTTConnectionStateMachine: Sendable {
         package var keepAliveSeconds: UInt16
         /// Whether CONNACK must tell the client the replacement ([MQTT-3.2.2-21]).
         package var serverKeepAliveChanged: Bool
-        /// Session expiry in seconds; 3.1.1 persistent sessions never expire (UInt32.max).
+        /// Session expiry in seconds; 3.1.1 persistent sessions get the server's maximum.
         package var sessionExpirySeconds: UInt32
         package var sessionExpiryLowered: Bool
         package var will: MQTTWill?
@@ -97,7 +97,9 @@ package struct MQTTConnectionStateMachine: Sendable {
         var lowered = false
         switch packet.version {
         case .v3_1_1:
-            expiry = packet.cleanStart ? 0 : UInt32.max
+            // 3.1.1 sessions have no expiry of their own; like mosquitto's persistent_client_expiration,
+            // an abandoned one is dropped after the server's maximum so memory stays bounded.
+            expiry = packet.cleanStart ? 0 : settings.maxSessionExpirySeconds
         case .v5:
             expiry = packet.properties.sessionExpiryInterval ?? 0
             if expiry > settings.maxSessionExpirySeconds {

@@ -12,6 +12,9 @@ package struct MQTTServerSettings: Sendable, Hashable {
     package var maxSessionExpirySeconds: UInt32 = 7 * 24 * 3600
     /// Outbound QoS 1/2 messages kept per session while its window is full or it is offline.
     package var maxQueuedMessages: Int = 1_000
+    /// Most sessions kept at once (live and offline); a new persistent session past it is refused
+    /// with CONNACK 0x97 (3.1.1: 0x03), so abandoned client ids cannot grow memory without bound.
+    package var maxSessions: Int = 100_000
     /// Most subscriptions per session.
     package var maxSubscriptions: Int = 1_000
 
