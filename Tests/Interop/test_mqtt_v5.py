@@ -156,3 +156,20 @@ def test_topic_aliases_towards_the_client(server):
     assert second[1:3] == b"\x00\x00" and second[3:7] == b"\x03\x23\x00\x01" and second.endswith(b"two")
     pub.disconnect()
     raw.close()
+
+
+def test_payload_not_matching_its_utf8_format_indicator_is_refused(server):
+    topic = f"pfi/{unique()}"
+    sub = Paho(server.mqtt_port, V5)
+    sub.subscribe(topic, qos=1)
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("pfi")))
+    raw.expect(2)
+    raw.send(publish_packet(topic, b"\xff\xfe", qos=1, pid=4, properties=b"\x01\x01"))
+    assert raw.expect(4) == b"\x00\x04\x99", "PUBACK 0x99 payload format invalid"
+    raw.send(publish_packet(topic, "ok é".encode(), qos=1, pid=5, properties=b"\x01\x01"))
+    assert raw.expect(4)[:2] == b"\x00\x05"
+    assert sub.get().payload == "ok é".encode()
+    sub.nothing()
+    raw.close()
+    sub.disconnect()

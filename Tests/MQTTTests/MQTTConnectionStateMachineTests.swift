@@ -130,6 +130,22 @@ import Testing
         }
     }
 
+    @Test mutating func payloadThatIsNotTheDeclaredUTF8IsRefusedWith0x99() throws {
+        _ = accept(MQTTConnectPacket(version: .v5, clientID: "a"))
+        var packet = MQTTPublishPacket(topic: "t", payload: ByteBuffer(bytes: [0xFF]), qos: .atLeastOnce, packetID: 3)
+        packet.properties.payloadFormatIndicator = 1
+        #expect(
+            try machine.publishReceived(packet, session: &session)
+                == .refuse(MQTTAckPacket(.pubAck, packetID: 3, reasonCode: .payloadFormatInvalid)))
+        packet.qos = .atMostOnce
+        packet.packetID = nil
+        #expect(throws: MQTTError.self) { try machine.publishReceived(packet, session: &session) }
+        packet.payload = ByteBuffer(string: "é")
+        guard case .publish = try machine.publishReceived(packet, session: &session) else {
+            Issue.record("valid UTF-8 refused"); return
+        }
+    }
+
     @Test mutating func wildcardTopicNameIsInvalid() {
         _ = accept(MQTTConnectPacket(version: .v5, clientID: "a"))
         // [MQTT-3.3.2-2]

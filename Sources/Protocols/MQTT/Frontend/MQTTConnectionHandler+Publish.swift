@@ -18,7 +18,7 @@ extension MQTTConnectionHandler {
         let action = try machine.publishReceived(received, session: &session.state)
         pendingStatistics.messagesReceived += 1
         switch action {
-        case .acknowledgeOnly(let ack):
+        case .acknowledgeOnly(let ack), .refuse(let ack):
             write(.ack(ack))
         case .publish(let packet, let ack):
             let topic: Topic

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// One network connection's protocol state: before CONNECT, connected (with what was negotiated), or
 /// closed. Pure: packets in, decisions out; the handler does the IO. Session state that outlives the
 /// connection is an `MQTTSessionState` passed in by the handler.
@@ -145,6 +147,8 @@ package struct MQTTConnectionStateMachine: Sendable {
         case publish(MQTTPublishPacket, ack: MQTTAckPacket?)
         /// A QoS 2 retransmission already published: only answer PUBREC ([MQTT-4.3.3-10]).
         case acknowledgeOnly(MQTTAckPacket)
+        /// Not published; the acknowledgement carries the failure (e.g. 0x99 payload format invalid).
+        case refuse(MQTTAckPacket)
     }
 
     /// Resolves aliases and checks a PUBLISH; throws for violations that end the connection.
@@ -171,6 +175,21 @@ package struct MQTTConnectionStateMachine: Sendable {
         // [MQTT-3.3.2-2] no wildcards in a topic name.
         if packet.topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
             throw .topicNameInvalid(packet.topic)
+        }
+        // §3.3.2.3.2: a payload declared UTF-8 that is not may be refused with 0x99 (PUBACK/PUBREC, or
+        // DISCONNECT for QoS 0, which has no acknowledgement).
+        if packet.properties.payloadFormatIndicator == 1,
+            packet.payload.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil })
+        {
+            guard let id = packet.packetID else {
+                throw .unsupported(.payloadFormatInvalid, "payload is not the UTF-8 its format indicator declares")
+            }
+            if packet.qos == .exactlyOnce && session.inboundQoS2.contains(id) {
+                return .acknowledgeOnly(MQTTAckPacket(.pubRec, packetID: id))
+            }
+            return .refuse(
+                MQTTAckPacket(
+                    packet.qos == .atLeastOnce ? .pubAck : .pubRec, packetID: id, reasonCode: .payloadFormatInvalid))
         }
         switch packet.qos {
         case .atMostOnce:
