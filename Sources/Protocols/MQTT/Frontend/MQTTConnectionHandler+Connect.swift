@@ -56,8 +56,8 @@ extension MQTTConnectionHandler {
         case none
         /// On this loop: reused as is.
         case here(MQTTSession)
-        /// Moved from another loop: recreate from this state.
-        case moved(MQTTSessionState)
+        /// Moved here from another loop (already stored and subscribed).
+        case moved(MQTTSession)
     }
 
     private func acquireSession(_ negotiated: MQTTConnectionStateMachine.Negotiated) {
@@ -82,8 +82,7 @@ extension MQTTConnectionHandler {
                 return .none
             }
             if existing.eventLoop === loop { return .here(existing) }
-            self.services.sessions.remove(existing)
-            return .moved(existing.moveOut())
+            return .moved(existing.move(to: loop))
         }
         if existing.eventLoop.inEventLoop {
             sessionAcquired(negotiated, previous: takeOver())
@@ -99,8 +98,11 @@ extension MQTTConnectionHandler {
 
     private func sessionAcquired(_ negotiated: MQTTConnectionStateMachine.Negotiated, previous: Previous) {
         guard context != nil, !machine.isClosed else {
-            if case .here(let session) = previous, session.connection == nil {
+            switch previous {
+            case .here(let session) where session.connection == nil, .moved(let session):
                 session.connectionLost(expirySeconds: negotiated.sessionExpirySeconds, will: nil, willDelaySeconds: 0)
+            default:
+                break
             }
             return
         }
@@ -112,9 +114,8 @@ extension MQTTConnectionHandler {
         case .here(let existing):
             session = existing
             present = true
-        case .moved(let state):
-            session = MQTTSession(clientID: negotiated.clientID, eventLoop: eventLoop, services: services, state: state)
-            session.resubscribeAll()
+        case .moved(let moved):
+            session = moved
             present = true
         }
         services.sessions.store(session)

@@ -23,6 +23,8 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     var pendingWill: BusMessage?
     var willTask: Scheduled<Void>?
     private(set) var ended = false
+    /// Set once the session moved to another loop: late deliveries go there.
+    private var forwardTo: MQTTSession?
 
     init(clientID: String, eventLoop: any EventLoop, services: MQTTServices, state: MQTTSessionState? = nil) {
         self.clientID = clientID
@@ -38,6 +40,11 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         -> DeliveryOutcome
     {
         if let connection { return connection.deliver(message, for: subscription, context: &context) }
+        if let forwardTo {
+            let filter = subscription.filter.text
+            forwardTo.eventLoop.execute { forwardTo.deliverForwarded(message, filter: filter) }
+            return .skipped
+        }
         // Offline: QoS 1/2 wait in the session; QoS 0 is not kept (§4.1).
         let qos = min(message.headers.qos ?? 0, subscription.options.maxQoS)
         guard qos > 0 else { return .dropped }
@@ -82,12 +89,11 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         return true
     }
 
-    /// Registers every subscription of `state` on the bus (a session moved here from another loop).
-    func resubscribeAll() {
-        for (text, record) in state.subscriptions {
-            guard let filter = try? TopicFilter(text) else { continue }
-            _ = subscribe(filter, record)
-        }
+    /// A message routed to this session's old subscription before it moved here (see `move(to:)`).
+    func deliverForwarded(_ message: BusMessage, filter: String) {
+        guard !ended, let subscription = busSubscriptions[filter] else { return }
+        var context = DeliveryContext(message: message)
+        if case .delivered = deliver(message, for: subscription, context: &context) { flushDeliveries() }
     }
 
     // MARK: - Lifetime
@@ -104,15 +110,26 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         publishPendingWill()
     }
 
-    /// Leaves this loop for another: unsubscribes here and returns the state to recreate there.
-    func moveOut() -> MQTTSessionState {
+    /// Moves the session to `loop` (a client reconnected there; runs on this session's loop). The
+    /// subscriptions are transferred to the new session object in one registry step each, so every
+    /// message goes to exactly one of the two; what was already routed here is forwarded. Nothing is lost
+    /// or duplicated.
+    func move(to loop: any EventLoop) -> MQTTSession {
+        let moved = MQTTSession(clientID: clientID, eventLoop: loop, services: services, state: state)
+        var transferred: [String: BusSubscription] = [:]
+        for (text, subscription) in busSubscriptions {
+            transferred[text] = services.bus.transfer(subscription, to: moved, subscriberID: clientID)
+        }
+        moved.busSubscriptions = transferred
+        busSubscriptions.removeAll()
+        forwardTo = moved
         ended = true
+        connection = nil
         expiryTask?.cancel()
         willTask?.cancel()
         pendingWill = nil
-        for subscription in busSubscriptions.values { services.bus.unsubscribe(subscription) }
-        busSubscriptions.removeAll()
-        return state
+        services.sessions.store(moved)
+        return moved
     }
 
     /// The connection went away: keep the session for `expirySeconds` (0: end it now).
