@@ -50,6 +50,9 @@ class Paho:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.cid, **kwargs)
         if transport == "websockets":
             self.client.ws_set_options(path="/mqtt")
+        # paho's network thread reconnects by itself after a drop; a test that was disconnected on purpose
+        # (takeover, admin close) must not come back and take the session over again.
+        self.client.reconnect_delay_set(min_delay=300, max_delay=600)
         self.client.on_connect = self._on_connect
         self.client.on_message = lambda c, u, m: self.messages.put(m)
         self.client.on_disconnect = self._on_disconnect
