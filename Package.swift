@@ -108,12 +108,52 @@ let package = Package(
             path: "Sources/Protocols/MQTT/Frontend",
             swiftSettings: hotPath
         ),
+        // NATS client protocol: parser, encoder, subject mapping, session state machine (no IO) ...
+        .target(
+            name: "NATSWire",
+            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Protocols/NATS/Wire",
+            swiftSettings: hotPath
+        ),
+        // ... and the connection handler and listener on 4222.
+        .target(
+            name: "NATSFrontend",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "Sources/Protocols/NATS/Frontend",
+            swiftSettings: hotPath
+        ),
+        // Server-Sent Events and long polling: event encoding, positions, requests, state machines (no IO) ...
+        .target(
+            name: "SSEWire",
+            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Protocols/SSE/Wire",
+            swiftSettings: upcoming
+        ),
+        // ... and the NIO handlers: `/sse` streams, `/api/realtime`, `/poll`.
+        .target(
+            name: "SSEFrontend",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "SSEWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Protocols/SSE/Frontend",
+            swiftSettings: hotPath
+        ),
         // Configuration, the service group, the HTTP API, metrics endpoint.
         .target(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
-                "MQTTFrontend", "MQTTWire",
+                "MQTTFrontend", "MQTTWire", "NATSFrontend", "NATSWire", "SSEFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -159,7 +199,7 @@ let package = Package(
         .executableTarget(
             name: "DecoderFuzz",
             dependencies: [
-                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire",
+                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",
@@ -201,9 +241,29 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "NATSTests",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "SSETests",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "ServerAppTests",
             dependencies: [
                 "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient", "MQTTFrontend",
+                "NATSFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -20,6 +20,10 @@ public final class BusMessage: Sendable {
     /// Where it sits in its topic's log, when the topic keeps history.
     public let position: LogPosition?
     public let kind: Kind
+    /// `headers.expiresAt` and `position.offset` (0 without a log), kept apart so the delivery loop reads
+    /// them without copying the structs that hold them (which would retain their strings).
+    public let expiresAt: UInt64
+    public let offset: UInt64
 
     public init(
         topic: Topic,
@@ -37,10 +41,19 @@ public final class BusMessage: Sendable {
         self.timestamp = timestamp
         self.position = position
         self.kind = kind
+        self.expiresAt = headers.expiresAt ?? .max
+        self.offset = position?.offset ?? 0
     }
 
     /// The same message placed in a log.
     public func positioned(at position: LogPosition) -> BusMessage {
+        BusMessage(
+            topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
+            position: position, kind: kind)
+    }
+
+    /// The same message with another payload buffer (the same bytes, compacted for keeping).
+    public func withPayload(_ payload: ByteBuffer) -> BusMessage {
         BusMessage(
             topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
             position: position, kind: kind)
@@ -52,37 +65,125 @@ public final class BusMessage: Sendable {
 }
 
 /// Headers carried across protocols. Each protocol maps what it has onto these and ignores the rest.
+///
+/// An immutable box replaced on write: most messages carry no headers and share one empty box, so
+/// making, copying and destroying a message's headers costs one reference count, not one per field,
+/// and reads need no exclusivity checks.
 public struct MessageHeaders: Sendable, Hashable {
-    public var contentType: String?
-    public var correlationID: String?
+    private struct Fields: Hashable {
+        var contentType: String?
+        var correlationID: String?
+        var replyTo: String?
+        var userProperties: [UserProperty] = []
+        var expiresAt: UInt64?
+        var priority: UInt8?
+        var eventType: String?
+        var qos: UInt8?
+        var retain = false
+        var payloadIsUTF8: Bool?
+    }
+
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+        static let empty = Box(Fields())
+    }
+
+    private var box: Box
+
+    public var contentType: String? {
+        get { box.fields.contentType }
+        set { update { $0.contentType = newValue } }
+    }
+    public var correlationID: String? {
+        get { box.fields.correlationID }
+        set { update { $0.correlationID = newValue } }
+    }
     /// Where a reply should be published (request/reply).
-    public var replyTo: String?
-    public var userProperties: [UserProperty]
+    public var replyTo: String? {
+        get { box.fields.replyTo }
+        set { update { $0.replyTo = newValue } }
+    }
+    public var userProperties: [UserProperty] {
+        get { box.fields.userProperties }
+        set { update { $0.userProperties = newValue } }
+    }
     /// Absolute expiry, nanoseconds since the Unix epoch.
-    public var expiresAt: UInt64?
-    public var priority: UInt8?
+    public var expiresAt: UInt64? {
+        get { box.fields.expiresAt }
+        set { update { $0.expiresAt = newValue } }
+    }
+    public var priority: UInt8? {
+        get { box.fields.priority }
+        set { update { $0.priority = newValue } }
+    }
+
+    /// Whether there is a content type or a user property (what header-carrying protocols write out).
+    public var hasContentTypeOrProperties: Bool {
+        box.fields.contentType != nil || !box.fields.userProperties.isEmpty
+    }
+    /// The publisher's event type (SSE `event:`, e.g. `task.created`); nil means the default, `message`.
+    /// Checked by `MessageHeaders.validateEventType` where a client sets it.
+    public var eventType: String? {
+        get { box.fields.eventType }
+        set { update { $0.eventType = newValue } }
+    }
+
     /// The publisher's delivery guarantee (MQTT QoS 0-2); nil for protocols without one (delivered as 0).
-    public var qos: UInt8?
+    public var qos: UInt8? {
+        get { box.fields.qos }
+        set { update { $0.qos = newValue } }
+    }
     /// Published with MQTT's retain flag (for retain-as-published subscriptions).
-    public var retain: Bool
+    public var retain: Bool {
+        get { box.fields.retain }
+        set { update { $0.retain = newValue } }
+    }
     /// MQTT 5 Payload Format Indicator: true when the publisher declared the payload UTF-8 text.
-    public var payloadIsUTF8: Bool?
+    public var payloadIsUTF8: Bool? {
+        get { box.fields.payloadIsUTF8 }
+        set { update { $0.payloadIsUTF8 = newValue } }
+    }
 
     public init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
-        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil, qos: UInt8? = nil,
-        retain: Bool = false, payloadIsUTF8: Bool? = nil
+        userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
+        eventType: String? = nil, qos: UInt8? = nil, retain: Bool = false, payloadIsUTF8: Bool? = nil
     ) {
-        self.qos = qos
-        self.retain = retain
-        self.payloadIsUTF8 = payloadIsUTF8
-        self.contentType = contentType
-        self.correlationID = correlationID
-        self.replyTo = replyTo
-        self.userProperties = userProperties
-        self.expiresAt = expiresAt
-        self.priority = priority
+        let fields = Fields(
+            contentType: contentType, correlationID: correlationID, replyTo: replyTo, userProperties: userProperties,
+            expiresAt: expiresAt, priority: priority, eventType: eventType, qos: qos, retain: retain,
+            payloadIsUTF8: payloadIsUTF8)
+        box = fields == Fields() ? .empty : Box(fields)
     }
+
+    /// Longest event type a publisher may set.
+    public static let maxEventTypeLength = 128
+
+    /// Why `type` cannot be an event type, or nil when it can: 1…128 bytes of printable ASCII without
+    /// spaces, so it fits one SSE `event:` line (WHATWG HTML §9.2.6: a line ends at CR or LF) and reads
+    /// the same in every protocol.
+    public static func validateEventType(_ type: String) -> String? {
+        guard !type.isEmpty, type.utf8.count <= maxEventTypeLength else {
+            return "event type must be 1 to \(maxEventTypeLength) bytes"
+        }
+        guard type.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return "event type must be printable ASCII without spaces"
+        }
+        return nil
+    }
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var fields = box.fields
+        change(&fields)
+        box = Box(fields)
+    }
+
+    public static func == (lhs: MessageHeaders, rhs: MessageHeaders) -> Bool {
+        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
 }
 
 /// One key/value header (MQTT user property, NATS header, AMQP header table entry).

@@ -17,6 +17,10 @@ package final class BusSubscription: @unchecked Sendable {
     /// While recovering from history: live messages at or below this offset were already sent from the
     /// log and are skipped, so nothing is delivered twice.
     package var skipThroughOffset: UInt64 = 0
+    /// The subscriber's own index for this subscription (a slot in its table), so a delivery finds the
+    /// protocol's per-subscription state without a dictionary lookup. Set by the subscriber on its loop
+    /// right after subscribing, before any delivery can reach it.
+    package var localIndex = 0
 
     init(
         filter: TopicFilter, subscriber: any BusSubscriber, subscriberID: String, shardIndex: Int,

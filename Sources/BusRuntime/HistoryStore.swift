@@ -12,8 +12,14 @@ package final class HistoryLogBox: Sendable {
 
     /// Appends and returns the message stamped with its position.
     func append(_ message: BusMessage, now: UInt64) -> BusMessage {
-        log.withLockedValue { log in
-            log.append(bytes: message.payload.readableBytes, now: now) { message.positioned(at: $0) }
+        // A payload sliced from a read buffer (NATS, MQTT) would keep the whole buffer alive for as long
+        // as the log keeps the message: such payloads are copied once, on the way into the log.
+        let payload = message.payload
+        let kept =
+            payload.storageCapacity > 2 * payload.readableBytes + 512
+            ? message.withPayload(ByteBuffer(buffer: payload)) : message
+        return log.withLockedValue { log in
+            log.append(bytes: payload.readableBytes, now: now) { kept.positioned(at: $0) }
         }
     }
 

@@ -68,11 +68,19 @@ package final class LoopShard: @unchecked Sendable {
 
     private var cache: BoundedCache<Topic, MatchPlan>
     private var cacheGeneration: UInt64 = 0
+    /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
+    private var lastPlan: MatchPlan?
+    private var lastPlanTopic = ""
     private var outgoing: [[Delivery]]
     private var forwards: [[Forwarded]]
     private var flushScheduled = false
-    private var batchMark: UInt64 = 0
+    // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
+    private var batchMark: UInt64 = 1
     private var touched: [any BusSubscriber] = []
+    /// `afterDeliveries` completions waiting for this tick's hand-off.
+    private var barriers: [() -> Void] = []
+    /// Loops handed deliveries since the last barrier went out (bit per shard; all bits past 64 loops).
+    private var dispatchedSinceBarrier: UInt64 = 0
     package var stats = ShardStats()
 
     init(index: Int, eventLoop: any EventLoop, shardCount: Int, cacheCapacity: Int) {
@@ -112,15 +120,39 @@ package final class LoopShard: @unchecked Sendable {
             if bus.registry.generation != cacheGeneration { plan = self.plan(for: message.topic) }
         }
         if plan.recipientCount == 0 { return PublishResult(position: message.position, recipients: 0) }
+        // Subscribers on this loop get a publication at once (written, not flushed: the hand-off at the
+        // end of this tick flushes each touched connection once). Presence events keep to the batch, so a
+        // subscriber's own join never overtakes the reply to its subscribe.
+        var now = false
+        if case .publish = message.kind { now = true }
         for target in plan.targets {
-            outgoing[target.shard].append(.many(message, target.subscriptions))
+            if now && target.shard == index {
+                deliverNow(message, target.subscriptions)
+            } else {
+                outgoing[target.shard].append(.many(message, target.subscriptions))
+            }
         }
         for group in plan.groups {
             let member = group.next()
-            outgoing[member.shardIndex].append(.one(message, member))
+            if now && member.shardIndex == index {
+                var context = DeliveryContext(message: message)
+                if message.expiresAt > message.timestamp { deliver(member, message.offset, &context) }
+            } else {
+                outgoing[member.shardIndex].append(.one(message, member))
+            }
         }
         scheduleHandOff()
         return PublishResult(position: message.position, recipients: plan.recipientCount)
+    }
+
+    @inline(__always)
+    private func deliverNow(_ message: BusMessage, _ subscriptions: [BusSubscription]) {
+        if message.expiresAt <= message.timestamp { return }
+        var context = DeliveryContext(message: message)
+        let offset = message.offset
+        subscriptions.withUnsafeBufferPointer { subscriptions in
+            for subscription in subscriptions { deliver(subscription, offset, &context) }
+        }
     }
 
     /// Whether a message goes into its topic's log: publications do; presence events and requests
@@ -154,8 +186,13 @@ package final class LoopShard: @unchecked Sendable {
         let generation = bus.registry.generation
         if generation != cacheGeneration {
             cache.removeAll()
+            lastPlan = nil
             cacheGeneration = generation
+        } else if let lastPlan, topic.name == lastPlanTopic {
+            return lastPlan
         } else if let plan = cache[topic] {
+            lastPlan = plan
+            lastPlanTopic = topic.name
             return plan
         }
         let match = bus.registry.match(topic)
@@ -169,6 +206,8 @@ package final class LoopShard: @unchecked Sendable {
         let plan = MatchPlan(
             targets: targets, groups: groups, log: bus.history.log(for: topic, create: true), owner: owner)
         cache.insert(plan, for: topic)
+        lastPlan = plan
+        lastPlanTopic = topic.name
         return plan
     }
 
@@ -190,8 +229,68 @@ package final class LoopShard: @unchecked Sendable {
                 let shard = bus.shards[target]
                 let handover = Handover(value: batch)
                 shard.eventLoop.execute { shard.receive(handover.value) }
+                dispatchedSinceBarrier |= target < 64 ? 1 << UInt64(target) : .max
             }
         }
+        flushTouched()
+        if !barriers.isEmpty { sendBarriers() }
+    }
+
+    // MARK: - Barriers
+
+    /// Runs `completion` on this loop once every publication made on this loop so far has been written to
+    /// its subscribers' connections, on every loop. (NATS answers PING with PONG only then, as
+    /// nats-server does: clients use the round trip as a flush barrier.) Subscribers on this loop are
+    /// written to during the publish; other loops get a marker after the batches already handed to them.
+    package func afterDeliveries(_ completion: @escaping () -> Void) {
+        eventLoop.preconditionInEventLoop()
+        barriers.append(completion)
+        scheduleHandOff()
+    }
+
+    private func sendBarriers() {
+        let completions = barriers
+        barriers = []
+        let targets = dispatchedSinceBarrier
+        dispatchedSinceBarrier = 0
+        guard targets != 0 else {
+            for completion in completions { completion() }
+            return
+        }
+        let barrier = Barrier(remaining: 0, completions: completions)
+        for shard in bus.shards
+        where shard.index != index && (shard.index >= 64 || targets & (1 << UInt64(shard.index)) != 0) {
+            barrier.remaining += 1
+            // Tasks run in order: this one runs after the batches handed to that loop before it.
+            shard.eventLoop.execute {
+                self.eventLoop.execute { barrier.arrive() }
+            }
+        }
+    }
+
+    /// Counts the loops a barrier still waits for; confined to the loop that made it.
+    final class Barrier: @unchecked Sendable {
+        var remaining: Int
+        let completions: [() -> Void]
+
+        init(remaining: Int, completions: [() -> Void]) {
+            self.remaining = remaining
+            self.completions = completions
+        }
+
+        func arrive() {
+            remaining -= 1
+            guard remaining == 0 else { return }
+            for completion in completions { completion() }
+        }
+    }
+
+    /// Flushes every connection written to since the last flush, once, and starts a new batch mark.
+    private func flushTouched() {
+        guard !touched.isEmpty else { return }
+        for subscriber in touched { subscriber.flushDeliveries() }
+        touched.removeAll(keepingCapacity: true)
+        batchMark &+= 1
     }
 
     // MARK: - Delivering
@@ -200,25 +299,27 @@ package final class LoopShard: @unchecked Sendable {
     func receive(_ batch: [Delivery]) {
         batchMark &+= 1
         let now = bus.clock()
-        for delivery in batch {
-            // Per message, not per subscriber: expiry, the offset, the latency sample. Reading the
-            // message's header and position structs per subscriber would retain their strings each time.
-            switch delivery {
-            case .many(let message, let subscriptions):
-                if let expiry = message.headers.expiresAt, expiry <= now { continue }
-                var context = DeliveryContext(message: message)
-                let offset = message.position?.offset ?? 0
-                stats.recordLatency(now: now, publishedAt: message.timestamp)
-                for subscription in subscriptions { deliver(subscription, offset, &context) }
-            case .one(let message, let subscription):
-                if let expiry = message.headers.expiresAt, expiry <= now { continue }
-                var context = DeliveryContext(message: message)
-                stats.recordLatency(now: now, publishedAt: message.timestamp)
-                deliver(subscription, message.position?.offset ?? 0, &context)
+        batch.withUnsafeBufferPointer { batch in
+            for index in batch.indices {
+                // Per message, not per subscriber: expiry, the offset, the latency sample.
+                switch batch[index] {
+                case .many(let message, let subscriptions):
+                    if message.expiresAt <= now { continue }
+                    var context = DeliveryContext(message: message)
+                    let offset = message.offset
+                    stats.recordLatency(now: now, publishedAt: message.timestamp)
+                    subscriptions.withUnsafeBufferPointer { subscriptions in
+                        for subscription in subscriptions { deliver(subscription, offset, &context) }
+                    }
+                case .one(let message, let subscription):
+                    if message.expiresAt <= now { continue }
+                    var context = DeliveryContext(message: message)
+                    stats.recordLatency(now: now, publishedAt: message.timestamp)
+                    deliver(subscription, message.offset, &context)
+                }
             }
         }
-        for subscriber in touched { subscriber.flushDeliveries() }
-        touched.removeAll(keepingCapacity: true)
+        flushTouched()
     }
 
     @inline(__always)

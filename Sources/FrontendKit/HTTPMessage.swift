@@ -11,6 +11,8 @@ package struct HTTPRequest: Sendable {
     /// Path parameters captured by the route (`/api/connections/:id` → `id`).
     package var parameters: [String: String] = [:]
     package var remoteAddress: SocketAddress?
+    /// Completes when the connection closes, so a held answer (long polling) can give up early.
+    package var closeFuture: EventLoopFuture<Void>?
 
     package init(head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?) {
         self.head = head
@@ -72,11 +74,17 @@ package struct HTTPResponse: Sendable {
     package var status: HTTPResponseStatus
     package var headers: HTTPHeaders
     package var body: ByteBuffer
+    /// A body written over time instead of `body` (Server-Sent Events); see `HTTPResponseStream`.
+    package var stream: (any HTTPResponseStream)?
 
-    package init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer()) {
+    package init(
+        status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(),
+        stream: (any HTTPResponseStream)? = nil
+    ) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.stream = stream
     }
 
     /// A JSON response; `write` fills the body.

@@ -2,7 +2,8 @@ package import NIOCore
 package import NIOHTTP1
 
 /// Collects each request (bounded by `maxBodyBytes`), routes it, and writes the response. Pipelined
-/// requests are ordered by NIO's `HTTPServerPipelineHandler` in front of it.
+/// requests are ordered by NIO's `HTTPServerPipelineHandler` in front of it. A response with a `stream`
+/// (Server-Sent Events) keeps the connection: the stream writes the body until one side ends it.
 package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = HTTPServerRequestPart
     package typealias OutboundOut = HTTPServerResponsePart
@@ -12,6 +13,8 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         case collecting(HTTPRequestHead, ByteBuffer)
         /// The body outgrew the limit: the rest is read and dropped, then 413 is sent.
         case discarding(HTTPRequestHead)
+        /// A streamed response owns the connection until it closes.
+        case streaming(any HTTPResponseStream, HTTPStreamWriter)
     }
 
     private let router: HTTPRouter
@@ -26,6 +29,8 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A stream reads no more requests; once its request handlers are gone, raw bytes may arrive.
+        if case .streaming = state { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
@@ -39,14 +44,15 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
                     body.writeBuffer(&chunk)
                     state = .collecting(head, body)
                 }
-            case .discarding, .idle:
+            case .discarding, .idle, .streaming:
                 break
             }
         case .end:
             switch state {
             case .collecting(let head, let body):
                 state = .idle
-                let request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
+                var request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
+                request.closeFuture = context.channel.closeFuture
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 router.respond(to: request, on: context.eventLoop).whenComplete { result in
                     let (handler, context) = loopBound.value
@@ -62,16 +68,93 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
                 write(
                     .error(.tooLarge("request body is larger than \(maxBodyBytes) bytes")), for: head, context: context,
                     close: true)
-            case .idle:
+            case .idle, .streaming:
                 break
             }
+        }
+    }
+
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .streaming(_, let writer) = state { writer.isWritable = context.channel.isWritable }
+        context.fireChannelWritabilityChanged()
+    }
+
+    package func channelInactive(context: ChannelHandlerContext) {
+        endStream()
+        context.fireChannelInactive()
+    }
+
+    package func handlerRemoved(context: ChannelHandlerContext) {
+        endStream()
+    }
+
+    private func endStream() {
+        guard case .streaming(let stream, let writer) = state else { return }
+        state = .idle
+        writer.detach()
+        stream.streamEnded()
+    }
+
+    /// Writes a streamed response's head and hands the body to its stream. HTTP/1.1 bodies are chunked
+    /// (RFC 9112 §7.1); HTTP/1.0 has no chunking, so the body runs until the connection closes (§6.3).
+    private func startStream(
+        _ stream: any HTTPResponseStream, _ response: HTTPResponse, for request: HTTPRequestHead,
+        context: ChannelHandlerContext
+    ) {
+        var headers = commonHeaders
+        headers.add(contentsOf: response.headers)
+        let chunked = request.version.major > 1 || (request.version.major == 1 && request.version.minor >= 1)
+        if chunked {
+            headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+        } else {
+            headers.replaceOrAdd(name: "Connection", value: "close")
+        }
+        let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
+        if request.method == .HEAD {
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            return
+        }
+        // The head is written but not flushed: the stream flushes it together with its opening, after it
+        // has subscribed. A client that has seen the head can then rely on being subscribed (a publish it
+        // makes next is delivered to it).
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        let writer = HTTPStreamWriter(context: context, chunked: chunked)
+        state = .streaming(stream, writer)
+        stream.streamStarted(writer)
+        writer.flush()
+        if writer.isOpen { shedRequestHandlers(context.pipeline.syncOperations) }
+    }
+
+    /// A stream never reads another request and writes its body past the pipeline, so NIO's HTTP/1
+    /// request and response handlers are removed once the head is out: an idle stream then costs about
+    /// what an upgraded WebSocket does (`sse-conns` in Benchmarks/compare measures it).
+    private func shedRequestHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
+        if let handler = try? pipeline.handler(type: HTTPServerUpgradeHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerPipelineHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPResponseEncoder.self) {
+            pipeline.removeHandler(handler, promise: nil)
         }
     }
 
     private func write(
         _ response: HTTPResponse, for request: HTTPRequestHead, context: ChannelHandlerContext, close: Bool = false
     ) {
+        // A stream acquires nothing before `streamStarted`, so one that never starts needs no ending.
         guard context.channel.isActive else { return }
+        if let stream = response.stream {
+            return startStream(stream, response, for: request, context: context)
+        }
         var headers = commonHeaders
         headers.add(contentsOf: response.headers)
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))

@@ -104,21 +104,45 @@ struct APIRoutes: Sendable {
         }
     }
 
+    /// The optional `"event"` (the event type SSE clients see, docs/protocols/sse.md) and `"properties"`
+    /// (an object of string values: user properties that SSE and poll `match=` filters test).
+    private func headers(_ document: JSONDocument, contentType: String) throws -> MessageHeaders {
+        var headers = MessageHeaders(contentType: contentType)
+        if let value = document["event"], value != .null {
+            guard let type = value.stringValue else { throw APIError.badRequest("\"event\" must be a string") }
+            if let problem = MessageHeaders.validateEventType(type) {
+                throw APIError.badRequest("\"event\": \(problem)")
+            }
+            headers.eventType = type
+        }
+        if let value = document["properties"], value != .null {
+            guard case .object(let fields) = value else {
+                throw APIError.badRequest("\"properties\" must be an object of strings")
+            }
+            for field in fields {
+                guard let text = field.value.stringValue else {
+                    throw APIError.badRequest("\"properties\" must be an object of strings")
+                }
+                headers.userProperties.append(UserProperty(name: field.key, value: text))
+            }
+        }
+        return headers
+    }
+
     private func publishOne(
-        _ topic: Topic, _ payload: (ByteBuffer, contentType: String), on loop: any EventLoop
+        _ topic: Topic, _ payload: ByteBuffer, headers: MessageHeaders, on loop: any EventLoop
     ) -> EventLoopFuture<PublishResult> {
-        bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.0.readableBytes)
+        bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.readableBytes)
         return bus.publishWithResult(
-            BusMessage(
-                topic: topic, payload: payload.0, headers: MessageHeaders(contentType: payload.contentType),
-                timestamp: bus.clock()),
-            on: loop)
+            BusMessage(topic: topic, payload: payload, headers: headers, timestamp: bus.clock()), on: loop)
     }
 
     private func publish(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
         let document = try body(request)
         let topic = try self.topic(document["channel"]?.stringValue)
-        return publishOne(topic, try payload(request, document), on: loop).map { result in
+        let payload = try payload(request, document)
+        let headers = try headers(document, contentType: payload.contentType)
+        return publishOne(topic, payload.0, headers: headers, on: loop).map { result in
             HTTPResponse.json { buffer in
                 buffer.writeInteger(UInt8(ascii: "{"))
                 if let position = result.position {
@@ -138,13 +162,14 @@ struct APIRoutes: Sendable {
             throw APIError.badRequest("\"channels\" must be an array of strings")
         }
         let payload = try payload(request, document)
+        let headers = try headers(document, contentType: payload.contentType)
         var pending: [(String, EventLoopFuture<Result<PublishResult, APIError>>)] = []
         for value in channels {
             guard let name = value.stringValue else {
                 throw APIError.badRequest("\"channels\" must be an array of strings")
             }
             do {
-                let published = publishOne(try topic(name), payload, on: loop).map {
+                let published = publishOne(try topic(name), payload.0, headers: headers, on: loop).map {
                     Result<PublishResult, APIError>.success($0)
                 }
                 pending.append((name, published))

@@ -4,6 +4,8 @@ import FrontendKit
 import Logging
 import MQTTFrontend
 import MQTTWire
+import NATSFrontend
+import NATSWire
 
 /// Why a configuration was refused; the message names the key or flag.
 package struct ConfigurationError: Error, CustomStringConvertible {
@@ -22,8 +24,13 @@ package struct ConfigurationOverrides: Sendable {
     package var logLevel: String?
     package var threads: Int?
     package var webSocketEchoPath: String?
+    /// `--nats-port`: a port, or `off`.
+    package var natsPort: String?
     package var history: [String] = []
     package var presence: [String] = []
+    package var sseKeepAliveSeconds: Int?
+    package var pollMaxTimeoutSeconds: Int?
+    package var realtimeInactivitySeconds: Int?
     package init() {}
 }
 
@@ -70,6 +77,7 @@ extension ServerConfiguration {
             if let v = m.max_keep_alive_seconds { mqtt.settings.maxKeepAliveSeconds = UInt16(clamping: v) }
             if let v = m.sys_interval_seconds { mqtt.sysIntervalSeconds = v }
         }
+        if let section = file.nats { try apply(nats: section) }
         if let rules = file.history {
             history = try rules.map { rule in
                 HistoryPolicy.Rule(
@@ -79,6 +87,7 @@ extension ServerConfiguration {
             }
         }
         if let filters = file.presence { presence = try filters.map { try Self.filter($0, key: "presence") } }
+        if let value = file.sse { sse = value }
         if let l = file.limits {
             if let v = l.max_connections { limits.maxConnections = v }
             if let v = l.max_frame_bytes { limits.maxFrameBytes = v }
@@ -105,6 +114,7 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_HTTP_PORT"] {
             httpPort = try Self.port(value, key: "SWITCHBOARD_HTTP_PORT")
         }
+        if let value = environment["SWITCHBOARD_NATS_PORT"] { try setNATSPort(value, key: "SWITCHBOARD_NATS_PORT") }
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
         if let value = environment["SWITCHBOARD_MQTT_PORT"] {
             mqtt.port = try Self.port(value, key: "SWITCHBOARD_MQTT_PORT")
@@ -135,10 +145,36 @@ extension ServerConfiguration {
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
         if let value = overrides.threads { eventLoopThreads = value }
         if let value = overrides.webSocketEchoPath { webSocketEchoPath = value }
+        if let value = overrides.natsPort { try setNATSPort(value, key: "--nats-port") }
+        if let value = overrides.sseKeepAliveSeconds { sse.keepAliveSeconds = value }
+        if let value = overrides.pollMaxTimeoutSeconds { sse.pollMaxTimeoutSeconds = value }
+        if let value = overrides.realtimeInactivitySeconds { sse.realtimeInactivitySeconds = value }
         // Flag rules come first so they win over file rules for the same topics.
         history = try overrides.history.map(Self.parseHistoryRule) + history
         presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }
         try validate()
+    }
+
+    private mutating func apply(nats section: ConfigFile.NATS) throws {
+        if let value = section.enabled { natsEnabled = value }
+        if let value = section.port { nats.port = value }
+        if let value = section.max_payload { nats.limits.maxPayload = value }
+        if let value = section.max_pending { nats.limits.maxPending = value }
+        if let value = section.max_control_line { nats.limits.maxControlLine = value }
+        if let value = section.max_subscriptions { nats.limits.maxSubscriptions = value }
+        if let value = section.ping_interval_seconds { nats.limits.pingIntervalSeconds = value }
+        if let value = section.max_pings_out { nats.limits.maxPingsOut = value }
+        if let value = section.auth_timeout_seconds { nats.limits.authTimeoutSeconds = value }
+    }
+
+    /// A port number, or `off`.
+    private mutating func setNATSPort(_ text: String, key: String) throws {
+        if text.lowercased() == "off" {
+            natsEnabled = false
+        } else {
+            nats.port = try Self.port(text, key: key)
+            natsEnabled = true
+        }
     }
 
     func validate() throws {
@@ -148,6 +184,18 @@ extension ServerConfiguration {
         }
         guard mqtt.limits.maxPacketSize >= 64, mqtt.settings.receiveMaximum > 0 else {
             throw ConfigurationError("mqtt.max_packet_size must be at least 64 and mqtt.receive_maximum positive")
+        }
+        guard (0...65535).contains(nats.port) else {
+            throw ConfigurationError("nats.port \(nats.port) is out of range")
+        }
+        let natsLimits = nats.limits
+        guard natsLimits.maxPayload > 0, natsLimits.maxPending >= natsLimits.maxPayload,
+            natsLimits.maxControlLine >= 64, natsLimits.maxSubscriptions >= 0,
+            natsLimits.pingIntervalSeconds > 0, natsLimits.maxPingsOut > 0, natsLimits.authTimeoutSeconds > 0
+        else {
+            throw ConfigurationError(
+                "nats: max_payload, ping_interval_seconds, max_pings_out and auth_timeout_seconds must be positive, "
+                    + "max_pending at least max_payload, max_control_line at least 64")
         }
         guard (1...256).contains(eventLoopThreads) else {
             throw ConfigurationError("threads must be between 1 and 256")
@@ -162,6 +210,7 @@ extension ServerConfiguration {
         guard limits.maxHistoryTopics >= 0 else {
             throw ConfigurationError("limits.max_history_topics must not be negative")
         }
+        try sse.validate()
     }
 
     /// `FILTER=COUNT[,AGE][,BYTES]`, AGE as `600`, `600s`, `10m`, `1h`.
@@ -260,7 +309,20 @@ private struct ConfigFile: Decodable {
     var history: [History]?
     var presence: [String]?
     var allowed_origins: [String]?
+    struct NATS: Decodable {
+        var enabled: Bool?
+        var port: Int?
+        var max_payload: Int?
+        var max_pending: Int?
+        var max_control_line: Int?
+        var max_subscriptions: Int?
+        var ping_interval_seconds: Int?
+        var max_pings_out: Int?
+        var auth_timeout_seconds: Int?
+    }
     var limits: Limits?
+    var nats: NATS?
+    var sse: SSESettings?
     var log_level: String?
     var threads: Int?
 }

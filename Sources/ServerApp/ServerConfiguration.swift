@@ -2,6 +2,8 @@ package import BusCore
 package import FrontendKit
 package import Logging
 package import MQTTFrontend
+package import NATSFrontend
+import NATSWire
 import NIOCore
 
 /// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
@@ -18,11 +20,16 @@ package struct ServerConfiguration: Sendable {
     package var presence: [TopicFilter] = []
     package var allowedOrigins: [String] = ["*"]
     package var limits = ServerLimits()
+    /// Server-Sent Events, realtime and long polling (config key `sse`).
+    package var sse = SSESettings()
     package var logLevel: Logger.Level = .info
     /// Path of the WebSocket echo endpoint used by conformance suites (Autobahn); nil (off) by default.
     package var webSocketEchoPath: String?
     /// The MQTT frontend: TCP port (`--mqtt-port`, default 1883), `/mqtt` over WebSocket, limits.
     package var mqtt = MQTTConfiguration()
+    /// The NATS client port and limits (`nats` in the config file); `natsEnabled` false closes the port.
+    package var nats = NATSConfiguration()
+    package var natsEnabled = true
     /// Event loop threads; defaults to one per core.
     package var eventLoopThreads: Int = System.coreCount
 

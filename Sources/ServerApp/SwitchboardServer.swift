@@ -6,12 +6,14 @@ package import FrontendKit
 package import Logging
 import MQTTFrontend
 import Metrics
+import NATSFrontend
 import NIOConcurrencyHelpers
 package import NIOCore
 import NIOHTTP1
 package import NIOPosix
 import NativeWebSocketFrontend
 import Prometheus
+import SSEFrontend
 import ServiceLifecycle
 import UnixSignals
 
@@ -24,11 +26,14 @@ package final class SwitchboardServer: Sendable {
     package let connections: ConnectionRegistry
     private let logger: Logger
     private let ready = ManagedAtomic(false)
-    private let boundAddress = NIOLockedValueBoxWrapper()
+    private let boundAddress = LockedAddress()
+    private let natsAddress = LockedAddress()
     private let prometheus: PrometheusCollectorRegistry
     /// Retained messages (MQTT), shared by every frontend that reads "current values".
     package let retained: RetainedMessageStore
     private let mqtt: MQTTServices
+    /// Shared by the NATS port and `/nats`; nil when NATS is off.
+    private let nats: NATSServices?
 
     package init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -50,28 +55,44 @@ package final class SwitchboardServer: Sendable {
             authenticator: StaticTokenAuthenticator(
                 allowsAnonymous: configuration.anonymous, tokens: configuration.tokens),
             configuration: configuration.mqttWithHost, retained: retained)
+        var natsConfiguration = configuration.nats
+        natsConfiguration.host = configuration.host
+        self.nats =
+            configuration.natsEnabled
+            ? NATSServices(
+                configuration: natsConfiguration, bus: bus, connections: connections,
+                authenticator: StaticTokenAuthenticator(
+                    allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)) : nil
     }
 
     /// The HTTP port actually bound (useful with port 0).
     package var httpAddress: SocketAddress? { boundAddress.value }
+    /// The NATS port actually bound (useful with port 0); nil while not listening.
+    package var natsBoundAddress: SocketAddress? { natsAddress.value }
 
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down.
     package func run(handleSignals: Bool = true) async throws {
-        let http = makeHTTPService()
-        let services = ServiceGroup(
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeHTTPService())]
+        if let nats {
+            let natsAddress = self.natsAddress
+            services.append(.init(service: nats.makeListener(group: group, logger: logger) { natsAddress.value = $0 }))
+        }
+        services.append(.init(service: MQTTServerService(services: mqtt, group: group, logger: logger)))
+        let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: http),
-                    .init(service: MQTTServerService(services: mqtt, group: group, logger: logger)),
-                ],
+                services: services,
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
         bus.startMetricsReporting()
         if configuration.anonymous {
             logger.notice("anonymous access is ON: any client may connect without credentials")
         }
-        try await services.run()
+        try await serviceGroup.run()
         try await group.shutdownGracefully()
+    }
+
+    private var authenticator: StaticTokenAuthenticator {
+        StaticTokenAuthenticator(allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
     }
 
     private func makeHTTPService() -> HTTPServerService {
@@ -85,13 +106,15 @@ package final class SwitchboardServer: Sendable {
         wsConfiguration.maxRPCTimeoutMilliseconds = limits.rpcMaxTimeoutMilliseconds
         wsConfiguration.slowConsumerPolicy = limits.slowConsumer
         wsConfiguration.origins = OriginPolicy(allowed: configuration.allowedOrigins)
-        let authenticator = StaticTokenAuthenticator(
-            allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
         var endpoints: [any WebSocketEndpoint] = [
             NativeWSEndpoint(
                 configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
         ]
         endpoints.append(MQTTWebSocketEndpoint(services: mqtt, origins: wsConfiguration.origins))
+        if let nats {
+            endpoints.append(
+                NATSWebSocketEndpoint(services: nats, origins: OriginPolicy(allowed: configuration.allowedOrigins)))
+        }
         if let path = configuration.webSocketEchoPath {
             // Autobahn's fuzzing client sends messages up to 16 MiB.
             endpoints.append(WebSocketEchoEndpoint(path: path, maxFrameSize: 16 << 20))
@@ -103,6 +126,7 @@ package final class SwitchboardServer: Sendable {
             bus: bus, connections: connections, apiKey: configuration.apiKey, metricsSlot: bus.metrics.slot(for: "http")
         )
         .register(into: &router)
+        SSERoutes(services: makeSSEServices(authenticator: authenticator)).register(into: &router)
         let ready = self.ready
         let prometheus = self.prometheus
         router.add(.GET, "/healthz", sync: { _ in .json { $0.writeStaticString("{\"status\":\"ok\"}") } })
@@ -152,6 +176,22 @@ package final class SwitchboardServer: Sendable {
     }
 }
 
+extension SwitchboardServer {
+    fileprivate func makeSSEServices(authenticator: any Authenticator) -> SSEServices {
+        let settings = configuration.sse
+        var sse = SSEConfiguration()
+        sse.keepAliveSeconds = settings.keepAliveSeconds
+        sse.retryMilliseconds = settings.retryMilliseconds
+        sse.pollDefaultTimeoutSeconds = settings.pollDefaultTimeoutSeconds
+        sse.pollMaxTimeoutSeconds = settings.pollMaxTimeoutSeconds
+        sse.realtimeInactivitySeconds = settings.realtimeInactivitySeconds
+        sse.maxRealtimeSubscriptions = configuration.limits.maxSubscriptionsPerConnection
+        sse.origins = OriginPolicy(allowed: settings.allowedOrigins ?? configuration.allowedOrigins)
+        sse.slowConsumerPolicy = configuration.limits.slowConsumer
+        return SSEServices(configuration: sse, bus: bus, connections: connections, authenticator: authenticator)
+    }
+}
+
 /// Bootstraps swift-metrics with Prometheus once per process.
 enum MetricsBootstrap {
     static let registry: PrometheusCollectorRegistry = {
@@ -162,7 +202,7 @@ enum MetricsBootstrap {
 }
 
 /// A lock-protected optional address.
-final class NIOLockedValueBoxWrapper: Sendable {
+final class LockedAddress: Sendable {
     private let box = NIOLockedValueBox<SocketAddress?>(nil)
     var value: SocketAddress? {
         get { box.withLockedValue { $0 } }

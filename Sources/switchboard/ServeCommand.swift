@@ -6,11 +6,12 @@ import ServerApp
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the server. With no options: HTTP on 8080 (/ws, /api, /metrics), data under ./data.",
+        abstract:
+            "Run the server. With no options: HTTP on 8080 (/ws, /api, /metrics), NATS on 4222, data under ./data.",
         discussion: """
             Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
-            Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_MQTT_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,
-            SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
+            Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_MQTT_PORT, SWITCHBOARD_CONFIG,
+            SWITCHBOARD_DATA_DIR, SWITCHBOARD_NATS_PORT, SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
             SWITCHBOARD_PRESENCE (filters separated by ';'). The config file's keys are listed in docs/operations.md.
             """)
 
@@ -26,6 +27,11 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("mqtt-port"),
         help: "MQTT TCP port (env SWITCHBOARD_MQTT_PORT, config mqtt_port; default 1883). MQTT over WebSocket: /mqtt.")
     var mqttPort: Int?
+
+    @Option(
+        name: .customLong("nats-port"),
+        help: "NATS client port, or 'off' (env SWITCHBOARD_NATS_PORT, config nats.port; default 4222).")
+    var natsPort: String?
 
     @Option(help: "JSON config file (env SWITCHBOARD_CONFIG).")
     var config: String?
@@ -59,6 +65,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("presence"), help: "Track presence on channels matching FILTER. Repeatable.")
     var presence: [String] = []
 
+    @Option(
+        name: .customLong("sse-keep-alive"),
+        help: "Seconds between SSE keep-alive comments (config sse.keep_alive_seconds; default 15).")
+    var sseKeepAlive: Int?
+
+    @Option(
+        name: .customLong("poll-max-timeout"),
+        help: "Longest long-poll hold in seconds (config sse.poll_max_timeout_seconds; default 60).")
+    var pollMaxTimeout: Int?
+
+    @Option(
+        name: .customLong("realtime-inactivity"),
+        help:
+            "Drop /api/realtime clients inactive this many seconds (config sse.realtime_inactivity_seconds; default 300)."
+    )
+    var realtimeInactivity: Int?
+
     func run() async throws {
         var overrides = ConfigurationOverrides()
         overrides.host = host
@@ -70,8 +93,12 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.logLevel = logLevel
         overrides.threads = threads
         overrides.webSocketEchoPath = wsEchoPath
+        overrides.natsPort = natsPort
         overrides.history = history
         overrides.presence = presence
+        overrides.sseKeepAliveSeconds = sseKeepAlive
+        overrides.pollMaxTimeoutSeconds = pollMaxTimeout
+        overrides.realtimeInactivitySeconds = realtimeInactivity
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration.load(overrides: overrides)

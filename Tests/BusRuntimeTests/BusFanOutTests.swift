@@ -24,7 +24,10 @@ import Testing
             }
         }.get()
         let expected = (0..<500).map { "\($0)" }
-        #expect(await eventually { local.payloads.count == 500 && remote.payloads.count == 500 })
+        #expect(
+            await eventually {
+                local.payloads.count == 500 && remote.payloads.count == 500 && local.flushes > 0 && remote.flushes > 0
+            })
         #expect(local.payloads == expected)
         #expect(remote.payloads == expected)
         // One batch was published in one loop tick: each subscriber is flushed once for it.

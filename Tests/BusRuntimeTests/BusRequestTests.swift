@@ -71,13 +71,12 @@ final class Responder: BusSubscriber, @unchecked Sendable {
         let bus = Bus(eventLoops: loops)
         let topic = try Topic("svc/none")
         let loop = loops[0]
-        let started = ContinuousClock.now
+        // `noResponders`, not `timeout`, with a timeout no test run reaches: the failure came at once.
         await #expect(throws: BusError.noResponders) {
             try await loop.flatSubmit {
-                bus.request(topic: topic, payload: ByteBuffer(), requesterID: nil, timeout: .seconds(5), on: loop)
+                bus.request(topic: topic, payload: ByteBuffer(), requesterID: nil, timeout: .seconds(600), on: loop)
             }.get()
         }
-        #expect(ContinuousClock.now - started < .seconds(1))
         #expect(bus.registry.count == 0)  // the reply inbox was removed
     }
 

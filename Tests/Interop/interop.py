@@ -107,6 +107,7 @@ class Server:
         self.write_config = write_config
         self.port = free_port()
         self.mqtt_port = free_port()  # never the default 1883: parallel or leftover servers must not collide
+        self.nats_port = free_port()
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(exist_ok=True)
         self.config_path = workdir / "config.json"
@@ -125,6 +126,10 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
     # -- lifecycle
     def command(self) -> list[str]:
         cmd = [
@@ -134,6 +139,8 @@ class Server:
             "127.0.0.1",
             "--http-port",
             str(self.port),
+            "--nats-port",
+            str(self.nats_port),
             "--data-dir",
             str(self.data_dir),
             "--mqtt-port",

@@ -13,6 +13,15 @@ import Testing
         return String(buffer: buffer)
     }
 
+    @Test func aPublisherSetEventTypeIsShown() {
+        let message = BusMessage(
+            topic: Topic(trusted: "tasks/1"), payload: ByteBuffer(string: "1"),
+            headers: MessageHeaders(eventType: "task.created"), timestamp: 0)
+        var buffer = ByteBuffer()
+        NativeWSEncoder.message(&buffer, message)
+        #expect(String(buffer: buffer) == #"{"type":"message","channel":"tasks/1","data":1,"event":"task.created"}"#)
+    }
+
     @Test func pushShapesFollowThePayloadRule() throws {
         #expect(
             try message(ByteBuffer(string: #"{"a":1}"#), position: LogPosition(offset: 42, epoch: "e"))

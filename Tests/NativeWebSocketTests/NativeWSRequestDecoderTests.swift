@@ -8,10 +8,19 @@ import Testing
         try NativeWSRequestDecoder.decode(ByteBuffer(string: text))
     }
 
+    @Test func publishCarriesTheEventTypeAndRefusesAMalformedOne() throws {
+        let typed = try decode(#"{"type":"publish","channel":"tasks/1","data":1,"event":"task.created"}"#)
+        guard case .publish(_, _, let event) = typed.command else { Issue.record("not publish"); return }
+        #expect(event == "task.created")
+        #expect(throws: NativeWSRequestError.self) {
+            try decode(#"{"type":"publish","channel":"tasks/1","data":1,"event":"two words"}"#)
+        }
+    }
+
     @Test func decodesEveryRequestShape() throws {
         let publish = try decode(#"{"id":4,"type":"publish","channel":"chat/room1","data":{"text": "hi"}}"#)
         #expect(publish.id.map { String(buffer: $0) } == "4")
-        guard case .publish(let channel, let data) = publish.command else { Issue.record("not publish"); return }
+        guard case .publish(let channel, let data, _) = publish.command else { Issue.record("not publish"); return }
         #expect(channel == "chat/room1")
         #expect(String(buffer: data) == #"{"text": "hi"}"#)  // the raw slice, not re-encoded
 

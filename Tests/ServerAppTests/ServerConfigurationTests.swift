@@ -38,6 +38,29 @@ import Testing
         #expect(configuration.history[1].limits == HistoryLimits(count: 5, maxAgeSeconds: 60))
     }
 
+    @Test func sseSettingsFromFileAndFlags() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-\(UUID().uuidString).json")
+        try Data(
+            #"{"sse": {"keep_alive_seconds": 3, "retry_ms": 500, "poll_max_timeout_seconds": 9, "allowed_origins": ["https://a.example"]}}"#
+                .utf8
+        ).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        var overrides = ConfigurationOverrides()
+        overrides.configFile = file.path
+        overrides.pollMaxTimeoutSeconds = 20
+        overrides.realtimeInactivitySeconds = 7
+        let configuration = try ServerConfiguration.load(overrides: overrides, environment: [:])
+        #expect(configuration.sse.keepAliveSeconds == 3)
+        #expect(configuration.sse.retryMilliseconds == 500)
+        #expect(configuration.sse.pollMaxTimeoutSeconds == 20)  // the flag wins
+        #expect(configuration.sse.pollDefaultTimeoutSeconds == 30)  // default kept
+        #expect(configuration.sse.realtimeInactivitySeconds == 7)
+        #expect(configuration.sse.allowedOrigins == ["https://a.example"])
+        var bad = ConfigurationOverrides()
+        bad.sseKeepAliveSeconds = 0
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(overrides: bad, environment: [:]) }
+    }
+
     @Test func badValuesAreNamed() {
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("chat/#") }
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.parseHistoryRule("chat/#=x") }

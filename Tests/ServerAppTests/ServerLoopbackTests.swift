@@ -2,6 +2,7 @@ import BusCore
 import Foundation
 import Logging
 import MQTTFrontend
+import NATSFrontend
 import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardClient
@@ -16,6 +17,7 @@ import Testing
         configuration.host = "127.0.0.1"
         configuration.httpPort = 0
         configuration.mqtt.port = 0  // an ephemeral MQTT port too: tests run in parallel
+        configuration.nats.port = 0
         configuration.eventLoopThreads = 2
         configuration.history = [try ServerConfiguration.parseHistoryRule("chat/#=100")]
         let server = SwitchboardServer(configuration: configuration, logger: Logger(label: "test"))

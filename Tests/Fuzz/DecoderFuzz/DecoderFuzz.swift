@@ -1,8 +1,10 @@
 import BusCore
 import FrontendKit
 import MQTTWire
+import NATSWire
 import NIOCore
 import NativeWebSocketWire
+import SSEWire
 
 /// Fuzz targets, one per decoder we own (NIO's WebSocket/HTTP parsers have their own fuzzing upstream).
 /// Each must survive any input: errors are fine, crashes and hangs are not.
@@ -12,7 +14,7 @@ import NativeWebSocketWire
 ///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
-    case json, nativews, topic, query, mqtt
+    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -51,6 +53,53 @@ enum FuzzTarget: String, CaseIterable {
                 let reread = try? MQTTPacketDecoder.decode(&again, version: version, limits: limits)
                 precondition(reread == packet, "MQTT encode/decode round trip changed the packet")
             }
+        case .nats:
+            // Parsing must not depend on where reads split.
+            let parser = NATSParser()
+            let whole = parser.operations(inReads: [ByteBuffer(bytes: bytes)])
+            let split = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+            let halves = parser.operations(inReads: [
+                ByteBuffer(bytes: bytes[..<split]), ByteBuffer(bytes: bytes[split...]),
+            ])
+            precondition(whole.operations == halves.operations && whole.error == halves.error, "split changed parse")
+            for case .publish(let publish) in whole.operations {
+                if let headers = publish.headers { _ = try? NATSHeaderBlock.parse(headers) }
+            }
+            // A subject that maps to a topic maps back to itself unless it holds escapes.
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let topic = try? NATSSubjectMapping.topicName(forSubject: text), !text.contains("%"),
+                !text.utf8.contains(where: { $0 <= 0x20 })
+            {
+                precondition(NATSSubjectMapping.subject(forTopic: topic) == text, "subject round trip")
+            }
+        case .ssecursor:
+            // SSE Last-Event-ID / poll cursor: whatever parses must re-encode to a text that parses back
+            // to the same positions.
+            let text = String(decoding: bytes, as: UTF8.self)
+            let entries = text.utf8.count(where: { $0 == UInt8(ascii: ".") }) + 1
+            if let cursor = try? SSECursor.parse(text, channels: entries) {
+                precondition(
+                    (try? SSECursor.parse(cursor.text, channels: entries)) == cursor, "cursor round trip changed it")
+            }
+        case .ssequery:
+            // `/sse` and `/poll` parameters: `name=value` pairs split on `&`; a `last=` pair is the header.
+            var query: [String: [String]] = [:]
+            var header: String?
+            for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let value = parts.count > 1 ? String(parts[1]) : ""
+                if parts[0] == "last" { header = value } else { query[String(parts[0]), default: []].append(value) }
+            }
+            _ = try? SSEStreamRequest.parse(query: query, lastEventID: header)
+            _ = try? SSEPollRequest.parse(
+                query: query, ifNoneMatch: header, defaultTimeoutSeconds: 30, maxTimeoutSeconds: 60)
+        case .ssedata:
+            // Any payload as `data:` lines: no CR reaches the wire and every line is a data line.
+            var out = ByteBuffer()
+            SSEEventEncoder.data(&out, ByteBuffer(bytes: bytes))
+            let lines = out.readableBytesView.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            precondition(!out.readableBytesView.contains(UInt8(ascii: "\r")), "CR in an event stream field")
+            precondition(lines.dropLast().allSatisfy { $0.starts(with: "data: ".utf8) }, "a line is not data:")
         }
     }
 }

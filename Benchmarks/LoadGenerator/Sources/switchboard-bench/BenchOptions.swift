@@ -22,7 +22,9 @@ extension BenchProtocolKind: ExpressibleByArgument {}
 
 /// Options shared by every scenario.
 struct BenchOptions: ParsableArguments {
-    @Option(name: .customLong("protocol"), help: "Wire protocol: ws, nats or mqtt.")
+    @Option(
+        name: .customLong("protocol"),
+        help: "Wire protocol: ws, nats, mqtt or sse (SSE subscribers, WebSocket publishers).")
     var wire: BenchProtocolKind = .ws
 
     @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
@@ -31,7 +33,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Server host; loopback only.")
     var host = "127.0.0.1"
 
-    @Option(help: "Server port (default 8080 for ws, 4222 for nats).")
+    @Option(help: "Server port (default 8080 for ws and sse, 4222 for nats).")
     var port: Int?
 
     @Option(help: "WebSocket path.")
@@ -43,7 +45,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Quality of service where the protocol has it (mqtt: 0 or 1).")
     var qos = 0
 
-    @Option(help: "Payload size in bytes (min 23: it carries the send timestamp).")
+    @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats).")
     var size = 64
 
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")

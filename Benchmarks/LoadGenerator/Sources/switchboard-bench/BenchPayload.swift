@@ -11,6 +11,57 @@ enum BenchPayload {
     static let digitCount = 19
     /// The smallest payload that still holds marker, digits and separator.
     static let minimumSize = 3 + 19 + 1
+    /// Raw-byte protocols (NATS) also carry payloads of 16–22 bytes (the NATS target is 16 B): `t:` and
+    /// 14 hex digits of the send time (2^56 ns: two years of uptime), then `x` padding.
+    static let compactMarker: [UInt8] = Array("t:".utf8)
+    static let compactDigitCount = 14
+    static let compactMinimumSize = 2 + 14
+
+    /// The payload size actually sent for a requested `size` (raw protocols allow the compact form).
+    static func effectiveSize(_ size: Int, compact: Bool) -> Int {
+        size >= minimumSize || !compact ? max(size, minimumSize) : max(size, compactMinimumSize)
+    }
+
+    /// A template of the effective size; writers copy it and patch the timestamp with `patch`.
+    static func template(size: Int, compact: Bool) -> [UInt8] {
+        let size = effectiveSize(size, compact: compact)
+        guard size < minimumSize else { return template(size: size) }
+        return compactMarker + [UInt8](repeating: UInt8(ascii: "0"), count: compactDigitCount)
+            + [UInt8](repeating: UInt8(ascii: "x"), count: size - compactMinimumSize)
+    }
+
+    /// Writes the send time into a template made by `template(size:compact:)`.
+    @inline(__always)
+    static func patch(_ bytes: UnsafeMutableRawBufferPointer, value: UInt64) {
+        guard bytes.count < minimumSize else { return patchDigits(bytes, at: marker.count, value: value) }
+        var value = value
+        var index = compactMarker.count + compactDigitCount - 1
+        while index >= compactMarker.count {
+            let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+            bytes[index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            value >>= 4
+            index -= 1
+        }
+    }
+
+    /// The send time of a payload that is exactly a benchmark payload (raw protocols): either form.
+    @inline(__always)
+    static func timestamp(ofPayload bytes: UnsafeRawBufferPointer) -> UInt64? {
+        guard bytes.count >= compactMinimumSize, bytes.count < minimumSize else { return timestamp(in: bytes) }
+        guard bytes[0] == UInt8(ascii: "t"), bytes[1] == UInt8(ascii: ":") else { return nil }
+        var value: UInt64 = 0
+        for index in compactMarker.count..<compactMinimumSize {
+            let byte = bytes[index]
+            let nibble: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(nibble)
+        }
+        return value
+    }
 
     /// A template of `size` bytes with zero digits; writers copy it and patch the digits in place.
     static func template(size: Int) -> [UInt8] {

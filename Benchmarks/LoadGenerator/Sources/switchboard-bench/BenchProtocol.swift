@@ -11,11 +11,14 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     case nats
     /// MQTT 3.1.1 over TCP (Switchboard's MQTT frontend, mosquitto); `--qos 0|1`.
     case mqtt
+    /// Server-Sent Events: subscribers are `/sse` streams; publishers use the native WebSocket on
+    /// the same port (`--path`), since an SSE stream cannot publish.
+    case sse
 
     /// The port a server of this protocol listens on by default.
     var defaultPort: Int {
         switch self {
-        case .ws: return 8080
+        case .ws, .sse: return 8080
         case .nats: return 4222
         case .mqtt: return 1883
         }
@@ -27,6 +30,9 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         case .ws: return WebSocketClientHandler(target: target, role: role)
         case .nats: return NATSClientHandler(target: target, role: role)
         case .mqtt: return MQTTClientHandler(target: target, role: role)
+        case .sse:
+            if role is PublisherRole { return WebSocketClientHandler(target: target, role: role) }
+            return SSEClientHandler(target: target, role: role)
         }
     }
 }

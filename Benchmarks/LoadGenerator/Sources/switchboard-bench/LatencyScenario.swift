@@ -44,11 +44,13 @@ struct LatencyScenario {
         channels.removeAll()
         return BenchReport(
             scenario: "latency", protocol: options.wire.rawValue, target: "\(run.target.host):\(run.target.port)",
-            size: max(options.size, BenchPayload.minimumSize), publishers: 1, subscribers: 1, connections: 2,
+            size: BenchPayload.effectiveSize(options.size, compact: options.wire == .nats), publishers: 1,
+            subscribers: 1, connections: 2,
             complete: delivered >= count, sent: sent, delivered: delivered, expectedDeliveries: count,
             elapsedSeconds: seconds, sentPerSecond: Double(sent) / seconds,
             deliveredPerSecond: Double(delivered) / seconds,
-            deliveredMegabytesPerSecond: Double(delivered * max(options.size, BenchPayload.minimumSize)) / seconds
+            deliveredMegabytesPerSecond: Double(
+                delivered * BenchPayload.effectiveSize(options.size, compact: options.wire == .nats)) / seconds
                 / 1e6,
             connectsPerSecond: nil, latencyMicroseconds: LatencySummary(latency),
             toolCPUSeconds: usage.toolCPU, toolCores: usage.toolCPU / seconds, toolThreads: options.threads,

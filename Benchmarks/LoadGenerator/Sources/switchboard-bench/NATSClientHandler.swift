@@ -105,7 +105,7 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
                 let payloadStart = lineEnd + 1
                 guard bytes.count - payloadStart >= size + 2 else { break }
                 if let sentAt = BenchPayload.timestamp(
-                    in: UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadStart + size]))
+                    ofPayload: UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadStart + size]))
                 {
                     if receivedAt == 0 { receivedAt = BenchClock.now() }
                     role.deliveryReceived(sentAt: sentAt, receivedAt: receivedAt)
@@ -156,8 +156,8 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
 
     func writePublishes(count: Int, payloadSize: Int, now: UInt64, acknowledged: Bool) {
         guard state == .open, let context, count > 0 else { return }
-        if payloadTemplate.count != max(payloadSize, BenchPayload.minimumSize) {
-            payloadTemplate = BenchPayload.template(size: payloadSize)
+        if payloadTemplate.count != BenchPayload.effectiveSize(payloadSize, compact: true) {
+            payloadTemplate = BenchPayload.template(size: payloadSize, compact: true)
             publishLine = []
         }
         if publishLine.isEmpty {
@@ -165,7 +165,7 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
         }
         // Every message of a batch carries the same timestamp: patch the template once, then copy.
         payloadTemplate.withUnsafeMutableBytes { bytes in
-            BenchPayload.patchDigits(bytes, at: BenchPayload.marker.count, value: now)
+            BenchPayload.patch(bytes, value: now)
         }
         var buffer = context.channel.allocator.buffer(
             capacity: count * (publishLine.count + payloadTemplate.count + 2) + 6)

@@ -102,14 +102,17 @@ struct ThroughputScenario {
 
         return BenchReport(
             scenario: kind.rawValue, protocol: options.wire.rawValue, target: "\(run.target.host):\(run.target.port)",
-            size: max(options.size, BenchPayload.minimumSize), publishers: publisherCount, subscribers: subscriberCount,
+            size: BenchPayload.effectiveSize(options.size, compact: options.wire == .nats), publishers: publisherCount,
+            subscribers: subscriberCount,
             connections: publisherCount + subscriberCount,
             complete: publishingDone && delivered >= expected, sent: sent, delivered: delivered,
             expectedDeliveries: expected, elapsedSeconds: elapsed,
             sentPerSecond: Double(sent) / sendSeconds,
             deliveredPerSecond: subscriberCount == 0 ? 0 : Double(delivered) / deliverySeconds,
             deliveredMegabytesPerSecond: subscriberCount == 0
-                ? 0 : Double(delivered * max(options.size, BenchPayload.minimumSize)) / deliverySeconds / 1e6,
+                ? 0
+                : Double(delivered * BenchPayload.effectiveSize(options.size, compact: options.wire == .nats))
+                    / deliverySeconds / 1e6,
             connectsPerSecond: nil, latencyMicroseconds: latency.map(LatencySummary.init),
             toolCPUSeconds: usage.toolCPU, toolCores: usage.toolCPU / wallSeconds, toolThreads: options.threads,
             serverCPUSeconds: usage.serverCPU, serverCores: usage.serverCPU.map { $0 / wallSeconds },

@@ -60,7 +60,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         eventLoop = context.eventLoop
         core = context.channel._channelCore
         writable = context.channel.isWritable
-        info.remoteAddress = context.channel.remoteAddress.map(NativeWSConnectionHandler.describe)
+        info.remoteAddress = context.channel.remoteAddress?.clientDescription
         info.connectedAt = Double(bus.clock()) / 1e9
         guard services.connections.register(info, controller: self) else {
             services.counters.countRefused()
@@ -186,12 +186,12 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
                 buffer.writeStaticString(",\"channel\":")
                 buffer.writeJSONString(channel)
             }
-        case .publish(let channel, let data):
+        case .publish(let channel, let data, let event):
             guard let topic = topic(channel, id: id) else { return }
             // Without an id a publish is fire-and-forget: no success reply (errors are still sent), and
             // nothing is allocated to wait for one.
-            guard id != nil else { return publish(topic, data, reply: nil) }
-            publish(topic, data) { handler, result in
+            guard id != nil else { return publish(topic, data, event: event, reply: nil) }
+            publish(topic, data, event: event) { handler, result in
                 handler.reply(id: id, type: "published") { buffer in
                     if let position = result.position { NativeWSEncoder.position(&buffer, position) }
                 }
@@ -330,11 +330,12 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     /// Publishes; `reply` (when given) gets the result at once, or later on this loop when another loop
     /// sequences the topic's log — then what it wrote is flushed right away.
     private func publish(
-        _ topic: Topic, _ data: ByteBuffer, reply: ((NativeWSConnectionHandler, PublishResult) -> Void)?
+        _ topic: Topic, _ data: ByteBuffer, event: String? = nil,
+        reply: ((NativeWSConnectionHandler, PublishResult) -> Void)?
     ) {
         let message = BusMessage(
-            topic: topic, payload: data, headers: MessageHeaders(contentType: "application/json"), publisherID: info.id,
-            timestamp: bus.clock())
+            topic: topic, payload: data, headers: MessageHeaders(contentType: "application/json", eventType: event),
+            publisherID: info.id, timestamp: bus.clock())
         let shard = self.shard
         shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)
         guard let reply else {
@@ -477,12 +478,5 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         guard needsFlush else { return }
         needsFlush = false
         context?.flush()
-    }
-
-    static func describe(_ address: SocketAddress) -> String {
-        if let ip = address.ipAddress, let port = address.port {
-            return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-        }
-        return "\(address)"
     }
 }

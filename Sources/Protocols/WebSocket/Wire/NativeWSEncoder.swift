@@ -51,6 +51,10 @@ package enum NativeWSEncoder {
                 buffer.writeJSONString(message.topic.name)
                 buffer.writeInteger(UInt8(ascii: ","))
                 buffer.writePayloadMember(message.payload, form: message.payloadForm)
+                if let event = message.headers.eventType {
+                    buffer.writeStaticString(",\"event\":")
+                    buffer.writeJSONString(event)
+                }
             }
             if let position = message.position { self.position(&buffer, position) }
             buffer.writeInteger(UInt8(ascii: "}"))

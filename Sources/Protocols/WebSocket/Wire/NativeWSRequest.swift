@@ -13,7 +13,8 @@ package enum NativeWSCommand {
     case connect(token: String?, name: String?)
     case subscribe(channel: String, history: Int?, recover: LogPosition?)
     case unsubscribe(channel: String)
-    case publish(channel: String, data: ByteBuffer)
+    /// `event`: the publisher's event type (SSE `event:`), nil for the default `message`.
+    case publish(channel: String, data: ByteBuffer, event: String?)
     case rpc(channel: String, data: ByteBuffer, timeoutMilliseconds: Int?)
     case respond(reply: String, data: ByteBuffer)
     case presence(channel: String)
@@ -113,7 +114,9 @@ package enum NativeWSRequestDecoder {
         case "unsubscribe":
             command = .unsubscribe(channel: try string("channel"))
         case "publish":
-            command = .publish(channel: try string("channel"), data: try data())
+            let event = try optionalString("event")
+            if let event, let problem = MessageHeaders.validateEventType(event) { throw fail("\"event\": \(problem)") }
+            command = .publish(channel: try string("channel"), data: try data(), event: event)
         case "rpc":
             command = .rpc(
                 channel: try string("channel"), data: try data(), timeoutMilliseconds: try optionalCount("timeout"))

@@ -1,0 +1,79 @@
+package import Logging
+package import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Where a protocol listens and how much it may queue per connection.
+package struct TCPListenerConfiguration: Sendable {
+    /// Shown in logs: "NATS", "MQTT" …
+    package var name: String
+    package var host: String
+    package var port: Int
+    /// Outbound bytes queued per connection before the channel turns unwritable (the protocol's slow
+    /// consumer bound); writability returns at half of it.
+    package var maxOutboundBytes: Int
+
+    package init(name: String, host: String, port: Int, maxOutboundBytes: Int) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.maxOutboundBytes = maxOutboundBytes
+    }
+}
+
+/// A protocol's own TCP port (MQTT 1883, NATS 4222 …): accepts connections and gives each the
+/// pipeline `initializeChild` builds. Runs as a `Service` until graceful shutdown, then stops accepting;
+/// open connections are closed through the connection registry, with every other protocol's.
+package final class TCPListenerService: Service, Sendable {
+    private let configuration: TCPListenerConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let initializeChild: @Sendable (any Channel) throws -> Void
+    private let onBound: @Sendable (SocketAddress) -> Void
+
+    package init(
+        configuration: TCPListenerConfiguration, group: any EventLoopGroup, logger: Logger,
+        onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in },
+        initializeChild: @escaping @Sendable (any Channel) throws -> Void
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.onBound = onBound
+        self.initializeChild = initializeChild
+    }
+
+    package func run() async throws {
+        let channel = try await bind()
+        if let address = channel.localAddress { onBound(address) }
+        logger.info(
+            "\(configuration.name) listening",
+            metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+
+    private func bind() async throws -> any Channel {
+        let initializeChild = self.initializeChild
+        let watermark = ChannelOptions.Types.WriteBufferWaterMark(
+            low: configuration.maxOutboundBytes / 2, high: configuration.maxOutboundBytes)
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: watermark)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            // As on the HTTP port: small while idle (most of an idle connection's memory otherwise), grown
+            // on the spot by the adaptive allocator when reads fill it.
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
+            )
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try initializeChild(channel) }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+    }
+}

@@ -1,0 +1,70 @@
+package import NIOCore
+package import NIOWebSocket
+
+/// Lets a byte-stream protocol (NATS, MQTT) run over WebSocket unchanged: data messages go up as the
+/// bytes they carry, and every `ByteBuffer` written down leaves as one binary message. Pings are
+/// answered and the closing handshake is run here; when the protocol closes the channel, a close frame
+/// (1000) goes first. Sits between `WebSocketClientFrameValidator` and the protocol's handler.
+package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    package typealias InboundIn = WebSocketFrame
+    package typealias InboundOut = ByteBuffer
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
+
+    private var closing = false
+
+    package init() {}
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .binary, .text:
+            // The validator hands over whole messages; a protocol's operations may span messages, and its
+            // own decoder deals with that as it does for TCP reads.
+            context.fireChannelRead(wrapInboundOut(frame.unmaskedData))
+        case .ping:
+            context.writeAndFlush(
+                wrapOutboundOut(WebSocketFrameWriter.frame(.pong, payload: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            let answer = WebSocketCloseCode.answer(toCloseBody: frame.unmaskedData)
+            sendCloseAndClose(context, code: answer.code, reason: answer.reason)
+        default:
+            break
+        }
+    }
+
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let answer = WebSocketCloseCode.forError(error) {
+            sendCloseAndClose(context, code: answer.code, reason: answer.reason)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let payload = unwrapOutboundIn(data)
+        // The header goes in its own small buffer so the payload is never copied.
+        var header = context.channel.allocator.buffer(capacity: 10)
+        WebSocketFrameWriter.writeHeader(.binary, length: payload.readableBytes, into: &header)
+        context.write(wrapOutboundOut(header), promise: nil)
+        context.write(wrapOutboundOut(payload), promise: promise)
+    }
+
+    package func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard !closing, mode == .all, context.channel.isActive else {
+            return context.close(mode: mode, promise: promise)
+        }
+        closing = true
+        let frame = WebSocketFrameWriter.close(code: .normalClosure)
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(mode: mode, promise: promise) }
+    }
+
+    private func sendCloseAndClose(_ context: ChannelHandlerContext, code: UInt16, reason: String) {
+        guard !closing else { return }
+        closing = true
+        let frame = WebSocketFrameWriter.close(code: WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

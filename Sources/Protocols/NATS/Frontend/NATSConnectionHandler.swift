@@ -1,0 +1,533 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NATSWire
+import NIOCore
+
+/// One NATS client connection: parses operations from the byte stream, consults the session state
+/// machine, runs what it asks against the bus, and receives deliveries as a `BusSubscriber`.
+/// Everything it writes goes into one outbound buffer that is flushed once per read batch and once per
+/// delivery batch (as the reference server does). Confined to its event loop; `requestClose` hops onto
+/// it (hence `@unchecked Sendable`).
+final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAliveParticipant, ConnectionController,
+    @unchecked Sendable
+{
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// The header block of a message, built once per message per loop (`DeliveryContext`).
+    static let headerWireForm = 21
+    /// Past this the outbound buffer is given back after a flush instead of kept for reuse.
+    static let keptOutboundCapacity = 64 << 10
+
+    let services: NATSServices
+    let metricsSlot: ProtocolMetricsSlot
+    var deliveryMark: UInt64 = 0
+    private(set) var eventLoop: any EventLoop
+    private var machine: NATSSessionStateMachine
+    private let parser: NATSParser
+    private var options = NATSConnectOptions()
+    private var info: ConnectionInfo
+    private var context: ChannelHandlerContext?
+    private var shard: LoopShard
+    /// The tail of the last read when an operation spans reads.
+    private var unread: ByteBuffer?
+    private var out = ByteBuffer()
+    private var writable = true
+    private var started = false
+    private var registered = false
+    private var cleanedUp = false
+    private var subscriptionsBySID: [String: NATSSubscription] = [:]
+    /// Indexed by `BusSubscription.localIndex`.
+    private var slots: [NATSSubscription?] = []
+    private var freeSlots: [Int] = []
+    /// The last subject published to and its topic: publishers mostly repeat themselves.
+    private var lastSubject = ByteBuffer()
+    private var lastTopic: Topic?
+    /// The last topic delivered and its subject bytes.
+    private var lastDeliveredTopic = ""
+    private var lastDeliveredSubject = ByteBuffer()
+    /// When the current read arrived (the publication time of the messages in it).
+    private var readTime: UInt64 = 0
+    // Keep-alive, driven by the loop's sweeper.
+    var keepAliveSlot = -1
+    private var sweeper: KeepAliveSweeper?
+    private var nextPing = NIODeadline.distantFuture
+    private var authenticationDeadline: NIODeadline?
+
+    init(services: NATSServices) {
+        self.services = services
+        self.metricsSlot = services.metricsSlot
+        self.parser = NATSParser(limits: services.configuration.limits)
+        self.machine = NATSSessionStateMachine(
+            authenticationRequired: !services.authenticator.allowsAnonymous,
+            maxPingsOut: services.configuration.limits.maxPingsOut)
+        self.info = ConnectionInfo(
+            id: services.bus.makeIdentifier(), protocolName: "nats", remoteAddress: nil, connectedAt: 0)
+        self.shard = services.bus.shards[0]
+        self.eventLoop = shard.eventLoop
+    }
+
+    private var bus: Bus { services.bus }
+    private var limits: NATSLimits { services.configuration.limits }
+
+    // MARK: - Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        eventLoop = context.eventLoop
+        shard = bus.shard(for: context.eventLoop)
+        out = context.channel.allocator.buffer(capacity: 256)
+        writable = context.channel.isWritable
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    /// Sends INFO and registers the connection; refuses it when the server is full.
+    private func start(_ context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        info.remoteAddress = context.channel.remoteAddress?.clientDescription
+        info.connectedAt = Double(bus.clock()) / 1e9
+        let configuration = services.configuration
+        NATSServerInfo(
+            serverID: services.serverID, serverName: configuration.serverName,
+            version: configuration.protocolVersion, host: configuration.host,
+            port: context.channel.localAddress?.port ?? configuration.port, maxPayload: limits.maxPayload,
+            clientID: services.makeClientID(), clientIP: context.channel.remoteAddress?.ipAddress,
+            authRequired: !services.authenticator.allowsAnonymous
+        ).write(to: &out)
+        guard services.connections.register(info, controller: self) else {
+            services.counters.countRefused()
+            return fail(.maxConnectionsExceeded)
+        }
+        registered = true
+        services.counters.connectionOpened()
+        let now = context.eventLoop.now
+        if !services.authenticator.allowsAnonymous {
+            authenticationDeadline = now + .seconds(Int64(limits.authTimeoutSeconds))
+        }
+        nextPing = now + .seconds(Int64(limits.pingIntervalSeconds))
+        let sweeper = services.keepAlive.sweeper(for: context.eventLoop)
+        sweeper.add(self)
+        self.sweeper = sweeper
+        flushOut()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cleanUp()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cleanUp()
+        self.context = nil
+    }
+
+    private func cleanUp() {
+        guard !cleanedUp else { return }
+        cleanedUp = true
+        _ = machine.closeRequested()
+        sweeper?.remove(self)
+        sweeper = nil
+        for case let subscription? in slots {
+            bus.unsubscribe(subscription.busSubscription, presenceClientID: info.id)
+        }
+        slots.removeAll()
+        subscriptionsBySID.removeAll()
+        unread = nil
+        if registered, services.connections.remove(info.id) {
+            services.counters.connectionClosed()
+        }
+    }
+
+    // MARK: - Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        machine.dataReceived()
+        // One clock read per read: every message in it arrived at the same time.
+        readTime = bus.clock()
+        if var unread {
+            // Only an operation that spans reads is copied.
+            self.unread = nil
+            unread.writeBuffer(&buffer)
+            buffer = unread
+        }
+        while !machine.isClosed {
+            let operation: NATSClientOperation?
+            do {
+                operation = try parser.next(&buffer)
+            } catch {
+                return fail(error)
+            }
+            guard let operation else { break }
+            handle(operation)
+        }
+        if buffer.readableBytes > 0 && !machine.isClosed { unread = buffer }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushOut()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    @inline(__always)
+    private func handle(_ operation: consuming NATSClientOperation) {
+        if case .connect(let options) = operation { return connect(options) }
+        switch machine.operationReceived() {
+        case .ignore:
+            return
+        case .refuse(let error):
+            writeErrorAndClose(error)
+        case .handle(let acknowledge):
+            if perform(operation) && acknowledge { NATSEncoder.ok(&out) }
+        }
+    }
+
+    /// Runs one operation; true when verbose mode acknowledges it with `+OK` (false after a refusal, for
+    /// which an `-ERR` was written, and for PING/PONG).
+    @inline(__always)
+    private func perform(_ operation: borrowing NATSClientOperation) -> Bool {
+        switch operation {
+        case .publish(let publish): return self.publish(publish)
+        case .subscribe(let subject, let queue, let sid): return subscribe(subject: subject, queue: queue, sid: sid)
+        case .unsubscribe(let sid, let maxMessages): return unsubscribe(sid: sid, maxMessages: maxMessages)
+        // As nats-server: verbose mode acknowledges PUB, SUB and UNSUB, not PING or PONG.
+        case .ping: pong()
+        case .pong: machine.pongReceived()
+        case .ignored, .connect: break
+        }
+        return false
+    }
+
+    /// PONG once what this connection published before the PING has been written to its subscribers,
+    /// on every loop: clients (and nats-server) treat the round trip as a flush barrier.
+    private func pong() {
+        shard.afterDeliveries { [self] in
+            guard !machine.isClosed else { return }
+            NATSEncoder.pong(&out)
+            flushOut()
+        }
+    }
+
+    private func connect(_ options: NATSConnectOptions) {
+        let outcome = services.authenticator.authenticate(token: options.credential)
+        var user: String?
+        let authenticated: Bool
+        switch outcome {
+        case .anonymous: authenticated = true
+        case .user(let name):
+            authenticated = true
+            user = name
+        case .refused: authenticated = false
+        }
+        switch machine.connectReceived(options, authenticated: authenticated) {
+        case .ignore:
+            return
+        case .refuse(let error):
+            writeErrorAndClose(error)
+        case .accept(let acknowledge):
+            self.options = options
+            authenticationDeadline = nil
+            info.userID = user
+            info.name = options.name
+            let snapshot = info
+            services.connections.update(info.id) {
+                $0.userID = snapshot.userID
+                $0.name = snapshot.name
+            }
+            if acknowledge { NATSEncoder.ok(&out) }
+        }
+    }
+
+    // MARK: - Publishing
+
+    private func publish(_ publish: borrowing NATSPublish) -> Bool {
+        if publish.hasHeaders && !options.headers {
+            writeErrorAndClose(.headersNotEnabled)
+            return false
+        }
+        let topic: Topic
+        if let lastTopic, publish.subjectEquals(lastSubject) {
+            topic = lastTopic
+        } else {
+            guard let resolved = publishTopic(publish.subject) else {
+                sendError(.invalidPublishSubject)
+                return false
+            }
+            topic = resolved
+            lastTopic = resolved
+            lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
+        }
+        var headers = MessageHeaders()
+        if publish.hasHeaders, let block = publish.headers {
+            do {
+                headers = try NATSHeaderBlock.parse(block).messageHeaders
+            } catch {
+                fail(error)
+                return false
+            }
+        }
+        var replyTopic: Topic?
+        if publish.hasReply, let reply = publish.replyTo {
+            guard let resolved = publishTopic(reply) else {
+                sendError(.invalidPublishSubject)
+                return false
+            }
+            replyTopic = resolved
+            headers.replyTo = resolved.name
+            if topic.name.hasPrefix("$JS/") {
+                answerJetStreamUnavailable(replyTo: resolved)
+                return true
+            }
+        }
+        let message = BusMessage(
+            topic: topic, payload: publish.payload, headers: headers, publisherID: info.id, timestamp: readTime)
+        shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)
+        guard options.noResponders, let replyTopic, let replySubject = publish.replyTo else {
+            shard.publish(message)
+            return true
+        }
+        // No responders: a request nobody receives is answered at once with a 503 status.
+        let subject = replySubject
+        let deferred: (PublishResult) -> Void = { [self] result in
+            if result.recipients == 0 {
+                sendNoResponders(replySubject: subject, replyTopic: replyTopic)
+                flushOut()
+            }
+        }
+        if let result = shard.publish(message, whenDeferred: deferred), result.recipients == 0 {
+            sendNoResponders(replySubject: subject, replyTopic: replyTopic)
+        }
+        return true
+    }
+
+    /// The topic for a concrete subject, or nil when the subject is not one.
+    private func publishTopic(_ subject: ByteBuffer) -> Topic? {
+        guard let name = try? NATSSubjectMapping.topicName(forSubject: String(buffer: subject)) else { return nil }
+        return try? Topic(name, limits: bus.configuration.topicLimits)
+    }
+
+    /// Writes the 503 status message to this connection's subscription on the reply subject (the
+    /// reference server sends it to the requester alone).
+    private func sendNoResponders(replySubject: ByteBuffer, replyTopic: Topic) {
+        for case let subscription? in slots
+        where subscription.busSubscription.filter.shareGroup == nil
+            && subscription.busSubscription.filter.matches(replyTopic)
+        {
+            var block = ByteBuffer()
+            NATSHeaderBlock(status: 503).write(to: &block)
+            NATSEncoder.headerMessage(
+                &out, subject: replySubject, sid: subscription.sidBytes, replyTo: nil, headers: block,
+                payload: ByteBuffer())
+            return
+        }
+    }
+
+    /// JetStream is not part of this server yet: its API requests get JetStream's own "not enabled"
+    /// answer (what nats-server says when JetStream is off), not silence.
+    private func answerJetStreamUnavailable(replyTo: Topic) {
+        let payload = ByteBuffer(
+            string:
+                #"{"type":"io.nats.jetstream.api.v1.error_response","error":{"code":503,"err_code":10076,"description":"jetstream not enabled"}}"#
+        )
+        shard.publish(
+            BusMessage(
+                topic: replyTo, payload: payload, headers: MessageHeaders(contentType: "application/json"),
+                timestamp: bus.clock()))
+    }
+
+    // MARK: - Subscribing
+
+    private func subscribe(subject: String, queue: String?, sid: String) -> Bool {
+        if subscriptionsBySID[sid] != nil { return true }  // as the reference server: a repeated sid is a no-op
+        if limits.maxSubscriptions > 0 && subscriptionsBySID.count >= limits.maxSubscriptions {
+            sendError(.maxSubscriptionsExceeded)
+            return false
+        }
+        guard let text = try? NATSSubjectMapping.filterText(forSubject: subject, queue: queue),
+            let filter = try? TopicFilter(text, limits: bus.configuration.topicLimits)
+        else {
+            sendError(.invalidSubject)
+            return false
+        }
+        let result = bus.subscribe(
+            filter, subscriber: self, subscriberID: info.id, options: SubscriptionOptions(noLocal: !options.echo),
+            presence: info.presence)
+        let subscription = NATSSubscription(sid: sid, subject: subject, busSubscription: result.subscription)
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = subscription
+        } else {
+            slot = slots.count
+            slots.append(subscription)
+        }
+        result.subscription.localIndex = slot
+        subscriptionsBySID[sid] = subscription
+        services.connections.update(info.id) { $0.subscriptions.append(subject) }
+        return true
+    }
+
+    private func unsubscribe(sid: String, maxMessages: Int?) -> Bool {
+        // An unknown sid is a no-op, as in nats-server.
+        guard let subscription = subscriptionsBySID[sid] else { return true }
+        if let maxMessages, maxMessages > subscription.delivered {
+            subscription.maxMessages = maxMessages
+            return true
+        }
+        remove(subscription)
+        return true
+    }
+
+    private func remove(_ subscription: NATSSubscription) {
+        let slot = subscription.busSubscription.localIndex
+        guard slot < slots.count, slots[slot] === subscription else { return }
+        bus.unsubscribe(subscription.busSubscription, presenceClientID: info.id)
+        slots[slot] = nil
+        freeSlots.append(slot)
+        subscriptionsBySID[subscription.sid] = nil
+        let subject = subscription.subject
+        services.connections.update(info.id) { info in
+            if let index = info.subscriptions.firstIndex(of: subject) { info.subscriptions.remove(at: index) }
+        }
+    }
+
+    // MARK: - Deliveries (BusSubscriber)
+
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
+        guard case .publish = message.kind, !machine.isClosed else { return .skipped }
+        let slot = subscription.localIndex
+        guard slot < slots.count, let entry = slots[slot], entry.busSubscription === subscription else {
+            return .skipped
+        }
+        guard writable, out.readableBytes < limits.maxPending else { return slowConsumer() }
+        let topic = message.topic.name
+        if topic != entry.messagePrefixTopic {
+            if topic != lastDeliveredTopic {
+                lastDeliveredTopic = topic
+                lastDeliveredSubject = ByteBuffer(string: NATSSubjectMapping.subject(forTopic: topic))
+            }
+            entry.messagePrefixTopic = topic
+            entry.messagePrefix.clear()
+            NATSEncoder.messagePrefix(&entry.messagePrefix, subject: lastDeliveredSubject, sid: entry.sidBytes)
+        }
+        let headers = message.headers
+        let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
+        let before = out.writerIndex
+        if options.headers, headers.hasContentTypeOrProperties {
+            let block = context.encoded(form: Self.headerWireForm) { message in
+                var block = ByteBuffer()
+                NATSHeaderBlock(message.headers)?.write(to: &block)
+                return block
+            }
+            NATSEncoder.headerMessage(
+                &out, subject: lastDeliveredSubject, sid: entry.sidBytes, replyTo: replyTo, headers: block,
+                payload: message.payload)
+        } else {
+            NATSEncoder.message(&out, prefix: entry.messagePrefix, replyTo: replyTo, payload: message.payload)
+        }
+        entry.delivered += 1
+        if let maximum = entry.maxMessages, entry.delivered >= maximum { remove(entry) }
+        return .delivered(bytes: out.writerIndex - before)
+    }
+
+    func flushDeliveries() { flushOut() }
+
+    /// The reference server's policy: a connection that cannot keep up is closed (its client
+    /// reconnects), so it never holds the server's memory or slows the publishers.
+    private func slowConsumer() -> DeliveryOutcome {
+        if machine.closeRequested() {
+            services.counters.countSlowConsumer()
+            // Not from inside the delivery loop: closing unsubscribes.
+            eventLoop.execute { self.context?.close(promise: nil) }
+        }
+        return .dropped
+    }
+
+    // MARK: - Keep-alive and closing
+
+    func keepAliveTick(now: NIODeadline) {
+        if let deadline = authenticationDeadline, now >= deadline {
+            authenticationDeadline = nil
+            if machine.authenticationTimerFired() { return writeErrorAndClose(.authenticationTimeout) }
+        }
+        guard now >= nextPing else { return }
+        nextPing = now + .seconds(Int64(limits.pingIntervalSeconds))
+        switch machine.pingTimerFired() {
+        case .sendPing:
+            NATSEncoder.ping(&out)
+            flushOut()
+        case .closeStale:
+            writeErrorAndClose(.staleConnection)
+        case .none:
+            break
+        }
+    }
+
+    func requestClose(_ reason: CloseReason) {
+        eventLoop.execute {
+            guard self.machine.closeRequested() else { return }
+            switch reason {
+            case .slowConsumer: self.writeErrorAndClose(.slowConsumer)
+            case .keepAliveTimeout: self.writeErrorAndClose(.staleConnection)
+            case .administrative: self.writeErrorAndClose(.closedByAdministrator)
+            // Clients reconnect on their own; nats-server closes without a word.
+            case .shutdown: self.context?.close(promise: nil)
+            }
+        }
+    }
+
+    /// A parser or handler error: the state machine decides whether it closes the connection.
+    private func fail(_ error: NATSProtocolError) {
+        switch machine.errorOccurred(error) {
+        case .refuse(let error):
+            if error.closesConnection { writeErrorAndClose(error) } else { sendError(error) }
+        case .handle, .ignore:
+            break
+        }
+    }
+
+    private func sendError(_ error: NATSProtocolError) {
+        NATSEncoder.error(&out, error)
+    }
+
+    private func writeErrorAndClose(_ error: NATSProtocolError) {
+        NATSEncoder.error(&out, error)
+        guard let context else { return }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
+        out.clear()
+        // A client that stopped reading must not hold the connection open.
+        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+    }
+
+    // MARK: - Writing
+
+    private func flushOut() {
+        guard out.readableBytes > 0, let context else { return }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if out.capacity > Self.keptOutboundCapacity {
+            out = context.channel.allocator.buffer(capacity: 256)
+        } else {
+            // When the socket took the bytes at once, the storage is ours again and is reused as is.
+            out.clear()
+        }
+    }
+}

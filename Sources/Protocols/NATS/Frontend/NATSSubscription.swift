@@ -1,0 +1,26 @@
+import BusRuntime
+import NIOCore
+
+/// One `SUB` as its connection knows it: the sid it is delivered under and the auto-unsubscribe count.
+final class NATSSubscription {
+    let sid: String
+    /// The sid as written into every `MSG`.
+    let sidBytes: ByteBuffer
+    /// The subject as the client wrote it (for the admin API).
+    let subject: String
+    let busSubscription: BusSubscription
+    /// Messages delivered so far.
+    var delivered = 0
+    /// `UNSUB <sid> <max>`: unsubscribed once `delivered` reaches it.
+    var maxMessages: Int?
+    /// `MSG <subject> <sid> ` for the topic last delivered (a wildcard subscription sees many topics).
+    var messagePrefix = ByteBuffer()
+    var messagePrefixTopic = ""
+
+    init(sid: String, subject: String, busSubscription: BusSubscription) {
+        self.sid = sid
+        self.sidBytes = ByteBuffer(string: sid)
+        self.subject = subject
+        self.busSubscription = busSubscription
+    }
+}

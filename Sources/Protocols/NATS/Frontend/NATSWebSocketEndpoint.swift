@@ -1,0 +1,38 @@
+import BusRuntime
+package import FrontendKit
+import NATSWire
+package import NIOCore
+package import NIOHTTP1
+
+/// NATS over WebSocket at `/nats` on the HTTP port (what nats.ws and nats-py's `ws://` transport
+/// speak): the same protocol in binary messages, through `WebSocketByteStreamHandler`.
+package struct NATSWebSocketEndpoint: WebSocketEndpoint {
+    package let path = "/nats"
+    package let services: NATSServices
+    package let origins: OriginPolicy
+
+    package init(services: NATSServices, origins: OriginPolicy) {
+        self.services = services
+        self.origins = origins
+    }
+
+    /// A whole PUB with the largest payload fits in one message.
+    package var maxFrameSize: Int {
+        services.configuration.limits.maxPayload + services.configuration.limits.maxControlLine + 2
+    }
+
+    package func negotiate(_ head: HTTPRequestHead, remoteAddress: SocketAddress?) -> WebSocketNegotiation {
+        guard origins.permits(head) else {
+            return .refuse(.error(APIError(.forbidden, "permission_denied", "origin is not allowed")))
+        }
+        // nats.ws offers no subprotocol; one offered is not ours to refuse or to echo.
+        return .accept(HTTPHeaders())
+    }
+
+    package func recordRefusal() { services.counters.countRefused() }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
+        try channel.pipeline.syncOperations.addHandler(WebSocketByteStreamHandler())
+        try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services))
+    }
+}

@@ -1,0 +1,90 @@
+public import NIOCore
+
+/// One operation a client sent, as the parser found it. Byte fields are slices of the read buffer.
+public enum NATSClientOperation: Sendable, Equatable {
+    /// `CONNECT {json}`.
+    case connect(NATSConnectOptions)
+    /// `PUB` or `HPUB`.
+    case publish(NATSPublish)
+    /// `SUB <subject> [queue] <sid>`.
+    case subscribe(subject: String, queue: String?, sid: String)
+    /// `UNSUB <sid> [max_msgs]`.
+    case unsubscribe(sid: String, maxMessages: Int?)
+    case ping
+    case pong
+    /// `INFO`, `+OK` or `-ERR` from a client: valid, and without effect on a client connection.
+    case ignored
+}
+
+/// A `PUB` or `HPUB`: one slice of the read buffer holding the whole operation, and where its parts
+/// are. Copying it retains one buffer, not four; the parts are sliced only when asked for.
+public struct NATSPublish: Sendable, Equatable {
+    /// The bytes the parts are located in (for a parsed operation: the operation as read).
+    public let frame: ByteBuffer
+    let subjectRange: Range<Int>
+    let replyRange: Range<Int>?
+    /// Where the header block starts and how long it is (`HPUB` only); the payload follows it.
+    let headersRange: Range<Int>?
+    let payloadRange: Range<Int>
+
+    init(frame: ByteBuffer, subject: Range<Int>, replyTo: Range<Int>?, headers: Range<Int>?, payload: Range<Int>) {
+        self.frame = frame
+        self.subjectRange = subject
+        self.replyRange = replyTo
+        self.headersRange = headers
+        self.payloadRange = payload
+    }
+
+    /// Builds one from its parts (tests, tools).
+    public init(subject: ByteBuffer, replyTo: ByteBuffer? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer) {
+        var frame = ByteBuffer()
+        func append(_ part: ByteBuffer) -> Range<Int> {
+            let start = frame.writerIndex
+            frame.writeImmutableBuffer(part)
+            return start..<frame.writerIndex
+        }
+        let subjectRange = append(subject)
+        let replyRange = replyTo.map(append)
+        let headersRange = headers.map(append)
+        let payloadRange = append(payload)
+        self.init(
+            frame: frame, subject: subjectRange, replyTo: replyRange, headers: headersRange, payload: payloadRange)
+    }
+
+    public var subject: ByteBuffer { slice(subjectRange) }
+    public var replyTo: ByteBuffer? { replyRange.map(slice) }
+    /// The header block (`NATS/1.0\r\n…\r\n\r\n`) of an `HPUB`.
+    public var headers: ByteBuffer? { headersRange.map(slice) }
+    public var payload: ByteBuffer { slice(payloadRange) }
+    public var hasHeaders: Bool { headersRange != nil }
+    public var hasReply: Bool { replyRange != nil }
+    public var payloadSize: Int { payloadRange.count }
+
+    /// Whether the subject is exactly `bytes`, without slicing it.
+    @inline(__always)
+    public func subjectEquals(_ bytes: ByteBuffer) -> Bool {
+        guard bytes.readableBytes == subjectRange.count else { return false }
+        return frame.withUnsafeReadableBytes { frame in
+            bytes.withUnsafeReadableBytes { other in
+                other.count == 0
+                    || memcmp(frame.baseAddress! + subjectRange.lowerBound, other.baseAddress!, other.count) == 0
+            }
+        }
+    }
+
+    @inline(__always)
+    private func slice(_ range: Range<Int>) -> ByteBuffer {
+        frame.getSlice(at: frame.readerIndex + range.lowerBound, length: range.count)!
+    }
+
+    public static func == (lhs: NATSPublish, rhs: NATSPublish) -> Bool {
+        lhs.subject == rhs.subject && lhs.replyTo == rhs.replyTo && lhs.headers == rhs.headers
+            && lhs.payload == rhs.payload
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif

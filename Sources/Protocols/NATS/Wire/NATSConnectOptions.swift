@@ -1,0 +1,84 @@
+public import BusCore
+
+/// The client's `CONNECT` options (fields the reference server documents; unknown ones are ignored).
+public struct NATSConnectOptions: Sendable, Equatable {
+    /// `+OK` after every valid operation.
+    public var verbose = false
+    /// Stricter checks; we always check subjects strictly, so this changes nothing here.
+    public var pedantic = false
+    public var tlsRequired = false
+    public var authToken: String?
+    public var user: String?
+    public var password: String?
+    /// A user JWT (decentralised auth); checked like a token until the security issue adds NATS JWTs.
+    public var jwt: String?
+    public var name: String?
+    public var lang: String?
+    public var version: String?
+    /// 0 (original) or 1 (dynamic reconfiguration aware); anything else is refused.
+    public var protocolLevel = 0
+    /// Deliver this connection's own publications back to its matching subscriptions.
+    public var echo = true
+    /// The client understands `HMSG`.
+    public var headers = false
+    /// Answer requests that reach no subscriber with a 503 status message at once.
+    public var noResponders = false
+
+    public init() {}
+
+    /// Parses the JSON argument of `CONNECT`.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(NATSProtocolError) -> NATSConnectOptions {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw .malformed("CONNECT expects a JSON object (\(error))")
+        }
+        guard case .object(let fields) = value else { throw .malformed("CONNECT expects a JSON object") }
+        var options = NATSConnectOptions()
+        for field in fields {
+            let value = field.value
+            switch field.key {
+            case "verbose": options.verbose = try bool(value, field.key)
+            case "pedantic": options.pedantic = try bool(value, field.key)
+            case "tls_required": options.tlsRequired = try bool(value, field.key)
+            case "echo": options.echo = try bool(value, field.key)
+            case "headers": options.headers = try bool(value, field.key)
+            case "no_responders": options.noResponders = try bool(value, field.key)
+            case "auth_token": options.authToken = try string(value, field.key)
+            case "user": options.user = try string(value, field.key)
+            case "pass": options.password = try string(value, field.key)
+            case "jwt": options.jwt = try string(value, field.key)
+            case "name": options.name = try string(value, field.key)
+            case "lang": options.lang = try string(value, field.key)
+            case "version": options.version = try string(value, field.key)
+            case "protocol":
+                guard let level = value.intValue else { throw .malformed("CONNECT \"protocol\" must be a number") }
+                options.protocolLevel = level
+            default:
+                break  // sig, nkey, account … : not used by this server
+            }
+        }
+        return options
+    }
+
+    /// The credential a token authenticator checks: a bearer token travels as `auth_token`, as `pass`
+    /// (with or without a user) or as `jwt`.
+    public var credential: String? { authToken ?? jwt ?? password }
+
+    private static func bool(_ value: JSONValue, _ key: String) throws(NATSProtocolError) -> Bool {
+        switch value {
+        case .bool(let flag): return flag
+        case .null: return false
+        default: throw .malformed("CONNECT \"\(key)\" must be true or false")
+        }
+    }
+
+    private static func string(_ value: JSONValue, _ key: String) throws(NATSProtocolError) -> String? {
+        switch value {
+        case .string(let text): return text
+        case .null: return nil
+        default: throw .malformed("CONNECT \"\(key)\" must be a string")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+public import BusCore
+public import NIOCore
+
+/// The `INFO` a server sends first on every connection (fields as the reference server names them).
+public struct NATSServerInfo: Sendable {
+    public var serverID: String
+    public var serverName: String
+    /// The NATS server version whose client protocol this server speaks (clients gate features on it).
+    public var version: String
+    public var host: String
+    public var port: Int
+    public var maxPayload: Int
+    public var clientID: UInt64
+    public var clientIP: String?
+    public var authRequired: Bool
+
+    public init(
+        serverID: String, serverName: String, version: String, host: String, port: Int, maxPayload: Int,
+        clientID: UInt64, clientIP: String?, authRequired: Bool
+    ) {
+        self.serverID = serverID
+        self.serverName = serverName
+        self.version = version
+        self.host = host
+        self.port = port
+        self.maxPayload = maxPayload
+        self.clientID = clientID
+        self.clientIP = clientIP
+        self.authRequired = authRequired
+    }
+
+    /// `INFO {…}\r\n`.
+    public func write(to buffer: inout ByteBuffer) {
+        buffer.writeStaticString("INFO {\"server_id\":")
+        buffer.writeJSONString(serverID)
+        buffer.writeStaticString(",\"server_name\":")
+        buffer.writeJSONString(serverName)
+        buffer.writeStaticString(",\"version\":")
+        buffer.writeJSONString(version)
+        buffer.writeStaticString(",\"proto\":1,\"go\":\"switchboard\",\"host\":")
+        buffer.writeJSONString(host)
+        buffer.writeStaticString(",\"port\":")
+        NATSEncoder.writeDecimal(&buffer, port)
+        buffer.writeStaticString(",\"headers\":true,\"max_payload\":")
+        NATSEncoder.writeDecimal(&buffer, maxPayload)
+        buffer.writeStaticString(",\"client_id\":")
+        NATSEncoder.writeDecimal(&buffer, Int(truncatingIfNeeded: clientID))
+        if let clientIP {
+            buffer.writeStaticString(",\"client_ip\":")
+            buffer.writeJSONString(clientIP)
+        }
+        if authRequired { buffer.writeStaticString(",\"auth_required\":true") }
+        buffer.writeStaticString("}\r\n")
+    }
+}

@@ -1,0 +1,27 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import SSEWire
+
+extension SSERoutes {
+    /// `GET /poll?channel=…&cursor=…&timeout=…` (docs/protocols/sse.md §4).
+    static func poll(_ request: HTTPRequest, _ loop: any EventLoop, _ services: SSEServices) throws
+        -> EventLoopFuture<HTTPResponse>
+    {
+        // Parse before admitting: a bad request is a 400 whatever the connection count.
+        let configuration = services.configuration
+        let parsed = try SSEPollRequest.parse(
+            query: request.query, ifNoneMatch: request.head.headers.first(name: "If-None-Match"),
+            defaultTimeoutSeconds: configuration.pollDefaultTimeoutSeconds,
+            maxTimeoutSeconds: configuration.pollMaxTimeoutSeconds,
+            topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits)
+        let info = try admit(request, services: services, protocolName: "poll")
+        var headers = HTTPHeaders()
+        services.cors.decorate(&headers, for: request.head)
+        let waiter = SSEPollWaiter(services: services, request: parsed, info: info, headers: headers, eventLoop: loop)
+        return waiter.start(closeFuture: request.closeFuture)
+    }
+}

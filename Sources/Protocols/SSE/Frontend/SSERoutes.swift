@@ -1,0 +1,132 @@
+import BusCore
+import BusRuntime
+package import FrontendKit
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import SSEWire
+
+/// The browser-stream endpoints on the HTTP port (docs/protocols/sse.md): `GET /sse`,
+/// `GET|POST /api/realtime`, `GET /poll`, and their CORS preflights.
+package struct SSERoutes: Sendable {
+    package let services: SSEServices
+
+    package init(services: SSEServices) { self.services = services }
+
+    package func register(into router: inout HTTPRouter.Builder) {
+        let services = self.services
+        for path in ["/sse", "/poll"] {
+            router.add(.OPTIONS, path, sync: { services.cors.preflight($0.head, methods: "GET, OPTIONS") })
+        }
+        router.add(.OPTIONS, "/api/realtime", sync: { services.cors.preflight($0.head, methods: "GET, POST, OPTIONS") })
+        router.add(.GET, "/sse") { request, loop in
+            SSERoutes.answer(on: loop) {
+                loop.makeSucceededFuture(try SSERoutes.stream(request, loop, services, realtime: false))
+            }
+        }
+        router.add(.GET, "/api/realtime") { request, loop in
+            SSERoutes.answer(on: loop) {
+                loop.makeSucceededFuture(try SSERoutes.stream(request, loop, services, realtime: true))
+            }
+        }
+        router.add(.POST, "/api/realtime") { request, loop in
+            SSERoutes.answer(on: loop) { try SSERoutes.setSubscriptions(request, loop, services) }
+        }
+        router.add(.GET, "/poll") { request, loop in
+            SSERoutes.answer(on: loop) { try SSERoutes.poll(request, loop, services) }
+        }
+    }
+
+    /// Runs a route body; thrown refusals become their responses (400/401/403/503 JSON errors).
+    static func answer(on loop: any EventLoop, _ body: () throws -> EventLoopFuture<HTTPResponse>)
+        -> EventLoopFuture<HTTPResponse>
+    {
+        do {
+            return try body()
+        } catch let refusal as RefusalError {
+            return loop.makeSucceededFuture(refusal.response)
+        } catch let error as APIError {
+            return loop.makeSucceededFuture(.error(error))
+        } catch let error as SSERequestError {
+            return loop.makeSucceededFuture(.error(.badRequest(error.message)))
+        } catch {
+            return loop.makeSucceededFuture(.error(APIError(.internalServerError, "internal", "\(error)")))
+        }
+    }
+
+    // MARK: - Shared checks
+
+    /// Origin, credentials and the connection limit, in that order; the connection as the registry will
+    /// list it.
+    static func admit(_ request: HTTPRequest, services: SSEServices, protocolName: String) throws -> ConnectionInfo {
+        if let refusal = services.cors.refusal(request.head) {
+            services.counters.countRefused()
+            throw RefusalError(response: refusal)
+        }
+        var info = ConnectionInfo(
+            id: services.bus.makeIdentifier(), protocolName: protocolName,
+            remoteAddress: request.remoteAddress.map(describe), connectedAt: Double(services.bus.clock()) / 1e9)
+        switch services.authenticator.authenticate(token: token(request)) {
+        case .refused(let reason):
+            services.counters.countRefused()
+            throw APIError.unauthorized(reason)
+        case .user(let user): info.userID = user
+        case .anonymous: break
+        }
+        guard services.connections.count < services.connections.maxConnections else {
+            services.counters.countRefused()
+            throw APIError.unavailable("connection limit (\(services.connections.maxConnections)) reached")
+        }
+        return info
+    }
+
+    /// `Authorization: Bearer <token>`, else `?token=` (an `EventSource` cannot set headers).
+    static func token(_ request: HTTPRequest) -> String? {
+        if let value = request.head.headers.first(name: "Authorization"), value.lowercased().hasPrefix("bearer ") {
+            return String(value.dropFirst(7))
+        }
+        return request.query("token")
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        if let ip = address.ipAddress, let port = address.port {
+            return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        }
+        return "\(address)"
+    }
+
+    /// A refusal that already is a response (the CORS 403).
+    struct RefusalError: Error {
+        var response: HTTPResponse
+    }
+
+    // MARK: - Streams
+
+    static func stream(_ request: HTTPRequest, _ loop: any EventLoop, _ services: SSEServices, realtime: Bool) throws
+        -> HTTPResponse
+    {
+        let info = try admit(request, services: services, protocolName: realtime ? "realtime" : "sse")
+        let mode: SSEStreamHandler.Mode
+        var filter = SSEMessageFilter()
+        let configuration = services.configuration
+        if realtime {
+            mode = .realtime
+        } else {
+            let parsed = try SSEStreamRequest.parse(
+                query: request.query, lastEventID: request.head.headers.first(name: "Last-Event-ID"),
+                topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits)
+            filter = parsed.filter
+            mode = .stream(parsed)
+        }
+        let handler = SSEStreamHandler(services: services, mode: mode, info: info, filter: filter, eventLoop: loop)
+        var headers = HTTPHeaders()
+        // WHATWG HTML §9.2.2: the stream's MIME type; no caching, and no buffering by proxies (nginx's
+        // X-Accel-Buffering) so every event leaves at once.
+        headers.add(name: "Content-Type", value: "text/event-stream; charset=utf-8")
+        headers.add(name: "Cache-Control", value: "no-cache, no-store")
+        headers.add(name: "X-Accel-Buffering", value: "no")
+        headers.add(name: "X-Switchboard-Connection", value: info.id)
+        services.cors.decorate(&headers, for: request.head)
+        return HTTPResponse(status: .ok, headers: headers, stream: handler)
+    }
+}

@@ -1,0 +1,135 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOConcurrencyHelpers
+import NIOCore
+import SSEWire
+
+extension SSEStreamHandler {
+    /// Subscribes a `/sse` stream and writes its opening: `retry:`, then either the starting position
+    /// (`id:`) or, when resuming, every missed message from history — read by the bus's
+    /// subscribe-with-recovery, so the switch to live delivery has no gap and no duplicate — and an
+    /// `event: reset` for each channel whose position is gone (docs/protocols/sse.md §3).
+    func open(_ request: SSEStreamRequest) {
+        guard let writer else { return }
+        let positioned = request.positionedChannels
+        sharesIDs = request.channels.count == 1 && positioned.count == 1
+        positions = Array(repeating: nil, count: positioned.count)
+        if !sharesIDs {
+            for (index, filter) in positioned.enumerated() { positionIndex[filter.pattern] = index }
+        }
+        let resume = request.resumeFrom
+        var body = ByteBuffer()
+        var wroteID = false
+        var positionedIndex = 0
+        for filter in request.channels {
+            guard SSEStreamRequest.isPositioned(filter) else {
+                subscribe(filter, history: nil)
+                continue
+            }
+            let index = positionedIndex
+            positionedIndex += 1
+            let requested = resume?.entries[index]
+            let result = subscribe(filter, history: requested.map { .recover($0, fallback: 0) })
+            guard let requested else {
+                positions[index] = result.position
+                continue
+            }
+            if result.recovered == true {
+                for message in result.messages {
+                    positions[index] = message.position
+                    guard self.filter.admits(message) else { continue }
+                    SSEEventEncoder.message(&body, message, id: SSECursor(positions).text)
+                    wroteID = true
+                }
+                positions[index] = result.position
+            } else {
+                positions[index] = result.position
+                let reset = SSEReset(channel: filter.pattern, requested: requested, current: result.position)
+                var json = ByteBuffer()
+                SSEMessageJSON.reset(&json, reset)
+                SSEEventEncoder.id(&body, SSECursor(positions).text)
+                SSEEventEncoder.event(&body, type: "reset", data: json)
+                wroteID = true
+            }
+        }
+        // The opening event carries the position when nothing else did (a fresh stream, or a resume
+        // that missed nothing), so the client resumes from here even if it drops before any message.
+        let openingID = !positions.isEmpty && !wroteID ? SSECursor(positions).text : nil
+        var opening = ByteBuffer()
+        SSEEventEncoder.opening(&opening, retryMilliseconds: configuration.retryMilliseconds, id: openingID)
+        opening.writeImmutableBuffer(body)
+        body = opening
+        writer.write(
+            HTTPStreamWriter.frame(chunked: writer.isChunked, capacity: body.readableBytes) {
+                $0.writeImmutableBuffer(body)
+            })
+    }
+
+    @discardableResult
+    func subscribe(_ filter: TopicFilter, history: Bus.HistoryRequest?) -> Bus.SubscribeResult {
+        let result = bus.subscribe(
+            filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: history)
+        subscriptions.append(result.subscription)
+        let name = filter.text
+        services.connections.update(info.id) { $0.subscriptions.append(name) }
+        return result
+    }
+
+    // MARK: - Realtime (PocketBase-style)
+
+    /// Writes `connect` with the client id and makes the client reachable for `POST /api/realtime`.
+    func openRealtime() {
+        guard let writer else { return }
+        let id = info.id
+        services.realtimeClients.withLockedValue { $0[id] = self }
+        var json = ByteBuffer()
+        json.writeStaticString("{\"clientId\":")
+        json.writeJSONString(id)
+        json.writeInteger(UInt8(ascii: "}"))
+        writer.write(
+            HTTPStreamWriter.frame(chunked: writer.isChunked) { body in
+                SSEEventEncoder.opening(&body, retryMilliseconds: configuration.retryMilliseconds, id: nil)
+                SSEEventEncoder.event(&body, type: "connect", data: json)
+            })
+    }
+
+    /// Replaces a realtime client's subscriptions (on its loop). `userID` is the identity of the
+    /// request that set them; a client opened by one user cannot be taken over by another.
+    func replaceSubscriptions(_ filters: [TopicFilter], userID: String?) -> SSERealtimeOutcome {
+        guard machine?.isStreaming == true else { return .gone }
+        if let owner = info.userID, owner != userID { return .forbidden }
+        if info.userID == nil, let userID {
+            info.userID = userID
+            services.connections.update(info.id) { $0.userID = userID }
+        }
+        for subscription in subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
+        subscriptions.removeAll()
+        services.connections.update(info.id) { $0.subscriptions = [] }
+        for filter in filters { subscribe(filter, history: nil) }
+        touch()
+        return .replaced
+    }
+
+    /// A realtime event: `event: <type>` and the message as JSON (channel, payload, position).
+    static func encodeRealtime(_ buffer: inout ByteBuffer, _ message: BusMessage) {
+        var json = ByteBuffer()
+        SSEMessageJSON.message(&json, message)
+        let type: String
+        switch message.kind {
+        case .publish: type = message.headers.eventType ?? SSEEventEncoder.defaultEventType
+        case .join: type = "join"
+        case .leave: type = "leave"
+        }
+        SSEEventEncoder.event(&buffer, type: type, data: json)
+    }
+}
+
+/// What replacing a realtime client's subscriptions did.
+enum SSERealtimeOutcome: Sendable {
+    case replaced
+    /// The client's stream has ended.
+    case gone
+    /// Another user's client.
+    case forbidden
+}

@@ -1,0 +1,217 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOConcurrencyHelpers
+import NIOCore
+import SSEWire
+
+/// One Server-Sent Events stream (`/sse`, or `/api/realtime` with `mode == .realtime`): the HTTP
+/// response body that the bus delivers into. Confined to its event loop: the only entries from other
+/// threads are `requestClose` and the realtime table's `replaceSubscriptions`, which hop onto it (hence
+/// `@unchecked Sendable`).
+final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAliveParticipant, ConnectionController,
+    @unchecked Sendable
+{
+    enum Mode {
+        /// `GET /sse`: fixed channels, raw payloads as `data:`, ids and recovery.
+        case stream(SSEStreamRequest)
+        /// `GET /api/realtime`: subscriptions replaced by `POST /api/realtime`, JSON envelopes, no ids.
+        case realtime
+    }
+
+    let services: SSEServices
+    let metricsSlot: ProtocolMetricsSlot
+    let eventLoop: any EventLoop
+    var deliveryMark: UInt64 = 0
+    var keepAliveSlot = -1
+    let mode: Mode
+    /// `mode` is `.realtime`: read per delivery, so a plain flag rather than a match on the enum (whose
+    /// payload holds arrays, which the match would retain and release).
+    let isRealtime: Bool
+    var info: ConnectionInfo
+    var writer: HTTPStreamWriter?
+    var machine: SSEStreamStateMachine?
+    var sweeper: KeepAliveSweeper?
+    var subscriptions: [BusSubscription] = []
+    let filter: SSEMessageFilter
+    /// The stream's position: one entry per positioned channel (`SSEStreamRequest.positionedChannels`).
+    var positions: [LogPosition?] = []
+    /// Topic name → index in `positions`, unless `sharesIDs`.
+    var positionIndex: [String: Int] = [:]
+    /// One concrete channel and nothing else: each message's own position is the whole id, so the
+    /// event (id included) is encoded once and shared by every such stream.
+    var sharesIDs = false
+    /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
+    private var lastDelivered: BusMessage?
+    /// Something was delivered since the last keep-alive tick (read by the realtime inactivity check).
+    private var deliveredSinceTick = false
+
+    init(services: SSEServices, mode: Mode, info: ConnectionInfo, filter: SSEMessageFilter, eventLoop: any EventLoop) {
+        self.services = services
+        self.metricsSlot = services.metricsSlot
+        self.mode = mode
+        if case .realtime = mode { self.isRealtime = true } else { self.isRealtime = false }
+        self.info = info
+        self.filter = filter
+        self.eventLoop = eventLoop
+    }
+
+    var bus: Bus { services.bus }
+    var configuration: SSEConfiguration { services.configuration }
+
+    // MARK: - HTTPResponseStream
+
+    func streamStarted(_ writer: HTTPStreamWriter) {
+        self.writer = writer
+        let now = eventLoop.now
+        var inactivity: TimeAmount?
+        if case .realtime = mode { inactivity = .seconds(Int64(configuration.realtimeInactivitySeconds)) }
+        machine = SSEStreamStateMachine(
+            now: now, keepAliveInterval: .seconds(Int64(configuration.keepAliveSeconds)), inactivityTimeout: inactivity)
+        guard services.connections.register(info, controller: self) else {
+            // Checked before answering; two streams racing for the last slot can both pass that check.
+            services.counters.countRefused()
+            return serverClose(.administrative)
+        }
+        services.counters.connectionOpened()
+        let sweeper = services.keepAlive.sweeper(for: eventLoop)
+        sweeper.add(self)
+        self.sweeper = sweeper
+        switch mode {
+        case .stream(let request): open(request)
+        case .realtime: openRealtime()
+        }
+        writer.flush()
+    }
+
+    func streamEnded() {
+        guard machine?.connectionEnded() == .cleanUp else { return }
+        sweeper?.remove(self)
+        sweeper = nil
+        writer = nil
+        for subscription in subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
+        subscriptions.removeAll()
+        if isRealtime {
+            let id = info.id
+            services.realtimeClients.withLockedValue { clients in
+                if clients[id] === self { clients[id] = nil }
+            }
+        }
+        if services.connections.remove(info.id) { services.counters.connectionClosed() }
+    }
+
+    // MARK: - Deliveries (BusSubscriber)
+
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
+        guard let writer, machine?.isStreaming == true else { return .skipped }
+        if subscriptions.count > 1 {
+            if lastDelivered === message { return .skipped }
+            lastDelivered = message
+        }
+        guard filter.admitsEverything || filter.admits(message) else { return .skipped }
+        guard writer.isWritable else { return slowConsumer() }
+        deliveredSinceTick = true
+        let chunked = writer.isChunked
+        var bytes = 0
+        if isRealtime {
+            let event = context.encoded(form: SSEWireForm.realtime(chunked: chunked)) { message in
+                HTTPStreamWriter.frame(chunked: chunked, capacity: message.payload.readableBytes + 160) {
+                    SSEStreamHandler.encodeRealtime(&$0, message)
+                }
+            }
+            writer.write(event)
+            return .delivered(bytes: event.readableBytes)
+        }
+        let position = message.position
+        if sharesIDs, position != nil {
+            let event = context.encoded(form: SSEWireForm.event(chunked: chunked, ownID: true)) { message in
+                HTTPStreamWriter.frame(chunked: chunked, capacity: message.payload.readableBytes + 96) {
+                    SSEEventEncoder.message(&$0, message, id: message.position.map(SSECursor.entryText))
+                }
+            }
+            positions[0] = position
+            writer.write(event)
+            return .delivered(bytes: event.readableBytes)
+        }
+        if let position, let index = positionIndex[message.topic.name] {
+            // Several positioned channels: the id is this stream's whole position, so it is written
+            // on its own in front of the shared event.
+            positions[index] = position
+            let id = HTTPStreamWriter.frame(chunked: chunked, capacity: 24 * positions.count) {
+                SSEEventEncoder.id(&$0, SSECursor(positions).text)
+            }
+            writer.write(id)
+            bytes = id.readableBytes
+        }
+        let event = context.encoded(form: SSEWireForm.event(chunked: chunked, ownID: false)) { message in
+            HTTPStreamWriter.frame(chunked: chunked, capacity: message.payload.readableBytes + 64) {
+                SSEEventEncoder.message(&$0, message, id: nil)
+            }
+        }
+        writer.write(event)
+        return .delivered(bytes: bytes + event.readableBytes)
+    }
+
+    func flushDeliveries() {
+        writer?.flush()
+        lastDelivered = nil
+    }
+
+    /// The outbound buffer is full. A stream with a position ends instead of dropping: its client
+    /// reconnects with `Last-Event-ID` and recovers the rest from history, so nothing inside the window
+    /// is lost. Without a position (no history, filters only) the configured policy applies.
+    private func slowConsumer() -> DeliveryOutcome {
+        if configuration.slowConsumerPolicy == .disconnect || positions.contains(where: { $0 != nil }) {
+            services.counters.countSlowConsumer()
+            serverClose(.slowConsumer)
+        }
+        return .dropped
+    }
+
+    // MARK: - Keep-alive, inactivity and closing
+
+    func keepAliveTick(now: NIODeadline) {
+        guard var machine else { return }
+        if deliveredSinceTick {
+            deliveredSinceTick = false
+            machine.activity(now: now, wroteBytes: true)
+        }
+        let action = machine.tick(now: now)
+        self.machine = machine
+        switch action {
+        case .none:
+            break
+        case .sendKeepAlive:
+            guard let writer else { return }
+            writer.write(
+                HTTPStreamWriter.frame(chunked: writer.isChunked) { SSEEventEncoder.comment(&$0, "keep-alive") })
+            writer.flush()
+        case .finishForInactivity:
+            writer?.finish()
+        }
+    }
+
+    func requestClose(_ reason: CloseReason) {
+        eventLoop.execute { self.serverClose(reason) }
+    }
+
+    /// Ends the body; the client's `EventSource` reconnects by itself (with `Last-Event-ID` on `/sse`).
+    func serverClose(_ reason: CloseReason) {
+        guard machine?.closeRequested() == .finish else { return }
+        writer?.finish()
+    }
+
+    /// Marks client activity (a realtime subscription change).
+    func touch() {
+        machine?.activity(now: eventLoop.now, wroteBytes: false)
+    }
+}
+
+/// The ids of this protocol's wire forms in `DeliveryContext` (distinct from other protocols' forms,
+/// which share the context).
+enum SSEWireForm {
+    static func event(chunked: Bool, ownID: Bool) -> Int { 0x5345_0000 | (chunked ? 1 : 0) | (ownID ? 2 : 0) }
+    static func realtime(chunked: Bool) -> Int { 0x5345_0004 | (chunked ? 1 : 0) }
+}

@@ -1,0 +1,30 @@
+"""Helpers for the NATS interop tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+TIMEOUT = 5.0
+
+
+def topic_of(subject: str, queue: str | None = None) -> str:
+    """The bus filter a SUB subject becomes (docs/topics.md), as /api/channels lists it."""
+    levels = ["+" if t == "*" else "#" if t == ">" else t.replace("%2E", ".") for t in subject.split(".")]
+    topic = "/".join(levels)
+    return f"$share/{queue}/{topic}" if queue else topic
+
+
+async def subscribed(server, nc, subject: str, queue: str | None = None, count: int = 1) -> None:
+    """Waits until the server holds `count` subscriptions on `subject`. nats-py's flush() is no barrier
+    for a new subscription: it writes its PING straight to the socket while the SUB may still wait in the
+    client's pending buffer, so the PONG can come back before the server has seen the SUB."""
+    await nc.flush()
+    want = topic_of(subject, queue)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        rows = (await server.ahttp("GET", "/api/channels")).json()["channels"]
+        if any(r["channel"] == want and r["subscribers"] >= count for r in rows):
+            return
+        assert time.monotonic() < deadline, f"{want} not subscribed: {rows}"
+        await asyncio.sleep(0.02)

@@ -1,0 +1,150 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import NATSFrontend
+@testable import NATSWire
+
+/// The handler on an EmbeddedChannel: bytes in, bytes out, the bus on the same embedded loop, the
+/// keep-alive driven by the loop's virtual clock.
+@Suite struct NATSConnectionHandlerTests {
+    let channel = EmbeddedChannel()
+    let bus: Bus
+    let connections = ConnectionRegistry(maxConnections: 10)
+
+    init(anonymous: Bool = true) throws {
+        bus = Bus(eventLoops: [channel.embeddedEventLoop])
+        var configuration = NATSConfiguration()
+        configuration.limits.pingIntervalSeconds = 5
+        configuration.limits.maxPingsOut = 1
+        let services = NATSServices(
+            configuration: configuration, bus: bus, connections: connections,
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"]))
+        try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services))
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+        channel.embeddedEventLoop.run()
+    }
+
+    func send(_ text: String) throws {
+        try channel.writeInbound(ByteBuffer(string: text))
+        channel.pipeline.fireChannelReadComplete()
+        channel.embeddedEventLoop.run()
+    }
+
+    /// Everything written since the last call, and how many writes it took.
+    func received() throws -> (text: String, writes: Int) {
+        var text = ""
+        var writes = 0
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            text += String(buffer: buffer)
+            writes += 1
+        }
+        return (text, writes)
+    }
+
+    @Test func infoFirstThenPingPong() throws {
+        let info = try received().text
+        #expect(info.hasPrefix("INFO {\"server_id\":\"NSB") && info.hasSuffix("}\r\n"))
+        #expect(info.contains("\"client_ip\":\"127.0.0.1\""))
+        #expect(connections.list().map(\.protocolName) == ["nats"])
+        try send("PING\r\n")
+        #expect(try received().text == "PONG\r\n")
+    }
+
+    @Test func deliveriesOfOneBatchLeaveInOneWrite() throws {
+        _ = try received()
+        try send("SUB a.* 1\r\nSUB a.b 2\r\nPUB a.b 1\r\nx\r\nPUB a.b r.1 2\r\nyz\r\n")
+        let (text, writes) = try received()
+        // Per subscription in publish order; the two subscriptions of one message in any order.
+        let messages = text.split(separator: "MSG ").map { "MSG " + $0 }
+        #expect(
+            messages.filter { $0.hasPrefix("MSG a.b 1 ") } == ["MSG a.b 1 1\r\nx\r\n", "MSG a.b 1 r.1 2\r\nyz\r\n"])
+        #expect(
+            messages.filter { $0.hasPrefix("MSG a.b 2 ") } == ["MSG a.b 2 1\r\nx\r\n", "MSG a.b 2 r.1 2\r\nyz\r\n"])
+        #expect(writes == 1)
+    }
+
+    @Test func autoUnsubscribeAfterMax() throws {
+        _ = try received()
+        try send("SUB a 9\r\nUNSUB 9 2\r\n")
+        try send("PUB a 1\r\n1\r\nPUB a 1\r\n2\r\nPUB a 1\r\n3\r\n")
+        #expect(try received().text == "MSG a 9 1\r\n1\r\nMSG a 9 1\r\n2\r\n")
+        #expect(connections.list().first?.subscriptions == [])
+    }
+
+    @Test func verboseAndErrorsThatKeepTheConnection() throws {
+        _ = try received()
+        try send("CONNECT {\"verbose\":true}\r\nSUB a..b 1\r\nSUB ok 2\r\n")
+        #expect(try received().text == "+OK\r\n-ERR 'Invalid Subject'\r\n+OK\r\n")
+        #expect(channel.isActive)
+    }
+
+    @Test func parserErrorClosesTheConnection() throws {
+        _ = try received()
+        try send("NOPE\r\n")
+        #expect(try received().text == "-ERR 'Unknown Protocol Operation'\r\n")
+        #expect(!channel.isActive)
+        #expect(connections.count == 0)
+    }
+
+    @Test func staleConnectionAfterUnansweredPings() throws {
+        _ = try received()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5) + KeepAliveSweeper.tick)
+        #expect(try received().text == "PING\r\n")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5) + KeepAliveSweeper.tick)
+        #expect(try received().text == "-ERR 'Stale Connection'\r\n")
+        #expect(!channel.isActive)
+    }
+
+    @Test func pongKeepsItAlive() throws {
+        _ = try received()
+        for _ in 0..<3 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(5) + KeepAliveSweeper.tick)
+            #expect(try received().text == "PING\r\n")
+            try send("PONG\r\n")
+            // The PONG was traffic: the next interval needs no ping.
+            channel.embeddedEventLoop.advanceTime(by: .seconds(5) + KeepAliveSweeper.tick)
+            #expect(try received().text == "")
+        }
+        #expect(channel.isActive)
+    }
+
+    @Test func administrativeCloseSaysSo() throws {
+        _ = try received()
+        let id = try #require(connections.list().first?.id)
+        #expect(connections.close(id, reason: .administrative))
+        channel.embeddedEventLoop.run()
+        #expect(try received().text == "-ERR 'Connection Closed By Administrator'\r\n")
+        #expect(!channel.isActive)
+    }
+}
+
+/// Authentication on the handler.
+@Suite struct NATSConnectionHandlerAuthTests {
+    @Test func operationBeforeConnectIsAViolation() throws {
+        let harness = try NATSConnectionHandlerTests(anonymous: false)
+        #expect(try harness.received().text.contains("\"auth_required\":true"))
+        try harness.send("SUB a 1\r\n")
+        #expect(try harness.received().text == "-ERR 'Authorization Violation'\r\n")
+        #expect(!harness.channel.isActive)
+    }
+
+    @Test func tokenIdentifiesTheUser() throws {
+        let harness = try NATSConnectionHandlerTests(anonymous: false)
+        _ = try harness.received()
+        try harness.send("CONNECT {\"auth_token\":\"t\",\"name\":\"n\"}\r\nPING\r\n")
+        #expect(try harness.received().text == "PONG\r\n")
+        #expect(harness.connections.list().first?.userID == "alice")
+    }
+
+    @Test func connectDeadline() throws {
+        let harness = try NATSConnectionHandlerTests(anonymous: false)
+        _ = try harness.received()
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(2) + KeepAliveSweeper.tick)
+        #expect(try harness.received().text == "-ERR 'Authentication Timeout'\r\n")
+        #expect(!harness.channel.isActive)
+    }
+}

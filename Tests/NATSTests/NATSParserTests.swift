@@ -1,0 +1,172 @@
+import NIOCore
+import Testing
+
+@testable import NATSWire
+
+/// The parser, byte by byte and in random chunks, against operations written out by hand from the
+/// protocol documentation (docs.nats.io "Client Protocol").
+@Suite struct NATSParserTests {
+    let parser = NATSParser()
+
+    /// Every operation in `chunks`, fed as a connection receives them.
+    func parse(_ chunks: [[UInt8]]) throws(NATSProtocolError) -> [NATSClientOperation] {
+        let result = parser.operations(inReads: chunks.map { ByteBuffer(bytes: $0) })
+        if let error = result.error { throw error }
+        return result.operations
+    }
+
+    func parse(_ text: String) throws(NATSProtocolError) -> [NATSClientOperation] { try parse([Array(text.utf8)]) }
+
+    static let stream =
+        "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"svc a\",\"lang\":\"python3\",\"headers\":true,"
+        + "\"no_responders\":true,\"protocol\":1,\"echo\":false,\"auth_token\":\"t\"}\r\n"
+        + "SUB foo.* 1\r\nsub\tbar\tq\t2\r\nPUB foo.bar 5\r\nhello\r\npub foo.bar _INBOX.1 0\r\n\r\n"
+        + "HPUB foo.h 24 29\r\nNATS/1.0\r\nA: b\r\nC: d\r\n\r\nworld\r\nHPUB foo.h rep 12 12\r\nNATS/1.0\r\n\r\n\r\n"
+        + "UNSUB 1\r\nUNSUB 2 10\r\nPING\r\nPONG\r\n+OK\r\n-ERR 'x'\r\nINFO {}\r\nPUB a 2\r\n\r\n\r\n"
+
+    static let expected: [NATSClientOperation] = {
+        var options = NATSConnectOptions()
+        options.name = "svc a"
+        options.lang = "python3"
+        options.headers = true
+        options.noResponders = true
+        options.protocolLevel = 1
+        options.echo = false
+        options.authToken = "t"
+        return [
+            .connect(options),
+            .subscribe(subject: "foo.*", queue: nil, sid: "1"),
+            .subscribe(subject: "bar", queue: "q", sid: "2"),
+            .publish(NATSPublish(subject: ByteBuffer(string: "foo.bar"), payload: ByteBuffer(string: "hello"))),
+            .publish(
+                NATSPublish(
+                    subject: ByteBuffer(string: "foo.bar"), replyTo: ByteBuffer(string: "_INBOX.1"),
+                    payload: ByteBuffer())),
+            .publish(
+                NATSPublish(
+                    subject: ByteBuffer(string: "foo.h"),
+                    headers: ByteBuffer(string: "NATS/1.0\r\nA: b\r\nC: d\r\n\r\n"),
+                    payload: ByteBuffer(string: "world"))),
+            .publish(
+                NATSPublish(
+                    subject: ByteBuffer(string: "foo.h"), replyTo: ByteBuffer(string: "rep"),
+                    headers: ByteBuffer(string: "NATS/1.0\r\n\r\n"), payload: ByteBuffer())),
+            .unsubscribe(sid: "1", maxMessages: nil),
+            .unsubscribe(sid: "2", maxMessages: 10),
+            .ping, .pong, .ignored, .ignored, .ignored,
+            .publish(NATSPublish(subject: ByteBuffer(string: "a"), payload: ByteBuffer(string: "\r\n"))),
+        ]
+    }()
+
+    @Test func wholeStream() throws {
+        #expect(try parse(Self.stream) == Self.expected)
+    }
+
+    @Test func byteByByte() throws {
+        #expect(try parse(Self.stream.utf8.map { [$0] }) == Self.expected)
+    }
+
+    @Test func randomChunks() throws {
+        var random = SystemRandomNumberGenerator()
+        let bytes = Array(Self.stream.utf8)
+        for _ in 0..<200 {
+            var chunks: [[UInt8]] = []
+            var start = 0
+            while start < bytes.count {
+                let end = min(bytes.count, start + Int.random(in: 1...40, using: &random))
+                chunks.append(Array(bytes[start..<end]))
+                start = end
+            }
+            #expect(try parse(chunks) == Self.expected)
+        }
+    }
+
+    @Test func incompleteOperationLeavesTheBufferUntouched() throws {
+        for text in ["PUB foo 5\r\nhel", "PUB foo 5\r\nhello\r", "SUB foo", "PING\r"] {
+            var buffer = ByteBuffer(string: text)
+            #expect(try parser.next(&buffer) == nil)
+            #expect(buffer.readerIndex == 0 && buffer.readableBytes == text.utf8.count)
+        }
+    }
+
+    @Test func payloadsAreSlicesOfTheReadBuffer() throws {
+        var buffer = ByteBuffer(string: "PUB foo 5\r\nhello\r\n")
+        let start = buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        guard case .publish(let publish) = try parser.next(&buffer) else {
+            Issue.record("not a publish")
+            return
+        }
+        // The payload's bytes are where they were read: nothing was copied on the way.
+        let payload = publish.payload.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(payload == start + 11)
+    }
+
+    @Test(arguments: [
+        ("FOO\r\n", NATSProtocolError.unknownOperation),
+        ("PUBX a 1\r\n", .unknownOperation),
+        ("PUB a\r\n", .malformed("PUB <subject> [reply] <size>")),
+        ("PUB a b c 1\r\n", .malformed("PUB <subject> [reply] <size>")),
+        ("PUB a -1\r\n", .malformed("message size must be a number")),
+        ("PUB a 2\r\nabc\r\n", .malformed("payload must be followed by CRLF")),
+        ("PUB a 1048577\r\n", .maxPayloadViolation),
+        ("HPUB a 10 5\r\n", .malformed("header size must be a number between 4 and the total size")),
+        ("SUB a\r\n", .malformed("SUB <subject> [queue] <sid>")),
+        ("UNSUB\r\n", .malformed("UNSUB <sid> [max_msgs]")),
+        ("UNSUB 1 x\r\n", .malformed("UNSUB max_msgs must be a number")),
+        ("PING x\r\n", .malformed("PING takes no arguments")),
+        ("PUB a b c d e f\r\n", .malformed("too many arguments")),
+        ("\r\n", .unknownOperation),
+    ])
+    func malformed(input: String, error: NATSProtocolError) {
+        #expect(throws: error) { _ = try parse(input) }
+    }
+
+    @Test func controlLineLimitIsCheckedBeforeTheLineEnds() {
+        // No CRLF yet, but already longer than any valid control line: refused without waiting.
+        var buffer = ByteBuffer(string: "SUB " + String(repeating: "x", count: 5000))
+        #expect(throws: NATSProtocolError.maxControlLineExceeded) { _ = try parser.next(&buffer) }
+    }
+
+    @Test func connectWithBadJSONIsMalformed() {
+        #expect(throws: NATSProtocolError.self) { _ = try parse("CONNECT {\"verbose\":1}\r\n") }
+        #expect(throws: NATSProtocolError.self) { _ = try parse("CONNECT [1]\r\n") }
+        #expect(throws: NATSProtocolError.self) { _ = try parse("CONNECT {\r\n") }
+    }
+
+    @Test func mutatedStreamsParseAlikeWhateverTheReads() {
+        // Seeded mutations: never a crash, and the same operations (and error) however reads split.
+        var random = SplitMix(state: 7)
+        let alphabet = Array("PUBSUBHCONNECTINGPONG .*>\r\n\t0123456789{}\":".utf8) + [0x00, 0xFF]
+        let seed = Array(Self.stream.utf8)
+        for _ in 0..<3000 {
+            var bytes = seed
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                let position = Int.random(in: 0..<bytes.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: bytes[position] = alphabet.randomElement(using: &random)!
+                case 1: bytes.insert(alphabet.randomElement(using: &random)!, at: position)
+                default: bytes.remove(at: position)
+                }
+                if bytes.isEmpty { bytes = seed }
+            }
+            let whole = parser.operations(inReads: [ByteBuffer(bytes: bytes)])
+            let split = Int.random(in: 0...bytes.count, using: &random)
+            let halves = parser.operations(inReads: [
+                ByteBuffer(bytes: bytes[..<split]), ByteBuffer(bytes: bytes[split...]),
+            ])
+            #expect(whole.operations == halves.operations)
+            #expect(whole.error == halves.error)
+        }
+    }
+
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Testing
+
+@testable import NATSWire
+
+/// docs/topics.md "NATS": the table of the escaping rule, both ways.
+@Suite struct NATSSubjectMappingTests {
+    @Test(arguments: [
+        ("a.b.c", "a/b/c"),
+        ("$SYS.stats", "$SYS/stats"),
+        ("x.y/z", "x/y%2Fz"),
+        ("a.b%2Ec", "a/b.c"),
+        ("a.b+c.#", "a/b%2Bc/%23"),
+        ("a.%00.b", "a//b"),
+        ("a.%2A", "a/*"),
+        ("a.%3E", "a/>"),
+        ("sp%20ace", "sp ace"),
+        ("_INBOX.abc.1", "_INBOX/abc/1"),
+    ])
+    func subjectToTopicAndBack(subject: String, topic: String) throws {
+        #expect(try NATSSubjectMapping.topicName(forSubject: subject) == topic)
+        #expect(NATSSubjectMapping.subject(forTopic: topic) == subject)
+    }
+
+    @Test func topicsWithCharactersNATSCannotSpell() {
+        #expect(NATSSubjectMapping.subject(forTopic: "v1.2/x") == "v1%2E2.x")
+        #expect(NATSSubjectMapping.subject(forTopic: "/lead") == "%00.lead")
+        #expect(NATSSubjectMapping.subject(forTopic: "trail/") == "trail.%00")
+        #expect(NATSSubjectMapping.subject(forTopic: "line\nbreak") == "line%0Abreak")
+        #expect(NATSSubjectMapping.subject(forTopic: "*") == "%2A")
+        // '*' inside a level is an ordinary character in both.
+        #expect(NATSSubjectMapping.subject(forTopic: "a*b/c") == "a*b.c")
+    }
+
+    @Test func filters() throws {
+        #expect(try NATSSubjectMapping.filterText(forSubject: "a.*.c") == "a/+/c")
+        #expect(try NATSSubjectMapping.filterText(forSubject: "a.>") == "a/#")
+        #expect(try NATSSubjectMapping.filterText(forSubject: ">") == "#")
+        #expect(try NATSSubjectMapping.filterText(forSubject: "jobs.*", queue: "workers") == "$share/workers/jobs/+")
+        #expect(try NATSSubjectMapping.filterText(forSubject: "j", queue: "a/b") == "$share/a%2Fb/j")
+    }
+
+    @Test(arguments: ["", "a..b", ".a", "a.", "a.>.b"])
+    func invalidFilters(subject: String) {
+        #expect(throws: NATSSubjectMapping.Failure.self) { _ = try NATSSubjectMapping.filterText(forSubject: subject) }
+    }
+
+    @Test(arguments: ["a.*", "a.>", ">", "*"])
+    func wildcardsAreNotPublishSubjects(subject: String) {
+        #expect(throws: NATSSubjectMapping.Failure.wildcard) {
+            _ = try NATSSubjectMapping.topicName(forSubject: subject)
+        }
+    }
+
+    @Test func roundTripOfGeneratedTopics() throws {
+        // Topics without '%' (whose escape sequences the rule reads back) survive topic → subject → topic.
+        let alphabet = Array("ab.*> \t/$_-9é")  // '+' and '#' are wildcards: never in a topic name
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let topic = String((0..<Int.random(in: 1...12, using: &random)).map { _ in alphabet.randomElement()! })
+            let subject = NATSSubjectMapping.subject(forTopic: topic)
+            #expect(!subject.utf8.contains { $0 <= 0x20 }, "a subject never holds whitespace: \(subject)")
+            #expect(try NATSSubjectMapping.topicName(forSubject: subject) == topic, "\(topic) → \(subject)")
+        }
+    }
+}
