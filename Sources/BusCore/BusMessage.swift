@@ -24,6 +24,8 @@ public final class BusMessage: Sendable {
     /// them without copying the structs that hold them (which would retain their strings).
     public let expiresAt: UInt64
     public let offset: UInt64
+    /// `kind == .publish`, without copying the enum.
+    public let isPublication: Bool
 
     public init(
         topic: Topic,
@@ -43,6 +45,7 @@ public final class BusMessage: Sendable {
         self.kind = kind
         self.expiresAt = headers.expiresAt ?? .max
         self.offset = position?.offset ?? 0
+        if case .publish = kind { self.isPublication = true } else { self.isPublication = false }
     }
 
     /// The same message placed in a log.
@@ -150,11 +153,18 @@ public struct MessageHeaders: Sendable, Hashable {
         userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
         eventType: String? = nil, qos: UInt8? = nil, retain: Bool = false, payloadIsUTF8: Bool? = nil
     ) {
-        let fields = Fields(
-            contentType: contentType, correlationID: correlationID, replyTo: replyTo, userProperties: userProperties,
-            expiresAt: expiresAt, priority: priority, eventType: eventType, qos: qos, retain: retain,
-            payloadIsUTF8: payloadIsUTF8)
-        box = fields == Fields() ? .empty : Box(fields)
+        // Most messages have no headers at all: no fields to build or compare.
+        if contentType == nil && correlationID == nil && replyTo == nil && userProperties.isEmpty && expiresAt == nil
+            && priority == nil && eventType == nil && qos == nil && !retain && payloadIsUTF8 == nil
+        {
+            box = .empty
+            return
+        }
+        box = Box(
+            Fields(
+                contentType: contentType, correlationID: correlationID, replyTo: replyTo,
+                userProperties: userProperties, expiresAt: expiresAt, priority: priority, eventType: eventType,
+                qos: qos, retain: retain, payloadIsUTF8: payloadIsUTF8))
     }
 
     /// Longest event type a publisher may set.

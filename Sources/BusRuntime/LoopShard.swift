@@ -17,6 +17,9 @@ package final class LoopShard: @unchecked Sendable {
     /// A cached match: who gets messages on a topic, grouped by their loop, and the topic's log.
     final class MatchPlan {
         let targets: [(shard: Int, subscriptions: [BusSubscription])]
+        /// This shard's own subscribers (delivered to during the publish) and the other shards' targets.
+        let local: [BusSubscription]
+        let remote: [(shard: Int, subscriptions: [BusSubscription])]
         let groups: [GroupPlan]
         let log: HistoryLogBox?
         /// The shard that appends to and routes from `log`: one sequencer per topic, so deliveries
@@ -25,10 +28,12 @@ package final class LoopShard: @unchecked Sendable {
         let recipientCount: Int
 
         init(
-            targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan], log: HistoryLogBox?,
-            owner: Int
+            shard: Int, targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan],
+            log: HistoryLogBox?, owner: Int
         ) {
             self.targets = targets
+            self.local = targets.first { $0.shard == shard }?.subscriptions ?? []
+            self.remote = targets.filter { $0.shard != shard }
             self.groups = groups
             self.log = log
             self.owner = owner
@@ -110,39 +115,53 @@ package final class LoopShard: @unchecked Sendable {
         return publishHere(message, plan: plan)
     }
 
+    /// Whether a publication to `topic` would reach a subscriber or be kept in a log. A frontend that
+    /// learns it would not can skip building the message (publishing into the void is common).
+    package func isRouted(_ topic: Topic) -> Bool {
+        let plan = self.plan(for: topic)
+        return plan.recipientCount > 0 || plan.log != nil
+    }
+
     private func publishHere(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
-        var plan = plan
-        var message = message
-        if let log = plan.log, Self.isStoredInLog(message) {
-            message = log.append(message, now: message.timestamp)
-            // A subscriber that registered and read the log before our append must see this message
-            // live: re-check the generation *after* the append (see Bus.subscribe's recovery).
-            if bus.registry.generation != cacheGeneration { plan = self.plan(for: message.topic) }
-        }
-        if plan.recipientCount == 0 { return PublishResult(position: message.position, recipients: 0) }
-        // Subscribers on this loop get a publication at once (written, not flushed: the hand-off at the
-        // end of this tick flushes each touched connection once). Presence events keep to the batch, so a
-        // subscriber's own join never overtakes the reply to its subscribe.
-        var now = false
-        if case .publish = message.kind { now = true }
-        for target in plan.targets {
-            if now && target.shard == index {
-                deliverNow(message, target.subscriptions)
+        guard plan.log != nil, Self.isStoredInLog(message) else { return route(message, plan: plan) }
+        let message = plan.log.unsafelyUnwrapped.append(message, now: message.timestamp)
+        // A subscriber that registered and read the log before our append must see this message live:
+        // re-check the generation *after* the append (see Bus.subscribe's recovery).
+        if bus.registry.generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
+        return route(message, plan: plan)
+    }
+
+    /// Hands a message to its subscribers. Those on this loop get a publication at once (written, not
+    /// flushed: the hand-off at the end of this tick flushes each touched connection once); presence
+    /// events keep to the batch, so a subscriber's own join never overtakes the reply to its subscribe.
+    @inline(__always)
+    private func route(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
+        let recipients = plan.recipientCount
+        if recipients == 0 { return PublishResult(position: message.position, recipients: 0) }
+        let now = message.isPublication
+        if !plan.local.isEmpty {
+            if now {
+                deliverNow(message, plan.local)
             } else {
-                outgoing[target.shard].append(.many(message, target.subscriptions))
+                outgoing[index].append(.many(message, plan.local))
             }
         }
-        for group in plan.groups {
-            let member = group.next()
-            if now && member.shardIndex == index {
-                var context = DeliveryContext(message: message)
-                if message.expiresAt > message.timestamp { deliver(member, message.offset, &context) }
-            } else {
-                outgoing[member.shardIndex].append(.one(message, member))
+        if !plan.remote.isEmpty {
+            for target in plan.remote { outgoing[target.shard].append(.many(message, target.subscriptions)) }
+        }
+        if !plan.groups.isEmpty {
+            for group in plan.groups {
+                let member = group.next()
+                if now && member.shardIndex == index {
+                    var context = DeliveryContext(message: message)
+                    if message.expiresAt > message.timestamp { deliver(member, message.offset, &context) }
+                } else {
+                    outgoing[member.shardIndex].append(.one(message, member))
+                }
             }
         }
         scheduleHandOff()
-        return PublishResult(position: message.position, recipients: plan.recipientCount)
+        return PublishResult(position: message.position, recipients: recipients)
     }
 
     @inline(__always)
@@ -204,7 +223,8 @@ package final class LoopShard: @unchecked Sendable {
         let groups = match.groups.map { GroupPlan(members: $0) }
         let owner = Int(UInt(bitPattern: topic.name.hashValue) % UInt(outgoing.count))
         let plan = MatchPlan(
-            targets: targets, groups: groups, log: bus.history.log(for: topic, create: true), owner: owner)
+            shard: index, targets: targets, groups: groups, log: bus.history.log(for: topic, create: true),
+            owner: owner)
         cache.insert(plan, for: topic)
         lastPlan = plan
         lastPlanTopic = topic.name

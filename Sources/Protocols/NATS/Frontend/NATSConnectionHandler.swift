@@ -168,7 +168,13 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             guard let operation else { break }
             handle(operation)
         }
-        if buffer.readableBytes > 0 && !machine.isClosed { unread = buffer }
+        if buffer.readableBytes > 0 && !machine.isClosed {
+            // Keep only the tail, at the front of its storage: appending the next read to a buffer whose
+            // consumed bytes stay in front would grow it without bound (and past the 16 MiB where NIO
+            // can no longer slice it without copying).
+            buffer.discardReadBytes()
+            unread = buffer
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -295,9 +301,16 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
                 return true
             }
         }
+        shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)
+        guard shard.isRouted(topic) else {
+            // Nobody listens and nothing is kept: no message to build.
+            if options.noResponders, let replyTopic, let replySubject = publish.replyTo {
+                sendNoResponders(replySubject: replySubject, replyTopic: replyTopic)
+            }
+            return true
+        }
         let message = BusMessage(
             topic: topic, payload: publish.payload, headers: headers, publisherID: info.id, timestamp: readTime)
-        shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)
         guard options.noResponders, let replyTopic, let replySubject = publish.replyTo else {
             shard.publish(message)
             return true

@@ -2,8 +2,8 @@ public import NIOCore
 
 /// One operation a client sent, as the parser found it. Byte fields are slices of the read buffer.
 public enum NATSClientOperation: Sendable, Equatable {
-    /// `CONNECT {json}`.
-    case connect(NATSConnectOptions)
+    /// `CONNECT {json}` (boxed: the options are large and rare, every operation's copy would carry them).
+    indirect case connect(NATSConnectOptions)
     /// `PUB` or `HPUB`.
     case publish(NATSPublish)
     /// `SUB <subject> [queue] <sid>`.
@@ -21,19 +21,32 @@ public enum NATSClientOperation: Sendable, Equatable {
 public struct NATSPublish: Sendable, Equatable {
     /// The bytes the parts are located in (for a parsed operation: the operation as read).
     public let frame: ByteBuffer
-    let subjectRange: Range<Int>
-    let replyRange: Range<Int>?
-    /// Where the header block starts and how long it is (`HPUB` only); the payload follows it.
-    let headersRange: Range<Int>?
-    let payloadRange: Range<Int>
+    // Offsets into `frame`, 32 bits each (an operation is bounded by max_payload + max_control_line), so
+    // the operation is small to copy. No reply / no headers: an empty range at 0.
+    private let subjectStart: UInt32
+    private let subjectEnd: UInt32
+    private let replyStart: UInt32
+    private let replyEnd: UInt32
+    /// The header block (`HPUB` only) runs from `headersStart` to `payloadStart`.
+    private let headersStart: UInt32
+    private let payloadStart: UInt32
+    private let payloadEnd: UInt32
 
     init(frame: ByteBuffer, subject: Range<Int>, replyTo: Range<Int>?, headers: Range<Int>?, payload: Range<Int>) {
         self.frame = frame
-        self.subjectRange = subject
-        self.replyRange = replyTo
-        self.headersRange = headers
-        self.payloadRange = payload
+        self.subjectStart = UInt32(subject.lowerBound)
+        self.subjectEnd = UInt32(subject.upperBound)
+        self.replyStart = UInt32(replyTo?.lowerBound ?? 0)
+        self.replyEnd = UInt32(replyTo?.upperBound ?? 0)
+        self.headersStart = UInt32(headers?.lowerBound ?? payload.lowerBound)
+        self.payloadStart = UInt32(payload.lowerBound)
+        self.payloadEnd = UInt32(payload.upperBound)
     }
+
+    private var subjectRange: Range<Int> { Int(subjectStart)..<Int(subjectEnd) }
+    private var replyRange: Range<Int>? { replyEnd > replyStart ? Int(replyStart)..<Int(replyEnd) : nil }
+    private var headersRange: Range<Int>? { payloadStart > headersStart ? Int(headersStart)..<Int(payloadStart) : nil }
+    private var payloadRange: Range<Int> { Int(payloadStart)..<Int(payloadEnd) }
 
     /// Builds one from its parts (tests, tools).
     public init(subject: ByteBuffer, replyTo: ByteBuffer? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer) {
@@ -56,18 +69,18 @@ public struct NATSPublish: Sendable, Equatable {
     /// The header block (`NATS/1.0\r\n…\r\n\r\n`) of an `HPUB`.
     public var headers: ByteBuffer? { headersRange.map(slice) }
     public var payload: ByteBuffer { slice(payloadRange) }
-    public var hasHeaders: Bool { headersRange != nil }
-    public var hasReply: Bool { replyRange != nil }
-    public var payloadSize: Int { payloadRange.count }
+    public var hasHeaders: Bool { payloadStart > headersStart }
+    public var hasReply: Bool { replyEnd > replyStart }
+    public var payloadSize: Int { Int(payloadEnd - payloadStart) }
 
     /// Whether the subject is exactly `bytes`, without slicing it.
     @inline(__always)
     public func subjectEquals(_ bytes: ByteBuffer) -> Bool {
-        guard bytes.readableBytes == subjectRange.count else { return false }
+        guard bytes.readableBytes == Int(subjectEnd - subjectStart) else { return false }
         return frame.withUnsafeReadableBytes { frame in
             bytes.withUnsafeReadableBytes { other in
                 other.count == 0
-                    || memcmp(frame.baseAddress! + subjectRange.lowerBound, other.baseAddress!, other.count) == 0
+                    || memcmp(frame.baseAddress! + Int(subjectStart), other.baseAddress!, other.count) == 0
             }
         }
     }

@@ -135,9 +135,8 @@ public struct NATSParser: Sendable {
     ) throws(NATSProtocolError) -> ControlLine? {
         let searchLimit = min(bytes.count, limits.maxControlLine + 2)
         var newline = -1
-        for index in 0..<searchLimit where bytes[index] == 0x0A {
-            newline = index
-            break
+        if searchLimit > 0, let base = bytes.baseAddress, let found = memchr(base, 0x0A, searchLimit) {
+            newline = base.distance(to: UnsafeRawPointer(found))
         }
         guard newline >= 0 else {
             if bytes.count > limits.maxControlLine + 1 { throw .maxControlLineExceeded }
@@ -265,3 +264,9 @@ extension NATSParser {
         return (operations, nil)
     }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
