@@ -85,6 +85,29 @@ let package = Package(
             path: "Sources/Protocols/WebSocket/Frontend",
             swiftSettings: hotPath
         ),
+        // MQTT 3.1.1 and 5.0: one codec for both versions + the session state machine (no IO) ...
+        .target(
+            name: "MQTTWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Protocols/MQTT/Wire",
+            swiftSettings: hotPath
+        ),
+        // ... and the TCP listener and connection handler that run its actions against the bus.
+        .target(
+            name: "MQTTFrontend",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Protocols/MQTT/Frontend",
+            swiftSettings: hotPath
+        ),
         // NATS client protocol: parser, encoder, subject mapping, session state machine (no IO) ...
         .target(
             name: "NATSWire",
@@ -130,7 +153,7 @@ let package = Package(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
-                "NATSFrontend", "NATSWire", "SSEFrontend",
+                "MQTTFrontend", "MQTTWire", "NATSFrontend", "NATSWire", "SSEFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -176,7 +199,7 @@ let package = Package(
         .executableTarget(
             name: "DecoderFuzz",
             dependencies: [
-                "BusCore", "FrontendKit", "NativeWebSocketWire", "NATSWire", "SSEWire",
+                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",
@@ -209,6 +232,15 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "MQTTTests",
+            dependencies: [
+                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "NATSTests",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
@@ -230,7 +262,8 @@ let package = Package(
         .testTarget(
             name: "ServerAppTests",
             dependencies: [
-                "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient", "NATSFrontend",
+                "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient", "MQTTFrontend",
+                "NATSFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

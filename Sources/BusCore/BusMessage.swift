@@ -81,6 +81,9 @@ public struct MessageHeaders: Sendable, Hashable {
         var expiresAt: UInt64?
         var priority: UInt8?
         var eventType: String?
+        var qos: UInt8?
+        var retain = false
+        var payloadIsUTF8: Bool?
     }
 
     private final class Box: Sendable {
@@ -129,14 +132,30 @@ public struct MessageHeaders: Sendable, Hashable {
         set { update { $0.eventType = newValue } }
     }
 
+    /// The publisher's delivery guarantee (MQTT QoS 0-2); nil for protocols without one (delivered as 0).
+    public var qos: UInt8? {
+        get { box.fields.qos }
+        set { update { $0.qos = newValue } }
+    }
+    /// Published with MQTT's retain flag (for retain-as-published subscriptions).
+    public var retain: Bool {
+        get { box.fields.retain }
+        set { update { $0.retain = newValue } }
+    }
+    /// MQTT 5 Payload Format Indicator: true when the publisher declared the payload UTF-8 text.
+    public var payloadIsUTF8: Bool? {
+        get { box.fields.payloadIsUTF8 }
+        set { update { $0.payloadIsUTF8 = newValue } }
+    }
+
     public init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
         userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
-        eventType: String? = nil
+        eventType: String? = nil, qos: UInt8? = nil, retain: Bool = false, payloadIsUTF8: Bool? = nil
     ) {
         // Most messages have no headers at all: no fields to build or compare.
         if contentType == nil && correlationID == nil && replyTo == nil && userProperties.isEmpty && expiresAt == nil
-            && priority == nil && eventType == nil
+            && priority == nil && eventType == nil && qos == nil && !retain && payloadIsUTF8 == nil
         {
             box = .empty
             return
@@ -144,7 +163,8 @@ public struct MessageHeaders: Sendable, Hashable {
         box = Box(
             Fields(
                 contentType: contentType, correlationID: correlationID, replyTo: replyTo,
-                userProperties: userProperties, expiresAt: expiresAt, priority: priority, eventType: eventType))
+                userProperties: userProperties, expiresAt: expiresAt, priority: priority, eventType: eventType,
+                qos: qos, retain: retain, payloadIsUTF8: payloadIsUTF8))
     }
 
     /// Longest event type a publisher may set.

@@ -175,6 +175,20 @@ package final class Bus: Sendable {
         }
     }
 
+    /// Hands a subscription to another subscriber (possibly on another loop) in one registry step: each
+    /// publish is routed to exactly one of the two. Deliveries already routed to `old` still reach its
+    /// subscriber (it stays active), which forwards them — how an MQTT session moves between loops
+    /// without losing or duplicating a message. Callable from any loop.
+    package func transfer(_ old: BusSubscription, to subscriber: any BusSubscriber, subscriberID: String)
+        -> BusSubscription
+    {
+        let new = BusSubscription(
+            filter: old.filter, subscriber: subscriber, subscriberID: subscriberID,
+            shardIndex: shard(for: subscriber.eventLoop).index, options: old.options)
+        registry.replace(old, with: new)
+        return new
+    }
+
     // MARK: - History
 
     /// Reads a topic's history: the newest `limit` messages, or those after `after` (when given).

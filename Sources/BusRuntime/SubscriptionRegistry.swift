@@ -39,6 +39,15 @@ package final class SubscriptionRegistry: Sendable {
         return removed
     }
 
+    /// Puts `new` in place of `old` in one locked step, so every publish routes to exactly one of them.
+    package func replace(_ old: BusSubscription, with new: BusSubscription) {
+        state.withLockedValue {
+            if !$0.index.remove(old.filter, member: old) { $0.counts[new.filter.text, default: 0] += 1 }
+            $0.index.insert(new.filter, member: new)
+        }
+        generationCounter.wrappingIncrement(ordering: .releasing)
+    }
+
     /// What a topic matches, copied out under the lock (shared groups' member lists change under it).
     package struct Snapshot {
         package var members: [BusSubscription]

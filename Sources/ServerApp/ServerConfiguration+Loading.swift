@@ -2,6 +2,8 @@ package import BusCore
 import Foundation
 import FrontendKit
 import Logging
+import MQTTFrontend
+import MQTTWire
 import NATSFrontend
 import NATSWire
 
@@ -15,6 +17,7 @@ package struct ConfigurationError: Error, CustomStringConvertible {
 package struct ConfigurationOverrides: Sendable {
     package var host: String?
     package var httpPort: Int?
+    package var mqttPort: Int?
     package var configFile: String?
     package var dataDirectory: String?
     package var apiKey: String?
@@ -63,6 +66,17 @@ extension ServerConfiguration {
         if let value = file.allowed_origins { allowedOrigins = value }
         if let value = file.log_level { logLevel = try Self.parseLevel(value) }
         if let value = file.threads { eventLoopThreads = value }
+        if let value = file.mqtt_port { mqtt.port = value }
+        if let m = file.mqtt {
+            if let v = m.port { mqtt.port = v }
+            if let v = m.max_packet_size { mqtt.limits.maxPacketSize = v }
+            if let v = m.receive_maximum { mqtt.settings.receiveMaximum = UInt16(clamping: v) }
+            if let v = m.topic_alias_maximum { mqtt.settings.topicAliasMaximum = UInt16(clamping: v) }
+            if let v = m.max_queued_messages { mqtt.settings.maxQueuedMessages = v }
+            if let v = m.max_session_expiry_seconds { mqtt.settings.maxSessionExpirySeconds = UInt32(clamping: v) }
+            if let v = m.max_keep_alive_seconds { mqtt.settings.maxKeepAliveSeconds = UInt16(clamping: v) }
+            if let v = m.sys_interval_seconds { mqtt.sysIntervalSeconds = v }
+        }
         if let section = file.nats { try apply(nats: section) }
         if let rules = file.history {
             history = try rules.map { rule in
@@ -102,6 +116,9 @@ extension ServerConfiguration {
         }
         if let value = environment["SWITCHBOARD_NATS_PORT"] { try setNATSPort(value, key: "SWITCHBOARD_NATS_PORT") }
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
+        if let value = environment["SWITCHBOARD_MQTT_PORT"] {
+            mqtt.port = try Self.port(value, key: "SWITCHBOARD_MQTT_PORT")
+        }
         if let value = environment["SWITCHBOARD_API_KEY"], !value.isEmpty { apiKey = value }
         if let value = environment["SWITCHBOARD_LOG_LEVEL"] { logLevel = try Self.parseLevel(value) }
         if let value = environment["SWITCHBOARD_THREADS"] {
@@ -122,6 +139,7 @@ extension ServerConfiguration {
     mutating func apply(_ overrides: ConfigurationOverrides) throws {
         if let value = overrides.host { host = value }
         if let value = overrides.httpPort { httpPort = value }
+        if let value = overrides.mqttPort { mqtt.port = value }
         if let value = overrides.dataDirectory { dataDirectory = value }
         if let value = overrides.apiKey { apiKey = value }
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
@@ -161,6 +179,12 @@ extension ServerConfiguration {
 
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ConfigurationError("http port \(httpPort) is out of range") }
+        if let port = mqtt.port, !(0...65535).contains(port) {
+            throw ConfigurationError("mqtt port \(port) is out of range")
+        }
+        guard mqtt.limits.maxPacketSize >= 64, mqtt.settings.receiveMaximum > 0 else {
+            throw ConfigurationError("mqtt.max_packet_size must be at least 64 and mqtt.receive_maximum positive")
+        }
         guard (0...65535).contains(nats.port) else {
             throw ConfigurationError("nats.port \(nats.port) is out of range")
         }
@@ -264,8 +288,20 @@ private struct ConfigFile: Decodable {
         var max_subscriptions_per_connection: Int?
         var max_body_bytes: Int?
     }
+    struct MQTT: Decodable {
+        var port: Int?
+        var max_packet_size: Int?
+        var receive_maximum: Int?
+        var topic_alias_maximum: Int?
+        var max_queued_messages: Int?
+        var max_session_expiry_seconds: Int?
+        var max_keep_alive_seconds: Int?
+        var sys_interval_seconds: Int?
+    }
     var host: String?
     var http_port: Int?
+    var mqtt_port: Int?
+    var mqtt: MQTT?
     var data_dir: String?
     var api_key: String?
     var anonymous: Bool?

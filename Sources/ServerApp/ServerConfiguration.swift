@@ -1,6 +1,7 @@
 package import BusCore
 package import FrontendKit
 package import Logging
+package import MQTTFrontend
 package import NATSFrontend
 import NATSWire
 import NIOCore
@@ -24,6 +25,8 @@ package struct ServerConfiguration: Sendable {
     package var logLevel: Logger.Level = .info
     /// Path of the WebSocket echo endpoint used by conformance suites (Autobahn); nil (off) by default.
     package var webSocketEchoPath: String?
+    /// The MQTT frontend: TCP port (`--mqtt-port`, default 1883), `/mqtt` over WebSocket, limits.
+    package var mqtt = MQTTConfiguration()
     /// The NATS client port and limits (`nats` in the config file); `natsEnabled` false closes the port.
     package var nats = NATSConfiguration()
     package var natsEnabled = true
@@ -31,6 +34,13 @@ package struct ServerConfiguration: Sendable {
     package var eventLoopThreads: Int = System.coreCount
 
     package init() {}
+
+    /// The MQTT settings, listening on the server's `host`.
+    var mqttWithHost: MQTTConfiguration {
+        var mqtt = self.mqtt
+        mqtt.host = host
+        return mqtt
+    }
 }
 
 /// Named limits (config key `limits`), each with the reason for its default.

@@ -4,6 +4,7 @@ package import BusRuntime
 import Foundation
 package import FrontendKit
 package import Logging
+import MQTTFrontend
 import Metrics
 import NATSFrontend
 import NIOConcurrencyHelpers
@@ -28,6 +29,9 @@ package final class SwitchboardServer: Sendable {
     private let boundAddress = LockedAddress()
     private let natsAddress = LockedAddress()
     private let prometheus: PrometheusCollectorRegistry
+    /// Retained messages (MQTT), shared by every frontend that reads "current values".
+    package let retained: RetainedMessageStore
+    private let mqtt: MQTTServices
     /// Shared by the NATS port and `/nats`; nil when NATS is off.
     private let nats: NATSServices?
 
@@ -45,6 +49,12 @@ package final class SwitchboardServer: Sendable {
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics))
         self.connections = ConnectionRegistry(maxConnections: configuration.limits.maxConnections)
+        self.retained = RetainedMessageStore()
+        self.mqtt = MQTTServices(
+            bus: bus, connections: connections,
+            authenticator: StaticTokenAuthenticator(
+                allowsAnonymous: configuration.anonymous, tokens: configuration.tokens),
+            configuration: configuration.mqttWithHost, retained: retained)
         var natsConfiguration = configuration.nats
         natsConfiguration.host = configuration.host
         self.nats =
@@ -67,6 +77,7 @@ package final class SwitchboardServer: Sendable {
             let natsAddress = self.natsAddress
             services.append(.init(service: nats.makeListener(group: group, logger: logger) { natsAddress.value = $0 }))
         }
+        services.append(.init(service: MQTTServerService(services: mqtt, group: group, logger: logger)))
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,
@@ -99,6 +110,7 @@ package final class SwitchboardServer: Sendable {
             NativeWSEndpoint(
                 configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
         ]
+        endpoints.append(MQTTWebSocketEndpoint(services: mqtt, origins: wsConfiguration.origins))
         if let nats {
             endpoints.append(
                 NATSWebSocketEndpoint(services: nats, origins: OriginPolicy(allowed: configuration.allowedOrigins)))

@@ -10,8 +10,8 @@ struct ServeCommand: AsyncParsableCommand {
             "Run the server. With no options: HTTP on 8080 (/ws, /api, /metrics), NATS on 4222, data under ./data.",
         discussion: """
             Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
-            Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,
-            SWITCHBOARD_NATS_PORT, SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
+            Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_MQTT_PORT, SWITCHBOARD_CONFIG,
+            SWITCHBOARD_DATA_DIR, SWITCHBOARD_NATS_PORT, SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
             SWITCHBOARD_PRESENCE (filters separated by ';'). The config file's keys are listed in docs/operations.md.
             """)
 
@@ -22,6 +22,11 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("http-port"),
         help: "HTTP port: /ws, /api, /metrics (env SWITCHBOARD_HTTP_PORT, config http_port; default 8080).")
     var httpPort: Int?
+
+    @Option(
+        name: .customLong("mqtt-port"),
+        help: "MQTT TCP port (env SWITCHBOARD_MQTT_PORT, config mqtt_port; default 1883). MQTT over WebSocket: /mqtt.")
+    var mqttPort: Int?
 
     @Option(
         name: .customLong("nats-port"),
@@ -81,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         var overrides = ConfigurationOverrides()
         overrides.host = host
         overrides.httpPort = httpPort
+        overrides.mqttPort = mqttPort
         overrides.configFile = config
         overrides.dataDirectory = dataDir
         overrides.apiKey = apiKey

@@ -106,6 +106,7 @@ class Server:
         self.env_overrides = dict(env or {})
         self.write_config = write_config
         self.port = free_port()
+        self.mqtt_port = free_port()  # never the default 1883: parallel or leftover servers must not collide
         self.nats_port = free_port()
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(exist_ok=True)
@@ -142,6 +143,8 @@ class Server:
             str(self.nats_port),
             "--data-dir",
             str(self.data_dir),
+            "--mqtt-port",
+            str(self.mqtt_port),
         ]
         if self.write_config:
             cmd += ["--config", str(self.config_path)]
@@ -184,7 +187,7 @@ class Server:
                 )
             try:
                 r = self.session.get(self.http_url + "/healthz", timeout=1.0)
-                if r.status_code == 200:
+                if r.status_code == 200 and self._mqtt_listening():
                     return
                 last = f"HTTP {r.status_code} {r.text[:200]}"
             except requests.RequestException as exc:
@@ -192,6 +195,13 @@ class Server:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server not healthy after {timeout}s (last: {last}); log tail:\n{self.tail()}")
+
+    def _mqtt_listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.mqtt_port), timeout=1.0):
+                return True
+        except OSError:
+            return False
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -1,6 +1,7 @@
 import BusCore
 import Foundation
 import Logging
+import MQTTFrontend
 import NATSFrontend
 import NIOConcurrencyHelpers
 import NIOCore
@@ -15,6 +16,7 @@ import Testing
         var configuration = ServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.httpPort = 0
+        configuration.mqtt.port = 0  // an ephemeral MQTT port too: tests run in parallel
         configuration.nats.port = 0
         configuration.eventLoopThreads = 2
         configuration.history = [try ServerConfiguration.parseHistoryRule("chat/#=100")]

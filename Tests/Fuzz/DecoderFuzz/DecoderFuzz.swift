@@ -1,5 +1,6 @@
 import BusCore
 import FrontendKit
+import MQTTWire
 import NATSWire
 import NIOCore
 import NativeWebSocketWire
@@ -13,7 +14,7 @@ import SSEWire
 ///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
-    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata
+    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -39,6 +40,19 @@ enum FuzzTarget: String, CaseIterable {
             }
         case .query:
             _ = HTTPRequest.percentDecode(String(decoding: bytes, as: UTF8.self), plusIsSpace: true)
+        case .mqtt:
+            // The first byte picks the state (before CONNECT, 3.1.1, 5.0); the rest is a packet stream.
+            guard let selector = bytes.first else { return }
+            let version: MQTTProtocolVersion? = [nil, .v3_1_1, .v5][Int(selector % 3)]
+            var buffer = ByteBuffer(bytes: bytes.dropFirst())
+            let limits = MQTTLimits(maxPacketSize: 1 << 16)
+            while let packet = try? MQTTPacketDecoder.decode(&buffer, version: version, limits: limits) {
+                // What decodes re-encodes to bytes that decode to the same packet.
+                var again = packet.encoded(version: version ?? .v5)
+                if case .connect = packet { continue }
+                let reread = try? MQTTPacketDecoder.decode(&again, version: version, limits: limits)
+                precondition(reread == packet, "MQTT encode/decode round trip changed the packet")
+            }
         case .nats:
             // Parsing must not depend on where reads split.
             let parser = NATSParser()

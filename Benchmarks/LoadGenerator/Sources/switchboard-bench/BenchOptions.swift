@@ -23,7 +23,8 @@ extension BenchProtocolKind: ExpressibleByArgument {}
 /// Options shared by every scenario.
 struct BenchOptions: ParsableArguments {
     @Option(
-        name: .customLong("protocol"), help: "Wire protocol: ws, nats or sse (SSE subscribers, WebSocket publishers).")
+        name: .customLong("protocol"),
+        help: "Wire protocol: ws, nats, mqtt or sse (SSE subscribers, WebSocket publishers).")
     var wire: BenchProtocolKind = .ws
 
     @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
@@ -41,7 +42,10 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Channel (topic / subject) to publish and subscribe on.")
     var channel = "bench"
 
-    @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws, 16 for nats).")
+    @Option(help: "Quality of service where the protocol has it (mqtt: 0 or 1).")
+    var qos = 0
+
+    @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats).")
     var size = 64
 
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")
@@ -94,7 +98,7 @@ struct BenchOptions: ParsableArguments {
 
     /// The target after applying --url, with the loopback rule enforced.
     func resolvedTarget() throws -> BenchTarget {
-        var target = BenchTarget(host: host, port: port ?? wire.defaultPort, path: path, channel: channel)
+        var target = BenchTarget(host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos)
         if let url, let components = URLComponents(string: url) {
             target.host = components.host ?? target.host
             target.port = components.port ?? target.port

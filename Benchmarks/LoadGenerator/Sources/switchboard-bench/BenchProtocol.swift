@@ -9,6 +9,8 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     case ws
     /// The NATS client protocol (text control lines), for calibrating against nats-server.
     case nats
+    /// MQTT 3.1.1 over TCP (Switchboard's MQTT frontend, mosquitto); `--qos 0|1`.
+    case mqtt
     /// Server-Sent Events: subscribers are `/sse` streams; publishers use the native WebSocket on
     /// the same port (`--path`), since an SSE stream cannot publish.
     case sse
@@ -18,6 +20,7 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         switch self {
         case .ws, .sse: return 8080
         case .nats: return 4222
+        case .mqtt: return 1883
         }
     }
 
@@ -26,6 +29,7 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         switch self {
         case .ws: return WebSocketClientHandler(target: target, role: role)
         case .nats: return NATSClientHandler(target: target, role: role)
+        case .mqtt: return MQTTClientHandler(target: target, role: role)
         case .sse:
             if role is PublisherRole { return WebSocketClientHandler(target: target, role: role) }
             return SSEClientHandler(target: target, role: role)
@@ -43,6 +47,8 @@ struct BenchTarget: Sendable {
     var path: String
     /// The channel (topic / subject) the scenario publishes to.
     var channel: String
+    /// Quality of service for protocols that have one (MQTT 0 or 1).
+    var qos: Int = 0
 }
 
 /// What a scenario can ask of one connection. Implemented by each protocol's channel handler;

@@ -1,0 +1,158 @@
+import Atomics
+import BusCore
+import BusRuntime
+import FrontendKit
+import MQTTWire
+import NIOCore
+
+extension MQTTConnectionHandler {
+    /// CONNECT: negotiate, authenticate, find or create the session (taking it over from a live
+    /// connection, possibly on another loop), then CONNACK and resend what the session had in flight.
+    func connectReceived(_ packet: MQTTConnectPacket) {
+        let action = machine.connectReceived(packet) { "sb-" + bus.makeIdentifier() + bus.makeIdentifier() }
+        let negotiated: MQTTConnectionStateMachine.Negotiated
+        switch action {
+        case .refuse(let code, let reason):
+            if version != nil { return disconnect(code, reason) }  // a second CONNECT
+            return refuse(code, reason, version: packet.version)
+        case .accept(let accepted):
+            negotiated = accepted
+        }
+        if let will = negotiated.will, (try? Topic(will.topic)) == nil || will.topic.isEmpty {
+            // [MQTT-3.1.3-11] the Will Topic is a valid topic name.
+            return refuse(.topicNameInvalid, "invalid will topic", version: packet.version)
+        }
+        // The password carries the token (JWT or static token) through the shared authenticator.
+        let token = packet.password.map { String(buffer: $0) }
+        switch services.authenticator.authenticate(token: token) {
+        case .refused(let reason):
+            services.counters.countRefused()
+            return refuse(.badUserNameOrPassword, reason, version: packet.version)
+        case .user(let user):
+            info.userID = user
+        case .anonymous:
+            break
+        }
+        info.name = negotiated.clientID
+        let snapshot = info
+        services.connections.update(info.id) {
+            $0.userID = snapshot.userID
+            $0.name = snapshot.name
+        }
+        waitingForSession = true
+        acquireSession(negotiated)
+    }
+
+    private func refuse(_ code: MQTTReasonCode, _ reason: String, version: MQTTProtocolVersion) {
+        var properties = MQTTProperties()
+        if version == .v5 { properties.reasonString = reason }
+        write(.connAck(MQTTConnAckPacket(sessionPresent: false, reasonCode: code, properties: properties)), as: version)
+        closeConnection()
+    }
+
+    /// What became of a previous session with the same client identifier.
+    private enum Previous: @unchecked Sendable {
+        /// None, or discarded (Clean Start).
+        case none
+        /// On this loop: reused as is.
+        case here(MQTTSession)
+        /// Moved here from another loop (already stored and subscribed).
+        case moved(MQTTSession)
+    }
+
+    private func acquireSession(_ negotiated: MQTTConnectionStateMachine.Negotiated) {
+        guard let existing = services.sessions.session(for: negotiated.clientID) else {
+            if services.sessions.count >= services.configuration.settings.maxSessions {
+                services.counters.countRefused()
+                waitingForSession = false
+                return refuse(.quotaExceeded, "session limit reached", version: negotiated.version)
+            }
+            return sessionAcquired(negotiated, previous: .none)
+        }
+        let loop = eventLoop
+        let takeOver: @Sendable () -> Previous = {
+            if let live = existing.connection, live !== self {
+                // [MQTT-3.1.4-3] the existing connection is closed (5.0: DISCONNECT 0x8E).
+                live.sessionTakenOver()
+                existing.connection = nil
+            }
+            if negotiated.cleanStart {
+                // [MQTT-3.1.2-4] Clean Start discards the existing session.
+                existing.end()
+                return .none
+            }
+            if existing.eventLoop === loop { return .here(existing) }
+            return .moved(existing.move(to: loop))
+        }
+        if existing.eventLoop.inEventLoop {
+            sessionAcquired(negotiated, previous: takeOver())
+        } else {
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            existing.eventLoop.submit(takeOver).hop(to: loop).whenComplete { result in
+                let handler = bound.value
+                guard case .success(let previous) = result else { return handler.closeConnection() }
+                handler.sessionAcquired(negotiated, previous: previous)
+            }
+        }
+    }
+
+    private func sessionAcquired(_ negotiated: MQTTConnectionStateMachine.Negotiated, previous: Previous) {
+        guard context != nil, !machine.isClosed else {
+            switch previous {
+            case .here(let session) where session.connection == nil, .moved(let session):
+                session.connectionLost(expirySeconds: negotiated.sessionExpirySeconds, will: nil, willDelaySeconds: 0)
+            default:
+                break
+            }
+            return
+        }
+        let session: MQTTSession
+        var present = false
+        switch previous {
+        case .none:
+            session = MQTTSession(clientID: negotiated.clientID, eventLoop: eventLoop, services: services)
+        case .here(let existing):
+            session = existing
+            present = true
+        case .moved(let moved):
+            session = moved
+            present = true
+        }
+        services.sessions.store(session)
+        session.resumed(by: self)
+        self.session = session
+        self.negotiated = negotiated
+        outboundWindow = negotiated.clientReceiveMaximum
+        outboundMaximumPacketSize = negotiated.clientMaximumPacketSize
+        outboundAliases = MQTTOutboundTopicAliases(maximum: negotiated.clientTopicAliasMaximum)
+        version = negotiated.version
+        waitingForSession = false
+        services.statistics.clientsConnected.wrappingIncrement(ordering: .relaxed)
+        write(.connAck(machine.connAck(sessionPresent: present, maximumPacketSize: limits.maxPacketSize)))
+        if present { resendInflight() }
+        processInbound()
+        // Called from a read (same loop) or from another loop's answer: flush either way.
+        flushIfNeeded()
+    }
+
+    /// Another connection took the session over.
+    func sessionTakenOver() {
+        if let will = negotiated?.will, will.properties.willDelayInterval ?? 0 == 0,
+            let message = makeWillMessage(will, clientID: session?.clientID ?? info.id)
+        {
+            // The old connection ended without DISCONNECT: its will is published (§3.1.4, §3.1.2.5).
+            if message.headers.retain { services.retained.retain(message) }
+            bus.publish(message, on: eventLoop)
+        }
+        session = nil
+        disconnect(.sessionTakenOver, "another connection uses this client identifier")
+    }
+
+    /// The Will Message as a bus message ([MQTT-3.1.2-8]), published when the connection ends abnormally.
+    func makeWillMessage(_ will: MQTTWill, clientID: String) -> BusMessage? {
+        guard let topic = try? Topic(will.topic) else { return nil }
+        let packet = MQTTPublishPacket(
+            topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, properties: will.properties)
+        return MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: clientID, now: bus.clock())
+    }
+}

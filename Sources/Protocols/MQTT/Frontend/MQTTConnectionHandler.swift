@@ -1,0 +1,286 @@
+import Atomics
+import BusCore
+import BusRuntime
+import FrontendKit
+import MQTTWire
+import NIOCore
+
+/// One MQTT network connection, over TCP or (through `MQTTWebSocketFrameAdapter`) WebSocket: reads the
+/// byte stream into packets, asks the state machine, and runs its decisions against the session and
+/// the bus. Confined to its event loop; `requestClose` hops onto it (hence `@unchecked Sendable`).
+final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, ConnectionController,
+    @unchecked Sendable
+{
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let services: MQTTServices
+    let transport: String
+    var machine: MQTTConnectionStateMachine
+    var info: ConnectionInfo
+    var context: ChannelHandlerContext?
+    private(set) var eventLoop: any EventLoop
+    /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
+    private var inbound: ByteBuffer?
+    /// While a session is being taken over from another loop, input waits.
+    var waitingForSession = false
+    var session: MQTTSession?
+    /// The negotiated version, cached for the delivery path.
+    var version: MQTTProtocolVersion?
+    var writable = true
+    var needsFlush = false
+    private var cleanedUp = false
+    private var closing = false
+    /// What CONNECT settled, updated by the client's DISCONNECT (no will unless 0x04); kept after the
+    /// state machine has closed, for the session's expiry and the will.
+    var negotiated: MQTTConnectionStateMachine.Negotiated?
+    /// The client's Receive Maximum and Maximum Packet Size, copied out of `negotiated` for the delivery path.
+    var outboundWindow = 65_535
+    var outboundMaximumPacketSize = Int.max
+    /// Topic aliases towards the client (5.0), at most its Topic Alias Maximum, for this connection only.
+    var outboundAliases = MQTTOutboundTopicAliases(maximum: 0)
+    // Keep-alive, driven by the loop's sweeper.
+    var keepAliveSlot = -1
+    private var sweeper: KeepAliveSweeper?
+    private var connectDeadline: NIODeadline?
+    private var keepAliveDeadline: NIODeadline?
+    private var receivedSinceTick = false
+    /// Counts for `$SYS/`, added to the shared atomics once per flush.
+    var pendingStatistics = MQTTStatistics.Pending()
+    /// Control packets not yet handed to the channel (see `write`).
+    var pendingControl: ByteBuffer?
+
+    init(services: MQTTServices, transport: String) {
+        self.services = services
+        self.transport = transport
+        self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
+        self.info = ConnectionInfo(
+            id: services.bus.makeIdentifier(), protocolName: "mqtt", remoteAddress: nil, connectedAt: 0)
+        self.eventLoop = services.bus.shards[0].eventLoop
+    }
+
+    var bus: Bus { services.bus }
+    var limits: MQTTLimits { services.configuration.limits }
+
+    // MARK: - Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        eventLoop = context.eventLoop
+        writable = context.channel.isWritable
+        if let address = context.channel.remoteAddress, let ip = address.ipAddress, let port = address.port {
+            info.remoteAddress = address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        }
+        info.connectedAt = Double(bus.clock()) / 1e9
+        guard services.connections.register(info, controller: self) else {
+            services.counters.countRefused()
+            context.close(promise: nil)
+            return
+        }
+        services.counters.connectionOpened()
+        connectDeadline = context.eventLoop.now + .seconds(Int64(services.configuration.connectTimeoutSeconds))
+        let sweeper = services.keepAlive.sweeper(for: context.eventLoop)
+        sweeper.add(self)
+        self.sweeper = sweeper
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cleanUp()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cleanUp()
+        self.context = nil
+    }
+
+    private func cleanUp() {
+        guard !cleanedUp else { return }
+        cleanedUp = true
+        machine.closed()
+        sweeper?.remove(self)
+        sweeper = nil
+        if let session, session.connection === self {
+            let will = negotiated?.will.flatMap { makeWillMessage($0, clientID: session.clientID) }
+            session.connectionLost(
+                expirySeconds: negotiated?.sessionExpirySeconds ?? 0, will: will,
+                willDelaySeconds: negotiated?.will?.properties.willDelayInterval ?? 0)
+        }
+        session = nil
+        services.statistics.add(&pendingStatistics)
+        if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
+        if services.connections.remove(info.id) { services.counters.connectionClosed() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        if writable { drainQueue() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: - Inbound bytes
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        receivedSinceTick = true
+        pendingStatistics.bytesReceived += bytes.readableBytes
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound!.writeBuffer(&bytes)
+        }
+        processInbound()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Decodes and handles every whole packet in `inbound`.
+    func processInbound() {
+        while !waitingForSession, !machine.isClosed, var buffer = inbound {
+            inbound = nil  // no copy-on-write while decoding
+            let packet: MQTTPacket?
+            do {
+                packet = try MQTTPacketDecoder.decode(&buffer, version: version, limits: limits)
+            } catch {
+                return fail(error)
+            }
+            inbound = buffer.readableBytes > 0 ? buffer : nil
+            guard let packet else {
+                // Keep the partial packet; discard what was consumed so the buffer does not grow.
+                if inbound != nil { inbound!.discardReadBytes() }
+                return
+            }
+            handle(packet)
+        }
+        // No flush here: reads flush once in channelReadComplete; other callers flush themselves.
+    }
+
+    private func handle(_ packet: MQTTPacket) {
+        do {
+            switch packet {
+            case .connect(let connect): connectReceived(connect)
+            case .publish(let publish): try publishReceived(publish)
+            case .ack(let ack): try ackReceived(ack)
+            case .subscribe(let subscribe): try subscribeReceived(subscribe)
+            case .unsubscribe(let unsubscribe): unsubscribeReceived(unsubscribe)
+            case .pingReq: write(.pingResp)
+            case .disconnect(let disconnect):
+                negotiated = try machine.disconnectReceived(disconnect)
+                context?.close(promise: nil)
+            case .auth:
+                // No enhanced authentication method was agreed, so AUTH is a protocol error ([MQTT-4.12.0-?]).
+                throw MQTTError.protocolError("AUTH without an authentication method")
+            case .connAck, .subAck, .pingResp:
+                // Server-to-client packets from a client.
+                throw MQTTError.protocolError("\(packet.type) is sent by servers only")
+            }
+        } catch let error as MQTTError {
+            fail(error)
+        } catch {
+            fail(.malformedPacket("\(error)"))
+        }
+    }
+
+    // MARK: - Keep-alive and closing
+
+    func keepAliveTick(now: NIODeadline) {
+        if let deadline = connectDeadline, now >= deadline {
+            connectDeadline = nil
+            if version == nil { return closeConnection() }
+        }
+        guard !machine.isClosed, let negotiated, negotiated.keepAliveSeconds > 0 else { return }
+        if receivedSinceTick || keepAliveDeadline == nil {
+            receivedSinceTick = false
+            // [MQTT-3.1.2-24] one and a half times the keep-alive without a packet closes the connection.
+            keepAliveDeadline = now + .milliseconds(Int64(negotiated.keepAliveSeconds) * 1500)
+        } else if let deadline = keepAliveDeadline, now >= deadline {
+            keepAliveDeadline = nil
+            disconnect(.keepAliveTimeout, "keep-alive timeout")
+        }
+    }
+
+    func requestClose(_ reason: CloseReason) {
+        eventLoop.execute {
+            switch reason {
+            case .shutdown: self.disconnect(.serverShuttingDown, "server shutting down")
+            case .administrative: self.disconnect(.administrativeAction, "closed by the administrator")
+            case .slowConsumer: self.disconnect(.quotaExceeded, "slow consumer")
+            case .keepAliveTimeout: self.disconnect(.keepAliveTimeout, "keep-alive timeout")
+            }
+        }
+    }
+
+    /// A violation: 5.0 gets DISCONNECT with the reason code, 3.1.1 a closed connection.
+    func fail(_ error: MQTTError) {
+        let code = MQTTReasonCode.forError(error)
+        if version == nil, case .unsupportedProtocolVersion = error {
+            // [MQTT-3.1.2-2] CONNACK 0x01 (3.1.1) / 0x84 (5.0), then close.
+            write(.connAck(MQTTConnAckPacket(sessionPresent: false, reasonCode: code)), as: .v3_1_1)
+            return closeConnection()
+        }
+        disconnect(code, error.message)
+    }
+
+    /// Sends DISCONNECT (5.0 only, after CONNACK; [MQTT-3.14.0-1]) and closes.
+    func disconnect(_ code: MQTTReasonCode, _ reason: String) {
+        guard !closing else { return }
+        if version == .v5 {
+            var properties = MQTTProperties()
+            if negotiated?.problemInformation ?? true { properties.reasonString = String(reason.prefix(200)) }
+            write(.disconnect(MQTTDisconnectPacket(reasonCode: code, properties: properties)))
+        }
+        closeConnection()
+    }
+
+    func closeConnection() {
+        guard !closing else { return }
+        closing = true
+        machine.closed()
+        writePendingControl()
+        guard let context else { return }
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+        needsFlush = false
+    }
+
+    // MARK: - Writing
+
+    /// Control packets (acknowledgements, SUBACK, PINGRESP …) are collected in one buffer per batch and
+    /// written before the next PUBLISH or at the flush, so order is kept and a burst of PUBACKs costs one
+    /// allocation and one pipeline write.
+    func write(_ packet: MQTTPacket, as explicitVersion: MQTTProtocolVersion? = nil) {
+        guard let context else { return }
+        if pendingControl == nil { pendingControl = context.channel.allocator.buffer(capacity: 64) }
+        let size = packet.write(version: explicitVersion ?? version ?? .v5, to: &pendingControl!)
+        pendingStatistics.bytesSent += size
+        needsFlush = true
+    }
+
+    /// Writes the collected control packets (before a PUBLISH, and at the flush).
+    @inline(__always)
+    func writePendingControl() {
+        guard let control = pendingControl else { return }
+        pendingControl = nil
+        context?.write(NIOAny(control), promise: nil)
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        writePendingControl()
+        context?.flush()
+        // The $SYS counters are shared by every loop: added once per flush, not per packet.
+        services.statistics.add(&pendingStatistics)
+    }
+
+    func flushDeliveries() {
+        flushIfNeeded()
+    }
+}

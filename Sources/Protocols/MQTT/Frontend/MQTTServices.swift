@@ -1,0 +1,34 @@
+import BusCore
+package import BusRuntime
+package import FrontendKit
+import MQTTWire
+import NIOCore
+
+/// What every MQTT connection shares (one reference per connection rather than copies).
+package final class MQTTServices: Sendable {
+    let bus: Bus
+    let connections: ConnectionRegistry
+    let authenticator: any Authenticator
+    let configuration: MQTTConfiguration
+    let sessions: any MQTTSessionStore
+    let retained: RetainedMessageStore
+    let metricsSlot: ProtocolMetricsSlot
+    let counters: ProtocolCounters
+    let keepAlive: KeepAliveSweepers
+    let statistics = MQTTStatistics()
+
+    package init(
+        bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator, configuration: MQTTConfiguration,
+        retained: RetainedMessageStore, sessions: any MQTTSessionStore = MQTTMemorySessionStore()
+    ) {
+        self.bus = bus
+        self.connections = connections
+        self.authenticator = authenticator
+        self.configuration = configuration
+        self.sessions = sessions
+        self.retained = retained
+        self.metricsSlot = bus.metrics.slot(for: "mqtt")
+        self.counters = bus.metrics.counters(metricsSlot)
+        self.keepAlive = KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
+    }
+}

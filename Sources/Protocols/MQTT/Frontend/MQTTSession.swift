@@ -1,0 +1,174 @@
+package import BusCore
+package import BusRuntime
+import MQTTWire
+package import NIOCore
+
+/// One client's session (§4.1): its subscriptions on the bus and its outbound queue. It is the bus
+/// subscriber, so deliveries keep arriving while the client is offline (QoS 1/2 are queued, bounded;
+/// QoS 0 is dropped) and pass straight to the connection while one is attached. Confined to
+/// `eventLoop`; other loops reach it with `eventLoop.execute` (hence `@unchecked Sendable`).
+package final class MQTTSession: BusSubscriber, @unchecked Sendable {
+    package let clientID: String
+    package let eventLoop: any EventLoop
+    let services: MQTTServices
+    package let metricsSlot: ProtocolMetricsSlot
+    package var deliveryMark: UInt64 = 0
+    var state: MQTTSessionState
+    var busSubscriptions: [String: BusSubscription] = [:]
+    /// The live connection, if any.
+    var connection: MQTTConnectionHandler?
+    /// Ends the session when it expires while offline.
+    var expiryTask: Scheduled<Void>?
+    /// A delayed Will Message waiting to be published ([MQTT-3.1.3-9]).
+    var pendingWill: BusMessage?
+    var willTask: Scheduled<Void>?
+    private(set) var ended = false
+    /// Set once the session moved to another loop: late deliveries go there.
+    private var forwardTo: MQTTSession?
+
+    init(clientID: String, eventLoop: any EventLoop, services: MQTTServices, state: MQTTSessionState? = nil) {
+        self.clientID = clientID
+        self.eventLoop = eventLoop
+        self.services = services
+        self.metricsSlot = services.metricsSlot
+        self.state = state ?? MQTTSessionState(maxQueued: services.configuration.settings.maxQueuedMessages)
+    }
+
+    // MARK: - Bus deliveries
+
+    package func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
+        if let connection { return connection.deliver(message, for: subscription, context: &context) }
+        if let forwardTo {
+            let filter = subscription.filter.text
+            forwardTo.eventLoop.execute { forwardTo.deliverForwarded(message, filter: filter) }
+            return .skipped
+        }
+        // Offline: QoS 1/2 wait in the session; QoS 0 is not kept (§4.1).
+        let qos = min(message.headers.qos ?? 0, subscription.options.maxQoS)
+        guard qos > 0 else { return .dropped }
+        let packet = MQTTMessageMapping.publishPacket(
+            message, qos: MQTTQoS(rawValue: qos)!, retain: retainFlag(message, subscription),
+            subscriptionIdentifier: subscription.options.identifier)
+        switch state.offer(packet, expiresAt: message.headers.expiresAt, window: 0, canSend: false) {
+        case .dropped: return .dropped
+        case .queued, .send: return .skipped
+        }
+    }
+
+    package func flushDeliveries() {
+        connection?.flushDeliveries()
+    }
+
+    /// Live messages carry RETAIN only for retain-as-published subscriptions ([MQTT-3.3.1-12]/[-13]).
+    func retainFlag(_ message: BusMessage, _ subscription: BusSubscription) -> Bool {
+        guard message.headers.retain else { return false }
+        return state.subscriptions[subscription.filter.text]?.options.retainAsPublished ?? false
+    }
+
+    // MARK: - Subscriptions
+
+    /// Subscribes (or replaces the subscription to the same filter, [MQTT-3.8.4-3]); returns whether it
+    /// is new (for Retain Handling 1).
+    func subscribe(_ filter: TopicFilter, _ record: MQTTSessionState.Subscription) -> Bool {
+        let isNew = busSubscriptions[filter.text] == nil
+        if let old = busSubscriptions.removeValue(forKey: filter.text) { services.bus.unsubscribe(old) }
+        state.subscriptions[filter.text] = record
+        let options = SubscriptionOptions(
+            noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier)
+        busSubscriptions[filter.text] =
+            services.bus.subscribe(filter, subscriber: self, subscriberID: clientID, options: options).subscription
+        return isNew
+    }
+
+    func unsubscribe(_ filter: String) -> Bool {
+        state.subscriptions[filter] = nil
+        guard let subscription = busSubscriptions.removeValue(forKey: filter) else { return false }
+        services.bus.unsubscribe(subscription)
+        return true
+    }
+
+    /// A message routed to this session's old subscription before it moved here (see `move(to:)`).
+    func deliverForwarded(_ message: BusMessage, filter: String) {
+        guard !ended, let subscription = busSubscriptions[filter] else { return }
+        var context = DeliveryContext(message: message)
+        if case .delivered = deliver(message, for: subscription, context: &context) { flushDeliveries() }
+    }
+
+    // MARK: - Lifetime
+
+    /// Ends the session: nothing more is delivered or kept; a pending will is published now ([MQTT-3.1.3-9]).
+    func end() {
+        guard !ended else { return }
+        ended = true
+        expiryTask?.cancel()
+        expiryTask = nil
+        for subscription in busSubscriptions.values { services.bus.unsubscribe(subscription) }
+        busSubscriptions.removeAll()
+        services.sessions.remove(self)
+        publishPendingWill()
+    }
+
+    /// Moves the session to `loop` (a client reconnected there; runs on this session's loop). The
+    /// subscriptions are transferred to the new session object in one registry step each, so every
+    /// message goes to exactly one of the two; what was already routed here is forwarded. Nothing is lost
+    /// or duplicated.
+    func move(to loop: any EventLoop) -> MQTTSession {
+        let moved = MQTTSession(clientID: clientID, eventLoop: loop, services: services, state: state)
+        var transferred: [String: BusSubscription] = [:]
+        for (text, subscription) in busSubscriptions {
+            transferred[text] = services.bus.transfer(subscription, to: moved, subscriberID: clientID)
+        }
+        moved.busSubscriptions = transferred
+        busSubscriptions.removeAll()
+        forwardTo = moved
+        ended = true
+        connection = nil
+        expiryTask?.cancel()
+        willTask?.cancel()
+        pendingWill = nil
+        services.sessions.store(moved)
+        return moved
+    }
+
+    /// The connection went away: keep the session for `expirySeconds` (0: end it now).
+    func connectionLost(expirySeconds: UInt32, will: BusMessage?, willDelaySeconds: UInt32) {
+        connection = nil
+        if let will {
+            if willDelaySeconds == 0 || expirySeconds == 0 {
+                pendingWill = will
+                if expirySeconds != 0 { publishPendingWill() }
+            } else {
+                pendingWill = will
+                willTask = eventLoop.scheduleTask(in: .seconds(Int64(willDelaySeconds))) { [self] in
+                    publishPendingWill()
+                }
+            }
+        }
+        if expirySeconds == 0 {
+            end()
+        } else if expirySeconds != UInt32.max {
+            expiryTask = eventLoop.scheduleTask(in: .seconds(Int64(expirySeconds))) { [self] in end() }
+        }
+    }
+
+    /// A client resumed the session: the timers stop and a delayed will is not sent ([MQTT-3.1.3-10]).
+    func resumed(by connection: MQTTConnectionHandler) {
+        expiryTask?.cancel()
+        expiryTask = nil
+        willTask?.cancel()
+        willTask = nil
+        pendingWill = nil
+        self.connection = connection
+    }
+
+    private func publishPendingWill() {
+        willTask?.cancel()
+        willTask = nil
+        guard let will = pendingWill else { return }
+        pendingWill = nil
+        if will.headers.retain { services.retained.retain(will) }
+        services.bus.publish(will, on: eventLoop)
+    }
+}

@@ -1,0 +1,22 @@
+/// What the server offers every connection (told to 5.0 clients in CONNACK), with reasoned defaults.
+package struct MQTTServerSettings: Sendable, Hashable {
+    /// QoS 1/2 publications a client may have unacknowledged towards us (CONNACK Receive Maximum).
+    /// 64 keeps a publisher busy across a loopback round trip while bounding per-connection state.
+    package var receiveMaximum: UInt16 = 64
+    /// Topic aliases a client may use towards us (CONNACK Topic Alias Maximum).
+    package var topicAliasMaximum: UInt16 = 32
+    /// Longest keep-alive accepted; a longer (or zero) one is replaced by this via Server Keep Alive
+    /// (5.0). Nil: accept what the client asks for, including 0 (no keep-alive).
+    package var maxKeepAliveSeconds: UInt16? = nil
+    /// Longest session expiry interval granted, in seconds (a longer one is lowered in CONNACK).
+    package var maxSessionExpirySeconds: UInt32 = 7 * 24 * 3600
+    /// Outbound QoS 1/2 messages kept per session while its window is full or it is offline.
+    package var maxQueuedMessages: Int = 1_000
+    /// Most sessions kept at once (live and offline); a new persistent session past it is refused
+    /// with CONNACK 0x97 (3.1.1: 0x03), so abandoned client ids cannot grow memory without bound.
+    package var maxSessions: Int = 100_000
+    /// Most subscriptions per session.
+    package var maxSubscriptions: Int = 1_000
+
+    package init() {}
+}

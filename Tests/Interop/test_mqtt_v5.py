@@ -1,0 +1,175 @@
+"""MQTT 5.0 features end to end with paho-mqtt: properties, request/response, message expiry, topic
+aliases, subscription identifiers, subscription options, CONNACK limits."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from interop import unique
+from mqtt_client import V5, Paho, Raw, client_id, connect_packet, packet, props, publish_packet
+from paho.mqtt.packettypes import PacketTypes
+
+
+def test_properties_travel_end_to_end(server):
+    topic = f"p/{unique()}"
+    sub = Paho(server.mqtt_port, V5)
+    sub.subscribe(topic, qos=1, identifier=42)
+    pub = Paho(server.mqtt_port, V5)
+    sent = props(
+        PacketTypes.PUBLISH, PayloadFormatIndicator=1, ContentType="text/plain", ResponseTopic=f"{topic}/reply",
+        CorrelationData=b"corr-1", UserProperty=[("k", "v"), ("k", "w")], MessageExpiryInterval=120)
+    pub.publish(topic, "héllo", qos=1, properties=sent)
+    got = sub.get().properties
+    assert got.PayloadFormatIndicator == 1
+    assert got.ContentType == "text/plain"
+    assert got.ResponseTopic == f"{topic}/reply"
+    assert got.CorrelationData == b"corr-1"
+    assert got.UserProperty == [("k", "v"), ("k", "w")], "order and duplicates kept"
+    assert got.SubscriptionIdentifier == [42]
+    assert 118 <= got.MessageExpiryInterval <= 120, "remaining lifetime"
+    sub.disconnect()
+    pub.disconnect()
+
+
+def test_request_response(server):
+    service_topic = f"svc/{unique()}"
+    responder = Paho(server.mqtt_port, V5)
+    responder.subscribe(service_topic, qos=1)
+    requester = Paho(server.mqtt_port, V5)
+    reply_topic = f"replies/{requester.cid}"
+    requester.subscribe(reply_topic, qos=1)
+    requester.publish(service_topic, b"2+2", qos=1,
+                      properties=props(PacketTypes.PUBLISH, ResponseTopic=reply_topic, CorrelationData=b"\x00\xffid-7"))
+    request = responder.get()
+    responder.publish(request.properties.ResponseTopic, b"4", qos=1,
+                      properties=props(PacketTypes.PUBLISH, CorrelationData=request.properties.CorrelationData))
+    reply = requester.get()
+    assert (reply.payload, reply.properties.CorrelationData) == (b"4", b"\x00\xffid-7"), "binary correlation data"
+    responder.disconnect()
+    requester.disconnect()
+
+
+def test_expired_messages_are_never_delivered(server):
+    cid = client_id("exp")
+    topic = f"e/{unique()}"
+    sub = Paho(server.mqtt_port, V5, cid, clean=False, session_expiry=60)
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    pub = Paho(server.mqtt_port, V5)
+    pub.publish(topic, b"short", qos=1, properties=props(PacketTypes.PUBLISH, MessageExpiryInterval=1))
+    pub.publish(topic, b"long", qos=1, properties=props(PacketTypes.PUBLISH, MessageExpiryInterval=60))
+    pub.publish(f"{topic}/r", b"retained", qos=1, retain=True,
+                properties=props(PacketTypes.PUBLISH, MessageExpiryInterval=1))
+    time.sleep(2.2)
+    sub.connect()
+    message = sub.get()
+    assert message.payload == b"long" and message.properties.MessageExpiryInterval <= 58
+    sub.nothing()
+    sub.subscribe(f"{topic}/r", qos=1)
+    sub.nothing()
+    sub.disconnect()
+    pub.disconnect()
+
+
+def test_connack_states_limits(server):
+    client = Paho(server.mqtt_port, V5, cid="")
+    p = client.connack_properties
+    assert p.AssignedClientIdentifier, "an empty client id gets one assigned"
+    assert p.ReceiveMaximum >= 1 and p.TopicAliasMaximum >= 1 and p.MaximumPacketSize >= 1024
+    client.disconnect()
+
+
+def test_subscription_options_no_local_retain_as_published_retain_handling(server):
+    topic = f"o/{unique()}"
+    me = Paho(server.mqtt_port, V5)
+    me.subscribe(topic, qos=1, noLocal=True)
+    me.publish(topic, b"mine", qos=1)
+    me.nothing()
+    pub = Paho(server.mqtt_port, V5)
+    pub.publish(topic, b"kept", qos=1, retain=True)
+    assert me.get().retain is False
+    rap = Paho(server.mqtt_port, V5)
+    rap.subscribe(topic, qos=1, retainAsPublished=True, retainHandling=2)
+    rap.nothing()  # retain handling 2: no retained message on subscribe
+    pub.publish(topic, b"again", qos=1, retain=True)
+    assert rap.get().retain is True  # retain as published
+    once = Paho(server.mqtt_port, V5)
+    once.subscribe(topic, qos=1, retainHandling=1)
+    assert once.get().payload == b"again"
+    once.subscribe(topic, qos=1, retainHandling=1)
+    once.nothing()  # retain handling 1: not for an existing subscription
+    for client in (me, pub, rap, once):
+        client.disconnect()
+
+
+def test_topic_aliases_from_the_client(server):
+    topic = f"alias/{unique()}"
+    sub = Paho(server.mqtt_port, V5)
+    sub.subscribe(topic)
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("alias")))
+    raw.expect(2)
+    alias = b"\x23\x00\x01"
+    raw.send(publish_packet(topic, b"first", properties=alias))
+    raw.send(publish_packet("", b"second", properties=alias))
+    assert [sub.get().payload, sub.get().payload] == [b"first", b"second"]
+    # An alias above the maximum: DISCONNECT 0x94.
+    raw.send(publish_packet(topic, b"x", properties=b"\x23\xff\xff"))
+    got = raw.expect(14)
+    assert got[0] == 0x94, got
+    assert raw.closed()
+    sub.disconnect()
+
+
+def test_nothing_larger_than_the_clients_maximum_packet_size_is_sent(server):
+    topic = f"size/{unique()}"
+    small = Paho(server.mqtt_port, V5, maximum_packet_size=128)
+    small.subscribe(topic, qos=1)
+    pub = Paho(server.mqtt_port, V5)
+    pub.publish(topic, b"x" * 500, qos=1)
+    pub.publish(topic, b"fits", qos=1)
+    assert small.get().payload == b"fits", "the large message was not sent (MQTT-3.1.2-25)"
+    small.nothing()
+    small.disconnect()
+    pub.disconnect()
+
+
+def test_topic_aliases_towards_the_client(server):
+    topic = f"alias/out/{unique()}"
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("aliasout"), properties=b"\x22\x00\x02"))  # Topic Alias Maximum 2
+    raw.expect(2)
+    from mqtt_client import subscribe_packet
+
+    raw.send(subscribe_packet(1, topic, 0))
+    raw.expect(9)
+    pub = Paho(server.mqtt_port, V5)
+    pub.publish(topic, b"one")
+    pub.publish(topic, b"two")
+    first, second = raw.expect(3), raw.expect(3)
+    # first: topic + alias 1; second: empty topic + alias 1 (MQTT 5.0 §3.3.2.3.4)
+    # (expect(3) returns the fixed header's first byte, then the body)
+    length = struct.unpack("!H", first[1:3])[0]
+    assert first[3:3 + length].decode() == topic
+    assert first[3 + length:3 + length + 4] == b"\x03\x23\x00\x01" and first.endswith(b"one")
+    assert second[1:3] == b"\x00\x00" and second[3:7] == b"\x03\x23\x00\x01" and second.endswith(b"two")
+    pub.disconnect()
+    raw.close()
+
+
+def test_payload_not_matching_its_utf8_format_indicator_is_refused(server):
+    topic = f"pfi/{unique()}"
+    sub = Paho(server.mqtt_port, V5)
+    sub.subscribe(topic, qos=1)
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("pfi")))
+    raw.expect(2)
+    raw.send(publish_packet(topic, b"\xff\xfe", qos=1, pid=4, properties=b"\x01\x01"))
+    assert raw.expect(4) == b"\x00\x04\x99", "PUBACK 0x99 payload format invalid"
+    raw.send(publish_packet(topic, "ok é".encode(), qos=1, pid=5, properties=b"\x01\x01"))
+    assert raw.expect(4)[:2] == b"\x00\x05"
+    assert sub.get().payload == "ok é".encode()
+    sub.nothing()
+    raw.close()
+    sub.disconnect()

@@ -1,0 +1,287 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import MQTTWire
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import MQTTFrontend
+
+/// The handler on EmbeddedChannels sharing one embedded loop with the bus: bytes in, packets out.
+@Suite struct MQTTConnectionHandlerTests {
+    let loop = EmbeddedEventLoop()
+    let bus: Bus
+    let services: MQTTServices
+
+    init() {
+        bus = Bus(eventLoops: [loop])
+        var configuration = MQTTConfiguration()
+        configuration.limits.maxPacketSize = 512
+        services = MQTTServices(
+            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
+            retained: RetainedMessageStore())
+    }
+
+    func connection() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: services, transport: "test"))
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+        loop.run()
+        return channel
+    }
+
+    func send(_ channel: EmbeddedChannel, _ packets: [MQTTPacket], version: MQTTProtocolVersion) throws {
+        var bytes = ByteBuffer()
+        for packet in packets { packet.write(version: version, to: &bytes) }
+        try channel.writeInbound(bytes)
+        channel.pipeline.fireChannelReadComplete()
+        loop.run()
+    }
+
+    func received(_ channel: EmbeddedChannel, version: MQTTProtocolVersion) throws -> [MQTTPacket] {
+        var all = ByteBuffer()
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&buffer) }
+        var packets: [MQTTPacket] = []
+        while let packet = try MQTTPacketDecoder.decode(&all, version: version, limits: MQTTLimits()) {
+            packets.append(packet)
+        }
+        return packets
+    }
+
+    func connect(
+        _ channel: EmbeddedChannel, _ id: String, version: MQTTProtocolVersion = .v5, clean: Bool = true,
+        expiry: UInt32? = nil, keepAlive: UInt16 = 0, after: inout [MQTTPacket]
+    ) throws -> MQTTConnAckPacket? {
+        var properties = MQTTProperties()
+        properties.sessionExpiryInterval = expiry
+        try send(
+            channel,
+            [
+                .connect(
+                    MQTTConnectPacket(
+                        version: version, clientID: id, cleanStart: clean, keepAliveSeconds: keepAlive,
+                        properties: properties))
+            ],
+            version: version)
+        let packets = try received(channel, version: version)
+        guard case .connAck(let ack) = packets.first else { return nil }
+        after = Array(packets.dropFirst())
+        return ack
+    }
+
+    func connect(
+        _ channel: EmbeddedChannel, _ id: String, version: MQTTProtocolVersion = .v5, clean: Bool = true,
+        expiry: UInt32? = nil, keepAlive: UInt16 = 0
+    ) throws -> MQTTConnAckPacket? {
+        var after: [MQTTPacket] = []
+        let ack = try connect(
+            channel, id, version: version, clean: clean, expiry: expiry, keepAlive: keepAlive, after: &after)
+        #expect(after.isEmpty)
+        return ack
+    }
+
+    @Test func publishSubscribeRoundTripQoS1() throws {
+        let channel = try connection()
+        #expect(try connect(channel, "a")?.reasonCode == .success)
+        try send(
+            channel,
+            [
+                .subscribe(
+                    MQTTSubscribePacket(
+                        packetID: 1, subscriptions: [MQTTSubscription(filter: "t/#", maxQoS: .atLeastOnce)]))
+            ],
+            version: .v5)
+        #expect(
+            try received(channel, version: .v5) == [
+                .subAck(MQTTSubAckPacket(.subAck, packetID: 1, reasonCodes: [.grantedQoS1]))
+            ])
+        try send(
+            channel,
+            [
+                .publish(
+                    MQTTPublishPacket(topic: "t/x", payload: ByteBuffer(string: "hi"), qos: .atLeastOnce, packetID: 5))
+            ],
+            version: .v5)
+        let out = try received(channel, version: .v5)
+        #expect(out.contains(.ack(MQTTAckPacket(.pubAck, packetID: 5))))
+        let delivered = out.compactMap { packet -> MQTTPublishPacket? in
+            if case .publish(let publish) = packet { return publish }
+            return nil
+        }
+        #expect(delivered.count == 1)
+        #expect(
+            delivered.first?.topic == "t/x" && delivered.first?.qos == .atLeastOnce && delivered.first?.packetID != nil)
+    }
+
+    @Test func malformedPacketGetsDisconnect0x81() throws {
+        let channel = try connection()
+        _ = try connect(channel, "b")
+        try channel.writeInbound(ByteBuffer(bytes: [0x36, 3, 0, 1, 0x61]))  // QoS 3
+        loop.run()
+        #expect(
+            try received(channel, version: .v5) == [
+                .disconnect(
+                    MQTTDisconnectPacket(
+                        reasonCode: .malformedPacket,
+                        properties: {
+                            var p = MQTTProperties()
+                            p.reasonString = "malformed packet: PUBLISH with QoS 3"
+                            return p
+                        }()))
+            ])
+        #expect(!channel.isActive)
+    }
+
+    @Test func packetTooLargeIsRefusedFromTheHeader() throws {
+        let channel = try connection()
+        _ = try connect(channel, "c")
+        try channel.writeInbound(ByteBuffer(bytes: [0x30, 0xE8, 0x07]))  // remaining length 1000 > 512
+        loop.run()
+        guard case .disconnect(let disconnect) = try received(channel, version: .v5).first else {
+            Issue.record("no DISCONNECT"); return
+        }
+        #expect(disconnect.reasonCode == .packetTooLarge)
+    }
+
+    @Test func keepAliveTimeoutDisconnects() throws {
+        let channel = try connection()
+        _ = try connect(channel, "d", keepAlive: 2)
+        loop.advanceTime(by: .seconds(2))
+        #expect(channel.isActive, "still within 1.5 × keep-alive")
+        loop.advanceTime(by: .milliseconds(1800))
+        guard case .disconnect(let disconnect) = try received(channel, version: .v5).first else {
+            Issue.record("no DISCONNECT"); return
+        }
+        #expect(disconnect.reasonCode == .keepAliveTimeout)
+    }
+
+    @Test func offlineQoS1IsQueuedAndDeliveredOnResume() throws {
+        let first = try connection()
+        _ = try connect(first, "e", clean: false, expiry: 60)
+        try send(
+            first,
+            [
+                .subscribe(
+                    MQTTSubscribePacket(
+                        packetID: 1, subscriptions: [MQTTSubscription(filter: "q", maxQoS: .atLeastOnce)]))
+            ],
+            version: .v5)
+        _ = try received(first, version: .v5)
+        _ = first.close()
+        loop.run()
+        bus.publish(
+            BusMessage(
+                topic: try Topic("q"), payload: ByteBuffer(string: "while away"), headers: MessageHeaders(qos: 1),
+                timestamp: bus.clock()),
+            on: loop)
+        loop.run()
+        let second = try connection()
+        var out: [MQTTPacket] = []
+        let ack = try connect(second, "e", clean: false, expiry: 60, after: &out)
+        #expect(ack?.sessionPresent == true)
+        guard case .publish(let publish) = out.first else { Issue.record("nothing delivered: \(out)"); return }
+        #expect(String(buffer: publish.payload) == "while away" && publish.qos == .atLeastOnce)
+    }
+
+    @Test func sessionTakeoverDisconnectsTheOldConnectionWith0x8E() throws {
+        let first = try connection()
+        _ = try connect(first, "f")
+        let second = try connection()
+        #expect(try connect(second, "f")?.reasonCode == .success)
+        guard case .disconnect(let disconnect) = try received(first, version: .v5).first else {
+            Issue.record("no DISCONNECT"); return
+        }
+        #expect(disconnect.reasonCode == .sessionTakenOver)
+    }
+
+    @Test func sessionLimitRefusesNewClientIdentifiers() throws {
+        var configuration = MQTTConfiguration()
+        configuration.settings.maxSessions = 1
+        let limited = MQTTServices(
+            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
+            retained: RetainedMessageStore())
+        func open() throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(loop: loop)
+            try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: limited, transport: "test"))
+            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+            loop.run()
+            return channel
+        }
+        #expect(try connect(try open(), "first", clean: false, expiry: 60)?.reasonCode == .success)
+        let refused = try open()
+        #expect(try connect(refused, "second", clean: false, expiry: 60)?.reasonCode == .quotaExceeded)
+        #expect(!refused.isActive)
+        // The existing client id may still come back.
+        #expect(try connect(try open(), "first", clean: false, expiry: 60)?.reasonCode == .success)
+    }
+}
+
+/// A session resumed on another event loop: moved with its queue and subscriptions, nothing lost.
+@Suite struct MQTTSessionMoveTests {
+    let first = EmbeddedEventLoop()
+    let second = EmbeddedEventLoop()
+
+    @Test func sessionMovesToTheNewConnectionsLoop() throws {
+        let bus = Bus(eventLoops: [first, second])
+        let services = MQTTServices(
+            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]),
+            configuration: MQTTConfiguration(), retained: RetainedMessageStore())
+        func open(on loop: EmbeddedEventLoop) throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(loop: loop)
+            try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: services, transport: "test"))
+            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+            loop.run()
+            return channel
+        }
+        func send(_ channel: EmbeddedChannel, _ packet: MQTTPacket) throws {
+            try channel.writeInbound(packet.encoded(version: .v5))
+            channel.pipeline.fireChannelReadComplete()
+            first.run()
+            second.run()
+        }
+        func received(_ channel: EmbeddedChannel) throws -> [MQTTPacket] {
+            var all = ByteBuffer()
+            while var buffer = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&buffer) }
+            var packets: [MQTTPacket] = []
+            while let packet = try MQTTPacketDecoder.decode(&all, version: .v5, limits: MQTTLimits()) {
+                packets.append(packet)
+            }
+            return packets
+        }
+        func publish(_ text: String) {
+            bus.publish(
+                BusMessage(
+                    topic: try! Topic("q"), payload: ByteBuffer(string: text), headers: MessageHeaders(qos: 1),
+                    timestamp: bus.clock()), on: first)
+            first.run()
+            second.run()
+        }
+        var properties = MQTTProperties()
+        properties.sessionExpiryInterval = 60
+        let connect = MQTTPacket.connect(
+            MQTTConnectPacket(version: .v5, clientID: "mover", cleanStart: false, properties: properties))
+        let a = try open(on: first)
+        try send(a, connect)
+        try send(
+            a,
+            .subscribe(
+                MQTTSubscribePacket(packetID: 1, subscriptions: [MQTTSubscription(filter: "q", maxQoS: .atLeastOnce)])))
+        _ = try received(a)
+        _ = a.close()
+        first.run()
+        publish("queued")
+        let b = try open(on: second)
+        try send(b, connect)
+        publish("live")
+        let payloads = try received(b).compactMap { packet -> String? in
+            if case .publish(let publish) = packet { return String(buffer: publish.payload) }
+            return nil
+        }
+        #expect(payloads == ["queued", "live"])
+        #expect(services.sessions.session(for: "mover")?.eventLoop === second)
+    }
+}
