@@ -16,8 +16,14 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
-    /// The levels, split on `/`.
-    public var levels: [Substring] { name.split(separator: "/", omittingEmptySubsequences: false) }
+    /// The levels, split on the byte `/` (not on Characters: a `/` followed by a combining mark is one
+    /// Character, but still a separator).
+    public var levels: [Substring] { Topic.splitLevels(name) }
+
+    /// `text` split on the byte `/`, empty levels kept.
+    package static func splitLevels(_ text: String) -> [Substring] {
+        text.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
+    }
 
     /// Checks the rules shared by names and filters; with `allowWildcards` also the placement of `+`/`#`.
     static func validate(_ name: String, limits: TopicLimits, allowWildcards: Bool) throws(TopicError) {

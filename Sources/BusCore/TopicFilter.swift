@@ -37,7 +37,7 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The levels of the pattern.
-    public var levels: [Substring] { pattern.split(separator: "/", omittingEmptySubsequences: false) }
+    public var levels: [Substring] { Topic.splitLevels(pattern) }
 
     /// Whether `topic` matches the pattern. The trie does this for many filters at once; this one is for
     /// single checks (history rules, permissions) and for testing the trie against a reference.

@@ -80,3 +80,17 @@ final class Sub: CustomStringConvertible {
         #expect(cache[999] == 999)
     }
 }
+
+/// Levels are split on the byte `/`, as topic validation counts them.
+@Suite struct TopicLevelTests {
+    @Test func aSeparatorBeforeACombiningMarkStillSeparates() throws {
+        let topic = try Topic("a/\u{0486}b")
+        #expect(topic.levels.count == 2)
+        let filter = try TopicFilter("a/+")
+        #expect(filter.matches(topic))
+        let index = SubscriptionIndex<Sub>()
+        let member = Sub("s")
+        index.insert(filter, member: member)
+        #expect(index.match(topic).members.map(\.name) == ["s"])
+    }
+}

@@ -31,6 +31,13 @@ import Testing
         #expect(NATSSubjectMapping.subject(forTopic: "a*b/c") == "a*b.c")
     }
 
+    @Test func separatorsAreBytesNotCharacters() throws {
+        // "." followed by a combining mark is one Character but still a separator (found by the fuzzer).
+        let subject = "a.\u{0486}b"
+        #expect(try NATSSubjectMapping.topicName(forSubject: subject) == "a/\u{0486}b")
+        #expect(NATSSubjectMapping.subject(forTopic: "a/\u{0486}b") == subject)
+    }
+
     @Test func filters() throws {
         #expect(try NATSSubjectMapping.filterText(forSubject: "a.*.c") == "a/+/c")
         #expect(try NATSSubjectMapping.filterText(forSubject: "a.>") == "a/#")

@@ -37,7 +37,10 @@ public enum NATSSubjectMapping {
         if isPlainTopic(topic) {
             return String(decoding: topic.utf8.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: ".") : $0 }, as: UTF8.self)
         }
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map { level -> String in
+        // Split on bytes, not Characters: a separator followed by a combining mark is one Character.
+        let levels = topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
+            utf8Level -> String in
+            let level = Substring(utf8Level)
             if level.isEmpty { return "%00" }
             if level == "*" { return "%2A" }
             if level == ">" { return "%3E" }
@@ -115,7 +118,9 @@ public enum NATSSubjectMapping {
     /// Subject → topic or filter text; the inverse of `subject(forTopic:)`.
     private static func convert(_ subject: String, allowWildcards: Bool) throws(Failure) -> String {
         guard !subject.isEmpty else { throw .empty }
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        let tokens = subject.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map {
+            Substring($0)
+        }
         var levels: [String] = []
         levels.reserveCapacity(tokens.count)
         for (index, token) in tokens.enumerated() {
