@@ -1,5 +1,5 @@
 import Atomics
-package import Metrics
+import Metrics
 import NIOConcurrencyHelpers
 
 /// A protocol's index into the per-loop counters.

@@ -66,21 +66,7 @@ package final class HTTPServerService: Service, Sendable {
         let router = self.router
         let endpoints = self.endpoints
         let configuration = self.configuration
-        let watermark = ChannelOptions.Types.WriteBufferWaterMark(
-            low: configuration.maxOutboundBytes / 2, high: configuration.maxOutboundBytes)
-        return try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: watermark)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // Each channel keeps its receive buffer between reads. NIO starts it at 2 KiB, which was most of
-            // an idle WebSocket connection's memory. An idle connection reads pings and small frames; a
-            // larger read (a browser's ~600 B upgrade request, a burst of publishes) fills the buffer and
-            // the adaptive allocator doubles it on the spot, up to 64 KiB.
-            .childChannelOption(
-                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
-            )
+        return try await ServerBootstrap.forClients(group: group, maxOutboundBytes: configuration.maxOutboundBytes)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try HTTPServerService.configure(

@@ -1,6 +1,6 @@
 package import Logging
 package import NIOCore
-import NIOPosix
+package import NIOPosix
 import ServiceLifecycle
 
 /// Where a protocol listens and how much it may queue per connection.
@@ -58,22 +58,29 @@ package final class TCPListenerService: Service, Sendable {
 
     private func bind() async throws -> any Channel {
         let initializeChild = self.initializeChild
-        let watermark = ChannelOptions.Types.WriteBufferWaterMark(
-            low: configuration.maxOutboundBytes / 2, high: configuration.maxOutboundBytes)
-        return try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: watermark)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // As on the HTTP port: small while idle (most of an idle connection's memory otherwise), grown
-            // on the spot by the adaptive allocator when reads fill it.
-            .childChannelOption(
-                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
-            )
+        return try await ServerBootstrap.forClients(group: group, maxOutboundBytes: configuration.maxOutboundBytes)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try initializeChild(channel) }
             }
             .bind(host: configuration.host, port: configuration.port).get()
+    }
+}
+
+extension ServerBootstrap {
+    /// The options every client-facing port shares: a deep accept backlog, no Nagle, the outbound bound
+    /// as the write watermark (writability returns at half), and small receive buffers while idle. NIO
+    /// starts a channel's receive buffer at 2 KiB, which was most of an idle connection's memory; reads
+    /// that fill it make the adaptive allocator double it on the spot, up to 64 KiB.
+    package static func forClients(group: any EventLoopGroup, maxOutboundBytes: Int) -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(
+                .writeBufferWaterMark, value: .init(low: maxOutboundBytes / 2, high: maxOutboundBytes)
+            )
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536))
     }
 }

@@ -12,13 +12,20 @@ package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableC
     package typealias OutboundOut = ByteBuffer
 
     private var closing = false
+    /// When set, a text message closes the connection (1003) with this reason: MQTT allows only binary
+    /// frames ([MQTT-6.0.0-1]); NATS clients may send either.
+    private let textRefusal: String?
 
-    package init() {}
+    package init(textRefusal: String? = nil) {
+        self.textRefusal = textRefusal
+    }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
+        case .text where textRefusal != nil:
+            sendCloseAndClose(context, code: 1003, reason: textRefusal ?? "")
         case .binary, .text:
             // The validator hands over whole messages; a protocol's operations may span messages, and its
             // own decoder deals with that as it does for TCP reads.
@@ -44,6 +51,8 @@ package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableC
 
     package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let payload = unwrapOutboundIn(data)
+        // An empty write carries no bytes of the stream (a handler's "flush, then close" marker): no frame.
+        guard payload.readableBytes > 0 else { return context.write(data, promise: promise) }
         // The header goes in its own small buffer so the payload is never copied.
         var header = context.channel.allocator.buffer(capacity: 10)
         WebSocketFrameWriter.writeHeader(.binary, length: payload.readableBytes, into: &header)

@@ -5,7 +5,7 @@ import FrontendKit
 import MQTTWire
 import NIOCore
 
-/// One MQTT network connection, over TCP or (through `MQTTWebSocketFrameAdapter`) WebSocket: reads the
+/// One MQTT network connection, over TCP or (through `WebSocketByteStreamHandler`) WebSocket: reads the
 /// byte stream into packets, asks the state machine, and runs its decisions against the session and
 /// the bus. Confined to its event loop; `requestClose` hops onto it (hence `@unchecked Sendable`).
 final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, ConnectionController,

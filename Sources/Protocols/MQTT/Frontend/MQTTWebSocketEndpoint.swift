@@ -43,7 +43,9 @@ package struct MQTTWebSocketEndpoint: WebSocketEndpoint {
     }
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
-        try channel.pipeline.syncOperations.addHandler(MQTTWebSocketFrameAdapter())
+        // [MQTT-6.0.0-1] MQTT packets travel in binary frames; a text frame closes the connection.
+        try channel.pipeline.syncOperations.addHandler(
+            WebSocketByteStreamHandler(textRefusal: "MQTT needs binary frames"))
         try channel.pipeline.syncOperations.addHandler(
             MQTTConnectionHandler(services: services, transport: "websocket"))
     }

@@ -1,4 +1,4 @@
-public import BusCore
+import BusCore
 
 /// The client's `CONNECT` options (fields the reference server documents; unknown ones are ignored).
 public struct NATSConnectOptions: Sendable, Equatable {

@@ -1,4 +1,4 @@
-public import BusCore
+import BusCore
 public import NIOCore
 
 /// The `INFO` a server sends first on every connection (fields as the reference server names them).

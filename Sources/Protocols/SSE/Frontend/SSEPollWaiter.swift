@@ -118,7 +118,7 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
         case .answerWithMessages:
             promise.succeed(answer())
         case .answerNoContent:
-            var response = HTTPResponse(status: .noContent, headers: answerHeaders())
+            let response = HTTPResponse(status: .noContent, headers: answerHeaders())
             promise.succeed(response)
         case .abandon:
             // Nobody reads it; completing keeps the promise from leaking.
