@@ -136,7 +136,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
             return false
         }
         let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
-        let statusLine = head.prefix(while: { $0 != "\r" })
+        let statusLine = head.prefix(while: { $0 != "\r\n" })  // CRLF is one Character
         guard statusLine.hasPrefix("HTTP/1.1 101") else {
             throw WebSocketClientError.upgradeRefused(statusLine: String(statusLine))
         }
