@@ -6,7 +6,7 @@
 /// Not thread-safe: the bus guards it (BusRuntime's `SubscriptionRegistry`).
 public final class SubscriptionIndex<Member: AnyObject> {
     final class Node {
-        var children: [Substring: Node] = [:]
+        var children: [TopicLevel: Node] = [:]
         var plus: Node?
         /// Subscriptions whose filter ends in `#` right below this node.
         var hashMembers: [Member] = []
@@ -43,11 +43,11 @@ public final class SubscriptionIndex<Member: AnyObject> {
             if level == "+" {
                 if node.plus == nil { node.plus = Node() }
                 node = node.plus!
-            } else if let child = node.children[level] {
+            } else if let child = node.children[TopicLevel(level)] {
                 node = child
             } else {
                 let child = Node()
-                node.children[Substring(String(level))] = child
+                node.children[TopicLevel(Substring(String(level)))] = child
                 node = child
             }
         }
@@ -79,7 +79,7 @@ public final class SubscriptionIndex<Member: AnyObject> {
         var node = root
         for level in walk {
             let next: Node?
-            if level == "+" { next = node.plus } else { next = node.children[level] }
+            if level == "+" { next = node.plus } else { next = node.children[TopicLevel(level)] }
             guard let next else { return false }
             path.append((node, level))
             node = next
@@ -114,7 +114,7 @@ public final class SubscriptionIndex<Member: AnyObject> {
         // Prune empty nodes from the leaf up.
         var child = node
         while let (parent, level) = path.popLast(), child.isEmpty {
-            if level == "+" { parent.plus = nil } else { parent.children[level] = nil }
+            if level == "+" { parent.plus = nil } else { parent.children[TopicLevel(level)] = nil }
             child = parent
         }
         return true
@@ -144,7 +144,7 @@ public final class SubscriptionIndex<Member: AnyObject> {
             result.groups.append(contentsOf: node.groups)
             return
         }
-        if let child = node.children[levels[index]] {
+        if let child = node.children[TopicLevel(levels[index])] {
             collect(child, levels, index + 1, dollar, &result)
         }
         if wildcardsAllowed, let plus = node.plus {

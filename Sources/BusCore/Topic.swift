@@ -16,6 +16,12 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// Topics are byte strings (MQTT, NATS): equal when their bytes are, whereas Swift's String equality is
+    /// Unicode canonical equivalence ("é" == "e\u{301}"), which would route one topic's messages to the other.
+    public static func == (lhs: Topic, rhs: Topic) -> Bool { TopicBytes.equal(lhs.name, rhs.name) }
+
+    public func hash(into hasher: inout Hasher) { TopicBytes.hash(name, into: &hasher) }
+
     /// The levels, split on the byte `/` (not on Characters: a `/` followed by a combining mark is one
     /// Character, but still a separator).
     public var levels: [Substring] { Topic.splitLevels(name) }
@@ -68,3 +74,44 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
         _ = previous
     }
 }
+
+/// Byte-wise equality and hashing for topic names and levels (see `Topic.==`).
+package enum TopicBytes {
+    @inline(__always)
+    package static func equal<S: StringProtocol>(_ lhs: S, _ rhs: S) -> Bool {
+        let left = lhs.utf8
+        let right = rhs.utf8
+        guard left.count == right.count else { return false }
+        let fast = left.withContiguousStorageIfAvailable { a in
+            right.withContiguousStorageIfAvailable { b in
+                a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+            }
+        }
+        if let fast, let result = fast { return result }
+        return left.elementsEqual(right)
+    }
+
+    @inline(__always)
+    package static func hash<S: StringProtocol>(_ text: S, into hasher: inout Hasher) {
+        let utf8 = text.utf8
+        let done: Void? = utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            for byte in utf8 { hasher.combine(byte) }
+        }
+        hasher.combine(utf8.count)
+    }
+}
+
+/// One level of a filter, as the subscription index keys it: by its bytes (see `Topic.==`).
+struct TopicLevel: Hashable {
+    let text: Substring
+    init(_ text: Substring) { self.text = text }
+    static func == (lhs: TopicLevel, rhs: TopicLevel) -> Bool { TopicBytes.equal(lhs.text, rhs.text) }
+    func hash(into hasher: inout Hasher) { TopicBytes.hash(text, into: &hasher) }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif

@@ -57,7 +57,7 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
             let level = patternLevels[index]
             if level == "#" { return true }
             if index >= topicLevels.count { return false }
-            if level != "+" && level != topicLevels[index] { return false }
+            if level != "+" && !TopicBytes.equal(level, topicLevels[index]) { return false }
             index += 1
         }
         return index == topicLevels.count

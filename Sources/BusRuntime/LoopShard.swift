@@ -75,7 +75,7 @@ package final class LoopShard: @unchecked Sendable {
     private var cacheGeneration: UInt64 = 0
     /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
     private var lastPlan: MatchPlan?
-    private var lastPlanTopic = ""
+    private var lastPlanTopic = Topic(trusted: "")
     private var outgoing: [[Delivery]]
     private var forwards: [[Forwarded]]
     private var flushScheduled = false
@@ -207,11 +207,11 @@ package final class LoopShard: @unchecked Sendable {
             cache.removeAll()
             lastPlan = nil
             cacheGeneration = generation
-        } else if let lastPlan, topic.name == lastPlanTopic {
+        } else if let lastPlan, topic == lastPlanTopic {
             return lastPlan
         } else if let plan = cache[topic] {
             lastPlan = plan
-            lastPlanTopic = topic.name
+            lastPlanTopic = topic
             return plan
         }
         let match = bus.registry.match(topic)
@@ -227,7 +227,7 @@ package final class LoopShard: @unchecked Sendable {
             owner: owner)
         cache.insert(plan, for: topic)
         lastPlan = plan
-        lastPlanTopic = topic.name
+        lastPlanTopic = topic
         return plan
     }
 

@@ -94,3 +94,19 @@ final class Sub: CustomStringConvertible {
         #expect(index.match(topic).members.map(\.name) == ["s"])
     }
 }
+
+/// Topics are byte strings: canonically equivalent spellings are different topics (MQTT, NATS).
+@Suite struct TopicBytesTests {
+    @Test func canonicallyEquivalentSpellingsAreDifferentTopics() throws {
+        let composed = try Topic("caf\u{00E9}/x")
+        let decomposed = try Topic("cafe\u{0301}/x")
+        #expect(composed.name == decomposed.name)  // Swift's String equality says they are the same …
+        #expect(composed != decomposed)  // … the bus does not.
+        #expect(Set([composed, decomposed]).count == 2)
+        let index = SubscriptionIndex<Sub>()
+        index.insert(try TopicFilter("caf\u{00E9}/+"), member: Sub("s"))
+        #expect(index.match(composed).members.map(\.name) == ["s"])
+        #expect(index.match(decomposed).members.isEmpty)
+        #expect(!(try TopicFilter("caf\u{00E9}/x")).matches(decomposed))
+    }
+}

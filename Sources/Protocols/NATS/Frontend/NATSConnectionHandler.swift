@@ -45,7 +45,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var lastSubject = ByteBuffer()
     private var lastTopic: Topic?
     /// The last topic delivered and its subject bytes.
-    private var lastDeliveredTopic = ""
+    private var lastDeliveredTopic = Topic(trusted: "")
     private var lastDeliveredSubject = ByteBuffer()
     /// When the current read arrived (the publication time of the messages in it).
     private var readTime: UInt64 = 0
@@ -431,11 +431,11 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             return .skipped
         }
         guard writable, out.readableBytes < limits.maxPending else { return slowConsumer() }
-        let topic = message.topic.name
+        let topic = message.topic
         if topic != entry.messagePrefixTopic {
             if topic != lastDeliveredTopic {
                 lastDeliveredTopic = topic
-                lastDeliveredSubject = ByteBuffer(string: NATSSubjectMapping.subject(forTopic: topic))
+                lastDeliveredSubject = ByteBuffer(string: NATSSubjectMapping.subject(forTopic: topic.name))
             }
             entry.messagePrefixTopic = topic
             entry.messagePrefix.clear()

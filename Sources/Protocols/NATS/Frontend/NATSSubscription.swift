@@ -1,3 +1,4 @@
+import BusCore
 import BusRuntime
 import NIOCore
 
@@ -15,7 +16,7 @@ final class NATSSubscription {
     var maxMessages: Int?
     /// `MSG <subject> <sid> ` for the topic last delivered (a wildcard subscription sees many topics).
     var messagePrefix = ByteBuffer()
-    var messagePrefixTopic = ""
+    var messagePrefixTopic = Topic(trusted: "")
 
     init(sid: String, subject: String, busSubscription: BusSubscription) {
         self.sid = sid
