@@ -99,7 +99,8 @@ extension HTTPRouter.Builder {
     /// Answers requests to WebSocket paths that were not upgraded: with the endpoint's refusal (bad
     /// subprotocol, origin, connection limit) or 426 saying an upgrade was expected.
     package mutating func addWebSocketRefusals(_ endpoints: [any WebSocketEndpoint]) {
-        for endpoint in endpoints {
+        // `/` is the status page for plain requests: an upgrade there that fails negotiation gets the page.
+        for endpoint in endpoints where endpoint.path != "/" {
             add(.GET, endpoint.path) { request, loop in
                 let isUpgrade = request.head.headers[canonicalForm: "Upgrade"].contains {
                     $0.lowercased() == "websocket"

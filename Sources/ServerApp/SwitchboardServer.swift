@@ -112,8 +112,10 @@ package final class SwitchboardServer: Sendable {
         ]
         endpoints.append(MQTTWebSocketEndpoint(services: mqtt, origins: wsConfiguration.origins))
         if let nats {
-            endpoints.append(
-                NATSWebSocketEndpoint(services: nats, origins: OriginPolicy(allowed: configuration.allowedOrigins)))
+            let origins = OriginPolicy(allowed: configuration.allowedOrigins)
+            endpoints.append(NATSWebSocketEndpoint(path: "/nats", services: nats, origins: origins))
+            // A bare ws://host:8080 (what clients of nats-server's WebSocket port are configured with).
+            endpoints.append(NATSWebSocketEndpoint(path: "/", services: nats, origins: origins))
         }
         if let path = configuration.webSocketEchoPath {
             // Autobahn's fuzzing client sends messages up to 16 MiB.

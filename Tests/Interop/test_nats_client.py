@@ -360,10 +360,11 @@ def test_subject_escaping_round_trip(server):
     run(body())
 
 
-def test_nats_over_websocket(server):
+@pytest.mark.parametrize("path", ["/nats", ""], ids=["nats-path", "bare-url"])
+def test_nats_over_websocket(server, path):
     async def body():
         subject = unique("ws") + ".x"
-        over_ws = await nats.connect(f"ws://127.0.0.1:{server.port}/nats", allow_reconnect=False, connect_timeout=3)
+        over_ws = await nats.connect(f"ws://127.0.0.1:{server.port}{path}", allow_reconnect=False, connect_timeout=3)
         over_tcp = await connect(server)
         try:
             sub = await over_ws.subscribe(subject)

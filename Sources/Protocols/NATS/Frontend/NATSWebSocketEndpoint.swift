@@ -4,14 +4,16 @@ import NATSWire
 package import NIOCore
 package import NIOHTTP1
 
-/// NATS over WebSocket at `/nats` on the HTTP port (what nats.ws and nats-py's `ws://` transport
-/// speak): the same protocol in binary messages, through `WebSocketByteStreamHandler`.
+/// NATS over WebSocket on the HTTP port (what nats.ws and nats-py's `ws://` transport speak): the same
+/// protocol in binary messages, through `WebSocketByteStreamHandler`. Served at `/nats`, and at `/` for
+/// clients configured with a bare `ws://host:port` (nats-server upgrades any path of its WebSocket port).
 package struct NATSWebSocketEndpoint: WebSocketEndpoint {
-    package let path = "/nats"
+    package let path: String
     package let services: NATSServices
     package let origins: OriginPolicy
 
-    package init(services: NATSServices, origins: OriginPolicy) {
+    package init(path: String = "/nats", services: NATSServices, origins: OriginPolicy) {
+        self.path = path
         self.services = services
         self.origins = origins
     }
