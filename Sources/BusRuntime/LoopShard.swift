@@ -16,7 +16,6 @@ package final class LoopShard: @unchecked Sendable {
 
     /// A cached match: who gets messages on a topic, grouped by their loop, and the topic's log.
     final class MatchPlan {
-        let targets: [(shard: Int, subscriptions: [BusSubscription])]
         /// This shard's own subscribers (delivered to during the publish) and the other shards' targets.
         let local: [BusSubscription]
         let remote: [(shard: Int, subscriptions: [BusSubscription])]
@@ -31,7 +30,6 @@ package final class LoopShard: @unchecked Sendable {
             shard: Int, targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan],
             log: HistoryLogBox?, owner: Int
         ) {
-            self.targets = targets
             self.local = targets.first { $0.shard == shard }?.subscriptions ?? []
             self.remote = targets.filter { $0.shard != shard }
             self.groups = groups

@@ -226,8 +226,9 @@ def test_drain_delivers_in_flight_messages(server):
             await subscribed(server, nc, subject)
             for i in range(100):
                 await pub.publish(subject, str(i).encode())
+            # No pause: after the publisher's flush (a PING barrier) every message is on its way to nc,
+            # and drain must hand each one to the callback before closing.
             await pub.flush()
-            await asyncio.sleep(0.2)
             await nc.drain()
             assert got == [str(i).encode() for i in range(100)]
             assert nc.is_closed

@@ -13,18 +13,25 @@ import Testing
     }
 
     @Test func message() {
+        var prefix = ByteBuffer()
+        NATSEncoder.messagePrefix(&prefix, subject: ByteBuffer(string: "FOO.BAR"), sid: ByteBuffer(string: "9"))
+        #expect(String(buffer: prefix) == "MSG FOO.BAR 9 ")
         #expect(
             written { (buffer: inout ByteBuffer) in
-                NATSEncoder.message(
-                    &buffer, subject: ByteBuffer(string: "FOO.BAR"), sid: ByteBuffer(string: "9"), replyTo: nil,
-                    payload: ByteBuffer(string: "Hello World"))
+                NATSEncoder.message(&buffer, prefix: prefix, replyTo: nil, payload: ByteBuffer(string: "Hello World"))
             } == "MSG FOO.BAR 9 11\r\nHello World\r\n")
         #expect(
             written { (buffer: inout ByteBuffer) in
                 NATSEncoder.message(
-                    &buffer, subject: ByteBuffer(string: "FOO.BAR"), sid: ByteBuffer(string: "9"),
-                    replyTo: ByteBuffer(string: "GREETING.34"), payload: ByteBuffer(string: "Hello World"))
+                    &buffer, prefix: prefix, replyTo: ByteBuffer(string: "GREETING.34"),
+                    payload: ByteBuffer(string: "Hello World"))
             } == "MSG FOO.BAR 9 GREETING.34 11\r\nHello World\r\n")
+        // A payload larger than the buffer's room: the one capacity check must cover it.
+        var small = ByteBuffer()
+        small.reserveCapacity(8)
+        let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: 5000)
+        NATSEncoder.message(&small, prefix: prefix, replyTo: nil, payload: big)
+        #expect(String(buffer: small) == "MSG FOO.BAR 9 5000\r\n" + String(repeating: "x", count: 5000) + "\r\n")
     }
 
     @Test func headerMessage() {

@@ -3,16 +3,6 @@ public import NIOCore
 /// Writes server operations. `MSG`/`HMSG` are written straight into a connection's outbound buffer,
 /// one after another, and flushed once per batch.
 public enum NATSEncoder {
-    /// `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n`.
-    @inline(__always)
-    public static func message(
-        _ buffer: inout ByteBuffer, subject: ByteBuffer, sid: ByteBuffer, replyTo: ByteBuffer?, payload: ByteBuffer
-    ) {
-        var prefix = ByteBuffer()
-        messagePrefix(&prefix, subject: subject, sid: sid)
-        message(&buffer, prefix: prefix, replyTo: replyTo, payload: payload)
-    }
-
     /// `MSG <subject> <sid> `: the part of a `MSG` that is the same for every message of one topic to one
     /// subscription, so a connection builds it once and reuses it.
     public static func messagePrefix(_ buffer: inout ByteBuffer, subject: ByteBuffer, sid: ByteBuffer) {
@@ -23,8 +13,8 @@ public enum NATSEncoder {
         buffer.writeInteger(UInt8(ascii: " "))
     }
 
-    /// A `MSG` from its prefix (`messagePrefix`): one capacity check and plain copies, since this runs
-    /// once per message per subscriber.
+    /// `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n` from its prefix (`messagePrefix`): one
+    /// capacity check and plain copies, since this runs once per message per subscriber.
     @inline(__always)
     public static func message(
         _ buffer: inout ByteBuffer, prefix: ByteBuffer, replyTo: ByteBuffer?, payload: ByteBuffer

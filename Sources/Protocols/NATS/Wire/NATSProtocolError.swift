@@ -31,7 +31,6 @@ public struct NATSProtocolError: Error, Sendable, Hashable, CustomStringConverti
         "no responders requires headers support", closesConnection: true)
     public static let headersNotEnabled = NATSProtocolError(
         "Headers not enabled: send CONNECT with \"headers\":true before HPUB", closesConnection: true)
-    public static let shuttingDown = NATSProtocolError("Server Shutdown", closesConnection: true)
     public static let closedByAdministrator = NATSProtocolError(
         "Connection Closed By Administrator", closesConnection: true)
 
