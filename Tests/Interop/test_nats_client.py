@@ -226,9 +226,14 @@ def test_drain_delivers_in_flight_messages(server):
             await subscribed(server, nc, subject)
             for i in range(100):
                 await pub.publish(subject, str(i).encode())
-            # No pause: after the publisher's flush (a PING barrier) every message is on its way to nc,
-            # and drain must hand each one to the callback before closing.
+            # nats-py's flush() writes its PING ahead of PUBs still in its pending buffer, so it is no barrier
+            # here (the server-side barrier is test_pong_follows_delivery_to_every_subscriber): wait until
+            # the callbacks have started, then drain must hand every message over before closing.
             await pub.flush()
+            for _ in range(100):
+                if got:
+                    break
+                await asyncio.sleep(0.01)
             await nc.drain()
             assert got == [str(i).encode() for i in range(100)]
             assert nc.is_closed
