@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
@@ -50,6 +51,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: hotPath
+        ),
+        // Durable state: the Store interface, its in-memory and SQLite (GRDB) implementations.
+        .target(
+            name: "Storage",
+            dependencies: [
+                "BusCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcoming
         ),
         // What every frontend shares: the HTTP server and router, WebSocket upgrade plumbing, auth.
         .target(
@@ -208,6 +222,11 @@ let package = Package(
         .testTarget(
             name: "BusCoreTests",
             dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["BusCore", "Storage", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
         .testTarget(
