@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "BusRuntime",
             dependencies: [
-                "BusCore",
+                "BusCore", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -167,7 +167,7 @@ let package = Package(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
-                "MQTTFrontend", "MQTTWire", "NATSFrontend", "NATSWire", "SSEFrontend",
+                "MQTTFrontend", "MQTTWire", "NATSFrontend", "NATSWire", "SSEFrontend", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -232,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "BusRuntimeTests",
             dependencies: [
-                "BusCore", "BusRuntime",
+                "BusCore", "BusRuntime", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

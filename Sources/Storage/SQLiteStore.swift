@@ -154,7 +154,8 @@ package final class SQLiteStore: Store {
                 messages.append(message)
             }
             if let last = messages.last, last.offset != lastOffset { intact = false }
-            logs.append(StoredLog(topic: topic, epoch: epoch, lastOffset: lastOffset, messages: messages, intact: intact))
+            logs.append(
+                StoredLog(topic: topic, epoch: epoch, lastOffset: lastOffset, messages: messages, intact: intact))
         }
         return logs
     }
@@ -224,12 +225,16 @@ final class SQLiteWriter: @unchecked Sendable {
                 touched[id] = nil
             case .trimLogByAge(let topic, let before):
                 guard let id = try existingLogID(topic.name, db) else { continue }
-                try run(db, "DELETE FROM log_message WHERE log_id = ? AND time < ?", .int(id), .int(Int64(bitPattern: before)))
+                try run(
+                    db, "DELETE FROM log_message WHERE log_id = ? AND time < ?", .int(id),
+                    .int(Int64(bitPattern: before)))
             case .retain(let topic, let message):
                 if let message {
                     body.clear()
                     StoredMessageCodec.encode(message, into: &body)
-                    try run(db, "INSERT OR REPLACE INTO retained (topic, body) VALUES (?, ?)", .text(topic.name), .blob(body))
+                    try run(
+                        db, "INSERT OR REPLACE INTO retained (topic, body) VALUES (?, ?)", .text(topic.name),
+                        .blob(body))
                 } else {
                     try run(db, "DELETE FROM retained WHERE topic = ?", .text(topic.name))
                 }
@@ -279,7 +284,8 @@ final class SQLiteWriter: @unchecked Sendable {
                     .int(Int64(delivery.state.rawValue)))
             case .deleteDelivery(let clientID, let seq):
                 try run(
-                    db, "DELETE FROM session_delivery WHERE client_id = ? AND seq = ?", .text(clientID), .int(Int64(seq)))
+                    db, "DELETE FROM session_delivery WHERE client_id = ? AND seq = ?", .text(clientID),
+                    .int(Int64(seq)))
             case .inboundQoS2(let clientID, let packetID, let received):
                 if received {
                     try run(
@@ -322,7 +328,9 @@ final class SQLiteWriter: @unchecked Sendable {
             }
         }
         for (id, log) in touched {
-            try run(db, "UPDATE topic_log SET last_offset = max(last_offset, ?) WHERE id = ?", .int(Int64(log.last)), .int(id))
+            try run(
+                db, "UPDATE topic_log SET last_offset = max(last_offset, ?) WHERE id = ?", .int(Int64(log.last)),
+                .int(id))
             if log.last > UInt64(log.keep) {
                 try run(
                     db, #"DELETE FROM log_message WHERE log_id = ? AND "offset" <= ?"#, .int(id),

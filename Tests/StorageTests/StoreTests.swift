@@ -46,7 +46,9 @@ import Testing
         }
     }
 
-    static func message(_ topic: String, _ text: String, offset: UInt64? = nil, epoch: String = "e1") throws -> BusMessage {
+    static func message(_ topic: String, _ text: String, offset: UInt64? = nil, epoch: String = "e1") throws
+        -> BusMessage
+    {
         BusMessage(
             topic: try Topic(topic), payload: ByteBuffer(string: text), timestamp: 1_000 + (offset ?? 0),
             position: offset.map { LogPosition(offset: $0, epoch: epoch) })
@@ -57,7 +59,8 @@ import Testing
         let topic = try Topic("orders/eu")
         try await harness.write(
             (UInt64(1)...5).map { i in
-                .appendLog(topic: topic, epoch: "e1", message: try! Self.message("orders/eu", "m\(i)", offset: i), keep: 3)
+                .appendLog(
+                    topic: topic, epoch: "e1", message: try! Self.message("orders/eu", "m\(i)", offset: i), keep: 3)
             })
         let state = try harness.restart()
         let log = try #require(state.logs.first)
@@ -70,10 +73,13 @@ import Testing
     @Test(arguments: Kind.allCases) func resetStartsANewEpoch(kind: Kind) async throws {
         let harness = try Harness(kind)
         let topic = try Topic("t")
-        try await harness.write([.appendLog(topic: topic, epoch: "e1", message: try Self.message("t", "a", offset: 1), keep: 10)])
+        try await harness.write([
+            .appendLog(topic: topic, epoch: "e1", message: try Self.message("t", "a", offset: 1), keep: 10)
+        ])
         try await harness.write([
             .resetLog(topic: topic, epoch: "e2"),
-            .appendLog(topic: topic, epoch: "e2", message: try Self.message("t", "b", offset: 1, epoch: "e2"), keep: 10),
+            .appendLog(
+                topic: topic, epoch: "e2", message: try Self.message("t", "b", offset: 1, epoch: "e2"), keep: 10),
         ])
         let log = try #require(try harness.restart().logs.first)
         #expect(log.epoch == "e2" && log.lastOffset == 1 && log.messages.map { String(buffer: $0.payload) } == ["b"])
@@ -82,7 +88,12 @@ import Testing
     @Test(arguments: Kind.allCases) func ageTrimKeepsTheNewest(kind: Kind) async throws {
         let harness = try Harness(kind)
         let topic = try Topic("t")
-        try await harness.write((1...4).map { .appendLog(topic: topic, epoch: "e", message: try! Self.message("t", "\($0)", offset: $0, epoch: "e"), keep: 10) })
+        try await harness.write(
+            (1...4).map {
+                .appendLog(
+                    topic: topic, epoch: "e", message: try! Self.message("t", "\($0)", offset: $0, epoch: "e"), keep: 10
+                )
+            })
         try await harness.write([.trimLogByAge(topic: topic, before: 1_003)])
         let log = try #require(try harness.restart().logs.first)
         #expect(log.messages.map(\.offset) == [3, 4] && log.lastOffset == 4 && log.intact)
@@ -109,8 +120,10 @@ import Testing
         let harness = try Harness(kind)
         try await harness.write([
             .saveSession(.init(clientID: "c1", expirySeconds: 3600, disconnectedAt: 0)),
-            .saveSubscription(clientID: "c1", StoredSubscription(filter: "a/#", options: 0x01, identifier: 7, sinceSeq: 0)),
-            .saveSubscription(clientID: "c1", StoredSubscription(filter: "b", options: 0x02, identifier: nil, sinceSeq: 2)),
+            .saveSubscription(
+                clientID: "c1", StoredSubscription(filter: "a/#", options: 0x01, identifier: 7, sinceSeq: 0)),
+            .saveSubscription(
+                clientID: "c1", StoredSubscription(filter: "b", options: 0x02, identifier: nil, sinceSeq: 2)),
             .saveSessionMessage(seq: 1, message: try Self.message("a/x", "one")),
             .saveSessionMessage(seq: 2, message: try Self.message("a/y", "two")),
             .saveDelivery(clientID: "c1", StoredDelivery(seq: 1, packetID: 10, state: .released)),
@@ -120,7 +133,8 @@ import Testing
             .inboundQoS2(clientID: "c1", packetID: 5, received: false),
             .deleteSubscription(clientID: "c1", filter: "b"),
             // Rows for a session that does not exist are not kept.
-            .saveSubscription(clientID: "ghost", StoredSubscription(filter: "x", options: 0, identifier: nil, sinceSeq: 0)),
+            .saveSubscription(
+                clientID: "ghost", StoredSubscription(filter: "x", options: 0, identifier: nil, sinceSeq: 0)),
         ])
         var state = try harness.restart()
         let session = try #require(state.sessions.first)
@@ -168,7 +182,11 @@ import Testing
         let order = OrderRecorder()
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             for offset in UInt64(1)...200 {
-                harness.store.submit([.appendLog(topic: topic, epoch: "e", message: try! Self.message("t", "x", offset: offset, epoch: "e"), keep: 1_000)]) { error in
+                harness.store.submit([
+                    .appendLog(
+                        topic: topic, epoch: "e", message: try! Self.message("t", "x", offset: offset, epoch: "e"),
+                        keep: 1_000)
+                ]) { error in
                     #expect(error == nil)
                     if order.record(offset) == 200 { done.resume() }
                 }
@@ -191,7 +209,12 @@ import Testing
     @Test func aLogWithAMissingRowIsNotIntact() async throws {
         let harness = try Harness(.sqlite)
         let topic = try Topic("t")
-        try await harness.write((1...3).map { .appendLog(topic: topic, epoch: "e", message: try! Self.message("t", "\($0)", offset: $0, epoch: "e"), keep: 10) })
+        try await harness.write(
+            (1...3).map {
+                .appendLog(
+                    topic: topic, epoch: "e", message: try! Self.message("t", "\($0)", offset: $0, epoch: "e"), keep: 10
+                )
+            })
         harness.store.close()
         try SQLiteTestAccess.execute(path: harness.path, sql: #"DELETE FROM log_message WHERE "offset" = 2"#)
         harness.store = try SQLiteStore(path: harness.path)
@@ -217,7 +240,9 @@ import Testing
         let encoded = StoredMessageCodec.encode(message)
         #expect(StoredMessageCodec.decode(encoded, topic: message.topic, position: nil)?.headers == message.headers)
         for length in 0..<encoded.readableBytes {
-            #expect(StoredMessageCodec.decode(encoded.getSlice(at: 0, length: length)!, topic: message.topic, position: nil) == nil)
+            #expect(
+                StoredMessageCodec.decode(encoded.getSlice(at: 0, length: length)!, topic: message.topic, position: nil)
+                    == nil)
         }
     }
 }
