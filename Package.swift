@@ -110,7 +110,8 @@ let package = Package(
         .target(
             name: "MQTTFrontend",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire",
+                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "Storage",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

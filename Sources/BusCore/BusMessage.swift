@@ -84,6 +84,7 @@ public struct MessageHeaders: Sendable, Hashable {
         var qos: UInt8?
         var retain = false
         var payloadIsUTF8: Bool?
+        var durableSequence: UInt64?
     }
 
     private final class Box: Sendable {
@@ -136,6 +137,12 @@ public struct MessageHeaders: Sendable, Hashable {
     public var qos: UInt8? {
         get { box.fields.qos }
         set { update { $0.qos = newValue } }
+    }
+    /// The message's number in the store's session message log, when it was stored for persistent
+    /// sessions before its publisher was acknowledged (MQTT QoS 1/2). Sessions record their progress by it.
+    public var durableSequence: UInt64? {
+        get { box.fields.durableSequence }
+        set { update { $0.durableSequence = newValue } }
     }
     /// Published with MQTT's retain flag (for retain-as-published subscriptions).
     public var retain: Bool {

@@ -29,7 +29,9 @@ package final class RetainedMessageStore: Sendable {
     /// ([MQTT-3.3.1-6], [MQTT-3.3.1-7]). False when the store is full. With a durable store, `stored` runs
     /// (on the store's thread) once the change is durable, with nil or the error; without one, at once.
     @discardableResult
-    package func retain(_ message: BusMessage, stored: (@Sendable ((any Error)?) -> Void)? = nil) -> Bool {
+    package func retain(
+        _ message: BusMessage, persist: Bool = true, stored: (@Sendable ((any Error)?) -> Void)? = nil
+    ) -> Bool {
         let accepted: Bool = messages.withLockedValue { messages in
             if message.payload.readableBytes == 0 {
                 messages[message.topic.name] = nil
@@ -45,7 +47,7 @@ package final class RetainedMessageStore: Sendable {
         }
         guard accepted else { return false }
         // `$SYS/` statistics are recomputed by the server, not state worth keeping.
-        if let store, !message.topic.name.hasPrefix("$SYS/") {
+        if let store, persist, !message.topic.name.hasPrefix("$SYS/") {
             let kept = message.payload.readableBytes == 0 ? nil : message
             store.submit([.retain(topic: message.topic, message: kept)], completion: stored)
         } else {

@@ -62,7 +62,7 @@ package final class SwitchboardServer: Sendable {
             bus: bus, connections: connections,
             authenticator: StaticTokenAuthenticator(
                 allowsAnonymous: configuration.anonymous, tokens: configuration.tokens),
-            configuration: configuration.mqttWithHost, retained: retained)
+            configuration: configuration.mqttWithHost, retained: retained, store: store)
         var natsConfiguration = configuration.nats
         natsConfiguration.host = configuration.host
         self.nats =
@@ -80,9 +80,10 @@ package final class SwitchboardServer: Sendable {
         let state = try store.load()
         let logs = bus.restoreHistory(state.logs)
         retained.restore(state.retained)
+        let sessions = try mqtt.restore(state)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         logger.info(
-            "storage: restored \(logs.logs) durable logs (\(logs.messages) messages, \(logs.reset) reset to a new epoch, \(logs.ignored) no longer durable), \(state.retained.count) retained messages in \(String(format: "%.1f", elapsed)) ms"
+            "storage: restored \(logs.logs) durable logs (\(logs.messages) messages, \(logs.reset) reset to a new epoch, \(logs.ignored) no longer durable), \(state.retained.count) retained messages in \(String(format: "%.1f", elapsed)) ms; MQTT: \(sessions.sessions) persistent sessions (\(sessions.inflight) in flight, \(sessions.queued) queued, \(sessions.expired) expired while down), \(sessions.messagesKept) logged messages"
         )
     }
 
@@ -106,6 +107,8 @@ package final class SwitchboardServer: Sendable {
                 logger: logger))
         bus.startMetricsReporting()
         bus.startStorageHousekeeping()
+        let trimming = mqtt.startMessageLogTrimming()
+        defer { for task in trimming { task.cancel() } }
         if configuration.anonymous {
             logger.notice("anonymous access is ON: any client may connect without credentials")
         }

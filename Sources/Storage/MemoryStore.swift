@@ -103,6 +103,7 @@ package final class MemoryStore: Store {
             state.sessionMessages[seq] = message
         case .trimSessionMessages(let through):
             state.sessionMessages = state.sessionMessages.filter { $0.key > through }
+            for clientID in state.sessions.keys { state.sessions[clientID]!.deliveries.removeAll { $0.seq <= through } }
         case .saveDelivery(let clientID, let delivery):
             guard state.sessions[clientID] != nil else { return }
             state.sessions[clientID]!.deliveries.removeAll { $0.seq == delivery.seq }

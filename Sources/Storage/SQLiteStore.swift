@@ -273,6 +273,7 @@ final class SQLiteWriter: @unchecked Sendable {
                     .text(message.topic.name), .blob(body))
             case .trimSessionMessages(let through):
                 try run(db, "DELETE FROM message_log WHERE seq <= ?", .int(Int64(through)))
+                try run(db, "DELETE FROM session_delivery WHERE seq <= ?", .int(Int64(through)))
             case .saveDelivery(let clientID, let delivery):
                 try run(
                     db,

@@ -45,7 +45,8 @@ package enum StoreWrite: Sendable {
     case deleteSubscription(clientID: String, filter: String)
     /// A message kept for persistent sessions, by its sequence number (the durable session message log).
     case saveSessionMessage(seq: UInt64, message: BusMessage)
-    /// Drops session messages up to and including `seq` (no session needs them any more).
+    /// Drops session messages up to and including `seq`, and every delivery record of them (no session
+    /// needs them any more).
     case trimSessionMessages(through: UInt64)
     /// A session's progress on one message: sent with a packet id, released (QoS 2 PUBREL sent), or done.
     case saveDelivery(clientID: String, StoredDelivery)

@@ -120,6 +120,7 @@ extension MQTTConnectionHandler {
         }
         services.sessions.store(session)
         session.resumed(by: self)
+        session.persist(expirySeconds: negotiated.sessionExpirySeconds, disconnectedAt: 0)
         self.session = session
         self.negotiated = negotiated
         outboundWindow = negotiated.clientReceiveMaximum

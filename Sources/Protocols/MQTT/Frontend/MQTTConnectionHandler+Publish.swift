@@ -4,6 +4,17 @@ import BusRuntime
 import FrontendKit
 import MQTTWire
 import NIOCore
+import Storage
+
+/// A publish waiting in `MQTTConnectionHandler.pendingPublishes`.
+struct PendingPublish {
+    var message: BusMessage
+    var ack: MQTTAckPacket?
+    /// Submitted to the store; `ready` once the commit answered.
+    var stored: Bool
+    var ready: Bool
+    var failure: String?
+}
 
 extension MQTTConnectionHandler {
     /// The wire-form ids of shared QoS 0 encodings in `DeliveryContext` (distinct from other protocols').
@@ -26,19 +37,82 @@ extension MQTTConnectionHandler {
                 throw .topicNameInvalid(packet.topic)
             }
             let now = bus.clock()
-            let message = MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: session.clientID, now: now)
-            var code = MQTTReasonCode.success
-            if packet.retain {
-                // [MQTT-3.3.1-5] store (or, when empty, clear) the topic's retained message.
-                if !services.retained.retain(message) { code = .quotaExceeded }
-            }
+            var message = MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: session.clientID, now: now)
             let shard = bus.shard(for: eventLoop)
             shard.stats.published(slot: services.metricsSlot, bytes: packet.payload.readableBytes)
-            shard.publish(message)
-            if var ack {
-                if version == .v5 && code != .success { ack.reasonCode = code }
-                write(.ack(ack))
+            // QoS 1/2 that a persistent session may be owed, or that changes a retained message, is stored
+            // before it is routed and acknowledged (MQTTPersistence).
+            if packet.qos != .atMostOnce, let persistence = services.persistence,
+                persistence.isNeeded || packet.retain
+            {
+                var writes: [StoreWrite] = []
+                if persistence.isNeeded {
+                    let sequence = persistence.nextSequence()
+                    var headers = message.headers
+                    headers.durableSequence = sequence
+                    message = BusMessage(
+                        topic: topic, payload: message.payload, headers: headers, publisherID: message.publisherID,
+                        timestamp: message.timestamp)
+                    writes.append(.saveSessionMessage(seq: sequence, message: message))
+                }
+                if packet.retain {
+                    writes.append(.retain(topic: topic, message: packet.payload.readableBytes == 0 ? nil : message))
+                }
+                if packet.qos == .exactlyOnce, session.persistent, let id = packet.packetID {
+                    writes.append(.inboundQoS2(clientID: session.clientID, packetID: id, received: true))
+                }
+                pendingPublishes.append(PendingPublish(message: message, ack: ack, stored: true, ready: false))
+                persistence.persist(writes, on: eventLoop) { [self] failure in publishStored(failure: failure) }
+                return
             }
+            if pendingPublishHead < pendingPublishes.count {
+                pendingPublishes.append(PendingPublish(message: message, ack: ack, stored: false, ready: true))
+                return
+            }
+            route(message, ack: ack, storedRetain: false)
+        }
+    }
+
+    /// The oldest stored publish is durable (or failed): release what is ready, in order.
+    private func publishStored(failure: String?) {
+        if let index = pendingPublishes[pendingPublishHead...].firstIndex(where: { $0.stored && !$0.ready }) {
+            pendingPublishes[index].ready = true
+            pendingPublishes[index].failure = failure
+        }
+        while pendingPublishHead < pendingPublishes.count, pendingPublishes[pendingPublishHead].ready {
+            let next = pendingPublishes[pendingPublishHead]
+            pendingPublishHead += 1
+            if let failure = next.failure {
+                // Not stored: not routed. 5.0 says so in the acknowledgement; 3.1.1 has no way to, so the
+                // connection closes and the client sends it again.
+                guard version == .v5, var ack = next.ack else {
+                    disconnect(.unspecifiedError, "the message could not be stored: \(failure)")
+                    break
+                }
+                ack.reasonCode = .unspecifiedError
+                write(.ack(ack))
+                continue
+            }
+            route(next.message, ack: next.ack, storedRetain: next.stored)
+        }
+        if pendingPublishHead == pendingPublishes.count {
+            pendingPublishes.removeAll(keepingCapacity: true)
+            pendingPublishHead = 0
+        }
+        flushIfNeeded()
+    }
+
+    /// Retains, routes and acknowledges a publish. `storedRetain`: the retained change is already stored.
+    private func route(_ message: BusMessage, ack: MQTTAckPacket?, storedRetain: Bool) {
+        var code = MQTTReasonCode.success
+        if message.headers.retain {
+            // [MQTT-3.3.1-5] store (or, when empty, clear) the topic's retained message.
+            if !services.retained.retain(message, persist: !storedRetain) { code = .quotaExceeded }
+        }
+        bus.shard(for: eventLoop).publish(message)
+        if var ack {
+            if version == .v5 && code != .success { ack.reasonCode = code }
+            write(.ack(ack))
         }
     }
 
@@ -48,15 +122,39 @@ extension MQTTConnectionHandler {
         guard let session else { throw .protocolError("acknowledgement before CONNECT") }
         switch ack.kind {
         case .pubRel:
-            write(.ack(machine.pubRelReceived(ack.packetID, session: &session.state)))
+            let held = session.state.inboundQoS2.contains(ack.packetID)
+            let reply = machine.pubRelReceived(ack.packetID, session: &session.state)
+            guard held, session.persistent, let persistence = services.persistence else { return write(.ack(reply)) }
+            // PUBCOMP only once the id is forgotten durably: after it the client may reuse the id for a new
+            // message, which a stale id would make us drop as a duplicate.
+            let clientID = session.clientID
+            persistence.persist(
+                [.inboundQoS2(clientID: clientID, packetID: ack.packetID, received: false)], on: eventLoop
+            ) { [self] _ in
+                write(.ack(reply))
+                flushIfNeeded()
+            }
         case .pubRec where ack.reasonCode.isFailure:
             // §4.3.3: a PUBREC with a failure code ends the QoS 2 flow.
+            let sequence = session.state.sequence(ofInflight: ack.packetID)
             session.state.complete(ack.packetID)
+            session.recordDelivery(sequence: sequence, packetID: ack.packetID, .done)
             drainQueue()
         case .pubAck, .pubRec, .pubComp:
+            let sequence = session.state.sequence(ofInflight: ack.packetID)
             switch session.state.acknowledged(ack.kind, packetID: ack.packetID) {
-            case .completed: drainQueue()
-            case .sendPubRel: write(.ack(MQTTAckPacket(.pubRel, packetID: ack.packetID)))
+            case .completed:
+                session.recordDelivery(sequence: sequence, packetID: ack.packetID, .done)
+                drainQueue()
+            case .sendPubRel:
+                let pubRel = MQTTAckPacket(.pubRel, packetID: ack.packetID)
+                guard sequence > 0, session.persistent else { return write(.ack(pubRel)) }
+                // PUBREL once "released" is durable: a restart then resends PUBREL, never the PUBLISH the
+                // client already completed (which it would take as a new message).
+                session.recordDelivery(sequence: sequence, packetID: ack.packetID, .released) { [self] _ in
+                    write(.ack(pubRel))
+                    flushIfNeeded()
+                }
             case .unknown:
                 // [MQTT-4.3.3-?] a PUBREC for an unknown identifier is answered with PUBREL 0x92 (5.0).
                 if ack.kind == .pubRec {
@@ -94,9 +192,7 @@ extension MQTTConnectionHandler {
             }
             // [MQTT-3.1.2-25] a packet larger than the client's maximum is not sent.
             guard bytes.readableBytes <= maxSize else { return .dropped }
-            writePendingControl()
-            channelContext.write(NIOAny(bytes), promise: nil)
-            needsFlush = true
+            writePublish(bytes, context: channelContext)
             pendingStatistics.messagesSent += 1
             pendingStatistics.bytesSent += bytes.readableBytes
             return .delivered(bytes: bytes.readableBytes)
@@ -105,7 +201,10 @@ extension MQTTConnectionHandler {
             message, qos: MQTTQoS(rawValue: qos)!, retain: retain,
             subscriptionIdentifier: version == .v5 ? subscription.options.identifier : nil)
         let window = outboundWindow
-        switch session.state.offer(packet, expiresAt: message.headers.expiresAt, window: window, canSend: writable) {
+        let sequence = session.persistent ? message.headers.durableSequence ?? 0 : 0
+        switch session.state.offer(
+            packet, expiresAt: message.headers.expiresAt, window: window, canSend: writable, sequence: sequence)
+        {
         case .send(let packet):
             return send(packet, expiresAt: message.headers.expiresAt)
         case .queued:
@@ -137,11 +236,16 @@ extension MQTTConnectionHandler {
             if let id = packet.packetID { session?.state.complete(id) }
             return .dropped
         }
-        writePendingControl()
-        context.write(NIOAny(buffer), promise: nil)
-        needsFlush = true
         pendingStatistics.messagesSent += 1
         pendingStatistics.bytesSent += size
+        if let id = packet.packetID, let session, session.persistent, !packet.duplicate {
+            let sequence = session.state.sequence(ofInflight: id)
+            if sequence > 0 {
+                writeWhenRecorded(buffer, session: session, sequence: sequence, packetID: id)
+                return .delivered(bytes: size)
+            }
+        }
+        writePublish(buffer, context: context)
         return .delivered(bytes: size)
     }
 

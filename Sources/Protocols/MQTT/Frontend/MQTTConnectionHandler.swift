@@ -4,6 +4,7 @@ import BusRuntime
 import FrontendKit
 import MQTTWire
 import NIOCore
+import Storage
 
 /// One MQTT network connection, over TCP or (through `WebSocketByteStreamHandler`) WebSocket: reads the
 /// byte stream into packets, asks the state machine, and runs its decisions against the session and
@@ -49,6 +50,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var pendingStatistics = MQTTStatistics.Pending()
     /// Control packets not yet handed to the channel (see `write`).
     var pendingControl: ByteBuffer?
+    /// Publishes waiting for their turn: a stored one waits for its commit, and everything the client
+    /// published after it waits behind it, so routing and acknowledgements keep the client's order.
+    var pendingPublishes: [PendingPublish] = []
+    var pendingPublishHead = 0
+    /// Outbound PUBLISH packets of a persistent session held until their delivery record (packet id) is
+    /// stored, and whatever follows them, in order: after a crash the client gets them again with the
+    /// same identifier ([MQTT-4.4.0-1]), so a QoS 2 message is never taken for a new one.
+    var gatedWrites: [(bytes: ByteBuffer, ready: Bool)] = []
+    var gatedHead = 0
 
     init(services: MQTTServices, transport: String) {
         self.services = services
@@ -261,6 +271,42 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         let size = packet.write(version: explicitVersion ?? version ?? .v5, to: &pendingControl!)
         pendingStatistics.bytesSent += size
         needsFlush = true
+    }
+
+    /// Writes a PUBLISH now, or behind held ones.
+    @inline(__always)
+    func writePublish(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        if gatedHead < gatedWrites.count {
+            gatedWrites.append((bytes, true))
+            return
+        }
+        writePendingControl()
+        context.write(NIOAny(bytes), promise: nil)
+        needsFlush = true
+    }
+
+    /// Holds a PUBLISH until its delivery record is stored.
+    func writeWhenRecorded(_ bytes: ByteBuffer, session: MQTTSession, sequence: UInt64, packetID: UInt16) {
+        gatedWrites.append((bytes, false))
+        session.recordDelivery(sequence: sequence, packetID: packetID, .sent) { [self] _ in
+            // Records complete in order: this is the oldest one still held.
+            if let index = gatedWrites[gatedHead...].firstIndex(where: { !$0.ready }) {
+                gatedWrites[index].ready = true
+            }
+            while gatedHead < gatedWrites.count, gatedWrites[gatedHead].ready {
+                let bytes = gatedWrites[gatedHead].bytes
+                gatedHead += 1
+                guard let context else { continue }
+                writePendingControl()
+                context.write(NIOAny(bytes), promise: nil)
+                needsFlush = true
+            }
+            if gatedHead == gatedWrites.count {
+                gatedWrites.removeAll(keepingCapacity: true)
+                gatedHead = 0
+            }
+            flushIfNeeded()
+        }
     }
 
     /// Writes the collected control packets (before a PUBLISH, and at the flush).

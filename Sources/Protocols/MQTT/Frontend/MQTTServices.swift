@@ -3,6 +3,7 @@ package import BusRuntime
 package import FrontendKit
 import MQTTWire
 import NIOCore
+package import Storage
 
 /// What every MQTT connection shares (one reference per connection rather than copies).
 package final class MQTTServices: Sendable {
@@ -16,11 +17,15 @@ package final class MQTTServices: Sendable {
     let counters: ProtocolCounters
     let keepAlive: KeepAliveSweepers
     let statistics = MQTTStatistics()
+    /// Persistent sessions and the session message log in the store; nil without a store.
+    let persistence: MQTTPersistence?
 
     package init(
         bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator, configuration: MQTTConfiguration,
-        retained: RetainedMessageStore, sessions: any MQTTSessionStore = MQTTMemorySessionStore()
+        retained: RetainedMessageStore, sessions: any MQTTSessionStore = MQTTMemorySessionStore(),
+        store: (any Store)? = nil
     ) {
+        self.persistence = store.map { MQTTPersistence(store: $0, loops: bus.shards.count) }
         self.bus = bus
         self.connections = connections
         self.authenticator = authenticator

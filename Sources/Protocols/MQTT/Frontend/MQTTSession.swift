@@ -2,6 +2,7 @@ package import BusCore
 package import BusRuntime
 import MQTTWire
 package import NIOCore
+import Storage
 
 /// One client's session (§4.1): its subscriptions on the bus and its outbound queue. It is the bus
 /// subscriber, so deliveries keep arriving while the client is offline (QoS 1/2 are queued, bounded;
@@ -25,6 +26,11 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     private(set) var ended = false
     /// Set once the session moved to another loop: late deliveries go there.
     private var forwardTo: MQTTSession?
+    /// Kept in the store (Session Expiry Interval > 0 and a store configured): subscriptions, progress
+    /// through the session message log and inbound QoS 2 ids are written as they change.
+    private(set) var persistent = false
+    /// The expiry the stored record carries.
+    private var storedExpiry: UInt32 = 0
 
     init(clientID: String, eventLoop: any EventLoop, services: MQTTServices, state: MQTTSessionState? = nil) {
         self.clientID = clientID
@@ -51,7 +57,9 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         let packet = MQTTMessageMapping.publishPacket(
             message, qos: MQTTQoS(rawValue: qos)!, retain: retainFlag(message, subscription),
             subscriptionIdentifier: subscription.options.identifier)
-        switch state.offer(packet, expiresAt: message.headers.expiresAt, window: 0, canSend: false) {
+        let sequence = persistent ? message.headers.durableSequence ?? 0 : 0
+        switch state.offer(packet, expiresAt: message.headers.expiresAt, window: 0, canSend: false, sequence: sequence)
+        {
         case .dropped: return .dropped
         case .queued, .send: return .skipped
         }
@@ -79,6 +87,16 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
             noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier)
         busSubscriptions[filter.text] =
             services.bus.subscribe(filter, subscriber: self, subscriberID: clientID, options: options).subscription
+        if persistent, let persistence = services.persistence {
+            if isNew { persistence.subscriptionsChanged(by: 1) }
+            persistence.store.submit([
+                .saveSubscription(
+                    clientID: clientID,
+                    StoredSubscription(
+                        filter: filter.text, options: Self.optionsByte(record.options), identifier: record.identifier,
+                        sinceSeq: persistence.currentSequence))
+            ])
+        }
         return isNew
     }
 
@@ -86,7 +104,84 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         state.subscriptions[filter] = nil
         guard let subscription = busSubscriptions.removeValue(forKey: filter) else { return false }
         services.bus.unsubscribe(subscription)
+        if persistent, let persistence = services.persistence {
+            persistence.subscriptionsChanged(by: -1)
+            persistence.store.submit([.deleteSubscription(clientID: clientID, filter: filter)])
+        }
         return true
+    }
+
+    /// The SUBSCRIBE options byte (§3.8.3.1), as the store keeps it.
+    static func optionsByte(_ options: MQTTSubscription) -> UInt8 {
+        var byte = options.maxQoS.rawValue
+        if options.noLocal { byte |= 0x04 }
+        if options.retainAsPublished { byte |= 0x08 }
+        return byte | options.retainHandling << 4
+    }
+
+    // MARK: - Persistence
+
+    /// Makes the session persistent with `expirySeconds`, or not (0): the stored record follows.
+    /// `disconnectedAt` is 0 while a client is connected.
+    func persist(expirySeconds: UInt32, disconnectedAt: UInt64) {
+        guard let persistence = services.persistence else { return }
+        if expirySeconds == 0 {
+            guard persistent else { return }
+            persistent = false
+            persistence.subscriptionsChanged(by: -busSubscriptions.count)
+            persistence.store.submit([.deleteSession(clientID: clientID)])
+            return
+        }
+        var writes: [StoreWrite] = [
+            .saveSession(.init(clientID: clientID, expirySeconds: expirySeconds, disconnectedAt: disconnectedAt))
+        ]
+        if !persistent {
+            // Becoming persistent: what the session already has goes into the store with it.
+            persistent = true
+            persistence.subscriptionsChanged(by: busSubscriptions.count)
+            for (filter, record) in state.subscriptions {
+                writes.append(
+                    .saveSubscription(
+                        clientID: clientID,
+                        StoredSubscription(
+                            filter: filter, options: Self.optionsByte(record.options), identifier: record.identifier,
+                            sinceSeq: persistence.currentSequence)))
+            }
+        }
+        storedExpiry = expirySeconds
+        persistence.store.submit(writes)
+    }
+
+    /// Ends the session in `seconds` unless a client resumes it (UInt32.max: never).
+    func scheduleExpiry(seconds: UInt32) {
+        expiryTask?.cancel()
+        expiryTask = nil
+        guard seconds != UInt32.max else { return }
+        expiryTask = eventLoop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in end() }
+    }
+
+    /// A session restored from the store at startup (offline until its client comes back).
+    func restored(expirySeconds: UInt32) {
+        persistent = true
+        storedExpiry = expirySeconds
+    }
+
+    /// Records progress on a stored message (fire and forget unless `then` is given: it runs on this
+    /// loop once the record is durable, with the failure if any).
+    func recordDelivery(
+        sequence: UInt64, packetID: UInt16, _ state: StoredDelivery.State, then: (@Sendable (String?) -> Void)? = nil
+    ) {
+        guard persistent, sequence > 0, let persistence = services.persistence else {
+            then?(nil)
+            return
+        }
+        let write = StoreWrite.saveDelivery(
+            clientID: clientID, StoredDelivery(seq: sequence, packetID: packetID, state: state))
+        if let then {
+            persistence.persist([write], on: eventLoop, then: then)
+        } else {
+            persistence.store.submit([write])
+        }
     }
 
     /// A message routed to this session's old subscription before it moved here (see `move(to:)`).
@@ -105,6 +200,11 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         expiryTask?.cancel()
         expiryTask = nil
         for subscription in busSubscriptions.values { services.bus.unsubscribe(subscription) }
+        if persistent, let persistence = services.persistence {
+            persistent = false
+            persistence.subscriptionsChanged(by: -busSubscriptions.count)
+            persistence.store.submit([.deleteSession(clientID: clientID)])
+        }
         busSubscriptions.removeAll()
         services.sessions.remove(self)
         publishPendingWill()
@@ -116,6 +216,9 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     /// or duplicated.
     func move(to loop: any EventLoop) -> MQTTSession {
         let moved = MQTTSession(clientID: clientID, eventLoop: loop, services: services, state: state)
+        moved.persistent = persistent
+        moved.storedExpiry = storedExpiry
+        persistent = false
         var transferred: [String: BusSubscription] = [:]
         for (text, subscription) in busSubscriptions {
             transferred[text] = services.bus.transfer(subscription, to: moved, subscriberID: clientID)
@@ -135,6 +238,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     /// The connection went away: keep the session for `expirySeconds` (0: end it now).
     func connectionLost(expirySeconds: UInt32, will: BusMessage?, willDelaySeconds: UInt32) {
         connection = nil
+        if expirySeconds != 0 { persist(expirySeconds: expirySeconds, disconnectedAt: services.bus.clock()) }
         if let will {
             if willDelaySeconds == 0 || expirySeconds == 0 {
                 pendingWill = will

@@ -11,6 +11,8 @@ package protocol MQTTSessionStore: Sendable {
     /// Forgets `session` if it is still the one for its client identifier.
     func remove(_ session: MQTTSession)
     var count: Int { get }
+    /// Every session (for housekeeping; each is confined to its own loop).
+    func all() -> [MQTTSession]
 }
 
 /// Sessions in memory, behind one lock taken on connect and disconnect only.
@@ -38,4 +40,6 @@ package final class MQTTMemorySessionStore: MQTTSessionStore {
     }
 
     package var count: Int { sessions.withLockedValue { $0.count } }
+
+    package func all() -> [MQTTSession] { sessions.withLockedValue { Array($0.values) } }
 }

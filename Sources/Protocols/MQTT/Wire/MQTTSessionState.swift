@@ -9,15 +9,19 @@ package struct MQTTSessionState: Sendable {
         package var expiresAt: UInt64?
         /// PUBREC received, PUBREL sent: only PUBCOMP is awaited (QoS 2).
         package var released: Bool
+        /// The message's number in the durable session message log (0: not stored).
+        package var sequence: UInt64 = 0
     }
 
     /// An outbound message waiting for room in the inflight window.
     package struct Queued: Sendable, Hashable {
         package var packet: MQTTPublishPacket
         package var expiresAt: UInt64?
-        package init(packet: MQTTPublishPacket, expiresAt: UInt64?) {
+        package var sequence: UInt64
+        package init(packet: MQTTPublishPacket, expiresAt: UInt64?, sequence: UInt64 = 0) {
             self.packet = packet
             self.expiresAt = expiresAt
+            self.sequence = sequence
         }
     }
 
@@ -62,26 +66,56 @@ package struct MQTTSessionState: Sendable {
 
     /// Offers a message for sending. `window` is the client's Receive Maximum; `canSend` is false while
     /// the client is offline or its socket is not writable (then QoS 0 is dropped and QoS 1/2 queued).
-    package mutating func offer(_ packet: MQTTPublishPacket, expiresAt: UInt64?, window: Int, canSend: Bool)
-        -> OutboundDecision
-    {
+    package mutating func offer(
+        _ packet: MQTTPublishPacket, expiresAt: UInt64?, window: Int, canSend: Bool, sequence: UInt64 = 0
+    ) -> OutboundDecision {
         if packet.qos == .atMostOnce { return canSend ? .send(packet) : .dropped }
         // [MQTT-4.9.0-2] no more than Receive Maximum unacknowledged QoS 1/2 PUBLISH packets.
         if canSend && inflight.count < window && queuedCount == 0 {
-            return .send(admit(packet, expiresAt: expiresAt))
+            return .send(admit(packet, expiresAt: expiresAt, sequence: sequence))
         }
         guard queuedCount < maxQueued else { return .dropped }
-        queue.append(Queued(packet: packet, expiresAt: expiresAt))
+        queue.append(Queued(packet: packet, expiresAt: expiresAt, sequence: sequence))
         return .queued
     }
 
-    private mutating func admit(_ packet: MQTTPublishPacket, expiresAt: UInt64?) -> MQTTPublishPacket {
+    private mutating func admit(_ packet: MQTTPublishPacket, expiresAt: UInt64?, sequence: UInt64) -> MQTTPublishPacket
+    {
         var packet = packet
         packet.packetID = nextPacketID()
         packet.duplicate = false
-        inflight[packet.packetID!] = Inflight(packet: packet, expiresAt: expiresAt, released: false)
+        inflight[packet.packetID!] = Inflight(packet: packet, expiresAt: expiresAt, released: false, sequence: sequence)
         inflightOrder.append(packet.packetID!)
         return packet
+    }
+
+    /// Puts back a message that was in flight when the server stopped (from the store): it is resent
+    /// with its original packet identifier and DUP, or as PUBREL when `released` ([MQTT-4.4.0-1]).
+    package mutating func restoreInflight(
+        _ packet: MQTTPublishPacket, expiresAt: UInt64?, released: Bool, sequence: UInt64
+    ) {
+        guard let id = packet.packetID, inflight[id] == nil else { return }
+        inflight[id] = Inflight(packet: packet, expiresAt: expiresAt, released: released, sequence: sequence)
+        inflightOrder.append(id)
+        lastPacketID = max(lastPacketID, id)
+    }
+
+    /// Puts back a stored message that was not sent yet.
+    package mutating func restoreQueued(_ packet: MQTTPublishPacket, expiresAt: UInt64?, sequence: UInt64) {
+        queue.append(Queued(packet: packet, expiresAt: expiresAt, sequence: sequence))
+    }
+
+    /// The durable sequence of an inflight message (0 when it has none or there is no such message).
+    package func sequence(ofInflight packetID: UInt16) -> UInt64 {
+        inflight[packetID]?.sequence ?? 0
+    }
+
+    /// The lowest durable sequence this session still owes its client (nil: none outstanding).
+    package var lowestSequence: UInt64? {
+        var lowest: UInt64?
+        for entry in inflight.values where entry.sequence > 0 { lowest = min(lowest ?? .max, entry.sequence) }
+        for entry in queue[queueHead...] where entry.sequence > 0 { lowest = min(lowest ?? .max, entry.sequence) }
+        return lowest
     }
 
     /// A packet identifier not in use by an inflight message ([MQTT-2.2.1-3]).
@@ -100,7 +134,7 @@ package struct MQTTSessionState: Sendable {
             let next = queue[queueHead]
             queueHead += 1
             if let expiry = next.expiresAt, expiry <= now { continue }
-            out.append((admit(next.packet, expiresAt: next.expiresAt), next.expiresAt))
+            out.append((admit(next.packet, expiresAt: next.expiresAt, sequence: next.sequence), next.expiresAt))
         }
         if queueHead == queue.count {
             queue.removeAll(keepingCapacity: queue.count < 64)

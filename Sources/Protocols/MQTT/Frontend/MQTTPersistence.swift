@@ -1,0 +1,87 @@
+import Atomics
+package import BusCore
+import DequeModule
+import NIOConcurrencyHelpers
+package import NIOCore
+package import Storage
+
+/// MQTT's use of the store (docs/storage.md): persistent sessions (Session Expiry Interval > 0, or
+/// Clean Session 0 in 3.1.1) with their subscriptions, the session message log, each session's
+/// progress through it, and inbound QoS 2 identifiers.
+///
+/// The rule that keeps acknowledged messages: while any persistent session has a subscription, a
+/// QoS 1/2 PUBLISH is stored in the message log (with its inbound QoS 2 id and retained change, in one
+/// batch) before it is routed and acknowledged. After a restart each persistent session gets back
+/// every logged message matching its subscriptions that it had not completed — in flight ones with
+/// their original packet identifiers ([MQTT-4.4.0-1]).
+package final class MQTTPersistence: Sendable {
+    package let store: any Store
+    /// Newest sequence number handed out.
+    private let lastSequence: ManagedAtomic<UInt64>
+    /// Subscriptions held by persistent sessions: while 0, nothing needs the message log.
+    private let persistentSubscriptions = ManagedAtomic<Int>(0)
+    /// (sequence, time) about once a second, for trimming only what is old enough to have been routed.
+    private let checkpoints = NIOLockedValueBox(Deque<(sequence: UInt64, time: UInt64)>())
+    /// Per event loop: the lowest sequence its persistent sessions still owe (UInt64.max: none).
+    private let loopMinima: NIOLockedValueBox<[UInt64]>
+
+    init(store: any Store, loops: Int) {
+        self.store = store
+        self.lastSequence = ManagedAtomic(0)
+        self.loopMinima = NIOLockedValueBox(Array(repeating: 0, count: loops))
+    }
+
+    /// Whether a QoS 1/2 publish must be stored before it is acknowledged.
+    var isNeeded: Bool { persistentSubscriptions.load(ordering: .relaxed) > 0 }
+
+    /// Continues numbering after what the store kept (at startup).
+    func resume(after sequence: UInt64) { lastSequence.store(sequence, ordering: .relaxed) }
+
+    func nextSequence() -> UInt64 { lastSequence.wrappingIncrementThenLoad(ordering: .relaxed) }
+    var currentSequence: UInt64 { lastSequence.load(ordering: .relaxed) }
+
+    func subscriptionsChanged(by delta: Int) {
+        if delta != 0 { persistentSubscriptions.wrappingIncrement(by: delta, ordering: .relaxed) }
+    }
+
+    /// Submits `writes`; `then` runs on `loop` once they are durable, with the failure if any.
+    func persist(_ writes: [StoreWrite], on loop: any EventLoop, then: @escaping @Sendable (String?) -> Void) {
+        store.submit(writes) { error in
+            let failure = error.map { "\($0)" }
+            loop.execute { then(failure) }
+        }
+    }
+
+    // MARK: - Trimming the message log
+
+    /// Records a checkpoint (call about once a second).
+    func checkpoint(now: UInt64) {
+        let sequence = currentSequence
+        checkpoints.withLockedValue { checkpoints in
+            checkpoints.append((sequence, now))
+            while checkpoints.count > 600 { checkpoints.removeFirst() }
+        }
+    }
+
+    func report(loop index: Int, lowest: UInt64) {
+        loopMinima.withLockedValue { $0[index] = lowest }
+    }
+
+    /// The newest sequence the log no longer needs: below every session's lowest outstanding one, and
+    /// stored at least `age` ns ago (so it has been routed to every session, and counted in their minima).
+    func trimBound(now: UInt64, age: UInt64) -> UInt64? {
+        let lowest = loopMinima.withLockedValue { $0.min() ?? 0 }
+        let old = checkpoints.withLockedValue { checkpoints in
+            checkpoints.last { now >= $0.time && now - $0.time >= age }?.sequence
+        }
+        guard let old, lowest > 0 else { return nil }
+        let bound = min(old, lowest == .max ? .max : lowest - 1)
+        return bound > 0 ? bound : nil
+    }
+}
+
+/// What a restored persistent session gets back: its stored record and the messages it is owed.
+package struct MQTTRestoredSession: Sendable {
+    package var stored: StoredSession
+    package var messages: [(sequence: UInt64, message: BusMessage)]
+}
