@@ -5,6 +5,7 @@ package import MQTTFrontend
 package import NATSFrontend
 import NATSWire
 import NIOCore
+package import SecurityKit
 
 /// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
 package struct ServerConfiguration: Sendable {
@@ -30,6 +31,10 @@ package struct ServerConfiguration: Sendable {
     /// The NATS client port and limits (`nats` in the config file); `natsEnabled` false closes the port.
     package var nats = NATSConfiguration()
     package var natsEnabled = true
+    /// Users, roles, permissions and JWT keys (config key `security`; docs/security.md).
+    package var security = SecuritySettings()
+    /// Certificates and the TLS listeners (config key `tls`; docs/security.md).
+    package var tls: TLSSettings?
     /// Event loop threads; defaults to one per core.
     package var eventLoopThreads: Int = System.coreCount
 

@@ -34,8 +34,13 @@ package final class SwitchboardServer: Sendable {
     private let mqtt: MQTTServices
     /// Shared by the NATS port and `/nats`; nil when NATS is off.
     private let nats: NATSServices?
+    /// Who may connect and what they may do; the TLS context of the TLS listeners.
+    private let security: ServerSecurity
 
-    package init(configuration: ServerConfiguration, logger: Logger) {
+    /// `security` defaults to static tokens without TLS; `switchboard serve` passes `ServerSecurity.load`.
+    package init(configuration: ServerConfiguration, logger: Logger, security: ServerSecurity? = nil) {
+        let security = security ?? .basic(configuration)
+        self.security = security
         self.configuration = configuration
         self.logger = logger
         self.prometheus = MetricsBootstrap.registry
@@ -52,17 +57,16 @@ package final class SwitchboardServer: Sendable {
         self.retained = RetainedMessageStore()
         self.mqtt = MQTTServices(
             bus: bus, connections: connections,
-            authenticator: StaticTokenAuthenticator(
-                allowsAnonymous: configuration.anonymous, tokens: configuration.tokens),
-            configuration: configuration.mqttWithHost, retained: retained)
+            authenticator: security.authenticator, configuration: configuration.mqttWithHost, retained: retained)
         var natsConfiguration = configuration.nats
         natsConfiguration.host = configuration.host
         self.nats =
             configuration.natsEnabled
             ? NATSServices(
                 configuration: natsConfiguration, bus: bus, connections: connections,
-                authenticator: StaticTokenAuthenticator(
-                    allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)) : nil
+                authenticator: security.authenticator,
+                tls: configuration.tls?.nats == true ? security.tls : nil,
+                tlsVerify: configuration.tls?.require_client_cert ?? false) : nil
     }
 
     /// The HTTP port actually bound (useful with port 0).
@@ -73,6 +77,7 @@ package final class SwitchboardServer: Sendable {
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down.
     package func run(handleSignals: Bool = true) async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeHTTPService())]
+        services += makeTLSServices().map { .init(service: $0) }
         if let nats {
             let natsAddress = self.natsAddress
             services.append(.init(service: nats.makeListener(group: group, logger: logger) { natsAddress.value = $0 }))
@@ -84,18 +89,18 @@ package final class SwitchboardServer: Sendable {
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
         bus.startMetricsReporting()
-        if configuration.anonymous {
+        if security.authenticator.allowsAnonymous {
             logger.notice("anonymous access is ON: any client may connect without credentials")
+        } else {
+            logger.info("anonymous access is off: clients must authenticate")
         }
         try await serviceGroup.run()
         try await group.shutdownGracefully()
     }
 
-    private var authenticator: StaticTokenAuthenticator {
-        StaticTokenAuthenticator(allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
-    }
+    private var authenticator: any Authenticator { security.authenticator }
 
-    private func makeHTTPService() -> HTTPServerService {
+    private func makeHTTPService(tls: ServerTLS? = nil, port: Int? = nil) -> HTTPServerService {
         let limits = configuration.limits
         var wsConfiguration = NativeWSConfiguration()
         wsConfiguration.maxFrameBytes = limits.maxFrameBytes
@@ -125,7 +130,8 @@ package final class SwitchboardServer: Sendable {
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
         APIRoutes(
-            bus: bus, connections: connections, apiKey: configuration.apiKey, metricsSlot: bus.metrics.slot(for: "http")
+            bus: bus, connections: connections, apiKey: configuration.apiKey, authenticator: authenticator,
+            metricsSlot: bus.metrics.slot(for: "http")
         )
         .register(into: &router)
         SSERoutes(services: makeSSEServices(authenticator: authenticator)).register(into: &router)
@@ -159,14 +165,17 @@ package final class SwitchboardServer: Sendable {
         let logger = self.logger
         return HTTPServerService(
             configuration: HTTPServerConfiguration(
-                host: configuration.host, port: configuration.httpPort, maxBodyBytes: limits.maxBodyBytes,
-                maxOutboundBytes: limits.maxOutboundBytes),
+                host: configuration.host, port: port ?? configuration.httpPort, maxBodyBytes: limits.maxBodyBytes,
+                maxOutboundBytes: limits.maxOutboundBytes, tls: tls),
             group: group, router: router.build(), endpoints: endpoints, logger: logger,
             onBound: { address in
+                // The HTTPS port is extra: readiness and `httpAddress` follow the plain HTTP port.
+                guard tls == nil else { return }
                 boundAddress.value = address
                 ready.store(true, ordering: .relaxed)
             },
             onShutdown: {
+                guard tls == nil else { return }
                 ready.store(false, ordering: .relaxed)
                 logger.info("shutting down: closing connections", metadata: ["connections": "\(connections.count)"])
                 connections.closeAll(reason: .shutdown)
@@ -179,6 +188,19 @@ package final class SwitchboardServer: Sendable {
 }
 
 extension SwitchboardServer {
+    /// The TLS listeners `tls` asks for: HTTPS/WSS on `https_port`, MQTT on `mqtt_port` (the NATS port
+    /// upgrades in place, the NATS way).
+    fileprivate func makeTLSServices() -> [any Service] {
+        guard let tls = security.tls, let settings = configuration.tls else { return [] }
+        var services: [any Service] = []
+        if let port = settings.https_port { services.append(makeHTTPService(tls: tls, port: port)) }
+        if let port = settings.mqtt_port {
+            services.append(
+                MQTTServerService(services: mqtt, group: group, logger: logger, tls: tls, port: port))
+        }
+        return services
+    }
+
     fileprivate func makeSSEServices(authenticator: any Authenticator) -> SSEServices {
         let settings = configuration.sse
         var sse = SSEConfiguration()

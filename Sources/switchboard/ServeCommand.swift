@@ -113,7 +113,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let logger = Logger(label: "switchboard")
-        let server = SwitchboardServer(configuration: configuration, logger: logger)
+        let security: ServerSecurity
+        do { security = try await ServerSecurity.load(configuration) } catch { throw ValidationError("\(error)") }
+        let server = SwitchboardServer(configuration: configuration, logger: logger, security: security)
         try await server.run()
     }
 }

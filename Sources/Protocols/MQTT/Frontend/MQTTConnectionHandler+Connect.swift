@@ -22,16 +22,25 @@ extension MQTTConnectionHandler {
             // [MQTT-3.1.3-11] the Will Topic is a valid topic name.
             return refuse(.topicNameInvalid, "invalid will topic", version: packet.version)
         }
-        // The password carries the token (JWT or static token) through the shared authenticator.
-        let token = packet.password.map { String(buffer: $0) }
-        switch services.authenticator.authenticate(token: token) {
+        // User name and password (static users), or a token (JWT, static token) in the password.
+        let credentials = ClientCredentials(
+            username: packet.username, password: packet.password.map { String(buffer: $0) },
+            clientID: negotiated.clientID, certificateSubject: certificateSubject)
+        switch services.authenticator.authenticate(credentials) {
         case .refused(let reason):
             services.counters.countRefused()
+            services.counters.countAuthenticationFailure()
+            // 5.0: 0x86 Bad User Name or Password; 3.1.1: return code 4 (§3.2.2.3).
             return refuse(.badUserNameOrPassword, reason, version: packet.version)
-        case .user(let user):
-            info.userID = user
-        case .anonymous:
-            break
+        case .accepted(let identity):
+            if let will = negotiated.will, let topic = try? Topic(will.topic), !identity.permissions.mayPublish(topic) {
+                // A will the client could not publish itself is not accepted either (0x87; 3.1.1: 5).
+                services.counters.countPermissionDenied()
+                return refuse(
+                    .notAuthorized, "not allowed to publish the will to \(will.topic)", version: packet.version)
+            }
+            self.identity = identity
+            info.userID = identity.userID
         }
         info.name = negotiated.clientID
         let snapshot = info
@@ -42,6 +51,9 @@ extension MQTTConnectionHandler {
         waitingForSession = true
         acquireSession(negotiated)
     }
+
+    /// The verified client certificate's common name (mTLS), if any.
+    private var certificateSubject: String? { context?.channel.verifiedClientCommonName }
 
     private func refuse(_ code: MQTTReasonCode, _ reason: String, version: MQTTProtocolVersion) {
         var properties = MQTTProperties()

@@ -25,6 +25,9 @@ extension MQTTConnectionHandler {
             do { topic = try Topic(packet.topic, limits: bus.configuration.topicLimits) } catch {
                 throw .topicNameInvalid(packet.topic)
             }
+            guard identity.permissions.mayPublish(topic) else {
+                return publishRefused(packet, ack: ack, session: session)
+            }
             let now = bus.clock()
             let message = MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: session.clientID, now: now)
             var code = MQTTReasonCode.success
@@ -40,6 +43,19 @@ extension MQTTConnectionHandler {
                 write(.ack(ack))
             }
         }
+    }
+
+    /// A PUBLISH beyond the client's rights is never delivered. 5.0 says so: PUBACK/PUBREC 0x87 (which
+    /// ends a QoS 2 flow, §4.3.3); 3.1.1 has no refusal code, so the message is acknowledged as usual
+    /// and dropped (as mosquitto and EMQX do); QoS 0 is dropped in both.
+    private func publishRefused(_ packet: MQTTPublishPacket, ack: MQTTAckPacket?, session: MQTTSession) {
+        services.counters.countPermissionDenied()
+        guard var ack else { return }
+        if version == .v5 {
+            ack.reasonCode = .notAuthorized
+            if let id = packet.packetID { session.state.inboundQoS2.remove(id) }
+        }
+        write(.ack(ack))
     }
 
     // MARK: - Acknowledgements

@@ -18,6 +18,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     let transport: String
     var machine: MQTTConnectionStateMachine
     var info: ConnectionInfo
+    /// Who the client is and what it may publish and subscribe to (set at CONNECT).
+    var identity = ClientIdentity.anonymous
     var context: ChannelHandlerContext?
     private(set) var eventLoop: any EventLoop
     /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
