@@ -23,3 +23,10 @@ extension HTTPHeaders {
         return ClientCredentials(token: query, clientID: clientID)
     }
 }
+
+extension HTTPRequestHead {
+    /// The credentials of a request that is not routed (a WebSocket upgrade): headers, else `?token=`.
+    package var clientCredentials: ClientCredentials {
+        headers.clientCredentials(query: HTTPRequest.split(uri).1["token"]?.first)
+    }
+}

@@ -84,7 +84,7 @@ package final class SwitchboardAuthenticator: Authenticator {
             publish: settings.default_permissions?.publish, subscribe: settings.default_permissions?.subscribe)
         try defaultRules.validate(context: "security.default_permissions")
         self.allowsAnonymous = anonymous
-        self.isSecured = !anonymous || !users.isEmpty || !tokens.isEmpty || jwt != nil
+        self.isSecured = !users.isEmpty || jwt != nil
         self.users = users
         self.roles = roles
         self.tokens = tokens

@@ -43,13 +43,24 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     /// Who the client is and what it may do: anonymous until a `connect` succeeds.
     private var identity: ClientIdentity
 
-    init(services: NativeWSServices) {
+    /// `upgradeCredentials`: what the upgrade request carried (accepted by the endpoint); the connection
+    /// then starts connected as that user, without a `connect`.
+    init(services: NativeWSServices, upgradeCredentials: ClientCredentials? = nil) {
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.machine = NativeWSSessionStateMachine(anonymousAllowed: services.authenticator.allowsAnonymous)
         self.info = ConnectionInfo(
             id: services.bus.makeIdentifier(), protocolName: "websocket", remoteAddress: nil, connectedAt: 0)
         self.eventLoop = services.bus.shards[0].eventLoop
+        if var credentials = upgradeCredentials {
+            credentials.clientID = info.id
+            if let identity = services.authenticator.authenticate(credentials).identity {
+                self.identity = identity
+                info.userID = identity.userID
+                machine.connectedByUpgrade()
+                return
+            }
+        }
         // Until a `connect`, an anonymous client has the anonymous rules; without anonymous access the
         // state machine refuses everything but `connect` anyway.
         self.identity =

@@ -33,6 +33,12 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         guard services.connections.count < services.connections.maxConnections else {
             return .refuse(.error(.unavailable("connection limit (\(services.connections.maxConnections)) reached")))
         }
+        // Credentials on the upgrade itself (Authorization or ?token=) are checked before it is accepted.
+        let credentials = head.clientCredentials
+        if !credentials.isEmpty, case .refused(let reason) = services.authenticator.authenticate(credentials) {
+            services.counters.countAuthenticationFailure()
+            return .refuse(.error(.unauthorized(reason)))
+        }
         let negotiation = SubprotocolNegotiation.choose(offered: head, supported: [NativeWSEndpoint.subprotocol])
         if let refusal = negotiation.refusal { return .refuse(refusal) }
         var headers = HTTPHeaders()
@@ -45,7 +51,11 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
     }
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
-        try channel.pipeline.syncOperations.addHandler(NativeWSConnectionHandler(services: services))
+        let credentials = head.clientCredentials
+        // Accepted in `negotiate`; the identity is made again here with the connection's own client id.
+        let handler = NativeWSConnectionHandler(
+            services: services, upgradeCredentials: credentials.isEmpty ? nil : credentials)
+        try channel.pipeline.syncOperations.addHandler(handler)
     }
 }
 
