@@ -49,7 +49,7 @@ def make_jwt(sub: str | None, *, expires_in: float | None = 300, secret: str = J
     return signing_input + "." + _b64(signature)
 
 
-class TestCA:
+class CertificateAuthority:
     """A CA, a server certificate for 127.0.0.1/localhost, and client certificates, all in `directory`."""
 
     def __init__(self, directory: Path) -> None:
