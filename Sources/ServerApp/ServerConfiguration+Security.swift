@@ -31,10 +31,15 @@ extension ServerConfiguration {
     /// users or JWT keys turns anonymous access off: anonymous is the default only for a server with
     /// no credentials configured (the startup log says when it is on).
     mutating func apply(securityFile data: Data) throws {
+        struct Limits: Decodable {
+            var max_connections_per_ip: Int?
+            var max_connects_per_second: Int?
+        }
         struct Sections: Decodable {
             var anonymous: Bool?
             var security: SecuritySettings?
             var tls: TLSSettings?
+            var limits: Limits?
         }
         let sections: Sections
         do { sections = try JSONDecoder().decode(Sections.self, from: data) } catch {
@@ -43,6 +48,14 @@ extension ServerConfiguration {
         if let value = sections.security {
             security = value
             if sections.anonymous == nil && value.hasCredentials { anonymous = false }
+        }
+        if let value = sections.limits?.max_connections_per_ip {
+            guard value >= 0 else { throw ConfigurationError("limits.max_connections_per_ip must not be negative") }
+            limits.maxConnectionsPerAddress = value
+        }
+        if let value = sections.limits?.max_connects_per_second {
+            guard value >= 0 else { throw ConfigurationError("limits.max_connects_per_second must not be negative") }
+            limits.maxConnectsPerSecond = value
         }
         if let value = sections.tls {
             for (key, port) in [("tls.https_port", value.https_port), ("tls.mqtt_port", value.mqtt_port)] {

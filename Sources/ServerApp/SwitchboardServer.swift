@@ -53,7 +53,11 @@ package final class SwitchboardServer: Sendable {
                 presence: PresencePolicy(filters: configuration.presence),
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics))
-        self.connections = ConnectionRegistry(maxConnections: configuration.limits.maxConnections)
+        self.connections = ConnectionRegistry(
+            limits: ConnectionLimits(
+                maxConnections: configuration.limits.maxConnections,
+                maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
+                maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         self.retained = RetainedMessageStore()
         self.mqtt = MQTTServices(
             bus: bus, connections: connections,

@@ -9,6 +9,17 @@ extension MQTTConnectionHandler {
     /// CONNECT: negotiate, authenticate, find or create the session (taking it over from a live
     /// connection, possibly on another loop), then CONNACK and resend what the session had in flight.
     func connectReceived(_ packet: MQTTConnectPacket) {
+        if let refusal = admissionRefusal {
+            // 5.0: 0x9F Connection Rate Exceeded, 0x97 Quota Exceeded (per address), 0x89 Server Busy
+            // (total); 3.1.1: return code 3, Server Unavailable (§3.2.2.3).
+            let code: MQTTReasonCode =
+                switch refusal {
+                case .rate: .connectionRateExceeded
+                case .perAddress: .quotaExceeded
+                case .total: .serverBusy
+                }
+            return refuse(code, refusal.message(services.connections.limits), version: packet.version)
+        }
         let action = machine.connectReceived(packet) { "sb-" + bus.makeIdentifier() + bus.makeIdentifier() }
         let negotiated: MQTTConnectionStateMachine.Negotiated
         switch action {

@@ -20,6 +20,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var info: ConnectionInfo
     /// Who the client is and what it may publish and subscribe to (set at CONNECT).
     var identity = ClientIdentity.anonymous
+    /// Set when a connection limit refused this connection: CONNECT is answered with the refusal.
+    var admissionRefusal: AdmissionRefusal?
     var context: ChannelHandlerContext?
     private(set) var eventLoop: any EventLoop
     /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
@@ -74,9 +76,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             info.remoteAddress = address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
         }
         info.connectedAt = Double(bus.clock()) / 1e9
-        guard services.connections.register(info, controller: self) else {
+        if let refusal = services.connections.admit(info, controller: self) {
+            // Refused by a connection limit: the CONNACK says which (MQTTConnectionHandler+Connect), so the
+            // CONNECT is awaited, for at most the connect timeout.
             services.counters.countRefused()
-            context.close(promise: nil)
+            admissionRefusal = refusal
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: .seconds(Int64(services.configuration.connectTimeoutSeconds))) {
+                channel.close(promise: nil)
+            }
             return
         }
         services.counters.connectionOpened()

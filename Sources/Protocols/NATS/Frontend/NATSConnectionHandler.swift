@@ -107,7 +107,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             authRequired: !services.authenticator.allowsAnonymous,
             tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify
         ).write(to: &out)
-        guard services.connections.register(info, controller: self) else {
+        // Every connection limit (total, per address, rate) gets the reference server's wording.
+        guard services.connections.admit(info, controller: self) == nil else {
             services.counters.countRefused()
             return fail(.maxConnectionsExceeded)
         }

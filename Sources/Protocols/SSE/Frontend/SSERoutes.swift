@@ -71,9 +71,9 @@ package struct SSERoutes: Sendable {
         let identity = try authenticate(request, services: services, clientID: info.id)
         info.userID = identity.userID
         try authorize(channels, identity: identity, services: services)
-        guard services.connections.count < services.connections.maxConnections else {
+        if let refusal = services.connections.httpRefusal(remoteAddress: request.remoteAddress) {
             services.counters.countRefused()
-            throw APIError.unavailable("connection limit (\(services.connections.maxConnections)) reached")
+            throw refusal
         }
         return info
     }

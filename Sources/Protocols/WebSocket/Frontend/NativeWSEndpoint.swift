@@ -30,8 +30,8 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         guard configuration.origins.permits(head) else {
             return .refuse(.error(.forbidden("origin \(head.headers.first(name: "Origin") ?? "") is not allowed")))
         }
-        guard services.connections.count < services.connections.maxConnections else {
-            return .refuse(.error(.unavailable("connection limit (\(services.connections.maxConnections)) reached")))
+        if let refusal = services.connections.httpRefusal(remoteAddress: remoteAddress) {
+            return .refuse(.error(refusal))
         }
         // Credentials on the upgrade itself (Authorization or ?token=) are checked before it is accepted.
         let credentials = head.clientCredentials
