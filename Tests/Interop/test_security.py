@@ -308,3 +308,21 @@ def test_startup_log_says_whether_anonymous_is_on(server, secure):
 def test_hash_password_output_is_not_the_password():
     hashed = hash_password("hunter2")
     assert hashed.startswith("pbkdf2-sha256$1000$") and "hunter2" not in hashed
+
+
+def test_mqtt_token_expiry_disconnects_with_0x87(secure):
+    client = Paho(secure.mqtt_port, V5, username="token", password=make_jwt("short", expires_in=2))
+    assert client.disconnected.wait(8), "not disconnected when the token expired"
+    assert client.disconnect_reason.value == 0x87, client.disconnect_reason
+    client.client.loop_stop()
+
+
+def test_sse_stream_ends_when_its_token_expires(secure):
+    token = make_jwt("alice", expires_in=2, grants={"sub": ["users/alice/#"]})
+    started = time.monotonic()
+    with secure.session.get(secure.http_url + "/sse?channel=users/alice/a", params={"token": token}, stream=True,
+                            timeout=10) as r:
+        assert r.status_code == 200
+        body = b"".join(r.iter_content(chunk_size=None))
+    assert b": token expired" in body
+    assert time.monotonic() - started < 8

@@ -142,6 +142,14 @@ extension MQTTConnectionHandler {
             present = true
         }
         services.sessions.store(session)
+        if present && identity.permissions.subscribe != .all {
+            // A resumed session keeps only the subscriptions this connection's identity may hold (it
+            // may be another user's, or the rules may have changed).
+            for text in Array(session.state.subscriptions.keys) {
+                if let filter = try? TopicFilter(text), identity.permissions.maySubscribe(filter) { continue }
+                _ = session.unsubscribe(text)
+            }
+        }
         session.resumed(by: self)
         self.session = session
         self.negotiated = negotiated

@@ -205,6 +205,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             connectDeadline = nil
             if version == nil { return closeConnection() }
         }
+        if let expiresAt = identity.expiresAt, version != nil, Double(bus.clock()) / 1e9 >= expiresAt {
+            // The token in the password ran out: 5.0 DISCONNECT 0x87 (3.1.1: closed). The client
+            // reconnects with a new token (MQTT 5 re-authentication through AUTH is not supported).
+            identity.expiresAt = nil
+            services.counters.countExpired()
+            return disconnect(.notAuthorized, "token expired")
+        }
         guard !machine.isClosed, let negotiated, negotiated.keepAliveSeconds > 0 else { return }
         if receivedSinceTick || keepAliveDeadline == nil {
             receivedSinceTick = false

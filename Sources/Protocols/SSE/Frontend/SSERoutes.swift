@@ -61,6 +61,13 @@ package struct SSERoutes: Sendable {
     static func admit(
         _ request: HTTPRequest, services: SSEServices, protocolName: String, channels: [TopicFilter]
     ) throws -> ConnectionInfo {
+        try admitIdentity(request, services: services, protocolName: protocolName, channels: channels).info
+    }
+
+    /// `admit`, with the identity (its token expiry ends a stream).
+    static func admitIdentity(
+        _ request: HTTPRequest, services: SSEServices, protocolName: String, channels: [TopicFilter]
+    ) throws -> (info: ConnectionInfo, identity: ClientIdentity) {
         if let refusal = services.cors.refusal(request.head) {
             services.counters.countRefused()
             throw RefusalError(response: refusal)
@@ -75,7 +82,7 @@ package struct SSERoutes: Sendable {
             services.counters.countRefused()
             throw refusal
         }
-        return info
+        return (info, identity)
     }
 
     /// The request's identity, or 401.
@@ -132,9 +139,10 @@ package struct SSERoutes: Sendable {
             channels = parsed.channels
             mode = .stream(parsed)
         }
-        let info = try admit(
+        let (info, identity) = try admitIdentity(
             request, services: services, protocolName: realtime ? "realtime" : "sse", channels: channels)
         let handler = SSEStreamHandler(services: services, mode: mode, info: info, filter: filter, eventLoop: loop)
+        handler.expiresAt = identity.expiresAt
         var headers = HTTPHeaders()
         // WHATWG HTML §9.2.2: the stream's MIME type; no caching, and no buffering by proxies (nginx's
         // X-Accel-Buffering) so every event leaves at once.

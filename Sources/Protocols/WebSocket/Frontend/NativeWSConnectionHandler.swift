@@ -219,7 +219,10 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         case .rpc(let channel, let data, let timeout):
             rpc(id: id, channel: channel, data: data, timeout: timeout)
         case .respond(let replyTopic, let data):
-            guard let topic = topic(replyTopic, id: id, field: "reply"), mayPublish(topic, id: id) else { return }
+            guard let topic = topic(replyTopic, id: id, field: "reply") else { return }
+            // Replies to an RPC inbox are always allowed (as NATS's allow_responses): the inbox is made
+            // by the server per request, and answering it does not reach any other subscriber.
+            guard topic.name.hasPrefix("$rpc/") || mayPublish(topic, id: id) else { return }
             publish(topic, data, reply: nil)
             if id != nil { reply(id: id, type: "responded") { _ in } }
         case .presence(let channel):
