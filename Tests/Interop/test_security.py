@@ -51,12 +51,16 @@ def basic(user: str, password: str) -> dict[str, str]:
 # ----------------------------------------------------------------------------- MQTT
 
 
-def mqtt_connect_packet(cid: str, version: int, username: str | None, password: str | None) -> bytes:
+def mqtt_connect_packet(cid: str, version: int, username: str | None, password: str | None,
+                        will_topic: str | None = None) -> bytes:
     flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+    flags |= 0x04 if will_topic is not None else 0
     body = s("MQTT") + bytes([version, flags]) + struct.pack("!H", 30)
     if version == 5:
         body += vbi(0)
     body += s(cid)
+    if will_topic is not None:
+        body += (vbi(0) if version == 5 else b"") + s(will_topic) + s("gone")
     if username is not None:
         body += s(username)
     if password is not None:
@@ -113,6 +117,17 @@ def test_mqtt_forbidden_publish_puback_0x87_and_nothing_delivered(secure):
         watcher.nothing()
     finally:
         watcher.disconnect()
+
+
+@pytest.mark.parametrize("version,refusal", [(5, 0x87), (4, 5)], ids=["5.0", "3.1.1"])
+def test_mqtt_forbidden_will_topic_refuses_the_connect(secure, version, refusal):
+    raw = Raw(secure.mqtt_port)
+    raw.send(mqtt_connect_packet("alice-will", version, "alice", ALICE_PW, will_topic="users/bob/will"))
+    assert raw.expect(2)[1] == refusal
+    assert raw.closed()
+    allowed = Raw(secure.mqtt_port)
+    allowed.send(mqtt_connect_packet("alice-will-ok", version, "alice", ALICE_PW, will_topic="users/alice/will"))
+    assert allowed.expect(2)[1] == 0
 
 
 def test_mqtt_3_1_1_forbidden_publish_is_acknowledged_and_dropped(secure):
