@@ -100,6 +100,8 @@ extension Authenticator {
 /// tests and embedders; the server uses `SecurityKit.SwitchboardAuthenticator`.
 package struct StaticTokenAuthenticator: Authenticator {
     package let allowsAnonymous: Bool
+    /// Static tokens name no admin, so they leave the HTTP API to `api_key` (as before issue 8).
+    package var isSecured: Bool { false }
     private let tokens: [String: String]
 
     package init(allowsAnonymous: Bool, tokens: [String: String]) {
