@@ -32,6 +32,9 @@ package final class SwitchboardAuthenticator: Authenticator {
     /// user → SHA-256 of (salt, password) after a successful PBKDF2 check: the slow hash is paid once
     /// per user per server run, not on every reconnect (it would stall the event loop that reads it).
     private let verified = Mutex<[String: SHA256Digest]>([:])
+    /// The slowest stored hash: an unknown user name is checked against it too, so a refusal takes as
+    /// long whether or not the name exists (no user enumeration by timing).
+    private let decoyHash: PasswordHash?
 
     /// Checks `settings` and prepares the JWT keys (the only asynchronous step, done at startup).
     package static func make(
@@ -83,6 +86,7 @@ package final class SwitchboardAuthenticator: Authenticator {
         let defaultRules = PermissionTemplate(
             publish: settings.default_permissions?.publish, subscribe: settings.default_permissions?.subscribe)
         try defaultRules.validate(context: "security.default_permissions")
+        self.decoyHash = users.values.map(\.hash).max { $0.rounds < $1.rounds }
         self.allowsAnonymous = anonymous
         self.isSecured = !users.isEmpty || jwt != nil
         self.users = users
@@ -110,11 +114,11 @@ package final class SwitchboardAuthenticator: Authenticator {
                     identity(user: user, roles: [], admin: false, own: PermissionTemplate(), client: client))
             }
             guard let jwt else {
-                return .refused(credentials.username != nil ? "bad user name or password" : "invalid token")
+                return refuseUnknown(credentials, reason: "invalid token")
             }
             switch jwt.verify(token, now: clock()) {
             case .failure(let refusal):
-                return .refused(refusal.description)
+                return refuseUnknown(credentials, reason: refusal.description)
             case .success(let claims):
                 let known = claims.roles.filter { roles[$0] != nil }
                 var identity = identity(
@@ -137,6 +141,19 @@ package final class SwitchboardAuthenticator: Authenticator {
         guard allowsAnonymous else { return .refused("credentials are required") }
         return .accepted(
             ClientIdentity(userID: nil, permissions: anonymousRules.resolve(user: nil, client: client)))
+    }
+
+    /// A user name that is no static user, with a password that is no valid token: as slow as a wrong
+    /// password for a real user, and told the same.
+    private func refuseUnknown(_ credentials: ClientCredentials, reason: String) -> AuthOutcome {
+        guard credentials.username != nil, credentials.token == nil, let password = credentials.password,
+            password.split(separator: ".", omittingEmptySubsequences: false).count != 3
+        else {
+            // No user name, or a JWT-shaped password: the token's own refusal says what to fix.
+            return .refused(reason)
+        }
+        _ = decoyHash?.verify(password)
+        return .refused("bad user name or password")
     }
 
     private func identity(user: String, roles names: [String], admin: Bool, own: PermissionTemplate, client: String?)

@@ -52,6 +52,15 @@ import Testing
         #expect(auth.authenticate(ClientCredentials(username: "alice", password: "alice-pw2")).identity == nil)
     }
 
+    @Test func anUnknownUserIsToldTheSameAsAWrongPassword() throws {
+        let auth = try authenticator()
+        #expect(
+            auth.authenticate(ClientCredentials(username: "ghost", password: "x"))
+                == .refused("bad user name or password"))
+        // A JWT-shaped password keeps the token's own reason.
+        #expect(auth.authenticate(ClientCredentials(username: "ghost", password: "a.b.c")) == .refused("invalid token"))
+    }
+
     @Test func anonymousFollowsTheSettingAndItsRules() throws {
         #expect(
             try authenticator(anonymous: false).authenticate(ClientCredentials())
