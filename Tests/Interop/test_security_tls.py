@@ -87,10 +87,15 @@ def test_mqtt_mtls_certificate_common_name_is_the_user(tls_server, ca):
 
 def test_nats_tls_required_in_info_then_handshake(tls_server, ca):
     with socket.create_connection(("127.0.0.1", tls_server.nats_port), timeout=5) as sock:
-        line = sock.makefile("rb").readline().decode()
-    assert line.startswith("INFO ")
-    info = json.loads(line[5:])
-    assert info["tls_required"] is True and info["auth_required"] is True, info
+        reader = sock.makefile("rb")
+        line = reader.readline().decode()
+        assert line.startswith("INFO ")
+        info = json.loads(line[5:])
+        assert info["tls_required"] is True and info["auth_required"] is True, info
+        # Plain text after INFO: refused in nats-server's words.
+        sock.sendall(b'CONNECT {"user":"alice","pass":"x"}\r\n')
+        assert reader.readline() == b"-ERR 'Secure Connection - TLS Required'\r\n"
+        assert reader.readline() == b""
 
     async def body():
         with pytest.raises(NATSError):

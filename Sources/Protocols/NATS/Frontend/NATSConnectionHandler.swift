@@ -126,7 +126,10 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         if let tls {
             // INFO went out in plain text; everything after it is TLS (what nats.py, nats.go and
             // nats-server do when INFO says tls_required).
-            do { try context.pipeline.syncOperations.addHandler(tls.makeHandler(), position: .first) } catch {
+            do {
+                try context.pipeline.syncOperations.addHandler(tls.makeHandler(), position: .first)
+                try context.pipeline.syncOperations.addHandler(NATSTLSRequiredGuard(), position: .first)
+            } catch {
                 context.close(promise: nil)
             }
         }
