@@ -142,3 +142,22 @@ def test_https_sse_poll_and_wss_refusals(tls_server, ca):
             await ws.expect({"type": "subscribe", "channel": "users/alice/#"}, "subscribed")
 
     run(body())
+
+
+def test_https_mtls_certificate_is_the_identity(tls_server, ca):
+    base = f"https://localhost:{tls_server.https_port}"
+    cert = (str(ca.alice[0]), str(ca.alice[1]))
+    get = tls_server.session.get
+    ok = get(base + "/poll?channel=users/alice/a&timeout=0", cert=cert, verify=str(ca.ca_cert), timeout=5)
+    assert ok.status_code in (200, 204), ok.text
+    forbidden = get(base + "/poll?channel=users/bob/a&timeout=0", cert=cert, verify=str(ca.ca_cert), timeout=5)
+    assert forbidden.status_code == 403
+
+    async def body():
+        url = f"wss://localhost:{tls_server.https_port}/ws"
+        async with ws_clients(url, ssl=ca.client_context(ca.alice)) as ws:
+            # Connected as alice by the certificate: no connect needed.
+            await ws.expect({"type": "subscribe", "channel": "users/alice/#"}, "subscribed")
+            await ws.expect_error({"type": "subscribe", "channel": "users/bob/#"}, "permission_denied")
+
+    run(body())

@@ -89,7 +89,8 @@ package struct SSERoutes: Sendable {
     static func authenticate(_ request: HTTPRequest, services: SSEServices, clientID: String?) throws
         -> ClientIdentity
     {
-        let credentials = request.head.headers.clientCredentials(query: request.query("token"), clientID: clientID)
+        var credentials = request.head.headers.clientCredentials(query: request.query("token"), clientID: clientID)
+        credentials.certificateSubject = request.clientCertificateName
         switch services.authenticator.authenticate(credentials) {
         case .refused(let reason):
             services.counters.countRefused()

@@ -51,7 +51,9 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
     }
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
-        let credentials = head.clientCredentials
+        var credentials = head.clientCredentials
+        // mTLS on HTTPS: the verified certificate names the user when nothing else does.
+        credentials.certificateSubject = channel.verifiedClientCommonName
         // Accepted in `negotiate`; the identity is made again here with the connection's own client id.
         let handler = NativeWSConnectionHandler(
             services: services, upgradeCredentials: credentials.isEmpty ? nil : credentials)
