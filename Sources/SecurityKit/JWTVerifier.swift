@@ -172,6 +172,8 @@ package struct JWTVerifier: Sendable {
         if let issuer, payload.iss?.value != issuer { return .failure(.wrongIssuer) }
         if let audience, !(payload.aud?.value.contains(audience) ?? false) { return .failure(.wrongAudience) }
         guard let subject = payload.sub?.value, !subject.isEmpty else { return .failure(.noSubject) }
+        // A grants claim of the wrong shape must not read as "no restriction": refused.
+        if payload.unreadable.contains(claimName) { return .failure(.malformed) }
         let grants = payload.grants(named: claimName)
         return .success(
             Claims(
@@ -195,6 +197,8 @@ struct TokenPayload: JWTPayload {
     var iss: IssuerClaim?
     var aud: AudienceClaim?
     var custom: [String: Grants]
+    /// Object-or-not claims that did not have the grants' shape (a grants claim among them is refused).
+    var unreadable: Set<String>
 
     private struct AnyKey: CodingKey {
         var stringValue: String
@@ -211,10 +215,15 @@ struct TokenPayload: JWTPayload {
         iss = try container.decodeIfPresent(IssuerClaim.self, forKey: AnyKey(stringValue: "iss"))
         aud = try container.decodeIfPresent(AudienceClaim.self, forKey: AnyKey(stringValue: "aud"))
         custom = [:]
+        unreadable = []
         let registered: Set = ["sub", "exp", "nbf", "iss", "aud", "iat", "jti"]
         for key in container.allKeys where !registered.contains(key.stringValue) {
             // Other claims are free-form; only an object shaped like the grants is kept.
-            if let grants = try? container.decode(Grants.self, forKey: key) { custom[key.stringValue] = grants }
+            if let grants = try? container.decode(Grants.self, forKey: key) {
+                custom[key.stringValue] = grants
+            } else {
+                unreadable.insert(key.stringValue)
+            }
         }
     }
 

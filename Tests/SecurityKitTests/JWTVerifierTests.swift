@@ -66,6 +66,18 @@ import Testing
         #expect(verifier.verify("garbage", now: Self.now) == .failure(.malformed))
     }
 
+    @Test func aMisshapenGrantsClaimIsRefusedNotIgnored() async throws {
+        struct Loose: JWTPayload {
+            var sub: SubjectClaim
+            var switchboard: String
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256)
+        let token = try await keys.sign(Loose(sub: SubjectClaim(value: "alice"), switchboard: "everything"))
+        #expect((try await hs256()).verify(token, now: Self.now) == .failure(.malformed))
+    }
+
     @Test func leewayAppliesToExpiry() async throws {
         let verifier = try await hs256(SecuritySettings.JWT(leeway_seconds: 5))
         let expired = try await sign(payload(exp: Self.now - 1))
