@@ -36,7 +36,7 @@ package struct ClientIdentity: Sendable, Equatable {
     package var userID: String?
     /// Roles from the config (static users) or the token's claim.
     package var roles: [String]
-    /// May use the HTTP API and see every topic.
+    /// May use the HTTP API (topics are still governed by `permissions`).
     package var isAdmin: Bool
     /// Topics this client may publish to and subscribe to.
     package var permissions: TopicPermissions
