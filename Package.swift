@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
@@ -46,7 +47,7 @@ let package = Package(
         .target(
             name: "BusRuntime",
             dependencies: [
-                "BusCore",
+                "BusCore", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -54,6 +55,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: hotPath
+        ),
+        // Durable state: the Store interface, its in-memory and SQLite (GRDB) implementations.
+        .target(
+            name: "Storage",
+            dependencies: [
+                "BusCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: upcoming
         ),
         // What every frontend shares: the HTTP server and router, WebSocket upgrade plumbing, auth.
         .target(
@@ -174,7 +188,7 @@ let package = Package(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
-                "MQTTFrontend", "MQTTWire", "NATSFrontend", "NATSWire", "SSEFrontend", "SecurityKit",
+                "MQTTFrontend", "MQTTWire", "NATSFrontend", "NATSWire", "SSEFrontend", "SecurityKit", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -233,9 +247,14 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "StorageTests",
+            dependencies: ["BusCore", "Storage", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "BusRuntimeTests",
             dependencies: [
-                "BusCore", "BusRuntime",
+                "BusCore", "BusRuntime", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

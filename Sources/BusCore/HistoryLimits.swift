@@ -6,11 +6,14 @@ public struct HistoryLimits: Sendable, Hashable {
     public var maxAgeSeconds: Double?
     /// Most payload bytes kept. A default of 1 MiB per topic keeps a busy chat room's memory predictable.
     public var maxBytes: Int
+    /// Kept in the durable store (survives restarts and `kill -9`), not only in memory.
+    public var durable: Bool
 
-    public init(count: Int, maxAgeSeconds: Double? = nil, maxBytes: Int = 1 << 20) {
+    public init(count: Int, maxAgeSeconds: Double? = nil, maxBytes: Int = 1 << 20, durable: Bool = false) {
         self.count = max(0, count)
         self.maxAgeSeconds = maxAgeSeconds
         self.maxBytes = max(0, maxBytes)
+        self.durable = durable
     }
 }
 

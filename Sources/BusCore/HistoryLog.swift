@@ -18,9 +18,19 @@ public struct HistoryLog<Element> {
     public private(set) var totalBytes = 0
     private var entries = Deque<Entry>()
 
+    /// Newest offset handed out by `reserve()` (durable logs: reserved, not yet committed).
+    public private(set) var reservedOffset: UInt64 = 0
+
     public init(epoch: String, limits: HistoryLimits) {
         self.epoch = epoch
         self.limits = limits
+    }
+
+    /// A log resumed from storage: the next offset follows `lastOffset`.
+    public init(epoch: String, limits: HistoryLimits, lastOffset: UInt64) {
+        self.init(epoch: epoch, limits: limits)
+        self.lastOffset = lastOffset
+        self.reservedOffset = lastOffset
     }
 
     public var count: Int { entries.count }
@@ -32,11 +42,31 @@ public struct HistoryLog<Element> {
     @discardableResult
     public mutating func append(bytes: Int, now: UInt64, _ make: (LogPosition) -> Element) -> Element {
         lastOffset += 1
+        reservedOffset = lastOffset
         let element = make(LogPosition(offset: lastOffset, epoch: epoch))
         entries.append(Entry(offset: lastOffset, element: element, bytes: bytes, time: now))
         totalBytes += bytes
         trim(now: now)
         return element
+    }
+
+    /// Hands out the next offset without appending (a durable log appends only once it is stored).
+    public mutating func reserve() -> LogPosition {
+        reservedOffset = Swift.max(reservedOffset, lastOffset) + 1
+        return LogPosition(offset: reservedOffset, epoch: epoch)
+    }
+
+    /// Appends an element at a reserved offset, which must be the next one: false (and nothing appended)
+    /// otherwise.
+    @discardableResult
+    public mutating func append(_ element: Element, at offset: UInt64, bytes: Int, time: UInt64, now: UInt64) -> Bool {
+        guard offset == lastOffset + 1 else { return false }
+        lastOffset = offset
+        reservedOffset = Swift.max(reservedOffset, offset)
+        entries.append(Entry(offset: offset, element: element, bytes: bytes, time: time))
+        totalBytes += bytes
+        trim(now: now)
+        return true
     }
 
     /// Drops what the limits no longer allow.

@@ -2,6 +2,7 @@ import Atomics
 package import BusCore
 import Foundation
 package import NIOCore
+package import Storage
 
 /// The running bus: one subscription registry, one history store, presence, and a shard per event loop
 /// that does matching and delivery for its loop (DESIGN.md §4).
@@ -12,6 +13,8 @@ package final class Bus: Sendable {
     package let presence: PresenceRegistry
     package let metrics: BusMetrics
     package let shards: [LoopShard]
+    /// Where durable logs are kept (nil: every log is in memory only, whatever the policy says).
+    package let store: (any Store)?
     private let shardByLoop: [ObjectIdentifier: Int]
     /// Wall-clock nanoseconds since the Unix epoch (injected for tests).
     package let clock: @Sendable () -> UInt64
@@ -22,12 +25,14 @@ package final class Bus: Sendable {
         eventLoops: [any EventLoop],
         configuration: BusConfiguration = BusConfiguration(),
         metrics: BusMetrics = BusMetrics(),
+        store: (any Store)? = nil,
         clock: @escaping @Sendable () -> UInt64 = Bus.systemClock,
         random: @escaping @Sendable () -> UInt64 = { UInt64.random(in: .min ... .max) }
     ) {
         precondition(!eventLoops.isEmpty, "the bus needs at least one event loop")
         self.configuration = configuration
         self.metrics = metrics
+        self.store = store
         self.clock = clock
         self.random = random
         self.history = HistoryStore(policy: configuration.history, maxLogs: configuration.maxHistoryTopics) {
@@ -69,6 +74,30 @@ package final class Bus: Sendable {
             shard.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
                 self.metrics.report(&shard.stats)
             }
+        }
+    }
+
+    /// Resumes durable logs from what the store kept (call before publishing anything).
+    package func restoreHistory(_ logs: [StoredLog]) -> HistoryStore.Restored {
+        guard let store else { return HistoryStore.Restored() }
+        return history.restore(logs, now: clock(), store: store)
+    }
+
+    /// Background storage work until the loops shut down: age retention of durable logs, and the
+    /// store's commit statistics into the metrics.
+    package func startStorageHousekeeping(every interval: TimeAmount = .seconds(10)) {
+        guard let store, let loop = shards.first?.eventLoop else { return }
+        loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            self.metrics.reportStore(store.statistics)
+        }
+        loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            let now = self.clock()
+            let writes: [StoreWrite] = self.history.durableLogsWithAgeLimit().compactMap { log in
+                guard let age = log.limits.maxAgeSeconds else { return nil }
+                let horizon = UInt64(age * 1e9)
+                return now > horizon ? .trimLogByAge(topic: log.topic, before: now - horizon) : nil
+            }
+            if !writes.isEmpty { store.submit(writes) }
         }
     }
 

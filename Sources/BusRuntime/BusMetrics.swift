@@ -1,6 +1,7 @@
 import Atomics
 import Metrics
 import NIOConcurrencyHelpers
+import Storage
 
 /// A protocol's index into the per-loop counters.
 package struct ProtocolMetricsSlot: Sendable, Hashable {
@@ -67,8 +68,37 @@ package final class ProtocolCounters: Sendable {
 package final class BusMetrics: Sendable {
     private let protocols = NIOLockedValueBox<[ProtocolCounters]>([])
     let deliveryLatency = Timer(label: "switchboard_delivery_latency_seconds", preferredDisplayUnit: .seconds)
+    /// Durable publications refused because the store failed to commit them.
+    let storeFailures = Counter(label: "switchboard_store_failures_total")
+    /// The store's group commits: their duration, how many, the writes in them, and the bytes on disk.
+    let storeCommitLatency = Timer(label: "switchboard_store_commit_seconds", preferredDisplayUnit: .seconds)
+    let storeCommits = Counter(label: "switchboard_store_commits_total")
+    let storeWrites = Counter(label: "switchboard_store_writes_total")
+    let storeDiskBytes = Gauge(label: "switchboard_store_disk_bytes")
+
+    /// How much of the store's statistics has been reported (commits, writes, latency samples).
+    private let storeReported = NIOLockedValueBox<(commits: UInt64, writes: UInt64, samples: UInt64)>((0, 0, 0))
 
     package init() {}
+
+    func countStoreFailure() { storeFailures.increment() }
+
+    /// Moves the store's new commits, writes and commit durations into the metrics.
+    func reportStore(_ statistics: StoreStatistics) {
+        let attempts = statistics.commits + statistics.failedCommits
+        let reported = storeReported.withLockedValue { reported in
+            defer { reported = (statistics.commits, statistics.committedWrites, attempts) }
+            return reported
+        }
+        if statistics.commits > reported.commits {
+            storeCommits.increment(by: Int64(statistics.commits - reported.commits))
+            storeWrites.increment(by: Int64(statistics.committedWrites - reported.writes))
+        }
+        // The store keeps a bounded window of recent commit durations: report the ones not seen yet.
+        let fresh = Int(min(UInt64(statistics.recentCommitNanos.count), attempts - min(attempts, reported.samples)))
+        for sample in statistics.recentCommitNanos.suffix(fresh) { storeCommitLatency.recordNanoseconds(Int64(sample)) }
+        storeDiskBytes.record(Int64(statistics.diskBytes))
+    }
 
     /// The slot for `name`, registering it on first use.
     package func slot(for name: String) -> ProtocolMetricsSlot {

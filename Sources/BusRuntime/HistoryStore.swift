@@ -1,26 +1,72 @@
 package import BusCore
 import NIOConcurrencyHelpers
 import NIOCore
+package import Storage
 
 /// One topic's log behind its own lock (appends from any loop, reads from any loop).
 package final class HistoryLogBox: Sendable {
+    package let topic: Topic
+    package let limits: HistoryLimits
     private let log: NIOLockedValueBox<HistoryLog<BusMessage>>
 
-    init(epoch: String, limits: HistoryLimits) {
+    init(topic: Topic, epoch: String, limits: HistoryLimits) {
+        self.topic = topic
+        self.limits = limits
         log = NIOLockedValueBox(HistoryLog(epoch: epoch, limits: limits))
     }
 
+    /// A durable log resumed from the store, with the messages it still keeps.
+    init(restoring stored: StoredLog, limits: HistoryLimits, now: UInt64) {
+        self.topic = stored.topic
+        self.limits = limits
+        let start = stored.messages.first.map { $0.offset - 1 } ?? stored.lastOffset
+        var log = HistoryLog<BusMessage>(epoch: stored.epoch, limits: limits, lastOffset: start)
+        for message in stored.messages {
+            log.append(
+                message, at: message.offset, bytes: message.payload.readableBytes, time: message.timestamp, now: now)
+        }
+        self.log = NIOLockedValueBox(log)
+    }
+
+    package var durable: Bool { limits.durable }
+
     /// Appends and returns the message stamped with its position.
     func append(_ message: BusMessage, now: UInt64) -> BusMessage {
-        // A payload sliced from a read buffer (NATS, MQTT) would keep the whole buffer alive for as long
-        // as the log keeps the message: such payloads are copied once, on the way into the log.
-        let payload = message.payload
-        let kept =
-            payload.storageCapacity > 2 * payload.readableBytes + 512
-            ? message.withPayload(ByteBuffer(buffer: payload)) : message
+        let kept = Self.compacted(message)
         return log.withLockedValue { log in
-            log.append(bytes: payload.readableBytes, now: now) { kept.positioned(at: $0) }
+            log.append(bytes: kept.payload.readableBytes, now: now) { kept.positioned(at: $0) }
         }
+    }
+
+    /// A durable log's next position: the message stamped with it, to be stored and then appended with
+    /// `appendStored` (readers see it only then).
+    func reserve(_ message: BusMessage) -> BusMessage {
+        let kept = Self.compacted(message)
+        let position = log.withLockedValue { $0.reserve() }
+        return kept.positioned(at: position)
+    }
+
+    /// Appends a reserved message once it is stored. False when the log moved to another epoch meanwhile
+    /// (a failed commit reset it): the message is not part of the log.
+    func appendStored(_ message: BusMessage, now: UInt64) -> Bool {
+        log.withLockedValue { log in
+            guard message.position?.epoch == log.epoch else { return false }
+            return log.append(
+                message, at: message.offset, bytes: message.payload.readableBytes, time: message.timestamp, now: now)
+        }
+    }
+
+    /// Starts the log again in `epoch` (the durable copy could not be kept in step with it).
+    func reset(epoch: String) {
+        log.withLockedValue { $0 = HistoryLog(epoch: epoch, limits: limits) }
+    }
+
+    /// A payload sliced from a read buffer (NATS, MQTT) would keep the whole buffer alive for as long
+    /// as the log keeps the message: such payloads are copied once, on the way into the log.
+    private static func compacted(_ message: BusMessage) -> BusMessage {
+        let payload = message.payload
+        return payload.storageCapacity > 2 * payload.readableBytes + 512
+            ? message.withPayload(ByteBuffer(buffer: payload)) : message
     }
 
     /// Runs `body` with the log locked (reads, and recovery's read-and-mark).
@@ -52,10 +98,54 @@ package final class HistoryStore: Sendable {
         return logs.withLockedValue { logs in
             if let box = logs[topic] { return box }
             guard create, logs.count < maxLogs else { return nil }
-            let box = HistoryLogBox(epoch: makeEpoch(), limits: limits)
+            let box = HistoryLogBox(topic: topic, epoch: makeEpoch(), limits: limits)
             logs[topic] = box
             return box
         }
+    }
+
+    package func newEpoch() -> String { makeEpoch() }
+
+    /// What `restore` did.
+    package struct Restored: Sendable {
+        package var logs = 0
+        package var messages = 0
+        /// Logs that came back damaged and start a new epoch.
+        package var reset = 0
+        /// Stored logs whose topic no longer keeps durable history (left as they are).
+        package var ignored = 0
+    }
+
+    /// Resumes the durable logs from the store (before any publish). A log whose stored copy is not
+    /// intact starts a new epoch, written back as a reset, so clients are told to start over.
+    package func restore(_ stored: [StoredLog], now: UInt64, store: any Store) -> Restored {
+        var restored = Restored()
+        var resets: [StoreWrite] = []
+        logs.withLockedValue { logs in
+            for log in stored {
+                guard let limits = policy.limits(for: log.topic), limits.durable, logs.count < maxLogs else {
+                    restored.ignored += 1
+                    continue
+                }
+                if log.intact {
+                    logs[log.topic] = HistoryLogBox(restoring: log, limits: limits, now: now)
+                    restored.messages += log.messages.count
+                } else {
+                    let epoch = makeEpoch()
+                    logs[log.topic] = HistoryLogBox(topic: log.topic, epoch: epoch, limits: limits)
+                    resets.append(.resetLog(topic: log.topic, epoch: epoch))
+                    restored.reset += 1
+                }
+                restored.logs += 1
+            }
+        }
+        if !resets.isEmpty { store.submit(resets) }
+        return restored
+    }
+
+    /// The durable logs with an age bound (for background retention).
+    package func durableLogsWithAgeLimit() -> [HistoryLogBox] {
+        logs.withLockedValue { logs in logs.values.filter { $0.durable && $0.limits.maxAgeSeconds != nil } }
     }
 
     package var topicCount: Int { logs.withLockedValue { $0.count } }

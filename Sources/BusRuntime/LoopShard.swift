@@ -1,5 +1,6 @@
 package import BusCore
 package import NIOCore
+import Storage
 
 /// The bus's presence on one event loop. Publishers on this loop match here (through a loop-local
 /// cache, so a hot topic costs one atomic load and one dictionary lookup), and deliveries for
@@ -45,6 +46,13 @@ package final class LoopShard: @unchecked Sendable {
         let completion: ((PublishResult) -> Void)?
     }
 
+    /// A publication to a durable log, reserved and waiting for its commit.
+    struct PendingDurable {
+        let log: HistoryLogBox
+        let message: BusMessage
+        let completion: ((PublishResult) -> Void)?
+    }
+
     /// Carries loop-confined values between loops inside `execute`; each is only touched by one loop at a time.
     struct Handover<Value>: @unchecked Sendable {
         let value: Value
@@ -76,6 +84,8 @@ package final class LoopShard: @unchecked Sendable {
     private var lastPlanTopic = Topic(trusted: "")
     private var outgoing: [[Delivery]]
     private var forwards: [[Forwarded]]
+    /// Durable publications reserved this tick: stored in one batch at the hand-off.
+    private var pendingDurable: [PendingDurable] = []
     private var flushScheduled = false
     // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
     private var batchMark: UInt64 = 1
@@ -110,7 +120,7 @@ package final class LoopShard: @unchecked Sendable {
             scheduleHandOff()
             return nil
         }
-        return publishHere(message, plan: plan)
+        return publishHere(message, plan: plan, completion: whenDeferred)
     }
 
     /// Whether a publication to `topic` would reach a subscriber or be kept in a log. A frontend that
@@ -120,13 +130,60 @@ package final class LoopShard: @unchecked Sendable {
         return plan.recipientCount > 0 || plan.log != nil
     }
 
-    private func publishHere(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
-        guard plan.log != nil, Self.isStoredInLog(message) else { return route(message, plan: plan) }
-        let message = plan.log.unsafelyUnwrapped.append(message, now: message.timestamp)
+    /// Publishes as the topic's sequencer. A durable log's messages are reserved an offset and stored
+    /// first: readers and subscribers see them only once committed (nil is returned; `completion` gets
+    /// the result then), so no client ever sees a message a crash could take back.
+    private func publishHere(
+        _ message: BusMessage, plan: MatchPlan, completion: ((PublishResult) -> Void)?
+    ) -> PublishResult? {
+        guard let log = plan.log, Self.isStoredInLog(message) else { return route(message, plan: plan) }
+        if log.durable, bus.store != nil {
+            pendingDurable.append(PendingDurable(log: log, message: log.reserve(message), completion: completion))
+            scheduleHandOff()
+            return nil
+        }
+        let message = log.append(message, now: message.timestamp)
         // A subscriber that registered and read the log before our append must see this message live:
         // re-check the generation *after* the append (see Bus.subscribe's recovery).
         if bus.registry.generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
         return route(message, plan: plan)
+    }
+
+    /// Stores this tick's durable publications in one batch; they are appended and routed when it commits.
+    private func storeDurable() {
+        let batch = pendingDurable
+        pendingDurable = []
+        let writes = batch.map { item in
+            StoreWrite.appendLog(
+                topic: item.message.topic, epoch: item.message.position!.epoch, message: item.message,
+                keep: item.log.limits.count)
+        }
+        let handover = Handover(value: batch)
+        bus.store!.submit(writes) { error in
+            let failure = error.map { "\($0)" }
+            self.eventLoop.execute { self.durableStored(handover.value, failure: failure) }
+        }
+    }
+
+    private func durableStored(_ batch: [PendingDurable], failure: String?) {
+        var resetLogs: Set<ObjectIdentifier> = []
+        for item in batch {
+            if failure == nil, item.log.appendStored(item.message, now: bus.clock()) {
+                let result = route(item.message, plan: plan(for: item.message.topic))
+                item.completion?(result)
+                continue
+            }
+            // Not stored (or stored into an epoch a failure already ended): the log starts a new epoch,
+            // so no client resumes across the hole, and the publisher is told.
+            if failure != nil, resetLogs.insert(ObjectIdentifier(item.log)).inserted {
+                let epoch = bus.history.newEpoch()
+                item.log.reset(epoch: epoch)
+                bus.store?.submit([.resetLog(topic: item.log.topic, epoch: epoch)])
+                bus.metrics.countStoreFailure()
+            }
+            item.completion?(
+                PublishResult(position: nil, recipients: 0, failure: "not stored: \(failure ?? "the log was reset")"))
+        }
     }
 
     /// Hands a message to its subscribers. Those on this loop get a publication at once (written, not
@@ -185,12 +242,18 @@ package final class LoopShard: @unchecked Sendable {
         eventLoop.execute { self.handOff() }
     }
 
-    /// Publishes that other loops forwarded to this owner, in their order; results go back in one task.
+    /// Publishes that other loops forwarded to this owner, in their order; results go back in one task
+    /// (durable ones each when stored).
     private func receiveForwarded(_ batch: [Forwarded], from origin: LoopShard) {
         var results: [(completion: (PublishResult) -> Void, result: PublishResult)] = []
         for item in batch {
-            let result = publishHere(item.message, plan: plan(for: item.message.topic))
-            if let completion = item.completion { results.append((completion, result)) }
+            var later: ((PublishResult) -> Void)?
+            if let completion = item.completion {
+                let handover = Handover(value: completion)
+                later = { result in origin.eventLoop.execute { handover.value(result) } }
+            }
+            let result = publishHere(item.message, plan: plan(for: item.message.topic), completion: later)
+            if let result, let completion = item.completion { results.append((completion, result)) }
         }
         guard !results.isEmpty else { return }
         let handover = Handover(value: results)
@@ -232,6 +295,7 @@ package final class LoopShard: @unchecked Sendable {
     /// End of this loop's batch: hands each target loop its deliveries in one task.
     private func handOff() {
         flushScheduled = false
+        if !pendingDurable.isEmpty { storeDurable() }
         for owner in forwards.indices where !forwards[owner].isEmpty {
             let batch = Handover(value: forwards[owner])
             forwards[owner] = []
@@ -365,4 +429,12 @@ package final class LoopShard: @unchecked Sendable {
 package struct PublishResult: Sendable {
     package var position: LogPosition?
     package var recipients: Int
+    /// Why a publication to a durable log was not accepted (the store failed): nothing was delivered.
+    package var failure: String?
+
+    package init(position: LogPosition?, recipients: Int, failure: String? = nil) {
+        self.position = position
+        self.recipients = recipients
+        self.failure = failure
+    }
 }

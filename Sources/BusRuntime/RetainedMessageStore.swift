@@ -1,6 +1,7 @@
 package import BusCore
 import NIOConcurrencyHelpers
 import NIOCore
+package import Storage
 
 /// The last retained message of each topic (MQTT retained messages; a "current value" any protocol can
 /// read). Bounded by `maxTopics`; behind one lock taken on retain, clear and subscribe — never per
@@ -9,24 +10,48 @@ package final class RetainedMessageStore: Sendable {
     private let messages = NIOLockedValueBox<[String: BusMessage]>([:])
     /// Most topics with a retained message; past it new topics are refused (MQTT: PUBACK 0x97).
     package let maxTopics: Int
+    /// Where retained messages are kept across restarts (nil: memory only).
+    private let store: (any Store)?
 
-    package init(maxTopics: Int = 100_000) {
+    package init(maxTopics: Int = 100_000, store: (any Store)? = nil) {
         self.maxTopics = maxTopics
+        self.store = store
+    }
+
+    /// Takes back what the store kept (at startup, before clients connect).
+    package func restore(_ stored: [BusMessage]) {
+        messages.withLockedValue { messages in
+            for message in stored where messages.count < maxTopics { messages[message.topic.name] = message }
+        }
     }
 
     /// Stores `message` as its topic's retained message, or clears it when the payload is empty
-    /// ([MQTT-3.3.1-6], [MQTT-3.3.1-7]). False when the store is full.
+    /// ([MQTT-3.3.1-6], [MQTT-3.3.1-7]). False when the store is full. With a durable store, `stored` runs
+    /// (on the store's thread) once the change is durable, with nil or the error; without one, at once.
     @discardableResult
-    package func retain(_ message: BusMessage) -> Bool {
-        messages.withLockedValue { messages in
+    package func retain(_ message: BusMessage, stored: (@Sendable ((any Error)?) -> Void)? = nil) -> Bool {
+        let accepted: Bool = messages.withLockedValue { messages in
             if message.payload.readableBytes == 0 {
                 messages[message.topic.name] = nil
                 return true
             }
             guard messages[message.topic.name] != nil || messages.count < maxTopics else { return false }
-            messages[message.topic.name] = message
+            // Kept for long: a payload sliced from a large read buffer is copied (see HistoryLogBox).
+            let payload = message.payload
+            messages[message.topic.name] =
+                payload.storageCapacity > 2 * payload.readableBytes + 512
+                ? message.withPayload(ByteBuffer(buffer: payload)) : message
             return true
         }
+        guard accepted else { return false }
+        // `$SYS/` statistics are recomputed by the server, not state worth keeping.
+        if let store, !message.topic.name.hasPrefix("$SYS/") {
+            let kept = message.payload.readableBytes == 0 ? nil : message
+            store.submit([.retain(topic: message.topic, message: kept)], completion: stored)
+        } else {
+            stored?(nil)
+        }
+        return true
     }
 
     /// Retained messages whose topic matches `filter` and that have not expired at `now` (ns).

@@ -155,7 +155,10 @@ struct APIRoutes: Sendable {
         let payload = try payload(request, document)
         let headers = try headers(document, contentType: payload.contentType)
         return publishOne(topic, payload.0, headers: headers, on: loop).map { result in
-            HTTPResponse.json { buffer in
+            if let failure = result.failure {
+                return HTTPResponse.error(APIError(.serviceUnavailable, "unavailable", failure))
+            }
+            return HTTPResponse.json { buffer in
                 buffer.writeInteger(UInt8(ascii: "{"))
                 if let position = result.position {
                     buffer.writeStaticString("\"offset\":")
@@ -204,6 +207,10 @@ struct APIRoutes: Sendable {
             buffer.writeStaticString("{\"channel\":")
             buffer.writeJSONString(name)
             switch result {
+            case .success(let published) where published.failure != nil:
+                buffer.writeStaticString(",\"error\":{\"code\":\"unavailable\",\"message\":")
+                buffer.writeJSONString(published.failure!)
+                buffer.writeStaticString("}")
             case .success(let published):
                 if let position = published.position { NativeWSEncoder.position(&buffer, position) }
             case .failure(let error):

@@ -6,6 +6,7 @@ import MQTTFrontend
 import MQTTWire
 import NATSFrontend
 import NATSWire
+import Storage
 
 /// Why a configuration was refused; the message names the key or flag.
 package struct ConfigurationError: Error, CustomStringConvertible {
@@ -27,6 +28,9 @@ package struct ConfigurationOverrides: Sendable {
     /// `--nats-port`: a port, or `off`.
     package var natsPort: String?
     package var history: [String] = []
+    package var durableHistory: [String] = []
+    package var storage: String?
+    package var durability: String?
     package var presence: [String] = []
     package var sseKeepAliveSeconds: Int?
     package var pollMaxTimeoutSeconds: Int?
@@ -61,6 +65,8 @@ extension ServerConfiguration {
         if let value = file.host { host = value }
         if let value = file.http_port { httpPort = value }
         if let value = file.data_dir { dataDirectory = value }
+        if let value = file.storage { storage = try Self.storageKind(value, key: "storage") }
+        if let value = file.durability { durability = try Self.parseDurability(value, key: "durability") }
         if let value = file.api_key { apiKey = value }
         if let value = file.anonymous { anonymous = value }
         if let value = file.tokens { tokens = value }
@@ -84,7 +90,8 @@ extension ServerConfiguration {
                 HistoryPolicy.Rule(
                     filter: try Self.filter(rule.filter, key: "history.filter"),
                     limits: HistoryLimits(
-                        count: rule.count, maxAgeSeconds: rule.age_seconds, maxBytes: rule.bytes ?? (1 << 20)))
+                        count: rule.count, maxAgeSeconds: rule.age_seconds, maxBytes: rule.bytes ?? (1 << 20),
+                        durable: rule.durable ?? false))
             }
         }
         if let filters = file.presence { presence = try filters.map { try Self.filter($0, key: "presence") } }
@@ -117,6 +124,12 @@ extension ServerConfiguration {
         }
         if let value = environment["SWITCHBOARD_NATS_PORT"] { try setNATSPort(value, key: "SWITCHBOARD_NATS_PORT") }
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
+        if let value = environment["SWITCHBOARD_STORAGE"] {
+            storage = try Self.storageKind(value, key: "SWITCHBOARD_STORAGE")
+        }
+        if let value = environment["SWITCHBOARD_DURABILITY"] {
+            durability = try Self.parseDurability(value, key: "SWITCHBOARD_DURABILITY")
+        }
         if let value = environment["SWITCHBOARD_MQTT_PORT"] {
             mqtt.port = try Self.port(value, key: "SWITCHBOARD_MQTT_PORT")
         }
@@ -132,6 +145,10 @@ extension ServerConfiguration {
             // First matching rule wins, so environment rules go before the file's.
             history = try value.split(separator: ";").map { try Self.parseHistoryRule(String($0)) } + history
         }
+        if let value = environment["SWITCHBOARD_DURABLE_HISTORY"] {
+            history =
+                try value.split(separator: ";").map { try Self.parseHistoryRule(String($0), durable: true) } + history
+        }
         if let value = environment["SWITCHBOARD_PRESENCE"] {
             presence += try value.split(separator: ";").map { try Self.filter(String($0), key: "SWITCHBOARD_PRESENCE") }
         }
@@ -142,6 +159,8 @@ extension ServerConfiguration {
         if let value = overrides.httpPort { httpPort = value }
         if let value = overrides.mqttPort { mqtt.port = value }
         if let value = overrides.dataDirectory { dataDirectory = value }
+        if let value = overrides.storage { storage = try Self.storageKind(value, key: "--storage") }
+        if let value = overrides.durability { durability = try Self.parseDurability(value, key: "--durability") }
         if let value = overrides.apiKey { apiKey = value }
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
         if let value = overrides.threads { eventLoopThreads = value }
@@ -151,7 +170,9 @@ extension ServerConfiguration {
         if let value = overrides.pollMaxTimeoutSeconds { sse.pollMaxTimeoutSeconds = value }
         if let value = overrides.realtimeInactivitySeconds { sse.realtimeInactivitySeconds = value }
         // Flag rules come first so they win over file rules for the same topics.
-        history = try overrides.history.map(Self.parseHistoryRule) + history
+        history =
+            try overrides.durableHistory.map { try Self.parseHistoryRule($0, durable: true) }
+            + overrides.history.map { try Self.parseHistoryRule($0) } + history
         presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }
         try validate()
     }
@@ -214,8 +235,22 @@ extension ServerConfiguration {
         try sse.validate()
     }
 
+    static func storageKind(_ text: String, key: String) throws -> StorageKind {
+        guard let kind = StorageKind(rawValue: text.lowercased()) else {
+            throw ConfigurationError("\(key): \"\(text)\" is not one of sqlite, memory")
+        }
+        return kind
+    }
+
+    static func parseDurability(_ text: String, key: String) throws -> StoreDurability {
+        guard let mode = StoreDurability(rawValue: text.lowercased()) else {
+            throw ConfigurationError("\(key): \"\(text)\" is not one of fsync, no-fsync")
+        }
+        return mode
+    }
+
     /// `FILTER=COUNT[,AGE][,BYTES]`, AGE as `600`, `600s`, `10m`, `1h`.
-    package static func parseHistoryRule(_ text: String) throws -> HistoryPolicy.Rule {
+    package static func parseHistoryRule(_ text: String, durable: Bool = false) throws -> HistoryPolicy.Rule {
         guard let equals = text.lastIndex(of: "=") else {
             throw ConfigurationError("history rule \"\(text)\" is not FILTER=COUNT[,AGE][,BYTES]")
         }
@@ -234,7 +269,7 @@ extension ServerConfiguration {
             bytes = value
         }
         return HistoryPolicy.Rule(
-            filter: filter, limits: HistoryLimits(count: count, maxAgeSeconds: age, maxBytes: bytes))
+            filter: filter, limits: HistoryLimits(count: count, maxAgeSeconds: age, maxBytes: bytes, durable: durable))
     }
 
     static func parseDuration(_ text: String, key: String) throws -> Double {
@@ -275,6 +310,7 @@ private struct ConfigFile: Decodable {
         var count: Int
         var age_seconds: Double?
         var bytes: Int?
+        var durable: Bool?
     }
     struct Limits: Decodable {
         var max_connections: Int?
@@ -304,6 +340,8 @@ private struct ConfigFile: Decodable {
     var mqtt_port: Int?
     var mqtt: MQTT?
     var data_dir: String?
+    var storage: String?
+    var durability: String?
     var api_key: String?
     var anonymous: Bool?
     var tokens: [String: String]?

@@ -6,12 +6,25 @@ package import NATSFrontend
 import NATSWire
 import NIOCore
 package import SecurityKit
+package import Storage
+
+/// Which `Store` implementation keeps durable state.
+package enum StorageKind: String, Sendable {
+    case sqlite
+    case memory
+}
 
 /// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
 package struct ServerConfiguration: Sendable {
     package var host = "0.0.0.0"
     package var httpPort = 8080
     package var dataDirectory = "./data"
+    /// Where durable state lives: `sqlite` (`<data dir>/switchboard.sqlite`, the default) or `memory`
+    /// (nothing survives the process; for tests and throwaway runs).
+    package var storage = StorageKind.sqlite
+    /// Whether each group commit is fsynced (`fsync`, default) or not (`no-fsync`: survives kill -9, not
+    /// power loss).
+    package var durability = StoreDurability.fsync
     /// When set, `/api/*` requires `Authorization: Bearer <key>` or `X-API-Key: <key>`.
     package var apiKey: String?
     package var anonymous = true

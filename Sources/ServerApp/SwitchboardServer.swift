@@ -15,6 +15,7 @@ import NativeWebSocketFrontend
 import Prometheus
 import SSEFrontend
 import ServiceLifecycle
+package import Storage
 import UnixSignals
 
 /// The whole server: event loops, the bus, every frontend, the HTTP API and metrics, run as one
@@ -34,15 +35,23 @@ package final class SwitchboardServer: Sendable {
     private let mqtt: MQTTServices
     /// Shared by the NATS port and `/nats`; nil when NATS is off.
     private let nats: NATSServices?
+    /// Durable state (see `openStore`); closed after the services stop.
+    package let store: any Store
     /// Who may connect and what they may do; the TLS context of the TLS listeners.
     private let security: ServerSecurity
 
-    /// `security` defaults to static tokens without TLS; `switchboard serve` passes `ServerSecurity.load`.
-    package init(configuration: ServerConfiguration, logger: Logger, security: ServerSecurity? = nil) {
+    /// Builds the server and takes back what `store` kept (durable logs, retained messages); a memory
+    /// store when none is given. `security` defaults to static tokens without TLS; `switchboard serve`
+    /// passes `ServerSecurity.load`.
+    package init(
+        configuration: ServerConfiguration, logger: Logger, store: (any Store)? = nil, security: ServerSecurity? = nil
+    ) throws {
         let security = security ?? .basic(configuration)
         self.security = security
         self.configuration = configuration
         self.logger = logger
+        let store = store ?? MemoryStore()
+        self.store = store
         self.prometheus = MetricsBootstrap.registry
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         let loops = Array(group.makeIterator())
@@ -52,13 +61,14 @@ package final class SwitchboardServer: Sendable {
                 history: HistoryPolicy(rules: configuration.history),
                 presence: PresencePolicy(filters: configuration.presence),
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
-                maxHistoryTopics: configuration.limits.maxHistoryTopics))
+                maxHistoryTopics: configuration.limits.maxHistoryTopics),
+            store: store)
         self.connections = ConnectionRegistry(
             limits: ConnectionLimits(
                 maxConnections: configuration.limits.maxConnections,
                 maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
-        self.retained = RetainedMessageStore()
+        self.retained = RetainedMessageStore(store: store)
         self.mqtt = MQTTServices(
             bus: bus, connections: connections,
             authenticator: security.authenticator, configuration: configuration.mqttWithHost, retained: retained)
@@ -71,6 +81,19 @@ package final class SwitchboardServer: Sendable {
                 authenticator: security.authenticator,
                 tls: configuration.tls?.nats == true ? security.tls : nil,
                 tlsVerify: configuration.tls?.require_client_cert ?? false) : nil
+        try restore()
+    }
+
+    /// Startup recovery: bounded by what the store keeps (its retention), logged with counts and time.
+    private func restore() throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let state = try store.load()
+        let logs = bus.restoreHistory(state.logs)
+        retained.restore(state.retained)
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        logger.info(
+            "storage: restored \(logs.logs) durable logs (\(logs.messages) messages, \(logs.reset) reset to a new epoch, \(logs.ignored) no longer durable), \(state.retained.count) retained messages in \(String(format: "%.1f", elapsed)) ms"
+        )
     }
 
     /// The HTTP port actually bound (useful with port 0).
@@ -93,6 +116,7 @@ package final class SwitchboardServer: Sendable {
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
         bus.startMetricsReporting()
+        bus.startStorageHousekeeping()
         if security.authenticator.allowsAnonymous {
             logger.notice("anonymous access is ON: any client may connect without credentials")
         } else {
@@ -100,6 +124,7 @@ package final class SwitchboardServer: Sendable {
         }
         try await serviceGroup.run()
         try await group.shutdownGracefully()
+        store.close()
     }
 
     private var authenticator: any Authenticator { security.authenticator }

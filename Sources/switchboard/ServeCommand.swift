@@ -62,6 +62,25 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'. Repeatable.")
     var history: [String] = []
 
+    @Option(
+        name: .customLong("durable-history"),
+        help:
+            "Keep durable history (in the store; survives restarts): 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'orders/#=10000,7d'. Repeatable."
+    )
+    var durableHistory: [String] = []
+
+    @Option(
+        help:
+            "Where durable state lives: sqlite (default, <data-dir>/switchboard.sqlite) or memory (env SWITCHBOARD_STORAGE)."
+    )
+    var storage: String?
+
+    @Option(
+        help:
+            "fsync (default: each group commit is fsynced) or no-fsync (faster; survives kill -9, not power loss) (env SWITCHBOARD_DURABILITY)."
+    )
+    var durability: String?
+
     @Option(name: .customLong("presence"), help: "Track presence on channels matching FILTER. Repeatable.")
     var presence: [String] = []
 
@@ -95,6 +114,9 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.webSocketEchoPath = wsEchoPath
         overrides.natsPort = natsPort
         overrides.history = history
+        overrides.durableHistory = durableHistory
+        overrides.storage = storage
+        overrides.durability = durability
         overrides.presence = presence
         overrides.sseKeepAliveSeconds = sseKeepAlive
         overrides.pollMaxTimeoutSeconds = pollMaxTimeout
@@ -111,11 +133,12 @@ struct ServeCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let logger = Logger(label: "switchboard")
         let security: ServerSecurity
         do { security = try await ServerSecurity.load(configuration) } catch { throw ValidationError("\(error)") }
-        let server = SwitchboardServer(configuration: configuration, logger: logger, security: security)
+        let store = try SwitchboardServer.openStore(configuration, logger: logger)
+        let server = try SwitchboardServer(
+            configuration: configuration, logger: logger, store: store, security: security)
         try await server.run()
     }
 }

@@ -20,7 +20,7 @@ import Testing
         configuration.nats.port = 0
         configuration.eventLoopThreads = 2
         configuration.history = [try ServerConfiguration.parseHistoryRule("chat/#=100")]
-        let server = SwitchboardServer(configuration: configuration, logger: Logger(label: "test"))
+        let server = try SwitchboardServer(configuration: configuration, logger: Logger(label: "test"))
         let running = Task { try await server.run(handleSignals: false) }
         var port: Int?
         for _ in 0..<200 {

@@ -212,6 +212,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             // nothing is allocated to wait for one.
             guard id != nil else { return publish(topic, data, event: event, reply: nil) }
             publish(topic, data, event: event) { handler, result in
+                if let failure = result.failure { return handler.sendError(id: id, .unavailable, failure) }
                 handler.reply(id: id, type: "published") { buffer in
                     if let position = result.position { NativeWSEncoder.position(&buffer, position) }
                 }

@@ -1,0 +1,25 @@
+import BusRuntime
+import Foundation
+package import Logging
+package import Storage
+
+extension SwitchboardServer {
+    /// The store the configuration asks for: `<data dir>/switchboard.sqlite` (created with its directory
+    /// when missing), or memory.
+    package static func openStore(_ configuration: ServerConfiguration, logger: Logger) throws -> any Store {
+        switch configuration.storage {
+        case .memory:
+            logger.notice("storage: in memory — nothing durable survives this process")
+            return MemoryStore()
+        case .sqlite:
+            try FileManager.default.createDirectory(
+                atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            let path = (configuration.dataDirectory as NSString).appendingPathComponent("switchboard.sqlite")
+            let store = try SQLiteStore(path: path, durability: configuration.durability, logger: logger)
+            let warning =
+                configuration.durability == .noFsync ? " (commits are NOT fsynced: a power loss can lose them)" : ""
+            logger.info("storage: SQLite at \(path), durability \(configuration.durability.rawValue)\(warning)")
+            return store
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+
+/// Runs commits on one thread of its own: batches submitted while a commit runs wait and are committed
+/// together by the next one (group commit), in submission order. Each batch's completion runs on this
+/// thread once its commit returned.
+final class GroupCommitQueue: @unchecked Sendable {
+    typealias Completion = @Sendable ((any Error)?) -> Void
+
+    private struct Batch {
+        var writes: [StoreWrite]
+        var completion: Completion?
+    }
+
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var pending: [Batch] = []
+    private var closed = false
+    private var finished = false
+    private var statistics = StoreStatistics()
+    private static let recentCommitsKept = 1024
+
+    private let commit: ([StoreWrite]) throws -> Void
+    private let measureDisk: () -> UInt64
+
+    /// `commit` applies every write in one transaction and returns once it is durable.
+    init(name: String, commit: @escaping ([StoreWrite]) throws -> Void, measureDisk: @escaping () -> UInt64) {
+        self.commit = commit
+        self.measureDisk = measureDisk
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.start()
+    }
+
+    func submit(_ writes: [StoreWrite], completion: Completion?) {
+        condition.lock()
+        if closed {
+            condition.unlock()
+            completion?(StoreError("the store is closed"))
+            return
+        }
+        pending.append(Batch(writes: writes, completion: completion))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Commits what was submitted, then stops the thread.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    var currentStatistics: StoreStatistics {
+        condition.lock()
+        defer { condition.unlock() }
+        return statistics
+    }
+
+    private func run() {
+        var commitsSinceDiskCheck = 0
+        while true {
+            condition.lock()
+            while pending.isEmpty && !closed { condition.wait() }
+            if pending.isEmpty {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let batches = pending
+            pending = []
+            condition.unlock()
+
+            let writes = batches.count == 1 ? batches[0].writes : batches.flatMap(\.writes)
+            let start = DispatchTime.now().uptimeNanoseconds
+            var failure: (any Error)?
+            do { try commit(writes) } catch { failure = error }
+            let elapsed = DispatchTime.now().uptimeNanoseconds - start
+            commitsSinceDiskCheck += 1
+            let disk: UInt64? = commitsSinceDiskCheck >= 64 ? measureDisk() : nil
+            if disk != nil { commitsSinceDiskCheck = 0 }
+
+            condition.lock()
+            if failure == nil {
+                statistics.commits += 1
+                statistics.committedWrites += UInt64(writes.count)
+            } else {
+                statistics.failedCommits += 1
+            }
+            statistics.commitNanosTotal += elapsed
+            if statistics.recentCommitNanos.count >= Self.recentCommitsKept {
+                statistics.recentCommitNanos.removeFirst(Self.recentCommitsKept / 2)
+            }
+            statistics.recentCommitNanos.append(elapsed)
+            if let disk { statistics.diskBytes = disk }
+            condition.unlock()
+
+            for batch in batches { batch.completion?(failure) }
+        }
+    }
+}

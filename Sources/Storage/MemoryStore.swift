@@ -1,0 +1,133 @@
+package import BusCore
+import NIOConcurrencyHelpers
+
+/// The store kept in this process's memory: for tests (one instance outlives a `Bus`, which is how
+/// restarts are simulated) and for `--storage memory` (nothing survives the process). Applies each
+/// batch at once, under one lock, and completes it on the caller's thread.
+package final class MemoryStore: Store {
+    private struct Log {
+        var epoch: String
+        var lastOffset: UInt64 = 0
+        var messages: [BusMessage] = []
+    }
+
+    private struct State {
+        var logs: [Topic: Log] = [:]
+        var logOrder: [Topic] = []
+        var retained: [Topic: BusMessage] = [:]
+        var sessions: [String: StoredSession] = [:]
+        var sessionMessages: [UInt64: BusMessage] = [:]
+        var consumerOffsets: [String: StoredConsumerOffset] = [:]
+        var queues: [String: StoredQueue] = [:]
+        var bindings: Set<StoredBinding> = []
+        var closed = false
+        var statistics = StoreStatistics()
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    package init() {}
+
+    package func submit(_ writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?) {
+        let error: (any Error)? = state.withLockedValue { state in
+            guard !state.closed else { return StoreError("the store is closed") }
+            for write in writes { Self.apply(write, to: &state) }
+            state.statistics.commits += 1
+            state.statistics.committedWrites += UInt64(writes.count)
+            return nil
+        }
+        completion?(error)
+    }
+
+    package func load() throws -> StoredState {
+        state.withLockedValue { state in
+            var stored = StoredState()
+            stored.logs = state.logOrder.compactMap { topic in
+                guard let log = state.logs[topic] else { return nil }
+                return StoredLog(
+                    topic: topic, epoch: log.epoch, lastOffset: log.lastOffset, messages: log.messages, intact: true)
+            }
+            stored.retained = state.retained.values.sorted { $0.topic.name < $1.topic.name }
+            stored.sessions = state.sessions.values.sorted { $0.header.clientID < $1.header.clientID }
+            stored.sessionMessages = state.sessionMessages.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            stored.consumerOffsets = state.consumerOffsets.values.sorted { ($0.group, $0.topic) < ($1.group, $1.topic) }
+            stored.queues = state.queues.values.sorted { $0.name < $1.name }
+            stored.bindings = state.bindings.sorted {
+                ($0.exchange, $0.queue, $0.routingKey) < ($1.exchange, $1.queue, $1.routingKey)
+            }
+            return stored
+        }
+    }
+
+    /// Marks the store closed; a test that simulates a restart keeps using the same instance and does not
+    /// close it.
+    package func close() {
+        state.withLockedValue { $0.closed = true }
+    }
+
+    package var statistics: StoreStatistics { state.withLockedValue { $0.statistics } }
+
+    private static func apply(_ write: StoreWrite, to state: inout State) {
+        switch write {
+        case .appendLog(let topic, let epoch, let message, let keep):
+            if state.logs[topic] == nil { state.logOrder.append(topic) }
+            var log = state.logs[topic] ?? Log(epoch: epoch)
+            if log.epoch != epoch { log = Log(epoch: epoch) }
+            log.lastOffset = max(log.lastOffset, message.offset)
+            log.messages.append(message)
+            if log.messages.count > keep { log.messages.removeFirst(log.messages.count - keep) }
+            state.logs[topic] = log
+        case .resetLog(let topic, let epoch):
+            if state.logs[topic] == nil { state.logOrder.append(topic) }
+            state.logs[topic] = Log(epoch: epoch)
+        case .trimLogByAge(let topic, let before):
+            state.logs[topic]?.messages.removeAll { $0.timestamp < before }
+        case .retain(let topic, let message):
+            state.retained[topic] = message
+        case .saveSession(let header):
+            if state.sessions[header.clientID] == nil {
+                state.sessions[header.clientID] = StoredSession(header: header)
+            } else {
+                state.sessions[header.clientID]!.header = header
+            }
+        case .deleteSession(let clientID):
+            state.sessions[clientID] = nil
+        case .saveSubscription(let clientID, let subscription):
+            guard state.sessions[clientID] != nil else { return }
+            state.sessions[clientID]!.subscriptions.removeAll { $0.filter == subscription.filter }
+            state.sessions[clientID]!.subscriptions.append(subscription)
+            state.sessions[clientID]!.subscriptions.sort { $0.filter < $1.filter }
+        case .deleteSubscription(let clientID, let filter):
+            state.sessions[clientID]?.subscriptions.removeAll { $0.filter == filter }
+        case .saveSessionMessage(let seq, let message):
+            state.sessionMessages[seq] = message
+        case .trimSessionMessages(let through):
+            state.sessionMessages = state.sessionMessages.filter { $0.key > through }
+        case .saveDelivery(let clientID, let delivery):
+            guard state.sessions[clientID] != nil else { return }
+            state.sessions[clientID]!.deliveries.removeAll { $0.seq == delivery.seq }
+            state.sessions[clientID]!.deliveries.append(delivery)
+            state.sessions[clientID]!.deliveries.sort { $0.seq < $1.seq }
+        case .deleteDelivery(let clientID, let seq):
+            state.sessions[clientID]?.deliveries.removeAll { $0.seq == seq }
+        case .inboundQoS2(let clientID, let packetID, let received):
+            guard state.sessions[clientID] != nil else { return }
+            state.sessions[clientID]!.inboundQoS2.removeAll { $0 == packetID }
+            if received {
+                state.sessions[clientID]!.inboundQoS2.append(packetID)
+                state.sessions[clientID]!.inboundQoS2.sort()
+            }
+        case .saveConsumerOffset(let offset):
+            state.consumerOffsets[offset.group + "\u{0}" + offset.topic] = offset
+        case .saveQueue(let queue):
+            state.queues[queue.name] = queue
+        case .deleteQueue(let name):
+            state.queues[name] = nil
+            state.bindings = state.bindings.filter { $0.queue != name }
+        case .saveBinding(let binding):
+            state.bindings.insert(binding)
+        case .deleteBinding(let binding):
+            state.bindings.remove(binding)
+        }
+    }
+}

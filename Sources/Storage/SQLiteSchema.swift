@@ -1,0 +1,83 @@
+import GRDB
+
+/// The database schema, as migrations (docs/storage.md describes each table). A migration, once
+/// shipped, is never edited: changes come as new migrations.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            // History: one row per durable topic log, one per kept message.
+            try db.execute(
+                sql: """
+                    CREATE TABLE topic_log (
+                        id INTEGER PRIMARY KEY,
+                        topic TEXT NOT NULL UNIQUE,
+                        epoch TEXT NOT NULL,
+                        last_offset INTEGER NOT NULL
+                    );
+                    CREATE TABLE log_message (
+                        log_id INTEGER NOT NULL REFERENCES topic_log(id),
+                        "offset" INTEGER NOT NULL,
+                        time INTEGER NOT NULL,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (log_id, "offset")
+                    ) WITHOUT ROWID;
+                    CREATE TABLE retained (
+                        topic TEXT PRIMARY KEY,
+                        body BLOB NOT NULL
+                    );
+                    CREATE TABLE session (
+                        client_id TEXT PRIMARY KEY,
+                        expiry_seconds INTEGER NOT NULL,
+                        disconnected_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE session_subscription (
+                        client_id TEXT NOT NULL,
+                        filter TEXT NOT NULL,
+                        options INTEGER NOT NULL,
+                        identifier INTEGER,
+                        since_seq INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, filter)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE message_log (
+                        seq INTEGER PRIMARY KEY,
+                        topic TEXT NOT NULL,
+                        body BLOB NOT NULL
+                    );
+                    CREATE TABLE session_delivery (
+                        client_id TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        packet_id INTEGER NOT NULL,
+                        state INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, seq)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE session_inbound_qos2 (
+                        client_id TEXT NOT NULL,
+                        packet_id INTEGER NOT NULL,
+                        PRIMARY KEY (client_id, packet_id)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE consumer_offset (
+                        group_name TEXT NOT NULL,
+                        topic TEXT NOT NULL,
+                        epoch TEXT NOT NULL,
+                        "offset" INTEGER NOT NULL,
+                        PRIMARY KEY (group_name, topic)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE amqp_queue (
+                        name TEXT PRIMARY KEY,
+                        durable INTEGER NOT NULL,
+                        exclusive INTEGER NOT NULL,
+                        auto_delete INTEGER NOT NULL,
+                        arguments BLOB NOT NULL
+                    );
+                    CREATE TABLE amqp_binding (
+                        exchange TEXT NOT NULL,
+                        queue TEXT NOT NULL,
+                        routing_key TEXT NOT NULL,
+                        PRIMARY KEY (exchange, queue, routing_key)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        return migrator
+    }
+}

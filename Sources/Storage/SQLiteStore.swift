@@ -1,0 +1,415 @@
+package import BusCore
+import Foundation
+import GRDB
+import GRDBSQLite
+package import Logging
+import NIOCore
+
+/// The default store: one SQLite file (WAL) under the data directory, written by one thread with group
+/// commit. See docs/storage.md for the schema and the durability modes.
+package final class SQLiteStore: Store {
+    package let path: String
+    private let database: DatabaseQueue
+    private let writer: SQLiteWriter
+    private let queue: GroupCommitQueue
+
+    /// Opens (creating and migrating when needed) the database at `path`. A file that fails SQLite's
+    /// integrity check is moved aside (`<path>.corrupt-<time>`) and a new one started: its logs then begin
+    /// new epochs, so no client resumes into a history that is not the one it saw.
+    package init(path: String, durability: StoreDurability = .fsync, logger: Logger = Logger(label: "storage")) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.label = "switchboard.store"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: durability == .fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF")
+        }
+        var opened = try? DatabaseQueue(path: path, configuration: configuration)
+        let healthy = (try? opened?.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }) == "ok"
+        if !healthy {
+            try? opened?.close()
+            let aside = "\(path).corrupt-\(Int(Date().timeIntervalSince1970))"
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+            }
+            logger.error("storage: \(path) failed its integrity check; moved to \(aside), starting empty")
+            opened = try DatabaseQueue(path: path, configuration: configuration)
+        }
+        guard let database = opened else { throw StoreError("cannot open \(path)") }
+        try SQLiteSchema.migrator.migrate(database)
+        self.database = database
+        let writer = SQLiteWriter()
+        self.writer = writer
+        self.queue = GroupCommitQueue(
+            name: "switchboard-store",
+            commit: { writes in
+                do {
+                    try database.writeWithoutTransaction { db in
+                        try db.inTransaction(.immediate) {
+                            try writer.apply(writes, db)
+                            return .commit
+                        }
+                    }
+                } catch {
+                    writer.forgetCachedIDs()  // ids inserted by the rolled-back transaction
+                    throw error
+                }
+            },
+            measureDisk: { Self.diskBytes(path) })
+    }
+
+    package func submit(_ writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?) {
+        queue.submit(writes, completion: completion)
+    }
+
+    package var statistics: StoreStatistics {
+        var statistics = queue.currentStatistics
+        if statistics.diskBytes == 0 { statistics.diskBytes = Self.diskBytes(path) }
+        return statistics
+    }
+
+    package func close() {
+        queue.close()
+        try? database.writeWithoutTransaction { db in writer.finalize() }
+        try? database.close()
+    }
+
+    static func diskBytes(_ path: String) -> UInt64 {
+        ["", "-wal", "-shm"].reduce(0) { total, suffix in
+            let size = (try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? NSNumber) ?? nil
+            return total + (size?.uint64Value ?? 0)
+        }
+    }
+
+    // MARK: - Loading
+
+    package func load() throws -> StoredState {
+        try database.read { db in
+            var state = StoredState()
+            state.logs = try Self.loadLogs(db)
+            for row in try Row.fetchAll(db, sql: "SELECT topic, body FROM retained ORDER BY topic") {
+                let name: String = row["topic"]
+                let body: Data = row["body"]
+                guard let topic = try? Topic(name),
+                    let message = StoredMessageCodec.decode(ByteBuffer(bytes: body), topic: topic, position: nil)
+                else { continue }
+                state.retained.append(message)
+            }
+            state.sessions = try Self.loadSessions(db)
+            for row in try Row.fetchAll(db, sql: "SELECT seq, topic, body FROM message_log ORDER BY seq") {
+                let seq: Int64 = row["seq"]
+                let name: String = row["topic"]
+                let body: Data = row["body"]
+                guard let topic = try? Topic(name),
+                    let message = StoredMessageCodec.decode(ByteBuffer(bytes: body), topic: topic, position: nil)
+                else { continue }
+                state.sessionMessages.append((UInt64(seq), message))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM consumer_offset ORDER BY group_name, topic") {
+                let offset: Int64 = row["offset"]
+                state.consumerOffsets.append(
+                    StoredConsumerOffset(
+                        group: row["group_name"], topic: row["topic"], epoch: row["epoch"], offset: UInt64(offset)))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM amqp_queue ORDER BY name") {
+                let arguments: Data = row["arguments"]
+                state.queues.append(
+                    StoredQueue(
+                        name: row["name"], durable: row["durable"], exclusive: row["exclusive"],
+                        autoDelete: row["auto_delete"], arguments: [UInt8](arguments)))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM amqp_binding ORDER BY exchange, queue, routing_key") {
+                state.bindings.append(
+                    StoredBinding(exchange: row["exchange"], queue: row["queue"], routingKey: row["routing_key"]))
+            }
+            return state
+        }
+    }
+
+    private static func loadLogs(_ db: Database) throws -> [StoredLog] {
+        var logs: [StoredLog] = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, topic, epoch, last_offset FROM topic_log ORDER BY id") {
+            let id: Int64 = row["id"]
+            let name: String = row["topic"]
+            let epoch: String = row["epoch"]
+            let lastOffset = UInt64(row["last_offset"] as Int64)
+            guard let topic = try? Topic(name) else { continue }
+            var messages: [BusMessage] = []
+            var intact = true
+            var expected: UInt64?
+            let rows = try Row.fetchCursor(
+                db, sql: #"SELECT "offset", body FROM log_message WHERE log_id = ? ORDER BY "offset""#, arguments: [id])
+            while let row = try rows.next() {
+                let offset = UInt64(row["offset"] as Int64)
+                let body: Data = row["body"]
+                if let expected, offset != expected { intact = false }
+                expected = offset + 1
+                guard
+                    let message = StoredMessageCodec.decode(
+                        ByteBuffer(bytes: body), topic: topic, position: LogPosition(offset: offset, epoch: epoch))
+                else {
+                    intact = false
+                    continue
+                }
+                messages.append(message)
+            }
+            if let last = messages.last, last.offset != lastOffset { intact = false }
+            logs.append(
+                StoredLog(topic: topic, epoch: epoch, lastOffset: lastOffset, messages: messages, intact: intact))
+        }
+        return logs
+    }
+
+    private static func loadSessions(_ db: Database) throws -> [StoredSession] {
+        var sessions: [String: StoredSession] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM session") {
+            let header = StoredSession.Header(
+                clientID: row["client_id"], expirySeconds: UInt32(truncatingIfNeeded: row["expiry_seconds"] as Int64),
+                disconnectedAt: UInt64(row["disconnected_at"] as Int64))
+            sessions[header.clientID] = StoredSession(header: header)
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM session_subscription ORDER BY client_id, filter") {
+            let clientID: String = row["client_id"]
+            let identifier: Int64? = row["identifier"]
+            sessions[clientID]?.subscriptions.append(
+                StoredSubscription(
+                    filter: row["filter"], options: UInt8(truncatingIfNeeded: row["options"] as Int64),
+                    identifier: identifier.map(Int.init), sinceSeq: UInt64(row["since_seq"] as Int64)))
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM session_delivery ORDER BY client_id, seq") {
+            let clientID: String = row["client_id"]
+            guard let state = StoredDelivery.State(rawValue: UInt8(truncatingIfNeeded: row["state"] as Int64)) else {
+                continue
+            }
+            sessions[clientID]?.deliveries.append(
+                StoredDelivery(
+                    seq: UInt64(row["seq"] as Int64), packetID: UInt16(truncatingIfNeeded: row["packet_id"] as Int64),
+                    state: state))
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM session_inbound_qos2 ORDER BY client_id, packet_id") {
+            let clientID: String = row["client_id"]
+            sessions[clientID]?.inboundQoS2.append(UInt16(truncatingIfNeeded: row["packet_id"] as Int64))
+        }
+        return sessions.values.sorted { $0.header.clientID < $1.header.clientID }
+    }
+}
+
+/// The writer's prepared statements and topic-id cache. Used only on the store's commit thread, inside
+/// the database's serialized access (hence `@unchecked Sendable`).
+final class SQLiteWriter: @unchecked Sendable {
+    private var statements: [String: OpaquePointer] = [:]
+    /// Durable log ids by topic name.
+    private var logIDs: [String: Int64] = [:]
+
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    func apply(_ writes: [StoreWrite], _ db: Database) throws {
+        // Per log touched in this batch: its newest offset and count bound, applied once at the end.
+        var touched: [Int64: (last: UInt64, keep: Int)] = [:]
+        var body = ByteBuffer()
+        for write in writes {
+            switch write {
+            case .appendLog(let topic, let epoch, let message, let keep):
+                let id = try logID(topic.name, epoch: epoch, db)
+                body.clear()
+                StoredMessageCodec.encode(message, into: &body)
+                try run(
+                    db, #"INSERT OR REPLACE INTO log_message (log_id, "offset", time, body) VALUES (?, ?, ?, ?)"#,
+                    .int(id), .int(Int64(message.offset)), .int(Int64(bitPattern: message.timestamp)), .blob(body))
+                let previous = touched[id]?.last ?? 0
+                touched[id] = (max(previous, message.offset), keep)
+            case .resetLog(let topic, let epoch):
+                let id = try logID(topic.name, epoch: epoch, db)
+                try run(db, "DELETE FROM log_message WHERE log_id = ?", .int(id))
+                try run(db, "UPDATE topic_log SET epoch = ?, last_offset = 0 WHERE id = ?", .text(epoch), .int(id))
+                touched[id] = nil
+            case .trimLogByAge(let topic, let before):
+                guard let id = try existingLogID(topic.name, db) else { continue }
+                try run(
+                    db, "DELETE FROM log_message WHERE log_id = ? AND time < ?", .int(id),
+                    .int(Int64(bitPattern: before)))
+            case .retain(let topic, let message):
+                if let message {
+                    body.clear()
+                    StoredMessageCodec.encode(message, into: &body)
+                    try run(
+                        db, "INSERT OR REPLACE INTO retained (topic, body) VALUES (?, ?)", .text(topic.name),
+                        .blob(body))
+                } else {
+                    try run(db, "DELETE FROM retained WHERE topic = ?", .text(topic.name))
+                }
+            case .saveSession(let header):
+                try run(
+                    db,
+                    """
+                    INSERT INTO session (client_id, expiry_seconds, disconnected_at) VALUES (?, ?, ?)
+                    ON CONFLICT (client_id) DO UPDATE SET expiry_seconds = excluded.expiry_seconds,
+                    disconnected_at = excluded.disconnected_at
+                    """,
+                    .text(header.clientID), .int(Int64(header.expirySeconds)),
+                    .int(Int64(bitPattern: header.disconnectedAt)))
+            case .deleteSession(let clientID):
+                for table in ["session", "session_subscription", "session_delivery", "session_inbound_qos2"] {
+                    try run(db, "DELETE FROM \(table) WHERE client_id = ?", .text(clientID))
+                }
+            case .saveSubscription(let clientID, let subscription):
+                try run(
+                    db,
+                    """
+                    INSERT OR REPLACE INTO session_subscription (client_id, filter, options, identifier, since_seq)
+                    SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM session WHERE client_id = ?1)
+                    """,
+                    .text(clientID), .text(subscription.filter), .int(Int64(subscription.options)),
+                    subscription.identifier.map { .int(Int64($0)) } ?? .null, .int(Int64(subscription.sinceSeq)))
+            case .deleteSubscription(let clientID, let filter):
+                try run(
+                    db, "DELETE FROM session_subscription WHERE client_id = ? AND filter = ?", .text(clientID),
+                    .text(filter))
+            case .saveSessionMessage(let seq, let message):
+                body.clear()
+                StoredMessageCodec.encode(message, into: &body)
+                try run(
+                    db, "INSERT OR REPLACE INTO message_log (seq, topic, body) VALUES (?, ?, ?)", .int(Int64(seq)),
+                    .text(message.topic.name), .blob(body))
+            case .trimSessionMessages(let through):
+                try run(db, "DELETE FROM message_log WHERE seq <= ?", .int(Int64(through)))
+            case .saveDelivery(let clientID, let delivery):
+                try run(
+                    db,
+                    """
+                    INSERT OR REPLACE INTO session_delivery (client_id, seq, packet_id, state)
+                    SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM session WHERE client_id = ?1)
+                    """,
+                    .text(clientID), .int(Int64(delivery.seq)), .int(Int64(delivery.packetID)),
+                    .int(Int64(delivery.state.rawValue)))
+            case .deleteDelivery(let clientID, let seq):
+                try run(
+                    db, "DELETE FROM session_delivery WHERE client_id = ? AND seq = ?", .text(clientID),
+                    .int(Int64(seq)))
+            case .inboundQoS2(let clientID, let packetID, let received):
+                if received {
+                    try run(
+                        db,
+                        """
+                        INSERT OR IGNORE INTO session_inbound_qos2 (client_id, packet_id)
+                        SELECT ?, ? WHERE EXISTS (SELECT 1 FROM session WHERE client_id = ?1)
+                        """,
+                        .text(clientID), .int(Int64(packetID)))
+                } else {
+                    try run(
+                        db, "DELETE FROM session_inbound_qos2 WHERE client_id = ? AND packet_id = ?", .text(clientID),
+                        .int(Int64(packetID)))
+                }
+            case .saveConsumerOffset(let offset):
+                try run(
+                    db,
+                    #"INSERT OR REPLACE INTO consumer_offset (group_name, topic, epoch, "offset") VALUES (?, ?, ?, ?)"#,
+                    .text(offset.group), .text(offset.topic), .text(offset.epoch), .int(Int64(offset.offset)))
+            case .saveQueue(let queue):
+                try run(
+                    db,
+                    """
+                    INSERT OR REPLACE INTO amqp_queue (name, durable, exclusive, auto_delete, arguments)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                    .text(queue.name), .int(queue.durable ? 1 : 0), .int(queue.exclusive ? 1 : 0),
+                    .int(queue.autoDelete ? 1 : 0), .bytes(queue.arguments))
+            case .deleteQueue(let name):
+                try run(db, "DELETE FROM amqp_queue WHERE name = ?", .text(name))
+                try run(db, "DELETE FROM amqp_binding WHERE queue = ?", .text(name))
+            case .saveBinding(let binding):
+                try run(
+                    db, "INSERT OR IGNORE INTO amqp_binding (exchange, queue, routing_key) VALUES (?, ?, ?)",
+                    .text(binding.exchange), .text(binding.queue), .text(binding.routingKey))
+            case .deleteBinding(let binding):
+                try run(
+                    db, "DELETE FROM amqp_binding WHERE exchange = ? AND queue = ? AND routing_key = ?",
+                    .text(binding.exchange), .text(binding.queue), .text(binding.routingKey))
+            }
+        }
+        for (id, log) in touched {
+            try run(
+                db, "UPDATE topic_log SET last_offset = max(last_offset, ?) WHERE id = ?", .int(Int64(log.last)),
+                .int(id))
+            if log.last > UInt64(log.keep) {
+                try run(
+                    db, #"DELETE FROM log_message WHERE log_id = ? AND "offset" <= ?"#, .int(id),
+                    .int(Int64(log.last) - Int64(log.keep)))
+            }
+        }
+    }
+
+    func forgetCachedIDs() { logIDs.removeAll() }
+
+    /// Finalizes the prepared statements (before the connection closes).
+    func finalize() {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        statements.removeAll()
+    }
+
+    private func logID(_ topic: String, epoch: String, _ db: Database) throws -> Int64 {
+        if let id = logIDs[topic] { return id }
+        if let id = try existingLogID(topic, db) { return id }
+        try run(
+            db, "INSERT INTO topic_log (topic, epoch, last_offset) VALUES (?, ?, 0)", .text(topic), .text(epoch))
+        let id = db.lastInsertedRowID
+        logIDs[topic] = id
+        return id
+    }
+
+    private func existingLogID(_ topic: String, _ db: Database) throws -> Int64? {
+        if let id = logIDs[topic] { return id }
+        guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM topic_log WHERE topic = ?", arguments: [topic])
+        else { return nil }
+        logIDs[topic] = id
+        return id
+    }
+
+    enum Value {
+        case int(Int64)
+        case text(String)
+        case blob(ByteBuffer)
+        case bytes([UInt8])
+        case null
+    }
+
+    /// Runs one statement with raw bindings (no per-row argument arrays or `Data` copies on the hot path).
+    private func run(_ db: Database, _ sql: String, _ values: Value...) throws {
+        let statement = try prepared(sql, db)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (index, value) in values.enumerated() {
+            let position = Int32(index + 1)
+            switch value {
+            case .int(let v): sqlite3_bind_int64(statement, position, v)
+            case .text(let v): sqlite3_bind_text(statement, position, v, -1, Self.transient)
+            case .blob(let v):
+                v.withUnsafeReadableBytes { bytes in
+                    _ = sqlite3_bind_blob(statement, position, bytes.baseAddress, Int32(bytes.count), Self.transient)
+                }
+            case .bytes(let v):
+                v.withUnsafeBytes { bytes in
+                    _ = sqlite3_bind_blob(statement, position, bytes.baseAddress, Int32(bytes.count), Self.transient)
+                }
+            case .null: sqlite3_bind_null(statement, position)
+            }
+        }
+        let code = sqlite3_step(statement)
+        guard code == SQLITE_DONE || code == SQLITE_ROW else {
+            throw StoreError("sqlite: \(String(cString: sqlite3_errmsg(db.sqliteConnection))) (\(code)) in \(sql)")
+        }
+    }
+
+    private func prepared(_ sql: String, _ db: Database) throws -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let code = sqlite3_prepare_v2(db.sqliteConnection, sql, -1, &statement, nil)
+        guard code == SQLITE_OK, let statement else {
+            throw StoreError("sqlite: cannot prepare \(sql): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
+        }
+        statements[sql] = statement
+        return statement
+    }
+}
