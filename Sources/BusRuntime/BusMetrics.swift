@@ -18,6 +18,9 @@ package final class ProtocolCounters: Sendable {
     let dropped: Counter
     let slowConsumers: Counter
     let refused: Counter
+    let authenticationFailures: Counter
+    let permissionDenied: Counter
+    let tokensExpired: Counter
     private let connectionsGauge: Gauge
     private let connectionCount = ManagedAtomic<Int>(0)
 
@@ -31,6 +34,9 @@ package final class ProtocolCounters: Sendable {
         dropped = Counter(label: "switchboard_messages_dropped_total", dimensions: dimensions)
         slowConsumers = Counter(label: "switchboard_slow_consumers_total", dimensions: dimensions)
         refused = Counter(label: "switchboard_connections_refused_total", dimensions: dimensions)
+        authenticationFailures = Counter(label: "switchboard_auth_failures_total", dimensions: dimensions)
+        permissionDenied = Counter(label: "switchboard_permission_denied_total", dimensions: dimensions)
+        tokensExpired = Counter(label: "switchboard_tokens_expired_total", dimensions: dimensions)
         connectionsGauge = Gauge(label: "switchboard_connections", dimensions: dimensions)
         connectionsGauge.record(0)
     }
@@ -47,6 +53,12 @@ package final class ProtocolCounters: Sendable {
     package func countSlowConsumer() { slowConsumers.increment() }
     /// A connection was refused (limits).
     package func countRefused() { refused.increment() }
+    /// Credentials were refused (bad password, invalid or expired token, none when required).
+    package func countAuthenticationFailure() { authenticationFailures.increment() }
+    /// A publish, subscribe, history, presence or RPC request was beyond the client's permissions.
+    package func countPermissionDenied() { permissionDenied.increment() }
+    /// A live connection was closed because its token expired without a refresh.
+    package func countExpired() { tokensExpired.increment() }
 
     package var connections: Int { connectionCount.load(ordering: .relaxed) }
 }

@@ -1,23 +1,107 @@
+package import BusCore
+
+/// What a client presented when it connected. Each protocol fills what its wire carries: MQTT
+/// username/password, NATS user/pass/auth_token/jwt, `Authorization: Basic`/`Bearer`, `?token=`, the
+/// native `connect` frame's token, and the verified TLS client certificate's subject (mTLS).
+package struct ClientCredentials: Sendable, Equatable {
+    /// A user name (MQTT username, NATS user, HTTP Basic user).
+    package var username: String?
+    /// A password; when there is no `username` it is taken as a token (MQTT and NATS carry JWTs there).
+    package var password: String?
+    /// A bearer token (JWT or static token).
+    package var token: String?
+    /// The connection's client id, substituted for `{client}` in permission rules.
+    package var clientID: String?
+    /// The subject of a client certificate that the TLS handshake verified (RFC 4514 text).
+    package var certificateSubject: String?
+
+    package init(
+        username: String? = nil, password: String? = nil, token: String? = nil, clientID: String? = nil,
+        certificateSubject: String? = nil
+    ) {
+        self.username = username.flatMap { $0.isEmpty ? nil : $0 }
+        self.password = password.flatMap { $0.isEmpty ? nil : $0 }
+        self.token = token.flatMap { $0.isEmpty ? nil : $0 }
+        self.clientID = clientID
+        self.certificateSubject = certificateSubject
+    }
+
+    /// Whether the client presented anything at all.
+    package var isEmpty: Bool { username == nil && password == nil && token == nil && certificateSubject == nil }
+}
+
+/// Who a connection is, once authenticated: the same for every protocol (DESIGN.md §6).
+package struct ClientIdentity: Sendable, Equatable {
+    /// The user id (static user name, JWT `sub`, certificate subject); nil for an anonymous client.
+    package var userID: String?
+    /// Roles from the config (static users) or the token's claim.
+    package var roles: [String]
+    /// May use the HTTP API (topics are still governed by `permissions`).
+    package var isAdmin: Bool
+    /// Topics this client may publish to and subscribe to.
+    package var permissions: TopicPermissions
+    /// When the credentials stop being valid (JWT `exp`), in seconds since the Unix epoch.
+    package var expiresAt: Double?
+
+    package init(
+        userID: String?, roles: [String] = [], isAdmin: Bool = false, permissions: TopicPermissions = .unrestricted,
+        expiresAt: Double? = nil
+    ) {
+        self.userID = userID
+        self.roles = roles
+        self.isAdmin = isAdmin
+        self.permissions = permissions
+        self.expiresAt = expiresAt
+    }
+
+    /// An anonymous client with no restriction (the default server, no security configured).
+    package static let anonymous = ClientIdentity(userID: nil)
+
+    /// Whether this is an anonymous client.
+    package var isAnonymous: Bool { userID == nil }
+}
+
 /// The result of checking a client's credentials.
 package enum AuthOutcome: Sendable, Equatable {
-    /// No credentials, and anonymous access is on.
-    case anonymous
-    /// Credentials accepted for this user.
-    case user(String)
-    /// Refused, with the reason the client is told.
+    /// Accepted: anonymous (no credentials, anonymous access on) or a known user.
+    case accepted(ClientIdentity)
+    /// Refused, with the reason the client is told (never which part was wrong).
     case refused(String)
+
+    /// The identity, when accepted.
+    package var identity: ClientIdentity? {
+        if case .accepted(let identity) = self { return identity }
+        return nil
+    }
 }
 
 /// Checks credentials for every protocol alike (one identity model, DESIGN.md §6).
 package protocol Authenticator: Sendable {
+    /// Whether a client without credentials is accepted (as an anonymous identity).
     var allowsAnonymous: Bool { get }
-    /// Checks a bearer token (native `connect`, `Authorization: Bearer`, MQTT/NATS passwords later).
-    func authenticate(token: String?) -> AuthOutcome
+    /// Whether anything beyond anonymous access is configured (users, tokens, JWT keys): then the HTTP
+    /// API wants an API key or an admin user.
+    var isSecured: Bool { get }
+    /// Checks what the client presented. Synchronous: the slow part (password hashing) is cached per
+    /// user after the first success, and JWT keys are resolved at startup.
+    func authenticate(_ credentials: ClientCredentials) -> AuthOutcome
 }
 
-/// Static bearer tokens from the config file, each naming its user. (JWT joins with the security issue.)
+extension Authenticator {
+    package var isSecured: Bool { !allowsAnonymous }
+
+    /// A bearer token alone (native `connect`, `Authorization: Bearer`, `?token=`).
+    package func authenticate(token: String?, clientID: String? = nil) -> AuthOutcome {
+        authenticate(ClientCredentials(token: token, clientID: clientID))
+    }
+}
+
+/// Static bearer tokens from the config file, each naming its user, no permission rules. Kept for
+/// tests and embedders; the server uses `SecurityKit.SwitchboardAuthenticator`.
 package struct StaticTokenAuthenticator: Authenticator {
     package let allowsAnonymous: Bool
+    /// Static tokens name no admin, so they leave the HTTP API to `api_key` (as before issue 8).
+    package var isSecured: Bool { false }
     private let tokens: [String: String]
 
     package init(allowsAnonymous: Bool, tokens: [String: String]) {
@@ -25,12 +109,12 @@ package struct StaticTokenAuthenticator: Authenticator {
         self.tokens = tokens
     }
 
-    package func authenticate(token: String?) -> AuthOutcome {
-        guard let token, !token.isEmpty else {
-            return allowsAnonymous ? .anonymous : .refused("a token is required")
+    package func authenticate(_ credentials: ClientCredentials) -> AuthOutcome {
+        guard let token = credentials.token ?? credentials.password else {
+            return allowsAnonymous ? .accepted(.anonymous) : .refused("a token is required")
         }
         guard let user = tokens[token] else { return .refused("invalid token") }
-        return .user(user)
+        return .accepted(ClientIdentity(userID: user))
     }
 }
 

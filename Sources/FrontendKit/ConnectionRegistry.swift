@@ -1,5 +1,8 @@
 package import BusCore
+import Metrics
 import NIOConcurrencyHelpers
+package import NIOCore
+import NIOHTTP1
 
 /// A connection as the admin API lists it.
 package struct ConnectionInfo: Sendable {
@@ -51,57 +54,183 @@ package protocol ConnectionController: AnyObject, Sendable {
     func requestClose(_ reason: CloseReason)
 }
 
+/// The connection limits every protocol shares (config key `limits`), each a named setting.
+package struct ConnectionLimits: Sendable, Equatable {
+    /// Connections across all protocols (`max_connections`).
+    package var maxConnections: Int
+    /// Connections from one IP address across all protocols (`max_connections_per_ip`); 0 is no limit.
+    package var maxConnectionsPerAddress: Int
+    /// New connections accepted per second, server-wide (`max_connects_per_second`); 0 is no limit.
+    /// A token bucket: up to one second's worth may arrive at once.
+    package var maxConnectsPerSecond: Int
+
+    package init(maxConnections: Int, maxConnectionsPerAddress: Int = 0, maxConnectsPerSecond: Int = 0) {
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.maxConnectsPerSecond = maxConnectsPerSecond
+    }
+}
+
+/// Which limit refused a connection. Each protocol answers in its own way: HTTP 503 (total) or 429,
+/// MQTT CONNACK 0x89 / 0x97 / 0x9F (3.1.1: 3), NATS -ERR 'maximum connections exceeded'.
+package enum AdmissionRefusal: String, Sendable, CaseIterable {
+    case total = "max_connections"
+    case perAddress = "max_connections_per_ip"
+    case rate = "max_connects_per_second"
+
+    /// What the client is told.
+    package func message(_ limits: ConnectionLimits) -> String {
+        switch self {
+        case .total: "connection limit (\(limits.maxConnections)) reached"
+        case .perAddress: "too many connections from this address (\(limits.maxConnectionsPerAddress))"
+        case .rate: "too many new connections (\(limits.maxConnectsPerSecond) per second)"
+        }
+    }
+}
+
 /// Every live client connection of every protocol, for the admin API, limits and shutdown.
 package final class ConnectionRegistry: Sendable {
     private struct Entry {
         var info: ConnectionInfo
         var controller: any ConnectionController
+        var address: String?
     }
 
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var perAddress: [String: Int] = [:]
+        /// Token bucket for the connect rate: tokens and when they were last topped up.
+        var tokens: Double
+        var refilledAt: UInt64
+    }
+
+    private let state: NIOLockedValueBox<State>
+    package let limits: ConnectionLimits
     /// Most connections at once, across protocols.
-    package let maxConnections: Int
+    package var maxConnections: Int { limits.maxConnections }
+    private let clock: @Sendable () -> UInt64
+    private let refusals: [AdmissionRefusal: Counter]
 
-    package init(maxConnections: Int) { self.maxConnections = maxConnections }
+    package convenience init(maxConnections: Int) {
+        self.init(limits: ConnectionLimits(maxConnections: maxConnections))
+    }
 
-    /// Adds a connection; false when the limit is reached (the caller refuses the client).
-    package func register(_ info: ConnectionInfo, controller: any ConnectionController) -> Bool {
-        entries.withLockedValue { entries in
-            guard entries.count < maxConnections else { return false }
-            entries[info.id] = Entry(info: info, controller: controller)
-            return true
+    /// `clock`: monotonic nanoseconds (injected for tests).
+    package init(
+        limits: ConnectionLimits, clock: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds }
+    ) {
+        self.limits = limits
+        self.clock = clock
+        self.state = NIOLockedValueBox(State(tokens: Double(limits.maxConnectsPerSecond), refilledAt: clock()))
+        var refusals: [AdmissionRefusal: Counter] = [:]
+        for reason in AdmissionRefusal.allCases {
+            refusals[reason] = Counter(
+                label: "switchboard_connection_limit_refusals_total", dimensions: [("limit", reason.rawValue)])
         }
+        self.refusals = refusals
+    }
+
+    /// Adds a connection; false when a limit refuses it (the caller refuses the client).
+    package func register(_ info: ConnectionInfo, controller: any ConnectionController) -> Bool {
+        admit(info, controller: controller) == nil
+    }
+
+    /// Adds a connection, or says which limit refuses it (counted in /metrics).
+    package func admit(_ info: ConnectionInfo, controller: any ConnectionController) -> AdmissionRefusal? {
+        let address = info.remoteAddress.map(Self.host)
+        let refusal: AdmissionRefusal? = state.withLockedValue { state in
+            if let refusal = check(&state, address: address) { return refusal }
+            if limits.maxConnectsPerSecond > 0 { state.tokens -= 1 }
+            if let address { state.perAddress[address, default: 0] += 1 }
+            state.entries[info.id] = Entry(info: info, controller: controller, address: address)
+            return nil
+        }
+        if let refusal { refusals[refusal]?.increment() }
+        return refusal
+    }
+
+    /// Which limit would refuse a connection from `remoteAddress` now, without taking a slot (HTTP
+    /// routes answer 429/503 before they start a stream).
+    package func admissionRefusal(remoteAddress: String?) -> AdmissionRefusal? {
+        let refusal = state.withLockedValue { check(&$0, address: remoteAddress.map(Self.host)) }
+        if let refusal { refusals[refusal]?.increment() }
+        return refusal
+    }
+
+    private func check(_ state: inout State, address: String?) -> AdmissionRefusal? {
+        guard state.entries.count < limits.maxConnections else { return .total }
+        if limits.maxConnectionsPerAddress > 0, let address,
+            state.perAddress[address, default: 0] >= limits.maxConnectionsPerAddress
+        {
+            return .perAddress
+        }
+        if limits.maxConnectsPerSecond > 0 {
+            let now = clock()
+            let rate = Double(limits.maxConnectsPerSecond)
+            state.tokens = min(rate, state.tokens + Double(now &- state.refilledAt) / 1e9 * rate)
+            state.refilledAt = now
+            if state.tokens < 1 { return .rate }
+        }
+        return nil
+    }
+
+    /// The host part of `ip:port` or `[ip]:port`.
+    static func host(_ remote: String) -> String {
+        if remote.hasPrefix("["), let close = remote.firstIndex(of: "]") {
+            return String(remote[remote.index(after: remote.startIndex)..<close])
+        }
+        guard let colon = remote.lastIndex(of: ":"), remote.firstIndex(of: ":") == colon else { return remote }
+        return String(remote[..<colon])
     }
 
     package func update(_ id: String, _ body: (inout ConnectionInfo) -> Void) {
-        entries.withLockedValue { entries in
-            guard var entry = entries[id] else { return }
+        state.withLockedValue { state in
+            guard var entry = state.entries[id] else { return }
             body(&entry.info)
-            entries[id] = entry
+            state.entries[id] = entry
         }
     }
 
     /// Forgets a connection; false when it was not registered.
     @discardableResult
     package func remove(_ id: String) -> Bool {
-        entries.withLockedValue { $0.removeValue(forKey: id) != nil }
+        state.withLockedValue { state in
+            guard let entry = state.entries.removeValue(forKey: id) else { return false }
+            if let address = entry.address {
+                let left = state.perAddress[address, default: 1] - 1
+                state.perAddress[address] = left > 0 ? left : nil
+            }
+            return true
+        }
     }
 
-    package var count: Int { entries.withLockedValue { $0.count } }
+    package var count: Int { state.withLockedValue { $0.entries.count } }
 
     package func list() -> [ConnectionInfo] {
-        entries.withLockedValue { $0.values.map(\.info) }.sorted { $0.connectedAt < $1.connectedAt }
+        state.withLockedValue { $0.entries.values.map(\.info) }.sorted { $0.connectedAt < $1.connectedAt }
     }
 
     /// Asks one connection to close; false when there is no such connection.
     package func close(_ id: String, reason: CloseReason) -> Bool {
-        guard let controller = entries.withLockedValue({ $0[id]?.controller }) else { return false }
+        guard let controller = state.withLockedValue({ $0.entries[id]?.controller }) else { return false }
         controller.requestClose(reason)
         return true
     }
 
     /// Asks every connection to close (shutdown).
     package func closeAll(reason: CloseReason) {
-        for controller in entries.withLockedValue({ $0.values.map(\.controller) }) { controller.requestClose(reason) }
+        for controller in state.withLockedValue({ $0.entries.values.map(\.controller) }) {
+            controller.requestClose(reason)
+        }
+    }
+}
+
+extension ConnectionRegistry {
+    /// The HTTP refusal for a new connection from `remoteAddress` (upgrades, SSE, long polls), or nil:
+    /// 503 when the server is full, 429 for the per-address and rate limits.
+    package func httpRefusal(remoteAddress: SocketAddress?) -> APIError? {
+        guard let refusal = admissionRefusal(remoteAddress: remoteAddress?.clientDescription) else { return nil }
+        let message = refusal.message(limits)
+        return refusal == .total ? .unavailable(message) : APIError(.tooManyRequests, "rate_limited", message)
     }
 }

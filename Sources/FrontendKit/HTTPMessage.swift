@@ -13,6 +13,8 @@ package struct HTTPRequest: Sendable {
     package var remoteAddress: SocketAddress?
     /// Completes when the connection closes, so a held answer (long polling) can give up early.
     package var closeFuture: EventLoopFuture<Void>?
+    /// The common name of the client certificate the TLS handshake verified (HTTPS with mTLS).
+    package var clientCertificateName: String?
 
     package init(head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?) {
         self.head = head

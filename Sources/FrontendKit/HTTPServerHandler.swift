@@ -53,6 +53,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
                 state = .idle
                 var request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
                 request.closeFuture = context.channel.closeFuture
+                request.clientCertificateName = context.channel.verifiedClientCommonName
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 router.respond(to: request, on: context.eventLoop).whenComplete { result in
                     let (handler, context) = loopBound.value

@@ -14,12 +14,17 @@ package struct HTTPServerConfiguration: Sendable {
     /// Outbound bytes queued per connection before a WebSocket subscriber counts as slow (high
     /// watermark); writability returns at half of it.
     package var maxOutboundBytes: Int
+    /// When set, the port speaks HTTPS (and WSS for its WebSocket endpoints).
+    package var tls: ServerTLS?
 
-    package init(host: String, port: Int, maxBodyBytes: Int = 1 << 20, maxOutboundBytes: Int = 1 << 20) {
+    package init(
+        host: String, port: Int, maxBodyBytes: Int = 1 << 20, maxOutboundBytes: Int = 1 << 20, tls: ServerTLS? = nil
+    ) {
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
         self.maxOutboundBytes = maxOutboundBytes
+        self.tls = tls
     }
 }
 
@@ -52,7 +57,9 @@ package final class HTTPServerService: Service, Sendable {
     package func run() async throws {
         let channel = try await bind()
         if let address = channel.localAddress { onBound(address) }
-        logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        logger.info(
+            configuration.tls == nil ? "HTTP listening" : "HTTPS listening",
+            metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         // Graceful shutdown (SIGTERM/SIGINT) and cancellation both stop accepting.
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await channel.closeFuture.get()
@@ -83,6 +90,7 @@ package final class HTTPServerService: Service, Sendable {
         let httpHandler = HTTPServerHandler(
             router: router, maxBodyBytes: configuration.maxBodyBytes)
         let upgrader = WebSocketUpgrader(endpoints: endpoints)
+        if let tls = configuration.tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
         let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (

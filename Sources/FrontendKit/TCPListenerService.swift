@@ -12,12 +12,15 @@ package struct TCPListenerConfiguration: Sendable {
     /// Outbound bytes queued per connection before the channel turns unwritable (the protocol's slow
     /// consumer bound); writability returns at half of it.
     package var maxOutboundBytes: Int
+    /// When set, every connection starts with a TLS handshake (MQTT 8883 and the like).
+    package var tls: ServerTLS?
 
-    package init(name: String, host: String, port: Int, maxOutboundBytes: Int) {
+    package init(name: String, host: String, port: Int, maxOutboundBytes: Int, tls: ServerTLS? = nil) {
         self.name = name
         self.host = host
         self.port = port
         self.maxOutboundBytes = maxOutboundBytes
+        self.tls = tls
     }
 }
 
@@ -48,7 +51,10 @@ package final class TCPListenerService: Service, Sendable {
         if let address = channel.localAddress { onBound(address) }
         logger.info(
             "\(configuration.name) listening",
-            metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            metadata: [
+                "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                "tls": "\(configuration.tls != nil)",
+            ])
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onCancelOrGracefulShutdown: {
@@ -58,9 +64,13 @@ package final class TCPListenerService: Service, Sendable {
 
     private func bind() async throws -> any Channel {
         let initializeChild = self.initializeChild
+        let tls = configuration.tls
         return try await ServerBootstrap.forClients(group: group, maxOutboundBytes: configuration.maxOutboundBytes)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try initializeChild(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
+                    try initializeChild(channel)
+                }
             }
             .bind(host: configuration.host, port: configuration.port).get()
     }

@@ -10,6 +10,8 @@ struct APIRoutes: Sendable {
     let bus: Bus
     let connections: ConnectionRegistry
     let apiKey: String?
+    /// When it is secured (users, tokens, JWT or anonymous off), the API wants the API key or an admin.
+    let authenticator: any Authenticator
     let metricsSlot: ProtocolMetricsSlot
     let defaultHistoryLimit = 100
 
@@ -26,15 +28,25 @@ struct APIRoutes: Sendable {
 
     // MARK: - API key
 
+    /// The API key, or (when security is configured) an admin user: HTTP Basic for static users, a
+    /// bearer token (JWT with the admin grant, or a role with `admin`).
     private func checkKey(_ request: HTTPRequest) throws {
-        guard let apiKey else { return }
+        guard apiKey != nil || authenticator.isSecured else { return }
         let headers = request.head.headers
         let bearer = headers.first(name: "Authorization").flatMap { value -> String? in
             value.lowercased().hasPrefix("bearer ") ? String(value.dropFirst(7)) : nil
         }
-        guard bearer == apiKey || headers.first(name: "X-API-Key") == apiKey else {
-            throw APIError.unauthorized("a valid API key is required (Authorization: Bearer <key> or X-API-Key)")
+        if let apiKey, bearer == apiKey || headers.first(name: "X-API-Key") == apiKey { return }
+        let credentials = headers.clientCredentials(query: nil)
+        if !credentials.isEmpty, authenticator.isSecured,
+            case .accepted(let identity) = authenticator.authenticate(credentials),
+            !identity.isAnonymous
+        {
+            guard identity.isAdmin else { throw APIError.forbidden("the API needs an admin user or the API key") }
+            return
         }
+        throw APIError.unauthorized(
+            "a valid API key (Authorization: Bearer <key> or X-API-Key) or admin credentials are required")
     }
 
     private func guarded(

@@ -50,6 +50,7 @@ extension ServerConfiguration {
                 throw ConfigurationError("cannot read config file \(path): \(error.localizedDescription)")
             }
             try configuration.apply(file: data)
+            try configuration.apply(securityFile: data)
         }
         try configuration.apply(environment: environment)
         try configuration.apply(overrides)

@@ -5,6 +5,7 @@ package import MQTTFrontend
 package import NATSFrontend
 import NATSWire
 import NIOCore
+package import SecurityKit
 package import Storage
 
 /// Which `Store` implementation keeps durable state.
@@ -43,6 +44,10 @@ package struct ServerConfiguration: Sendable {
     /// The NATS client port and limits (`nats` in the config file); `natsEnabled` false closes the port.
     package var nats = NATSConfiguration()
     package var natsEnabled = true
+    /// Users, roles, permissions and JWT keys (config key `security`; docs/security.md).
+    package var security = SecuritySettings()
+    /// Certificates and the TLS listeners (config key `tls`; docs/security.md).
+    package var tls: TLSSettings?
     /// Event loop threads; defaults to one per core.
     package var eventLoopThreads: Int = System.coreCount
 
@@ -60,6 +65,12 @@ package struct ServerConfiguration: Sendable {
 package struct ServerLimits: Sendable {
     /// Connections across all protocols. Past 100k a single process should be sharded anyway.
     package var maxConnections = 100_000
+    /// Connections from one IP address across protocols (`max_connections_per_ip`); 0, the default,
+    /// is no limit (clients behind one NAT or proxy would share it).
+    package var maxConnectionsPerAddress = 0
+    /// New connections per second, server-wide (`max_connects_per_second`); 0, the default, is no
+    /// limit. Bounds the CPU a reconnect storm or a password guesser can take (TLS and PBKDF2 are slow).
+    package var maxConnectsPerSecond = 0
     /// Largest WebSocket frame or message.
     package var maxFrameBytes = 65_536
     /// Outbound bytes queued per connection before it is a slow consumer (1 MiB ≈ 10k small messages).

@@ -37,10 +37,17 @@ package final class SwitchboardServer: Sendable {
     private let nats: NATSServices?
     /// Durable state (see `openStore`); closed after the services stop.
     package let store: any Store
+    /// Who may connect and what they may do; the TLS context of the TLS listeners.
+    private let security: ServerSecurity
 
     /// Builds the server and takes back what `store` kept (durable logs, retained messages); a memory
-    /// store when none is given.
-    package init(configuration: ServerConfiguration, logger: Logger, store: (any Store)? = nil) throws {
+    /// store when none is given. `security` defaults to static tokens without TLS; `switchboard serve`
+    /// passes `ServerSecurity.load`.
+    package init(
+        configuration: ServerConfiguration, logger: Logger, store: (any Store)? = nil, security: ServerSecurity? = nil
+    ) throws {
+        let security = security ?? .basic(configuration)
+        self.security = security
         self.configuration = configuration
         self.logger = logger
         let store = store ?? MemoryStore()
@@ -56,21 +63,25 @@ package final class SwitchboardServer: Sendable {
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics),
             store: store)
-        self.connections = ConnectionRegistry(maxConnections: configuration.limits.maxConnections)
+        self.connections = ConnectionRegistry(
+            limits: ConnectionLimits(
+                maxConnections: configuration.limits.maxConnections,
+                maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
+                maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         self.retained = RetainedMessageStore(store: store)
         self.mqtt = MQTTServices(
             bus: bus, connections: connections,
-            authenticator: StaticTokenAuthenticator(
-                allowsAnonymous: configuration.anonymous, tokens: configuration.tokens),
-            configuration: configuration.mqttWithHost, retained: retained, store: store)
+            authenticator: security.authenticator, configuration: configuration.mqttWithHost, retained: retained,
+            store: store)
         var natsConfiguration = configuration.nats
         natsConfiguration.host = configuration.host
         self.nats =
             configuration.natsEnabled
             ? NATSServices(
                 configuration: natsConfiguration, bus: bus, connections: connections,
-                authenticator: StaticTokenAuthenticator(
-                    allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)) : nil
+                authenticator: security.authenticator,
+                tls: configuration.tls?.nats == true ? security.tls : nil,
+                tlsVerify: configuration.tls?.require_client_cert ?? false) : nil
         try restore()
     }
 
@@ -95,6 +106,7 @@ package final class SwitchboardServer: Sendable {
     /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down.
     package func run(handleSignals: Bool = true) async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeHTTPService())]
+        services += makeTLSServices().map { .init(service: $0) }
         if let nats {
             let natsAddress = self.natsAddress
             services.append(.init(service: nats.makeListener(group: group, logger: logger) { natsAddress.value = $0 }))
@@ -109,19 +121,19 @@ package final class SwitchboardServer: Sendable {
         bus.startStorageHousekeeping()
         let trimming = mqtt.startMessageLogTrimming()
         defer { for task in trimming { task.cancel() } }
-        if configuration.anonymous {
+        if security.authenticator.allowsAnonymous {
             logger.notice("anonymous access is ON: any client may connect without credentials")
+        } else {
+            logger.info("anonymous access is off: clients must authenticate")
         }
         try await serviceGroup.run()
         try await group.shutdownGracefully()
         store.close()
     }
 
-    private var authenticator: StaticTokenAuthenticator {
-        StaticTokenAuthenticator(allowsAnonymous: configuration.anonymous, tokens: configuration.tokens)
-    }
+    private var authenticator: any Authenticator { security.authenticator }
 
-    private func makeHTTPService() -> HTTPServerService {
+    private func makeHTTPService(tls: ServerTLS? = nil, port: Int? = nil) -> HTTPServerService {
         let limits = configuration.limits
         var wsConfiguration = NativeWSConfiguration()
         wsConfiguration.maxFrameBytes = limits.maxFrameBytes
@@ -151,7 +163,8 @@ package final class SwitchboardServer: Sendable {
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
         APIRoutes(
-            bus: bus, connections: connections, apiKey: configuration.apiKey, metricsSlot: bus.metrics.slot(for: "http")
+            bus: bus, connections: connections, apiKey: configuration.apiKey, authenticator: authenticator,
+            metricsSlot: bus.metrics.slot(for: "http")
         )
         .register(into: &router)
         SSERoutes(services: makeSSEServices(authenticator: authenticator)).register(into: &router)
@@ -185,14 +198,17 @@ package final class SwitchboardServer: Sendable {
         let logger = self.logger
         return HTTPServerService(
             configuration: HTTPServerConfiguration(
-                host: configuration.host, port: configuration.httpPort, maxBodyBytes: limits.maxBodyBytes,
-                maxOutboundBytes: limits.maxOutboundBytes),
+                host: configuration.host, port: port ?? configuration.httpPort, maxBodyBytes: limits.maxBodyBytes,
+                maxOutboundBytes: limits.maxOutboundBytes, tls: tls),
             group: group, router: router.build(), endpoints: endpoints, logger: logger,
             onBound: { address in
+                // The HTTPS port is extra: readiness and `httpAddress` follow the plain HTTP port.
+                guard tls == nil else { return }
                 boundAddress.value = address
                 ready.store(true, ordering: .relaxed)
             },
             onShutdown: {
+                guard tls == nil else { return }
                 ready.store(false, ordering: .relaxed)
                 logger.info("shutting down: closing connections", metadata: ["connections": "\(connections.count)"])
                 connections.closeAll(reason: .shutdown)
@@ -205,6 +221,19 @@ package final class SwitchboardServer: Sendable {
 }
 
 extension SwitchboardServer {
+    /// The TLS listeners `tls` asks for: HTTPS/WSS on `https_port`, MQTT on `mqtt_port` (the NATS port
+    /// upgrades in place, the NATS way).
+    fileprivate func makeTLSServices() -> [any Service] {
+        guard let tls = security.tls, let settings = configuration.tls else { return [] }
+        var services: [any Service] = []
+        if let port = settings.https_port { services.append(makeHTTPService(tls: tls, port: port)) }
+        if let port = settings.mqtt_port {
+            services.append(
+                MQTTServerService(services: mqtt, group: group, logger: logger, tls: tls, port: port))
+        }
+        return services
+    }
+
     fileprivate func makeSSEServices(authenticator: any Authenticator) -> SSEServices {
         let settings = configuration.sse
         var sse = SSEConfiguration()

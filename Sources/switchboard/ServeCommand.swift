@@ -134,8 +134,11 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "switchboard")
+        let security: ServerSecurity
+        do { security = try await ServerSecurity.load(configuration) } catch { throw ValidationError("\(error)") }
         let store = try SwitchboardServer.openStore(configuration, logger: logger)
-        let server = try SwitchboardServer(configuration: configuration, logger: logger, store: store)
+        let server = try SwitchboardServer(
+            configuration: configuration, logger: logger, store: store, security: security)
         try await server.run()
     }
 }

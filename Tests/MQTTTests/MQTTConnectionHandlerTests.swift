@@ -14,14 +14,14 @@ import Testing
     let bus: Bus
     let services: MQTTServices
 
-    init() {
+    init(authenticator: (any Authenticator)? = nil) {
         bus = Bus(eventLoops: [loop])
         var configuration = MQTTConfiguration()
         configuration.limits.maxPacketSize = 512
         services = MQTTServices(
             bus: bus, connections: ConnectionRegistry(maxConnections: 10),
-            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
-            retained: RetainedMessageStore())
+            authenticator: authenticator ?? StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]),
+            configuration: configuration, retained: RetainedMessageStore())
     }
 
     func connection() throws -> EmbeddedChannel {

@@ -15,14 +15,15 @@ import Testing
     let bus: Bus
     let connections = ConnectionRegistry(maxConnections: 10)
 
-    init(anonymous: Bool = true) throws {
+    init(anonymous: Bool = true, authenticator: (any Authenticator)? = nil) throws {
         bus = Bus(eventLoops: [channel.embeddedEventLoop])
         var configuration = NATSConfiguration()
         configuration.limits.pingIntervalSeconds = 5
         configuration.limits.maxPingsOut = 1
         let services = NATSServices(
             configuration: configuration, bus: bus, connections: connections,
-            authenticator: StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"]))
+            authenticator: authenticator ?? StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"])
+        )
         try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services))
         channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
         channel.embeddedEventLoop.run()
@@ -145,6 +146,53 @@ import Testing
         _ = try harness.received()
         harness.channel.embeddedEventLoop.advanceTime(by: .seconds(2) + KeepAliveSweeper.tick)
         #expect(try harness.received().text == "-ERR 'Authentication Timeout'\r\n")
+        #expect(!harness.channel.isActive)
+    }
+}
+
+/// Permissions and expiry as the handler applies them (the identity comes from a fixed authenticator).
+@Suite struct NATSConnectionHandlerPermissionTests {
+    struct FixedAuthenticator: Authenticator {
+        var identity: ClientIdentity
+        var allowsAnonymous: Bool { false }
+        func authenticate(_ credentials: ClientCredentials) -> AuthOutcome {
+            credentials.token == "ok" ? .accepted(identity) : .refused("invalid token")
+        }
+    }
+
+    static func identity(expiresAt: Double? = nil) -> ClientIdentity {
+        ClientIdentity(
+            userID: "alice",
+            permissions: TopicPermissions(
+                publish: .only([try! TopicFilter("users/alice/#")]),
+                subscribe: .only([try! TopicFilter("users/alice/#")])),
+            expiresAt: expiresAt)
+    }
+
+    @Test func refusalsUseTheReferenceWordingAndKeepTheConnection() throws {
+        let harness = try NATSConnectionHandlerTests(authenticator: FixedAuthenticator(identity: Self.identity()))
+        _ = try harness.received()
+        try harness.send("CONNECT {\"auth_token\":\"ok\",\"verbose\":true}\r\n")
+        #expect(try harness.received().text == "+OK\r\n")
+        try harness.send("SUB users.bob.> 1\r\nSUB users.> q 2\r\nPUB users.bob.x 1\r\nx\r\nSUB users.alice.* 3\r\n")
+        #expect(
+            try harness.received().text
+                == "-ERR 'Permissions Violation for Subscription to \"users.bob.>\"'\r\n"
+                + "-ERR 'Permissions Violation for Subscription to \"users.>\" using queue \"q\"'\r\n"
+                + "-ERR 'Permissions Violation for Publish to \"users.bob.x\"'\r\n+OK\r\n")
+        #expect(harness.channel.isActive)
+        try harness.send("PUB users.alice.x 1\r\ny\r\n")
+        let delivered = try harness.received().text
+        #expect(delivered.contains("MSG users.alice.x 3 1\r\ny\r\n"), "\(delivered)")
+    }
+
+    @Test func anExpiredTokenClosesTheConnection() throws {
+        let harness = try NATSConnectionHandlerTests(
+            authenticator: FixedAuthenticator(identity: Self.identity(expiresAt: 1)))
+        _ = try harness.received()
+        try harness.send("CONNECT {\"auth_token\":\"ok\"}\r\n")
+        harness.channel.embeddedEventLoop.advanceTime(by: KeepAliveSweeper.tick)
+        #expect(try harness.received().text == "-ERR 'User Authentication Expired'\r\n")
         #expect(!harness.channel.isActive)
     }
 }

@@ -9,6 +9,17 @@ extension MQTTConnectionHandler {
     /// CONNECT: negotiate, authenticate, find or create the session (taking it over from a live
     /// connection, possibly on another loop), then CONNACK and resend what the session had in flight.
     func connectReceived(_ packet: MQTTConnectPacket) {
+        if let refusal = admissionRefusal {
+            // 5.0: 0x9F Connection Rate Exceeded, 0x97 Quota Exceeded (per address), 0x89 Server Busy
+            // (total); 3.1.1: return code 3, Server Unavailable (§3.2.2.3).
+            let code: MQTTReasonCode =
+                switch refusal {
+                case .rate: .connectionRateExceeded
+                case .perAddress: .quotaExceeded
+                case .total: .serverBusy
+                }
+            return refuse(code, refusal.message(services.connections.limits), version: packet.version)
+        }
         let action = machine.connectReceived(packet) { "sb-" + bus.makeIdentifier() + bus.makeIdentifier() }
         let negotiated: MQTTConnectionStateMachine.Negotiated
         switch action {
@@ -22,16 +33,25 @@ extension MQTTConnectionHandler {
             // [MQTT-3.1.3-11] the Will Topic is a valid topic name.
             return refuse(.topicNameInvalid, "invalid will topic", version: packet.version)
         }
-        // The password carries the token (JWT or static token) through the shared authenticator.
-        let token = packet.password.map { String(buffer: $0) }
-        switch services.authenticator.authenticate(token: token) {
+        // User name and password (static users), or a token (JWT, static token) in the password.
+        let credentials = ClientCredentials(
+            username: packet.username, password: packet.password.map { String(buffer: $0) },
+            clientID: negotiated.clientID, certificateSubject: certificateSubject)
+        switch services.authenticator.authenticate(credentials) {
         case .refused(let reason):
             services.counters.countRefused()
+            services.counters.countAuthenticationFailure()
+            // 5.0: 0x86 Bad User Name or Password; 3.1.1: return code 4 (§3.2.2.3).
             return refuse(.badUserNameOrPassword, reason, version: packet.version)
-        case .user(let user):
-            info.userID = user
-        case .anonymous:
-            break
+        case .accepted(let identity):
+            if let will = negotiated.will, let topic = try? Topic(will.topic), !identity.permissions.mayPublish(topic) {
+                // A will the client could not publish itself is not accepted either (0x87; 3.1.1: 5).
+                services.counters.countPermissionDenied()
+                return refuse(
+                    .notAuthorized, "not allowed to publish the will to \(will.topic)", version: packet.version)
+            }
+            self.identity = identity
+            info.userID = identity.userID
         }
         info.name = negotiated.clientID
         let snapshot = info
@@ -42,6 +62,9 @@ extension MQTTConnectionHandler {
         waitingForSession = true
         acquireSession(negotiated)
     }
+
+    /// The verified client certificate's common name (mTLS), if any.
+    private var certificateSubject: String? { context?.channel.verifiedClientCommonName }
 
     private func refuse(_ code: MQTTReasonCode, _ reason: String, version: MQTTProtocolVersion) {
         var properties = MQTTProperties()
@@ -119,6 +142,14 @@ extension MQTTConnectionHandler {
             present = true
         }
         services.sessions.store(session)
+        if present && identity.permissions.subscribe != .all {
+            // A resumed session keeps only the subscriptions this connection's identity may hold (it
+            // may be another user's, or the rules may have changed).
+            for text in Array(session.state.subscriptions.keys) {
+                if let filter = try? TopicFilter(text), identity.permissions.maySubscribe(filter) { continue }
+                _ = session.unsubscribe(text)
+            }
+        }
         session.resumed(by: self)
         session.persist(expirySeconds: negotiated.sessionExpirySeconds, disconnectedAt: 0)
         self.session = session

@@ -36,6 +36,9 @@ extension MQTTConnectionHandler {
             do { topic = try Topic(packet.topic, limits: bus.configuration.topicLimits) } catch {
                 throw .topicNameInvalid(packet.topic)
             }
+            guard identity.permissions.mayPublish(topic) else {
+                return publishRefused(packet, ack: ack, session: session)
+            }
             let now = bus.clock()
             var message = MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: session.clientID, now: now)
             let shard = bus.shard(for: eventLoop)
@@ -114,6 +117,19 @@ extension MQTTConnectionHandler {
             if version == .v5 && code != .success { ack.reasonCode = code }
             write(.ack(ack))
         }
+    }
+
+    /// A PUBLISH beyond the client's rights is never delivered. 5.0 says so: PUBACK/PUBREC 0x87 (which
+    /// ends a QoS 2 flow, §4.3.3); 3.1.1 has no refusal code, so the message is acknowledged as usual
+    /// and dropped (as mosquitto and EMQX do); QoS 0 is dropped in both.
+    private func publishRefused(_ packet: MQTTPublishPacket, ack: MQTTAckPacket?, session: MQTTSession) {
+        services.counters.countPermissionDenied()
+        guard var ack else { return }
+        if version == .v5 {
+            ack.reasonCode = .notAuthorized
+            if let id = packet.packetID { session.state.inboundQoS2.remove(id) }
+        }
+        write(.ack(ack))
     }
 
     // MARK: - Acknowledgements

@@ -21,6 +21,12 @@ extension MQTTConnectionHandler {
             }
             // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
             if filter.shareGroup != nil && request.noLocal { throw .protocolError("no local on a shared subscription") }
+            guard identity.permissions.maySubscribe(filter) else {
+                // 5.0: 0x87 Not Authorized; 3.1.1 SUBACK writes every failure as 0x80 ([MQTT-3.9.3-2]).
+                services.counters.countPermissionDenied()
+                codes.append(.notAuthorized)
+                continue
+            }
             if session.state.subscriptions[filter.text] == nil
                 && session.state.subscriptions.count >= settings.maxSubscriptions
             {

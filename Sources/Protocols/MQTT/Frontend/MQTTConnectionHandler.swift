@@ -19,6 +19,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     let transport: String
     var machine: MQTTConnectionStateMachine
     var info: ConnectionInfo
+    /// Who the client is and what it may publish and subscribe to (set at CONNECT).
+    var identity = ClientIdentity.anonymous
+    /// Set when a connection limit refused this connection: CONNECT is answered with the refusal.
+    var admissionRefusal: AdmissionRefusal?
     var context: ChannelHandlerContext?
     private(set) var eventLoop: any EventLoop
     /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
@@ -82,9 +86,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             info.remoteAddress = address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
         }
         info.connectedAt = Double(bus.clock()) / 1e9
-        guard services.connections.register(info, controller: self) else {
+        if let refusal = services.connections.admit(info, controller: self) {
+            // Refused by a connection limit: the CONNACK says which (MQTTConnectionHandler+Connect), so the
+            // CONNECT is awaited, for at most the connect timeout.
             services.counters.countRefused()
-            context.close(promise: nil)
+            admissionRefusal = refusal
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: .seconds(Int64(services.configuration.connectTimeoutSeconds))) {
+                channel.close(promise: nil)
+            }
             return
         }
         services.counters.connectionOpened()
@@ -204,6 +214,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         if let deadline = connectDeadline, now >= deadline {
             connectDeadline = nil
             if version == nil { return closeConnection() }
+        }
+        if let expiresAt = identity.expiresAt, version != nil, Double(bus.clock()) / 1e9 >= expiresAt {
+            // The token in the password ran out: 5.0 DISCONNECT 0x87 (3.1.1: closed). The client
+            // reconnects with a new token (MQTT 5 re-authentication through AUTH is not supported).
+            identity.expiresAt = nil
+            services.counters.countExpired()
+            return disconnect(.notAuthorized, "token expired")
         }
         guard !machine.isClosed, let negotiated, negotiated.keepAliveSeconds > 0 else { return }
         if receivedSinceTick || keepAliveDeadline == nil {

@@ -1,6 +1,6 @@
 import BusCore
 import BusRuntime
-import FrontendKit
+package import FrontendKit
 package import Logging
 package import NIOCore
 import ServiceLifecycle
@@ -13,11 +13,17 @@ package final class MQTTServerService: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onBound: @Sendable (SocketAddress) -> Void
+    /// TLS on this listener (MQTT over TLS, 8883 by convention); then `port` is its port and the
+    /// `$SYS/` statistics are left to the plain listener's service.
+    private let tls: ServerTLS?
+    private let tlsPort: Int?
 
     package init(
-        services: MQTTServices, group: any EventLoopGroup, logger: Logger,
+        services: MQTTServices, group: any EventLoopGroup, logger: Logger, tls: ServerTLS? = nil, port: Int? = nil,
         onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
+        self.tls = tls
+        self.tlsPort = tls == nil ? nil : port
         self.services = services
         self.group = group
         self.logger = logger
@@ -25,9 +31,9 @@ package final class MQTTServerService: Service, Sendable {
     }
 
     package func run() async throws {
-        let statistics = MQTTSystemTopics(services: services).start()
+        let statistics = tls == nil ? MQTTSystemTopics(services: services).start() : nil
         defer { statistics?.cancel() }
-        guard let port = services.configuration.port else {
+        guard let port = tls == nil ? services.configuration.port : tlsPort else {
             try await gracefulShutdown()
             return
         }
@@ -35,7 +41,8 @@ package final class MQTTServerService: Service, Sendable {
         let configuration = services.configuration
         let listener = TCPListenerService(
             configuration: TCPListenerConfiguration(
-                name: "MQTT", host: configuration.host, port: port, maxOutboundBytes: configuration.maxOutboundBytes),
+                name: tls == nil ? "MQTT" : "MQTT (TLS)", host: configuration.host, port: port,
+                maxOutboundBytes: configuration.maxOutboundBytes, tls: tls),
             group: group, logger: logger, onBound: onBound
         ) { channel in
             try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: services, transport: "tcp"))

@@ -24,8 +24,8 @@ package struct MQTTWebSocketEndpoint: WebSocketEndpoint {
         guard origins.permits(head) else {
             return .refuse(.error(.forbidden("origin \(head.headers.first(name: "Origin") ?? "") is not allowed")))
         }
-        guard services.connections.count < services.connections.maxConnections else {
-            return .refuse(.error(.unavailable("connection limit (\(services.connections.maxConnections)) reached")))
+        if let refusal = services.connections.httpRefusal(remoteAddress: remoteAddress) {
+            return .refuse(.error(refusal))
         }
         let negotiation = SubprotocolNegotiation.choose(offered: head, supported: Self.subprotocols)
         if let refusal = negotiation.refusal { return .refuse(refusal) }

@@ -19,6 +19,7 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
     package static let badUserNameOrPassword = MQTTReasonCode(0x86)
     package static let notAuthorized = MQTTReasonCode(0x87)
     package static let serverUnavailable = MQTTReasonCode(0x88)
+    package static let serverBusy = MQTTReasonCode(0x89)
     package static let serverShuttingDown = MQTTReasonCode(0x8B)
     package static let badAuthenticationMethod = MQTTReasonCode(0x8C)
     package static let keepAliveTimeout = MQTTReasonCode(0x8D)
@@ -38,6 +39,7 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
     package static let sharedSubscriptionsNotSupported = MQTTReasonCode(0x9E)
     package static let subscriptionIdentifiersNotSupported = MQTTReasonCode(0xA1)
     package static let wildcardSubscriptionsNotSupported = MQTTReasonCode(0xA2)
+    package static let connectionRateExceeded = MQTTReasonCode(0x9F)
 
     /// Whether the code reports a failure (MQTT 5.0 §2.4: 0x80 and above).
     package var isFailure: Bool { rawValue >= 0x80 }

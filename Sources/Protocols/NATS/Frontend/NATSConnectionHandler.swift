@@ -54,8 +54,13 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var sweeper: KeepAliveSweeper?
     private var nextPing = NIODeadline.distantFuture
     private var authenticationDeadline: NIODeadline?
+    /// Who the client is and what it may do (set by CONNECT).
+    private var identity = ClientIdentity.anonymous
+    /// TLS started right after INFO (the NATS port with TLS configured; never over WebSocket).
+    private let tls: ServerTLS?
 
-    init(services: NATSServices) {
+    init(services: NATSServices, tls: ServerTLS? = nil) {
+        self.tls = tls
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.parser = NATSParser(limits: services.configuration.limits)
@@ -99,9 +104,11 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             version: configuration.protocolVersion, host: configuration.host,
             port: context.channel.localAddress?.port ?? configuration.port, maxPayload: limits.maxPayload,
             clientID: services.makeClientID(), clientIP: context.channel.remoteAddress?.ipAddress,
-            authRequired: !services.authenticator.allowsAnonymous
+            authRequired: !services.authenticator.allowsAnonymous,
+            tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify
         ).write(to: &out)
-        guard services.connections.register(info, controller: self) else {
+        // Every connection limit (total, per address, rate) gets the reference server's wording.
+        guard services.connections.admit(info, controller: self) == nil else {
             services.counters.countRefused()
             return fail(.maxConnectionsExceeded)
         }
@@ -116,6 +123,16 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         sweeper.add(self)
         self.sweeper = sweeper
         flushOut()
+        if let tls {
+            // INFO went out in plain text; everything after it is TLS (what nats.py, nats.go and
+            // nats-server do when INFO says tls_required).
+            do {
+                try context.pipeline.syncOperations.addHandler(tls.makeHandler(), position: .first)
+                try context.pipeline.syncOperations.addHandler(NATSTLSRequiredGuard(), position: .first)
+            } catch {
+                context.close(promise: nil)
+            }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -231,15 +248,21 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     }
 
     private func connect(_ options: NATSConnectOptions) {
-        let outcome = services.authenticator.authenticate(token: options.credential)
+        // user/pass for static users; auth_token, jwt or a lone pass carry a token.
+        let credentials = ClientCredentials(
+            username: options.user, password: options.password, token: options.authToken ?? options.jwt,
+            clientID: info.id, certificateSubject: context?.channel.verifiedClientCommonName)
+        let outcome = services.authenticator.authenticate(credentials)
         var user: String?
         let authenticated: Bool
         switch outcome {
-        case .anonymous: authenticated = true
-        case .user(let name):
+        case .accepted(let identity):
             authenticated = true
-            user = name
-        case .refused: authenticated = false
+            user = identity.userID
+            self.identity = identity
+        case .refused:
+            services.counters.countAuthenticationFailure()
+            authenticated = false
         }
         switch machine.connectReceived(options, authenticated: authenticated) {
         case .ignore:
@@ -273,6 +296,11 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         } else {
             guard let resolved = publishTopic(publish.subject) else {
                 sendError(.invalidPublishSubject)
+                return false
+            }
+            guard identity.permissions.mayPublish(resolved) else {
+                services.counters.countPermissionDenied()
+                sendError(.publishPermissionsViolation(String(buffer: publish.subject)))
                 return false
             }
             topic = resolved
@@ -378,6 +406,11 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             sendError(.invalidSubject)
             return false
         }
+        guard identity.permissions.maySubscribe(filter) else {
+            services.counters.countPermissionDenied()
+            sendError(.subscriptionPermissionsViolation(subject, queue: queue))
+            return false
+        }
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id, options: SubscriptionOptions(noLocal: !options.echo),
             presence: info.presence)
@@ -477,6 +510,11 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
+        if let expiresAt = identity.expiresAt, Double(bus.clock()) / 1e9 >= expiresAt {
+            identity.expiresAt = nil
+            services.counters.countExpired()
+            if machine.closeRequested() { return writeErrorAndClose(.userAuthenticationExpired) }
+        }
         if let deadline = authenticationDeadline, now >= deadline {
             authenticationDeadline = nil
             if machine.authenticationTimerFired() { return writeErrorAndClose(.authenticationTimeout) }

@@ -15,7 +15,7 @@ extension NATSServices {
                 maxOutboundBytes: configuration.limits.maxPending),
             group: group, logger: logger, onBound: onBound
         ) { channel in
-            try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: self))
+            try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: self, tls: self.tls))
         }
     }
 }

@@ -8,6 +8,10 @@ package final class NATSServices: Sendable {
     package let bus: Bus
     package let connections: ConnectionRegistry
     package let authenticator: any Authenticator
+    /// TLS for the NATS port: INFO says `tls_required` and the handshake follows it.
+    package let tls: ServerTLS?
+    /// Whether client certificates are required on the NATS port.
+    package let tlsVerify: Bool
     let keepAlive: KeepAliveSweepers
     let metricsSlot: ProtocolMetricsSlot
     let counters: ProtocolCounters
@@ -16,8 +20,11 @@ package final class NATSServices: Sendable {
     private let nextClientID = ManagedAtomic<UInt64>(1)
 
     package init(
-        configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator
+        configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
+        tls: ServerTLS? = nil, tlsVerify: Bool = false
     ) {
+        self.tls = tls
+        self.tlsVerify = tlsVerify
         self.configuration = configuration
         self.bus = bus
         self.connections = connections

@@ -13,6 +13,22 @@ public struct NATSProtocolError: Error, Sendable, Hashable, CustomStringConverti
 
     public var description: String { "-ERR '\(text)'" }
 
+    /// nats-server's wording for a SUB beyond the client's permissions (the connection stays open).
+    public static func subscriptionPermissionsViolation(_ subject: String, queue: String?) -> NATSProtocolError {
+        let suffix = queue.map { " using queue \"\($0)\"" } ?? ""
+        return NATSProtocolError(
+            "Permissions Violation for Subscription to \"\(subject)\"\(suffix)", closesConnection: false)
+    }
+
+    /// nats-server's wording for a PUB beyond the client's permissions (the connection stays open).
+    public static func publishPermissionsViolation(_ subject: String) -> NATSProtocolError {
+        NATSProtocolError("Permissions Violation for Publish to \"\(subject)\"", closesConnection: false)
+    }
+
+    /// The client's token expired (nats-server's wording for an expired user JWT).
+    public static let userAuthenticationExpired = NATSProtocolError(
+        "User Authentication Expired", closesConnection: true)
+
     public static let unknownOperation = NATSProtocolError("Unknown Protocol Operation", closesConnection: true)
     public static let maxControlLineExceeded = NATSProtocolError(
         "Maximum Control Line Exceeded", closesConnection: true)

@@ -13,11 +13,17 @@ public struct NATSServerInfo: Sendable {
     public var clientID: UInt64
     public var clientIP: String?
     public var authRequired: Bool
+    /// The client must start TLS after this INFO (the NATS way: INFO travels in plain text first).
+    public var tlsRequired = false
+    /// The client must present a certificate (mTLS).
+    public var tlsVerify = false
 
     public init(
         serverID: String, serverName: String, version: String, host: String, port: Int, maxPayload: Int,
-        clientID: UInt64, clientIP: String?, authRequired: Bool
+        clientID: UInt64, clientIP: String?, authRequired: Bool, tlsRequired: Bool = false, tlsVerify: Bool = false
     ) {
+        self.tlsRequired = tlsRequired
+        self.tlsVerify = tlsVerify
         self.serverID = serverID
         self.serverName = serverName
         self.version = version
@@ -50,6 +56,8 @@ public struct NATSServerInfo: Sendable {
             buffer.writeJSONString(clientIP)
         }
         if authRequired { buffer.writeStaticString(",\"auth_required\":true") }
+        if tlsRequired { buffer.writeStaticString(",\"tls_required\":true") }
+        if tlsVerify { buffer.writeStaticString(",\"tls_verify\":true") }
         buffer.writeStaticString("}\r\n")
     }
 }

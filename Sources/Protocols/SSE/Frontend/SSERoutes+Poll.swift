@@ -18,7 +18,9 @@ extension SSERoutes {
             defaultTimeoutSeconds: configuration.pollDefaultTimeoutSeconds,
             maxTimeoutSeconds: configuration.pollMaxTimeoutSeconds,
             topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits)
-        let info = try admit(request, services: services, protocolName: "poll")
+        let info = try admit(
+            request, services: services, protocolName: "poll",
+            channels: parsed.channels.compactMap { try? TopicFilter($0.name) })
         var headers = HTTPHeaders()
         services.cors.decorate(&headers, for: request.head)
         let waiter = SSEPollWaiter(services: services, request: parsed, info: info, headers: headers, eventLoop: loop)

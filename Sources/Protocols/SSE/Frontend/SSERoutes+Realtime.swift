@@ -41,12 +41,9 @@ extension SSERoutes {
             ? []
             : try SSEStreamRequest.channels(
                 names, topicLimits: services.bus.configuration.topicLimits, limits: limits, starIsWildcard: true)
-        var userID: String?
-        switch services.authenticator.authenticate(token: token(request)) {
-        case .refused(let reason): throw APIError.unauthorized(reason)
-        case .user(let user): userID = user
-        case .anonymous: break
-        }
+        let identity = try authenticate(request, services: services, clientID: clientID)
+        let userID = identity.userID
+        try authorize(filters, identity: identity, services: services)
         guard let client = services.realtimeClients.withLockedValue({ $0[clientID] }) else {
             throw APIError.notFound("no realtime client \(clientID)")
         }

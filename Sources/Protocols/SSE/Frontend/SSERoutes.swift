@@ -56,9 +56,18 @@ package struct SSERoutes: Sendable {
 
     // MARK: - Shared checks
 
-    /// Origin, credentials and the connection limit, in that order; the connection as the registry will
-    /// list it.
-    static func admit(_ request: HTTPRequest, services: SSEServices, protocolName: String) throws -> ConnectionInfo {
+    /// Origin, credentials, permissions on `channels` and the connection limit, in that order; the
+    /// connection as the registry will list it.
+    static func admit(
+        _ request: HTTPRequest, services: SSEServices, protocolName: String, channels: [TopicFilter]
+    ) throws -> ConnectionInfo {
+        try admitIdentity(request, services: services, protocolName: protocolName, channels: channels).info
+    }
+
+    /// `admit`, with the identity (its token expiry ends a stream).
+    static func admitIdentity(
+        _ request: HTTPRequest, services: SSEServices, protocolName: String, channels: [TopicFilter]
+    ) throws -> (info: ConnectionInfo, identity: ClientIdentity) {
         if let refusal = services.cors.refusal(request.head) {
             services.counters.countRefused()
             throw RefusalError(response: refusal)
@@ -66,26 +75,38 @@ package struct SSERoutes: Sendable {
         var info = ConnectionInfo(
             id: services.bus.makeIdentifier(), protocolName: protocolName,
             remoteAddress: request.remoteAddress.map(describe), connectedAt: Double(services.bus.clock()) / 1e9)
-        switch services.authenticator.authenticate(token: token(request)) {
-        case .refused(let reason):
+        let identity = try authenticate(request, services: services, clientID: info.id)
+        info.userID = identity.userID
+        try authorize(channels, identity: identity, services: services)
+        if let refusal = services.connections.httpRefusal(remoteAddress: request.remoteAddress) {
             services.counters.countRefused()
-            throw APIError.unauthorized(reason)
-        case .user(let user): info.userID = user
-        case .anonymous: break
+            throw refusal
         }
-        guard services.connections.count < services.connections.maxConnections else {
-            services.counters.countRefused()
-            throw APIError.unavailable("connection limit (\(services.connections.maxConnections)) reached")
-        }
-        return info
+        return (info, identity)
     }
 
-    /// `Authorization: Bearer <token>`, else `?token=` (an `EventSource` cannot set headers).
-    static func token(_ request: HTTPRequest) -> String? {
-        if let value = request.head.headers.first(name: "Authorization"), value.lowercased().hasPrefix("bearer ") {
-            return String(value.dropFirst(7))
+    /// The request's identity, or 401.
+    static func authenticate(_ request: HTTPRequest, services: SSEServices, clientID: String?) throws
+        -> ClientIdentity
+    {
+        var credentials = request.head.headers.clientCredentials(query: request.query("token"), clientID: clientID)
+        credentials.certificateSubject = request.clientCertificateName
+        switch services.authenticator.authenticate(credentials) {
+        case .refused(let reason):
+            services.counters.countRefused()
+            services.counters.countAuthenticationFailure()
+            throw APIError.unauthorized(reason)
+        case .accepted(let identity):
+            return identity
         }
-        return request.query("token")
+    }
+
+    /// 403 naming the first channel the identity may not subscribe to.
+    static func authorize(_ channels: [TopicFilter], identity: ClientIdentity, services: SSEServices) throws {
+        for channel in channels where !identity.permissions.maySubscribe(channel) {
+            services.counters.countPermissionDenied()
+            throw APIError.forbidden("not allowed to subscribe to \(channel.text)")
+        }
     }
 
     static func describe(_ address: SocketAddress) -> String {
@@ -105,10 +126,10 @@ package struct SSERoutes: Sendable {
     static func stream(_ request: HTTPRequest, _ loop: any EventLoop, _ services: SSEServices, realtime: Bool) throws
         -> HTTPResponse
     {
-        let info = try admit(request, services: services, protocolName: realtime ? "realtime" : "sse")
         let mode: SSEStreamHandler.Mode
         var filter = SSEMessageFilter()
         let configuration = services.configuration
+        var channels: [TopicFilter] = []
         if realtime {
             mode = .realtime
         } else {
@@ -116,9 +137,13 @@ package struct SSERoutes: Sendable {
                 query: request.query, lastEventID: request.head.headers.first(name: "Last-Event-ID"),
                 topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits)
             filter = parsed.filter
+            channels = parsed.channels
             mode = .stream(parsed)
         }
+        let (info, identity) = try admitIdentity(
+            request, services: services, protocolName: realtime ? "realtime" : "sse", channels: channels)
         let handler = SSEStreamHandler(services: services, mode: mode, info: info, filter: filter, eventLoop: loop)
+        handler.expiresAt = identity.expiresAt
         var headers = HTTPHeaders()
         // WHATWG HTML §9.2.2: the stream's MIME type; no caching, and no buffering by proxies (nginx's
         // X-Accel-Buffering) so every event leaves at once.

@@ -45,6 +45,9 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     private var lastDelivered: BusMessage?
     /// Something was delivered since the last keep-alive tick (read by the realtime inactivity check).
     private var deliveredSinceTick = false
+    /// When the token the stream was opened with expires (seconds since the Unix epoch): the stream
+    /// ends then, and the client must come back with a new token.
+    var expiresAt: Double?
 
     init(services: SSEServices, mode: Mode, info: ConnectionInfo, filter: SSEMessageFilter, eventLoop: any EventLoop) {
         self.services = services
@@ -173,6 +176,15 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     // MARK: - Keep-alive, inactivity and closing
 
     func keepAliveTick(now: NIODeadline) {
+        if let expiresAt, Double(bus.clock()) / 1e9 >= expiresAt {
+            self.expiresAt = nil
+            services.counters.countExpired()
+            if let writer {
+                writer.write(
+                    HTTPStreamWriter.frame(chunked: writer.isChunked) { SSEEventEncoder.comment(&$0, "token expired") })
+            }
+            return serverClose(.administrative)
+        }
         guard var machine else { return }
         if deliveredSinceTick {
             deliveredSinceTick = false

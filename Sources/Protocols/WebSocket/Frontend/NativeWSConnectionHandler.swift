@@ -40,14 +40,32 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     private var nextPing = NIODeadline.distantFuture
     private var pongDeadline: NIODeadline?
     private var connectDeadline: NIODeadline?
+    /// Who the client is and what it may do: anonymous until a `connect` succeeds.
+    private var identity: ClientIdentity
 
-    init(services: NativeWSServices) {
+    /// `upgradeCredentials`: what the upgrade request carried (accepted by the endpoint); the connection
+    /// then starts connected as that user, without a `connect`.
+    init(services: NativeWSServices, upgradeCredentials: ClientCredentials? = nil) {
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.machine = NativeWSSessionStateMachine(anonymousAllowed: services.authenticator.allowsAnonymous)
         self.info = ConnectionInfo(
             id: services.bus.makeIdentifier(), protocolName: "websocket", remoteAddress: nil, connectedAt: 0)
         self.eventLoop = services.bus.shards[0].eventLoop
+        if var credentials = upgradeCredentials {
+            credentials.clientID = info.id
+            if let identity = services.authenticator.authenticate(credentials).identity {
+                self.identity = identity
+                info.userID = identity.userID
+                machine.connectedByUpgrade()
+                return
+            }
+        }
+        // Until a `connect`, an anonymous client has the anonymous rules; without anonymous access the
+        // state machine refuses everything but `connect` anyway.
+        self.identity =
+            services.authenticator.authenticate(ClientCredentials(clientID: info.id)).identity
+            ?? ClientIdentity(userID: nil, permissions: TopicPermissions(publish: .only([]), subscribe: .only([])))
     }
 
     private var bus: Bus { services.bus }
@@ -174,6 +192,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         switch request.command {
         case .connect(let token, let name):
             connect(id: id, token: token, name: name)
+        case .refresh(let token):
+            refresh(id: id, token: token)
         case .subscribe(let channel, let history, let recover):
             subscribe(id: id, channel: channel, history: history, recover: recover)
         case .unsubscribe(let channel):
@@ -187,7 +207,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
                 buffer.writeJSONString(channel)
             }
         case .publish(let channel, let data, let event):
-            guard let topic = topic(channel, id: id) else { return }
+            guard let topic = topic(channel, id: id), mayPublish(topic, id: id) else { return }
             // Without an id a publish is fire-and-forget: no success reply (errors are still sent), and
             // nothing is allocated to wait for one.
             guard id != nil else { return publish(topic, data, event: event, reply: nil) }
@@ -201,10 +221,13 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             rpc(id: id, channel: channel, data: data, timeout: timeout)
         case .respond(let replyTopic, let data):
             guard let topic = topic(replyTopic, id: id, field: "reply") else { return }
+            // Replies to an RPC inbox are always allowed (as NATS's allow_responses): the inbox is made
+            // by the server per request, and answering it does not reach any other subscriber.
+            guard topic.name.hasPrefix("$rpc/") || mayPublish(topic, id: id) else { return }
             publish(topic, data, reply: nil)
             if id != nil { reply(id: id, type: "responded") { _ in } }
         case .presence(let channel):
-            guard let topic = topic(channel, id: id) else { return }
+            guard let topic = topic(channel, id: id), mayRead(topic, id: id) else { return }
             guard bus.presence.policy.isEnabled(for: topic) else {
                 return sendError(id: id, .notFound, "presence is not enabled for \(channel)")
             }
@@ -220,7 +243,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
                 buffer.writeInteger(UInt8(ascii: "]"))
             }
         case .history(let channel, let limit, let since):
-            guard let topic = topic(channel, id: id) else { return }
+            guard let topic = topic(channel, id: id), mayRead(topic, id: id) else { return }
             guard let read = bus.readHistory(topic, after: since, limit: limit ?? configuration.defaultHistoryLimit)
             else {
                 return sendError(id: id, .notFound, "\(channel) keeps no history")
@@ -241,13 +264,15 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     }
 
     private func connect(id: ByteBuffer?, token: String?, name: String?) {
-        switch services.authenticator.authenticate(token: token) {
+        switch services.authenticator.authenticate(ClientCredentials(token: token, clientID: info.id)) {
         case .refused(let reason):
             machine.authenticated(false)
+            services.counters.countAuthenticationFailure()
             sendError(id: id, .unauthorized, reason)
-        case .anonymous, .user:
+        case .accepted(let identity):
             machine.authenticated(true)
-            if case .user(let user) = services.authenticator.authenticate(token: token) { info.userID = user }
+            self.identity = identity
+            info.userID = identity.userID
             info.name = name
             let snapshot = info
             services.connections.update(info.id) {
@@ -256,13 +281,58 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             }
             let client = info.id
             let ping = configuration.pingIntervalSeconds
+            let expires = identity.expiresAt
             reply(id: id, type: "connected") { buffer in
                 buffer.writeStaticString(",\"client\":")
                 buffer.writeJSONString(client)
                 buffer.writeStaticString(",\"version\":\"1\",\"ping\":")
                 buffer.writeDecimal(ping)
+                if let expires {
+                    buffer.writeStaticString(",\"expires\":")
+                    buffer.writeDecimal(Int(expires))
+                }
             }
         }
+    }
+
+    /// A new token for the same user: new permissions and expiry; the subscriptions stay (each was
+    /// allowed when made). A refusal leaves the old token in force until it expires.
+    private func refresh(id: ByteBuffer?, token: String) {
+        guard let current = identity.userID else {
+            return sendError(id: id, .unauthorized, "refresh needs a connect with a token first")
+        }
+        switch services.authenticator.authenticate(ClientCredentials(token: token, clientID: info.id)) {
+        case .refused(let reason):
+            sendError(id: id, .unauthorized, reason)
+        case .accepted(let identity):
+            guard identity.userID == current else {
+                return sendError(id: id, .unauthorized, "the new token is for another user")
+            }
+            self.identity = identity
+            let expires = identity.expiresAt
+            reply(id: id, type: "refreshed") { buffer in
+                if let expires {
+                    buffer.writeStaticString(",\"expires\":")
+                    buffer.writeDecimal(Int(expires))
+                }
+            }
+        }
+    }
+
+    /// Whether the client may publish to `topic`; answers `permission_denied` when not.
+    private func mayPublish(_ topic: Topic, id: ByteBuffer?) -> Bool {
+        if identity.permissions.mayPublish(topic) { return true }
+        services.counters.countPermissionDenied()
+        sendError(id: id, .permissionDenied, "not allowed to publish to \(topic.name)")
+        return false
+    }
+
+    /// Whether the client may read `topic` (history, presence); answers `permission_denied` when not.
+    private func mayRead(_ topic: Topic, id: ByteBuffer?) -> Bool {
+        if identity.permissions.mayRead(topic) { return true }
+        services.counters.countPermissionDenied()
+        sendError(id: id, .permissionDenied, "not allowed to read \(topic.name)")
+        return false
     }
 
     private func subscribe(id: ByteBuffer?, channel: String, history: Int?, recover: LogPosition?) {
@@ -277,6 +347,10 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         }
         guard subscriptions.count < configuration.maxSubscriptions else {
             return sendError(id: id, .tooLarge, "subscription limit (\(configuration.maxSubscriptions)) reached")
+        }
+        guard identity.permissions.maySubscribe(filter) else {
+            services.counters.countPermissionDenied()
+            return sendError(id: id, .permissionDenied, "not allowed to subscribe to \(channel)")
         }
         if (history != nil || recover != nil) && (filter.hasWildcards || filter.shareGroup != nil) {
             return sendError(id: id, .badRequest, "history and recover need a concrete channel, not a filter")
@@ -299,7 +373,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     }
 
     private func rpc(id: ByteBuffer?, channel: String, data: ByteBuffer, timeout: Int?) {
-        guard let topic = topic(channel, id: id) else { return }
+        guard let topic = topic(channel, id: id), mayPublish(topic, id: id) else { return }
         let milliseconds = min(
             timeout ?? configuration.defaultRPCTimeoutMilliseconds, configuration.maxRPCTimeoutMilliseconds)
         shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)
@@ -398,6 +472,12 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
+        if let expiresAt = identity.expiresAt, Double(bus.clock()) / 1e9 >= expiresAt {
+            // The token ran out without a `refresh`: 1008 with a reason the client can act on.
+            identity.expiresAt = nil
+            services.counters.countExpired()
+            return close(code: .policyViolation, reason: "token expired")
+        }
         if let deadline = connectDeadline, now >= deadline {
             connectDeadline = nil
             if machine.connectDeadlinePassed() == .closeForTimeout {

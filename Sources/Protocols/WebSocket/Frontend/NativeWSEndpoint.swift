@@ -30,8 +30,14 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         guard configuration.origins.permits(head) else {
             return .refuse(.error(.forbidden("origin \(head.headers.first(name: "Origin") ?? "") is not allowed")))
         }
-        guard services.connections.count < services.connections.maxConnections else {
-            return .refuse(.error(.unavailable("connection limit (\(services.connections.maxConnections)) reached")))
+        if let refusal = services.connections.httpRefusal(remoteAddress: remoteAddress) {
+            return .refuse(.error(refusal))
+        }
+        // Credentials on the upgrade itself (Authorization or ?token=) are checked before it is accepted.
+        let credentials = head.clientCredentials
+        if !credentials.isEmpty, case .refused(let reason) = services.authenticator.authenticate(credentials) {
+            services.counters.countAuthenticationFailure()
+            return .refuse(.error(.unauthorized(reason)))
         }
         let negotiation = SubprotocolNegotiation.choose(offered: head, supported: [NativeWSEndpoint.subprotocol])
         if let refusal = negotiation.refusal { return .refuse(refusal) }
@@ -45,7 +51,13 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
     }
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
-        try channel.pipeline.syncOperations.addHandler(NativeWSConnectionHandler(services: services))
+        var credentials = head.clientCredentials
+        // mTLS on HTTPS: the verified certificate names the user when nothing else does.
+        credentials.certificateSubject = channel.verifiedClientCommonName
+        // Accepted in `negotiate`; the identity is made again here with the connection's own client id.
+        let handler = NativeWSConnectionHandler(
+            services: services, upgradeCredentials: credentials.isEmpty ? nil : credentials)
+        try channel.pipeline.syncOperations.addHandler(handler)
     }
 }
 

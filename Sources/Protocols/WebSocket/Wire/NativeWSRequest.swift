@@ -11,6 +11,8 @@ package struct NativeWSRequest {
 /// What a request asks for. Payloads stay slices of the received frame: never re-encoded.
 package enum NativeWSCommand {
     case connect(token: String?, name: String?)
+    /// A new token for a connected client before the old one expires (same user).
+    case refresh(token: String)
     case subscribe(channel: String, history: Int?, recover: LogPosition?)
     case unsubscribe(channel: String)
     /// `event`: the publisher's event type (SSE `event:`), nil for the default `message`.
@@ -108,6 +110,8 @@ package enum NativeWSRequestDecoder {
         switch type {
         case "connect":
             command = .connect(token: try optionalString("token"), name: try optionalString("name"))
+        case "refresh":
+            command = .refresh(token: try string("token"))
         case "subscribe":
             command = .subscribe(
                 channel: try string("channel"), history: try optionalCount("history"), recover: try position("recover"))

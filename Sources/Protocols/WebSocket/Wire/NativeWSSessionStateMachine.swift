@@ -53,6 +53,13 @@ package struct NativeWSSessionStateMachine {
         }
     }
 
+    /// The upgrade request's credentials were accepted: connected from the start (a `connect` is then
+    /// refused as "already connected").
+    package mutating func connectedByUpgrade() {
+        guard case .open(_, let awaitingPong) = state else { return }
+        state = .open(connected: true, awaitingPong: awaitingPong)
+    }
+
     /// The `connect` request's credentials were accepted or refused.
     package mutating func authenticated(_ accepted: Bool) {
         guard case .authenticating(let awaitingPong) = state else { return }

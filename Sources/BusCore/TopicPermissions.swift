@@ -1,0 +1,76 @@
+/// What one client may do on the bus: the topics it may publish to and the filters it may subscribe
+/// with (DESIGN.md §6). Every frontend asks the same two questions before it publishes or subscribes,
+/// and maps a "no" to its own protocol's refusal (docs/security.md).
+public struct TopicPermissions: Sendable, Hashable {
+    /// One direction's rule.
+    public enum Rule: Sendable, Hashable {
+        /// Everything (no rule configured for this client).
+        case all
+        /// Only topics matched by these filters; an empty list allows nothing.
+        case only([TopicFilter])
+    }
+
+    /// Topics the client may publish to (also: RPC requests and replies it sends).
+    public var publish: Rule
+    /// Filters the client may subscribe with (also: history and presence reads).
+    public var subscribe: Rule
+
+    public init(publish: Rule = .all, subscribe: Rule = .all) {
+        self.publish = publish
+        self.subscribe = subscribe
+    }
+
+    /// No restriction in either direction.
+    public static let unrestricted = TopicPermissions()
+
+    /// Whether nothing is restricted (the hot path skips the checks).
+    public var isUnrestricted: Bool { publish == .all && subscribe == .all }
+
+    /// Whether the client may publish to `topic`: some allowed filter matches it.
+    public func mayPublish(_ topic: Topic) -> Bool {
+        switch publish {
+        case .all: return true
+        case .only(let filters): return filters.contains { $0.matches(topic) }
+        }
+    }
+
+    /// Whether the client may read `topic` (history, presence, a concrete subscription).
+    public func mayRead(_ topic: Topic) -> Bool {
+        switch subscribe {
+        case .all: return true
+        case .only(let filters): return filters.contains { $0.matches(topic) }
+        }
+    }
+
+    /// Whether the client may subscribe with `filter`: some allowed filter covers every topic the
+    /// requested one can match, so a subscription never delivers beyond the client's rights. A shared
+    /// subscription is judged by its pattern (the group name grants nothing).
+    public func maySubscribe(_ filter: TopicFilter) -> Bool {
+        switch subscribe {
+        case .all: return true
+        case .only(let filters):
+            let requested = filter.levels
+            return filters.contains { TopicPermissions.covers($0.levels, requested) }
+        }
+    }
+
+    /// Whether every topic matched by `requested` is matched by `allowed`.
+    static func covers(_ allowed: [Substring], _ requested: [Substring]) -> Bool {
+        // [MQTT-4.7.2-1] a leading wildcard in the grant does not reach '$' topics, so it cannot cover a
+        // request that starts with a '$' level or with a wildcard that the server applies to '$' names.
+        if let first = requested.first, first.hasPrefix("$"), let grant = allowed.first, grant == "+" || grant == "#" {
+            return false
+        }
+        var index = 0
+        while index < allowed.count {
+            let grant = allowed[index]
+            if grant == "#" { return true }
+            guard index < requested.count else { return false }
+            let level = requested[index]
+            if level == "#" { return false }  // the request reaches deeper than this grant
+            if grant != "+" && (level == "+" || !TopicBytes.equal(grant, level)) { return false }
+            index += 1
+        }
+        return index == requested.count
+    }
+}

@@ -1,0 +1,70 @@
+package import BusCore
+import Foundation
+
+/// Publish and subscribe filters as configured, with `{user}` and `{client}` placeholders, resolved
+/// into `TopicPermissions` per connection. A direction no rule mentions is unrestricted; a direction
+/// with rules allows only what they match (an empty list allows nothing).
+package struct PermissionTemplate: Sendable, Equatable {
+    /// nil: no rule for this direction.
+    package var publish: [String]?
+    package var subscribe: [String]?
+
+    package init(publish: [String]? = nil, subscribe: [String]? = nil) {
+        self.publish = publish
+        self.subscribe = subscribe
+    }
+
+    /// The union of several rule sets: a direction is restricted once any of them restricts it.
+    package static func union(_ templates: [PermissionTemplate]) -> PermissionTemplate {
+        func merge(_ lists: [[String]?]) -> [String]? {
+            let present = lists.compactMap { $0 }
+            return present.isEmpty ? nil : present.flatMap { $0 }
+        }
+        return PermissionTemplate(
+            publish: merge(templates.map(\.publish)), subscribe: merge(templates.map(\.subscribe)))
+    }
+
+    /// Checks every filter with sample values for the placeholders; the error names the bad one.
+    package func validate(context: String) throws(SecurityConfigurationError) {
+        for text in (publish ?? []) + (subscribe ?? []) {
+            let sample = Self.substitute(text, user: "user", client: "client") ?? text
+            if (try? TopicFilter(sample)) == nil {
+                throw SecurityConfigurationError("\(context): \"\(text)\" is not a valid topic filter")
+            }
+        }
+    }
+
+    /// The permissions of one connection.
+    package func resolve(user: String?, client: String?) -> TopicPermissions {
+        TopicPermissions(
+            publish: Self.rule(publish, user: user, client: client),
+            subscribe: Self.rule(subscribe, user: user, client: client))
+    }
+
+    private static func rule(_ texts: [String]?, user: String?, client: String?) -> TopicPermissions.Rule {
+        guard let texts else { return .all }
+        return .only(
+            texts.compactMap { text in
+                substitute(text, user: user, client: client).flatMap { try? TopicFilter($0) }
+            })
+    }
+
+    /// Replaces the placeholders; nil when a needed value is missing or could widen the filter (a `/`,
+    /// `+` or `#` in a user or client id must never turn `users/{user}/#` into someone else's tree).
+    static func substitute(_ text: String, user: String?, client: String?) -> String? {
+        var result = text
+        for (placeholder, value) in [("{user}", user), ("{client}", client)] where result.contains(placeholder) {
+            guard let value, !value.isEmpty, !value.contains(where: { $0 == "/" || $0 == "+" || $0 == "#" }) else {
+                return nil
+            }
+            result = result.replacingOccurrences(of: placeholder, with: value)
+        }
+        return result
+    }
+}
+
+/// A `security` section that cannot be used; the message names the key.
+package struct SecurityConfigurationError: Error, CustomStringConvertible, Equatable {
+    package var description: String
+    package init(_ description: String) { self.description = description }
+}

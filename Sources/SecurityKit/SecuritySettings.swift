@@ -1,0 +1,126 @@
+/// The `security` section of the config file (docs/security.md, docs/operations.md). Decoded as is;
+/// `SwitchboardAuthenticator.make` checks it and turns it into something that answers per connection.
+package struct SecuritySettings: Sendable, Decodable, Equatable {
+    /// Publish and subscribe filters; `{user}` and `{client}` are replaced per connection.
+    package struct Rules: Sendable, Decodable, Equatable {
+        package var publish: [String]?
+        package var subscribe: [String]?
+
+        package init(publish: [String]? = nil, subscribe: [String]? = nil) {
+            self.publish = publish
+            self.subscribe = subscribe
+        }
+    }
+
+    /// A static user: name, PBKDF2 hash (`switchboard hash-password`), roles and own rules.
+    package struct User: Sendable, Decodable, Equatable {
+        package var name: String
+        package var password_hash: String
+        package var roles: [String]?
+        package var admin: Bool?
+        package var publish: [String]?
+        package var subscribe: [String]?
+
+        package init(
+            name: String, password_hash: String, roles: [String]? = nil, admin: Bool? = nil,
+            publish: [String]? = nil, subscribe: [String]? = nil
+        ) {
+            self.name = name
+            self.password_hash = password_hash
+            self.roles = roles
+            self.admin = admin
+            self.publish = publish
+            self.subscribe = subscribe
+        }
+    }
+
+    /// A role: rules shared by the users (and token subjects) that have it.
+    package struct Role: Sendable, Decodable, Equatable {
+        package var admin: Bool?
+        package var publish: [String]?
+        package var subscribe: [String]?
+
+        package init(admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil) {
+            self.admin = admin
+            self.publish = publish
+            self.subscribe = subscribe
+        }
+    }
+
+    /// One JWT verification key.
+    package struct JWTKey: Sendable, Decodable, Equatable {
+        /// HS256, HS384, HS512, RS256 or ES256.
+        package var alg: String
+        /// Key id; a token whose header names a `kid` is checked with that key only.
+        package var kid: String?
+        /// The HMAC secret (HS*), as text.
+        package var secret: String?
+        /// A PEM file with the public key (RS256, ES256) or a certificate holding it.
+        package var public_key_file: String?
+        /// The PEM text itself, instead of a file.
+        package var public_key: String?
+
+        package init(
+            alg: String, kid: String? = nil, secret: String? = nil, public_key_file: String? = nil,
+            public_key: String? = nil
+        ) {
+            self.alg = alg
+            self.kid = kid
+            self.secret = secret
+            self.public_key_file = public_key_file
+            self.public_key = public_key
+        }
+    }
+
+    /// JWT verification (jwt-kit).
+    package struct JWT: Sendable, Decodable, Equatable {
+        package var keys: [JWTKey]?
+        /// A JWKS file (RFC 7517 §5) with more keys, e.g. downloaded from the identity provider.
+        package var jwks_file: String?
+        /// Required `iss`, when set.
+        package var issuer: String?
+        /// Required member of `aud`, when set.
+        package var audience: String?
+        /// Clock skew allowed on `exp` and `nbf`, in seconds (default 0).
+        package var leeway_seconds: Double?
+        /// The claim holding the token's grants: `{"pub": [...], "sub": [...], "roles": [...],
+        /// "admin": bool}` (default `switchboard`).
+        package var claim: String?
+
+        package init(
+            keys: [JWTKey]? = nil, jwks_file: String? = nil, issuer: String? = nil, audience: String? = nil,
+            leeway_seconds: Double? = nil, claim: String? = nil
+        ) {
+            self.keys = keys
+            self.jwks_file = jwks_file
+            self.issuer = issuer
+            self.audience = audience
+            self.leeway_seconds = leeway_seconds
+            self.claim = claim
+        }
+    }
+
+    package var users: [User]?
+    package var roles: [String: Role]?
+    /// What anonymous clients may do (when anonymous access is on); unrestricted when absent.
+    package var anonymous_permissions: Rules?
+    /// Rules for users and token subjects in addition to their own and their roles'.
+    package var default_permissions: Rules?
+    package var jwt: JWT?
+
+    package init(
+        users: [User]? = nil, roles: [String: Role]? = nil, anonymous_permissions: Rules? = nil,
+        default_permissions: Rules? = nil, jwt: JWT? = nil
+    ) {
+        self.users = users
+        self.roles = roles
+        self.anonymous_permissions = anonymous_permissions
+        self.default_permissions = default_permissions
+        self.jwt = jwt
+    }
+
+    /// Whether any kind of credential is configured (users or JWT keys).
+    package var hasCredentials: Bool {
+        !(users ?? []).isEmpty || !(jwt?.keys ?? []).isEmpty || jwt?.jwks_file != nil
+    }
+}

@@ -1,0 +1,179 @@
+import BusCore
+import Crypto
+import Foundation
+package import FrontendKit
+import Synchronization
+
+/// The server's one authenticator (DESIGN.md §6): static users with PBKDF2 hashes, the legacy static
+/// tokens, JWTs, client certificates and anonymous access, each resolved into a `ClientIdentity` with
+/// its topic permissions. Every protocol calls `authenticate` with what its wire carried.
+package final class SwitchboardAuthenticator: Authenticator {
+    struct StaticUser: Sendable {
+        var hash: PasswordHash
+        var roles: [String]
+        var admin: Bool
+        var rules: PermissionTemplate
+    }
+
+    struct Role: Sendable {
+        var admin: Bool
+        var rules: PermissionTemplate
+    }
+
+    package let allowsAnonymous: Bool
+    package let isSecured: Bool
+    private let users: [String: StaticUser]
+    private let roles: [String: Role]
+    private let tokens: [String: String]
+    private let anonymousRules: PermissionTemplate
+    private let defaultRules: PermissionTemplate
+    private let jwt: JWTVerifier?
+    private let clock: @Sendable () -> Double
+    /// user → SHA-256 of (salt, password) after a successful PBKDF2 check: the slow hash is paid once
+    /// per user per server run, not on every reconnect (it would stall the event loop that reads it).
+    private let verified = Mutex<[String: SHA256Digest]>([:])
+    /// The slowest stored hash: an unknown user name is checked against it too, so a refusal takes as
+    /// long whether or not the name exists (no user enumeration by timing).
+    private let decoyHash: PasswordHash?
+
+    /// Checks `settings` and prepares the JWT keys (the only asynchronous step, done at startup).
+    package static func make(
+        settings: SecuritySettings, anonymous: Bool, tokens: [String: String] = [:],
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) async throws -> SwitchboardAuthenticator {
+        var jwt: JWTVerifier?
+        if let settings = settings.jwt { jwt = try await JWTVerifier.make(settings) }
+        return try SwitchboardAuthenticator(
+            settings: settings, anonymous: anonymous, tokens: tokens, jwt: jwt, clock: clock)
+    }
+
+    /// Without JWT keys (`settings.jwt` must be nil): for callers that cannot wait.
+    package init(
+        settings: SecuritySettings, anonymous: Bool, tokens: [String: String] = [:], jwt: JWTVerifier? = nil,
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) throws {
+        if settings.jwt != nil && jwt == nil {
+            throw SecurityConfigurationError("security.jwt needs SwitchboardAuthenticator.make")
+        }
+        var roles: [String: Role] = [:]
+        for (name, role) in settings.roles ?? [:] {
+            let rules = PermissionTemplate(publish: role.publish, subscribe: role.subscribe)
+            try rules.validate(context: "security.roles.\(name)")
+            roles[name] = Role(admin: role.admin ?? false, rules: rules)
+        }
+        var users: [String: StaticUser] = [:]
+        for (index, user) in (settings.users ?? []).enumerated() {
+            let context = "security.users[\(index)] (\(user.name))"
+            guard !user.name.isEmpty, users[user.name] == nil else {
+                throw SecurityConfigurationError("\(context): user names must be non-empty and unique")
+            }
+            guard let hash = PasswordHash(parsing: user.password_hash) else {
+                throw SecurityConfigurationError(
+                    "\(context): password_hash is not a \(PasswordHash.prefix) hash (make one with `switchboard hash-password`)"
+                )
+            }
+            for role in user.roles ?? [] where roles[role] == nil {
+                throw SecurityConfigurationError("\(context): unknown role \"\(role)\"")
+            }
+            let rules = PermissionTemplate(publish: user.publish, subscribe: user.subscribe)
+            try rules.validate(context: context)
+            users[user.name] = StaticUser(
+                hash: hash, roles: user.roles ?? [], admin: user.admin ?? false, rules: rules)
+        }
+        let anonymousRules = PermissionTemplate(
+            publish: settings.anonymous_permissions?.publish, subscribe: settings.anonymous_permissions?.subscribe)
+        try anonymousRules.validate(context: "security.anonymous_permissions")
+        let defaultRules = PermissionTemplate(
+            publish: settings.default_permissions?.publish, subscribe: settings.default_permissions?.subscribe)
+        try defaultRules.validate(context: "security.default_permissions")
+        self.decoyHash = users.values.map(\.hash).max { $0.rounds < $1.rounds }
+        self.allowsAnonymous = anonymous
+        self.isSecured = !users.isEmpty || jwt != nil
+        self.users = users
+        self.roles = roles
+        self.tokens = tokens
+        self.anonymousRules = anonymousRules
+        self.defaultRules = defaultRules
+        self.jwt = jwt
+        self.clock = clock
+    }
+
+    package func authenticate(_ credentials: ClientCredentials) -> AuthOutcome {
+        let client = credentials.clientID
+        if let name = credentials.username, let user = users[name] {
+            guard let password = credentials.password, checkPassword(password, of: name, user) else {
+                return .refused("bad user name or password")
+            }
+            return .accepted(
+                identity(user: name, roles: user.roles, admin: user.admin, own: user.rules, client: client))
+        }
+        // No static user by that name: a password is taken as a token (MQTT and NATS carry JWTs there).
+        if let token = credentials.token ?? credentials.password {
+            if let user = tokens[token] {
+                return .accepted(
+                    identity(user: user, roles: [], admin: false, own: PermissionTemplate(), client: client))
+            }
+            guard let jwt else {
+                return refuseUnknown(credentials, reason: "invalid token")
+            }
+            switch jwt.verify(token, now: clock()) {
+            case .failure(let refusal):
+                return refuseUnknown(credentials, reason: refusal.description)
+            case .success(let claims):
+                let known = claims.roles.filter { roles[$0] != nil }
+                var identity = identity(
+                    user: claims.subject, roles: known, admin: claims.admin,
+                    own: PermissionTemplate(publish: claims.publish, subscribe: claims.subscribe), client: client)
+                identity.expiresAt = claims.expiresAt
+                return .accepted(identity)
+            }
+        }
+        if credentials.username != nil { return .refused("bad user name or password") }
+        if let subject = credentials.certificateSubject {
+            // mTLS: the TLS layer verified the certificate; its subject is the user (with that static
+            // user's rules and roles when one has that name).
+            let user = users[subject]
+            return .accepted(
+                identity(
+                    user: subject, roles: user?.roles ?? [], admin: user?.admin ?? false,
+                    own: user?.rules ?? PermissionTemplate(), client: client))
+        }
+        guard allowsAnonymous else { return .refused("credentials are required") }
+        return .accepted(
+            ClientIdentity(userID: nil, permissions: anonymousRules.resolve(user: nil, client: client)))
+    }
+
+    /// A user name that is no static user, with a password that is no valid token: as slow as a wrong
+    /// password for a real user, and told the same.
+    private func refuseUnknown(_ credentials: ClientCredentials, reason: String) -> AuthOutcome {
+        guard credentials.username != nil, credentials.token == nil, let password = credentials.password,
+            password.split(separator: ".", omittingEmptySubsequences: false).count != 3
+        else {
+            // No user name, or a JWT-shaped password: the token's own refusal says what to fix.
+            return .refused(reason)
+        }
+        _ = decoyHash?.verify(password)
+        return .refused("bad user name or password")
+    }
+
+    private func identity(user: String, roles names: [String], admin: Bool, own: PermissionTemplate, client: String?)
+        -> ClientIdentity
+    {
+        let granted = names.compactMap { roles[$0] }
+        let rules = PermissionTemplate.union([own, defaultRules] + granted.map(\.rules))
+        return ClientIdentity(
+            userID: user, roles: names, isAdmin: admin || granted.contains { $0.admin },
+            permissions: rules.resolve(user: user, client: client))
+    }
+
+    private func checkPassword(_ password: String, of name: String, _ user: StaticUser) -> Bool {
+        var hasher = SHA256()
+        hasher.update(data: user.hash.salt)
+        hasher.update(data: Array(password.utf8))
+        let quick = hasher.finalize()
+        if verified.withLock({ $0[name] }) == quick { return true }
+        guard user.hash.verify(password) else { return false }
+        verified.withLock { $0[name] = quick }
+        return true
+    }
+}

@@ -1,0 +1,116 @@
+import BusCore
+import FrontendKit
+import Testing
+
+@testable import SecurityKit
+
+@Suite struct SwitchboardAuthenticatorTests {
+    static let aliceHash = try! PasswordHash.make(password: "alice-pw", rounds: 1_000).description
+
+    private func authenticator(anonymous: Bool = false, settings: SecuritySettings? = nil) throws
+        -> SwitchboardAuthenticator
+    {
+        let settings =
+            settings
+            ?? SecuritySettings(
+                users: [
+                    SecuritySettings.User(
+                        name: "alice", password_hash: Self.aliceHash, roles: ["device"],
+                        publish: ["users/{user}/#"], subscribe: ["users/{user}/#"])
+                ],
+                roles: ["device": SecuritySettings.Role(publish: ["devices/{client}/status"], subscribe: ["news/#"])],
+                anonymous_permissions: SecuritySettings.Rules(publish: [], subscribe: ["public/#"]))
+        return try SwitchboardAuthenticator(settings: settings, anonymous: anonymous, tokens: ["tok": "tokuser"])
+    }
+
+    @Test func staticUserWithRightPasswordGetsRoleAndOwnRules() throws {
+        let outcome = try authenticator().authenticate(
+            ClientCredentials(username: "alice", password: "alice-pw", clientID: "c1"))
+        let identity = try #require(outcome.identity)
+        #expect(identity.userID == "alice")
+        #expect(identity.roles == ["device"])
+        let permissions = identity.permissions
+        #expect(permissions.mayPublish(try Topic("users/alice/x")))
+        #expect(permissions.mayPublish(try Topic("devices/c1/status")))
+        #expect(!permissions.mayPublish(try Topic("devices/c2/status")))
+        #expect(!permissions.mayPublish(try Topic("users/bob/x")))
+        #expect(permissions.maySubscribe(try TopicFilter("news/+")))
+        #expect(!permissions.maySubscribe(try TopicFilter("#")))
+    }
+
+    @Test func wrongPasswordOrUnknownUserIsRefused() throws {
+        let auth = try authenticator()
+        #expect(
+            auth.authenticate(ClientCredentials(username: "alice", password: "nope"))
+                == .refused("bad user name or password"))
+        #expect(auth.authenticate(ClientCredentials(username: "alice")) == .refused("bad user name or password"))
+        #expect(
+            auth.authenticate(ClientCredentials(username: "mallory", password: "x"))
+                == .refused("bad user name or password"))
+        // The cached fast path must not accept a wrong password either.
+        #expect(auth.authenticate(ClientCredentials(username: "alice", password: "alice-pw")).identity != nil)
+        #expect(auth.authenticate(ClientCredentials(username: "alice", password: "alice-pw2")).identity == nil)
+    }
+
+    @Test func anUnknownUserIsToldTheSameAsAWrongPassword() throws {
+        let auth = try authenticator()
+        #expect(
+            auth.authenticate(ClientCredentials(username: "ghost", password: "x"))
+                == .refused("bad user name or password"))
+        // A JWT-shaped password keeps the token's own reason.
+        #expect(auth.authenticate(ClientCredentials(username: "ghost", password: "a.b.c")) == .refused("invalid token"))
+    }
+
+    @Test func anonymousFollowsTheSettingAndItsRules() throws {
+        #expect(
+            try authenticator(anonymous: false).authenticate(ClientCredentials())
+                == .refused("credentials are required"))
+        let identity = try #require(try authenticator(anonymous: true).authenticate(ClientCredentials()).identity)
+        #expect(identity.isAnonymous)
+        #expect(!identity.permissions.mayPublish(try Topic("public/x")))
+        #expect(identity.permissions.maySubscribe(try TopicFilter("public/#")))
+    }
+
+    @Test func staticTokensStillWork() throws {
+        let auth = try authenticator()
+        #expect(auth.authenticate(token: "tok").identity?.userID == "tokuser")
+        #expect(auth.authenticate(token: "bad") == .refused("invalid token"))
+    }
+
+    @Test func aPlaceholderValueCannotWidenAFilter() throws {
+        let settings = SecuritySettings(
+            users: [SecuritySettings.User(name: "a/#", password_hash: Self.aliceHash, publish: ["users/{user}/x"])])
+        let auth = try authenticator(settings: settings)
+        let identity = try #require(
+            auth.authenticate(ClientCredentials(username: "a/#", password: "alice-pw")).identity)
+        #expect(identity.permissions.publish == .only([]))
+        #expect(PermissionTemplate.substitute("u/{client}", user: "x", client: "c+d") == nil)
+        #expect(PermissionTemplate.substitute("u/{client}", user: "x", client: "cd") == "u/cd")
+    }
+
+    @Test func mTLSSubjectIsTheUser() throws {
+        let identity = try #require(
+            try authenticator().authenticate(ClientCredentials(certificateSubject: "alice")).identity)
+        #expect(identity.userID == "alice")
+        #expect(identity.roles == ["device"])
+    }
+
+    @Test func configurationMistakesAreNamed() {
+        #expect(throws: SecurityConfigurationError.self) {
+            try SwitchboardAuthenticator(
+                settings: SecuritySettings(users: [SecuritySettings.User(name: "x", password_hash: "plain")]),
+                anonymous: false)
+        }
+        #expect(throws: SecurityConfigurationError.self) {
+            try SwitchboardAuthenticator(
+                settings: SecuritySettings(
+                    users: [SecuritySettings.User(name: "x", password_hash: Self.aliceHash, roles: ["ghost"])]),
+                anonymous: false)
+        }
+        #expect(throws: SecurityConfigurationError.self) {
+            try SwitchboardAuthenticator(
+                settings: SecuritySettings(default_permissions: SecuritySettings.Rules(publish: ["a/#/b"])),
+                anonymous: false)
+        }
+    }
+}
