@@ -232,11 +232,18 @@ let package = Package(
             path: "Benchmarks/SubscriptionIndexBenchmark",
             swiftSettings: upcoming
         ),
+        // Durable write throughput and commit latency of the SQLite store (group commit, fsync).
+        .executableTarget(
+            name: "StoreBenchmark",
+            dependencies: ["BusCore", "Storage", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/StoreBenchmark",
+            swiftSettings: upcoming
+        ),
         // libFuzzer targets for our decoders (Tests/Fuzz/README.md); a corpus replay tool otherwise.
         .executableTarget(
             name: "DecoderFuzz",
             dependencies: [
-                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire",
+                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",

@@ -5,6 +5,7 @@ import NATSWire
 import NIOCore
 import NativeWebSocketWire
 import SSEWire
+import Storage
 
 /// Fuzz targets, one per decoder we own (NIO's WebSocket/HTTP parsers have their own fuzzing upstream).
 /// Each must survive any input: errors are fine, crashes and hangs are not.
@@ -14,7 +15,7 @@ import SSEWire
 ///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
-    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt
+    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -103,6 +104,16 @@ enum FuzzTarget: String, CaseIterable {
             let lines = out.readableBytesView.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             precondition(!out.readableBytesView.contains(UInt8(ascii: "\r")), "CR in an event stream field")
             precondition(lines.dropLast().allSatisfy { $0.starts(with: "data: ".utf8) }, "a line is not data:")
+        case .storedmessage:
+            // A stored row's body: decodes to nil or to a message that encodes back to the same bytes.
+            let topic = Topic(trusted: "fuzz/topic")
+            let input = ByteBuffer(bytes: bytes)
+            if let message = StoredMessageCodec.decode(input, topic: topic, position: nil) {
+                let again = StoredMessageCodec.encode(message)
+                precondition(
+                    StoredMessageCodec.decode(again, topic: topic, position: nil)?.headers == message.headers,
+                    "stored message round trip changed its headers")
+            }
         }
     }
 }

@@ -45,6 +45,9 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Quality of service where the protocol has it (mqtt: 0 or 1).")
     var qos = 0
 
+    @Flag(help: "mqtt: persistent sessions (Clean Session 0), so the broker keeps (and may store) QoS 1 messages.")
+    var persistent = false
+
     @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats).")
     var size = 64
 
@@ -98,7 +101,8 @@ struct BenchOptions: ParsableArguments {
 
     /// The target after applying --url, with the loopback rule enforced.
     func resolvedTarget() throws -> BenchTarget {
-        var target = BenchTarget(host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos)
+        var target = BenchTarget(
+            host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos, persistent: persistent)
         if let url, let components = URLComponents(string: url) {
             target.host = components.host ?? target.host
             target.port = components.port ?? target.port

@@ -49,6 +49,9 @@ struct BenchTarget: Sendable {
     var channel: String
     /// Quality of service for protocols that have one (MQTT 0 or 1).
     var qos: Int = 0
+    /// MQTT: connect with Clean Session 0 (a persistent session the broker keeps — and, for Switchboard,
+    /// stores: QoS 1 messages are then written before they are acknowledged).
+    var persistent = false
 }
 
 /// What a scenario can ask of one connection. Implemented by each protocol's channel handler;

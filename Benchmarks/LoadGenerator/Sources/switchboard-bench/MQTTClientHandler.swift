@@ -19,6 +19,7 @@ final class MQTTClientHandler: ChannelInboundHandler, BenchLink {
     private let role: any BenchRole
     private let qos: UInt8
     private let topic: String
+    private let persistent: Bool
     private var context: ChannelHandlerContext?
     private var cumulation = ReadCumulation()
     private var open = false
@@ -32,6 +33,7 @@ final class MQTTClientHandler: ChannelInboundHandler, BenchLink {
         self.role = role
         self.qos = UInt8(min(max(target.qos, 0), 1))
         self.topic = target.channel
+        self.persistent = target.persistent
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -53,7 +55,7 @@ final class MQTTClientHandler: ChannelInboundHandler, BenchLink {
         var body = context.channel.allocator.buffer(capacity: 32)
         body.writeMQTTString("MQTT")
         body.writeInteger(UInt8(4))  // 3.1.1
-        body.writeInteger(UInt8(0x02))  // clean session
+        body.writeInteger(UInt8(persistent ? 0x00 : 0x02))  // clean session, unless persistent
         body.writeInteger(UInt16(0))  // no keep-alive: idle connections stay quiet (conns)
         body.writeMQTTString(clientID)
         writePacket(0x10, body)
