@@ -145,6 +145,31 @@ import Testing
         #expect(disconnect.reasonCode == .packetTooLarge)
     }
 
+    @Test func serverCloseHalfClosesAndLingersUntilTheClientCloses() throws {
+        let recorder = HalfCloseRecorder()
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandlers([
+            recorder, MQTTConnectionHandler(services: services, transport: "tcp"),
+        ])
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+        loop.run()
+        _ = try connect(channel, "linger", clean: false, expiry: 60)
+        try channel.writeInbound(ByteBuffer(bytes: [0x36, 3, 0, 1, 0x61]))  // QoS 3
+        loop.run()
+        guard case .disconnect(let disconnect) = try received(channel, version: .v5).first else {
+            Issue.record("no DISCONNECT"); return
+        }
+        #expect(disconnect.reasonCode == .malformedPacket)
+        #expect(recorder.outputClosed && channel.isActive, "output shut down, input still read")
+        // The session is left at once, so deliveries queue for the next connection meanwhile.
+        #expect(services.sessions.session(for: "linger")?.connection == nil)
+        // What the client still sends (here PINGREQ, in the paho test PUBRELs) is dropped, not answered.
+        try send(channel, [.pingReq], version: .v5)
+        #expect(try received(channel, version: .v5).isEmpty)
+        loop.advanceTime(by: .seconds(Int64(services.configuration.closeLingerSeconds)))
+        #expect(!channel.isActive, "closed when the client did not close first")
+    }
+
     @Test func keepAliveTimeoutDisconnects() throws {
         let channel = try connection()
         _ = try connect(channel, "d", keepAlive: 2)
@@ -216,6 +241,20 @@ import Testing
         #expect(!refused.isActive)
         // The existing client id may still come back.
         #expect(try connect(try open(), "first", clean: false, expiry: 60)?.reasonCode == .success)
+    }
+}
+
+/// Takes `close(mode: .output)` instead of passing it on (EmbeddedChannel would close outright), so a test
+/// sees a half-closed, lingering connection.
+final class HalfCloseRecorder: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private(set) var outputClosed = false
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .output else { return context.close(mode: mode, promise: promise) }
+        outputClosed = true
+        promise?.succeed(())
     }
 }
 

@@ -31,6 +31,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var needsFlush = false
     private var cleanedUp = false
     private var closing = false
+    /// Half-closes TCP on a server-initiated close instead of closing outright (see `closeConnection`).
+    private let lingersOnClose: Bool
+    /// Closes the socket for good when a lingering client does not close it first.
+    private var lingerTask: Scheduled<Void>?
     /// What CONNECT settled, updated by the client's DISCONNECT (no will unless 0x04); kept after the
     /// state machine has closed, for the session's expiry and the will.
     var negotiated: MQTTConnectionStateMachine.Negotiated?
@@ -53,6 +57,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     init(services: MQTTServices, transport: String) {
         self.services = services
         self.transport = transport
+        // Only a plain byte stream half-closes: over WebSocket the adapter runs the closing handshake.
+        self.lingersOnClose = transport == "tcp"
         self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
         self.info = ConnectionInfo(
             id: services.bus.makeIdentifier(), protocolName: "mqtt", remoteAddress: nil, connectedAt: 0)
@@ -100,6 +106,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         machine.closed()
         sweeper?.remove(self)
         sweeper = nil
+        lingerTask?.cancel()
+        lingerTask = nil
+        releaseSession()
+        services.statistics.add(&pendingStatistics)
+        if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
+        if services.connections.remove(info.id) { services.counters.connectionClosed() }
+    }
+
+    /// The session is left as the connection ends (expiry and will start now), or as soon as the server
+    /// decides to close, so nothing is routed to a connection that is only lingering.
+    private func releaseSession() {
         if let session, session.connection === self {
             let will = negotiated?.will.flatMap { makeWillMessage($0, clientID: session.clientID) }
             session.connectionLost(
@@ -107,9 +124,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
                 willDelaySeconds: negotiated?.will?.properties.willDelayInterval ?? 0)
         }
         session = nil
-        services.statistics.add(&pendingStatistics)
-        if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
-        if services.connections.remove(info.id) { services.counters.connectionClosed() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -121,6 +135,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     // MARK: - Inbound bytes
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After a server-initiated close, what the client still sends is read and dropped.
+        guard !closing else { return }
         var bytes = unwrapInboundIn(data)
         receivedSinceTick = true
         pendingStatistics.bytesReceived += bytes.readableBytes
@@ -239,15 +255,31 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         closeConnection()
     }
 
+    /// Closes after what was written (DISCONNECT, a refusing CONNACK) has been flushed. Over TCP the
+    /// output side is shut down and input is read and dropped until the client closes, for at most
+    /// `closeLingerSeconds`: closing a socket with unread input makes the kernel send RST, and a client
+    /// still sending (PUBREL, pipelined PUBLISHes) would then lose our last packet — and with it the
+    /// reason code — or fail writing before it reads it.
     func closeConnection() {
         guard !closing else { return }
         closing = true
         machine.closed()
+        releaseSession()
+        inbound = nil
         writePendingControl()
         guard let context else { return }
         let channel = context.channel
-        context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
         needsFlush = false
+        let linger = services.configuration.closeLingerSeconds
+        guard lingersOnClose, linger > 0 else {
+            context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        lingerTask = context.eventLoop.scheduleTask(in: .seconds(Int64(linger))) { channel.close(promise: nil) }
+        context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in
+            // The client's EOF then closes the channel (remote half-closure is not enabled).
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        }
     }
 
     // MARK: - Writing
