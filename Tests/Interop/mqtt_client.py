@@ -33,7 +33,7 @@ class Paho:
                  session_expiry: int | None = None, will: tuple | None = None, will_properties: Properties | None = None,
                  username: str | None = None, password: str | None = None, transport: str = "tcp",
                  connect: bool = True, keepalive: int = 30, ws_port: int | None = None,
-                 maximum_packet_size: int | None = None) -> None:
+                 maximum_packet_size: int | None = None, connect_properties: dict[str, Any] | None = None) -> None:
         self.version = version
         self.cid = cid if cid is not None else client_id()
         self.messages: "queue.Queue[paho.MQTTMessage]" = queue.Queue()
@@ -65,6 +65,7 @@ class Paho:
         self.clean = clean
         self.session_expiry = session_expiry
         self.maximum_packet_size = maximum_packet_size
+        self.connect_properties = connect_properties or {}
         self.keepalive = keepalive
         self.port = ws_port if ws_port is not None else port
         if connect:
@@ -90,6 +91,8 @@ class Paho:
                 props.SessionExpiryInterval = self.session_expiry
             if self.maximum_packet_size is not None:
                 props.MaximumPacketSize = self.maximum_packet_size
+            for key, value in self.connect_properties.items():
+                setattr(props, key, value)
             kwargs["properties"] = props
             kwargs["clean_start"] = self.clean
         self.client.connect("127.0.0.1", self.port, keepalive=self.keepalive, **kwargs)

@@ -50,6 +50,30 @@ def test_request_response(server):
     requester.disconnect()
 
 
+def test_response_information_is_a_base_for_response_topics(server):
+    """§4.10.1, [MQTT-3.1.2-28]: Request Response Information 1 → CONNACK Response Information (the
+    client's own base under $rpc/); 0 or absent → none."""
+    requester = Paho(server.mqtt_port, V5, connect_properties={"RequestResponseInformation": 1})
+    base = requester.connack_properties.ResponseInformation
+    assert base == f"$rpc/mqtt/{requester.cid}"
+    quiet = Paho(server.mqtt_port, V5, connect_properties={"RequestResponseInformation": 0})
+    assert not hasattr(quiet.connack_properties, "ResponseInformation")
+    quiet.disconnect()
+    service_topic = f"svc/{unique()}"
+    responder = Paho(server.mqtt_port, V5)
+    responder.subscribe(service_topic, qos=1)
+    requester.subscribe(f"{base}/#", qos=1)
+    requester.publish(service_topic, b"ping", qos=1,
+                      properties=props(PacketTypes.PUBLISH, ResponseTopic=f"{base}/1", CorrelationData=b"c1"))
+    request = responder.get()
+    responder.publish(request.properties.ResponseTopic, b"pong", qos=1,
+                      properties=props(PacketTypes.PUBLISH, CorrelationData=request.properties.CorrelationData))
+    reply = requester.get()
+    assert (reply.topic, reply.payload, reply.properties.CorrelationData) == (f"{base}/1", b"pong", b"c1")
+    responder.disconnect()
+    requester.disconnect()
+
+
 def test_expired_messages_are_never_delivered(server):
     cid = client_id("exp")
     topic = f"e/{unique()}"

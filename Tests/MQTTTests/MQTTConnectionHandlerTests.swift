@@ -170,6 +170,24 @@ import Testing
         #expect(!channel.isActive, "closed when the client did not close first")
     }
 
+    @Test func responseInformationIsThePrefixAndTheClientIdentifierWhenThatIsATopic() throws {
+        var properties = MQTTProperties()
+        properties.requestResponseInformation = 1
+        func responseInformation(_ id: String) throws -> String? {
+            let channel = try connection()
+            try send(
+                channel, [.connect(MQTTConnectPacket(version: .v5, clientID: id, properties: properties))],
+                version: .v5)
+            guard case .connAck(let ack) = try received(channel, version: .v5).first else {
+                Issue.record("no CONNACK"); return nil
+            }
+            return ack.properties.responseInformation
+        }
+        #expect(try responseInformation("device-1") == "$rpc/mqtt/device-1")
+        // A client identifier with a wildcard would make no topic name: none is offered.
+        #expect(try responseInformation("a+b") == nil)
+    }
+
     @Test func keepAliveTimeoutDisconnects() throws {
         let channel = try connection()
         _ = try connect(channel, "d", keepAlive: 2)

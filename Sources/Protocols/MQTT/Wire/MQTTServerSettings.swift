@@ -17,6 +17,10 @@ package struct MQTTServerSettings: Sendable, Hashable {
     package var maxSessions: Int = 100_000
     /// Most subscriptions per session.
     package var maxSubscriptions: Int = 1_000
+    /// A 5.0 client that sets Request Response Information gets this plus its client identifier as
+    /// CONNACK Response Information (§4.10.1), the base for its response topics. Under `$rpc/`, like the
+    /// bus's own reply topics, so `#` and `+/…` subscribers never see the responses. Nil: never sent.
+    package var responseInformationPrefix: String? = "$rpc/mqtt/"
 
     package init() {}
 }
