@@ -106,6 +106,45 @@ def test_inbound_qos2_duplicate_reaches_the_bus_once(server, level):
     sub.disconnect()
 
 
+@pytest.mark.parametrize("level", [4, 5], ids=["3.1.1", "5.0"])
+def test_inbound_qos2_exactly_once_across_a_reconnect(server, level):
+    """[MQTT-4.3.3-10], [MQTT-4.4.0-1]: the client sent PUBLISH QoS 2, got PUBREC and lost the connection.
+    On resuming the session it retransmits the PUBLISH with DUP: PUBREC again, not a second publication;
+    then PUBREL → PUBCOMP. A second message's PUBREL retransmitted after another reconnect is completed."""
+    topic = f"x/{unique()}"
+    sub = Paho(server.mqtt_port, V5)
+    sub.subscribe(topic, qos=2)
+    cid = client_id("q2r")
+    props5 = b"\x11\x00\x00\x00\x3c" if level == 5 else b""  # session expiry 60 s
+
+    def resume(first: bool = False) -> Raw:
+        raw = Raw(server.mqtt_port)
+        raw.send(connect_packet(cid, version=level, clean=first and level == 5, properties=props5))
+        assert raw.expect(2)[0] == (0 if first else 1), "session present"
+        return raw
+
+    raw = resume(first=True)
+    raw.send(publish_packet(topic, b"once", qos=2, pid=9, version=level))
+    assert raw.expect(5)[:2] == b"\x00\x09"
+    raw.send(publish_packet(topic, b"twice?", qos=2, pid=10, version=level))
+    assert raw.expect(5)[:2] == b"\x00\x0a"
+    raw.close()
+    raw = resume()
+    raw.send(publish_packet(topic, b"once", qos=2, pid=9, version=level, dup=True))
+    assert raw.expect(5)[:2] == b"\x00\x09"
+    raw.send(packet(0x62, b"\x00\x09"))
+    assert raw.expect(7)[:2] == b"\x00\x09"
+    raw.close()
+    raw = resume()
+    raw.send(packet(0x62, b"\x00\x0a"))  # PUBREL only: the PUBLISH was acknowledged before
+    pubcomp = raw.expect(7)
+    assert pubcomp[:2] == b"\x00\x0a" and (level == 4 or len(pubcomp) == 2 or pubcomp[2] == 0), pubcomp
+    assert sorted(m.payload for m in sub.get_many(2)) == [b"once", b"twice?"]
+    sub.nothing()
+    raw.close()
+    sub.disconnect()
+
+
 @pytest.mark.parametrize("version", VERSIONS, ids=["3.1.1", "5.0"])
 def test_will_is_published_on_abrupt_close_only(server, version):
     topic = f"will/{unique()}"

@@ -7,7 +7,9 @@ import struct
 import time
 
 from interop import unique
-from mqtt_client import V5, Paho, Raw, client_id, connect_packet, packet, props, publish_packet
+import pytest
+
+from mqtt_client import V5, Paho, Raw, client_id, connect_packet, packet, props, publish_packet, subscribe_packet
 from paho.mqtt.packettypes import PacketTypes
 
 
@@ -102,6 +104,56 @@ def test_connack_states_limits(server):
     assert p.AssignedClientIdentifier, "an empty client id gets one assigned"
     assert p.ReceiveMaximum >= 1 and p.TopicAliasMaximum >= 1 and p.MaximumPacketSize >= 1024
     client.disconnect()
+
+
+def test_server_keep_alive_replaces_the_clients_and_is_enforced(make_server):
+    """[MQTT-3.2.2-21], [MQTT-3.1.2-24] with mqtt.max_keep_alive_seconds: a longer keep-alive, or 0, is
+    replaced by CONNACK Server Keep Alive; paho-mqtt then pings at that period and stays connected, and a
+    silent client is disconnected (0x8D) after 1.5 × the server's value."""
+    srv = make_server({"mqtt": {"max_keep_alive_seconds": 1}})
+    stock = Paho(srv.mqtt_port, V5, keepalive=60)
+    assert stock.connack_properties.ServerKeepAlive == 1
+    within = Paho(srv.mqtt_port, V5, keepalive=1)
+    assert not hasattr(within.connack_properties, "ServerKeepAlive"), "not sent when the client's is kept"
+    within.disconnect()
+    raw = Raw(srv.mqtt_port)
+    raw.send(connect_packet(client_id("ska"), keepalive=0))
+    connack = raw.expect(2)
+    assert b"\x13\x00\x01" in connack[2:], f"Server Keep Alive 1 for keep-alive 0: {connack!r}"
+    start = time.monotonic()
+    assert raw.expect(14, timeout=5)[0] == 0x8D
+    assert 1.45 < time.monotonic() - start < 2.5
+    raw.close()
+    time.sleep(1.0)
+    assert not stock.disconnected.is_set(), "paho-mqtt follows Server Keep Alive"
+    topic = f"ska/{unique()}"
+    stock.subscribe(topic, qos=1)
+    stock.publish(topic, b"alive", qos=1)
+    assert stock.get().payload == b"alive"
+    stock.disconnect()
+
+
+def test_outbound_flow_control_respects_the_clients_receive_maximum(server):
+    """[MQTT-3.3.4-7], [MQTT-4.9.0-2]: with Receive Maximum 2, the third QoS 1/2 PUBLISH waits until one
+    of the first two is acknowledged."""
+    topic = f"rm/{unique()}"
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("rm"), properties=b"\x21\x00\x02"))  # Receive Maximum 2
+    raw.expect(2)
+    raw.send(subscribe_packet(1, topic, 2))
+    raw.expect(9)
+    pub = Paho(server.mqtt_port, V5)
+    for i, qos in enumerate([1, 2, 1]):
+        pub.publish(topic, f"m{i}".encode(), qos=qos)
+    first, second = raw.expect(3), raw.expect(3)
+    with pytest.raises(TimeoutError):
+        raw.read(0.5)  # the window is full
+    pid = struct.unpack("!H", first[3 + len(topic):5 + len(topic)])[0]
+    raw.send(packet(0x40, struct.pack("!H", pid)))  # PUBACK for m0
+    third = raw.expect(3)
+    assert [p.endswith(m) for p, m in ((first, b"m0"), (second, b"m1"), (third, b"m2"))] == [True] * 3
+    raw.close()
+    pub.disconnect()
 
 
 def test_subscription_options_no_local_retain_as_published_retain_handling(server):
