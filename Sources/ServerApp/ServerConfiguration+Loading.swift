@@ -76,6 +76,7 @@ extension ServerConfiguration {
             if let v = m.max_session_expiry_seconds { mqtt.settings.maxSessionExpirySeconds = UInt32(clamping: v) }
             if let v = m.max_keep_alive_seconds { mqtt.settings.maxKeepAliveSeconds = UInt16(clamping: v) }
             if let v = m.response_information_prefix { mqtt.settings.responseInformationPrefix = v.isEmpty ? nil : v }
+            if let v = m.server_reference { mqtt.settings.serverReference = v.isEmpty ? nil : v }
             if let v = m.sys_interval_seconds { mqtt.sysIntervalSeconds = v }
         }
         if let section = file.nats { try apply(nats: section) }
@@ -298,6 +299,7 @@ private struct ConfigFile: Decodable {
         var max_session_expiry_seconds: Int?
         var max_keep_alive_seconds: Int?
         var response_information_prefix: String?
+        var server_reference: String?
         var sys_interval_seconds: Int?
     }
     var host: String?

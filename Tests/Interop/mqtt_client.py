@@ -43,6 +43,7 @@ class Paho:
         self.connack_properties: Any = None
         self.disconnected = threading.Event()
         self.disconnect_reason: Any = None
+        self.disconnect_properties: Any = None
         self.subacks: "queue.Queue[Any]" = queue.Queue()
         kwargs: dict[str, Any] = {"protocol": version, "transport": transport}
         if version == V311:
@@ -79,6 +80,7 @@ class Paho:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.disconnect_reason = reason_code
+        self.disconnect_properties = properties
         self.disconnected.set()
 
     def connect(self, expect_success: bool = True) -> "Paho":

@@ -133,6 +133,23 @@ def test_server_keep_alive_replaces_the_clients_and_is_enforced(make_server):
     stock.disconnect()
 
 
+@pytest.mark.parametrize("reference", [None, "mqtt-2.example:1883"], ids=["0x8B", "server reference"])
+def test_shutdown_disconnects_with_0x8B_or_names_another_server(make_server, reference):
+    """§4.11 / §3.14.2.1: on shutdown a 5.0 client gets DISCONNECT 0x8B, or with mqtt.server_reference set,
+    0x9C (Use another server) and the Server Reference."""
+    srv = make_server({"mqtt": {"server_reference": reference}} if reference else {})
+    client = Paho(srv.mqtt_port, V5)
+    srv.terminate()
+    assert client.disconnected.wait(5), "no DISCONNECT on shutdown"
+    if reference is None:
+        assert client.disconnect_reason.value == 0x8B
+        assert not hasattr(client.disconnect_properties, "ServerReference")
+    else:
+        assert client.disconnect_reason.value == 0x9C
+        assert client.disconnect_properties.ServerReference == reference
+    client.client.loop_stop()
+
+
 def test_outbound_flow_control_respects_the_clients_receive_maximum(server):
     """[MQTT-3.3.4-7], [MQTT-4.9.0-2]: with Receive Maximum 2, the third QoS 1/2 PUBLISH waits until one
     of the first two is acknowledged."""

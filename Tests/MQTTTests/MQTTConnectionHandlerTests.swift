@@ -188,6 +188,37 @@ import Testing
         #expect(try responseInformation("a+b") == nil)
     }
 
+    @Test func shutdownNamesTheServerReferenceWhenOneIsConfigured() throws {
+        var configuration = MQTTConfiguration()
+        configuration.settings.serverReference = "mqtt-2.example:1883"
+        let redirecting = MQTTServices(
+            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
+            retained: RetainedMessageStore())
+        var handlers: [MQTTConnectionHandler] = []
+        func open(_ version: MQTTProtocolVersion) throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(loop: loop)
+            let handler = MQTTConnectionHandler(services: redirecting, transport: "test")
+            handlers.append(handler)
+            try channel.pipeline.syncOperations.addHandler(handler)
+            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+            loop.run()
+            #expect(try connect(channel, "r\(version.rawValue)", version: version)?.reasonCode == .success)
+            return channel
+        }
+        let v5 = try open(.v5)
+        let v3 = try open(.v3_1_1)
+        for handler in handlers { handler.requestClose(.shutdown) }
+        loop.run()
+        // §4.11: 0x9C (Use another server) with Server Reference; 3.1.1 has no DISCONNECT and just closes.
+        guard case .disconnect(let disconnect) = try received(v5, version: .v5).first else {
+            Issue.record("no DISCONNECT"); return
+        }
+        #expect(disconnect.reasonCode == .useAnotherServer)
+        #expect(disconnect.properties.serverReference == "mqtt-2.example:1883")
+        #expect(try received(v3, version: .v3_1_1).isEmpty && !v3.isActive)
+    }
+
     @Test func keepAliveTimeoutDisconnects() throws {
         let channel = try connection()
         _ = try connect(channel, "d", keepAlive: 2)

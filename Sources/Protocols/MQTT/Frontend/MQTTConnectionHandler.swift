@@ -225,7 +225,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     func requestClose(_ reason: CloseReason) {
         eventLoop.execute {
             switch reason {
-            case .shutdown: self.disconnect(.serverShuttingDown, "server shutting down")
+            case .shutdown:
+                if let reference = self.services.configuration.settings.serverReference {
+                    self.disconnect(.useAnotherServer, "server shutting down", serverReference: reference)
+                } else {
+                    self.disconnect(.serverShuttingDown, "server shutting down")
+                }
             case .administrative: self.disconnect(.administrativeAction, "closed by the administrator")
             case .slowConsumer: self.disconnect(.quotaExceeded, "slow consumer")
             case .keepAliveTimeout: self.disconnect(.keepAliveTimeout, "keep-alive timeout")
@@ -245,11 +250,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     }
 
     /// Sends DISCONNECT (5.0 only, after CONNACK; [MQTT-3.14.0-1]) and closes.
-    func disconnect(_ code: MQTTReasonCode, _ reason: String) {
+    func disconnect(_ code: MQTTReasonCode, _ reason: String, serverReference: String? = nil) {
         guard !closing else { return }
         if version == .v5 {
             var properties = MQTTProperties()
             if negotiated?.problemInformation ?? true { properties.reasonString = String(reason.prefix(200)) }
+            properties.serverReference = serverReference
             write(.disconnect(MQTTDisconnectPacket(reasonCode: code, properties: properties)))
         }
         closeConnection()

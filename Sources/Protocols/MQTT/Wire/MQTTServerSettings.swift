@@ -21,6 +21,10 @@ package struct MQTTServerSettings: Sendable, Hashable {
     /// CONNACK Response Information (§4.10.1), the base for its response topics. Under `$rpc/`, like the
     /// bus's own reply topics, so `#` and `+/…` subscribers never see the responses. Nil: never sent.
     package var responseInformationPrefix: String? = "$rpc/mqtt/"
+    /// Another server for 5.0 clients to use when this one shuts down (§4.11, e.g. the next instance in
+    /// a rolling restart): DISCONNECT 0x9C (Use another server) carries it as Server Reference. Nil: the
+    /// shutdown DISCONNECT is 0x8B (Server shutting down) without one.
+    package var serverReference: String? = nil
 
     package init() {}
 }
