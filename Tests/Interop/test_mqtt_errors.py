@@ -45,6 +45,19 @@ def test_violations_disconnect_with_reason_code_5(server, name, data, reason):
     bystander.disconnect()
 
 
+def test_disconnect_fits_the_clients_maximum_packet_size(server):
+    """[MQTT-3.14.2-3], [MQTT-3.1.2-25]: the reason string is left out when it would make DISCONNECT larger
+    than the client's Maximum Packet Size; the reason code still arrives."""
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("small"), properties=b"\x27\x00\x00\x00\x10"))  # Maximum Packet Size 16
+    assert raw.expect(2)[1] == 0
+    raw.send(bytes([0x36, 4]) + s("a") + b"\x00")  # QoS 3
+    body = raw.expect(14)
+    assert body[0] == 0x81 and len(body) + 2 <= 16, body
+    assert raw.closed()
+    raw.close()
+
+
 def test_a_client_still_sending_reads_the_disconnect(server):
     """[MQTT-3.3.4-9] one QoS 2 publication past Receive Maximum (64) → DISCONNECT 0x93. The client here
     keeps answering PUBRECs with PUBREL while it reads, as the Paho conformance client's flow_control2

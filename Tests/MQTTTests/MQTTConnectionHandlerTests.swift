@@ -134,6 +134,26 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    @Test func reasonStringIsLeftOutWhenItWouldExceedTheClientsMaximumPacketSize() throws {
+        let channel = try connection()
+        var properties = MQTTProperties()
+        properties.maximumPacketSize = 16
+        try send(
+            channel, [.connect(MQTTConnectPacket(version: .v5, clientID: "small", properties: properties))],
+            version: .v5)
+        _ = try received(channel, version: .v5)
+        try channel.writeInbound(ByteBuffer(bytes: [0x36, 3, 0, 1, 0x61]))  // QoS 3
+        loop.run()
+        var bytes = ByteBuffer()
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&buffer) }
+        // [MQTT-3.14.2-3]: DISCONNECT 0x81 without its reason string, within the client's 16 bytes.
+        #expect(bytes.readableBytes <= 16)
+        guard
+            case .disconnect(let disconnect) = try MQTTPacketDecoder.decode(&bytes, version: .v5, limits: MQTTLimits())
+        else { Issue.record("no DISCONNECT"); return }
+        #expect(disconnect.reasonCode == .malformedPacket && disconnect.properties.reasonString == nil)
+    }
+
     @Test func packetTooLargeIsRefusedFromTheHeader() throws {
         let channel = try connection()
         _ = try connect(channel, "c")

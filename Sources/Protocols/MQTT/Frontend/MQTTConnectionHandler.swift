@@ -256,7 +256,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             var properties = MQTTProperties()
             if negotiated?.problemInformation ?? true { properties.reasonString = String(reason.prefix(200)) }
             properties.serverReference = serverReference
-            write(.disconnect(MQTTDisconnectPacket(reasonCode: code, properties: properties)))
+            var packet = MQTTDisconnectPacket(reasonCode: code, properties: properties)
+            // [MQTT-3.14.2-3] no Reason String that would make the packet exceed the client's Maximum
+            // Packet Size ([MQTT-3.1.2-25]); the reason code alone still fits.
+            if properties.reasonString != nil,
+                MQTTPacket.disconnect(packet).encoded(version: .v5).readableBytes > outboundMaximumPacketSize
+            {
+                packet.properties.reasonString = nil
+            }
+            write(.disconnect(packet))
         }
         closeConnection()
     }
