@@ -59,8 +59,8 @@ def test_disconnect_fits_the_clients_maximum_packet_size(server):
 
 
 def test_a_client_still_sending_reads_the_disconnect(server):
-    """[MQTT-3.3.4-9] one QoS 2 publication past Receive Maximum (64) → DISCONNECT 0x93. The client here
-    keeps answering PUBRECs with PUBREL while it reads, as the Paho conformance client's flow_control2
+    """§3.3.4: one QoS 2 publication past Receive Maximum (64; the client breaks [MQTT-3.3.4-7]) → 0x93.
+    The client here keeps answering PUBRECs with PUBREL while it reads, as the Paho conformance client's flow_control2
     does: the server half-closes and drops further input (lingering close), so the client is not reset
     before it has read the reason code."""
     raw = connected(server, 5)

@@ -151,7 +151,7 @@ def test_shutdown_disconnects_with_0x8B_or_names_another_server(make_server, ref
 
 
 def test_outbound_flow_control_respects_the_clients_receive_maximum(server):
-    """[MQTT-3.3.4-7], [MQTT-4.9.0-2]: with Receive Maximum 2, the third QoS 1/2 PUBLISH waits until one
+    """[MQTT-3.3.4-9], [MQTT-4.9.0-2]: with Receive Maximum 2, the third QoS 1/2 PUBLISH waits until one
     of the first two is acknowledged."""
     topic = f"rm/{unique()}"
     raw = Raw(server.mqtt_port)

@@ -140,7 +140,7 @@ import Testing
                 MQTTPublishPacket(topic: "t", payload: ByteBuffer(), qos: .exactlyOnce, packetID: id), session: &session
             )
         }
-        // [MQTT-3.3.4-9] → DISCONNECT 0x93.
+        // §3.3.4: the client broke [MQTT-3.3.4-7] → DISCONNECT 0x93.
         #expect(throws: MQTTError.receiveMaximumExceeded) {
             try machine.publishReceived(
                 MQTTPublishPacket(topic: "t", payload: ByteBuffer(), qos: .exactlyOnce, packetID: 3), session: &session)

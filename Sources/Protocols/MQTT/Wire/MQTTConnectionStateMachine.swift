@@ -209,7 +209,8 @@ package struct MQTTConnectionStateMachine: Sendable {
         case .exactlyOnce:
             let id = packet.packetID!
             if session.inboundQoS2.contains(id) { return .acknowledgeOnly(MQTTAckPacket(.pubRec, packetID: id)) }
-            // [MQTT-3.3.4-9] more unacknowledged QoS 2 publishes than our Receive Maximum.
+            // §3.3.4: a client breaking [MQTT-3.3.4-7] (more unacknowledged QoS 2 publishes than our Receive
+            // Maximum) gets DISCONNECT 0x93.
             guard session.inboundQoS2.count < Int(settings.receiveMaximum) else { throw .receiveMaximumExceeded }
             session.inboundQoS2.insert(id)
             return .publish(packet, ack: MQTTAckPacket(.pubRec, packetID: id))
