@@ -85,6 +85,37 @@ def test_unacknowledged_qos2_is_resent_with_dup_after_reconnect(server, level):
     pub.disconnect()
 
 
+def test_resend_on_resume_respects_a_lowered_receive_maximum(server):
+    """[MQTT-4.4.0-1] with [MQTT-3.3.4-9]: three QoS 1 messages in flight, the client comes back with
+    Receive Maximum 1 — they are resent with DUP, in order, one at a time as each is acknowledged."""
+    cid = client_id("rmr")
+    topic = f"rmr/{unique()}"
+    expiry = b"\x11\x00\x00\x00\x3c"  # session expiry 60 s
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(cid, clean=True, properties=expiry + b"\x21\x00\x03"))  # Receive Maximum 3
+    raw.expect(2)
+    raw.send(subscribe_packet(1, topic, 1))
+    raw.expect(9)
+    pub = Paho(server.mqtt_port, V5)
+    for i in range(3):
+        pub.publish(topic, f"m{i}".encode(), qos=1)
+    first = [raw.expect(3) for _ in range(3)]
+    pids = [struct.unpack("!H", p[3 + len(topic):5 + len(topic)])[0] for p in first]
+    raw.close()  # none acknowledged
+    again = Raw(server.mqtt_port)
+    again.send(connect_packet(cid, clean=False, properties=expiry + b"\x21\x00\x01"))  # Receive Maximum 1
+    assert again.expect(2)[0] == 1, "session present"
+    for i, pid in enumerate(pids):
+        resent = again.expect(3)
+        assert resent[0] & 0x08 and resent.endswith(f"m{i}".encode()), resent
+        assert struct.unpack("!H", resent[3 + len(topic):5 + len(topic)])[0] == pid
+        with pytest.raises(TimeoutError):
+            again.read(0.3)  # the window of 1 is full until this one is acknowledged
+        again.send(packet(0x40, struct.pack("!H", pid)))  # PUBACK
+    again.close()
+    pub.disconnect()
+
+
 @pytest.mark.parametrize("level", [4, 5], ids=["3.1.1", "5.0"])
 def test_inbound_qos2_duplicate_reaches_the_bus_once(server, level):
     topic = f"x/{unique()}"

@@ -279,6 +279,72 @@ import Testing
         #expect(String(buffer: publish.payload) == "while away" && publish.qos == .atLeastOnce)
     }
 
+    @Test func resumeResendsNoMoreThanTheNewReceiveMaximum() throws {
+        func resume(_ channel: EmbeddedChannel, receiveMaximum: UInt16) throws -> [MQTTPacket] {
+            var properties = MQTTProperties()
+            properties.sessionExpiryInterval = 60
+            properties.receiveMaximum = receiveMaximum
+            try send(
+                channel,
+                [.connect(MQTTConnectPacket(version: .v5, clientID: "rm", cleanStart: false, properties: properties))],
+                version: .v5)
+            return try received(channel, version: .v5)
+        }
+        func publishes(_ packets: [MQTTPacket]) -> [MQTTPublishPacket] {
+            packets.compactMap { packet in
+                if case .publish(let publish) = packet { return publish }
+                return nil
+            }
+        }
+        func describe(_ packet: MQTTPublishPacket) -> String {
+            "\(String(buffer: packet.payload))\(packet.duplicate ? " dup" : "") \(packet.packetID ?? 0)"
+        }
+        func publish(_ text: String, qos: UInt8) throws {
+            bus.publish(
+                BusMessage(
+                    topic: try Topic("w"), payload: ByteBuffer(string: text), headers: MessageHeaders(qos: qos),
+                    timestamp: bus.clock()),
+                on: loop)
+            loop.run()
+        }
+        let first = try connection()
+        _ = try resume(first, receiveMaximum: 4)
+        try send(
+            first,
+            [
+                .subscribe(
+                    MQTTSubscribePacket(
+                        packetID: 1, subscriptions: [MQTTSubscription(filter: "w", maxQoS: .exactlyOnce)]))
+            ],
+            version: .v5)
+        _ = try received(first, version: .v5)
+        for (text, qos) in [("a", 2), ("b", 1), ("c", 1), ("d", 1)] as [(String, UInt8)] { try publish(text, qos: qos) }
+        let sent = publishes(try received(first, version: .v5))
+        #expect(sent.map { String(buffer: $0.payload) } == ["a", "b", "c", "d"])
+        guard sent.count == 4 else { return }
+        let ids = sent.map { $0.packetID! }
+        // "a" is PUBREC'd: it waits for PUBCOMP and still counts against the window.
+        try send(first, [.ack(MQTTAckPacket(.pubRec, packetID: ids[0]))], version: .v5)
+        _ = try received(first, version: .v5)
+        _ = first.close()
+        loop.run()
+        // The client comes back with Receive Maximum 2: PUBREL for "a" at once ([MQTT-3.3.4-10]) and only
+        // "b" again, so that two are outstanding ([MQTT-3.3.4-9]); "c" and "d" wait, in order.
+        let second = try connection()
+        let resumed = try resume(second, receiveMaximum: 2).dropFirst()
+        #expect(resumed.first == .ack(MQTTAckPacket(.pubRel, packetID: ids[0])))
+        #expect(publishes(Array(resumed)).map(describe) == ["b dup \(ids[1])"])
+        try send(second, [.ack(MQTTAckPacket(.pubAck, packetID: ids[1]))], version: .v5)
+        #expect(publishes(try received(second, version: .v5)).map(describe) == ["c dup \(ids[2])"])
+        try send(second, [.ack(MQTTAckPacket(.pubComp, packetID: ids[0]))], version: .v5)
+        #expect(publishes(try received(second, version: .v5)).map(describe) == ["d dup \(ids[3])"])
+        // A new message waits until the window has room, behind the resent ones.
+        try publish("e", qos: 1)
+        #expect(publishes(try received(second, version: .v5)).isEmpty)
+        try send(second, [.ack(MQTTAckPacket(.pubAck, packetID: ids[2]))], version: .v5)
+        #expect(publishes(try received(second, version: .v5)).map { String(buffer: $0.payload) } == ["e"])
+    }
+
     @Test func sessionTakeoverDisconnectsTheOldConnectionWith0x8E() throws {
         let first = try connection()
         _ = try connect(first, "f")

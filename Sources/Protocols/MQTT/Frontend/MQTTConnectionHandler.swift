@@ -41,6 +41,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     /// The client's Receive Maximum and Maximum Packet Size, copied out of `negotiated` for the delivery path.
     var outboundWindow = 65_535
     var outboundMaximumPacketSize = Int.max
+    /// Inflight PUBLISH packets of a resumed session not yet resent on this connection, in their original
+    /// order, because the client's Receive Maximum is now smaller than what was in flight (`resendInflight`).
+    var heldResends: [UInt16] = []
+    var heldResendIndex = 0
     /// Topic aliases towards the client (5.0), at most its Topic Alias Maximum, for this connection only.
     var outboundAliases = MQTTOutboundTopicAliases(maximum: 0)
     // Keep-alive, driven by the loop's sweeper.
