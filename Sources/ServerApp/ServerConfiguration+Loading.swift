@@ -82,6 +82,8 @@ extension ServerConfiguration {
             if let v = m.max_queued_messages { mqtt.settings.maxQueuedMessages = v }
             if let v = m.max_session_expiry_seconds { mqtt.settings.maxSessionExpirySeconds = UInt32(clamping: v) }
             if let v = m.max_keep_alive_seconds { mqtt.settings.maxKeepAliveSeconds = UInt16(clamping: v) }
+            if let v = m.response_information_prefix { mqtt.settings.responseInformationPrefix = v.isEmpty ? nil : v }
+            if let v = m.server_reference { mqtt.settings.serverReference = v.isEmpty ? nil : v }
             if let v = m.sys_interval_seconds { mqtt.sysIntervalSeconds = v }
         }
         if let section = file.nats { try apply(nats: section) }
@@ -333,6 +335,8 @@ private struct ConfigFile: Decodable {
         var max_queued_messages: Int?
         var max_session_expiry_seconds: Int?
         var max_keep_alive_seconds: Int?
+        var response_information_prefix: String?
+        var server_reference: String?
         var sys_interval_seconds: Int?
     }
     var host: String?

@@ -33,7 +33,7 @@ class Paho:
                  session_expiry: int | None = None, will: tuple | None = None, will_properties: Properties | None = None,
                  username: str | None = None, password: str | None = None, transport: str = "tcp",
                  connect: bool = True, keepalive: int = 30, ws_port: int | None = None,
-                 maximum_packet_size: int | None = None) -> None:
+                 maximum_packet_size: int | None = None, connect_properties: dict[str, Any] | None = None) -> None:
         self.version = version
         self.cid = cid if cid is not None else client_id()
         self.messages: "queue.Queue[paho.MQTTMessage]" = queue.Queue()
@@ -43,6 +43,7 @@ class Paho:
         self.connack_properties: Any = None
         self.disconnected = threading.Event()
         self.disconnect_reason: Any = None
+        self.disconnect_properties: Any = None
         self.subacks: "queue.Queue[Any]" = queue.Queue()
         kwargs: dict[str, Any] = {"protocol": version, "transport": transport}
         if version == V311:
@@ -65,6 +66,7 @@ class Paho:
         self.clean = clean
         self.session_expiry = session_expiry
         self.maximum_packet_size = maximum_packet_size
+        self.connect_properties = connect_properties or {}
         self.keepalive = keepalive
         self.port = ws_port if ws_port is not None else port
         if connect:
@@ -78,6 +80,7 @@ class Paho:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.disconnect_reason = reason_code
+        self.disconnect_properties = properties
         self.disconnected.set()
 
     def connect(self, expect_success: bool = True) -> "Paho":
@@ -90,6 +93,8 @@ class Paho:
                 props.SessionExpiryInterval = self.session_expiry
             if self.maximum_packet_size is not None:
                 props.MaximumPacketSize = self.maximum_packet_size
+            for key, value in self.connect_properties.items():
+                setattr(props, key, value)
             kwargs["properties"] = props
             kwargs["clean_start"] = self.clean
         self.client.connect("127.0.0.1", self.port, keepalive=self.keepalive, **kwargs)

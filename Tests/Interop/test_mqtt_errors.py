@@ -45,6 +45,39 @@ def test_violations_disconnect_with_reason_code_5(server, name, data, reason):
     bystander.disconnect()
 
 
+def test_disconnect_fits_the_clients_maximum_packet_size(server):
+    """[MQTT-3.14.2-3], [MQTT-3.1.2-25]: the reason string is left out when it would make DISCONNECT larger
+    than the client's Maximum Packet Size; the reason code still arrives."""
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("small"), properties=b"\x27\x00\x00\x00\x10"))  # Maximum Packet Size 16
+    assert raw.expect(2)[1] == 0
+    raw.send(bytes([0x36, 4]) + s("a") + b"\x00")  # QoS 3
+    body = raw.expect(14)
+    assert body[0] == 0x81 and len(body) + 2 <= 16, body
+    assert raw.closed()
+    raw.close()
+
+
+def test_a_client_still_sending_reads_the_disconnect(server):
+    """§3.3.4: one QoS 2 publication past Receive Maximum (64; the client breaks [MQTT-3.3.4-7]) → 0x93.
+    The client here keeps answering PUBRECs with PUBREL while it reads, as the Paho conformance client's flow_control2
+    does: the server half-closes and drops further input (lingering close), so the client is not reset
+    before it has read the reason code."""
+    raw = connected(server, 5)
+    raw.send(b"".join(publish_packet("linger/x", b"m", qos=2, pid=i) for i in range(1, 66)))
+    while True:
+        got = raw.read()
+        assert got is not None, "connection closed before DISCONNECT"
+        if got[0] >> 4 == 5:  # PUBREC
+            raw.send(packet(0x62, got[1][:2]))  # PUBREL, after the server has decided to close
+            continue
+        assert got[0] >> 4 == 14, got
+        assert got[1][0] == 0x93, got
+        break
+    assert raw.closed()
+    raw.close()
+
+
 @pytest.mark.parametrize(
     "data",
     [bytes([0x36, 4]) + s("a") + b"\x00", bytes([0x00, 0x00]), publish_packet("a/+", b"x", version=4),

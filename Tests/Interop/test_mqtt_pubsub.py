@@ -120,3 +120,24 @@ def test_keep_alive_timeout_closes_a_silent_client(server, version):
     start = time.monotonic()
     assert raw.closed(timeout=5), "closed after 1.5 x keep-alive"
     assert 1.2 < time.monotonic() - start < 3.5
+
+
+def test_keep_alive_is_one_and_a_half_times_the_period(server, version):
+    """[MQTT-3.1.2-24]: a client whose packets come 1.25 × keep-alive apart stays connected; silence
+    ends the connection at 1.5 × keep-alive, not before (5.0: DISCONNECT 0x8D first)."""
+    from mqtt_client import Raw, connect_packet, packet
+
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("ka"), version=4 if version == V311 else 5, keepalive=1))
+    raw.expect(2)
+    for _ in range(3):
+        time.sleep(1.25)
+        raw.send(packet(0xC0, b""))  # PINGREQ
+        raw.expect(13)  # PINGRESP: still connected
+    start = time.monotonic()
+    if version == V5:
+        assert raw.expect(14, timeout=5)[0] == 0x8D, "keep-alive timeout"
+    assert raw.closed(timeout=5)
+    elapsed = time.monotonic() - start
+    assert 1.45 < elapsed < 2.5, elapsed
+    raw.close()

@@ -33,9 +33,11 @@ def test_offline_messages_are_queued_and_delivered_exactly_once(server, version)
     sub.subscribe(topic, qos=2)
     sub.disconnect()
     pub = Paho(server.mqtt_port, version)
+    # QoS 0 first: the acknowledgements of the QoS 1/2 publications that follow prove the server has
+    # handled it before the subscriber is back (published last, it could arrive live, after the resume).
+    pub.publish(topic, b"qos0 is not kept", qos=0)
     for i in range(5):
         pub.publish(topic, f"m{i}".encode(), qos=2 if i % 2 else 1)
-    pub.publish(topic, b"qos0 is not kept", qos=0)
     sub.connect()
     assert sub.session_present is True
     got = [m.payload for m in sub.get_many(5)]
@@ -85,6 +87,37 @@ def test_unacknowledged_qos2_is_resent_with_dup_after_reconnect(server, level):
     pub.disconnect()
 
 
+def test_resend_on_resume_respects_a_lowered_receive_maximum(server):
+    """[MQTT-4.4.0-1] with [MQTT-3.3.4-9]: three QoS 1 messages in flight, the client comes back with
+    Receive Maximum 1 — they are resent with DUP, in order, one at a time as each is acknowledged."""
+    cid = client_id("rmr")
+    topic = f"rmr/{unique()}"
+    expiry = b"\x11\x00\x00\x00\x3c"  # session expiry 60 s
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(cid, clean=True, properties=expiry + b"\x21\x00\x03"))  # Receive Maximum 3
+    raw.expect(2)
+    raw.send(subscribe_packet(1, topic, 1))
+    raw.expect(9)
+    pub = Paho(server.mqtt_port, V5)
+    for i in range(3):
+        pub.publish(topic, f"m{i}".encode(), qos=1)
+    first = [raw.expect(3) for _ in range(3)]
+    pids = [struct.unpack("!H", p[3 + len(topic):5 + len(topic)])[0] for p in first]
+    raw.close()  # none acknowledged
+    again = Raw(server.mqtt_port)
+    again.send(connect_packet(cid, clean=False, properties=expiry + b"\x21\x00\x01"))  # Receive Maximum 1
+    assert again.expect(2)[0] == 1, "session present"
+    for i, pid in enumerate(pids):
+        resent = again.expect(3)
+        assert resent[0] & 0x08 and resent.endswith(f"m{i}".encode()), resent
+        assert struct.unpack("!H", resent[3 + len(topic):5 + len(topic)])[0] == pid
+        with pytest.raises(TimeoutError):
+            again.read(0.3)  # the window of 1 is full until this one is acknowledged
+        again.send(packet(0x40, struct.pack("!H", pid)))  # PUBACK
+    again.close()
+    pub.disconnect()
+
+
 @pytest.mark.parametrize("level", [4, 5], ids=["3.1.1", "5.0"])
 def test_inbound_qos2_duplicate_reaches_the_bus_once(server, level):
     topic = f"x/{unique()}"
@@ -101,6 +134,45 @@ def test_inbound_qos2_duplicate_reaches_the_bus_once(server, level):
     raw.send(packet(0x62, b"\x00\x07"))
     assert raw.expect(7)[:2] == b"\x00\x07"
     assert sub.get().payload == b"once"
+    sub.nothing()
+    raw.close()
+    sub.disconnect()
+
+
+@pytest.mark.parametrize("level", [4, 5], ids=["3.1.1", "5.0"])
+def test_inbound_qos2_exactly_once_across_a_reconnect(server, level):
+    """[MQTT-4.3.3-10], [MQTT-4.4.0-1]: the client sent PUBLISH QoS 2, got PUBREC and lost the connection.
+    On resuming the session it retransmits the PUBLISH with DUP: PUBREC again, not a second publication;
+    then PUBREL → PUBCOMP. A second message's PUBREL retransmitted after another reconnect is completed."""
+    topic = f"x/{unique()}"
+    sub = Paho(server.mqtt_port, V5)
+    sub.subscribe(topic, qos=2)
+    cid = client_id("q2r")
+    props5 = b"\x11\x00\x00\x00\x3c" if level == 5 else b""  # session expiry 60 s
+
+    def resume(first: bool = False) -> Raw:
+        raw = Raw(server.mqtt_port)
+        raw.send(connect_packet(cid, version=level, clean=first and level == 5, properties=props5))
+        assert raw.expect(2)[0] == (0 if first else 1), "session present"
+        return raw
+
+    raw = resume(first=True)
+    raw.send(publish_packet(topic, b"once", qos=2, pid=9, version=level))
+    assert raw.expect(5)[:2] == b"\x00\x09"
+    raw.send(publish_packet(topic, b"twice?", qos=2, pid=10, version=level))
+    assert raw.expect(5)[:2] == b"\x00\x0a"
+    raw.close()
+    raw = resume()
+    raw.send(publish_packet(topic, b"once", qos=2, pid=9, version=level, dup=True))
+    assert raw.expect(5)[:2] == b"\x00\x09"
+    raw.send(packet(0x62, b"\x00\x09"))
+    assert raw.expect(7)[:2] == b"\x00\x09"
+    raw.close()
+    raw = resume()
+    raw.send(packet(0x62, b"\x00\x0a"))  # PUBREL only: the PUBLISH was acknowledged before
+    pubcomp = raw.expect(7)
+    assert pubcomp[:2] == b"\x00\x0a" and (level == 4 or len(pubcomp) == 2 or pubcomp[2] == 0), pubcomp
+    assert sorted(m.payload for m in sub.get_many(2)) == [b"once", b"twice?"]
     sub.nothing()
     raw.close()
     sub.disconnect()

@@ -7,7 +7,9 @@ import struct
 import time
 
 from interop import unique
-from mqtt_client import V5, Paho, Raw, client_id, connect_packet, packet, props, publish_packet
+import pytest
+
+from mqtt_client import V5, Paho, Raw, client_id, connect_packet, packet, props, publish_packet, subscribe_packet
 from paho.mqtt.packettypes import PacketTypes
 
 
@@ -50,6 +52,30 @@ def test_request_response(server):
     requester.disconnect()
 
 
+def test_response_information_is_a_base_for_response_topics(server):
+    """§4.10.1, [MQTT-3.1.2-28]: Request Response Information 1 → CONNACK Response Information (the
+    client's own base under $rpc/); 0 or absent → none."""
+    requester = Paho(server.mqtt_port, V5, connect_properties={"RequestResponseInformation": 1})
+    base = requester.connack_properties.ResponseInformation
+    assert base == f"$rpc/mqtt/{requester.cid}"
+    quiet = Paho(server.mqtt_port, V5, connect_properties={"RequestResponseInformation": 0})
+    assert not hasattr(quiet.connack_properties, "ResponseInformation")
+    quiet.disconnect()
+    service_topic = f"svc/{unique()}"
+    responder = Paho(server.mqtt_port, V5)
+    responder.subscribe(service_topic, qos=1)
+    requester.subscribe(f"{base}/#", qos=1)
+    requester.publish(service_topic, b"ping", qos=1,
+                      properties=props(PacketTypes.PUBLISH, ResponseTopic=f"{base}/1", CorrelationData=b"c1"))
+    request = responder.get()
+    responder.publish(request.properties.ResponseTopic, b"pong", qos=1,
+                      properties=props(PacketTypes.PUBLISH, CorrelationData=request.properties.CorrelationData))
+    reply = requester.get()
+    assert (reply.topic, reply.payload, reply.properties.CorrelationData) == (f"{base}/1", b"pong", b"c1")
+    responder.disconnect()
+    requester.disconnect()
+
+
 def test_expired_messages_are_never_delivered(server):
     cid = client_id("exp")
     topic = f"e/{unique()}"
@@ -78,6 +104,73 @@ def test_connack_states_limits(server):
     assert p.AssignedClientIdentifier, "an empty client id gets one assigned"
     assert p.ReceiveMaximum >= 1 and p.TopicAliasMaximum >= 1 and p.MaximumPacketSize >= 1024
     client.disconnect()
+
+
+def test_server_keep_alive_replaces_the_clients_and_is_enforced(make_server):
+    """[MQTT-3.2.2-21], [MQTT-3.1.2-24] with mqtt.max_keep_alive_seconds: a longer keep-alive, or 0, is
+    replaced by CONNACK Server Keep Alive; paho-mqtt then pings at that period and stays connected, and a
+    silent client is disconnected (0x8D) after 1.5 × the server's value."""
+    srv = make_server({"mqtt": {"max_keep_alive_seconds": 1}})
+    stock = Paho(srv.mqtt_port, V5, keepalive=60)
+    assert stock.connack_properties.ServerKeepAlive == 1
+    within = Paho(srv.mqtt_port, V5, keepalive=1)
+    assert not hasattr(within.connack_properties, "ServerKeepAlive"), "not sent when the client's is kept"
+    within.disconnect()
+    raw = Raw(srv.mqtt_port)
+    raw.send(connect_packet(client_id("ska"), keepalive=0))
+    connack = raw.expect(2)
+    assert b"\x13\x00\x01" in connack[2:], f"Server Keep Alive 1 for keep-alive 0: {connack!r}"
+    start = time.monotonic()
+    assert raw.expect(14, timeout=5)[0] == 0x8D
+    assert 1.45 < time.monotonic() - start < 2.5
+    raw.close()
+    time.sleep(1.0)
+    assert not stock.disconnected.is_set(), "paho-mqtt follows Server Keep Alive"
+    topic = f"ska/{unique()}"
+    stock.subscribe(topic, qos=1)
+    stock.publish(topic, b"alive", qos=1)
+    assert stock.get().payload == b"alive"
+    stock.disconnect()
+
+
+@pytest.mark.parametrize("reference", [None, "mqtt-2.example:1883"], ids=["0x8B", "server reference"])
+def test_shutdown_disconnects_with_0x8B_or_names_another_server(make_server, reference):
+    """§4.11 / §3.14.2.1: on shutdown a 5.0 client gets DISCONNECT 0x8B, or with mqtt.server_reference set,
+    0x9C (Use another server) and the Server Reference."""
+    srv = make_server({"mqtt": {"server_reference": reference}} if reference else {})
+    client = Paho(srv.mqtt_port, V5)
+    srv.terminate()
+    assert client.disconnected.wait(5), "no DISCONNECT on shutdown"
+    if reference is None:
+        assert client.disconnect_reason.value == 0x8B
+        assert not hasattr(client.disconnect_properties, "ServerReference")
+    else:
+        assert client.disconnect_reason.value == 0x9C
+        assert client.disconnect_properties.ServerReference == reference
+    client.client.loop_stop()
+
+
+def test_outbound_flow_control_respects_the_clients_receive_maximum(server):
+    """[MQTT-3.3.4-9], [MQTT-4.9.0-2]: with Receive Maximum 2, the third QoS 1/2 PUBLISH waits until one
+    of the first two is acknowledged."""
+    topic = f"rm/{unique()}"
+    raw = Raw(server.mqtt_port)
+    raw.send(connect_packet(client_id("rm"), properties=b"\x21\x00\x02"))  # Receive Maximum 2
+    raw.expect(2)
+    raw.send(subscribe_packet(1, topic, 2))
+    raw.expect(9)
+    pub = Paho(server.mqtt_port, V5)
+    for i, qos in enumerate([1, 2, 1]):
+        pub.publish(topic, f"m{i}".encode(), qos=qos)
+    first, second = raw.expect(3), raw.expect(3)
+    with pytest.raises(TimeoutError):
+        raw.read(0.5)  # the window is full
+    pid = struct.unpack("!H", first[3 + len(topic):5 + len(topic)])[0]
+    raw.send(packet(0x40, struct.pack("!H", pid)))  # PUBACK for m0
+    third = raw.expect(3)
+    assert [p.endswith(m) for p, m in ((first, b"m0"), (second, b"m1"), (third, b"m2"))] == [True] * 3
+    raw.close()
+    pub.disconnect()
 
 
 def test_subscription_options_no_local_retain_as_published_retain_handling(server):

@@ -134,6 +134,26 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    @Test func reasonStringIsLeftOutWhenItWouldExceedTheClientsMaximumPacketSize() throws {
+        let channel = try connection()
+        var properties = MQTTProperties()
+        properties.maximumPacketSize = 16
+        try send(
+            channel, [.connect(MQTTConnectPacket(version: .v5, clientID: "small", properties: properties))],
+            version: .v5)
+        _ = try received(channel, version: .v5)
+        try channel.writeInbound(ByteBuffer(bytes: [0x36, 3, 0, 1, 0x61]))  // QoS 3
+        loop.run()
+        var bytes = ByteBuffer()
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&buffer) }
+        // [MQTT-3.14.2-3]: DISCONNECT 0x81 without its reason string, within the client's 16 bytes.
+        #expect(bytes.readableBytes <= 16)
+        guard
+            case .disconnect(let disconnect) = try MQTTPacketDecoder.decode(&bytes, version: .v5, limits: MQTTLimits())
+        else { Issue.record("no DISCONNECT"); return }
+        #expect(disconnect.reasonCode == .malformedPacket && disconnect.properties.reasonString == nil)
+    }
+
     @Test func packetTooLargeIsRefusedFromTheHeader() throws {
         let channel = try connection()
         _ = try connect(channel, "c")
@@ -143,6 +163,80 @@ import Testing
             Issue.record("no DISCONNECT"); return
         }
         #expect(disconnect.reasonCode == .packetTooLarge)
+    }
+
+    @Test func serverCloseHalfClosesAndLingersUntilTheClientCloses() throws {
+        let recorder = HalfCloseRecorder()
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandlers([
+            recorder, MQTTConnectionHandler(services: services, transport: "tcp"),
+        ])
+        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+        loop.run()
+        _ = try connect(channel, "linger", clean: false, expiry: 60)
+        try channel.writeInbound(ByteBuffer(bytes: [0x36, 3, 0, 1, 0x61]))  // QoS 3
+        loop.run()
+        guard case .disconnect(let disconnect) = try received(channel, version: .v5).first else {
+            Issue.record("no DISCONNECT"); return
+        }
+        #expect(disconnect.reasonCode == .malformedPacket)
+        #expect(recorder.outputClosed && channel.isActive, "output shut down, input still read")
+        // The session is left at once, so deliveries queue for the next connection meanwhile.
+        #expect(services.sessions.session(for: "linger")?.connection == nil)
+        // What the client still sends (here PINGREQ, in the paho test PUBRELs) is dropped, not answered.
+        try send(channel, [.pingReq], version: .v5)
+        #expect(try received(channel, version: .v5).isEmpty)
+        loop.advanceTime(by: .seconds(Int64(services.configuration.closeLingerSeconds)))
+        #expect(!channel.isActive, "closed when the client did not close first")
+    }
+
+    @Test func responseInformationIsThePrefixAndTheClientIdentifierWhenThatIsATopic() throws {
+        var properties = MQTTProperties()
+        properties.requestResponseInformation = 1
+        func responseInformation(_ id: String) throws -> String? {
+            let channel = try connection()
+            try send(
+                channel, [.connect(MQTTConnectPacket(version: .v5, clientID: id, properties: properties))],
+                version: .v5)
+            guard case .connAck(let ack) = try received(channel, version: .v5).first else {
+                Issue.record("no CONNACK"); return nil
+            }
+            return ack.properties.responseInformation
+        }
+        #expect(try responseInformation("device-1") == "$rpc/mqtt/device-1")
+        // A client identifier with a wildcard would make no topic name: none is offered.
+        #expect(try responseInformation("a+b") == nil)
+    }
+
+    @Test func shutdownNamesTheServerReferenceWhenOneIsConfigured() throws {
+        var configuration = MQTTConfiguration()
+        configuration.settings.serverReference = "mqtt-2.example:1883"
+        let redirecting = MQTTServices(
+            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
+            retained: RetainedMessageStore())
+        var handlers: [MQTTConnectionHandler] = []
+        func open(_ version: MQTTProtocolVersion) throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(loop: loop)
+            let handler = MQTTConnectionHandler(services: redirecting, transport: "test")
+            handlers.append(handler)
+            try channel.pipeline.syncOperations.addHandler(handler)
+            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
+            loop.run()
+            #expect(try connect(channel, "r\(version.rawValue)", version: version)?.reasonCode == .success)
+            return channel
+        }
+        let v5 = try open(.v5)
+        let v3 = try open(.v3_1_1)
+        for handler in handlers { handler.requestClose(.shutdown) }
+        loop.run()
+        // §4.11: 0x9C (Use another server) with Server Reference; 3.1.1 has no DISCONNECT and just closes.
+        guard case .disconnect(let disconnect) = try received(v5, version: .v5).first else {
+            Issue.record("no DISCONNECT"); return
+        }
+        #expect(disconnect.reasonCode == .useAnotherServer)
+        #expect(disconnect.properties.serverReference == "mqtt-2.example:1883")
+        #expect(try received(v3, version: .v3_1_1).isEmpty && !v3.isActive)
     }
 
     @Test func keepAliveTimeoutDisconnects() throws {
@@ -185,6 +279,72 @@ import Testing
         #expect(String(buffer: publish.payload) == "while away" && publish.qos == .atLeastOnce)
     }
 
+    @Test func resumeResendsNoMoreThanTheNewReceiveMaximum() throws {
+        func resume(_ channel: EmbeddedChannel, receiveMaximum: UInt16) throws -> [MQTTPacket] {
+            var properties = MQTTProperties()
+            properties.sessionExpiryInterval = 60
+            properties.receiveMaximum = receiveMaximum
+            try send(
+                channel,
+                [.connect(MQTTConnectPacket(version: .v5, clientID: "rm", cleanStart: false, properties: properties))],
+                version: .v5)
+            return try received(channel, version: .v5)
+        }
+        func publishes(_ packets: [MQTTPacket]) -> [MQTTPublishPacket] {
+            packets.compactMap { packet in
+                if case .publish(let publish) = packet { return publish }
+                return nil
+            }
+        }
+        func describe(_ packet: MQTTPublishPacket) -> String {
+            "\(String(buffer: packet.payload))\(packet.duplicate ? " dup" : "") \(packet.packetID ?? 0)"
+        }
+        func publish(_ text: String, qos: UInt8) throws {
+            bus.publish(
+                BusMessage(
+                    topic: try Topic("w"), payload: ByteBuffer(string: text), headers: MessageHeaders(qos: qos),
+                    timestamp: bus.clock()),
+                on: loop)
+            loop.run()
+        }
+        let first = try connection()
+        _ = try resume(first, receiveMaximum: 4)
+        try send(
+            first,
+            [
+                .subscribe(
+                    MQTTSubscribePacket(
+                        packetID: 1, subscriptions: [MQTTSubscription(filter: "w", maxQoS: .exactlyOnce)]))
+            ],
+            version: .v5)
+        _ = try received(first, version: .v5)
+        for (text, qos) in [("a", 2), ("b", 1), ("c", 1), ("d", 1)] as [(String, UInt8)] { try publish(text, qos: qos) }
+        let sent = publishes(try received(first, version: .v5))
+        #expect(sent.map { String(buffer: $0.payload) } == ["a", "b", "c", "d"])
+        guard sent.count == 4 else { return }
+        let ids = sent.map { $0.packetID! }
+        // "a" is PUBREC'd: it waits for PUBCOMP and still counts against the window.
+        try send(first, [.ack(MQTTAckPacket(.pubRec, packetID: ids[0]))], version: .v5)
+        _ = try received(first, version: .v5)
+        _ = first.close()
+        loop.run()
+        // The client comes back with Receive Maximum 2: PUBREL for "a" at once ([MQTT-3.3.4-10]) and only
+        // "b" again, so that two are outstanding ([MQTT-3.3.4-9]); "c" and "d" wait, in order.
+        let second = try connection()
+        let resumed = try resume(second, receiveMaximum: 2).dropFirst()
+        #expect(resumed.first == .ack(MQTTAckPacket(.pubRel, packetID: ids[0])))
+        #expect(publishes(Array(resumed)).map(describe) == ["b dup \(ids[1])"])
+        try send(second, [.ack(MQTTAckPacket(.pubAck, packetID: ids[1]))], version: .v5)
+        #expect(publishes(try received(second, version: .v5)).map(describe) == ["c dup \(ids[2])"])
+        try send(second, [.ack(MQTTAckPacket(.pubComp, packetID: ids[0]))], version: .v5)
+        #expect(publishes(try received(second, version: .v5)).map(describe) == ["d dup \(ids[3])"])
+        // A new message waits until the window has room, behind the resent ones.
+        try publish("e", qos: 1)
+        #expect(publishes(try received(second, version: .v5)).isEmpty)
+        try send(second, [.ack(MQTTAckPacket(.pubAck, packetID: ids[2]))], version: .v5)
+        #expect(publishes(try received(second, version: .v5)).map { String(buffer: $0.payload) } == ["e"])
+    }
+
     @Test func sessionTakeoverDisconnectsTheOldConnectionWith0x8E() throws {
         let first = try connection()
         _ = try connect(first, "f")
@@ -219,69 +379,16 @@ import Testing
     }
 }
 
-/// A session resumed on another event loop: moved with its queue and subscriptions, nothing lost.
-@Suite struct MQTTSessionMoveTests {
-    let first = EmbeddedEventLoop()
-    let second = EmbeddedEventLoop()
+/// Takes `close(mode: .output)` instead of passing it on (EmbeddedChannel would close outright), so a test
+/// sees a half-closed, lingering connection.
+final class HalfCloseRecorder: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private(set) var outputClosed = false
 
-    @Test func sessionMovesToTheNewConnectionsLoop() throws {
-        let bus = Bus(eventLoops: [first, second])
-        let services = MQTTServices(
-            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
-            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]),
-            configuration: MQTTConfiguration(), retained: RetainedMessageStore())
-        func open(on loop: EmbeddedEventLoop) throws -> EmbeddedChannel {
-            let channel = EmbeddedChannel(loop: loop)
-            try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: services, transport: "test"))
-            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-            loop.run()
-            return channel
-        }
-        func send(_ channel: EmbeddedChannel, _ packet: MQTTPacket) throws {
-            try channel.writeInbound(packet.encoded(version: .v5))
-            channel.pipeline.fireChannelReadComplete()
-            first.run()
-            second.run()
-        }
-        func received(_ channel: EmbeddedChannel) throws -> [MQTTPacket] {
-            var all = ByteBuffer()
-            while var buffer = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&buffer) }
-            var packets: [MQTTPacket] = []
-            while let packet = try MQTTPacketDecoder.decode(&all, version: .v5, limits: MQTTLimits()) {
-                packets.append(packet)
-            }
-            return packets
-        }
-        func publish(_ text: String) {
-            bus.publish(
-                BusMessage(
-                    topic: try! Topic("q"), payload: ByteBuffer(string: text), headers: MessageHeaders(qos: 1),
-                    timestamp: bus.clock()), on: first)
-            first.run()
-            second.run()
-        }
-        var properties = MQTTProperties()
-        properties.sessionExpiryInterval = 60
-        let connect = MQTTPacket.connect(
-            MQTTConnectPacket(version: .v5, clientID: "mover", cleanStart: false, properties: properties))
-        let a = try open(on: first)
-        try send(a, connect)
-        try send(
-            a,
-            .subscribe(
-                MQTTSubscribePacket(packetID: 1, subscriptions: [MQTTSubscription(filter: "q", maxQoS: .atLeastOnce)])))
-        _ = try received(a)
-        _ = a.close()
-        first.run()
-        publish("queued")
-        let b = try open(on: second)
-        try send(b, connect)
-        publish("live")
-        let payloads = try received(b).compactMap { packet -> String? in
-            if case .publish(let publish) = packet { return String(buffer: publish.payload) }
-            return nil
-        }
-        #expect(payloads == ["queued", "live"])
-        #expect(services.sessions.session(for: "mover")?.eventLoop === second)
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .output else { return context.close(mode: mode, promise: promise) }
+        outputClosed = true
+        promise?.succeed(())
     }
 }

@@ -58,6 +58,23 @@ import Testing
         #expect(connAck.properties.sessionExpiryInterval == MQTTServerSettings().maxSessionExpirySeconds)
     }
 
+    @Test mutating func responseInformationOnlyWhenRequested() {
+        var properties = MQTTProperties()
+        properties.requestResponseInformation = 1
+        _ = accept(MQTTConnectPacket(version: .v5, clientID: "asker", properties: properties))
+        #expect(
+            machine.connAck(sessionPresent: false, maximumPacketSize: 1000, responseInformation: "$rpc/mqtt/asker")
+                .properties.responseInformation == "$rpc/mqtt/asker")
+        // [MQTT-3.1.2-28] Request Response Information 0 (or absent): none, whatever the handler offers.
+        properties.requestResponseInformation = 0
+        var other = MQTTConnectionStateMachine(settings: MQTTServerSettings())
+        _ = other.connectReceived(
+            MQTTConnectPacket(version: .v5, clientID: "quiet", properties: properties), makeClientID: { "" })
+        #expect(
+            other.connAck(sessionPresent: false, maximumPacketSize: 1000, responseInformation: "$rpc/mqtt/quiet")
+                .properties.responseInformation == nil)
+    }
+
     @Test mutating func enhancedAuthenticationIsRefused() {
         var properties = MQTTProperties()
         properties.authenticationMethod = "SCRAM-SHA-1"
@@ -123,7 +140,7 @@ import Testing
                 MQTTPublishPacket(topic: "t", payload: ByteBuffer(), qos: .exactlyOnce, packetID: id), session: &session
             )
         }
-        // [MQTT-3.3.4-9] → DISCONNECT 0x93.
+        // §3.3.4: the client broke [MQTT-3.3.4-7] → DISCONNECT 0x93.
         #expect(throws: MQTTError.receiveMaximumExceeded) {
             try machine.publishReceived(
                 MQTTPublishPacket(topic: "t", payload: ByteBuffer(), qos: .exactlyOnce, packetID: 3), session: &session)

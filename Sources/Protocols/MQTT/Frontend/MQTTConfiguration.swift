@@ -12,6 +12,11 @@ package struct MQTTConfiguration: Sendable {
     package var settings = MQTTServerSettings()
     /// Seconds a socket may stay open without a CONNECT.
     package var connectTimeoutSeconds: Int = 10
+    /// Seconds a TCP connection the server closes (after DISCONNECT or a refusing CONNACK) stays
+    /// half-open, reading and dropping input, so the client can read the reason before the socket goes;
+    /// the client's own close ends it sooner. 2 s covers a client draining a window of acknowledgements
+    /// and bounds what a misbehaving one can hold; 0 closes at once.
+    package var closeLingerSeconds: Int = 2
     /// Outbound bytes buffered per connection before it counts as slow (QoS 0 dropped, QoS 1/2 queued).
     package var maxOutboundBytes: Int = 1 << 20
     /// Seconds between `$SYS/` statistics publications; 0 turns them off.

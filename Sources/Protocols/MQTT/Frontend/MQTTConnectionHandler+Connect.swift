@@ -160,11 +160,28 @@ extension MQTTConnectionHandler {
         version = negotiated.version
         waitingForSession = false
         services.statistics.clientsConnected.wrappingIncrement(ordering: .relaxed)
-        write(.connAck(machine.connAck(sessionPresent: present, maximumPacketSize: limits.maxPacketSize)))
+        write(
+            .connAck(
+                machine.connAck(
+                    sessionPresent: present, maximumPacketSize: limits.maxPacketSize,
+                    responseInformation: responseInformation(for: negotiated))))
         if present { resendInflight() }
         processInbound()
         // Called from a read (same loop) or from another loop's answer: flush either way.
         flushIfNeeded()
+    }
+
+    /// The response topic base for a client that asked for one: the configured prefix and its client
+    /// identifier, when that makes a valid topic name (an identifier with `+`, `#` or too many levels gets
+    /// none: the server may always omit it, §3.2.2.3.15).
+    private func responseInformation(for negotiated: MQTTConnectionStateMachine.Negotiated) -> String? {
+        guard negotiated.requestResponseInformation,
+            let prefix = services.configuration.settings.responseInformationPrefix
+        else { return nil }
+        let base = prefix + negotiated.clientID
+        guard base.utf8.count <= Int(UInt16.max), (try? Topic(base, limits: bus.configuration.topicLimits)) != nil
+        else { return nil }
+        return base
     }
 
     /// Another connection took the session over.

@@ -265,9 +265,11 @@ extension MQTTConnectionHandler {
         return .delivered(bytes: size)
     }
 
-    /// Moves queued messages into the window while it has room.
+    /// Moves held resends, then queued messages, into the window while it has room.
     func drainQueue() {
-        guard let session, version != nil, writable, session.state.queuedCount > 0 else { return }
+        guard let session, version != nil, writable else { return }
+        if heldResendIndex < heldResends.count { resendHeld(session) }
+        guard heldResendIndex == heldResends.count, session.state.queuedCount > 0 else { return flushIfNeeded() }
         let window = outboundWindow
         for (packet, expiresAt) in session.state.drain(window: window, now: bus.clock()) {
             send(packet, expiresAt: expiresAt)
@@ -275,16 +277,50 @@ extension MQTTConnectionHandler {
         flushIfNeeded()
     }
 
-    /// On session resume: unacknowledged PUBLISH packets again with DUP, PUBREL for released ones
-    /// ([MQTT-4.4.0-1]), then whatever was queued while offline.
+    /// On session resume: PUBREL for released messages and unacknowledged PUBLISH packets again with DUP,
+    /// with their original identifiers and in their original order ([MQTT-4.4.0-1], [MQTT-4.6.0-1]), then
+    /// whatever was queued while offline. The client may have come back with a smaller Receive Maximum:
+    /// PUBREL is never held back by it ([MQTT-3.3.4-10]), but resent PUBLISH packets count against it
+    /// together with the released messages still awaiting PUBCOMP ([MQTT-3.3.4-9]); those that do not
+    /// fit wait in `heldResends` for acknowledgements.
     func resendInflight() {
         guard let session else { return }
-        for item in session.state.resendOnResume() {
-            switch item {
-            case .publish(let packet, let expiresAt): send(packet, expiresAt: expiresAt)
-            case .pubRel(let id): write(.ack(MQTTAckPacket(.pubRel, packetID: id)))
+        let items = session.state.resendOnResume()
+        var outstanding = 0
+        for case .pubRel(let id) in items {
+            write(.ack(MQTTAckPacket(.pubRel, packetID: id)))
+            outstanding += 1
+        }
+        heldResends = []
+        heldResendIndex = 0
+        for case .publish(let packet, let expiresAt) in items {
+            if outstanding < outboundWindow {
+                if case .delivered = send(packet, expiresAt: expiresAt) { outstanding += 1 }
+            } else if let id = packet.packetID {
+                heldResends.append(id)
             }
         }
         drainQueue()
+    }
+
+    /// Resends held PUBLISH packets (see `resendInflight`) while fewer than the client's Receive Maximum
+    /// are outstanding on this connection.
+    private func resendHeld(_ session: MQTTSession) {
+        while heldResendIndex < heldResends.count {
+            let id = heldResends[heldResendIndex]
+            guard let entry = session.state.inflight[id] else {
+                heldResendIndex += 1  // completed meanwhile (expired, or acknowledged all the same)
+                continue
+            }
+            // Everything inflight except what is still held has been sent on this connection.
+            let outstanding = session.state.inflight.count - (heldResends.count - heldResendIndex)
+            guard outstanding < outboundWindow else { break }
+            heldResendIndex += 1
+            send(entry.packet, expiresAt: entry.expiresAt)
+        }
+        if heldResendIndex == heldResends.count {
+            heldResends = []
+            heldResendIndex = 0
+        }
     }
 }

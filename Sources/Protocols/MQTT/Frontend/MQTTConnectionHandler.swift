@@ -36,12 +36,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var needsFlush = false
     private var cleanedUp = false
     private var closing = false
+    /// Half-closes TCP on a server-initiated close instead of closing outright (see `closeConnection`).
+    private let lingersOnClose: Bool
+    /// Closes the socket for good when a lingering client does not close it first.
+    private var lingerTask: Scheduled<Void>?
     /// What CONNECT settled, updated by the client's DISCONNECT (no will unless 0x04); kept after the
     /// state machine has closed, for the session's expiry and the will.
     var negotiated: MQTTConnectionStateMachine.Negotiated?
     /// The client's Receive Maximum and Maximum Packet Size, copied out of `negotiated` for the delivery path.
     var outboundWindow = 65_535
     var outboundMaximumPacketSize = Int.max
+    /// Inflight PUBLISH packets of a resumed session not yet resent on this connection, in their original
+    /// order, because the client's Receive Maximum is now smaller than what was in flight (`resendInflight`).
+    var heldResends: [UInt16] = []
+    var heldResendIndex = 0
     /// Topic aliases towards the client (5.0), at most its Topic Alias Maximum, for this connection only.
     var outboundAliases = MQTTOutboundTopicAliases(maximum: 0)
     // Keep-alive, driven by the loop's sweeper.
@@ -67,6 +75,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     init(services: MQTTServices, transport: String) {
         self.services = services
         self.transport = transport
+        // Only a plain byte stream half-closes: over WebSocket the adapter runs the closing handshake.
+        self.lingersOnClose = transport == "tcp"
         self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
         self.info = ConnectionInfo(
             id: services.bus.makeIdentifier(), protocolName: "mqtt", remoteAddress: nil, connectedAt: 0)
@@ -120,6 +130,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         machine.closed()
         sweeper?.remove(self)
         sweeper = nil
+        lingerTask?.cancel()
+        lingerTask = nil
+        releaseSession()
+        services.statistics.add(&pendingStatistics)
+        if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
+        if services.connections.remove(info.id) { services.counters.connectionClosed() }
+    }
+
+    /// The session is left as the connection ends (expiry and will start now), or as soon as the server
+    /// decides to close, so nothing is routed to a connection that is only lingering.
+    private func releaseSession() {
         if let session, session.connection === self {
             let will = negotiated?.will.flatMap { makeWillMessage($0, clientID: session.clientID) }
             session.connectionLost(
@@ -127,9 +148,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
                 willDelaySeconds: negotiated?.will?.properties.willDelayInterval ?? 0)
         }
         session = nil
-        services.statistics.add(&pendingStatistics)
-        if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
-        if services.connections.remove(info.id) { services.counters.connectionClosed() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -141,6 +159,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     // MARK: - Inbound bytes
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After a server-initiated close, what the client still sends is read and dropped.
+        guard !closing else { return }
         var bytes = unwrapInboundIn(data)
         receivedSinceTick = true
         pendingStatistics.bytesReceived += bytes.readableBytes
@@ -236,7 +256,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     func requestClose(_ reason: CloseReason) {
         eventLoop.execute {
             switch reason {
-            case .shutdown: self.disconnect(.serverShuttingDown, "server shutting down")
+            case .shutdown:
+                if let reference = self.services.configuration.settings.serverReference {
+                    self.disconnect(.useAnotherServer, "server shutting down", serverReference: reference)
+                } else {
+                    self.disconnect(.serverShuttingDown, "server shutting down")
+                }
             case .administrative: self.disconnect(.administrativeAction, "closed by the administrator")
             case .slowConsumer: self.disconnect(.quotaExceeded, "slow consumer")
             case .keepAliveTimeout: self.disconnect(.keepAliveTimeout, "keep-alive timeout")
@@ -256,25 +281,50 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     }
 
     /// Sends DISCONNECT (5.0 only, after CONNACK; [MQTT-3.14.0-1]) and closes.
-    func disconnect(_ code: MQTTReasonCode, _ reason: String) {
+    func disconnect(_ code: MQTTReasonCode, _ reason: String, serverReference: String? = nil) {
         guard !closing else { return }
         if version == .v5 {
             var properties = MQTTProperties()
             if negotiated?.problemInformation ?? true { properties.reasonString = String(reason.prefix(200)) }
-            write(.disconnect(MQTTDisconnectPacket(reasonCode: code, properties: properties)))
+            properties.serverReference = serverReference
+            var packet = MQTTDisconnectPacket(reasonCode: code, properties: properties)
+            // [MQTT-3.14.2-3] no Reason String that would make the packet exceed the client's Maximum
+            // Packet Size ([MQTT-3.1.2-25]); the reason code alone still fits.
+            if properties.reasonString != nil,
+                MQTTPacket.disconnect(packet).encoded(version: .v5).readableBytes > outboundMaximumPacketSize
+            {
+                packet.properties.reasonString = nil
+            }
+            write(.disconnect(packet))
         }
         closeConnection()
     }
 
+    /// Closes after what was written (DISCONNECT, a refusing CONNACK) has been flushed. Over TCP the
+    /// output side is shut down and input is read and dropped until the client closes, for at most
+    /// `closeLingerSeconds`: closing a socket with unread input makes the kernel send RST, and a client
+    /// still sending (PUBREL, pipelined PUBLISHes) would then lose our last packet — and with it the
+    /// reason code — or fail writing before it reads it.
     func closeConnection() {
         guard !closing else { return }
         closing = true
         machine.closed()
+        releaseSession()
+        inbound = nil
         writePendingControl()
         guard let context else { return }
         let channel = context.channel
-        context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
         needsFlush = false
+        let linger = services.configuration.closeLingerSeconds
+        guard lingersOnClose, linger > 0 else {
+            context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        lingerTask = context.eventLoop.scheduleTask(in: .seconds(Int64(linger))) { channel.close(promise: nil) }
+        context.writeAndFlush(NIOAny(ByteBuffer())).whenComplete { _ in
+            // The client's EOF then closes the channel (remote half-closure is not enabled).
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        }
     }
 
     // MARK: - Writing

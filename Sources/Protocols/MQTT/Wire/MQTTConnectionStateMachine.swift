@@ -27,6 +27,8 @@ package struct MQTTConnectionStateMachine: Sendable {
         package var problemInformation: Bool
         /// The client's Topic Alias Maximum: aliases we may use towards it (0: none, [MQTT-3.1.2-26]).
         package var clientTopicAliasMaximum: Int = 0
+        /// Whether the client asked for Response Information in CONNACK (§3.1.2.11.7).
+        package var requestResponseInformation: Bool = false
     }
 
     private enum State: Sendable {
@@ -117,13 +119,18 @@ package struct MQTTConnectionStateMachine: Sendable {
             clientMaximumPacketSize: Int(
                 packet.properties.maximumPacketSize ?? UInt32(MQTTLimits.maxVariableByteInteger + 5)),
             problemInformation: (packet.properties.requestProblemInformation ?? 1) == 1,
-            clientTopicAliasMaximum: packet.version == .v5 ? Int(packet.properties.topicAliasMaximum ?? 0) : 0)
+            clientTopicAliasMaximum: packet.version == .v5 ? Int(packet.properties.topicAliasMaximum ?? 0) : 0,
+            requestResponseInformation: packet.properties.requestResponseInformation == 1)
         state = .connected(negotiated)
         return .accept(negotiated)
     }
 
     /// The CONNACK for an accepted connection: what differs from the defaults is stated (§3.2.2.3).
-    package func connAck(sessionPresent: Bool, maximumPacketSize: Int) -> MQTTConnAckPacket {
+    /// `responseInformation` is the response topic base the handler offers this client (see
+    /// `MQTTServerSettings.responseInformationPrefix`); it is sent only to a client that asked.
+    package func connAck(sessionPresent: Bool, maximumPacketSize: Int, responseInformation: String? = nil)
+        -> MQTTConnAckPacket
+    {
         guard let negotiated else { preconditionFailure("CONNACK before CONNECT") }
         var properties = MQTTProperties()
         if negotiated.version == .v5 {
@@ -133,6 +140,8 @@ package struct MQTTConnectionStateMachine: Sendable {
             properties.receiveMaximum = settings.receiveMaximum
             properties.topicAliasMaximum = settings.topicAliasMaximum
             properties.maximumPacketSize = UInt32(maximumPacketSize)
+            // [MQTT-3.1.2-28] without Request Response Information = 1, no Response Information.
+            if negotiated.requestResponseInformation { properties.responseInformation = responseInformation }
         }
         // [MQTT-3.2.2-2] Clean Start → session present 0.
         return MQTTConnAckPacket(
@@ -200,7 +209,8 @@ package struct MQTTConnectionStateMachine: Sendable {
         case .exactlyOnce:
             let id = packet.packetID!
             if session.inboundQoS2.contains(id) { return .acknowledgeOnly(MQTTAckPacket(.pubRec, packetID: id)) }
-            // [MQTT-3.3.4-9] more unacknowledged QoS 2 publishes than our Receive Maximum.
+            // §3.3.4: a client breaking [MQTT-3.3.4-7] (more unacknowledged QoS 2 publishes than our Receive
+            // Maximum) gets DISCONNECT 0x93.
             guard session.inboundQoS2.count < Int(settings.receiveMaximum) else { throw .receiveMaximumExceeded }
             session.inboundQoS2.insert(id)
             return .publish(packet, ack: MQTTAckPacket(.pubRec, packetID: id))

@@ -34,6 +34,7 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
     package static let quotaExceeded = MQTTReasonCode(0x97)
     package static let administrativeAction = MQTTReasonCode(0x98)
     package static let payloadFormatInvalid = MQTTReasonCode(0x99)
+    package static let useAnotherServer = MQTTReasonCode(0x9C)
     package static let retainNotSupported = MQTTReasonCode(0x9A)
     package static let qosNotSupported = MQTTReasonCode(0x9B)
     package static let sharedSubscriptionsNotSupported = MQTTReasonCode(0x9E)

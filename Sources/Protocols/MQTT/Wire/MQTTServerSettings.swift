@@ -17,6 +17,14 @@ package struct MQTTServerSettings: Sendable, Hashable {
     package var maxSessions: Int = 100_000
     /// Most subscriptions per session.
     package var maxSubscriptions: Int = 1_000
+    /// A 5.0 client that sets Request Response Information gets this plus its client identifier as
+    /// CONNACK Response Information (§4.10.1), the base for its response topics. Under `$rpc/`, like the
+    /// bus's own reply topics, so `#` and `+/…` subscribers never see the responses. Nil: never sent.
+    package var responseInformationPrefix: String? = "$rpc/mqtt/"
+    /// Another server for 5.0 clients to use when this one shuts down (§4.11, e.g. the next instance in
+    /// a rolling restart): DISCONNECT 0x9C (Use another server) carries it as Server Reference. Nil: the
+    /// shutdown DISCONNECT is 0x8B (Server shutting down) without one.
+    package var serverReference: String? = nil
 
     package init() {}
 }
