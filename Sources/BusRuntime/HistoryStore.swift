@@ -56,6 +56,15 @@ package final class HistoryLogBox: Sendable {
         }
     }
 
+    /// How many messages up to `offset` the stored copy needs to keep: the count bound, or fewer when the
+    /// in-memory log has already trimmed by bytes or age (so those bounds reach the store too).
+    func storedKeep(through offset: UInt64) -> Int {
+        log.withLockedValue { log in
+            guard let first = log.firstOffset, offset >= first else { return limits.count }
+            return max(1, min(limits.count, Int(offset - first + 1)))
+        }
+    }
+
     /// Starts the log again in `epoch` (the durable copy could not be kept in step with it).
     func reset(epoch: String) {
         log.withLockedValue { $0 = HistoryLog(epoch: epoch, limits: limits) }

@@ -156,7 +156,7 @@ package final class LoopShard: @unchecked Sendable {
         let writes = batch.map { item in
             StoreWrite.appendLog(
                 topic: item.message.topic, epoch: item.message.position!.epoch, message: item.message,
-                keep: item.log.limits.count)
+                keep: item.log.storedKeep(through: item.message.offset))
         }
         let handover = Handover(value: batch)
         bus.store!.submit(writes) { error in

@@ -31,6 +31,15 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# The TLS tests make their own CA with the openssl command line.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "run.sh: installing openssl (Debian) for the TLS tests" >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
+fi
+
 bin="${SWITCHBOARD_BIN:-$repo/.build/debug/switchboard}"
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 if [ ! -x "$bin" ]; then
