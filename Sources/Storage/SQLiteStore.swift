@@ -197,7 +197,8 @@ package final class SQLiteStore: Store {
 /// The writer's prepared statements and topic-id cache. Used only on the store's commit thread, inside
 /// the database's serialized access (hence `@unchecked Sendable`).
 final class SQLiteWriter: @unchecked Sendable {
-    private var statements: [String: OpaquePointer] = [:]
+    /// Prepared statements by the address of their SQL literal (hashing a pointer, not the text, per row).
+    private var statements: [UnsafeRawPointer: OpaquePointer] = [:]
     /// Durable log ids by topic name.
     private var logIDs: [String: Int64] = [:]
 
@@ -249,9 +250,10 @@ final class SQLiteWriter: @unchecked Sendable {
                     .text(header.clientID), .int(Int64(header.expirySeconds)),
                     .int(Int64(bitPattern: header.disconnectedAt)))
             case .deleteSession(let clientID):
-                for table in ["session", "session_subscription", "session_delivery", "session_inbound_qos2"] {
-                    try run(db, "DELETE FROM \(table) WHERE client_id = ?", .text(clientID))
-                }
+                try run(db, "DELETE FROM session WHERE client_id = ?", .text(clientID))
+                try run(db, "DELETE FROM session_subscription WHERE client_id = ?", .text(clientID))
+                try run(db, "DELETE FROM session_delivery WHERE client_id = ?", .text(clientID))
+                try run(db, "DELETE FROM session_inbound_qos2 WHERE client_id = ?", .text(clientID))
             case .saveSubscription(let clientID, let subscription):
                 try run(
                     db,
@@ -375,7 +377,7 @@ final class SQLiteWriter: @unchecked Sendable {
     }
 
     /// Runs one statement with raw bindings (no per-row argument arrays or `Data` copies on the hot path).
-    private func run(_ db: Database, _ sql: String, _ values: Value...) throws {
+    private func run(_ db: Database, _ sql: StaticString, _ values: Value...) throws {
         let statement = try prepared(sql, db)
         defer {
             sqlite3_reset(statement)
@@ -399,18 +401,25 @@ final class SQLiteWriter: @unchecked Sendable {
         }
         let code = sqlite3_step(statement)
         guard code == SQLITE_DONE || code == SQLITE_ROW else {
-            throw StoreError("sqlite: \(String(cString: sqlite3_errmsg(db.sqliteConnection))) (\(code)) in \(sql)")
+            throw StoreError(
+                "sqlite: \(String(cString: sqlite3_errmsg(db.sqliteConnection))) (\(code)) in \(sql.description)")
         }
     }
 
-    private func prepared(_ sql: String, _ db: Database) throws -> OpaquePointer {
-        if let statement = statements[sql] { return statement }
+    private func prepared(_ sql: StaticString, _ db: Database) throws -> OpaquePointer {
+        let key = UnsafeRawPointer(sql.utf8Start)
+        if let statement = statements[key] { return statement }
         var statement: OpaquePointer?
-        let code = sqlite3_prepare_v2(db.sqliteConnection, sql, -1, &statement, nil)
-        guard code == SQLITE_OK, let statement else {
-            throw StoreError("sqlite: cannot prepare \(sql): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
+        let code = sql.withUTF8Buffer { text in
+            sqlite3_prepare_v2(
+                db.sqliteConnection, UnsafeRawPointer(text.baseAddress!).assumingMemoryBound(to: CChar.self),
+                Int32(text.count), &statement, nil)
         }
-        statements[sql] = statement
+        guard code == SQLITE_OK, let statement else {
+            throw StoreError(
+                "sqlite: cannot prepare \(sql.description): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
+        }
+        statements[key] = statement
         return statement
     }
 }

@@ -102,7 +102,7 @@ extension MQTTConnectionHandler {
             pendingPublishes.removeAll(keepingCapacity: true)
             pendingPublishHead = 0
         }
-        flushIfNeeded()
+        flushSoon()
     }
 
     /// Retains, routes and acknowledges a publish. `storedRetain`: the retained change is already stored.
@@ -148,7 +148,7 @@ extension MQTTConnectionHandler {
                 [.inboundQoS2(clientID: clientID, packetID: ack.packetID, received: false)], on: eventLoop
             ) { [self] _ in
                 write(.ack(reply))
-                flushIfNeeded()
+                flushSoon()
             }
         case .pubRec where ack.reasonCode.isFailure:
             // §4.3.3: a PUBREC with a failure code ends the QoS 2 flow.
@@ -169,7 +169,7 @@ extension MQTTConnectionHandler {
                 // client already completed (which it would take as a new message).
                 session.recordDelivery(sequence: sequence, packetID: ack.packetID, .released) { [self] _ in
                     write(.ack(pubRel))
-                    flushIfNeeded()
+                    flushSoon()
                 }
             case .unknown:
                 // [MQTT-4.3.3-?] a PUBREC for an unknown identifier is answered with PUBREL 0x92 (5.0).
@@ -254,7 +254,10 @@ extension MQTTConnectionHandler {
         }
         pendingStatistics.messagesSent += 1
         pendingStatistics.bytesSent += size
-        if let id = packet.packetID, let session, session.persistent, !packet.duplicate {
+        // QoS 2 to a persistent session: the packet id is stored before the PUBLISH leaves, so after a crash
+        // it is resent with that id and the client never takes it for a new message. (QoS 1 goes at once: a
+        // resend after a crash may carry a new id, which is a duplicate QoS 1 allows.)
+        if packet.qos == .exactlyOnce, let id = packet.packetID, let session, session.persistent, !packet.duplicate {
             let sequence = session.state.sequence(ofInflight: id)
             if sequence > 0 {
                 writeWhenRecorded(buffer, session: session, sequence: sequence, packetID: id)

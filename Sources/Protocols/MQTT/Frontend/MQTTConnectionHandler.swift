@@ -66,11 +66,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     /// published after it waits behind it, so routing and acknowledgements keep the client's order.
     var pendingPublishes: [PendingPublish] = []
     var pendingPublishHead = 0
-    /// Outbound PUBLISH packets of a persistent session held until their delivery record (packet id) is
-    /// stored, and whatever follows them, in order: after a crash the client gets them again with the
+    /// Outbound QoS 2 PUBLISH packets of a persistent session held until their delivery record (packet id)
+    /// is stored, and whatever follows them, in order: after a crash the client gets them again with the
     /// same identifier ([MQTT-4.4.0-1]), so a QoS 2 message is never taken for a new one.
     var gatedWrites: [(bytes: ByteBuffer, ready: Bool)] = []
     var gatedHead = 0
+    /// A `flushSoon` is pending.
+    var flushScheduled = false
 
     init(services: MQTTServices, transport: String) {
         self.services = services
@@ -372,6 +374,17 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
                 gatedWrites.removeAll(keepingCapacity: true)
                 gatedHead = 0
             }
+            flushSoon()
+        }
+    }
+
+    /// Flushes once after the task that is running now: store completions arrive many to a task, and each
+    /// flush is a system call.
+    func flushSoon() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.execute { [self] in
+            flushScheduled = false
             flushIfNeeded()
         }
     }

@@ -12,7 +12,7 @@ package import Storage
 /// The rule that keeps acknowledged messages: while any persistent session has a subscription, a
 /// QoS 1/2 PUBLISH is stored in the message log (with its inbound QoS 2 id and retained change, in one
 /// batch) before it is routed and acknowledged. After a restart each persistent session gets back
-/// every logged message matching its subscriptions that it had not completed — in flight ones with
+/// every logged message matching its subscriptions that it had not completed — in-flight QoS 2 ones with
 /// their original packet identifiers ([MQTT-4.4.0-1]).
 package final class MQTTPersistence: Sendable {
     package let store: any Store
@@ -24,11 +24,16 @@ package final class MQTTPersistence: Sendable {
     private let checkpoints = NIOLockedValueBox(Deque<(sequence: UInt64, time: UInt64)>())
     /// Per event loop: the lowest sequence its persistent sessions still owe (UInt64.max: none).
     private let loopMinima: NIOLockedValueBox<[UInt64]>
+    /// Per event loop: its writes of one tick go to the store together.
+    private let batchers: [ObjectIdentifier: LoopWriteBatcher]
 
-    init(store: any Store, loops: Int) {
+    init(store: any Store, loops: [any EventLoop]) {
         self.store = store
         self.lastSequence = ManagedAtomic(0)
-        self.loopMinima = NIOLockedValueBox(Array(repeating: 0, count: loops))
+        self.loopMinima = NIOLockedValueBox(Array(repeating: 0, count: loops.count))
+        var batchers: [ObjectIdentifier: LoopWriteBatcher] = [:]
+        for loop in loops { batchers[ObjectIdentifier(loop)] = LoopWriteBatcher(store: store, eventLoop: loop) }
+        self.batchers = batchers
     }
 
     /// Whether a QoS 1/2 publish must be stored before it is acknowledged.
@@ -44,12 +49,13 @@ package final class MQTTPersistence: Sendable {
         if delta != 0 { persistentSubscriptions.wrappingIncrement(by: delta, ordering: .relaxed) }
     }
 
-    /// Submits `writes`; `then` runs on `loop` once they are durable, with the failure if any.
-    func persist(_ writes: [StoreWrite], on loop: any EventLoop, then: @escaping @Sendable (String?) -> Void) {
-        store.submit(writes) { error in
-            let failure = error.map { "\($0)" }
-            loop.execute { then(failure) }
+    /// Submits `writes` from `loop` (call it there; writes of one loop reach the store in order, batched per
+    /// tick); `then` runs on `loop` once they are durable, with the failure if any.
+    func persist(_ writes: [StoreWrite], on loop: any EventLoop, then: ((String?) -> Void)? = nil) {
+        guard let batcher = batchers[ObjectIdentifier(loop)] else {
+            preconditionFailure("MQTT persistence used from a loop that is not the bus's")
         }
+        batcher.submit(writes, then: then)
     }
 
     // MARK: - Trimming the message log

@@ -25,7 +25,7 @@ package final class MQTTServices: Sendable {
         retained: RetainedMessageStore, sessions: any MQTTSessionStore = MQTTMemorySessionStore(),
         store: (any Store)? = nil
     ) {
-        self.persistence = store.map { MQTTPersistence(store: $0, loops: bus.shards.count) }
+        self.persistence = store.map { MQTTPersistence(store: $0, loops: bus.shards.map(\.eventLoop)) }
         self.bus = bus
         self.connections = connections
         self.authenticator = authenticator

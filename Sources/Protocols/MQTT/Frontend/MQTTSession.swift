@@ -89,13 +89,14 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
             services.bus.subscribe(filter, subscriber: self, subscriberID: clientID, options: options).subscription
         if persistent, let persistence = services.persistence {
             if isNew { persistence.subscriptionsChanged(by: 1) }
-            persistence.store.submit([
-                .saveSubscription(
-                    clientID: clientID,
-                    StoredSubscription(
-                        filter: filter.text, options: Self.optionsByte(record.options), identifier: record.identifier,
-                        sinceSeq: persistence.currentSequence))
-            ])
+            persistence.persist(
+                [
+                    .saveSubscription(
+                        clientID: clientID,
+                        StoredSubscription(
+                            filter: filter.text, options: Self.optionsByte(record.options),
+                            identifier: record.identifier, sinceSeq: persistence.currentSequence))
+                ], on: eventLoop)
         }
         return isNew
     }
@@ -106,7 +107,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         services.bus.unsubscribe(subscription)
         if persistent, let persistence = services.persistence {
             persistence.subscriptionsChanged(by: -1)
-            persistence.store.submit([.deleteSubscription(clientID: clientID, filter: filter)])
+            persistence.persist([.deleteSubscription(clientID: clientID, filter: filter)], on: eventLoop)
         }
         return true
     }
@@ -129,7 +130,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
             guard persistent else { return }
             persistent = false
             persistence.subscriptionsChanged(by: -busSubscriptions.count)
-            persistence.store.submit([.deleteSession(clientID: clientID)])
+            persistence.persist([.deleteSession(clientID: clientID)], on: eventLoop)
             return
         }
         var writes: [StoreWrite] = [
@@ -149,7 +150,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
             }
         }
         storedExpiry = expirySeconds
-        persistence.store.submit(writes)
+        persistence.persist(writes, on: eventLoop)
     }
 
     /// Ends the session in `seconds` unless a client resumes it (UInt32.max: never).
@@ -169,7 +170,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     /// Records progress on a stored message (fire and forget unless `then` is given: it runs on this
     /// loop once the record is durable, with the failure if any).
     func recordDelivery(
-        sequence: UInt64, packetID: UInt16, _ state: StoredDelivery.State, then: (@Sendable (String?) -> Void)? = nil
+        sequence: UInt64, packetID: UInt16, _ state: StoredDelivery.State, then: ((String?) -> Void)? = nil
     ) {
         guard persistent, sequence > 0, let persistence = services.persistence else {
             then?(nil)
@@ -177,11 +178,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         }
         let write = StoreWrite.saveDelivery(
             clientID: clientID, StoredDelivery(seq: sequence, packetID: packetID, state: state))
-        if let then {
-            persistence.persist([write], on: eventLoop, then: then)
-        } else {
-            persistence.store.submit([write])
-        }
+        persistence.persist([write], on: eventLoop, then: then)
     }
 
     /// A message routed to this session's old subscription before it moved here (see `move(to:)`).
@@ -203,7 +200,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         if persistent, let persistence = services.persistence {
             persistent = false
             persistence.subscriptionsChanged(by: -busSubscriptions.count)
-            persistence.store.submit([.deleteSession(clientID: clientID)])
+            persistence.persist([.deleteSession(clientID: clientID)], on: eventLoop)
         }
         busSubscriptions.removeAll()
         services.sessions.remove(self)
