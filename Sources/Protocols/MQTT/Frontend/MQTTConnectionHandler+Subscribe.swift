@@ -49,9 +49,20 @@ extension MQTTConnectionHandler {
         let names = Array(session.state.subscriptions.keys)
         services.connections.update(info.id) { $0.subscriptions = names }
         // [MQTT-3.8.4-1] SUBACK with the same packet identifier, one code per filter ([MQTT-3.8.4-6]).
-        write(.subAck(MQTTSubAckPacket(.subAck, packetID: packet.packetID, reasonCodes: codes)))
-        for (message, maxQoS, identifier) in retainedToSend {
-            sendRetained(message, maxQoS: maxQoS, identifier: version == .v5 ? identifier : nil)
+        let subAck = MQTTSubAckPacket(.subAck, packetID: packet.packetID, reasonCodes: codes)
+        let answer = { [self] in
+            write(.subAck(subAck))
+            for (message, maxQoS, identifier) in retainedToSend {
+                sendRetained(message, maxQoS: maxQoS, identifier: version == .v5 ? identifier : nil)
+            }
+        }
+        // A persistent session's new subscriptions are stored before the SUBACK: a message acknowledged to
+        // its publisher after the SUBACK is then owed to the session even across a crash. (Messages routed
+        // to the subscription meanwhile may precede the SUBACK, which §3.8.4 allows.)
+        guard session.persistent, let persistence = services.persistence else { return answer() }
+        persistence.persist([], on: eventLoop) { [self] _ in
+            answer()
+            flushSoon()
         }
     }
 
