@@ -34,6 +34,21 @@ def restart(srv) -> None:
     srv.start()
 
 
+def kill_during(srv, publish_until_stopped, rounds: int, seed: int) -> None:
+    """`rounds` times: run `publish_until_stopped(stop)` in a thread, SIGKILL the server at a random moment
+    0.2–0.8 s in, and start it again on the same data directory."""
+    rng = random.Random(seed)
+    for _round in range(rounds):
+        stop = threading.Event()
+        thread = threading.Thread(target=publish_until_stopped, args=(stop,))
+        thread.start()
+        time.sleep(rng.uniform(0.2, 0.8))
+        kill9(srv)
+        stop.set()
+        thread.join(10)
+        srv.start()
+
+
 def persistent(port: int, version: int, cid: str) -> Paho:
     if version == V5:
         return Paho(port, version, cid, clean=False, session_expiry=3600)
@@ -141,36 +156,27 @@ def test_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_serve
     sub.subscribe(topic, qos=qos)
     sub.disconnect()
     acknowledged: list[str] = []
-    rng = random.Random(0xC0FFEE + qos)
     sequence = 0
-    for _round in range(4):
-        stop = threading.Event()
 
-        def publish_until_killed() -> None:
-            nonlocal sequence
-            pub = Paho(srv.mqtt_port, V5)
-            try:
-                while not stop.is_set():
-                    text = f"m{sequence}"
-                    info = pub.client.publish(topic, text, qos=qos)
-                    info.wait_for_publish(2.0)
-                    if not info.is_published():
-                        return
-                    acknowledged.append(text)
-                    sequence += 1
-            except Exception:  # the server went away mid-publish: that message was not acknowledged
-                return
-            finally:
-                pub.client.loop_stop()
+    def publish_until_killed(stop: threading.Event) -> None:
+        nonlocal sequence
+        pub = Paho(srv.mqtt_port, V5)
+        try:
+            while not stop.is_set():
+                text = f"m{sequence}"
+                info = pub.client.publish(topic, text, qos=qos)
+                info.wait_for_publish(2.0)
+                if not info.is_published():
+                    return
+                acknowledged.append(text)
+                sequence += 1
+        except Exception:  # the server went away mid-publish: that message was not acknowledged
+            return
+        finally:
+            pub.client.loop_stop()
+            sequence += 1000  # a message sent but not acknowledged may still arrive: keep names unique
 
-        thread = threading.Thread(target=publish_until_killed)
-        thread.start()
-        time.sleep(rng.uniform(0.2, 0.8))
-        kill9(srv)
-        stop.set()
-        thread.join(10)
-        sequence += 1000  # a message sent but not acknowledged may still arrive: keep names unique
-        srv.start()
+    kill_during(srv, publish_until_killed, rounds=4, seed=0xC0FFEE + qos)
     assert len(acknowledged) > 20
     sub = persistent(srv.mqtt_port, V5, cid)
     received: list[str] = []
@@ -213,31 +219,22 @@ def test_durable_history_through_repeated_kill9(make_server):
     srv = make_server(DURABLE)
     channel = unique("ledger/")
     answered: dict[int, int] = {}
-    rng = random.Random(7)
     counter = 0
-    for _round in range(4):
-        stop = threading.Event()
 
-        def publish_until_killed() -> None:
-            nonlocal counter
-            while not stop.is_set():
-                value = counter
-                counter += 1
-                try:
-                    r = srv.post("/api/publish", json={"channel": channel, "data": {"n": value}}, timeout=2)
-                except Exception:
-                    return
-                if r.status_code != 200:
-                    return
-                answered[r.json()["offset"]] = value
+    def publish_until_killed(stop: threading.Event) -> None:
+        nonlocal counter
+        while not stop.is_set():
+            value = counter
+            counter += 1
+            try:
+                r = srv.post("/api/publish", json={"channel": channel, "data": {"n": value}}, timeout=2)
+            except Exception:
+                return
+            if r.status_code != 200:
+                return
+            answered[r.json()["offset"]] = value
 
-        thread = threading.Thread(target=publish_until_killed)
-        thread.start()
-        time.sleep(rng.uniform(0.2, 0.8))
-        kill9(srv)
-        stop.set()
-        thread.join(10)
-        srv.start()
+    kill_during(srv, publish_until_killed, rounds=4, seed=7)
     history = srv.get(f"/api/history?channel={channel}&limit=100000").json()
     kept = {m["offset"]: m["data"]["n"] for m in history["messages"]}
     assert len(answered) > 20
