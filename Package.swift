@@ -313,6 +313,8 @@ let package = Package(
             name: "SecurityKitTests",
             dependencies: [
                 "SecurityKit", "BusCore", "FrontendKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

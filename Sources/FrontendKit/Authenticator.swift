@@ -1,4 +1,5 @@
 package import BusCore
+package import NIOCore
 
 /// What a client presented when it connected. Each protocol fills what its wire carries: MQTT
 /// username/password, NATS user/pass/auth_token/jwt, `Authorization: Basic`/`Bearer`, `?token=`, the
@@ -82,13 +83,28 @@ package protocol Authenticator: Sendable {
     /// Whether anything beyond anonymous access is configured (users, tokens, JWT keys): then the HTTP
     /// API wants an API key or an admin user.
     var isSecured: Bool { get }
-    /// Checks what the client presented. Synchronous: the slow part (password hashing) is cached per
-    /// user after the first success, and JWT keys are resolved at startup.
+    /// Checks what the client presented. Synchronous and fast once `prepare` has completed for the same
+    /// credentials (JWT keys are resolved at startup); without `prepare`, a password check may hash.
     func authenticate(_ credentials: ClientCredentials) -> AuthOutcome
+    /// Does the slow part of checking `credentials` (a password hash) off the event loop: nil when
+    /// `authenticate` can answer at once, else a future that completes on `loop` when it can. Frontends
+    /// call it before `authenticate` and hold the client's input meanwhile, so a password check never
+    /// stalls the other connections of a loop.
+    func prepare(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void>?
 }
 
 extension Authenticator {
     package var isSecured: Bool { !allowsAnonymous }
+
+    /// Nothing slow to prepare.
+    package func prepare(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void>? {
+        nil
+    }
+
+    /// `prepare`, as a future that is always there (for code that chains futures anyway).
+    package func prepared(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        prepare(credentials, on: loop) ?? loop.makeSucceededVoidFuture()
+    }
 
     /// A bearer token alone (native `connect`, `Authorization: Bearer`, `?token=`).
     package func authenticate(token: String?, clientID: String? = nil) -> AuthOutcome {

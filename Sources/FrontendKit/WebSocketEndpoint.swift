@@ -15,6 +15,13 @@ package protocol WebSocketEndpoint: Sendable {
     func configure(_ channel: any Channel, head: HTTPRequestHead) throws
     /// Counts a refused upgrade (called once per refused request).
     func recordRefusal()
+    /// Slow work `negotiate` needs done first, off the loop (a password on the upgrade request): nil when
+    /// there is none, else a future completing on `loop` when `negotiate` can answer at once.
+    func prepare(_ head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Void>?
+}
+
+extension WebSocketEndpoint {
+    package func prepare(_ head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Void>? { nil }
 }
 
 /// The answer to an upgrade request.

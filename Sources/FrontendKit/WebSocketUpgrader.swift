@@ -43,13 +43,18 @@ package struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
         guard let endpoint = endpoints.first(where: { $0.path == path }) else {
             return channel.eventLoop.makeFailedFuture(Refusal.noEndpoint)
         }
-        guard case .accept(let extra) = endpoint.negotiate(upgradeRequest, remoteAddress: channel.remoteAddress) else {
-            return channel.eventLoop.makeFailedFuture(Refusal.refused)
+        let answer = { () -> EventLoopFuture<HTTPHeaders> in
+            guard case .accept(let extra) = endpoint.negotiate(upgradeRequest, remoteAddress: channel.remoteAddress)
+            else {
+                return channel.eventLoop.makeFailedFuture(Refusal.refused)
+            }
+            var response = initialResponseHeaders
+            response.add(name: "Sec-WebSocket-Accept", value: WebSocketUpgrader.accept(key: String(key)))
+            response.add(contentsOf: extra)
+            return channel.eventLoop.makeSucceededFuture(response)
         }
-        var response = initialResponseHeaders
-        response.add(name: "Sec-WebSocket-Accept", value: WebSocketUpgrader.accept(key: String(key)))
-        response.add(contentsOf: extra)
-        return channel.eventLoop.makeSucceededFuture(response)
+        guard let preparing = endpoint.prepare(upgradeRequest, on: channel.eventLoop) else { return answer() }
+        return preparing.flatMap { answer() }
     }
 
     package func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {

@@ -1,7 +1,9 @@
 import BusCore
 import Crypto
+import Dispatch
 import Foundation
 package import FrontendKit
+package import NIOCore
 import Synchronization
 
 /// The server's one authenticator (DESIGN.md §6): static users with PBKDF2 hashes, the legacy static
@@ -32,6 +34,12 @@ package final class SwitchboardAuthenticator: Authenticator {
     /// user → SHA-256 of (salt, password) after a successful PBKDF2 check: the slow hash is paid once
     /// per user per server run, not on every reconnect (it would stall the event loop that reads it).
     private let verified = Mutex<[String: SHA256Digest]>([:])
+    /// SHA-256 of (user name, salt, password) for passwords a PBKDF2 check refused (bounded; cleared when
+    /// full): `prepare` pays the hash off the loop, `authenticate` then answers from here.
+    private let refusedDigests = Mutex<Set<SHA256Digest>>([])
+    private static let refusedDigestsKept = 10_000
+    /// One thread for password hashing: a flood of wrong passwords queues here, not on the event loops.
+    private let hashing = DispatchQueue(label: "switchboard.password-hashing")
     /// The slowest stored hash: an unknown user name is checked against it too, so a refusal takes as
     /// long whether or not the name exists (no user enumeration by timing).
     private let decoyHash: PasswordHash?
@@ -152,7 +160,12 @@ package final class SwitchboardAuthenticator: Authenticator {
             // No user name, or a JWT-shaped password: the token's own refusal says what to fix.
             return .refused(reason)
         }
-        _ = decoyHash?.verify(password)
+        if let decoy = decoyHash,
+            let name = credentials.username,
+            !refusedDigests.withLock({ $0.contains(Self.digest(name: name, salt: decoy.salt, password: password)) })
+        {
+            _ = decoy.verify(password)
+        }
         return .refused("bad user name or password")
     }
 
@@ -167,13 +180,72 @@ package final class SwitchboardAuthenticator: Authenticator {
     }
 
     private func checkPassword(_ password: String, of name: String, _ user: StaticUser) -> Bool {
-        var hasher = SHA256()
-        hasher.update(data: user.hash.salt)
-        hasher.update(data: Array(password.utf8))
-        let quick = hasher.finalize()
+        let quick = Self.digest(name: nil, salt: user.hash.salt, password: password)
         if verified.withLock({ $0[name] }) == quick { return true }
-        guard user.hash.verify(password) else { return false }
+        let refusedKey = Self.digest(name: name, salt: user.hash.salt, password: password)
+        if refusedDigests.withLock({ $0.contains(refusedKey) }) { return false }
+        guard user.hash.verify(password) else {
+            rememberRefused(refusedKey)
+            return false
+        }
         verified.withLock { $0[name] = quick }
         return true
     }
+
+    /// The PBKDF2 check these credentials would need now (not answered by a cache), if any.
+    private func pendingHash(_ credentials: ClientCredentials) -> (() -> Void)? {
+        guard let name = credentials.username, let password = credentials.password else { return nil }
+        if let user = users[name] {
+            let quick = Self.digest(name: nil, salt: user.hash.salt, password: password)
+            if verified.withLock({ $0[name] }) == quick { return nil }
+            let refusedKey = Self.digest(name: name, salt: user.hash.salt, password: password)
+            if refusedDigests.withLock({ $0.contains(refusedKey) }) { return nil }
+            return { _ = self.checkPassword(password, of: name, user) }
+        }
+        // An unknown name pays the decoy hash (see refuseUnknown) unless the password is a token.
+        guard let decoy = decoyHash, credentials.token == nil,
+            password.split(separator: ".", omittingEmptySubsequences: false).count != 3, tokens[password] == nil
+        else { return nil }
+        let refusedKey = Self.digest(name: name, salt: decoy.salt, password: password)
+        if refusedDigests.withLock({ $0.contains(refusedKey) }) { return nil }
+        return {
+            _ = decoy.verify(password)
+            self.rememberRefused(refusedKey)
+        }
+    }
+
+    package func prepare(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void>? {
+        guard let hash = pendingHash(credentials) else { return nil }
+        let promise = loop.makePromise(of: Void.self)
+        let work = UncheckedSendable(hash)
+        hashing.async {
+            work.value()
+            promise.succeed(())
+        }
+        return promise.futureResult
+    }
+
+    private func rememberRefused(_ key: SHA256Digest) {
+        refusedDigests.withLock { refused in
+            if refused.count >= Self.refusedDigestsKept { refused.removeAll(keepingCapacity: true) }
+            refused.insert(key)
+        }
+    }
+
+    private static func digest(name: String?, salt: [UInt8], password: String) -> SHA256Digest {
+        var hasher = SHA256()
+        if let name {
+            hasher.update(data: Array(name.utf8))
+            hasher.update(data: [0])
+        }
+        hasher.update(data: salt)
+        hasher.update(data: Array(password.utf8))
+        return hasher.finalize()
+    }
+}
+
+/// Moves a closure that touches only thread-safe state (locks, the hash) onto the hashing queue.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

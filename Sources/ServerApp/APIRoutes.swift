@@ -19,11 +19,11 @@ struct APIRoutes: Sendable {
         router.add(.POST, "/api/publish", guarded(publish))
         router.add(.POST, "/api/broadcast", guarded(broadcast))
 
-        router.add(.GET, "/api/history", sync: guardedSync(history))
-        router.add(.GET, "/api/presence", sync: guardedSync(presence))
-        router.add(.GET, "/api/channels", sync: guardedSync(channels))
-        router.add(.GET, "/api/connections", sync: guardedSync(listConnections))
-        router.add(.DELETE, "/api/connections/:id", sync: guardedSync(closeConnection))
+        router.add(.GET, "/api/history", guardedSync(history))
+        router.add(.GET, "/api/presence", guardedSync(presence))
+        router.add(.GET, "/api/channels", guardedSync(channels))
+        router.add(.GET, "/api/connections", guardedSync(listConnections))
+        router.add(.DELETE, "/api/connections/:id", guardedSync(closeConnection))
     }
 
     // MARK: - API key
@@ -53,24 +53,28 @@ struct APIRoutes: Sendable {
         _ handler: @escaping @Sendable (HTTPRequest, any EventLoop) throws -> EventLoopFuture<HTTPResponse>
     ) -> HTTPRouter.Handler {
         { request, loop in
-            do {
-                try checkKey(request)
-                return try handler(request, loop)
-            } catch let error as APIError {
-                return loop.makeSucceededFuture(.error(error))
-            } catch {
-                return loop.makeSucceededFuture(.error(APIError(.internalServerError, "internal", "\(error)")))
+            let run = { () -> EventLoopFuture<HTTPResponse> in
+                do {
+                    try checkKey(request)
+                    return try handler(request, loop)
+                } catch let error as APIError {
+                    return loop.makeSucceededFuture(.error(error))
+                } catch {
+                    return loop.makeSucceededFuture(.error(APIError(.internalServerError, "internal", "\(error)")))
+                }
             }
+            // HTTP Basic for a static user: the password hash runs off the loop first.
+            let credentials = request.head.headers.clientCredentials(query: nil)
+            guard authenticator.isSecured, let preparing = authenticator.prepare(credentials, on: loop) else {
+                return run()
+            }
+            return preparing.flatMap { run() }
         }
     }
 
-    private func guardedSync(_ handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse)
-        -> @Sendable (HTTPRequest) throws -> HTTPResponse
+    private func guardedSync(_ handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) -> HTTPRouter.Handler
     {
-        { request in
-            try checkKey(request)
-            return try handler(request)
-        }
+        guarded { request, loop in loop.makeSucceededFuture(try handler(request)) }
     }
 
     // MARK: - Publishing

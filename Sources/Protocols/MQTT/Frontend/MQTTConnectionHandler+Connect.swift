@@ -9,6 +9,23 @@ extension MQTTConnectionHandler {
     /// CONNECT: negotiate, authenticate, find or create the session (taking it over from a live
     /// connection, possibly on another loop), then CONNACK and resend what the session had in flight.
     func connectReceived(_ packet: MQTTConnectPacket) {
+        if !credentialsPrepared {
+            // A password check may hash for a while: off the loop, with this client's input held meanwhile.
+            let credentials = ClientCredentials(
+                username: packet.username, password: packet.password.map { String(buffer: $0) })
+            if let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
+                waitingForSession = true
+                preparing.whenComplete { [self] _ in
+                    credentialsPrepared = true
+                    waitingForSession = false
+                    guard context != nil, !machine.isClosed else { return }
+                    connectReceived(packet)
+                    if !waitingForSession { processInbound() }
+                    flushIfNeeded()
+                }
+                return
+            }
+        }
         if let refusal = admissionRefusal {
             // 5.0: 0x9F Connection Rate Exceeded, 0x97 Quota Exceeded (per address), 0x89 Server Busy
             // (total); 3.1.1: return code 3, Server Unavailable (§3.2.2.3).

@@ -27,8 +27,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     private(set) var eventLoop: any EventLoop
     /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
     private var inbound: ByteBuffer?
-    /// While a session is being taken over from another loop, input waits.
+    /// While a session is being taken over from another loop, or a password is being checked, input waits.
     var waitingForSession = false
+    /// The CONNECT's password check (if slow) has run off the loop.
+    var credentialsPrepared = false
     var session: MQTTSession?
     /// The negotiated version, cached for the delivery path.
     var version: MQTTProtocolVersion?

@@ -32,6 +32,9 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var shard: LoopShard
     /// The tail of the last read when an operation spans reads.
     private var unread: ByteBuffer?
+    /// While a CONNECT's password is checked off the loop, input waits in `unread`.
+    private var heldForAuthentication = false
+    private var credentialsPrepared = false
     private var out = ByteBuffer()
     private var writable = true
     private var started = false
@@ -175,7 +178,18 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             unread.writeBuffer(&buffer)
             buffer = unread
         }
-        while !machine.isClosed {
+        if heldForAuthentication {
+            buffer.discardReadBytes()
+            unread = buffer
+            return
+        }
+        parse(&buffer)
+    }
+
+    /// Runs the operations in `buffer`; keeps what is left (a partial operation, or input held while a
+    /// password is checked) in `unread`.
+    private func parse(_ buffer: inout ByteBuffer) {
+        while !machine.isClosed && !heldForAuthentication {
             let operation: NATSClientOperation?
             do {
                 operation = try parser.next(&buffer)
@@ -252,6 +266,22 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         let credentials = ClientCredentials(
             username: options.user, password: options.password, token: options.authToken ?? options.jwt,
             clientID: info.id, certificateSubject: context?.channel.verifiedClientCommonName)
+        if !credentialsPrepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
+            // A password check may hash for a while: off the loop, with this client's input held.
+            heldForAuthentication = true
+            preparing.whenComplete { [self] _ in
+                credentialsPrepared = true
+                heldForAuthentication = false
+                guard !machine.isClosed, context != nil else { return }
+                connect(options)
+                if var buffer = unread {
+                    unread = nil
+                    parse(&buffer)
+                }
+                flushOut()
+            }
+            return
+        }
         let outcome = services.authenticator.authenticate(credentials)
         var user: String?
         let authenticated: Bool

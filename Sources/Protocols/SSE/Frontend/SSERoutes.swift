@@ -20,21 +20,33 @@ package struct SSERoutes: Sendable {
         }
         router.add(.OPTIONS, "/api/realtime", sync: { services.cors.preflight($0.head, methods: "GET, POST, OPTIONS") })
         router.add(.GET, "/sse") { request, loop in
-            SSERoutes.answer(on: loop) {
+            SSERoutes.answer(request, services, on: loop) {
                 loop.makeSucceededFuture(try SSERoutes.stream(request, loop, services, realtime: false))
             }
         }
         router.add(.GET, "/api/realtime") { request, loop in
-            SSERoutes.answer(on: loop) {
+            SSERoutes.answer(request, services, on: loop) {
                 loop.makeSucceededFuture(try SSERoutes.stream(request, loop, services, realtime: true))
             }
         }
         router.add(.POST, "/api/realtime") { request, loop in
-            SSERoutes.answer(on: loop) { try SSERoutes.setSubscriptions(request, loop, services) }
+            SSERoutes.answer(request, services, on: loop) { try SSERoutes.setSubscriptions(request, loop, services) }
         }
         router.add(.GET, "/poll") { request, loop in
-            SSERoutes.answer(on: loop) { try SSERoutes.poll(request, loop, services) }
+            SSERoutes.answer(request, services, on: loop) { try SSERoutes.poll(request, loop, services) }
         }
+    }
+
+    /// `answer`, once the request's password (HTTP Basic), if any, has been checked off the loop.
+    static func answer(
+        _ request: HTTPRequest, _ services: SSEServices, on loop: any EventLoop,
+        _ body: @escaping () throws -> EventLoopFuture<HTTPResponse>
+    ) -> EventLoopFuture<HTTPResponse> {
+        let credentials = request.head.headers.clientCredentials(query: request.query("token"), clientID: nil)
+        guard let preparing = services.authenticator.prepare(credentials, on: loop) else {
+            return answer(on: loop, body)
+        }
+        return preparing.flatMap { answer(on: loop, body) }
     }
 
     /// Runs a route body; thrown refusals become their responses (400/401/403/503 JSON errors).

@@ -46,6 +46,12 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         return .accept(headers)
     }
 
+    /// A password on the upgrade (HTTP Basic) is checked off the loop before `negotiate` runs.
+    package func prepare(_ head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Void>? {
+        let credentials = head.clientCredentials
+        return credentials.isEmpty ? nil : services.authenticator.prepare(credentials, on: loop)
+    }
+
     package func recordRefusal() {
         services.counters.countRefused()
     }
