@@ -18,7 +18,24 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 
     /// Topics are byte strings (MQTT, NATS): equal when their bytes are, whereas Swift's String equality is
     /// Unicode canonical equivalence ("é" == "e\u{301}"), which would route one topic's messages to the other.
-    public static func == (lhs: Topic, rhs: Topic) -> Bool { TopicBytes.equal(lhs.name, rhs.name) }
+    public static func == (lhs: Topic, rhs: Topic) -> Bool {
+        lhs.isIdentical(to: rhs) || TopicBytes.equal(lhs.name, rhs.name)
+    }
+
+    /// Whether both hold the very same string value — the same storage, or the same small (inline)
+    /// string — which makes them equal without reading a byte. The hot path compares a topic with the
+    /// one it saw last (a publisher repeating its topic, a subscriber's cached `MSG` prefix), which is
+    /// mostly the same value passed along, so this settles most comparisons with two integer compares.
+    @inlinable
+    package func isIdentical(to other: Topic) -> Bool {
+        #if _pointerBitWidth(_64)
+            // A String is two words; equal words are the same value.
+            return unsafeBitCast(name, to: (UInt64, UInt64).self)
+                == unsafeBitCast(other.name, to: (UInt64, UInt64).self)
+        #else
+            return false
+        #endif
+    }
 
     public func hash(into hasher: inout Hasher) { TopicBytes.hash(name, into: &hasher) }
 

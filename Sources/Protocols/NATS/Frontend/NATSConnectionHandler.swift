@@ -458,7 +458,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
-        guard case .publish = message.kind, !machine.isClosed else { return .skipped }
+        guard message.isPublication, !machine.isClosed else { return .skipped }
         let slot = subscription.localIndex
         guard slot < slots.count, let entry = slots[slot], entry.busSubscription === subscription else {
             return .skipped
