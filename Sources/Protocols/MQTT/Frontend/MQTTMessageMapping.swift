@@ -10,7 +10,9 @@ enum MQTTMessageMapping {
         var headers = MessageHeaders(
             contentType: properties.contentType, replyTo: properties.responseTopic,
             userProperties: properties.userProperties.map { UserProperty(name: $0.name, value: $0.value) },
-            qos: packet.qos.rawValue, retain: packet.retain,
+            // QoS 0 is the headers' default (nil reads as 0 everywhere): a plain QoS 0 message then shares
+            // the empty headers instead of allocating its own.
+            qos: packet.qos == .atMostOnce ? nil : packet.qos.rawValue, retain: packet.retain,
             payloadIsUTF8: properties.payloadFormatIndicator.map { $0 == 1 })
         if let data = properties.correlationData { headers.correlationID = correlationID(data) }
         if let seconds = properties.messageExpiryInterval {

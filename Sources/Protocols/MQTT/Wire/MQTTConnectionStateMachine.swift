@@ -31,13 +31,15 @@ package struct MQTTConnectionStateMachine: Sendable {
         package var requestResponseInformation: Bool = false
     }
 
-    private enum State: Sendable {
+    // Internal (not private) only so that `isClosed` can be inlined into the handler: it is read per
+    // packet and per delivery, and an opaque call there copies the whole machine first.
+    @usableFromInline enum State: Sendable {
         case awaitingConnect
         case connected(Negotiated)
         case closed
     }
 
-    private var state: State = .awaitingConnect
+    @usableFromInline var state: State = .awaitingConnect
     package let settings: MQTTServerSettings
     /// Inbound topic aliases (client → server), valid for this connection only ([MQTT-3.3.2-7]).
     private var aliases: [UInt16: String] = [:]
@@ -51,7 +53,7 @@ package struct MQTTConnectionStateMachine: Sendable {
         return nil
     }
 
-    package var isClosed: Bool {
+    @inlinable package var isClosed: Bool {
         if case .closed = state { return true }
         return false
     }

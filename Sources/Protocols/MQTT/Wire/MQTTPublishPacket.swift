@@ -54,6 +54,31 @@ package struct MQTTPublishPacket: Sendable, Hashable {
             packetID: packetID, properties: properties)
     }
 
+    /// Size of a QoS 0 PUBLISH without properties (see `writeAtMostOnce`).
+    @inline(__always)
+    package static func atMostOnceSize(topicBytes: Int, payloadBytes: Int, version: MQTTProtocolVersion) -> Int {
+        let remaining = 2 + topicBytes + (version.hasProperties ? 1 : 0) + payloadBytes
+        return 1 + ByteBuffer.mqttVariableByteIntegerLength(remaining) + remaining
+    }
+
+    /// Writes a QoS 0 PUBLISH without properties — every 3.1.1 one, and a 5.0 one whose message carries
+    /// none — straight into `buffer`: the delivery path's common case, so it builds no packet value and
+    /// no buffer of its own. The same bytes as `MQTTPacket.publish(…).write(version:to:)` (a test checks).
+    /// `topic` is at most 65,535 bytes (a `Topic`'s limit).
+    package static func writeAtMostOnce(
+        topic: String, payload: ByteBuffer, retain: Bool, version: MQTTProtocolVersion, to buffer: inout ByteBuffer
+    ) {
+        let topicBytes = topic.utf8.count
+        let remaining = 2 + topicBytes + (version.hasProperties ? 1 : 0) + payload.readableBytes
+        buffer.reserveCapacity(minimumWritableBytes: 5 + remaining)
+        buffer.writeInteger(UInt8(0x30) | (retain ? 0x01 : 0))
+        buffer.writeMQTTVariableByteInteger(remaining)
+        buffer.writeInteger(UInt16(truncatingIfNeeded: topicBytes))
+        buffer.writeString(topic)
+        if version.hasProperties { buffer.writeInteger(UInt8(0)) }  // property length 0
+        buffer.writeImmutableBuffer(payload)
+    }
+
     package var flags: UInt8 {
         (duplicate ? 0x08 : 0) | (qos.rawValue << 1) | (retain ? 0x01 : 0)
     }
