@@ -388,6 +388,16 @@ package final class LoopShard: @unchecked Sendable {
         }
     }
 
+    /// Flushes the connections this loop's publications were written to so far, now rather than at the
+    /// hand-off. A frontend calls it after each read it handled (as nats-server flushes its clients after
+    /// each read buffer), so subscribers start receiving while the loop is still reading a large burst:
+    /// NIO reads up to 16 buffers (1 MiB) per connection before the hand-off runs, and a subscriber that
+    /// waits for all of them sits idle meanwhile. Deliveries batched for the hand-off (other loops,
+    /// presence events) are not affected.
+    package func flushWritten() {
+        flushTouched()
+    }
+
     /// Flushes every connection written to since the last flush, once, and starts a new batch mark.
     private func flushTouched() {
         guard !touched.isEmpty else { return }

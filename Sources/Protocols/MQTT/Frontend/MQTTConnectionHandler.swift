@@ -183,6 +183,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             inbound!.writeBuffer(&bytes)
         }
         processInbound()
+        shard.flushWritten()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

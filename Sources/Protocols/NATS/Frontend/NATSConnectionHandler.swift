@@ -192,6 +192,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             buffer.discardReadBytes()
             unread = buffer
         }
+        shard.flushWritten()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
