@@ -1,4 +1,4 @@
-import Atomics
+package import Atomics
 package import BusCore
 package import NIOCore
 import Storage
@@ -78,18 +78,18 @@ package final class LoopShard: @unchecked Sendable {
     unowned(unsafe) var busReference: Bus?
     var bus: Bus { busReference.unsafelyUnwrapped }
     /// `bus.registry`'s generation counter, read once or twice per publish (the registry outlives the shard).
-    private let generations: UnsafeAtomic<UInt64>
-    private var generation: UInt64 { generations.load(ordering: .acquiring) }
+    @usableFromInline let generations: UnsafeAtomic<UInt64>
+    @usableFromInline var generation: UInt64 { generations.load(ordering: .acquiring) }
 
     private var cache: BoundedCache<Topic, MatchPlan>
-    private var cacheGeneration: UInt64 = 0
+    @usableFromInline var cacheGeneration: UInt64 = 0
     /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
     private var lastPlan: MatchPlan? {
         didSet { lastPlanIsRouted = lastPlan.map { $0.recipientCount > 0 || $0.log != nil } ?? false }
     }
-    private var lastPlanTopic = Topic(trusted: "")
+    @usableFromInline var lastPlanTopic = Topic(trusted: "")
     /// `isRouted` of `lastPlan`, so that asking costs no reference count.
-    private var lastPlanIsRouted = false
+    @usableFromInline var lastPlanIsRouted = false
     private var outgoing: [[Delivery]]
     private var forwards: [[Forwarded]]
     /// Durable publications reserved this tick: stored in one batch at the hand-off.
@@ -136,10 +136,17 @@ package final class LoopShard: @unchecked Sendable {
 
     /// Whether a publication to `topic` would reach a subscriber or be kept in a log. A frontend that
     /// learns it would not can skip building the message (publishing into the void is common).
+    /// Inlinable: the common case (the topic asked about last, nothing subscribed since) is a load and
+    /// three compares in the frontend's publish path. (Once the generation matches, `lastPlan` is set:
+    /// `lookUpPlan` sets both.)
+    @inlinable @inline(__always)
     package func isRouted(_ topic: Topic) -> Bool {
-        if generation == cacheGeneration, lastPlan != nil, topic.isIdentical(to: lastPlanTopic) {
-            return lastPlanIsRouted
-        }
+        if generation == cacheGeneration, topic.isIdentical(to: lastPlanTopic) { return lastPlanIsRouted }
+        return isRoutedLookingUp(topic)
+    }
+
+    @usableFromInline
+    func isRoutedLookingUp(_ topic: Topic) -> Bool {
         let plan = self.plan(for: topic)
         return plan.recipientCount > 0 || plan.log != nil
     }
