@@ -68,15 +68,38 @@ package struct MQTTPublishPacket: Sendable, Hashable {
     package static func writeAtMostOnce(
         topic: String, payload: ByteBuffer, retain: Bool, version: MQTTProtocolVersion, to buffer: inout ByteBuffer
     ) {
+        var topic = topic
         let topicBytes = topic.utf8.count
         let remaining = 2 + topicBytes + (version.hasProperties ? 1 : 0) + payload.readableBytes
-        buffer.reserveCapacity(minimumWritableBytes: 5 + remaining)
-        buffer.writeInteger(UInt8(0x30) | (retain ? 0x01 : 0))
-        buffer.writeMQTTVariableByteInteger(remaining)
-        buffer.writeInteger(UInt16(truncatingIfNeeded: topicBytes))
-        buffer.writeString(topic)
-        if version.hasProperties { buffer.writeInteger(UInt8(0)) }  // property length 0
-        buffer.writeImmutableBuffer(payload)
+        // One capacity check and plain copies: this runs once per message per subscriber.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 5 + remaining) { out in
+            out[0] = 0x30 | (retain ? 0x01 : 0)
+            var at = 1
+            var rest = remaining
+            repeat {
+                let byte = UInt8(truncatingIfNeeded: rest & 0x7F)
+                rest >>= 7
+                out[at] = rest > 0 ? byte | 0x80 : byte
+                at += 1
+            } while rest > 0
+            out[at] = UInt8(truncatingIfNeeded: topicBytes >> 8)
+            out[at + 1] = UInt8(truncatingIfNeeded: topicBytes)
+            at += 2
+            topic.withUTF8 { utf8 in
+                if let base = utf8.baseAddress { (out.baseAddress! + at).copyMemory(from: base, byteCount: utf8.count) }
+            }
+            at += topicBytes
+            if version.hasProperties {
+                out[at] = 0  // property length 0
+                at += 1
+            }
+            payload.withUnsafeReadableBytes { bytes in
+                if let base = bytes.baseAddress {
+                    (out.baseAddress! + at).copyMemory(from: base, byteCount: bytes.count)
+                }
+            }
+            return at + payload.readableBytes
+        }
     }
 
     package var flags: UInt8 {
