@@ -27,15 +27,7 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
     /// one it saw last (a publisher repeating its topic, a subscriber's cached `MSG` prefix), which is
     /// mostly the same value passed along, so this settles most comparisons with two integer compares.
     @inlinable
-    package func isIdentical(to other: Topic) -> Bool {
-        #if _pointerBitWidth(_64)
-            // A String is two words; equal words are the same value.
-            return unsafeBitCast(name, to: (UInt64, UInt64).self)
-                == unsafeBitCast(other.name, to: (UInt64, UInt64).self)
-        #else
-            return false
-        #endif
-    }
+    package func isIdentical(to other: Topic) -> Bool { TopicBytes.identical(name, other.name) }
 
     public func hash(into hasher: inout Hasher) { TopicBytes.hash(name, into: &hasher) }
 
@@ -93,7 +85,20 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Byte-wise equality and hashing for topic names and levels (see `Topic.==`).
-package enum TopicBytes {
+@usableFromInline package enum TopicBytes {
+    /// Whether `lhs` and `rhs` are the very same string value: the same storage, or the same small
+    /// (inline, up to 15 bytes) string - so equal small strings always are. Equal without reading a byte;
+    /// false says nothing.
+    @inlinable
+    package static func identical(_ lhs: String, _ rhs: String) -> Bool {
+        #if _pointerBitWidth(_64)
+            // A String is two words; equal words are the same value.
+            return unsafeBitCast(lhs, to: (UInt64, UInt64).self) == unsafeBitCast(rhs, to: (UInt64, UInt64).self)
+        #else
+            return false
+        #endif
+    }
+
     @inline(__always)
     package static func equal<S: StringProtocol>(_ lhs: S, _ rhs: S) -> Bool {
         let left = lhs.utf8

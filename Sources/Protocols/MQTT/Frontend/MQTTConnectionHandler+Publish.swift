@@ -33,7 +33,9 @@ extension MQTTConnectionHandler {
             write(.ack(ack))
         case .publish(let packet, let ack):
             let topic: Topic
-            if let lastPublishTopic, TopicBytes.equal(packet.topic, lastPublishName) {
+            if let lastPublishTopic,
+                TopicBytes.identical(packet.topic, lastPublishName) || TopicBytes.equal(packet.topic, lastPublishName)
+            {
                 topic = lastPublishTopic
             } else {
                 do { topic = try Topic(packet.topic, limits: bus.configuration.topicLimits) } catch {
@@ -190,9 +192,11 @@ extension MQTTConnectionHandler {
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
-        guard let version, let session, let channelContext = self.context, !machine.isClosed else { return .skipped }
-        let qos = min(message.headers.qos ?? 0, subscription.options.maxQoS)
-        let retain = session.retainFlag(message, subscription)
+        // Checked without binding: the common path below needs neither the session nor the context.
+        guard let version, session != nil, self.context != nil, !machine.isClosed else { return .skipped }
+        let headers = message.headers
+        let qos = min(headers.qos ?? 0, subscription.options.maxQoS)
+        let retain = headers.retain && session.unsafelyUnwrapped.retainFlag(message, subscription)
         let maxSize = outboundMaximumPacketSize
         let perConnectionForm = version == .v5 && (subscription.options.identifier != nil || outboundAliases.isEnabled)
         if qos == 0 && !perConnectionForm {
@@ -215,6 +219,7 @@ extension MQTTConnectionHandler {
                 }
             }
             // One encoding per version and retain flag per message per loop, shared by every subscriber.
+            let channelContext = self.context.unsafelyUnwrapped
             let clock = bus.clock
             let bytes = context.encoded(form: Self.sharedForm(version, retain: retain)) { message in
                 var packet = MQTTMessageMapping.publishPacket(
@@ -235,6 +240,7 @@ extension MQTTConnectionHandler {
             pendingStatistics.bytesSent += bytes.readableBytes
             return .delivered(bytes: bytes.readableBytes)
         }
+        let session = self.session.unsafelyUnwrapped
         let packet = MQTTMessageMapping.publishPacket(
             message, qos: MQTTQoS(rawValue: qos)!, retain: retain,
             subscriptionIdentifier: version == .v5 ? subscription.options.identifier : nil)

@@ -31,15 +31,15 @@ package struct MQTTConnectionStateMachine: Sendable {
         package var requestResponseInformation: Bool = false
     }
 
-    // Internal (not private) only so that `isClosed` can be inlined into the handler: it is read per
-    // packet and per delivery, and an opaque call there copies the whole machine first.
-    @usableFromInline enum State: Sendable {
+    private enum State: Sendable {
         case awaitingConnect
         case connected(Negotiated)
         case closed
     }
 
-    @usableFromInline var state: State = .awaitingConnect
+    private var state: State = .awaitingConnect {
+        didSet { if case .closed = state { isClosed = true } }
+    }
     package let settings: MQTTServerSettings
     /// Inbound topic aliases (client → server), valid for this connection only ([MQTT-3.3.2-7]).
     private var aliases: [UInt16: String] = [:]
@@ -53,10 +53,9 @@ package struct MQTTConnectionStateMachine: Sendable {
         return nil
     }
 
-    @inlinable package var isClosed: Bool {
-        if case .closed = state { return true }
-        return false
-    }
+    /// Whether the connection is closed (a terminal state). Stored, not computed from `state`: the handler
+    /// reads it per packet and per delivery, and matching `state` there copied the whole machine.
+    package private(set) var isClosed = false
 
     // MARK: - CONNECT
 
