@@ -122,6 +122,9 @@ public struct MessageHeaders: Sendable, Hashable {
         set { update { $0.priority = newValue } }
     }
 
+    /// True when no header is set (the shared empty box): a reader can skip asking for each one.
+    public var isEmpty: Bool { box === Box.empty }
+
     /// Whether there is a content type or a user property (what header-carrying protocols write out).
     public var hasContentTypeOrProperties: Bool {
         box.fields.contentType != nil || !box.fields.userProperties.isEmpty
@@ -193,7 +196,8 @@ public struct MessageHeaders: Sendable, Hashable {
     private mutating func update(_ change: (inout Fields) -> Void) {
         var fields = box.fields
         change(&fields)
-        box = Box(fields)
+        // Back to no headers at all: the shared empty box again (what `isEmpty` relies on).
+        box = fields == Box.empty.fields ? .empty : Box(fields)
     }
 
     public static func == (lhs: MessageHeaders, rhs: MessageHeaders) -> Bool {

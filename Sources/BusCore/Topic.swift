@@ -18,7 +18,16 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 
     /// Topics are byte strings (MQTT, NATS): equal when their bytes are, whereas Swift's String equality is
     /// Unicode canonical equivalence ("é" == "e\u{301}"), which would route one topic's messages to the other.
-    public static func == (lhs: Topic, rhs: Topic) -> Bool { TopicBytes.equal(lhs.name, rhs.name) }
+    public static func == (lhs: Topic, rhs: Topic) -> Bool {
+        lhs.isIdentical(to: rhs) || TopicBytes.equal(lhs.name, rhs.name)
+    }
+
+    /// Whether both hold the very same string value — the same storage, or the same small (inline)
+    /// string — which makes them equal without reading a byte. The hot path compares a topic with the
+    /// one it saw last (a publisher repeating its topic, a subscriber's cached `MSG` prefix), which is
+    /// mostly the same value passed along, so this settles most comparisons with two integer compares.
+    @inlinable
+    package func isIdentical(to other: Topic) -> Bool { TopicBytes.identical(name, other.name) }
 
     public func hash(into hasher: inout Hasher) { TopicBytes.hash(name, into: &hasher) }
 
@@ -76,7 +85,20 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Byte-wise equality and hashing for topic names and levels (see `Topic.==`).
-package enum TopicBytes {
+@usableFromInline package enum TopicBytes {
+    /// Whether `lhs` and `rhs` are the very same string value: the same storage, or the same small
+    /// (inline, up to 15 bytes) string - so equal small strings always are. Equal without reading a byte;
+    /// false says nothing.
+    @inlinable
+    package static func identical(_ lhs: String, _ rhs: String) -> Bool {
+        #if _pointerBitWidth(_64)
+            // A String is two words; equal words are the same value.
+            return unsafeBitCast(lhs, to: (UInt64, UInt64).self) == unsafeBitCast(rhs, to: (UInt64, UInt64).self)
+        #else
+            return false
+        #endif
+    }
+
     @inline(__always)
     package static func equal<S: StringProtocol>(_ lhs: S, _ rhs: S) -> Bool {
         let left = lhs.utf8

@@ -46,7 +46,7 @@ package final class Bus: Sendable {
             shards.append(
                 LoopShard(
                     index: index, eventLoop: loop, shardCount: eventLoops.count,
-                    cacheCapacity: configuration.matchCacheCapacity))
+                    cacheCapacity: configuration.matchCacheCapacity, generations: registry.generationAtomic))
         }
         self.shards = shards
         self.shardByLoop = byLoop

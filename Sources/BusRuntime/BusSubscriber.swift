@@ -32,10 +32,13 @@ package enum DeliveryOutcome {
 /// Carried through one message's deliveries on one event loop: encoded wire forms are cached here so
 /// each form is built once per message per loop and its `ByteBuffer` is shared by every subscriber.
 package struct DeliveryContext {
-    package let message: BusMessage
+    /// Unowned: a context lives only inside one delivery call of the shard, which holds the message
+    /// for longer (a strong reference here cost a retain and a release per message per loop).
+    package unowned(unsafe) let message: BusMessage
     private var firstKey: Int = -1
     private var first: ByteBuffer?
-    private var more: [Int: ByteBuffer] = [:]
+    /// Further forms, rare: nil until needed, so a context costs no dictionary per message.
+    private var more: [Int: ByteBuffer]?
 
     package init(message: BusMessage) { self.message = message }
 
@@ -48,9 +51,10 @@ package struct DeliveryContext {
             first = bytes
             return bytes
         }
-        if let cached = more[form] { return cached }
+        if let cached = more?[form] { return cached }
         let bytes = encode(message)
-        more[form] = bytes
+        if more == nil { more = [:] }
+        more![form] = bytes
         return bytes
     }
 }

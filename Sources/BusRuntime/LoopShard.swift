@@ -1,3 +1,4 @@
+package import Atomics
 package import BusCore
 package import NIOCore
 import Storage
@@ -76,12 +77,19 @@ package final class LoopShard: @unchecked Sendable {
     /// Set once by `Bus.init`; the bus outlives its shards.
     unowned(unsafe) var busReference: Bus?
     var bus: Bus { busReference.unsafelyUnwrapped }
+    /// `bus.registry`'s generation counter, read once or twice per publish (the registry outlives the shard).
+    @usableFromInline let generations: UnsafeAtomic<UInt64>
+    @usableFromInline var generation: UInt64 { generations.load(ordering: .acquiring) }
 
     private var cache: BoundedCache<Topic, MatchPlan>
-    private var cacheGeneration: UInt64 = 0
+    @usableFromInline var cacheGeneration: UInt64 = 0
     /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
-    private var lastPlan: MatchPlan?
-    private var lastPlanTopic = Topic(trusted: "")
+    private var lastPlan: MatchPlan? {
+        didSet { lastPlanIsRouted = lastPlan.map { $0.recipientCount > 0 || $0.log != nil } ?? false }
+    }
+    @usableFromInline var lastPlanTopic = Topic(trusted: "")
+    /// `isRouted` of `lastPlan`, so that asking costs no reference count.
+    @usableFromInline var lastPlanIsRouted = false
     private var outgoing: [[Delivery]]
     private var forwards: [[Forwarded]]
     /// Durable publications reserved this tick: stored in one batch at the hand-off.
@@ -96,8 +104,11 @@ package final class LoopShard: @unchecked Sendable {
     private var dispatchedSinceBarrier: UInt64 = 0
     package var stats = ShardStats()
 
-    init(index: Int, eventLoop: any EventLoop, shardCount: Int, cacheCapacity: Int) {
+    init(
+        index: Int, eventLoop: any EventLoop, shardCount: Int, cacheCapacity: Int, generations: UnsafeAtomic<UInt64>
+    ) {
         self.index = index
+        self.generations = generations
         self.eventLoop = eventLoop
         self.cache = BoundedCache(capacity: cacheCapacity)
         self.outgoing = Array(repeating: [], count: shardCount)
@@ -125,7 +136,17 @@ package final class LoopShard: @unchecked Sendable {
 
     /// Whether a publication to `topic` would reach a subscriber or be kept in a log. A frontend that
     /// learns it would not can skip building the message (publishing into the void is common).
+    /// Inlinable: the common case (the topic asked about last, nothing subscribed since) is a load and
+    /// three compares in the frontend's publish path. (Once the generation matches, `lastPlan` is set:
+    /// `lookUpPlan` sets both.)
+    @inlinable @inline(__always)
     package func isRouted(_ topic: Topic) -> Bool {
+        if generation == cacheGeneration, topic.isIdentical(to: lastPlanTopic) { return lastPlanIsRouted }
+        return isRoutedLookingUp(topic)
+    }
+
+    @usableFromInline
+    func isRoutedLookingUp(_ topic: Topic) -> Bool {
         let plan = self.plan(for: topic)
         return plan.recipientCount > 0 || plan.log != nil
     }
@@ -145,7 +166,7 @@ package final class LoopShard: @unchecked Sendable {
         let message = log.append(message, now: message.timestamp)
         // A subscriber that registered and read the log before our append must see this message live:
         // re-check the generation *after* the append (see Bus.subscribe's recovery).
-        if bus.registry.generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
+        if generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
         return route(message, plan: plan)
     }
 
@@ -232,7 +253,7 @@ package final class LoopShard: @unchecked Sendable {
     /// Whether a message goes into its topic's log: publications do; presence events and requests
     /// (they carry a reply topic: conversations, not history) do not.
     private static func isStoredInLog(_ message: BusMessage) -> Bool {
-        guard case .publish = message.kind else { return false }
+        guard message.isPublication else { return false }
         return message.headers.replyTo == nil
     }
 
@@ -262,8 +283,15 @@ package final class LoopShard: @unchecked Sendable {
         }
     }
 
+    @inline(__always)
     private func plan(for topic: Topic) -> MatchPlan {
-        let generation = bus.registry.generation
+        let generation = self.generation
+        // A publisher repeating its topic mostly passes the very string it passed last time.
+        if generation == cacheGeneration, let lastPlan, topic.isIdentical(to: lastPlanTopic) { return lastPlan }
+        return lookUpPlan(for: topic, generation: generation)
+    }
+
+    private func lookUpPlan(for topic: Topic, generation: UInt64) -> MatchPlan {
         if generation != cacheGeneration {
             cache.removeAll()
             lastPlan = nil
@@ -365,6 +393,16 @@ package final class LoopShard: @unchecked Sendable {
             guard remaining == 0 else { return }
             for completion in completions { completion() }
         }
+    }
+
+    /// Flushes the connections this loop's publications were written to so far, now rather than at the
+    /// hand-off. A frontend calls it after each read it handled (as nats-server flushes its clients after
+    /// each read buffer), so subscribers start receiving while the loop is still reading a large burst:
+    /// NIO reads up to 16 buffers (1 MiB) per connection before the hand-off runs, and a subscriber that
+    /// waits for all of them sits idle meanwhile. Deliveries batched for the hand-off (other loops,
+    /// presence events) are not affected.
+    package func flushWritten() {
+        flushTouched()
     }
 
     /// Flushes every connection written to since the last flush, once, and starts a new batch mark.

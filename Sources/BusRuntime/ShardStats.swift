@@ -30,6 +30,12 @@ package struct ShardStats {
         bytesIn[slot.index] &+= bytes
     }
 
+    /// Counts `messages` publications at once (a frontend that counts a read's worth itself).
+    package mutating func published(slot: ProtocolMetricsSlot, messages: Int, bytes: Int) {
+        published[slot.index] &+= messages
+        bytesIn[slot.index] &+= bytes
+    }
+
     @inline(__always)
     mutating func recordLatency(now: UInt64, publishedAt: UInt64) {
         guard latencySamples.count < ShardStats.maxLatencySamples, now >= publishedAt else { return }

@@ -13,11 +13,19 @@ package final class SubscriptionRegistry: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    private let generationCounter = ManagedAtomic<UInt64>(1)
+    /// Unmanaged so that a shard can keep the pointer and load it with a plain load (a `ManagedAtomic`
+    /// costs a retain, a release and a call per read there, twice per publish). Lives as long as the
+    /// registry, which the bus keeps as long as its shards.
+    private let generationCounter = UnsafeAtomic<UInt64>.create(1)
 
     package init() {}
 
+    deinit { generationCounter.destroy() }
+
     package var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
+
+    /// The generation counter itself, for the shards (they must not outlive the registry).
+    var generationAtomic: UnsafeAtomic<UInt64> { generationCounter }
 
     package func insert(_ subscription: BusSubscription) {
         state.withLockedValue {

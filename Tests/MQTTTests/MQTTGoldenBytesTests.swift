@@ -101,6 +101,30 @@ import Testing
             .v5, [0x32, UInt8(body.count)] + body)
     }
 
+    /// The delivery path's direct QoS 0 writer produces the same bytes as the packet encoder, in both
+    /// versions, with and without RETAIN, after other bytes in the buffer, and across the one- to
+    /// two-byte remaining-length boundary.
+    @Test func atMostOnceWriterMatchesEncoder() {
+        for version in [MQTTProtocolVersion.v3_1_1, .v5] {
+            for retain in [false, true] {
+                for (topic, size) in [("a/b", 2), ("", 0), ("t", 120), ("topic/é", 125), ("x", 300)] {
+                    let payload = ByteBuffer(repeating: 0x41, count: size)
+                    let expected = MQTTPacket.publish(MQTTPublishPacket(topic: topic, payload: payload, retain: retain))
+                        .encoded(version: version)
+                    var buffer = ByteBuffer(string: "before")
+                    MQTTPublishPacket.writeAtMostOnce(
+                        topic: topic, payload: payload, retain: retain, version: version, to: &buffer)
+                    #expect(buffer.readString(length: 6) == "before")
+                    #expect(buffer == expected, "\(version) retain \(retain) topic \(topic) payload \(size)")
+                    #expect(
+                        MQTTPublishPacket.atMostOnceSize(
+                            topicBytes: topic.utf8.count, payloadBytes: size, version: version)
+                            == expected.readableBytes)
+                }
+            }
+        }
+    }
+
     @Test func acknowledgements() throws {
         try check(.ack(MQTTAckPacket(.pubAck, packetID: 1)), .v3_1_1, [0x40, 2, 0, 1])
         try check(.ack(MQTTAckPacket(.pubRec, packetID: 2)), .v3_1_1, [0x50, 2, 0, 2])

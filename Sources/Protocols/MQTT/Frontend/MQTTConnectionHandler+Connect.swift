@@ -68,6 +68,7 @@ extension MQTTConnectionHandler {
                     .notAuthorized, "not allowed to publish the will to \(will.topic)", version: packet.version)
             }
             self.identity = identity
+            lastPublishTopic = nil
             info.userID = identity.userID
         }
         info.name = negotiated.clientID

@@ -33,15 +33,22 @@ extension MQTTConnectionHandler {
             write(.ack(ack))
         case .publish(let packet, let ack):
             let topic: Topic
-            do { topic = try Topic(packet.topic, limits: bus.configuration.topicLimits) } catch {
-                throw .topicNameInvalid(packet.topic)
+            if let lastPublishTopic,
+                TopicBytes.identical(packet.topic, lastPublishName) || TopicBytes.equal(packet.topic, lastPublishName)
+            {
+                topic = lastPublishTopic
+            } else {
+                do { topic = try Topic(packet.topic, limits: bus.configuration.topicLimits) } catch {
+                    throw .topicNameInvalid(packet.topic)
+                }
+                guard identity.permissions.mayPublish(topic) else {
+                    return publishRefused(packet, ack: ack, session: session)
+                }
+                lastPublishName = packet.topic
+                lastPublishTopic = topic
             }
-            guard identity.permissions.mayPublish(topic) else {
-                return publishRefused(packet, ack: ack, session: session)
-            }
-            let now = bus.clock()
+            let now = readTime
             var message = MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: session.clientID, now: now)
-            let shard = bus.shard(for: eventLoop)
             shard.stats.published(slot: services.metricsSlot, bytes: packet.payload.readableBytes)
             // QoS 1/2 that a persistent session may be owed, or that changes a retained message, is stored
             // before it is routed and acknowledged (MQTTPersistence).
@@ -112,7 +119,7 @@ extension MQTTConnectionHandler {
             // [MQTT-3.3.1-5] store (or, when empty, clear) the topic's retained message.
             if !services.retained.retain(message, persist: !storedRetain) { code = .quotaExceeded }
         }
-        bus.shard(for: eventLoop).publish(message)
+        shard.publish(message)
         if var ack {
             if version == .v5 && code != .success { ack.reasonCode = code }
             write(.ack(ack))
@@ -185,14 +192,34 @@ extension MQTTConnectionHandler {
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
-        guard let version, let session, let channelContext = self.context, !machine.isClosed else { return .skipped }
-        let qos = min(message.headers.qos ?? 0, subscription.options.maxQoS)
-        let retain = session.retainFlag(message, subscription)
+        // Checked without binding: the common path below needs neither the session nor the context.
+        guard let version, session != nil, self.context != nil, !machine.isClosed else { return .skipped }
+        let headers = message.headers
+        let qos = min(headers.qos ?? 0, subscription.options.maxQoS)
+        let retain = headers.retain && session.unsafelyUnwrapped.retainFlag(message, subscription)
         let maxSize = outboundMaximumPacketSize
         let perConnectionForm = version == .v5 && (subscription.options.identifier != nil || outboundAliases.isEnabled)
         if qos == 0 && !perConnectionForm {
             guard writable else { return .dropped }
+            if canWriteDirectly, Self.needsNoProperties(message, version: version) {
+                // The common case: written straight into the outbound buffer, no packet value, no buffer
+                // of its own (re-encoding costs less than copying a shared encoding would).
+                let topic = message.topic.name
+                let size = MQTTPublishPacket.atMostOnceSize(
+                    topicBytes: topic.utf8.count, payloadBytes: message.payload.readableBytes, version: version)
+                // [MQTT-3.1.2-25] a packet larger than the client's maximum is not sent.
+                guard size <= maxSize else { return .dropped }
+                if size <= Self.copiedPublishLimit {
+                    MQTTPublishPacket.writeAtMostOnce(
+                        topic: topic, payload: message.payload, retain: retain, version: version, to: &out)
+                    needsFlush = true
+                    pendingStatistics.messagesSent += 1
+                    pendingStatistics.bytesSent += size
+                    return .delivered(bytes: size)
+                }
+            }
             // One encoding per version and retain flag per message per loop, shared by every subscriber.
+            let channelContext = self.context.unsafelyUnwrapped
             let clock = bus.clock
             let bytes = context.encoded(form: Self.sharedForm(version, retain: retain)) { message in
                 var packet = MQTTMessageMapping.publishPacket(
@@ -213,6 +240,7 @@ extension MQTTConnectionHandler {
             pendingStatistics.bytesSent += bytes.readableBytes
             return .delivered(bytes: bytes.readableBytes)
         }
+        let session = self.session.unsafelyUnwrapped
         let packet = MQTTMessageMapping.publishPacket(
             message, qos: MQTTQoS(rawValue: qos)!, retain: retain,
             subscriptionIdentifier: version == .v5 ? subscription.options.identifier : nil)
@@ -228,6 +256,16 @@ extension MQTTConnectionHandler {
         case .dropped:
             return .dropped
         }
+    }
+
+    /// Whether `message` maps to a PUBLISH without properties in `version`: always in 3.1.1 (it has
+    /// none); in 5.0 when the message carries nothing `MQTTMessageMapping.publishPacket` would send.
+    @inline(__always)
+    static func needsNoProperties(_ message: BusMessage, version: MQTTProtocolVersion) -> Bool {
+        guard version.hasProperties else { return true }
+        let headers = message.headers
+        return headers.payloadIsUTF8 == nil && !headers.hasContentTypeOrProperties && headers.replyTo == nil
+            && headers.correlationID == nil && headers.expiresAt == nil
     }
 
     /// Writes an outbound PUBLISH with its remaining expiry; returns the delivery outcome.

@@ -25,6 +25,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var admissionRefusal: AdmissionRefusal?
     var context: ChannelHandlerContext?
     private(set) var eventLoop: any EventLoop
+    /// The bus's shard of `eventLoop` (set with it), where this connection publishes.
+    private(set) var shard: LoopShard
+    /// When the packets being handled arrived: read once per batch of input, not per PUBLISH.
+    var readTime: UInt64 = 0
+    /// The last topic published to, its name as the client sent it, and that it may publish there:
+    /// publishers mostly repeat themselves, and validating a topic costs more than comparing it.
+    var lastPublishName = ""
+    var lastPublishTopic: Topic?
     /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
     private var inbound: ByteBuffer?
     /// While a session is being taken over from another loop, or a password is being checked, input waits.
@@ -62,8 +70,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     private var receivedSinceTick = false
     /// Counts for `$SYS/`, added to the shared atomics once per flush.
     var pendingStatistics = MQTTStatistics.Pending()
-    /// Control packets not yet handed to the channel (see `write`).
-    var pendingControl: ByteBuffer?
+    /// Bytes not yet handed to the channel, in order: control packets and PUBLISH packets up to
+    /// `copiedPublishLimit` (see `write` and `writePublish`). Handed over and flushed once per batch, and
+    /// reused when the socket took it at once (as the NATS handler's buffer).
+    var out = ByteBuffer()
     /// Publishes waiting for their turn: a stored one waits for its commit, and everything the client
     /// published after it waits behind it, so routing and acknowledgements keep the client's order.
     var pendingPublishes: [PendingPublish] = []
@@ -84,7 +94,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
         self.info = ConnectionInfo(
             id: services.bus.makeIdentifier(), protocolName: "mqtt", remoteAddress: nil, connectedAt: 0)
-        self.eventLoop = services.bus.shards[0].eventLoop
+        self.shard = services.bus.shards[0]
+        self.eventLoop = shard.eventLoop
     }
 
     var bus: Bus { services.bus }
@@ -95,7 +106,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         eventLoop = context.eventLoop
+        shard = bus.shard(for: context.eventLoop)
         writable = context.channel.isWritable
+        out = context.channel.allocator.buffer(capacity: 256)
         if let address = context.channel.remoteAddress, let ip = address.ipAddress, let port = address.port {
             info.remoteAddress = address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
         }
@@ -174,6 +187,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             inbound!.writeBuffer(&bytes)
         }
         processInbound()
+        shard.flushWritten()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -187,6 +201,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
 
     /// Decodes and handles every whole packet in `inbound`.
     func processInbound() {
+        // One clock read per batch: every packet in it arrived at the same time.
+        readTime = bus.clock()
         while !waitingForSession, !machine.isClosed, var buffer = inbound {
             inbound = nil  // no copy-on-write while decoding
             let packet: MQTTPacket?
@@ -315,7 +331,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         machine.closed()
         releaseSession()
         inbound = nil
-        writePendingControl()
+        writeOut()
         guard let context else { return }
         let channel = context.channel
         needsFlush = false
@@ -333,16 +349,21 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
 
     // MARK: - Writing
 
-    /// Control packets (acknowledgements, SUBACK, PINGRESP …) are collected in one buffer per batch and
-    /// written before the next PUBLISH or at the flush, so order is kept and a burst of PUBACKs costs one
-    /// allocation and one pipeline write.
+    /// Control packets (acknowledgements, SUBACK, PINGRESP …) are collected in `out` and handed to the
+    /// channel at the flush, so a burst of PUBACKs costs one pipeline write.
     func write(_ packet: MQTTPacket, as explicitVersion: MQTTProtocolVersion? = nil) {
-        guard let context else { return }
-        if pendingControl == nil { pendingControl = context.channel.allocator.buffer(capacity: 64) }
-        let size = packet.write(version: explicitVersion ?? version ?? .v5, to: &pendingControl!)
+        guard context != nil else { return }
+        let size = packet.write(version: explicitVersion ?? version ?? .v5, to: &out)
         pendingStatistics.bytesSent += size
         needsFlush = true
     }
+
+    /// PUBLISH packets up to this size are copied into `out`; larger ones are handed to the channel as
+    /// they are (no copy of a large payload). Copying a small packet costs less than the channel's
+    /// per-write bookkeeping (a pending-write entry, an iovec, a reference count each).
+    static let copiedPublishLimit = 4096
+    /// Past this `out` is given back after a flush instead of kept for reuse.
+    static let keptOutboundCapacity = 64 << 10
 
     /// Writes a PUBLISH now, or behind held ones.
     @inline(__always)
@@ -351,10 +372,18 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             gatedWrites.append((bytes, true))
             return
         }
-        writePendingControl()
-        context.write(NIOAny(bytes), promise: nil)
+        if bytes.readableBytes <= Self.copiedPublishLimit {
+            out.writeImmutableBuffer(bytes)
+        } else {
+            writeOut()
+            context.write(NIOAny(bytes), promise: nil)
+        }
         needsFlush = true
     }
+
+    /// Whether a PUBLISH may go straight into `out` now (none is held for its delivery record).
+    @inline(__always)
+    var canWriteDirectly: Bool { gatedHead == gatedWrites.count }
 
     /// Holds a PUBLISH until its delivery record is stored.
     func writeWhenRecorded(_ bytes: ByteBuffer, session: MQTTSession, sequence: UInt64, packetID: UInt16) {
@@ -368,7 +397,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
                 let bytes = gatedWrites[gatedHead].bytes
                 gatedHead += 1
                 guard let context else { continue }
-                writePendingControl()
+                writeOut()
                 context.write(NIOAny(bytes), promise: nil)
                 needsFlush = true
             }
@@ -391,19 +420,30 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         }
     }
 
-    /// Writes the collected control packets (before a PUBLISH, and at the flush).
-    @inline(__always)
-    func writePendingControl() {
-        guard let control = pendingControl else { return }
-        pendingControl = nil
-        context?.write(NIOAny(control), promise: nil)
+    /// Hands what `out` collected to the channel (before a PUBLISH written on its own, and at a close).
+    func writeOut() {
+        guard out.readableBytes > 0, let context else { return }
+        context.write(NIOAny(out), promise: nil)
+        out.clear()
     }
 
     func flushIfNeeded() {
         guard needsFlush else { return }
         needsFlush = false
-        writePendingControl()
-        context?.flush()
+        if let context {
+            if out.readableBytes > 0 {
+                context.write(NIOAny(out), promise: nil)
+                context.flush()
+                if out.capacity > Self.keptOutboundCapacity {
+                    out = context.channel.allocator.buffer(capacity: 256)
+                } else {
+                    // When the socket took the bytes at once the storage is ours again and is reused as is.
+                    out.clear()
+                }
+            } else {
+                context.flush()
+            }
+        }
         // The $SYS counters are shared by every loop: added once per flush, not per packet.
         services.statistics.add(&pendingStatistics)
     }

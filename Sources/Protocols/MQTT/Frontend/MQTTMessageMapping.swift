@@ -7,10 +7,18 @@ enum MQTTMessageMapping {
     /// A received PUBLISH (topic already resolved and validated) as a bus message.
     static func busMessage(_ packet: MQTTPublishPacket, topic: Topic, publisherID: String, now: UInt64) -> BusMessage {
         let properties = packet.properties
+        // QoS 0 is the headers' default (nil reads as 0 everywhere): a plain QoS 0 message then shares
+        // the empty headers instead of allocating its own.
+        let qos = packet.qos == .atMostOnce ? nil : packet.qos.rawValue
+        if properties.isUnset {
+            return BusMessage(
+                topic: topic, payload: packet.payload, headers: MessageHeaders(qos: qos, retain: packet.retain),
+                publisherID: publisherID, timestamp: now)
+        }
         var headers = MessageHeaders(
             contentType: properties.contentType, replyTo: properties.responseTopic,
             userProperties: properties.userProperties.map { UserProperty(name: $0.name, value: $0.value) },
-            qos: packet.qos.rawValue, retain: packet.retain,
+            qos: qos, retain: packet.retain,
             payloadIsUTF8: properties.payloadFormatIndicator.map { $0 == 1 })
         if let data = properties.correlationData { headers.correlationID = correlationID(data) }
         if let seconds = properties.messageExpiryInterval {

@@ -79,20 +79,36 @@ extension ByteBuffer {
         return bytes
     }
 
-    /// UTF-8 Encoded String (§1.5.4).
+    /// UTF-8 Encoded String (§1.5.4), made from the bytes where they lie (no slice).
     package mutating func readMQTTString() throws(MQTTError) -> String {
-        let bytes = try readMQTTBinary()
-        return try Self.validatedString(bytes)
+        let length = Int(try readMQTTUInt16())
+        guard length <= readableBytes else { throw .malformedPacket("binary data longer than the packet") }
+        let string = withUnsafeReadableBytes { raw in
+            Self.validatedString(UnsafeRawBufferPointer(rebasing: raw[..<length]))
+        }
+        guard let string else { throw .malformedPacket("string is not valid UTF-8 or contains U+0000") }
+        moveReaderIndex(forwardBy: length)
+        return string
     }
 
     /// [MQTT-1.5.4-1] well-formed UTF-8; [MQTT-1.5.4-2] no U+0000.
     package static func validatedString(_ bytes: ByteBuffer) throws(MQTTError) -> String {
-        let string: String? = bytes.withUnsafeReadableBytes { raw in
-            if raw.contains(0) { return nil }
-            return String(validating: raw, as: UTF8.self)
-        }
+        let string = bytes.withUnsafeReadableBytes { raw in validatedString(raw) }
         guard let string else { throw .malformedPacket("string is not valid UTF-8 or contains U+0000") }
         return string
+    }
+
+    /// The string `raw` holds, or nil when it is not well-formed UTF-8 or contains U+0000.
+    private static func validatedString(_ raw: UnsafeRawBufferPointer) -> String? {
+        // Topics and ids are mostly ASCII: valid UTF-8 as they are, no validator needed (the generic one
+        // costs more than the rest of decoding a small PUBLISH).
+        var ascii = true
+        for byte in raw {
+            if byte == 0 { return nil }
+            if byte >= 0x80 { ascii = false }
+        }
+        if ascii { return String(decoding: raw, as: UTF8.self) }
+        return String(validating: raw, as: UTF8.self)
     }
 
     package mutating func writeMQTTString(_ string: String) {

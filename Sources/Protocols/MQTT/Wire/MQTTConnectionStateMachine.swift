@@ -37,7 +37,9 @@ package struct MQTTConnectionStateMachine: Sendable {
         case closed
     }
 
-    private var state: State = .awaitingConnect
+    private var state: State = .awaitingConnect {
+        didSet { if case .closed = state { isClosed = true } }
+    }
     package let settings: MQTTServerSettings
     /// Inbound topic aliases (client → server), valid for this connection only ([MQTT-3.3.2-7]).
     private var aliases: [UInt16: String] = [:]
@@ -51,10 +53,9 @@ package struct MQTTConnectionStateMachine: Sendable {
         return nil
     }
 
-    package var isClosed: Bool {
-        if case .closed = state { return true }
-        return false
-    }
+    /// Whether the connection is closed (a terminal state). Stored, not computed from `state`: the handler
+    /// reads it per packet and per delivery, and matching `state` there copied the whole machine.
+    package private(set) var isClosed = false
 
     // MARK: - CONNECT
 

@@ -2,7 +2,9 @@ package import NIOCore
 
 /// Any MQTT control packet.
 package enum MQTTPacket: Sendable, Hashable {
-    case connect(MQTTConnectPacket)
+    /// Boxed: CONNECT is large and comes once, and every packet value would otherwise be its size
+    /// (each PUBLISH moved through the decoder and the handler copied that many bytes).
+    indirect case connect(MQTTConnectPacket)
     case connAck(MQTTConnAckPacket)
     case publish(MQTTPublishPacket)
     case ack(MQTTAckPacket)

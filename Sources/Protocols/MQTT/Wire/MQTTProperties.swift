@@ -137,6 +137,9 @@ package struct MQTTProperties: Sendable, Hashable {
 
     package init() {}
 
+    /// True when no property was ever set (every 3.1.1 packet, most 5.0 PUBLISHes): nothing to read.
+    package var isUnset: Bool { storage == nil }
+
     private mutating func mutableStorage() -> Storage {
         // Checked before any other reference to the box is taken, so a unique box is mutated in place.
         if !isKnownUniquelyReferenced(&storage) { storage = storage?.copy() ?? Storage() }

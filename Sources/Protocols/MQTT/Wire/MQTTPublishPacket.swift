@@ -54,6 +54,54 @@ package struct MQTTPublishPacket: Sendable, Hashable {
             packetID: packetID, properties: properties)
     }
 
+    /// Size of a QoS 0 PUBLISH without properties (see `writeAtMostOnce`).
+    @inline(__always)
+    package static func atMostOnceSize(topicBytes: Int, payloadBytes: Int, version: MQTTProtocolVersion) -> Int {
+        let remaining = 2 + topicBytes + (version.hasProperties ? 1 : 0) + payloadBytes
+        return 1 + ByteBuffer.mqttVariableByteIntegerLength(remaining) + remaining
+    }
+
+    /// Writes a QoS 0 PUBLISH without properties — every 3.1.1 one, and a 5.0 one whose message carries
+    /// none — straight into `buffer`: the delivery path's common case, so it builds no packet value and
+    /// no buffer of its own. The same bytes as `MQTTPacket.publish(…).write(version:to:)` (a test checks).
+    /// `topic` is at most 65,535 bytes (a `Topic`'s limit).
+    package static func writeAtMostOnce(
+        topic: String, payload: ByteBuffer, retain: Bool, version: MQTTProtocolVersion, to buffer: inout ByteBuffer
+    ) {
+        var topic = topic
+        let topicBytes = topic.utf8.count
+        let remaining = 2 + topicBytes + (version.hasProperties ? 1 : 0) + payload.readableBytes
+        // One capacity check and plain copies: this runs once per message per subscriber.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 5 + remaining) { out in
+            out[0] = 0x30 | (retain ? 0x01 : 0)
+            var at = 1
+            var rest = remaining
+            repeat {
+                let byte = UInt8(truncatingIfNeeded: rest & 0x7F)
+                rest >>= 7
+                out[at] = rest > 0 ? byte | 0x80 : byte
+                at += 1
+            } while rest > 0
+            out[at] = UInt8(truncatingIfNeeded: topicBytes >> 8)
+            out[at + 1] = UInt8(truncatingIfNeeded: topicBytes)
+            at += 2
+            topic.withUTF8 { utf8 in
+                if let base = utf8.baseAddress { (out.baseAddress! + at).copyMemory(from: base, byteCount: utf8.count) }
+            }
+            at += topicBytes
+            if version.hasProperties {
+                out[at] = 0  // property length 0
+                at += 1
+            }
+            payload.withUnsafeReadableBytes { bytes in
+                if let base = bytes.baseAddress {
+                    (out.baseAddress! + at).copyMemory(from: base, byteCount: bytes.count)
+                }
+            }
+            return at + payload.readableBytes
+        }
+    }
+
     package var flags: UInt8 {
         (duplicate ? 0x08 : 0) | (qos.rawValue << 1) | (retain ? 0x01 : 0)
     }

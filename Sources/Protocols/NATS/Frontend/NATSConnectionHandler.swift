@@ -29,7 +29,12 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var options = NATSConnectOptions()
     private var info: ConnectionInfo
     private var context: ChannelHandlerContext?
-    private var shard: LoopShard
+    /// Unowned: the bus (held through `services`) keeps its shards, and a reference count per publish
+    /// is measurable here.
+    private unowned(unsafe) var shard: LoopShard
+    /// Publications of the current read not yet added to the shard's counters (once per read).
+    private var publishedInRead = 0
+    private var publishedBytesInRead = 0
     /// The tail of the last read when an operation spans reads.
     private var unread: ByteBuffer?
     /// While a CONNECT's password is checked off the loop, input waits in `unread`.
@@ -190,14 +195,26 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     /// password is checked) in `unread`.
     private func parse(_ buffer: inout ByteBuffer) {
         while !machine.isClosed && !heldForAuthentication {
-            let operation: NATSClientOperation?
+            let operation: NATSParsedOperation?
             do {
-                operation = try parser.next(&buffer)
+                operation = try parser.nextInPlace(&buffer)
             } catch {
+                finishRead()
                 return fail(error)
             }
-            guard let operation else { break }
-            handle(operation)
+            switch operation {
+            case nil:
+                break
+            case .publish(let layout):
+                // Read where it lies, then skipped.
+                handlePublish(layout, in: buffer)
+                buffer.moveReaderIndex(forwardBy: layout.length)
+                continue
+            case .other(let operation):
+                handle(operation)
+                continue
+            }
+            break
         }
         if buffer.readableBytes > 0 && !machine.isClosed {
             // Keep only the tail, at the front of its storage: appending the next read to a buffer whose
@@ -206,6 +223,17 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             buffer.discardReadBytes()
             unread = buffer
         }
+        finishRead()
+    }
+
+    /// After a read: its publications are counted, and what they wrote to subscribers is flushed.
+    private func finishRead() {
+        if publishedInRead > 0 {
+            shard.stats.published(slot: metricsSlot, messages: publishedInRead, bytes: publishedBytesInRead)
+            publishedInRead = 0
+            publishedBytesInRead = 0
+        }
+        shard.flushWritten()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -232,6 +260,35 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             writeErrorAndClose(error)
         case .handle(let acknowledge):
             if perform(operation) && acknowledge { NATSEncoder.ok(&out) }
+        }
+    }
+
+    /// A `PUB`/`HPUB` at `buffer`'s reader index. The common case — a publisher repeating its subject,
+    /// without reply or headers — is published from the read buffer directly; anything else becomes an
+    /// operation value first.
+    @inline(__always)
+    private func handlePublish(_ layout: NATSPublishLayout, in buffer: ByteBuffer) {
+        switch machine.operationReceived() {
+        case .ignore:
+            return
+        case .refuse(let error):
+            writeErrorAndClose(error)
+        case .handle(let acknowledge):
+            let handled: Bool
+            if !layout.hasHeaders, !layout.hasReply, let lastTopic, layout.subjectEquals(lastSubject, in: buffer) {
+                publishedInRead += 1
+                publishedBytesInRead += layout.payloadSize
+                if shard.isRouted(lastTopic) {
+                    shard.publish(
+                        BusMessage(
+                            topic: lastTopic, payload: layout.payload(in: buffer), publisherID: info.id,
+                            timestamp: readTime))
+                }
+                handled = true
+            } else {
+                handled = publish(layout.publish(in: buffer))
+            }
+            if handled && acknowledge { NATSEncoder.ok(&out) }
         }
     }
 
@@ -337,7 +394,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             lastTopic = resolved
             lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
         }
-        var headers = MessageHeaders()
+        // nil: no headers (made only once the message is, so a publication nobody reads makes none).
+        var headers: MessageHeaders?
         if publish.hasHeaders, let block = publish.headers {
             do {
                 headers = try NATSHeaderBlock.parse(block).messageHeaders
@@ -353,7 +411,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
                 return false
             }
             replyTopic = resolved
-            headers.replyTo = resolved.name
+            if headers == nil { headers = MessageHeaders() }
+            headers!.replyTo = resolved.name
             if topic.name.hasPrefix("$JS/") {
                 answerJetStreamUnavailable(replyTo: resolved)
                 return true
@@ -368,7 +427,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             return true
         }
         let message = BusMessage(
-            topic: topic, payload: publish.payload, headers: headers, publisherID: info.id, timestamp: readTime)
+            topic: topic, payload: publish.payload, headers: headers ?? MessageHeaders(), publisherID: info.id,
+            timestamp: readTime)
         guard options.noResponders, let replyTopic, let replySubject = publish.replyTo else {
             shard.publish(message)
             return true
@@ -488,14 +548,14 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
-        guard case .publish = message.kind, !machine.isClosed else { return .skipped }
+        guard message.isPublication, !machine.isClosed else { return .skipped }
         let slot = subscription.localIndex
         guard slot < slots.count, let entry = slots[slot], entry.busSubscription === subscription else {
             return .skipped
         }
         guard writable, out.readableBytes < limits.maxPending else { return slowConsumer() }
         let topic = message.topic
-        if topic != entry.messagePrefixTopic {
+        if !topic.isIdentical(to: entry.messagePrefixTopic) && topic != entry.messagePrefixTopic {
             if topic != lastDeliveredTopic {
                 lastDeliveredTopic = topic
                 lastDeliveredSubject = ByteBuffer(string: NATSSubjectMapping.subject(forTopic: topic.name))
@@ -505,8 +565,23 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             NATSEncoder.messagePrefix(&entry.messagePrefix, subject: lastDeliveredSubject, sid: entry.sidBytes)
         }
         let headers = message.headers
-        let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
         let before = out.writerIndex
+        if headers.isEmpty {
+            // No reply subject, no header block: the common case, without reading either.
+            NATSEncoder.message(&out, prefix: entry.messagePrefix, replyTo: nil, payload: message.payload)
+        } else {
+            writeMessage(message, headers: headers, entry: entry, context: &context)
+        }
+        entry.delivered += 1
+        if let maximum = entry.maxMessages, entry.delivered >= maximum { remove(entry) }
+        return .delivered(bytes: out.writerIndex - before)
+    }
+
+    /// `MSG` with a reply subject, or `HMSG` when the client takes headers and the message has some.
+    private func writeMessage(
+        _ message: BusMessage, headers: MessageHeaders, entry: NATSSubscription, context: inout DeliveryContext
+    ) {
+        let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
         if options.headers, headers.hasContentTypeOrProperties {
             let block = context.encoded(form: Self.headerWireForm) { message in
                 var block = ByteBuffer()
@@ -519,9 +594,6 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         } else {
             NATSEncoder.message(&out, prefix: entry.messagePrefix, replyTo: replyTo, payload: message.payload)
         }
-        entry.delivered += 1
-        if let maximum = entry.maxMessages, entry.delivered >= maximum { remove(entry) }
-        return .delivered(bytes: out.writerIndex - before)
     }
 
     func flushDeliveries() { flushOut() }

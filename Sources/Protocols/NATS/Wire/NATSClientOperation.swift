@@ -16,6 +16,79 @@ public enum NATSClientOperation: Sendable, Equatable {
     case ignored
 }
 
+/// What `NATSParser.nextInPlace` found: a `PUB`/`HPUB` as where it lies in the buffer, anything else as is.
+public enum NATSParsedOperation {
+    case publish(NATSPublishLayout)
+    case other(NATSClientOperation)
+}
+
+/// Where a `PUB` or `HPUB`'s parts lie in the buffer it was parsed from, as offsets from its reader index
+/// (`NATSParser.nextInPlace` leaves the operation there): read without a slice per operation. 32 bits each
+/// (an operation is bounded by max_payload + max_control_line). No reply / no headers: an empty range.
+public struct NATSPublishLayout: Sendable {
+    // Usable from inline code: the handler's publish path reads them per operation.
+    @usableFromInline let subjectStart: UInt32
+    @usableFromInline let subjectEnd: UInt32
+    @usableFromInline let replyStart: UInt32
+    @usableFromInline let replyEnd: UInt32
+    /// The header block (`HPUB` only) runs from `headersStart` to `payloadStart`.
+    @usableFromInline let headersStart: UInt32
+    @usableFromInline let payloadStart: UInt32
+    @usableFromInline let payloadEnd: UInt32
+    /// The whole operation, up to and including the CRLF after the payload.
+    public let length: Int
+
+    init(subject: Range<Int>, replyTo: Range<Int>?, headers: Range<Int>?, payload: Range<Int>, length: Int) {
+        self.subjectStart = UInt32(subject.lowerBound)
+        self.subjectEnd = UInt32(subject.upperBound)
+        self.replyStart = UInt32(replyTo?.lowerBound ?? 0)
+        self.replyEnd = UInt32(replyTo?.upperBound ?? 0)
+        self.headersStart = UInt32(headers?.lowerBound ?? payload.lowerBound)
+        self.payloadStart = UInt32(payload.lowerBound)
+        self.payloadEnd = UInt32(payload.upperBound)
+        self.length = length
+    }
+
+    @inlinable public var hasHeaders: Bool { payloadStart > headersStart }
+    @inlinable public var hasReply: Bool { replyEnd > replyStart }
+    @inlinable public var payloadSize: Int { Int(payloadEnd &- payloadStart) }
+
+    /// The operation as a value of its own (one slice of `buffer`), for everything but the common case.
+    public func publish(in buffer: ByteBuffer) -> NATSPublish {
+        NATSPublish(
+            frame: buffer.getSlice(at: buffer.readerIndex, length: length)!,
+            subject: Int(subjectStart)..<Int(subjectEnd),
+            replyTo: hasReply ? Int(replyStart)..<Int(replyEnd) : nil,
+            headers: hasHeaders ? Int(headersStart)..<Int(payloadStart) : nil,
+            payload: Int(payloadStart)..<Int(payloadEnd))
+    }
+
+    /// The payload, as a slice of `buffer`.
+    @inlinable
+    public func payload(in buffer: ByteBuffer) -> ByteBuffer {
+        buffer.getSlice(at: buffer.readerIndex + Int(payloadStart), length: payloadSize)!
+    }
+
+    /// Whether the subject is exactly `bytes`, without slicing it. (A byte loop: subjects are short, and
+    /// inlined into the handler it costs no call.)
+    @inlinable
+    public func subjectEquals(_ bytes: ByteBuffer, in buffer: ByteBuffer) -> Bool {
+        let count = Int(subjectEnd &- subjectStart)
+        guard bytes.readableBytes == count else { return false }
+        let start = Int(subjectStart)
+        return buffer.withUnsafeReadableBytes { frame in
+            bytes.withUnsafeReadableBytes { other in
+                var index = 0
+                while index < count {
+                    if frame[start &+ index] != other[index] { return false }
+                    index &+= 1
+                }
+                return true
+            }
+        }
+    }
+}
+
 /// A `PUB` or `HPUB`: one slice of the read buffer holding the whole operation, and where its parts
 /// are. Copying it retains one buffer, not four; the parts are sliced only when asked for.
 public struct NATSPublish: Sendable, Equatable {

@@ -13,6 +13,21 @@ public struct NATSParser: Sendable {
 
     /// The next complete operation in `buffer`, consuming it; nil when more bytes are needed.
     public func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> NATSClientOperation? {
+        switch try nextInPlace(&buffer) {
+        case nil: return nil
+        case .publish(let layout):
+            let operation = NATSClientOperation.publish(layout.publish(in: buffer))
+            buffer.moveReaderIndex(forwardBy: layout.length)
+            return operation
+        case .other(let operation): return operation
+        }
+    }
+
+    /// Like `next`, for a reader that works in `buffer` itself (the connection handler): a `PUB` or `HPUB`
+    /// is left in the buffer and comes back as where its parts are, from the reader index; the caller
+    /// reads them there and then skips `layout.length` bytes. No slice is made, so the commonest operation
+    /// costs no reference count to parse. Other operations are consumed and returned as `next` does.
+    public func nextInPlace(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> NATSParsedOperation? {
         guard buffer.readableBytes > 0 else { return nil }
         let line = try buffer.withUnsafeReadableBytes { bytes throws(NATSProtocolError) in
             try Self.scanControlLine(bytes, limits: limits)
@@ -21,7 +36,7 @@ public struct NATSParser: Sendable {
         let base = buffer.readerIndex
         switch line.operation {
         case .publish, .headerPublish:
-            return try publish(line, in: &buffer, base: base)
+            return try publish(line, in: &buffer, base: base).map { .publish($0) }
         case .subscribe:
             // SUB <subject> [queue group] <sid>
             guard line.tokens.count == 3 || line.tokens.count == 4 else {
@@ -31,7 +46,7 @@ public struct NATSParser: Sendable {
             let queue = line.tokens.count == 4 ? Self.string(buffer, base, line.tokens.range(2)) : nil
             let sid = Self.string(buffer, base, line.tokens.range(line.tokens.count - 1))
             buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .subscribe(subject: subject, queue: queue, sid: sid)
+            return .other(.subscribe(subject: subject, queue: queue, sid: sid))
         case .unsubscribe:
             // UNSUB <sid> [max_msgs]
             guard line.tokens.count == 2 || line.tokens.count == 3 else { throw .malformed("UNSUB <sid> [max_msgs]") }
@@ -44,20 +59,20 @@ public struct NATSParser: Sendable {
                 maximum = value
             }
             buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .unsubscribe(sid: sid, maxMessages: maximum)
+            return .other(.unsubscribe(sid: sid, maxMessages: maximum))
         case .connect:
             let options = try buffer.withUnsafeReadableBytes { bytes throws(NATSProtocolError) in
                 try NATSConnectOptions.parse(UnsafeRawBufferPointer(rebasing: bytes[line.argumentStart..<line.end]))
             }
             buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .connect(options)
+            return .other(.connect(options))
         case .ping, .pong:
             guard line.tokens.count == 1 else { throw .malformed("\(line.operation) takes no arguments") }
             buffer.moveReaderIndex(forwardBy: line.consumed)
-            return line.operation == .ping ? .ping : .pong
+            return .other(line.operation == .ping ? .ping : .pong)
         case .ignored:
             buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .ignored
+            return .other(.ignored)
         }
     }
 
@@ -65,7 +80,7 @@ public struct NATSParser: Sendable {
     /// payload and CRLF.
     private func publish(
         _ line: ControlLine, in buffer: inout ByteBuffer, base: Int
-    ) throws(NATSProtocolError) -> NATSClientOperation? {
+    ) throws(NATSProtocolError) -> NATSPublishLayout? {
         let tokens = line.tokens
         let sizes = line.operation == .headerPublish ? 2 : 1
         guard tokens.count == 2 + sizes || tokens.count == 3 + sizes else {
@@ -90,14 +105,11 @@ public struct NATSParser: Sendable {
         guard buffer.getInteger(at: end, as: UInt16.self) == 0x0D0A else {
             throw .malformed("payload must be followed by CRLF")
         }
-        // One slice for the whole operation; the parts are offsets into it.
-        let frame = buffer.readSlice(length: needed)!
         let payloadStart = line.consumed + headerSize
-        return .publish(
-            NATSPublish(
-                frame: frame, subject: tokens.range(1), replyTo: tokens.count == 3 + sizes ? tokens.range(2) : nil,
-                headers: sizes == 2 ? line.consumed..<payloadStart : nil,
-                payload: payloadStart..<(line.consumed + total)))
+        return NATSPublishLayout(
+            subject: tokens.range(1), replyTo: tokens.count == 3 + sizes ? tokens.range(2) : nil,
+            headers: sizes == 2 ? line.consumed..<payloadStart : nil, payload: payloadStart..<(line.consumed + total),
+            length: needed)
     }
 
     // MARK: - Control line
