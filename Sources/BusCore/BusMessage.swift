@@ -161,11 +161,13 @@ public struct MessageHeaders: Sendable, Hashable {
     public init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
         userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
-        eventType: String? = nil, qos: UInt8? = nil, retain: Bool = false, payloadIsUTF8: Bool? = nil
+        eventType: String? = nil, qos: UInt8? = nil, retain: Bool = false, payloadIsUTF8: Bool? = nil,
+        durableSequence: UInt64? = nil
     ) {
         // Most messages have no headers at all: no fields to build or compare.
         if contentType == nil && correlationID == nil && replyTo == nil && userProperties.isEmpty && expiresAt == nil
             && priority == nil && eventType == nil && qos == nil && !retain && payloadIsUTF8 == nil
+            && durableSequence == nil
         {
             box = .empty
             return
@@ -174,7 +176,7 @@ public struct MessageHeaders: Sendable, Hashable {
             Fields(
                 contentType: contentType, correlationID: correlationID, replyTo: replyTo,
                 userProperties: userProperties, expiresAt: expiresAt, priority: priority, eventType: eventType,
-                qos: qos, retain: retain, payloadIsUTF8: payloadIsUTF8))
+                qos: qos, retain: retain, payloadIsUTF8: payloadIsUTF8, durableSequence: durableSequence))
     }
 
     /// Longest event type a publisher may set.

@@ -26,12 +26,10 @@ package final class RetainedMessageStore: Sendable {
     }
 
     /// Stores `message` as its topic's retained message, or clears it when the payload is empty
-    /// ([MQTT-3.3.1-6], [MQTT-3.3.1-7]). False when the store is full. With a durable store, `stored` runs
-    /// (on the store's thread) once the change is durable, with nil or the error; without one, at once.
+    /// ([MQTT-3.3.1-6], [MQTT-3.3.1-7]). False when the store is full. The change is written through to
+    /// the durable store unless `persist` is false (the caller stored it already, before acknowledging).
     @discardableResult
-    package func retain(
-        _ message: BusMessage, persist: Bool = true, stored: (@Sendable ((any Error)?) -> Void)? = nil
-    ) -> Bool {
+    package func retain(_ message: BusMessage, persist: Bool = true) -> Bool {
         let accepted: Bool = messages.withLockedValue { messages in
             if message.payload.readableBytes == 0 {
                 messages[message.topic.name] = nil
@@ -49,9 +47,7 @@ package final class RetainedMessageStore: Sendable {
         // `$SYS/` statistics are recomputed by the server, not state worth keeping.
         if let store, persist, !message.topic.name.hasPrefix("$SYS/") {
             let kept = message.payload.readableBytes == 0 ? nil : message
-            store.submit([.retain(topic: message.topic, message: kept)], completion: stored)
-        } else {
-            stored?(nil)
+            store.submit([.retain(topic: message.topic, message: kept)])
         }
         return true
     }

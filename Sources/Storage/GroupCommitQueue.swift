@@ -89,7 +89,6 @@ final class GroupCommitQueue: @unchecked Sendable {
             } else {
                 statistics.failedCommits += 1
             }
-            statistics.commitNanosTotal += elapsed
             if statistics.recentCommitNanos.count >= Self.recentCommitsKept {
                 statistics.recentCommitNanos.removeFirst(Self.recentCommitsKept / 2)
             }

@@ -203,9 +203,7 @@ package enum StoreDurability: String, Sendable {
 package struct StoreStatistics: Sendable {
     package var commits: UInt64 = 0
     package var committedWrites: UInt64 = 0
-    /// Sum and maximum of commit durations (ns) since start, for averages; `recentCommitNanos` holds the
-    /// latest commit durations (bounded) for percentiles.
-    package var commitNanosTotal: UInt64 = 0
+    /// The latest commit durations (ns, bounded), for the commit latency histogram.
     package var recentCommitNanos: [UInt64] = []
     package var failedCommits: UInt64 = 0
     /// Bytes on disk (database + write-ahead log); 0 in memory.

@@ -48,23 +48,17 @@ extension MQTTConnectionHandler {
                 lastPublishTopic = topic
             }
             let now = readTime
-            var message = MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: session.clientID, now: now)
             shard.stats.published(slot: services.metricsSlot, bytes: packet.payload.readableBytes)
             // QoS 1/2 that a persistent session may be owed, or that changes a retained message, is stored
             // before it is routed and acknowledged (MQTTPersistence).
             if packet.qos != .atMostOnce, let persistence = services.persistence,
                 persistence.isNeeded || packet.retain
             {
+                let sequence = persistence.isNeeded ? persistence.nextSequence() : nil
+                let message = MQTTMessageMapping.busMessage(
+                    packet, topic: topic, publisherID: session.clientID, now: now, durableSequence: sequence)
                 var writes: [StoreWrite] = []
-                if persistence.isNeeded {
-                    let sequence = persistence.nextSequence()
-                    var headers = message.headers
-                    headers.durableSequence = sequence
-                    message = BusMessage(
-                        topic: topic, payload: message.payload, headers: headers, publisherID: message.publisherID,
-                        timestamp: message.timestamp)
-                    writes.append(.saveSessionMessage(seq: sequence, message: message))
-                }
+                if let sequence { writes.append(.saveSessionMessage(seq: sequence, message: message)) }
                 if packet.retain {
                     writes.append(.retain(topic: topic, message: packet.payload.readableBytes == 0 ? nil : message))
                 }
@@ -75,6 +69,7 @@ extension MQTTConnectionHandler {
                 persistence.persist(writes, on: eventLoop) { [self] failure in publishStored(failure: failure) }
                 return
             }
+            let message = MQTTMessageMapping.busMessage(packet, topic: topic, publisherID: session.clientID, now: now)
             if pendingPublishHead < pendingPublishes.count {
                 pendingPublishes.append(PendingPublish(message: message, ack: ack, stored: false, ready: true))
                 return

@@ -5,21 +5,25 @@ import NIOCore
 /// PUBLISH packets ⇄ bus messages: MQTT 5 properties map onto the bus's headers (docs/protocols/mqtt.md).
 enum MQTTMessageMapping {
     /// A received PUBLISH (topic already resolved and validated) as a bus message.
-    static func busMessage(_ packet: MQTTPublishPacket, topic: Topic, publisherID: String, now: UInt64) -> BusMessage {
+    /// The bus message of an inbound PUBLISH; `durableSequence` when it is stored in the session message log.
+    static func busMessage(
+        _ packet: MQTTPublishPacket, topic: Topic, publisherID: String, now: UInt64, durableSequence: UInt64? = nil
+    ) -> BusMessage {
         let properties = packet.properties
         // QoS 0 is the headers' default (nil reads as 0 everywhere): a plain QoS 0 message then shares
         // the empty headers instead of allocating its own.
         let qos = packet.qos == .atMostOnce ? nil : packet.qos.rawValue
         if properties.isUnset {
             return BusMessage(
-                topic: topic, payload: packet.payload, headers: MessageHeaders(qos: qos, retain: packet.retain),
+                topic: topic, payload: packet.payload,
+                headers: MessageHeaders(qos: qos, retain: packet.retain, durableSequence: durableSequence),
                 publisherID: publisherID, timestamp: now)
         }
         var headers = MessageHeaders(
             contentType: properties.contentType, replyTo: properties.responseTopic,
             userProperties: properties.userProperties.map { UserProperty(name: $0.name, value: $0.value) },
             qos: qos, retain: packet.retain,
-            payloadIsUTF8: properties.payloadFormatIndicator.map { $0 == 1 })
+            payloadIsUTF8: properties.payloadFormatIndicator.map { $0 == 1 }, durableSequence: durableSequence)
         if let data = properties.correlationData { headers.correlationID = correlationID(data) }
         if let seconds = properties.messageExpiryInterval {
             headers.expiresAt = now + UInt64(seconds) * 1_000_000_000

@@ -85,9 +85,3 @@ package final class MQTTPersistence: Sendable {
         return bound > 0 ? bound : nil
     }
 }
-
-/// What a restored persistent session gets back: its stored record and the messages it is owed.
-package struct MQTTRestoredSession: Sendable {
-    package var stored: StoredSession
-    package var messages: [(sequence: UInt64, message: BusMessage)]
-}
