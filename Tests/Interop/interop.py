@@ -105,9 +105,14 @@ class Server:
         self.extra_args = list(extra_args or [])
         self.env_overrides = dict(env or {})
         self.write_config = write_config
-        self.port = free_port()
-        self.mqtt_port = free_port()  # never the default 1883: parallel or leftover servers must not collide
-        self.nats_port = free_port()
+        # Three distinct free ports (the kernel may hand the same ephemeral port out twice in a row once
+        # each probe socket is closed); never the defaults, so parallel or leftover servers never collide.
+        ports: list[int] = []
+        while len(ports) < 3:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        self.port, self.mqtt_port, self.nats_port = ports
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(exist_ok=True)
         self.config_path = workdir / "config.json"
