@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "FrontendKit",
             dependencies: [
-                "BusCore", "BusRuntime",
+                "BusCore", "BusRuntime", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -113,6 +113,7 @@ let package = Package(
             name: "NativeWebSocketFrontend",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -157,6 +158,7 @@ let package = Package(
             name: "NATSFrontend",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -177,6 +179,7 @@ let package = Package(
             name: "SSEFrontend",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "SSEWire",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -189,8 +192,9 @@ let package = Package(
         .target(
             name: "ServerApp",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketFrontend", "NativeWebSocketWire",
-                "MQTTFrontend", "MQTTWire", "NATSFrontend", "NATSWire", "SSEFrontend", "SecurityKit", "Storage",
+                "BusCore", "BusRuntime", "FrontendKit", "SecurityKit", "Storage",
+                // The frontend list (FrontendList.swift): one line per protocol.
+                "NativeWebSocketFrontend", "SSEFrontend", "MQTTFrontend", "NATSFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -325,7 +329,7 @@ let package = Package(
             name: "ServerAppTests",
             dependencies: [
                 "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient", "MQTTFrontend",
-                "NATSFrontend",
+                "NATSFrontend", "SSEFrontend", "MQTTWire", "NATSWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -68,9 +68,9 @@ package final class Bus: Sendable {
         return shards[index]
     }
 
-    /// Moves each loop's counters into the metrics every `interval` until the loops shut down.
-    package func startMetricsReporting(every interval: TimeAmount = .seconds(1)) {
-        for shard in shards {
+    /// Moves each loop's counters into the metrics every `interval` (the caller cancels the tasks at shutdown).
+    package func startMetricsReporting(every interval: TimeAmount = .seconds(1)) -> [RepeatedTask] {
+        shards.map { shard in
             shard.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
                 self.metrics.report(&shard.stats)
             }
@@ -83,14 +83,14 @@ package final class Bus: Sendable {
         return history.restore(logs, now: clock(), store: store)
     }
 
-    /// Background storage work until the loops shut down: age retention of durable logs, and the
+    /// Background storage work (the caller cancels the tasks at shutdown): age retention of durable logs, and the
     /// store's commit statistics into the metrics.
-    package func startStorageHousekeeping(every interval: TimeAmount = .seconds(10)) {
-        guard let store, let loop = shards.first?.eventLoop else { return }
-        loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+    package func startStorageHousekeeping(every interval: TimeAmount = .seconds(10)) -> [RepeatedTask] {
+        guard let store, let loop = shards.first?.eventLoop else { return [] }
+        let statistics = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             self.metrics.reportStore(store.statistics)
         }
-        loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+        let retention = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             let now = self.clock()
             let writes: [StoreWrite] = self.history.durableLogsWithAgeLimit().compactMap { log in
                 guard let age = log.limits.maxAgeSeconds else { return nil }
@@ -99,6 +99,7 @@ package final class Bus: Sendable {
             }
             if !writes.isEmpty { store.submit(writes) }
         }
+        return [statistics, retention]
     }
 
     /// A fresh random identifier (client ids, reply inboxes).

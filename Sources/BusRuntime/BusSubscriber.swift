@@ -35,15 +35,15 @@ package struct DeliveryContext {
     /// Unowned: a context lives only inside one delivery call of the shard, which holds the message
     /// for longer (a strong reference here cost a retain and a release per message per loop).
     package unowned(unsafe) let message: BusMessage
-    private var firstKey: Int = -1
+    private var firstKey: WireFormKey?
     private var first: ByteBuffer?
     /// Further forms, rare: nil until needed, so a context costs no dictionary per message.
-    private var more: [Int: ByteBuffer]?
+    private var more: [WireFormKey: ByteBuffer]?
 
     package init(message: BusMessage) { self.message = message }
 
     /// The bytes of wire form `form` for this message, made by `encode` the first time they are asked for.
-    package mutating func encoded(form: Int, _ encode: (BusMessage) -> ByteBuffer) -> ByteBuffer {
+    package mutating func encoded(form: WireFormKey, _ encode: (BusMessage) -> ByteBuffer) -> ByteBuffer {
         if firstKey == form, let first { return first }
         if first == nil {
             let bytes = encode(message)
@@ -56,6 +56,20 @@ package struct DeliveryContext {
         if more == nil { more = [:] }
         more![form] = bytes
         return bytes
+    }
+}
+
+/// The key of one wire form in `DeliveryContext`'s encode-once cache. Its namespace is the type that
+/// owns the form (a protocol's handler), so two protocols can never share a key and send each other's
+/// bytes, and no central list of numbers has to be kept; `variant` tells apart the forms one owner has
+/// (MQTT version × retain flag, SSE chunked or not).
+package struct WireFormKey: Hashable, Sendable {
+    private let owner: ObjectIdentifier
+    private let variant: Int
+
+    package init(_ owner: Any.Type, variant: Int = 0) {
+        self.owner = ObjectIdentifier(owner)
+        self.variant = variant
     }
 }
 

@@ -1,4 +1,5 @@
 package import NIOCore
+package import ServiceLifecycle
 
 /// A connection whose timers (keep-alive pings, pong and connect deadlines) the loop's sweeper drives.
 package protocol KeepAliveParticipant: AnyObject {
@@ -18,6 +19,8 @@ package final class KeepAliveSweeper: @unchecked Sendable {
     package let eventLoop: any EventLoop
     private var participants: [any KeepAliveParticipant] = []
     private var task: RepeatedTask?
+    /// Set at shutdown: no timer is started again on a loop that is about to stop.
+    private var stopped = false
 
     package init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -29,7 +32,7 @@ package final class KeepAliveSweeper: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         participant.keepAliveSlot = participants.count
         participants.append(participant)
-        if task == nil {
+        if task == nil && !stopped {
             task = eventLoop.scheduleRepeatedTask(initialDelay: Self.tick, delay: Self.tick) { [weak self] _ in
                 self?.sweep()
             }
@@ -46,6 +49,14 @@ package final class KeepAliveSweeper: @unchecked Sendable {
             last.keepAliveSlot = slot
         }
         participant.keepAliveSlot = -1
+    }
+
+    /// Cancels the timer (at shutdown, after connections were told to close); call on the loop.
+    package func stop() {
+        eventLoop.preconditionInEventLoop()
+        stopped = true
+        task?.cancel()
+        task = nil
     }
 
     private func sweep() {
@@ -65,8 +76,26 @@ package struct KeepAliveSweepers: Sendable {
         self.byLoop = byLoop
     }
 
+    /// Every loop's sweeper.
+    package var all: [KeepAliveSweeper] { Array(byLoop.values) }
+
     package func sweeper(for loop: any EventLoop) -> KeepAliveSweeper {
         guard let sweeper = byLoop[ObjectIdentifier(loop)] else { preconditionFailure("no sweeper for \(loop)") }
         return sweeper
+    }
+}
+
+/// Stops every loop's sweeper when the server shuts down. It is first in the service group, so it stops
+/// last, after the HTTP service has closed every connection.
+package struct KeepAliveSweeperService: Service {
+    package let sweepers: KeepAliveSweepers
+
+    package init(sweepers: KeepAliveSweepers) { self.sweepers = sweepers }
+
+    package func run() async throws {
+        try? await gracefulShutdown()
+        for sweeper in sweepers.all {
+            try? await sweeper.eventLoop.submit { sweeper.stop() }.get()
+        }
     }
 }

@@ -7,6 +7,8 @@ package struct ServerTLS: Sendable {
     package let context: NIOSSLContext
     /// Whether client certificates are asked for (and, when `requireClientCertificate`, required).
     package let verifiesClients: Bool
+    /// Whether a client without a certificate is refused (`tls.require_client_cert`).
+    package let requiresClientCertificate: Bool
 
     /// Loads PEM files. `clientCAFile` turns on client certificate verification: required when
     /// `requireClientCertificate`, else checked when presented.
@@ -17,6 +19,7 @@ package struct ServerTLS: Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
         configuration.minimumTLSVersion = .tlsv12
+        self.requiresClientCertificate = clientCAFile != nil && requireClientCertificate
         if let clientCAFile {
             configuration.trustRoots = .file(clientCAFile)
             configuration.certificateVerification =

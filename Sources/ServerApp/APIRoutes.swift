@@ -3,7 +3,6 @@ import BusRuntime
 import FrontendKit
 import NIOCore
 import NIOHTTP1
-import NativeWebSocketWire
 
 /// The HTTP API (`/api/*`) and health endpoints (docs/api.md).
 struct APIRoutes: Sendable {
@@ -216,7 +215,7 @@ struct APIRoutes: Sendable {
                 buffer.writeJSONString(published.failure!)
                 buffer.writeStaticString("}")
             case .success(let published):
-                if let position = published.position { NativeWSEncoder.position(&buffer, position) }
+                if let position = published.position { BusJSON.position(&buffer, position) }
             case .failure(let error):
                 buffer.writeStaticString(",\"error\":{\"code\":")
                 buffer.writeJSONString(error.code)
@@ -253,12 +252,12 @@ struct APIRoutes: Sendable {
         return .json { buffer in
             buffer.writeStaticString("{\"channel\":")
             buffer.writeJSONString(topic.name)
-            NativeWSEncoder.position(&buffer, read.position)
+            BusJSON.position(&buffer, read.position)
             if let recovered = read.recovered {
                 buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false")
             }
             buffer.writeStaticString(",\"messages\":")
-            NativeWSEncoder.messages(&buffer, read.messages)
+            BusJSON.messages(&buffer, read.messages)
             buffer.writeInteger(UInt8(ascii: "}"))
         }
     }
@@ -275,7 +274,7 @@ struct APIRoutes: Sendable {
             buffer.writeStaticString(",\"clients\":[")
             for (index, client) in clients.enumerated() {
                 if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                NativeWSEncoder.client(&buffer, client)
+                BusJSON.client(&buffer, client)
             }
             buffer.writeStaticString("]}")
         }
@@ -308,11 +307,11 @@ struct APIRoutes: Sendable {
                 buffer.writeStaticString(",\"protocol\":")
                 buffer.writeJSONString(connection.protocolName)
                 buffer.writeStaticString(",\"remote\":")
-                NativeWSEncoder.optionalString(&buffer, connection.remoteAddress)
+                BusJSON.optionalString(&buffer, connection.remoteAddress)
                 buffer.writeStaticString(",\"user\":")
-                NativeWSEncoder.optionalString(&buffer, connection.userID)
+                BusJSON.optionalString(&buffer, connection.userID)
                 buffer.writeStaticString(",\"name\":")
-                NativeWSEncoder.optionalString(&buffer, connection.name)
+                BusJSON.optionalString(&buffer, connection.name)
                 buffer.writeStaticString(",\"connected_at\":")
                 buffer.writeJSONString(ISO8601.format(secondsSince1970: connection.connectedAt))
                 buffer.writeStaticString(",\"subscriptions\":[")

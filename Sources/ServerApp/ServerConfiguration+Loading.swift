@@ -2,10 +2,6 @@ package import BusCore
 import Foundation
 import FrontendKit
 import Logging
-import MQTTFrontend
-import MQTTWire
-import NATSFrontend
-import NATSWire
 import Storage
 
 /// Why a configuration was refused; the message names the key or flag.
@@ -18,23 +14,26 @@ package struct ConfigurationError: Error, CustomStringConvertible {
 package struct ConfigurationOverrides: Sendable {
     package var host: String?
     package var httpPort: Int?
-    package var mqttPort: Int?
     package var configFile: String?
     package var dataDirectory: String?
     package var apiKey: String?
     package var logLevel: String?
     package var threads: Int?
     package var webSocketEchoPath: String?
-    /// `--nats-port`: a port, or `off`.
-    package var natsPort: String?
+    /// `--port NAME=PORT|off`: a frontend's TCP port (or `http`'s).
+    package var ports: [String] = []
+    /// `--tls-port NAME=PORT|off`: a frontend's TLS listener.
+    package var tlsPorts: [String] = []
+    /// `--disable NAME` / `--enable NAME`.
+    package var disabled: [String] = []
+    package var enabled: [String] = []
+    /// `--set NAME.KEY=VALUE`: any key of a frontend's section.
+    package var settings: [String] = []
     package var history: [String] = []
     package var durableHistory: [String] = []
     package var storage: String?
     package var durability: String?
     package var presence: [String] = []
-    package var sseKeepAliveSeconds: Int?
-    package var pollMaxTimeoutSeconds: Int?
-    package var realtimeInactivitySeconds: Int?
     package init() {}
 }
 
@@ -73,20 +72,9 @@ extension ServerConfiguration {
         if let value = file.allowed_origins { allowedOrigins = value }
         if let value = file.log_level { logLevel = try Self.parseLevel(value) }
         if let value = file.threads { eventLoopThreads = value }
-        if let value = file.mqtt_port { mqtt.port = value }
-        if let m = file.mqtt {
-            if let v = m.port { mqtt.port = v }
-            if let v = m.max_packet_size { mqtt.limits.maxPacketSize = v }
-            if let v = m.receive_maximum { mqtt.settings.receiveMaximum = UInt16(clamping: v) }
-            if let v = m.topic_alias_maximum { mqtt.settings.topicAliasMaximum = UInt16(clamping: v) }
-            if let v = m.max_queued_messages { mqtt.settings.maxQueuedMessages = v }
-            if let v = m.max_session_expiry_seconds { mqtt.settings.maxSessionExpirySeconds = UInt32(clamping: v) }
-            if let v = m.max_keep_alive_seconds { mqtt.settings.maxKeepAliveSeconds = UInt16(clamping: v) }
-            if let v = m.response_information_prefix { mqtt.settings.responseInformationPrefix = v.isEmpty ? nil : v }
-            if let v = m.server_reference { mqtt.settings.serverReference = v.isEmpty ? nil : v }
-            if let v = m.sys_interval_seconds { mqtt.sysIntervalSeconds = v }
-        }
-        if let section = file.nats { try apply(nats: section) }
+        // The legacy top-level key first, so the section's own `port` wins.
+        if let value = file.mqtt_port { try setFrontend("mqtt", "port", text: String(value), source: "mqtt_port") }
+        try apply(frontendSections: data)
         if let rules = file.history {
             history = try rules.map { rule in
                 HistoryPolicy.Rule(
@@ -97,7 +85,6 @@ extension ServerConfiguration {
             }
         }
         if let filters = file.presence { presence = try filters.map { try Self.filter($0, key: "presence") } }
-        if let value = file.sse { sse = value }
         if let l = file.limits {
             if let v = l.max_connections { limits.maxConnections = v }
             if let v = l.max_frame_bytes { limits.maxFrameBytes = v }
@@ -124,16 +111,12 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_HTTP_PORT"] {
             httpPort = try Self.port(value, key: "SWITCHBOARD_HTTP_PORT")
         }
-        if let value = environment["SWITCHBOARD_NATS_PORT"] { try setNATSPort(value, key: "SWITCHBOARD_NATS_PORT") }
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
         if let value = environment["SWITCHBOARD_STORAGE"] {
             storage = try Self.storageKind(value, key: "SWITCHBOARD_STORAGE")
         }
         if let value = environment["SWITCHBOARD_DURABILITY"] {
             durability = try Self.parseDurability(value, key: "SWITCHBOARD_DURABILITY")
-        }
-        if let value = environment["SWITCHBOARD_MQTT_PORT"] {
-            mqtt.port = try Self.port(value, key: "SWITCHBOARD_MQTT_PORT")
         }
         if let value = environment["SWITCHBOARD_API_KEY"], !value.isEmpty { apiKey = value }
         if let value = environment["SWITCHBOARD_LOG_LEVEL"] { logLevel = try Self.parseLevel(value) }
@@ -154,12 +137,20 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_PRESENCE"] {
             presence += try value.split(separator: ";").map { try Self.filter(String($0), key: "SWITCHBOARD_PRESENCE") }
         }
+        // SWITCHBOARD_<FRONTEND>_<KEY> for every key of every frontend's section.
+        for frontend in frontends {
+            for key in frontend.keys {
+                let variable = "SWITCHBOARD_\(frontend.name.uppercased())_\(key.key.uppercased())"
+                if let value = environment[variable] {
+                    try setFrontend(frontend.name, key.key, text: value, source: variable)
+                }
+            }
+        }
     }
 
     mutating func apply(_ overrides: ConfigurationOverrides) throws {
         if let value = overrides.host { host = value }
         if let value = overrides.httpPort { httpPort = value }
-        if let value = overrides.mqttPort { mqtt.port = value }
         if let value = overrides.dataDirectory { dataDirectory = value }
         if let value = overrides.storage { storage = try Self.storageKind(value, key: "--storage") }
         if let value = overrides.durability { durability = try Self.parseDurability(value, key: "--durability") }
@@ -167,10 +158,7 @@ extension ServerConfiguration {
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
         if let value = overrides.threads { eventLoopThreads = value }
         if let value = overrides.webSocketEchoPath { webSocketEchoPath = value }
-        if let value = overrides.natsPort { try setNATSPort(value, key: "--nats-port") }
-        if let value = overrides.sseKeepAliveSeconds { sse.keepAliveSeconds = value }
-        if let value = overrides.pollMaxTimeoutSeconds { sse.pollMaxTimeoutSeconds = value }
-        if let value = overrides.realtimeInactivitySeconds { sse.realtimeInactivitySeconds = value }
+        try apply(frontendFlags: overrides)
         // Flag rules come first so they win over file rules for the same topics.
         history =
             try overrides.durableHistory.map { try Self.parseHistoryRule($0, durable: true) }
@@ -179,47 +167,10 @@ extension ServerConfiguration {
         try validate()
     }
 
-    private mutating func apply(nats section: ConfigFile.NATS) throws {
-        if let value = section.enabled { natsEnabled = value }
-        if let value = section.port { nats.port = value }
-        if let value = section.max_payload { nats.limits.maxPayload = value }
-        if let value = section.max_pending { nats.limits.maxPending = value }
-        if let value = section.max_control_line { nats.limits.maxControlLine = value }
-        if let value = section.max_subscriptions { nats.limits.maxSubscriptions = value }
-        if let value = section.ping_interval_seconds { nats.limits.pingIntervalSeconds = value }
-        if let value = section.max_pings_out { nats.limits.maxPingsOut = value }
-        if let value = section.auth_timeout_seconds { nats.limits.authTimeoutSeconds = value }
-    }
-
-    /// A port number, or `off`.
-    private mutating func setNATSPort(_ text: String, key: String) throws {
-        if text.lowercased() == "off" {
-            natsEnabled = false
-        } else {
-            nats.port = try Self.port(text, key: key)
-            natsEnabled = true
-        }
-    }
-
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ConfigurationError("http port \(httpPort) is out of range") }
-        if let port = mqtt.port, !(0...65535).contains(port) {
-            throw ConfigurationError("mqtt port \(port) is out of range")
-        }
-        guard mqtt.limits.maxPacketSize >= 64, mqtt.settings.receiveMaximum > 0 else {
-            throw ConfigurationError("mqtt.max_packet_size must be at least 64 and mqtt.receive_maximum positive")
-        }
-        guard (0...65535).contains(nats.port) else {
-            throw ConfigurationError("nats.port \(nats.port) is out of range")
-        }
-        let natsLimits = nats.limits
-        guard natsLimits.maxPayload > 0, natsLimits.maxPending >= natsLimits.maxPayload,
-            natsLimits.maxControlLine >= 64, natsLimits.maxSubscriptions >= 0,
-            natsLimits.pingIntervalSeconds > 0, natsLimits.maxPingsOut > 0, natsLimits.authTimeoutSeconds > 0
-        else {
-            throw ConfigurationError(
-                "nats: max_payload, ping_interval_seconds, max_pings_out and auth_timeout_seconds must be positive, "
-                    + "max_pending at least max_payload, max_control_line at least 64")
+        for frontend in frontends {
+            do { try frontend.validate() } catch { throw ConfigurationError("\(frontend.name): \(error)") }
         }
         guard (1...256).contains(eventLoopThreads) else {
             throw ConfigurationError("threads must be between 1 and 256")
@@ -234,7 +185,6 @@ extension ServerConfiguration {
         guard limits.maxHistoryTopics >= 0 else {
             throw ConfigurationError("limits.max_history_topics must not be negative")
         }
-        try sse.validate()
     }
 
     static func storageKind(_ text: String, key: String) throws -> StorageKind {
@@ -327,22 +277,10 @@ private struct ConfigFile: Decodable {
         var max_subscriptions_per_connection: Int?
         var max_body_bytes: Int?
     }
-    struct MQTT: Decodable {
-        var port: Int?
-        var max_packet_size: Int?
-        var receive_maximum: Int?
-        var topic_alias_maximum: Int?
-        var max_queued_messages: Int?
-        var max_session_expiry_seconds: Int?
-        var max_keep_alive_seconds: Int?
-        var response_information_prefix: String?
-        var server_reference: String?
-        var sys_interval_seconds: Int?
-    }
     var host: String?
     var http_port: Int?
+    /// Legacy spelling of `mqtt.port`.
     var mqtt_port: Int?
-    var mqtt: MQTT?
     var data_dir: String?
     var storage: String?
     var durability: String?
@@ -352,20 +290,7 @@ private struct ConfigFile: Decodable {
     var history: [History]?
     var presence: [String]?
     var allowed_origins: [String]?
-    struct NATS: Decodable {
-        var enabled: Bool?
-        var port: Int?
-        var max_payload: Int?
-        var max_pending: Int?
-        var max_control_line: Int?
-        var max_subscriptions: Int?
-        var ping_interval_seconds: Int?
-        var max_pings_out: Int?
-        var auth_timeout_seconds: Int?
-    }
     var limits: Limits?
-    var nats: NATS?
-    var sse: SSESettings?
     var log_level: String?
     var threads: Int?
 }

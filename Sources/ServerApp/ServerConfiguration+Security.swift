@@ -15,9 +15,9 @@ package struct TLSSettings: Sendable, Decodable, Equatable {
     package var require_client_cert: Bool?
     /// HTTPS/WSS port serving everything the HTTP port serves (e.g. 8443); none by default.
     package var https_port: Int?
-    /// MQTT over TLS (8883 by convention); none by default.
+    /// Legacy spelling of `mqtt.tls_port` (MQTT over TLS, 8883 by convention).
     package var mqtt_port: Int?
-    /// The NATS port requires TLS (INFO says `tls_required`, the handshake follows it). Default false.
+    /// Legacy spelling of `nats.tls` (the NATS port requires TLS).
     package var nats: Bool?
 
     package init(cert_file: String, key_file: String) {
@@ -62,6 +62,11 @@ extension ServerConfiguration {
                 if let port, !(0...65535).contains(port) { throw ConfigurationError("\(key) \(port) is out of range") }
             }
             tls = value
+            // Legacy spellings of the frontends' own keys (`mqtt.tls_port`, `nats.tls`).
+            if let port = value.mqtt_port {
+                try setFrontend("mqtt", "tls_port", text: String(port), source: "tls.mqtt_port")
+            }
+            if let required = value.nats { try setFrontend("nats", "tls", text: String(required), source: "tls.nats") }
         }
     }
 }

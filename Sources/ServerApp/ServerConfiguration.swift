@@ -1,9 +1,6 @@
 package import BusCore
 package import FrontendKit
 package import Logging
-package import MQTTFrontend
-package import NATSFrontend
-import NATSWire
 import NIOCore
 package import SecurityKit
 package import Storage
@@ -34,16 +31,11 @@ package struct ServerConfiguration: Sendable {
     package var presence: [TopicFilter] = []
     package var allowedOrigins: [String] = ["*"]
     package var limits = ServerLimits()
-    /// Server-Sent Events, realtime and long polling (config key `sse`).
-    package var sse = SSESettings()
+    /// Every protocol's section (`mqtt`, `nats`, `sse`, `websocket` …), in `FrontendList` order.
+    package var frontends: [FrontendConfiguration] = FrontendList.all.map(FrontendConfiguration.init)
     package var logLevel: Logger.Level = .info
     /// Path of the WebSocket echo endpoint used by conformance suites (Autobahn); nil (off) by default.
     package var webSocketEchoPath: String?
-    /// The MQTT frontend: TCP port (`--mqtt-port`, default 1883), `/mqtt` over WebSocket, limits.
-    package var mqtt = MQTTConfiguration()
-    /// The NATS client port and limits (`nats` in the config file); `natsEnabled` false closes the port.
-    package var nats = NATSConfiguration()
-    package var natsEnabled = true
     /// Users, roles, permissions and JWT keys (config key `security`; docs/security.md).
     package var security = SecuritySettings()
     /// Certificates and the TLS listeners (config key `tls`; docs/security.md).
@@ -53,39 +45,34 @@ package struct ServerConfiguration: Sendable {
 
     package init() {}
 
-    /// The MQTT settings, listening on the server's `host`.
-    var mqttWithHost: MQTTConfiguration {
-        var mqtt = self.mqtt
-        mqtt.host = host
-        return mqtt
+    /// The section of the frontend called `name`; nil when there is none.
+    package subscript(frontend name: String) -> FrontendConfiguration? {
+        get { frontends.first { $0.name == name } }
+        set {
+            guard let index = frontends.firstIndex(where: { $0.name == name }), let newValue else { return }
+            frontends[index] = newValue
+        }
     }
-}
 
-/// Named limits (config key `limits`), each with the reason for its default.
-package struct ServerLimits: Sendable {
-    /// Connections across all protocols. Past 100k a single process should be sharded anyway.
-    package var maxConnections = 100_000
-    /// Connections from one IP address across protocols (`max_connections_per_ip`); 0, the default,
-    /// is no limit (clients behind one NAT or proxy would share it).
-    package var maxConnectionsPerAddress = 0
-    /// New connections per second, server-wide (`max_connects_per_second`); 0, the default, is no
-    /// limit. Bounds the CPU a reconnect storm or a password guesser can take (TLS and PBKDF2 are slow).
-    package var maxConnectsPerSecond = 0
-    /// Largest WebSocket frame or message.
-    package var maxFrameBytes = 65_536
-    /// Outbound bytes queued per connection before it is a slow consumer (1 MiB ≈ 10k small messages).
-    package var maxOutboundBytes = 1 << 20
-    package var slowConsumer = SlowConsumerPolicy.drop
-    package var pingIntervalSeconds = 25
-    package var pongTimeoutSeconds = 10
-    /// Seconds a WebSocket client has to authenticate when anonymous access is off.
-    package var connectTimeoutSeconds = 10
-    /// Topics with a history log; past it new topics keep none (each log costs memory even when empty).
-    package var maxHistoryTopics = 100_000
-    package var rpcMaxTimeoutMilliseconds = 60_000
-    package var maxSubscriptionsPerConnection = 1_000
-    /// Largest HTTP request body.
-    package var maxBodyBytes = 1 << 20
+    /// The settings of frontend `F`.
+    package func settings<F: Frontend>(of frontend: F.Type) -> F.Settings {
+        guard let settings = self[frontend: F.name]?.settings(of: F.self) else {
+            preconditionFailure("\(F.name) is not in FrontendList")
+        }
+        return settings
+    }
 
-    package init() {}
+    /// Changes the settings of frontend `F` (tests and embedders).
+    package mutating func update<F: Frontend>(_ frontend: F.Type, _ change: (inout F.Settings) -> Void) {
+        var settings = self.settings(of: F.self)
+        change(&settings)
+        self[frontend: F.name]?.setSettings(settings, of: F.self)
+    }
+
+    /// Sets the TCP port of every frontend that has one (0 in tests: the kernel picks free ports).
+    package mutating func setAllPorts(_ port: Int?) {
+        for index in frontends.indices where frontends[index].type.defaultPort != nil {
+            frontends[index].listener.port = port
+        }
+    }
 }

@@ -4,22 +4,18 @@ package import BusRuntime
 import Foundation
 package import FrontendKit
 package import Logging
-import MQTTFrontend
 import Metrics
-import NATSFrontend
 import NIOConcurrencyHelpers
 package import NIOCore
 import NIOHTTP1
 package import NIOPosix
-import NativeWebSocketFrontend
 import Prometheus
-import SSEFrontend
 import ServiceLifecycle
 package import Storage
 import UnixSignals
 
-/// The whole server: event loops, the bus, every frontend, the HTTP API and metrics, run as one
-/// `ServiceGroup` that shuts down gracefully on SIGTERM/SIGINT.
+/// The whole server: event loops, the bus, every frontend of `FrontendList`, the HTTP API and metrics,
+/// run as one `ServiceGroup` that shuts down gracefully on SIGTERM/SIGINT.
 package final class SwitchboardServer: Sendable {
     package let configuration: ServerConfiguration
     package let group: MultiThreadedEventLoopGroup
@@ -27,22 +23,23 @@ package final class SwitchboardServer: Sendable {
     package let connections: ConnectionRegistry
     private let logger: Logger
     private let ready = ManagedAtomic(false)
-    private let boundAddress = LockedAddress()
-    private let natsAddress = LockedAddress()
+    /// Where each listener is bound (`http`, `https`, and each frontend's name and `name-tls`).
+    package let addresses = BoundAddresses()
     private let prometheus: PrometheusCollectorRegistry
     /// Retained messages (MQTT), shared by every frontend that reads "current values".
     package let retained: RetainedMessageStore
-    private let mqtt: MQTTServices
-    /// Shared by the NATS port and `/nats`; nil when NATS is off.
-    private let nats: NATSServices?
+    /// One keep-alive sweeper per loop, for every protocol's connections.
+    private let keepAlive: KeepAliveSweepers
+    /// The enabled frontends, in `FrontendList` order.
+    private let frontends: [any Frontend]
     /// Durable state (see `openStore`); closed after the services stop.
     package let store: any Store
     /// Who may connect and what they may do; the TLS context of the TLS listeners.
     private let security: ServerSecurity
 
-    /// Builds the server and takes back what `store` kept (durable logs, retained messages); a memory
-    /// store when none is given. `security` defaults to static tokens without TLS; `switchboard serve`
-    /// passes `ServerSecurity.load`.
+    /// Builds the server and takes back what `store` kept (durable logs, retained messages, each
+    /// frontend's own state); a memory store when none is given. `security` defaults to static tokens
+    /// without TLS; `switchboard serve` passes `ServerSecurity.load`.
     package init(
         configuration: ServerConfiguration, logger: Logger, store: (any Store)? = nil, security: ServerSecurity? = nil
     ) throws {
@@ -69,19 +66,23 @@ package final class SwitchboardServer: Sendable {
                 maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         self.retained = RetainedMessageStore(store: store)
-        self.mqtt = MQTTServices(
-            bus: bus, connections: connections,
-            authenticator: security.authenticator, configuration: configuration.mqttWithHost, retained: retained,
-            store: store)
-        var natsConfiguration = configuration.nats
-        natsConfiguration.host = configuration.host
-        self.nats =
-            configuration.natsEnabled
-            ? NATSServices(
-                configuration: natsConfiguration, bus: bus, connections: connections,
-                authenticator: security.authenticator,
-                tls: configuration.tls?.nats == true ? security.tls : nil,
-                tlsVerify: configuration.tls?.require_client_cert ?? false) : nil
+        self.keepAlive = KeepAliveSweepers(eventLoops: loops)
+        var frontends: [any Frontend] = []
+        for frontend in configuration.frontends where frontend.listener.enabled {
+            if frontend.listener.tlsPort != nil && security.tls == nil {
+                throw ConfigurationError("\(frontend.name).tls_port needs a certificate: add the tls section")
+            }
+            let context = FrontendContext(
+                name: frontend.name, bus: bus, connections: connections, authenticator: security.authenticator,
+                retained: retained, store: store, group: group, logger: logger, host: configuration.host,
+                listener: frontend.listener, tls: security.tls,
+                origins: OriginPolicy(allowed: configuration.allowedOrigins), limits: configuration.limits,
+                keepAlive: keepAlive, addresses: addresses)
+            do { frontends.append(try frontend.make(context: context)) } catch let error as FrontendSettingError {
+                throw ConfigurationError("\(frontend.name): \(error)")
+            }
+        }
+        self.frontends = frontends
         try restore()
     }
 
@@ -91,36 +92,37 @@ package final class SwitchboardServer: Sendable {
         let state = try store.load()
         let logs = bus.restoreHistory(state.logs)
         retained.restore(state.retained)
-        let sessions = try mqtt.restore(state)
+        let lines = try frontends.compactMap { try $0.restore(state) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         logger.info(
-            "storage: restored \(logs.logs) durable logs (\(logs.messages) messages, \(logs.reset) reset to a new epoch, \(logs.ignored) no longer durable), \(state.retained.count) retained messages in \(String(format: "%.1f", elapsed)) ms; MQTT: \(sessions.sessions) persistent sessions (\(sessions.inflight) in flight, \(sessions.queued) queued, \(sessions.expired) expired while down), \(sessions.messagesKept) logged messages"
+            "storage: restored \(logs.logs) durable logs (\(logs.messages) messages, \(logs.reset) reset to a new epoch, \(logs.ignored) no longer durable), \(state.retained.count) retained messages in \(String(format: "%.1f", elapsed)) ms\(lines.map { "; " + $0 }.joined())"
         )
     }
 
     /// The HTTP port actually bound (useful with port 0).
-    package var httpAddress: SocketAddress? { boundAddress.value }
+    package var httpAddress: SocketAddress? { addresses["http"] }
     /// The NATS port actually bound (useful with port 0); nil while not listening.
-    package var natsBoundAddress: SocketAddress? { natsAddress.value }
+    package var natsBoundAddress: SocketAddress? { addresses["nats"] }
 
-    /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down.
+    /// Runs until SIGTERM/SIGINT (or until the surrounding task is cancelled), then shuts down. The
+    /// group shuts services down in reverse order: the HTTP service first (it closes every connection of
+    /// every protocol), then the listeners, then the periodic tasks and the keep-alive sweepers, so
+    /// nothing is scheduled on a loop that has stopped.
     package func run(handleSignals: Bool = true) async throws {
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: makeHTTPService())]
-        services += makeTLSServices().map { .init(service: $0) }
-        if let nats {
-            let natsAddress = self.natsAddress
-            services.append(.init(service: nats.makeListener(group: group, logger: logger) { natsAddress.value = $0 }))
-        }
-        services.append(.init(service: MQTTServerService(services: mqtt, group: group, logger: logger)))
+        let bus = self.bus
+        var services: [any Service] = [
+            KeepAliveSweeperService(sweepers: keepAlive),
+            PeriodicTaskService(name: "bus metrics", logger: logger) { bus.startMetricsReporting() },
+            PeriodicTaskService(name: "storage housekeeping", logger: logger) { bus.startStorageHousekeeping() },
+        ]
+        services += frontends.flatMap { $0.makeServices() }
+        services += makeTLSServices()
+        services.append(makeHTTPService())
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: services,
+                services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: logger))
-        bus.startMetricsReporting()
-        bus.startStorageHousekeeping()
-        let trimming = mqtt.startMessageLogTrimming()
-        defer { for task in trimming { task.cancel() } }
         if security.authenticator.allowsAnonymous {
             logger.notice("anonymous access is ON: any client may connect without credentials")
         } else {
@@ -135,26 +137,7 @@ package final class SwitchboardServer: Sendable {
 
     private func makeHTTPService(tls: ServerTLS? = nil, port: Int? = nil) -> HTTPServerService {
         let limits = configuration.limits
-        var wsConfiguration = NativeWSConfiguration()
-        wsConfiguration.maxFrameBytes = limits.maxFrameBytes
-        wsConfiguration.maxSubscriptions = limits.maxSubscriptionsPerConnection
-        wsConfiguration.pingIntervalSeconds = limits.pingIntervalSeconds
-        wsConfiguration.pongTimeoutSeconds = limits.pongTimeoutSeconds
-        wsConfiguration.connectTimeoutSeconds = limits.connectTimeoutSeconds
-        wsConfiguration.maxRPCTimeoutMilliseconds = limits.rpcMaxTimeoutMilliseconds
-        wsConfiguration.slowConsumerPolicy = limits.slowConsumer
-        wsConfiguration.origins = OriginPolicy(allowed: configuration.allowedOrigins)
-        var endpoints: [any WebSocketEndpoint] = [
-            NativeWSEndpoint(
-                configuration: wsConfiguration, bus: bus, connections: connections, authenticator: authenticator)
-        ]
-        endpoints.append(MQTTWebSocketEndpoint(services: mqtt, origins: wsConfiguration.origins))
-        if let nats {
-            let origins = OriginPolicy(allowed: configuration.allowedOrigins)
-            endpoints.append(NATSWebSocketEndpoint(path: "/nats", services: nats, origins: origins))
-            // A bare ws://host:8080 (what clients of nats-server's WebSocket port are configured with).
-            endpoints.append(NATSWebSocketEndpoint(path: "/", services: nats, origins: origins))
-        }
+        var endpoints = frontends.flatMap(\.webSocketEndpoints)
         if let path = configuration.webSocketEchoPath {
             // Autobahn's fuzzing client sends messages up to 16 MiB.
             endpoints.append(WebSocketEchoEndpoint(path: path, maxFrameSize: 16 << 20))
@@ -167,7 +150,7 @@ package final class SwitchboardServer: Sendable {
             metricsSlot: bus.metrics.slot(for: "http")
         )
         .register(into: &router)
-        SSERoutes(services: makeSSEServices(authenticator: authenticator)).register(into: &router)
+        for frontend in frontends { frontend.registerRoutes(into: &router) }
         let ready = self.ready
         let prometheus = self.prometheus
         router.add(.GET, "/healthz", sync: { _ in .json { $0.writeStaticString("{\"status\":\"ok\"}") } })
@@ -194,7 +177,7 @@ package final class SwitchboardServer: Sendable {
             })
 
         let connections = self.connections
-        let boundAddress = self.boundAddress
+        let addresses = self.addresses
         let logger = self.logger
         return HTTPServerService(
             configuration: HTTPServerConfiguration(
@@ -202,9 +185,9 @@ package final class SwitchboardServer: Sendable {
                 maxOutboundBytes: limits.maxOutboundBytes, tls: tls),
             group: group, router: router.build(), endpoints: endpoints, logger: logger,
             onBound: { address in
-                // The HTTPS port is extra: readiness and `httpAddress` follow the plain HTTP port.
+                // The HTTPS port is extra: readiness follows the plain HTTP port.
+                addresses.record(tls == nil ? "http" : "https", address)
                 guard tls == nil else { return }
-                boundAddress.value = address
                 ready.store(true, ordering: .relaxed)
             },
             onShutdown: {
@@ -221,31 +204,10 @@ package final class SwitchboardServer: Sendable {
 }
 
 extension SwitchboardServer {
-    /// The TLS listeners `tls` asks for: HTTPS/WSS on `https_port`, MQTT on `mqtt_port` (the NATS port
-    /// upgrades in place, the NATS way).
+    /// HTTPS/WSS on `tls.https_port` (each frontend's own TLS listener is its `tls_port`).
     fileprivate func makeTLSServices() -> [any Service] {
-        guard let tls = security.tls, let settings = configuration.tls else { return [] }
-        var services: [any Service] = []
-        if let port = settings.https_port { services.append(makeHTTPService(tls: tls, port: port)) }
-        if let port = settings.mqtt_port {
-            services.append(
-                MQTTServerService(services: mqtt, group: group, logger: logger, tls: tls, port: port))
-        }
-        return services
-    }
-
-    fileprivate func makeSSEServices(authenticator: any Authenticator) -> SSEServices {
-        let settings = configuration.sse
-        var sse = SSEConfiguration()
-        sse.keepAliveSeconds = settings.keepAliveSeconds
-        sse.retryMilliseconds = settings.retryMilliseconds
-        sse.pollDefaultTimeoutSeconds = settings.pollDefaultTimeoutSeconds
-        sse.pollMaxTimeoutSeconds = settings.pollMaxTimeoutSeconds
-        sse.realtimeInactivitySeconds = settings.realtimeInactivitySeconds
-        sse.maxRealtimeSubscriptions = configuration.limits.maxSubscriptionsPerConnection
-        sse.origins = OriginPolicy(allowed: settings.allowedOrigins ?? configuration.allowedOrigins)
-        sse.slowConsumerPolicy = configuration.limits.slowConsumer
-        return SSEServices(configuration: sse, bus: bus, connections: connections, authenticator: authenticator)
+        guard let tls = security.tls, let port = configuration.tls?.https_port else { return [] }
+        return [makeHTTPService(tls: tls, port: port)]
     }
 }
 
@@ -256,13 +218,4 @@ enum MetricsBootstrap {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         return registry
     }()
-}
-
-/// A lock-protected optional address.
-final class LockedAddress: Sendable {
-    private let box = NIOLockedValueBox<SocketAddress?>(nil)
-    var value: SocketAddress? {
-        get { box.withLockedValue { $0 } }
-        set { box.withLockedValue { $0 = newValue } }
-    }
 }

@@ -7,12 +7,17 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract:
-            "Run the server. With no options: HTTP on 8080 (/ws, /api, /metrics), NATS on 4222, data under ./data.",
+            "Run the server. With no options: HTTP on 8080 (/ws, /sse, /mqtt, /nats, /api, /metrics), MQTT on 1883, NATS on 4222, data under ./data.",
         discussion: """
             Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
-            Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_MQTT_PORT, SWITCHBOARD_CONFIG,
-            SWITCHBOARD_DATA_DIR, SWITCHBOARD_NATS_PORT, SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
-            SWITCHBOARD_PRESENCE (filters separated by ';'). The config file's keys are listed in docs/operations.md.
+            Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,
+            SWITCHBOARD_API_KEY, SWITCHBOARD_LOG_LEVEL, SWITCHBOARD_THREADS, SWITCHBOARD_HISTORY (rules separated by ';'),
+            SWITCHBOARD_PRESENCE (filters separated by ';'), and SWITCHBOARD_<FRONTEND>_<KEY> for every frontend key below.
+            The config file's keys are listed in docs/operations.md.
+
+            Frontends (config section NAME: {KEY: VALUE}; --set NAME.KEY=VALUE; --port NAME=PORT|off; --disable NAME):
+
+            \(FrontendList.helpText)
             """)
 
     @Option(help: "Address to listen on (env SWITCHBOARD_HOST, config host).")
@@ -24,13 +29,31 @@ struct ServeCommand: AsyncParsableCommand {
     var httpPort: Int?
 
     @Option(
-        name: .customLong("mqtt-port"),
-        help: "MQTT TCP port (env SWITCHBOARD_MQTT_PORT, config mqtt_port; default 1883). MQTT over WebSocket: /mqtt.")
-    var mqttPort: Int?
+        name: .customLong("port"),
+        help:
+            "A frontend's TCP port: NAME=PORT, or NAME=off for no TCP listener (e.g. mqtt=1883, nats=off). Repeatable.")
+    var ports: [String] = []
 
     @Option(
-        name: .customLong("nats-port"),
-        help: "NATS client port, or 'off' (env SWITCHBOARD_NATS_PORT, config nats.port; default 4222).")
+        name: .customLong("tls-port"),
+        help: "A frontend's TLS listener: NAME=PORT (needs the tls section; e.g. mqtt=8883). Repeatable.")
+    var tlsPorts: [String] = []
+
+    @Option(name: .customLong("disable"), help: "Do not start frontend NAME at all (e.g. nats). Repeatable.")
+    var disabled: [String] = []
+
+    @Option(name: .customLong("enable"), help: "Start frontend NAME even if the config file disables it. Repeatable.")
+    var enabled: [String] = []
+
+    @Option(
+        name: .customLong("set"),
+        help: "Any frontend key: NAME.KEY=VALUE (e.g. mqtt.max_packet_size=65536); keys are listed below. Repeatable.")
+    var settings: [String] = []
+
+    @Option(name: .customLong("mqtt-port"), help: ArgumentHelp("Same as --port mqtt=PORT.", visibility: .hidden))
+    var mqttPort: Int?
+
+    @Option(name: .customLong("nats-port"), help: ArgumentHelp("Same as --port nats=PORT|off.", visibility: .hidden))
     var natsPort: String?
 
     @Option(help: "JSON config file (env SWITCHBOARD_CONFIG).")
@@ -86,41 +109,45 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("sse-keep-alive"),
-        help: "Seconds between SSE keep-alive comments (config sse.keep_alive_seconds; default 15).")
+        help: ArgumentHelp("Same as --set sse.keep_alive_seconds=N.", visibility: .hidden))
     var sseKeepAlive: Int?
 
     @Option(
         name: .customLong("poll-max-timeout"),
-        help: "Longest long-poll hold in seconds (config sse.poll_max_timeout_seconds; default 60).")
+        help: ArgumentHelp("Same as --set sse.poll_max_timeout_seconds=N.", visibility: .hidden))
     var pollMaxTimeout: Int?
 
     @Option(
         name: .customLong("realtime-inactivity"),
-        help:
-            "Drop /api/realtime clients inactive this many seconds (config sse.realtime_inactivity_seconds; default 300)."
-    )
+        help: ArgumentHelp("Same as --set sse.realtime_inactivity_seconds=N.", visibility: .hidden))
     var realtimeInactivity: Int?
 
     func run() async throws {
         var overrides = ConfigurationOverrides()
         overrides.host = host
         overrides.httpPort = httpPort
-        overrides.mqttPort = mqttPort
+        // Today's spellings first, so the generic flags given beside them win.
+        overrides.ports = (mqttPort.map { ["mqtt=\($0)"] } ?? []) + (natsPort.map { ["nats=\($0)"] } ?? []) + ports
+        overrides.tlsPorts = tlsPorts
+        overrides.disabled = disabled
+        overrides.enabled = enabled
+        overrides.settings =
+            [
+                sseKeepAlive.map { "sse.keep_alive_seconds=\($0)" },
+                pollMaxTimeout.map { "sse.poll_max_timeout_seconds=\($0)" },
+                realtimeInactivity.map { "sse.realtime_inactivity_seconds=\($0)" },
+            ].compactMap { $0 } + settings
         overrides.configFile = config
         overrides.dataDirectory = dataDir
         overrides.apiKey = apiKey
         overrides.logLevel = logLevel
         overrides.threads = threads
         overrides.webSocketEchoPath = wsEchoPath
-        overrides.natsPort = natsPort
         overrides.history = history
         overrides.durableHistory = durableHistory
         overrides.storage = storage
         overrides.durability = durability
         overrides.presence = presence
-        overrides.sseKeepAliveSeconds = sseKeepAlive
-        overrides.pollMaxTimeoutSeconds = pollMaxTimeout
-        overrides.realtimeInactivitySeconds = realtimeInactivity
         let configuration: ServerConfiguration
         do {
             configuration = try ServerConfiguration.load(overrides: overrides)

@@ -4,7 +4,10 @@ import ArgumentParser
 struct SwitchboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
-        abstract: "A real-time messaging hub: one bus behind WebSocket, HTTP and (soon) MQTT, NATS, AMQP, STOMP.",
-        subcommands: [ServeCommand.self, PublishCommand.self, SubscribeCommand.self, HashPasswordCommand.self],
+        abstract: "A real-time messaging hub: one bus behind WebSocket, SSE, long polling, MQTT and NATS.",
+        subcommands: [
+            ServeCommand.self, PublishCommand.self, SubscribeCommand.self, HashPasswordCommand.self,
+            SettingsCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self)
 }

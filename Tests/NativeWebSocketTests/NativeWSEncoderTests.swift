@@ -9,7 +9,7 @@ import Testing
             topic: try Topic("chat/room1"), payload: payload, headers: MessageHeaders(replyTo: reply), timestamp: 0,
             position: position)
         var buffer = ByteBuffer()
-        NativeWSEncoder.message(&buffer, message)
+        BusJSON.message(&buffer, message)
         return String(buffer: buffer)
     }
 
@@ -18,7 +18,7 @@ import Testing
             topic: Topic(trusted: "tasks/1"), payload: ByteBuffer(string: "1"),
             headers: MessageHeaders(eventType: "task.created"), timestamp: 0)
         var buffer = ByteBuffer()
-        NativeWSEncoder.message(&buffer, message)
+        BusJSON.message(&buffer, message)
         #expect(String(buffer: buffer) == #"{"type":"message","channel":"tasks/1","data":1,"event":"task.created"}"#)
     }
 
@@ -43,7 +43,7 @@ import Testing
             remoteAddress: "127.0.0.1:1")
         let join = BusMessage(topic: try Topic("chat/x"), payload: ByteBuffer(), timestamp: 0, kind: .join(info))
         var buffer = ByteBuffer()
-        NativeWSEncoder.message(&buffer, join)
+        BusJSON.message(&buffer, join)
         #expect(
             String(buffer: buffer)
                 == #"{"type":"join","channel":"chat/x","client":{"client":"c1","user":"u","name":null,"protocol":"websocket","connected_at":"1970-01-01T00:00:00.000Z","remote":"127.0.0.1:1"}}"#

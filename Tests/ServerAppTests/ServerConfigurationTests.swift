@@ -1,6 +1,7 @@
 import BusCore
 import Foundation
 import FrontendKit
+import SSEFrontend
 import Testing
 
 @testable import ServerApp
@@ -47,17 +48,17 @@ import Testing
         defer { try? FileManager.default.removeItem(at: file) }
         var overrides = ConfigurationOverrides()
         overrides.configFile = file.path
-        overrides.pollMaxTimeoutSeconds = 20
-        overrides.realtimeInactivitySeconds = 7
+        overrides.settings = ["sse.poll_max_timeout_seconds=20", "sse.realtime_inactivity_seconds=7"]
         let configuration = try ServerConfiguration.load(overrides: overrides, environment: [:])
-        #expect(configuration.sse.keepAliveSeconds == 3)
-        #expect(configuration.sse.retryMilliseconds == 500)
-        #expect(configuration.sse.pollMaxTimeoutSeconds == 20)  // the flag wins
-        #expect(configuration.sse.pollDefaultTimeoutSeconds == 30)  // default kept
-        #expect(configuration.sse.realtimeInactivitySeconds == 7)
-        #expect(configuration.sse.allowedOrigins == ["https://a.example"])
+        let sse = configuration.settings(of: SSEServerFrontend.self)
+        #expect(sse.keepAliveSeconds == 3)
+        #expect(sse.retryMilliseconds == 500)
+        #expect(sse.pollMaxTimeoutSeconds == 20)  // the flag wins
+        #expect(sse.pollDefaultTimeoutSeconds == 30)  // default kept
+        #expect(sse.realtimeInactivitySeconds == 7)
+        #expect(sse.allowedOrigins == ["https://a.example"])
         var bad = ConfigurationOverrides()
-        bad.sseKeepAliveSeconds = 0
+        bad.settings = ["sse.keep_alive_seconds=0"]
         #expect(throws: ConfigurationError.self) { try ServerConfiguration.load(overrides: bad, environment: [:]) }
     }
 

@@ -1,8 +1,6 @@
 import BusCore
 import Foundation
 import Logging
-import MQTTFrontend
-import NATSFrontend
 import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardClient
@@ -16,8 +14,7 @@ import Testing
         var configuration = ServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.httpPort = 0
-        configuration.mqtt.port = 0  // an ephemeral MQTT port too: tests run in parallel
-        configuration.nats.port = 0
+        configuration.setAllPorts(0)  // ephemeral ports for every frontend's listener: tests run in parallel
         configuration.eventLoopThreads = 2
         configuration.history = [try ServerConfiguration.parseHistoryRule("chat/#=100")]
         let server = try SwitchboardServer(configuration: configuration, logger: Logger(label: "test"))

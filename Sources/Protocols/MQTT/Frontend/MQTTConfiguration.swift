@@ -1,11 +1,10 @@
-import FrontendKit
+package import FrontendKit
 package import MQTTWire
 
-/// The MQTT frontend's settings (config key `mqtt`), each with the reason for its default.
-package struct MQTTConfiguration: Sendable {
-    package var host: String = "0.0.0.0"
-    /// The TCP listener's port; nil turns the listener off (MQTT over WebSocket stays available).
-    package var port: Int? = 1883
+/// The MQTT frontend's settings (config section `mqtt`), each with the reason for its default; every key
+/// is listed by `serve --help` and docs/operations.md from `settings` below. The ports are the generic
+/// `mqtt.port` (1883) and `mqtt.tls_port` (8883 by convention).
+package struct MQTTConfiguration: FrontendSettings {
     /// Path of MQTT over WebSocket on the HTTP port.
     package var webSocketPath: String = "/mqtt"
     package var limits = MQTTLimits()
@@ -23,4 +22,53 @@ package struct MQTTConfiguration: Sendable {
     package var sysIntervalSeconds: Int = 10
 
     package init() {}
+
+    package static let settings: [FrontendSetting<MQTTConfiguration>] = [
+        .string(
+            "websocket_path", \.webSocketPath, help: "Path of MQTT over WebSocket on the HTTP port.",
+            check: { $0.hasPrefix("/") ? nil : "must start with /" }),
+        .integer(
+            "max_packet_size", \.limits.maxPacketSize, minimum: 64,
+            help: "Largest packet accepted (DISCONNECT 0x95 beyond); told to 5.0 clients as Maximum Packet Size."),
+        .integer(
+            "receive_maximum", \.settings.receiveMaximum, minimum: 1,
+            help: "Unreleased inbound QoS 2 publications per connection (0x93 beyond); CONNACK Receive Maximum."),
+        .integer(
+            "topic_alias_maximum", \.settings.topicAliasMaximum,
+            help: "Topic aliases a client may use (CONNACK Topic Alias Maximum); 0 turns them off."),
+        .integer(
+            "max_queued_messages", \.settings.maxQueuedMessages,
+            help: "QoS 1/2 messages kept per session while offline or past the client's window."),
+        .integer(
+            "max_session_expiry_seconds", \.settings.maxSessionExpirySeconds,
+            help: "Longest session expiry granted."),
+        FrontendSetting(
+            "max_keep_alive_seconds", kind: .integer,
+            help: "When set, 5.0 clients asking for more (or 0) get this as Server Keep Alive; 0: not set.",
+            apply: { settings, value throws(FrontendSettingError) in
+                guard case .integer(let seconds) = value, let narrow = UInt16(exactly: seconds) else {
+                    throw FrontendSettingError("must be an integer from 0 to 65535")
+                }
+                settings.settings.maxKeepAliveSeconds = narrow == 0 ? nil : narrow
+            },
+            describe: { "\($0.settings.maxKeepAliveSeconds ?? 0)" }),
+        .string(
+            "response_information_prefix", \.settings.responseInformationPrefix,
+            help: "5.0 clients that request it get this + their client id as Response Information; empty: never."),
+        .string(
+            "server_reference", \.settings.serverReference,
+            help: "When set, 5.0 clients get DISCONNECT 0x9C with this Server Reference on shutdown instead of 0x8B."),
+        .integer(
+            "connect_timeout_seconds", \.connectTimeoutSeconds, minimum: 1,
+            help: "Seconds a socket may stay open without a CONNECT."),
+        .integer(
+            "close_linger_seconds", \.closeLingerSeconds,
+            help: "Seconds a closed TCP connection drains input so the client can read the reason; 0 closes at once."),
+        .integer(
+            "max_outbound_bytes", \.maxOutboundBytes, minimum: 1024,
+            help: "Outbound bytes per connection before it is slow (QoS 0 dropped, QoS 1/2 queued)."),
+        .integer(
+            "sys_interval_seconds", \.sysIntervalSeconds,
+            help: "Seconds between $SYS/broker statistics; 0 turns them off."),
+    ]
 }

@@ -17,9 +17,9 @@ struct PendingPublish {
 }
 
 extension MQTTConnectionHandler {
-    /// The wire-form ids of shared QoS 0 encodings in `DeliveryContext` (distinct from other protocols').
-    static func sharedForm(_ version: MQTTProtocolVersion, retain: Bool) -> Int {
-        0x4D51_0000 + Int(version.rawValue) * 2 + (retain ? 1 : 0)
+    /// The keys of shared QoS 0 encodings in `DeliveryContext`: one per version and retain flag.
+    static func sharedForm(_ version: MQTTProtocolVersion, retain: Bool) -> WireFormKey {
+        WireFormKey(MQTTConnectionHandler.self, variant: Int(version.rawValue) * 2 + (retain ? 1 : 0))
     }
 
     // MARK: - Inbound PUBLISH

@@ -23,7 +23,7 @@ package final class MQTTServices: Sendable {
     package init(
         bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator, configuration: MQTTConfiguration,
         retained: RetainedMessageStore, sessions: any MQTTSessionStore = MQTTMemorySessionStore(),
-        store: (any Store)? = nil
+        store: (any Store)? = nil, keepAlive: KeepAliveSweepers? = nil
     ) {
         self.persistence = store.map { MQTTPersistence(store: $0, loops: bus.shards.map(\.eventLoop)) }
         self.bus = bus
@@ -34,6 +34,6 @@ package final class MQTTServices: Sendable {
         self.retained = retained
         self.metricsSlot = bus.metrics.slot(for: "mqtt")
         self.counters = bus.metrics.counters(metricsSlot)
-        self.keepAlive = KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
+        self.keepAlive = keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
     }
 }

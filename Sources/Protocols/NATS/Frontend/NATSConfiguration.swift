@@ -1,16 +1,48 @@
+package import FrontendKit
 package import NATSWire
 
-/// The NATS frontend's settings (config keys `nats.*`, docs/operations.md).
-package struct NATSConfiguration: Sendable {
-    package var host = "0.0.0.0"
-    /// 4222 is the NATS client port; 0 picks a free one (tests).
-    package var port = 4222
+/// The NATS frontend's settings (config section `nats`; every key is listed by `serve --help` and
+/// docs/operations.md from `settings` below). The port is the generic `nats.port` (4222).
+package struct NATSConfiguration: FrontendSettings {
     package var limits = NATSLimits()
     /// `server_name` in INFO.
     package var serverName = "switchboard"
     /// The nats-server version whose client protocol is spoken; clients enable headers and no-responders
     /// from 2.2 on.
     package var protocolVersion = "2.10.0"
+    /// The NATS port requires TLS (INFO says `tls_required` and the handshake follows it, the NATS way:
+    /// in place on the same port). Needs the `tls` section's certificate.
+    package var tlsRequired = false
 
     package init() {}
+
+    package static let settings: [FrontendSetting<NATSConfiguration>] = [
+        .integer(
+            "max_payload", \.limits.maxPayload, minimum: 1, help: "Largest message payload in bytes (INFO max_payload)."
+        ),
+        .integer(
+            "max_pending", \.limits.maxPending, minimum: 1,
+            help: "Outbound bytes queued per connection before it is a slow consumer."),
+        .integer("max_control_line", \.limits.maxControlLine, minimum: 64, help: "Longest protocol line in bytes."),
+        .integer("max_subscriptions", \.limits.maxSubscriptions, help: "Subscriptions per connection; 0 is no limit."),
+        .integer(
+            "ping_interval_seconds", \.limits.pingIntervalSeconds, minimum: 1,
+            help: "Seconds between server PINGs."),
+        .integer(
+            "max_pings_out", \.limits.maxPingsOut, minimum: 1, help: "Unanswered PINGs before the connection is closed."
+        ),
+        .integer(
+            "auth_timeout_seconds", \.limits.authTimeoutSeconds, minimum: 1,
+            help: "Seconds a client has to send CONNECT when credentials are required."),
+        .string("server_name", \.serverName, help: "server_name in INFO."),
+        .boolean(
+            "tls", \.tlsRequired,
+            help: "The port requires TLS, upgraded in place the NATS way (needs the tls section; legacy tls.nats)."),
+    ]
+
+    package func validate() throws(FrontendSettingError) {
+        guard limits.maxPending >= limits.maxPayload else {
+            throw FrontendSettingError("max_pending must be at least max_payload")
+        }
+    }
 }

@@ -16,7 +16,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     typealias OutboundOut = ByteBuffer
 
     /// The header block of a message, built once per message per loop (`DeliveryContext`).
-    static let headerWireForm = 21
+    static let headerWireForm = WireFormKey(NATSConnectionHandler.self)
     /// Past this the outbound buffer is given back after a flush instead of kept for reuse.
     static let keptOutboundCapacity = 64 << 10
 
@@ -109,8 +109,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         let configuration = services.configuration
         NATSServerInfo(
             serverID: services.serverID, serverName: configuration.serverName,
-            version: configuration.protocolVersion, host: configuration.host,
-            port: context.channel.localAddress?.port ?? configuration.port, maxPayload: limits.maxPayload,
+            version: configuration.protocolVersion, host: services.host,
+            port: context.channel.localAddress?.port ?? 4222, maxPayload: limits.maxPayload,
             clientID: services.makeClientID(), clientIP: context.channel.remoteAddress?.ipAddress,
             authRequired: !services.authenticator.allowsAnonymous,
             tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify

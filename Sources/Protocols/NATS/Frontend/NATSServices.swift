@@ -12,6 +12,8 @@ package final class NATSServices: Sendable {
     package let tls: ServerTLS?
     /// Whether client certificates are required on the NATS port.
     package let tlsVerify: Bool
+    /// The address the port binds (`host` in INFO).
+    package let host: String
     let keepAlive: KeepAliveSweepers
     let metricsSlot: ProtocolMetricsSlot
     let counters: ProtocolCounters
@@ -21,15 +23,16 @@ package final class NATSServices: Sendable {
 
     package init(
         configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
-        tls: ServerTLS? = nil, tlsVerify: Bool = false
+        tls: ServerTLS? = nil, tlsVerify: Bool = false, keepAlive: KeepAliveSweepers? = nil, host: String = "0.0.0.0"
     ) {
+        self.host = host
         self.tls = tls
         self.tlsVerify = tlsVerify
         self.configuration = configuration
         self.bus = bus
         self.connections = connections
         self.authenticator = authenticator
-        self.keepAlive = KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
+        self.keepAlive = keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
         self.metricsSlot = bus.metrics.slot(for: "nats")
         self.counters = bus.metrics.counters(metricsSlot)
         self.serverID = "NSB" + bus.makeIdentifier().uppercased() + bus.makeIdentifier().uppercased()

@@ -1,8 +1,9 @@
 package import FrontendKit
 package import SSEWire
 
-/// Settings of the SSE, realtime and long-polling endpoints (config keys in docs/operations.md).
-package struct SSEConfiguration: Sendable {
+/// Settings of the SSE, realtime and long-polling endpoints (config section `sse`; every key is listed
+/// by `serve --help` and docs/operations.md from `settings` below).
+package struct SSEConfiguration: FrontendSettings {
     /// Seconds between keep-alive comments on an idle stream. Proxies commonly drop a response that is
     /// silent for 30–60 s; 15 s stays well inside that.
     package var keepAliveSeconds = 15
@@ -16,12 +17,35 @@ package struct SSEConfiguration: Sendable {
     /// A realtime client that received nothing and changed no subscription for this long is dropped (the
     /// PocketBase behaviour; its `EventSource` reconnects and gets a new client id).
     package var realtimeInactivitySeconds = 300
-    /// Subscriptions one realtime client may hold.
+    /// Browser origins allowed on `/sse`, `/poll` and `/api/realtime` (`sse.allowed_origins`); nil: the
+    /// server-wide `allowed_origins`.
+    package var allowedOrigins: [String]?
+    /// Subscriptions one realtime client may hold (`limits.max_subscriptions_per_connection`).
     package var maxRealtimeSubscriptions = 1_000
-    /// Browser origins allowed (CORS and the `Origin` check); `*` allows any.
+    /// Browser origins allowed (CORS and the `Origin` check); `*` allows any. Resolved from
+    /// `allowedOrigins` when the frontend is built.
     package var origins = OriginPolicy(allowed: ["*"])
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
     package var limits = SSELimits()
 
     package init() {}
+
+    package static let settings: [FrontendSetting<SSEConfiguration>] = [
+        .integer(
+            "keep_alive_seconds", \.keepAliveSeconds, minimum: 1,
+            help: "Seconds between keep-alive comments on a stream (inside the 30-60 s proxies allow)."),
+        .integer("retry_ms", \.retryMilliseconds, help: "retry: sent on open: the browser's reconnection delay in ms."),
+        .integer(
+            "poll_default_timeout_seconds", \.pollDefaultTimeoutSeconds,
+            help: "Hold of a long poll that names no timeout."),
+        .integer(
+            "poll_max_timeout_seconds", \.pollMaxTimeoutSeconds, minimum: 1,
+            help: "Longest hold a long poll may ask for (each held poll holds a connection)."),
+        .integer(
+            "realtime_inactivity_seconds", \.realtimeInactivitySeconds, minimum: 1,
+            help: "A /api/realtime client with no event and no subscription change for this long is dropped."),
+        .strings(
+            "allowed_origins", \.allowedOrigins,
+            help: "Browser origins allowed on /sse, /poll and /api/realtime (CORS); default: allowed_origins."),
+    ]
 }

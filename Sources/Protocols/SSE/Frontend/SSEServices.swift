@@ -17,13 +17,14 @@ package final class SSEServices: Sendable {
     let realtimeClients = NIOLockedValueBox<[String: SSEStreamHandler]>([:])
 
     package init(
-        configuration: SSEConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator
+        configuration: SSEConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
+        keepAlive: KeepAliveSweepers? = nil
     ) {
         self.configuration = configuration
         self.bus = bus
         self.connections = connections
         self.authenticator = authenticator
-        self.keepAlive = KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
+        self.keepAlive = keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
         self.metricsSlot = bus.metrics.slot(for: "sse")
         self.counters = bus.metrics.counters(metricsSlot)
         self.cors = SSECORS(origins: configuration.origins)

@@ -221,9 +221,10 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     }
 }
 
-/// The ids of this protocol's wire forms in `DeliveryContext` (distinct from other protocols' forms,
-/// which share the context).
+/// The keys of this protocol's wire forms in `DeliveryContext`.
 enum SSEWireForm {
-    static func event(chunked: Bool, ownID: Bool) -> Int { 0x5345_0000 | (chunked ? 1 : 0) | (ownID ? 2 : 0) }
-    static func realtime(chunked: Bool) -> Int { 0x5345_0004 | (chunked ? 1 : 0) }
+    static func event(chunked: Bool, ownID: Bool) -> WireFormKey {
+        WireFormKey(SSEWireForm.self, variant: (chunked ? 1 : 0) | (ownID ? 2 : 0))
+    }
+    static func realtime(chunked: Bool) -> WireFormKey { WireFormKey(SSEWireForm.self, variant: 4 | (chunked ? 1 : 0)) }
 }

@@ -20,14 +20,9 @@ package enum SSEMessageJSON {
             } else {
                 buffer.writeStaticString(",\"event\":\"leave\",\"client\":")
             }
-            client(&buffer, info)
+            BusJSON.clientSummary(&buffer, info)
         }
-        if let position = message.position {
-            buffer.writeStaticString(",\"offset\":")
-            buffer.writeDecimal(position.offset)
-            buffer.writeStaticString(",\"epoch\":")
-            buffer.writeJSONString(position.epoch)
-        }
+        if let position = message.position { BusJSON.position(&buffer, position) }
         buffer.writeInteger(UInt8(ascii: "}"))
     }
 
@@ -36,19 +31,7 @@ package enum SSEMessageJSON {
         buffer.writeStaticString("{\"channel\":")
         buffer.writeJSONString(channel)
         buffer.writeStaticString(",\"client\":")
-        client(&buffer, info)
-        buffer.writeInteger(UInt8(ascii: "}"))
-    }
-
-    static func client(_ buffer: inout ByteBuffer, _ info: PresenceInfo) {
-        buffer.writeStaticString("{\"client\":")
-        buffer.writeJSONString(info.clientID)
-        buffer.writeStaticString(",\"user\":")
-        optional(&buffer, info.userID)
-        buffer.writeStaticString(",\"name\":")
-        optional(&buffer, info.name)
-        buffer.writeStaticString(",\"protocol\":")
-        buffer.writeJSONString(info.protocolName)
+        BusJSON.clientSummary(&buffer, info)
         buffer.writeInteger(UInt8(ascii: "}"))
     }
 
@@ -62,26 +45,10 @@ package enum SSEMessageJSON {
         buffer.writeStaticString(",\"reason\":")
         buffer.writeJSONString(reset.reason.rawValue)
         buffer.writeStaticString(",\"requested\":")
-        position(&buffer, reset.requested)
+        BusJSON.positionObject(&buffer, reset.requested)
         buffer.writeStaticString(",\"current\":")
-        position(&buffer, reset.current)
+        BusJSON.positionObject(&buffer, reset.current)
         buffer.writeInteger(UInt8(ascii: "}"))
-    }
-
-    static func position(_ buffer: inout ByteBuffer, _ position: LogPosition?) {
-        guard let position else {
-            buffer.writeStaticString("null")
-            return
-        }
-        buffer.writeStaticString("{\"offset\":")
-        buffer.writeDecimal(position.offset)
-        buffer.writeStaticString(",\"epoch\":")
-        buffer.writeJSONString(position.epoch)
-        buffer.writeInteger(UInt8(ascii: "}"))
-    }
-
-    static func optional(_ buffer: inout ByteBuffer, _ value: String?) {
-        if let value { buffer.writeJSONString(value) } else { buffer.writeStaticString("null") }
     }
 }
 

@@ -1,7 +1,11 @@
 package import FrontendKit
 
-/// Settings of the native WebSocket endpoint; every bound has a reason for its default.
-package struct NativeWSConfiguration: Sendable {
+/// Settings of the native WebSocket endpoint (config section `websocket`); every bound has a reason for
+/// its default. The frame, subscription, ping and timeout bounds are the server-wide `limits.*` keys,
+/// copied in when the frontend is built.
+package struct NativeWSConfiguration: FrontendSettings {
+    /// Where the endpoint answers on the HTTP port.
+    package var path: String = "/ws"
     /// Largest frame or reassembled message; larger closes with 1009. 64 KiB fits any chat/event message
     /// while bounding what one client can make us buffer.
     package var maxFrameBytes: Int = 65_536
@@ -22,4 +26,16 @@ package struct NativeWSConfiguration: Sendable {
     package var origins = OriginPolicy(allowed: ["*"])
 
     package init() {}
+
+    package static let settings: [FrontendSetting<NativeWSConfiguration>] = [
+        .string(
+            "path", \.path, help: "Path of the native WebSocket endpoint.",
+            check: { $0.hasPrefix("/") ? nil : "must start with /" }),
+        .integer(
+            "default_rpc_timeout_ms", \.defaultRPCTimeoutMilliseconds, minimum: 1,
+            help: "RPC timeout when a request names none (at most limits.rpc_max_timeout_ms)."),
+        .integer(
+            "default_history_limit", \.defaultHistoryLimit, minimum: 1,
+            help: "Messages a history request returns when it names no limit."),
+    ]
 }

@@ -14,7 +14,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     typealias InboundIn = WebSocketFrame
 
     /// The id of the one wire form this protocol pushes, for `DeliveryContext`'s encode-once cache.
-    static let pushWireForm = 1
+    static let pushWireForm = WireFormKey(NativeWSConnectionHandler.self)
 
     let services: NativeWSServices
     let metricsSlot: ProtocolMetricsSlot
@@ -214,7 +214,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             publish(topic, data, event: event) { handler, result in
                 if let failure = result.failure { return handler.sendError(id: id, .unavailable, failure) }
                 handler.reply(id: id, type: "published") { buffer in
-                    if let position = result.position { NativeWSEncoder.position(&buffer, position) }
+                    if let position = result.position { BusJSON.position(&buffer, position) }
                 }
             }
         case .rpc(let channel, let data, let timeout):
@@ -238,7 +238,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
                 buffer.writeStaticString(",\"clients\":[")
                 for (index, client) in clients.enumerated() {
                     if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                    NativeWSEncoder.client(&buffer, client)
+                    BusJSON.client(&buffer, client)
                 }
                 buffer.writeInteger(UInt8(ascii: "]"))
             }
@@ -251,12 +251,12 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             reply(id: id, type: "history") { buffer in
                 buffer.writeStaticString(",\"channel\":")
                 buffer.writeJSONString(channel)
-                NativeWSEncoder.position(&buffer, read.position)
+                BusJSON.position(&buffer, read.position)
                 if let recovered = read.recovered {
                     buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false")
                 }
                 buffer.writeStaticString(",\"messages\":")
-                NativeWSEncoder.messages(&buffer, read.messages)
+                BusJSON.messages(&buffer, read.messages)
             }
         case .ping:
             reply(id: id, type: "pong") { _ in }
@@ -365,10 +365,10 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         reply(id: id, type: "subscribed") { buffer in
             buffer.writeStaticString(",\"channel\":")
             buffer.writeJSONString(channel)
-            if let position = result.position { NativeWSEncoder.position(&buffer, position) }
+            if let position = result.position { BusJSON.position(&buffer, position) }
             if let recovered { buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
             buffer.writeStaticString(",\"messages\":")
-            NativeWSEncoder.messages(&buffer, result.messages)
+            BusJSON.messages(&buffer, result.messages)
         }
     }
 
@@ -449,7 +449,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         guard writable else { return slowConsumer() }
         let frame = context.encoded(form: NativeWSConnectionHandler.pushWireForm) { message in
             WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 96) {
-                NativeWSEncoder.message(&$0, message)
+                BusJSON.message(&$0, message)
             }
         }
         core.write0(NIOAny(frame), promise: nil)

@@ -13,15 +13,15 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
     let services: NativeWSServices
 
     package init(
-        path: String = "/ws", configuration: NativeWSConfiguration, bus: Bus, connections: ConnectionRegistry,
-        authenticator: any Authenticator
+        configuration: NativeWSConfiguration, bus: Bus, connections: ConnectionRegistry,
+        authenticator: any Authenticator, keepAlive: KeepAliveSweepers? = nil
     ) {
-        self.path = path
+        self.path = configuration.path
         self.configuration = configuration
         self.services = NativeWSServices(
             bus: bus, connections: connections, authenticator: authenticator, configuration: configuration,
             metricsSlot: bus.metrics.slot(for: "websocket"),
-            keepAlive: KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop)))
+            keepAlive: keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop)))
     }
 
     package var maxFrameSize: Int { configuration.maxFrameBytes }

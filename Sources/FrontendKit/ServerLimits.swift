@@ -1,0 +1,28 @@
+/// Named limits (config key `limits`), each with the reason for its default.
+package struct ServerLimits: Sendable {
+    /// Connections across all protocols. Past 100k a single process should be sharded anyway.
+    package var maxConnections = 100_000
+    /// Connections from one IP address across protocols (`max_connections_per_ip`); 0, the default,
+    /// is no limit (clients behind one NAT or proxy would share it).
+    package var maxConnectionsPerAddress = 0
+    /// New connections per second, server-wide (`max_connects_per_second`); 0, the default, is no
+    /// limit. Bounds the CPU a reconnect storm or a password guesser can take (TLS and PBKDF2 are slow).
+    package var maxConnectsPerSecond = 0
+    /// Largest WebSocket frame or message.
+    package var maxFrameBytes = 65_536
+    /// Outbound bytes queued per connection before it is a slow consumer (1 MiB ≈ 10k small messages).
+    package var maxOutboundBytes = 1 << 20
+    package var slowConsumer = SlowConsumerPolicy.drop
+    package var pingIntervalSeconds = 25
+    package var pongTimeoutSeconds = 10
+    /// Seconds a WebSocket client has to authenticate when anonymous access is off.
+    package var connectTimeoutSeconds = 10
+    /// Topics with a history log; past it new topics keep none (each log costs memory even when empty).
+    package var maxHistoryTopics = 100_000
+    package var rpcMaxTimeoutMilliseconds = 60_000
+    package var maxSubscriptionsPerConnection = 1_000
+    /// Largest HTTP request body.
+    package var maxBodyBytes = 1 << 20
+
+    package init() {}
+}
