@@ -186,22 +186,35 @@ package final class Bus: Sendable {
                 subscription.skipThroughOffset = log.lastOffset
             }
         }
-        if let info, presence.policy.isEnabled(for: topic), presence.join(topic, info) {
-            shard.publish(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .join(info)))
-        }
+        if let info { joinPresence(filter, info, on: subscriber.eventLoop) }
         return result
+    }
+
+    /// Lists `info` as present on `filter`'s topic (a concrete, unshared filter on a channel with presence)
+    /// and announces the join; for a subscription that outlives its connections (an MQTT session), whose
+    /// presence follows the connection rather than the subscription. On `loop`, the subscriber's.
+    package func joinPresence(_ filter: TopicFilter, _ info: PresenceInfo, on loop: any EventLoop) {
+        guard filter.shareGroup == nil, !filter.hasWildcards else { return }
+        let topic = Topic(trusted: filter.pattern)
+        guard presence.policy.isEnabled(for: topic), presence.join(topic, info) else { return }
+        shard(for: loop).publish(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .join(info)))
+    }
+
+    /// Takes `clientID` off `filter`'s presence list and announces the leave (see `joinPresence`).
+    package func leavePresence(_ filter: TopicFilter, clientID: String, on loop: any EventLoop) {
+        guard filter.shareGroup == nil, !filter.hasWildcards else { return }
+        let topic = Topic(trusted: filter.pattern)
+        guard let info = presence.leave(topic, clientID: clientID) else { return }
+        shard(for: loop).publish(
+            BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .leave(info)))
     }
 
     /// Ends a subscription (on the subscriber's loop). Messages already routed to it are skipped.
     package func unsubscribe(_ subscription: BusSubscription, presenceClientID: String? = nil) {
         subscription.isActive = false
         guard registry.remove(subscription) else { return }
-        if let clientID = presenceClientID, subscription.filter.shareGroup == nil, !subscription.filter.hasWildcards {
-            let topic = Topic(trusted: subscription.filter.pattern)
-            if let info = presence.leave(topic, clientID: clientID) {
-                shard(for: subscription.subscriber.eventLoop).publish(
-                    BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .leave(info)))
-            }
+        if let clientID = presenceClientID {
+            leavePresence(subscription.filter, clientID: clientID, on: subscription.subscriber.eventLoop)
         }
     }
 

@@ -59,7 +59,7 @@ package final class HTTPStreamWriter {
             core.flush0()
             promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
             // A client that stopped reading must not hold the connection open.
-            eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+            eventLoop.scheduleTask(in: ConnectionLifecycle.closeGracePeriod) { channel.close(promise: nil) }
         } else {
             channel.close(promise: nil)
         }

@@ -142,14 +142,14 @@ class Server:
             "serve",
             "--host",
             "127.0.0.1",
-            "--http-port",
-            str(self.port),
-            "--nats-port",
-            str(self.nats_port),
+            "--port",
+            f"http={self.port}",
+            "--port",
+            f"nats={self.nats_port}",
+            "--port",
+            f"mqtt={self.mqtt_port}",
             "--data-dir",
             str(self.data_dir),
-            "--mqtt-port",
-            str(self.mqtt_port),
         ]
         if self.write_config:
             cmd += ["--config", str(self.config_path)]

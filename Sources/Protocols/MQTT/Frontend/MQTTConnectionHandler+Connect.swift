@@ -67,15 +67,13 @@ extension MQTTConnectionHandler {
                 return refuse(
                     .notAuthorized, "not allowed to publish the will to \(will.topic)", version: packet.version)
             }
-            self.identity = identity
+            lifecycle.identity = identity
             lastPublishTopic = nil
-            info.userID = identity.userID
         }
-        info.name = negotiated.clientID
-        let snapshot = info
-        services.connections.update(info.id) {
-            $0.userID = snapshot.userID
-            $0.name = snapshot.name
+        let (userID, clientID) = (identity.userID, negotiated.clientID)
+        lifecycle.update {
+            $0.userID = userID
+            $0.name = clientID
         }
         waitingForSession = true
         acquireSession(negotiated)

@@ -47,7 +47,7 @@ extension MQTTConnectionHandler {
             }
         }
         let names = Array(session.state.subscriptions.keys)
-        services.connections.update(info.id) { $0.subscriptions = names }
+        lifecycle.update { $0.subscriptions = names }
         // [MQTT-3.8.4-1] SUBACK with the same packet identifier, one code per filter ([MQTT-3.8.4-6]).
         let subAck = MQTTSubAckPacket(.subAck, packetID: packet.packetID, reasonCodes: codes)
         let answer = { [self] in
@@ -85,7 +85,7 @@ extension MQTTConnectionHandler {
         // [MQTT-3.11.3-1] one reason code per filter: 0x00, or 0x11 when there was no such subscription.
         let codes = packet.filters.map { session.unsubscribe($0) ? MQTTReasonCode.success : .noSubscriptionExisted }
         let names = Array(session.state.subscriptions.keys)
-        services.connections.update(info.id) { $0.subscriptions = names }
+        lifecycle.update { $0.subscriptions = names }
         write(.subAck(MQTTSubAckPacket(.unsubAck, packetID: packet.packetID, reasonCodes: codes)))
     }
 }

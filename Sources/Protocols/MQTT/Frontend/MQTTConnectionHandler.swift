@@ -18,9 +18,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     let services: MQTTServices
     let transport: String
     var machine: MQTTConnectionStateMachine
-    var info: ConnectionInfo
-    /// Who the client is and what it may publish and subscribe to (set at CONNECT).
-    var identity = ClientIdentity.anonymous
+    /// Registry entry, keep-alive, identity (what it may publish and subscribe to, set at CONNECT) and
+    /// the one clean-up (FrontendKit).
+    var lifecycle: ConnectionLifecycle
     /// Set when a connection limit refused this connection: CONNECT is answered with the refusal.
     var admissionRefusal: AdmissionRefusal?
     var context: ChannelHandlerContext?
@@ -44,7 +44,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var version: MQTTProtocolVersion?
     var writable = true
     var needsFlush = false
-    private var cleanedUp = false
     private var closing = false
     /// Half-closes TCP on a server-initiated close instead of closing outright (see `closeConnection`).
     private let lingersOnClose: Bool
@@ -64,7 +63,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var outboundAliases = MQTTOutboundTopicAliases(maximum: 0)
     // Keep-alive, driven by the loop's sweeper.
     var keepAliveSlot = -1
-    private var sweeper: KeepAliveSweeper?
     private var connectDeadline: NIODeadline?
     private var keepAliveDeadline: NIODeadline?
     private var receivedSinceTick = false
@@ -92,13 +90,16 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         // Only a plain byte stream half-closes: over WebSocket the adapter runs the closing handshake.
         self.lingersOnClose = transport == "tcp"
         self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
-        self.info = ConnectionInfo(
-            id: services.bus.makeIdentifier(), protocolName: "mqtt", remoteAddress: nil, connectedAt: 0)
+        self.lifecycle = ConnectionLifecycle(
+            protocolName: "mqtt", id: services.bus.makeIdentifier(), connections: services.connections,
+            counters: services.counters, keepAlive: services.keepAlive)
         self.shard = services.bus.shards[0]
         self.eventLoop = shard.eventLoop
     }
 
     var bus: Bus { services.bus }
+    var info: ConnectionInfo { lifecycle.info }
+    var identity: ClientIdentity { lifecycle.identity }
     var limits: MQTTLimits { services.configuration.limits }
 
     // MARK: - Lifecycle
@@ -109,14 +110,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         shard = bus.shard(for: context.eventLoop)
         writable = context.channel.isWritable
         out = context.channel.allocator.buffer(capacity: 256)
-        if let address = context.channel.remoteAddress, let ip = address.ipAddress, let port = address.port {
-            info.remoteAddress = address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-        }
-        info.connectedAt = Double(bus.clock()) / 1e9
-        if let refusal = services.connections.admit(info, controller: self) {
+        if let refusal = lifecycle.admit(
+            remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self)
+        {
             // Refused by a connection limit: the CONNACK says which (MQTTConnectionHandler+Connect), so the
             // CONNECT is awaited, for at most the connect timeout.
-            services.counters.countRefused()
             admissionRefusal = refusal
             let channel = context.channel
             context.eventLoop.scheduleTask(in: .seconds(Int64(services.configuration.connectTimeoutSeconds))) {
@@ -124,11 +122,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             }
             return
         }
-        services.counters.connectionOpened()
         connectDeadline = context.eventLoop.now + .seconds(Int64(services.configuration.connectTimeoutSeconds))
-        let sweeper = services.keepAlive.sweeper(for: context.eventLoop)
-        sweeper.add(self)
-        self.sweeper = sweeper
+        lifecycle.joinKeepAlive(self, on: context.eventLoop)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -142,17 +137,14 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     }
 
     private func cleanUp() {
-        guard !cleanedUp else { return }
-        cleanedUp = true
+        // The session holds the subscriptions and outlives the connection (releaseSession).
+        guard lifecycle.end(self, bus: bus, subscriptions: EmptyCollection()) else { return }
         machine.closed()
-        sweeper?.remove(self)
-        sweeper = nil
         lingerTask?.cancel()
         lingerTask = nil
         releaseSession()
         services.statistics.add(&pendingStatistics)
         if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
-        if services.connections.remove(info.id) { services.counters.connectionClosed() }
     }
 
     /// The session is left as the connection ends (expiry and will start now), or as soon as the server
@@ -255,11 +247,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             connectDeadline = nil
             if version == nil { return closeConnection() }
         }
-        if let expiresAt = identity.expiresAt, version != nil, Double(bus.clock()) / 1e9 >= expiresAt {
+        if version != nil, lifecycle.credentialsExpired(now: bus.clock()) {
             // The token in the password ran out: 5.0 DISCONNECT 0x87 (3.1.1: closed). The client
             // reconnects with a new token (MQTT 5 re-authentication through AUTH is not supported).
-            identity.expiresAt = nil
-            services.counters.countExpired()
             return disconnect(.notAuthorized, "token expired")
         }
         guard !machine.isClosed, let negotiated, negotiated.keepAliveSeconds > 0 else { return }

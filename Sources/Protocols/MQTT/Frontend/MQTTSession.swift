@@ -1,5 +1,6 @@
 package import BusCore
 package import BusRuntime
+import FrontendKit
 import MQTTWire
 package import NIOCore
 import Storage
@@ -16,8 +17,20 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     package var deliveryMark: UInt64 = 0
     var state: MQTTSessionState
     var busSubscriptions: [String: BusSubscription] = [:]
-    /// The live connection, if any.
-    var connection: MQTTConnectionHandler?
+    /// The live connection, if any. Presence follows it: the session's subscribers are listed (as the
+    /// connection, with the MQTT client id as name) while a client is connected, not while it is away.
+    var connection: MQTTConnectionHandler? {
+        didSet {
+            guard connection !== oldValue else { return }
+            if let oldValue { leavePresence(oldValue.info.id) }
+            if let connection {
+                let info = connection.info.presence
+                for subscription in busSubscriptions.values {
+                    services.bus.joinPresence(subscription.filter, info, on: eventLoop)
+                }
+            }
+        }
+    }
     /// Ends the session when it expires while offline.
     var expiryTask: Scheduled<Void>?
     /// A delayed Will Message waiting to be published ([MQTT-3.1.3-9]).
@@ -81,12 +94,15 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     /// is new (for Retain Handling 1).
     func subscribe(_ filter: TopicFilter, _ record: MQTTSessionState.Subscription) -> Bool {
         let isNew = busSubscriptions[filter.text] == nil
+        // A replaced subscription keeps its presence entry: the new one's join is then no news.
         if let old = busSubscriptions.removeValue(forKey: filter.text) { services.bus.unsubscribe(old) }
         state.subscriptions[filter.text] = record
         let options = SubscriptionOptions(
             noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier)
         busSubscriptions[filter.text] =
-            services.bus.subscribe(filter, subscriber: self, subscriberID: clientID, options: options).subscription
+            services.bus.subscribe(
+                filter, subscriber: self, subscriberID: clientID, options: options, presence: connection?.info.presence
+            ).subscription
         if persistent, let persistence = services.persistence {
             if isNew { persistence.subscriptionsChanged(by: 1) }
             persistence.persist(
@@ -104,7 +120,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     func unsubscribe(_ filter: String) -> Bool {
         state.subscriptions[filter] = nil
         guard let subscription = busSubscriptions.removeValue(forKey: filter) else { return false }
-        services.bus.unsubscribe(subscription)
+        services.bus.unsubscribe(subscription, presenceClientID: connection?.info.id)
         if persistent, let persistence = services.persistence {
             persistence.subscriptionsChanged(by: -1)
             persistence.persist([.deleteSubscription(clientID: clientID, filter: filter)], on: eventLoop)
@@ -196,6 +212,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         ended = true
         expiryTask?.cancel()
         expiryTask = nil
+        if let connection { leavePresence(connection.info.id) }
         for subscription in busSubscriptions.values { services.bus.unsubscribe(subscription) }
         if persistent, let persistence = services.persistence {
             persistent = false
@@ -262,6 +279,13 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         willTask = nil
         pendingWill = nil
         self.connection = connection
+    }
+
+    /// Takes the connection `clientID` off the presence of every subscription.
+    private func leavePresence(_ clientID: String) {
+        for subscription in busSubscriptions.values {
+            services.bus.leavePresence(subscription.filter, clientID: clientID, on: eventLoop)
+        }
     }
 
     private func publishPendingWill() {

@@ -27,7 +27,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var machine: NATSSessionStateMachine
     private let parser: NATSParser
     private var options = NATSConnectOptions()
-    private var info: ConnectionInfo
+    /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
+    private var lifecycle: ConnectionLifecycle
     private var context: ChannelHandlerContext?
     /// Unowned: the bus (held through `services`) keeps its shards, and a reference count per publish
     /// is measurable here.
@@ -43,8 +44,6 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var out = ByteBuffer()
     private var writable = true
     private var started = false
-    private var registered = false
-    private var cleanedUp = false
     private var subscriptionsBySID: [String: NATSSubscription] = [:]
     /// Indexed by `BusSubscription.localIndex`.
     private var slots: [NATSSubscription?] = []
@@ -59,11 +58,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var readTime: UInt64 = 0
     // Keep-alive, driven by the loop's sweeper.
     var keepAliveSlot = -1
-    private var sweeper: KeepAliveSweeper?
     private var nextPing = NIODeadline.distantFuture
     private var authenticationDeadline: NIODeadline?
-    /// Who the client is and what it may do (set by CONNECT).
-    private var identity = ClientIdentity.anonymous
     /// TLS started right after INFO (the NATS port with TLS configured; never over WebSocket).
     private let tls: ServerTLS?
 
@@ -75,13 +71,17 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         self.machine = NATSSessionStateMachine(
             authenticationRequired: !services.authenticator.allowsAnonymous,
             maxPingsOut: services.configuration.limits.maxPingsOut)
-        self.info = ConnectionInfo(
-            id: services.bus.makeIdentifier(), protocolName: "nats", remoteAddress: nil, connectedAt: 0)
+        self.lifecycle = ConnectionLifecycle(
+            protocolName: "nats", id: services.bus.makeIdentifier(), connections: services.connections,
+            counters: services.counters, keepAlive: services.keepAlive)
         self.shard = services.bus.shards[0]
         self.eventLoop = shard.eventLoop
     }
 
     private var bus: Bus { services.bus }
+    private var info: ConnectionInfo { lifecycle.info }
+    /// Who the client is and what it may do (set by CONNECT).
+    private var identity: ClientIdentity { lifecycle.identity }
     private var limits: NATSLimits { services.configuration.limits }
 
     // MARK: - Lifecycle
@@ -104,8 +104,6 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        info.remoteAddress = context.channel.remoteAddress?.clientDescription
-        info.connectedAt = Double(bus.clock()) / 1e9
         let configuration = services.configuration
         NATSServerInfo(
             serverID: services.serverID, serverName: configuration.serverName,
@@ -116,20 +114,16 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify
         ).write(to: &out)
         // Every connection limit (total, per address, rate) gets the reference server's wording.
-        guard services.connections.admit(info, controller: self) == nil else {
-            services.counters.countRefused()
+        guard lifecycle.admit(remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self) == nil
+        else {
             return fail(.maxConnectionsExceeded)
         }
-        registered = true
-        services.counters.connectionOpened()
         let now = context.eventLoop.now
         if !services.authenticator.allowsAnonymous {
             authenticationDeadline = now + .seconds(Int64(limits.authTimeoutSeconds))
         }
         nextPing = now + .seconds(Int64(limits.pingIntervalSeconds))
-        let sweeper = services.keepAlive.sweeper(for: context.eventLoop)
-        sweeper.add(self)
-        self.sweeper = sweeper
+        lifecycle.joinKeepAlive(self, on: context.eventLoop)
         flushOut()
         if let tls {
             // INFO went out in plain text; everything after it is TLS (what nats.py, nats.go and
@@ -154,20 +148,13 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     }
 
     private func cleanUp() {
-        guard !cleanedUp else { return }
-        cleanedUp = true
-        _ = machine.closeRequested()
-        sweeper?.remove(self)
-        sweeper = nil
-        for case let subscription? in slots {
-            bus.unsubscribe(subscription.busSubscription, presenceClientID: info.id)
+        guard lifecycle.end(self, bus: bus, subscriptions: slots.lazy.compactMap { $0?.busSubscription }) else {
+            return
         }
+        _ = machine.closeRequested()
         slots.removeAll()
         subscriptionsBySID.removeAll()
         unread = nil
-        if registered, services.connections.remove(info.id) {
-            services.counters.connectionClosed()
-        }
     }
 
     // MARK: - Reading
@@ -346,7 +333,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         case .accepted(let identity):
             authenticated = true
             user = identity.userID
-            self.identity = identity
+            lifecycle.identity = identity
         case .refused:
             services.counters.countAuthenticationFailure()
             authenticated = false
@@ -359,12 +346,10 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         case .accept(let acknowledge):
             self.options = options
             authenticationDeadline = nil
-            info.userID = user
-            info.name = options.name
-            let snapshot = info
-            services.connections.update(info.id) {
-                $0.userID = snapshot.userID
-                $0.name = snapshot.name
+            let name = options.name
+            lifecycle.update {
+                $0.userID = user
+                $0.name = name
             }
             if acknowledge { NATSEncoder.ok(&out) }
         }
@@ -515,7 +500,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         }
         result.subscription.localIndex = slot
         subscriptionsBySID[sid] = subscription
-        services.connections.update(info.id) { $0.subscriptions.append(subject) }
+        lifecycle.update { $0.subscriptions.append(subject) }
         return true
     }
 
@@ -538,7 +523,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         freeSlots.append(slot)
         subscriptionsBySID[subscription.sid] = nil
         let subject = subscription.subject
-        services.connections.update(info.id) { info in
+        lifecycle.update { info in
             if let index = info.subscriptions.firstIndex(of: subject) { info.subscriptions.remove(at: index) }
         }
     }
@@ -612,9 +597,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
-        if let expiresAt = identity.expiresAt, Double(bus.clock()) / 1e9 >= expiresAt {
-            identity.expiresAt = nil
-            services.counters.countExpired()
+        if lifecycle.credentialsExpired(now: bus.clock()) {
             if machine.closeRequested() { return writeErrorAndClose(.userAuthenticationExpired) }
         }
         if let deadline = authenticationDeadline, now >= deadline {
@@ -664,11 +647,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private func writeErrorAndClose(_ error: NATSProtocolError) {
         NATSEncoder.error(&out, error)
         guard let context else { return }
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
+        ConnectionLifecycle.writeAndClose(wrapOutboundOut(out), context: context)
         out.clear()
-        // A client that stopped reading must not hold the connection open.
-        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
 
     // MARK: - Writing

@@ -154,8 +154,8 @@ package struct SSERoutes: Sendable {
         }
         let (info, identity) = try admitIdentity(
             request, services: services, protocolName: realtime ? "realtime" : "sse", channels: channels)
-        let handler = SSEStreamHandler(services: services, mode: mode, info: info, filter: filter, eventLoop: loop)
-        handler.expiresAt = identity.expiresAt
+        let handler = SSEStreamHandler(
+            services: services, mode: mode, info: info, identity: identity, filter: filter, eventLoop: loop)
         var headers = HTTPHeaders()
         // WHATWG HTML §9.2.2: the stream's MIME type; no caching, and no buffering by proxies (nginx's
         // X-Accel-Buffering) so every event leaves at once.

@@ -72,7 +72,7 @@ extension SSEStreamHandler {
             filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: history)
         subscriptions.append(result.subscription)
         let name = filter.text
-        services.connections.update(info.id) { $0.subscriptions.append(name) }
+        lifecycle.update { $0.subscriptions.append(name) }
         return result
     }
 
@@ -100,12 +100,11 @@ extension SSEStreamHandler {
         guard machine?.isStreaming == true else { return .gone }
         if let owner = info.userID, owner != userID { return .forbidden }
         if info.userID == nil, let userID {
-            info.userID = userID
-            services.connections.update(info.id) { $0.userID = userID }
+            lifecycle.update { $0.userID = userID }
         }
         for subscription in subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
         subscriptions.removeAll()
-        services.connections.update(info.id) { $0.subscriptions = [] }
+        lifecycle.update { $0.subscriptions = [] }
         for filter in filters { subscribe(filter, history: nil) }
         touch()
         return .replaced

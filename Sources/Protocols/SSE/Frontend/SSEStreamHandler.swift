@@ -28,10 +28,10 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     /// `mode` is `.realtime`: read per delivery, so a plain flag rather than a match on the enum (whose
     /// payload holds arrays, which the match would retain and release).
     let isRealtime: Bool
-    var info: ConnectionInfo
+    /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
+    var lifecycle: ConnectionLifecycle
     var writer: HTTPStreamWriter?
     var machine: SSEStreamStateMachine?
-    var sweeper: KeepAliveSweeper?
     var subscriptions: [BusSubscription] = []
     let filter: SSEMessageFilter
     /// The stream's position: one entry per positioned channel (`SSEStreamRequest.positionedChannels`).
@@ -45,21 +45,27 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     private var lastDelivered: BusMessage?
     /// Something was delivered since the last keep-alive tick (read by the realtime inactivity check).
     private var deliveredSinceTick = false
-    /// When the token the stream was opened with expires (seconds since the Unix epoch): the stream
-    /// ends then, and the client must come back with a new token.
-    var expiresAt: Double?
-
-    init(services: SSEServices, mode: Mode, info: ConnectionInfo, filter: SSEMessageFilter, eventLoop: any EventLoop) {
+    /// `identity`: who opened the stream; when its token expires the stream ends, and the client must
+    /// come back with a new token.
+    init(
+        services: SSEServices, mode: Mode, info: ConnectionInfo, identity: ClientIdentity, filter: SSEMessageFilter,
+        eventLoop: any EventLoop
+    ) {
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.mode = mode
         if case .realtime = mode { self.isRealtime = true } else { self.isRealtime = false }
-        self.info = info
+        self.lifecycle = ConnectionLifecycle(
+            protocolName: info.protocolName, id: info.id, connections: services.connections,
+            counters: services.counters, keepAlive: services.keepAlive)
+        lifecycle.info = info
+        lifecycle.identity = identity
         self.filter = filter
         self.eventLoop = eventLoop
     }
 
     var bus: Bus { services.bus }
+    var info: ConnectionInfo { lifecycle.info }
     var configuration: SSEConfiguration { services.configuration }
 
     // MARK: - HTTPResponseStream
@@ -71,15 +77,11 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         if case .realtime = mode { inactivity = .seconds(Int64(configuration.realtimeInactivitySeconds)) }
         machine = SSEStreamStateMachine(
             now: now, keepAliveInterval: .seconds(Int64(configuration.keepAliveSeconds)), inactivityTimeout: inactivity)
-        guard services.connections.register(info, controller: self) else {
+        guard lifecycle.admit(controller: self) == nil else {
             // Checked before answering; two streams racing for the last slot can both pass that check.
-            services.counters.countRefused()
             return serverClose(.administrative)
         }
-        services.counters.connectionOpened()
-        let sweeper = services.keepAlive.sweeper(for: eventLoop)
-        sweeper.add(self)
-        self.sweeper = sweeper
+        lifecycle.joinKeepAlive(self, on: eventLoop)
         switch mode {
         case .stream(let request): open(request)
         case .realtime: openRealtime()
@@ -89,10 +91,8 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
 
     func streamEnded() {
         guard machine?.connectionEnded() == .cleanUp else { return }
-        sweeper?.remove(self)
-        sweeper = nil
+        lifecycle.end(self, bus: bus, subscriptions: subscriptions)
         writer = nil
-        for subscription in subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
         subscriptions.removeAll()
         if isRealtime {
             let id = info.id
@@ -100,7 +100,6 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
                 if clients[id] === self { clients[id] = nil }
             }
         }
-        if services.connections.remove(info.id) { services.counters.connectionClosed() }
     }
 
     // MARK: - Deliveries (BusSubscriber)
@@ -176,9 +175,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     // MARK: - Keep-alive, inactivity and closing
 
     func keepAliveTick(now: NIODeadline) {
-        if let expiresAt, Double(bus.clock()) / 1e9 >= expiresAt {
-            self.expiresAt = nil
-            services.counters.countExpired()
+        if lifecycle.credentialsExpired(now: bus.clock()) {
             if let writer {
                 writer.write(
                     HTTPStreamWriter.frame(chunked: writer.isChunked) { SSEEventEncoder.comment(&$0, "token expired") })

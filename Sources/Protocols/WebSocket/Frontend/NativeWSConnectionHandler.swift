@@ -21,7 +21,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     var deliveryMark: UInt64 = 0
     private(set) var eventLoop: any EventLoop
     private var machine: NativeWSSessionStateMachine
-    private var info: ConnectionInfo
+    /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
+    private var lifecycle: ConnectionLifecycle
     private var subscriptions: [String: BusSubscription] = [:]
     private var context: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline, so it is handed to
@@ -33,15 +34,11 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     private var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
-    private var cleanedUp = false
     /// Keep-alive state, driven by the loop's `KeepAliveSweeper`.
     var keepAliveSlot = -1
-    private var sweeper: KeepAliveSweeper?
     private var nextPing = NIODeadline.distantFuture
     private var pongDeadline: NIODeadline?
     private var connectDeadline: NIODeadline?
-    /// Who the client is and what it may do: anonymous until a `connect` succeeds.
-    private var identity: ClientIdentity
 
     /// `upgradeCredentials`: what the upgrade request carried (accepted by the endpoint); the connection
     /// then starts connected as that user, without a `connect`.
@@ -49,24 +46,28 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.machine = NativeWSSessionStateMachine(anonymousAllowed: services.authenticator.allowsAnonymous)
-        self.info = ConnectionInfo(
-            id: services.bus.makeIdentifier(), protocolName: "websocket", remoteAddress: nil, connectedAt: 0)
+        self.lifecycle = ConnectionLifecycle(
+            protocolName: "websocket", id: services.bus.makeIdentifier(), connections: services.connections,
+            counters: services.counters, keepAlive: services.keepAlive)
         self.eventLoop = services.bus.shards[0].eventLoop
         if var credentials = upgradeCredentials {
             credentials.clientID = info.id
             if let identity = services.authenticator.authenticate(credentials).identity {
-                self.identity = identity
-                info.userID = identity.userID
+                lifecycle.identity = identity
+                lifecycle.info.userID = identity.userID
                 machine.connectedByUpgrade()
                 return
             }
         }
         // Until a `connect`, an anonymous client has the anonymous rules; without anonymous access the
         // state machine refuses everything but `connect` anyway.
-        self.identity =
+        lifecycle.identity =
             services.authenticator.authenticate(ClientCredentials(clientID: info.id)).identity
             ?? ClientIdentity(userID: nil, permissions: TopicPermissions(publish: .only([]), subscribe: .only([])))
     }
+
+    private var info: ConnectionInfo { lifecycle.info }
+    private var identity: ClientIdentity { lifecycle.identity }
 
     private var bus: Bus { services.bus }
     private var configuration: NativeWSConfiguration { services.configuration }
@@ -78,23 +79,18 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         eventLoop = context.eventLoop
         core = context.channel._channelCore
         writable = context.channel.isWritable
-        info.remoteAddress = context.channel.remoteAddress?.clientDescription
-        info.connectedAt = Double(bus.clock()) / 1e9
-        guard services.connections.register(info, controller: self) else {
-            services.counters.countRefused()
+        guard lifecycle.admit(remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self) == nil
+        else {
             close(code: .unknown(1013), reason: "connection limit reached")
             return
         }
-        services.counters.connectionOpened()
         let now = context.eventLoop.now
         if !services.authenticator.allowsAnonymous {
             // Without anonymous access a socket that never authenticates must not hold a slot.
             connectDeadline = now + .seconds(Int64(configuration.connectTimeoutSeconds))
         }
         nextPing = now + .seconds(Int64(configuration.pingIntervalSeconds))
-        let sweeper = services.keepAlive.sweeper(for: context.eventLoop)
-        sweeper.add(self)
-        self.sweeper = sweeper
+        lifecycle.joinKeepAlive(self, on: context.eventLoop)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -108,18 +104,9 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     }
 
     private func cleanUp() {
-        guard !cleanedUp else { return }
-        cleanedUp = true
-        sweeper?.remove(self)
-        sweeper = nil
+        guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
         core = nil
-        for subscription in subscriptions.values {
-            bus.unsubscribe(subscription, presenceClientID: info.id)
-        }
         subscriptions.removeAll()
-        if services.connections.remove(info.id) {
-            services.counters.connectionClosed()
-        }
     }
 
     // MARK: - Inbound frames
@@ -201,7 +188,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
                 return sendError(id: id, .notFound, "not subscribed to \(channel)")
             }
             bus.unsubscribe(subscription, presenceClientID: info.id)
-            services.connections.update(info.id) { $0.subscriptions.removeAll { $0 == channel } }
+            lifecycle.update { $0.subscriptions.removeAll { $0 == channel } }
             reply(id: id, type: "unsubscribed") { buffer in
                 buffer.writeStaticString(",\"channel\":")
                 buffer.writeJSONString(channel)
@@ -271,13 +258,10 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             sendError(id: id, .unauthorized, reason)
         case .accepted(let identity):
             machine.authenticated(true)
-            self.identity = identity
-            info.userID = identity.userID
-            info.name = name
-            let snapshot = info
-            services.connections.update(info.id) {
-                $0.userID = snapshot.userID
-                $0.name = snapshot.name
+            lifecycle.identity = identity
+            lifecycle.update {
+                $0.userID = identity.userID
+                $0.name = name
             }
             let client = info.id
             let ping = configuration.pingIntervalSeconds
@@ -308,7 +292,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             guard identity.userID == current else {
                 return sendError(id: id, .unauthorized, "the new token is for another user")
             }
-            self.identity = identity
+            lifecycle.identity = identity
             let expires = identity.expiresAt
             reply(id: id, type: "refreshed") { buffer in
                 if let expires {
@@ -360,7 +344,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: request)
         subscriptions[channel] = result.subscription
-        services.connections.update(info.id) { $0.subscriptions.append(channel) }
+        lifecycle.update { $0.subscriptions.append(channel) }
         let recovered = result.recovered ?? (recover != nil ? false : nil)
         reply(id: id, type: "subscribed") { buffer in
             buffer.writeStaticString(",\"channel\":")
@@ -472,10 +456,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
-        if let expiresAt = identity.expiresAt, Double(bus.clock()) / 1e9 >= expiresAt {
+        if lifecycle.credentialsExpired(now: bus.clock()) {
             // The token ran out without a `refresh`: 1008 with a reason the client can act on.
-            identity.expiresAt = nil
-            services.counters.countExpired()
             return close(code: .policyViolation, reason: "token expired")
         }
         if let deadline = connectDeadline, now >= deadline {
@@ -527,11 +509,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
 
     private func writeClose(code: UInt16, reason: String) {
         guard let context else { return }
-        let channel = context.channel
         let frame = WebSocketFrameWriter.close(code: WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
-        context.writeAndFlush(NIOAny(frame)).whenComplete { _ in channel.close(promise: nil) }
-        // A client that stopped reading must not hold the connection open.
-        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        ConnectionLifecycle.writeAndClose(NIOAny(frame), context: context)
     }
 
     // MARK: - Writing
