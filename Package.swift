@@ -259,7 +259,12 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["BusCore", "Storage", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "BusCore", "Storage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                // Raw SQL against a store's file, for the tests that damage it on purpose.
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(
