@@ -247,9 +247,22 @@ let package = Package(
             name: "DecoderFuzz",
             dependencies: [
                 "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "Storage",
+                "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",
+            swiftSettings: upcoming
+        ),
+        // What the test targets share: seeded randomness, read splitting and decoder feeding, and the
+        // embedded-loop bus harness the handler tests stand on. Tests only; no production module uses it.
+        .target(
+            name: "SwitchboardTestSupport",
+            dependencies: [
+                "BusRuntime", "FrontendKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Tests/SwitchboardTestSupport",
             swiftSettings: upcoming
         ),
         .testTarget(
@@ -280,7 +293,8 @@ let package = Package(
         .testTarget(
             name: "NativeWebSocketTests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire", "NativeWebSocketFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
+                "NativeWebSocketFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -291,7 +305,7 @@ let package = Package(
         .testTarget(
             name: "MQTTTests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -300,7 +314,7 @@ let package = Package(
         .testTarget(
             name: "NATSTests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -309,7 +323,7 @@ let package = Package(
         .testTarget(
             name: "SSETests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -279,28 +279,6 @@ struct Tokens {
     }
 }
 
-extension NATSParser {
-    /// The operations a connection sees when these chunks arrive as separate reads, and the error that
-    /// stopped it, if any: the unread tail of one read is kept and the next appended, as the handler
-    /// does. Parsing must not depend on where reads split (tests and the fuzz target check this).
-    package func operations(inReads reads: [ByteBuffer]) -> (
-        operations: [NATSClientOperation], error: NATSProtocolError?
-    ) {
-        var operations: [NATSClientOperation] = []
-        var unread = ByteBuffer()
-        for var read in reads {
-            unread.writeBuffer(&read)
-            do {
-                while let operation = try next(&unread) { operations.append(operation) }
-            } catch {
-                return (operations, error)
-            }
-            unread.discardReadBytes()
-        }
-        return (operations, nil)
-    }
-}
-
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
