@@ -291,6 +291,18 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "FrontendKitTests",
+            dependencies: [
+                "FrontendKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "NativeWebSocketTests",
             dependencies: [
                 "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
