@@ -84,6 +84,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // SHA-1 for the WebSocket handshake's accept key (RFC 6455 §4.2.2): no primitive of our own.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: upcoming
         ),
@@ -249,9 +251,22 @@ let package = Package(
             name: "DecoderFuzz",
             dependencies: [
                 "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "Storage",
+                "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",
+            swiftSettings: upcoming
+        ),
+        // What the test targets share: seeded randomness, read splitting and decoder feeding, and the
+        // embedded-loop bus harness the handler tests stand on. Tests only; no production module uses it.
+        .target(
+            name: "SwitchboardTestSupport",
+            dependencies: [
+                "BusRuntime", "FrontendKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Tests/SwitchboardTestSupport",
             swiftSettings: upcoming
         ),
         .testTarget(
@@ -261,7 +276,12 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["BusCore", "Storage", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "BusCore", "Storage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                // Raw SQL against a store's file, for the tests that damage it on purpose.
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(
@@ -275,9 +295,22 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "FrontendKitTests",
+            dependencies: [
+                "FrontendKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "NativeWebSocketTests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire", "NativeWebSocketFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
+                "NativeWebSocketFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -288,7 +321,7 @@ let package = Package(
         .testTarget(
             name: "MQTTTests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -297,7 +330,7 @@ let package = Package(
         .testTarget(
             name: "NATSTests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -306,7 +339,7 @@ let package = Package(
         .testTarget(
             name: "SSETests",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
+                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

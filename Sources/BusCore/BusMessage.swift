@@ -1,33 +1,33 @@
-public import NIOCore
+package import NIOCore
 
 /// A message on the bus. Immutable once made; its payload `ByteBuffer` is shared by every delivery
 /// (never copied per subscriber).
-public final class BusMessage: Sendable {
+package final class BusMessage: Sendable {
     /// What the message is: a publication, or a presence event the bus raised.
-    public enum Kind: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
         case publish
         case join(PresenceInfo)
         case leave(PresenceInfo)
     }
 
-    public let topic: Topic
-    public let payload: ByteBuffer
-    public let headers: MessageHeaders
+    package let topic: Topic
+    package let payload: ByteBuffer
+    package let headers: MessageHeaders
     /// The connection that published it (for no-local / echo rules), when a client did.
-    public let publisherID: String?
+    package let publisherID: String?
     /// Wall-clock time of publication, nanoseconds since the Unix epoch.
-    public let timestamp: UInt64
+    package let timestamp: UInt64
     /// Where it sits in its topic's log, when the topic keeps history.
-    public let position: LogPosition?
-    public let kind: Kind
+    package let position: LogPosition?
+    package let kind: Kind
     /// `headers.expiresAt` and `position.offset` (0 without a log), kept apart so the delivery loop reads
     /// them without copying the structs that hold them (which would retain their strings).
-    public let expiresAt: UInt64
-    public let offset: UInt64
+    package let expiresAt: UInt64
+    package let offset: UInt64
     /// `kind == .publish`, without copying the enum.
-    public let isPublication: Bool
+    package let isPublication: Bool
 
-    public init(
+    package init(
         topic: Topic,
         payload: ByteBuffer,
         headers: MessageHeaders = MessageHeaders(),
@@ -49,14 +49,14 @@ public final class BusMessage: Sendable {
     }
 
     /// The same message placed in a log.
-    public func positioned(at position: LogPosition) -> BusMessage {
+    package func positioned(at position: LogPosition) -> BusMessage {
         BusMessage(
             topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
             position: position, kind: kind)
     }
 
     /// The same message with another payload buffer (the same bytes, compacted for keeping).
-    public func withPayload(_ payload: ByteBuffer) -> BusMessage {
+    package func withPayload(_ payload: ByteBuffer) -> BusMessage {
         BusMessage(
             topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
             position: position, kind: kind)
@@ -64,7 +64,7 @@ public final class BusMessage: Sendable {
 
     /// How text protocols carry the payload (docs/topics.md, "payload rule"). Computed on demand: the
     /// frontends encode once per message per wire form, so this runs once per message per event loop.
-    public var payloadForm: PayloadForm { PayloadForm.classify(payload, contentType: headers.contentType) }
+    package var payloadForm: PayloadForm { PayloadForm.classify(payload, contentType: headers.contentType) }
 }
 
 /// Headers carried across protocols. Each protocol maps what it has onto these and ignores the rest.
@@ -72,7 +72,7 @@ public final class BusMessage: Sendable {
 /// An immutable box replaced on write: most messages carry no headers and share one empty box, so
 /// making, copying and destroying a message's headers costs one reference count, not one per field,
 /// and reads need no exclusivity checks.
-public struct MessageHeaders: Sendable, Hashable {
+package struct MessageHeaders: Sendable, Hashable {
     private struct Fields: Hashable {
         var contentType: String?
         var correlationID: String?
@@ -95,70 +95,70 @@ public struct MessageHeaders: Sendable, Hashable {
 
     private var box: Box
 
-    public var contentType: String? {
+    package var contentType: String? {
         get { box.fields.contentType }
         set { update { $0.contentType = newValue } }
     }
-    public var correlationID: String? {
+    package var correlationID: String? {
         get { box.fields.correlationID }
         set { update { $0.correlationID = newValue } }
     }
     /// Where a reply should be published (request/reply).
-    public var replyTo: String? {
+    package var replyTo: String? {
         get { box.fields.replyTo }
         set { update { $0.replyTo = newValue } }
     }
-    public var userProperties: [UserProperty] {
+    package var userProperties: [UserProperty] {
         get { box.fields.userProperties }
         set { update { $0.userProperties = newValue } }
     }
     /// Absolute expiry, nanoseconds since the Unix epoch.
-    public var expiresAt: UInt64? {
+    package var expiresAt: UInt64? {
         get { box.fields.expiresAt }
         set { update { $0.expiresAt = newValue } }
     }
-    public var priority: UInt8? {
+    package var priority: UInt8? {
         get { box.fields.priority }
         set { update { $0.priority = newValue } }
     }
 
     /// True when no header is set (the shared empty box): a reader can skip asking for each one.
-    public var isEmpty: Bool { box === Box.empty }
+    package var isEmpty: Bool { box === Box.empty }
 
     /// Whether there is a content type or a user property (what header-carrying protocols write out).
-    public var hasContentTypeOrProperties: Bool {
+    package var hasContentTypeOrProperties: Bool {
         box.fields.contentType != nil || !box.fields.userProperties.isEmpty
     }
     /// The publisher's event type (SSE `event:`, e.g. `task.created`); nil means the default, `message`.
     /// Checked by `MessageHeaders.validateEventType` where a client sets it.
-    public var eventType: String? {
+    package var eventType: String? {
         get { box.fields.eventType }
         set { update { $0.eventType = newValue } }
     }
 
     /// The publisher's delivery guarantee (MQTT QoS 0-2); nil for protocols without one (delivered as 0).
-    public var qos: UInt8? {
+    package var qos: UInt8? {
         get { box.fields.qos }
         set { update { $0.qos = newValue } }
     }
     /// The message's number in the store's session message log, when it was stored for persistent
     /// sessions before its publisher was acknowledged (MQTT QoS 1/2). Sessions record their progress by it.
-    public var durableSequence: UInt64? {
+    package var durableSequence: UInt64? {
         get { box.fields.durableSequence }
         set { update { $0.durableSequence = newValue } }
     }
     /// Published with MQTT's retain flag (for retain-as-published subscriptions).
-    public var retain: Bool {
+    package var retain: Bool {
         get { box.fields.retain }
         set { update { $0.retain = newValue } }
     }
     /// MQTT 5 Payload Format Indicator: true when the publisher declared the payload UTF-8 text.
-    public var payloadIsUTF8: Bool? {
+    package var payloadIsUTF8: Bool? {
         get { box.fields.payloadIsUTF8 }
         set { update { $0.payloadIsUTF8 = newValue } }
     }
 
-    public init(
+    package init(
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
         userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
         eventType: String? = nil, qos: UInt8? = nil, retain: Bool = false, payloadIsUTF8: Bool? = nil,
@@ -180,12 +180,12 @@ public struct MessageHeaders: Sendable, Hashable {
     }
 
     /// Longest event type a publisher may set.
-    public static let maxEventTypeLength = 128
+    package static let maxEventTypeLength = 128
 
     /// Why `type` cannot be an event type, or nil when it can: 1…128 bytes of printable ASCII without
     /// spaces, so it fits one SSE `event:` line (WHATWG HTML §9.2.6: a line ends at CR or LF) and reads
     /// the same in every protocol.
-    public static func validateEventType(_ type: String) -> String? {
+    package static func validateEventType(_ type: String) -> String? {
         guard !type.isEmpty, type.utf8.count <= maxEventTypeLength else {
             return "event type must be 1 to \(maxEventTypeLength) bytes"
         }
@@ -202,18 +202,18 @@ public struct MessageHeaders: Sendable, Hashable {
         box = fields == Box.empty.fields ? .empty : Box(fields)
     }
 
-    public static func == (lhs: MessageHeaders, rhs: MessageHeaders) -> Bool {
+    package static func == (lhs: MessageHeaders, rhs: MessageHeaders) -> Bool {
         lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
+    package func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
 }
 
 /// One key/value header (MQTT user property, NATS header, AMQP header table entry).
-public struct UserProperty: Sendable, Hashable {
-    public var name: String
-    public var value: String
-    public init(name: String, value: String) {
+package struct UserProperty: Sendable, Hashable {
+    package var name: String
+    package var value: String
+    package init(name: String, value: String) {
         self.name = name
         self.value = value
     }
@@ -221,10 +221,10 @@ public struct UserProperty: Sendable, Hashable {
 
 /// A message's place in its topic's log. The epoch changes whenever the log is lost or reset, so an
 /// offset is only meaningful together with its epoch.
-public struct LogPosition: Sendable, Hashable {
-    public var offset: UInt64
-    public var epoch: String
-    public init(offset: UInt64, epoch: String) {
+package struct LogPosition: Sendable, Hashable {
+    package var offset: UInt64
+    package var epoch: String
+    package init(offset: UInt64, epoch: String) {
         self.offset = offset
         self.epoch = epoch
     }

@@ -3,7 +3,7 @@ import DequeModule
 /// A topic's history: an append-only window addressed by offset within an epoch, bounded by count,
 /// bytes and age. Offsets start at 1 in each epoch; 0 means "before the first message".
 /// Pure value: the caller supplies the clock and guards concurrent use.
-public struct HistoryLog<Element> {
+package struct HistoryLog<Element> {
     struct Entry {
         var offset: UInt64
         var element: Element
@@ -11,36 +11,36 @@ public struct HistoryLog<Element> {
         var time: UInt64
     }
 
-    public let epoch: String
-    public private(set) var limits: HistoryLimits
+    package let epoch: String
+    package private(set) var limits: HistoryLimits
     /// Offset of the newest message ever appended in this epoch (0 when none).
-    public private(set) var lastOffset: UInt64 = 0
-    public private(set) var totalBytes = 0
+    package private(set) var lastOffset: UInt64 = 0
+    package private(set) var totalBytes = 0
     private var entries = Deque<Entry>()
 
     /// Newest offset handed out by `reserve()` (durable logs: reserved, not yet committed).
-    public private(set) var reservedOffset: UInt64 = 0
+    package private(set) var reservedOffset: UInt64 = 0
 
-    public init(epoch: String, limits: HistoryLimits) {
+    package init(epoch: String, limits: HistoryLimits) {
         self.epoch = epoch
         self.limits = limits
     }
 
     /// A log resumed from storage: the next offset follows `lastOffset`.
-    public init(epoch: String, limits: HistoryLimits, lastOffset: UInt64) {
+    package init(epoch: String, limits: HistoryLimits, lastOffset: UInt64) {
         self.init(epoch: epoch, limits: limits)
         self.lastOffset = lastOffset
         self.reservedOffset = lastOffset
     }
 
-    public var count: Int { entries.count }
+    package var count: Int { entries.count }
     /// Offset of the oldest message still kept.
-    public var firstOffset: UInt64? { entries.first?.offset }
-    public var position: LogPosition { LogPosition(offset: lastOffset, epoch: epoch) }
+    package var firstOffset: UInt64? { entries.first?.offset }
+    package var position: LogPosition { LogPosition(offset: lastOffset, epoch: epoch) }
 
     /// Appends; `make` receives the new offset and builds the element that carries it.
     @discardableResult
-    public mutating func append(bytes: Int, now: UInt64, _ make: (LogPosition) -> Element) -> Element {
+    package mutating func append(bytes: Int, now: UInt64, _ make: (LogPosition) -> Element) -> Element {
         lastOffset += 1
         reservedOffset = lastOffset
         let element = make(LogPosition(offset: lastOffset, epoch: epoch))
@@ -51,7 +51,7 @@ public struct HistoryLog<Element> {
     }
 
     /// Hands out the next offset without appending (a durable log appends only once it is stored).
-    public mutating func reserve() -> LogPosition {
+    package mutating func reserve() -> LogPosition {
         reservedOffset = Swift.max(reservedOffset, lastOffset) + 1
         return LogPosition(offset: reservedOffset, epoch: epoch)
     }
@@ -59,7 +59,7 @@ public struct HistoryLog<Element> {
     /// Appends an element at a reserved offset, which must be the next one: false (and nothing appended)
     /// otherwise.
     @discardableResult
-    public mutating func append(_ element: Element, at offset: UInt64, bytes: Int, time: UInt64, now: UInt64) -> Bool {
+    package mutating func append(_ element: Element, at offset: UInt64, bytes: Int, time: UInt64, now: UInt64) -> Bool {
         guard offset == lastOffset + 1 else { return false }
         lastOffset = offset
         reservedOffset = Swift.max(reservedOffset, offset)
@@ -70,7 +70,7 @@ public struct HistoryLog<Element> {
     }
 
     /// Drops what the limits no longer allow.
-    public mutating func trim(now: UInt64) {
+    package mutating func trim(now: UInt64) {
         while entries.count > limits.count || (totalBytes > limits.maxBytes && !entries.isEmpty) {
             totalBytes -= entries.removeFirst().bytes
         }
@@ -83,13 +83,13 @@ public struct HistoryLog<Element> {
     }
 
     /// The newest `limit` messages, oldest first.
-    public func last(_ limit: Int) -> [Element] {
+    package func last(_ limit: Int) -> [Element] {
         entries.suffix(max(0, limit)).map(\.element)
     }
 
     /// What follows `position`: every kept message with a larger offset, oldest first, when nothing was
     /// lost in between; otherwise why not.
-    public func read(after position: LogPosition, limit: Int = .max) -> HistoryRead<Element> {
+    package func read(after position: LogPosition, limit: Int = .max) -> HistoryRead<Element> {
         guard position.epoch == epoch else { return .epochChanged }
         if position.offset > lastOffset { return .futureOffset }
         if position.offset == lastOffset { return .complete([]) }
@@ -100,7 +100,7 @@ public struct HistoryLog<Element> {
 }
 
 /// The answer to a read from a position.
-public enum HistoryRead<Element> {
+package enum HistoryRead<Element> {
     /// Everything after the position (possibly nothing).
     case complete([Element])
     /// Some messages after the position are no longer kept.

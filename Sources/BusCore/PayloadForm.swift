@@ -1,16 +1,16 @@
-public import NIOCore
+package import NIOCore
 
 /// The payload rule every text protocol shares (docs/topics.md). A declared content type decides:
 /// JSON types travel as JSON (`"data"`) when the bytes are JSON, `text/*` as a string (`"text"`) when
 /// they are UTF-8, `application/octet-stream` as base64 (`"binary"`). Without a declared type (MQTT 3.1.1,
 /// NATS without headers) the bytes decide: one complete JSON value → `"data"`, else UTF-8 → `"text"`,
 /// else `"binary"`. A declaration the bytes contradict falls back to the bytes.
-public enum PayloadForm: Sendable, Hashable {
+package enum PayloadForm: Sendable, Hashable {
     case json
     case text
     case binary
 
-    public static func classify(_ payload: ByteBuffer, contentType: String?) -> PayloadForm {
+    package static func classify(_ payload: ByteBuffer, contentType: String?) -> PayloadForm {
         let isUTF8 = { payload.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) != nil } }
         if let type = contentType?.lowercased() {
             if type.hasPrefix("text/") && isUTF8() { return .text }

@@ -1,15 +1,15 @@
 /// One subscriber as presence reports it.
-public struct PresenceInfo: Sendable, Hashable {
-    public var clientID: String
-    public var userID: String?
-    public var name: String?
+package struct PresenceInfo: Sendable, Hashable {
+    package var clientID: String
+    package var userID: String?
+    package var name: String?
     /// The protocol the client speaks (`websocket`, `mqtt`, …).
-    public var protocolName: String
+    package var protocolName: String
     /// Seconds since the Unix epoch.
-    public var connectedAt: Double
-    public var remoteAddress: String?
+    package var connectedAt: Double
+    package var remoteAddress: String?
 
-    public init(
+    package init(
         clientID: String, userID: String?, name: String?, protocolName: String, connectedAt: Double,
         remoteAddress: String?
     ) {

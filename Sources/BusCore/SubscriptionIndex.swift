@@ -4,7 +4,7 @@
 /// (the model is nats-server's `sublist.go`).
 ///
 /// Not thread-safe: the bus guards it (BusRuntime's `SubscriptionRegistry`).
-public final class SubscriptionIndex<Member: AnyObject> {
+package final class SubscriptionIndex<Member: AnyObject> {
     final class Node {
         var children: [TopicLevel: Node] = [:]
         var plus: Node?
@@ -29,12 +29,12 @@ public final class SubscriptionIndex<Member: AnyObject> {
     private let root = Node()
     private var groupsByKey: [GroupKey: SharedGroup<Member>] = [:]
     /// Number of (filter, member) pairs stored, shared memberships included.
-    public private(set) var count = 0
+    package private(set) var count = 0
 
-    public init() {}
+    package init() {}
 
     /// Adds `member` under `filter`. Adding the same pair twice stores it twice; callers keep a set.
-    public func insert(_ filter: TopicFilter, member: Member) {
+    package func insert(_ filter: TopicFilter, member: Member) {
         let levels = filter.levels
         var node = root
         let endsWithHash = levels.last == "#"
@@ -71,7 +71,7 @@ public final class SubscriptionIndex<Member: AnyObject> {
 
     /// Removes one stored (filter, member) pair; returns whether it was there. Empty branches are pruned.
     @discardableResult
-    public func remove(_ filter: TopicFilter, member: Member) -> Bool {
+    package func remove(_ filter: TopicFilter, member: Member) -> Bool {
         let levels = filter.levels
         let endsWithHash = levels.last == "#"
         let walk = endsWithHash ? Array(levels.dropLast()) : levels
@@ -122,7 +122,7 @@ public final class SubscriptionIndex<Member: AnyObject> {
 
     /// Everything that matches `topic`: plain members, and shared groups (the caller picks one member).
     /// A member with overlapping filters appears once per matching filter.
-    public func match(_ topic: Topic) -> SubscriptionMatch<Member> {
+    package func match(_ topic: Topic) -> SubscriptionMatch<Member> {
         var result = SubscriptionMatch<Member>()
         let levels = topic.levels
         let dollar = levels.first?.hasPrefix("$") ?? false
@@ -154,19 +154,19 @@ public final class SubscriptionIndex<Member: AnyObject> {
 }
 
 /// The result of one match: what to deliver to.
-public struct SubscriptionMatch<Member: AnyObject> {
-    public var members: [Member] = []
-    public var groups: [SharedGroup<Member>] = []
-    public init() {}
-    public var isEmpty: Bool { members.isEmpty && groups.isEmpty }
+package struct SubscriptionMatch<Member: AnyObject> {
+    package var members: [Member] = []
+    package var groups: [SharedGroup<Member>] = []
+    package init() {}
+    package var isEmpty: Bool { members.isEmpty && groups.isEmpty }
 }
 
 /// A shared subscription group (`$share/<name>/<filter>`): each message goes to one member.
-public final class SharedGroup<Member: AnyObject> {
-    public let name: String
-    public let filter: String
+package final class SharedGroup<Member: AnyObject> {
+    package let name: String
+    package let filter: String
     /// Current members, in join order.
-    public internal(set) var members: [Member] = []
+    package internal(set) var members: [Member] = []
 
     init(name: String, filter: String) {
         self.name = name

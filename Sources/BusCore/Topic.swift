@@ -1,10 +1,10 @@
 /// A concrete topic name: `/`-separated levels, no wildcards. The bus's canonical spelling (DESIGN.md §2).
-public struct Topic: Hashable, Sendable, CustomStringConvertible {
+package struct Topic: Hashable, Sendable, CustomStringConvertible {
     /// The topic as the bus spells it.
-    public let name: String
+    package let name: String
 
     /// Validates `name` against `limits`. Empty levels (`a//b`, `/a`) are allowed, as in MQTT.
-    public init(_ name: String, limits: TopicLimits = .default) throws(TopicError) {
+    package init(_ name: String, limits: TopicLimits = .default) throws(TopicError) {
         try Topic.validate(name, limits: limits, allowWildcards: false)
         self.name = name
     }
@@ -14,11 +14,11 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
         self.name = name
     }
 
-    public var description: String { name }
+    package var description: String { name }
 
     /// Topics are byte strings (MQTT, NATS): equal when their bytes are, whereas Swift's String equality is
     /// Unicode canonical equivalence ("é" == "e\u{301}"), which would route one topic's messages to the other.
-    public static func == (lhs: Topic, rhs: Topic) -> Bool {
+    package static func == (lhs: Topic, rhs: Topic) -> Bool {
         lhs.isIdentical(to: rhs) || TopicBytes.equal(lhs.name, rhs.name)
     }
 
@@ -29,11 +29,11 @@ public struct Topic: Hashable, Sendable, CustomStringConvertible {
     @inlinable
     package func isIdentical(to other: Topic) -> Bool { TopicBytes.identical(name, other.name) }
 
-    public func hash(into hasher: inout Hasher) { TopicBytes.hash(name, into: &hasher) }
+    package func hash(into hasher: inout Hasher) { TopicBytes.hash(name, into: &hasher) }
 
     /// The levels, split on the byte `/` (not on Characters: a `/` followed by a combining mark is one
     /// Character, but still a separator).
-    public var levels: [Substring] { Topic.splitLevels(name) }
+    package var levels: [Substring] { Topic.splitLevels(name) }
 
     /// `text` split on the byte `/`, empty levels kept.
     package static func splitLevels(_ text: String) -> [Substring] {

@@ -1,5 +1,5 @@
 /// Why a topic or filter was refused. The message is meant for the client that sent it.
-public enum TopicError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum TopicError: Error, Hashable, Sendable, CustomStringConvertible {
     case empty
     case tooLong(limit: Int)
     case tooManyLevels(limit: Int)
@@ -9,7 +9,7 @@ public enum TopicError: Error, Hashable, Sendable, CustomStringConvertible {
     case misplacedSingleLevelWildcard
     case malformedSharedSubscription
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .empty: "topic must not be empty"
         case .tooLong(let limit): "topic is longer than \(limit) bytes"

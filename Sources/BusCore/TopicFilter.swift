@@ -1,14 +1,14 @@
 /// A subscription pattern: `+` matches one level, `#` the rest (including none), and
 /// `$share/<group>/<filter>` makes the subscription shared: each message goes to one member of the group.
-public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
+package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     /// The filter as written by the client, including any `$share/<group>/` prefix.
-    public let text: String
+    package let text: String
     /// The pattern without the shared prefix.
-    public let pattern: String
+    package let pattern: String
     /// The shared group's name, when the filter is shared.
-    public let shareGroup: String?
+    package let shareGroup: String?
 
-    public init(_ text: String, limits: TopicLimits = .default) throws(TopicError) {
+    package init(_ text: String, limits: TopicLimits = .default) throws(TopicError) {
         if text.hasPrefix("$share/") {
             let rest = text.dropFirst("$share/".count)
             guard let slash = rest.firstIndex(of: "/") else { throw .malformedSharedSubscription }
@@ -29,19 +29,19 @@ public struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String { text }
+    package var description: String { text }
 
     /// Whether the pattern has a wildcard level.
-    public var hasWildcards: Bool {
+    package var hasWildcards: Bool {
         pattern.utf8.contains(UInt8(ascii: "+")) || pattern.utf8.contains(UInt8(ascii: "#"))
     }
 
     /// The levels of the pattern.
-    public var levels: [Substring] { Topic.splitLevels(pattern) }
+    package var levels: [Substring] { Topic.splitLevels(pattern) }
 
     /// Whether `topic` matches the pattern. The trie does this for many filters at once; this one is for
     /// single checks (history rules, permissions) and for testing the trie against a reference.
-    public func matches(_ topic: Topic) -> Bool {
+    package func matches(_ topic: Topic) -> Bool {
         TopicFilter.matches(patternLevels: levels, topicLevels: topic.levels)
     }
 

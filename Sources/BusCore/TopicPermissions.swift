@@ -1,9 +1,9 @@
 /// What one client may do on the bus: the topics it may publish to and the filters it may subscribe
 /// with (DESIGN.md §6). Every frontend asks the same two questions before it publishes or subscribes,
 /// and maps a "no" to its own protocol's refusal (docs/security.md).
-public struct TopicPermissions: Sendable, Hashable {
+package struct TopicPermissions: Sendable, Hashable {
     /// One direction's rule.
-    public enum Rule: Sendable, Hashable {
+    package enum Rule: Sendable, Hashable {
         /// Everything (no rule configured for this client).
         case all
         /// Only topics matched by these filters; an empty list allows nothing.
@@ -11,23 +11,23 @@ public struct TopicPermissions: Sendable, Hashable {
     }
 
     /// Topics the client may publish to (also: RPC requests and replies it sends).
-    public var publish: Rule
+    package var publish: Rule
     /// Filters the client may subscribe with (also: history and presence reads).
-    public var subscribe: Rule
+    package var subscribe: Rule
 
-    public init(publish: Rule = .all, subscribe: Rule = .all) {
+    package init(publish: Rule = .all, subscribe: Rule = .all) {
         self.publish = publish
         self.subscribe = subscribe
     }
 
     /// No restriction in either direction.
-    public static let unrestricted = TopicPermissions()
+    package static let unrestricted = TopicPermissions()
 
     /// Whether nothing is restricted (the hot path skips the checks).
-    public var isUnrestricted: Bool { publish == .all && subscribe == .all }
+    package var isUnrestricted: Bool { publish == .all && subscribe == .all }
 
     /// Whether the client may publish to `topic`: some allowed filter matches it.
-    public func mayPublish(_ topic: Topic) -> Bool {
+    package func mayPublish(_ topic: Topic) -> Bool {
         switch publish {
         case .all: return true
         case .only(let filters): return filters.contains { $0.matches(topic) }
@@ -35,7 +35,7 @@ public struct TopicPermissions: Sendable, Hashable {
     }
 
     /// Whether the client may read `topic` (history, presence, a concrete subscription).
-    public func mayRead(_ topic: Topic) -> Bool {
+    package func mayRead(_ topic: Topic) -> Bool {
         switch subscribe {
         case .all: return true
         case .only(let filters): return filters.contains { $0.matches(topic) }
@@ -45,7 +45,7 @@ public struct TopicPermissions: Sendable, Hashable {
     /// Whether the client may subscribe with `filter`: some allowed filter covers every topic the
     /// requested one can match, so a subscription never delivers beyond the client's rights. A shared
     /// subscription is judged by its pattern (the group name grants nothing).
-    public func maySubscribe(_ filter: TopicFilter) -> Bool {
+    package func maySubscribe(_ filter: TopicFilter) -> Bool {
         switch subscribe {
         case .all: return true
         case .only(let filters):

@@ -1,4 +1,5 @@
 import BusCore
+import Crypto
 package import NIOCore
 package import NIOHTTP1
 import NIOWebSocket
@@ -68,8 +69,9 @@ package struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
         }
     }
 
-    /// `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key + GUID)).
+    /// `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key + GUID)). SHA-1 is a fixed transform here
+    /// that proves the server read the handshake, not a security property, hence `Insecure`.
     package static func accept(key: String) -> String {
-        Base64.encode(SHA1.hash(Array((key + acceptGUID).utf8)))
+        Base64.encode(Array(Insecure.SHA1.hash(data: Array((key + acceptGUID).utf8))))
     }
 }

@@ -82,7 +82,7 @@ package struct JWTVerifier: Sendable {
                         pem.contains("CERTIFICATE")
                         ? try .init(certificatePEM: pem) : try .init(pem: pem)
                 } catch {
-                    throw SecurityConfigurationError("\(context): not an RSA public key or certificate: \(error)")
+                    throw SecurityConfigurationError("\(context): not an RSA package key or certificate: \(error)")
                 }
                 await collection.add(rsa: publicKey, digestAlgorithm: .sha256, kid: kid)
             case "ES256":
@@ -91,7 +91,7 @@ package struct JWTVerifier: Sendable {
                 do {
                     publicKey = pem.contains("CERTIFICATE") ? try .init(certificate: pem) : try .init(pem: pem)
                 } catch {
-                    throw SecurityConfigurationError("\(context): not a P-256 public key or certificate: \(error)")
+                    throw SecurityConfigurationError("\(context): not a P-256 package key or certificate: \(error)")
                 }
                 await collection.add(ecdsa: publicKey, kid: kid)
             default:

@@ -4,45 +4,39 @@ import FrontendKit
 import MQTTWire
 import NIOCore
 import NIOEmbedded
+import SwitchboardTestSupport
 import Testing
 
 @testable import MQTTFrontend
 
 /// The handler on EmbeddedChannels sharing one embedded loop with the bus: bytes in, packets out.
 @Suite struct MQTTConnectionHandlerTests {
-    let loop = EmbeddedEventLoop()
-    let bus: Bus
+    let harness = EmbeddedBusHarness()
     let services: MQTTServices
+    var loop: EmbeddedEventLoop { harness.loop }
+    var bus: Bus { harness.bus }
 
     init(authenticator: (any Authenticator)? = nil) {
-        bus = Bus(eventLoops: [loop])
         var configuration = MQTTConfiguration()
         configuration.limits.maxPacketSize = 512
         services = MQTTServices(
-            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            bus: harness.bus, connections: harness.connections,
             authenticator: authenticator ?? StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]),
             configuration: configuration, retained: RetainedMessageStore())
     }
 
     func connection() throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(loop: loop)
-        try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: services, transport: "test"))
-        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-        loop.run()
-        return channel
+        try harness.connectedChannel([MQTTConnectionHandler(services: services, transport: "test")])
     }
 
     func send(_ channel: EmbeddedChannel, _ packets: [MQTTPacket], version: MQTTProtocolVersion) throws {
         var bytes = ByteBuffer()
         for packet in packets { packet.write(version: version, to: &bytes) }
-        try channel.writeInbound(bytes)
-        channel.pipeline.fireChannelReadComplete()
-        loop.run()
+        try channel.receiveRead(bytes)
     }
 
     func received(_ channel: EmbeddedChannel, version: MQTTProtocolVersion) throws -> [MQTTPacket] {
-        var all = ByteBuffer()
-        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&buffer) }
+        var all = try channel.writtenBytes()
         var packets: [MQTTPacket] = []
         while let packet = try MQTTPacketDecoder.decode(&all, version: version, limits: MQTTLimits()) {
             packets.append(packet)
@@ -144,8 +138,7 @@ import Testing
         _ = try received(channel, version: .v5)
         try channel.writeInbound(ByteBuffer(bytes: [0x36, 3, 0, 1, 0x61]))  // QoS 3
         loop.run()
-        var bytes = ByteBuffer()
-        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&buffer) }
+        var bytes = try channel.writtenBytes()
         // [MQTT-3.14.2-3]: DISCONNECT 0x81 without its reason string, within the client's 16 bytes.
         #expect(bytes.readableBytes <= 16)
         guard
@@ -167,12 +160,9 @@ import Testing
 
     @Test func serverCloseHalfClosesAndLingersUntilTheClientCloses() throws {
         let recorder = HalfCloseRecorder()
-        let channel = EmbeddedChannel(loop: loop)
-        try channel.pipeline.syncOperations.addHandlers([
+        let channel = try harness.connectedChannel([
             recorder, MQTTConnectionHandler(services: services, transport: "tcp"),
         ])
-        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-        loop.run()
         _ = try connect(channel, "linger", clean: false, expiry: 60)
         try channel.writeInbound(ByteBuffer(bytes: [0x36, 3, 0, 1, 0x61]))  // QoS 3
         loop.run()
@@ -212,17 +202,14 @@ import Testing
         var configuration = MQTTConfiguration()
         configuration.settings.serverReference = "mqtt-2.example:1883"
         let redirecting = MQTTServices(
-            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            bus: bus, connections: harness.connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
             retained: RetainedMessageStore())
         var handlers: [MQTTConnectionHandler] = []
         func open(_ version: MQTTProtocolVersion) throws -> EmbeddedChannel {
-            let channel = EmbeddedChannel(loop: loop)
             let handler = MQTTConnectionHandler(services: redirecting, transport: "test")
             handlers.append(handler)
-            try channel.pipeline.syncOperations.addHandler(handler)
-            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-            loop.run()
+            let channel = try harness.connectedChannel([handler])
             #expect(try connect(channel, "r\(version.rawValue)", version: version)?.reasonCode == .success)
             return channel
         }
@@ -360,15 +347,11 @@ import Testing
         var configuration = MQTTConfiguration()
         configuration.settings.maxSessions = 1
         let limited = MQTTServices(
-            bus: bus, connections: ConnectionRegistry(maxConnections: 10),
+            bus: bus, connections: harness.connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]), configuration: configuration,
             retained: RetainedMessageStore())
         func open() throws -> EmbeddedChannel {
-            let channel = EmbeddedChannel(loop: loop)
-            try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: limited, transport: "test"))
-            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-            loop.run()
-            return channel
+            try harness.connectedChannel([MQTTConnectionHandler(services: limited, transport: "test")])
         }
         #expect(try connect(try open(), "first", clean: false, expiry: 60)?.reasonCode == .success)
         let refused = try open()

@@ -1,5 +1,6 @@
 import MQTTWire
 import NIOCore
+import SwitchboardTestSupport
 import Testing
 
 /// The decoder on partial input (drip-fed byte by byte and in random chunks) and on malformed input.
@@ -36,27 +37,14 @@ import Testing
         }
     }
 
-    /// Feeds `bytes` in the given chunk sizes into a cumulation buffer, decoding after each chunk.
-    func feed(_ bytes: [UInt8], chunks: [Int], version: MQTTProtocolVersion) throws -> [MQTTPacket] {
-        var cumulation = ByteBuffer()
-        var packets: [MQTTPacket] = []
-        var offset = 0
-        for size in chunks where offset < bytes.count {
-            let end = min(bytes.count, offset + size)
-            cumulation.writeBytes(bytes[offset..<end])
-            offset = end
-            while true {
-                let before = cumulation.readerIndex
-                guard let packet = try MQTTPacketDecoder.decode(&cumulation, version: version, limits: Self.limits)
-                else {
-                    // "Need more" leaves the reader index where it was.
-                    #expect(cumulation.readerIndex == before)
-                    break
-                }
-                packets.append(packet)
-            }
+    /// Decodes `reads` as a connection receives them; "need more" must leave the reader index alone.
+    func decode(_ reads: [[UInt8]], version: MQTTProtocolVersion) throws -> [MQTTPacket] {
+        let decoded = ReadFeeder.decode(reads) { (buffer: inout ByteBuffer) throws(MQTTError) in
+            try MQTTPacketDecoder.decode(&buffer, version: version, limits: Self.limits)
         }
-        return packets
+        #expect(!decoded.needMoreMovedTheReaderIndex)
+        if let error = decoded.error { throw error }
+        return decoded.values
     }
 
     @Test func dripFeedByteByByte() throws {
@@ -64,7 +52,7 @@ import Testing
             let packets = Self.samplePackets.filter { $0.0 == version }.map(\.1)
             var stream: [UInt8] = []
             for packet in packets { stream += packet.encoded(version: version).readableBytesView }
-            let decoded = try feed(stream, chunks: Array(repeating: 1, count: stream.count), version: version)
+            let decoded = try decode(stream.byteByByte, version: version)
             #expect(decoded == packets)
         }
     }
@@ -76,8 +64,7 @@ import Testing
             var stream: [UInt8] = []
             for packet in packets { stream += packet.encoded(version: version).readableBytesView }
             for _ in 0..<20 {
-                let chunks = (0..<stream.count).map { _ in Int.random(in: 1...700, using: &random) }
-                #expect(try feed(stream, chunks: chunks, version: version) == packets)
+                #expect(try decode(stream.randomReads(sizes: 1...700, using: &random), version: version) == packets)
             }
         }
     }
@@ -138,15 +125,7 @@ import Testing
         var random = SplitMix(state: 42)
         let seeds = Self.samplePackets.map { Array($0.1.encoded(version: $0.0).readableBytesView.prefix(300)) }
         for round in 0..<6_000 {
-            var bytes = seeds[round % seeds.count]
-            for _ in 0..<Int.random(in: 1...4, using: &random) {
-                let position = Int.random(in: 0..<max(1, bytes.count), using: &random)
-                switch Int.random(in: 0..<3, using: &random) {
-                case 0: if !bytes.isEmpty { bytes[position] = UInt8.random(in: 0...255, using: &random) }
-                case 1: bytes.insert(UInt8.random(in: 0...255, using: &random), at: min(position, bytes.count))
-                default: if !bytes.isEmpty { bytes.remove(at: position) }
-                }
-            }
+            let bytes = ByteMutator().mutate(seeds[round % seeds.count], edits: 1...4, using: &random)
             for version in [MQTTProtocolVersion.v3_1_1, .v5, nil] {
                 var buffer = ByteBuffer(bytes: bytes)
                 while let packet = try? MQTTPacketDecoder.decode(&buffer, version: version, limits: Self.limits) {
@@ -158,16 +137,5 @@ import Testing
                 }
             }
         }
-    }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -4,6 +4,7 @@ import FrontendKit
 import MQTTWire
 import NIOCore
 import NIOEmbedded
+import SwitchboardTestSupport
 import Testing
 
 @testable import MQTTFrontend
@@ -22,8 +23,7 @@ import Testing
         func open(on loop: EmbeddedEventLoop) throws -> EmbeddedChannel {
             let channel = EmbeddedChannel(loop: loop)
             try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: services, transport: "test"))
-            channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-            loop.run()
+            try channel.connectFromTestPeer()
             return channel
         }
         func send(_ channel: EmbeddedChannel, _ packet: MQTTPacket) throws {
@@ -33,8 +33,7 @@ import Testing
             second.run()
         }
         func received(_ channel: EmbeddedChannel) throws -> [MQTTPacket] {
-            var all = ByteBuffer()
-            while var buffer = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&buffer) }
+            var all = try channel.writtenBytes()
             var packets: [MQTTPacket] = []
             while let packet = try MQTTPacketDecoder.decode(&all, version: .v5, limits: MQTTLimits()) {
                 packets.append(packet)

@@ -3,6 +3,7 @@ import BusRuntime
 import FrontendKit
 import NIOCore
 import NIOEmbedded
+import SwitchboardTestSupport
 import Testing
 
 @testable import NATSFrontend
@@ -11,39 +12,30 @@ import Testing
 /// The handler on an EmbeddedChannel: bytes in, bytes out, the bus on the same embedded loop, the
 /// keep-alive driven by the loop's virtual clock.
 @Suite struct NATSConnectionHandlerTests {
-    let channel = EmbeddedChannel()
-    let bus: Bus
-    let connections = ConnectionRegistry(maxConnections: 10)
+    let harness = EmbeddedBusHarness()
+    let channel: EmbeddedChannel
+    var bus: Bus { harness.bus }
+    var connections: ConnectionRegistry { harness.connections }
 
     init(anonymous: Bool = true, authenticator: (any Authenticator)? = nil) throws {
-        bus = Bus(eventLoops: [channel.embeddedEventLoop])
         var configuration = NATSConfiguration()
         configuration.limits.pingIntervalSeconds = 5
         configuration.limits.maxPingsOut = 1
         let services = NATSServices(
-            configuration: configuration, bus: bus, connections: connections,
+            configuration: configuration, bus: harness.bus, connections: harness.connections,
             authenticator: authenticator ?? StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"])
         )
-        try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services))
-        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-        channel.embeddedEventLoop.run()
+        channel = try harness.connectedChannel([NATSConnectionHandler(services: services)])
     }
 
     func send(_ text: String) throws {
-        try channel.writeInbound(ByteBuffer(string: text))
-        channel.pipeline.fireChannelReadComplete()
-        channel.embeddedEventLoop.run()
+        try channel.receiveRead(ByteBuffer(string: text))
     }
 
     /// Everything written since the last call, and how many writes it took.
     func received() throws -> (text: String, writes: Int) {
-        var text = ""
-        var writes = 0
-        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
-            text += String(buffer: buffer)
-            writes += 1
-        }
-        return (text, writes)
+        let buffers = try channel.writtenBuffers()
+        return (buffers.map { String(buffer: $0) }.joined(), buffers.count)
     }
 
     @Test func infoFirstThenPingPong() throws {

@@ -1,4 +1,5 @@
 import NIOCore
+import SwitchboardTestSupport
 import Testing
 
 @testable import NATSWire
@@ -8,11 +9,18 @@ import Testing
 @Suite struct NATSParserTests {
     let parser = NATSParser()
 
+    /// What a connection parses when these reads arrive.
+    func reads(_ chunks: [[UInt8]]) -> ReadFeeder.Decoded<NATSClientOperation, NATSProtocolError> {
+        let decoded = ReadFeeder.decode(chunks, parser.next)
+        #expect(!decoded.needMoreMovedTheReaderIndex)
+        return decoded
+    }
+
     /// Every operation in `chunks`, fed as a connection receives them.
     func parse(_ chunks: [[UInt8]]) throws(NATSProtocolError) -> [NATSClientOperation] {
-        let result = parser.operations(inReads: chunks.map { ByteBuffer(bytes: $0) })
-        if let error = result.error { throw error }
-        return result.operations
+        let decoded = reads(chunks)
+        if let error = decoded.error { throw error }
+        return decoded.values
     }
 
     func parse(_ text: String) throws(NATSProtocolError) -> [NATSClientOperation] { try parse([Array(text.utf8)]) }
@@ -63,21 +71,14 @@ import Testing
     }
 
     @Test func byteByByte() throws {
-        #expect(try parse(Self.stream.utf8.map { [$0] }) == Self.expected)
+        #expect(try parse(Array(Self.stream.utf8).byteByByte) == Self.expected)
     }
 
     @Test func randomChunks() throws {
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix(state: 3)
         let bytes = Array(Self.stream.utf8)
         for _ in 0..<200 {
-            var chunks: [[UInt8]] = []
-            var start = 0
-            while start < bytes.count {
-                let end = min(bytes.count, start + Int.random(in: 1...40, using: &random))
-                chunks.append(Array(bytes[start..<end]))
-                start = end
-            }
-            #expect(try parse(chunks) == Self.expected)
+            #expect(try parse(bytes.randomReads(sizes: 1...40, using: &random)) == Self.expected)
         }
     }
 
@@ -137,36 +138,16 @@ import Testing
         // Seeded mutations: never a crash, and the same operations (and error) however reads split.
         var random = SplitMix(state: 7)
         let alphabet = Array("PUBSUBHCONNECTINGPONG .*>\r\n\t0123456789{}\":".utf8) + [0x00, 0xFF]
+        let mutator = ByteMutator(alphabet: alphabet)
         let seed = Array(Self.stream.utf8)
         for _ in 0..<3000 {
-            var bytes = seed
-            for _ in 0..<Int.random(in: 1...4, using: &random) {
-                let position = Int.random(in: 0..<bytes.count, using: &random)
-                switch Int.random(in: 0..<3, using: &random) {
-                case 0: bytes[position] = alphabet.randomElement(using: &random)!
-                case 1: bytes.insert(alphabet.randomElement(using: &random)!, at: position)
-                default: bytes.remove(at: position)
-                }
-                if bytes.isEmpty { bytes = seed }
-            }
-            let whole = parser.operations(inReads: [ByteBuffer(bytes: bytes)])
+            var bytes = mutator.mutate(seed, edits: 1...4, using: &random)
+            if bytes.isEmpty { bytes = seed }
+            let whole = reads([bytes])
             let split = Int.random(in: 0...bytes.count, using: &random)
-            let halves = parser.operations(inReads: [
-                ByteBuffer(bytes: bytes[..<split]), ByteBuffer(bytes: bytes[split...]),
-            ])
-            #expect(whole.operations == halves.operations)
+            let halves = reads([Array(bytes[..<split]), Array(bytes[split...])])
+            #expect(whole.values == halves.values)
             #expect(whole.error == halves.error)
-        }
-    }
-
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }

@@ -1,22 +1,12 @@
 import BusCore
 import NIOCore
 import NativeWebSocketWire
+import SwitchboardTestSupport
 import Testing
 
 /// Seeded mutations of valid requests through the decoders: nothing may crash, every refusal is a
 /// `bad_request`, and the JSON validator agrees with the parser. (libFuzzer runs: Tests/Fuzz.)
 @Suite struct DecoderRobustnessTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds = [
         #"{"id":1,"type":"subscribe","channel":"chat/a","history":3,"recover":{"offset":1,"epoch":"e"}}"#,
         #"{"id":"x","type":"publish","channel":"a/b","data":{"k":[1,2.5e3,"\u00e9\ud83d\ude00"]}}"#,
@@ -29,17 +19,10 @@ import Testing
         var random = SplitMix(state: 42)
         let alphabet =
             Array(#"{}[]":,\ 0123456789-+.eE"tfnul#/$"#.utf8) + [0x00, 0x7F, 0xC3, 0xA9, 0xFF, 0xED, 0xA0, 0x80]
+        let mutator = ByteMutator(alphabet: alphabet, truncates: true)
         for round in 0..<20_000 {
-            var bytes = Array(DecoderRobustnessTests.seeds[round % DecoderRobustnessTests.seeds.count].utf8)
-            for _ in 0..<Int.random(in: 1...4, using: &random) {
-                let position = Int.random(in: 0..<max(1, bytes.count), using: &random)
-                switch Int.random(in: 0..<4, using: &random) {
-                case 0: if !bytes.isEmpty { bytes[position] = alphabet.randomElement(using: &random)! }
-                case 1: bytes.insert(alphabet.randomElement(using: &random)!, at: min(position, bytes.count))
-                case 2: if !bytes.isEmpty { bytes.remove(at: position) }
-                default: bytes = Array(bytes.prefix(position))
-                }
-            }
+            let seed = Array(DecoderRobustnessTests.seeds[round % DecoderRobustnessTests.seeds.count].utf8)
+            let bytes = mutator.mutate(seed, edits: 1...4, using: &random)
             let parsed = bytes.withUnsafeBytes { try? JSONParser.parse($0) }
             let valid = bytes.withUnsafeBytes { JSONParser.isValidJSON($0) }
             #expect((parsed != nil) == valid, "\(String(decoding: bytes, as: UTF8.self))")

@@ -4,19 +4,20 @@ import FrontendKit
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
+import SwitchboardTestSupport
 import Testing
 
 @testable import NativeWebSocketFrontend
 
 /// The handler on an EmbeddedChannel: frames in, frames out, the bus on the same embedded loop.
 @Suite struct NativeWSConnectionHandlerTests {
-    let channel = EmbeddedChannel()
-    let bus: Bus
-    let connections = ConnectionRegistry(maxConnections: 10)
+    let harness: EmbeddedBusHarness
+    let channel: EmbeddedChannel
+    var bus: Bus { harness.bus }
+    var connections: ConnectionRegistry { harness.connections }
 
     init() throws {
-        bus = Bus(
-            eventLoops: [channel.embeddedEventLoop],
+        harness = EmbeddedBusHarness(
             configuration: BusConfiguration(
                 history: HistoryPolicy(rules: [
                     .init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 10))
@@ -24,12 +25,12 @@ import Testing
         var configuration = NativeWSConfiguration()
         configuration.maxSubscriptions = 2
         let services = NativeWSServices(
-            bus: bus, connections: connections,
+            bus: harness.bus, connections: harness.connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: ["t": "alice"]),
-            configuration: configuration, metricsSlot: bus.metrics.slot(for: "websocket"),
-            keepAlive: KeepAliveSweepers(eventLoops: [channel.embeddedEventLoop]))
-        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-        channel.embeddedEventLoop.run()
+            configuration: configuration, metricsSlot: harness.bus.metrics.slot(for: "websocket"),
+            keepAlive: KeepAliveSweepers(eventLoops: [harness.loop]))
+        // Connected first, then the handlers: as after an upgrade, they join an active channel.
+        channel = try harness.connectedChannel([])
         try channel.pipeline.syncOperations.addHandler(WebSocketClientFrameValidator(maxMessageBytes: 1024))
         try channel.pipeline.syncOperations.addHandler(NativeWSConnectionHandler(services: services))
     }
@@ -42,15 +43,13 @@ import Testing
     }
 
     func send(_ text: String, opcode: WebSocketOpcode = .text) throws {
-        try channel.writeInbound(clientFrame(opcode, ByteBuffer(string: text)))
-        channel.pipeline.fireChannelReadComplete()
-        channel.embeddedEventLoop.run()
+        try channel.receiveRead(clientFrame(opcode, ByteBuffer(string: text)))
     }
 
     /// Every frame written since the last call, as (opcode, payload bytes).
     func received() throws -> [(UInt8, [UInt8])] {
         var frames: [(UInt8, [UInt8])] = []
-        while var buffer = try channel.readOutbound(as: ByteBuffer.self) {
+        for var buffer in try channel.writtenBuffers() {
             while buffer.readableBytes > 0 {
                 let first = buffer.readInteger(as: UInt8.self)!
                 var length = Int(buffer.readInteger(as: UInt8.self)! & 0x7F)

@@ -1,38 +1,18 @@
 import BusCore
 import NIOCore
 import SSEWire
+import SwitchboardTestSupport
 import Testing
 
 /// Seeded mutations of valid cursors and queries through the SSE decoders on every `swift test`:
 /// nothing crashes, a parsed cursor re-encodes to itself, and the data encoder never lets a CR or a
 /// non-`data:` line through. (libFuzzer runs the same checks: Tests/Fuzz, targets `sse*`.)
 @Suite struct SSEDecoderRobustnessTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds = ["k3v9q2-ya", "a-1..b-10", "zz-0.", "e1-3w5e11264sgsf"]
     static let alphabet = Array("-.0123456789azAZ_ %\r\n\u{0}".utf8) + [0xC3, 0xA9, 0xFF]
 
     func mutate(_ seed: String, _ random: inout SplitMix) -> [UInt8] {
-        var bytes = Array(seed.utf8)
-        for _ in 0..<Int.random(in: 1...3, using: &random) {
-            let position = Int.random(in: 0..<max(1, bytes.count), using: &random)
-            switch Int.random(in: 0..<4, using: &random) {
-            case 0: if !bytes.isEmpty { bytes[position] = Self.alphabet.randomElement(using: &random)! }
-            case 1: bytes.insert(Self.alphabet.randomElement(using: &random)!, at: min(position, bytes.count))
-            case 2: if !bytes.isEmpty { bytes.remove(at: position) }
-            default: bytes = Array(bytes.prefix(position))
-            }
-        }
-        return bytes
+        ByteMutator(alphabet: Self.alphabet, truncates: true).mutate(Array(seed.utf8), edits: 1...3, using: &random)
     }
 
     @Test func mutatedCursorsRoundTripOrFail() {

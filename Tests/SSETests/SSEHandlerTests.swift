@@ -4,6 +4,7 @@ import FrontendKit
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import SwitchboardTestSupport
 import Testing
 
 @testable import SSEFrontend
@@ -11,15 +12,15 @@ import Testing
 /// The SSE routes behind `HTTPServerHandler` on an EmbeddedChannel (bytes out through NIO's response
 /// encoder), the bus on the same embedded loop, time driven by the loop's virtual clock.
 @Suite struct SSEHandlerTests {
-    let channel = EmbeddedChannel()
-    let bus: Bus
-    let connections = ConnectionRegistry(maxConnections: 10)
+    let harness: EmbeddedBusHarness
+    let channel: EmbeddedChannel
     let services: SSEServices
+    var bus: Bus { harness.bus }
+    var connections: ConnectionRegistry { harness.connections }
 
     init() throws {
         // A fixed "random" source makes epochs and client ids golden: 42 → "16" in base 36.
-        bus = Bus(
-            eventLoops: [channel.embeddedEventLoop],
+        harness = EmbeddedBusHarness(
             configuration: BusConfiguration(
                 history: HistoryPolicy(rules: [
                     .init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 10))
@@ -30,14 +31,13 @@ import Testing
         configuration.keepAliveSeconds = 5
         configuration.retryMilliseconds = 1000
         services = SSEServices(
-            configuration: configuration, bus: bus, connections: connections,
+            configuration: configuration, bus: harness.bus, connections: harness.connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]))
         var router = HTTPRouter.Builder()
         SSERoutes(services: services).register(into: &router)
-        try channel.pipeline.syncOperations.addHandler(HTTPResponseEncoder())
-        try channel.pipeline.syncOperations.addHandler(HTTPServerHandler(router: router.build(), maxBodyBytes: 1024))
-        channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 4000), promise: nil)
-        channel.embeddedEventLoop.run()
+        channel = try harness.connectedChannel([
+            HTTPResponseEncoder(), HTTPServerHandler(router: router.build(), maxBodyBytes: 1024),
+        ])
     }
 
     func request(_ uri: String, headers: [(String, String)] = []) throws {
@@ -49,9 +49,7 @@ import Testing
 
     /// Everything written since the last call.
     func output() throws -> String {
-        var text = ""
-        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
-        return text
+        String(buffer: try channel.writtenBytes())
     }
 
     func publish(_ topic: String, _ payload: String, type: String? = nil) {

@@ -1,8 +1,8 @@
 /// A strict RFC 8259 parser over raw bytes. No Foundation, no intermediate copies; nesting is bounded by
 /// `JSONParser.maxDepth` so hostile input cannot exhaust the stack.
-public struct JSONParser {
+package struct JSONParser {
     /// Deepest nesting accepted. Real messages stay far below; a recursive parser needs a bound.
-    public static let maxDepth = 64
+    package static let maxDepth = 64
 
     private let bytes: UnsafeRawBufferPointer
     private var index = 0
@@ -10,7 +10,7 @@ public struct JSONParser {
     private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     /// Parses one JSON value that spans all of `bytes` (surrounding whitespace allowed).
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
+    package static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -20,7 +20,7 @@ public struct JSONParser {
     }
 
     /// Parses a top-level object, recording where each member's value sits.
-    public static func parseDocument(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONDocument {
+    package static func parseDocument(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONDocument {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         guard parser.peek() == UInt8(ascii: "{") else { throw parser.error("expected an object") }
@@ -54,7 +54,7 @@ public struct JSONParser {
     }
 
     /// Whether `bytes` hold exactly one JSON value. Builds nothing.
-    public static func isValidJSON(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    package static func isValidJSON(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         do {

@@ -1,9 +1,9 @@
-public import NIOCore
+package import NIOCore
 
 /// Writing JSON straight into a `ByteBuffer`: no intermediate strings, no Foundation.
 extension ByteBuffer {
     /// Writes `string` as a JSON string literal, escaping what RFC 8259 requires.
-    public mutating func writeJSONString(_ string: String) {
+    package mutating func writeJSONString(_ string: String) {
         writeInteger(UInt8(ascii: "\""))
         var pending = string.utf8.startIndex
         let utf8 = string.utf8
@@ -32,24 +32,24 @@ extension ByteBuffer {
     }
 
     /// Writes the readable bytes of `payload` as a JSON string (the payload must be UTF-8).
-    public mutating func writeJSONString(utf8 payload: ByteBuffer) {
+    package mutating func writeJSONString(utf8 payload: ByteBuffer) {
         writeJSONString(String(buffer: payload))
     }
 
     /// Writes `value` in decimal.
-    public mutating func writeDecimal<I: BinaryInteger>(_ value: I) {
+    package mutating func writeDecimal<I: BinaryInteger>(_ value: I) {
         writeString(String(value))
     }
 
     /// Writes the readable bytes of `payload` as a base64 JSON string.
-    public mutating func writeBase64JSONString(_ payload: ByteBuffer) {
+    package mutating func writeBase64JSONString(_ payload: ByteBuffer) {
         writeInteger(UInt8(ascii: "\""))
         payload.withUnsafeReadableBytes { Base64.encode($0, into: &self) }
         writeInteger(UInt8(ascii: "\""))
     }
 
     /// Writes a parsed value back out.
-    public mutating func writeJSONValue(_ value: JSONValue) {
+    package mutating func writeJSONValue(_ value: JSONValue) {
         switch value {
         case .null: writeStaticString("null")
         case .bool(let flag): writeStaticString(flag ? "true" : "false")
@@ -75,7 +75,7 @@ extension ByteBuffer {
     }
 
     /// Writes the payload under the key the payload rule picks: `"data":…`, `"text":"…"` or `"binary":"…"`.
-    public mutating func writePayloadMember(_ payload: ByteBuffer, form: PayloadForm) {
+    package mutating func writePayloadMember(_ payload: ByteBuffer, form: PayloadForm) {
         switch form {
         case .json:
             writeStaticString("\"data\":")
@@ -94,9 +94,9 @@ extension ByteBuffer {
 }
 
 /// Base64 (RFC 4648): the `"binary"` payload form, and the WebSocket handshake's keys.
-public enum Base64 {
+package enum Base64 {
     /// Standard alphabet with padding.
-    public static func encode(_ bytes: some Collection<UInt8>) -> String {
+    package static func encode(_ bytes: some Collection<UInt8>) -> String {
         var buffer = ByteBuffer()
         Array(bytes).withUnsafeBytes { encode($0, into: &buffer) }
         return String(buffer: buffer)
@@ -124,7 +124,7 @@ public enum Base64 {
         }
     }
 
-    public static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count * 3 / 4)
         var buffer: UInt32 = 0

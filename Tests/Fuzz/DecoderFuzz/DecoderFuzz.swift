@@ -6,6 +6,7 @@ import NIOCore
 import NativeWebSocketWire
 import SSEWire
 import Storage
+import SwitchboardTestSupport
 
 /// Fuzz targets, one per decoder we own (NIO's WebSocket/HTTP parsers have their own fuzzing upstream).
 /// Each must survive any input: errors are fine, crashes and hangs are not.
@@ -57,13 +58,13 @@ enum FuzzTarget: String, CaseIterable {
         case .nats:
             // Parsing must not depend on where reads split.
             let parser = NATSParser()
-            let whole = parser.operations(inReads: [ByteBuffer(bytes: bytes)])
+            let whole = ReadFeeder.decode([ByteBuffer(bytes: bytes)], parser.next)
             let split = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
-            let halves = parser.operations(inReads: [
-                ByteBuffer(bytes: bytes[..<split]), ByteBuffer(bytes: bytes[split...]),
-            ])
-            precondition(whole.operations == halves.operations && whole.error == halves.error, "split changed parse")
-            for case .publish(let publish) in whole.operations {
+            let halves = ReadFeeder.decode(
+                [ByteBuffer(bytes: bytes[..<split]), ByteBuffer(bytes: bytes[split...])], parser.next)
+            precondition(whole.values == halves.values && whole.error == halves.error, "split changed parse")
+            precondition(!whole.needMoreMovedTheReaderIndex && !halves.needMoreMovedTheReaderIndex, "need more moved")
+            for case .publish(let publish) in whole.values {
                 if let headers = publish.headers { _ = try? NATSHeaderBlock.parse(headers) }
             }
             // A subject that maps to a topic maps back to itself unless it holds escapes.

@@ -153,7 +153,7 @@ extension MQTTConnectionHandler {
                 flushSoon()
             }
         case .pubRec where ack.reasonCode.isFailure:
-            // §4.3.3: a PUBREC with a failure code ends the QoS 2 flow.
+            // [MQTT-4.4.0-2] a PUBREC with a failure code ends the QoS 2 flow: acknowledged, never resent.
             let sequence = session.state.sequence(ofInflight: ack.packetID)
             session.state.complete(ack.packetID)
             session.recordDelivery(sequence: sequence, packetID: ack.packetID, .done)
@@ -174,7 +174,7 @@ extension MQTTConnectionHandler {
                     flushSoon()
                 }
             case .unknown:
-                // [MQTT-4.3.3-?] a PUBREC for an unknown identifier is answered with PUBREL 0x92 (5.0).
+                // MQTT 5.0 §3.6.2.1: a PUBREC for an unknown identifier is answered with PUBREL 0x92.
                 if ack.kind == .pubRec {
                     write(.ack(MQTTAckPacket(.pubRel, packetID: ack.packetID, reasonCode: .packetIdentifierNotFound)))
                 }

@@ -15,7 +15,7 @@ extension MQTTConnectionHandler {
         for request in packet.subscriptions {
             let filter: TopicFilter
             do { filter = try TopicFilter(request.filter, limits: bus.configuration.topicLimits) } catch {
-                // [MQTT-3.8.3-?] an invalid filter fails that filter only (0x8F; 3.1.1: 0x80).
+                // [MQTT-3.8.4-6] a reason code per filter: an invalid filter (§4.7) fails that filter only (0x8F; 3.1.1: 0x80).
                 codes.append(.topicFilterInvalid)
                 continue
             }
@@ -35,7 +35,7 @@ extension MQTTConnectionHandler {
             }
             let isNew = session.subscribe(
                 filter, MQTTSessionState.Subscription(options: request, identifier: identifier))
-            // [MQTT-3.9.3-?] the granted QoS is the requested one (we support up to 2).
+            // [MQTT-3.8.4-7] the granted QoS is the requested one (we support up to 2).
             codes.append(MQTTReasonCode(request.maxQoS.rawValue))
             // Retained messages: not for shared subscriptions (§4.8.2); Retain Handling 0 always,
             // 1 only for a new subscription, 2 never ([MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]).

@@ -227,7 +227,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
                 negotiated = try machine.disconnectReceived(disconnect)
                 context?.close(promise: nil)
             case .auth:
-                // No enhanced authentication method was agreed, so AUTH is a protocol error ([MQTT-4.12.0-?]).
+                // No enhanced authentication method was agreed, so AUTH is a protocol error ([MQTT-4.12.0-7]).
                 throw MQTTError.protocolError("AUTH without an authentication method")
             case .connAck, .subAck, .pingResp:
                 // Server-to-client packets from a client.

@@ -225,7 +225,7 @@ package struct MQTTConnectionStateMachine: Sendable {
         return MQTTAckPacket(.pubComp, packetID: packetID, reasonCode: .packetIdentifierNotFound)
     }
 
-    /// DISCONNECT from the client: [MQTT-3.14.2-?] §3.14.2.2.2: a session expiry may not go from 0 to non-zero.
+    /// DISCONNECT from the client: a session expiry may not go from 0 to non-zero (MQTT 5.0 §3.14.2.2.2).
     package mutating func disconnectReceived(_ packet: MQTTDisconnectPacket) throws(MQTTError) -> Negotiated {
         guard var negotiated else { throw .protocolError("DISCONNECT before CONNECT") }
         if let expiry = packet.properties.sessionExpiryInterval {

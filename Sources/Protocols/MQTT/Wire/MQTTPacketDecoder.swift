@@ -19,7 +19,8 @@ package enum MQTTPacketDecoder {
             lengthBytes = count
         }
         let total = 1 + lengthBytes + length
-        // Checked before waiting for (and buffering) the body. [MQTT-3.2.2-?] §3.1.2.11.4.
+        // Checked before waiting for (and buffering) the body: the server's Maximum Packet Size (MQTT 5.0
+        // §3.2.2.3.6; [MQTT-3.2.2-15] binds the client to it).
         guard total <= limits.maxPacketSize else { throw .packetTooLarge(total) }
         guard buffer.readableBytes >= total else { return nil }
         guard let type = MQTTPacketType(rawValue: first >> 4) else {

@@ -39,7 +39,7 @@ extension MQTTProperties {
         case .correlationData: correlationData = try block.readMQTTBinary()
         case .subscriptionIdentifier:
             let value = try block.readMQTTVariableByteInteger()
-            // [MQTT-3.8.2-?] a subscription identifier of 0 is a protocol error.
+            // MQTT 5.0 §3.8.2.1.2: a subscription identifier of 0 is a protocol error.
             guard value > 0 else { throw .protocolError("subscription identifier 0") }
             subscriptionIdentifiers.append(value)
         case .sessionExpiryInterval: sessionExpiryInterval = try block.readMQTTUInt32()
@@ -61,7 +61,7 @@ extension MQTTProperties {
         case .reasonString: reasonString = try block.readMQTTString()
         case .receiveMaximum:
             let value = try block.readMQTTUInt16()
-            guard value > 0 else { throw .protocolError("receive maximum 0") }  // [MQTT-3.1.2-?] §3.1.2.11.3
+            guard value > 0 else { throw .protocolError("receive maximum 0") }  // MQTT 5.0 §3.1.2.11.3
             receiveMaximum = value
         case .topicAliasMaximum: topicAliasMaximum = try block.readMQTTUInt16()
         case .topicAlias: topicAlias = try block.readMQTTUInt16()

@@ -76,7 +76,7 @@ extension MQTTProperties {
         for identifier in present where !allowed.contains(identifier) {
             throw .malformedPacket("property \(identifier) is not valid in \(context)")
         }
-        // [MQTT-3.8.2-?] §3.8.2.1.2: a SUBSCRIBE carries at most one Subscription Identifier.
+        // MQTT 5.0 §3.8.2.1.2: a SUBSCRIBE carries at most one Subscription Identifier.
         if context == .subscribe && subscriptionIdentifiers.count > 1 {
             throw .protocolError("more than one subscription identifier")
         }

@@ -156,7 +156,7 @@ package struct MQTTSessionState: Sendable {
         case unknown
     }
 
-    /// PUBACK / PUBREC / PUBCOMP for an outbound message ([MQTT-4.3.2-?], [MQTT-4.3.3-?]).
+    /// PUBACK / PUBREC / PUBCOMP for an outbound message ([MQTT-4.3.2-3], [MQTT-4.3.3-3], [MQTT-4.3.3-5]).
     package mutating func acknowledged(_ kind: MQTTAckPacket.Kind, packetID: UInt16) -> AckOutcome {
         guard var entry = inflight[packetID] else { return .unknown }
         switch kind {
@@ -164,7 +164,8 @@ package struct MQTTSessionState: Sendable {
             complete(packetID)
             return .completed
         case .pubRec where entry.packet.qos == .exactlyOnce:
-            // [MQTT-4.3.3-?] a PUBREC with a failure reason ends the flow (5.0 §4.3.3).
+            // [MQTT-4.3.3-4] a PUBREC is answered with PUBREL (the handler ends the flow on a failure reason
+            // instead, [MQTT-4.4.0-2]).
             entry.released = true
             inflight[packetID] = entry
             return .sendPubRel

@@ -1,7 +1,7 @@
-public import NIOCore
+package import NIOCore
 
 /// One operation a client sent, as the parser found it. Byte fields are slices of the read buffer.
-public enum NATSClientOperation: Sendable, Equatable {
+package enum NATSClientOperation: Sendable, Equatable {
     /// `CONNECT {json}` (boxed: the options are large and rare, every operation's copy would carry them).
     indirect case connect(NATSConnectOptions)
     /// `PUB` or `HPUB`.
@@ -17,7 +17,7 @@ public enum NATSClientOperation: Sendable, Equatable {
 }
 
 /// What `NATSParser.nextInPlace` found: a `PUB`/`HPUB` as where it lies in the buffer, anything else as is.
-public enum NATSParsedOperation {
+package enum NATSParsedOperation {
     case publish(NATSPublishLayout)
     case other(NATSClientOperation)
 }
@@ -25,7 +25,7 @@ public enum NATSParsedOperation {
 /// Where a `PUB` or `HPUB`'s parts lie in the buffer it was parsed from, as offsets from its reader index
 /// (`NATSParser.nextInPlace` leaves the operation there): read without a slice per operation. 32 bits each
 /// (an operation is bounded by max_payload + max_control_line). No reply / no headers: an empty range.
-public struct NATSPublishLayout: Sendable {
+package struct NATSPublishLayout: Sendable {
     // Usable from inline code: the handler's publish path reads them per operation.
     @usableFromInline let subjectStart: UInt32
     @usableFromInline let subjectEnd: UInt32
@@ -36,7 +36,7 @@ public struct NATSPublishLayout: Sendable {
     @usableFromInline let payloadStart: UInt32
     @usableFromInline let payloadEnd: UInt32
     /// The whole operation, up to and including the CRLF after the payload.
-    public let length: Int
+    package let length: Int
 
     init(subject: Range<Int>, replyTo: Range<Int>?, headers: Range<Int>?, payload: Range<Int>, length: Int) {
         self.subjectStart = UInt32(subject.lowerBound)
@@ -49,12 +49,12 @@ public struct NATSPublishLayout: Sendable {
         self.length = length
     }
 
-    @inlinable public var hasHeaders: Bool { payloadStart > headersStart }
-    @inlinable public var hasReply: Bool { replyEnd > replyStart }
-    @inlinable public var payloadSize: Int { Int(payloadEnd &- payloadStart) }
+    @inlinable package var hasHeaders: Bool { payloadStart > headersStart }
+    @inlinable package var hasReply: Bool { replyEnd > replyStart }
+    @inlinable package var payloadSize: Int { Int(payloadEnd &- payloadStart) }
 
     /// The operation as a value of its own (one slice of `buffer`), for everything but the common case.
-    public func publish(in buffer: ByteBuffer) -> NATSPublish {
+    package func publish(in buffer: ByteBuffer) -> NATSPublish {
         NATSPublish(
             frame: buffer.getSlice(at: buffer.readerIndex, length: length)!,
             subject: Int(subjectStart)..<Int(subjectEnd),
@@ -65,14 +65,14 @@ public struct NATSPublishLayout: Sendable {
 
     /// The payload, as a slice of `buffer`.
     @inlinable
-    public func payload(in buffer: ByteBuffer) -> ByteBuffer {
+    package func payload(in buffer: ByteBuffer) -> ByteBuffer {
         buffer.getSlice(at: buffer.readerIndex + Int(payloadStart), length: payloadSize)!
     }
 
     /// Whether the subject is exactly `bytes`, without slicing it. (A byte loop: subjects are short, and
     /// inlined into the handler it costs no call.)
     @inlinable
-    public func subjectEquals(_ bytes: ByteBuffer, in buffer: ByteBuffer) -> Bool {
+    package func subjectEquals(_ bytes: ByteBuffer, in buffer: ByteBuffer) -> Bool {
         let count = Int(subjectEnd &- subjectStart)
         guard bytes.readableBytes == count else { return false }
         let start = Int(subjectStart)
@@ -91,9 +91,9 @@ public struct NATSPublishLayout: Sendable {
 
 /// A `PUB` or `HPUB`: one slice of the read buffer holding the whole operation, and where its parts
 /// are. Copying it retains one buffer, not four; the parts are sliced only when asked for.
-public struct NATSPublish: Sendable, Equatable {
+package struct NATSPublish: Sendable, Equatable {
     /// The bytes the parts are located in (for a parsed operation: the operation as read).
-    public let frame: ByteBuffer
+    package let frame: ByteBuffer
     // Offsets into `frame`, 32 bits each (an operation is bounded by max_payload + max_control_line), so
     // the operation is small to copy. No reply / no headers: an empty range at 0.
     private let subjectStart: UInt32
@@ -122,7 +122,7 @@ public struct NATSPublish: Sendable, Equatable {
     private var payloadRange: Range<Int> { Int(payloadStart)..<Int(payloadEnd) }
 
     /// Builds one from its parts (tests, tools).
-    public init(subject: ByteBuffer, replyTo: ByteBuffer? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer) {
+    package init(subject: ByteBuffer, replyTo: ByteBuffer? = nil, headers: ByteBuffer? = nil, payload: ByteBuffer) {
         var frame = ByteBuffer()
         func append(_ part: ByteBuffer) -> Range<Int> {
             let start = frame.writerIndex
@@ -137,18 +137,18 @@ public struct NATSPublish: Sendable, Equatable {
             frame: frame, subject: subjectRange, replyTo: replyRange, headers: headersRange, payload: payloadRange)
     }
 
-    public var subject: ByteBuffer { slice(subjectRange) }
-    public var replyTo: ByteBuffer? { replyRange.map(slice) }
+    package var subject: ByteBuffer { slice(subjectRange) }
+    package var replyTo: ByteBuffer? { replyRange.map(slice) }
     /// The header block (`NATS/1.0\r\n…\r\n\r\n`) of an `HPUB`.
-    public var headers: ByteBuffer? { headersRange.map(slice) }
-    public var payload: ByteBuffer { slice(payloadRange) }
-    public var hasHeaders: Bool { payloadStart > headersStart }
-    public var hasReply: Bool { replyEnd > replyStart }
-    public var payloadSize: Int { Int(payloadEnd - payloadStart) }
+    package var headers: ByteBuffer? { headersRange.map(slice) }
+    package var payload: ByteBuffer { slice(payloadRange) }
+    package var hasHeaders: Bool { payloadStart > headersStart }
+    package var hasReply: Bool { replyEnd > replyStart }
+    package var payloadSize: Int { Int(payloadEnd - payloadStart) }
 
     /// Whether the subject is exactly `bytes`, without slicing it.
     @inline(__always)
-    public func subjectEquals(_ bytes: ByteBuffer) -> Bool {
+    package func subjectEquals(_ bytes: ByteBuffer) -> Bool {
         guard bytes.readableBytes == Int(subjectEnd - subjectStart) else { return false }
         return frame.withUnsafeReadableBytes { frame in
             bytes.withUnsafeReadableBytes { other in
@@ -163,7 +163,7 @@ public struct NATSPublish: Sendable, Equatable {
         frame.getSlice(at: frame.readerIndex + range.lowerBound, length: range.count)!
     }
 
-    public static func == (lhs: NATSPublish, rhs: NATSPublish) -> Bool {
+    package static func == (lhs: NATSPublish, rhs: NATSPublish) -> Bool {
         lhs.subject == rhs.subject && lhs.replyTo == rhs.replyTo && lhs.headers == rhs.headers
             && lhs.payload == rhs.payload
     }

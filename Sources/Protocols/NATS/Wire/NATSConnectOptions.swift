@@ -1,33 +1,33 @@
 import BusCore
 
 /// The client's `CONNECT` options (fields the reference server documents; unknown ones are ignored).
-public struct NATSConnectOptions: Sendable, Equatable {
+package struct NATSConnectOptions: Sendable, Equatable {
     /// `+OK` after every valid operation.
-    public var verbose = false
+    package var verbose = false
     /// Stricter checks; we always check subjects strictly, so this changes nothing here.
-    public var pedantic = false
-    public var tlsRequired = false
-    public var authToken: String?
-    public var user: String?
-    public var password: String?
+    package var pedantic = false
+    package var tlsRequired = false
+    package var authToken: String?
+    package var user: String?
+    package var password: String?
     /// A user JWT (decentralised auth); checked like a token until the security issue adds NATS JWTs.
-    public var jwt: String?
-    public var name: String?
-    public var lang: String?
-    public var version: String?
+    package var jwt: String?
+    package var name: String?
+    package var lang: String?
+    package var version: String?
     /// 0 (original) or 1 (dynamic reconfiguration aware); anything else is refused.
-    public var protocolLevel = 0
+    package var protocolLevel = 0
     /// Deliver this connection's own publications back to its matching subscriptions.
-    public var echo = true
+    package var echo = true
     /// The client understands `HMSG`.
-    public var headers = false
+    package var headers = false
     /// Answer requests that reach no subscriber with a 503 status message at once.
-    public var noResponders = false
+    package var noResponders = false
 
-    public init() {}
+    package init() {}
 
     /// Parses the JSON argument of `CONNECT`.
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(NATSProtocolError) -> NATSConnectOptions {
+    package static func parse(_ bytes: UnsafeRawBufferPointer) throws(NATSProtocolError) -> NATSConnectOptions {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes)
@@ -64,7 +64,7 @@ public struct NATSConnectOptions: Sendable, Equatable {
 
     /// The credential a token authenticator checks: a bearer token travels as `auth_token`, as `pass`
     /// (with or without a user) or as `jwt`.
-    public var credential: String? { authToken ?? jwt ?? password }
+    package var credential: String? { authToken ?? jwt ?? password }
 
     private static func bool(_ value: JSONValue, _ key: String) throws(NATSProtocolError) -> Bool {
         switch value {

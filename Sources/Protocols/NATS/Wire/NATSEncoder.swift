@@ -1,11 +1,11 @@
-public import NIOCore
+package import NIOCore
 
 /// Writes server operations. `MSG`/`HMSG` are written straight into a connection's outbound buffer,
 /// one after another, and flushed once per batch.
-public enum NATSEncoder {
+package enum NATSEncoder {
     /// `MSG <subject> <sid> `: the part of a `MSG` that is the same for every message of one topic to one
     /// subscription, so a connection builds it once and reuses it.
-    public static func messagePrefix(_ buffer: inout ByteBuffer, subject: ByteBuffer, sid: ByteBuffer) {
+    package static func messagePrefix(_ buffer: inout ByteBuffer, subject: ByteBuffer, sid: ByteBuffer) {
         buffer.writeInteger(0x4D53_4720 as UInt32)  // "MSG "
         buffer.writeImmutableBuffer(subject)
         buffer.writeInteger(UInt8(ascii: " "))
@@ -16,7 +16,7 @@ public enum NATSEncoder {
     /// `MSG <subject> <sid> [reply] <size>\r\n<payload>\r\n` from its prefix (`messagePrefix`): one
     /// capacity check and plain copies, since this runs once per message per subscriber.
     @inline(__always)
-    public static func message(
+    package static func message(
         _ buffer: inout ByteBuffer, prefix: ByteBuffer, replyTo: ByteBuffer?, payload: ByteBuffer
     ) {
         let replyLength = replyTo.map { $0.readableBytes + 1 } ?? 0
@@ -68,7 +68,7 @@ public enum NATSEncoder {
     }
 
     /// `HMSG <subject> <sid> [reply] <header size> <total size>\r\n<headers><payload>\r\n`.
-    public static func headerMessage(
+    package static func headerMessage(
         _ buffer: inout ByteBuffer, subject: ByteBuffer, sid: ByteBuffer, replyTo: ByteBuffer?, headers: ByteBuffer,
         payload: ByteBuffer
     ) {
@@ -90,12 +90,12 @@ public enum NATSEncoder {
         buffer.writeInteger(0x0D0A as UInt16)
     }
 
-    public static func ping(_ buffer: inout ByteBuffer) { buffer.writeStaticString("PING\r\n") }
-    public static func pong(_ buffer: inout ByteBuffer) { buffer.writeStaticString("PONG\r\n") }
-    public static func ok(_ buffer: inout ByteBuffer) { buffer.writeStaticString("+OK\r\n") }
+    package static func ping(_ buffer: inout ByteBuffer) { buffer.writeStaticString("PING\r\n") }
+    package static func pong(_ buffer: inout ByteBuffer) { buffer.writeStaticString("PONG\r\n") }
+    package static func ok(_ buffer: inout ByteBuffer) { buffer.writeStaticString("+OK\r\n") }
 
     /// `-ERR '<text>'`.
-    public static func error(_ buffer: inout ByteBuffer, _ error: NATSProtocolError) {
+    package static func error(_ buffer: inout ByteBuffer, _ error: NATSProtocolError) {
         buffer.writeStaticString("-ERR '")
         // A quote or line break inside would end the operation early: the text is ours, but subjects
         // quoted into it come from clients.
@@ -107,7 +107,7 @@ public enum NATSEncoder {
 
     /// A non-negative integer in decimal, without making a String.
     @inline(__always)
-    public static func writeDecimal(_ buffer: inout ByteBuffer, _ value: Int) {
+    package static func writeDecimal(_ buffer: inout ByteBuffer, _ value: Int) {
         if value < 10 {
             buffer.writeInteger(UInt8(truncatingIfNeeded: value) &+ 0x30)
             return

@@ -1,16 +1,16 @@
-public import BusCore
-public import NIOCore
+package import BusCore
+package import NIOCore
 
 /// A NATS header block: `NATS/1.0[ <status>[ <description>]]\r\n` then `Key: Value\r\n` lines and an
 /// empty line. On the bus, `Content-Type` is the message's content type and every other field a user
 /// property (order and repeats kept), so MQTT user properties and NATS headers are the same thing.
-public struct NATSHeaderBlock: Sendable, Equatable {
+package struct NATSHeaderBlock: Sendable, Equatable {
     /// A status such as 503 (no responders); nil for plain headers.
-    public var status: Int?
-    public var statusDescription: String?
-    public var fields: [UserProperty]
+    package var status: Int?
+    package var statusDescription: String?
+    package var fields: [UserProperty]
 
-    public init(status: Int? = nil, statusDescription: String? = nil, fields: [UserProperty] = []) {
+    package init(status: Int? = nil, statusDescription: String? = nil, fields: [UserProperty] = []) {
         self.status = status
         self.statusDescription = statusDescription
         self.fields = fields
@@ -19,7 +19,7 @@ public struct NATSHeaderBlock: Sendable, Equatable {
     static let prefix = "NATS/1.0"
 
     /// Parses the header bytes of an `HPUB`.
-    public static func parse(_ buffer: ByteBuffer) throws(NATSProtocolError) -> NATSHeaderBlock {
+    package static func parse(_ buffer: ByteBuffer) throws(NATSProtocolError) -> NATSHeaderBlock {
         // Bytes, not Characters: Swift reads "\r\n" as one Character.
         let bytes = Array(buffer.readableBytesView)
         guard bytes.count >= 12, bytes.starts(with: prefix.utf8), bytes.suffix(4).elementsEqual("\r\n\r\n".utf8) else {
@@ -59,7 +59,7 @@ public struct NATSHeaderBlock: Sendable, Equatable {
     }
 
     /// The block as it goes on the wire.
-    public func write(to buffer: inout ByteBuffer) {
+    package func write(to buffer: inout ByteBuffer) {
         buffer.writeString(Self.prefix)
         if let status {
             buffer.writeString(" \(status)")
@@ -76,7 +76,7 @@ public struct NATSHeaderBlock: Sendable, Equatable {
     }
 
     /// Headers as the bus carries them.
-    public var messageHeaders: MessageHeaders {
+    package var messageHeaders: MessageHeaders {
         var headers = MessageHeaders()
         for field in fields {
             if headers.contentType == nil, field.name.lowercased() == "content-type" {
@@ -89,7 +89,7 @@ public struct NATSHeaderBlock: Sendable, Equatable {
     }
 
     /// The block for a bus message's headers; nil when it has nothing a NATS header carries.
-    public init?(_ headers: MessageHeaders) {
+    package init?(_ headers: MessageHeaders) {
         guard headers.contentType != nil || !headers.userProperties.isEmpty else { return nil }
         var fields: [UserProperty] = []
         if let contentType = headers.contentType {

@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 
 /// Splits a client's byte stream into operations, the way the reference server's parser does but
 /// without calling anything: it returns each operation and the handler decides what it means.
@@ -6,13 +6,13 @@ public import NIOCore
 /// `next` returns nil when the buffer holds no complete operation yet (the reader index is left where
 /// it was), and throws only for malformed input. Payloads and subjects are slices of the buffer: a
 /// message is copied only when it spans two reads (the handler keeps the unread tail).
-public struct NATSParser: Sendable {
-    public let limits: NATSLimits
+package struct NATSParser: Sendable {
+    package let limits: NATSLimits
 
-    public init(limits: NATSLimits = NATSLimits()) { self.limits = limits }
+    package init(limits: NATSLimits = NATSLimits()) { self.limits = limits }
 
     /// The next complete operation in `buffer`, consuming it; nil when more bytes are needed.
-    public func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> NATSClientOperation? {
+    package func next(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> NATSClientOperation? {
         switch try nextInPlace(&buffer) {
         case nil: return nil
         case .publish(let layout):
@@ -27,7 +27,7 @@ public struct NATSParser: Sendable {
     /// is left in the buffer and comes back as where its parts are, from the reader index; the caller
     /// reads them there and then skips `layout.length` bytes. No slice is made, so the commonest operation
     /// costs no reference count to parse. Other operations are consumed and returned as `next` does.
-    public func nextInPlace(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> NATSParsedOperation? {
+    package func nextInPlace(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> NATSParsedOperation? {
         guard buffer.readableBytes > 0 else { return nil }
         let line = try buffer.withUnsafeReadableBytes { bytes throws(NATSProtocolError) in
             try Self.scanControlLine(bytes, limits: limits)
@@ -276,28 +276,6 @@ struct Tokens {
         case 3: Int(starts.3)..<Int(ends.3)
         default: Int(starts.4)..<Int(ends.4)
         }
-    }
-}
-
-extension NATSParser {
-    /// The operations a connection sees when these chunks arrive as separate reads, and the error that
-    /// stopped it, if any: the unread tail of one read is kept and the next appended, as the handler
-    /// does. Parsing must not depend on where reads split (tests and the fuzz target check this).
-    public func operations(inReads reads: [ByteBuffer]) -> (
-        operations: [NATSClientOperation], error: NATSProtocolError?
-    ) {
-        var operations: [NATSClientOperation] = []
-        var unread = ByteBuffer()
-        for var read in reads {
-            unread.writeBuffer(&read)
-            do {
-                while let operation = try next(&unread) { operations.append(operation) }
-            } catch {
-                return (operations, error)
-            }
-            unread.discardReadBytes()
-        }
-        return (operations, nil)
     }
 }
 

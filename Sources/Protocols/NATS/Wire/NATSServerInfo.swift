@@ -1,24 +1,24 @@
 import BusCore
-public import NIOCore
+package import NIOCore
 
 /// The `INFO` a server sends first on every connection (fields as the reference server names them).
-public struct NATSServerInfo: Sendable {
-    public var serverID: String
-    public var serverName: String
+package struct NATSServerInfo: Sendable {
+    package var serverID: String
+    package var serverName: String
     /// The NATS server version whose client protocol this server speaks (clients gate features on it).
-    public var version: String
-    public var host: String
-    public var port: Int
-    public var maxPayload: Int
-    public var clientID: UInt64
-    public var clientIP: String?
-    public var authRequired: Bool
+    package var version: String
+    package var host: String
+    package var port: Int
+    package var maxPayload: Int
+    package var clientID: UInt64
+    package var clientIP: String?
+    package var authRequired: Bool
     /// The client must start TLS after this INFO (the NATS way: INFO travels in plain text first).
-    public var tlsRequired = false
+    package var tlsRequired = false
     /// The client must present a certificate (mTLS).
-    public var tlsVerify = false
+    package var tlsVerify = false
 
-    public init(
+    package init(
         serverID: String, serverName: String, version: String, host: String, port: Int, maxPayload: Int,
         clientID: UInt64, clientIP: String?, authRequired: Bool, tlsRequired: Bool = false, tlsVerify: Bool = false
     ) {
@@ -36,7 +36,7 @@ public struct NATSServerInfo: Sendable {
     }
 
     /// `INFO {…}\r\n`.
-    public func write(to buffer: inout ByteBuffer) {
+    package func write(to buffer: inout ByteBuffer) {
         buffer.writeStaticString("INFO {\"server_id\":")
         buffer.writeJSONString(serverID)
         buffer.writeStaticString(",\"server_name\":")

@@ -1,6 +1,6 @@
 /// One NATS connection's protocol state: whether CONNECT has been accepted, verbose mode, and the
 /// server's keep-alive pings. Pure: the handler feeds it facts and runs the actions it returns.
-public struct NATSSessionStateMachine: Sendable {
+package struct NATSSessionStateMachine: Sendable {
     private enum State {
         /// Before an accepted CONNECT. Without authentication the reference server accepts other
         /// operations here too (telnet demos); with it, anything but CONNECT is a violation.
@@ -12,7 +12,7 @@ public struct NATSSessionStateMachine: Sendable {
     }
 
     /// What to do with an operation other than CONNECT.
-    public enum OperationAction: Equatable {
+    package enum OperationAction: Equatable {
         /// Handle it; `acknowledge` asks for `+OK` after it (verbose mode).
         case handle(acknowledge: Bool)
         /// Send the error and close.
@@ -22,14 +22,14 @@ public struct NATSSessionStateMachine: Sendable {
     }
 
     /// What to do with CONNECT.
-    public enum ConnectAction: Equatable {
+    package enum ConnectAction: Equatable {
         case accept(acknowledge: Bool)
         case refuse(NATSProtocolError)
         case ignore
     }
 
     /// What the ping timer asks for.
-    public enum PingAction: Equatable {
+    package enum PingAction: Equatable {
         case sendPing
         case closeStale
         case none
@@ -41,20 +41,20 @@ public struct NATSSessionStateMachine: Sendable {
     private var pingsOutstanding = 0
     private var activeSinceLastTimer = false
 
-    public init(authenticationRequired: Bool, maxPingsOut: Int) {
+    package init(authenticationRequired: Bool, maxPingsOut: Int) {
         self.authenticationRequired = authenticationRequired
         self.maxPingsOut = maxPingsOut
     }
 
-    public var isClosed: Bool {
+    package var isClosed: Bool {
         if case .closed = state { return true }
         return false
     }
 
     /// Bytes arrived: the client is alive, so the next ping can wait.
-    public mutating func dataReceived() { activeSinceLastTimer = true }
+    package mutating func dataReceived() { activeSinceLastTimer = true }
 
-    public mutating func operationReceived() -> OperationAction {
+    package mutating func operationReceived() -> OperationAction {
         switch state {
         case .awaitingConnect:
             if authenticationRequired {
@@ -70,7 +70,7 @@ public struct NATSSessionStateMachine: Sendable {
     }
 
     /// CONNECT arrived; `authenticated` is the authenticator's verdict on its credentials.
-    public mutating func connectReceived(_ options: NATSConnectOptions, authenticated: Bool) -> ConnectAction {
+    package mutating func connectReceived(_ options: NATSConnectOptions, authenticated: Bool) -> ConnectAction {
         if case .closed = state { return .ignore }
         if options.protocolLevel < 0 || options.protocolLevel > 1 { return refuse(.badClientProtocol) }
         if options.noResponders && !options.headers { return refuse(.noRespondersRequiresHeaders) }
@@ -80,16 +80,16 @@ public struct NATSSessionStateMachine: Sendable {
     }
 
     /// A protocol error found by the parser or the handler.
-    public mutating func errorOccurred(_ error: NATSProtocolError) -> OperationAction {
+    package mutating func errorOccurred(_ error: NATSProtocolError) -> OperationAction {
         if case .closed = state { return .ignore }
         if error.closesConnection { state = .closed }
         return .refuse(error)
     }
 
-    public mutating func pongReceived() { pingsOutstanding = 0 }
+    package mutating func pongReceived() { pingsOutstanding = 0 }
 
     /// The ping interval elapsed.
-    public mutating func pingTimerFired() -> PingAction {
+    package mutating func pingTimerFired() -> PingAction {
         if case .closed = state { return .none }
         if pingsOutstanding >= maxPingsOut {
             state = .closed
@@ -106,14 +106,14 @@ public struct NATSSessionStateMachine: Sendable {
     }
 
     /// The CONNECT deadline passed (set only when authentication is required).
-    public mutating func authenticationTimerFired() -> Bool {
+    package mutating func authenticationTimerFired() -> Bool {
         guard case .awaitingConnect = state else { return false }
         state = .closed
         return true
     }
 
     /// The server closes the connection (shutdown, administrator, slow consumer).
-    public mutating func closeRequested() -> Bool {
+    package mutating func closeRequested() -> Bool {
         if case .closed = state { return false }
         state = .closed
         return true

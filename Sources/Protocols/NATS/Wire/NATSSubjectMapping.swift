@@ -11,9 +11,9 @@
 /// | `%2F`, `%2B`, `%23` | `/`, `+`, `#` |
 ///
 /// so `a/b.c` is `a.b%2Ec` and the NATS subject `x.y/z` is the topic `x/y%2Fz`.
-public enum NATSSubjectMapping {
+package enum NATSSubjectMapping {
     /// Why a subject was refused.
-    public enum Failure: Error, Sendable, Hashable {
+    package enum Failure: Error, Sendable, Hashable {
         case empty
         case emptyToken
         /// A wildcard where a concrete subject is required, or misplaced `>`.
@@ -21,19 +21,19 @@ public enum NATSSubjectMapping {
     }
 
     /// The topic a concrete subject publishes to.
-    public static func topicName(forSubject subject: String) throws(Failure) -> String {
+    package static func topicName(forSubject subject: String) throws(Failure) -> String {
         try convert(subject, allowWildcards: false)
     }
 
     /// The filter a `SUB` subject (and queue group) subscribes with.
-    public static func filterText(forSubject subject: String, queue: String? = nil) throws(Failure) -> String {
+    package static func filterText(forSubject subject: String, queue: String? = nil) throws(Failure) -> String {
         let pattern = try convert(subject, allowWildcards: true)
         guard let queue else { return pattern }
         return "$share/" + escapeQueue(queue) + "/" + pattern
     }
 
     /// The subject a topic is delivered on.
-    public static func subject(forTopic topic: String) -> String {
+    package static func subject(forTopic topic: String) -> String {
         if isPlainTopic(topic) {
             return String(decoding: topic.utf8.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: ".") : $0 }, as: UTF8.self)
         }

@@ -1,8 +1,8 @@
 import GRDB
 
 /// Raw SQL against a closed store's file, for tests that damage it on purpose.
-package enum SQLiteTestAccess {
-    package static func execute(path: String, sql: String) throws {
+enum SQLiteTestAccess {
+    static func execute(path: String, sql: String) throws {
         let database = try DatabaseQueue(path: path)
         try database.write { db in try db.execute(sql: sql) }
         try database.close()
