@@ -11,6 +11,162 @@ let upcoming: [SwiftSetting] = [
 /// the modules on it skip dynamic exclusivity checks, which cost ~3% of fan-out CPU in profiles.
 let hotPath: [SwiftSetting] = upcoming + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
+// MARK: - Protocols
+// One block per protocol (docs/architecture.md, "Adding a protocol"): its Wire module (codec and state
+// machines, no IO), its Frontend module (handlers and the `Frontend` conformance) and its tests. ServerApp
+// depends on every module in `frontendModules`; the frontend is then one line of ServerApp's
+// FrontendList. scripts/check-boundaries reads these blocks: no protocol imports another, no Wire module
+// imports IO, bus or store.
+var frontendModules: [Target.Dependency] = []
+var protocolTargets: [Target] = []
+
+// Native WebSocket (`/ws`, docs/protocols/websocket.md)
+frontendModules.append("NativeWebSocketFrontend")
+protocolTargets += [
+    // Native WebSocket protocol: codec + session state machine (no IO) ...
+    .target(
+        name: "NativeWebSocketWire",
+        dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/WebSocket/Wire",
+        swiftSettings: upcoming
+    ),
+    // ... and the NIO handler that runs its actions.
+    .target(
+        name: "NativeWebSocketFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/Protocols/WebSocket/Frontend",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "NativeWebSocketTests",
+        dependencies: [
+            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
+            "NativeWebSocketFrontend",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
+// Server-Sent Events and long polling (`/sse`, `/poll`, `/api/realtime`, docs/protocols/sse.md)
+frontendModules.append("SSEFrontend")
+protocolTargets += [
+    // Server-Sent Events and long polling: event encoding, positions, requests, state machines (no IO) ...
+    .target(
+        name: "SSEWire",
+        dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/SSE/Wire",
+        swiftSettings: upcoming
+    ),
+    // ... and the NIO handlers: `/sse` streams, `/api/realtime`, `/poll`.
+    .target(
+        name: "SSEFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "SSEWire",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/Protocols/SSE/Frontend",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "SSETests",
+        dependencies: [
+            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
+// MQTT 3.1.1 and 5.0 (1883, `/mqtt`, docs/protocols/mqtt.md)
+frontendModules.append("MQTTFrontend")
+protocolTargets += [
+    // MQTT 3.1.1 and 5.0: one codec for both versions + the session state machine (no IO) ...
+    .target(
+        name: "MQTTWire",
+        dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/MQTT/Wire",
+        swiftSettings: hotPath
+    ),
+    // ... and the TCP listener and connection handler that run its actions against the bus.
+    .target(
+        name: "MQTTFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "Storage",
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Sources/Protocols/MQTT/Frontend",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "MQTTTests",
+        dependencies: [
+            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
+// NATS client protocol (4222, `/nats`, docs/protocols/nats.md)
+frontendModules.append("NATSFrontend")
+protocolTargets += [
+    // NATS client protocol: parser, encoder, subject mapping, session state machine (no IO) ...
+    .target(
+        name: "NATSWire",
+        dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/NATS/Wire",
+        swiftSettings: hotPath
+    ),
+    // ... and the connection handler and listener on 4222.
+    .target(
+        name: "NATSFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Atomics", package: "swift-atomics"),
+        ],
+        path: "Sources/Protocols/NATS/Frontend",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "NATSTests",
+        dependencies: [
+            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -33,7 +189,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
-    targets: [
+    targets: protocolTargets + [
         // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
         .target(
             name: "BusCore",
@@ -103,100 +259,11 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        // Native WebSocket protocol: codec + session state machine (no IO) ...
-        .target(
-            name: "NativeWebSocketWire",
-            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/Protocols/WebSocket/Wire",
-            swiftSettings: upcoming
-        ),
-        // ... and the NIO handler that runs its actions.
-        .target(
-            name: "NativeWebSocketFrontend",
-            dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/Protocols/WebSocket/Frontend",
-            swiftSettings: hotPath
-        ),
-        // MQTT 3.1.1 and 5.0: one codec for both versions + the session state machine (no IO) ...
-        .target(
-            name: "MQTTWire",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/Protocols/MQTT/Wire",
-            swiftSettings: hotPath
-        ),
-        // ... and the TCP listener and connection handler that run its actions against the bus.
-        .target(
-            name: "MQTTFrontend",
-            dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "Storage",
-                .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "Atomics", package: "swift-atomics"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Sources/Protocols/MQTT/Frontend",
-            swiftSettings: hotPath
-        ),
-        // NATS client protocol: parser, encoder, subject mapping, session state machine (no IO) ...
-        .target(
-            name: "NATSWire",
-            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/Protocols/NATS/Wire",
-            swiftSettings: hotPath
-        ),
-        // ... and the connection handler and listener on 4222.
-        .target(
-            name: "NATSFrontend",
-            dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Atomics", package: "swift-atomics"),
-            ],
-            path: "Sources/Protocols/NATS/Frontend",
-            swiftSettings: hotPath
-        ),
-        // Server-Sent Events and long polling: event encoding, positions, requests, state machines (no IO) ...
-        .target(
-            name: "SSEWire",
-            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
-            path: "Sources/Protocols/SSE/Wire",
-            swiftSettings: upcoming
-        ),
-        // ... and the NIO handlers: `/sse` streams, `/api/realtime`, `/poll`.
-        .target(
-            name: "SSEFrontend",
-            dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "SSEWire",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Sources/Protocols/SSE/Frontend",
-            swiftSettings: hotPath
-        ),
         // Configuration, the service group, the HTTP API, metrics endpoint.
         .target(
             name: "ServerApp",
             dependencies: [
                 "BusCore", "BusRuntime", "FrontendKit", "SecurityKit", "Storage",
-                // The frontend list (FrontendList.swift): one line per protocol.
-                "NativeWebSocketFrontend", "SSEFrontend", "MQTTFrontend", "NATSFrontend",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -206,7 +273,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
+            ] + frontendModules,
             swiftSettings: upcoming
         ),
         // Swift client SDK (used by the CLI's publish/subscribe).
@@ -297,52 +364,12 @@ let package = Package(
         .testTarget(
             name: "FrontendKitTests",
             dependencies: [
-                "FrontendKit",
+                "FrontendKit", "BusCore", "BusRuntime", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ],
-            swiftSettings: upcoming
-        ),
-        .testTarget(
-            name: "NativeWebSocketTests",
-            dependencies: [
-                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NativeWebSocketWire",
-                "NativeWebSocketFrontend",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
-            swiftSettings: upcoming
-        ),
-        .testTarget(
-            name: "MQTTTests",
-            dependencies: [
-                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "MQTTWire", "MQTTFrontend",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
-            swiftSettings: upcoming
-        ),
-        .testTarget(
-            name: "NATSTests",
-            dependencies: [
-                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
-            swiftSettings: upcoming
-        ),
-        .testTarget(
-            name: "SSETests",
-            dependencies: [
-                "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),

@@ -93,6 +93,21 @@ import Testing
         #expect(sweeper.count == 2)
     }
 
+    @Test func aStoppedSweeperTicksNoMoreAndStartsNoTimerAgain() {
+        let participant = Participant()
+        sweeper.add(participant)
+        loop.advanceTime(by: KeepAliveSweeper.tick)
+        #expect(participant.ticks.count == 1)
+        sweeper.stop()
+        loop.advanceTime(by: KeepAliveSweeper.tick * 4)
+        #expect(participant.ticks.count == 1)
+        // A connection that arrives during shutdown joins, but no timer is scheduled for it.
+        let late = Participant()
+        sweeper.add(late)
+        loop.advanceTime(by: KeepAliveSweeper.tick * 4)
+        #expect(late.ticks.isEmpty && participant.ticks.count == 1)
+    }
+
     @Test func sweepersAreFoundByTheirLoop() {
         let other = EmbeddedEventLoop()
         let sweepers = KeepAliveSweepers(eventLoops: [loop, other])
