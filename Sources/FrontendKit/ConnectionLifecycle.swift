@@ -105,3 +105,24 @@ extension ConnectionLifecycle {
         channel.eventLoop.scheduleTask(in: closeGracePeriod) { channel.close(promise: nil) }
     }
 }
+
+/// A protocol's connection handler: its connection ends once, in `connectionEnded()`, whichever comes
+/// first of `channelInactive` (either side closed) and `handlerRemoved` (the pipeline let it go).
+package protocol FrontendConnectionHandler: ChannelInboundHandler {
+    /// The handler's context while it is in a pipeline; cleared when it is removed.
+    var context: ChannelHandlerContext? { get set }
+    /// Releases what the connection holds — `lifecycle.end(…)` first, which makes a second call a no-op.
+    func connectionEnded()
+}
+
+extension FrontendConnectionHandler {
+    package func channelInactive(context: ChannelHandlerContext) {
+        connectionEnded()
+        context.fireChannelInactive()
+    }
+
+    package func handlerRemoved(context: ChannelHandlerContext) {
+        connectionEnded()
+        self.context = nil
+    }
+}

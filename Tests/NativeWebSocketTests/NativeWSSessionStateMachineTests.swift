@@ -67,3 +67,82 @@ import Testing
         }
     }
 }
+
+/// Deadlines live in the machine: each tick brings the time, the machine answers with what to do.
+@Suite struct NativeWSSessionTimerTests {
+    let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    let timers = NativeWSSessionStateMachine.Timers(
+        pingInterval: .seconds(25), pongTimeout: .seconds(10), connectTimeout: .seconds(5))
+
+    @Test func pingsEveryIntervalAndClosesWhenThePongWindowPassesInSilence() {
+        var machine = NativeWSSessionStateMachine(anonymousAllowed: true, timers: timers)
+        machine.started(now: start)
+        #expect(machine.tick(now: start + .seconds(24)) == .none)
+        #expect(machine.tick(now: start + .seconds(25)) == .sendPing)
+        machine.frameReceived()  // the pong
+        #expect(machine.tick(now: start + .seconds(35)) == .none)
+        #expect(machine.tick(now: start + .seconds(50)) == .sendPing)
+        #expect(machine.tick(now: start + .seconds(60)) == .close(.keepAliveTimeout))
+        #expect(machine.isClosing)
+    }
+
+    @Test func withoutAnonymousAccessAConnectMustSucceedInTime() {
+        var waiting = NativeWSSessionStateMachine(anonymousAllowed: false, timers: timers)
+        waiting.started(now: start)
+        #expect(waiting.tick(now: start + .seconds(4)) == .none)
+        #expect(waiting.tick(now: start + .seconds(5)) == .close(.connectTimeout))
+
+        var connected = NativeWSSessionStateMachine(anonymousAllowed: false, timers: timers)
+        connected.started(now: start)
+        _ = connected.requestReceived(.connect(token: "t", name: nil))
+        connected.authenticated(true)
+        #expect(connected.tick(now: start + .seconds(5)) == .none)
+        #expect(!connected.isClosing)
+
+        var upgraded = NativeWSSessionStateMachine(anonymousAllowed: false, timers: timers)
+        upgraded.connectedByUpgrade()
+        upgraded.started(now: start)
+        #expect(upgraded.tick(now: start + .seconds(6)) == .none)
+    }
+}
+
+/// The rules of `subscribe`, decided before the bus is touched (docs/protocols/websocket.md).
+@Suite struct NativeWSSubscribeRuleTests {
+    let machine = NativeWSSessionStateMachine(anonymousAllowed: true)
+
+    func decide(
+        _ channel: String, history: Int? = nil, recover: LogPosition? = nil,
+        permissions: TopicPermissions = .unrestricted, subscribed: Bool = false, count: Int = 0
+    ) -> NativeWSSessionStateMachine.SubscribeAction {
+        machine.subscribeReceived(
+            channel: channel, history: history, recover: recover, topicLimits: TopicLimits(),
+            permissions: permissions, alreadySubscribed: subscribed, subscriptionCount: count, maxSubscriptions: 2)
+    }
+
+    func refusal(_ action: NativeWSSessionStateMachine.SubscribeAction) -> NativeWSErrorCode? {
+        if case .refuse(let code, _) = action { return code }
+        return nil
+    }
+
+    @Test func aConcreteChannelWithHistoryOrRecovery() throws {
+        let filter = try TopicFilter("chat/a")
+        #expect(decide("chat/a") == .subscribe(filter, history: nil))
+        #expect(decide("chat/a", history: 5) == .subscribe(filter, history: .last(5)))
+        let position = LogPosition(offset: 3, epoch: "e")
+        #expect(
+            decide("chat/a", history: 5, recover: position)
+                == .subscribe(filter, history: .recover(position, fallback: 5)))
+        #expect(decide("chat/a", recover: position) == .subscribe(filter, history: .recover(position, fallback: 0)))
+    }
+
+    @Test func refusalsNameTheRule() throws {
+        #expect(refusal(decide("chat/#/x")) == .badRequest)  // not a filter
+        #expect(refusal(decide("chat/a", subscribed: true)) == .badRequest)  // already subscribed
+        #expect(refusal(decide("chat/a", count: 2)) == .tooLarge)  // subscription limit
+        let readOnly = TopicPermissions(publish: .all, subscribe: .only([try TopicFilter("news/#")]))
+        #expect(refusal(decide("chat/a", permissions: readOnly)) == .permissionDenied)
+        #expect(refusal(decide("chat/+", history: 1)) == .badRequest)  // history needs a concrete channel
+        #expect(refusal(decide("$share/g/chat/a", recover: LogPosition(offset: 1, epoch: "e"))) == .badRequest)
+        #expect(decide("chat/+") == .subscribe(try TopicFilter("chat/+"), history: nil))
+    }
+}

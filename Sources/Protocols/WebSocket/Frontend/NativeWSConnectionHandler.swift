@@ -8,7 +8,8 @@ import NativeWebSocketWire
 /// One native WebSocket connection: decodes requests, consults the state machine, runs its actions
 /// against the bus, and receives deliveries as a `BusSubscriber`. Confined to its event loop: the only
 /// entry from other threads is `requestClose`, which hops onto it (hence `@unchecked Sendable`).
-final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAliveParticipant, ConnectionController,
+final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber, KeepAliveParticipant,
+    ConnectionController,
     @unchecked Sendable
 {
     typealias InboundIn = WebSocketFrame
@@ -24,7 +25,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
     private var lifecycle: ConnectionLifecycle
     private var subscriptions: [String: BusSubscription] = [:]
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline, so it is handed to
     /// the socket's write buffer directly (saves the context hops per subscriber per message).
     private var core: (any ChannelCore)?
@@ -36,16 +37,19 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     private var lastDelivered: BusMessage?
     /// Keep-alive state, driven by the loop's `KeepAliveSweeper`.
     var keepAliveSlot = -1
-    private var nextPing = NIODeadline.distantFuture
-    private var pongDeadline: NIODeadline?
-    private var connectDeadline: NIODeadline?
 
     /// `upgradeCredentials`: what the upgrade request carried (accepted by the endpoint); the connection
     /// then starts connected as that user, without a `connect`.
     init(services: NativeWSServices, upgradeCredentials: ClientCredentials? = nil) {
         self.services = services
         self.metricsSlot = services.metricsSlot
-        self.machine = NativeWSSessionStateMachine(anonymousAllowed: services.authenticator.allowsAnonymous)
+        let configuration = services.configuration
+        self.machine = NativeWSSessionStateMachine(
+            anonymousAllowed: services.authenticator.allowsAnonymous,
+            timers: NativeWSSessionStateMachine.Timers(
+                pingInterval: .seconds(Int64(configuration.pingIntervalSeconds)),
+                pongTimeout: .seconds(Int64(configuration.pongTimeoutSeconds)),
+                connectTimeout: .seconds(Int64(configuration.connectTimeoutSeconds))))
         self.lifecycle = ConnectionLifecycle(
             protocolName: "websocket", id: services.bus.makeIdentifier(), connections: services.connections,
             counters: services.counters, keepAlive: services.keepAlive)
@@ -81,29 +85,14 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
         writable = context.channel.isWritable
         guard lifecycle.admit(remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self) == nil
         else {
-            close(code: .unknown(1013), reason: "connection limit reached")
+            close(.connectionLimit)
             return
         }
-        let now = context.eventLoop.now
-        if !services.authenticator.allowsAnonymous {
-            // Without anonymous access a socket that never authenticates must not hold a slot.
-            connectDeadline = now + .seconds(Int64(configuration.connectTimeoutSeconds))
-        }
-        nextPing = now + .seconds(Int64(configuration.pingIntervalSeconds))
+        machine.started(now: context.eventLoop.now)
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        cleanUp()
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        cleanUp()
-        self.context = nil
-    }
-
-    private func cleanUp() {
+    func connectionEnded() {
         guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
         core = nil
         subscriptions.removeAll()
@@ -130,7 +119,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             }
             run(machine.closeReceived(code: answer.code))
         default:
-            close(code: .protocolError, reason: "unexpected opcode")
+            close(.unexpectedOpcode)
         }
     }
 
@@ -189,10 +178,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             }
             bus.unsubscribe(subscription, presenceClientID: info.id)
             lifecycle.update { $0.subscriptions.removeAll { $0 == channel } }
-            reply(id: id, type: "unsubscribed") { buffer in
-                buffer.writeStaticString(",\"channel\":")
-                buffer.writeJSONString(channel)
-            }
+            reply(id: id, type: "unsubscribed") { NativeWSEncoder.unsubscribed(&$0, channel: channel) }
         case .publish(let channel, let data, let event):
             guard let topic = topic(channel, id: id), mayPublish(topic, id: id) else { return }
             // Without an id a publish is fire-and-forget: no success reply (errors are still sent), and
@@ -200,9 +186,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             guard id != nil else { return publish(topic, data, event: event, reply: nil) }
             publish(topic, data, event: event) { handler, result in
                 if let failure = result.failure { return handler.sendError(id: id, .unavailable, failure) }
-                handler.reply(id: id, type: "published") { buffer in
-                    if let position = result.position { BusJSON.position(&buffer, position) }
-                }
+                handler.reply(id: id, type: "published") { NativeWSEncoder.published(&$0, position: result.position) }
             }
         case .rpc(let channel, let data, let timeout):
             rpc(id: id, channel: channel, data: data, timeout: timeout)
@@ -219,31 +203,16 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
                 return sendError(id: id, .notFound, "presence is not enabled for \(channel)")
             }
             let clients = bus.presence.clients(of: topic)
-            reply(id: id, type: "presence") { buffer in
-                buffer.writeStaticString(",\"channel\":")
-                buffer.writeJSONString(channel)
-                buffer.writeStaticString(",\"clients\":[")
-                for (index, client) in clients.enumerated() {
-                    if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                    BusJSON.client(&buffer, client)
-                }
-                buffer.writeInteger(UInt8(ascii: "]"))
-            }
+            reply(id: id, type: "presence") { NativeWSEncoder.presence(&$0, channel: channel, clients: clients) }
         case .history(let channel, let limit, let since):
             guard let topic = topic(channel, id: id), mayRead(topic, id: id) else { return }
             guard let read = bus.readHistory(topic, after: since, limit: limit ?? configuration.defaultHistoryLimit)
             else {
                 return sendError(id: id, .notFound, "\(channel) keeps no history")
             }
-            reply(id: id, type: "history") { buffer in
-                buffer.writeStaticString(",\"channel\":")
-                buffer.writeJSONString(channel)
-                BusJSON.position(&buffer, read.position)
-                if let recovered = read.recovered {
-                    buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false")
-                }
-                buffer.writeStaticString(",\"messages\":")
-                BusJSON.messages(&buffer, read.messages)
+            reply(id: id, type: "history") {
+                NativeWSEncoder.history(
+                    &$0, channel: channel, position: read.position, recovered: read.recovered, messages: read.messages)
             }
         case .ping:
             reply(id: id, type: "pong") { _ in }
@@ -266,15 +235,8 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             let client = info.id
             let ping = configuration.pingIntervalSeconds
             let expires = identity.expiresAt
-            reply(id: id, type: "connected") { buffer in
-                buffer.writeStaticString(",\"client\":")
-                buffer.writeJSONString(client)
-                buffer.writeStaticString(",\"version\":\"1\",\"ping\":")
-                buffer.writeDecimal(ping)
-                if let expires {
-                    buffer.writeStaticString(",\"expires\":")
-                    buffer.writeDecimal(Int(expires))
-                }
+            reply(id: id, type: "connected") {
+                NativeWSEncoder.connected(&$0, client: client, pingSeconds: ping, expires: expires)
             }
         }
     }
@@ -294,12 +256,7 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
             }
             lifecycle.identity = identity
             let expires = identity.expiresAt
-            reply(id: id, type: "refreshed") { buffer in
-                if let expires {
-                    buffer.writeStaticString(",\"expires\":")
-                    buffer.writeDecimal(Int(expires))
-                }
-            }
+            reply(id: id, type: "refreshed") { NativeWSEncoder.refreshed(&$0, expires: expires) }
         }
     }
 
@@ -320,39 +277,30 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     }
 
     private func subscribe(id: ByteBuffer?, channel: String, history: Int?, recover: LogPosition?) {
-        let filter: TopicFilter
-        do {
-            filter = try TopicFilter(channel, limits: bus.configuration.topicLimits)
-        } catch {
-            return sendError(id: id, .badRequest, "invalid channel \"\(channel)\": \(error)")
-        }
-        guard subscriptions[channel] == nil else {
-            return sendError(id: id, .badRequest, "already subscribed to \(channel)")
-        }
-        guard subscriptions.count < configuration.maxSubscriptions else {
-            return sendError(id: id, .tooLarge, "subscription limit (\(configuration.maxSubscriptions)) reached")
-        }
-        guard identity.permissions.maySubscribe(filter) else {
-            services.counters.countPermissionDenied()
-            return sendError(id: id, .permissionDenied, "not allowed to subscribe to \(channel)")
-        }
-        if (history != nil || recover != nil) && (filter.hasWildcards || filter.shareGroup != nil) {
-            return sendError(id: id, .badRequest, "history and recover need a concrete channel, not a filter")
-        }
-        let request: Bus.HistoryRequest? =
-            if let recover { .recover(recover, fallback: history ?? 0) } else { history.map { .last($0) } }
-        let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: request)
-        subscriptions[channel] = result.subscription
-        lifecycle.update { $0.subscriptions.append(channel) }
-        let recovered = result.recovered ?? (recover != nil ? false : nil)
-        reply(id: id, type: "subscribed") { buffer in
-            buffer.writeStaticString(",\"channel\":")
-            buffer.writeJSONString(channel)
-            if let position = result.position { BusJSON.position(&buffer, position) }
-            if let recovered { buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
-            buffer.writeStaticString(",\"messages\":")
-            BusJSON.messages(&buffer, result.messages)
+        let action = machine.subscribeReceived(
+            channel: channel, history: history, recover: recover, topicLimits: bus.configuration.topicLimits,
+            permissions: identity.permissions, alreadySubscribed: subscriptions[channel] != nil,
+            subscriptionCount: subscriptions.count, maxSubscriptions: configuration.maxSubscriptions)
+        switch action {
+        case .refuse(let code, let message):
+            if code == .permissionDenied { services.counters.countPermissionDenied() }
+            sendError(id: id, code, message)
+        case .subscribe(let filter, let history):
+            let request: Bus.HistoryRequest? =
+                switch history {
+                case .last(let count): .last(count)
+                case .recover(let position, let fallback): .recover(position, fallback: fallback)
+                case nil: nil
+                }
+            let result = bus.subscribe(
+                filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: request)
+            subscriptions[channel] = result.subscription
+            lifecycle.update { $0.subscriptions.append(channel) }
+            let recovered = result.recovered ?? (recover != nil ? false : nil)
+            reply(id: id, type: "subscribed") {
+                NativeWSEncoder.subscribed(
+                    &$0, channel: channel, position: result.position, recovered: recovered, messages: result.messages)
+            }
         }
     }
 
@@ -458,26 +406,16 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
     func keepAliveTick(now: NIODeadline) {
         if lifecycle.credentialsExpired(now: bus.clock()) {
             // The token ran out without a `refresh`: 1008 with a reason the client can act on.
-            return close(code: .policyViolation, reason: "token expired")
+            return close(.tokenExpired)
         }
-        if let deadline = connectDeadline, now >= deadline {
-            connectDeadline = nil
-            if machine.connectDeadlinePassed() == .closeForTimeout {
-                return writeClose(code: 1008, reason: "no successful connect request in time")
-            }
-        }
-        if let deadline = pongDeadline, now >= deadline {
-            pongDeadline = nil
-            if machine.pongDeadlinePassed() == .closeForTimeout {
-                return writeClose(code: 1008, reason: "keep-alive timeout")
-            }
-        }
-        if now >= nextPing {
-            nextPing = now + .seconds(Int64(configuration.pingIntervalSeconds))
-            guard machine.pingTimerFired() == .sendPing else { return }
+        switch machine.tick(now: now) {
+        case .none:
+            break
+        case .sendPing:
             write(WebSocketFrameWriter.frame(.ping, payload: ByteBuffer()))
             flushIfNeeded()
-            pongDeadline = now + .seconds(Int64(configuration.pongTimeoutSeconds))
+        case .close(let reason):
+            writeClose(code: reason.code, reason: reason.reason)
         }
     }
 
@@ -487,11 +425,15 @@ final class NativeWSConnectionHandler: ChannelInboundHandler, BusSubscriber, Kee
 
     func serverClose(_ reason: CloseReason) {
         switch reason {
-        case .shutdown: close(code: .goingAway, reason: "server shutting down")
-        case .administrative: close(code: .policyViolation, reason: "closed by the administrator")
-        case .slowConsumer: close(code: .policyViolation, reason: "slow consumer: outbound buffer full")
-        case .keepAliveTimeout: close(code: .policyViolation, reason: "keep-alive timeout")
+        case .shutdown: close(.shutdown)
+        case .administrative: close(.administrative)
+        case .slowConsumer: close(.slowConsumer)
+        case .keepAliveTimeout: close(.keepAliveTimeout)
         }
+    }
+
+    private func close(_ reason: NativeWSServerClose) {
+        run(machine.closeRequested(code: reason.code, reason: reason.reason))
     }
 
     private func close(code: WebSocketErrorCode, reason: String) {

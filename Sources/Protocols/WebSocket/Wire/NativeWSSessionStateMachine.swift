@@ -1,5 +1,9 @@
-/// The native protocol's connection state: authentication, keep-alive and closing. Pure: the handler
-/// feeds it events and runs the actions it returns (STYLE.md habit 2).
+package import BusCore
+package import NIOCore
+
+/// The native protocol's connection state: authentication, keep-alive and its deadlines, the rules of
+/// `subscribe`, and closing. Pure: the handler feeds it events (with the time they happened) and runs the
+/// actions it returns (STYLE.md habits 2, 4 and 18).
 package struct NativeWSSessionStateMachine {
     private enum State {
         /// Open; `connected` once a `connect` request succeeded (anonymous clients may skip it).
@@ -10,11 +14,69 @@ package struct NativeWSSessionStateMachine {
         case closing
     }
 
+    /// The keep-alive and authentication intervals (`limits.*` in the configuration).
+    package struct Timers: Sendable, Equatable {
+        /// Between server pings (also told to clients in `connected`).
+        package var pingInterval: TimeAmount
+        /// How long after a ping anything must arrive.
+        package var pongTimeout: TimeAmount
+        /// How long a client has to authenticate when anonymous access is off.
+        package var connectTimeout: TimeAmount
+
+        package init(
+            pingInterval: TimeAmount = .seconds(25), pongTimeout: TimeAmount = .seconds(10),
+            connectTimeout: TimeAmount = .seconds(10)
+        ) {
+            self.pingInterval = pingInterval
+            self.pongTimeout = pongTimeout
+            self.connectTimeout = connectTimeout
+        }
+    }
+
     private var state = State.open(connected: false, awaitingPong: false)
     private let anonymousAllowed: Bool
+    private let timers: Timers
+    private var nextPing = NIODeadline.distantFuture
+    private var pongDeadline: NIODeadline?
+    private var connectDeadline: NIODeadline?
 
-    package init(anonymousAllowed: Bool) {
+    package init(anonymousAllowed: Bool, timers: Timers = Timers()) {
         self.anonymousAllowed = anonymousAllowed
+        self.timers = timers
+    }
+
+    /// The connection was admitted at `now` (`started`): pings start, and without anonymous access the
+    /// time to authenticate runs — a socket that never authenticates must not hold a slot.
+    package mutating func started(now: NIODeadline) {
+        nextPing = now + timers.pingInterval
+        if !anonymousAllowed, case .open(connected: false, _) = state { connectDeadline = now + timers.connectTimeout }
+    }
+
+    /// What a tick of the keep-alive sweeper asks for.
+    package enum TickAction: Equatable {
+        case none
+        /// Send a ping frame (the pong window starts now).
+        case sendPing
+        /// Send a close frame for this reason, then close (the machine is closing already).
+        case close(NativeWSServerClose)
+    }
+
+    /// The loop's keep-alive sweeper ticked at `now` (`tick`): the connect deadline, then the pong
+    /// window, then the ping interval.
+    package mutating func tick(now: NIODeadline) -> TickAction {
+        if let deadline = connectDeadline, now >= deadline {
+            connectDeadline = nil
+            if connectDeadlinePassed() == .closeForTimeout { return .close(.connectTimeout) }
+        }
+        if let deadline = pongDeadline, now >= deadline {
+            pongDeadline = nil
+            if pongDeadlinePassed() == .closeForTimeout { return .close(.keepAliveTimeout) }
+        }
+        guard now >= nextPing else { return .none }
+        nextPing = now + timers.pingInterval
+        guard pingTimerFired() == .sendPing else { return .none }
+        pongDeadline = now + timers.pongTimeout
+        return .sendPing
     }
 
     /// What to do with a request.
@@ -146,5 +208,50 @@ package struct NativeWSSessionStateMachine {
     package var isClosing: Bool {
         if case .closing = state { return true }
         return false
+    }
+
+    // MARK: - subscribe
+
+    /// History asked for with a subscription.
+    package enum HistoryRequest: Sendable, Equatable {
+        /// The newest `count` messages.
+        case last(Int)
+        /// Everything after the position; when that is gone, the newest `fallback` messages.
+        case recover(LogPosition, fallback: Int)
+    }
+
+    /// What a `subscribe` request becomes.
+    package enum SubscribeAction: Equatable {
+        /// Subscribe to the filter, reading this history first.
+        case subscribe(TopicFilter, history: HistoryRequest?)
+        /// Answer with this error; nothing changes.
+        case refuse(NativeWSErrorCode, String)
+    }
+
+    /// The client asked to subscribe (`subscribeReceived`), with what the handler knows of the
+    /// connection: whether it holds that channel already, how many it holds, and what it may do.
+    package func subscribeReceived(
+        channel: String, history: Int?, recover: LogPosition?, topicLimits: TopicLimits, permissions: TopicPermissions,
+        alreadySubscribed: Bool, subscriptionCount: Int, maxSubscriptions: Int
+    ) -> SubscribeAction {
+        let filter: TopicFilter
+        do {
+            filter = try TopicFilter(channel, limits: topicLimits)
+        } catch {
+            return .refuse(.badRequest, "invalid channel \"\(channel)\": \(error)")
+        }
+        guard !alreadySubscribed else { return .refuse(.badRequest, "already subscribed to \(channel)") }
+        guard subscriptionCount < maxSubscriptions else {
+            return .refuse(.tooLarge, "subscription limit (\(maxSubscriptions)) reached")
+        }
+        guard permissions.maySubscribe(filter) else {
+            return .refuse(.permissionDenied, "not allowed to subscribe to \(channel)")
+        }
+        if (history != nil || recover != nil) && (filter.hasWildcards || filter.shareGroup != nil) {
+            return .refuse(.badRequest, "history and recover need a concrete channel, not a filter")
+        }
+        let request: HistoryRequest? =
+            if let recover { .recover(recover, fallback: history ?? 0) } else { history.map { .last($0) } }
+        return .subscribe(filter, history: request)
     }
 }
