@@ -1,6 +1,6 @@
 package import BusCore
 import Foundation
-import FrontendKit
+package import FrontendKit
 import Logging
 import Storage
 
@@ -39,10 +39,12 @@ package struct ConfigurationOverrides: Sendable {
 
 extension ServerConfiguration {
     /// Defaults, then the config file, then `SWITCHBOARD_*` variables, then flags.
+    /// `frontends`: the protocols to configure (`FrontendList.all`; tests and embedders add their own).
     package static func load(
-        overrides: ConfigurationOverrides, environment: [String: String] = ProcessInfo.processInfo.environment
+        overrides: ConfigurationOverrides, environment: [String: String] = ProcessInfo.processInfo.environment,
+        frontends: [any Frontend.Type] = FrontendList.all
     ) throws -> ServerConfiguration {
-        var configuration = ServerConfiguration()
+        var configuration = ServerConfiguration(frontends: frontends)
         if let path = overrides.configFile ?? environment["SWITCHBOARD_CONFIG"] {
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {

@@ -45,6 +45,14 @@ package struct ServerConfiguration: Sendable {
 
     package init() {}
 
+    /// A configuration for these frontends (`FrontendList.all` by default): an embedder's or a test's
+    /// own protocol is served exactly like the built-in ones.
+    package init(frontends types: [any Frontend.Type]) {
+        let names = types.map { $0.name }
+        precondition(Set(names).count == names.count, "two frontends share a name")
+        frontends = types.map { FrontendConfiguration($0) }
+    }
+
     /// The section of the frontend called `name`; nil when there is none.
     package subscript(frontend name: String) -> FrontendConfiguration? {
         get { frontends.first { $0.name == name } }
