@@ -164,8 +164,14 @@ struct ServeCommand: AsyncParsableCommand {
         let security: ServerSecurity
         do { security = try await ServerSecurity.load(configuration) } catch { throw ValidationError("\(error)") }
         let store = try SwitchboardServer.openStore(configuration, logger: logger)
-        let server = try SwitchboardServer(
-            configuration: configuration, logger: logger, store: store, security: security)
+        let server: SwitchboardServer
+        do {
+            server = try SwitchboardServer(
+                configuration: configuration, logger: logger, store: store, security: security)
+        } catch let error as ConfigurationError {
+            // A frontend refused its settings (e.g. a tls_port without a certificate): exit 64 as for any.
+            throw ValidationError("\(error)")
+        }
         try await server.run()
     }
 }

@@ -161,3 +161,35 @@ def test_https_mtls_certificate_is_the_identity(tls_server, ca):
             await ws.expect_error({"type": "subscribe", "channel": "users/bob/#"}, "permission_denied")
 
     run(body())
+
+
+def test_tls_listeners_from_the_frontend_sections(make_server, security_config, ca):
+    """The generic spellings: `mqtt.tls_port` (here as `--tls-port mqtt=P`) and `nats.tls`."""
+    mqtts_port = free_port()
+    srv = make_server(
+        {**security_config,
+         "tls": {"cert_file": str(ca.server_cert), "key_file": str(ca.server_key), "client_ca_file": str(ca.ca_cert)},
+         "nats": {"tls": True}},
+        args=["--tls-port", f"mqtt={mqtts_port}"])
+    srv.mqtts_port = mqtts_port
+    wait_port(mqtts_port)
+    alice = paho_tls(srv, ca, V5, username="alice", password=ALICE_PW).connect()
+    try:
+        assert [c.value for c in alice.subscribe("users/alice/#")] == [0]
+    finally:
+        alice.disconnect()
+    with socket.create_connection(("127.0.0.1", srv.nats_port), timeout=5) as sock:
+        info = json.loads(sock.makefile("rb").readline().decode()[5:])
+        assert info["tls_required"] is True, info
+
+
+def test_a_tls_port_without_a_certificate_is_refused_at_startup(tmp_path):
+    import subprocess
+
+    from interop import switchboard_bin
+
+    p = subprocess.run(
+        [str(switchboard_bin()), "serve", "--host", "127.0.0.1", "--port", "http=0", "--port", "mqtt=0",
+         "--port", "nats=0", "--tls-port", "mqtt=0", "--storage", "memory"],
+        capture_output=True, text=True, timeout=15, cwd=tmp_path)
+    assert p.returncode == 64 and "tls" in p.stderr, (p.returncode, p.stderr)
