@@ -25,10 +25,10 @@ import Testing
         var configuration = NativeWSConfiguration()
         configuration.maxSubscriptions = 2
         let services = NativeWSServices(
-            bus: harness.bus, connections: harness.connections,
-            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: ["t": "alice"]),
-            configuration: configuration, metricsSlot: harness.bus.metrics.slot(for: "websocket"),
-            keepAlive: KeepAliveSweepers(eventLoops: [harness.loop]))
+            shared: FrontendShared(
+                metricsName: "websocket", bus: harness.bus, connections: harness.connections,
+                authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: ["t": "alice"])),
+            configuration: configuration)
         // Connected first, then the handlers: as after an upgrade, they join an active channel.
         channel = try harness.connectedChannel([])
         try channel.pipeline.syncOperations.addHandler(WebSocketClientFrameValidator(maxMessageBytes: 1024))

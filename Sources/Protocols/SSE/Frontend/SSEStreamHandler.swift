@@ -57,7 +57,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         if case .realtime = mode { self.isRealtime = true } else { self.isRealtime = false }
         self.lifecycle = ConnectionLifecycle(
             protocolName: info.protocolName, id: info.id, connections: services.connections,
-            counters: services.counters, keepAlive: services.keepAlive)
+            counters: services.counters, keepAlive: services.keepAlive)  // the id came with the request
         lifecycle.info = info
         lifecycle.identity = identity
         self.filter = filter

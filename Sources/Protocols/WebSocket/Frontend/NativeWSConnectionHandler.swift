@@ -50,9 +50,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
                 pingInterval: .seconds(Int64(configuration.pingIntervalSeconds)),
                 pongTimeout: .seconds(Int64(configuration.pongTimeoutSeconds)),
                 connectTimeout: .seconds(Int64(configuration.connectTimeoutSeconds))))
-        self.lifecycle = ConnectionLifecycle(
-            protocolName: "websocket", id: services.bus.makeIdentifier(), connections: services.connections,
-            counters: services.counters, keepAlive: services.keepAlive)
+        self.lifecycle = services.shared.makeLifecycle(protocolName: "websocket")
         self.eventLoop = services.bus.shards[0].eventLoop
         if var credentials = upgradeCredentials {
             credentials.clientID = info.id

@@ -19,9 +19,10 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         self.path = configuration.path
         self.configuration = configuration
         self.services = NativeWSServices(
-            bus: bus, connections: connections, authenticator: authenticator, configuration: configuration,
-            metricsSlot: bus.metrics.slot(for: "websocket"),
-            keepAlive: keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop)))
+            shared: FrontendShared(
+                metricsName: "websocket", bus: bus, connections: connections, authenticator: authenticator,
+                keepAlive: keepAlive),
+            configuration: configuration)
     }
 
     package var maxFrameSize: Int { configuration.maxFrameBytes }
@@ -67,28 +68,15 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
     }
 }
 
-/// What every connection of the endpoint shares. A class, so each connection holds one reference
-/// rather than its own copy of the configuration (~170 B per idle connection).
-final class NativeWSServices: Sendable {
-    let bus: Bus
-    let connections: ConnectionRegistry
-    let authenticator: any Authenticator
+/// What every connection of the endpoint shares: what every frontend shares (`shared`) and the settings.
+/// A class, so each connection holds one reference rather than its own copy of the configuration
+/// (~170 B per idle connection).
+final class NativeWSServices: FrontendServices {
+    let shared: FrontendShared
     let configuration: NativeWSConfiguration
-    let metricsSlot: ProtocolMetricsSlot
-    let keepAlive: KeepAliveSweepers
-    let counters: ProtocolCounters
 
-    init(
-        bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
-        configuration: NativeWSConfiguration,
-        metricsSlot: ProtocolMetricsSlot, keepAlive: KeepAliveSweepers
-    ) {
-        self.bus = bus
-        self.connections = connections
-        self.authenticator = authenticator
+    init(shared: FrontendShared, configuration: NativeWSConfiguration) {
+        self.shared = shared
         self.configuration = configuration
-        self.metricsSlot = metricsSlot
-        self.keepAlive = keepAlive
-        self.counters = bus.metrics.counters(metricsSlot)
     }
 }

@@ -1,0 +1,51 @@
+package import BusRuntime
+
+/// What every connection of one frontend shares, whatever its protocol: the bus, the connection
+/// registry, the authenticator, the frontend's metrics slot and counters, and the loops' keep-alive
+/// sweepers. A protocol's services object holds one (`FrontendServices.shared`) beside its own settings,
+/// instead of declaring the same six fields again.
+package struct FrontendShared: Sendable {
+    package let bus: Bus
+    package let connections: ConnectionRegistry
+    package let authenticator: any Authenticator
+    /// The protocol's row in the metrics (`protocol="<metricsName>"`).
+    package let metricsSlot: ProtocolMetricsSlot
+    package let counters: ProtocolCounters
+    package let keepAlive: KeepAliveSweepers
+
+    /// `keepAlive`: the server's sweepers (`FrontendContext.keepAlive`); tests may leave it out and get
+    /// sweepers of their own on the bus's loops.
+    package init(
+        metricsName: String, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
+        keepAlive: KeepAliveSweepers? = nil
+    ) {
+        self.bus = bus
+        self.connections = connections
+        self.authenticator = authenticator
+        self.metricsSlot = bus.metrics.slot(for: metricsName)
+        self.counters = bus.metrics.counters(metricsSlot)
+        self.keepAlive = keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
+    }
+
+    /// A new connection's lifecycle, with a fresh client id.
+    package func makeLifecycle(protocolName: String) -> ConnectionLifecycle {
+        ConnectionLifecycle(
+            protocolName: protocolName, id: bus.makeIdentifier(), connections: connections, counters: counters,
+            keepAlive: keepAlive)
+    }
+}
+
+/// A protocol's services object (what each of its connections holds one reference to): the shared part
+/// reads as if it were declared there — `services.bus`, `services.counters` …
+package protocol FrontendServices: AnyObject, Sendable {
+    var shared: FrontendShared { get }
+}
+
+extension FrontendServices {
+    @inlinable package var bus: Bus { shared.bus }
+    @inlinable package var connections: ConnectionRegistry { shared.connections }
+    @inlinable package var authenticator: any Authenticator { shared.authenticator }
+    @inlinable package var metricsSlot: ProtocolMetricsSlot { shared.metricsSlot }
+    @inlinable package var counters: ProtocolCounters { shared.counters }
+    @inlinable package var keepAlive: KeepAliveSweepers { shared.keepAlive }
+}
