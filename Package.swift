@@ -338,7 +338,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BusCoreTests",
-            dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["BusCore", "SwitchboardTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -1,0 +1,41 @@
+/// The bounds of one stream (each partition keeps them on its own), as JetStream and Kafka name them:
+/// nil is "no limit". Every bound is checked on append; age is checked on append and on `trim(now:)`.
+package struct StreamLimits: Sendable, Equatable {
+    /// Most messages kept (JetStream `max_msgs`, Kafka has none).
+    package var maxMessages: Int?
+    /// Most payload bytes kept (`max_bytes`, Kafka `retention.bytes`).
+    package var maxBytes: Int?
+    /// Oldest message kept, in nanoseconds (`max_age`, Kafka `retention.ms`).
+    package var maxAgeNanoseconds: UInt64?
+    /// Largest message accepted (`max_msg_size`, Kafka `max.message.bytes`); larger ones are refused.
+    package var maxMessageSize: Int?
+    /// Most messages kept per subject (`max_msgs_per_subject`): the subject's oldest goes first, whatever
+    /// the discard policy (as nats-server does unless `discard_new_per_subject`).
+    package var maxMessagesPerSubject: Int?
+    /// What a full stream does with a new message.
+    package var discard: StreamDiscardPolicy
+    /// How long a message id is remembered to drop a republished duplicate (`duplicate_window`,
+    /// `Nats-Msg-Id`); 0 turns deduplication off.
+    package var duplicateWindowNanoseconds: UInt64
+
+    package init(
+        maxMessages: Int? = nil, maxBytes: Int? = nil, maxAgeNanoseconds: UInt64? = nil, maxMessageSize: Int? = nil,
+        maxMessagesPerSubject: Int? = nil, discard: StreamDiscardPolicy = .old, duplicateWindowNanoseconds: UInt64 = 0
+    ) {
+        self.maxMessages = maxMessages
+        self.maxBytes = maxBytes
+        self.maxAgeNanoseconds = maxAgeNanoseconds
+        self.maxMessageSize = maxMessageSize
+        self.maxMessagesPerSubject = maxMessagesPerSubject
+        self.discard = discard
+        self.duplicateWindowNanoseconds = duplicateWindowNanoseconds
+    }
+}
+
+/// What a stream at its message or byte limit does with a new message.
+package enum StreamDiscardPolicy: String, Sendable, Equatable {
+    /// The oldest messages make room (JetStream `discard: old`, Kafka retention).
+    case old
+    /// The new message is refused (JetStream `discard: new`): a publisher learns the stream is full.
+    case new
+}

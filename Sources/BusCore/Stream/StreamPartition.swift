@@ -1,0 +1,275 @@
+import DequeModule
+
+/// One partition of a stream: an append-only sequence of messages, each with its offset (1, 2, … within
+/// the partition's epoch, never reused), subject, size and time, bounded by `StreamLimits`; single
+/// messages can be deleted (a hole the offsets keep), and the partition purged whole, by subject, up to an
+/// offset or down to the newest few. Pure value: the caller supplies the clock and guards concurrent use
+/// (STYLE.md habit 4). Kafka topics and JetStream streams are made of these (DESIGN.md §1, stream).
+package struct StreamPartition<Element> {
+    /// A kept message.
+    package struct Entry {
+        package var offset: UInt64
+        package var subject: String
+        package var element: Element
+        package var bytes: Int
+        /// When it was appended (ns), as the caller's clock said.
+        package var time: UInt64
+    }
+
+    /// What an append did.
+    package enum AppendResult: Equatable {
+        /// Stored at this offset.
+        case appended(offset: UInt64)
+        /// The message id was seen within the duplicate window: nothing stored; the first one's offset.
+        case duplicate(offset: UInt64)
+        /// Refused; nothing stored.
+        case refused(StreamAppendRefusal)
+    }
+
+    /// The log's identity: an offset means something only within its epoch (DESIGN.md §1, log).
+    package let epoch: String
+    package private(set) var limits: StreamLimits
+    /// The newest offset ever assigned (0 before the first message).
+    package private(set) var lastOffset: UInt64
+    /// Messages kept (holes of deleted messages not counted).
+    package private(set) var count = 0
+    /// Payload bytes kept.
+    package private(set) var totalBytes = 0
+    /// `entries[i]` holds offset `baseOffset + i`, or nil when that message was deleted.
+    private var entries = Deque<Entry?>()
+    private var baseOffset: UInt64
+    /// Kept offsets per subject, oldest first (per-subject limits, last-by-subject reads, purge by subject).
+    private var bySubject: [String: Deque<UInt64>] = [:]
+    /// Message ids within the duplicate window, with their offsets, and their arrival order for expiry.
+    private var recentIDs: [String: UInt64] = [:]
+    private var idOrder = Deque<(id: String, time: UInt64)>()
+    /// The newest append time: times never go backwards inside a partition (time reads rely on it).
+    private var lastTime: UInt64 = 0
+
+    /// An empty partition; `lastOffset` > 0 resumes a stored one whose messages were all removed.
+    package init(epoch: String, limits: StreamLimits, lastOffset: UInt64 = 0) {
+        self.epoch = epoch
+        self.limits = limits
+        self.lastOffset = lastOffset
+        self.baseOffset = lastOffset + 1
+    }
+
+    /// The oldest offset still kept; `lastOffset + 1` when the partition is empty.
+    package var firstOffset: UInt64 {
+        for (index, entry) in entries.enumerated() where entry != nil { return baseOffset + UInt64(index) }
+        return lastOffset + 1
+    }
+
+    /// Subjects with at least one kept message, and how many each has.
+    package var subjectCounts: [String: Int] { bySubject.mapValues(\.count) }
+
+    // MARK: - Appending
+
+    /// Appends a message of `bytes` payload bytes on `subject` at `now`; `messageID` (JetStream's
+    /// `Nats-Msg-Id`) deduplicates within the window. `make` builds the element from its offset. Expired
+    /// messages go first; then the limits hold after the append (or the append is refused).
+    @discardableResult
+    package mutating func append(
+        subject: String, bytes: Int, now: UInt64, messageID: String? = nil, _ make: (UInt64) -> Element
+    ) -> AppendResult {
+        let time = Swift.max(now, lastTime)
+        trim(now: time)
+        if let maximum = limits.maxMessageSize, bytes > maximum { return .refused(.messageTooLarge) }
+        if let messageID, limits.duplicateWindowNanoseconds > 0, let offset = recentIDs[messageID] {
+            return .duplicate(offset: offset)
+        }
+        if limits.discard == .new {
+            // The subject's own oldest message would make room, so the per-subject bound refuses nothing.
+            let freed = subjectWouldDropOldest(subject) ? 1 : 0
+            if let maximum = limits.maxMessages, count + 1 - freed > maximum { return .refused(.maxMessages) }
+            if let maximum = limits.maxBytes, totalBytes + bytes - (freed == 1 ? oldestBytes(of: subject) : 0) > maximum
+            {
+                return .refused(.maxBytes)
+            }
+        }
+        lastOffset += 1
+        lastTime = time
+        if entries.isEmpty { baseOffset = lastOffset }
+        entries.append(Entry(offset: lastOffset, subject: subject, element: make(lastOffset), bytes: bytes, time: time))
+        bySubject[subject, default: []].append(lastOffset)
+        count += 1
+        totalBytes += bytes
+        if let messageID, limits.duplicateWindowNanoseconds > 0 {
+            recentIDs[messageID] = lastOffset
+            idOrder.append((messageID, time))
+        }
+        enforceLimits(newSubject: subject)
+        return .appended(offset: lastOffset)
+    }
+
+    /// Drops what has aged out (messages past `maxAge`, message ids past the duplicate window).
+    package mutating func trim(now: UInt64) {
+        if let age = limits.maxAgeNanoseconds, now > age {
+            let horizon = now - age
+            while let oldest = oldestEntry, oldest.time < horizon { removeOldest() }
+        }
+        if limits.duplicateWindowNanoseconds > 0 {
+            while let first = idOrder.first, now >= first.time + limits.duplicateWindowNanoseconds {
+                // An id is in the window once at most: a repeat inside it is a duplicate, never appended.
+                idOrder.removeFirst()
+                recentIDs[first.id] = nil
+            }
+        }
+    }
+
+    /// New limits (a stream update); what they no longer allow is dropped at once, oldest first.
+    package mutating func update(limits: StreamLimits, now: UInt64) {
+        self.limits = limits
+        trim(now: now)
+        enforceLimits(newSubject: nil)
+    }
+
+    // MARK: - Reading
+
+    /// The message at `offset`, unless it was deleted or is no longer kept.
+    package func entry(at offset: UInt64) -> Entry? {
+        guard offset >= baseOffset, offset - baseOffset < UInt64(entries.count) else { return nil }
+        return entries[Int(offset - baseOffset)]
+    }
+
+    /// Up to `limit` messages from `offset` on (holes skipped), stopping before `maxBytes` would be passed
+    /// — though the first message is always returned, so a large one cannot stall a reader.
+    package func read(from offset: UInt64, limit: Int = .max, maxBytes: Int = .max) -> [Entry] {
+        var result: [Entry] = []
+        var bytes = 0
+        let start = offset > baseOffset ? Int(Swift.min(offset - baseOffset, UInt64(entries.count))) : 0
+        for index in start..<entries.count {
+            if result.count >= limit { break }
+            guard let entry = entries[index] else { continue }
+            if !result.isEmpty && bytes + entry.bytes > maxBytes { break }
+            bytes += entry.bytes
+            result.append(entry)
+        }
+        return result
+    }
+
+    /// The first kept offset whose message was appended at or after `time` (Kafka's offsets-for-times,
+    /// JetStream's `opt_start_time`); nil when every kept message is older.
+    package func offset(atOrAfter time: UInt64) -> UInt64? {
+        // Times never decrease, so a binary search over the slots works; holes move the answer forward.
+        var low = 0
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if let entry = entryAtOrAfter(index: middle), entry.time < time {
+                low = Int(entry.offset - baseOffset) + 1
+            } else {
+                high = middle
+            }
+        }
+        return entryAtOrAfter(index: low)?.offset
+    }
+
+    /// The newest kept message on `subject` (JetStream `last_by_subj`).
+    package func last(subject: String) -> Entry? {
+        bySubject[subject]?.last.flatMap { entry(at: $0) }
+    }
+
+    // MARK: - Removing
+
+    /// Deletes one message (JetStream `STREAM.MSG.DELETE`); its offset stays used. False when it is not kept.
+    @discardableResult
+    package mutating func delete(offset: UInt64) -> Bool {
+        guard let entry = entry(at: offset) else { return false }
+        remove(at: Int(offset - baseOffset), entry)
+        return true
+    }
+
+    /// Removes the messages matching `subject` (all when nil) that are below offset `before`, or all but the
+    /// newest `keep` of them (JetStream `STREAM.PURGE` with `filter`, `seq`, `keep`; Kafka's delete-records).
+    /// Offsets are never reused: the next append continues after `lastOffset`. Returns how many went.
+    @discardableResult
+    package mutating func purge(subject matches: ((String) -> Bool)? = nil, before: UInt64? = nil, keep: Int? = nil)
+        -> Int
+    {
+        var candidates: [UInt64] = []
+        for entry in entries.lazy.compactMap({ $0 }) where matches?(entry.subject) ?? true {
+            if let before, entry.offset >= before { break }
+            candidates.append(entry.offset)
+        }
+        if let keep { candidates = Array(candidates.dropLast(Swift.max(0, keep))) }
+        for offset in candidates { delete(offset: offset) }
+        compact()
+        if entries.isEmpty { baseOffset = lastOffset + 1 }
+        return candidates.count
+    }
+
+    // MARK: - Internals
+
+    private var oldestEntry: Entry? {
+        for entry in entries where entry != nil { return entry }
+        return nil
+    }
+
+    private func entryAtOrAfter(index: Int) -> Entry? {
+        guard index < entries.count else { return nil }
+        for position in index..<entries.count { if let entry = entries[position] { return entry } }
+        return nil
+    }
+
+    private func subjectWouldDropOldest(_ subject: String) -> Bool {
+        guard let maximum = limits.maxMessagesPerSubject else { return false }
+        return (bySubject[subject]?.count ?? 0) + 1 > maximum
+    }
+
+    private func oldestBytes(of subject: String) -> Int {
+        bySubject[subject]?.first.flatMap { entry(at: $0)?.bytes } ?? 0
+    }
+
+    private mutating func enforceLimits(newSubject: String?) {
+        if let maximum = limits.maxMessagesPerSubject {
+            let subjects = newSubject.map { [$0] } ?? Array(bySubject.keys)
+            for subject in subjects {
+                while let offsets = bySubject[subject], offsets.count > maximum, let oldest = offsets.first {
+                    delete(offset: oldest)
+                }
+            }
+        }
+        while let maximum = limits.maxMessages, count > maximum { removeOldest() }
+        while let maximum = limits.maxBytes, totalBytes > maximum, count > 0 { removeOldest() }
+        compact()
+    }
+
+    private mutating func removeOldest() {
+        guard let index = entries.firstIndex(where: { $0 != nil }), let entry = entries[index] else { return }
+        remove(at: index, entry)
+        compact()
+    }
+
+    private mutating func remove(at index: Int, _ entry: Entry) {
+        entries[index] = nil
+        count -= 1
+        totalBytes -= entry.bytes
+        if var offsets = bySubject[entry.subject] {
+            if offsets.first == entry.offset {
+                offsets.removeFirst()
+            } else if let position = offsets.firstIndex(of: entry.offset) {
+                offsets.remove(at: position)
+            }
+            bySubject[entry.subject] = offsets.isEmpty ? nil : offsets
+        }
+    }
+
+    /// Drops the holes at the front, so `entries` starts at the oldest kept message.
+    private mutating func compact() {
+        while let first = entries.first, first == nil {
+            entries.removeFirst()
+            baseOffset += 1
+        }
+    }
+}
+
+/// Why a stream refused a message (each protocol says it its own way: JetStream's error codes, Kafka's).
+package enum StreamAppendRefusal: String, Sendable, Equatable {
+    /// Larger than `maxMessageSize`.
+    case messageTooLarge = "message_too_large"
+    /// `discard: new` and the stream holds `maxMessages`.
+    case maxMessages = "max_messages"
+    /// `discard: new` and the message would pass `maxBytes`.
+    case maxBytes = "max_bytes"
+}

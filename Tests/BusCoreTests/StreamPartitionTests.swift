@@ -1,0 +1,199 @@
+import BusCore
+import SwitchboardTestSupport
+import Testing
+
+/// A stream partition: offsets, limits with both discard policies, per-subject limits, the duplicate
+/// window, deletes, purges and reads by offset, time and subject. Time is the test's (nanoseconds).
+@Suite struct StreamPartitionTests {
+    typealias Partition = StreamPartition<String>
+    let second: UInt64 = 1_000_000_000
+
+    func append(_ partition: inout Partition, _ subject: String, _ text: String, at time: UInt64 = 0, id: String? = nil)
+        -> Partition.AppendResult
+    {
+        partition.append(subject: subject, bytes: text.utf8.count, now: time, messageID: id) { "\($0):\(text)" }
+    }
+
+    @Test func offsetsCountFromOneAndAreNeverReused() {
+        var partition = Partition(epoch: "e", limits: StreamLimits())
+        #expect(partition.firstOffset == 1 && partition.lastOffset == 0)
+        #expect(append(&partition, "a", "x") == .appended(offset: 1))
+        #expect(append(&partition, "b", "yy") == .appended(offset: 2))
+        #expect(partition.count == 2 && partition.totalBytes == 3)
+        #expect(partition.entry(at: 2)?.element == "2:yy")
+        let result1 = partition.purge()
+        #expect(result1 == 2)
+        #expect(partition.count == 0 && partition.firstOffset == 3)
+        #expect(append(&partition, "a", "z") == .appended(offset: 3))
+        var resumed = Partition(epoch: "e", limits: StreamLimits(), lastOffset: 41)
+        #expect(append(&resumed, "a", "z") == .appended(offset: 42))
+    }
+
+    @Test func discardOldDropsTheOldestToStayWithinCountAndBytes() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxMessages: 3, maxBytes: 10))
+        for index in 1...5 { _ = append(&partition, "s", "\(index)") }
+        #expect(partition.count == 3 && partition.firstOffset == 3)
+        _ = append(&partition, "s", "123456789")  // 9 bytes: the oldest two go to fit 10
+        #expect(partition.read(from: 0).map(\.offset) == [5, 6])
+        #expect(partition.totalBytes == 10)
+    }
+
+    @Test func discardNewRefusesWhenFull() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxMessages: 2, maxBytes: 5, discard: .new))
+        #expect(append(&partition, "s", "a") == .appended(offset: 1))
+        #expect(append(&partition, "s", "b") == .appended(offset: 2))
+        #expect(append(&partition, "s", "c") == .refused(.maxMessages))
+        var bytes = Partition(epoch: "e", limits: StreamLimits(maxBytes: 5, discard: .new))
+        #expect(append(&bytes, "s", "abcd") == .appended(offset: 1))
+        #expect(append(&bytes, "s", "ef") == .refused(.maxBytes))
+        #expect(bytes.lastOffset == 1)  // a refusal assigns no offset
+    }
+
+    @Test func messageSizeIsCheckedFirst() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxMessageSize: 3))
+        #expect(append(&partition, "s", "abcd") == .refused(.messageTooLarge))
+        #expect(append(&partition, "s", "abc") == .appended(offset: 1))
+    }
+
+    @Test func perSubjectLimitDropsThatSubjectsOldestEvenWithDiscardNew() {
+        var partition = Partition(
+            epoch: "e", limits: StreamLimits(maxMessages: 10, maxMessagesPerSubject: 1, discard: .new))
+        _ = append(&partition, "kv.a", "1")
+        _ = append(&partition, "kv.b", "1")
+        #expect(append(&partition, "kv.a", "2") == .appended(offset: 3))
+        #expect(partition.read(from: 0).map(\.offset) == [2, 3])
+        #expect(partition.last(subject: "kv.a")?.element == "3:2")
+        #expect(partition.subjectCounts == ["kv.a": 1, "kv.b": 1])
+    }
+
+    @Test func duplicatesWithinTheWindowAreDroppedAndRememberTheFirstOffset() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(duplicateWindowNanoseconds: 2 * second))
+        #expect(append(&partition, "s", "a", at: 0, id: "m1") == .appended(offset: 1))
+        #expect(append(&partition, "s", "a", at: second, id: "m1") == .duplicate(offset: 1))
+        #expect(append(&partition, "s", "b", at: second, id: "m2") == .appended(offset: 2))
+        #expect(append(&partition, "s", "a", at: 2 * second, id: "m1") == .appended(offset: 3))  // window passed
+        var off = Partition(epoch: "e", limits: StreamLimits())
+        _ = append(&off, "s", "a", id: "m1")
+        #expect(append(&off, "s", "a", id: "m1") == .appended(offset: 2))  // no window: no deduplication
+    }
+
+    @Test func ageRetentionOnAppendAndOnTrim() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxAgeNanoseconds: 10 * second))
+        _ = append(&partition, "s", "old", at: 0)
+        _ = append(&partition, "s", "new", at: 5 * second)
+        partition.trim(now: 10 * second)
+        #expect(partition.count == 2)  // exactly 10 s old is still kept
+        partition.trim(now: 11 * second)
+        #expect(partition.read(from: 0).map(\.offset) == [2])
+        _ = append(&partition, "s", "later", at: 20 * second)
+        #expect(partition.read(from: 0).map(\.offset) == [3])
+    }
+
+    @Test func deletesLeaveHolesThatReadsSkip() {
+        var partition = Partition(epoch: "e", limits: StreamLimits())
+        for text in ["a", "b", "c", "d"] { _ = append(&partition, "s", text) }
+        let result2 = partition.delete(offset: 2)
+        #expect(result2)
+        let again = partition.delete(offset: 2)
+        let unknown = partition.delete(offset: 9)
+        #expect(!again && !unknown)
+        #expect(partition.entry(at: 2) == nil)
+        #expect(partition.read(from: 1).map(\.offset) == [1, 3, 4])
+        #expect(partition.read(from: 2, limit: 1).map(\.offset) == [3])
+        let result3 = partition.delete(offset: 1)
+        #expect(result3)
+        #expect(partition.firstOffset == 3 && partition.count == 2)
+    }
+
+    @Test func readsStopAtTheByteBudgetButAlwaysReturnOne() {
+        var partition = Partition(epoch: "e", limits: StreamLimits())
+        for text in ["aaaa", "bbbb", "cccc"] { _ = append(&partition, "s", text) }
+        #expect(partition.read(from: 1, maxBytes: 9).map(\.offset) == [1, 2])
+        #expect(partition.read(from: 1, maxBytes: 1).map(\.offset) == [1])
+        #expect(partition.read(from: 4).isEmpty)
+    }
+
+    @Test func offsetForTimeFindsTheFirstMessageAtOrAfter() {
+        var partition = Partition(epoch: "e", limits: StreamLimits())
+        for (index, time) in [0, 10, 20, 30].enumerated() { _ = append(&partition, "s", "\(index)", at: UInt64(time)) }
+        #expect(partition.offset(atOrAfter: 0) == 1)
+        #expect(partition.offset(atOrAfter: 11) == 3)
+        #expect(partition.offset(atOrAfter: 30) == 4)
+        #expect(partition.offset(atOrAfter: 31) == nil)
+        partition.delete(offset: 3)
+        #expect(partition.offset(atOrAfter: 11) == 4)  // a hole moves the answer forward
+        // A clock that goes back does not reorder the partition.
+        _ = append(&partition, "s", "late", at: 5)
+        #expect(partition.entry(at: 5)?.time == 30)
+    }
+
+    @Test func purgeBySubjectOffsetAndKeep() {
+        var partition = Partition(epoch: "e", limits: StreamLimits())
+        for subject in ["a", "b", "a", "b", "a"] { _ = append(&partition, subject, subject) }
+        let result4 = partition.purge(subject: { $0 == "a" }, keep: 1)
+        #expect(result4 == 2)
+        #expect(partition.read(from: 0).map(\.offset) == [2, 4, 5])
+        let result5 = partition.purge(before: 4)
+        #expect(result5 == 1)
+        #expect(partition.read(from: 0).map(\.offset) == [4, 5])
+        let result6 = partition.purge(keep: 5)
+        #expect(result6 == 0)
+        #expect(partition.lastOffset == 5)
+    }
+
+    @Test func tighterLimitsApplyAtOnce() {
+        var partition = Partition(epoch: "e", limits: StreamLimits())
+        for text in ["a", "b", "c"] { _ = append(&partition, "s", text) }
+        partition.update(limits: StreamLimits(maxMessages: 1), now: 0)
+        #expect(partition.read(from: 0).map(\.offset) == [3])
+    }
+}
+
+/// Random appends, deletes, purges and limit changes: the partition's own counts always agree with what
+/// it returns, offsets only grow, and every bound holds after every step.
+@Suite struct StreamPartitionInvariantTests {
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    func boundsAndCountsHoldWhateverTheSequence(seed: UInt64) {
+        var random = SplitMix(state: seed)
+        let subjects = ["a", "b", "c", "d"]
+        var limits = StreamLimits(
+            maxMessages: 20, maxBytes: 200, maxAgeNanoseconds: 1_000, maxMessageSize: 40, maxMessagesPerSubject: 8,
+            discard: seed % 2 == 0 ? .old : .new, duplicateWindowNanoseconds: 50)
+        var partition = StreamPartition<Int>(epoch: "e", limits: limits)
+        var now: UInt64 = 0
+        var lastAppended: UInt64 = 0
+        for step in 0..<2_000 {
+            now += UInt64.random(in: 0...5, using: &random)
+            switch Int.random(in: 0..<20, using: &random) {
+            case 0:
+                partition.delete(offset: UInt64.random(in: 0...partition.lastOffset + 1, using: &random))
+            case 1:
+                let subject = subjects.randomElement(using: &random)!
+                partition.purge(subject: { $0 == subject }, keep: Int.random(in: 0...3, using: &random))
+            case 2:
+                limits.maxMessages = Int.random(in: 1...30, using: &random)
+                partition.update(limits: limits, now: now)
+            default:
+                let id = Bool.random(using: &random) ? "m\(Int.random(in: 0..<30, using: &random))" : nil
+                let result = partition.append(
+                    subject: subjects.randomElement(using: &random)!, bytes: Int.random(in: 0...45, using: &random),
+                    now: now, messageID: id
+                ) { Int($0) }
+                if case .appended(let offset) = result {
+                    #expect(offset > lastAppended, "step \(step)")
+                    lastAppended = offset
+                }
+            }
+            partition.trim(now: now)  // as the housekeeping does between appends
+            let kept = partition.read(from: 0)
+            #expect(kept.count == partition.count, "step \(step)")
+            #expect(kept.map(\.bytes).reduce(0, +) == partition.totalBytes, "step \(step)")
+            #expect(zip(kept, kept.dropFirst()).allSatisfy { $0.offset < $1.offset }, "step \(step)")
+            #expect(kept.allSatisfy { $0.element == Int($0.offset) && $0.bytes <= 40 }, "step \(step)")
+            #expect(partition.count <= limits.maxMessages! && partition.totalBytes <= 200, "step \(step)")
+            #expect(partition.subjectCounts.values.allSatisfy { $0 <= 8 }, "step \(step)")
+            #expect(kept.allSatisfy { now - $0.time <= 1_000 }, "step \(step)")
+            #expect(partition.firstOffset == (kept.first?.offset ?? partition.lastOffset + 1), "step \(step)")
+        }
+    }
+}
