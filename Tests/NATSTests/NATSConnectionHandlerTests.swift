@@ -105,6 +105,30 @@ import Testing
         #expect(channel.isActive)
     }
 
+    @Test func headersOnlyAfterConnectAsksForThem() throws {
+        _ = try received()
+        try send("HPUB a 12 12\r\nNATS/1.0\r\n\r\n\r\nPING\r\n")
+        #expect(try received().text == "-ERR '\(NATSProtocolError.headersNotEnabled.text)'\r\n")
+        #expect(!channel.isActive)
+    }
+
+    @Test func repeatedAndUnknownSidsAreNoOps() throws {
+        _ = try received()
+        try send("CONNECT {\"verbose\":true}\r\nSUB a 1\r\nSUB b 1\r\nUNSUB 7\r\nUNSUB 7 3\r\n")
+        #expect(try received().text == "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n")
+        #expect(connections.list().first?.subscriptions == ["a"])
+        try send("PUB b 1\r\nx\r\nPUB a 1\r\ny\r\n")
+        #expect(try received().text == "+OK\r\nMSG a 1 1\r\ny\r\n+OK\r\n")
+    }
+
+    @Test func noRespondersAnswersAnUnheardRequest() throws {
+        _ = try received()
+        try send("CONNECT {\"headers\":true,\"no_responders\":true}\r\nSUB _INBOX.1 1\r\nPUB svc _INBOX.1 0\r\n\r\n")
+        #expect(try received().text == "HMSG _INBOX.1 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n")
+        try send("SUB svc 2\r\nPUB svc _INBOX.1 0\r\n\r\n")
+        #expect(try received().text == "MSG svc 2 _INBOX.1 0\r\n\r\n")
+    }
+
     @Test func administrativeCloseSaysSo() throws {
         _ = try received()
         let id = try #require(connections.list().first?.id)
@@ -186,5 +210,18 @@ import Testing
         harness.channel.embeddedEventLoop.advanceTime(by: KeepAliveSweeper.tick)
         #expect(try harness.received().text == "-ERR 'User Authentication Expired'\r\n")
         #expect(!harness.channel.isActive)
+    }
+}
+
+/// FrontendKit's close reasons and admission refusals reach the wire through `NATSProtocolError`.
+@Suite struct NATSCloseReasonMappingTests {
+    @Test func everyCloseReasonHasItsWording() {
+        #expect(NATSProtocolError(CloseReason.slowConsumer) == .slowConsumer)
+        #expect(NATSProtocolError(CloseReason.keepAliveTimeout) == .staleConnection)
+        #expect(NATSProtocolError(CloseReason.administrative) == .closedByAdministrator)
+        #expect(NATSProtocolError(CloseReason.shutdown) == nil)
+        for refusal in AdmissionRefusal.allCases {
+            #expect(NATSProtocolError(refusal) == .maxConnectionsExceeded)
+        }
     }
 }

@@ -26,7 +26,6 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private(set) var eventLoop: any EventLoop
     private var machine: NATSSessionStateMachine
     private let parser: NATSParser
-    private var options = NATSConnectOptions()
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
     private var lifecycle: ConnectionLifecycle
     private var context: ChannelHandlerContext?
@@ -58,8 +57,6 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private var readTime: UInt64 = 0
     // Keep-alive, driven by the loop's sweeper.
     var keepAliveSlot = -1
-    private var nextPing = NIODeadline.distantFuture
-    private var authenticationDeadline: NIODeadline?
     /// TLS started right after INFO (the NATS port with TLS configured; never over WebSocket).
     private let tls: ServerTLS?
 
@@ -69,8 +66,9 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         self.metricsSlot = services.metricsSlot
         self.parser = NATSParser(limits: services.configuration.limits)
         self.machine = NATSSessionStateMachine(
-            authenticationRequired: !services.authenticator.allowsAnonymous,
-            maxPingsOut: services.configuration.limits.maxPingsOut)
+            configuration: .init(
+                authenticationRequired: !services.authenticator.allowsAnonymous,
+                limits: services.configuration.limits, topicLimits: services.bus.configuration.topicLimits))
         self.lifecycle = ConnectionLifecycle(
             protocolName: "nats", id: services.bus.makeIdentifier(), connections: services.connections,
             counters: services.counters, keepAlive: services.keepAlive)
@@ -104,25 +102,12 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        let configuration = services.configuration
-        NATSServerInfo(
-            serverID: services.serverID, serverName: configuration.serverName,
-            version: configuration.protocolVersion, host: services.host,
-            port: context.channel.localAddress?.port ?? 4222, maxPayload: limits.maxPayload,
-            clientID: services.makeClientID(), clientIP: context.channel.remoteAddress?.ipAddress,
-            authRequired: !services.authenticator.allowsAnonymous,
-            tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify
-        ).write(to: &out)
-        // Every connection limit (total, per address, rate) gets the reference server's wording.
-        guard lifecycle.admit(remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self) == nil
-        else {
-            return fail(.maxConnectionsExceeded)
+        run(machine.connectionStarted(now: context.eventLoop.now))
+        if let refusal = lifecycle.admit(
+            remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self)
+        {
+            return run(machine.closeRequested(NATSProtocolError(refusal)))
         }
-        let now = context.eventLoop.now
-        if !services.authenticator.allowsAnonymous {
-            authenticationDeadline = now + .seconds(Int64(limits.authTimeoutSeconds))
-        }
-        nextPing = now + .seconds(Int64(limits.pingIntervalSeconds))
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
         flushOut()
         if let tls {
@@ -135,6 +120,20 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
                 context.close(promise: nil)
             }
         }
+    }
+
+    /// `INFO {…}`, the first thing on every connection.
+    private func writeInfo() {
+        guard let context else { return }
+        let configuration = services.configuration
+        NATSServerInfo(
+            serverID: services.serverID, serverName: configuration.serverName,
+            version: configuration.protocolVersion, host: services.host,
+            port: context.channel.localAddress?.port ?? 4222, maxPayload: limits.maxPayload,
+            clientID: services.makeClientID(), clientIP: context.channel.remoteAddress?.ipAddress,
+            authRequired: !services.authenticator.allowsAnonymous,
+            tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify
+        ).write(to: &out)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -151,7 +150,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         guard lifecycle.end(self, bus: bus, subscriptions: slots.lazy.compactMap { $0?.busSubscription }) else {
             return
         }
-        _ = machine.closeRequested()
+        machine.connectionEnded()
         slots.removeAll()
         subscriptionsBySID.removeAll()
         unread = nil
@@ -237,16 +236,30 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         context.close(promise: nil)
     }
 
-    @inline(__always)
+    /// Every operation but PUB/HPUB goes to the state machine with its input; what comes back runs.
     private func handle(_ operation: consuming NATSClientOperation) {
-        if case .connect(let options) = operation { return connect(options) }
-        switch machine.operationReceived() {
-        case .ignore:
-            return
-        case .refuse(let error):
-            writeErrorAndClose(error)
-        case .handle(let acknowledge):
-            if perform(operation) && acknowledge { NATSEncoder.ok(&out) }
+        switch operation {
+        case .connect(let options):
+            connect(options)
+        case .publish(let publish):
+            // (The in-place parser hands PUB/HPUB over as a layout; this is for completeness.)
+            switch machine.publishReceived(hasHeaders: publish.hasHeaders) {
+            case .ignore: return
+            case .refuseAndClose(let error): run(.sendErrorAndClose(error))
+            case .publish(let acknowledge): if self.publish(publish) && acknowledge { run(.acknowledge) }
+            }
+        case .subscribe(let subject, let queue, let sid):
+            run(machine.subscribeReceived(subject: subject, queue: queue, sid: sid))
+        case .unsubscribe(let sid, let maxMessages):
+            run(
+                machine.unsubscribeReceived(
+                    sid: sid, maxMessages: maxMessages, delivered: subscriptionsBySID[sid]?.delivered ?? 0))
+        case .ping:
+            run(machine.pingReceived())
+        case .pong:
+            run(machine.pongReceived())
+        case .ignored:
+            run(machine.ignorableOperationReceived())
         }
     }
 
@@ -255,12 +268,12 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     /// operation value first.
     @inline(__always)
     private func handlePublish(_ layout: NATSPublishLayout, in buffer: ByteBuffer) {
-        switch machine.operationReceived() {
+        switch machine.publishReceived(hasHeaders: layout.hasHeaders) {
         case .ignore:
             return
-        case .refuse(let error):
-            writeErrorAndClose(error)
-        case .handle(let acknowledge):
+        case .refuseAndClose(let error):
+            run(.sendErrorAndClose(error))
+        case .publish(let acknowledge):
             let handled: Bool
             if !layout.hasHeaders, !layout.hasReply, let lastTopic, layout.subjectEquals(lastSubject, in: buffer) {
                 publishedInRead += 1
@@ -279,22 +292,6 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         }
     }
 
-    /// Runs one operation; true when verbose mode acknowledges it with `+OK` (false after a refusal, for
-    /// which an `-ERR` was written, and for PING/PONG).
-    @inline(__always)
-    private func perform(_ operation: borrowing NATSClientOperation) -> Bool {
-        switch operation {
-        case .publish(let publish): return self.publish(publish)
-        case .subscribe(let subject, let queue, let sid): return subscribe(subject: subject, queue: queue, sid: sid)
-        case .unsubscribe(let sid, let maxMessages): return unsubscribe(sid: sid, maxMessages: maxMessages)
-        // As nats-server: verbose mode acknowledges PUB, SUB and UNSUB, not PING or PONG.
-        case .ping: pong()
-        case .pong: machine.pongReceived()
-        case .ignored, .connect: break
-        }
-        return false
-    }
-
     /// PONG once what this connection published before the PING has been written to its subscribers,
     /// on every loop: clients (and nats-server) treat the round trip as a flush barrier.
     private func pong() {
@@ -305,6 +302,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         }
     }
 
+    /// CONNECT: its credentials are checked (off the loop first when the check is slow), and the state
+    /// machine gets the verdict.
     private func connect(_ options: NATSConnectOptions) {
         // user/pass for static users; auth_token, jwt or a lone pass carry a token.
         let credentials = ClientCredentials(
@@ -326,58 +325,33 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             }
             return
         }
-        let outcome = services.authenticator.authenticate(credentials)
-        var user: String?
-        let authenticated: Bool
-        switch outcome {
+        switch services.authenticator.authenticate(credentials) {
         case .accepted(let identity):
-            authenticated = true
-            user = identity.userID
             lifecycle.identity = identity
+            run(machine.connectReceived(options, authenticated: true, permissions: identity.permissions))
         case .refused:
             services.counters.countAuthenticationFailure()
-            authenticated = false
-        }
-        switch machine.connectReceived(options, authenticated: authenticated) {
-        case .ignore:
-            return
-        case .refuse(let error):
-            writeErrorAndClose(error)
-        case .accept(let acknowledge):
-            self.options = options
-            authenticationDeadline = nil
-            let name = options.name
-            lifecycle.update {
-                $0.userID = user
-                $0.name = name
-            }
-            if acknowledge { NATSEncoder.ok(&out) }
+            run(machine.connectReceived(options, authenticated: false))
         }
     }
 
     // MARK: - Publishing
 
+    /// A PUB/HPUB other than the common case; false when it was refused (no `+OK` then).
     private func publish(_ publish: borrowing NATSPublish) -> Bool {
-        if publish.hasHeaders && !options.headers {
-            writeErrorAndClose(.headersNotEnabled)
-            return false
-        }
         let topic: Topic
         if let lastTopic, publish.subjectEquals(lastSubject) {
             topic = lastTopic
         } else {
-            guard let resolved = publishTopic(publish.subject) else {
-                sendError(.invalidPublishSubject)
+            switch machine.publishSubjectReceived(String(buffer: publish.subject)) {
+            case .refuse(let error):
+                run(machine.errorOccurred(error))
                 return false
+            case .publish(let resolved):
+                topic = resolved
+                lastTopic = resolved
+                lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
             }
-            guard identity.permissions.mayPublish(resolved) else {
-                services.counters.countPermissionDenied()
-                sendError(.publishPermissionsViolation(String(buffer: publish.subject)))
-                return false
-            }
-            topic = resolved
-            lastTopic = resolved
-            lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
         }
         // nil: no headers (made only once the message is, so a publication nobody reads makes none).
         var headers: MessageHeaders?
@@ -385,61 +359,55 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             do {
                 headers = try NATSHeaderBlock.parse(block).messageHeaders
             } catch {
-                fail(error)
+                run(machine.errorOccurred(error))
                 return false
             }
         }
         var replyTopic: Topic?
         if publish.hasReply, let reply = publish.replyTo {
-            guard let resolved = publishTopic(reply) else {
-                sendError(.invalidPublishSubject)
+            switch machine.publishSubjectReceived(String(buffer: reply), isReply: true) {
+            case .refuse(let error):
+                run(machine.errorOccurred(error))
                 return false
+            case .publish(let resolved):
+                replyTopic = resolved
             }
-            replyTopic = resolved
             if headers == nil { headers = MessageHeaders() }
-            headers!.replyTo = resolved.name
+            headers!.replyTo = replyTopic!.name
             if topic.name.hasPrefix("$JS/") {
-                answerJetStreamUnavailable(replyTo: resolved)
+                answerJetStreamUnavailable(replyTo: replyTopic!)
                 return true
             }
         }
         shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)
         guard shard.isRouted(topic) else {
             // Nobody listens and nothing is kept: no message to build.
-            if options.noResponders, let replyTopic, let replySubject = publish.replyTo {
-                sendNoResponders(replySubject: replySubject, replyTopic: replyTopic)
+            if let replyTopic, let replySubject = publish.replyTo {
+                run(machine.requestFoundNoSubscribers(replySubject: replySubject, replyTopic: replyTopic))
             }
             return true
         }
         let message = BusMessage(
             topic: topic, payload: publish.payload, headers: headers ?? MessageHeaders(), publisherID: info.id,
             timestamp: readTime)
-        guard options.noResponders, let replyTopic, let replySubject = publish.replyTo else {
+        // Only a client that asked for no-responders has its requests' recipients counted.
+        guard machine.answersNoResponders, let replyTopic, let replySubject = publish.replyTo else {
             shard.publish(message)
             return true
         }
-        // No responders: a request nobody receives is answered at once with a 503 status.
-        let subject = replySubject
         let deferred: (PublishResult) -> Void = { [self] result in
             if result.recipients == 0 {
-                sendNoResponders(replySubject: subject, replyTopic: replyTopic)
+                run(machine.requestFoundNoSubscribers(replySubject: replySubject, replyTopic: replyTopic))
                 flushOut()
             }
         }
         if let result = shard.publish(message, whenDeferred: deferred), result.recipients == 0 {
-            sendNoResponders(replySubject: subject, replyTopic: replyTopic)
+            run(machine.requestFoundNoSubscribers(replySubject: replySubject, replyTopic: replyTopic))
         }
         return true
     }
 
-    /// The topic for a concrete subject, or nil when the subject is not one.
-    private func publishTopic(_ subject: ByteBuffer) -> Topic? {
-        guard let name = try? NATSSubjectMapping.topicName(forSubject: String(buffer: subject)) else { return nil }
-        return try? Topic(name, limits: bus.configuration.topicLimits)
-    }
-
-    /// Writes the 503 status message to this connection's subscription on the reply subject (the
-    /// reference server sends it to the requester alone).
+    /// Writes the 503 status message to this connection's subscription on the reply subject.
     private func sendNoResponders(replySubject: ByteBuffer, replyTopic: Topic) {
         for case let subscription? in slots
         where subscription.busSubscription.filter.shareGroup == nil
@@ -469,25 +437,10 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
 
     // MARK: - Subscribing
 
-    private func subscribe(subject: String, queue: String?, sid: String) -> Bool {
-        if subscriptionsBySID[sid] != nil { return true }  // as the reference server: a repeated sid is a no-op
-        if limits.maxSubscriptions > 0 && subscriptionsBySID.count >= limits.maxSubscriptions {
-            sendError(.maxSubscriptionsExceeded)
-            return false
-        }
-        guard let text = try? NATSSubjectMapping.filterText(forSubject: subject, queue: queue),
-            let filter = try? TopicFilter(text, limits: bus.configuration.topicLimits)
-        else {
-            sendError(.invalidSubject)
-            return false
-        }
-        guard identity.permissions.maySubscribe(filter) else {
-            services.counters.countPermissionDenied()
-            sendError(.subscriptionPermissionsViolation(subject, queue: queue))
-            return false
-        }
+    /// Subscribes `sid` on the bus (the state machine checked the sid, the subject and the permission).
+    private func subscribe(sid: String, subject: String, filter: TopicFilter, noLocal: Bool) {
         let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: info.id, options: SubscriptionOptions(noLocal: !options.echo),
+            filter, subscriber: self, subscriberID: info.id, options: SubscriptionOptions(noLocal: noLocal),
             presence: info.presence)
         let subscription = NATSSubscription(sid: sid, subject: subject, busSubscription: result.subscription)
         let slot: Int
@@ -501,18 +454,6 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         result.subscription.localIndex = slot
         subscriptionsBySID[sid] = subscription
         lifecycle.update { $0.subscriptions.append(subject) }
-        return true
-    }
-
-    private func unsubscribe(sid: String, maxMessages: Int?) -> Bool {
-        // An unknown sid is a no-op, as in nats-server.
-        guard let subscription = subscriptionsBySID[sid] else { return true }
-        if let maxMessages, maxMessages > subscription.delivered {
-            subscription.maxMessages = maxMessages
-            return true
-        }
-        remove(subscription)
-        return true
     }
 
     private func remove(_ subscription: NATSSubscription) {
@@ -538,7 +479,10 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         guard slot < slots.count, let entry = slots[slot], entry.busSubscription === subscription else {
             return .skipped
         }
-        guard writable, out.readableBytes < limits.maxPending else { return slowConsumer() }
+        guard writable, out.readableBytes < limits.maxPending else {
+            run(machine.outboundOverflowed())
+            return .dropped
+        }
         let topic = message.topic
         if !topic.isIdentical(to: entry.messagePrefixTopic) && topic != entry.messagePrefixTopic {
             if topic != lastDeliveredTopic {
@@ -558,7 +502,10 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             writeMessage(message, headers: headers, entry: entry, context: &context)
         }
         entry.delivered += 1
-        if let maximum = entry.maxMessages, entry.delivered >= maximum { remove(entry) }
+        // A field read per message; the state machine is asked only when an UNSUB's limit is reached.
+        if let maximum = entry.maxMessages, entry.delivered >= maximum {
+            run(machine.deliveryLimitReached(sid: entry.sid))
+        }
         return .delivered(bytes: out.writerIndex - before)
     }
 
@@ -567,7 +514,8 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         _ message: BusMessage, headers: MessageHeaders, entry: NATSSubscription, context: inout DeliveryContext
     ) {
         let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
-        if options.headers, headers.hasContentTypeOrProperties {
+        // HMSG only to a client whose CONNECT said `headers: true` (nats-server does the same).
+        if machine.session.headers, headers.hasContentTypeOrProperties {
             let block = context.encoded(form: Self.headerWireForm) { message in
                 var block = ByteBuffer()
                 NATSHeaderBlock(message.headers)?.write(to: &block)
@@ -583,72 +531,72 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
 
     func flushDeliveries() { flushOut() }
 
-    /// The reference server's policy: a connection that cannot keep up is closed (its client
-    /// reconnects), so it never holds the server's memory or slows the publishers.
-    private func slowConsumer() -> DeliveryOutcome {
-        if machine.closeRequested() {
-            services.counters.countSlowConsumer()
-            // Not from inside the delivery loop: closing unsubscribes.
-            eventLoop.execute { self.context?.close(promise: nil) }
-        }
-        return .dropped
-    }
-
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
-        if lifecycle.credentialsExpired(now: bus.clock()) {
-            if machine.closeRequested() { return writeErrorAndClose(.userAuthenticationExpired) }
-        }
-        if let deadline = authenticationDeadline, now >= deadline {
-            authenticationDeadline = nil
-            if machine.authenticationTimerFired() { return writeErrorAndClose(.authenticationTimeout) }
-        }
-        guard now >= nextPing else { return }
-        nextPing = now + .seconds(Int64(limits.pingIntervalSeconds))
-        switch machine.pingTimerFired() {
-        case .sendPing:
-            NATSEncoder.ping(&out)
-            flushOut()
-        case .closeStale:
-            writeErrorAndClose(.staleConnection)
-        case .none:
-            break
-        }
+        run(machine.tick(now: now, credentialsExpired: lifecycle.credentialsExpired(now: bus.clock())))
     }
 
     func requestClose(_ reason: CloseReason) {
-        eventLoop.execute {
-            guard self.machine.closeRequested() else { return }
-            switch reason {
-            case .slowConsumer: self.writeErrorAndClose(.slowConsumer)
-            case .keepAliveTimeout: self.writeErrorAndClose(.staleConnection)
-            case .administrative: self.writeErrorAndClose(.closedByAdministrator)
-            // Clients reconnect on their own; nats-server closes without a word.
-            case .shutdown: self.context?.close(promise: nil)
-            }
-        }
+        eventLoop.execute { self.run(self.machine.closeRequested(NATSProtocolError(reason))) }
     }
 
     /// A parser or handler error: the state machine decides whether it closes the connection.
     private func fail(_ error: NATSProtocolError) {
-        switch machine.errorOccurred(error) {
-        case .refuse(let error):
-            if error.closesConnection { writeErrorAndClose(error) } else { sendError(error) }
-        case .handle, .ignore:
+        run(machine.errorOccurred(error))
+    }
+
+    // MARK: - Running actions
+
+    /// Runs what the state machine asked for: the one place its commands become IO.
+    private func run(_ action: NATSSessionStateMachine.Action) {
+        switch action {
+        case .none:
             break
+        case .sendInfo:
+            writeInfo()
+        case .acknowledge:
+            NATSEncoder.ok(&out)
+        case .sendPong:
+            pong()
+        case .sendPing:
+            NATSEncoder.ping(&out)
+            flushOut()
+        case .sendError(let error):
+            if error.isPermissionsViolation { services.counters.countPermissionDenied() }
+            NATSEncoder.error(&out, error)
+        case .sendErrorAndClose(let error):
+            NATSEncoder.error(&out, error)
+            guard let context else { return }
+            ConnectionLifecycle.writeAndClose(wrapOutboundOut(out), context: context)
+            out.clear()
+        case .close:
+            context?.close(promise: nil)
+        case .closeSlowConsumer:
+            // The reference server's policy: a connection that cannot keep up is closed (its client
+            // reconnects), so it never holds the server's memory or slows the publishers. Not from inside
+            // the delivery loop: closing unsubscribes.
+            services.counters.countSlowConsumer()
+            eventLoop.execute { self.context?.close(promise: nil) }
+        case .acceptConnect(let name, let acknowledge):
+            let user = identity.userID
+            lifecycle.update {
+                $0.userID = user
+                $0.name = name
+            }
+            if acknowledge { NATSEncoder.ok(&out) }
+        case .subscribe(let sid, let subject, let filter, let noLocal, let acknowledge):
+            subscribe(sid: sid, subject: subject, filter: filter, noLocal: noLocal)
+            if acknowledge { NATSEncoder.ok(&out) }
+        case .unsubscribe(let sid, let acknowledge):
+            if let subscription = subscriptionsBySID[sid] { remove(subscription) }
+            if acknowledge { NATSEncoder.ok(&out) }
+        case .limitDeliveries(let sid, let maxMessages, let acknowledge):
+            subscriptionsBySID[sid]?.maxMessages = maxMessages
+            if acknowledge { NATSEncoder.ok(&out) }
+        case .sendNoResponders(let replySubject, let replyTopic):
+            sendNoResponders(replySubject: replySubject, replyTopic: replyTopic)
         }
-    }
-
-    private func sendError(_ error: NATSProtocolError) {
-        NATSEncoder.error(&out, error)
-    }
-
-    private func writeErrorAndClose(_ error: NATSProtocolError) {
-        NATSEncoder.error(&out, error)
-        guard let context else { return }
-        ConnectionLifecycle.writeAndClose(wrapOutboundOut(out), context: context)
-        out.clear()
     }
 
     // MARK: - Writing
@@ -661,6 +609,26 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         } else {
             // When the socket took the bytes at once, the storage is ours again and is reused as is.
             out.clear()
+        }
+    }
+}
+
+extension NATSProtocolError {
+    /// FrontendKit's reasons for closing, as NATS says them; nil: closed without a word (nats-server on
+    /// shutdown; clients reconnect on their own).
+    init?(_ reason: CloseReason) {
+        switch reason {
+        case .slowConsumer: self = .slowConsumer
+        case .keepAliveTimeout: self = .staleConnection
+        case .administrative: self = .closedByAdministrator
+        case .shutdown: return nil
+        }
+    }
+
+    /// Every connection limit (total, per address, rate) gets the reference server's one wording.
+    init(_ refusal: AdmissionRefusal) {
+        switch refusal {
+        case .total, .perAddress, .rate: self = .maxConnectionsExceeded
         }
     }
 }

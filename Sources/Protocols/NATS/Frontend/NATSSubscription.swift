@@ -2,7 +2,8 @@ import BusCore
 import BusRuntime
 import NIOCore
 
-/// One `SUB` as its connection knows it: the sid it is delivered under and the auto-unsubscribe count.
+/// One `SUB` as its connection's handler holds it: the bus subscription, the sid it is delivered under,
+/// the delivery count and the wire prefix. (The sid rules live in `NATSSubscriptionsStateMachine`.)
 final class NATSSubscription {
     let sid: String
     /// The sid as written into every `MSG`.
@@ -12,7 +13,8 @@ final class NATSSubscription {
     let busSubscription: BusSubscription
     /// Messages delivered so far.
     var delivered = 0
-    /// `UNSUB <sid> <max>`: unsubscribed once `delivered` reaches it.
+    /// `UNSUB <sid> <max>`, as the state machine's `.limitDeliveries` set it: once `delivered` reaches
+    /// it, the machine is told (`deliveryLimitReached`) and ends the subscription.
     var maxMessages: Int?
     /// `MSG <subject> <sid> ` for the topic last delivered (a wildcard subscription sees many topics).
     var messagePrefix = ByteBuffer()
