@@ -9,7 +9,7 @@ import NIOCore
 /// Everything it writes goes into one outbound buffer that is flushed once per read batch and once per
 /// delivery batch (as the reference server does). Confined to its event loop; `requestClose` hops onto
 /// it (hence `@unchecked Sendable`).
-final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAliveParticipant, ConnectionController,
+final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, KeepAliveParticipant, ConnectionController,
     @unchecked Sendable
 {
     typealias InboundIn = ByteBuffer
@@ -28,7 +28,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
     private let parser: NATSParser
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
     private var lifecycle: ConnectionLifecycle
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     /// Unowned: the bus (held through `services`) keeps its shards, and a reference count per publish
     /// is measurable here.
     private unowned(unsafe) var shard: LoopShard
@@ -69,9 +69,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
             configuration: .init(
                 authenticationRequired: !services.authenticator.allowsAnonymous,
                 limits: services.configuration.limits, topicLimits: services.bus.configuration.topicLimits))
-        self.lifecycle = ConnectionLifecycle(
-            protocolName: "nats", id: services.bus.makeIdentifier(), connections: services.connections,
-            counters: services.counters, keepAlive: services.keepAlive)
+        self.lifecycle = services.shared.makeLifecycle(protocolName: "nats")
         self.shard = services.bus.shards[0]
         self.eventLoop = shard.eventLoop
     }
@@ -136,17 +134,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, BusSubscriber, KeepAli
         ).write(to: &out)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        cleanUp()
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        cleanUp()
-        self.context = nil
-    }
-
-    private func cleanUp() {
+    func connectionEnded() {
         guard lifecycle.end(self, bus: bus, subscriptions: slots.lazy.compactMap { $0?.busSubscription }) else {
             return
         }
