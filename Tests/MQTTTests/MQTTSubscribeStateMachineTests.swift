@@ -172,4 +172,30 @@ import Testing
             ])
         #expect(Array(session.subscriptions.keys) == ["b/+"])
     }
+
+    // MARK: - Through the connection machine
+
+    @Test func theConnectionMachineEndsTheConnectionOnAViolation() {
+        var connection = MQTTConnectionStateMachine(settings: MQTTServerSettings())
+        _ = connection.connectReceived(MQTTConnectPacket(version: .v5, clientID: "c"), makeClientID: { "" })
+        _ = connection.connAck(sessionPresent: false, maximumPacketSize: 1 << 20)
+        var state = MQTTSessionState(maxQueued: 10)
+        let packet = MQTTSubscribePacket(
+            packetID: 1, subscriptions: [MQTTSubscription(filter: "$share/g/t", maxQoS: .atMostOnce, noLocal: true)])
+        let actions = connection.subscribeReceived(packet, verdicts: [.permitted], session: &state)
+        // [MQTT-3.8.3-4] → DISCONNECT 0x82.
+        guard case .sendDisconnect(let disconnect) = actions.last, actions.count == 1 else {
+            Issue.record("no DISCONNECT: \(actions)"); return
+        }
+        #expect(disconnect.reasonCode == .protocolError && connection.isClosed)
+    }
+
+    @Test func subscribeBeforeConnAckIsAProtocolError() {
+        var connection = MQTTConnectionStateMachine(settings: MQTTServerSettings())
+        var state = MQTTSessionState(maxQueued: 10)
+        let packet = MQTTSubscribePacket(
+            packetID: 1, subscriptions: [MQTTSubscription(filter: "t", maxQoS: .atMostOnce)])
+        #expect(connection.subscribeReceived(packet, verdicts: [.permitted], session: &state) == [.close])
+        #expect(state.subscriptions.isEmpty)
+    }
 }
