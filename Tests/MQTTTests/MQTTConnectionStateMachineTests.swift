@@ -25,18 +25,19 @@ import Testing
         var other = MQTTConnectionStateMachine(settings: MQTTServerSettings())
         let refused = other.connectReceived(
             MQTTConnectPacket(version: .v3_1_1, clientID: "", cleanStart: false), makeClientID: { "x" })
-        guard case .refuse(let code, _) = refused else { Issue.record("accepted"); return }
-        #expect(code.v3ConnectReturnCode == 0x02)
+        guard case .refuse(.refuseConnect(let connAck, .v3_1_1)) = refused else { Issue.record("accepted"); return }
+        #expect(connAck.reasonCode.v3ConnectReturnCode == 0x02)
     }
 
     @Test mutating func secondConnectIsAProtocolError() {
         _ = accept(MQTTConnectPacket(version: .v5, clientID: "a"))
-        // [MQTT-3.1.0-2]
+        _ = machine.connAck(sessionPresent: false, maximumPacketSize: 1000)
+        // [MQTT-3.1.0-2] DISCONNECT 0x82 (after CONNACK).
         guard
-            case .refuse(let code, _) = machine.connectReceived(
+            case .refuse(.sendDisconnect(let disconnect)) = machine.connectReceived(
                 MQTTConnectPacket(version: .v5, clientID: "a"), makeClientID: { "" })
         else { Issue.record("accepted"); return }
-        #expect(code == .protocolError)
+        #expect(disconnect.reasonCode == .protocolError)
         #expect(machine.isClosed)
     }
 
@@ -79,10 +80,10 @@ import Testing
         var properties = MQTTProperties()
         properties.authenticationMethod = "SCRAM-SHA-1"
         guard
-            case .refuse(let code, _) = machine.connectReceived(
+            case .refuse(.refuseConnect(let connAck, .v5)) = machine.connectReceived(
                 MQTTConnectPacket(version: .v5, clientID: "a", properties: properties), makeClientID: { "" })
         else { Issue.record("accepted"); return }
-        #expect(code == .badAuthenticationMethod)
+        #expect(connAck.reasonCode == .badAuthenticationMethod)
     }
 
     @Test mutating func topicAliases() throws {

@@ -26,29 +26,27 @@ extension MQTTConnectionHandler {
                 return
             }
         }
-        if let refusal = admissionRefusal {
-            // 5.0: 0x9F Connection Rate Exceeded, 0x97 Quota Exceeded (per address), 0x89 Server Busy
-            // (total); 3.1.1: return code 3, Server Unavailable (§3.2.2.3).
-            let code: MQTTReasonCode =
-                switch refusal {
-                case .rate: .connectionRateExceeded
-                case .perAddress: .quotaExceeded
-                case .total: .serverBusy
+        // A connection limit's refusal, as MQTT names it (the machine answers CONNACK with its code).
+        let refusal = admissionRefusal.map { admission -> MQTTError in
+            let limit: MQTTError.ConnectionLimit =
+                switch admission {
+                case .rate: .rate
+                case .perAddress: .perAddress
+                case .total: .total
                 }
-            return refuse(code, refusal.message(services.connections.limits), version: packet.version)
+            return .connectionLimit(limit, admission.message(services.connections.limits))
         }
-        let action = machine.connectReceived(packet) { "sb-" + bus.makeIdentifier() + bus.makeIdentifier() }
+        // Whether the bus takes the will topic (its limits); the MQTT rules on it are the machine's.
+        let willTopicIsBusTopic = packet.will.map { (try? Topic($0.topic)) != nil } ?? true
+        let action = machine.connectReceived(packet, refusal: refusal, willTopicIsBusTopic: willTopicIsBusTopic) {
+            "sb-" + bus.makeIdentifier() + bus.makeIdentifier()
+        }
         let negotiated: MQTTConnectionStateMachine.Negotiated
         switch action {
-        case .refuse(let code, let reason):
-            if version != nil { return disconnect(code, reason) }  // a second CONNECT
-            return refuse(code, reason, version: packet.version)
+        case .refuse(let refusing):
+            return run(refusing)
         case .accept(let accepted):
             negotiated = accepted
-        }
-        if let will = negotiated.will, (try? Topic(will.topic)) == nil || will.topic.isEmpty {
-            // [MQTT-3.1.3-11] the Will Topic is a valid topic name.
-            return refuse(.topicNameInvalid, "invalid will topic", version: packet.version)
         }
         // User name and password (static users), or a token (JWT, static token) in the password.
         let credentials = ClientCredentials(
@@ -59,13 +57,12 @@ extension MQTTConnectionHandler {
             services.counters.countRefused()
             services.counters.countAuthenticationFailure()
             // 5.0: 0x86 Bad User Name or Password; 3.1.1: return code 4 (§3.2.2.3).
-            return refuse(.badUserNameOrPassword, reason, version: packet.version)
+            return run(machine.connectRefused(.badUserNameOrPassword(reason)))
         case .accepted(let identity):
             if let will = negotiated.will, let topic = try? Topic(will.topic), !identity.permissions.mayPublish(topic) {
                 // A will the client could not publish itself is not accepted either (0x87; 3.1.1: 5).
                 services.counters.countPermissionDenied()
-                return refuse(
-                    .notAuthorized, "not allowed to publish the will to \(will.topic)", version: packet.version)
+                return run(machine.connectRefused(.notAuthorized("not allowed to publish the will to \(will.topic)")))
             }
             lifecycle.identity = identity
             lastPublishTopic = nil
@@ -82,13 +79,6 @@ extension MQTTConnectionHandler {
     /// The verified client certificate's common name (mTLS), if any.
     private var certificateSubject: String? { context?.channel.verifiedClientCommonName }
 
-    private func refuse(_ code: MQTTReasonCode, _ reason: String, version: MQTTProtocolVersion) {
-        var properties = MQTTProperties()
-        if version == .v5 { properties.reasonString = reason }
-        write(.connAck(MQTTConnAckPacket(sessionPresent: false, reasonCode: code, properties: properties)), as: version)
-        closeConnection()
-    }
-
     /// What became of a previous session with the same client identifier.
     private enum Previous: @unchecked Sendable {
         /// None, or discarded (Clean Start).
@@ -104,7 +94,7 @@ extension MQTTConnectionHandler {
             if services.sessions.count >= services.configuration.settings.maxSessions {
                 services.counters.countRefused()
                 waitingForSession = false
-                return refuse(.quotaExceeded, "session limit reached", version: negotiated.version)
+                return run(machine.connectRefused(.sessionLimit))
             }
             return sessionAcquired(negotiated, previous: .none)
         }
@@ -210,7 +200,7 @@ extension MQTTConnectionHandler {
             bus.publish(message, on: eventLoop)
         }
         session = nil
-        disconnect(.sessionTakenOver, "another connection uses this client identifier")
+        run(machine.closeRequested(.sessionTakenOver))
     }
 
     /// The Will Message as a bus message ([MQTT-3.1.2-8]), published when the connection ends abnormally.

@@ -91,7 +91,7 @@ extension MQTTConnectionHandler {
                 // Not stored: not routed. 5.0 says so in the acknowledgement; 3.1.1 has no way to, so the
                 // connection closes and the client sends it again.
                 guard version == .v5, var ack = next.ack else {
-                    disconnect(.unspecifiedError, "the message could not be stored: \(failure)")
+                    run(machine.errorHappened(.storeFailed(failure)))
                     break
                 }
                 ack.reasonCode = .unspecifiedError

@@ -61,11 +61,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var heldResendIndex = 0
     /// Topic aliases towards the client (5.0), at most its Topic Alias Maximum, for this connection only.
     var outboundAliases = MQTTOutboundTopicAliases(maximum: 0)
-    // Keep-alive, driven by the loop's sweeper.
+    /// The loop's keep-alive sweeper's index of this connection (its deadlines live in `machine`).
     var keepAliveSlot = -1
-    private var connectDeadline: NIODeadline?
-    private var keepAliveDeadline: NIODeadline?
-    private var receivedSinceTick = false
     /// Counts for `$SYS/`, added to the shared atomics once per flush.
     var pendingStatistics = MQTTStatistics.Pending()
     /// Bytes not yet handed to the channel, in order: control packets and PUBLISH packets up to
@@ -101,6 +98,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
     var info: ConnectionInfo { lifecycle.info }
     var identity: ClientIdentity { lifecycle.identity }
     var limits: MQTTLimits { services.configuration.limits }
+    var topicLimits: TopicLimits { bus.configuration.topicLimits }
 
     // MARK: - Lifecycle
 
@@ -122,7 +120,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             }
             return
         }
-        connectDeadline = context.eventLoop.now + .seconds(Int64(services.configuration.connectTimeoutSeconds))
+        machine.connectionOpened(
+            now: context.eventLoop.now, connectTimeout: .seconds(Int64(services.configuration.connectTimeoutSeconds)))
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
     }
 
@@ -171,7 +170,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         // After a server-initiated close, what the client still sends is read and dropped.
         guard !closing else { return }
         var bytes = unwrapInboundIn(data)
-        receivedSinceTick = true
+        machine.bytesReceived()
         pendingStatistics.bytesReceived += bytes.readableBytes
         if inbound == nil || inbound!.readableBytes == 0 {
             inbound = bytes
@@ -220,7 +219,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
             case .connect(let connect): connectReceived(connect)
             case .publish(let publish): try publishReceived(publish)
             case .ack(let ack): try ackReceived(ack)
-            case .subscribe(let subscribe): try subscribeReceived(subscribe)
+            case .subscribe(let subscribe): subscribeReceived(subscribe)
             case .unsubscribe(let unsubscribe): unsubscribeReceived(unsubscribe)
             case .pingReq: write(.pingResp)
             case .disconnect(let disconnect):
@@ -240,74 +239,60 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         }
     }
 
+    // MARK: - Running the state machine's actions
+
+    /// Does what the state machine decided: the one place its control-plane actions meet the channel,
+    /// the session and the bus.
+    func run(_ action: MQTTConnectionStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .refuseConnect(let connAck, let version):
+            write(.connAck(connAck), as: version)
+            closeConnection()
+        case .sendDisconnect(let disconnect):
+            write(.disconnect(disconnect))
+            closeConnection()
+        case .close:
+            closeConnection()
+        case .subscribe(let subscription):
+            guard let session, let filter = try? TopicFilter(subscription.options.filter, limits: topicLimits)
+            else { return }
+            _ = session.subscribe(filter, subscription)
+        case .unsubscribe(let filter):
+            _ = session?.unsubscribe(filter)
+        case .sendSubAck(let subAck, let retained):
+            sendSubAck(subAck, retained: retained)
+        }
+    }
+
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
-        if let deadline = connectDeadline, now >= deadline {
-            connectDeadline = nil
-            if version == nil { return closeConnection() }
-        }
-        if version != nil, lifecycle.credentialsExpired(now: bus.clock()) {
-            // The token in the password ran out: 5.0 DISCONNECT 0x87 (3.1.1: closed). The client
-            // reconnects with a new token (MQTT 5 re-authentication through AUTH is not supported).
-            return disconnect(.notAuthorized, "token expired")
-        }
-        guard !machine.isClosed, let negotiated, negotiated.keepAliveSeconds > 0 else { return }
-        if receivedSinceTick || keepAliveDeadline == nil {
-            receivedSinceTick = false
-            // [MQTT-3.1.2-24] one and a half times the keep-alive without a packet closes the connection.
-            keepAliveDeadline = now + .milliseconds(Int64(negotiated.keepAliveSeconds) * 1500)
-        } else if let deadline = keepAliveDeadline, now >= deadline {
-            keepAliveDeadline = nil
-            disconnect(.keepAliveTimeout, "keep-alive timeout")
-        }
+        // Asked only once connected: the lifecycle counts an expiry once and then forgets it.
+        let expired = version != nil && lifecycle.credentialsExpired(now: bus.clock())
+        run(machine.tick(now: now, credentialsExpired: expired))
     }
 
     func requestClose(_ reason: CloseReason) {
         eventLoop.execute {
-            switch reason {
-            case .shutdown:
-                if let reference = self.services.configuration.settings.serverReference {
-                    self.disconnect(.useAnotherServer, "server shutting down", serverReference: reference)
-                } else {
-                    self.disconnect(.serverShuttingDown, "server shutting down")
+            // FrontendKit's reasons as MQTT's (their codes are decided in MQTTWire, `MQTTReasonCode.forError`).
+            let mqttReason: MQTTError =
+                switch reason {
+                case .shutdown:
+                    .serverShuttingDown(serverReference: self.services.configuration.settings.serverReference)
+                case .administrative: .administrativeAction
+                case .slowConsumer: .slowConsumer
+                case .keepAliveTimeout: .keepAliveTimeout
                 }
-            case .administrative: self.disconnect(.administrativeAction, "closed by the administrator")
-            case .slowConsumer: self.disconnect(.quotaExceeded, "slow consumer")
-            case .keepAliveTimeout: self.disconnect(.keepAliveTimeout, "keep-alive timeout")
-            }
+            self.run(self.machine.closeRequested(mqttReason))
         }
     }
 
-    /// A violation: 5.0 gets DISCONNECT with the reason code, 3.1.1 a closed connection.
+    /// A violation, or a failure on our side: 5.0 gets DISCONNECT with the reason code, 3.1.1 a closed
+    /// connection (the machine decides).
     func fail(_ error: MQTTError) {
-        let code = MQTTReasonCode.forError(error)
-        if version == nil, case .unsupportedProtocolVersion = error {
-            // [MQTT-3.1.2-2] CONNACK 0x01 (3.1.1) / 0x84 (5.0), then close.
-            write(.connAck(MQTTConnAckPacket(sessionPresent: false, reasonCode: code)), as: .v3_1_1)
-            return closeConnection()
-        }
-        disconnect(code, error.message)
-    }
-
-    /// Sends DISCONNECT (5.0 only, after CONNACK; [MQTT-3.14.0-1]) and closes.
-    func disconnect(_ code: MQTTReasonCode, _ reason: String, serverReference: String? = nil) {
-        guard !closing else { return }
-        if version == .v5 {
-            var properties = MQTTProperties()
-            if negotiated?.problemInformation ?? true { properties.reasonString = String(reason.prefix(200)) }
-            properties.serverReference = serverReference
-            var packet = MQTTDisconnectPacket(reasonCode: code, properties: properties)
-            // [MQTT-3.14.2-3] no Reason String that would make the packet exceed the client's Maximum
-            // Packet Size ([MQTT-3.1.2-25]); the reason code alone still fits.
-            if properties.reasonString != nil,
-                MQTTPacket.disconnect(packet).encoded(version: .v5).readableBytes > outboundMaximumPacketSize
-            {
-                packet.properties.reasonString = nil
-            }
-            write(.disconnect(packet))
-        }
-        closeConnection()
+        run(machine.errorHappened(error))
     }
 
     /// Closes after what was written (DISCONNECT, a refusing CONNACK) has been flushed. Over TCP the

@@ -90,8 +90,9 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
 
     // MARK: - Subscriptions
 
-    /// Subscribes (or replaces the subscription to the same filter, [MQTT-3.8.4-3]); returns whether it
-    /// is new (for Retain Handling 1).
+    /// Subscribes on the bus (or replaces the subscription to the same filter, [MQTT-3.8.4-3]); returns
+    /// whether it is new. (Which subscriptions to make, and the Retain Handling that depends on whether one
+    /// is new, are `MQTTSubscribeStateMachine`'s decisions.)
     func subscribe(_ filter: TopicFilter, _ record: MQTTSessionState.Subscription) -> Bool {
         let isNew = busSubscriptions[filter.text] == nil
         // A replaced subscription keeps its presence entry: the new one's join is then no news.

@@ -1,39 +1,21 @@
-import NIOCore
+package import NIOCore
 
-/// One network connection's protocol state: before CONNECT, connected (with what was negotiated), or
-/// closed. Pure: packets in, decisions out; the handler does the IO. Session state that outlives the
-/// connection is an `MQTTSessionState` passed in by the handler.
+/// One network connection's protocol state: before CONNECT, connecting (CONNECT accepted, CONNACK not yet
+/// sent), connected (with what was negotiated), or closed. Pure, in the shape of postgres-nio's
+/// `ConnectionStateMachine`: every event carries its input (the time, and what only the frontend can know
+/// — whether the bus takes a topic, what the client's identity permits) and returns what to do; the
+/// handler's one `run(_:)` does the IO. Deadlines (connect timeout, keep-alive) live here, computed from
+/// the `now` each event brings. Session state that outlives the connection is an `MQTTSessionState`
+/// passed in by the handler. PUBLISH, the hot path, keeps its own lean `publishReceived`.
 package struct MQTTConnectionStateMachine: Sendable {
-    /// What a CONNECT settled.
-    package struct Negotiated: Sendable, Hashable {
-        package var version: MQTTProtocolVersion
-        package var clientID: String
-        /// True when the server assigned the identifier (empty client id).
-        package var assignedClientID: Bool
-        package var cleanStart: Bool
-        /// Keep-alive in force (the client's, or the server's replacement).
-        package var keepAliveSeconds: UInt16
-        /// Whether CONNACK must tell the client the replacement ([MQTT-3.2.2-21]).
-        package var serverKeepAliveChanged: Bool
-        /// Session expiry in seconds; 3.1.1 persistent sessions get the server's maximum.
-        package var sessionExpirySeconds: UInt32
-        package var sessionExpiryLowered: Bool
-        package var will: MQTTWill?
-        /// The client's Receive Maximum: our outbound window.
-        package var clientReceiveMaximum: Int
-        /// The client's Maximum Packet Size: larger outbound packets are not sent ([MQTT-3.1.2-25]).
-        package var clientMaximumPacketSize: Int
-        /// Whether the client wants reason strings and user properties on failures ([MQTT-3.1.2-29]).
-        package var problemInformation: Bool
-        /// The client's Topic Alias Maximum: aliases we may use towards it (0: none, [MQTT-3.1.2-26]).
-        package var clientTopicAliasMaximum: Int = 0
-        /// Whether the client asked for Response Information in CONNACK (§3.1.2.11.7).
-        package var requestResponseInformation: Bool = false
-    }
-
     private enum State: Sendable {
+        /// No CONNECT yet.
         case awaitingConnect
+        /// CONNECT accepted by the protocol's rules; the handler authenticates and finds the session.
+        case connecting(Negotiated)
+        /// CONNACK sent.
         case connected(Negotiated)
+        /// Closed, or closing: nothing more is sent but what the closing action said.
         case closed
     }
 
@@ -43,43 +25,66 @@ package struct MQTTConnectionStateMachine: Sendable {
     package let settings: MQTTServerSettings
     /// Inbound topic aliases (client → server), valid for this connection only ([MQTT-3.3.2-7]).
     private var aliases: [UInt16: String] = [:]
+    /// Until when a CONNECT may take to be answered (set by `connectionOpened`).
+    private var connectDeadline: NIODeadline?
+    /// When the connection closes unless a packet arrives first ([MQTT-3.1.2-24]).
+    private var keepAliveDeadline: NIODeadline?
+    /// Bytes arrived since the last tick.
+    private var receivedSinceTick = false
 
     package init(settings: MQTTServerSettings) {
         self.settings = settings
     }
 
     package var negotiated: Negotiated? {
-        if case .connected(let negotiated) = state { return negotiated }
-        return nil
+        switch state {
+        case .connecting(let negotiated), .connected(let negotiated): negotiated
+        case .awaitingConnect, .closed: nil
+        }
     }
 
     /// Whether the connection is closed (a terminal state). Stored, not computed from `state`: the handler
     /// reads it per packet and per delivery, and matching `state` there copied the whole machine.
     package private(set) var isClosed = false
 
-    // MARK: - CONNECT
+    // MARK: - Opening and CONNECT
+
+    /// The network connection is open: a CONNECT must be answered within `connectTimeout`.
+    package mutating func connectionOpened(now: NIODeadline, connectTimeout: TimeAmount) {
+        connectDeadline = now + connectTimeout
+    }
 
     /// The answer to a CONNECT.
     package enum ConnectAction: Sendable, Hashable {
+        /// The CONNECT passes the protocol's rules: authenticate the client and find its session, then
+        /// answer with `connAck(…)` or `connectRefused(…)`.
         case accept(Negotiated)
-        /// Send CONNACK with this code, then close ([MQTT-3.2.2-6]).
-        case refuse(MQTTReasonCode, String)
+        /// Run this (a refusing CONNACK, or DISCONNECT for a second CONNECT).
+        case refuse(Action)
     }
 
-    /// `makeClientID` is called for an empty client identifier (randomness is injected).
-    package mutating func connectReceived(_ packet: MQTTConnectPacket, makeClientID: () -> String) -> ConnectAction {
+    /// `refusal` is a refusal decided before the packet was read (a connection limit).
+    /// `willTopicIsBusTopic` says whether the bus takes the will topic as a topic name (its length and
+    /// level limits; the MQTT rules are checked here). `makeClientID` is called for an empty client
+    /// identifier (randomness is injected).
+    package mutating func connectReceived(
+        _ packet: MQTTConnectPacket, refusal: MQTTError? = nil, willTopicIsBusTopic: Bool = true,
+        makeClientID: () -> String
+    ) -> ConnectAction {
         guard case .awaitingConnect = state else {
             // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
-            state = .closed
-            return .refuse(.protocolError, "second CONNECT")
+            return .refuse(close(.protocolError("second CONNECT")))
         }
+        if let refusal { return .refuse(refuse(.forError(refusal), refusal.message, version: packet.version)) }
         var clientID = packet.clientID
         var assigned = false
         if clientID.isEmpty {
             // [MQTT-3.1.3-8] 3.1.1: an empty id needs Clean Session = 1, else CONNACK 0x02.
             if packet.version == .v3_1_1 && !packet.cleanStart {
-                state = .closed
-                return .refuse(.clientIdentifierNotValid, "an empty client identifier needs clean session")
+                return .refuse(
+                    refuse(
+                        .clientIdentifierNotValid, "an empty client identifier needs clean session",
+                        version: packet.version))
             }
             // [MQTT-3.1.3-6] assign a unique identifier.
             clientID = makeClientID()
@@ -87,8 +92,18 @@ package struct MQTTConnectionStateMachine: Sendable {
         }
         if packet.properties.authenticationMethod != nil {
             // [MQTT-4.12.0-1] no enhanced authentication methods are supported.
-            state = .closed
-            return .refuse(.badAuthenticationMethod, "enhanced authentication is not supported")
+            return .refuse(
+                refuse(.badAuthenticationMethod, "enhanced authentication is not supported", version: packet.version))
+        }
+        if let will = packet.will {
+            // [MQTT-3.1.3-11] the Will Topic is a valid topic name: not empty ([MQTT-4.7.3-1]), no wildcards
+            // ([MQTT-3.3.2-2]), and one the bus takes.
+            if will.topic.isEmpty || !willTopicIsBusTopic
+                || will.topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") })
+            {
+                let error = MQTTError.willTopicInvalid
+                return .refuse(refuse(.forError(error), error.message, version: packet.version))
+            }
         }
         var keepAlive = packet.keepAliveSeconds
         var keepAliveChanged = false
@@ -122,17 +137,44 @@ package struct MQTTConnectionStateMachine: Sendable {
             problemInformation: (packet.properties.requestProblemInformation ?? 1) == 1,
             clientTopicAliasMaximum: packet.version == .v5 ? Int(packet.properties.topicAliasMaximum ?? 0) : 0,
             requestResponseInformation: packet.properties.requestResponseInformation == 1)
-        state = .connected(negotiated)
+        state = .connecting(negotiated)
         return .accept(negotiated)
+    }
+
+    /// The handler's checks of an accepted CONNECT refused it (credentials, the will's permission, the
+    /// session limit): CONNACK with the reason's code, then close.
+    package mutating func connectRefused(_ reason: MQTTError) -> Action {
+        switch state {
+        case .connecting(let negotiated):
+            return refuse(.forError(reason), reason.message, version: negotiated.version)
+        case .closed:
+            return .none
+        case .awaitingConnect, .connected:
+            preconditionFailure("CONNECT refused (\(reason)) when no CONNECT is being settled")
+        }
+    }
+
+    /// A refusing CONNACK, with a reason string in 5.0; the connection is over.
+    private mutating func refuse(_ code: MQTTReasonCode, _ reason: String, version: MQTTProtocolVersion) -> Action {
+        state = .closed
+        var properties = MQTTProperties()
+        if version == .v5 { properties.reasonString = reason }
+        return .refuseConnect(
+            MQTTConnAckPacket(sessionPresent: false, reasonCode: code, properties: properties), version)
     }
 
     /// The CONNACK for an accepted connection: what differs from the defaults is stated (§3.2.2.3).
     /// `responseInformation` is the response topic base the handler offers this client (see
     /// `MQTTServerSettings.responseInformationPrefix`); it is sent only to a client that asked.
-    package func connAck(sessionPresent: Bool, maximumPacketSize: Int, responseInformation: String? = nil)
+    /// Sending it makes the connection connected (the connect deadline no longer applies).
+    package mutating func connAck(sessionPresent: Bool, maximumPacketSize: Int, responseInformation: String? = nil)
         -> MQTTConnAckPacket
     {
-        guard let negotiated else { preconditionFailure("CONNACK before CONNECT") }
+        guard case .connecting(let negotiated) = state else {
+            preconditionFailure("CONNACK without an accepted CONNECT")
+        }
+        state = .connected(negotiated)
+        connectDeadline = nil
         var properties = MQTTProperties()
         if negotiated.version == .v5 {
             if negotiated.assignedClientID { properties.assignedClientIdentifier = negotiated.clientID }
@@ -243,5 +285,109 @@ package struct MQTTConnectionStateMachine: Sendable {
     /// The connection is gone (or being closed by us).
     package mutating func closed() {
         state = .closed
+    }
+
+    // MARK: - SUBSCRIBE and UNSUBSCRIBE (the subscribe sub-machine)
+
+    /// A SUBSCRIBE with one verdict per filter (see `MQTTSubscribeStateMachine.FilterVerdict`).
+    package mutating func subscribeReceived(
+        _ packet: MQTTSubscribePacket, verdicts: [MQTTSubscribeStateMachine.FilterVerdict],
+        session: inout MQTTSessionState
+    ) -> [Action] {
+        guard case .connected = state else { return [errorHappened(.protocolError("SUBSCRIBE before CONNACK"))] }
+        let subscribing = MQTTSubscribeStateMachine(maxSubscriptions: settings.maxSubscriptions)
+        return run(subscribing.subscribeReceived(packet, verdicts: verdicts, session: &session))
+    }
+
+    /// An UNSUBSCRIBE.
+    package mutating func unsubscribeReceived(_ packet: MQTTUnsubscribePacket, session: inout MQTTSessionState)
+        -> [Action]
+    {
+        guard case .connected = state else { return [errorHappened(.protocolError("UNSUBSCRIBE before CONNACK"))] }
+        let subscribing = MQTTSubscribeStateMachine(maxSubscriptions: settings.maxSubscriptions)
+        return run(subscribing.unsubscribeReceived(packet, session: &session))
+    }
+
+    /// The sub-machine's actions as this machine's: a violation ends the connection.
+    private mutating func run(_ steps: [MQTTSubscribeStateMachine.Action]) -> [Action] {
+        var actions: [Action] = []
+        actions.reserveCapacity(steps.count)
+        for step in steps {
+            switch step {
+            case .subscribe(let subscription): actions.append(.subscribe(subscription))
+            case .unsubscribe(let filter): actions.append(.unsubscribe(filter))
+            case .sendSubAck(let packet, let retained): actions.append(.sendSubAck(packet, retained: retained))
+            case .fail(let error): actions.append(errorHappened(error))
+            }
+        }
+        return actions
+    }
+
+    // MARK: - Time and closing
+
+    /// Bytes arrived (any packet resets the keep-alive, [MQTT-3.1.2-24]). Called once per read.
+    @inline(__always)
+    package mutating func bytesReceived() {
+        receivedSinceTick = true
+    }
+
+    /// The periodic check (every `KeepAliveSweeper.tick`). `credentialsExpired`: the token the client
+    /// connected with has run out (asked only once connected).
+    package mutating func tick(now: NIODeadline, credentialsExpired: Bool) -> Action {
+        switch state {
+        case .awaitingConnect, .connecting:
+            // No CONNACK within the connect timeout: closed without a word.
+            guard let deadline = connectDeadline, now >= deadline else { return .none }
+            connectDeadline = nil
+            state = .closed
+            return .close
+        case .connected(let negotiated):
+            // The client reconnects with a new token (5.0 re-authentication through AUTH is not supported).
+            if credentialsExpired { return close(.credentialsExpired) }
+            guard negotiated.keepAliveSeconds > 0 else { return .none }
+            if receivedSinceTick || keepAliveDeadline == nil {
+                receivedSinceTick = false
+                // [MQTT-3.1.2-24] one and a half times the keep-alive without a packet closes the connection.
+                keepAliveDeadline = now + .milliseconds(Int64(negotiated.keepAliveSeconds) * 1500)
+                return .none
+            }
+            guard let deadline = keepAliveDeadline, now >= deadline else { return .none }
+            keepAliveDeadline = nil
+            return close(.keepAliveTimeout)
+        case .closed:
+            return .none
+        }
+    }
+
+    /// A violation by the client, or a failure on our side.
+    package mutating func errorHappened(_ error: MQTTError) -> Action {
+        close(error)
+    }
+
+    /// The server ends the connection (shutdown, the administrator, a slow consumer, a session takeover).
+    package mutating func closeRequested(_ reason: MQTTError) -> Action {
+        close(reason)
+    }
+
+    /// Ends the connection for `reason`, telling the client as far as the protocol lets us.
+    private mutating func close(_ reason: MQTTError) -> Action {
+        let previous = state
+        state = .closed
+        switch previous {
+        case .closed:
+            return .none
+        case .awaitingConnect:
+            guard case .unsupportedProtocolVersion = reason else { return .close }
+            // [MQTT-3.1.2-2] CONNACK 0x01 (3.1.1) / 0x84 (5.0), in the 3.1.1 form (which 5.0 clients read
+            // too: the level they sent is not one we speak), then close.
+            return .refuseConnect(MQTTConnAckPacket(sessionPresent: false, reasonCode: .forError(reason)), .v3_1_1)
+        case .connecting:
+            // [MQTT-3.14.0-1] no DISCONNECT before CONNACK.
+            return .close
+        case .connected(let negotiated):
+            // 3.1.1 has no DISCONNECT from servers: the connection just closes.
+            guard negotiated.version == .v5 else { return .close }
+            return .sendDisconnect(Self.disconnect(for: reason, negotiated))
+        }
     }
 }

@@ -47,7 +47,7 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
 
     package var description: String { "0x" + String(rawValue, radix: 16, uppercase: true) }
 
-    /// The one place that maps refusals to reason codes (STYLE.md habit 12).
+    /// The one place that maps refusals and server-side close reasons to reason codes (STYLE.md habit 12).
     package static func forError(_ error: MQTTError) -> MQTTReasonCode {
         switch error {
         case .malformedPacket: .malformedPacket
@@ -58,6 +58,20 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
         case .topicAliasInvalid: .topicAliasInvalid
         case .receiveMaximumExceeded: .receiveMaximumExceeded
         case .unsupported(let code, _): code
+        case .willTopicInvalid: .topicNameInvalid
+        case .keepAliveTimeout: .keepAliveTimeout
+        // 3.1.1 has no DISCONNECT from servers: these close without a code there.
+        case .credentialsExpired, .notAuthorized: .notAuthorized
+        case .badUserNameOrPassword: .badUserNameOrPassword
+        // 3.1.1 CONNACK has no code for these: return code 3, Server Unavailable (`v3ConnectReturnCode`).
+        case .connectionLimit(.rate, _): .connectionRateExceeded
+        case .connectionLimit(.perAddress, _), .sessionLimit, .slowConsumer: .quotaExceeded
+        case .connectionLimit(.total, _): .serverBusy
+        case .sessionTakenOver: .sessionTakenOver
+        case .administrativeAction: .administrativeAction
+        // §4.11: with another server to name, 0x9C Use another server.
+        case .serverShuttingDown(let reference): reference == nil ? .serverShuttingDown : .useAnotherServer
+        case .storeFailed: .unspecifiedError
         }
     }
 
