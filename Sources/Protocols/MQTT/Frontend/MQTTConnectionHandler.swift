@@ -9,7 +9,7 @@ import Storage
 /// One MQTT network connection, over TCP or (through `WebSocketByteStreamHandler`) WebSocket: reads the
 /// byte stream into packets, asks the state machine, and runs its decisions against the session and
 /// the bus. Confined to its event loop; `requestClose` hops onto it (hence `@unchecked Sendable`).
-final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, ConnectionController,
+final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipant, ConnectionController,
     @unchecked Sendable
 {
     typealias InboundIn = ByteBuffer
@@ -87,9 +87,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         // Only a plain byte stream half-closes: over WebSocket the adapter runs the closing handshake.
         self.lingersOnClose = transport == "tcp"
         self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
-        self.lifecycle = ConnectionLifecycle(
-            protocolName: "mqtt", id: services.bus.makeIdentifier(), connections: services.connections,
-            counters: services.counters, keepAlive: services.keepAlive)
+        self.lifecycle = services.shared.makeLifecycle(protocolName: "mqtt")
         self.shard = services.bus.shards[0]
         self.eventLoop = shard.eventLoop
     }
@@ -125,17 +123,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler, KeepAliveParticipant, 
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        cleanUp()
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        cleanUp()
-        self.context = nil
-    }
-
-    private func cleanUp() {
+    func connectionEnded() {
         // The session holds the subscriptions and outlives the connection (releaseSession).
         guard lifecycle.end(self, bus: bus, subscriptions: EmptyCollection()) else { return }
         machine.closed()

@@ -1,5 +1,6 @@
 import BusCore
 import BusRuntime
+import FrontendKit
 import MQTTWire
 package import NIOCore
 package import Storage

@@ -5,17 +5,14 @@ import MQTTWire
 import NIOCore
 package import Storage
 
-/// What every MQTT connection shares (one reference per connection rather than copies).
-package final class MQTTServices: Sendable {
-    let bus: Bus
-    let connections: ConnectionRegistry
-    let authenticator: any Authenticator
+/// What every MQTT connection shares (one reference per connection rather than copies): what every
+/// frontend shares (`shared`: the bus, the registry, authentication, metrics, sweepers), the settings, the
+/// sessions, retained messages, `$SYS` statistics and persistence.
+package final class MQTTServices: FrontendServices {
+    package let shared: FrontendShared
     let configuration: MQTTConfiguration
     let sessions: any MQTTSessionStore
     let retained: RetainedMessageStore
-    let metricsSlot: ProtocolMetricsSlot
-    let counters: ProtocolCounters
-    let keepAlive: KeepAliveSweepers
     let statistics = MQTTStatistics()
     /// Persistent sessions and the session message log in the store; nil without a store.
     let persistence: MQTTPersistence?
@@ -26,14 +23,10 @@ package final class MQTTServices: Sendable {
         store: (any Store)? = nil, keepAlive: KeepAliveSweepers? = nil
     ) {
         self.persistence = store.map { MQTTPersistence(store: $0, loops: bus.shards.map(\.eventLoop)) }
-        self.bus = bus
-        self.connections = connections
-        self.authenticator = authenticator
+        self.shared = FrontendShared(
+            metricsName: "mqtt", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
         self.sessions = sessions
         self.retained = retained
-        self.metricsSlot = bus.metrics.slot(for: "mqtt")
-        self.counters = bus.metrics.counters(metricsSlot)
-        self.keepAlive = keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
     }
 }

@@ -1,6 +1,7 @@
 import Atomics
 import BusCore
 import BusRuntime
+import FrontendKit
 import NIOCore
 
 /// Publishes broker statistics as retained messages under `$SYS/broker/` every `sysIntervalSeconds`
