@@ -1,0 +1,120 @@
+import BusCore
+import Foundation
+import NIOCore
+import Testing
+
+@testable import Storage
+
+/// What only the PostgreSQL store has: its URL, failures inside a transaction, a database that goes away
+/// and comes back. (The shared contract is `StoreTests`, run against every store.)
+@Suite(.postgresServer) struct PostgresStoreTests {
+    static func write(_ store: any Store, _ writes: [StoreWrite]) async -> (any Error)? {
+        await withCheckedContinuation { continuation in
+            store.submit(writes) { continuation.resume(returning: $0) }
+        }
+    }
+
+    static func queue(_ name: String) -> StoreWrite {
+        .saveQueue(StoredQueue(name: name, durable: true, exclusive: false, autoDelete: false, arguments: []))
+    }
+
+    @Test func theURLNamesHostPortUserDatabaseAndTLS() throws {
+        let configuration = try PostgresStoreConfiguration(
+            url: "postgres://sb:s%40cret@db.example:6543/switchboard?sslmode=require")
+        #expect(
+            configuration
+                == PostgresStoreConfiguration(
+                    host: "db.example", port: 6543, user: "sb", password: "s@cret", database: "switchboard",
+                    tls: .require))
+        #expect(!configuration.description.contains("cret"))
+        let defaults = try PostgresStoreConfiguration(url: "postgresql://sb@localhost/db")
+        #expect(defaults.port == 5432 && defaults.password == nil && defaults.tls == .disable)
+    }
+
+    @Test func thePasswordCanComeFromAFile() throws {
+        let path = NSTemporaryDirectory() + "pg-password-\(UUID().uuidString)"
+        try "from-file\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try PostgresStoreConfiguration(url: "postgres://sb@h:1/db?password_file=\(path)")
+        #expect(configuration.password == "from-file")
+        #expect(throws: StoreError.self) {
+            try PostgresStoreConfiguration(url: "postgres://sb:inline@h:1/db?password_file=\(path)")
+        }
+        #expect(throws: StoreError.self) {
+            try PostgresStoreConfiguration(url: "postgres://sb@h/db?password_file=/nope")
+        }
+    }
+
+    @Test(arguments: [
+        "postgres://h/db", "postgres://sb@h", "postgres://sb@h/", "mysql://sb@h/db", "postgres://sb@h/db?sslmode=maybe",
+        "postgres://sb@h/db?color=blue",
+    ])
+    func malformedURLsAreRefused(url: String) {
+        #expect(throws: StoreError.self) { try PostgresStoreConfiguration(url: url) }
+    }
+
+    @Test func errorsNeverCarryThePassword() {
+        do {
+            _ = try PostgresStoreConfiguration(url: "postgres://sb:hunter2@h/db?sslmode=maybe")
+            Issue.record("accepted")
+        } catch {
+            #expect(!"\(error)".contains("hunter2"))
+        }
+    }
+
+    @Test func aWrongPasswordFailsTheOpenWithTheServersReason() throws {
+        let server = try #require(PostgresServer.current)
+        var configuration = try server.createDatabase()
+        configuration.password = "wrong"
+        #expect {
+            try PostgresStore(configuration: configuration)
+        } throws: { error in
+            "\(error)".contains("password authentication failed") && !"\(error)".contains("wrong")
+        }
+    }
+
+    /// One failing statement fails its whole group commit: nothing of it is stored, the store keeps
+    /// working. (PostgreSQL's text cannot hold NUL, which SQLite's can: a write only PostgreSQL refuses.)
+    @Test func aFailedStatementFailsTheWholeBatch() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let store = try PostgresStore(configuration: configuration)
+        defer { store.close() }
+        let failure = await Self.write(store, [Self.queue("kept-out"), Self.queue("bad\u{0}name")])
+        #expect(failure != nil)
+        #expect(await Self.write(store, [Self.queue("after")]) == nil)
+        #expect(try store.load().queues.map(\.name) == ["after"])
+        #expect(store.statistics.failedCommits == 1)
+    }
+
+    @Test func aLogWithAMissingRowIsNotIntact() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let store = try PostgresStore(configuration: configuration)
+        defer { store.close() }
+        let topic = try Topic("t")
+        let writes: [StoreWrite] = try (UInt64(1)...3).map {
+            .appendLog(
+                topic: topic, epoch: "e", message: try StoreTests.message("t", "\($0)", offset: $0, epoch: "e"),
+                keep: 10)
+        }
+        #expect(await Self.write(store, writes) == nil)
+        try server.execute(#"DELETE FROM log_message WHERE "offset" = 2"#, database: configuration.database)
+        #expect(try store.load().logs.first?.intact == false)
+    }
+
+    /// The database stops and starts again: writes while it is down fail (never reported stored), and the
+    /// writer reconnects by itself once it is back. A server of this test's own, since it is stopped.
+    @Test func theWriterReconnectsAfterTheDatabaseRestarts() async throws {
+        let server = try PostgresServer.start()
+        defer { server.stop() }
+        let store = try PostgresStore(configuration: try server.createDatabase())
+        defer { store.close() }
+        #expect(await Self.write(store, [Self.queue("before")]) == nil)
+        try server.pause()
+        #expect(await Self.write(store, [Self.queue("while-down")]) != nil)
+        try server.resume()
+        #expect(await Self.write(store, [Self.queue("after")]) == nil)
+        #expect(try store.load().queues.map(\.name) == ["after", "before"])
+    }
+}
