@@ -84,18 +84,18 @@ final class PostgresWriter: @unchecked Sendable {
     private func enqueue(_ writes: [StoreWrite], into statements: inout Statements) throws {
         // Per log touched in this batch: its newest offset and count bound, applied once at the end.
         var touched: [String: (last: UInt64, keep: Int)] = [:]
+        // Consecutive appends and session messages go as one multi-row statement each (one round trip
+        // instead of one per row); any other write first sends what is buffered, so order is kept.
+        var run = Rows()
         for write in writes {
+            switch write {
+            case .appendLog, .saveSessionMessage: break
+            default: run.flush(into: &statements)
+            }
             switch write {
             case .appendLog(let topic, let epoch, let message, let keep):
                 ensureLog(topic.name, epoch: epoch, &statements)
-                let body = StoredMessageCodec.encode(message)
-                statements.run(
-                    """
-                    INSERT INTO log_message (log_id, "offset", time, body)
-                    SELECT id, \(Int64(message.offset)), \(Int64(bitPattern: message.timestamp)), \(body)
-                    FROM topic_log WHERE topic = \(topic.name)
-                    ON CONFLICT (log_id, "offset") DO UPDATE SET time = excluded.time, body = excluded.body
-                    """)
+                run.append(topic: topic.name, message: message, into: &statements)
                 let previous = touched[topic.name]?.last ?? 0
                 touched[topic.name] = (max(previous, message.offset), keep)
             case .resetLog(let topic, let epoch):
@@ -148,12 +148,7 @@ final class PostgresWriter: @unchecked Sendable {
                 statements.run(
                     "DELETE FROM session_subscription WHERE client_id = \(clientID) AND filter = \(filter)")
             case .saveSessionMessage(let seq, let message):
-                statements.run(
-                    """
-                    INSERT INTO message_log (seq, topic, body)
-                    VALUES (\(Int64(seq)), \(message.topic.name), \(StoredMessageCodec.encode(message)))
-                    ON CONFLICT (seq) DO UPDATE SET topic = excluded.topic, body = excluded.body
-                    """)
+                run.append(seq: seq, message: message, into: &statements)
             case .trimSessionMessages(let through):
                 statements.run("DELETE FROM message_log WHERE seq <= \(Int64(through))")
                 statements.run("DELETE FROM session_delivery WHERE seq <= \(Int64(through))")
@@ -218,6 +213,7 @@ final class PostgresWriter: @unchecked Sendable {
                     """)
             }
         }
+        run.flush(into: &statements)
         for (topic, log) in touched {
             statements.run(
                 "UPDATE topic_log SET last_offset = GREATEST(last_offset, \(Int64(log.last))) WHERE topic = \(topic)")
@@ -240,6 +236,69 @@ final class PostgresWriter: @unchecked Sendable {
             ON CONFLICT (topic) DO NOTHING
             """)
         knownLogs.insert(topic)
+    }
+
+    /// A run of consecutive log appends or session messages, sent as one `unnest` statement. A key
+    /// written twice in one run keeps its last row (one statement cannot upsert a row twice).
+    private struct Rows {
+        enum Kind { case none, log, session }
+        var kind = Kind.none
+        var topics: [String] = []
+        var keys: [Int64] = []
+        var times: [Int64] = []
+        var bodies: [ByteBuffer] = []
+        var index: [String: Int] = [:]
+
+        mutating func append(topic: String, message: BusMessage, into statements: inout Statements) {
+            if kind != .log { flush(into: &statements) }
+            kind = .log
+            add(topic, Int64(message.offset), Int64(bitPattern: message.timestamp), message)
+        }
+
+        mutating func append(seq: UInt64, message: BusMessage, into statements: inout Statements) {
+            if kind != .session { flush(into: &statements) }
+            kind = .session
+            add(message.topic.name, Int64(seq), 0, message)
+        }
+
+        private mutating func add(_ topic: String, _ key: Int64, _ time: Int64, _ message: BusMessage) {
+            let body = StoredMessageCodec.encode(message)
+            let identity = kind == .log ? "\(key)\u{0}\(topic)" : "\(key)"
+            if let existing = index[identity] {
+                topics[existing] = topic
+                times[existing] = time
+                bodies[existing] = body
+                return
+            }
+            index[identity] = keys.count
+            topics.append(topic)
+            keys.append(key)
+            times.append(time)
+            bodies.append(body)
+        }
+
+        mutating func flush(into statements: inout Statements) {
+            switch kind {
+            case .none: return
+            case .log:
+                statements.run(
+                    """
+                    INSERT INTO log_message (log_id, "offset", time, body)
+                    SELECT topic_log.id, m.key, m.time, m.body
+                    FROM unnest(\(topics)::TEXT[], \(keys)::BIGINT[], \(times)::BIGINT[], \(bodies)::BYTEA[])
+                    AS m(topic, key, time, body) JOIN topic_log ON topic_log.topic = m.topic
+                    ON CONFLICT (log_id, "offset") DO UPDATE SET time = excluded.time, body = excluded.body
+                    """)
+            case .session:
+                statements.run(
+                    """
+                    INSERT INTO message_log (seq, topic, body)
+                    SELECT * FROM unnest(\(keys)::BIGINT[], \(topics)::TEXT[], \(bodies)::BYTEA[])
+                    ON CONFLICT (seq) DO UPDATE SET topic = excluded.topic, body = excluded.body
+                    """)
+            }
+            self = Rows()
+        }
     }
 
     /// One commit's statements, sent in order; their results are awaited together.

@@ -87,6 +87,35 @@ import Testing
         #expect(store.statistics.failedCommits == 1)
     }
 
+    /// Consecutive appends and session messages go as one multi-row statement: a row written twice in
+    /// one run keeps its last version, and a write of another kind in between keeps its place.
+    @Test func runsOfRowsKeepOrderAndTheLastVersionOfARow() async throws {
+        let server = try #require(PostgresServer.current)
+        let store = try PostgresStore(configuration: try server.createDatabase())
+        defer { store.close() }
+        let a = try Topic("a")
+        let b = try Topic("b")
+        func append(_ topic: Topic, _ text: String, _ offset: UInt64, epoch: String = "e1") throws -> StoreWrite {
+            .appendLog(
+                topic: topic, epoch: epoch,
+                message: try StoreTests.message(topic.name, text, offset: offset, epoch: epoch), keep: 10)
+        }
+        let failure = await Self.write(
+            store,
+            [
+                try append(a, "a1", 1), try append(b, "b1", 1), try append(a, "a2", 2),
+                .saveSessionMessage(seq: 1, message: try StoreTests.message("s", "first")),
+                .saveSessionMessage(seq: 1, message: try StoreTests.message("s", "second")),
+                try append(a, "again", 2), .resetLog(topic: b, epoch: "e2"), try append(b, "fresh", 1, epoch: "e2"),
+            ])
+        #expect(failure == nil)
+        let state = try store.load()
+        let logs = Dictionary(uniqueKeysWithValues: state.logs.map { ($0.topic.name, $0) })
+        #expect(logs["a"]?.messages.map { String(buffer: $0.payload) } == ["a1", "again"])
+        #expect(logs["b"]?.epoch == "e2" && logs["b"]?.messages.map { String(buffer: $0.payload) } == ["fresh"])
+        #expect(state.sessionMessages.map { String(buffer: $0.message.payload) } == ["second"])
+    }
+
     @Test func aLogWithAMissingRowIsNotIntact() async throws {
         let server = try #require(PostgresServer.current)
         let configuration = try server.createDatabase()
