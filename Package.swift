@@ -188,6 +188,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // The PostgreSQL store (issue 24).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: protocolTargets + [
         // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
@@ -212,16 +214,20 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
-        // Durable state: the Store interface, its in-memory and SQLite (GRDB) implementations.
+        // Durable state: the Store interface, its in-memory, SQLite (GRDB) and PostgreSQL (postgres-nio)
+        // implementations.
         .target(
             name: "Storage",
             dependencies: [
                 "BusCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             // The writer's state is confined to the store's thread (docs/storage.md), as the loops' is to them.
             swiftSettings: hotPath
@@ -348,6 +354,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 // Raw SQL against a store's file, for the tests that damage it on purpose.
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The PostgreSQL server the tests start, and raw SQL against it.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
         ),

@@ -190,10 +190,16 @@ extension ServerConfiguration {
     }
 
     static func storageKind(_ text: String, key: String) throws -> StorageKind {
-        guard let kind = StorageKind(rawValue: text.lowercased()) else {
-            throw ConfigurationError("\(key): \"\(text)\" is not one of sqlite, memory")
+        switch text.lowercased() {
+        case "sqlite": return .sqlite
+        case "memory": return .memory
+        case let url where url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"):
+            do { return .postgres(try PostgresStoreConfiguration(url: text)) } catch {
+                throw ConfigurationError("\(key): \(error)")
+            }
+        default:
+            throw ConfigurationError("\(key): \"\(text)\" is not one of sqlite, memory, postgres://…")
         }
-        return kind
     }
 
     static func parseDurability(_ text: String, key: String) throws -> StoreDurability {

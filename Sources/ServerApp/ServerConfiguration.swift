@@ -6,9 +6,11 @@ package import SecurityKit
 package import Storage
 
 /// Which `Store` implementation keeps durable state.
-package enum StorageKind: String, Sendable {
+package enum StorageKind: Sendable, Equatable {
     case sqlite
     case memory
+    /// A PostgreSQL database (`postgres://…`, docs/storage.md).
+    case postgres(PostgresStoreConfiguration)
 }
 
 /// Everything `switchboard serve` can be told. Defaults are DESIGN.md §7's embedded defaults.
@@ -16,8 +18,8 @@ package struct ServerConfiguration: Sendable {
     package var host = "0.0.0.0"
     package var httpPort = 8080
     package var dataDirectory = "./data"
-    /// Where durable state lives: `sqlite` (`<data dir>/switchboard.sqlite`, the default) or `memory`
-    /// (nothing survives the process; for tests and throwaway runs).
+    /// Where durable state lives: `sqlite` (`<data dir>/switchboard.sqlite`, the default), `memory`
+    /// (nothing survives the process; for tests and throwaway runs) or a `postgres://` URL.
     package var storage = StorageKind.sqlite
     /// Whether each group commit is fsynced (`fsync`, default) or not (`no-fsync`: survives kill -9, not
     /// power loss).

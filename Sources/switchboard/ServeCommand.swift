@@ -94,7 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Where durable state lives: sqlite (default, <data-dir>/switchboard.sqlite) or memory (env SWITCHBOARD_STORAGE)."
+            "Where durable state lives: sqlite (default, <data-dir>/switchboard.sqlite), memory, or postgres://USER@HOST:PORT/DB[?password_file=PATH] (env SWITCHBOARD_STORAGE)."
     )
     var storage: String?
 

@@ -5,30 +5,57 @@ import Testing
 
 @testable import Storage
 
-/// One suite, both implementations: each test writes through `submit`, "restarts" (the memory store
-/// keeps its instance; SQLite closes and reopens its file) and checks what `load()` returns.
-@Suite struct StoreTests {
+/// One suite, every implementation: each test writes through `submit`, "restarts" (the memory store
+/// keeps its instance; SQLite closes and reopens its file; PostgreSQL closes and reconnects to its
+/// database, on a server the suite starts) and checks what `load()` returns.
+@Suite(.postgresServer) struct StoreTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, sqlite
+        case memory, sqlite, postgres
         var testDescription: String { rawValue }
     }
+
+    /// The implementations that keep their state outside the process.
+    static let persistent: [Kind] = [.sqlite, .postgres]
 
     /// A store and a way to get it back as after a restart.
     final class Harness: @unchecked Sendable {
         let kind: Kind
         let path: String
+        /// The test's own database, for `.postgres`.
+        let postgres: PostgresStoreConfiguration?
         var store: any Store
 
         init(_ kind: Kind) throws {
             self.kind = kind
             path = NSTemporaryDirectory() + "store-\(UUID().uuidString).sqlite"
-            store = kind == .memory ? MemoryStore() : try SQLiteStore(path: path)
+            if kind == .postgres {
+                guard let server = PostgresServer.current else { throw StoreError("no PostgreSQL server") }
+                postgres = try server.createDatabase()
+            } else {
+                postgres = nil
+            }
+            store = try Self.open(kind, path: path, postgres: postgres)
+        }
+
+        /// A new store on this harness's file or database (the memory store: the same instance).
+        func open() throws -> any Store {
+            kind == .memory ? store : try Self.open(kind, path: path, postgres: postgres)
+        }
+
+        private static func open(_ kind: Kind, path: String, postgres: PostgresStoreConfiguration?) throws
+            -> any Store
+        {
+            switch kind {
+            case .memory: return MemoryStore()
+            case .sqlite: return try SQLiteStore(path: path)
+            case .postgres: return try PostgresStore(configuration: postgres!)
+            }
         }
 
         func restart() throws -> StoredState {
-            if kind == .sqlite {
+            if kind != .memory {
                 store.close()
-                store = try SQLiteStore(path: path)
+                store = try open()
             }
             return try store.load()
         }
@@ -193,17 +220,22 @@ import Testing
             }
         }
         #expect(order.values == Array(1...200))
+        if kind != .memory {
+            // Group commit: batches submitted while a commit ran were committed together.
+            #expect(harness.store.statistics.commits < 200)
+            #expect(harness.store.statistics.committedWrites == 200)
+        }
         #expect(try harness.restart().logs.first?.messages.count == 200)
     }
 
-    @Test func closedStoreRefusesWrites() async throws {
-        let harness = try Harness(.sqlite)
+    @Test(arguments: persistent) func closedStoreRefusesWrites(kind: Kind) async throws {
+        let harness = try Harness(kind)
         harness.store.close()
         let error: (any Error)? = await withCheckedContinuation { continuation in
             harness.store.submit([.deleteQueue(name: "x")]) { continuation.resume(returning: $0) }
         }
         #expect(error != nil)
-        harness.store = try SQLiteStore(path: harness.path)
+        harness.store = try harness.open()
     }
 
     @Test func aLogWithAMissingRowIsNotIntact() async throws {

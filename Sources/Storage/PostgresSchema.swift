@@ -1,0 +1,141 @@
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL schema, as numbered migrations (docs/storage.md describes each table; the tables are
+/// SQLite's, in PostgreSQL's types). A migration, once shipped, is never edited: changes come as new
+/// migrations. `switchboard_schema` records which ran; migrating holds a transaction-scoped advisory lock,
+/// so instances starting together against one database migrate it once.
+enum PostgresSchema {
+    /// One migration: its version and its statements, run in one transaction.
+    struct Migration {
+        var version: Int64
+        var statements: [String]
+    }
+
+    /// Key of the advisory lock held while migrating (any constant; "sb" + "schema" in ASCII-ish digits).
+    static let migrationLockKey: Int64 = 0x5342_5343_4845_4D41
+
+    static let versionTable = """
+        CREATE TABLE IF NOT EXISTS switchboard_schema (
+            version BIGINT PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """
+
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1,
+            statements: [
+                // History: one row per durable topic log, one per kept message.
+                """
+                CREATE TABLE topic_log (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    topic TEXT NOT NULL UNIQUE,
+                    epoch TEXT NOT NULL,
+                    last_offset BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE log_message (
+                    log_id BIGINT NOT NULL REFERENCES topic_log(id),
+                    "offset" BIGINT NOT NULL,
+                    time BIGINT NOT NULL,
+                    body BYTEA NOT NULL,
+                    PRIMARY KEY (log_id, "offset")
+                )
+                """,
+                "CREATE INDEX log_message_time ON log_message (log_id, time)",
+                "CREATE TABLE retained (topic TEXT PRIMARY KEY, body BYTEA NOT NULL)",
+                """
+                CREATE TABLE session (
+                    client_id TEXT PRIMARY KEY,
+                    expiry_seconds BIGINT NOT NULL,
+                    disconnected_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE session_subscription (
+                    client_id TEXT NOT NULL,
+                    filter TEXT NOT NULL,
+                    options BIGINT NOT NULL,
+                    identifier BIGINT,
+                    since_seq BIGINT NOT NULL,
+                    PRIMARY KEY (client_id, filter)
+                )
+                """,
+                "CREATE TABLE message_log (seq BIGINT PRIMARY KEY, topic TEXT NOT NULL, body BYTEA NOT NULL)",
+                """
+                CREATE TABLE session_delivery (
+                    client_id TEXT NOT NULL,
+                    seq BIGINT NOT NULL,
+                    packet_id BIGINT NOT NULL,
+                    state BIGINT NOT NULL,
+                    PRIMARY KEY (client_id, seq)
+                )
+                """,
+                // The session message trim deletes deliveries by sequence across sessions.
+                "CREATE INDEX session_delivery_seq ON session_delivery (seq)",
+                """
+                CREATE TABLE session_inbound_qos2 (
+                    client_id TEXT NOT NULL,
+                    packet_id BIGINT NOT NULL,
+                    PRIMARY KEY (client_id, packet_id)
+                )
+                """,
+                """
+                CREATE TABLE consumer_offset (
+                    group_name TEXT NOT NULL,
+                    topic TEXT NOT NULL,
+                    epoch TEXT NOT NULL,
+                    "offset" BIGINT NOT NULL,
+                    PRIMARY KEY (group_name, topic)
+                )
+                """,
+                """
+                CREATE TABLE amqp_queue (
+                    name TEXT PRIMARY KEY,
+                    durable BOOLEAN NOT NULL,
+                    exclusive BOOLEAN NOT NULL,
+                    auto_delete BOOLEAN NOT NULL,
+                    arguments BYTEA NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE amqp_binding (
+                    exchange TEXT NOT NULL,
+                    queue TEXT NOT NULL,
+                    routing_key TEXT NOT NULL,
+                    PRIMARY KEY (exchange, queue, routing_key)
+                )
+                """,
+            ])
+    ]
+}
+
+extension PostgresSchema {
+    /// Brings the database up to the newest migration, in one transaction under the advisory lock.
+    static func migrate(_ connection: PostgresConnection, logger: Logger) throws {
+        func run(_ query: PostgresQuery) throws -> PostgresQueryResult {
+            try connection.query(query, logger: logger).wait()
+        }
+        _ = try run("BEGIN")
+        do {
+            _ = try run("SELECT pg_advisory_xact_lock(\(migrationLockKey))")
+            _ = try run(PostgresQuery(unsafeSQL: versionTable))
+            var applied: Set<Int64> = []
+            for row in try run("SELECT version FROM switchboard_schema") {
+                applied.insert(try row.decode(Int64.self))
+            }
+            for migration in migrations where !applied.contains(migration.version) {
+                for statement in migration.statements { _ = try run(PostgresQuery(unsafeSQL: statement)) }
+                _ = try run("INSERT INTO switchboard_schema (version) VALUES (\(migration.version))")
+                logger.notice("storage: PostgreSQL schema migrated to version \(migration.version)")
+            }
+            let commit = try run("COMMIT")
+            guard commit.metadata.command == "COMMIT" else { throw StoreError("the migration was rolled back") }
+        } catch {
+            _ = try? run("ROLLBACK")
+            throw error
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import BusCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Reads everything the PostgreSQL store keeps into a `StoredState`, by the same rules as SQLite's
+/// `load()`: a log whose rows are not contiguous up to its `last_offset`, or do not decode, is not intact;
+/// rows of a session that does not exist are left out.
+struct PostgresStateLoader {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    func load() throws -> StoredState {
+        var state = StoredState()
+        // One snapshot for every read, so a writer committing meanwhile cannot tear the state.
+        _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? rows("COMMIT") }
+        state.logs = try loadLogs()
+        for row in try rows("SELECT topic, body FROM retained ORDER BY topic COLLATE \"C\"") {
+            let (name, body) = try row.decode((String, ByteBuffer).self)
+            guard let topic = try? Topic(name),
+                let message = StoredMessageCodec.decode(body, topic: topic, position: nil)
+            else { continue }
+            state.retained.append(message)
+        }
+        state.sessions = try loadSessions()
+        for row in try rows("SELECT seq, topic, body FROM message_log ORDER BY seq") {
+            let (seq, name, body) = try row.decode((Int64, String, ByteBuffer).self)
+            guard let topic = try? Topic(name),
+                let message = StoredMessageCodec.decode(body, topic: topic, position: nil)
+            else { continue }
+            state.sessionMessages.append((UInt64(seq), message))
+        }
+        for row in try rows(
+            #"SELECT group_name, topic, epoch, "offset" FROM consumer_offset ORDER BY group_name COLLATE "C", topic COLLATE "C""#
+        ) {
+            let (group, topic, epoch, offset) = try row.decode((String, String, String, Int64).self)
+            state.consumerOffsets.append(
+                StoredConsumerOffset(group: group, topic: topic, epoch: epoch, offset: UInt64(offset)))
+        }
+        for row in try rows(
+            "SELECT name, durable, exclusive, auto_delete, arguments FROM amqp_queue ORDER BY name COLLATE \"C\"")
+        {
+            let (name, durable, exclusive, autoDelete, arguments) = try row.decode(
+                (String, Bool, Bool, Bool, ByteBuffer).self)
+            state.queues.append(
+                StoredQueue(
+                    name: name, durable: durable, exclusive: exclusive, autoDelete: autoDelete,
+                    arguments: Array(arguments.readableBytesView)))
+        }
+        for row in try rows(
+            "SELECT exchange, queue, routing_key FROM amqp_binding ORDER BY exchange COLLATE \"C\", queue COLLATE \"C\", routing_key COLLATE \"C\""
+        ) {
+            let (exchange, queue, routingKey) = try row.decode((String, String, String).self)
+            state.bindings.append(StoredBinding(exchange: exchange, queue: queue, routingKey: routingKey))
+        }
+        return state
+    }
+
+    private func rows(_ query: PostgresQuery) throws -> PostgresQueryResult {
+        try connection.query(query, logger: logger).wait()
+    }
+
+    private func loadLogs() throws -> [StoredLog] {
+        var logs: [StoredLog] = []
+        for row in try rows("SELECT id, topic, epoch, last_offset FROM topic_log ORDER BY id") {
+            let (id, name, epoch, last) = try row.decode((Int64, String, String, Int64).self)
+            let lastOffset = UInt64(last)
+            guard let topic = try? Topic(name) else { continue }
+            var messages: [BusMessage] = []
+            var intact = true
+            var expected: UInt64?
+            for row in try rows(#"SELECT "offset", body FROM log_message WHERE log_id = \#(id) ORDER BY "offset""#) {
+                let (stored, body) = try row.decode((Int64, ByteBuffer).self)
+                let offset = UInt64(stored)
+                if let expected, offset != expected { intact = false }
+                expected = offset + 1
+                guard
+                    let message = StoredMessageCodec.decode(
+                        body, topic: topic, position: LogPosition(offset: offset, epoch: epoch))
+                else {
+                    intact = false
+                    continue
+                }
+                messages.append(message)
+            }
+            if let last = messages.last, last.offset != lastOffset { intact = false }
+            logs.append(
+                StoredLog(topic: topic, epoch: epoch, lastOffset: lastOffset, messages: messages, intact: intact))
+        }
+        return logs
+    }
+
+    private func loadSessions() throws -> [StoredSession] {
+        var sessions: [String: StoredSession] = [:]
+        for row in try rows("SELECT client_id, expiry_seconds, disconnected_at FROM session") {
+            let (clientID, expiry, disconnectedAt) = try row.decode((String, Int64, Int64).self)
+            let header = StoredSession.Header(
+                clientID: clientID, expirySeconds: UInt32(truncatingIfNeeded: expiry),
+                disconnectedAt: UInt64(bitPattern: disconnectedAt))
+            sessions[clientID] = StoredSession(header: header)
+        }
+        for row in try rows(
+            """
+            SELECT client_id, filter, options, identifier, since_seq FROM session_subscription
+            ORDER BY client_id, filter COLLATE "C"
+            """)
+        {
+            let (clientID, filter, options, identifier, sinceSeq) = try row.decode(
+                (String, String, Int64, Int64?, Int64).self)
+            sessions[clientID]?.subscriptions.append(
+                StoredSubscription(
+                    filter: filter, options: UInt8(truncatingIfNeeded: options), identifier: identifier.map(Int.init),
+                    sinceSeq: UInt64(sinceSeq)))
+        }
+        for row in try rows("SELECT client_id, seq, packet_id, state FROM session_delivery ORDER BY client_id, seq") {
+            let (clientID, seq, packetID, stateValue) = try row.decode((String, Int64, Int64, Int64).self)
+            guard let state = StoredDelivery.State(rawValue: UInt8(truncatingIfNeeded: stateValue)) else { continue }
+            sessions[clientID]?.deliveries.append(
+                StoredDelivery(seq: UInt64(seq), packetID: UInt16(truncatingIfNeeded: packetID), state: state))
+        }
+        for row in try rows("SELECT client_id, packet_id FROM session_inbound_qos2 ORDER BY client_id, packet_id") {
+            let (clientID, packetID) = try row.decode((String, Int64).self)
+            sessions[clientID]?.inboundQoS2.append(UInt16(truncatingIfNeeded: packetID))
+        }
+        return sessions.values.sorted { $0.header.clientID < $1.header.clientID }
+    }
+}

@@ -1,0 +1,104 @@
+package import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// Durable state in a PostgreSQL database (`--storage postgres://…`, docs/storage.md): the same tables
+/// and the same contract as `SQLiteStore`. One writer thread (the `GroupCommitQueue`'s) applies every
+/// batch submitted while the previous commit ran in one transaction on one connection; the connections
+/// run on an event loop group of the store's own, never on the bus's loops.
+package final class PostgresStore: Store {
+    package let configuration: PostgresStoreConfiguration
+    private let eventLoopGroup: MultiThreadedEventLoopGroup
+    private let writer: PostgresWriter
+    private let queue: GroupCommitQueue
+    private let logger: Logger
+
+    /// Connects, creates or migrates the schema, and starts the writer. Throws when the database cannot
+    /// be reached or migrated (the server then does not start).
+    package init(
+        configuration: PostgresStoreConfiguration, durability: StoreDurability = .fsync,
+        logger: Logger = Logger(label: "storage")
+    ) throws {
+        self.configuration = configuration
+        // postgres-nio logs every query at debug and trace; the store logs what matters itself.
+        let driverLogger = {
+            var quieter = logger
+            quieter.logLevel = max(logger.logLevel, .notice)
+            return quieter
+        }()
+        self.logger = driverLogger
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.eventLoopGroup = eventLoopGroup
+        let connect = { @Sendable () throws -> PostgresConnection in
+            try Self.connect(configuration, on: eventLoopGroup.next(), logger: driverLogger)
+        }
+        do {
+            let connection = try connect()
+            defer { _ = try? connection.close().wait() }
+            try PostgresSchema.migrate(connection, logger: driverLogger)
+        } catch {
+            try? eventLoopGroup.syncShutdownGracefully()
+            throw StoreError("postgres \(configuration): \(Self.describe(error))")
+        }
+        let writer = PostgresWriter(
+            connect: connect, synchronousCommit: durability == .fsync ? "on" : "off", logger: driverLogger)
+        self.writer = writer
+        self.queue = GroupCommitQueue(
+            name: "switchboard-store-postgres", commit: { writes in try writer.commit(writes) },
+            measureDisk: { writer.databaseBytes() })
+    }
+
+    package func submit(_ writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?) {
+        queue.submit(writes, completion: completion)
+    }
+
+    /// Reads everything on a connection of its own (the writer's may be inside a transaction).
+    package func load() throws -> StoredState {
+        do {
+            let connection = try Self.connect(configuration, on: eventLoopGroup.next(), logger: logger)
+            defer { _ = try? connection.close().wait() }
+            return try PostgresStateLoader(connection: connection, logger: logger).load()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("postgres \(configuration): \(Self.describe(error))")
+        }
+    }
+
+    package var statistics: StoreStatistics { queue.currentStatistics }
+
+    package func close() {
+        queue.close()
+        writer.close()
+        try? eventLoopGroup.syncShutdownGracefully()
+    }
+
+    static func connect(
+        _ configuration: PostgresStoreConfiguration, on eventLoop: any EventLoop, logger: Logger
+    ) throws -> PostgresConnection {
+        let tls: PostgresConnection.Configuration.TLS
+        switch configuration.tls {
+        case .disable: tls = .disable
+        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var postgres = PostgresConnection.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.user,
+            password: configuration.password, database: configuration.database, tls: tls)
+        postgres.options.connectTimeout = .seconds(10)
+        return try PostgresConnection.connect(on: eventLoop, configuration: postgres, id: 1, logger: logger).wait()
+    }
+
+    /// What went wrong, with the server's message: postgres-nio's own description of a `PSQLError` is
+    /// deliberately generic (it could carry data), the server's message and SQLSTATE are what an operator
+    /// needs.
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        if let info = error.serverInfo, let message = info[.message] {
+            return "\(message) (SQLSTATE \(info[.sqlState] ?? "?"))"
+        }
+        if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+        return "\(error.code)"
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// Where the PostgreSQL store connects, read from a `postgres://` URL (docs/storage.md):
+///
+///     postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?password_file=PATH][&sslmode=disable|require]
+///
+/// The password comes from the URL or, so that it stays out of process listings and config files, from
+/// the first line of `password_file`; giving both is an error. `sslmode=require` connects with TLS and
+/// verifies the server's certificate against the system's roots; the default is `disable`.
+package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConvertible {
+    /// Whether the connection uses TLS.
+    package enum TLSMode: String, Sendable {
+        /// Plain TCP (loopback, or a network that is private already).
+        case disable
+        /// TLS with certificate and host name verification; no plain fallback.
+        case require
+    }
+
+    package var host: String
+    package var port: Int
+    package var user: String
+    package var password: String?
+    package var database: String
+    package var tls: TLSMode
+
+    /// PostgreSQL's own default port.
+    package static let defaultPort = 5432
+
+    package init(
+        host: String, port: Int = Self.defaultPort, user: String, password: String?, database: String,
+        tls: TLSMode = .disable
+    ) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.tls = tls
+    }
+
+    /// Parses `url` (`postgres://` or `postgresql://`); reads `password_file` when it is given.
+    package init(url: String) throws {
+        guard let components = URLComponents(string: url),
+            let scheme = components.scheme?.lowercased(), scheme == "postgres" || scheme == "postgresql"
+        else { throw StoreError("\(Self.redacted(url)) is not a postgres:// URL") }
+        guard let host = components.host, !host.isEmpty else {
+            throw StoreError("\(Self.redacted(url)): no host")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw StoreError("\(Self.redacted(url)): no user (postgres://USER@HOST/DATABASE)")
+        }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty, !database.contains("/") else {
+            throw StoreError("\(Self.redacted(url)): no database (postgres://USER@HOST/DATABASE)")
+        }
+        let port = components.port ?? Self.defaultPort
+        guard (1...65535).contains(port) else {
+            throw StoreError("\(Self.redacted(url)): port \(port) is out of range")
+        }
+        var password = components.password
+        var tls = TLSMode.disable
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "password_file":
+                guard let path = item.value, !path.isEmpty else {
+                    throw StoreError("\(Self.redacted(url)): password_file needs a path")
+                }
+                guard password == nil else {
+                    throw StoreError("\(Self.redacted(url)): a password and a password_file; give one")
+                }
+                password = try Self.readPassword(path)
+            case "sslmode":
+                guard let value = item.value, let mode = TLSMode(rawValue: value) else {
+                    throw StoreError("\(Self.redacted(url)): sslmode must be disable or require")
+                }
+                tls = mode
+            default:
+                throw StoreError("\(Self.redacted(url)): unknown parameter \(item.name) (password_file, sslmode)")
+            }
+        }
+        self.init(host: host, port: port, user: user, password: password, database: database, tls: tls)
+    }
+
+    /// The URL without its password, for logs.
+    package var description: String {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return "postgres://\(user)@\(hostPart):\(port)/\(database)" + (tls == .require ? "?sslmode=require" : "")
+    }
+
+    /// The first line of the file at `path` (a trailing newline is not part of the password).
+    static func readPassword(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else { throw StoreError("cannot read the password file \(path)") }
+        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+    }
+
+    /// `url` with any password replaced, so an error message never carries it.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? "postgres://…"
+    }
+}

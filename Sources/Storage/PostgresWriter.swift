@@ -1,0 +1,326 @@
+import BusCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Applies group commits to PostgreSQL: BEGIN, every write's statement in submission order, COMMIT.
+/// The statements of one commit are handed to the connection at once (it sends each as soon as the
+/// previous one completed, so the writer thread does not wake per row); COMMIT is sent only after every
+/// one of them succeeded, and a COMMIT answered with ROLLBACK fails the commit. The connection is opened on
+/// first use and again after it was lost. Used only on the store's commit thread (hence
+/// `@unchecked Sendable`).
+final class PostgresWriter: @unchecked Sendable {
+    private let connect: @Sendable () throws -> PostgresConnection
+    private let synchronousCommit: String
+    private let logger: Logger
+    private var connection: PostgresConnection?
+    /// Topics whose `topic_log` row exists (saves the insert-if-missing per appended message).
+    private var knownLogs: Set<String> = []
+
+    init(connect: @escaping @Sendable () throws -> PostgresConnection, synchronousCommit: String, logger: Logger) {
+        self.connect = connect
+        self.synchronousCommit = synchronousCommit
+        self.logger = logger
+    }
+
+    func commit(_ writes: [StoreWrite]) throws {
+        let connection = try connected()
+        var statements = Statements(connection: connection, logger: logger)
+        statements.run("BEGIN")
+        do {
+            try enqueue(writes, into: &statements)
+            try statements.waitForAll()
+            let commit = try connection.query("COMMIT", logger: logger).wait()
+            // A transaction that failed answers COMMIT with ROLLBACK rather than an error.
+            guard commit.metadata.command == "COMMIT" else { throw StoreError("postgres: the commit was rolled back") }
+        } catch {
+            knownLogs.removeAll()  // rows inserted by the rolled-back transaction
+            if connection.isClosed {
+                self.connection = nil
+            } else {
+                _ = try? statements.waitForAll()
+                _ = try? connection.query("ROLLBACK", logger: logger).wait()
+            }
+            if let error = error as? StoreError { throw error }
+            throw StoreError("postgres: \(PostgresStore.describe(error))")
+        }
+    }
+
+    /// The database's size on disk (`pg_database_size`), for /metrics; 0 when it cannot be read.
+    func databaseBytes() -> UInt64 {
+        guard let connection = try? connected(),
+            let row = try? connection.query("SELECT pg_database_size(current_database())", logger: logger).wait()
+                .first,
+            let size = try? row.decode(Int64.self)
+        else { return 0 }
+        return UInt64(max(size, 0))
+    }
+
+    func close() {
+        _ = try? connection?.close().wait()
+        connection = nil
+    }
+
+    private func connected() throws -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        connection = nil
+        knownLogs.removeAll()
+        let fresh = try connect()
+        do {
+            // `on`: COMMIT returns once the WAL is flushed (fsync); `off` (`--durability no-fsync`): once
+            // the server has it, which survives our crash but not the database server's.
+            _ = try fresh.query(
+                PostgresQuery(unsafeSQL: "SET synchronous_commit = \(synchronousCommit)"), logger: logger
+            )
+            .wait()
+        } catch {
+            _ = try? fresh.close().wait()
+            throw error
+        }
+        connection = fresh
+        return fresh
+    }
+
+    private func enqueue(_ writes: [StoreWrite], into statements: inout Statements) throws {
+        // Per log touched in this batch: its newest offset and count bound, applied once at the end.
+        var touched: [String: (last: UInt64, keep: Int)] = [:]
+        // Consecutive appends and session messages go as one multi-row statement each (one round trip
+        // instead of one per row); any other write first sends what is buffered, so order is kept.
+        var run = Rows()
+        for write in writes {
+            switch write {
+            case .appendLog, .saveSessionMessage: break
+            default: run.flush(into: &statements)
+            }
+            switch write {
+            case .appendLog(let topic, let epoch, let message, let keep):
+                ensureLog(topic.name, epoch: epoch, &statements)
+                run.append(topic: topic.name, message: message, into: &statements)
+                let previous = touched[topic.name]?.last ?? 0
+                touched[topic.name] = (max(previous, message.offset), keep)
+            case .resetLog(let topic, let epoch):
+                ensureLog(topic.name, epoch: epoch, &statements)
+                statements.run(
+                    "DELETE FROM log_message WHERE log_id = (SELECT id FROM topic_log WHERE topic = \(topic.name))")
+                statements.run("UPDATE topic_log SET epoch = \(epoch), last_offset = 0 WHERE topic = \(topic.name)")
+                touched[topic.name] = nil
+            case .trimLogByAge(let topic, let before):
+                statements.run(
+                    """
+                    DELETE FROM log_message WHERE log_id = (SELECT id FROM topic_log WHERE topic = \(topic.name))
+                    AND time < \(Int64(bitPattern: before))
+                    """)
+            case .retain(let topic, let message):
+                if let message {
+                    statements.run(
+                        """
+                        INSERT INTO retained (topic, body) VALUES (\(topic.name), \(StoredMessageCodec.encode(message)))
+                        ON CONFLICT (topic) DO UPDATE SET body = excluded.body
+                        """)
+                } else {
+                    statements.run("DELETE FROM retained WHERE topic = \(topic.name)")
+                }
+            case .saveSession(let header):
+                statements.run(
+                    """
+                    INSERT INTO session (client_id, expiry_seconds, disconnected_at)
+                    VALUES (\(header.clientID), \(Int64(header.expirySeconds)), \(Int64(bitPattern: header.disconnectedAt)))
+                    ON CONFLICT (client_id) DO UPDATE SET expiry_seconds = excluded.expiry_seconds,
+                    disconnected_at = excluded.disconnected_at
+                    """)
+            case .deleteSession(let clientID):
+                statements.run("DELETE FROM session WHERE client_id = \(clientID)")
+                statements.run("DELETE FROM session_subscription WHERE client_id = \(clientID)")
+                statements.run("DELETE FROM session_delivery WHERE client_id = \(clientID)")
+                statements.run("DELETE FROM session_inbound_qos2 WHERE client_id = \(clientID)")
+            case .saveSubscription(let clientID, let subscription):
+                // Casts: parameters in a SELECT list get no type from the INSERT's columns.
+                statements.run(
+                    """
+                    INSERT INTO session_subscription (client_id, filter, options, identifier, since_seq)
+                    SELECT \(clientID)::TEXT, \(subscription.filter)::TEXT, \(Int64(subscription.options))::BIGINT,
+                    \(subscription.identifier.map(Int64.init))::BIGINT, \(Int64(subscription.sinceSeq))::BIGINT
+                    WHERE EXISTS (SELECT 1 FROM session WHERE client_id = \(clientID))
+                    ON CONFLICT (client_id, filter) DO UPDATE SET options = excluded.options,
+                    identifier = excluded.identifier, since_seq = excluded.since_seq
+                    """)
+            case .deleteSubscription(let clientID, let filter):
+                statements.run(
+                    "DELETE FROM session_subscription WHERE client_id = \(clientID) AND filter = \(filter)")
+            case .saveSessionMessage(let seq, let message):
+                run.append(seq: seq, message: message, into: &statements)
+            case .trimSessionMessages(let through):
+                statements.run("DELETE FROM message_log WHERE seq <= \(Int64(through))")
+                statements.run("DELETE FROM session_delivery WHERE seq <= \(Int64(through))")
+            case .saveDelivery(let clientID, let delivery):
+                statements.run(
+                    """
+                    INSERT INTO session_delivery (client_id, seq, packet_id, state)
+                    SELECT \(clientID)::TEXT, \(Int64(delivery.seq))::BIGINT, \(Int64(delivery.packetID))::BIGINT,
+                    \(Int64(delivery.state.rawValue))::BIGINT
+                    WHERE EXISTS (SELECT 1 FROM session WHERE client_id = \(clientID))
+                    ON CONFLICT (client_id, seq) DO UPDATE SET packet_id = excluded.packet_id, state = excluded.state
+                    """)
+            case .deleteDelivery(let clientID, let seq):
+                statements.run("DELETE FROM session_delivery WHERE client_id = \(clientID) AND seq = \(Int64(seq))")
+            case .inboundQoS2(let clientID, let packetID, let received):
+                if received {
+                    statements.run(
+                        """
+                        INSERT INTO session_inbound_qos2 (client_id, packet_id)
+                        SELECT \(clientID)::TEXT, \(Int64(packetID))::BIGINT
+                        WHERE EXISTS (SELECT 1 FROM session WHERE client_id = \(clientID))
+                        ON CONFLICT (client_id, packet_id) DO NOTHING
+                        """)
+                } else {
+                    statements.run(
+                        """
+                        DELETE FROM session_inbound_qos2 WHERE client_id = \(clientID)
+                        AND packet_id = \(Int64(packetID))
+                        """)
+                }
+            case .saveConsumerOffset(let offset):
+                statements.run(
+                    """
+                    INSERT INTO consumer_offset (group_name, topic, epoch, "offset")
+                    VALUES (\(offset.group), \(offset.topic), \(offset.epoch), \(Int64(offset.offset)))
+                    ON CONFLICT (group_name, topic) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset"
+                    """)
+            case .saveQueue(let queue):
+                statements.run(
+                    """
+                    INSERT INTO amqp_queue (name, durable, exclusive, auto_delete, arguments)
+                    VALUES (\(queue.name), \(queue.durable), \(queue.exclusive), \(queue.autoDelete),
+                    \(ByteBuffer(bytes: queue.arguments)))
+                    ON CONFLICT (name) DO UPDATE SET durable = excluded.durable, exclusive = excluded.exclusive,
+                    auto_delete = excluded.auto_delete, arguments = excluded.arguments
+                    """)
+            case .deleteQueue(let name):
+                statements.run("DELETE FROM amqp_queue WHERE name = \(name)")
+                statements.run("DELETE FROM amqp_binding WHERE queue = \(name)")
+            case .saveBinding(let binding):
+                statements.run(
+                    """
+                    INSERT INTO amqp_binding (exchange, queue, routing_key)
+                    VALUES (\(binding.exchange), \(binding.queue), \(binding.routingKey))
+                    ON CONFLICT DO NOTHING
+                    """)
+            case .deleteBinding(let binding):
+                statements.run(
+                    """
+                    DELETE FROM amqp_binding WHERE exchange = \(binding.exchange) AND queue = \(binding.queue)
+                    AND routing_key = \(binding.routingKey)
+                    """)
+            }
+        }
+        run.flush(into: &statements)
+        for (topic, log) in touched {
+            statements.run(
+                "UPDATE topic_log SET last_offset = GREATEST(last_offset, \(Int64(log.last))) WHERE topic = \(topic)")
+            if log.last > UInt64(log.keep) {
+                statements.run(
+                    """
+                    DELETE FROM log_message WHERE log_id = (SELECT id FROM topic_log WHERE topic = \(topic))
+                    AND "offset" <= \(Int64(log.last) - Int64(log.keep))
+                    """)
+            }
+        }
+    }
+
+    /// Creates the topic's log row (in `epoch`) unless this writer knows it exists.
+    private func ensureLog(_ topic: String, epoch: String, _ statements: inout Statements) {
+        guard !knownLogs.contains(topic) else { return }
+        statements.run(
+            """
+            INSERT INTO topic_log (topic, epoch, last_offset) VALUES (\(topic), \(epoch), 0)
+            ON CONFLICT (topic) DO NOTHING
+            """)
+        knownLogs.insert(topic)
+    }
+
+    /// A run of consecutive log appends or session messages, sent as one `unnest` statement. A key
+    /// written twice in one run keeps its last row (one statement cannot upsert a row twice).
+    private struct Rows {
+        enum Kind { case none, log, session }
+        var kind = Kind.none
+        var topics: [String] = []
+        var keys: [Int64] = []
+        var times: [Int64] = []
+        var bodies: [ByteBuffer] = []
+        var index: [String: Int] = [:]
+
+        mutating func append(topic: String, message: BusMessage, into statements: inout Statements) {
+            if kind != .log { flush(into: &statements) }
+            kind = .log
+            add(topic, Int64(message.offset), Int64(bitPattern: message.timestamp), message)
+        }
+
+        mutating func append(seq: UInt64, message: BusMessage, into statements: inout Statements) {
+            if kind != .session { flush(into: &statements) }
+            kind = .session
+            add(message.topic.name, Int64(seq), 0, message)
+        }
+
+        private mutating func add(_ topic: String, _ key: Int64, _ time: Int64, _ message: BusMessage) {
+            let body = StoredMessageCodec.encode(message)
+            let identity = kind == .log ? "\(key)\u{0}\(topic)" : "\(key)"
+            if let existing = index[identity] {
+                topics[existing] = topic
+                times[existing] = time
+                bodies[existing] = body
+                return
+            }
+            index[identity] = keys.count
+            topics.append(topic)
+            keys.append(key)
+            times.append(time)
+            bodies.append(body)
+        }
+
+        mutating func flush(into statements: inout Statements) {
+            switch kind {
+            case .none: return
+            case .log:
+                statements.run(
+                    """
+                    INSERT INTO log_message (log_id, "offset", time, body)
+                    SELECT topic_log.id, m.key, m.time, m.body
+                    FROM unnest(\(topics)::TEXT[], \(keys)::BIGINT[], \(times)::BIGINT[], \(bodies)::BYTEA[])
+                    AS m(topic, key, time, body) JOIN topic_log ON topic_log.topic = m.topic
+                    ON CONFLICT (log_id, "offset") DO UPDATE SET time = excluded.time, body = excluded.body
+                    """)
+            case .session:
+                statements.run(
+                    """
+                    INSERT INTO message_log (seq, topic, body)
+                    SELECT * FROM unnest(\(keys)::BIGINT[], \(topics)::TEXT[], \(bodies)::BYTEA[])
+                    ON CONFLICT (seq) DO UPDATE SET topic = excluded.topic, body = excluded.body
+                    """)
+            }
+            self = Rows()
+        }
+    }
+
+    /// One commit's statements, sent in order; their results are awaited together.
+    private struct Statements {
+        let connection: PostgresConnection
+        let logger: Logger
+        var pending: [EventLoopFuture<PostgresQueryResult>] = []
+
+        init(connection: PostgresConnection, logger: Logger) {
+            self.connection = connection
+            self.logger = logger
+        }
+
+        mutating func run(_ query: PostgresQuery) {
+            pending.append(connection.query(query, logger: logger))
+        }
+
+        /// Waits for every statement sent; throws the first failure.
+        mutating func waitForAll() throws {
+            let results = try EventLoopFuture.whenAllComplete(pending, on: connection.eventLoop).wait()
+            pending = []
+            for result in results { _ = try result.get() }
+        }
+    }
+}
