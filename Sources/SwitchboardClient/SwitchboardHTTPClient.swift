@@ -25,14 +25,22 @@ public enum SwitchboardHTTPClient {
             head.headers.add(name: "Content-Length", value: String(body.utf8.count))
         }
         let requestHead = head
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise))
+                    }
                 }
-            }
-            .connect(host: url.host, port: url.port).get()
+                .connect(host: url.host, port: url.port).get()
+        } catch {
+            // Nothing will answer: the promise is completed here, or NIO reports it leaked (and a debug
+            // build traps) when it is released — what `publish` to an unreachable server ran into.
+            promise.fail(error)
+            throw error
+        }
         channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)

@@ -23,7 +23,7 @@ public final class SwitchboardWebSocketClient: Sendable {
         var keyBytes = [UInt8]()
         for _ in 0..<16 { keyBytes.append(UInt8.random(in: 0...255)) }
         let key = Base64.encode(keyBytes)
-        let channel = try await ClientBootstrap(group: loop)
+        let bootstrap = ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let requester = UpgradeRequester(url: url, key: key, subprotocol: subprotocol, upgraded: upgraded)
@@ -51,7 +51,13 @@ public final class SwitchboardWebSocketClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(requester)
                 }
             }
-            .connect(host: url.host, port: url.port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: url.host, port: url.port).get()
+        } catch {
+            upgraded.fail(error)  // nothing will complete it: a leaked promise traps in debug builds
+            throw error
+        }
         try await upgraded.futureResult.get()
         return SwitchboardWebSocketClient(channel: channel)
     }
