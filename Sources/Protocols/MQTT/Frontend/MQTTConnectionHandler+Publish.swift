@@ -48,7 +48,7 @@ extension MQTTConnectionHandler {
                 lastPublishTopic = topic
             }
             let now = readTime
-            shard.stats.published(slot: services.metricsSlot, bytes: packet.payload.readableBytes)
+            shard.stats.published(slot: metricsSlot, bytes: packet.payload.readableBytes)
             // QoS 1/2 that a persistent session may be owed, or that changes a retained message, is stored
             // before it is routed and acknowledged (MQTTPersistence).
             if packet.qos != .atMostOnce, let persistence = services.persistence,

@@ -16,6 +16,8 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     typealias OutboundOut = ByteBuffer
 
     let services: MQTTServices
+    /// Copied out of `services` for the per-message path.
+    let metricsSlot: ProtocolMetricsSlot
     let transport: String
     var machine: MQTTConnectionStateMachine
     /// Registry entry, keep-alive, identity (what it may publish and subscribe to, set at CONNECT) and
@@ -88,13 +90,14 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         self.lingersOnClose = transport == "tcp"
         self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
         self.lifecycle = services.shared.makeLifecycle(protocolName: "mqtt")
+        self.metricsSlot = services.shared.metricsSlot
         self.shard = services.bus.shards[0]
         self.eventLoop = shard.eventLoop
     }
 
-    var bus: Bus { services.bus }
-    var info: ConnectionInfo { lifecycle.info }
-    var identity: ClientIdentity { lifecycle.identity }
+    var bus: Bus { services.shared.bus }
+    var info: ConnectionInfo { _read { yield lifecycle.info } }
+    var identity: ClientIdentity { _read { yield lifecycle.identity } }
     var limits: MQTTLimits { services.configuration.limits }
     var topicLimits: TopicLimits { bus.configuration.topicLimits }
 

@@ -74,10 +74,10 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         self.eventLoop = shard.eventLoop
     }
 
-    private var bus: Bus { services.bus }
-    private var info: ConnectionInfo { lifecycle.info }
+    private var bus: Bus { services.shared.bus }
+    private var info: ConnectionInfo { _read { yield lifecycle.info } }
     /// Who the client is and what it may do (set by CONNECT).
-    private var identity: ClientIdentity { lifecycle.identity }
+    private var identity: ClientIdentity { _read { yield lifecycle.identity } }
     private var limits: NATSLimits { services.configuration.limits }
 
     // MARK: - Lifecycle

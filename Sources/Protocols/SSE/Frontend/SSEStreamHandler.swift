@@ -64,8 +64,8 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         self.eventLoop = eventLoop
     }
 
-    var bus: Bus { services.bus }
-    var info: ConnectionInfo { lifecycle.info }
+    var bus: Bus { services.shared.bus }
+    var info: ConnectionInfo { _read { yield lifecycle.info } }
     var configuration: SSEConfiguration { services.configuration }
 
     // MARK: - HTTPResponseStream

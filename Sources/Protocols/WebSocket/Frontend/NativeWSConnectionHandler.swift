@@ -68,10 +68,10 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             ?? ClientIdentity(userID: nil, permissions: TopicPermissions(publish: .only([]), subscribe: .only([])))
     }
 
-    private var info: ConnectionInfo { lifecycle.info }
-    private var identity: ClientIdentity { lifecycle.identity }
+    private var info: ConnectionInfo { _read { yield lifecycle.info } }
+    private var identity: ClientIdentity { _read { yield lifecycle.identity } }
 
-    private var bus: Bus { services.bus }
+    private var bus: Bus { services.shared.bus }
     private var configuration: NativeWSConfiguration { services.configuration }
 
     // MARK: - Lifecycle
