@@ -67,26 +67,12 @@ struct PostgresStateLoader {
             let (id, name, epoch, last) = try row.decode((Int64, String, String, Int64).self)
             let lastOffset = UInt64(last)
             guard let topic = try? Topic(name) else { continue }
-            var messages: [BusMessage] = []
-            var intact = true
-            var expected: UInt64?
+            var log = StoredLogAssembler(topic: topic, epoch: epoch, lastOffset: lastOffset)
             for row in try rows(#"SELECT "offset", body FROM log_message WHERE log_id = \#(id) ORDER BY "offset""#) {
                 let (stored, body) = try row.decode((Int64, ByteBuffer).self)
-                let offset = UInt64(stored)
-                if let expected, offset != expected { intact = false }
-                expected = offset + 1
-                guard
-                    let message = StoredMessageCodec.decode(
-                        body, topic: topic, position: LogPosition(offset: offset, epoch: epoch))
-                else {
-                    intact = false
-                    continue
-                }
-                messages.append(message)
+                log.add(offset: UInt64(stored), body: body)
             }
-            if let last = messages.last, last.offset != lastOffset { intact = false }
-            logs.append(
-                StoredLog(topic: topic, epoch: epoch, lastOffset: lastOffset, messages: messages, intact: intact))
+            logs.append(log.finish())
         }
         return logs
     }

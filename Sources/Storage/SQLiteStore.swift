@@ -134,28 +134,14 @@ package final class SQLiteStore: Store {
             let epoch: String = row["epoch"]
             let lastOffset = UInt64(row["last_offset"] as Int64)
             guard let topic = try? Topic(name) else { continue }
-            var messages: [BusMessage] = []
-            var intact = true
-            var expected: UInt64?
+            var log = StoredLogAssembler(topic: topic, epoch: epoch, lastOffset: lastOffset)
             let rows = try Row.fetchCursor(
                 db, sql: #"SELECT "offset", body FROM log_message WHERE log_id = ? ORDER BY "offset""#, arguments: [id])
             while let row = try rows.next() {
-                let offset = UInt64(row["offset"] as Int64)
                 let body: Data = row["body"]
-                if let expected, offset != expected { intact = false }
-                expected = offset + 1
-                guard
-                    let message = StoredMessageCodec.decode(
-                        ByteBuffer(bytes: body), topic: topic, position: LogPosition(offset: offset, epoch: epoch))
-                else {
-                    intact = false
-                    continue
-                }
-                messages.append(message)
+                log.add(offset: UInt64(row["offset"] as Int64), body: ByteBuffer(bytes: body))
             }
-            if let last = messages.last, last.offset != lastOffset { intact = false }
-            logs.append(
-                StoredLog(topic: topic, epoch: epoch, lastOffset: lastOffset, messages: messages, intact: intact))
+            logs.append(log.finish())
         }
         return logs
     }

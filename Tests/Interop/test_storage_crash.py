@@ -34,6 +34,25 @@ def restart(srv) -> None:
     srv.start()
 
 
+def receive_acknowledged(srv, cid: str, acknowledged: list[str]) -> list[str]:
+    """Resumes persistent session `cid` and reads until every acknowledged message ("m<N>") arrived:
+    none may be missing, and they come in publication order. Returns everything received."""
+    sub = persistent(srv.mqtt_port, V5, cid)
+    received: list[str] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not set(acknowledged) <= set(received):
+        try:
+            received.append(sub.get(timeout=1.0).payload.decode())
+        except Exception:
+            pass
+    sub.disconnect()
+    missing = [m for m in acknowledged if m not in set(received)]
+    assert not missing, f"{len(missing)} acknowledged messages lost, first {missing[:5]}"
+    order = [m for m in received if m in set(acknowledged)]
+    assert order == sorted(set(order), key=lambda m: int(m[1:])), "out of order"
+    return received
+
+
 def kill_during(srv, publish_until_stopped, rounds: int, seed: int) -> None:
     """`rounds` times: run `publish_until_stopped(stop)` in a thread, SIGKILL the server at a random moment
     0.2–0.8 s in, and start it again on the same data directory."""
@@ -178,21 +197,9 @@ def test_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_serve
 
     kill_during(srv, publish_until_killed, rounds=4, seed=0xC0FFEE + qos)
     assert len(acknowledged) > 20
-    sub = persistent(srv.mqtt_port, V5, cid)
-    received: list[str] = []
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not set(acknowledged) <= set(received):
-        try:
-            received.append(sub.get(timeout=1.0).payload.decode())
-        except Exception:
-            pass
-    missing = [m for m in acknowledged if m not in set(received)]
-    assert not missing, f"{len(missing)} acknowledged messages lost, first {missing[:5]}"
-    order = [m for m in received if m in set(acknowledged)]
-    assert order == sorted(set(order), key=lambda m: int(m[1:])), "out of order"
+    received = receive_acknowledged(srv, cid, acknowledged)
     if qos == 2:
         assert len(received) == len(set(received)), "QoS 2 delivered a message twice"
-    sub.disconnect()
 
 
 def test_durable_history_survives_kill9_with_its_epoch(make_server):

@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pytest
 
 from interop import free_port, run, unique, ws_clients
 from mqtt_client import V5, Paho
-from test_storage_crash import kill_during, persistent, restart
+from test_storage_crash import kill_during, persistent, receive_acknowledged, restart
 
 
 def postgres_binaries() -> Path:
@@ -203,16 +202,4 @@ def test_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_serve
     assert sorted(kept) == list(range(1, len(kept) + 1)), "offsets are contiguous"
     assert len({m["epoch"] for m in history["messages"]}) == 1
 
-    sub = persistent(srv.mqtt_port, V5, cid)
-    received: list[str] = []
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not set(acknowledged) <= set(received):
-        try:
-            received.append(sub.get(timeout=1.0).payload.decode())
-        except Exception:
-            pass
-    missing = [m for m in acknowledged if m not in set(received)]
-    assert not missing, f"{len(missing)} acknowledged messages lost, first {missing[:5]}"
-    order = [m for m in received if m in set(acknowledged)]
-    assert order == sorted(set(order), key=lambda m: int(m[1:])), "out of order"
-    sub.disconnect()
+    receive_acknowledged(srv, cid, acknowledged)
