@@ -12,10 +12,6 @@ package final class BoundAddresses: Sendable {
         box.withLockedValue { $0[name] = address }
     }
 
-    package func forget(_ name: String) {
-        box.withLockedValue { $0[name] = nil }
-    }
-
     /// The address `name` is bound to; nil while it is not listening.
     package subscript(_ name: String) -> SocketAddress? {
         box.withLockedValue { $0[name] }

@@ -17,18 +17,6 @@ package final class PeriodicTaskService: Service, Sendable {
         self.schedule = schedule
     }
 
-    /// One repeated task on each of `loops`.
-    package convenience init(
-        name: String, logger: Logger, loops: [any EventLoop], initialDelay: TimeAmount, every interval: TimeAmount,
-        _ body: @escaping @Sendable (any EventLoop) -> Void
-    ) {
-        self.init(name: name, logger: logger) {
-            loops.map { loop in
-                loop.scheduleRepeatedTask(initialDelay: initialDelay, delay: interval) { _ in body(loop) }
-            }
-        }
-    }
-
     package func run() async throws {
         let tasks = schedule()
         logger.debug("\(name) started", metadata: ["tasks": "\(tasks.count)"])
