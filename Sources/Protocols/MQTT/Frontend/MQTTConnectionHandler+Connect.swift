@@ -14,13 +14,13 @@ extension MQTTConnectionHandler {
             let credentials = ClientCredentials(
                 username: packet.username, password: packet.password.map { String(buffer: $0) })
             if let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
-                waitingForSession = true
+                inbound.hold()
                 preparing.whenComplete { [self] _ in
                     credentialsPrepared = true
-                    waitingForSession = false
+                    inbound.release()
                     guard context != nil, !machine.isClosed else { return }
                     connectReceived(packet)
-                    if !waitingForSession { processInbound() }
+                    processInbound()
                     flushIfNeeded()
                 }
                 return
@@ -72,7 +72,7 @@ extension MQTTConnectionHandler {
             $0.userID = userID
             $0.name = clientID
         }
-        waitingForSession = true
+        inbound.hold()
         acquireSession(negotiated)
     }
 
@@ -93,7 +93,7 @@ extension MQTTConnectionHandler {
         guard let existing = services.sessions.session(for: negotiated.clientID) else {
             if services.sessions.count >= services.configuration.settings.maxSessions {
                 services.counters.countRefused()
-                waitingForSession = false
+                inbound.release()
                 return run(machine.connectRefused(.sessionLimit))
             }
             return sessionAcquired(negotiated, previous: .none)
@@ -164,7 +164,7 @@ extension MQTTConnectionHandler {
         outboundMaximumPacketSize = negotiated.clientMaximumPacketSize
         outboundAliases = MQTTOutboundTopicAliases(maximum: negotiated.clientTopicAliasMaximum)
         version = negotiated.version
-        waitingForSession = false
+        inbound.release()
         services.statistics.clientsConnected.wrappingIncrement(ordering: .relaxed)
         write(
             .connAck(

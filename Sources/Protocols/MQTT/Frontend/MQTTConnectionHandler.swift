@@ -36,9 +36,8 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     var lastPublishName = ""
     var lastPublishTopic: Topic?
     /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
-    private var inbound: ByteBuffer?
-    /// While a session is being taken over from another loop, or a password is being checked, input waits.
-    var waitingForSession = false
+    /// Bytes read and not yet decoded; held while credentials are checked or the session is fetched.
+    var inbound = InboundBuffer()
     /// The CONNECT's password check (if slow) has run off the loop.
     var credentialsPrepared = false
     var session: MQTTSession?
@@ -163,11 +162,7 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         var bytes = unwrapInboundIn(data)
         machine.bytesReceived()
         pendingStatistics.bytesReceived += bytes.readableBytes
-        if inbound == nil || inbound!.readableBytes == 0 {
-            inbound = bytes
-        } else {
-            inbound!.writeBuffer(&bytes)
-        }
+        inbound.append(&bytes)
         processInbound()
         shard.flushWritten()
     }
@@ -185,20 +180,16 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     func processInbound() {
         // One clock read per batch: every packet in it arrived at the same time.
         readTime = bus.clock()
-        while !waitingForSession, !machine.isClosed, var buffer = inbound {
-            inbound = nil  // no copy-on-write while decoding
+        while !machine.isClosed, var buffer = inbound.next() {
             let packet: MQTTPacket?
             do {
                 packet = try MQTTPacketDecoder.decode(&buffer, version: version, limits: limits)
             } catch {
                 return fail(error)
             }
-            inbound = buffer.readableBytes > 0 ? buffer : nil
-            guard let packet else {
-                // Keep the partial packet; discard what was consumed so the buffer does not grow.
-                if inbound != nil { inbound!.discardReadBytes() }
-                return
-            }
+            // Kept before acting: the packet may hold input or re-enter this loop.
+            inbound.keep(buffer)
+            guard let packet else { return }
             handle(packet)
         }
         // No flush here: reads flush once in channelReadComplete; other callers flush themselves.
@@ -296,7 +287,7 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         closing = true
         machine.closed()
         releaseSession()
-        inbound = nil
+        inbound.removeAll()
         writeOut()
         guard let context else { return }
         let channel = context.channel

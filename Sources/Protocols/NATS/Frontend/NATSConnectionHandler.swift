@@ -35,10 +35,9 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// Publications of the current read not yet added to the shard's counters (once per read).
     private var publishedInRead = 0
     private var publishedBytesInRead = 0
-    /// The tail of the last read when an operation spans reads.
-    private var unread: ByteBuffer?
-    /// While a CONNECT's password is checked off the loop, input waits in `unread`.
-    private var heldForAuthentication = false
+    /// Bytes read and not yet parsed (an operation that spans reads); held while a CONNECT's password is
+    /// checked off the loop.
+    private var inbound = InboundBuffer()
     private var credentialsPrepared = false
     private var out = ByteBuffer()
     private var writable = true
@@ -141,7 +140,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         machine.connectionEnded()
         slots.removeAll()
         subscriptionsBySID.removeAll()
-        unread = nil
+        inbound.removeAll()
     }
 
     // MARK: - Reading
@@ -151,24 +150,15 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         machine.dataReceived()
         // One clock read per read: every message in it arrived at the same time.
         readTime = bus.clock()
-        if var unread {
-            // Only an operation that spans reads is copied.
-            self.unread = nil
-            unread.writeBuffer(&buffer)
-            buffer = unread
-        }
-        if heldForAuthentication {
-            buffer.discardReadBytes()
-            unread = buffer
-            return
-        }
-        parse(&buffer)
+        inbound.append(&buffer)
+        parse()
     }
 
-    /// Runs the operations in `buffer`; keeps what is left (a partial operation, or input held while a
-    /// password is checked) in `unread`.
-    private func parse(_ buffer: inout ByteBuffer) {
-        while !machine.isClosed && !heldForAuthentication {
+    /// Runs the operations waiting in `inbound`; keeps what is left (a partial operation, or input held
+    /// while a password is checked) there.
+    private func parse() {
+        guard var buffer = inbound.next() else { return }
+        while !machine.isClosed && !inbound.isHeld {
             let operation: NATSParsedOperation?
             do {
                 operation = try parser.nextInPlace(&buffer)
@@ -190,13 +180,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             }
             break
         }
-        if buffer.readableBytes > 0 && !machine.isClosed {
-            // Keep only the tail, at the front of its storage: appending the next read to a buffer whose
-            // consumed bytes stay in front would grow it without bound (and past the 16 MiB where NIO
-            // can no longer slice it without copying).
-            buffer.discardReadBytes()
-            unread = buffer
-        }
+        if !machine.isClosed { inbound.keep(buffer) }
         finishRead()
     }
 
@@ -299,16 +283,13 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             clientID: info.id, certificateSubject: context?.channel.verifiedClientCommonName)
         if !credentialsPrepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
             // A password check may hash for a while: off the loop, with this client's input held.
-            heldForAuthentication = true
+            inbound.hold()
             preparing.whenComplete { [self] _ in
                 credentialsPrepared = true
-                heldForAuthentication = false
+                inbound.release()
                 guard !machine.isClosed, context != nil else { return }
                 connect(options)
-                if var buffer = unread {
-                    unread = nil
-                    parse(&buffer)
-                }
+                parse()
                 flushOut()
             }
             return
