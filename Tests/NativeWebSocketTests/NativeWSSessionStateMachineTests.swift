@@ -4,67 +4,61 @@ import NativeWebSocketWire
 import Testing
 
 @Suite struct NativeWSSessionStateMachineTests {
+    static func request(_ command: NativeWSCommand) -> NativeWSRequest {
+        NativeWSRequest(id: nil, command: command)
+    }
+
     @Test func anonymousClientsNeedNoConnect() {
         var machine = NativeWSSessionStateMachine(anonymousAllowed: true)
-        guard case .handle = machine.requestReceived(.presence(channel: "a")) else { Issue.record("refused"); return }
+        guard case .handle = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
+            Issue.record("refused"); return
+        }
     }
 
     @Test func closedServerRequiresConnectFirst() {
         var machine = NativeWSSessionStateMachine(anonymousAllowed: false)
-        guard case .refuse(.unauthorized, _) = machine.requestReceived(.presence(channel: "a")) else {
+        guard case .refuse(_, .unauthorized, _) = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
             Issue.record("expected unauthorized"); return
         }
-        guard case .handle = machine.requestReceived(.ping) else { Issue.record("ping refused"); return }
-        guard case .handle = machine.requestReceived(.connect(token: "bad", name: nil)) else {
+        guard case .handle = machine.requestReceived(Self.request(.ping)) else { Issue.record("ping refused"); return }
+        guard case .handle = machine.requestReceived(Self.request(.connect(token: "bad", name: nil))) else {
             Issue.record("connect refused"); return
         }
-        guard case .refuse(.badRequest, _) = machine.requestReceived(.presence(channel: "a")) else {
+        guard case .refuse(_, .badRequest, _) = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
             Issue.record("requests during authentication must wait"); return
         }
         machine.authenticated(false)
-        guard case .refuse(.unauthorized, _) = machine.requestReceived(.presence(channel: "a")) else {
+        guard case .refuse(_, .unauthorized, _) = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
             Issue.record("expected unauthorized after a refused connect"); return
         }
-        guard case .handle = machine.requestReceived(.connect(token: "good", name: nil)) else {
+        guard case .handle = machine.requestReceived(Self.request(.connect(token: "good", name: nil))) else {
             Issue.record("retry refused"); return
         }
         machine.authenticated(true)
-        guard case .handle = machine.requestReceived(.presence(channel: "a")) else {
+        guard case .handle = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
             Issue.record("refused after connect"); return
         }
-        guard case .refuse(.badRequest, _) = machine.requestReceived(.connect(token: "good", name: nil)) else {
+        guard
+            case .refuse(_, .badRequest, _) = machine.requestReceived(Self.request(.connect(token: "good", name: nil)))
+        else {
             Issue.record("second connect accepted"); return
         }
     }
 
-    @Test func keepAliveClosesOnlyWithoutTraffic() {
-        var machine = NativeWSSessionStateMachine(anonymousAllowed: true)
-        #expect(machine.pingTimerFired() == .sendPing)
-        machine.frameReceived()  // the pong
-        #expect(machine.pongDeadlinePassed() == .none)
-        #expect(machine.pingTimerFired() == .sendPing)
-        #expect(machine.pongDeadlinePassed() == .closeForTimeout)
-        #expect(machine.isClosing)
-        #expect(machine.pingTimerFired() == .none)
-    }
-
-    @Test func connectDeadlineClosesOnlyUnauthenticatedClients() {
-        var waiting = NativeWSSessionStateMachine(anonymousAllowed: false)
-        #expect(waiting.connectDeadlinePassed() == .closeForTimeout)
-        var connected = NativeWSSessionStateMachine(anonymousAllowed: false)
-        _ = connected.requestReceived(.connect(token: "t", name: nil))
-        connected.authenticated(true)
-        #expect(connected.connectDeadlinePassed() == .none)
-        #expect(!connected.isClosing)
+    @Test func requestsCarryTheirIdIntoRefusals() {
+        var machine = NativeWSSessionStateMachine(anonymousAllowed: false)
+        let id = ByteBuffer(string: "7")
+        let action = machine.requestReceived(NativeWSRequest(id: id, command: .presence(channel: "a")))
+        guard case .refuse(id: id, .unauthorized, _) = action else { Issue.record("\(action)"); return }
+        let ping = NativeWSRequest(id: id, command: .ping)
+        #expect(machine.requestReceived(ping) == .handle(ping))
     }
 
     @Test func closingHandshake() {
         var machine = NativeWSSessionStateMachine(anonymousAllowed: true)
         #expect(machine.closeReceived(code: 1000) == .sendCloseAndClose(code: 1000, reason: ""))
         #expect(machine.closeRequested(code: 1001, reason: "x") == .closeConnection)
-        guard case .ignore = machine.requestReceived(.ping) else {
-            Issue.record("closing must ignore requests"); return
-        }
+        #expect(machine.requestReceived(Self.request(.ping)) == .none)  // closing drops requests
     }
 }
 
@@ -84,6 +78,7 @@ import Testing
         #expect(machine.tick(now: start + .seconds(50)) == .sendPing)
         #expect(machine.tick(now: start + .seconds(60)) == .close(.keepAliveTimeout))
         #expect(machine.isClosing)
+        #expect(machine.tick(now: start + .seconds(75)) == .none)  // no ping while closing
     }
 
     @Test func withoutAnonymousAccessAConnectMustSucceedInTime() {
@@ -94,7 +89,7 @@ import Testing
 
         var connected = NativeWSSessionStateMachine(anonymousAllowed: false, timers: timers)
         connected.started(now: start)
-        _ = connected.requestReceived(.connect(token: "t", name: nil))
+        _ = connected.requestReceived(NativeWSSessionStateMachineTests.request(.connect(token: "t", name: nil)))
         connected.authenticated(true)
         #expect(connected.tick(now: start + .seconds(5)) == .none)
         #expect(!connected.isClosing)
@@ -113,26 +108,28 @@ import Testing
     func decide(
         _ channel: String, history: Int? = nil, recover: LogPosition? = nil,
         permissions: TopicPermissions = .unrestricted, subscribed: Bool = false, count: Int = 0
-    ) -> NativeWSSessionStateMachine.SubscribeAction {
+    ) -> NativeWSSessionStateMachine.Action {
         machine.subscribeReceived(
-            channel: channel, history: history, recover: recover, topicLimits: TopicLimits(),
+            id: nil, channel: channel, history: history, recover: recover, topicLimits: TopicLimits(),
             permissions: permissions, alreadySubscribed: subscribed, subscriptionCount: count, maxSubscriptions: 2)
     }
 
-    func refusal(_ action: NativeWSSessionStateMachine.SubscribeAction) -> NativeWSErrorCode? {
-        if case .refuse(let code, _) = action { return code }
+    func refusal(_ action: NativeWSSessionStateMachine.Action) -> NativeWSErrorCode? {
+        if case .refuse(_, let code, _) = action { return code }
         return nil
     }
 
     @Test func aConcreteChannelWithHistoryOrRecovery() throws {
         let filter = try TopicFilter("chat/a")
-        #expect(decide("chat/a") == .subscribe(filter, history: nil))
-        #expect(decide("chat/a", history: 5) == .subscribe(filter, history: .last(5)))
+        #expect(decide("chat/a") == .subscribe(id: nil, channel: "chat/a", filter, history: nil))
+        #expect(decide("chat/a", history: 5) == .subscribe(id: nil, channel: "chat/a", filter, history: .last(5)))
         let position = LogPosition(offset: 3, epoch: "e")
         #expect(
             decide("chat/a", history: 5, recover: position)
-                == .subscribe(filter, history: .recover(position, fallback: 5)))
-        #expect(decide("chat/a", recover: position) == .subscribe(filter, history: .recover(position, fallback: 0)))
+                == .subscribe(id: nil, channel: "chat/a", filter, history: .recover(position, fallback: 5)))
+        #expect(
+            decide("chat/a", recover: position)
+                == .subscribe(id: nil, channel: "chat/a", filter, history: .recover(position, fallback: 0)))
     }
 
     @Test func refusalsNameTheRule() throws {
@@ -143,6 +140,6 @@ import Testing
         #expect(refusal(decide("chat/a", permissions: readOnly)) == .permissionDenied)
         #expect(refusal(decide("chat/+", history: 1)) == .badRequest)  // history needs a concrete channel
         #expect(refusal(decide("$share/g/chat/a", recover: LogPosition(offset: 1, epoch: "e"))) == .badRequest)
-        #expect(decide("chat/+") == .subscribe(try TopicFilter("chat/+"), history: nil))
+        #expect(decide("chat/+") == .subscribe(id: nil, channel: "chat/+", try TopicFilter("chat/+"), history: nil))
     }
 }

@@ -24,7 +24,7 @@ import Testing
             now: start, keepAliveInterval: .seconds(15), inactivityTimeout: .seconds(60))
         machine.activity(now: start + .seconds(50), wroteBytes: false)  // a subscription change
         #expect(machine.tick(now: start + .seconds(100)) == .sendKeepAlive)
-        #expect(machine.tick(now: start + .seconds(110)) == .finishForInactivity)
+        #expect(machine.tick(now: start + .seconds(110)) == .finish)
         #expect(!machine.isStreaming)
         #expect(machine.tick(now: start + .seconds(200)) == .none)
         #expect(machine.closeRequested() == .none)

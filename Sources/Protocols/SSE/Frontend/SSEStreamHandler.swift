@@ -90,7 +90,12 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     }
 
     func streamEnded() {
-        guard machine?.connectionEnded() == .cleanUp else { return }
+        guard let action = machine?.connectionEnded() else { return }
+        run(action)
+    }
+
+    /// Unsubscribes everything and leaves the registry (and the realtime client table).
+    private func cleanUp() {
         lifecycle.end(self, bus: bus, subscriptions: subscriptions)
         writer = nil
         subscriptions.removeAll()
@@ -189,6 +194,11 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         }
         let action = machine.tick(now: now)
         self.machine = machine
+        run(action)
+    }
+
+    /// Carries out what the stream's state machine decided.
+    private func run(_ action: SSEStreamStateMachine.Action) {
         switch action {
         case .none:
             break
@@ -197,8 +207,10 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
             writer.write(
                 HTTPStreamWriter.frame(chunked: writer.isChunked) { SSEEventEncoder.comment(&$0, "keep-alive") })
             writer.flush()
-        case .finishForInactivity:
+        case .finish:
             writer?.finish()
+        case .cleanUp:
+            cleanUp()
         }
     }
 
@@ -208,8 +220,8 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
 
     /// Ends the body; the client's `EventSource` reconnects by itself (with `Last-Event-ID` on `/sse`).
     func serverClose(_ reason: CloseReason) {
-        guard machine?.closeRequested() == .finish else { return }
-        writer?.finish()
+        guard let action = machine?.closeRequested() else { return }
+        run(action)
     }
 
     /// Marks client activity (a realtime subscription change).

@@ -12,26 +12,17 @@ package struct SSEStreamStateMachine {
         case ended
     }
 
-    /// What a timer tick asks for.
-    package enum TickAction: Equatable {
+    /// What the handler does next; every event answers with one of these, and the handler's one
+    /// `run(_:)` carries it out.
+    package enum Action: Equatable {
+        /// Nothing to do.
         case none
         /// Write a keep-alive comment and flush.
         case sendKeepAlive
-        /// End the stream: the realtime client was inactive too long.
-        case finishForInactivity
-    }
-
-    /// What a close request asks for.
-    package enum CloseAction: Equatable {
-        case none
-        /// End the body and close the connection.
+        /// End the body and close the connection (the realtime client was inactive too long, or the
+        /// server asked: admin drop, shutdown, slow consumer).
         case finish
-    }
-
-    /// What the connection closing asks for.
-    package enum EndAction: Equatable {
-        case none
-        /// Unsubscribe and unregister.
+        /// The connection closed: unsubscribe and unregister, once.
         case cleanUp
     }
 
@@ -52,11 +43,12 @@ package struct SSEStreamStateMachine {
         return false
     }
 
-    package mutating func tick(now: NIODeadline) -> TickAction {
+    /// The keep-alive sweeper ticked at `now`: the inactivity drop, then the keep-alive interval.
+    package mutating func tick(now: NIODeadline) -> Action {
         guard case .streaming(let nextKeepAlive, let lastActivity) = state else { return .none }
         if let inactivityTimeout, now - lastActivity >= inactivityTimeout {
             state = .finishing
-            return .finishForInactivity
+            return .finish
         }
         guard now >= nextKeepAlive else { return .none }
         state = .streaming(nextKeepAlive: now + keepAliveInterval, lastActivity: lastActivity)
@@ -71,14 +63,14 @@ package struct SSEStreamStateMachine {
     }
 
     /// The server wants the stream ended (admin drop, shutdown, slow consumer).
-    package mutating func closeRequested() -> CloseAction {
+    package mutating func closeRequested() -> Action {
         guard case .streaming = state else { return .none }
         state = .finishing
         return .finish
     }
 
     /// The connection closed.
-    package mutating func connectionEnded() -> EndAction {
+    package mutating func connectionEnded() -> Action {
         if case .ended = state { return .none }
         state = .ended
         return .cleanUp

@@ -152,11 +152,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             }
             return
         }
-        switch machine.requestReceived(request.command) {
-        case .ignore: return
-        case .refuse(let code, let message): sendError(id: request.id, code, message)
-        case .handle: handle(request)
-        }
+        run(machine.requestReceived(request))
     }
 
     // MARK: - Requests
@@ -169,7 +165,12 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         case .refresh(let token):
             refresh(id: id, token: token)
         case .subscribe(let channel, let history, let recover):
-            subscribe(id: id, channel: channel, history: history, recover: recover)
+            run(
+                machine.subscribeReceived(
+                    id: id, channel: channel, history: history, recover: recover,
+                    topicLimits: bus.configuration.topicLimits, permissions: identity.permissions,
+                    alreadySubscribed: subscriptions[channel] != nil, subscriptionCount: subscriptions.count,
+                    maxSubscriptions: configuration.maxSubscriptions))
         case .unsubscribe(let channel):
             guard let subscription = subscriptions.removeValue(forKey: channel) else {
                 return sendError(id: id, .notFound, "not subscribed to \(channel)")
@@ -274,31 +275,27 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         return false
     }
 
-    private func subscribe(id: ByteBuffer?, channel: String, history: Int?, recover: LogPosition?) {
-        let action = machine.subscribeReceived(
-            channel: channel, history: history, recover: recover, topicLimits: bus.configuration.topicLimits,
-            permissions: identity.permissions, alreadySubscribed: subscriptions[channel] != nil,
-            subscriptionCount: subscriptions.count, maxSubscriptions: configuration.maxSubscriptions)
-        switch action {
-        case .refuse(let code, let message):
-            if code == .permissionDenied { services.counters.countPermissionDenied() }
-            sendError(id: id, code, message)
-        case .subscribe(let filter, let history):
-            let request: Bus.HistoryRequest? =
-                switch history {
-                case .last(let count): .last(count)
-                case .recover(let position, let fallback): .recover(position, fallback: fallback)
-                case nil: nil
-                }
-            let result = bus.subscribe(
-                filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: request)
-            subscriptions[channel] = result.subscription
-            lifecycle.update { $0.subscriptions.append(channel) }
-            let recovered = result.recovered ?? (recover != nil ? false : nil)
-            reply(id: id, type: "subscribed") {
-                NativeWSEncoder.subscribed(
-                    &$0, channel: channel, position: result.position, recovered: recovered, messages: result.messages)
+    /// A subscription the machine allowed: history first, then live messages.
+    private func subscribe(
+        id: ByteBuffer?, channel: String, _ filter: TopicFilter,
+        history: NativeWSSessionStateMachine.HistoryRequest?
+    ) {
+        let request: Bus.HistoryRequest? =
+            switch history {
+            case .last(let count): .last(count)
+            case .recover(let position, let fallback): .recover(position, fallback: fallback)
+            case nil: nil
             }
+        let result = bus.subscribe(
+            filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: request)
+        subscriptions[channel] = result.subscription
+        lifecycle.update { $0.subscriptions.append(channel) }
+        // Asked to recover and the log could not say: not recovered.
+        let asksRecovery = if case .recover = history { true } else { false }
+        let recovered = result.recovered ?? (asksRecovery ? false : nil)
+        reply(id: id, type: "subscribed") {
+            NativeWSEncoder.subscribed(
+                &$0, channel: channel, position: result.position, recovered: recovered, messages: result.messages)
         }
     }
 
@@ -406,15 +403,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             // The token ran out without a `refresh`: 1008 with a reason the client can act on.
             return close(.tokenExpired)
         }
-        switch machine.tick(now: now) {
-        case .none:
-            break
-        case .sendPing:
-            write(WebSocketFrameWriter.frame(.ping, payload: ByteBuffer()))
-            flushIfNeeded()
-        case .close(let reason):
-            writeClose(code: reason.code, reason: reason.reason)
-        }
+        run(machine.tick(now: now))
     }
 
     func requestClose(_ reason: CloseReason) {
@@ -438,8 +427,23 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         run(machine.closeRequested(code: UInt16(webSocketErrorCode: code), reason: reason))
     }
 
-    private func run(_ action: NativeWSSessionStateMachine.CloseAction) {
+    // MARK: - Running the machine's actions
+
+    /// Carries out what the state machine decided: the one place its answers become IO.
+    private func run(_ action: NativeWSSessionStateMachine.Action) {
         switch action {
+        case .none:
+            break
+        case .handle(let request):
+            handle(request)
+        case .refuse(let id, let code, let message):
+            if code == .permissionDenied { services.counters.countPermissionDenied() }
+            sendError(id: id, code, message)
+        case .subscribe(let id, let channel, let filter, let history):
+            subscribe(id: id, channel: channel, filter, history: history)
+        case .sendPing:
+            write(WebSocketFrameWriter.frame(.ping, payload: ByteBuffer()))
+            flushIfNeeded()
         case .sendCloseAndClose(let code, let reason):
             writeClose(code: code, reason: reason)
         case .closeConnection:

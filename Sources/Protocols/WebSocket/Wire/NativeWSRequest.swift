@@ -2,14 +2,19 @@ package import BusCore
 package import NIOCore
 
 /// One client request of the native protocol (docs/protocols/websocket.md).
-package struct NativeWSRequest {
+package struct NativeWSRequest: Equatable {
     /// The request's `id` as the client wrote it (a JSON number or string), echoed in the reply.
     package var id: ByteBuffer?
     package var command: NativeWSCommand
+
+    package init(id: ByteBuffer?, command: NativeWSCommand) {
+        self.id = id
+        self.command = command
+    }
 }
 
 /// What a request asks for. Payloads stay slices of the received frame: never re-encoded.
-package enum NativeWSCommand {
+package enum NativeWSCommand: Equatable {
     case connect(token: String?, name: String?)
     /// A new token for a connected client before the old one expires (same user).
     case refresh(token: String)

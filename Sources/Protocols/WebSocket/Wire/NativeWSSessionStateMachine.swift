@@ -33,6 +33,30 @@ package struct NativeWSSessionStateMachine {
         }
     }
 
+    /// What the handler does next: every event that can lead to IO answers with one of these, and the
+    /// handler's one `run(_:)` carries it out.
+    package enum Action: Equatable {
+        /// Nothing to do.
+        case none
+        /// Carry out the request (the handler asks the bus or the authenticator and replies).
+        case handle(NativeWSRequest)
+        /// Answer the request with this error; nothing changes.
+        case refuse(id: ByteBuffer?, NativeWSErrorCode, String)
+        /// Subscribe to `filter` (the client spelled it `channel`), reading this history first.
+        case subscribe(id: ByteBuffer?, channel: String, TopicFilter, history: HistoryRequest?)
+        /// Send a ping frame (the pong window has started).
+        case sendPing
+        /// Send a close frame with this code and reason, then close the TCP connection.
+        case sendCloseAndClose(code: UInt16, reason: String)
+        /// Already closing: just drop the connection.
+        case closeConnection
+
+        /// The close the server sends for `reason`.
+        package static func close(_ reason: NativeWSServerClose) -> Action {
+            .sendCloseAndClose(code: reason.code, reason: reason.reason)
+        }
+    }
+
     private var state = State.open(connected: false, awaitingPong: false)
     private let anonymousAllowed: Bool
     private let timers: Timers
@@ -52,65 +76,48 @@ package struct NativeWSSessionStateMachine {
         if !anonymousAllowed, case .open(connected: false, _) = state { connectDeadline = now + timers.connectTimeout }
     }
 
-    /// What a tick of the keep-alive sweeper asks for.
-    package enum TickAction: Equatable {
-        case none
-        /// Send a ping frame (the pong window starts now).
-        case sendPing
-        /// Send a close frame for this reason, then close (the machine is closing already).
-        case close(NativeWSServerClose)
-    }
-
     /// The loop's keep-alive sweeper ticked at `now` (`tick`): the connect deadline, then the pong
     /// window, then the ping interval.
-    package mutating func tick(now: NIODeadline) -> TickAction {
+    package mutating func tick(now: NIODeadline) -> Action {
         if let deadline = connectDeadline, now >= deadline {
             connectDeadline = nil
-            if connectDeadlinePassed() == .closeForTimeout { return .close(.connectTimeout) }
+            if connectDeadlinePassed() { return .close(.connectTimeout) }
         }
         if let deadline = pongDeadline, now >= deadline {
             pongDeadline = nil
-            if pongDeadlinePassed() == .closeForTimeout { return .close(.keepAliveTimeout) }
+            if pongDeadlinePassed() { return .close(.keepAliveTimeout) }
         }
         guard now >= nextPing else { return .none }
         nextPing = now + timers.pingInterval
-        guard pingTimerFired() == .sendPing else { return .none }
+        guard pingTimerFired() else { return .none }
         pongDeadline = now + timers.pongTimeout
         return .sendPing
     }
 
-    /// What to do with a request.
-    package enum RequestAction {
-        /// Carry it out.
-        case handle
-        /// Answer with this error.
-        case refuse(NativeWSErrorCode, String)
-        /// The connection is closing: drop it.
-        case ignore
-    }
-
     /// A request arrived (`requestReceived`).
-    package mutating func requestReceived(_ command: NativeWSCommand) -> RequestAction {
+    package mutating func requestReceived(_ request: NativeWSRequest) -> Action {
         switch state {
         case .closing:
-            return .ignore
+            // Dropped: the close handshake is under way.
+            return .none
         case .authenticating:
-            if case .ping = command { return .handle }
-            return .refuse(.badRequest, "a connect request is still being processed")
+            if case .ping = request.command { return .handle(request) }
+            return .refuse(id: request.id, .badRequest, "a connect request is still being processed")
         case .open(let connected, let awaitingPong):
-            switch command {
+            switch request.command {
             case .ping:
-                return .handle
+                return .handle(request)
             case .connect:
-                if connected { return .refuse(.badRequest, "already connected") }
+                if connected { return .refuse(id: request.id, .badRequest, "already connected") }
                 state = .authenticating(awaitingPong: awaitingPong)
-                return .handle
+                return .handle(request)
             default:
                 if !connected && !anonymousAllowed {
                     return .refuse(
-                        .unauthorized, "anonymous access is disabled: send a connect request with a token first")
+                        id: request.id, .unauthorized,
+                        "anonymous access is disabled: send a connect request with a token first")
                 }
-                return .handle
+                return .handle(request)
             }
         }
     }
@@ -137,69 +144,52 @@ package struct NativeWSSessionStateMachine {
         }
     }
 
-    package enum KeepAliveAction: Equatable {
-        case sendPing
-        case none
-    }
-
-    /// The ping interval elapsed (`pingTimerFired`).
-    package mutating func pingTimerFired() -> KeepAliveAction {
+    /// The ping interval elapsed: a ping goes out unless the connection is closing.
+    private mutating func pingTimerFired() -> Bool {
         switch state {
         case .open(let connected, _):
             state = .open(connected: connected, awaitingPong: true)
-            return .sendPing
+            return true
         case .authenticating:
             state = .authenticating(awaitingPong: true)
-            return .sendPing
+            return true
         case .closing:
-            return .none
+            return false
         }
     }
 
-    package enum PongDeadlineAction: Equatable {
-        /// Nothing came back since the ping: close the connection.
-        case closeForTimeout
-        case none
-    }
-
-    /// The pong window after a ping ended (`pongDeadlinePassed`).
-    package mutating func pongDeadlinePassed() -> PongDeadlineAction {
+    /// The pong window after a ping ended: true (now closing) when nothing came back since the ping.
+    private mutating func pongDeadlinePassed() -> Bool {
         switch state {
         case .open(_, true), .authenticating(true):
             state = .closing
-            return .closeForTimeout
+            return true
         default:
-            return .none
+            return false
         }
     }
 
-    /// The time to authenticate ran out (`connectDeadlinePassed`, scheduled only when anonymous access is off).
-    package mutating func connectDeadlinePassed() -> PongDeadlineAction {
+    /// The time to authenticate ran out (set only when anonymous access is off): true (now closing)
+    /// when the client is still not connected.
+    private mutating func connectDeadlinePassed() -> Bool {
         switch state {
         case .open(connected: false, _), .authenticating:
             state = .closing
-            return .closeForTimeout
+            return true
         default:
-            return .none
+            return false
         }
     }
 
-    package enum CloseAction: Equatable {
-        /// Send a close frame with this code, then close the TCP connection.
-        case sendCloseAndClose(code: UInt16, reason: String)
-        /// Already closing: just drop the connection.
-        case closeConnection
-    }
-
     /// The client sent a close frame (`closeReceived`): echo it (RFC 6455 §5.5.1) and close.
-    package mutating func closeReceived(code: UInt16?) -> CloseAction {
+    package mutating func closeReceived(code: UInt16?) -> Action {
         if case .closing = state { return .closeConnection }
         state = .closing
         return .sendCloseAndClose(code: code ?? 1000, reason: "")
     }
 
     /// The server decided to close (`closeRequested`): shutdown, admin, slow consumer, bad frame.
-    package mutating func closeRequested(code: UInt16, reason: String) -> CloseAction {
+    package mutating func closeRequested(code: UInt16, reason: String) -> Action {
         if case .closing = state { return .closeConnection }
         state = .closing
         return .sendCloseAndClose(code: code, reason: reason)
@@ -220,38 +210,32 @@ package struct NativeWSSessionStateMachine {
         case recover(LogPosition, fallback: Int)
     }
 
-    /// What a `subscribe` request becomes.
-    package enum SubscribeAction: Equatable {
-        /// Subscribe to the filter, reading this history first.
-        case subscribe(TopicFilter, history: HistoryRequest?)
-        /// Answer with this error; nothing changes.
-        case refuse(NativeWSErrorCode, String)
-    }
-
     /// The client asked to subscribe (`subscribeReceived`), with what the handler knows of the
-    /// connection: whether it holds that channel already, how many it holds, and what it may do.
+    /// connection: whether it holds that channel already, how many it holds, and what it may do. The
+    /// answer is `.subscribe` or `.refuse`.
     package func subscribeReceived(
-        channel: String, history: Int?, recover: LogPosition?, topicLimits: TopicLimits, permissions: TopicPermissions,
+        id: ByteBuffer?, channel: String, history: Int?, recover: LogPosition?, topicLimits: TopicLimits,
+        permissions: TopicPermissions,
         alreadySubscribed: Bool, subscriptionCount: Int, maxSubscriptions: Int
-    ) -> SubscribeAction {
+    ) -> Action {
         let filter: TopicFilter
         do {
             filter = try TopicFilter(channel, limits: topicLimits)
         } catch {
-            return .refuse(.badRequest, "invalid channel \"\(channel)\": \(error)")
+            return .refuse(id: id, .badRequest, "invalid channel \"\(channel)\": \(error)")
         }
-        guard !alreadySubscribed else { return .refuse(.badRequest, "already subscribed to \(channel)") }
+        guard !alreadySubscribed else { return .refuse(id: id, .badRequest, "already subscribed to \(channel)") }
         guard subscriptionCount < maxSubscriptions else {
-            return .refuse(.tooLarge, "subscription limit (\(maxSubscriptions)) reached")
+            return .refuse(id: id, .tooLarge, "subscription limit (\(maxSubscriptions)) reached")
         }
         guard permissions.maySubscribe(filter) else {
-            return .refuse(.permissionDenied, "not allowed to subscribe to \(channel)")
+            return .refuse(id: id, .permissionDenied, "not allowed to subscribe to \(channel)")
         }
         if (history != nil || recover != nil) && (filter.hasWildcards || filter.shareGroup != nil) {
-            return .refuse(.badRequest, "history and recover need a concrete channel, not a filter")
+            return .refuse(id: id, .badRequest, "history and recover need a concrete channel, not a filter")
         }
         let request: HistoryRequest? =
             if let recover { .recover(recover, fallback: history ?? 0) } else { history.map { .last($0) } }
-        return .subscribe(filter, history: request)
+        return .subscribe(id: id, channel: channel, filter, history: request)
     }
 }
