@@ -85,6 +85,7 @@ package struct MessageHeaders: Sendable, Hashable {
         var retain = false
         var payloadIsUTF8: Bool?
         var durableSequence: UInt64?
+        var native: NativeProperties?
     }
 
     private final class Box: Sendable {
@@ -147,6 +148,13 @@ package struct MessageHeaders: Sendable, Hashable {
         get { box.fields.durableSequence }
         set { update { $0.durableSequence = newValue } }
     }
+    /// The publisher's own encoding of its properties, when its protocol has more than the fields above
+    /// can say (AMQP's typed header table, message-id, timestamp, type, app-id): a subscriber of the same
+    /// protocol gets them back byte for byte; other protocols read the mapped fields.
+    package var native: NativeProperties? {
+        get { box.fields.native }
+        set { update { $0.native = newValue } }
+    }
     /// Published with MQTT's retain flag (for retain-as-published subscriptions).
     package var retain: Bool {
         get { box.fields.retain }
@@ -162,12 +170,12 @@ package struct MessageHeaders: Sendable, Hashable {
         contentType: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
         userProperties: [UserProperty] = [], expiresAt: UInt64? = nil, priority: UInt8? = nil,
         eventType: String? = nil, qos: UInt8? = nil, retain: Bool = false, payloadIsUTF8: Bool? = nil,
-        durableSequence: UInt64? = nil
+        durableSequence: UInt64? = nil, native: NativeProperties? = nil
     ) {
         // Most messages have no headers at all: no fields to build or compare.
         if contentType == nil && correlationID == nil && replyTo == nil && userProperties.isEmpty && expiresAt == nil
             && priority == nil && eventType == nil && qos == nil && !retain && payloadIsUTF8 == nil
-            && durableSequence == nil
+            && durableSequence == nil && native == nil
         {
             box = .empty
             return
@@ -176,7 +184,8 @@ package struct MessageHeaders: Sendable, Hashable {
             Fields(
                 contentType: contentType, correlationID: correlationID, replyTo: replyTo,
                 userProperties: userProperties, expiresAt: expiresAt, priority: priority, eventType: eventType,
-                qos: qos, retain: retain, payloadIsUTF8: payloadIsUTF8, durableSequence: durableSequence))
+                qos: qos, retain: retain, payloadIsUTF8: payloadIsUTF8, durableSequence: durableSequence,
+                native: native))
     }
 
     /// Longest event type a publisher may set.
@@ -207,6 +216,19 @@ package struct MessageHeaders: Sendable, Hashable {
     }
 
     package func hash(into hasher: inout Hasher) { hasher.combine(box.fields) }
+}
+
+/// A message's properties as its publisher's protocol encoded them (`MessageHeaders.native`).
+package struct NativeProperties: Sendable, Hashable {
+    /// Whose encoding `bytes` are: the frontend's name (`amqp`).
+    package var protocolName: String
+    /// The encoded properties, opaque to everyone but that protocol.
+    package var bytes: ByteBuffer
+
+    package init(protocolName: String, bytes: ByteBuffer) {
+        self.protocolName = protocolName
+        self.bytes = bytes
+    }
 }
 
 /// One key/value header (MQTT user property, NATS header, AMQP header table entry).

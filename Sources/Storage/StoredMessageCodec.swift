@@ -12,6 +12,7 @@ package import NIOCore
 ///         4 expiresAt    u64   5 priority    u8    6 eventType     str   7 qos     u8
 ///         8 retain (no body)   9 payloadIsUTF8 = true (no body)   10 payloadIsUTF8 = false (no body)
 ///         11 userProperties: u32 count, then name str, value str each
+///         12 native: protocol name str, then u32 length + the bytes
 ///     u32 payload length, payload bytes
 ///     str = u32 length + UTF-8 bytes
 package enum StoredMessageCodec {
@@ -34,6 +35,7 @@ package enum StoredMessageCodec {
         if headers.payloadIsUTF8 == true { flags |= 1 << 9 }
         if headers.payloadIsUTF8 == false { flags |= 1 << 10 }
         if !headers.userProperties.isEmpty { flags |= 1 << 11 }
+        if headers.native != nil { flags |= 1 << 12 }
         buffer.writeInteger(version)
         buffer.writeInteger(message.timestamp, endianness: .little)
         buffer.writeInteger(flags, endianness: .little)
@@ -51,6 +53,12 @@ package enum StoredMessageCodec {
                 writeString(property.name, &buffer)
                 writeString(property.value, &buffer)
             }
+        }
+        if let native = headers.native {
+            writeString(native.protocolName, &buffer)
+            buffer.writeInteger(UInt32(native.bytes.readableBytes), endianness: .little)
+            var bytes = native.bytes
+            buffer.writeBuffer(&bytes)
         }
         buffer.writeInteger(UInt32(message.payload.readableBytes), endianness: .little)
         var payload = message.payload
@@ -70,7 +78,7 @@ package enum StoredMessageCodec {
         var buffer = bytes
         guard buffer.readInteger(as: UInt8.self) == version,
             let timestamp = buffer.readInteger(endianness: .little, as: UInt64.self),
-            let flags = buffer.readInteger(endianness: .little, as: UInt16.self), flags < 1 << 12
+            let flags = buffer.readInteger(endianness: .little, as: UInt16.self), flags < 1 << 13
         else { return nil }
         func has(_ bit: Int) -> Bool { flags & (1 << bit) != 0 }
         var publisherID: String?
@@ -107,10 +115,17 @@ package enum StoredMessageCodec {
                 properties.append(UserProperty(name: name, value: value))
             }
         }
+        var native: NativeProperties?
+        if has(12) {
+            guard let name = readString(&buffer), let length = buffer.readInteger(endianness: .little, as: UInt32.self),
+                Int(length) <= maxLength, let bytes = buffer.readSlice(length: Int(length))
+            else { return nil }
+            native = NativeProperties(protocolName: name, bytes: bytes)
+        }
         let headers = MessageHeaders(
             contentType: contentType, correlationID: correlationID, replyTo: replyTo, userProperties: properties,
             expiresAt: expiresAt, priority: priority, eventType: eventType, qos: qos, retain: has(8),
-            payloadIsUTF8: payloadIsUTF8)
+            payloadIsUTF8: payloadIsUTF8, native: native)
         guard let length = buffer.readInteger(endianness: .little, as: UInt32.self),
             Int(length) == buffer.readableBytes, let payload = buffer.readSlice(length: Int(length))
         else { return nil }

@@ -267,7 +267,9 @@ import Testing
     @Test func codecRejectsTruncatedRecords() throws {
         let message = BusMessage(
             topic: try Topic("a"), payload: ByteBuffer(string: "hello"),
-            headers: MessageHeaders(contentType: "text/plain", userProperties: [UserProperty(name: "n", value: "v")]),
+            headers: MessageHeaders(
+                contentType: "text/plain", userProperties: [UserProperty(name: "n", value: "v")],
+                native: NativeProperties(protocolName: "amqp", bytes: ByteBuffer(bytes: [0x10, 0x00, 0x02]))),
             publisherID: "p", timestamp: 7)
         let encoded = StoredMessageCodec.encode(message)
         #expect(StoredMessageCodec.decode(encoded, topic: message.topic, position: nil)?.headers == message.headers)
