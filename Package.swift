@@ -167,6 +167,26 @@ protocolTargets += [
     ),
 ]
 
+// AMQP 0-9-1 (5672, docs/protocols/amqp.md)
+protocolTargets += [
+    // AMQP 0-9-1 with RabbitMQ's extensions: frames, methods, field tables, content assembly (no IO) ...
+    .target(
+        name: "AMQPWire",
+        dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/AMQP/Wire",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "AMQPTests",
+        dependencies: [
+            "SwitchboardTestSupport", "AMQPWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
