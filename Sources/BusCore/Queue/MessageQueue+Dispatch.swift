@@ -37,13 +37,14 @@ extension MessageQueue {
             guard let slot = nextConsumer(admit: admit) else { break }
             var message = removeHead(level: level)
             message.deliveryCount &+= 1
-            let consumer = consumers[slot].consumer
-            if consumer.ackMode == .manual {
+            // Fields, not the whole `QueueConsumer` (its tag would be retained and released per message).
+            let consumer = consumers[slot].consumer.id
+            if consumers[slot].consumer.ackMode == .manual {
                 consumers[slot].unacked += 1
-                unacked[message.id] = Unacked(message: message, consumer: consumer.id, slot: slot)
+                unacked[message.id] = Unacked(message: message, consumer: consumer, slot: slot)
                 unackedBytes += message.bytes
             }
-            deliveries.append(QueueDelivery(consumer: consumer.id, message: message))
+            deliveries.append(QueueDelivery(consumer: consumer, message: message))
             delivered += 1
         }
         expireHeads(now: now, into: &deadLetters)
