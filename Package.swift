@@ -168,12 +168,28 @@ protocolTargets += [
 ]
 
 // AMQP 0-9-1 (5672, docs/protocols/amqp.md)
+frontendModules.append("AMQPFrontend")
 protocolTargets += [
-    // AMQP 0-9-1 with RabbitMQ's extensions: frames, methods, field tables, content assembly (no IO) ...
+    // AMQP 0-9-1 with RabbitMQ's extensions: frames, methods, field tables, content assembly, the
+    // connection state machine (no IO) ...
     .target(
         name: "AMQPWire",
         dependencies: [.product(name: "NIOCore", package: "swift-nio")],
         path: "Sources/Protocols/AMQP/Wire",
+        swiftSettings: hotPath
+    ),
+    // ... and the connection handler that runs channels against the broker (BusRuntime's QueueBroker).
+    .target(
+        name: "AMQPFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "AMQPWire",
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/Protocols/AMQP/Frontend",
         swiftSettings: hotPath
     ),
     .testTarget(

@@ -1,3 +1,4 @@
+import AMQPFrontend
 package import FrontendKit
 import MQTTFrontend
 import NATSFrontend
@@ -14,5 +15,6 @@ package enum FrontendList {
         SSEServerFrontend.self,
         MQTTServerFrontend.self,
         NATSServerFrontend.self,
+        AMQPServerFrontend.self,
     ]
 }

@@ -108,11 +108,11 @@ class Server:
         # Three distinct free ports (the kernel may hand the same ephemeral port out twice in a row once
         # each probe socket is closed); never the defaults, so parallel or leftover servers never collide.
         ports: list[int] = []
-        while len(ports) < 3:
+        while len(ports) < 4:
             port = free_port()
             if port not in ports:
                 ports.append(port)
-        self.port, self.mqtt_port, self.nats_port = ports
+        self.port, self.mqtt_port, self.nats_port, self.amqp_port = ports
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(exist_ok=True)
         self.config_path = workdir / "config.json"
@@ -135,6 +135,10 @@ class Server:
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
+    @property
+    def amqp_url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/%2F"
+
     # -- lifecycle
     def command(self) -> list[str]:
         cmd = [
@@ -148,6 +152,8 @@ class Server:
             f"nats={self.nats_port}",
             "--port",
             f"mqtt={self.mqtt_port}",
+            "--port",
+            f"amqp={self.amqp_port}",
             "--data-dir",
             str(self.data_dir),
         ]

@@ -190,6 +190,6 @@ def test_a_tls_port_without_a_certificate_is_refused_at_startup(tmp_path):
 
     p = subprocess.run(
         [str(switchboard_bin()), "serve", "--host", "127.0.0.1", "--port", "http=0", "--port", "mqtt=0",
-         "--port", "nats=0", "--tls-port", "mqtt=0", "--storage", "memory"],
+         "--port", "nats=0", "--port", "amqp=0", "--tls-port", "mqtt=0", "--storage", "memory"],
         capture_output=True, text=True, timeout=15, cwd=tmp_path)
     assert p.returncode == 64 and "tls" in p.stderr, (p.returncode, p.stderr)

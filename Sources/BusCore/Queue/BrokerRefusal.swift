@@ -15,6 +15,8 @@ package struct BrokerRefusal: Error, Sendable, Equatable, CustomStringConvertibl
         case accessRefused
         /// 404 NOT_FOUND: no such exchange or queue.
         case notFound
+        /// 405 RESOURCE_LOCKED: another connection's exclusive queue.
+        case resourceLocked
         /// 406 PRECONDITION_FAILED: inequivalent redeclare, in use, bad binding arguments.
         case preconditionFailed
         /// 530 NOT_ALLOWED: a consumer id already in use.

@@ -1,0 +1,249 @@
+package import BusCore
+package import NIOConcurrencyHelpers
+package import NIOCore
+
+/// The broker of one virtual host (`/`): its exchanges and bindings (`ExchangeTable`) and its queues,
+/// each a `QueueHost` at home on one event loop. Shared by AMQP and STOMP. The table and the directory of
+/// queues sit behind one lock, taken for declarations and once per routed publish; queue state is never
+/// under it (each queue is confined to its loop).
+///
+/// `amq.topic` is the bus (DESIGN.md §2): a queue bound to it is subscribed to the bus with the binding
+/// key as a filter, so a publish to `amq.topic` is a bus publish and reaches MQTT, NATS, WebSocket and
+/// SSE subscribers and bound queues alike; the table still records those bindings, for `mandatory` and
+/// for routing through exchange-to-exchange bindings.
+package final class QueueBroker: @unchecked Sendable {
+    /// The bus exchange.
+    package static let busExchange = "amq.topic"
+
+    package let bus: Bus
+    package let metricsSlot: ProtocolMetricsSlot
+    private let lock = NIOLock()
+    // Guarded by `lock`.
+    private var table = ExchangeTable()
+    private var hosts: [String: QueueHost] = [:]
+
+    package init(bus: Bus, metricsSlot: ProtocolMetricsSlot) {
+        self.bus = bus
+        self.metricsSlot = metricsSlot
+    }
+
+    // MARK: - Exchanges
+
+    /// `exchange.declare`: whether it was created (refusals: 403 reserved names, 406 inequivalent).
+    @discardableResult
+    package func declareExchange(_ definition: ExchangeDefinition) throws(BrokerRefusal) -> Bool {
+        return try withTable { table throws(BrokerRefusal) in try table.declare(definition) }
+    }
+
+    /// `exchange.declare` passive: the exchange or 404.
+    package func existingExchange(_ name: String) throws(BrokerRefusal) -> ExchangeDefinition {
+        try withTable { table throws(BrokerRefusal) in try table.declarePassive(name) }
+    }
+
+    /// `exchange.delete`.
+    package func deleteExchange(_ name: String, ifUnused: Bool) throws(BrokerRefusal) {
+        _ = try withTable { table throws(BrokerRefusal) in try table.delete(exchange: name, ifUnused: ifUnused) }
+    }
+
+    /// `exchange.bind` / `exchange.unbind`.
+    package func bindExchange(_ binding: ExchangeBinding, unbind: Bool = false) throws(BrokerRefusal) {
+        try withTable { table throws(BrokerRefusal) in
+            if unbind { _ = try table.unbind(binding) } else { try table.bind(binding) }
+        }
+    }
+
+    // MARK: - Queues
+
+    /// A queue as declared: its flags and arguments.
+    package struct QueueDeclaration: Sendable {
+        package var name: String
+        package var durable: Bool
+        package var exclusive: Bool
+        package var autoDelete: Bool
+        package var arguments: QueueArguments
+        /// The declare's argument table as received (a redeclare must match it).
+        package var declaredArguments: [String: HeaderValue]
+
+        package init(
+            name: String, durable: Bool = false, exclusive: Bool = false, autoDelete: Bool = false,
+            arguments: QueueArguments = QueueArguments(), declaredArguments: [String: HeaderValue] = [:]
+        ) {
+            self.name = name
+            self.durable = durable
+            self.exclusive = exclusive
+            self.autoDelete = autoDelete
+            self.arguments = arguments
+            self.declaredArguments = declaredArguments
+        }
+    }
+
+    /// `queue.declare`: the queue, made on `loop` for connection `owner` unless it exists (then it must be
+    /// equivalent, 406, and not another connection's exclusive queue, 405). `created` says which.
+    package func declareQueue(_ declaration: QueueDeclaration, owner: String, on loop: any EventLoop) throws(
+        BrokerRefusal
+    ) -> (host: QueueHost, created: Bool) {
+        try locked { () throws(BrokerRefusal) -> (host: QueueHost, created: Bool) in
+            if let existing = hosts[declaration.name] {
+                try Self.checkAccess(existing, owner: owner)
+                try Self.checkEquivalence(existing, declaration)
+                return (existing, false)
+            }
+            let host = QueueHost(
+                name: declaration.name, eventLoop: loop, durable: declaration.durable,
+                exclusiveOwner: declaration.exclusive ? owner : nil, autoDelete: declaration.autoDelete,
+                arguments: declaration.arguments, declaredArguments: declaration.declaredArguments, broker: self,
+                metricsSlot: metricsSlot, clock: bus.clock)
+            hosts[declaration.name] = host
+            table.addQueue(declaration.name)
+            return (host, true)
+        }
+    }
+
+    /// The queue named `name` as connection `owner` may use it: 404 when there is none, 405 when it is
+    /// another connection's exclusive queue.
+    package func queue(_ name: String, owner: String) throws(BrokerRefusal) -> QueueHost {
+        let host = lock.withLock { hosts[name] }
+        guard let host else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '/'") }
+        try Self.checkAccess(host, owner: owner)
+        return host
+    }
+
+    /// Every queue, by name (for the admin API and metrics).
+    package var queues: [QueueHost] {
+        lock.withLock { hosts.values.sorted { $0.name < $1.name } }
+    }
+
+    /// The exclusive queues of a connection (deleted when it closes).
+    package func queues(ownedBy owner: String) -> [QueueHost] {
+        lock.withLock { hosts.values.filter { $0.exclusiveOwner == owner } }
+    }
+
+    /// A deleted queue leaves the directory and the table (called by the host, on its loop).
+    func forget(_ host: QueueHost) {
+        lock.withLock {
+            guard hosts[host.name] === host else { return }
+            hosts[host.name] = nil
+            table.removeQueue(host.name)
+        }
+    }
+
+    /// `queue.bind` / `queue.unbind` of `host` to `exchange` with `key`. A binding to `amq.topic` also
+    /// subscribes the queue to the bus (or ends that subscription).
+    package func bindQueue(
+        _ host: QueueHost, exchange: String, key: String, arguments: [String: HeaderValue] = [:], unbind: Bool = false
+    ) throws(BrokerRefusal) {
+        let binding = ExchangeBinding(
+            source: exchange, destination: .queue(host.name), routingKey: key, arguments: arguments)
+        try bindExchange(binding, unbind: unbind)
+        guard exchange == Self.busExchange else { return }
+        host.perform { host in
+            if unbind { host.removeBusBinding(key) } else { host.addBusBinding(key) }
+        }
+    }
+
+    // MARK: - Routing
+
+    /// The queues a publish to `exchange` reaches (404 no exchange, 403 internal). `headers` is asked
+    /// only when a headers exchange is met.
+    package func route(
+        exchange: String, routingKeys: [String], headers: () -> [String: HeaderValue] = { [:] }
+    ) throws(BrokerRefusal) -> [QueueHost] {
+        try locked { () throws(BrokerRefusal) -> [QueueHost] in
+            let route = try table.route(exchange: exchange, routingKeys: routingKeys, messageHeaders: headers)
+            if route.queues.count == 1 { return hosts[route.queues[0]].map { [$0] } ?? [] }
+            return route.queues.compactMap { hosts[$0] }
+        }
+    }
+
+    /// Whether `exchange` routes `routingKeys` to no queue at all (`mandatory` → `basic.return`).
+    package func isUnroutable(
+        exchange: String, routingKeys: [String], headers: () -> [String: HeaderValue] = { [:] }
+    ) -> Bool {
+        lock.withLock {
+            (try? table.route(exchange: exchange, routingKeys: routingKeys, messageHeaders: headers))?.isUnroutable
+                ?? true
+        }
+    }
+
+    /// Dead letters of `host` (on its loop): each goes to its dead-letter exchange with its routing keys
+    /// and one more `x-death` entry; a message that would die again in a queue it already died in for a
+    /// reason other than a rejection is dropped (RabbitMQ's cycle rule), as is one without an exchange.
+    func deadLetter(_ letters: [DeadLetter<BrokeredMessage>], from host: QueueHost, now: UInt64) {
+        for letter in letters {
+            guard let exchange = letter.exchange else { continue }
+            var message = letter.message.payload
+            message.deaths = DeathRecord.recording(letter.deathRecord(time: now), into: message.deaths)
+            let publication = QueuePublication(
+                message: message, bytes: letter.message.bytes, priority: letter.message.priority,
+                persistent: letter.message.persistent, exchange: exchange, routingKeys: letter.routingKeys)
+            guard let targets = try? route(exchange: exchange, routingKeys: letter.routingKeys) else { continue }
+            let cyclic = !message.deaths.contains { $0.reason == .rejected }
+            for target in targets where !(cyclic && message.deaths.dropFirst().contains { $0.queue == target.name }) {
+                target.perform { $0.enqueue([publication]) }
+            }
+        }
+    }
+
+    // MARK: - Checks
+
+    private func withTable<Result>(_ body: (inout ExchangeTable) throws(BrokerRefusal) -> Result) throws(BrokerRefusal)
+        -> Result
+    {
+        try locked { () throws(BrokerRefusal) -> Result in try body(&table) }
+    }
+
+    /// `lock.withLock` keeping the refusal's type.
+    private func locked<Result>(_ body: () throws(BrokerRefusal) -> Result) throws(BrokerRefusal) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private static func checkAccess(_ host: QueueHost, owner: String) throws(BrokerRefusal) {
+        if let holder = host.exclusiveOwner, holder != owner {
+            throw BrokerRefusal(
+                .resourceLocked,
+                "cannot obtain exclusive access to locked queue '\(host.name)' in vhost '/'. It could be "
+                    + "originally declared on another connection or the exclusive property value does not "
+                    + "match that of the original declaration.")
+        }
+    }
+
+    private static func checkEquivalence(_ host: QueueHost, _ declaration: QueueDeclaration) throws(BrokerRefusal) {
+        func inequivalent(_ field: String, _ received: String, _ current: String) -> BrokerRefusal {
+            BrokerRefusal(
+                .preconditionFailed,
+                "inequivalent arg '\(field)' for queue '\(host.name)' in vhost '/': received '\(received)' "
+                    + "but current is '\(current)'")
+        }
+        if host.durable != declaration.durable {
+            throw inequivalent("durable", "\(declaration.durable)", "\(host.durable)")
+        }
+        if host.autoDelete != declaration.autoDelete {
+            throw inequivalent("auto_delete", "\(declaration.autoDelete)", "\(host.autoDelete)")
+        }
+        for key in Set(host.declaredArguments.keys).union(declaration.declaredArguments.keys).sorted() {
+            let current = host.declaredArguments[key]
+            let received = declaration.declaredArguments[key]
+            if current != received {
+                throw BrokerRefusal(
+                    .preconditionFailed,
+                    "inequivalent arg '\(key)' for queue '\(host.name)' in vhost '/': received "
+                        + "\(Self.describe(received)) but current is \(Self.describe(current))")
+            }
+        }
+    }
+
+    private static func describe(_ value: HeaderValue?) -> String {
+        switch value {
+        case nil: "none"
+        case .string(let text): "the value '\(text)' of type 'longstr'"
+        case .integer(let number): "the value '\(number)' of type 'long'"
+        case .bool(let flag): "the value '\(flag)' of type 'bool'"
+        case .double(let number): "the value '\(number)' of type 'double'"
+        case .bytes(let bytes): "the value '\(bytes)' of type 'binary'"
+        case .void: "the value 'void' of type 'void'"
+        case .other(let text): "the value '\(text)'"
+        }
+    }
+}

@@ -1,0 +1,20 @@
+package import BusCore
+package import NIOCore
+
+/// The far end of a queue consumer: an AMQP channel's consumer, a STOMP `/queue/` subscription. Lives on
+/// its connection's loop; a queue on another loop hands it deliveries in batches there.
+package protocol QueueConsumerSink: AnyObject, Sendable {
+    /// The loop deliveries are made on.
+    var eventLoop: any EventLoop { get }
+    /// Whether it takes another message now — read by the queue on the queue's loop, so backed by
+    /// something safe to read from there (an atomic): false while its connection's outbound buffer is
+    /// full or its channel-wide window is used up. When it takes messages again it calls `host.resume()`.
+    var acceptsDeliveries: Bool { get }
+    /// One message for it (on its loop): write it, without flushing.
+    func deliver(_ delivery: QueueDelivery<BrokeredMessage>, from host: QueueHost)
+    /// Flush what `deliver` wrote; once per batch.
+    func flushQueueDeliveries()
+    /// The queue went away under it (deleted, expired): the protocol tells its client (AMQP
+    /// `basic.cancel` from the server). On its loop.
+    func queueCancelled(_ consumer: QueueConsumerID, host: QueueHost)
+}

@@ -1,0 +1,374 @@
+package import BusCore
+package import NIOCore
+
+/// One queue at home on one event loop (the loop of the connection that declared it): its
+/// `MessageQueue`, its consumers' sinks, its timers, and its bus subscriptions when it is bound to
+/// `amq.topic`. Every method runs on `eventLoop`; callers elsewhere hop with `perform` (the broker's
+/// callers batch their publishes and acks per read, so a hop carries many). Deliveries to a sink on the
+/// same loop are written directly; those for other loops go over in one batch per loop per dispatch.
+package final class QueueHost: BusSubscriber, @unchecked Sendable {
+    package let name: String
+    package let eventLoop: any EventLoop
+    package let metricsSlot: ProtocolMetricsSlot
+    package var deliveryMark: UInt64 = 0
+    package let durable: Bool
+    /// The connection that owns an exclusive queue (deleted when it closes).
+    package let exclusiveOwner: String?
+    /// Deleted when its last consumer goes (after it had one).
+    package let autoDelete: Bool
+    package let arguments: QueueArguments
+    /// The declare's arguments as the protocol received them, for the equivalence check of a redeclare.
+    package let declaredArguments: [String: HeaderValue]
+    /// Gone: deleted or expired. Late hops find it so and do nothing.
+    package private(set) var isDeleted = false
+
+    private var queue: MessageQueue<BrokeredMessage>
+    private var sinks: [QueueConsumerID: any QueueConsumerSink] = [:]
+    private var hadConsumer = false
+    private unowned(unsafe) let broker: QueueBroker
+    private let clock: @Sendable () -> UInt64
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = UInt64.max
+    /// The last bus message taken: a message that matches two `amq.topic` bindings arrives once per
+    /// binding and is queued once (AMQP routes a message to a queue at most once).
+    private weak var lastBusMessage: BusMessage?
+    /// `amq.topic` bindings served by the bus: binding key → its subscription, and the subscriptions whose
+    /// filter only approximates their key (`a.#.b` subscribes `a/#`): their messages are checked per key.
+    private var busBindings: [String: BusSubscription] = [:]
+    private var approximateKeys: [ObjectIdentifier: String] = [:]
+    // Scratch reused by every dispatch (no arrays allocated per dispatch).
+    private var deliveries: [QueueDelivery<BrokeredMessage>] = []
+    private var deadLetters: [DeadLetter<BrokeredMessage>] = []
+
+    init(
+        name: String, eventLoop: any EventLoop, durable: Bool, exclusiveOwner: String?, autoDelete: Bool,
+        arguments: QueueArguments, declaredArguments: [String: HeaderValue], broker: QueueBroker,
+        metricsSlot: ProtocolMetricsSlot, clock: @escaping @Sendable () -> UInt64
+    ) {
+        self.name = name
+        self.eventLoop = eventLoop
+        self.durable = durable
+        self.exclusiveOwner = exclusiveOwner
+        self.autoDelete = autoDelete
+        self.arguments = arguments
+        self.declaredArguments = declaredArguments
+        self.broker = broker
+        self.metricsSlot = metricsSlot
+        self.clock = clock
+        self.queue = MessageQueue(name: name, arguments: arguments, now: clock())
+    }
+
+    /// Runs `work` on the queue's loop: now when already there, else after a hop.
+    package func perform(_ work: @escaping @Sendable (QueueHost) -> Void) {
+        if eventLoop.inEventLoop {
+            work(self)
+        } else {
+            eventLoop.execute { work(self) }
+        }
+    }
+
+    /// Runs `work` on the queue's loop and `reply` with its result on `loop` (directly when both are the
+    /// same loop, so a same-loop caller gets its answer before anything the work set off).
+    package func perform<Result: Sendable>(
+        replyingOn loop: any EventLoop, _ work: @escaping @Sendable (QueueHost) -> Result,
+        reply: @escaping @Sendable (Result) -> Void
+    ) {
+        if eventLoop.inEventLoop {
+            let result = work(self)
+            if loop.inEventLoop { reply(result) } else { loop.execute { reply(result) } }
+            return
+        }
+        eventLoop.execute {
+            let result = work(self)
+            loop.execute { reply(result) }
+        }
+    }
+
+    // MARK: - Counts (on the loop)
+
+    /// Ready messages (`queue.declare-ok` message-count).
+    package var readyCount: Int { queue.readyCount }
+    package var unackedCount: Int { queue.unackedCount }
+    package var consumerCount: Int { queue.consumerCount }
+
+    // MARK: - Publishing
+
+    /// Queues `publications` (on the loop) and hands what it can to consumers. Returns, per publication,
+    /// whether the queue took it (false: refused by a reject-publish overflow — publisher confirms nack).
+    @discardableResult
+    package func enqueue(_ publications: [QueuePublication]) -> [Bool] {
+        guard !isDeleted else { return Array(repeating: true, count: publications.count) }
+        let now = clock()
+        var accepted: [Bool] = []
+        accepted.reserveCapacity(publications.count)
+        for publication in publications {
+            accepted.append(enqueue(publication, now: now))
+        }
+        dispatch(now: now)
+        return accepted
+    }
+
+    private func enqueue(_ publication: QueuePublication, now: UInt64) -> Bool {
+        let result = queue.enqueue(
+            publication.message, bytes: publication.bytes, priority: publication.priority,
+            timeToLive: publication.timeToLive, persistent: publication.persistent, exchange: publication.exchange,
+            routingKeys: publication.routingKeys, now: now)
+        if !result.deadLetters.isEmpty { deadLetters.append(contentsOf: result.deadLetters) }
+        if case .accepted = result.outcome { return true }
+        return false
+    }
+
+    // MARK: - Consumers
+
+    /// Registers a consumer (on the loop). It receives at once, or with `dispatch` false at the next
+    /// dispatch (`resume()`), so a protocol can confirm the consumer before its first delivery.
+    package func addConsumer(_ consumer: QueueConsumer, sink: any QueueConsumerSink, dispatch: Bool = true) throws(
+        BrokerRefusal
+    ) {
+        guard !isDeleted else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '/'") }
+        try queue.addConsumer(consumer, now: clock())
+        sinks[consumer.id] = sink
+        hadConsumer = true
+        if dispatch { self.dispatch(now: clock()) }
+    }
+
+    /// Removes a consumer (on the loop): with `requeue` (its channel closed) its unacked messages go back,
+    /// redelivered; without (`basic.cancel`) they stay for the channel to ack. An auto-delete queue goes
+    /// with its last consumer.
+    package func removeConsumer(_ id: QueueConsumerID, requeue: Bool) {
+        guard !isDeleted, sinks.removeValue(forKey: id) != nil else { return }
+        let now = clock()
+        if let removal = queue.removeConsumer(id, requeueUnacked: requeue, now: now) {
+            deadLetters.append(contentsOf: removal.deadLetters)
+        }
+        if autoDelete && hadConsumer && queue.consumerCount == 0 {
+            delete()
+            return
+        }
+        dispatch(now: now)
+    }
+
+    /// A sink takes messages again (its buffer drained): hand it what waits.
+    package func resume() {
+        perform { host in
+            guard !host.isDeleted else { return }
+            host.dispatch(now: host.clock())
+        }
+    }
+
+    // MARK: - Acknowledgements
+
+    /// `basic.ack` of `ids` (on the loop).
+    package func ack(_ ids: [UInt64]) {
+        guard !isDeleted else { return }
+        _ = queue.ack(ids)
+        dispatch(now: clock())
+    }
+
+    /// `basic.nack` / `basic.reject` of `ids`: back to the queue, or dead-lettered (on the loop).
+    package func reject(_ ids: [UInt64], requeue: Bool) {
+        guard !isDeleted else { return }
+        deadLetters.append(contentsOf: queue.reject(ids, requeue: requeue))
+        dispatch(now: clock())
+    }
+
+    /// `basic.get` (on the loop); nil when the queue was deleted meanwhile.
+    package func get(autoAck: Bool) -> MessageQueue<BrokeredMessage>.GetResult? {
+        guard !isDeleted else { return nil }
+        let result = queue.get(now: clock(), autoAck: autoAck)
+        if !result.deadLetters.isEmpty {
+            deadLetters.append(contentsOf: result.deadLetters)
+            routeDeadLetters()
+        }
+        armTimer()
+        return result
+    }
+
+    /// `queue.purge`: drops the ready messages (on the loop); returns how many.
+    package func purge() -> Int {
+        guard !isDeleted else { return 0 }
+        let purged = queue.purge().count
+        armTimer()
+        return purged
+    }
+
+    /// A redeclare restarts the `x-expires` clock.
+    package func touch() {
+        queue.touch(now: clock())
+        armTimer()
+    }
+
+    // MARK: - Deletion
+
+    /// `queue.delete` (on the loop): refused when `ifUnused` and it has consumers, or `ifEmpty` and it
+    /// holds messages (406). Returns the messages it held.
+    package func delete(ifUnused: Bool, ifEmpty: Bool) throws(BrokerRefusal) -> Int {
+        guard !isDeleted else { return 0 }
+        if ifUnused && queue.consumerCount > 0 {
+            throw BrokerRefusal(.preconditionFailed, "queue '\(name)' in vhost '/' in use")
+        }
+        if ifEmpty && queue.readyCount > 0 {
+            throw BrokerRefusal(.preconditionFailed, "queue '\(name)' in vhost '/' is not empty")
+        }
+        let count = queue.readyCount
+        delete()
+        return count
+    }
+
+    /// Ends the queue (on the loop): consumers are told, bus bindings end, the broker forgets it.
+    package func delete() {
+        guard !isDeleted else { return }
+        isDeleted = true
+        timer?.cancel()
+        timer = nil
+        for subscription in busBindings.values { broker.bus.unsubscribe(subscription) }
+        busBindings.removeAll()
+        let cancelled = sinks
+        sinks.removeAll()
+        for (id, sink) in cancelled {
+            if sink.eventLoop.inEventLoop {
+                sink.queueCancelled(id, host: self)
+            } else {
+                sink.eventLoop.execute { sink.queueCancelled(id, host: self) }
+            }
+        }
+        broker.forget(self)
+    }
+
+    // MARK: - amq.topic bindings through the bus
+
+    /// Subscribes the queue to the bus for an `amq.topic` binding key (on the loop).
+    package func addBusBinding(_ key: String) {
+        guard !isDeleted, busBindings[key] == nil, let mapped = RoutingKeyMapping.filterText(forBindingKey: key),
+            let filter = try? TopicFilter(mapped.filter)
+        else { return }
+        let subscription = broker.bus.subscribe(filter, subscriber: self, subscriberID: "queue:" + name).subscription
+        busBindings[key] = subscription
+        if !mapped.exact { approximateKeys[ObjectIdentifier(subscription)] = key }
+    }
+
+    /// Ends the bus subscription of an `amq.topic` binding key (on the loop).
+    package func removeBusBinding(_ key: String) {
+        guard let subscription = busBindings.removeValue(forKey: key) else { return }
+        approximateKeys[ObjectIdentifier(subscription)] = nil
+        broker.bus.unsubscribe(subscription)
+    }
+
+    package func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
+        guard !isDeleted, message.isPublication, message !== lastBusMessage else { return .skipped }
+        let routingKey = RoutingKeyMapping.routingKey(forTopic: message.topic.name)
+        if let key = approximateKeys[ObjectIdentifier(subscription)],
+            !Self.topicKey(key, matches: routingKey)
+        {
+            return .skipped
+        }
+        lastBusMessage = message
+        let now = clock()
+        let timeToLive = message.expiresAt == .max ? nil : (message.expiresAt > now ? message.expiresAt - now : 0)
+        _ = enqueue(
+            QueuePublication(
+                message: BrokeredMessage(message: message), bytes: message.payload.readableBytes,
+                priority: message.headers.priority ?? 0, timeToLive: timeToLive,
+                persistent: (message.headers.qos ?? 0) > 0, exchange: "amq.topic", routingKeys: [routingKey]),
+            now: now)
+        return .delivered(bytes: message.payload.readableBytes)
+    }
+
+    package func flushDeliveries() {
+        guard !isDeleted else { return }
+        dispatch(now: clock())
+    }
+
+    // MARK: - Dispatch
+
+    /// Hands ready messages to consumers with room, writes them (batched per sink loop), and routes
+    /// whatever died on the way.
+    private func dispatch(now: UInt64) {
+        if !sinks.isEmpty && queue.readyCount > 0 {
+            let sinks = self.sinks
+            queue.dispatch(now: now, into: &deliveries, deadLetters: &deadLetters) { id in
+                sinks[id]?.acceptsDeliveries ?? false
+            }
+            if !deliveries.isEmpty { send() }
+        }
+        if !deadLetters.isEmpty { routeDeadLetters() }
+        armTimer()
+    }
+
+    private func send() {
+        var local: [ObjectIdentifier: any QueueConsumerSink] = [:]
+        var remote: [ObjectIdentifier: (sink: any QueueConsumerSink, deliveries: [QueueDelivery<BrokeredMessage>])] =
+            [:]
+        for delivery in deliveries {
+            guard let sink = sinks[delivery.consumer] else { continue }
+            let key = ObjectIdentifier(sink)
+            if sink.eventLoop === eventLoop {
+                sink.deliver(delivery, from: self)
+                local[key] = sink
+            } else {
+                remote[key, default: (sink, [])].deliveries.append(delivery)
+            }
+        }
+        deliveries.removeAll(keepingCapacity: true)
+        for sink in local.values { sink.flushQueueDeliveries() }
+        for (sink, batch) in remote.values {
+            sink.eventLoop.execute { [self] in
+                for delivery in batch { sink.deliver(delivery, from: self) }
+                sink.flushQueueDeliveries()
+            }
+        }
+    }
+
+    private func routeDeadLetters() {
+        let dead = deadLetters
+        deadLetters.removeAll(keepingCapacity: true)
+        broker.deadLetter(dead, from: self, now: clock())
+    }
+
+    // MARK: - Timers (message TTL at the head, x-expires)
+
+    private func armTimer() {
+        let next = min(queue.nextExpiry ?? .max, queue.idleDeadline ?? .max)
+        guard next != .max, next < timerDeadline else { return }
+        timer?.cancel()
+        timerDeadline = next
+        let now = clock()
+        let delay = next > now ? Int64(min(next - now, UInt64(Int64.max))) : 0
+        timer = eventLoop.scheduleTask(in: .nanoseconds(delay)) { [self] in timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerDeadline = .max
+        guard !isDeleted else { return }
+        let now = clock()
+        if queue.isExpired(now: now) {
+            delete()
+            return
+        }
+        deadLetters.append(contentsOf: queue.expire(now: now))
+        dispatch(now: now)
+    }
+
+    /// AMQP topic matching of one binding key (`*` one word, `#` zero or more), for the keys the bus
+    /// filter only approximates.
+    static func topicKey(_ pattern: String, matches routingKey: String) -> Bool {
+        let patternWords = pattern.split(separator: ".", omittingEmptySubsequences: false)
+        let keyWords = routingKey.split(separator: ".", omittingEmptySubsequences: false)
+        func match(_ p: Int, _ k: Int) -> Bool {
+            if p == patternWords.count { return k == keyWords.count }
+            if patternWords[p] == "#" {
+                // Collapse consecutive `#`s, then try every split.
+                var next = p
+                while next < patternWords.count && patternWords[next] == "#" { next += 1 }
+                if next == patternWords.count { return true }
+                return (k...keyWords.count).contains { match(next, $0) }
+            }
+            guard k < keyWords.count, patternWords[p] == "*" || patternWords[p] == keyWords[k] else { return false }
+            return match(p + 1, k + 1)
+        }
+        return match(0, 0)
+    }
+}

@@ -1,0 +1,356 @@
+import AMQPWire
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+
+/// The basic class (AMQP 0-9-1 §1.8): publishing (with `mandatory`, publisher confirms and
+/// transactions), consumers, `basic.get`, acknowledgements and `basic.qos`.
+extension AMQPConnectionHandler {
+    /// The bus topic of messages that only travel between queues (their routing key is what counts).
+    static let queueTopic = Topic(trusted: "$amqp/queue")
+
+    func basicMethod(_ method: AMQPBasicMethod, on channel: AMQPChannel) {
+        switch method {
+        case .qos(let qos):
+            guard qos.prefetchSize == 0 else {
+                return fail(
+                    .exception(.notImplemented, "prefetch_size!=0 (\(qos.prefetchSize))", classID: 60, methodID: 10),
+                    on: channel)
+            }
+            channel.prefetchCount = Int(qos.prefetchCount)
+            write(.basic(.qosOk), channel: channel.number)
+        case .consume(let consume):
+            self.consume(consume, on: channel)
+        case .cancel(let tag, let noWait):
+            if let consumer = channel.consumers.removeValue(forKey: tag) {
+                let id = consumer.id
+                consumer.host.perform { $0.removeConsumer(id, requeue: false) }
+            }
+            if !noWait { write(.basic(.cancelOk(consumerTag: tag)), channel: channel.number) }
+        case .get(let queue, let noAck):
+            get(queue: queue, noAck: noAck, on: channel)
+        case .ack(let tag, let multiple):
+            if channel.transactional {
+                channel.transaction.append(.ack(tag: tag, multiple: multiple))
+                return
+            }
+            settle(tag: tag, multiple: multiple, on: channel, methodID: 80)
+        case .nack(let tag, let multiple, let requeue):
+            if channel.transactional {
+                channel.transaction.append(.reject(tag: tag, multiple: multiple, requeue: requeue))
+                return
+            }
+            reject(tag: tag, multiple: multiple, requeue: requeue, on: channel, methodID: 120)
+        case .reject(let tag, let requeue):
+            if channel.transactional {
+                channel.transaction.append(.reject(tag: tag, multiple: false, requeue: requeue))
+                return
+            }
+            reject(tag: tag, multiple: false, requeue: requeue, on: channel, methodID: 90)
+        case .recover, .recoverAsync:
+            // Everything unsettled goes back, redelivered (RabbitMQ treats requeue=false the same way).
+            for (host, ids) in channel.settleAll().groupedByHost() {
+                host.perform { $0.reject(ids, requeue: true) }
+            }
+            if case .recover = method { write(.basic(.recoverOk), channel: channel.number) }
+        case .publish:
+            // A publish without its content: the assembler only lets complete ones through.
+            break
+        case .qosOk, .consumeOk, .cancelOk, .return, .deliver, .getOk, .getEmpty, .recoverOk:
+            fail(
+                .exception(
+                    .commandInvalid, "unexpected method basic.\(method.methodID)", classID: 60,
+                    methodID: method.methodID), on: channel)
+        }
+    }
+
+    // MARK: - Publishing
+
+    func publishReceived(_ content: AMQPContentAssembler.Content, on channel: AMQPChannel) {
+        if channel.transactional {
+            channel.transaction.append(.publish(content))
+            return
+        }
+        publish(content, on: channel)
+    }
+
+    /// Routes one message: `amq.topic` through the bus, every other exchange to its queues (a queue on
+    /// this loop takes it at once, one on another loop with the rest of this read's batch).
+    func publish(_ content: AMQPContentAssembler.Content, on channel: AMQPChannel) {
+        guard case .basic(.publish(let publish)) = content.method else { return }
+        let properties = content.properties
+        if let userID = properties.userID, userID != (identity.userID ?? "guest") {
+            return fail(
+                .exception(
+                    .preconditionFailed,
+                    "user_id property set to '\(userID)' but authenticated user was '\(identity.userID ?? "guest")'",
+                    classID: 60, methodID: 40), on: channel)
+        }
+        guard AMQPMessageMapping.expirationIsValid(properties) else {
+            return fail(
+                .exception(
+                    .preconditionFailed, "invalid expiration '\(properties.expiration ?? "")'", classID: 60,
+                    methodID: 40), on: channel)
+        }
+        let sequence: UInt64? = channel.confirming ? channel.nextPublishSequence : nil
+        if channel.confirming { channel.nextPublishSequence += 1 }
+        let now = bus.clock()
+        let headers = AMQPMessageMapping.headers(properties, now: now)
+        let exchange = publish.exchange
+        let routingKeys = Self.routingKeys(publish.routingKey, properties)
+        let messageHeaders = { AMQPMessageMapping.headerValues(properties.headers) }
+
+        if exchange == QueueBroker.busExchange,
+            let name = RoutingKeyMapping.topicName(forRoutingKey: publish.routingKey),
+            let topic = try? Topic(name, limits: bus.configuration.topicLimits)
+        {
+            guard identity.permissions.mayPublish(topic) else {
+                services.counters.countPermissionDenied()
+                return fail(
+                    .exception(
+                        .accessRefused, "access to topic '\(name)' refused for user '\(identity.userID ?? "guest")'",
+                        classID: 60, methodID: 40), on: channel)
+            }
+            let unroutable =
+                publish.mandatory && broker.isUnroutable(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
+            bus.publish(
+                BusMessage(
+                    topic: topic, payload: content.body, headers: headers, publisherID: connectionID, timestamp: now),
+                on: eventLoop)
+            if unroutable { writeReturn(publish, content, on: channel) }
+            if let sequence { writeConfirm(sequence, ack: true, on: channel) }
+            return
+        }
+
+        let hosts: [QueueHost]
+        do throws(BrokerRefusal) {
+            hosts = try broker.route(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
+        } catch {
+            return fail(error, on: channel, classID: 60, methodID: 40)
+        }
+        if hosts.isEmpty {
+            if publish.mandatory { writeReturn(publish, content, on: channel) }
+            // RabbitMQ confirms a message no queue took.
+            if let sequence { writeConfirm(sequence, ack: true, on: channel) }
+            return
+        }
+        let message = BusMessage(
+            topic: Self.queueTopic, payload: content.body, headers: headers, publisherID: connectionID, timestamp: now)
+        let publication = QueuePublication(
+            message: BrokeredMessage(message: message), bytes: content.body.readableBytes,
+            priority: properties.priority ?? 0, timeToLive: AMQPMessageMapping.timeToLive(properties),
+            persistent: properties.deliveryMode == 2, exchange: exchange, routingKeys: routingKeys)
+        var refused = false
+        var outstanding = 0
+        for host in hosts {
+            if host.eventLoop === eventLoop {
+                if host.enqueue([publication]).first == false { refused = true }
+            } else {
+                let key = ObjectIdentifier(host)
+                if outbox[key] == nil { outbox[key] = (host, [], []) }
+                outbox[key]!.publications.append(publication)
+                outbox[key]!.confirms.append(sequence.map { (channel.number, $0) } ?? (0, 0))
+                outstanding += 1
+            }
+        }
+        guard let sequence else { return }
+        if outstanding == 0 {
+            writeConfirm(sequence, ack: !refused, on: channel)
+        } else {
+            channel.pendingConfirms[sequence] = (outstanding, refused)
+        }
+    }
+
+    /// The routing key, then the `CC` and `BCC` headers' keys (RabbitMQ's sender-selected distribution).
+    private static func routingKeys(_ key: String, _ properties: AMQPBasicProperties) -> [String] {
+        guard let headers = properties.headers, headers["CC"] != nil || headers["BCC"] != nil else { return [key] }
+        var keys = [key]
+        for name in ["CC", "BCC"] {
+            if case .array(let values)? = headers[name] { keys += values.compactMap(\.stringValue) }
+        }
+        return keys
+    }
+
+    /// Sends this read's publishes to the queues on other loops: one hop per queue, whose answer settles
+    /// the confirms waiting for it.
+    func sendOutbox() {
+        guard !outbox.isEmpty else { return }
+        let batches = outbox.values
+        outbox.removeAll(keepingCapacity: true)
+        for (host, publications, confirms) in batches {
+            guard confirms.contains(where: { $0.1 != 0 }) else {
+                host.perform { $0.enqueue(publications) }
+                continue
+            }
+            host.perform(replyingOn: eventLoop, { $0.enqueue(publications) }) { [self] accepted in
+                for (index, (number, sequence)) in confirms.enumerated() where sequence != 0 {
+                    guard let channel = channels[number], var pending = channel.pendingConfirms[sequence] else {
+                        continue
+                    }
+                    pending.outstanding -= 1
+                    if index < accepted.count && !accepted[index] { pending.refused = true }
+                    if pending.outstanding == 0 {
+                        channel.pendingConfirms[sequence] = nil
+                        writeConfirm(sequence, ack: !pending.refused, on: channel)
+                    } else {
+                        channel.pendingConfirms[sequence] = pending
+                    }
+                }
+                flushOut()
+            }
+        }
+    }
+
+    private func writeConfirm(_ sequence: UInt64, ack: Bool, on channel: AMQPChannel) {
+        guard case .open = channel.state else { return }
+        if ack {
+            write(.basic(.ack(deliveryTag: sequence, multiple: false)), channel: channel.number)
+        } else {
+            write(.basic(.nack(deliveryTag: sequence, multiple: false, requeue: false)), channel: channel.number)
+        }
+    }
+
+    /// `basic.return` 312 NO_ROUTE with the message, for a mandatory publish no queue took.
+    private func writeReturn(
+        _ publish: AMQPBasicPublish, _ content: AMQPContentAssembler.Content, on channel: AMQPChannel
+    ) {
+        AMQPDeliveryEncoder.write(
+            .basic(
+                .return(
+                    AMQPBasicReturn(
+                        replyCode: AMQPReplyCode.noRoute.rawValue, replyText: "NO_ROUTE", exchange: publish.exchange,
+                        routingKey: publish.routingKey))),
+            channel: channel.number, content: AMQPEncodedContent(properties: content.properties, body: content.body),
+            frameMax: frameMax, to: &out)
+    }
+
+    // MARK: - Consumers
+
+    private func consume(_ consume: AMQPBasicConsume, on channel: AMQPChannel) {
+        let host: QueueHost
+        do throws(BrokerRefusal) { host = try broker.queue(consume.queue, owner: connectionID) } catch {
+            return fail(error, on: channel, classID: 60, methodID: 20)
+        }
+        let tag = consume.consumerTag.isEmpty ? "amq.ctag-" + bus.makeIdentifier() : consume.consumerTag
+        guard channel.consumers[tag] == nil else {
+            return run(
+                machine.errorRaised(
+                    .exception(.notAllowed, "attempt to reuse consumer tag '\(tag)'", classID: 60, methodID: 20)))
+        }
+        let id = makeConsumerID()
+        let consumer = AMQPConsumer(
+            tag: tag, id: id, host: host, noAck: consume.noAck, channelNumber: channel.number, connection: self,
+            writable: writable)
+        var priority = 0
+        if case .integer(let value)? = consume.arguments["x-priority"].map(AMQPMessageMapping.headerValue) {
+            priority = Int(clamping: value)
+        }
+        let registration = QueueConsumer(
+            id: id, tag: tag, prefetch: channel.prefetchCount, ackMode: consume.noAck ? .automatic : .manual,
+            exclusive: consume.exclusive, priority: priority)
+        channel.consumers[tag] = consumer
+        let noWait = consume.noWait
+        awaitAnswer(
+            from: host,
+            { host -> BrokerRefusal? in
+                do throws(BrokerRefusal) {
+                    try host.addConsumer(registration, sink: consumer, dispatch: false)
+                    return nil
+                } catch { return error }
+            }
+        ) { handler, refusal in
+            if let refusal {
+                channel.consumers[tag] = nil
+                return handler.fail(refusal, on: channel, classID: 60, methodID: 20)
+            }
+            if !noWait { handler.write(.basic(.consumeOk(consumerTag: tag)), channel: channel.number) }
+            // Deliveries start after consume-ok.
+            host.resume()
+        }
+    }
+
+    /// A delivery for `consumer` (on this loop). One for a consumer that is gone goes back to its queue.
+    func deliver(_ delivery: QueueDelivery<BrokeredMessage>, to consumer: AMQPConsumer) {
+        let message = delivery.message
+        guard let channel = channels[consumer.channelNumber], channel.consumers[consumer.tag] === consumer,
+            case .open = channel.state
+        else {
+            if !consumer.noAck {
+                let id = message.id
+                consumer.host.perform { $0.reject([id], requeue: true) }
+            }
+            return
+        }
+        let tag = consumer.noAck ? channel.untrackedTag() : channel.track(host: consumer.host, messageID: message.id)
+        AMQPDeliveryEncoder.writeDeliver(
+            channel: channel.number, consumerTag: consumer.tag, deliveryTag: tag, redelivered: message.redelivered,
+            exchange: message.exchange, routingKey: message.routingKeys.first ?? "",
+            content: AMQPMessageMapping.content(message.payload.message, deaths: message.payload.deaths),
+            frameMax: frameMax, to: &out)
+    }
+
+    /// The queue went away under a consumer: `basic.cancel` from the server (RabbitMQ's
+    /// consumer_cancel_notify).
+    func consumerCancelledByServer(_ consumer: AMQPConsumer) {
+        guard let channel = channels[consumer.channelNumber], channel.consumers[consumer.tag] === consumer else { return }
+        channel.consumers[consumer.tag] = nil
+        write(.basic(.cancel(consumerTag: consumer.tag, noWait: true)), channel: channel.number)
+        flushOut()
+    }
+
+    // MARK: - basic.get
+
+    private func get(queue: String, noAck: Bool, on channel: AMQPChannel) {
+        let host: QueueHost
+        do throws(BrokerRefusal) { host = try broker.queue(queue, owner: connectionID) } catch {
+            return fail(error, on: channel, classID: 60, methodID: 70)
+        }
+        awaitAnswer(
+            from: host,
+            { host -> (QueueMessage<BrokeredMessage>?, Int) in
+                guard let result = host.get(autoAck: noAck) else { return (nil, 0) }
+                return (result.message, result.remaining)
+            }
+        ) { handler, result in
+            guard case .open = channel.state else { return }
+            guard let message = result.0 else {
+                return handler.write(.basic(.getEmpty), channel: channel.number)
+            }
+            let tag = noAck ? channel.untrackedTag() : channel.track(host: host, messageID: message.id)
+            AMQPDeliveryEncoder.write(
+                .basic(
+                    .getOk(
+                        AMQPBasicGetOk(
+                            deliveryTag: tag, redelivered: message.redelivered, exchange: message.exchange,
+                            routingKey: message.routingKeys.first ?? "", messageCount: UInt32(clamping: result.1)))),
+                channel: channel.number,
+                content: AMQPMessageMapping.content(message.payload.message, deaths: message.payload.deaths),
+                frameMax: handler.frameMax, to: &handler.out)
+        }
+    }
+
+    // MARK: - Acknowledgements
+
+    func settle(tag: UInt64, multiple: Bool, on channel: AMQPChannel, methodID: UInt16) {
+        guard let settled = channel.settle(tag: tag, multiple: multiple) else {
+            return fail(
+                .exception(.preconditionFailed, "unknown delivery tag \(tag)", classID: 60, methodID: methodID),
+                on: channel)
+        }
+        for (host, ids) in settled.groupedByHost() {
+            host.perform { $0.ack(ids) }
+        }
+    }
+
+    func reject(tag: UInt64, multiple: Bool, requeue: Bool, on channel: AMQPChannel, methodID: UInt16) {
+        guard let settled = channel.settle(tag: tag, multiple: multiple) else {
+            return fail(
+                .exception(.preconditionFailed, "unknown delivery tag \(tag)", classID: 60, methodID: methodID),
+                on: channel)
+        }
+        for (host, ids) in settled.groupedByHost() {
+            host.perform { $0.reject(ids, requeue: requeue) }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+import AMQPWire
+import Atomics
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+
+/// One AMQP 0-9-1 connection: decodes frames from the byte stream, runs the connection state machine on
+/// channel 0, and the channels' methods against the broker (`QueueBroker`: exchanges, bindings, queues
+/// on their loops). Everything it writes goes into one outbound buffer, flushed once per read batch and
+/// once per delivery batch. Confined to its event loop; `requestClose` hops onto it.
+final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipant, ConnectionController,
+    @unchecked Sendable
+{
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Past this the outbound buffer is given back after a flush instead of kept for reuse.
+    static let keptOutboundCapacity = 64 << 10
+
+    let services: AMQPServices
+    private(set) var eventLoop: any EventLoop
+    var context: ChannelHandlerContext?
+    var keepAliveSlot = -1
+    var machine: AMQPConnectionStateMachine
+    private var lifecycle: ConnectionLifecycle
+    var inbound = InboundBuffer()
+    private(set) var frameMax = AMQPLimits.minFrameMax
+    private var channelMax: UInt16 = 0
+    var channels: [UInt16: AMQPChannel] = [:]
+    var out = ByteBuffer()
+    /// Shared with the consumers: false while the socket's outbound buffer is over its mark.
+    let writable = ManagedAtomic(true)
+    private var started = false
+    /// Publishes for queues on other loops, sent once per read (one hop per queue per read).
+    var outbox: [ObjectIdentifier: (host: QueueHost, publications: [QueuePublication], confirms: [(UInt16, UInt64)])] =
+        [:]
+    /// The client said it understands `basic.cancel` from the server (capabilities).
+    var cancelNotifications = false
+
+    init(services: AMQPServices) {
+        self.services = services
+        self.eventLoop = services.shared.bus.shards[0].eventLoop
+        self.machine = AMQPConnectionStateMachine(limits: services.configuration.limits, now: .now())
+        self.lifecycle = services.shared.makeLifecycle(protocolName: "amqp")
+    }
+
+    var bus: Bus { services.shared.bus }
+    var broker: QueueBroker { services.broker }
+    var limits: AMQPLimits { services.configuration.limits }
+    var connectionID: String { lifecycle.info.id }
+    var identity: ClientIdentity { _read { yield lifecycle.identity } }
+
+    // MARK: - Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        eventLoop = context.eventLoop
+        machine = AMQPConnectionStateMachine(limits: limits, now: context.eventLoop.now)
+        out = context.channel.allocator.buffer(capacity: 256)
+        writable.store(context.channel.isWritable, ordering: .relaxed)
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        if lifecycle.admit(remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self) != nil {
+            // Refused by a connection limit before the handshake: RabbitMQ closes the socket.
+            context.close(promise: nil)
+            return
+        }
+        lifecycle.joinKeepAlive(self, on: context.eventLoop)
+    }
+
+    func connectionEnded() {
+        guard lifecycle.end(self, bus: bus, subscriptions: []) else { return }
+        sendOutbox()
+        for channel in channels.values { release(channel) }
+        channels.removeAll()
+        for host in broker.queues(ownedBy: connectionID) {
+            host.perform { $0.delete() }
+        }
+        inbound.removeAll()
+    }
+
+    /// Gives back what a closing channel holds: its consumers end (their unacked messages requeued) and
+    /// its other unsettled deliveries (basic.get, cancelled consumers) go back to their queues.
+    func release(_ channel: AMQPChannel) {
+        for (host, ids) in channel.settleAll().groupedByHost() {
+            host.perform { $0.reject(ids, requeue: true) }
+        }
+        for consumer in channel.consumers.values {
+            let id = consumer.id
+            consumer.host.perform { $0.removeConsumer(id, requeue: true) }
+        }
+        channel.consumers.removeAll()
+        channel.assembler.reset()
+    }
+
+    // MARK: - Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        inbound.append(&bytes)
+        processInbound()
+    }
+
+    /// Decodes and handles every whole frame waiting, until input is held (an answer from another loop
+    /// is awaited) or the connection closes.
+    func processInbound() {
+        while var buffer = inbound.next() {
+            let decoded: AMQPInbound?
+            do {
+                if machine.expectsProtocolHeader {
+                    decoded = AMQPProtocolHeader.decode(&buffer).map { .protocolHeader($0) }
+                } else {
+                    decoded = try AMQPFrameDecoder.decodeFrame(&buffer, frameMax: frameMax).map { .frame($0) }
+                }
+            } catch {
+                inbound.keep(ByteBuffer())
+                run(machine.errorRaised(error))
+                return
+            }
+            inbound.keep(buffer)
+            guard let decoded else { break }
+            let now = eventLoop.now
+            switch decoded {
+            case .protocolHeader(let header):
+                run(machine.protocolHeaderReceived(header, now: now))
+            case .frame(let frame):
+                machine.frameReceived(now: now)
+                handle(frame)
+            }
+        }
+        sendOutbox()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushOut()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let isWritable = context.channel.isWritable
+        writable.store(isWritable, ordering: .relaxed)
+        if isWritable {
+            for channel in channels.values {
+                for consumer in channel.consumers.values { consumer.host.resume() }
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func handle(_ frame: AMQPFrame) {
+        if machine.isClosing {
+            // §4.2.6: after connection.close only close / close-ok matter.
+            guard frame.channel == 0, frame.type == .method,
+                case .connection(let method)? = try? AMQPMethod.decode(frame.payload, limits: limits)
+            else { return }
+            return run(machine.connectionMethodReceived(method))
+        }
+        if frame.type == .heartbeat {
+            guard frame.channel == 0 else {
+                return run(machine.errorRaised(.exception(.frameError, "heartbeat on channel \(frame.channel)")))
+            }
+            return
+        }
+        if frame.channel == 0 {
+            guard frame.type == .method else {
+                return run(machine.errorRaised(.unexpectedFrame("content frame on channel 0")))
+            }
+            do {
+                guard case .connection(let method) = try AMQPMethod.decode(frame.payload, limits: limits) else {
+                    return run(machine.errorRaised(.exception(.commandInvalid, "non-connection method on channel 0")))
+                }
+                run(machine.connectionMethodReceived(method))
+            } catch {
+                run(machine.errorRaised(error))
+            }
+            return
+        }
+        guard machine.isOpen else { return run(machine.channelFrameBeforeOpen()) }
+        channelFrame(frame)
+    }
+
+    // MARK: - Channel frames
+
+    private func channelFrame(_ frame: AMQPFrame) {
+        let number = frame.channel
+        guard let channel = channels[number] else {
+            // Only channel.open may name a channel that is not open (RabbitMQ: 504 CHANNEL_ERROR, hard).
+            guard frame.type == .method, case .channel(.open)? = try? AMQPMethod.decode(frame.payload, limits: limits)
+            else {
+                return run(
+                    machine.errorRaised(.exception(.channelError, "expected 'channel.open' on channel \(number)")))
+            }
+            guard number <= channelMax else {
+                return run(
+                    machine.errorRaised(
+                        .exception(
+                            .channelError, "channel number \(number) exceeds negotiated channel_max \(channelMax)",
+                            classID: 20, methodID: 10)))
+            }
+            channels[number] = AMQPChannel(number: number, limits: limitsForChannels)
+            write(.channel(.openOk), channel: number)
+            return
+        }
+        if case .closing = channel.state {
+            // After channel.close only close / close-ok are read (RabbitMQ drops the rest).
+            guard frame.type == .method, let method = try? AMQPMethod.decode(frame.payload, limits: limits) else {
+                return
+            }
+            switch method {
+            case .channel(.closeOk):
+                channels[number] = nil
+            case .channel(.close):
+                write(.channel(.closeOk), channel: number)
+                channels[number] = nil
+            default:
+                break
+            }
+            return
+        }
+        let output: AMQPContentAssembler.Output
+        do {
+            output = try channel.assembler.frameReceived(frame)
+        } catch {
+            return fail(error, on: channel)
+        }
+        switch output {
+        case .incomplete:
+            return
+        case .method(let method):
+            methodReceived(method, on: channel)
+        case .content(let content):
+            publishReceived(content, on: channel)
+        }
+    }
+
+    /// Limits with the negotiated frame-max (the assembler checks body frames against it).
+    var limitsForChannels: AMQPLimits {
+        var limits = self.limits
+        limits.frameMax = frameMax
+        return limits
+    }
+
+    /// A channel-level error: channel.close with its code (or connection.close for hard errors).
+    func fail(_ error: AMQPError, on channel: AMQPChannel) {
+        let reason = error.closeReason(channel: channel.number)
+        guard !reason.closesConnection else { return run(machine.errorRaised(error)) }
+        release(channel)
+        channel.state = .closing
+        write(reason.method, channel: channel.number)
+    }
+
+    /// A broker refusal on `channel` for the method `classID.methodID`.
+    func fail(_ refusal: BrokerRefusal, on channel: AMQPChannel, classID: UInt16, methodID: UInt16) {
+        let code: AMQPReplyCode =
+            switch refusal.kind {
+            case .accessRefused: .accessRefused
+            case .notFound: .notFound
+            case .resourceLocked: .resourceLocked
+            case .preconditionFailed: .preconditionFailed
+            case .notAllowed: .notAllowed
+            }
+        fail(.exception(code, refusal.text, classID: classID, methodID: methodID), on: channel)
+    }
+
+    // MARK: - Keep-alive and closing
+
+    func keepAliveTick(now: NIODeadline) {
+        if lifecycle.credentialsExpired(now: bus.clock()) {
+            run(machine.closeRequested(.accessRefused, "the token expired"))
+            return flushOut()
+        }
+        run(machine.tick(now: now))
+        flushOut()
+    }
+
+    func requestClose(_ reason: CloseReason) {
+        eventLoop.execute {
+            switch reason {
+            case .shutdown: self.run(self.machine.closeRequested(.connectionForced, "broker forced connection closure with reason 'shutdown'"))
+            case .administrative: self.run(self.machine.closeRequested(.connectionForced, "Closed via management plugin"))
+            case .slowConsumer, .keepAliveTimeout: self.run(self.machine.closeRequested(.connectionForced, "\(reason)"))
+            }
+            self.flushOut()
+        }
+    }
+
+    // MARK: - Running the connection machine's actions
+
+    func run(_ action: AMQPConnectionStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .sendStart:
+            write(.connection(.start(AMQPServerProperties.connectionStart(version: services.version))), channel: 0)
+        case .sendProtocolHeaderAndClose:
+            AMQPProtocolHeader.write(to: &out)
+            closeAfterWriting()
+        case .authenticate(let credentials, _):
+            authenticate(credentials)
+        case .sendTune(let tune):
+            write(.connection(.tune(tune)), channel: 0)
+        case .tuned(let negotiated):
+            frameMax = negotiated.frameMax
+            channelMax = negotiated.channelMax
+        case .sendOpenOk:
+            write(.connection(.openOk), channel: 0)
+        case .sendClose(let close):
+            write(.connection(.close(close)), channel: 0)
+            machine.closeSent(now: eventLoop.now)
+            for channel in channels.values { release(channel) }
+        case .sendCloseOkAndClose:
+            write(.connection(.closeOk), channel: 0)
+            closeAfterWriting()
+        case .sendHeartbeat:
+            out.writeBytes(AMQPFrame.heartbeatBytes)
+        case .closeConnection:
+            flushOut()
+            context?.close(promise: nil)
+        }
+    }
+
+    /// start-ok's user and password through the shared authenticator (a JWT works as the password);
+    /// a slow password check runs off the loop with the connection's input held.
+    private func authenticate(_ sasl: AMQPSASLCredentials, prepared: Bool = false) {
+        let credentials = ClientCredentials(
+            username: sasl.username, password: sasl.password,
+            token: sasl.username.isEmpty || sasl.username == "jwt" ? sasl.password : nil,
+            clientID: connectionID, certificateSubject: context?.channel.verifiedClientCommonName)
+        if !prepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
+            inbound.hold()
+            preparing.whenComplete { [self] _ in
+                inbound.release()
+                guard context != nil else { return }
+                authenticate(sasl, prepared: true)
+                processInbound()
+                flushOut()
+            }
+            return
+        }
+        switch services.authenticator.authenticate(credentials) {
+        case .accepted(let identity):
+            lifecycle.identity = identity
+            let user = identity.userID
+            lifecycle.update { $0.userID = user }
+            run(machine.authenticated(true))
+        case .refused:
+            services.counters.countAuthenticationFailure()
+            run(machine.authenticated(false))
+        }
+    }
+
+    // MARK: - Writing
+
+    func write(_ method: AMQPMethod, channel: UInt16) {
+        method.writeFrame(channel: channel, to: &out)
+    }
+
+    /// The last bytes, then the socket closes (within the grace period).
+    private func closeAfterWriting() {
+        guard let context else { return }
+        ConnectionLifecycle.writeAndClose(wrapOutboundOut(out), context: context)
+        out.clear()
+    }
+
+    func flushOut() {
+        guard out.readableBytes > 0, let context else { return }
+        machine.frameSent(now: eventLoop.now)
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if out.capacity > Self.keptOutboundCapacity {
+            out = context.channel.allocator.buffer(capacity: 256)
+        } else {
+            out.clear()
+        }
+    }
+
+    /// A consumer id unique in the server (queues key their consumers by it).
+    func makeConsumerID() -> QueueConsumerID {
+        QueueConsumerID(services.nextConsumerID.loadThenWrappingIncrement(ordering: .relaxed))
+    }
+}
