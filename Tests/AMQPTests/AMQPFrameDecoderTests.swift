@@ -76,9 +76,14 @@ import Testing
     }
 
     @Test func unsupportedProtocolHeader() {
-        // AMQP 0-9 (RabbitMQ's legacy id) and an HTTP request: we answer with our header and close.
-        let legacy: [UInt8] = [0x41, 0x4D, 0x51, 0x50, 0x01, 0x01, 0x00, 0x09]
-        #expect(decode([legacy]).values == [.protocolHeader(.unsupported(legacy))])
+        // AMQP 0-8, AMQP 1.0 and an HTTP request: we answer with our header and close.
+        let amqp0_8: [UInt8] = [0x41, 0x4D, 0x51, 0x50, 0x01, 0x01, 0x08, 0x00]
+        #expect(decode([amqp0_8]).values == [.protocolHeader(.unsupported(amqp0_8))])
+        let amqp1_0: [UInt8] = [0x41, 0x4D, 0x51, 0x50, 0x03, 0x01, 0x00, 0x00]
+        #expect(decode([amqp1_0]).values == [.protocolHeader(.unsupported(amqp1_0))])
+        // 0-9's header is taken as 0-9-1, as RabbitMQ does.
+        let amqp0_9: [UInt8] = [0x41, 0x4D, 0x51, 0x50, 0x01, 0x01, 0x00, 0x09]
+        #expect(decode([amqp0_9]).values == [.protocolHeader(.amqp0_9_1)])
         let http = Array("GET / HTTP/1.1\r\n".utf8)
         #expect(decode([http]).values.first == .protocolHeader(.unsupported(Array(http.prefix(8)))))
         var reply = ByteBuffer()
@@ -95,16 +100,19 @@ import Testing
         #expect(throws: AMQPError.frameTooLarge(size: 1_000_008, frameMax: 131_072)) {
             try AMQPFrameDecoder.decodeFrame(&buffer, frameMax: 131_072)
         }
-        // frame-max counts the eight octets of overhead: a 4088-byte payload fits 4096, 4089 does not.
+        // frame-max counts the eight octets of overhead: a 4088-byte payload fits 4096. RabbitMQ tolerates
+        // clients that forget the overhead (payloads up to 4096), and so do we; 4097 is refused.
         var fits = ByteBuffer(bytes: B.frame(3, channel: 1, Array(repeating: 0, count: 4088)))
         #expect(throws: Never.self) { try AMQPFrameDecoder.decodeFrame(&fits, frameMax: 4096) }
-        var over = ByteBuffer(bytes: [3, 0, 1] + B.u32(4089))
-        #expect(throws: AMQPError.frameTooLarge(size: 4097, frameMax: 4096)) {
+        var tolerated = ByteBuffer(bytes: B.frame(3, channel: 1, Array(repeating: 0, count: 4096)))
+        #expect(throws: Never.self) { try AMQPFrameDecoder.decodeFrame(&tolerated, frameMax: 4096) }
+        var over = ByteBuffer(bytes: [3, 0, 1] + B.u32(4097))
+        #expect(throws: AMQPError.frameTooLarge(size: 4105, frameMax: 4096)) {
             try AMQPFrameDecoder.decodeFrame(&over, frameMax: 4096)
         }
         // Before tune-ok the decoder holds to the spec's minimum.
         #expect(AMQPFrameDecoder().frameMax == AMQPLimits.minFrameMax)
-        let error = AMQPError.frameTooLarge(size: 4097, frameMax: 4096).closeReason(channel: 0)
+        let error = AMQPError.frameTooLarge(size: 4105, frameMax: 4096).closeReason(channel: 0)
         #expect(error.closesConnection && error.close.replyCode == 501)
     }
 
