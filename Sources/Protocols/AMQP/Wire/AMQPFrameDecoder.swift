@@ -13,8 +13,9 @@ package enum AMQPInbound: Sendable, Hashable {
 package struct AMQPFrameDecoder: NIOSingleStepByteToMessageDecoder {
     package typealias InboundOut = AMQPInbound
 
-    /// Largest frame accepted, overhead included. Starts at the spec's minimum, the most a client may
-    /// send before tune-ok (§4.2.3); the frontend raises it to the negotiated frame-max.
+    /// Largest frame accepted, overhead included (plus `AMQPLimits.receivedFrameTolerance`). Starts at
+    /// the spec's minimum, the most a client may send before tune-ok (§4.2.3); the frontend raises it to
+    /// the negotiated frame-max.
     package var frameMax: Int
     /// Whether the protocol header is still to come.
     package var expectsProtocolHeader: Bool
@@ -50,9 +51,11 @@ package struct AMQPFrameDecoder: NIOSingleStepByteToMessageDecoder {
             let size = buffer.getInteger(at: start + 3, as: UInt32.self)
         else { return nil }
         // §4.2.3: frame-max counts the whole frame; checked before the payload is buffered (RabbitMQ:
-        // frame_too_large, 501).
+        // frame_too_large, 501), with RabbitMQ's tolerance for clients that forget the overhead.
         let total = Int(size) + AMQPLimits.frameOverhead
-        guard total <= frameMax else { throw .frameTooLarge(size: total, frameMax: frameMax) }
+        guard total <= frameMax + AMQPLimits.receivedFrameTolerance else {
+            throw .frameTooLarge(size: total, frameMax: frameMax)
+        }
         guard buffer.readableBytes >= total else { return nil }
         // §4.2.3: an unknown frame type is a frame error (501).
         guard let type = AMQPFrameType(rawValue: typeOctet) else { throw .unknownFrameType(typeOctet) }

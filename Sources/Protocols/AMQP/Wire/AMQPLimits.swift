@@ -34,6 +34,10 @@ package struct AMQPLimits: Sendable, Hashable {
     package static let minFrameMax = 4096
     /// Frame header (type, channel, size) plus frame-end: what a frame adds to its payload (§4.2.3).
     package static let frameOverhead = 8
+    /// How far past frame-max a received frame may go and still be accepted: RabbitMQ tolerates one empty
+    /// frame's size because "quite a few [clients] get it wrong - off-by 1 or 8" (rabbit_reader's
+    /// `FRAME_SIZE_FUDGE`), so we accept what RabbitMQ accepts. What we send respects frame-max exactly.
+    package static let receivedFrameTolerance = 8
     /// A short string's length is one octet (§4.2.5.3).
     package static let maxShortStringBytes = 255
     // A long string, table or array lies inside one method or header frame, whose size was checked
