@@ -336,10 +336,17 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// start-ok's user and password through the shared authenticator (a JWT works as the password);
     /// a slow password check runs off the loop with the connection's input held.
     private func authenticate(_ sasl: AMQPSASLCredentials, prepared: Bool = false) {
-        let credentials = ClientCredentials(
-            username: sasl.username, password: sasl.password,
-            token: sasl.username.isEmpty || sasl.username == "jwt" ? sasl.password : nil,
-            clientID: connectionID, certificateSubject: context?.channel.verifiedClientCommonName)
+        // Every AMQP client logs in; RabbitMQ's default login, guest/guest, is the anonymous client when
+        // the server allows anonymous access.
+        let anonymous = services.authenticator.allowsAnonymous && sasl.username == "guest" && sasl.password == "guest"
+        let credentials =
+            anonymous
+            ? ClientCredentials(clientID: connectionID)
+            : Self.looksLikeJWT(sasl.password)
+                ? ClientCredentials(token: sasl.password, clientID: connectionID)
+                : ClientCredentials(
+                    username: sasl.username, password: sasl.password, clientID: connectionID,
+                    certificateSubject: context?.channel.verifiedClientCommonName)
         if !prepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
             inbound.hold()
             preparing.whenComplete { [self] _ in
@@ -361,6 +368,11 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             services.counters.countAuthenticationFailure()
             run(machine.authenticated(false))
         }
+    }
+
+    /// A JWT as the password (RabbitMQ's OAuth 2 plugin: any user name, the token as password).
+    private static func looksLikeJWT(_ password: String) -> Bool {
+        password.hasPrefix("eyJ") && password.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2
     }
 
     // MARK: - Writing
