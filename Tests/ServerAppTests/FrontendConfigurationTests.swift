@@ -30,9 +30,10 @@ import Testing
 
     @Test func everyFrontendIsListedOnceWithItsStandardPort() throws {
         let configuration = try load()
-        #expect(configuration.frontends.map(\.name) == ["websocket", "sse", "mqtt", "nats"])
+        #expect(configuration.frontends.map(\.name) == ["websocket", "sse", "mqtt", "nats", "amqp"])
         #expect(configuration[frontend: "mqtt"]?.listener == FrontendListenerSettings(port: 1883))
         #expect(configuration[frontend: "nats"]?.listener == FrontendListenerSettings(port: 4222))
+        #expect(configuration[frontend: "amqp"]?.listener == FrontendListenerSettings(port: 5672))
         #expect(configuration[frontend: "sse"]?.listener == FrontendListenerSettings(port: nil))
         #expect(configuration.frontends.allSatisfy { $0.listener.enabled })
     }

@@ -207,7 +207,9 @@ extension AMQPConnectionHandler {
                 arguments: try AMQPQueueArgumentParser.parse(declare.arguments, queue: name),
                 declaredArguments: AMQPMessageMapping.headerValues(declare.arguments))
             if broker.queues.count >= services.configuration.maxQueues, (try? broker.queue(name, owner: connectionID)) == nil {
-                throw BrokerRefusal(.preconditionFailed, "queue limit (\(services.configuration.maxQueues)) reached")
+                throw BrokerRefusal(
+                    .preconditionFailed,
+                    "cannot declare queue '\(name)': queue limit in vhost '/' (\(services.configuration.maxQueues)) is reached")
             }
             let (host, created) = try broker.declareQueue(declaration, owner: connectionID, on: eventLoop)
             if created { return answer(self, name, (0, 0)) }
