@@ -40,6 +40,15 @@ if ! command -v openssl >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
 fi
 
+# The AMQP tests also drive Debian's amqp-tools (amqp-publish, amqp-consume).
+if ! command -v amqp-publish >/dev/null 2>&1; then
+  echo "run.sh: installing amqp-tools (Debian) for the AMQP tests" >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq amqp-tools >/dev/null
+fi
+
 bin="${SWITCHBOARD_BIN:-$repo/.build/debug/switchboard}"
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 if [ ! -x "$bin" ]; then

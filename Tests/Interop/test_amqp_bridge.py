@@ -1,0 +1,110 @@
+"""AMQP on the one bus (DESIGN.md §2): `amq.topic` is the bus, so a publish there reaches MQTT, NATS and
+WebSocket subscribers, and their publishes reach queues bound to `amq.topic` (routing key `a.b.c` ⇄
+topic `a/b/c`). Also aio-pika (asyncio) request/reply and Debian's amqp-tools."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import aio_pika
+import nats
+import pika
+
+from amqp_support import connect, drain
+from interop import run, unique, ws_clients
+from mqtt_client import V311, Paho
+
+
+def test_amq_topic_publish_reaches_mqtt_nats_and_websocket(server):
+    word = unique("room")
+    topic = f"bridge/{word}/temp"
+
+    async def body():
+        nc = await nats.connect(server.nats_url)
+        sub = await nc.subscribe(f"bridge.{word}.*")
+        await nc.flush()
+        mqtt = Paho(server.mqtt_port, V311)
+        mqtt.subscribe(f"bridge/{word}/#", qos=1)
+        async with ws_clients(server.ws_url, 1) as ws:
+            await ws.subscribe(topic)
+            with connect(server) as conn:
+                ch = conn.channel()
+                ch.basic_publish(
+                    "amq.topic", f"bridge.{word}.temp", b'{"c":21}', pika.BasicProperties(content_type="application/json"))
+            got_ws = await ws.messages(topic, 1)
+        got_nats = await sub.next_msg(timeout=5)
+        got_mqtt = mqtt.get()
+        mqtt.disconnect()
+        await nc.close()
+        return got_ws, got_nats, got_mqtt
+
+    got_ws, got_nats, got_mqtt = run(body())
+    assert got_ws[0]["data"] == {"c": 21}
+    assert got_nats.subject == f"bridge.{word}.temp" and got_nats.data == b'{"c":21}'
+    assert got_mqtt.topic == topic and got_mqtt.payload == b'{"c":21}'
+
+
+def test_mqtt_and_nats_publishes_reach_a_queue_bound_to_amq_topic(server):
+    word = unique("dev")
+    with connect(server) as conn:
+        ch = conn.channel()
+        queue = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue, "amq.topic", f"sensors.{word}.*")
+        ch.queue_bind(queue, "amq.topic", f"sensors.{word}.#")  # overlapping bindings: still one copy
+        ch.queue_bind(queue, "amq.topic", f"alerts.#.{word}")  # `#` in the middle
+        mqtt = Paho(server.mqtt_port, V311)
+        mqtt.publish(f"sensors/{word}/t1", b"from mqtt", qos=1)
+
+        async def nats_publish():
+            nc = await nats.connect(server.nats_url)
+            await nc.publish(f"sensors.{word}.t2", b"from nats")
+            await nc.publish(f"alerts.eu.fr.{word}", b"deep")
+            await nc.publish(f"alerts.eu.fr.other", b"not for us")
+            await nc.flush()
+            await nc.close()
+
+        run(nats_publish())
+        got = drain(ch, queue, 3)
+        mqtt.disconnect()
+    assert sorted((method.routing_key, body) for method, _, body in got) == sorted(
+        [(f"sensors.{word}.t1", b"from mqtt"), (f"sensors.{word}.t2", b"from nats"), (f"alerts.eu.fr.{word}", b"deep")])
+    assert all(method.exchange == "amq.topic" for method, _, _ in got)
+
+
+def test_aio_pika_request_reply(server):
+    async def body():
+        connection = await aio_pika.connect_robust(server.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            requests = await channel.declare_queue(unique("rpc"), auto_delete=True)
+
+            async def serve(message: aio_pika.abc.AbstractIncomingMessage):
+                async with message.process():
+                    await channel.default_exchange.publish(
+                        aio_pika.Message(body=message.body.upper(), correlation_id=message.correlation_id),
+                        routing_key=message.reply_to)
+
+            await requests.consume(serve)
+            callback = await channel.declare_queue(exclusive=True)
+            answers: asyncio.Queue = asyncio.Queue()
+            await callback.consume(lambda m: answers.put_nowait(m), no_ack=True)
+            await channel.default_exchange.publish(
+                aio_pika.Message(body=b"ping", correlation_id="42", reply_to=callback.name), routing_key=requests.name)
+            answer = await asyncio.wait_for(answers.get(), 5)
+            return answer.body, answer.correlation_id
+
+    assert run(body()) == (b"PING", "42")
+
+
+def test_amqp_tools_publish_and_consume(server):
+    queue = unique("tools")
+    with connect(server) as conn:
+        ch = conn.channel()
+        ch.queue_declare(queue)
+        url = f"amqp://guest:guest@127.0.0.1:{server.amqp_port}"
+        subprocess.run(["amqp-publish", "-u", url, "-r", queue, "-b", "hello from amqp-tools"], check=True, timeout=10)
+        out = subprocess.run(
+            ["amqp-consume", "-u", url, "-q", queue, "-c", "1", "cat"], check=True, timeout=10, capture_output=True)
+        assert out.stdout == b"hello from amqp-tools"
+        ch.queue_delete(queue)
