@@ -11,6 +11,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -51,6 +52,19 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_FRONTEND_PORTS: list[str] | None = None
+
+
+def frontends_with_ports() -> list[str]:
+    """The frontends that listen on a port of their own (`<name>.port` with a default in
+    `switchboard settings`), asked of the binary once."""
+    global _FRONTEND_PORTS
+    if _FRONTEND_PORTS is None:
+        out = subprocess.run([str(switchboard_bin()), "settings"], capture_output=True, text=True, check=True).stdout
+        _FRONTEND_PORTS = re.findall(r"^\| `(\w+)\.port` \| `SWITCHBOARD_\w+` \| `\d+` \|", out, re.MULTILINE)
+    return _FRONTEND_PORTS
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -105,14 +119,18 @@ class Server:
         self.extra_args = list(extra_args or [])
         self.env_overrides = dict(env or {})
         self.write_config = write_config
-        # Three distinct free ports (the kernel may hand the same ephemeral port out twice in a row once
-        # each probe socket is closed); never the defaults, so parallel or leftover servers never collide.
+        # A distinct free port for HTTP and for every frontend with a port of its own (listed by the binary
+        # itself, so a new protocol needs no change here); never the defaults, so parallel or leftover
+        # servers never collide. Distinct: the kernel may hand the same ephemeral port out twice in a row
+        # once each probe socket is closed.
         ports: list[int] = []
-        while len(ports) < 4:
+        names = frontends_with_ports()
+        while len(ports) < 1 + len(names):
             port = free_port()
             if port not in ports:
                 ports.append(port)
-        self.port, self.mqtt_port, self.nats_port, self.amqp_port = ports
+        self.port = ports[0]
+        self.ports: dict[str, int] = dict(zip(names, ports[1:]))
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(exist_ok=True)
         self.config_path = workdir / "config.json"
@@ -132,6 +150,18 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     @property
+    def mqtt_port(self) -> int:
+        return self.ports["mqtt"]
+
+    @property
+    def nats_port(self) -> int:
+        return self.ports["nats"]
+
+    @property
+    def amqp_port(self) -> int:
+        return self.ports["amqp"]
+
+    @property
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
@@ -148,12 +178,7 @@ class Server:
             "127.0.0.1",
             "--port",
             f"http={self.port}",
-            "--port",
-            f"nats={self.nats_port}",
-            "--port",
-            f"mqtt={self.mqtt_port}",
-            "--port",
-            f"amqp={self.amqp_port}",
+            *[arg for name, port in self.ports.items() for arg in ("--port", f"{name}={port}")],
             "--data-dir",
             str(self.data_dir),
         ]

@@ -30,7 +30,9 @@ import Testing
 
     @Test func everyFrontendIsListedOnceWithItsStandardPort() throws {
         let configuration = try load()
-        #expect(configuration.frontends.map(\.name) == ["websocket", "sse", "mqtt", "nats", "amqp"])
+        // One configuration per entry of the frontend list, in its order, each name once.
+        #expect(configuration.frontends.map(\.name) == FrontendList.all.map { $0.name })
+        #expect(Set(configuration.frontends.map(\.name)).count == FrontendList.all.count)
         #expect(configuration[frontend: "mqtt"]?.listener == FrontendListenerSettings(port: 1883))
         #expect(configuration[frontend: "nats"]?.listener == FrontendListenerSettings(port: 4222))
         #expect(configuration[frontend: "amqp"]?.listener == FrontendListenerSettings(port: 5672))
