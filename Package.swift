@@ -182,7 +182,7 @@ protocolTargets += [
     .target(
         name: "AMQPFrontend",
         dependencies: [
-            "BusCore", "BusRuntime", "FrontendKit", "AMQPWire",
+            "BusCore", "BusRuntime", "FrontendKit", "AMQPWire", "Storage",
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -20,6 +20,8 @@ package final class MemoryStore: Store {
         var consumerOffsets: [String: StoredConsumerOffset] = [:]
         var queues: [String: StoredQueue] = [:]
         var bindings: Set<StoredBinding> = []
+        var exchanges: [String: StoredExchange] = [:]
+        var queueMessages: [String: [UInt64: StoredQueueMessage]] = [:]
         var closed = false
         var statistics = StoreStatistics()
     }
@@ -54,6 +56,10 @@ package final class MemoryStore: Store {
             stored.queues = state.queues.values.sorted { $0.name < $1.name }
             stored.bindings = state.bindings.sorted {
                 ($0.exchange, $0.queue, $0.routingKey) < ($1.exchange, $1.queue, $1.routingKey)
+            }
+            stored.exchanges = state.exchanges.values.sorted { $0.name < $1.name }
+            stored.queueMessages = state.queueMessages.keys.sorted().flatMap { queue in
+                state.queueMessages[queue]!.values.sorted { $0.id < $1.id }
             }
             return stored
         }
@@ -125,10 +131,20 @@ package final class MemoryStore: Store {
         case .deleteQueue(let name):
             state.queues[name] = nil
             state.bindings = state.bindings.filter { $0.queue != name }
+            state.queueMessages[name] = nil
         case .saveBinding(let binding):
             state.bindings.insert(binding)
         case .deleteBinding(let binding):
             state.bindings.remove(binding)
+        case .saveExchange(let exchange):
+            state.exchanges[exchange.name] = exchange
+        case .deleteExchange(let name):
+            state.exchanges[name] = nil
+            state.bindings = state.bindings.filter { $0.exchange != name }
+        case .saveQueueMessage(let message):
+            state.queueMessages[message.queue, default: [:]][message.id] = message
+        case .deleteQueueMessages(let queue, let ids):
+            for id in ids { state.queueMessages[queue]?[id] = nil }
         }
     }
 }

@@ -108,7 +108,38 @@ enum PostgresSchema {
                     PRIMARY KEY (exchange, queue, routing_key)
                 )
                 """,
-            ])
+            ]),
+        Migration(
+            version: 2,
+            statements: [
+                // The AMQP broker's durable state beyond queues: exchanges, binding arguments, and the
+                // persistent messages of durable queues.
+                "ALTER TABLE amqp_binding ADD COLUMN arguments BYTEA NOT NULL DEFAULT ''::bytea",
+                """
+                CREATE TABLE amqp_exchange (
+                    name TEXT PRIMARY KEY,
+                    type TEXT NOT NULL,
+                    auto_delete BOOLEAN NOT NULL,
+                    internal BOOLEAN NOT NULL,
+                    alternate_exchange TEXT
+                )
+                """,
+                """
+                CREATE TABLE amqp_queue_message (
+                    queue TEXT NOT NULL,
+                    id BIGINT NOT NULL,
+                    priority BIGINT NOT NULL,
+                    deadline BIGINT NOT NULL,
+                    exchange TEXT NOT NULL,
+                    routing_keys BYTEA NOT NULL,
+                    deaths BYTEA NOT NULL,
+                    redelivered BOOLEAN NOT NULL,
+                    topic TEXT NOT NULL,
+                    body BYTEA NOT NULL,
+                    PRIMARY KEY (queue, id)
+                )
+                """,
+            ]),
     ]
 }
 

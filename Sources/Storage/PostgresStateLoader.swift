@@ -49,10 +49,39 @@ struct PostgresStateLoader {
                     arguments: Array(arguments.readableBytesView)))
         }
         for row in try rows(
-            "SELECT exchange, queue, routing_key FROM amqp_binding ORDER BY exchange COLLATE \"C\", queue COLLATE \"C\", routing_key COLLATE \"C\""
+            "SELECT exchange, queue, routing_key, arguments FROM amqp_binding ORDER BY exchange COLLATE \"C\", queue COLLATE \"C\", routing_key COLLATE \"C\""
         ) {
-            let (exchange, queue, routingKey) = try row.decode((String, String, String).self)
-            state.bindings.append(StoredBinding(exchange: exchange, queue: queue, routingKey: routingKey))
+            let (exchange, queue, routingKey, arguments) = try row.decode((String, String, String, ByteBuffer).self)
+            state.bindings.append(
+                StoredBinding(
+                    exchange: exchange, queue: queue, routingKey: routingKey,
+                    arguments: Array(arguments.readableBytesView)))
+        }
+        for row in try rows(
+            "SELECT name, type, auto_delete, internal, alternate_exchange FROM amqp_exchange ORDER BY name COLLATE \"C\""
+        ) {
+            let (name, type, autoDelete, isInternal, alternate) = try row.decode((String, String, Bool, Bool, String?).self)
+            state.exchanges.append(
+                StoredExchange(
+                    name: name, type: type, autoDelete: autoDelete, internal: isInternal, alternateExchange: alternate))
+        }
+        for row in try rows(
+            """
+            SELECT queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body
+            FROM amqp_queue_message ORDER BY queue COLLATE "C", id
+            """
+        ) {
+            let (queue, id, priority, deadline, exchange, keys, deaths, redelivered, topicName, body) = try row.decode(
+                (String, Int64, Int64, Int64, String, ByteBuffer, ByteBuffer, Bool, String, ByteBuffer).self)
+            guard let topic = try? Topic(topicName),
+                let message = StoredMessageCodec.decode(body, topic: topic, position: nil),
+                let routingKeys = StoredQueueCodec.decodeStrings(Array(keys.readableBytesView))
+            else { continue }
+            state.queueMessages.append(
+                StoredQueueMessage(
+                    queue: queue, id: UInt64(id), priority: UInt8(clamping: priority),
+                    deadline: UInt64(bitPattern: deadline), exchange: exchange, routingKeys: routingKeys,
+                    deaths: Array(deaths.readableBytesView), redelivered: redelivered, message: message))
         }
         return state
     }

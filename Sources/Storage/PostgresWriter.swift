@@ -198,12 +198,14 @@ final class PostgresWriter: @unchecked Sendable {
             case .deleteQueue(let name):
                 statements.run("DELETE FROM amqp_queue WHERE name = \(name)")
                 statements.run("DELETE FROM amqp_binding WHERE queue = \(name)")
+                statements.run("DELETE FROM amqp_queue_message WHERE queue = \(name)")
             case .saveBinding(let binding):
                 statements.run(
                     """
-                    INSERT INTO amqp_binding (exchange, queue, routing_key)
-                    VALUES (\(binding.exchange), \(binding.queue), \(binding.routingKey))
-                    ON CONFLICT DO NOTHING
+                    INSERT INTO amqp_binding (exchange, queue, routing_key, arguments)
+                    VALUES (\(binding.exchange), \(binding.queue), \(binding.routingKey),
+                    \(ByteBuffer(bytes: binding.arguments)))
+                    ON CONFLICT (exchange, queue, routing_key) DO UPDATE SET arguments = excluded.arguments
                     """)
             case .deleteBinding(let binding):
                 statements.run(
@@ -211,6 +213,33 @@ final class PostgresWriter: @unchecked Sendable {
                     DELETE FROM amqp_binding WHERE exchange = \(binding.exchange) AND queue = \(binding.queue)
                     AND routing_key = \(binding.routingKey)
                     """)
+            case .saveExchange(let exchange):
+                statements.run(
+                    """
+                    INSERT INTO amqp_exchange (name, type, auto_delete, internal, alternate_exchange)
+                    VALUES (\(exchange.name), \(exchange.type), \(exchange.autoDelete), \(exchange.internal),
+                    \(exchange.alternateExchange))
+                    ON CONFLICT (name) DO UPDATE SET type = excluded.type, auto_delete = excluded.auto_delete,
+                    internal = excluded.internal, alternate_exchange = excluded.alternate_exchange
+                    """)
+            case .deleteExchange(let name):
+                statements.run("DELETE FROM amqp_exchange WHERE name = \(name)")
+                statements.run("DELETE FROM amqp_binding WHERE exchange = \(name)")
+            case .saveQueueMessage(let stored):
+                statements.run(
+                    """
+                    INSERT INTO amqp_queue_message
+                    (queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body)
+                    VALUES (\(stored.queue), \(Int64(stored.id)), \(Int64(stored.priority)),
+                    \(Int64(bitPattern: stored.deadline)), \(stored.exchange),
+                    \(ByteBuffer(bytes: StoredQueueCodec.encode(strings: stored.routingKeys))),
+                    \(ByteBuffer(bytes: stored.deaths)), \(stored.redelivered), \(stored.message.topic.name),
+                    \(StoredMessageCodec.encode(stored.message)))
+                    ON CONFLICT (queue, id) DO UPDATE SET redelivered = excluded.redelivered
+                    """)
+            case .deleteQueueMessages(let queue, let ids):
+                statements.run(
+                    "DELETE FROM amqp_queue_message WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])")
             }
         }
         run.flush(into: &statements)

@@ -78,6 +78,34 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2") { db in
+            // The AMQP broker's durable state beyond queues: exchanges, binding arguments, and the
+            // persistent messages of durable queues.
+            try db.execute(
+                sql: """
+                    ALTER TABLE amqp_binding ADD COLUMN arguments BLOB NOT NULL DEFAULT x'';
+                    CREATE TABLE amqp_exchange (
+                        name TEXT PRIMARY KEY,
+                        type TEXT NOT NULL,
+                        auto_delete INTEGER NOT NULL,
+                        internal INTEGER NOT NULL,
+                        alternate_exchange TEXT
+                    );
+                    CREATE TABLE amqp_queue_message (
+                        queue TEXT NOT NULL,
+                        id INTEGER NOT NULL,
+                        priority INTEGER NOT NULL,
+                        deadline INTEGER NOT NULL,
+                        exchange TEXT NOT NULL,
+                        routing_keys BLOB NOT NULL,
+                        deaths BLOB NOT NULL,
+                        redelivered INTEGER NOT NULL,
+                        topic TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (queue, id)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

@@ -119,8 +119,35 @@ package final class SQLiteStore: Store {
                         autoDelete: row["auto_delete"], arguments: [UInt8](arguments)))
             }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM amqp_binding ORDER BY exchange, queue, routing_key") {
+                let arguments: Data = row["arguments"]
                 state.bindings.append(
-                    StoredBinding(exchange: row["exchange"], queue: row["queue"], routingKey: row["routing_key"]))
+                    StoredBinding(
+                        exchange: row["exchange"], queue: row["queue"], routingKey: row["routing_key"],
+                        arguments: [UInt8](arguments)))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM amqp_exchange ORDER BY name") {
+                state.exchanges.append(
+                    StoredExchange(
+                        name: row["name"], type: row["type"], autoDelete: row["auto_delete"], internal: row["internal"],
+                        alternateExchange: row["alternate_exchange"]))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM amqp_queue_message ORDER BY queue, id") {
+                let id: Int64 = row["id"]
+                let priority: Int64 = row["priority"]
+                let deadline: Int64 = row["deadline"]
+                let keys: Data = row["routing_keys"]
+                let deaths: Data = row["deaths"]
+                let topicName: String = row["topic"]
+                let body: Data = row["body"]
+                guard let topic = try? Topic(topicName),
+                    let message = StoredMessageCodec.decode(ByteBuffer(bytes: body), topic: topic, position: nil),
+                    let routingKeys = StoredQueueCodec.decodeStrings([UInt8](keys))
+                else { continue }
+                state.queueMessages.append(
+                    StoredQueueMessage(
+                        queue: row["queue"], id: UInt64(id), priority: UInt8(clamping: priority),
+                        deadline: UInt64(bitPattern: deadline), exchange: row["exchange"], routingKeys: routingKeys,
+                        deaths: [UInt8](deaths), redelivered: row["redelivered"], message: message))
             }
             return state
         }
@@ -306,14 +333,45 @@ final class SQLiteWriter: @unchecked Sendable {
             case .deleteQueue(let name):
                 try run(db, "DELETE FROM amqp_queue WHERE name = ?", .text(name))
                 try run(db, "DELETE FROM amqp_binding WHERE queue = ?", .text(name))
+                try run(db, "DELETE FROM amqp_queue_message WHERE queue = ?", .text(name))
             case .saveBinding(let binding):
                 try run(
-                    db, "INSERT OR IGNORE INTO amqp_binding (exchange, queue, routing_key) VALUES (?, ?, ?)",
-                    .text(binding.exchange), .text(binding.queue), .text(binding.routingKey))
+                    db,
+                    "INSERT OR REPLACE INTO amqp_binding (exchange, queue, routing_key, arguments) VALUES (?, ?, ?, ?)",
+                    .text(binding.exchange), .text(binding.queue), .text(binding.routingKey), .bytes(binding.arguments))
             case .deleteBinding(let binding):
                 try run(
                     db, "DELETE FROM amqp_binding WHERE exchange = ? AND queue = ? AND routing_key = ?",
                     .text(binding.exchange), .text(binding.queue), .text(binding.routingKey))
+            case .saveExchange(let exchange):
+                try run(
+                    db,
+                    """
+                    INSERT OR REPLACE INTO amqp_exchange (name, type, auto_delete, internal, alternate_exchange)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                    .text(exchange.name), .text(exchange.type), .int(exchange.autoDelete ? 1 : 0),
+                    .int(exchange.internal ? 1 : 0), exchange.alternateExchange.map { .text($0) } ?? .null)
+            case .deleteExchange(let name):
+                try run(db, "DELETE FROM amqp_exchange WHERE name = ?", .text(name))
+                try run(db, "DELETE FROM amqp_binding WHERE exchange = ?", .text(name))
+            case .saveQueueMessage(let stored):
+                try run(
+                    db,
+                    """
+                    INSERT OR REPLACE INTO amqp_queue_message
+                    (queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    .text(stored.queue), .int(Int64(stored.id)), .int(Int64(stored.priority)),
+                    .int(Int64(bitPattern: stored.deadline)), .text(stored.exchange),
+                    .bytes(StoredQueueCodec.encode(strings: stored.routingKeys)), .bytes(stored.deaths),
+                    .int(stored.redelivered ? 1 : 0), .text(stored.message.topic.name),
+                    .bytes(Array(StoredMessageCodec.encode(stored.message).readableBytesView)))
+            case .deleteQueueMessages(let queue, let ids):
+                for id in ids {
+                    try run(db, "DELETE FROM amqp_queue_message WHERE queue = ? AND id = ?", .text(queue), .int(Int64(id)))
+                }
             }
         }
         for (id, log) in touched {

@@ -60,6 +60,13 @@ package enum StoreWrite: Sendable {
     case deleteQueue(name: String)
     case saveBinding(StoredBinding)
     case deleteBinding(StoredBinding)
+    /// A durable exchange declared, or deleted.
+    case saveExchange(StoredExchange)
+    case deleteExchange(name: String)
+    /// A persistent message taken by a durable queue (under the queue's own id), and messages that left it
+    /// (acked, purged, expired, dead-lettered).
+    case saveQueueMessage(StoredQueueMessage)
+    case deleteQueueMessages(queue: String, ids: [UInt64])
 }
 
 /// What `Store.load()` returns.
@@ -72,6 +79,9 @@ package struct StoredState: Sendable {
     package var consumerOffsets: [StoredConsumerOffset] = []
     package var queues: [StoredQueue] = []
     package var bindings: [StoredBinding] = []
+    package var exchanges: [StoredExchange] = []
+    /// Per queue, in id order.
+    package var queueMessages: [StoredQueueMessage] = []
     package init() {}
 }
 
@@ -184,10 +194,58 @@ package struct StoredBinding: Sendable, Hashable {
     package var exchange: String
     package var queue: String
     package var routingKey: String
-    package init(exchange: String, queue: String, routingKey: String) {
+    /// The binding's arguments (headers exchanges), `StoredQueueCodec.encode(arguments:)`.
+    package var arguments: [UInt8]
+    package init(exchange: String, queue: String, routingKey: String, arguments: [UInt8] = []) {
         self.exchange = exchange
         self.queue = queue
         self.routingKey = routingKey
+        self.arguments = arguments
+    }
+}
+
+/// A durable exchange.
+package struct StoredExchange: Sendable, Hashable {
+    package var name: String
+    package var type: String
+    package var autoDelete: Bool
+    package var `internal`: Bool
+    package var alternateExchange: String?
+    package init(name: String, type: String, autoDelete: Bool, internal: Bool, alternateExchange: String?) {
+        self.name = name
+        self.type = type
+        self.autoDelete = autoDelete
+        self.internal = `internal`
+        self.alternateExchange = alternateExchange
+    }
+}
+
+/// A persistent message in a durable queue, with what the queue needs to take it back after a restart.
+package struct StoredQueueMessage: Sendable {
+    package var queue: String
+    package var id: UInt64
+    package var priority: UInt8
+    /// Absolute expiry (ns since the epoch); `UInt64.max` for none.
+    package var deadline: UInt64
+    package var exchange: String
+    package var routingKeys: [String]
+    /// `StoredQueueCodec.encode(deaths:)`.
+    package var deaths: [UInt8]
+    package var redelivered: Bool
+    package var message: BusMessage
+    package init(
+        queue: String, id: UInt64, priority: UInt8, deadline: UInt64, exchange: String, routingKeys: [String],
+        deaths: [UInt8], redelivered: Bool, message: BusMessage
+    ) {
+        self.queue = queue
+        self.id = id
+        self.priority = priority
+        self.deadline = deadline
+        self.exchange = exchange
+        self.routingKeys = routingKeys
+        self.deaths = deaths
+        self.redelivered = redelivered
+        self.message = message
     }
 }
 

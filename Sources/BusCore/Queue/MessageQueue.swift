@@ -180,6 +180,23 @@ package struct MessageQueue<Payload> {
         return EnqueueResult(outcome: .accepted(id: lastID), deadLetters: deadLetters)
     }
 
+    /// Takes back a message kept across a restart, under its old `id`, with its absolute `deadline` and
+    /// its `redelivered` flag. Restore in id order, before anything new is enqueued; ids stay increasing.
+    package mutating func restore(
+        _ payload: Payload, id: UInt64, bytes: Int, priority: UInt8, deadline: UInt64, exchange: String,
+        routingKeys: [String], redelivered: Bool
+    ) {
+        let level = Swift.min(priority, arguments.maxPriority ?? 0)
+        var message = QueueMessage(
+            id: id, payload: payload, bytes: bytes, priority: level, deadline: deadline, persistent: true,
+            exchange: exchange, routingKeys: routingKeys)
+        message.redelivered = redelivered
+        levels[Int(level)].append(message)
+        lastID = Swift.max(lastID, id)
+        readyCount += 1
+        readyBytes += bytes
+    }
+
     // MARK: - Idle expiry (x-expires)
 
     /// Records a use that restarts the `x-expires` clock (a redeclare; consumers and `get` count already).

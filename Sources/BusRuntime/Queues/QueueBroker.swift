@@ -1,6 +1,7 @@
 package import BusCore
 package import NIOConcurrencyHelpers
 package import NIOCore
+package import Storage
 
 /// The broker of one virtual host (`/`): its exchanges and bindings (`ExchangeTable`) and its queues,
 /// each a `QueueHost` at home on one event loop. Shared by AMQP and STOMP. The table and the directory of
@@ -29,10 +30,19 @@ package final class QueueBroker: @unchecked Sendable {
 
     // MARK: - Exchanges
 
-    /// `exchange.declare`: whether it was created (refusals: 403 reserved names, 406 inequivalent).
+    /// `exchange.declare`: whether it was created (refusals: 403 reserved names, 406 inequivalent). A
+    /// durable one is stored.
     @discardableResult
     package func declareExchange(_ definition: ExchangeDefinition) throws(BrokerRefusal) -> Bool {
-        return try withTable { table throws(BrokerRefusal) in try table.declare(definition) }
+        let created = try withTable { table throws(BrokerRefusal) in try table.declare(definition) }
+        if created && definition.durable {
+            write(
+                .saveExchange(
+                    StoredExchange(
+                        name: definition.name, type: definition.type.rawValue, autoDelete: definition.autoDelete,
+                        internal: definition.internal, alternateExchange: definition.alternateExchange)))
+        }
+        return created
     }
 
     /// `exchange.declare` passive: the exchange or 404.
@@ -42,7 +52,11 @@ package final class QueueBroker: @unchecked Sendable {
 
     /// `exchange.delete`.
     package func deleteExchange(_ name: String, ifUnused: Bool) throws(BrokerRefusal) {
-        _ = try withTable { table throws(BrokerRefusal) in try table.delete(exchange: name, ifUnused: ifUnused) }
+        let gone = try withTable { table throws(BrokerRefusal) in
+            let existed = table.exchange(name) != nil
+            return try (existed ? [name] : []) + table.delete(exchange: name, ifUnused: ifUnused)
+        }
+        for exchange in gone { write(.deleteExchange(name: exchange)) }
     }
 
     /// `exchange.bind` / `exchange.unbind`.
@@ -95,6 +109,14 @@ package final class QueueBroker: @unchecked Sendable {
                 metricsSlot: metricsSlot, clock: bus.clock)
             hosts[declaration.name] = host
             table.addQueue(declaration.name)
+            if declaration.durable && !declaration.exclusive {
+                write(
+                    .saveQueue(
+                        StoredQueue(
+                            name: declaration.name, durable: true, exclusive: false,
+                            autoDelete: declaration.autoDelete,
+                            arguments: StoredQueueCodec.encode(arguments: declaration.declaredArguments))))
+            }
             return (host, true)
         }
     }
@@ -120,11 +142,14 @@ package final class QueueBroker: @unchecked Sendable {
 
     /// A deleted queue leaves the directory and the table (called by the host, on its loop).
     func forget(_ host: QueueHost) {
-        lock.withLock {
-            guard hosts[host.name] === host else { return }
+        let gone: [String]? = lock.withLock {
+            guard hosts[host.name] === host else { return nil }
             hosts[host.name] = nil
-            table.removeQueue(host.name)
+            return table.removeQueue(host.name)
         }
+        guard let gone else { return }
+        if host.durable { write(.deleteQueue(name: host.name)) }
+        for exchange in gone { write(.deleteExchange(name: exchange)) }
     }
 
     /// `queue.bind` / `queue.unbind` of `host` to `exchange` with `key`. A binding to `amq.topic` also
@@ -135,6 +160,12 @@ package final class QueueBroker: @unchecked Sendable {
         let binding = ExchangeBinding(
             source: exchange, destination: .queue(host.name), routingKey: key, arguments: arguments)
         try bindExchange(binding, unbind: unbind)
+        if host.durable, lock.withLock({ table.exchange(exchange)?.durable ?? false }) {
+            let stored = StoredBinding(
+                exchange: exchange, queue: host.name, routingKey: key,
+                arguments: StoredQueueCodec.encode(arguments: arguments))
+            write(unbind ? .deleteBinding(stored) : .saveBinding(stored))
+        }
         guard exchange == Self.busExchange else { return }
         host.perform { host in
             if unbind { host.removeBusBinding(key) } else { host.addBusBinding(key) }
@@ -182,6 +213,65 @@ package final class QueueBroker: @unchecked Sendable {
                 target.perform { $0.enqueue([publication]) }
             }
         }
+    }
+
+    // MARK: - The store
+
+    /// One change of durable broker state, in submission order (a declare-ok goes out before it is
+    /// durable, as RabbitMQ's does; a confirmed message is stored after its queue).
+    private func write(_ change: StoreWrite) {
+        bus.store?.submit([change])
+    }
+
+    /// Rebuilds the durable exchanges, queues (spread over `loops`), bindings and persistent messages from
+    /// the store, before any connection. `parseArguments` turns a queue's stored arguments into its
+    /// settings (the protocol's rules); a queue whose arguments no longer parse is skipped.
+    package func restore(
+        _ state: StoredState, loops: [any EventLoop],
+        parseArguments: ([String: HeaderValue], String) -> QueueArguments?
+    ) -> (exchanges: Int, queues: Int, messages: Int) {
+        var restored = (exchanges: 0, queues: 0, messages: 0)
+        var messages: [String: [StoredQueueMessage]] = [:]
+        for message in state.queueMessages { messages[message.queue, default: []].append(message) }
+        var busBindings: [(QueueHost, String)] = []
+        lock.withLock {
+            for exchange in state.exchanges {
+                guard let type = ExchangeType(rawValue: exchange.type) else { continue }
+                if (try? table.declare(
+                    ExchangeDefinition(
+                        name: exchange.name, type: type, durable: true, autoDelete: exchange.autoDelete,
+                        internal: exchange.internal, alternateExchange: exchange.alternateExchange))) == true
+                {
+                    restored.exchanges += 1
+                }
+            }
+            for (index, stored) in state.queues.enumerated() where stored.durable && !stored.exclusive {
+                let declared = StoredQueueCodec.decodeArguments(stored.arguments) ?? [:]
+                guard hosts[stored.name] == nil, let arguments = parseArguments(declared, stored.name) else { continue }
+                let host = QueueHost(
+                    name: stored.name, eventLoop: loops[index % loops.count], durable: true, exclusiveOwner: nil,
+                    autoDelete: stored.autoDelete, arguments: arguments, declaredArguments: declared, broker: self,
+                    metricsSlot: metricsSlot, clock: bus.clock)
+                hosts[stored.name] = host
+                table.addQueue(stored.name)
+                restored.queues += 1
+                let kept = messages[stored.name] ?? []
+                restored.messages += kept.count
+                host.perform { $0.restore(kept) }
+            }
+            for binding in state.bindings {
+                guard let host = hosts[binding.queue] else { continue }
+                let arguments = StoredQueueCodec.decodeArguments(binding.arguments) ?? [:]
+                guard (try? table.bind(
+                    ExchangeBinding(
+                        source: binding.exchange, destination: .queue(binding.queue), routingKey: binding.routingKey,
+                        arguments: arguments))) != nil
+                else { continue }
+                if binding.exchange == Self.busExchange { busBindings.append((host, binding.routingKey)) }
+            }
+        }
+        for (host, key) in busBindings { host.perform { $0.addBusBinding(key) } }
+        return restored
     }
 
     // MARK: - Checks

@@ -1,5 +1,6 @@
 package import BusCore
 package import NIOCore
+package import Storage
 
 /// One queue at home on one event loop (the loop of the connection that declared it): its
 /// `MessageQueue`, its consumers' sinks, its timers, and its bus subscriptions when it is bound to
@@ -27,6 +28,12 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     private var hadConsumer = false
     private unowned(unsafe) let broker: QueueBroker
     private let clock: @Sendable () -> UInt64
+    /// Where a durable queue keeps its persistent messages (nil: a transient queue, or no store).
+    private let store: (any Store)?
+    /// Ids of persistent messages that left since the last write to the store (one delete per operation).
+    private var departed: [UInt64] = []
+    /// Consumers that take messages without acks: a persistent message leaves on delivery.
+    private var automaticConsumers: Set<QueueConsumerID> = []
     private var timer: Scheduled<Void>?
     private var timerDeadline = UInt64.max
     /// The last bus message taken: a message that matches two `amq.topic` bindings arrives once per
@@ -56,6 +63,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         self.metricsSlot = metricsSlot
         self.clock = clock
         self.queue = MessageQueue(name: name, arguments: arguments, now: clock())
+        self.store = durable ? broker.bus.store : nil
     }
 
     /// Runs `work` on the queue's loop: now when already there, else after a hop.
@@ -95,27 +103,92 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     /// Queues `publications` (on the loop) and hands what it can to consumers. Returns, per publication,
     /// whether the queue took it (false: refused by a reject-publish overflow — publisher confirms nack).
+    /// `completion` gets the same answer once every persistent publication a durable queue took is in the
+    /// store (at once when there is none; all false when the store failed), on this loop.
     @discardableResult
-    package func enqueue(_ publications: [QueuePublication]) -> [Bool] {
-        guard !isDeleted else { return Array(repeating: true, count: publications.count) }
+    package func enqueue(_ publications: [QueuePublication], completion: (@Sendable ([Bool]) -> Void)? = nil)
+        -> [Bool]
+    {
+        guard !isDeleted else {
+            let answer = Array(repeating: true, count: publications.count)
+            completion?(answer)
+            return answer
+        }
         let now = clock()
         var accepted: [Bool] = []
         accepted.reserveCapacity(publications.count)
+        var writes: [StoreWrite] = []
         for publication in publications {
-            accepted.append(enqueue(publication, now: now))
+            let id = enqueue(publication, now: now)
+            accepted.append(id != nil)
+            if let id, publication.persistent, store != nil {
+                writes.append(.saveQueueMessage(stored(publication, id: id, now: now)))
+            }
         }
         dispatch(now: now)
+        guard let store, !writes.isEmpty else {
+            completion?(accepted)
+            return accepted
+        }
+        let loop = eventLoop
+        let taken = accepted
+        store.submit(writes) { error in
+            let answer = error == nil ? taken : Array(repeating: false, count: taken.count)
+            if let completion { loop.execute { completion(answer) } }
+        }
         return accepted
     }
 
-    private func enqueue(_ publication: QueuePublication, now: UInt64) -> Bool {
+    /// The queue's id for the publication, or nil when it was refused.
+    private func enqueue(_ publication: QueuePublication, now: UInt64) -> UInt64? {
         let result = queue.enqueue(
             publication.message, bytes: publication.bytes, priority: publication.priority,
-            timeToLive: publication.timeToLive, persistent: publication.persistent, exchange: publication.exchange,
-            routingKeys: publication.routingKeys, now: now)
+            timeToLive: publication.timeToLive, persistent: publication.persistent && store != nil,
+            exchange: publication.exchange, routingKeys: publication.routingKeys, now: now)
         if !result.deadLetters.isEmpty { deadLetters.append(contentsOf: result.deadLetters) }
-        if case .accepted = result.outcome { return true }
-        return false
+        if case .accepted(let id) = result.outcome { return id }
+        return nil
+    }
+
+    private func stored(_ publication: QueuePublication, id: UInt64, now: UInt64) -> StoredQueueMessage {
+        // The deadline as the queue computes it: the shorter of the queue's and the message's TTL.
+        let ttl: UInt64? =
+            switch (arguments.messageTimeToLive, publication.timeToLive) {
+            case (let queue?, let message?): min(queue, message)
+            case (let queue?, nil): queue
+            case (nil, let message?): message
+            case (nil, nil): nil
+            }
+        let deadline = ttl.map { $0 > UInt64.max - now ? UInt64.max : now + $0 } ?? UInt64.max
+        return StoredQueueMessage(
+            queue: name, id: id, priority: publication.priority, deadline: deadline, exchange: publication.exchange,
+            routingKeys: publication.routingKeys, deaths: StoredQueueCodec.encode(deaths: publication.message.deaths),
+            redelivered: false, message: publication.message.message)
+    }
+
+    /// Takes back the persistent messages kept across a restart (on the loop, before any connection).
+    package func restore(_ messages: [StoredQueueMessage]) {
+        for stored in messages {
+            queue.restore(
+                BrokeredMessage(
+                    message: stored.message, deaths: StoredQueueCodec.decodeDeaths(stored.deaths) ?? []),
+                id: stored.id, bytes: stored.message.payload.readableBytes, priority: stored.priority,
+                deadline: stored.deadline, exchange: stored.exchange, routingKeys: stored.routingKeys,
+                redelivered: stored.redelivered)
+        }
+        armTimer()
+    }
+
+    /// Notes that persistent messages left the queue; `writeDepartures` deletes them from the store.
+    private func departed(_ messages: some Sequence<QueueMessage<BrokeredMessage>>) {
+        guard store != nil else { return }
+        for message in messages where message.persistent && message.id != 0 { departed.append(message.id) }
+    }
+
+    private func writeDepartures() {
+        guard let store, !departed.isEmpty else { return }
+        store.submit([.deleteQueueMessages(queue: name, ids: departed)])
+        departed.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Consumers
@@ -128,6 +201,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         guard !isDeleted else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '/'") }
         try queue.addConsumer(consumer, now: clock())
         sinks[consumer.id] = sink
+        if consumer.ackMode == .automatic { automaticConsumers.insert(consumer.id) }
         hadConsumer = true
         if dispatch { self.dispatch(now: clock()) }
     }
@@ -137,6 +211,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     /// with its last consumer.
     package func removeConsumer(_ id: QueueConsumerID, requeue: Bool) {
         guard !isDeleted, sinks.removeValue(forKey: id) != nil else { return }
+        automaticConsumers.remove(id)
         let now = clock()
         if let removal = queue.removeConsumer(id, requeueUnacked: requeue, now: now) {
             deadLetters.append(contentsOf: removal.deadLetters)
@@ -161,7 +236,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     /// `basic.ack` of `ids` (on the loop).
     package func ack(_ ids: [UInt64]) {
         guard !isDeleted else { return }
-        _ = queue.ack(ids)
+        departed(queue.ack(ids))
         dispatch(now: clock())
     }
 
@@ -176,20 +251,24 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     package func get(autoAck: Bool) -> MessageQueue<BrokeredMessage>.GetResult? {
         guard !isDeleted else { return nil }
         let result = queue.get(now: clock(), autoAck: autoAck)
+        if autoAck, let message = result.message { departed(CollectionOfOne(message)) }
         if !result.deadLetters.isEmpty {
             deadLetters.append(contentsOf: result.deadLetters)
             routeDeadLetters()
         }
         armTimer()
+        writeDepartures()
         return result
     }
 
     /// `queue.purge`: drops the ready messages (on the loop); returns how many.
     package func purge() -> Int {
         guard !isDeleted else { return 0 }
-        let purged = queue.purge().count
+        let purged = queue.purge()
+        departed(purged)
+        writeDepartures()
         armTimer()
-        return purged
+        return purged.count
     }
 
     /// A redeclare restarts the `x-expires` clock.
@@ -294,6 +373,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
             if !deliveries.isEmpty { send() }
         }
         if !deadLetters.isEmpty { routeDeadLetters() }
+        writeDepartures()
         armTimer()
     }
 
@@ -304,6 +384,9 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         for delivery in deliveries {
             guard let sink = sinks[delivery.consumer] else { continue }
             let key = ObjectIdentifier(sink)
+            if !automaticConsumers.isEmpty, automaticConsumers.contains(delivery.consumer) {
+                departed(CollectionOfOne(delivery.message))
+            }
             if sink.eventLoop === eventLoop {
                 sink.deliver(delivery, from: self)
                 local[key] = sink
@@ -324,6 +407,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     private func routeDeadLetters() {
         let dead = deadLetters
         deadLetters.removeAll(keepingCapacity: true)
+        departed(dead.lazy.map(\.message))
         broker.deadLetter(dead, from: self, now: clock())
     }
 

@@ -141,25 +141,42 @@ extension AMQPConnectionHandler {
             message: BrokeredMessage(message: message), bytes: content.body.readableBytes,
             priority: properties.priority ?? 0, timeToLive: AMQPMessageMapping.timeToLive(properties),
             persistent: properties.deliveryMode == 2, exchange: exchange, routingKeys: routingKeys)
-        var refused = false
-        var outstanding = 0
+        // With confirms, each queue answers once it holds the message (a durable queue: once it is stored);
+        // the confirm goes out when every queue answered.
+        if let sequence { channel.pendingConfirms[sequence] = (hosts.count, false) }
+        let number = channel.number
         for host in hosts {
             if host.eventLoop === eventLoop {
-                if host.enqueue([publication]).first == false { refused = true }
+                if let sequence {
+                    host.enqueue([publication]) { [self] accepted in
+                        confirmAnswered(channel: number, sequence: sequence, accepted: accepted.first ?? false)
+                    }
+                } else {
+                    host.enqueue([publication])
+                }
             } else {
                 let key = ObjectIdentifier(host)
                 if outbox[key] == nil { outbox[key] = (host, [], []) }
                 outbox[key]!.publications.append(publication)
-                outbox[key]!.confirms.append(sequence.map { (channel.number, $0) } ?? (0, 0))
-                outstanding += 1
+                outbox[key]!.confirms.append(sequence.map { (number, $0) } ?? (0, 0))
             }
         }
-        guard let sequence else { return }
-        if outstanding == 0 {
-            writeConfirm(sequence, ack: !refused, on: channel)
-        } else {
-            channel.pendingConfirms[sequence] = (outstanding, refused)
+    }
+
+    /// One queue's answer to a confirmed publish; the confirm goes out with the last answer (a nack when any
+    /// queue refused it or could not store it).
+    func confirmAnswered(channel number: UInt16, sequence: UInt64, accepted: Bool) {
+        guard let channel = channels[number], var pending = channel.pendingConfirms[sequence] else { return }
+        pending.outstanding -= 1
+        if !accepted { pending.refused = true }
+        guard pending.outstanding == 0 else {
+            channel.pendingConfirms[sequence] = pending
+            return
         }
+        channel.pendingConfirms[sequence] = nil
+        writeConfirm(sequence, ack: !pending.refused, on: channel)
+        // An answer that came after the read (a store commit) is flushed now; during a read, at its end.
+        if !isReading { flushOut() }
     }
 
     /// The routing key, then the `CC` and `BCC` headers' keys (RabbitMQ's sender-selected distribution).
@@ -178,26 +195,22 @@ extension AMQPConnectionHandler {
         guard !outbox.isEmpty else { return }
         let batches = outbox.values
         outbox.removeAll(keepingCapacity: true)
+        let loop = eventLoop
         for (host, publications, confirms) in batches {
             guard confirms.contains(where: { $0.1 != 0 }) else {
                 host.perform { $0.enqueue(publications) }
                 continue
             }
-            host.perform(replyingOn: eventLoop, { $0.enqueue(publications) }) { [self] accepted in
-                for (index, (number, sequence)) in confirms.enumerated() where sequence != 0 {
-                    guard let channel = channels[number], var pending = channel.pendingConfirms[sequence] else {
-                        continue
-                    }
-                    pending.outstanding -= 1
-                    if index < accepted.count && !accepted[index] { pending.refused = true }
-                    if pending.outstanding == 0 {
-                        channel.pendingConfirms[sequence] = nil
-                        writeConfirm(sequence, ack: !pending.refused, on: channel)
-                    } else {
-                        channel.pendingConfirms[sequence] = pending
+            host.perform { host in
+                host.enqueue(publications) { accepted in
+                    loop.execute { [self] in
+                        for (index, (number, sequence)) in confirms.enumerated() where sequence != 0 {
+                            confirmAnswered(
+                                channel: number, sequence: sequence, accepted: index < accepted.count && accepted[index])
+                        }
+                        flushOut()
                     }
                 }
-                flushOut()
             }
         }
     }

@@ -32,6 +32,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Shared with the consumers: false while the socket's outbound buffer is over its mark.
     let writable = ManagedAtomic(true)
     private var started = false
+    /// Inside `processInbound`: what is written is flushed once at the end of the read.
+    private(set) var isReading = false
     /// Publishes for queues on other loops, sent once per read (one hop per queue per read).
     var outbox: [ObjectIdentifier: (host: QueueHost, publications: [QueuePublication], confirms: [(UInt16, UInt64)])] =
         [:]
@@ -114,6 +116,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Decodes and handles every whole frame waiting, until input is held (an answer from another loop
     /// is awaited) or the connection closes.
     func processInbound() {
+        isReading = true
+        defer { isReading = false }
         while var buffer = inbound.next() {
             let decoded: AMQPInbound?
             do {

@@ -1,10 +1,29 @@
 import AMQPWire
 import BusCore
+import NIOCore
 
 /// A `queue.declare`'s `x-` arguments as the broker's `QueueArguments`, with RabbitMQ's checks: a value of
 /// the wrong type or range refuses the declare with 406 and RabbitMQ's text. Unknown keys are kept for
 /// the equivalence check and otherwise ignored, as RabbitMQ does.
 enum AMQPQueueArgumentParser {
+    /// Stored arguments (the broker's neutral values) through the same rules.
+    static func parse(_ values: [String: HeaderValue], queue: String) throws(BrokerRefusal) -> QueueArguments {
+        let table = AMQPFieldTable(
+            values.sorted { $0.key < $1.key }.map { name, value in
+                let field: AMQPFieldValue =
+                    switch value {
+                    case .string(let text), .other(let text): .string(text)
+                    case .bool(let flag): .boolean(flag)
+                    case .integer(let number): .int64(number)
+                    case .double(let number): .double(number)
+                    case .bytes(let bytes): .bytes(ByteBuffer(bytes: bytes))
+                    case .void: .void
+                    }
+                return AMQPFieldTable.Field(name: name, value: field)
+            })
+        return try parse(table, queue: queue)
+    }
+
     static func parse(_ table: AMQPFieldTable, queue: String) throws(BrokerRefusal) -> QueueArguments {
         var arguments = QueueArguments()
         func invalid(_ key: String, _ detail: String) -> BrokerRefusal {
