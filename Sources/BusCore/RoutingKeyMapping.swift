@@ -13,7 +13,8 @@ package enum RoutingKeyMapping {
     /// The topic a concrete routing key publishes to; nil for the empty key.
     package static func topicName(forRoutingKey key: String) -> String? {
         guard !key.isEmpty else { return nil }
-        if !key.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
+        if !key.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") })
+        {
             return String(decoding: key.utf8.map { $0 == UInt8(ascii: ".") ? UInt8(ascii: "/") : $0 }, as: UTF8.self)
         }
         var bytes: [UInt8] = []

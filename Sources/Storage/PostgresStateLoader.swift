@@ -60,7 +60,8 @@ struct PostgresStateLoader {
         for row in try rows(
             "SELECT name, type, auto_delete, internal, alternate_exchange FROM amqp_exchange ORDER BY name COLLATE \"C\""
         ) {
-            let (name, type, autoDelete, isInternal, alternate) = try row.decode((String, String, Bool, Bool, String?).self)
+            let (name, type, autoDelete, isInternal, alternate) = try row.decode(
+                (String, String, Bool, Bool, String?).self)
             state.exchanges.append(
                 StoredExchange(
                     name: name, type: type, autoDelete: autoDelete, internal: isInternal, alternateExchange: alternate))

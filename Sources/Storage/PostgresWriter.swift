@@ -239,7 +239,8 @@ final class PostgresWriter: @unchecked Sendable {
                     """)
             case .deleteQueueMessages(let queue, let ids):
                 statements.run(
-                    "DELETE FROM amqp_queue_message WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])")
+                    "DELETE FROM amqp_queue_message WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])"
+                )
             }
         }
         run.flush(into: &statements)

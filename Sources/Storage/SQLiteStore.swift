@@ -370,7 +370,8 @@ final class SQLiteWriter: @unchecked Sendable {
                     .bytes(Array(StoredMessageCodec.encode(stored.message).readableBytesView)))
             case .deleteQueueMessages(let queue, let ids):
                 for id in ids {
-                    try run(db, "DELETE FROM amqp_queue_message WHERE queue = ? AND id = ?", .text(queue), .int(Int64(id)))
+                    try run(
+                        db, "DELETE FROM amqp_queue_message WHERE queue = ? AND id = ?", .text(queue), .int(Int64(id)))
                 }
             }
         }

@@ -203,6 +203,67 @@ import Testing
         #expect(state.bindings == [binding])
     }
 
+    @Test(arguments: Kind.allCases) func brokerExchangesBindingArgumentsAndQueueMessages(kind: Kind) async throws {
+        let harness = try Harness(kind)
+        let arguments = StoredQueueCodec.encode(arguments: ["x-match": .string("any"), "n": .integer(-3)])
+        let deaths = StoredQueueCodec.encode(deaths: [
+            DeathRecord(queue: "q0", reason: .expired, count: 2, exchange: "x", routingKeys: ["a", "b"], time: 9)
+        ])
+        func stored(_ id: UInt64, _ body: String) throws -> StoredQueueMessage {
+            StoredQueueMessage(
+                queue: "q1", id: id, priority: 3, deadline: .max, exchange: "ex", routingKeys: ["k", "cc"],
+                deaths: deaths, redelivered: id == 2, message: try Self.message("$amqp/queue", body))
+        }
+        try await harness.write([
+            .saveExchange(
+                StoredExchange(
+                    name: "ex", type: "headers", autoDelete: false, internal: false,
+                    alternateExchange: "alt")),
+            .saveExchange(
+                StoredExchange(
+                    name: "gone", type: "fanout", autoDelete: true, internal: true,
+                    alternateExchange: nil)),
+            .saveQueue(StoredQueue(name: "q1", durable: true, exclusive: false, autoDelete: false, arguments: [])),
+            .saveBinding(StoredBinding(exchange: "ex", queue: "q1", routingKey: "", arguments: arguments)),
+            .saveBinding(StoredBinding(exchange: "gone", queue: "q1", routingKey: "")),
+            .deleteExchange(name: "gone"),
+            .saveQueueMessage(try stored(1, "one")), .saveQueueMessage(try stored(2, "two")),
+            .saveQueueMessage(try stored(3, "three")), .deleteQueueMessages(queue: "q1", ids: [1, 3]),
+        ])
+        var state = try harness.restart()
+        #expect(
+            state.exchanges == [
+                StoredExchange(
+                    name: "ex", type: "headers", autoDelete: false, internal: false, alternateExchange: "alt")
+            ])
+        #expect(state.bindings.map(\.exchange) == ["ex"])
+        #expect(
+            StoredQueueCodec.decodeArguments(state.bindings[0].arguments) == [
+                "x-match": .string("any"), "n": .integer(-3),
+            ])
+        #expect(state.queueMessages.map(\.id) == [2])
+        let message = try #require(state.queueMessages.first)
+        #expect(message.routingKeys == ["k", "cc"] && message.redelivered && message.priority == 3)
+        #expect(StoredQueueCodec.decodeDeaths(message.deaths)?.first?.count == 2)
+        #expect(String(buffer: message.message.payload) == "two")
+        try await harness.write([.deleteQueue(name: "q1")])
+        state = try harness.restart()
+        #expect(state.queueMessages.isEmpty && state.queues.isEmpty)
+    }
+
+    @Test func queueCodecRefusesTruncatedValues() {
+        let deaths = StoredQueueCodec.encode(deaths: [
+            DeathRecord(
+                queue: "q", reason: .rejected, exchange: "", routingKeys: ["r"], time: 1, originalExpiration: "5")
+        ])
+        #expect(StoredQueueCodec.decodeDeaths(deaths)?.first?.originalExpiration == "5")
+        for length in 1..<deaths.count { #expect(StoredQueueCodec.decodeDeaths(Array(deaths[..<length])) == nil) }
+        let arguments = StoredQueueCodec.encode(arguments: ["b": .bytes([1, 2]), "d": .double(1.5), "v": .void])
+        for length in 1..<arguments.count {
+            #expect(StoredQueueCodec.decodeArguments(Array(arguments[..<length])) == nil)
+        }
+    }
+
     @Test(arguments: Kind.allCases) func batchesCompleteInSubmissionOrder(kind: Kind) async throws {
         let harness = try Harness(kind)
         let topic = try Topic("t")

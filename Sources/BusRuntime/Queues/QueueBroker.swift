@@ -93,9 +93,9 @@ package final class QueueBroker: @unchecked Sendable {
 
     /// `queue.declare`: the queue, made on `loop` for connection `owner` unless it exists (then it must be
     /// equivalent, 406, and not another connection's exclusive queue, 405). `created` says which.
-    package func declareQueue(_ declaration: QueueDeclaration, owner: String, on loop: any EventLoop) throws(
-        BrokerRefusal
-    ) -> (host: QueueHost, created: Bool) {
+    package func declareQueue(_ declaration: QueueDeclaration, owner: String, on loop: any EventLoop)
+        throws(BrokerRefusal) -> (host: QueueHost, created: Bool)
+    {
         try locked { () throws(BrokerRefusal) -> (host: QueueHost, created: Bool) in
             if let existing = hosts[declaration.name] {
                 try Self.checkAccess(existing, owner: owner)
@@ -262,10 +262,12 @@ package final class QueueBroker: @unchecked Sendable {
             for binding in state.bindings {
                 guard let host = hosts[binding.queue] else { continue }
                 let arguments = StoredQueueCodec.decodeArguments(binding.arguments) ?? [:]
-                guard (try? table.bind(
-                    ExchangeBinding(
-                        source: binding.exchange, destination: .queue(binding.queue), routingKey: binding.routingKey,
-                        arguments: arguments))) != nil
+                guard
+                    (try? table.bind(
+                        ExchangeBinding(
+                            source: binding.exchange, destination: .queue(binding.queue),
+                            routingKey: binding.routingKey,
+                            arguments: arguments))) != nil
                 else { continue }
                 if binding.exchange == Self.busExchange { busBindings.append((host, binding.routingKey)) }
             }

@@ -195,9 +195,9 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     /// Registers a consumer (on the loop). It receives at once, or with `dispatch` false at the next
     /// dispatch (`resume()`), so a protocol can confirm the consumer before its first delivery.
-    package func addConsumer(_ consumer: QueueConsumer, sink: any QueueConsumerSink, dispatch: Bool = true) throws(
-        BrokerRefusal
-    ) {
+    package func addConsumer(_ consumer: QueueConsumer, sink: any QueueConsumerSink, dispatch: Bool = true)
+        throws(BrokerRefusal)
+    {
         guard !isDeleted else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '/'") }
         try queue.addConsumer(consumer, now: clock())
         sinks[consumer.id] = sink

@@ -29,7 +29,9 @@ package struct AMQPConfiguration: FrontendSettings {
         .integer(
             "max_pending_bytes", \.maxPendingBytes, minimum: 65_536,
             help: "Outbound bytes queued per connection before its consumers pause until it drains."),
-        .integer("max_queues", \.maxQueues, minimum: 1, help: "Queues the broker holds at once (a declare beyond it gets 406)."),
+        .integer(
+            "max_queues", \.maxQueues, minimum: 1,
+            help: "Queues the broker holds at once (a declare beyond it gets 406)."),
     ]
 
     package func validate() throws(FrontendSettingError) {

@@ -113,7 +113,8 @@ extension AMQPConnectionHandler {
                         classID: 60, methodID: 40), on: channel)
             }
             let unroutable =
-                publish.mandatory && broker.isUnroutable(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
+                publish.mandatory
+                && broker.isUnroutable(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
             bus.publish(
                 BusMessage(
                     topic: topic, payload: content.body, headers: headers, publisherID: connectionID, timestamp: now),
@@ -206,7 +207,8 @@ extension AMQPConnectionHandler {
                     loop.execute { [self] in
                         for (index, (number, sequence)) in confirms.enumerated() where sequence != 0 {
                             confirmAnswered(
-                                channel: number, sequence: sequence, accepted: index < accepted.count && accepted[index])
+                                channel: number, sequence: sequence, accepted: index < accepted.count && accepted[index]
+                            )
                         }
                         flushOut()
                     }
@@ -306,7 +308,9 @@ extension AMQPConnectionHandler {
     /// The queue went away under a consumer: `basic.cancel` from the server (RabbitMQ's
     /// consumer_cancel_notify).
     func consumerCancelledByServer(_ consumer: AMQPConsumer) {
-        guard let channel = channels[consumer.channelNumber], channel.consumers[consumer.tag] === consumer else { return }
+        guard let channel = channels[consumer.channelNumber], channel.consumers[consumer.tag] === consumer else {
+            return
+        }
         channel.consumers[consumer.tag] = nil
         write(.basic(.cancel(consumerTag: consumer.tag, noWait: true)), channel: channel.number)
         flushOut()

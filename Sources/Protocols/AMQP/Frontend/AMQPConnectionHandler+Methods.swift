@@ -140,7 +140,9 @@ extension AMQPConnectionHandler {
                 return fail(error, on: channel, classID: 50, methodID: 30)
             }
             awaitAnswer(from: host, { $0.purge() }) { handler, purged in
-                if !noWait { handler.write(.queue(.purgeOk(messageCount: UInt32(clamping: purged))), channel: channel.number) }
+                if !noWait {
+                    handler.write(.queue(.purgeOk(messageCount: UInt32(clamping: purged))), channel: channel.number)
+                }
             }
         case .delete(let delete):
             let host: QueueHost
@@ -153,11 +155,14 @@ extension AMQPConnectionHandler {
                 return fail(error, on: channel, classID: 50, methodID: 40)
             }
             let (ifUnused, ifEmpty) = (delete.ifUnused, delete.ifEmpty)
-            awaitAnswer(from: host, { host -> Result<Int, BrokerRefusal> in
-                do throws(BrokerRefusal) {
-                    return .success(try host.delete(ifUnused: ifUnused, ifEmpty: ifEmpty))
-                } catch { return .failure(error) }
-            }) { handler, result in
+            awaitAnswer(
+                from: host,
+                { host -> Result<Int, BrokerRefusal> in
+                    do throws(BrokerRefusal) {
+                        return .success(try host.delete(ifUnused: ifUnused, ifEmpty: ifEmpty))
+                    } catch { return .failure(error) }
+                }
+            ) { handler, result in
                 switch result {
                 case .success(let count):
                     if !delete.noWait {
@@ -206,17 +211,23 @@ extension AMQPConnectionHandler {
                 name: name, durable: declare.durable, exclusive: declare.exclusive, autoDelete: declare.autoDelete,
                 arguments: try AMQPQueueArgumentParser.parse(declare.arguments, queue: name),
                 declaredArguments: AMQPMessageMapping.headerValues(declare.arguments))
-            if broker.queues.count >= services.configuration.maxQueues, (try? broker.queue(name, owner: connectionID)) == nil {
+            if broker.queues.count >= services.configuration.maxQueues,
+                (try? broker.queue(name, owner: connectionID)) == nil
+            {
                 throw BrokerRefusal(
                     .preconditionFailed,
-                    "cannot declare queue '\(name)': queue limit in vhost '/' (\(services.configuration.maxQueues)) is reached")
+                    "cannot declare queue '\(name)': queue limit in vhost '/' (\(services.configuration.maxQueues)) is reached"
+                )
             }
             let (host, created) = try broker.declareQueue(declaration, owner: connectionID, on: eventLoop)
             if created { return answer(self, name, (0, 0)) }
-            awaitAnswer(from: host, { host in
-                host.touch()
-                return (host.readyCount, host.consumerCount)
-            }) { handler, counts in answer(handler, name, counts) }
+            awaitAnswer(
+                from: host,
+                { host in
+                    host.touch()
+                    return (host.readyCount, host.consumerCount)
+                }
+            ) { handler, counts in answer(handler, name, counts) }
         } catch {
             fail(error, on: channel, classID: 50, methodID: 10)
         }
@@ -229,7 +240,8 @@ extension AMQPConnectionHandler {
         do throws(BrokerRefusal) {
             let host = try broker.queue(queue, owner: connectionID)
             try broker.bindQueue(
-                host, exchange: exchange, key: key, arguments: AMQPMessageMapping.headerValues(arguments), unbind: unbind)
+                host, exchange: exchange, key: key, arguments: AMQPMessageMapping.headerValues(arguments),
+                unbind: unbind)
         } catch {
             return fail(error, on: channel, classID: 50, methodID: unbind ? 50 : 20)
         }

@@ -294,8 +294,12 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     func requestClose(_ reason: CloseReason) {
         eventLoop.execute {
             switch reason {
-            case .shutdown: self.run(self.machine.closeRequested(.connectionForced, "broker forced connection closure with reason 'shutdown'"))
-            case .administrative: self.run(self.machine.closeRequested(.connectionForced, "Closed via management plugin"))
+            case .shutdown:
+                self.run(
+                    self.machine.closeRequested(
+                        .connectionForced, "broker forced connection closure with reason 'shutdown'"))
+            case .administrative:
+                self.run(self.machine.closeRequested(.connectionForced, "Closed via management plugin"))
             case .slowConsumer, .keepAliveTimeout: self.run(self.machine.closeRequested(.connectionForced, "\(reason)"))
             }
             self.flushOut()

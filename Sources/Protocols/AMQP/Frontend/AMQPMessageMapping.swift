@@ -19,7 +19,9 @@ enum AMQPMessageMapping {
         var userProperties: [UserProperty] = []
         if let table = properties.headers {
             for field in table.fields {
-                if let text = field.value.stringValue { userProperties.append(UserProperty(name: field.name, value: text)) }
+                if let text = field.value.stringValue {
+                    userProperties.append(UserProperty(name: field.name, value: text))
+                }
             }
         }
         return MessageHeaders(

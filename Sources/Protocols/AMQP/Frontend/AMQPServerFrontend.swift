@@ -26,7 +26,8 @@ package struct AMQPServerFrontend: Frontend {
         let restored = services.broker.restore(
             state, loops: context.bus.shards.map(\.eventLoop),
             parseArguments: { values, queue in try? AMQPQueueArgumentParser.parse(values, queue: queue) })
-        return "AMQP: \(restored.exchanges) durable exchanges, \(restored.queues) durable queues, \(restored.messages) persistent messages"
+        return
+            "AMQP: \(restored.exchanges) durable exchanges, \(restored.queues) durable queues, \(restored.messages) persistent messages"
     }
 
     package func makeServices() -> [any Service] {

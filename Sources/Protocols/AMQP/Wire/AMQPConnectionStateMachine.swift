@@ -164,7 +164,8 @@ package struct AMQPConnectionStateMachine {
                 .exception(.notImplemented, "connection.update-secret is not supported", classID: 10, methodID: 70))
         default:
             let name = AMQPMethod.name(classID: AMQPConnectionMethod.classID, methodID: method.methodID)
-            return fail(.exception(.commandInvalid, "unexpected method \(name)", classID: 10, methodID: method.methodID))
+            return fail(
+                .exception(.commandInvalid, "unexpected method \(name)", classID: 10, methodID: method.methodID))
         }
     }
 
