@@ -195,7 +195,7 @@ protocolTargets += [
     .testTarget(
         name: "AMQPTests",
         dependencies: [
-            "SwitchboardTestSupport", "AMQPWire",
+            "SwitchboardTestSupport", "AMQPWire", "AMQPFrontend", "BusCore", "BusRuntime", "FrontendKit",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ],

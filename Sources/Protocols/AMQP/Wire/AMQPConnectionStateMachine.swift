@@ -31,6 +31,12 @@ package struct AMQPConnectionStateMachine {
         package var channelMax: UInt16
         /// Seconds; 0 turns heartbeats off.
         package var heartbeatSeconds: UInt16
+
+        package init(frameMax: Int, channelMax: UInt16, heartbeatSeconds: UInt16) {
+            self.frameMax = frameMax
+            self.channelMax = channelMax
+            self.heartbeatSeconds = heartbeatSeconds
+        }
     }
 
     /// What the handler does next.
@@ -247,29 +253,16 @@ package struct AMQPConnectionStateMachine {
 
     // MARK: - Rules
 
-    /// tune-ok: the client's frame-max may lower ours but not go under 4096 (§4.2.3: 0 means "no limit",
-    /// which we read as ours); channel-max likewise; the heartbeat is the client's choice (0: off).
+    /// tune-ok: checked as RabbitMQ checks it (`AMQPConnectionTune.validateTuneOk`, 530 on a raise);
+    /// the heartbeat is the client's choice (0: off).
     private mutating func tuneOkReceived(_ tune: AMQPConnectionTune) -> Action {
-        let frameMax = tune.frameMax == 0 ? limits.frameMax : Int(tune.frameMax)
-        guard frameMax >= AMQPLimits.minFrameMax else {
-            return fail(
-                .exception(
-                    .notAllowed, "frame_max=\(frameMax) < \(AMQPLimits.minFrameMax) min_size", classID: 10,
-                    methodID: 31))
+        do {
+            try tune.validateTuneOk(limits: limits)
+        } catch {
+            return fail(error)
         }
-        guard frameMax <= limits.frameMax else {
-            return fail(
-                .exception(
-                    .notAllowed, "frame_max=\(frameMax) > \(limits.frameMax) max_size", classID: 10, methodID: 31))
-        }
-        let channelMax = tune.channelMax == 0 ? limits.channelMax : min(tune.channelMax, limits.channelMax)
-        if tune.channelMax > limits.channelMax {
-            return fail(
-                .exception(
-                    .notAllowed, "channel_max=\(tune.channelMax) > \(limits.channelMax) max", classID: 10, methodID: 31
-                ))
-        }
-        let negotiated = Negotiated(frameMax: frameMax, channelMax: channelMax, heartbeatSeconds: tune.heartbeat)
+        let negotiated = Negotiated(
+            frameMax: Int(tune.frameMax), channelMax: tune.channelMax, heartbeatSeconds: tune.heartbeat)
         self.negotiated = negotiated
         state = .awaitingOpen
         return .tuned(negotiated)
