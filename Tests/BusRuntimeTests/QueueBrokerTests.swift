@@ -1,0 +1,135 @@
+import BusCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Storage
+import Testing
+
+@testable import BusRuntime
+
+/// The queue runtime across real event loops: a queue on one loop, its publisher and consumer on the
+/// other; `amq.topic` bindings as bus subscriptions; durable queues in the store and back.
+@Suite struct QueueBrokerTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    var loops: [any EventLoop] { Array(group.makeIterator()) }
+
+    /// A consumer that records what it got, on its loop.
+    final class Sink: QueueConsumerSink, @unchecked Sendable {
+        let eventLoop: any EventLoop
+        private let received = NIOLockedValueBox<[String]>([])
+        private let cancelled = NIOLockedValueBox(false)
+        let accepting = NIOLockedValueBox(true)
+        init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+        var acceptsDeliveries: Bool { accepting.withLockedValue { $0 } }
+        func deliver(_ delivery: QueueDelivery<BrokeredMessage>, from host: QueueHost) {
+            eventLoop.preconditionInEventLoop()
+            let body = String(buffer: delivery.message.payload.message.payload)
+            received.withLockedValue { $0.append(body) }
+            let id = delivery.message.id
+            host.perform { $0.ack([id]) }
+        }
+        func flushQueueDeliveries() {}
+        func queueCancelled(_ consumer: QueueConsumerID, host: QueueHost) { cancelled.withLockedValue { $0 = true } }
+        var bodies: [String] { received.withLockedValue { $0 } }
+        var wasCancelled: Bool { cancelled.withLockedValue { $0 } }
+    }
+
+    static func publication(_ body: String, persistent: Bool = false) -> QueuePublication {
+        let message = BusMessage(topic: Topic(trusted: "$amqp/queue"), payload: ByteBuffer(string: body), timestamp: 0)
+        return QueuePublication(
+            message: BrokeredMessage(message: message), bytes: body.utf8.count, persistent: persistent, exchange: "",
+            routingKeys: ["q"])
+    }
+
+    @Test func publishesFromAnotherLoopReachAConsumerInOrder() async throws {
+        let bus = Bus(eventLoops: loops)
+        let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+        let (host, created) = try broker.declareQueue(.init(name: "q"), owner: "c1", on: loops[1])
+        #expect(created)
+        let sink = Sink(eventLoop: loops[0])
+        try await loops[1].submit {
+            try host.addConsumer(QueueConsumer(id: QueueConsumerID(1), prefetch: 10), sink: sink)
+        }.get()
+        try await loops[0].submit {
+            let targets = try broker.route(exchange: "", routingKeys: ["q"])
+            #expect(targets.map(\.name) == ["q"])
+            for index in 0..<500 { targets[0].perform { $0.enqueue([Self.publication("\(index)")]) } }
+        }.get()
+        #expect(await eventually { sink.bodies.count == 500 })
+        #expect(sink.bodies == (0..<500).map { "\($0)" })
+        #expect(try await loops[1].submit { host.unackedCount + host.readyCount }.get() == 0)
+    }
+
+    @Test func amqTopicBindingsAreBusSubscriptions() async throws {
+        let bus = Bus(eventLoops: loops)
+        let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+        let (host, _) = try broker.declareQueue(.init(name: "sensors"), owner: "c1", on: loops[1])
+        try broker.bindQueue(host, exchange: "amq.topic", key: "room.*.temp")
+        try broker.bindQueue(host, exchange: "amq.topic", key: "room.#")  // overlapping: still one copy
+        try broker.bindQueue(host, exchange: "amq.topic", key: "alerts.#.fire")  // approximated, then checked
+        let sink = Sink(eventLoop: loops[1])
+        #expect(await eventually { bus.registry.count == 3 })
+        try await loops[1].submit { try host.addConsumer(QueueConsumer(id: QueueConsumerID(1)), sink: sink) }.get()
+        try await loops[0].submit {
+            for topic in ["room/a/temp", "alerts/eu/fire", "alerts/eu/smoke"] {
+                bus.publish(
+                    BusMessage(topic: try! Topic(topic), payload: ByteBuffer(string: topic), timestamp: 0), on: loops[0]
+                )
+            }
+        }.get()
+        #expect(await eventually { sink.bodies.count == 2 })
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(sink.bodies == ["room/a/temp", "alerts/eu/fire"])
+    }
+
+    @Test func deletingAQueueCancelsItsConsumersAndUnbindsIt() async throws {
+        let bus = Bus(eventLoops: loops)
+        let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+        let (host, _) = try broker.declareQueue(.init(name: "gone"), owner: "c1", on: loops[0])
+        try broker.bindQueue(host, exchange: "amq.topic", key: "x")
+        let sink = Sink(eventLoop: loops[1])
+        try await loops[0].submit { try host.addConsumer(QueueConsumer(id: QueueConsumerID(1)), sink: sink) }.get()
+        let count = try await loops[0].submit { try host.delete(ifUnused: false, ifEmpty: false) }.get()
+        #expect(count == 0)
+        #expect(await eventually { sink.wasCancelled })
+        #expect(throws: BrokerRefusal.self) { try broker.queue("gone", owner: "c1") }
+        #expect(await eventually { bus.registry.count == 0 })
+    }
+
+    @Test func durableQueuesAndPersistentMessagesComeBackFromTheStore() async throws {
+        let store = MemoryStore()
+        do {
+            let bus = Bus(eventLoops: loops, store: store)
+            let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+            let (host, _) = try broker.declareQueue(
+                .init(name: "orders", durable: true, declaredArguments: ["x-max-priority": .integer(5)]), owner: "c1",
+                on: loops[0])
+            try broker.bindQueue(host, exchange: "amq.direct", key: "orders")
+            let stored = try await loops[0].submit {
+                let promise = loops[0].makePromise(of: [Bool].self)
+                host.enqueue([Self.publication("kept", persistent: true), Self.publication("transient")]) {
+                    promise.succeed($0)
+                }
+                return promise.futureResult
+            }.get().get()
+            #expect(stored == [true, true])
+        }
+        let state = try store.load()
+        #expect(state.queues.map(\.name) == ["orders"] && state.queueMessages.count == 1)
+        let bus = Bus(eventLoops: loops, store: store)
+        let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+        var parsed: [String: HeaderValue] = [:]
+        let restored = broker.restore(state, loops: loops) { values, _ in
+            parsed = values
+            return QueueArguments(maxPriority: 5)
+        }
+        #expect(restored.queues == 1 && restored.messages == 1 && parsed == ["x-max-priority": .integer(5)])
+        #expect(try broker.route(exchange: "amq.direct", routingKeys: ["orders"]).map(\.name) == ["orders"])
+        let host = try broker.queue("orders", owner: "c2")
+        let got = try await host.eventLoop.submit { host.get(autoAck: true)?.message?.payload.message.payload }.get()
+        #expect(got.map { String(buffer: $0) } == "kept")
+        #expect(
+            await eventually { (try? store.load().queueMessages.isEmpty) == true }, "an auto-acked get leaves the store"
+        )
+    }
+}
