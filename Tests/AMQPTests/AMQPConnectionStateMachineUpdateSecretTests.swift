@@ -1,0 +1,60 @@
+import AMQPWire
+import NIOCore
+import Testing
+
+/// connection.update-secret (RabbitMQ's extension, class 10 method 70): the handler checks the secret,
+/// then update-secret-ok or RabbitMQ's 530 (rabbit_reader, `handle_method0`). pika's acceptance suite
+/// sends one on an open connection (`TestUpdateSecret`).
+@Suite struct AMQPConnectionStateMachineUpdateSecretTests {
+    static let now = NIODeadline.uptimeNanoseconds(0)
+
+    /// A machine through the handshake: header, start-ok (PLAIN guest/guest), tune-ok, open.
+    static func openMachine() -> AMQPConnectionStateMachine {
+        var machine = AMQPConnectionStateMachine(limits: AMQPLimits(), now: now)
+        #expect(machine.protocolHeaderReceived(.amqp0_9_1, now: now) == .sendStart)
+        let startOk = AMQPConnectionStartOk(
+            clientProperties: AMQPFieldTable(), mechanism: "PLAIN", response: ByteBuffer(string: "\0guest\0guest"),
+            locale: "en_US")
+        guard case .authenticate = machine.connectionMethodReceived(.startOk(startOk)) else {
+            Issue.record("start-ok did not ask for authentication")
+            return machine
+        }
+        guard case .sendTune = machine.authenticated(true) else {
+            Issue.record("no tune after authentication")
+            return machine
+        }
+        guard case .tuned = machine.connectionMethodReceived(.tuneOk(AMQPConnectionTune(limits: AMQPLimits()))) else {
+            Issue.record("tune-ok refused")
+            return machine
+        }
+        #expect(machine.connectionMethodReceived(.open(virtualHost: "/")) == .sendOpenOk)
+        return machine
+    }
+
+    @Test func acceptedSecretIsAnsweredWithUpdateSecretOk() {
+        var machine = Self.openMachine()
+        let secret = ByteBuffer(string: "new_secret")
+        #expect(machine.connectionMethodReceived(.updateSecret(newSecret: secret, reason: "reason")) == .checkSecret(secret))
+        #expect(machine.secretChecked(true) == .sendUpdateSecretOk)
+        #expect(machine.isOpen)
+    }
+
+    @Test func refusedSecretClosesWithNotAllowed() {
+        var machine = Self.openMachine()
+        _ = machine.connectionMethodReceived(.updateSecret(newSecret: ByteBuffer(string: "x"), reason: "r"))
+        #expect(
+            machine.secretChecked(false)
+                == .sendClose(
+                    AMQPClose(
+                        replyCode: 530, replyText: "NOT_ALLOWED - New secret was refused by one of the backends",
+                        classID: 10, methodID: 70)))
+        #expect(machine.isClosing)
+    }
+
+    @Test func checkAnsweredAfterACloseIsDropped() {
+        var machine = Self.openMachine()
+        _ = machine.connectionMethodReceived(.updateSecret(newSecret: ByteBuffer(string: "x"), reason: "r"))
+        _ = machine.closeRequested(.connectionForced, "shutdown")
+        #expect(machine.secretChecked(true) == AMQPConnectionStateMachine.Action.none)
+    }
+}
