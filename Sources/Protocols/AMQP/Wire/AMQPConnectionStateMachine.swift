@@ -160,7 +160,8 @@ package struct AMQPConnectionStateMachine {
             return tuneOkReceived(tune)
         case (.awaitingOpen, .open(let virtualHost)):
             guard virtualHost == "/" || virtualHost.isEmpty else {
-                return fail(.exception(.notAllowed, "vhost '\(virtualHost)' not found", classID: 10, methodID: 40))
+                // RabbitMQ's text, the name unquoted (rabbit_reader: "vhost ~s not found").
+                return fail(.exception(.notAllowed, "vhost \(virtualHost) not found", classID: 10, methodID: 40))
             }
             state = .open
             return .sendOpenOk

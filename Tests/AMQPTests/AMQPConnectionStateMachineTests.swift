@@ -2,14 +2,16 @@ import AMQPWire
 import NIOCore
 import Testing
 
-/// connection.update-secret (RabbitMQ's extension, class 10 method 70): the handler checks the secret,
-/// then update-secret-ok or RabbitMQ's 530 (rabbit_reader, `handle_method0`). pika's acceptance suite
-/// sends one on an open connection (`TestUpdateSecret`).
-@Suite struct AMQPConnectionStateMachineUpdateSecretTests {
+/// Channel 0 as event → action sequences, for the rules pika's acceptance suite checks: connection.open's
+/// vhost (`TestZ_AccessDenied`), connection.update-secret (RabbitMQ's extension, class 10 method 70;
+/// `TestUpdateSecret`): the handler checks the secret, then update-secret-ok or RabbitMQ's 530
+/// (rabbit_reader, `handle_method0`).
+@Suite struct AMQPConnectionStateMachineTests {
     static let now = NIODeadline.uptimeNanoseconds(0)
 
-    /// A machine through the handshake: header, start-ok (PLAIN guest/guest), tune-ok, open.
-    static func openMachine() -> AMQPConnectionStateMachine {
+    /// A machine through the handshake: header, start-ok (PLAIN guest/guest), tune-ok, and with `open`
+    /// connection.open of "/".
+    static func openMachine(open: Bool = true) -> AMQPConnectionStateMachine {
         var machine = AMQPConnectionStateMachine(limits: AMQPLimits(), now: now)
         #expect(machine.protocolHeaderReceived(.amqp0_9_1, now: now) == .sendStart)
         let startOk = AMQPConnectionStartOk(
@@ -27,14 +29,25 @@ import Testing
             Issue.record("tune-ok refused")
             return machine
         }
-        #expect(machine.connectionMethodReceived(.open(virtualHost: "/")) == .sendOpenOk)
+        if open { #expect(machine.connectionMethodReceived(.open(virtualHost: "/")) == .sendOpenOk) }
         return machine
+    }
+
+    @Test func unknownVirtualHostClosesWithRabbitMQsText() {
+        var machine = Self.openMachine(open: false)
+        #expect(
+            machine.connectionMethodReceived(.open(virtualHost: "no-such-vhost"))
+                == .sendClose(
+                    AMQPClose(
+                        replyCode: 530, replyText: "NOT_ALLOWED - vhost no-such-vhost not found", classID: 10,
+                        methodID: 40)))
     }
 
     @Test func acceptedSecretIsAnsweredWithUpdateSecretOk() {
         var machine = Self.openMachine()
         let secret = ByteBuffer(string: "new_secret")
-        #expect(machine.connectionMethodReceived(.updateSecret(newSecret: secret, reason: "reason")) == .checkSecret(secret))
+        let update = AMQPConnectionMethod.updateSecret(newSecret: secret, reason: "reason")
+        #expect(machine.connectionMethodReceived(update) == .checkSecret(secret))
         #expect(machine.secretChecked(true) == .sendUpdateSecretOk)
         #expect(machine.isOpen)
     }
