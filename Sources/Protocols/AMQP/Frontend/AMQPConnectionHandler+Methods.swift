@@ -79,12 +79,9 @@ extension AMQPConnectionHandler {
                     _ = try broker.existingExchange(declare.exchange)
                 } else {
                     guard let type = ExchangeType(rawValue: declare.type) else {
-                        // RabbitMQ: a type no plugin provides is a hard error.
-                        return run(
-                            machine.errorRaised(
-                                .exception(
-                                    .commandInvalid, "invalid exchange type '\(declare.type)'", classID: 40,
-                                    methodID: 10)))
+                        // RabbitMQ 4 (rabbit_exchange:check_type): 406 on the channel; 3.10 closed the connection
+                        // with 503 COMMAND_INVALID.
+                        throw BrokerRefusal(.preconditionFailed, "unknown exchange type '\(declare.type)'")
                     }
                     try broker.declareExchange(
                         ExchangeDefinition(

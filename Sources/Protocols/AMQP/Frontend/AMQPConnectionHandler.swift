@@ -39,6 +39,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         [:]
     /// The client said it understands `basic.cancel` from the server (capabilities).
     var cancelNotifications = false
+    /// The login's password was a JWT: connection.update-secret brings the next token.
+    private var loggedInWithToken = false
 
     init(services: AMQPServices) {
         self.services = services
@@ -326,6 +328,10 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             channelMax = negotiated.channelMax
         case .sendOpenOk:
             write(.connection(.openOk), channel: 0)
+        case .checkSecret(let secret):
+            checkSecret(String(buffer: secret))
+        case .sendUpdateSecretOk:
+            write(.connection(.updateSecretOk), channel: 0)
         case .sendClose(let close):
             write(.connection(.close(close)), channel: 0)
             machine.closeSent(now: eventLoop.now)
@@ -347,10 +353,11 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         // Every AMQP client logs in; RabbitMQ's default login, guest/guest, is the anonymous client when
         // the server allows anonymous access.
         let anonymous = services.authenticator.allowsAnonymous && sasl.username == "guest" && sasl.password == "guest"
+        loggedInWithToken = !anonymous && Self.looksLikeJWT(sasl.password)
         let credentials =
             anonymous
             ? ClientCredentials(clientID: connectionID)
-            : Self.looksLikeJWT(sasl.password)
+            : loggedInWithToken
                 ? ClientCredentials(token: sasl.password, clientID: connectionID)
                 : ClientCredentials(
                     username: sasl.username, password: sasl.password, clientID: connectionID,
@@ -376,6 +383,34 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             services.counters.countAuthenticationFailure()
             run(machine.authenticated(false))
         }
+    }
+
+    /// connection.update-secret: a connection that logged in with a JWT presents its next token, which
+    /// must be accepted and name the same user; its permissions and expiry then replace the old ones
+    /// (RabbitMQ's OAuth 2 backend). A password login has nothing to refresh: RabbitMQ's internal backend
+    /// accepts any new secret, and so does this.
+    private func checkSecret(_ secret: String, prepared: Bool = false) {
+        guard loggedInWithToken else { return run(machine.secretChecked(true)) }
+        let credentials = ClientCredentials(token: secret, clientID: connectionID)
+        if !prepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
+            inbound.hold()
+            preparing.whenComplete { [self] _ in
+                inbound.release()
+                guard context != nil else { return }
+                checkSecret(secret, prepared: true)
+                processInbound()
+                flushOut()
+            }
+            return
+        }
+        guard case .accepted(let identity) = services.authenticator.authenticate(credentials),
+            identity.userID == lifecycle.identity.userID
+        else {
+            services.counters.countAuthenticationFailure()
+            return run(machine.secretChecked(false))
+        }
+        lifecycle.identity = identity
+        run(machine.secretChecked(true))
     }
 
     /// A JWT as the password (RabbitMQ's OAuth 2 plugin: any user name, the token as password).

@@ -55,6 +55,11 @@ package struct AMQPConnectionStateMachine {
         case tuned(Negotiated)
         /// Send connection.open-ok: channels may open.
         case sendOpenOk
+        /// Check the new secret of connection.update-secret against the login, then call
+        /// `secretChecked(_:)`.
+        case checkSecret(ByteBuffer)
+        /// Send connection.update-secret-ok: the new secret replaced the old one.
+        case sendUpdateSecretOk
         /// Send connection.close with this reason; close the socket once close-ok comes or the grace
         /// period passes.
         case sendClose(AMQPClose)
@@ -161,13 +166,14 @@ package struct AMQPConnectionStateMachine {
             return tuneOkReceived(tune)
         case (.awaitingOpen, .open(let virtualHost)):
             guard virtualHost == "/" || virtualHost.isEmpty else {
-                return fail(.exception(.notAllowed, "vhost '\(virtualHost)' not found", classID: 10, methodID: 40))
+                // RabbitMQ's text, the name unquoted (rabbit_reader: "vhost ~s not found").
+                return fail(.exception(.notAllowed, "vhost \(virtualHost) not found", classID: 10, methodID: 40))
             }
             state = .open
             return .sendOpenOk
-        case (.open, .updateSecret):
-            return fail(
-                .exception(.notImplemented, "connection.update-secret is not supported", classID: 10, methodID: 70))
+        case (.open, .updateSecret(let secret, _)):
+            // RabbitMQ (rabbit_reader): the auth backend checks the secret; update-secret-ok, or 530.
+            return .checkSecret(secret)
         default:
             let name = AMQPMethod.name(classID: AMQPConnectionMethod.classID, methodID: method.methodID)
             return fail(
@@ -184,6 +190,20 @@ package struct AMQPConnectionStateMachine {
         guard accepted else { return fail(.authenticationFailed(mechanism: mechanism)) }
         state = .awaitingTuneOk
         return .sendTune(AMQPConnectionTune(limits: limits))
+    }
+
+    /// The new secret of connection.update-secret was checked (`secretChecked`): update-secret-ok, or
+    /// RabbitMQ's 530 NOT_ALLOWED when the backend refused it (rabbit_reader, `handle_method0`).
+    package mutating func secretChecked(_ accepted: Bool) -> Action {
+        guard case .open = state else {
+            if isClosing { return .none }
+            preconditionFailure("secret checked outside an open connection")
+        }
+        guard accepted else {
+            return fail(
+                .exception(.notAllowed, "New secret was refused by one of the backends", classID: 10, methodID: 70))
+        }
+        return .sendUpdateSecretOk
     }
 
     /// A frame for a channel arrived before the connection was open (`channelFrameBeforeOpen`).
