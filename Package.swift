@@ -184,6 +184,7 @@ protocolTargets += [
         dependencies: [
             "BusCore", "BusRuntime", "FrontendKit", "AMQPWire", "Storage",
             .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),

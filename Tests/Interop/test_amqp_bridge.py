@@ -1,15 +1,17 @@
 """AMQP on the one bus (DESIGN.md §2): `amq.topic` is the bus, so a publish there reaches MQTT, NATS and
 WebSocket subscribers, and their publishes reach queues bound to `amq.topic` (routing key `a.b.c` ⇄
-topic `a/b/c`). Also aio-pika (asyncio) request/reply and Debian's amqp-tools."""
+topic `a/b/c`). Also aio-pika (asyncio) request/reply Debian's amqp-tools, and RabbitMQ's direct reply-to."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 
 import aio_pika
 import nats
 import pika
+import pytest
 
 from amqp_support import connect, drain
 from interop import run, unique, ws_clients
@@ -108,3 +110,44 @@ def test_amqp_tools_publish_and_consume(server):
             ["amqp-consume", "-u", url, "-q", queue, "-c", "1", "cat"], check=True, timeout=10, capture_output=True)
         assert out.stdout == b"hello from amqp-tools"
         ch.queue_delete(queue)
+
+
+def test_direct_reply_to_rpc(server):
+    """RabbitMQ's direct reply-to: the requester consumes `amq.rabbitmq.reply-to` (no-ack), publishes with
+    that reply-to, and the server's answer comes straight back through the default exchange."""
+    with connect(server) as server_conn, connect(server) as client_conn:
+        service = server_conn.channel()
+        requests = service.queue_declare(queue="", exclusive=True).method.queue
+
+        def answer(ch, method, props, body):
+            assert props.reply_to.startswith("amq.rabbitmq.reply-to.")
+            ch.basic_publish("", props.reply_to, body[::-1], pika.BasicProperties(correlation_id=props.correlation_id))
+            ch.basic_ack(method.delivery_tag)
+
+        service.basic_consume(requests, answer)
+        client = client_conn.channel()
+        replies: list = []
+        client.basic_consume("amq.rabbitmq.reply-to", lambda ch, m, p, body: replies.append((p.correlation_id, body)),
+                             auto_ack=True)
+        client.basic_publish("", requests, b"olleh", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to",
+                                                                           correlation_id="7"))
+        deadline = time.monotonic() + 5
+        while not replies and time.monotonic() < deadline:
+            server_conn.process_data_events(time_limit=0.05)
+            client_conn.process_data_events(time_limit=0.05)
+        assert replies == [("7", b"hello")]
+
+
+def test_direct_reply_to_needs_a_no_ack_consumer_first(server):
+    from pika.exceptions import ChannelClosedByBroker
+
+    with connect(server) as conn:
+        ch = conn.channel()
+        with pytest.raises(ChannelClosedByBroker) as error:
+            ch.basic_publish("", "anything", b"x", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+            ch.queue_declare(queue="", exclusive=True)
+        assert error.value.reply_code == 406 and "fast reply consumer does not exist" in error.value.reply_text
+        ch = conn.channel()
+        with pytest.raises(ChannelClosedByBroker) as error:
+            ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=False)
+        assert error.value.reply_code == 406

@@ -46,6 +46,8 @@ final class AMQPChannel {
     /// `basic.qos` prefetch-count for consumers started after it (per consumer, RabbitMQ's reading).
     var prefetchCount = 0
     var nextConsumerTag = 1
+    /// The channel's direct reply-to consumer, if it started one.
+    var directReply: DirectReplyConsumer?
 
     init(number: UInt16, limits: AMQPLimits) {
         self.number = number

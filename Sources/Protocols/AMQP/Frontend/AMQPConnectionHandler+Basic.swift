@@ -2,6 +2,7 @@ import AMQPWire
 import BusCore
 import BusRuntime
 import FrontendKit
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The basic class (AMQP 0-9-1 §1.8): publishing (with `mandatory`, publisher confirms and
@@ -23,6 +24,10 @@ extension AMQPConnectionHandler {
         case .consume(let consume):
             self.consume(consume, on: channel)
         case .cancel(let tag, let noWait):
+            if let reply = channel.directReply, reply.consumerTag == tag {
+                services.directReplies.withLockedValue { _ = $0.removeValue(forKey: reply.address) }
+                channel.directReply = nil
+            }
             if let consumer = channel.consumers.removeValue(forKey: tag) {
                 let id = consumer.id
                 consumer.host.perform { $0.removeConsumer(id, requeue: false) }
@@ -79,7 +84,18 @@ extension AMQPConnectionHandler {
     /// this loop takes it at once, one on another loop with the rest of this read's batch).
     func publish(_ content: AMQPContentAssembler.Content, on channel: AMQPChannel) {
         guard case .basic(.publish(let publish)) = content.method else { return }
-        let properties = content.properties
+        var properties = content.properties
+        if properties.replyTo == DirectReplyConsumer.queue {
+            // A request that wants its reply on this channel's direct reply-to consumer: the reply address
+            // names it (RabbitMQ's fast reply-to).
+            guard let reply = channel.directReply else {
+                return fail(
+                    .exception(
+                        .preconditionFailed, "fast reply consumer does not exist", classID: 60, methodID: 40),
+                    on: channel)
+            }
+            properties.replyTo = reply.address
+        }
         if let userID = properties.userID, userID != (identity.userID ?? "guest") {
             return fail(
                 .exception(
@@ -124,6 +140,23 @@ extension AMQPConnectionHandler {
             return
         }
 
+        if exchange.isEmpty, publish.routingKey.hasPrefix(DirectReplyConsumer.addressPrefix) {
+            // A reply to a direct reply-to consumer: straight to its channel, wherever it is.
+            let target = services.directReplies.withLockedValue { $0[publish.routingKey] }
+            if let target {
+                let body = content.body
+                let key = publish.routingKey
+                let replyProperties = properties
+                target.connection.eventLoop.execute {
+                    target.connection.deliverDirectReply(
+                        to: target, routingKey: key, properties: replyProperties, body: body)
+                }
+            } else if publish.mandatory {
+                writeReturn(publish, content, on: channel)
+            }
+            if let sequence { writeConfirm(sequence, ack: true, on: channel) }
+            return
+        }
         let hosts: [QueueHost]
         do throws(BrokerRefusal) {
             hosts = try broker.route(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
@@ -243,6 +276,7 @@ extension AMQPConnectionHandler {
     // MARK: - Consumers
 
     private func consume(_ consume: AMQPBasicConsume, on channel: AMQPChannel) {
+        if consume.queue == DirectReplyConsumer.queue { return consumeDirectReplies(consume, on: channel) }
         let host: QueueHost
         do throws(BrokerRefusal) { host = try broker.queue(consume.queue, owner: connectionID) } catch {
             return fail(error, on: channel, classID: 60, methodID: 20)
@@ -283,6 +317,41 @@ extension AMQPConnectionHandler {
             // Deliveries start after consume-ok.
             host.resume()
         }
+    }
+
+    /// `basic.consume` of `amq.rabbitmq.reply-to`: no-ack only, one per channel (RabbitMQ's rules and texts).
+    private func consumeDirectReplies(_ consume: AMQPBasicConsume, on channel: AMQPChannel) {
+        guard consume.noAck else {
+            return fail(
+                .exception(.preconditionFailed, "reply consumer cannot acknowledge", classID: 60, methodID: 20),
+                on: channel)
+        }
+        guard channel.directReply == nil else {
+            return fail(
+                .exception(.preconditionFailed, "reply consumer already set", classID: 60, methodID: 20), on: channel)
+        }
+        let tag = consume.consumerTag.isEmpty ? "amq.ctag-" + bus.makeIdentifier() : consume.consumerTag
+        let reply = DirectReplyConsumer(
+            connection: self, channel: channel.number, consumerTag: tag,
+            address: DirectReplyConsumer.addressPrefix + bus.makeIdentifier() + bus.makeIdentifier())
+        channel.directReply = reply
+        services.directReplies.withLockedValue { $0[reply.address] = reply }
+        if !consume.noWait { write(.basic(.consumeOk(consumerTag: tag)), channel: channel.number) }
+    }
+
+    /// A reply for this connection's direct reply-to consumer (on this loop); dropped when the consumer
+    /// is gone, as RabbitMQ drops it.
+    func deliverDirectReply(
+        to target: DirectReplyConsumer, routingKey: String, properties: AMQPBasicProperties, body: ByteBuffer
+    ) {
+        guard let channel = channels[target.channel], channel.directReply?.address == target.address,
+            case .open = channel.state
+        else { return }
+        AMQPDeliveryEncoder.writeDeliver(
+            channel: channel.number, consumerTag: target.consumerTag, deliveryTag: channel.untrackedTag(),
+            redelivered: false, exchange: "", routingKey: routingKey,
+            content: AMQPEncodedContent(properties: properties, body: body), frameMax: frameMax, to: &out)
+        flushOut()
     }
 
     /// A delivery for `consumer` (on this loop). One for a consumer that is gone goes back to its queue.

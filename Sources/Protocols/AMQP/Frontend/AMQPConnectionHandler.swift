@@ -3,6 +3,7 @@ import Atomics
 import BusCore
 import BusRuntime
 import FrontendKit
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One AMQP 0-9-1 connection: decodes frames from the byte stream, runs the connection state machine on
@@ -96,6 +97,10 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Gives back what a closing channel holds: its consumers end (their unacked messages requeued) and
     /// its other unsettled deliveries (basic.get, cancelled consumers) go back to their queues.
     func release(_ channel: AMQPChannel) {
+        if let reply = channel.directReply {
+            services.directReplies.withLockedValue { _ = $0.removeValue(forKey: reply.address) }
+            channel.directReply = nil
+        }
         for (host, ids) in channel.settleAll().groupedByHost() {
             host.perform { $0.reject(ids, requeue: true) }
         }

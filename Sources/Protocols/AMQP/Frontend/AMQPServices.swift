@@ -3,6 +3,7 @@ import Atomics
 import BusCore
 package import BusRuntime
 package import FrontendKit
+import NIOConcurrencyHelpers
 
 /// What every AMQP connection shares: what every frontend shares (`shared`: the bus, the registry,
 /// authentication, metrics, sweepers), the configuration, and the broker of the one virtual host `/`
@@ -15,6 +16,8 @@ package final class AMQPServices: FrontendServices {
     let version = "0.9"
     /// Consumer ids, unique in the server.
     let nextConsumerID = ManagedAtomic<UInt64>(1)
+    /// Direct reply-to consumers (`amq.rabbitmq.reply-to`), by the reply address handed to requesters.
+    let directReplies = NIOLockedValueBox<[String: DirectReplyConsumer]>([:])
 
     package init(
         configuration: AMQPConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
