@@ -360,8 +360,8 @@ let package = Package(
         .executableTarget(
             name: "DecoderFuzz",
             dependencies: [
-                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "Storage",
-                "SwitchboardTestSupport",
+                "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "AMQPWire",
+                "Storage", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/Fuzz/DecoderFuzz",

@@ -1,3 +1,4 @@
+import AMQPWire
 import BusCore
 import FrontendKit
 import MQTTWire
@@ -16,7 +17,7 @@ import SwitchboardTestSupport
 ///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
-    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage
+    case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage, amqp, queuestate
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -105,6 +106,35 @@ enum FuzzTarget: String, CaseIterable {
             let lines = out.readableBytesView.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             precondition(!out.readableBytesView.contains(UInt8(ascii: "\r")), "CR in an event stream field")
             precondition(lines.dropLast().allSatisfy { $0.starts(with: "data: ".utf8) }, "a line is not data:")
+        case .amqp:
+            // A frame stream through one channel's content assembler; what decodes as a method re-encodes to
+            // bytes that decode to the same method.
+            var buffer = ByteBuffer(bytes: bytes)
+            var assembler = AMQPContentAssembler(limits: AMQPLimits())
+            while let frame = try? AMQPFrameDecoder.decodeFrame(&buffer, frameMax: 1 << 16) {
+                if frame.type == .method, let method = try? AMQPMethod.decode(frame.payload, limits: AMQPLimits()) {
+                    var again = ByteBuffer()
+                    method.write(to: &again)
+                    precondition(
+                        (try? AMQPMethod.decode(again, limits: AMQPLimits())) == method,
+                        "AMQP method round trip changed it")
+                }
+                if (try? assembler.frameReceived(frame)) == nil { assembler.reset() }
+            }
+        case .queuestate:
+            // A durable queue's stored x-death history and arguments: nil, or values that encode back to the
+            // same bytes' meaning.
+            let input = Array(bytes)
+            if let deaths = StoredQueueCodec.decodeDeaths(input) {
+                precondition(
+                    StoredQueueCodec.decodeDeaths(StoredQueueCodec.encode(deaths: deaths)) == deaths,
+                    "x-death round trip changed it")
+            }
+            if let arguments = StoredQueueCodec.decodeArguments(input) {
+                let again = StoredQueueCodec.decodeArguments(StoredQueueCodec.encode(arguments: arguments))
+                precondition(
+                    again?.count == arguments.count, "argument round trip changed them")
+            }
         case .storedmessage:
             // A stored row's body: decodes to nil or to a message that encodes back to the same bytes.
             let topic = Topic(trusted: "fuzz/topic")
