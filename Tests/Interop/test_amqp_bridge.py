@@ -151,3 +151,25 @@ def test_direct_reply_to_needs_a_no_ack_consumer_first(server):
         with pytest.raises(ChannelClosedByBroker) as error:
             ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=False)
         assert error.value.reply_code == 406
+
+
+def test_what_amqp_cannot_spell_is_skipped_or_left_out(server):
+    """A topic longer than an AMQP routing key (255 bytes) never reaches a queue; an MQTT 5 content type or
+    user property name longer than an AMQP short string is left out of the delivered properties."""
+    from mqtt_client import V5, props
+    from paho.mqtt.packettypes import PacketTypes
+
+    word = unique("long")
+    with connect(server) as conn:
+        ch = conn.channel()
+        queue = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue, "amq.topic", f"{word}.#")
+        mqtt = Paho(server.mqtt_port, V5)
+        mqtt.publish(f"{word}/" + "x" * 300, b"too long a topic", qos=1)
+        mqtt.publish(f"{word}/ok", b"fits", qos=1, properties=props(
+            PacketTypes.PUBLISH, ContentType="t/" + "y" * 300, UserProperty=[("k", "v"), ("n" * 300, "w")]))
+        got = drain(ch, queue, 1)
+        mqtt.disconnect()
+    assert [body for _, _, body in got] == [b"fits"]
+    _, properties, _ = got[0]
+    assert properties.content_type is None and properties.headers == {"k": "v"}

@@ -338,6 +338,9 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     {
         guard !isDeleted, message.isPublication, message !== lastBusMessage else { return .skipped }
         let routingKey = RoutingKeyMapping.routingKey(forTopic: message.topic.name)
+        // AMQP carries routing keys as short strings (§4.2.5.3: at most 255 bytes); a longer topic has no
+        // AMQP spelling, and no binding key could have named it.
+        guard routingKey.utf8.count <= Self.maxRoutingKeyBytes else { return .skipped }
         if let key = approximateKeys[ObjectIdentifier(subscription)],
             !Self.topicKey(key, matches: routingKey)
         {
@@ -435,6 +438,9 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         deadLetters.append(contentsOf: queue.expire(now: now))
         dispatch(now: now)
     }
+
+    /// The longest routing key a queue takes from the bus (an AMQP short string).
+    static let maxRoutingKeyBytes = 255
 
     /// AMQP topic matching of one binding key (`*` one word, `#` zero or more), for the keys the bus
     /// filter only approximates.

@@ -77,14 +77,19 @@ enum AMQPMessageMapping {
         }
         var properties = AMQPBasicProperties()
         guard !headers.isEmpty else { return properties }
-        properties.contentType = headers.contentType
-        properties.correlationID = headers.correlationID
-        properties.replyTo = headers.replyTo
+        // Other protocols allow longer strings than AMQP's short strings (255 bytes, §4.2.5.3): what does
+        // not fit is left out rather than cut.
+        func short(_ text: String?) -> String? {
+            text.flatMap { $0.utf8.count <= AMQPLimits.maxShortStringBytes ? $0 : nil }
+        }
+        properties.contentType = short(headers.contentType)
+        properties.correlationID = short(headers.correlationID)
+        properties.replyTo = short(headers.replyTo.map { RoutingKeyMapping.routingKey(forTopic: $0) })
         properties.priority = headers.priority
         if (headers.qos ?? 0) > 0 { properties.deliveryMode = 2 }
-        if !headers.userProperties.isEmpty {
-            properties.headers = AMQPFieldTable(
-                headers.userProperties.map { .init(name: $0.name, value: .string($0.value)) })
+        let fields = headers.userProperties.filter { $0.name.utf8.count <= AMQPLimits.maxShortStringBytes }
+        if !fields.isEmpty {
+            properties.headers = AMQPFieldTable(fields.map { .init(name: $0.name, value: .string($0.value)) })
         }
         return properties
     }
