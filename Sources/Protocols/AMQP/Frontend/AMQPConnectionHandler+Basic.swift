@@ -213,12 +213,15 @@ extension AMQPConnectionHandler {
         if !isReading { flushOut() }
     }
 
-    /// The routing key, then the `CC` and `BCC` headers' keys (RabbitMQ's sender-selected distribution).
+    /// The routing key, then the `CC` and `BCC` headers' keys (RabbitMQ's sender-selected distribution;
+    /// keys longer than a routing key may be are ignored).
     private static func routingKeys(_ key: String, _ properties: AMQPBasicProperties) -> [String] {
         guard let headers = properties.headers, headers["CC"] != nil || headers["BCC"] != nil else { return [key] }
         var keys = [key]
         for name in ["CC", "BCC"] {
-            if case .array(let values)? = headers[name] { keys += values.compactMap(\.stringValue) }
+            if case .array(let values)? = headers[name] {
+                keys += values.compactMap(\.stringValue).filter { $0.utf8.count <= AMQPLimits.maxShortStringBytes }
+            }
         }
         return keys
     }

@@ -60,9 +60,12 @@ enum AMQPQueueArgumentParser {
                 arguments.overflow = overflow
             case "x-dead-letter-exchange":
                 guard let text = value.stringValue else { throw invalid(key, "{unacceptable_type,not_a_string}") }
+                // Exchange names and routing keys are short strings (255 bytes) on the wire.
+                guard text.utf8.count <= AMQPLimits.maxShortStringBytes else { throw invalid(key, "{too_long}") }
                 arguments.deadLetterExchange = text
             case "x-dead-letter-routing-key":
                 guard let text = value.stringValue else { throw invalid(key, "{unacceptable_type,not_a_string}") }
+                guard text.utf8.count <= AMQPLimits.maxShortStringBytes else { throw invalid(key, "{too_long}") }
                 arguments.deadLetterRoutingKey = text
             case "x-single-active-consumer":
                 guard case .boolean(let flag) = value else { throw invalid(key, "{unacceptable_type,not_a_bool}") }
