@@ -20,7 +20,16 @@ package final class HTTPRouter: Sendable {
     /// Collects routes, then freezes them into a router.
     package struct Builder {
         private var routes: [Route] = []
+        /// The server's check for admin routes (the API key, or an admin user when security is on), set by
+        /// the server before the frontends register theirs; `addAdmin` wraps a route with it.
+        package var adminGuard: @Sendable (@escaping Handler) -> Handler = { $0 }
         package init() {}
+
+        /// A route of the admin API (`/api/...`): only the API key or an admin may use it, as for the
+        /// server's own `/api` routes.
+        package mutating func addAdmin(_ method: HTTPMethod, _ path: String, _ handler: @escaping Handler) {
+            add(method, path, adminGuard(handler))
+        }
 
         package mutating func add(_ method: HTTPMethod, _ path: String, _ handler: @escaping Handler) {
             routes.append(Route(method: method, segments: path.split(separator: "/"), handler: handler))

@@ -25,6 +25,11 @@ struct APIRoutes: Sendable {
         router.add(.DELETE, "/api/connections/:id", guardedSync(closeConnection))
     }
 
+    /// `handler` behind the API key / admin check (frontends' admin routes, through `HTTPRouter.Builder`).
+    func guardAdmin(_ handler: @escaping HTTPRouter.Handler) -> HTTPRouter.Handler {
+        guarded { request, loop in handler(request, loop) }
+    }
+
     // MARK: - API key
 
     /// The API key, or (when security is configured) an admin user: HTTP Basic for static users, a

@@ -145,11 +145,11 @@ package final class SwitchboardServer: Sendable {
 
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
-        APIRoutes(
+        let api = APIRoutes(
             bus: bus, connections: connections, apiKey: configuration.apiKey, authenticator: authenticator,
-            metricsSlot: bus.metrics.slot(for: "http")
-        )
-        .register(into: &router)
+            metricsSlot: bus.metrics.slot(for: "http"))
+        api.register(into: &router)
+        router.adminGuard = { api.guardAdmin($0) }
         for frontend in frontends { frontend.registerRoutes(into: &router) }
         let ready = self.ready
         let prometheus = self.prometheus

@@ -298,3 +298,24 @@ def test_queue_purge_and_delete_if_empty(server):
         ch = conn.channel()
         assert ch.queue_purge(name).method.message_count == 5
         assert ch.queue_delete(name, if_empty=True).method.message_count == 0
+
+
+def test_queues_are_listed_with_depths_in_the_api(server):
+    with connect(server) as conn:
+        ch = conn.channel()
+        name = unique("listed")
+        ch.queue_declare(name, durable=True)
+        for _ in range(3):
+            ch.basic_publish("", name, b"x")
+        ch.basic_get(name)  # one unacked
+        listed = {q["name"]: q for q in server.session.get(server.http_url + "/api/queues", timeout=5).json()["queues"]}
+        assert listed[name]["messages_ready"] == 2 and listed[name]["messages_unacknowledged"] == 1
+        assert listed[name]["durable"] is True and listed[name]["consumers"] == 0
+        ch.queue_delete(name)
+
+
+def test_the_queue_list_wants_the_api_key_when_one_is_set(make_server):
+    srv = make_server(args=["--api-key", "k3y"])
+    assert srv.session.get(srv.http_url + "/api/queues", timeout=5).status_code == 401
+    r = srv.session.get(srv.http_url + "/api/queues", headers={"X-API-Key": "k3y"}, timeout=5)
+    assert r.status_code == 200 and r.json() == {"queues": []}

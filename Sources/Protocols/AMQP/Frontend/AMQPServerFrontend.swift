@@ -30,6 +30,10 @@ package struct AMQPServerFrontend: Frontend {
             "AMQP: \(restored.exchanges) durable exchanges, \(restored.queues) durable queues, \(restored.messages) persistent messages"
     }
 
+    package func registerRoutes(into router: inout HTTPRouter.Builder) {
+        AMQPQueueRoutes.register(into: &router, broker: services.broker)
+    }
+
     package func makeServices() -> [any Service] {
         let services = self.services
         return context.listeners(label: "AMQP", maxOutboundBytes: services.configuration.maxPendingBytes) {
