@@ -30,6 +30,8 @@ package final class SwitchboardServer: Sendable {
     package let retained: RetainedMessageStore
     /// One keep-alive sweeper per loop, for every protocol's connections.
     private let keepAlive: KeepAliveSweepers
+    /// The queue broker of the virtual host `/`, shared by every protocol with queues (AMQP, STOMP).
+    package let broker: QueueBroker
     /// The enabled frontends, in `FrontendList` order.
     private let frontends: [any Frontend]
     /// Durable state (see `openStore`); closed after the services stop.
@@ -67,6 +69,8 @@ package final class SwitchboardServer: Sendable {
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         self.retained = RetainedMessageStore(store: store)
         self.keepAlive = KeepAliveSweepers(eventLoops: loops)
+        self.broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "queues"))
+        let broker = self.broker
         var frontends: [any Frontend] = []
         for frontend in configuration.frontends where frontend.listener.enabled {
             if frontend.listener.tlsPort != nil && security.tls == nil {
@@ -77,7 +81,7 @@ package final class SwitchboardServer: Sendable {
                 retained: retained, store: store, group: group, logger: logger, host: configuration.host,
                 listener: frontend.listener, tls: security.tls,
                 origins: OriginPolicy(allowed: configuration.allowedOrigins), limits: configuration.limits,
-                keepAlive: keepAlive, addresses: addresses)
+                keepAlive: keepAlive, addresses: addresses, broker: broker)
             do { frontends.append(try frontend.make(context: context)) } catch let error as FrontendSettingError {
                 throw ConfigurationError("\(frontend.name): \(error)")
             }
@@ -92,7 +96,12 @@ package final class SwitchboardServer: Sendable {
         let state = try store.load()
         let logs = bus.restoreHistory(state.logs)
         retained.restore(state.retained)
-        let lines = try frontends.compactMap { try $0.restore(state) }
+        let queues = broker.restore(state)
+        let lines =
+            try frontends.compactMap { try $0.restore(state) }
+            + [
+                "queues: \(queues.exchanges) durable exchanges, \(queues.queues) durable queues, \(queues.messages) persistent messages"
+            ]
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         logger.info(
             "storage: restored \(logs.logs) durable logs (\(logs.messages) messages, \(logs.reset) reset to a new epoch, \(logs.ignored) no longer durable), \(state.retained.count) retained messages in \(String(format: "%.1f", elapsed)) ms\(lines.map { "; " + $0 }.joined())"

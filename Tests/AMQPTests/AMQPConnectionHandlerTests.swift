@@ -19,7 +19,8 @@ import Testing
     init(anonymous: Bool = true) throws {
         services = AMQPServices(
             configuration: AMQPConfiguration(), bus: harness.bus, connections: harness.connections,
-            authenticator: StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"]))
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"]),
+            broker: QueueBroker(bus: harness.bus, metricsSlot: harness.bus.metrics.slot(for: "queues")))
         channel = try harness.connectedChannel([AMQPConnectionHandler(services: services)])
     }
 

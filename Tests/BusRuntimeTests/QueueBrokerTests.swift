@@ -118,12 +118,12 @@ import Testing
         #expect(state.queues.map(\.name) == ["orders"] && state.queueMessages.count == 1)
         let bus = Bus(eventLoops: loops, store: store)
         let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
-        var parsed: [String: HeaderValue] = [:]
-        let restored = broker.restore(state, loops: loops) { values, _ in
-            parsed = values
-            return QueueArguments(maxPriority: 5)
-        }
-        #expect(restored.queues == 1 && restored.messages == 1 && parsed == ["x-max-priority": .integer(5)])
+        let restored = broker.restore(state)
+        #expect(restored.queues == 1 && restored.messages == 1)
+        #expect(
+            state.queues.first.flatMap { StoredQueueCodec.decodeArguments($0.arguments) } == [
+                "x-max-priority": .integer(5)
+            ])
         #expect(try broker.route(exchange: "amq.direct", routingKeys: ["orders"]).map(\.name) == ["orders"])
         let host = try broker.queue("orders", owner: "c2")
         let got = try await host.eventLoop.submit { host.get(autoAck: true)?.message?.payload.message.payload }.get()

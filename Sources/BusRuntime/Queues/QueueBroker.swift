@@ -223,13 +223,11 @@ package final class QueueBroker: @unchecked Sendable {
         bus.store?.submit([change])
     }
 
-    /// Rebuilds the durable exchanges, queues (spread over `loops`), bindings and persistent messages from
-    /// the store, before any connection. `parseArguments` turns a queue's stored arguments into its
-    /// settings (the protocol's rules); a queue whose arguments no longer parse is skipped.
-    package func restore(
-        _ state: StoredState, loops: [any EventLoop],
-        parseArguments: ([String: HeaderValue], String) -> QueueArguments?
-    ) -> (exchanges: Int, queues: Int, messages: Int) {
+    /// Rebuilds the durable exchanges, queues (spread over the bus's loops), bindings and persistent
+    /// messages from the store, before any connection. A queue whose arguments no longer pass the rules is
+    /// skipped.
+    package func restore(_ state: StoredState) -> (exchanges: Int, queues: Int, messages: Int) {
+        let loops = bus.shards.map(\.eventLoop)
         var restored = (exchanges: 0, queues: 0, messages: 0)
         var messages: [String: [StoredQueueMessage]] = [:]
         for message in state.queueMessages { messages[message.queue, default: []].append(message) }
@@ -247,7 +245,9 @@ package final class QueueBroker: @unchecked Sendable {
             }
             for (index, stored) in state.queues.enumerated() where stored.durable && !stored.exclusive {
                 let declared = StoredQueueCodec.decodeArguments(stored.arguments) ?? [:]
-                guard hosts[stored.name] == nil, let arguments = parseArguments(declared, stored.name) else { continue }
+                guard hosts[stored.name] == nil,
+                    let arguments = try? QueueArguments(declared: declared, queue: stored.name)
+                else { continue }
                 let host = QueueHost(
                     name: stored.name, eventLoop: loops[index % loops.count], durable: true, exclusiveOwner: nil,
                     autoDelete: stored.autoDelete, arguments: arguments, declaredArguments: declared, broker: self,

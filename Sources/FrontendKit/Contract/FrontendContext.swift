@@ -34,12 +34,15 @@ package struct FrontendContext: Sendable {
     package let keepAlive: KeepAliveSweepers
     /// Where listeners are bound, by frontend name (tests and benchmarks use port 0).
     package let addresses: BoundAddresses
+    /// The queue broker (exchanges, bindings, queues of the virtual host `/`), shared by every protocol
+    /// with queues (AMQP, STOMP): an AMQP queue is a STOMP `/queue/`.
+    package let broker: QueueBroker
 
     package init(
         name: String, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
         retained: RetainedMessageStore, store: any Store, group: any EventLoopGroup, logger: Logger, host: String,
         listener: FrontendListenerSettings, tls: ServerTLS?, origins: OriginPolicy, limits: ServerLimits,
-        keepAlive: KeepAliveSweepers, addresses: BoundAddresses
+        keepAlive: KeepAliveSweepers, addresses: BoundAddresses, broker: QueueBroker
     ) {
         self.name = name
         self.bus = bus
@@ -56,6 +59,7 @@ package struct FrontendContext: Sendable {
         self.limits = limits
         self.keepAlive = keepAlive
         self.addresses = addresses
+        self.broker = broker
     }
 
     /// The frontend's TCP listeners as services: the plain `port` and, when the server has a

@@ -206,7 +206,8 @@ extension AMQPConnectionHandler {
         do throws(BrokerRefusal) {
             declaration = QueueBroker.QueueDeclaration(
                 name: name, durable: declare.durable, exclusive: declare.exclusive, autoDelete: declare.autoDelete,
-                arguments: try AMQPQueueArgumentParser.parse(declare.arguments, queue: name),
+                arguments: try QueueArguments(
+                    declared: AMQPMessageMapping.headerValues(declare.arguments), queue: name),
                 declaredArguments: AMQPMessageMapping.headerValues(declare.arguments))
             if broker.queues.count >= services.configuration.maxQueues,
                 (try? broker.queue(name, owner: connectionID)) == nil

@@ -2,7 +2,6 @@ import BusRuntime
 package import FrontendKit
 import NIOCore
 package import ServiceLifecycle
-package import Storage
 
 /// The AMQP 0-9-1 frontend: the broker port (5672) and its TLS twin (`amqp.tls_port`, 5671), one virtual
 /// host `/` whose `amq.topic` exchange is the bus.
@@ -18,16 +17,7 @@ package struct AMQPServerFrontend: Frontend {
         self.context = context
         self.services = AMQPServices(
             configuration: settings, bus: context.bus, connections: context.connections,
-            authenticator: context.authenticator, keepAlive: context.keepAlive)
-    }
-
-    /// Durable exchanges, queues, bindings and persistent messages, back from the store.
-    package func restore(_ state: StoredState) throws -> String? {
-        let restored = services.broker.restore(
-            state, loops: context.bus.shards.map(\.eventLoop),
-            parseArguments: { values, queue in try? AMQPQueueArgumentParser.parse(values, queue: queue) })
-        return
-            "AMQP: \(restored.exchanges) durable exchanges, \(restored.queues) durable queues, \(restored.messages) persistent messages"
+            authenticator: context.authenticator, broker: context.broker, keepAlive: context.keepAlive)
     }
 
     package func registerRoutes(into router: inout HTTPRouter.Builder) {

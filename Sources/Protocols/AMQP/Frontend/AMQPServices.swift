@@ -21,11 +21,11 @@ package final class AMQPServices: FrontendServices {
 
     package init(
         configuration: AMQPConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
-        keepAlive: KeepAliveSweepers? = nil
+        broker: QueueBroker, keepAlive: KeepAliveSweepers? = nil
     ) {
         self.shared = FrontendShared(
             metricsName: "amqp", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
-        self.broker = QueueBroker(bus: bus, metricsSlot: shared.metricsSlot)
+        self.broker = broker
     }
 }
