@@ -24,7 +24,7 @@ extension BenchProtocolKind: ExpressibleByArgument {}
 struct BenchOptions: ParsableArguments {
     @Option(
         name: .customLong("protocol"),
-        help: "Wire protocol: ws, nats, mqtt or sse (SSE subscribers, WebSocket publishers).")
+        help: "Wire protocol: ws, nats, mqtt, amqp or sse (SSE subscribers, WebSocket publishers).")
     var wire: BenchProtocolKind = .ws
 
     @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
@@ -33,7 +33,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Server host; loopback only.")
     var host = "127.0.0.1"
 
-    @Option(help: "Server port (default 8080 for ws and sse, 4222 for nats).")
+    @Option(help: "Server port (default 8080 for ws and sse, 4222 for nats, 1883 for mqtt, 5672 for amqp).")
     var port: Int?
 
     @Option(help: "WebSocket path.")
@@ -45,10 +45,22 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Quality of service where the protocol has it (mqtt: 0 or 1).")
     var qos = 0
 
-    @Flag(help: "mqtt: persistent sessions (Clean Session 0), so the broker keeps (and may store) QoS 1 messages.")
+    @Flag(
+        help:
+            "mqtt: persistent sessions (Clean Session 0), so the broker keeps (and may store) QoS 1 messages. amqp: a durable queue and persistent messages (delivery-mode 2)."
+    )
     var persistent = false
 
-    @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats).")
+    @Option(help: "amqp: prefetch count (basic.qos) per consumer; 0 = unlimited.")
+    var prefetch = 0
+
+    @Flag(help: "amqp: consumers use no-ack (auto-ack) instead of acknowledging each read's deliveries.")
+    var autoAck = false
+
+    @Flag(help: "amqp: publisher confirms (confirm.select); a batch is acknowledged by its last message's confirm.")
+    var confirms = false
+
+    @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats and amqp).")
     var size = 64
 
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")
@@ -102,7 +114,8 @@ struct BenchOptions: ParsableArguments {
     /// The target after applying --url, with the loopback rule enforced.
     func resolvedTarget() throws -> BenchTarget {
         var target = BenchTarget(
-            host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos, persistent: persistent)
+            host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos, persistent: persistent,
+            prefetch: prefetch, autoAck: autoAck, confirms: confirms)
         if let url, let components = URLComponents(string: url) {
             target.host = components.host ?? target.host
             target.port = components.port ?? target.port

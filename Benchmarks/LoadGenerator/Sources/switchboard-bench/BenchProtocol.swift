@@ -14,6 +14,10 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     /// Server-Sent Events: subscribers are `/sse` streams; publishers use the native WebSocket on
     /// the same port (`--path`), since an SSE stream cannot publish.
     case sse
+    /// AMQP 0-9-1 (Switchboard's AMQP frontend, RabbitMQ): the channel is a queue; publishers send to it
+    /// through the default exchange and every subscriber consumes from it, so each message reaches
+    /// one subscriber (a work queue), not all of them.
+    case amqp
 
     /// The port a server of this protocol listens on by default.
     var defaultPort: Int {
@@ -21,8 +25,16 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         case .ws, .sse: return 8080
         case .nats: return 4222
         case .mqtt: return 1883
+        case .amqp: return 5672
         }
     }
+
+    /// Whether subscribers compete for the messages (one queue, each message delivered once) rather than
+    /// each receiving every message.
+    var subscribersShareMessages: Bool { self == .amqp }
+
+    /// Whether the payload travels as raw bytes, so the compact 16-byte form of the timestamp fits.
+    var carriesRawPayload: Bool { self == .nats || self == .amqp }
 
     /// Makes the handler that speaks this protocol on a freshly connected channel.
     func makeHandler(target: BenchTarget, role: any BenchRole) -> any ChannelHandler {
@@ -30,6 +42,7 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         case .ws: return WebSocketClientHandler(target: target, role: role)
         case .nats: return NATSClientHandler(target: target, role: role)
         case .mqtt: return MQTTClientHandler(target: target, role: role)
+        case .amqp: return AMQPClientHandler(target: target, role: role)
         case .sse:
             if role is PublisherRole { return WebSocketClientHandler(target: target, role: role) }
             return SSEClientHandler(target: target, role: role)
@@ -50,8 +63,16 @@ struct BenchTarget: Sendable {
     /// Quality of service for protocols that have one (MQTT 0 or 1).
     var qos: Int = 0
     /// MQTT: connect with Clean Session 0 (a persistent session the broker keeps — and, for Switchboard,
-    /// stores: QoS 1 messages are then written before they are acknowledged).
+    /// stores: QoS 1 messages are then written before they are acknowledged). AMQP: a durable queue and
+    /// persistent messages (delivery-mode 2).
     var persistent = false
+    /// AMQP: the prefetch count (`basic.qos`) of each consumer's channel; 0 = unlimited.
+    var prefetch = 0
+    /// AMQP: consumers take messages with no-ack (auto-ack) instead of acknowledging them.
+    var autoAck = false
+    /// AMQP: publishers use publisher confirms (`confirm.select`); a batch's reply is the confirm of its last
+    /// message. Without them a batch ends with a `basic.qos` round trip.
+    var confirms = false
 }
 
 /// What a scenario can ask of one connection. Implemented by each protocol's channel handler;

@@ -44,13 +44,13 @@ struct LatencyScenario {
         channels.removeAll()
         return BenchReport(
             scenario: "latency", protocol: options.wire.rawValue, target: "\(run.target.host):\(run.target.port)",
-            size: BenchPayload.effectiveSize(options.size, compact: options.wire == .nats), publishers: 1,
+            size: BenchPayload.effectiveSize(options.size, compact: options.wire.carriesRawPayload), publishers: 1,
             subscribers: 1, connections: 2,
             complete: delivered >= count, sent: sent, delivered: delivered, expectedDeliveries: count,
             elapsedSeconds: seconds, sentPerSecond: Double(sent) / seconds,
             deliveredPerSecond: Double(delivered) / seconds,
             deliveredMegabytesPerSecond: Double(
-                delivered * BenchPayload.effectiveSize(options.size, compact: options.wire == .nats)) / seconds
+                delivered * BenchPayload.effectiveSize(options.size, compact: options.wire.carriesRawPayload)) / seconds
                 / 1e6,
             connectsPerSecond: nil, latencyMicroseconds: LatencySummary(latency),
             toolCPUSeconds: usage.toolCPU, toolCores: usage.toolCPU / seconds, toolThreads: options.threads,

@@ -25,6 +25,8 @@ struct ThroughputScenario {
         let totalCount = options.count ?? (kind == .fanout ? 20_000 : 1_000_000)
         let stats = run.stats
         let deliveryWindow = subscriberCount == 0 ? 0 : options.deliveryWindow ?? (kind == .fanout ? 20 : 2000)
+        // AMQP subscribers consume one queue: each message reaches one of them, not all.
+        let receiversPerMessage = options.wire.subscribersShareMessages ? min(subscriberCount, 1) : subscriberCount
 
         // 1. Subscribers, all confirmed before anything is published.
         var channels = run.connectMany(subscriberCount) { _, loopStats in
@@ -45,7 +47,7 @@ struct ThroughputScenario {
             let plan = PublishPlan(
                 count: share, payloadSize: options.size, acknowledgeEvery: max(1, options.ackEvery),
                 window: max(1, options.window), rate: options.rate / Double(publisherCount),
-                deliveryWindow: deliveryWindow, subscribers: subscriberCount, publishers: publisherCount)
+                deliveryWindow: deliveryWindow, subscribers: receiversPerMessage, publishers: publisherCount)
             let loopStats = stats.forConnection(subscriberCount + index)
             let role = PublisherRole(stats: loopStats, plan: plan, allStats: stats)
             publishers.append((role, loopStats))
@@ -61,7 +63,7 @@ struct ThroughputScenario {
         for (role, loopStats) in publishers {
             loopStats.loop.execute { role.start(at: start) }
         }
-        let expected = totalCount * subscriberCount
+        let expected = totalCount * receiversPerMessage
         let deadline = Date().addingTimeInterval(options.duration)
         var lastProgress = (count: -1, at: Date())
         var progress = ProgressLine(json: options.json)
@@ -102,7 +104,7 @@ struct ThroughputScenario {
 
         return BenchReport(
             scenario: kind.rawValue, protocol: options.wire.rawValue, target: "\(run.target.host):\(run.target.port)",
-            size: BenchPayload.effectiveSize(options.size, compact: options.wire == .nats), publishers: publisherCount,
+            size: BenchPayload.effectiveSize(options.size, compact: options.wire.carriesRawPayload), publishers: publisherCount,
             subscribers: subscriberCount,
             connections: publisherCount + subscriberCount,
             complete: publishingDone && delivered >= expected, sent: sent, delivered: delivered,
@@ -111,7 +113,7 @@ struct ThroughputScenario {
             deliveredPerSecond: subscriberCount == 0 ? 0 : Double(delivered) / deliverySeconds,
             deliveredMegabytesPerSecond: subscriberCount == 0
                 ? 0
-                : Double(delivered * BenchPayload.effectiveSize(options.size, compact: options.wire == .nats))
+                : Double(delivered * BenchPayload.effectiveSize(options.size, compact: options.wire.carriesRawPayload))
                     / deliverySeconds / 1e6,
             connectsPerSecond: nil, latencyMicroseconds: latency.map(LatencySummary.init),
             toolCPUSeconds: usage.toolCPU, toolCores: usage.toolCPU / wallSeconds, toolThreads: options.threads,
