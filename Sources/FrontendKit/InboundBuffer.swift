@@ -11,14 +11,17 @@ package import NIOCore
 /// then find the rest here. A read that arrives while bytes wait is appended to them; only then is the
 /// consumed front dropped, once per read and never per packet, so a buffer never grows by the bytes
 /// already decoded and a read that holds whole packets is decoded where NIO put it, uncopied.
+/// Its methods are `@inlinable`: they run per packet on every protocol's read path, from another module.
 package struct InboundBuffer {
-    private var pending: ByteBuffer?
+    @usableFromInline var pending: ByteBuffer?
     /// Decoding is held: `next()` gives nothing until `release()`.
-    package private(set) var isHeld = false
+    @usableFromInline package internal(set) var isHeld = false
 
+    @inlinable
     package init() {}
 
     /// A read arrives: it becomes the pending bytes, or is appended to those still waiting.
+    @inlinable
     package mutating func append(_ read: inout ByteBuffer) {
         guard var waiting = pending, waiting.readableBytes > 0 else {
             pending = read
@@ -33,6 +36,7 @@ package struct InboundBuffer {
     }
 
     /// The bytes to decode, taken out; nil while held or when nothing waits.
+    @inlinable
     package mutating func next() -> ByteBuffer? {
         guard !isHeld, let bytes = pending, bytes.readableBytes > 0 else { return nil }
         pending = nil
@@ -40,25 +44,30 @@ package struct InboundBuffer {
     }
 
     /// What a decode left unread (a partial packet, or packets not yet acted on), kept for later.
+    @inlinable
     package mutating func keep(_ rest: ByteBuffer) {
         pending = rest.readableBytes > 0 ? rest : nil
     }
 
     /// Holds decoding: reads are kept, in order, until `release()`.
+    @inlinable
     package mutating func hold() {
         isHeld = true
     }
 
     /// Ends a hold; the caller then decodes what waits (`next()`).
+    @inlinable
     package mutating func release() {
         isHeld = false
     }
 
     /// Drops everything (the connection closed).
+    @inlinable
     package mutating func removeAll() {
         pending = nil
     }
 
     /// Bytes waiting to be decoded.
+    @inlinable
     package var readableBytes: Int { pending?.readableBytes ?? 0 }
 }

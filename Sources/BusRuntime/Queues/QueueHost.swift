@@ -381,25 +381,26 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     }
 
     private func send() {
-        var local: [ObjectIdentifier: any QueueConsumerSink] = [:]
-        var remote: [ObjectIdentifier: (sink: any QueueConsumerSink, deliveries: [QueueDelivery<BrokeredMessage>])] =
-            [:]
+        // A queue has few consumers: plain arrays searched by identity, not dictionaries, per dispatch.
+        var local: [any QueueConsumerSink] = []
+        var remote: [(sink: any QueueConsumerSink, deliveries: [QueueDelivery<BrokeredMessage>])] = []
         for delivery in deliveries {
             guard let sink = sinks[delivery.consumer] else { continue }
-            let key = ObjectIdentifier(sink)
             if !automaticConsumers.isEmpty, automaticConsumers.contains(delivery.consumer) {
                 departed(CollectionOfOne(delivery.message))
             }
             if sink.eventLoop === eventLoop {
                 sink.deliver(delivery, from: self)
-                local[key] = sink
+                if !local.contains(where: { $0 === sink }) { local.append(sink) }
+            } else if let index = remote.firstIndex(where: { $0.sink === sink }) {
+                remote[index].deliveries.append(delivery)
             } else {
-                remote[key, default: (sink, [])].deliveries.append(delivery)
+                remote.append((sink, [delivery]))
             }
         }
         deliveries.removeAll(keepingCapacity: true)
-        for sink in local.values { sink.flushQueueDeliveries() }
-        for (sink, batch) in remote.values {
+        for sink in local { sink.flushQueueDeliveries() }
+        for (sink, batch) in remote {
             sink.eventLoop.execute { [self] in
                 for delivery in batch { sink.deliver(delivery, from: self) }
                 sink.flushQueueDeliveries()

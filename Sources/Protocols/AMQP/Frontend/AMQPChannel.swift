@@ -40,6 +40,11 @@ final class AMQPChannel {
     var confirming = false
     var nextPublishSequence: UInt64 = 1
     var pendingConfirms: [UInt64: (outstanding: Int, refused: Bool)] = [:]
+    /// Settled confirms not yet written (sequence → ack), the next sequence to write, and the last written:
+    /// they go out in order, coalesced (`flushConfirms`).
+    var confirmAnswers: [UInt64: Bool] = [:]
+    var nextConfirmToSend: UInt64 = 1
+    var lastConfirmWritten: UInt64 = 0
     /// `tx.select`: publishes and settlements wait here until `tx.commit`.
     var transactional = false
     var transaction: [TransactionWork] = []

@@ -178,22 +178,14 @@ extension AMQPConnectionHandler {
         // With confirms, each queue answers once it holds the message (a durable queue: once it is stored);
         // the confirm goes out when every queue answered.
         if let sequence { channel.pendingConfirms[sequence] = (hosts.count, false) }
-        let number = channel.number
+        // Every queue, on this loop or another, takes this read's publications in one batch at the end of
+        // the read: one dispatch (and one write to each consumer) per read, not per message.
+        let confirm = sequence.map { (channel.number, $0) } ?? (0, 0)
         for host in hosts {
-            if host.eventLoop === eventLoop {
-                if let sequence {
-                    host.enqueue([publication]) { [self] accepted in
-                        confirmAnswered(channel: number, sequence: sequence, accepted: accepted.first ?? false)
-                    }
-                } else {
-                    host.enqueue([publication])
-                }
-            } else {
-                let key = ObjectIdentifier(host)
-                if outbox[key] == nil { outbox[key] = (host, [], []) }
-                outbox[key]!.publications.append(publication)
-                outbox[key]!.confirms.append(sequence.map { (number, $0) } ?? (0, 0))
-            }
+            let key = ObjectIdentifier(host)
+            if outbox[key] == nil { outbox[key] = (host, [], []) }
+            outbox[key]!.publications.append(publication)
+            outbox[key]!.confirms.append(confirm)
         }
     }
 
@@ -209,8 +201,11 @@ extension AMQPConnectionHandler {
         }
         channel.pendingConfirms[sequence] = nil
         writeConfirm(sequence, ack: !pending.refused, on: channel)
-        // An answer that came after the read (a store commit) is flushed now; during a read, at its end.
-        if !isReading { flushOut() }
+        // An answer that came after the read (a store commit) goes out now; during a read, at its end.
+        if !isReading {
+            flushConfirms()
+            flushOut()
+        }
     }
 
     /// The routing key, then the `CC` and `BCC` headers' keys (RabbitMQ's sender-selected distribution;
@@ -226,26 +221,32 @@ extension AMQPConnectionHandler {
         return keys
     }
 
-    /// Sends this read's publishes to the queues on other loops: one hop per queue, whose answer settles
-    /// the confirms waiting for it.
+    /// Hands this read's publishes to their queues: one batch per queue (a queue on another loop gets one
+    /// hop), whose answer settles the confirms waiting for it.
     func sendOutbox() {
         guard !outbox.isEmpty else { return }
         let batches = outbox.values
         outbox.removeAll(keepingCapacity: true)
         let loop = eventLoop
         for (host, publications, confirms) in batches {
-            guard confirms.contains(where: { $0.1 != 0 }) else {
+            let confirming = confirms.contains { $0.1 != 0 }
+            if host.eventLoop === loop {
+                if confirming {
+                    host.enqueue(publications) { [self] accepted in answered(confirms, accepted) }
+                } else {
+                    host.enqueue(publications)
+                }
+                continue
+            }
+            guard confirming else {
                 host.perform { $0.enqueue(publications) }
                 continue
             }
             host.perform { host in
                 host.enqueue(publications) { accepted in
                     loop.execute { [self] in
-                        for (index, (number, sequence)) in confirms.enumerated() where sequence != 0 {
-                            confirmAnswered(
-                                channel: number, sequence: sequence, accepted: index < accepted.count && accepted[index]
-                            )
-                        }
+                        answered(confirms, accepted)
+                        flushConfirms()
                         flushOut()
                     }
                 }
@@ -253,12 +254,47 @@ extension AMQPConnectionHandler {
         }
     }
 
+    private func answered(_ confirms: [(UInt16, UInt64)], _ accepted: [Bool]) {
+        for (index, (number, sequence)) in confirms.enumerated() where sequence != 0 {
+            confirmAnswered(channel: number, sequence: sequence, accepted: index < accepted.count && accepted[index])
+        }
+    }
+
+    /// Notes a publish's confirm; `flushConfirms` writes them, coalesced.
     private func writeConfirm(_ sequence: UInt64, ack: Bool, on channel: AMQPChannel) {
         guard case .open = channel.state else { return }
-        if ack {
-            write(.basic(.ack(deliveryTag: sequence, multiple: false)), channel: channel.number)
-        } else {
-            write(.basic(.nack(deliveryTag: sequence, multiple: false, requeue: false)), channel: channel.number)
+        channel.confirmAnswers[sequence] = ack
+    }
+
+    /// Writes the confirms settled so far, in sequence order: a run of acks as one `basic.ack` with
+    /// `multiple` (as RabbitMQ does), a nack on its own. A confirm waits for every earlier one.
+    func flushConfirms() {
+        for channel in channels.values where !channel.confirmAnswers.isEmpty {
+            guard case .open = channel.state else {
+                channel.confirmAnswers.removeAll()
+                continue
+            }
+            var acked: UInt64?
+            while let ack = channel.confirmAnswers.removeValue(forKey: channel.nextConfirmToSend) {
+                if ack {
+                    acked = channel.nextConfirmToSend
+                } else {
+                    if let upTo = acked {
+                        write(.basic(.ack(deliveryTag: upTo, multiple: true)), channel: channel.number)
+                    }
+                    acked = nil
+                    write(
+                        .basic(.nack(deliveryTag: channel.nextConfirmToSend, multiple: false, requeue: false)),
+                        channel: channel.number)
+                }
+                channel.nextConfirmToSend += 1
+            }
+            if let upTo = acked {
+                // One confirm alone goes without `multiple`: the form clients see most from RabbitMQ.
+                let multiple = channel.lastConfirmWritten + 1 < upTo
+                write(.basic(.ack(deliveryTag: upTo, multiple: multiple)), channel: channel.number)
+            }
+            channel.lastConfirmWritten = channel.nextConfirmToSend - 1
         }
     }
 

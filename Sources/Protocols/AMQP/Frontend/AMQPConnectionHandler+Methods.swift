@@ -280,6 +280,8 @@ extension AMQPConnectionHandler {
                 }
                 if case .closing = channel.state { return }
             }
+            // commit-ok once the queues hold the transaction's messages.
+            sendOutbox()
             write(.tx(.commitOk), channel: channel.number)
         case .rollback:
             guard channel.transactional else {

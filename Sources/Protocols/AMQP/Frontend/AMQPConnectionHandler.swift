@@ -150,6 +150,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             }
         }
         sendOutbox()
+        flushConfirms()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
