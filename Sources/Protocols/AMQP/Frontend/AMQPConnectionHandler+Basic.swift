@@ -406,6 +406,26 @@ extension AMQPConnectionHandler {
             return
         }
         let tag = consumer.noAck ? channel.untrackedTag() : channel.track(host: consumer.host, messageID: message.id)
+        let bus = message.payload.message
+        if message.payload.deaths.isEmpty {
+            // An AMQP publisher's property bytes go out as they came, and a message with no headers at all
+            // has none: either way the content header is written in place.
+            let propertyBytes: ByteBuffer? =
+                if let native = bus.headers.native, native.protocolName == AMQPMessageMapping.protocolName {
+                    native.bytes
+                } else if bus.headers.isEmpty {
+                    AMQPMessageMapping.noPropertyBytes
+                } else {
+                    nil
+                }
+            if let propertyBytes {
+                return AMQPDeliveryEncoder.writeDeliver(
+                    channel: channel.number, consumerTag: consumer.tag, deliveryTag: tag,
+                    redelivered: message.redelivered, exchange: message.exchange,
+                    routingKey: message.routingKeys.first ?? "", propertyBytes: propertyBytes, body: bus.payload,
+                    frameMax: frameMax, to: &out)
+            }
+        }
         AMQPDeliveryEncoder.writeDeliver(
             channel: channel.number, consumerTag: consumer.tag, deliveryTag: tag, redelivered: message.redelivered,
             exchange: message.exchange, routingKey: message.routingKeys.first ?? "",

@@ -10,10 +10,12 @@ import NIOCore
 /// A message from another protocol reaches an AMQP consumer with properties made from those fields.
 enum AMQPMessageMapping {
     static let protocolName = "amqp"
+    /// The encoded properties of a message that has none: the property flags, all clear.
+    static let noPropertyBytes = ByteBuffer(bytes: [0, 0])
 
     /// The bus headers of a publish with `properties`, at `now` (ns).
     static func headers(_ properties: AMQPBasicProperties, now: UInt64) -> MessageHeaders {
-        guard properties != AMQPBasicProperties() else { return MessageHeaders() }
+        guard properties.flags != 0 else { return MessageHeaders() }
         var bytes = ByteBuffer()
         properties.write(to: &bytes)
         var userProperties: [UserProperty] = []
