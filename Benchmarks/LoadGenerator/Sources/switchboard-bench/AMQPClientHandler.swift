@@ -166,11 +166,14 @@ final class AMQPClientHandler: ChannelInboundHandler, BenchLink {
         switch type {
         case AMQPClientFrame.methodType:
             var payload = payload
-            guard let classID = payload.readInteger(as: UInt16.self), let methodID = payload.readInteger(as: UInt16.self)
+            guard let classID = payload.readInteger(as: UInt16.self),
+                let methodID = payload.readInteger(as: UInt16.self)
             else { throw AMQPClientError("short method frame") }
             try handleMethod(AMQPClientFrame.methodKey(classID, methodID), &payload)
         case AMQPClientFrame.headerType:
-            guard var delivery = incoming, !delivery.headerReceived else { throw AMQPClientError("unexpected content header") }
+            guard var delivery = incoming, !delivery.headerReceived else {
+                throw AMQPClientError("unexpected content header")
+            }
             guard let size = payload.getInteger(at: payload.readerIndex + 4, as: UInt64.self) else {
                 throw AMQPClientError("short content header")
             }

@@ -60,7 +60,8 @@ struct BenchOptions: ParsableArguments {
     @Flag(help: "amqp: publisher confirms (confirm.select); a batch is acknowledged by its last message's confirm.")
     var confirms = false
 
-    @Option(help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats and amqp).")
+    @Option(
+        help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats and amqp).")
     var size = 64
 
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")

@@ -104,7 +104,8 @@ struct ThroughputScenario {
 
         return BenchReport(
             scenario: kind.rawValue, protocol: options.wire.rawValue, target: "\(run.target.host):\(run.target.port)",
-            size: BenchPayload.effectiveSize(options.size, compact: options.wire.carriesRawPayload), publishers: publisherCount,
+            size: BenchPayload.effectiveSize(options.size, compact: options.wire.carriesRawPayload),
+            publishers: publisherCount,
             subscribers: subscriberCount,
             connections: publisherCount + subscriberCount,
             complete: publishingDone && delivered >= expected, sent: sent, delivered: delivered,

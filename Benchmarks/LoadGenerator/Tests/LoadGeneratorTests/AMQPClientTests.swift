@@ -34,8 +34,10 @@ final class AMQPClientTests: XCTestCase {
             while let (type, number, payload) = try AMQPClientFrame.nextFrame(&buffer, limit: 1 << 20) {
                 let ids =
                     type == AMQPClientFrame.methodType
-                    ? (payload.getInteger(at: payload.readerIndex, as: UInt16.self)!,
-                        payload.getInteger(at: payload.readerIndex + 2, as: UInt16.self)!) : (0, 0)
+                    ? (
+                        payload.getInteger(at: payload.readerIndex, as: UInt16.self)!,
+                        payload.getInteger(at: payload.readerIndex + 2, as: UInt16.self)!
+                    ) : (0, 0)
                 frames.append((type, number, ids.0, ids.1))
             }
         }
@@ -175,6 +177,7 @@ final class AMQPClientTests: XCTestCase {
         _ = try? AMQPClientFrame.nextFrame(&buffer, limit: 4096)
         let header = try? AMQPClientFrame.nextFrame(&buffer, limit: 4096)
         XCTAssertEqual(header?.0, 2)
-        XCTAssertEqual(header.map { Array($0.2.readableBytesView) }, [0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0x10, 0, 2])
+        XCTAssertEqual(
+            header.map { Array($0.2.readableBytesView) }, [0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0x10, 0, 2])
     }
 }
