@@ -319,3 +319,27 @@ def test_the_queue_list_wants_the_api_key_when_one_is_set(make_server):
     assert srv.session.get(srv.http_url + "/api/queues", timeout=5).status_code == 401
     r = srv.session.get(srv.http_url + "/api/queues", headers={"X-API-Key": "k3y"}, timeout=5)
     assert r.status_code == 200 and r.json() == {"queues": []}
+
+
+def test_global_prefetch_is_one_window_for_the_channels_consumers(server):
+    """basic.qos with global=true: the channel's consumers share one window, across queues."""
+    with connect(server) as conn:
+        ch = conn.channel()
+        queues = [ch.queue_declare(queue="", exclusive=True).method.queue for _ in range(2)]
+        for queue in queues:
+            for i in range(5):
+                ch.basic_publish("", queue, f"{queue}-{i}".encode())
+        c = conn.channel()
+        c.basic_qos(prefetch_count=3, global_qos=True)
+        held: list = []
+        for queue in queues:
+            c.basic_consume(queue, lambda chan, m, p, body: held.append(m))
+        conn.process_data_events(time_limit=0.5)
+        assert len(held) == 3, "three unacked across both queues"
+        c.basic_ack(held[-1].delivery_tag, multiple=True)
+        conn.process_data_events(time_limit=0.5)
+        assert len(held) == 6
+        c.basic_ack(held[-1].delivery_tag, multiple=True)
+        c.basic_qos(prefetch_count=0, global_qos=True)
+        conn.process_data_events(time_limit=0.5)
+        assert len(held) == 10, "no window: the rest arrive"

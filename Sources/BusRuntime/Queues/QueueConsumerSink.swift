@@ -6,9 +6,10 @@ package import NIOCore
 package protocol QueueConsumerSink: AnyObject, Sendable {
     /// The loop deliveries are made on.
     var eventLoop: any EventLoop { get }
-    /// Whether it takes another message now — read by the queue on the queue's loop, so backed by
-    /// something safe to read from there (an atomic): false while its connection's outbound buffer is
-    /// full or its channel-wide window is used up. When it takes messages again it calls `host.resume()`.
+    /// Whether it takes another message now — asked by the queue on the queue's loop once per delivery it
+    /// would make (true: the delivery is made), so backed by something safe from there (atomics): false
+    /// while its connection's outbound buffer is full or its channel-wide window is used up (a true takes
+    /// a unit of that window). When it takes messages again it calls `host.resume()`.
     var acceptsDeliveries: Bool { get }
     /// One message for it (on its loop): write it, without flushing.
     func deliver(_ delivery: QueueDelivery<BrokeredMessage>, from host: QueueHost)

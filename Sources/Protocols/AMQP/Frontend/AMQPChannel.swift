@@ -12,6 +12,8 @@ final class AMQPChannel {
         var tag: UInt64
         var host: QueueHost
         var messageID: UInt64
+        /// Counted in the channel's window (a consumer's delivery; not a basic.get).
+        var windowed: Bool
     }
 
     /// Where the channel is in its life.
@@ -51,6 +53,8 @@ final class AMQPChannel {
     /// `basic.qos` prefetch-count for consumers started after it (per consumer, RabbitMQ's reading).
     var prefetchCount = 0
     var nextConsumerTag = 1
+    /// `basic.qos` global: the window the channel's consumers share.
+    let window = AMQPChannelWindow()
     /// The channel's direct reply-to consumer, if it started one.
     var directReply: DirectReplyConsumer?
 
@@ -60,10 +64,10 @@ final class AMQPChannel {
     }
 
     /// Records a delivery that needs an ack; returns its tag.
-    func track(host: QueueHost, messageID: UInt64) -> UInt64 {
+    func track(host: QueueHost, messageID: UInt64, windowed: Bool = false) -> UInt64 {
         let tag = nextDeliveryTag
         nextDeliveryTag += 1
-        unacked.append(Unacked(tag: tag, host: host, messageID: messageID))
+        unacked.append(Unacked(tag: tag, host: host, messageID: messageID, windowed: windowed))
         return tag
     }
 

@@ -19,7 +19,13 @@ extension AMQPConnectionHandler {
                     .exception(.notImplemented, "prefetch_size!=0 (\(qos.prefetchSize))", classID: 60, methodID: 10),
                     on: channel)
             }
-            channel.prefetchCount = Int(qos.prefetchCount)
+            if qos.global {
+                // One window for all the channel's consumers (RabbitMQ with per_consumer_qos).
+                channel.window.setLimit(Int(qos.prefetchCount))
+                if qos.prefetchCount == 0 { resumeConsumers(of: channel) }
+            } else {
+                channel.prefetchCount = Int(qos.prefetchCount)
+            }
             write(.basic(.qosOk), channel: channel.number)
         case .consume(let consume):
             self.consume(consume, on: channel)
@@ -55,9 +61,11 @@ extension AMQPConnectionHandler {
             reject(tag: tag, multiple: false, requeue: requeue, on: channel, methodID: 90)
         case .recover, .recoverAsync:
             // Everything unsettled goes back, redelivered (RabbitMQ treats requeue=false the same way).
-            for (host, ids) in channel.settleAll().groupedByHost() {
+            let settled = channel.settleAll()
+            for (host, ids) in settled.groupedByHost() {
                 host.perform { $0.reject(ids, requeue: true) }
             }
+            reopenWindow(of: channel, settled: settled)
             if case .recover = method { write(.basic(.recoverOk), channel: channel.number) }
         case .publish:
             // A publish without its content: the assembler only lets complete ones through.
@@ -329,7 +337,7 @@ extension AMQPConnectionHandler {
         let id = makeConsumerID()
         let consumer = AMQPConsumer(
             tag: tag, id: id, host: host, noAck: consume.noAck, channelNumber: channel.number, connection: self,
-            writable: writable)
+            writable: writable, window: channel.window)
         var priority = 0
         if case .integer(let value)? = consume.arguments["x-priority"].map(AMQPMessageMapping.headerValue) {
             priority = Int(clamping: value)
@@ -401,11 +409,14 @@ extension AMQPConnectionHandler {
         else {
             if !consumer.noAck {
                 let id = message.id
+                _ = consumer.window.give(1)
                 consumer.host.perform { $0.reject([id], requeue: true) }
             }
             return
         }
-        let tag = consumer.noAck ? channel.untrackedTag() : channel.track(host: consumer.host, messageID: message.id)
+        let tag =
+            consumer.noAck
+            ? channel.untrackedTag() : channel.track(host: consumer.host, messageID: message.id, windowed: true)
         let bus = message.payload.message
         if message.payload.deaths.isEmpty {
             // An AMQP publisher's property bytes go out as they came, and a message with no headers at all
@@ -486,6 +497,17 @@ extension AMQPConnectionHandler {
         for (host, ids) in settled.groupedByHost() {
             host.perform { $0.ack(ids) }
         }
+        reopenWindow(of: channel, settled: settled)
+    }
+
+    /// Settled deliveries give their units back to the channel's window; queues it refused dispatch again.
+    func reopenWindow(of channel: AMQPChannel, settled: [AMQPChannel.Unacked]) {
+        let units = settled.count(where: \.windowed)
+        if channel.window.give(units) { resumeConsumers(of: channel) }
+    }
+
+    private func resumeConsumers(of channel: AMQPChannel) {
+        for consumer in channel.consumers.values { consumer.host.resume() }
     }
 
     func reject(tag: UInt64, multiple: Bool, requeue: Bool, on channel: AMQPChannel, methodID: UInt16) {
@@ -497,5 +519,6 @@ extension AMQPConnectionHandler {
         for (host, ids) in settled.groupedByHost() {
             host.perform { $0.reject(ids, requeue: requeue) }
         }
+        reopenWindow(of: channel, settled: settled)
     }
 }

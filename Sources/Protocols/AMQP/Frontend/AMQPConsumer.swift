@@ -16,11 +16,14 @@ final class AMQPConsumer: QueueConsumerSink, @unchecked Sendable {
     /// its mark).
     private let writable: ManagedAtomic<Bool>
     private unowned(unsafe) let connection: AMQPConnectionHandler
+    /// The channel's shared window (`basic.qos` global).
+    let window: AMQPChannelWindow
 
     init(
         tag: String, id: QueueConsumerID, host: QueueHost, noAck: Bool, channelNumber: UInt16,
-        connection: AMQPConnectionHandler, writable: ManagedAtomic<Bool>
+        connection: AMQPConnectionHandler, writable: ManagedAtomic<Bool>, window: AMQPChannelWindow
     ) {
+        self.window = window
         self.tag = tag
         self.id = id
         self.host = host
@@ -31,7 +34,9 @@ final class AMQPConsumer: QueueConsumerSink, @unchecked Sendable {
         self.writable = writable
     }
 
-    var acceptsDeliveries: Bool { writable.load(ordering: .relaxed) }
+    /// Asked once per delivery this consumer would get: false while its connection's buffer is full;
+    /// otherwise a manual-ack delivery takes a unit of the channel's window (refused when it is full).
+    var acceptsDeliveries: Bool { writable.load(ordering: .relaxed) && (noAck || window.take()) }
 
     func deliver(_ delivery: QueueDelivery<BrokeredMessage>, from host: QueueHost) {
         connection.deliver(delivery, to: self)
