@@ -39,6 +39,7 @@ final class GroupCommitQueue: @unchecked Sendable {
             return
         }
         pending.append(Batch(writes: writes, completion: completion))
+        statistics.pendingWrites += writes.count
         condition.signal()
         condition.unlock()
     }
@@ -83,6 +84,7 @@ final class GroupCommitQueue: @unchecked Sendable {
             if disk != nil { commitsSinceDiskCheck = 0 }
 
             condition.lock()
+            statistics.pendingWrites -= writes.count
             if failure == nil {
                 statistics.commits += 1
                 statistics.committedWrites += UInt64(writes.count)

@@ -266,6 +266,8 @@ package struct StoreStatistics: Sendable {
     package var failedCommits: UInt64 = 0
     /// Bytes on disk (database + write-ahead log); 0 in memory.
     package var diskBytes: UInt64 = 0
+    /// Writes submitted and not yet committed: how far the store is behind (flow control uses it).
+    package var pendingWrites: Int = 0
     package init() {}
 }
 

@@ -58,7 +58,7 @@ import Testing
     }
 
     /// The handshake as pika does it, up to an open channel 1.
-    func open(username: String = "guest", password: String = "guest") throws {
+    func open(username: String = "guest", password: String = "guest", capabilities: AMQPFieldTable = [:]) throws {
         var header = ByteBuffer()
         AMQPProtocolHeader.write(to: &header)
         try channel.receiveRead(header)
@@ -71,7 +71,7 @@ import Testing
             .connection(
                 .startOk(
                     AMQPConnectionStartOk(
-                        clientProperties: [:], mechanism: "PLAIN",
+                        clientProperties: ["capabilities": .table(capabilities)], mechanism: "PLAIN",
                         response: AMQPSASL.plainResponse(username: username, password: password), locale: "en_US"))))
         guard case .connection(.tune(let tune))? = try received().first?.method else {
             Issue.record("no connection.tune")
@@ -156,6 +156,29 @@ import Testing
                             AMQPBasicReturn(
                                 replyCode: 312, replyText: "NO_ROUTE", exchange: "amq.direct", routingKey: "nobody")))
             })
+    }
+
+    @Test func publishersAreBlockedWhileTheStoreIsBehind() throws {
+        try open(capabilities: ["connection.blocked": .boolean(true)])
+        try send(.queue(.declare(AMQPQueueDeclare(queue: "q"))), channel: 1)
+        try sendContent(AMQPBasicPublish(exchange: "", routingKey: "q"), body: "x")
+        _ = try received()
+        services.setBlocked(true, reason: "low on resources")
+        harness.loop.run()
+        #expect(try received().map(\.method) == [.connection(.blocked(reason: "low on resources"))])
+        services.setBlocked(false, reason: "")
+        harness.loop.run()
+        #expect(try received().map(\.method) == [.connection(.unblocked)])
+    }
+
+    @Test func aClientWithoutTheCapabilityIsNotToldItIsBlocked() throws {
+        try open()
+        try send(.queue(.declare(AMQPQueueDeclare(queue: "q"))), channel: 1)
+        try sendContent(AMQPBasicPublish(exchange: "", routingKey: "q"), body: "x")
+        _ = try received()
+        services.setBlocked(true, reason: "low on resources")
+        harness.loop.run()
+        #expect(try received().isEmpty)
     }
 
     @Test func aRefusedLoginClosesWith403() throws {

@@ -8,8 +8,11 @@ package struct AMQPConfiguration: FrontendSettings {
     package var limits = AMQPLimits()
     /// Outbound bytes queued per connection before its consumers stop receiving until it drains.
     package var maxPendingBytes = 4 << 20
-    /// Queues the broker holds at once (a declare beyond it is refused with 506 resource-error).
+    /// Queues the broker holds at once (a declare beyond it is refused with 406).
     package var maxQueues = 10_000
+    /// Store writes waiting to be committed at which publishing connections are blocked
+    /// (`connection.blocked`, RabbitMQ's flow control) until the store catches up; 0 never blocks.
+    package var blockAtStoreBacklog = 200_000
 
     package init() {}
 
@@ -32,6 +35,11 @@ package struct AMQPConfiguration: FrontendSettings {
         .integer(
             "max_queues", \.maxQueues, minimum: 1,
             help: "Queues the broker holds at once (a declare beyond it gets 406)."),
+        .integer(
+            "block_store_backlog", \.blockAtStoreBacklog,
+            help:
+                "Store writes waiting to commit at which publishers get connection.blocked until it catches up; 0: never."
+        ),
     ]
 
     package func validate() throws(FrontendSettingError) {

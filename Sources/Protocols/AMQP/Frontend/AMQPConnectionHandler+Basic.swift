@@ -1,4 +1,5 @@
 import AMQPWire
+import Atomics
 import BusCore
 import BusRuntime
 import FrontendKit
@@ -92,6 +93,13 @@ extension AMQPConnectionHandler {
     /// this loop takes it at once, one on another loop with the rest of this read's batch).
     func publish(_ content: AMQPContentAssembler.Content, on channel: AMQPChannel) {
         guard case .basic(.publish(let publish)) = content.method else { return }
+        if !hasPublished {
+            hasPublished = true
+            // A first publish while the broker is blocked: this publisher hears it now.
+            if services.blocked.load(ordering: .relaxed) {
+                flowChanged(blocked: true, reason: "low on resources: the store is behind")
+            }
+        }
         var properties = content.properties
         if properties.replyTo == DirectReplyConsumer.queue {
             // A request that wants its reply on this channel's direct reply-to consumer: the reply address

@@ -35,6 +35,9 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     private var started = false
     /// Inside `processInbound`: what is written is flushed once at the end of the read.
     private(set) var isReading = false
+    /// The client has published (only publishers are blocked), and is blocked now.
+    var hasPublished = false
+    private(set) var isBlocked = false
     /// Publishes for queues on other loops, sent once per read (one hop per queue per read).
     var outbox: [ObjectIdentifier: (host: QueueHost, publications: [QueuePublication], confirms: [(UInt16, UInt64)])] =
         [:]
@@ -81,10 +84,12 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             return
         }
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
+        services.openConnections.withLockedValue { $0[ObjectIdentifier(self)] = self }
     }
 
     func connectionEnded() {
         guard lifecycle.end(self, bus: bus, subscriptions: []) else { return }
+        services.openConnections.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
         sendOutbox()
         for channel in channels.values { release(channel) }
         channels.removeAll()
@@ -286,6 +291,22 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             case .notAllowed: .notAllowed
             }
         fail(.exception(code, refusal.text, classID: classID, methodID: methodID), on: channel)
+    }
+
+    // MARK: - Flow control (connection.blocked)
+
+    /// The broker's publishers are blocked or unblocked (the store's backlog): a client that said it
+    /// understands `connection.blocked` and has published hears it, and its socket is not read while
+    /// blocked (RabbitMQ's behaviour: publishes wait in the client and the kernel).
+    func flowChanged(blocked: Bool, reason: String) {
+        guard let context, machine.isOpen, machine.clientCapabilities.contains("connection.blocked"),
+            hasPublished || !blocked
+        else { return }
+        guard blocked != isBlocked else { return }
+        isBlocked = blocked
+        write(blocked ? .connection(.blocked(reason: reason)) : .connection(.unblocked), channel: 0)
+        flushOut()
+        context.channel.setOption(ChannelOptions.autoRead, value: !blocked).whenFailure { _ in }
     }
 
     // MARK: - Keep-alive and closing

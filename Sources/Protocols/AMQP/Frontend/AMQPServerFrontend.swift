@@ -26,9 +26,16 @@ package struct AMQPServerFrontend: Frontend {
 
     package func makeServices() -> [any Service] {
         let services = self.services
-        return context.listeners(label: "AMQP", maxOutboundBytes: services.configuration.maxPendingBytes) {
+        let store = context.store
+        let loop = context.bus.shards[0].eventLoop
+        var result = context.listeners(label: "AMQP", maxOutboundBytes: services.configuration.maxPendingBytes) {
             channel, _ in
             try channel.pipeline.syncOperations.addHandler(AMQPConnectionHandler(services: services))
         }
+        result.append(
+            PeriodicTaskService(name: "AMQP store backlog watch", logger: context.logger) {
+                services.startBacklogWatch(store: store, on: loop)
+            })
+        return result
     }
 }

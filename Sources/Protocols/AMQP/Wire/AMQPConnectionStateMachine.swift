@@ -72,6 +72,9 @@ package struct AMQPConnectionStateMachine {
     }
 
     private var state = State.awaitingProtocolHeader
+    /// The capabilities the client's start-ok said it has (`capabilities` table entries set to true, e.g.
+    /// `connection.blocked`, `consumer_cancel_notify`).
+    package private(set) var clientCapabilities: Set<String> = []
     private let limits: AMQPLimits
     private var negotiated: Negotiated?
     private var lastReceived: NIODeadline
@@ -158,6 +161,10 @@ package struct AMQPConnectionStateMachine {
                 let credentials = try AMQPSASL.credentials(
                     mechanism: startOk.mechanism, response: startOk.response, limits: limits)
                 state = .authenticating(mechanism: startOk.mechanism)
+                if case .table(let capabilities)? = startOk.clientProperties["capabilities"] {
+                    clientCapabilities = Set(
+                        capabilities.fields.compactMap { $0.value == .boolean(true) ? $0.name : nil })
+                }
                 return .authenticate(credentials, mechanism: startOk.mechanism)
             } catch {
                 return fail(error)
