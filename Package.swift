@@ -199,6 +199,7 @@ protocolTargets += [
         dependencies: [
             "SwitchboardTestSupport", "AMQPWire", "AMQPFrontend", "BusCore", "BusRuntime", "FrontendKit",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ],
         swiftSettings: upcoming

@@ -1,4 +1,5 @@
 import AMQPWire
+import Atomics
 import BusCore
 import BusRuntime
 import FrontendKit
@@ -15,13 +16,15 @@ import Testing
     let harness = EmbeddedBusHarness()
     let channel: EmbeddedChannel
     let services: AMQPServices
+    let handler: AMQPConnectionHandler
 
     init(anonymous: Bool = true) throws {
         services = AMQPServices(
             configuration: AMQPConfiguration(), bus: harness.bus, connections: harness.connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"]),
             broker: QueueBroker(bus: harness.bus, metricsSlot: harness.bus.metrics.slot(for: "queues")))
-        channel = try harness.connectedChannel([AMQPConnectionHandler(services: services)])
+        handler = AMQPConnectionHandler(services: services)
+        channel = try harness.connectedChannel([handler])
     }
 
     func send(_ method: AMQPMethod, channel number: UInt16 = 0) throws {
@@ -163,11 +166,13 @@ import Testing
         try send(.queue(.declare(AMQPQueueDeclare(queue: "q"))), channel: 1)
         try sendContent(AMQPBasicPublish(exchange: "", routingKey: "q"), body: "x")
         _ = try received()
-        services.setBlocked(true, reason: "low on resources")
-        harness.loop.run()
-        #expect(try received().map(\.method) == [.connection(.blocked(reason: "low on resources"))])
-        services.setBlocked(false, reason: "")
-        harness.loop.run()
+        services.blocked.store(true, ordering: .relaxed)
+        handler.keepAliveTick(now: harness.loop.now)
+        #expect(try received().map(\.method) == [.connection(.blocked(reason: AMQPServices.blockedReason))])
+        handler.keepAliveTick(now: harness.loop.now)
+        #expect(try received().isEmpty, "told once")
+        services.blocked.store(false, ordering: .relaxed)
+        handler.keepAliveTick(now: harness.loop.now)
         #expect(try received().map(\.method) == [.connection(.unblocked)])
     }
 
@@ -176,8 +181,8 @@ import Testing
         try send(.queue(.declare(AMQPQueueDeclare(queue: "q"))), channel: 1)
         try sendContent(AMQPBasicPublish(exchange: "", routingKey: "q"), body: "x")
         _ = try received()
-        services.setBlocked(true, reason: "low on resources")
-        harness.loop.run()
+        services.blocked.store(true, ordering: .relaxed)
+        handler.keepAliveTick(now: harness.loop.now)
         #expect(try received().isEmpty)
     }
 

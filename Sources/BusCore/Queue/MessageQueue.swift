@@ -151,14 +151,7 @@ package struct MessageQueue<Payload> {
         exchange: String = "", routingKeys: [String] = [], now: UInt64
     ) -> EnqueueResult {
         let level = Swift.min(priority, arguments.maxPriority ?? 0)
-        let ttl: UInt64? =
-            switch (arguments.messageTimeToLive, timeToLive) {
-            case (let queue?, let message?): Swift.min(queue, message)
-            case (let queue?, nil): queue
-            case (nil, let message?): message
-            case (nil, nil): nil
-            }
-        let deadline = ttl.map { $0 > UInt64.max - now ? UInt64.max : now + $0 } ?? UInt64.max
+        let deadline = deadline(timeToLive: timeToLive, now: now)
         if arguments.overflow != .dropHead && wouldOverflow(adding: bytes) {
             guard arguments.overflow == .rejectPublishDeadLetter else {
                 return EnqueueResult(outcome: .rejected, deadLetters: [])
@@ -195,6 +188,20 @@ package struct MessageQueue<Payload> {
         lastID = Swift.max(lastID, id)
         readyCount += 1
         readyBytes += bytes
+    }
+
+    /// When a message enqueued at `now` with its own `timeToLive` expires here: the shorter of its TTL
+    /// and the queue's (`x-message-ttl`); `UInt64.max` for never. The store keeps it absolute, so a TTL
+    /// goes on running across a restart.
+    package func deadline(timeToLive: UInt64?, now: UInt64) -> UInt64 {
+        let ttl: UInt64? =
+            switch (arguments.messageTimeToLive, timeToLive) {
+            case (let queue?, let message?): Swift.min(queue, message)
+            case (let queue?, nil): queue
+            case (nil, let message?): message
+            case (nil, nil): nil
+            }
+        return ttl.map { $0 > UInt64.max - now ? UInt64.max : now + $0 } ?? UInt64.max
     }
 
     // MARK: - Idle expiry (x-expires)

@@ -151,17 +151,9 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     }
 
     private func stored(_ publication: QueuePublication, id: UInt64, now: UInt64) -> StoredQueueMessage {
-        // The deadline as the queue computes it: the shorter of the queue's and the message's TTL.
-        let ttl: UInt64? =
-            switch (arguments.messageTimeToLive, publication.timeToLive) {
-            case (let queue?, let message?): min(queue, message)
-            case (let queue?, nil): queue
-            case (nil, let message?): message
-            case (nil, nil): nil
-            }
-        let deadline = ttl.map { $0 > UInt64.max - now ? UInt64.max : now + $0 } ?? UInt64.max
-        return StoredQueueMessage(
-            queue: name, id: id, priority: publication.priority, deadline: deadline, exchange: publication.exchange,
+        StoredQueueMessage(
+            queue: name, id: id, priority: publication.priority,
+            deadline: queue.deadline(timeToLive: publication.timeToLive, now: now), exchange: publication.exchange,
             routingKeys: publication.routingKeys, deaths: StoredQueueCodec.encode(deaths: publication.message.deaths),
             redelivered: false, message: publication.message.message)
     }

@@ -52,7 +52,6 @@ final class AMQPChannel {
     var transaction: [TransactionWork] = []
     /// `basic.qos` prefetch-count for consumers started after it (per consumer, RabbitMQ's reading).
     var prefetchCount = 0
-    var nextConsumerTag = 1
     /// `basic.qos` global: the window the channel's consumers share.
     let window = AMQPChannelWindow()
     /// The channel's direct reply-to consumer, if it started one.

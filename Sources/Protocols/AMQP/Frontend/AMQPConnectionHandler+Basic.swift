@@ -97,7 +97,7 @@ extension AMQPConnectionHandler {
             hasPublished = true
             // A first publish while the broker is blocked: this publisher hears it now.
             if services.blocked.load(ordering: .relaxed) {
-                flowChanged(blocked: true, reason: "low on resources: the store is behind")
+                flowChanged(blocked: true)
             }
         }
         var properties = content.properties
@@ -199,8 +199,8 @@ extension AMQPConnectionHandler {
         let confirm = sequence.map { (channel.number, $0) } ?? (0, 0)
         for host in hosts {
             let key = ObjectIdentifier(host)
-            if outbox[key] == nil { outbox[key] = (host, [], []) }
-            outbox[key]!.publications.append(publication)
+            // One lookup, modified in place.
+            outbox[key, default: (host, [], [])].publications.append(publication)
             outbox[key]!.confirms.append(confirm)
         }
     }

@@ -41,8 +41,6 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Publishes for queues on other loops, sent once per read (one hop per queue per read).
     var outbox: [ObjectIdentifier: (host: QueueHost, publications: [QueuePublication], confirms: [(UInt16, UInt64)])] =
         [:]
-    /// The client said it understands `basic.cancel` from the server (capabilities).
-    var cancelNotifications = false
     /// The login's password was a JWT: connection.update-secret brings the next token.
     private var loggedInWithToken = false
 
@@ -84,12 +82,10 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             return
         }
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
-        services.openConnections.withLockedValue { $0[ObjectIdentifier(self)] = self }
     }
 
     func connectionEnded() {
         guard lifecycle.end(self, bus: bus, subscriptions: []) else { return }
-        services.openConnections.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(self)) }
         sendOutbox()
         for channel in channels.values { release(channel) }
         channels.removeAll()
@@ -298,7 +294,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// The broker's publishers are blocked or unblocked (the store's backlog): a client that said it
     /// understands `connection.blocked` and has published hears it, and its socket is not read while
     /// blocked (RabbitMQ's behaviour: publishes wait in the client and the kernel).
-    func flowChanged(blocked: Bool, reason: String) {
+    func flowChanged(blocked: Bool, reason: String = AMQPServices.blockedReason) {
         guard let context, machine.isOpen, machine.clientCapabilities.contains("connection.blocked"),
             hasPublished || !blocked
         else { return }
@@ -317,6 +313,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             return flushOut()
         }
         run(machine.tick(now: now))
+        let blocked = services.blocked.load(ordering: .relaxed)
+        if blocked != isBlocked { flowChanged(blocked: blocked) }
         flushOut()
     }
 

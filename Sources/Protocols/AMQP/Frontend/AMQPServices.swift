@@ -20,19 +20,12 @@ package final class AMQPServices: FrontendServices {
     let nextConsumerID = ManagedAtomic<UInt64>(1)
     /// Direct reply-to consumers (`amq.rabbitmq.reply-to`), by the reply address handed to requesters.
     let directReplies = NIOLockedValueBox<[String: DirectReplyConsumer]>([:])
-    /// Whether publishers are blocked (the store is behind), and the open connections to tell when it
-    /// changes.
+    /// Whether publishers are blocked (the store is behind). Each connection compares it with what it
+    /// told its client on its keep-alive tick (every 250 ms) and on its first publish: no registry of
+    /// connections, no broadcast.
     let blocked = ManagedAtomic(false)
-    let openConnections = NIOLockedValueBox<[ObjectIdentifier: AMQPConnectionHandler]>([:])
-
-    /// Blocks or unblocks publishing connections (`connection.blocked` / `unblocked`); each hears it on
-    /// its own loop.
-    func setBlocked(_ block: Bool, reason: String) {
-        guard blocked.exchange(block, ordering: .relaxed) != block else { return }
-        for connection in openConnections.withLockedValue({ Array($0.values) }) {
-            connection.eventLoop.execute { connection.flowChanged(blocked: block, reason: reason) }
-        }
-    }
+    /// What `connection.blocked` says (RabbitMQ's alarms say "low on memory" / "low on disk").
+    static let blockedReason = "low on resources: the store is behind"
 
     /// Watches the store's backlog every 100 ms and blocks publishers past `blockAtStoreBacklog`
     /// writes, unblocking below half of it.
@@ -43,9 +36,9 @@ package final class AMQPServices: FrontendServices {
             loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { [self] _ in
                 let backlog = store.statistics.pendingWrites
                 if backlog >= threshold {
-                    setBlocked(true, reason: "low on resources: the store is \(backlog) writes behind")
+                    blocked.store(true, ordering: .relaxed)
                 } else if backlog < threshold / 2 {
-                    setBlocked(false, reason: "")
+                    blocked.store(false, ordering: .relaxed)
                 }
             }
         ]
