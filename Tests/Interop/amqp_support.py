@@ -41,3 +41,16 @@ def get_all(channel: Any, queue: str) -> list[bytes]:
         if method is None:
             return bodies
         bodies.append(body)
+
+
+def pump(connection: pika.BlockingConnection, items: list, count: int, timeout: float = 5.0, quiet: float = 0.3) -> int:
+    """Runs `connection`'s callbacks until `items` holds `count` entries (or `timeout`), then `quiet` seconds
+    more so that one too many shows. `process_data_events(time_limit=…)` returns after the first batch of
+    events, so a single call can miss a delivery written a moment later."""
+    deadline = time.monotonic() + timeout
+    while len(items) < count and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.05)
+    end = time.monotonic() + quiet
+    while (left := end - time.monotonic()) > 0:
+        connection.process_data_events(time_limit=left)
+    return len(items)

@@ -10,7 +10,7 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, UnroutableError
 
-from amqp_support import connect, drain, get_all
+from amqp_support import connect, drain, get_all, pump
 from interop import unique
 
 
@@ -180,11 +180,9 @@ def test_prefetch_window_holds_deliveries_until_acks(server):
         c.basic_qos(prefetch_count=3)
         held: list = []
         c.basic_consume(queue, lambda chan, m, p, body: held.append(m))
-        conn.process_data_events(time_limit=0.5)
-        assert len(held) == 3
+        assert pump(conn, held, 3) == 3
         c.basic_ack(held[-1].delivery_tag, multiple=True)
-        conn.process_data_events(time_limit=0.5)
-        assert len(held) == 6
+        assert pump(conn, held, 6) == 6
 
 
 def test_mandatory_unroutable_message_is_returned_and_confirmed(server):
@@ -334,12 +332,9 @@ def test_global_prefetch_is_one_window_for_the_channels_consumers(server):
         held: list = []
         for queue in queues:
             c.basic_consume(queue, lambda chan, m, p, body: held.append(m))
-        conn.process_data_events(time_limit=0.5)
-        assert len(held) == 3, "three unacked across both queues"
+        assert pump(conn, held, 3) == 3, "three unacked across both queues"
         c.basic_ack(held[-1].delivery_tag, multiple=True)
-        conn.process_data_events(time_limit=0.5)
-        assert len(held) == 6
+        assert pump(conn, held, 6) == 6
         c.basic_ack(held[-1].delivery_tag, multiple=True)
         c.basic_qos(prefetch_count=0, global_qos=True)
-        conn.process_data_events(time_limit=0.5)
-        assert len(held) == 10, "no window: the rest arrive"
+        assert pump(conn, held, 10) == 10, "no window: the rest arrive"
