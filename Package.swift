@@ -206,6 +206,41 @@ protocolTargets += [
     ),
 ]
 
+// STOMP 1.0-1.2 (61613, `/stomp`, docs/protocols/stomp.md)
+frontendModules.append("STOMPFrontend")
+protocolTargets += [
+    // STOMP frames, header escaping, versions, heart-beats, destinations, the session state machine
+    // (no IO) ...
+    .target(
+        name: "STOMPWire",
+        dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/STOMP/Wire",
+        swiftSettings: hotPath
+    ),
+    // ... and the connection handler that runs sessions against the bus and the queue broker.
+    .target(
+        name: "STOMPFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "STOMPWire",
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        path: "Sources/Protocols/STOMP/Frontend",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "STOMPTests",
+        dependencies: [
+            "SwitchboardTestSupport", "STOMPWire", "STOMPFrontend", "BusCore", "BusRuntime", "FrontendKit",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -366,6 +401,7 @@ let package = Package(
             name: "DecoderFuzz",
             dependencies: [
                 "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "AMQPWire",
+                "STOMPWire",
                 "Storage", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -1,8 +1,9 @@
 package import NIOCore
 package import NIOWebSocket
 
-/// Lets a byte-stream protocol (NATS, MQTT) run over WebSocket unchanged: data messages go up as the
-/// bytes they carry, and every `ByteBuffer` written down leaves as one binary message. Pings are
+/// Lets a byte-stream protocol (NATS, MQTT, STOMP) run over WebSocket unchanged: data messages go up as
+/// the bytes they carry, and every `ByteBuffer` written down leaves as one message — binary, or text
+/// when the protocol is a text protocol and the bytes are UTF-8 (`sendsText`). Pings are
 /// answered and the closing handshake is run here; when the protocol closes the channel, a close frame
 /// (1000) goes first. Sits between `WebSocketClientFrameValidator` and the protocol's handler.
 package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -15,9 +16,13 @@ package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableC
     /// When set, a text message closes the connection (1003) with this reason: MQTT allows only binary
     /// frames ([MQTT-6.0.0-1]); NATS clients may send either.
     private let textRefusal: String?
+    /// Writes leave as text messages when they are valid UTF-8 (STOMP: browsers' STOMP clients and
+    /// RabbitMQ's Web-STOMP use text frames); binary otherwise.
+    private let sendsText: Bool
 
-    package init(textRefusal: String? = nil) {
+    package init(textRefusal: String? = nil, sendsText: Bool = false) {
         self.textRefusal = textRefusal
+        self.sendsText = sendsText
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -55,7 +60,13 @@ package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableC
         guard payload.readableBytes > 0 else { return context.write(data, promise: promise) }
         // The header goes in its own small buffer so the payload is never copied.
         var header = context.channel.allocator.buffer(capacity: 10)
-        WebSocketFrameWriter.writeHeader(.binary, length: payload.readableBytes, into: &header)
+        let opcode: WebSocketOpcode =
+            sendsText
+                && payload.readableBytesView.withContiguousStorageIfAvailable({
+                    String(validating: $0, as: UTF8.self) != nil
+                }) == true
+            ? .text : .binary
+        WebSocketFrameWriter.writeHeader(opcode, length: payload.readableBytes, into: &header)
         context.write(wrapOutboundOut(header), promise: nil)
         context.write(wrapOutboundOut(payload), promise: promise)
     }

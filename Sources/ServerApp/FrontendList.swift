@@ -4,6 +4,7 @@ import MQTTFrontend
 import NATSFrontend
 import NativeWebSocketFrontend
 import SSEFrontend
+import STOMPFrontend
 
 /// Every protocol the server speaks, in the order they start. Adding a protocol is one line here and
 /// one block in Package.swift (docs/architecture.md, "Adding a protocol"); its config section,
@@ -16,5 +17,6 @@ package enum FrontendList {
         MQTTServerFrontend.self,
         NATSServerFrontend.self,
         AMQPServerFrontend.self,
+        STOMPServerFrontend.self,
     ]
 }

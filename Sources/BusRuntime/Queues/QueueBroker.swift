@@ -1,3 +1,4 @@
+import Atomics
 package import BusCore
 package import NIOConcurrencyHelpers
 package import NIOCore
@@ -22,10 +23,17 @@ package final class QueueBroker: @unchecked Sendable {
     // Guarded by `lock`.
     private var table = ExchangeTable()
     private var hosts: [String: QueueHost] = [:]
+    /// Consumer ids, unique across every protocol's consumers (queues key their consumers by it).
+    private let nextConsumerID = ManagedAtomic<UInt64>(1)
 
     package init(bus: Bus, metricsSlot: ProtocolMetricsSlot) {
         self.bus = bus
         self.metricsSlot = metricsSlot
+    }
+
+    /// A consumer id no other consumer of any queue has.
+    package func makeConsumerID() -> QueueConsumerID {
+        QueueConsumerID(nextConsumerID.loadThenWrappingIncrement(ordering: .relaxed))
     }
 
     // MARK: - Exchanges

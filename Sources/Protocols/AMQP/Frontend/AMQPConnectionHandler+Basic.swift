@@ -342,7 +342,7 @@ extension AMQPConnectionHandler {
                 machine.errorRaised(
                     .exception(.notAllowed, "attempt to reuse consumer tag '\(tag)'", classID: 60, methodID: 20)))
         }
-        let id = makeConsumerID()
+        let id = broker.makeConsumerID()
         let consumer = AMQPConsumer(
             tag: tag, id: id, host: host, noAck: consume.noAck, channelNumber: channel.number, connection: self,
             writable: writable, window: channel.window)

@@ -467,8 +467,4 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         }
     }
 
-    /// A consumer id unique in the server (queues key their consumers by it).
-    func makeConsumerID() -> QueueConsumerID {
-        QueueConsumerID(services.nextConsumerID.loadThenWrappingIncrement(ordering: .relaxed))
-    }
 }

@@ -15,7 +15,9 @@ final class AMQPConsumer: QueueConsumerSink, @unchecked Sendable {
     /// The connection's "may write" flag, shared by its consumers (false while the outbound buffer is over
     /// its mark).
     private let writable: ManagedAtomic<Bool>
-    private unowned(unsafe) let connection: AMQPConnectionHandler
+    // Strong: a queue on another loop may deliver to this consumer after its connection ended, until the
+    // removal reaches that loop (the delivery then goes back to the queue).
+    private let connection: AMQPConnectionHandler
     /// The channel's shared window (`basic.qos` global).
     let window: AMQPChannelWindow
 

@@ -16,8 +16,6 @@ package final class AMQPServices: FrontendServices {
     package let broker: QueueBroker
     /// The server version in connection.start's properties.
     let version = "0.9"
-    /// Consumer ids, unique in the server.
-    let nextConsumerID = ManagedAtomic<UInt64>(1)
     /// Direct reply-to consumers (`amq.rabbitmq.reply-to`), by the reply address handed to requesters.
     let directReplies = NIOLockedValueBox<[String: DirectReplyConsumer]>([:])
     /// Whether publishers are blocked (the store is behind). Each connection compares it with what it

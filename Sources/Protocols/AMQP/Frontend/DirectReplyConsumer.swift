@@ -9,7 +9,8 @@ struct DirectReplyConsumer: @unchecked Sendable {
     /// The prefix of the addresses replies are published to.
     static let addressPrefix = queue + "."
 
-    unowned(unsafe) let connection: AMQPConnectionHandler
+    // Strong: a replier on another loop may still hold this after the connection ended.
+    let connection: AMQPConnectionHandler
     let channel: UInt16
     let consumerTag: String
     let address: String

@@ -1,0 +1,36 @@
+package import FrontendKit
+package import STOMPWire
+
+/// The STOMP frontend's settings (config section `stomp`; `serve --help` and docs/operations.md list
+/// them from `settings`). The ports are the generic `stomp.port` (61613) and `stomp.tls_port`
+/// (61614 by convention).
+package struct STOMPConfiguration: FrontendSettings {
+    package var limits = STOMPLimits()
+    /// Outbound bytes queued per connection before it counts as a slow consumer.
+    package var maxPendingBytes = 4 << 20
+    /// Seconds a connection may stay without sending CONNECT.
+    package var connectTimeoutSeconds = 10
+
+    package init() {}
+
+    package static let settings: [FrontendSetting<STOMPConfiguration>] = [
+        .integer(
+            "max_headers", \.limits.maxHeaders, minimum: 1,
+            help: "Most headers in one frame (RabbitMQ's stomp.max_headers)."),
+        .integer(
+            "max_header_bytes", \.limits.maxHeaderBytes, minimum: 256,
+            help: "Longest command and header lines of one frame, in bytes (stomp.max_header_length)."),
+        .integer(
+            "max_body_bytes", \.limits.maxBodyBytes, minimum: 1,
+            help: "Largest frame body in bytes (stomp.max_body_length)."),
+        .integer(
+            "min_heartbeat_ms", \.limits.minHeartBeatMilliseconds, minimum: 250,
+            help: "Shortest heart-beat interval agreed either way, in milliseconds."),
+        .integer(
+            "max_pending_bytes", \.maxPendingBytes, minimum: 65_536,
+            help: "Outbound bytes queued per connection before it is disconnected as a slow consumer."),
+        .integer(
+            "connect_timeout_seconds", \.connectTimeoutSeconds, minimum: 1,
+            help: "Seconds a connection may stay without sending CONNECT."),
+    ]
+}

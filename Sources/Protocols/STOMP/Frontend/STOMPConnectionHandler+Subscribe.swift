@@ -1,0 +1,392 @@
+import Atomics
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import STOMPWire
+
+/// SUBSCRIBE, UNSUBSCRIBE, ACK and NACK (1.2 §"SUBSCRIBE" … §"NACK"), with RabbitMQ's destinations:
+/// a `/topic/` with automatic acks is a bus subscription; acknowledged or durable topic subscriptions,
+/// `/queue/`, `/amq/queue/` and `/exchange/` consume a queue of the broker.
+extension STOMPConnectionHandler {
+    func subscribe(_ frame: STOMPFrame) throws(STOMPError) {
+        let text = try frame.required("destination")
+        // 1.2 needs an id; 1.0 and 1.1 clients may leave it out (the destination names the subscription).
+        let id = version == .v1_2 ? try frame.required("id") : (frame.headers["id"] ?? text)
+        guard subscriptions[id] == nil else {
+            throw STOMPError(
+                "Duplicated subscription identifier", detail: "A subscription identified by '\(id)' already exists.\n")
+        }
+        guard let destination = STOMPDestination(text) else { throw STOMPDestination.unknown(text) }
+        let ackText = frame.headers["ack"] ?? "auto"
+        guard let ackMode = STOMPAckMode(rawValue: ackText) else {
+            throw STOMPError(
+                "Invalid ack header", detail: "ack must be auto, client or client-individual: '\(ackText)'\n")
+        }
+        var prefetch = 0
+        if let text = frame.headers["prefetch-count"] {
+            guard let value = Int(text), value >= 0 else {
+                throw STOMPError("Invalid prefetch-count header", detail: "'\(text)' is not a non-negative integer.\n")
+            }
+            prefetch = value
+        }
+        let durable = frame.headers["durable"] == "true" || frame.headers["persistent"] == "true"
+        let subscription = STOMPSubscription(id: id, destination: text, ackMode: ackMode)
+        switch destination {
+        case .topic(let key):
+            if ackMode == .auto, !durable, let mapped = RoutingKeyMapping.filterText(forBindingKey: key), mapped.exact {
+                try subscribeOnBus(subscription, filterText: mapped.filter, key: key)
+            } else {
+                try subscribeThroughQueue(
+                    subscription, exchange: QueueBroker.busExchange, key: key, durable: durable, frame: frame,
+                    prefetch: prefetch)
+            }
+        case .exchange(let exchange, let key):
+            do throws(BrokerRefusal) { _ = try broker.existingExchange(exchange) } catch { throw Self.refused(error) }
+            try subscribeThroughQueue(
+                subscription, exchange: exchange, key: key, durable: durable, frame: frame, prefetch: prefetch)
+        case .queue(let name):
+            let host = try declareQueue(name, frame: frame)
+            declaredQueues.insert(name)
+            try consume(host, for: subscription, prefetch: prefetch)
+        case .amqQueue(let name):
+            let host: QueueHost
+            do throws(BrokerRefusal) { host = try broker.queue(name, owner: connectionID) } catch {
+                throw Self.refused(error)
+            }
+            try consume(host, for: subscription, prefetch: prefetch)
+        case .temporaryQueue, .replyQueue:
+            throw STOMPError(
+                "Invalid destination", detail: "'\(text)' cannot be subscribed to; it is made by a reply-to header.\n")
+        }
+    }
+
+    /// A `/topic/` with automatic acks: straight on the bus, as MQTT and NATS subscribe.
+    private func subscribeOnBus(_ subscription: STOMPSubscription, filterText: String, key: String) throws(STOMPError) {
+        guard let filter = try? TopicFilter(filterText, limits: bus.configuration.topicLimits) else {
+            throw STOMPError("Invalid destination", detail: "'/topic/\(key)' names no topic filter.\n")
+        }
+        guard identity.permissions.maySubscribe(filter) else {
+            services.counters.countPermissionDenied()
+            throw STOMPError(
+                "Access refused",
+                detail: "Access to topic '\(filterText)' refused for user '\(identity.userID ?? "guest")'\n")
+        }
+        let result = bus.subscribe(
+            filter, subscriber: self, subscriberID: connectionID, presence: lifecycle.info.presence)
+        subscription.source = .bus(result.subscription)
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[slot] = subscription
+        } else {
+            slot = slots.count
+            slots.append(subscription)
+        }
+        result.subscription.localIndex = slot
+        subscriptions[subscription.id] = subscription
+        let destination = subscription.destination
+        lifecycle.update { $0.subscriptions.append(destination) }
+    }
+
+    /// A queue bound to `exchange` with `key` for this subscription: durable and named after the
+    /// subscription (`durable:true`, RabbitMQ's durable topic subscriptions: it outlives the connection
+    /// and collects messages meanwhile) or exclusive to the connection.
+    private func subscribeThroughQueue(
+        _ subscription: STOMPSubscription, exchange: String, key: String, durable: Bool, frame: STOMPFrame,
+        prefetch: Int
+    ) throws(STOMPError) {
+        if exchange == QueueBroker.busExchange, let mapped = RoutingKeyMapping.filterText(forBindingKey: key),
+            let filter = try? TopicFilter(mapped.filter, limits: bus.configuration.topicLimits),
+            !identity.permissions.maySubscribe(filter)
+        {
+            services.counters.countPermissionDenied()
+            throw STOMPError(
+                "Access refused",
+                detail: "Access to topic '\(mapped.filter)' refused for user '\(identity.userID ?? "guest")'\n")
+        }
+        let name =
+            frame.headers["x-queue-name"]
+            ?? (durable
+                ? "stomp-subscription-" + Self.queueNameSafe(subscription.id)
+                : "amq.gen-" + bus.makeIdentifier() + bus.makeIdentifier())
+        let host: QueueHost
+        do throws(BrokerRefusal) {
+            if durable, let existing = try? broker.queue(name, owner: connectionID) {
+                host = existing
+            } else {
+                host = try broker.declareQueue(
+                    QueueBroker.QueueDeclaration(
+                        name: name, durable: durable, exclusive: !durable,
+                        autoDelete: !durable || frame.headers["auto-delete"] == "true"),
+                    owner: connectionID, on: eventLoop
+                ).host
+            }
+            try broker.bindQueue(host, exchange: exchange, key: key)
+        } catch {
+            throw Self.refused(error)
+        }
+        subscription.ownQueue = name
+        subscription.boundExchange = exchange
+        try consume(host, for: subscription, prefetch: prefetch)
+    }
+
+    /// A subscription id as a queue name: letters, digits and `-_.:` kept, the rest `_`.
+    private static func queueNameSafe(_ id: String) -> String {
+        String(
+            id.unicodeScalars.map { scalar in
+                scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "-_.:".unicodeScalars.contains(scalar)
+                    ? Character(scalar) : "_"
+            })
+    }
+
+    /// Consumes `host` for `subscription`. The queue may live on another loop: input is held until it
+    /// has the consumer, so a RECEIPT and later frames follow it.
+    func consume(_ host: QueueHost, for subscription: STOMPSubscription, prefetch: Int) throws(STOMPError) {
+        let consumer = STOMPQueueConsumer(
+            id: broker.makeConsumerID(), connection: self, subscription: subscription, writable: writable)
+        let registration = QueueConsumer(
+            id: consumer.id, tag: subscription.id, prefetch: prefetch,
+            ackMode: subscription.ackMode == .auto ? .automatic : .manual, exclusive: false, priority: 0)
+        subscription.source = .queue(host, consumer)
+        subscriptions[subscription.id] = subscription
+        let destination = subscription.destination
+        lifecycle.update { $0.subscriptions.append(destination) }
+        let add: @Sendable (QueueHost) -> BrokerRefusal? = { host in
+            do throws(BrokerRefusal) {
+                try host.addConsumer(registration, sink: consumer)
+                return nil
+            } catch { return error }
+        }
+        if host.eventLoop === eventLoop {
+            if let refusal = add(host) { throw Self.refused(refusal) }
+            return
+        }
+        inbound.hold()
+        let id = subscription.id
+        host.perform(replyingOn: eventLoop, add) { [self] refusal in
+            inbound.release()
+            guard context != nil else { return }
+            if let refusal {
+                subscriptions[id] = nil
+                return fail(Self.refused(refusal))
+            }
+            processInbound()
+            flushOut()
+        }
+    }
+
+    func unsubscribe(_ frame: STOMPFrame) throws(STOMPError) {
+        let id: String
+        if version == .v1_2 {
+            id = try frame.required("id")
+        } else if let given = frame.headers["id"] ?? frame.headers["destination"] {
+            id = given
+        } else {
+            throw STOMPError.missingHeader("id", command: .unsubscribe)
+        }
+        guard let subscription = subscriptions.removeValue(forKey: id) else {
+            // RabbitMQ answers an unknown id with an ERROR too.
+            throw STOMPError("Bad subscription", detail: "Subscription to \(id) not found.\n")
+        }
+        end(subscription)
+        let destination = subscription.destination
+        lifecycle.update { info in
+            if let index = info.subscriptions.firstIndex(of: destination) { info.subscriptions.remove(at: index) }
+        }
+        // UNSUBSCRIBE with `durable:true` ends a durable subscription for good (RabbitMQ: deletes its queue).
+        if frame.headers["durable"] == "true" || frame.headers["persistent"] == "true",
+            let queue = subscription.ownQueue,
+            let host = try? broker.queue(queue, owner: connectionID)
+        {
+            host.perform { $0.delete() }
+        }
+    }
+
+    /// Ends a subscription: off the bus, or its consumer off its queue with its unacknowledged messages
+    /// back in it.
+    func end(_ subscription: STOMPSubscription) {
+        switch subscription.source {
+        case .bus(let busSubscription)?:
+            let slot = busSubscription.localIndex
+            if slot < slots.count, slots[slot] === subscription {
+                slots[slot] = nil
+                freeSlots.append(slot)
+            }
+            bus.unsubscribe(busSubscription, presenceClientID: connectionID)
+        case .queue(let host, let consumer)?:
+            // Removing the consumer gives its unacknowledged messages back, redelivered.
+            for (tag, pending) in pendingAcks where pending.subscription === subscription { pendingAcks[tag] = nil }
+            subscription.unacked.removeAll()
+            let consumerID = consumer.id
+            host.perform { $0.removeConsumer(consumerID, requeue: true) }
+        case nil:
+            break
+        }
+        subscription.source = nil
+    }
+
+    /// The queue of a subscription went away (deleted): the subscription ends, and the client hears it
+    /// as RabbitMQ's plugin says it.
+    func queueWentAway(under consumer: STOMPQueueConsumer) {
+        let subscription = consumer.subscription
+        guard subscriptions[subscription.id] === subscription else { return }
+        subscriptions[subscription.id] = nil
+        for (tag, pending) in pendingAcks where pending.subscription === subscription { pendingAcks[tag] = nil }
+        subscription.source = nil
+        fail(
+            STOMPError(
+                "Subscription cancelled", detail: "The queue of subscription '\(subscription.id)' was deleted.\n"))
+        flushOut()
+    }
+
+    // MARK: - ACK and NACK
+
+    /// ACK or NACK: by `id` (1.2, the MESSAGE's `ack` header) or `message-id` (1.0, 1.1). In `client` mode
+    /// it settles the message and every earlier one of its subscription. A NACK requeues unless it says
+    /// `requeue:false` (then the queue dead-letters or drops it).
+    func acknowledge(_ frame: STOMPFrame, accept: Bool) throws(STOMPError) {
+        let text = version == .v1_2 ? try frame.required("id") : try frame.required("message-id")
+        guard let tag = Self.deliveryTag(text) else {
+            throw STOMPError(
+                accept ? "Invalid ACK" : "Invalid NACK", detail: "'\(text)' is not a message this server sent.\n")
+        }
+        guard let pending = pendingAcks[tag] else { return }
+        let subscription = pending.subscription
+        var settled: [STOMPPendingAck] = []
+        if subscription.ackMode == .client {
+            var count = 0
+            for earlier in subscription.unacked {
+                guard earlier <= tag else { break }
+                count += 1
+                if let entry = pendingAcks.removeValue(forKey: earlier) { settled.append(entry) }
+            }
+            subscription.unacked.removeFirst(count)
+        } else {
+            pendingAcks[tag] = nil
+            settled.append(pending)
+        }
+        let requeue = frame.headers["requeue"] != "false"
+        var byHost: [ObjectIdentifier: (QueueHost, [UInt64])] = [:]
+        for entry in settled {
+            byHost[ObjectIdentifier(entry.host), default: (entry.host, [])].1.append(entry.messageID)
+        }
+        for (host, ids) in byHost.values {
+            if accept {
+                host.perform { $0.ack(ids) }
+            } else {
+                host.perform { $0.reject(ids, requeue: requeue) }
+            }
+        }
+    }
+
+    /// The delivery tag in a message id `T_<subscription>@@<tag>` (or a bare tag).
+    static func deliveryTag(_ text: String) -> UInt64? {
+        let bytes = Array(text.utf8)
+        var index = bytes.count - 1
+        while index > 0 {
+            if bytes[index] == UInt8(ascii: "@"), bytes[index - 1] == UInt8(ascii: "@") {
+                return UInt64(String(decoding: bytes[(index + 1)...], as: UTF8.self))
+            }
+            index -= 1
+        }
+        return UInt64(text)
+    }
+
+    // MARK: - Deliveries
+
+    /// A bus message for a direct `/topic/` subscription.
+    func deliver(_ message: BusMessage, for busSubscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
+        guard message.isPublication, !machine.isClosing else { return .skipped }
+        let slot = busSubscription.localIndex
+        guard slot < slots.count, let subscription = slots[slot], subscription.busSubscription === busSubscription
+        else { return .skipped }
+        guard writable.load(ordering: .relaxed), out.readableBytes < services.configuration.maxPendingBytes else {
+            services.counters.countSlowConsumer()
+            fail(STOMPError("Slow consumer", detail: "The client did not read its messages fast enough.\n"))
+            return .dropped
+        }
+        let topic = message.topic
+        if !topic.isIdentical(to: subscription.prefixTopic) && topic != subscription.prefixTopic {
+            if !topic.isIdentical(to: lastDeliveredTopic) && topic != lastDeliveredTopic {
+                lastDeliveredTopic = topic
+                lastDeliveredDestination = "/topic/" + RoutingKeyMapping.routingKey(forTopic: topic.name)
+            }
+            subscription.prefixTopic = topic
+            writePrefix(of: subscription, destination: lastDeliveredDestination)
+        }
+        let before = out.writerIndex
+        let tag = nextDeliveryTag
+        nextDeliveryTag &+= 1
+        writeMessage(subscription, tag: tag, ack: false, redelivered: false, message: message)
+        return .delivered(bytes: out.writerIndex - before)
+    }
+
+    /// A queue's delivery for `consumer`'s subscription (on this loop). One for a subscription that
+    /// ended goes back to its queue.
+    func deliver(_ delivery: QueueDelivery<BrokeredMessage>, to consumer: STOMPQueueConsumer, from host: QueueHost) {
+        let subscription = consumer.subscription
+        let queued = delivery.message
+        guard subscriptions[subscription.id] === subscription, !machine.isClosing else {
+            if subscription.ackMode != .auto {
+                let id = queued.id
+                host.perform { $0.reject([id], requeue: true) }
+            }
+            return
+        }
+        let tag = nextDeliveryTag
+        nextDeliveryTag &+= 1
+        let manual = subscription.ackMode != .auto
+        if manual {
+            pendingAcks[tag] = STOMPPendingAck(subscription: subscription, host: host, messageID: queued.id)
+            if subscription.ackMode == .client { subscription.unacked.append(tag) }
+        }
+        let message = queued.payload.message
+        var destination = subscription.destination
+        if let exchange = subscription.boundExchange, let key = queued.routingKeys.first {
+            destination = exchange == QueueBroker.busExchange ? "/topic/" + key : "/exchange/\(exchange)/" + key
+        }
+        if destination != subscription.prefixDestination {
+            subscription.prefixDestination = destination
+            subscription.prefixTopic = Topic(trusted: "")
+            writePrefix(of: subscription, destination: destination)
+        }
+        writeMessage(subscription, tag: tag, ack: manual, redelivered: queued.redelivered, message: message)
+    }
+
+    /// `MESSAGE`, `subscription:` and `destination:` lines of `subscription`, kept for its next message.
+    private func writePrefix(of subscription: STOMPSubscription, destination: String) {
+        let escaping = machine.escaping
+        subscription.prefix.clear()
+        subscription.prefix.writeStaticString("MESSAGE\n")
+        STOMPFrameEncoder.writeHeader("subscription", subscription.id, escaping: escaping, to: &subscription.prefix)
+        STOMPFrameEncoder.writeHeader("destination", destination, escaping: escaping, to: &subscription.prefix)
+    }
+
+    /// One MESSAGE: the subscription's prefix, `message-id` (and `ack` when the client acknowledges it),
+    /// `redelivered`, the message's headers, `content-length` and the body.
+    private func writeMessage(
+        _ subscription: STOMPSubscription, tag: UInt64, ack: Bool, redelivered: Bool, message: BusMessage
+    ) {
+        out.writeImmutableBuffer(subscription.prefix)
+        out.writeStaticString("message-id:")
+        out.writeImmutableBuffer(subscription.messageIDPrefix)
+        STOMPFrameEncoder.writeDecimal(Int(truncatingIfNeeded: tag), to: &out)
+        out.writeInteger(UInt8(ascii: "\n"))
+        if ack && version == .v1_2 {
+            out.writeStaticString("ack:")
+            out.writeImmutableBuffer(subscription.messageIDPrefix)
+            STOMPFrameEncoder.writeDecimal(Int(truncatingIfNeeded: tag), to: &out)
+            out.writeInteger(UInt8(ascii: "\n"))
+        }
+        if redelivered { out.writeStaticString("redelivered:true\n") }
+        let headers = message.headers
+        if !headers.isEmpty { STOMPMessageMapping.writeHeaders(headers, escaping: machine.escaping, to: &out) }
+        STOMPFrameEncoder.writeContentLength(message.payload.readableBytes, to: &out)
+        out.writeInteger(UInt8(ascii: "\n"))
+        out.writeImmutableBuffer(message.payload)
+        out.writeInteger(UInt8(0))
+    }
+}

@@ -1,0 +1,192 @@
+package import NIOCore
+
+/// Decodes STOMP frames in place (1.2 §"Augmented BNF"):
+///
+///     frame = command EOL *(header EOL) EOL *OCTET NULL *(EOL)
+///
+/// The EOLs between frames are heart-beats and are skipped. A frame is decoded only once it is whole:
+/// a first pass over the header lines allocates nothing and finds where the body ends (`content-length`,
+/// else the first NUL), checking every `STOMPLimits` bound on the way; only a complete frame gets its
+/// header strings. The body is a slice of the buffer, never a copy.
+package enum STOMPFrameDecoder {
+    /// The next frame of `buffer`, skipping the heart-beat EOLs before it; nil when more bytes are needed
+    /// (the reader index then moved past the heart-beats only). Throws for a malformed frame or one over
+    /// a limit. `escaping` is the connection's (`.none` before CONNECT).
+    package static func decode(
+        _ buffer: inout ByteBuffer, escaping: STOMPEscaping, limits: STOMPLimits
+    ) throws(STOMPError) -> STOMPFrame? {
+        let layout: Layout
+        do {
+            layout = try buffer.withUnsafeReadableBytes { bytes in try scan(bytes, limits: limits) }
+        } catch let error as STOMPError {
+            throw error
+        } catch {
+            throw .malformed("\(error)")
+        }
+        buffer.moveReaderIndex(forwardBy: layout.heartBeats)
+        guard let frame = layout.frame else { return nil }
+        // Offsets in `frame` are from the first byte of the command line.
+        let headers: STOMPHeaders
+        do {
+            headers = try buffer.withUnsafeReadableBytes { bytes in
+                try makeHeaders(bytes, frame, escaping: frame.command.escapesHeaders ? escaping : .none)
+            }
+        } catch let error as STOMPError {
+            throw error
+        } catch {
+            throw .malformed("\(error)")
+        }
+        let body = buffer.getSlice(at: buffer.readerIndex + frame.bodyStart, length: frame.bodyLength) ?? ByteBuffer()
+        buffer.moveReaderIndex(forwardBy: frame.bodyStart + frame.bodyLength + 1)
+        return STOMPFrame(frame.command, headers: headers, body: body)
+    }
+
+    // MARK: - First pass: where things are
+
+    struct Layout {
+        /// EOL bytes before the frame.
+        var heartBeats: Int
+        var frame: FrameLayout?
+    }
+
+    struct FrameLayout {
+        var command: STOMPCommand
+        /// Header lines: start and end (before the EOL) of each, relative to the command line.
+        var lines: [(start: Int, end: Int)]
+        var bodyStart: Int
+        var bodyLength: Int
+    }
+
+    private static let newline = UInt8(ascii: "\n")
+    private static let carriageReturn = UInt8(ascii: "\r")
+    private static let colon = UInt8(ascii: ":")
+    private static let contentLength = Array("content-length".utf8)
+
+    private static func scan(_ all: UnsafeRawBufferPointer, limits: STOMPLimits) throws(STOMPError) -> Layout {
+        var index = 0
+        while index < all.count {
+            if all[index] == newline {
+                index += 1
+            } else if all[index] == carriageReturn {
+                guard index + 1 < all.count else { break }
+                guard all[index + 1] == newline else {
+                    throw .malformed("a carriage return not followed by a line feed")
+                }
+                index += 2
+            } else {
+                break
+            }
+        }
+        let heartBeats = index
+        guard index < all.count, all[index] != carriageReturn else { return Layout(heartBeats: heartBeats, frame: nil) }
+        let bytes = UnsafeRawBufferPointer(rebasing: all[index...])
+        guard let frame = try scanFrame(bytes, limits: limits) else {
+            return Layout(heartBeats: heartBeats, frame: nil)
+        }
+        return Layout(heartBeats: heartBeats, frame: frame)
+    }
+
+    private static func scanFrame(_ bytes: UnsafeRawBufferPointer, limits: STOMPLimits) throws(STOMPError)
+        -> FrameLayout?
+    {
+        var position = 0
+        /// The end of the line starting at `position` (before CR LF or LF), and where the next starts.
+        func nextLine() throws(STOMPError) -> (end: Int, next: Int)? {
+            var cursor = position
+            while cursor < bytes.count, bytes[cursor] != newline { cursor += 1 }
+            guard cursor < bytes.count else {
+                if bytes.count > limits.maxHeaderBytes {
+                    throw .tooLarge("the headers are longer than \(limits.maxHeaderBytes) bytes")
+                }
+                return nil
+            }
+            if cursor + 1 > limits.maxHeaderBytes {
+                throw .tooLarge("the headers are longer than \(limits.maxHeaderBytes) bytes")
+            }
+            let end = cursor > position && bytes[cursor - 1] == carriageReturn ? cursor - 1 : cursor
+            return (end, cursor + 1)
+        }
+        guard let commandLine = try nextLine() else { return nil }
+        let commandBytes = UnsafeRawBufferPointer(rebasing: bytes[position..<commandLine.end])
+        guard let command = STOMPCommand(rawValue: String(decoding: commandBytes, as: UTF8.self)) else {
+            let shown = String(decoding: commandBytes.prefix(32), as: UTF8.self)
+            throw .malformed("unknown command '\(shown)'")
+        }
+        position = commandLine.next
+        var lines: [(start: Int, end: Int)] = []
+        var declaredLength: Int?
+        while true {
+            guard let line = try nextLine() else { return nil }
+            defer { position = line.next }
+            if line.end == position { break }
+            guard lines.count < limits.maxHeaders else {
+                throw .tooLarge("more than \(limits.maxHeaders) headers")
+            }
+            lines.append((position, line.end))
+            if declaredLength == nil, line.end - position > contentLength.count,
+                bytes[position + contentLength.count] == colon,
+                contentLength.indices.allSatisfy({ bytes[position + $0] == contentLength[$0] })
+            {
+                declaredLength = try parseLength(
+                    UnsafeRawBufferPointer(rebasing: bytes[(position + contentLength.count + 1)..<line.end]),
+                    limits: limits)
+            }
+        }
+        let bodyStart = position
+        if let declaredLength {
+            guard bytes.count > bodyStart + declaredLength else { return nil }
+            guard bytes[bodyStart + declaredLength] == 0 else {
+                throw .malformed("the body is not followed by NUL after content-length bytes")
+            }
+            return FrameLayout(command: command, lines: lines, bodyStart: bodyStart, bodyLength: declaredLength)
+        }
+        var cursor = bodyStart
+        while cursor < bytes.count, bytes[cursor] != 0 { cursor += 1 }
+        guard cursor < bytes.count else {
+            if bytes.count - bodyStart > limits.maxBodyBytes {
+                throw .tooLarge("the body is longer than \(limits.maxBodyBytes) bytes")
+            }
+            return nil
+        }
+        if cursor - bodyStart > limits.maxBodyBytes {
+            throw .tooLarge("the body is longer than \(limits.maxBodyBytes) bytes")
+        }
+        return FrameLayout(command: command, lines: lines, bodyStart: bodyStart, bodyLength: cursor - bodyStart)
+    }
+
+    private static func parseLength(_ digits: UnsafeRawBufferPointer, limits: STOMPLimits) throws(STOMPError) -> Int {
+        guard !digits.isEmpty, digits.count <= 19 else { throw .malformed("invalid content-length") }
+        var value = 0
+        for digit in digits {
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else {
+                throw .malformed("invalid content-length")
+            }
+            value = value * 10 + Int(digit - UInt8(ascii: "0"))
+        }
+        guard value <= limits.maxBodyBytes else {
+            throw .tooLarge("content-length \(value) is over the limit of \(limits.maxBodyBytes) bytes")
+        }
+        return value
+    }
+
+    // MARK: - Second pass: the header strings of a whole frame
+
+    private static func makeHeaders(
+        _ all: UnsafeRawBufferPointer, _ frame: FrameLayout, escaping: STOMPEscaping
+    ) throws(STOMPError) -> STOMPHeaders {
+        var headers = STOMPHeaders()
+        for (start, end) in frame.lines {
+            let line = UnsafeRawBufferPointer(rebasing: all[start..<end])
+            guard let colonIndex = line.firstIndex(of: colon) else {
+                throw .malformed("a header line without ':'")
+            }
+            guard let name = escaping.decode(UnsafeRawBufferPointer(rebasing: line[..<colonIndex])),
+                let value = escaping.decode(UnsafeRawBufferPointer(rebasing: line[(colonIndex + 1)...]))
+            else {
+                throw .malformed("an undefined escape sequence in a header")
+            }
+            headers.append(name, value)
+        }
+        return headers
+    }
+}
