@@ -6,6 +6,7 @@ import NATSWire
 import NIOCore
 import NativeWebSocketWire
 import SSEWire
+import STOMPWire
 import Storage
 import SwitchboardTestSupport
 
@@ -18,6 +19,7 @@ import SwitchboardTestSupport
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
     case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage, amqp, queuestate
+    case stomp
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -120,6 +122,26 @@ enum FuzzTarget: String, CaseIterable {
                         "AMQP method round trip changed it")
                 }
                 if (try? assembler.frameReceived(frame)) == nil { assembler.reset() }
+            }
+        case .stomp:
+            // A byte stream of frames as a 1.2 connection reads it; whole and byte-by-byte reads must agree,
+            // and every decoded frame re-encodes to bytes that decode to the same frame.
+            func frames(_ reads: [[UInt8]]) -> [STOMPFrame] {
+                // Heart-beats are values of their own, so that consuming them counts as progress.
+                ReadFeeder.decode(reads) { (buffer: inout ByteBuffer) throws(STOMPError) -> STOMPFrame?? in
+                    if STOMPFrameDecoder.skipHeartBeats(&buffer) > 0 { return .some(nil) }
+                    return try STOMPFrameDecoder.decode(&buffer, escaping: .v1_2, limits: STOMPLimits()).map { $0 }
+                }.values.compactMap { $0 }
+            }
+            let input = Array(bytes)
+            let whole = frames([input])
+            if input.count < 512 { precondition(frames(input.byteByByte) == whole, "split reads disagree") }
+            for frame in whole {
+                var out = ByteBuffer()
+                STOMPFrameEncoder.write(frame, escaping: .v1_2, to: &out)
+                let again = try? STOMPFrameDecoder.decode(&out, escaping: .v1_2, limits: STOMPLimits())
+                precondition(
+                    again?.command == frame.command && again?.body == frame.body, "STOMP round trip changed it")
             }
         case .queuestate:
             // A durable queue's stored x-death history and arguments: nil, or values that encode back to the

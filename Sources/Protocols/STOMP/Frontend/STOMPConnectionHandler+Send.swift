@@ -36,10 +36,8 @@ extension STOMPConnectionHandler {
             try publishToQueues(frame, exchange: "", key: name, replyTo: replyTo, now: now)
             return true
         case .amqQueue(let name), .replyQueue(let name):
-            do throws(BrokerRefusal) { _ = try broker.queue(name, owner: connectionID) } catch {
-                throw Self.refused(error)
-            }
-            try publishToQueues(frame, exchange: "", key: name, replyTo: replyTo, now: now)
+            // Publishing needs the queue to exist, not to be ours (a reply queue is its requester's).
+            try publishToQueues(frame, exchange: "", key: name, replyTo: replyTo, now: now, existing: true)
             return true
         case .exchange(let exchange, let key):
             try publishToQueues(frame, exchange: exchange, key: key, replyTo: replyTo, now: now)
@@ -81,12 +79,16 @@ extension STOMPConnectionHandler {
 
     /// A publish through the broker to `exchange` with `key`; queues take this read's publishes in one
     /// batch, or at once when the SEND wants a receipt.
+    /// `existing`: the key names a queue that must exist (`/amq/queue/`, `/reply-queue/`).
     private func publishToQueues(
-        _ frame: STOMPFrame, exchange: String, key: String, replyTo: String?, now: UInt64
+        _ frame: STOMPFrame, exchange: String, key: String, replyTo: String?, now: UInt64, existing: Bool = false
     ) throws(STOMPError) {
         let hosts: [QueueHost]
         do throws(BrokerRefusal) { hosts = try broker.route(exchange: exchange, routingKeys: [key]) } catch {
             throw Self.refused(error)
+        }
+        if existing && hosts.isEmpty {
+            throw Self.refused(BrokerRefusal(.notFound, "no queue '\(key)' in vhost '/'"))
         }
         publishedInRead += 1
         publishedBytesInRead += frame.body.readableBytes

@@ -146,6 +146,7 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
         while !machine.isClosing, var buffer = inbound.next() {
             let frame: STOMPFrame?
             do {
+                STOMPFrameDecoder.skipHeartBeats(&buffer)
                 frame = try STOMPFrameDecoder.decode(&buffer, escaping: machine.escaping, limits: limits)
             } catch {
                 inbound.keep(ByteBuffer())
@@ -303,7 +304,7 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
             write(STOMPFrame(.connected, headers: headers))
             if let receipt = request.receipt { writeReceipt(receipt) }
         case .fail(let error):
-            fail(error)
+            writeErrorAndClose(error)
         }
     }
 
@@ -344,6 +345,10 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     /// One ERROR, then the connection closes (1.2 §"ERROR").
     func fail(_ error: STOMPError) {
         guard case .fail(let error) = machine.errorRaised(error) else { return }
+        writeErrorAndClose(error)
+    }
+
+    private func writeErrorAndClose(_ error: STOMPError) {
         STOMPFrameEncoder.write(error.frame, escaping: machine.escaping, to: &out)
         closeAfterWriting()
     }

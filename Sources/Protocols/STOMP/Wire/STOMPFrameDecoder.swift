@@ -9,9 +9,10 @@ package import NIOCore
 /// else the first NUL), checking every `STOMPLimits` bound on the way; only a complete frame gets its
 /// header strings. The body is a slice of the buffer, never a copy.
 package enum STOMPFrameDecoder {
-    /// The next frame of `buffer`, skipping the heart-beat EOLs before it; nil when more bytes are needed
-    /// (the reader index then moved past the heart-beats only). Throws for a malformed frame or one over
-    /// a limit. `escaping` is the connection's (`.none` before CONNECT).
+    /// The next frame of `buffer`, skipping the heart-beat EOLs before it; nil, with nothing consumed,
+    /// when more bytes are needed. Throws for a malformed frame or one over a limit. `escaping` is the
+    /// connection's (`.none` before CONNECT). A connection calls `skipHeartBeats` first, so that beats
+    /// alone do not wait in its buffer.
     package static func decode(
         _ buffer: inout ByteBuffer, escaping: STOMPEscaping, limits: STOMPLimits
     ) throws(STOMPError) -> STOMPFrame? {
@@ -23,8 +24,8 @@ package enum STOMPFrameDecoder {
         } catch {
             throw .malformed("\(error)")
         }
-        buffer.moveReaderIndex(forwardBy: layout.heartBeats)
         guard let frame = layout.frame else { return nil }
+        buffer.moveReaderIndex(forwardBy: layout.heartBeats)
         // Offsets in `frame` are from the first byte of the command line.
         let headers: STOMPHeaders
         do {
@@ -39,6 +40,25 @@ package enum STOMPFrameDecoder {
         let body = buffer.getSlice(at: buffer.readerIndex + frame.bodyStart, length: frame.bodyLength) ?? ByteBuffer()
         buffer.moveReaderIndex(forwardBy: frame.bodyStart + frame.bodyLength + 1)
         return STOMPFrame(frame.command, headers: headers, body: body)
+    }
+
+    /// Consumes the EOLs (heart-beats) at the front of `buffer`; how many bytes they were.
+    @discardableResult
+    package static func skipHeartBeats(_ buffer: inout ByteBuffer) -> Int {
+        let view = buffer.readableBytesView
+        var index = view.startIndex
+        while index < view.endIndex {
+            if view[index] == newline {
+                index += 1
+            } else if view[index] == carriageReturn, index + 1 < view.endIndex, view[index + 1] == newline {
+                index += 2
+            } else {
+                break
+            }
+        }
+        let count = index - view.startIndex
+        buffer.moveReaderIndex(forwardBy: count)
+        return count
     }
 
     // MARK: - First pass: where things are
