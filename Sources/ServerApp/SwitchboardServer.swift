@@ -123,6 +123,9 @@ package final class SwitchboardServer: Sendable {
             KeepAliveSweeperService(sweepers: keepAlive),
             PeriodicTaskService(name: "bus metrics", logger: logger) { bus.startMetricsReporting() },
             PeriodicTaskService(name: "storage housekeeping", logger: logger) { bus.startStorageHousekeeping() },
+            PeriodicTaskService(name: "queue metrics", logger: logger) { [broker] in
+                broker.startDepthReporting(on: bus.shards[0].eventLoop)
+            },
         ]
         services += frontends.flatMap { $0.makeServices() }
         services += makeTLSServices()

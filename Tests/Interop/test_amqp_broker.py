@@ -4,6 +4,7 @@ priorities, and RabbitMQ's error codes on the channel that erred while other cha
 
 from __future__ import annotations
 
+import re
 import time
 
 import pika
@@ -310,6 +311,34 @@ def test_queues_are_listed_with_depths_in_the_api(server):
         assert listed[name]["messages_ready"] == 2 and listed[name]["messages_unacknowledged"] == 1
         assert listed[name]["durable"] is True and listed[name]["consumers"] == 0
         ch.queue_delete(name)
+
+
+def test_queue_depths_are_in_metrics_and_leave_with_the_queue(server):
+    """/metrics carries RabbitMQ's three per-queue gauges, sampled every second."""
+    metric = lambda text, name, queue: re.search(rf'^{name}{{queue="{queue}"}} ([0-9.]+)$', text, re.M)
+    with connect(server) as conn:
+        ch = conn.channel()
+        name = unique("depth")
+        ch.queue_declare(name)
+        for _ in range(3):
+            ch.basic_publish("", name, b"x")
+        ch.basic_get(name)  # one unacked
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            text = server.get("/metrics").text
+            ready = metric(text, "switchboard_queue_messages_ready", name)
+            unacked = metric(text, "switchboard_queue_messages_unacknowledged", name)
+            if ready and unacked and (float(ready.group(1)), float(unacked.group(1))) == (2.0, 1.0):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no depths for {name} in /metrics")
+        assert float(metric(text, "switchboard_queue_consumers", name).group(1)) == 0.0
+        ch.queue_delete(name)
+    deadline = time.monotonic() + 5
+    while metric(server.get("/metrics").text, "switchboard_queue_messages_ready", name):
+        assert time.monotonic() < deadline, "a deleted queue's gauges stay"
+        time.sleep(0.2)
 
 
 def test_the_queue_list_wants_the_api_key_when_one_is_set(make_server):
