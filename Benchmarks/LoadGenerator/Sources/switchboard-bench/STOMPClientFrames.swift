@@ -107,7 +107,7 @@ enum STOMPClientFrame {
     /// the EOLs and nil when the frame is not complete yet. Throws on a frame that breaks the grammar or
     /// a limit: a header block without its blank line past ``maximumHeaderBytes``, a body past
     /// ``maximumBodyBytes``, a `content-length` body not followed by NUL.
-    static func parse(_ bytes: UnsafeRawBufferPointer, from offset: Int) throws -> (skipped: Int, frame: Parsed?) {
+    static func parse(_ bytes: UnsafeRawBufferPointer, from offset: Int) throws -> (start: Int, frame: Parsed?) {
         var start = offset
         while start < bytes.count, bytes[start] == UInt8(ascii: "\n") || bytes[start] == UInt8(ascii: "\r") {
             start += 1
@@ -224,32 +224,6 @@ enum STOMPClientFrame {
             throw STOMPClientError("header block exceeds \(maximumHeaderBytes) bytes")
         }
         return (start, nil)
-    }
-}
-
-/// How a STOMP subscriber acknowledges (the SUBSCRIBE `ack` header, STOMP 1.2 "SUBSCRIBE ack Header").
-enum STOMPAckMode: String, CaseIterable, Sendable {
-    /// The server considers a message acknowledged once it sent it.
-    case auto
-    /// An ACK covers its message and every earlier one of the subscription (cumulative).
-    case client
-    /// An ACK covers its message only.
-    case clientIndividual = "client-individual"
-}
-
-/// Which kind of STOMP destination the scenario's channel names.
-enum STOMPDestinationKind: String, CaseIterable, Sendable {
-    /// `/topic/<channel>` (`/` in the channel becomes `.`): every subscriber gets every message.
-    case topic
-    /// `/queue/<channel>`: subscribers share one queue, each message reaches one of them.
-    case queue
-
-    /// The destination header value for `channel`.
-    func destination(for channel: String) -> String {
-        switch self {
-        case .topic: return "/topic/" + channel.replacingOccurrences(of: "/", with: ".")
-        case .queue: return "/queue/" + channel
-        }
     }
 }
 
