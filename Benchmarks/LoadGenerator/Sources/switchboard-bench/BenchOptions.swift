@@ -19,12 +19,14 @@ enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
 }
 
 extension BenchProtocolKind: ExpressibleByArgument {}
+extension STOMPAckMode: ExpressibleByArgument {}
+extension STOMPDestinationKind: ExpressibleByArgument {}
 
 /// Options shared by every scenario.
 struct BenchOptions: ParsableArguments {
     @Option(
         name: .customLong("protocol"),
-        help: "Wire protocol: ws, nats, mqtt, amqp or sse (SSE subscribers, WebSocket publishers).")
+        help: "Wire protocol: ws, nats, mqtt, amqp, stomp or sse (SSE subscribers, WebSocket publishers).")
     var wire: BenchProtocolKind = .ws
 
     @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
@@ -33,7 +35,9 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Server host; loopback only.")
     var host = "127.0.0.1"
 
-    @Option(help: "Server port (default 8080 for ws and sse, 4222 for nats, 1883 for mqtt, 5672 for amqp).")
+    @Option(
+        help: "Server port (default 8080 for ws and sse, 4222 for nats, 1883 for mqtt, 5672 for amqp, 61613 for stomp)."
+    )
     var port: Int?
 
     @Option(help: "WebSocket path.")
@@ -51,7 +55,8 @@ struct BenchOptions: ParsableArguments {
     )
     var persistent = false
 
-    @Option(help: "amqp: prefetch count (basic.qos) per consumer; 0 = unlimited.")
+    @Option(
+        help: "amqp: prefetch count (basic.qos) per consumer; stomp: SUBSCRIBE prefetch-count header; 0 = unlimited.")
     var prefetch = 0
 
     @Flag(help: "amqp: consumers use no-ack (auto-ack) instead of acknowledging each read's deliveries.")
@@ -60,8 +65,19 @@ struct BenchOptions: ParsableArguments {
     @Flag(help: "amqp: publisher confirms (confirm.select); a batch is acknowledged by its last message's confirm.")
     var confirms = false
 
+    @Option(help: "stomp: the channel names /topic/<channel> (topic) or /queue/<channel> (queue).")
+    var stompDestination = STOMPDestinationKind.topic
+
     @Option(
-        help: "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats and amqp).")
+        help:
+            "stomp: subscription ack mode: auto, client (one cumulative ACK per read) or client-individual (one ACK per MESSAGE, sent per read)."
+    )
+    var stompAck = STOMPAckMode.auto
+
+    @Option(
+        help:
+            "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats, amqp and stomp)."
+    )
     var size = 64
 
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")
@@ -116,7 +132,8 @@ struct BenchOptions: ParsableArguments {
     func resolvedTarget() throws -> BenchTarget {
         var target = BenchTarget(
             host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos, persistent: persistent,
-            prefetch: prefetch, autoAck: autoAck, confirms: confirms)
+            prefetch: prefetch, autoAck: autoAck, confirms: confirms, stompDestination: stompDestination,
+            stompAck: stompAck)
         if let url, let components = URLComponents(string: url) {
             target.host = components.host ?? target.host
             target.port = components.port ?? target.port

@@ -2,8 +2,8 @@ import NIOCore
 
 /// The wire protocols the load generator can speak. Each one supplies a channel handler that
 /// implements ``BenchLink`` (what a scenario can ask of a connection) and reports to a
-/// ``BenchRole`` (what a connection tells the scenario). Adding `sse` or `mqtt` means one new
-/// handler file plus one case here.
+/// ``BenchRole`` (what a connection tells the scenario). Adding a protocol means one new handler
+/// file (plus its frames file) and one case here.
 enum BenchProtocolKind: String, CaseIterable, Sendable {
     /// Switchboard's native WebSocket protocol (`/ws`, JSON text frames, `switchboard.v1`).
     case ws
@@ -18,6 +18,10 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     /// through the default exchange and every subscriber consumes from it, so each message reaches
     /// one subscriber (a work queue), not all of them.
     case amqp
+    /// STOMP 1.2 (Switchboard's STOMP frontend, RabbitMQ's STOMP plugin): the channel is the destination
+    /// `/topic/<channel>` (every subscriber gets every message) or, with `--stomp-destination queue`,
+    /// `/queue/<channel>` (subscribers share the queue, as with AMQP).
+    case stomp
 
     /// The port a server of this protocol listens on by default.
     var defaultPort: Int {
@@ -26,15 +30,18 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         case .nats: return 4222
         case .mqtt: return 1883
         case .amqp: return 5672
+        case .stomp: return 61613
         }
     }
 
     /// Whether subscribers compete for the messages (one queue, each message delivered once) rather than
-    /// each receiving every message.
-    var subscribersShareMessages: Bool { self == .amqp }
+    /// each receiving every message: AMQP always, STOMP on a `/queue/` destination.
+    func subscribersShareMessages(_ target: BenchTarget) -> Bool {
+        self == .amqp || (self == .stomp && target.stompDestination == .queue)
+    }
 
     /// Whether the payload travels as raw bytes, so the compact 16-byte form of the timestamp fits.
-    var carriesRawPayload: Bool { self == .nats || self == .amqp }
+    var carriesRawPayload: Bool { self == .nats || self == .amqp || self == .stomp }
 
     /// Makes the handler that speaks this protocol on a freshly connected channel.
     func makeHandler(target: BenchTarget, role: any BenchRole) -> any ChannelHandler {
@@ -43,6 +50,7 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         case .nats: return NATSClientHandler(target: target, role: role)
         case .mqtt: return MQTTClientHandler(target: target, role: role)
         case .amqp: return AMQPClientHandler(target: target, role: role)
+        case .stomp: return STOMPClientHandler(target: target, role: role)
         case .sse:
             if role is PublisherRole { return WebSocketClientHandler(target: target, role: role) }
             return SSEClientHandler(target: target, role: role)
@@ -66,13 +74,18 @@ struct BenchTarget: Sendable {
     /// stores: QoS 1 messages are then written before they are acknowledged). AMQP: a durable queue and
     /// persistent messages (delivery-mode 2).
     var persistent = false
-    /// AMQP: the prefetch count (`basic.qos`) of each consumer's channel; 0 = unlimited.
+    /// AMQP: the prefetch count (`basic.qos`) of each consumer's channel; STOMP: the SUBSCRIBE
+    /// `prefetch-count` header (RabbitMQ's and Switchboard's extension). 0 = unlimited (not sent).
     var prefetch = 0
     /// AMQP: consumers take messages with no-ack (auto-ack) instead of acknowledging them.
     var autoAck = false
     /// AMQP: publishers use publisher confirms (`confirm.select`); a batch's reply is the confirm of its last
     /// message. Without them a batch ends with a `basic.qos` round trip.
     var confirms = false
+    /// STOMP: whether the channel names a `/topic/` or a `/queue/` destination.
+    var stompDestination = STOMPDestinationKind.topic
+    /// STOMP: the subscription's ack mode.
+    var stompAck = STOMPAckMode.auto
 }
 
 /// What a scenario can ask of one connection. Implemented by each protocol's channel handler;

@@ -25,8 +25,9 @@ struct ThroughputScenario {
         let totalCount = options.count ?? (kind == .fanout ? 20_000 : 1_000_000)
         let stats = run.stats
         let deliveryWindow = subscriberCount == 0 ? 0 : options.deliveryWindow ?? (kind == .fanout ? 20 : 2000)
-        // AMQP subscribers consume one queue: each message reaches one of them, not all.
-        let receiversPerMessage = options.wire.subscribersShareMessages ? min(subscriberCount, 1) : subscriberCount
+        // AMQP and STOMP /queue/ subscribers consume one queue: each message reaches one of them, not all.
+        let receiversPerMessage =
+            options.wire.subscribersShareMessages(run.target) ? min(subscriberCount, 1) : subscriberCount
 
         // 1. Subscribers, all confirmed before anything is published.
         var channels = run.connectMany(subscriberCount) { _, loopStats in
