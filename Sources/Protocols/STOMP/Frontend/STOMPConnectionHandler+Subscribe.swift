@@ -206,6 +206,8 @@ extension STOMPConnectionHandler {
     /// Ends a subscription: off the bus, or its consumer off its queue with its unacknowledged messages
     /// back in it.
     func end(_ subscription: STOMPSubscription) {
+        // What the client settled before comes first: those messages must not be requeued.
+        sendSettlements()
         switch subscription.source {
         case .bus(let busSubscription)?:
             let slot = busSubscription.localIndex
@@ -267,15 +269,30 @@ extension STOMPConnectionHandler {
             settled.append(pending)
         }
         let requeue = frame.headers["requeue"] != "false"
-        var byHost: [ObjectIdentifier: (QueueHost, [UInt64])] = [:]
+        // Settled at the end of the read, one hop per queue for all of the read's ACKs and NACKs.
         for entry in settled {
-            byHost[ObjectIdentifier(entry.host), default: (entry.host, [])].1.append(entry.messageID)
-        }
-        for (host, ids) in byHost.values {
+            let key = ObjectIdentifier(entry.host)
+            if settlements[key] == nil { settlements[key] = STOMPSettlements(host: entry.host) }
             if accept {
-                host.perform { $0.ack(ids) }
+                settlements[key]!.acks.append(entry.messageID)
+            } else if requeue {
+                settlements[key]!.requeues.append(entry.messageID)
             } else {
-                host.perform { $0.reject(ids, requeue: requeue) }
+                settlements[key]!.drops.append(entry.messageID)
+            }
+        }
+    }
+
+    /// Hands the read's ACKs and NACKs to their queues.
+    func sendSettlements() {
+        guard !settlements.isEmpty else { return }
+        let batches = settlements.values
+        settlements.removeAll(keepingCapacity: true)
+        for batch in batches {
+            batch.host.perform { host in
+                if !batch.acks.isEmpty { host.ack(batch.acks) }
+                if !batch.requeues.isEmpty { host.reject(batch.requeues, requeue: true) }
+                if !batch.drops.isEmpty { host.reject(batch.drops, requeue: false) }
             }
         }
     }

@@ -48,6 +48,8 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     var temporaryQueues: [String: String] = [:]
     /// Queue names this connection declared through `/queue/` (declared once, then routed to).
     var declaredQueues: Set<String> = []
+    /// ACKs and NACKs, sent once per read (one hop per queue per read).
+    var settlements: [ObjectIdentifier: STOMPSettlements] = [:]
     /// Publishes for queues, sent once per read (one hop per queue per read).
     var outbox: [ObjectIdentifier: (host: QueueHost, publications: [QueuePublication])] = [:]
     /// Counted per read.
@@ -157,6 +159,7 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
             guard let frame else { break }
             frameReceived(frame)
         }
+        sendSettlements()
         sendOutbox()
         if publishedInRead > 0 {
             shard.stats.published(slot: metricsSlot, messages: publishedInRead, bytes: publishedBytesInRead)

@@ -32,7 +32,8 @@ final class STOMPQueueConsumer: QueueConsumerSink, @unchecked Sendable {
     }
 
     func flushQueueDeliveries() {
-        connection.flushOut()
+        // During a read (the read's ACKs let the queue dispatch) the read's end flushes once.
+        if !connection.isReading { connection.flushOut() }
     }
 
     func queueCancelled(_ consumer: QueueConsumerID, host: QueueHost) {

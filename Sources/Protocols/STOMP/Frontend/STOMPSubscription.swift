@@ -64,3 +64,11 @@ struct STOMPPendingAck {
     let host: QueueHost
     let messageID: UInt64
 }
+
+/// One queue's share of a read's ACKs and NACKs.
+struct STOMPSettlements: Sendable {
+    let host: QueueHost
+    var acks: [UInt64] = []
+    var requeues: [UInt64] = []
+    var drops: [UInt64] = []
+}
