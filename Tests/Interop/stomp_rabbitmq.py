@@ -24,7 +24,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -272,16 +271,23 @@ def make_server(_rabbitmq: RabbitMQ):
     return factory
 
 
+def _stop_on_signal(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # Handlers, not a blocked signal mask: the broker would inherit the mask and ignore SIGTERM.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     broker = RabbitMQ().start()
     (broker.dir / "ports").write_text(
         f"amqp={broker.amqp_port} stomp={broker.stomp_port} web_stomp={broker.web_stomp_port}\n")
     print(f"RabbitMQ {broker.node}: amqp={broker.amqp_port} stomp={broker.stomp_port} "
           f"web-stomp=ws://127.0.0.1:{broker.web_stomp_port}/stomp dir={broker.dir}", flush=True)
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
     finally:
         broker.stop()
         shutil.rmtree(broker.dir, ignore_errors=True)
-        sys.exit(0)
