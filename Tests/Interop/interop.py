@@ -162,6 +162,15 @@ class Server:
         return self.ports["amqp"]
 
     @property
+    def stomp_port(self) -> int:
+        return self.ports["stomp"]
+
+    @property
+    def stomp_ws_url(self) -> str:
+        """STOMP over WebSocket (subprotocols v12.stomp, v11.stomp, v10.stomp) on the HTTP port."""
+        return f"ws://127.0.0.1:{self.port}/stomp"
+
+    @property
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
