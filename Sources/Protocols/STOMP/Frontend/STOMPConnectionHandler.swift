@@ -207,7 +207,8 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
             if let receipt { writeReceipt(receipt) }
             closeAfterWriting()
         case .fail(let error):
-            fail(error)
+            // The machine is closing already.
+            writeErrorAndClose(error)
         }
     }
 

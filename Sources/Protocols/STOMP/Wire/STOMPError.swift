@@ -5,6 +5,8 @@ package struct STOMPError: Error, Sendable, Equatable {
     package var detail: String
     /// The `receipt` of the frame that failed, answered as `receipt-id` on the ERROR.
     package var receiptID: String?
+    /// More headers for the ERROR (a version mismatch names the versions in `version`).
+    package var headers = STOMPHeaders()
 
     package init(_ message: String, detail: String = "", receiptID: String? = nil) {
         self.message = message
@@ -32,6 +34,7 @@ package struct STOMPError: Error, Sendable, Equatable {
         var headers = STOMPHeaders()
         headers.append("message", message)
         if let receiptID { headers.append("receipt-id", receiptID) }
+        for header in self.headers { headers.append(header.name, header.value) }
         headers.append("content-type", "text/plain")
         return STOMPFrame(.error, headers: headers, body: detail)
     }

@@ -106,9 +106,35 @@ package enum STOMPFrameDecoder {
         return Layout(heartBeats: heartBeats, frame: frame)
     }
 
+    /// The raw value of the first `receipt:` line among `lines` (an ERROR for a malformed frame names it,
+    /// 1.2 §"ERROR", whenever it can be read).
+    private static func receipt(in bytes: UnsafeRawBufferPointer, lines: [(start: Int, end: Int)]) -> String? {
+        let prefix = Array("receipt:".utf8)
+        for (start, end) in lines where end - start >= prefix.count {
+            if prefix.indices.allSatisfy({ bytes[start + $0] == prefix[$0] }) {
+                return String(
+                    decoding: UnsafeRawBufferPointer(rebasing: bytes[(start + prefix.count)..<end]), as: UTF8.self)
+            }
+        }
+        return nil
+    }
+
     private static func scanFrame(_ bytes: UnsafeRawBufferPointer, limits: STOMPLimits) throws(STOMPError)
         -> FrameLayout?
     {
+        var lines: [(start: Int, end: Int)] = []
+        do {
+            return try scanFrame(bytes, limits: limits, lines: &lines)
+        } catch {
+            var error = error
+            error.receiptID = receipt(in: bytes, lines: lines)
+            throw error
+        }
+    }
+
+    private static func scanFrame(
+        _ bytes: UnsafeRawBufferPointer, limits: STOMPLimits, lines: inout [(start: Int, end: Int)]
+    ) throws(STOMPError) -> FrameLayout? {
         var position = 0
         /// The end of the line starting at `position` (before CR LF or LF), and where the next starts.
         func nextLine() throws(STOMPError) -> (end: Int, next: Int)? {
@@ -133,7 +159,6 @@ package enum STOMPFrameDecoder {
             throw .malformed("unknown command '\(shown)'")
         }
         position = commandLine.next
-        var lines: [(start: Int, end: Int)] = []
         var declaredLength: Int?
         while true {
             guard let line = try nextLine() else { return nil }
@@ -198,12 +223,16 @@ package enum STOMPFrameDecoder {
         for (start, end) in frame.lines {
             let line = UnsafeRawBufferPointer(rebasing: all[start..<end])
             guard let colonIndex = line.firstIndex(of: colon) else {
-                throw .malformed("a header line without ':'")
+                var error = STOMPError.malformed("a header line without ':'")
+                error.receiptID = receipt(in: all, lines: frame.lines)
+                throw error
             }
             guard let name = escaping.decode(UnsafeRawBufferPointer(rebasing: line[..<colonIndex])),
                 let value = escaping.decode(UnsafeRawBufferPointer(rebasing: line[(colonIndex + 1)...]))
             else {
-                throw .malformed("an undefined escape sequence in a header")
+                var error = STOMPError.malformed("an undefined escape sequence in a header")
+                error.receiptID = receipt(in: all, lines: frame.lines)
+                throw error
             }
             headers.append(name, value)
         }

@@ -134,11 +134,13 @@ package struct STOMPSessionStateMachine {
     private mutating func connectReceived(_ frame: STOMPFrame) -> FrameAction {
         let headers = frame.headers
         guard let version = STOMPVersion.negotiate(acceptVersion: headers["accept-version"]) else {
-            // 1.2 §"Protocol Negotiation": an ERROR naming the versions the server speaks.
-            return fail(
-                STOMPError(
-                    "Supported versions are \(STOMPVersion.supportedList)",
-                    detail: "Supported versions are \(STOMPVersion.supportedList)\n", receiptID: frame.receipt))
+            // 1.2 §"Protocol Negotiation": an ERROR with a `version` header naming the versions the server
+            // speaks.
+            var error = STOMPError(
+                "Supported versions are \(STOMPVersion.supportedList)",
+                detail: "Supported versions are \(STOMPVersion.supportedList)\n", receiptID: frame.receipt)
+            error.headers.append("version", STOMPVersion.supportedList)
+            return fail(error)
         }
         guard let heartBeat = STOMPHeartBeat(header: headers["heart-beat"]) else {
             return fail(
