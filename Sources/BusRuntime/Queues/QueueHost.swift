@@ -30,6 +30,8 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     private let clock: @Sendable () -> UInt64
     /// Where a durable queue keeps its persistent messages (nil: a transient queue, or no store).
     private let store: (any Store)?
+    /// Persistent messages from the bus (`amq.topic` bindings) waiting for the batch's store write.
+    private var busWrites: [StoreWrite] = []
     /// Ids of persistent messages that left since the last write to the store (one delete per operation).
     private var departed: [UInt64] = []
     /// Consumers that take messages without acks: a persistent message leaves on delivery.
@@ -341,17 +343,24 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         lastBusMessage = message
         let now = clock()
         let timeToLive = message.expiresAt == .max ? nil : (message.expiresAt > now ? message.expiresAt - now : 0)
-        _ = enqueue(
-            QueuePublication(
-                message: BrokeredMessage(message: message), bytes: message.payload.readableBytes,
-                priority: message.headers.priority ?? 0, timeToLive: timeToLive,
-                persistent: (message.headers.qos ?? 0) > 0, exchange: "amq.topic", routingKeys: [routingKey]),
-            now: now)
+        let publication = QueuePublication(
+            message: BrokeredMessage(message: message), bytes: message.payload.readableBytes,
+            priority: message.headers.priority ?? 0, timeToLive: timeToLive,
+            persistent: (message.headers.qos ?? 0) > 0, exchange: "amq.topic", routingKeys: [routingKey])
+        if let id = enqueue(publication, now: now), publication.persistent, store != nil {
+            // A persistent message (MQTT QoS ≥ 1, AMQP delivery-mode 2, STOMP persistent:true) in a durable
+            // queue is stored like one published to the queue directly; written once per delivery batch.
+            busWrites.append(.saveQueueMessage(stored(publication, id: id, now: now)))
+        }
         return .delivered(bytes: message.payload.readableBytes)
     }
 
     package func flushDeliveries() {
         guard !isDeleted else { return }
+        if let store, !busWrites.isEmpty {
+            store.submit(busWrites) { _ in }
+            busWrites.removeAll(keepingCapacity: true)
+        }
         dispatch(now: clock())
     }
 
