@@ -14,20 +14,29 @@ package struct TopicPermissions: Sendable, Hashable {
     package var publish: Rule
     /// Filters the client may subscribe with (also: history and presence reads).
     package var subscribe: Rule
+    /// Ordered allow/deny rules asked before the two lists (`TopicACL`).
+    package var acl: TopicACL
 
-    package init(publish: Rule = .all, subscribe: Rule = .all) {
+    package init(publish: Rule = .all, subscribe: Rule = .all, acl: TopicACL = TopicACL()) {
         self.publish = publish
         self.subscribe = subscribe
+        self.acl = acl
     }
 
     /// No restriction in either direction.
     package static let unrestricted = TopicPermissions()
 
     /// Whether nothing is restricted (the hot path skips the checks).
-    package var isUnrestricted: Bool { publish == .all && subscribe == .all }
+    package var isUnrestricted: Bool { publish == .all && subscribe == .all && acl.isEmpty }
 
-    /// Whether the client may publish to `topic`: some allowed filter matches it.
+    /// What a subscription of this client checks per delivery: its ACL when a rule denies reading, else
+    /// nil (nothing to check).
+    package var readACL: TopicACL? { acl.deniesReading ? acl : nil }
+
+    /// Whether the client may publish to `topic`: the first ACL rule that matches it decides, else some
+    /// allowed filter must match it.
     package func mayPublish(_ topic: Topic) -> Bool {
+        if !acl.isEmpty, let decided = acl.decidePublish(topic) { return decided }
         switch publish {
         case .all: return true
         case .only(let filters): return filters.contains { $0.matches(topic) }
@@ -36,6 +45,7 @@ package struct TopicPermissions: Sendable, Hashable {
 
     /// Whether the client may read `topic` (history, presence, a concrete subscription).
     package func mayRead(_ topic: Topic) -> Bool {
+        if !acl.isEmpty, let decided = acl.decideRead(topic) { return decided }
         switch subscribe {
         case .all: return true
         case .only(let filters): return filters.contains { $0.matches(topic) }
@@ -46,6 +56,7 @@ package struct TopicPermissions: Sendable, Hashable {
     /// requested one can match, so a subscription never delivers beyond the client's rights. A shared
     /// subscription is judged by its pattern (the group name grants nothing).
     package func maySubscribe(_ filter: TopicFilter) -> Bool {
+        if !acl.isEmpty, let decided = acl.decideSubscribe(filter) { return decided }
         switch subscribe {
         case .all: return true
         case .only(let filters):
@@ -55,7 +66,7 @@ package struct TopicPermissions: Sendable, Hashable {
     }
 
     /// Whether every topic matched by `requested` is matched by `allowed`.
-    static func covers(_ allowed: [Substring], _ requested: [Substring]) -> Bool {
+    package static func covers(_ allowed: [Substring], _ requested: [Substring]) -> Bool {
         // [MQTT-4.7.2-1] a leading wildcard in the grant does not reach '$' topics, so it cannot cover a
         // request that starts with a '$' level or with a wildcard that the server applies to '$' names.
         if let first = requested.first, first.hasPrefix("$"), let grant = allowed.first, grant == "+" || grant == "#" {

@@ -81,10 +81,14 @@ package struct SubscriptionOptions: Sendable {
     package var maxQoS: UInt8
     /// MQTT subscription identifier.
     package var identifier: Int?
+    /// The subscriber's ACL when it denies reading some topics (`TopicPermissions.readACL`): a
+    /// delivery on such a topic is skipped, even through a broader filter. nil: nothing to check.
+    package var readACL: TopicACL?
 
-    package init(noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil) {
+    package init(noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil, readACL: TopicACL? = nil) {
         self.noLocal = noLocal
         self.maxQoS = maxQoS
         self.identifier = identifier
+        self.readACL = readACL
     }
 }

@@ -447,6 +447,7 @@ package final class LoopShard: @unchecked Sendable {
         guard subscription.isActive else { return }
         if offset != 0 && offset <= subscription.skipThroughOffset { return }
         if subscription.options.noLocal, context.message.publisherID == subscription.subscriberID { return }
+        if let acl = subscription.options.readACL, !acl.permitsReading(context.message.topic) { return }
         let subscriber = subscription.subscriber
         switch subscriber.deliver(context.message, for: subscription, context: &context) {
         case .delivered(let bytes):

@@ -8,25 +8,39 @@ package struct PermissionTemplate: Sendable, Equatable {
     /// nil: no rule for this direction.
     package var publish: [String]?
     package var subscribe: [String]?
+    /// Ordered allow/deny rules, asked first (`TopicACL`).
+    package var acl: [SecuritySettings.ACLEntry]
 
-    package init(publish: [String]? = nil, subscribe: [String]? = nil) {
+    package init(publish: [String]? = nil, subscribe: [String]? = nil, acl: [SecuritySettings.ACLEntry]? = nil) {
         self.publish = publish
         self.subscribe = subscribe
+        self.acl = acl ?? []
     }
 
-    /// The union of several rule sets: a direction is restricted once any of them restricts it.
+    /// The union of several rule sets: a direction is restricted once any of them restricts it; the ACL
+    /// rules are asked in the order of the templates.
     package static func union(_ templates: [PermissionTemplate]) -> PermissionTemplate {
         func merge(_ lists: [[String]?]) -> [String]? {
             let present = lists.compactMap { $0 }
             return present.isEmpty ? nil : present.flatMap { $0 }
         }
         return PermissionTemplate(
-            publish: merge(templates.map(\.publish)), subscribe: merge(templates.map(\.subscribe)))
+            publish: merge(templates.map(\.publish)), subscribe: merge(templates.map(\.subscribe)),
+            acl: templates.flatMap(\.acl))
     }
 
     /// Checks every filter with sample values for the placeholders; the error names the bad one.
     package func validate(context: String) throws(SecurityConfigurationError) {
-        for text in (publish ?? []) + (subscribe ?? []) {
+        for (index, entry) in acl.enumerated() {
+            guard entry.permission == "allow" || entry.permission == "deny" else {
+                throw SecurityConfigurationError("\(context).acl[\(index)]: permission must be \"allow\" or \"deny\"")
+            }
+            guard ["publish", "subscribe", "all"].contains(entry.action) else {
+                throw SecurityConfigurationError(
+                    "\(context).acl[\(index)]: action must be \"publish\", \"subscribe\" or \"all\"")
+            }
+        }
+        for text in (publish ?? []) + (subscribe ?? []) + acl.flatMap(\.topics) {
             let sample = Self.substitute(text, user: "user", client: "client") ?? text
             if (try? TopicFilter(sample)) == nil {
                 throw SecurityConfigurationError("\(context): \"\(text)\" is not a valid topic filter")
@@ -36,9 +50,22 @@ package struct PermissionTemplate: Sendable, Equatable {
 
     /// The permissions of one connection.
     package func resolve(user: String?, client: String?) -> TopicPermissions {
-        TopicPermissions(
+        var rules: [TopicACL.Rule] = []
+        for entry in acl {
+            for text in entry.topics {
+                // A rule whose placeholder cannot be filled: a deny still applies to what it could name
+                // (nothing), an allow grants nothing; both are skipped.
+                guard let filter = Self.substitute(text, user: user, client: client).flatMap({ try? TopicFilter($0) })
+                else { continue }
+                rules.append(
+                    TopicACL.Rule(
+                        allow: entry.permission == "allow", publish: entry.action != "subscribe",
+                        subscribe: entry.action != "publish", filter: filter))
+            }
+        }
+        return TopicPermissions(
             publish: Self.rule(publish, user: user, client: client),
-            subscribe: Self.rule(subscribe, user: user, client: client))
+            subscribe: Self.rule(subscribe, user: user, client: client), acl: TopicACL(rules))
     }
 
     private static func rule(_ texts: [String]?, user: String?, client: String?) -> TopicPermissions.Rule {

@@ -5,10 +5,29 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
     package struct Rules: Sendable, Decodable, Equatable {
         package var publish: [String]?
         package var subscribe: [String]?
+        package var acl: [ACLEntry]?
 
-        package init(publish: [String]? = nil, subscribe: [String]? = nil) {
+        package init(publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil) {
             self.publish = publish
             self.subscribe = subscribe
+            self.acl = acl
+        }
+    }
+
+    /// One ordered allow/deny rule (EMQX's ACL): `{"permission": "deny", "action": "subscribe",
+    /// "topics": ["admin/#"]}`. The first rule that matches decides; what none decides falls through to
+    /// the `publish` / `subscribe` lists.
+    package struct ACLEntry: Sendable, Decodable, Equatable {
+        /// `allow` or `deny`.
+        package var permission: String
+        /// `publish`, `subscribe` or `all`.
+        package var action: String
+        package var topics: [String]
+
+        package init(permission: String, action: String, topics: [String]) {
+            self.permission = permission
+            self.action = action
+            self.topics = topics
         }
     }
 
@@ -20,10 +39,11 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
         package var admin: Bool?
         package var publish: [String]?
         package var subscribe: [String]?
+        package var acl: [ACLEntry]?
 
         package init(
             name: String, password_hash: String, roles: [String]? = nil, admin: Bool? = nil,
-            publish: [String]? = nil, subscribe: [String]? = nil
+            publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil
         ) {
             self.name = name
             self.password_hash = password_hash
@@ -31,6 +51,7 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
             self.admin = admin
             self.publish = publish
             self.subscribe = subscribe
+            self.acl = acl
         }
     }
 
@@ -39,11 +60,15 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
         package var admin: Bool?
         package var publish: [String]?
         package var subscribe: [String]?
+        package var acl: [ACLEntry]?
 
-        package init(admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil) {
+        package init(
+            admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil
+        ) {
             self.admin = admin
             self.publish = publish
             self.subscribe = subscribe
+            self.acl = acl
         }
     }
 

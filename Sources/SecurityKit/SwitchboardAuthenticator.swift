@@ -65,7 +65,7 @@ package final class SwitchboardAuthenticator: Authenticator {
         }
         var roles: [String: Role] = [:]
         for (name, role) in settings.roles ?? [:] {
-            let rules = PermissionTemplate(publish: role.publish, subscribe: role.subscribe)
+            let rules = PermissionTemplate(publish: role.publish, subscribe: role.subscribe, acl: role.acl)
             try rules.validate(context: "security.roles.\(name)")
             roles[name] = Role(admin: role.admin ?? false, rules: rules)
         }
@@ -83,16 +83,18 @@ package final class SwitchboardAuthenticator: Authenticator {
             for role in user.roles ?? [] where roles[role] == nil {
                 throw SecurityConfigurationError("\(context): unknown role \"\(role)\"")
             }
-            let rules = PermissionTemplate(publish: user.publish, subscribe: user.subscribe)
+            let rules = PermissionTemplate(publish: user.publish, subscribe: user.subscribe, acl: user.acl)
             try rules.validate(context: context)
             users[user.name] = StaticUser(
                 hash: hash, roles: user.roles ?? [], admin: user.admin ?? false, rules: rules)
         }
         let anonymousRules = PermissionTemplate(
-            publish: settings.anonymous_permissions?.publish, subscribe: settings.anonymous_permissions?.subscribe)
+            publish: settings.anonymous_permissions?.publish, subscribe: settings.anonymous_permissions?.subscribe,
+            acl: settings.anonymous_permissions?.acl)
         try anonymousRules.validate(context: "security.anonymous_permissions")
         let defaultRules = PermissionTemplate(
-            publish: settings.default_permissions?.publish, subscribe: settings.default_permissions?.subscribe)
+            publish: settings.default_permissions?.publish, subscribe: settings.default_permissions?.subscribe,
+            acl: settings.default_permissions?.acl)
         try defaultRules.validate(context: "security.default_permissions")
         self.decoyHash = users.values.map(\.hash).max { $0.rounds < $1.rounds }
         self.allowsAnonymous = anonymous
@@ -173,7 +175,8 @@ package final class SwitchboardAuthenticator: Authenticator {
         -> ClientIdentity
     {
         let granted = names.compactMap { roles[$0] }
-        let rules = PermissionTemplate.union([own, defaultRules] + granted.map(\.rules))
+        // ACL rules are asked in this order: the user's own, its roles', then the defaults.
+        let rules = PermissionTemplate.union([own] + granted.map(\.rules) + [defaultRules])
         return ClientIdentity(
             userID: user, roles: names, isAdmin: admin || granted.contains { $0.admin },
             permissions: rules.resolve(user: user, client: client))

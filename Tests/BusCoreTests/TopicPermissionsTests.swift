@@ -54,4 +54,36 @@ import Testing
         let system = TopicPermissions(subscribe: .only(filters("$SYS/#")))
         #expect(system.maySubscribe(try TopicFilter("$SYS/broker/+")))
     }
+
+    @Test func orderedACLRulesDecideFirstThenTheLists() throws {
+        let acl = TopicACL([
+            TopicACL.Rule(allow: false, publish: false, subscribe: true, filter: try TopicFilter("test/nosubscribe")),
+            TopicACL.Rule(allow: false, publish: true, subscribe: true, filter: try TopicFilter("secret/#")),
+            TopicACL.Rule(allow: true, publish: true, subscribe: true, filter: try TopicFilter("secret/open")),
+        ])
+        let permissions = TopicPermissions(acl: acl)
+        #expect(!permissions.isUnrestricted)
+        #expect(!permissions.maySubscribe(try TopicFilter("test/nosubscribe")))
+        #expect(permissions.maySubscribe(try TopicFilter("test/other")), "no rule: the lists (all) decide")
+        #expect(permissions.mayPublish(try Topic("test/nosubscribe")), "a subscribe rule says nothing of publishing")
+        #expect(!permissions.mayPublish(try Topic("secret/open")), "the first matching rule wins")
+        #expect(!permissions.maySubscribe(try TopicFilter("secret/+")))
+        #expect(permissions.maySubscribe(try TopicFilter("#")), "a rule decides a subscription it covers only")
+        #expect(!permissions.mayRead(try Topic("secret/x")))
+        // What the broader subscription must not receive is checked per delivery.
+        let read = try #require(permissions.readACL)
+        #expect(!read.permitsReading(try Topic("secret/x")))
+        #expect(!read.permitsReading(try Topic("test/nosubscribe")))
+        #expect(read.permitsReading(try Topic("news/today")))
+    }
+
+    @Test func allowRulesAloneNeedNoDeliveryCheck() throws {
+        let acl = TopicACL([TopicACL.Rule(allow: true, publish: true, subscribe: true, filter: try TopicFilter("a/#"))])
+        let permissions = TopicPermissions(publish: .only([]), subscribe: .only([]), acl: acl)
+        #expect(permissions.readACL == nil)
+        #expect(permissions.mayPublish(try Topic("a/b")))
+        #expect(!permissions.mayPublish(try Topic("b")))
+        #expect(permissions.maySubscribe(try TopicFilter("a/+")))
+        #expect(!permissions.maySubscribe(try TopicFilter("#")))
+    }
 }

@@ -96,6 +96,57 @@ def test_mqtt_forbidden_subscribe_is_refused_in_suback(secure, version, refusal)
         alice.disconnect()
 
 
+ACL_CONFIG = {"security": {"anonymous_permissions": {"acl": [
+    {"permission": "deny", "action": "subscribe", "topics": ["test/nosubscribe"]},
+    {"permission": "deny", "action": "all", "topics": ["secret/#"]},
+    {"permission": "allow", "action": "all", "topics": ["#"]},
+]}}}
+
+
+@pytest.mark.parametrize("version,refusal", [(V5, 0x87), (V311, 0x80)], ids=["5.0", "3.1.1"])
+def test_mqtt_acl_deny_rule_refuses_one_topic_and_filters_broader_subscriptions(make_server, version, refusal):
+    """Ordered allow/deny rules (EMQX's ACL): a deny refuses the subscriptions it covers (SUBACK 0x87/0x80,
+    what Paho's test_subscribe_failure expects), and a broader subscription never receives its topics."""
+    srv = make_server(ACL_CONFIG)
+    client = Paho(srv.mqtt_port, version)
+    publisher = Paho(srv.mqtt_port, V5)
+    try:
+        assert [c.value for c in client.subscribe("test/nosubscribe")] == [refusal]
+        assert [c.value for c in client.subscribe("secret/+")] == [refusal]
+        assert [c.value for c in client.subscribe("#", qos=1)] == [1]
+        publisher.publish("secret/plans", "hidden", qos=1)
+        publisher.publish("test/nosubscribe", "hidden too", qos=1)
+        publisher.publish("news/today", "visible", qos=1)
+        message = client.get()
+        assert (message.topic, message.payload) == ("news/today", b"visible")
+        assert client.nothing(0.5), "a denied topic reached a broader subscription"
+    finally:
+        client.disconnect()
+        publisher.disconnect()
+
+
+def test_acl_deny_applies_to_nats_and_publishers_too(make_server):
+    srv = make_server(ACL_CONFIG)
+
+    async def body():
+        nc = await nats.connect(srv.nats_url)
+        got: list[str] = []
+
+        async def collect(message):
+            got.append(message.subject)
+
+        await nc.subscribe(">", cb=collect)
+        await nc.flush()
+        await nc.publish("news.x", b"1")
+        await nc.publish("secret.x", b"2")  # denied to publish: dropped (and denied to read)
+        await nc.flush()
+        await asyncio.sleep(0.3)
+        await nc.close()
+        return got
+
+    assert run(body()) == ["news.x"]
+
+
 def test_mqtt_forbidden_publish_puback_0x87_and_nothing_delivered(secure):
     watcher = Paho(secure.mqtt_port, V5, username="admin", password=ADMIN_PW)
     watcher.subscribe("users/#")

@@ -113,4 +113,46 @@ import Testing
                 anonymous: false)
         }
     }
+
+    @Test func aclEntriesResolveInOrderWithPlaceholders() throws {
+        let settings = SecuritySettings(
+            users: [
+                SecuritySettings.User(
+                    name: "alice", password_hash: Self.aliceHash, roles: ["device"],
+                    acl: [
+                        SecuritySettings.ACLEntry(
+                            permission: "deny", action: "subscribe", topics: ["users/{user}/private"])
+                    ])
+            ],
+            roles: [
+                "device": SecuritySettings.Role(
+                    acl: [SecuritySettings.ACLEntry(permission: "allow", action: "all", topics: ["users/{user}/#"])])
+            ],
+            anonymous_permissions: SecuritySettings.Rules(
+                acl: [SecuritySettings.ACLEntry(permission: "deny", action: "subscribe", topics: ["test/nosubscribe"])])
+        )
+        let authenticator = try SwitchboardAuthenticator(settings: settings, anonymous: true)
+        let alice = try #require(
+            authenticator.authenticate(ClientCredentials(username: "alice", password: "alice-pw", clientID: "c"))
+                .identity)
+        #expect(!alice.permissions.maySubscribe(try TopicFilter("users/alice/private")), "own rules first")
+        #expect(alice.permissions.maySubscribe(try TopicFilter("users/alice/#")))
+        let anonymous = try #require(authenticator.authenticate(ClientCredentials(clientID: "x")).identity)
+        #expect(!anonymous.permissions.maySubscribe(try TopicFilter("test/nosubscribe")))
+        #expect(anonymous.permissions.maySubscribe(try TopicFilter("test/other")))
+    }
+
+    @Test func badACLEntriesAreRefusedAtStartup() {
+        for entry in [
+            SecuritySettings.ACLEntry(permission: "maybe", action: "all", topics: ["a"]),
+            SecuritySettings.ACLEntry(permission: "deny", action: "read", topics: ["a"]),
+            SecuritySettings.ACLEntry(permission: "deny", action: "all", topics: ["a/#/b"]),
+        ] {
+            #expect(throws: SecurityConfigurationError.self) {
+                _ = try SwitchboardAuthenticator(
+                    settings: SecuritySettings(default_permissions: SecuritySettings.Rules(acl: [entry])),
+                    anonymous: true)
+            }
+        }
+    }
 }

@@ -99,7 +99,8 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         if let old = busSubscriptions.removeValue(forKey: filter.text) { services.bus.unsubscribe(old) }
         state.subscriptions[filter.text] = record
         let options = SubscriptionOptions(
-            noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier)
+            noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier,
+            readACL: connection?.identity.permissions.readACL)
         busSubscriptions[filter.text] =
             services.bus.subscribe(
                 filter, subscriber: self, subscriberID: clientID, options: options, presence: connection?.info.presence

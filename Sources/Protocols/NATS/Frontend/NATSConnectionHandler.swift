@@ -409,7 +409,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// Subscribes `sid` on the bus (the state machine checked the sid, the subject and the permission).
     private func subscribe(sid: String, subject: String, filter: TopicFilter, noLocal: Bool) {
         let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: info.id, options: SubscriptionOptions(noLocal: noLocal),
+            filter, subscriber: self, subscriberID: info.id,
+            options: SubscriptionOptions(noLocal: noLocal, readACL: identity.permissions.readACL),
             presence: info.presence)
         let subscription = NATSSubscription(sid: sid, subject: subject, busSubscription: result.subscription)
         let slot: Int

@@ -69,7 +69,9 @@ extension SSEStreamHandler {
     @discardableResult
     func subscribe(_ filter: TopicFilter, history: Bus.HistoryRequest?) -> Bus.SubscribeResult {
         let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: history)
+            filter, subscriber: self, subscriberID: info.id,
+            options: SubscriptionOptions(readACL: lifecycle.identity.permissions.readACL), presence: info.presence,
+            history: history)
         subscriptions.append(result.subscription)
         let name = filter.text
         lifecycle.update { $0.subscriptions.append(name) }

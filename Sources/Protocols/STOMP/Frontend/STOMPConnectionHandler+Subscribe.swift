@@ -72,7 +72,8 @@ extension STOMPConnectionHandler {
                 detail: "Access to topic '\(filterText)' refused for user '\(identity.userID ?? "guest")'\n")
         }
         let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: connectionID, presence: lifecycle.info.presence)
+            filter, subscriber: self, subscriberID: connectionID,
+            options: SubscriptionOptions(readACL: identity.permissions.readACL), presence: lifecycle.info.presence)
         subscription.source = .bus(result.subscription)
         let slot: Int
         if let free = freeSlots.popLast() {

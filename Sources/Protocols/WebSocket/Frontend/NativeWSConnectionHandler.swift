@@ -287,7 +287,9 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             case nil: nil
             }
         let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: info.id, presence: info.presence, history: request)
+            filter, subscriber: self, subscriberID: info.id,
+            options: SubscriptionOptions(readACL: identity.permissions.readACL), presence: info.presence,
+            history: request)
         subscriptions[channel] = result.subscription
         lifecycle.update { $0.subscriptions.append(channel) }
         // Asked to recover and the log could not say: not recovered.
