@@ -81,6 +81,9 @@ package struct SubscriptionOptions: Sendable {
     package var maxQoS: UInt8
     /// MQTT subscription identifier.
     package var identifier: Int?
+    /// More identifiers a folded delivery carries (MQTT: one copy for overlapping subscriptions,
+    /// [MQTT-3.3.4-4]).
+    package var moreIdentifiers: [Int] = []
     /// The subscriber's ACL when it denies reading some topics (`TopicPermissions.readACL`): a
     /// delivery on such a topic is skipped, even through a broader filter. nil: nothing to check.
     package var readACL: TopicACL?
@@ -90,5 +93,11 @@ package struct SubscriptionOptions: Sendable {
         self.maxQoS = maxQoS
         self.identifier = identifier
         self.readACL = readACL
+    }
+
+    /// Every subscription identifier a delivery under these options carries.
+    package var identifiers: [Int] {
+        guard let identifier else { return moreIdentifiers }
+        return moreIdentifiers.isEmpty ? [identifier] : [identifier] + moreIdentifiers
     }
 }

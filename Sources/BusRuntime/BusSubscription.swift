@@ -33,4 +33,14 @@ package final class BusSubscription: @unchecked Sendable {
         self.options = options
         self.metricsSlot = subscriber.metricsSlot
     }
+
+    /// A detached copy with other options, for a subscriber that folds several of its subscriptions into
+    /// one delivery (MQTT's single copy for overlapping subscriptions). Not in the index.
+    package func detached(options: SubscriptionOptions) -> BusSubscription {
+        let copy = BusSubscription(
+            filter: filter, subscriber: subscriber, subscriberID: subscriberID, shardIndex: shardIndex,
+            options: options)
+        copy.localIndex = localIndex
+        return copy
+    }
 }

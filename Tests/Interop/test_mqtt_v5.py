@@ -266,3 +266,30 @@ def test_payload_not_matching_its_utf8_format_indicator_is_refused(server):
     sub.nothing()
     raw.close()
     sub.disconnect()
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["one-per-subscription", "single-copy"])
+def test_overlapping_subscriptions_carry_their_identifiers(make_server, single):
+    """[MQTT-3.3.4-2..5]: one PUBLISH per matching subscription with its own identifier (the default), or,
+    with mqtt.single_copy_for_overlaps, one PUBLISH at the highest QoS carrying every identifier."""
+    srv = make_server(args=["--set", f"mqtt.single_copy_for_overlaps={'true' if single else 'false'}"])
+    topic = f"ov/{unique()}/x"
+    sub = Paho(srv.mqtt_port, V5)
+    pub = Paho(srv.mqtt_port, V5)
+    try:
+        sub.subscribe(topic.rsplit("/", 1)[0] + "/+", qos=0, identifier=2)
+        sub.subscribe(topic.split("/", 1)[0] + "/#", qos=1, identifier=3)
+        sub.subscribe(topic, qos=0)  # no identifier
+        pub.publish(topic, b"m", qos=1)
+        if single:
+            message = sub.get()
+            assert message.qos == 1, "the highest QoS of the matching subscriptions"
+            assert sorted(message.properties.SubscriptionIdentifier) == [2, 3]
+            assert sub.nothing(0.5), "one copy only"
+        else:
+            copies = sub.get_many(3)
+            ids = sorted(tuple(getattr(m.properties, "SubscriptionIdentifier", [])) for m in copies)
+            assert ids == [(), (2,), (3,)]
+    finally:
+        sub.disconnect()
+        pub.disconnect()

@@ -74,6 +74,18 @@ import Testing
         #expect(session.subscriptions.isEmpty)
     }
 
+    @Test mutating func theRefusalCodeIsConfigurable() {
+        // mqtt.subscribe_refusal_reason: 0x80 for clients that accept no other failure (Paho's test client).
+        machine = MQTTSubscribeStateMachine(maxSubscriptions: 3, refusal: .unspecifiedError)
+        let actions = subscribe(
+            [subscription("test/nosubscribe"), subscription("ok")], verdicts: [.forbidden, .permitted])
+        guard case .sendSubAck(let packet, _)? = actions.last else {
+            Issue.record("no SUBACK")
+            return
+        }
+        #expect(packet.reasonCodes == [.unspecifiedError, MQTTReasonCode(1)])
+    }
+
     @Test mutating func noLocalOnASharedSubscriptionIsAProtocolError() {
         // [MQTT-3.8.3-4]: the connection ends; filters before it were already handled, nothing after it is.
         let requests = [subscription("a"), subscription("$share/g/b", noLocal: true), subscription("c")]

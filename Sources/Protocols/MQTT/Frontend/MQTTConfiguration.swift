@@ -20,6 +20,11 @@ package struct MQTTConfiguration: FrontendSettings {
     package var maxOutboundBytes: Int = 1 << 20
     /// Seconds between `$SYS/` statistics publications; 0 turns them off.
     package var sysIntervalSeconds: Int = 10
+    /// One PUBLISH for a message that matches several of a client's subscriptions, at their highest
+    /// QoS and with every subscription identifier ([MQTT-3.3.4-2], [MQTT-3.3.4-4]) — HiveMQ's and the
+    /// Paho test broker's choice — instead of one per subscription (mosquitto's, and the default: it
+    /// costs a scan of the client's subscriptions per message once it has more than one).
+    package var singleCopyForOverlaps = false
 
     package init() {}
 
@@ -70,5 +75,21 @@ package struct MQTTConfiguration: FrontendSettings {
         .integer(
             "sys_interval_seconds", \.sysIntervalSeconds,
             help: "Seconds between $SYS/broker statistics; 0 turns them off."),
+        FrontendSetting(
+            "subscribe_refusal_reason", kind: .integer,
+            help:
+                "SUBACK reason code (5.0) for a filter the client may not use: 135 (0x87 Not Authorized) or 128 (0x80).",
+            apply: { settings, value throws(FrontendSettingError) in
+                guard case .integer(let code) = value, code == 0x87 || code == 0x80 else {
+                    throw FrontendSettingError("must be 135 (0x87) or 128 (0x80)")
+                }
+                settings.settings.subscribeRefusalReason = UInt8(code)
+            },
+            describe: { "\($0.settings.subscribeRefusalReason)" }),
+        .boolean(
+            "single_copy_for_overlaps", \.singleCopyForOverlaps,
+            help:
+                "One PUBLISH (highest QoS, every subscription identifier) for a message matching several of a client's subscriptions."
+        ),
     ]
 }

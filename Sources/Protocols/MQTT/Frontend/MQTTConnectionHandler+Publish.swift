@@ -193,7 +193,10 @@ extension MQTTConnectionHandler {
         let qos = min(headers.qos ?? 0, subscription.options.maxQoS)
         let retain = headers.retain && session.unsafelyUnwrapped.retainFlag(message, subscription)
         let maxSize = outboundMaximumPacketSize
-        let perConnectionForm = version == .v5 && (subscription.options.identifier != nil || outboundAliases.isEnabled)
+        let perConnectionForm =
+            version == .v5
+            && (subscription.options.identifier != nil || !subscription.options.moreIdentifiers.isEmpty
+                || outboundAliases.isEnabled)
         if qos == 0 && !perConnectionForm {
             guard writable else { return .dropped }
             if canWriteDirectly, Self.needsNoProperties(message, version: version) {
@@ -218,7 +221,7 @@ extension MQTTConnectionHandler {
             let clock = bus.clock
             let bytes = context.encoded(form: Self.sharedForm(version, retain: retain)) { message in
                 var packet = MQTTMessageMapping.publishPacket(
-                    message, qos: .atMostOnce, retain: retain, subscriptionIdentifier: nil)
+                    message, qos: .atMostOnce, retain: retain, subscriptionIdentifiers: [])
                 if let expiresAt = message.headers.expiresAt,
                     let remaining = MQTTMessageMapping.remainingExpiry(expiresAt, now: clock())
                 {
@@ -238,7 +241,7 @@ extension MQTTConnectionHandler {
         let session = self.session.unsafelyUnwrapped
         let packet = MQTTMessageMapping.publishPacket(
             message, qos: MQTTQoS(rawValue: qos)!, retain: retain,
-            subscriptionIdentifier: version == .v5 ? subscription.options.identifier : nil)
+            subscriptionIdentifiers: version == .v5 ? subscription.options.identifiers : [])
         let window = outboundWindow
         let sequence = session.persistent ? message.headers.durableSequence ?? 0 : 0
         switch session.state.offer(

@@ -34,7 +34,8 @@ extension MQTTConnectionHandler {
 
     /// Sends SUBACK (or UNSUBACK), then the retained messages the machine asked for.
     func sendSubAck(_ subAck: MQTTSubAckPacket, retained: [MQTTSubscribeStateMachine.RetainedRequest]) {
-        for code in subAck.reasonCodes where code == .notAuthorized { services.counters.countPermissionDenied() }
+        let refusal = MQTTReasonCode(services.configuration.settings.subscribeRefusalReason)
+        for code in subAck.reasonCodes where code == refusal { services.counters.countPermissionDenied() }
         // The retained messages as they are now, when the subscriptions were made.
         var messages: [(BusMessage, MQTTSubscribeStateMachine.RetainedRequest)] = []
         for request in retained {
@@ -63,7 +64,7 @@ extension MQTTConnectionHandler {
         guard let session else { return }
         let qos = MQTTQoS(rawValue: min(message.headers.qos ?? 0, request.maxQoS.rawValue))!
         let packet = MQTTMessageMapping.publishPacket(
-            message, qos: qos, retain: true, subscriptionIdentifier: request.identifier)
+            message, qos: qos, retain: true, subscriptionIdentifiers: request.identifier.map { [$0] } ?? [])
         let window = outboundWindow
         if case .send(let packet) = session.state.offer(
             packet, expiresAt: message.headers.expiresAt, window: window, canSend: writable)

@@ -33,7 +33,7 @@ enum MQTTMessageMapping {
     }
 
     /// The PUBLISH a subscriber receives (without packet identifier; the session assigns one).
-    static func publishPacket(_ message: BusMessage, qos: MQTTQoS, retain: Bool, subscriptionIdentifier: Int?)
+    static func publishPacket(_ message: BusMessage, qos: MQTTQoS, retain: Bool, subscriptionIdentifiers: [Int])
         -> MQTTPublishPacket
     {
         let headers = message.headers
@@ -54,7 +54,7 @@ enum MQTTMessageMapping {
                 return MQTTUserProperty(name: name, value: value)
             }
         }
-        if let identifier = subscriptionIdentifier { properties.subscriptionIdentifiers = [identifier] }
+        properties.subscriptionIdentifiers = subscriptionIdentifiers
         return MQTTPublishPacket(
             topic: message.topic.name, payload: message.payload, qos: qos, retain: retain, properties: properties)
     }

@@ -94,7 +94,7 @@ extension MQTTServices {
             guard let best, let qos = MQTTQoS(rawValue: best.qos) else { continue }
             var packet = MQTTMessageMapping.publishPacket(
                 message, qos: qos, retain: message.headers.retain && best.record.options.retainAsPublished,
-                subscriptionIdentifier: best.record.identifier)
+                subscriptionIdentifiers: best.record.identifier.map { [$0] } ?? [])
             if let delivery, delivery.state == .sent || delivery.state == .released {
                 packet.packetID = delivery.packetID
                 packet.duplicate = true

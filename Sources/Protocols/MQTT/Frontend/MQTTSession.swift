@@ -17,6 +17,8 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     package var deliveryMark: UInt64 = 0
     var state: MQTTSessionState
     var busSubscriptions: [String: BusSubscription] = [:]
+    /// The message last folded into one copy for overlapping subscriptions (its other calls skip).
+    private var lastFoldedMessage: BusMessage?
     /// The live connection, if any. Presence follows it: the session's subscribers are listed (as the
     /// connection, with the MQTT client id as name) while a client is connected, not while it is away.
     var connection: MQTTConnectionHandler? {
@@ -58,6 +60,15 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     package func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
+        var subscription = subscription
+        if busSubscriptions.count > 1, services.configuration.singleCopyForOverlaps {
+            // The bus calls once per matching subscription: the first call sends the one copy.
+            if message === lastFoldedMessage { return .skipped }
+            if let folded = folded(message, first: subscription) {
+                lastFoldedMessage = message
+                subscription = folded
+            }
+        }
         if let connection { return connection.deliver(message, for: subscription, context: &context) }
         if let forwardTo {
             let filter = subscription.filter.text
@@ -69,7 +80,7 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         guard qos > 0 else { return .dropped }
         let packet = MQTTMessageMapping.publishPacket(
             message, qos: MQTTQoS(rawValue: qos)!, retain: retainFlag(message, subscription),
-            subscriptionIdentifier: subscription.options.identifier)
+            subscriptionIdentifiers: subscription.options.identifiers)
         let sequence = persistent ? message.headers.durableSequence ?? 0 : 0
         switch state.offer(packet, expiresAt: message.headers.expiresAt, window: 0, canSend: false, sequence: sequence)
         {
@@ -79,7 +90,32 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     }
 
     package func flushDeliveries() {
+        lastFoldedMessage = nil
         connection?.flushDeliveries()
+    }
+
+    /// Every subscription of this session that `message` matches, folded into one delivery: the highest
+    /// QoS, every subscription identifier, retain-as-published if any asks for it ([MQTT-3.3.4-2],
+    /// [MQTT-3.3.4-4]). nil when only one matches. Shared subscriptions are not folded (each group
+    /// delivers on its own).
+    private func folded(_ message: BusMessage, first: BusSubscription) -> BusSubscription? {
+        guard first.filter.shareGroup == nil else { return nil }
+        var matching = 0
+        var options = first.options
+        options.identifier = nil
+        var identifiers: [Int] = []
+        for candidate in busSubscriptions.values
+        where candidate.filter.shareGroup == nil && candidate.filter.matches(message.topic)
+            && !(candidate.options.noLocal && message.publisherID == clientID)
+        {
+            matching += 1
+            options.maxQoS = max(options.maxQoS, candidate.options.maxQoS)
+            if let identifier = candidate.options.identifier { identifiers.append(identifier) }
+        }
+        guard matching > 1 else { return nil }
+        options.noLocal = false
+        options.moreIdentifiers = identifiers.sorted()
+        return first.detached(options: options)
     }
 
     /// Live messages carry RETAIN only for retain-as-published subscriptions ([MQTT-3.3.1-12]/[-13]).

@@ -295,7 +295,8 @@ package struct MQTTConnectionStateMachine: Sendable {
         session: inout MQTTSessionState
     ) -> [Action] {
         guard case .connected = state else { return [errorHappened(.protocolError("SUBSCRIBE before CONNACK"))] }
-        let subscribing = MQTTSubscribeStateMachine(maxSubscriptions: settings.maxSubscriptions)
+        let subscribing = MQTTSubscribeStateMachine(
+            maxSubscriptions: settings.maxSubscriptions, refusal: MQTTReasonCode(settings.subscribeRefusalReason))
         return run(subscribing.subscribeReceived(packet, verdicts: verdicts, session: &session))
     }
 
@@ -304,7 +305,8 @@ package struct MQTTConnectionStateMachine: Sendable {
         -> [Action]
     {
         guard case .connected = state else { return [errorHappened(.protocolError("UNSUBSCRIBE before CONNACK"))] }
-        let subscribing = MQTTSubscribeStateMachine(maxSubscriptions: settings.maxSubscriptions)
+        let subscribing = MQTTSubscribeStateMachine(
+            maxSubscriptions: settings.maxSubscriptions, refusal: MQTTReasonCode(settings.subscribeRefusalReason))
         return run(subscribing.unsubscribeReceived(packet, session: &session))
     }
 

@@ -17,6 +17,10 @@ package struct MQTTServerSettings: Sendable, Hashable {
     package var maxSessions: Int = 100_000
     /// Most subscriptions per session.
     package var maxSubscriptions: Int = 1_000
+    /// The SUBACK reason code for a filter the client may not subscribe with, in 5.0: 0x87 Not
+    /// Authorized (the precise code), or 0x80 Unspecified Error for clients that accept only 0x80 as a
+    /// failure (Paho's Python test client asserts it). 3.1.1 always says 0x80.
+    package var subscribeRefusalReason: UInt8 = 0x87
     /// A 5.0 client that sets Request Response Information gets this plus its client identifier as
     /// CONNACK Response Information (§4.10.1), the base for its response topics. Under `$rpc/`, like the
     /// bus's own reply topics, so `#` and `+/…` subscribers never see the responses. Nil: never sent.

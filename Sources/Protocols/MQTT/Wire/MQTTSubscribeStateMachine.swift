@@ -50,9 +50,12 @@ package struct MQTTSubscribeStateMachine: Sendable {
 
     /// Most subscriptions per session (`MQTTServerSettings.maxSubscriptions`).
     package let maxSubscriptions: Int
+    /// The reason code of a refused filter (`MQTTServerSettings.subscribeRefusalReason`).
+    package let refusal: MQTTReasonCode
 
-    package init(maxSubscriptions: Int) {
+    package init(maxSubscriptions: Int, refusal: MQTTReasonCode = .notAuthorized) {
         self.maxSubscriptions = maxSubscriptions
+        self.refusal = refusal
     }
 
     /// A SUBSCRIBE with one verdict per filter, in the packet's order.
@@ -80,9 +83,9 @@ package struct MQTTSubscribeStateMachine: Sendable {
                 actions.append(.fail(.protocolError("no local on a shared subscription")))
                 return actions
             }
-            // 5.0: 0x87 Not Authorized (3.1.1: 0x80, [MQTT-3.9.3-2]).
+            // 5.0: 0x87 Not Authorized unless configured otherwise (3.1.1: 0x80, [MQTT-3.9.3-2]).
             guard verdict == .permitted else {
-                codes.append(.notAuthorized)
+                codes.append(refusal)
                 continue
             }
             let isNew = session.subscriptions[request.filter] == nil
