@@ -148,7 +148,10 @@ protocolTargets += [
         dependencies: [
             "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            // SIGUSR2: lame-duck mode, as nats-server.
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Atomics", package: "swift-atomics"),

@@ -91,6 +91,10 @@ package protocol Authenticator: Sendable {
     /// call it before `authenticate` and hold the client's input meanwhile, so a password check never
     /// stalls the other connections of a loop.
     func prepare(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void>?
+    /// The identity of the configured user `name` without checking a password, for a protocol whose
+    /// settings name a user that clients without credentials become (NATS `no_auth_user`); nil when
+    /// there is no such user.
+    func identity(ofUser name: String, clientID: String?) -> ClientIdentity?
 }
 
 extension Authenticator {
@@ -100,6 +104,9 @@ extension Authenticator {
     package func prepare(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void>? {
         nil
     }
+
+    /// No configured users.
+    package func identity(ofUser name: String, clientID: String?) -> ClientIdentity? { nil }
 
     /// `prepare`, as a future that is always there (for code that chains futures anyway).
     package func prepared(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void> {

@@ -1,4 +1,5 @@
 package import Logging
+import NIOConcurrencyHelpers
 package import NIOCore
 package import NIOPosix
 import ServiceLifecycle
@@ -33,6 +34,8 @@ package final class TCPListenerService: Service, Sendable {
     private let logger: Logger
     private let initializeChild: @Sendable (any Channel) throws -> Void
     private let onBound: @Sendable (SocketAddress) -> Void
+    /// The listening channel while bound; `stopped` once `stopAccepting` closed it.
+    private let listening = NIOLockedValueBox<(channel: (any Channel)?, stopped: Bool)>((nil, false))
 
     package init(
         configuration: TCPListenerConfiguration, group: any EventLoopGroup, logger: Logger,
@@ -48,6 +51,11 @@ package final class TCPListenerService: Service, Sendable {
 
     package func run() async throws {
         let channel = try await bind()
+        let stoppedAlready = listening.withLockedValue { state in
+            state.channel = channel
+            return state.stopped
+        }
+        if stoppedAlready { channel.close(promise: nil) }
         if let address = channel.localAddress { onBound(address) }
         logger.info(
             "\(configuration.name) listening",
@@ -60,6 +68,22 @@ package final class TCPListenerService: Service, Sendable {
         } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
+        // Stopped on purpose (lame-duck mode): the rest of the server runs on until it shuts down, and a
+        // service that returns early would end the whole group.
+        if listening.withLockedValue({ $0.stopped }) {
+            logger.info("\(configuration.name) stopped accepting")
+            try? await gracefulShutdown()
+        }
+    }
+
+    /// Closes the listening socket (new connections are refused by the kernel); connections already
+    /// accepted stay. The service keeps running until the server shuts down. Idempotent.
+    package func stopAccepting() {
+        let channel = listening.withLockedValue { state -> (any Channel)? in
+            state.stopped = true
+            return state.channel
+        }
+        channel?.close(promise: nil)
     }
 
     private func bind() async throws -> any Channel {

@@ -153,6 +153,11 @@ package final class SwitchboardAuthenticator: Authenticator {
             ClientIdentity(userID: nil, permissions: anonymousRules.resolve(user: nil, client: client)))
     }
 
+    package func identity(ofUser name: String, clientID: String?) -> ClientIdentity? {
+        guard let user = users[name] else { return nil }
+        return identity(user: name, roles: user.roles, admin: user.admin, own: user.rules, client: clientID)
+    }
+
     /// A user name that is no static user, with a password that is no valid token: as slow as a wrong
     /// password for a real user, and told the same.
     private func refuseUnknown(_ credentials: ClientCredentials, reason: String) -> AuthOutcome {

@@ -106,6 +106,7 @@ extension FrontendSettingKind {
         case .boolean: "true or false"
         case .string: "a string"
         case .strings: "a list of strings"
+        case .port: "a port (0 to 65535) or off"
         }
     }
 }

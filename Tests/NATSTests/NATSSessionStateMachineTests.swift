@@ -281,6 +281,18 @@ import Testing
         #expect(refused.closeRequested(.maxConnectionsExceeded) == .sendErrorAndClose(.maxConnectionsExceeded))
     }
 
+    /// Lame-duck mode reaches every client that has had its INFO, connected or not, and no closed one.
+    @Test func lameDuckModeIsAnnouncedToOpenConnections() {
+        var connected = Self.connected()
+        #expect(connected.lameDuckEntered() == .sendLameDuckInfo)
+        #expect(!connected.isClosed)
+        var waiting = Self.started()
+        #expect(waiting.lameDuckEntered() == .sendLameDuckInfo)
+        var closed = Self.connected()
+        _ = closed.closeRequested(nil)
+        #expect(closed.lameDuckEntered() == .none)
+    }
+
     /// The one error → wire map: the reference server's texts, and which errors keep the connection.
     @Test func errorTexts() {
         let expected: [(NATSProtocolError, String, Bool)] = [

@@ -86,6 +86,17 @@ import Testing
         #expect(json["auth_required"] == .bool(true))
     }
 
+    @Test func lameDuckInfo() throws {
+        var info = NATSServerInfo(
+            serverID: "NID", serverName: "sb", version: "2.10.0", host: "0.0.0.0", port: 4222, maxPayload: 1024,
+            clientID: 7, clientIP: nil, authRequired: false)
+        #expect(!written { (buffer: inout ByteBuffer) in info.write(to: &buffer) }.contains("ldm"))
+        info.lameDuckMode = true
+        let text = written { (buffer: inout ByteBuffer) in info.write(to: &buffer) }
+        let json = try Array(text.utf8.dropFirst(5).dropLast(2)).withUnsafeBytes { try JSONParser.parse($0) }
+        #expect(json["ldm"] == .bool(true))
+    }
+
     @Test func headerBlockParsesAndMapsToBusHeaders() throws {
         let block = try NATSHeaderBlock.parse(
             ByteBuffer(string: "NATS/1.0\r\nContent-Type: text/plain\r\nA: 1\r\nA: 2\r\nB:spaced  \r\n\r\n"))

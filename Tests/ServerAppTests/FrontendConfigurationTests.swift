@@ -82,6 +82,28 @@ import Testing
         #expect(configuration.settings(of: SSEServerFrontend.self).retryMilliseconds == 750)
     }
 
+    /// An extra listener's port (`nats.monitor_port`): off by default, a number or 0 from any source,
+    /// `off` or null turns it off again, out of range is refused.
+    @Test func extraPortsAreNumbersOrOff() throws {
+        #expect(try load().settings(of: NATSServerFrontend.self).monitorPort == nil)
+        #expect(
+            try load(#"{"nats": {"monitor_port": 8222}}"#).settings(of: NATSServerFrontend.self).monitorPort == 8222)
+        #expect(try load(#"{"nats": {"monitor_port": null}}"#).settings(of: NATSServerFrontend.self).monitorPort == nil)
+        var flag = ConfigurationOverrides()
+        flag.settings = ["nats.monitor_port=0"]
+        #expect(
+            try load(#"{"nats": {"monitor_port": "off"}}"#, flag).settings(of: NATSServerFrontend.self).monitorPort == 0
+        )
+        let off = try load(
+            #"{"nats": {"monitor_port": 8222}}"#, environment: ["SWITCHBOARD_NATS_MONITOR_PORT": "off"])
+        #expect(off.settings(of: NATSServerFrontend.self).monitorPort == nil)
+        #expect(throws: ConfigurationError.self) { try load(#"{"nats": {"monitor_port": 70000}}"#) }
+        #expect(throws: ConfigurationError.self) { try load(#"{"nats": {"monitor_port": "soon"}}"#) }
+        #expect(throws: ConfigurationError.self) {
+            try load(#"{"nats": {"lame_duck_duration_seconds": 5, "lame_duck_grace_period_seconds": 5}}"#)
+        }
+    }
+
     @Test func todaysSpellingsKeepWorking() throws {
         let configuration = try load(
             #"{"mqtt_port": 1884, "tls": {"cert_file": "c.pem", "key_file": "k.pem", "mqtt_port": 8883, "nats": true}}"#

@@ -39,6 +39,9 @@ package enum FrontendSettingKind: String, Sendable {
     case string
     /// A list: a JSON array in the config file, comma-separated in the environment or a flag.
     case strings
+    /// A TCP port of an extra listener: 0 to 65535 (0 picks a free one), or `off` (JSON `null` or
+    /// `"off"`) for none.
+    case port
 }
 
 /// A setting's value, read from JSON, the environment or a flag.
@@ -47,6 +50,8 @@ package enum FrontendSettingValue: Sendable, Equatable {
     case boolean(Bool)
     case string(String)
     case strings([String])
+    /// A port, or nil for `off`.
+    case port(Int?)
 
     /// `text` (from the environment or a flag) read as `kind`; nil when it is not one.
     package init?(text: String, kind: FrontendSettingKind) {
@@ -63,6 +68,15 @@ package enum FrontendSettingValue: Sendable, Equatable {
         case .string: self = .string(text)
         case .strings:
             self = .strings(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        case .port:
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            if trimmed.lowercased() == "off" {
+                self = .port(nil)
+            } else if let port = Int(trimmed) {
+                self = .port(port)
+            } else {
+                return nil
+            }
         }
     }
 
@@ -78,6 +92,13 @@ package enum FrontendSettingValue: Sendable, Equatable {
             let strings = values.compactMap(\.stringValue)
             guard strings.count == values.count else { return nil }
             self = .strings(strings)
+        case (.port, .null): self = .port(nil)
+        case (.port, .string(let text)):
+            guard let value = FrontendSettingValue(text: text, kind: .port) else { return nil }
+            self = value
+        case (.port, _):
+            guard let value = json.intValue else { return nil }
+            self = .port(value)
         default: return nil
         }
     }
@@ -171,5 +192,21 @@ extension FrontendSetting {
                 settings[keyPath: path] = list
             },
             describe: { $0[keyPath: path].map { $0.joined(separator: ",") } ?? "server-wide" })
+    }
+
+    /// An extra listener's port at `path`: 0 to 65535 (0: any free port), or nil (`off`).
+    package static func port(
+        _ key: String, _ path: any WritableKeyPath<Settings, Int?> & Sendable, help: String
+    ) -> FrontendSetting {
+        FrontendSetting(
+            key, kind: .port, help: help,
+            apply: { settings, value throws(FrontendSettingError) in
+                guard case .port(let port) = value else { throw FrontendSettingError("must be a port or off") }
+                if let port, !(0...65535).contains(port) {
+                    throw FrontendSettingError("port \(port) is out of range")
+                }
+                settings[keyPath: path] = port
+            },
+            describe: { $0[keyPath: path].map { "\($0)" } ?? "off" })
     }
 }

@@ -13,6 +13,18 @@ package struct NATSConfiguration: FrontendSettings {
     /// The NATS port requires TLS (INFO says `tls_required` and the handshake follows it, the NATS way:
     /// in place on the same port). Needs the `tls` section's certificate.
     package var tlsRequired = false
+    /// The monitoring port (nats-server's `-m`/`http_port`): `/varz`, `/connz`, `/subsz`, `/routez`,
+    /// `/healthz` over HTTP. nil: none (as nats-server without `-m`); 0: any free port.
+    package var monitorPort: Int?
+    /// The user (of the `security` section) that a client presenting no credentials becomes, when
+    /// anonymous access is off (nats-server's `no_auth_user`). nil: such a client is refused.
+    package var noAuthUser: String?
+    /// Lame-duck mode (SIGUSR2, or `POST /api/nats/lame_duck`): how long closing every client may take in
+    /// all, grace period included. nats-server's `lame_duck_duration` (2 minutes).
+    package var lameDuckDurationSeconds = 120
+    /// Lame-duck mode: how long clients keep their connection after the `ldm` INFO before the first is
+    /// closed, so they can move elsewhere first. nats-server's `lame_duck_grace_period` (10 s).
+    package var lameDuckGracePeriodSeconds = 10
 
     package init() {}
 
@@ -38,11 +50,28 @@ package struct NATSConfiguration: FrontendSettings {
         .boolean(
             "tls", \.tlsRequired,
             help: "The port requires TLS, upgraded in place the NATS way (needs the tls section; legacy tls.nats)."),
+        .port(
+            "monitor_port", \.monitorPort,
+            help:
+                "Monitoring HTTP port (nats-server -m): /varz, /connz, /subsz, /routez, /healthz; off: none; 0: any free port."
+        ),
+        .string(
+            "no_auth_user", \.noAuthUser,
+            help: "A user of the security section that clients without credentials become (nats-server no_auth_user)."),
+        .integer(
+            "lame_duck_duration_seconds", \.lameDuckDurationSeconds, minimum: 1,
+            help: "Lame-duck mode (SIGUSR2): seconds over which every client is closed, grace period included."),
+        .integer(
+            "lame_duck_grace_period_seconds", \.lameDuckGracePeriodSeconds,
+            help: "Lame-duck mode: seconds between the ldm INFO and the first client closed."),
     ]
 
     package func validate() throws(FrontendSettingError) {
         guard limits.maxPending >= limits.maxPayload else {
             throw FrontendSettingError("max_pending must be at least max_payload")
+        }
+        guard lameDuckGracePeriodSeconds < lameDuckDurationSeconds else {
+            throw FrontendSettingError("lame_duck_grace_period_seconds must be less than lame_duck_duration_seconds")
         }
     }
 }

@@ -58,9 +58,24 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     var keepAliveSlot = -1
     /// TLS started right after INFO (the NATS port with TLS configured; never over WebSocket).
     private let tls: ServerTLS?
+    /// The `client_id` of INFO (nats-server's `cid`), the key in the monitoring directory.
+    let clientID: UInt64
+    /// Carried over WebSocket (monitoring `type`).
+    private let isWebSocket: Bool
+    /// Listed in `services.directory` (admitted, not yet ended).
+    private var inDirectory = false
+    /// Counted in plain fields on the loop; read by `monitorSnapshot` there.
+    private var traffic = NATSTraffic()
+    /// When the client last sent something (bus clock, ns).
+    private var lastActivityAt: UInt64 = 0
+    /// CONNECT's `lang` and `version`, once accepted.
+    private var clientLibrary: (lang: String?, version: String?) = (nil, nil)
+    private var pendingClientLibrary: (lang: String?, version: String?) = (nil, nil)
 
-    init(services: NATSServices, tls: ServerTLS? = nil) {
+    init(services: NATSServices, tls: ServerTLS? = nil, isWebSocket: Bool = false) {
         self.tls = tls
+        self.isWebSocket = isWebSocket
+        self.clientID = services.makeClientID()
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.parser = NATSParser(limits: services.configuration.limits)
@@ -105,7 +120,12 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         {
             return run(machine.closeRequested(NATSProtocolError(refusal)))
         }
+        // Accepted just as lame-duck mode began: closed at once, so it goes elsewhere.
+        guard !services.isLameDuck else { return run(machine.closeRequested(nil)) }
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
+        lastActivityAt = bus.clock()
+        services.directory.add(self, clientID: clientID, on: context.eventLoop)
+        inDirectory = true
         flushOut()
         if let tls {
             // INFO went out in plain text; everything after it is TLS (what nats.py, nats.go and
@@ -119,18 +139,19 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         }
     }
 
-    /// `INFO {…}`, the first thing on every connection.
-    private func writeInfo() {
+    /// `INFO {…}`, the first thing on every connection; again with `ldm` in lame-duck mode.
+    private func writeInfo(lameDuckMode: Bool = false) {
         guard let context else { return }
         let configuration = services.configuration
-        NATSServerInfo(
+        var info = NATSServerInfo(
             serverID: services.serverID, serverName: configuration.serverName,
             version: configuration.protocolVersion, host: services.host,
             port: context.channel.localAddress?.port ?? 4222, maxPayload: limits.maxPayload,
-            clientID: services.makeClientID(), clientIP: context.channel.remoteAddress?.ipAddress,
+            clientID: clientID, clientIP: context.channel.remoteAddress?.ipAddress,
             authRequired: !services.authenticator.allowsAnonymous,
-            tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify
-        ).write(to: &out)
+            tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify)
+        info.lameDuckMode = lameDuckMode
+        info.write(to: &out)
     }
 
     func connectionEnded() {
@@ -138,6 +159,11 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             return
         }
         machine.connectionEnded()
+        if inDirectory {
+            inDirectory = false
+            services.directory.countUnsubscribed(slots.lazy.filter { $0 != nil }.count)
+            services.directory.remove(clientID: clientID, traffic: traffic)
+        }
         slots.removeAll()
         subscriptionsBySID.removeAll()
         inbound.removeAll()
@@ -150,6 +176,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         machine.dataReceived()
         // One clock read per read: every message in it arrived at the same time.
         readTime = bus.clock()
+        lastActivityAt = readTime
         inbound.append(&buffer)
         parse()
     }
@@ -218,7 +245,10 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             switch machine.publishReceived(hasHeaders: publish.hasHeaders) {
             case .ignore: return
             case .refuseAndClose(let error): run(.sendErrorAndClose(error))
-            case .publish(let acknowledge): if self.publish(publish) && acknowledge { run(.acknowledge) }
+            case .publish(let acknowledge):
+                traffic.inMessages += 1
+                traffic.inBytes += publish.payloadSize
+                if self.publish(publish) && acknowledge { run(.acknowledge) }
             }
         case .subscribe(let subject, let queue, let sid):
             run(machine.subscribeReceived(subject: subject, queue: queue, sid: sid))
@@ -246,6 +276,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         case .refuseAndClose(let error):
             run(.sendErrorAndClose(error))
         case .publish(let acknowledge):
+            traffic.inMessages += 1
+            traffic.inBytes += layout.payloadSize
             let handled: Bool
             if !layout.hasHeaders, !layout.hasReply, let lastTopic, layout.subjectEquals(lastSubject, in: buffer) {
                 publishedInRead += 1
@@ -281,6 +313,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         let credentials = ClientCredentials(
             username: options.user, password: options.password, token: options.authToken ?? options.jwt,
             clientID: info.id, certificateSubject: context?.channel.verifiedClientCommonName)
+        pendingClientLibrary = (options.lang, options.version)
         if !credentialsPrepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
             // A password check may hash for a while: off the loop, with this client's input held.
             inbound.hold()
@@ -294,7 +327,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             }
             return
         }
-        switch services.authenticator.authenticate(credentials) {
+        switch services.authenticate(credentials) {
         case .accepted(let identity):
             lifecycle.identity = identity
             run(machine.connectReceived(options, authenticated: true, permissions: identity.permissions))
@@ -423,6 +456,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         }
         result.subscription.localIndex = slot
         subscriptionsBySID[sid] = subscription
+        services.directory.countSubscribed()
         lifecycle.update { $0.subscriptions.append(subject) }
     }
 
@@ -432,6 +466,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         bus.unsubscribe(subscription.busSubscription, presenceClientID: info.id)
         slots[slot] = nil
         freeSlots.append(slot)
+        services.directory.countUnsubscribed()
         subscriptionsBySID[subscription.sid] = nil
         let subject = subscription.subject
         lifecycle.update { info in
@@ -472,6 +507,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             writeMessage(message, headers: headers, entry: entry, context: &context)
         }
         entry.delivered += 1
+        traffic.outMessages += 1
+        traffic.outBytes += message.payload.readableBytes
         // A field read per message; the state machine is asked only when an UNSUB's limit is reached.
         if let maximum = entry.maxMessages, entry.delivered >= maximum {
             run(machine.deliveryLimitReached(sid: entry.sid))
@@ -507,6 +544,14 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         run(machine.tick(now: now, credentialsExpired: lifecycle.credentialsExpired(now: bus.clock())))
     }
 
+    /// Lame-duck mode: the client is told (INFO with `ldm`); closing comes later, from the frontend.
+    func enterLameDuckMode() {
+        eventLoop.execute {
+            self.run(self.machine.lameDuckEntered())
+            self.flushOut()
+        }
+    }
+
     func requestClose(_ reason: CloseReason) {
         eventLoop.execute { self.run(self.machine.closeRequested(NATSProtocolError(reason))) }
     }
@@ -525,6 +570,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             break
         case .sendInfo:
             writeInfo()
+        case .sendLameDuckInfo:
+            writeInfo(lameDuckMode: true)
         case .acknowledge:
             NATSEncoder.ok(&out)
         case .sendPong:
@@ -547,9 +594,11 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             // reconnects), so it never holds the server's memory or slows the publishers. Not from inside
             // the delivery loop: closing unsubscribes.
             services.counters.countSlowConsumer()
+            services.directory.countSlowConsumer()
             eventLoop.execute { self.context?.close(promise: nil) }
         case .acceptConnect(let name, let acknowledge):
             let user = identity.userID
+            clientLibrary = pendingClientLibrary
             lifecycle.update {
                 $0.userID = user
                 $0.name = name
@@ -567,6 +616,33 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         case .sendNoResponders(let replySubject, let replyTopic):
             sendNoResponders(replySubject: replySubject, replyTopic: replyTopic)
         }
+    }
+
+    // MARK: - Monitoring
+
+    /// The connection as `/connz` shows it; nil before it was admitted. Call on its loop.
+    func monitorSnapshot() -> NATSConnectionSnapshot? {
+        guard inDirectory else { return nil }
+        var snapshot = NATSConnectionSnapshot(
+            clientID: clientID, startedAt: UInt64(max(0, info.connectedAt * 1e9)), lastActivityAt: lastActivityAt)
+        snapshot.isWebSocket = isWebSocket
+        let remote = context?.channel.remoteAddress
+        snapshot.ip = remote?.ipAddress
+        snapshot.port = remote?.port
+        snapshot.pendingBytes = out.readableBytes
+        snapshot.traffic = traffic
+        snapshot.subscriptions = slots.compactMap { entry in
+            entry.map {
+                NATSConnectionSnapshot.Subscription(
+                    subject: $0.subject, queue: $0.busSubscription.filter.shareGroup, sid: $0.sid,
+                    messages: $0.delivered)
+            }
+        }
+        snapshot.name = info.name
+        snapshot.lang = clientLibrary.lang
+        snapshot.version = clientLibrary.version
+        snapshot.user = identity.userID
+        return snapshot
     }
 
     // MARK: - Writing

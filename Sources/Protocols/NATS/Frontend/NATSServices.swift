@@ -16,6 +16,12 @@ package final class NATSServices: FrontendServices {
     /// Server id in INFO: random per process, like the reference server's.
     let serverID: String
     private let nextClientID = ManagedAtomic<UInt64>(1)
+    /// The live connections and the totals of ended ones (monitoring, lame-duck mode).
+    package let directory = NATSConnectionDirectory()
+    /// When the frontend was built (bus clock, ns): `start` in `/varz`.
+    package let startedAt: UInt64
+    /// Lame-duck mode: set once, never cleared (the frontend stays lame until the process ends).
+    private let lameDuck = ManagedAtomic(false)
 
     package init(
         configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
@@ -28,6 +34,25 @@ package final class NATSServices: FrontendServices {
             metricsName: "nats", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
         self.serverID = "NSB" + bus.makeIdentifier().uppercased() + bus.makeIdentifier().uppercased()
+        self.startedAt = bus.clock()
+    }
+
+    /// Checks a CONNECT's credentials; a client presenting none becomes `no_auth_user` when one is set.
+    func authenticate(_ credentials: ClientCredentials) -> AuthOutcome {
+        if credentials.isEmpty, let user = configuration.noAuthUser,
+            let identity = authenticator.identity(ofUser: user, clientID: credentials.clientID)
+        {
+            return .accepted(identity)
+        }
+        return authenticator.authenticate(credentials)
+    }
+
+    /// Whether lame-duck mode has begun.
+    package var isLameDuck: Bool { lameDuck.load(ordering: .relaxed) }
+
+    /// Enters lame-duck mode; false when it had already begun.
+    func enterLameDuckMode() -> Bool {
+        lameDuck.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     }
 
     /// The numeric `client_id` of INFO.

@@ -27,6 +27,10 @@ package struct NATSWebSocketEndpoint: WebSocketEndpoint {
         guard origins.permits(head) else {
             return .refuse(.error(APIError(.forbidden, "permission_denied", "origin is not allowed")))
         }
+        // Lame-duck mode: new clients go elsewhere (the TCP port is closed too).
+        guard !services.isLameDuck else {
+            return .refuse(.error(.unavailable("the NATS frontend is in lame-duck mode")))
+        }
         // nats.ws offers no subprotocol; one offered is not ours to refuse or to echo.
         return .accept(HTTPHeaders())
     }
@@ -35,6 +39,6 @@ package struct NATSWebSocketEndpoint: WebSocketEndpoint {
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
         try channel.pipeline.syncOperations.addHandler(WebSocketByteStreamHandler())
-        try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services))
+        try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services, isWebSocket: true))
     }
 }

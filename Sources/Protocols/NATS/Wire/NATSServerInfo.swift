@@ -17,6 +17,8 @@ package struct NATSServerInfo: Sendable {
     package var tlsRequired = false
     /// The client must present a certificate (mTLS).
     package var tlsVerify = false
+    /// The server is in lame-duck mode (`"ldm":true`): it will close this connection soon.
+    package var lameDuckMode = false
 
     package init(
         serverID: String, serverName: String, version: String, host: String, port: Int, maxPayload: Int,
@@ -58,6 +60,7 @@ package struct NATSServerInfo: Sendable {
         if authRequired { buffer.writeStaticString(",\"auth_required\":true") }
         if tlsRequired { buffer.writeStaticString(",\"tls_required\":true") }
         if tlsVerify { buffer.writeStaticString(",\"tls_verify\":true") }
+        if lameDuckMode { buffer.writeStaticString(",\"ldm\":true") }
         buffer.writeStaticString("}\r\n")
     }
 }

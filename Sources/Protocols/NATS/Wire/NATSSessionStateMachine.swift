@@ -68,6 +68,9 @@ package struct NATSSessionStateMachine: Sendable {
         case none
         /// Write INFO, the first thing on every connection.
         case sendInfo
+        /// Write INFO again with `"ldm":true`: the server is in lame-duck mode and will close the
+        /// connection soon (clients call their lame-duck callback and may move to another server).
+        case sendLameDuckInfo
         /// Write `+OK` (verbose mode).
         case acknowledge
         /// Write `PONG` once everything this connection published before has been written to every
@@ -323,6 +326,15 @@ package struct NATSSessionStateMachine: Sendable {
         state = .closed
         guard let error else { return .close }
         return .sendErrorAndClose(error)
+    }
+
+    /// The server entered lame-duck mode: a client that has had its INFO hears about it (nats-server sends
+    /// the `ldm` INFO to every client connection, with or without CONNECT).
+    package mutating func lameDuckEntered() -> Action {
+        switch state {
+        case .initialized, .closed: return .none
+        case .awaitingConnect, .open: return .sendLameDuckInfo
+        }
     }
 
     /// A delivery found the outbound buffer past `max_pending` (nats-server: a slow consumer is closed).
