@@ -53,7 +53,9 @@ def test_legacy_spellings_still_work(tmp_path):
     http, mqtt, nats = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [str(switchboard_bin()), "serve", "--host", "127.0.0.1", "--http-port", str(http), "--mqtt-port", str(mqtt),
-         "--nats-port", str(nats), "--sse-keep-alive", "5", "--storage", "memory"],
+         "--nats-port", str(nats), "--sse-keep-alive", "5", "--storage", "memory",
+         # The frontends without a legacy flag get any free port: never a protocol's default.
+         "--port", "amqp=0", "--port", "stomp=0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
     )
     try:
