@@ -30,6 +30,7 @@ import Testing
         }
         func flushQueueDeliveries() {}
         func queueCancelled(_ consumer: QueueConsumerID, host: QueueHost) { cancelled.withLockedValue { $0 = true } }
+        var owner: QueueConsumerOwner { QueueConsumerOwner(protocolName: "test", connectionID: "c") }
         var bodies: [String] { received.withLockedValue { $0 } }
         var wasCancelled: Bool { cancelled.withLockedValue { $0 } }
     }

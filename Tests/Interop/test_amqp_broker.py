@@ -310,6 +310,17 @@ def test_queues_are_listed_with_depths_in_the_api(server):
         listed = {q["name"]: q for q in server.session.get(server.http_url + "/api/queues", timeout=5).json()["queues"]}
         assert listed[name]["messages_ready"] == 2 and listed[name]["messages_unacknowledged"] == 1
         assert listed[name]["durable"] is True and listed[name]["consumers"] == 0
+        assert listed[name]["consumer_details"] == []
+        consumer = conn.channel()
+        consumer.basic_qos(prefetch_count=7)
+        consumer.basic_consume(name, lambda *args: None, consumer_tag="worker-1")
+        conn.process_data_events(time_limit=0.2)
+        listed = {q["name"]: q for q in server.session.get(server.http_url + "/api/queues", timeout=5).json()["queues"]}
+        [detail] = listed[name]["consumer_details"]
+        assert detail["consumer_tag"] == "worker-1" and detail["ack_required"] is True
+        assert detail["prefetch_count"] == 7 and detail["messages_unacknowledged"] == 2, detail
+        assert detail["channel_details"]["protocol"] == "amqp"
+        assert detail["channel_details"]["number"] == consumer.channel_number
         ch.queue_delete(name)
 
 

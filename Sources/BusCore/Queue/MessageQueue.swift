@@ -128,6 +128,11 @@ package struct MessageQueue<Payload> {
     /// The registered consumers, oldest first.
     package var registeredConsumers: [QueueConsumer] { consumers.map(\.consumer) }
     /// With single active consumer, the one receiving messages.
+    /// The consumers as registered, with how many messages each holds unacknowledged (for the admin API).
+    package var consumerList: [(consumer: QueueConsumer, unacked: Int)] {
+        consumers.map { ($0.consumer, $0.unacked) }
+    }
+
     package var activeConsumer: QueueConsumerID? {
         arguments.singleActiveConsumer ? consumers.first?.consumer.id : nil
     }

@@ -18,4 +18,20 @@ package protocol QueueConsumerSink: AnyObject, Sendable {
     /// The queue went away under it (deleted, expired): the protocol tells its client (AMQP
     /// `basic.cancel` from the server). On its loop.
     func queueCancelled(_ consumer: QueueConsumerID, host: QueueHost)
+    /// Whose consumer it is, for the admin API: the connection and, where the protocol has one, the
+    /// channel (AMQP) — RabbitMQ's `channel_details`.
+    var owner: QueueConsumerOwner { get }
+}
+
+/// The connection (and channel) a queue consumer belongs to.
+package struct QueueConsumerOwner: Sendable {
+    package var protocolName: String
+    package var connectionID: String
+    package var channel: Int?
+
+    package init(protocolName: String, connectionID: String, channel: Int? = nil) {
+        self.protocolName = protocolName
+        self.connectionID = connectionID
+        self.channel = channel
+    }
 }

@@ -98,6 +98,10 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     /// Ready messages (`queue.declare-ok` message-count).
     package var readyCount: Int { queue.readyCount }
+    /// The consumers with their owners and unacknowledged counts (on the loop; for the admin API).
+    package var consumerDetails: [(consumer: QueueConsumer, unacked: Int, owner: QueueConsumerOwner?)] {
+        queue.consumerList.map { ($0.consumer, $0.unacked, sinks[$0.consumer.id]?.owner) }
+    }
     package var unackedCount: Int { queue.unackedCount }
     package var consumerCount: Int { queue.consumerCount }
 

@@ -11,6 +11,7 @@ final class AMQPConsumer: QueueConsumerSink, @unchecked Sendable {
     let host: QueueHost
     let noAck: Bool
     let channelNumber: UInt16
+    let connectionID: String
     let eventLoop: any EventLoop
     /// The connection's "may write" flag, shared by its consumers (false while the outbound buffer is over
     /// its mark).
@@ -33,6 +34,7 @@ final class AMQPConsumer: QueueConsumerSink, @unchecked Sendable {
         self.channelNumber = channelNumber
         self.connection = connection
         self.eventLoop = connection.eventLoop
+        self.connectionID = connection.connectionID
         self.writable = writable
     }
 
@@ -46,6 +48,10 @@ final class AMQPConsumer: QueueConsumerSink, @unchecked Sendable {
 
     func flushQueueDeliveries() {
         connection.flushOut()
+    }
+
+    var owner: QueueConsumerOwner {
+        QueueConsumerOwner(protocolName: "amqp", connectionID: connectionID, channel: Int(channelNumber))
     }
 
     func queueCancelled(_ consumer: QueueConsumerID, host: QueueHost) {

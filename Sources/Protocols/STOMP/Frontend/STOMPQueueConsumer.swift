@@ -9,6 +9,7 @@ import NIOCore
 final class STOMPQueueConsumer: QueueConsumerSink, @unchecked Sendable {
     let id: QueueConsumerID
     let eventLoop: any EventLoop
+    let connectionID: String
     /// The connection's "may write" flag (false while its outbound buffer is over its mark).
     private let writable: ManagedAtomic<Bool>
     private let connection: STOMPConnectionHandler
@@ -22,6 +23,7 @@ final class STOMPQueueConsumer: QueueConsumerSink, @unchecked Sendable {
         self.connection = connection
         self.subscription = subscription
         self.eventLoop = connection.eventLoop
+        self.connectionID = connection.connectionID
         self.writable = writable
     }
 
@@ -34,6 +36,10 @@ final class STOMPQueueConsumer: QueueConsumerSink, @unchecked Sendable {
     func flushQueueDeliveries() {
         // During a read (the read's ACKs let the queue dispatch) the read's end flushes once.
         if !connection.isReading { connection.flushOut() }
+    }
+
+    var owner: QueueConsumerOwner {
+        QueueConsumerOwner(protocolName: "stomp", connectionID: connectionID)
     }
 
     func queueCancelled(_ consumer: QueueConsumerID, host: QueueHost) {
