@@ -7,18 +7,17 @@ package import NIOWebSocket
 /// - a continuation needs a message in progress, a new data frame needs none (§5.4);
 /// - control frames may arrive between fragments and pass straight through (§5.4);
 /// - a message may not exceed `maxMessageBytes` (the endpoint closes with 1009).
+/// The message size is the only bound on fragments: memory is what it protects, and a message in
+/// 64-byte fragments takes no more of it than the same message in one frame (Autobahn 9.3, 9.4).
 /// A violation is raised as `WebSocketViolation` and everything after it is dropped. Whole messages
 /// leave as one final frame (unmasked when reassembled).
 package final class WebSocketClientFrameValidator: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = WebSocketFrame
     package typealias InboundOut = WebSocketFrame
 
-    /// Most fragments one message may have; bounds the work a client can cause with tiny fragments.
-    package static let maxFragments = 1024
-
     private let maxMessageBytes: Int
     private var failed = false
-    private var assembling: (opcode: WebSocketOpcode, data: ByteBuffer, fragments: Int)?
+    private var assembling: (opcode: WebSocketOpcode, data: ByteBuffer)?
 
     package init(maxMessageBytes: Int) {
         self.maxMessageBytes = maxMessageBytes
@@ -39,8 +38,6 @@ package final class WebSocketClientFrameValidator: ChannelInboundHandler, Remova
             guard message.data.readableBytes + fragment.readableBytes <= maxMessageBytes else {
                 return fail(context, .messageTooLarge)
             }
-            message.fragments += 1
-            guard message.fragments <= Self.maxFragments else { return fail(context, .messageTooLarge) }
             message.data.writeBuffer(&fragment)
             if frame.fin {
                 context.fireChannelRead(
@@ -53,7 +50,7 @@ package final class WebSocketClientFrameValidator: ChannelInboundHandler, Remova
             if frame.fin {
                 context.fireChannelRead(data)
             } else {
-                assembling = (frame.opcode, frame.unmaskedData, 1)
+                assembling = (frame.opcode, frame.unmaskedData)
             }
         default:
             fail(context, .unknownOpcode)
