@@ -267,6 +267,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         // The PostgreSQL store (issue 24).
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // permessage-deflate for every WebSocket endpoint (RFC 7692, issue 27): zlib's raw deflate streams.
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: protocolTargets + [
         // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
@@ -328,6 +330,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // SHA-1 for the WebSocket handshake's accept key (RFC 6455 §4.2.2): no primitive of our own.
                 .product(name: "Crypto", package: "swift-crypto"),
+                // zlib for permessage-deflate (RFC 7692): no compressor of our own either.
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: upcoming
         ),
@@ -457,6 +461,8 @@ let package = Package(
             name: "FrontendKitTests",
             dependencies: [
                 "FrontendKit", "BusCore", "BusRuntime", "SwitchboardTestSupport",
+                // A client's side of permessage-deflate (a window our server-side codec never uses).
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

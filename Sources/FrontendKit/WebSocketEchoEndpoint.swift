@@ -15,6 +15,10 @@ package struct WebSocketEchoEndpoint: WebSocketEndpoint {
         self.maxFrameSize = maxFrameSize
     }
 
+    /// Always offered, so the suite's 12.* and 13.* cases run the same compression code `/ws` uses; every
+    /// message of at least one byte is compressed.
+    package var compression: WebSocketCompression? { WebSocketCompression(minimumBytes: 1) }
+
     package func negotiate(_ head: HTTPRequestHead, remoteAddress: SocketAddress?) -> WebSocketNegotiation {
         .accept(HTTPHeaders())
     }
@@ -22,14 +26,31 @@ package struct WebSocketEchoEndpoint: WebSocketEndpoint {
     package func recordRefusal() {}
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
-        try channel.pipeline.syncOperations.addHandler(WebSocketEchoHandler())
+        try configure(channel, head: head, deflate: nil)
+    }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
+        try channel.pipeline.syncOperations.addHandler(
+            WebSocketEchoHandler(deflate: deflate.map { ($0, compression ?? WebSocketCompression()) }))
     }
 }
 
-/// Echoes whole messages; answers pings; runs the closing handshake.
+/// Echoes whole messages (compressed when permessage-deflate was negotiated); answers pings; runs the
+/// closing handshake.
 final class WebSocketEchoHandler: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     private var closing = false
+    private let deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?
+
+    init(deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?) {
+        self.deflate = deflate
+    }
+
+    private func message(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) -> ByteBuffer {
+        guard let deflate else { return WebSocketFrameWriter.frame(opcode, payload: payload) }
+        return WebSocketFrameWriter.frame(
+            opcode, payload: payload, deflate: deflate.parameters, compression: deflate.compression)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
@@ -41,9 +62,9 @@ final class WebSocketEchoHandler: ChannelInboundHandler {
             guard payload.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) != nil }) else {
                 return close(context, code: 1007, reason: "text message is not UTF-8")
             }
-            context.write(NIOAny(WebSocketFrameWriter.frame(.text, payload: payload)), promise: nil)
+            context.write(NIOAny(message(.text, payload)), promise: nil)
         case .binary:
-            context.write(NIOAny(WebSocketFrameWriter.frame(.binary, payload: frame.unmaskedData)), promise: nil)
+            context.write(NIOAny(message(.binary, frame.unmaskedData)), promise: nil)
         case .ping:
             context.write(NIOAny(WebSocketFrameWriter.frame(.pong, payload: frame.unmaskedData)), promise: nil)
         case .connectionClose:

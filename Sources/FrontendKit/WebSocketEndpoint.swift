@@ -1,7 +1,7 @@
 package import NIOCore
 package import NIOHTTP1
 
-/// A protocol served over WebSocket on the HTTP port (`/ws` now; `/mqtt`, `/nats` later).
+/// A protocol served over WebSocket on the HTTP port (`/ws`, `/mqtt`, `/nats`, `/stomp`).
 package protocol WebSocketEndpoint: Sendable {
     /// The request path it answers.
     var path: String { get }
@@ -13,6 +13,12 @@ package protocol WebSocketEndpoint: Sendable {
     /// NIO's frame decoder and `WebSocketClientFrameValidator`, so handlers receive whole, validated
     /// messages as `WebSocketFrame`s and write complete frames as `ByteBuffer`s (`WebSocketFrameWriter`).
     func configure(_ channel: any Channel, head: HTTPRequestHead) throws
+    /// Whether and how the endpoint accepts permessage-deflate (RFC 7692); nil: it never does.
+    var compression: WebSocketCompression? { get }
+    /// `configure` for a connection that negotiated permessage-deflate (`deflate` set; the validator
+    /// then hands over inflated messages) or not. The default ignores `deflate`: an endpoint that offers
+    /// compression implements it to compress what it sends.
+    func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws
     /// Counts a refused upgrade (called once per refused request).
     func recordRefusal()
     /// Slow work `negotiate` needs done first, off the loop (a password on the upgrade request): nil when
@@ -22,6 +28,18 @@ package protocol WebSocketEndpoint: Sendable {
 
 extension WebSocketEndpoint {
     package func prepare(_ head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Void>? { nil }
+
+    package var compression: WebSocketCompression? { nil }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
+        try configure(channel, head: head)
+    }
+
+    /// The permessage-deflate parameters for an upgrade request: nil unless the endpoint offers
+    /// compression and the request carries an offer it can honour.
+    package func deflateParameters(for head: HTTPRequestHead) -> WebSocketDeflateParameters? {
+        compression == nil ? nil : WebSocketDeflateNegotiation.accept(head.headers)
+    }
 }
 
 /// The answer to an upgrade request.

@@ -14,9 +14,12 @@ package enum WebSocketFrameWriter {
         return buffer
     }
 
-    /// Writes a final-frame header for a payload of `length` bytes.
-    package static func writeHeader(_ opcode: WebSocketOpcode, length: Int, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(0x80 | UInt8(webSocketOpcode: opcode))
+    /// Writes a final-frame header for a payload of `length` bytes; `compressed` sets RSV1, permessage-deflate's
+    /// "Per-Message Compressed" bit (RFC 7692 §6).
+    package static func writeHeader(
+        _ opcode: WebSocketOpcode, length: Int, compressed: Bool = false, into buffer: inout ByteBuffer
+    ) {
+        buffer.writeInteger(0x80 | (compressed ? 0x40 : 0) | UInt8(webSocketOpcode: opcode))
         if length < 126 {
             buffer.writeInteger(UInt8(length))
         } else if length <= Int(UInt16.max) {
@@ -37,14 +40,20 @@ package enum WebSocketFrameWriter {
         buffer.moveWriterIndex(forwardBy: 10)
         buffer.moveReaderIndex(forwardBy: 10)
         write(&buffer)
+        prependHeader(.text, to: &buffer)
+        return buffer
+    }
+
+    /// Puts a final-frame header right before `buffer`'s readable bytes, which must have 10 bytes free
+    /// before them.
+    static func prependHeader(_ opcode: WebSocketOpcode, compressed: Bool = false, to buffer: inout ByteBuffer) {
         let length = buffer.readableBytes
         let headerLength = length < 126 ? 2 : (length <= Int(UInt16.max) ? 4 : 10)
-        let start = 10 - headerLength
+        let start = buffer.readerIndex - headerLength
         var header = ByteBuffer()
-        writeHeader(.text, length: length, into: &header)
+        writeHeader(opcode, length: length, compressed: compressed, into: &header)
         buffer.setBuffer(header, at: start)
         buffer.moveReaderIndex(to: start)
-        return buffer
     }
 
     /// A close frame with a status code and reason (RFC 6455 §5.5.1).

@@ -52,6 +52,9 @@ package struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
             var response = initialResponseHeaders
             response.add(name: "Sec-WebSocket-Accept", value: WebSocketUpgrader.accept(key: String(key)))
             response.add(contentsOf: extra)
+            if let deflate = endpoint.deflateParameters(for: upgradeRequest) {
+                response.add(name: "Sec-WebSocket-Extensions", value: deflate.response)
+            }
             return channel.eventLoop.makeSucceededFuture(response)
         }
         guard let preparing = endpoint.prepare(upgradeRequest, on: channel.eventLoop) else { return answer() }
@@ -63,9 +66,12 @@ package struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
         return context.eventLoop.makeCompletedFuture {
             guard let endpoint = endpoints.first(where: { $0.path == path }) else { throw Refusal.noEndpoint }
             let pipeline = context.pipeline.syncOperations
+            // The same pure function of the request as in `buildUpgradeResponse`, so both agree.
+            let deflate = endpoint.deflateParameters(for: upgradeRequest)
             try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: endpoint.maxFrameSize)))
-            try pipeline.addHandler(WebSocketClientFrameValidator(maxMessageBytes: endpoint.maxFrameSize))
-            try endpoint.configure(context.channel, head: upgradeRequest)
+            try pipeline.addHandler(
+                WebSocketClientFrameValidator(maxMessageBytes: endpoint.maxFrameSize, deflate: deflate))
+            try endpoint.configure(context.channel, head: upgradeRequest, deflate: deflate)
         }
     }
 

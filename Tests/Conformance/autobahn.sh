@@ -3,8 +3,12 @@
 # that shares every piece of /ws's plumbing (upgrader, frame validator/assembler, frame writer, close
 # rules). Installs the suite under pyenv's Python 2.7 into .venv-autobahn on first use.
 #   SWITCHBOARD_BIN   server binary (default <repo>/.build/debug/switchboard)
-#   AUTOBAHN_CASES    case filter, JSON list (default: everything but 9.* performance and 12.*/13.* compression)
-# Prints "Autobahn: N passed, M failed" and exits non-zero on any FAILED case.
+#   AUTOBAHN_TIMEOUT  seconds the whole run may take (default 2700; the full run on a debug build: see
+#                     docs/protocols/websocket.md)
+#   AUTOBAHN_CASES    case filter, JSON list (default: every case, 1.* to 13.*, compression included)
+#   AUTOBAHN_EXCLUDE  cases to leave out, JSON list (default: none; e.g. '["9.*"]' to skip the
+#                     performance cases, 16 MiB messages that take most of the run on a debug build)
+# Prints "Autobahn: N passed, M failed" and exits non-zero on any FAILED or UNIMPLEMENTED case.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -42,11 +46,11 @@ cat > "$work/spec.json" <<JSON
   "outdir": "$work/report",
   "servers": [{"agent": "switchboard", "url": "ws://127.0.0.1:$port/echo"}],
   "cases": $cases,
-  "exclude-cases": ["9.*", "12.*", "13.*"],
+  "exclude-cases": ${AUTOBAHN_EXCLUDE:-[]},
   "exclude-agent-cases": {}
 }
 JSON
-(cd "$work" && timeout 900 "$venv/bin/wstest" -m fuzzingclient -s spec.json > "$work/wstest.log" 2>&1) || {
+(cd "$work" && timeout "${AUTOBAHN_TIMEOUT:-2700}" "$venv/bin/wstest" -m fuzzingclient -s spec.json > "$work/wstest.log" 2>&1) || {
   echo "autobahn.sh: wstest failed; log tail:" >&2; tail -20 "$work/wstest.log" >&2; exit 1; }
 
 python3 - "$work/report/index.json" <<'PY'
@@ -61,7 +65,8 @@ key = lambda c: [int(p) for p in c.split(".")]
 for behavior in sorted(by):
     cases = sorted(by[behavior], key=key)
     print(f"  {behavior:18} {len(cases):4}" + (f"  {', '.join(cases[:12])}{' …' if len(cases) > 12 else ''}" if behavior not in ("OK",) else ""))
-failed = len(by.get("FAILED", []))
+# Passing: OK, NON-STRICT, INFORMATIONAL. UNIMPLEMENTED fails too: every case of 1-13 is implemented.
+failed = sum(len(cases) for behavior, cases in by.items() if behavior in ("FAILED", "UNIMPLEMENTED", "WRONG CODE"))
 passed = len(results) - failed
 print(f"Autobahn: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -81,6 +81,19 @@ import Testing
         }
     }
 
+    /// No fragment count cap: 5,000 one-byte fragments of a message within the size limit are reassembled
+    /// (Autobahn 9.3/9.4 send 4 MiB in 64-byte fragments); the size limit still applies across them.
+    @Test func anyNumberOfFragmentsWithinTheLimitIsAccepted() throws {
+        let channel = EmbeddedChannel(handler: WebSocketClientFrameValidator(maxMessageBytes: 5_000))
+        try channel.writeInbound(frame(.binary, "a", fin: false))
+        for _ in 0..<4_998 { try channel.writeInbound(frame(.continuation, "b", fin: false)) }
+        try channel.writeInbound(frame(.continuation, "c"))
+        #expect(try channel.readInbound(as: WebSocketFrame.self)?.unmaskedData.readableBytes == 5_000)
+        try channel.writeInbound(frame(.binary, "a", fin: false))
+        for _ in 0..<4_999 { try channel.writeInbound(frame(.continuation, "b", fin: false)) }
+        #expect(throws: WebSocketViolation.messageTooLarge) { try channel.writeInbound(frame(.continuation, "c")) }
+    }
+
     @Test func everythingAfterAViolationIsDropped() throws {
         #expect(throws: WebSocketViolation.unmaskedClientFrame) {
             try channel.writeInbound(frame(.text, "x", masked: false))

@@ -24,6 +24,13 @@ package struct NativeWSConfiguration: FrontendSettings {
     package var defaultHistoryLimit: Int = 100
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
     package var origins = OriginPolicy(allowed: ["*"])
+    /// Accept permessage-deflate (RFC 7692) when a client offers it. Off by default, as in nats-server and
+    /// Centrifugo: it costs CPU per message sent (once per message and loop, the compressed frame is
+    /// shared) and per compressed message received, for bandwidth that small JSON messages hardly save.
+    package var compression = false
+
+    /// What the endpoint offers when `compression` is on.
+    package var compressionParameters: WebSocketCompression? { compression ? WebSocketCompression() : nil }
 
     package init() {}
 
@@ -37,5 +44,10 @@ package struct NativeWSConfiguration: FrontendSettings {
         .integer(
             "default_history_limit", \.defaultHistoryLimit, minimum: 1,
             help: "Messages a history request returns when it names no limit."),
+        .boolean(
+            "compression", \.compression,
+            help:
+                "Accept permessage-deflate (RFC 7692) offers, without context takeover so a fanned-out message is compressed once; off: costs CPU per message."
+        ),
     ]
 }

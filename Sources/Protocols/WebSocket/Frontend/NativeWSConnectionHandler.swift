@@ -37,11 +37,18 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     private var lastDelivered: BusMessage?
     /// Keep-alive state, driven by the loop's `KeepAliveSweeper`.
     var keepAliveSlot = -1
+    /// The negotiated `server_max_window_bits` when permessage-deflate is on, else 0: one byte rather than
+    /// the parameters, since every idle connection carries it.
+    private let deflateWindowBits: UInt8
 
     /// `upgradeCredentials`: what the upgrade request carried (accepted by the endpoint); the connection
     /// then starts connected as that user, without a `connect`.
-    init(services: NativeWSServices, upgradeCredentials: ClientCredentials? = nil) {
+    init(
+        services: NativeWSServices, upgradeCredentials: ClientCredentials? = nil,
+        deflate: WebSocketDeflateParameters? = nil
+    ) {
         self.services = services
+        self.deflateWindowBits = UInt8(deflate?.serverMaxWindowBits ?? 0)
         self.metricsSlot = services.metricsSlot
         let configuration = services.configuration
         self.machine = NativeWSSessionStateMachine(
@@ -376,9 +383,21 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             lastDelivered = message
         }
         guard writable else { return slowConsumer() }
-        let frame = context.encoded(form: NativeWSConnectionHandler.pushWireForm) { message in
+        var frame = context.encoded(form: NativeWSConnectionHandler.pushWireForm) { message in
             WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 96) {
                 BusJSON.message(&$0, message)
+            }
+        }
+        if deflateWindowBits != 0, let compression = configuration.compressionParameters,
+            frame.readableBytes >= compression.minimumBytes
+        {
+            // One compressed form per window size, shared by every connection that negotiated it: no
+            // context takeover makes the compressed frame a function of the message alone.
+            let plain = frame
+            frame = context.encoded(
+                form: WireFormKey(NativeWSConnectionHandler.self, variant: Int(deflateWindowBits))
+            ) { _ in
+                WebSocketFrameWriter.deflating(plain, deflate: deflateParameters, compression: compression)
             }
         }
         core.write0(NIOAny(frame), promise: nil)
@@ -461,8 +480,12 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
 
     // MARK: - Writing
 
+    private var deflateParameters: WebSocketDeflateParameters {
+        WebSocketDeflateParameters(serverMaxWindowBits: Int(deflateWindowBits))
+    }
+
     private func reply(id: ByteBuffer?, type: StaticString, _ body: (inout ByteBuffer) -> Void) {
-        write(
+        writeMessage(
             WebSocketFrameWriter.textFrame { buffer in
                 NativeWSEncoder.openReply(&buffer, id: id, type: type)
                 body(&buffer)
@@ -471,7 +494,15 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     }
 
     private func sendError(id: ByteBuffer?, _ code: NativeWSErrorCode, _ message: String) {
-        write(WebSocketFrameWriter.textFrame { NativeWSEncoder.error(&$0, id: id, code: code, message: message) })
+        writeMessage(
+            WebSocketFrameWriter.textFrame { NativeWSEncoder.error(&$0, id: id, code: code, message: message) })
+    }
+
+    /// Writes a text message frame, compressed when permessage-deflate was negotiated (control frames go
+    /// through `write`: they are never compressed, RFC 7692 §6.1).
+    private func writeMessage(_ frame: ByteBuffer) {
+        guard deflateWindowBits != 0, let compression = configuration.compressionParameters else { return write(frame) }
+        write(WebSocketFrameWriter.deflating(frame, deflate: deflateParameters, compression: compression))
     }
 
     private func write(_ frame: ByteBuffer) {

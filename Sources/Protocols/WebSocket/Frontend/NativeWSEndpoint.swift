@@ -27,6 +27,8 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
 
     package var maxFrameSize: Int { configuration.maxFrameBytes }
 
+    package var compression: WebSocketCompression? { configuration.compressionParameters }
+
     package func negotiate(_ head: HTTPRequestHead, remoteAddress: SocketAddress?) -> WebSocketNegotiation {
         guard configuration.origins.permits(head) else {
             return .refuse(.error(.forbidden("origin \(head.headers.first(name: "Origin") ?? "") is not allowed")))
@@ -58,12 +60,16 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
     }
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
+        try configure(channel, head: head, deflate: nil)
+    }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
         var credentials = head.clientCredentials
         // mTLS on HTTPS: the verified certificate names the user when nothing else does.
         credentials.certificateSubject = channel.verifiedClientCommonName
         // Accepted in `negotiate`; the identity is made again here with the connection's own client id.
         let handler = NativeWSConnectionHandler(
-            services: services, upgradeCredentials: credentials.isEmpty ? nil : credentials)
+            services: services, upgradeCredentials: credentials.isEmpty ? nil : credentials, deflate: deflate)
         try channel.pipeline.syncOperations.addHandler(handler)
     }
 }
