@@ -31,8 +31,12 @@ fi
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$bin" serve --host 127.0.0.1 --http-port "$port" --data-dir "$work/data" --ws-echo-path /echo --log-level warning \
-  > "$work/server.log" 2>&1 &
+# Only the HTTP port: every frontend with a port of its own (MQTT, NATS, AMQP, STOMP, …) is turned off,
+# so the run never takes a protocol's standard port from another server on the machine.
+frontend_ports=()
+for name in $("$bin" settings | sed -n 's/^| `\([a-z_]*\)\.port` .*/\1/p'); do frontend_ports+=(--port "$name=off"); done
+"$bin" serve --host 127.0.0.1 --http-port "$port" "${frontend_ports[@]}" --data-dir "$work/data" --ws-echo-path /echo \
+  --log-level warning > "$work/server.log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
