@@ -78,12 +78,14 @@ package final class TCPListenerService: Service, Sendable {
 
     /// Closes the listening socket (new connections are refused by the kernel); connections already
     /// accepted stay. The service keeps running until the server shuts down. Idempotent.
-    package func stopAccepting() {
+    /// Closes the listening socket; the future completes once it is closed (nil when it never opened).
+    @discardableResult
+    package func stopAccepting() -> EventLoopFuture<Void>? {
         let channel = listening.withLockedValue { state -> (any Channel)? in
             state.stopped = true
             return state.channel
         }
-        channel?.close(promise: nil)
+        return channel?.close()
     }
 
     private func bind() async throws -> any Channel {

@@ -1,5 +1,6 @@
 package import FrontendKit
 package import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
@@ -53,7 +54,9 @@ package final class NATSLameDuckService: Service, Sendable {
     private func enterLameDuckMode() async {
         guard services.enterLameDuckMode() else { return }
         let configuration = services.configuration
-        for listener in listeners { listener.stopAccepting() }
+        // The port is closed before any client hears it (nats-server's order): a client told to move on
+        // cannot land here again.
+        for listener in listeners { try? await listener.stopAccepting()?.get() }
         let clients = services.directory.connections()
         logger.notice(
             "NATS entering lame-duck mode: not accepting new clients, closing the others",
