@@ -29,6 +29,27 @@ package struct ClientCredentials: Sendable, Equatable {
 
     /// Whether the client presented anything at all.
     package var isEmpty: Bool { username == nil && password == nil && token == nil && certificateSubject == nil }
+
+    /// A login as RabbitMQ's clients send it (AMQP start-ok, STOMP CONNECT): guest/guest, or no login at
+    /// all, is the anonymous client when the server allows one (RabbitMQ's default login); a JWT as the
+    /// password is a token with any user name (RabbitMQ's OAuth 2 plugin); anything else is a user name
+    /// and password. `isToken`: the password was taken as a token (its holder may refresh it).
+    package static func brokerLogin(
+        username: String, password: String, clientID: String, allowsAnonymous: Bool, certificateSubject: String?
+    ) -> (credentials: ClientCredentials, isToken: Bool) {
+        let anonymous =
+            allowsAnonymous
+            && ((username.isEmpty && password.isEmpty) || (username == "guest" && password == "guest"))
+        if anonymous { return (ClientCredentials(clientID: clientID), false) }
+        if password.hasPrefix("eyJ") && password.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2 {
+            return (ClientCredentials(token: password, clientID: clientID), true)
+        }
+        return (
+            ClientCredentials(
+                username: username, password: password, clientID: clientID, certificateSubject: certificateSubject),
+            false
+        )
+    }
 }
 
 /// Who a connection is, once authenticated: the same for every protocol (DESIGN.md §6).

@@ -375,18 +375,12 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// start-ok's user and password through the shared authenticator (a JWT works as the password);
     /// a slow password check runs off the loop with the connection's input held.
     private func authenticate(_ sasl: AMQPSASLCredentials, prepared: Bool = false) {
-        // Every AMQP client logs in; RabbitMQ's default login, guest/guest, is the anonymous client when
-        // the server allows anonymous access.
-        let anonymous = services.authenticator.allowsAnonymous && sasl.username == "guest" && sasl.password == "guest"
-        loggedInWithToken = !anonymous && Self.looksLikeJWT(sasl.password)
-        let credentials =
-            anonymous
-            ? ClientCredentials(clientID: connectionID)
-            : loggedInWithToken
-                ? ClientCredentials(token: sasl.password, clientID: connectionID)
-                : ClientCredentials(
-                    username: sasl.username, password: sasl.password, clientID: connectionID,
-                    certificateSubject: context?.channel.verifiedClientCommonName)
+        // Every AMQP client logs in: RabbitMQ's rules for guest/guest and a JWT as the password.
+        let (credentials, isToken) = ClientCredentials.brokerLogin(
+            username: sasl.username, password: sasl.password, clientID: connectionID,
+            allowsAnonymous: services.authenticator.allowsAnonymous,
+            certificateSubject: context?.channel.verifiedClientCommonName)
+        loggedInWithToken = isToken
         if !prepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
             inbound.hold()
             preparing.whenComplete { [self] _ in
@@ -436,11 +430,6 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         }
         lifecycle.identity = identity
         run(machine.secretChecked(true))
-    }
-
-    /// A JWT as the password (RabbitMQ's OAuth 2 plugin: any user name, the token as password).
-    private static func looksLikeJWT(_ password: String) -> Bool {
-        password.hasPrefix("eyJ") && password.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2
     }
 
     // MARK: - Writing

@@ -61,8 +61,6 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     /// The topic of the last `/topic/` SEND, and its routing key.
     var lastSendKey = ""
     var lastSendTopic: Topic?
-    /// The login's passcode was a JWT.
-    private var loggedInWithToken = false
 
     init(services: STOMPServices) {
         self.services = services
@@ -267,20 +265,11 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     /// guest/guest or no login is the anonymous client when the server allows one). A slow check runs
     /// off the loop with input held.
     private func authenticate(_ request: STOMPSessionStateMachine.ConnectRequest, prepared: Bool = false) {
-        let login = request.login ?? ""
-        let passcode = request.passcode ?? ""
-        let anonymous =
-            services.authenticator.allowsAnonymous
-            && ((login.isEmpty && passcode.isEmpty) || (login == "guest" && passcode == "guest"))
-        loggedInWithToken = !anonymous && Self.looksLikeJWT(passcode)
-        let credentials =
-            anonymous
-            ? ClientCredentials(clientID: connectionID)
-            : loggedInWithToken
-                ? ClientCredentials(token: passcode, clientID: connectionID)
-                : ClientCredentials(
-                    username: login, password: passcode, clientID: connectionID,
-                    certificateSubject: context?.channel.verifiedClientCommonName)
+        let credentials = ClientCredentials.brokerLogin(
+            username: request.login ?? "", password: request.passcode ?? "", clientID: connectionID,
+            allowsAnonymous: services.authenticator.allowsAnonymous,
+            certificateSubject: context?.channel.verifiedClientCommonName
+        ).credentials
         if !prepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
             inbound.hold()
             preparing.whenComplete { [self] _ in
@@ -310,10 +299,6 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
         case .fail(let error):
             writeErrorAndClose(error)
         }
-    }
-
-    private static func looksLikeJWT(_ passcode: String) -> Bool {
-        passcode.hasPrefix("eyJ") && passcode.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2
     }
 
     // MARK: - Keep-alive and closing
