@@ -244,6 +244,41 @@ protocolTargets += [
     ),
 ]
 
+// Socket.IO v4: Engine.IO v4 + Socket.IO protocol v5 (`/socket.io/`, docs/protocols/socketio.md)
+frontendModules.append("SocketIOFrontend")
+protocolTargets += [
+    // Engine.IO packets and polling payloads, Socket.IO packets and binary attachments, the heartbeat.
+    .target(
+        name: "SocketIOWire",
+        dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/SocketIO/Wire",
+        swiftSettings: hotPath
+    ),
+    // ... and the sessions (found by sid from any loop), polling routes, the WebSocket transport, the hub.
+    .target(
+        name: "SocketIOFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "SocketIOWire",
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+        ],
+        path: "Sources/Protocols/SocketIO/Frontend",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "SocketIOTests",
+        dependencies: [
+            "SwitchboardTestSupport", "SocketIOWire", "SocketIOFrontend", "BusCore", "BusRuntime", "FrontendKit",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],

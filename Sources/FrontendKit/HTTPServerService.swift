@@ -108,7 +108,7 @@ extension HTTPRouter.Builder {
     /// subprotocol, origin, connection limit) or 426 saying an upgrade was expected.
     package mutating func addWebSocketRefusals(_ endpoints: [any WebSocketEndpoint]) {
         // `/` is the status page for plain requests: an upgrade there that fails negotiation gets the page.
-        for endpoint in endpoints where endpoint.path != "/" {
+        for endpoint in endpoints where endpoint.path != "/" && !endpoint.answersPlainRequests {
             add(.GET, endpoint.path) { request, loop in
                 let isUpgrade = request.head.headers[canonicalForm: "Upgrade"].contains {
                     $0.lowercased() == "websocket"

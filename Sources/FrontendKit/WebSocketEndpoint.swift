@@ -21,6 +21,9 @@ package protocol WebSocketEndpoint: Sendable {
     func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws
     /// Counts a refused upgrade (called once per refused request).
     func recordRefusal()
+    /// Whether the frontend answers plain (not upgrading) requests to `path` with routes of its own
+    /// (Engine.IO's polling transport); then the server's "upgrade required" answer is not registered.
+    var answersPlainRequests: Bool { get }
     /// Slow work `negotiate` needs done first, off the loop (a password on the upgrade request): nil when
     /// there is none, else a future completing on `loop` when `negotiate` can answer at once.
     func prepare(_ head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Void>?
@@ -30,6 +33,8 @@ extension WebSocketEndpoint {
     package func prepare(_ head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<Void>? { nil }
 
     package var compression: WebSocketCompression? { nil }
+
+    package var answersPlainRequests: Bool { false }
 
     package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
         try configure(channel, head: head)

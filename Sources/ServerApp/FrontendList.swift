@@ -5,6 +5,7 @@ import NATSFrontend
 import NativeWebSocketFrontend
 import SSEFrontend
 import STOMPFrontend
+import SocketIOFrontend
 
 /// Every protocol the server speaks, in the order they start. Adding a protocol is one line here and
 /// one block in Package.swift (docs/architecture.md, "Adding a protocol"); its config section,
@@ -18,5 +19,6 @@ package enum FrontendList {
         NATSServerFrontend.self,
         AMQPServerFrontend.self,
         STOMPServerFrontend.self,
+        SocketIOServerFrontend.self,
     ]
 }

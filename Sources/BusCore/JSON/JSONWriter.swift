@@ -103,7 +103,7 @@ package enum Base64 {
     }
 
     /// Appends the base64 of `bytes` to `buffer`.
-    static func encode(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+    package static func encode(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
         let table = ByteBuffer.base64Alphabet
         var i = 0
         while i + 3 <= bytes.count {

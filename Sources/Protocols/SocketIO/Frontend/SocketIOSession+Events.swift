@@ -1,0 +1,354 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import SocketIOWire
+
+/// The hub's event vocabulary (docs/protocols/socketio.md): `subscribe`, `unsubscribe`, `publish`,
+/// `rpc`, `history`, `presence`; any other event goes to the socket's rooms.
+extension SocketIOSession {
+    func eventReceived(_ socket: SocketIOSocket, slot: Int, _ message: SocketIOMessage) {
+        let packet = message.packet
+        guard let data = packet.data, let split = SocketIOEventArguments(data), let args = packet.json?.arrayValue
+        else { return }
+        if configuration.conformanceMode { return echo(socket, split, message) }
+        let request = args.count > 1 ? args[1] : nil
+        let ack = packet.ackID
+        switch split.name {
+        case "subscribe": subscribe(socket, slot: slot, request, ack: ack)
+        case "unsubscribe": unsubscribe(socket, request, ack: ack)
+        case "publish": publish(socket, request, attachments: message.attachments, ack: ack)
+        case "rpc": rpc(socket, request, ack: ack)
+        case "history": history(socket, request, ack: ack)
+        case "presence": presence(socket, request, ack: ack)
+        default: emitToRooms(socket, split, ack: ack)
+        }
+    }
+
+    /// The suites' echo server: `message` → `message-back` with the same arguments (and attachments),
+    /// `message-with-ack` → an ack with the same arguments.
+    private func echo(_ socket: SocketIOSocket, _ split: SocketIOEventArguments, _ message: SocketIOMessage) {
+        let packet = message.packet
+        switch split.name {
+        case "message":
+            var data = ByteBuffer(string: "[\"message-back\"")
+            data.writeImmutableBuffer(split.rest)
+            let reply = SocketIOPacket(.event, namespace: socket.namespace, data: data)
+            sendMessage(SocketIOMessage(packet: reply, attachments: message.attachments))
+        case "message-with-ack":
+            guard let id = packet.ackID else { return }
+            let reply = SocketIOPacket(.ack, namespace: socket.namespace, ackID: id, data: split.restAsArray)
+            sendMessage(SocketIOMessage(packet: reply, attachments: message.attachments))
+        default:
+            break
+        }
+    }
+
+    func sendMessage(_ message: SocketIOMessage) {
+        for packet in message.engineIOPackets { send(packet) }
+    }
+
+    /// Answers an event's ack with one object `body` writes (`{…}`), when the client asked for one.
+    func acknowledge(_ socket: SocketIOSocket, _ ack: UInt64?, _ body: (inout ByteBuffer) -> Void) {
+        guard let ack else { return }
+        var data = ByteBuffer(string: "[")
+        body(&data)
+        data.writeStaticString("]")
+        send(.message(SocketIOPacket(.ack, namespace: socket.namespace, ackID: ack, data: data).encoded))
+    }
+
+    /// `{"error":{"code":…,"message":…}}` as the ack.
+    func refuse(_ socket: SocketIOSocket, _ ack: UInt64?, _ code: String, _ message: String) {
+        if code == "permission_denied" { services.counters.countPermissionDenied() }
+        acknowledge(socket, ack) { data in
+            data.writeStaticString("{\"error\":{\"code\":")
+            data.writeJSONString(code)
+            data.writeStaticString(",\"message\":")
+            data.writeJSONString(message)
+            data.writeStaticString("}}")
+        }
+    }
+
+    /// The channel a request names: a string argument, or the `channel` member of an object.
+    private func channelName(_ request: JSONValue?) -> String? {
+        request?.stringValue ?? request?["channel"]?.stringValue
+    }
+
+    private func topic(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) -> Topic? {
+        guard let name = channelName(request) else {
+            refuse(socket, ack, "bad_request", "a channel is required")
+            return nil
+        }
+        do {
+            return try Topic(socket.channel(name), limits: bus.configuration.topicLimits)
+        } catch {
+            refuse(socket, ack, "bad_request", "invalid channel \"\(name)\": \(error)")
+            return nil
+        }
+    }
+
+    // MARK: - subscribe / unsubscribe
+
+    private func subscribe(_ socket: SocketIOSocket, slot: Int, _ request: JSONValue?, ack: UInt64?) {
+        guard let name = channelName(request) else {
+            return refuse(socket, ack, "bad_request", "a channel is required")
+        }
+        let channel = socket.channel(name)
+        let filter: TopicFilter
+        do {
+            filter = try TopicFilter(channel, limits: bus.configuration.topicLimits)
+        } catch {
+            return refuse(socket, ack, "bad_request", "invalid channel \"\(name)\": \(error)")
+        }
+        guard socket.identity.permissions.maySubscribe(filter) else {
+            return refuse(socket, ack, "permission_denied", "not allowed to subscribe to \(name)")
+        }
+        guard socket.roomSlots[channel] == nil else {
+            return refuse(socket, ack, "already_subscribed", "already subscribed to \(name)")
+        }
+        guard socket.roomSlots.count < configuration.maxSubscriptions else {
+            return refuse(socket, ack, "limit", "at most \(configuration.maxSubscriptions) subscriptions")
+        }
+        var history: Bus.HistoryRequest?
+        if let count = request?["history"]?.intValue, count > 0 { history = .last(count) }
+        if let recover = request?["recover"], let offset = recover["offset"]?.uint64Value,
+            let epoch = recover["epoch"]?.stringValue
+        {
+            history = .recover(LogPosition(offset: offset, epoch: epoch), fallback: 0)
+        }
+        let result = join(socket, slot: slot, channel: channel, filter: filter, history: history)
+        let asksRecovery = if case .recover = history { true } else { false }
+        let recovered = result.recovered ?? (asksRecovery ? false : nil)
+        acknowledge(socket, ack) { data in
+            data.writeStaticString("{\"channel\":")
+            data.writeJSONString(channel)
+            if let position = result.position { BusJSON.position(&data, position) }
+            if let recovered { data.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
+            data.writeStaticString(",\"messages\":")
+            BusJSON.messages(&data, result.messages)
+            data.writeStaticString("}")
+        }
+        // Messages from history also advance the room's position for recovery.
+        if let last = result.messages.last?.position, let roomSlot = socket.roomSlots[channel] {
+            socket.rooms[roomSlot]?.position = last
+        }
+    }
+
+    private func unsubscribe(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+        guard let name = channelName(request) else {
+            return refuse(socket, ack, "bad_request", "a channel is required")
+        }
+        guard leave(socket, channel: socket.channel(name)) else {
+            return refuse(socket, ack, "not_found", "not subscribed to \(name)")
+        }
+        acknowledge(socket, ack) { data in
+            data.writeStaticString("{\"channel\":")
+            data.writeJSONString(socket.channel(name))
+            data.writeStaticString("}")
+        }
+    }
+
+    // MARK: - publish / rpc
+
+    private func publish(_ socket: SocketIOSocket, _ request: JSONValue?, attachments: [ByteBuffer], ack: UInt64?) {
+        guard let topic = topic(socket, request, ack: ack) else { return }
+        guard socket.identity.permissions.mayPublish(topic) else {
+            return refuse(socket, ack, "permission_denied", "not allowed to publish to \(topic.name)")
+        }
+        let payload: ByteBuffer
+        var contentType = "application/json"
+        if let placeholder = request?["data"]?["num"]?.intValue, request?["data"]?["_placeholder"] == .bool(true),
+            placeholder >= 0, placeholder < attachments.count
+        {
+            payload = attachments[placeholder]
+            contentType = "application/octet-stream"
+        } else {
+            var json = ByteBuffer()
+            json.writeJSONValue(request?["data"] ?? .null)
+            payload = json
+        }
+        let message = BusMessage(
+            topic: topic, payload: payload,
+            headers: MessageHeaders(contentType: contentType, eventType: request?["event"]?.stringValue),
+            publisherID: info.id, timestamp: bus.clock())
+        let shard = bus.shard(for: eventLoop)
+        shard.stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+        guard ack != nil else {
+            shard.publish(message)
+            return
+        }
+        let answer: (PublishResult) -> Void = { [self] result in
+            if let failure = result.failure { return refuse(socket, ack, "unavailable", failure) }
+            acknowledge(socket, ack) { data in
+                data.writeStaticString("{\"channel\":")
+                data.writeJSONString(topic.name)
+                if let position = result.position { BusJSON.position(&data, position) }
+                data.writeStaticString("}")
+            }
+        }
+        if let result = shard.publish(
+            message,
+            whenDeferred: { [self] result in
+                answer(result)
+                flush()
+            })
+        {
+            answer(result)
+        }
+    }
+
+    private func rpc(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+        guard let topic = topic(socket, request, ack: ack) else { return }
+        guard socket.identity.permissions.mayPublish(topic) else {
+            return refuse(socket, ack, "permission_denied", "not allowed to publish to \(topic.name)")
+        }
+        var payload = ByteBuffer()
+        payload.writeJSONValue(request?["data"] ?? .null)
+        let milliseconds = min(
+            request?["timeout"]?.intValue ?? configuration.defaultRPCTimeoutMilliseconds,
+            configuration.maxRPCTimeoutMilliseconds)
+        bus.shard(for: eventLoop).stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+        bus.request(
+            topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
+            requesterID: info.id, timeout: .milliseconds(Int64(max(1, milliseconds))), on: eventLoop
+        ).whenComplete { [self] result in
+            switch result {
+            case .success(let reply):
+                acknowledge(socket, ack) { data in
+                    data.writeStaticString("{")
+                    data.writePayloadMember(reply.payload, form: reply.payloadForm)
+                    data.writeStaticString("}")
+                }
+            case .failure(BusError.noResponders):
+                refuse(socket, ack, "unavailable", "no responders for \(topic.name)")
+            case .failure(BusError.timeout):
+                refuse(socket, ack, "timeout", "no reply from \(topic.name) within \(milliseconds) ms")
+            case .failure(let error):
+                refuse(socket, ack, "unavailable", "\(error)")
+            }
+            flush()
+        }
+    }
+
+    // MARK: - history / presence
+
+    private func history(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+        guard let topic = topic(socket, request, ack: ack) else { return }
+        guard socket.identity.permissions.mayRead(topic) else {
+            return refuse(socket, ack, "permission_denied", "not allowed to read \(topic.name)")
+        }
+        var since: LogPosition?
+        if let offset = request?["since"]?["offset"]?.uint64Value, let epoch = request?["since"]?["epoch"]?.stringValue
+        {
+            since = LogPosition(offset: offset, epoch: epoch)
+        }
+        let limit = request?["limit"]?.intValue ?? configuration.defaultHistoryLimit
+        guard let read = bus.readHistory(topic, after: since, limit: max(1, limit)) else {
+            return refuse(socket, ack, "not_found", "\(topic.name) keeps no history")
+        }
+        acknowledge(socket, ack) { data in
+            data.writeStaticString("{\"channel\":")
+            data.writeJSONString(topic.name)
+            BusJSON.position(&data, read.position)
+            if let recovered = read.recovered {
+                data.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false")
+            }
+            data.writeStaticString(",\"messages\":")
+            BusJSON.messages(&data, read.messages)
+            data.writeStaticString("}")
+        }
+    }
+
+    private func presence(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+        guard let topic = topic(socket, request, ack: ack) else { return }
+        guard socket.identity.permissions.mayRead(topic) else {
+            return refuse(socket, ack, "permission_denied", "not allowed to read \(topic.name)")
+        }
+        guard bus.presence.policy.isEnabled(for: topic) else {
+            return refuse(socket, ack, "not_found", "presence is not enabled for \(topic.name)")
+        }
+        let clients = bus.presence.clients(of: topic)
+        acknowledge(socket, ack) { data in
+            data.writeStaticString("{\"channel\":")
+            data.writeJSONString(topic.name)
+            data.writeStaticString(",\"clients\":[")
+            for (index, client) in clients.enumerated() {
+                if index > 0 { data.writeStaticString(",") }
+                BusJSON.client(&data, client)
+            }
+            data.writeStaticString("]}")
+        }
+    }
+
+    // MARK: - Other events: to the socket's rooms
+
+    /// `socket.emit("chat", …args)`: published to every room the socket is in (concrete channels), as the
+    /// event `chat` with the arguments as a JSON array; every other member gets it, the sender does not
+    /// (as `socket.to(room).emit` on a Node server). The ack, when asked, says how many rooms it reached.
+    private func emitToRooms(_ socket: SocketIOSocket, _ split: SocketIOEventArguments, ack: UInt64?) {
+        var reached = 0
+        let payload = split.restAsArray
+        let shard = bus.shard(for: eventLoop)
+        for room in socket.rooms {
+            guard let room, !room.subscription.filter.hasWildcards, room.subscription.filter.shareGroup == nil else {
+                continue
+            }
+            let topic = Topic(trusted: room.channel)
+            guard socket.identity.permissions.mayPublish(topic) else { continue }
+            shard.stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+            shard.publish(
+                BusMessage(
+                    topic: topic, payload: payload,
+                    headers: MessageHeaders(contentType: "application/json", eventType: split.name),
+                    publisherID: socket.socketID, timestamp: bus.clock()))
+            reached += 1
+        }
+        acknowledge(socket, ack) { data in
+            data.writeStaticString("{\"rooms\":")
+            data.writeDecimal(reached)
+            data.writeStaticString("}")
+        }
+    }
+}
+
+/// An EVENT's data split at its name: `["name", a, b]` → `name` and `, a, b]`, so the arguments are
+/// forwarded as they came, without re-encoding.
+struct SocketIOEventArguments {
+    var name: String
+    /// What follows the name, up to and including the closing `]`.
+    var rest: ByteBuffer
+
+    init?(_ data: ByteBuffer) {
+        guard case .array(let values)? = try? data.withUnsafeReadableBytes({ try JSONParser.parse($0) }),
+            case .string(let name)? = values.first
+        else { return nil }
+        // The name is the first string: skip `[`, whitespace and the string literal (escapes included).
+        let bytes = Array(data.readableBytesView)
+        var index = 1
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\"") { index += 1 }
+        index += 1
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+            index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+        }
+        guard index < bytes.count else { return nil }
+        self.name = name
+        self.rest = data.getSlice(at: data.readerIndex + index + 1, length: bytes.count - index - 1)!
+    }
+
+    /// The arguments after the name as a JSON array: `[a, b]`.
+    var restAsArray: ByteBuffer {
+        var array = ByteBuffer(string: "[")
+        var rest = self.rest
+        while let byte = rest.getInteger(at: rest.readerIndex, as: UInt8.self),
+            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\t")
+                || byte == UInt8(ascii: "\r")
+        {
+            rest.moveReaderIndex(forwardBy: 1)
+        }
+        if rest.getInteger(at: rest.readerIndex, as: UInt8.self) == UInt8(ascii: ",") {
+            rest.moveReaderIndex(forwardBy: 1)
+        }
+        array.writeImmutableBuffer(rest)
+        return array
+    }
+}

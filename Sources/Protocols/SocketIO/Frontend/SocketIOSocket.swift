@@ -1,0 +1,70 @@
+import BusCore
+import BusRuntime
+import DequeModule
+import FrontendKit
+
+/// One Socket.IO socket: a namespace connected on an Engine.IO session. Its rooms are bus channels
+/// under the namespace's prefix; with recovery on it remembers its last deliveries (16 bytes each).
+final class SocketIOSocket {
+    let namespace: String
+    /// `/` is 0: the key of the namespace's wire forms in the encode-once cache.
+    let namespaceID: Int
+    /// The channel prefix of the namespace: `""` for `/`, `chat/` for `/chat`.
+    let prefix: String
+    /// The public id (the CONNECT answer's `sid`) and the private one recovery is asked with (`pid`).
+    let socketID: String
+    let privateID: String?
+    var identity: ClientIdentity
+    /// Rooms by slot (`BusSubscription.localIndex & 0xFFFF`); nil for a room that was left.
+    var rooms: [SocketIORoom?] = []
+    var roomSlots: [String: Int] = [:]
+    /// With recovery on: the last deliveries on rooms with history, oldest first.
+    var recent = Deque<SocketIODeliveryRecord>()
+    let recentCapacity: Int
+
+    init(
+        namespace: String, namespaceID: Int, socketID: String, privateID: String?, identity: ClientIdentity,
+        recentCapacity: Int
+    ) {
+        self.namespace = namespace
+        self.namespaceID = namespaceID
+        self.prefix = namespace == "/" ? "" : String(namespace.dropFirst()) + "/"
+        self.socketID = socketID
+        self.privateID = privateID
+        self.identity = identity
+        self.recentCapacity = recentCapacity
+    }
+
+    var canRecover: Bool { privateID != nil }
+
+    /// The bus channel of a room name the client used.
+    func channel(_ room: String) -> String { prefix + room }
+
+    /// Notes a delivery on the room at `slot` (recovery on, message with a position).
+    func recordDelivery(slot: Int, position: LogPosition) {
+        guard var room = rooms[slot] else { return }
+        if room.position?.epoch != position.epoch {
+            // The log was reset: the room restarts from here, its older deliveries are meaningless.
+            room.position = position
+            rooms[slot] = room
+            recent.removeAll { $0.room == Int32(slot) }
+            return
+        }
+        if recent.count == recentCapacity, let oldest = recent.popFirst(), var base = rooms[Int(oldest.room)],
+            let epoch = base.position?.epoch
+        {
+            base.position = LogPosition(offset: oldest.offset, epoch: epoch)
+            rooms[Int(oldest.room)] = base
+        }
+        recent.append(SocketIODeliveryRecord(room: Int32(slot), offset: position.offset))
+    }
+
+    /// What recovery keeps when the transport is lost.
+    func recoveryRecord(now: UInt64, window: UInt64) -> SocketIORecoveryRecord? {
+        guard let privateID else { return nil }
+        return SocketIORecoveryRecord(
+            privateID: privateID, socketID: socketID, namespace: namespace, identity: identity,
+            rooms: rooms.map { $0.map { SocketIORecoveryRecord.Room(channel: $0.channel, position: $0.position) } },
+            recent: Array(recent), keptAt: now, expiresAt: now + window)
+    }
+}

@@ -1,0 +1,187 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import NIOWebSocket
+import SocketIOWire
+
+/// One WebSocket of an Engine.IO session: opened directly (`transport=websocket`, a new session on this
+/// connection's loop) or as an upgrade of a polling session (`&sid=…`, a session that may live on
+/// another loop). Frames are decoded here and handed to the session on its loop; the session's packets
+/// come back as frames. Writes from another loop are handed to the channel, which hops.
+final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = WebSocketFrame
+
+    private let services: SocketIOServices
+    /// nil: a new session; else the polling session to upgrade.
+    private let upgradingSessionID: String?
+    private let echoesEngineIO: Bool
+    private let credentials: ClientCredentials
+    private var session: SocketIOSession?
+    private var context: ChannelHandlerContext?
+    private var channel: (any Channel)?
+    /// Mirrors the channel's writability on its loop.
+    private var writable = true
+
+    init(services: SocketIOServices, sessionID: String?, echoesEngineIO: Bool, credentials: ClientCredentials) {
+        self.services = services
+        self.upgradingSessionID = sessionID
+        self.echoesEngineIO = echoesEngineIO
+        self.credentials = credentials
+    }
+
+    var isWritable: Bool { writable }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.channel = context.channel
+        if let sid = upgradingSessionID {
+            // An upgrade: the session must exist and still be polling (else: close, the spec's "ignore").
+            guard let session = services.registry.session(sid) else { return closeRefused() }
+            self.session = session
+            on(session) { [self] session in
+                if !session.upgradeStarted(self) { closeRefused() }
+            }
+            return
+        }
+        let session = SocketIOSession(
+            sid: services.bus.makeIdentifier() + services.bus.makeIdentifier(), services: services,
+            eventLoop: context.eventLoop, echoesEngineIO: echoesEngineIO, credentials: credentials,
+            remoteAddress: context.channel.remoteAddress)
+        self.session = session
+        guard session.start(on: .websocket(self)) else {
+            return closeWith(code: .policyViolation, reason: "connection limit")
+        }
+        flush()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        transportLost()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        transportLost()
+        context.fireChannelInactive()
+    }
+
+    private func transportLost() {
+        guard let session else { return }
+        self.session = nil
+        on(session) { session in
+            switch session.transport {
+            case .websocket(let handler) where handler === self: session.close(.transportClosed)
+            case .upgrading(let handler) where handler === self: session.upgradeAbandoned()
+            default: break
+            }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            let bytes = frame.unmaskedData
+            guard bytes.readableBytes <= services.configuration.maxPayload,
+                let packet = try? EngineIOPacket.decodeText(bytes)
+            else { return protocolError() }
+            forward(packet)
+        case .binary:
+            forward(.binary(frame.unmaskedData))
+        case .ping:
+            context.writeAndFlush(
+                NIOAny(WebSocketFrameWriter.frame(.pong, payload: frame.unmaskedData)), promise: nil)
+        case .pong:
+            break
+        case .connectionClose:
+            closeWith(code: .normalClosure, reason: "")
+        default:
+            protocolError()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let answer = WebSocketCloseCode.forError(error) {
+            closeWith(code: WebSocketErrorCode(codeNumber: Int(answer.code)), reason: answer.reason)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    private func protocolError() {
+        guard let session else { return closeWith(code: .protocolError, reason: "invalid packet") }
+        on(session) { $0.close(.protocolError) }
+    }
+
+    private func forward(_ packet: EngineIOPacket) {
+        guard let session else { return }
+        on(session) { $0.receive(packet, from: self) }
+    }
+
+    /// Runs `body` on the session's loop (at once when it is this one).
+    private func on(_ session: SocketIOSession, _ body: @escaping (SocketIOSession) -> Void) {
+        if session.eventLoop.inEventLoop {
+            body(session)
+        } else {
+            session.eventLoop.execute { body(session) }
+        }
+    }
+
+    // MARK: - Writing (called on the session's loop)
+
+    func send(_ packet: EngineIOPacket) {
+        let frame: ByteBuffer
+        if packet.isBinary {
+            frame = WebSocketFrameWriter.frame(.binary, payload: packet.data)
+        } else {
+            frame = WebSocketFrameWriter.textFrame(capacity: packet.data.readableBytes + 1) {
+                packet.writeText(into: &$0)
+            }
+        }
+        sendFrame(frame)
+    }
+
+    func sendFrame(_ frame: ByteBuffer) {
+        guard let channel else { return }
+        if channel.eventLoop.inEventLoop, let context {
+            context.write(NIOAny(frame), promise: nil)
+        } else {
+            channel.write(frame, promise: nil)
+        }
+    }
+
+    func flush() {
+        guard let channel else { return }
+        if channel.eventLoop.inEventLoop, let context { context.flush() } else { channel.flush() }
+    }
+
+    /// The session ended: a close frame, then the connection.
+    func closeSession(_ reason: SocketIOSession.CloseReason) {
+        session = nil
+        let code: WebSocketErrorCode = reason == .protocolError ? .protocolError : .normalClosure
+        closeWith(code: code, reason: "")
+    }
+
+    /// An upgrade that cannot be accepted (unknown sid, already upgraded).
+    func closeRefused() {
+        session = nil
+        closeWith(code: .policyViolation, reason: "session unknown or already upgraded")
+    }
+
+    private func closeWith(code: WebSocketErrorCode, reason: String) {
+        guard let channel else { return }
+        let frame = WebSocketFrameWriter.close(code: code, reason: reason)
+        channel.eventLoop.execute { [self] in
+            if let context {
+                ConnectionLifecycle.writeAndClose(NIOAny(frame), context: context)
+            } else {
+                channel.close(promise: nil)
+            }
+        }
+    }
+}
