@@ -20,12 +20,20 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     private let router: HTTPRouter
     private let maxBodyBytes: Int
     private let commonHeaders: HTTPHeaders
+    /// Upgrades a WebSocket request that is not the connection's first (NIO's upgrade handler only
+    /// looks at the first): clients with a connection pool, such as python-engineio's aiohttp session
+    /// upgrading a polling session, send the upgrade on a connection that already served requests.
+    private let upgrader: WebSocketUpgrader?
     private var state = State.idle
 
-    package init(router: HTTPRouter, maxBodyBytes: Int, commonHeaders: HTTPHeaders = HTTPHeaders()) {
+    package init(
+        router: HTTPRouter, maxBodyBytes: Int, commonHeaders: HTTPHeaders = HTTPHeaders(),
+        upgrader: WebSocketUpgrader? = nil
+    ) {
         self.router = router
         self.maxBodyBytes = maxBodyBytes
         self.commonHeaders = commonHeaders
+        self.upgrader = upgrader
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -51,6 +59,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
             switch state {
             case .collecting(let head, let body):
                 state = .idle
+                if upgradeLater(head, context: context) { return }
                 var request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
                 request.closeFuture = context.channel.closeFuture
                 request.clientCertificateName = context.channel.verifiedClientCommonName
@@ -72,6 +81,64 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
             case .idle, .streaming:
                 break
             }
+        }
+    }
+
+    /// Upgrades `head` to WebSocket when it asks for it on a connection whose first request was something
+    /// else (NIO's `HTTPServerUpgradeHandler` is gone then); false when it is not such a request. A refused
+    /// upgrade is routed as any request (the endpoint's refusal answers it).
+    private func upgradeLater(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Bool {
+        guard let upgrader,
+            head.headers[canonicalForm: "Upgrade"].contains(where: { $0.lowercased() == "websocket" }),
+            (try? context.pipeline.syncOperations.handler(type: HTTPServerUpgradeHandler.self)) == nil
+        else { return false }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let initial = HTTPHeaders([("connection", "upgrade"), ("upgrade", "websocket")])
+        upgrader.buildUpgradeResponse(channel: context.channel, upgradeRequest: head, initialResponseHeaders: initial)
+            .whenComplete { result in
+                let (handler, context) = loopBound.value
+                switch result {
+                case .success(let headers):
+                    handler.completeUpgrade(head, headers: headers, context: context)
+                case .failure:
+                    var request = HTTPRequest(
+                        head: head, body: ByteBuffer(), remoteAddress: context.channel.remoteAddress)
+                    request.closeFuture = context.channel.closeFuture
+                    handler.router.respond(to: request, on: context.eventLoop).whenComplete { result in
+                        let (handler, context) = loopBound.value
+                        let response = (try? result.get()) ?? .error(.badRequest("WebSocket upgrade refused"))
+                        handler.write(response, for: head, context: context)
+                    }
+                }
+            }
+        return true
+    }
+
+    /// As NIO's upgrade handler: the 101 answer, the endpoint's handlers, then the HTTP handlers go (the
+    /// request decoder last, handing any bytes after the request to the WebSocket decoder).
+    private func completeUpgrade(_ head: HTTPRequestHead, headers: HTTPHeaders, context: ChannelHandlerContext) {
+        guard let upgrader, context.channel.isActive else { return }
+        let response = HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)
+        context.writeAndFlush(wrapOutboundOut(.head(response)), promise: nil)
+        let pipeline = context.pipeline.syncOperations
+        upgrader.upgrade(context: context, upgradeRequest: head).whenComplete { result in
+            if case .failure = result { context.close(promise: nil) }
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerPipelineHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: NIOHTTPResponseHeadersValidator.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPResponseEncoder.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        pipeline.removeHandler(context: context, promise: nil)
+        if let handler = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            pipeline.removeHandler(handler, promise: nil)
         }
     }
 

@@ -87,9 +87,9 @@ package final class HTTPServerService: Service, Sendable {
         _ channel: any Channel, router: HTTPRouter, endpoints: [any WebSocketEndpoint],
         configuration: HTTPServerConfiguration
     ) throws {
-        let httpHandler = HTTPServerHandler(
-            router: router, maxBodyBytes: configuration.maxBodyBytes)
         let upgrader = WebSocketUpgrader(endpoints: endpoints)
+        let httpHandler = HTTPServerHandler(
+            router: router, maxBodyBytes: configuration.maxBodyBytes, upgrader: upgrader)
         if let tls = configuration.tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
         let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(

@@ -2,6 +2,7 @@ import BusCore
 import BusRuntime
 import FrontendKit
 import NIOCore
+import NIOWebSocket
 import SocketIOWire
 
 /// Deliveries: each bus message becomes the event `[<event type or "message">, <message JSON>]` in the
@@ -15,19 +16,24 @@ extension SocketIOSession {
         guard !isClosed, slot < sockets.count, let socket = sockets[slot] else { return .skipped }
         // What a socket emitted to its rooms is not sent back to it (`socket.to(room).emit`).
         if message.publisherID == socket.socketID { return .skipped }
+        // Overlapping rooms of one socket (`chat/#` and `chat/a`) get a message once.
+        if socket.rooms.count > 1 {
+            if socket.lastDelivered === message { return .skipped }
+            socket.lastDelivered = message
+        }
         if isBackedUp { return slowConsumer() }
         let withOffset = socket.canRecover && message.position != nil
+        if let reply = message.headers.replyTo, case .publish = message.kind {
+            // An RPC request: sent with an ack id of this session's, whose answer is the reply.
+            return .delivered(bytes: sendRequest(message, socket: socket, replyTo: reply))
+        }
         let namespace = socket.namespace
         let webSocket = isWebSocket
         let variant = socket.namespaceID << 2 | (webSocket ? 2 : 0) | (withOffset ? 1 : 0)
         let bytes = context.encoded(form: WireFormKey(SocketIOSession.self, variant: variant)) { message in
-            webSocket
-                ? WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 128) {
-                    SocketIOSession.writeEvent(&$0, message, namespace: namespace, withOffset: withOffset)
-                }
-                : SocketIOSession.eventText(message, namespace: namespace, withOffset: withOffset)
+            SocketIOSession.encodedEvent(message, namespace: namespace, withOffset: withOffset, webSocket: webSocket)
         }
-        if webSocket { sendEncoded(frame: bytes, text: bytes) } else { sendEncoded(frame: nil, text: bytes) }
+        sendEncoded(bytes, webSocket: webSocket)
         if withOffset, let position = message.position {
             socket.recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
         }
@@ -36,6 +42,7 @@ extension SocketIOSession {
 
     func flushDeliveries() {
         flush()
+        for socket in sockets { socket?.lastDelivered = nil }
     }
 
     /// A missed message replayed on recovery (not shared: it goes to this one socket).
@@ -43,11 +50,50 @@ extension SocketIOSession {
         let slot = subscription.localIndex >> 16
         guard let socket = sockets[slot] else { return }
         let withOffset = socket.canRecover && message.position != nil
+        let webSocket = isWebSocket
         sendEncoded(
-            frame: nil, text: SocketIOSession.eventText(message, namespace: socket.namespace, withOffset: withOffset))
+            SocketIOSession.encodedEvent(
+                message, namespace: socket.namespace, withOffset: withOffset, webSocket: webSocket),
+            webSocket: webSocket)
         if withOffset, let position = message.position {
             socket.recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
         }
+    }
+
+    /// An RPC request to this socket: the event carries an ack id, and the client's ack is the reply.
+    private func sendRequest(_ message: BusMessage, socket: SocketIOSocket, replyTo: String) -> Int {
+        nextReplyID &+= 1
+        let id = nextReplyID
+        if pendingReplies.count >= SocketIOSession.maxPendingReplies, let oldest = pendingReplies.keys.min() {
+            pendingReplies[oldest] = nil
+        }
+        pendingReplies[id] = (replyTo, socket.socketID)
+        var text = ByteBuffer(string: "4")
+        SocketIOSession.writeEvent(&text, message, namespace: socket.namespace, withOffset: false, ackID: id)
+        let webSocket = isWebSocket
+        let bytes = webSocket ? WebSocketFrameWriter.frame(.text, payload: text) : text
+        sendEncoded(bytes, webSocket: webSocket)
+        return bytes.readableBytes
+    }
+
+    /// Requests a session may leave unanswered at once; the oldest is forgotten past it.
+    static let maxPendingReplies = 256
+
+    /// A client's ACK: the reply to the RPC request it answers (its one argument, or all of them).
+    func replyReceived(_ packet: SocketIOPacket, socket: SocketIOSocket) {
+        guard let id = packet.ackID, let pending = pendingReplies.removeValue(forKey: id),
+            pending.socketID == socket.socketID, let data = packet.data,
+            let topic = try? Topic(pending.topic, limits: bus.configuration.topicLimits)
+        else { return }
+        var payload = data
+        if case .array(let values)? = packet.json, values.count == 1 {
+            payload = ByteBuffer()
+            payload.writeJSONValue(values[0])
+        }
+        bus.shard(for: eventLoop).publish(
+            BusMessage(
+                topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
+                publisherID: info.id, timestamp: bus.clock()))
     }
 
     private func slowConsumer() -> DeliveryOutcome {
@@ -58,20 +104,42 @@ extension SocketIOSession {
         return .dropped
     }
 
-    static func eventText(_ message: BusMessage, namespace: String, withOffset: Bool) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(message.payload.readableBytes + 128)
-        writeEvent(&buffer, message, namespace: namespace, withOffset: withOffset)
-        return buffer
+    /// The Engine.IO form of a message's event: WebSocket frames (a text frame, then a binary frame for a
+    /// binary payload), or the polling text (`4…`, then `\u{1e}b<base64>` for the attachment).
+    static func encodedEvent(_ message: BusMessage, namespace: String, withOffset: Bool, webSocket: Bool) -> ByteBuffer
+    {
+        let binary = message.payloadForm == .binary && message.kind == .publish
+        guard webSocket else {
+            var text = ByteBuffer()
+            text.reserveCapacity(message.payload.readableBytes * (binary ? 2 : 1) + 128)
+            text.writeStaticString("4")
+            writeEvent(&text, message, namespace: namespace, withOffset: withOffset, ackID: nil)
+            if binary {
+                text.writeInteger(EngineIOPayload.separator)
+                EngineIOPacket.binary(message.payload).writeText(into: &text)
+            }
+            return text
+        }
+        var frames = WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 128) {
+            $0.writeStaticString("4")
+            writeEvent(&$0, message, namespace: namespace, withOffset: withOffset, ackID: nil)
+        }
+        if binary { frames.writeImmutableBuffer(WebSocketFrameWriter.frame(.binary, payload: message.payload)) }
+        return frames
     }
 
-    /// `2<ns,>["event",{…message…}(,"offset")]` — the Socket.IO EVENT text.
-    static func writeEvent(_ buffer: inout ByteBuffer, _ message: BusMessage, namespace: String, withOffset: Bool) {
-        buffer.writeStaticString("2")
+    /// `2<ns,>[ack]["event",{…message…}(,"offset")]` — the Socket.IO EVENT text; `51-…` with the payload
+    /// as attachment 0 when it is binary.
+    static func writeEvent(
+        _ buffer: inout ByteBuffer, _ message: BusMessage, namespace: String, withOffset: Bool, ackID: UInt64?
+    ) {
+        let binary = message.payloadForm == .binary && message.kind == .publish
+        buffer.writeStaticString(binary ? "51-" : "2")
         if namespace != "/" {
             buffer.writeString(namespace)
             buffer.writeStaticString(",")
         }
+        if let ackID { buffer.writeDecimal(ackID) }
         buffer.writeStaticString("[")
         switch message.kind {
         case .publish: buffer.writeJSONString(message.headers.eventType ?? "message")
@@ -79,7 +147,20 @@ extension SocketIOSession {
         case .leave: buffer.writeStaticString("\"leave\"")
         }
         buffer.writeStaticString(",")
-        BusJSON.message(&buffer, message)
+        if binary {
+            // BusJSON's shape, with the payload as a placeholder for the attachment.
+            buffer.writeStaticString("{\"type\":\"message\",\"channel\":")
+            buffer.writeJSONString(message.topic.name)
+            buffer.writeStaticString(",\"data\":{\"_placeholder\":true,\"num\":0}")
+            if let event = message.headers.eventType {
+                buffer.writeStaticString(",\"event\":")
+                buffer.writeJSONString(event)
+            }
+            if let position = message.position { BusJSON.position(&buffer, position) }
+            buffer.writeStaticString("}")
+        } else {
+            BusJSON.message(&buffer, message)
+        }
         if withOffset, let position = message.position {
             buffer.writeStaticString(",")
             SocketIOOffset.write(&buffer, channel: message.topic.name, offset: position.offset)

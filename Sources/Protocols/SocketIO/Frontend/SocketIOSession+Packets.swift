@@ -38,8 +38,9 @@ extension SocketIOSession {
             guard let slot = slot(of: packet.namespace), let socket = sockets[slot] else { return }
             eventReceived(socket, slot: slot, message)
         case .ack, .binaryAck:
-            // The hub never asks clients for acks.
-            break
+            // The answer to an RPC request the hub sent with an ack id.
+            guard let slot = slot(of: packet.namespace), let socket = sockets[slot] else { return }
+            replyReceived(packet, socket: socket)
         case .connectError:
             close(.protocolError)
         }

@@ -66,6 +66,9 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
     var assembler = SocketIOBinaryAssembler()
     /// Sockets by slot (`BusSubscription.localIndex >> 16`); nil for a slot whose socket left.
     var sockets: [SocketIOSocket?] = []
+    /// RPC requests sent with an ack id, waiting for the client's answer: the reply topic and the socket.
+    var pendingReplies: [UInt64: (topic: String, socketID: String)] = [:]
+    var nextReplyID: UInt64 = 0
     private var needsFlush = false
 
     init(
@@ -167,9 +170,8 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
                 pendingPoll = nil
                 poll.succeed(nil)
             }
-            let waiting = outbox
-            outbox.removeAll()
-            outboxBytes = 0
+            // What waited in polling form (binary attachments inside as `b<base64>`) goes as frames.
+            let waiting = (try? EngineIOPayload.decode(takeOutbox(), limits: EngineIOLimits.unbounded)) ?? []
             for packet in waiting { upgraded.send(packet) }
             upgraded.flush()
         case .close:
@@ -188,9 +190,9 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
 
     /// A POST's body: its packets, in order; false when it was malformed (the session is then closed).
     func postReceived(_ body: ByteBuffer) -> Bool {
-        guard case .polling = transport else {
-            if case .upgrading = transport {} else { return false }
-            return true
+        switch transport {
+        case .polling, .upgrading: break
+        case .websocket, .closed: return false
         }
         do {
             for packet in try EngineIOPayload.decode(body, limits: services.engineLimits) {
@@ -282,15 +284,18 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
         needsFlush = true
     }
 
-    /// Writes a pre-encoded Socket.IO text (a delivery): a WebSocket frame, or the polling packet text.
-    func sendEncoded(frame: ByteBuffer?, text: ByteBuffer) {
+    /// Writes a pre-encoded delivery (`encodedEvent`): WebSocket frames, or polling packet text.
+    func sendEncoded(_ bytes: ByteBuffer, webSocket: Bool) {
         switch transport {
-        case .websocket(let handler):
-            if let frame { handler.sendFrame(frame) } else { handler.send(.message(text)) }
+        case .websocket(let handler) where webSocket:
+            handler.sendFrame(bytes)
         case .polling, .upgrading:
-            outbox.append(.message(text))
-            outboxBytes += text.readableBytes + 1
-        case .closed:
+            // The text starts with the Engine.IO type: it is the payload piece as is.
+            outbox.append(
+                EngineIOPacket(
+                    .message, data: bytes.getSlice(at: bytes.readerIndex + 1, length: bytes.readableBytes - 1)!))
+            outboxBytes += bytes.readableBytes
+        case .websocket, .closed:
             return
         }
         needsFlush = true

@@ -21,6 +21,8 @@ final class SocketIOSocket {
     /// With recovery on: the last deliveries on rooms with history, oldest first.
     var recent = Deque<SocketIODeliveryRecord>()
     let recentCapacity: Int
+    /// The message last delivered in this batch, to send it once through overlapping rooms.
+    var lastDelivered: BusMessage?
 
     init(
         namespace: String, namespaceID: Int, socketID: String, privateID: String?, identity: ClientIdentity,

@@ -7,4 +7,12 @@ package struct EngineIOLimits: Sendable, Equatable {
     package var maxPacketsPerPayload = 4_096
 
     package init() {}
+
+    /// No bounds: for payloads the server made itself.
+    package static var unbounded: EngineIOLimits {
+        var limits = EngineIOLimits()
+        limits.maxPayload = .max
+        limits.maxPacketsPerPayload = .max
+        return limits
+    }
 }
