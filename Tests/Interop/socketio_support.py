@@ -145,15 +145,17 @@ class Raw:
             for packet in held:
                 self.packets.put_nowait(packet)
 
-    async def event(self, timeout: float = FRAME_TIMEOUT) -> list[Any]:
-        """The next EVENT's arguments (name first)."""
+    async def event(self, timeout: float = FRAME_TIMEOUT, presence: bool = False) -> list[Any]:
+        """The next EVENT's arguments (name first); presence `join`/`leave` events are skipped unless asked."""
         while True:
             packet = await self.next(timeout)
             if isinstance(packet, str) and packet.startswith("2"):
                 text = packet[1:]
                 if text.startswith("/"):
                     text = text[text.index(",") + 1:]
-                return json.loads(text[text.index("["):])
+                args = json.loads(text[text.index("["):])
+                if presence or args[0] not in ("join", "leave"):
+                    return args
 
     async def drop(self) -> None:
         """Loses the transport without a Socket.IO or Engine.IO goodbye (a dead network)."""

@@ -160,3 +160,26 @@ def test_unknown_namespace_is_refused_with_connect_error(make_server):
         await client.disconnect()
 
     run(body())
+
+
+def test_rpc_both_ways_socketio_client_answers_by_ack_and_calls_a_websocket_responder(server):
+    service = f"svc/{unique()}/double"
+    other = f"svc/{unique()}/upper"
+
+    async def body():
+        async with Stock(server.http_url, ["websocket"]) as responder, ws_clients(server.ws_url, 2) as (caller, ws_responder):
+            # A Socket.IO client serves requests: its handler's return value is the ack, the ack the reply.
+            responder.client.on("message", lambda envelope, *_: {"double": envelope["data"] * 2})
+            await responder.subscribe(service)
+            reply = await caller.request({"type": "rpc", "channel": service, "data": 21, "timeout": 5000})
+            assert reply["type"] == "reply" and reply["data"] == {"double": 42}, reply
+            # And calls a native WebSocket responder.
+            await ws_responder.subscribe(other)
+            call = asyncio.ensure_future(responder.call("rpc", {"channel": other, "data": "abc", "timeout": 5000}))
+            request = await ws_responder.wait(lambda f: f.get("type") == "request")
+            await ws_responder.send({"type": "respond", "reply": request["reply"], "data": "ABC"})
+            assert (await call) == {"data": "ABC"}
+            nobody = await responder.call("rpc", {"channel": f"svc/{unique()}/none", "data": 1})
+            assert nobody["error"]["code"] == "unavailable"
+
+    run(body())

@@ -52,16 +52,35 @@ extension SocketIOSession {
         guard configuration.allows(namespace: namespace) else {
             return sendConnectError(namespace, message: "Invalid namespace")
         }
-        guard slot(of: namespace) == nil else { return }
+        guard slot(of: namespace) == nil, !connecting.contains(namespace) else { return }
         guard sockets.lazy.compactMap({ $0 }).count < services.socketLimits.maxNamespacesPerSession else {
             return sendConnectError(namespace, message: "Too many namespaces")
         }
         var credentials = handshakeCredentials
         credentials.clientID = info.id
         // The suites send made-up tokens the reference server never checks.
-        if !configuration.conformanceMode, let token = auth?["token"]?.stringValue {
-            credentials.token = token
+        if !configuration.conformanceMode, let fields = auth {
+            if let token = fields["token"]?.stringValue { credentials.token = token }
+            if let user = fields["username"]?.stringValue, let password = fields["password"]?.stringValue {
+                credentials.username = user
+                credentials.password = password
+            }
         }
+        // A password is checked off the loop first (PBKDF2); the CONNECT is answered when it is done.
+        if let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
+            connecting.insert(namespace)
+            preparing.whenComplete { [self] _ in
+                connecting.remove(namespace)
+                guard !isClosed else { return }
+                authenticated(namespace: namespace, auth: auth, credentials: credentials)
+                flush()
+            }
+            return
+        }
+        authenticated(namespace: namespace, auth: auth, credentials: credentials)
+    }
+
+    private func authenticated(namespace: String, auth: JSONValue?, credentials: ClientCredentials) {
         let identity: ClientIdentity
         switch services.authenticator.authenticate(credentials) {
         case .refused(let reason):

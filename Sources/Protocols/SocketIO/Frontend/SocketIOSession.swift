@@ -67,6 +67,8 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
     /// Sockets by slot (`BusSubscription.localIndex >> 16`); nil for a slot whose socket left.
     var sockets: [SocketIOSocket?] = []
     /// RPC requests sent with an ack id, waiting for the client's answer: the reply topic and the socket.
+    /// Namespaces whose CONNECT waits for a password check.
+    var connecting: Set<String> = []
     var pendingReplies: [UInt64: (topic: String, socketID: String)] = [:]
     var nextReplyID: UInt64 = 0
     private var needsFlush = false
