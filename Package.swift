@@ -443,7 +443,7 @@ let package = Package(
             name: "DecoderFuzz",
             dependencies: [
                 "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "AMQPWire",
-                "STOMPWire",
+                "STOMPWire", "SocketIOWire",
                 "Storage", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

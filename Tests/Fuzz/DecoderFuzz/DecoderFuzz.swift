@@ -7,6 +7,7 @@ import NIOCore
 import NativeWebSocketWire
 import SSEWire
 import STOMPWire
+import SocketIOWire
 import Storage
 import SwitchboardTestSupport
 
@@ -19,7 +20,7 @@ import SwitchboardTestSupport
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
     case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage, amqp, queuestate
-    case stomp
+    case stomp, engineio, socketio
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -143,6 +144,25 @@ enum FuzzTarget: String, CaseIterable {
                 precondition(
                     again?.command == frame.command && again?.body == frame.body, "STOMP round trip changed it")
             }
+        case .engineio:
+            // A polling payload: packets that decode re-encode to a payload that decodes to the same packets.
+            let limits = EngineIOLimits()
+            if let packets = try? EngineIOPayload.decode(ByteBuffer(bytes: bytes), limits: limits) {
+                let again = try? EngineIOPayload.decode(EngineIOPayload.encode(packets), limits: limits)
+                precondition(again == packets, "Engine.IO payload round trip changed it")
+            }
+        case .socketio:
+            // One Socket.IO packet text, then (first byte odd) attachments: decode, re-encode, decode again.
+            let limits = SocketIOLimits()
+            guard let packet = try? SocketIOPacket.decode(ByteBuffer(bytes: bytes), limits: limits) else { return }
+            let again = try? SocketIOPacket.decode(packet.encoded, limits: limits)
+            precondition(again == packet, "Socket.IO packet round trip changed it")
+            var assembler = SocketIOBinaryAssembler()
+            var message = assembler.packetReceived(packet)
+            while message == nil, assembler.isAssembling {
+                message = try? assembler.attachmentReceived(ByteBuffer(bytes: [1, 2]))
+            }
+            precondition(message?.attachments.count == (packet.type.isBinary ? packet.attachments : 0))
         case .queuestate:
             // A durable queue's stored x-death history and arguments: nil, or values that encode back to the
             // same bytes' meaning.
