@@ -55,6 +55,29 @@ package final class NATSServices: FrontendServices {
         lameDuck.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
     }
 
+    /// INFO's `nonce` for one connection: 11 random bytes in unpadded base64url, as nats-server makes it
+    /// (`nonceRawLen`); the client signs its text.
+    func makeNonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<11).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Self.base64URL(bytes)
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let chunk = bytes[index..<min(index + 3, bytes.count)]
+            var value = 0
+            for byte in chunk { value = value << 8 | Int(byte) }
+            value <<= 8 * (3 - chunk.count)
+            for position in 0...chunk.count { out.append(alphabet[value >> (18 - 6 * position) & 0x3F]) }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The numeric `client_id` of INFO.
     func makeClientID() -> UInt64 { nextClientID.loadThenWrappingIncrement(ordering: .relaxed) }
 }
