@@ -2,7 +2,8 @@ import Foundation
 
 /// A NATS decentralised-auth JWT (nats-io/jwt): operator, account or user claims, signed with ed25519
 /// by the NKey named in `iss`. Header `alg` is `ed25519-nkey` (jwt v2) or `ed25519` (v1, what nats.py's
-/// test credentials still carry); the signature covers `header.payload` as any JWS does.
+/// test credentials still carry); v2's signature covers `header.payload` as any JWS does, v1's the
+/// encoded payload alone.
 package struct NATSJWT: Sendable, Equatable {
     /// Allow and deny lists of NATS subjects (`nats.pub`, `nats.sub`).
     package struct SubjectPermission: Sendable, Decodable, Equatable {
@@ -123,7 +124,11 @@ package struct NATSJWT: Sendable, Equatable {
         guard let issuer = try? NKey(publicKey: claims.iss), let subject = try? NKey(publicKey: claims.sub) else {
             throw .malformed
         }
-        let signed = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
+        // jwt v2 (`ed25519-nkey`) signs `header.payload` as JWS does; v1 (`ed25519`) signed the encoded
+        // payload alone, which is why v2 took a new algorithm name (nats-io/jwt `v1compat`).
+        let signed =
+            alg.lowercased() == "ed25519"
+            ? Array(parts[1].utf8) : Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
         guard issuer.isValidSignature(signature, for: signed) else { throw .badSignature }
         self.claims = claims
         self.issuer = issuer

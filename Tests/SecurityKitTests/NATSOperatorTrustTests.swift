@@ -49,7 +49,9 @@ import Testing
     ) -> String {
         let header = base64URL(try! JSONSerialization.data(withJSONObject: ["typ": "JWT", "alg": alg]))
         let payload = base64URL(try! JSONSerialization.data(withJSONObject: claims))
-        let signature = try! signer.signature(for: Array("\(header).\(payload)".utf8))
+        // jwt v1 (`ed25519`) signed the payload alone.
+        let signed = alg == "ed25519" ? payload : "\(header).\(payload)"
+        let signature = try! signer.signature(for: Array(signed.utf8))
         return "\(header).\(payload).\(base64URL(signature))"
     }
 
@@ -160,6 +162,20 @@ import Testing
             try trust.verifyUser(Golden.accountJWT, challenge: Self.proof(), now: 1)
         }
         #expect(throws: NATSJWT.Refusal.malformed) { try trust.verifyUser("a.b.c", challenge: nil, now: 1) }
+    }
+
+    @Test func version1TokensSignThePayloadAlone() throws {
+        let trust = try Self.trust()
+        let v1 = Self.mint(
+            ["jti": "V1", "iat": 1, "iss": Keys.accountKey, "sub": Keys.userKey, "type": "user", "nats": ["pub": [:]]],
+            signer: Keys.account, alg: "ed25519")
+        #expect(try trust.verifyUser(v1, challenge: Self.proof(), now: 1).publicKey == Keys.userKey)
+        // The v2 rule applied to a v1 token (header and payload signed) does not verify, and vice versa.
+        let parts = v1.split(separator: ".").map(String.init)
+        let v2Header = Self.base64URL(Array("{\"typ\":\"JWT\",\"alg\":\"ed25519-nkey\"}".utf8))
+        #expect(throws: NATSJWT.Refusal.badSignature) {
+            try trust.verifyUser("\(v2Header).\(parts[1]).\(parts[2])", challenge: Self.proof(), now: 1)
+        }
     }
 
     @Test func anAccountSigningKeyMayIssueUsersThatNameTheAccount() throws {
