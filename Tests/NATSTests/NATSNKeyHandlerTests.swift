@@ -63,6 +63,13 @@ import Testing
         #expect(!refused.channel.isActive)
     }
 
+    @Test func nonceIsElevenBytesInUnpaddedBase64URL() {
+        #expect(
+            NATSServices.base64URL([0xFB, 0xFF, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08])
+                == "-_8AAQIDBAUGBwg")
+        #expect(NATSServices.base64URL(Array("ab".utf8)) == "YWI")
+    }
+
     @Test func connectOptionsReadNKeyAndSignature() throws {
         let text = "{\"nkey\":\"UABC\",\"sig\":\"c2ln\",\"jwt\":\"j\",\"auth_token\":\"t\"}"
         let options = try Array(text.utf8).withUnsafeBytes { try NATSConnectOptions.parse($0) }

@@ -20,13 +20,17 @@ package final class NATSServices: FrontendServices {
     package let directory = NATSConnectionDirectory()
     /// When the frontend was built (bus clock, ns): `start` in `/varz`.
     package let startedAt: UInt64
+    /// Where nonces come from (randomness is injected; tests may fix it).
+    private let nonceBytes: @Sendable () -> [UInt8]
     /// Lame-duck mode: set once, never cleared (the frontend stays lame until the process ends).
     private let lameDuck = ManagedAtomic(false)
 
     package init(
         configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
-        tls: ServerTLS? = nil, tlsVerify: Bool = false, keepAlive: KeepAliveSweepers? = nil, host: String = "0.0.0.0"
+        tls: ServerTLS? = nil, tlsVerify: Bool = false, keepAlive: KeepAliveSweepers? = nil, host: String = "0.0.0.0",
+        nonceBytes: @escaping @Sendable () -> [UInt8] = NATSServices.randomNonceBytes
     ) {
+        self.nonceBytes = nonceBytes
         self.host = host
         self.tls = tls
         self.tlsVerify = tlsVerify
@@ -57,10 +61,12 @@ package final class NATSServices: FrontendServices {
 
     /// INFO's `nonce` for one connection: 11 random bytes in unpadded base64url, as nats-server makes it
     /// (`nonceRawLen`); the client signs its text.
-    func makeNonce() -> String {
+    func makeNonce() -> String { Self.base64URL(nonceBytes()) }
+
+    /// nats-server's `nonceRawLen`: 11 random bytes.
+    package static func randomNonceBytes() -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<11).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Self.base64URL(bytes)
+        return (0..<11).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {
