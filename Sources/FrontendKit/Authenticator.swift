@@ -15,20 +15,25 @@ package struct ClientCredentials: Sendable, Equatable {
     package var clientID: String?
     /// The subject of a client certificate that the TLS handshake verified (RFC 4514 text).
     package var certificateSubject: String?
+    /// The client's answer to the server's challenge (NATS `nkey` and `sig` over INFO's `nonce`).
+    package var challenge: SignedChallenge?
 
     package init(
         username: String? = nil, password: String? = nil, token: String? = nil, clientID: String? = nil,
-        certificateSubject: String? = nil
+        certificateSubject: String? = nil, challenge: SignedChallenge? = nil
     ) {
         self.username = username.flatMap { $0.isEmpty ? nil : $0 }
         self.password = password.flatMap { $0.isEmpty ? nil : $0 }
         self.token = token.flatMap { $0.isEmpty ? nil : $0 }
         self.clientID = clientID
         self.certificateSubject = certificateSubject
+        self.challenge = challenge
     }
 
     /// Whether the client presented anything at all.
-    package var isEmpty: Bool { username == nil && password == nil && token == nil && certificateSubject == nil }
+    package var isEmpty: Bool {
+        username == nil && password == nil && token == nil && certificateSubject == nil && challenge == nil
+    }
 
     /// A login as RabbitMQ's clients send it (AMQP start-ok, STOMP CONNECT): guest/guest, or no login at
     /// all, is the anonymous client when the server allows one (RabbitMQ's default login); a JWT as the
@@ -49,6 +54,23 @@ package struct ClientCredentials: Sendable, Equatable {
                 username: username, password: password, clientID: clientID, certificateSubject: certificateSubject),
             false
         )
+    }
+}
+
+/// A signature over a challenge the server sent (NATS: INFO's `nonce`, signed with the client's NKey),
+/// which proves the client holds the private key of `publicKey` or of the user a token names.
+package struct SignedChallenge: Sendable, Equatable {
+    /// What the server sent, as sent (the signed bytes are its UTF-8).
+    package var nonce: String
+    /// The public key the client claims (a NATS user NKey, `U…`); nil when a token names it.
+    package var publicKey: String?
+    /// The signature as the client sent it (base64, URL or standard alphabet, padded or not).
+    package var signature: String?
+
+    package init(nonce: String, publicKey: String?, signature: String?) {
+        self.nonce = nonce
+        self.publicKey = publicKey.flatMap { $0.isEmpty ? nil : $0 }
+        self.signature = signature.flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 
@@ -104,6 +126,9 @@ package protocol Authenticator: Sendable {
     /// Whether anything beyond anonymous access is configured (users, tokens, JWT keys): then the HTTP
     /// API wants an API key or an admin user.
     var isSecured: Bool { get }
+    /// Whether clients may prove who they are by signing a server challenge (NATS NKeys and user JWTs):
+    /// then a protocol that has challenges sends one (NATS INFO's `nonce`).
+    var issuesChallenges: Bool { get }
     /// Checks what the client presented. Synchronous and fast once `prepare` has completed for the same
     /// credentials (JWT keys are resolved at startup); without `prepare`, a password check may hash.
     func authenticate(_ credentials: ClientCredentials) -> AuthOutcome
@@ -120,6 +145,9 @@ package protocol Authenticator: Sendable {
 
 extension Authenticator {
     package var isSecured: Bool { !allowsAnonymous }
+
+    /// No challenge-signing credentials configured.
+    package var issuesChallenges: Bool { false }
 
     /// Nothing slow to prepare.
     package func prepare(_ credentials: ClientCredentials, on loop: any EventLoop) -> EventLoopFuture<Void>? {

@@ -31,10 +31,15 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
         }
     }
 
-    /// A static user: name, PBKDF2 hash (`switchboard hash-password`), roles and own rules.
+    /// A static user: name, PBKDF2 hash (`switchboard hash-password`) and/or a NATS user NKey, roles and
+    /// own rules.
     package struct User: Sendable, Decodable, Equatable {
         package var name: String
-        package var password_hash: String
+        /// The password's hash; nil for a user that signs in with `nkey` only.
+        package var password_hash: String?
+        /// A NATS user public NKey (`U…`): NATS clients holding its seed sign INFO's nonce with it
+        /// (nats-server's `nkey` users).
+        package var nkey: String?
         package var roles: [String]?
         package var admin: Bool?
         package var publish: [String]?
@@ -42,11 +47,12 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
         package var acl: [ACLEntry]?
 
         package init(
-            name: String, password_hash: String, roles: [String]? = nil, admin: Bool? = nil,
-            publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil
+            name: String, password_hash: String? = nil, nkey: String? = nil, roles: [String]? = nil,
+            admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil
         ) {
             self.name = name
             self.password_hash = password_hash
+            self.nkey = nkey
             self.roles = roles
             self.admin = admin
             self.publish = publish
@@ -132,20 +138,33 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
     /// Rules for users and token subjects in addition to their own and their roles'.
     package var default_permissions: Rules?
     package var jwt: JWT?
+    /// NATS decentralised auth (nats-server's `operator`): operator JWTs, inline or as file paths, whose
+    /// subject and signing keys are trusted to sign accounts.
+    package var trusted_operators: [String]?
+    /// NATS decentralised auth (nats-server's `trusted_keys`): operator public keys (`O…`).
+    package var trusted_keys: [String]?
+    /// NATS decentralised auth (nats-server's `resolver: MEMORY` + `resolver_preload`): account public key
+    /// → account JWT (inline or a file path), signed by a trusted operator key.
+    package var resolver_preload: [String: String]?
 
     package init(
         users: [User]? = nil, roles: [String: Role]? = nil, anonymous_permissions: Rules? = nil,
-        default_permissions: Rules? = nil, jwt: JWT? = nil
+        default_permissions: Rules? = nil, jwt: JWT? = nil, trusted_operators: [String]? = nil,
+        trusted_keys: [String]? = nil, resolver_preload: [String: String]? = nil
     ) {
         self.users = users
         self.roles = roles
         self.anonymous_permissions = anonymous_permissions
         self.default_permissions = default_permissions
         self.jwt = jwt
+        self.trusted_operators = trusted_operators
+        self.trusted_keys = trusted_keys
+        self.resolver_preload = resolver_preload
     }
 
-    /// Whether any kind of credential is configured (users or JWT keys).
+    /// Whether any kind of credential is configured (users, JWT keys, NATS operators).
     package var hasCredentials: Bool {
         !(users ?? []).isEmpty || !(jwt?.keys ?? []).isEmpty || jwt?.jwks_file != nil
+            || !(trusted_operators ?? []).isEmpty || !(trusted_keys ?? []).isEmpty
     }
 }

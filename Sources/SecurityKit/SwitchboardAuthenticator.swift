@@ -6,12 +6,14 @@ package import FrontendKit
 package import NIOCore
 import Synchronization
 
-/// The server's one authenticator (DESIGN.md §6): static users with PBKDF2 hashes, the legacy static
-/// tokens, JWTs, client certificates and anonymous access, each resolved into a `ClientIdentity` with
+/// The server's one authenticator (DESIGN.md §6): static users with PBKDF2 hashes or NATS NKeys, the
+/// legacy static tokens, JWTs (this server's, and NATS user JWTs under trusted operators), client
+/// certificates and anonymous access, each resolved into a `ClientIdentity` with
 /// its topic permissions. Every protocol calls `authenticate` with what its wire carried.
 package final class SwitchboardAuthenticator: Authenticator {
     struct StaticUser: Sendable {
-        var hash: PasswordHash
+        /// nil: the user signs in with an NKey only.
+        var hash: PasswordHash?
         var roles: [String]
         var admin: Bool
         var rules: PermissionTemplate
@@ -30,6 +32,10 @@ package final class SwitchboardAuthenticator: Authenticator {
     private let anonymousRules: PermissionTemplate
     private let defaultRules: PermissionTemplate
     private let jwt: JWTVerifier?
+    /// NATS user public NKey → user name.
+    private let nkeyUsers: [String: String]
+    /// NATS decentralised auth: trusted operators and the accounts they signed.
+    private let operatorTrust: NATSOperatorTrust?
     private let clock: @Sendable () -> Double
     /// user → SHA-256 of (salt, password) after a successful PBKDF2 check: the slow hash is paid once
     /// per user per server run, not on every reconnect (it would stall the event loop that reads it).
@@ -70,15 +76,32 @@ package final class SwitchboardAuthenticator: Authenticator {
             roles[name] = Role(admin: role.admin ?? false, rules: rules)
         }
         var users: [String: StaticUser] = [:]
+        var nkeyUsers: [String: String] = [:]
         for (index, user) in (settings.users ?? []).enumerated() {
             let context = "security.users[\(index)] (\(user.name))"
             guard !user.name.isEmpty, users[user.name] == nil else {
                 throw SecurityConfigurationError("\(context): user names must be non-empty and unique")
             }
-            guard let hash = PasswordHash(parsing: user.password_hash) else {
-                throw SecurityConfigurationError(
-                    "\(context): password_hash is not a \(PasswordHash.prefix) hash (make one with `switchboard hash-password`)"
-                )
+            guard user.password_hash != nil || user.nkey != nil else {
+                throw SecurityConfigurationError("\(context): needs a password_hash or an nkey")
+            }
+            var hash: PasswordHash?
+            if let text = user.password_hash {
+                guard let parsed = PasswordHash(parsing: text) else {
+                    throw SecurityConfigurationError(
+                        "\(context): password_hash is not a \(PasswordHash.prefix) hash (make one with `switchboard hash-password`)"
+                    )
+                }
+                hash = parsed
+            }
+            if let nkey = user.nkey {
+                guard (try? NKey(publicKey: nkey, kind: .user)) != nil else {
+                    throw SecurityConfigurationError("\(context): nkey is not a NATS user public key (U…)")
+                }
+                guard nkeyUsers[nkey] == nil else {
+                    throw SecurityConfigurationError("\(context): nkey is already another user's")
+                }
+                nkeyUsers[nkey] = user.name
             }
             for role in user.roles ?? [] where roles[role] == nil {
                 throw SecurityConfigurationError("\(context): unknown role \"\(role)\"")
@@ -96,9 +119,14 @@ package final class SwitchboardAuthenticator: Authenticator {
             publish: settings.default_permissions?.publish, subscribe: settings.default_permissions?.subscribe,
             acl: settings.default_permissions?.acl)
         try defaultRules.validate(context: "security.default_permissions")
-        self.decoyHash = users.values.map(\.hash).max { $0.rounds < $1.rounds }
+        let operatorTrust = try NATSOperatorTrust(
+            operators: settings.trusted_operators ?? [], trustedKeys: settings.trusted_keys ?? [],
+            accounts: settings.resolver_preload ?? [:], now: clock())
+        self.decoyHash = users.values.compactMap(\.hash).max { $0.rounds < $1.rounds }
         self.allowsAnonymous = anonymous
-        self.isSecured = !users.isEmpty || jwt != nil
+        self.isSecured = !users.isEmpty || jwt != nil || operatorTrust != nil
+        self.nkeyUsers = nkeyUsers
+        self.operatorTrust = operatorTrust
         self.users = users
         self.roles = roles
         self.tokens = tokens
@@ -108,8 +136,20 @@ package final class SwitchboardAuthenticator: Authenticator {
         self.clock = clock
     }
 
+    package var issuesChallenges: Bool { !nkeyUsers.isEmpty || operatorTrust != nil }
+
     package func authenticate(_ credentials: ClientCredentials) -> AuthOutcome {
         let client = credentials.clientID
+        // NATS decentralised auth: a user JWT (its header says ed25519) with the nonce signed by its user.
+        if let token = credentials.token ?? (credentials.username == nil ? credentials.password : nil),
+            NATSJWT.isNATSToken(token)
+        {
+            return authenticateNATSUser(token, credentials.challenge, client: client)
+        }
+        // A NATS NKey user: the nonce signed with the key's seed.
+        if let challenge = credentials.challenge, let key = challenge.publicKey {
+            return authenticateNKey(key, challenge, client: client)
+        }
         if let name = credentials.username, let user = users[name] {
             guard let password = credentials.password, checkPassword(password, of: name, user) else {
                 return .refused("bad user name or password")
@@ -153,6 +193,30 @@ package final class SwitchboardAuthenticator: Authenticator {
             ClientIdentity(userID: nil, permissions: anonymousRules.resolve(user: nil, client: client)))
     }
 
+    private func authenticateNKey(_ key: String, _ challenge: SignedChallenge, client: String?) -> AuthOutcome {
+        guard let name = nkeyUsers[key], let user = users[name], let nkey = try? NKey(publicKey: key, kind: .user)
+        else { return .refused("unknown nkey") }
+        guard let text = challenge.signature, let signature = LenientBase64.decode(text),
+            nkey.isValidSignature(signature, for: Array(challenge.nonce.utf8))
+        else { return .refused("invalid nonce signature") }
+        return .accepted(identity(user: name, roles: user.roles, admin: user.admin, own: user.rules, client: client))
+    }
+
+    private func authenticateNATSUser(_ token: String, _ challenge: SignedChallenge?, client: String?) -> AuthOutcome {
+        guard let operatorTrust else { return .refused("token signed with an unknown key or algorithm") }
+        let proof = challenge.map {
+            SignedChallengeProof(nonce: $0.nonce, signature: $0.signature.flatMap { LenientBase64.decode($0) })
+        }
+        do throws(NATSJWT.Refusal) {
+            let user = try operatorTrust.verifyUser(token, challenge: proof, now: clock())
+            var identity = identity(user: user.publicKey, roles: [], admin: false, own: user.rules, client: client)
+            identity.expiresAt = user.expiresAt.flatMap { $0 > 0 ? $0 : nil }
+            return .accepted(identity)
+        } catch {
+            return .refused(error.description)
+        }
+    }
+
     package func identity(ofUser name: String, clientID: String?) -> ClientIdentity? {
         guard let user = users[name] else { return nil }
         return identity(user: name, roles: user.roles, admin: user.admin, own: user.rules, client: clientID)
@@ -188,11 +252,12 @@ package final class SwitchboardAuthenticator: Authenticator {
     }
 
     private func checkPassword(_ password: String, of name: String, _ user: StaticUser) -> Bool {
-        let quick = Self.digest(name: nil, salt: user.hash.salt, password: password)
+        guard let hash = user.hash else { return false }  // an NKey-only user has no password
+        let quick = Self.digest(name: nil, salt: hash.salt, password: password)
         if verified.withLock({ $0[name] }) == quick { return true }
-        let refusedKey = Self.digest(name: name, salt: user.hash.salt, password: password)
+        let refusedKey = Self.digest(name: name, salt: hash.salt, password: password)
         if refusedDigests.withLock({ $0.contains(refusedKey) }) { return false }
-        guard user.hash.verify(password) else {
+        guard hash.verify(password) else {
             rememberRefused(refusedKey)
             return false
         }
@@ -204,9 +269,10 @@ package final class SwitchboardAuthenticator: Authenticator {
     private func pendingHash(_ credentials: ClientCredentials) -> (() -> Void)? {
         guard let name = credentials.username, let password = credentials.password else { return nil }
         if let user = users[name] {
-            let quick = Self.digest(name: nil, salt: user.hash.salt, password: password)
+            guard let hash = user.hash else { return nil }
+            let quick = Self.digest(name: nil, salt: hash.salt, password: password)
             if verified.withLock({ $0[name] }) == quick { return nil }
-            let refusedKey = Self.digest(name: name, salt: user.hash.salt, password: password)
+            let refusedKey = Self.digest(name: name, salt: hash.salt, password: password)
             if refusedDigests.withLock({ $0.contains(refusedKey) }) { return nil }
             return { _ = self.checkPassword(password, of: name, user) }
         }

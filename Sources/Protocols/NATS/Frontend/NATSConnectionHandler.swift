@@ -39,6 +39,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// checked off the loop.
     private var inbound = InboundBuffer()
     private var credentialsPrepared = false
+    /// INFO's `nonce`, when the authenticator takes signed challenges (NKeys, NATS user JWTs).
+    private var nonce: String?
     private var out = ByteBuffer()
     private var writable = true
     private var started = false
@@ -114,6 +116,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
+        if services.authenticator.issuesChallenges { nonce = services.makeNonce() }
         run(machine.connectionStarted(now: context.eventLoop.now))
         if let refusal = lifecycle.admit(
             remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self)
@@ -151,6 +154,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             authRequired: !services.authenticator.allowsAnonymous,
             tlsRequired: tls != nil, tlsVerify: tls != nil && services.tlsVerify)
         info.lameDuckMode = lameDuckMode
+        info.nonce = nonce
         info.write(to: &out)
     }
 
@@ -309,10 +313,15 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// CONNECT: its credentials are checked (off the loop first when the check is slow), and the state
     /// machine gets the verdict.
     private func connect(_ options: NATSConnectOptions) {
-        // user/pass for static users; auth_token, jwt or a lone pass carry a token.
+        // user/pass for static users; auth_token, jwt or a lone pass carry a token; nkey/sig answer the
+        // nonce (an NKey user, or the user of a NATS user JWT).
+        var challenge: SignedChallenge?
+        if let nonce, options.nkey != nil || options.signature != nil {
+            challenge = SignedChallenge(nonce: nonce, publicKey: options.nkey, signature: options.signature)
+        }
         let credentials = ClientCredentials(
-            username: options.user, password: options.password, token: options.authToken ?? options.jwt,
-            clientID: info.id, certificateSubject: context?.channel.verifiedClientCommonName)
+            username: options.user, password: options.password, token: options.token,
+            clientID: info.id, certificateSubject: context?.channel.verifiedClientCommonName, challenge: challenge)
         pendingClientLibrary = (options.lang, options.version)
         if !credentialsPrepared, let preparing = services.authenticator.prepare(credentials, on: eventLoop) {
             // A password check may hash for a while: off the loop, with this client's input held.

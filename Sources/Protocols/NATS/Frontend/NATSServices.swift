@@ -20,13 +20,17 @@ package final class NATSServices: FrontendServices {
     package let directory = NATSConnectionDirectory()
     /// When the frontend was built (bus clock, ns): `start` in `/varz`.
     package let startedAt: UInt64
+    /// Where nonces come from (randomness is injected; tests may fix it).
+    private let nonceBytes: @Sendable () -> [UInt8]
     /// Lame-duck mode: set once, never cleared (the frontend stays lame until the process ends).
     private let lameDuck = ManagedAtomic(false)
 
     package init(
         configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
-        tls: ServerTLS? = nil, tlsVerify: Bool = false, keepAlive: KeepAliveSweepers? = nil, host: String = "0.0.0.0"
+        tls: ServerTLS? = nil, tlsVerify: Bool = false, keepAlive: KeepAliveSweepers? = nil, host: String = "0.0.0.0",
+        nonceBytes: @escaping @Sendable () -> [UInt8] = NATSServices.randomNonceBytes
     ) {
+        self.nonceBytes = nonceBytes
         self.host = host
         self.tls = tls
         self.tlsVerify = tlsVerify
@@ -53,6 +57,31 @@ package final class NATSServices: FrontendServices {
     /// Enters lame-duck mode; false when it had already begun.
     func enterLameDuckMode() -> Bool {
         lameDuck.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+    }
+
+    /// INFO's `nonce` for one connection: 11 random bytes in unpadded base64url, as nats-server makes it
+    /// (`nonceRawLen`); the client signs its text.
+    func makeNonce() -> String { Self.base64URL(nonceBytes()) }
+
+    /// nats-server's `nonceRawLen`: 11 random bytes.
+    package static func randomNonceBytes() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<11).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let chunk = bytes[index..<min(index + 3, bytes.count)]
+            var value = 0
+            for byte in chunk { value = value << 8 | Int(byte) }
+            value <<= 8 * (3 - chunk.count)
+            for position in 0...chunk.count { out.append(alphabet[value >> (18 - 6 * position) & 0x3F]) }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The numeric `client_id` of INFO.

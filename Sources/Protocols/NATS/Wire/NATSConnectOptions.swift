@@ -10,8 +10,13 @@ package struct NATSConnectOptions: Sendable, Equatable {
     package var authToken: String?
     package var user: String?
     package var password: String?
-    /// A user JWT (decentralised auth); checked like a token until the security issue adds NATS JWTs.
+    /// A user JWT: NATS decentralised auth (header alg `ed25519-nkey`, with `sig`) or this server's own
+    /// JWT as a bearer token; the authenticator tells them apart.
     package var jwt: String?
+    /// A user public NKey (`U…`) whose seed signed INFO's `nonce` (`sig`).
+    package var nkey: String?
+    /// The client's ed25519 signature of INFO's `nonce`, base64 (URL or standard alphabet).
+    package var signature: String?
     package var name: String?
     package var lang: String?
     package var version: String?
@@ -49,6 +54,8 @@ package struct NATSConnectOptions: Sendable, Equatable {
             case "user": options.user = try string(value, field.key)
             case "pass": options.password = try string(value, field.key)
             case "jwt": options.jwt = try string(value, field.key)
+            case "nkey": options.nkey = try string(value, field.key)
+            case "sig": options.signature = try string(value, field.key)
             case "name": options.name = try string(value, field.key)
             case "lang": options.lang = try string(value, field.key)
             case "version": options.version = try string(value, field.key)
@@ -56,7 +63,7 @@ package struct NATSConnectOptions: Sendable, Equatable {
                 guard let level = value.intValue else { throw .malformed("CONNECT \"protocol\" must be a number") }
                 options.protocolLevel = level
             default:
-                break  // sig, nkey, account … : not used by this server
+                break  // account, tls options … : not used by this server
             }
         }
         return options
@@ -65,6 +72,11 @@ package struct NATSConnectOptions: Sendable, Equatable {
     /// The credential a token authenticator checks: a bearer token travels as `auth_token`, as `pass`
     /// (with or without a user) or as `jwt`.
     package var credential: String? { authToken ?? jwt ?? password }
+
+    /// The token the authenticator gets: with a nonce signature the `jwt` is a NATS user JWT and wins over
+    /// an `auth_token` sent beside it (nats.py sends both when given credentials and a token, and
+    /// nats-server judges the JWT); otherwise `auth_token`, then `jwt`.
+    package var token: String? { signature != nil ? (jwt ?? authToken) : (authToken ?? jwt) }
 
     private static func bool(_ value: JSONValue, _ key: String) throws(NATSProtocolError) -> Bool {
         switch value {

@@ -19,6 +19,9 @@ package struct NATSServerInfo: Sendable {
     package var tlsVerify = false
     /// The server is in lame-duck mode (`"ldm":true`): it will close this connection soon.
     package var lameDuckMode = false
+    /// A challenge the client signs with its NKey (`nkey`/`sig`, or a user JWT's key), sent when the
+    /// server accepts such credentials (nats-server sends it with NKey users or trusted operators).
+    package var nonce: String?
 
     package init(
         serverID: String, serverName: String, version: String, host: String, port: Int, maxPayload: Int,
@@ -61,6 +64,10 @@ package struct NATSServerInfo: Sendable {
         if tlsRequired { buffer.writeStaticString(",\"tls_required\":true") }
         if tlsVerify { buffer.writeStaticString(",\"tls_verify\":true") }
         if lameDuckMode { buffer.writeStaticString(",\"ldm\":true") }
+        if let nonce {
+            buffer.writeStaticString(",\"nonce\":")
+            buffer.writeJSONString(nonce)
+        }
         buffer.writeStaticString("}\r\n")
     }
 }
