@@ -21,7 +21,12 @@ extension SocketIOSession {
         case "rpc": rpc(socket, request, ack: ack)
         case "history": history(socket, request, ack: ack)
         case "presence": presence(socket, request, ack: ack)
-        default: emitToRooms(socket, split, ack: ack)
+        default:
+            // A room event is one JSON array of arguments on the bus: binary arguments have no place in it.
+            guard message.attachments.isEmpty else {
+                return refuse(socket, ack, "bad_request", "binary arguments go with publish, not with room events")
+            }
+            emitToRooms(socket, split, ack: ack)
         }
     }
 
