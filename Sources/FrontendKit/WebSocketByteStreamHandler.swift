@@ -19,10 +19,17 @@ package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableC
     /// Writes leave as text messages when they are valid UTF-8 (STOMP: browsers' STOMP clients and
     /// RabbitMQ's Web-STOMP use text frames); binary otherwise.
     private let sendsText: Bool
+    /// With permessage-deflate negotiated: writes of at least `compression.minimumBytes` leave compressed
+    /// (inbound messages are inflated by `WebSocketClientFrameValidator`).
+    private let deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?
 
-    package init(textRefusal: String? = nil, sendsText: Bool = false) {
+    package init(
+        textRefusal: String? = nil, sendsText: Bool = false, deflate: WebSocketDeflateParameters? = nil,
+        compression: WebSocketCompression? = nil
+    ) {
         self.textRefusal = textRefusal
         self.sendsText = sendsText
+        if let deflate, let compression { self.deflate = (deflate, compression) } else { self.deflate = nil }
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -66,6 +73,12 @@ package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableC
                     String(validating: $0, as: UTF8.self) != nil
                 }) == true
             ? .text : .binary
+        if let deflate, payload.readableBytes >= deflate.compression.minimumBytes {
+            let frame = WebSocketFrameWriter.frame(
+                opcode, payload: payload, deflate: deflate.parameters, compression: deflate.compression,
+                allocator: context.channel.allocator)
+            return context.write(wrapOutboundOut(frame), promise: promise)
+        }
         WebSocketFrameWriter.writeHeader(opcode, length: payload.readableBytes, into: &header)
         context.write(wrapOutboundOut(header), promise: nil)
         context.write(wrapOutboundOut(payload), promise: promise)

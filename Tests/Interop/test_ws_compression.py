@@ -11,6 +11,9 @@ import socket
 import struct
 import zlib
 
+import pytest
+import websockets
+
 from interop import is_message, run, unique, ws_clients
 
 BIG = "all work and no play makes jack a dull boy " * 40
@@ -62,12 +65,12 @@ def test_compression_is_negotiated_when_enabled(make_server):
     run(body())
 
 
-def _raw_upgrade(port: int, extensions: str) -> tuple[socket.socket, str]:
+def _raw_upgrade(port: int, extensions: str, path: str = "/ws") -> tuple[socket.socket, str]:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         (
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
         ).encode()
     )
@@ -149,5 +152,56 @@ def test_rsv1_without_the_extension_closes_1002(server):
         _send_text(sock, json.dumps({"type": "ping"}), compress=True)
         first, payload = _read_frame(sock)
         assert first == 0x88 and struct.unpack("!H", payload[:2])[0] == 1002
+    finally:
+        sock.close()
+
+
+# ----------------------------------------------------------------------------- every other endpoint
+# `<protocol>.websocket_compression` turns permessage-deflate on for MQTT (/mqtt), NATS (/nats), STOMP
+# (/stomp) and Socket.IO (/socket.io/): what they send of at least 128 bytes leaves compressed.
+
+ENDPOINTS = {
+    "nats": ("/nats", None),
+    "mqtt": ("/mqtt", "mqtt"),
+    "stomp": ("/stomp", "v12.stomp"),
+    "socketio": ("/socket.io/?EIO=4&transport=websocket", None),
+}
+
+
+@pytest.mark.parametrize("protocol", list(ENDPOINTS))
+def test_every_endpoint_negotiates_deflate_only_when_configured(make_server, protocol):
+    path, subprotocol = ENDPOINTS[protocol]
+    plain = make_server()
+    compressed = make_server({protocol: {"websocket_compression": True}})
+
+    async def offer(srv):
+        url = f"ws://127.0.0.1:{srv.port}{path}"
+        kwargs = {"subprotocols": [subprotocol]} if subprotocol else {}
+        async with websockets.connect(url, **kwargs) as conn:  # websockets offers deflate by default
+            return conn.response.headers.get("Sec-WebSocket-Extensions")
+
+    assert run(offer(plain)) is None
+    assert run(offer(compressed)) == "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+
+def test_nats_over_websocket_sends_large_messages_compressed(make_server):
+    srv = make_server({"nats": {"websocket_compression": True}})
+    sock, head = _raw_upgrade(srv.port, "permessage-deflate", path="/nats")
+    try:
+        assert head.startswith("HTTP/1.1 101") and "permessage-deflate" in head.lower()
+        first, info = _read_frame(sock)
+        assert first == 0xC2, "the INFO line (over 128 bytes) leaves compressed, in a binary message"
+        assert zlib.decompressobj(-15).decompress(info + b"\x00\x00\xff\xff").startswith(b"INFO ")
+        body = BIG.encode()
+        # A compressed client message (RSV1) is inflated before the NATS parser sees it.
+        _send_text(sock, f"CONNECT {{}}\r\nSUB big 1\r\nPUB big {len(body)}\r\n{BIG}\r\nPING\r\n", compress=True)
+        stream = b""
+        while b"PONG" not in stream:
+            first, payload = _read_frame(sock)
+            if first & 0x40:
+                assert len(payload) < len(body) / 4
+                payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+            stream += payload
+        assert f"MSG big 1 {len(body)}\r\n".encode() + body in stream
     finally:
         sock.close()

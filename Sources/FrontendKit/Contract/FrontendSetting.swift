@@ -153,6 +153,17 @@ extension FrontendSetting {
             describe: { "\($0[keyPath: path])" })
     }
 
+    /// `websocket_compression`: whether a protocol's WebSocket endpoint accepts permessage-deflate
+    /// (RFC 7692) offers — one key, one help text, for every byte-stream protocol over WebSocket.
+    package static func webSocketCompression(_ path: any WritableKeyPath<Settings, Bool> & Sendable) -> FrontendSetting
+    {
+        boolean(
+            "websocket_compression", path,
+            help:
+                "Accept permessage-deflate (RFC 7692) on the WebSocket endpoint, without context takeover; off: costs CPU per message."
+        )
+    }
+
     /// An optional string setting at `path`; an empty string clears it.
     package static func string(
         _ key: String, _ path: any WritableKeyPath<Settings, String?> & Sendable, help: String

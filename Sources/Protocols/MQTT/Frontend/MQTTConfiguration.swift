@@ -26,9 +26,13 @@ package struct MQTTConfiguration: FrontendSettings {
     /// costs a scan of the client's subscriptions per message once it has more than one).
     package var singleCopyForOverlaps = false
 
+    /// Accept permessage-deflate on the WebSocket endpoint (off, as on `/ws`: CPU per message).
+    package var webSocketCompression = false
+
     package init() {}
 
     package static let settings: [FrontendSetting<MQTTConfiguration>] = [
+        .webSocketCompression(\.webSocketCompression),
         .string(
             "websocket_path", \.webSocketPath, help: "Path of MQTT over WebSocket on the HTTP port.",
             check: { $0.hasPrefix("/") ? nil : "must start with /" }),

@@ -42,10 +42,19 @@ package struct MQTTWebSocketEndpoint: WebSocketEndpoint {
         services.counters.countRefused()
     }
 
+    package var compression: WebSocketCompression? {
+        services.configuration.webSocketCompression ? WebSocketCompression() : nil
+    }
+
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
+        try configure(channel, head: head, deflate: nil)
+    }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
         // [MQTT-6.0.0-1] MQTT packets travel in binary frames; a text frame closes the connection.
         try channel.pipeline.syncOperations.addHandler(
-            WebSocketByteStreamHandler(textRefusal: "MQTT needs binary frames"))
+            WebSocketByteStreamHandler(
+                textRefusal: "MQTT needs binary frames", deflate: deflate, compression: compression))
         try channel.pipeline.syncOperations.addHandler(
             MQTTConnectionHandler(services: services, transport: "websocket"))
     }

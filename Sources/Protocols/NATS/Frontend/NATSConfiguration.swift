@@ -26,9 +26,13 @@ package struct NATSConfiguration: FrontendSettings {
     /// closed, so they can move elsewhere first. nats-server's `lame_duck_grace_period` (10 s).
     package var lameDuckGracePeriodSeconds = 10
 
+    /// Accept permessage-deflate on the WebSocket endpoint (off, as on `/ws`: CPU per message).
+    package var webSocketCompression = false
+
     package init() {}
 
     package static let settings: [FrontendSetting<NATSConfiguration>] = [
+        .webSocketCompression(\.webSocketCompression),
         .integer(
             "max_payload", \.limits.maxPayload, minimum: 1, help: "Largest message payload in bytes (INFO max_payload)."
         ),

@@ -37,8 +37,17 @@ package struct NATSWebSocketEndpoint: WebSocketEndpoint {
 
     package func recordRefusal() { services.counters.countRefused() }
 
+    package var compression: WebSocketCompression? {
+        services.configuration.webSocketCompression ? WebSocketCompression() : nil
+    }
+
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
-        try channel.pipeline.syncOperations.addHandler(WebSocketByteStreamHandler())
+        try configure(channel, head: head, deflate: nil)
+    }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
+        try channel.pipeline.syncOperations.addHandler(
+            WebSocketByteStreamHandler(deflate: deflate, compression: compression))
         try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services, isWebSocket: true))
     }
 }

@@ -11,9 +11,13 @@ package struct STOMPConfiguration: FrontendSettings {
     /// Seconds a connection may stay without sending CONNECT.
     package var connectTimeoutSeconds = 10
 
+    /// Accept permessage-deflate on the WebSocket endpoint (off, as on `/ws`: CPU per message).
+    package var webSocketCompression = false
+
     package init() {}
 
     package static let settings: [FrontendSetting<STOMPConfiguration>] = [
+        .webSocketCompression(\.webSocketCompression),
         .integer(
             "max_headers", \.limits.maxHeaders, minimum: 1,
             help: "Most headers in one frame (RabbitMQ's stomp.max_headers)."),

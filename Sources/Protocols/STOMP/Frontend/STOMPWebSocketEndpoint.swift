@@ -42,8 +42,17 @@ package struct STOMPWebSocketEndpoint: WebSocketEndpoint {
         services.counters.countRefused()
     }
 
+    package var compression: WebSocketCompression? {
+        services.configuration.webSocketCompression ? WebSocketCompression() : nil
+    }
+
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
-        try channel.pipeline.syncOperations.addHandler(WebSocketByteStreamHandler(sendsText: true))
+        try configure(channel, head: head, deflate: nil)
+    }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
+        try channel.pipeline.syncOperations.addHandler(
+            WebSocketByteStreamHandler(sendsText: true, deflate: deflate, compression: compression))
         try channel.pipeline.syncOperations.addHandler(STOMPConnectionHandler(services: services))
     }
 }

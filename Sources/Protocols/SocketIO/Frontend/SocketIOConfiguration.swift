@@ -35,6 +35,8 @@ package struct SocketIOConfiguration: FrontendSettings {
     /// The behaviour the socketio/engine.io-protocol and socket.io-protocol test suites expect of the
     /// server under test (an echo hub): see docs/protocols/socketio.md. Off in production.
     package var conformanceMode = false
+    /// Accept permessage-deflate on the WebSocket transport (off, as on `/ws` and the Node server).
+    package var webSocketCompression = false
 
     package init() {}
 
@@ -67,6 +69,7 @@ package struct SocketIOConfiguration: FrontendSettings {
         .integer(
             "max_buffered_bytes", \.maxBufferedBytes, minimum: 1_024,
             help: "Bytes a polling session may hold for its next poll before the slow-consumer policy applies."),
+        .webSocketCompression(\.webSocketCompression),
         .boolean(
             "conformance_mode", \.conformanceMode,
             help: "Serve the echo hub the Engine.IO/Socket.IO protocol test suites expect (also at /engine.io/)."),

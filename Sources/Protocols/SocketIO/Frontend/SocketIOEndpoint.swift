@@ -41,11 +41,22 @@ package struct SocketIOEndpoint: WebSocketEndpoint {
         services.counters.countRefused()
     }
 
+    package var compression: WebSocketCompression? {
+        services.configuration.webSocketCompression ? WebSocketCompression() : nil
+    }
+
     package func configure(_ channel: any Channel, head: HTTPRequestHead) throws {
+        try configure(channel, head: head, deflate: nil)
+    }
+
+    package func configure(_ channel: any Channel, head: HTTPRequestHead, deflate: WebSocketDeflateParameters?) throws {
         let request = HTTPRequest(head: head, body: ByteBuffer(), remoteAddress: channel.remoteAddress)
         try channel.pipeline.syncOperations.addHandler(
             SocketIOWebSocketHandler(
                 services: services, sessionID: request.query("sid"), echoesEngineIO: echoesEngineIO,
-                credentials: head.clientCredentials))
+                credentials: head.clientCredentials,
+                deflate: deflate.flatMap { parameters in
+                    compression.map { (parameters, $0) }
+                }))
     }
 }

@@ -17,14 +17,20 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     private let upgradingSessionID: String?
     private let echoesEngineIO: Bool
     private let credentials: ClientCredentials
+    /// With permessage-deflate negotiated: data frames of at least `minimumBytes` leave compressed.
+    private let deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?
     private var session: SocketIOSession?
     private var context: ChannelHandlerContext?
     private var channel: (any Channel)?
     /// Mirrors the channel's writability on its loop.
     private var writable = true
 
-    init(services: SocketIOServices, sessionID: String?, echoesEngineIO: Bool, credentials: ClientCredentials) {
+    init(
+        services: SocketIOServices, sessionID: String?, echoesEngineIO: Bool, credentials: ClientCredentials,
+        deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)? = nil
+    ) {
         self.services = services
+        self.deflate = deflate
         self.upgradingSessionID = sessionID
         self.echoesEngineIO = echoesEngineIO
         self.credentials = credentials
@@ -148,6 +154,34 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
 
     func sendFrame(_ frame: ByteBuffer) {
         guard let channel else { return }
+        if let deflate {
+            // Frames of a delivery are shared plain; a connection that negotiated deflate compresses its copy,
+            // frame by frame (a binary delivery is a text frame and its attachment's binary frame).
+            var rest = frame
+            var compressed = ByteBuffer()
+            while let one = SocketIOWebSocketHandler.nextFrame(&rest) {
+                var deflated = WebSocketFrameWriter.deflating(
+                    one, deflate: deflate.parameters, compression: deflate.compression)
+                compressed.writeBuffer(&deflated)
+            }
+            return write(compressed, on: channel)
+        }
+        write(frame, on: channel)
+    }
+
+    /// The first whole frame of `buffer` (server frames: unmasked, as `WebSocketFrameWriter` makes them).
+    private static func nextFrame(_ buffer: inout ByteBuffer) -> ByteBuffer? {
+        guard let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return nil }
+        let (header, length): (Int, Int)
+        switch second & 0x7F {
+        case 126: (header, length) = (4, Int(buffer.getInteger(at: buffer.readerIndex + 2, as: UInt16.self) ?? 0))
+        case 127: (header, length) = (10, Int(buffer.getInteger(at: buffer.readerIndex + 2, as: UInt64.self) ?? 0))
+        case let short: (header, length) = (2, Int(short))
+        }
+        return buffer.readSlice(length: min(header + length, buffer.readableBytes))
+    }
+
+    private func write(_ frame: ByteBuffer, on channel: any Channel) {
         if channel.eventLoop.inEventLoop, let context {
             context.write(NIOAny(frame), promise: nil)
         } else {
