@@ -26,7 +26,9 @@ extension STOMPDestinationKind: ExpressibleByArgument {}
 struct BenchOptions: ParsableArguments {
     @Option(
         name: .customLong("protocol"),
-        help: "Wire protocol: ws, nats, mqtt, amqp, stomp or sse (SSE subscribers, WebSocket publishers).")
+        help:
+            "Wire protocol: ws, nats, mqtt, amqp, stomp, sse (SSE subscribers, WebSocket publishers), socketio (Engine.IO WebSocket transport) or socketio-polling (long-polling subscribers, WebSocket publishers)."
+    )
     var wire: BenchProtocolKind = .ws
 
     @Option(help: "Server URL, e.g. ws://127.0.0.1:8080/ws or nats://127.0.0.1:4222 (overrides --host/--port/--path).")
@@ -36,12 +38,13 @@ struct BenchOptions: ParsableArguments {
     var host = "127.0.0.1"
 
     @Option(
-        help: "Server port (default 8080 for ws and sse, 4222 for nats, 1883 for mqtt, 5672 for amqp, 61613 for stomp)."
+        help:
+            "Server port (default 8080 for ws, sse and socketio, 4222 for nats, 1883 for mqtt, 5672 for amqp, 61613 for stomp)."
     )
     var port: Int?
 
-    @Option(help: "WebSocket path.")
-    var path = "/ws"
+    @Option(help: "HTTP path of the endpoint (default /ws; /socket.io/ for socketio and socketio-polling).")
+    var path: String?
 
     @Option(help: "Channel (topic / subject) to publish and subscribe on.")
     var channel = "bench"
@@ -131,7 +134,8 @@ struct BenchOptions: ParsableArguments {
     /// The target after applying --url, with the loopback rule enforced.
     func resolvedTarget() throws -> BenchTarget {
         var target = BenchTarget(
-            host: host, port: port ?? wire.defaultPort, path: path, channel: channel, qos: qos, persistent: persistent,
+            host: host, port: port ?? wire.defaultPort, path: path ?? wire.defaultPath, channel: channel, qos: qos,
+            persistent: persistent,
             prefetch: prefetch, autoAck: autoAck, confirms: confirms, stompDestination: stompDestination,
             stompAck: stompAck)
         if let url, let components = URLComponents(string: url) {

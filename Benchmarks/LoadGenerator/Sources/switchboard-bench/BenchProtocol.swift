@@ -22,15 +22,29 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     /// `/topic/<channel>` (every subscriber gets every message) or, with `--stomp-destination queue`,
     /// `/queue/<channel>` (subscribers share the queue, as with AMQP).
     case stomp
+    /// Socket.IO v5 over Engine.IO v4's WebSocket transport (WebSocket-only, `/socket.io/`), with the
+    /// hub's event vocabulary: `subscribe` (acked), `publish` (fire-and-forget, or acked to pace).
+    case socketio
+    /// Socket.IO subscribers on Engine.IO's HTTP long-polling transport; publishers use the WebSocket
+    /// transport (`socketio`), as `sse` publishers use the native WebSocket.
+    case socketioPolling = "socketio-polling"
 
     /// The port a server of this protocol listens on by default.
     var defaultPort: Int {
         switch self {
-        case .ws, .sse: return 8080
+        case .ws, .sse, .socketio, .socketioPolling: return 8080
         case .nats: return 4222
         case .mqtt: return 1883
         case .amqp: return 5672
         case .stomp: return 61613
+        }
+    }
+
+    /// The HTTP path of the endpoint when `--path` names none.
+    var defaultPath: String {
+        switch self {
+        case .socketio, .socketioPolling: return "/socket.io/"
+        default: return "/ws"
         }
     }
 
@@ -54,6 +68,10 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         case .sse:
             if role is PublisherRole { return WebSocketClientHandler(target: target, role: role) }
             return SSEClientHandler(target: target, role: role)
+        case .socketio: return SocketIOClientHandler(target: target, role: role)
+        case .socketioPolling:
+            if role is PublisherRole { return SocketIOClientHandler(target: target, role: role) }
+            return SocketIOPollingClientHandler(target: target, role: role)
         }
     }
 }
@@ -64,7 +82,7 @@ struct BenchTarget: Sendable {
     var host: String
     /// The server's port.
     var port: Int
-    /// The HTTP path of the WebSocket endpoint.
+    /// The HTTP path of the WebSocket (or Engine.IO) endpoint.
     var path: String
     /// The channel (topic / subject) the scenario publishes to.
     var channel: String

@@ -128,19 +128,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
 
     /// Consumes the HTTP upgrade response; returns true once the connection is open.
     private func consumeUpgradeResponse(_ buffer: inout ByteBuffer) throws -> Bool {
-        let view = buffer.readableBytesView
-        guard let end = view.firstRange(of: [13, 10, 13, 10]) else {
-            if view.count > WebSocketFrameParser.maximumUpgradeResponseBytes {
-                throw WebSocketClientError.upgradeResponseTooLarge
-            }
-            return false
-        }
-        let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
-        let statusLine = head.prefix(while: { $0 != "\r\n" })  // CRLF is one Character
-        guard statusLine.hasPrefix("HTTP/1.1 101") else {
-            throw WebSocketClientError.upgradeRefused(statusLine: String(statusLine))
-        }
-        buffer.moveReaderIndex(to: end.upperBound)
+        guard try WebSocketUpgrade.consumeResponse(&buffer) else { return false }
         state = .open
         role.linkReady(self)
         return true
@@ -169,11 +157,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
 
     private func sendUpgradeRequest(context: ChannelHandlerContext) {
         guard state == .awaitingUpgrade, context.channel.isActive else { return }
-        let key = (0..<16).map { _ in UInt8.random(in: 0...255) }
-        let request =
-            "GET \(target.path) HTTP/1.1\r\nHost: \(target.host):\(target.port)\r\nUpgrade: websocket\r\n"
-            + "Connection: Upgrade\r\nSec-WebSocket-Key: \(Base64.encode(key))\r\nSec-WebSocket-Version: 13\r\n"
-            + "Sec-WebSocket-Protocol: switchboard.v1\r\n\r\n"
+        let request = WebSocketUpgrade.request(pathAndQuery: target.path, target: target, subprotocol: "switchboard.v1")
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
     }
 
