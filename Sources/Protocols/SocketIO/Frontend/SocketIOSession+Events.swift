@@ -9,11 +9,10 @@ import SocketIOWire
 extension SocketIOSession {
     func eventReceived(_ socket: SocketIOSocket, slot: Int, _ message: SocketIOMessage) {
         let packet = message.packet
-        guard let data = packet.data, let split = SocketIOEventArguments(data), let args = packet.json?.arrayValue
-        else { return }
+        guard let split = SocketIOEventArguments(packet) else { return }
         if configuration.conformanceMode { return echo(socket, split, message) }
-        let request = args.count > 1 ? args[1] : nil
         let ack = packet.ackID
+        let request: SocketIORequest? = SocketIORequest.isHubEvent(split.name) ? SocketIORequest(split, packet) : nil
         switch split.name {
         case "subscribe": subscribe(socket, slot: slot, request, ack: ack)
         case "unsubscribe": unsubscribe(socket, request, ack: ack)
@@ -75,11 +74,11 @@ extension SocketIOSession {
     }
 
     /// The channel a request names: a string argument, or the `channel` member of an object.
-    private func channelName(_ request: JSONValue?) -> String? {
+    private func channelName(_ request: SocketIORequest?) -> String? {
         request?.stringValue ?? request?["channel"]?.stringValue
     }
 
-    private func topic(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) -> Topic? {
+    private func topic(_ socket: SocketIOSocket, _ request: SocketIORequest?, ack: UInt64?) -> Topic? {
         guard let name = channelName(request) else {
             refuse(socket, ack, "bad_request", "a channel is required")
             return nil
@@ -94,7 +93,7 @@ extension SocketIOSession {
 
     // MARK: - subscribe / unsubscribe
 
-    private func subscribe(_ socket: SocketIOSocket, slot: Int, _ request: JSONValue?, ack: UInt64?) {
+    private func subscribe(_ socket: SocketIOSocket, slot: Int, _ request: SocketIORequest?, ack: UInt64?) {
         guard let name = channelName(request) else {
             return refuse(socket, ack, "bad_request", "a channel is required")
         }
@@ -139,7 +138,7 @@ extension SocketIOSession {
         }
     }
 
-    private func unsubscribe(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+    private func unsubscribe(_ socket: SocketIOSocket, _ request: SocketIORequest?, ack: UInt64?) {
         guard let name = channelName(request) else {
             return refuse(socket, ack, "bad_request", "a channel is required")
         }
@@ -155,7 +154,8 @@ extension SocketIOSession {
 
     // MARK: - publish / rpc
 
-    private func publish(_ socket: SocketIOSocket, _ request: JSONValue?, attachments: [ByteBuffer], ack: UInt64?) {
+    private func publish(_ socket: SocketIOSocket, _ request: SocketIORequest?, attachments: [ByteBuffer], ack: UInt64?)
+    {
         guard let topic = topic(socket, request, ack: ack) else { return }
         guard socket.identity.permissions.mayPublish(topic) else {
             return refuse(socket, ack, "permission_denied", "not allowed to publish to \(topic.name)")
@@ -168,9 +168,7 @@ extension SocketIOSession {
             payload = attachments[placeholder]
             contentType = "application/octet-stream"
         } else {
-            var json = ByteBuffer()
-            json.writeJSONValue(request?["data"] ?? .null)
-            payload = json
+            payload = request?.raw("data") ?? ByteBuffer(string: "null")
         }
         let message = BusMessage(
             topic: topic, payload: payload,
@@ -202,13 +200,12 @@ extension SocketIOSession {
         }
     }
 
-    private func rpc(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+    private func rpc(_ socket: SocketIOSocket, _ request: SocketIORequest?, ack: UInt64?) {
         guard let topic = topic(socket, request, ack: ack) else { return }
         guard socket.identity.permissions.mayPublish(topic) else {
             return refuse(socket, ack, "permission_denied", "not allowed to publish to \(topic.name)")
         }
-        var payload = ByteBuffer()
-        payload.writeJSONValue(request?["data"] ?? .null)
+        let payload = request?.raw("data") ?? ByteBuffer(string: "null")
         let milliseconds = min(
             request?["timeout"]?.intValue ?? configuration.defaultRPCTimeoutMilliseconds,
             configuration.maxRPCTimeoutMilliseconds)
@@ -237,7 +234,7 @@ extension SocketIOSession {
 
     // MARK: - history / presence
 
-    private func history(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+    private func history(_ socket: SocketIOSocket, _ request: SocketIORequest?, ack: UInt64?) {
         guard let topic = topic(socket, request, ack: ack) else { return }
         guard socket.identity.permissions.mayRead(topic) else {
             return refuse(socket, ack, "permission_denied", "not allowed to read \(topic.name)")
@@ -264,7 +261,7 @@ extension SocketIOSession {
         }
     }
 
-    private func presence(_ socket: SocketIOSocket, _ request: JSONValue?, ack: UInt64?) {
+    private func presence(_ socket: SocketIOSocket, _ request: SocketIORequest?, ack: UInt64?) {
         guard let topic = topic(socket, request, ack: ack) else { return }
         guard socket.identity.permissions.mayRead(topic) else {
             return refuse(socket, ack, "permission_denied", "not allowed to read \(topic.name)")
@@ -323,21 +320,10 @@ struct SocketIOEventArguments {
     /// What follows the name, up to and including the closing `]`.
     var rest: ByteBuffer
 
-    init?(_ data: ByteBuffer) {
-        guard case .array(let values)? = try? data.withUnsafeReadableBytes({ try JSONParser.parse($0) }),
-            case .string(let name)? = values.first
-        else { return nil }
-        // The name is the first string: skip `[`, whitespace and the string literal (escapes included).
-        let bytes = Array(data.readableBytesView)
-        var index = 1
-        while index < bytes.count, bytes[index] != UInt8(ascii: "\"") { index += 1 }
-        index += 1
-        while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
-            index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
-        }
-        guard index < bytes.count else { return nil }
-        self.name = name
-        self.rest = data.getSlice(at: data.readerIndex + index + 1, length: bytes.count - index - 1)!
+    init?(_ packet: SocketIOPacket) {
+        guard let head = packet.eventHead else { return nil }
+        self.name = head.name
+        self.rest = head.rest
     }
 
     /// The arguments after the name as a JSON array: `[a, b]`.
@@ -355,5 +341,75 @@ struct SocketIOEventArguments {
         }
         array.writeImmutableBuffer(rest)
         return array
+    }
+}
+
+/// The one argument of a hub event (`subscribe`, `publish`, …): a string (a channel) or an object whose
+/// members are read where they lie — `publish`'s `data` is forwarded as the bytes the client sent, with
+/// no second parse and no re-encoding.
+struct SocketIORequest {
+    private var value: JSONValue?
+    private var document: JSONDocument?
+    private var bytes: ByteBuffer
+
+    static func isHubEvent(_ name: String) -> Bool {
+        switch name {
+        case "subscribe", "unsubscribe", "publish", "rpc", "history", "presence": true
+        default: false
+        }
+    }
+
+    /// nil when the event has no argument.
+    init?(_ arguments: SocketIOEventArguments, _ packet: SocketIOPacket) {
+        // `, {…}]` → `{…}`: the one argument, when there is exactly one.
+        var view = arguments.rest
+        view.trimJSONWhitespace()
+        guard view.readInteger(as: UInt8.self) == UInt8(ascii: ","), view.readableBytes > 0 else { return nil }
+        view.moveWriterIndex(to: view.writerIndex - 1)  // the array's `]`
+        view.trimJSONWhitespace()
+        self.bytes = view
+        if let document = try? view.withUnsafeReadableBytes({ bytes throws(JSONError) in
+            try JSONParser.parseDocument(bytes)
+        }) {
+            self.document = document
+            return
+        }
+        if let value = try? view.withUnsafeReadableBytes({ bytes throws(JSONError) in try JSONParser.parse(bytes) }) {
+            self.value = value
+            return
+        }
+        // Several arguments: the first is the request.
+        guard case .array(let values)? = packet.json, values.count > 1 else { return nil }
+        self.value = values[1]
+        self.bytes = ByteBuffer()
+    }
+
+    var stringValue: String? { value?.stringValue }
+
+    subscript(key: String) -> JSONValue? {
+        if let document { return document[key] }
+        return value?[key]
+    }
+
+    /// A member's bytes as the client wrote them (an object argument), else re-encoded.
+    func raw(_ key: String) -> ByteBuffer? {
+        if let range = document?.members[key]?.range {
+            return bytes.getSlice(at: bytes.readerIndex + range.lowerBound, length: range.count)
+        }
+        guard let member = self[key] else { return nil }
+        var buffer = ByteBuffer()
+        buffer.writeJSONValue(member)
+        return buffer
+    }
+}
+
+extension ByteBuffer {
+    /// Drops JSON whitespace at both ends of the readable bytes.
+    fileprivate mutating func trimJSONWhitespace() {
+        func isSpace(_ byte: UInt8?) -> Bool { byte.map { [0x20, 0x09, 0x0A, 0x0D].contains($0) } ?? false }
+        while readableBytes > 0, isSpace(getInteger(at: readerIndex, as: UInt8.self)) { moveReaderIndex(forwardBy: 1) }
+        while readableBytes > 0, isSpace(getInteger(at: writerIndex - 1, as: UInt8.self)) {
+            moveWriterIndex(to: writerIndex - 1)
+        }
     }
 }

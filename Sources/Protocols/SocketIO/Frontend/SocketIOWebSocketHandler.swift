@@ -22,6 +22,12 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     private var session: SocketIOSession?
     private var context: ChannelHandlerContext?
     private var channel: (any Channel)?
+    /// The channel's core, for writes on its own loop: pre-encoded frames need no pipeline (the handlers in
+    /// front of this one only read), so a delivery goes to the socket's buffer directly, as on `/ws`.
+    private var core: (any ChannelCore)?
+    /// Whether the session lives on this channel's loop (always for a WebSocket-only session): then its
+    /// writes need no loop check.
+    private var sessionOnChannelLoop = false
     /// Mirrors the channel's writability on its loop.
     private var writable = true
 
@@ -41,10 +47,13 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.channel = context.channel
+        self.core = context.channel._channelCore
+        self.writable = context.channel.isWritable
         if let sid = upgradingSessionID {
             // An upgrade: the session must exist and still be polling (else: close, the spec's "ignore").
             guard let session = services.registry.session(sid) else { return closeRefused() }
             self.session = session
+            sessionOnChannelLoop = session.eventLoop === context.eventLoop
             on(session) { [self] session in
                 if !session.upgradeStarted(self) { closeRefused() }
             }
@@ -55,6 +64,7 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
             eventLoop: context.eventLoop, echoesEngineIO: echoesEngineIO, credentials: credentials,
             remoteAddress: context.channel.remoteAddress)
         self.session = session
+        sessionOnChannelLoop = true
         guard session.start(on: .websocket(self)) else {
             return closeWith(code: .policyViolation, reason: "connection limit")
         }
@@ -64,6 +74,7 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     func handlerRemoved(context: ChannelHandlerContext) {
         transportLost()
         self.context = nil
+        self.core = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -182,8 +193,8 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     }
 
     private func write(_ frame: ByteBuffer, on channel: any Channel) {
-        if channel.eventLoop.inEventLoop, let context {
-            context.write(NIOAny(frame), promise: nil)
+        if let core, sessionOnChannelLoop || channel.eventLoop.inEventLoop {
+            core.write0(NIOAny(frame), promise: nil)
         } else {
             channel.write(frame, promise: nil)
         }
@@ -191,7 +202,7 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
 
     func flush() {
         guard let channel else { return }
-        if channel.eventLoop.inEventLoop, let context { context.flush() } else { channel.flush() }
+        if let core, sessionOnChannelLoop || channel.eventLoop.inEventLoop { core.flush0() } else { channel.flush() }
     }
 
     /// The session ended: a close frame, then the connection.

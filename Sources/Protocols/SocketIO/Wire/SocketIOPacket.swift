@@ -95,8 +95,7 @@ package struct SocketIOPacket: Sendable, Equatable {
         case .ack, .binaryAck:
             guard first == UInt8(ascii: "[") else { throw .invalidPacket("invalid payload") }
         case .event, .binaryEvent:
-            guard first == UInt8(ascii: "["), let name = eventName else { throw .invalidPacket("invalid payload") }
-            if case .string(let text) = name, SocketIOPacket.reservedEvents.contains(text) {
+            guard let head = eventHead, head.isNumber || !SocketIOPacket.reservedEvents.contains(head.name) else {
                 throw .invalidPacket("invalid payload")
             }
         }
@@ -108,13 +107,55 @@ package struct SocketIOPacket: Sendable, Equatable {
         return try? data.withUnsafeReadableBytes { bytes throws(JSONError) in try JSONParser.parse(bytes) }
     }
 
-    /// An EVENT's first element when it is a string or a number (the reference parser accepts both).
-    package var eventName: JSONValue? {
-        guard case .array(let values) = json, let first = values.first else { return nil }
-        switch first {
-        case .string, .number: return first
-        default: return nil
+    /// An EVENT's name and what follows it, found by scanning rather than parsing the arguments:
+    /// `["chat", a, b]` → `chat` and `, a, b]`. The reference parser also accepts a number as the name
+    /// (`isNumber`, the name then being its text). nil when the data is not an array led by either.
+    package var eventHead: (name: String, isNumber: Bool, rest: ByteBuffer)? {
+        guard let data else { return nil }
+        let view = data.readableBytesView
+        var index = view.startIndex
+        func skipSpace() {
+            while index < view.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(view[index]) { index += 1 }
         }
+        skipSpace()
+        guard index < view.endIndex, view[index] == UInt8(ascii: "[") else { return nil }
+        index += 1
+        skipSpace()
+        guard index < view.endIndex else { return nil }
+        let start = index
+        let name: String
+        let isNumber: Bool
+        if view[index] == UInt8(ascii: "\"") {
+            var escaped = false
+            index += 1
+            while index < view.endIndex, view[index] != UInt8(ascii: "\"") {
+                if view[index] == UInt8(ascii: "\\") { escaped = true }
+                index += view[index] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            guard index < view.endIndex else { return nil }
+            index += 1
+            if escaped {
+                let literal = data.getSlice(at: start, length: index - start)!
+                guard
+                    case .string(let text)? = try? literal.withUnsafeReadableBytes({ bytes throws(JSONError) in
+                        try JSONParser.parse(bytes)
+                    })
+                else { return nil }
+                name = text
+            } else {
+                name = String(decoding: view[(start + 1)..<(index - 1)], as: UTF8.self)
+            }
+            isNumber = false
+        } else if view[index] == UInt8(ascii: "-")
+            || (view[index] >= UInt8(ascii: "0") && view[index] <= UInt8(ascii: "9"))
+        {
+            while index < view.endIndex, Array("0123456789+-.eE".utf8).contains(view[index]) { index += 1 }
+            name = String(decoding: view[start..<index], as: UTF8.self)
+            isNumber = true
+        } else {
+            return nil
+        }
+        return (name, isNumber, data.getSlice(at: index, length: view.endIndex - index)!)
     }
 
     /// Writes the packet's text (the Engine.IO message data).
