@@ -26,6 +26,9 @@ package final class BusMessage: Sendable {
     package let offset: UInt64
     /// `kind == .publish`, without copying the enum.
     package let isPublication: Bool
+    /// The payload's form when the publisher already knows it (it parsed the JSON it forwards), so no
+    /// encoder has to classify the bytes again; nil: classified on demand.
+    package let knownPayloadForm: PayloadForm?
 
     package init(
         topic: Topic,
@@ -34,8 +37,10 @@ package final class BusMessage: Sendable {
         publisherID: String? = nil,
         timestamp: UInt64,
         position: LogPosition? = nil,
-        kind: Kind = .publish
+        kind: Kind = .publish,
+        payloadForm: PayloadForm? = nil
     ) {
+        self.knownPayloadForm = payloadForm
         self.topic = topic
         self.payload = payload
         self.headers = headers
@@ -52,19 +57,22 @@ package final class BusMessage: Sendable {
     package func positioned(at position: LogPosition) -> BusMessage {
         BusMessage(
             topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
-            position: position, kind: kind)
+            position: position, kind: kind, payloadForm: knownPayloadForm)
     }
 
     /// The same message with another payload buffer (the same bytes, compacted for keeping).
     package func withPayload(_ payload: ByteBuffer) -> BusMessage {
         BusMessage(
             topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
-            position: position, kind: kind)
+            position: position, kind: kind, payloadForm: knownPayloadForm)
     }
 
-    /// How text protocols carry the payload (docs/topics.md, "payload rule"). Computed on demand: the
-    /// frontends encode once per message per wire form, so this runs once per message per event loop.
-    package var payloadForm: PayloadForm { PayloadForm.classify(payload, contentType: headers.contentType) }
+    /// How text protocols carry the payload (docs/topics.md, "payload rule"): as the publisher declared
+    /// it (`knownPayloadForm`), else computed on demand — the frontends encode once per message per wire
+    /// form, so this runs once per message per event loop and form.
+    package var payloadForm: PayloadForm {
+        knownPayloadForm ?? PayloadForm.classify(payload, contentType: headers.contentType)
+    }
 }
 
 /// Headers carried across protocols. Each protocol maps what it has onto these and ignores the rest.

@@ -53,6 +53,42 @@ package struct JSONParser {
         return JSONDocument(members: members)
     }
 
+    /// The byte range of each member of a top-level object, its values skipped rather than built (parse
+    /// one later with `parse` on its range). Throws as `parseDocument` does on anything that is not one
+    /// valid object.
+    package static func memberRanges(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> [String: Range<Int>] {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        guard parser.peek() == UInt8(ascii: "{") else { throw parser.error("expected an object") }
+        parser.index += 1
+        var members: [String: Range<Int>] = [:]
+        parser.skipWhitespace()
+        if parser.peek() == UInt8(ascii: "}") {
+            parser.index += 1
+        } else {
+            while true {
+                parser.skipWhitespace()
+                let key = try parser.parseString()
+                parser.skipWhitespace()
+                try parser.expect(UInt8(ascii: ":"))
+                parser.skipWhitespace()
+                let start = parser.index
+                try parser.skipValue(depth: 1)
+                members[key] = start..<parser.index
+                parser.skipWhitespace()
+                if parser.peek() == UInt8(ascii: ",") {
+                    parser.index += 1
+                    continue
+                }
+                try parser.expect(UInt8(ascii: "}"))
+                break
+            }
+        }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.error("trailing characters") }
+        return members
+    }
+
     /// Whether `bytes` hold exactly one JSON value. Builds nothing.
     package static func isValidJSON(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var parser = JSONParser(bytes)

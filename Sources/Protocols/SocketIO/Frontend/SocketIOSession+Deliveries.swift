@@ -108,7 +108,7 @@ extension SocketIOSession {
     /// binary payload), or the polling text (`4…`, then `\u{1e}b<base64>` for the attachment).
     static func encodedEvent(_ message: BusMessage, namespace: String, withOffset: Bool, webSocket: Bool) -> ByteBuffer
     {
-        let binary = message.payloadForm == .binary && message.kind == .publish
+        let binary = message.isPublication && message.payloadForm == .binary
         guard webSocket else {
             var text = ByteBuffer()
             text.reserveCapacity(message.payload.readableBytes * (binary ? 2 : 1) + 128)
@@ -133,7 +133,7 @@ extension SocketIOSession {
     static func writeEvent(
         _ buffer: inout ByteBuffer, _ message: BusMessage, namespace: String, withOffset: Bool, ackID: UInt64?
     ) {
-        let binary = message.payloadForm == .binary && message.kind == .publish
+        let binary = message.isPublication && message.payloadForm == .binary
         buffer.writeStaticString(binary ? "51-" : "2")
         if namespace != "/" {
             buffer.writeString(namespace)

@@ -162,18 +162,20 @@ extension SocketIOSession {
         }
         let payload: ByteBuffer
         var contentType = "application/json"
+        var form = PayloadForm.json
         if let placeholder = request?["data"]?["num"]?.intValue, request?["data"]?["_placeholder"] == .bool(true),
             placeholder >= 0, placeholder < attachments.count
         {
             payload = attachments[placeholder]
             contentType = "application/octet-stream"
+            form = .binary
         } else {
             payload = request?.raw("data") ?? ByteBuffer(string: "null")
         }
         let message = BusMessage(
             topic: topic, payload: payload,
             headers: MessageHeaders(contentType: contentType, eventType: request?["event"]?.stringValue),
-            publisherID: info.id, timestamp: bus.clock())
+            publisherID: info.id, timestamp: bus.clock(), payloadForm: form)
         let shard = bus.shard(for: eventLoop)
         shard.stats.published(slot: metricsSlot, bytes: payload.readableBytes)
         guard ack != nil else {
@@ -302,7 +304,7 @@ extension SocketIOSession {
                 BusMessage(
                     topic: topic, payload: payload,
                     headers: MessageHeaders(contentType: "application/json", eventType: split.name),
-                    publisherID: socket.socketID, timestamp: bus.clock()))
+                    publisherID: socket.socketID, timestamp: bus.clock(), payloadForm: .json))
             reached += 1
         }
         acknowledge(socket, ack) { data in
@@ -349,7 +351,8 @@ struct SocketIOEventArguments {
 /// no second parse and no re-encoding.
 struct SocketIORequest {
     private var value: JSONValue?
-    private var document: JSONDocument?
+    /// An object argument: each member's range in `bytes`, its value parsed only when asked for.
+    private var members: [String: Range<Int>]?
     private var bytes: ByteBuffer
 
     static func isHubEvent(_ name: String) -> Bool {
@@ -368,10 +371,12 @@ struct SocketIORequest {
         view.moveWriterIndex(to: view.writerIndex - 1)  // the array's `]`
         view.trimJSONWhitespace()
         self.bytes = view
-        if let document = try? view.withUnsafeReadableBytes({ bytes throws(JSONError) in
-            try JSONParser.parseDocument(bytes)
-        }) {
-            self.document = document
+        if view.getInteger(at: view.readerIndex, as: UInt8.self) == UInt8(ascii: "{"),
+            let members = try? view.withUnsafeReadableBytes({ bytes throws(JSONError) in
+                try JSONParser.memberRanges(bytes)
+            })
+        {
+            self.members = members
             return
         }
         if let value = try? view.withUnsafeReadableBytes({ bytes throws(JSONError) in try JSONParser.parse(bytes) }) {
@@ -387,16 +392,18 @@ struct SocketIORequest {
     var stringValue: String? { value?.stringValue }
 
     subscript(key: String) -> JSONValue? {
-        if let document { return document[key] }
-        return value?[key]
+        guard let members else { return value?[key] }
+        guard let member = raw(key) else { return nil }
+        return try? member.withUnsafeReadableBytes { bytes throws(JSONError) in try JSONParser.parse(bytes) }
     }
 
     /// A member's bytes as the client wrote them (an object argument), else re-encoded.
     func raw(_ key: String) -> ByteBuffer? {
-        if let range = document?.members[key]?.range {
+        if let members {
+            guard let range = members[key] else { return nil }
             return bytes.getSlice(at: bytes.readerIndex + range.lowerBound, length: range.count)
         }
-        guard let member = self[key] else { return nil }
+        guard let member = value?[key] else { return nil }
         var buffer = ByteBuffer()
         buffer.writeJSONValue(member)
         return buffer
