@@ -13,7 +13,8 @@ extension SocketIOSession {
         -> DeliveryOutcome
     {
         let slot = subscription.localIndex >> 16
-        guard !isClosed, slot < sockets.count, let socket = sockets[slot] else { return .skipped }
+        // A closed session has no sockets left (`close` ends them all).
+        guard slot < sockets.count, let socket = sockets[slot] else { return .skipped }
         // What a socket emitted to its rooms is not sent back to it (`socket.to(room).emit`).
         if message.publisherID == socket.socketID { return .skipped }
         // Overlapping rooms of one socket (`chat/#` and `chat/a`) get a message once.
@@ -21,19 +22,25 @@ extension SocketIOSession {
             if socket.lastDelivered === message { return .skipped }
             socket.lastDelivered = message
         }
-        if isBackedUp { return slowConsumer() }
+        let handler = webSocketHandler
+        if let handler { if !handler.isWritable { return slowConsumer() } } else if isBackedUp { return slowConsumer() }
         let withOffset = socket.canRecover && message.position != nil
-        if let reply = message.headers.replyTo, case .publish = message.kind {
+        if let reply = message.headers.replyTo, message.isPublication {
             // An RPC request: sent with an ack id of this session's, whose answer is the reply.
             return .delivered(bytes: sendRequest(message, socket: socket, replyTo: reply))
         }
-        let namespace = socket.namespace
-        let webSocket = isWebSocket
+        let webSocket = handler != nil
         let variant = socket.namespaceID << 2 | (webSocket ? 2 : 0) | (withOffset ? 1 : 0)
         let bytes = context.encoded(form: WireFormKey(SocketIOSession.self, variant: variant)) { message in
-            SocketIOSession.encodedEvent(message, namespace: namespace, withOffset: withOffset, webSocket: webSocket)
+            SocketIOSession.encodedEvent(
+                message, namespace: socket.namespace, withOffset: withOffset, webSocket: webSocket)
         }
-        sendEncoded(bytes, webSocket: webSocket)
+        if let handler {
+            handler.sendFrame(bytes)
+            needsFlush = true
+        } else {
+            sendEncoded(bytes, webSocket: false)
+        }
         if withOffset, let position = message.position {
             socket.recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
         }

@@ -54,7 +54,13 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
     let echoesEngineIO: Bool
     /// Credentials the handshake request carried (`Authorization`, `?token=`), used when a CONNECT has none.
     let handshakeCredentials: ClientCredentials
-    private(set) var transport: Transport = .polling
+    private(set) var transport: Transport = .polling {
+        didSet {
+            if case .websocket(let handler) = transport { webSocketHandler = handler } else { webSocketHandler = nil }
+        }
+    }
+    /// The WebSocket while it is the transport: the delivery path's one check, without a switch.
+    private(set) var webSocketHandler: SocketIOWebSocketHandler?
     private var heartbeat: EngineIOHeartbeat
     private var heartbeatTimer: Scheduled<Void>?
     private var connectTimer: Scheduled<Void>?
@@ -71,7 +77,7 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
     var connecting: Set<String> = []
     var pendingReplies: [UInt64: (topic: String, socketID: String)] = [:]
     var nextReplyID: UInt64 = 0
-    private var needsFlush = false
+    var needsFlush = false
 
     init(
         sid: String, services: SocketIOServices, eventLoop: any EventLoop, echoesEngineIO: Bool,

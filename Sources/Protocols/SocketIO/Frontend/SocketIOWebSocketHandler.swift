@@ -164,6 +164,8 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     }
 
     func sendFrame(_ frame: ByteBuffer) {
+        // The delivery path: a shared frame, on this loop, straight to the socket's buffer.
+        if deflate == nil, sessionOnChannelLoop, let core { return core.write0(NIOAny(frame), promise: nil) }
         guard let channel else { return }
         if let deflate {
             // Frames of a delivery are shared plain; a connection that negotiated deflate compresses its copy,
