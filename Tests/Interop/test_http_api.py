@@ -254,7 +254,13 @@ def test_delete_connection_closes_websocket(server):
             assert r.status_code == 204, r.text
             code = await ws.wait_closed(5)
             print("close code after DELETE:", code, ws.close_reason)
-            r = await server.ahttp("GET", "/api/connections")
+            # The kick is asynchronous (204: the close is under way): the entry goes when the server side of
+            # the connection has closed, which may come just after the client has read the close frame.
+            for _ in range(50):
+                r = await server.ahttp("GET", "/api/connections")
+                if me not in {c["id"] for c in r.json()["connections"]}:
+                    break
+                await asyncio.sleep(0.05)
             assert me not in {c["id"] for c in r.json()["connections"]}
             # presence: the kicked client leaves
             await watcher.wait(
