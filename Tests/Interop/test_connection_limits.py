@@ -4,6 +4,7 @@ counted in /metrics: HTTP 429 (503 when full), MQTT CONNACK 0x97 / 0x9F (3.1.1: 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -32,6 +33,13 @@ def test_per_ip_limit_across_protocols(make_server):
     async def body():
         first = await open_ws(srv.ws_url)
         second = await open_ws(srv.ws_url)
+        # A WebSocket is admitted when its handler joins the pipeline, just after the 101 has gone out:
+        # wait until both hold their slots, or under load the third upgrade can race them.
+        for _ in range(100):
+            listed = srv.session.get(srv.http_url + "/api/connections", timeout=5).json()["connections"]
+            if len(listed) >= 2:
+                break
+            await asyncio.sleep(0.02)
         try:
             with pytest.raises(InvalidStatus) as info:
                 await (await open_ws(srv.ws_url)).close()
