@@ -7,49 +7,71 @@ import SocketIOWire
 
 /// Deliveries: each bus message becomes the event `[<event type or "message">, <message JSON>]` in the
 /// socket's namespace (with the recovery offset as the last argument when recovery is on), encoded once
-/// per message per namespace and transport form, the bytes shared by every session.
-extension SocketIOSession {
+/// per message per namespace and transport form, the bytes shared by every session. The socket is the
+/// subscriber: over WebSocket a delivery reads the socket, its handler and the channel, as a native
+/// WebSocket's reads its handler and the channel; polling goes through the session's outbox.
+extension SocketIOSocket: BusSubscriber {
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
-        let slot = subscription.localIndex >> 16
-        // A closed session has no sockets left (`close` ends them all).
-        guard slot < sockets.count, let socket = sockets[slot] else { return .skipped }
         // What a socket emitted to its rooms is not sent back to it (`socket.to(room).emit`).
-        if message.publisherID == socket.socketID { return .skipped }
-        // Overlapping rooms of one socket (`chat/#` and `chat/a`) get a message once.
-        if socket.rooms.count > 1 {
-            if socket.lastDelivered === message { return .skipped }
-            socket.lastDelivered = message
+        if message.publisherID == socketID { return .skipped }
+        // Overlapping rooms (`chat/#` and `chat/a`) get a message once.
+        if roomCount > 1 {
+            if lastDelivered === message { return .skipped }
+            lastDelivered = message
         }
-        let handler = webSocketHandler
-        if let handler { if !handler.isWritable { return slowConsumer() } } else if isBackedUp { return slowConsumer() }
-        let withOffset = socket.canRecover && message.position != nil
+        guard let handler = webSocket else {
+            return session.deliverPolled(message, to: self, for: subscription, context: &context)
+        }
+        guard handler.isWritable else { return session.slowConsumer() }
         if let reply = message.headers.replyTo, message.isPublication {
-            // An RPC request: sent with an ack id of this session's, whose answer is the reply.
-            return .delivered(bytes: sendRequest(message, socket: socket, replyTo: reply))
+            // An RPC request: sent with an ack id of the session's, whose answer is the reply.
+            return .delivered(bytes: session.sendRequest(message, socket: self, replyTo: reply))
         }
-        let webSocket = handler != nil
-        let variant = socket.namespaceID << 2 | (webSocket ? 2 : 0) | (withOffset ? 1 : 0)
-        let bytes = context.encoded(form: WireFormKey(SocketIOSession.self, variant: variant)) { message in
-            SocketIOSession.encodedEvent(
-                message, namespace: socket.namespace, withOffset: withOffset, webSocket: webSocket)
+        let withOffset = canRecover && message.position != nil
+        let namespace = namespace
+        let bytes = context.encoded(
+            form: WireFormKey(SocketIOSession.self, variant: namespaceID << 2 | 2 | (withOffset ? 1 : 0))
+        ) { message in
+            SocketIOSession.encodedEvent(message, namespace: namespace, withOffset: withOffset, webSocket: true)
         }
-        if let handler {
-            handler.sendFrame(bytes)
-            needsFlush = true
-        } else {
-            sendEncoded(bytes, webSocket: false)
-        }
+        handler.sendFrame(bytes)
         if withOffset, let position = message.position {
-            socket.recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
+            recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
         }
         return .delivered(bytes: bytes.readableBytes)
     }
 
     func flushDeliveries() {
-        flush()
-        for socket in sockets { socket?.lastDelivered = nil }
+        lastDelivered = nil
+        if let webSocket { webSocket.flush() } else { session.flush() }
+    }
+}
+
+extension SocketIOSession {
+    /// A delivery while the session polls (or upgrades, or just closed): the event joins the outbox.
+    func deliverPolled(
+        _ message: BusMessage, to socket: SocketIOSocket, for subscription: BusSubscription,
+        context: inout DeliveryContext
+    ) -> DeliveryOutcome {
+        if isClosed { return .skipped }
+        if isBackedUp { return slowConsumer() }
+        if let reply = message.headers.replyTo, message.isPublication {
+            return .delivered(bytes: sendRequest(message, socket: socket, replyTo: reply))
+        }
+        let withOffset = socket.canRecover && message.position != nil
+        let bytes = context.encoded(
+            form: WireFormKey(SocketIOSession.self, variant: socket.namespaceID << 2 | (withOffset ? 1 : 0))
+        ) { message in
+            SocketIOSession.encodedEvent(
+                message, namespace: socket.namespace, withOffset: withOffset, webSocket: false)
+        }
+        sendEncoded(bytes, webSocket: false)
+        if withOffset, let position = message.position {
+            socket.recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
+        }
+        return .delivered(bytes: bytes.readableBytes)
     }
 
     /// A missed message replayed on recovery (not shared: it goes to this one socket).
@@ -68,7 +90,7 @@ extension SocketIOSession {
     }
 
     /// An RPC request to this socket: the event carries an ack id, and the client's ack is the reply.
-    private func sendRequest(_ message: BusMessage, socket: SocketIOSocket, replyTo: String) -> Int {
+    func sendRequest(_ message: BusMessage, socket: SocketIOSocket, replyTo: String) -> Int {
         nextReplyID &+= 1
         let id = nextReplyID
         if pendingReplies.count >= SocketIOSession.maxPendingReplies, let oldest = pendingReplies.keys.min() {
@@ -103,7 +125,7 @@ extension SocketIOSession {
                 publisherID: info.id, timestamp: bus.clock()))
     }
 
-    private func slowConsumer() -> DeliveryOutcome {
+    func slowConsumer() -> DeliveryOutcome {
         if configuration.slowConsumerPolicy == .disconnect {
             services.counters.countSlowConsumer()
             close(.server(.slowConsumer))

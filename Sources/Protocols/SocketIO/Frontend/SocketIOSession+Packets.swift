@@ -99,7 +99,8 @@ extension SocketIOSession {
         }
         let recovery = configuration.recoverySeconds > 0 && !configuration.conformanceMode
         let socket = SocketIOSocket(
-            namespace: namespace, namespaceID: services.namespaceID(namespace), socketID: bus.makeIdentifier(),
+            session: self, namespace: namespace, namespaceID: services.namespaceID(namespace),
+            socketID: bus.makeIdentifier(),
             privateID: recovery ? bus.makeIdentifier() + bus.makeIdentifier() : nil, identity: identity,
             recentCapacity: configuration.recoveryBuffer)
         install(socket)
@@ -136,7 +137,7 @@ extension SocketIOSession {
     /// room's log, after the position it had reached) before live events, exactly once.
     private func resume(_ record: SocketIORecoveryRecord, positions: [SocketIORecoveryRecord.Room]) {
         let socket = SocketIOSocket(
-            namespace: record.namespace, namespaceID: services.namespaceID(record.namespace),
+            session: self, namespace: record.namespace, namespaceID: services.namespaceID(record.namespace),
             socketID: record.socketID, privateID: record.privateID, identity: record.identity,
             recentCapacity: configuration.recoveryBuffer)
         let slot = install(socket)
@@ -151,6 +152,7 @@ extension SocketIOSession {
 
     @discardableResult
     private func install(_ socket: SocketIOSocket) -> Int {
+        socket.webSocket = webSocketHandler
         if let free = sockets.firstIndex(where: { $0 == nil }) {
             sockets[free] = socket
             return free
@@ -191,7 +193,7 @@ extension SocketIOSession {
         _ socket: SocketIOSocket, slot: Int, channel: String, filter: TopicFilter, history: Bus.HistoryRequest?
     ) -> Bus.SubscribeResult {
         let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: info.id,
+            filter, subscriber: socket, subscriberID: info.id,
             options: SubscriptionOptions(readACL: socket.identity.permissions.readACL), presence: info.presence,
             history: history)
         let roomSlot = socket.rooms.firstIndex(where: { $0 == nil }) ?? socket.rooms.count
@@ -199,6 +201,7 @@ extension SocketIOSession {
         let room = SocketIORoom(channel: channel, subscription: result.subscription, position: result.position)
         if roomSlot == socket.rooms.count { socket.rooms.append(room) } else { socket.rooms[roomSlot] = room }
         socket.roomSlots[channel] = roomSlot
+        socket.roomCount += 1
         lifecycle.update { $0.subscriptions.append(channel) }
         return result
     }
@@ -210,6 +213,7 @@ extension SocketIOSession {
         }
         bus.unsubscribe(room.subscription, presenceClientID: info.id)
         socket.rooms[roomSlot] = nil
+        socket.roomCount -= 1
         socket.recent.removeAll { $0.room == Int32(roomSlot) }
         lifecycle.update { info in
             if let index = info.subscriptions.firstIndex(of: channel) { info.subscriptions.remove(at: index) }
@@ -227,6 +231,7 @@ extension SocketIOSession {
             services.registry.keep(record)
         }
         for channel in Array(socket.roomSlots.keys) { _ = leave(socket, channel: channel) }
+        socket.webSocket = nil
         sockets[slot] = nil
     }
 }

@@ -7,9 +7,9 @@ import SocketIOWire
 
 /// One Engine.IO session and the Socket.IO sockets multiplexed on it. It lives on one event loop (the
 /// one its handshake arrived on): polling requests and WebSocket frames that arrive on other loops hop
-/// to it, so everything here is confined to `eventLoop` (hence `@unchecked Sendable`). It is the bus
-/// subscriber of all its sockets' rooms.
-final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sendable {
+/// to it, so everything here is confined to `eventLoop` (hence `@unchecked Sendable`). Its sockets are
+/// the bus subscribers of their rooms.
+final class SocketIOSession: ConnectionController, @unchecked Sendable {
     /// Where outbound packets go.
     enum Transport {
         /// Packets wait in `outbox` for the next GET.
@@ -47,7 +47,6 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
     let services: SocketIOServices
     let eventLoop: any EventLoop
     let metricsSlot: ProtocolMetricsSlot
-    var deliveryMark: UInt64 = 0
     /// Registry entry and identity of the session's first socket (FrontendKit).
     var lifecycle: ConnectionLifecycle
     /// Engine.IO-level echo (the engine.io-protocol suite's `/engine.io/` server): no Socket.IO layer.
@@ -57,9 +56,10 @@ final class SocketIOSession: BusSubscriber, ConnectionController, @unchecked Sen
     private(set) var transport: Transport = .polling {
         didSet {
             if case .websocket(let handler) = transport { webSocketHandler = handler } else { webSocketHandler = nil }
+            for socket in sockets { socket?.webSocket = webSocketHandler }
         }
     }
-    /// The WebSocket while it is the transport: the delivery path's one check, without a switch.
+    /// The WebSocket while it is the transport (each socket keeps it too: the delivery path's one check).
     private(set) var webSocketHandler: SocketIOWebSocketHandler?
     private var heartbeat: EngineIOHeartbeat
     private var heartbeatTimer: Scheduled<Void>?

@@ -2,10 +2,21 @@ import BusCore
 import BusRuntime
 import DequeModule
 import FrontendKit
+import NIOCore
 
 /// One Socket.IO socket: a namespace connected on an Engine.IO session. Its rooms are bus channels
 /// under the namespace's prefix; with recovery on it remembers its last deliveries (16 bytes each).
-final class SocketIOSocket {
+/// It is the bus subscriber of its rooms, so a delivery over WebSocket touches this object, the
+/// handler and the channel only (SocketIOSession+Deliveries.swift); confined to the session's loop.
+final class SocketIOSocket: @unchecked Sendable {
+    /// The session it is multiplexed on. The session holds its sockets until each ends (`endSocket`),
+    /// which is where this cycle is broken.
+    let session: SocketIOSession
+    let eventLoop: any EventLoop
+    let metricsSlot: ProtocolMetricsSlot
+    var deliveryMark: UInt64 = 0
+    /// The session's WebSocket while it is the transport, kept here by the session.
+    var webSocket: SocketIOWebSocketHandler?
     let namespace: String
     /// `/` is 0: the key of the namespace's wire forms in the encode-once cache.
     let namespaceID: Int
@@ -18,6 +29,8 @@ final class SocketIOSocket {
     /// Rooms by slot (`BusSubscription.localIndex & 0xFFFF`); nil for a room that was left.
     var rooms: [SocketIORoom?] = []
     var roomSlots: [String: Int] = [:]
+    /// Rooms joined and not left: with more than one, rooms may overlap.
+    var roomCount = 0
     /// With recovery on: the last deliveries on rooms with history, oldest first.
     var recent = Deque<SocketIODeliveryRecord>()
     let recentCapacity: Int
@@ -25,9 +38,12 @@ final class SocketIOSocket {
     var lastDelivered: BusMessage?
 
     init(
-        namespace: String, namespaceID: Int, socketID: String, privateID: String?, identity: ClientIdentity,
-        recentCapacity: Int
+        session: SocketIOSession, namespace: String, namespaceID: Int, socketID: String, privateID: String?,
+        identity: ClientIdentity, recentCapacity: Int
     ) {
+        self.session = session
+        self.eventLoop = session.eventLoop
+        self.metricsSlot = session.metricsSlot
         self.namespace = namespace
         self.namespaceID = namespaceID
         self.prefix = namespace == "/" ? "" : String(namespace.dropFirst()) + "/"
