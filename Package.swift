@@ -100,7 +100,7 @@ protocolTargets += [
     // MQTT 3.1.1 and 5.0: one codec for both versions + the session state machine (no IO) ...
     .target(
         name: "MQTTWire",
-        dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+        dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
         path: "Sources/Protocols/MQTT/Wire",
         swiftSettings: hotPath
     ),
@@ -177,7 +177,7 @@ protocolTargets += [
     // connection state machine (no IO) ...
     .target(
         name: "AMQPWire",
-        dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+        dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
         path: "Sources/Protocols/AMQP/Wire",
         swiftSettings: hotPath
     ),

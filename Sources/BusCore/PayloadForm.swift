@@ -11,7 +11,7 @@ package enum PayloadForm: Sendable, Hashable {
     case binary
 
     package static func classify(_ payload: ByteBuffer, contentType: String?) -> PayloadForm {
-        let isUTF8 = { payload.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) != nil } }
+        let isUTF8 = { payload.withUnsafeReadableBytes(UTF8Validation.isValid) }
         if let type = contentType?.lowercased() {
             if type.hasPrefix("text/") && isUTF8() { return .text }
             if type.hasPrefix("application/octet-stream") { return .binary }

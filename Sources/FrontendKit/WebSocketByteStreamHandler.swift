@@ -1,3 +1,4 @@
+import BusCore
 package import NIOCore
 package import NIOWebSocket
 
@@ -69,9 +70,7 @@ package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableC
         var header = context.channel.allocator.buffer(capacity: 10)
         let opcode: WebSocketOpcode =
             sendsText
-                && payload.readableBytesView.withContiguousStorageIfAvailable({
-                    String(validating: $0, as: UTF8.self) != nil
-                }) == true
+                && payload.withUnsafeReadableBytes(UTF8Validation.isValid)
             ? .text : .binary
         if let deflate, payload.readableBytes >= deflate.compression.minimumBytes {
             let frame = WebSocketFrameWriter.frame(

@@ -1,3 +1,4 @@
+import BusCore
 package import NIOCore
 package import NIOWebSocket
 
@@ -130,7 +131,7 @@ package enum WebSocketCloseCode {
         if body.readableBytes == 1 { return (1002, "close body of one byte", true) }
         guard let code = body.readInteger(as: UInt16.self) else { return (1000, "", false) }
         if !isValidReceived(code) { return (1002, "invalid close code \(code)", true) }
-        if body.readableBytes > 0, body.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil }) {
+        if body.readableBytes > 0, !body.withUnsafeReadableBytes(UTF8Validation.isValid) {
             return (1007, "close reason is not UTF-8", true)
         }
         return (code, "", false)

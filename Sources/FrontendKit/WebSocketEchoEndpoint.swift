@@ -1,3 +1,4 @@
+import BusCore
 package import NIOCore
 package import NIOHTTP1
 import NIOWebSocket
@@ -59,7 +60,7 @@ final class WebSocketEchoHandler: ChannelInboundHandler {
         case .text:
             let payload = frame.unmaskedData
             // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection with 1007.
-            guard payload.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) != nil }) else {
+            guard payload.withUnsafeReadableBytes(UTF8Validation.isValid) else {
                 return close(context, code: 1007, reason: "text message is not UTF-8")
             }
             context.write(NIOAny(message(.text, payload)), promise: nil)

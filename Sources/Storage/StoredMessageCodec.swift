@@ -143,6 +143,6 @@ package enum StoredMessageCodec {
         guard let length = buffer.readInteger(endianness: .little, as: UInt32.self), Int(length) <= maxLength,
             let bytes = buffer.readSlice(length: Int(length))
         else { return nil }
-        return String(validating: bytes.readableBytesView, as: UTF8.self)
+        return bytes.withUnsafeReadableBytes(UTF8Validation.string)
     }
 }

@@ -151,7 +151,7 @@ package enum StoredQueueCodec {
         guard let length = buffer.readInteger(endianness: .little, as: UInt32.self),
             Int(length) <= buffer.readableBytes, let bytes = buffer.readSlice(length: Int(length))
         else { return nil }
-        return String(validating: bytes.readableBytesView, as: UTF8.self)
+        return bytes.withUnsafeReadableBytes(UTF8Validation.string)
     }
 
     private static func writeStrings(_ strings: [String], _ buffer: inout ByteBuffer) {

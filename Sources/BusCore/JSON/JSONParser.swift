@@ -249,7 +249,7 @@ package struct JSONParser {
         if escaped {
             // Escapes need decoding to catch lone surrogates.
             _ = try decode(range)
-        } else if String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) == nil {
+        } else if !UTF8Validation.isValid(UnsafeRawBufferPointer(rebasing: bytes[range])) {
             throw error("string is not UTF-8")
         }
     }
@@ -257,7 +257,7 @@ package struct JSONParser {
     private mutating func parseString() throws(JSONError) -> String {
         let (range, escaped) = try scanString()
         if !escaped {
-            guard let string = String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
+            guard let string = UTF8Validation.string(UnsafeRawBufferPointer(rebasing: bytes[range])) else {
                 throw error("string is not UTF-8")
             }
             return string
@@ -306,7 +306,7 @@ package struct JSONParser {
             default: out.append(kind)  // \" \\ \/
             }
         }
-        guard let string = String(validating: out, as: UTF8.self) else { throw error("string is not UTF-8") }
+        guard let string = out.withUnsafeBytes(UTF8Validation.string) else { throw error("string is not UTF-8") }
         return string
     }
 

@@ -1,3 +1,4 @@
+import BusCore
 package import NIOCore
 
 /// The AMQP domain types (§4.2.5) on `ByteBuffer`, all big-endian. Reads throw `malformed` when the
@@ -64,7 +65,7 @@ extension ByteBuffer {
     package static func validatedUTF8(_ raw: UnsafeRawBufferPointer) -> String? {
         // Names are mostly ASCII: valid UTF-8 as they are, no validator needed.
         if !raw.contains(where: { $0 >= 0x80 }) { return String(decoding: raw, as: UTF8.self) }
-        return String(validating: raw, as: UTF8.self)
+        return UTF8Validation.string(raw)
     }
 
     /// Writes a short string. Callers pass at most 255 bytes: names read from the wire are, and texts the

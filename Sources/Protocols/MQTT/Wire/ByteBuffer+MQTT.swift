@@ -1,3 +1,4 @@
+import BusCore
 package import NIOCore
 
 /// The MQTT data representations (MQTT 5.0 §1.5) on `ByteBuffer`. Reads throw `malformedPacket` when the
@@ -108,7 +109,7 @@ extension ByteBuffer {
             if byte >= 0x80 { ascii = false }
         }
         if ascii { return String(decoding: raw, as: UTF8.self) }
-        return String(validating: raw, as: UTF8.self)
+        return UTF8Validation.string(raw)
     }
 
     package mutating func writeMQTTString(_ string: String) {

@@ -1,3 +1,4 @@
+import BusCore
 package import NIOCore
 
 /// One network connection's protocol state: before CONNECT, connecting (CONNECT accepted, CONNACK not yet
@@ -231,7 +232,7 @@ package struct MQTTConnectionStateMachine: Sendable {
         // §3.3.2.3.2: a payload declared UTF-8 that is not may be refused with 0x99 (PUBACK/PUBREC, or
         // DISCONNECT for QoS 0, which has no acknowledgement).
         if packet.properties.payloadFormatIndicator == 1,
-            packet.payload.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil })
+            !packet.payload.withUnsafeReadableBytes(UTF8Validation.isValid)
         {
             guard let id = packet.packetID else {
                 throw .unsupported(.payloadFormatInvalid, "payload is not the UTF-8 its format indicator declares")

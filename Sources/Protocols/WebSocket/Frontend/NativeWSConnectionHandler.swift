@@ -152,7 +152,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             request = try NativeWSRequestDecoder.decode(bytes)
         } catch {
             // RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007.
-            if bytes.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) == nil }) {
+            if !bytes.withUnsafeReadableBytes(UTF8Validation.isValid) {
                 close(code: .dataInconsistentWithMessage, reason: "text frame is not valid UTF-8")
             } else {
                 sendError(id: error.id, error.code, error.message)
