@@ -1,3 +1,4 @@
+import BusCore
 import Foundation
 
 /// NATS decentralised auth as nats-server runs it in operator mode with `resolver: MEMORY`: trusted
@@ -132,7 +133,9 @@ package struct NATSOperatorTrust: Sendable {
             guard let subjects, !subjects.isEmpty else { return nil }
             var result: [String] = []
             for subject in subjects {
-                guard let filter = NATSSubjectFilter.busFilter(subject) else { throw .invalidPermission(subject) }
+                guard let filter = try? NATSSubjectMapping.filterText(forSubject: subject) else {
+                    throw .invalidPermission(subject)
+                }
                 result.append(filter)
             }
             return result

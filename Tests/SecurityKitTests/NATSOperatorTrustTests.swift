@@ -231,15 +231,17 @@ import Testing
         #expect(try NATSOperatorTrust(operators: [], trustedKeys: [], accounts: [:]) == nil)
     }
 
+    /// Permissions use the NATS frontend's own subject rule (BusCore's `NATSSubjectMapping`).
     @Test func natsSubjectsBecomeBusFilters() {
-        #expect(NATSSubjectFilter.busFilter("a.b.c") == "a/b/c")
-        #expect(NATSSubjectFilter.busFilter("a.*.>") == "a/+/#")
-        #expect(NATSSubjectFilter.busFilter("x.y/z") == "x/y%2Fz")
-        #expect(NATSSubjectFilter.busFilter("a.b%2Ec") == "a/b.c")
-        #expect(NATSSubjectFilter.busFilter("a.%00.b") == "a//b")
-        #expect(NATSSubjectFilter.busFilter("a..b") == nil)
-        #expect(NATSSubjectFilter.busFilter("a.>.b") == nil)
-        #expect(NATSSubjectFilter.busFilter("") == nil)
+        func busFilter(_ subject: String) -> String? { try? NATSSubjectMapping.filterText(forSubject: subject) }
+        #expect(busFilter("a.b.c") == "a/b/c")
+        #expect(busFilter("a.*.>") == "a/+/#")
+        #expect(busFilter("x.y/z") == "x/y%2Fz")
+        #expect(busFilter("a.b%2Ec") == "a/b.c")
+        #expect(busFilter("a.%00.b") == "a//b")
+        #expect(busFilter("a..b") == nil)
+        #expect(busFilter("a.>.b") == nil)
+        #expect(busFilter("") == nil)
     }
 
     // MARK: - Through the authenticator

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import NATSWire
+@testable import BusCore
 
 /// docs/topics.md "NATS": the table of the escaping rule, both ways.
 @Suite struct NATSSubjectMappingTests {
