@@ -6,6 +6,7 @@ extension MessageQueue {
     /// `multiple` and STOMP's cumulative acks name delivery tags or ack ids the channel or subscription
     /// issued (across queues and `basic.get`s), so the frontend expands them to ids.
     @discardableResult
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func ack(_ id: UInt64) -> QueueMessage<Payload>? {
         guard let entry = unacked.removeValue(forKey: id) else { return nil }
         if entry.slot >= 0 { consumers[entry.slot].unacked -= 1 }
@@ -41,6 +42,7 @@ extension MessageQueue {
     }
 
     /// `reject` for one message.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func reject(_ id: UInt64, requeue: Bool) -> [DeadLetter<Payload>] {
         reject(CollectionOfOne(id), requeue: requeue)
     }
@@ -48,6 +50,7 @@ extension MessageQueue {
     /// `queue.purge`: removes every ready message (unacked ones stay) and returns them in delivery order —
     /// their count is `purge-ok`'s `message-count`; the caller deletes persistent ones from storage. Purged
     /// messages are not dead-lettered, as in RabbitMQ.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func purge() -> [QueueMessage<Payload>] {
         let removed = readyMessages
         for level in levels.indices { levels[level].removeAll() }

@@ -6,6 +6,7 @@ extension MessageQueue {
     /// use", 403), or when the id is taken. Returns whether it receives messages now: always, except behind
     /// the active consumer of a single-active-consumer queue.
     @discardableResult
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func addConsumer(_ consumer: QueueConsumer, now: UInt64) throws(BrokerRefusal) -> Bool {
         if consumers.contains(where: { $0.consumer.id == consumer.id }) {
             throw BrokerRefusal(.notAllowed, "attempt to reuse \(consumer.id) on \(resource)")
@@ -24,6 +25,7 @@ extension MessageQueue {
     /// (a closed channel) its unacked messages go back to the queue at their positions, redelivered; without
     /// it (`basic.cancel`) they stay unacked, for the channel to ack or reject by id later. nil when no such
     /// consumer is registered.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func removeConsumer(_ id: QueueConsumerID, requeueUnacked: Bool = true, now: UInt64)
         -> ConsumerRemoval?
     {

@@ -14,6 +14,7 @@ extension MessageQueue {
     /// `now` can still go to a consumer that takes it now; whatever is left at the head with a deadline at
     /// or before `now` expires afterwards — so a TTL-0 message is delivered only if a consumer takes it at
     /// once (RabbitMQ's rule), provided the caller dispatches at the time it enqueued.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func dispatch(
         now: UInt64, limit: Int = .max, admit: (QueueConsumerID) -> Bool = { _ in true }
     ) -> DispatchResult {
@@ -24,6 +25,7 @@ extension MessageQueue {
 
     /// `dispatch(now:limit:admit:)` appending to the caller's buffers, which it may keep and reuse (no array
     /// allocated per call).
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func dispatch(
         now: UInt64, limit: Int = .max, into deliveries: inout [QueueDelivery<Payload>],
         deadLetters: inout [DeadLetter<Payload>], admit: (QueueConsumerID) -> Bool = { _ in true }
@@ -52,6 +54,7 @@ extension MessageQueue {
 
     /// `basic.get` at `now`: the next ready message, unacked (held by no consumer; the channel acks or
     /// rejects it by id) or, with `autoAck`, gone from the queue. Expired heads are dead-lettered first.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func get(now: UInt64, autoAck: Bool) -> GetResult {
         touch(now: now)
         var deadLetters: [DeadLetter<Payload>] = []
@@ -68,6 +71,7 @@ extension MessageQueue {
 
     /// The periodic sweep: dead-letters the expired messages at the head of the queue (of each priority
     /// level). As in RabbitMQ, an expired message behind a live one waits until it reaches the head.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func expire(now: UInt64) -> [DeadLetter<Payload>] {
         var deadLetters: [DeadLetter<Payload>] = []
         expireHeads(now: now, into: &deadLetters)

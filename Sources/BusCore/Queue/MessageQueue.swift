@@ -151,6 +151,7 @@ package struct MessageQueue<Payload> {
     /// caller keeps, and the exchange and routing keys it was published with (dead-lettering needs them).
     /// The length limits hold afterwards: drop-head dead-letters the oldest ready messages, reject-publish
     /// refuses this one (reject-publish-dlx also dead-letters it).
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func enqueue(
         _ payload: Payload, bytes: Int, priority: UInt8 = 0, timeToLive: UInt64? = nil, persistent: Bool = false,
         exchange: String = "", routingKeys: [String] = [], now: UInt64
@@ -180,6 +181,7 @@ package struct MessageQueue<Payload> {
 
     /// Takes back a message kept across a restart, under its old `id`, with its absolute `deadline` and
     /// its `redelivered` flag. Restore in id order, before anything new is enqueued; ids stay increasing.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
     package mutating func restore(
         _ payload: Payload, id: UInt64, bytes: Int, priority: UInt8, deadline: UInt64, exchange: String,
         routingKeys: [String], redelivered: Bool

@@ -1,18 +1,5 @@
 package import BusCore
 
-/// What a queue keeps per message: the bus message (payload, headers, the publisher's own properties)
-/// and its `x-death` history, most recent first — the AMQP layer encodes that as the `x-death` header when
-/// it delivers a dead-lettered message.
-package struct BrokeredMessage: Sendable {
-    package var message: BusMessage
-    package var deaths: [DeathRecord]
-
-    package init(message: BusMessage, deaths: [DeathRecord] = []) {
-        self.message = message
-        self.deaths = deaths
-    }
-}
-
 /// One message on its way into a queue, with what the queue needs to know about it.
 package struct QueuePublication: Sendable {
     package var message: BrokeredMessage
