@@ -179,7 +179,9 @@ protocolTargets += [
         name: "AMQPWire",
         dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
         path: "Sources/Protocols/AMQP/Wire",
-        swiftSettings: hotPath
+        // Cross-module optimization: the frontend reads the state machine, properties and assembler per
+        // frame; without it each call copied (retained) the whole struct it was asked about.
+        swiftSettings: hotPath + [.unsafeFlags(["-cross-module-optimization"])]
     ),
     // ... and the connection handler that runs channels against the broker (BusRuntime's QueueBroker).
     .target(

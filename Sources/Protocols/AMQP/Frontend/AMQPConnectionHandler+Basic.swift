@@ -127,7 +127,7 @@ extension AMQPConnectionHandler {
         }
         let sequence: UInt64? = channel.confirming ? channel.nextPublishSequence : nil
         if channel.confirming { channel.nextPublishSequence += 1 }
-        let now = bus.clock()
+        let now = publishClock()
         let headers = AMQPMessageMapping.headers(properties, now: now)
         let exchange = publish.exchange
         let routingKeys = Self.routingKeys(publish.routingKey, properties)

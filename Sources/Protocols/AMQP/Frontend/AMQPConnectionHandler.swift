@@ -35,6 +35,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     private var started = false
     /// Inside `processInbound`: what is written is flushed once at the end of the read.
     private(set) var isReading = false
+    /// The bus clock of the read being processed, taken once per read for the messages it publishes.
+    private var readClock: UInt64?
     /// The client has published (only publishers are blocked), and is blocked now.
     var hasPublished = false
     private(set) var isBlocked = false
@@ -123,9 +125,24 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
 
     /// Decodes and handles every whole frame waiting, until input is held (an answer from another loop
     /// is awaited) or the connection closes.
+    /// The bus time for a message published now: the read's (taken once per read), or the clock's outside
+    /// one.
+    func publishClock() -> UInt64 {
+        guard isReading else { return bus.clock() }
+        if let readClock { return readClock }
+        let now = bus.clock()
+        readClock = now
+        return now
+    }
+
     func processInbound() {
         isReading = true
-        defer { isReading = false }
+        defer {
+            isReading = false
+            readClock = nil
+        }
+        // One reading of each clock per read, not per frame (three frames per published message).
+        let now = eventLoop.now
         while var buffer = inbound.next() {
             let decoded: AMQPInbound?
             do {
@@ -141,7 +158,6 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             }
             inbound.keep(buffer)
             guard let decoded else { break }
-            let now = eventLoop.now
             switch decoded {
             case .protocolHeader(let header):
                 run(machine.protocolHeaderReceived(header, now: now))
