@@ -84,7 +84,8 @@ package struct AMQPContentAssembler: Sendable {
 
         case .awaitingHeader(let method):
             let classID = method.classID
-            let expected = "expected content header for class \(classID)"
+            // Built only for an error: a message's header frame is on the hot path.
+            var expected: String { "expected content header for class \(classID)" }
             guard frame.type == .header else {
                 throw .unexpectedFrame(
                     "\(expected), got non content header frame instead", classID: classID, methodID: method.methodID)
