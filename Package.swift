@@ -179,9 +179,7 @@ protocolTargets += [
         name: "AMQPWire",
         dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
         path: "Sources/Protocols/AMQP/Wire",
-        // Cross-module optimization: the frontend reads the state machine, properties and assembler per
-        // frame; without it each call copied (retained) the whole struct it was asked about.
-        swiftSettings: hotPath + [.unsafeFlags(["-cross-module-optimization"])]
+        swiftSettings: hotPath
     ),
     // ... and the connection handler that runs channels against the broker (BusRuntime's QueueBroker).
     .target(

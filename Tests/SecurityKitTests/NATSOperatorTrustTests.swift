@@ -231,19 +231,6 @@ import Testing
         #expect(try NATSOperatorTrust(operators: [], trustedKeys: [], accounts: [:]) == nil)
     }
 
-    /// Permissions use the NATS frontend's own subject rule (BusCore's `NATSSubjectMapping`).
-    @Test func natsSubjectsBecomeBusFilters() {
-        func busFilter(_ subject: String) -> String? { try? NATSSubjectMapping.filterText(forSubject: subject) }
-        #expect(busFilter("a.b.c") == "a/b/c")
-        #expect(busFilter("a.*.>") == "a/+/#")
-        #expect(busFilter("x.y/z") == "x/y%2Fz")
-        #expect(busFilter("a.b%2Ec") == "a/b.c")
-        #expect(busFilter("a.%00.b") == "a//b")
-        #expect(busFilter("a..b") == nil)
-        #expect(busFilter("a.>.b") == nil)
-        #expect(busFilter("") == nil)
-    }
-
     // MARK: - Through the authenticator
 
     static func authenticator(clock: Double = 1_800_000_000) throws -> SwitchboardAuthenticator {

@@ -123,8 +123,6 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         processInbound()
     }
 
-    /// Decodes and handles every whole frame waiting, until input is held (an answer from another loop
-    /// is awaited) or the connection closes.
     /// The bus time for a message published now: the read's (taken once per read), or the clock's outside
     /// one.
     func publishClock() -> UInt64 {
@@ -135,6 +133,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         return now
     }
 
+    /// Decodes and handles every whole frame waiting, until input is held (an answer from another loop
+    /// is awaited) or the connection closes.
     func processInbound() {
         isReading = true
         defer {

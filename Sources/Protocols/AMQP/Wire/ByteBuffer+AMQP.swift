@@ -63,9 +63,8 @@ extension ByteBuffer {
 
     /// The string `raw` holds, or nil when it is not well-formed UTF-8.
     package static func validatedUTF8(_ raw: UnsafeRawBufferPointer) -> String? {
-        // Names are mostly ASCII: valid UTF-8 as they are, no validator needed.
-        if !raw.contains(where: { $0 >= 0x80 }) { return String(decoding: raw, as: UTF8.self) }
-        return UTF8Validation.string(raw)
+        // UTF8Validation checks ASCII names eight bytes at a time.
+        UTF8Validation.string(raw)
     }
 
     /// Writes a short string. Callers pass at most 255 bytes: names read from the wire are, and texts the

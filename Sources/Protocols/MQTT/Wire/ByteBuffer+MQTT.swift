@@ -101,14 +101,8 @@ extension ByteBuffer {
 
     /// The string `raw` holds, or nil when it is not well-formed UTF-8 or contains U+0000.
     private static func validatedString(_ raw: UnsafeRawBufferPointer) -> String? {
-        // Topics and ids are mostly ASCII: valid UTF-8 as they are, no validator needed (the generic one
-        // costs more than the rest of decoding a small PUBLISH).
-        var ascii = true
-        for byte in raw {
-            if byte == 0 { return nil }
-            if byte >= 0x80 { ascii = false }
-        }
-        if ascii { return String(decoding: raw, as: UTF8.self) }
+        // UTF8Validation has its own ASCII fast path: topics and ids are mostly ASCII.
+        if raw.contains(0) { return nil }
         return UTF8Validation.string(raw)
     }
 
