@@ -463,7 +463,7 @@ let package = Package(
             name: "DecoderFuzz",
             dependencies: [
                 "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "AMQPWire",
-                "STOMPWire", "SocketIOWire",
+                "STOMPWire", "SocketIOWire", "SignalRWire",
                 "Storage", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
