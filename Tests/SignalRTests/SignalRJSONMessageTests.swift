@@ -200,6 +200,17 @@ import Testing
         #expect(throws: Never.self) { try decode(#"{"type":5,"invocationId":"1234"}"#, limits: limits) }
     }
 
+    @Test func onlyInvocationMessagesAreTrackable() {
+        // §Stateful Reconnect, "Trackable messages": the HubInvocationMessage types.
+        let trackable = Self.examples.map(\.1).filter(\.isTrackable).map(\.type)
+        #expect(Set(trackable) == [1, 2, 3, 4, 5])
+        let untracked: [SignalRHubMessage] = [
+            .ping, .close(SignalRClose()), .ack(sequenceID: 1), .sequence(sequenceID: 1),
+        ]
+        #expect(untracked.allSatisfy { !$0.isTrackable })
+        #expect(!SignalRHubMessage.unknown(type: 10).isTrackable)
+    }
+
     @Test func theErrorMessageFitsAClose() throws {
         let error = SignalRWireError.invalidMessage("Missing required property 'type'.")
         var buffer = ByteBuffer()
