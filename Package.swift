@@ -279,6 +279,26 @@ protocolTargets += [
     ),
 ]
 
+// SignalR, the ASP.NET Core hub protocol (`/hubs/<hub>`, docs/protocols/signalr.md): the wire module so far
+protocolTargets += [
+    // Handshake, hub messages in JSON and MessagePack (with our MessagePack codec), both framings, no IO.
+    .target(
+        name: "SignalRWire",
+        dependencies: ["BusCore", .product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/SignalR/Wire",
+        swiftSettings: hotPath
+    ),
+    .testTarget(
+        name: "SignalRTests",
+        dependencies: [
+            "SwitchboardTestSupport", "SignalRWire", "BusCore", "BusRuntime", "FrontendKit",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -443,7 +463,7 @@ let package = Package(
             name: "DecoderFuzz",
             dependencies: [
                 "BusCore", "FrontendKit", "NativeWebSocketWire", "MQTTWire", "NATSWire", "SSEWire", "AMQPWire",
-                "STOMPWire", "SocketIOWire",
+                "STOMPWire", "SocketIOWire", "SignalRWire",
                 "Storage", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -7,6 +7,7 @@ import NIOCore
 import NativeWebSocketWire
 import SSEWire
 import STOMPWire
+import SignalRWire
 import SocketIOWire
 import Storage
 import SwitchboardTestSupport
@@ -20,7 +21,7 @@ import SwitchboardTestSupport
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
     case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage, amqp, queuestate
-    case stomp, engineio, socketio
+    case stomp, engineio, socketio, msgpack, signalrjson, signalrmsgpack
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -163,6 +164,64 @@ enum FuzzTarget: String, CaseIterable {
                 message = try? assembler.attachmentReceived(ByteBuffer(bytes: [1, 2]))
             }
             precondition(message?.attachments.count == (packet.type.isBinary ? packet.attachments : 0))
+        case .msgpack:
+            // MessagePack values one after another: each re-encodes to bytes that decode to the same value.
+            var buffer = ByteBuffer(bytes: bytes)
+            while buffer.readableBytes > 0, let value = try? MessagePackDecoder.decode(&buffer) {
+                var again = ByteBuffer()
+                again.writeMessagePack(value)
+                precondition((try? MessagePackDecoder.decodeWhole(again)) == value, "MessagePack round trip changed it")
+            }
+        case .signalrjson:
+            // A SignalR text connection: the handshake, then JSON messages. Whole and byte-by-byte reads
+            // agree; each message re-encodes to one that decodes to it, and can be written as MessagePack.
+            func messages(_ reads: [[UInt8]]) -> [ByteBuffer] {
+                var decoder = SignalRTextFrameDecoder()
+                return ReadFeeder.decode(reads) { (buffer: inout ByteBuffer) throws(SignalRWireError) in
+                    try decoder.next(&buffer)
+                }.values
+            }
+            let input = Array(bytes)
+            let whole = messages([input])
+            if input.count < 512 { precondition(messages(input.byteByByte) == whole, "split reads disagree") }
+            if let first = whole.first, let request = try? SignalRHandshakeRequest.decode(first) {
+                _ = try? request.selectProtocol()
+            }
+            for text in whole {
+                guard let message = try? SignalRHubMessage.decodeJSON(text) else { continue }
+                var again = ByteBuffer()
+                message.writeJSON(into: &again)
+                let reread = again.readSlice(length: again.readableBytes - 1).flatMap {
+                    try? SignalRHubMessage.decodeJSON($0)
+                }
+                precondition(reread == message, "SignalR JSON round trip changed it")
+                var binary = ByteBuffer()
+                message.writeMessagePackArray(into: &binary)
+                _ = try? SignalRHubMessage.decodeMessagePack(binary)
+            }
+        case .signalrmsgpack:
+            // A SignalR binary connection's messages, each behind its VarInt length: as signalrjson.
+            func messages(_ reads: [[UInt8]]) -> [ByteBuffer] {
+                let decoder = SignalRBinaryFrameDecoder()
+                return ReadFeeder.decode(reads) { (buffer: inout ByteBuffer) throws(SignalRWireError) in
+                    try decoder.next(&buffer)
+                }.values
+            }
+            let input = Array(bytes)
+            let whole = messages([input])
+            if input.count < 512 { precondition(messages(input.byteByByte) == whole, "split reads disagree") }
+            for body in whole {
+                guard let message = try? SignalRHubMessage.decodeMessagePack(body) else { continue }
+                var again = ByteBuffer()
+                message.writeMessagePack(into: &again)
+                let reread = try? SignalRBinaryFrameDecoder().next(&again).flatMap {
+                    try SignalRHubMessage.decodeMessagePack($0)
+                }
+                precondition(reread == message, "SignalR MessagePack round trip changed it")
+                var text = ByteBuffer()
+                message.writeJSONObject(into: &text)
+                _ = try? SignalRHubMessage.decodeJSON(text)
+            }
         case .queuestate:
             // A durable queue's stored x-death history and arguments: nil, or values that encode back to the
             // same bytes' meaning.
