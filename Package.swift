@@ -279,7 +279,8 @@ protocolTargets += [
     ),
 ]
 
-// SignalR, the ASP.NET Core hub protocol (`/hubs/<hub>`, docs/protocols/signalr.md): the wire module so far
+// SignalR, the ASP.NET Core hub protocol (`/hubs/<hub>`, docs/protocols/signalr.md)
+frontendModules.append("SignalRFrontend")
 protocolTargets += [
     // Handshake, hub messages in JSON and MessagePack (with our MessagePack codec), both framings, no IO.
     .target(
@@ -288,10 +289,23 @@ protocolTargets += [
         path: "Sources/Protocols/SignalR/Wire",
         swiftSettings: hotPath
     ),
+    // ... and negotiate, the transports and the hub's methods over the bus.
+    .target(
+        name: "SignalRFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "SignalRWire",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+        ],
+        path: "Sources/Protocols/SignalR/Frontend",
+        swiftSettings: hotPath
+    ),
     .testTarget(
         name: "SignalRTests",
         dependencies: [
-            "SwitchboardTestSupport", "SignalRWire", "BusCore", "BusRuntime", "FrontendKit",
+            "SwitchboardTestSupport", "SignalRWire", "SignalRFrontend", "BusCore", "BusRuntime", "FrontendKit",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ],

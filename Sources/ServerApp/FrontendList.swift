@@ -5,6 +5,7 @@ import NATSFrontend
 import NativeWebSocketFrontend
 import SSEFrontend
 import STOMPFrontend
+import SignalRFrontend
 import SocketIOFrontend
 
 /// Every protocol the server speaks, in the order they start. Adding a protocol is one line here and
@@ -20,5 +21,6 @@ package enum FrontendList {
         AMQPServerFrontend.self,
         STOMPServerFrontend.self,
         SocketIOServerFrontend.self,
+        SignalRServerFrontend.self,
     ]
 }

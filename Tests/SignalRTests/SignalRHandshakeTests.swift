@@ -29,6 +29,12 @@ import Testing
         #expect(try request("{\"protocol\":\"json\",\"version\":1}").selectProtocol(transportIsBinary: false) == .json)
     }
 
+    /// ASP.NET Core accepts any version up to its own (`IsVersionSupported`); signalrcore asks for 0.
+    @Test func acceptsVersionZero() throws {
+        #expect(try request("{\"protocol\":\"json\",\"version\":0}").selectProtocol() == .json)
+        #expect(try request("{\"protocol\":\"messagepack\",\"version\":0}").selectProtocol() == .messagePack)
+    }
+
     @Test func refusesWithASPNETCoresTexts() throws {
         let cases: [(String, Bool, String)] = [
             ("{\"protocol\":\"xml\",\"version\":1}", true, "The protocol 'xml' is not supported."),

@@ -52,7 +52,8 @@ package struct SignalRHandshakeRequest: Sendable, Equatable {
         guard let selected = SignalRHubProtocol(rawValue: protocolName.lowercased()) else {
             throw .unsupportedProtocol("The protocol '\(protocolName)' is not supported.")
         }
-        guard version == SignalRHubProtocol.version else {
+        // ASP.NET Core accepts any version up to its own (`IsVersionSupported`: signalrcore asks for 0).
+        guard (0...SignalRHubProtocol.version).contains(version) else {
             throw .unsupportedProtocol(
                 "The server does not support version \(version) of the '\(protocolName)' protocol.")
         }

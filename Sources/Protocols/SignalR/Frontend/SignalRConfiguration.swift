@@ -1,0 +1,57 @@
+package import FrontendKit
+
+/// Settings of the SignalR hubs (config section `signalr`); every bound has a reason for its default.
+/// Connection and subscription bounds are the server-wide `limits.*` keys, copied in when the frontend
+/// is built.
+package struct SignalRConfiguration: FrontendSettings {
+    /// Where the hubs live on the HTTP port: `/hubs/<hub>`.
+    package var pathPrefix: String = "/hubs/"
+    /// The hubs served (each at `pathPrefix + name`); every hub has the same methods.
+    package var hubs: [String]? = ["switchboard"]
+    /// Milliseconds between the server's pings when nothing else was sent (ASP.NET Core's
+    /// `KeepAliveInterval`).
+    package var keepAliveMilliseconds: Int = 15_000
+    /// Milliseconds without any message from the client before the server closes the connection
+    /// (`ClientTimeoutInterval`).
+    package var clientTimeoutMilliseconds: Int = 30_000
+    /// Milliseconds a new connection has to send its handshake (`HandshakeTimeout`).
+    package var handshakeTimeoutMilliseconds: Int = 15_000
+    /// Largest message the client may send, in bytes (`MaximumReceiveMessageSize`).
+    package var maxMessageSize: Int = 32 * 1024
+    /// Seconds a negotiated connection token stays valid before its transport connects.
+    package var negotiateTokenSeconds: Int = 60
+    /// Groups (subscriptions) per connection; bounds the index growth one client can cause.
+    package var maxSubscriptions: Int = 1_000
+    package var slowConsumerPolicy: SlowConsumerPolicy = .drop
+    package var origins = OriginPolicy(allowed: ["*"])
+    /// Accept permessage-deflate on the WebSocket transport (off, as ASP.NET Core's default).
+    package var webSocketCompression = false
+
+    package init() {}
+
+    package static let settings: [FrontendSetting<SignalRConfiguration>] = [
+        .string(
+            "path_prefix", \.pathPrefix, help: "Path under which the hubs live (`/hubs/<hub>`).",
+            check: { $0.hasPrefix("/") && $0.hasSuffix("/") ? nil : "must start and end with /" }),
+        .strings("hubs", \.hubs, help: "Hub names served, each at path_prefix + name."),
+        .integer(
+            "keep_alive_ms", \.keepAliveMilliseconds, minimum: 100,
+            help: "Milliseconds between server pings when idle (ASP.NET Core KeepAliveInterval)."),
+        .integer(
+            "client_timeout_ms", \.clientTimeoutMilliseconds, minimum: 200,
+            help: "Milliseconds without a client message before the connection closes (ClientTimeoutInterval)."),
+        .integer(
+            "handshake_timeout_ms", \.handshakeTimeoutMilliseconds, minimum: 100,
+            help: "Milliseconds a connection has to send its handshake (HandshakeTimeout)."),
+        .integer(
+            "max_message_size", \.maxMessageSize, minimum: 1_024,
+            help: "Largest client message in bytes (MaximumReceiveMessageSize)."),
+        .integer(
+            "negotiate_token_seconds", \.negotiateTokenSeconds, minimum: 1,
+            help: "Seconds a negotiated connection token waits for its transport."),
+        .webSocketCompression(\.webSocketCompression),
+    ]
+
+    /// The hub paths served.
+    var hubPaths: [String] { (hubs ?? []).map { pathPrefix + $0 } }
+}

@@ -1,0 +1,281 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import SignalRWire
+
+/// The hub's methods (docs/protocols/signalr.md), matched case-insensitively as ASP.NET Core matches
+/// them: `Subscribe(channel)` / `JoinGroup(channel)`, `Unsubscribe(channel)` / `LeaveGroup(channel)` —
+/// groups are bus channels, filters allowed — `Publish(channel, data[, event])`, whose result is the
+/// message's position when the channel keeps history (else null), `Presence(channel)` (the group's
+/// members), `Rpc(channel, data[, timeoutMs])` (the first reply) and the stream `History(channel[,
+/// limit])`. Errors are Completion errors in ASP.NET Core's words; nothing a client sends affects another
+/// connection.
+extension SignalRConnectionHandler {
+    func invoke(_ target: String, _ arguments: [SignalRPayload], id: String?) {
+        switch target.lowercased() {
+        case "subscribe", "joingroup":
+            guard let channel = stringArgument(target, arguments, expected: 1, id: id) else { return }
+            subscribe(channel, id: id)
+        case "unsubscribe", "leavegroup":
+            guard let channel = stringArgument(target, arguments, expected: 1, id: id) else { return }
+            unsubscribe(channel, id: id)
+        case "publish":
+            guard arguments.count == 2 || arguments.count == 3 else {
+                return complete(id, error: argumentCountError(target, arguments.count, expected: 2))
+            }
+            guard let channel = Self.string(arguments[0]) else {
+                return complete(id, error: bindingError(target, "the channel must be a string"))
+            }
+            let event = arguments.count == 3 ? Self.string(arguments[2]) : nil
+            publish(channel, arguments[1], event: event, id: id)
+        case "presence":
+            guard let channel = stringArgument(target, arguments, expected: 1, id: id) else { return }
+            presence(channel, id: id)
+        case "rpc":
+            guard arguments.count == 2 || arguments.count == 3 else {
+                return complete(id, error: argumentCountError(target, arguments.count, expected: 2))
+            }
+            guard let channel = Self.string(arguments[0]) else {
+                return complete(id, error: bindingError(target, "the channel must be a string"))
+            }
+            let timeout = arguments.count == 3 ? Self.integer(arguments[2]) : nil
+            rpc(channel, arguments[1], timeoutMilliseconds: timeout, id: id)
+        case "history":
+            complete(id, error: "'\(target)' is a streaming method: call it with StreamInvocation (connection.stream).")
+        default:
+            complete(id, error: "Unknown hub method '\(target)'")
+        }
+    }
+
+    // MARK: - Groups
+
+    private func subscribe(_ channel: String, id: String?) {
+        let filter: TopicFilter
+        do {
+            filter = try TopicFilter(channel, limits: bus.configuration.topicLimits)
+        } catch {
+            return complete(id, error: hubError("Subscribe", "invalid channel \"\(channel)\": \(error)"))
+        }
+        guard identity.permissions.maySubscribe(filter) else {
+            services.counters.countPermissionDenied()
+            return complete(id, error: hubError("Subscribe", "not allowed to subscribe to \(channel)"))
+        }
+        // Subscribing twice is one subscription, as joining a group twice is one membership.
+        guard subscriptions[channel] == nil else { return complete(id) }
+        guard subscriptions.count < configuration.maxSubscriptions else {
+            return complete(id, error: hubError("Subscribe", "too many subscriptions"))
+        }
+        let result = bus.subscribe(
+            filter, subscriber: self, subscriberID: info.id,
+            options: SubscriptionOptions(readACL: identity.permissions.readACL), presence: info.presence)
+        subscriptions[channel] = result.subscription
+        lifecycle.update { $0.subscriptions.append(channel) }
+        complete(id)
+    }
+
+    private func unsubscribe(_ channel: String, id: String?) {
+        if let subscription = subscriptions.removeValue(forKey: channel) {
+            bus.unsubscribe(subscription, presenceClientID: info.id)
+            lifecycle.update { $0.subscriptions.removeAll { $0 == channel } }
+        }
+        complete(id)
+    }
+
+    // MARK: - Publishing
+
+    private func publish(_ channel: String, _ data: SignalRPayload, event: String?, id: String?) {
+        let topic: Topic
+        do {
+            topic = try Topic(channel, limits: bus.configuration.topicLimits)
+        } catch {
+            return complete(id, error: hubError("Publish", "invalid channel \"\(channel)\": \(error)"))
+        }
+        guard identity.permissions.mayPublish(topic) else {
+            services.counters.countPermissionDenied()
+            return complete(id, error: hubError("Publish", "not allowed to publish to \(channel)"))
+        }
+        // JSON stays the text the client sent; a MessagePack bin is the payload's bytes; other MessagePack
+        // values become their JSON.
+        var payload = ByteBuffer()
+        var headers = MessageHeaders(contentType: "application/json", eventType: event)
+        var form = PayloadForm.json
+        switch data {
+        case .json(let text):
+            payload = text
+        case .messagePack(.binary(let bytes)):
+            payload = bytes
+            headers = MessageHeaders(contentType: "application/octet-stream", eventType: event)
+            form = .binary
+        case .messagePack:
+            data.writeJSON(into: &payload)
+        }
+        let message = BusMessage(
+            topic: topic, payload: payload, headers: headers, publisherID: info.id, timestamp: bus.clock(),
+            payloadForm: form)
+        let shard = bus.shard(for: eventLoop)
+        shard.stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+        guard id != nil else {
+            shard.publish(message)
+            return
+        }
+        let answer: (SignalRConnectionHandler, PublishResult) -> Void = { handler, result in
+            if let failure = result.failure { return handler.complete(id, error: handler.hubError("Publish", failure)) }
+            guard let position = result.position else { return handler.complete(id, result: .json("null")) }
+            var text = ByteBuffer(string: "{\"offset\":")
+            text.writeDecimal(position.offset)
+            text.writeStaticString(",\"epoch\":")
+            text.writeJSONString(position.epoch)
+            text.writeStaticString("}")
+            handler.complete(id, result: .json(text))
+        }
+        let deferred: (PublishResult) -> Void = { [self] result in
+            answer(self, result)
+            flushIfNeeded()
+        }
+        if let result = shard.publish(message, whenDeferred: deferred) { answer(self, result) }
+    }
+
+    /// A stream invocation: `History(channel[, limit])` streams the channel's last messages, oldest
+    /// first, then completes; any other target is not a streaming method.
+    func invokeStream(_ target: String, _ arguments: [SignalRPayload], id: String) {
+        guard target.lowercased() == "history" else {
+            return complete(id, error: "Unknown hub method '\(target)'")
+        }
+        guard arguments.count == 1 || arguments.count == 2 else {
+            return complete(id, error: argumentCountError(target, arguments.count, expected: 1))
+        }
+        guard let channel = Self.string(arguments[0]) else {
+            return complete(id, error: bindingError(target, "the channel must be a string"))
+        }
+        let limit = arguments.count == 2 ? Self.integer(arguments[1]) : nil
+        guard let topic = readableTopic(channel, target: target, id: id) else { return }
+        guard let read = bus.readHistory(topic, after: nil, limit: max(1, min(limit ?? 100, 10_000))) else {
+            return complete(id, error: hubError(target, "\(channel) keeps no history"))
+        }
+        for message in read.messages {
+            var object = ByteBuffer()
+            BusJSON.message(&object, message)
+            send(.streamItem(SignalRStreamItem(invocationID: id, item: .json(object))))
+        }
+        complete(id)
+    }
+
+    private func presence(_ channel: String, id: String?) {
+        guard let topic = readableTopic(channel, target: "Presence", id: id) else { return }
+        guard bus.presence.policy.isEnabled(for: topic) else {
+            return complete(id, error: hubError("Presence", "presence is not enabled for \(channel)"))
+        }
+        var list = ByteBuffer(string: "[")
+        for (index, client) in bus.presence.clients(of: topic).enumerated() {
+            if index > 0 { list.writeStaticString(",") }
+            BusJSON.client(&list, client)
+        }
+        list.writeStaticString("]")
+        complete(id, result: .json(list))
+    }
+
+    private func rpc(_ channel: String, _ data: SignalRPayload, timeoutMilliseconds: Int?, id: String?) {
+        let topic: Topic
+        do {
+            topic = try Topic(channel, limits: bus.configuration.topicLimits)
+        } catch {
+            return complete(id, error: hubError("Rpc", "invalid channel \"\(channel)\": \(error)"))
+        }
+        guard identity.permissions.mayPublish(topic) else {
+            services.counters.countPermissionDenied()
+            return complete(id, error: hubError("Rpc", "not allowed to publish to \(channel)"))
+        }
+        var payload = ByteBuffer()
+        data.writeJSON(into: &payload)
+        let milliseconds = max(1, min(timeoutMilliseconds ?? 5_000, 60_000))
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        bus.request(
+            topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
+            requesterID: info.id, timeout: .milliseconds(Int64(milliseconds)), on: eventLoop
+        ).whenComplete { result in
+            let handler = bound.value
+            switch result {
+            case .success(let reply):
+                var object = ByteBuffer()
+                BusJSON.message(&object, reply)
+                handler.complete(id, result: .json(object))
+            case .failure(BusError.noResponders):
+                handler.complete(id, error: handler.hubError("Rpc", "no responders for \(channel)"))
+            case .failure(BusError.timeout):
+                handler.complete(
+                    id, error: handler.hubError("Rpc", "no reply from \(channel) within \(milliseconds) ms"))
+            case .failure(let error):
+                handler.complete(id, error: handler.hubError("Rpc", "\(error)"))
+            }
+            handler.flushIfNeeded()
+        }
+    }
+
+    /// A concrete topic the client may read, or nil after answering the error.
+    private func readableTopic(_ channel: String, target: String, id: String?) -> Topic? {
+        guard let topic = try? Topic(channel, limits: bus.configuration.topicLimits) else {
+            complete(id, error: hubError(target, "invalid channel \"\(channel)\""))
+            return nil
+        }
+        guard identity.permissions.mayRead(topic) else {
+            services.counters.countPermissionDenied()
+            complete(id, error: hubError(target, "not allowed to read \(channel)"))
+            return nil
+        }
+        return topic
+    }
+
+    // MARK: - Arguments and errors
+
+    /// The one string argument of a method that takes one, or nil after answering the error.
+    private func stringArgument(_ target: String, _ arguments: [SignalRPayload], expected: Int, id: String?) -> String?
+    {
+        guard arguments.count == expected else {
+            complete(id, error: argumentCountError(target, arguments.count, expected: expected))
+            return nil
+        }
+        guard let text = Self.string(arguments[0]) else {
+            complete(id, error: bindingError(target, "the channel must be a string"))
+            return nil
+        }
+        return text
+    }
+
+    static func string(_ payload: SignalRPayload) -> String? {
+        switch payload {
+        case .messagePack(.string(let text)): return text
+        case .messagePack: return nil
+        case .json(let text):
+            let value = try? text.withUnsafeReadableBytes { raw throws(JSONError) in try JSONParser.parse(raw) }
+            return value?.stringValue
+        }
+    }
+
+    static func integer(_ payload: SignalRPayload) -> Int? {
+        switch payload {
+        case .messagePack(.int(let value)): return Int(exactly: value)
+        case .messagePack(.uint(let value)): return Int(exactly: value)
+        case .messagePack: return nil
+        case .json(let text):
+            let value = try? text.withUnsafeReadableBytes { raw throws(JSONError) in try JSONParser.parse(raw) }
+            guard case .number(let number)? = value else { return nil }
+            return Int(number)
+        }
+    }
+
+    /// ASP.NET Core's binding failure text.
+    private func argumentCountError(_ target: String, _ count: Int, expected: Int) -> String {
+        "Failed to invoke '\(target)' due to an error on the server. InvalidDataException: Invocation provides "
+            + "\(count) argument(s) but target expects \(expected)."
+    }
+
+    private func bindingError(_ target: String, _ detail: String) -> String {
+        "Failed to invoke '\(target)' due to an error on the server. InvalidDataException: \(detail)."
+    }
+
+    /// A `HubException`'s text: ASP.NET Core sends its message to the client as it is.
+    func hubError(_ target: String, _ detail: String) -> String {
+        "An unexpected error occurred invoking '\(target)' on the server. HubException: \(detail)"
+    }
+}

@@ -1,0 +1,398 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+import NIOWebSocket
+import SignalRWire
+
+/// One SignalR connection on the WebSocket transport: the handshake, then hub messages in the protocol
+/// it chose (JSON text frames or MessagePack binary frames), the hub's methods run against the bus
+/// (SignalRConnectionHandler+Hub.swift), deliveries as invocations of the client's `Receive`. Confined
+/// to its event loop: the only entry from other threads is `requestClose`, which hops onto it.
+final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, KeepAliveParticipant,
+    ConnectionController, @unchecked Sendable
+{
+    typealias InboundIn = WebSocketFrame
+
+    enum Phase {
+        /// Waiting for `{"protocol":…,"version":1}\u{1e}`.
+        case handshake
+        case open(SignalRHubProtocol)
+        case closed
+    }
+
+    let services: SignalRServices
+    let metricsSlot: ProtocolMetricsSlot
+    var deliveryMark: UInt64 = 0
+    private(set) var eventLoop: any EventLoop
+    var lifecycle: ConnectionLifecycle
+    var subscriptions: [String: BusSubscription] = [:]
+    var context: ChannelHandlerContext?
+    /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline.
+    private var core: (any ChannelCore)?
+    private var writable = true
+    private var needsFlush = false
+    /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
+    private var lastDelivered: BusMessage?
+    var keepAliveSlot = -1
+    private(set) var phase = Phase.handshake
+    /// Bytes received and not yet a whole message (a message may span frames, a frame hold several).
+    private var inbound = ByteBuffer()
+    private var textDecoder: SignalRTextFrameDecoder
+    private let binaryDecoder: SignalRBinaryFrameDecoder
+    private var startedAt = NIODeadline.now()
+    private var lastReceived = NIODeadline.now()
+    private var lastSent = NIODeadline.now()
+    private var receivedSinceTick = false
+    private var sentSinceTick = false
+    private let deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?
+
+    init(
+        services: SignalRServices, connectionID: String?, credentials: ClientCredentials,
+        deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)? = nil
+    ) {
+        self.services = services
+        self.metricsSlot = services.metricsSlot
+        self.eventLoop = services.bus.shards[0].eventLoop
+        self.deflate = deflate
+        self.textDecoder = SignalRTextFrameDecoder(maxMessageSize: services.limits.maxMessageSize)
+        self.binaryDecoder = SignalRBinaryFrameDecoder(maxMessageSize: services.limits.maxMessageSize)
+        self.lifecycle = services.shared.makeLifecycle(protocolName: "signalr")
+        var credentials = credentials
+        credentials.clientID = lifecycle.info.id
+        // Accepted when the upgrade was (SignalREndpoint.negotiate); made again with this connection's id.
+        if let identity = services.authenticator.authenticate(credentials).identity {
+            lifecycle.identity = identity
+            lifecycle.info.userID = identity.userID
+        } else {
+            lifecycle.identity = ClientIdentity(
+                userID: nil, permissions: TopicPermissions(publish: .only([]), subscribe: .only([])))
+        }
+        if let connectionID { lifecycle.info.name = connectionID }
+    }
+
+    var info: ConnectionInfo { _read { yield lifecycle.info } }
+    var identity: ClientIdentity { _read { yield lifecycle.identity } }
+    var bus: Bus { services.shared.bus }
+    var configuration: SignalRConfiguration { services.configuration }
+
+    // MARK: - Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        eventLoop = context.eventLoop
+        core = context.channel._channelCore
+        writable = context.channel.isWritable
+        startedAt = context.eventLoop.now
+        lastReceived = startedAt
+        lastSent = startedAt
+        guard lifecycle.admit(remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self) == nil
+        else {
+            phase = .closed
+            writeClose(code: .policyViolation, reason: "connection limit")
+            return
+        }
+        lifecycle.joinKeepAlive(self, on: context.eventLoop)
+    }
+
+    func connectionEnded() {
+        phase = .closed
+        guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
+        core = nil
+        subscriptions.removeAll()
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary, .continuation:
+            var payload = frame.unmaskedData
+            receivedSinceTick = true
+            inbound.writeBuffer(&payload)
+            processInbound()
+        case .ping:
+            write(WebSocketFrameWriter.frame(.pong, payload: frame.unmaskedData))
+        case .pong:
+            break
+        case .connectionClose:
+            let answer = WebSocketCloseCode.answer(toCloseBody: frame.unmaskedData)
+            phase = .closed
+            writeClose(code: WebSocketErrorCode(codeNumber: Int(answer.code)), reason: answer.reason)
+        default:
+            writeClose(code: .protocolError, reason: "unexpected opcode")
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let answer = WebSocketCloseCode.forError(error) {
+            writeClose(code: WebSocketErrorCode(codeNumber: Int(answer.code)), reason: answer.reason)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Every whole message in `inbound`, in order.
+    private func processInbound() {
+        do throws(SignalRWireError) {
+            while true {
+                switch phase {
+                case .closed:
+                    return
+                case .handshake:
+                    guard let message = try textDecoder.next(&inbound) else { return compactInbound() }
+                    handshake(message)
+                case .open(let hubProtocol):
+                    let message: SignalRHubMessage
+                    if hubProtocol == .json {
+                        guard let bytes = try textDecoder.next(&inbound) else { return compactInbound() }
+                        message = try SignalRHubMessage.decodeJSON(bytes, limits: services.limits)
+                    } else {
+                        guard let bytes = try binaryDecoder.next(&inbound) else { return compactInbound() }
+                        message = try SignalRHubMessage.decodeMessagePack(bytes, limits: services.limits)
+                    }
+                    handle(message)
+                }
+            }
+        } catch {
+            if case .handshake = phase { return refuseHandshake(error.message) }
+            closeWithError(error.message)
+        }
+    }
+
+    /// Drops what was read, so a long connection's buffer does not grow.
+    private func compactInbound() {
+        if inbound.readableBytes == 0 {
+            inbound.clear()
+        } else if inbound.readerIndex > 4_096 {
+            inbound.discardReadBytes()
+        }
+    }
+
+    private func handshake(_ message: ByteBuffer) {
+        do throws(SignalRWireError) {
+            let request = try SignalRHandshakeRequest.decode(message)
+            let hubProtocol = try request.selectProtocol(transportIsBinary: true)
+            phase = .open(hubProtocol)
+            var response = ByteBuffer()
+            SignalRHandshakeResponse.write(into: &response)
+            // The handshake response is JSON text whatever the protocol (a text frame).
+            writeFrame(response, binary: false)
+        } catch {
+            refuseHandshake(error.message)
+        }
+    }
+
+    private func refuseHandshake(_ reason: String) {
+        var response = ByteBuffer()
+        SignalRHandshakeResponse.write(error: reason, into: &response)
+        writeFrame(response, binary: false)
+        phase = .closed
+        writeClose(code: .normalClosure, reason: "")
+    }
+
+    private func handle(_ message: SignalRHubMessage) {
+        switch message {
+        case .invocation(let invocation):
+            invoke(invocation.target, invocation.arguments, id: invocation.invocationID)
+        case .streamInvocation(let invocation):
+            invokeStream(invocation.target, invocation.arguments, id: invocation.invocationID)
+        case .close:
+            phase = .closed
+            writeClose(code: .normalClosure, reason: "")
+        case .ping, .cancelInvocation, .completion, .streamItem, .ack, .sequence, .unknown:
+            // Keep-alive (already counted), nothing running to cancel, no server → client invocation
+            // waiting for a result, no upload stream, no stateful reconnect, a future type: ignored, as
+            // ASP.NET Core ignores them.
+            break
+        }
+    }
+
+    // MARK: - Keep-alive
+
+    func keepAliveTick(now: NIODeadline) {
+        if receivedSinceTick {
+            receivedSinceTick = false
+            lastReceived = now
+        }
+        if sentSinceTick {
+            sentSinceTick = false
+            lastSent = now
+        }
+        switch phase {
+        case .closed:
+            return
+        case .handshake:
+            if now - startedAt > .milliseconds(Int64(configuration.handshakeTimeoutMilliseconds)) {
+                phase = .closed
+                writeClose(code: .normalClosure, reason: "handshake timeout")
+            }
+        case .open:
+            if lifecycle.credentialsExpired(now: bus.clock()) {
+                return closeWithError("The access token expired.")
+            }
+            if now - lastReceived > .milliseconds(Int64(configuration.clientTimeoutMilliseconds)) {
+                return closeWithError("Server timeout elapsed without receiving a message from the client.")
+            }
+            if now - lastSent >= .milliseconds(Int64(configuration.keepAliveMilliseconds)) {
+                send(.ping)
+                flushIfNeeded()
+                lastSent = now
+            }
+        }
+    }
+
+    func requestClose(_ reason: CloseReason) {
+        eventLoop.execute {
+            switch reason {
+            case .shutdown: self.closeWithError("Server is shutting down.", allowReconnect: true)
+            default: self.closeWithError("Connection closed by the server (\(reason)).")
+            }
+        }
+    }
+
+    // MARK: - Deliveries (BusSubscriber)
+
+    func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
+        -> DeliveryOutcome
+    {
+        guard let core, case .open(let hubProtocol) = phase else { return .skipped }
+        if subscriptions.count > 1 {
+            if lastDelivered === message { return .skipped }
+            lastDelivered = message
+        }
+        guard writable else { return slowConsumer() }
+        let json = hubProtocol == .json
+        let frame = context.encoded(form: WireFormKey(SignalRConnectionHandler.self, variant: json ? 0 : 1)) {
+            message in SignalRConnectionHandler.deliveryFrame(message, json: json)
+        }
+        sentSinceTick = true
+        if let deflate {
+            write(WebSocketFrameWriter.deflating(frame, deflate: deflate.parameters, compression: deflate.compression))
+        } else {
+            core.write0(NIOAny(frame), promise: nil)
+            needsFlush = true
+        }
+        return .delivered(bytes: frame.readableBytes)
+    }
+
+    func flushDeliveries() {
+        flushIfNeeded()
+        lastDelivered = nil
+    }
+
+    private func slowConsumer() -> DeliveryOutcome {
+        if configuration.slowConsumerPolicy == .disconnect {
+            services.counters.countSlowConsumer()
+            closeWithError("The client is too slow: its outbound buffer is full.")
+        }
+        return .dropped
+    }
+
+    /// An invocation of the client's `Receive` (or the message's event type; presence changes call `Join`
+    /// and `Leave`) with the message as its one argument — BusJSON's object: type, channel, data, event,
+    /// offset and epoch. One WebSocket frame: text with the record separator for JSON, binary with the
+    /// length prefix for MessagePack.
+    static func deliveryFrame(_ message: BusMessage, json: Bool) -> ByteBuffer {
+        let target =
+            switch message.kind {
+            case .publish: message.headers.eventType ?? "Receive"
+            case .join: "Join"
+            case .leave: "Leave"
+            }
+        if json {
+            return WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 128) { buffer in
+                buffer.writeStaticString("{\"type\":1,\"target\":")
+                buffer.writeJSONString(target)
+                buffer.writeStaticString(",\"arguments\":[")
+                BusJSON.message(&buffer, message)
+                buffer.writeStaticString("]}")
+                buffer.writeInteger(SignalRTextFrameDecoder.recordSeparator)
+            }
+        }
+        var object = ByteBuffer()
+        BusJSON.message(&object, message)
+        let invocation = SignalRHubMessage.invocation(
+            SignalRInvocation(
+                invocationID: nil, target: target,
+                arguments: [.messagePack(SignalRPayload.json(object).messagePackValue)]))
+        var body = ByteBuffer()
+        invocation.writeMessagePack(into: &body)
+        return WebSocketFrameWriter.frame(.binary, payload: body)
+    }
+
+    // MARK: - Writing
+
+    /// Writes a hub message in the connection's protocol.
+    func send(_ message: SignalRHubMessage) {
+        guard case .open(let hubProtocol) = phase else { return }
+        var buffer = ByteBuffer()
+        if hubProtocol == .json {
+            message.writeJSON(into: &buffer)
+        } else {
+            message.writeMessagePack(into: &buffer)
+        }
+        writeFrame(buffer, binary: hubProtocol == .messagePack)
+    }
+
+    /// A Completion for an invocation that asked for one (no id: nothing is answered).
+    func complete(_ id: String?, result: SignalRPayload? = nil, error: String? = nil) {
+        guard let id else { return }
+        let outcome: SignalRCompletion.Outcome =
+            if let error { .error(error) } else if let result { .result(result) } else { .void }
+        send(.completion(SignalRCompletion(invocationID: id, outcome: outcome)))
+    }
+
+    private func writeFrame(_ payload: ByteBuffer, binary: Bool) {
+        var frame = WebSocketFrameWriter.frame(binary ? .binary : .text, payload: payload)
+        if let deflate {
+            frame = WebSocketFrameWriter.deflating(frame, deflate: deflate.parameters, compression: deflate.compression)
+        }
+        sentSinceTick = true
+        write(frame)
+    }
+
+    private func write(_ frame: ByteBuffer) {
+        guard let context else { return }
+        context.write(NIOAny(frame), promise: nil)
+        needsFlush = true
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        if let core { core.flush0() } else { context?.flush() }
+    }
+
+    /// A protocol error or a server-side end: a Close message with the reason, then the socket closes.
+    func closeWithError(_ reason: String, allowReconnect: Bool = false) {
+        guard case .open = phase else {
+            if case .handshake = phase {
+                phase = .closed
+                writeClose(code: .normalClosure, reason: "")
+            }
+            return
+        }
+        send(.close(SignalRClose(error: reason, allowReconnect: allowReconnect)))
+        phase = .closed
+        writeClose(code: .normalClosure, reason: "")
+    }
+
+    private func writeClose(code: WebSocketErrorCode, reason: String) {
+        guard let context else { return }
+        flushIfNeeded()
+        ConnectionLifecycle.writeAndClose(
+            NIOAny(WebSocketFrameWriter.close(code: code, reason: reason)), context: context)
+    }
+}

@@ -1,0 +1,71 @@
+import BusCore
+import BusRuntime
+package import FrontendKit
+import NIOCore
+import NIOHTTP1
+import SignalRWire
+
+/// `POST <hub>/negotiate` (TransportProtocols.md §negotiate): checks the caller's credentials (an
+/// `access_token` query value or `Authorization: Bearer`, as the SignalR clients send them; 401 when
+/// refused) and answers the connection's id, its token and the transports. The token is what the
+/// transport request must carry as `id`.
+package enum SignalRRoutes {
+    static func register(into router: inout HTTPRouter.Builder, services: SignalRServices) {
+        for hub in services.configuration.hubs ?? [] {
+            let path = services.configuration.pathPrefix + hub + "/negotiate"
+            router.add(.POST, path) { request, loop in negotiate(request, hub: hub, loop: loop, services: services) }
+            router.add(.OPTIONS, path) { request, loop in
+                loop.makeSucceededFuture(
+                    HTTPCORS(origins: services.configuration.origins).preflight(request.head, methods: "POST, OPTIONS"))
+            }
+        }
+    }
+
+    /// What a SignalR request presents: `Authorization`, else `?access_token=` (the clients' query name
+    /// for WebSockets, Server-Sent Events and long polling), else `?token=`.
+    static func credentials(_ head: HTTPRequestHead, query: [String: [String]]) -> ClientCredentials {
+        head.headers.clientCredentials(query: query["access_token"]?.first ?? query["token"]?.first)
+    }
+
+    private static func negotiate(
+        _ request: HTTPRequest, hub: String, loop: any EventLoop, services: SignalRServices
+    ) -> EventLoopFuture<HTTPResponse> {
+        let credentials = credentials(request.head, query: request.query)
+        let cors = HTTPCORS(origins: services.configuration.origins)
+        return services.authenticator.prepared(credentials, on: loop).map { _ in
+            var response: HTTPResponse
+            if case .refused(let reason) = services.authenticator.authenticate(credentials) {
+                services.counters.countAuthenticationFailure()
+                response = HTTPResponse(status: .unauthorized, body: ByteBuffer(string: reason))
+                response.headers.add(name: "WWW-Authenticate", value: "Bearer")
+            } else {
+                response = answer(request, hub: hub, credentials: credentials, services: services)
+            }
+            cors.decorate(&response.headers, for: request.head)
+            return response
+        }
+    }
+
+    private static func answer(
+        _ request: HTTPRequest, hub: String, credentials: ClientCredentials, services: SignalRServices
+    ) -> HTTPResponse {
+        let version: Int
+        do throws(SignalRWireError) {
+            version = try SignalRNegotiateResponse.version(requested: request.query["negotiateVersion"]?.first)
+        } catch {
+            return .json(.badRequest) { SignalRNegotiateResponse.writeError(error.message, into: &$0) }
+        }
+        let bus = services.bus
+        let connectionID = bus.makeIdentifier()
+        let token = version >= 1 ? bus.makeIdentifier() + bus.makeIdentifier() : connectionID
+        services.remember(
+            token: token,
+            SignalRServices.Negotiated(
+                connectionID: connectionID, credentials: credentials, hub: hub,
+                expiresAt: bus.clock() + UInt64(services.configuration.negotiateTokenSeconds) * 1_000_000_000))
+        let negotiation = SignalRNegotiateResponse(
+            connectionID: connectionID, connectionToken: token, negotiateVersion: version,
+            transports: [.webSockets])
+        return .json { negotiation.write(into: &$0) }
+    }
+}
