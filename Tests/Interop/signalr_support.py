@@ -69,11 +69,17 @@ class RawHub:
 class CoreClient:
     """signalrcore (threads): started, with every `Receive` collected."""
 
-    def __init__(self, url: str, messagepack: bool = False, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, messagepack: bool = False, token: str | None = None, transport: str | None = None
+    ) -> None:
         from signalrcore.hub_connection_builder import HubConnectionBuilder
         from signalrcore.protocol.messagepack_protocol import MessagePackHubProtocol
+        from signalrcore.types import HttpTransportType
 
-        options = {"access_token_factory": (lambda: token)} if token else {}
+        options: dict[str, Any] = {"access_token_factory": (lambda: token)} if token else {}
+        if transport:
+            # "web_sockets", "server_sent_events" or "long_polling"
+            options["transport"] = HttpTransportType[transport]
         builder = HubConnectionBuilder().with_url(url, options=options)
         if messagepack:
             builder = builder.with_hub_protocol(MessagePackHubProtocol())

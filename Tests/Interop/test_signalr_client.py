@@ -179,7 +179,11 @@ def test_negotiate_versions_and_tokens(server):
     assert "connectionToken" not in zero and zero["negotiateVersion"] == 0 and zero["connectionId"]
     one = requests.post(url + "?negotiateVersion=1", timeout=5).json()
     assert one["negotiateVersion"] == 1 and one["connectionToken"] != one["connectionId"]
-    assert one["availableTransports"] == [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
+    assert one["availableTransports"] == [
+        {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]},
+        {"transport": "ServerSentEvents", "transferFormats": ["Text"]},
+        {"transport": "LongPolling", "transferFormats": ["Text", "Binary"]},
+    ]
     # A later version than the server's is answered with the server's.
     assert requests.post(url + "?negotiateVersion=7", timeout=5).json()["negotiateVersion"] == 1
     assert requests.post(url + "?negotiateVersion=x", timeout=5).status_code == 400

@@ -20,6 +20,14 @@ package struct SignalRConfiguration: FrontendSettings {
     package var maxMessageSize: Int = 32 * 1024
     /// Seconds a negotiated connection token stays valid before its transport connects.
     package var negotiateTokenSeconds: Int = 60
+    /// Milliseconds a long poll is held when there is nothing to send, then answered empty so the client
+    /// polls again (ASP.NET Core's `LongPolling.PollTimeout`).
+    package var longPollTimeoutMilliseconds: Int = 90_000
+    /// Milliseconds a long-polling connection may go without a poll before it is ended
+    /// (`DisconnectTimeout`); long polling's keep-alive is the polls themselves.
+    package var disconnectTimeoutMilliseconds: Int = 15_000
+    /// Bytes waiting for a long-polling client's next poll before it counts as a slow consumer.
+    package var maxPendingBytes: Int = 1 << 20
     /// Groups (subscriptions) per connection; bounds the index growth one client can cause.
     package var maxSubscriptions: Int = 1_000
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
@@ -49,6 +57,15 @@ package struct SignalRConfiguration: FrontendSettings {
         .integer(
             "negotiate_token_seconds", \.negotiateTokenSeconds, minimum: 1,
             help: "Seconds a negotiated connection token waits for its transport."),
+        .integer(
+            "long_poll_timeout_ms", \.longPollTimeoutMilliseconds, minimum: 100,
+            help: "Milliseconds a long poll is held with nothing to send before it is answered empty (PollTimeout)."),
+        .integer(
+            "disconnect_timeout_ms", \.disconnectTimeoutMilliseconds, minimum: 100,
+            help: "Milliseconds a long-polling connection may go without a poll before it ends (DisconnectTimeout)."),
+        .integer(
+            "max_pending_bytes", \.maxPendingBytes, minimum: 65_536,
+            help: "Bytes waiting for a long-polling client's next poll before it counts as a slow consumer."),
         .webSocketCompression(\.webSocketCompression),
     ]
 

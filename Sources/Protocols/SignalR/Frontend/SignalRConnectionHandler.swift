@@ -5,10 +5,12 @@ import NIOCore
 import NIOWebSocket
 import SignalRWire
 
-/// One SignalR connection on the WebSocket transport: the handshake, then hub messages in the protocol
-/// it chose (JSON text frames or MessagePack binary frames), the hub's methods run against the bus
-/// (SignalRConnectionHandler+Hub.swift), deliveries as invocations of the client's `Receive`. Confined
-/// to its event loop: the only entry from other threads is `requestClose`, which hops onto it.
+/// One SignalR connection: the handshake, then hub messages in the protocol it chose (JSON or
+/// MessagePack), the hub's methods run against the bus (SignalRConnectionHandler+Hub.swift), deliveries
+/// as invocations of the client's `Receive`. On the WebSocket transport it is the channel's handler
+/// (text or binary frames); on Server-Sent Events and long polling it stands alone, fed by POSTs and
+/// writing to the event stream or the next poll (SignalRConnectionHandler+HTTPTransports.swift).
+/// Confined to its event loop: requests from other loops (and `requestClose`) hop onto it.
 final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, KeepAliveParticipant,
     ConnectionController, @unchecked Sendable
 {
@@ -23,37 +25,44 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
 
     let services: SignalRServices
     let metricsSlot: ProtocolMetricsSlot
+    /// Where messages to the client go: the WebSocket, the event stream or the pending poll.
+    var outbound: SignalROutbound
+    /// The connection token its HTTP requests carry (Server-Sent Events and long polling).
+    let token: String?
     var deliveryMark: UInt64 = 0
-    private(set) var eventLoop: any EventLoop
+    var eventLoop: any EventLoop
     var lifecycle: ConnectionLifecycle
     var subscriptions: [String: BusSubscription] = [:]
     var context: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline.
     private var core: (any ChannelCore)?
     private var writable = true
-    private var needsFlush = false
+    var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
     var keepAliveSlot = -1
-    private(set) var phase = Phase.handshake
+    var phase = Phase.handshake
     /// Bytes received and not yet a whole message (a message may span frames, a frame hold several).
-    private var inbound = ByteBuffer()
+    var inbound = ByteBuffer()
     private var textDecoder: SignalRTextFrameDecoder
     private let binaryDecoder: SignalRBinaryFrameDecoder
-    private var startedAt = NIODeadline.now()
-    private var lastReceived = NIODeadline.now()
-    private var lastSent = NIODeadline.now()
-    private var receivedSinceTick = false
-    private var sentSinceTick = false
+    var startedAt = NIODeadline.now()
+    var lastReceived = NIODeadline.now()
+    var lastSent = NIODeadline.now()
+    var receivedSinceTick = false
+    var sentSinceTick = false
     private let deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?
 
     init(
         services: SignalRServices, connectionID: String?, credentials: ClientCredentials,
-        deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)? = nil
+        deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)? = nil,
+        outbound: SignalROutbound = .webSocket, token: String? = nil, eventLoop: (any EventLoop)? = nil
     ) {
         self.services = services
         self.metricsSlot = services.metricsSlot
-        self.eventLoop = services.bus.shards[0].eventLoop
+        self.outbound = outbound
+        self.token = token
+        self.eventLoop = eventLoop ?? services.bus.shards[0].eventLoop
         self.deflate = deflate
         self.textDecoder = SignalRTextFrameDecoder(maxMessageSize: services.limits.maxMessageSize)
         self.binaryDecoder = SignalRBinaryFrameDecoder(maxMessageSize: services.limits.maxMessageSize)
@@ -100,6 +109,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
         core = nil
         subscriptions.removeAll()
+        httpTransportEnded()
     }
 
     // MARK: - Inbound
@@ -144,7 +154,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     }
 
     /// Every whole message in `inbound`, in order.
-    private func processInbound() {
+    func processInbound() {
         do throws(SignalRWireError) {
             while true {
                 switch phase {
@@ -183,7 +193,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     private func handshake(_ message: ByteBuffer) {
         do throws(SignalRWireError) {
             let request = try SignalRHandshakeRequest.decode(message)
-            let hubProtocol = try request.selectProtocol(transportIsBinary: true)
+            let hubProtocol = try request.selectProtocol(transportIsBinary: outbound.carriesBinary)
             phase = .open(hubProtocol)
             var response = ByteBuffer()
             SignalRHandshakeResponse.write(into: &response)
@@ -237,11 +247,16 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
             if now - startedAt > .milliseconds(Int64(configuration.handshakeTimeoutMilliseconds)) {
                 phase = .closed
                 writeClose(code: .normalClosure, reason: "handshake timeout")
+            } else if case .longPolling(let poll) = outbound {
+                longPollTick(poll, now: now)
             }
         case .open:
             if lifecycle.credentialsExpired(now: bus.clock()) {
                 return closeWithError("The access token expired.")
             }
+            // Long polling's keep-alive is its polls (ASP.NET Core: an inherent keep-alive): no pings, no
+            // client timeout, but a poll held too long is answered and a client that stops polling ends.
+            if case .longPolling(let poll) = outbound { return longPollTick(poll, now: now) }
             if now - lastReceived > .milliseconds(Int64(configuration.clientTimeoutMilliseconds)) {
                 return closeWithError("Server timeout elapsed without receiving a message from the client.")
             }
@@ -267,11 +282,12 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
-        guard let core, case .open(let hubProtocol) = phase else { return .skipped }
+        guard case .open(let hubProtocol) = phase else { return .skipped }
         if subscriptions.count > 1 {
             if lastDelivered === message { return .skipped }
             lastDelivered = message
         }
+        guard let core else { return deliverOverHTTP(message, json: hubProtocol == .json, context: &context) }
         guard writable else { return slowConsumer() }
         let json = hubProtocol == .json
         let frame = context.encoded(form: WireFormKey(SignalRConnectionHandler.self, variant: json ? 0 : 1)) {
@@ -292,7 +308,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         lastDelivered = nil
     }
 
-    private func slowConsumer() -> DeliveryOutcome {
+    func slowConsumer() -> DeliveryOutcome {
         if configuration.slowConsumerPolicy == .disconnect {
             services.counters.countSlowConsumer()
             closeWithError("The client is too slow: its outbound buffer is full.")
@@ -305,31 +321,49 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     /// offset and epoch. One WebSocket frame: text with the record separator for JSON, binary with the
     /// length prefix for MessagePack.
     static func deliveryFrame(_ message: BusMessage, json: Bool) -> ByteBuffer {
-        let target =
-            switch message.kind {
-            case .publish: message.headers.eventType ?? "Receive"
-            case .join: "Join"
-            case .leave: "Leave"
-            }
         if json {
             return WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 128) { buffer in
-                buffer.writeStaticString("{\"type\":1,\"target\":")
-                buffer.writeJSONString(target)
-                buffer.writeStaticString(",\"arguments\":[")
-                BusJSON.message(&buffer, message)
-                buffer.writeStaticString("]}")
-                buffer.writeInteger(SignalRTextFrameDecoder.recordSeparator)
+                writeDeliveryJSON(&buffer, message)
             }
+        }
+        return WebSocketFrameWriter.frame(.binary, payload: deliveryMessage(message, json: false))
+    }
+
+    /// The delivery's hub message alone (JSON with its record separator, or MessagePack with its length
+    /// prefix): what long polling answers and Server-Sent Events wrap.
+    static func deliveryMessage(_ message: BusMessage, json: Bool) -> ByteBuffer {
+        if json {
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(message.payload.readableBytes + 128)
+            writeDeliveryJSON(&buffer, message)
+            return buffer
         }
         var object = ByteBuffer()
         BusJSON.message(&object, message)
         let invocation = SignalRHubMessage.invocation(
             SignalRInvocation(
-                invocationID: nil, target: target,
+                invocationID: nil, target: deliveryTarget(message),
                 arguments: [.messagePack(SignalRPayload.json(object).messagePackValue)]))
         var body = ByteBuffer()
         invocation.writeMessagePack(into: &body)
-        return WebSocketFrameWriter.frame(.binary, payload: body)
+        return body
+    }
+
+    private static func deliveryTarget(_ message: BusMessage) -> String {
+        switch message.kind {
+        case .publish: message.headers.eventType ?? "Receive"
+        case .join: "Join"
+        case .leave: "Leave"
+        }
+    }
+
+    private static func writeDeliveryJSON(_ buffer: inout ByteBuffer, _ message: BusMessage) {
+        buffer.writeStaticString("{\"type\":1,\"target\":")
+        buffer.writeJSONString(deliveryTarget(message))
+        buffer.writeStaticString(",\"arguments\":[")
+        BusJSON.message(&buffer, message)
+        buffer.writeStaticString("]}")
+        buffer.writeInteger(SignalRTextFrameDecoder.recordSeparator)
     }
 
     // MARK: - Writing
@@ -355,6 +389,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     }
 
     private func writeFrame(_ payload: ByteBuffer, binary: Bool) {
+        guard case .webSocket = outbound else { return writeOverHTTP(payload) }
         var frame = WebSocketFrameWriter.frame(binary ? .binary : .text, payload: payload)
         if let deflate {
             frame = WebSocketFrameWriter.deflating(frame, deflate: deflate.parameters, compression: deflate.compression)
@@ -372,7 +407,11 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     func flushIfNeeded() {
         guard needsFlush else { return }
         needsFlush = false
-        if let core { core.flush0() } else { context?.flush() }
+        switch outbound {
+        case .webSocket: if let core { core.flush0() } else { context?.flush() }
+        case .serverSentEvents(let writer): writer?.flush()
+        case .longPolling(let poll): answerPoll(poll)
+        }
     }
 
     /// A protocol error or a server-side end: a Close message with the reason, then the socket closes.
@@ -390,6 +429,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     }
 
     private func writeClose(code: WebSocketErrorCode, reason: String) {
+        guard case .webSocket = outbound else { return connectionEnded() }
         guard let context else { return }
         flushIfNeeded()
         ConnectionLifecycle.writeAndClose(

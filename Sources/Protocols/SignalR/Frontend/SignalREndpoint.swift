@@ -20,6 +20,9 @@ package struct SignalREndpoint: WebSocketEndpoint {
         self.services = services
     }
 
+    /// Plain GETs on the hub's path are the HTTP transports' (SignalRRoutes+HTTPTransports.swift).
+    package var answersPlainRequests: Bool { true }
+
     package var maxFrameSize: Int { services.configuration.maxMessageSize + 16 }
 
     package var compression: WebSocketCompression? {

@@ -8,7 +8,8 @@ import SignalRWire
 /// `POST <hub>/negotiate` (TransportProtocols.md §negotiate): checks the caller's credentials (an
 /// `access_token` query value or `Authorization: Bearer`, as the SignalR clients send them; 401 when
 /// refused) and answers the connection's id, its token and the transports. The token is what the
-/// transport request must carry as `id`.
+/// transport request must carry as `id`. The HTTP transports' requests on `<hub>` itself are in
+/// SignalRRoutes+HTTPTransports.swift.
 package enum SignalRRoutes {
     static func register(into router: inout HTTPRouter.Builder, services: SignalRServices) {
         for hub in services.configuration.hubs ?? [] {
@@ -18,6 +19,7 @@ package enum SignalRRoutes {
                 loop.makeSucceededFuture(
                     HTTPCORS(origins: services.configuration.origins).preflight(request.head, methods: "POST, OPTIONS"))
             }
+            registerTransports(into: &router, hub: hub, services: services)
         }
     }
 
@@ -65,7 +67,7 @@ package enum SignalRRoutes {
                 expiresAt: bus.clock() + UInt64(services.configuration.negotiateTokenSeconds) * 1_000_000_000))
         let negotiation = SignalRNegotiateResponse(
             connectionID: connectionID, connectionToken: token, negotiateVersion: version,
-            transports: [.webSockets])
+            transports: [.webSockets, .serverSentEvents, .longPolling])
         return .json { negotiation.write(into: &$0) }
     }
 }

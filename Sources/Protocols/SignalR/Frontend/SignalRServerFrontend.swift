@@ -1,11 +1,12 @@
 package import FrontendKit
 
-/// SignalR (ASP.NET Core's hub protocol) at `/hubs/<hub>` on the HTTP port: negotiate, the WebSocket
-/// transport, the JSON and MessagePack hub protocols, and the hub's methods over the bus
+/// SignalR (ASP.NET Core's hub protocol) at `/hubs/<hub>` on the HTTP port: negotiate, the WebSocket,
+/// Server-Sent Events and long-polling transports, the JSON and MessagePack hub protocols, and the hub's methods over the bus
 /// (docs/protocols/signalr.md).
 package struct SignalRServerFrontend: Frontend {
     package static let name = "signalr"
-    package static let summary = "SignalR hubs (JSON and MessagePack over WebSockets) at /hubs/<hub> on the HTTP port."
+    package static let summary =
+        "SignalR hubs (JSON and MessagePack; WebSockets, Server-Sent Events, long polling) at /hubs/<hub> on the HTTP port."
 
     private let services: SignalRServices
 

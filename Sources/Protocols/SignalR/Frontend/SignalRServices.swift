@@ -21,6 +21,9 @@ package final class SignalRServices: FrontendServices {
     }
 
     private let negotiated = NIOLockedValueBox<[String: Negotiated]>([:])
+    /// Connections on Server-Sent Events or long polling, by connection token: their POSTs, polls and
+    /// DELETEs arrive as separate requests on any loop and find them here.
+    private let httpConnections = NIOLockedValueBox<[String: SignalRConnectionHandler]>([:])
 
     package init(
         configuration: SignalRConfiguration, bus: Bus, connections: ConnectionRegistry,
@@ -62,6 +65,21 @@ package final class SignalRServices: FrontendServices {
                 return nil
             }
             return entry
+        }
+    }
+
+    func httpConnection(token: String) -> SignalRConnectionHandler? {
+        httpConnections.withLockedValue { $0[token] }
+    }
+
+    func register(_ connection: SignalRConnectionHandler, token: String) {
+        httpConnections.withLockedValue { $0[token] = connection }
+    }
+
+    /// Forgets the connection under `token` (only if it is still the one registered).
+    func unregister(_ connection: SignalRConnectionHandler, token: String) {
+        httpConnections.withLockedValue { connections in
+            if connections[token] === connection { connections[token] = nil }
         }
     }
 }
