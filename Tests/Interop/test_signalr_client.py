@@ -307,3 +307,71 @@ def test_history_stream_presence_and_rpc(server, protocol):
             assert "no responders" in nobody.error
 
     run(body())
+
+
+@pytest.mark.parametrize("protocol", ["json", "messagepack"])
+def test_pysignalr_client_stream_publishes_each_item(server, protocol):
+    """pysignalr's client_stream sends PublishStream with no arguments: each item names its channel."""
+    first, second = f"feed/{unique('up')}", f"feed/{unique('up')}"
+
+    async def body():
+        async with ws_clients(server.ws_url, 1) as ws, PyClient(hub_url(server), protocol) as client:
+            await ws.subscribe(first)
+            await ws.subscribe(second)
+            async with client.client.client_stream("PublishStream") as stream:
+                await stream.send({"channel": first, "data": {"n": 1}})
+                await stream.send({"channel": second, "data": {"n": 2}, "event": "tick"})
+                await stream.send({"no": "channel"})  # refused, skipped
+                await stream.send({"channel": first, "data": [3]})
+            return [await ws.message(first), await ws.message(second), await ws.message(first)]
+
+    got = run(body())
+    assert [m["data"] for m in got] == [{"n": 1}, {"n": 2}, [3]]
+    assert got[1].get("event") == "tick"
+
+
+def test_signalrcore_subject_streams_to_the_hub(server):
+    from signalrcore.subject import Subject
+
+    channel = f"feed/{unique('subj')}"
+    mqtt = Paho(server.mqtt_port, V311)
+    mqtt.subscribe(channel, qos=1)
+    client = CoreClient(hub_url(server)).start()
+    try:
+        subject = Subject()
+        client.hub.send("PublishStream", subject)
+        for n in range(3):
+            subject.next({"channel": channel, "data": {"n": n}})
+        subject.complete()
+        got = [json.loads(mqtt.get().payload) for _ in range(3)]
+    finally:
+        client.stop()
+        mqtt.disconnect()
+    assert got == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_publish_stream_to_one_channel_completes_with_counts(server):
+    channel = f"feed/{unique('raw')}"
+
+    async def body():
+        async with ws_clients(server.ws_url, 1) as ws, RawHub(server) as hub:
+            await ws.subscribe(channel)
+            assert await hub.handshake() == {}
+            await hub.send(
+                {"type": 1, "invocationId": "5", "target": "PublishStream", "arguments": [channel], "streamIds": ["s"]}
+            )
+            for n in range(2):
+                await hub.send({"type": 2, "invocationId": "s", "item": {"n": n}})
+            # An item for a stream that is not open is ignored, as ASP.NET Core ignores it.
+            await hub.send({"type": 2, "invocationId": "other", "item": 1})
+            await hub.send({"type": 3, "invocationId": "s"})
+            done = await hub.next_of_type(3)
+            # Only PublishStream takes a stream; a second item after completion goes nowhere.
+            await hub.send({"type": 1, "invocationId": "6", "target": "Publish", "arguments": [], "streamIds": ["t"]})
+            refused = await hub.next_of_type(3)
+            return done, refused, [await ws.message(channel), await ws.message(channel)]
+
+    done, refused, got = run(body())
+    assert done == {"type": 3, "invocationId": "5", "result": {"published": 2, "refused": 0}}
+    assert refused["invocationId"] == "6" and "PublishStream" in refused["error"]
+    assert [m["data"] for m in got] == [{"n": 0}, {"n": 1}]

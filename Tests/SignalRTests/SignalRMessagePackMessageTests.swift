@@ -161,6 +161,21 @@ import Testing
         #expect(throws: Never.self) { try decode(bytes([0x93, 0x05, 0x80], Self.xyz), limits: limits) }
     }
 
+    /// `PublishStream()` items name their channel: a member of a JSON object or a MessagePack map.
+    @Test func objectPayloadsHandOutTheirMembers() {
+        let json = SignalRPayload.json(#"{"channel":"a/b","data":{"n":[1,2]},"channel2":1}"#)
+        #expect(json.member("channel") == .json(#""a/b""#))
+        #expect(json.member("data") == .json(#"{"n":[1,2]}"#))
+        #expect(json.member("event") == nil)
+        #expect(SignalRPayload.json("[1]").member("channel") == nil)
+        #expect(SignalRPayload.json(#""{""#).member("channel") == nil)
+        let map = SignalRPayload.messagePack(
+            .map([(key: .string("channel"), value: .string("a/b")), (key: .int(1), value: .nil)]))
+        #expect(map.member("channel") == .messagePack(.string("a/b")))
+        #expect(map.member("data") == nil)
+        #expect(SignalRPayload.messagePack(.array([])).member("channel") == nil)
+    }
+
     @Test func payloadsCrossEncodingsByTheTypeMapping() throws {
         // A JSON argument written in MessagePack: integers that fit stay integers, other numbers floats.
         let fromJSON = SignalRHubMessage.invocation(

@@ -7,9 +7,9 @@ import SignalRWire
 /// The hub's methods (docs/protocols/signalr.md), matched case-insensitively as ASP.NET Core matches
 /// them: `Subscribe(channel)` / `JoinGroup(channel)`, `Unsubscribe(channel)` / `LeaveGroup(channel)` —
 /// groups are bus channels, filters allowed — `Publish(channel, data[, event])`, whose result is the
-/// message's position when the channel keeps history (else null), `Presence(channel)` (the group's
-/// members), `Rpc(channel, data[, timeoutMs])` (the first reply) and the stream `History(channel[,
-/// limit])`. Errors are Completion errors in ASP.NET Core's words; nothing a client sends affects another
+/// message's position when the channel keeps history (else null), `PublishStream` (a client stream of
+/// publishes), `Presence(channel)` (the group's members), `Rpc(channel, data[, timeoutMs])` (the first
+/// reply) and the stream `History(channel[, limit])`. Errors are Completion errors in ASP.NET Core's words; nothing a client sends affects another
 /// connection.
 extension SignalRConnectionHandler {
     func invoke(_ target: String, _ arguments: [SignalRPayload], id: String?) {
@@ -86,35 +86,13 @@ extension SignalRConnectionHandler {
 
     private func publish(_ channel: String, _ data: SignalRPayload, event: String?, id: String?) {
         let topic: Topic
-        do {
-            topic = try Topic(channel, limits: bus.configuration.topicLimits)
-        } catch {
-            return complete(id, error: hubError("Publish", "invalid channel \"\(channel)\": \(error)"))
+        switch publishableTopic(channel) {
+        case .success(let named): topic = named
+        case .failure(let refusal): return complete(id, error: hubError("Publish", refusal.reason))
         }
-        guard identity.permissions.mayPublish(topic) else {
-            services.counters.countPermissionDenied()
-            return complete(id, error: hubError("Publish", "not allowed to publish to \(channel)"))
-        }
-        // JSON stays the text the client sent; a MessagePack bin is the payload's bytes; other MessagePack
-        // values become their JSON.
-        var payload = ByteBuffer()
-        var headers = MessageHeaders(contentType: "application/json", eventType: event)
-        var form = PayloadForm.json
-        switch data {
-        case .json(let text):
-            payload = text
-        case .messagePack(.binary(let bytes)):
-            payload = bytes
-            headers = MessageHeaders(contentType: "application/octet-stream", eventType: event)
-            form = .binary
-        case .messagePack:
-            data.writeJSON(into: &payload)
-        }
-        let message = BusMessage(
-            topic: topic, payload: payload, headers: headers, publisherID: info.id, timestamp: bus.clock(),
-            payloadForm: form)
+        let message = busMessage(topic, data, event: event)
         let shard = bus.shard(for: eventLoop)
-        shard.stats.published(slot: metricsSlot, bytes: payload.readableBytes)
+        shard.stats.published(slot: metricsSlot, bytes: message.payload.readableBytes)
         guard id != nil else {
             shard.publish(message)
             return
@@ -134,6 +112,133 @@ extension SignalRConnectionHandler {
             flushIfNeeded()
         }
         if let result = shard.publish(message, whenDeferred: deferred) { answer(self, result) }
+    }
+
+    /// The bus message a hub argument publishes: JSON stays the text the client sent; a MessagePack bin
+    /// is the payload's bytes; other MessagePack values become their JSON.
+    private func busMessage(_ topic: Topic, _ data: SignalRPayload, event: String?) -> BusMessage {
+        var payload = ByteBuffer()
+        var headers = MessageHeaders(contentType: "application/json", eventType: event)
+        var form = PayloadForm.json
+        switch data {
+        case .json(let text):
+            payload = text
+        case .messagePack(.binary(let bytes)):
+            payload = bytes
+            headers = MessageHeaders(contentType: "application/octet-stream", eventType: event)
+            form = .binary
+        case .messagePack:
+            data.writeJSON(into: &payload)
+        }
+        return BusMessage(
+            topic: topic, payload: payload, headers: headers, publisherID: info.id, timestamp: bus.clock(),
+            payloadForm: form)
+    }
+
+    // MARK: - Client → server streams
+
+    /// Client streams open at once on one connection; bounds what one client can hold open.
+    static let maxUploads = 16
+
+    /// `PublishStream` with one client stream (HubProtocol.md §Streaming, `streamIds`): `PublishStream(channel
+    /// [, event])` publishes each item to the channel; `PublishStream()` — what pysignalr's and
+    /// signalrcore's stream helpers send, with no arguments — publishes each item `{channel, data[,
+    /// event]}` to its own channel. The invocation completes when the client completes the stream, with
+    /// how many items were published and refused (a refused item — bad channel, not permitted, not an
+    /// object naming its channel — is skipped, not fatal).
+    func invokeWithStreams(_ invocation: SignalRInvocation) {
+        let id = invocation.invocationID
+        let target = invocation.target
+        guard target.lowercased() == "publishstream" else {
+            return complete(id, error: "'\(target)' does not take a client stream: PublishStream does.")
+        }
+        guard invocation.streamIDs.count == 1, let streamID = invocation.streamIDs.first else {
+            return complete(id, error: bindingError(target, "it takes one stream, not \(invocation.streamIDs.count)"))
+        }
+        guard invocation.arguments.count <= 2 else {
+            return complete(id, error: argumentCountError(target, invocation.arguments.count, expected: 1))
+        }
+        guard uploads[streamID] == nil else {
+            return complete(id, error: bindingError(target, "stream id \(streamID) is already open"))
+        }
+        guard uploads.count < Self.maxUploads else {
+            return complete(
+                id, error: hubError(target, "at most \(Self.maxUploads) client streams may be open at once"))
+        }
+        var upload = SignalRUpload(invocationID: id)
+        if let first = invocation.arguments.first {
+            guard let channel = Self.string(first) else {
+                return complete(id, error: bindingError(target, "the channel must be a string"))
+            }
+            switch publishableTopic(channel) {
+            case .success(let topic): upload.topic = topic
+            case .failure(let refusal): return complete(id, error: hubError(target, refusal.reason))
+            }
+            if invocation.arguments.count == 2 { upload.event = Self.string(invocation.arguments[1]) }
+        }
+        uploads[streamID] = upload
+    }
+
+    /// An item of an open client stream, published; an item for a stream that is not open is ignored,
+    /// as ASP.NET Core ignores it.
+    func uploadItemReceived(_ item: SignalRStreamItem) {
+        guard var upload = uploads[item.invocationID] else { return }
+        var topic = upload.topic
+        var data = item.item
+        var event = upload.event
+        if topic == nil {
+            if let channel = item.item.member("channel").flatMap(Self.string), let body = item.item.member("data"),
+                case .success(let named) = publishableTopic(channel)
+            {
+                topic = named
+                data = body
+                event = item.item.member("event").flatMap(Self.string)
+            }
+        }
+        if let topic {
+            let message = busMessage(topic, data, event: event)
+            let shard = bus.shard(for: eventLoop)
+            shard.stats.published(slot: metricsSlot, bytes: message.payload.readableBytes)
+            shard.publish(message)
+            upload.published += 1
+        } else {
+            upload.refused += 1
+        }
+        uploads[item.invocationID] = upload
+    }
+
+    /// The client completed a stream: its invocation completes with the counts (or with the client's
+    /// error).
+    func uploadCompleted(_ completion: SignalRCompletion) {
+        guard let upload = uploads.removeValue(forKey: completion.invocationID) else { return }
+        if case .error(let reason) = completion.outcome {
+            return complete(upload.invocationID, error: "The client stream ended with an error: \(reason)")
+        }
+        var result = ByteBuffer(string: "{\"published\":")
+        result.writeDecimal(upload.published)
+        result.writeStaticString(",\"refused\":")
+        result.writeDecimal(upload.refused)
+        result.writeStaticString("}")
+        complete(upload.invocationID, result: .json(result))
+    }
+
+    struct PublishRefusal: Error {
+        let reason: String
+    }
+
+    /// The topic `channel` names if this connection may publish there.
+    private func publishableTopic(_ channel: String) -> Result<Topic, PublishRefusal> {
+        let topic: Topic
+        do {
+            topic = try Topic(channel, limits: bus.configuration.topicLimits)
+        } catch {
+            return .failure(PublishRefusal(reason: "invalid channel \"\(channel)\": \(error)"))
+        }
+        guard identity.permissions.mayPublish(topic) else {
+            services.counters.countPermissionDenied()
+            return .failure(PublishRefusal(reason: "not allowed to publish to \(channel)"))
+        }
+        return .success(topic)
     }
 
     /// A stream invocation: `History(channel[, limit])` streams the channel's last messages, oldest
@@ -277,5 +382,19 @@ extension SignalRConnectionHandler {
     /// A `HubException`'s text: ASP.NET Core sends its message to the client as it is.
     func hubError(_ target: String, _ detail: String) -> String {
         "An unexpected error occurred invoking '\(target)' on the server. HubException: \(detail)"
+    }
+}
+
+/// A client → server stream `PublishStream` reads: where its items go, and what it has done.
+struct SignalRUpload {
+    var invocationID: String?
+    /// The channel every item goes to; nil when each item names its own.
+    var topic: Topic?
+    var event: String?
+    var published = 0
+    var refused = 0
+
+    init(invocationID: String?) {
+        self.invocationID = invocationID
     }
 }

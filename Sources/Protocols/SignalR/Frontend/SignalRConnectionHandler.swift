@@ -33,6 +33,8 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     var eventLoop: any EventLoop
     var lifecycle: ConnectionLifecycle
     var subscriptions: [String: BusSubscription] = [:]
+    /// Client → server streams open on this connection, by stream id (SignalRConnectionHandler+Hub.swift).
+    var uploads: [String: SignalRUpload] = [:]
     var context: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline.
     private var core: (any ChannelCore)?
@@ -214,17 +216,24 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
 
     private func handle(_ message: SignalRHubMessage) {
         switch message {
+        case .invocation(let invocation) where !invocation.streamIDs.isEmpty:
+            invokeWithStreams(invocation)
         case .invocation(let invocation):
             invoke(invocation.target, invocation.arguments, id: invocation.invocationID)
+        case .streamInvocation(let invocation) where !invocation.streamIDs.isEmpty:
+            complete(invocation.invocationID, error: "'\(invocation.target)' does not take a client stream.")
         case .streamInvocation(let invocation):
             invokeStream(invocation.target, invocation.arguments, id: invocation.invocationID)
+        case .streamItem(let item):
+            uploadItemReceived(item)
+        case .completion(let completion):
+            uploadCompleted(completion)
         case .close:
             phase = .closed
             writeClose(code: .normalClosure, reason: "")
-        case .ping, .cancelInvocation, .completion, .streamItem, .ack, .sequence, .unknown:
-            // Keep-alive (already counted), nothing running to cancel, no server → client invocation
-            // waiting for a result, no upload stream, no stateful reconnect, a future type: ignored, as
-            // ASP.NET Core ignores them.
+        case .ping, .cancelInvocation, .ack, .sequence, .unknown:
+            // Keep-alive (already counted), nothing running to cancel (History streams all it has at
+            // once), no stateful reconnect, a future type: ignored, as ASP.NET Core ignores them.
             break
         }
     }

@@ -33,6 +33,22 @@ package enum SignalRPayload: Sendable, Equatable {
         }
     }
 
+    /// A member of an object payload (a JSON object's member as it is written, a MessagePack map's value
+    /// under a string key); nil when the payload is not an object or has no such member.
+    package func member(_ key: String) -> SignalRPayload? {
+        switch self {
+        case .json(let text):
+            guard text.readableBytesView.first == UInt8(ascii: "{"), let object = try? SignalRJSONObject(text) else {
+                return nil
+            }
+            return object.raw(key).map(SignalRPayload.json)
+        case .messagePack(.map(let fields)):
+            return fields.last { $0.key == .string(key) }.map { .messagePack($0.value) }
+        case .messagePack:
+            return nil
+        }
+    }
+
     /// The payload as a MessagePack value (JSON converted; nil for text that is not JSON, which no
     /// decoder produces).
     package var messagePackValue: MessagePackValue {
