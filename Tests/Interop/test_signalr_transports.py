@@ -246,3 +246,64 @@ def test_event_streams_refuse_messagepack(server):
         assert stream.post(json.dumps({"type": 6}) + RS).status_code == 404
     finally:
         stream.close()
+
+
+def test_user_targeting_reaches_every_connection_of_the_user(make_server):
+    """A publish to `users/<id>` (here through the HTTP API) reaches each of that user's connections,
+    whatever their transport, as ASP.NET Core's Clients.User does; another user's do not get it."""
+    import asyncio
+
+    from pysignalr.client import SignalRClient
+    from security_support import ISSUER, JWT_SECRET, make_jwt
+
+    server = make_server(
+        {
+            "api_key": "k3y",
+            "security": {"jwt": {"keys": [{"alg": "HS256", "secret": JWT_SECRET}], "issuer": ISSUER}},
+            "signalr": {"long_poll_timeout_ms": 300},
+        }
+    )
+    alice, bob = make_jwt("alice"), make_jwt("bob")
+    polling = CoreClient(hub_url(server), token=alice, transport="long_polling").start()
+    other = CoreClient(hub_url(server), token=bob).start()
+
+    async def body():
+        received: asyncio.Queue = asyncio.Queue()
+        opened = asyncio.Event()
+        client = SignalRClient(hub_url(server), headers={"Authorization": f"Bearer {alice}"})
+
+        async def on_receive(args):
+            await received.put(args)
+
+        async def on_open():
+            opened.set()
+
+        client.on("Receive", on_receive)
+        client.on_open(on_open)
+        task = asyncio.create_task(client.run())
+        try:
+            await asyncio.wait_for(opened.wait(), 5)
+            answer = await asyncio.to_thread(
+                requests.post,
+                f"{server.http_url}/api/publish",
+                json={"channel": "users/alice", "data": {"note": "for alice"}},
+                headers={"X-API-Key": "k3y"},
+                timeout=5,
+            )
+            assert answer.status_code == 200, answer.text
+            return await asyncio.wait_for(received.get(), 5)
+        finally:
+            task.cancel()
+
+    import asyncio as _asyncio
+
+    try:
+        on_websocket = _asyncio.run(body())
+        on_polling = polling.wait_received(1, timeout=10)
+        time.sleep(0.5)
+        assert other.received == []
+    finally:
+        polling.stop()
+        other.stop()
+    assert on_websocket[0]["channel"] == "users/alice" and on_websocket[0]["data"] == {"note": "for alice"}
+    assert on_polling[0][0]["data"] == {"note": "for alice"}

@@ -28,6 +28,10 @@ package struct SignalRConfiguration: FrontendSettings {
     package var disconnectTimeoutMilliseconds: Int = 15_000
     /// Bytes waiting for a long-polling client's next poll before it counts as a slow consumer.
     package var maxPendingBytes: Int = 1 << 20
+    /// The channel every connection of an authenticated user joins, `{user}` replaced by its user id
+    /// (ASP.NET Core's `Clients.User`): a publish there — `POST /api/publish`, or any protocol allowed
+    /// to — reaches all of that user's connections. Empty: none.
+    package var userChannel: String = "users/{user}"
     /// Groups (subscriptions) per connection; bounds the index growth one client can cause.
     package var maxSubscriptions: Int = 1_000
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
@@ -66,6 +70,10 @@ package struct SignalRConfiguration: FrontendSettings {
         .integer(
             "max_pending_bytes", \.maxPendingBytes, minimum: 65_536,
             help: "Bytes waiting for a long-polling client's next poll before it counts as a slow consumer."),
+        .string(
+            "user_channel", \.userChannel,
+            help: "Channel each authenticated user's connections join ({user}: the user id); empty: none.",
+            check: { $0.isEmpty || $0.contains("{user}") ? nil : "must contain {user}, or be empty" }),
         .webSocketCompression(\.webSocketCompression),
     ]
 

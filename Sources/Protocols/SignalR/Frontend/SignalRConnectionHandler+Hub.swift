@@ -74,6 +74,23 @@ extension SignalRConnectionHandler {
         complete(id)
     }
 
+    /// An authenticated connection joins its user's channel (`signalr.user_channel`) once the handshake
+    /// is done: the server's own subscription, outside the caller's ACL and its subscription count. A
+    /// user id with `/`, `+` or `#` joins nothing, as it is never substituted into a permission.
+    func joinUserChannel() {
+        let template = configuration.userChannel
+        guard !template.isEmpty, let user = info.userID, !user.isEmpty,
+            !user.contains(where: { $0 == "/" || $0 == "+" || $0 == "#" })
+        else { return }
+        let channel = template.replacing("{user}", with: user)
+        guard subscriptions[channel] == nil,
+            let filter = try? TopicFilter(channel, limits: bus.configuration.topicLimits), !filter.hasWildcards
+        else { return }
+        let result = bus.subscribe(filter, subscriber: self, subscriberID: info.id, presence: info.presence)
+        subscriptions[channel] = result.subscription
+        lifecycle.update { $0.subscriptions.append(channel) }
+    }
+
     private func unsubscribe(_ channel: String, id: String?) {
         if let subscription = subscriptions.removeValue(forKey: channel) {
             bus.unsubscribe(subscription, presenceClientID: info.id)

@@ -197,6 +197,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
             let request = try SignalRHandshakeRequest.decode(message)
             let hubProtocol = try request.selectProtocol(transportIsBinary: outbound.carriesBinary)
             phase = .open(hubProtocol)
+            joinUserChannel()
             var response = ByteBuffer()
             SignalRHandshakeResponse.write(into: &response)
             // The handshake response is JSON text whatever the protocol (a text frame).
