@@ -5,8 +5,9 @@ import XCTest
 @testable import switchboard_bench
 
 /// The SignalR bench client: the hub messages it writes, the framing and classification of what it
-/// reads (golden bytes from HubProtocol.md).
+/// reads (golden bytes from HubProtocol.md), and the handler against server bytes fed one at a time.
 final class SignalRClientTests: XCTestCase {
+    private let target = BenchTarget(host: "127.0.0.1", port: 8080, path: "/hubs/switchboard", channel: "bench")
     private let separator = "\u{1E}"
 
     // MARK: - Framing
@@ -192,7 +193,117 @@ final class SignalRClientTests: XCTestCase {
         XCTAssertEqual(SignalRClientMessagePack.stringHeader(70_000), [0xDB, 0x00, 0x01, 0x11, 0x70])
     }
 
+    // MARK: - Handler
+
+    func testJSONClientHandshakesSubscribesAndCountsDeliveries() throws {
+        let (channel, role, handler) = try connectedClient(encoding: .json)
+        XCTAssertEqual(role.events, [])
+        try feed(channel, textFrame("{}" + separator))
+        XCTAssertEqual(role.events, ["ready"])
+        handler.sendSubscribe(channel: "bench")
+        XCTAssertEqual(
+            try clientFrames(channel).map(\.text),
+            [#"{"type":1,"invocationId":"1","target":"Subscribe","arguments":["bench"]}"# + separator])
+        // Two messages in one frame, a delivery split across two frames, a ping, a presence invocation, an error.
+        let push = Array(jsonDelivery(timestamp: 11).utf8)
+        try feed(
+            channel,
+            textFrame(#"{"type":3,"invocationId":"1"}"# + separator + #"{"type":6}"# + separator)
+                + textFrame(#"{"type":1,"target":"Join","arguments":[{"type":"join"}]}"# + separator)
+                + frame(0x1, Array(push[0..<30])) + frame(0x1, Array(push[30...]) + [0x1E])
+                + textFrame(#"{"type":3,"invocationId":"2","error":"x"}"# + separator))
+        XCTAssertEqual(
+            role.events,
+            ["ready", "reply", "delivery 11", #"error signalr: {"type":3,"invocationId":"2","error":"x"}"#])
+    }
+
+    func testMessagePackClientHandshakesInTextThenReadsBinary() throws {
+        let (channel, role, handler) = try connectedClient(encoding: .messagePack)
+        try feed(channel, textFrame("{}" + separator))
+        XCTAssertEqual(role.events, ["ready"])
+        handler.sendSubscribe(channel: "bench")
+        let written = try clientFrames(channel)
+        XCTAssertEqual(written.map(\.opcode), [0x2])
+        XCTAssertEqual(
+            written.first?.payload,
+            SignalRClientMessages.subscribe(channel: "bench", invocationID: 1, encoding: .messagePack))
+        let completion: [UInt8] = [0x94, 0x03, 0x80, 0xA1, 0x31, 0x02]
+        let twoDeliveries = framed(delivery(timestamp: 21)) + framed(delivery(timestamp: 22))
+        try feed(
+            channel,
+            frame(0x2, framed(completion) + framed([0x91, 0x06])) + frame(0x2, Array(twoDeliveries[0..<50]))
+                + frame(0x2, Array(twoDeliveries[50...])))
+        XCTAssertEqual(role.events, ["ready", "reply", "delivery 21", "delivery 22"])
+        try feed(channel, frame(0x2, framed([0x92, 0x07, 0xA3] + Array("bye".utf8))))
+        XCTAssertEqual(role.events.last, "error signalr close: bye")
+        XCTAssertEqual(try clientFrames(channel).map(\.opcode), [0x8])
+    }
+
+    func testHandshakeRefusalIsReportedAndCloses() throws {
+        let (channel, role, _) = try connectedClient(encoding: .messagePack)
+        try feed(channel, textFrame(#"{"error":"no"}"# + separator))
+        XCTAssertEqual(role.events, [#"error signalr handshake: {"error":"no"}"#])
+        XCTAssertEqual(try clientFrames(channel).map(\.opcode), [0x8])
+    }
+
+    func testPublishesFireAndForgetWithTheLastInvocationHavingAnID() throws {
+        let payload = "ts:0000000000000000005:xxxxxxx"
+        let (jsonChannel, _, jsonHandler) = try connectedClient(encoding: .json)
+        try feed(jsonChannel, textFrame("{}" + separator))
+        jsonHandler.writePublishes(count: 3, payloadSize: 30, now: 5, acknowledged: true)
+        jsonHandler.flush()
+        let plain = #"{"type":1,"target":"Publish","arguments":["bench","\#(payload)"]}"# + separator
+        XCTAssertEqual(
+            try clientFrames(jsonChannel).map(\.text),
+            [
+                plain, plain,
+                #"{"type":1,"invocationId":"1","target":"Publish","arguments":["bench","\#(payload)"]}"# + separator,
+            ])
+
+        let (packChannel, _, packHandler) = try connectedClient(encoding: .messagePack)
+        try feed(packChannel, textFrame("{}" + separator))
+        packHandler.writePublishes(count: 2, payloadSize: 30, now: 5, acknowledged: true)
+        packHandler.flush()
+        let arguments = [0x92, 0xA5] + Array("bench".utf8) + [0xBE] + Array(payload.utf8) + [0x90]
+        let head: [UInt8] = [0x96, 0x01, 0x80]
+        let target = [0xA7] + Array("Publish".utf8)
+        XCTAssertEqual(
+            try clientFrames(packChannel).map(\.payload),
+            [
+                framed(head + [0xC0] + target + arguments),
+                framed(head + [0xA1, 0x31] + target + arguments),
+            ])
+    }
+
+    func testPingsWhenItSentNothingForAKeepAliveInterval() throws {
+        let (channel, _, handler) = try connectedClient(encoding: .json)
+        try feed(channel, textFrame("{}" + separator))
+        handler.sendSubscribe(channel: "bench")
+        _ = try clientFrames(channel)
+        // The subscribe was written in the first interval, so its tick sends nothing; the next one pings.
+        channel.embeddedEventLoop.advanceTime(by: SignalRClientHandler.keepAliveInterval)
+        XCTAssertEqual(try clientFrames(channel).count, 0)
+        channel.embeddedEventLoop.advanceTime(by: SignalRClientHandler.keepAliveInterval)
+        XCTAssertEqual(try clientFrames(channel).map(\.text), [#"{"type":6}"# + separator])
+    }
+
+    func testSignalRProtocolsPickTheirHandlerAndPath() {
+        XCTAssertTrue(
+            BenchProtocolKind.signalr.makeHandler(target: target, role: RecordingRole()) is SignalRClientHandler)
+        XCTAssertTrue(
+            BenchProtocolKind.signalrMsgpack.makeHandler(target: target, role: RecordingRole()) is SignalRClientHandler)
+        XCTAssertEqual(BenchProtocolKind(rawValue: "signalr-msgpack"), .signalrMsgpack)
+        XCTAssertEqual(BenchProtocolKind.signalr.defaultPath, "/hubs/switchboard")
+        XCTAssertEqual(BenchProtocolKind.signalrMsgpack.defaultPort, 8080)
+    }
+
     // MARK: - Helpers
+
+    /// A delivery as Switchboard writes it in JSON: an invocation of `Receive` with BusJSON's object.
+    private func jsonDelivery(timestamp: UInt64) -> String {
+        #"{"type":1,"target":"Receive","arguments":[{"type":"message","channel":"bench","data":""#
+            + payloadText(timestamp) + #""}]}"#
+    }
 
     /// The same delivery in MessagePack: `[1, {}, nil, "Receive", [{type, channel, data}], []]`.
     private func delivery(timestamp: UInt64) -> [UInt8] {
@@ -205,5 +316,63 @@ final class SignalRClientTests: XCTestCase {
         var payload = BenchPayload.template(size: 24)
         payload.withUnsafeMutableBytes { BenchPayload.patchDigits($0, at: 3, value: timestamp) }
         return String(decoding: payload, as: UTF8.self)
+    }
+
+    /// A MessagePack body behind its length prefix.
+    private func framed(_ body: [UInt8]) -> [UInt8] { SignalRClientMessagePack.message(body) }
+
+    /// A client past the upgrade (fed byte by byte) whose handshake request has been read and checked.
+    private func connectedClient(
+        encoding: SignalRHubEncoding
+    ) throws -> (EmbeddedChannel, RecordingRole, SignalRClientHandler) {
+        let role = RecordingRole()
+        let handler = SignalRClientHandler(target: target, role: role, encoding: encoding)
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        let request = String(buffer: try XCTUnwrap(channel.readOutbound(as: ByteBuffer.self)))
+        XCTAssertTrue(request.hasPrefix("GET /hubs/switchboard HTTP/1.1\r\n"))
+        XCTAssertFalse(request.contains("Sec-WebSocket-Protocol"))
+        try feed(channel, Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".utf8))
+        let handshake = try clientFrames(channel)
+        XCTAssertEqual(handshake.map(\.opcode), [0x1])
+        XCTAssertEqual(handshake.first?.payload, SignalRClientMessages.handshake(encoding))
+        return (channel, role, handler)
+    }
+
+    private func feed(_ channel: EmbeddedChannel, _ bytes: [UInt8]) throws {
+        for byte in bytes { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
+    }
+
+    private func textFrame(_ text: String) -> [UInt8] { frame(0x1, Array(text.utf8)) }
+
+    /// An unmasked server frame.
+    private func frame(_ opcode: UInt8, _ bytes: [UInt8]) -> [UInt8] {
+        precondition(bytes.count < 65_536)
+        return bytes.count < 126
+            ? [0x80 | opcode, UInt8(bytes.count)] + bytes
+            : [0x80 | opcode, 126, UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes
+    }
+
+    /// The masked client frames written since the last call, unmasked.
+    private func clientFrames(_ channel: EmbeddedChannel) throws -> [(opcode: UInt8, payload: [UInt8], text: String)] {
+        var all = ByteBuffer()
+        while var buffer = try channel.readOutbound(as: ByteBuffer.self) { all.writeBuffer(&buffer) }
+        var frames: [(opcode: UInt8, payload: [UInt8], text: String)] = []
+        while all.readableBytes > 0 {
+            // The parser rejects masked (client) frames; read the header with the mask bit cleared.
+            var unmasked = all
+            unmasked.setInteger(
+                all.getInteger(at: all.readerIndex + 1, as: UInt8.self)! & 0x7F, at: all.readerIndex + 1)
+            guard let header = try WebSocketFrameParser.parseHeader(unmasked) else { break }
+            all.moveReaderIndex(forwardBy: header.headerLength)
+            let key: UInt32 = all.readInteger()!
+            var payload = all.readSlice(length: header.payloadLength)!
+            payload.withUnsafeMutableReadableBytes {
+                WebSocketFrameParser.mask($0, offset: 0, count: header.payloadLength, maskKey: key)
+            }
+            let bytes = Array(payload.readableBytesView)
+            frames.append((header.opcode, bytes, String(decoding: bytes, as: UTF8.self)))
+        }
+        return frames
     }
 }
