@@ -27,7 +27,7 @@ struct BenchOptions: ParsableArguments {
     @Option(
         name: .customLong("protocol"),
         help:
-            "Wire protocol: ws, nats, mqtt, amqp, stomp, sse (SSE subscribers, WebSocket publishers), socketio (Engine.IO WebSocket transport) or socketio-polling (long-polling subscribers, WebSocket publishers)."
+            "Wire protocol: ws, nats, mqtt, amqp, stomp, sse (SSE subscribers, WebSocket publishers), socketio (Engine.IO WebSocket transport), socketio-polling (long-polling subscribers, WebSocket publishers), signalr (JSON hub protocol) or signalr-msgpack (MessagePack hub protocol)."
     )
     var wire: BenchProtocolKind = .ws
 
@@ -39,11 +39,14 @@ struct BenchOptions: ParsableArguments {
 
     @Option(
         help:
-            "Server port (default 8080 for ws, sse and socketio, 4222 for nats, 1883 for mqtt, 5672 for amqp, 61613 for stomp)."
+            "Server port (default 8080 for ws, sse, socketio and signalr, 4222 for nats, 1883 for mqtt, 5672 for amqp, 61613 for stomp)."
     )
     var port: Int?
 
-    @Option(help: "HTTP path of the endpoint (default /ws; /socket.io/ for socketio and socketio-polling).")
+    @Option(
+        help:
+            "HTTP path of the endpoint (default /ws; /socket.io/ for socketio and socketio-polling; /hubs/switchboard for signalr and signalr-msgpack)."
+    )
     var path: String?
 
     @Option(help: "Channel (topic / subject) to publish and subscribe on.")
@@ -79,7 +82,7 @@ struct BenchOptions: ParsableArguments {
 
     @Option(
         help:
-            "Payload size in bytes (it carries the send timestamp: min 23 for ws and mqtt, 16 for nats, amqp and stomp)."
+            "Payload size in bytes (it carries the send timestamp: min 23 for ws, mqtt, socketio and signalr, 16 for nats, amqp and stomp)."
     )
     var size = 64
 

@@ -28,11 +28,17 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     /// Socket.IO subscribers on Engine.IO's HTTP long-polling transport; publishers use the WebSocket
     /// transport (`socketio`), as `sse` publishers use the native WebSocket.
     case socketioPolling = "socketio-polling"
+    /// SignalR (ASP.NET Core hub protocol) with the JSON hub protocol over WebSocket text frames, negotiation
+    /// skipped (`/hubs/switchboard`), with the hub's methods: `Subscribe` (completed), `Publish`
+    /// (fire-and-forget, or with an invocation id to pace).
+    case signalr
+    /// SignalR with the MessagePack hub protocol over WebSocket binary frames; otherwise as `signalr`.
+    case signalrMsgpack = "signalr-msgpack"
 
     /// The port a server of this protocol listens on by default.
     var defaultPort: Int {
         switch self {
-        case .ws, .sse, .socketio, .socketioPolling: return 8080
+        case .ws, .sse, .socketio, .socketioPolling, .signalr, .signalrMsgpack: return 8080
         case .nats: return 4222
         case .mqtt: return 1883
         case .amqp: return 5672
@@ -44,6 +50,7 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
     var defaultPath: String {
         switch self {
         case .socketio, .socketioPolling: return "/socket.io/"
+        case .signalr, .signalrMsgpack: return "/hubs/switchboard"
         default: return "/ws"
         }
     }
@@ -72,6 +79,8 @@ enum BenchProtocolKind: String, CaseIterable, Sendable {
         case .socketioPolling:
             if role is PublisherRole { return SocketIOClientHandler(target: target, role: role) }
             return SocketIOPollingClientHandler(target: target, role: role)
+        case .signalr: return SignalRClientHandler(target: target, role: role, encoding: .json)
+        case .signalrMsgpack: return SignalRClientHandler(target: target, role: role, encoding: .messagePack)
         }
     }
 }
