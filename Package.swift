@@ -294,6 +294,7 @@ protocolTargets += [
         name: "SignalRFrontend",
         dependencies: [
             "BusCore", "BusRuntime", "FrontendKit", "SignalRWire",
+            .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

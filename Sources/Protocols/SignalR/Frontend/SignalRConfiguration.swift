@@ -32,6 +32,13 @@ package struct SignalRConfiguration: FrontendSettings {
     /// (ASP.NET Core's `Clients.User`): a publish there — `POST /api/publish`, or any protocol allowed
     /// to — reaches all of that user's connections. Empty: none.
     package var userChannel: String = "users/{user}"
+    /// Grant stateful reconnect to clients that ask for it at negotiate (`useStatefulReconnect`, ASP.NET
+    /// Core 8's `AllowStatefulReconnects`): a dropped WebSocket may reconnect within
+    /// `disconnect_timeout_ms` and nothing sent either way is lost or repeated.
+    package var statefulReconnect = true
+    /// Bytes of unacknowledged messages kept per connection for a replay
+    /// (`StatefulReconnectBufferSize`); past it the connection can no longer resume.
+    package var statefulReconnectBufferSize: Int = 1 << 20
     /// Groups (subscriptions) per connection; bounds the index growth one client can cause.
     package var maxSubscriptions: Int = 1_000
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
@@ -70,6 +77,12 @@ package struct SignalRConfiguration: FrontendSettings {
         .integer(
             "max_pending_bytes", \.maxPendingBytes, minimum: 65_536,
             help: "Bytes waiting for a long-polling client's next poll before it counts as a slow consumer."),
+        .boolean(
+            "stateful_reconnect", \.statefulReconnect,
+            help: "Grant stateful reconnect to clients that ask (a dropped WebSocket resumes, nothing lost)."),
+        .integer(
+            "stateful_reconnect_buffer_size", \.statefulReconnectBufferSize, minimum: 4_096,
+            help: "Bytes of unacknowledged messages kept per connection for a reconnect's replay."),
         .string(
             "user_channel", \.userChannel,
             help: "Channel each authenticated user's connections join ({user}: the user id); empty: none.",

@@ -37,8 +37,16 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     var uploads: [String: SignalRUpload] = [:]
     var context: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline.
-    private var core: (any ChannelCore)?
-    private var writable = true
+    var core: (any ChannelCore)?
+    var writable = true
+    /// Stateful reconnect's numbering and replay buffer, when the client negotiated it
+    /// (SignalRConnectionHandler+StatefulReconnect.swift).
+    var resume: SignalRResumeState?
+    /// The WebSocket of a reconnect: written through its channel's thread-safe API, since it may be on
+    /// another loop than the connection.
+    var remoteChannel: (any Channel)?
+    /// When the WebSocket dropped, while the connection waits for its client to reconnect.
+    var detachedSince: NIODeadline?
     var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
@@ -53,12 +61,15 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     var lastSent = NIODeadline.now()
     var receivedSinceTick = false
     var sentSinceTick = false
-    private let deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?
+    var deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)?
+    /// The user the connection was made for: a reconnect must present the same one.
+    let authenticatedUser: String?
 
     init(
         services: SignalRServices, connectionID: String?, credentials: ClientCredentials,
         deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)? = nil,
-        outbound: SignalROutbound = .webSocket, token: String? = nil, eventLoop: (any EventLoop)? = nil
+        outbound: SignalROutbound = .webSocket, token: String? = nil, eventLoop: (any EventLoop)? = nil,
+        statefulReconnect: Bool = false
     ) {
         self.services = services
         self.metricsSlot = services.metricsSlot
@@ -80,6 +91,10 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
                 userID: nil, permissions: TopicPermissions(publish: .only([]), subscribe: .only([])))
         }
         if let connectionID { lifecycle.info.name = connectionID }
+        authenticatedUser = lifecycle.info.userID
+        if statefulReconnect {
+            resume = SignalRResumeState(bufferLimit: services.configuration.statefulReconnectBufferSize)
+        }
     }
 
     var info: ConnectionInfo { _read { yield lifecycle.info } }
@@ -106,18 +121,38 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         lifecycle.joinKeepAlive(self, on: context.eventLoop)
     }
 
+    /// The transport has gone: the connection ends — unless it waits for a stateful reconnect.
     func connectionEnded() {
+        if waitsForReconnect { return detach() }
         phase = .closed
         guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
         core = nil
         subscriptions.removeAll()
+        if resume != nil, let token { services.unregisterResumable(self, token: token) }
         httpTransportEnded()
+    }
+
+    /// Only this connection's own channel ends it: after a reconnect, the old channel's late
+    /// notifications are not about it any more.
+    func channelInactive(context: ChannelHandlerContext) {
+        if context === self.context { connectionEnded() }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        guard context === self.context else { return }
+        connectionEnded()
+        self.context = nil
     }
 
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        receive(unwrapInboundIn(data))
+    }
+
+    /// One WebSocket frame from the client (from this channel, or a reconnect's).
+    func receive(_ frame: WebSocketFrame) {
         switch frame.opcode {
         case .text, .binary, .continuation:
             var payload = frame.unmaskedData
@@ -216,6 +251,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     }
 
     private func handle(_ message: SignalRHubMessage) {
+        guard resume == nil || admitForResume(message) else { return }
         switch message {
         case .invocation(let invocation) where !invocation.streamIDs.isEmpty:
             invokeWithStreams(invocation)
@@ -234,7 +270,8 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
             writeClose(code: .normalClosure, reason: "")
         case .ping, .cancelInvocation, .ack, .sequence, .unknown:
             // Keep-alive (already counted), nothing running to cancel (History streams all it has at
-            // once), no stateful reconnect, a future type: ignored, as ASP.NET Core ignores them.
+            // once), stateful reconnect's (handled above, or not negotiated), a future type: ignored, as
+            // ASP.NET Core ignores them.
             break
         }
     }
@@ -261,6 +298,15 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
                 longPollTick(poll, now: now)
             }
         case .open:
+            if let detachedSince {
+                // Waiting for a reconnect: no pings, no client timeout, but not for ever.
+                if now - detachedSince > .milliseconds(Int64(configuration.disconnectTimeoutMilliseconds)) {
+                    phase = .closed
+                    connectionEnded()
+                }
+                return
+            }
+            acknowledgeIfNeeded()
             if lifecycle.credentialsExpired(now: bus.clock()) {
                 return closeWithError("The access token expired.")
             }
@@ -297,18 +343,29 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
             if lastDelivered === message { return .skipped }
             lastDelivered = message
         }
-        guard let core else { return deliverOverHTTP(message, json: hubProtocol == .json, context: &context) }
-        guard writable else { return slowConsumer() }
+        guard case .webSocket = outbound else {
+            return deliverOverHTTP(message, json: hubProtocol == .json, context: &context)
+        }
+        guard writable || detachedSince != nil else { return slowConsumer() }
         let json = hubProtocol == .json
         let frame = context.encoded(form: WireFormKey(SignalRConnectionHandler.self, variant: json ? 0 : 1)) {
             message in SignalRConnectionHandler.deliveryFrame(message, json: json)
         }
+        if resume != nil {
+            resume!.record(frame)
+            if resume!.overflowed, detachedSince != nil {
+                // Too much arrived while the client was away: it cannot resume without a gap.
+                phase = .closed
+                connectionEnded()
+                return .dropped
+            }
+        }
         sentSinceTick = true
-        if let deflate {
-            write(WebSocketFrameWriter.deflating(frame, deflate: deflate.parameters, compression: deflate.compression))
-        } else {
+        if let core, deflate == nil {
             core.write0(NIOAny(frame), promise: nil)
             needsFlush = true
+        } else {
+            writeWebSocketFrame(frame)
         }
         return .delivered(bytes: frame.readableBytes)
     }
@@ -387,7 +444,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         } else {
             message.writeMessagePack(into: &buffer)
         }
-        writeFrame(buffer, binary: hubProtocol == .messagePack)
+        writeFrame(buffer, binary: hubProtocol == .messagePack, trackable: message.isTrackable)
     }
 
     /// A Completion for an invocation that asked for one (no id: nothing is answered).
@@ -398,9 +455,18 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         send(.completion(SignalRCompletion(invocationID: id, outcome: outcome)))
     }
 
-    private func writeFrame(_ payload: ByteBuffer, binary: Bool) {
+    private func writeFrame(_ payload: ByteBuffer, binary: Bool, trackable: Bool = false) {
         guard case .webSocket = outbound else { return writeOverHTTP(payload) }
-        var frame = WebSocketFrameWriter.frame(binary ? .binary : .text, payload: payload)
+        let frame = WebSocketFrameWriter.frame(binary ? .binary : .text, payload: payload)
+        // Kept as written before compression: a replay goes out on the reconnect's own compression.
+        if trackable { resume?.record(frame) }
+        writeWebSocketFrame(frame)
+    }
+
+    /// A whole frame, compressed when the WebSocket is; nothing while waiting for a reconnect (a
+    /// trackable frame is in the replay buffer by then).
+    func writeWebSocketFrame(_ frame: ByteBuffer) {
+        var frame = frame
         if let deflate {
             frame = WebSocketFrameWriter.deflating(frame, deflate: deflate.parameters, compression: deflate.compression)
         }
@@ -409,8 +475,13 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     }
 
     private func write(_ frame: ByteBuffer) {
-        guard let context else { return }
-        context.write(NIOAny(frame), promise: nil)
+        if let context {
+            context.write(NIOAny(frame), promise: nil)
+        } else if let remoteChannel {
+            remoteChannel.write(NIOAny(frame), promise: nil)
+        } else {
+            return
+        }
         needsFlush = true
     }
 
@@ -418,7 +489,14 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         guard needsFlush else { return }
         needsFlush = false
         switch outbound {
-        case .webSocket: if let core { core.flush0() } else { context?.flush() }
+        case .webSocket:
+            if let core {
+                core.flush0()
+            } else if let context {
+                context.flush()
+            } else {
+                remoteChannel?.flush()
+            }
         case .serverSentEvents(let writer): writer?.flush()
         case .longPolling(let poll): answerPoll(poll)
         }
@@ -440,7 +518,14 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
 
     private func writeClose(code: WebSocketErrorCode, reason: String) {
         guard case .webSocket = outbound else { return connectionEnded() }
-        guard let context else { return }
+        guard let context else {
+            flushIfNeeded()
+            guard let remoteChannel else { return connectionEnded() }
+            remoteChannel.writeAndFlush(NIOAny(WebSocketFrameWriter.close(code: code, reason: reason))).whenComplete {
+                _ in remoteChannel.close(promise: nil)
+            }
+            return
+        }
         flushIfNeeded()
         ConnectionLifecycle.writeAndClose(
             NIOAny(WebSocketFrameWriter.close(code: code, reason: reason)), context: context)

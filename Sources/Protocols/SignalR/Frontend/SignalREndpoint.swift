@@ -37,10 +37,19 @@ package struct SignalREndpoint: WebSocketEndpoint {
             return .refuse(.error(refusal))
         }
         let query = HTTPRequest(head: head, body: ByteBuffer(), remoteAddress: nil).query
-        if let token = query["id"]?.first, !services.isPending(token: token, hub: hub) {
-            return .refuse(.error(.notFound("No Connection with that ID")))
-        }
         let credentials = SignalRRoutes.credentials(head, query: query)
+        if let token = query["id"]?.first, !services.isPending(token: token, hub: hub) {
+            // A stateful reconnect: the connection waits under its token, for the same user.
+            guard let waiting = services.resumable(token: token, hub: hub) else {
+                return .refuse(.error(.notFound("No Connection with that ID")))
+            }
+            let user = services.authenticator.authenticate(credentials).identity?.userID
+            guard credentials.isEmpty || user == waiting.authenticatedUser else {
+                services.counters.countAuthenticationFailure()
+                return .refuse(.error(.unauthorized("the reconnect is not for the connection's user")))
+            }
+            return .accept(HTTPHeaders())
+        }
         if case .refused(let reason) = services.authenticator.authenticate(credentials) {
             services.counters.countAuthenticationFailure()
             return .refuse(.error(.unauthorized(reason)))
@@ -67,19 +76,30 @@ package struct SignalREndpoint: WebSocketEndpoint {
         let query = HTTPRequest(head: head, body: ByteBuffer(), remoteAddress: nil).query
         var credentials = SignalRRoutes.credentials(head, query: query)
         var connectionID: String?
-        if let token = query["id"]?.first {
-            // A token negotiate never issued (or issued for another hub, or expired) connects nothing.
+        var stateful = false
+        let token = query["id"]?.first
+        let deflate = deflate.flatMap { parameters in compression.map { (parameters, $0) } }
+        if let token {
             guard let negotiated = services.take(token: token, hub: hub) else {
+                // A stateful reconnect: the waiting connection takes this WebSocket (on its own loop).
+                if let waiting = services.resumable(token: token, hub: hub) {
+                    try channel.pipeline.syncOperations.addHandler(
+                        SignalRReattachedTransport(connection: waiting, deflate: deflate))
+                    return
+                }
+                // A token negotiate never issued (or issued for another hub, or expired) connects nothing.
                 throw SignalREndpointError.unknownConnectionToken
             }
             connectionID = negotiated.connectionID
+            stateful = negotiated.statefulReconnect
             if credentials.isEmpty { credentials = negotiated.credentials }
         }
         credentials.certificateSubject = channel.verifiedClientCommonName
-        try channel.pipeline.syncOperations.addHandler(
-            SignalRConnectionHandler(
-                services: services, connectionID: connectionID, credentials: credentials,
-                deflate: deflate.flatMap { parameters in compression.map { (parameters, $0) } }))
+        let connection = SignalRConnectionHandler(
+            services: services, connectionID: connectionID, credentials: credentials, deflate: deflate,
+            token: token, eventLoop: channel.eventLoop, statefulReconnect: stateful)
+        if stateful, let token { services.registerResumable(connection, token: token, hub: hub) }
+        try channel.pipeline.syncOperations.addHandler(connection)
     }
 }
 

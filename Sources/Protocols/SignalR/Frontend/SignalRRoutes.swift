@@ -60,14 +60,19 @@ package enum SignalRRoutes {
         let bus = services.bus
         let connectionID = bus.makeIdentifier()
         let token = version >= 1 ? bus.makeIdentifier() + bus.makeIdentifier() : connectionID
+        // Stateful reconnect needs the token a version 1 negotiate gives (ASP.NET Core grants it only then).
+        let stateful =
+            version >= 1 && services.configuration.statefulReconnect
+            && request.query["useStatefulReconnect"]?.first?.lowercased() == "true"
         services.remember(
             token: token,
             SignalRServices.Negotiated(
                 connectionID: connectionID, credentials: credentials, hub: hub,
-                expiresAt: bus.clock() + UInt64(services.configuration.negotiateTokenSeconds) * 1_000_000_000))
+                expiresAt: bus.clock() + UInt64(services.configuration.negotiateTokenSeconds) * 1_000_000_000,
+                statefulReconnect: stateful))
         let negotiation = SignalRNegotiateResponse(
             connectionID: connectionID, connectionToken: token, negotiateVersion: version,
-            transports: [.webSockets, .serverSentEvents, .longPolling])
+            transports: [.webSockets, .serverSentEvents, .longPolling], useStatefulReconnect: stateful)
         return .json { negotiation.write(into: &$0) }
     }
 }

@@ -18,12 +18,17 @@ package final class SignalRServices: FrontendServices {
         var credentials: ClientCredentials
         var hub: String
         var expiresAt: UInt64
+        /// Stateful reconnect was asked for and granted.
+        var statefulReconnect = false
     }
 
     private let negotiated = NIOLockedValueBox<[String: Negotiated]>([:])
     /// Connections on Server-Sent Events or long polling, by connection token: their POSTs, polls and
     /// DELETEs arrive as separate requests on any loop and find them here.
     private let httpConnections = NIOLockedValueBox<[String: SignalRConnectionHandler]>([:])
+    /// WebSocket connections with stateful reconnect, by connection token: a reconnect finds its
+    /// connection here (with the hub it belongs to).
+    private let resumable = NIOLockedValueBox<[String: (hub: String, connection: SignalRConnectionHandler)]>([:])
 
     package init(
         configuration: SignalRConfiguration, bus: Bus, connections: ConnectionRegistry,
@@ -80,6 +85,23 @@ package final class SignalRServices: FrontendServices {
     func unregister(_ connection: SignalRConnectionHandler, token: String) {
         httpConnections.withLockedValue { connections in
             if connections[token] === connection { connections[token] = nil }
+        }
+    }
+
+    func registerResumable(_ connection: SignalRConnectionHandler, token: String, hub: String) {
+        resumable.withLockedValue { $0[token] = (hub, connection) }
+    }
+
+    func resumable(token: String, hub: String) -> SignalRConnectionHandler? {
+        resumable.withLockedValue { entries in
+            guard let entry = entries[token], entry.hub == hub else { return nil }
+            return entry.connection
+        }
+    }
+
+    func unregisterResumable(_ connection: SignalRConnectionHandler, token: String) {
+        resumable.withLockedValue { entries in
+            if entries[token]?.connection === connection { entries[token] = nil }
         }
     }
 }
