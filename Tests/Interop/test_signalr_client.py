@@ -375,3 +375,30 @@ def test_publish_stream_to_one_channel_completes_with_counts(server):
     assert done == {"type": 3, "invocationId": "5", "result": {"published": 2, "refused": 0}}
     assert refused["invocationId"] == "6" and "PublishStream" in refused["error"]
     assert [m["data"] for m in got] == [{"n": 0}, {"n": 1}]
+
+
+def test_cancel_invocation_completes_a_waiting_rpc(server):
+    """HubProtocol.md §Cancellation: a canceled in-progress invocation still gets its Completion (an
+    error), and the reply that comes later is not sent; a cancel for nothing running is ignored."""
+    service = f"svc/{unique('cancel')}"
+
+    async def body():
+        async with ws_clients(server.ws_url, 1) as responder, RawHub(server) as hub:
+            await responder.subscribe(service)
+            assert await hub.handshake() == {}
+            await hub.send({"type": 5, "invocationId": "nothing"})
+            await hub.send({"type": 1, "invocationId": "r1", "target": "Rpc", "arguments": [service, "x", 5000]})
+            request = await responder.wait(lambda f: f.get("type") == "request")
+            await hub.send({"type": 5, "invocationId": "r1"})
+            canceled = await hub.next_of_type(3)
+            await responder.send({"type": "respond", "reply": request["reply"], "data": "late"})
+            await asyncio.sleep(0.2)
+            await hub.send({"type": 1, "invocationId": "p1", "target": "Presence", "arguments": ["chat/x"]})
+            seen = [await hub.next()]
+            while seen[-1].get("invocationId") != "p1":
+                seen.append(await hub.next())
+            return canceled, seen
+
+    canceled, seen = run(body())
+    assert canceled == {"type": 3, "invocationId": "r1", "error": "Invocation canceled by the client."}
+    assert [m.get("invocationId") for m in seen if m.get("type") == 3] == ["p1"]

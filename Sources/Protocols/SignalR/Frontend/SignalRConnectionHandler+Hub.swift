@@ -312,11 +312,14 @@ extension SignalRConnectionHandler {
         data.writeJSON(into: &payload)
         let milliseconds = max(1, min(timeoutMilliseconds ?? 5_000, 60_000))
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        if let id { pendingInvocations.insert(id) }
         bus.request(
             topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
             requesterID: info.id, timeout: .milliseconds(Int64(milliseconds)), on: eventLoop
         ).whenComplete { result in
             let handler = bound.value
+            // Canceled meanwhile: its Completion has gone.
+            if let id, handler.pendingInvocations.remove(id) == nil { return }
             switch result {
             case .success(let reply):
                 var object = ByteBuffer()

@@ -35,6 +35,9 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     var subscriptions: [String: BusSubscription] = [:]
     /// Client → server streams open on this connection, by stream id (SignalRConnectionHandler+Hub.swift).
     var uploads: [String: SignalRUpload] = [:]
+    /// Invocations still waiting for their result (an `Rpc` waiting for its reply), by invocation id: a
+    /// `CancelInvocation` completes them at once.
+    var pendingInvocations: Set<String> = []
     var context: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline.
     var core: (any ChannelCore)?
@@ -268,10 +271,15 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         case .close:
             phase = .closed
             writeClose(code: .normalClosure, reason: "")
-        case .ping, .cancelInvocation, .ack, .sequence, .unknown:
-            // Keep-alive (already counted), nothing running to cancel (History streams all it has at
-            // once), stateful reconnect's (handled above, or not negotiated), a future type: ignored, as
-            // ASP.NET Core ignores them.
+        case .cancelInvocation(let cancel):
+            // HubProtocol.md §Cancellation: a Completion is still owed; History streams all it has at once,
+            // so only a waiting Rpc can be canceled. An id that is not running is ignored.
+            if pendingInvocations.remove(cancel.invocationID) != nil {
+                complete(cancel.invocationID, error: "Invocation canceled by the client.")
+            }
+        case .ping, .ack, .sequence, .unknown:
+            // Keep-alive (already counted), stateful reconnect's (handled above, or not negotiated), a
+            // future type: ignored, as ASP.NET Core ignores them.
             break
         }
     }
