@@ -26,6 +26,10 @@ package final class HTTPStreamWriter {
     package internal(set) var isWritable: Bool
     private var core: (any ChannelCore)?
     private let channel: any Channel
+    /// Under TLS: the context of the handler right behind the TLS handler (`TLSPlaintextEntry`), whose
+    /// writes reach the TLS handler next and nothing else — the body is framed already, so the HTTP
+    /// handlers are passed by as the core would pass them by.
+    private let encryptedPath: ChannelHandlerContext?
 
     init(context: ChannelHandlerContext, chunked: Bool) {
         self.isChunked = chunked
@@ -33,6 +37,7 @@ package final class HTTPStreamWriter {
         self.channel = context.channel
         self.core = context.channel._channelCore
         self.isWritable = context.channel.isWritable
+        self.encryptedPath = try? context.pipeline.syncOperations.context(handlerType: TLSPlaintextEntry.self)
     }
 
     /// False once the stream is finished or the connection closed.
@@ -41,11 +46,17 @@ package final class HTTPStreamWriter {
     /// Writes framed bytes without flushing. Framed bytes need no pipeline handler, so they go to the
     /// socket's write buffer directly (as WebSocket deliveries do: no hops per stream per message).
     package func write(_ framed: ByteBuffer) {
-        core?.write0(NIOAny(framed), promise: nil)
+        guard let core else { return }
+        if let encryptedPath {
+            encryptedPath.write(NIOAny(framed), promise: nil)
+        } else {
+            core.write0(NIOAny(framed), promise: nil)
+        }
     }
 
     package func flush() {
-        core?.flush0()
+        guard let core else { return }
+        if let encryptedPath { encryptedPath.flush() } else { core.flush0() }
     }
 
     /// Ends the body (the last chunk, RFC 9112 §7.1) and closes the connection once it is written.
@@ -55,8 +66,12 @@ package final class HTTPStreamWriter {
         let channel = self.channel
         if isChunked {
             let promise = eventLoop.makePromise(of: Void.self)
-            core.write0(NIOAny(ByteBuffer(staticString: "0\r\n\r\n")), promise: promise)
-            core.flush0()
+            if let encryptedPath {
+                encryptedPath.writeAndFlush(NIOAny(ByteBuffer(staticString: "0\r\n\r\n")), promise: promise)
+            } else {
+                core.write0(NIOAny(ByteBuffer(staticString: "0\r\n\r\n")), promise: promise)
+                core.flush0()
+            }
             promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
             // A client that stopped reading must not hold the connection open.
             eventLoop.scheduleTask(in: ConnectionLifecycle.closeGracePeriod) { channel.close(promise: nil) }

@@ -90,7 +90,10 @@ package final class HTTPServerService: Service, Sendable {
         let upgrader = WebSocketUpgrader(endpoints: endpoints)
         let httpHandler = HTTPServerHandler(
             router: router, maxBodyBytes: configuration.maxBodyBytes, upgrader: upgrader)
-        if let tls = configuration.tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
+        if let tls = configuration.tls {
+            try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
+            try channel.pipeline.syncOperations.addHandler(TLSPlaintextEntry())
+        }
         let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (

@@ -4,6 +4,7 @@ The CA and certificates are made by the test itself (security_support.Certificat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -11,6 +12,7 @@ import time
 import nats
 import pytest
 from nats.errors import Error as NATSError
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from interop import free_port, open_ws, run, ws_clients
@@ -193,3 +195,45 @@ def test_a_tls_port_without_a_certificate_is_refused_at_startup(tmp_path):
          "--port", "nats=0", "--port", "amqp=0", "--tls-port", "mqtt=0", "--storage", "memory"],
         capture_output=True, text=True, timeout=15, cwd=tmp_path)
     assert p.returncode == 64 and "tls" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_deliveries_over_tls_are_encrypted_like_everything_else(tls_server, ca):
+    """Deliveries take a fast path past the pipeline on plain connections; under TLS they must go through
+    it (encrypted), on the native WebSocket, Server-Sent Events, Socket.IO and SignalR alike."""
+    token = make_jwt("alice", grants={"sub": ["users/alice/#"], "pub": ["users/alice/#"]})
+    channel = "users/alice/tls"
+    base = f"https://localhost:{tls_server.https_port}"
+    verify = str(ca.ca_cert)
+    events = tls_server.session.get(
+        base + "/sse", params={"channel": channel, "token": token}, stream=True, verify=verify, timeout=5
+    )
+    assert events.status_code == 200
+    lines = events.iter_lines(chunk_size=1, decode_unicode=True)
+
+    async def body():
+        url = f"wss://localhost:{tls_server.https_port}/ws"
+        async with ws_clients(url, ssl=ca.client_context()) as ws:
+            await ws.expect({"type": "connect", "token": token}, "connected")
+            await ws.expect({"type": "subscribe", "channel": channel}, "subscribed")
+            hub = await connect(
+                f"wss://localhost:{tls_server.https_port}/hubs/switchboard?access_token={token}",
+                ssl=ca.client_context(),
+                proxy=None,
+            )
+            await hub.send('{"protocol":"json","version":1}\x1e')
+            assert await hub.recv() == "{}\x1e"
+            await hub.send(
+                '{"type":1,"invocationId":"1","target":"Subscribe","arguments":["%s"]}\x1e' % channel
+            )
+            assert await hub.recv() == '{"type":3,"invocationId":"1"}\x1e'
+            await ws.expect({"type": "publish", "channel": channel, "data": {"n": 1}}, "published")
+            signalr = json.loads((await asyncio.wait_for(hub.recv(), 5)).rstrip("\x1e"))
+            await hub.close()
+            return await ws.message(channel), signalr
+
+    got, signalr = run(body())
+    assert got["data"] == {"n": 1}
+    assert signalr["target"] == "Receive" and signalr["arguments"][0]["data"] == {"n": 1}
+    data = next(line for line in lines if line.startswith("data:"))
+    events.close()
+    assert '"n":1' in data.replace(" ", "")

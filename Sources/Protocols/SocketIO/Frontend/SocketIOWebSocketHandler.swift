@@ -47,7 +47,8 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.channel = context.channel
-        self.core = context.channel._channelCore
+        // Under TLS frames go through the pipeline (the channel's write), which encrypts them.
+        self.core = context.mayWritePastPipeline ? context.channel._channelCore : nil
         self.writable = context.channel.isWritable
         if let sid = upgradingSessionID {
             // An upgrade: the session must exist and still be polling (else: close, the spec's "ignore").

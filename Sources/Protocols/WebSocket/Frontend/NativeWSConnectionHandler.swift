@@ -29,6 +29,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline, so it is handed to
     /// the socket's write buffer directly (saves the context hops per subscriber per message).
     private var core: (any ChannelCore)?
+    /// TLS: deliveries go through the pipeline, which encrypts them (`mayWritePastPipeline`).
+    private var writesThroughPipeline = false
     /// Mirrors the channel's writability (from `channelWritabilityChanged`), so the per-delivery check
     /// is a plain field read on this loop rather than an atomic through a strong channel reference.
     private var writable = true
@@ -87,6 +89,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         self.context = context
         eventLoop = context.eventLoop
         core = context.channel._channelCore
+        writesThroughPipeline = !context.mayWritePastPipeline
         writable = context.channel.isWritable
         guard lifecycle.admit(remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self) == nil
         else {
@@ -400,12 +403,16 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
                 WebSocketFrameWriter.deflating(plain, deflate: deflateParameters, compression: compression)
             }
         }
-        core.write0(NIOAny(frame), promise: nil)
+        if writesThroughPipeline {
+            self.context?.write(NIOAny(frame), promise: nil)
+        } else {
+            core.write0(NIOAny(frame), promise: nil)
+        }
         return .delivered(bytes: frame.readableBytes)
     }
 
     func flushDeliveries() {
-        core?.flush0()
+        if writesThroughPipeline { context?.flush() } else { core?.flush0() }
         lastDelivered = nil
     }
 
