@@ -39,6 +39,12 @@ package struct SignalRConfiguration: FrontendSettings {
     /// Bytes of unacknowledged messages kept per connection for a replay
     /// (`StatefulReconnectBufferSize`); past it the connection can no longer resume.
     package var statefulReconnectBufferSize: Int = 1 << 20
+    /// Serve the test hubs of signalrcore's integration suite (`/chatHub`, `/authHub`,
+    /// `/users/authenticate`, `/health`) beside the configured ones: for conformance runs only.
+    package var conformanceMode = false
+    /// The token `/users/authenticate` hands out in conformance mode (one the authenticator accepts, such
+    /// as a static `tokens` entry).
+    package var conformanceToken = ""
     /// Groups (subscriptions) per connection; bounds the index growth one client can cause.
     package var maxSubscriptions: Int = 1_000
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
@@ -88,6 +94,12 @@ package struct SignalRConfiguration: FrontendSettings {
             help: "Channel each authenticated user's connections join ({user}: the user id); empty: none.",
             check: { $0.isEmpty || $0.contains("{user}") ? nil : "must contain {user}, or be empty" }),
         .webSocketCompression(\.webSocketCompression),
+        .boolean(
+            "conformance_mode", \.conformanceMode,
+            help: "Serve the test hubs signalrcore's integration suite expects (/chatHub, /authHub); tests only."),
+        .string(
+            "conformance_token", \.conformanceToken,
+            help: "The token /users/authenticate hands out in conformance mode (a token the server accepts)."),
     ]
 
     /// The hub paths served.

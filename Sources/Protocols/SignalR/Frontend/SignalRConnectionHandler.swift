@@ -29,6 +29,8 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     var outbound: SignalROutbound
     /// The connection token its HTTP requests carry (Server-Sent Events and long polling).
     let token: String?
+    /// The hub it is connected to.
+    let hub: String
     var deliveryMark: UInt64 = 0
     var eventLoop: any EventLoop
     var lifecycle: ConnectionLifecycle
@@ -72,8 +74,9 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         services: SignalRServices, connectionID: String?, credentials: ClientCredentials,
         deflate: (parameters: WebSocketDeflateParameters, compression: WebSocketCompression)? = nil,
         outbound: SignalROutbound = .webSocket, token: String? = nil, eventLoop: (any EventLoop)? = nil,
-        statefulReconnect: Bool = false
+        statefulReconnect: Bool = false, hub: String = "switchboard"
     ) {
+        self.hub = hub
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.outbound = outbound
@@ -110,7 +113,8 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         eventLoop = context.eventLoop
-        core = context.channel._channelCore
+        // Under TLS everything goes through the context, which encrypts it.
+        core = context.mayWritePastPipeline ? context.channel._channelCore : nil
         writable = context.channel.isWritable
         startedAt = context.eventLoop.now
         lastReceived = startedAt
@@ -236,6 +240,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
             let hubProtocol = try request.selectProtocol(transportIsBinary: outbound.carriesBinary)
             phase = .open(hubProtocol)
             joinUserChannel()
+            if isConformanceHub { joinConformanceHub() }
             var response = ByteBuffer()
             SignalRHandshakeResponse.write(into: &response)
             // The handshake response is JSON text whatever the protocol (a text frame).
@@ -318,10 +323,14 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
             if lifecycle.credentialsExpired(now: bus.clock()) {
                 return closeWithError("The access token expired.")
             }
-            // Long polling's keep-alive is its polls (ASP.NET Core: an inherent keep-alive): no pings, no
-            // client timeout, but a poll held too long is answered and a client that stops polling ends.
-            if case .longPolling(let poll) = outbound { return longPollTick(poll, now: now) }
-            if now - lastReceived > .milliseconds(Int64(configuration.clientTimeoutMilliseconds)) {
+            // Long polling's keep-alive is its polls (ASP.NET Core: an inherent keep-alive): no client
+            // timeout, but a poll held too long is answered and a client that stops polling ends. Pings
+            // still go out when idle: a client that reads one message per poll answer (signalrcore) gets
+            // the rest of a batched answer with them.
+            if case .longPolling(let poll) = outbound {
+                longPollTick(poll, now: now)
+                guard case .open = phase else { return }
+            } else if now - lastReceived > .milliseconds(Int64(configuration.clientTimeoutMilliseconds)) {
                 return closeWithError("Server timeout elapsed without receiving a message from the client.")
             }
             if now - lastSent >= .milliseconds(Int64(configuration.keepAliveMilliseconds)) {
@@ -413,12 +422,19 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
             writeDeliveryJSON(&buffer, message)
             return buffer
         }
-        var object = ByteBuffer()
-        BusJSON.message(&object, message)
+        let arguments: [SignalRPayload]
+        if message.headers.contentType == SignalRConformance.argumentsContentType {
+            guard case .array(let items) = SignalRPayload.json(message.payload).messagePackValue else {
+                return ByteBuffer()
+            }
+            arguments = items.map { .messagePack($0) }
+        } else {
+            var object = ByteBuffer()
+            BusJSON.message(&object, message)
+            arguments = [.messagePack(SignalRPayload.json(object).messagePackValue)]
+        }
         let invocation = SignalRHubMessage.invocation(
-            SignalRInvocation(
-                invocationID: nil, target: deliveryTarget(message),
-                arguments: [.messagePack(SignalRPayload.json(object).messagePackValue)]))
+            SignalRInvocation(invocationID: nil, target: deliveryTarget(message), arguments: arguments))
         var body = ByteBuffer()
         invocation.writeMessagePack(into: &body)
         return body
@@ -435,6 +451,14 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     private static func writeDeliveryJSON(_ buffer: inout ByteBuffer, _ message: BusMessage) {
         buffer.writeStaticString("{\"type\":1,\"target\":")
         buffer.writeJSONString(deliveryTarget(message))
+        if message.headers.contentType == SignalRConformance.argumentsContentType {
+            // The payload is the argument list itself.
+            buffer.writeStaticString(",\"arguments\":")
+            buffer.writeImmutableBuffer(message.payload)
+            buffer.writeStaticString("}")
+            buffer.writeInteger(SignalRTextFrameDecoder.recordSeparator)
+            return
+        }
         buffer.writeStaticString(",\"arguments\":[")
         BusJSON.message(&buffer, message)
         buffer.writeStaticString("]}")

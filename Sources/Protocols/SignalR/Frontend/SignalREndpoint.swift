@@ -54,6 +54,9 @@ package struct SignalREndpoint: WebSocketEndpoint {
             services.counters.countAuthenticationFailure()
             return .refuse(.error(.unauthorized(reason)))
         }
+        if services.requiresUser(hub: hub), services.authenticator.authenticate(credentials).identity?.userID == nil {
+            return .refuse(.error(.unauthorized("this hub requires an authenticated user")))
+        }
         return .accept(HTTPHeaders())
     }
 
@@ -97,7 +100,7 @@ package struct SignalREndpoint: WebSocketEndpoint {
         credentials.certificateSubject = channel.verifiedClientCommonName
         let connection = SignalRConnectionHandler(
             services: services, connectionID: connectionID, credentials: credentials, deflate: deflate,
-            token: token, eventLoop: channel.eventLoop, statefulReconnect: stateful)
+            token: token, eventLoop: channel.eventLoop, statefulReconnect: stateful, hub: hub)
         if stateful, let token { services.registerResumable(connection, token: token, hub: hub) }
         try channel.pipeline.syncOperations.addHandler(connection)
     }

@@ -116,7 +116,7 @@ extension SignalRRoutes {
         let connection = SignalRConnectionHandler(
             services: services, connectionID: negotiated.connectionID, credentials: credentials,
             outbound: events ? .serverSentEvents(nil) : .longPolling(SignalRLongPoll(now: loop.now)),
-            token: token, eventLoop: loop)
+            token: token, eventLoop: loop, hub: hub)
         guard connection.startOverHTTP(remoteAddress: request.remoteAddress) else {
             return .failure(
                 HTTPResponseBox(

@@ -36,9 +36,14 @@ package enum SignalRRoutes {
         let cors = HTTPCORS(origins: services.configuration.origins)
         return services.authenticator.prepared(credentials, on: loop).map { _ in
             var response: HTTPResponse
-            if case .refused(let reason) = services.authenticator.authenticate(credentials) {
+            let outcome = services.authenticator.authenticate(credentials)
+            if case .refused(let reason) = outcome {
                 services.counters.countAuthenticationFailure()
                 response = HTTPResponse(status: .unauthorized, body: ByteBuffer(string: reason))
+                response.headers.add(name: "WWW-Authenticate", value: "Bearer")
+            } else if services.requiresUser(hub: hub), outcome.identity?.userID == nil {
+                // An `[Authorize]` hub (the conformance `authHub`) with no user.
+                response = HTTPResponse(status: .unauthorized)
                 response.headers.add(name: "WWW-Authenticate", value: "Bearer")
             } else {
                 response = answer(request, hub: hub, credentials: credentials, services: services)
@@ -74,5 +79,30 @@ package enum SignalRRoutes {
             connectionID: connectionID, connectionToken: token, negotiateVersion: version,
             transports: [.webSockets, .serverSentEvents, .longPolling], useStatefulReconnect: stateful)
         return .json { negotiation.write(into: &$0) }
+    }
+}
+
+extension SignalRRoutes {
+    /// signalrcore's test server's other routes, in conformance mode: `POST /users/authenticate` with the
+    /// test user (`test`/`test`) answers the configured token, and `GET /health` says the server is up.
+    static func registerConformance(into router: inout HTTPRouter.Builder, services: SignalRServices) {
+        let token = services.configuration.conformanceToken
+        router.add(.POST, "/users/authenticate") { request, loop in
+            let body = try? request.body.withUnsafeReadableBytes { raw throws(JSONError) in try JSONParser.parse(raw) }
+            guard body?["username"] == .string("test"), body?["password"] == .string("test") else {
+                return loop.makeSucceededFuture(
+                    .json(.badRequest) { $0.writeStaticString("{\"message\":\"Username or password is incorrect\"}") })
+            }
+            return loop.makeSucceededFuture(
+                .json {
+                    $0.writeStaticString(
+                        "{\"id\":1,\"firstName\":\"Test\",\"lastName\":\"User\",\"username\":\"test\",\"token\":")
+                    $0.writeJSONString(token)
+                    $0.writeStaticString("}")
+                })
+        }
+        router.add(.GET, "/health") { _, loop in
+            loop.makeSucceededFuture(HTTPResponse(status: .ok, body: ByteBuffer(string: "Healthy")))
+        }
     }
 }

@@ -15,6 +15,9 @@ package struct SignalRServerFrontend: Frontend {
         configuration.maxSubscriptions = context.limits.maxSubscriptionsPerConnection
         configuration.slowConsumerPolicy = context.limits.slowConsumer
         configuration.origins = context.origins
+        if configuration.conformanceMode {
+            configuration.hubs = (configuration.hubs ?? []) + SignalRConformance.hubs
+        }
         self.services = SignalRServices(
             configuration: configuration, bus: context.bus, connections: context.connections,
             authenticator: context.authenticator, keepAlive: context.keepAlive)
@@ -26,5 +29,8 @@ package struct SignalRServerFrontend: Frontend {
 
     package func registerRoutes(into router: inout HTTPRouter.Builder) {
         SignalRRoutes.register(into: &router, services: services)
+        if services.configuration.conformanceMode {
+            SignalRRoutes.registerConformance(into: &router, services: services)
+        }
     }
 }

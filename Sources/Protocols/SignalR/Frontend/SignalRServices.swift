@@ -73,6 +73,12 @@ package final class SignalRServices: FrontendServices {
         }
     }
 
+    /// Whether the hub takes authenticated users only (the conformance `authHub`, `[Authorize]` in the
+    /// test server).
+    func requiresUser(hub: String) -> Bool {
+        configuration.conformanceMode && hub == SignalRConformance.authHub
+    }
+
     func httpConnection(token: String) -> SignalRConnectionHandler? {
         httpConnections.withLockedValue { $0[token] }
     }
