@@ -109,3 +109,31 @@ def test_auth_hub_and_the_login_route(hub_server):
         assert arrived.wait(5) and received[0] == ["to all"]
     finally:
         client.stop()
+
+
+def test_upload_stream_completes_only_when_its_stream_does(hub_server):
+    """UploadStream(stream) is answered after the client completes the stream, not before (signalrcore
+    sends it without an invocation id, so the exchange is written out here)."""
+    from interop import run
+    from signalr_support import RawHub
+
+    async def body():
+        hub = RawHub(hub_server, "")
+        hub.url = hub.url.replace("/hubs/switchboard", "/chatHub")
+        async with hub:
+            assert await hub.handshake() == {}
+            await hub.send({"type": 1, "invocationId": "u", "target": "UploadStream", "arguments": [], "streamIds": ["s"]})
+            for n in range(3):
+                await hub.send({"type": 2, "invocationId": "s", "item": str(n)})
+            # A probe's answer comes back while the stream is open: nothing for "u" may come before it.
+            await hub.send({"type": 1, "invocationId": "probe", "target": "NoSuchMethod", "arguments": []})
+            before = [await hub.next()]
+            while before[-1].get("invocationId") != "probe":
+                before.append(await hub.next())
+            await hub.send({"type": 3, "invocationId": "s"})
+            done = await hub.next_of_type(3)
+            return before, done
+
+    before, done = run(body())
+    assert [m.get("invocationId") for m in before if m.get("type") == 3] == ["probe"]
+    assert done == {"type": 3, "invocationId": "u"}

@@ -23,9 +23,6 @@ enum SignalRConformance {
 }
 
 extension SignalRConnectionHandler {
-    var isConformanceHub: Bool {
-        configuration.conformanceMode && SignalRConformance.hubs.contains(hub)
-    }
 
     /// Joins the hub's `Clients.All` channel after the handshake.
     func joinConformanceHub() {

@@ -31,6 +31,9 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     let token: String?
     /// The hub it is connected to.
     let hub: String
+    /// One of the conformance test hubs (`signalr.conformance_mode`): decided once, not on every
+    /// invocation's path.
+    let isConformanceHub: Bool
     var deliveryMark: UInt64 = 0
     var eventLoop: any EventLoop
     var lifecycle: ConnectionLifecycle
@@ -77,6 +80,8 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         statefulReconnect: Bool = false, hub: String = "switchboard"
     ) {
         self.hub = hub
+        self.isConformanceHub =
+            services.configuration.conformanceMode && SignalRConformance.hubs.contains(hub)
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.outbound = outbound
