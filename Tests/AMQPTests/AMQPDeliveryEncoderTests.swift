@@ -52,6 +52,26 @@ import Testing
         }
     }
 
+    /// The raw writer for a publisher's own property bytes writes what the value encoding writes, after
+    /// whatever the buffer held, for one body frame, several, and none.
+    @Test func propertyBytesDeliverEqualsTheContentEncoding() {
+        var propertyBytes = ByteBuffer()
+        Self.properties.write(to: &propertyBytes)
+        for (frameMax, size) in [(0, 10_000), (4096, 10_000), (5000, 4992), (131_072, 16), (4096, 0)] {
+            let body = ByteBuffer(repeating: 0x62, count: size)
+            var fast = ByteBuffer(string: "before")
+            AMQPDeliveryEncoder.writeDeliver(
+                channel: 7, consumerTag: "amq.ctag-é", deliveryTag: 1 << 33, redelivered: true, exchange: "ex",
+                routingKey: "a.b.c", propertyBytes: propertyBytes, body: body, frameMax: frameMax, to: &fast)
+            var slow = ByteBuffer(string: "before")
+            AMQPDeliveryEncoder.writeDeliver(
+                channel: 7, consumerTag: "amq.ctag-é", deliveryTag: 1 << 33, redelivered: true, exchange: "ex",
+                routingKey: "a.b.c", content: AMQPEncodedContent(properties: Self.properties, body: body),
+                frameMax: frameMax, to: &slow)
+            #expect(fast == slow, "frame-max \(frameMax), body \(size)")
+        }
+    }
+
     @Test func bodyFramesRespectFrameMax() throws {
         let content = AMQPEncodedContent(properties: AMQPBasicProperties(), body: ByteBuffer(repeating: 1, count: 8177))
         var out = ByteBuffer()

@@ -83,6 +83,38 @@ import Testing
         #expect(sink.bodies == ["room/a/temp", "alerts/eu/fire"])
     }
 
+    /// A connection's route cache answers as the broker does: across binds, unbinds and deletes (each
+    /// moves the generation), and never from memory for a headers exchange, whose answer is per message.
+    @Test func theRouteCacheFollowsEveryChangeOfTheTable() throws {
+        let bus = Bus(eventLoops: loops)
+        let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+        var cache = QueueRouteCache()
+        func cached(_ exchange: String, _ key: String, _ headers: [String: HeaderValue] = [:]) throws -> [String] {
+            try cache.route(broker, exchange: exchange, routingKey: key, headers: { headers }).map(\.name)
+        }
+        try broker.declareExchange(ExchangeDefinition(name: "ex", type: .direct, durable: false))
+        let (a, _) = try broker.declareQueue(.init(name: "a"), owner: "c1", on: loops[0])
+        #expect(try cached("ex", "k") == [])
+        try broker.bindQueue(a, exchange: "ex", key: "k")
+        #expect(try cached("ex", "k") == ["a"])
+        #expect(try cached("ex", "k") == ["a"])
+        let (b, _) = try broker.declareQueue(.init(name: "b"), owner: "c1", on: loops[0])
+        try broker.bindQueue(b, exchange: "ex", key: "k")
+        #expect(try cached("ex", "k") == ["a", "b"])
+        try broker.bindQueue(a, exchange: "ex", key: "k", unbind: true)
+        #expect(try cached("ex", "k") == ["b"])
+        _ = try b.delete(ifUnused: false, ifEmpty: false)
+        #expect(try cached("ex", "k") == [])
+        #expect(try cached("", "a") == ["a"])
+        #expect(throws: BrokerRefusal.self) { try cached("nowhere", "k") }
+
+        try broker.bindQueue(
+            a, exchange: "amq.headers", key: "", arguments: ["x-match": .string("all"), "kind": .string("x")])
+        #expect(try cached("amq.headers", "", ["kind": .string("x")]) == ["a"])
+        #expect(try cached("amq.headers", "", ["kind": .string("y")]) == [])
+        #expect(try cached("amq.headers", "", ["kind": .string("x")]) == ["a"])
+    }
+
     @Test func deletingAQueueCancelsItsConsumersAndUnbindsIt() async throws {
         let bus = Bus(eventLoops: loops)
         let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))

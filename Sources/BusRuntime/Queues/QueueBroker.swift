@@ -23,6 +23,9 @@ package final class QueueBroker: @unchecked Sendable {
     // Guarded by `lock`.
     private var table = ExchangeTable()
     private var hosts: [String: QueueHost] = [:]
+    /// Moves on with every change of exchanges, bindings or queues (under `lock`): a `QueueRouteCache`
+    /// keeps its routes only while it stays put.
+    private let generationCounter = ManagedAtomic<UInt64>(0)
     /// Consumer ids, unique across every protocol's consumers (queues key their consumers by it).
     private let nextConsumerID = ManagedAtomic<UInt64>(1)
 
@@ -117,6 +120,7 @@ package final class QueueBroker: @unchecked Sendable {
                 metricsSlot: metricsSlot, clock: bus.clock)
             hosts[declaration.name] = host
             table.addQueue(declaration.name)
+            changed()
             if declaration.durable && !declaration.exclusive {
                 write(
                     .saveQueue(
@@ -153,6 +157,7 @@ package final class QueueBroker: @unchecked Sendable {
         let gone: [String]? = lock.withLock {
             guard hosts[host.name] === host else { return nil }
             hosts[host.name] = nil
+            defer { changed() }
             return table.removeQueue(host.name)
         }
         guard let gone else { return }
@@ -191,6 +196,26 @@ package final class QueueBroker: @unchecked Sendable {
             let route = try table.route(exchange: exchange, routingKeys: routingKeys, messageHeaders: headers)
             if route.queues.count == 1 { return hosts[route.queues[0]].map { [$0] } ?? [] }
             return route.queues.compactMap { hosts[$0] }
+        }
+    }
+
+    /// The routing table's generation: routes found at one generation hold until it moves.
+    package var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
+
+    /// `route` that also says whether the answer depended on the message's headers (a headers exchange was
+    /// met), and the generation it was found at: an answer that did not may be kept until the generation
+    /// moves.
+    package func routeForCache(exchange: String, routingKey: String) throws(BrokerRefusal)
+        -> (hosts: [QueueHost], generation: UInt64, needsHeaders: Bool)
+    {
+        var askedForHeaders = false
+        return try locked { () throws(BrokerRefusal) -> (hosts: [QueueHost], generation: UInt64, needsHeaders: Bool) in
+            let route = try table.route(exchange: exchange, routingKeys: [routingKey]) {
+                askedForHeaders = true
+                return [:]
+            }
+            let found = route.queues.compactMap { hosts[$0] }
+            return (found, generationCounter.load(ordering: .relaxed), askedForHeaders)
         }
     }
 
@@ -241,6 +266,7 @@ package final class QueueBroker: @unchecked Sendable {
         for message in state.queueMessages { messages[message.queue, default: []].append(message) }
         var busBindings: [(QueueHost, String)] = []
         lock.withLock {
+            defer { changed() }
             for exchange in state.exchanges {
                 guard let type = ExchangeType(rawValue: exchange.type) else { continue }
                 if (try? table.declare(
@@ -289,7 +315,15 @@ package final class QueueBroker: @unchecked Sendable {
     private func withTable<Result>(_ body: (inout ExchangeTable) throws(BrokerRefusal) -> Result) throws(BrokerRefusal)
         -> Result
     {
-        try locked { () throws(BrokerRefusal) -> Result in try body(&table) }
+        try locked { () throws(BrokerRefusal) -> Result in
+            defer { changed() }
+            return try body(&table)
+        }
+    }
+
+    /// Notes a change of the table or the directory (under `lock`).
+    private func changed() {
+        generationCounter.wrappingIncrement(ordering: .releasing)
     }
 
     /// `lock.withLock` keeping the refusal's type.

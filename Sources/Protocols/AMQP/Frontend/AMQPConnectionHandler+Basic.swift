@@ -175,7 +175,10 @@ extension AMQPConnectionHandler {
         }
         let hosts: [QueueHost]
         do throws(BrokerRefusal) {
-            hosts = try broker.route(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
+            hosts =
+                routingKeys.count == 1
+                ? try routes.route(broker, exchange: exchange, routingKey: routingKeys[0], headers: messageHeaders)
+                : try broker.route(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
         } catch {
             return fail(error, on: channel, classID: 60, methodID: 40)
         }

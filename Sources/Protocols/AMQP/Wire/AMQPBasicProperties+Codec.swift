@@ -35,7 +35,8 @@ extension AMQPBasicProperties {
         }
         // Bit 1 is not a property of basic.
         guard flags & 0b10 == 0 else { throw .malformed("property flag for an undefined property") }
-        var properties = AMQPBasicProperties()
+        guard flags != 0 else { return AMQPBasicProperties() }
+        var properties = AMQPBasicProperties.Values()
         if flags & Flag.contentType != 0 { properties.contentType = try buffer.readAMQPShortString() }
         if flags & Flag.contentEncoding != 0 { properties.contentEncoding = try buffer.readAMQPShortString() }
         if flags & Flag.headers != 0 { properties.headers = try buffer.readAMQPFieldTable(maxDepth: maxDepth) }
@@ -50,7 +51,7 @@ extension AMQPBasicProperties {
         if flags & Flag.userID != 0 { properties.userID = try buffer.readAMQPShortString() }
         if flags & Flag.appID != 0 { properties.appID = try buffer.readAMQPShortString() }
         if flags & Flag.clusterID != 0 { properties.clusterID = try buffer.readAMQPShortString() }
-        return properties
+        return AMQPBasicProperties(values: properties)
     }
 
     /// Writes the flags word and only the present properties.

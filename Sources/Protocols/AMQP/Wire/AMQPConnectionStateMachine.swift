@@ -71,7 +71,19 @@ package struct AMQPConnectionStateMachine {
         case closeConnection
     }
 
-    private var state = State.awaitingProtocolHeader
+    private var state = State.awaitingProtocolHeader {
+        didSet {
+            expectsProtocolHeader = false
+            isOpen = false
+            isClosing = false
+            switch state {
+            case .awaitingProtocolHeader: expectsProtocolHeader = true
+            case .open: isOpen = true
+            case .closing, .closed: isClosing = true
+            default: break
+            }
+        }
+    }
     /// The capabilities the client's start-ok said it has (`capabilities` table entries set to true, e.g.
     /// `connection.blocked`, `consumer_cancel_notify`).
     package private(set) var clientCapabilities: Set<String> = []
@@ -94,24 +106,15 @@ package struct AMQPConnectionStateMachine {
     }
 
     /// Open: channel frames may be handled.
-    package var isOpen: Bool {
-        if case .open = state { return true }
-        return false
-    }
+    /// (What the frontend asks on every frame is stored, not computed: the connection handler reads it
+    /// from another module, and a computed answer made it copy the whole machine per frame.)
+    package private(set) var isOpen = false
 
     /// Closing or closed: input other than close / close-ok is dropped.
-    package var isClosing: Bool {
-        switch state {
-        case .closing, .closed: true
-        default: false
-        }
-    }
+    package private(set) var isClosing = false
 
     /// Waiting for the protocol header.
-    package var expectsProtocolHeader: Bool {
-        if case .awaitingProtocolHeader = state { return true }
-        return false
-    }
+    package private(set) var expectsProtocolHeader = true
 
     // MARK: - Events
 

@@ -84,7 +84,9 @@ extension STOMPConnectionHandler {
         _ frame: STOMPFrame, exchange: String, key: String, replyTo: String?, now: UInt64, existing: Bool = false
     ) throws(STOMPError) {
         let hosts: [QueueHost]
-        do throws(BrokerRefusal) { hosts = try broker.route(exchange: exchange, routingKeys: [key]) } catch {
+        do throws(BrokerRefusal) {
+            hosts = try routes.route(broker, exchange: exchange, routingKey: key, headers: { [:] })
+        } catch {
             throw Self.refused(error)
         }
         if existing && hosts.isEmpty {

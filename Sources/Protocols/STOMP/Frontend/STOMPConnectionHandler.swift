@@ -52,6 +52,8 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     var settlements: [ObjectIdentifier: STOMPSettlements] = [:]
     /// Publishes for queues, sent once per read (one hop per queue per read).
     var outbox: [ObjectIdentifier: (host: QueueHost, publications: [QueuePublication])] = [:]
+    /// Where this connection's SENDs to queues went, while the broker's routing table stays as it was.
+    var routes = QueueRouteCache()
     /// Counted per read.
     var publishedInRead = 0
     var publishedBytesInRead = 0
