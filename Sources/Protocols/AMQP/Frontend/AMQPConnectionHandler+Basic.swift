@@ -220,8 +220,19 @@ extension AMQPConnectionHandler {
         }
         channel.pendingConfirms[sequence] = nil
         writeConfirm(sequence, ack: !pending.refused, on: channel)
-        // An answer that came after the read (a store commit) goes out now; during a read, at its end.
-        if !isReading {
+        // An answer that came after the read (a store commit) goes out with the others of this loop turn;
+        // during a read, at its end.
+        if !isReading { scheduleConfirmFlush() }
+    }
+
+    /// Writes the confirms answered so far once the loop has run the tasks already waiting: a store commit
+    /// answers many batches, each in its own task, and one write for all of them replaces one per batch
+    /// (a write per answer was 28% of the server in the confirms benchmark).
+    func scheduleConfirmFlush() {
+        guard !confirmFlushScheduled else { return }
+        confirmFlushScheduled = true
+        eventLoop.execute { [self] in
+            confirmFlushScheduled = false
             flushConfirms()
             flushOut()
         }
@@ -263,11 +274,7 @@ extension AMQPConnectionHandler {
             }
             host.perform { host in
                 host.enqueue(publications) { accepted in
-                    loop.execute { [self] in
-                        answered(confirms, accepted)
-                        flushConfirms()
-                        flushOut()
-                    }
+                    loop.execute { [self] in answered(confirms, accepted) }
                 }
             }
         }

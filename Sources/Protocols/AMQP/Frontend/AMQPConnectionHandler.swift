@@ -43,6 +43,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Publishes for queues on other loops, sent once per read (one hop per queue per read).
     var outbox: [ObjectIdentifier: (host: QueueHost, publications: [QueuePublication], confirms: [(UInt16, UInt64)])] =
         [:]
+    /// A task that writes the answered confirms is queued on the loop.
+    var confirmFlushScheduled = false
     /// Where this connection's publishes went, while the broker's routing table stays as it was.
     var routes = QueueRouteCache()
     /// The login's password was a JWT: connection.update-secret brings the next token.
