@@ -20,6 +20,7 @@ package final class MemoryStore: Store {
         var consumerOffsets: [String: StoredConsumerOffset] = [:]
         var queues: [String: StoredQueue] = [:]
         var bindings: Set<StoredBinding> = []
+        var exchangeBindings: Set<StoredExchangeBinding> = []
         var exchanges: [String: StoredExchange] = [:]
         var queueMessages: [String: [UInt64: StoredQueueMessage]] = [:]
         var closed = false
@@ -56,6 +57,9 @@ package final class MemoryStore: Store {
             stored.queues = state.queues.values.sorted { $0.name < $1.name }
             stored.bindings = state.bindings.sorted {
                 ($0.exchange, $0.queue, $0.routingKey) < ($1.exchange, $1.queue, $1.routingKey)
+            }
+            stored.exchangeBindings = state.exchangeBindings.sorted {
+                ($0.source, $0.destination, $0.routingKey) < ($1.source, $1.destination, $1.routingKey)
             }
             stored.exchanges = state.exchanges.values.sorted { $0.name < $1.name }
             stored.queueMessages = state.queueMessages.keys.sorted().flatMap { queue in
@@ -136,11 +140,16 @@ package final class MemoryStore: Store {
             state.bindings.insert(binding)
         case .deleteBinding(let binding):
             state.bindings.remove(binding)
+        case .saveExchangeBinding(let binding):
+            state.exchangeBindings.insert(binding)
+        case .deleteExchangeBinding(let binding):
+            state.exchangeBindings.remove(binding)
         case .saveExchange(let exchange):
             state.exchanges[exchange.name] = exchange
         case .deleteExchange(let name):
             state.exchanges[name] = nil
             state.bindings = state.bindings.filter { $0.exchange != name }
+            state.exchangeBindings = state.exchangeBindings.filter { $0.source != name && $0.destination != name }
         case .saveQueueMessage(let message):
             state.queueMessages[message.queue, default: [:]][message.id] = message
         case .deleteQueueMessages(let queue, let ids):

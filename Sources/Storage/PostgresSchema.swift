@@ -140,6 +140,20 @@ enum PostgresSchema {
                 )
                 """,
             ]),
+        Migration(
+            version: 3,
+            statements: [
+                // Exchange-to-exchange bindings between durable exchanges.
+                """
+                CREATE TABLE amqp_exchange_binding (
+                    source TEXT NOT NULL,
+                    destination TEXT NOT NULL,
+                    routing_key TEXT NOT NULL,
+                    arguments BYTEA NOT NULL,
+                    PRIMARY KEY (source, destination, routing_key, arguments)
+                )
+                """
+            ]),
     ]
 }
 

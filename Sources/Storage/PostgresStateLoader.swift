@@ -58,6 +58,18 @@ struct PostgresStateLoader {
                     arguments: Array(arguments.readableBytesView)))
         }
         for row in try rows(
+            """
+            SELECT source, destination, routing_key, arguments FROM amqp_exchange_binding
+            ORDER BY source COLLATE "C", destination COLLATE "C", routing_key COLLATE "C", arguments
+            """
+        ) {
+            let (source, destination, routingKey, arguments) = try row.decode((String, String, String, ByteBuffer).self)
+            state.exchangeBindings.append(
+                StoredExchangeBinding(
+                    source: source, destination: destination, routingKey: routingKey,
+                    arguments: Array(arguments.readableBytesView)))
+        }
+        for row in try rows(
             "SELECT name, type, auto_delete, internal, alternate_exchange FROM amqp_exchange ORDER BY name COLLATE \"C\""
         ) {
             let (name, type, autoDelete, isInternal, alternate) = try row.decode(

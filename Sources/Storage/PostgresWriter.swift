@@ -213,6 +213,21 @@ final class PostgresWriter: @unchecked Sendable {
                     DELETE FROM amqp_binding WHERE exchange = \(binding.exchange) AND queue = \(binding.queue)
                     AND routing_key = \(binding.routingKey)
                     """)
+            case .saveExchangeBinding(let binding):
+                statements.run(
+                    """
+                    INSERT INTO amqp_exchange_binding (source, destination, routing_key, arguments)
+                    VALUES (\(binding.source), \(binding.destination), \(binding.routingKey),
+                    \(ByteBuffer(bytes: binding.arguments)))
+                    ON CONFLICT DO NOTHING
+                    """)
+            case .deleteExchangeBinding(let binding):
+                statements.run(
+                    """
+                    DELETE FROM amqp_exchange_binding WHERE source = \(binding.source)
+                    AND destination = \(binding.destination) AND routing_key = \(binding.routingKey)
+                    AND arguments = \(ByteBuffer(bytes: binding.arguments))
+                    """)
             case .saveExchange(let exchange):
                 statements.run(
                     """
@@ -225,6 +240,7 @@ final class PostgresWriter: @unchecked Sendable {
             case .deleteExchange(let name):
                 statements.run("DELETE FROM amqp_exchange WHERE name = \(name)")
                 statements.run("DELETE FROM amqp_binding WHERE exchange = \(name)")
+                statements.run("DELETE FROM amqp_exchange_binding WHERE source = \(name) OR destination = \(name)")
             case .saveQueueMessage(let stored):
                 statements.run(
                     """

@@ -106,6 +106,19 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v3") { db in
+            // Exchange-to-exchange bindings between durable exchanges.
+            try db.execute(
+                sql: """
+                    CREATE TABLE amqp_exchange_binding (
+                        source TEXT NOT NULL,
+                        destination TEXT NOT NULL,
+                        routing_key TEXT NOT NULL,
+                        arguments BLOB NOT NULL,
+                        PRIMARY KEY (source, destination, routing_key, arguments)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

@@ -125,6 +125,15 @@ package final class SQLiteStore: Store {
                         exchange: row["exchange"], queue: row["queue"], routingKey: row["routing_key"],
                         arguments: [UInt8](arguments)))
             }
+            for row in try Row.fetchAll(
+                db, sql: "SELECT * FROM amqp_exchange_binding ORDER BY source, destination, routing_key, arguments")
+            {
+                let arguments: Data = row["arguments"]
+                state.exchangeBindings.append(
+                    StoredExchangeBinding(
+                        source: row["source"], destination: row["destination"], routingKey: row["routing_key"],
+                        arguments: [UInt8](arguments)))
+            }
             for row in try Row.fetchAll(db, sql: "SELECT * FROM amqp_exchange ORDER BY name") {
                 state.exchanges.append(
                     StoredExchange(
@@ -343,6 +352,24 @@ final class SQLiteWriter: @unchecked Sendable {
                 try run(
                     db, "DELETE FROM amqp_binding WHERE exchange = ? AND queue = ? AND routing_key = ?",
                     .text(binding.exchange), .text(binding.queue), .text(binding.routingKey))
+            case .saveExchangeBinding(let binding):
+                try run(
+                    db,
+                    """
+                    INSERT OR REPLACE INTO amqp_exchange_binding (source, destination, routing_key, arguments)
+                    VALUES (?, ?, ?, ?)
+                    """,
+                    .text(binding.source), .text(binding.destination), .text(binding.routingKey),
+                    .bytes(binding.arguments))
+            case .deleteExchangeBinding(let binding):
+                try run(
+                    db,
+                    """
+                    DELETE FROM amqp_exchange_binding
+                    WHERE source = ? AND destination = ? AND routing_key = ? AND arguments = ?
+                    """,
+                    .text(binding.source), .text(binding.destination), .text(binding.routingKey),
+                    .bytes(binding.arguments))
             case .saveExchange(let exchange):
                 try run(
                     db,
@@ -355,6 +382,9 @@ final class SQLiteWriter: @unchecked Sendable {
             case .deleteExchange(let name):
                 try run(db, "DELETE FROM amqp_exchange WHERE name = ?", .text(name))
                 try run(db, "DELETE FROM amqp_binding WHERE exchange = ?", .text(name))
+                try run(
+                    db, "DELETE FROM amqp_exchange_binding WHERE source = ? OR destination = ?", .text(name),
+                    .text(name))
             case .saveQueueMessage(let stored):
                 try run(
                     db,

@@ -60,6 +60,9 @@ package enum StoreWrite: Sendable {
     case deleteQueue(name: String)
     case saveBinding(StoredBinding)
     case deleteBinding(StoredBinding)
+    /// A binding between two durable exchanges (`exchange.bind`), or its removal.
+    case saveExchangeBinding(StoredExchangeBinding)
+    case deleteExchangeBinding(StoredExchangeBinding)
     /// A durable exchange declared, or deleted.
     case saveExchange(StoredExchange)
     case deleteExchange(name: String)
@@ -79,6 +82,8 @@ package struct StoredState: Sendable {
     package var consumerOffsets: [StoredConsumerOffset] = []
     package var queues: [StoredQueue] = []
     package var bindings: [StoredBinding] = []
+    /// Exchange-to-exchange bindings, restored after the exchanges.
+    package var exchangeBindings: [StoredExchangeBinding] = []
     package var exchanges: [StoredExchange] = []
     /// Per queue, in id order.
     package var queueMessages: [StoredQueueMessage] = []
@@ -199,6 +204,22 @@ package struct StoredBinding: Sendable, Hashable {
     package init(exchange: String, queue: String, routingKey: String, arguments: [UInt8] = []) {
         self.exchange = exchange
         self.queue = queue
+        self.routingKey = routingKey
+        self.arguments = arguments
+    }
+}
+
+/// A binding from one durable exchange to another (RabbitMQ keeps one when both ends are durable).
+/// Bindings that differ only in their arguments are distinct, so the arguments are part of its identity.
+package struct StoredExchangeBinding: Sendable, Hashable {
+    package var source: String
+    package var destination: String
+    package var routingKey: String
+    /// `StoredQueueCodec.encode(arguments:)`.
+    package var arguments: [UInt8]
+    package init(source: String, destination: String, routingKey: String, arguments: [UInt8] = []) {
+        self.source = source
+        self.destination = destination
         self.routingKey = routingKey
         self.arguments = arguments
     }

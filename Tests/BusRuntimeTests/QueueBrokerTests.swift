@@ -129,6 +129,34 @@ import Testing
         #expect(await eventually { bus.registry.count == 0 })
     }
 
+    /// A binding between two durable exchanges survives a restart and routes again; one with a transient
+    /// end is not kept, and an unbind is.
+    @Test func exchangeToExchangeBindingsOfDurableExchangesComeBack() async throws {
+        let store = MemoryStore()
+        do {
+            let bus = Bus(eventLoops: loops, store: store)
+            let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+            try broker.declareExchange(ExchangeDefinition(name: "in", type: .topic))
+            try broker.declareExchange(ExchangeDefinition(name: "out", type: .fanout))
+            try broker.declareExchange(ExchangeDefinition(name: "brief", type: .fanout, durable: false))
+            try broker.declareExchange(ExchangeDefinition(name: "old", type: .fanout))
+            let (queue, _) = try broker.declareQueue(.init(name: "kept", durable: true), owner: "c1", on: loops[0])
+            try broker.bindQueue(queue, exchange: "out", key: "")
+            try broker.bindExchange(ExchangeBinding(source: "in", destination: .exchange("out"), routingKey: "a.*"))
+            try broker.bindExchange(ExchangeBinding(source: "in", destination: .exchange("brief"), routingKey: "#"))
+            try broker.bindExchange(ExchangeBinding(source: "in", destination: .exchange("old"), routingKey: "#"))
+            try broker.bindExchange(
+                ExchangeBinding(source: "in", destination: .exchange("old"), routingKey: "#"), unbind: true)
+            #expect(await eventually { (try? store.load().exchangeBindings.count) == 1 })
+        }
+        let bus = Bus(eventLoops: loops, store: store)
+        let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
+        let restored = broker.restore(try store.load())
+        #expect(restored.exchanges == 3 && restored.queues == 1)
+        #expect(try broker.route(exchange: "in", routingKeys: ["a.b"]).map(\.name) == ["kept"])
+        #expect(try broker.route(exchange: "in", routingKeys: ["b.c"]).isEmpty)
+    }
+
     @Test func durableQueuesAndPersistentMessagesComeBackFromTheStore() async throws {
         let store = MemoryStore()
         do {

@@ -51,6 +51,33 @@ def test_confirmed_persistent_messages_survive_kill9_and_acked_ones_stay_gone(ma
     assert bodies[40:] == [b"routed after restart"], "the durable binding came back"
 
 
+def test_exchange_to_exchange_bindings_of_durable_exchanges_survive_kill9(make_server):
+    srv = make_server()
+    front, back, brief, queue = unique("front"), unique("back"), unique("brief"), unique("e2e")
+    with connect(srv) as conn:
+        ch = conn.channel()
+        ch.exchange_declare(front, "topic", durable=True)
+        ch.exchange_declare(back, "fanout", durable=True)
+        ch.exchange_declare(brief, "fanout", durable=False)
+        ch.queue_declare(queue, durable=True)
+        ch.queue_bind(queue, back)
+        ch.queue_bind(queue, brief)
+        ch.exchange_bind(back, front, "orders.*")
+        ch.exchange_bind(brief, front, "#")  # a transient end: not kept
+        ch.exchange_bind(back, front, "old.*")
+        ch.exchange_unbind(back, front, "old.*")  # unbound: stays unbound
+        ch.queue_declare(queue, passive=True)
+    time.sleep(0.3)  # the bindings are committed with the next group commit
+    kill9(srv)
+    srv.start()
+    with connect(srv) as conn:
+        ch = conn.channel()
+        for key in ("orders.eu", "old.eu", "other"):
+            ch.basic_publish(front, key, key.encode())
+        ch.queue_declare(queue, passive=True)
+        assert get_all(ch, queue) == [b"orders.eu"], "only the durable binding came back"
+
+
 def test_confirms_under_kill9_lose_nothing(make_server):
     srv = make_server()
     queue, exchange = unique("durable"), unique("dx")

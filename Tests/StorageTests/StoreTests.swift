@@ -251,6 +251,36 @@ import Testing
         #expect(state.queueMessages.isEmpty && state.queues.isEmpty)
     }
 
+    /// Exchange-to-exchange bindings: distinct by their arguments too, removed one by one, and with
+    /// either end's exchange.
+    @Test(arguments: Kind.allCases) func exchangeToExchangeBindings(kind: Kind) async throws {
+        let harness = try Harness(kind)
+        let any = StoredQueueCodec.encode(arguments: ["x-match": .string("any"), "k": .string("v")])
+        func binding(_ source: String, _ destination: String, _ key: String, _ arguments: [UInt8] = [])
+            -> StoredExchangeBinding
+        {
+            StoredExchangeBinding(source: source, destination: destination, routingKey: key, arguments: arguments)
+        }
+        try await harness.write([
+            .saveExchangeBinding(binding("a", "b", "k")),
+            .saveExchangeBinding(binding("a", "b", "k", any)),
+            .saveExchangeBinding(binding("a", "b", "k")),  // again: still one
+            .saveExchangeBinding(binding("b", "c", "#")),
+            .saveExchangeBinding(binding("c", "d", "x")),
+            .saveExchangeBinding(binding("d", "a", "y")),
+            .deleteExchangeBinding(binding("c", "d", "x")),
+        ])
+        var state = try harness.restart()
+        #expect(
+            Set(state.exchangeBindings) == [
+                binding("a", "b", "k"), binding("a", "b", "k", any), binding("b", "c", "#"), binding("d", "a", "y"),
+            ])
+        #expect(state.exchangeBindings.count == 4)
+        try await harness.write([.deleteExchange(name: "b")])
+        state = try harness.restart()
+        #expect(state.exchangeBindings == [binding("d", "a", "y")])
+    }
+
     @Test func queueCodecRefusesTruncatedValues() {
         let deaths = StoredQueueCodec.encode(deaths: [
             DeathRecord(

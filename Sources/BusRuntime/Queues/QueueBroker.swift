@@ -70,11 +70,25 @@ package final class QueueBroker: @unchecked Sendable {
         for exchange in gone { write(.deleteExchange(name: exchange)) }
     }
 
-    /// `exchange.bind` / `exchange.unbind`.
+    /// `exchange.bind` / `exchange.unbind` (and the table's half of `queue.bind` / `queue.unbind`). A
+    /// binding between two durable exchanges is stored, as RabbitMQ keeps it; auto-delete exchanges that
+    /// went with their last binding leave the store too.
     package func bindExchange(_ binding: ExchangeBinding, unbind: Bool = false) throws(BrokerRefusal) {
-        try withTable { table throws(BrokerRefusal) in
-            if unbind { _ = try table.unbind(binding) } else { try table.bind(binding) }
+        let (gone, durable) = try withTable { table throws(BrokerRefusal) -> ([String], Bool) in
+            var gone: [String] = []
+            if unbind { gone = try table.unbind(binding) } else { try table.bind(binding) }
+            guard case .exchange(let destination) = binding.destination else { return (gone, false) }
+            let durable =
+                (table.exchange(binding.source)?.durable ?? false) && (table.exchange(destination)?.durable ?? false)
+            return (gone, durable)
         }
+        if durable, case .exchange(let destination) = binding.destination {
+            let stored = StoredExchangeBinding(
+                source: binding.source, destination: destination, routingKey: binding.routingKey,
+                arguments: StoredQueueCodec.encode(arguments: binding.arguments))
+            write(unbind ? .deleteExchangeBinding(stored) : .saveExchangeBinding(stored))
+        }
+        for exchange in gone { write(.deleteExchange(name: exchange)) }
     }
 
     // MARK: - Queues
@@ -304,6 +318,13 @@ package final class QueueBroker: @unchecked Sendable {
                             arguments: arguments))) != nil
                 else { continue }
                 if binding.exchange == Self.busExchange { busBindings.append((host, binding.routingKey)) }
+            }
+            for binding in state.exchangeBindings {
+                _ = try? table.bind(
+                    ExchangeBinding(
+                        source: binding.source, destination: .exchange(binding.destination),
+                        routingKey: binding.routingKey,
+                        arguments: StoredQueueCodec.decodeArguments(binding.arguments) ?? [:]))
             }
         }
         for (host, key) in busBindings { host.perform { $0.addBusBinding(key) } }
