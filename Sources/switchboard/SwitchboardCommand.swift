@@ -7,7 +7,7 @@ struct SwitchboardCommand: AsyncParsableCommand {
         abstract: "A real-time messaging hub: one bus behind WebSocket, SSE, long polling, MQTT and NATS.",
         subcommands: [
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, HashPasswordCommand.self,
-            SettingsCommand.self,
+            SettingsCommand.self, MigrateStoreCommand.self,
         ],
         defaultSubcommand: ServeCommand.self)
 }

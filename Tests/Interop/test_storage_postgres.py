@@ -7,6 +7,8 @@ and restarted; whatever it acknowledged must be in the database.
 - MQTT (paho-mqtt): QoS 1 messages acknowledged to their publisher reach an offline persistent
   subscriber after the restart, in order.
 - Both again through four rounds of publishing with a kill at a random moment.
+- `switchboard migrate-store` moves an embedded SQLite store into PostgreSQL: history resumes in the same
+  epoch, retained messages and persistent sessions with what they are owed are there.
 
 The PostgreSQL binaries are Debian's (`/usr/lib/postgresql/<version>/bin`, or SWITCHBOARD_POSTGRES_BIN);
 scripts/test installs the `postgresql` package when they are missing. PostgreSQL refuses to run as
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from interop import free_port, run, unique, ws_clients
+from interop import free_port, run, switchboard_bin, unique, ws_clients
 from mqtt_client import V5, Paho
 from test_storage_crash import kill_during, persistent, receive_acknowledged, restart
 
@@ -203,3 +205,49 @@ def test_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_serve
     assert len({m["epoch"] for m in history["messages"]}) == 1
 
     receive_acknowledged(srv, cid, acknowledged)
+
+
+def test_migrate_store_moves_an_embedded_store_into_postgres(make_server, postgres):
+    srv = make_server(args=["--durable-history", "ledger/#=100000"])
+    channel = unique("ledger/")
+    positions = [srv.publish(channel, {"n": i}) for i in range(12)]
+    epoch = positions[0]["epoch"]
+    retained_topic, topic, cid = unique("sensors/"), unique("owed/"), unique("sub")
+    pub = Paho(srv.mqtt_port, V5)
+    pub.publish(retained_topic, "21.5", qos=1, retain=True)
+    sub = persistent(srv.mqtt_port, V5, cid)
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    for i in range(5):
+        pub.publish(topic, f"m{i}", qos=1)
+    pub.disconnect()
+    srv.stop()
+
+    done = subprocess.run(
+        [str(switchboard_bin()), "migrate-store", "--from", f"sqlite:{srv.data_dir}", "--to", postgres.url],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("copied "), done.stdout
+    again = subprocess.run(
+        [str(switchboard_bin()), "migrate-store", "--from", f"sqlite:{srv.data_dir}", "--to", postgres.url],
+        capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "empty" in again.stderr, "a second copy into a filled store is refused"
+
+    moved = serve_on(make_server, postgres)
+
+    async def body():
+        async with ws_clients(moved.ws_url) as ws:
+            s = await ws.subscribe(channel, recover={"offset": 6, "epoch": epoch})
+            assert s["recovered"] is True, s
+            assert [m["data"]["n"] for m in s["messages"]] == list(range(6, 12)), s
+
+    run(body())
+    assert moved.publish(channel, {"n": 12}) == {"offset": 13, "epoch": epoch}
+    reader = Paho(moved.mqtt_port, V5)
+    reader.subscribe(retained_topic, qos=1)
+    assert reader.get().payload == b"21.5"
+    reader.disconnect()
+    sub = persistent(moved.mqtt_port, V5, cid)
+    assert sub.session_present
+    assert [m.payload.decode() for m in sub.get_many(5)] == [f"m{i}" for i in range(5)]
+    sub.disconnect()
