@@ -75,6 +75,8 @@ package final class BusMetrics: Sendable {
     let storeCommits = Counter(label: "switchboard_store_commits_total")
     let storeWrites = Counter(label: "switchboard_store_writes_total")
     let storeDiskBytes = Gauge(label: "switchboard_store_disk_bytes")
+    /// 1 while the store's last commit failed and none has succeeded since (`/healthz` says `degraded`).
+    let storeDegraded = Gauge(label: "switchboard_store_degraded")
 
     /// How much of the store's statistics has been reported (commits, writes, latency samples).
     private let storeReported = NIOLockedValueBox<(commits: UInt64, writes: UInt64, samples: UInt64)>((0, 0, 0))
@@ -98,6 +100,7 @@ package final class BusMetrics: Sendable {
         let fresh = Int(min(UInt64(statistics.recentCommitNanos.count), attempts - min(attempts, reported.samples)))
         for sample in statistics.recentCommitNanos.suffix(fresh) { storeCommitLatency.recordNanoseconds(Int64(sample)) }
         storeDiskBytes.record(Int64(statistics.diskBytes))
+        storeDegraded.record(statistics.degraded == nil ? 0 : 1)
     }
 
     /// The slot for `name`, registering it on first use.

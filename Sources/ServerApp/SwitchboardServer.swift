@@ -165,13 +165,28 @@ package final class SwitchboardServer: Sendable {
         for frontend in frontends { frontend.registerRoutes(into: &router) }
         let ready = self.ready
         let prometheus = self.prometheus
-        router.add(.GET, "/healthz", sync: { _ in .json { $0.writeStaticString("{\"status\":\"ok\"}") } })
+        // A store whose last commit failed (database down, disk full) makes the server `degraded`: alive
+        // (`/healthz` 200, so nothing restarts it for a database outage) but not ready (`/readyz` 503, so a
+        // load balancer sends new clients elsewhere); both say why. It clears with the next good commit.
+        let store = bus.store
+        let degraded: @Sendable (HTTPResponseStatus) -> HTTPResponse? = { status in
+            guard let reason = store?.statistics.degraded else { return nil }
+            return .json(status) { body in
+                body.writeStaticString("{\"status\":\"degraded\",\"storage\":")
+                body.writeJSONString(reason)
+                body.writeStaticString("}")
+            }
+        }
+        router.add(
+            .GET, "/healthz",
+            sync: { _ in degraded(.ok) ?? .json { $0.writeStaticString("{\"status\":\"ok\"}") } })
         router.add(
             .GET, "/readyz",
             sync: { _ in
-                ready.load(ordering: .relaxed)
-                    ? .json { $0.writeStaticString("{\"status\":\"ready\"}") }
-                    : .json(.serviceUnavailable) { $0.writeStaticString("{\"status\":\"not ready\"}") }
+                guard ready.load(ordering: .relaxed) else {
+                    return .json(.serviceUnavailable) { $0.writeStaticString("{\"status\":\"not ready\"}") }
+                }
+                return degraded(.serviceUnavailable) ?? .json { $0.writeStaticString("{\"status\":\"ready\"}") }
             })
         router.add(
             .GET, "/metrics",

@@ -18,6 +18,9 @@ final class GroupCommitQueue: @unchecked Sendable {
     private var finished = false
     private var statistics = StoreStatistics()
     private static let recentCommitsKept = 1024
+    /// While degraded and idle, an empty commit tries the database this often, so the store reports
+    /// itself healthy again once the database is back even when nothing is written.
+    static let probeInterval: TimeInterval = 1
 
     private let commit: ([StoreWrite]) throws -> Void
     private let measureDisk: () -> UInt64
@@ -63,7 +66,29 @@ final class GroupCommitQueue: @unchecked Sendable {
         var commitsSinceDiskCheck = 0
         while true {
             condition.lock()
-            while pending.isEmpty && !closed { condition.wait() }
+            var probe = false
+            while pending.isEmpty && !closed {
+                guard statistics.degraded != nil else {
+                    condition.wait()
+                    continue
+                }
+                if !condition.wait(until: Date(timeIntervalSinceNow: Self.probeInterval)) && pending.isEmpty {
+                    probe = true
+                    break
+                }
+            }
+            if probe {
+                condition.unlock()
+                let failure: (any Error)?
+                do {
+                    try commit([])
+                    failure = nil
+                } catch { failure = error }
+                condition.lock()
+                statistics.degraded = failure.map { "\($0)" }
+                condition.unlock()
+                continue
+            }
             if pending.isEmpty {
                 finished = true
                 condition.broadcast()
@@ -85,11 +110,13 @@ final class GroupCommitQueue: @unchecked Sendable {
 
             condition.lock()
             statistics.pendingWrites -= writes.count
-            if failure == nil {
+            if let failure {
+                statistics.failedCommits += 1
+                statistics.degraded = "\(failure)"
+            } else {
                 statistics.commits += 1
                 statistics.committedWrites += UInt64(writes.count)
-            } else {
-                statistics.failedCommits += 1
+                statistics.degraded = nil
             }
             if statistics.recentCommitNanos.count >= Self.recentCommitsKept {
                 statistics.recentCommitNanos.removeFirst(Self.recentCommitsKept / 2)

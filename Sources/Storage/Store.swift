@@ -289,6 +289,9 @@ package struct StoreStatistics: Sendable {
     package var diskBytes: UInt64 = 0
     /// Writes submitted and not yet committed: how far the store is behind (flow control uses it).
     package var pendingWrites: Int = 0
+    /// Why the last commit failed, while no commit has succeeded since (the database is down, the disk
+    /// full): the server reports itself `degraded`. nil when the store is healthy.
+    package var degraded: String?
     package init() {}
 }
 

@@ -7,6 +7,9 @@ and restarted; whatever it acknowledged must be in the database.
 - MQTT (paho-mqtt): QoS 1 messages acknowledged to their publisher reach an offline persistent
   subscriber after the restart, in order.
 - Both again through four rounds of publishing with a kill at a random moment.
+- With the database down the server is `degraded` (`/healthz` 200 and `/readyz` 503, both saying why),
+  refuses durable publishes (HTTP 503), and is healthy again soon after the database returns, without
+  being restarted.
 - `switchboard migrate-store` moves an embedded SQLite store into PostgreSQL: history resumes in the same
   epoch, retained messages and persistent sessions with what they are owed are there.
 
@@ -17,11 +20,16 @@ root, so as root they run as the `postgres` user on a directory it owns.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -101,6 +109,18 @@ class PostgresServer:
     @property
     def url(self) -> str:
         return f"postgres://switchboard@127.0.0.1:{self.port}/switchboard?password_file={self.password_file}"
+
+    def pause(self) -> None:
+        """Stops the database server (immediate: as a crash), keeping its data."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        """Starts it again on the same port and data."""
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
+            "-o", f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}",
+            "start",
+        )
 
     def stop(self) -> None:
         try:
@@ -251,3 +271,40 @@ def test_migrate_store_moves_an_embedded_store_into_postgres(make_server, postgr
     assert sub.session_present
     assert [m.payload.decode() for m in sub.get_many(5)] == [f"m{i}" for i in range(5)]
     sub.disconnect()
+
+
+def test_a_database_outage_makes_the_server_degraded_until_it_returns(make_server, postgres):
+    srv = serve_on(make_server, postgres)
+    channel = unique("ledger/")
+    first = srv.publish(channel, {"n": 0})
+    assert http_json(srv, "/healthz") == (200, {"status": "ok"})
+    postgres.pause()
+    try:
+        refused = srv.post("/api/publish", json={"channel": channel, "data": {"n": 1}})
+        assert refused.status_code == 503, f"a durable publish is refused, not acknowledged: {refused.text}"
+        status, body = http_json(srv, "/healthz")
+        assert status == 200 and body["status"] == "degraded" and body["storage"], body
+        status, body = http_json(srv, "/readyz")
+        assert status == 503 and body["status"] == "degraded", body
+        deadline = time.monotonic() + 5  # the store's statistics reach /metrics once a second
+        while not re.search(r"^switchboard_store_degraded 1(\.0)?$", srv.http("GET", "/metrics").text, re.M):
+            assert time.monotonic() < deadline, "switchboard_store_degraded is not 1"
+            time.sleep(0.2)
+    finally:
+        postgres.resume()
+    deadline = time.monotonic() + 20
+    while http_json(srv, "/healthz")[1]["status"] != "ok":
+        assert time.monotonic() < deadline, "still degraded 20 s after the database returned"
+        time.sleep(0.2)
+    assert http_json(srv, "/readyz") == (200, {"status": "ready"})
+    # Taken again; the failed write ended the log's epoch, so no client resumes across the hole.
+    after = srv.publish(channel, {"n": 2})
+    assert after["epoch"] != first["epoch"] and after["offset"] == 1, (first, after)
+
+
+def http_json(srv, path: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(srv.http_url + path, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
