@@ -23,8 +23,16 @@ final class PostgresWriter: @unchecked Sendable {
         self.logger = logger
     }
 
+    /// A commit that gets no answer for this long (a database that stopped answering without closing the
+    /// connection) closes its connection, so it fails instead of stalling every durable write behind it.
+    static let commitTimeout = TimeAmount.seconds(10)
+
     func commit(_ writes: [StoreWrite]) throws {
         let connection = try connected()
+        let watchdog = connection.eventLoop.scheduleTask(in: Self.commitTimeout) {
+            _ = connection.close() as EventLoopFuture<Void>
+        }
+        defer { watchdog.cancel() }
         var statements = Statements(connection: connection, logger: logger)
         statements.run("BEGIN")
         do {

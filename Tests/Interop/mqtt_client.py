@@ -58,6 +58,10 @@ class Paho:
         self.client.on_message = lambda c, u, m: self.messages.put(m)
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = lambda c, u, mid, codes, props: self.subacks.put(codes)
+        # PUBACK / PUBREC / PUBCOMP reason codes by message id: `is_published()` is true for a 5.0
+        # acknowledgement that refuses the message (0x80 and up) too.
+        self.publish_codes: dict[int, Any] = {}
+        self.client.on_publish = self._on_publish
         if will:
             topic, payload, qos, retain = will
             self.client.will_set(topic, payload, qos, retain, properties=will_properties)
@@ -71,6 +75,16 @@ class Paho:
         self.port = ws_port if ws_port is not None else port
         if connect:
             self.connect()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        self.publish_codes[mid] = reason_code
+
+    def accepted(self, info: Any) -> bool:
+        """The publish was acknowledged, and (5.0) not with a refusal."""
+        if not info.is_published():
+            return False
+        code = self.publish_codes.get(info.mid)
+        return not getattr(code, "is_failure", False)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         self.reason_code = reason_code

@@ -95,6 +95,10 @@ extension MQTTConnectionHandler {
                     break
                 }
                 ack.reasonCode = .unspecifiedError
+                // A PUBREC of 0x80 or more ends the QoS 2 flow and frees its packet id (§4.3.3): a PUBREL
+                // that still comes (paho sends one whatever the PUBREC said) is answered 0x92 Packet
+                // Identifier not found, not a PUBCOMP that would read as delivered.
+                if ack.kind == .pubRec { session?.state.inboundQoS2.remove(ack.packetID) }
                 write(.ack(ack))
                 continue
             }
