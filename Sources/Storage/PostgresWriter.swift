@@ -1,5 +1,7 @@
 import BusCore
+import Dispatch
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
@@ -23,35 +25,54 @@ final class PostgresWriter: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// A commit that gets no answer for this long (a database that stopped answering without closing the
-    /// connection) closes its connection, so it fails instead of stalling every durable write behind it.
+    /// A statement of a commit that gets no answer for this long (a database that stopped answering
+    /// without closing the connection) fails the commit and drops the connection, instead of stalling
+    /// every durable write behind it.
     static let commitTimeout = TimeAmount.seconds(10)
 
     func commit(_ writes: [StoreWrite]) throws {
         let connection = try connected()
-        let watchdog = connection.eventLoop.scheduleTask(in: Self.commitTimeout) {
-            _ = connection.close() as EventLoopFuture<Void>
-        }
-        defer { watchdog.cancel() }
         var statements = Statements(connection: connection, logger: logger)
         statements.run("BEGIN")
         do {
             try enqueue(writes, into: &statements)
             try statements.waitForAll()
-            let commit = try connection.query("COMMIT", logger: logger).wait()
+            let commit = try Self.await(connection.query("COMMIT", logger: logger))
             // A transaction that failed answers COMMIT with ROLLBACK rather than an error.
             guard commit.metadata.command == "COMMIT" else { throw StoreError("postgres: the commit was rolled back") }
         } catch {
+            // The connection is dropped, not rolled back and reused: closing it ends the transaction on
+            // the server, and a ROLLBACK awaited on a connection the database had just dropped was seen
+            // to never complete (stalling every durable write behind it). The next commit reconnects.
             knownLogs.removeAll()  // rows inserted by the rolled-back transaction
-            if connection.isClosed {
-                self.connection = nil
-            } else {
-                _ = try? statements.waitForAll()
-                _ = try? connection.query("ROLLBACK", logger: logger).wait()
-            }
+            self.connection = nil
+            Self.drop(connection)
             if let error = error as? StoreError { throw error }
             throw StoreError("postgres: \(PostgresStore.describe(error))")
         }
+    }
+
+    /// Closes `connection` without waiting, keeping it alive until it is closed (postgres-nio asserts that
+    /// a connection is closed before it goes).
+    static func drop(_ connection: PostgresConnection) {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// `future`'s value, or a failure when no answer comes within `commitTimeout` (a database that stopped
+    /// answering without closing the connection).
+    static func await<Value: Sendable>(_ future: EventLoopFuture<Value>) throws -> Value {
+        let done = DispatchSemaphore(value: 0)
+        let result = NIOLockedValueBox<Result<Value, any Error>?>(nil)
+        future.whenComplete { outcome in
+            result.withLockedValue { $0 = outcome }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + .milliseconds(Int(Self.commitTimeout.nanoseconds / 1_000_000))) == .success
+        else {
+            throw StoreError("postgres: no answer in \(Self.commitTimeout.nanoseconds / 1_000_000_000) s")
+        }
+        return try result.withLockedValue { $0! }.get()
     }
 
     /// The database's size on disk (`pg_database_size`), for /metrics; 0 when it cannot be read.
@@ -77,12 +98,10 @@ final class PostgresWriter: @unchecked Sendable {
         do {
             // `on`: COMMIT returns once the WAL is flushed (fsync); `off` (`--durability no-fsync`): once
             // the server has it, which survives our crash but not the database server's.
-            _ = try fresh.query(
-                PostgresQuery(unsafeSQL: "SET synchronous_commit = \(synchronousCommit)"), logger: logger
-            )
-            .wait()
+            _ = try Self.await(
+                fresh.query(PostgresQuery(unsafeSQL: "SET synchronous_commit = \(synchronousCommit)"), logger: logger))
         } catch {
-            _ = try? fresh.close().wait()
+            Self.drop(fresh)
             throw error
         }
         connection = fresh
@@ -372,7 +391,7 @@ final class PostgresWriter: @unchecked Sendable {
 
         /// Waits for every statement sent; throws the first failure.
         mutating func waitForAll() throws {
-            let results = try EventLoopFuture.whenAllComplete(pending, on: connection.eventLoop).wait()
+            let results = try PostgresWriter.await(EventLoopFuture.whenAllComplete(pending, on: connection.eventLoop))
             pending = []
             for result in results { _ = try result.get() }
         }
