@@ -216,17 +216,17 @@ package final class QueueBroker: @unchecked Sendable {
     /// The routing table's generation: routes found at one generation hold until it moves.
     package var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
 
-    /// `route` that also says whether the answer depended on the message's headers (a headers exchange was
-    /// met), and the generation it was found at: an answer that did not may be kept until the generation
-    /// moves.
-    package func routeForCache(exchange: String, routingKey: String) throws(BrokerRefusal)
-        -> (hosts: [QueueHost], generation: UInt64, needsHeaders: Bool)
-    {
+    /// `route` for one routing key that also says whether the answer depended on the message's headers (a
+    /// headers exchange was met), and the generation it was found at: an answer that did not may be kept
+    /// until the generation moves.
+    package func routeForCache(
+        exchange: String, routingKey: String, headers: () -> [String: HeaderValue]
+    ) throws(BrokerRefusal) -> (hosts: [QueueHost], generation: UInt64, needsHeaders: Bool) {
         var askedForHeaders = false
         return try locked { () throws(BrokerRefusal) -> (hosts: [QueueHost], generation: UInt64, needsHeaders: Bool) in
             let route = try table.route(exchange: exchange, routingKeys: [routingKey]) {
                 askedForHeaders = true
-                return [:]
+                return headers()
             }
             let found = route.queues.compactMap { hosts[$0] }
             return (found, generationCounter.load(ordering: .relaxed), askedForHeaders)

@@ -18,7 +18,7 @@ package struct QueueRouteCache {
     package init() {}
 
     /// The queues a publish to `exchange` with the single `routingKey` reaches; `headers` is asked only
-    /// when the route meets a headers exchange (then the broker routes this message on its own).
+    /// when the route meets a headers exchange (then the answer is this message's alone, and not kept).
     package mutating func route(
         _ broker: QueueBroker, exchange: String, routingKey: String, headers: () -> [String: HeaderValue]
     ) throws(BrokerRefusal) -> [QueueHost] {
@@ -29,12 +29,9 @@ package struct QueueRouteCache {
         }
         let key = Key(exchange: exchange, routingKey: routingKey)
         if let hosts = routes[key] { return hosts }
-        let found = try broker.routeForCache(exchange: exchange, routingKey: routingKey)
-        if found.needsHeaders {
-            return try broker.route(exchange: exchange, routingKeys: [routingKey], headers: headers)
-        }
-        // The table changed while this was routed: use the answer, keep nothing.
-        guard found.generation == generation else { return found.hosts }
+        let found = try broker.routeForCache(exchange: exchange, routingKey: routingKey, headers: headers)
+        // A per-message answer, or the table changed while this was routed: use it, keep nothing.
+        guard !found.needsHeaders, found.generation == generation else { return found.hosts }
         if routes.count >= Self.capacity { routes.removeAll(keepingCapacity: true) }
         routes[key] = found.hosts
         return found.hosts

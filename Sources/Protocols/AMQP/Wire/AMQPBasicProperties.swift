@@ -83,9 +83,6 @@ package struct AMQPBasicProperties: Sendable, Hashable {
         set { self = AMQPBasicProperties(values: newValue) }
     }
 
-    /// No property is present.
-    package var isEmpty: Bool { box === Self.absent || box.values == Values() }
-
     /// MIME type, e.g. "application/json".
     package var contentType: String? {
         get { box.values.contentType }
