@@ -16,17 +16,23 @@ package struct TopicPermissions: Sendable, Hashable {
     package var subscribe: Rule
     /// Ordered allow/deny rules asked before the two lists (`TopicACL`).
     package var acl: TopicACL
+    /// Virtual hosts, exchanges and queues of the queue broker (AMQP's configure/write/read).
+    package var resources: ResourcePermissions
 
-    package init(publish: Rule = .all, subscribe: Rule = .all, acl: TopicACL = TopicACL()) {
+    package init(
+        publish: Rule = .all, subscribe: Rule = .all, acl: TopicACL = TopicACL(),
+        resources: ResourcePermissions = .unrestricted
+    ) {
         self.publish = publish
         self.subscribe = subscribe
         self.acl = acl
+        self.resources = resources
     }
 
     /// No restriction in either direction.
     package static let unrestricted = TopicPermissions()
 
-    /// Whether nothing is restricted (the hot path skips the checks).
+    /// Whether no topic is restricted (the hot path skips the checks; `resources` are asked apart).
     package var isUnrestricted: Bool { publish == .all && subscribe == .all && acl.isEmpty }
 
     /// What a subscription of this client checks per delivery: its ACL when a rule denies reading, else

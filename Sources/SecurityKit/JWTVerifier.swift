@@ -20,6 +20,8 @@ package struct JWTVerifier: Sendable {
         package var admin: Bool
         package var publish: [String]?
         package var subscribe: [String]?
+        /// The queue broker's permissions per virtual host (`vhosts` in the grants claim).
+        package var vhosts: [String: SecuritySettings.VirtualHostRule]? = nil
     }
 
     /// Why a token was refused. The description is what the client is told.
@@ -178,7 +180,8 @@ package struct JWTVerifier: Sendable {
         return .success(
             Claims(
                 subject: subject, expiresAt: payload.exp?.value.timeIntervalSince1970, roles: grants?.roles ?? [],
-                admin: grants?.admin ?? false, publish: grants?.pub, subscribe: grants?.sub))
+                admin: grants?.admin ?? false, publish: grants?.pub, subscribe: grants?.sub,
+                vhosts: grants?.vhosts))
     }
 }
 
@@ -189,6 +192,7 @@ struct TokenPayload: JWTPayload {
         var sub: [String]?
         var roles: [String]?
         var admin: Bool?
+        var vhosts: [String: SecuritySettings.VirtualHostRule]?
     }
 
     var sub: SubjectClaim?

@@ -10,11 +10,17 @@ package struct PermissionTemplate: Sendable, Equatable {
     package var subscribe: [String]?
     /// Ordered allow/deny rules, asked first (`TopicACL`).
     package var acl: [SecuritySettings.ACLEntry]
+    /// The queue broker's permissions per virtual host; nil: no rule (every virtual host, every resource).
+    package var vhosts: [String: [SecuritySettings.VirtualHostRule]]?
 
-    package init(publish: [String]? = nil, subscribe: [String]? = nil, acl: [SecuritySettings.ACLEntry]? = nil) {
+    package init(
+        publish: [String]? = nil, subscribe: [String]? = nil, acl: [SecuritySettings.ACLEntry]? = nil,
+        vhosts: [String: SecuritySettings.VirtualHostRule]? = nil
+    ) {
         self.publish = publish
         self.subscribe = subscribe
         self.acl = acl ?? []
+        self.vhosts = vhosts?.mapValues { [$0] }
     }
 
     /// The union of several rule sets: a direction is restricted once any of them restricts it; the ACL
@@ -24,9 +30,15 @@ package struct PermissionTemplate: Sendable, Equatable {
             let present = lists.compactMap { $0 }
             return present.isEmpty ? nil : present.flatMap { $0 }
         }
-        return PermissionTemplate(
+        var union = PermissionTemplate(
             publish: merge(templates.map(\.publish)), subscribe: merge(templates.map(\.subscribe)),
             acl: templates.flatMap(\.acl))
+        // Virtual hosts: restricted once any source lists one; a host's grants are every source's.
+        for vhosts in templates.compactMap(\.vhosts) {
+            union.vhosts = union.vhosts ?? [:]
+            for (host, rules) in vhosts { union.vhosts?[host, default: []].append(contentsOf: rules) }
+        }
+        return union
     }
 
     /// Checks every filter with sample values for the placeholders; the error names the bad one.
@@ -38,6 +50,15 @@ package struct PermissionTemplate: Sendable, Equatable {
             guard ["publish", "subscribe", "all"].contains(entry.action) else {
                 throw SecurityConfigurationError(
                     "\(context).acl[\(index)]: action must be \"publish\", \"subscribe\" or \"all\"")
+            }
+        }
+        for (host, rules) in vhosts ?? [:] {
+            for rule in rules {
+                for pattern in [rule.configure, rule.write, rule.read].compactMap({ $0 })
+                where !ResourcePermissions.isValidPattern(pattern.replacingOccurrences(of: "{user}", with: "user")) {
+                    throw SecurityConfigurationError(
+                        "\(context).vhosts.\(host): \"\(pattern)\" is not a valid regular expression")
+                }
             }
         }
         for text in (publish ?? []) + (subscribe ?? []) + acl.flatMap(\.topics) {
@@ -65,7 +86,26 @@ package struct PermissionTemplate: Sendable, Equatable {
         }
         return TopicPermissions(
             publish: Self.rule(publish, user: user, client: client),
-            subscribe: Self.rule(subscribe, user: user, client: client), acl: TopicACL(rules))
+            subscribe: Self.rule(subscribe, user: user, client: client), acl: TopicACL(rules),
+            resources: resources(user: user))
+    }
+
+    /// The virtual-host rules of one connection: `{user}` becomes the user name with its metacharacters
+    /// escaped; an expression naming `{user}` grants nothing to an anonymous client.
+    private func resources(user: String?) -> ResourcePermissions {
+        guard let vhosts else { return .unrestricted }
+        func fill(_ pattern: String?) -> String {
+            guard let pattern, !pattern.isEmpty else { return "" }
+            guard pattern.contains("{user}") else { return pattern }
+            guard let user, !user.isEmpty else { return "" }
+            return pattern.replacingOccurrences(of: "{user}", with: ResourcePermissions.escapedPattern(user))
+        }
+        return ResourcePermissions(
+            grants: vhosts.mapValues { rules in
+                rules.map {
+                    ResourcePermissions.Grant(configure: fill($0.configure), write: fill($0.write), read: fill($0.read))
+                }
+            })
     }
 
     private static func rule(_ texts: [String]?, user: String?, client: String?) -> TopicPermissions.Rule {

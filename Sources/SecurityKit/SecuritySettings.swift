@@ -6,11 +6,32 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
         package var publish: [String]?
         package var subscribe: [String]?
         package var acl: [ACLEntry]?
+        /// Virtual host → configure/write/read expressions for the queue broker (RabbitMQ's permissions).
+        package var vhosts: [String: VirtualHostRule]?
 
-        package init(publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil) {
+        package init(
+            publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil,
+            vhosts: [String: VirtualHostRule]? = nil
+        ) {
             self.publish = publish
             self.subscribe = subscribe
             self.acl = acl
+            self.vhosts = vhosts
+        }
+    }
+
+    /// RabbitMQ's permissions in one virtual host: regular expressions over exchange and queue names,
+    /// searched unanchored; a missing or empty one allows nothing (`ResourcePermissions`). `{user}` is
+    /// replaced by the user name, its metacharacters escaped.
+    package struct VirtualHostRule: Sendable, Codable, Equatable {
+        package var configure: String?
+        package var write: String?
+        package var read: String?
+
+        package init(configure: String? = nil, write: String? = nil, read: String? = nil) {
+            self.configure = configure
+            self.write = write
+            self.read = read
         }
     }
 
@@ -45,11 +66,14 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
         package var publish: [String]?
         package var subscribe: [String]?
         package var acl: [ACLEntry]?
+        package var vhosts: [String: VirtualHostRule]?
 
         package init(
             name: String, password_hash: String? = nil, nkey: String? = nil, roles: [String]? = nil,
-            admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil
+            admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil,
+            vhosts: [String: VirtualHostRule]? = nil
         ) {
+            self.vhosts = vhosts
             self.name = name
             self.password_hash = password_hash
             self.nkey = nkey
@@ -67,10 +91,13 @@ package struct SecuritySettings: Sendable, Decodable, Equatable {
         package var publish: [String]?
         package var subscribe: [String]?
         package var acl: [ACLEntry]?
+        package var vhosts: [String: VirtualHostRule]?
 
         package init(
-            admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil
+            admin: Bool? = nil, publish: [String]? = nil, subscribe: [String]? = nil, acl: [ACLEntry]? = nil,
+            vhosts: [String: VirtualHostRule]? = nil
         ) {
+            self.vhosts = vhosts
             self.admin = admin
             self.publish = publish
             self.subscribe = subscribe

@@ -71,7 +71,8 @@ package final class SwitchboardAuthenticator: Authenticator {
         }
         var roles: [String: Role] = [:]
         for (name, role) in settings.roles ?? [:] {
-            let rules = PermissionTemplate(publish: role.publish, subscribe: role.subscribe, acl: role.acl)
+            let rules = PermissionTemplate(
+                publish: role.publish, subscribe: role.subscribe, acl: role.acl, vhosts: role.vhosts)
             try rules.validate(context: "security.roles.\(name)")
             roles[name] = Role(admin: role.admin ?? false, rules: rules)
         }
@@ -106,18 +107,19 @@ package final class SwitchboardAuthenticator: Authenticator {
             for role in user.roles ?? [] where roles[role] == nil {
                 throw SecurityConfigurationError("\(context): unknown role \"\(role)\"")
             }
-            let rules = PermissionTemplate(publish: user.publish, subscribe: user.subscribe, acl: user.acl)
+            let rules = PermissionTemplate(
+                publish: user.publish, subscribe: user.subscribe, acl: user.acl, vhosts: user.vhosts)
             try rules.validate(context: context)
             users[user.name] = StaticUser(
                 hash: hash, roles: user.roles ?? [], admin: user.admin ?? false, rules: rules)
         }
         let anonymousRules = PermissionTemplate(
             publish: settings.anonymous_permissions?.publish, subscribe: settings.anonymous_permissions?.subscribe,
-            acl: settings.anonymous_permissions?.acl)
+            acl: settings.anonymous_permissions?.acl, vhosts: settings.anonymous_permissions?.vhosts)
         try anonymousRules.validate(context: "security.anonymous_permissions")
         let defaultRules = PermissionTemplate(
             publish: settings.default_permissions?.publish, subscribe: settings.default_permissions?.subscribe,
-            acl: settings.default_permissions?.acl)
+            acl: settings.default_permissions?.acl, vhosts: settings.default_permissions?.vhosts)
         try defaultRules.validate(context: "security.default_permissions")
         let operatorTrust = try NATSOperatorTrust(
             operators: settings.trusted_operators ?? [], trustedKeys: settings.trusted_keys ?? [],
@@ -173,7 +175,9 @@ package final class SwitchboardAuthenticator: Authenticator {
                 let known = claims.roles.filter { roles[$0] != nil }
                 var identity = identity(
                     user: claims.subject, roles: known, admin: claims.admin,
-                    own: PermissionTemplate(publish: claims.publish, subscribe: claims.subscribe), client: client)
+                    own: PermissionTemplate(
+                        publish: claims.publish, subscribe: claims.subscribe, vhosts: claims.vhosts),
+                    client: client)
                 identity.expiresAt = claims.expiresAt
                 return .accepted(identity)
             }

@@ -72,6 +72,7 @@ extension ServerConfiguration {
         if let value = file.anonymous { anonymous = value }
         if let value = file.tokens { tokens = value }
         if let value = file.allowed_origins { allowedOrigins = value }
+        if let value = file.virtual_hosts { virtualHosts = try Self.virtualHosts(value) }
         if let value = file.log_level { logLevel = try Self.parseLevel(value) }
         if let value = file.threads { eventLoopThreads = value }
         // The legacy top-level key first, so the section's own `port` wins.
@@ -298,7 +299,47 @@ private struct ConfigFile: Decodable {
     var history: [History]?
     var presence: [String]?
     var allowed_origins: [String]?
+    var virtual_hosts: [VirtualHostEntry]?
     var limits: Limits?
     var log_level: String?
     var threads: Int?
+}
+
+/// One entry of `virtual_hosts`: a name (its topic prefix is the name) or `{"name": …, "topic_prefix": …}`.
+struct VirtualHostEntry: Decodable {
+    var name: String
+    var topic_prefix: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case name
+        case topic_prefix
+    }
+
+    init(from decoder: any Decoder) throws {
+        if let name = try? decoder.singleValueContainer().decode(String.self) {
+            self.name = name
+            return
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.topic_prefix = try container.decodeIfPresent(String.self, forKey: .topic_prefix)
+    }
+}
+
+extension ServerConfiguration {
+    /// `virtual_hosts` checked: unique names, each (other than `/`) with a concrete topic prefix, by
+    /// default its name.
+    static func virtualHosts(_ entries: [VirtualHostEntry]) throws -> [VirtualHostDefinition] {
+        var seen: Set<String> = []
+        return try entries.map { entry in
+            let definition = VirtualHostDefinition(
+                name: entry.name, topicPrefix: entry.name == "/" ? entry.topic_prefix : entry.topic_prefix ?? entry.name
+            )
+            if let problem = definition.problem() { throw ConfigurationError("virtual_hosts: \(problem)") }
+            guard seen.insert(entry.name).inserted else {
+                throw ConfigurationError("virtual_hosts: \(entry.name) is listed twice")
+            }
+            return definition
+        }
+    }
 }

@@ -32,6 +32,8 @@ package struct ServerConfiguration: Sendable {
     package var history: [HistoryPolicy.Rule] = []
     package var presence: [TopicFilter] = []
     package var allowedOrigins: [String] = ["*"]
+    /// The queue broker's virtual hosts besides `/` (`virtual_hosts`; AMQP connection.open names one).
+    package var virtualHosts: [VirtualHostDefinition] = []
     package var limits = ServerLimits()
     /// Every protocol's section (`mqtt`, `nats`, `sse`, `websocket` …), in `FrontendList` order.
     package var frontends: [FrontendConfiguration] = FrontendList.all.map(FrontendConfiguration.init)

@@ -30,8 +30,11 @@ package final class SwitchboardServer: Sendable {
     package let retained: RetainedMessageStore
     /// One keep-alive sweeper per loop, for every protocol's connections.
     private let keepAlive: KeepAliveSweepers
-    /// The queue broker of the virtual host `/`, shared by every protocol with queues (AMQP, STOMP).
-    package let broker: QueueBroker
+    /// The queue brokers of the configured virtual hosts, shared by every protocol with queues (AMQP,
+    /// STOMP).
+    package let virtualHosts: VirtualHosts
+    /// The queue broker of the virtual host `/`.
+    package var broker: QueueBroker { virtualHosts.root }
     /// The enabled frontends, in `FrontendList` order.
     private let frontends: [any Frontend]
     /// Durable state (see `openStore`); closed after the services stop.
@@ -69,8 +72,9 @@ package final class SwitchboardServer: Sendable {
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         self.retained = RetainedMessageStore(store: store)
         self.keepAlive = KeepAliveSweepers(eventLoops: loops)
-        self.broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "queues"))
-        let broker = self.broker
+        self.virtualHosts = VirtualHosts(
+            bus: bus, metricsSlot: bus.metrics.slot(for: "queues"), definitions: configuration.virtualHosts)
+        let virtualHosts = self.virtualHosts
         var frontends: [any Frontend] = []
         for frontend in configuration.frontends where frontend.listener.enabled {
             if frontend.listener.tlsPort != nil && security.tls == nil {
@@ -81,7 +85,7 @@ package final class SwitchboardServer: Sendable {
                 retained: retained, store: store, group: group, logger: logger, host: configuration.host,
                 listener: frontend.listener, tls: security.tls,
                 origins: OriginPolicy(allowed: configuration.allowedOrigins), limits: configuration.limits,
-                keepAlive: keepAlive, addresses: addresses, broker: broker)
+                keepAlive: keepAlive, addresses: addresses, virtualHosts: virtualHosts)
             do { frontends.append(try frontend.make(context: context)) } catch let error as FrontendSettingError {
                 throw ConfigurationError("\(frontend.name): \(error)")
             }
@@ -96,7 +100,14 @@ package final class SwitchboardServer: Sendable {
         let state = try store.load()
         let logs = bus.restoreHistory(state.logs)
         retained.restore(state.retained)
-        let queues = broker.restore(state)
+        var queues = (exchanges: 0, queues: 0, messages: 0)
+        for broker in virtualHosts.all {
+            let restored = broker.restore(state)
+            queues = (
+                queues.exchanges + restored.exchanges, queues.queues + restored.queues,
+                queues.messages + restored.messages
+            )
+        }
         let lines =
             try frontends.compactMap { try $0.restore(state) }
             + [
@@ -123,8 +134,8 @@ package final class SwitchboardServer: Sendable {
             KeepAliveSweeperService(sweepers: keepAlive),
             PeriodicTaskService(name: "bus metrics", logger: logger) { bus.startMetricsReporting() },
             PeriodicTaskService(name: "storage housekeeping", logger: logger) { bus.startStorageHousekeeping() },
-            PeriodicTaskService(name: "queue metrics", logger: logger) { [broker] in
-                broker.startDepthReporting(on: bus.shards[0].eventLoop)
+            PeriodicTaskService(name: "queue metrics", logger: logger) { [virtualHosts] in
+                virtualHosts.all.flatMap { $0.startDepthReporting(on: bus.shards[0].eventLoop) }
             },
         ]
         services += frontends.flatMap { $0.makeServices() }

@@ -22,7 +22,9 @@ import Testing
         services = AMQPServices(
             configuration: AMQPConfiguration(), bus: harness.bus, connections: harness.connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: anonymous, tokens: ["t": "alice"]),
-            broker: QueueBroker(bus: harness.bus, metricsSlot: harness.bus.metrics.slot(for: "queues")))
+            virtualHosts: VirtualHosts(
+                bus: harness.bus, metricsSlot: harness.bus.metrics.slot(for: "queues"),
+                definitions: [VirtualHostDefinition(name: "tenant-a", topicPrefix: "tenants/a")]))
         handler = AMQPConnectionHandler(services: services)
         channel = try harness.connectedChannel([handler])
     }

@@ -29,18 +29,35 @@ import Testing
             Issue.record("tune-ok refused")
             return machine
         }
-        if open { #expect(machine.connectionMethodReceived(.open(virtualHost: "/")) == .sendOpenOk) }
+        if open {
+            #expect(machine.connectionMethodReceived(.open(virtualHost: "/")) == .openVirtualHost("/"))
+            #expect(machine.virtualHostChecked(.accepted) == .sendOpenOk)
+        }
         return machine
     }
 
     @Test func unknownVirtualHostClosesWithRabbitMQsText() {
         var machine = Self.openMachine(open: false)
         #expect(
-            machine.connectionMethodReceived(.open(virtualHost: "no-such-vhost"))
+            machine.connectionMethodReceived(.open(virtualHost: "no-such-vhost")) == .openVirtualHost("no-such-vhost"))
+        #expect(
+            machine.virtualHostChecked(.notFound("no-such-vhost"))
                 == .sendClose(
                     AMQPClose(
                         replyCode: 530, replyText: "NOT_ALLOWED - vhost no-such-vhost not found", classID: 10,
                         methodID: 40)))
+        #expect(!machine.isOpen)
+    }
+
+    @Test func emptyVirtualHostIsTheDefaultAndARefusedOneIs530() {
+        var machine = Self.openMachine(open: false)
+        #expect(machine.connectionMethodReceived(.open(virtualHost: "")) == .openVirtualHost("/"))
+        #expect(
+            machine.virtualHostChecked(.refused("tenant-a", user: "bob"))
+                == .sendClose(
+                    AMQPClose(
+                        replyCode: 530, replyText: "NOT_ALLOWED - access to vhost 'tenant-a' refused for user 'bob'",
+                        classID: 10, methodID: 40)))
     }
 
     @Test func acceptedSecretIsAnsweredWithUpdateSecretOk() {

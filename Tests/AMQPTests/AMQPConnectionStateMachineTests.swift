@@ -21,7 +21,8 @@ import Testing
             machine.connectionMethodReceived(
                 .tuneOk(AMQPConnectionTune(channelMax: 2047, frameMax: 131_072, heartbeat: heartbeat)))
                 == .tuned(.init(frameMax: 131_072, channelMax: 2047, heartbeatSeconds: heartbeat)))
-        #expect(machine.connectionMethodReceived(.open(virtualHost: "/")) == .sendOpenOk)
+        #expect(machine.connectionMethodReceived(.open(virtualHost: "/")) == .openVirtualHost("/"))
+        #expect(machine.virtualHostChecked(.accepted) == .sendOpenOk)
         #expect(machine.isOpen)
         return machine
     }
@@ -60,7 +61,8 @@ import Testing
                     response: AMQPSASL.amqplainResponse(username: "u", password: "p"), locale: "en_US")))
         _ = machine.authenticated(true)
         _ = machine.connectionMethodReceived(.tuneOk(AMQPConnectionTune(channelMax: 10, frameMax: 4096, heartbeat: 0)))
-        guard case .sendClose(let close) = machine.connectionMethodReceived(.open(virtualHost: "/other")) else {
+        #expect(machine.connectionMethodReceived(.open(virtualHost: "/other")) == .openVirtualHost("/other"))
+        guard case .sendClose(let close) = machine.virtualHostChecked(.notFound("/other")) else {
             Issue.record("expected a close")
             return
         }

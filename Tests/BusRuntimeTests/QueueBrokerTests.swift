@@ -194,3 +194,49 @@ import Testing
         )
     }
 }
+
+/// Virtual hosts: one broker each, `amq.topic` below the host's topic prefix, names qualified in the store.
+@Suite struct VirtualHostBrokerTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    @Test func storedNamesReadBackOneWay() {
+        for (host, name) in [("/", "q"), ("/", "\u{1F}odd"), ("tenant-a", "q"), ("/prod", "a\u{1F}b"), ("t", "")] {
+            let stored = StoredResourceName.make(name, in: host)
+            #expect(StoredResourceName.split(stored) == (host, name))
+        }
+        #expect(StoredResourceName.make("q", in: "/") == "q")  // stores written before virtual hosts read on
+    }
+
+    @Test func amqTopicHangsBelowThePrefix() {
+        let bus = Bus(eventLoops: [group.next()])
+        let hosts = VirtualHosts(
+            bus: bus, metricsSlot: bus.metrics.slot(for: "queues"),
+            definitions: [VirtualHostDefinition(name: "tenant-a", topicPrefix: "tenants/a")])
+        let tenant = try! #require(hosts.broker("tenant-a"))
+        #expect(hosts.broker("nope") == nil && hosts.all.map { $0.virtualHost } == ["/", "tenant-a"])
+        #expect(tenant.busTopicName(forRoutingKey: "x.y") == "tenants/a/x/y")
+        #expect(tenant.busFilterText(forBindingKey: "x.*")?.filter == "tenants/a/x/+")
+        #expect(tenant.routingKey(forTopic: "tenants/a/x/y") == "x.y")
+        #expect(tenant.routingKey(forTopic: "tenants/ab/x") == nil)
+        #expect(tenant.routingKey(forTopic: "tenants/a") == nil)
+        #expect(hosts.root.routingKey(forTopic: "tenants/a/x") == "tenants.a.x")
+    }
+
+    @Test func eachBrokerRestoresOnlyItsOwnRows() throws {
+        let bus = Bus(eventLoops: [group.next()])
+        let hosts = VirtualHosts(
+            bus: bus, metricsSlot: bus.metrics.slot(for: "queues"),
+            definitions: [VirtualHostDefinition(name: "tenant-a", topicPrefix: "tenant-a")])
+        var state = StoredState()
+        for host in ["/", "tenant-a", "gone"] {
+            state.queues.append(
+                StoredQueue(
+                    name: StoredResourceName.make("q", in: host), durable: true, exclusive: false, autoDelete: false,
+                    arguments: StoredQueueCodec.encode(arguments: [:])))
+        }
+        #expect(hosts.root.restore(state).queues == 1)
+        #expect(hosts.broker("tenant-a")?.restore(state).queues == 1)
+        #expect(hosts.root.queues.map { $0.name } == ["q"] && hosts.broker("tenant-a")?.queues.map { $0.name } == ["q"])
+        #expect(hosts.broker("tenant-a")?.queues.first?.virtualHost == "tenant-a")
+    }
+}

@@ -326,7 +326,7 @@ def test_queues_are_listed_with_depths_in_the_api(server):
 
 def test_queue_depths_are_in_metrics_and_leave_with_the_queue(server):
     """/metrics carries RabbitMQ's three per-queue gauges, sampled every second."""
-    metric = lambda text, name, queue: re.search(rf'^{name}{{queue="{queue}"}} ([0-9.]+)$', text, re.M)
+    metric = lambda text, name, queue: re.search(rf'^{name}{{queue="{queue}",vhost="/"}} ([0-9.]+)$', text, re.M)
     with connect(server) as conn:
         ch = conn.channel()
         name = unique("depth")

@@ -156,3 +156,38 @@ import Testing
         }
     }
 }
+
+/// Virtual-host permissions (`vhosts`) from a user, its roles and the defaults, with `{user}` escaped.
+@Suite struct VirtualHostPermissionTests {
+    @Test func sourcesUniteAndUserIsFilledInEscaped() throws {
+        let hash = SwitchboardAuthenticatorTests.aliceHash
+        let settings = SecuritySettings(
+            users: [
+                SecuritySettings.User(
+                    name: "al.ice", password_hash: hash, roles: ["worker"],
+                    vhosts: ["/": SecuritySettings.VirtualHostRule(configure: "^{user}-", write: ".*")]),
+                SecuritySettings.User(name: "plain", password_hash: hash),
+            ],
+            roles: ["worker": SecuritySettings.Role(vhosts: ["jobs": SecuritySettings.VirtualHostRule(read: "^q$")])])
+        let auth = try SwitchboardAuthenticator(settings: settings, anonymous: false)
+        let identity = try #require(
+            auth.authenticate(ClientCredentials(username: "al.ice", password: "alice-pw")).identity)
+        let resources = identity.permissions.resources
+        #expect(resources.mayOpen("/") && resources.mayOpen("jobs") && !resources.mayOpen("other"))
+        #expect(resources.may(.configure, "al.ice-inbox", in: "/"))
+        #expect(!resources.may(.configure, "alXice-inbox", in: "/"))  // the dot is literal
+        #expect(!resources.may(.read, "al.ice-inbox", in: "/"))  // no read rule: nothing
+        #expect(resources.may(.read, "q", in: "jobs"))
+        let plain = try #require(
+            auth.authenticate(ClientCredentials(username: "plain", password: "alice-pw")).identity)
+        #expect(plain.permissions.resources.isUnrestricted)
+    }
+
+    @Test func aBadExpressionIsNamed() {
+        let settings = SecuritySettings(
+            default_permissions: SecuritySettings.Rules(vhosts: ["/": SecuritySettings.VirtualHostRule(read: "(")]))
+        #expect(throws: SecurityConfigurationError.self) {
+            try SwitchboardAuthenticator(settings: settings, anonymous: true)
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import BusCore
 import Foundation
 import FrontendKit
 import MQTTFrontend
@@ -137,6 +138,33 @@ import Testing
         #expect(String(operations[start.upperBound..<stop.lowerBound]) == "\n" + FrontendList.markdown)
         for frontend in ServerConfiguration().frontends {
             #expect(FrontendList.helpText.contains("\(frontend.name): \(frontend.type.summary)"))
+        }
+    }
+}
+
+/// `virtual_hosts`: names (their topic prefix is the name) or objects with a prefix; mistakes are named.
+@Suite struct VirtualHostConfigurationTests {
+    let load = FrontendConfigurationTests().load
+
+    @Test func namesAndObjects() throws {
+        let configuration = try load(
+            #"{"virtual_hosts": ["tenant-a", {"name": "/prod", "topic_prefix": "envs/prod"}]}"#, .init(), [:])
+        #expect(
+            configuration.virtualHosts == [
+                VirtualHostDefinition(name: "tenant-a", topicPrefix: "tenant-a"),
+                VirtualHostDefinition(name: "/prod", topicPrefix: "envs/prod"),
+            ])
+    }
+
+    @Test func mistakesAreRefused() {
+        for file in [
+            #"{"virtual_hosts": ["bad\u0001name"]}"#,
+            #"{"virtual_hosts": ["a", "a"]}"#,
+            #"{"virtual_hosts": [{"name": "a", "topic_prefix": "x/+"}]}"#,
+            #"{"virtual_hosts": [{"name": "/", "topic_prefix": "x"}]}"#,
+            #"{"virtual_hosts": [""]}"#,
+        ] {
+            #expect(throws: ConfigurationError.self, "\(file)") { try load(file, .init(), [:]) }
         }
     }
 }

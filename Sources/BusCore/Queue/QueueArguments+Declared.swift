@@ -6,10 +6,11 @@ extension QueueArguments {
     /// with RabbitMQ's checks: a value of the wrong type or range refuses the declare with its text
     /// (PRECONDITION_FAILED). Keys it does not know are ignored (they still take part in a redeclare's
     /// equivalence check, which compares the declared values).
-    package init(declared: [String: HeaderValue], queue: String) throws(BrokerRefusal) {
+    package init(declared: [String: HeaderValue], queue: String, vhost: String = "/") throws(BrokerRefusal) {
         self.init()
         func invalid(_ key: String, _ detail: String) -> BrokerRefusal {
-            BrokerRefusal(.preconditionFailed, "invalid arg '\(key)' for queue '\(queue)' in vhost '/': \(detail)")
+            BrokerRefusal(
+                .preconditionFailed, "invalid arg '\(key)' for queue '\(queue)' in vhost '\(vhost)': \(detail)")
         }
         func integer(_ key: String, _ value: HeaderValue) throws(BrokerRefusal) -> Int64 {
             guard case .integer(let number) = value else { throw invalid(key, "{unacceptable_type,\(value)}") }
@@ -51,7 +52,7 @@ extension QueueArguments {
                 guard value == .string("classic") else {
                     throw BrokerRefusal(
                         .preconditionFailed,
-                        "invalid arg 'x-queue-type' for queue '\(queue)' in vhost '/': only classic queues are "
+                        "invalid arg 'x-queue-type' for queue '\(queue)' in vhost '\(vhost)': only classic queues are "
                             + "supported by this server")
                 }
             default:
@@ -61,7 +62,7 @@ extension QueueArguments {
         if deadLetterRoutingKey != nil && deadLetterExchange == nil {
             throw BrokerRefusal(
                 .preconditionFailed,
-                "invalid arg 'x-dead-letter-routing-key' for queue '\(queue)' in vhost '/': "
+                "invalid arg 'x-dead-letter-routing-key' for queue '\(queue)' in vhost '\(vhost)': "
                     + "{routing_key_but_no_dlx_defined}")
         }
     }

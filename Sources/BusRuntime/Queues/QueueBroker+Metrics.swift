@@ -3,15 +3,15 @@ package import NIOConcurrencyHelpers
 package import NIOCore
 
 /// Queue depths as metrics, per queue: `switchboard_queue_messages_ready`,
-/// `switchboard_queue_messages_unacknowledged` and `switchboard_queue_consumers` with the label `queue`
-/// (RabbitMQ's Prometheus plugin exports the same three per queue). Each queue is read on its own loop
+/// `switchboard_queue_messages_unacknowledged` and `switchboard_queue_consumers` with the labels `queue`
+/// and `vhost` (RabbitMQ's Prometheus plugin exports the same three per queue). Each queue is read on its own loop
 /// once per interval; a deleted queue's gauges are removed.
 extension QueueBroker {
     /// Samples every queue each `interval` (the caller cancels the task at shutdown).
     package func startDepthReporting(on loop: any EventLoop, every interval: TimeAmount = .seconds(1))
         -> [RepeatedTask]
     {
-        let gauges = QueueDepthGauges()
+        let gauges = QueueDepthGauges(virtualHost: virtualHost)
         return [
             loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
                 let hosts = queues
@@ -37,11 +37,16 @@ final class QueueDepthGauges: Sendable {
     }
 
     private let gauges = NIOLockedValueBox<[String: Gauges]>([:])
+    private let virtualHost: String
+
+    init(virtualHost: String) {
+        self.virtualHost = virtualHost
+    }
 
     func record(_ queue: String, ready: Int, unacknowledged: Int, consumers: Int) {
         let entry = gauges.withLockedValue { gauges in
             if let entry = gauges[queue] { return entry }
-            let dimensions = [("queue", queue)]
+            let dimensions = [("queue", queue), ("vhost", virtualHost)]
             let entry = Gauges(
                 ready: Gauge(label: "switchboard_queue_messages_ready", dimensions: dimensions),
                 unacknowledged: Gauge(label: "switchboard_queue_messages_unacknowledged", dimensions: dimensions),

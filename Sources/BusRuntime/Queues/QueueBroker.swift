@@ -4,7 +4,7 @@ package import NIOConcurrencyHelpers
 package import NIOCore
 package import Storage
 
-/// The broker of one virtual host (`/`): its exchanges and bindings (`ExchangeTable`) and its queues,
+/// The broker of one virtual host (`VirtualHosts`): its exchanges and bindings (`ExchangeTable`) and its queues,
 /// each a `QueueHost` at home on one event loop. Shared by AMQP and STOMP. The table and the directory of
 /// queues sit behind one lock, taken for declarations and once per routed publish; queue state is never
 /// under it (each queue is confined to its loop).
@@ -12,16 +12,21 @@ package import Storage
 /// `amq.topic` is the bus (DESIGN.md §2): a queue bound to it is subscribed to the bus with the binding
 /// key as a filter, so a publish to `amq.topic` is a bus publish and reaches MQTT, NATS, WebSocket and
 /// SSE subscribers and bound queues alike; the table still records those bindings, for `mandatory` and
-/// for routing through exchange-to-exchange bindings.
+/// for routing through exchange-to-exchange bindings. In a virtual host other than `/`, `amq.topic` is
+/// the bus below the host's topic prefix (`VirtualHostDefinition`).
 package final class QueueBroker: @unchecked Sendable {
     /// The bus exchange.
     package static let busExchange = "amq.topic"
 
     package let bus: Bus
     package let metricsSlot: ProtocolMetricsSlot
+    /// The virtual host's name.
+    package let virtualHost: String
+    /// Where `amq.topic` meets the bus: nil for the bus root, else the topic its routing keys hang under.
+    package let topicPrefix: String?
     private let lock = NIOLock()
     // Guarded by `lock`.
-    private var table = ExchangeTable()
+    private var table: ExchangeTable
     private var hosts: [String: QueueHost] = [:]
     /// Moves on with every change of exchanges, bindings or queues (under `lock`): a `QueueRouteCache`
     /// keeps its routes only while it stays put.
@@ -29,9 +34,45 @@ package final class QueueBroker: @unchecked Sendable {
     /// Consumer ids, unique across every protocol's consumers (queues key their consumers by it).
     private let nextConsumerID = ManagedAtomic<UInt64>(1)
 
-    package init(bus: Bus, metricsSlot: ProtocolMetricsSlot) {
+    package init(bus: Bus, metricsSlot: ProtocolMetricsSlot, virtualHost: String = "/", topicPrefix: String? = nil) {
         self.bus = bus
         self.metricsSlot = metricsSlot
+        self.virtualHost = virtualHost
+        self.topicPrefix = topicPrefix
+        self.table = ExchangeTable(vhost: virtualHost)
+    }
+
+    // MARK: - amq.topic ⇄ the bus
+
+    /// The bus topic a concrete `amq.topic` routing key publishes to; nil for the empty key.
+    package func busTopicName(forRoutingKey key: String) -> String? {
+        guard let name = RoutingKeyMapping.topicName(forRoutingKey: key) else { return nil }
+        guard let topicPrefix else { return name }
+        return topicPrefix + "/" + name
+    }
+
+    /// The bus filter an `amq.topic` binding key subscribes with (`RoutingKeyMapping.filterText`).
+    package func busFilterText(forBindingKey key: String) -> (filter: String, exact: Bool)? {
+        guard let mapped = RoutingKeyMapping.filterText(forBindingKey: key) else { return nil }
+        guard let topicPrefix else { return mapped }
+        return (topicPrefix + "/" + mapped.filter, mapped.exact)
+    }
+
+    /// The routing key a bus topic reaches this virtual host's `amq.topic` with; nil for a topic outside
+    /// the host's prefix (or the prefix itself: no key names it).
+    package func routingKey(forTopic topic: String) -> String? {
+        guard let topicPrefix else { return RoutingKeyMapping.routingKey(forTopic: topic) }
+        let bytes = topic.utf8
+        let prefix = topicPrefix.utf8
+        guard bytes.count > prefix.count + 1, bytes.starts(with: prefix),
+            bytes[bytes.index(bytes.startIndex, offsetBy: prefix.count)] == UInt8(ascii: "/")
+        else { return nil }
+        return RoutingKeyMapping.routingKey(forTopic: String(topic.dropFirst(topicPrefix.count + 1)))
+    }
+
+    /// A resource's name in the store (`StoredResourceName`).
+    package func storedName(_ name: String) -> String {
+        StoredResourceName.make(name, in: virtualHost)
     }
 
     /// A consumer id no other consumer of any queue has.
@@ -50,7 +91,8 @@ package final class QueueBroker: @unchecked Sendable {
             write(
                 .saveExchange(
                     StoredExchange(
-                        name: definition.name, type: definition.type.rawValue, autoDelete: definition.autoDelete,
+                        name: storedName(definition.name), type: definition.type.rawValue,
+                        autoDelete: definition.autoDelete,
                         internal: definition.internal, alternateExchange: definition.alternateExchange)))
         }
         return created
@@ -67,7 +109,7 @@ package final class QueueBroker: @unchecked Sendable {
             let existed = table.exchange(name) != nil
             return try (existed ? [name] : []) + table.delete(exchange: name, ifUnused: ifUnused)
         }
-        for exchange in gone { write(.deleteExchange(name: exchange)) }
+        for exchange in gone { write(.deleteExchange(name: storedName(exchange))) }
     }
 
     /// `exchange.bind` / `exchange.unbind` (and the table's half of `queue.bind` / `queue.unbind`). A
@@ -84,11 +126,12 @@ package final class QueueBroker: @unchecked Sendable {
         }
         if durable, case .exchange(let destination) = binding.destination {
             let stored = StoredExchangeBinding(
-                source: binding.source, destination: destination, routingKey: binding.routingKey,
+                source: storedName(binding.source), destination: storedName(destination),
+                routingKey: binding.routingKey,
                 arguments: StoredQueueCodec.encode(arguments: binding.arguments))
             write(unbind ? .deleteExchangeBinding(stored) : .saveExchangeBinding(stored))
         }
-        for exchange in gone { write(.deleteExchange(name: exchange)) }
+        for exchange in gone { write(.deleteExchange(name: storedName(exchange))) }
     }
 
     // MARK: - Queues
@@ -139,7 +182,7 @@ package final class QueueBroker: @unchecked Sendable {
                 write(
                     .saveQueue(
                         StoredQueue(
-                            name: declaration.name, durable: true, exclusive: false,
+                            name: storedName(declaration.name), durable: true, exclusive: false,
                             autoDelete: declaration.autoDelete,
                             arguments: StoredQueueCodec.encode(arguments: declaration.declaredArguments))))
             }
@@ -151,7 +194,7 @@ package final class QueueBroker: @unchecked Sendable {
     /// another connection's exclusive queue.
     package func queue(_ name: String, owner: String) throws(BrokerRefusal) -> QueueHost {
         let host = lock.withLock { hosts[name] }
-        guard let host else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '/'") }
+        guard let host else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '\(virtualHost)'") }
         try Self.checkAccess(host, owner: owner)
         return host
     }
@@ -175,8 +218,8 @@ package final class QueueBroker: @unchecked Sendable {
             return table.removeQueue(host.name)
         }
         guard let gone else { return }
-        if host.durable { write(.deleteQueue(name: host.name)) }
-        for exchange in gone { write(.deleteExchange(name: exchange)) }
+        if host.durable { write(.deleteQueue(name: storedName(host.name))) }
+        for exchange in gone { write(.deleteExchange(name: storedName(exchange))) }
     }
 
     /// `queue.bind` / `queue.unbind` of `host` to `exchange` with `key`. A binding to `amq.topic` also
@@ -189,7 +232,7 @@ package final class QueueBroker: @unchecked Sendable {
         try bindExchange(binding, unbind: unbind)
         if host.durable, lock.withLock({ table.exchange(exchange)?.durable ?? false }) {
             let stored = StoredBinding(
-                exchange: exchange, queue: host.name, routingKey: key,
+                exchange: storedName(exchange), queue: storedName(host.name), routingKey: key,
                 arguments: StoredQueueCodec.encode(arguments: arguments))
             write(unbind ? .deleteBinding(stored) : .saveBinding(stored))
         }
@@ -270,10 +313,12 @@ package final class QueueBroker: @unchecked Sendable {
         bus.store?.submit([change])
     }
 
-    /// Rebuilds the durable exchanges, queues (spread over the bus's loops), bindings and persistent
-    /// messages from the store, before any connection. A queue whose arguments no longer pass the rules is
-    /// skipped.
-    package func restore(_ state: StoredState) -> (exchanges: Int, queues: Int, messages: Int) {
+    /// Rebuilds this virtual host's durable exchanges, queues (spread over the bus's loops), bindings and
+    /// persistent messages from the store, before any connection. A queue whose arguments no longer pass
+    /// the rules is skipped; other virtual hosts' rows are left to their brokers (or, for a virtual host no
+    /// longer configured, kept in the store until it is again).
+    package func restore(_ stored: StoredState) -> (exchanges: Int, queues: Int, messages: Int) {
+        let state = Self.rows(of: virtualHost, in: stored)
         let loops = bus.shards.map(\.eventLoop)
         var restored = (exchanges: 0, queues: 0, messages: 0)
         var messages: [String: [StoredQueueMessage]] = [:]
@@ -294,7 +339,7 @@ package final class QueueBroker: @unchecked Sendable {
             for (index, stored) in state.queues.enumerated() where stored.durable && !stored.exclusive {
                 let declared = StoredQueueCodec.decodeArguments(stored.arguments) ?? [:]
                 guard hosts[stored.name] == nil,
-                    let arguments = try? QueueArguments(declared: declared, queue: stored.name)
+                    let arguments = try? QueueArguments(declared: declared, queue: stored.name, vhost: virtualHost)
                 else { continue }
                 let host = QueueHost(
                     name: stored.name, eventLoop: loops[index % loops.count], durable: true, exclusiveOwner: nil,
@@ -331,6 +376,51 @@ package final class QueueBroker: @unchecked Sendable {
         return restored
     }
 
+    /// The rows of `virtualHost` in `state`, under their names in the virtual host.
+    private static func rows(of virtualHost: String, in state: StoredState) -> StoredState {
+        func local(_ stored: String) -> String? {
+            let (host, name) = StoredResourceName.split(stored)
+            return host == virtualHost ? name : nil
+        }
+        var rows = state
+        rows.exchanges = state.exchanges.compactMap { exchange in
+            local(exchange.name).map { name in
+                var exchange = exchange
+                exchange.name = name
+                return exchange
+            }
+        }
+        rows.queues = state.queues.compactMap { queue in
+            local(queue.name).map { name in
+                var queue = queue
+                queue.name = name
+                return queue
+            }
+        }
+        rows.queueMessages = state.queueMessages.compactMap { message in
+            local(message.queue).map { name in
+                var message = message
+                message.queue = name
+                return message
+            }
+        }
+        rows.bindings = state.bindings.compactMap { binding in
+            guard let exchange = local(binding.exchange), let queue = local(binding.queue) else { return nil }
+            var binding = binding
+            binding.exchange = exchange
+            binding.queue = queue
+            return binding
+        }
+        rows.exchangeBindings = state.exchangeBindings.compactMap { binding in
+            guard let source = local(binding.source), let destination = local(binding.destination) else { return nil }
+            var binding = binding
+            binding.source = source
+            binding.destination = destination
+            return binding
+        }
+        return rows
+    }
+
     // MARK: - Checks
 
     private func withTable<Result>(_ body: (inout ExchangeTable) throws(BrokerRefusal) -> Result) throws(BrokerRefusal)
@@ -358,7 +448,7 @@ package final class QueueBroker: @unchecked Sendable {
         if let holder = host.exclusiveOwner, holder != owner {
             throw BrokerRefusal(
                 .resourceLocked,
-                "cannot obtain exclusive access to locked queue '\(host.name)' in vhost '/'. It could be "
+                "cannot obtain exclusive access to locked queue '\(host.name)' in vhost '\(host.virtualHost)'. It could be "
                     + "originally declared on another connection or the exclusive property value does not "
                     + "match that of the original declaration.")
         }
@@ -368,7 +458,7 @@ package final class QueueBroker: @unchecked Sendable {
         func inequivalent(_ field: String, _ received: String, _ current: String) -> BrokerRefusal {
             BrokerRefusal(
                 .preconditionFailed,
-                "inequivalent arg '\(field)' for queue '\(host.name)' in vhost '/': received '\(received)' "
+                "inequivalent arg '\(field)' for queue '\(host.name)' in vhost '\(host.virtualHost)': received '\(received)' "
                     + "but current is '\(current)'")
         }
         if host.durable != declaration.durable {
@@ -383,7 +473,7 @@ package final class QueueBroker: @unchecked Sendable {
             if current != received {
                 throw BrokerRefusal(
                     .preconditionFailed,
-                    "inequivalent arg '\(key)' for queue '\(host.name)' in vhost '/': received "
+                    "inequivalent arg '\(key)' for queue '\(host.name)' in vhost '\(host.virtualHost)': received "
                         + "\(Self.describe(received)) but current is \(Self.describe(current))")
             }
         }

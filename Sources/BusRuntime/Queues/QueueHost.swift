@@ -9,6 +9,10 @@ package import Storage
 /// same loop are written directly; those for other loops go over in one batch per loop per dispatch.
 package final class QueueHost: BusSubscriber, @unchecked Sendable {
     package let name: String
+    /// The name in the store (`StoredResourceName`: qualified by the virtual host unless it is `/`).
+    let storedName: String
+    /// The virtual host the queue is in.
+    package var virtualHost: String { broker.virtualHost }
     package let eventLoop: any EventLoop
     package let metricsSlot: ProtocolMetricsSlot
     package var deliveryMark: UInt64 = 0
@@ -64,7 +68,8 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         self.broker = broker
         self.metricsSlot = metricsSlot
         self.clock = clock
-        self.queue = MessageQueue(name: name, arguments: arguments, now: clock())
+        self.queue = MessageQueue(name: name, vhost: broker.virtualHost, arguments: arguments, now: clock())
+        self.storedName = broker.storedName(name)
         self.store = durable ? broker.bus.store : nil
     }
 
@@ -158,7 +163,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     private func stored(_ publication: QueuePublication, id: UInt64, now: UInt64) -> StoredQueueMessage {
         StoredQueueMessage(
-            queue: name, id: id, priority: publication.priority,
+            queue: storedName, id: id, priority: publication.priority,
             deadline: queue.deadline(timeToLive: publication.timeToLive, now: now), exchange: publication.exchange,
             routingKeys: publication.routingKeys, deaths: StoredQueueCodec.encode(deaths: publication.message.deaths),
             redelivered: false, message: publication.message.message)
@@ -185,7 +190,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     private func writeDepartures() {
         guard let store, !departed.isEmpty else { return }
-        store.submit([.deleteQueueMessages(queue: name, ids: departed)])
+        store.submit([.deleteQueueMessages(queue: storedName, ids: departed)])
         departed.removeAll(keepingCapacity: true)
     }
 
@@ -196,7 +201,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     package func addConsumer(_ consumer: QueueConsumer, sink: any QueueConsumerSink, dispatch: Bool = true)
         throws(BrokerRefusal)
     {
-        guard !isDeleted else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '/'") }
+        guard !isDeleted else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '\(broker.virtualHost)'") }
         try queue.addConsumer(consumer, now: clock())
         sinks[consumer.id] = sink
         if consumer.ackMode == .automatic { automaticConsumers.insert(consumer.id) }
@@ -282,10 +287,10 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     package func delete(ifUnused: Bool, ifEmpty: Bool) throws(BrokerRefusal) -> Int {
         guard !isDeleted else { return 0 }
         if ifUnused && queue.consumerCount > 0 {
-            throw BrokerRefusal(.preconditionFailed, "queue '\(name)' in vhost '/' in use")
+            throw BrokerRefusal(.preconditionFailed, "queue '\(name)' in vhost '\(broker.virtualHost)' in use")
         }
         if ifEmpty && queue.readyCount > 0 {
-            throw BrokerRefusal(.preconditionFailed, "queue '\(name)' in vhost '/' is not empty")
+            throw BrokerRefusal(.preconditionFailed, "queue '\(name)' in vhost '\(broker.virtualHost)' is not empty")
         }
         let count = queue.readyCount
         delete()
@@ -316,7 +321,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     /// Subscribes the queue to the bus for an `amq.topic` binding key (on the loop).
     package func addBusBinding(_ key: String) {
-        guard !isDeleted, busBindings[key] == nil, let mapped = RoutingKeyMapping.filterText(forBindingKey: key),
+        guard !isDeleted, busBindings[key] == nil, let mapped = broker.busFilterText(forBindingKey: key),
             let filter = try? TopicFilter(mapped.filter)
         else { return }
         let subscription = broker.bus.subscribe(filter, subscriber: self, subscriberID: "queue:" + name).subscription
@@ -335,10 +340,11 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         -> DeliveryOutcome
     {
         guard !isDeleted, message.isPublication, message !== lastBusMessage else { return .skipped }
-        let routingKey = RoutingKeyMapping.routingKey(forTopic: message.topic.name)
         // AMQP carries routing keys as short strings (§4.2.5.3: at most 255 bytes); a longer topic has no
         // AMQP spelling, and no binding key could have named it.
-        guard routingKey.utf8.count <= Self.maxRoutingKeyBytes else { return .skipped }
+        guard let routingKey = broker.routingKey(forTopic: message.topic.name),
+            routingKey.utf8.count <= Self.maxRoutingKeyBytes
+        else { return .skipped }
         if let key = approximateKeys[ObjectIdentifier(subscription)],
             !Self.topicKey(key, matches: routingKey)
         {

@@ -34,15 +34,17 @@ package struct FrontendContext: Sendable {
     package let keepAlive: KeepAliveSweepers
     /// Where listeners are bound, by frontend name (tests and benchmarks use port 0).
     package let addresses: BoundAddresses
-    /// The queue broker (exchanges, bindings, queues of the virtual host `/`), shared by every protocol
-    /// with queues (AMQP, STOMP): an AMQP queue is a STOMP `/queue/`.
-    package let broker: QueueBroker
+    /// The queue brokers of the configured virtual hosts (exchanges, bindings, queues), shared by every
+    /// protocol with queues (AMQP, STOMP): an AMQP queue is a STOMP `/queue/`.
+    package let virtualHosts: VirtualHosts
+    /// The broker of the virtual host `/` (STOMP's).
+    package var broker: QueueBroker { virtualHosts.root }
 
     package init(
         name: String, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
         retained: RetainedMessageStore, store: any Store, group: any EventLoopGroup, logger: Logger, host: String,
         listener: FrontendListenerSettings, tls: ServerTLS?, origins: OriginPolicy, limits: ServerLimits,
-        keepAlive: KeepAliveSweepers, addresses: BoundAddresses, broker: QueueBroker
+        keepAlive: KeepAliveSweepers, addresses: BoundAddresses, virtualHosts: VirtualHosts
     ) {
         self.name = name
         self.bus = bus
@@ -59,7 +61,7 @@ package struct FrontendContext: Sendable {
         self.limits = limits
         self.keepAlive = keepAlive
         self.addresses = addresses
-        self.broker = broker
+        self.virtualHosts = virtualHosts
     }
 
     /// The frontend's TCP listeners as services: the plain `port` and, when the server has a

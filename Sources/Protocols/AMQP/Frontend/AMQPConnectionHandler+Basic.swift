@@ -119,6 +119,14 @@ extension AMQPConnectionHandler {
                     "user_id property set to '\(userID)' but authenticated user was '\(identity.userID ?? "guest")'",
                     classID: 60, methodID: 40), on: channel)
         }
+        if !identity.permissions.resources.isUnrestricted, !writableExchanges.contains(publish.exchange) {
+            // Write permission on the exchange, asked once per exchange name while the login stays the same
+            // (a refusal closes the channel).
+            do throws(BrokerRefusal) { try checkAccess(.write, "exchange", publish.exchange) } catch {
+                return fail(error, on: channel, classID: 60, methodID: 40)
+            }
+            writableExchanges.insert(publish.exchange)
+        }
         guard AMQPMessageMapping.expirationIsValid(properties) else {
             return fail(
                 .exception(
@@ -134,7 +142,7 @@ extension AMQPConnectionHandler {
         let messageHeaders = { AMQPMessageMapping.headerValues(properties.headers) }
 
         if exchange == QueueBroker.busExchange,
-            let name = RoutingKeyMapping.topicName(forRoutingKey: publish.routingKey),
+            let name = broker.busTopicName(forRoutingKey: publish.routingKey),
             let topic = try? Topic(name, limits: bus.configuration.topicLimits)
         {
             guard identity.permissions.mayPublish(topic) else {
@@ -343,7 +351,10 @@ extension AMQPConnectionHandler {
     private func consume(_ consume: AMQPBasicConsume, on channel: AMQPChannel) {
         if consume.queue == DirectReplyConsumer.queue { return consumeDirectReplies(consume, on: channel) }
         let host: QueueHost
-        do throws(BrokerRefusal) { host = try broker.queue(consume.queue, owner: connectionID) } catch {
+        do throws(BrokerRefusal) {
+            try checkAccess(.read, "queue", consume.queue)
+            host = try broker.queue(consume.queue, owner: connectionID)
+        } catch {
             return fail(error, on: channel, classID: 60, methodID: 20)
         }
         let tag = consume.consumerTag.isEmpty ? "amq.ctag-" + bus.makeIdentifier() : consume.consumerTag
@@ -477,7 +488,10 @@ extension AMQPConnectionHandler {
 
     private func get(queue: String, noAck: Bool, on channel: AMQPChannel) {
         let host: QueueHost
-        do throws(BrokerRefusal) { host = try broker.queue(queue, owner: connectionID) } catch {
+        do throws(BrokerRefusal) {
+            try checkAccess(.read, "queue", queue)
+            host = try broker.queue(queue, owner: connectionID)
+        } catch {
             return fail(error, on: channel, classID: 60, methodID: 70)
         }
         awaitAnswer(

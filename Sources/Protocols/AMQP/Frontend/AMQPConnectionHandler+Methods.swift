@@ -83,6 +83,11 @@ extension AMQPConnectionHandler {
                         // with 503 COMMAND_INVALID.
                         throw BrokerRefusal(.preconditionFailed, "unknown exchange type '\(declare.type)'")
                     }
+                    try checkAccess(.configure, "exchange", declare.exchange)
+                    if let alternate = declare.arguments["alternate-exchange"]?.stringValue {
+                        try checkAccess(.write, "exchange", alternate)
+                        try checkAccess(.read, "exchange", declare.exchange)
+                    }
                     try broker.declareExchange(
                         ExchangeDefinition(
                             name: declare.exchange, type: type, durable: declare.durable,
@@ -95,6 +100,7 @@ extension AMQPConnectionHandler {
             if !declare.noWait { write(.exchange(.declareOk), channel: channel.number) }
         case .delete(let delete):
             do throws(BrokerRefusal) {
+                try checkAccess(.configure, "exchange", delete.exchange)
                 try broker.deleteExchange(delete.exchange, ifUnused: delete.ifUnused)
             } catch {
                 return fail(error, on: channel, classID: 40, methodID: 20)
@@ -103,6 +109,8 @@ extension AMQPConnectionHandler {
         case .bind(let bind), .unbind(let bind):
             let unbinding = if case .unbind = method { true } else { false }
             do throws(BrokerRefusal) {
+                try checkAccess(.write, "exchange", bind.destination)
+                try checkAccess(.read, "exchange", bind.source)
                 try broker.bindExchange(
                     ExchangeBinding(
                         source: bind.source, destination: .exchange(bind.destination), routingKey: bind.routingKey,
@@ -133,7 +141,10 @@ extension AMQPConnectionHandler {
                 unbind: true, noWait: false, on: channel)
         case .purge(let name, let noWait):
             let host: QueueHost
-            do throws(BrokerRefusal) { host = try broker.queue(name, owner: connectionID) } catch {
+            do throws(BrokerRefusal) {
+                try checkAccess(.read, "queue", name)
+                host = try broker.queue(name, owner: connectionID)
+            } catch {
                 return fail(error, on: channel, classID: 50, methodID: 30)
             }
             awaitAnswer(from: host, { $0.purge() }) { handler, purged in
@@ -143,7 +154,10 @@ extension AMQPConnectionHandler {
             }
         case .delete(let delete):
             let host: QueueHost
-            do throws(BrokerRefusal) { host = try broker.queue(delete.queue, owner: connectionID) } catch {
+            do throws(BrokerRefusal) {
+                try checkAccess(.configure, "queue", delete.queue)
+                host = try broker.queue(delete.queue, owner: connectionID)
+            } catch {
                 // RabbitMQ: deleting a queue that does not exist succeeds (since 3.2).
                 if error.kind == .notFound {
                     if !delete.noWait { write(.queue(.deleteOk(messageCount: 0)), channel: channel.number) }
@@ -207,14 +221,21 @@ extension AMQPConnectionHandler {
             declaration = QueueBroker.QueueDeclaration(
                 name: name, durable: declare.durable, exclusive: declare.exclusive, autoDelete: declare.autoDelete,
                 arguments: try QueueArguments(
-                    declared: AMQPMessageMapping.headerValues(declare.arguments), queue: name),
+                    declared: AMQPMessageMapping.headerValues(declare.arguments), queue: name,
+                    vhost: broker.virtualHost),
                 declaredArguments: AMQPMessageMapping.headerValues(declare.arguments))
+            try checkAccess(.configure, "queue", name)
+            if let deadLetterExchange = declaration.arguments.deadLetterExchange {
+                // RabbitMQ (rabbit_channel:check_dlx): writing to the dead-letter exchange, reading the queue.
+                try checkAccess(.write, "exchange", deadLetterExchange)
+                try checkAccess(.read, "queue", name)
+            }
             if broker.queues.count >= services.configuration.maxQueues,
                 (try? broker.queue(name, owner: connectionID)) == nil
             {
                 throw BrokerRefusal(
                     .preconditionFailed,
-                    "cannot declare queue '\(name)': queue limit in vhost '/' (\(services.configuration.maxQueues)) is reached"
+                    "cannot declare queue '\(name)': queue limit in vhost '\(broker.virtualHost)' (\(services.configuration.maxQueues)) is reached"
                 )
             }
             let (host, created) = try broker.declareQueue(declaration, owner: connectionID, on: eventLoop)
@@ -236,6 +257,8 @@ extension AMQPConnectionHandler {
         on channel: AMQPChannel
     ) {
         do throws(BrokerRefusal) {
+            try checkAccess(.write, "queue", queue)
+            try checkAccess(.read, "exchange", exchange)
             let host = try broker.queue(queue, owner: connectionID)
             try broker.bindQueue(
                 host, exchange: exchange, key: key, arguments: AMQPMessageMapping.headerValues(arguments),
@@ -248,6 +271,20 @@ extension AMQPConnectionHandler {
         } else if !noWait {
             write(.queue(.bindOk), channel: channel.number)
         }
+    }
+
+    // MARK: - Permissions
+
+    /// RabbitMQ's resource check (configure / write / read, docs/security.md): 403 ACCESS_REFUSED with its
+    /// text, "access to queue 'q' in vhost '/' refused for user 'bob'".
+    func checkAccess(_ access: ResourcePermissions.Access, _ kind: String, _ name: String) throws(BrokerRefusal) {
+        let resources = identity.permissions.resources
+        guard !resources.isUnrestricted, !resources.may(access, name, in: broker.virtualHost) else { return }
+        services.counters.countPermissionDenied()
+        throw BrokerRefusal(
+            .accessRefused,
+            "access to \(kind) '\(name.isEmpty ? "amq.default" : name)' in vhost '\(broker.virtualHost)' refused for "
+                + "user '\(identity.userID ?? "guest")'")
     }
 
     // MARK: - tx

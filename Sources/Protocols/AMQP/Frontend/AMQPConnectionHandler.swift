@@ -47,6 +47,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     var confirmFlushScheduled = false
     /// Where this connection's publishes went, while the broker's routing table stays as it was.
     var routes = QueueRouteCache()
+    /// Exchanges this login may publish to, as found on publish (forgotten when the login changes).
+    var writableExchanges: Set<String> = []
     /// The login's password was a JWT: connection.update-secret brings the next token.
     private var loggedInWithToken = false
 
@@ -55,10 +57,12 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         self.eventLoop = services.shared.bus.shards[0].eventLoop
         self.machine = AMQPConnectionStateMachine(limits: services.configuration.limits, now: .now())
         self.lifecycle = services.shared.makeLifecycle(protocolName: "amqp")
+        self.broker = services.broker
     }
 
     var bus: Bus { services.shared.bus }
-    var broker: QueueBroker { services.broker }
+    /// The broker of the virtual host connection.open named (`/` until then).
+    private(set) var broker: QueueBroker
     var limits: AMQPLimits { services.configuration.limits }
     var connectionID: String { lifecycle.info.id }
     var identity: ClientIdentity { _read { yield lifecycle.identity } }
@@ -371,6 +375,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         case .tuned(let negotiated):
             frameMax = negotiated.frameMax
             channelMax = negotiated.channelMax
+        case .openVirtualHost(let name):
+            run(machine.virtualHostChecked(openVirtualHost(name)))
         case .sendOpenOk:
             write(.connection(.openOk), channel: 0)
         case .checkSecret(let secret):
@@ -428,6 +434,17 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// must be accepted and name the same user; its permissions and expiry then replace the old ones
     /// (RabbitMQ's OAuth 2 backend). A password login has nothing to refresh: RabbitMQ's internal backend
     /// accepts any new secret, and so does this.
+    /// connection.open: the virtual host must exist and the login must have permissions in it.
+    private func openVirtualHost(_ name: String) -> AMQPConnectionStateMachine.VirtualHostCheck {
+        guard let found = services.virtualHosts.broker(name) else { return .notFound(name) }
+        guard identity.permissions.resources.mayOpen(name) else {
+            services.counters.countPermissionDenied()
+            return .refused(name, user: identity.userID ?? "guest")
+        }
+        broker = found
+        return .accepted
+    }
+
     private func checkSecret(_ secret: String, prepared: Bool = false) {
         guard loggedInWithToken else { return run(machine.secretChecked(true)) }
         let credentials = ClientCredentials(token: secret, clientID: connectionID)
@@ -449,6 +466,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             return run(machine.secretChecked(false))
         }
         lifecycle.identity = identity
+        writableExchanges.removeAll()
         run(machine.secretChecked(true))
     }
 

@@ -4,14 +4,14 @@ import FrontendKit
 import NIOCore
 import NIOHTTP1
 
-/// `GET /api/queues`: the broker's queues with their depths and consumers (RabbitMQ's management API
+/// `GET /api/queues`: every virtual host's queues (`/` first) with their depths and consumers (RabbitMQ's management API
 /// names: `messages_ready`, `messages_unacknowledged`, `consumers`, and `consumer_details` with each
 /// consumer's tag, acknowledgement mode, prefetch, exclusivity, priority, unacknowledged count and
 /// `channel_details`). Each queue is read on its own loop.
 enum AMQPQueueRoutes {
-    static func register(into router: inout HTTPRouter.Builder, broker: QueueBroker) {
+    static func register(into router: inout HTTPRouter.Builder, virtualHosts: VirtualHosts) {
         router.addAdmin(.GET, "/api/queues") { _, loop in
-            let hosts = broker.queues
+            let hosts = virtualHosts.all.flatMap(\.queues)
             let reads = hosts.map { host in
                 host.eventLoop.submit { (host.readyCount, host.unackedCount, host.consumerDetails) }
             }
@@ -22,8 +22,10 @@ enum AMQPQueueRoutes {
                         if index > 0 { body.writeStaticString(",") }
                         body.writeStaticString("{\"name\":")
                         body.writeJSONString(host.name)
+                        body.writeStaticString(",\"vhost\":")
+                        body.writeJSONString(host.virtualHost)
                         body.writeString(
-                            ",\"vhost\":\"/\",\"durable\":\(host.durable),\"exclusive\":\(host.exclusiveOwner != nil)"
+                            ",\"durable\":\(host.durable),\"exclusive\":\(host.exclusiveOwner != nil)"
                                 + ",\"auto_delete\":\(host.autoDelete),\"messages_ready\":\(count.0)"
                                 + ",\"messages_unacknowledged\":\(count.1),\"consumers\":\(count.2.count)"
                                 + ",\"consumer_details\":[")

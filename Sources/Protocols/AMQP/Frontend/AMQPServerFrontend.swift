@@ -17,11 +17,11 @@ package struct AMQPServerFrontend: Frontend {
         self.context = context
         self.services = AMQPServices(
             configuration: settings, bus: context.bus, connections: context.connections,
-            authenticator: context.authenticator, broker: context.broker, keepAlive: context.keepAlive)
+            authenticator: context.authenticator, virtualHosts: context.virtualHosts, keepAlive: context.keepAlive)
     }
 
     package func registerRoutes(into router: inout HTTPRouter.Builder) {
-        AMQPQueueRoutes.register(into: &router, broker: services.broker)
+        AMQPQueueRoutes.register(into: &router, virtualHosts: services.virtualHosts)
     }
 
     package func makeServices() -> [any Service] {

@@ -8,12 +8,15 @@ package import NIOCore
 package import Storage
 
 /// What every AMQP connection shares: what every frontend shares (`shared`: the bus, the registry,
-/// authentication, metrics, sweepers), the configuration, and the broker of the one virtual host `/`
+/// authentication, metrics, sweepers), the configuration, and the brokers of the virtual hosts
 /// (exchanges, bindings and queues, shared with every protocol that uses queues).
 package final class AMQPServices: FrontendServices {
     package let shared: FrontendShared
     package let configuration: AMQPConfiguration
-    package let broker: QueueBroker
+    /// The configured virtual hosts; connection.open picks one.
+    package let virtualHosts: VirtualHosts
+    /// The broker of `/`.
+    package var broker: QueueBroker { virtualHosts.root }
     /// The server version in connection.start's properties.
     let version = "0.9"
     /// Direct reply-to consumers (`amq.rabbitmq.reply-to`), by the reply address handed to requesters.
@@ -44,11 +47,11 @@ package final class AMQPServices: FrontendServices {
 
     package init(
         configuration: AMQPConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
-        broker: QueueBroker, keepAlive: KeepAliveSweepers? = nil
+        virtualHosts: VirtualHosts, keepAlive: KeepAliveSweepers? = nil
     ) {
         self.shared = FrontendShared(
             metricsName: "amqp", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
-        self.broker = broker
+        self.virtualHosts = virtualHosts
     }
 }

@@ -53,6 +53,9 @@ package struct AMQPConnectionStateMachine {
         case sendTune(AMQPConnectionTune)
         /// The tuning is agreed: apply it (frame-max for the decoder, channel-max, heartbeats).
         case tuned(Negotiated)
+        /// Find the virtual host connection.open names ("" is `/`) and check the login may use it, then
+        /// call `virtualHostChecked(_:)`.
+        case openVirtualHost(String)
         /// Send connection.open-ok: channels may open.
         case sendOpenOk
         /// Check the new secret of connection.update-secret against the login, then call
@@ -175,12 +178,7 @@ package struct AMQPConnectionStateMachine {
         case (.awaitingTuneOk, .tuneOk(let tune)):
             return tuneOkReceived(tune)
         case (.awaitingOpen, .open(let virtualHost)):
-            guard virtualHost == "/" || virtualHost.isEmpty else {
-                // RabbitMQ's text, the name unquoted (rabbit_reader: "vhost ~s not found").
-                return fail(.exception(.notAllowed, "vhost \(virtualHost) not found", classID: 10, methodID: 40))
-            }
-            state = .open
-            return .sendOpenOk
+            return .openVirtualHost(virtualHost.isEmpty ? "/" : virtualHost)
         case (.open, .updateSecret(let secret, _)):
             // RabbitMQ (rabbit_reader): the auth backend checks the secret; update-secret-ok, or 530.
             return .checkSecret(secret)
@@ -200,6 +198,36 @@ package struct AMQPConnectionStateMachine {
         guard accepted else { return fail(.authenticationFailed(mechanism: mechanism)) }
         state = .awaitingTuneOk
         return .sendTune(AMQPConnectionTune(limits: limits))
+    }
+
+    /// What connection.open's virtual host turned out to be (`openVirtualHost`).
+    package enum VirtualHostCheck: Sendable, Equatable {
+        case accepted
+        /// No such virtual host.
+        case notFound(String)
+        /// The login may not use it.
+        case refused(String, user: String)
+    }
+
+    /// The virtual host of connection.open was checked: open-ok, or RabbitMQ's 530 NOT_ALLOWED with its
+    /// texts (rabbit_reader / rabbit_access_control: "vhost X not found", the name unquoted, and
+    /// "access to vhost 'X' refused for user 'U'").
+    package mutating func virtualHostChecked(_ check: VirtualHostCheck) -> Action {
+        guard case .awaitingOpen = state else {
+            if isClosing { return .none }
+            preconditionFailure("virtual host checked outside connection.open")
+        }
+        switch check {
+        case .accepted:
+            state = .open
+            return .sendOpenOk
+        case .notFound(let name):
+            return fail(.exception(.notAllowed, "vhost \(name) not found", classID: 10, methodID: 40))
+        case .refused(let name, let user):
+            return fail(
+                .exception(
+                    .notAllowed, "access to vhost '\(name)' refused for user '\(user)'", classID: 10, methodID: 40))
+        }
     }
 
     /// The new secret of connection.update-secret was checked (`secretChecked`): update-secret-ok, or

@@ -33,13 +33,20 @@ extension STOMPConnectionHandler {
                 _ = try declareQueue(name, frame: frame)
                 declaredQueues.insert(name)
             }
+            try checkWrite("")
             try publishToQueues(frame, exchange: "", key: name, replyTo: replyTo, now: now)
             return true
-        case .amqQueue(let name), .replyQueue(let name):
-            // Publishing needs the queue to exist, not to be ours (a reply queue is its requester's).
+        case .amqQueue(let name):
+            try checkWrite("")
+            try publishToQueues(frame, exchange: "", key: name, replyTo: replyTo, now: now, existing: true)
+            return true
+        case .replyQueue(let name):
+            // Publishing needs the queue to exist, not to be ours (a reply queue is its requester's, and
+            // answering it needs no permission, as RabbitMQ's direct replies need none).
             try publishToQueues(frame, exchange: "", key: name, replyTo: replyTo, now: now, existing: true)
             return true
         case .exchange(let exchange, let key):
+            try checkWrite(exchange)
             try publishToQueues(frame, exchange: exchange, key: key, replyTo: replyTo, now: now)
             return true
         case .temporaryQueue:
@@ -90,7 +97,7 @@ extension STOMPConnectionHandler {
             throw Self.refused(error)
         }
         if existing && hosts.isEmpty {
-            throw Self.refused(BrokerRefusal(.notFound, "no queue '\(key)' in vhost '/'"))
+            throw Self.refused(BrokerRefusal(.notFound, "no queue '\(key)' in vhost '\(broker.virtualHost)'"))
         }
         publishedInRead += 1
         publishedBytesInRead += frame.body.readableBytes
@@ -160,6 +167,7 @@ extension STOMPConnectionHandler {
         }
         let exclusive = headers["exclusive"] == "true"
         do throws(BrokerRefusal) {
+            try checkAccess(.configure, "queue", name)
             let declaration = QueueBroker.QueueDeclaration(
                 name: name, durable: headers["durable"] != "false", exclusive: exclusive,
                 autoDelete: headers["auto-delete"] == "true",
@@ -190,6 +198,25 @@ extension STOMPConnectionHandler {
             id: "/temp-queue/" + name, destination: "/temp-queue/" + name, ackMode: .auto)
         try consume(host, for: subscription, prefetch: 0)
         return queue
+    }
+
+    /// RabbitMQ's resource check in the virtual host `/` (docs/security.md): an `access_refused` ERROR with
+    /// AMQP's text. `/topic/` destinations are the bus and answer to topic permissions instead.
+    func checkAccess(_ access: ResourcePermissions.Access, _ kind: String, _ name: String) throws(BrokerRefusal) {
+        let resources = identity.permissions.resources
+        guard !resources.isUnrestricted, !resources.may(access, name, in: broker.virtualHost) else { return }
+        services.counters.countPermissionDenied()
+        throw BrokerRefusal(
+            .accessRefused,
+            "access to \(kind) '\(name.isEmpty ? "amq.default" : name)' in vhost '\(broker.virtualHost)' refused for "
+                + "user '\(identity.userID ?? "guest")'")
+    }
+
+    /// Write permission on `exchange` for a SEND, asked once per exchange while the login stays the same.
+    private func checkWrite(_ exchange: String) throws(STOMPError) {
+        guard !identity.permissions.resources.isUnrestricted, !writableExchanges.contains(exchange) else { return }
+        do throws(BrokerRefusal) { try checkAccess(.write, "exchange", exchange) } catch { throw Self.refused(error) }
+        writableExchanges.insert(exchange)
     }
 
     /// A broker refusal as an ERROR (RabbitMQ's STOMP plugin reports AMQP errors by their names).

@@ -41,16 +41,23 @@ extension STOMPConnectionHandler {
                     prefetch: prefetch)
             }
         case .exchange(let exchange, let key):
-            do throws(BrokerRefusal) { _ = try broker.existingExchange(exchange) } catch { throw Self.refused(error) }
+            do throws(BrokerRefusal) {
+                try checkAccess(.read, "exchange", exchange)
+                _ = try broker.existingExchange(exchange)
+            } catch { throw Self.refused(error) }
             try subscribeThroughQueue(
                 subscription, exchange: exchange, key: key, durable: durable, frame: frame, prefetch: prefetch)
         case .queue(let name):
+            do throws(BrokerRefusal) { try checkAccess(.read, "queue", name) } catch { throw Self.refused(error) }
             let host = try declareQueue(name, frame: frame)
             declaredQueues.insert(name)
             try consume(host, for: subscription, prefetch: prefetch)
         case .amqQueue(let name):
             let host: QueueHost
-            do throws(BrokerRefusal) { host = try broker.queue(name, owner: connectionID) } catch {
+            do throws(BrokerRefusal) {
+                try checkAccess(.read, "queue", name)
+                host = try broker.queue(name, owner: connectionID)
+            } catch {
                 throw Self.refused(error)
             }
             try consume(host, for: subscription, prefetch: prefetch)
@@ -112,6 +119,11 @@ extension STOMPConnectionHandler {
                 : "amq.gen-" + bus.makeIdentifier() + bus.makeIdentifier())
         let host: QueueHost
         do throws(BrokerRefusal) {
+            if frame.headers["x-queue-name"] != nil || durable {
+                // A named queue is the client's to configure and fill (RabbitMQ: configure and write on it).
+                try checkAccess(.configure, "queue", name)
+                try checkAccess(.write, "queue", name)
+            }
             if durable, let existing = try? broker.queue(name, owner: connectionID) {
                 host = existing
             } else {

@@ -48,6 +48,8 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     var temporaryQueues: [String: String] = [:]
     /// Queue names this connection declared through `/queue/` (declared once, then routed to).
     var declaredQueues: Set<String> = []
+    /// Exchanges this login may send to (`amq.default` for queues), as found on SEND.
+    var writableExchanges: Set<String> = []
     /// ACKs and NACKs, sent once per read (one hop per queue per read).
     var settlements: [ObjectIdentifier: STOMPSettlements] = [:]
     /// Publishes for queues, sent once per read (one hop per queue per read).

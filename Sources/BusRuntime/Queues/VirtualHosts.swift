@@ -1,0 +1,53 @@
+package import BusCore
+
+/// The queue brokers of the configured virtual hosts, one each, fixed at start. `/` always exists and is
+/// the one STOMP uses.
+package final class VirtualHosts: Sendable {
+    private let brokers: [String: QueueBroker]
+    /// The broker of `/`.
+    package let root: QueueBroker
+
+    package init(bus: Bus, metricsSlot: ProtocolMetricsSlot, definitions: [VirtualHostDefinition] = [.root]) {
+        var brokers: [String: QueueBroker] = [:]
+        for definition in [VirtualHostDefinition.root] + definitions where brokers[definition.name] == nil {
+            brokers[definition.name] = QueueBroker(
+                bus: bus, metricsSlot: metricsSlot, virtualHost: definition.name, topicPrefix: definition.topicPrefix)
+        }
+        self.brokers = brokers
+        self.root = brokers["/"]!
+    }
+
+    /// The broker of `name`; nil when no such virtual host is configured.
+    package func broker(_ name: String) -> QueueBroker? { brokers[name] }
+
+    /// Every broker, `/` first, then by name.
+    package var all: [QueueBroker] {
+        [root] + brokers.values.filter { $0 !== root }.sorted { $0.virtualHost < $1.virtualHost }
+    }
+}
+
+/// How a virtual host's exchanges and queues are named in the store, which predates virtual hosts: a
+/// resource of `/` keeps its name, one of another virtual host is stored as U+001F (the unit separator),
+/// the virtual host, U+001F, the name (a name of `/` that itself starts with U+001F is stored that way too,
+/// so every stored name reads back one way). Not U+0000: SQLite's C strings and PostgreSQL's text cannot
+/// hold it.
+package enum StoredResourceName {
+    static let separator: UInt8 = 0x1F
+
+    package static func make(_ name: String, in virtualHost: String) -> String {
+        if virtualHost == "/" && name.utf8.first != separator { return name }
+        return "\u{1F}" + virtualHost + "\u{1F}" + name
+    }
+
+    /// The virtual host and name a stored name stands for.
+    package static func split(_ stored: String) -> (virtualHost: String, name: String) {
+        let bytes = stored.utf8
+        guard bytes.first == separator else { return ("/", stored) }
+        let rest = bytes.dropFirst()
+        guard let separator = rest.firstIndex(of: separator) else { return ("/", stored) }
+        return (
+            String(decoding: rest[rest.startIndex..<separator], as: UTF8.self),
+            String(decoding: rest[rest.index(after: separator)...], as: UTF8.self)
+        )
+    }
+}
