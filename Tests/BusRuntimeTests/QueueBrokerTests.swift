@@ -97,7 +97,9 @@ import Testing
         #expect(try cached("ex", "k") == [])
         try broker.bindQueue(a, exchange: "ex", key: "k")
         #expect(try cached("ex", "k") == ["a"])
+        #expect(cache.keptRoutes == 1)  // remembered: the next publish skips the broker
         #expect(try cached("ex", "k") == ["a"])
+        #expect(cache.keptRoutes == 1)
         let (b, _) = try broker.declareQueue(.init(name: "b"), owner: "c1", on: loops[0])
         try broker.bindQueue(b, exchange: "ex", key: "k")
         #expect(try cached("ex", "k") == ["a", "b"])
@@ -113,6 +115,7 @@ import Testing
         #expect(try cached("amq.headers", "", ["kind": .string("x")]) == ["a"])
         #expect(try cached("amq.headers", "", ["kind": .string("y")]) == [])
         #expect(try cached("amq.headers", "", ["kind": .string("x")]) == ["a"])
+        #expect(cache.keptRoutes == 0)  // the bind emptied it; a per-message answer is never kept
     }
 
     @Test func deletingAQueueCancelsItsConsumersAndUnbindsIt() async throws {

@@ -17,6 +17,9 @@ package struct QueueRouteCache {
 
     package init() {}
 
+    /// Routes kept now (tests check what is and is not remembered).
+    package var keptRoutes: Int { routes.count }
+
     /// The queues a publish to `exchange` with the single `routingKey` reaches; `headers` is asked only
     /// when the route meets a headers exchange (then the answer is this message's alone, and not kept).
     package mutating func route(

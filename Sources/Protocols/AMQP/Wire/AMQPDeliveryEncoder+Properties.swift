@@ -9,7 +9,7 @@ extension AMQPDeliveryEncoder {
         channel: UInt16, consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String,
         routingKey: String, propertyBytes: ByteBuffer, body: ByteBuffer, frameMax: Int, to buffer: inout ByteBuffer
     ) {
-        let methodPayload = 4 + 1 + consumerTag.utf8.count + 8 + 1 + 1 + exchange.utf8.count + 1 + routingKey.utf8.count
+        let methodPayload = deliverPayload(consumerTag: consumerTag, exchange: exchange, routingKey: routingKey)
         let headerPayload = AMQPContentHeader.fixedSize + propertyBytes.readableBytes
         let perFrame = AMQPEncodedContent.maxBodyFramePayload(frameMax: frameMax)
         let bodyBytes = body.readableBytes
@@ -18,17 +18,9 @@ extension AMQPDeliveryEncoder {
             (2 + bodyFrames) * AMQPLimits.frameOverhead + methodPayload + headerPayload + bodyBytes
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             var cursor = RawCursor(out)
-            cursor.put(AMQPFrameType.method.rawValue)
-            cursor.put(channel)
-            cursor.put(UInt32(methodPayload))
-            cursor.put(AMQPBasicMethod.classID)
-            cursor.put(UInt16(60))
-            cursor.putShortString(consumerTag)
-            cursor.put(deliveryTag)
-            cursor.put(UInt8(redelivered ? 1 : 0))
-            cursor.putShortString(exchange)
-            cursor.putShortString(routingKey)
-            cursor.put(AMQPFrame.frameEnd)
+            cursor.putDeliverMethod(
+                channel: channel, payload: methodPayload, consumerTag: consumerTag, deliveryTag: deliveryTag,
+                redelivered: redelivered, exchange: exchange, routingKey: routingKey)
             // Content header: class, weight 0, body size, then the properties as the publisher encoded them.
             cursor.put(AMQPFrameType.header.rawValue)
             cursor.put(channel)
@@ -57,6 +49,7 @@ extension AMQPDeliveryEncoder {
 
 /// Big-endian stores into writable bytes already reserved for them (the caller computed the size).
 struct RawCursor {
+
     let base: UnsafeMutableRawBufferPointer
     private(set) var offset = 0
 
@@ -86,5 +79,26 @@ struct RawCursor {
             put(UInt8(truncatingIfNeeded: utf8.count))
             put(bytes: UnsafeRawBufferPointer(utf8))
         }
+    }
+}
+
+extension RawCursor {
+    /// The basic.deliver method frame (`AMQPDeliveryEncoder.deliverPayload` gives `payload`).
+    @inline(__always)
+    mutating func putDeliverMethod(
+        channel: UInt16, payload: Int, consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String,
+        routingKey: String
+    ) {
+        put(AMQPFrameType.method.rawValue)
+        put(channel)
+        put(UInt32(payload))
+        put(AMQPBasicMethod.classID)
+        put(UInt16(60))
+        putShortString(consumerTag)
+        put(deliveryTag)
+        put(UInt8(redelivered ? 1 : 0))
+        putShortString(exchange)
+        putShortString(routingKey)
+        put(AMQPFrame.frameEnd)
     }
 }

@@ -11,25 +11,23 @@ package enum AMQPDeliveryEncoder {
         channel: UInt16, consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String,
         routingKey: String, content: AMQPEncodedContent, frameMax: Int, to buffer: inout ByteBuffer
     ) {
-        let tagBytes = consumerTag.utf8.count
-        let exchangeBytes = exchange.utf8.count
-        let keyBytes = routingKey.utf8.count
-        // class, method, tag, delivery tag, redelivered, exchange, routing key
-        let methodPayload = 4 + 1 + tagBytes + 8 + 1 + 1 + exchangeBytes + 1 + keyBytes
-        buffer.reserveCapacity(
-            minimumWritableBytes: AMQPLimits.frameOverhead + methodPayload + content.framesSize(frameMax: frameMax))
-        buffer.writeInteger(AMQPFrameType.method.rawValue)
-        buffer.writeInteger(channel)
-        buffer.writeInteger(UInt32(methodPayload))
-        buffer.writeInteger(AMQPBasicMethod.classID)
-        buffer.writeInteger(UInt16(60))
-        buffer.writeAMQPShortString(consumerTag)
-        buffer.writeInteger(deliveryTag)
-        buffer.writeInteger(UInt8(redelivered ? 1 : 0))
-        buffer.writeAMQPShortString(exchange)
-        buffer.writeAMQPShortString(routingKey)
-        buffer.writeInteger(AMQPFrame.frameEnd)
+        let methodPayload = deliverPayload(consumerTag: consumerTag, exchange: exchange, routingKey: routingKey)
+        let methodFrame = AMQPLimits.frameOverhead + methodPayload
+        buffer.reserveCapacity(minimumWritableBytes: methodFrame + content.framesSize(frameMax: frameMax))
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: methodFrame) { out in
+            var cursor = RawCursor(out)
+            cursor.putDeliverMethod(
+                channel: channel, payload: methodPayload, consumerTag: consumerTag, deliveryTag: deliveryTag,
+                redelivered: redelivered, exchange: exchange, routingKey: routingKey)
+            return cursor.offset
+        }
         content.writeFrames(channel: channel, frameMax: frameMax, to: &buffer)
+    }
+
+    /// The basic.deliver method payload's size: class, method, tag, delivery tag, redelivered, exchange,
+    /// routing key.
+    static func deliverPayload(consumerTag: String, exchange: String, routingKey: String) -> Int {
+        4 + 1 + consumerTag.utf8.count + 8 + 1 + 1 + exchange.utf8.count + 1 + routingKey.utf8.count
     }
 
     /// Writes any content-carrying method (basic.get-ok, basic.return, …) and its content.
