@@ -96,6 +96,31 @@ import Testing
         #expect(pushed[0].hasSuffix(",\"1:chat/a\"]"))
     }
 
+    /// A socket that ended on a WebSocket session while a delivery batch was under way (it unsubscribes,
+    /// but the batch already holds it): the delivery goes nowhere and is not counted as delivered.
+    @Test func aDeliveryToASocketThatEndedMidBatchIsNotCounted() throws {
+        let client = try Client(self)
+        let open = try client.texts()[0]
+        let sid = String(open.split(separator: "\"")[3])
+        try client.send("40")
+        try client.send("421[\"subscribe\",{\"channel\":\"chat/b\"}]")
+        _ = try client.texts()
+        let session = try #require(services.registry.session(sid))
+        let socket = try #require(session.sockets.compactMap { $0 }.first)
+        let subscription = bus.subscribe(try TopicFilter("chat/b"), subscriber: socket, subscriberID: "t").subscription
+        try client.send("41")  // the socket ends; the session stays on its WebSocket
+        _ = try client.texts()
+        #expect(socket.webSocket == nil)
+        let message = BusMessage(topic: try Topic("chat/b"), payload: ByteBuffer(string: "{}"), timestamp: 1)
+        var context = DeliveryContext(message: message)
+        guard case .skipped = socket.deliver(message, for: subscription, context: &context) else {
+            Issue.record("an undelivered message was counted")
+            return
+        }
+        bus.unsubscribe(subscription)
+        #expect(try client.texts().isEmpty)
+    }
+
     private func position(_ channel: String) -> LogPosition {
         bus.readHistory(try! Topic(channel), after: nil, limit: 1)!.position
     }

@@ -67,7 +67,8 @@ extension SocketIOSession {
             SocketIOSession.encodedEvent(
                 message, namespace: socket.namespace, withOffset: withOffset, webSocket: false)
         }
-        sendEncoded(bytes, webSocket: false)
+        // Not sent (the socket ended on a WebSocket session within this batch): not counted as delivered.
+        guard sendEncoded(bytes, webSocket: false) else { return .skipped }
         if withOffset, let position = message.position {
             socket.recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
         }

@@ -292,8 +292,11 @@ final class SocketIOSession: ConnectionController, @unchecked Sendable {
         needsFlush = true
     }
 
-    /// Writes a pre-encoded delivery (`encodedEvent`): WebSocket frames, or polling packet text.
-    func sendEncoded(_ bytes: ByteBuffer, webSocket: Bool) {
+    /// Writes a pre-encoded delivery (`encodedEvent`): WebSocket frames, or polling packet text. False when
+    /// it went nowhere: the session closed, or polling text met a WebSocket session (a socket that ended on
+    /// it while a delivery batch was under way).
+    @discardableResult
+    func sendEncoded(_ bytes: ByteBuffer, webSocket: Bool) -> Bool {
         switch transport {
         case .websocket(let handler) where webSocket:
             handler.sendFrame(bytes)
@@ -304,9 +307,10 @@ final class SocketIOSession: ConnectionController, @unchecked Sendable {
                     .message, data: bytes.getSlice(at: bytes.readerIndex + 1, length: bytes.readableBytes - 1)!))
             outboxBytes += bytes.readableBytes
         case .websocket, .closed:
-            return
+            return false
         }
         needsFlush = true
+        return true
     }
 
     /// Whether a polling client is so far behind that the slow-consumer policy applies.
