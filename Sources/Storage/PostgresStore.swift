@@ -81,7 +81,16 @@ package final class PostgresStore: Store {
         let tls: PostgresConnection.Configuration.TLS
         switch configuration.tls {
         case .disable: tls = .disable
-        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require, .verifyCA, .verifyFull:
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.certificateVerification =
+                switch configuration.tls {
+                case .require: .none
+                case .verifyCA: .noHostnameVerification
+                default: .fullVerification
+                }
+            if let file = configuration.rootCertificateFile { client.trustRoots = .file(file) }
+            tls = .require(try NIOSSLContext(configuration: client))
         }
         var postgres = PostgresConnection.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.user,

@@ -2,18 +2,25 @@ import Foundation
 
 /// Where the PostgreSQL store connects, read from a `postgres://` URL (docs/storage.md):
 ///
-///     postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?password_file=PATH][&sslmode=disable|require]
+///     postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?password_file=PATH][&sslmode=MODE][&sslrootcert=PATH]
 ///
 /// The password comes from the URL or, so that it stays out of process listings and config files, from
-/// the first line of `password_file`; giving both is an error. `sslmode=require` connects with TLS and
-/// verifies the server's certificate against the system's roots; the default is `disable`.
+/// the first line of `password_file`; giving both is an error. `sslmode` is libpq's: `disable` (the
+/// default), `require` (TLS, the certificate not verified — unless `sslrootcert` is given, then as
+/// `verify-ca`, as libpq does), `verify-ca` (the chain, against `sslrootcert` or the system's roots) and
+/// `verify-full` (the chain and the host name). `prefer` and `allow`, which fall back to plain TCP, are
+/// refused: a store connection is either encrypted or not, never silently downgraded.
 package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConvertible {
-    /// Whether the connection uses TLS.
+    /// Whether the connection uses TLS, and what it verifies (libpq's `sslmode`).
     package enum TLSMode: String, Sendable {
         /// Plain TCP (loopback, or a network that is private already).
         case disable
-        /// TLS with certificate and host name verification; no plain fallback.
+        /// TLS; the certificate is not verified (with a root certificate given: `verifyCA`).
         case require
+        /// TLS; the certificate must chain to a trusted root; the host name is not checked.
+        case verifyCA = "verify-ca"
+        /// TLS; the certificate must chain to a trusted root and name the host.
+        case verifyFull = "verify-full"
     }
 
     package var host: String
@@ -22,13 +29,16 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
     package var password: String?
     package var database: String
     package var tls: TLSMode
+    /// PEM file of the roots the server's certificate must chain to (libpq's `sslrootcert`); nil: the
+    /// system's roots.
+    package var rootCertificateFile: String?
 
     /// PostgreSQL's own default port.
     package static let defaultPort = 5432
 
     package init(
         host: String, port: Int = Self.defaultPort, user: String, password: String?, database: String,
-        tls: TLSMode = .disable
+        tls: TLSMode = .disable, rootCertificateFile: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -36,6 +46,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
         self.password = password
         self.database = database
         self.tls = tls
+        self.rootCertificateFile = rootCertificateFile
     }
 
     /// Parses `url` (`postgres://` or `postgresql://`); reads `password_file` when it is given.
@@ -59,6 +70,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
         }
         var password = components.password
         var tls = TLSMode.disable
+        var rootCertificateFile: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "password_file":
@@ -71,20 +83,40 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
                 password = try Self.readPassword(path)
             case "sslmode":
                 guard let value = item.value, let mode = TLSMode(rawValue: value) else {
-                    throw StoreError("\(Self.redacted(url)): sslmode must be disable or require")
+                    throw StoreError(
+                        "\(Self.redacted(url)): sslmode must be disable, require, verify-ca or verify-full")
                 }
                 tls = mode
+            case "sslrootcert":
+                guard let path = item.value, !path.isEmpty else {
+                    throw StoreError("\(Self.redacted(url)): sslrootcert needs a path")
+                }
+                guard FileManager.default.isReadableFile(atPath: path) else {
+                    throw StoreError("\(Self.redacted(url)): cannot read the sslrootcert file \(path)")
+                }
+                rootCertificateFile = path
             default:
-                throw StoreError("\(Self.redacted(url)): unknown parameter \(item.name) (password_file, sslmode)")
+                throw StoreError(
+                    "\(Self.redacted(url)): unknown parameter \(item.name) (password_file, sslmode, sslrootcert)")
             }
         }
-        self.init(host: host, port: port, user: user, password: password, database: database, tls: tls)
+        if rootCertificateFile != nil && tls == .disable {
+            throw StoreError("\(Self.redacted(url)): sslrootcert needs an sslmode other than disable")
+        }
+        // libpq: `require` with a root certificate file verifies the chain.
+        if rootCertificateFile != nil && tls == .require { tls = .verifyCA }
+        self.init(
+            host: host, port: port, user: user, password: password, database: database, tls: tls,
+            rootCertificateFile: rootCertificateFile)
     }
 
     /// The URL without its password, for logs.
     package var description: String {
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return "postgres://\(user)@\(hostPart):\(port)/\(database)" + (tls == .require ? "?sslmode=require" : "")
+        var query: [String] = tls == .disable ? [] : ["sslmode=\(tls.rawValue)"]
+        if let rootCertificateFile { query.append("sslrootcert=\(rootCertificateFile)") }
+        return "postgres://\(user)@\(hostPart):\(port)/\(database)"
+            + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
     /// The first line of the file at `path` (a trailing newline is not part of the password).

@@ -79,13 +79,19 @@ def test_exchange_to_exchange_bindings_of_durable_exchanges_survive_kill9(make_s
 
 
 def test_confirms_under_kill9_lose_nothing(make_server):
-    srv = make_server()
+    confirmed_under_kill9(make_server(), rounds=3, seed=14)
+
+
+def confirmed_under_kill9(srv, rounds: int, seed: int) -> None:
+    """`rounds` times: publish persistent messages with confirms into a durable queue, SIGKILL the server at
+    a random moment and start it again; afterwards every confirmed message is in the queue (the PostgreSQL
+    store runs the same through test_storage_postgres)."""
     queue, exchange = unique("durable"), unique("dx")
     with connect(srv) as conn:
         _declare(conn.channel(), queue, exchange)
     confirmed: list[str] = []
-    rng = random.Random(14)
-    for round_ in range(3):
+    rng = random.Random(seed)
+    for round_ in range(rounds):
         stop = threading.Event()
 
         def publish() -> None:

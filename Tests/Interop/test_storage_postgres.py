@@ -15,6 +15,10 @@ and restarted; whatever it acknowledged must be in the database.
   and every publisher gets an answer.
 - `switchboard migrate-store` moves an embedded SQLite store into PostgreSQL: history resumes in the same
   epoch, retained messages and persistent sessions with what they are owed are there.
+- TLS to the database (libpq's `sslmode` and `sslrootcert`): `verify-full` against the test CA stores
+  through an encrypted connection (the database's `pg_stat_ssl` says so); a certificate from another CA
+  refuses the start; `require` encrypts without verifying.
+- MQTT QoS 2 and AMQP publisher confirms through repeated `kill -9`: nothing acknowledged is lost.
 
 The PostgreSQL binaries are Debian's (`/usr/lib/postgresql/<version>/bin`, or SWITCHBOARD_POSTGRES_BIN);
 scripts/test installs the `postgresql` package when they are missing. PostgreSQL refuses to run as
@@ -42,6 +46,7 @@ from interop import free_port, run, switchboard_bin, unique, ws_clients
 import pika
 
 from amqp_support import connect as amqp_connect
+from security_support import CertificateAuthority
 from amqp_support import get_all as amqp_get_all
 from mqtt_client import V5, Paho
 from test_storage_crash import kill_during, persistent, receive_acknowledged, restart
@@ -63,8 +68,9 @@ class PostgresServer:
     """initdb in `root`, pg_ctl start on a free loopback port, password (SCRAM) over TCP, trust on the
     server's own Unix socket (used only to create the database)."""
 
-    def __init__(self, secrets: Path) -> None:
+    def __init__(self, secrets: Path, tls: "CertificateAuthority | None" = None) -> None:
         self.bin = postgres_binaries()
+        self.tls = tls
         # Not under pytest's tmp_path: its parents are private to root, and the server runs as `postgres`.
         self.root = Path(tempfile.mkdtemp(prefix="switchboard-pg-"))
         self.data = self.root / "data"
@@ -78,6 +84,19 @@ class PostgresServer:
         secrets.mkdir(parents=True, exist_ok=True)
         self.password_file = secrets / "postgres-password"
         self.password_file.write_text(self.password + "\n")
+        if tls is not None:
+            # The server's certificate and key, where the `postgres` user can read them (the key 0600).
+            for source, name in ((tls.server_cert, "server.pem"), (tls.server_key, "server-key.pem")):
+                shutil.copy(source, self.root / name)
+                os.chmod(self.root / name, 0o600)
+                if os.getuid() == 0:
+                    shutil.chown(self.root / name, "postgres", "postgres")
+
+    def _options(self) -> str:
+        options = f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}"
+        if self.tls is not None:
+            options += f" -c ssl=on -c ssl_cert_file={self.root}/server.pem -c ssl_key_file={self.root}/server-key.pem"
+        return options
 
     def _run(self, *args: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
@@ -101,9 +120,7 @@ class PostgresServer:
             try:
                 self._run(
                     str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
-                    "-t", "60", "-o",
-                    f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}",
-                    "start",
+                    "-t", "60", "-o", self._options(), "start",
                 )
                 break
             except RuntimeError:
@@ -117,6 +134,14 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgres://switchboard@127.0.0.1:{self.port}/switchboard?password_file={self.password_file}"
 
+    def sql(self, query: str) -> str:
+        """One query over the server's Unix socket (never TLS), as psql prints it unaligned."""
+        prefix = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        return subprocess.run(
+            prefix + [str(self.bin / "psql"), "-h", str(self.root), "-p", str(self.port), "-U", "switchboard",
+                      "-d", "switchboard", "-Atc", query],
+            check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+
     def pause(self) -> None:
         """Stops the database server (immediate: as a crash), keeping its data."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -125,8 +150,7 @@ class PostgresServer:
         """Starts it again on the same port and data."""
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
-            "-o", f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root}",
-            "start",
+            "-o", self._options(), "start",
         )
 
     def stop(self) -> None:
@@ -405,3 +429,80 @@ def test_the_database_restarted_under_load_loses_nothing_acknowledged(make_serve
     assert not missing, f"{len(missing)} confirmed messages lost, first {missing[:5]}"
     order = [b for b in bodies if b in set(confirmed)]
     assert order == confirmed, "confirmed messages out of order"
+
+
+@pytest.fixture
+def tls_postgres(tmp_path: Path):
+    authority = CertificateAuthority(tmp_path / "ca")
+    server = PostgresServer(tmp_path / "postgres", tls=authority).start()
+    server.authority = authority
+    yield server
+    server.stop()
+
+
+def test_a_verified_tls_connection_to_the_database(make_server, tls_postgres):
+    url = f"{tls_postgres.url}&sslmode=verify-full&sslrootcert={tls_postgres.authority.ca_cert}"
+    srv = make_server(args=["--storage", url, "--durable-history", "ledger/#=1000"])
+    channel = unique("ledger/")
+    positions = [srv.publish(channel, {"n": i}) for i in range(5)]
+    encrypted = int(tls_postgres.sql("SELECT count(*) FROM pg_stat_ssl WHERE ssl"))
+    assert encrypted >= 1, "the store's connection is not encrypted"
+    restart(srv)
+    history = srv.get(f"/api/history?channel={channel}&limit=10").json()
+    assert [m["data"]["n"] for m in history["messages"]] == list(range(5))
+    assert {m["epoch"] for m in history["messages"]} == {positions[0]["epoch"]}
+
+
+def test_a_certificate_from_another_authority_refuses_the_start(make_server, tls_postgres, tmp_path):
+    stranger = CertificateAuthority(tmp_path / "other-ca")
+    url = f"{tls_postgres.url}&sslmode=verify-full&sslrootcert={stranger.ca_cert}"
+    with pytest.raises(RuntimeError) as refused:
+        make_server(args=["--storage", url])
+    assert "certificate" in str(refused.value).lower(), refused.value
+    # `require` encrypts without verifying, as libpq's does.
+    srv = make_server(args=["--storage", f"{tls_postgres.url}&sslmode=require", "--durable-history", "ledger/#=10"])
+    srv.publish(unique("ledger/"), {"n": 1})
+    assert int(tls_postgres.sql("SELECT count(*) FROM pg_stat_ssl WHERE ssl")) >= 1
+
+
+def test_qos2_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_server, postgres):
+    qos = 2
+    srv = serve_on(make_server, postgres)
+    topic, cid = unique("crash/"), unique("sub")
+    sub = persistent(srv.mqtt_port, V5, cid)
+    sub.subscribe(topic, qos=qos)
+    sub.disconnect()
+    acknowledged: list[str] = []
+    counter = 0
+
+    def publish_until_killed(stop: threading.Event) -> None:
+        nonlocal counter
+        pub = None
+        try:
+            pub = Paho(srv.mqtt_port, V5)
+            while not stop.is_set():
+                value = counter
+                counter += 1
+                info = pub.client.publish(topic, f"m{value}", qos=qos)
+                info.wait_for_publish(2.0)
+                if not info.is_published():
+                    return
+                acknowledged.append(f"m{value}")
+        except Exception:  # the server went away mid-publish: that one was not acknowledged
+            return
+        finally:
+            if pub is not None:
+                pub.client.loop_stop()
+            counter += 1000
+
+    kill_during(srv, publish_until_killed, rounds=3, seed=0x0502)
+    assert len(acknowledged) > 20
+    receive_acknowledged(srv, cid, acknowledged)
+
+
+def test_amqp_confirms_through_repeated_kill9_lose_nothing(make_server, postgres):
+    from test_amqp_durability import confirmed_under_kill9
+
+    srv = serve_on(make_server, postgres)
+    confirmed_under_kill9(srv, rounds=3, seed=24)
+

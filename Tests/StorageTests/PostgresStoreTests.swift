@@ -31,6 +31,29 @@ import Testing
         #expect(defaults.port == 5432 && defaults.password == nil && defaults.tls == .disable)
     }
 
+    /// libpq's `sslmode` values (not the downgrading `prefer` / `allow`), and `sslrootcert`, with which
+    /// `require` verifies the chain as libpq's does.
+    @Test func sslModesAreLibpqs() throws {
+        let root = NSTemporaryDirectory() + "pg-root-\(UUID().uuidString).pem"
+        try "not checked here\n".write(toFile: root, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for (query, mode, file) in [
+            ("sslmode=verify-full", PostgresStoreConfiguration.TLSMode.verifyFull, nil as String?),
+            ("sslmode=verify-ca&sslrootcert=\(root)", .verifyCA, root),
+            ("sslmode=require&sslrootcert=\(root)", .verifyCA, root),
+            ("sslmode=require", .require, nil),
+        ] {
+            let configuration = try PostgresStoreConfiguration(url: "postgres://sb@h/db?\(query)")
+            #expect(configuration.tls == mode && configuration.rootCertificateFile == file, "\(query)")
+            #expect(configuration.description.contains("sslmode=\(mode.rawValue)"))
+        }
+        for query in ["sslmode=prefer", "sslmode=allow", "sslrootcert=\(root)", "sslmode=require&sslrootcert=/nope"] {
+            #expect(throws: StoreError.self, "\(query)") {
+                try PostgresStoreConfiguration(url: "postgres://sb@h/db?\(query)")
+            }
+        }
+    }
+
     @Test func thePasswordCanComeFromAFile() throws {
         let path = NSTemporaryDirectory() + "pg-password-\(UUID().uuidString)"
         try "from-file\n".write(toFile: path, atomically: true, encoding: .utf8)
