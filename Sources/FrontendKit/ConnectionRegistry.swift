@@ -52,6 +52,14 @@ package enum CloseReason: Sendable, Hashable {
 /// loop. (A protocol rather than a closure: one reference per connection, no captured context.)
 package protocol ConnectionController: AnyObject, Sendable {
     func requestClose(_ reason: CloseReason)
+    /// Publisher flow control (`CongestedSubscriber`): the connection `subscriberID`, which this one's
+    /// publishes feed, is behind (`paused`) or has caught up. A connection that can stop reading does so
+    /// while any subscriber holds it paused; the default ignores it.
+    func publishingPaused(_ paused: Bool, by subscriberID: String)
+}
+
+extension ConnectionController {
+    package func publishingPaused(_ paused: Bool, by subscriberID: String) {}
 }
 
 /// The connection limits every protocol shares (config key `limits`), each a named setting.
@@ -211,6 +219,11 @@ package final class ConnectionRegistry: Sendable {
     }
 
     /// Asks one connection to close; false when there is no such connection.
+    /// The controller of connection `id`, while it is registered.
+    package func controller(_ id: String) -> (any ConnectionController)? {
+        state.withLockedValue { $0.entries[id]?.controller }
+    }
+
     package func close(_ id: String, reason: CloseReason) -> Bool {
         guard let controller = state.withLockedValue({ $0.entries[id]?.controller }) else { return false }
         controller.requestClose(reason)

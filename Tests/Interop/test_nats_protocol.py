@@ -3,6 +3,7 @@ limit breaches, verbose mode, server PINGs and stale connections, authentication
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -281,7 +282,7 @@ def test_authentication_timeout(make_server):
 
 
 def test_slow_consumer_is_closed_and_others_are_not(make_server):
-    srv = make_server({"nats": {"max_payload": 65536, "max_pending": 1048576}})
+    srv = make_server({"nats": {"max_payload": 65536, "max_pending": 1048576, "write_deadline_ms": 1000}})
     subject = unique("slow")
     stalled = Raw(srv)
     stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -348,3 +349,70 @@ def test_pong_follows_delivery_to_every_subscriber(server):
     finally:
         for conn in subscribers + [publisher]:
             conn.close()
+
+
+def rss_bytes(srv) -> int:
+    for line in open(f"/proc/{srv.proc.pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_fast_publisher_is_paused_for_a_reader_that_keeps_up_on_average(make_server):
+    """Issue 26's case, as nats-server handles it: one publisher at full speed, one subscriber that never
+    reads, one that reads as fast as nats-py can. The publisher is paused while a subscriber it feeds is
+    over max_pending (nats-server stalls fast producers); the reader gets every message, in order, and is
+    never a slow consumer; the one that never reads is cut off at the write deadline; memory stays
+    bounded by max_pending."""
+    srv = make_server({"nats": {"max_pending": 4 << 20, "write_deadline_ms": 1500}})
+    subject = unique("firehose")
+    count, payload = 16384, b"x" * 4096
+    stalled = Raw(srv)
+    stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.send(f"SUB {subject} 1\r\nPING\r\n".encode())
+    assert stalled.line() == "PONG"
+    baseline = rss_bytes(srv)
+    peak = baseline
+
+    async def firehose():
+        nonlocal peak
+        reader = await nats.connect(srv.nats_url, allow_reconnect=False, pending_size=64 << 20)
+        publisher = await nats.connect(srv.nats_url, allow_reconnect=False, pending_size=64 << 20)
+        received: list[int] = []
+        done = asyncio.Event()
+
+        async def take(msg):
+            received.append(int.from_bytes(msg.data[:4], "big"))
+            if len(received) == count:
+                done.set()
+
+        try:
+            await reader.subscribe(subject, cb=take, pending_msgs_limit=count + 1, pending_bytes_limit=1 << 30)
+            await subscribed(srv, reader, subject, count=2)
+            for n in range(count):
+                await publisher.publish(subject, n.to_bytes(4, "big") + payload[4:])
+                if n % 1024 == 0:
+                    peak = max(peak, rss_bytes(srv))
+            await publisher.flush(timeout=60)
+            while not done.is_set():
+                peak = max(peak, rss_bytes(srv))
+                try:
+                    await asyncio.wait_for(done.wait(), timeout=0.25)
+                except asyncio.TimeoutError:
+                    pass
+            return received
+        finally:
+            await reader.close()
+            await publisher.close()
+
+    try:
+        received = run(firehose(), timeout=120)
+        assert received == list(range(count)), "the reading subscriber lost or reordered messages"
+        time.sleep(1.2)  # counters reach /metrics once a second
+        line = next(l for l in srv.get("/metrics").text.splitlines()
+                    if l.startswith("switchboard_slow_consumers_total") and "nats" in l)
+        assert float(line.rsplit(" ", 1)[1]) == 1, line  # the one that never read, only
+        assert peak - baseline < 48 << 20, f"RSS grew by {(peak - baseline) >> 20} MiB"
+    finally:
+        stalled.close()
+

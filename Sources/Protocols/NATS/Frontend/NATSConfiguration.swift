@@ -26,6 +26,10 @@ package struct NATSConfiguration: FrontendSettings {
     /// closed, so they can move elsewhere first. nats-server's `lame_duck_grace_period` (10 s).
     package var lameDuckGracePeriodSeconds = 10
 
+    /// How long a subscriber may stay behind (its outbound buffer over `max_pending`, the publishers that
+    /// feed it paused) before it is a slow consumer and is closed: nats-server's `write_deadline` (10 s).
+    package var writeDeadlineMilliseconds = 10_000
+
     /// Accept permessage-deflate on the WebSocket endpoint (off, as on `/ws`: CPU per message).
     package var webSocketCompression = false
 
@@ -39,6 +43,11 @@ package struct NATSConfiguration: FrontendSettings {
         .integer(
             "max_pending", \.limits.maxPending, minimum: 1,
             help: "Outbound bytes queued per connection before it is a slow consumer."),
+        .integer(
+            "write_deadline_ms", \.writeDeadlineMilliseconds, minimum: 1,
+            help:
+                "How long a subscriber over max_pending may stay behind, its publishers paused, before it is a slow consumer."
+        ),
         .integer("max_control_line", \.limits.maxControlLine, minimum: 64, help: "Longest protocol line in bytes."),
         .integer("max_subscriptions", \.limits.maxSubscriptions, help: "Subscriptions per connection; 0 is no limit."),
         .integer(

@@ -43,6 +43,10 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     private var nonce: String?
     private var out = ByteBuffer()
     private var writable = true
+    /// Publisher flow control: this connection as a subscriber that fell behind, and as a publisher asked
+    /// to pause (`CongestedSubscriber`).
+    private var behind = CongestedSubscriber()
+    private var paused = PausedPublisher()
     private var started = false
     private var subscriptionsBySID: [String: NATSSubscription] = [:]
     /// Indexed by `BusSubscription.localIndex`.
@@ -163,6 +167,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             return
         }
         machine.connectionEnded()
+        behind.caughtUp(info.id, registry: services.shared.connections)
         if inDirectory {
             inDirectory = false
             services.directory.countUnsubscribed(slots.lazy.filter { $0 != nil }.count)
@@ -232,6 +237,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
+        if writable && behind.isBehind { behind.caughtUp(info.id, registry: services.shared.connections) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -493,9 +499,19 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         guard slot < slots.count, let entry = slots[slot], entry.busSubscription === subscription else {
             return .skipped
         }
-        guard writable, out.readableBytes < limits.maxPending else {
-            run(machine.outboundOverflowed())
-            return .dropped
+        if !writable || out.readableBytes >= limits.maxPending {
+            // Behind: the publishers feeding it pause (nats-server stalls fast producers) until it drains;
+            // past the write deadline, or another max_pending while behind, it is a slow consumer.
+            let now = bus.clock()
+            if behind.isPastDeadline(now: now, deadline: writeDeadline)
+                || behind.bytesWhileBehind >= limits.maxPending
+            {
+                run(machine.outboundOverflowed())
+                return .dropped
+            }
+            behind.gave(
+                bytes: message.payload.readableBytes, from: message.publisherID, to: info.id, now: now,
+                registry: services.shared.connections)
         }
         let topic = message.topic
         if !topic.isIdentical(to: entry.messagePrefixTopic) && topic != entry.messagePrefixTopic {
@@ -551,6 +567,29 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
 
     func keepAliveTick(now: NIODeadline) {
         run(machine.tick(now: now, credentialsExpired: lifecycle.credentialsExpired(now: bus.clock())))
+        if behind.isBehind || paused.isPaused {
+            let clock = bus.clock()
+            // Publishers may have paused, so no delivery comes to notice the deadline: the tick does.
+            if behind.isPastDeadline(now: clock, deadline: writeDeadline) { run(machine.outboundOverflowed()) }
+            if paused.expire(now: clock, maxPause: 2 * writeDeadline) { setReading(true) }
+        }
+    }
+
+    /// nats-server's `write_deadline`, in ns.
+    private var writeDeadline: UInt64 { UInt64(services.configuration.writeDeadlineMilliseconds) * 1_000_000 }
+
+    /// A subscriber this connection's publishes feed fell behind, or caught up (any thread).
+    func publishingPaused(_ paused: Bool, by subscriberID: String) {
+        eventLoop.execute {
+            guard let reading = self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) else { return }
+            self.setReading(!reading)
+        }
+    }
+
+    /// Stops or resumes reading from the socket (NIO reads again at once when `autoRead` comes back).
+    private func setReading(_ on: Bool) {
+        guard let channel = context?.channel else { return }
+        channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
     }
 
     /// Lame-duck mode: the client is told (INFO with `ldm`); closing comes later, from the frontend.

@@ -75,7 +75,7 @@ package final class NATSMonitor: Sendable {
         json.field("max_pending", limits.maxPending)
         for section in ["cluster", "gateway", "leaf", "mqtt", "websocket", "jetstream"] { json.emptyObject(section) }
         json.field("tls_timeout", 0)
-        json.field("write_deadline", 0)
+        json.field("write_deadline", configuration.writeDeadlineMilliseconds * 1_000_000)
         json.field("start", NATSMonitorFormat.time(services.startedAt))
         json.field("now", NATSMonitorFormat.time(now))
         json.field("uptime", NATSMonitorFormat.uptime(nanoseconds: now &- min(now, services.startedAt)))
