@@ -501,10 +501,11 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         }
         if !writable || out.readableBytes >= limits.maxPending {
             // Behind: the publishers feeding it pause (nats-server stalls fast producers) until it drains;
-            // past the write deadline, or another max_pending while behind, it is a slow consumer.
+            // past the write deadline, or given another max_pending (at least 4 MiB: a publisher reads up
+            // to 16 × 64 KiB before its pause arrives) while behind, it is a slow consumer.
             let now = bus.clock()
             if behind.isPastDeadline(now: now, deadline: writeDeadline)
-                || behind.bytesWhileBehind >= limits.maxPending
+                || behind.bytesWhileBehind >= max(limits.maxPending, 4 << 20)
             {
                 run(machine.outboundOverflowed())
                 return .dropped
