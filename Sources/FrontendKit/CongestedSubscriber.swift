@@ -56,6 +56,10 @@ package struct PausedPublisher {
     private var pausedBy: Set<String> = []
     private var pausedAt: UInt64 = 0
 
+    /// The longest a publisher stays paused when nothing tells it to go on (ns): past any subscriber's
+    /// write deadline, so only a lost resume ever reaches it.
+    package static let longestPause: UInt64 = 60_000_000_000
+
     package init() {}
 
     package var isPaused: Bool { !pausedBy.isEmpty }
@@ -73,7 +77,7 @@ package struct PausedPublisher {
     }
 
     /// Ends a pause that lasted longer than `maxPause` (ns): true when reading should start again.
-    package mutating func expire(now: UInt64, maxPause: UInt64) -> Bool {
+    package mutating func expire(now: UInt64, maxPause: UInt64 = PausedPublisher.longestPause) -> Bool {
         guard !pausedBy.isEmpty, now &- pausedAt > maxPause else { return false }
         pausedBy.removeAll()
         return true

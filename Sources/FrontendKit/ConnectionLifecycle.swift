@@ -116,6 +116,13 @@ package protocol FrontendConnectionHandler: ChannelInboundHandler {
 }
 
 extension FrontendConnectionHandler {
+    /// Stops or resumes reading from the socket (publisher flow control, store backpressure); NIO reads
+    /// again at once when `autoRead` comes back.
+    package func setReading(_ on: Bool) {
+        guard let channel = context?.channel else { return }
+        channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
+    }
+
     package func channelInactive(context: ChannelHandlerContext) {
         connectionEnded()
         context.fireChannelInactive()

@@ -102,11 +102,15 @@ package final class ConnectionRegistry: Sendable {
         var info: ConnectionInfo
         var controller: any ConnectionController
         var address: String?
+        /// The id its publishes carry when it is not the connection id (MQTT's client identifier).
+        var publisherID: String?
     }
 
     private struct State {
         var entries: [String: Entry] = [:]
         var perAddress: [String: Int] = [:]
+        /// Publisher ids that are not connection ids → the connection publishing with it now.
+        var publishers: [String: String] = [:]
         /// Token bucket for the connect rate: tokens and when they were last topped up.
         var tokens: Double
         var refilledAt: UInt64
@@ -204,6 +208,9 @@ package final class ConnectionRegistry: Sendable {
     package func remove(_ id: String) -> Bool {
         state.withLockedValue { state in
             guard let entry = state.entries.removeValue(forKey: id) else { return false }
+            if let publisherID = entry.publisherID, state.publishers[publisherID] == id {
+                state.publishers[publisherID] = nil
+            }
             if let address = entry.address {
                 let left = state.perAddress[address, default: 1] - 1
                 state.perAddress[address] = left > 0 ? left : nil
@@ -219,9 +226,23 @@ package final class ConnectionRegistry: Sendable {
     }
 
     /// Asks one connection to close; false when there is no such connection.
-    /// The controller of connection `id`, while it is registered.
+    /// The controller of connection `id` (or of the connection now publishing as `id`, `setPublisherID`),
+    /// while it is registered.
     package func controller(_ id: String) -> (any ConnectionController)? {
-        state.withLockedValue { $0.entries[id]?.controller }
+        state.withLockedValue { state in
+            if let entry = state.entries[id] { return entry.controller }
+            return state.publishers[id].flatMap { state.entries[$0]?.controller }
+        }
+    }
+
+    /// Connection `id` publishes with `publisherID` on its messages (MQTT: its client identifier, which
+    /// No Local compares); the latest connection to claim one has it.
+    package func setPublisherID(_ publisherID: String, for id: String) {
+        state.withLockedValue { state in
+            guard state.entries[id] != nil else { return }
+            state.entries[id]?.publisherID = publisherID
+            state.publishers[publisherID] = id
+        }
     }
 
     package func close(_ id: String, reason: CloseReason) -> Bool {

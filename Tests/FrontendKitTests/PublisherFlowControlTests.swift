@@ -57,4 +57,23 @@ import Testing
         let late = publisher.expire(now: 21, maxPause: 10)
         #expect(!early && late && !publisher.isPaused)
     }
+
+    @Test func aPublisherIDThatIsNotTheConnectionIDFindsItsConnection() {
+        let registry = ConnectionRegistry(maxConnections: 10)
+        let (first, second) = (Publisher(), Publisher())
+        #expect(
+            registry.register(
+                ConnectionInfo(id: "c1", protocolName: "mqtt", remoteAddress: nil, connectedAt: 0), controller: first))
+        registry.setPublisherID("device-7", for: "c1")
+        #expect(registry.controller("device-7") === first)
+        // The client reconnects (a takeover): the new connection claims the id; the old one's end keeps it.
+        #expect(
+            registry.register(
+                ConnectionInfo(id: "c2", protocolName: "mqtt", remoteAddress: nil, connectedAt: 0), controller: second))
+        registry.setPublisherID("device-7", for: "c2")
+        registry.remove("c1")
+        #expect(registry.controller("device-7") === second)
+        registry.remove("c2")
+        #expect(registry.controller("device-7") == nil)
+    }
 }

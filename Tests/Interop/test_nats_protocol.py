@@ -13,6 +13,7 @@ import nats
 import pytest
 
 from interop import run, unique
+from mqtt_client import V311, Paho
 from nats_support import subscribed
 
 TIMEOUT = 5.0
@@ -359,14 +360,16 @@ def rss_bytes(srv) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_a_fast_publisher_is_paused_for_a_reader_that_keeps_up_on_average(make_server):
+@pytest.mark.parametrize("publisher", ["nats", "mqtt"])
+def test_a_fast_publisher_is_paused_for_a_reader_that_keeps_up_on_average(make_server, publisher):
     """Issue 26's case, as nats-server handles it: a publisher at full speed (nats-py), a subscriber that
     never reads, and one that reads at its own pace (about 12 MB/s, in bursts: 64 KiB, then 5 ms of
     nothing) — slower than the publisher, so the server's buffer for it passes max_pending again and
     again. The publisher is paused while a subscriber it feeds is over max_pending (nats-server stalls
     fast producers): the slow reader gets every message, in order, and is never a slow consumer; the one
     that never reads is cut off at the write deadline; memory stays bounded. Before publisher flow control
-    the reader was cut off as soon as it fell max_pending behind."""
+    the reader was cut off as soon as it fell max_pending behind. An MQTT publisher (paho, QoS 0) is paused
+    the same way: its socket is not read while a NATS subscriber it feeds is behind."""
     srv = make_server({"nats": {"max_pending": 1 << 20, "write_deadline_ms": 1500}})
     subject = unique("firehose")
     count, size = 4096, 4096
@@ -402,16 +405,23 @@ def test_a_fast_publisher_is_paused_for_a_reader_that_keeps_up_on_average(make_s
     thread.start()
 
     async def publish():
-        publisher = await nats.connect(srv.nats_url, allow_reconnect=False, pending_size=64 << 20)
+        client = await nats.connect(srv.nats_url, allow_reconnect=False, pending_size=64 << 20)
         try:
             for n in range(count):
-                await publisher.publish(subject, n.to_bytes(4, "big") + b"x" * (size - 4))
-            await publisher.flush(timeout=60)
+                await client.publish(subject, n.to_bytes(4, "big") + b"x" * (size - 4))
+            await client.flush(timeout=60)
         finally:
-            await publisher.close()
+            await client.close()
 
     try:
-        run(publish(), timeout=120)
+        if publisher == "nats":
+            run(publish(), timeout=120)
+        else:
+            mqtt = Paho(srv.mqtt_port, V311)
+            for n in range(count):
+                mqtt.client.publish(subject.replace(".", "/"), n.to_bytes(4, "big") + b"x" * (size - 4), qos=0)
+            thread.join(60)
+            mqtt.disconnect()
         thread.join(60)
         assert received == list(range(count)), f"the reader got {len(received)} of {count}"
         time.sleep(1.2)  # counters reach /metrics once a second

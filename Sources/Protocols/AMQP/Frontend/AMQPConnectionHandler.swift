@@ -20,6 +20,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     static let keptOutboundCapacity = 64 << 10
 
     let services: AMQPServices
+    /// Publisher flow control: the subscribers that asked this connection to stop reading.
+    private var paused = PausedPublisher()
     private(set) var eventLoop: any EventLoop
     var context: ChannelHandlerContext?
     var keepAliveSlot = -1
@@ -326,7 +328,16 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         isBlocked = blocked
         write(blocked ? .connection(.blocked(reason: reason)) : .connection(.unblocked), channel: 0)
         flushOut()
-        context.channel.setOption(ChannelOptions.autoRead, value: !blocked).whenFailure { _ in }
+        setReading(!blocked && !paused.isPaused)
+    }
+
+    /// Publisher flow control: a subscriber this connection's publishes feed fell behind, or caught up
+    /// (`CongestedSubscriber`); the socket is not read while any is behind, nor while the store is.
+    func publishingPaused(_ paused: Bool, by subscriberID: String) {
+        eventLoop.execute {
+            guard self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) != nil else { return }
+            self.setReading(!self.isBlocked && !self.paused.isPaused)
+        }
     }
 
     // MARK: - Keep-alive and closing
@@ -337,6 +348,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             return flushOut()
         }
         run(machine.tick(now: now))
+        if paused.isPaused, paused.expire(now: bus.clock()) { setReading(!isBlocked) }
         let blocked = services.blocked.load(ordering: .relaxed)
         if blocked != isBlocked { flowChanged(blocked: blocked) }
         flushOut()

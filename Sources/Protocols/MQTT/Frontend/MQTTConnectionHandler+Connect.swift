@@ -72,6 +72,8 @@ extension MQTTConnectionHandler {
             $0.userID = userID
             $0.name = clientID
         }
+        // Its publishes carry the client identifier: publisher flow control finds it by that.
+        services.shared.connections.setPublisherID(clientID, for: info.id)
         inbound.hold()
         acquireSession(negotiated)
     }

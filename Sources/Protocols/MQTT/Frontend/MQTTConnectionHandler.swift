@@ -26,6 +26,8 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Set when a connection limit refused this connection: CONNECT is answered with the refusal.
     var admissionRefusal: AdmissionRefusal?
     var context: ChannelHandlerContext?
+    /// Publisher flow control: the subscribers that asked this connection to stop reading.
+    private var paused = PausedPublisher()
     private(set) var eventLoop: any EventLoop
     /// The bus's shard of `eventLoop` (set with it), where this connection publishes.
     private(set) var shard: LoopShard
@@ -254,6 +256,16 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         // Asked only once connected: the lifecycle counts an expiry once and then forgets it.
         let expired = version != nil && lifecycle.credentialsExpired(now: bus.clock())
         run(machine.tick(now: now, credentialsExpired: expired))
+        if paused.isPaused, paused.expire(now: bus.clock()) { setReading(true) }
+    }
+
+    /// Publisher flow control: a subscriber this connection's publishes feed fell behind, or caught up
+    /// (`CongestedSubscriber`); the socket is not read while any is behind.
+    func publishingPaused(_ paused: Bool, by subscriberID: String) {
+        eventLoop.execute {
+            guard let stop = self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) else { return }
+            self.setReading(!stop)
+        }
     }
 
     func requestClose(_ reason: CloseReason) {

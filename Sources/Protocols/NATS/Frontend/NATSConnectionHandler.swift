@@ -587,12 +587,6 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         }
     }
 
-    /// Stops or resumes reading from the socket (NIO reads again at once when `autoRead` comes back).
-    private func setReading(_ on: Bool) {
-        guard let channel = context?.channel else { return }
-        channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { _ in }
-    }
-
     /// Lame-duck mode: the client is told (INFO with `ldm`); closing comes later, from the frontend.
     func enterLameDuckMode() {
         eventLoop.execute {

@@ -19,6 +19,8 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     static let keptOutboundCapacity = 64 << 10
 
     let services: STOMPServices
+    /// Publisher flow control: the subscribers that asked this connection to stop reading.
+    private var paused = PausedPublisher()
     private(set) var eventLoop: any EventLoop
     var context: ChannelHandlerContext?
     var keepAliveSlot = -1
@@ -307,7 +309,17 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
 
     // MARK: - Keep-alive and closing
 
+    /// Publisher flow control: a subscriber this connection's publishes feed fell behind, or caught up
+    /// (`CongestedSubscriber`); the socket is not read while any is behind.
+    func publishingPaused(_ paused: Bool, by subscriberID: String) {
+        eventLoop.execute {
+            guard let stop = self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) else { return }
+            self.setReading(!stop)
+        }
+    }
+
     func keepAliveTick(now: NIODeadline) {
+        if paused.isPaused, paused.expire(now: bus.clock()) { setReading(true) }
         if lifecycle.credentialsExpired(now: bus.clock()) {
             return fail(STOMPError("Access refused", detail: "The token expired.\n"))
         }
