@@ -92,9 +92,12 @@ extension JSONValue {
         case (.object(let left), .object(let right)):
             guard left.count == right.count else { return false }
             return left.allSatisfy { field in
-                guard let match = right.first(where: { $0.key == field.key }) else { return false }
+                guard let match = right.first(where: { $0.key.utf8.elementsEqual(field.key.utf8) }) else { return false }
                 return field.value.schemaEquals(match.value)
             }
+        // Strings compare by code points: Swift's `==` would equate canonically equivalent strings
+        // ("é" and "e" + U+0301), which JSON Schema keeps apart.
+        case (.string(let left), .string(let right)): return left.utf8.elementsEqual(right.utf8)
         default: return self == other
         }
     }

@@ -32,9 +32,15 @@ package struct JSONSchema: Sendable {
         for (uri, document) in references.sorted(by: { $0.key < $1.key }) {
             try index.add(document, base: SchemaURI.split(uri).0, checked: false)
         }
+        index.baseOfRoot = nil  // set by the root's own $id, not a supplied document's
         try index.add(json, base: Self.defaultBaseURI)
         index.rootBase = index.baseOfRoot ?? Self.defaultBaseURI
         try index.checkReferences()
+        if case .string(let metaschema)? = json["$schema"],
+            case .object(let vocabularies)? = index.resources[SchemaURI.split(metaschema).0]?["$vocabulary"]
+        {
+            index.assertsValidation = vocabularies.contains { $0.key.hasSuffix("/vocab/validation") }
+        }
         self.index = index
     }
 

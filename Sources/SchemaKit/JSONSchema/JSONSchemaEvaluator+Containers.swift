@@ -6,6 +6,12 @@ extension JSONSchemaEvaluator {
         _ elements: [JSONValue], _ schema: JSONValue, base: String, path: String,
         into annotations: inout JSONSchemaAnnotations
     ) -> Bool {
+        if index.assertsValidation, !arrayAssertions(elements, schema, path: path) { return false }
+        return arrayApplicators(elements, schema, base: base, path: path, into: &annotations)
+    }
+
+    /// The validation vocabulary's array keywords.
+    private mutating func arrayAssertions(_ elements: [JSONValue], _ schema: JSONValue, path: String) -> Bool {
         if let limit = schema["maxItems"].flatMap(Self.count), elements.count > limit {
             return failed(path, "array has more than \(limit) items")
         }
@@ -19,6 +25,13 @@ extension JSONSchemaEvaluator {
                 }
             }
         }
+        return true
+    }
+
+    private mutating func arrayApplicators(
+        _ elements: [JSONValue], _ schema: JSONValue, base: String, path: String,
+        into annotations: inout JSONSchemaAnnotations
+    ) -> Bool {
         // prefixItems, or draft-07's `items` array, then `items` (or `additionalItems`) for the rest.
         var prefix: [JSONValue]?
         var rest: JSONValue?
@@ -75,6 +88,14 @@ extension JSONSchemaEvaluator {
         _ members: [JSONField], _ instance: JSONValue, _ schema: JSONValue, base: String, path: String,
         into annotations: inout JSONSchemaAnnotations
     ) -> Bool {
+        if index.assertsValidation, !objectAssertions(members, instance, schema, path: path) { return false }
+        return objectApplicators(members, instance, schema, base: base, path: path, into: &annotations)
+    }
+
+    /// The validation vocabulary's object keywords.
+    private mutating func objectAssertions(_ members: [JSONField], _ instance: JSONValue, _ schema: JSONValue, path: String)
+        -> Bool
+    {
         if let limit = schema["maxProperties"].flatMap(Self.count), members.count > limit {
             return failed(path, "object has more than \(limit) properties")
         }
@@ -89,6 +110,13 @@ extension JSONSchemaEvaluator {
         if case .object(let dependencies)? = schema["dependentRequired"] {
             guard dependentRequired(dependencies, instance, path: path) else { return false }
         }
+        return true
+    }
+
+    private mutating func objectApplicators(
+        _ members: [JSONField], _ instance: JSONValue, _ schema: JSONValue, base: String, path: String,
+        into annotations: inout JSONSchemaAnnotations
+    ) -> Bool {
         if case .object(let dependencies)? = schema["dependencies"] {
             // Draft-07: an array is dependentRequired, a schema is dependentSchemas.
             let required = dependencies.filter { if case .array = $0.value { true } else { false } }

@@ -16,7 +16,8 @@ struct JSONSchemaEvaluator {
 
     init(index: JSONSchemaIndex) { self.index = index }
 
-    mutating func evaluate(_ instance: JSONValue, _ schema: JSONValue, base: String, path: String)
+    /// `baseIsResolved`: `base` already accounts for the schema's own `$id` (a `$ref` target).
+    mutating func evaluate(_ instance: JSONValue, _ schema: JSONValue, base: String, path: String, baseIsResolved: Bool = false)
         -> JSONSchemaAnnotations?
     {
         switch schema {
@@ -29,7 +30,7 @@ struct JSONSchemaEvaluator {
         depth += 1
         defer { depth -= 1 }
         var base = base
-        if case .string(let id)? = schema["$id"], !id.hasPrefix("#") {
+        if !baseIsResolved, case .string(let id)? = schema["$id"], !id.hasPrefix("#") {
             base = SchemaURI.split(SchemaURI.resolve(id, against: base)).0
         }
         let enteredScope = dynamicScope.last != base
@@ -38,14 +39,14 @@ struct JSONSchemaEvaluator {
 
         var annotations = JSONSchemaAnnotations()
         guard references(instance, schema, base: base, path: path, into: &annotations),
-            generic(instance, schema, path: path),
+            !index.assertsValidation || generic(instance, schema, path: path),
             applicators(instance, schema, base: base, path: path, into: &annotations)
         else { return nil }
         switch instance {
         case .number:
-            guard numeric(instance, schema, path: path) else { return nil }
+            guard !index.assertsValidation || numeric(instance, schema, path: path) else { return nil }
         case .string(let text):
-            guard string(text, schema, path: path) else { return nil }
+            guard !index.assertsValidation || string(text, schema, path: path) else { return nil }
         case .array(let elements):
             guard array(elements, schema, base: base, path: path, into: &annotations) else { return nil }
         case .object(let members):
@@ -73,7 +74,9 @@ struct JSONSchemaEvaluator {
         if case .string(let reference)? = schema["$ref"] {
             let target = SchemaURI.resolve(reference, against: base)
             guard let (resolved, targetBase) = index.lookup(target) else { return failed(path, "unresolved $ref \(reference)") }
-            guard let result = evaluate(instance, resolved, base: targetBase, path: path) else { return false }
+            guard let result = evaluate(instance, resolved, base: targetBase, path: path, baseIsResolved: true) else {
+                return false
+            }
             annotations.merge(result)
         }
         if case .string(let reference)? = schema["$dynamicRef"] {
@@ -92,7 +95,9 @@ struct JSONSchemaEvaluator {
                     }
                 }
             }
-            guard let result = evaluate(instance, resolved, base: targetBase, path: path) else { return false }
+            guard let result = evaluate(instance, resolved, base: targetBase, path: path, baseIsResolved: true) else {
+                return false
+            }
             annotations.merge(result)
         }
         return true

@@ -14,6 +14,9 @@ struct JSONSchemaIndex: Sendable {
     /// Every `pattern` and `patternProperties` key, compiled once to refuse bad ones.
     var patterns: Set<String> = []
     var rootBase = ""
+    /// Whether the validation vocabulary is in force: false when the root's `$schema` is a supplied
+    /// metaschema whose `$vocabulary` leaves it out (draft 2020-12 §8.1.2).
+    var assertsValidation = true
     var baseOfRoot: String?
 
     /// Keywords whose value is a schema.

@@ -160,7 +160,8 @@ struct ProtobufBinaryReader {
             case .bool(let flag): flag ? "true" : "false"
             default: ""
             }
-        if value == nil, case .message = valueType { value = .object([]) }
+        // An entry without a value holds the value type's default: for a message, an empty one.
+        if value == nil, case .message = valueType { value = try self.value([], type: valueType, depth: depth, budget: &budget) }
         return (keyText, value ?? defaultJSON(valueType) ?? .null)
     }
 

@@ -40,7 +40,7 @@ enum SchemaFuzz {
             guard let again = try? AvroBinaryEncoder.encode(value, schema: avro) else {
                 preconditionFailure("decoded Avro value does not re-encode")
             }
-            precondition((try? AvroBinaryDecoder.decode(again, schema: avro)) == value, "Avro round trip changed the value")
+            precondition((try? AvroBinaryDecoder.decode(again, schema: avro)) == value, "Avro round trip changed \(payload): \(value)")
         case .protobuf(let proto):
             for message in proto.messagesByName.keys.sorted() {
                 guard let value = try? ProtobufBinaryDecoder.decode(payload, schema: proto, messageName: message) else {
@@ -50,7 +50,7 @@ enum SchemaFuzz {
                     preconditionFailure("decoded protobuf value does not re-encode")
                 }
                 let reread = try? ProtobufBinaryDecoder.decode(again, schema: proto, messageName: message)
-                precondition(reread == value, "protobuf round trip changed the value")
+                precondition(reread == value, "protobuf round trip changed \(payload) as \(message): \(value) → \(String(describing: reread))")
             }
         case .json(let json):
             guard let value = try? payload.withUnsafeBytes({ try JSONParser.parse($0) }) else { return }
