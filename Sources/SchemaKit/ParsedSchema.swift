@@ -42,7 +42,8 @@ package enum ParsedSchema: Sendable {
     package func incompatibilities(readingDataWrittenWith writer: ParsedSchema) -> [String] {
         switch (self, writer) {
         case (.avro(let reader), .avro(let writer)): AvroCompatibility.incompatibilities(reader: reader, writer: writer)
-        case (.json(let reader), .json(let writer)): JSONSchemaCompatibility.incompatibilities(reader: reader, writer: writer)
+        case (.json(let reader), .json(let writer)):
+            JSONSchemaCompatibility.incompatibilities(reader: reader, writer: writer)
         case (.protobuf(let reader), .protobuf(let writer)):
             ProtobufCompatibility.incompatibilities(reader: reader, writer: writer)
         default: ["SCHEMA_TYPE_CHANGED: \(writer.type.rawValue) → \(type.rawValue)"]
@@ -51,10 +52,13 @@ package enum ParsedSchema: Sendable {
 
     /// A record's JSON value serialized for storage, framed in Confluent's wire format with `id`.
     /// Protobuf uses `messageName` (the first message when nil); JSON is validated and stored as text.
-    package func serialize(_ value: JSONValue, schemaID: UInt32, messageName: String? = nil) throws(SchemaError) -> [UInt8] {
+    package func serialize(_ value: JSONValue, schemaID: UInt32, messageName: String? = nil) throws(SchemaError)
+        -> [UInt8]
+    {
         switch self {
         case .avro(let schema):
-            return ConfluentWireFormat.encode(.init(schemaID: schemaID, payload: try AvroBinaryEncoder.encode(value, schema: schema)))
+            return ConfluentWireFormat.encode(
+                .init(schemaID: schemaID, payload: try AvroBinaryEncoder.encode(value, schema: schema)))
         case .json(let schema):
             try schema.validate(value)
             var buffer = ByteBufferWriter()
@@ -68,7 +72,8 @@ package enum ParsedSchema: Sendable {
     }
 
     /// The JSON value of a framed record's payload (after `ConfluentWireFormat.decode`).
-    package func deserialize(_ frame: ConfluentWireFormat.Frame, limits: SchemaDecodingLimits = .default) throws(SchemaError)
+    package func deserialize(_ frame: ConfluentWireFormat.Frame, limits: SchemaDecodingLimits = .default)
+        throws(SchemaError)
         -> JSONValue
     {
         switch self {
@@ -82,7 +87,8 @@ package enum ParsedSchema: Sendable {
             }
         case .protobuf(let schema):
             let message = try schema.message(at: frame.messageIndexes ?? [0])
-            return try ProtobufBinaryDecoder.decode(frame.payload, schema: schema, messageName: message.fullName, limits: limits)
+            return try ProtobufBinaryDecoder.decode(
+                frame.payload, schema: schema, messageName: message.fullName, limits: limits)
         }
     }
 }

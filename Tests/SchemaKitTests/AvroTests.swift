@@ -63,9 +63,13 @@ import Testing
 
     @Test func invalidRecordsAreTypedErrors() throws {
         let schema = try AvroSchema(
-            parsing: #"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":"d"}]}"#)
+            parsing:
+                #"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":"d"}]}"#
+        )
         for value in [#"{"b":"x"}"#, #"{"a":"1"}"#, #"{"a":2147483648}"#, #"{"a":1.5}"#, "[]"] {
-            let error = #expect(throws: SchemaError.self) { try AvroBinaryEncoder.encode(try json(value), schema: schema) }
+            let error = #expect(throws: SchemaError.self) {
+                try AvroBinaryEncoder.encode(try json(value), schema: schema)
+            }
             #expect(error?.kind == .invalidRecord)
         }
         // A missing field with a default takes it; unknown members are ignored, as Avro's JSON decoder does.
@@ -77,7 +81,9 @@ import Testing
     @Test func decoderRefusesBadPayloads() throws {
         let schema = try AvroSchema(parsing: #"{"type":"array","items":"null"}"#)
         // 2^62 nulls take no bytes: refused by the value limit, not looped over.
-        #expect(throws: SchemaError.self) { try AvroBinaryDecoder.decode([0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], schema: schema) }
+        #expect(throws: SchemaError.self) {
+            try AvroBinaryDecoder.decode([0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], schema: schema)
+        }
         let string = try AvroSchema(parsing: "\"string\"")
         #expect(throws: SchemaError.self) { try AvroBinaryDecoder.decode([0x06, 0x61], schema: string) }
         #expect(throws: SchemaError.self) { try AvroBinaryDecoder.decode([0x02, 0xFF], schema: string) }
@@ -89,7 +95,9 @@ import Testing
     // MARK: - Resolution
 
     func compatible(reader: String, writer: String) throws -> Bool {
-        AvroCompatibility.incompatibilities(reader: try AvroSchema(parsing: reader), writer: try AvroSchema(parsing: writer)).isEmpty
+        AvroCompatibility.incompatibilities(
+            reader: try AvroSchema(parsing: reader), writer: try AvroSchema(parsing: writer)
+        ).isEmpty
     }
 
     @Test func promotions() throws {
@@ -106,14 +114,17 @@ import Testing
 
     @Test func recordFieldsAndDefaults() throws {
         let v1 = #"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#
-        let v2WithDefault = #"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":""}]}"#
-        let v2NoDefault = #"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}]}"#
+        let v2WithDefault =
+            #"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":""}]}"#
+        let v2NoDefault =
+            #"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}]}"#
         #expect(try compatible(reader: v2WithDefault, writer: v1))
         #expect(try !compatible(reader: v2NoDefault, writer: v1))
         #expect(try compatible(reader: v1, writer: v2NoDefault))  // removed field: ignored
         let renamed = #"{"type":"record","name":"Other","fields":[{"name":"a","type":"int"}]}"#
         #expect(try !compatible(reader: renamed, writer: v1))
-        let aliased = #"{"type":"record","name":"Other","aliases":["R"],"fields":[{"name":"x","aliases":["a"],"type":"long"}]}"#
+        let aliased =
+            #"{"type":"record","name":"Other","aliases":["R"],"fields":[{"name":"x","aliases":["a"],"type":"long"}]}"#
         #expect(try compatible(reader: aliased, writer: v1))
     }
 
@@ -128,7 +139,9 @@ import Testing
         #expect(try !compatible(reader: "\"int\"", writer: #"["null","int"]"#))
         #expect(try compatible(reader: #"["null","int","string"]"#, writer: #"["null","int"]"#))
         #expect(try !compatible(reader: #"["null","int"]"#, writer: #"["null","int","string"]"#))
-        #expect(try !compatible(reader: #"{"type":"fixed","name":"F","size":4}"#, writer: #"{"type":"fixed","name":"F","size":5}"#))
+        #expect(
+            try !compatible(
+                reader: #"{"type":"fixed","name":"F","size":4}"#, writer: #"{"type":"fixed","name":"F","size":5}"#))
         let recursive = #"{"type":"record","name":"N","fields":[{"name":"next","type":["null","N"]}]}"#
         #expect(try compatible(reader: recursive, writer: recursive))
     }

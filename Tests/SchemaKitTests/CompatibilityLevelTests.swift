@@ -23,7 +23,9 @@ import Testing
         #expect(!CompatibilityLevel.backwardTransitive.incompatibilities(of: v3, previous: [v1, v2]).isEmpty)
         #expect(!CompatibilityLevel.forwardTransitive.incompatibilities(of: v3, previous: [v1, v2]).isEmpty)
         #expect(CompatibilityLevel.backward.incompatibilities(of: v1, previous: []).isEmpty)
-        let error = #expect(throws: SchemaError.self) { try CompatibilityLevel.fullTransitive.check(v3, previous: [v1, v2]) }
+        let error = #expect(throws: SchemaError.self) {
+            try CompatibilityLevel.fullTransitive.check(v3, previous: [v1, v2])
+        }
         #expect(error?.confluentErrorCode == 409 && error?.httpStatus == 409)
         // Different schema types never are.
         let json = try ParsedSchema(type: .json, text: "{}")

@@ -28,13 +28,15 @@ import Testing
     }
 
     @Test func parsedSchemaRoundTrips() throws {
-        let avro = try ParsedSchema(type: .avro, text: #"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#)
+        let avro = try ParsedSchema(
+            type: .avro, text: #"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#)
         let record = try json(#"{"a":42}"#)
         let bytes = try avro.serialize(record, schemaID: 1)
         #expect(bytes == [0, 0, 0, 0, 1, 0x54])
         #expect(try avro.deserialize(ConfluentWireFormat.decode(bytes)) == record)
 
-        let proto = try ParsedSchema(type: .protobuf, text: "syntax = \"proto3\"; message A { int32 x = 1; } message B { string s = 1; }")
+        let proto = try ParsedSchema(
+            type: .protobuf, text: "syntax = \"proto3\"; message A { int32 x = 1; } message B { string s = 1; }")
         let protoBytes = try proto.serialize(try json(#"{"s":"hi"}"#), schemaID: 2, messageName: "B")
         #expect(protoBytes == [0, 0, 0, 0, 2, 0x02, 0x02, 0x0A, 0x02, 0x68, 0x69])
         let protoFrame = try ConfluentWireFormat.decode(protoBytes, protobuf: true)

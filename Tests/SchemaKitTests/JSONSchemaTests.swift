@@ -11,7 +11,9 @@ import Testing
         for group in try fixture("jsonschema.json").arrayValue ?? [] {
             let schema = try JSONSchema(json: group["schema"]!)
             for instance in group["instances"]?.arrayValue ?? [] {
-                #expect(schema.isValid(instance["data"]!) == (instance["valid"] == .bool(true)), "\(text(instance["data"]!))")
+                #expect(
+                    schema.isValid(instance["data"]!) == (instance["valid"] == .bool(true)),
+                    "\(text(instance["data"]!))")
             }
         }
     }
@@ -25,7 +27,8 @@ import Testing
         #expect(dependencies.isValid(try json(#"{"a":1,"b":2}"#)))
         #expect(!dependencies.isValid(try json(#"{"a":1}"#)))
         #expect(!dependencies.isValid(try json(#"{"c":1}"#)))
-        let definitions = try schema(##"{"definitions":{"n":{"type":"number"}},"properties":{"x":{"$ref":"#/definitions/n"}}}"##)
+        let definitions = try schema(
+            ##"{"definitions":{"n":{"type":"number"}},"properties":{"x":{"$ref":"#/definitions/n"}}}"##)
         #expect(!definitions.isValid(try json(#"{"x":"1"}"#)))
     }
 
@@ -46,7 +49,10 @@ import Testing
     }
 
     @Test func refusesInvalidSchemas() {
-        for text in [##"{"$ref":"#/nowhere"}"##, #"{"pattern":"("}"#, "1", #"{"properties":{"a":3}}"#, #"{"$ref":"http://elsewhere/x"}"#] {
+        for text in [
+            ##"{"$ref":"#/nowhere"}"##, #"{"pattern":"("}"#, "1", #"{"properties":{"a":3}}"#,
+            #"{"$ref":"http://elsewhere/x"}"#,
+        ] {
             let error = #expect(throws: SchemaError.self, "\(text)") { try JSONSchema(parsing: text) }
             #expect(error?.confluentErrorCode == 42201)
         }
@@ -62,14 +68,19 @@ import Testing
         let open = #"{"type":"object","properties":{"a":{"type":"string"}}}"#
         let closed = #"{"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":false}"#
         let openPlusB = #"{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}}}"#
-        let closedPlusB = #"{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}},"additionalProperties":false}"#
+        let closedPlusB =
+            #"{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer"}},"additionalProperties":false}"#
         let closedEmpty = #"{"type":"object","properties":{},"additionalProperties":false}"#
         // Adding an optional property: fine when the writer was closed, not when it was open.
         #expect(try problems(reader: closedPlusB, writer: closed).isEmpty)
-        #expect(try problems(reader: openPlusB, writer: open).first?.hasPrefix("PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL") == true)
+        #expect(
+            try problems(reader: openPlusB, writer: open).first?.hasPrefix("PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL")
+                == true)
         // Removing a property: fine into an open model, not into a closed one.
         #expect(try problems(reader: open, writer: openPlusB).isEmpty)
-        #expect(try problems(reader: closedEmpty, writer: closed).first?.hasPrefix("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL") == true)
+        #expect(
+            try problems(reader: closedEmpty, writer: closed).first?.hasPrefix(
+                "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL") == true)
         // Requiring a property the writer did not.
         let required = #"{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}"#
         #expect(try problems(reader: required, writer: open).first?.hasPrefix("REQUIRED_ATTRIBUTE_ADDED") == true)
@@ -78,14 +89,23 @@ import Testing
 
     @Test func typesEnumsBounds() throws {
         #expect(try problems(reader: #"{"type":"number"}"#, writer: #"{"type":"integer"}"#).isEmpty)
-        #expect(try problems(reader: #"{"type":"integer"}"#, writer: #"{"type":"number"}"#).first?.hasPrefix("TYPE_NARROWED") == true)
+        #expect(
+            try problems(reader: #"{"type":"integer"}"#, writer: #"{"type":"number"}"#).first?.hasPrefix(
+                "TYPE_NARROWED") == true)
         #expect(try problems(reader: #"{"type":["string","null"]}"#, writer: #"{"type":"string"}"#).isEmpty)
         #expect(try problems(reader: #"{"enum":["a","b","c"]}"#, writer: #"{"enum":["a","b"]}"#).isEmpty)
-        #expect(try problems(reader: #"{"enum":["a"]}"#, writer: #"{"enum":["a","b"]}"#).first?.hasPrefix("ENUM_ARRAY_NARROWED") == true)
+        #expect(
+            try problems(reader: #"{"enum":["a"]}"#, writer: #"{"enum":["a","b"]}"#).first?.hasPrefix(
+                "ENUM_ARRAY_NARROWED") == true)
         #expect(try problems(reader: #"{"maxLength":10}"#, writer: #"{"maxLength":5}"#).isEmpty)
         #expect(try problems(reader: #"{"maxLength":4}"#, writer: #"{"maxLength":5}"#) == ["MAX_LENGTH_DECREASED at #"])
         #expect(try problems(reader: #"{"minimum":1}"#, writer: #"{}"#) == ["MINIMUM_ADDED at #"])
-        #expect(try problems(reader: #"{"anyOf":[{"type":"string"},{"type":"integer"}]}"#, writer: #"{"type":"string"}"#).isEmpty)
-        #expect(try !problems(reader: #"{"oneOf":[{"type":"string"}]}"#, writer: #"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#).isEmpty)
+        #expect(
+            try problems(reader: #"{"anyOf":[{"type":"string"},{"type":"integer"}]}"#, writer: #"{"type":"string"}"#)
+                .isEmpty)
+        #expect(
+            try !problems(
+                reader: #"{"oneOf":[{"type":"string"}]}"#, writer: #"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#
+            ).isEmpty)
     }
 }

@@ -75,9 +75,14 @@ import Testing
     }
 
     @Test func decoderSkipsUnknownAndMergesMessages() throws {
-        let schema = try ProtobufSchema(parsing: "syntax = \"proto3\"; message M { N n = 1; repeated int32 r = 2; } message N { int32 a = 1; int32 b = 2; }")
+        let schema = try ProtobufSchema(
+            parsing:
+                "syntax = \"proto3\"; message M { N n = 1; repeated int32 r = 2; } message N { int32 a = 1; int32 b = 2; }"
+        )
         // unknown field 9 (varint), n = {a: 1}, n = {b: 2} (merged), r unpacked 1 then packed [2, 3].
-        let payload: [UInt8] = [0x48, 0x05, 0x0A, 0x02, 0x08, 0x01, 0x0A, 0x02, 0x10, 0x02, 0x10, 0x01, 0x12, 0x02, 0x02, 0x03]
+        let payload: [UInt8] = [
+            0x48, 0x05, 0x0A, 0x02, 0x08, 0x01, 0x0A, 0x02, 0x10, 0x02, 0x10, 0x01, 0x12, 0x02, 0x02, 0x03,
+        ]
         let decoded = try ProtobufBinaryDecoder.decode(payload, schema: schema, options: .init(includeDefaults: false))
         #expect(decoded.schemaEquals(try json(#"{"n":{"a":1,"b":2},"r":[1,2,3]}"#)))
         for bad: [UInt8] in [[0x0A, 0x05, 0x08], [0x0B], [0x08, 0x80], [0x00]] {
@@ -86,9 +91,13 @@ import Testing
     }
 
     @Test func encoderRefusesBadValues() throws {
-        let schema = try ProtobufSchema(parsing: "syntax = \"proto3\"; message M { int32 a = 1; oneof o { string x = 2; string y = 3; } bytes b = 4; }")
+        let schema = try ProtobufSchema(
+            parsing:
+                "syntax = \"proto3\"; message M { int32 a = 1; oneof o { string x = 2; string y = 3; } bytes b = 4; }")
         for value in [#"{"a":2147483648}"#, #"{"zz":1}"#, #"{"x":"1","y":"2"}"#, #"{"b":"!!"}"#, #"{"a":"x"}"#, "[]"] {
-            let error = #expect(throws: SchemaError.self, "\(value)") { try ProtobufBinaryEncoder.encode(try json(value), schema: schema) }
+            let error = #expect(throws: SchemaError.self, "\(value)") {
+                try ProtobufBinaryEncoder.encode(try json(value), schema: schema)
+            }
             #expect(error?.kind == .invalidRecord)
         }
         // A oneof member is written even when it holds the default.
@@ -106,11 +115,19 @@ import Testing
         #expect(try compatible("message M { int32 a = 1; string s = 2; bool added = 3; }", base).isEmpty)
         #expect(try compatible("message M { int32 a = 1; }", base).isEmpty)
         #expect(try compatible("message M { int64 renamed = 1; bytes s = 2; }", base).isEmpty)
-        #expect(try compatible("message M { string a = 1; string s = 2; }", base).first?.hasPrefix("FIELD_SCALAR_KIND_CHANGED") == true)
-        #expect(try compatible("message M { N a = 1; string s = 2; } message N {}", base).first?.hasPrefix("FIELD_KIND_CHANGED") == true)
+        #expect(
+            try compatible("message M { string a = 1; string s = 2; }", base).first?.hasPrefix(
+                "FIELD_SCALAR_KIND_CHANGED") == true)
+        #expect(
+            try compatible("message M { N a = 1; string s = 2; } message N {}", base).first?.hasPrefix(
+                "FIELD_KIND_CHANGED") == true)
         #expect(try compatible("message X { int32 a = 1; }", base).first?.hasPrefix("MESSAGE_REMOVED") == true)
-        #expect(try compatible("message M { oneof o { int32 a = 1; string s = 2; } }", base).first?.hasPrefix("MULTIPLE_FIELDS_MOVED_TO_ONEOF") == true)
+        #expect(
+            try compatible("message M { oneof o { int32 a = 1; string s = 2; } }", base).first?.hasPrefix(
+                "MULTIPLE_FIELDS_MOVED_TO_ONEOF") == true)
         #expect(try compatible("message M { oneof o { int32 a = 1; } string s = 2; }", base).isEmpty)
-        #expect(try compatible("message M { repeated int32 a = 1; string s = 2; }", base).first?.hasPrefix("FIELD_LABEL_CHANGED") == true)
+        #expect(
+            try compatible("message M { repeated int32 a = 1; string s = 2; }", base).first?.hasPrefix(
+                "FIELD_LABEL_CHANGED") == true)
     }
 }

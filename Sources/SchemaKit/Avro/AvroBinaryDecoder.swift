@@ -78,7 +78,9 @@ struct AvroBinaryReader {
             var members: [JSONField] = []
             try readBlocks { (reader: inout AvroBinaryReader) throws(SchemaError) in
                 let keyBytes = try reader.lengthPrefixed()
-                guard let key = String(validating: keyBytes, as: UTF8.self) else { throw .record("map key is not UTF-8") }
+                guard let key = String(validating: keyBytes, as: UTF8.self) else {
+                    throw .record("map key is not UTF-8")
+                }
                 members.append(JSONField(key: key, value: try reader.read(valueType, depth: depth + 1)))
             }
             return .object(members)

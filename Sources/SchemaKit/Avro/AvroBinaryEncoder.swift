@@ -40,7 +40,9 @@ struct AvroJSONWriter {
             guard case .bool(let flag) = value else { throw mismatch(path, "boolean", value) }
             out.append(flag ? 1 : 0)
         case .int:
-            guard let int = Self.integer(value), let int32 = Int32(exactly: int) else { throw mismatch(path, "int", value) }
+            guard let int = Self.integer(value), let int32 = Int32(exactly: int) else {
+                throw mismatch(path, "int", value)
+            }
             ByteWriter.zigzag(Int64(int32), into: &out)
         case .long:
             guard let int = Self.integer(value) else { throw mismatch(path, "long", value) }

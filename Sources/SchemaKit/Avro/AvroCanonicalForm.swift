@@ -39,7 +39,8 @@ enum AvroCanonicalForm {
             }
             out += "]"
         case .record(let record):
-            out += "{\"name\":\(quoted(record.fullName)),\"type\":\(record.isError ? "\"error\"" : "\"record\""),\"fields\":["
+            out +=
+                "{\"name\":\(quoted(record.fullName)),\"type\":\(record.isError ? "\"error\"" : "\"record\""),\"fields\":["
             for (index, field) in record.fields.enumerated() {
                 if index > 0 { out += "," }
                 out += "{\"name\":\(quoted(field.name)),\"type\":"

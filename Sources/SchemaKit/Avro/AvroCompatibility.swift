@@ -56,14 +56,16 @@ package enum AvroCompatibility {
                 check(readerValues, writerValues, path: "\(path)/values")
             case (.fixed(let readerFixed), .fixed(let writerFixed)):
                 if !Self.namesMatch(readerFixed.fullName, readerFixed.aliases, writerFixed.fullName) {
-                    problems.append("NAME_MISMATCH at \(at): expected \(writerFixed.fullName), found \(readerFixed.fullName)")
+                    problems.append(
+                        "NAME_MISMATCH at \(at): expected \(writerFixed.fullName), found \(readerFixed.fullName)")
                 } else if readerFixed.size != writerFixed.size {
                     problems.append(
                         "FIXED_SIZE_MISMATCH at \(at)/size: expected \(writerFixed.size), found \(readerFixed.size)")
                 }
             case (.enumeration(let readerEnum), .enumeration(let writerEnum)):
                 if !Self.namesMatch(readerEnum.fullName, readerEnum.aliases, writerEnum.fullName) {
-                    problems.append("NAME_MISMATCH at \(at): expected \(writerEnum.fullName), found \(readerEnum.fullName)")
+                    problems.append(
+                        "NAME_MISMATCH at \(at): expected \(writerEnum.fullName), found \(readerEnum.fullName)")
                 } else if readerEnum.defaultSymbol == nil {
                     let missing = writerEnum.symbols.filter { !readerEnum.symbols.contains($0) }
                     if !missing.isEmpty {
@@ -73,27 +75,31 @@ package enum AvroCompatibility {
             case (.record(let readerRecord), .record(let writerRecord)):
                 checkRecords(readerRecord, writerRecord, path: path)
             default:
-                problems.append("TYPE_MISMATCH at \(at): reader type \(r.branchName) cannot read writer type \(w.branchName)")
+                problems.append(
+                    "TYPE_MISMATCH at \(at): reader type \(r.branchName) cannot read writer type \(w.branchName)")
             }
         }
 
         private mutating func checkRecords(_ readerRecord: AvroRecord, _ writerRecord: AvroRecord, path: String) {
             let at = path.isEmpty ? "/" : path
             guard Self.namesMatch(readerRecord.fullName, readerRecord.aliases, writerRecord.fullName) else {
-                problems.append("NAME_MISMATCH at \(at): expected \(writerRecord.fullName), found \(readerRecord.fullName)")
+                problems.append(
+                    "NAME_MISMATCH at \(at): expected \(writerRecord.fullName), found \(readerRecord.fullName)")
                 return
             }
             let key = "\(readerRecord.fullName)<-\(writerRecord.fullName)"
             guard inProgress.insert(key).inserted else { return }
             defer { inProgress.remove(key) }
             for (index, readerField) in readerRecord.fields.enumerated() {
-                let writerField = writerRecord.fields.first { $0.name == readerField.name }
+                let writerField =
+                    writerRecord.fields.first { $0.name == readerField.name }
                     ?? writerRecord.fields.first { readerField.aliases.contains($0.name) }
                 if let writerField {
                     check(readerField.type, writerField.type, path: "\(path)/fields/\(index)/type")
                 } else if readerField.defaultValue == nil {
                     problems.append(
-                        "READER_FIELD_MISSING_DEFAULT_VALUE at \(path)/fields/\(index): \(readerField.name) has no default")
+                        "READER_FIELD_MISSING_DEFAULT_VALUE at \(path)/fields/\(index): \(readerField.name) has no default"
+                    )
                 }
             }
         }

@@ -113,7 +113,9 @@ struct AvroSchemaParser {
         throws(SchemaError) -> AvroType
     {
         let (full, space) = try fullName(json, enclosing: namespace)
-        guard let fieldsJSON = json["fields"]?.arrayValue else { throw .schema("record \(full) has no \"fields\" array") }
+        guard let fieldsJSON = json["fields"]?.arrayValue else {
+            throw .schema("record \(full) has no \"fields\" array")
+        }
         var record = AvroRecord(fullName: full, aliases: aliases(json, namespace: space), fields: [], isError: isError)
         named[full] = .record(record)  // visible to its own fields
         var names: Set<String> = []
@@ -148,7 +150,9 @@ struct AvroSchemaParser {
             throw .schema("enum \(full)'s default \(defaultSymbol) is not one of its symbols")
         }
         let type = AvroType.enumeration(
-            AvroEnum(fullName: full, aliases: aliases(json, namespace: space), symbols: symbols, defaultSymbol: defaultSymbol))
+            AvroEnum(
+                fullName: full, aliases: aliases(json, namespace: space), symbols: symbols, defaultSymbol: defaultSymbol
+            ))
         named[full] = type
         return type
     }

@@ -92,7 +92,9 @@ extension JSONValue {
         case (.object(let left), .object(let right)):
             guard left.count == right.count else { return false }
             return left.allSatisfy { field in
-                guard let match = right.first(where: { $0.key.utf8.elementsEqual(field.key.utf8) }) else { return false }
+                guard let match = right.first(where: { $0.key.utf8.elementsEqual(field.key.utf8) }) else {
+                    return false
+                }
                 return field.value.schemaEquals(match.value)
             }
         // Strings compare by code points: Swift's `==` would equate canonically equivalent strings

@@ -24,7 +24,8 @@ import BusCore
 package enum JSONSchemaCompatibility {
     package static func incompatibilities(reader: JSONSchema, writer: JSONSchema) -> [String] {
         var checker = Checker(reader: reader, writer: writer)
-        checker.check(reader.root, readerBase: reader.index.rootBase, writer.root, writerBase: writer.index.rootBase, path: "#")
+        checker.check(
+            reader.root, readerBase: reader.index.rootBase, writer.root, writerBase: writer.index.rootBase, path: "#")
         return checker.problems
     }
 
@@ -72,7 +73,10 @@ package enum JSONSchemaCompatibility {
             checkObject(r, rBase, writerSchema, wBase, path: path)
             checkArray(r, rBase, writerSchema, wBase, path: path)
             checkCombined(r, rBase, writerSchema, wBase, path: path)
-            for keyword in ["not", "if", "then", "else", "dependentSchemas", "patternProperties", "unevaluatedProperties", "unevaluatedItems"]
+            for keyword in [
+                "not", "if", "then", "else", "dependentSchemas", "patternProperties", "unevaluatedProperties",
+                "unevaluatedItems",
+            ]
             where r[keyword] != nil && !(r[keyword]!.schemaEquals(w[keyword] ?? .null)) {
                 problems.append("\(keyword.uppercased())_CHANGED at \(path): not checked beyond equality")
             }
@@ -92,7 +96,8 @@ package enum JSONSchemaCompatibility {
                 problems.append("TYPE_NARROWED at \(path): the reader adds type \(readerTypes.sorted())")
                 return
             }
-            for type in writerTypes where !readerTypes.contains(type) && !(type == "integer" && readerTypes.contains("number")) {
+            for type in writerTypes
+            where !readerTypes.contains(type) && !(type == "integer" && readerTypes.contains("number")) {
                 problems.append("TYPE_NARROWED at \(path): writer type \(type) is not a reader type")
             }
         }
@@ -156,7 +161,8 @@ package enum JSONSchemaCompatibility {
             let readerProperties: [JSONField] = if case .object(let fields)? = r["properties"] { fields } else { [] }
             let writerProperties: [JSONField] = if case .object(let fields)? = w["properties"] { fields } else { [] }
             let writerRequired = Set((w["required"]?.arrayValue ?? []).compactMap(\.stringValue))
-            for name in (r["required"]?.arrayValue ?? []).compactMap(\.stringValue) where !writerRequired.contains(name) {
+            for name in (r["required"]?.arrayValue ?? []).compactMap(\.stringValue) where !writerRequired.contains(name)
+            {
                 problems.append("REQUIRED_ATTRIBUTE_ADDED at \(path): \(name)")
             }
             for property in readerProperties {
@@ -181,7 +187,8 @@ package enum JSONSchemaCompatibility {
                         let before = problems.count
                         check(additional, readerBase: rBase, property.value, writerBase: wBase, path: at)
                         if problems.count > before {
-                            problems.insert("PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL at \(at)", at: before)
+                            problems.insert(
+                                "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL at \(at)", at: before)
                         }
                     }
                 } else if r["unevaluatedProperties"] == .bool(false) {
@@ -190,7 +197,9 @@ package enum JSONSchemaCompatibility {
             }
             if let readerAdditional = r["additionalProperties"] {
                 if let writerAdditional = w["additionalProperties"] {
-                    check(readerAdditional, readerBase: rBase, writerAdditional, writerBase: wBase, path: "\(path)/additionalProperties")
+                    check(
+                        readerAdditional, readerBase: rBase, writerAdditional, writerBase: wBase,
+                        path: "\(path)/additionalProperties")
                 } else if readerAdditional != .bool(true) {
                     problems.append("ADDITIONAL_PROPERTIES_NARROWED at \(path): the writer's content model is open")
                 }
@@ -201,7 +210,9 @@ package enum JSONSchemaCompatibility {
             let readerItems = r["items"].flatMap { $0.isSchemaShaped ? $0 : nil }
             let writerItems = w["items"].flatMap { $0.isSchemaShaped ? $0 : nil }
             if let readerItems {
-                check(readerItems, readerBase: rBase, writerItems ?? .bool(true), writerBase: wBase, path: "\(path)/items")
+                check(
+                    readerItems, readerBase: rBase, writerItems ?? .bool(true), writerBase: wBase, path: "\(path)/items"
+                )
             }
             let readerPrefix = r["prefixItems"]?.arrayValue ?? (r["items"]?.arrayValue ?? [])
             let writerPrefix = w["prefixItems"]?.arrayValue ?? (w["items"]?.arrayValue ?? [])
@@ -222,7 +233,11 @@ package enum JSONSchemaCompatibility {
                         trial.check(readerBranch, readerBase: rBase, writerBranch, writerBase: wBase, path: path)
                         return trial.problems.isEmpty
                     }
-                    if !taken { problems.append("COMBINED_TYPE_SUBSCHEMAS_CHANGED at \(path)/\(keyword): writer branch \(index) is taken by no reader branch") }
+                    if !taken {
+                        problems.append(
+                            "COMBINED_TYPE_SUBSCHEMAS_CHANGED at \(path)/\(keyword): writer branch \(index) is taken by no reader branch"
+                        )
+                    }
                 }
             }
             if let readerBranches = r["allOf"]?.arrayValue {

@@ -56,7 +56,9 @@ extension JSONSchemaEvaluator {
         }
         if let rest {
             for index in start..<elements.count {
-                guard evaluate(elements[index], rest, base: base, path: "\(path)[\(index)]") != nil else { return false }
+                guard evaluate(elements[index], rest, base: base, path: "\(path)[\(index)]") != nil else {
+                    return false
+                }
             }
             annotations.allItems = true
         }
@@ -69,7 +71,9 @@ extension JSONSchemaEvaluator {
             }
             errors.removeSubrange(mark...)
             let minimum = schema["minContains"].flatMap(Self.count) ?? 1
-            if matched.count < minimum { return failed(path, "array contains \(matched.count) matching items, fewer than \(minimum)") }
+            if matched.count < minimum {
+                return failed(path, "array contains \(matched.count) matching items, fewer than \(minimum)")
+            }
             if let maximum = schema["maxContains"].flatMap(Self.count), matched.count > maximum {
                 return failed(path, "array contains \(matched.count) matching items, more than \(maximum)")
             }
@@ -93,7 +97,9 @@ extension JSONSchemaEvaluator {
     }
 
     /// The validation vocabulary's object keywords.
-    private mutating func objectAssertions(_ members: [JSONField], _ instance: JSONValue, _ schema: JSONValue, path: String)
+    private mutating func objectAssertions(
+        _ members: [JSONField], _ instance: JSONValue, _ schema: JSONValue, path: String
+    )
         -> Bool
     {
         if let limit = schema["maxProperties"].flatMap(Self.count), members.count > limit {

@@ -17,7 +17,9 @@ struct JSONSchemaEvaluator {
     init(index: JSONSchemaIndex) { self.index = index }
 
     /// `baseIsResolved`: `base` already accounts for the schema's own `$id` (a `$ref` target).
-    mutating func evaluate(_ instance: JSONValue, _ schema: JSONValue, base: String, path: String, baseIsResolved: Bool = false)
+    mutating func evaluate(
+        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String, baseIsResolved: Bool = false
+    )
         -> JSONSchemaAnnotations?
     {
         switch schema {
@@ -69,11 +71,14 @@ struct JSONSchemaEvaluator {
     // MARK: - $ref, $dynamicRef
 
     private mutating func references(
-        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String, into annotations: inout JSONSchemaAnnotations
+        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String,
+        into annotations: inout JSONSchemaAnnotations
     ) -> Bool {
         if case .string(let reference)? = schema["$ref"] {
             let target = SchemaURI.resolve(reference, against: base)
-            guard let (resolved, targetBase) = index.lookup(target) else { return failed(path, "unresolved $ref \(reference)") }
+            guard let (resolved, targetBase) = index.lookup(target) else {
+                return failed(path, "unresolved $ref \(reference)")
+            }
             guard let result = evaluate(instance, resolved, base: targetBase, path: path, baseIsResolved: true) else {
                 return false
             }
@@ -150,7 +155,8 @@ struct JSONSchemaEvaluator {
     // MARK: - In-place applicators
 
     private mutating func applicators(
-        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String, into annotations: inout JSONSchemaAnnotations
+        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String,
+        into annotations: inout JSONSchemaAnnotations
     ) -> Bool {
         if case .array(let subschemas)? = schema["allOf"] {
             for subschema in subschemas {

@@ -104,7 +104,9 @@ struct JSONSchemaIndex: Sendable {
             throw .schema("$ref \(written) does not resolve (only local references and supplied documents are used)")
         }
         for pattern in patterns {
-            guard (try? Regex(pattern)) != nil else { throw .schema("pattern \(pattern) is not a valid regular expression") }
+            guard (try? Regex(pattern)) != nil else {
+                throw .schema("pattern \(pattern) is not a valid regular expression")
+            }
         }
     }
 
@@ -113,7 +115,9 @@ struct JSONSchemaIndex: Sendable {
         let (resource, fragment) = SchemaURI.split(uri)
         guard let document = resources[resource] else { return nil }
         if fragment.isEmpty { return (document, resource) }
-        if fragment.hasPrefix("/") { return Self.pointer(SchemaURI.percentDecoded(fragment), in: document, base: resource) }
+        if fragment.hasPrefix("/") {
+            return Self.pointer(SchemaURI.percentDecoded(fragment), in: document, base: resource)
+        }
         return anchors["\(resource)#\(fragment)"].map { ($0, resource) }
     }
 

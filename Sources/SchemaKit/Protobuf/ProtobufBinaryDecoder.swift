@@ -67,14 +67,16 @@ struct ProtobufBinaryReader {
             case .map(let keyType, let valueType):
                 guard wireType == 2 else { throw .record("map field \(field.name) with wire type \(wireType)") }
                 let entry = try Self.lengthDelimited(&reader)
-                let (key, value) = try readMapEntry(entry, keyType: keyType, valueType: valueType, depth: depth, budget: &budget)
+                let (key, value) = try readMapEntry(
+                    entry, keyType: keyType, valueType: valueType, depth: depth, budget: &budget)
                 mapEntries[number, default: []].removeAll { $0.key == key }
                 mapEntries[number, default: []].append(JSONField(key: key, value: value))
             case .message:
                 guard wireType == 2 else { throw .record("message field \(field.name) with wire type \(wireType)") }
                 let payload = try Self.lengthDelimited(&reader)
                 if field.label == .repeated {
-                    values[number, default: []].append(try value(payload, type: field.type, depth: depth, budget: &budget))
+                    values[number, default: []].append(
+                        try value(payload, type: field.type, depth: depth, budget: &budget))
                 } else {
                     messageBytes[number, default: []] += payload
                 }
@@ -109,7 +111,9 @@ struct ProtobufBinaryReader {
                     members.append(JSONField(key: key, value: .object([])))
                 }
             } else if let payload = messageBytes[field.number] {
-                members.append(JSONField(key: key, value: try value(payload[...], type: field.type, depth: depth, budget: &budget)))
+                members.append(
+                    JSONField(key: key, value: try value(payload[...], type: field.type, depth: depth, budget: &budget))
+                )
             } else if field.label == .repeated {
                 if let list = values[field.number] {
                     members.append(JSONField(key: key, value: .array(list)))
@@ -126,7 +130,8 @@ struct ProtobufBinaryReader {
     }
 
     private func readMapEntry(
-        _ bytes: ArraySlice<UInt8>, keyType: ProtobufFieldType, valueType: ProtobufFieldType, depth: Int, budget: inout Int
+        _ bytes: ArraySlice<UInt8>, keyType: ProtobufFieldType, valueType: ProtobufFieldType, depth: Int,
+        budget: inout Int
     ) throws(SchemaError) -> (String, JSONValue) {
         var reader = ByteReader(Array(bytes))
         var key: JSONValue?
@@ -161,11 +166,14 @@ struct ProtobufBinaryReader {
             default: ""
             }
         // An entry without a value holds the value type's default: for a message, an empty one.
-        if value == nil, case .message = valueType { value = try self.value([], type: valueType, depth: depth, budget: &budget) }
+        if value == nil, case .message = valueType {
+            value = try self.value([], type: valueType, depth: depth, budget: &budget)
+        }
         return (keyText, value ?? defaultJSON(valueType) ?? .null)
     }
 
-    private func value(_ bytes: ArraySlice<UInt8>, type: ProtobufFieldType, depth: Int, budget: inout Int) throws(SchemaError)
+    private func value(_ bytes: ArraySlice<UInt8>, type: ProtobufFieldType, depth: Int, budget: inout Int)
+        throws(SchemaError)
         -> JSONValue
     {
         guard case .message(let name) = type, let message = schema.messagesByName[name] else {

@@ -24,7 +24,9 @@ struct ProtobufJSONWriter {
 
     mutating func write(_ value: JSONValue, message: ProtobufMessage, path: String, depth: Int) throws(SchemaError) {
         guard depth < 64 else { throw .record("\(path): nested too deeply") }
-        guard case .object(let members) = value else { throw .record("\(path): expected an object for \(message.fullName)") }
+        guard case .object(let members) = value else {
+            throw .record("\(path): expected an object for \(message.fullName)")
+        }
         var byField: [(ProtobufField, JSONValue)] = []
         var oneofsSet: [Int: String] = [:]
         for member in members {
@@ -34,7 +36,8 @@ struct ProtobufJSONWriter {
             if member.value == .null && field.type != .message("google.protobuf.Value") { continue }
             if let oneof = field.oneofIndex {
                 if let other = oneofsSet[oneof] {
-                    throw .record("\(path): fields \(other) and \(field.name) of oneof \(message.oneofs[oneof]) are both set")
+                    throw .record(
+                        "\(path): fields \(other) and \(field.name) of oneof \(message.oneofs[oneof]) are both set")
                 }
                 oneofsSet[oneof] = field.name
             }
@@ -45,15 +48,19 @@ struct ProtobufJSONWriter {
         }
     }
 
-    private mutating func write(_ value: JSONValue, field: ProtobufField, path: String, depth: Int) throws(SchemaError) {
+    private mutating func write(_ value: JSONValue, field: ProtobufField, path: String, depth: Int) throws(SchemaError)
+    {
         let number = UInt64(field.number)
         switch field.type {
         case .map(let keyType, let valueType):
             guard case .object(let entries) = value else { throw .record("\(path): expected an object for a map") }
             for entry in entries {
                 var entryWriter = ProtobufJSONWriter(schema: schema)
-                try entryWriter.writeSingle(try Self.mapKey(entry.key, keyType, path: path), type: keyType, number: 1, path: path, depth: depth, always: true)
-                try entryWriter.writeSingle(entry.value, type: valueType, number: 2, path: "\(path).\(entry.key)", depth: depth, always: true)
+                try entryWriter.writeSingle(
+                    try Self.mapKey(entry.key, keyType, path: path), type: keyType, number: 1, path: path, depth: depth,
+                    always: true)
+                try entryWriter.writeSingle(
+                    entry.value, type: valueType, number: 2, path: "\(path).\(entry.key)", depth: depth, always: true)
                 ByteWriter.varint(number << 3 | 2, into: &out)
                 ByteWriter.varint(UInt64(entryWriter.out.count), into: &out)
                 out += entryWriter.out
@@ -65,24 +72,31 @@ struct ProtobufJSONWriter {
                     guard !elements.isEmpty else { return }
                     var packed: [UInt8] = []
                     for (index, element) in elements.enumerated() {
-                        try Self.scalar(element, type: field.type, schema: schema, path: "\(path)[\(index)]", into: &packed)
+                        try Self.scalar(
+                            element, type: field.type, schema: schema, path: "\(path)[\(index)]", into: &packed)
                     }
                     ByteWriter.varint(number << 3 | 2, into: &out)
                     ByteWriter.varint(UInt64(packed.count), into: &out)
                     out += packed
                 } else {
                     for (index, element) in elements.enumerated() {
-                        try writeSingle(element, type: field.type, number: field.number, path: "\(path)[\(index)]", depth: depth, always: true)
+                        try writeSingle(
+                            element, type: field.type, number: field.number, path: "\(path)[\(index)]", depth: depth,
+                            always: true)
                     }
                 }
             } else {
-                try writeSingle(value, type: field.type, number: field.number, path: path, depth: depth, always: field.tracksPresence)
+                try writeSingle(
+                    value, type: field.type, number: field.number, path: path, depth: depth,
+                    always: field.tracksPresence)
             }
         }
     }
 
     /// One tagged value; `always` writes it even when it is the type's default.
-    mutating func writeSingle(_ value: JSONValue, type: ProtobufFieldType, number: Int, path: String, depth: Int, always: Bool)
+    mutating func writeSingle(
+        _ value: JSONValue, type: ProtobufFieldType, number: Int, path: String, depth: Int, always: Bool
+    )
         throws(SchemaError)
     {
         if case .message(let name) = type {
@@ -112,7 +126,9 @@ struct ProtobufJSONWriter {
     }
 
     /// A scalar's bytes without tag (strings and bytes without length).
-    static func scalar(_ value: JSONValue, type: ProtobufFieldType, schema: ProtobufSchema, path: String, into out: inout [UInt8])
+    static func scalar(
+        _ value: JSONValue, type: ProtobufFieldType, schema: ProtobufSchema, path: String, into out: inout [UInt8]
+    )
         throws(SchemaError)
     {
         func integer(_ low: Int64, _ high: Int64) throws(SchemaError) -> Int64 {
@@ -132,7 +148,8 @@ struct ProtobufJSONWriter {
         case .sint64: ByteWriter.zigzag(try integer(.min, .max), into: &out)
         case .fixed32: ByteWriter.littleEndian32(UInt32(try integer(0, Int64(UInt32.max))), into: &out)
         case .sfixed32:
-            ByteWriter.littleEndian32(UInt32(bitPattern: Int32(try integer(Int64(Int32.min), Int64(Int32.max)))), into: &out)
+            ByteWriter.littleEndian32(
+                UInt32(bitPattern: Int32(try integer(Int64(Int32.min), Int64(Int32.max)))), into: &out)
         case .fixed64:
             guard let unsigned = Self.unsigned(value) else { throw .record("\(path): expected a fixed64") }
             ByteWriter.littleEndian64(unsigned, into: &out)

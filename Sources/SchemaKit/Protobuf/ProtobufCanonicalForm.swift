@@ -14,21 +14,29 @@ enum ProtobufCanonicalForm {
         return out
     }
 
-    private static func write(_ message: ProtobufMessage, schema: ProtobufSchema, indent: String, into out: inout String) {
+    private static func write(
+        _ message: ProtobufMessage, schema: ProtobufSchema, indent: String, into out: inout String
+    ) {
         out += "\(indent)message \(message.name) {\n"
         let inner = indent + "  "
-        for name in message.nestedEnums { if let enumeration = schema.enumsByName[name] { write(enumeration, indent: inner, into: &out) } }
+        for name in message.nestedEnums {
+            if let enumeration = schema.enumsByName[name] { write(enumeration, indent: inner, into: &out) }
+        }
         for name in message.nestedMessages {
             if let nested = schema.messagesByName[name] { write(nested, schema: schema, indent: inner, into: &out) }
         }
         for field in message.fields where field.oneofIndex == nil { write(field, indent: inner, into: &out) }
         for (index, oneof) in message.oneofs.enumerated() {
             out += "\(inner)oneof \(oneof) {\n"
-            for field in message.fields where field.oneofIndex == index { write(field, indent: inner + "  ", into: &out) }
+            for field in message.fields where field.oneofIndex == index {
+                write(field, indent: inner + "  ", into: &out)
+            }
             out += "\(inner)}\n"
         }
         if !message.reservedNumbers.isEmpty || !message.reservedNames.isEmpty {
-            let numbers = message.reservedNumbers.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound) to \($0.upperBound)" }
+            let numbers = message.reservedNumbers.map {
+                $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound) to \($0.upperBound)"
+            }
             let names = message.reservedNames.map { "\"\($0)\"" }
             out += "\(inner)reserved \((numbers + names).joined(separator: ", "));\n"
         }
@@ -50,7 +58,9 @@ enum ProtobufCanonicalForm {
             }
         var options: [String] = []
         if field.label == .repeated, field.type.isPackable, !field.packed { options.append("packed = false") }
-        if field.jsonName != ProtobufParser.lowerCamelCase(field.name) { options.append("json_name = \"\(field.jsonName)\"") }
+        if field.jsonName != ProtobufParser.lowerCamelCase(field.name) {
+            options.append("json_name = \"\(field.jsonName)\"")
+        }
         let suffix = options.isEmpty ? "" : " [\(options.joined(separator: ", "))]"
         out += "\(indent)\(label)\(type) \(field.name) = \(field.number)\(suffix);\n"
     }

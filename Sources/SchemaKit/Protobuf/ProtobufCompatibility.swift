@@ -15,7 +15,9 @@ package enum ProtobufCompatibility {
             problems.append("PACKAGE_CHANGED: \(writer.packageName) → \(reader.packageName)")
         }
         for (name, writerMessage) in writer.messagesByName.sorted(by: { $0.key < $1.key }) {
-            let readerName = reader.packageName == writer.packageName ? name : Self.rename(name, writer.packageName, reader.packageName)
+            let readerName =
+                reader.packageName == writer.packageName
+                ? name : Self.rename(name, writer.packageName, reader.packageName)
             guard let readerMessage = reader.messagesByName[readerName] else {
                 problems.append("MESSAGE_REMOVED: \(name)")
                 continue
@@ -32,7 +34,8 @@ package enum ProtobufCompatibility {
     }
 
     private static func compare(
-        _ readerMessage: ProtobufMessage, _ writerMessage: ProtobufMessage, reader: ProtobufSchema, writer: ProtobufSchema,
+        _ readerMessage: ProtobufMessage, _ writerMessage: ProtobufMessage, reader: ProtobufSchema,
+        writer: ProtobufSchema,
         into problems: inout [String]
     ) {
         let at = writerMessage.fullName
@@ -42,14 +45,20 @@ package enum ProtobufCompatibility {
             let where_ = "\(at).\(writerField.name) (#\(writerField.number))"
             switch (readerField.type, writerField.type) {
             case (.message(let r), .message(let w)), (.enumeration(let r), .enumeration(let w)):
-                if shortName(r) != shortName(w) { problems.append("FIELD_NAMED_TYPE_CHANGED at \(where_): \(w) → \(r)") }
+                if shortName(r) != shortName(w) {
+                    problems.append("FIELD_NAMED_TYPE_CHANGED at \(where_): \(w) → \(r)")
+                }
             case (.map(let rk, let rv), .map(let wk, let wv)):
-                if rk != wk || kindGroup(rv) != kindGroup(wv) { problems.append("FIELD_KIND_CHANGED at \(where_): \(writerField.type.name) → \(readerField.type.name)") }
+                if rk != wk || kindGroup(rv) != kindGroup(wv) {
+                    problems.append(
+                        "FIELD_KIND_CHANGED at \(where_): \(writerField.type.name) → \(readerField.type.name)")
+                }
             case (.message, _), (_, .message), (.enumeration, _), (_, .enumeration), (.map, _), (_, .map):
                 problems.append("FIELD_KIND_CHANGED at \(where_): \(writerField.type.name) → \(readerField.type.name)")
             default:
                 if kindGroup(readerField.type) != kindGroup(writerField.type) {
-                    problems.append("FIELD_SCALAR_KIND_CHANGED at \(where_): \(writerField.type.name) → \(readerField.type.name)")
+                    problems.append(
+                        "FIELD_SCALAR_KIND_CHANGED at \(where_): \(writerField.type.name) → \(readerField.type.name)")
                 }
             }
             if (readerField.label == .repeated) != (writerField.label == .repeated), writerField.type.wireType != 2 {
@@ -65,7 +74,8 @@ package enum ProtobufCompatibility {
             }
         }
         for (oneof, count) in movedToNewOneof where count > 1 {
-            problems.append("MULTIPLE_FIELDS_MOVED_TO_ONEOF at \(at): \(count) fields into \(readerMessage.oneofs[oneof])")
+            problems.append(
+                "MULTIPLE_FIELDS_MOVED_TO_ONEOF at \(at): \(count) fields into \(readerMessage.oneofs[oneof])")
         }
     }
 

@@ -26,7 +26,9 @@ package enum ProtobufMessageIndexes {
                 guard count > 0, count <= maxCount else { throw SchemaError.record("message index count \(count)") }
                 for _ in 0..<count {
                     let index = try reader.zigzag()
-                    guard index >= 0, index <= Int64(Int32.max) else { throw SchemaError.record("message index \(index)") }
+                    guard index >= 0, index <= Int64(Int32.max) else {
+                        throw SchemaError.record("message index \(index)")
+                    }
                     indexes.append(Int(index))
                 }
             }

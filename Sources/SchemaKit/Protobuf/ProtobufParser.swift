@@ -53,7 +53,9 @@ struct ProtobufParser {
                 position += 1
                 let path = (try? stringLiteral()) ?? "?"
                 throw SchemaError(
-                    .unsupported, "import \"\(path)\" is not supported: schemas must be self-contained (no imports, well-known types included)")
+                    .unsupported,
+                    "import \"\(path)\" is not supported: schemas must be self-contained (no imports, well-known types included)"
+                )
             } else if peek("option") {
                 try skipStatement()
             } else if peek("message") {
@@ -270,7 +272,8 @@ struct ProtobufParser {
                 var field = field
                 let valueType = try type(named: field.typeName, scope: field.scope)
                 if let keyName = field.keyType {
-                    guard let key = ProtobufFieldType.scalars[keyName], key != .double, key != .float, key != .bytes else {
+                    guard let key = ProtobufFieldType.scalars[keyName], key != .double, key != .float, key != .bytes
+                    else {
                         throw error("map key type \(keyName) is not allowed")
                     }
                     if case .map = valueType { throw error("map values cannot be maps") }
@@ -334,14 +337,18 @@ struct ProtobufParser {
 
     private mutating func expect(_ text: String) throws(SchemaError) {
         guard peek(text) else {
-            throw error(position < tokens.count ? "expected \(text), found \(tokens[position].text)" : "expected \(text) at the end")
+            throw error(
+                position < tokens.count
+                    ? "expected \(text), found \(tokens[position].text)" : "expected \(text) at the end")
         }
         position += 1
     }
 
     private mutating func identifier() throws(SchemaError) -> String {
         let token = try next()
-        guard token.kind == .identifier, !token.text.contains(".") else { throw error("expected a name, found \(token.text)") }
+        guard token.kind == .identifier, !token.text.contains(".") else {
+            throw error("expected a name, found \(token.text)")
+        }
         return token.text
     }
 

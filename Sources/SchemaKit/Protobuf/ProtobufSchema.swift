@@ -1,4 +1,4 @@
-package import BusCore
+import BusCore
 
 /// A parsed .proto file (proto3): its package and messages, with every field's type resolved to a
 /// scalar, an enum or a message by full name. Parse with `init(parsing:)`; encode and decode with
@@ -19,7 +19,10 @@ package struct ProtobufSchema: Sendable, Hashable {
         self = try parser.parseFile()
     }
 
-    init(packageName: String, messages: [ProtobufMessage], messagesByName: [String: ProtobufMessage], enumsByName: [String: ProtobufEnum]) {
+    init(
+        packageName: String, messages: [ProtobufMessage], messagesByName: [String: ProtobufMessage],
+        enumsByName: [String: ProtobufEnum]
+    ) {
         self.packageName = packageName
         self.messages = messages
         self.messagesByName = messagesByName

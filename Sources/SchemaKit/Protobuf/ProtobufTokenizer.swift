@@ -30,13 +30,17 @@ enum ProtobufTokenizer {
                 while index < scalars.count && scalars[index] != "\n" { index += 1 }
             } else if scalar == "/" && index + 1 < scalars.count && scalars[index + 1] == "*" {
                 index += 2
-                while index < scalars.count && !(scalars[index] == "*" && index + 1 < scalars.count && scalars[index + 1] == "/") {
+                while index < scalars.count
+                    && !(scalars[index] == "*" && index + 1 < scalars.count && scalars[index + 1] == "/")
+                {
                     if scalars[index] == "\n" { line += 1 }
                     index += 1
                 }
                 guard index < scalars.count else { throw .schema("line \(line): unterminated comment") }
                 index += 2
-            } else if isIdentifierStart(scalar) || (scalar == "." && index + 1 < scalars.count && isIdentifierStart(scalars[index + 1])) {
+            } else if isIdentifierStart(scalar)
+                || (scalar == "." && index + 1 < scalars.count && isIdentifierStart(scalars[index + 1]))
+            {
                 var text = ""
                 while index < scalars.count
                     && (isIdentifierStart(scalars[index]) || isDigit(scalars[index]) || scalars[index] == ".")

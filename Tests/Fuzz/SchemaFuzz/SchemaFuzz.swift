@@ -12,7 +12,9 @@ import SchemaKit
 ///     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 ///   .build-fuzz/release/SchemaFuzz Tests/Fuzz/corpus/schema -max_total_time=60
 enum SchemaFuzz {
-    static let schemas: [ParsedSchema] = SchemaFuzzCorpus.schemas.compactMap { try? ParsedSchema(type: $0.0, text: $0.1) }
+    static let schemas: [ParsedSchema] = SchemaFuzzCorpus.schemas.compactMap {
+        try? ParsedSchema(type: $0.0, text: $0.1)
+    }
 
     static func run(_ bytes: UnsafeRawBufferPointer) {
         guard let selector = bytes.first else { return }
@@ -40,7 +42,9 @@ enum SchemaFuzz {
             guard let again = try? AvroBinaryEncoder.encode(value, schema: avro) else {
                 preconditionFailure("decoded Avro value does not re-encode")
             }
-            precondition((try? AvroBinaryDecoder.decode(again, schema: avro)) == value, "Avro round trip changed \(payload): \(value)")
+            precondition(
+                (try? AvroBinaryDecoder.decode(again, schema: avro)) == value,
+                "Avro round trip changed \(payload): \(value)")
         case .protobuf(let proto):
             for message in proto.messagesByName.keys.sorted() {
                 guard let value = try? ProtobufBinaryDecoder.decode(payload, schema: proto, messageName: message) else {
@@ -50,7 +54,9 @@ enum SchemaFuzz {
                     preconditionFailure("decoded protobuf value does not re-encode")
                 }
                 let reread = try? ProtobufBinaryDecoder.decode(again, schema: proto, messageName: message)
-                precondition(reread == value, "protobuf round trip changed \(payload) as \(message): \(value) → \(String(describing: reread))")
+                precondition(
+                    reread == value,
+                    "protobuf round trip changed \(payload) as \(message): \(value) → \(String(describing: reread))")
             }
         case .json(let json):
             guard let value = try? payload.withUnsafeBytes({ try JSONParser.parse($0) }) else { return }
@@ -95,7 +101,10 @@ enum SchemaFuzz {
                     if !bytes.isEmpty { bytes[0] &= 0x7F }
                     if run % 16 == 0, let seed = SchemaFuzzCorpus.seedPayloads.randomElement(using: &generator) {
                         bytes = seed
-                        if bytes.count > 1 { bytes[1 + Int(generator.next() % UInt64(bytes.count - 1))] ^= UInt8(truncatingIfNeeded: generator.next()) }
+                        if bytes.count > 1 {
+                            bytes[1 + Int(generator.next() % UInt64(bytes.count - 1))] ^= UInt8(
+                                truncatingIfNeeded: generator.next())
+                        }
                     }
                     bytes.withUnsafeBytes { SchemaFuzz.run($0) }
                 }

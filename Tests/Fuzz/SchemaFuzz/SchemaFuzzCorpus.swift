@@ -6,9 +6,17 @@ enum SchemaFuzzCorpus {
         (.avro, #""long""#),
         (.avro, #"["null","string","bytes","double","float","boolean"]"#),
         (.avro, #"{"type":"array","items":{"type":"map","values":["null","int"]}}"#),
-        (.avro, #"{"type":"record","name":"N","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","N"]}]}"#),
-        (.avro, #"{"type":"record","name":"R","fields":[{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},{"name":"f","type":{"type":"fixed","name":"F","size":3}},{"name":"a","type":{"type":"array","items":"null"}}]}"#),
-        (.protobuf, """
+        (
+            .avro,
+            #"{"type":"record","name":"N","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","N"]}]}"#
+        ),
+        (
+            .avro,
+            #"{"type":"record","name":"R","fields":[{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},{"name":"f","type":{"type":"fixed","name":"F","size":3}},{"name":"a","type":{"type":"array","items":"null"}}]}"#
+        ),
+        (
+            .protobuf,
+            """
             syntax = "proto3";
             message M {
               int32 a = 1; int64 b = 2; uint32 c = 3; uint64 d = 4; sint32 e = 5; sint64 f = 6; fixed32 g = 7;
@@ -17,8 +25,12 @@ enum SchemaFuzzCorpus {
               optional int32 v = 21; repeated M w = 22; map<int64, E> x = 23;
               enum E { E0 = 0; E1 = 1; }
             }
-            """),
-        (.json, ##"{"type":"object","properties":{"a":{"type":"array","items":{"$ref":"#"}}},"unevaluatedProperties":false}"##),
+            """
+        ),
+        (
+            .json,
+            ##"{"type":"object","properties":{"a":{"type":"array","items":{"$ref":"#"}}},"unevaluatedProperties":false}"##
+        ),
     ]
 
     /// Valid payloads to mutate, with their schema selector byte first.
@@ -28,7 +40,10 @@ enum SchemaFuzzCorpus {
         [2, 0x02, 0x02, 0x02, 0x61, 0x02, 0x02, 0x00, 0x00],
         [3, 0x02, 0x02, 0x04, 0x00],
         [4, 0x02, 0x61, 0x62, 0x63, 0x04, 0x00],
-        [5, 0x08, 0x96, 0x01, 0x62, 0x03, 0x61, 0x62, 0x63, 0x8A, 0x01, 0x03, 0x01, 0x02, 0x03, 0x92, 0x01, 0x04, 0x0A, 0x00, 0x12, 0x00],
+        [
+            5, 0x08, 0x96, 0x01, 0x62, 0x03, 0x61, 0x62, 0x63, 0x8A, 0x01, 0x03, 0x01, 0x02, 0x03, 0x92, 0x01, 0x04,
+            0x0A, 0x00, 0x12, 0x00,
+        ],
         [6] + Array(#"{"a":[{"a":[]}]}"#.utf8),
     ]
 }
