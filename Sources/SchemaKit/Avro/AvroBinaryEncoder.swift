@@ -31,70 +31,72 @@ struct AvroJSONWriter {
         self.unions = unions
     }
 
-    mutating func write(_ value: JSONValue, as type: AvroType, path: String, depth: Int) throws(SchemaError) {
-        guard depth < AvroSchemaParser.maxDepth * 2 else { throw .record("\(path): value nested too deeply") }
+    mutating func write(_ value: JSONValue, as type: AvroType, path: @autoclosure () -> String, depth: Int)
+        throws(SchemaError)
+    {
+        guard depth < AvroSchemaParser.maxDepth * 2 else { throw .record("\(path()): value nested too deeply") }
         switch schema.resolve(type) {
         case .null:
-            guard value == .null else { throw mismatch(path, "null", value) }
+            guard value == .null else { throw mismatch(path(), "null", value) }
         case .boolean:
-            guard case .bool(let flag) = value else { throw mismatch(path, "boolean", value) }
+            guard case .bool(let flag) = value else { throw mismatch(path(), "boolean", value) }
             out.append(flag ? 1 : 0)
         case .int:
             guard let int = Self.integer(value), let int32 = Int32(exactly: int) else {
-                throw mismatch(path, "int", value)
+                throw mismatch(path(), "int", value)
             }
             ByteWriter.zigzag(Int64(int32), into: &out)
         case .long:
-            guard let int = Self.integer(value) else { throw mismatch(path, "long", value) }
+            guard let int = Self.integer(value) else { throw mismatch(path(), "long", value) }
             ByteWriter.zigzag(int, into: &out)
         case .float:
-            guard let double = Self.floating(value) else { throw mismatch(path, "float", value) }
+            guard let double = Self.floating(value) else { throw mismatch(path(), "float", value) }
             ByteWriter.littleEndian32(Float(double).bitPattern, into: &out)
         case .double:
-            guard let double = Self.floating(value) else { throw mismatch(path, "double", value) }
+            guard let double = Self.floating(value) else { throw mismatch(path(), "double", value) }
             ByteWriter.littleEndian64(double.bitPattern, into: &out)
         case .bytes:
-            guard let bytes = Self.latin1Bytes(value) else { throw mismatch(path, "bytes", value) }
+            guard let bytes = Self.latin1Bytes(value) else { throw mismatch(path(), "bytes", value) }
             ByteWriter.zigzag(Int64(bytes.count), into: &out)
             out += bytes
         case .string:
-            guard case .string(let text) = value else { throw mismatch(path, "string", value) }
+            guard case .string(let text) = value else { throw mismatch(path(), "string", value) }
             ByteWriter.zigzag(Int64(text.utf8.count), into: &out)
             out += text.utf8
         case .fixed(let fixed):
             guard let bytes = Self.latin1Bytes(value), bytes.count == fixed.size else {
-                throw mismatch(path, "fixed \(fixed.fullName) of \(fixed.size) bytes", value)
+                throw mismatch(path(), "fixed \(fixed.fullName) of \(fixed.size) bytes", value)
             }
             out += bytes
         case .enumeration(let enumeration):
             guard case .string(let symbol) = value, let index = enumeration.symbols.firstIndex(of: symbol) else {
-                throw mismatch(path, "a symbol of enum \(enumeration.fullName)", value)
+                throw mismatch(path(), "a symbol of enum \(enumeration.fullName)", value)
             }
             ByteWriter.zigzag(Int64(index), into: &out)
         case .array(let items):
-            guard case .array(let elements) = value else { throw mismatch(path, "array", value) }
+            guard case .array(let elements) = value else { throw mismatch(path(), "array", value) }
             if !elements.isEmpty {
                 ByteWriter.zigzag(Int64(elements.count), into: &out)
                 for (index, element) in elements.enumerated() {
-                    try write(element, as: items, path: "\(path)[\(index)]", depth: depth + 1)
+                    try write(element, as: items, path: "\(path())[\(index)]", depth: depth + 1)
                 }
             }
             out.append(0)
         case .map(let values):
-            guard case .object(let members) = value else { throw mismatch(path, "map", value) }
+            guard case .object(let members) = value else { throw mismatch(path(), "map", value) }
             if !members.isEmpty {
                 ByteWriter.zigzag(Int64(members.count), into: &out)
                 for member in members {
                     ByteWriter.zigzag(Int64(member.key.utf8.count), into: &out)
                     out += member.key.utf8
-                    try write(member.value, as: values, path: "\(path).\(member.key)", depth: depth + 1)
+                    try write(member.value, as: values, path: "\(path()).\(member.key)", depth: depth + 1)
                 }
             }
             out.append(0)
         case .record(let record):
-            guard case .object = value else { throw mismatch(path, "record \(record.fullName)", value) }
+            guard case .object = value else { throw mismatch(path(), "record \(record.fullName)", value) }
             for field in record.fields {
-                let fieldPath = "\(path).\(field.name)"
+                let fieldPath = "\(path()).\(field.name)"
                 if let member = value[field.name] {
                     try write(member, as: field.type, path: fieldPath, depth: depth + 1)
                 } else if let defaultValue = field.defaultValue {
@@ -106,19 +108,21 @@ struct AvroJSONWriter {
                 }
             }
         case .union(let branches):
-            try writeUnion(value, branches: branches, path: path, depth: depth)
+            try writeUnion(value, branches: branches, path: path(), depth: depth)
         case .reference, .logical:
             preconditionFailure("resolve strips references and logical types")
         }
     }
 
-    private mutating func writeUnion(_ value: JSONValue, branches: [AvroType], path: String, depth: Int)
+    private mutating func writeUnion(
+        _ value: JSONValue, branches: [AvroType], path: @autoclosure () -> String, depth: Int
+    )
         throws(SchemaError)
     {
         if unions == .firstBranch {
-            guard let first = branches.first else { throw .record("\(path): empty union") }
+            guard let first = branches.first else { throw .record("\(path()): empty union") }
             out.append(0)
-            try write(value, as: first, path: path, depth: depth + 1)
+            try write(value, as: first, path: path(), depth: depth + 1)
             return
         }
         if value == .null, let index = branches.firstIndex(where: { schema.resolve($0) == .null }) {
@@ -133,24 +137,24 @@ struct AvroJSONWriter {
                 ?? branches.firstIndex { AvroType.shortName($0.branchName) == key && $0.branchName.contains(".") }
             if let index {
                 ByteWriter.zigzag(Int64(index), into: &out)
-                try write(members[0].value, as: branches[index], path: "\(path).\(key)", depth: depth + 1)
+                try write(members[0].value, as: branches[index], path: "\(path()).\(key)", depth: depth + 1)
                 return
             }
         }
         // Untagged: the first branch that takes the value.
         for (index, branch) in branches.enumerated() {
             var attempt = AvroJSONWriter(schema: schema, unions: .tagged)
-            guard (try? attempt.write(value, as: branch, path: path, depth: depth + 1)) != nil else { continue }
+            guard (try? attempt.write(value, as: branch, path: path(), depth: depth + 1)) != nil else { continue }
             ByteWriter.zigzag(Int64(index), into: &out)
             out += attempt.out
             return
         }
         let names = branches.map(\.branchName).joined(separator: ", ")
-        throw .record("\(path): \(Self.describe(value)) fits no branch of the union [\(names)]")
+        throw .record("\(path()): \(Self.describe(value)) fits no branch of the union [\(names)]")
     }
 
-    private func mismatch(_ path: String, _ expected: String, _ value: JSONValue) -> SchemaError {
-        .record("\(path): expected \(expected), got \(Self.describe(value))")
+    private func mismatch(_ path: @autoclosure () -> String, _ expected: String, _ value: JSONValue) -> SchemaError {
+        .record("\(path()): expected \(expected), got \(Self.describe(value))")
     }
 
     static func describe(_ value: JSONValue) -> String {

@@ -18,17 +18,18 @@ struct JSONSchemaEvaluator {
 
     /// `baseIsResolved`: `base` already accounts for the schema's own `$id` (a `$ref` target).
     mutating func evaluate(
-        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String, baseIsResolved: Bool = false
+        _ instance: JSONValue, _ schema: JSONValue, base: String, path: @autoclosure () -> String,
+        baseIsResolved: Bool = false
     )
         -> JSONSchemaAnnotations?
     {
         switch schema {
         case .bool(true): return JSONSchemaAnnotations()
-        case .bool(false): return fail(path, "no value is allowed here (false schema)")
+        case .bool(false): return fail(path(), "no value is allowed here (false schema)")
         case .object: break
         default: return JSONSchemaAnnotations()
         }
-        guard depth < Self.maxDepth else { return fail(path, "schema evaluation nested too deeply ($ref cycle?)") }
+        guard depth < Self.maxDepth else { return fail(path(), "schema evaluation nested too deeply ($ref cycle?)") }
         depth += 1
         defer { depth -= 1 }
         var base = base
@@ -40,46 +41,46 @@ struct JSONSchemaEvaluator {
         defer { if enteredScope { dynamicScope.removeLast() } }
 
         var annotations = JSONSchemaAnnotations()
-        guard references(instance, schema, base: base, path: path, into: &annotations),
-            !index.assertsValidation || generic(instance, schema, path: path),
-            applicators(instance, schema, base: base, path: path, into: &annotations)
+        guard references(instance, schema, base: base, path: path(), into: &annotations),
+            !index.assertsValidation || generic(instance, schema, path: path()),
+            applicators(instance, schema, base: base, path: path(), into: &annotations)
         else { return nil }
         switch instance {
         case .number:
-            guard !index.assertsValidation || numeric(instance, schema, path: path) else { return nil }
+            guard !index.assertsValidation || numeric(instance, schema, path: path()) else { return nil }
         case .string(let text):
-            guard !index.assertsValidation || string(text, schema, path: path) else { return nil }
+            guard !index.assertsValidation || string(text, schema, path: path()) else { return nil }
         case .array(let elements):
-            guard array(elements, schema, base: base, path: path, into: &annotations) else { return nil }
+            guard array(elements, schema, base: base, path: path(), into: &annotations) else { return nil }
         case .object(let members):
-            guard object(members, instance, schema, base: base, path: path, into: &annotations) else { return nil }
+            guard object(members, instance, schema, base: base, path: path(), into: &annotations) else { return nil }
         default: break
         }
         return annotations
     }
 
-    mutating func fail(_ path: String, _ message: String) -> JSONSchemaAnnotations? {
-        errors.append(JSONSchemaViolation(path: path, message: message))
+    mutating func fail(_ path: @autoclosure () -> String, _ message: String) -> JSONSchemaAnnotations? {
+        errors.append(JSONSchemaViolation(path: path(), message: message))
         return nil
     }
 
-    mutating func failed(_ path: String, _ message: String) -> Bool {
-        errors.append(JSONSchemaViolation(path: path, message: message))
+    mutating func failed(_ path: @autoclosure () -> String, _ message: String) -> Bool {
+        errors.append(JSONSchemaViolation(path: path(), message: message))
         return false
     }
 
     // MARK: - $ref, $dynamicRef
 
     private mutating func references(
-        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String,
+        _ instance: JSONValue, _ schema: JSONValue, base: String, path: @autoclosure () -> String,
         into annotations: inout JSONSchemaAnnotations
     ) -> Bool {
         if case .string(let reference)? = schema["$ref"] {
             let target = SchemaURI.resolve(reference, against: base)
             guard let (resolved, targetBase) = index.lookup(target) else {
-                return failed(path, "unresolved $ref \(reference)")
+                return failed(path(), "unresolved $ref \(reference)")
             }
-            guard let result = evaluate(instance, resolved, base: targetBase, path: path, baseIsResolved: true) else {
+            guard let result = evaluate(instance, resolved, base: targetBase, path: path(), baseIsResolved: true) else {
                 return false
             }
             annotations.merge(result)
@@ -87,7 +88,7 @@ struct JSONSchemaEvaluator {
         if case .string(let reference)? = schema["$dynamicRef"] {
             let target = SchemaURI.resolve(reference, against: base)
             guard var (resolved, targetBase) = index.lookup(target) else {
-                return failed(path, "unresolved $dynamicRef \(reference)")
+                return failed(path(), "unresolved $dynamicRef \(reference)")
             }
             // A dynamic anchor in the initially resolved resource makes the reference dynamic: the
             // outermost resource in scope with the same dynamic anchor wins (draft 2020-12 §8.2.3.2).
@@ -100,7 +101,7 @@ struct JSONSchemaEvaluator {
                     }
                 }
             }
-            guard let result = evaluate(instance, resolved, base: targetBase, path: path, baseIsResolved: true) else {
+            guard let result = evaluate(instance, resolved, base: targetBase, path: path(), baseIsResolved: true) else {
                 return false
             }
             annotations.merge(result)
@@ -110,7 +111,7 @@ struct JSONSchemaEvaluator {
 
     // MARK: - Any instance
 
-    private mutating func generic(_ instance: JSONValue, _ schema: JSONValue, path: String) -> Bool {
+    private mutating func generic(_ instance: JSONValue, _ schema: JSONValue, path: @autoclosure () -> String) -> Bool {
         if let type = schema["type"] {
             let names: [String] =
                 switch type {
@@ -119,14 +120,14 @@ struct JSONSchemaEvaluator {
                 default: []
                 }
             if !names.contains(where: { Self.hasType(instance, $0) }) {
-                return failed(path, "expected \(names.joined(separator: " or ")), got \(Self.typeName(instance))")
+                return failed(path(), "expected \(names.joined(separator: " or ")), got \(Self.typeName(instance))")
             }
         }
         if case .array(let options)? = schema["enum"], !options.contains(where: { $0.schemaEquals(instance) }) {
-            return failed(path, "value is not one of the enum's values")
+            return failed(path(), "value is not one of the enum's values")
         }
         if let constant = schema["const"], !constant.schemaEquals(instance) {
-            return failed(path, "value is not the const value")
+            return failed(path(), "value is not the const value")
         }
         return true
     }
@@ -155,12 +156,12 @@ struct JSONSchemaEvaluator {
     // MARK: - In-place applicators
 
     private mutating func applicators(
-        _ instance: JSONValue, _ schema: JSONValue, base: String, path: String,
+        _ instance: JSONValue, _ schema: JSONValue, base: String, path: @autoclosure () -> String,
         into annotations: inout JSONSchemaAnnotations
     ) -> Bool {
         if case .array(let subschemas)? = schema["allOf"] {
             for subschema in subschemas {
-                guard let result = evaluate(instance, subschema, base: base, path: path) else { return false }
+                guard let result = evaluate(instance, subschema, base: base, path: path()) else { return false }
                 annotations.merge(result)
             }
         }
@@ -169,7 +170,7 @@ struct JSONSchemaEvaluator {
             var any = false
             for subschema in subschemas {
                 // Every branch is evaluated: each valid one contributes annotations.
-                if let result = evaluate(instance, subschema, base: base, path: path) {
+                if let result = evaluate(instance, subschema, base: base, path: path()) {
                     annotations.merge(result)
                     any = true
                 }
@@ -177,39 +178,39 @@ struct JSONSchemaEvaluator {
             if any {
                 errors.removeSubrange(mark...)
             } else {
-                return failed(path, "value matches none of anyOf's schemas")
+                return failed(path(), "value matches none of anyOf's schemas")
             }
         }
         if case .array(let subschemas)? = schema["oneOf"] {
             let mark = errors.count
             var matches: [JSONSchemaAnnotations] = []
             for subschema in subschemas {
-                if let result = evaluate(instance, subschema, base: base, path: path) { matches.append(result) }
+                if let result = evaluate(instance, subschema, base: base, path: path()) { matches.append(result) }
             }
             guard matches.count == 1 else {
-                return failed(path, "value matches \(matches.count) of oneOf's schemas, not exactly one")
+                return failed(path(), "value matches \(matches.count) of oneOf's schemas, not exactly one")
             }
             errors.removeSubrange(mark...)
             annotations.merge(matches[0])
         }
         if let subschema = schema["not"] {
             let mark = errors.count
-            let result = evaluate(instance, subschema, base: base, path: path)
+            let result = evaluate(instance, subschema, base: base, path: path())
             errors.removeSubrange(mark...)
-            if result != nil { return failed(path, "value matches the schema under not") }
+            if result != nil { return failed(path(), "value matches the schema under not") }
         }
         if let condition = schema["if"] {
             let mark = errors.count
-            if let result = evaluate(instance, condition, base: base, path: path) {
+            if let result = evaluate(instance, condition, base: base, path: path()) {
                 annotations.merge(result)
                 if let then = schema["then"] {
-                    guard let thenResult = evaluate(instance, then, base: base, path: path) else { return false }
+                    guard let thenResult = evaluate(instance, then, base: base, path: path()) else { return false }
                     annotations.merge(thenResult)
                 }
             } else {
                 errors.removeSubrange(mark...)
                 if let otherwise = schema["else"] {
-                    guard let elseResult = evaluate(instance, otherwise, base: base, path: path) else { return false }
+                    guard let elseResult = evaluate(instance, otherwise, base: base, path: path()) else { return false }
                     annotations.merge(elseResult)
                 }
             }
@@ -219,38 +220,38 @@ struct JSONSchemaEvaluator {
 
     // MARK: - Numbers and strings
 
-    private mutating func numeric(_ instance: JSONValue, _ schema: JSONValue, path: String) -> Bool {
+    private mutating func numeric(_ instance: JSONValue, _ schema: JSONValue, path: @autoclosure () -> String) -> Bool {
         guard let number = JSONNumber(instance) else { return true }
         if let divisor = schema["multipleOf"].flatMap(JSONNumber.init), !number.isMultiple(of: divisor) {
-            return failed(path, "value is not a multiple of \(divisor.double)")
+            return failed(path(), "value is not a multiple of \(divisor.double)")
         }
         let value = number.double
         if let limit = schema["maximum"].flatMap(JSONNumber.init)?.double, value > limit {
-            return failed(path, "value is greater than the maximum \(limit)")
+            return failed(path(), "value is greater than the maximum \(limit)")
         }
         if let limit = schema["exclusiveMaximum"].flatMap(JSONNumber.init)?.double, value >= limit {
-            return failed(path, "value is not less than the exclusive maximum \(limit)")
+            return failed(path(), "value is not less than the exclusive maximum \(limit)")
         }
         if let limit = schema["minimum"].flatMap(JSONNumber.init)?.double, value < limit {
-            return failed(path, "value is less than the minimum \(limit)")
+            return failed(path(), "value is less than the minimum \(limit)")
         }
         if let limit = schema["exclusiveMinimum"].flatMap(JSONNumber.init)?.double, value <= limit {
-            return failed(path, "value is not greater than the exclusive minimum \(limit)")
+            return failed(path(), "value is not greater than the exclusive minimum \(limit)")
         }
         // Draft 4 style boolean exclusiveMaximum/exclusiveMinimum are not draft 2020-12 and are ignored.
         return true
     }
 
-    private mutating func string(_ text: String, _ schema: JSONValue, path: String) -> Bool {
+    private mutating func string(_ text: String, _ schema: JSONValue, path: @autoclosure () -> String) -> Bool {
         // Lengths count code points (draft 2020-12 §6.3.1), not UTF-16 units or grapheme clusters.
         if let limit = schema["maxLength"].flatMap(Self.count), text.unicodeScalars.count > limit {
-            return failed(path, "string is longer than \(limit)")
+            return failed(path(), "string is longer than \(limit)")
         }
         if let limit = schema["minLength"].flatMap(Self.count), text.unicodeScalars.count < limit {
-            return failed(path, "string is shorter than \(limit)")
+            return failed(path(), "string is shorter than \(limit)")
         }
         if case .string(let pattern)? = schema["pattern"], !matches(text, pattern) {
-            return failed(path, "string does not match pattern \(pattern)")
+            return failed(path(), "string does not match pattern \(pattern)")
         }
         // `format` is an annotation (the format-annotation vocabulary), so it asserts nothing.
         return true
