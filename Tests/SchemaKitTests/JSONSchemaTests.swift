@@ -58,6 +58,17 @@ import Testing
         }
     }
 
+    @Test func suppliedReferencesResolveAndNothingIsFetched() throws {
+        // A registry subject referencing another subject's schema by URI.
+        let address = try json(#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#)
+        let user = try JSONSchema(
+            parsing: #"{"properties":{"home":{"$ref":"address.json"}}}"#,
+            references: ["address.json": address])
+        #expect(user.isValid(try json(#"{"home":{"city":"Oslo"}}"#)))
+        #expect(!user.isValid(try json(#"{"home":{}}"#)))
+        #expect(throws: SchemaError.self) { try JSONSchema(parsing: #"{"$ref":"address.json"}"#) }
+    }
+
     // MARK: - Compatibility
 
     func problems(reader: String, writer: String) throws -> [String] {

@@ -8,10 +8,13 @@ package struct JSONSchema: Sendable {
     /// The schema document.
     package let root: JSONValue
     /// The base URI the root is resolved against when it has no absolute `$id`.
-    package static let defaultBaseURI = "urn:switchboard:schema"
+    /// Hierarchical, so a relative `$ref` (`address.json`, as Confluent schema references are named)
+    /// resolves to a sibling (`switchboard:/schemas/address.json`); never fetched.
+    package static let defaultBaseURI = "switchboard:/schemas/root.json"
     let index: JSONSchemaIndex
 
-    /// Parses schema text; `references` maps URIs to documents `$ref` may point into.
+    /// Parses schema text; `references` maps URIs (absolute, or relative to the root's default base)
+    /// to documents `$ref` may point into.
     package init(parsing text: String, references: [String: JSONValue] = [:]) throws(SchemaError) {
         let json: JSONValue
         do {
@@ -30,7 +33,9 @@ package struct JSONSchema: Sendable {
         root = json
         var index = JSONSchemaIndex()
         for (uri, document) in references.sorted(by: { $0.key < $1.key }) {
-            try index.add(document, base: SchemaURI.split(uri).0, checked: false)
+            // A relative key ("address.json") names a sibling of the root.
+            let absolute = SchemaURI.resolve(uri, against: Self.defaultBaseURI)
+            try index.add(document, base: SchemaURI.split(absolute).0, checked: false)
         }
         index.baseOfRoot = nil  // set by the root's own $id, not a supplied document's
         try index.add(json, base: Self.defaultBaseURI)
