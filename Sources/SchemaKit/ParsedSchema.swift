@@ -9,11 +9,33 @@ package enum ParsedSchema: Sendable {
     case protobuf(ProtobufSchema)
 
     /// Parses `text` as a schema of `type`; `invalidSchema`/`unsupported` errors map to 42201.
-    package init(type: SchemaType, text: String) throws(SchemaError) {
+    /// `references` are Confluent schema references, by their `name`: an Avro schema may use their
+    /// named types, a JSON schema may `$ref` them by name; protobuf imports are not supported.
+    package init(type: SchemaType, text: String, references: [String: ParsedSchema] = [:]) throws(SchemaError) {
         switch type {
-        case .avro: self = .avro(try AvroSchema(parsing: text))
-        case .json: self = .json(try JSONSchema(parsing: text))
-        case .protobuf: self = .protobuf(try ProtobufSchema(parsing: text))
+        case .avro:
+            var avroReferences: [AvroSchema] = []
+            for (name, reference) in references.sorted(by: { $0.key < $1.key }) {
+                guard case .avro(let schema) = reference else {
+                    throw .schema("reference \(name) is not an Avro schema")
+                }
+                avroReferences.append(schema)
+            }
+            self = .avro(try AvroSchema(parsing: text, references: avroReferences))
+        case .json:
+            var documents: [String: JSONValue] = [:]
+            for (name, reference) in references {
+                guard case .json(let schema) = reference else {
+                    throw .schema("reference \(name) is not a JSON schema")
+                }
+                documents[name] = schema.root
+            }
+            self = .json(try JSONSchema(parsing: text, references: documents))
+        case .protobuf:
+            guard references.isEmpty else {
+                throw SchemaError(.unsupported, "protobuf schema references (imports) are not supported")
+            }
+            self = .protobuf(try ProtobufSchema(parsing: text))
         }
     }
 

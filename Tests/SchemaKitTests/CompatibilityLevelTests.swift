@@ -32,6 +32,29 @@ import Testing
         #expect(!CompatibilityLevel.backward.incompatibilities(of: json, previous: [v1]).isEmpty)
     }
 
+    @Test func schemaReferences() throws {
+        let address = try ParsedSchema(
+            type: .avro,
+            text: #"{"type":"record","name":"Address","namespace":"x","fields":[{"name":"city","type":"string"}]}"#)
+        let user = try ParsedSchema(
+            type: .avro,
+            text: #"{"type":"record","name":"User","namespace":"x","fields":[{"name":"home","type":"Address"}]}"#,
+            references: ["x.Address": address])
+        #expect(
+            try user.serialize(try json(#"{"home":{"city":"Oslo"}}"#), schemaID: 9) == [0, 0, 0, 0, 9, 0x08]
+                + Array("Oslo".utf8))
+        #expect(throws: SchemaError.self) {
+            try ParsedSchema(
+                type: .avro,
+                text: #"{"type":"record","name":"User","namespace":"x","fields":[{"name":"home","type":"Address"}]}"#)
+        }
+        let proto = #expect(throws: SchemaError.self) {
+            try ParsedSchema(
+                type: .protobuf, text: "syntax = \"proto3\"; message M {}", references: ["a.proto": address])
+        }
+        #expect(proto?.kind == .unsupported)
+    }
+
     @Test func parsing() throws {
         for level in CompatibilityLevel.allCases { #expect(try CompatibilityLevel(parsing: level.rawValue) == level) }
         #expect(try CompatibilityLevel(parsing: "full_transitive") == .fullTransitive)

@@ -14,20 +14,22 @@ package struct AvroSchema: Sendable, Hashable {
         self.namedTypes = namedTypes
     }
 
-    /// Parses schema text (a JSON object, array or primitive name string).
-    package init(parsing text: String) throws(SchemaError) {
+    /// Parses schema text (a JSON object, array or primitive name string). The named types of
+    /// `references` (Confluent schema references) may be used by name.
+    package init(parsing text: String, references: [AvroSchema] = []) throws(SchemaError) {
         let json: JSONValue
         do {
             json = try Array(text.utf8).withUnsafeBytes { bytes throws(JSONError) in try JSONParser.parse(bytes) }
         } catch {
             throw .schema("schema is not JSON: \(error)")
         }
-        try self.init(json: json)
+        try self.init(json: json, references: references)
     }
 
     /// Parses a schema given as JSON.
-    package init(json: JSONValue) throws(SchemaError) {
+    package init(json: JSONValue, references: [AvroSchema] = []) throws(SchemaError) {
         var parser = AvroSchemaParser()
+        for reference in references { parser.named.merge(reference.namedTypes) { first, _ in first } }
         let root = try parser.parse(json, namespace: "", depth: 0)
         self.init(root: root, namedTypes: parser.named)
         try AvroDefaultValidator(schema: self).validateDefaults(root)
