@@ -1,5 +1,6 @@
 /// Why a schema, a compatibility level, a record or a framed payload was refused: the one error type of
-/// SchemaKit. `confluentErrorCode` is the code a REST layer answers with (docs/schema-registry.md).
+/// SchemaKit. `registryErrorCode` and `restProxyErrorCode` are the codes each API answers with
+/// (docs/schema-registry.md).
 package struct SchemaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What kind of refusal this is; each kind maps to one Confluent error code.
     package enum Kind: Sendable, Hashable {
@@ -9,9 +10,9 @@ package struct SchemaError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidCompatibilityLevel
         /// A new schema breaks the subject's compatibility level (registry HTTP 409, error_code 409).
         case incompatibleSchema
-        /// A record (JSON value or binary payload) does not fit its schema (REST proxy 42203/42206).
+        /// A record (JSON value or binary payload) does not fit its schema (REST proxy 42203).
         case invalidRecord
-        /// Bytes that are not in Confluent's wire format: no magic byte, short header (REST proxy 42206).
+        /// Stored bytes that are not in Confluent's wire format: no magic byte, short header (REST proxy 50002).
         case invalidWireFormat
         /// A valid schema this implementation refuses on purpose, e.g. a protobuf import (registry 42201).
         case unsupported
@@ -27,21 +28,40 @@ package struct SchemaError: Error, Sendable, Hashable, CustomStringConvertible {
         self.message = message
     }
 
-    /// The `error_code` Confluent's Schema Registry or REST proxy answers with for this kind.
-    package var confluentErrorCode: Int {
+    /// The `error_code` Confluent's Schema Registry answers with for this kind (its `Errors`):
+    /// 42201 invalid schema, 42203 invalid compatibility level, 409 incompatible schema.
+    package var registryErrorCode: Int {
         switch kind {
         case .invalidSchema, .unsupported: 42201
         case .invalidCompatibilityLevel: 42203
         case .incompatibleSchema: 409
-        // kafka-rest: 42203 "Conversion of JSON to Avro failed", also used for JSON Schema and Protobuf.
-        case .invalidRecord: 42203
-        // kafka-rest: 42206 "Conversion of JSON failed" / a payload that is not in the wire format.
-        case .invalidWireFormat: 42206
+        // The registry never validates records; a record error reaching it is a bad request body.
+        case .invalidRecord, .invalidWireFormat: 42201
         }
     }
 
-    /// The HTTP status that goes with `confluentErrorCode`.
-    package var httpStatus: Int { kind == .incompatibleSchema ? 409 : 422 }
+    /// The `error_code` Confluent's REST proxy answers with for this kind (kafka-rest's `Errors`):
+    /// 42205 invalid embedded `value_schema`/`key_schema`, 42203 a record that does not convert
+    /// ("Conversion of JSON to Avro failed"), 409 when auto-registering an incompatible schema, 50002
+    /// for a stored record the proxy cannot read back (not the client's fault).
+    package var restProxyErrorCode: Int {
+        switch kind {
+        case .invalidSchema, .unsupported: 42205
+        case .invalidCompatibilityLevel: 42203
+        case .incompatibleSchema: 409
+        case .invalidRecord: 42203
+        case .invalidWireFormat: 50002
+        }
+    }
+
+    /// The HTTP status that goes with the codes: 409, 500 for an unreadable stored record, else 422.
+    package var httpStatus: Int {
+        switch kind {
+        case .incompatibleSchema: 409
+        case .invalidWireFormat: 500
+        default: 422
+        }
+    }
 
     package var description: String { message }
 

@@ -58,7 +58,7 @@ import Testing
             #expect((try? AvroSchema(parsing: text)) == nil)
         }
         let error = #expect(throws: SchemaError.self) { try AvroSchema(parsing: #"{"type":"nope"}"#) }
-        #expect(error?.confluentErrorCode == 42201)
+        #expect(error?.registryErrorCode == 42201)
     }
 
     @Test func invalidRecordsAreTypedErrors() throws {

@@ -26,7 +26,7 @@ import Testing
         let error = #expect(throws: SchemaError.self) {
             try CompatibilityLevel.fullTransitive.check(v3, previous: [v1, v2])
         }
-        #expect(error?.confluentErrorCode == 409 && error?.httpStatus == 409)
+        #expect(error?.registryErrorCode == 409 && error?.httpStatus == 409)
         // Different schema types never are.
         let json = try ParsedSchema(type: .json, text: "{}")
         #expect(!CompatibilityLevel.backward.incompatibilities(of: json, previous: [v1]).isEmpty)
@@ -59,7 +59,7 @@ import Testing
         for level in CompatibilityLevel.allCases { #expect(try CompatibilityLevel(parsing: level.rawValue) == level) }
         #expect(try CompatibilityLevel(parsing: "full_transitive") == .fullTransitive)
         let error = #expect(throws: SchemaError.self) { try CompatibilityLevel(parsing: "SIDEWAYS") }
-        #expect(error?.confluentErrorCode == 42203)
+        #expect(error?.registryErrorCode == 42203)
         #expect(try SchemaType(schemaTypeMember: nil) == .avro)
         #expect(throws: SchemaError.self) { try SchemaType(schemaTypeMember: "XML") }
     }

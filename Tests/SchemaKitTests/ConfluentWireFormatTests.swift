@@ -11,6 +11,7 @@ import Testing
         for bad: [UInt8] in [[], [0x00, 0x01], [0x01, 0, 0, 0, 1]] {
             let error = #expect(throws: SchemaError.self) { try ConfluentWireFormat.decode(bad) }
             #expect(error?.kind == .invalidWireFormat)
+            #expect(error?.restProxyErrorCode == 50002 && error?.httpStatus == 500)
         }
     }
 
@@ -46,6 +47,9 @@ import Testing
         #expect(try jsonSchema.serialize(record, schemaID: 3) == [0, 0, 0, 0, 3] + Array(#"{"a":42}"#.utf8))
         let error = #expect(throws: SchemaError.self) { try jsonSchema.serialize(try json("{}"), schemaID: 3) }
         #expect(error?.kind == .invalidRecord)
+        #expect(error?.restProxyErrorCode == 42203 && error?.httpStatus == 422)
+        let badSchema = #expect(throws: SchemaError.self) { try ParsedSchema(type: .avro, text: #"{"type":"nope"}"#) }
+        #expect(badSchema?.registryErrorCode == 42201 && badSchema?.restProxyErrorCode == 42205)
         #expect(jsonSchema.canonicalForm == #"{"type":"object","required":["a"]}"#)
     }
 }

@@ -54,7 +54,7 @@ import Testing
             #"{"$ref":"http://elsewhere/x"}"#,
         ] {
             let error = #expect(throws: SchemaError.self, "\(text)") { try JSONSchema(parsing: text) }
-            #expect(error?.confluentErrorCode == 42201)
+            #expect(error?.registryErrorCode == 42201)
         }
     }
 

@@ -70,7 +70,7 @@ import Testing
         for (text, kind) in cases {
             let error = #expect(throws: SchemaError.self, "\(text)") { try ProtobufSchema(parsing: text) }
             #expect(error?.kind == kind, "\(text)")
-            #expect(error?.confluentErrorCode == 42201)
+            #expect(error?.registryErrorCode == 42201)
         }
     }
 
