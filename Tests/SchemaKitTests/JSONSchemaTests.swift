@@ -96,6 +96,16 @@ import Testing
         let required = #"{"type":"object","properties":{"a":{"type":"string"}},"required":["a"]}"#
         #expect(try problems(reader: required, writer: open).first?.hasPrefix("REQUIRED_ATTRIBUTE_ADDED") == true)
         #expect(try problems(reader: open, writer: required).isEmpty)
+        // Confluent's exceptions: a required property with a default, a `false` property removed.
+        let requiredWithDefault =
+            #"{"type":"object","properties":{"a":{"type":"string","default":""}},"required":["a"]}"#
+        #expect(try problems(reader: requiredWithDefault, writer: open).isEmpty)
+        let closedWithFalse =
+            #"{"type":"object","properties":{"a":{"type":"string"},"z":false},"additionalProperties":false}"#
+        #expect(try problems(reader: closed, writer: closedWithFalse).isEmpty)
+        #expect(try problems(reader: #"{"multipleOf":5}"#, writer: #"{"multipleOf":10}"#).isEmpty)
+        #expect(
+            try problems(reader: #"{"multipleOf":10}"#, writer: #"{"multipleOf":5}"#) == ["MULTIPLE_OF_CHANGED at #"])
     }
 
     @Test func typesEnumsBounds() throws {

@@ -10,12 +10,14 @@ import BusCore
 ///   restricts it (PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL); a property the reader removes is fine when the
 ///   reader is open, incompatible when it is closed (PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL) or when
 ///   its `additionalProperties` schema does not take the writer's (PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL).
-/// - `required`: a newly required property is incompatible (REQUIRED_ATTRIBUTE_ADDED); dropping one is fine.
+/// - `required`: a newly required property is incompatible (REQUIRED_ATTRIBUTE_ADDED) unless its schema
+///   has a `default` (REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED, as Confluent counts it); dropping one is fine.
 /// - `additionalProperties`/`items`/`properties` values recurse; closing an open model is incompatible.
 /// - `enum`/`const`: the reader's values must include the writer's (ENUM_ARRAY_NARROWED).
 /// - Bounds: `maximum`, `minimum`, `maxLength`, `minLength`, `maxItems`, `minItems`, `maxProperties`,
-///   `minProperties` may only be relaxed (…_ADDED, …_DECREASED, …_INCREASED); `pattern`, `multipleOf`
-///   and `uniqueItems` may not be added or changed.
+///   `minProperties` may only be relaxed (…_ADDED, …_DECREASED, …_INCREASED); `multipleOf` only to a
+///   divisor of the old one (MULTIPLE_OF_REDUCED); `pattern`, `uniqueItems` and `format` may not be
+///   added or changed.
 /// - `anyOf`/`oneOf`: each writer branch must be taken by some reader branch
 ///   (COMBINED_TYPE_SUBSCHEMAS_CHANGED); `allOf`: each reader branch must accept the whole writer.
 /// - `$ref`s (local) are followed; `true`/`{}` readers take anything, `false` writers give nothing.
@@ -136,7 +138,15 @@ package enum JSONSchemaCompatibility {
                     problems.append("\(Self.constant(keyword))_\(largerRelaxes ? "DECREASED" : "INCREASED") at \(path)")
                 }
             }
-            for keyword in ["pattern", "multipleOf", "uniqueItems", "format"] {
+            // MULTIPLE_OF_REDUCED: every multiple of the writer's divisor is one of the reader's.
+            if let readerDivisor = r["multipleOf"].flatMap(JSONNumber.init),
+                let writerDivisor = w["multipleOf"].flatMap(JSONNumber.init)
+            {
+                if !writerDivisor.isMultiple(of: readerDivisor) { problems.append("MULTIPLE_OF_CHANGED at \(path)") }
+            } else if r["multipleOf"] != nil {
+                problems.append("MULTIPLE_OF_ADDED at \(path)")
+            }
+            for keyword in ["pattern", "uniqueItems", "format"] {
                 guard let readerValue = r[keyword], readerValue != .bool(false) else { continue }
                 if !(w[keyword].map { $0.schemaEquals(readerValue) } ?? false) {
                     problems.append("\(Self.constant(keyword))_CHANGED at \(path)")
@@ -163,7 +173,12 @@ package enum JSONSchemaCompatibility {
             let writerRequired = Set((w["required"]?.arrayValue ?? []).compactMap(\.stringValue))
             for name in (r["required"]?.arrayValue ?? []).compactMap(\.stringValue) where !writerRequired.contains(name)
             {
-                problems.append("REQUIRED_ATTRIBUTE_ADDED at \(path): \(name)")
+                // Confluent counts a newly required property that has a default as compatible
+                // (REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED).
+                let property = readerProperties.first { $0.key == name }?.value
+                if property?["default"] == nil {
+                    problems.append("REQUIRED_ATTRIBUTE_ADDED at \(path): \(name)")
+                }
             }
             for property in readerProperties {
                 let at = "\(path)/properties/\(property.key)"
@@ -180,6 +195,8 @@ package enum JSONSchemaCompatibility {
             }
             for property in writerProperties where !readerProperties.contains(where: { $0.key == property.key }) {
                 let at = "\(path)/properties/\(property.key)"
+                // PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL: the writer never wrote it.
+                if property.value == .bool(false) { continue }
                 if let additional = r["additionalProperties"] {
                     if additional == .bool(false) {
                         problems.append("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL at \(at)")
