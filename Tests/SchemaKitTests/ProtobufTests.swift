@@ -126,6 +126,11 @@ import Testing
             try compatible("message M { oneof o { int32 a = 1; string s = 2; } }", base).first?.hasPrefix(
                 "MULTIPLE_FIELDS_MOVED_TO_ONEOF") == true)
         #expect(try compatible("message M { oneof o { int32 a = 1; } string s = 2; }", base).isEmpty)
+        let oneof = "message M { oneof o { int32 a = 1; string s = 2; } }"
+        #expect(
+            try compatible("message M { oneof o { int32 a = 1; } string s = 2; }", oneof).first?.hasPrefix(
+                "ONEOF_FIELD_REMOVED") == true)
+        #expect(try compatible("message M { E a = 1; string s = 2; } enum E { Z = 0; }", base).isEmpty)
         #expect(
             try compatible("message M { repeated int32 a = 1; string s = 2; }", base).first?.hasPrefix(
                 "FIELD_LABEL_CHANGED") == true)

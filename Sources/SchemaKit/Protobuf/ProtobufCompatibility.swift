@@ -3,10 +3,10 @@
 /// number. Incompatible: PACKAGE_CHANGED, MESSAGE_REMOVED, FIELD_KIND_CHANGED (scalar ⇄ message ⇄
 /// enum ⇄ map), FIELD_SCALAR_KIND_CHANGED outside a wire-compatible group, FIELD_NAMED_TYPE_CHANGED,
 /// FIELD_LABEL_CHANGED (repeated ⇄ singular for non length-delimited types), FIELD_MOVED_TO_EXISTING_ONEOF,
-/// MULTIPLE_FIELDS_MOVED_TO_ONEOF. Compatible: FIELD_ADDED, FIELD_REMOVED, FIELD_NAME_CHANGED, enum
-/// constants added or removed, a single field moved into a new oneof, changes within the groups
-/// {int32, uint32, int64, uint64, bool}, {sint32, sint64}, {fixed32, sfixed32}, {fixed64, sfixed64},
-/// {string, bytes}.
+/// MULTIPLE_FIELDS_MOVED_TO_ONEOF, ONEOF_FIELD_REMOVED. Compatible: FIELD_ADDED, FIELD_REMOVED,
+/// FIELD_NAME_CHANGED, enum constants added or removed, a single field moved into a new oneof, changes
+/// within the groups {int32, uint32, int64, uint64, bool, enums}, {sint32, sint64}, {fixed32, sfixed32},
+/// {fixed64, sfixed64}, {string, bytes}.
 package enum ProtobufCompatibility {
     /// Why data written with `writer` cannot be read with `reader`; empty when it can.
     package static func incompatibilities(reader: ProtobufSchema, writer: ProtobufSchema) -> [String] {
@@ -44,7 +44,7 @@ package enum ProtobufCompatibility {
             guard let readerField = readerMessage.field(number: writerField.number) else { continue }  // FIELD_REMOVED
             let where_ = "\(at).\(writerField.name) (#\(writerField.number))"
             switch (readerField.type, writerField.type) {
-            case (.message(let r), .message(let w)), (.enumeration(let r), .enumeration(let w)):
+            case (.message(let r), .message(let w)):
                 if shortName(r) != shortName(w) {
                     problems.append("FIELD_NAMED_TYPE_CHANGED at \(where_): \(w) → \(r)")
                 }
@@ -53,7 +53,7 @@ package enum ProtobufCompatibility {
                     problems.append(
                         "FIELD_KIND_CHANGED at \(where_): \(writerField.type.name) → \(readerField.type.name)")
                 }
-            case (.message, _), (_, .message), (.enumeration, _), (_, .enumeration), (.map, _), (_, .map):
+            case (.message, _), (_, .message), (.map, _), (_, .map):
                 problems.append("FIELD_KIND_CHANGED at \(where_): \(writerField.type.name) → \(readerField.type.name)")
             default:
                 if kindGroup(readerField.type) != kindGroup(writerField.type) {
@@ -73,6 +73,14 @@ package enum ProtobufCompatibility {
                 }
             }
         }
+        // ONEOF_FIELD_REMOVED: a oneof both declare must keep every writer member inside a oneof.
+        for (index, oneof) in writerMessage.oneofs.enumerated() where readerMessage.oneofs.contains(oneof) {
+            for writerField in writerMessage.fields where writerField.oneofIndex == index {
+                if readerMessage.field(number: writerField.number)?.oneofIndex == nil {
+                    problems.append("ONEOF_FIELD_REMOVED at \(at).\(oneof): #\(writerField.number)")
+                }
+            }
+        }
         for (oneof, count) in movedToNewOneof where count > 1 {
             problems.append(
                 "MULTIPLE_FIELDS_MOVED_TO_ONEOF at \(at): \(count) fields into \(readerMessage.oneofs[oneof])")
@@ -84,14 +92,14 @@ package enum ProtobufCompatibility {
     /// Scalars that read each other's wire values.
     private static func kindGroup(_ type: ProtobufFieldType) -> String {
         switch type {
-        case .int32, .uint32, .int64, .uint64, .bool: "varint"
+        // Enums are varints on the wire: an enum reads an int32 and back (as Confluent's diff allows).
+        case .int32, .uint32, .int64, .uint64, .bool, .enumeration: "varint"
         case .sint32, .sint64: "zigzag"
         case .fixed32, .sfixed32: "fixed32"
         case .fixed64, .sfixed64: "fixed64"
         case .string, .bytes: "length"
         case .float: "float"
         case .double: "double"
-        case .enumeration(let name): "enum " + String(shortName(name))
         case .message(let name): "message " + String(shortName(name))
         case .map(let key, let value): "map \(kindGroup(key)) \(kindGroup(value))"
         }
