@@ -35,7 +35,8 @@ struct ProtobufJSONWriter {
             guard let field = message.fields.first(where: { $0.jsonName == member.key || $0.name == member.key }) else {
                 throw .record("\(path()): \(message.fullName) has no field \(member.key)")
             }
-            if member.value == .null && field.type != .message("google.protobuf.Value") { continue }
+            // proto3 JSON: null means the field is unset.
+            if member.value == .null { continue }
             if let oneof = field.oneofIndex {
                 if let other = oneofsSet[oneof] {
                     throw .record(
