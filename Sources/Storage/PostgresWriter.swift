@@ -284,6 +284,9 @@ final class PostgresWriter: @unchecked Sendable {
                 statements.run(
                     "DELETE FROM amqp_queue_message WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])"
                 )
+            case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
+                .saveStreamConsumerOffset:
+                Self.enqueueStream(write, into: &statements)
             }
         }
         run.flush(into: &statements)
@@ -375,7 +378,7 @@ final class PostgresWriter: @unchecked Sendable {
     }
 
     /// One commit's statements, sent in order; their results are awaited together.
-    private struct Statements {
+    struct Statements {
         let connection: PostgresConnection
         let logger: Logger
         var pending: [EventLoopFuture<PostgresQueryResult>] = []

@@ -158,6 +158,7 @@ package final class SQLiteStore: Store {
                         deadline: UInt64(bitPattern: deadline), exchange: row["exchange"], routingKeys: routingKeys,
                         deaths: [UInt8](deaths), redelivered: row["redelivered"], message: message))
             }
+            try Self.loadStreams(db, into: &state)
             return state
         }
     }
@@ -403,6 +404,9 @@ final class SQLiteWriter: @unchecked Sendable {
                     try run(
                         db, "DELETE FROM amqp_queue_message WHERE queue = ? AND id = ?", .text(queue), .int(Int64(id)))
                 }
+            case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
+                .saveStreamConsumerOffset:
+                try applyStream(write, db, body: &body)
             }
         }
         for (id, log) in touched {
@@ -452,7 +456,7 @@ final class SQLiteWriter: @unchecked Sendable {
     }
 
     /// Runs one statement with raw bindings (no per-row argument arrays or `Data` copies on the hot path).
-    private func run(_ db: Database, _ sql: StaticString, _ values: Value...) throws {
+    func run(_ db: Database, _ sql: StaticString, _ values: Value...) throws {
         let statement = try prepared(sql, db)
         defer {
             sqlite3_reset(statement)
