@@ -156,13 +156,18 @@ package final class StreamRegistry: Sendable {
 
     /// Deletes a stream, its messages and its consumer group offsets. It stops capturing at once.
     package func delete(_ name: String, completion: @escaping @Sendable (Result<Void, StreamError>) -> Void) {
-        let box: StreamBox? = state.withLockedValue { state in
-            guard let box = state.streams.removeValue(forKey: name) else { return nil }
-            for filter in box.configuration.filters { _ = state.index.remove(filter, member: box) }
+        // The filters are read before the registry's lock is taken: no lock is held while taking another
+        // (docs/concurrency.md).
+        guard let found = stream(named: name) else { return completion(.failure(.notFound(name))) }
+        let filters = found.configuration.filters
+        let removed = state.withLockedValue { state in
+            guard state.streams[name] === found else { return false }
+            state.streams[name] = nil
+            for filter in filters { _ = state.index.remove(filter, member: found) }
             state.groupOffsets = state.groupOffsets.filter { $0.key.stream != name }
-            return box
+            return true
         }
-        guard box != nil else { return completion(.failure(.notFound(name))) }
+        guard removed else { return completion(.failure(.notFound(name))) }
         streamCount.wrappingDecrement(ordering: .releasing)
         changed()
         submit([.deleteStream(name: name)]) { error in
@@ -197,10 +202,11 @@ package final class StreamRegistry: Sendable {
     }
 
     private func register(_ box: StreamBox) {
+        let filters = box.configuration.filters
         state.withLockedValue { state in
             state.creating.remove(box.name)
             state.streams[box.name] = box
-            for filter in box.configuration.filters { state.index.insert(filter, member: box) }
+            for filter in filters { state.index.insert(filter, member: box) }
         }
         streamCount.wrappingIncrement(ordering: .releasing)
         changed()
