@@ -3,7 +3,7 @@ import NIOCore
 import PostgresNIO
 
 extension PostgresWriter {
-    /// The stream writes (docs/storage.md, "Streams"), one statement each.
+    /// The stream writes but appends (docs/storage.md, "Streams"), one statement each.
     static func enqueueStream(_ write: StoreWrite, into statements: inout Statements) {
         switch write {
         case .saveStream(let stream):
@@ -38,22 +38,6 @@ extension PostgresWriter {
                 VALUES (\(stream), \(Int64(partition)), \(epoch), \(Int64(lastOffset)))
                 ON CONFLICT (stream, partition) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset
                 """)
-        case .appendStream(let stored):
-            let key = stored.key.map { ByteBuffer(bytes: $0) }
-            statements.run(
-                """
-                INSERT INTO stream_message (stream, partition, "offset", subject, key, time, body)
-                SELECT stream, partition, \(Int64(stored.offset)), \(stored.message.topic.name), \(key)::BYTEA,
-                \(Int64(bitPattern: stored.message.timestamp)), \(StoredMessageCodec.encode(stored.message))
-                FROM stream_partition WHERE stream = \(stored.stream) AND partition = \(Int64(stored.partition))
-                ON CONFLICT (stream, partition, "offset") DO UPDATE SET subject = excluded.subject, key = excluded.key,
-                time = excluded.time, body = excluded.body
-                """)
-            statements.run(
-                """
-                UPDATE stream_partition SET last_offset = GREATEST(last_offset, \(Int64(stored.offset)))
-                WHERE stream = \(stored.stream) AND partition = \(Int64(stored.partition))
-                """)
         case .trimStream(let stream, let partition, let before):
             statements.run(
                 """
@@ -76,8 +60,62 @@ extension PostgresWriter {
                 "offset" = excluded."offset"
                 """)
         default:
-            preconditionFailure("not a stream write: \(write)")
+            // `.appendStream` goes through `StreamRows` (see `enqueue`).
+            preconditionFailure("not a stream write enqueued alone: \(write)")
         }
+    }
+}
+
+/// A run of consecutive stream appends, sent as one `unnest` insert (rows of a partition that no longer
+/// exists are left out by the join) and one newest-offset update per partition.
+struct StreamRows {
+    private var streams: [String] = []
+    private var partitions: [Int64] = []
+    private var offsets: [Int64] = []
+    private var subjects: [String] = []
+    /// `hasKeys[i]` false: the row's key is NULL (an array of optionals is not encodable).
+    private var keys: [ByteBuffer] = []
+    private var hasKeys: [Bool] = []
+    private var times: [Int64] = []
+    private var bodies: [ByteBuffer] = []
+    private var newest: [String: [Int64: Int64]] = [:]
+
+    mutating func append(_ stored: StoredStreamMessage) {
+        streams.append(stored.stream)
+        partitions.append(Int64(stored.partition))
+        offsets.append(Int64(stored.offset))
+        subjects.append(stored.message.topic.name)
+        keys.append(stored.key.map { ByteBuffer(bytes: $0) } ?? ByteBuffer())
+        hasKeys.append(stored.key != nil)
+        times.append(Int64(bitPattern: stored.message.timestamp))
+        bodies.append(StoredMessageCodec.encode(stored.message))
+        let previous = newest[stored.stream]?[Int64(stored.partition)] ?? 0
+        newest[stored.stream, default: [:]][Int64(stored.partition)] = max(previous, Int64(stored.offset))
+    }
+
+    mutating func flush(into statements: inout PostgresWriter.Statements) {
+        guard !streams.isEmpty else { return }
+        statements.run(
+            """
+            INSERT INTO stream_message (stream, partition, "offset", subject, key, time, body)
+            SELECT m.stream, m.partition, m."offset", m.subject, CASE WHEN m.has_key THEN m.key END, m.time, m.body
+            FROM unnest(\(streams)::TEXT[], \(partitions)::BIGINT[], \(offsets)::BIGINT[], \(subjects)::TEXT[],
+            \(keys)::BYTEA[], \(hasKeys)::BOOLEAN[], \(times)::BIGINT[], \(bodies)::BYTEA[])
+            AS m(stream, partition, "offset", subject, key, has_key, time, body)
+            JOIN stream_partition p ON p.stream = m.stream AND p.partition = m.partition
+            ON CONFLICT (stream, partition, "offset") DO UPDATE SET subject = excluded.subject, key = excluded.key,
+            time = excluded.time, body = excluded.body
+            """)
+        for (stream, partitions) in newest {
+            for (partition, offset) in partitions {
+                statements.run(
+                    """
+                    UPDATE stream_partition SET last_offset = GREATEST(last_offset, \(offset))
+                    WHERE stream = \(stream) AND partition = \(partition)
+                    """)
+            }
+        }
+        self = StreamRows()
     }
 }
 

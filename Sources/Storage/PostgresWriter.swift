@@ -114,11 +114,18 @@ final class PostgresWriter: @unchecked Sendable {
         // Consecutive appends and session messages go as one multi-row statement each (one round trip
         // instead of one per row); any other write first sends what is buffered, so order is kept.
         var run = Rows()
+        // Consecutive stream appends likewise (PostgresWriter+Streams).
+        var streamRun = StreamRows()
         for write in writes {
             switch write {
             case .appendLog, .saveSessionMessage: break
             default: run.flush(into: &statements)
             }
+            if case .appendStream(let message) = write {
+                streamRun.append(message)
+                continue
+            }
+            streamRun.flush(into: &statements)
             switch write {
             case .appendLog(let topic, let epoch, let message, let keep):
                 ensureLog(topic.name, epoch: epoch, &statements)
@@ -290,6 +297,7 @@ final class PostgresWriter: @unchecked Sendable {
             }
         }
         run.flush(into: &statements)
+        streamRun.flush(into: &statements)
         for (topic, log) in touched {
             statements.run(
                 "UPDATE topic_log SET last_offset = GREATEST(last_offset, \(Int64(log.last))) WHERE topic = \(topic)")

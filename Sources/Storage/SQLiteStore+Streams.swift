@@ -5,7 +5,11 @@ import NIOCore
 
 extension SQLiteWriter {
     /// The stream writes (docs/storage.md, "Streams").
-    func applyStream(_ write: StoreWrite, _ db: Database, body: inout ByteBuffer) throws {
+    /// `newest` collects each appended partition's newest offset, written by `updateNewestStreamOffsets`
+    /// once per batch (not once per row).
+    func applyStream(
+        _ write: StoreWrite, _ db: Database, body: inout ByteBuffer, newest: inout [String: [Int: UInt64]]
+    ) throws {
         switch write {
         case .saveStream(let stream):
             let limits = stream.limits
@@ -23,11 +27,13 @@ extension SQLiteWriter {
                 Self.optional(limits.maxMessageSize), Self.optional(limits.maxMessagesPerSubject),
                 .text(limits.discard.rawValue), .int(Int64(bitPattern: limits.duplicateWindowNanoseconds)))
         case .deleteStream(let name):
+            newest[name] = nil
             try run(db, "DELETE FROM stream WHERE name = ?", .text(name))
             try run(db, "DELETE FROM stream_partition WHERE stream = ?", .text(name))
             try run(db, "DELETE FROM stream_message WHERE stream = ?", .text(name))
             try run(db, "DELETE FROM stream_consumer_offset WHERE stream = ?", .text(name))
         case .saveStreamPartition(let stream, let partition, let epoch, let lastOffset):
+            newest[stream]?[partition] = nil
             try run(
                 db, "DELETE FROM stream_message WHERE stream = ? AND partition = ?", .text(stream),
                 .int(Int64(partition)))
@@ -48,9 +54,8 @@ extension SQLiteWriter {
                 .text(stored.stream), .int(Int64(stored.partition)), .int(Int64(stored.offset)),
                 .text(stored.message.topic.name), stored.key.map { Value.bytes($0) } ?? Value.null,
                 .int(Int64(bitPattern: stored.message.timestamp)), .blob(body))
-            try run(
-                db, "UPDATE stream_partition SET last_offset = max(last_offset, ?) WHERE stream = ? AND partition = ?",
-                .int(Int64(stored.offset)), .text(stored.stream), .int(Int64(stored.partition)))
+            let previous = newest[stored.stream]?[stored.partition] ?? 0
+            newest[stored.stream, default: [:]][stored.partition] = max(previous, stored.offset)
         case .trimStream(let stream, let partition, let before):
             try run(
                 db, #"DELETE FROM stream_message WHERE stream = ? AND partition = ? AND "offset" < ?"#, .text(stream),
@@ -72,6 +77,17 @@ extension SQLiteWriter {
                 .int(Int64(offset.offset)))
         default:
             preconditionFailure("not a stream write: \(write)")
+        }
+    }
+
+    func updateNewestStreamOffsets(_ newest: [String: [Int: UInt64]], _ db: Database) throws {
+        for (stream, partitions) in newest {
+            for (partition, offset) in partitions {
+                try run(
+                    db,
+                    "UPDATE stream_partition SET last_offset = max(last_offset, ?) WHERE stream = ? AND partition = ?",
+                    .int(Int64(offset)), .text(stream), .int(Int64(partition)))
+            }
         }
     }
 

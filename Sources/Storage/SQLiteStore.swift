@@ -230,6 +230,8 @@ final class SQLiteWriter: @unchecked Sendable {
     func apply(_ writes: [StoreWrite], _ db: Database) throws {
         // Per log touched in this batch: its newest offset and count bound, applied once at the end.
         var touched: [Int64: (last: UInt64, keep: Int)] = [:]
+        // Per stream partition appended to in this batch: its newest offset, written once at the end.
+        var streamNewest: [String: [Int: UInt64]] = [:]
         var body = ByteBuffer()
         for write in writes {
             switch write {
@@ -406,9 +408,10 @@ final class SQLiteWriter: @unchecked Sendable {
                 }
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
-                try applyStream(write, db, body: &body)
+                try applyStream(write, db, body: &body, newest: &streamNewest)
             }
         }
+        try updateNewestStreamOffsets(streamNewest, db)
         for (id, log) in touched {
             try run(
                 db, "UPDATE topic_log SET last_offset = max(last_offset, ?) WHERE id = ?", .int(Int64(log.last)),
