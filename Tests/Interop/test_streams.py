@@ -1,7 +1,8 @@
 """Streams (issue 18) with the real binary: a stream made through /api/streams captures publishes from
 MQTT (paho-mqtt), NATS (nats-py) and the HTTP API into its partitions; counts, offsets and reads come
-back through the API, and after a graceful restart and after kill -9 the stream is there with the same
-epochs, its offsets continuing, its limits still enforced and every acknowledged append kept.
+back through the API, and after a graceful restart and after kill -9 (SQLite and PostgreSQL) the stream
+is there with the same epochs, its offsets continuing, its limits still enforced and every acknowledged
+append kept.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import threading
 import time
 
 import nats
+import pytest
 
 from interop import run, unique
 from mqtt_client import V5, V311, Paho
+from test_storage_postgres import PostgresServer
 
 
 def create(srv, name: str, filters: list[str], **fields) -> dict:
@@ -136,8 +139,19 @@ def test_a_restarted_server_keeps_streams_epochs_offsets_and_limits(make_server)
     assert info(srv, name)["state"]["messages"] == 5  # the limit still holds
 
 
-def test_every_acknowledged_append_survives_kill9(make_server):
-    srv = make_server()
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_every_acknowledged_append_survives_kill9(make_server, tmp_path, storage):
+    if storage == "postgres":
+        database = PostgresServer(tmp_path / "postgres").start()
+        try:
+            appends_survive_kill9(make_server(args=["--storage", database.url]))
+        finally:
+            database.stop()
+    else:
+        appends_survive_kill9(make_server())
+
+
+def appends_survive_kill9(srv) -> None:
     name = unique("k9")
     epoch = create(srv, name, [f"{name}/#"], partitions=2)["state"]["partitions"][0]["epoch"]
     acknowledged: list[tuple[int, int, str]] = []
