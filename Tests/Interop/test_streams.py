@@ -87,6 +87,17 @@ def test_api_manages_streams_and_every_protocol_lands_in_them(make_server):
     for p in current["state"]["partitions"]:
         assert p["last_offset"] - p["first_offset"] + 1 == p["messages"] or p["messages"] == 0
 
+    # Reads from the end, by time, within a byte budget.
+    mqtt_partition = by_subject[f"{base}/mqtt"][0][0]
+    newest = read(srv, base, mqtt_partition, last=2)["messages"]
+    assert [m["text"] for m in newest if m["subject"] == f"{base}/mqtt"][-1:] == ["m4"] and len(newest) == 2
+    everything = read(srv, base, mqtt_partition)["messages"]
+    middle = everything[len(everything) // 2]
+    by_time = read(srv, base, mqtt_partition, time=middle["time"])["messages"]
+    assert by_time[0]["offset"] <= middle["offset"] and by_time[-1]["offset"] == everything[-1]["offset"]
+    assert len(read(srv, base, mqtt_partition, max_bytes=1)["messages"]) == 1
+    assert srv.get(f"/api/streams/{base}/messages", params={"partition": 9}).status_code == 404
+
     # Limits: update, then the purge; consumer group offsets.
     r = srv.http("PATCH", f"/api/streams/{base}", json={"max_messages": 2})
     assert r.status_code == 200, r.text
