@@ -181,6 +181,14 @@ package final class LoopShard: @unchecked Sendable {
         return isRoutedLookingUp(topic)
     }
 
+    /// Whether streams capture `topic` (from the cached plan). A frontend that acknowledges publishes
+    /// (MQTT QoS 1/2, Kafka REST, JetStream) takes `publish(_:placement:acknowledged:whenDeferred:)` and
+    /// waits for the streams' stores only for such topics.
+    package func isCapturedByStreams(_ topic: Topic) -> Bool {
+        eventLoop.preconditionInEventLoop()
+        return !plan(for: topic).streams.isEmpty
+    }
+
     @usableFromInline
     func isRoutedLookingUp(_ topic: Topic) -> Bool {
         let plan = self.plan(for: topic)

@@ -73,6 +73,13 @@ import Testing
         _ = try await Self.create(bus, try Self.configuration("metrics", ["metrics/#"], storage: .memory))
         _ = try await bus.publishOnLoop("metrics/cpu", "after", loop: loops[0])
         #expect(Self.texts(try bus.streams.read("metrics", partition: 0, from: 0)) == ["after"])
+        let topic = try Topic("metrics/cpu")
+        let other = try Topic("other/cpu")
+        let captured = try await loops[1].submit {
+            let shard = bus.shard(for: self.loops[1])
+            return (shard.isCapturedByStreams(topic), shard.isCapturedByStreams(other), shard.isRouted(topic))
+        }.get()
+        #expect(captured == (true, false, true))
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             bus.streams.delete("metrics") { continuation.resume(with: $0.mapError { $0 as any Error }) }
         }
