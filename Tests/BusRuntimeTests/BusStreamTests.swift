@@ -248,3 +248,46 @@ import Testing
         }
     }
 }
+
+extension BusStreamTests {
+    /// A stream keeping one record per subject (a KV bucket) keeps one row per subject in the store, and
+    /// a restart keeps the newest of each.
+    @Test func perSubjectLimitsReachTheStore() async throws {
+        let store = MemoryStore()
+        var bus = makeBus(store)
+        _ = try await Self.create(
+            bus, try Self.configuration("kv", ["kv/#"], limits: StreamLimits(maxMessagesPerSubject: 1)))
+        for (subject, value) in [("kv/a", "1"), ("kv/b", "2"), ("kv/a", "3"), ("kv/a", "4"), ("kv/b", "5")] {
+            _ = try await Self.publish(bus, subject, value, loop: loops[0])
+        }
+        #expect(Self.texts(try bus.streams.read("kv", partition: 0, from: 0)) == ["4", "5"])
+        #expect(try store.load().streams[0].partitions[0].messages.map(\.offset) == [4, 5])
+
+        bus = makeBus(store)
+        let state = try store.load()
+        _ = bus.streams.restore(state.streams, offsets: state.streamConsumerOffsets)
+        let read = try bus.streams.read("kv", partition: 0, from: 0)
+        #expect(Self.texts(read) == ["4", "5"] && read.partition.lastOffset == 5)
+
+        // Rows a replay drops (written before the limit, or left by a crash) leave the store on restart.
+        let other = MemoryStore()
+        let rows: [StoreWrite] = try [(1, "kv/b"), (2, "kv/a"), (3, "kv/a")].map { offset, subject in
+            .appendStream(
+                StoredStreamMessage(
+                    stream: "kv", partition: 0, offset: UInt64(offset), key: nil,
+                    message: BusMessage(
+                        topic: try Topic(subject), payload: ByteBuffer(string: "\(offset)"), timestamp: UInt64(offset)))
+            )
+        }
+        other.submit(
+            [
+                .saveStream(try Self.configuration("kv", ["kv/#"], limits: StreamLimits(maxMessagesPerSubject: 1))),
+                .saveStreamPartition(stream: "kv", partition: 0, epoch: "e", lastOffset: 0),
+            ] + rows)
+        bus = makeBus(other)
+        let stored = try other.load()
+        _ = bus.streams.restore(stored.streams, offsets: [])
+        #expect(Self.texts(try bus.streams.read("kv", partition: 0, from: 0)) == ["1", "3"])
+        #expect(try other.load().streams[0].partitions[0].messages.map(\.offset) == [1, 3])
+    }
+}

@@ -198,6 +198,9 @@ package struct StreamPartition<Element> {
         return entryAtOrAfter(index: low)?.offset
     }
 
+    /// The offset of the oldest kept message on `subject`.
+    package func oldestOffset(subject: String) -> UInt64? { bySubject[subject]?.first }
+
     /// The newest kept message on `subject` (JetStream `last_by_subj`).
     package func last(subject: String) -> Entry? {
         bySubject[subject]?.last.flatMap { entry(at: $0) }

@@ -36,20 +36,33 @@ package final class StreamPartitionBox: Sendable {
         var epoch: String
         /// The partition's oldest kept offset after the append (the store drops rows below it).
         var firstOffset: UInt64
+        /// Offsets above `firstOffset` the append removed: the subject's oldest, past its per-subject limit.
+        var dropped: [UInt64] = []
     }
 
     /// Appends `record` at `now`; `awaitsStore`: the record stays unreadable until `stored(offset:)`.
     func append(_ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool) -> Appended {
         let bytes = record.message.payload.readableBytes
+        let subject = record.message.topic.name
         return state.withLockedValue { state in
-            let result = state.partition.append(
-                subject: record.message.topic.name, bytes: bytes, now: now, messageID: messageID
-            ) { _ in record }
+            // A per-subject limit removes that subject's oldest record from the middle of the partition:
+            // the store must remove it too (KV-like streams keep one per subject and would grow forever).
+            let oldest =
+                state.partition.limits.maxMessagesPerSubject == nil
+                ? nil : state.partition.oldestOffset(subject: subject)
+            let result = state.partition.append(subject: subject, bytes: bytes, now: now, messageID: messageID) {
+                _ in record
+            }
             if case .appended(let offset) = result {
                 state.appends += 1
                 if awaitsStore { state.unstored.append(offset) }
             }
-            return Appended(result: result, epoch: state.partition.epoch, firstOffset: state.partition.firstOffset)
+            var appended = Appended(
+                result: result, epoch: state.partition.epoch, firstOffset: state.partition.firstOffset)
+            if let oldest, oldest >= appended.firstOffset, state.partition.entry(at: oldest) == nil {
+                appended.dropped = [oldest]
+            }
+            return appended
         }
     }
 

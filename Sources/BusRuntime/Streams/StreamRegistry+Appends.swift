@@ -10,6 +10,8 @@ extension StreamRegistry {
         var pending: (partition: StreamPartitionBox, write: StoredStreamMessage)?
         /// The partition's oldest kept offset after the append (the store drops rows below it).
         var firstOffset: UInt64
+        /// Records the append removed above `firstOffset` (a per-subject limit), for the store to remove.
+        var dropped: [UInt64] = []
     }
 
     /// Appends `message` to each of `streams` (those capturing its topic) and to `placement.stream`, each
@@ -49,7 +51,8 @@ extension StreamRegistry {
                 record, messageID: placement?.messageID, now: message.timestamp, awaitsStore: durable)
             var ack = StreamAppendAck(
                 stream: box.name, partition: index, offset: 0, epoch: appended.epoch, outcome: .stored)
-            var item = PreparedAppend(ack: ack, firstOffset: appended.firstOffset)
+            var item = PreparedAppend(
+                ack: ack, firstOffset: appended.firstOffset, dropped: durable ? appended.dropped : [])
             switch appended.result {
             case .appended(let offset):
                 ack.offset = offset
@@ -75,17 +78,26 @@ extension StreamRegistry {
         return prepared
     }
 
-    /// The store writes of prepared appends: each record, then per partition one trim to its oldest kept
-    /// offset (the limits already dropped the older records from memory).
+    /// The store writes of prepared appends: each record, then per partition the records a per-subject
+    /// limit removed and one trim to its oldest kept offset (the limits already dropped them from memory).
     static func writes(for prepared: some Sequence<PreparedAppend>) -> [StoreWrite] {
         var writes: [StoreWrite] = []
         var trims: [String: [Int: UInt64]] = [:]
+        var dropped: [String: [Int: [UInt64]]] = [:]
         for item in prepared {
             guard let stored = item.pending?.write else { continue }
             writes.append(.appendStream(stored))
+            if !item.dropped.isEmpty {
+                dropped[stored.stream, default: [:]][stored.partition, default: []] += item.dropped
+            }
             if item.firstOffset > 1 {
                 let before = max(trims[stored.stream]?[stored.partition] ?? 0, item.firstOffset)
                 trims[stored.stream, default: [:]][stored.partition] = before
+            }
+        }
+        for (stream, partitions) in dropped {
+            for (partition, offsets) in partitions {
+                writes.append(.deleteStreamMessages(stream: stream, partition: partition, offsets: offsets))
             }
         }
         for (stream, partitions) in trims {

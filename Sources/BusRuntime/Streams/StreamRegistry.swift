@@ -257,6 +257,14 @@ package final class StreamRegistry: Sendable {
                 if configuration.storage == .file, index < stream.partitions.count {
                     partition = Self.replay(stream.partitions[index], limits: configuration.limits, now: now)
                     restored.messages += partition.count
+                    // Rows the replay dropped from the middle (per-subject limits) leave the store too.
+                    let holes = stream.partitions[index].messages.lazy.map(\.offset).filter {
+                        $0 >= partition.firstOffset && partition.entry(at: $0) == nil
+                    }
+                    if !holes.isEmpty {
+                        writes.append(
+                            .deleteStreamMessages(stream: configuration.name, partition: index, offsets: Array(holes)))
+                    }
                     if let first = stream.partitions[index].messages.first?.offset, partition.firstOffset > first {
                         writes.append(
                             .trimStream(stream: configuration.name, partition: index, before: partition.firstOffset))
