@@ -214,3 +214,19 @@ def test_streams_from_the_config_file(make_server):
     srv.stop()
     srv.start()
     assert info(srv, name)["state"]["messages"] == 1
+
+
+def test_stream_routes_are_admin_routes_and_put_creates_or_updates(make_server):
+    srv = make_server({"api_key": "sekret"})
+    name = unique("pk")
+    assert srv.get("/api/streams").status_code == 401
+    assert srv.http("PUT", f"/api/streams/{name}", json={"filters": [f"{name}/#"]}).status_code == 401
+    auth = {"Authorization": "Bearer sekret"}
+    r = srv.http("PUT", f"/api/streams/{name}", json={"filters": [f"{name}/#"], "partitions": 2}, headers=auth)
+    assert r.status_code == 201 and r.json()["config"]["partitions"] == 2, r.text
+    r = srv.http("PUT", f"/api/streams/{name}", json={"max_bytes": 1000, "filters": [f"{name}/x"]}, headers=auth)
+    assert r.status_code == 200 and r.json()["config"]["max_bytes"] == 1000, r.text
+    assert r.json()["config"]["filters"] == [f"{name}/x"]
+    assert srv.http("PUT", f"/api/streams/{name}", json={"name": "other"}, headers=auth).status_code == 400
+    assert srv.get("/api/streams", headers=auth).status_code == 200
+    assert srv.http("DELETE", f"/api/streams/{name}", headers=auth).status_code == 204
