@@ -168,7 +168,7 @@ extension APIRoutes {
                 result = try bus.streams.read(
                     box.name, partition: partition, from: offset, limit: limit, maxBytes: maxBytes)
             }
-        } catch let error as StreamError {
+        } catch let error as BusError {
             throw Self.apiError(error)
         }
         return .json { StreamJSON.read(&$0, stream: box.name, result) }
@@ -254,12 +254,13 @@ extension APIRoutes {
         return value
     }
 
-    static func apiError(_ error: StreamError) -> APIError {
+    static func apiError(_ error: BusError) -> APIError {
         switch error {
-        case .notFound, .noPartition: return APIError.notFound(error.description)
-        case .alreadyExists: return APIError(.conflict, "conflict", error.description)
-        case .invalid: return APIError.badRequest(error.description)
+        case .streamNotFound, .noPartition: return APIError.notFound(error.description)
+        case .streamExists: return APIError(.conflict, "conflict", error.description)
+        case .invalidStream: return APIError.badRequest(error.description)
         case .notStored: return APIError.unavailable(error.description)
+        case .noResponders, .timeout, .notEnabled, .shuttingDown: return APIError.unavailable(error.description)
         }
     }
 }

@@ -38,10 +38,10 @@ extension SwitchboardServer {
 
     /// Waits for a stream operation's completion (startup only: the store answers on its own thread).
     private static func wait<Value: Sendable>(
-        _ operation: (@escaping @Sendable (Result<Value, StreamError>) -> Void) -> Void
+        _ operation: (@escaping @Sendable (Result<Value, BusError>) -> Void) -> Void
     ) throws -> Value {
         let done = DispatchSemaphore(value: 0)
-        let result = NIOLockedValueBox<Result<Value, StreamError>?>(nil)
+        let result = NIOLockedValueBox<Result<Value, BusError>?>(nil)
         operation { outcome in
             result.withLockedValue { $0 = outcome }
             done.signal()

@@ -166,7 +166,7 @@ import Testing
         #expect(try bus.streams.offset("log", partition: 0, atOrAfter: 4_000_000_000) == 4)
         #expect(try bus.streams.offset("log", partition: 0, atOrAfter: 9_000_000_000) == nil)
         #expect(Self.texts(try bus.streams.readLast("log", partition: 0, count: 2)) == ["m4", "m5"])
-        #expect(throws: StreamError.noPartition(stream: "log", partition: 1)) {
+        #expect(throws: BusError.noPartition(stream: "log", partition: 1)) {
             try bus.streams.read("log", partition: 1, from: 0)
         }
     }
@@ -240,10 +240,10 @@ import Testing
             try Self.configuration("bad name", ["a/#"]), try Self.configuration("ok", ["a/#"], partitions: 0),
             try Self.configuration("shared", ["$share/g/a"]),
         ] {
-            await #expect(throws: StreamError.self) { _ = try await Self.create(bus, configuration) }
+            await #expect(throws: BusError.self) { _ = try await Self.create(bus, configuration) }
         }
         _ = try await Self.create(bus, try Self.configuration("once", ["a/#"]))
-        await #expect(throws: StreamError.alreadyExists("once")) {
+        await #expect(throws: BusError.streamExists("once")) {
             _ = try await Self.create(bus, try Self.configuration("once", ["b/#"]))
         }
     }

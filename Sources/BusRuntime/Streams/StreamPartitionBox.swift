@@ -1,4 +1,4 @@
-package import BusCore
+import BusCore
 import DequeModule
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,4 +1,4 @@
-package import BusCore
+import BusCore
 import NIOCore
 import Storage
 
@@ -9,12 +9,12 @@ extension StreamRegistry {
     /// An offset below the oldest kept starts at the oldest (Kafka's `earliest` after retention).
     package func read(
         _ name: String, partition: Int, from offset: UInt64, limit: Int = .max, maxBytes: Int = .max
-    ) throws(StreamError) -> StreamReadResult {
+    ) throws(BusError) -> StreamReadResult {
         try partitionBox(name, partition).read(from: offset, limit: limit, maxBytes: maxBytes, now: clock())
     }
 
     /// The newest `count` records of one partition ("from the end"), oldest first.
-    package func readLast(_ name: String, partition: Int, count: Int) throws(StreamError) -> StreamReadResult {
+    package func readLast(_ name: String, partition: Int, count: Int) throws(BusError) -> StreamReadResult {
         let box = try partitionBox(name, partition)
         let info = box.info
         let start = info.lastOffset >= UInt64(count) ? info.lastOffset - UInt64(count) + 1 : 0
@@ -23,12 +23,12 @@ extension StreamRegistry {
 
     /// The first readable offset of one partition appended at or after `time` (ns since the Unix epoch);
     /// nil when every record is older (a reader then starts at the end).
-    package func offset(_ name: String, partition: Int, atOrAfter time: UInt64) throws(StreamError) -> UInt64? {
+    package func offset(_ name: String, partition: Int, atOrAfter time: UInt64) throws(BusError) -> UInt64? {
         try partitionBox(name, partition).offset(atOrAfter: time)
     }
 
-    func partitionBox(_ name: String, _ partition: Int) throws(StreamError) -> StreamPartitionBox {
-        guard let box = stream(named: name) else { throw .notFound(name) }
+    func partitionBox(_ name: String, _ partition: Int) throws(BusError) -> StreamPartitionBox {
+        guard let box = stream(named: name) else { throw .streamNotFound(name) }
         guard box.partitions.indices.contains(partition) else {
             throw .noPartition(stream: name, partition: partition)
         }
@@ -41,7 +41,7 @@ extension StreamRegistry {
     /// current epoch; stored before `completion` (on the store's thread, or at once without a store).
     package func commit(
         group: String, stream name: String, partition: Int, offset: UInt64,
-        completion: @escaping @Sendable (Result<StreamCommittedOffset, StreamError>) -> Void
+        completion: @escaping @Sendable (Result<StreamCommittedOffset, BusError>) -> Void
     ) {
         let box: StreamPartitionBox
         do { box = try partitionBox(name, partition) } catch { return completion(.failure(error)) }
@@ -55,7 +55,7 @@ extension StreamRegistry {
     }
 
     /// The group's committed offset in one partition; nil when it never committed one.
-    package func committed(group: String, stream name: String, partition: Int) throws(StreamError)
+    package func committed(group: String, stream name: String, partition: Int) throws(BusError)
         -> StreamCommittedOffset?
     {
         let box = try partitionBox(name, partition)

@@ -87,16 +87,16 @@ package final class StreamRegistry: Sendable {
 
     /// Creates a stream: stored (its definition, and each partition's new epoch), then capturing.
     package func create(
-        _ configuration: StreamConfiguration, completion: @escaping @Sendable (Result<StreamInfo, StreamError>) -> Void
+        _ configuration: StreamConfiguration, completion: @escaping @Sendable (Result<StreamInfo, BusError>) -> Void
     ) {
-        if let problem = configuration.problem { return completion(.failure(.invalid(problem))) }
+        if let problem = configuration.problem { return completion(.failure(.invalidStream(problem))) }
         let name = configuration.name
         let reserved = state.withLockedValue { state in
             guard state.streams[name] == nil, !state.creating.contains(name) else { return false }
             state.creating.insert(name)
             return true
         }
-        guard reserved else { return completion(.failure(.alreadyExists(name))) }
+        guard reserved else { return completion(.failure(.streamExists(name))) }
         let epochs = (0..<configuration.partitions).map { _ in makeEpoch() }
         var writes: [StoreWrite] = [.saveStream(configuration)]
         for (index, epoch) in epochs.enumerated() {
@@ -123,13 +123,13 @@ package final class StreamRegistry: Sendable {
     /// limits no longer allow goes at once.
     package func update(
         _ name: String, limits: StreamLimits? = nil, filters: [TopicFilter]? = nil,
-        completion: @escaping @Sendable (Result<StreamInfo, StreamError>) -> Void
+        completion: @escaping @Sendable (Result<StreamInfo, BusError>) -> Void
     ) {
-        guard let box = stream(named: name) else { return completion(.failure(.notFound(name))) }
+        guard let box = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
         var configuration = box.configuration
         if let limits { configuration.limits = limits }
         if let filters { configuration.filters = filters }
-        if let problem = configuration.problem { return completion(.failure(.invalid(problem))) }
+        if let problem = configuration.problem { return completion(.failure(.invalidStream(problem))) }
         let updated = configuration
         submit([.saveStream(updated)]) { error in
             if let error { return completion(.failure(.notStored("\(error)"))) }
@@ -155,10 +155,10 @@ package final class StreamRegistry: Sendable {
     }
 
     /// Deletes a stream, its messages and its consumer group offsets. It stops capturing at once.
-    package func delete(_ name: String, completion: @escaping @Sendable (Result<Void, StreamError>) -> Void) {
+    package func delete(_ name: String, completion: @escaping @Sendable (Result<Void, BusError>) -> Void) {
         // The filters are read before the registry's lock is taken: no lock is held while taking another
         // (docs/concurrency.md).
-        guard let found = stream(named: name) else { return completion(.failure(.notFound(name))) }
+        guard let found = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
         let filters = found.configuration.filters
         let removed = state.withLockedValue { state in
             guard state.streams[name] === found else { return false }
@@ -167,7 +167,7 @@ package final class StreamRegistry: Sendable {
             state.groupOffsets = state.groupOffsets.filter { $0.key.stream != name }
             return true
         }
-        guard removed else { return completion(.failure(.notFound(name))) }
+        guard removed else { return completion(.failure(.streamNotFound(name))) }
         streamCount.wrappingDecrement(ordering: .releasing)
         changed()
         submit([.deleteStream(name: name)]) { error in
@@ -180,9 +180,9 @@ package final class StreamRegistry: Sendable {
     /// are never reused. Completes with how many went.
     package func purge(
         _ name: String, partition: Int? = nil, subject: TopicFilter? = nil, before: UInt64? = nil, keep: Int? = nil,
-        completion: @escaping @Sendable (Result<Int, StreamError>) -> Void
+        completion: @escaping @Sendable (Result<Int, BusError>) -> Void
     ) {
-        guard let box = stream(named: name) else { return completion(.failure(.notFound(name))) }
+        guard let box = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
         if let partition, !box.partitions.indices.contains(partition) {
             return completion(.failure(.noPartition(stream: name, partition: partition)))
         }
