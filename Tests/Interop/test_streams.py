@@ -89,9 +89,9 @@ def test_api_manages_streams_and_every_protocol_lands_in_them(make_server):
 
     # Reads from the end, by time, within a byte budget.
     mqtt_partition = by_subject[f"{base}/mqtt"][0][0]
-    newest = read(srv, base, mqtt_partition, last=2)["messages"]
-    assert [m["text"] for m in newest if m["subject"] == f"{base}/mqtt"][-1:] == ["m4"] and len(newest) == 2
     everything = read(srv, base, mqtt_partition)["messages"]
+    newest = read(srv, base, mqtt_partition, last=2)["messages"]
+    assert [m["offset"] for m in newest] == [m["offset"] for m in everything[-2:]] and len(newest) == 2
     middle = everything[len(everything) // 2]
     by_time = read(srv, base, mqtt_partition, time=middle["time"])["messages"]
     assert by_time[0]["offset"] <= middle["offset"] and by_time[-1]["offset"] == everything[-1]["offset"]
@@ -182,12 +182,16 @@ def appends_survive_kill9(srv) -> None:
 
     thread = threading.Thread(target=publish_until_stopped)
     thread.start()
-    time.sleep(0.8)
+    # Killed while publishing, once some appends were answered (however slow the machine is today).
+    deadline = time.monotonic() + 15
+    while len(acknowledged) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
     os.killpg(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait(timeout=10)
     stop.set()
     thread.join(10)
-    assert len(acknowledged) > 10
+    assert len(acknowledged) >= 20
     srv.start()
     kept: dict[tuple[int, int], str] = {}
     for p in info(srv, name)["state"]["partitions"]:

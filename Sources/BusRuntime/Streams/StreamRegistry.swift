@@ -233,7 +233,7 @@ package final class StreamRegistry: Sendable {
         submit(writes) { _ in }
     }
 
-    /// Groups of the restore.
+    /// What `restore` did.
     package struct Restored: Sendable {
         package var streams = 0
         package var messages = 0
