@@ -291,3 +291,38 @@ extension BusStreamTests {
         #expect(try other.load().streams[0].partitions[0].messages.map(\.offset) == [1, 3])
     }
 }
+
+extension BusStreamTests {
+    /// A long poll: answered at once when a record is readable, when one becomes readable (a `file`
+    /// stream's once stored), or with false at its timeout.
+    @Test func readersWaitForRecords() async throws {
+        let store = GatedStore()
+        let bus = makeBus(store)
+        let created = Task { try await Self.create(bus, try Self.configuration("w", ["w/#"])) }
+        try await Task.sleep(for: .milliseconds(20))
+        store.release()
+        _ = try await created.value
+
+        let loop = loops[0]
+        let timedOut = try await bus.streams.waitForRecords(
+            "w", partition: 0, from: 1, timeout: .milliseconds(30), on: loop
+        ).get()
+        #expect(timedOut == false)
+
+        let waiting = bus.streams.waitForRecords("w", partition: 0, from: 1, timeout: .seconds(10), on: loop)
+        let published = Task { try await Self.publish(bus, "w/a", "x", loop: loop) }
+        try await Task.sleep(for: .milliseconds(50))
+        let early = NIOLockedValueBox(false)
+        waiting.whenSuccess { _ in early.withLockedValue { $0 = true } }
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(early.withLockedValue { $0 } == false)  // appended, not yet stored: not readable
+        store.release()
+        #expect(try await waiting.get() == true)
+        #expect(try await published.value.map(\.offset) == [1])
+
+        #expect(try await bus.streams.waitForRecords("w", partition: 0, from: 1, timeout: .seconds(1), on: loop).get())
+        await #expect(throws: BusError.noPartition(stream: "w", partition: 3)) {
+            try await bus.streams.waitForRecords("w", partition: 3, from: 1, timeout: .seconds(1), on: loop).get()
+        }
+    }
+}

@@ -1,7 +1,7 @@
 import BusCore
 import DequeModule
 import NIOConcurrencyHelpers
-import NIOCore
+package import NIOCore
 import Storage
 
 /// One stream partition behind its own lock: appends come from any loop, reads from any loop. A `file`
@@ -19,9 +19,27 @@ package final class StreamPartitionBox: Sendable {
         /// Offsets appended and not yet stored, ascending.
         var unstored = Deque<UInt64>()
         var appends: UInt64 = 0
+        /// Readers waiting for a record at or after an offset (long polls), by id.
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiter: UInt64 = 0
+
+        /// Removes and returns the waiters the readable records now answer.
+        mutating func readyWaiters() -> [Waiter] {
+            guard !waiters.isEmpty else { return [] }
+            let end = readableEnd
+            let ready = waiters.filter { $0.value.offset < end }
+            for id in ready.keys { waiters[id] = nil }
+            return Array(ready.values)
+        }
 
         /// Readers see offsets below this.
         var readableEnd: UInt64 { unstored.first ?? partition.lastOffset + 1 }
+    }
+
+    /// A reader waiting for a record at or after `offset`.
+    struct Waiter {
+        let offset: UInt64
+        let promise: EventLoopPromise<Bool>
     }
 
     init(stream: String, index: Int, partition: StreamPartition<StreamRecord>) {
@@ -44,6 +62,8 @@ package final class StreamPartitionBox: Sendable {
     func append(_ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool) -> Appended {
         let bytes = record.message.payload.readableBytes
         let subject = record.message.topic.name
+        var ready: [Waiter] = []
+        defer { for waiter in ready { waiter.promise.succeed(true) } }
         return state.withLockedValue { state in
             // A per-subject limit removes that subject's oldest record from the middle of the partition:
             // the store must remove it too (KV-like streams keep one per subject and would grow forever).
@@ -55,7 +75,7 @@ package final class StreamPartitionBox: Sendable {
             }
             if case .appended(let offset) = result {
                 state.appends += 1
-                if awaitsStore { state.unstored.append(offset) }
+                if awaitsStore { state.unstored.append(offset) } else { ready = state.readyWaiters() }
             }
             var appended = Appended(
                 result: result, epoch: state.partition.epoch, firstOffset: state.partition.firstOffset)
@@ -68,15 +88,47 @@ package final class StreamPartitionBox: Sendable {
 
     /// The record at `offset` is stored (readable once every older one is).
     func stored(offset: UInt64) {
-        state.withLockedValue { state in Self.remove(offset, from: &state.unstored) }
+        let ready = state.withLockedValue { state in
+            Self.remove(offset, from: &state.unstored)
+            return state.readyWaiters()
+        }
+        for waiter in ready { waiter.promise.succeed(true) }
+    }
+
+    /// Completes with true once a record at or after `offset` is readable (at once when one is), or with
+    /// false after `timeout` — a long poll (Kafka REST `GET records`, JetStream pull requests) without
+    /// polling. On `loop`.
+    package func waitForRecords(from offset: UInt64, timeout: TimeAmount, on loop: any EventLoop) -> EventLoopFuture<
+        Bool
+    > {
+        let promise = loop.makePromise(of: Bool.self)
+        let id: UInt64? = state.withLockedValue { state in
+            guard offset >= state.readableEnd else { return nil }
+            state.nextWaiter += 1
+            state.waiters[state.nextWaiter] = Waiter(offset: offset, promise: promise)
+            return state.nextWaiter
+        }
+        guard let id else {
+            promise.succeed(true)
+            return promise.futureResult
+        }
+        let timer = loop.scheduleTask(in: timeout) {
+            let expired = self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }
+            expired?.promise.succeed(false)
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.futureResult
     }
 
     /// The record at `offset` could not be stored: it goes, leaving a hole.
     func failed(offset: UInt64) {
-        state.withLockedValue { state in
+        // Newer records stored meanwhile become readable once this one is out of the way.
+        let ready = state.withLockedValue { state in
             Self.remove(offset, from: &state.unstored)
             state.partition.delete(offset: offset)
+            return state.readyWaiters()
         }
+        for waiter in ready { waiter.promise.succeed(true) }
     }
 
     private static func remove(_ offset: UInt64, from unstored: inout Deque<UInt64>) {

@@ -1,5 +1,5 @@
 import BusCore
-import NIOCore
+package import NIOCore
 import Storage
 
 extension StreamRegistry {
@@ -25,6 +25,18 @@ extension StreamRegistry {
     /// nil when every record is older (a reader then starts at the end).
     package func offset(_ name: String, partition: Int, atOrAfter time: UInt64) throws(BusError) -> UInt64? {
         try partitionBox(name, partition).offset(atOrAfter: time)
+    }
+
+    /// Completes with true once one partition has a readable record at or after `offset` (at once when it
+    /// has), or with false after `timeout`; fails at once when there is no such partition.
+    package func waitForRecords(
+        _ name: String, partition: Int, from offset: UInt64, timeout: TimeAmount, on loop: any EventLoop
+    ) -> EventLoopFuture<Bool> {
+        do {
+            return try partitionBox(name, partition).waitForRecords(from: offset, timeout: timeout, on: loop)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
     }
 
     func partitionBox(_ name: String, _ partition: Int) throws(BusError) -> StreamPartitionBox {
