@@ -8,8 +8,10 @@ import Storage
 // loops) keep batches of 256-byte messages in flight, as the bus and the MQTT frontend do; the store
 // commits whatever is waiting in one transaction and one fsync. Reports durable messages per second and
 // the time from submit to durable (what a publisher waits for its acknowledgement), p50/p99.
+// `--writes stream` appends to a stream instead (one partition per producer), as a Kafka REST produce
+// or a JetStream publish does.
 // Run: swift run -c release StoreBenchmark [--messages N] [--size B] [--producers P] [--batch K]
-//      [--window W] [--durability fsync|no-fsync] [--runs R]
+//      [--window W] [--durability fsync|no-fsync] [--runs R] [--writes session|stream]
 
 struct Options {
     var messages = 400_000
@@ -19,6 +21,8 @@ struct Options {
     var window = 8
     var durability = StoreDurability.fsync
     var runs = 3
+    /// `session`: session messages (MQTT QoS 1/2); `stream`: stream appends.
+    var writes = "session"
 }
 
 var options = Options()
@@ -33,6 +37,9 @@ while let flag = arguments.next() {
     case "--window": options.window = Int(value)!
     case "--durability": options.durability = StoreDurability(rawValue: value)!
     case "--runs": options.runs = Int(value)!
+    case "--writes":
+        guard ["session", "stream"].contains(value) else { fatalError("--writes is session or stream") }
+        options.writes = value
     default: fatalError("unknown option \(flag)")
     }
 }
@@ -62,6 +69,18 @@ func runOnce(_ options: Options) throws -> (rate: Double, p50: Double, p99: Doub
     let store = try SQLiteStore(path: path, durability: options.durability)
     let payload = ByteBuffer(repeating: 0x61, count: options.size)
     let topic = try Topic("bench/durable")
+    if options.writes == "stream" {
+        let ready = DispatchSemaphore(value: 0)
+        let configuration = StreamConfiguration(
+            name: "bench", filters: [try TopicFilter("bench/#")], partitions: options.producers)
+        store.submit(
+            [.saveStream(configuration)]
+                + (0..<options.producers).map {
+                    .saveStreamPartition(stream: "bench", partition: $0, epoch: "e", lastOffset: 0)
+                }
+        ) { _ in ready.signal() }
+        ready.wait()
+    }
     let perProducer = options.messages / options.producers / options.batch
     let latencies = Latencies()
     let group = DispatchGroup()
@@ -78,7 +97,15 @@ func runOnce(_ options: Options) throws -> (rate: Double, p50: Double, p99: Doub
                 for i in 0..<options.batch {
                     let sequence = UInt64((producer * perProducer + batchIndex) * options.batch + i + 1)
                     let message = BusMessage(topic: topic, payload: payload, timestamp: sequence)
-                    writes.append(.saveSessionMessage(seq: sequence, message: message))
+                    if options.writes == "stream" {
+                        let offset = UInt64(batchIndex * options.batch + i + 1)
+                        writes.append(
+                            .appendStream(
+                                StoredStreamMessage(
+                                    stream: "bench", partition: producer, offset: offset, key: nil, message: message)))
+                    } else {
+                        writes.append(.saveSessionMessage(seq: sequence, message: message))
+                    }
                 }
                 let submitted = monotonic()
                 done.enter()
@@ -102,7 +129,7 @@ func runOnce(_ options: Options) throws -> (rate: Double, p50: Double, p99: Doub
 }
 
 print(
-    "durable writes: \(options.messages) × \(options.size) B, \(options.producers) producers, batches of \(options.batch), "
+    "durable \(options.writes) writes: \(options.messages) × \(options.size) B, \(options.producers) producers, batches of \(options.batch), "
         + "\(options.window) in flight each, durability \(options.durability.rawValue)")
 print("run | msg/s | submit→durable p50 (ms) | p99 (ms) | commits")
 var rates: [Double] = []

@@ -8,8 +8,10 @@ package import Storage
 /// that does matching and delivery for its loop (DESIGN.md §4).
 package final class Bus: Sendable {
     package let configuration: BusConfiguration
-    package let registry = SubscriptionRegistry()
+    package let registry: SubscriptionRegistry
     package let history: HistoryStore
+    /// Named streams and the filters they capture (docs/architecture.md, "Streams").
+    package let streams: StreamRegistry
     package let presence: PresenceRegistry
     package let metrics: BusMetrics
     package let shards: [LoopShard]
@@ -35,6 +37,11 @@ package final class Bus: Sendable {
         self.store = store
         self.clock = clock
         self.random = random
+        let registry = SubscriptionRegistry()
+        self.registry = registry
+        self.streams = StreamRegistry(
+            store: store, clock: clock, makeEpoch: { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) },
+            changed: { registry.invalidate() })
         self.history = HistoryStore(policy: configuration.history, maxLogs: configuration.maxHistoryTopics) {
             String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
         }
@@ -117,6 +124,21 @@ package final class Bus: Sendable {
         _ message: BusMessage, on loop: any EventLoop, whenDeferred: ((PublishResult) -> Void)? = nil
     ) -> PublishResult? {
         shard(for: loop).publish(message, whenDeferred: whenDeferred)
+    }
+
+    /// Publishes from a bus loop, placing the message in streams as `placement` says, and completes on that
+    /// loop once every stream append is answered (stored, or refused) — with the publish's result and the
+    /// streams' answers (empty when no stream captured it).
+    package func publishToStreams(_ message: BusMessage, placement: StreamPlacement?, on loop: any EventLoop)
+        -> EventLoopFuture<(PublishResult, [StreamAppendAck])>
+    {
+        let acks = loop.makePromise(of: [StreamAppendAck].self)
+        let published = loop.makePromise(of: PublishResult.self)
+        let result = shard(for: loop).publish(
+            message, placement: placement, acknowledged: { acks.succeed($0) },
+            whenDeferred: { published.succeed($0) })
+        if let result { published.succeed(result) }
+        return published.futureResult.and(acks.futureResult)
     }
 
     /// Publishes from a bus loop and completes on that loop with the result.

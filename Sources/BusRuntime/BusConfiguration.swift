@@ -31,7 +31,7 @@ package struct BusConfiguration: Sendable {
 }
 
 /// Errors the bus reports to frontends; each frontend maps them to its protocol's codes.
-package enum BusError: Error, Sendable, Hashable {
+package enum BusError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A request found nobody subscribed to its topic.
     case noResponders
     /// A request got no reply in time.
@@ -40,4 +40,28 @@ package enum BusError: Error, Sendable, Hashable {
     case notEnabled
     /// The bus is shutting down.
     case shuttingDown
+    /// No stream of that name.
+    case streamNotFound(String)
+    /// A stream of that name exists (or is being created).
+    case streamExists(String)
+    /// A stream definition that cannot be a stream, and why.
+    case invalidStream(String)
+    /// The stream has no such partition.
+    case noPartition(stream: String, partition: Int)
+    /// The store did not take the change, and why.
+    case notStored(String)
+
+    package var description: String {
+        switch self {
+        case .noResponders: return "noResponders"
+        case .timeout: return "timeout"
+        case .notEnabled: return "notEnabled"
+        case .shuttingDown: return "shuttingDown"
+        case .streamNotFound(let name): return "no stream \(name)"
+        case .streamExists(let name): return "stream \(name) already exists"
+        case .invalidStream(let reason): return reason
+        case .noPartition(let stream, let partition): return "stream \(stream) has no partition \(partition)"
+        case .notStored(let reason): return "not stored: \(reason)"
+        }
+    }
 }

@@ -77,6 +77,8 @@ package final class BusMetrics: Sendable {
     let storeDiskBytes = Gauge(label: "switchboard_store_disk_bytes")
     /// 1 while the store's last commit failed and none has succeeded since (`/healthz` says `degraded`).
     let storeDegraded = Gauge(label: "switchboard_store_degraded")
+    /// Per stream: messages and bytes kept, appends (BusMetrics+Streams).
+    let streams = StreamMetrics()
 
     /// How much of the store's statistics has been reported (commits, writes, latency samples).
     private let storeReported = NIOLockedValueBox<(commits: UInt64, writes: UInt64, samples: UInt64)>((0, 0, 0))

@@ -23,6 +23,8 @@ package final class LoopShard: @unchecked Sendable {
         let remote: [(shard: Int, subscriptions: [BusSubscription])]
         let groups: [GroupPlan]
         let log: HistoryLogBox?
+        /// The streams capturing the topic (empty for nearly every topic).
+        let streams: [StreamBox]
         /// The shard that appends to and routes from `log`: one sequencer per topic, so deliveries
         /// leave in offset order and a client resuming from its newest offset has missed nothing before it.
         let owner: Int
@@ -30,8 +32,9 @@ package final class LoopShard: @unchecked Sendable {
 
         init(
             shard: Int, targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan],
-            log: HistoryLogBox?, owner: Int
+            log: HistoryLogBox?, owner: Int, streams: [StreamBox] = []
         ) {
+            self.streams = streams
             self.local = targets.first { $0.shard == shard }?.subscriptions ?? []
             self.remote = targets.filter { $0.shard != shard }
             self.groups = groups
@@ -85,7 +88,9 @@ package final class LoopShard: @unchecked Sendable {
     @usableFromInline var cacheGeneration: UInt64 = 0
     /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
     private var lastPlan: MatchPlan? {
-        didSet { lastPlanIsRouted = lastPlan.map { $0.recipientCount > 0 || $0.log != nil } ?? false }
+        didSet {
+            lastPlanIsRouted = lastPlan.map { $0.recipientCount > 0 || $0.log != nil || !$0.streams.isEmpty } ?? false
+        }
     }
     @usableFromInline var lastPlanTopic = Topic(trusted: "")
     /// `isRouted` of `lastPlan`, so that asking costs no reference count.
@@ -94,6 +99,8 @@ package final class LoopShard: @unchecked Sendable {
     private var forwards: [[Forwarded]]
     /// Durable publications reserved this tick: stored in one batch at the hand-off.
     private var pendingDurable: [PendingDurable] = []
+    /// Stream appends waiting for the store, stored in one batch at the hand-off (LoopShard+Streams).
+    var pendingStreamAppends: [PendingStreamAppend] = []
     private var flushScheduled = false
     // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
     private var batchMark: UInt64 = 1
@@ -126,6 +133,35 @@ package final class LoopShard: @unchecked Sendable {
     package func publish(_ message: BusMessage, whenDeferred: ((PublishResult) -> Void)? = nil) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
         let plan = self.plan(for: message.topic)
+        // One array count per publish: streams capture from here, on the publisher's loop.
+        if !plan.streams.isEmpty, Self.isStoredInLog(message) {
+            capture(message, streams: plan.streams, placement: nil, acknowledged: nil)
+        }
+        return publish(message, plan: plan, whenDeferred: whenDeferred)
+    }
+
+    /// Publishes as `publish(_:whenDeferred:)` does, placing the message in streams as `placement` says
+    /// (key, partition, a named stream, a message id); `acknowledged` gets every stream's answer on this
+    /// loop once each is stored (none: an empty list, at once).
+    @discardableResult
+    package func publish(
+        _ message: BusMessage, placement: StreamPlacement?, acknowledged: @escaping ([StreamAppendAck]) -> Void,
+        whenDeferred: ((PublishResult) -> Void)? = nil
+    ) -> PublishResult? {
+        eventLoop.preconditionInEventLoop()
+        let plan = self.plan(for: message.topic)
+        if Self.isStoredInLog(message) {
+            capture(message, streams: plan.streams, placement: placement, acknowledged: acknowledged)
+        } else {
+            acknowledged([])
+        }
+        return publish(message, plan: plan, whenDeferred: whenDeferred)
+    }
+
+    @inline(__always)
+    private func publish(_ message: BusMessage, plan: MatchPlan, whenDeferred: ((PublishResult) -> Void)?)
+        -> PublishResult?
+    {
         if plan.log != nil, plan.owner != index, Self.isStoredInLog(message) {
             forwards[plan.owner].append(Forwarded(message: message, completion: whenDeferred))
             scheduleHandOff()
@@ -145,10 +181,18 @@ package final class LoopShard: @unchecked Sendable {
         return isRoutedLookingUp(topic)
     }
 
+    /// Whether streams capture `topic` (from the cached plan). A frontend that acknowledges publishes
+    /// (MQTT QoS 1/2, Kafka REST, JetStream) takes `publish(_:placement:acknowledged:whenDeferred:)` and
+    /// waits for the streams' stores only for such topics.
+    package func isCapturedByStreams(_ topic: Topic) -> Bool {
+        eventLoop.preconditionInEventLoop()
+        return !plan(for: topic).streams.isEmpty
+    }
+
     @usableFromInline
     func isRoutedLookingUp(_ topic: Topic) -> Bool {
         let plan = self.plan(for: topic)
-        return plan.recipientCount > 0 || plan.log != nil
+        return plan.recipientCount > 0 || plan.log != nil || !plan.streams.isEmpty
     }
 
     /// Publishes as the topic's sequencer. A durable log's messages are reserved an offset and stored
@@ -252,12 +296,12 @@ package final class LoopShard: @unchecked Sendable {
 
     /// Whether a message goes into its topic's log: publications do; presence events and requests
     /// (they carry a reply topic: conversations, not history) do not.
-    private static func isStoredInLog(_ message: BusMessage) -> Bool {
+    static func isStoredInLog(_ message: BusMessage) -> Bool {
         guard message.isPublication else { return false }
         return message.headers.replyTo == nil
     }
 
-    private func scheduleHandOff() {
+    func scheduleHandOff() {
         guard !flushScheduled else { return }
         flushScheduled = true
         eventLoop.execute { self.handOff() }
@@ -313,7 +357,7 @@ package final class LoopShard: @unchecked Sendable {
         let owner = Int(UInt(bitPattern: topic.name.hashValue) % UInt(outgoing.count))
         let plan = MatchPlan(
             shard: index, targets: targets, groups: groups, log: bus.history.log(for: topic, create: true),
-            owner: owner)
+            owner: owner, streams: bus.streams.matching(topic))
         cache.insert(plan, for: topic)
         lastPlan = plan
         lastPlanTopic = topic
@@ -324,6 +368,7 @@ package final class LoopShard: @unchecked Sendable {
     private func handOff() {
         flushScheduled = false
         if !pendingDurable.isEmpty { storeDurable() }
+        if !pendingStreamAppends.isEmpty { storeStreamAppends() }
         for owner in forwards.indices where !forwards[owner].isEmpty {
             let batch = Handover(value: forwards[owner])
             forwards[owner] = []

@@ -47,6 +47,12 @@ package final class SubscriptionRegistry: Sendable {
         return removed
     }
 
+    /// Makes every shard's cached matches stale without a subscription change (a stream was created,
+    /// deleted or given other filters: plans cache the streams a topic feeds too).
+    package func invalidate() {
+        generationCounter.wrappingIncrement(ordering: .releasing)
+    }
+
     /// Puts `new` in place of `old` in one locked step, so every publish routes to exactly one of them.
     package func replace(_ old: BusSubscription, with new: BusSubscription) {
         state.withLockedValue {

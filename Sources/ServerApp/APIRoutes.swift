@@ -23,6 +23,7 @@ struct APIRoutes: Sendable {
         router.add(.GET, "/api/channels", guardedSync(channels))
         router.add(.GET, "/api/connections", guardedSync(listConnections))
         router.add(.DELETE, "/api/connections/:id", guardedSync(closeConnection))
+        registerStreams(into: &router)
     }
 
     /// `handler` behind the API key / admin check (frontends' admin routes, through `HTTPRouter.Builder`).
@@ -53,7 +54,7 @@ struct APIRoutes: Sendable {
             "a valid API key (Authorization: Bearer <key> or X-API-Key) or admin credentials are required")
     }
 
-    private func guarded(
+    func guarded(
         _ handler: @escaping @Sendable (HTTPRequest, any EventLoop) throws -> EventLoopFuture<HTTPResponse>
     ) -> HTTPRouter.Handler {
         { request, loop in
@@ -76,14 +77,13 @@ struct APIRoutes: Sendable {
         }
     }
 
-    private func guardedSync(_ handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) -> HTTPRouter.Handler
-    {
+    func guardedSync(_ handler: @escaping @Sendable (HTTPRequest) throws -> HTTPResponse) -> HTTPRouter.Handler {
         guarded { request, loop in loop.makeSucceededFuture(try handler(request)) }
     }
 
     // MARK: - Publishing
 
-    private func body(_ request: HTTPRequest) throws -> JSONDocument {
+    func body(_ request: HTTPRequest) throws -> JSONDocument {
         do {
             return try request.body.withUnsafeReadableBytes { try JSONParser.parseDocument($0) }
         } catch {
@@ -162,7 +162,16 @@ struct APIRoutes: Sendable {
         let topic = try self.topic(document["channel"]?.stringValue)
         let payload = try payload(request, document)
         let headers = try headers(document, contentType: payload.contentType)
-        return publishOne(topic, payload.0, headers: headers, on: loop).map { result in
+        let published: EventLoopFuture<(PublishResult, [StreamAppendAck])>
+        if bus.streams.count > 0 {
+            // Streams capture the publish: answer once each stored it (its partition and offset) or refused.
+            bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.0.readableBytes)
+            let message = BusMessage(topic: topic, payload: payload.0, headers: headers, timestamp: bus.clock())
+            published = bus.publishToStreams(message, placement: try placement(document), on: loop)
+        } else {
+            published = publishOne(topic, payload.0, headers: headers, on: loop).map { ($0, []) }
+        }
+        return published.map { result, streams in
             if let failure = result.failure {
                 return HTTPResponse.error(APIError(.serviceUnavailable, "unavailable", failure))
             }
@@ -174,9 +183,31 @@ struct APIRoutes: Sendable {
                     buffer.writeStaticString(",\"epoch\":")
                     buffer.writeJSONString(position.epoch)
                 }
+                if !streams.isEmpty {
+                    buffer.writeStaticString(result.position == nil ? "\"streams\":[" : ",\"streams\":[")
+                    for (index, ack) in streams.enumerated() {
+                        if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                        StreamJSON.ack(&buffer, ack)
+                    }
+                    buffer.writeInteger(UInt8(ascii: "]"))
+                }
                 buffer.writeInteger(UInt8(ascii: "}"))
             }
         }
+    }
+
+    /// The optional `"key"` (a string: its UTF-8 bytes partition the message, as Kafka's record key) and
+    /// `"partition"` of a publish that streams capture.
+    private func placement(_ document: JSONDocument) throws -> StreamPlacement? {
+        let key = document["key"]?.stringValue.map { Array($0.utf8) }
+        var partition: Int?
+        if let value = document["partition"], value != .null {
+            guard let number = value.intValue, number >= 0 else {
+                throw APIError.badRequest("\"partition\" must be a non-negative integer")
+            }
+            partition = number
+        }
+        return key == nil && partition == nil ? nil : StreamPlacement(key: key, partition: partition)
     }
 
     private func broadcast(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {

@@ -88,6 +88,15 @@ extension ServerConfiguration {
             }
         }
         if let filters = file.presence { presence = try filters.map { try Self.filter($0, key: "presence") } }
+        if let specifications = file.streams {
+            streams = try specifications.map { specification in
+                do { return try specification.configuration() } catch {
+                    throw ConfigurationError("streams: \(error)")
+                }
+            }
+            let names = streams.map(\.name)
+            guard Set(names).count == names.count else { throw ConfigurationError("streams: two streams share a name") }
+        }
         if let l = file.limits {
             if let v = l.max_connections { limits.maxConnections = v }
             if let v = l.max_frame_bytes { limits.maxFrameBytes = v }
@@ -298,6 +307,8 @@ private struct ConfigFile: Decodable {
     var tokens: [String: String]?
     var history: [History]?
     var presence: [String]?
+    /// Streams created at startup (or, when the store has them, given these filters and limits).
+    var streams: [StreamSpecification]?
     var allowed_origins: [String]?
     var virtual_hosts: [VirtualHostEntry]?
     var limits: Limits?

@@ -31,6 +31,9 @@ package struct ServerConfiguration: Sendable {
     package var tokens: [String: String] = [:]
     package var history: [HistoryPolicy.Rule] = []
     package var presence: [TopicFilter] = []
+    /// Streams of the config file's `streams`: created at startup, or — when the store already has one
+    /// of that name — given the file's filters and limits (its partitions and storage stay).
+    package var streams: [StreamConfiguration] = []
     package var allowedOrigins: [String] = ["*"]
     /// The queue broker's virtual hosts besides `/` (`virtual_hosts`; AMQP connection.open names one).
     package var virtualHosts: [VirtualHostDefinition] = []

@@ -21,7 +21,7 @@ package final class SwitchboardServer: Sendable {
     package let group: MultiThreadedEventLoopGroup
     package let bus: Bus
     package let connections: ConnectionRegistry
-    private let logger: Logger
+    let logger: Logger
     private let ready = ManagedAtomic(false)
     /// Where each listener is bound (`http`, `https`, and each frontend's name and `name-tls`).
     package let addresses = BoundAddresses()
@@ -108,10 +108,12 @@ package final class SwitchboardServer: Sendable {
                 queues.messages + restored.messages
             )
         }
+        let streams = try restoreStreams(state)
         let lines =
             try frontends.compactMap { try $0.restore(state) }
             + [
-                "queues: \(queues.exchanges) durable exchanges, \(queues.queues) durable queues, \(queues.messages) persistent messages"
+                streams,
+                "queues: \(queues.exchanges) durable exchanges, \(queues.queues) durable queues, \(queues.messages) persistent messages",
             ]
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         logger.info(
@@ -134,6 +136,7 @@ package final class SwitchboardServer: Sendable {
             KeepAliveSweeperService(sweepers: keepAlive),
             PeriodicTaskService(name: "bus metrics", logger: logger) { bus.startMetricsReporting() },
             PeriodicTaskService(name: "storage housekeeping", logger: logger) { bus.startStorageHousekeeping() },
+            PeriodicTaskService(name: "stream housekeeping", logger: logger) { bus.startStreamHousekeeping() },
             PeriodicTaskService(name: "queue metrics", logger: logger) { [virtualHosts] in
                 virtualHosts.all.flatMap { $0.startDepthReporting(on: bus.shards[0].eventLoop) }
             },

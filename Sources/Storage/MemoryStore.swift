@@ -23,6 +23,8 @@ package final class MemoryStore: Store {
         var exchangeBindings: Set<StoredExchangeBinding> = []
         var exchanges: [String: StoredExchange] = [:]
         var queueMessages: [String: [UInt64: StoredQueueMessage]] = [:]
+        var streams: [String: StoredStream] = [:]
+        var streamConsumerOffsets: [StoredStreamConsumerOffset: StoredStreamConsumerOffset] = [:]
         var closed = false
         var statistics = StoreStatistics()
     }
@@ -64,6 +66,17 @@ package final class MemoryStore: Store {
             stored.exchanges = state.exchanges.values.sorted { $0.name < $1.name }
             stored.queueMessages = state.queueMessages.keys.sorted().flatMap { queue in
                 state.queueMessages[queue]!.values.sorted { $0.id < $1.id }
+            }
+            // Appends from several loops may commit out of offset order; a load is in order.
+            stored.streams = state.streams.keys.sorted().map { name in
+                var stream = state.streams[name]!
+                for index in stream.partitions.indices {
+                    stream.partitions[index].messages.sort { $0.offset < $1.offset }
+                }
+                return stream
+            }
+            stored.streamConsumerOffsets = state.streamConsumerOffsets.values.sorted {
+                ($0.group, $0.stream, $0.partition) < ($1.group, $1.stream, $1.partition)
             }
             return stored
         }
@@ -154,6 +167,50 @@ package final class MemoryStore: Store {
             state.queueMessages[message.queue, default: [:]][message.id] = message
         case .deleteQueueMessages(let queue, let ids):
             for id in ids { state.queueMessages[queue]?[id] = nil }
+        case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
+            .saveStreamConsumerOffset:
+            applyStream(write, to: &state)
+        }
+    }
+
+    private static func applyStream(_ write: StoreWrite, to state: inout State) {
+        switch write {
+        case .saveStream(let configuration):
+            if state.streams[configuration.name] == nil {
+                state.streams[configuration.name] = StoredStream(configuration: configuration, partitions: [])
+            } else {
+                state.streams[configuration.name]!.configuration = configuration
+            }
+        case .deleteStream(let name):
+            state.streams[name] = nil
+            state.streamConsumerOffsets = state.streamConsumerOffsets.filter { $0.key.stream != name }
+        case .saveStreamPartition(let stream, let partition, let epoch, let lastOffset):
+            guard state.streams[stream] != nil else { return }
+            while state.streams[stream]!.partitions.count <= partition {
+                state.streams[stream]!.partitions.append(StoredStreamPartition(epoch: epoch, lastOffset: 0))
+            }
+            state.streams[stream]!.partitions[partition] = StoredStreamPartition(epoch: epoch, lastOffset: lastOffset)
+        case .appendStream(let message):
+            guard let count = state.streams[message.stream]?.partitions.count, message.partition < count else {
+                return
+            }
+            state.streams[message.stream]!.partitions[message.partition].messages.append(message)
+            let last = state.streams[message.stream]!.partitions[message.partition].lastOffset
+            state.streams[message.stream]!.partitions[message.partition].lastOffset = max(last, message.offset)
+        case .trimStream(let stream, let partition, let before):
+            guard let count = state.streams[stream]?.partitions.count, partition < count else { return }
+            state.streams[stream]!.partitions[partition].messages.removeAll { $0.offset < before }
+        case .deleteStreamMessages(let stream, let partition, let offsets):
+            guard let count = state.streams[stream]?.partitions.count, partition < count else { return }
+            let gone = Set(offsets)
+            state.streams[stream]!.partitions[partition].messages.removeAll { gone.contains($0.offset) }
+        case .saveStreamConsumerOffset(let offset):
+            var key = offset
+            key.epoch = ""
+            key.offset = 0
+            state.streamConsumerOffsets[key] = offset
+        default:
+            break
         }
     }
 }

@@ -154,6 +154,59 @@ enum PostgresSchema {
                 )
                 """
             ]),
+        Migration(
+            version: 4,
+            statements: [
+                // Streams (docs/storage.md, "Streams"): definitions, partitions with their epoch and newest
+                // offset, messages, and consumer group offsets. Self-contained: renumber freely at a merge.
+                """
+                CREATE TABLE stream (
+                    name TEXT PRIMARY KEY,
+                    filters TEXT NOT NULL,
+                    partitions BIGINT NOT NULL,
+                    retention TEXT NOT NULL,
+                    storage TEXT NOT NULL,
+                    max_messages BIGINT,
+                    max_bytes BIGINT,
+                    max_age_ns BIGINT,
+                    max_message_size BIGINT,
+                    max_messages_per_subject BIGINT,
+                    discard TEXT NOT NULL,
+                    duplicate_window_ns BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE stream_partition (
+                    stream TEXT NOT NULL,
+                    partition BIGINT NOT NULL,
+                    epoch TEXT NOT NULL,
+                    last_offset BIGINT NOT NULL,
+                    PRIMARY KEY (stream, partition)
+                )
+                """,
+                """
+                CREATE TABLE stream_message (
+                    stream TEXT NOT NULL,
+                    partition BIGINT NOT NULL,
+                    "offset" BIGINT NOT NULL,
+                    subject TEXT NOT NULL,
+                    key BYTEA,
+                    time BIGINT NOT NULL,
+                    body BYTEA NOT NULL,
+                    PRIMARY KEY (stream, partition, "offset")
+                )
+                """,
+                """
+                CREATE TABLE stream_consumer_offset (
+                    group_name TEXT NOT NULL,
+                    stream TEXT NOT NULL,
+                    partition BIGINT NOT NULL,
+                    epoch TEXT NOT NULL,
+                    "offset" BIGINT NOT NULL,
+                    PRIMARY KEY (group_name, stream, partition)
+                )
+                """,
+            ]),
     ]
 }
 

@@ -96,10 +96,11 @@ struct PostgresStateLoader {
                     deadline: UInt64(bitPattern: deadline), exchange: exchange, routingKeys: routingKeys,
                     deaths: Array(deaths.readableBytesView), redelivered: redelivered, message: message))
         }
+        try loadStreams(into: &state)
         return state
     }
 
-    private func rows(_ query: PostgresQuery) throws -> PostgresQueryResult {
+    func rows(_ query: PostgresQuery) throws -> PostgresQueryResult {
         try connection.query(query, logger: logger).wait()
     }
 

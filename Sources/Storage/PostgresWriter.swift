@@ -114,11 +114,18 @@ final class PostgresWriter: @unchecked Sendable {
         // Consecutive appends and session messages go as one multi-row statement each (one round trip
         // instead of one per row); any other write first sends what is buffered, so order is kept.
         var run = Rows()
+        // Consecutive stream appends likewise (PostgresWriter+Streams).
+        var streamRun = StreamRows()
         for write in writes {
             switch write {
             case .appendLog, .saveSessionMessage: break
             default: run.flush(into: &statements)
             }
+            if case .appendStream(let message) = write {
+                streamRun.append(message)
+                continue
+            }
+            streamRun.flush(into: &statements)
             switch write {
             case .appendLog(let topic, let epoch, let message, let keep):
                 ensureLog(topic.name, epoch: epoch, &statements)
@@ -284,9 +291,13 @@ final class PostgresWriter: @unchecked Sendable {
                 statements.run(
                     "DELETE FROM amqp_queue_message WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])"
                 )
+            case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
+                .saveStreamConsumerOffset:
+                Self.enqueueStream(write, into: &statements)
             }
         }
         run.flush(into: &statements)
+        streamRun.flush(into: &statements)
         for (topic, log) in touched {
             statements.run(
                 "UPDATE topic_log SET last_offset = GREATEST(last_offset, \(Int64(log.last))) WHERE topic = \(topic)")
@@ -375,7 +386,7 @@ final class PostgresWriter: @unchecked Sendable {
     }
 
     /// One commit's statements, sent in order; their results are awaited together.
-    private struct Statements {
+    struct Statements {
         let connection: PostgresConnection
         let logger: Logger
         var pending: [EventLoopFuture<PostgresQueryResult>] = []

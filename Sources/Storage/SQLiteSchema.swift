@@ -119,6 +119,52 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v4") { db in
+            // Streams (docs/storage.md, "Streams"): definitions, partitions with their epoch and newest
+            // offset, messages, and consumer group offsets. Self-contained: renumber freely at a merge.
+            try db.execute(
+                sql: """
+                    CREATE TABLE stream (
+                        name TEXT PRIMARY KEY,
+                        filters TEXT NOT NULL,
+                        partitions INTEGER NOT NULL,
+                        retention TEXT NOT NULL,
+                        storage TEXT NOT NULL,
+                        max_messages INTEGER,
+                        max_bytes INTEGER,
+                        max_age_ns INTEGER,
+                        max_message_size INTEGER,
+                        max_messages_per_subject INTEGER,
+                        discard TEXT NOT NULL,
+                        duplicate_window_ns INTEGER NOT NULL
+                    );
+                    CREATE TABLE stream_partition (
+                        stream TEXT NOT NULL,
+                        partition INTEGER NOT NULL,
+                        epoch TEXT NOT NULL,
+                        last_offset INTEGER NOT NULL,
+                        PRIMARY KEY (stream, partition)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE stream_message (
+                        stream TEXT NOT NULL,
+                        partition INTEGER NOT NULL,
+                        "offset" INTEGER NOT NULL,
+                        subject TEXT NOT NULL,
+                        key BLOB,
+                        time INTEGER NOT NULL,
+                        body BLOB NOT NULL,
+                        PRIMARY KEY (stream, partition, "offset")
+                    ) WITHOUT ROWID;
+                    CREATE TABLE stream_consumer_offset (
+                        group_name TEXT NOT NULL,
+                        stream TEXT NOT NULL,
+                        partition INTEGER NOT NULL,
+                        epoch TEXT NOT NULL,
+                        "offset" INTEGER NOT NULL,
+                        PRIMARY KEY (group_name, stream, partition)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

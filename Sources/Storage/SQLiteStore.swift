@@ -158,6 +158,7 @@ package final class SQLiteStore: Store {
                         deadline: UInt64(bitPattern: deadline), exchange: row["exchange"], routingKeys: routingKeys,
                         deaths: [UInt8](deaths), redelivered: row["redelivered"], message: message))
             }
+            try Self.loadStreams(db, into: &state)
             return state
         }
     }
@@ -229,6 +230,8 @@ final class SQLiteWriter: @unchecked Sendable {
     func apply(_ writes: [StoreWrite], _ db: Database) throws {
         // Per log touched in this batch: its newest offset and count bound, applied once at the end.
         var touched: [Int64: (last: UInt64, keep: Int)] = [:]
+        // Per stream partition appended to in this batch: its newest offset, written once at the end.
+        var streamNewest: [String: [Int: UInt64]] = [:]
         var body = ByteBuffer()
         for write in writes {
             switch write {
@@ -403,8 +406,12 @@ final class SQLiteWriter: @unchecked Sendable {
                     try run(
                         db, "DELETE FROM amqp_queue_message WHERE queue = ? AND id = ?", .text(queue), .int(Int64(id)))
                 }
+            case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
+                .saveStreamConsumerOffset:
+                try applyStream(write, db, body: &body, newest: &streamNewest)
             }
         }
+        try updateNewestStreamOffsets(streamNewest, db)
         for (id, log) in touched {
             try run(
                 db, "UPDATE topic_log SET last_offset = max(last_offset, ?) WHERE id = ?", .int(Int64(log.last)),
@@ -452,7 +459,7 @@ final class SQLiteWriter: @unchecked Sendable {
     }
 
     /// Runs one statement with raw bindings (no per-row argument arrays or `Data` copies on the hot path).
-    private func run(_ db: Database, _ sql: StaticString, _ values: Value...) throws {
+    func run(_ db: Database, _ sql: StaticString, _ values: Value...) throws {
         let statement = try prepared(sql, db)
         defer {
             sqlite3_reset(statement)

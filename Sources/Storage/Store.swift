@@ -70,6 +70,20 @@ package enum StoreWrite: Sendable {
     /// (acked, purged, expired, dead-lettered).
     case saveQueueMessage(StoredQueueMessage)
     case deleteQueueMessages(queue: String, ids: [UInt64])
+    /// A stream's definition created or changed (partitions are never removed; see `saveStreamPartition`).
+    case saveStream(StreamConfiguration)
+    /// A stream and everything it owns (partitions, messages, consumer group offsets) go.
+    case deleteStream(name: String)
+    /// A stream partition starts, or starts again, in `epoch` after `lastOffset` (its stored messages go).
+    case saveStreamPartition(stream: String, partition: Int, epoch: String, lastOffset: UInt64)
+    /// A message appended to a stream partition (its newest offset moves up to it).
+    case appendStream(StoredStreamMessage)
+    /// Drops a partition's messages below offset `before` (limits, age, purge).
+    case trimStream(stream: String, partition: Int, before: UInt64)
+    /// Drops single messages of a partition (a purge by subject, a per-subject limit).
+    case deleteStreamMessages(stream: String, partition: Int, offsets: [UInt64])
+    /// A consumer group's committed offset in a stream partition.
+    case saveStreamConsumerOffset(StoredStreamConsumerOffset)
 }
 
 /// What `Store.load()` returns.
@@ -87,6 +101,10 @@ package struct StoredState: Sendable {
     package var exchanges: [StoredExchange] = []
     /// Per queue, in id order.
     package var queueMessages: [StoredQueueMessage] = []
+    /// By name, each with its partitions and their messages.
+    package var streams: [StoredStream] = []
+    /// By group, stream and partition.
+    package var streamConsumerOffsets: [StoredStreamConsumerOffset] = []
     package init() {}
 }
 

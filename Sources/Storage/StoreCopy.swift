@@ -24,12 +24,16 @@ package enum StoreCopy {
         package var queues = 0
         package var bindings = 0
         package var queueMessages = 0
+        package var streams = 0
+        package var streamMessages = 0
+        package var streamConsumerOffsets = 0
 
         package var description: String {
             """
             \(logs) topic logs (\(logMessages) messages, \(logsInNewEpoch) in a new epoch), \(retained) retained \
             messages, \(sessions) sessions (\(sessionMessages) session messages), \(consumerOffsets) consumer \
-            offsets, \(exchanges) exchanges, \(queues) queues, \(bindings) bindings, \(queueMessages) queue messages
+            offsets, \(exchanges) exchanges, \(queues) queues, \(bindings) bindings, \(queueMessages) queue messages, \
+            \(streams) streams (\(streamMessages) messages, \(streamConsumerOffsets) consumer group offsets)
             """
         }
     }
@@ -117,6 +121,23 @@ package enum StoreCopy {
         counts.sessions = state.sessions.count
         for offset in state.consumerOffsets { writes.append(.saveConsumerOffset(offset)) }
         counts.consumerOffsets = state.consumerOffsets.count
+
+        // Streams keep their epochs and newest offsets (the partition row carries the newest offset even
+        // when no message is left), so consumers and committed offsets resume across the move.
+        for stream in state.streams {
+            let name = stream.configuration.name
+            writes.append(.saveStream(stream.configuration))
+            for (index, partition) in stream.partitions.enumerated() {
+                writes.append(
+                    .saveStreamPartition(
+                        stream: name, partition: index, epoch: partition.epoch, lastOffset: partition.lastOffset))
+                for message in partition.messages { writes.append(.appendStream(message)) }
+                counts.streamMessages += partition.messages.count
+            }
+        }
+        counts.streams = state.streams.count
+        for offset in state.streamConsumerOffsets { writes.append(.saveStreamConsumerOffset(offset)) }
+        counts.streamConsumerOffsets = state.streamConsumerOffsets.count
         return (writes, counts)
     }
 }
@@ -126,6 +147,6 @@ extension StoredState {
     package var isEmpty: Bool {
         logs.isEmpty && retained.isEmpty && sessions.isEmpty && sessionMessages.isEmpty && consumerOffsets.isEmpty
             && queues.isEmpty && bindings.isEmpty && exchangeBindings.isEmpty && exchanges.isEmpty
-            && queueMessages.isEmpty
+            && queueMessages.isEmpty && streams.isEmpty && streamConsumerOffsets.isEmpty
     }
 }

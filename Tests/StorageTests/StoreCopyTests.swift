@@ -86,3 +86,33 @@ import Testing
         #expect(try destination.store.load().retained.count == 1)
     }
 }
+
+extension StoreCopyTests {
+    /// Streams come across with their definitions, epochs, newest offsets (also of an emptied partition),
+    /// messages with keys, and consumer group offsets.
+    @Test(arguments: StoreTests.Kind.allCases) func streamsComeAcross(kind: StoreTests.Kind) async throws {
+        let source = try Harness(.sqlite)
+        let configuration = try StoreTests.streamConfiguration("orders")
+        try await source.write([
+            .saveStream(configuration),
+            .saveStreamPartition(stream: "orders", partition: 0, epoch: "p0", lastOffset: 0),
+            .saveStreamPartition(stream: "orders", partition: 1, epoch: "p1", lastOffset: 0),
+            .appendStream(try StoreTests.streamMessage("orders", 0, 1, key: "k")),
+            .appendStream(try StoreTests.streamMessage("orders", 0, 2)),
+            .appendStream(try StoreTests.streamMessage("orders", 1, 1)),
+            .trimStream(stream: "orders", partition: 1, before: 2),
+            .saveStreamConsumerOffset(
+                StoredStreamConsumerOffset(group: "g", stream: "orders", partition: 0, epoch: "p0", offset: 2)),
+        ])
+        let destination = try Harness(kind)
+        let counts = try StoreCopy.copy(from: source.store, to: destination.store) { "fresh" }
+        #expect(counts.streams == 1 && counts.streamMessages == 2 && counts.streamConsumerOffsets == 1)
+        let after = try destination.restart()
+        let stream = try #require(after.streams.first)
+        #expect(stream.configuration == configuration)
+        #expect(stream.partitions.map(\.epoch) == ["p0", "p1"] && stream.partitions.map(\.lastOffset) == [2, 1])
+        #expect(stream.partitions[0].messages.map(\.offset) == [1, 2] && stream.partitions[1].messages.isEmpty)
+        #expect(stream.partitions[0].messages[0].key == Array("k".utf8))
+        #expect(after.streamConsumerOffsets == (try source.store.load()).streamConsumerOffsets)
+    }
+}

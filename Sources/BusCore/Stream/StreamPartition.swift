@@ -102,6 +102,39 @@ package struct StreamPartition<Element> {
         return .appended(offset: lastOffset)
     }
 
+    /// Puts back a message the store kept at `offset` (after `lastOffset`; the offsets between were
+    /// deleted and stay holes), with its original time. Restoring replays the stored messages through
+    /// this, so the limits (count, bytes, per subject) drop what they dropped before the restart.
+    @discardableResult
+    package mutating func resume(
+        at offset: UInt64, subject: String, bytes: Int, time: UInt64, _ make: (UInt64) -> Element
+    ) -> AppendResult {
+        precondition(offset > lastOffset, "stored messages are restored in offset order")
+        if !entries.isEmpty {
+            for _ in 0..<(offset - lastOffset - 1) { entries.append(nil) }
+        }
+        lastOffset = offset - 1
+        var kept = limits
+        kept.maxMessageSize = nil
+        kept.discard = .old
+        let current = limits
+        limits = kept
+        defer { limits = current }
+        return append(subject: subject, bytes: bytes, now: time, make)
+    }
+
+    /// Moves the newest offset up to `offset` without a message (a restored partition whose newest
+    /// messages were deleted: the next append still continues after the offset the store recorded).
+    package mutating func resumeLastOffset(_ offset: UInt64) {
+        guard offset > lastOffset else { return }
+        if entries.isEmpty {
+            baseOffset = offset + 1
+        } else {
+            for _ in 0..<(offset - lastOffset) { entries.append(nil) }
+        }
+        lastOffset = offset
+    }
+
     /// Drops what has aged out (messages past `maxAge`, message ids past the duplicate window).
     package mutating func trim(now: UInt64) {
         if let age = limits.maxAgeNanoseconds, now > age {
@@ -164,6 +197,9 @@ package struct StreamPartition<Element> {
         }
         return entryAtOrAfter(index: low)?.offset
     }
+
+    /// The offset of the oldest kept message on `subject`.
+    package func oldestOffset(subject: String) -> UInt64? { bySubject[subject]?.first }
 
     /// The newest kept message on `subject` (JetStream `last_by_subj`).
     package func last(subject: String) -> Entry? {

@@ -1,0 +1,216 @@
+import BusCore
+import DequeModule
+import NIOConcurrencyHelpers
+package import NIOCore
+import Storage
+
+/// One stream partition behind its own lock: appends come from any loop, reads from any loop. A `file`
+/// stream's appends are in the partition at once (the offset is assigned, the limits applied) but not
+/// readable until stored: readers stop before the oldest unstored offset (Kafka's high watermark), so no
+/// reader sees a record that a crash could take back. A failed store deletes the record (its offset
+/// stays a hole).
+package final class StreamPartitionBox: Sendable {
+    package let stream: String
+    package let index: Int
+    private let state: NIOLockedValueBox<State>
+
+    private struct State: @unchecked Sendable {  // only touched under the lock
+        var partition: StreamPartition<StreamRecord>
+        /// Offsets appended and not yet stored, ascending.
+        var unstored = Deque<UInt64>()
+        var appends: UInt64 = 0
+        /// Readers waiting for a record at or after an offset (long polls), by id.
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiter: UInt64 = 0
+
+        /// Removes and returns the waiters the readable records now answer.
+        mutating func readyWaiters() -> [Waiter] {
+            guard !waiters.isEmpty else { return [] }
+            let end = readableEnd
+            let ready = waiters.filter { $0.value.offset < end }
+            for id in ready.keys { waiters[id] = nil }
+            return Array(ready.values)
+        }
+
+        /// Readers see offsets below this.
+        var readableEnd: UInt64 { unstored.first ?? partition.lastOffset + 1 }
+    }
+
+    /// A reader waiting for a record at or after `offset`.
+    struct Waiter {
+        let offset: UInt64
+        let promise: EventLoopPromise<Bool>
+    }
+
+    init(stream: String, index: Int, partition: StreamPartition<StreamRecord>) {
+        self.stream = stream
+        self.index = index
+        self.state = NIOLockedValueBox(State(partition: partition))
+    }
+
+    /// What an append did: the outcome, and the epoch it happened in.
+    struct Appended {
+        var result: StreamPartition<StreamRecord>.AppendResult
+        var epoch: String
+        /// The partition's oldest kept offset after the append (the store drops rows below it).
+        var firstOffset: UInt64
+        /// Offsets above `firstOffset` the append removed: the subject's oldest, past its per-subject limit.
+        var dropped: [UInt64] = []
+    }
+
+    /// Appends `record` at `now`; `awaitsStore`: the record stays unreadable until `stored(offset:)`.
+    func append(_ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool) -> Appended {
+        let bytes = record.message.payload.readableBytes
+        let subject = record.message.topic.name
+        var ready: [Waiter] = []
+        defer { for waiter in ready { waiter.promise.succeed(true) } }
+        return state.withLockedValue { state in
+            // A per-subject limit removes that subject's oldest record from the middle of the partition:
+            // the store must remove it too (KV-like streams keep one per subject and would grow forever).
+            let oldest =
+                state.partition.limits.maxMessagesPerSubject == nil
+                ? nil : state.partition.oldestOffset(subject: subject)
+            let result = state.partition.append(subject: subject, bytes: bytes, now: now, messageID: messageID) {
+                _ in record
+            }
+            if case .appended(let offset) = result {
+                state.appends += 1
+                if awaitsStore { state.unstored.append(offset) } else { ready = state.readyWaiters() }
+            }
+            var appended = Appended(
+                result: result, epoch: state.partition.epoch, firstOffset: state.partition.firstOffset)
+            if let oldest, oldest >= appended.firstOffset, state.partition.entry(at: oldest) == nil {
+                appended.dropped = [oldest]
+            }
+            return appended
+        }
+    }
+
+    /// The record at `offset` is stored (readable once every older one is).
+    func stored(offset: UInt64) {
+        let ready = state.withLockedValue { state in
+            Self.remove(offset, from: &state.unstored)
+            return state.readyWaiters()
+        }
+        for waiter in ready { waiter.promise.succeed(true) }
+    }
+
+    /// Completes with true once a record at or after `offset` is readable (at once when one is), or with
+    /// false after `timeout` — a long poll (Kafka REST `GET records`, JetStream pull requests) without
+    /// polling. On `loop`.
+    package func waitForRecords(from offset: UInt64, timeout: TimeAmount, on loop: any EventLoop) -> EventLoopFuture<
+        Bool
+    > {
+        let promise = loop.makePromise(of: Bool.self)
+        let id: UInt64? = state.withLockedValue { state in
+            guard offset >= state.readableEnd else { return nil }
+            state.nextWaiter += 1
+            state.waiters[state.nextWaiter] = Waiter(offset: offset, promise: promise)
+            return state.nextWaiter
+        }
+        guard let id else {
+            promise.succeed(true)
+            return promise.futureResult
+        }
+        let timer = loop.scheduleTask(in: timeout) {
+            let expired = self.state.withLockedValue { $0.waiters.removeValue(forKey: id) }
+            expired?.promise.succeed(false)
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        return promise.futureResult
+    }
+
+    /// The record at `offset` could not be stored: it goes, leaving a hole.
+    func failed(offset: UInt64) {
+        // Newer records stored meanwhile become readable once this one is out of the way.
+        let ready = state.withLockedValue { state in
+            Self.remove(offset, from: &state.unstored)
+            state.partition.delete(offset: offset)
+            return state.readyWaiters()
+        }
+        for waiter in ready { waiter.promise.succeed(true) }
+    }
+
+    private static func remove(_ offset: UInt64, from unstored: inout Deque<UInt64>) {
+        // Stores commit in submission order, so the oldest is nearly always the one stored.
+        if unstored.first == offset {
+            unstored.removeFirst()
+        } else if let position = unstored.firstIndex(of: offset) {
+            unstored.remove(at: position)
+        }
+    }
+
+    package var info: StreamPartitionInfo {
+        state.withLockedValue { Self.info(index, $0) }
+    }
+
+    private static func info(_ index: Int, _ state: State) -> StreamPartitionInfo {
+        StreamPartitionInfo(
+            partition: index, epoch: state.partition.epoch,
+            firstOffset: min(state.partition.firstOffset, state.readableEnd), lastOffset: state.readableEnd - 1,
+            messages: state.partition.count, bytes: state.partition.totalBytes, appends: state.appends)
+    }
+
+    /// Up to `limit` records from `offset` on, within `maxBytes` (the first always, so a large record
+    /// cannot stall a reader), stopping before any unstored one.
+    package func read(from offset: UInt64, limit: Int, maxBytes: Int, now: UInt64) -> StreamReadResult {
+        state.withLockedValue { state in
+            state.partition.trim(now: now)
+            let end = state.readableEnd
+            var records: [StreamReadRecord] = []
+            for entry in state.partition.read(from: offset, limit: limit, maxBytes: maxBytes) {
+                guard entry.offset < end else { break }
+                records.append(
+                    StreamReadRecord(partition: index, offset: entry.offset, time: entry.time, record: entry.element))
+            }
+            return StreamReadResult(partition: Self.info(index, state), records: records)
+        }
+    }
+
+    /// The first readable offset appended at or after `time`; nil when every one is older.
+    package func offset(atOrAfter time: UInt64) -> UInt64? {
+        state.withLockedValue { state in
+            guard let offset = state.partition.offset(atOrAfter: time), offset < state.readableEnd else { return nil }
+            return offset
+        }
+    }
+
+    /// New limits; returns the oldest kept offset after them (the store drops rows below it).
+    func update(limits: StreamLimits, now: UInt64) -> UInt64 {
+        state.withLockedValue { state in
+            state.partition.update(limits: limits, now: now)
+            return state.partition.firstOffset
+        }
+    }
+
+    /// Drops what aged out; returns the oldest kept offset when something went.
+    func trim(now: UInt64) -> UInt64? {
+        state.withLockedValue { state in
+            let before = state.partition.firstOffset
+            state.partition.trim(now: now)
+            let after = state.partition.firstOffset
+            return after > before ? after : nil
+        }
+    }
+
+    /// What a purge removed: the oldest kept offset after it, and single offsets removed above the old
+    /// oldest (a purge by subject leaves holes the store must drop one by one).
+    struct Purged {
+        var count: Int
+        var firstOffset: UInt64
+        var holes: [UInt64]
+    }
+
+    /// Removes records matching `subject` (all when nil) below `before`, or all but the newest `keep`.
+    func purge(subject: TopicFilter?, before: UInt64?, keep: Int?) -> Purged {
+        state.withLockedValue { state in
+            let matches = subject.map { filter in { (name: String) in filter.matches(Topic(trusted: name)) } }
+            let kept = Set(state.partition.read(from: 0).map(\.offset))
+            let count = state.partition.purge(subject: matches, before: before, keep: keep)
+            let firstOffset = state.partition.firstOffset
+            let remaining = Set(state.partition.read(from: 0).map(\.offset))
+            let holes = subject == nil ? [] : kept.subtracting(remaining).filter { $0 >= firstOffset }.sorted()
+            return Purged(count: count, firstOffset: firstOffset, holes: holes)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+import Atomics
+package import BusCore
+import NIOConcurrencyHelpers
+import NIOCore
+package import Storage
+
+/// Every stream, by name, and the index of the filters they capture (DESIGN.md §1, stream; docs/
+/// architecture.md, "Streams"). A shard asks `matching(_:)` once per topic, on a match-cache miss (the
+/// answer is cached in its match plan like the subscribers), so a publish to a topic no stream captures
+/// costs nothing more than before; every change here bumps the subscription registry's generation, so
+/// those plans are made again.
+///
+/// Changes (create, update, delete, purge) are applied once the store has them (a `file` stream's, and
+/// every definition); their completion runs on the store's thread.
+package final class StreamRegistry: Sendable {
+    private struct State: @unchecked Sendable {  // only touched under the lock
+        var streams: [String: StreamBox] = [:]
+        /// Names being created (stored, not yet registered): a second create of one is refused.
+        var creating: Set<String> = []
+        var index = SubscriptionIndex<StreamBox>()
+        var groupOffsets: [GroupKey: StoredStreamConsumerOffset] = [:]
+    }
+
+    struct GroupKey: Hashable {
+        var group: String
+        var stream: String
+        var partition: Int
+    }
+
+    private let state = NIOLockedValueBox(State())
+    /// How many streams exist: while none do, a plan lookup does not take the lock.
+    private let streamCount = ManagedAtomic<Int>(0)
+    let store: (any Store)?
+    let clock: @Sendable () -> UInt64
+    let makeEpoch: @Sendable () -> String
+    /// Tells the shards their cached plans are stale (the subscription registry's generation).
+    private let changed: @Sendable () -> Void
+
+    init(
+        store: (any Store)?, clock: @escaping @Sendable () -> UInt64, makeEpoch: @escaping @Sendable () -> String,
+        changed: @escaping @Sendable () -> Void
+    ) {
+        self.store = store
+        self.clock = clock
+        self.makeEpoch = makeEpoch
+        self.changed = changed
+    }
+
+    // MARK: - Looking up
+
+    /// The streams capturing `topic`, each once however many of its filters match.
+    package func matching(_ topic: Topic) -> [StreamBox] {
+        guard streamCount.load(ordering: .acquiring) > 0 else { return [] }
+        return state.withLockedValue { state in
+            let members = state.index.match(topic).members
+            guard members.count > 1 else { return members }
+            var seen: Set<ObjectIdentifier> = []
+            return members.filter { seen.insert(ObjectIdentifier($0)).inserted }
+        }
+    }
+
+    package func stream(named name: String) -> StreamBox? {
+        state.withLockedValue { $0.streams[name] }
+    }
+
+    /// Every stream, by name.
+    package func list() -> [StreamBox] {
+        state.withLockedValue { state in state.streams.keys.sorted().map { state.streams[$0]! } }
+    }
+
+    package var count: Int { streamCount.load(ordering: .relaxed) }
+
+    func committedOffset(_ key: GroupKey) -> StoredStreamConsumerOffset? {
+        state.withLockedValue { $0.groupOffsets[key] }
+    }
+
+    func setCommitted(_ offset: StoredStreamConsumerOffset) {
+        state.withLockedValue { state in
+            // A stream deleted meanwhile keeps no offsets.
+            guard state.streams[offset.stream] != nil else { return }
+            state.groupOffsets[GroupKey(group: offset.group, stream: offset.stream, partition: offset.partition)] =
+                offset
+        }
+    }
+
+    // MARK: - Managing
+
+    /// Creates a stream: stored (its definition, and each partition's new epoch), then capturing.
+    package func create(
+        _ configuration: StreamConfiguration, completion: @escaping @Sendable (Result<StreamInfo, BusError>) -> Void
+    ) {
+        if let problem = configuration.problem { return completion(.failure(.invalidStream(problem))) }
+        let name = configuration.name
+        let reserved = state.withLockedValue { state in
+            guard state.streams[name] == nil, !state.creating.contains(name) else { return false }
+            state.creating.insert(name)
+            return true
+        }
+        guard reserved else { return completion(.failure(.streamExists(name))) }
+        let epochs = (0..<configuration.partitions).map { _ in makeEpoch() }
+        var writes: [StoreWrite] = [.saveStream(configuration)]
+        for (index, epoch) in epochs.enumerated() {
+            writes.append(.saveStreamPartition(stream: name, partition: index, epoch: epoch, lastOffset: 0))
+        }
+        submit(writes) { error in
+            if let error {
+                self.state.withLockedValue { _ = $0.creating.remove(name) }
+                return completion(.failure(.notStored("\(error)")))
+            }
+            let box = StreamBox(
+                configuration: configuration,
+                partitions: epochs.enumerated().map { index, epoch in
+                    StreamPartitionBox(
+                        stream: name, index: index,
+                        partition: StreamPartition(epoch: epoch, limits: configuration.limits))
+                })
+            self.register(box)
+            completion(.success(box.info))
+        }
+    }
+
+    /// Changes a stream's limits and/or filters (its partitions, retention and storage stay). What the new
+    /// limits no longer allow goes at once.
+    package func update(
+        _ name: String, limits: StreamLimits? = nil, filters: [TopicFilter]? = nil,
+        completion: @escaping @Sendable (Result<StreamInfo, BusError>) -> Void
+    ) {
+        guard let box = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
+        var configuration = box.configuration
+        if let limits { configuration.limits = limits }
+        if let filters { configuration.filters = filters }
+        if let problem = configuration.problem { return completion(.failure(.invalidStream(problem))) }
+        let updated = configuration
+        submit([.saveStream(updated)]) { error in
+            if let error { return completion(.failure(.notStored("\(error)"))) }
+            let old = box.configuration
+            box.setConfiguration(updated)
+            if old.filters != updated.filters {
+                self.state.withLockedValue { state in
+                    for filter in old.filters { _ = state.index.remove(filter, member: box) }
+                    for filter in updated.filters { state.index.insert(filter, member: box) }
+                }
+                self.changed()
+            }
+            var trims: [StoreWrite] = []
+            let now = self.clock()
+            for partition in box.partitions {
+                let first = partition.update(limits: updated.limits, now: now)
+                if box.storage == .file {
+                    trims.append(.trimStream(stream: name, partition: partition.index, before: first))
+                }
+            }
+            self.submit(trims) { _ in completion(.success(box.info)) }
+        }
+    }
+
+    /// Deletes a stream, its messages and its consumer group offsets. It stops capturing at once.
+    package func delete(_ name: String, completion: @escaping @Sendable (Result<Void, BusError>) -> Void) {
+        // The filters are read before the registry's lock is taken: no lock is held while taking another
+        // (docs/concurrency.md).
+        guard let found = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
+        let filters = found.configuration.filters
+        let removed = state.withLockedValue { state in
+            guard state.streams[name] === found else { return false }
+            state.streams[name] = nil
+            for filter in filters { _ = state.index.remove(filter, member: found) }
+            state.groupOffsets = state.groupOffsets.filter { $0.key.stream != name }
+            return true
+        }
+        guard removed else { return completion(.failure(.streamNotFound(name))) }
+        streamCount.wrappingDecrement(ordering: .releasing)
+        changed()
+        submit([.deleteStream(name: name)]) { error in
+            completion(error.map { .failure(.notStored("\($0)")) } ?? .success(()))
+        }
+    }
+
+    /// Removes records from one partition or all: those on subjects `subject` matches (all when nil), below
+    /// offset `before`, or all but the newest `keep` (JetStream's purge, Kafka's delete-records). Offsets
+    /// are never reused. Completes with how many went.
+    package func purge(
+        _ name: String, partition: Int? = nil, subject: TopicFilter? = nil, before: UInt64? = nil, keep: Int? = nil,
+        completion: @escaping @Sendable (Result<Int, BusError>) -> Void
+    ) {
+        guard let box = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
+        if let partition, !box.partitions.indices.contains(partition) {
+            return completion(.failure(.noPartition(stream: name, partition: partition)))
+        }
+        var removed = 0
+        var writes: [StoreWrite] = []
+        for target in box.partitions where partition == nil || target.index == partition {
+            let purged = target.purge(subject: subject, before: before, keep: keep)
+            removed += purged.count
+            guard box.storage == .file else { continue }
+            writes.append(.trimStream(stream: name, partition: target.index, before: purged.firstOffset))
+            if !purged.holes.isEmpty {
+                writes.append(.deleteStreamMessages(stream: name, partition: target.index, offsets: purged.holes))
+            }
+        }
+        let total = removed
+        submit(writes) { error in completion(error.map { .failure(.notStored("\($0)")) } ?? .success(total)) }
+    }
+
+    private func register(_ box: StreamBox) {
+        let filters = box.configuration.filters
+        state.withLockedValue { state in
+            state.creating.remove(box.name)
+            state.streams[box.name] = box
+            for filter in filters { state.index.insert(filter, member: box) }
+        }
+        streamCount.wrappingIncrement(ordering: .releasing)
+        changed()
+    }
+
+    /// Runs `writes` through the store (completion with nil at once when there is no store or nothing to write).
+    func submit(_ writes: [StoreWrite], completion: @escaping @Sendable ((any Error)?) -> Void) {
+        guard let store, !writes.isEmpty else { return completion(nil) }
+        store.submit(writes, completion: completion)
+    }
+
+    // MARK: - Housekeeping
+
+    /// Drops what aged out of every stream; the store drops the same rows.
+    package func trimAll(now: UInt64) {
+        var writes: [StoreWrite] = []
+        for box in list() {
+            for partition in box.partitions {
+                if let first = partition.trim(now: now), box.storage == .file {
+                    writes.append(.trimStream(stream: box.name, partition: partition.index, before: first))
+                }
+            }
+        }
+        submit(writes) { _ in }
+    }
+
+    /// What `restore` did.
+    package struct Restored: Sendable {
+        package var streams = 0
+        package var messages = 0
+        /// Memory streams (and partitions the store lacked) that start a new epoch.
+        package var newEpochs = 0
+    }
+
+    /// Takes back the stored streams (before any publish): each `file` partition resumes in its epoch after
+    /// its newest offset, its records replayed through the limits so what they dropped stays dropped; a
+    /// `memory` stream's partitions start empty in new epochs.
+    package func restore(_ stored: [StoredStream], offsets: [StoredStreamConsumerOffset]) -> Restored {
+        var restored = Restored()
+        var writes: [StoreWrite] = []
+        let now = clock()
+        for stream in stored {
+            let configuration = stream.configuration
+            guard configuration.problem == nil, self.stream(named: configuration.name) == nil else { continue }
+            var partitions: [StreamPartitionBox] = []
+            for index in 0..<configuration.partitions {
+                let partition: StreamPartition<StreamRecord>
+                if configuration.storage == .file, index < stream.partitions.count {
+                    partition = Self.replay(stream.partitions[index], limits: configuration.limits, now: now)
+                    restored.messages += partition.count
+                    // Rows the replay dropped from the middle (per-subject limits) leave the store too.
+                    let holes = stream.partitions[index].messages.lazy.map(\.offset).filter {
+                        $0 >= partition.firstOffset && partition.entry(at: $0) == nil
+                    }
+                    if !holes.isEmpty {
+                        writes.append(
+                            .deleteStreamMessages(stream: configuration.name, partition: index, offsets: Array(holes)))
+                    }
+                    if let first = stream.partitions[index].messages.first?.offset, partition.firstOffset > first {
+                        writes.append(
+                            .trimStream(stream: configuration.name, partition: index, before: partition.firstOffset))
+                    }
+                } else {
+                    let epoch = makeEpoch()
+                    partition = StreamPartition(epoch: epoch, limits: configuration.limits)
+                    writes.append(
+                        .saveStreamPartition(stream: configuration.name, partition: index, epoch: epoch, lastOffset: 0))
+                    restored.newEpochs += 1
+                }
+                partitions.append(StreamPartitionBox(stream: configuration.name, index: index, partition: partition))
+            }
+            register(StreamBox(configuration: configuration, partitions: partitions))
+            restored.streams += 1
+        }
+        state.withLockedValue { state in
+            for offset in offsets {
+                state.groupOffsets[GroupKey(group: offset.group, stream: offset.stream, partition: offset.partition)] =
+                    offset
+            }
+        }
+        submit(writes) { _ in }
+        return restored
+    }
+
+    private static func replay(_ stored: StoredStreamPartition, limits: StreamLimits, now: UInt64)
+        -> StreamPartition<StreamRecord>
+    {
+        let start = stored.messages.first.map { $0.offset - 1 } ?? stored.lastOffset
+        var partition = StreamPartition<StreamRecord>(epoch: stored.epoch, limits: limits, lastOffset: start)
+        for message in stored.messages where message.offset > partition.lastOffset {
+            let record = StreamRecord(message: message.message, key: message.key)
+            partition.resume(
+                at: message.offset, subject: message.message.topic.name,
+                bytes: message.message.payload.readableBytes, time: message.message.timestamp
+            ) { _ in record }
+        }
+        partition.resumeLastOffset(stored.lastOffset)
+        partition.update(limits: limits, now: now)
+        return partition
+    }
+}
