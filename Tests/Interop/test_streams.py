@@ -234,3 +234,51 @@ def test_stream_routes_are_admin_routes_and_put_creates_or_updates(make_server):
     assert srv.http("PUT", f"/api/streams/{name}", json={"name": "other"}, headers=auth).status_code == 400
     assert srv.get("/api/streams", headers=auth).status_code == 200
     assert srv.http("DELETE", f"/api/streams/{name}", headers=auth).status_code == 204
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_mqtt_publishes_acknowledged_into_a_stream_survive_kill9(make_server, qos):
+    """A QoS 1/2 publish to a topic a stream captures is acknowledged (PUBACK / PUBREC) only once the stream
+    stored it: after kill -9 every acknowledged payload is in the stream, in publication order."""
+    from mqtt_client import V5, V311, Paho
+
+    srv = make_server()
+    name = unique("mq")
+    create(srv, name, [f"{name}/#"])
+    other = unique("plain")  # a topic no stream captures, interleaved: its acknowledgements keep their order
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def publish_until_stopped() -> None:
+        pub = None
+        try:
+            pub = Paho(srv.mqtt_port, V5 if qos == 2 else V311)
+            i = 0
+            while not stop.is_set():
+                info_ = pub.client.publish(f"{name}/x", f"m{i}", qos=qos)
+                pub.client.publish(f"{other}/y", f"o{i}", qos=qos)
+                info_.wait_for_publish(2.0)
+                if not info_.is_published() or not pub.accepted(info_):
+                    return
+                acknowledged.append(f"m{i}")
+                i += 1
+        except Exception:
+            return
+        finally:
+            if pub is not None:
+                pub.client.loop_stop()
+
+    thread = threading.Thread(target=publish_until_stopped)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while len(acknowledged) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    stop.set()
+    thread.join(10)
+    assert len(acknowledged) >= 20
+    srv.start()
+    kept = [m["text"] for m in read(srv, name, 0)["messages"]]
+    assert kept[: len(acknowledged)] == acknowledged, "an acknowledged publish is missing or out of order"

@@ -6,7 +6,7 @@ import MQTTWire
 import NIOCore
 import Storage
 
-/// A publish waiting in `MQTTConnectionHandler.pendingPublishes`.
+/// A publish waiting in `MQTTConnectionHandler.pendingPublishes`: its acknowledgement goes out in order.
 struct PendingPublish {
     var message: BusMessage
     var ack: MQTTAckPacket?
@@ -14,6 +14,9 @@ struct PendingPublish {
     var stored: Bool
     var ready: Bool
     var failure: String?
+    /// Already routed; waiting only for the streams that capture its topic to store it (`ready` once they
+    /// answered), then acknowledged.
+    var routed = false
 }
 
 extension MQTTConnectionHandler {
@@ -80,12 +83,27 @@ extension MQTTConnectionHandler {
 
     /// The oldest stored publish is durable (or failed): release what is ready, in order.
     private func publishStored(failure: String?) {
-        if let index = pendingPublishes[pendingPublishHead...].firstIndex(where: { $0.stored && !$0.ready }) {
+        if let index = pendingPublishes[pendingPublishHead...].firstIndex(where: {
+            $0.stored && !$0.ready && !$0.routed
+        }) {
             pendingPublishes[index].ready = true
             pendingPublishes[index].failure = failure
         }
+        releasePublishes()
+    }
+
+    /// Routes and acknowledges the ready publishes at the head of `pendingPublishes`, in order.
+    private func releasePublishes() {
         while pendingPublishHead < pendingPublishes.count, pendingPublishes[pendingPublishHead].ready {
             let next = pendingPublishes[pendingPublishHead]
+            if !next.routed, next.failure == nil, let ack = next.ack, shard.isCapturedByStreams(next.message.topic) {
+                // Stored for the sessions; now routed, and acknowledged once the streams have it too.
+                pendingPublishes[pendingPublishHead].ack = routeIntoStreams(
+                    next.message, ack: ack, storedRetain: next.stored)
+                pendingPublishes[pendingPublishHead].routed = true
+                pendingPublishes[pendingPublishHead].ready = false
+                break
+            }
             pendingPublishHead += 1
             if let failure = next.failure {
                 // Not stored: not routed. 5.0 says so in the acknowledgement; 3.1.1 has no way to, so the
@@ -102,7 +120,11 @@ extension MQTTConnectionHandler {
                 write(.ack(ack))
                 continue
             }
-            route(next.message, ack: next.ack, storedRetain: next.stored)
+            if next.routed {
+                if let ack = next.ack { write(.ack(ack)) }
+            } else {
+                route(next.message, ack: next.ack, storedRetain: next.stored)
+            }
         }
         if pendingPublishHead == pendingPublishes.count {
             pendingPublishes.removeAll(keepingCapacity: true)
@@ -111,8 +133,43 @@ extension MQTTConnectionHandler {
         flushSoon()
     }
 
+    /// The streams capturing a routed publish answered: its acknowledgement is released in order, or, when
+    /// a stream refused it or could not store it, 5.0's PUBACK/PUBREC 0x80 (3.1.1: the connection closes).
+    private func streamsAnswered(_ acks: [StreamAppendAck]) {
+        guard let index = pendingPublishes[pendingPublishHead...].firstIndex(where: { $0.routed && !$0.ready })
+        else { return }
+        pendingPublishes[index].ready = true
+        for ack in acks {
+            if case .refused(let reason) = ack.outcome {
+                pendingPublishes[index].failure = "stream \(ack.stream): \(reason)"
+                break
+            }
+        }
+        releasePublishes()
+    }
+
+    /// Routes a QoS 1/2 publish whose topic streams capture; returns its acknowledgement (with the retained
+    /// outcome), to be sent once `streamsAnswered`.
+    private func routeIntoStreams(_ message: BusMessage, ack: MQTTAckPacket, storedRetain: Bool) -> MQTTAckPacket {
+        var ack = ack
+        if message.headers.retain, !services.retained.retain(message, persist: !storedRetain), version == .v5 {
+            ack.reasonCode = .quotaExceeded
+        }
+        shard.publish(message, placement: nil) { [self] acks in
+            streamsAnswered(acks)
+        }
+        return ack
+    }
+
     /// Retains, routes and acknowledges a publish. `storedRetain`: the retained change is already stored.
+    /// A QoS 1/2 publish into a stream is acknowledged once the stream stored it (`routeIntoStreams`).
     private func route(_ message: BusMessage, ack: MQTTAckPacket?, storedRetain: Bool) {
+        if let ack, shard.isCapturedByStreams(message.topic) {
+            let answer = routeIntoStreams(message, ack: ack, storedRetain: storedRetain)
+            pendingPublishes.append(
+                PendingPublish(message: message, ack: answer, stored: false, ready: false, routed: true))
+            return
+        }
         var code = MQTTReasonCode.success
         if message.headers.retain {
             // [MQTT-3.3.1-5] store (or, when empty, clear) the topic's retained message.
