@@ -168,7 +168,11 @@ def test_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_serve
     """Rounds of: a publisher sends QoS 1/2 messages as fast as they are acknowledged while the server is
     killed at a random moment. Every acknowledged message reaches the persistent subscriber, in order;
     with QoS 2 none twice."""
-    srv = make_server()
+    qos_publishing_through_kill9(make_server(), qos, rounds=4, seed=0xC0FFEE + qos)
+
+
+def qos_publishing_through_kill9(srv, qos: int, rounds: int, seed: int) -> None:
+    """The body of the test above, for any store (test_storage_postgres runs it on PostgreSQL)."""
     topic = unique("crash/")
     cid = unique("sub")
     sub = persistent(srv.mqtt_port, V5, cid)
@@ -195,7 +199,7 @@ def test_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_serve
             pub.client.loop_stop()
             sequence += 1000  # a message sent but not acknowledged may still arrive: keep names unique
 
-    kill_during(srv, publish_until_killed, rounds=4, seed=0xC0FFEE + qos)
+    kill_during(srv, publish_until_killed, rounds=rounds, seed=seed)
     assert len(acknowledged) > 20
     received = receive_acknowledged(srv, cid, acknowledged)
     if qos == 2:

@@ -466,38 +466,9 @@ def test_a_certificate_from_another_authority_refuses_the_start(make_server, tls
 
 
 def test_qos2_publishing_through_repeated_kill9_loses_nothing_acknowledged(make_server, postgres):
-    qos = 2
-    srv = serve_on(make_server, postgres)
-    topic, cid = unique("crash/"), unique("sub")
-    sub = persistent(srv.mqtt_port, V5, cid)
-    sub.subscribe(topic, qos=qos)
-    sub.disconnect()
-    acknowledged: list[str] = []
-    counter = 0
+    from test_storage_crash import qos_publishing_through_kill9
 
-    def publish_until_killed(stop: threading.Event) -> None:
-        nonlocal counter
-        pub = None
-        try:
-            pub = Paho(srv.mqtt_port, V5)
-            while not stop.is_set():
-                value = counter
-                counter += 1
-                info = pub.client.publish(topic, f"m{value}", qos=qos)
-                info.wait_for_publish(2.0)
-                if not info.is_published():
-                    return
-                acknowledged.append(f"m{value}")
-        except Exception:  # the server went away mid-publish: that one was not acknowledged
-            return
-        finally:
-            if pub is not None:
-                pub.client.loop_stop()
-            counter += 1000
-
-    kill_during(srv, publish_until_killed, rounds=3, seed=0x0502)
-    assert len(acknowledged) > 20
-    receive_acknowledged(srv, cid, acknowledged)
+    qos_publishing_through_kill9(serve_on(make_server, postgres), 2, rounds=3, seed=0x0502)
 
 
 def test_amqp_confirms_through_repeated_kill9_lose_nothing(make_server, postgres):

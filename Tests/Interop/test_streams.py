@@ -162,6 +162,23 @@ def test_every_acknowledged_append_survives_kill9(make_server, tmp_path, storage
         appends_survive_kill9(make_server())
 
 
+def kill9_once_answered(srv, publish_until_stopped, stop: threading.Event, acknowledged: list) -> None:
+    """Runs `publish_until_stopped` in a thread, SIGKILLs the server while it publishes, once some 20
+    publishes were answered (however slow the machine is today), and starts it again."""
+    thread = threading.Thread(target=publish_until_stopped)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while len(acknowledged) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    stop.set()
+    thread.join(10)
+    assert len(acknowledged) >= 20
+    srv.start()
+
+
 def appends_survive_kill9(srv) -> None:
     name = unique("k9")
     epoch = create(srv, name, [f"{name}/#"], partitions=2)["state"]["partitions"][0]["epoch"]
@@ -180,19 +197,7 @@ def appends_survive_kill9(srv) -> None:
                 acknowledged.append((ack["partition"], ack["offset"], f"m{i}"))
             i += 1
 
-    thread = threading.Thread(target=publish_until_stopped)
-    thread.start()
-    # Killed while publishing, once some appends were answered (however slow the machine is today).
-    deadline = time.monotonic() + 15
-    while len(acknowledged) < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)
-    os.killpg(srv.proc.pid, signal.SIGKILL)
-    srv.proc.wait(timeout=10)
-    stop.set()
-    thread.join(10)
-    assert len(acknowledged) >= 20
-    srv.start()
+    kill9_once_answered(srv, publish_until_stopped, stop, acknowledged)
     kept: dict[tuple[int, int], str] = {}
     for p in info(srv, name)["state"]["partitions"]:
         for m in read(srv, name, p["partition"])["messages"]:
@@ -268,17 +273,6 @@ def test_mqtt_publishes_acknowledged_into_a_stream_survive_kill9(make_server, qo
             if pub is not None:
                 pub.client.loop_stop()
 
-    thread = threading.Thread(target=publish_until_stopped)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while len(acknowledged) < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)
-    os.killpg(srv.proc.pid, signal.SIGKILL)
-    srv.proc.wait(timeout=10)
-    stop.set()
-    thread.join(10)
-    assert len(acknowledged) >= 20
-    srv.start()
+    kill9_once_answered(srv, publish_until_stopped, stop, acknowledged)
     kept = [m["text"] for m in read(srv, name, 0)["messages"]]
     assert kept[: len(acknowledged)] == acknowledged, "an acknowledged publish is missing or out of order"

@@ -382,42 +382,23 @@ package final class QueueBroker: @unchecked Sendable {
             let (host, name) = StoredResourceName.split(stored)
             return host == virtualHost ? name : nil
         }
+        /// The rows whose every named resource is in the virtual host, renamed.
+        func renamed<Row>(_ rows: [Row], _ names: WritableKeyPath<Row, String>...) -> [Row] {
+            rows.compactMap { row in
+                var row = row
+                for name in names {
+                    guard let local = local(row[keyPath: name]) else { return nil }
+                    row[keyPath: name] = local
+                }
+                return row
+            }
+        }
         var rows = state
-        rows.exchanges = state.exchanges.compactMap { exchange in
-            local(exchange.name).map { name in
-                var exchange = exchange
-                exchange.name = name
-                return exchange
-            }
-        }
-        rows.queues = state.queues.compactMap { queue in
-            local(queue.name).map { name in
-                var queue = queue
-                queue.name = name
-                return queue
-            }
-        }
-        rows.queueMessages = state.queueMessages.compactMap { message in
-            local(message.queue).map { name in
-                var message = message
-                message.queue = name
-                return message
-            }
-        }
-        rows.bindings = state.bindings.compactMap { binding in
-            guard let exchange = local(binding.exchange), let queue = local(binding.queue) else { return nil }
-            var binding = binding
-            binding.exchange = exchange
-            binding.queue = queue
-            return binding
-        }
-        rows.exchangeBindings = state.exchangeBindings.compactMap { binding in
-            guard let source = local(binding.source), let destination = local(binding.destination) else { return nil }
-            var binding = binding
-            binding.source = source
-            binding.destination = destination
-            return binding
-        }
+        rows.exchanges = renamed(state.exchanges, \.name)
+        rows.queues = renamed(state.queues, \.name)
+        rows.queueMessages = renamed(state.queueMessages, \.queue)
+        rows.bindings = renamed(state.bindings, \.exchange, \.queue)
+        rows.exchangeBindings = renamed(state.exchangeBindings, \.source, \.destination)
         return rows
     }
 
