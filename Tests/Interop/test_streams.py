@@ -276,3 +276,52 @@ def test_mqtt_publishes_acknowledged_into_a_stream_survive_kill9(make_server, qo
     kill9_once_answered(srv, publish_until_stopped, stop, acknowledged)
     kept = [m["text"] for m in read(srv, name, 0)["messages"]]
     assert kept[: len(acknowledged)] == acknowledged, "an acknowledged publish is missing or out of order"
+
+
+def test_amqp_confirms_into_a_stream_survive_kill9(make_server):
+    """A confirmed publish to `amq.topic` whose topic a stream captures is confirmed only once the stream
+    stored it: after kill -9 every confirmed body is in the stream, in order."""
+    import pika
+
+    from amqp_support import connect
+
+    srv = make_server()
+    name = unique("aq")
+    create(srv, name, [f"{name}/#"])
+    confirmed: list[str] = []
+    stop = threading.Event()
+
+    def publish_until_stopped() -> None:
+        try:
+            with connect(srv) as conn:
+                channel = conn.channel()
+                channel.confirm_delivery()
+                i = 0
+                while not stop.is_set():
+                    channel.basic_publish("amq.topic", f"{name}.x", f"a{i}".encode(), pika.BasicProperties(delivery_mode=2))
+                    confirmed.append(f"a{i}")  # basic_publish returned: the broker confirmed it
+                    i += 1
+        except Exception:
+            return
+
+    kill9_once_answered(srv, publish_until_stopped, stop, confirmed)
+    kept = [m["text"] for m in read(srv, name, 0)["messages"]]
+    assert kept[: len(confirmed)] == confirmed, "a confirmed publish is missing or out of order"
+
+
+def test_a_stream_that_refuses_a_confirmed_publish_nacks_it(make_server):
+    import pika
+    import pika.exceptions
+
+    from amqp_support import connect
+
+    srv = make_server()
+    name = unique("full")
+    create(srv, name, [f"{name}/#"], max_messages=1, discard="new")
+    with connect(srv) as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("amq.topic", f"{name}.x", b"first")
+        with pytest.raises(pika.exceptions.NackError):
+            channel.basic_publish("amq.topic", f"{name}.x", b"refused: the stream is full")
+    assert [m["text"] for m in read(srv, name, 0)["messages"]] == ["first"]

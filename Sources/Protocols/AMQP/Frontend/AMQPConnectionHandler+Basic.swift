@@ -155,10 +155,21 @@ extension AMQPConnectionHandler {
             let unroutable =
                 publish.mandatory
                 && broker.isUnroutable(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
-            bus.publish(
-                BusMessage(
-                    topic: topic, payload: content.body, headers: headers, publisherID: connectionID, timestamp: now),
-                on: eventLoop)
+            let message = BusMessage(
+                topic: topic, payload: content.body, headers: headers, publisherID: connectionID, timestamp: now)
+            let shard = bus.shard(for: eventLoop)
+            if let sequence, shard.isCapturedByStreams(topic) {
+                // Confirmed once every stream capturing the topic stored it (nack when one refused it).
+                channel.pendingConfirms[sequence] = (1, false)
+                let number = channel.number
+                shard.publish(message, placement: nil) { [self] acks in
+                    let refused = acks.contains { if case .refused = $0.outcome { true } else { false } }
+                    confirmAnswered(channel: number, sequence: sequence, accepted: !refused)
+                }
+                if unroutable { writeReturn(publish, content, on: channel) }
+                return
+            }
+            shard.publish(message)
             if unroutable { writeReturn(publish, content, on: channel) }
             if let sequence { writeConfirm(sequence, ack: true, on: channel) }
             return
