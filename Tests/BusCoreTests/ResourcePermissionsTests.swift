@@ -42,4 +42,15 @@ import Testing
         #expect(!permissions.may(.configure, "axbbbc-q", in: "/"))
         #expect(ResourcePermissions.isValidPattern("^a.*$") && !ResourcePermissions.isValidPattern("(unclosed"))
     }
+
+    @Test func aRefusalIsRabbitMQs() {
+        #expect(throws: Never.self) { try alice.check(.configure, "queue", "alice-q", in: "/", user: "alice") }
+        do {
+            try alice.check(.write, "exchange", "", in: "tenant-a", user: nil)
+            Issue.record("allowed")
+        } catch {
+            #expect(error.kind == .accessRefused)
+            #expect(error.text == "access to exchange 'amq.default' in vhost 'tenant-a' refused for user 'guest'")
+        }
+    }
 }

@@ -65,6 +65,18 @@ package struct ResourcePermissions: Sendable, Hashable {
         }
     }
 
+    /// `may`, as RabbitMQ refuses: 403 ACCESS_REFUSED "access to queue 'q' in vhost '/' refused for user
+    /// 'bob'" (`kind` is `queue` or `exchange`; `user` nil is `guest`). Every protocol with queues asks this.
+    package func check(
+        _ access: Access, _ kind: String, _ resource: String, in virtualHost: String, user: String?
+    ) throws(BrokerRefusal) {
+        guard !may(access, resource, in: virtualHost) else { return }
+        throw BrokerRefusal(
+            .accessRefused,
+            "access to \(kind) '\(resource.isEmpty ? "amq.default" : resource)' in vhost '\(virtualHost)' refused for "
+                + "user '\(user ?? "guest")'")
+    }
+
     /// Whether `pattern` (a regular expression) matches somewhere in `name`; the empty pattern and one that
     /// does not compile match nothing (configurations are checked when loaded: `isValidPattern`).
     static func search(_ pattern: String, in name: String) -> Bool {

@@ -204,12 +204,13 @@ extension STOMPConnectionHandler {
     /// AMQP's text. `/topic/` destinations are the bus and answer to topic permissions instead.
     func checkAccess(_ access: ResourcePermissions.Access, _ kind: String, _ name: String) throws(BrokerRefusal) {
         let resources = identity.permissions.resources
-        guard !resources.isUnrestricted, !resources.may(access, name, in: broker.virtualHost) else { return }
-        services.counters.countPermissionDenied()
-        throw BrokerRefusal(
-            .accessRefused,
-            "access to \(kind) '\(name.isEmpty ? "amq.default" : name)' in vhost '\(broker.virtualHost)' refused for "
-                + "user '\(identity.userID ?? "guest")'")
+        guard !resources.isUnrestricted else { return }
+        do throws(BrokerRefusal) {
+            try resources.check(access, kind, name, in: broker.virtualHost, user: identity.userID)
+        } catch {
+            services.counters.countPermissionDenied()
+            throw error
+        }
     }
 
     /// Write permission on `exchange` for a SEND, asked once per exchange while the login stays the same.
