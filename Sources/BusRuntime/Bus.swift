@@ -173,17 +173,22 @@ package final class Bus: Sendable {
 
     /// Subscribes on the subscriber's own loop (call it there). For a concrete topic with history, the
     /// log is read *after* the subscription is registered, and live messages the read already covered are
-    /// skipped: the client sees every message exactly once across the switch from history to live.
+    /// skipped: the client sees every message exactly once across the switch from history to live. A
+    /// filter with wildcards that asks for history (`.last(0)` asks for positions only) follows the stream
+    /// covering it, when one does (`follow`); `streamEnded` is told when that stream goes away.
     package func subscribe(
         _ filter: TopicFilter, subscriber: any BusSubscriber, subscriberID: String,
         options: SubscriptionOptions = SubscriptionOptions(), presence info: PresenceInfo? = nil,
-        history request: HistoryRequest? = nil
+        history request: HistoryRequest? = nil, streamEnded: ((String) -> Void)? = nil
     ) -> SubscribeResult {
         subscriber.eventLoop.preconditionInEventLoop()
         let shard = shard(for: subscriber.eventLoop)
         let subscription = BusSubscription(
             filter: filter, subscriber: subscriber, subscriberID: subscriberID, shardIndex: shard.index,
             options: options)
+        if let request, filter.shareGroup == nil, filter.hasWildcards, let stream = streams.covering(filter) {
+            return follow(stream, subscription: subscription, history: request, ended: streamEnded)
+        }
         registry.insert(subscription)
         var result = SubscribeResult(subscription: subscription)
         guard filter.shareGroup == nil, !filter.hasWildcards else { return result }

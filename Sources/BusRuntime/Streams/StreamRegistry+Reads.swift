@@ -1,4 +1,4 @@
-import BusCore
+package import BusCore
 package import NIOCore
 import Storage
 
@@ -76,5 +76,16 @@ extension StreamRegistry {
         }
         return StreamCommittedOffset(
             offset: stored.offset, epoch: stored.epoch, isCurrent: stored.epoch == box.info.epoch)
+    }
+}
+
+extension StreamRegistry {
+    /// A stream that holds everything a subscription on `filter` can receive, so the subscription can
+    /// read its history and resume from a position in it (wildcard recovery): one partition (a position
+    /// is one offset), and a filter covering `filter`. The first such stream by name.
+    package func covering(_ filter: TopicFilter) -> StreamBox? {
+        list().sorted { $0.name < $1.name }.first { box in
+            box.partitions.count == 1 && box.configuration.filters.contains { $0.covers(filter) }
+        }
     }
 }

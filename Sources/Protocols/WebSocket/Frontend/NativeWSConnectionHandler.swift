@@ -180,7 +180,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
                     id: id, channel: channel, history: history, recover: recover,
                     topicLimits: bus.configuration.topicLimits, permissions: identity.permissions,
                     alreadySubscribed: subscriptions[channel] != nil, subscriptionCount: subscriptions.count,
-                    maxSubscriptions: configuration.maxSubscriptions))
+                    maxSubscriptions: configuration.maxSubscriptions,
+                    coveredByStream: { [bus] in bus.streams.covering($0) != nil }))
         case .unsubscribe(let channel):
             guard let subscription = subscriptions.removeValue(forKey: channel) else {
                 return sendError(id: id, .notFound, "not subscribed to \(channel)")
@@ -299,7 +300,15 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id,
             options: SubscriptionOptions(readACL: identity.permissions.readACL), presence: info.presence,
-            history: request)
+            history: request,
+            streamEnded: { [self] reason in
+                // The stream it followed is gone: the subscription ends, and the client is told why.
+                guard let current = subscriptions[channel], !current.isActive else { return }
+                subscriptions[channel] = nil
+                lifecycle.update { $0.subscriptions.removeAll { $0 == channel } }
+                sendError(id: nil, .unavailable, "subscription to \(channel) ended: \(reason)")
+                flushIfNeeded()
+            })
         subscriptions[channel] = result.subscription
         lifecycle.update { $0.subscriptions.append(channel) }
         // Asked to recover and the log could not say: not recovered.

@@ -216,7 +216,8 @@ package struct NativeWSSessionStateMachine {
     package func subscribeReceived(
         id: ByteBuffer?, channel: String, history: Int?, recover: LogPosition?, topicLimits: TopicLimits,
         permissions: TopicPermissions,
-        alreadySubscribed: Bool, subscriptionCount: Int, maxSubscriptions: Int
+        alreadySubscribed: Bool, subscriptionCount: Int, maxSubscriptions: Int,
+        coveredByStream: (TopicFilter) -> Bool = { _ in false }
     ) -> Action {
         let filter: TopicFilter
         do {
@@ -231,8 +232,16 @@ package struct NativeWSSessionStateMachine {
         guard permissions.maySubscribe(filter) else {
             return .refuse(id: id, .permissionDenied, "not allowed to subscribe to \(channel)")
         }
-        if (history != nil || recover != nil) && (filter.hasWildcards || filter.shareGroup != nil) {
-            return .refuse(id: id, .badRequest, "history and recover need a concrete channel, not a filter")
+        if history != nil || recover != nil {
+            if filter.shareGroup != nil {
+                return .refuse(id: id, .badRequest, "history and recover need a subscription of its own, not a shared one")
+            }
+            if filter.hasWildcards && !coveredByStream(filter) {
+                return .refuse(
+                    id: id, .badRequest,
+                    "history and recover on the filter \(channel) need a one-partition stream capturing it"
+                        + " (POST /api/streams); none does")
+            }
         }
         let request: HistoryRequest? =
             if let recover { .recover(recover, fallback: history ?? 0) } else { history.map { .last($0) } }

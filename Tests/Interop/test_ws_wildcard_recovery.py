@@ -1,0 +1,148 @@
+"""Wildcard recovery (issue 18): a WebSocket subscription on a filter that a one-partition stream covers
+reads its history from the stream and resumes from a stream position after a drop, with every missed
+message exactly once, in order, then live; the CLI's `subscribe 'chat/+' --history N` works the same way.
+Without a covering stream, history on a filter is refused with a reason that names the fix."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from interop import is_message, run, unique, ws_clients
+from test_cli import _spawn_subscriber, _stop
+
+
+def _stream(server, root: str, filters: list[str] | None = None, **fields) -> str:
+    name = unique("wr")
+    r = server.post("/api/streams", json={"name": name, "filters": filters or [f"{root}/#"], **fields})
+    assert r.status_code == 201, r.text
+    return name
+
+
+def _wait_stored(server, name: str, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        # Readable (stored) records: `last_offset` stops before the oldest one still being stored.
+        if server.get(f"/api/streams/{name}").json()["state"]["partitions"][0]["last_offset"] >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"stream {name} did not reach {count} messages")
+
+
+def _matching(messages, root):
+    return [m for m in messages if m["channel"].startswith(f"{root}/")]
+
+
+def test_subscribe_on_a_filter_with_history_reads_the_covering_stream(server):
+    root = unique("room")
+    name = _stream(server, root)
+
+    async def body():
+        async with ws_clients(server.ws_url, 2) as (pub, sub):
+            for i in range(1, 7):
+                # Two rooms the filter matches and one deeper topic it does not.
+                await pub.publish(f"{root}/{'a' if i % 2 else 'b'}", {"i": i})
+                await pub.publish(f"{root}/deep/{i}", {"skip": i})
+            await asyncio.to_thread(_wait_stored, server, name, 12)
+            s = await sub.subscribe(f"{root}/+", history=3)
+            assert [m["data"] for m in s["messages"]] == [{"i": 4}, {"i": 5}, {"i": 6}], s
+            epoch = s["epoch"]
+            offsets = [m["offset"] for m in s["messages"]]
+            assert offsets == sorted(offsets) and all(m["epoch"] == epoch for m in s["messages"]), s
+            assert s["offset"] == 12, s
+            # Live messages come from the stream, positioned in it, after the history.
+            await pub.publish(f"{root}/a", {"i": 7})
+            await pub.publish(f"{root}/deep/7", {"skip": 7})
+            await pub.publish(f"{root}/b", {"i": 8})
+            live = [await sub.message(f"{root}/a"), await sub.message(f"{root}/b")]
+            assert [m["data"] for m in live] == [{"i": 7}, {"i": 8}], live
+            assert [m["offset"] for m in live] == [13, 15] and live[0]["epoch"] == epoch, live
+            await asyncio.sleep(0.2)
+            assert sub.pending(lambda f: f.get("type") == "message") == [], sub.pending()
+
+    run(body())
+
+
+def test_a_dropped_wildcard_subscription_recovers_from_its_stream_position(server):
+    root = unique("room")
+    _stream(server, root)
+
+    async def body():
+        async with ws_clients(server.ws_url) as first:
+            s = await first.subscribe(f"{root}/+", history=0)
+            assert s["messages"] == [] and isinstance(s["epoch"], str), s
+            for i in range(1, 4):
+                await server.apublish(f"{root}/r{i % 2}", {"i": i})
+            received = [await first.message(f"{root}/r{i % 2}") for i in range(1, 4)]
+            assert [m["data"]["i"] for m in received] == [1, 2, 3], received
+            last = received[-1]
+            first.abort()
+
+        for i in range(4, 304):
+            await server.apublish(f"{root}/r{i % 2}", {"i": i})
+
+        async with ws_clients(server.ws_url) as second:
+            s = await second.subscribe(f"{root}/+", recover={"offset": last["offset"], "epoch": last["epoch"]})
+            assert s["recovered"] is True and s["offset"] == last["offset"], s
+            await server.apublish(f"{root}/r0", {"i": 304})
+            got = []
+            while len(got) < 301:
+                frame = await second.wait(lambda f: f.get("type") == "message")
+                got.append(frame)
+            assert [m["data"]["i"] for m in got] == list(range(4, 305)), [m["data"] for m in got][:10]
+            assert [m["offset"] for m in got] == list(range(last["offset"] + 1, last["offset"] + 302))
+            await asyncio.sleep(0.2)
+            assert second.pending(lambda f: f.get("type") == "message") == [], "duplicates after recovery"
+
+            # A position from another epoch: not recovered, the newest `history` instead, then live.
+            s = await second.subscribe(f"{root}/#", recover={"offset": 1, "epoch": "another"}, history=2)
+            assert s["recovered"] is False and [m["data"]["i"] for m in s["messages"]] == [303, 304], s
+
+    run(body())
+
+
+def test_history_on_a_filter_no_stream_covers_is_refused_with_the_fix(server):
+    root = unique("room")
+    _stream(server, root, filters=[f"{root}/a/#"])
+
+    async def body():
+        async with ws_clients(server.ws_url) as ws:
+            error = await ws.expect_error({"type": "subscribe", "channel": f"{root}/+", "history": 5}, "bad_request")
+            assert "stream" in error["message"], error
+            # Without history the filter subscribes as always, live from the bus.
+            s = await ws.subscribe(f"{root}/+")
+            assert "recovered" not in s, s
+
+    run(body())
+
+
+def test_deleting_the_stream_ends_the_subscription_that_follows_it(server):
+    root = unique("room")
+    name = _stream(server, root)
+
+    async def body():
+        async with ws_clients(server.ws_url) as ws:
+            await ws.subscribe(f"{root}/+", history=0)
+            r = await asyncio.to_thread(server.http, "DELETE", f"/api/streams/{name}")
+            assert r.status_code in (200, 204), r.text
+            await server.apublish(f"{root}/x", 1)
+            error = await ws.wait(lambda f: f.get("type") == "error", timeout=15)
+            assert error["code"] == "unavailable" and f"{root}/+" in error["message"], error
+
+    run(body())
+
+
+def test_cli_subscribe_on_a_filter_with_history(server):
+    root = unique("chat")
+    name = _stream(server, root)
+    for i in range(5):
+        server.publish(f"{root}/r{i}", i)
+    _wait_stored(server, name, 5)
+    proc, out = _spawn_subscriber(server, f"{root}/+", "--history", "2")
+    try:
+        got = [out.next_message()["data"] for _ in range(2)]
+        assert got == [3, 4], got
+        server.publish(f"{root}/new", 5)
+        assert out.next_message()["data"] == 5
+    finally:
+        _stop(proc)
