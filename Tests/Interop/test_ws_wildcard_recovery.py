@@ -146,3 +146,36 @@ def test_cli_subscribe_on_a_filter_with_history(server):
         assert out.next_message()["data"] == 5
     finally:
         _stop(proc)
+
+
+def test_sse_on_a_filter_a_stream_covers_resumes_with_last_event_id(server):
+    """The same over SSE with httpx-sse: the filter's events carry ids (stream positions), and
+    reconnecting with `Last-Event-ID` replays what was missed exactly once, then live."""
+    from test_sse import publish, url
+    from sse_client import sse
+
+    root = unique("room")
+    _stream(server, root)
+    channel = f"{root}/+"
+
+    async def body():
+        async with sse(url(server, channel)) as stream:
+            opening = await stream.position()
+            await asyncio.to_thread(publish, server, f"{root}/a", {"n": 0})
+            first = (await stream.events(1, types={"message"}))[0]
+            assert first.json() == {"n": 0} and first.id != opening, (first, opening)
+            last = first.id
+        for n in range(1, 6):
+            await asyncio.to_thread(publish, server, f"{root}/{'a' if n % 2 else 'b'}", {"n": n})
+            await asyncio.to_thread(publish, server, f"{root}/deeper/x", {"skip": n})
+        async with sse(url(server, channel), headers={"Last-Event-ID": last}) as stream:
+            missed = await stream.events(5, types={"message"})
+            assert [e.json()["n"] for e in missed] == [1, 2, 3, 4, 5], [e.data for e in missed]
+            await asyncio.to_thread(publish, server, f"{root}/c", {"n": 6})
+            live = await stream.events(1, types={"message"})
+            assert live[0].json() == {"n": 6}
+            epoch = last.split("-")[0]
+            # Offset 12 of the stream (1 + five matching + five deeper records before it), in base 36.
+            assert live[0].id == f"{epoch}-c", live[0].id
+
+    run(body())

@@ -147,7 +147,8 @@ package struct SSERoutes: Sendable {
         } else {
             let parsed = try SSEStreamRequest.parse(
                 query: request.query, lastEventID: request.head.headers.first(name: "Last-Event-ID"),
-                topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits)
+                topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits,
+                coveredByStream: { [bus = services.bus] in bus.streams.covering($0) != nil })
             filter = parsed.filter
             channels = parsed.channels
             mode = .stream(parsed)

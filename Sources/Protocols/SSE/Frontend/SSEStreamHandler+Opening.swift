@@ -13,6 +13,7 @@ extension SSEStreamHandler {
     func open(_ request: SSEStreamRequest) {
         guard let writer else { return }
         let positioned = request.positionedChannels
+        streamFollowing = request.streamFollowing
         sharesIDs = request.channels.count == 1 && positioned.count == 1
         positions = Array(repeating: nil, count: positioned.count)
         if !sharesIDs {
@@ -23,14 +24,17 @@ extension SSEStreamHandler {
         var wroteID = false
         var positionedIndex = 0
         for filter in request.channels {
-            guard SSEStreamRequest.isPositioned(filter) else {
+            guard request.isPositioned(filter) else {
                 subscribe(filter, history: nil)
                 continue
             }
             let index = positionedIndex
             positionedIndex += 1
             let requested = resume?.entries[index]
-            let result = subscribe(filter, history: requested.map { .recover($0, fallback: 0) })
+            // A filter a stream covers follows it: asking for no history is what makes it do so.
+            let follows = request.streamFollowing.contains(filter.text)
+            let result = subscribe(
+                filter, history: requested.map { .recover($0, fallback: 0) } ?? (follows ? .last(0) : nil))
             guard let requested else {
                 positions[index] = result.position
                 continue

@@ -36,8 +36,11 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     let filter: SSEMessageFilter
     /// The stream's position: one entry per positioned channel (`SSEStreamRequest.positionedChannels`).
     var positions: [LogPosition?] = []
-    /// Topic name → index in `positions`, unless `sharesIDs`.
+    /// Topic name → index in `positions`, unless `sharesIDs`; a channel following a stream is indexed by
+    /// its filter's pattern (its messages' positions are in the stream, not in their topics' logs).
     var positionIndex: [String: Int] = [:]
+    /// The filters with wildcards that follow a stream (`SSEStreamRequest.streamFollowing`).
+    var streamFollowing: Set<String> = []
     /// One concrete channel and nothing else: each message's own position is the whole id, so the
     /// event (id included) is encoded once and shared by every such stream.
     var sharesIDs = false
@@ -142,7 +145,10 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
             writer.write(event)
             return .delivered(bytes: event.readableBytes)
         }
-        if let position, let index = positionIndex[message.topic.name] {
+        let key =
+            subscription.filter.hasWildcards && streamFollowing.contains(subscription.filter.text)
+            ? subscription.filter.pattern : message.topic.name
+        if let position, let index = positionIndex[key] {
             // Several positioned channels: the id is this stream's whole position, so it is written
             // on its own in front of the shared event.
             positions[index] = position
