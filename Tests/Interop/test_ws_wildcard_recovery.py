@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from interop import is_message, run, unique, ws_clients
 from test_cli import _spawn_subscriber, _stop
 
@@ -177,5 +179,44 @@ def test_sse_on_a_filter_a_stream_covers_resumes_with_last_event_id(server):
             epoch = last.split("-")[0]
             # Offset 12 of the stream (1 + five matching + five deeper records before it), in base 36.
             assert live[0].id == f"{epoch}-c", live[0].id
+
+    run(body())
+
+
+def test_socketio_room_on_a_filter_a_stream_covers_recovers_after_a_drop(server):
+    """Socket.IO connection state recovery (socket.io 4.6's `auth: {pid, offset}`) for a room on a filter:
+    the room follows the stream that covers it, so the events missed on every matching topic come back
+    exactly once, in order, then live (raw client, as in test_socketio_recovery.py)."""
+    from socketio_support import Raw
+
+    root = unique("room")
+    _stream(server, root)
+    channel = f"{root}/+"
+
+    async def body():
+        first = await Raw.open(server.http_url)
+        hello = await first.connect()
+        joined = await first.call("subscribe", {"channel": channel})
+        assert joined[0]["channel"] == channel and "epoch" in joined[0], joined
+        await server.apublish(f"{root}/a", {"n": 1})
+        got = await first.event()
+        assert got[1]["data"] == {"n": 1}, got
+        last = got[-1]
+        await first.drop()
+        await asyncio.sleep(0.2)
+        for n in range(2, 6):
+            await server.apublish(f"{root}/{'a' if n % 2 else 'b'}", {"n": n})
+            await server.apublish(f"{root}/deep/x", {"skip": n})
+
+        second = await Raw.open(server.http_url)
+        again = await second.connect(auth={"pid": hello["pid"], "offset": last})
+        assert again == hello, "recovered: the same socket id and private id"
+        missed = [await second.event() for _ in range(4)]
+        assert [args[1]["data"]["n"] for args in missed] == [2, 3, 4, 5], missed
+        await server.apublish(f"{root}/c", {"n": 6})
+        assert (await second.event())[1]["data"] == {"n": 6}
+        with pytest.raises(asyncio.TimeoutError):
+            await second.event(timeout=0.3)
+        await second.close()
 
     run(body())

@@ -45,7 +45,11 @@ struct SocketIORecoveryRecord: Sendable {
     /// does, and the client gets a new socket.
     func resumePositions(after clientOffset: String) -> [Room]? {
         guard let (offset, channel) = SocketIOOffset.parse(clientOffset),
-            let last = recent.lastIndex(where: { rooms[Int($0.room)]?.channel == channel && $0.offset == offset })
+            let last = recent.lastIndex(where: { delivery in
+                guard delivery.offset == offset, let room = rooms[Int(delivery.room)] else { return false }
+                // A room on a filter follows a stream: its events name their own topic.
+                return room.channel == channel || Self.filter(room.channel, matches: channel)
+            })
         else { return nil }
         var reached = rooms
         for delivery in recent[...last] {
@@ -54,6 +58,13 @@ struct SocketIORecoveryRecord: Sendable {
             reached[Int(delivery.room)] = room
         }
         return reached.compactMap { $0 }
+    }
+
+    private static func filter(_ filter: String, matches topic: String) -> Bool {
+        guard let filter = try? TopicFilter(filter), filter.hasWildcards, let topic = try? Topic(topic) else {
+            return false
+        }
+        return filter.matches(topic)
     }
 }
 

@@ -189,13 +189,28 @@ extension SocketIOSession {
     // MARK: - Rooms
 
     /// Subscribes a socket's room; the result holds the history the request asked for (oldest first).
+    /// A room on a filter that a stream covers follows the stream when recovery is on (`.last(0)`), so its
+    /// events carry stream positions and a dropped socket recovers the room like a concrete one.
     func join(
         _ socket: SocketIOSocket, slot: Int, channel: String, filter: TopicFilter, history: Bus.HistoryRequest?
     ) -> Bus.SubscribeResult {
+        var history = history
+        if history == nil, filter.hasWildcards, filter.shareGroup == nil, configuration.recoverySeconds > 0,
+            !configuration.conformanceMode, bus.streams.covering(filter) != nil
+        {
+            history = .last(0)
+        }
         let result = bus.subscribe(
             filter, subscriber: socket, subscriberID: info.id,
             options: SubscriptionOptions(readACL: socket.identity.permissions.readACL), presence: info.presence,
-            history: history)
+            history: history,
+            streamEnded: { [weak self, weak socket] _ in
+                // The stream the room followed is gone: the room ends, as a left one.
+                guard let self, let socket, let slot = socket.roomSlots[channel],
+                    socket.rooms[slot]?.subscription.isActive == false
+                else { return }
+                _ = self.leave(socket, channel: channel)
+            })
         let roomSlot = socket.rooms.firstIndex(where: { $0 == nil }) ?? socket.rooms.count
         result.subscription.localIndex = slot << 16 | roomSlot
         let room = SocketIORoom(channel: channel, subscription: result.subscription, position: result.position)
