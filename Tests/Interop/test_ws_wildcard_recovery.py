@@ -220,3 +220,42 @@ def test_socketio_room_on_a_filter_a_stream_covers_recovers_after_a_drop(server)
         await second.close()
 
     run(body())
+
+
+def test_long_polling_a_filter_a_stream_covers_loses_and_repeats_nothing(server):
+    """`GET /poll` on a filter: the cursor is a stream position; polls chained on it while a publisher
+    writes to several matching topics (and one the filter does not match) see each message once, in order."""
+    import threading
+
+    from test_poll import poll, publish
+
+    root = unique("room")
+    _stream(server, root)
+    channel = f"{root}/+"
+    first = poll(server, channel)
+    assert first.status_code == 204, first.text
+    cursor = first.headers["etag"].strip('"')
+    total = 60
+
+    def publisher():
+        for n in range(total):
+            publish(server, f"{root}/t{n % 3}", {"n": n})
+            publish(server, f"{root}/deep/x", {"skip": n})
+
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    seen = []
+    deadline = time.monotonic() + 30
+    while len(seen) < total and time.monotonic() < deadline:
+        r = poll(server, channel, cursor=cursor, timeout=2)
+        if r.status_code == 200:
+            seen += [m["data"]["n"] for m in r.json()["messages"]]
+            cursor = r.json()["cursor"]
+    thread.join(10)
+    assert seen == list(range(total))
+    # A cursor from before: answered at once (timeout 0) with what the stream holds after it.
+    again = poll(server, channel, cursor=first.headers["etag"].strip('"'))
+    assert again.status_code == 200 and [m["data"]["n"] for m in again.json()["messages"]][:3] == [0, 1, 2]
+    # A filter no stream covers is still refused.
+    refused = poll(server, f"{unique('nostream')}/+")
+    assert refused.status_code == 400 and "stream" in refused.text, refused.text

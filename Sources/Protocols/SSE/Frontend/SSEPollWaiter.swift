@@ -22,6 +22,7 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
     private var machine = SSEPollStateMachine()
     private var subscriptions: [BusSubscription] = []
     private var positions: [LogPosition?]
+    /// Topic name (a followed filter: its pattern) → cursor entry.
     private var indexByTopic: [String: Int] = [:]
     private var messages: [BusMessage] = []
     private var resets: [SSEReset] = []
@@ -42,22 +43,24 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
         self.headers = headers
         self.positions = request.cursor?.entries ?? Array(repeating: nil, count: request.channels.count)
         self.promise = eventLoop.makePromise()
-        for (index, topic) in request.channels.enumerated() { indexByTopic[topic.name] = index }
+        for (index, filter) in request.channels.enumerated() { indexByTopic[filter.pattern] = index }
     }
 
     private var bus: Bus { services.bus }
 
     /// Subscribes, answers at once when history already has something, else holds. On the loop.
     func start(closeFuture: EventLoopFuture<Void>?) -> EventLoopFuture<HTTPResponse> {
-        for (index, topic) in request.channels.enumerated() {
+        for (index, filter) in request.channels.enumerated() {
             let requested = request.cursor?.entries[index]
-            let filter = try! TopicFilter(topic.name)  // a valid topic is a valid filter
+            // A filter follows its stream (`.last(0)` without a cursor); the follower delivers what the
+            // stream holds after the cursor right after this, and that answers the poll.
+            let follows = request.streamFollowing.contains(filter.text)
             let result = bus.subscribe(
                 filter, subscriber: self, subscriberID: info.id, presence: nil,
-                history: requested.map { .recover($0, fallback: 0) })
+                history: requested.map { .recover($0, fallback: 0) } ?? (follows ? .last(0) : nil))
             subscriptions.append(result.subscription)
             if let requested, result.recovered != true {
-                resets.append(SSEReset(channel: topic.name, requested: requested, current: result.position))
+                resets.append(SSEReset(channel: filter.pattern, requested: requested, current: result.position))
             } else {
                 messages += result.messages.filter(request.filter.admits)
             }
@@ -66,7 +69,13 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
         if !messages.isEmpty || !resets.isEmpty {
             run(machine.messagesArrived())
         } else if request.timeoutSeconds == 0 {
-            run(machine.timeoutFired())
+            // A followed filter's records come from its follower's first read, queued on this loop by the
+            // subscribe: answer after it.
+            if request.streamFollowing.isEmpty {
+                run(machine.timeoutFired())
+            } else {
+                eventLoop.execute { [self] in run(machine.timeoutFired()) }
+            }
         } else {
             hold(closeFuture: closeFuture)
         }
@@ -75,7 +84,7 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
 
     private func hold(closeFuture: EventLoopFuture<Void>?) {
         registered = services.connections.register(info, controller: self)
-        let subscriptionsText = request.channels.map(\.name)
+        let subscriptionsText = request.channels.map(\.text)
         services.connections.update(info.id) { $0.subscriptions = subscriptionsText }
         timeout = eventLoop.scheduleTask(in: .seconds(Int64(request.timeoutSeconds))) { [self] in
             run(machine.timeoutFired())
@@ -93,7 +102,8 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
         guard machine.isWaiting else { return .skipped }
         // Deliveries of a history topic arrive in offset order, once each: the cursor may move past
         // filtered-out messages too, so the next poll does not read them again.
-        if let position = message.position, let index = indexByTopic[message.topic.name] {
+        let key = subscription.filter.hasWildcards ? subscription.filter.pattern : message.topic.name
+        if let position = message.position, let index = indexByTopic[key] {
             positions[index] = position
         }
         guard request.filter.admits(message) else { return .skipped }

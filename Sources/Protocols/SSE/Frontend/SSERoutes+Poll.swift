@@ -17,10 +17,9 @@ extension SSERoutes {
             query: request.query, ifNoneMatch: request.head.headers.first(name: "If-None-Match"),
             defaultTimeoutSeconds: configuration.pollDefaultTimeoutSeconds,
             maxTimeoutSeconds: configuration.pollMaxTimeoutSeconds,
-            topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits)
-        let info = try admit(
-            request, services: services, protocolName: "poll",
-            channels: parsed.channels.compactMap { try? TopicFilter($0.name) })
+            topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits,
+            coveredByStream: { [bus = services.bus] in bus.streams.covering($0) != nil })
+        let info = try admit(request, services: services, protocolName: "poll", channels: parsed.channels)
         var headers = HTTPHeaders()
         services.cors.decorate(&headers, for: request.head)
         let waiter = SSEPollWaiter(services: services, request: parsed, info: info, headers: headers, eventLoop: loop)
