@@ -234,7 +234,8 @@ package struct NativeWSSessionStateMachine {
         }
         if history != nil || recover != nil {
             if filter.shareGroup != nil {
-                return .refuse(id: id, .badRequest, "history and recover need a subscription of its own, not a shared one")
+                return .refuse(
+                    id: id, .badRequest, "history and recover need a subscription of its own, not a shared one")
             }
             if filter.hasWildcards && !coveredByStream(filter) {
                 return .refuse(
