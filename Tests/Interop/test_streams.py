@@ -325,3 +325,45 @@ def test_a_stream_that_refuses_a_confirmed_publish_nacks_it(make_server):
         with pytest.raises(pika.exceptions.NackError):
             channel.basic_publish("amq.topic", f"{name}.x", b"refused: the stream is full")
     assert [m["text"] for m in read(srv, name, 0)["messages"]] == ["first"]
+
+
+def test_stomp_receipts_into_a_stream_survive_kill9(make_server):
+    """A STOMP SEND to `/topic/` with a receipt, whose topic a stream captures, is receipted only once the
+    stream stored it (stomp.py): after kill -9 every receipted body is in the stream, in order."""
+    from stomp_support import Stock
+
+    srv = make_server()
+    name = unique("sq")
+    create(srv, name, [f"{name}/#"])
+    receipted: list[str] = []
+    stop = threading.Event()
+    producer = Stock(srv, "1.2")
+
+    def publish_until_stopped() -> None:
+        i = 0
+        try:
+            while not stop.is_set():
+                producer.send(f"/topic/{name}.x", f"s{i}")  # waits for the RECEIPT
+                receipted.append(f"s{i}")
+                i += 1
+        except Exception:
+            return
+
+    kill9_once_answered(srv, publish_until_stopped, stop, receipted)
+    kept = [m["text"] for m in read(srv, name, 0)["messages"]]
+    assert kept[: len(receipted)] == receipted, "a receipted SEND is missing or out of order"
+
+
+def test_a_stream_that_refuses_a_receipted_stomp_send_answers_error_with_the_receipt(make_server):
+    from stomp_support import Stock
+
+    srv = make_server()
+    name = unique("sfull")
+    create(srv, name, [f"{name}/#"], max_messages=1, discard="new")
+    producer = Stock(srv, "1.2")
+    producer.send(f"/topic/{name}.x", "first")
+    producer.conn.send(f"/topic/{name}.x", "refused: the stream is full", headers={"receipt": "r-full"})
+    error = producer.wait(lambda f: f.command in ("ERROR", "RECEIPT"), desc="ERROR")
+    assert error.command == "ERROR" and error.get("receipt-id") == "r-full", error
+    assert error.get("message") == "Message rejected", error
+    assert [m["text"] for m in read(srv, name, 0)["messages"]] == ["first"]

@@ -23,11 +23,9 @@ extension STOMPConnectionHandler {
         }
         switch destination {
         case .topic(let key):
-            try publishToBus(frame, key: key, replyTo: replyTo, now: now)
-            return false
+            return try publishToBus(frame, key: key, replyTo: replyTo, now: now)
         case .exchange(let exchange, let key) where exchange == QueueBroker.busExchange:
-            try publishToBus(frame, key: key, replyTo: replyTo, now: now)
-            return false
+            return try publishToBus(frame, key: key, replyTo: replyTo, now: now)
         case .queue(let name):
             if !declaredQueues.contains(name) {
                 _ = try declareQueue(name, frame: frame)
@@ -56,7 +54,12 @@ extension STOMPConnectionHandler {
     }
 
     /// `/topic/<key>`: the topic `key` names (`a.b` → `a/b`), published on the bus like any protocol's.
-    private func publishToBus(_ frame: STOMPFrame, key: String, replyTo: String?, now: UInt64) throws(STOMPError) {
+    /// True when the receipt is answered later: a SEND with a receipt to a topic streams capture is
+    /// receipted once every stream stored it (as AMQP's confirms and MQTT's QoS 1/2 acks wait), and one a
+    /// stream refused gets an ERROR naming the receipt instead.
+    private func publishToBus(_ frame: STOMPFrame, key: String, replyTo: String?, now: UInt64) throws(STOMPError)
+        -> Bool
+    {
         let topic: Topic
         if key == lastSendKey, let lastSendTopic {
             topic = lastSendTopic
@@ -78,10 +81,26 @@ extension STOMPConnectionHandler {
         }
         publishedInRead += 1
         publishedBytesInRead += frame.body.readableBytes
-        guard shard.isRouted(topic) else { return }
+        guard shard.isRouted(topic) else { return false }
         let headers = try STOMPMessageMapping.headers(frame, replyTo: replyTo, now: now)
-        shard.publish(
-            BusMessage(topic: topic, payload: frame.body, headers: headers, publisherID: connectionID, timestamp: now))
+        let message = BusMessage(
+            topic: topic, payload: frame.body, headers: headers, publisherID: connectionID, timestamp: now)
+        guard let receipt = frame.receipt, shard.isCapturedByStreams(topic) else {
+            shard.publish(message)
+            return false
+        }
+        shard.publish(message, placement: nil) { [self] acks in
+            guard context != nil, !machine.isClosing else { return }
+            if let refused = acks.first(where: { if case .refused = $0.outcome { true } else { false } }) {
+                var error = STOMPError("Message rejected", detail: "\(refused)\n")
+                error.receiptID = receipt
+                fail(error)
+            } else {
+                writeReceipt(receipt)
+                if !isReading { flushOut() }
+            }
+        }
+        return true
     }
 
     /// A publish through the broker to `exchange` with `key`; queues take this read's publishes in one
