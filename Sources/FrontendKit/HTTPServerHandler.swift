@@ -25,15 +25,60 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     /// upgrading a polling session, send the upgrade on a connection that already served requests.
     private let upgrader: WebSocketUpgrader?
     private var state = State.idle
+    private let timeouts: Timeouts
+    /// Closes the connection when no request head arrives in time (armed while nothing is in flight).
+    private var waiting: Scheduled<Void>?
+    /// Requests whose head arrived and whose response is not written yet (pipelining has several).
+    private var inFlight = 0
+
+    /// How long a connection may go without a complete request head: from its opening (`request`), and
+    /// between requests on a keep-alive connection (`keepAlive`).
+    package struct Timeouts: Sendable {
+        package var request: TimeAmount
+        package var keepAlive: TimeAmount
+
+        package init(request: TimeAmount = .seconds(10), keepAlive: TimeAmount = .seconds(75)) {
+            self.request = request
+            self.keepAlive = keepAlive
+        }
+    }
 
     package init(
         router: HTTPRouter, maxBodyBytes: Int, commonHeaders: HTTPHeaders = HTTPHeaders(),
-        upgrader: WebSocketUpgrader? = nil
+        upgrader: WebSocketUpgrader? = nil, timeouts: Timeouts = Timeouts()
     ) {
         self.router = router
         self.maxBodyBytes = maxBodyBytes
         self.commonHeaders = commonHeaders
         self.upgrader = upgrader
+        self.timeouts = timeouts
+    }
+
+    package func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { waitForRequest(timeouts.request, context: context) }
+    }
+
+    package func channelActive(context: ChannelHandlerContext) {
+        waitForRequest(timeouts.request, context: context)
+        context.fireChannelActive()
+    }
+
+    /// Arms the request-head deadline unless a request is in flight or the connection streams.
+    private func waitForRequest(_ timeout: TimeAmount, context: ChannelHandlerContext) {
+        guard inFlight == 0, case .idle = state else { return }
+        waiting?.cancel()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        waiting = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            handler.waiting = nil
+            guard handler.inFlight == 0, case .idle = handler.state else { return }
+            context.close(promise: nil)
+        }
+    }
+
+    private func stopWaiting() {
+        waiting?.cancel()
+        waiting = nil
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -41,6 +86,8 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         if case .streaming = state { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            stopWaiting()
+            inFlight += 1
             state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
         case .body(var chunk):
             switch state {
@@ -142,17 +189,27 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         }
     }
 
+    /// A request that does not parse was answered 400 with `Connection: close` (NIO's
+    /// `HTTPServerProtocolErrorHandler`, in front): nothing after it can be framed, so the connection ends
+    /// — a client sending garbage must not hold a connection (and its descriptor) open.
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else { return context.fireErrorCaught(error) }
+        context.close(promise: nil)
+    }
+
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if case .streaming(_, let writer) = state { writer.isWritable = context.channel.isWritable }
         context.fireChannelWritabilityChanged()
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
+        stopWaiting()
         endStream()
         context.fireChannelInactive()
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
+        stopWaiting()
         endStream()
     }
 
@@ -219,6 +276,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         _ response: HTTPResponse, for request: HTTPRequestHead, context: ChannelHandlerContext, close: Bool = false
     ) {
         // A stream acquires nothing before `streamStarted`, so one that never starts needs no ending.
+        inFlight = max(0, inFlight - 1)
         guard context.channel.isActive else { return }
         if let stream = response.stream {
             return startStream(stream, response, for: request, context: context)
@@ -238,6 +296,8 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         if !keepAlive {
             let channel = context.channel
             done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            waitForRequest(timeouts.keepAlive, context: context)
         }
     }
 }

@@ -16,15 +16,22 @@ package struct HTTPServerConfiguration: Sendable {
     package var maxOutboundBytes: Int
     /// When set, the port speaks HTTPS (and WSS for its WebSocket endpoints).
     package var tls: ServerTLS?
+    /// How long a new connection has to send a whole request head, and how long a keep-alive connection
+    /// may then sit idle between requests, before it is closed (`limits.http_request_timeout_seconds`,
+    /// `limits.http_keep_alive_seconds`): a client trickling header bytes (slowloris) or holding
+    /// connections open without requests cannot pin descriptors.
+    package var timeouts: HTTPServerHandler.Timeouts
 
     package init(
-        host: String, port: Int, maxBodyBytes: Int = 1 << 20, maxOutboundBytes: Int = 1 << 20, tls: ServerTLS? = nil
+        host: String, port: Int, maxBodyBytes: Int = 1 << 20, maxOutboundBytes: Int = 1 << 20, tls: ServerTLS? = nil,
+        timeouts: HTTPServerHandler.Timeouts = HTTPServerHandler.Timeouts()
     ) {
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
         self.maxOutboundBytes = maxOutboundBytes
         self.tls = tls
+        self.timeouts = timeouts
     }
 }
 
@@ -89,7 +96,8 @@ package final class HTTPServerService: Service, Sendable {
     ) throws {
         let upgrader = WebSocketUpgrader(endpoints: endpoints)
         let httpHandler = HTTPServerHandler(
-            router: router, maxBodyBytes: configuration.maxBodyBytes, upgrader: upgrader)
+            router: router, maxBodyBytes: configuration.maxBodyBytes, upgrader: upgrader,
+            timeouts: configuration.timeouts)
         if let tls = configuration.tls {
             try channel.pipeline.syncOperations.addHandler(tls.makeHandler())
             try channel.pipeline.syncOperations.addHandler(TLSPlaintextEntry())

@@ -23,6 +23,11 @@ package struct ServerLimits: Sendable {
     package var maxSubscriptionsPerConnection = 1_000
     /// Largest HTTP request body.
     package var maxBodyBytes = 1 << 20
+    /// Seconds a new HTTP connection has to send a whole request head (Go's ReadHeaderTimeout; a
+    /// slowloris client trickling header bytes is closed after it).
+    package var httpRequestTimeoutSeconds = 10
+    /// Seconds a keep-alive HTTP connection may sit idle between requests (nginx's keepalive_timeout).
+    package var httpKeepAliveSeconds = 75
 
     package init() {}
 }

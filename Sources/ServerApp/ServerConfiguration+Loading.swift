@@ -114,6 +114,8 @@ extension ServerConfiguration {
             if let v = l.rpc_max_timeout_ms { limits.rpcMaxTimeoutMilliseconds = v }
             if let v = l.max_subscriptions_per_connection { limits.maxSubscriptionsPerConnection = v }
             if let v = l.max_body_bytes { limits.maxBodyBytes = v }
+            if let v = l.http_request_timeout_seconds { limits.httpRequestTimeoutSeconds = v }
+            if let v = l.http_keep_alive_seconds { limits.httpKeepAliveSeconds = v }
         }
         try validate()
     }
@@ -189,6 +191,9 @@ extension ServerConfiguration {
         }
         guard limits.maxFrameBytes >= 125 else {
             throw ConfigurationError("limits.max_frame_bytes must be at least 125")
+        }
+        guard limits.httpRequestTimeoutSeconds > 0, limits.httpKeepAliveSeconds > 0 else {
+            throw ConfigurationError("limits.http_request_timeout_seconds and http_keep_alive_seconds must be positive")
         }
         guard limits.pingIntervalSeconds > 0, limits.pongTimeoutSeconds > 0, limits.connectTimeoutSeconds > 0 else {
             throw ConfigurationError(
@@ -294,6 +299,8 @@ private struct ConfigFile: Decodable {
         var rpc_max_timeout_ms: Int?
         var max_subscriptions_per_connection: Int?
         var max_body_bytes: Int?
+        var http_request_timeout_seconds: Int?
+        var http_keep_alive_seconds: Int?
     }
     var host: String?
     var http_port: Int?

@@ -16,6 +16,12 @@ enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
     case conns
     /// C workers each connect, finish the handshake and disconnect, in a loop.
     case churn
+    /// Kafka REST Proxy v2: P connections POST batches of `--batch` records (KafkaRESTScenario).
+    case kafkaProduce = "kafka-produce"
+    /// Kafka REST Proxy v2: one consumer instance reads `--count` records produced beforehand.
+    case kafkaConsume = "kafka-consume"
+    /// Kafka REST Proxy v2: one record per request, one request in flight.
+    case kafkaLatency = "kafka-latency"
 }
 
 extension BenchProtocolKind: ExpressibleByArgument {}
@@ -109,6 +115,9 @@ struct BenchOptions: ParsableArguments {
 
     @Option(help: "A publisher asks for an acknowledgement every this many messages.")
     var ackEvery = 100
+
+    @Option(help: "kafka-produce, kafka-consume: records per produce request.")
+    var batch = 100
 
     @Option(help: "Acknowledgements a publisher may have outstanding.")
     var window = 10

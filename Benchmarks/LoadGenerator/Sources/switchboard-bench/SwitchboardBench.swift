@@ -9,12 +9,12 @@ struct SwitchboardBench: ParsableCommand {
         commandName: "switchboard-bench",
         abstract: "Load generator for Switchboard and its peers (loopback only).",
         discussion: """
-            Scenarios: pub, pubsub, fanout, latency, conns, churn. Every run stops by itself: \
+            Scenarios: pub, pubsub, fanout, latency, conns, churn, kafka-produce, kafka-consume, kafka-latency. Every run stops by itself: \
             after --count messages/cycles or --duration seconds, whichever comes first. \
             Example: switchboard-bench fanout --subscribers 1000 --size 64 --port 8080 --server-pid 1234
             """)
 
-    @Argument(help: "pub | pubsub | fanout | latency | conns | churn")
+    @Argument(help: "pub | pubsub | fanout | latency | conns | churn | kafka-produce | kafka-consume | kafka-latency")
     var scenario: BenchScenarioKind
 
     @OptionGroup var options: BenchOptions
@@ -32,6 +32,8 @@ struct SwitchboardBench: ParsableCommand {
             report = try ConnectionsScenario(options: options).execute()
         case .churn:
             report = try ChurnScenario(run: BenchRun(options: options)).execute()
+        case .kafkaProduce, .kafkaConsume, .kafkaLatency:
+            report = try KafkaRESTScenario(options: options, kind: scenario).execute()
         }
         report.print(json: options.json)
     }
