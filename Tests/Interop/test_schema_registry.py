@@ -203,7 +203,7 @@ def test_references_and_referencedby(registry):
      json.dumps({"type": "object", "properties": {}})),
     ("PROTOBUF", PROTO_V1, PROTO_KIND_CHANGED,
      'syntax = "proto3";\npackage acme;\nmessage Order { string id = 1; int64 total = 2; string note = 3; }\n'),
-])
+], ids=["avro", "json", "protobuf"])
 def test_compatibility_refusals_per_type(registry, schema_type, old, new, compatible_new):
     s = unique(f"compat-{schema_type.lower()}")
     registry.register(s, old, schema_type)
