@@ -169,6 +169,24 @@ import Testing
         #expect(bus.streams.stream(named: SchemaRegistry.streamName)?.info.messages == 8)
     }
 
+    /// The same replay on SQLite: the registry's records are ordinary stream rows, so no table of its own.
+    @Test func aRestartOnSQLiteReplaysTheSchemasStream() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("registry-\(UUID().uuidString).db")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var store = try SQLiteStore(path: path)
+        var bus = try await makeBus(store)
+        let id = try await bus.schemas.register(subject: "s", type: .avro, text: Self.user)
+        _ = try await Self.wait { bus.schemas.setCompatibility(.full, subject: "s", completion: $0) }
+        store.close()
+
+        store = try SQLiteStore(path: path)
+        bus = try await makeBus(store)
+        #expect(bus.schemas.latest(subject: "s")?.id == id)
+        #expect(bus.schemas.compatibility(subject: "s") == .full)
+        store.close()
+    }
+
     @Test func writesAreSerializedSoConcurrentRegistrationsGetDistinctVersions() async throws {
         let bus = try await makeBus()
         _ = try await Self.wait { bus.schemas.setCompatibility(.none, subject: "many", completion: $0) }
