@@ -311,3 +311,33 @@ def test_reads_need_authentication_and_writes_a_role(make_server):
     reader.error(40301, "PUT", "/config", {"compatibility": "NONE"})
     assert Registry(srv, ("writer", "w-pass")).register("x", USER) == 1
     assert Registry(srv, ("boss", "b-pass")).ok("DELETE", "/subjects/x") == [1]
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_every_acknowledged_write_survives_kill9(make_server, tmp_path, storage):
+    """A write is answered only once its `_schemas` record is stored: SIGKILL right after the answers
+    loses none of them, on SQLite and on PostgreSQL."""
+    from test_storage_crash import kill9
+    from test_storage_postgres import PostgresServer
+
+    database = PostgresServer(tmp_path / "postgres").start() if storage == "postgres" else None
+    try:
+        srv = make_server(args=["--storage", database.url] if database else [])
+        registry = Registry(srv)
+        subject = unique("k9")
+        registry.ok("PUT", f"/config/{subject}", {"compatibility": "NONE"})
+        acknowledged = {}
+        for index in range(25):
+            schema = {"type": "enum", "name": "E", "symbols": [f"S{index}"]}
+            acknowledged[index + 1] = registry.register(subject, schema)
+        registry.ok("DELETE", f"/subjects/{subject}/versions/1")
+        kill9(srv)
+        srv.start()
+        registry = Registry(srv)
+        assert registry.ok("GET", f"/subjects/{subject}/versions") == list(range(2, 26))
+        for version, schema_id in acknowledged.items():
+            assert registry.ok("GET", f"/subjects/{subject}/versions/{version}", deleted="true")["id"] == schema_id
+        assert registry.ok("GET", f"/config/{subject}") == {"compatibilityLevel": "NONE"}
+    finally:
+        if database:
+            database.stop()
