@@ -3,7 +3,7 @@ package import BusRuntime
 package import FrontendKit
 package import NIOCore
 package import NIOHTTP1
-package import SchemaKit
+import SchemaKit
 
 /// The registry's HTTP shapes: Confluent's content type, its error body `{"error_code","message"}`, its
 /// request bodies and path values.

@@ -2,7 +2,7 @@ package import BusCore
 package import BusRuntime
 package import FrontendKit
 package import NIOCore
-package import NIOHTTP1
+import NIOHTTP1
 import SchemaKit
 
 /// Confluent's Schema Registry endpoints over `bus.schemas`, mounted into any router (its own port here;
