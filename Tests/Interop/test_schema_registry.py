@@ -341,3 +341,41 @@ def test_every_acknowledged_write_survives_kill9(make_server, tmp_path, storage)
     finally:
         if database:
             database.stop()
+
+
+def test_confluent_kafka_client_serializes_through_the_registry(make_server):
+    """Confluent's own Python client (confluent-kafka's SchemaRegistryClient and Avro serializers, which
+    need no broker) against the registry: auto-registration under `<topic>-value`, the serializer's
+    bytes equal to what SchemaKit writes for the same record, the deserializer fetching the schema by id,
+    look-up, compatibility test and refusal, config, delete."""
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    srv = make_server()
+    base = Registry(srv).base
+    client = SchemaRegistryClient({"url": base})
+    topic = unique("users")
+    context = SerializationContext(topic, MessageField.VALUE)
+    serialize = AvroSerializer(client, json.dumps(USER_AGE))
+    data = serialize({"name": "ada", "age": 36}, context)
+    # The first id of a new server is 1: byte for byte what ParsedSchema.serialize writes.
+    assert data == SCHEMAKIT_AVRO_BYTES
+    assert AvroDeserializer(client)(data, context) == {"name": "ada", "age": 36}
+    subject = f"{topic}-value"
+    assert client.get_subjects() == [subject]
+    latest = client.get_latest_version(subject)
+    assert (latest.schema_id, latest.version) == (1, 1)
+    assert client.lookup_schema(subject, Schema(json.dumps(USER_AGE), "AVRO")).version == 1
+    incompatible = Schema(json.dumps({"type": "record", "name": "User", "fields": [{"name": "x", "type": "int"}]}),
+                          "AVRO")
+    assert client.test_compatibility(subject, incompatible) is False
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.register_schema(subject, incompatible)
+    assert refused.value.http_status_code == 409
+    client.set_compatibility(subject, "NONE")
+    assert client.get_compatibility(subject) == "NONE"
+    assert client.register_schema(subject, incompatible) == 2
+    assert client.delete_subject(subject) == [1, 2]
+    assert client.get_subjects() == []
