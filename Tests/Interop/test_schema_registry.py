@@ -379,3 +379,31 @@ def test_confluent_kafka_client_serializes_through_the_registry(make_server):
     assert client.register_schema(subject, incompatible) == 2
     assert client.delete_subject(subject) == [1, 2]
     assert client.get_subjects() == []
+
+
+def test_confluent_kafka_json_schema_serializer(make_server):
+    """confluent-kafka's JSON Schema serializer and deserializer: auto-registration of a JSON schema
+    (`schemaType` JSON), framed JSON bytes, the schema fetched back by id, and a BACKWARD refusal of a
+    narrowed property type through the client."""
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    srv = make_server()
+    client = SchemaRegistryClient({"url": Registry(srv).base})
+    topic = unique("orders")
+    context = SerializationContext(topic, MessageField.VALUE)
+    schema = json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "title": "Order", "type": "object",
+                         "properties": {"id": {"type": "string"}, "total": {"type": "number"}}})
+    data = JSONSerializer(schema, client)({"id": "o-1", "total": 12.5}, context)
+    assert data[0] == 0 and struct.unpack(">I", data[1:5])[0] == 1
+    assert json.loads(data[5:]) == {"id": "o-1", "total": 12.5}
+    assert JSONDeserializer(None, schema_registry_client=client)(data, context) == {"id": "o-1", "total": 12.5}
+    latest = client.get_latest_version(f"{topic}-value")
+    assert latest.schema.schema_type == "JSON"
+    narrowed = json.loads(schema)
+    narrowed["properties"]["total"] = {"type": "integer"}
+    with pytest.raises(SchemaRegistryError) as refused:
+        client.register_schema(f"{topic}-value", Schema(json.dumps(narrowed), "JSON"))
+    assert refused.value.http_status_code == 409
