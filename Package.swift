@@ -314,6 +314,34 @@ protocolTargets += [
     ),
 ]
 
+// Confluent's Schema Registry REST API (8081, docs/protocols/schema-registry.md): the registry itself is
+// BusRuntime's (`bus.schemas`, on SchemaKit); this is its HTTP frontend. No Wire module: the codecs are
+// SchemaKit's and the requests are JSON.
+frontendModules.append("SchemaRegistryFrontend")
+protocolTargets += [
+    .target(
+        name: "SchemaRegistryFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "SchemaKit",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        path: "Sources/Protocols/SchemaRegistry/Frontend",
+        swiftSettings: upcoming
+    ),
+    .testTarget(
+        name: "SchemaRegistryTests",
+        dependencies: [
+            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "SchemaKit", "SchemaRegistryFrontend",
+            "Storage",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
 // Schema codecs for the Schema Registry and the Kafka REST proxy (issue 18, docs/schema-registry.md):
 // Avro, JSON Schema and Protobuf schemas, their binary/JSON codecs, compatibility rules and Confluent's wire
 // format. Pure values over BusCore's JSON (no IO, no bus, no store), so the REST layer and the stream
@@ -383,7 +411,8 @@ let package = Package(
         .target(
             name: "BusRuntime",
             dependencies: [
-                "BusCore", "Storage",
+                // SchemaKit: the Schema Registry (Sources/BusRuntime/Schemas) keeps parsed schemas.
+                "BusCore", "Storage", "SchemaKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),

@@ -12,6 +12,9 @@ package final class Bus: Sendable {
     package let history: HistoryStore
     /// Named streams and the filters they capture (docs/architecture.md, "Streams").
     package let streams: StreamRegistry
+    /// Confluent's Schema Registry, its log kept in the internal stream `_schemas` (issue 18,
+    /// docs/protocols/schema-registry.md).
+    package let schemas: SchemaRegistry
     package let presence: PresenceRegistry
     package let metrics: BusMetrics
     package let shards: [LoopShard]
@@ -42,6 +45,7 @@ package final class Bus: Sendable {
         self.streams = StreamRegistry(
             store: store, clock: clock, makeEpoch: { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) },
             changed: { registry.invalidate() })
+        self.schemas = SchemaRegistry(streams: streams, clock: clock)
         self.history = HistoryStore(policy: configuration.history, maxLogs: configuration.maxHistoryTopics) {
             String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
         }

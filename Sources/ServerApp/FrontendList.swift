@@ -5,6 +5,7 @@ import NATSFrontend
 import NativeWebSocketFrontend
 import SSEFrontend
 import STOMPFrontend
+import SchemaRegistryFrontend
 import SignalRFrontend
 import SocketIOFrontend
 
@@ -22,5 +23,6 @@ package enum FrontendList {
         STOMPServerFrontend.self,
         SocketIOServerFrontend.self,
         SignalRServerFrontend.self,
+        SchemaRegistryServerFrontend.self,
     ]
 }

@@ -109,10 +109,11 @@ package final class SwitchboardServer: Sendable {
             )
         }
         let streams = try restoreStreams(state)
+        let schemas = try restoreSchemas()
         let lines =
             try frontends.compactMap { try $0.restore(state) }
             + [
-                streams,
+                streams, schemas,
                 "queues: \(queues.exchanges) durable exchanges, \(queues.queues) durable queues, \(queues.messages) persistent messages",
             ]
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
