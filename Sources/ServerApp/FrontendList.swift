@@ -1,5 +1,6 @@
 import AMQPFrontend
 package import FrontendKit
+import KafkaRESTFrontend
 import MQTTFrontend
 import NATSFrontend
 import NativeWebSocketFrontend
@@ -22,5 +23,6 @@ package enum FrontendList {
         STOMPServerFrontend.self,
         SocketIOServerFrontend.self,
         SignalRServerFrontend.self,
+        KafkaRESTServerFrontend.self,
     ]
 }
