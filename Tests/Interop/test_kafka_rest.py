@@ -20,6 +20,7 @@ import requests
 from interop import unique
 from mqtt_client import V5, Paho
 from security_support import hash_password
+from test_streams import kill9_once_answered
 
 V2 = "application/vnd.kafka.v2+json"
 BINARY = "application/vnd.kafka.binary.v2+json"
@@ -351,3 +352,50 @@ def test_credentials_and_topic_permissions(make_server):
     alice.consumer(group, name="c")
     r = alice.call("POST", alice.instance(group, "c") + "/subscription", {"topics": ["users.bob.inbox"]})
     assert r.status_code == 403 and r.json()["error_code"] == 40301
+
+
+def test_every_answered_produce_and_commit_survives_kill9(make_server):
+    srv = make_server({"kafka_rest": {"default_partitions": 2}})
+    kafka = Kafka(srv)
+    topic, group = unique("k9"), unique("g")
+    kafka.produce(topic, [{"value": b64("first"), "partition": 0}])
+    kafka.consumer(group, name="c", **{"auto.commit.enable": "false"})
+    assert kafka.call("POST", kafka.instance(group, "c") + "/offsets",
+                      {"offsets": [{"topic": topic, "partition": 0, "offset": 0}]}).status_code == 200
+    acknowledged: list[tuple[int, int, str]] = []
+    stop = threading.Event()
+
+    def produce_until_stopped() -> None:
+        i = 0
+        while not stop.is_set():
+            value = f"m{i}"
+            try:
+                r = kafka.session.post(kafka.url + f"/topics/{topic}", timeout=2, headers={"Content-Type": BINARY},
+                                       data=json.dumps({"records": [{"key": b64(f"k{i % 7}"), "value": b64(value)}]}))
+            except Exception:
+                return
+            if r.status_code == 200:
+                offset = r.json()["offsets"][0]
+                acknowledged.append((offset["partition"], offset["offset"], value))
+            i += 1
+
+    kill9_once_answered(srv, produce_until_stopped, stop, acknowledged)
+    reader = Kafka(srv)
+    partitions = {"partitions": [{"topic": topic, "partition": p} for p in (0, 1)]}
+    # The commit made before the kill is still there (the stream group offsets are stored).
+    reader.consumer(group, name="after", format="binary", **{"auto.commit.enable": "false"})
+    r = reader.call("GET", reader.instance(group, "after") + "/offsets", partitions)
+    assert r.json()["offsets"] == [{"topic": topic, "partition": 0, "offset": 1, "metadata": ""}]
+    reader.call("POST", reader.instance(group, "after") + "/assignments", partitions)
+    reader.call("POST", reader.instance(group, "after") + "/positions/beginning", partitions)
+    kept: dict[tuple[int, int], str] = {}
+    while True:
+        batch = reader.records(group, "after", timeout=200)
+        if not batch:
+            break
+        for rec in batch:
+            kept[(rec["partition"], rec["offset"])] = base64.b64decode(rec["value"]).decode()
+    missing = [a for a in acknowledged if kept.get((a[0], a[1])) != a[2]]
+    assert not missing, f"{len(missing)} answered records lost, first {missing[:5]}"
+    # Keys kept their partitions: every answered record of one key sits in one partition.
+    assert all(p == kafka_partition(f"k{int(v[1:]) % 7}".encode(), 2) for (p, _, v) in acknowledged)

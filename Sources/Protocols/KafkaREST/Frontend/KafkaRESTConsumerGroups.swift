@@ -3,8 +3,8 @@ import BusRuntime
 import KafkaRESTWire
 import NIOConcurrencyHelpers
 
-/// Every consumer instance, by group. One lock; it is taken before the stream registry's locks (it asks
-/// the registry for partition counts and committed offsets while held), never after them.
+/// Every consumer instance, by group, behind one lock that is held alone: what the stream registry knows
+/// (partition counts, committed offsets, partition ends) is asked before or after it, never under it.
 ///
 /// A group's assignment is a pure function of its members' targets and the streams that exist
 /// (`KafkaRESTAssignor.range`), computed whenever an instance asks: a member joining, leaving (DELETE),
@@ -71,22 +71,32 @@ package final class KafkaRESTConsumerGroups: Sendable {
     func synchronize(group: String, id: String, owner: String?, now: UInt64) throws(KafkaRESTError)
         -> [KafkaRESTTopicPartition: UInt64]
     {
+        // The registry is asked before and after the lock, never under it (docs/concurrency.md, lock order).
+        var counts: [String: Int] = [:]
+        for box in streams.list() { counts[box.name] = box.partitions.count }
+        let gained: (Set<KafkaRESTTopicPartition>, KafkaRESTConsumerConfiguration.OffsetReset)? =
+            groups.withLockedValue { groups in
+                guard let members = groups[group], var instance = members[id], instance.owner == owner else {
+                    return nil
+                }
+                instance.lastUsed = now
+                let held = Set(Self.assignment(of: instance, in: members, partitionCounts: counts))
+                for partition in instance.positions.keys where !held.contains(partition) {
+                    instance.positions[partition] = nil
+                    instance.consumedSinceCommit.remove(partition)
+                }
+                groups[group]?[id] = instance
+                return (held.filter { instance.positions[$0] == nil }, instance.configuration.autoOffsetReset)
+            }
+        guard let (partitions, reset) = gained else { throw .consumerInstanceNotFound }
+        var starts: [KafkaRESTTopicPartition: UInt64] = [:]
+        for partition in partitions { starts[partition] = start(partition, group: group, reset: reset) }
         let positions: [KafkaRESTTopicPartition: UInt64]? = groups.withLockedValue { groups in
-            guard var members = groups[group], var instance = members[id], instance.owner == owner else {
-                return nil
+            guard var instance = groups[group]?[id] else { return nil }
+            for (partition, offset) in starts where instance.positions[partition] == nil {
+                instance.positions[partition] = offset
             }
-            instance.lastUsed = now
-            let held = Set(assignment(of: instance, in: members))
-            for partition in instance.positions.keys where !held.contains(partition) {
-                instance.positions[partition] = nil
-                instance.consumedSinceCommit.remove(partition)
-            }
-            for partition in held where instance.positions[partition] == nil {
-                instance.positions[partition] = start(
-                    partition, group: group, reset: instance.configuration.autoOffsetReset)
-            }
-            members[id] = instance
-            groups[group] = members
+            groups[group]?[id] = instance
             return instance.positions
         }
         guard let positions else { throw .consumerInstanceNotFound }
@@ -108,20 +118,18 @@ package final class KafkaRESTConsumerGroups: Sendable {
 
     // MARK: - Assignment
 
-    /// The partitions `instance` holds among `members` (its group).
-    func assignment(of instance: KafkaRESTConsumerInstance, in members: [String: KafkaRESTConsumerInstance])
-        -> [KafkaRESTTopicPartition]
-    {
+    /// The partitions `instance` holds among `members` (its group), given every topic's partition count.
+    static func assignment(
+        of instance: KafkaRESTConsumerInstance, in members: [String: KafkaRESTConsumerInstance],
+        partitionCounts counts: [String: Int]
+    ) -> [KafkaRESTTopicPartition] {
         switch instance.target {
         case .none: return []
         case .assigned(let partitions): return partitions
         case .topics, .pattern:
-            var counts: [String: Int] = [:]
-            for box in streams.list() { counts[box.name] = box.partitions.count }
             let names = Array(counts.keys)
             let subscribed = members.values.compactMap { member -> KafkaRESTAssignor.Member? in
-                let topics = Self.topics(of: member.target, among: names)
-                return topics.map { KafkaRESTAssignor.Member(id: member.id, topics: $0) }
+                topics(of: member.target, among: names).map { KafkaRESTAssignor.Member(id: member.id, topics: $0) }
             }
             return KafkaRESTAssignor.range(members: subscribed, partitionCounts: counts)[instance.id] ?? []
         }

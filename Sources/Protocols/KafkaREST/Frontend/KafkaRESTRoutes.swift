@@ -112,8 +112,9 @@ struct KafkaRESTRoutes: Sendable {
     {
         var credentials = http.head.headers.clientCredentials(query: nil)
         credentials.certificateSubject = http.clientCertificateName
+        let presented = credentials
         let authenticator = services.authenticator
-        return authenticator.prepared(credentials, on: loop).map { authenticator.authenticate(credentials) }
+        return authenticator.prepared(presented, on: loop).map { authenticator.authenticate(presented) }
     }
 
     private func acceptHeader(_ http: HTTPRequest) -> String? {
