@@ -19,7 +19,7 @@ import requests
 
 from interop import unique
 from mqtt_client import V5, Paho
-from security_support import hash_password
+from security_support import ISSUER, JWT_SECRET, hash_password, make_jwt
 from test_streams import kill9_once_answered
 
 V2 = "application/vnd.kafka.v2+json"
@@ -334,9 +334,10 @@ def test_records_bridge_to_and_from_mqtt_and_nats(server):
 
 def test_credentials_and_topic_permissions(make_server):
     password = "alice-password"
-    srv = make_server({"security": {"users": [
-        {"name": "alice", "password_hash": hash_password(password),
-         "publish": ["users/{user}/#"], "subscribe": ["users/{user}/#"]}]}})
+    srv = make_server({"security": {
+        "users": [{"name": "alice", "password_hash": hash_password(password),
+                   "publish": ["users/{user}/#"], "subscribe": ["users/{user}/#"]}],
+        "jwt": {"keys": [{"alg": "HS256", "secret": JWT_SECRET}], "issuer": ISSUER}}})
     anonymous = Kafka(srv)
     r = anonymous.call("GET", "/topics")
     assert r.status_code == 401 and r.json()["error_code"] == 40101
@@ -352,6 +353,19 @@ def test_credentials_and_topic_permissions(make_server):
     alice.consumer(group, name="c")
     r = alice.call("POST", alice.instance(group, "c") + "/subscription", {"topics": ["users.bob.inbox"]})
     assert r.status_code == 403 and r.json()["error_code"] == 40301
+    # Another user does not see alice's instance.
+    token = make_jwt("device-7", grants={"pub": ["devices/{user}/#"], "sub": ["devices/{user}/#"]})
+    device = Kafka(srv)
+    device.session.headers["Authorization"] = f"Bearer {token}"
+    r = device.call("GET", alice.instance(group, "c") + "/subscription")
+    assert r.status_code == 404 and r.json()["error_code"] == 40403
+    # A bearer token (JWT) with claim grants: its own topic, not alice's.
+    assert device.produce("devices.device-7.temp", [{"value": b64("21.5")}])["offsets"][0]["offset"] == 0
+    r = device.call("POST", "/topics/users.alice.inbox", {"records": [{"value": b64("x")}]}, BINARY)
+    assert r.status_code == 403 and r.json()["error_code"] == 40301
+    expired = Kafka(srv)
+    expired.session.headers["Authorization"] = f"Bearer {make_jwt('d', expires_in=-10)}"
+    assert expired.call("GET", "/topics").json()["error_code"] == 40101
 
 
 def test_every_answered_produce_and_commit_survives_kill9(make_server):

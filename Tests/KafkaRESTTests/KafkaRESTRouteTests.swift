@@ -302,4 +302,26 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
         try await harness.shutdown()
     }
+
+    @Test func maxBytesAndFetchMinBytesShapeTheAnswer() async throws {
+        let harness = Harness()
+        let records = (0..<4).map { _ in #"{"value":"\#(Self.base64(String(repeating: "x", count: 100)))"}"# }
+        _ = try await harness.produce("sized", "[" + records.joined(separator: ",") + "]")
+        _ = try await harness.consumer("g", #"{"name":"c","auto.offset.reset":"earliest"}"#)
+        _ = try await harness.call(
+            .POST, "/consumers/g/instances/c/subscription", type: Harness.v2, body: #"{"topics":["sized"]}"#)
+        // max_bytes bounds the answer (the first record always goes); the rest follows.
+        let first = try await harness.call(.GET, "/consumers/g/instances/c/records?timeout=0&max_bytes=150")
+        #expect(first.json?.arrayValue?.count == 1)
+        #expect(try await harness.records("g", "c").json?.arrayValue?.count == 3)
+        // fetch.min.bytes holds the answer until that many bytes are there (or the timeout).
+        _ = try await harness.consumer("g2", #"{"name":"c","auto.offset.reset":"earliest","fetch.min.bytes":"1000"}"#)
+        _ = try await harness.call(
+            .POST, "/consumers/g2/instances/c/subscription", type: Harness.v2, body: #"{"topics":["sized"]}"#)
+        let started = ContinuousClock.now
+        let held = try await harness.records("g2", "c", timeout: 300)
+        #expect(held.json?.arrayValue?.count == 4)
+        #expect(ContinuousClock.now - started >= .milliseconds(250))
+        try await harness.shutdown()
+    }
 }
