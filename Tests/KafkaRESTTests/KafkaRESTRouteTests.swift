@@ -206,6 +206,10 @@ import Testing
         #expect(notHeld.errorCode == 40903)
         #expect(try await harness.call(.DELETE, "/consumers/g/instances/c").status == 204)
         #expect(try await harness.call(.DELETE, "/consumers/g/instances/c").errorCode == 40403)
+        // Records with neither a subscription nor an assignment: KafkaConsumer.poll's IllegalStateException.
+        _ = try await harness.consumer("g", #"{"name":"idle"}"#)
+        let idle = try await harness.records("g", "idle")
+        #expect(idle.status == 409 && idle.errorCode == 40903)
         try await harness.shutdown()
     }
 

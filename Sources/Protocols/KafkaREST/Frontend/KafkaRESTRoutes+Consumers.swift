@@ -57,7 +57,8 @@ extension KafkaRESTRoutes {
                 try Self.checkRead(name, request.identity)
                 names.append(name)
             }
-            target = .topics(names)
+            // An empty list unsubscribes, as `KafkaConsumer.subscribe([])` does.
+            target = names.isEmpty ? .none : .topics(names)
         case (nil, let pattern?):
             guard (try? Regex(pattern)) != nil else {
                 throw KafkaRESTError.unprocessable("\"topic_pattern\" is not a regular expression")

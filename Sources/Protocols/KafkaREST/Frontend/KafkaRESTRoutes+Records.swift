@@ -14,14 +14,18 @@ import SchemaKit
 extension KafkaRESTRoutes {
     func records(_ request: Request) throws -> EventLoopFuture<Reply> {
         let (group, id, owner) = Self.instance(request)
-        let configuration = try services.consumers.with(group: group, id: id, owner: owner, now: services.now()) {
-            $0.configuration
-        }
+        let (configuration, target) = try services.consumers.with(
+            group: group, id: id, owner: owner, now: services.now()
+        ) { ($0.configuration, $0.target) }
         let accept = request.http.head.headers["Accept"]
         let format = try KafkaRESTMediaType.recordsFormat(
             accept: accept.isEmpty ? nil : accept.joined(separator: ","), instanceFormat: configuration.format)
         if format.schemaType != nil, services.schemas == nil {
             throw KafkaRESTError.kafkaError("no schema registry is configured for the \(format.rawValue) format")
+        }
+        // KafkaConsumer.poll's refusal, which the proxy answers as an illegal state.
+        guard target != .none else {
+            throw KafkaRESTError.illegalState("Consumer is not subscribed to any topics or assigned any partitions")
         }
         let settings = services.configuration
         let timeout =
