@@ -342,6 +342,44 @@ protocolTargets += [
     ),
 ]
 
+// Confluent Kafka REST Proxy v2 (8082, docs/protocols/kafka-rest.md): a Kafka topic is a stream
+frontendModules.append("KafkaRESTFrontend")
+protocolTargets += [
+    // Kafka REST v2: content negotiation, request and response JSON, error codes, consumer-group
+    // assignment, schema formats over SchemaKit (no IO) ...
+    .target(
+        name: "KafkaRESTWire",
+        dependencies: ["BusCore", "SchemaKit", .product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Protocols/KafkaREST/Wire",
+        swiftSettings: upcoming
+    ),
+    // ... and its own HTTP listener: topics, produce into streams, consumer instances.
+    .target(
+        name: "KafkaRESTFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit", "KafkaRESTWire", "SchemaKit",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/Protocols/KafkaREST/Frontend",
+        swiftSettings: upcoming
+    ),
+    .testTarget(
+        name: "KafkaRESTTests",
+        dependencies: [
+            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "KafkaRESTWire", "KafkaRESTFrontend",
+            "SchemaKit", "Storage",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ],
+        swiftSettings: upcoming
+    ),
+]
+
 // Schema codecs for the Schema Registry and the Kafka REST proxy (issue 18, docs/schema-registry.md):
 // Avro, JSON Schema and Protobuf schemas, their binary/JSON codecs, compatibility rules and Confluent's wire
 // format. Pure values over BusCore's JSON (no IO, no bus, no store), so the REST layer and the stream

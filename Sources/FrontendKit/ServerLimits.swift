@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Named limits (config key `limits`), each with the reason for its default.
 package struct ServerLimits: Sendable {
     /// Connections across all protocols. Past 100k a single process should be sharded anyway.
@@ -30,4 +32,10 @@ package struct ServerLimits: Sendable {
     package var httpKeepAliveSeconds = 75
 
     package init() {}
+
+    /// The HTTP listeners' request-head and keep-alive deadlines.
+    package var httpTimeouts: HTTPServerHandler.Timeouts {
+        HTTPServerHandler.Timeouts(
+            request: .seconds(Int64(httpRequestTimeoutSeconds)), keepAlive: .seconds(Int64(httpKeepAliveSeconds)))
+    }
 }

@@ -1,5 +1,6 @@
 import AMQPFrontend
 package import FrontendKit
+import KafkaRESTFrontend
 import MQTTFrontend
 import NATSFrontend
 import NativeWebSocketFrontend
@@ -24,5 +25,6 @@ package enum FrontendList {
         SocketIOServerFrontend.self,
         SignalRServerFrontend.self,
         SchemaRegistryServerFrontend.self,
+        KafkaRESTServerFrontend.self,
     ]
 }

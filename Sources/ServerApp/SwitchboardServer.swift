@@ -225,9 +225,7 @@ package final class SwitchboardServer: Sendable {
             configuration: HTTPServerConfiguration(
                 host: configuration.host, port: port ?? configuration.httpPort, maxBodyBytes: limits.maxBodyBytes,
                 maxOutboundBytes: limits.maxOutboundBytes, tls: tls,
-                timeouts: HTTPServerHandler.Timeouts(
-                    request: .seconds(Int64(limits.httpRequestTimeoutSeconds)),
-                    keepAlive: .seconds(Int64(limits.httpKeepAliveSeconds)))),
+                timeouts: limits.httpTimeouts),
             group: group, router: router.build(), endpoints: endpoints, logger: logger,
             onBound: { address in
                 // The HTTPS port is extra: readiness follows the plain HTTP port.

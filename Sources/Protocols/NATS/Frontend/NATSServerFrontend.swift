@@ -62,7 +62,9 @@ package struct NATSServerFrontend: Frontend {
             let name = context.name + "-monitor"
             services.append(
                 HTTPServerService(
-                    configuration: HTTPServerConfiguration(host: context.host, port: port), group: context.group,
+                    configuration: HTTPServerConfiguration(
+                        host: context.host, port: port, timeouts: context.limits.httpTimeouts),
+                    group: context.group,
                     router: router.build(), endpoints: [], logger: context.logger,
                     onBound: { addresses.record(name, $0) }))
         }

@@ -35,7 +35,8 @@ package struct SchemaRegistryServerFrontend: Frontend {
         let services: [any Service] = listeners.map { listener in
             HTTPServerService(
                 configuration: HTTPServerConfiguration(
-                    host: context.host, port: listener.port, maxBodyBytes: settings.maxBodyBytes, tls: listener.tls),
+                    host: context.host, port: listener.port, maxBodyBytes: settings.maxBodyBytes, tls: listener.tls,
+                    timeouts: context.limits.httpTimeouts),
                 group: context.group, router: built, endpoints: [], logger: context.logger,
                 onBound: { addresses.record(listener.label, $0) })
         }
