@@ -1,4 +1,5 @@
 package import FrontendKit
+import BusRuntime
 import KafkaRESTWire
 import NIOCore
 package import ServiceLifecycle

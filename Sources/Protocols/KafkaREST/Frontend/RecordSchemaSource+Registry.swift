@@ -1,4 +1,4 @@
-import BusRuntime
+package import BusRuntime
 package import SchemaKit
 
 /// The server's Schema Registry (`bus.schemas`, served on its own port by the schema registry frontend)
