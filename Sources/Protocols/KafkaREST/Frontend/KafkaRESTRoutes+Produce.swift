@@ -50,24 +50,48 @@ extension KafkaRESTRoutes {
         }.flatMap { _ in
             Self.encode(body, format: format, topic: name, services: services, on: loop)
         }.flatMap { encoded in
-            var outcomes: [EventLoopFuture<KafkaRESTProduceOffset>] = []
-            for (index, record) in body.records.enumerated() {
-                let message = BusMessage(
-                    topic: topic, payload: ByteBuffer(bytes: encoded.values[index] ?? []),
-                    timestamp: services.bus.clock())
-                let placement = StreamPlacement(
-                    key: encoded.keys[index], partition: record.partition ?? partition, stream: name)
-                outcomes.append(
-                    services.bus.publishToStreams(message, placement: placement, on: loop).map { answered in
-                        Self.outcome(answered.1.first { $0.stream == name })
-                    })
-            }
-            return EventLoopFuture.whenAllSucceed(outcomes, on: loop).map { offsets in
+            // One promise for the request, not a future chain per record: the records' stream answers are
+            // gathered on this loop (the shard answers there) and the reply goes once the last is stored.
+            let promise = loop.makePromise(of: Reply.self)
+            let gathered = GatheredOffsets(count: body.records.count) { offsets in
                 var buffer = ByteBuffer()
                 KafkaRESTProduceResponse.write(
                     offsets, keySchemaID: encoded.keySchemaID, valueSchemaID: encoded.valueSchemaID, to: &buffer)
-                return .json(.ok, buffer)
+                promise.succeed(.json(.ok, buffer))
             }
+            let shard = services.bus.shard(for: loop)
+            let now = services.bus.clock()
+            for (index, record) in body.records.enumerated() {
+                let message = BusMessage(
+                    topic: topic, payload: ByteBuffer(bytes: encoded.values[index] ?? []), timestamp: now)
+                let placement = StreamPlacement(
+                    key: encoded.keys[index], partition: record.partition ?? partition, stream: name)
+                shard.publish(message, placement: placement) { acks in
+                    gathered.arrive(at: index, Self.outcome(acks.first { $0.stream == name }))
+                }
+            }
+            return promise.futureResult
+        }
+    }
+
+    /// The offsets of one produce request's records, filled in as their streams answer (on the request's
+    /// loop); `done` gets them all once the last arrives.
+    final class GatheredOffsets {
+        private var offsets: [KafkaRESTProduceOffset?]
+        private var remaining: Int
+        private let done: ([KafkaRESTProduceOffset]) -> Void
+
+        init(count: Int, done: @escaping ([KafkaRESTProduceOffset]) -> Void) {
+            self.offsets = Array(repeating: nil, count: count)
+            self.remaining = count
+            self.done = done
+            if count == 0 { done([]) }
+        }
+
+        func arrive(at index: Int, _ offset: KafkaRESTProduceOffset) {
+            offsets[index] = offset
+            remaining -= 1
+            if remaining == 0 { done(offsets.map { $0! }) }
         }
     }
 
