@@ -311,6 +311,24 @@ def test_pull_consumer_policies_and_max_deliver(server):
     run(body(), timeout=60)
 
 
+def test_idle_ephemeral_consumers_are_removed(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("E")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.add_consumer(name, config=api.ConsumerConfig(name="brief", inactive_threshold=0.5))
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="kept", inactive_threshold=None))
+            assert sorted(c.name for c in await js.consumers_info(name)) == ["brief", "kept"]
+            await asyncio.sleep(1.0)
+            assert [c.name for c in await js.consumers_info(name)] == ["kept"]
+        finally:
+            await nc.close()
+
+    run(body())
+
+
 def test_mqtt_publish_is_a_jetstream_message(make_server):
     from mqtt_client import V311, Paho
 

@@ -98,6 +98,12 @@ import Testing
         }
         let none = try JetStreamConsumerConfig(json: try object(#"{"ack_policy":"none"}"#), name: "n")
         #expect(none.maxAckPending == -1)
+        // Ephemeral consumers go after 5 s idle (or their inactive_threshold); durable ones stay.
+        #expect(none.removalThreshold == JetStreamConsumerConfig.defaultInactiveThreshold)
+        #expect(config.removalThreshold == nil)
+        let brief = try JetStreamConsumerConfig(json: try object(#"{"inactive_threshold":1000}"#), name: "b")
+        #expect(brief.removalThreshold == 1000)
+        #expect(brief.json["inactive_threshold"] as? UInt64 == 1000)
     }
 
     @Test func timesAreRFC3339WithNanoseconds() {

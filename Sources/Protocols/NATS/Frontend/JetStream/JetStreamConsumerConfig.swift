@@ -31,6 +31,12 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
     /// -1: unlimited (nats-server's default is 1000 for explicit/all acks).
     package var maxAckPending: Int = 1000
     package var replayPolicy = "instant"
+    /// Nanoseconds without pulls or acks after which an ephemeral consumer (no `durable_name`) is deleted;
+    /// 0: nats-server's default for ephemerals (5 s); durable consumers stay.
+    package var inactiveThreshold: UInt64 = 0
+
+    /// nats-server's default `inactive_threshold` of an ephemeral consumer.
+    package static let defaultInactiveThreshold: UInt64 = 5_000_000_000
 
     /// nats-server's `JsAckWaitDefault`.
     package static let defaultAckWait: UInt64 = 30_000_000_000
@@ -98,6 +104,9 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             filterSubjects = filters
         }
         if let replay = JetStreamJSON.string(json, "replay_policy") { replayPolicy = replay }
+        if let threshold = JetStreamJSON.int(json, "inactive_threshold"), threshold > 0 {
+            inactiveThreshold = UInt64(threshold)
+        }
         if let subject = JetStreamJSON.string(json, "deliver_subject"), !subject.isEmpty {
             throw .consumerCreate(
                 "push consumers (deliver_subject) are not supported by this server; use a pull consumer")
@@ -126,6 +135,7 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             "max_waiting": maxWaiting, "max_ack_pending": maxAckPending, "num_replicas": 0,
         ]
         if let durableName { json["durable_name"] = durableName }
+        if let threshold = removalThreshold { json["inactive_threshold"] = threshold }
         if let description { json["description"] = description }
         if let optStartSequence { json["opt_start_seq"] = optStartSequence }
         if let optStartTime { json["opt_start_time"] = JetStreamJSON.time(optStartTime) }
@@ -135,6 +145,12 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             json["filter_subjects"] = filterSubjects
         }
         return json
+    }
+
+    /// When an idle consumer is deleted (ns), or nil when it never is (a durable one without a threshold).
+    package var removalThreshold: UInt64? {
+        if inactiveThreshold > 0 { return inactiveThreshold }
+        return durableName == nil ? Self.defaultInactiveThreshold : nil
     }
 
     /// A consumer name: not empty, no '.', '*', '>' nor whitespace, at most `maxNameLength` bytes.

@@ -13,6 +13,7 @@ extension JetStreamService {
     func consumerRequest(
         _ words: [String], payload: ByteBuffer, client: any JetStreamClient, reply: String?, respond: @escaping Respond
     ) {
+        removeInactiveConsumers(now: bus.clock())
         switch (words[1], words.count) {
         case ("CREATE", 3...):
             let filter = words.count > 4 ? words[4...].joined(separator: ".") : nil
@@ -35,6 +36,23 @@ extension JetStreamService {
             return pull(stream: words[3], consumer: words[4], payload: payload, client: client, inbox: reply)
         default:
             respond(JetStreamJSON.error("error_response", .badRequest))
+        }
+    }
+
+    /// Deletes consumers idle past their `inactive_threshold` (ephemeral ones: 5 s) with no pull waiting.
+    /// Swept when consumer requests arrive rather than on a timer: an idle server keeps them a while longer.
+    func removeInactiveConsumers(now: UInt64) {
+        let all = state.withLockedValue { state in state.consumers.values.flatMap(\.values) }
+        let idle = all.filter { consumer in
+            guard let threshold = consumer.config.removalThreshold, consumer.waiting == 0 else { return false }
+            let lastActive = consumer.withState { $0.lastActive }
+            return lastActive + threshold < now
+        }
+        guard !idle.isEmpty else { return }
+        state.withLockedValue { state in
+            for consumer in idle where state.consumers[consumer.stream]?[consumer.name] === consumer {
+                state.consumers[consumer.stream]?[consumer.name] = nil
+            }
         }
     }
 
@@ -99,9 +117,10 @@ extension JetStreamService {
                 kind, JetStreamAPIError(code: 400, errCode: 10148, description: "consumer already exists"))
         }
         let start = startSequence(config, filters: filters, stream: stream)
-        let made = JetStreamConsumer(
-            stream: stream, state: JetStreamConsumerState(config: config, filters: filters, cursor: start),
-            created: bus.clock())
+        let now = bus.clock()
+        var initial = JetStreamConsumerState(config: config, filters: filters, cursor: start)
+        initial.lastActive = now
+        let made = JetStreamConsumer(stream: stream, state: initial, created: now)
         let registered = state.withLockedValue { state -> JetStreamConsumer in
             if let raced = state.consumers[stream]?[consumerName] { return raced }
             state.consumers[stream, default: [:]][consumerName] = made
