@@ -136,6 +136,8 @@ def test_jetstream_publish_acks_dedup_and_expectations(server):
             assert raised.value.err_code == 10070
             info = await js.stream_info(name)
             assert (info.state.messages, info.state.last_seq) == (6, 6)
+            info = await js.stream_info(name, subjects_filter=f"{name}.*")
+            assert info.state.subjects == {f"{name}.a": 4, f"{name}.b": 2}
 
             # Limits: discard new refuses with nats-server's words; a large message with 10054.
             full = unique("F")

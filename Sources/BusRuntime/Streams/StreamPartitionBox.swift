@@ -177,6 +177,11 @@ package final class StreamPartitionBox: Sendable {
         }
     }
 
+    /// How many records each subject (topic name) has (JetStream's `subjects_filter` in stream info).
+    package var subjectCounts: [String: Int] {
+        state.withLockedValue { $0.partition.subjectCounts }
+    }
+
     /// Deletes one readable record (JetStream's `STREAM.MSG.DELETE`); false when it is not kept.
     func delete(offset: UInt64) -> Bool {
         state.withLockedValue { state in

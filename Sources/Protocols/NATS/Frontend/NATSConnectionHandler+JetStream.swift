@@ -7,8 +7,10 @@ import NIOCore
 /// frontend's `JetStreamService`; a publish a stream captures is answered with its PubAck; pulled
 /// messages are written here, on the subscription of the pull request's inbox.
 extension NATSConnectionHandler: JetStreamClient {
-    /// A `$JS.API.…` or `$JS.ACK.…` publish; false when refused (no `+OK`).
-    func jetStream(_ publish: borrowing NATSPublish) -> Bool {
+    /// A `$JS.API.…` or `$JS.ACK.…` publish; false when refused (no `+OK`). It is also routed as an
+    /// ordinary publish to whoever subscribes to its subject (nats-server's API subjects are ordinary
+    /// subjects: a client may watch `$JS.API.CONSUMER.>`).
+    func jetStream(_ publish: borrowing NATSPublish, topic: Topic, publisherID: String, timestamp: UInt64) -> Bool {
         let subject = String(buffer: publish.subject)
         var replyTopic: Topic?
         var replySubject: String?
@@ -21,6 +23,14 @@ extension NATSConnectionHandler: JetStreamClient {
                 replyTopic = resolved
                 replySubject = String(buffer: reply)
             }
+        }
+        if shard.isRouted(topic) {
+            var headers = MessageHeaders()
+            headers.replyTo = replyTopic?.name
+            shard.publish(
+                BusMessage(
+                    topic: topic, payload: ByteBuffer(buffer: publish.payload), headers: headers,
+                    publisherID: publisherID, timestamp: timestamp))
         }
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
         let jetStream = services.jetStream

@@ -375,7 +375,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             // then `+ACK` share one).
             lastTopic = nil
             lastSubject = ByteBuffer()
-            return jetStream(publish)
+            return jetStream(publish, topic: topic, publisherID: info.id, timestamp: readTime)
         }
         // nil: no headers (made only once the message is, so a publication nobody reads makes none).
         var headers: MessageHeaders?

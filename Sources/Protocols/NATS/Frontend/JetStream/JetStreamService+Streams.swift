@@ -49,11 +49,31 @@ extension JetStreamService {
         ]
     }
 
-    func streamInfoResponse(_ name: String) -> ByteBuffer {
+    /// `{"subjects_filter": s}` adds `state.subjects`: the count of messages of each subject it matches.
+    func streamInfoResponse(_ name: String, payload: ByteBuffer) -> ByteBuffer {
+        let kind = "stream_info_response"
         guard let box = bus.streams.stream(named: name), JetStreamStreamConfig.isValidName(name) else {
-            return JetStreamJSON.error("stream_info_response", .streamNotFound)
+            return JetStreamJSON.error(kind, .streamNotFound)
         }
-        return JetStreamJSON.response("stream_info_response", streamInfo(box))
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
+        var info = streamInfo(box)
+        if let subject = JetStreamJSON.string(request, "subjects_filter"), !subject.isEmpty {
+            guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
+                let filter = try? TopicFilter(text)
+            else { return JetStreamJSON.error(kind, .badRequest) }
+            var subjects: [String: Int] = [:]
+            for (topic, count) in box.partitions[0].subjectCounts where count > 0 {
+                if filter.matches(Topic(trusted: topic)) {
+                    subjects[NATSSubjectMapping.subject(forTopic: topic)] = count
+                }
+            }
+            var state = info["state"] as? [String: Any] ?? [:]
+            state["subjects"] = subjects
+            state["num_subjects"] = subjects.count
+            info["state"] = state
+        }
+        return JetStreamJSON.response(kind, info)
     }
 
     /// The first stream other than `name` whose subjects overlap `filters`.

@@ -69,7 +69,7 @@ package final class JetStreamService: Sendable {
             switch words[1] {
             case "CREATE": return createStream(name, payload: payload, respond: counted)
             case "UPDATE": return updateStream(name, payload: payload, respond: counted)
-            case "INFO": return counted(streamInfoResponse(name))
+            case "INFO": return counted(streamInfoResponse(name, payload: payload))
             case "DELETE": return deleteStream(name, respond: counted)
             case "PURGE": return purgeStream(name, payload: payload, respond: counted)
             default: break
