@@ -77,11 +77,12 @@ extension JetStreamService {
         }
         let durable = JetStreamJSON.string(json, "durable_name").flatMap { $0.isEmpty ? nil : $0 }
         let configName = JetStreamJSON.string(json, "name").flatMap { $0.isEmpty ? nil : $0 }
+        // nats-server checks the subject's name first: a durable name that differs is 10017.
+        if let name, let given = durable ?? configName, given != name {
+            return JetStreamJSON.error(kind, .durableNameNotMatchSubject)
+        }
         if let durable, let configName, durable != configName {
             return JetStreamJSON.error(kind, .durableAndNameMismatch)
-        }
-        if let name, let given = configName ?? durable, given != name {
-            return JetStreamJSON.error(kind, legacyDurable ? .durableNameNotMatchSubject : .durableAndNameMismatch)
         }
         let consumerName = name ?? configName ?? durable ?? bus.makeIdentifier() + bus.makeIdentifier()
         guard JetStreamConsumerConfig.isValidName(consumerName) else {

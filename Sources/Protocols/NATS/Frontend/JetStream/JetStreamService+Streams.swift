@@ -68,8 +68,9 @@ extension JetStreamService {
                     subjects[NATSSubjectMapping.subject(forTopic: topic)] = count
                 }
             }
+            // None matching: no `subjects` at all (nats-server omits the empty map).
             var state = info["state"] as? [String: Any] ?? [:]
-            state["subjects"] = subjects
+            if !subjects.isEmpty { state["subjects"] = subjects }
             state["num_subjects"] = subjects.count
             info["state"] = state
         }
