@@ -313,6 +313,51 @@ def test_pull_consumer_policies_and_max_deliver(server):
     run(body(), timeout=60)
 
 
+def test_push_consumers_deliver_with_stored_subjects_and_queue_groups(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("U")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            for i in range(3):
+                await js.publish(f"{name}.{'ab'[i % 2]}", f"p{i}".encode(), headers={"Order": str(i)})
+            sub = await js.subscribe(f"{name}.>", durable="pusher", manual_ack=True)
+            msgs = [await sub.next_msg(timeout=TIMEOUT) for _ in range(3)]
+            assert [(m.subject, m.data) for m in msgs] == [(f"{name}.a", b"p0"), (f"{name}.b", b"p1"), (f"{name}.a", b"p2")]
+            assert [m.metadata.sequence.stream for m in msgs] == [1, 2, 3]
+            assert msgs[1].headers["Order"] == "1"
+            for m in msgs:
+                await m.ack()
+            await js.publish(f"{name}.c", b"live")
+            live = await sub.next_msg(timeout=TIMEOUT)
+            assert (live.subject, live.data) == (f"{name}.c", b"live")
+            info = await js.consumer_info(name, "pusher")
+            assert info.config.deliver_subject and info.num_ack_pending == 1
+            await live.ack()
+
+            # A deliver group: each message goes to one member.
+            first = await js.subscribe(f"{name}.>", queue="workers", manual_ack=True)
+            second = await js.subscribe(f"{name}.>", queue="workers", manual_ack=True)
+            for i in range(10):
+                await js.publish(f"{name}.q", f"q{i}".encode())
+            seen = []
+            deadline = asyncio.get_running_loop().time() + TIMEOUT
+            while len(seen) < 14 and asyncio.get_running_loop().time() < deadline:
+                for s in (first, second):
+                    try:
+                        m = await s.next_msg(timeout=0.1)
+                    except NATSTimeoutError:
+                        continue
+                    seen.append(m.data)
+                    await m.ack()
+            assert sorted(seen) == sorted([b"p0", b"p1", b"p2", b"live"] + [f"q{i}".encode() for i in range(10)])
+        finally:
+            await nc.close()
+
+    run(body(), timeout=60)
+
+
 def test_idle_ephemeral_consumers_are_removed(server):
     async def body():
         nc = await connect(server)

@@ -93,8 +93,12 @@ import Testing
         #expect(throws: JetStreamAPIError.self) {
             try JetStreamConsumerConfig(json: try object(#"{"deliver_policy":"by_start_sequence"}"#), name: "x")
         }
+        let push = try JetStreamConsumerConfig(
+            json: try object(#"{"deliver_subject":"push.here","deliver_group":"g"}"#), name: "x")
+        #expect(push.deliverSubject == "push.here" && push.deliverGroup == "g")
+        #expect(push.json["deliver_subject"] as? String == "push.here")
         #expect(throws: JetStreamAPIError.self) {
-            try JetStreamConsumerConfig(json: try object(#"{"deliver_subject":"push.here"}"#), name: "x")
+            try JetStreamConsumerConfig(json: try object(#"{"deliver_subject":"push.*"}"#), name: "x")
         }
         let none = try JetStreamConsumerConfig(json: try object(#"{"ack_policy":"none"}"#), name: "n")
         #expect(none.maxAckPending == -1)

@@ -99,6 +99,20 @@ extension NATSConnectionHandler: JetStreamClient {
         }
     }
 
+    /// A push consumer's message: its stored subject, the subscription's sid, the `$JS.ACK` reply.
+    func writeJetStreamPush(_ message: BusMessage, subject: ByteBuffer, replyTo: ByteBuffer?, entry: NATSSubscription) {
+        if machine.session.headers, let block = NATSHeaderBlock(message.headers) {
+            var bytes = ByteBuffer()
+            block.write(to: &bytes)
+            NATSEncoder.headerMessage(
+                &out, subject: subject, sid: entry.sidBytes, replyTo: replyTo, headers: bytes, payload: message.payload)
+        } else {
+            var prefix = ByteBuffer()
+            NATSEncoder.messagePrefix(&prefix, subject: subject, sid: entry.sidBytes)
+            NATSEncoder.message(&out, prefix: prefix, replyTo: replyTo, payload: message.payload)
+        }
+    }
+
     // MARK: - JetStreamClient
 
     var isOpenForJetStream: Bool { !machine.isClosed && context != nil }

@@ -542,6 +542,10 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         _ message: BusMessage, headers: MessageHeaders, entry: NATSSubscription, context: inout DeliveryContext
     ) {
         let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
+        if let native = headers.native, native.protocolName == JetStreamService.subjectOverride {
+            // A JetStream push delivery: written with the stored subject, not the deliver subject.
+            return writeJetStreamPush(message, subject: native.bytes, replyTo: replyTo, entry: entry)
+        }
         // HMSG only to a client whose CONNECT said `headers: true` (nats-server does the same).
         if machine.session.headers, headers.hasContentTypeOrProperties {
             let block = context.encoded(form: Self.headerWireForm) { message in

@@ -1,7 +1,8 @@
 package import BusCore
 
-/// A JetStream consumer configuration (nats-server's `ConsumerConfig`): the pull consumers this server
-/// runs. Push consumers (`deliver_subject`) and `last_per_subject` are refused with nats-server's errors.
+/// A JetStream consumer configuration (nats-server's `ConsumerConfig`): pull consumers, and push
+/// consumers (`deliver_subject`, `deliver_group`; no flow control or heartbeats yet). `last_per_subject`
+/// is refused with nats-server's error.
 package struct JetStreamConsumerConfig: Sendable, Equatable {
     package enum DeliverPolicy: String, Sendable {
         case all, last, new
@@ -31,6 +32,10 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
     /// -1: unlimited (nats-server's default is 1000 for explicit/all acks).
     package var maxAckPending: Int = 1000
     package var replayPolicy = "instant"
+    /// A push consumer's delivery subject (nil: a pull consumer).
+    package var deliverSubject: String?
+    /// The queue group a push consumer's subscribers share (`deliver_group`).
+    package var deliverGroup: String?
     /// Nanoseconds without pulls or acks after which an ephemeral consumer (no `durable_name`) is deleted;
     /// 0: nats-server's default for ephemerals (5 s); durable consumers stay.
     package var inactiveThreshold: UInt64 = 0
@@ -108,8 +113,11 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             inactiveThreshold = UInt64(threshold)
         }
         if let subject = JetStreamJSON.string(json, "deliver_subject"), !subject.isEmpty {
-            throw .consumerCreate(
-                "push consumers (deliver_subject) are not supported by this server; use a pull consumer")
+            guard (try? NATSSubjectMapping.topicName(forSubject: subject)) != nil else {
+                throw .invalidConsumerPolicy("consumer deliver subject has wildcards")
+            }
+            deliverSubject = subject
+            deliverGroup = JetStreamJSON.string(json, "deliver_group").flatMap { $0.isEmpty ? nil : $0 }
         }
         _ = try filters()
     }
@@ -135,6 +143,8 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             "max_waiting": maxWaiting, "max_ack_pending": maxAckPending, "num_replicas": 0,
         ]
         if let durableName { json["durable_name"] = durableName }
+        if let deliverSubject { json["deliver_subject"] = deliverSubject }
+        if let deliverGroup { json["deliver_group"] = deliverGroup }
         if let threshold = removalThreshold { json["inactive_threshold"] = threshold }
         if let description { json["description"] = description }
         if let optStartSequence { json["opt_start_seq"] = optStartSequence }

@@ -127,6 +127,7 @@ extension JetStreamService {
             state.consumers[stream, default: [:]][consumerName] = made
             return made
         }
+        if registered === made, config.deliverSubject != nil { startPushing(made) }
         return JetStreamJSON.response(kind, consumerInfo(registered))
     }
 
