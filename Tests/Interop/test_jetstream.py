@@ -7,6 +7,7 @@ JetStream message. docs/protocols/nats.md "JetStream" maps each API subject to t
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import nats
 import pytest
@@ -404,3 +405,60 @@ def test_mqtt_publish_is_a_jetstream_message(make_server):
             await nc.close()
 
     run(body())
+
+
+def test_pubacked_messages_survive_kill9(make_server):
+    """A PubAck is sent once the stream stored the message: after kill -9 every acknowledged message is
+    in the stream, at its sequence, and the stream keeps its JetStream configuration."""
+    from test_streams import kill9_once_answered
+
+    srv = make_server()
+    name = unique("K")
+    acknowledged: list[tuple[int, bytes]] = []
+    stop = threading.Event()
+
+    async def create() -> None:
+        nc = await connect(srv)
+        try:
+            await nc.jetstream().add_stream(name=name, subjects=[f"{name}.>"], max_msgs=100_000)
+        finally:
+            await nc.close()
+
+    run(create())
+
+    def publish_until_stopped() -> None:
+        async def body() -> None:
+            nc = await connect(srv)
+            js = nc.jetstream()
+            i = 0
+            try:
+                while not stop.is_set():
+                    payload = f"k{i}".encode()
+                    ack = await js.publish(f"{name}.x", payload, timeout=2)
+                    acknowledged.append((ack.seq, payload))
+                    i += 1
+            except Exception:
+                return
+            finally:
+                try:
+                    await nc.close()
+                except Exception:
+                    pass
+
+        asyncio.run(body())
+
+    kill9_once_answered(srv, publish_until_stopped, stop, acknowledged)
+
+    async def check() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            info = await js.stream_info(name)
+            assert info.config.max_msgs == 100_000
+            assert info.state.last_seq >= acknowledged[-1][0]
+            for seq, payload in acknowledged:
+                assert (await js.get_msg(name, seq)).data == payload
+        finally:
+            await nc.close()
+
+    run(check(), timeout=60)
