@@ -462,3 +462,54 @@ def test_pubacked_messages_survive_kill9(make_server):
             await nc.close()
 
     run(check(), timeout=60)
+
+
+def test_durable_consumers_survive_kill9(make_server):
+    """Durable consumers come back after kill -9 with their configuration, resuming after their ack floor
+    (what was delivered and not acknowledged comes again); deleted and ephemeral ones do not."""
+    import os
+    import signal
+
+    srv = make_server()
+    name = unique("R")
+
+    async def before() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            for i in range(5):
+                await js.publish(f"{name}.job", f"j{i}".encode())
+            sub = await js.pull_subscribe(f"{name}.job", durable="keeper", config=api.ConsumerConfig(ack_wait=30))
+            msgs = await sub.fetch(3, timeout=TIMEOUT)
+            await msgs[0].ack_sync()
+            await msgs[1].ack_sync()  # j2 is delivered, never acknowledged
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="gone"))
+            assert await js.delete_consumer(name, "gone")
+            await js.add_consumer(name, config=api.ConsumerConfig(name="brief"))
+            await asyncio.sleep(0.5)  # the last floor reaches the store (acks are answered before)
+        finally:
+            await nc.close()
+
+    run(before())
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    srv.start()
+
+    async def after() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            info = await js.consumer_info(name, "keeper")
+            assert info.config.ack_wait == 30 and info.config.filter_subject == f"{name}.job"
+            assert info.ack_floor.stream_seq == 2 and info.num_pending == 3
+            assert [c.name for c in await js.consumers_info(name)] == ["keeper"]
+            sub = await js.pull_subscribe_bind("keeper", stream=name)
+            msgs = await sub.fetch(3, timeout=TIMEOUT)
+            assert [m.data for m in msgs] == [b"j2", b"j3", b"j4"]
+            streams = [s.config.name for s in await js.streams_info()]
+            assert "_jetstream_consumers" not in streams
+        finally:
+            await nc.close()
+
+    run(after())

@@ -49,11 +49,14 @@ extension JetStreamService {
             return lastActive + threshold < now
         }
         guard !idle.isEmpty else { return }
-        state.withLockedValue { state in
-            for consumer in idle where state.consumers[consumer.stream]?[consumer.name] === consumer {
+        let removed = state.withLockedValue { state in
+            idle.filter { consumer in
+                guard state.consumers[consumer.stream]?[consumer.name] === consumer else { return false }
                 state.consumers[consumer.stream]?[consumer.name] = nil
+                return true
             }
         }
+        for consumer in removed { persist(consumer, deleted: true) }
     }
 
     func consumer(stream: String, name: String) -> JetStreamConsumer? {
@@ -127,7 +130,10 @@ extension JetStreamService {
             state.consumers[stream, default: [:]][consumerName] = made
             return made
         }
-        if registered === made, config.deliverSubject != nil { startPushing(made) }
+        if registered === made {
+            persist(made)
+            if config.deliverSubject != nil { startPushing(made) }
+        }
         return JetStreamJSON.response(kind, consumerInfo(registered))
     }
 
@@ -214,7 +220,8 @@ extension JetStreamService {
         let kind = "consumer_delete_response"
         guard bus.streams.stream(named: stream) != nil else { return JetStreamJSON.error(kind, .streamNotFound) }
         let removed = state.withLockedValue { $0.consumers[stream]?.removeValue(forKey: name) }
-        guard removed != nil else { return JetStreamJSON.error(kind, .consumerNotFound) }
+        guard let removed else { return JetStreamJSON.error(kind, .consumerNotFound) }
+        persist(removed, deleted: true)
         return JetStreamJSON.response(kind, ["success": true])
     }
 

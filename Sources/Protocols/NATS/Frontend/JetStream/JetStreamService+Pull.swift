@@ -169,12 +169,18 @@ extension JetStreamService {
     /// (`tokens` after `$JS.ACK.`); false when it names no consumer's delivery.
     @discardableResult
     package func acknowledge(_ tokens: [Substring], payload: ByteBuffer) -> Bool {
+        restoreConsumersIfNeeded()
         guard tokens.count == 7, let sequence = UInt64(tokens[3]),
             let consumer = consumer(stream: String(tokens[0]), name: String(tokens[1])),
             let acknowledgement = JetStreamConsumerState.Acknowledgement(payload: String(buffer: payload))
         else { return false }
         let now = bus.clock()
-        consumer.withState { $0.acknowledge(sequence, acknowledgement, now: now) }
+        let moved = consumer.withState { state -> Bool in
+            let before = state.ackFloorStreamSequence
+            state.acknowledge(sequence, acknowledgement, now: now)
+            return state.ackFloorStreamSequence != before
+        }
+        if moved { persist(consumer) }
         return true
     }
 }

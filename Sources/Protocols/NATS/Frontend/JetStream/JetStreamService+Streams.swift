@@ -178,12 +178,15 @@ extension JetStreamService {
         bus.streams.delete(name) { [self] result in
             switch result {
             case .success, .failure(.notStored):
-                // Gone from memory either way: its consumers go too.
-                state.withLockedValue {
-                    $0.consumers[name] = nil
-                    $0.kept[name] = nil
-                    $0.created[name] = nil
+                // Gone from memory either way: its consumers go too (and from the consumer store).
+                let consumers = state.withLockedValue { state in
+                    let consumers = state.consumers[name].map { Array($0.values) } ?? []
+                    state.consumers[name] = nil
+                    state.kept[name] = nil
+                    state.created[name] = nil
+                    return consumers
                 }
+                for consumer in consumers { persist(consumer, deleted: true) }
                 if case .failure(let error) = result {
                     respond(JetStreamJSON.error(kind, .streamUpdate("\(error)")))
                 } else {

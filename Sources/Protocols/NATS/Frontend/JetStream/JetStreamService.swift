@@ -28,6 +28,8 @@ package final class JetStreamService: Sendable {
     let startedAt: UInt64
     let apiTotal = ManagedAtomic<Int>(0)
     let apiErrors = ManagedAtomic<Int>(0)
+    /// Whether the durable consumers kept before a restart were read back (`restoreConsumersIfNeeded`).
+    let restoredConsumers = ManagedAtomic(false)
     /// Bounds of one pull request, as nats-server's defaults: its batch, and how long one wait slice lasts
     /// before redeliveries are looked at again.
     static let maxBatch = 10_000
@@ -50,6 +52,7 @@ package final class JetStreamService: Sendable {
         respond: @escaping Respond
     ) {
         apiTotal.wrappingIncrement(ordering: .relaxed)
+        restoreConsumersIfNeeded()
         let counted: Respond = { [apiErrors] answer in
             if answer.readableBytesView.starts(with: Array(#"{"error""#.utf8)) {
                 apiErrors.wrappingIncrement(ordering: .relaxed)

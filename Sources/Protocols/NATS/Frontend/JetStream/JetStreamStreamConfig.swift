@@ -138,9 +138,13 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         return json
     }
 
+    /// The bus stream where durable consumers are kept (`JetStreamService+Durability`): not a JetStream
+    /// stream, never listed or addressed as one.
+    package static let consumerStoreName = "_jetstream_consumers"
+
     /// A JetStream stream name: not empty, no '.', '*', '>' nor whitespace (nats-server's `isValidName`).
     package static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= StreamConfiguration.maxNameLength
+        name != consumerStoreName && !name.isEmpty && name.utf8.count <= StreamConfiguration.maxNameLength
             && !name.utf8.contains {
                 $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: ">") || $0 <= 0x20
             }
