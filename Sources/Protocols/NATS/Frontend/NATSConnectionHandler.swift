@@ -371,8 +371,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             }
         }
         if topic.name.hasPrefix("$JS/API/") || topic.name.hasPrefix("$JS/ACK/") {
-            // Answered here, never routed; and never the fast path's repeated subject (an ack's `+WPI`
-            // then `+ACK` share one).
+            // JetStream answers these (and routes them to any subscriber); never the fast path's repeated
+            // subject (an ack's `+WPI` then `+ACK` share one).
             lastTopic = nil
             lastSubject = ByteBuffer()
             return jetStream(publish, topic: topic, publisherID: info.id, timestamp: readTime)
