@@ -7,6 +7,7 @@ JetStream message. docs/protocols/nats.md "JetStream" maps each API subject to t
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import nats
@@ -357,6 +358,40 @@ def test_push_consumers_deliver_with_stored_subjects_and_queue_groups(server):
             await nc.close()
 
     run(body(), timeout=60)
+
+
+def test_pull_request_statuses_heartbeats_and_timeout(server):
+    """A raw CONSUMER.MSG.NEXT: idle heartbeats (100) while it waits, then 408 with the pending count;
+    no_wait on nothing: 404 (all as nats-server 2.9.10); an unknown consumer: 404 Consumer Not Found
+    (nats-server 2.9.10 does not answer; nats.py's fetch times out on either)."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("H")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="hb"))
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox)
+            request = {"batch": 3, "expires": 1_000_000_000, "idle_heartbeat": 200_000_000}
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.hb", json.dumps(request).encode(), reply=inbox)
+            statuses = []
+            while not statuses or statuses[-1][0] != "408":
+                m = await sub.next_msg(timeout=TIMEOUT)
+                statuses.append((m.headers["Status"], m.headers.get("Description"), m.headers.get("Nats-Pending-Messages")))
+            assert statuses[-1] == ("408", "Request Timeout", "3")
+            assert len([s for s in statuses if s[:2] == ("100", "Idle Heartbeat")]) >= 2
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.hb", b'{"batch":1,"no_wait":true}', reply=inbox)
+            m = await sub.next_msg(timeout=TIMEOUT)
+            assert (m.headers["Status"], m.headers["Description"]) == ("404", "No Messages")
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.nobody", b"1", reply=inbox)
+            m = await sub.next_msg(timeout=TIMEOUT)
+            assert (m.headers["Status"], m.headers["Description"]) == ("404", "Consumer Not Found")
+        finally:
+            await nc.close()
+
+    run(body())
 
 
 def test_idle_ephemeral_consumers_are_removed(server):

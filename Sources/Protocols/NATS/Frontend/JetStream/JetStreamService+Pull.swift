@@ -17,6 +17,10 @@ extension JetStreamService {
         let noWait: Bool
         /// ns; nil: until the batch is filled or the connection closes.
         let deadline: UInt64?
+        /// `idle_heartbeat` (ns): a `100 Idle Heartbeat` status after this long without sending anything.
+        let heartbeat: UInt64?
+        /// When something was last sent for this request (ns).
+        var lastSent: UInt64
     }
 
     /// `{"batch": n, "expires": ns, "no_wait": bool}` (a bare number is a batch, as nats-server reads it).
@@ -27,6 +31,7 @@ extension JetStreamService {
         var batch = 1
         var expires = 0
         var noWait = false
+        var heartbeat = 0
         let text = String(buffer: payload).trimmingCharacters(in: .whitespaces)
         if let number = Int(text) {
             batch = number
@@ -34,6 +39,7 @@ extension JetStreamService {
             batch = JetStreamJSON.int(request, "batch") ?? 1
             expires = JetStreamJSON.int(request, "expires") ?? 0
             noWait = JetStreamJSON.bool(request, "no_wait") ?? false
+            heartbeat = JetStreamJSON.int(request, "idle_heartbeat") ?? 0
         } else {
             return client.deliverJetStream([.status(400, "Bad Request", inbox: inbox)], inbox: inbox)
         }
@@ -46,7 +52,8 @@ extension JetStreamService {
         serve(
             PullRequest(
                 consumer: consumer, client: client, inbox: inbox, remaining: batch, noWait: noWait,
-                deadline: expires > 0 ? now + UInt64(expires) : nil))
+                deadline: expires > 0 ? now + UInt64(expires) : nil, heartbeat: heartbeat > 0 ? UInt64(heartbeat) : nil,
+                lastSent: now))
     }
 
     /// Sends what the consumer has for the request now; then ends it (filled, `no_wait`: 404, expired:
@@ -87,13 +94,22 @@ extension JetStreamService {
                     fields: [("Nats-Pending-Messages", "\(request.remaining)"), ("Nats-Pending-Bytes", "0")]))
             finished = true
         }
-        if !out.isEmpty { request.client.deliverJetStream(out, inbox: request.inbox) }
+        if out.isEmpty, !finished, let heartbeat = request.heartbeat, now >= request.lastSent + heartbeat {
+            out.append(.status(100, "Idle Heartbeat", inbox: request.inbox))
+        }
+        if !out.isEmpty {
+            request.client.deliverJetStream(out, inbox: request.inbox)
+            request.lastSent = now
+        }
         if finished {
             consumer.changeWaiting(by: -1)
             return
         }
         var slice = Self.pollSlice
         if let deadline = request.deadline { slice = min(slice, Int64(deadline - now)) }
+        if let heartbeat = request.heartbeat {
+            slice = min(slice, max(1_000_000, Int64(request.lastSent + heartbeat) - Int64(now)))
+        }
         let waiting = request
         let full = room >= 0 && pendingCount >= room
         if full {
