@@ -1,5 +1,5 @@
 """NATS with the stock nats-py client: pub/sub, wildcards, queue groups, request/reply, headers,
-no-responders, auto-unsubscribe, drain, reconnect after a restart, echo, JetStream's refusal."""
+no-responders, auto-unsubscribe, drain, reconnect after a restart, echo, JetStream's account info."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import nats
 import pytest
 from nats.errors import NoRespondersError, TimeoutError as NATSTimeoutError
-from nats.js.errors import ServiceUnavailableError
 
 from interop import run, unique, ws_clients
 from nats_support import subscribed
@@ -276,14 +275,15 @@ def test_reconnect_after_server_restart(make_server):
     run(body(), timeout=60)
 
 
-def test_jetstream_is_refused_not_silent(server):
+def test_jetstream_answers_account_info(server):
+    """JetStream is on (test_jetstream.py covers it): the account info answers with its limits."""
+
     async def body():
         nc = await connect(server)
         try:
-            js = nc.jsm()
-            with pytest.raises(ServiceUnavailableError) as raised:
-                await js.account_info()
-            assert "jetstream not enabled" in str(raised.value).lower()
+            info = await nc.jsm().account_info()
+            assert info.limits.max_streams == -1
+            assert info.api.total >= 1
         finally:
             await nc.close()
 

@@ -167,6 +167,29 @@ package final class StreamPartitionBox: Sendable {
         }
     }
 
+    /// The newest readable record on `subject` (a topic name): JetStream's `last_by_subj`.
+    package func last(subject: String) -> StreamReadRecord? {
+        state.withLockedValue { state in
+            guard let entry = state.partition.last(subject: subject), entry.offset < state.readableEnd else {
+                return nil
+            }
+            return StreamReadRecord(partition: index, offset: entry.offset, time: entry.time, record: entry.element)
+        }
+    }
+
+    /// How many records each subject (topic name) has (JetStream's `subjects_filter` in stream info).
+    package var subjectCounts: [String: Int] {
+        state.withLockedValue { $0.partition.subjectCounts }
+    }
+
+    /// Deletes one readable record (JetStream's `STREAM.MSG.DELETE`); false when it is not kept.
+    func delete(offset: UInt64) -> Bool {
+        state.withLockedValue { state in
+            guard offset < state.readableEnd else { return false }
+            return state.partition.delete(offset: offset)
+        }
+    }
+
     /// The first readable offset appended at or after `time`; nil when every one is older.
     package func offset(atOrAfter time: UInt64) -> UInt64? {
         state.withLockedValue { state in

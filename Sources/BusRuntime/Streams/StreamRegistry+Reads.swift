@@ -39,6 +39,25 @@ extension StreamRegistry {
         }
     }
 
+    /// The newest readable record of one partition on `subject` (a topic name); nil when it has none.
+    package func last(_ name: String, partition: Int, subject: String) throws(BusError) -> StreamReadRecord? {
+        try partitionBox(name, partition).last(subject: subject)
+    }
+
+    /// Deletes one record (its offset stays used), from memory and then the store; completes with false
+    /// when the partition does not keep that offset.
+    package func deleteRecord(
+        _ name: String, partition: Int, offset: UInt64, completion: @escaping @Sendable (Result<Bool, BusError>) -> Void
+    ) {
+        let box: StreamPartitionBox
+        do { box = try partitionBox(name, partition) } catch { return completion(.failure(error)) }
+        guard box.delete(offset: offset) else { return completion(.success(false)) }
+        let durable = stream(named: name)?.storage == .file
+        let writes: [StoreWrite] =
+            durable ? [.deleteStreamMessages(stream: name, partition: partition, offsets: [offset])] : []
+        submit(writes) { error in completion(error.map { .failure(.notStored("\($0)")) } ?? .success(true)) }
+    }
+
     func partitionBox(_ name: String, _ partition: Int) throws(BusError) -> StreamPartitionBox {
         guard let box = stream(named: name) else { throw .streamNotFound(name) }
         guard box.partitions.indices.contains(partition) else {

@@ -24,14 +24,14 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     let metricsSlot: ProtocolMetricsSlot
     var deliveryMark: UInt64 = 0
     private(set) var eventLoop: any EventLoop
-    private var machine: NATSSessionStateMachine
+    var machine: NATSSessionStateMachine
     private let parser: NATSParser
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
     private var lifecycle: ConnectionLifecycle
     var context: ChannelHandlerContext?
     /// Unowned: the bus (held through `services`) keeps its shards, and a reference count per publish
     /// is measurable here.
-    private unowned(unsafe) var shard: LoopShard
+    unowned(unsafe) var shard: LoopShard
     /// Publications of the current read not yet added to the shard's counters (once per read).
     private var publishedInRead = 0
     private var publishedBytesInRead = 0
@@ -41,7 +41,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     private var credentialsPrepared = false
     /// INFO's `nonce`, when the authenticator takes signed challenges (NKeys, NATS user JWTs).
     private var nonce: String?
-    private var out = ByteBuffer()
+    var out = ByteBuffer()
     private var writable = true
     /// Publisher flow control: this connection as a subscriber that fell behind, and as a publisher asked
     /// to pause (`CongestedSubscriber`).
@@ -50,7 +50,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     private var started = false
     private var subscriptionsBySID: [String: NATSSubscription] = [:]
     /// Indexed by `BusSubscription.localIndex`.
-    private var slots: [NATSSubscription?] = []
+    var slots: [NATSSubscription?] = []
     private var freeSlots: [Int] = []
     /// The last subject published to and its topic: publishers mostly repeat themselves.
     private var lastSubject = ByteBuffer()
@@ -94,7 +94,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         self.eventLoop = shard.eventLoop
     }
 
-    private var bus: Bus { services.shared.bus }
+    var bus: Bus { services.shared.bus }
     private var info: ConnectionInfo { _read { yield lifecycle.info } }
     /// Who the client is and what it may do (set by CONNECT).
     private var identity: ClientIdentity { _read { yield lifecycle.identity } }
@@ -360,7 +360,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         if let lastTopic, publish.subjectEquals(lastSubject) {
             topic = lastTopic
         } else {
-            switch machine.publishSubjectReceived(String(buffer: publish.subject)) {
+            switch machine.publishSubjectReceived(Self.checkedSubject(String(buffer: publish.subject))) {
             case .refuse(let error):
                 run(machine.errorOccurred(error))
                 return false
@@ -369,6 +369,13 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
                 lastTopic = resolved
                 lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
             }
+        }
+        if topic.name.hasPrefix("$JS/API/") || topic.name.hasPrefix("$JS/ACK/") {
+            // JetStream answers these (and routes them to any subscriber); never the fast path's repeated
+            // subject (an ack's `+WPI` then `+ACK` share one).
+            lastTopic = nil
+            lastSubject = ByteBuffer()
+            return jetStream(publish, topic: topic, publisherID: info.id, timestamp: readTime)
         }
         // nil: no headers (made only once the message is, so a publication nobody reads makes none).
         var headers: MessageHeaders?
@@ -391,10 +398,6 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             }
             if headers == nil { headers = MessageHeaders() }
             headers!.replyTo = replyTopic!.name
-            if topic.name.hasPrefix("$JS/") {
-                answerJetStreamUnavailable(replyTo: replyTopic!)
-                return true
-            }
         }
         shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)
         guard shard.isRouted(topic) else {
@@ -407,6 +410,11 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         let message = BusMessage(
             topic: topic, payload: publish.payload, headers: headers ?? MessageHeaders(), publisherID: info.id,
             timestamp: readTime)
+        if let replyTopic, shard.isCapturedByStreams(topic) {
+            // A stream captures it: JetStream's PubAck answers once every capturing stream stored it.
+            publishIntoStreams(message, replyTopic: replyTopic)
+            return true
+        }
         // Only a client that asked for no-responders has its requests' recipients counted.
         guard machine.answersNoResponders, let replyTopic, let replySubject = publish.replyTo else {
             shard.publish(message)
@@ -437,19 +445,6 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
                 payload: ByteBuffer())
             return
         }
-    }
-
-    /// JetStream is not part of this server yet: its API requests get JetStream's own "not enabled"
-    /// answer (what nats-server says when JetStream is off), not silence.
-    private func answerJetStreamUnavailable(replyTo: Topic) {
-        let payload = ByteBuffer(
-            string:
-                #"{"type":"io.nats.jetstream.api.v1.error_response","error":{"code":503,"err_code":10076,"description":"jetstream not enabled"}}"#
-        )
-        shard.publish(
-            BusMessage(
-                topic: replyTo, payload: payload, headers: MessageHeaders(contentType: "application/json"),
-                timestamp: bus.clock()))
     }
 
     // MARK: - Subscribing
@@ -547,6 +542,10 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         _ message: BusMessage, headers: MessageHeaders, entry: NATSSubscription, context: inout DeliveryContext
     ) {
         let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
+        if let native = headers.native, native.protocolName == JetStreamService.subjectOverride {
+            // A JetStream push delivery: written with the stored subject, not the deliver subject.
+            return writeJetStreamPush(message, subject: native.bytes, replyTo: replyTo, entry: entry)
+        }
         // HMSG only to a client whose CONNECT said `headers: true` (nats-server does the same).
         if machine.session.headers, headers.hasContentTypeOrProperties {
             let block = context.encoded(form: Self.headerWireForm) { message in
@@ -607,7 +606,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     // MARK: - Running actions
 
     /// Runs what the state machine asked for: the one place its commands become IO.
-    private func run(_ action: NATSSessionStateMachine.Action) {
+    func run(_ action: NATSSessionStateMachine.Action) {
         switch action {
         case .none:
             break
@@ -690,7 +689,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
 
     // MARK: - Writing
 
-    private func flushOut() {
+    func flushOut() {
         guard out.readableBytes > 0, let context else { return }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         if out.capacity > Self.keptOutboundCapacity {

@@ -18,6 +18,8 @@ package final class NATSServices: FrontendServices {
     private let nextClientID = ManagedAtomic<UInt64>(1)
     /// The live connections and the totals of ended ones (monitoring, lame-duck mode).
     package let directory = NATSConnectionDirectory()
+    /// JetStream on the bus's streams: the `$JS.API` requests, PubAcks, pull consumers.
+    package let jetStream: JetStreamService
     /// When the frontend was built (bus clock, ns): `start` in `/varz`.
     package let startedAt: UInt64
     /// Where nonces come from (randomness is injected; tests may fix it).
@@ -37,6 +39,7 @@ package final class NATSServices: FrontendServices {
         self.shared = FrontendShared(
             metricsName: "nats", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
+        self.jetStream = JetStreamService(bus: bus)
         self.serverID = "NSB" + bus.makeIdentifier().uppercased() + bus.makeIdentifier().uppercased()
         self.startedAt = bus.clock()
     }

@@ -1,0 +1,109 @@
+/// A JetStream API error as nats-server answers it: `{"error":{"code","err_code","description"}}`.
+/// `code` is the HTTP-like status clients branch on (nats.py raises `NotFoundError` for 404,
+/// `BadRequestError` for 400, `ServerError` for 500, `ServiceUnavailableError` for 503); `errCode` is
+/// nats-server's own number from its `server/errors.json` (the constants are named as it names them).
+package struct JetStreamAPIError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var code: Int
+    package var errCode: Int
+    package var errorDescription: String
+
+    package init(code: Int, errCode: Int, description: String) {
+        self.code = code
+        self.errCode = errCode
+        self.errorDescription = description
+    }
+
+    package var description: String { "\(code) \(errCode) \(errorDescription)" }
+
+    /// The `error` member of a response.
+    package var json: [String: Any] { ["code": code, "err_code": errCode, "description": errorDescription] }
+
+    // MARK: - nats-server's errors.json (the ones this server answers)
+
+    /// JSBadRequestErr
+    package static let badRequest = Self(code: 400, errCode: 10003, description: "bad request")
+    /// JSInvalidJSONErr
+    package static func invalidJSON(_ reason: String) -> Self {
+        Self(code: 400, errCode: 10025, description: "invalid JSON: \(reason)")
+    }
+    /// JSNotEmptyRequestErr
+    package static let notEmptyRequest = Self(
+        code: 400, errCode: 10038, description: "expected an empty request payload")
+    /// JSNotEnabledErr
+    package static let notEnabled = Self(code: 503, errCode: 10076, description: "JetStream not enabled")
+    /// JSStreamNotFoundErr
+    package static let streamNotFound = Self(code: 404, errCode: 10059, description: "stream not found")
+    /// JSStreamNameExistErr
+    package static let streamNameExists = Self(
+        code: 400, errCode: 10058, description: "stream name already in use with a different configuration")
+    /// JSStreamSubjectOverlapErr
+    package static let subjectOverlap = Self(
+        code: 400, errCode: 10065, description: "subjects overlap with an existing stream")
+    /// JSStreamMismatchErr
+    package static let streamMismatch = Self(
+        code: 400, errCode: 10056, description: "stream name in subject does not match request")
+    /// JSStreamInvalidConfigF
+    package static func invalidStreamConfig(_ reason: String) -> Self {
+        Self(code: 500, errCode: 10052, description: reason)
+    }
+    /// JSStreamReplicasNotSupportedErr
+    package static let replicasNotSupported = Self(
+        code: 500, errCode: 10074, description: "replicas > 1 not supported in non-clustered mode")
+    /// JSStreamCreateErrF
+    package static func streamCreate(_ reason: String) -> Self { Self(code: 500, errCode: 10049, description: reason) }
+    /// JSStreamUpdateErrF
+    package static func streamUpdate(_ reason: String) -> Self { Self(code: 500, errCode: 10069, description: reason) }
+    /// JSStreamPurgeFailedF
+    package static func purgeFailed(_ reason: String) -> Self { Self(code: 500, errCode: 10110, description: reason) }
+    /// JSStreamStoreFailedF: what a publish the stream refused gets ("maximum messages exceeded" …).
+    package static func storeFailed(_ reason: String) -> Self { Self(code: 503, errCode: 10077, description: reason) }
+    /// JSStreamMessageExceedsMaximumErr
+    package static let messageTooLarge = Self(
+        code: 400, errCode: 10054, description: "message size exceeds maximum allowed")
+    /// JSStreamNotMatchErr (`Nats-Expected-Stream`)
+    package static let expectedStreamMismatch = Self(
+        code: 400, errCode: 10060, description: "expected stream does not match")
+    /// JSStreamWrongLastSequenceErrF (`Nats-Expected-Last-Sequence`, `…-Subject-Sequence`)
+    package static func wrongLastSequence(_ sequence: UInt64) -> Self {
+        Self(code: 400, errCode: 10071, description: "wrong last sequence: \(sequence)")
+    }
+    /// JSStreamWrongLastMsgIDErrF (`Nats-Expected-Last-Msg-Id`)
+    package static func wrongLastMessageID(_ id: String) -> Self {
+        Self(code: 400, errCode: 10070, description: "wrong last msg ID: \(id)")
+    }
+    /// JSNoMessageFoundErr
+    package static let noMessageFound = Self(code: 404, errCode: 10037, description: "no message found")
+    /// JSStreamMsgDeleteFailedF
+    package static func messageDeleteFailed(_ reason: String) -> Self {
+        Self(code: 500, errCode: 10057, description: reason)
+    }
+    /// JSConsumerNotFoundErr
+    package static let consumerNotFound = Self(code: 404, errCode: 10014, description: "consumer not found")
+    /// JSConsumerCreateErrF
+    package static func consumerCreate(_ reason: String) -> Self {
+        Self(code: 500, errCode: 10012, description: reason)
+    }
+    /// JSConsumerConfigRequiredErr
+    package static let consumerConfigRequired = Self(code: 400, errCode: 10078, description: "consumer config required")
+    /// JSConsumerDurableNameNotMatchSubjectErr
+    package static let durableNameNotMatchSubject = Self(
+        code: 400, errCode: 10017, description: "consumer name in subject does not match durable name in request")
+    /// JSConsumerCreateDurableAndNameMismatch
+    package static let durableAndNameMismatch = Self(
+        code: 400, errCode: 10132, description: "Consumer Durable and Name have to be equal if both are provided")
+    /// JSConsumerBadDurableNameErr
+    package static let badDurableName = Self(
+        code: 400, errCode: 10103, description: "durable name can not contain '.', '*', '>'")
+    /// JSConsumerCreateFilterSubjectMismatchErr
+    package static let filterSubjectMismatch = Self(
+        code: 400, errCode: 10131,
+        description: "Consumer create request did not match filtered subject from create subject")
+    /// JSConsumerFilterNotSubsetErr
+    package static let filterNotSubset = Self(
+        code: 400, errCode: 10093,
+        description: "consumer filter subject is not a valid subset of the interest subjects")
+    /// JSConsumerInvalidPolicyErrF
+    package static func invalidConsumerPolicy(_ reason: String) -> Self {
+        Self(code: 400, errCode: 10094, description: reason)
+    }
+}

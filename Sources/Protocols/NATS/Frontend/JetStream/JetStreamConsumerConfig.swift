@@ -1,0 +1,173 @@
+package import BusCore
+
+/// A JetStream consumer configuration (nats-server's `ConsumerConfig`): pull consumers, and push
+/// consumers (`deliver_subject`, `deliver_group`; no flow control or heartbeats yet). `last_per_subject`
+/// is refused with nats-server's error.
+package struct JetStreamConsumerConfig: Sendable, Equatable {
+    package enum DeliverPolicy: String, Sendable {
+        case all, last, new
+        case byStartSequence = "by_start_sequence"
+        case byStartTime = "by_start_time"
+        case lastPerSubject = "last_per_subject"
+    }
+
+    package enum AckPolicy: String, Sendable {
+        case none, all, explicit
+    }
+
+    package var name: String
+    package var durableName: String?
+    package var description: String?
+    package var deliverPolicy: DeliverPolicy = .all
+    package var optStartSequence: UInt64?
+    /// ns since the Unix epoch.
+    package var optStartTime: UInt64?
+    package var ackPolicy: AckPolicy = .explicit
+    /// Nanoseconds before an unacknowledged delivery is sent again (nats-server's default: 30 s).
+    package var ackWait: UInt64 = Self.defaultAckWait
+    /// -1: unlimited.
+    package var maxDeliver: Int = -1
+    package var filterSubjects: [String] = []
+    package var maxWaiting: Int = 512
+    /// -1: unlimited (nats-server's default is 1000 for explicit/all acks).
+    package var maxAckPending: Int = 1000
+    package var replayPolicy = "instant"
+    /// A push consumer's delivery subject (nil: a pull consumer).
+    package var deliverSubject: String?
+    /// The queue group a push consumer's subscribers share (`deliver_group`).
+    package var deliverGroup: String?
+    /// Nanoseconds without pulls or acks after which an ephemeral consumer (no `durable_name`) is deleted;
+    /// 0: nats-server's default for ephemerals (5 s); durable consumers stay.
+    package var inactiveThreshold: UInt64 = 0
+
+    /// nats-server's default `inactive_threshold` of an ephemeral consumer.
+    package static let defaultInactiveThreshold: UInt64 = 5_000_000_000
+
+    /// nats-server's `JsAckWaitDefault`.
+    package static let defaultAckWait: UInt64 = 30_000_000_000
+    /// Longest consumer name (nats-server's `JSMaxNameLen`).
+    package static let maxNameLength = 255
+
+    package init(name: String) { self.name = name }
+
+    /// Reads a create request's `config`; `name` is the consumer's name (from the subject, the config's
+    /// `name` or `durable_name`, or generated for an ephemeral consumer).
+    package init(json: [String: Any], name: String) throws(JetStreamAPIError) {
+        self.init(name: name)
+        durableName = JetStreamJSON.string(json, "durable_name").flatMap { $0.isEmpty ? nil : $0 }
+        description = JetStreamJSON.string(json, "description")
+        if let policy = JetStreamJSON.string(json, "deliver_policy") {
+            guard let parsed = DeliverPolicy(rawValue: policy) else {
+                throw .invalidConsumerPolicy("invalid deliver policy \(policy)")
+            }
+            deliverPolicy = parsed
+        }
+        if deliverPolicy == .lastPerSubject {
+            throw .invalidConsumerPolicy("deliver policy last_per_subject is not supported by this server")
+        }
+        if let sequence = JetStreamJSON.int(json, "opt_start_seq"), sequence > 0 { optStartSequence = UInt64(sequence) }
+        if let time = JetStreamJSON.string(json, "opt_start_time") {
+            guard let parsed = JetStreamJSON.parseTime(time) else {
+                throw .invalidConsumerPolicy("invalid opt_start_time \(time)")
+            }
+            optStartTime = parsed
+        }
+        switch deliverPolicy {
+        case .byStartSequence where optStartSequence == nil:
+            throw .invalidConsumerPolicy(
+                "consumer delivery policy is deliver by start sequence, but optional start sequence is not set")
+        case .byStartTime where optStartTime == nil:
+            throw .invalidConsumerPolicy(
+                "consumer delivery policy is deliver by start time, but optional start time is not set")
+        case .all, .last, .new, .lastPerSubject:
+            if optStartSequence != nil || optStartTime != nil {
+                throw .invalidConsumerPolicy(
+                    "consumer delivery policy is deliver \(deliverPolicy.rawValue), but optional start sequence or time is also set"
+                )
+            }
+        default:
+            break
+        }
+        if let policy = JetStreamJSON.string(json, "ack_policy") {
+            guard let parsed = AckPolicy(rawValue: policy) else { throw .invalidConsumerPolicy("invalid ack policy") }
+            ackPolicy = parsed
+        }
+        if let wait = JetStreamJSON.int(json, "ack_wait"), wait > 0 { ackWait = UInt64(wait) }
+        if let deliver = JetStreamJSON.int(json, "max_deliver"), deliver != 0 {
+            maxDeliver = deliver < 0 ? -1 : deliver
+        }
+        if let waiting = JetStreamJSON.int(json, "max_waiting"), waiting > 0 { maxWaiting = waiting }
+        if let pending = JetStreamJSON.int(json, "max_ack_pending"), pending != 0 {
+            maxAckPending = pending < 0 ? -1 : pending
+        }
+        if ackPolicy == .none { maxAckPending = -1 }
+        if let filter = JetStreamJSON.string(json, "filter_subject"), !filter.isEmpty { filterSubjects = [filter] }
+        if let filters = JetStreamJSON.strings(json, "filter_subjects"), !filters.isEmpty {
+            guard filterSubjects.isEmpty else {
+                throw .invalidConsumerPolicy("consumer can not have both filter_subject and filter_subjects")
+            }
+            filterSubjects = filters
+        }
+        if let replay = JetStreamJSON.string(json, "replay_policy") { replayPolicy = replay }
+        if let threshold = JetStreamJSON.int(json, "inactive_threshold"), threshold > 0 {
+            inactiveThreshold = UInt64(threshold)
+        }
+        if let subject = JetStreamJSON.string(json, "deliver_subject"), !subject.isEmpty {
+            guard (try? NATSSubjectMapping.topicName(forSubject: subject)) != nil else {
+                throw .invalidConsumerPolicy("consumer deliver subject has wildcards")
+            }
+            deliverSubject = subject
+            deliverGroup = JetStreamJSON.string(json, "deliver_group").flatMap { $0.isEmpty ? nil : $0 }
+        }
+        _ = try filters()
+    }
+
+    /// The filters a message's topic must match (none: every message of the stream).
+    package func filters() throws(JetStreamAPIError) -> [TopicFilter] {
+        var filters: [TopicFilter] = []
+        for subject in filterSubjects {
+            do {
+                filters.append(try TopicFilter(NATSSubjectMapping.filterText(forSubject: subject)))
+            } catch {
+                throw .invalidConsumerPolicy("invalid filter subject \(subject)")
+            }
+        }
+        return filters
+    }
+
+    /// nats-server's `ConsumerConfig` JSON.
+    package var json: [String: Any] {
+        var json: [String: Any] = [
+            "name": name, "deliver_policy": deliverPolicy.rawValue, "ack_policy": ackPolicy.rawValue,
+            "ack_wait": ackWait, "max_deliver": maxDeliver, "replay_policy": replayPolicy,
+            "max_waiting": maxWaiting, "max_ack_pending": maxAckPending, "num_replicas": 0,
+        ]
+        if let durableName { json["durable_name"] = durableName }
+        if let deliverSubject { json["deliver_subject"] = deliverSubject }
+        if let deliverGroup { json["deliver_group"] = deliverGroup }
+        if let threshold = removalThreshold { json["inactive_threshold"] = threshold }
+        if let description { json["description"] = description }
+        if let optStartSequence { json["opt_start_seq"] = optStartSequence }
+        if let optStartTime { json["opt_start_time"] = JetStreamJSON.time(optStartTime) }
+        if filterSubjects.count == 1 {
+            json["filter_subject"] = filterSubjects[0]
+        } else if filterSubjects.count > 1 {
+            json["filter_subjects"] = filterSubjects
+        }
+        return json
+    }
+
+    /// When an idle consumer is deleted (ns), or nil when it never is (a durable one without a threshold).
+    package var removalThreshold: UInt64? {
+        if inactiveThreshold > 0 { return inactiveThreshold }
+        return durableName == nil ? Self.defaultInactiveThreshold : nil
+    }
+
+    /// A consumer name: not empty, no '.', '*', '>' nor whitespace, at most `maxNameLength` bytes.
+    package static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= maxNameLength
+            && !name.utf8.contains {
+                $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: ">") || $0 <= 0x20
+            }
+    }
+}

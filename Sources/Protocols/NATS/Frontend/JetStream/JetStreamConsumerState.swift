@@ -1,0 +1,184 @@
+package import BusCore
+package import BusRuntime
+import Foundation
+
+/// What a pull consumer knows: where it is in the stream, what it delivered and what waits for an
+/// acknowledgement (nats-server's consumer `delivered`, `ack_floor` and pending map). A value: events in
+/// (`next`, `acknowledge`), deliveries out; the records come from a reader the caller gives, so the state
+/// is tested without a bus.
+package struct JetStreamConsumerState: Sendable {
+    /// A delivery waiting for its acknowledgement.
+    package struct Pending: Sendable, Equatable {
+        /// The consumer sequence of its latest delivery.
+        package var consumerSequence: UInt64
+        /// How many times it was delivered.
+        package var deliveries: Int
+        /// When it is delivered again unless acknowledged (ns).
+        package var deadline: UInt64
+    }
+
+    /// One message to send: its record and the numbers of its `$JS.ACK` subject.
+    package struct Delivery: Sendable {
+        package var streamSequence: UInt64
+        package var consumerSequence: UInt64
+        package var deliveries: Int
+        package var record: StreamReadRecord
+    }
+
+    /// What an acknowledgement (`$JS.ACK…` payload) asks.
+    package enum Acknowledgement: Sendable, Equatable {
+        /// `+ACK` (or empty), `+NXT`.
+        case ack
+        /// `-NAK`, optionally `{"delay": ns}`: deliver again after the delay.
+        case nak(delay: UInt64)
+        /// `+WPI`: still working, restart the ack wait.
+        case inProgress
+        /// `+TERM`: never deliver again.
+        case terminate
+
+        /// Reads an acknowledgement payload; nil when it is none of nats-server's.
+        package init?(payload: String) {
+            let text = payload.trimmingPrefixSpaces()
+            if text.isEmpty || text.hasPrefix("+ACK") || text.hasPrefix("+NXT") {
+                self = .ack
+            } else if text.hasPrefix("-NAK") {
+                var delay: UInt64 = 0
+                let rest = text.dropFirst(4)
+                if let range = rest.range(of: "\"delay\":") {
+                    let digits = rest[range.upperBound...].drop { $0 == " " }.prefix { $0.isNumber }
+                    delay = UInt64(digits) ?? 0
+                }
+                self = .nak(delay: delay)
+            } else if text.hasPrefix("+WPI") {
+                self = .inProgress
+            } else if text.hasPrefix("+TERM") {
+                self = .terminate
+            } else {
+                return nil
+            }
+        }
+    }
+
+    package let config: JetStreamConsumerConfig
+    package let filters: [TopicFilter]
+    /// The next stream sequence to look at for a first delivery.
+    package var cursor: UInt64
+    package private(set) var deliveredConsumerSequence: UInt64 = 0
+    package private(set) var deliveredStreamSequence: UInt64 = 0
+    package private(set) var pending: [UInt64: Pending] = [:]
+    package private(set) var ackFloorStreamSequence: UInt64 = 0
+    package private(set) var ackFloorConsumerSequence: UInt64 = 0
+    /// When a client last pulled or acknowledged (ns).
+    package var lastActive: UInt64 = 0
+
+    package init(config: JetStreamConsumerConfig, filters: [TopicFilter], cursor: UInt64) {
+        self.config = config
+        self.filters = filters
+        self.cursor = max(cursor, 1)
+        // Nothing before the start is ever delivered: the floor starts just below it (nats-server too).
+        self.ackFloorStreamSequence = self.cursor - 1
+        self.deliveredStreamSequence = self.cursor - 1
+    }
+
+    /// Deliveries waiting for an acknowledgement that were delivered more than once.
+    package var redeliveredCount: Int { pending.values.reduce(0) { $0 + ($1.deliveries > 1 ? 1 : 0) } }
+
+    /// Whether a record belongs to this consumer (its filters; none is everything).
+    package func matches(_ topic: Topic) -> Bool {
+        filters.isEmpty || filters.contains { $0.matches(topic) }
+    }
+
+    /// Up to `limit` messages to send now: deliveries whose ack wait passed first (oldest first), then new
+    /// records from `cursor`, while fewer than `max_ack_pending` wait. `read(from, limit)` gives readable
+    /// records at or after a sequence (none: not now). A delivery that reached `max_deliver` is dropped, not sent again.
+    package mutating func next(
+        limit: Int, now: UInt64, read: (_ from: UInt64, _ limit: Int) -> [StreamReadRecord]
+    ) -> [Delivery] {
+        var out: [Delivery] = []
+        lastActive = now
+        let due = pending.filter { $0.value.deadline <= now }.keys.sorted()
+        for sequence in due where out.count < limit {
+            guard var waiting = pending[sequence] else { continue }
+            if config.maxDeliver > 0 && waiting.deliveries >= config.maxDeliver {
+                pending[sequence] = nil
+                continue
+            }
+            // Nothing read: not available now (kept for later). Another sequence: purged or deleted.
+            guard let record = read(sequence, 1).first else { continue }
+            guard record.offset == sequence else {
+                pending[sequence] = nil
+                continue
+            }
+            deliveredConsumerSequence += 1
+            waiting.consumerSequence = deliveredConsumerSequence
+            waiting.deliveries += 1
+            waiting.deadline = now + config.ackWait
+            pending[sequence] = waiting
+            out.append(
+                Delivery(
+                    streamSequence: sequence, consumerSequence: deliveredConsumerSequence,
+                    deliveries: waiting.deliveries, record: record))
+        }
+        while out.count < limit {
+            let room = config.maxAckPending < 0 ? Int.max : config.maxAckPending - pending.count
+            guard room > 0 else { break }
+            let records = read(cursor, min(limit - out.count, room))
+            guard !records.isEmpty else { break }
+            for record in records {
+                cursor = record.offset + 1
+                guard matches(record.record.message.topic) else { continue }
+                deliveredConsumerSequence += 1
+                deliveredStreamSequence = record.offset
+                if config.ackPolicy != .none {
+                    pending[record.offset] = Pending(
+                        consumerSequence: deliveredConsumerSequence, deliveries: 1, deadline: now + config.ackWait)
+                }
+                out.append(
+                    Delivery(
+                        streamSequence: record.offset, consumerSequence: deliveredConsumerSequence, deliveries: 1,
+                        record: record))
+                if out.count >= limit { break }
+            }
+        }
+        updateAckFloor()
+        return out
+    }
+
+    /// The earliest time a pending delivery's ack wait ends (nil: nothing pending).
+    package var nextDeadline: UInt64? { pending.values.map(\.deadline).min() }
+
+    /// Applies an acknowledgement of the delivery of stream sequence `sequence`.
+    package mutating func acknowledge(_ sequence: UInt64, _ acknowledgement: Acknowledgement, now: UInt64) {
+        lastActive = now
+        switch acknowledgement {
+        case .ack:
+            if config.ackPolicy == .all {
+                pending = pending.filter { $0.key > sequence }
+            } else {
+                pending[sequence] = nil
+            }
+        case .nak(let delay):
+            pending[sequence]?.deadline = now + delay
+        case .inProgress:
+            pending[sequence]?.deadline = now + config.ackWait
+        case .terminate:
+            pending[sequence] = nil
+        }
+        updateAckFloor()
+    }
+
+    /// Everything at or below the floor is acknowledged (or was never to be).
+    private mutating func updateAckFloor() {
+        guard let oldest = pending.min(by: { $0.key < $1.key }) else {
+            ackFloorStreamSequence = deliveredStreamSequence
+            ackFloorConsumerSequence = deliveredConsumerSequence
+            return
+        }
+        ackFloorStreamSequence = oldest.key - 1
+        ackFloorConsumerSequence = (pending.values.map(\.consumerSequence).min() ?? 1) - 1
+    }
+}
+
+extension String {
+    fileprivate func trimmingPrefixSpaces() -> Substring { self.drop { $0 == " " } }
+}

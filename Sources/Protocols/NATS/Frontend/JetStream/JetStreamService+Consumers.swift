@@ -1,0 +1,247 @@
+import BusCore
+import BusRuntime
+import NATSWire
+import NIOConcurrencyHelpers
+import NIOCore
+
+extension JetStreamService {
+    // MARK: - Consumer API
+
+    /// `CONSUMER.CREATE.<stream>[.<name>[.<filter>]]`, `CONSUMER.DURABLE.CREATE.<stream>.<durable>`,
+    /// `CONSUMER.INFO|DELETE.<stream>.<name>`, `CONSUMER.NAMES|LIST.<stream>`,
+    /// `CONSUMER.MSG.NEXT.<stream>.<name>`.
+    func consumerRequest(
+        _ words: [String], payload: ByteBuffer, client: any JetStreamClient, reply: String?, respond: @escaping Respond
+    ) {
+        removeInactiveConsumers(now: bus.clock())
+        switch (words[1], words.count) {
+        case ("CREATE", 3...):
+            let filter = words.count > 4 ? words[4...].joined(separator: ".") : nil
+            return respond(
+                createConsumer(
+                    stream: words[2], name: words.count > 3 ? words[3] : nil, filter: filter, payload: payload))
+        case ("DURABLE", 5) where words[2] == "CREATE":
+            return respond(
+                createConsumer(stream: words[3], name: words[4], filter: nil, payload: payload, legacyDurable: true))
+        case ("INFO", 4):
+            return respond(consumerInfoResponse(stream: words[2], name: words[3]))
+        case ("DELETE", 4):
+            return respond(deleteConsumer(stream: words[2], name: words[3]))
+        case ("NAMES", 3):
+            return respond(consumerNames(stream: words[2], payload: payload, infos: false))
+        case ("LIST", 3):
+            return respond(consumerNames(stream: words[2], payload: payload, infos: true))
+        case ("MSG", 5) where words[2] == "NEXT":
+            guard let reply else { return }
+            return pull(stream: words[3], consumer: words[4], payload: payload, client: client, inbox: reply)
+        default:
+            respond(JetStreamJSON.error("error_response", .badRequest))
+        }
+    }
+
+    /// Deletes consumers idle past their `inactive_threshold` (ephemeral ones: 5 s) with no pull waiting.
+    /// Swept when consumer requests arrive rather than on a timer: an idle server keeps them a while longer.
+    func removeInactiveConsumers(now: UInt64) {
+        let all = state.withLockedValue { state in state.consumers.values.flatMap(\.values) }
+        let idle = all.filter { consumer in
+            guard let threshold = consumer.config.removalThreshold, consumer.waiting == 0 else { return false }
+            let lastActive = consumer.withState { $0.lastActive }
+            return lastActive + threshold < now
+        }
+        guard !idle.isEmpty else { return }
+        let removed = state.withLockedValue { state in
+            idle.filter { consumer in
+                guard state.consumers[consumer.stream]?[consumer.name] === consumer else { return false }
+                state.consumers[consumer.stream]?[consumer.name] = nil
+                return true
+            }
+        }
+        for consumer in removed { persist(consumer, deleted: true) }
+    }
+
+    func consumer(stream: String, name: String) -> JetStreamConsumer? {
+        state.withLockedValue { $0.consumers[stream]?[name] }
+    }
+
+    func createConsumer(
+        stream: String, name: String?, filter: String?, payload: ByteBuffer, legacyDurable: Bool = false
+    ) -> ByteBuffer {
+        let kind = "consumer_create_response"
+        guard JetStreamStreamConfig.isValidName(stream), bus.streams.stream(named: stream) != nil else {
+            return JetStreamJSON.error(kind, .streamNotFound)
+        }
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
+        guard let json = request["config"] as? [String: Any] else {
+            return JetStreamJSON.error(kind, .consumerConfigRequired)
+        }
+        if let named = JetStreamJSON.string(request, "stream_name"), !named.isEmpty, named != stream {
+            return JetStreamJSON.error(kind, .streamMismatch)
+        }
+        let durable = JetStreamJSON.string(json, "durable_name").flatMap { $0.isEmpty ? nil : $0 }
+        let configName = JetStreamJSON.string(json, "name").flatMap { $0.isEmpty ? nil : $0 }
+        // nats-server checks the subject's name first: a durable name that differs is 10017.
+        if let name, let given = durable ?? configName, given != name {
+            return JetStreamJSON.error(kind, .durableNameNotMatchSubject)
+        }
+        if let durable, let configName, durable != configName {
+            return JetStreamJSON.error(kind, .durableAndNameMismatch)
+        }
+        let consumerName = name ?? configName ?? durable ?? bus.makeIdentifier() + bus.makeIdentifier()
+        guard JetStreamConsumerConfig.isValidName(consumerName) else {
+            return JetStreamJSON.error(kind, .badDurableName)
+        }
+        var config: JetStreamConsumerConfig
+        do { config = try JetStreamConsumerConfig(json: json, name: consumerName) } catch {
+            return JetStreamJSON.error(kind, error)
+        }
+        if legacyDurable { config.durableName = consumerName }
+        if let filter {
+            guard config.filterSubjects == [filter] else { return JetStreamJSON.error(kind, .filterSubjectMismatch) }
+        }
+        guard let box = bus.streams.stream(named: stream) else { return JetStreamJSON.error(kind, .streamNotFound) }
+        let filters: [TopicFilter]
+        do { filters = try config.filters() } catch { return JetStreamJSON.error(kind, error) }
+        // A filter must be able to match something the stream captures.
+        for filter in filters
+        where !box.configuration.filters.contains(where: { JetStreamStreamConfig.overlap($0, filter) }) {
+            return JetStreamJSON.error(kind, .filterNotSubset)
+        }
+        if let existing = consumer(stream: stream, name: consumerName) {
+            // nats-server: creating what exists, identically, answers its info; a different start is refused.
+            if existing.config == config
+                || request["action"] as? String != "create"
+                    && existing.config.filterSubjects
+                        == config.filterSubjects
+                    && existing.config.deliverPolicy == config.deliverPolicy
+            {
+                return JetStreamJSON.response(kind, consumerInfo(existing))
+            }
+            return JetStreamJSON.error(
+                kind, JetStreamAPIError(code: 400, errCode: 10148, description: "consumer already exists"))
+        }
+        let start = startSequence(config, filters: filters, stream: stream)
+        let now = bus.clock()
+        var initial = JetStreamConsumerState(config: config, filters: filters, cursor: start)
+        initial.lastActive = now
+        let made = JetStreamConsumer(stream: stream, state: initial, created: now)
+        let registered = state.withLockedValue { state -> JetStreamConsumer in
+            if let raced = state.consumers[stream]?[consumerName] { return raced }
+            state.consumers[stream, default: [:]][consumerName] = made
+            return made
+        }
+        if registered === made {
+            persist(made)
+            if config.deliverSubject != nil { startPushing(made) }
+        }
+        return JetStreamJSON.response(kind, consumerInfo(registered))
+    }
+
+    /// The first stream sequence a new consumer looks at, by its deliver policy.
+    func startSequence(_ config: JetStreamConsumerConfig, filters: [TopicFilter], stream: String) -> UInt64 {
+        guard let box = bus.streams.stream(named: stream) else { return 1 }
+        let partition = box.partitions[0].info
+        switch config.deliverPolicy {
+        case .all, .lastPerSubject:
+            return partition.firstOffset
+        case .new:
+            return partition.lastOffset + 1
+        case .byStartSequence:
+            return config.optStartSequence ?? 1
+        case .byStartTime:
+            return (try? bus.streams.offset(stream, partition: 0, atOrAfter: config.optStartTime ?? 0))
+                ?? partition.lastOffset + 1
+        case .last:
+            guard partition.lastOffset > 0 else { return 1 }
+            guard !filters.isEmpty else { return partition.lastOffset }
+            // The newest record the filters match (a scan: the streams index subjects, not filters).
+            var last: UInt64?
+            var from = partition.firstOffset
+            while let records = try? bus.streams.read(stream, partition: 0, from: from, limit: 1024).records,
+                let tail = records.last
+            {
+                for record in records where filters.contains(where: { $0.matches(record.record.message.topic) }) {
+                    last = record.offset
+                }
+                from = tail.offset + 1
+            }
+            return last ?? partition.lastOffset + 1
+        }
+    }
+
+    /// Records the consumer has not been given yet (`num_pending`).
+    func unseenCount(_ consumer: JetStreamConsumer, cursor: UInt64, filters: [TopicFilter]) -> Int {
+        guard let box = bus.streams.stream(named: consumer.stream) else { return 0 }
+        let partition = box.partitions[0].info
+        guard partition.lastOffset >= cursor else { return 0 }
+        guard !filters.isEmpty else {
+            return Int(partition.lastOffset - max(cursor, partition.firstOffset) + 1)
+        }
+        var count = 0
+        var from = cursor
+        while let records = try? bus.streams.read(consumer.stream, partition: 0, from: from, limit: 1024).records,
+            let tail = records.last
+        {
+            count += records.filter { record in filters.contains { $0.matches(record.record.message.topic) } }.count
+            from = tail.offset + 1
+        }
+        return count
+    }
+
+    /// nats-server's `ConsumerInfo` members.
+    func consumerInfo(_ consumer: JetStreamConsumer) -> [String: Any] {
+        let snapshot = consumer.withState { $0 }
+        return [
+            "stream_name": consumer.stream, "name": consumer.name, "created": JetStreamJSON.time(consumer.created),
+            "config": snapshot.config.json,
+            "delivered": [
+                "consumer_seq": snapshot.deliveredConsumerSequence, "stream_seq": snapshot.deliveredStreamSequence,
+            ],
+            "ack_floor": [
+                "consumer_seq": snapshot.ackFloorConsumerSequence, "stream_seq": snapshot.ackFloorStreamSequence,
+            ],
+            "num_ack_pending": snapshot.pending.count, "num_redelivered": snapshot.redeliveredCount,
+            "num_waiting": consumer.waiting,
+            "num_pending": unseenCount(consumer, cursor: snapshot.cursor, filters: snapshot.filters),
+            "ts": JetStreamJSON.time(bus.clock()),
+        ]
+    }
+
+    func consumerInfoResponse(stream: String, name: String) -> ByteBuffer {
+        let kind = "consumer_info_response"
+        guard bus.streams.stream(named: stream) != nil else { return JetStreamJSON.error(kind, .streamNotFound) }
+        guard let consumer = consumer(stream: stream, name: name) else {
+            return JetStreamJSON.error(kind, .consumerNotFound)
+        }
+        return JetStreamJSON.response(kind, consumerInfo(consumer))
+    }
+
+    func deleteConsumer(stream: String, name: String) -> ByteBuffer {
+        let kind = "consumer_delete_response"
+        guard bus.streams.stream(named: stream) != nil else { return JetStreamJSON.error(kind, .streamNotFound) }
+        let removed = state.withLockedValue { $0.consumers[stream]?.removeValue(forKey: name) }
+        guard let removed else { return JetStreamJSON.error(kind, .consumerNotFound) }
+        persist(removed, deleted: true)
+        return JetStreamJSON.response(kind, ["success": true])
+    }
+
+    func consumerNames(stream: String, payload: ByteBuffer, infos: Bool) -> ByteBuffer {
+        let kind = infos ? "consumer_list_response" : "consumer_names_response"
+        guard bus.streams.stream(named: stream) != nil else { return JetStreamJSON.error(kind, .streamNotFound) }
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
+        let consumers = state.withLockedValue { state in
+            (state.consumers[stream] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
+        }
+        let limit = infos ? 256 : 1024
+        let listed = page(of: consumers, request: request, limit: limit)
+        var document: [String: Any] = ["total": listed.total, "offset": listed.offset, "limit": limit]
+        if infos {
+            document["consumers"] = listed.items.map(consumerInfo)
+            document["missing"] = [String]()
+        } else {
+            document["consumers"] = listed.items.map(\.name)
+        }
+        return JetStreamJSON.response(kind, document)
+    }
+}

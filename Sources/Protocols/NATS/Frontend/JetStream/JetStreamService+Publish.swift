@@ -1,0 +1,68 @@
+package import BusCore
+package import BusRuntime
+package import NIOCore
+
+extension JetStreamService {
+    // MARK: - Publishing into streams
+
+    /// The `Nats-Msg-Id` of a publish: the stream drops a repeat within its duplicate window.
+    package static func messageID(_ headers: MessageHeaders) -> String? {
+        headers.userProperties.first { $0.name == "Nats-Msg-Id" }?.value
+    }
+
+    /// Checks a publish's `Nats-Expected-*` headers against the stream capturing `topic`; the error to
+    /// answer, or nil. Checked just before the append, on the publisher's loop (a publish from another
+    /// connection may land in between: the check is not atomic with the append).
+    package func expectationFailure(topic: Topic, headers: MessageHeaders) -> JetStreamAPIError? {
+        let properties = headers.userProperties
+        guard properties.contains(where: { $0.name.hasPrefix("Nats-Expected-") }) else { return nil }
+        func header(_ name: String) -> String? { properties.first { $0.name == name }?.value }
+        guard let box = bus.streams.matching(topic).first else { return nil }
+        if let expected = header("Nats-Expected-Stream"), expected != box.name { return .expectedStreamMismatch }
+        let last = box.partitions[0].info.lastOffset
+        if let text = header("Nats-Expected-Last-Sequence"), let expected = UInt64(text), expected != last {
+            return .wrongLastSequence(last)
+        }
+        if let text = header("Nats-Expected-Last-Subject-Sequence"), let expected = UInt64(text) {
+            let lastOnSubject = (try? bus.streams.last(box.name, partition: 0, subject: topic.name))?.offset ?? 0
+            if expected != lastOnSubject { return .wrongLastSequence(lastOnSubject) }
+        }
+        if let expected = header("Nats-Expected-Last-Msg-Id") {
+            let record = try? bus.streams.readLast(box.name, partition: 0, count: 1).records.last
+            let lastID = record.flatMap { Self.messageID($0.record.message.headers) } ?? ""
+            if expected != lastID { return .wrongLastMessageID(lastID) }
+        }
+        return nil
+    }
+
+    /// The PubAck for the streams' answers: `{"stream","seq"[,"duplicate":true]}`, or the error of a
+    /// refusal (nats-server's texts: "maximum messages exceeded" …); nil when no stream answered.
+    package static func pubAck(_ acks: [StreamAppendAck]) -> ByteBuffer? {
+        guard let ack = acks.first(where: { JetStreamStreamConfig.isValidName($0.stream) }) ?? acks.first else {
+            return nil
+        }
+        switch ack.outcome {
+        case .stored:
+            return JetStreamJSON.encode(["stream": ack.stream, "seq": ack.offset])
+        case .duplicate:
+            return JetStreamJSON.encode(["stream": ack.stream, "seq": ack.offset, "duplicate": true])
+        case .refused(let reason):
+            return errorAck(refusal(reason))
+        }
+    }
+
+    /// A PubAck that is an error.
+    package static func errorAck(_ error: JetStreamAPIError) -> ByteBuffer {
+        JetStreamJSON.encode(["error": error.json])
+    }
+
+    /// nats-server's error for a stream's refusal (`StreamAppendRefusal`'s raw values, or words).
+    static func refusal(_ reason: String) -> JetStreamAPIError {
+        switch reason {
+        case StreamAppendRefusal.messageTooLarge.rawValue: return .messageTooLarge
+        case StreamAppendRefusal.maxMessages.rawValue: return .storeFailed("maximum messages exceeded")
+        case StreamAppendRefusal.maxBytes.rawValue: return .storeFailed("maximum bytes exceeded")
+        default: return .storeFailed(reason)
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import BusCore
+import BusRuntime
+import Foundation
+import NATSWire
+import NIOConcurrencyHelpers
+package import NIOCore
+
+extension JetStreamService {
+    // MARK: - Pull requests
+
+    /// One waiting pull request (`CONSUMER.MSG.NEXT`), served on its client's loop.
+    struct PullRequest {
+        let consumer: JetStreamConsumer
+        let client: any JetStreamClient
+        let inbox: String
+        var remaining: Int
+        let noWait: Bool
+        /// ns; nil: until the batch is filled or the connection closes.
+        let deadline: UInt64?
+        /// `idle_heartbeat` (ns): a `100 Idle Heartbeat` status after this long without sending anything.
+        let heartbeat: UInt64?
+        /// When something was last sent for this request (ns).
+        var lastSent: UInt64
+    }
+
+    /// `{"batch": n, "expires": ns, "no_wait": bool}` (a bare number is a batch, as nats-server reads it).
+    func pull(stream: String, consumer name: String, payload: ByteBuffer, client: any JetStreamClient, inbox: String) {
+        guard let consumer = consumer(stream: stream, name: name) else {
+            return client.deliverJetStream([.status(404, "Consumer Not Found", inbox: inbox)], inbox: inbox)
+        }
+        var batch = 1
+        var expires = 0
+        var noWait = false
+        var heartbeat = 0
+        let text = String(buffer: payload).trimmingCharacters(in: .whitespaces)
+        if let number = Int(text) {
+            batch = number
+        } else if let request = try? JetStreamJSON.object(payload) {
+            batch = JetStreamJSON.int(request, "batch") ?? 1
+            expires = JetStreamJSON.int(request, "expires") ?? 0
+            noWait = JetStreamJSON.bool(request, "no_wait") ?? false
+            heartbeat = JetStreamJSON.int(request, "idle_heartbeat") ?? 0
+        } else {
+            return client.deliverJetStream([.status(400, "Bad Request", inbox: inbox)], inbox: inbox)
+        }
+        guard batch > 0, batch <= Self.maxBatch else {
+            return client.deliverJetStream(
+                [.status(409, "Exceeded MaxRequestBatch of \(Self.maxBatch)", inbox: inbox)], inbox: inbox)
+        }
+        let now = bus.clock()
+        consumer.changeWaiting(by: 1)
+        serve(
+            PullRequest(
+                consumer: consumer, client: client, inbox: inbox, remaining: batch, noWait: noWait,
+                deadline: expires > 0 ? now + UInt64(expires) : nil, heartbeat: heartbeat > 0 ? UInt64(heartbeat) : nil,
+                lastSent: now))
+    }
+
+    /// Sends what the consumer has for the request now; then ends it (filled, `no_wait`: 404, expired:
+    /// 408) or waits for a new record, at most one slice (so ack-wait redeliveries and NAKs are seen).
+    func serve(_ request: PullRequest) {
+        var request = request
+        let consumer = request.consumer
+        let loop = request.client.eventLoop
+        guard request.client.isOpenForJetStream,
+            self.consumer(stream: consumer.stream, name: consumer.name) === consumer
+        else {
+            consumer.changeWaiting(by: -1)
+            return
+        }
+        let now = bus.clock()
+        let stream = consumer.stream
+        let streams = bus.streams
+        let deliveries = take(from: consumer, limit: request.remaining, now: now)
+        let (cursor, filters, pendingCount, room) = consumer.withState { state in
+            (state.cursor, state.filters, state.pending.count, state.config.maxAckPending)
+        }
+        var out: [JetStreamOutboundMessage] = []
+        if !deliveries.isEmpty {
+            let unseen = unseenCount(consumer, cursor: cursor, filters: filters)
+            for (index, delivery) in deliveries.enumerated() {
+                out.append(message(delivery, consumer: consumer, pending: unseen + deliveries.count - index - 1))
+            }
+        }
+        request.remaining -= deliveries.count
+        var finished = request.remaining == 0
+        if !finished && request.noWait {
+            out.append(.status(404, "No Messages", inbox: request.inbox))
+            finished = true
+        } else if !finished, let deadline = request.deadline, now >= deadline {
+            out.append(
+                .status(
+                    408, "Request Timeout", inbox: request.inbox,
+                    fields: [("Nats-Pending-Messages", "\(request.remaining)"), ("Nats-Pending-Bytes", "0")]))
+            finished = true
+        }
+        if out.isEmpty, !finished, let heartbeat = request.heartbeat, now >= request.lastSent + heartbeat {
+            out.append(.status(100, "Idle Heartbeat", inbox: request.inbox))
+        }
+        if !out.isEmpty {
+            request.client.deliverJetStream(out, inbox: request.inbox)
+            request.lastSent = now
+        }
+        if finished {
+            consumer.changeWaiting(by: -1)
+            return
+        }
+        var slice = Self.pollSlice
+        if let deadline = request.deadline { slice = min(slice, Int64(deadline - now)) }
+        if let heartbeat = request.heartbeat {
+            slice = min(slice, max(1_000_000, Int64(request.lastSent + heartbeat) - Int64(now)))
+        }
+        let waiting = request
+        let full = room >= 0 && pendingCount >= room
+        if full {
+            // At max_ack_pending: new records would not be taken; look again after the slice.
+            loop.scheduleTask(in: .nanoseconds(slice)) { self.serve(waiting) }
+            return
+        }
+        streams.waitForRecords(stream, partition: 0, from: cursor, timeout: .nanoseconds(slice), on: loop)
+            .whenComplete { result in
+                if case .failure = result {
+                    // The stream went away.
+                    consumer.changeWaiting(by: -1)
+                    waiting.client.deliverJetStream(
+                        [.status(409, "Consumer Deleted", inbox: waiting.inbox)], inbox: waiting.inbox)
+                    return
+                }
+                self.serve(waiting)
+            }
+    }
+
+    /// Up to `limit` deliveries from `consumer`. The records are read before the consumer's lock is taken
+    /// (no project lock is taken while another is held: docs/concurrency.md): its cursor and due
+    /// redeliveries are read, those records fetched from the stream, then the state takes what is still
+    /// its to take (another pull may have moved it meanwhile); again while a full read found too few.
+    func take(from consumer: JetStreamConsumer, limit: Int, now: UInt64) -> [JetStreamConsumerState.Delivery] {
+        let streams = bus.streams
+        let stream = consumer.stream
+        var deliveries: [JetStreamConsumerState.Delivery] = []
+        for _ in 0..<Self.maxReadRounds {
+            let (cursor, due) = consumer.withState { state in
+                (state.cursor, state.pending.filter { $0.value.deadline <= now }.keys.sorted())
+            }
+            let wanted = max(limit - deliveries.count, Self.readAhead)
+            let fresh = (try? streams.read(stream, partition: 0, from: cursor, limit: wanted).records) ?? []
+            var redelivered: [UInt64: StreamReadRecord] = [:]
+            for sequence in due.prefix(limit - deliveries.count) {
+                // The record at or after it: another sequence means it was purged (the state drops it).
+                if let record = try? streams.read(stream, partition: 0, from: sequence, limit: 1).records.first {
+                    redelivered[sequence] = record
+                }
+            }
+            let taken = consumer.withState { state in
+                state.next(limit: limit - deliveries.count, now: now) { from, count in
+                    if count == 1, let record = redelivered[from] { return [record] }
+                    // A redelivery not read ahead (it became due meanwhile) waits for the next round.
+                    if from < cursor { return [] }
+                    return Array(fresh.lazy.filter { $0.offset >= from }.prefix(count))
+                }
+            }
+            deliveries += taken
+            if deliveries.count >= limit || fresh.count < wanted { break }
+        }
+        return deliveries
+    }
+
+    /// A delivery as nats-server sends it: the stored subject, headers and payload, replied to on
+    /// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`.
+    func message(_ delivery: JetStreamConsumerState.Delivery, consumer: JetStreamConsumer, pending: Int)
+        -> JetStreamOutboundMessage
+    {
+        let message = delivery.record.record.message
+        let reply =
+            "$JS.ACK.\(consumer.stream).\(consumer.name).\(delivery.deliveries).\(delivery.streamSequence)."
+            + "\(delivery.consumerSequence).\(delivery.record.time).\(pending)"
+        return JetStreamOutboundMessage(
+            subject: NATSSubjectMapping.subject(forTopic: message.topic.name), replyTo: reply,
+            headers: NATSHeaderBlock(message.headers), payload: message.payload)
+    }
+
+    // MARK: - Acknowledgements
+
+    /// A publish on `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>`
+    /// (`tokens` after `$JS.ACK.`); false when it names no consumer's delivery.
+    @discardableResult
+    package func acknowledge(_ tokens: [Substring], payload: ByteBuffer) -> Bool {
+        restoreConsumersIfNeeded()
+        guard tokens.count == 7, let sequence = UInt64(tokens[3]),
+            let consumer = consumer(stream: String(tokens[0]), name: String(tokens[1])),
+            let acknowledgement = JetStreamConsumerState.Acknowledgement(payload: String(buffer: payload))
+        else { return false }
+        let now = bus.clock()
+        let moved = consumer.withState { state -> Bool in
+            let before = state.ackFloorStreamSequence
+            state.acknowledge(sequence, acknowledgement, now: now)
+            return state.ackFloorStreamSequence != before
+        }
+        if moved { persist(consumer) }
+        return true
+    }
+}

@@ -1,0 +1,347 @@
+import BusCore
+import BusRuntime
+import Foundation
+import NATSWire
+import NIOConcurrencyHelpers
+import NIOCore
+
+extension JetStreamService {
+    // MARK: - Streams
+
+    /// The streams JetStream can name (a Kafka topic `a.b` cannot be addressed in a `$JS.API` subject).
+    func jetStreamStreams() -> [StreamBox] {
+        bus.streams.list().filter { JetStreamStreamConfig.isValidName($0.name) }
+    }
+
+    /// How a stream's configuration looks to JetStream, with what this service keeps beside it.
+    func config(of box: StreamBox) -> JetStreamStreamConfig {
+        var config = JetStreamStreamConfig(box.configuration)
+        if let kept = state.withLockedValue({ $0.kept[box.name] }) {
+            config.description = kept.description
+            config.denyDelete = kept.denyDelete
+            config.denyPurge = kept.denyPurge
+            config.allowDirect = kept.allowDirect
+        }
+        return config
+    }
+
+    /// nats-server's `StreamInfo` members (`config`, `created`, `state`, `ts`).
+    func streamInfo(_ box: StreamBox) -> [String: Any] {
+        let info = box.info
+        let partition = info.partitions[0]
+        let consumers = state.withLockedValue { $0.consumers[box.name]?.count ?? 0 }
+        let created = state.withLockedValue { $0.created[box.name] } ?? startedAt
+        var streamState: [String: Any] = [
+            "messages": info.messages, "bytes": info.bytes, "consumer_count": consumers,
+            "first_seq": partition.lastOffset == 0 ? 0 : partition.firstOffset, "last_seq": partition.lastOffset,
+            "first_ts": JetStreamJSON.time(0), "last_ts": JetStreamJSON.time(0),
+        ]
+        if let first = try? bus.streams.read(box.name, partition: 0, from: 0, limit: 1).records.first {
+            streamState["first_ts"] = JetStreamJSON.time(first.time)
+        }
+        if let last = try? bus.streams.readLast(box.name, partition: 0, count: 1).records.last {
+            streamState["last_ts"] = JetStreamJSON.time(last.time)
+        }
+        if info.messages == 0, partition.lastOffset > 0 { streamState["first_seq"] = partition.lastOffset + 1 }
+        return [
+            "config": config(of: box).json, "created": JetStreamJSON.time(created), "state": streamState,
+            "ts": JetStreamJSON.time(bus.clock()),
+        ]
+    }
+
+    /// `{"subjects_filter": s}` adds `state.subjects`: the count of messages of each subject it matches.
+    func streamInfoResponse(_ name: String, payload: ByteBuffer) -> ByteBuffer {
+        let kind = "stream_info_response"
+        guard let box = bus.streams.stream(named: name), JetStreamStreamConfig.isValidName(name) else {
+            return JetStreamJSON.error(kind, .streamNotFound)
+        }
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
+        var info = streamInfo(box)
+        if let subject = JetStreamJSON.string(request, "subjects_filter"), !subject.isEmpty {
+            guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
+                let filter = try? TopicFilter(text)
+            else { return JetStreamJSON.error(kind, .badRequest) }
+            var subjects: [String: Int] = [:]
+            for (topic, count) in box.partitions[0].subjectCounts where count > 0 {
+                if filter.matches(Topic(trusted: topic)) {
+                    subjects[NATSSubjectMapping.subject(forTopic: topic)] = count
+                }
+            }
+            // None matching: no `subjects` at all (nats-server omits the empty map).
+            var state = info["state"] as? [String: Any] ?? [:]
+            if !subjects.isEmpty { state["subjects"] = subjects }
+            state["num_subjects"] = subjects.count
+            info["state"] = state
+        }
+        return JetStreamJSON.response(kind, info)
+    }
+
+    /// The first stream other than `name` whose subjects overlap `filters`.
+    func overlappingStream(_ filters: [TopicFilter], except name: String) -> String? {
+        for box in bus.streams.list() where box.name != name {
+            for existing in box.configuration.filters {
+                if filters.contains(where: { JetStreamStreamConfig.overlap($0, existing) }) { return box.name }
+            }
+        }
+        return nil
+    }
+
+    func createStream(_ name: String, payload: ByteBuffer, respond: @escaping Respond) {
+        let kind = "stream_create_response"
+        let requested: JetStreamStreamConfig
+        let configuration: StreamConfiguration
+        do {
+            requested = try JetStreamStreamConfig(json: try JetStreamJSON.object(payload), nameInSubject: name)
+            configuration = try requested.streamConfiguration()
+        } catch {
+            return respond(JetStreamJSON.error(kind, error))
+        }
+        if let existing = bus.streams.stream(named: name) {
+            // nats-server: creating what exists, identically, is not an error.
+            guard existing.configuration == configuration, config(of: existing) == requested else {
+                return respond(JetStreamJSON.error(kind, .streamNameExists))
+            }
+            return respond(JetStreamJSON.response(kind, streamInfo(existing)))
+        }
+        if overlappingStream(configuration.filters, except: name) != nil {
+            return respond(JetStreamJSON.error(kind, .subjectOverlap))
+        }
+        let now = bus.clock()
+        bus.streams.create(configuration) { [self] result in
+            switch result {
+            case .success:
+                state.withLockedValue {
+                    $0.kept[name] = requested
+                    $0.created[name] = now
+                }
+                guard let box = bus.streams.stream(named: name) else {
+                    return respond(JetStreamJSON.error(kind, .streamNotFound))
+                }
+                var info = streamInfo(box)
+                info["did_create"] = true
+                respond(JetStreamJSON.response(kind, info))
+            case .failure(.streamExists):
+                respond(JetStreamJSON.error(kind, .streamNameExists))
+            case .failure(.invalidStream(let problem)):
+                respond(JetStreamJSON.error(kind, .invalidStreamConfig(problem)))
+            case .failure(let error):
+                respond(JetStreamJSON.error(kind, .streamCreate("\(error)")))
+            }
+        }
+    }
+
+    func updateStream(_ name: String, payload: ByteBuffer, respond: @escaping Respond) {
+        let kind = "stream_update_response"
+        let requested: JetStreamStreamConfig
+        let configuration: StreamConfiguration
+        do {
+            requested = try JetStreamStreamConfig(json: try JetStreamJSON.object(payload), nameInSubject: name)
+            configuration = try requested.streamConfiguration()
+        } catch {
+            return respond(JetStreamJSON.error(kind, error))
+        }
+        guard let existing = bus.streams.stream(named: name), JetStreamStreamConfig.isValidName(name) else {
+            return respond(JetStreamJSON.error(kind, .streamNotFound))
+        }
+        guard existing.storage == configuration.storage else {
+            return respond(
+                JetStreamJSON.error(
+                    kind, .invalidStreamConfig("stream configuration update can not change storage type")))
+        }
+        if overlappingStream(configuration.filters, except: name) != nil {
+            return respond(JetStreamJSON.error(kind, .subjectOverlap))
+        }
+        bus.streams.update(name, limits: configuration.limits, filters: configuration.filters) { [self] result in
+            switch result {
+            case .success:
+                state.withLockedValue { $0.kept[name] = requested }
+                guard let box = bus.streams.stream(named: name) else {
+                    return respond(JetStreamJSON.error(kind, .streamNotFound))
+                }
+                respond(JetStreamJSON.response(kind, streamInfo(box)))
+            case .failure(.streamNotFound):
+                respond(JetStreamJSON.error(kind, .streamNotFound))
+            case .failure(.invalidStream(let problem)):
+                respond(JetStreamJSON.error(kind, .invalidStreamConfig(problem)))
+            case .failure(let error):
+                respond(JetStreamJSON.error(kind, .streamUpdate("\(error)")))
+            }
+        }
+    }
+
+    func deleteStream(_ name: String, respond: @escaping Respond) {
+        let kind = "stream_delete_response"
+        guard JetStreamStreamConfig.isValidName(name), bus.streams.stream(named: name) != nil else {
+            return respond(JetStreamJSON.error(kind, .streamNotFound))
+        }
+        bus.streams.delete(name) { [self] result in
+            switch result {
+            case .success, .failure(.notStored):
+                // Gone from memory either way: its consumers go too (and from the consumer store).
+                let consumers = state.withLockedValue { state in
+                    let consumers = state.consumers[name].map { Array($0.values) } ?? []
+                    state.consumers[name] = nil
+                    state.kept[name] = nil
+                    state.created[name] = nil
+                    return consumers
+                }
+                for consumer in consumers { persist(consumer, deleted: true) }
+                if case .failure(let error) = result {
+                    respond(JetStreamJSON.error(kind, .streamUpdate("\(error)")))
+                } else {
+                    respond(JetStreamJSON.response(kind, ["success": true]))
+                }
+            case .failure:
+                respond(JetStreamJSON.error(kind, .streamNotFound))
+            }
+        }
+    }
+
+    /// `{"filter": subject, "seq": n, "keep": n}`: what goes is below `seq`, or all but the newest `keep`,
+    /// on `filter`'s subjects (everything when absent).
+    func purgeStream(_ name: String, payload: ByteBuffer, respond: @escaping Respond) {
+        let kind = "stream_purge_response"
+        guard JetStreamStreamConfig.isValidName(name), let box = bus.streams.stream(named: name) else {
+            return respond(JetStreamJSON.error(kind, .streamNotFound))
+        }
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return respond(JetStreamJSON.error(kind, error)) }
+        if config(of: box).denyPurge {
+            return respond(JetStreamJSON.error(kind, .purgeFailed("stream purge not permitted")))
+        }
+        var filter: TopicFilter?
+        if let subject = JetStreamJSON.string(request, "filter"), !subject.isEmpty, subject != ">" {
+            guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
+                let parsed = try? TopicFilter(text)
+            else { return respond(JetStreamJSON.error(kind, .badRequest)) }
+            filter = parsed
+        }
+        let sequence = JetStreamJSON.int(request, "seq").flatMap { $0 > 0 ? UInt64($0) : nil }
+        let keep = JetStreamJSON.int(request, "keep").flatMap { $0 > 0 ? $0 : nil }
+        if sequence != nil && keep != nil {
+            return respond(JetStreamJSON.error(kind, .purgeFailed("sequence and keep cannot both be set")))
+        }
+        bus.streams.purge(name, subject: filter, before: sequence, keep: keep) { result in
+            switch result {
+            case .success(let count):
+                respond(JetStreamJSON.response(kind, ["success": true, "purged": count]))
+            case .failure(let error):
+                respond(JetStreamJSON.error(kind, .purgeFailed("\(error)")))
+            }
+        }
+    }
+
+    /// `{"offset": n, "subject": s}`: the names of the streams (whose subjects overlap `subject`).
+    func streamNames(_ payload: ByteBuffer) -> ByteBuffer {
+        let kind = "stream_names_response"
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
+        let listed = page(of: matchingStreams(request), request: request, limit: 1024)
+        return JetStreamJSON.response(
+            kind, ["total": listed.total, "offset": listed.offset, "limit": 1024, "streams": listed.items.map(\.name)])
+    }
+
+    func streamList(_ payload: ByteBuffer) -> ByteBuffer {
+        let kind = "stream_list_response"
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
+        let listed = page(of: matchingStreams(request), request: request, limit: 256)
+        return JetStreamJSON.response(
+            kind,
+            [
+                "total": listed.total, "offset": listed.offset, "limit": 256, "streams": listed.items.map(streamInfo),
+                "missing": [String](),
+            ])
+    }
+
+    private func matchingStreams(_ request: [String: Any]) -> [StreamBox] {
+        let streams = jetStreamStreams()
+        guard let subject = JetStreamJSON.string(request, "subject"), !subject.isEmpty,
+            let text = try? NATSSubjectMapping.filterText(forSubject: subject), let filter = try? TopicFilter(text)
+        else { return streams }
+        return streams.filter { box in box.configuration.filters.contains { JetStreamStreamConfig.overlap($0, filter) }
+        }
+    }
+
+    func page<T>(of items: [T], request: [String: Any], limit: Int) -> (total: Int, offset: Int, items: [T]) {
+        let offset = min(max(0, JetStreamJSON.int(request, "offset") ?? 0), items.count)
+        return (items.count, offset, Array(items[offset..<min(items.count, offset + limit)]))
+    }
+
+    // MARK: - Messages
+
+    /// `{"seq": n}`, `{"last_by_subj": s}` or `{"next_by_subj": s, "seq": n}`.
+    func getMessage(_ name: String, payload: ByteBuffer) -> ByteBuffer {
+        let kind = "stream_msg_get_response"
+        guard JetStreamStreamConfig.isValidName(name), bus.streams.stream(named: name) != nil else {
+            return JetStreamJSON.error(kind, .streamNotFound)
+        }
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
+        var found: StreamReadRecord?
+        if let subject = JetStreamJSON.string(request, "last_by_subj") {
+            guard let topic = try? NATSSubjectMapping.topicName(forSubject: subject) else {
+                return JetStreamJSON.error(kind, .badRequest)
+            }
+            found = try? bus.streams.last(name, partition: 0, subject: topic)
+        } else if let subject = JetStreamJSON.string(request, "next_by_subj") {
+            guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
+                let filter = try? TopicFilter(text)
+            else { return JetStreamJSON.error(kind, .badRequest) }
+            var from = UInt64(max(0, JetStreamJSON.int(request, "seq") ?? 0))
+            while found == nil, let records = try? bus.streams.read(name, partition: 0, from: from, limit: 256).records,
+                let last = records.last
+            {
+                found = records.first { filter.matches($0.record.message.topic) }
+                from = last.offset + 1
+            }
+        } else if let sequence = JetStreamJSON.int(request, "seq"), sequence > 0 {
+            let record = try? bus.streams.read(name, partition: 0, from: UInt64(sequence), limit: 1).records.first
+            if let record, record.offset == UInt64(sequence) { found = record }
+        } else {
+            return JetStreamJSON.error(kind, .badRequest)
+        }
+        guard let found else { return JetStreamJSON.error(kind, .noMessageFound) }
+        let message = found.record.message
+        var document: [String: Any] = [
+            "subject": NATSSubjectMapping.subject(forTopic: message.topic.name), "seq": found.offset,
+            "time": JetStreamJSON.time(found.time),
+        ]
+        if message.payload.readableBytes > 0 {
+            document["data"] = Data(message.payload.readableBytesView).base64EncodedString()
+        }
+        if let block = NATSHeaderBlock(message.headers) {
+            var bytes = ByteBuffer()
+            block.write(to: &bytes)
+            document["hdrs"] = Data(bytes.readableBytesView).base64EncodedString()
+        }
+        return JetStreamJSON.response(kind, ["message": document])
+    }
+
+    /// `{"seq": n, "no_erase": bool}` (erasing is deleting here: the record is gone from the store).
+    func deleteMessage(_ name: String, payload: ByteBuffer, respond: @escaping Respond) {
+        let kind = "stream_msg_delete_response"
+        guard JetStreamStreamConfig.isValidName(name), let box = bus.streams.stream(named: name) else {
+            return respond(JetStreamJSON.error(kind, .streamNotFound))
+        }
+        let request: [String: Any]
+        do { request = try JetStreamJSON.object(payload) } catch { return respond(JetStreamJSON.error(kind, error)) }
+        guard let sequence = JetStreamJSON.int(request, "seq"), sequence > 0 else {
+            return respond(JetStreamJSON.error(kind, .badRequest))
+        }
+        if config(of: box).denyDelete {
+            return respond(JetStreamJSON.error(kind, .messageDeleteFailed("message delete not permitted")))
+        }
+        bus.streams.deleteRecord(name, partition: 0, offset: UInt64(sequence)) { result in
+            switch result {
+            case .success(true):
+                respond(JetStreamJSON.response(kind, ["success": true]))
+            case .success(false):
+                respond(JetStreamJSON.error(kind, .messageDeleteFailed("no message found")))
+            case .failure(let error):
+                respond(JetStreamJSON.error(kind, .messageDeleteFailed("\(error)")))
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Atomics
+import BusCore
+package import BusRuntime
+import NIOConcurrencyHelpers
+package import NIOCore
+
+/// JetStream on the bus's streams (issue 19, docs/protocols/nats.md "JetStream"): answers the API on
+/// `$JS.API.>` (streams, messages, consumers), the PubAck of a publish a stream captured, the pull
+/// requests of consumers and their `$JS.ACK…` acknowledgements. One per NATS frontend, shared by its
+/// connections (TCP and WebSocket). Streams are the bus's (`bus.streams`), so a stream made here is the
+/// Kafka REST topic of the same name and captures every protocol's publishes; consumers live here.
+///
+/// Thread-safety: the consumers map behind one lock, each consumer behind its own; the lock order is
+/// service → consumer → stream partition (docs/concurrency.md). Store completions arrive on the store's
+/// thread; `respond` closures hop to the requester's loop themselves.
+package final class JetStreamService: Sendable {
+    struct State {
+        /// Consumers by stream, then name.
+        var consumers: [String: [String: JetStreamConsumer]] = [:]
+        /// JetStream settings the bus stream does not keep (description, deny flags …), by stream.
+        var kept: [String: JetStreamStreamConfig] = [:]
+        /// When each stream was created here (ns); streams made elsewhere show the service's start.
+        var created: [String: UInt64] = [:]
+    }
+
+    let bus: Bus
+    let state = NIOLockedValueBox(State())
+    let startedAt: UInt64
+    let apiTotal = ManagedAtomic<Int>(0)
+    let apiErrors = ManagedAtomic<Int>(0)
+    /// Whether the durable consumers kept before a restart were read back (`restoreConsumersIfNeeded`).
+    let restoredConsumers = ManagedAtomic(false)
+    /// Bounds of one pull request, as nats-server's defaults: its batch, and how long one wait slice lasts
+    /// before redeliveries are looked at again.
+    static let maxBatch = 10_000
+    static let pollSlice: Int64 = 200_000_000
+    /// Records read ahead per round of a pull (a filter may skip many), and how many rounds one serving takes.
+    static let readAhead = 256
+    static let maxReadRounds = 64
+
+    package init(bus: Bus) {
+        self.bus = bus
+        self.startedAt = bus.clock()
+    }
+
+    /// Answers a request whose responses go to `respond` (once).
+    package typealias Respond = @Sendable (ByteBuffer) -> Void
+
+    /// One `$JS.API.…` request. `tokens` are the subject's after `$JS.API.`.
+    package func request(
+        _ tokens: [Substring], payload: ByteBuffer, client: any JetStreamClient, reply: String?,
+        respond: @escaping Respond
+    ) {
+        apiTotal.wrappingIncrement(ordering: .relaxed)
+        restoreConsumersIfNeeded()
+        let counted: Respond = { [apiErrors] answer in
+            if answer.readableBytesView.starts(with: Array(#"{"error""#.utf8)) {
+                apiErrors.wrappingIncrement(ordering: .relaxed)
+            }
+            respond(answer)
+        }
+        let words = tokens.map(String.init)
+        switch words.count {
+        case 1 where words[0] == "INFO":
+            return counted(accountInfo())
+        case 2 where words[0] == "STREAM" && words[1] == "NAMES":
+            return counted(streamNames(payload))
+        case 2 where words[0] == "STREAM" && words[1] == "LIST":
+            return counted(streamList(payload))
+        case 3 where words[0] == "STREAM":
+            let name = words[2]
+            switch words[1] {
+            case "CREATE": return createStream(name, payload: payload, respond: counted)
+            case "UPDATE": return updateStream(name, payload: payload, respond: counted)
+            case "INFO": return counted(streamInfoResponse(name, payload: payload))
+            case "DELETE": return deleteStream(name, respond: counted)
+            case "PURGE": return purgeStream(name, payload: payload, respond: counted)
+            default: break
+            }
+        case 4 where words[0] == "STREAM" && words[1] == "MSG" && words[2] == "GET":
+            return counted(getMessage(words[3], payload: payload))
+        case 4 where words[0] == "STREAM" && words[1] == "MSG" && words[2] == "DELETE":
+            return deleteMessage(words[3], payload: payload, respond: counted)
+        case 3... where words[0] == "CONSUMER":
+            return consumerRequest(words, payload: payload, client: client, reply: reply, respond: counted)
+        default:
+            break
+        }
+        counted(JetStreamJSON.error("error_response", .badRequest))
+    }
+
+    // MARK: - Account
+
+    func accountInfo() -> ByteBuffer {
+        let streams = bus.streams.list().filter { JetStreamStreamConfig.isValidName($0.name) }
+        var memory = 0
+        var storage = 0
+        for stream in streams {
+            let info = stream.info
+            if stream.storage == .memory { memory += info.bytes } else { storage += info.bytes }
+        }
+        let consumers = state.withLockedValue { $0.consumers.values.reduce(0) { $0 + $1.count } }
+        let limits: [String: Any] = [
+            "max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
+            "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false,
+        ]
+        return JetStreamJSON.response(
+            "account_info_response",
+            [
+                "memory": memory, "storage": storage, "reserved_memory": 0, "reserved_storage": 0,
+                "streams": streams.count, "consumers": consumers, "limits": limits, "domain": "",
+                "api": ["total": apiTotal.load(ordering: .relaxed), "errors": apiErrors.load(ordering: .relaxed)],
+            ])
+    }
+}

@@ -1,0 +1,180 @@
+package import BusCore
+
+/// A JetStream stream configuration (nats-server's `StreamConfig`) and how it maps onto the bus's
+/// `StreamConfiguration`: `subjects` become the stream's filters (`a.>` ⇄ `a/#`), one partition, the
+/// limits one for one (JetStream's -1 / 0 "unlimited" is nil), `file` storage is the store and
+/// `memory` memory. What the streams cannot do yet is refused with nats-server's error rather than
+/// accepted and ignored: `interest`/`workqueue` retention, replicas > 1, mirrors and sources.
+package struct JetStreamStreamConfig: Sendable, Equatable {
+    package var name: String
+    package var description: String?
+    package var subjects: [String]
+    package var retention: String = "limits"
+    package var storage: String = "file"
+    package var maxMessages: Int = -1
+    package var maxBytes: Int = -1
+    /// Nanoseconds; 0 is no limit.
+    package var maxAge: UInt64 = 0
+    package var maxMessageSize: Int = -1
+    package var maxMessagesPerSubject: Int = -1
+    package var discard: String = "old"
+    /// Nanoseconds; 0 in a request is nats-server's default, two minutes (never above `max_age`).
+    package var duplicateWindow: UInt64 = Self.defaultDuplicateWindow
+    package var replicas: Int = 1
+    package var denyDelete = false
+    package var denyPurge = false
+    package var allowDirect = false
+
+    /// nats-server's `StreamDefaultDuplicatesWindow`.
+    package static let defaultDuplicateWindow: UInt64 = 120_000_000_000
+
+    package init(name: String, subjects: [String]) {
+        self.name = name
+        self.subjects = subjects
+    }
+
+    /// Reads a create/update request (`name` defaults to the one in the API subject).
+    package init(json: [String: Any], nameInSubject: String) throws(JetStreamAPIError) {
+        let name = JetStreamJSON.string(json, "name") ?? nameInSubject
+        guard name == nameInSubject else { throw .streamMismatch }
+        self.init(name: name, subjects: JetStreamJSON.strings(json, "subjects") ?? [])
+        guard Self.isValidName(name) else {
+            throw .invalidStreamConfig("stream name is required and can not contain '.', '*', '>'")
+        }
+        if subjects.isEmpty { subjects = [name] }  // nats-server: a stream without subjects captures its name
+        description = JetStreamJSON.string(json, "description")
+        retention = JetStreamJSON.string(json, "retention") ?? "limits"
+        storage = JetStreamJSON.string(json, "storage") ?? "file"
+        discard = JetStreamJSON.string(json, "discard") ?? "old"
+        func limit(_ key: String) -> Int {
+            let value = JetStreamJSON.int(json, key) ?? -1
+            return value <= 0 ? -1 : value
+        }
+        maxMessages = limit("max_msgs")
+        maxBytes = limit("max_bytes")
+        maxMessageSize = limit("max_msg_size")
+        maxMessagesPerSubject = limit("max_msgs_per_subject")
+        maxAge = UInt64(max(0, JetStreamJSON.int(json, "max_age") ?? 0))
+        let window = UInt64(max(0, JetStreamJSON.int(json, "duplicate_window") ?? 0))
+        duplicateWindow = window > 0 ? window : Self.defaultDuplicateWindow
+        if maxAge > 0 && duplicateWindow > maxAge { duplicateWindow = maxAge }
+        replicas = max(1, JetStreamJSON.int(json, "num_replicas") ?? 1)
+        denyDelete = JetStreamJSON.bool(json, "deny_delete") ?? false
+        denyPurge = JetStreamJSON.bool(json, "deny_purge") ?? false
+        allowDirect = JetStreamJSON.bool(json, "allow_direct") ?? false
+        guard ["limits", "interest", "workqueue"].contains(retention) else {
+            throw .invalidStreamConfig("invalid retention policy \(retention)")
+        }
+        guard retention == "limits" else {
+            // The bus's streams keep by limits only; accepting these would keep what they promise to drop.
+            throw .invalidStreamConfig("retention policy \(retention) is not supported by this server")
+        }
+        guard storage == "file" || storage == "memory" else {
+            throw .invalidStreamConfig("invalid storage type \(storage)")
+        }
+        guard discard == "old" || discard == "new" else { throw .invalidStreamConfig("invalid discard policy") }
+        guard replicas == 1 else { throw .replicasNotSupported }
+        if json["mirror"] is [String: Any] || !((json["sources"] as? [Any]) ?? []).isEmpty {
+            throw .invalidStreamConfig("stream mirrors and sources are not supported by this server")
+        }
+        if JetStreamJSON.bool(json, "sealed") == true {
+            throw .invalidStreamConfig("stream configuration for create can not be sealed")
+        }
+        _ = try filters()
+    }
+
+    /// The stream's capture filters.
+    package func filters() throws(JetStreamAPIError) -> [TopicFilter] {
+        var filters: [TopicFilter] = []
+        for subject in subjects {
+            do {
+                filters.append(try TopicFilter(NATSSubjectMapping.filterText(forSubject: subject)))
+            } catch {
+                throw .invalidStreamConfig("invalid subject \(subject)")
+            }
+        }
+        return filters
+    }
+
+    /// The bus stream this configuration is.
+    package func streamConfiguration() throws(JetStreamAPIError) -> StreamConfiguration {
+        StreamConfiguration(
+            name: name, filters: try filters(), partitions: 1,
+            limits: StreamLimits(
+                maxMessages: maxMessages > 0 ? maxMessages : nil, maxBytes: maxBytes > 0 ? maxBytes : nil,
+                maxAgeNanoseconds: maxAge > 0 ? maxAge : nil, maxMessageSize: maxMessageSize > 0 ? maxMessageSize : nil,
+                maxMessagesPerSubject: maxMessagesPerSubject > 0 ? maxMessagesPerSubject : nil,
+                discard: discard == "new" ? .new : .old, duplicateWindowNanoseconds: duplicateWindow),
+            retention: .limits, storage: storage == "memory" ? .memory : .file)
+    }
+
+    /// How a bus stream looks to JetStream (a stream made by Kafka REST or the config file too).
+    package init(_ configuration: StreamConfiguration) {
+        self.init(name: configuration.name, subjects: configuration.filters.map { Self.subject(for: $0) })
+        let limits = configuration.limits
+        retention = configuration.retention.rawValue
+        storage = configuration.storage.rawValue
+        maxMessages = limits.maxMessages ?? -1
+        maxBytes = limits.maxBytes ?? -1
+        maxAge = limits.maxAgeNanoseconds ?? 0
+        maxMessageSize = limits.maxMessageSize ?? -1
+        maxMessagesPerSubject = limits.maxMessagesPerSubject ?? -1
+        discard = limits.discard.rawValue
+        duplicateWindow = limits.duplicateWindowNanoseconds
+    }
+
+    /// nats-server's `StreamConfig` JSON.
+    package var json: [String: Any] {
+        var json: [String: Any] = [
+            "name": name, "subjects": subjects, "retention": retention, "max_consumers": -1,
+            "max_msgs": maxMessages, "max_bytes": maxBytes, "max_age": maxAge,
+            "max_msgs_per_subject": maxMessagesPerSubject,
+            "max_msg_size": maxMessageSize, "discard": discard, "storage": storage, "num_replicas": replicas,
+            "duplicate_window": duplicateWindow, "sealed": false, "deny_delete": denyDelete, "deny_purge": denyPurge,
+            "allow_rollup_hdrs": false, "allow_direct": allowDirect, "mirror_direct": false,
+            "discard_new_per_subject": false, "consumer_limits": [String: Any](),
+        ]
+        if let description { json["description"] = description }
+        return json
+    }
+
+    /// The bus stream where durable consumers are kept (`JetStreamService+Durability`): not a JetStream
+    /// stream, never listed or addressed as one.
+    package static let consumerStoreName = "_jetstream_consumers"
+
+    /// A JetStream stream name: not empty, no '.', '*', '>' nor whitespace (nats-server's `isValidName`).
+    package static func isValidName(_ name: String) -> Bool {
+        name != consumerStoreName && !name.isEmpty && name.utf8.count <= StreamConfiguration.maxNameLength
+            && !name.utf8.contains {
+                $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: ">") || $0 <= 0x20
+            }
+    }
+
+    /// The NATS subject of a bus filter (`a/+/#` → `a.*.>`).
+    package static func subject(for filter: TopicFilter) -> String {
+        filter.levels.map { level in
+            switch level {
+            case "+": return "*"
+            case "#": return ">"
+            default: return NATSSubjectMapping.subject(forTopic: String(level))
+            }
+        }.joined(separator: ".")
+    }
+
+    /// Whether two bus filters can match one topic (nats-server's subject overlap check).
+    package static func overlap(_ first: TopicFilter, _ second: TopicFilter) -> Bool {
+        let a = first.levels
+        let b = second.levels
+        var index = 0
+        while index < a.count && index < b.count {
+            if a[index] == "#" || b[index] == "#" { return true }
+            if a[index] != "+" && b[index] != "+" && a[index] != b[index] { return false }
+            index += 1
+        }
+        if a.count == b.count { return true }
+        // One is longer: they meet only where the shorter's next level is `#` (handled above) or the
+        // longer's remaining level is a lone `#` (which also matches nothing more).
+        let longer = a.count > b.count ? a : b
+        return index == longer.count - 1 && longer[index] == "#"
+    }
+}

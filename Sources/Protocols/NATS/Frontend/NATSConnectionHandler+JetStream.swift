@@ -1,0 +1,155 @@
+import BusCore
+import BusRuntime
+import NATSWire
+import NIOCore
+
+/// JetStream's side of a NATS connection: `$JS.API` requests and `$JS.ACK` acknowledgements go to the
+/// frontend's `JetStreamService`; a publish a stream captures is answered with its PubAck; pulled
+/// messages are written here, on the subscription of the pull request's inbox.
+extension NATSConnectionHandler: JetStreamClient {
+    /// A `$JS.API.…` or `$JS.ACK.…` publish; false when refused (no `+OK`). It is also routed as an
+    /// ordinary publish to whoever subscribes to its subject (nats-server's API subjects are ordinary
+    /// subjects: a client may watch `$JS.API.CONSUMER.>`).
+    func jetStream(_ publish: borrowing NATSPublish, topic: Topic, publisherID: String, timestamp: UInt64) -> Bool {
+        let subject = String(buffer: publish.subject)
+        var replyTopic: Topic?
+        var replySubject: String?
+        if publish.hasReply, let reply = publish.replyTo {
+            switch machine.publishSubjectReceived(String(buffer: reply), isReply: true) {
+            case .refuse(let error):
+                run(machine.errorOccurred(error))
+                return false
+            case .publish(let resolved):
+                replyTopic = resolved
+                replySubject = String(buffer: reply)
+            }
+        }
+        if shard.isRouted(topic) {
+            var headers = MessageHeaders()
+            headers.replyTo = replyTopic?.name
+            shard.publish(
+                BusMessage(
+                    topic: topic, payload: ByteBuffer(buffer: publish.payload), headers: headers,
+                    publisherID: publisherID, timestamp: timestamp))
+        }
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        let jetStream = services.jetStream
+        if tokens[1] == "ACK" {
+            jetStream.acknowledge(Array(tokens.dropFirst(2)), payload: publish.payload)
+            // An acknowledgement with a reply (nats.py's `ack_sync`) is answered with an empty message.
+            if let replyTopic { respond(ByteBuffer(), to: replyTopic) }
+            return true
+        }
+        let responder = makeResponder(replyTopic)
+        jetStream.request(
+            Array(tokens.dropFirst(2)), payload: ByteBuffer(buffer: publish.payload), client: self, reply: replySubject,
+            respond: responder)
+        return true
+    }
+
+    /// The subject a publish's checks see: a JetStream API request may end in a filter subject with
+    /// wildcards (`$JS.API.CONSUMER.CREATE.<s>.<c>.orders.>`, which nats-server accepts as a publish
+    /// subject); its wildcard tokens are checked (and permitted) as the literal levels `*` and `>`.
+    static func checkedSubject(_ subject: String) -> String {
+        guard subject.hasPrefix("$JS.API."), subject.contains(where: { $0 == "*" || $0 == ">" }) else { return subject }
+        return subject.split(separator: ".", omittingEmptySubsequences: false).map { token in
+            switch token {
+            case "*": return "%2A"
+            case ">": return "%3E"
+            default: return String(token)
+            }
+        }.joined(separator: ".")
+    }
+
+    /// Publishes each answer to `replyTopic` from this connection's loop (none without a reply).
+    private func makeResponder(_ replyTopic: Topic?) -> JetStreamService.Respond {
+        guard let replyTopic else { return { _ in } }
+        let bus = self.bus
+        let loop = eventLoop
+        return { answer in
+            loop.execute {
+                bus.publish(BusMessage(topic: replyTopic, payload: answer, timestamp: bus.clock()), on: loop)
+            }
+        }
+    }
+
+    private func respond(_ answer: ByteBuffer, to replyTopic: Topic) {
+        shard.publish(BusMessage(topic: replyTopic, payload: answer, timestamp: bus.clock()))
+    }
+
+    /// A request (it has a reply subject) a stream captures: checked against its `Nats-Expected-*`
+    /// headers, appended with its `Nats-Msg-Id`, and answered with the PubAck once stored. Core
+    /// subscribers of the subject get it too, without the reply subject.
+    func publishIntoStreams(_ message: BusMessage, replyTopic: Topic) {
+        let jetStream = services.jetStream
+        if let failure = jetStream.expectationFailure(topic: message.topic, headers: message.headers) {
+            respond(JetStreamService.errorAck(failure), to: replyTopic)
+            return
+        }
+        // Stored without the reply subject (as nats-server stores it): the bus keeps no request in a log
+        // or stream, and the reply is this PubAck's, not the message's.
+        var headers = message.headers
+        headers.replyTo = nil
+        let stored = BusMessage(
+            topic: message.topic, payload: message.payload, headers: headers, publisherID: message.publisherID,
+            timestamp: message.timestamp)
+        let placement = StreamPlacement(messageID: JetStreamService.messageID(headers))
+        shard.publish(stored, placement: placement) { [self] acks in
+            if let answer = JetStreamService.pubAck(acks) { respond(answer, to: replyTopic) }
+        }
+    }
+
+    /// A push consumer's message: its stored subject, the subscription's sid, the `$JS.ACK` reply.
+    func writeJetStreamPush(_ message: BusMessage, subject: ByteBuffer, replyTo: ByteBuffer?, entry: NATSSubscription) {
+        if machine.session.headers, let block = NATSHeaderBlock(message.headers) {
+            var bytes = ByteBuffer()
+            block.write(to: &bytes)
+            NATSEncoder.headerMessage(
+                &out, subject: subject, sid: entry.sidBytes, replyTo: replyTo, headers: bytes, payload: message.payload)
+        } else {
+            var prefix = ByteBuffer()
+            NATSEncoder.messagePrefix(&prefix, subject: subject, sid: entry.sidBytes)
+            NATSEncoder.message(&out, prefix: prefix, replyTo: replyTo, payload: message.payload)
+        }
+    }
+
+    // MARK: - JetStreamClient
+
+    var isOpenForJetStream: Bool { !machine.isClosed && context != nil }
+
+    func deliverJetStream(_ messages: [JetStreamOutboundMessage], inbox: String) {
+        guard isOpenForJetStream, let topic = try? Topic(NATSSubjectMapping.topicName(forSubject: inbox)) else {
+            return
+        }
+        guard
+            let subscription = slots.lazy.compactMap({ $0 }).first(where: {
+                $0.busSubscription.filter.shareGroup == nil && $0.busSubscription.filter.matches(topic)
+            })
+        else {
+            // The inbox is another connection's: over the bus (the inbox is then the subject).
+            for message in messages {
+                var headers = message.headers.map(\.messageHeaders) ?? MessageHeaders()
+                headers.replyTo = message.replyTo.flatMap { try? NATSSubjectMapping.topicName(forSubject: $0) }
+                shard.publish(
+                    BusMessage(topic: topic, payload: message.payload, headers: headers, timestamp: bus.clock()))
+            }
+            return
+        }
+        for message in messages {
+            let subject = ByteBuffer(string: message.subject)
+            let reply = message.replyTo.map { ByteBuffer(string: $0) }
+            if let headers = message.headers {
+                var block = ByteBuffer()
+                headers.write(to: &block)
+                NATSEncoder.headerMessage(
+                    &out, subject: subject, sid: subscription.sidBytes, replyTo: reply, headers: block,
+                    payload: message.payload)
+            } else {
+                var prefix = ByteBuffer()
+                NATSEncoder.messagePrefix(&prefix, subject: subject, sid: subscription.sidBytes)
+                NATSEncoder.message(&out, prefix: prefix, replyTo: reply, payload: message.payload)
+            }
+        }
+        flushOut()
+    }
+}

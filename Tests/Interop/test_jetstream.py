@@ -1,0 +1,550 @@
+"""NATS JetStream on the bus's streams with the stock nats-py client (issue 19): the stream API
+(create/update/info/list/names/purge/delete, errors with nats-server's codes), PubAcks with
+`Nats-Msg-Id` deduplication and the `Nats-Expected-*` headers, message get/delete, pull consumers
+(fetch, ack, NAK, ack-wait redelivery, max_deliver, deliver policies), and an MQTT publish read as a
+JetStream message. docs/protocols/nats.md "JetStream" maps each API subject to these tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import nats
+import pytest
+from nats.errors import TimeoutError as NATSTimeoutError
+from nats.js import api
+from nats.js.errors import APIError, BadRequestError, NoStreamResponseError, NotFoundError, ServerError
+
+from interop import run, unique
+
+TIMEOUT = 5.0
+
+
+async def connect(server, **kwargs):
+    kwargs.setdefault("connect_timeout", 3)
+    kwargs.setdefault("allow_reconnect", False)
+    return await nats.connect(server.nats_url, **kwargs)
+
+
+def test_jetstream_stream_crud_and_errors(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("S")
+        try:
+            before = await js.account_info()
+            info = await js.add_stream(
+                name=name, subjects=[f"{name}.>"], max_msgs=100, max_bytes=1 << 20, max_age=3600,
+                max_msg_size=1024, max_msgs_per_subject=10, discard=api.DiscardPolicy.NEW, storage=api.StorageType.FILE,
+                duplicate_window=30, description="orders")
+            assert info.config.name == name
+            assert info.config.subjects == [f"{name}.>"]
+            assert (info.config.max_msgs, info.config.max_bytes, info.config.max_msg_size) == (100, 1 << 20, 1024)
+            assert info.config.max_msgs_per_subject == 10
+            assert info.config.max_age == 3600
+            assert info.config.duplicate_window == 30
+            assert info.config.discard == api.DiscardPolicy.NEW
+            assert info.config.storage == api.StorageType.FILE
+            assert info.config.description == "orders"
+            assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (0, 0, 0)
+            # Creating what exists, identically, is no error; differently is 10058.
+            again = await js.add_stream(
+                name=name, subjects=[f"{name}.>"], max_msgs=100, max_bytes=1 << 20, max_age=3600,
+                max_msg_size=1024, max_msgs_per_subject=10, discard=api.DiscardPolicy.NEW, storage=api.StorageType.FILE,
+                duplicate_window=30, description="orders")
+            assert again.config.name == name
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_stream(name=name, subjects=[f"{name}.other"])
+            assert raised.value.err_code == 10058
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_stream(name=unique("O"), subjects=[f"{name}.a.*"])
+            assert raised.value.err_code == 10065
+            with pytest.raises(ServerError) as raised:
+                await js.add_stream(name=unique("R"), subjects=[unique("r")], num_replicas=3)
+            assert raised.value.err_code == 10074
+            with pytest.raises(ServerError) as raised:
+                await js.add_stream(name=unique("W"), subjects=[unique("w")], retention=api.RetentionPolicy.WORK_QUEUE)
+            assert raised.value.err_code == 10052
+            with pytest.raises(NotFoundError) as raised:
+                await js.stream_info(unique("missing"))
+            assert raised.value.err_code == 10059
+
+            updated = await js.update_stream(name=name, subjects=[f"{name}.>", f"{name}x"], max_msgs=50)
+            assert updated.config.max_msgs == 50
+            assert updated.config.subjects == [f"{name}.>", f"{name}x"]
+            assert await js.find_stream_name_by_subject(f"{name}.a.b") == name
+            assert name in [s.config.name for s in await js.streams_info()]
+            after = await js.account_info()
+            assert after.streams == before.streams + 1
+            assert after.api.total > before.api.total
+
+            for i in range(6):
+                await js.publish(f"{name}.{'a' if i % 2 else 'b'}", f"m{i}".encode())
+            assert await js.purge_stream(name, subject=f"{name}.a", keep=1)
+            info = await js.stream_info(name)
+            assert info.state.messages == 4  # three b, the newest a
+            assert await js.purge_stream(name, seq=5)
+            info = await js.stream_info(name)
+            assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (2, 5, 6)
+            assert await js.purge_stream(name)
+            info = await js.stream_info(name)
+            assert (info.state.messages, info.state.last_seq) == (0, 6)
+            ack = await js.publish(f"{name}.c", b"after purge")
+            assert ack.seq == 7  # sequences are never reused
+
+            assert await js.delete_stream(name)
+            with pytest.raises(NotFoundError):
+                await js.stream_info(name)
+            with pytest.raises(NoStreamResponseError):
+                await js.publish(f"{name}.a", b"nobody stores this")
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_jetstream_publish_acks_dedup_and_expectations(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("P")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.*"], duplicate_window=60)
+            first = await js.publish(f"{name}.a", b"one", headers={"Nats-Msg-Id": "id-1"})
+            assert (first.stream, first.seq, first.duplicate) == (name, 1, None)
+            repeat = await js.publish(f"{name}.a", b"one again", headers={"Nats-Msg-Id": "id-1"})
+            assert (repeat.seq, repeat.duplicate) == (1, True)
+            second = await js.publish(f"{name}.b", b"two", stream=name)
+            assert second.seq == 2
+            with pytest.raises(BadRequestError) as raised:
+                await js.publish(f"{name}.b", b"x", stream="not-" + name)
+            assert raised.value.err_code == 10060
+            ok = await js.publish(f"{name}.b", b"three", headers={"Nats-Expected-Last-Sequence": "2"})
+            assert ok.seq == 3
+            with pytest.raises(BadRequestError) as raised:
+                await js.publish(f"{name}.b", b"x", headers={"Nats-Expected-Last-Sequence": "2"})
+            assert (raised.value.err_code, raised.value.description) == (10071, "wrong last sequence: 3")
+            ok = await js.publish(f"{name}.a", b"four", headers={"Nats-Expected-Last-Subject-Sequence": "1"})
+            assert ok.seq == 4
+            with pytest.raises(BadRequestError) as raised:
+                await js.publish(f"{name}.a", b"x", headers={"Nats-Expected-Last-Subject-Sequence": "1"})
+            assert raised.value.err_code == 10071
+            await js.publish(f"{name}.a", b"five", headers={"Nats-Msg-Id": "id-5"})
+            ok = await js.publish(f"{name}.a", b"six", headers={"Nats-Expected-Last-Msg-Id": "id-5"})
+            assert ok.seq == 6
+            with pytest.raises(BadRequestError) as raised:
+                await js.publish(f"{name}.a", b"x", headers={"Nats-Expected-Last-Msg-Id": "id-5"})
+            assert raised.value.err_code == 10070
+            info = await js.stream_info(name)
+            assert (info.state.messages, info.state.last_seq) == (6, 6)
+            info = await js.stream_info(name, subjects_filter=f"{name}.*")
+            assert info.state.subjects == {f"{name}.a": 4, f"{name}.b": 2}
+
+            # Limits: discard new refuses with nats-server's words; a large message with 10054.
+            full = unique("F")
+            await js.add_stream(name=full, subjects=[full], max_msgs=2, max_msg_size=16, discard=api.DiscardPolicy.NEW)
+            await js.publish(full, b"1")
+            await js.publish(full, b"2")
+            with pytest.raises(APIError) as raised:
+                await js.publish(full, b"3")
+            assert (raised.value.code, raised.value.err_code) == (503, 10077)
+            assert raised.value.description == "maximum messages exceeded"
+            await js.purge_stream(full)
+            with pytest.raises(BadRequestError) as raised:
+                await js.publish(full, b"x" * 64)
+            assert raised.value.err_code == 10054
+
+            # publish_async: every PubAck arrives.
+            futures = [await js.publish_async(f"{name}.z", f"async{i}".encode()) for i in range(50)]
+            acks = await asyncio.gather(*futures)
+            assert [a.seq for a in acks] == list(range(7, 57))
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_jetstream_message_get_and_delete(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("G")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.publish(f"{name}.x", b"first", headers={"Trace": "t1"})
+            await js.publish(f"{name}.y", b"second")
+            await js.publish(f"{name}.x", b"third")
+            msg = await js.get_msg(name, 1)
+            assert (msg.subject, msg.seq, msg.data) == (f"{name}.x", 1, b"first")
+            assert msg.headers["Trace"] == "t1"
+            last = await js.get_last_msg(name, f"{name}.x")
+            assert (last.seq, last.data) == (3, b"third")
+            assert await js.delete_msg(name, 2)
+            with pytest.raises(NotFoundError) as raised:
+                await js.get_msg(name, 2)
+            assert raised.value.err_code == 10037
+            info = await js.stream_info(name)
+            assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (2, 1, 3)
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_pull_consumer_fetch_ack_nak_and_redelivery(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("C")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            for i in range(5):
+                await js.publish(f"{name}.job", f"j{i}".encode())
+            sub = await js.pull_subscribe(f"{name}.job", durable="workers", config=api.ConsumerConfig(ack_wait=1))
+            msgs = await sub.fetch(3, timeout=TIMEOUT)
+            assert [m.data for m in msgs] == [b"j0", b"j1", b"j2"]
+            assert [m.metadata.sequence.stream for m in msgs] == [1, 2, 3]
+            assert msgs[0].subject == f"{name}.job"
+            assert msgs[0].metadata.stream == name and msgs[0].metadata.consumer == "workers"
+            assert msgs[0].metadata.num_pending == 4 and msgs[2].metadata.num_pending == 2
+            await msgs[0].ack()
+            await msgs[1].ack_sync()
+            await msgs[2].nak()
+            await nc.flush()
+            # The NAKed j2 comes again (nats-server may send j3 first: its NAKs are handled asynchronously).
+            again = {m.data: m for m in await sub.fetch(2, timeout=TIMEOUT)}
+            assert set(again) == {b"j2", b"j3"}
+            assert again[b"j2"].metadata.num_delivered == 2 and again[b"j3"].metadata.num_delivered == 1
+            for m in again.values():
+                await m.ack()
+            rest = await sub.fetch(5, timeout=2)
+            assert [m.data for m in rest] == [b"j4"]
+            # j4 is not acknowledged: after ack_wait (1 s) it comes again.
+            redelivered = await sub.fetch(1, timeout=TIMEOUT)
+            assert redelivered[0].data == b"j4" and redelivered[0].metadata.num_delivered == 2
+            await redelivered[0].term()
+            with pytest.raises(NATSTimeoutError):
+                await sub.fetch(1, timeout=0.5)
+            info = await js.consumer_info(name, "workers")
+            assert info.num_ack_pending == 0 and info.num_pending == 0
+            assert info.delivered.stream_seq == 5
+            assert info.ack_floor.stream_seq == 5
+            assert info.config.ack_wait == 1
+
+            # A fetch waiting for a message gets it when it is published.
+            waiting = asyncio.ensure_future(sub.fetch(1, timeout=TIMEOUT))
+            await asyncio.sleep(0.3)
+            await js.publish(f"{name}.job", b"late")
+            late = await waiting
+            assert late[0].data == b"late"
+            await late[0].ack()
+
+            names = [c.name for c in await js.consumers_info(name)]
+            assert names == ["workers"]
+            assert await js.delete_consumer(name, "workers")
+            with pytest.raises(NotFoundError) as raised:
+                await js.consumer_info(name, "workers")
+            assert raised.value.err_code == 10014
+        finally:
+            await nc.close()
+
+    run(body(), timeout=60)
+
+
+def test_pull_consumer_policies_and_max_deliver(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("D")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.*"])
+            for i in range(4):
+                await js.publish(f"{name}.{'a' if i < 3 else 'b'}", f"m{i}".encode())
+
+            async def first(consumer, config):
+                await js.add_consumer(name, config=config)
+                sub = await js.pull_subscribe_bind(consumer, stream=name)
+                return (await sub.fetch(1, timeout=TIMEOUT))[0]
+
+            m = await first("last", api.ConsumerConfig(name="last", deliver_policy=api.DeliverPolicy.LAST))
+            assert m.metadata.sequence.stream == 4
+            m = await first(
+                "lasta", api.ConsumerConfig(name="lasta", deliver_policy=api.DeliverPolicy.LAST, filter_subject=f"{name}.a"))
+            assert m.metadata.sequence.stream == 3
+            m = await first(
+                "seq", api.ConsumerConfig(name="seq", deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=2))
+            assert m.metadata.sequence.stream == 2
+            await js.add_consumer(name, config=api.ConsumerConfig(name="new", deliver_policy=api.DeliverPolicy.NEW))
+            sub = await js.pull_subscribe_bind("new", stream=name)
+            with pytest.raises(NATSTimeoutError):
+                await sub.fetch(1, timeout=0.5)
+            await js.publish(f"{name}.b", b"fresh")
+            assert (await sub.fetch(1, timeout=TIMEOUT))[0].data == b"fresh"
+
+            # ack none: nothing waits for an acknowledgement.
+            await js.add_consumer(name, config=api.ConsumerConfig(name="none", ack_policy=api.AckPolicy.NONE))
+            sub = await js.pull_subscribe_bind("none", stream=name)
+            assert len(await sub.fetch(5, timeout=TIMEOUT)) == 5
+            assert (await js.consumer_info(name, "none")).num_ack_pending == 0
+
+            # max_deliver 2: delivered twice, then never again (max_ack_pending 1 holds the next one back).
+            await js.add_consumer(
+                name,
+                config=api.ConsumerConfig(
+                    name="md", ack_wait=0.5, max_deliver=2, max_ack_pending=1, filter_subject=f"{name}.b"))
+            sub = await js.pull_subscribe_bind("md", stream=name)
+            one = await sub.fetch(1, timeout=TIMEOUT)
+            two = await sub.fetch(1, timeout=TIMEOUT)
+            assert one[0].metadata.sequence.stream == two[0].metadata.sequence.stream == 4
+            assert two[0].metadata.num_delivered == 2
+            three = await sub.fetch(1, timeout=TIMEOUT)
+            assert three[0].data == b"fresh"
+            await three[0].ack()
+            with pytest.raises(NATSTimeoutError):
+                await sub.fetch(1, timeout=1.2)
+
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_consumer(name, config=api.ConsumerConfig(name="bad", filter_subject=unique("elsewhere")))
+            assert raised.value.err_code == 10093
+            with pytest.raises(NotFoundError):
+                await js.add_consumer(unique("nostream"), config=api.ConsumerConfig(name="x"))
+        finally:
+            await nc.close()
+
+    run(body(), timeout=60)
+
+
+def test_push_consumers_deliver_with_stored_subjects_and_queue_groups(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("U")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            for i in range(3):
+                await js.publish(f"{name}.{'ab'[i % 2]}", f"p{i}".encode(), headers={"Order": str(i)})
+            sub = await js.subscribe(f"{name}.>", durable="pusher", manual_ack=True)
+            msgs = [await sub.next_msg(timeout=TIMEOUT) for _ in range(3)]
+            assert [(m.subject, m.data) for m in msgs] == [(f"{name}.a", b"p0"), (f"{name}.b", b"p1"), (f"{name}.a", b"p2")]
+            assert [m.metadata.sequence.stream for m in msgs] == [1, 2, 3]
+            assert msgs[1].headers["Order"] == "1"
+            for m in msgs:
+                await m.ack()
+            await js.publish(f"{name}.c", b"live")
+            live = await sub.next_msg(timeout=TIMEOUT)
+            assert (live.subject, live.data) == (f"{name}.c", b"live")
+            info = await js.consumer_info(name, "pusher")
+            assert info.config.deliver_subject and info.num_ack_pending == 1
+            await live.ack()
+
+            # A deliver group: each message goes to one member.
+            first = await js.subscribe(f"{name}.>", queue="workers", manual_ack=True)
+            second = await js.subscribe(f"{name}.>", queue="workers", manual_ack=True)
+            for i in range(10):
+                await js.publish(f"{name}.q", f"q{i}".encode())
+            seen = []
+            deadline = asyncio.get_running_loop().time() + TIMEOUT
+            while len(seen) < 14 and asyncio.get_running_loop().time() < deadline:
+                for s in (first, second):
+                    try:
+                        m = await s.next_msg(timeout=0.1)
+                    except NATSTimeoutError:
+                        continue
+                    seen.append(m.data)
+                    await m.ack()
+            assert sorted(seen) == sorted([b"p0", b"p1", b"p2", b"live"] + [f"q{i}".encode() for i in range(10)])
+        finally:
+            await nc.close()
+
+    run(body(), timeout=60)
+
+
+def test_pull_request_statuses_heartbeats_and_timeout(server):
+    """A raw CONSUMER.MSG.NEXT: idle heartbeats (100) while it waits, then 408 with the pending count;
+    no_wait on nothing: 404 (all as nats-server 2.9.10); an unknown consumer: 404 Consumer Not Found
+    (nats-server 2.9.10 does not answer; nats.py's fetch times out on either)."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("H")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="hb"))
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox)
+            request = {"batch": 3, "expires": 1_000_000_000, "idle_heartbeat": 200_000_000}
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.hb", json.dumps(request).encode(), reply=inbox)
+            statuses = []
+            while not statuses or statuses[-1][0] != "408":
+                m = await sub.next_msg(timeout=TIMEOUT)
+                statuses.append((m.headers["Status"], m.headers.get("Description"), m.headers.get("Nats-Pending-Messages")))
+            assert statuses[-1] == ("408", "Request Timeout", "3")
+            assert len([s for s in statuses if s[:2] == ("100", "Idle Heartbeat")]) >= 2
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.hb", b'{"batch":1,"no_wait":true}', reply=inbox)
+            m = await sub.next_msg(timeout=TIMEOUT)
+            assert (m.headers["Status"], m.headers["Description"]) == ("404", "No Messages")
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.nobody", b"1", reply=inbox)
+            m = await sub.next_msg(timeout=TIMEOUT)
+            assert (m.headers["Status"], m.headers["Description"]) == ("404", "Consumer Not Found")
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_idle_ephemeral_consumers_are_removed(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("E")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.add_consumer(name, config=api.ConsumerConfig(name="brief", inactive_threshold=0.5))
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="kept", inactive_threshold=None))
+            assert sorted(c.name for c in await js.consumers_info(name)) == ["brief", "kept"]
+            await asyncio.sleep(1.0)
+            assert [c.name for c in await js.consumers_info(name)] == ["kept"]
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_mqtt_publish_is_a_jetstream_message(make_server):
+    from mqtt_client import V311, Paho
+
+    srv = make_server()
+
+    async def body():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        name = unique("M")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.sensors.>"])
+            pub = Paho(srv.mqtt_port, V311)
+            try:
+                info_ = pub.client.publish(f"{name}/sensors/t1", b"21.5", qos=1)
+                await asyncio.get_running_loop().run_in_executor(None, info_.wait_for_publish, 5.0)
+                assert info_.is_published()
+            finally:
+                pub.client.loop_stop()
+            sub = await js.pull_subscribe(f"{name}.sensors.>", durable="reader")
+            msg = (await sub.fetch(1, timeout=TIMEOUT))[0]
+            assert (msg.subject, msg.data, msg.metadata.sequence.stream) == (f"{name}.sensors.t1", b"21.5", 1)
+            await msg.ack()
+            stored = await js.get_msg(name, 1)
+            assert stored.subject == f"{name}.sensors.t1"
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_pubacked_messages_survive_kill9(make_server):
+    """A PubAck is sent once the stream stored the message: after kill -9 every acknowledged message is
+    in the stream, at its sequence, and the stream keeps its JetStream configuration."""
+    from test_streams import kill9_once_answered
+
+    srv = make_server()
+    name = unique("K")
+    acknowledged: list[tuple[int, bytes]] = []
+    stop = threading.Event()
+
+    async def create() -> None:
+        nc = await connect(srv)
+        try:
+            await nc.jetstream().add_stream(name=name, subjects=[f"{name}.>"], max_msgs=100_000)
+        finally:
+            await nc.close()
+
+    run(create())
+
+    def publish_until_stopped() -> None:
+        async def body() -> None:
+            nc = await connect(srv)
+            js = nc.jetstream()
+            i = 0
+            try:
+                while not stop.is_set():
+                    payload = f"k{i}".encode()
+                    ack = await js.publish(f"{name}.x", payload, timeout=2)
+                    acknowledged.append((ack.seq, payload))
+                    i += 1
+            except Exception:
+                return
+            finally:
+                try:
+                    await nc.close()
+                except Exception:
+                    pass
+
+        asyncio.run(body())
+
+    kill9_once_answered(srv, publish_until_stopped, stop, acknowledged)
+
+    async def check() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            info = await js.stream_info(name)
+            assert info.config.max_msgs == 100_000
+            assert info.state.last_seq >= acknowledged[-1][0]
+            for seq, payload in acknowledged:
+                assert (await js.get_msg(name, seq)).data == payload
+        finally:
+            await nc.close()
+
+    run(check(), timeout=60)
+
+
+def test_durable_consumers_survive_kill9(make_server):
+    """Durable consumers come back after kill -9 with their configuration, resuming after their ack floor
+    (what was delivered and not acknowledged comes again); deleted and ephemeral ones do not."""
+    import os
+    import signal
+
+    srv = make_server()
+    name = unique("R")
+
+    async def before() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            for i in range(5):
+                await js.publish(f"{name}.job", f"j{i}".encode())
+            sub = await js.pull_subscribe(f"{name}.job", durable="keeper", config=api.ConsumerConfig(ack_wait=30))
+            msgs = await sub.fetch(3, timeout=TIMEOUT)
+            await msgs[0].ack_sync()
+            await msgs[1].ack_sync()  # j2 is delivered, never acknowledged
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="gone"))
+            assert await js.delete_consumer(name, "gone")
+            await js.add_consumer(name, config=api.ConsumerConfig(name="brief"))
+            await asyncio.sleep(0.5)  # the last floor reaches the store (acks are answered before)
+        finally:
+            await nc.close()
+
+    run(before())
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    srv.start()
+
+    async def after() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            info = await js.consumer_info(name, "keeper")
+            assert info.config.ack_wait == 30 and info.config.filter_subject == f"{name}.job"
+            assert info.ack_floor.stream_seq == 2 and info.num_pending == 3
+            assert [c.name for c in await js.consumers_info(name)] == ["keeper"]
+            sub = await js.pull_subscribe_bind("keeper", stream=name)
+            msgs = await sub.fetch(3, timeout=TIMEOUT)
+            assert [m.data for m in msgs] == [b"j2", b"j3", b"j4"]
+            streams = [s.config.name for s in await js.streams_info()]
+            assert "_jetstream_consumers" not in streams
+        finally:
+            await nc.close()
+
+    run(after())

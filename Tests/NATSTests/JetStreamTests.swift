@@ -1,0 +1,225 @@
+import BusCore
+import Foundation
+import NIOCore
+import Testing
+
+@testable import BusRuntime
+@testable import NATSFrontend
+@testable import NATSWire
+
+/// JetStream's pure parts: the stream and consumer configurations and their mapping onto the bus's
+/// streams, the JSON shapes and error codes, times, the consumer state (deliveries, acks, redelivery).
+@Suite struct JetStreamTests {
+    private func object(_ text: String) throws -> [String: Any] {
+        try JetStreamJSON.object(ByteBuffer(string: text))
+    }
+
+    private func decoded(_ buffer: ByteBuffer) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+    }
+
+    @Test func streamConfigMapsOntoAStreamConfiguration() throws {
+        let config = try JetStreamStreamConfig(
+            json: try object(
+                #"{"name":"ORDERS","subjects":["orders.*","orders.eu.>"],"max_msgs":10,"max_bytes":-1,"#
+                    + #""max_age":5000000000,"max_msg_size":0,"max_msgs_per_subject":2,"discard":"new","#
+                    + #""storage":"memory","duplicate_window":0,"num_replicas":1}"#),
+            nameInSubject: "ORDERS")
+        let stream = try config.streamConfiguration()
+        #expect(stream.name == "ORDERS")
+        #expect(stream.filters.map(\.text) == ["orders/+", "orders/eu/#"])
+        #expect(stream.partitions == 1)
+        #expect(stream.storage == .memory)
+        #expect(stream.limits.maxMessages == 10)
+        #expect(stream.limits.maxBytes == nil)
+        #expect(stream.limits.maxMessageSize == nil)
+        #expect(stream.limits.maxAgeNanoseconds == 5_000_000_000)
+        #expect(stream.limits.maxMessagesPerSubject == 2)
+        #expect(stream.limits.discard == .new)
+        // 0 is nats-server's default window (two minutes), never above max_age.
+        #expect(stream.limits.duplicateWindowNanoseconds == 5_000_000_000)
+        let back = JetStreamStreamConfig(stream)
+        #expect(back.subjects == ["orders.*", "orders.eu.>"])
+        #expect(back.json["max_bytes"] as? Int == -1)
+        #expect(back.json["storage"] as? String == "memory")
+    }
+
+    @Test func aStreamWithoutSubjectsCapturesItsName() throws {
+        let config = try JetStreamStreamConfig(json: [:], nameInSubject: "jobs")
+        #expect(config.subjects == ["jobs"])
+        #expect(config.duplicateWindow == JetStreamStreamConfig.defaultDuplicateWindow)
+    }
+
+    @Test func streamConfigsRefusedWithNatsServerCodes() throws {
+        func refusal(_ json: String, name: String = "S") -> Int? {
+            do {
+                _ = try JetStreamStreamConfig(json: try object(json), nameInSubject: name)
+                return nil
+            } catch let error as JetStreamAPIError {
+                return error.errCode
+            } catch {
+                return -1
+            }
+        }
+        #expect(refusal(#"{"name":"T"}"#) == 10056)
+        #expect(refusal(#"{"num_replicas":3}"#) == 10074)
+        #expect(refusal(#"{"retention":"workqueue"}"#) == 10052)
+        #expect(refusal(#"{"mirror":{"name":"X"}}"#) == 10052)
+        #expect(refusal(#"{"storage":"disk"}"#) == 10052)
+        #expect(refusal("{}", name: "a.b") == 10052)
+        #expect(refusal("{not json") == 10025)
+    }
+
+    @Test func subjectsOverlapAsNatsServerJudges() throws {
+        func filter(_ subject: String) throws -> TopicFilter {
+            try TopicFilter(NATSSubjectMapping.filterText(forSubject: subject))
+        }
+        #expect(JetStreamStreamConfig.overlap(try filter("a.>"), try filter("a.b.c")))
+        #expect(JetStreamStreamConfig.overlap(try filter("a.*.c"), try filter("a.b.*")))
+        #expect(!JetStreamStreamConfig.overlap(try filter("a.b"), try filter("a.c")))
+        #expect(!JetStreamStreamConfig.overlap(try filter("a.*"), try filter("a.b.c")))
+        #expect(JetStreamStreamConfig.subject(for: try filter("a.*.>")) == "a.*.>")
+    }
+
+    @Test func consumerConfigDefaultsAndRefusals() throws {
+        let config = try JetStreamConsumerConfig(
+            json: try object(#"{"durable_name":"w","ack_wait":2000000000,"max_deliver":-1,"filter_subject":"a.b"}"#),
+            name: "w")
+        #expect(config.ackPolicy == .explicit)
+        #expect(config.deliverPolicy == .all)
+        #expect(config.ackWait == 2_000_000_000)
+        #expect(config.maxAckPending == 1000)
+        #expect(config.json["filter_subject"] as? String == "a.b")
+        #expect(throws: JetStreamAPIError.self) {
+            try JetStreamConsumerConfig(json: try object(#"{"deliver_policy":"by_start_sequence"}"#), name: "x")
+        }
+        let push = try JetStreamConsumerConfig(
+            json: try object(#"{"deliver_subject":"push.here","deliver_group":"g"}"#), name: "x")
+        #expect(push.deliverSubject == "push.here" && push.deliverGroup == "g")
+        #expect(push.json["deliver_subject"] as? String == "push.here")
+        #expect(throws: JetStreamAPIError.self) {
+            try JetStreamConsumerConfig(json: try object(#"{"deliver_subject":"push.*"}"#), name: "x")
+        }
+        let none = try JetStreamConsumerConfig(json: try object(#"{"ack_policy":"none"}"#), name: "n")
+        #expect(none.maxAckPending == -1)
+        // Ephemeral consumers go after 5 s idle (or their inactive_threshold); durable ones stay.
+        #expect(none.removalThreshold == JetStreamConsumerConfig.defaultInactiveThreshold)
+        #expect(config.removalThreshold == nil)
+        let brief = try JetStreamConsumerConfig(json: try object(#"{"inactive_threshold":1000}"#), name: "b")
+        #expect(brief.removalThreshold == 1000)
+        #expect(brief.json["inactive_threshold"] as? UInt64 == 1000)
+    }
+
+    @Test func timesAreRFC3339WithNanoseconds() {
+        #expect(JetStreamJSON.time(0) == "0001-01-01T00:00:00Z")
+        #expect(JetStreamJSON.time(1_796_342_400_000_000_123) == "2026-12-04T00:00:00.000000123Z")
+        #expect(JetStreamJSON.parseTime("2026-12-04T00:00:00.000000123Z") == 1_796_342_400_000_000_123)
+        #expect(JetStreamJSON.parseTime("2026-12-04T01:00:00+01:00") == 1_796_342_400_000_000_000)
+        #expect(JetStreamJSON.parseTime("yesterday") == nil)
+    }
+
+    @Test func responsesAndErrorsHaveNatsServerShapes() throws {
+        let error = try decoded(JetStreamJSON.error("stream_info_response", .streamNotFound))
+        #expect(error["type"] as? String == "io.nats.jetstream.api.v1.stream_info_response")
+        let body = try #require(error["error"] as? [String: Any])
+        #expect(body["code"] as? Int == 404)
+        #expect(body["err_code"] as? Int == 10059)
+        #expect(body["description"] as? String == "stream not found")
+        let stored = StreamAppendAck(stream: "S", partition: 0, offset: 7, epoch: "e", outcome: .stored)
+        let ack = try decoded(try #require(JetStreamService.pubAck([stored])))
+        #expect(ack["stream"] as? String == "S" && ack["seq"] as? Int == 7 && ack["duplicate"] == nil)
+        var duplicate = stored
+        duplicate.outcome = .duplicate
+        let duplicateAck = try #require(JetStreamService.pubAck([duplicate]))
+        #expect(try decoded(duplicateAck)["duplicate"] as? Bool == true)
+        var full = stored
+        full.outcome = .refused(StreamAppendRefusal.maxMessages.rawValue)
+        let fullAck = try #require(JetStreamService.pubAck([full]))
+        let refused = try #require(try decoded(fullAck)["error"] as? [String: Any])
+        #expect(refused["err_code"] as? Int == 10077)
+        #expect(refused["description"] as? String == "maximum messages exceeded")
+        #expect(JetStreamService.pubAck([]) == nil)
+    }
+
+    @Test func acknowledgementPayloads() {
+        typealias Ack = JetStreamConsumerState.Acknowledgement
+        #expect(Ack(payload: "") == .ack)
+        #expect(Ack(payload: "+ACK") == .ack)
+        #expect(Ack(payload: "+NXT {\"batch\":1}") == .ack)
+        #expect(Ack(payload: "-NAK") == .nak(delay: 0))
+        #expect(Ack(payload: "-NAK {\"delay\": 5000}") == .nak(delay: 5000))
+        #expect(Ack(payload: "+WPI") == .inProgress)
+        #expect(Ack(payload: "+TERM reason") == .terminate)
+        #expect(Ack(payload: "what") == nil)
+    }
+
+    private func records(_ subjects: [String]) -> [StreamReadRecord] {
+        subjects.enumerated().map { index, subject in
+            StreamReadRecord(
+                partition: 0, offset: UInt64(index + 1), time: UInt64(index + 1),
+                record: StreamRecord(
+                    message: BusMessage(
+                        topic: Topic(trusted: subject), payload: ByteBuffer(string: "\(index + 1)"),
+                        timestamp: UInt64(index + 1)),
+                    key: nil))
+        }
+    }
+
+    @Test func consumerStateDeliversAcksAndRedelivers() throws {
+        let log = records(["a/x", "a/y", "b/x", "a/z"])
+        let read = { (from: UInt64, limit: Int) in Array(log.filter { $0.offset >= from }.prefix(limit)) }
+        var config = JetStreamConsumerConfig(name: "c")
+        config.ackWait = 10
+        config.maxDeliver = 2
+        var state = JetStreamConsumerState(
+            config: config, filters: [try TopicFilter("a/#")], cursor: 1)
+        let first = state.next(limit: 2, now: 100, read: read)
+        #expect(first.map(\.streamSequence) == [1, 2])
+        #expect(first.map(\.consumerSequence) == [1, 2])
+        state.acknowledge(1, .ack, now: 101)
+        #expect(state.ackFloorStreamSequence == 1)
+        // The filter skips b/x.
+        let second = state.next(limit: 5, now: 102, read: read)
+        #expect(second.map(\.streamSequence) == [4])
+        #expect(state.pending.count == 2)
+        // Past the ack wait, 2 and 4 come again (delivered twice), then never (max_deliver 2).
+        let again = state.next(limit: 5, now: 200, read: read)
+        #expect(again.map(\.streamSequence) == [2, 4])
+        #expect(again.map(\.deliveries) == [2, 2])
+        #expect(state.redeliveredCount == 2)
+        #expect(state.next(limit: 5, now: 300, read: read).isEmpty)
+        #expect(state.pending.isEmpty)
+        #expect(state.ackFloorStreamSequence == 4)
+        // A NAK comes back at once; +TERM never.
+        var nak = JetStreamConsumerState(config: config, filters: [], cursor: 3)
+        #expect(nak.next(limit: 1, now: 0, read: read).map(\.streamSequence) == [3])
+        nak.acknowledge(3, .nak(delay: 0), now: 1)
+        #expect(nak.next(limit: 1, now: 1, read: read).map(\.streamSequence) == [3])
+        nak.acknowledge(3, .terminate, now: 2)
+        #expect(nak.next(limit: 1, now: 100, read: read).map(\.streamSequence) == [4])
+    }
+
+    @Test func ackAllAcknowledgesEverythingBelow() {
+        let log = records(["a", "a", "a"])
+        let read = { (from: UInt64, limit: Int) in Array(log.filter { $0.offset >= from }.prefix(limit)) }
+        var config = JetStreamConsumerConfig(name: "c")
+        config.ackPolicy = .all
+        var state = JetStreamConsumerState(config: config, filters: [], cursor: 1)
+        #expect(state.next(limit: 3, now: 0, read: read).count == 3)
+        state.acknowledge(2, .ack, now: 1)
+        #expect(Array(state.pending.keys) == [3])
+        #expect(state.ackFloorStreamSequence == 2)
+    }
+
+    @Test func maxAckPendingHoldsNewDeliveries() {
+        let log = records(["a", "a", "a"])
+        let read = { (from: UInt64, limit: Int) in Array(log.filter { $0.offset >= from }.prefix(limit)) }
+        var config = JetStreamConsumerConfig(name: "c")
+        config.maxAckPending = 1
+        var state = JetStreamConsumerState(config: config, filters: [], cursor: 1)
+        #expect(state.next(limit: 3, now: 0, read: read).map(\.streamSequence) == [1])
+        #expect(state.next(limit: 3, now: 0, read: read).isEmpty)
+        state.acknowledge(1, .ack, now: 0)
+        #expect(state.next(limit: 3, now: 0, read: read).map(\.streamSequence) == [2])
+    }
+}
