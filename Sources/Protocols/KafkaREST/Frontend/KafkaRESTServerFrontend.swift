@@ -1,5 +1,5 @@
-package import FrontendKit
 import BusRuntime
+package import FrontendKit
 import KafkaRESTWire
 import NIOCore
 package import ServiceLifecycle
@@ -36,7 +36,8 @@ package struct KafkaRESTServerFrontend: Frontend {
                 HTTPServerService(
                     configuration: HTTPServerConfiguration(
                         host: context.host, port: port, maxBodyBytes: context.limits.maxBodyBytes,
-                        maxOutboundBytes: context.limits.maxOutboundBytes, tls: tls, timeouts: context.limits.httpTimeouts),
+                        maxOutboundBytes: context.limits.maxOutboundBytes, tls: tls,
+                        timeouts: context.limits.httpTimeouts),
                     group: context.group, router: built, endpoints: [], logger: context.logger,
                     onBound: { addresses.record(label, $0) }))
         }
