@@ -54,7 +54,8 @@ struct KafkaRESTScenario {
         let acknowledged = ManagedCounter()
         let errors = ManagedCounter()
         let lastError = LockedBox<String?>(nil)
-        let histogram = LockedBox(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+        let histogram = LockedBox(
+            Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
         let deadline = Date().addingTimeInterval(options.duration)
         let measure = Measurement(options: options)
         let start = BenchClock.now()
@@ -66,7 +67,8 @@ struct KafkaRESTScenario {
                     errors.add(1)
                     return
                 }
-                var local = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+                var local = Histogram<UInt64>(
+                    highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
                 while Date() < deadline, claimed.add(batch) <= total {
                     let sent = BenchClock.now()
                     do {
@@ -141,7 +143,8 @@ struct KafkaRESTScenario {
         let marker = Array("\"offset\":".utf8)
         while consumed < produced, Date() < deadline {
             let response = try consumer.request(
-                "GET", base + "/records?timeout=1000&max_bytes=67108864", accept: "application/vnd.kafka.binary.v2+json")
+                "GET", base + "/records?timeout=1000&max_bytes=67108864", accept: "application/vnd.kafka.binary.v2+json"
+            )
             guard response.status == 200 else {
                 errors += 1
                 lastError = "HTTP \(response.status): \(response.text.prefix(200))"
@@ -170,7 +173,8 @@ struct KafkaRESTScenario {
             complete: complete, sent: sent, delivered: delivered, expectedDeliveries: expected,
             elapsedSeconds: elapsed, sentPerSecond: Double(sent) / elapsed,
             deliveredPerSecond: Double(delivered) / elapsed, deliveredMegabytesPerSecond: megabytes / elapsed,
-            connectsPerSecond: nil, latencyMicroseconds: latency.flatMap { $0.totalCount > 0 ? LatencySummary($0) : nil },
+            connectsPerSecond: nil,
+            latencyMicroseconds: latency.flatMap { $0.totalCount > 0 ? LatencySummary($0) : nil },
             toolCPUSeconds: usage.tool, toolCores: usage.tool / elapsed, toolThreads: connections,
             serverCPUSeconds: usage.server, serverCores: usage.server.map { $0 / elapsed },
             serverRSSKilobytes: usage.serverRSS, serverRSSBaselineKilobytes: nil, serverRSSPerConnectionBytes: nil,
