@@ -87,13 +87,20 @@ extension JetStreamService {
         return nil
     }
 
+    /// A create or update request's configuration, as JetStream's and as the bus's stream.
+    private static func requestedConfiguration(_ name: String, _ payload: ByteBuffer) throws(JetStreamAPIError)
+        -> (JetStreamStreamConfig, StreamConfiguration)
+    {
+        let requested = try JetStreamStreamConfig(json: try JetStreamJSON.object(payload), nameInSubject: name)
+        return (requested, try requested.streamConfiguration())
+    }
+
     func createStream(_ name: String, payload: ByteBuffer, respond: @escaping Respond) {
         let kind = "stream_create_response"
         let requested: JetStreamStreamConfig
         let configuration: StreamConfiguration
         do {
-            requested = try JetStreamStreamConfig(json: try JetStreamJSON.object(payload), nameInSubject: name)
-            configuration = try requested.streamConfiguration()
+            (requested, configuration) = try Self.requestedConfiguration(name, payload)
         } catch {
             return respond(JetStreamJSON.error(kind, error))
         }
@@ -136,8 +143,7 @@ extension JetStreamService {
         let requested: JetStreamStreamConfig
         let configuration: StreamConfiguration
         do {
-            requested = try JetStreamStreamConfig(json: try JetStreamJSON.object(payload), nameInSubject: name)
-            configuration = try requested.streamConfiguration()
+            (requested, configuration) = try Self.requestedConfiguration(name, payload)
         } catch {
             return respond(JetStreamJSON.error(kind, error))
         }
