@@ -504,6 +504,7 @@ def test_durable_consumers_survive_kill9(make_server):
     (what was delivered and not acknowledged comes again); deleted and ephemeral ones do not."""
     import os
     import signal
+    import time
 
     srv = make_server()
     name = unique("R")
@@ -522,11 +523,20 @@ def test_durable_consumers_survive_kill9(make_server):
             await js.add_consumer(name, config=api.ConsumerConfig(durable_name="gone"))
             assert await js.delete_consumer(name, "gone")
             await js.add_consumer(name, config=api.ConsumerConfig(name="brief"))
-            await asyncio.sleep(0.5)  # the last floor reaches the store (acks are answered before)
         finally:
             await nc.close()
 
     run(before())
+    # Acks are answered before the floor is stored (docs/protocols/nats.md): wait until the stored record (a
+    # stream's readable records are committed ones) says floor 2, so the kill tests what was stored.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        kept = srv.get("/api/streams/_jetstream_consumers/messages", params={"partition": 0, "limit": 1000})
+        floors = [m.get("data", {}).get("ack_floor") for m in kept.json().get("messages", [])
+                  if m.get("subject") == f"$JS/consumers/{name}/keeper" and isinstance(m.get("data"), dict)]
+        if kept.status_code == 200 and floors and floors[-1] == 2:
+            break
+        time.sleep(0.05)
     os.killpg(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait(timeout=10)
     srv.start()
