@@ -53,7 +53,7 @@ import Testing
             _ method: HTTPMethod, _ uri: String, type: String? = nil, accept: String? = nil, body: String? = nil
         ) async throws -> Answer {
             var headers = HTTPHeaders()
-            headers.add(name: "Host", value: "localhost:8082")
+            headers.add(name: "Host", value: "proxy.test")  // no listener: the routes run in-process
             if let type { headers.add(name: "Content-Type", value: type) }
             if let accept { headers.add(name: "Accept", value: accept) }
             let request = HTTPRequest(
