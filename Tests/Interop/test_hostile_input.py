@@ -68,6 +68,14 @@ NATS_HELLO = b'CONNECT {"verbose":false}\r\n'
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 STOMP_CONNECT = b"CONNECT\naccept-version:1.2\nhost:/\n\n\x00"
 
+MQTT_CONNECT = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"  # 3.1.1, clean session, empty client id
+
+
+def _mqtt_subscribe(packet_id: int, topic: bytes) -> bytes:
+    body = struct.pack(">HH", packet_id, len(topic)) + topic + b"\x00"
+    return bytes([0x82, len(body)]) + body
+
+
 CASES = [
     # NATS (nats-server's -ERR texts, then close)
     Case("nats: control line past max_control_line", "nats", b"PUB " + b"a" * 5000 + b" 1\r\n",
@@ -77,11 +85,15 @@ CASES = [
     Case("nats: unknown operation", "nats", b"FOO bar\r\n", _contains(b"-ERR 'Unknown Protocol Operation'")),
     Case("nats: SUB without its arguments", "nats", NATS_HELLO + b"SUB\r\n",
          _contains(b"-ERR 'Unknown Protocol Operation")),
-    # A read's commands run on its loop in one go: 5,000 SUBs take ~0.2 s of a debug build's loop, which the
-    # bystander bound allows; 20,000 took ~0.8 s (docs/reliability.md: no per-read work cap yet).
+    # 5,000 SUBs take ~0.25 s of a debug build's loop: a read runs on its loop for at most a slice
+    # (FrontendKit's ReadBudget, 2 ms), then yields to the loop's other connections until its next turn.
     Case("nats: 5,000 SUBs in one write, then PING", "nats",
          NATS_HELLO + b"".join(b"SUB flood.%d %d\r\n" % (i, i) for i in range(5000)) + b"PING\r\n",
          _contains(b"PONG\r\n"), closes=False, within=10),
+    # The same for MQTT: 5,000 SUBSCRIBEs after CONNECT, then PINGREQ; the PINGRESP comes after 5,000 SUBACKs.
+    Case("mqtt: 5,000 SUBSCRIBEs in one write, then PINGREQ", "mqtt",
+         MQTT_CONNECT + b"".join(_mqtt_subscribe(i + 1, b"flood/%d" % i) for i in range(5000)) + b"\xc0\x00",
+         lambda data: len(data) >= 4 + 5000 * 5 + 2 and data.endswith(b"\xd0\x00"), closes=False, within=10),
     # MQTT ([MQTT-4.8.0-1]: a malformed packet closes the network connection)
     Case("mqtt: remaining length varint of five bytes", "mqtt", b"\x10\xff\xff\xff\xff\x7f", _nothing),
     Case("mqtt: remaining length past the maximum packet size", "mqtt", b"\x10\xff\xff\xff\x7f", _nothing),
@@ -99,6 +111,9 @@ CASES = [
     Case("amqp: frame larger than the negotiated maximum", "amqp", b"\x01\x00\x00\xff\xff\xff\xff",
          _contains(b"FRAME_ERROR", b"\x01\xf5"), preamble=AMQP_HEADER, within=10),
     # STOMP 1.2 (ERROR with a message header, then close)
+    Case("stomp: 5,000 SUBSCRIBEs in one write, then a receipt", "stomp",
+         STOMP_CONNECT + b"".join(b"SUBSCRIBE\ndestination:/topic/flood.%d\nid:%d\n\n\x00" % (i, i) for i in range(5000))
+         + b"DISCONNECT\nreceipt:77\n\n\x00", _contains(b"receipt-id:77"), closes=False, within=10),
     Case("stomp: unknown command", "stomp", b"HELLO\n\n\x00", _contains(b"ERROR\n", b"message:Invalid frame")),
     Case("stomp: headers past stomp.max_header_bytes", "stomp", b"CONNECT\nh:" + b"x" * 200000 + b"\n\n\x00",
          _contains(b"ERROR\n", b"message:Frame too large")),

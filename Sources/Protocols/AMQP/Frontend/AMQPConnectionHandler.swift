@@ -28,6 +28,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     var machine: AMQPConnectionStateMachine
     private var lifecycle: ConnectionLifecycle
     var inbound = InboundBuffer()
+    /// The rest of the input waits for the loop's next turn (`deferRest`).
+    private var deferred = false
     private(set) var frameMax = AMQPLimits.minFrameMax
     private var channelMax: UInt16 = 0
     var channels: [UInt16: AMQPChannel] = [:]
@@ -146,6 +148,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Decodes and handles every whole frame waiting, until input is held (an answer from another loop
     /// is awaited) or the connection closes.
     func processInbound() {
+        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
+        guard !deferred, !paused.isPaused else { return }
         isReading = true
         defer {
             isReading = false
@@ -153,6 +157,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         }
         // One reading of each clock per read, not per frame (three frames per published message).
         let now = eventLoop.now
+        var budget = ReadBudget(now: publishClock())
         while var buffer = inbound.next() {
             let decoded: AMQPInbound?
             do {
@@ -175,9 +180,41 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
                 machine.frameReceived(now: now)
                 handle(frame)
             }
+            if budget.spend(clock: bus.clock), inbound.readableBytes > 0 {
+                deferRest()
+                break
+            }
         }
         sendOutbox()
         flushConfirms()
+    }
+
+    /// The input spent its slice of the loop (`ReadBudget`): the rest is decoded on the loop's next turn,
+    /// after the other connections' reads, and the socket is not read meanwhile.
+    private func deferRest() {
+        deferred = true
+        updateReading()
+        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
+            deferred = false
+            resumeInput()
+        }
+    }
+
+    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
+    /// that decoding deferred once more, or the publisher is still paused or blocked).
+    private func resumeInput() {
+        guard context != nil else { return }
+        if !paused.isPaused, inbound.readableBytes > 0 {
+            processInbound()
+            flushOut()
+        }
+        updateReading()
+    }
+
+    /// Reads from the socket unless the store blocks publishers, a subscriber asked this publisher to
+    /// pause, or input waits.
+    private func updateReading() {
+        setReading(!isBlocked && !paused.isPaused && !deferred)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -328,7 +365,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         isBlocked = blocked
         write(blocked ? .connection(.blocked(reason: reason)) : .connection(.unblocked), channel: 0)
         flushOut()
-        setReading(!blocked && !paused.isPaused)
+        updateReading()
     }
 
     /// Publisher flow control: a subscriber this connection's publishes feed fell behind, or caught up
@@ -336,7 +373,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     func publishingPaused(_ paused: Bool, by subscriberID: String) {
         eventLoop.execute {
             guard self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) != nil else { return }
-            self.setReading(!self.isBlocked && !self.paused.isPaused)
+            self.resumeInput()
         }
     }
 
@@ -348,7 +385,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             return flushOut()
         }
         run(machine.tick(now: now))
-        if paused.isPaused, paused.expire(now: bus.clock()) { setReading(!isBlocked) }
+        if paused.isPaused, paused.expire(now: bus.clock()) { resumeInput() }
         let blocked = services.blocked.load(ordering: .relaxed)
         if blocked != isBlocked { flowChanged(blocked: blocked) }
         flushOut()

@@ -37,9 +37,10 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// publishers mostly repeat themselves, and validating a topic costs more than comparing it.
     var lastPublishName = ""
     var lastPublishTopic: Topic?
-    /// Bytes received and not yet decoded (a partial packet, or input held while a session is fetched).
     /// Bytes read and not yet decoded; held while credentials are checked or the session is fetched.
     var inbound = InboundBuffer()
+    /// The rest of the input waits for the loop's next turn (`deferRest`).
+    private var deferred = false
     /// The CONNECT's password check (if slow) has run off the loop.
     var credentialsPrepared = false
     var session: MQTTSession?
@@ -178,10 +179,14 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         context.close(promise: nil)
     }
 
-    /// Decodes and handles every whole packet in `inbound`.
+    /// Decodes and handles every whole packet in `inbound`, or those its `ReadBudget` allows (the rest
+    /// goes on in `deferRest`).
     func processInbound() {
+        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
+        guard !deferred, !paused.isPaused else { return }
         // One clock read per batch: every packet in it arrived at the same time.
         readTime = bus.clock()
+        var budget = ReadBudget(now: readTime)
         while !machine.isClosed, var buffer = inbound.next() {
             let packet: MQTTPacket?
             do {
@@ -193,8 +198,37 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
             inbound.keep(buffer)
             guard let packet else { return }
             handle(packet)
+            if budget.spend(clock: bus.clock), inbound.readableBytes > 0 { return deferRest() }
         }
         // No flush here: reads flush once in channelReadComplete; other callers flush themselves.
+    }
+
+    /// The input spent its slice of the loop: the rest is decoded on the loop's next turn, after the
+    /// other connections' reads, and the socket is not read meanwhile (what waits stays bounded).
+    private func deferRest() {
+        deferred = true
+        updateReading()
+        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
+            deferred = false
+            resumeInput()
+        }
+    }
+
+    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
+    /// that decoding deferred once more, or the publisher is still paused).
+    private func resumeInput() {
+        guard !machine.isClosed, context != nil else { return }
+        if !paused.isPaused, inbound.readableBytes > 0 {
+            processInbound()
+            shard.flushWritten()
+            flushIfNeeded()
+        }
+        updateReading()
+    }
+
+    /// Reads from the socket unless a subscriber asked this publisher to pause or input waits.
+    private func updateReading() {
+        setReading(!paused.isPaused && !deferred)
     }
 
     private func handle(_ packet: MQTTPacket) {
@@ -256,15 +290,15 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         // Asked only once connected: the lifecycle counts an expiry once and then forgets it.
         let expired = version != nil && lifecycle.credentialsExpired(now: bus.clock())
         run(machine.tick(now: now, credentialsExpired: expired))
-        if paused.isPaused, paused.expire(now: bus.clock()) { setReading(true) }
+        if paused.isPaused, paused.expire(now: bus.clock()) { resumeInput() }
     }
 
     /// Publisher flow control: a subscriber this connection's publishes feed fell behind, or caught up
     /// (`CongestedSubscriber`); the socket is not read while any is behind.
     func publishingPaused(_ paused: Bool, by subscriberID: String) {
         eventLoop.execute {
-            guard let stop = self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) else { return }
-            self.setReading(!stop)
+            guard self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) != nil else { return }
+            self.resumeInput()
         }
     }
 

@@ -38,6 +38,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// Bytes read and not yet parsed (an operation that spans reads); held while a CONNECT's password is
     /// checked off the loop.
     private var inbound = InboundBuffer()
+    /// The rest of a read waits for the loop's next turn (`deferRest`).
+    private var deferred = false
     private var credentialsPrepared = false
     /// INFO's `nonce`, when the authenticator takes signed challenges (NKeys, NATS user JWTs).
     private var nonce: String?
@@ -190,11 +192,13 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         parse()
     }
 
-    /// Runs the operations waiting in `inbound`; keeps what is left (a partial operation, or input held
-    /// while a password is checked) there.
+    /// Runs the operations waiting in `inbound`; keeps what is left (a partial operation, input held
+    /// while a password is checked, or the rest of a read that spent its `ReadBudget`) there.
     private func parse() {
-        guard var buffer = inbound.next() else { return }
-        while !machine.isClosed && !inbound.isHeld {
+        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
+        guard !deferred, !paused.isPaused, var buffer = inbound.next() else { return }
+        var budget = ReadBudget(now: readTime)
+        operations: while !machine.isClosed && !inbound.isHeld {
             let operation: NATSParsedOperation?
             do {
                 operation = try parser.nextInPlace(&buffer)
@@ -204,20 +208,50 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             }
             switch operation {
             case nil:
-                break
+                break operations
             case .publish(let layout):
                 // Read where it lies, then skipped.
                 handlePublish(layout, in: buffer)
                 buffer.moveReaderIndex(forwardBy: layout.length)
-                continue
             case .other(let operation):
                 handle(operation)
-                continue
             }
-            break
+            if budget.spend(clock: bus.clock), buffer.readableBytes > 0 {
+                inbound.keep(buffer)
+                finishRead()
+                return deferRest()
+            }
         }
         if !machine.isClosed { inbound.keep(buffer) }
         finishRead()
+    }
+
+    /// The read spent its slice of the loop: the rest runs on the loop's next turn, after the other
+    /// connections' reads, and the socket is not read meanwhile (what waits stays bounded).
+    private func deferRest() {
+        deferred = true
+        updateReading()
+        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
+            deferred = false
+            resumeInput()
+        }
+    }
+
+    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
+    /// that decoding deferred once more, or the publisher is still paused).
+    private func resumeInput() {
+        guard !machine.isClosed, context != nil else { return }
+        if !paused.isPaused, inbound.readableBytes > 0 {
+            readTime = bus.clock()
+            parse()
+            flushOut()
+        }
+        updateReading()
+    }
+
+    /// Reads from the socket unless a subscriber asked this publisher to pause or input waits.
+    private func updateReading() {
+        setReading(!paused.isPaused && !deferred)
     }
 
     /// After a read: its publications are counted, and what they wrote to subscribers is flushed.
@@ -571,7 +605,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
             let clock = bus.clock()
             // Publishers may have paused, so no delivery comes to notice the deadline: the tick does.
             if behind.isPastDeadline(now: clock, deadline: writeDeadline) { run(machine.outboundOverflowed()) }
-            if paused.expire(now: clock, maxPause: 2 * writeDeadline) { setReading(true) }
+            if paused.expire(now: clock, maxPause: 2 * writeDeadline) { resumeInput() }
         }
     }
 
@@ -581,8 +615,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// A subscriber this connection's publishes feed fell behind, or caught up (any thread).
     func publishingPaused(_ paused: Bool, by subscriberID: String) {
         eventLoop.execute {
-            guard let reading = self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) else { return }
-            self.setReading(!reading)
+            guard self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) != nil else { return }
+            self.resumeInput()
         }
     }
 

@@ -30,6 +30,8 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     var lifecycle: ConnectionLifecycle
     var shard: LoopShard
     var inbound = InboundBuffer()
+    /// The rest of the input waits for the loop's next turn (`deferRest`).
+    private var deferred = false
     var out = ByteBuffer()
     /// Shared with the queue consumers: false while the socket's outbound buffer is over its mark.
     let writable = ManagedAtomic(true)
@@ -147,8 +149,11 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     /// Decodes and runs every whole frame waiting, until input is held (credentials being checked, an
     /// answer from a queue on another loop) or the connection closes.
     func processInbound() {
+        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
+        guard !deferred, !paused.isPaused else { return }
         isReading = true
         defer { isReading = false }
+        var budget = ReadBudget(now: bus.clock())
         while !machine.isClosing, var buffer = inbound.next() {
             let frame: STOMPFrame?
             do {
@@ -162,6 +167,10 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
             inbound.keep(buffer)
             guard let frame else { break }
             frameReceived(frame)
+            if budget.spend(clock: bus.clock), inbound.readableBytes > 0 {
+                deferRest()
+                break
+            }
         }
         sendSettlements()
         sendOutbox()
@@ -307,19 +316,46 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
         }
     }
 
+    /// The input spent its slice of the loop (`ReadBudget`): the rest is decoded on the loop's next turn,
+    /// after the other connections' reads, and the socket is not read meanwhile.
+    private func deferRest() {
+        deferred = true
+        updateReading()
+        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
+            deferred = false
+            resumeInput()
+        }
+    }
+
+    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
+    /// that decoding deferred once more, or the publisher is still paused).
+    private func resumeInput() {
+        guard context != nil else { return }
+        if !paused.isPaused, inbound.readableBytes > 0 {
+            processInbound()
+            flushOut()
+        }
+        updateReading()
+    }
+
+    /// Reads from the socket unless a subscriber asked this publisher to pause or input waits.
+    private func updateReading() {
+        setReading(!paused.isPaused && !deferred)
+    }
+
     // MARK: - Keep-alive and closing
 
     /// Publisher flow control: a subscriber this connection's publishes feed fell behind, or caught up
     /// (`CongestedSubscriber`); the socket is not read while any is behind.
     func publishingPaused(_ paused: Bool, by subscriberID: String) {
         eventLoop.execute {
-            guard let stop = self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) else { return }
-            self.setReading(!stop)
+            guard self.paused.apply(paused, by: subscriberID, now: self.bus.clock()) != nil else { return }
+            self.resumeInput()
         }
     }
 
     func keepAliveTick(now: NIODeadline) {
-        if paused.isPaused, paused.expire(now: bus.clock()) { setReading(true) }
+        if paused.isPaused, paused.expire(now: bus.clock()) { resumeInput() }
         if lifecycle.credentialsExpired(now: bus.clock()) {
             return fail(STOMPError("Access refused", detail: "The token expired.\n"))
         }
