@@ -1,4 +1,5 @@
 import BusCore
+import Foundation
 import NIOCore
 import Testing
 
@@ -68,5 +69,26 @@ import Testing
             #expect(Base64.decode(Base64.encode(bytes)) == bytes)
         }
         #expect(Base64.encode(Array("hello!?".utf8)) == "aGVsbG8hPw==")
+    }
+
+    /// The table decoder against Foundation's on random bytes, with and without padding, in both
+    /// alphabets, and its refusals: a bad byte inside a quad or in the tail, `=` before the end, three `=`.
+    @Test func base64DecodesAsFoundationDoesAndRefusesWhatIsNotBase64() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let text = Base64.encode(bytes)
+            #expect(Data(base64Encoded: text).map(Array.init) == bytes)
+            #expect(Base64.decode(text) == bytes)
+            var unpadded = text
+            while unpadded.hasSuffix("=") { unpadded.removeLast() }
+            #expect(Base64.decode(unpadded) == bytes)
+            let urlSafe = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            #expect(Base64.decode(urlSafe) == bytes)
+        }
+        for bad in ["aGVs$G8h", "aGVsbG8h$w==", "aGVsbG8hP$==", "aG=sbG8h", "aGVsbG8hPw=x", "aGVsbG8===", "aGVs bG8h"] {
+            #expect(Base64.decode(bad) == nil, "\(bad)")
+        }
+        #expect(Base64.decode("") == [])
     }
 }
