@@ -86,7 +86,7 @@ CASES = [
     Case("nats: SUB without its arguments", "nats", NATS_HELLO + b"SUB\r\n",
          _contains(b"-ERR 'Unknown Protocol Operation")),
     # 5,000 SUBs take ~0.25 s of a debug build's loop: a read runs on its loop for at most a slice
-    # (FrontendKit's ReadBudget, 2 ms), then yields to the loop's other connections until its next turn.
+    # (FrontendKit's ReadBudget, 10 ms), then yields to the loop's other connections until its next turn.
     Case("nats: 5,000 SUBs in one write, then PING", "nats",
          NATS_HELLO + b"".join(b"SUB flood.%d %d\r\n" % (i, i) for i in range(5000)) + b"PING\r\n",
          _contains(b"PONG\r\n"), closes=False, within=10),
