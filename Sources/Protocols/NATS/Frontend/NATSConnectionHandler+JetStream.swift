@@ -34,6 +34,10 @@ extension NATSConnectionHandler: JetStreamClient {
         }
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
         let jetStream = services.jetStream
+        if tokens[1] == "FC" {
+            jetStream.flowControlAnswered(Array(tokens.dropFirst(2)), subject: subject)
+            return true
+        }
         if tokens[1] == "ACK" {
             jetStream.acknowledge(Array(tokens.dropFirst(2)), payload: publish.payload)
             // An acknowledgement with a reply (nats.py's `ack_sync`) is answered with an empty message.
@@ -94,8 +98,12 @@ extension NATSConnectionHandler: JetStreamClient {
             topic: message.topic, payload: message.payload, headers: headers, publisherID: message.publisherID,
             timestamp: message.timestamp)
         let placement = StreamPlacement(messageID: JetStreamService.messageID(headers))
+        let loop = eventLoop
         shard.publish(stored, placement: placement) { [self] acks in
-            if let answer = JetStreamService.pubAck(acks) { respond(answer, to: replyTopic) }
+            guard let answer = JetStreamService.pubAck(acks) else { return }
+            jetStream.rollUp(acks, topic: stored.topic, headers: headers) {
+                loop.execute { self.respond(answer, to: replyTopic) }
+            }
         }
     }
 
@@ -111,6 +119,21 @@ extension NATSConnectionHandler: JetStreamClient {
             NATSEncoder.messagePrefix(&prefix, subject: subject, sid: entry.sidBytes)
             NATSEncoder.message(&out, prefix: prefix, replyTo: replyTo, payload: message.payload)
         }
+    }
+
+    /// A push consumer's status message (`100 Idle Heartbeat` …) on its deliver subject; only a client
+    /// that takes headers can read one (nats-server requires headers for flow control and heartbeats).
+    func writeJetStreamStatus(_ message: BusMessage, status: String, replyTo: ByteBuffer?, entry: NATSSubscription) {
+        guard machine.session.headers else { return }
+        let parts = status.split(separator: " ", maxSplits: 1)
+        let block = NATSHeaderBlock(
+            status: Int(parts[0]), statusDescription: parts.count == 2 ? String(parts[1]) : nil,
+            fields: message.headers.userProperties)
+        var bytes = ByteBuffer()
+        block.write(to: &bytes)
+        NATSEncoder.headerMessage(
+            &out, subject: ByteBuffer(string: NATSSubjectMapping.subject(forTopic: message.topic.name)),
+            sid: entry.sidBytes, replyTo: replyTo, headers: bytes, payload: ByteBuffer())
     }
 
     // MARK: - JetStreamClient

@@ -404,7 +404,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
                 lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
             }
         }
-        if topic.name.hasPrefix("$JS/API/") || topic.name.hasPrefix("$JS/ACK/") {
+        if topic.name.hasPrefix("$JS/API/") || topic.name.hasPrefix("$JS/ACK/") || topic.name.hasPrefix("$JS/FC/") {
             // JetStream answers these (and routes them to any subscriber); never the fast path's repeated
             // subject (an ack's `+WPI` then `+ACK` share one).
             lastTopic = nil
@@ -576,6 +576,10 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         _ message: BusMessage, headers: MessageHeaders, entry: NATSSubscription, context: inout DeliveryContext
     ) {
         let replyTo = headers.replyTo.map { ByteBuffer(string: NATSSubjectMapping.subject(forTopic: $0)) }
+        if let native = headers.native, native.protocolName == JetStreamService.statusOverride {
+            // A push consumer's heartbeat or flow-control request: a status on the deliver subject.
+            return writeJetStreamStatus(message, status: String(buffer: native.bytes), replyTo: replyTo, entry: entry)
+        }
         if let native = headers.native, native.protocolName == JetStreamService.subjectOverride {
             // A JetStream push delivery: written with the stored subject, not the deliver subject.
             return writeJetStreamPush(message, subject: native.bytes, replyTo: replyTo, entry: entry)

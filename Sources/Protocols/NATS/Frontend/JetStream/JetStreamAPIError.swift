@@ -72,6 +72,11 @@ package struct JetStreamAPIError: Error, Sendable, Equatable, CustomStringConver
         Self(code: 400, errCode: 10070, description: "wrong last msg ID: \(id)")
     }
     /// JSNoMessageFoundErr
+    /// A `Nats-Rollup` publish on a stream without `allow_rollup_hdrs` (or with `deny_purge`): nats-server's
+    /// `JSStreamRollupFailedErrF`.
+    package static func rollupFailed(_ reason: String) -> Self { Self(code: 500, errCode: 10111, description: reason) }
+    /// A `Nats-TTL` publish (per-message TTL is not built here): nats-server's `JSMessageTTLDisabledErr`.
+    package static let messageTTLDisabled = Self(code: 400, errCode: 10166, description: "per-message TTL is disabled")
     package static let noMessageFound = Self(code: 404, errCode: 10037, description: "no message found")
     /// JSStreamMsgDeleteFailedF
     package static func messageDeleteFailed(_ reason: String) -> Self {

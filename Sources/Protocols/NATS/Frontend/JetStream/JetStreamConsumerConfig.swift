@@ -1,8 +1,8 @@
 package import BusCore
 
 /// A JetStream consumer configuration (nats-server's `ConsumerConfig`): pull consumers, and push
-/// consumers (`deliver_subject`, `deliver_group`; no flow control or heartbeats yet). `last_per_subject`
-/// is refused with nats-server's error.
+/// consumers (`deliver_subject`, `deliver_group`, `flow_control`, `idle_heartbeat`, `headers_only`), every
+/// deliver policy including `last_per_subject` (KV watchers).
 package struct JetStreamConsumerConfig: Sendable, Equatable {
     package enum DeliverPolicy: String, Sendable {
         case all, last, new
@@ -39,6 +39,15 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
     /// Nanoseconds without pulls or acks after which an ephemeral consumer (no `durable_name`) is deleted;
     /// 0: nats-server's default for ephemerals (5 s); durable consumers stay.
     package var inactiveThreshold: UInt64 = 0
+    /// A push consumer's flow control: it pauses after a `100 FlowControl Request` until the client answers.
+    package var flowControl = false
+    /// Nanoseconds without a delivery after which a push consumer sends `100 Idle Heartbeat` (0: never).
+    package var idleHeartbeat: UInt64 = 0
+    /// Deliveries carry the headers and `Nats-Msg-Size` instead of the payload.
+    package var headersOnly = false
+    /// `mem_storage`: the consumer's state in memory (kept in the config; consumers here keep state in
+    /// memory unless durable).
+    package var memoryStorage = false
 
     /// nats-server's default `inactive_threshold` of an ephemeral consumer.
     package static let defaultInactiveThreshold: UInt64 = 5_000_000_000
@@ -61,9 +70,6 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
                 throw .invalidConsumerPolicy("invalid deliver policy \(policy)")
             }
             deliverPolicy = parsed
-        }
-        if deliverPolicy == .lastPerSubject {
-            throw .invalidConsumerPolicy("deliver policy last_per_subject is not supported by this server")
         }
         if let sequence = JetStreamJSON.int(json, "opt_start_seq"), sequence > 0 { optStartSequence = UInt64(sequence) }
         if let time = JetStreamJSON.string(json, "opt_start_time") {
@@ -112,12 +118,26 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
         if let threshold = JetStreamJSON.int(json, "inactive_threshold"), threshold > 0 {
             inactiveThreshold = UInt64(threshold)
         }
+        flowControl = JetStreamJSON.bool(json, "flow_control") ?? false
+        idleHeartbeat = UInt64(max(0, JetStreamJSON.int(json, "idle_heartbeat") ?? 0))
+        headersOnly = JetStreamJSON.bool(json, "headers_only") ?? false
+        memoryStorage = JetStreamJSON.bool(json, "mem_storage") ?? false
         if let subject = JetStreamJSON.string(json, "deliver_subject"), !subject.isEmpty {
             guard (try? NATSSubjectMapping.topicName(forSubject: subject)) != nil else {
                 throw .invalidConsumerPolicy("consumer deliver subject has wildcards")
             }
             deliverSubject = subject
             deliverGroup = JetStreamJSON.string(json, "deliver_group").flatMap { $0.isEmpty ? nil : $0 }
+        }
+        if deliverSubject == nil && flowControl {
+            // nats-server's JSConsumerFCRequiresPushErr.
+            throw JetStreamAPIError(
+                code: 400, errCode: 10089, description: "consumer flow control requires a push based consumer")
+        }
+        if deliverSubject == nil && idleHeartbeat > 0 {
+            // nats-server's JSConsumerHBRequiresPushErr.
+            throw JetStreamAPIError(
+                code: 400, errCode: 10088, description: "consumer idle heartbeat requires a push based consumer")
         }
         _ = try filters()
     }
@@ -147,6 +167,10 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
         if let deliverGroup { json["deliver_group"] = deliverGroup }
         if let threshold = removalThreshold { json["inactive_threshold"] = threshold }
         if let description { json["description"] = description }
+        if flowControl { json["flow_control"] = true }
+        if idleHeartbeat > 0 { json["idle_heartbeat"] = idleHeartbeat }
+        if headersOnly { json["headers_only"] = true }
+        if memoryStorage { json["mem_storage"] = true }
         if let optStartSequence { json["opt_start_seq"] = optStartSequence }
         if let optStartTime { json["opt_start_time"] = JetStreamJSON.time(optStartTime) }
         if filterSubjects.count == 1 {

@@ -70,10 +70,20 @@ package struct JetStreamConsumerState: Sendable {
     package private(set) var ackFloorConsumerSequence: UInt64 = 0
     /// When a client last pulled or acknowledged (ns).
     package var lastActive: UInt64 = 0
+    /// `last_per_subject`: the sequences still to deliver before `cursor` (each subject's last message
+    /// when the consumer was made), ascending.
+    package private(set) var lastPerSubject: [UInt64] = []
+    /// A push consumer's flow control and heartbeats.
+    package var push: JetStreamPushControl
 
-    package init(config: JetStreamConsumerConfig, filters: [TopicFilter], cursor: UInt64) {
+    /// `lastPerSubject`: what a `last_per_subject` consumer delivers first (`cursor` is then the stream's
+    /// next sequence).
+    package init(config: JetStreamConsumerConfig, filters: [TopicFilter], cursor: UInt64, lastPerSubject: [UInt64] = [])
+    {
         self.config = config
         self.filters = filters
+        self.lastPerSubject = lastPerSubject.sorted()
+        self.push = JetStreamPushControl(flowControl: config.flowControl, idleHeartbeat: config.idleHeartbeat, now: 0)
         self.cursor = max(cursor, 1)
         // Nothing before the start is ever delivered: the floor starts just below it (nats-server too).
         self.ackFloorStreamSequence = self.cursor - 1
@@ -119,7 +129,15 @@ package struct JetStreamConsumerState: Sendable {
                     streamSequence: sequence, consumerSequence: deliveredConsumerSequence,
                     deliveries: waiting.deliveries, record: record))
         }
-        while out.count < limit {
+        while out.count < limit, let sequence = lastPerSubject.first {
+            guard config.maxAckPending < 0 || pending.count < config.maxAckPending else { break }
+            // Nothing read: not available now (kept for later). Another sequence: gone since.
+            guard let record = read(sequence, 1).first else { break }
+            lastPerSubject.removeFirst()
+            guard record.offset == sequence else { continue }
+            out.append(deliverFirst(record, now: now))
+        }
+        while out.count < limit && lastPerSubject.isEmpty {
             let room = config.maxAckPending < 0 ? Int.max : config.maxAckPending - pending.count
             guard room > 0 else { break }
             let records = read(cursor, min(limit - out.count, room))
@@ -127,21 +145,35 @@ package struct JetStreamConsumerState: Sendable {
             for record in records {
                 cursor = record.offset + 1
                 guard matches(record.record.message.topic) else { continue }
-                deliveredConsumerSequence += 1
-                deliveredStreamSequence = record.offset
-                if config.ackPolicy != .none {
-                    pending[record.offset] = Pending(
-                        consumerSequence: deliveredConsumerSequence, deliveries: 1, deadline: now + config.ackWait)
-                }
-                out.append(
-                    Delivery(
-                        streamSequence: record.offset, consumerSequence: deliveredConsumerSequence, deliveries: 1,
-                        record: record))
+                out.append(deliverFirst(record, now: now))
                 if out.count >= limit { break }
             }
         }
         updateAckFloor()
         return out
+    }
+
+    /// A record's first delivery: the next consumer sequence, and pending unless acks are off.
+    private mutating func deliverFirst(_ record: StreamReadRecord, now: UInt64) -> Delivery {
+        deliveredConsumerSequence += 1
+        deliveredStreamSequence = record.offset
+        if config.ackPolicy != .none {
+            pending[record.offset] = Pending(
+                consumerSequence: deliveredConsumerSequence, deliveries: 1, deadline: now + config.ackWait)
+        }
+        return Delivery(
+            streamSequence: record.offset, consumerSequence: deliveredConsumerSequence, deliveries: 1, record: record)
+    }
+
+    /// Each subject's last sequence among `records` (offset, topic) that `filters` match (none: all),
+    /// ascending: where a `last_per_subject` consumer starts (nats-server's `DeliverLastPerSubject`).
+    package static func lastPerSubject(_ records: [(offset: UInt64, topic: Topic)], filters: [TopicFilter]) -> [UInt64]
+    {
+        var last: [String: UInt64] = [:]
+        for record in records where filters.isEmpty || filters.contains(where: { $0.matches(record.topic) }) {
+            last[record.topic.name] = max(last[record.topic.name] ?? 0, record.offset)
+        }
+        return last.values.sorted()
     }
 
     /// The earliest time a pending delivery's ack wait ends (nil: nothing pending).

@@ -122,7 +122,10 @@ extension JetStreamService {
         }
         let start = startSequence(config, filters: filters, stream: stream)
         let now = bus.clock()
-        var initial = JetStreamConsumerState(config: config, filters: filters, cursor: start)
+        var initial = JetStreamConsumerState(
+            config: config, filters: filters, cursor: start,
+            lastPerSubject: config.deliverPolicy == .lastPerSubject
+                ? lastPerSubject(stream: stream, filters: filters) : [])
         initial.lastActive = now
         let made = JetStreamConsumer(stream: stream, state: initial, created: now)
         let registered = state.withLockedValue { state -> JetStreamConsumer in
@@ -142,8 +145,11 @@ extension JetStreamService {
         guard let box = bus.streams.stream(named: stream) else { return 1 }
         let partition = box.partitions[0].info
         switch config.deliverPolicy {
-        case .all, .lastPerSubject:
+        case .all:
             return partition.firstOffset
+        case .lastPerSubject:
+            // Each subject's last comes first (`lastPerSubject(stream:filters:)`), then what is new.
+            return partition.lastOffset + 1
         case .new:
             return partition.lastOffset + 1
         case .byStartSequence:
@@ -167,6 +173,19 @@ extension JetStreamService {
             }
             return last ?? partition.lastOffset + 1
         }
+    }
+
+    /// Each matching subject's last sequence in the stream now (a scan: the streams index subjects, not filters).
+    func lastPerSubject(stream: String, filters: [TopicFilter]) -> [UInt64] {
+        var records: [(offset: UInt64, topic: Topic)] = []
+        var from: UInt64 = 0
+        while let read = try? bus.streams.read(stream, partition: 0, from: from, limit: 1024).records,
+            let tail = read.last
+        {
+            records += read.map { (offset: $0.offset, topic: $0.record.message.topic) }
+            from = tail.offset + 1
+        }
+        return JetStreamConsumerState.lastPerSubject(records, filters: filters)
     }
 
     /// Records the consumer has not been given yet (`num_pending`).
@@ -202,7 +221,8 @@ extension JetStreamService {
             ],
             "num_ack_pending": snapshot.pending.count, "num_redelivered": snapshot.redeliveredCount,
             "num_waiting": consumer.waiting,
-            "num_pending": unseenCount(consumer, cursor: snapshot.cursor, filters: snapshot.filters),
+            "num_pending": unseenCount(consumer, cursor: snapshot.cursor, filters: snapshot.filters)
+                + snapshot.lastPerSubject.count,
             "ts": JetStreamJSON.time(bus.clock()),
         ]
     }

@@ -15,9 +15,16 @@ extension JetStreamService {
     /// connection may land in between: the check is not atomic with the append).
     package func expectationFailure(topic: Topic, headers: MessageHeaders) -> JetStreamAPIError? {
         let properties = headers.userProperties
-        guard properties.contains(where: { $0.name.hasPrefix("Nats-Expected-") }) else { return nil }
+        guard properties.contains(where: { $0.name.hasPrefix("Nats-") }) else { return nil }
         func header(_ name: String) -> String? { properties.first { $0.name == name }?.value }
         guard let box = bus.streams.matching(topic).first else { return nil }
+        if header("Nats-TTL") != nil { return .messageTTLDisabled }
+        if let value = header(JetStreamRollup.header) {
+            do { _ = try JetStreamRollup(value: value) } catch { return error }
+            let config = config(of: box)
+            // nats-server refuses a rollup unless the stream allows it, and never on a stream that denies purges.
+            guard config.allowRollup, !config.denyPurge else { return .rollupFailed("rollup not permitted") }
+        }
         if let expected = header("Nats-Expected-Stream"), expected != box.name { return .expectedStreamMismatch }
         let last = box.partitions[0].info.lastOffset
         if let text = header("Nats-Expected-Last-Sequence"), let expected = UInt64(text), expected != last {
@@ -33,6 +40,21 @@ extension JetStreamService {
             if expected != lastID { return .wrongLastMessageID(lastID) }
         }
         return nil
+    }
+
+    /// After a stored publish with `Nats-Rollup` (checked by `expectationFailure`): removes what the rollup
+    /// replaces — every earlier message of its subject, or of the stream — then calls `done` (nats-server
+    /// purges before it answers the PubAck, so a read after the PubAck sees the rollup done).
+    package func rollUp(
+        _ acks: [StreamAppendAck], topic: Topic, headers: MessageHeaders, done: @escaping @Sendable () -> Void
+    ) {
+        guard let value = headers.userProperties.first(where: { $0.name == JetStreamRollup.header })?.value,
+            let rollup = try? JetStreamRollup(value: value),
+            let ack = acks.first(where: { JetStreamStreamConfig.isValidName($0.stream) }),
+            case .stored = ack.outcome
+        else { return done() }
+        let subject = rollup == .subject ? try? TopicFilter(topic.name) : nil
+        bus.streams.purge(ack.stream, partition: 0, subject: subject, before: ack.offset) { _ in done() }
     }
 
     /// The PubAck for the streams' answers: `{"stream","seq"[,"duplicate":true]}`, or the error of a

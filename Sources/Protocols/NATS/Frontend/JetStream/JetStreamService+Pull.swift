@@ -77,7 +77,9 @@ extension JetStreamService {
         }
         var out: [JetStreamOutboundMessage] = []
         if !deliveries.isEmpty {
-            let unseen = unseenCount(consumer, cursor: cursor, filters: filters)
+            let unseen =
+                unseenCount(consumer, cursor: cursor, filters: filters)
+                + consumer.withState { $0.lastPerSubject.count }
             for (index, delivery) in deliveries.enumerated() {
                 out.append(message(delivery, consumer: consumer, pending: unseen + deliveries.count - index - 1))
             }
@@ -140,12 +142,17 @@ extension JetStreamService {
         var deliveries: [JetStreamConsumerState.Delivery] = []
         for _ in 0..<Self.maxReadRounds {
             let (cursor, due) = consumer.withState { state in
-                (state.cursor, state.pending.filter { $0.value.deadline <= now }.keys.sorted())
+                // A last-per-subject consumer's first sequences are read like redeliveries: one by one.
+                (
+                    state.cursor,
+                    state.pending.filter { $0.value.deadline <= now }.keys.sorted()
+                        + state.lastPerSubject.prefix(limit - deliveries.count)
+                )
             }
             let wanted = max(limit - deliveries.count, Self.readAhead)
             let fresh = (try? streams.read(stream, partition: 0, from: cursor, limit: wanted).records) ?? []
             var redelivered: [UInt64: StreamReadRecord] = [:]
-            for sequence in due.prefix(limit - deliveries.count) {
+            for sequence in due.prefix(2 * (limit - deliveries.count)) {
                 // The record at or after it: another sequence means it was purged (the state drops it).
                 if let record = try? streams.read(stream, partition: 0, from: sequence, limit: 1).records.first {
                     redelivered[sequence] = record

@@ -10,6 +10,10 @@ extension JetStreamService {
     /// How a NATS connection learns a message's subject when it is delivered on another one (a push
     /// consumer's deliver subject): `MessageHeaders.native` with this protocol name carries the subject.
     package static let subjectOverride = "nats.subject"
+    /// How a push consumer's status message (`100 Idle Heartbeat`, `100 FlowControl Request`) crosses the
+    /// bus to the connection subscribed to its deliver subject: `MessageHeaders.native` with this protocol
+    /// name carries the status line (`100 Idle Heartbeat`).
+    package static let statusOverride = "nats.status"
     /// Most messages one push round sends before yielding the loop.
     static let pushBatch = 256
 
@@ -31,22 +35,57 @@ extension JetStreamService {
         guard self.consumer(stream: consumer.stream, name: consumer.name) === consumer else { return }
         let now = bus.clock()
         var sent = 0
-        if shard.isRouted(topic) {
+        let stalled = consumer.withState { $0.push.isStalled }
+        if shard.isRouted(topic) && !stalled {
             let deliveries = take(from: consumer, limit: Self.pushBatch, now: now)
             if !deliveries.isEmpty {
+                let headersOnly = consumer.config.headersOnly
+                var bytes = 0
                 let (cursor, filters) = consumer.withState { ($0.cursor, $0.filters) }
-                let unseen = unseenCount(consumer, cursor: cursor, filters: filters)
+                let unseen =
+                    unseenCount(consumer, cursor: cursor, filters: filters)
+                    + consumer.withState { $0.lastPerSubject.count }
                 for (index, delivery) in deliveries.enumerated() {
                     let outbound = message(delivery, consumer: consumer, pending: unseen + deliveries.count - index - 1)
                     var headers = delivery.record.record.message.headers
                     headers.replyTo = outbound.replyTo.flatMap { try? NATSSubjectMapping.topicName(forSubject: $0) }
                     headers.native = NativeProperties(
                         protocolName: Self.subjectOverride, bytes: ByteBuffer(string: outbound.subject))
-                    shard.publish(BusMessage(topic: topic, payload: outbound.payload, headers: headers, timestamp: now))
+                    var payload = outbound.payload
+                    if headersOnly {
+                        // nats-server's `headers_only`: the size instead of the payload.
+                        headers.userProperties.append(
+                            UserProperty(name: "Nats-Msg-Size", value: String(payload.readableBytes)))
+                        payload = ByteBuffer()
+                    }
+                    bytes += outbound.payload.readableBytes
+                    shard.publish(BusMessage(topic: topic, payload: payload, headers: headers, timestamp: now))
+                }
+                let last = deliveries[deliveries.count - 1]
+                let prefix = "$JS.FC.\(consumer.stream).\(consumer.name)"
+                let request = consumer.withState {
+                    $0.push.delivered(
+                        bytes: bytes, lastConsumerSequence: last.consumerSequence,
+                        lastStreamSequence: last.streamSequence, now: now, prefix: prefix)
+                }
+                if let request {
+                    publishStatus(
+                        "100 FlowControl Request", fields: [], replyTo: request, to: topic, shard: shard, now: now)
                 }
                 shard.flushWritten()
             }
             sent = deliveries.count
+        }
+        if let heartbeat = consumer.withState({ $0.push.tick(now: now) }), shard.isRouted(topic) {
+            var fields = [
+                UserProperty(name: "Nats-Last-Consumer", value: String(heartbeat.lastConsumerSequence)),
+                UserProperty(name: "Nats-Last-Stream", value: String(heartbeat.lastStreamSequence)),
+            ]
+            if let stalledOn = heartbeat.stalledOn {
+                fields.append(UserProperty(name: "Nats-Consumer-Stalled", value: stalledOn))
+            }
+            publishStatus("100 Idle Heartbeat", fields: fields, replyTo: nil, to: topic, shard: shard, now: now)
+            shard.flushWritten()
         }
         if sent == Self.pushBatch {
             shard.eventLoop.execute { self.push(consumer, to: topic, shard: shard) }
@@ -56,7 +95,7 @@ extension JetStreamService {
             ($0.cursor, $0.pending.count, $0.config.maxAckPending)
         }
         let slice = TimeAmount.nanoseconds(Self.pollSlice)
-        if sent == 0 && !shard.isRouted(topic) || room >= 0 && pendingCount >= room {
+        if sent == 0 && !shard.isRouted(topic) || room >= 0 && pendingCount >= room || stalled {
             shard.eventLoop.scheduleTask(in: slice) { self.push(consumer, to: topic, shard: shard) }
             return
         }
@@ -65,5 +104,25 @@ extension JetStreamService {
                 guard case .success = result else { return }  // the stream went away
                 self.push(consumer, to: topic, shard: shard)
             }
+    }
+
+    /// A status message (`100 Idle Heartbeat` …) on the deliver subject, over the bus.
+    private func publishStatus(
+        _ status: String, fields: [UserProperty], replyTo: String?, to topic: Topic, shard: LoopShard, now: UInt64
+    ) {
+        var headers = MessageHeaders()
+        headers.userProperties = fields
+        headers.replyTo = replyTo.flatMap { try? NATSSubjectMapping.topicName(forSubject: $0) }
+        headers.native = NativeProperties(protocolName: Self.statusOverride, bytes: ByteBuffer(string: status))
+        shard.publish(BusMessage(topic: topic, payload: ByteBuffer(), headers: headers, timestamp: now))
+    }
+
+    /// A publish on `$JS.FC.<stream>.<consumer>.<n>` (`tokens` after `$JS.FC.`): a push consumer's client
+    /// answers its flow-control request, and delivery resumes.
+    package func flowControlAnswered(_ tokens: [Substring], subject: String) {
+        guard tokens.count == 3, let consumer = consumer(stream: String(tokens[0]), name: String(tokens[1])) else {
+            return
+        }
+        consumer.withState { _ = $0.push.flowControlAnswered(subject) }
     }
 }

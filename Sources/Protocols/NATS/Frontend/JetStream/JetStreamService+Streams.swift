@@ -21,6 +21,8 @@ extension JetStreamService {
             config.denyDelete = kept.denyDelete
             config.denyPurge = kept.denyPurge
             config.allowDirect = kept.allowDirect
+            config.allowRollup = kept.allowRollup
+            config.allowMessageTTL = kept.allowMessageTTL
         }
         return config
     }
@@ -285,30 +287,8 @@ extension JetStreamService {
         }
         let request: [String: Any]
         do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
-        var found: StreamReadRecord?
-        if let subject = JetStreamJSON.string(request, "last_by_subj") {
-            guard let topic = try? NATSSubjectMapping.topicName(forSubject: subject) else {
-                return JetStreamJSON.error(kind, .badRequest)
-            }
-            found = try? bus.streams.last(name, partition: 0, subject: topic)
-        } else if let subject = JetStreamJSON.string(request, "next_by_subj") {
-            guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
-                let filter = try? TopicFilter(text)
-            else { return JetStreamJSON.error(kind, .badRequest) }
-            var from = UInt64(max(0, JetStreamJSON.int(request, "seq") ?? 0))
-            while found == nil, let records = try? bus.streams.read(name, partition: 0, from: from, limit: 256).records,
-                let last = records.last
-            {
-                found = records.first { filter.matches($0.record.message.topic) }
-                from = last.offset + 1
-            }
-        } else if let sequence = JetStreamJSON.int(request, "seq"), sequence > 0 {
-            let record = try? bus.streams.read(name, partition: 0, from: UInt64(sequence), limit: 1).records.first
-            if let record, record.offset == UInt64(sequence) { found = record }
-        } else {
-            return JetStreamJSON.error(kind, .badRequest)
-        }
-        guard let found else { return JetStreamJSON.error(kind, .noMessageFound) }
+        let found: StreamReadRecord
+        do { found = try findMessage(name, request: request) } catch { return JetStreamJSON.error(kind, error) }
         let message = found.record.message
         var document: [String: Any] = [
             "subject": NATSSubjectMapping.subject(forTopic: message.topic.name), "seq": found.offset,
@@ -323,6 +303,36 @@ extension JetStreamService {
             document["hdrs"] = Data(bytes.readableBytesView).base64EncodedString()
         }
         return JetStreamJSON.response(kind, ["message": document])
+    }
+
+    /// The record a `MSG.GET` or `DIRECT.GET` request names: `{"seq": n}`, `{"last_by_subj": s}` or
+    /// `{"next_by_subj": s, "seq": n}`.
+    func findMessage(_ name: String, request: [String: Any]) throws(JetStreamAPIError) -> StreamReadRecord {
+        var found: StreamReadRecord?
+        if let subject = JetStreamJSON.string(request, "last_by_subj") {
+            guard let topic = try? NATSSubjectMapping.topicName(forSubject: subject) else {
+                throw .badRequest
+            }
+            found = try? bus.streams.last(name, partition: 0, subject: topic)
+        } else if let subject = JetStreamJSON.string(request, "next_by_subj") {
+            guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
+                let filter = try? TopicFilter(text)
+            else { throw .badRequest }
+            var from = UInt64(max(0, JetStreamJSON.int(request, "seq") ?? 0))
+            while found == nil, let records = try? bus.streams.read(name, partition: 0, from: from, limit: 256).records,
+                let last = records.last
+            {
+                found = records.first { filter.matches($0.record.message.topic) }
+                from = last.offset + 1
+            }
+        } else if let sequence = JetStreamJSON.int(request, "seq"), sequence > 0 {
+            let record = try? bus.streams.read(name, partition: 0, from: UInt64(sequence), limit: 1).records.first
+            if let record, record.offset == UInt64(sequence) { found = record }
+        } else {
+            throw .badRequest
+        }
+        guard let found else { throw .noMessageFound }
+        return found
     }
 
     /// `{"seq": n, "no_erase": bool}` (erasing is deleting here: the record is gone from the store).

@@ -81,6 +81,8 @@ package final class JetStreamService: Sendable {
             return counted(getMessage(words[3], payload: payload))
         case 4 where words[0] == "STREAM" && words[1] == "MSG" && words[2] == "DELETE":
             return deleteMessage(words[3], payload: payload, respond: counted)
+        case 3... where words[0] == "DIRECT" && words[1] == "GET":
+            return directGet(words, payload: payload, client: client, reply: reply)
         case 3... where words[0] == "CONSUMER":
             return consumerRequest(words, payload: payload, client: client, reply: reply, respond: counted)
         default:

@@ -24,6 +24,10 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
     package var denyDelete = false
     package var denyPurge = false
     package var allowDirect = false
+    /// `allow_rollup_hdrs`: a publish may carry `Nats-Rollup: sub|all` (KV's purge).
+    package var allowRollup = false
+    /// `allow_msg_ttl`: kept and shown; a `Nats-TTL` publish is still refused (not built here).
+    package var allowMessageTTL = false
 
     /// nats-server's `StreamDefaultDuplicatesWindow`.
     package static let defaultDuplicateWindow: UInt64 = 120_000_000_000
@@ -62,6 +66,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         denyDelete = JetStreamJSON.bool(json, "deny_delete") ?? false
         denyPurge = JetStreamJSON.bool(json, "deny_purge") ?? false
         allowDirect = JetStreamJSON.bool(json, "allow_direct") ?? false
+        allowRollup = JetStreamJSON.bool(json, "allow_rollup_hdrs") ?? false
+        allowMessageTTL = JetStreamJSON.bool(json, "allow_msg_ttl") ?? false
         guard ["limits", "interest", "workqueue"].contains(retention) else {
             throw .invalidStreamConfig("invalid retention policy \(retention)")
         }
@@ -76,6 +82,12 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         guard replicas == 1 else { throw .replicasNotSupported }
         if json["mirror"] is [String: Any] || !((json["sources"] as? [Any]) ?? []).isEmpty {
             throw .invalidStreamConfig("stream mirrors and sources are not supported by this server")
+        }
+        if json["republish"] is [String: Any] {
+            throw .invalidStreamConfig("stream republish is not supported by this server")
+        }
+        if let markers = JetStreamJSON.int(json, "subject_delete_marker_ttl"), markers > 0 {
+            throw .invalidStreamConfig("subject delete markers are not supported by this server")
         }
         if JetStreamJSON.bool(json, "sealed") == true {
             throw .invalidStreamConfig("stream configuration for create can not be sealed")
@@ -131,7 +143,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             "max_msgs_per_subject": maxMessagesPerSubject,
             "max_msg_size": maxMessageSize, "discard": discard, "storage": storage, "num_replicas": replicas,
             "duplicate_window": duplicateWindow, "sealed": false, "deny_delete": denyDelete, "deny_purge": denyPurge,
-            "allow_rollup_hdrs": false, "allow_direct": allowDirect, "mirror_direct": false,
+            "allow_rollup_hdrs": allowRollup, "allow_direct": allowDirect,
+            "allow_msg_ttl": allowMessageTTL, "mirror_direct": false,
             "discard_new_per_subject": false, "consumer_limits": [String: Any](),
         ]
         if let description { json["description"] = description }

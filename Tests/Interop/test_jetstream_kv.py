@@ -1,0 +1,254 @@
+"""NATS JetStream key-value buckets with the stock nats-py client (issue 19): `create_key_value` makes the
+`KV_<bucket>` stream nats-py asks for, and put/get (direct get and STREAM.MSG.GET), create/update with
+revisions, delete (`KV-Operation: DEL`), purge (`Nats-Rollup: sub`), history, keys, watch (an ordered push
+consumer with `last_per_subject`, flow control and idle heartbeats), bucket status and delete_kv work as
+against nats-server. docs/protocols/nats.md "JetStream" maps each clause to these tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+import nats.js.api
+import pytest
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+
+from interop import run, unique
+
+TIMEOUT = 5.0
+
+
+async def connect(server, **kwargs):
+    kwargs.setdefault("connect_timeout", 3)
+    kwargs.setdefault("allow_reconnect", False)
+    return await nats.connect(server.nats_url, **kwargs)
+
+
+def describe(msg) -> str | None:
+    """A status message's description (nats-py keys it by its Header enum)."""
+    return msg.headers.get(nats.js.api.Header.DESCRIPTION) or msg.headers.get("Description")
+
+
+def test_kv_bucket_create_status_and_delete(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kv")
+        try:
+            kv = await js.create_key_value(bucket=bucket, history=5, description="settings")
+            info = await js.stream_info(f"KV_{bucket}")
+            assert info.config.subjects == [f"$KV.{bucket}.>"]
+            assert info.config.max_msgs_per_subject == 5
+            assert info.config.allow_rollup_hdrs is True
+            assert info.config.deny_delete is True
+            assert not info.config.allow_direct  # nats-py asks for it only with direct=True (as nats-server keeps it)
+            assert info.config.discard in ("new", nats.js.api.DiscardPolicy.NEW)
+            await kv.put("a", b"1")
+            status = await kv.status()
+            assert status.bucket == bucket
+            assert status.values == 1
+            assert status.history == 5
+            again = await js.key_value(bucket)
+            assert (await again.get("a")).value == b"1"
+            assert await js.delete_key_value(bucket) is True
+            with pytest.raises(BucketNotFoundError):
+                await js.key_value(bucket)
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_kv_put_get_create_update_conflict(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kv")
+        try:
+            # direct=True: gets go to $JS.API.DIRECT.GET (404 "Message Not Found" for a missing key).
+            kv = await js.create_key_value(bucket=bucket, history=3, direct=True)
+            assert (await js.stream_info(f"KV_{bucket}")).config.allow_direct is True
+            first = await kv.put("color", b"red")
+            entry = await kv.get("color")
+            assert (entry.key, entry.value, entry.revision) == ("color", b"red", first)
+            # A revision reads that message (direct get with {"seq": n}).
+            second = await kv.put("color", b"blue")
+            assert second == first + 1
+            assert (await kv.get("color", revision=first)).value == b"red"
+            assert (await kv.get("color")).value == b"blue"
+            # The non-direct path: STREAM.MSG.GET last_by_subj.
+            raw = await js.get_msg(f"KV_{bucket}", subject=f"$KV.{bucket}.color")
+            assert (raw.data, raw.seq) == (b"blue", second)
+            with pytest.raises(KeyNotFoundError):
+                await kv.get("missing")
+            created = await kv.create("size", b"L")
+            with pytest.raises(KeyWrongLastSequenceError):
+                await kv.create("size", b"XL")
+            updated = await kv.update("size", b"M", last=created)
+            with pytest.raises(KeyWrongLastSequenceError):
+                await kv.update("size", b"S", last=created)
+            assert (await kv.get("size")).value == b"M"
+            assert (await kv.get("size")).revision == updated
+        finally:
+            await js.delete_key_value(bucket)
+            await nc.close()
+
+    run(body())
+
+
+def test_kv_delete_purge_history_keys(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kv")
+        try:
+            kv = await js.create_key_value(bucket=bucket, history=10)
+            for value in (b"1", b"2", b"3"):
+                await kv.put("k", value)
+            await kv.put("other", b"x")
+            history = await kv.history("k")
+            assert [entry.value for entry in history] == [b"1", b"2", b"3"]
+            assert sorted(await kv.keys()) == ["k", "other"]
+            await kv.delete("other")
+            with pytest.raises(KeyNotFoundError):
+                await kv.get("other")
+            history = await kv.history("other")
+            assert [entry.operation for entry in history] == [None, "DEL"]
+            assert await kv.keys() == ["k"]
+            # A deleted key can be created again (create reads the DEL marker's revision).
+            await kv.create("other", b"y")
+            assert (await kv.get("other")).value == b"y"
+            # Purge rolls the subject up: only the PURGE marker is left of "k".
+            await kv.purge("k")
+            history = await kv.history("k")
+            assert [entry.operation for entry in history] == ["PURGE"]
+            with pytest.raises(KeyNotFoundError):
+                await kv.get("k")
+            state = (await js.stream_info(f"KV_{bucket}")).state
+            assert (state.messages, state.first_seq) == (4, 4)  # other: x, DEL, y; k: PURGE (1-3 rolled up)
+            await kv.purge("other")
+            with pytest.raises(NoKeysError):
+                await kv.keys()
+        finally:
+            await js.delete_key_value(bucket)
+            await nc.close()
+
+    run(body())
+
+
+def test_kv_watch_sees_live_updates_and_deletes(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kv")
+        try:
+            kv = await js.create_key_value(bucket=bucket, history=5)
+            await kv.put("a", b"old")
+            await kv.put("a", b"new")
+            await kv.put("b", b"1")
+            watcher = await kv.watchall()
+            # last_per_subject: each key's latest value, then the end-of-initial marker (None).
+            initial = [await watcher.updates(TIMEOUT) for _ in range(2)]
+            assert [(e.key, e.value) for e in initial] == [("a", b"new"), ("b", b"1")]
+            assert await watcher.updates(TIMEOUT) is None
+            await kv.put("c", b"live")
+            live = await watcher.updates(TIMEOUT)
+            assert (live.key, live.value, live.operation) == ("c", b"live", None)
+            await kv.delete("a")
+            deleted = await watcher.updates(TIMEOUT)
+            assert (deleted.key, deleted.operation) == ("a", "DEL")
+            await watcher.stop()
+
+            one = await kv.watch("b")
+            assert (await one.updates(TIMEOUT)).value == b"1"
+            assert await one.updates(TIMEOUT) is None
+            await kv.put("c", b"not-b")
+            await kv.put("b", b"2")
+            assert (await one.updates(TIMEOUT)).value == b"2"
+            await one.stop()
+        finally:
+            await js.delete_key_value(bucket)
+            await nc.close()
+
+    run(body())
+
+
+def test_kv_watch_receives_idle_heartbeats_and_flow_control(server):
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kv")
+        try:
+            kv = await js.create_key_value(bucket=bucket)
+            await kv.put("a", b"1")
+            seen = []
+            inbox = nc.new_inbox()
+
+            async def on_message(msg):
+                seen.append(msg)
+
+            sub = await nc.subscribe(inbox, cb=on_message)
+            await js._jsm.add_consumer(
+                f"KV_{bucket}",
+                config=nats.js.api.ConsumerConfig(
+                    deliver_subject=inbox, deliver_policy=nats.js.api.DeliverPolicy.LAST_PER_SUBJECT,
+                    ack_policy=nats.js.api.AckPolicy.NONE, flow_control=True, idle_heartbeat=0.5,
+                    filter_subject=f"$KV.{bucket}.>", mem_storage=True))
+            await asyncio.sleep(1.6)
+            data = [m for m in seen if not m.headers or "Status" not in m.headers]
+            control = [m for m in seen if m.headers and m.headers.get("Status") == "100"]
+            assert [m.data for m in data] == [b"1"]
+            flow = [m for m in control if describe(m) == "FlowControl Request"]
+            beats = [m for m in control if describe(m) == "Idle Heartbeat"]
+            assert len(flow) == 1 and flow[0].reply.startswith(f"$JS.FC.KV_{bucket}.")
+            assert len(beats) >= 2
+            assert beats[0].headers["Nats-Last-Consumer"] == "1"
+            assert beats[0].headers["Nats-Last-Stream"] == str(data[0].metadata.sequence.stream)
+            # Unanswered, the request is named in the heartbeat; answering it clears that.
+            assert beats[-1].headers.get("Nats-Consumer-Stalled") == flow[0].reply
+            await nc.publish(flow[0].reply, b"")
+            await nc.flush()
+            await asyncio.sleep(0.8)
+            assert "Nats-Consumer-Stalled" not in seen[-1].headers
+            await sub.unsubscribe()
+        finally:
+            await js.delete_key_value(bucket)
+            await nc.close()
+
+    run(body())
+
+
+def test_kv_value_published_by_plain_nats_and_mqtt(make_server):
+    from mqtt_client import V311, Paho
+
+    srv = make_server()
+
+    async def body():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        bucket = unique("kv")
+        try:
+            kv = await js.create_key_value(bucket=bucket)
+            await nc.publish(f"$KV.{bucket}.plain", b"from-core-nats")
+            await nc.flush()
+            pub = Paho(srv.mqtt_port, V311)
+            try:
+                info_ = pub.client.publish(f"$KV/{bucket}/device", b"from-mqtt", qos=1)
+                await asyncio.get_running_loop().run_in_executor(None, info_.wait_for_publish, 5.0)
+                assert info_.is_published()
+            finally:
+                pub.client.loop_stop()
+            for _ in range(50):
+                try:
+                    await kv.get("plain")
+                    await kv.get("device")
+                    break
+                except KeyNotFoundError:
+                    await asyncio.sleep(0.1)
+            assert (await kv.get("plain")).value == b"from-core-nats"
+            assert (await kv.get("device")).value == b"from-mqtt"
+        finally:
+            await js.delete_key_value(bucket)
+            await nc.close()
+
+    run(body())
