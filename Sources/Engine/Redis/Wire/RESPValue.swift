@@ -4,7 +4,8 @@ public import NIOCore
 /// their own cases so a RESP2 reply re-encodes to the same bytes). Redis protocol spec:
 /// https://github.com/redis/redis-specifications/blob/master/protocol/RESP3.md
 public enum RESPValue: Sendable {
-    /// `+OK\r\n`: a short line without CR or LF.
+    /// `+OK\r\n`: a short line without CR or LF. Redis's status lines are ASCII; invalid UTF-8 is repaired
+    /// (U+FFFD), here and in `simpleError`.
     case simpleString(String)
     /// `-ERR message\r\n`: an error reply (a line).
     case simpleError(String)
