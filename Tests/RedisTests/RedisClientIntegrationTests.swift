@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RedisEngine
 import RedisWire
 import Testing
@@ -186,6 +187,20 @@ import Testing
         try await client.close().get()
         await #expect(throws: RedisClientError.clientClosed) { try await client.send(["PING"]).get() }
         try await publisher.close().get()
+    }
+
+    @Test func tlsWithRedissURL() async throws {
+        let server = try RedisServer.start(password: "over-tls", tls: true)
+        defer { server.stop() }
+        var configuration = try RedisClientConfiguration(url: "rediss://:over-tls@localhost:\(server.port)/1")
+        configuration.tls?.trustRoots = .file(server.certificatePath)
+        let client = try await RedisClient.connect(
+            configuration: configuration, eventLoop: MultiThreadedEventLoopGroup.singleton.next()
+        ).get()
+        _ = try await client.send(["SET", "secure", "yes"]).get()
+        #expect(try await client.send(["GET", "secure"]).get().string == "yes")
+        #expect(try await client.send(["CLIENT", "INFO"]).get().string?.contains("db=1") == true)
+        try await client.close().get()
     }
 
     /// Polls `condition` (errors count as false) for up to 10 s.

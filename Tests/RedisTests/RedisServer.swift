@@ -6,11 +6,13 @@ import Foundation
 
 /// A `redis-server` of the tests' own, on a free loopback port (never 6379), with no persistence
 /// (`--save '' --appendonly no`), killed by `kill()` or `stop()` and startable again on the same port, as
-/// the reconnect tests need. Binary: `SWITCHBOARD_REDIS_SERVER`, else `redis-server` from Debian's
+/// the reconnect tests need; with `tls`, it listens with TLS only, on a certificate for `localhost` that
+/// `openssl` makes (`certificatePath` is also its trust root). Binary: `SWITCHBOARD_REDIS_SERVER`, else `redis-server` from Debian's
 /// `redis-server` package.
 final class RedisServer: Sendable {
     let port: Int
     let password: String?
+    let tls: Bool
     let binary: String
     let directory: String
     private let process = ProcessID()
@@ -20,26 +22,39 @@ final class RedisServer: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    private init(port: Int, password: String?, binary: String, directory: String) {
+    private init(port: Int, password: String?, tls: Bool, binary: String, directory: String) {
         self.port = port
         self.password = password
+        self.tls = tls
         self.binary = binary
         self.directory = directory
     }
 
-    /// Starts a server; `password` sets `requirepass`.
-    static func start(password: String? = nil) throws -> RedisServer {
+    /// The self-signed certificate of a `tls` server.
+    var certificatePath: String { directory + "/cert.pem" }
+
+    /// Starts a server; `password` sets `requirepass`, `tls` makes it a TLS-only server.
+    static func start(password: String? = nil, tls: Bool = false) throws -> RedisServer {
         let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_REDIS_SERVER"] ?? "/usr/bin/redis-server"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw Failure("no \(binary) (apt-get install redis-server) and SWITCHBOARD_REDIS_SERVER is not set")
         }
         let directory = NSTemporaryDirectory() + "switchboard-redis-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if tls {
+            try run(
+                "/usr/bin/openssl",
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", directory + "/key.pem",
+                    "-out", directory + "/cert.pem",
+                ])
+        }
         // A port found free can be taken before the server binds it: try a few.
         var lastError: (any Error)?
         for _ in 0..<5 {
             let server = RedisServer(
-                port: try freeLoopbackPort(), password: password, binary: binary, directory: directory)
+                port: try freeLoopbackPort(), password: password, tls: tls, binary: binary, directory: directory)
             do {
                 try server.restart()
                 return server
@@ -52,10 +67,17 @@ final class RedisServer: Sendable {
 
     /// Starts the server (again) on its port and waits until it accepts connections.
     func restart() throws {
-        var arguments = [
-            binary, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-            directory, "--logfile", directory + "/server.log", "--daemonize", "no",
-        ]
+        let ports =
+            tls
+            ? [
+                "--port", "0", "--tls-port", String(port), "--tls-cert-file", certificatePath, "--tls-key-file",
+                directory + "/key.pem", "--tls-ca-cert-file", certificatePath, "--tls-auth-clients", "no",
+            ] : ["--port", String(port)]
+        var arguments =
+            [binary] + ports + [
+                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                directory, "--logfile", directory + "/server.log", "--daemonize", "no",
+            ]
         if let password { arguments += ["--requirepass", password] }
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
@@ -90,6 +112,24 @@ final class RedisServer: Sendable {
     func stop() {
         kill()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs `executable` to its end; output goes to /dev/null.
+    private static func run(_ executable: String, _ arguments: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid = pid_t()
+        guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else {
+            throw Failure("cannot run \(executable)")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else { throw Failure("\(executable) \(arguments.joined(separator: " ")) failed") }
     }
 
     private static func accepts(port: Int) -> Bool {
