@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 import RedisWire
 
 /// One Redis connection's handler: writes commands, matches replies to them in order (`RedisReplyQueue`)
@@ -72,7 +73,9 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.warning("closing the Redis connection", metadata: ["error": "\(error)"])
+        // Redis closes TLS connections without a close_notify; the drop itself is logged by the client.
+        let level: Logger.Level = (error as? NIOSSLError) == .uncleanShutdown ? .debug : .warning
+        logger.log(level: level, "closing the Redis connection", metadata: ["error": "\(error)"])
         failAll(error is RESPDecodingError ? .protocolViolation("\(error)") : .connectionClosed)
         context.close(promise: nil)
     }
