@@ -406,6 +406,56 @@ protocolTargets += [
     ),
 ]
 
+// MARK: - Engines
+// Scale-out through Redis (issue 23, docs/redis.md): our own RESP3 client. Its Wire module is a pure codec
+// (scripts/check-boundaries holds it to the protocol Wire rule: no IO, bus or store); the client runs it
+// over SwiftNIO. No frontend or bus module uses it yet.
+let engineTargets: [Target] = [
+    // RESP3/RESP2 values, the incremental decoder and the command encoder (no IO) ...
+    .target(
+        name: "RedisWire",
+        dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+        path: "Sources/Engine/Redis/Wire",
+        swiftSettings: upcoming
+    ),
+    // ... and the pipelined client: connect, HELLO/AUTH/SELECT, pub/sub, reconnect with backoff, TLS.
+    .target(
+        name: "RedisEngine",
+        dependencies: [
+            "RedisWire",
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/Engine/Redis/Client",
+        swiftSettings: upcoming
+    ),
+    // Codec round trips and limits, and the client against a real redis-server the tests start.
+    .testTarget(
+        name: "RedisTests",
+        dependencies: [
+            "RedisWire", "RedisEngine",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        swiftSettings: upcoming
+    ),
+    // libFuzzer target for the RESP decoder (Tests/Fuzz/README.md): its own product, as SchemaFuzz, so the
+    // sanitizer build compiles only the codec.
+    .executableTarget(
+        name: "RedisFuzz",
+        dependencies: ["RedisWire", .product(name: "NIOCore", package: "swift-nio")],
+        path: "Tests/Fuzz/RedisFuzz",
+        swiftSettings: upcoming
+    ),
+]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -432,7 +482,7 @@ let package = Package(
         // permessage-deflate for every WebSocket endpoint (RFC 7692, issue 27): zlib's raw deflate streams.
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
-    targets: protocolTargets + [
+    targets: protocolTargets + engineTargets + [
         // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
         .target(
             name: "BusCore",

@@ -1,0 +1,73 @@
+import Foundation
+public import NIOCore
+public import NIOSSL
+public import RedisWire
+
+/// Where and how a `RedisClient` connects. Build it from a URL (`redis://[user:pass@]host:port[/db]`,
+/// `rediss://` for TLS) or field by field.
+public struct RedisClientConfiguration: Sendable {
+    public var host: String
+    /// Default 6379, Redis's port.
+    public var port: Int
+    /// The ACL user for `HELLO 3 AUTH`; nil with a password means Redis's `default` user.
+    public var user: String?
+    /// The password (`requirepass` or the ACL user's); nil sends no AUTH.
+    public var password: String?
+    /// The logical database for `SELECT`; default 0, which sends no SELECT.
+    public var database: Int
+    /// TLS settings when the connection uses TLS (`rediss://`), nil for plain TCP.
+    public var tls: TLSConfiguration?
+    /// How long one connection attempt may take. Default 5 s.
+    public var connectTimeout: TimeAmount
+    /// The first reconnect delay after a drop. Default 50 ms: a restarted Redis is usually back quickly.
+    public var reconnectInitialDelay: TimeAmount
+    /// The cap on the doubling reconnect delay. Default 5 s: a long outage costs one attempt per 5 s.
+    public var reconnectMaxDelay: TimeAmount
+    /// The bounds on what the server may send (`RESPLimits`' defaults accept anything Redis stores).
+    public var limits: RESPLimits
+
+    public init(
+        host: String, port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0,
+        tls: TLSConfiguration? = nil, connectTimeout: TimeAmount = .seconds(5),
+        reconnectInitialDelay: TimeAmount = .milliseconds(50), reconnectMaxDelay: TimeAmount = .seconds(5),
+        limits: RESPLimits = RESPLimits()
+    ) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.database = database
+        self.tls = tls
+        self.connectTimeout = connectTimeout
+        self.reconnectInitialDelay = reconnectInitialDelay
+        self.reconnectMaxDelay = reconnectMaxDelay
+        self.limits = limits
+    }
+
+    /// Parses `redis://[user:password@]host[:port][/database]` or `rediss://…` (TLS with the system's
+    /// trust roots; set `tls` afterwards to change them). User and password are percent-decoded.
+    public init(url: String) throws {
+        guard let components = URLComponents(string: url) else { throw RedisClientError.invalidURL(url) }
+        let tls: TLSConfiguration?
+        switch components.scheme?.lowercased() {
+        case "redis": tls = nil
+        case "rediss": tls = .makeClientConfiguration()
+        default: throw RedisClientError.invalidURL("the scheme must be redis or rediss: \(url)")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw RedisClientError.invalidURL("no host: \(url)")
+        }
+        var database = 0
+        let path = components.path.drop(while: { $0 == "/" })
+        if !path.isEmpty {
+            guard let number = Int(path), number >= 0 else {
+                throw RedisClientError.invalidURL("the path must be a database number: \(url)")
+            }
+            database = number
+        }
+        let user = components.user.flatMap { $0.isEmpty ? nil : $0 }
+        self.init(
+            host: host, port: components.port ?? 6379, user: user, password: components.password,
+            database: database, tls: tls)
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A `redis-server` of the tests' own, on a free loopback port (never 6379), with no persistence
+/// (`--save '' --appendonly no`), killed by `kill()` or `stop()` and startable again on the same port, as
+/// the reconnect tests need; with `tls`, it listens with TLS only, on a certificate for `localhost` that
+/// `openssl` makes (`certificatePath` is also its trust root). Binary: `SWITCHBOARD_REDIS_SERVER`, else `redis-server` from Debian's
+/// `redis-server` package.
+final class RedisServer: Sendable {
+    let port: Int
+    let password: String?
+    let tls: Bool
+    let binary: String
+    let directory: String
+    private let process = ProcessID()
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    private init(port: Int, password: String?, tls: Bool, binary: String, directory: String) {
+        self.port = port
+        self.password = password
+        self.tls = tls
+        self.binary = binary
+        self.directory = directory
+    }
+
+    /// The self-signed certificate of a `tls` server.
+    var certificatePath: String { directory + "/cert.pem" }
+
+    /// Starts a server; `password` sets `requirepass`, `tls` makes it a TLS-only server.
+    static func start(password: String? = nil, tls: Bool = false) throws -> RedisServer {
+        let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_REDIS_SERVER"] ?? "/usr/bin/redis-server"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw Failure("no \(binary) (apt-get install redis-server) and SWITCHBOARD_REDIS_SERVER is not set")
+        }
+        let directory = NSTemporaryDirectory() + "switchboard-redis-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if tls {
+            try run(
+                "/usr/bin/openssl",
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", directory + "/key.pem",
+                    "-out", directory + "/cert.pem",
+                ])
+        }
+        // A port found free can be taken before the server binds it: try a few.
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            let server = RedisServer(
+                port: try freeLoopbackPort(), password: password, tls: tls, binary: binary, directory: directory)
+            do {
+                try server.restart()
+                return server
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? Failure("redis-server did not start")
+    }
+
+    /// Starts the server (again) on its port and waits until it accepts connections.
+    func restart() throws {
+        let ports =
+            tls
+            ? [
+                "--port", "0", "--tls-port", String(port), "--tls-cert-file", certificatePath, "--tls-key-file",
+                directory + "/key.pem", "--tls-ca-cert-file", certificatePath, "--tls-auth-clients", "no",
+            ] : ["--port", String(port)]
+        var arguments =
+            [binary] + ports + [
+                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                directory, "--logfile", directory + "/server.log", "--daemonize", "no",
+            ]
+        if let password { arguments += ["--requirepass", password] }
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, binary, nil, nil, argv, environ)
+        guard spawned == 0 else { throw Failure("cannot run \(binary): error \(spawned)") }
+        process.set(pid)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if Self.accepts(port: port) { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                process.set(nil)
+                let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
+                throw Failure("redis-server exited: \(log)")
+            }
+            usleep(20_000)
+        }
+        kill()
+        throw Failure("redis-server did not accept connections on \(port)")
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    func kill() {
+        guard let pid = process.take() else { return }
+        _ = Glibc.kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    }
+
+    /// Kills the server and deletes its directory.
+    func stop() {
+        kill()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs `executable` to its end; output goes to /dev/null.
+    private static func run(_ executable: String, _ arguments: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid = pid_t()
+        guard posix_spawn(&pid, executable, &actions, nil, argv, environ) == 0 else {
+            throw Failure("cannot run \(executable)")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else { throw Failure("\(executable) \(arguments.joined(separator: " ")) failed") }
+    }
+
+    private static func accepts(port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    /// A loopback port nothing listens on right now (bind to port 0, read it, close).
+    private static func freeLoopbackPort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure("socket() failed") }
+        defer { close(descriptor) }
+        var address = loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else { throw Failure("bind() failed") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else { throw Failure("getsockname() failed") }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        // Never Redis's own port, whatever the kernel hands out.
+        return port == 6379 ? try freeLoopbackPort() : port
+    }
+}
+
+/// The server process's id, behind a lock: tests kill and restart from any thread.
+private final class ProcessID: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pid: pid_t?
+
+    func set(_ pid: pid_t?) { lock.withLock { self.pid = pid } }
+
+    func take() -> pid_t? {
+        lock.withLock {
+            defer { pid = nil }
+            return pid
+        }
+    }
+}
