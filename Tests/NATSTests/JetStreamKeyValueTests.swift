@@ -32,6 +32,18 @@ import Testing
         }
     }
 
+    /// nats-server refuses `mirror_direct` on a stream that mirrors nothing (10052, its words); nats.py's
+    /// KV tests check the code and the description.
+    @Test func mirrorDirectWithoutMirrorIsRefused() throws {
+        #expect(throws: JetStreamAPIError.invalidStreamConfig("stream has no mirror but does have mirror direct")) {
+            try JetStreamStreamConfig(
+                json: try object(#"{"name":"m","subjects":["m.>"],"mirror_direct":true}"#), nameInSubject: "m")
+        }
+        let plain = try JetStreamStreamConfig(
+            json: try object(#"{"name":"m","subjects":["m.>"],"mirror_direct":false}"#), nameInSubject: "m")
+        #expect(plain.name == "m")
+    }
+
     @Test func rollupHeaderValues() throws {
         #expect(try JetStreamRollup(value: "sub") == .subject)
         #expect(try JetStreamRollup(value: "all") == .all)
