@@ -97,6 +97,22 @@ import Testing
         }
     }
 
+    /// nats-server refuses push flow control without idle heartbeats (10108): a stall is only reported
+    /// through heartbeats.
+    @Test func pushFlowControlNeedsHeartbeats() throws {
+        #expect(
+            throws: JetStreamAPIError(
+                code: 400, errCode: 10108, description: "consumer with flow control also needs heartbeats")
+        ) {
+            try JetStreamConsumerConfig(
+                json: try object(#"{"deliver_subject":"_INBOX.fc","flow_control":true}"#), name: "p")
+        }
+        let config = try JetStreamConsumerConfig(
+            json: try object(#"{"deliver_subject":"_INBOX.fc","flow_control":true,"idle_heartbeat":500000000}"#),
+            name: "p")
+        #expect(config.flowControl)
+    }
+
     @Test func idleHeartbeatAfterTheIntervalWithoutDeliveries() {
         var control = JetStreamPushControl(flowControl: false, idleHeartbeat: 100, now: 0)
         #expect(control.tick(now: 1_000) == nil)  // starts the clock
