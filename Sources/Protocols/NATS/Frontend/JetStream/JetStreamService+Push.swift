@@ -46,6 +46,8 @@ extension JetStreamService {
         let now = bus.clock()
         var sent = 0
         let stalled = consumer.withState { $0.push.isStalled }
+        // nats-server's `push_bound` in the consumer's info (nats.py will not bind a second subscriber).
+        consumer.isPushBound = shard.isRouted(topic)
         if shard.isRouted(topic) && !stalled {
             let deliveries = take(from: consumer, limit: Self.pushBatch, now: now)
             if !deliveries.isEmpty {
