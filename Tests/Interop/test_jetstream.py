@@ -315,6 +315,34 @@ def test_pull_consumer_policies_and_max_deliver(server):
     run(body(), timeout=60)
 
 
+def test_push_consumer_info_says_whether_a_subscriber_is_bound(server):
+    # nats-server's push_bound: true while the deliver subject has a subscriber; nats-py reads it to refuse
+    # binding a second subscriber to the same durable push consumer.
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("B")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.publish(f"{name}.a", b"x")
+            sub = await js.subscribe(f"{name}.>", durable="single")
+            await sub.next_msg(timeout=TIMEOUT)
+            info = await js.consumer_info(name, "single")
+            assert info.push_bound
+            with pytest.raises(nats.js.errors.Error):
+                await js.subscribe(f"{name}.>", durable="single")
+            await sub.unsubscribe()
+            deadline = asyncio.get_running_loop().time() + TIMEOUT
+            while (await js.consumer_info(name, "single")).push_bound:
+                assert asyncio.get_running_loop().time() < deadline, "still push_bound after unsubscribe"
+                await asyncio.sleep(0.05)
+        finally:
+            await js.delete_stream(name)
+            await nc.close()
+
+    run(body())
+
+
 def test_push_consumers_deliver_with_stored_subjects_and_queue_groups(server):
     async def body():
         nc = await connect(server)

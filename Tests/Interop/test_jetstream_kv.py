@@ -173,6 +173,37 @@ def test_kv_watch_sees_live_updates_and_deletes(server):
     run(body())
 
 
+def test_kv_watch_delivers_initial_values_without_waiting_a_poll_slice(server):
+    # A watcher subscribes to its deliver inbox as it creates the push consumer; the first values must not
+    # wait for the server's 200 ms poll slice (purge_deletes(olderthan=...) judges a marker's age by when
+    # the watcher saw it, so a late delivery makes a fresh delete marker look old and purges it).
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kv")
+        try:
+            kv = await js.create_key_value(bucket=bucket, history=5)
+            await kv.put("a", b"1")
+            await kv.delete("a")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            watcher = await kv.watchall()
+            first = await watcher.updates(TIMEOUT)
+            waited = loop.time() - started
+            assert (first.key, first.operation) == ("a", "DEL")
+            assert waited < 0.1, f"first watch update took {waited:.3f}s"
+            await watcher.stop()
+            # The fresh marker is kept (keep=1 on its subject), as nats-server keeps it.
+            await kv.purge_deletes(olderthan=5)
+            info = await js.stream_info(f"KV_{bucket}")
+            assert info.state.messages == 1
+        finally:
+            await js.delete_key_value(bucket)
+            await nc.close()
+
+    run(body())
+
+
 def test_kv_watch_receives_idle_heartbeats_and_flow_control(server):
     async def body():
         nc = await connect(server)

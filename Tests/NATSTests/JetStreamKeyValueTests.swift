@@ -32,6 +32,18 @@ import Testing
         }
     }
 
+    /// nats-server refuses `mirror_direct` on a stream that mirrors nothing (10052, its words); nats.py's
+    /// KV tests check the code and the description.
+    @Test func mirrorDirectWithoutMirrorIsRefused() throws {
+        #expect(throws: JetStreamAPIError.invalidStreamConfig("stream has no mirror but does have mirror direct")) {
+            try JetStreamStreamConfig(
+                json: try object(#"{"name":"m","subjects":["m.>"],"mirror_direct":true}"#), nameInSubject: "m")
+        }
+        let plain = try JetStreamStreamConfig(
+            json: try object(#"{"name":"m","subjects":["m.>"],"mirror_direct":false}"#), nameInSubject: "m")
+        #expect(plain.name == "m")
+    }
+
     @Test func rollupHeaderValues() throws {
         #expect(try JetStreamRollup(value: "sub") == .subject)
         #expect(try JetStreamRollup(value: "all") == .all)
@@ -83,6 +95,22 @@ import Testing
         #expect(throws: JetStreamAPIError.self) {
             try JetStreamConsumerConfig(json: try object(#"{"idle_heartbeat":1000}"#), name: "p")
         }
+    }
+
+    /// nats-server refuses push flow control without idle heartbeats (10108): a stall is only reported
+    /// through heartbeats.
+    @Test func pushFlowControlNeedsHeartbeats() throws {
+        #expect(
+            throws: JetStreamAPIError(
+                code: 400, errCode: 10108, description: "consumer with flow control also needs heartbeats")
+        ) {
+            try JetStreamConsumerConfig(
+                json: try object(#"{"deliver_subject":"_INBOX.fc","flow_control":true}"#), name: "p")
+        }
+        let config = try JetStreamConsumerConfig(
+            json: try object(#"{"deliver_subject":"_INBOX.fc","flow_control":true,"idle_heartbeat":500000000}"#),
+            name: "p")
+        #expect(config.flowControl)
     }
 
     @Test func idleHeartbeatAfterTheIntervalWithoutDeliveries() {

@@ -11,6 +11,9 @@ final class JetStreamConsumer: Sendable {
     private let state: NIOLockedValueBox<JetStreamConsumerState>
     /// Pull requests waiting for messages now (`num_waiting`).
     private let waitingRequests = NIOLockedValueBox(0)
+    /// A push consumer's deliver subject had a subscriber at its last push round (`push_bound`); set
+    /// from the loop that pushes, since only that loop may look at its routes.
+    private let boundToSubscriber = NIOLockedValueBox(false)
 
     init(stream: String, state: JetStreamConsumerState, created: UInt64) {
         self.stream = stream
@@ -28,4 +31,9 @@ final class JetStreamConsumer: Sendable {
     var waiting: Int { waitingRequests.withLockedValue { $0 } }
 
     func changeWaiting(by delta: Int) { waitingRequests.withLockedValue { $0 += delta } }
+
+    var isPushBound: Bool {
+        get { boundToSubscriber.withLockedValue { $0 } }
+        set { boundToSubscriber.withLockedValue { $0 = newValue } }
+    }
 }

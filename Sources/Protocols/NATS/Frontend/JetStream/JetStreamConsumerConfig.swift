@@ -139,6 +139,12 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             throw JetStreamAPIError(
                 code: 400, errCode: 10088, description: "consumer idle heartbeat requires a push based consumer")
         }
+        if flowControl && idleHeartbeat == 0 {
+            // nats-server's JSConsumerWithFlowControlNeedsHeartbeats: a stalled flow-control exchange is
+            // only noticed through the heartbeats (`Nats-Consumer-Stalled`), so one without the other is refused.
+            throw JetStreamAPIError(
+                code: 400, errCode: 10108, description: "consumer with flow control also needs heartbeats")
+        }
         _ = try filters()
     }
 

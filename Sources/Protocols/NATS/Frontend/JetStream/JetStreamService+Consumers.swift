@@ -210,7 +210,7 @@ extension JetStreamService {
     /// nats-server's `ConsumerInfo` members.
     func consumerInfo(_ consumer: JetStreamConsumer) -> [String: Any] {
         let snapshot = consumer.withState { $0 }
-        return [
+        var info: [String: Any] = [
             "stream_name": consumer.stream, "name": consumer.name, "created": JetStreamJSON.time(consumer.created),
             "config": snapshot.config.json,
             "delivered": [
@@ -225,6 +225,9 @@ extension JetStreamService {
                 + snapshot.lastPerSubject.count,
             "ts": JetStreamJSON.time(bus.clock()),
         ]
+        // nats-server sends the member only when it is true.
+        if consumer.isPushBound { info["push_bound"] = true }
+        return info
     }
 
     func consumerInfoResponse(stream: String, name: String) -> ByteBuffer {

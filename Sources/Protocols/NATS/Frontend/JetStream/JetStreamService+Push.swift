@@ -16,6 +16,9 @@ extension JetStreamService {
     package static let statusOverride = "nats.status"
     /// Most messages one push round sends before yielding the loop.
     static let pushBatch = 256
+    /// The first wait for a push consumer's deliver subject to gain a subscriber (then doubled up to
+    /// `pollSlice`): 1 ms, so a watcher that subscribes as it creates the consumer sees no delay.
+    static let firstSubscriberWait: Int64 = 1_000_000
 
     /// Starts delivering a push consumer's messages to its deliver subject, on one of the bus's loops.
     func startPushing(_ consumer: JetStreamConsumer) {
@@ -31,11 +34,20 @@ extension JetStreamService {
     /// One round: while someone subscribes to the deliver subject (a queue group counts once), what the
     /// consumer has is published there, each with its `$JS.ACK` reply and its stored subject; then it waits
     /// for a new record, at most one slice (ack-wait redeliveries, NAKs, a subscriber arriving).
-    func push(_ consumer: JetStreamConsumer, to topic: Topic, shard: LoopShard) {
+    /// `unroutedWait` is how long it next waits for the deliver subject's first subscriber: it starts at
+    /// `firstSubscriberWait` and doubles up to a slice, because a client usually subscribes just before
+    /// (or just after) it creates the consumer, and its SUB may reach this loop a moment later; a slice
+    /// at once would hold its first message (a KV watcher's initial values) back that long.
+    func push(
+        _ consumer: JetStreamConsumer, to topic: Topic, shard: LoopShard,
+        unroutedWait: Int64 = JetStreamService.firstSubscriberWait
+    ) {
         guard self.consumer(stream: consumer.stream, name: consumer.name) === consumer else { return }
         let now = bus.clock()
         var sent = 0
         let stalled = consumer.withState { $0.push.isStalled }
+        // nats-server's `push_bound` in the consumer's info (nats.py will not bind a second subscriber).
+        consumer.isPushBound = shard.isRouted(topic)
         if shard.isRouted(topic) && !stalled {
             let deliveries = take(from: consumer, limit: Self.pushBatch, now: now)
             if !deliveries.isEmpty {
@@ -95,7 +107,14 @@ extension JetStreamService {
             ($0.cursor, $0.pending.count, $0.config.maxAckPending)
         }
         let slice = TimeAmount.nanoseconds(Self.pollSlice)
-        if sent == 0 && !shard.isRouted(topic) || room >= 0 && pendingCount >= room || stalled {
+        if sent == 0 && !shard.isRouted(topic) {
+            let next = min(unroutedWait * 2, Self.pollSlice)
+            shard.eventLoop.scheduleTask(in: .nanoseconds(unroutedWait)) {
+                self.push(consumer, to: topic, shard: shard, unroutedWait: next)
+            }
+            return
+        }
+        if room >= 0 && pendingCount >= room || stalled {
             shard.eventLoop.scheduleTask(in: slice) { self.push(consumer, to: topic, shard: shard) }
             return
         }

@@ -83,6 +83,10 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         if json["mirror"] is [String: Any] || !((json["sources"] as? [Any]) ?? []).isEmpty {
             throw .invalidStreamConfig("stream mirrors and sources are not supported by this server")
         }
+        // nats-server checks this before it looks at the mirror itself (JSStreamInvalidConfigF).
+        if JetStreamJSON.bool(json, "mirror_direct") == true, !(json["mirror"] is [String: Any]) {
+            throw .invalidStreamConfig("stream has no mirror but does have mirror direct")
+        }
         if json["republish"] is [String: Any] {
             throw .invalidStreamConfig("stream republish is not supported by this server")
         }
