@@ -148,8 +148,9 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Decodes and handles every whole frame waiting, until input is held (an answer from another loop
     /// is awaited) or the connection closes.
     func processInbound() {
-        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
-        guard !deferred, !paused.isPaused else { return }
+        // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
+        // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
+        guard !deferred else { return }
         isReading = true
         defer {
             isReading = false
@@ -201,10 +202,10 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     }
 
     /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is still paused or blocked).
+    /// that decoding deferred once more, or the publisher is paused or blocked).
     private func resumeInput() {
         guard context != nil else { return }
-        if !paused.isPaused, inbound.readableBytes > 0 {
+        if inbound.readableBytes > 0 {
             processInbound()
             flushOut()
         }

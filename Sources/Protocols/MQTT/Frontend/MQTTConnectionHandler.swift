@@ -182,8 +182,9 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     /// Decodes and handles every whole packet in `inbound`, or those its `ReadBudget` allows (the rest
     /// goes on in `deferRest`).
     func processInbound() {
-        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
-        guard !deferred, !paused.isPaused else { return }
+        // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
+        // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
+        guard !deferred else { return }
         // One clock read per batch: every packet in it arrived at the same time.
         readTime = bus.clock()
         var budget = ReadBudget(now: readTime)
@@ -215,10 +216,10 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     }
 
     /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is still paused).
+    /// that decoding deferred once more, or the publisher is paused).
     private func resumeInput() {
         guard !machine.isClosed, context != nil else { return }
-        if !paused.isPaused, inbound.readableBytes > 0 {
+        if inbound.readableBytes > 0 {
             processInbound()
             shard.flushWritten()
             flushIfNeeded()

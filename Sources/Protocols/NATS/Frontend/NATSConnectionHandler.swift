@@ -195,8 +195,9 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// Runs the operations waiting in `inbound`; keeps what is left (a partial operation, input held
     /// while a password is checked, or the rest of a read that spent its `ReadBudget`) there.
     private func parse() {
-        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
-        guard !deferred, !paused.isPaused, var buffer = inbound.next() else { return }
+        // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
+        // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
+        guard !deferred, var buffer = inbound.next() else { return }
         var budget = ReadBudget(now: readTime)
         operations: while !machine.isClosed && !inbound.isHeld {
             let operation: NATSParsedOperation?
@@ -238,10 +239,10 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     }
 
     /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is still paused).
+    /// that decoding deferred once more, or the publisher is paused).
     private func resumeInput() {
         guard !machine.isClosed, context != nil else { return }
-        if !paused.isPaused, inbound.readableBytes > 0 {
+        if inbound.readableBytes > 0 {
             readTime = bus.clock()
             parse()
             flushOut()

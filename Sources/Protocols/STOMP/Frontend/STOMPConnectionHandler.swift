@@ -149,8 +149,9 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     /// Decodes and runs every whole frame waiting, until input is held (credentials being checked, an
     /// answer from a queue on another loop) or the connection closes.
     func processInbound() {
-        // A paused publisher decodes nothing more until it goes on (`resumeInput`), as it reads nothing.
-        guard !deferred, !paused.isPaused else { return }
+        // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
+        // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
+        guard !deferred else { return }
         isReading = true
         defer { isReading = false }
         var budget = ReadBudget(now: bus.clock())
@@ -328,10 +329,10 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     }
 
     /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is still paused).
+    /// that decoding deferred once more, or the publisher is paused).
     private func resumeInput() {
         guard context != nil else { return }
-        if !paused.isPaused, inbound.readableBytes > 0 {
+        if inbound.readableBytes > 0 {
             processInbound()
             flushOut()
         }
