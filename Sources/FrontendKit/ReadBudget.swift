@@ -37,3 +37,44 @@ package struct ReadBudget {
         return clock() &- start > Self.slice
     }
 }
+
+/// A connection handler that decodes under a `ReadBudget` (NATS, MQTT, AMQP, STOMP): what they share
+/// when the budget is spent — the rest deferred to the loop's next turn, the socket not read meanwhile —
+/// and the one switch for reading, which also answers publisher flow control and store backpressure.
+package protocol BudgetedInput: FrontendConnectionHandler, Sendable {
+    var eventLoop: any EventLoop { get }
+    /// The rest of the input waits for the loop's next turn (`deferRest`).
+    var inputDeferred: Bool { get set }
+    /// Whatever else stops reading: a subscriber asked this publisher to pause, the store blocks publishers.
+    var readingHeld: Bool { get }
+    /// Bytes read and not yet decoded.
+    var waitingInputBytes: Int { get }
+    /// Decodes what waits (under a budget of its own) and flushes what that wrote.
+    func decodeWaitingInput()
+}
+
+extension BudgetedInput {
+    /// The input spent its slice of the loop: the rest is decoded in a task `ReadBudget.pause` ahead, after
+    /// the other connections' reads, and the socket is not read meanwhile (what waits stays bounded).
+    package func deferRest() {
+        inputDeferred = true
+        updateReading()
+        eventLoop.scheduleTask(in: ReadBudget.pause) {
+            self.inputDeferred = false
+            self.resumeInput()
+        }
+    }
+
+    /// After a deferral, a pause or a block: what waits is decoded first, then the socket is read again
+    /// (unless that decoding deferred once more, or reading is still held).
+    package func resumeInput() {
+        guard context != nil else { return }
+        if waitingInputBytes > 0 { decodeWaitingInput() }
+        updateReading()
+    }
+
+    /// Reads from the socket unless reading is held or input waits for its turn.
+    package func updateReading() {
+        setReading(!readingHeld && !inputDeferred)
+    }
+}

@@ -10,7 +10,7 @@ import NIOCore
 /// channel 0, and the channels' methods against the broker (`QueueBroker`: exchanges, bindings, queues
 /// on their loops). Everything it writes goes into one outbound buffer, flushed once per read batch and
 /// once per delivery batch. Confined to its event loop; `requestClose` hops onto it.
-final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipant, ConnectionController,
+final class AMQPConnectionHandler: BudgetedInput, KeepAliveParticipant, ConnectionController,
     @unchecked Sendable
 {
     typealias InboundIn = ByteBuffer
@@ -28,8 +28,8 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     var machine: AMQPConnectionStateMachine
     private var lifecycle: ConnectionLifecycle
     var inbound = InboundBuffer()
-    /// The rest of the input waits for the loop's next turn (`deferRest`).
-    private var deferred = false
+    /// The rest of the input waits for the loop's next turn (`BudgetedInput.deferRest`).
+    var inputDeferred = false
     private(set) var frameMax = AMQPLimits.minFrameMax
     private var channelMax: UInt16 = 0
     var channels: [UInt16: AMQPChannel] = [:]
@@ -150,7 +150,7 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     func processInbound() {
         // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
         // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
-        guard !deferred else { return }
+        guard !inputDeferred else { return }
         isReading = true
         defer {
             isReading = false
@@ -190,32 +190,14 @@ final class AMQPConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         flushConfirms()
     }
 
-    /// The input spent its slice of the loop (`ReadBudget`): the rest is decoded on the loop's next turn,
-    /// after the other connections' reads, and the socket is not read meanwhile.
-    private func deferRest() {
-        deferred = true
-        updateReading()
-        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
-            deferred = false
-            resumeInput()
-        }
-    }
+    // MARK: - BudgetedInput
 
-    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is paused or blocked).
-    private func resumeInput() {
-        guard context != nil else { return }
-        if inbound.readableBytes > 0 {
-            processInbound()
-            flushOut()
-        }
-        updateReading()
-    }
+    var readingHeld: Bool { isBlocked || paused.isPaused }
+    var waitingInputBytes: Int { inbound.readableBytes }
 
-    /// Reads from the socket unless the store blocks publishers, a subscriber asked this publisher to
-    /// pause, or input waits.
-    private func updateReading() {
-        setReading(!isBlocked && !paused.isPaused && !deferred)
+    func decodeWaitingInput() {
+        processInbound()
+        flushOut()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -9,7 +9,7 @@ import Storage
 /// One MQTT network connection, over TCP or (through `WebSocketByteStreamHandler`) WebSocket: reads the
 /// byte stream into packets, asks the state machine, and runs its decisions against the session and
 /// the bus. Confined to its event loop; `requestClose` hops onto it (hence `@unchecked Sendable`).
-final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipant, ConnectionController,
+final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, ConnectionController,
     @unchecked Sendable
 {
     typealias InboundIn = ByteBuffer
@@ -39,8 +39,8 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     var lastPublishTopic: Topic?
     /// Bytes read and not yet decoded; held while credentials are checked or the session is fetched.
     var inbound = InboundBuffer()
-    /// The rest of the input waits for the loop's next turn (`deferRest`).
-    private var deferred = false
+    /// The rest of the input waits for the loop's next turn (`BudgetedInput.deferRest`).
+    var inputDeferred = false
     /// The CONNECT's password check (if slow) has run off the loop.
     var credentialsPrepared = false
     var session: MQTTSession?
@@ -184,7 +184,7 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
     func processInbound() {
         // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
         // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
-        guard !deferred else { return }
+        guard !inputDeferred else { return }
         // One clock read per batch: every packet in it arrived at the same time.
         readTime = bus.clock()
         var budget = ReadBudget(now: readTime)
@@ -204,32 +204,16 @@ final class MQTTConnectionHandler: FrontendConnectionHandler, KeepAliveParticipa
         // No flush here: reads flush once in channelReadComplete; other callers flush themselves.
     }
 
-    /// The input spent its slice of the loop: the rest is decoded on the loop's next turn, after the
-    /// other connections' reads, and the socket is not read meanwhile (what waits stays bounded).
-    private func deferRest() {
-        deferred = true
-        updateReading()
-        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
-            deferred = false
-            resumeInput()
-        }
-    }
+    // MARK: - BudgetedInput
 
-    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is paused).
-    private func resumeInput() {
-        guard !machine.isClosed, context != nil else { return }
-        if inbound.readableBytes > 0 {
-            processInbound()
-            shard.flushWritten()
-            flushIfNeeded()
-        }
-        updateReading()
-    }
+    var readingHeld: Bool { paused.isPaused }
+    var waitingInputBytes: Int { inbound.readableBytes }
 
-    /// Reads from the socket unless a subscriber asked this publisher to pause or input waits.
-    private func updateReading() {
-        setReading(!paused.isPaused && !deferred)
+    func decodeWaitingInput() {
+        guard !machine.isClosed else { return }
+        processInbound()
+        shard.flushWritten()
+        flushIfNeeded()
     }
 
     private func handle(_ packet: MQTTPacket) {

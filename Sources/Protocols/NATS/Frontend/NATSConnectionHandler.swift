@@ -9,7 +9,7 @@ import NIOCore
 /// Everything it writes goes into one outbound buffer that is flushed once per read batch and once per
 /// delivery batch (as the reference server does). Confined to its event loop; `requestClose` hops onto
 /// it (hence `@unchecked Sendable`).
-final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, KeepAliveParticipant, ConnectionController,
+final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParticipant, ConnectionController,
     @unchecked Sendable
 {
     typealias InboundIn = ByteBuffer
@@ -38,8 +38,8 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     /// Bytes read and not yet parsed (an operation that spans reads); held while a CONNECT's password is
     /// checked off the loop.
     private var inbound = InboundBuffer()
-    /// The rest of a read waits for the loop's next turn (`deferRest`).
-    private var deferred = false
+    /// The rest of a read waits for the loop's next turn (`BudgetedInput.deferRest`).
+    var inputDeferred = false
     private var credentialsPrepared = false
     /// INFO's `nonce`, when the authenticator takes signed challenges (NKeys, NATS user JWTs).
     private var nonce: String?
@@ -197,7 +197,7 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
     private func parse() {
         // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
         // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
-        guard !deferred, var buffer = inbound.next() else { return }
+        guard !inputDeferred, var buffer = inbound.next() else { return }
         var budget = ReadBudget(now: readTime)
         operations: while !machine.isClosed && !inbound.isHeld {
             let operation: NATSParsedOperation?
@@ -227,32 +227,16 @@ final class NATSConnectionHandler: FrontendConnectionHandler, BusSubscriber, Kee
         finishRead()
     }
 
-    /// The read spent its slice of the loop: the rest runs on the loop's next turn, after the other
-    /// connections' reads, and the socket is not read meanwhile (what waits stays bounded).
-    private func deferRest() {
-        deferred = true
-        updateReading()
-        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
-            deferred = false
-            resumeInput()
-        }
-    }
+    // MARK: - BudgetedInput
 
-    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is paused).
-    private func resumeInput() {
-        guard !machine.isClosed, context != nil else { return }
-        if inbound.readableBytes > 0 {
-            readTime = bus.clock()
-            parse()
-            flushOut()
-        }
-        updateReading()
-    }
+    var readingHeld: Bool { paused.isPaused }
+    var waitingInputBytes: Int { inbound.readableBytes }
 
-    /// Reads from the socket unless a subscriber asked this publisher to pause or input waits.
-    private func updateReading() {
-        setReading(!paused.isPaused && !deferred)
+    func decodeWaitingInput() {
+        guard !machine.isClosed else { return }
+        readTime = bus.clock()
+        parse()
+        flushOut()
     }
 
     /// After a read: its publications are counted, and what they wrote to subscribers is flushed.

@@ -9,7 +9,7 @@ import STOMPWire
 /// the session state machine, and runs a connected session's frames against the bus (`/topic/`) and the
 /// queue broker (`/queue/`, `/exchange/`, …). What it writes goes into one outbound buffer, flushed once
 /// per read and once per delivery batch. Confined to its event loop; `requestClose` hops onto it.
-final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, KeepAliveParticipant,
+final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParticipant,
     ConnectionController, @unchecked Sendable
 {
     typealias InboundIn = ByteBuffer
@@ -30,8 +30,8 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     var lifecycle: ConnectionLifecycle
     var shard: LoopShard
     var inbound = InboundBuffer()
-    /// The rest of the input waits for the loop's next turn (`deferRest`).
-    private var deferred = false
+    /// The rest of the input waits for the loop's next turn (`BudgetedInput.deferRest`).
+    var inputDeferred = false
     var out = ByteBuffer()
     /// Shared with the queue consumers: false while the socket's outbound buffer is over its mark.
     let writable = ManagedAtomic(true)
@@ -151,7 +151,7 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
     func processInbound() {
         // A paused publisher still decodes what it has read (its pause stops the reading): the deliveries
         // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
-        guard !deferred else { return }
+        guard !inputDeferred else { return }
         isReading = true
         defer { isReading = false }
         var budget = ReadBudget(now: bus.clock())
@@ -317,31 +317,14 @@ final class STOMPConnectionHandler: FrontendConnectionHandler, BusSubscriber, Ke
         }
     }
 
-    /// The input spent its slice of the loop (`ReadBudget`): the rest is decoded on the loop's next turn,
-    /// after the other connections' reads, and the socket is not read meanwhile.
-    private func deferRest() {
-        deferred = true
-        updateReading()
-        eventLoop.scheduleTask(in: ReadBudget.pause) { [self] in
-            deferred = false
-            resumeInput()
-        }
-    }
+    // MARK: - BudgetedInput
 
-    /// After a deferral or a pause: what waits is decoded first, then the socket is read again (unless
-    /// that decoding deferred once more, or the publisher is paused).
-    private func resumeInput() {
-        guard context != nil else { return }
-        if inbound.readableBytes > 0 {
-            processInbound()
-            flushOut()
-        }
-        updateReading()
-    }
+    var readingHeld: Bool { paused.isPaused }
+    var waitingInputBytes: Int { inbound.readableBytes }
 
-    /// Reads from the socket unless a subscriber asked this publisher to pause or input waits.
-    private func updateReading() {
-        setReading(!paused.isPaused && !deferred)
+    func decodeWaitingInput() {
+        processInbound()
+        flushOut()
     }
 
     // MARK: - Keep-alive and closing
