@@ -229,6 +229,11 @@ def test_max_subscriptions(make_server):
 def test_max_connections(make_server):
     srv = make_server({"limits": {"max_connections": 2}})
     first, second = Raw(srv), Raw(srv)
+    # Connected (CONNECT answered) before the third arrives: a connection that sends no CONNECT is closed
+    # after auth_timeout (2 s), which a loaded machine can reach between two connects, freeing a slot.
+    for conn in (first, second):
+        conn.send(b"CONNECT {}\r\nPING\r\n")
+        assert conn.line() == "PONG"
     third = Raw(srv)
     try:
         expect_error_and_close(third, "maximum connections exceeded")
