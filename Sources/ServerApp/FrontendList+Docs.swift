@@ -2,6 +2,13 @@ import Foundation
 import FrontendKit
 
 extension FrontendList {
+    /// The listeners `serve` opens with no options beyond HTTP's, as "`name` on `port`" — for the CLI's
+    /// help, so a new frontend shows up there without an edit to the CLI.
+    package static var defaultListeners: String {
+        all.compactMap { frontend in frontend.defaultPort.map { "\(frontend.name) on \($0)" } }
+            .joined(separator: ", ")
+    }
+
     /// Every frontend's settings for `serve --help`: one block per frontend, one line per key with its
     /// config key, environment variable and default. Made from the same declarations the loader reads.
     package static var helpText: String {

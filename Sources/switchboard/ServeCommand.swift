@@ -7,7 +7,7 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract:
-            "Run the server. With no options: HTTP on 8080 (/ws, /sse, /socket.io, /hubs, /mqtt, /nats, /api, /metrics), MQTT on 1883, NATS on 4222, AMQP on 5672, STOMP on 61613, Schema Registry on 8081, Kafka REST on 8082, data under ./data.",
+            "Run the server. With no options: HTTP on 8080 (/api, /metrics and the HTTP frontends), \(FrontendList.defaultListeners), data under ./data.",
         discussion: """
             Precedence: flags, then SWITCHBOARD_* environment variables, then the --config file (JSON), then defaults.
             Environment: SWITCHBOARD_HOST, SWITCHBOARD_HTTP_PORT, SWITCHBOARD_CONFIG, SWITCHBOARD_DATA_DIR,

@@ -4,8 +4,7 @@ import ArgumentParser
 struct SwitchboardCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
-        abstract:
-            "A real-time messaging hub: one bus behind WebSocket, SSE, long polling, Socket.IO, SignalR, MQTT, NATS, AMQP 0-9-1, STOMP and the Kafka REST Proxy.",
+        abstract: "A real-time messaging hub: one bus behind every protocol it speaks (`serve --help` lists them).",
         subcommands: [
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, HashPasswordCommand.self,
             SettingsCommand.self, MigrateStoreCommand.self,
