@@ -248,6 +248,15 @@ class Server:
         except OSError:
             return False
 
+    def wait_no_connections(self, timeout: float = 10.0) -> None:
+        """Until the registry is empty: the start-up probe's MQTT connection holds a slot until the
+        server reads its close, which a loaded machine can do after a test's first connections arrive
+        (tests of connection limits start from here)."""
+        deadline = time.monotonic() + timeout
+        while self.get("/api/connections").json()["connections"]:
+            assert time.monotonic() < deadline, self.get("/api/connections").text
+            time.sleep(0.05)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -29,6 +29,7 @@ def mqtt_connack(port: int, version: int) -> bytes:
 
 def test_per_ip_limit_across_protocols(make_server):
     srv = make_server({"limits": {"max_connections_per_ip": 2}})
+    srv.wait_no_connections()
 
     async def body():
         first = await open_ws(srv.ws_url)

@@ -228,6 +228,7 @@ def test_max_subscriptions(make_server):
 
 def test_max_connections(make_server):
     srv = make_server({"limits": {"max_connections": 2}})
+    srv.wait_no_connections()
     first, second = Raw(srv), Raw(srv)
     # Connected (CONNECT answered) before the third arrives: a connection that sends no CONNECT is closed
     # after auth_timeout (2 s), which a loaded machine can reach between two connects, freeing a slot.
