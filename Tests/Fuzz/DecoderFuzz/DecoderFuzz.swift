@@ -21,7 +21,7 @@ import SwitchboardTestSupport
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
     case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage, amqp, queuestate
-    case stomp, engineio, socketio, msgpack, signalrjson, signalrmsgpack
+    case stomp, engineio, socketio, msgpack, signalrjson, signalrmsgpack, recordfilter
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -236,6 +236,28 @@ enum FuzzTarget: String, CaseIterable {
                 precondition(
                     again?.count == arguments.count, "argument round trip changed them")
             }
+        case .recordfilter:
+            // A PocketBase filter or sort: refused with an offset inside the input, or parsed and evaluated.
+            let text = String(decoding: bytes, as: UTF8.self)
+            do {
+                let filter = try RecordFilter(parsing: text)
+                precondition(filter.referencedFields.allSatisfy { !$0.isEmpty }, "empty referenced field")
+                for record in FuzzRecords.records {
+                    _ = filter.matches(record, request: FuzzRecords.request)
+                }
+            } catch {
+                precondition(
+                    error.offset >= 0 && error.offset <= max(text.utf8.count, 3_500), "offset outside the input")
+            }
+            if let sort = try? RecordSort(parsing: text) {
+                let records = FuzzRecords.records
+                for a in records {
+                    precondition(!sort.areInIncreasingOrder(a, a), "sort is not irreflexive")
+                    for b in records where sort.areInIncreasingOrder(a, b) {
+                        precondition(!sort.areInIncreasingOrder(b, a), "sort is not asymmetric")
+                    }
+                }
+            }
         case .storedmessage:
             // A stored row's body: decodes to nil or to a message that encodes back to the same bytes.
             let topic = Topic(trusted: "fuzz/topic")
@@ -248,6 +270,21 @@ enum FuzzTarget: String, CaseIterable {
             }
         }
     }
+}
+
+/// The records and request the `recordfilter` target evaluates filters against: every JSON kind, nested
+/// paths and arrays, so evaluation reaches each comparison.
+enum FuzzRecords {
+    static let records: [JSONValue] = [
+        #"{"id":"a","title":"Hello %_\\ World","n":5,"f":2.5,"b":true,"z":null,"e":"","tags":["a","b"],"none":[],"#
+            + #""m":{"o":{"id":"u1"},"l":[1,{"x":2}]},"items":[{"name":"x"},{"name":null}]}"#,
+        #"{"id":"b","title":"ünï","n":"5","tags":[[1],{"k":"v"}],"created":"2026-12-05 06:07:08.123Z"}"#,
+        #"{}"#,
+    ].map { text in Array(text.utf8).withUnsafeBytes { try! JSONParser.parse($0) } }
+
+    static let request = RecordRequestContext(
+        auth: records[0], method: "POST", query: ["page": "1"], headers: ["x_token": "t"], body: records[1],
+        now: 1_796_450_828_123_000_000)
 }
 
 #if FUZZING
