@@ -3,7 +3,7 @@
 /// The language is fexpr's as PocketBase runs it (https://pocketbase.io/docs/api-rules-and-filters/):
 /// `title ~ "draft" && (owner = @request.auth.id || public = true)`. Comparisons follow SQLite as
 /// PocketBase renders them, so a rule means the same here as in PocketBase; see `RecordFilterScalar`
-/// and `RecordFilterLikePattern` for the details and `docs` in the commit for what differs.
+/// and `RecordFilterLikePattern` for the details and docs/records-filter.md for what differs.
 package struct RecordFilter: Sendable, Hashable {
     /// The parsed expression.
     package let expression: RecordFilterExpression
