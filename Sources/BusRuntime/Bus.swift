@@ -16,6 +16,9 @@ package final class Bus: Sendable {
     /// docs/protocols/schema-registry.md).
     package let schemas: SchemaRegistry
     package let presence: PresenceRegistry
+    /// Record collections and their change events (issue 20, docs/records.md); a delivery of a change
+    /// event to a subscriber who may not view the record is skipped (`DeliveryContext.mayView`).
+    package let records: RecordCollections
     package let metrics: BusMetrics
     package let shards: [LoopShard]
     /// Where durable logs are kept (nil: every log is in memory only, whatever the policy says).
@@ -46,6 +49,7 @@ package final class Bus: Sendable {
             store: store, clock: clock, makeEpoch: { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) },
             changed: { registry.invalidate() })
         self.schemas = SchemaRegistry(streams: streams, clock: clock)
+        self.records = RecordCollections(store: store)
         self.history = HistoryStore(policy: configuration.history, maxLogs: configuration.maxHistoryTopics) {
             String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
         }
@@ -63,6 +67,7 @@ package final class Bus: Sendable {
         self.shardByLoop = byLoop
         self.rpcSlot = metrics.slot(for: "rpc")
         for shard in shards { shard.busReference = self }
+        records.busReference = self
     }
 
     package static let systemClock: @Sendable () -> UInt64 = {

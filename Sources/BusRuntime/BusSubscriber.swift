@@ -39,8 +39,19 @@ package struct DeliveryContext {
     private var first: ByteBuffer?
     /// Further forms, rare: nil until needed, so a context costs no dictionary per message.
     private var more: [WireFormKey: ByteBuffer]?
+    /// Whether the message is a record change event and what its view check is, found once per message
+    /// per loop (not per subscriber): nil until asked; `.some(nil)` when no check applies.
+    private var recordCheck: RecordEventCheck??
 
     package init(message: BusMessage) { self.message = message }
+
+    /// Whether `viewer` may receive this message: anything but a record change event, or one whose
+    /// collection's view rule holds for the viewer (docs/records.md).
+    mutating func mayView(_ viewer: RecordViewer, _ records: RecordCollections) -> Bool {
+        if recordCheck == nil { recordCheck = .some(records.check(message)) }
+        guard let check = recordCheck.unsafelyUnwrapped else { return true }
+        return check.allows(viewer)
+    }
 
     /// The bytes of wire form `form` for this message, made by `encode` the first time they are asked for.
     package mutating func encoded(form: WireFormKey, _ encode: (BusMessage) -> ByteBuffer) -> ByteBuffer {
@@ -87,12 +98,20 @@ package struct SubscriptionOptions: Sendable {
     /// The subscriber's ACL when it denies reading some topics (`TopicPermissions.readACL`): a
     /// delivery on such a topic is skipped, even through a broader filter. nil: nothing to check.
     package var readACL: TopicACL?
+    /// Who the subscriber is to record collections' view rules: a change event on
+    /// `collections/<c>/<id>` is delivered only when the rule lets this viewer see the record. nil: an
+    /// admin (or the bus's own subscription), who sees every record.
+    package var viewer: RecordViewer?
 
-    package init(noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil, readACL: TopicACL? = nil) {
+    package init(
+        noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil, readACL: TopicACL? = nil,
+        viewer: RecordViewer? = nil
+    ) {
         self.noLocal = noLocal
         self.maxQoS = maxQoS
         self.identifier = identifier
         self.readACL = readACL
+        self.viewer = viewer
     }
 
     /// Every subscription identifier a delivery under these options carries.

@@ -493,6 +493,7 @@ package final class LoopShard: @unchecked Sendable {
         if offset != 0 && offset <= subscription.skipThroughOffset { return }
         if subscription.options.noLocal, context.message.publisherID == subscription.subscriberID { return }
         if let acl = subscription.options.readACL, !acl.permitsReading(context.message.topic) { return }
+        if let viewer = subscription.options.viewer, !context.mayView(viewer, bus.records) { return }
         let subscriber = subscription.subscriber
         switch subscriber.deliver(context.message, for: subscription, context: &context) {
         case .delivered(let bytes):

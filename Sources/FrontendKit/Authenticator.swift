@@ -1,4 +1,5 @@
 package import BusCore
+package import BusRuntime
 package import NIOCore
 
 /// What a client presented when it connected. Each protocol fills what its wire carries: MQTT
@@ -86,23 +87,49 @@ package struct ClientIdentity: Sendable, Equatable {
     package var permissions: TopicPermissions
     /// When the credentials stop being valid (JWT `exp`), in seconds since the Unix epoch.
     package var expiresAt: Double?
+    /// Record collections' rules do not apply to this client: an anonymous client of a server with no
+    /// credentials configured at all (no users, tokens or JWT keys), where there is nobody to tell apart
+    /// (docs/records.md, "Access rules per caller").
+    package var seesEveryRecord: Bool
 
     package init(
         userID: String?, roles: [String] = [], isAdmin: Bool = false, permissions: TopicPermissions = .unrestricted,
-        expiresAt: Double? = nil
+        expiresAt: Double? = nil, seesEveryRecord: Bool = false
     ) {
         self.userID = userID
         self.roles = roles
         self.isAdmin = isAdmin
         self.permissions = permissions
         self.expiresAt = expiresAt
+        self.seesEveryRecord = seesEveryRecord
     }
 
     /// An anonymous client with no restriction (the default server, no security configured).
-    package static let anonymous = ClientIdentity(userID: nil)
+    package static let anonymous = ClientIdentity(userID: nil, seesEveryRecord: true)
 
     /// Whether this is an anonymous client.
     package var isAnonymous: Bool { userID == nil }
+
+    /// `@request.auth` for record collections' rules: `{"id","roles","admin"}`, `id` "" for a guest.
+    package var recordAuth: JSONValue {
+        guard let userID else { return RecordViewer.guest.auth }
+        return .object([
+            JSONField(key: "id", value: .string(userID)),
+            JSONField(key: "roles", value: .array(roles.map { .string($0) })),
+            JSONField(key: "admin", value: .bool(isAdmin)),
+        ])
+    }
+
+    /// The subscription options every frontend gives the bus for this client: its read ACL, and — unless
+    /// it is an admin — who it is to record collections' view rules, so a change event reaches it only
+    /// when it may view the record (docs/records.md).
+    package func subscriptionOptions(noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil)
+        -> SubscriptionOptions
+    {
+        SubscriptionOptions(
+            noLocal: noLocal, maxQoS: maxQoS, identifier: identifier, readACL: permissions.readACL,
+            viewer: isAdmin || seesEveryRecord ? nil : RecordViewer(auth: recordAuth))
+    }
 }
 
 /// The result of checking a client's credentials.
@@ -183,7 +210,8 @@ package struct StaticTokenAuthenticator: Authenticator {
 
     package func authenticate(_ credentials: ClientCredentials) -> AuthOutcome {
         guard let token = credentials.token ?? credentials.password else {
-            return allowsAnonymous ? .accepted(.anonymous) : .refused("a token is required")
+            guard allowsAnonymous else { return .refused("a token is required") }
+            return .accepted(tokens.isEmpty ? .anonymous : ClientIdentity(userID: nil))
         }
         guard let user = tokens[token] else { return .refused("invalid token") }
         return .accepted(ClientIdentity(userID: user))

@@ -24,6 +24,14 @@ extension HTTPHeaders {
     }
 }
 
+extension HTTPHeaders {
+    /// The token of `Authorization: Bearer <token>`, if that is what the request presents.
+    package var bearerToken: String? {
+        guard let value = first(name: "Authorization"), value.lowercased().hasPrefix("bearer ") else { return nil }
+        return String(value.dropFirst(7))
+    }
+}
+
 extension HTTPRequestHead {
     /// The credentials of a request that is not routed (a WebSocket upgrade): headers, else `?token=`.
     package var clientCredentials: ClientCredentials {

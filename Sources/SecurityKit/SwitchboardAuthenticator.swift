@@ -194,7 +194,9 @@ package final class SwitchboardAuthenticator: Authenticator {
         }
         guard allowsAnonymous else { return .refused("credentials are required") }
         return .accepted(
-            ClientIdentity(userID: nil, permissions: anonymousRules.resolve(user: nil, client: client)))
+            ClientIdentity(
+                userID: nil, permissions: anonymousRules.resolve(user: nil, client: client),
+                seesEveryRecord: !isSecured && tokens.isEmpty))
     }
 
     private func authenticateNKey(_ key: String, _ challenge: SignedChallenge, client: String?) -> AuthOutcome {

@@ -7,6 +7,7 @@ import NIOHTTP1
 /// The HTTP API (`/api/*`) and health endpoints (docs/api.md).
 struct APIRoutes: Sendable {
     let bus: Bus
+    let records: RecordCollections
     let connections: ConnectionRegistry
     let apiKey: String?
     /// When it is secured (users, tokens, JWT or anonymous off), the API wants the API key or an admin.
@@ -24,6 +25,7 @@ struct APIRoutes: Sendable {
         router.add(.GET, "/api/connections", guardedSync(listConnections))
         router.add(.DELETE, "/api/connections/:id", guardedSync(closeConnection))
         registerStreams(into: &router)
+        registerRecords(into: &router)
     }
 
     /// `handler` behind the API key / admin check (frontends' admin routes, through `HTTPRouter.Builder`).
@@ -35,7 +37,7 @@ struct APIRoutes: Sendable {
 
     /// The API key, or (when security is configured) an admin user: HTTP Basic for static users, a
     /// bearer token (JWT with the admin grant, or a role with `admin`).
-    private func checkKey(_ request: HTTPRequest) throws {
+    func checkKey(_ request: HTTPRequest) throws {
         guard apiKey != nil || authenticator.isSecured else { return }
         let headers = request.head.headers
         let bearer = headers.first(name: "Authorization").flatMap { value -> String? in

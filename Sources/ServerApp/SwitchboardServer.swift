@@ -20,6 +20,8 @@ package final class SwitchboardServer: Sendable {
     package let configuration: ServerConfiguration
     package let group: MultiThreadedEventLoopGroup
     package let bus: Bus
+    /// Record collections and their change events (issue 20, docs/records.md).
+    package var records: RecordCollections { bus.records }
     package let connections: ConnectionRegistry
     let logger: Logger
     private let ready = ManagedAtomic(false)
@@ -110,10 +112,13 @@ package final class SwitchboardServer: Sendable {
         }
         let streams = try restoreStreams(state)
         let schemas = try restoreSchemas()
+        let records = self.records.restore(collections: state.collections, records: state.records)
         let lines =
             try frontends.compactMap { try $0.restore(state) }
             + [
                 streams, schemas,
+                "records: \(records.collections) collections, \(records.records) records"
+                    + (records.skipped > 0 ? " (\(records.skipped) unreadable, left out)" : ""),
                 "queues: \(queues.exchanges) durable exchanges, \(queues.queues) durable queues, \(queues.messages) persistent messages",
             ]
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -173,8 +178,8 @@ package final class SwitchboardServer: Sendable {
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
         let api = APIRoutes(
-            bus: bus, connections: connections, apiKey: configuration.apiKey, authenticator: authenticator,
-            metricsSlot: bus.metrics.slot(for: "http"))
+            bus: bus, records: records, connections: connections, apiKey: configuration.apiKey,
+            authenticator: authenticator, metricsSlot: bus.metrics.slot(for: "http"))
         api.register(into: &router)
         router.adminGuard = { api.guardAdmin($0) }
         for frontend in frontends { frontend.registerRoutes(into: &router) }

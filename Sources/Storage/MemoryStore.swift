@@ -25,6 +25,8 @@ package final class MemoryStore: Store {
         var queueMessages: [String: [UInt64: StoredQueueMessage]] = [:]
         var streams: [String: StoredStream] = [:]
         var streamConsumerOffsets: [StoredStreamConsumerOffset: StoredStreamConsumerOffset] = [:]
+        var collections: [String: StoredCollection] = [:]
+        var records: [String: [String: StoredRecord]] = [:]
         var closed = false
         var statistics = StoreStatistics()
     }
@@ -77,6 +79,10 @@ package final class MemoryStore: Store {
             }
             stored.streamConsumerOffsets = state.streamConsumerOffsets.values.sorted {
                 ($0.group, $0.stream, $0.partition) < ($1.group, $1.stream, $1.partition)
+            }
+            stored.collections = state.collections.values.sorted { $0.name < $1.name }
+            stored.records = state.records.keys.sorted().flatMap { name in
+                state.records[name]!.values.sorted { $0.id < $1.id }
             }
             return stored
         }
@@ -170,6 +176,16 @@ package final class MemoryStore: Store {
         case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
             .saveStreamConsumerOffset:
             applyStream(write, to: &state)
+        case .saveCollection(let collection):
+            state.collections[collection.name] = collection
+        case .deleteCollection(let name):
+            state.collections[name] = nil
+            state.records[name] = nil
+        case .saveRecord(let record):
+            guard state.collections[record.collection] != nil else { return }
+            state.records[record.collection, default: [:]][record.id] = record
+        case .deleteRecord(let collection, let id):
+            state.records[collection]?[id] = nil
         }
     }
 

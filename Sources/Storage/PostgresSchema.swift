@@ -207,6 +207,29 @@ enum PostgresSchema {
                 )
                 """,
             ]),
+        Migration(
+            version: 5,
+            statements: [
+                // Record collections (docs/storage.md, "Records"), as SQLite's v5. Fields stay JSON text, not
+                // JSONB, so a record reads back byte for byte as it was written.
+                """
+                CREATE TABLE record_collection (
+                    name TEXT PRIMARY KEY,
+                    definition TEXT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE record (
+                    collection TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    created BIGINT NOT NULL,
+                    updated BIGINT NOT NULL,
+                    fields TEXT NOT NULL,
+                    PRIMARY KEY (collection, id)
+                )
+                """,
+            ]),
     ]
 }
 

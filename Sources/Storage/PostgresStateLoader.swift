@@ -97,6 +97,7 @@ struct PostgresStateLoader {
                     deaths: Array(deaths.readableBytesView), redelivered: redelivered, message: message))
         }
         try loadStreams(into: &state)
+        try loadRecords(into: &state)
         return state
     }
 

@@ -294,6 +294,8 @@ final class PostgresWriter: @unchecked Sendable {
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
                 Self.enqueueStream(write, into: &statements)
+            case .saveCollection, .deleteCollection, .saveRecord, .deleteRecord:
+                Self.enqueueRecord(write, into: &statements)
             }
         }
         run.flush(into: &statements)

@@ -165,6 +165,26 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v5") { db in
+            // Record collections (docs/storage.md, "Records"): definitions as JSON text, records with their
+            // system fields as columns and their own fields as JSON text.
+            try db.execute(
+                sql: """
+                    CREATE TABLE record_collection (
+                        name TEXT PRIMARY KEY,
+                        definition TEXT NOT NULL
+                    );
+                    CREATE TABLE record (
+                        collection TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        created INTEGER NOT NULL,
+                        updated INTEGER NOT NULL,
+                        fields TEXT NOT NULL,
+                        PRIMARY KEY (collection, id)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

@@ -159,6 +159,7 @@ package final class SQLiteStore: Store {
                         deaths: [UInt8](deaths), redelivered: row["redelivered"], message: message))
             }
             try Self.loadStreams(db, into: &state)
+            try Self.loadRecords(db, into: &state)
             return state
         }
     }
@@ -409,6 +410,8 @@ final class SQLiteWriter: @unchecked Sendable {
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
                 try applyStream(write, db, body: &body, newest: &streamNewest)
+            case .saveCollection, .deleteCollection, .saveRecord, .deleteRecord:
+                try applyRecord(write, db)
             }
         }
         try updateNewestStreamOffsets(streamNewest, db)

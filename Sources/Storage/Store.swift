@@ -84,6 +84,13 @@ package enum StoreWrite: Sendable {
     case deleteStreamMessages(stream: String, partition: Int, offsets: [UInt64])
     /// A consumer group's committed offset in a stream partition.
     case saveStreamConsumerOffset(StoredStreamConsumerOffset)
+    /// A record collection created or its definition changed.
+    case saveCollection(StoredCollection)
+    /// A collection and all its records go.
+    case deleteCollection(name: String)
+    /// A record created or replaced by a newer version.
+    case saveRecord(StoredRecord)
+    case deleteRecord(collection: String, id: String)
 }
 
 /// What `Store.load()` returns.
@@ -105,6 +112,9 @@ package struct StoredState: Sendable {
     package var streams: [StoredStream] = []
     /// By group, stream and partition.
     package var streamConsumerOffsets: [StoredStreamConsumerOffset] = []
+    /// Record collections by name, and their records by collection and id.
+    package var collections: [StoredCollection] = []
+    package var records: [StoredRecord] = []
     package init() {}
 }
 

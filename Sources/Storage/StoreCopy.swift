@@ -27,13 +27,16 @@ package enum StoreCopy {
         package var streams = 0
         package var streamMessages = 0
         package var streamConsumerOffsets = 0
+        package var collections = 0
+        package var records = 0
 
         package var description: String {
             """
             \(logs) topic logs (\(logMessages) messages, \(logsInNewEpoch) in a new epoch), \(retained) retained \
             messages, \(sessions) sessions (\(sessionMessages) session messages), \(consumerOffsets) consumer \
             offsets, \(exchanges) exchanges, \(queues) queues, \(bindings) bindings, \(queueMessages) queue messages, \
-            \(streams) streams (\(streamMessages) messages, \(streamConsumerOffsets) consumer group offsets)
+            \(streams) streams (\(streamMessages) messages, \(streamConsumerOffsets) consumer group offsets), \
+            \(collections) record collections (\(records) records)
             """
         }
     }
@@ -138,6 +141,10 @@ package enum StoreCopy {
         counts.streams = state.streams.count
         for offset in state.streamConsumerOffsets { writes.append(.saveStreamConsumerOffset(offset)) }
         counts.streamConsumerOffsets = state.streamConsumerOffsets.count
+        for collection in state.collections { writes.append(.saveCollection(collection)) }
+        counts.collections = state.collections.count
+        for record in state.records { writes.append(.saveRecord(record)) }
+        counts.records = state.records.count
         return (writes, counts)
     }
 }
@@ -147,6 +154,7 @@ extension StoredState {
     package var isEmpty: Bool {
         logs.isEmpty && retained.isEmpty && sessions.isEmpty && sessionMessages.isEmpty && consumerOffsets.isEmpty
             && queues.isEmpty && bindings.isEmpty && exchangeBindings.isEmpty && exchanges.isEmpty
-            && queueMessages.isEmpty && streams.isEmpty && streamConsumerOffsets.isEmpty
+            && queueMessages.isEmpty && streams.isEmpty && streamConsumerOffsets.isEmpty && collections.isEmpty
+            && records.isEmpty
     }
 }

@@ -11,7 +11,7 @@ from sse_client import sse
 
 async def connect(stream):
     event = await stream.next()
-    assert event.event == "connect", event
+    assert event.event == "PB_CONNECT" and event.id == event.json()["clientId"], event
     return event.json()["clientId"]
 
 

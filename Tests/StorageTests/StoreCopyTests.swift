@@ -45,6 +45,8 @@ import Testing
                         queue: "q", id: 3, priority: 1, deadline: .max, exchange: "ex", routingKeys: ["a.b"],
                         deaths: [],
                         redelivered: false, message: try message("$amqp/queue", "queued", nil, ""))),
+                .saveCollection(StoredCollection(name: "tasks", definition: #"{"listRule":""}"#)),
+                .saveRecord(StoreTests.record("tasks", "t1", version: 3, fields: #"{"title":"carried"}"#)),
             ])
         return source
     }
@@ -74,6 +76,8 @@ import Testing
         #expect(after.bindings == before.bindings && after.exchangeBindings == before.exchangeBindings)
         #expect(after.queueMessages.map(\.id) == [3])
         #expect(after.queueMessages.map { String(buffer: $0.message.payload) } == ["queued"])
+        #expect(counts.collections == 1 && counts.records == 1)
+        #expect(after.collections == before.collections && after.records == before.records)
     }
 
     @Test func aDestinationWithStateIsRefused() async throws {

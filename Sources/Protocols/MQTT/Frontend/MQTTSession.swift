@@ -134,9 +134,14 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         // A replaced subscription keeps its presence entry: the new one's join is then no news.
         if let old = busSubscriptions.removeValue(forKey: filter.text) { services.bus.unsubscribe(old) }
         state.subscriptions[filter.text] = record
-        let options = SubscriptionOptions(
-            noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier,
-            readACL: connection?.identity.permissions.readACL)
+        // A session restored without its connection (after a restart) is a guest to record view rules until
+        // its client is back: nothing it might not see is queued for it.
+        let options =
+            connection?.identity.subscriptionOptions(
+                noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier)
+            ?? SubscriptionOptions(
+                noLocal: record.options.noLocal, maxQoS: record.options.maxQoS.rawValue, identifier: record.identifier,
+                viewer: .guest)
         busSubscriptions[filter.text] =
             services.bus.subscribe(
                 filter, subscriber: self, subscriberID: clientID, options: options, presence: connection?.info.presence

@@ -472,7 +472,7 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
     private func subscribe(sid: String, subject: String, filter: TopicFilter, noLocal: Bool) {
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id,
-            options: SubscriptionOptions(noLocal: noLocal, readACL: identity.permissions.readACL),
+            options: identity.subscriptionOptions(noLocal: noLocal),
             presence: info.presence)
         let subscription = NATSSubscription(sid: sid, subject: subject, busSubscription: result.subscription)
         let slot: Int

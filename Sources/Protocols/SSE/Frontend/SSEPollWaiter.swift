@@ -29,12 +29,15 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
     private var timeout: Scheduled<Void>?
     private var registered = false
     private let promise: EventLoopPromise<HTTPResponse>
+    /// The client's read ACL and record viewer (`ClientIdentity.subscriptionOptions`).
+    private let options: SubscriptionOptions
 
     /// `headers` go on the answer (CORS).
     init(
-        services: SSEServices, request: SSEPollRequest, info: ConnectionInfo, headers: HTTPHeaders,
-        eventLoop: any EventLoop
+        services: SSEServices, request: SSEPollRequest, info: ConnectionInfo, options: SubscriptionOptions,
+        headers: HTTPHeaders, eventLoop: any EventLoop
     ) {
+        self.options = options
         self.services = services
         self.metricsSlot = services.metricsSlot
         self.eventLoop = eventLoop
@@ -56,7 +59,7 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
             // stream holds after the cursor right after this, and that answers the poll.
             let follows = request.streamFollowing.contains(filter.text)
             let result = bus.subscribe(
-                filter, subscriber: self, subscriberID: info.id, presence: nil,
+                filter, subscriber: self, subscriberID: info.id, options: options, presence: nil,
                 history: requested.map { .recover($0, fallback: 0) } ?? (follows ? .last(0) : nil))
             subscriptions.append(result.subscription)
             if let requested, result.recovered != true {

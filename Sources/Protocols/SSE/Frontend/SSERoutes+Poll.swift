@@ -19,10 +19,13 @@ extension SSERoutes {
             maxTimeoutSeconds: configuration.pollMaxTimeoutSeconds,
             topicLimits: services.bus.configuration.topicLimits, limits: configuration.limits,
             coveredByStream: { [bus = services.bus] in bus.streams.covering($0) != nil })
-        let info = try admit(request, services: services, protocolName: "poll", channels: parsed.channels)
+        let (info, identity) = try admitIdentity(
+            request, services: services, protocolName: "poll", channels: parsed.channels)
         var headers = HTTPHeaders()
         services.cors.decorate(&headers, for: request.head)
-        let waiter = SSEPollWaiter(services: services, request: parsed, info: info, headers: headers, eventLoop: loop)
+        let waiter = SSEPollWaiter(
+            services: services, request: parsed, info: info, options: identity.subscriptionOptions(), headers: headers,
+            eventLoop: loop)
         return waiter.start(closeFuture: request.closeFuture)
     }
 }

@@ -36,21 +36,36 @@ extension SSERoutes {
         }
         var limits = services.configuration.limits
         limits.maxChannels = services.configuration.maxRealtimeSubscriptions
-        let filters =
-            names.isEmpty
+        // A name whose first level is a record collection (`tasks`, `tasks/*`, `tasks/<id>`, with
+        // PocketBase's `?options=…` dropped) follows that collection's change events; others are channels.
+        var channels: [String] = []
+        var collections: [(filter: String, eventName: String)] = []
+        for name in names {
+            if let filter = recordFilter(name, services.bus.records) {
+                collections.append((filter, name))
+            } else {
+                channels.append(name)
+            }
+        }
+        var subscriptions =
+            channels.isEmpty
             ? []
             : try SSEStreamRequest.channels(
-                names, topicLimits: services.bus.configuration.topicLimits, limits: limits, starIsWildcard: true)
+                channels, topicLimits: services.bus.configuration.topicLimits, limits: limits, starIsWildcard: true
+            ).map { SSERealtimeSubscription(filter: $0, eventName: nil) }
+        for (filter, eventName) in collections {
+            subscriptions.append(SSERealtimeSubscription(filter: try TopicFilter(filter), eventName: eventName))
+        }
         let identity = try authenticate(request, services: services, clientID: clientID)
-        let userID = identity.userID
-        try authorize(filters, identity: identity, services: services)
+        try authorize(subscriptions.map(\.filter), identity: identity, services: services)
         guard let client = services.realtimeClients.withLockedValue({ $0[clientID] }) else {
             throw APIError.notFound("no realtime client \(clientID)")
         }
         var headers = HTTPHeaders()
         services.cors.decorate(&headers, for: request.head)
         let answerHeaders = headers
-        return client.eventLoop.submit { client.replaceSubscriptions(filters, userID: userID) }.hop(to: loop).map {
+        let wanted = subscriptions
+        return client.eventLoop.submit { client.replaceSubscriptions(wanted, identity: identity) }.hop(to: loop).map {
             outcome in
             switch outcome {
             case .replaced: return HTTPResponse(status: .noContent, headers: answerHeaders)
@@ -58,5 +73,16 @@ extension SSERoutes {
             case .forbidden: return .error(.forbidden("realtime client \(clientID) belongs to another user"))
             }
         }
+    }
+
+    /// The bus filter of a PocketBase record subscription — `tasks` or `tasks/*` (every record of the
+    /// collection), `tasks/<id>` (one record) — when its first level names a record collection.
+    static func recordFilter(_ name: String, _ records: RecordCollections) -> String? {
+        let subscription = name.split(separator: "?", maxSplits: 1).first.map(String.init) ?? name
+        let levels = subscription.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(levels.count), records.definition(levels[0]) != nil else { return nil }
+        if levels.count == 1 || levels[1] == "*" { return "collections/\(levels[0])/+" }
+        guard RecordCollectionDefinition.isValidRecordID(levels[1]) else { return nil }
+        return "collections/\(levels[0])/\(levels[1])"
     }
 }

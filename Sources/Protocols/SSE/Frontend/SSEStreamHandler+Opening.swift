@@ -74,7 +74,7 @@ extension SSEStreamHandler {
     func subscribe(_ filter: TopicFilter, history: Bus.HistoryRequest?) -> Bus.SubscribeResult {
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id,
-            options: SubscriptionOptions(readACL: lifecycle.identity.permissions.readACL), presence: info.presence,
+            options: lifecycle.identity.subscriptionOptions(), presence: info.presence,
             history: history)
         subscriptions.append(result.subscription)
         let name = filter.text
@@ -84,7 +84,8 @@ extension SSEStreamHandler {
 
     // MARK: - Realtime (PocketBase-style)
 
-    /// Writes `connect` with the client id and makes the client reachable for `POST /api/realtime`.
+    /// Writes PocketBase's `PB_CONNECT` (its id and data the client id) and makes the client reachable
+    /// for `POST /api/realtime`.
     func openRealtime() {
         guard let writer else { return }
         let id = info.id
@@ -96,24 +97,41 @@ extension SSEStreamHandler {
         writer.write(
             HTTPStreamWriter.frame(chunked: writer.isChunked) { body in
                 SSEEventEncoder.opening(&body, retryMilliseconds: configuration.retryMilliseconds, id: nil)
-                SSEEventEncoder.event(&body, type: "connect", data: json)
+                SSEEventEncoder.id(&body, id)
+                SSEEventEncoder.event(&body, type: "PB_CONNECT", data: json)
             })
     }
 
-    /// Replaces a realtime client's subscriptions (on its loop). `userID` is the identity of the
-    /// request that set them; a client opened by one user cannot be taken over by another.
-    func replaceSubscriptions(_ filters: [TopicFilter], userID: String?) -> SSERealtimeOutcome {
+    /// Replaces a realtime client's subscriptions (on its loop). `identity` is the one of the request
+    /// that set them: a client opened by one user cannot be taken over by another, and a guest's client
+    /// becomes its first identified user's (PocketBase's SDK opens the stream without credentials and
+    /// authorizes the POST) — record view rules then see that user. A subscription with an event name
+    /// (a record collection's, PocketBase's `tasks/*`) gets PocketBase's events.
+    func replaceSubscriptions(_ subscriptions: [SSERealtimeSubscription], identity: ClientIdentity)
+        -> SSERealtimeOutcome
+    {
         guard machine?.isStreaming == true else { return .gone }
-        if let owner = info.userID, owner != userID { return .forbidden }
-        if info.userID == nil, let userID {
+        if let owner = info.userID, owner != identity.userID { return .forbidden }
+        if info.userID == nil, let userID = identity.userID {
+            lifecycle.identity = identity
             lifecycle.update { $0.userID = userID }
         }
-        for subscription in subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
-        subscriptions.removeAll()
+        for subscription in self.subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
+        self.subscriptions.removeAll()
+        realtimeEventNames.removeAll()
         lifecycle.update { $0.subscriptions = [] }
-        for filter in filters { subscribe(filter, history: nil) }
+        for subscription in subscriptions {
+            if let name = subscription.eventName { realtimeEventNames[subscription.filter.text] = name }
+            subscribe(subscription.filter, history: nil)
+        }
         touch()
         return .replaced
+    }
+
+    /// A change event of a record collection as PocketBase sends it: `event:` the client's subscription
+    /// (`tasks/*`, `tasks/<id>`), `data:` `{"action","record",…}` (the event's payload as published).
+    static func encodeRecordEvent(_ buffer: inout ByteBuffer, name: String, _ message: BusMessage) {
+        SSEEventEncoder.event(&buffer, type: name, data: message.payload)
     }
 
     /// A realtime event: `event: <type>` and the message as JSON (channel, payload, position).
@@ -128,6 +146,13 @@ extension SSEStreamHandler {
         }
         SSEEventEncoder.event(&buffer, type: type, data: json)
     }
+}
+
+/// One subscription of a realtime client: a bus filter, and the event name its messages carry when it
+/// follows a record collection the PocketBase way.
+struct SSERealtimeSubscription: Sendable {
+    var filter: TopicFilter
+    var eventName: String?
 }
 
 /// What replacing a realtime client's subscriptions did.

@@ -28,6 +28,9 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     /// `mode` is `.realtime`: read per delivery, so a plain flag rather than a match on the enum (whose
     /// payload holds arrays, which the match would retain and release).
     let isRealtime: Bool
+    /// A realtime client's subscriptions that follow a record collection the PocketBase way: filter
+    /// text → the event name (the subscription as the client wrote it).
+    var realtimeEventNames: [String: String] = [:]
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
     var lifecycle: ConnectionLifecycle
     var writer: HTTPStreamWriter?
@@ -116,6 +119,18 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         -> DeliveryOutcome
     {
         guard let writer, machine?.isStreaming == true else { return .skipped }
+        // A record subscription the PocketBase way gets its own event even when another subscription of the
+        // client matched the same change (PocketBase sends one per subscription: `tasks/*` and `tasks/<id>`).
+        if isRealtime, let name = realtimeEventNames[subscription.filter.text] {
+            guard writer.isWritable else { return slowConsumer() }
+            deliveredSinceTick = true
+            let event = HTTPStreamWriter.frame(chunked: writer.isChunked, capacity: message.payload.readableBytes + 64)
+            {
+                SSEStreamHandler.encodeRecordEvent(&$0, name: name, message)
+            }
+            writer.write(event)
+            return .delivered(bytes: event.readableBytes)
+        }
         if subscriptions.count > 1 {
             if lastDelivered === message { return .skipped }
             lastDelivered = message

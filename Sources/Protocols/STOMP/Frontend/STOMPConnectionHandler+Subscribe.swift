@@ -80,7 +80,7 @@ extension STOMPConnectionHandler {
         }
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: connectionID,
-            options: SubscriptionOptions(readACL: identity.permissions.readACL), presence: lifecycle.info.presence)
+            options: identity.subscriptionOptions(), presence: lifecycle.info.presence)
         subscription.source = .bus(result.subscription)
         let slot: Int
         if let free = freeSlots.popLast() {

@@ -69,7 +69,7 @@ extension SignalRConnectionHandler {
         }
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id,
-            options: SubscriptionOptions(readACL: identity.permissions.readACL), presence: info.presence)
+            options: identity.subscriptionOptions(), presence: info.presence)
         subscriptions[channel] = result.subscription
         lifecycle.update { $0.subscriptions.append(channel) }
         complete(id)
@@ -87,7 +87,9 @@ extension SignalRConnectionHandler {
         guard subscriptions[channel] == nil,
             let filter = try? TopicFilter(channel, limits: bus.configuration.topicLimits), !filter.hasWildcards
         else { return }
-        let result = bus.subscribe(filter, subscriber: self, subscriberID: info.id, presence: info.presence)
+        let result = bus.subscribe(
+            filter, subscriber: self, subscriberID: info.id, options: identity.subscriptionOptions(),
+            presence: info.presence)
         subscriptions[channel] = result.subscription
         lifecycle.update { $0.subscriptions.append(channel) }
     }

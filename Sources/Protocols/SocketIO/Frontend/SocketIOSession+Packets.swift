@@ -202,7 +202,7 @@ extension SocketIOSession {
         }
         let result = bus.subscribe(
             filter, subscriber: socket, subscriberID: info.id,
-            options: SubscriptionOptions(readACL: socket.identity.permissions.readACL), presence: info.presence,
+            options: socket.identity.subscriptionOptions(), presence: info.presence,
             history: history,
             streamEnded: { [weak self, weak socket] _ in
                 // The stream the room followed is gone: the room ends, as a left one.

@@ -299,7 +299,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             }
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id,
-            options: SubscriptionOptions(readACL: identity.permissions.readACL), presence: info.presence,
+            options: identity.subscriptionOptions(), presence: info.presence,
             history: request,
             streamEnded: { [self] reason in
                 // The stream it followed is gone: the subscription ends, and the client is told why.

@@ -1,0 +1,234 @@
+package import BusCore
+import NIOConcurrencyHelpers
+import NIOCore
+import SchemaKit
+import Storage
+
+extension RecordCollections {
+    /// What a committed change was, for its event.
+    package enum Change: String, Sendable {
+        case create, update, delete
+    }
+
+    // MARK: - Collections
+
+    /// Creates `definition`'s collection, or replaces the definition of an existing one when `replace`
+    /// (its records stay). Completes once stored.
+    package func saveCollection(
+        _ definition: RecordCollectionDefinition, replace: Bool,
+        completion: @escaping @Sendable (Result<RecordCollectionDefinition, RecordError>) -> Void
+    ) {
+        let compiled: Collection
+        do throws(RecordError) {
+            compiled = try Self.compile(definition)
+        } catch {
+            return completion(.failure(error))
+        }
+        let loop = homeLoop(definition.name)
+        let refusal: RecordError? = core.withLockedValue { core in
+            if let existing = core.collections[definition.name] {
+                guard replace else { return .exists("A collection named \"\(definition.name)\" exists already.") }
+                var updated = compiled
+                updated.records = existing.records
+                updated.pending = existing.pending
+                core.collections[definition.name] = updated
+            } else {
+                core.collections[definition.name] = compiled
+            }
+            // Stored under the lock, so the store sees a collection's changes in the order they were made.
+            commit([.saveCollection(StoredCollection(name: definition.name, definition: definition.json))]) { error in
+                loop.execute {
+                    if let error { return completion(.failure(error)) }
+                    self.ensureFeed(definition.name) { completion(.success(definition)) }
+                }
+            }
+            return nil
+        }
+        if let refusal { completion(.failure(refusal)) }
+    }
+
+    /// Deletes a collection and its records. Completes once stored.
+    package func deleteCollection(_ name: String, completion: @escaping @Sendable (Result<Void, RecordError>) -> Void) {
+        let loop = homeLoop(name)
+        let existed = core.withLockedValue { core in
+            guard core.collections.removeValue(forKey: name) != nil else { return false }
+            commit([.deleteCollection(name: name)]) { error in
+                loop.execute {
+                    if let error { return completion(.failure(error)) }
+                    self.dropFeed(name) { completion(.success(())) }
+                }
+            }
+            return true
+        }
+        if !existed { completion(.failure(.collectionNotFound)) }
+    }
+
+    // MARK: - Records
+
+    /// Creates a record from `body` (a JSON object; `id` optional, other system fields ignored).
+    package func create(
+        _ name: String, body: JSONValue, caller: RecordCaller, now: UInt64,
+        completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
+    ) {
+        decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
+            guard case .object(let members) = body else { throw .badRequest("Failed to read the submitted data.") }
+            let access = try collection.rules.access(.create, caller)
+            var id = self.makeID()
+            if let given = body["id"] {
+                guard case .string(let text) = given, RecordCollectionDefinition.isValidRecordID(text) else {
+                    throw .invalidField("id", "Must be 1 to 64 letters, digits, _ or -.")
+                }
+                id = text
+            }
+            guard collection.latest(id) == nil else {
+                throw .invalidField("id", "The id is invalid or already exists.")
+            }
+            let fields = members.filter { !Record.systemFields.contains($0.key) }
+            try collection.validate(fields)
+            let record = Record(collection: name, id: id, version: 1, created: now, updated: now, fields: fields)
+            // The create rule sees the record as it would be stored, and the submitted body.
+            guard access.allows(record.document, RecordRuleSet.context(caller, body: body, now: now)) else {
+                throw .badRequest("Failed to create record.")
+            }
+            return (id, record, .create)
+        }
+    }
+
+    /// Changes the fields `body` names (PocketBase's update: the others stay); `ifMatch` refuses the change
+    /// unless the record is at that version.
+    package func update(
+        _ name: String, id: String, body: JSONValue, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
+        completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
+    ) {
+        decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
+            guard case .object(let members) = body else { throw .badRequest("Failed to read the submitted data.") }
+            let access = try collection.rules.access(.update, caller)
+            guard let current = collection.latest(id),
+                access.allows(current.document, RecordRuleSet.context(caller, body: body, now: now))
+            else { throw .recordNotFound }
+            if let ifMatch, ifMatch != current.version { throw .versionConflict(current: current.version) }
+            var fields = current.fields
+            for member in members where !Record.systemFields.contains(member.key) {
+                if let index = fields.firstIndex(where: { $0.key == member.key }) {
+                    fields[index].value = member.value
+                } else {
+                    fields.append(member)
+                }
+            }
+            try collection.validate(fields)
+            let record = Record(
+                collection: name, id: id, version: current.version + 1, created: current.created,
+                updated: max(now, current.updated), fields: fields)
+            return (id, record, .update)
+        }
+    }
+
+    /// Deletes a record; `ifMatch` as for `update`.
+    package func delete(
+        _ name: String, id: String, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
+        completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
+    ) {
+        decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
+            let access = try collection.rules.access(.delete, caller)
+            guard let current = collection.latest(id),
+                access.allows(current.document, RecordRuleSet.context(caller, body: nil, now: now))
+            else { throw .recordNotFound }
+            if let ifMatch, ifMatch != current.version { throw .versionConflict(current: current.version) }
+            return (id, current, .delete)
+        }
+    }
+
+    /// Decides a change on the newest accepted state (under the lock, so changes of one record queue up in
+    /// order), stores it, then — on the collection's home loop, in commit order — applies it, publishes its
+    /// event and answers.
+    private func decide(
+        _ name: String, changedBy: String, completion: @escaping @Sendable (Result<Record, RecordError>) -> Void,
+        _ body: (Collection) throws(RecordError) -> (id: String, record: Record, change: Change)
+    ) {
+        let loop = homeLoop(name)
+        let refusal: RecordError? = core.withLockedValue { core in
+            guard let collection = core.collections[name] else { return .collectionNotFound }
+            let id: String
+            let record: Record
+            let change: Change
+            do throws(RecordError) {
+                (id, record, change) = try body(collection)
+            } catch {
+                return error
+            }
+            let previous = core.collections[name]!.pending[id]?.count ?? 0
+            core.collections[name]!.pending[id] = (change == .delete ? nil : record, previous + 1)
+            let write: StoreWrite =
+                change == .delete
+                ? .deleteRecord(collection: name, id: id)
+                : .saveRecord(
+                    StoredRecord(
+                        collection: name, id: id, version: record.version, created: record.created,
+                        updated: record.updated, fields: record.fieldsJSON))
+            // Submitted under the lock: the store commits changes in the order they were decided (a later
+            // version is never overwritten by an earlier one), and its completions come in that order. The
+            // completion only hops to the home loop, never takes the lock (a memory store completes at once).
+            commit([write]) { error in
+                loop.execute {
+                    self.settle(name, id: id, record: record, change: change, failed: error != nil)
+                    if let error { return completion(.failure(error)) }
+                    self.publish(record, change: change, changedBy: changedBy, on: loop)
+                    completion(.success(record))
+                }
+            }
+            return nil
+        }
+        if let refusal { completion(.failure(refusal)) }
+    }
+
+    /// Applies a stored change to what readers see, or forgets a failed one.
+    private func settle(_ name: String, id: String, record: Record, change: Change, failed: Bool) {
+        core.withLockedValue { core in
+            guard core.collections[name] != nil else { return }
+            if !failed {
+                core.collections[name]!.records[id] = change == .delete ? nil : record
+            }
+            if let pending = core.collections[name]!.pending[id] {
+                // A failed change's successors were decided on it; they fail too (the store refuses every
+                // batch until it recovers), so the pending state is dropped with the last of them.
+                core.collections[name]!.pending[id] = pending.count > 1 ? (pending.record, pending.count - 1) : nil
+            }
+        }
+    }
+
+    /// The change's event on `collections/<collection>/<id>`:
+    /// `{"action":"create|update|delete","record":{…},"changed_by":"…"}`, published from `loop` (a bus loop).
+    func publish(_ record: Record, change: Change, changedBy: String, on loop: any EventLoop) {
+        var payload = ByteBuffer()
+        payload.reserveCapacity(record.json.utf8.count + 64)
+        payload.writeStaticString("{\"action\":\"")
+        payload.writeString(change.rawValue)
+        payload.writeStaticString("\",\"record\":")
+        payload.writeString(record.json)
+        payload.writeStaticString(",\"changed_by\":")
+        payload.writeJSONString(changedBy)
+        payload.writeInteger(UInt8(ascii: "}"))
+        guard let topic = try? Topic("collections/\(record.collection)/\(record.id)") else { return }
+        let message = BusMessage(
+            topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
+            timestamp: bus.clock(), payloadForm: .json)
+        bus.publish(message, on: loop)
+    }
+
+    /// Stores `writes` (at once without a store), answering with a store failure as `unavailable`.
+    func commit(_ writes: [StoreWrite], completion: @escaping @Sendable (RecordError?) -> Void) {
+        guard let store else { return completion(nil) }
+        store.submit(writes) { error in completion(error.map { .unavailable("\($0)") }) }
+    }
+}
+
+extension RecordCollections.Collection {
+    /// The record's own fields against the collection's schema (400 naming the first violation).
+    func validate(_ fields: [JSONField]) throws(RecordError) {
+        guard let schema else { return }
+        if let first = schema.violations(of: .object(fields)).first {
+            let field = first.path.hasPrefix("$.") ? String(first.path.dropFirst(2)) : first.path
+            throw .invalidField(field, first.message)
+        }
+    }
+}

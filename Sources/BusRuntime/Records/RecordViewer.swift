@@ -1,0 +1,61 @@
+package import BusCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A subscriber as record collections' view rules see it (`SubscriptionOptions.viewer`): `@request.auth`,
+/// an object with at least `id` ("" for a guest). Admins have no viewer: they see every record.
+package struct RecordViewer: Sendable, Hashable {
+    package var auth: JSONValue
+    package init(auth: JSONValue) { self.auth = auth }
+
+    /// A guest: `@request.auth.id` is "".
+    package static let guest = RecordViewer(auth: .object([JSONField(key: "id", value: .string(""))]))
+}
+
+/// The view check of one record change event, made once per message per loop and asked once per
+/// subscriber: the record as the event carries it and the collection's view rule when the message was
+/// delivered.
+final class RecordEventCheck: Sendable {
+    let document: JSONValue
+    let access: RecordRuleSet.Rule
+    let now: UInt64
+
+    init(document: JSONValue, access: RecordRuleSet.Rule, now: UInt64) {
+        self.document = document
+        self.access = access
+        self.now = now
+    }
+
+    func allows(_ viewer: RecordViewer) -> Bool {
+        switch access {
+        case .everyone: return true
+        case .adminsOnly: return false
+        case .filter(let filter):
+            let caller = RecordCaller(isAdmin: false, auth: viewer.auth, changedBy: "")
+            return filter.matches(document, request: RecordRuleSet.context(caller, body: nil, now: now))
+        }
+    }
+}
+
+extension RecordCollections {
+    /// The view check a message needs: nil when it is not a change event of a collection
+    /// (`collections/<c>/<id>`) or when the collection lets everyone view; for an event of a collection
+    /// that no longer exists, nobody but admins sees it.
+    func check(_ message: BusMessage) -> RecordEventCheck? {
+        let name = message.topic.name
+        guard name.utf8.starts(with: "collections/".utf8), message.isPublication else { return nil }
+        let levels = name.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard levels.count == 3, let collection = String(levels[1]) else { return nil }
+        let rule = core.withLockedValue { $0.collections[collection]?.rules.viewRule } ?? .adminsOnly
+        if case .everyone = rule { return nil }
+        let document = message.payload.withUnsafeReadableBytes { try? JSONParser.parse($0) }?["record"]
+        // An event whose record cannot be read is shown to nobody but admins.
+        guard let document else { return RecordEventCheck(document: .null, access: .adminsOnly, now: 0) }
+        return RecordEventCheck(document: document, access: rule, now: bus.clock())
+    }
+
+    /// `check(message)` for one viewer (reads of history: one message, one subscriber).
+    func mayView(_ message: BusMessage, _ viewer: RecordViewer) -> Bool {
+        check(message)?.allows(viewer) ?? true
+    }
+}

@@ -1,0 +1,53 @@
+import PostgresNIO
+
+extension PostgresWriter {
+    /// The record collection writes (docs/storage.md, "Records"), one statement each.
+    static func enqueueRecord(_ write: StoreWrite, into statements: inout Statements) {
+        switch write {
+        case .saveCollection(let collection):
+            statements.run(
+                """
+                INSERT INTO record_collection (name, definition) VALUES (\(collection.name), \(collection.definition))
+                ON CONFLICT (name) DO UPDATE SET definition = excluded.definition
+                """)
+        case .deleteCollection(let name):
+            statements.run("DELETE FROM record_collection WHERE name = \(name)")
+            statements.run("DELETE FROM record WHERE collection = \(name)")
+        case .saveRecord(let record):
+            // A record of a collection deleted earlier is not written back (as SQLite).
+            statements.run(
+                """
+                INSERT INTO record (collection, id, version, created, updated, fields)
+                SELECT \(record.collection), \(record.id), \(Int64(bitPattern: record.version)),
+                \(Int64(bitPattern: record.created)), \(Int64(bitPattern: record.updated)), \(record.fields)
+                WHERE EXISTS (SELECT 1 FROM record_collection WHERE name = \(record.collection))
+                ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, created = excluded.created,
+                updated = excluded.updated, fields = excluded.fields
+                """)
+        case .deleteRecord(let collection, let id):
+            statements.run("DELETE FROM record WHERE collection = \(collection) AND id = \(id)")
+        default:
+            preconditionFailure("not a record write: \(write)")
+        }
+    }
+}
+
+extension PostgresStateLoader {
+    /// Collections by name and their records by collection and id (as SQLite's load).
+    func loadRecords(into state: inout StoredState) throws {
+        for row in try rows(#"SELECT name, definition FROM record_collection ORDER BY name COLLATE "C""#) {
+            let (name, definition) = try row.decode((String, String).self)
+            state.collections.append(StoredCollection(name: name, definition: definition))
+        }
+        for row in try rows(
+            #"SELECT collection, id, version, created, updated, fields FROM record ORDER BY collection COLLATE "C", id COLLATE "C""#
+        ) {
+            let (collection, id, version, created, updated, fields) = try row.decode(
+                (String, String, Int64, Int64, Int64, String).self)
+            state.records.append(
+                StoredRecord(
+                    collection: collection, id: id, version: UInt64(bitPattern: version),
+                    created: UInt64(bitPattern: created), updated: UInt64(bitPattern: updated), fields: fields))
+        }
+    }
+}
