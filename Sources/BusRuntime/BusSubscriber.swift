@@ -45,12 +45,22 @@ package struct DeliveryContext {
 
     package init(message: BusMessage) { self.message = message }
 
+    /// What a content filter is matched against, parsed once per message per loop: nil until asked.
+    private var contentSubject: JSONValue??
+
     /// Whether `viewer` may receive this message: anything but a record change event, or one whose
     /// collection's view rule holds for the viewer (docs/records.md).
     mutating func mayView(_ viewer: RecordViewer, _ records: RecordCollections) -> Bool {
         if recordCheck == nil { recordCheck = .some(records.check(message)) }
         guard let check = recordCheck.unsafelyUnwrapped else { return true }
         return check.allows(viewer)
+    }
+
+    /// Whether the message matches a subscription's content filter (`SubscriptionOptions.contentFilter`).
+    mutating func matches(_ filter: RecordFilter, viewer: RecordViewer?, now: UInt64) -> Bool {
+        if contentSubject == nil { contentSubject = .some(RecordCollections.contentSubject(message)) }
+        guard let subject = contentSubject.unsafelyUnwrapped else { return false }
+        return filter.matches(subject, request: RecordRuleSet.context(viewer, now: now))
     }
 
     /// The bytes of wire form `form` for this message, made by `encode` the first time they are asked for.
@@ -102,16 +112,21 @@ package struct SubscriptionOptions: Sendable {
     /// `collections/<c>/<id>` is delivered only when the rule lets this viewer see the record. nil: an
     /// admin (or the bus's own subscription), who sees every record.
     package var viewer: RecordViewer?
+    /// A filter in the records' language the message must match (a native WebSocket subscribe's
+    /// `filter`): a record change event is matched on its record, any other message on its JSON object
+    /// payload; a message that is neither does not match. nil: every message.
+    package var contentFilter: RecordFilter?
 
     package init(
         noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil, readACL: TopicACL? = nil,
-        viewer: RecordViewer? = nil
+        viewer: RecordViewer? = nil, contentFilter: RecordFilter? = nil
     ) {
         self.noLocal = noLocal
         self.maxQoS = maxQoS
         self.identifier = identifier
         self.readACL = readACL
         self.viewer = viewer
+        self.contentFilter = contentFilter
     }
 
     /// Every subscription identifier a delivery under these options carries.

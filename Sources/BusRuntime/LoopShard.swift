@@ -494,6 +494,11 @@ package final class LoopShard: @unchecked Sendable {
         if subscription.options.noLocal, context.message.publisherID == subscription.subscriberID { return }
         if let acl = subscription.options.readACL, !acl.permitsReading(context.message.topic) { return }
         if let viewer = subscription.options.viewer, !context.mayView(viewer, bus.records) { return }
+        if let filter = subscription.options.contentFilter,
+            !context.matches(filter, viewer: subscription.options.viewer, now: bus.clock())
+        {
+            return
+        }
         let subscriber = subscription.subscriber
         switch subscriber.deliver(context.message, for: subscription, context: &context) {
         case .delivered(let bytes):

@@ -1,3 +1,4 @@
+import Foundation
 package import NIOCore
 package import NIOHTTP1
 
@@ -81,5 +82,25 @@ package enum SubprotocolNegotiation {
                     "unsupported WebSocket subprotocol \(offered.joined(separator: ", ")); supported: \(supported.joined(separator: ", "))"
                 ))
         )
+    }
+}
+
+/// API versioning on upgrade (docs/protocols/websocket.md): a client may state the protocol version it
+/// speaks in `X-Version` (browsers, which cannot set headers on a WebSocket, use the subprotocol,
+/// `switchboard.v1`). A version the endpoint does not serve is refused before the upgrade with 426 and a
+/// body naming the versions served; no header means the current version.
+package enum ProtocolVersionNegotiation {
+    package static func refusal(_ head: HTTPRequestHead, served: [String]) -> HTTPResponse? {
+        guard let asked = head.headers.first(name: "X-Version")?.trimmingCharacters(in: .whitespaces) else {
+            return nil
+        }
+        let normalized = asked.lowercased().hasPrefix("v") ? String(asked.dropFirst()) : asked
+        if served.contains(normalized) { return nil }
+        var response = HTTPResponse.error(
+            APIError(
+                .upgradeRequired, "unsupported_version",
+                "X-Version \(asked) is not served here; versions served: \(served.joined(separator: ", "))"))
+        response.headers.add(name: "X-Version", value: served.joined(separator: ", "))
+        return response
     }
 }

@@ -52,6 +52,7 @@ extension ServerConfiguration {
             }
             try configuration.apply(file: data)
             try configuration.apply(securityFile: data)
+            try configuration.apply(collectionsFile: data)
         }
         try configuration.apply(environment: environment)
         try configuration.apply(overrides)

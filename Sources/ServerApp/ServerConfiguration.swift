@@ -34,6 +34,9 @@ package struct ServerConfiguration: Sendable {
     /// Streams of the config file's `streams`: created at startup, or — when the store already has one
     /// of that name — given the file's filters and limits (its partitions and storage stay).
     package var streams: [StreamConfiguration] = []
+    /// Record collections of the config file's `collections` (docs/records.md): created at startup, or —
+    /// when the store has one of that name — given the file's schema and rules (its records stay).
+    package var collections: [RecordCollectionDefinition] = []
     package var allowedOrigins: [String] = ["*"]
     /// The queue broker's virtual hosts besides `/` (`virtual_hosts`; AMQP connection.open names one).
     package var virtualHosts: [VirtualHostDefinition] = []

@@ -113,12 +113,13 @@ package final class SwitchboardServer: Sendable {
         let streams = try restoreStreams(state)
         let schemas = try restoreSchemas()
         let records = self.records.restore(collections: state.collections, records: state.records)
+        let declared = try restoreCollections()
         let lines =
             try frontends.compactMap { try $0.restore(state) }
             + [
                 streams, schemas,
                 "records: \(records.collections) collections, \(records.records) records"
-                    + (records.skipped > 0 ? " (\(records.skipped) unreadable, left out)" : ""),
+                    + (records.skipped > 0 ? " (\(records.skipped) unreadable, left out)" : "") + ", " + declared,
                 "queues: \(queues.exchanges) durable exchanges, \(queues.queues) durable queues, \(queues.messages) persistent messages",
             ]
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6

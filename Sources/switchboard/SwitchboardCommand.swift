@@ -7,7 +7,7 @@ struct SwitchboardCommand: AsyncParsableCommand {
         abstract: "A real-time messaging hub: one bus behind every protocol it speaks (`serve --help` lists them).",
         subcommands: [
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, HashPasswordCommand.self,
-            SettingsCommand.self, MigrateStoreCommand.self,
+            SettingsCommand.self, MigrateStoreCommand.self, RecordsCommand.self, WatchCommand.self,
         ],
         defaultSubcommand: ServeCommand.self)
 }

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 
 import nats
 
-from interop import open_ws, run, unique, ws_clients
+from interop import open_ws, run, switchboard_bin, unique, ws_clients
 from mqtt_client import V5, V311, Paho
 from nats_support import subscribed
 from sse_client import sse
+from test_cli import _LineReader, _stop
 
 TASK_SCHEMA = {
     "type": "object",
@@ -327,5 +329,108 @@ def test_pocketbase_realtime_follows_a_collection_with_its_view_rule(make_server
             r = await srv.ahttp("POST", "/api/realtime", headers={"Authorization": "Bearer bob-token"},
                                 json={"clientId": client, "subscriptions": [f"{name}/*"]})
             assert r.status_code == 403
+
+    run(body())
+
+
+def _cli(srv, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    proc = subprocess.run([str(switchboard_bin()), *args, "--url", srv.http_url], input=stdin, capture_output=True,
+                          text=True, timeout=30)
+    return proc.returncode, proc.stdout
+
+
+def _watchers(srv, channel: str) -> list[dict]:
+    return [c for c in srv.get("/api/connections").json()["connections"] if channel in c.get("subscriptions", [])]
+
+
+def _wait_watching(srv, channel: str) -> None:
+    """A subscription that follows a feed stream is not in the routing table (/api/channels); its
+    connection lists it."""
+    deadline = time.monotonic() + 10
+    while not _watchers(srv, channel):
+        assert time.monotonic() < deadline, f"nobody watches {channel}"
+        time.sleep(0.05)
+
+
+def test_cli_records_and_watch_with_recovery(server):
+    """`switchboard records` does CRUD from the shell; `switchboard watch collections/<c>/*` prints each
+    change as one JSON line and, when its connection is closed, reconnects and recovers what it missed,
+    printing every change exactly once."""
+    name = unique("tasks")
+    code, out = _cli(server, "records", "collections",
+                     json.dumps({"name": name, "listRule": "", "viewRule": "", "createRule": "", "updateRule": ""}))
+    assert code == 0 and json.loads(out)["name"] == name, out
+    watch = subprocess.Popen([str(switchboard_bin()), "watch", f"collections/{name}/*", "--url", server.ws_url,
+                              "--count", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+    out_lines = _LineReader(watch)
+    try:
+        _wait_watching(server, f"collections/{name}/+")
+        code, out = _cli(server, "records", "create", name, '{"title":"one","done":false}')
+        assert code == 0, out
+        first = json.loads(out)
+        seen = json.loads(out_lines.next())
+        assert (seen["action"], seen["record"]["id"]) == ("create", first["id"]), seen
+        # Drop the watcher's connection; a change made meanwhile is recovered after it reconnects.
+        watcher = _watchers(server, f"collections/{name}/+")
+        assert len(watcher) == 1, watcher
+        assert server.http("DELETE", f"/api/connections/{watcher[0]['id']}").status_code in (200, 204)
+        code, out = _cli(server, "records", "update", name, first["id"], '{"done":true}', "--if-match", "1")
+        assert code == 0 and json.loads(out)["version"] == 2, out
+        code, out = _cli(server, "records", "update", name, first["id"], '{"done":false}', "--if-match", "1")
+        assert code == 1 and json.loads(out)["status"] == 412, out
+        code, out = _cli(server, "records", "create", name, "-", stdin='{"title":"two"}')
+        assert code == 0, out
+        got = [json.loads(out_lines.next(timeout=10)) for _ in range(2)]
+        assert [(g["action"], g["record"]["version"]) for g in got] == [("update", 2), ("create", 1)], got
+        assert watch.wait(timeout=10) == 0
+    finally:
+        _stop(watch)
+    code, out = _cli(server, "records", "list", name, "--filter", "done = true && title ~ 'on'", "--sort", "-created")
+    assert code == 0 and [r["title"] for r in json.loads(out)["items"]] == ["one"], out
+    code, out = _cli(server, "records", "delete", name, first["id"])
+    assert code == 0
+    code, out = _cli(server, "records", "get", name, first["id"])
+    assert code == 1 and json.loads(out)["status"] == 404
+
+
+def test_collections_declared_in_the_config_file(make_server):
+    name = unique("declared")
+    srv = make_server({"collections": [{"name": name, "schema": TASK_SCHEMA, "listRule": "", "viewRule": "",
+                                        "createRule": ""}]})
+    made = srv.get(f"/api/collections/{name}").json()
+    assert made["createRule"] == "" and made["deleteRule"] is None and made["schema"] == TASK_SCHEMA, made
+    assert srv.post(f"/api/collections/{name}/records", json={"title": "from config"}).status_code == 200
+    pb_error(srv.post(f"/api/collections/{name}/records", json={"title": ""}), 400)
+
+
+def test_websocket_filters_a_change_feed_by_field(server):
+    """A native WebSocket subscription with `filter` follows the changes of some records only (here one
+    repository's); the same filter works on any JSON channel; a malformed filter is refused."""
+    name = unique("tasks")
+    make_collection(server, name, listRule="", viewRule="", createRule="", updateRule="")
+    base = f"/api/collections/{name}/records"
+    plain = f"chat/{unique()}"
+
+    async def body():
+        async with ws_clients(server.ws_url) as ws:
+            s = await ws.expect({"type": "subscribe", "channel": f"collections/{name}/+",
+                                 "filter": 'repository = "core"'}, "subscribed")
+            assert s["channel"] == f"collections/{name}/+", s
+            await ws.expect({"type": "subscribe", "channel": plain, "filter": "n > 2 && tag ~ 'ok'"}, "subscribed")
+            err = await ws.expect_error({"type": "subscribe", "channel": "chat/other", "filter": "n >"},
+                                        "bad_request")
+            assert "filter" in err["message"], err
+            for repo in ("web", "core", "web", "core"):
+                r = await server.ahttp("POST", base, json={"title": repo, "repository": repo})
+                assert r.status_code == 200, r.text
+            for n, tag in ((1, "ok"), (3, "nope"), (4, "ok!")):
+                await server.apublish(plain, {"n": n, "tag": tag})
+            got = [await ws.wait(lambda f: f.get("type") == "message") for _ in range(3)]
+            await asyncio.sleep(0.3)
+            assert ws.pending(lambda f: f.get("type") == "message") == [], "a filtered-out message arrived"
+            records = [f["data"]["record"]["repository"] for f in got if f["channel"].startswith("collections/")]
+            plains = [f["data"] for f in got if f["channel"] == plain]
+            assert records == ["core", "core"] and plains == [{"n": 4, "tag": "ok!"}], got
 
     run(body())

@@ -65,6 +65,25 @@ def test_unsupported_subprotocol_is_http_400(server):
     run(body())
 
 
+def test_x_version_states_the_protocol_version(server):
+    """API versioning on upgrade (issue 20): `X-Version: 1` (or `v1`) is served; another version is
+    refused before the upgrade with 426 and a body naming the versions served."""
+
+    async def body():
+        for served in ("1", "v1"):
+            async with ws_clients(server.ws_url, additional_headers={"X-Version": served}) as ws:
+                assert (await ws.request({"type": "ping"}))["type"] == "pong"
+        with pytest.raises(InvalidStatus) as info:
+            ws = await open_ws(server.ws_url, additional_headers={"X-Version": "2"})
+            await ws.close()
+        assert info.value.response.status_code == 426
+        err = _json_error(info.value)
+        assert err["error"]["code"] == "unsupported_version", err
+        assert "versions served: 1" in err["error"]["message"], err
+
+    run(body())
+
+
 def test_origin_allowlist(make_server):
     srv = make_server({"allowed_origins": ["https://good.example"]})
 

@@ -25,12 +25,18 @@ import Testing
         #expect(String(buffer: data) == #"{"text": "hi"}"#)  // the raw slice, not re-encoded
 
         guard
-            case .subscribe(_, let history, let recover) = try decode(
+            case .subscribe(_, let history, let recover, let filter) = try decode(
                 #"{"id":"a","type":"subscribe","channel":"c","history":10,"recover":{"offset":41,"epoch":"e1"}}"#
             ).command
         else { Issue.record("not subscribe"); return }
-        #expect(history == 10)
+        #expect(history == 10 && filter == nil)
         #expect(recover == LogPosition(offset: 41, epoch: "e1"))
+        guard
+            case .subscribe(_, _, _, let filter) = try decode(
+                #"{"type":"subscribe","channel":"collections/tasks/+","filter":"repository = \"core\""}"#
+            ).command
+        else { Issue.record("not subscribe"); return }
+        #expect(filter == #"repository = "core""#)
 
         guard
             case .rpc(_, _, let timeout) = try decode(#"{"type":"rpc","channel":"svc","data":null,"timeout":5000}"#)

@@ -54,6 +54,26 @@ extension RecordCollections {
         return RecordEventCheck(document: document, access: rule, now: bus.clock())
     }
 
+    /// What a content filter sees of a message: a record change event's record, or the message's JSON
+    /// object payload; nil for anything else.
+    static func contentSubject(_ message: BusMessage) -> JSONValue? {
+        guard message.isPublication,
+            let value = message.payload.withUnsafeReadableBytes({ try? JSONParser.parse($0) }),
+            case .object = value
+        else { return nil }
+        if message.topic.name.utf8.starts(with: "collections/".utf8), let record = value["record"] { return record }
+        return value
+    }
+
+    /// Whether a subscription's options admit `message` as far as records go (its viewer and its content
+    /// filter): reads of a stream for one subscriber.
+    func admits(_ message: BusMessage, _ options: SubscriptionOptions) -> Bool {
+        if let viewer = options.viewer, !mayView(message, viewer) { return false }
+        guard let filter = options.contentFilter else { return true }
+        guard let subject = Self.contentSubject(message) else { return false }
+        return filter.matches(subject, request: RecordRuleSet.context(options.viewer, now: bus.clock()))
+    }
+
     /// `check(message)` for one viewer (reads of history: one message, one subscriber).
     func mayView(_ message: BusMessage, _ viewer: RecordViewer) -> Bool {
         check(message)?.allows(viewer) ?? true

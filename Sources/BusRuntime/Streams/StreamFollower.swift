@@ -76,6 +76,11 @@ final class StreamFollower {
             let positioned = message.positioned(at: LogPosition(offset: record.offset, epoch: epoch))
             var context = DeliveryContext(message: positioned)
             if let viewer = subscription.options.viewer, !context.mayView(viewer, bus.records) { continue }
+            if let filter = subscription.options.contentFilter,
+                !context.matches(filter, viewer: subscription.options.viewer, now: bus.clock())
+            {
+                continue
+            }
             switch subscriber.deliver(positioned, for: subscription, context: &context) {
             case .delivered(let bytes):
                 shard.stats.delivered(slot: subscription.metricsSlot, bytes: bytes)
@@ -165,7 +170,7 @@ extension Bus {
                 let message = record.record.message
                 guard message.isPublication, subscription.filter.matches(message.topic) else { continue }
                 if let acl = subscription.options.readACL, !acl.permitsReading(message.topic) { continue }
-                if let viewer = subscription.options.viewer, !records.mayView(message, viewer) { continue }
+                if !records.admits(message, subscription.options) { continue }
                 matching.append(message.positioned(at: LogPosition(offset: record.offset, epoch: epoch)))
             }
             found = matching + found

@@ -37,6 +37,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     private var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
+    /// The content filter of the subscribe request being handled (`handle` → machine → `subscribe`).
+    private var subscribingWith: RecordFilter?
     /// Keep-alive state, driven by the loop's `KeepAliveSweeper`.
     var keepAliveSlot = -1
     /// The negotiated `server_max_window_bits` when permessage-deflate is on, else 0: one byte rather than
@@ -174,7 +176,16 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             connect(id: id, token: token, name: name)
         case .refresh(let token):
             refresh(id: id, token: token)
-        case .subscribe(let channel, let history, let recover):
+        case .subscribe(let channel, let history, let recover, let contentFilter):
+            if let contentFilter {
+                do {
+                    subscribingWith = try RecordFilter(parsing: contentFilter)
+                } catch {
+                    return sendError(id: id, .badRequest, "\"filter\": \(error)")
+                }
+            }
+            // The machine answers at once; the filter rides along to `subscribe` through this field.
+            defer { subscribingWith = nil }
             run(
                 machine.subscribeReceived(
                     id: id, channel: channel, history: history, recover: recover,
@@ -297,9 +308,11 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             case .recover(let position, let fallback): .recover(position, fallback: fallback)
             case nil: nil
             }
+        var options = identity.subscriptionOptions()
+        options.contentFilter = subscribingWith
         let result = bus.subscribe(
             filter, subscriber: self, subscriberID: info.id,
-            options: identity.subscriptionOptions(), presence: info.presence,
+            options: options, presence: info.presence,
             history: request,
             streamEnded: { [self] reason in
                 // The stream it followed is gone: the subscription ends, and the client is told why.

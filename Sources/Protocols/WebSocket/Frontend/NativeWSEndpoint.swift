@@ -7,6 +7,8 @@ package import NIOHTTP1
 /// `/ws`: upgrade checks (origin, connection limit, subprotocol) and the per-connection handler.
 package struct NativeWSEndpoint: WebSocketEndpoint {
     package static let subprotocol = "switchboard.v1"
+    /// The protocol versions served (`X-Version`; the subprotocol names the same one).
+    package static let versions = ["1"]
 
     package let path: String
     package let configuration: NativeWSConfiguration
@@ -41,6 +43,9 @@ package struct NativeWSEndpoint: WebSocketEndpoint {
         if !credentials.isEmpty, case .refused(let reason) = services.authenticator.authenticate(credentials) {
             services.counters.countAuthenticationFailure()
             return .refuse(.error(.unauthorized(reason)))
+        }
+        if let refusal = ProtocolVersionNegotiation.refusal(head, served: NativeWSEndpoint.versions) {
+            return .refuse(refusal)
         }
         let negotiation = SubprotocolNegotiation.choose(offered: head, supported: [NativeWSEndpoint.subprotocol])
         if let refusal = negotiation.refusal { return .refuse(refusal) }

@@ -18,7 +18,9 @@ package enum NativeWSCommand: Equatable {
     case connect(token: String?, name: String?)
     /// A new token for a connected client before the old one expires (same user).
     case refresh(token: String)
-    case subscribe(channel: String, history: Int?, recover: LogPosition?)
+    /// `filter`: an expression in the records' filter language the messages must match (parsed by the
+    /// handler: the Wire only carries the text).
+    case subscribe(channel: String, history: Int?, recover: LogPosition?, filter: String?)
     case unsubscribe(channel: String)
     /// `event`: the publisher's event type (SSE `event:`), nil for the default `message`.
     case publish(channel: String, data: ByteBuffer, event: String?)
@@ -119,7 +121,8 @@ package enum NativeWSRequestDecoder {
             command = .refresh(token: try string("token"))
         case "subscribe":
             command = .subscribe(
-                channel: try string("channel"), history: try optionalCount("history"), recover: try position("recover"))
+                channel: try string("channel"), history: try optionalCount("history"), recover: try position("recover"),
+                filter: try optionalString("filter"))
         case "unsubscribe":
             command = .unsubscribe(channel: try string("channel"))
         case "publish":
