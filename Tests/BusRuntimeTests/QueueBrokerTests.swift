@@ -65,9 +65,9 @@ import Testing
         let bus = Bus(eventLoops: loops)
         let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
         let (host, _) = try broker.declareQueue(.init(name: "sensors"), owner: "c1", on: loops[1])
-        try broker.bindQueue(host, exchange: "amq.topic", key: "room.*.temp")
-        try broker.bindQueue(host, exchange: "amq.topic", key: "room.#")  // overlapping: still one copy
-        try broker.bindQueue(host, exchange: "amq.topic", key: "alerts.#.fire")  // approximated, then checked
+        try broker.bindQueue(host, exchange: "amq.topic", key: "room.*.temp", viewer: nil)
+        try broker.bindQueue(host, exchange: "amq.topic", key: "room.#", viewer: nil)  // overlapping: still one copy
+        try broker.bindQueue(host, exchange: "amq.topic", key: "alerts.#.fire", viewer: nil)  // approximated, then checked
         let sink = Sink(eventLoop: loops[1])
         #expect(await eventually { bus.registry.count == 3 })
         try await loops[1].submit { try host.addConsumer(QueueConsumer(id: QueueConsumerID(1)), sink: sink) }.get()
@@ -95,15 +95,15 @@ import Testing
         try broker.declareExchange(ExchangeDefinition(name: "ex", type: .direct, durable: false))
         let (a, _) = try broker.declareQueue(.init(name: "a"), owner: "c1", on: loops[0])
         #expect(try cached("ex", "k") == [])
-        try broker.bindQueue(a, exchange: "ex", key: "k")
+        try broker.bindQueue(a, exchange: "ex", key: "k", viewer: nil)
         #expect(try cached("ex", "k") == ["a"])
         #expect(cache.keptRoutes == 1)  // remembered: the next publish skips the broker
         #expect(try cached("ex", "k") == ["a"])
         #expect(cache.keptRoutes == 1)
         let (b, _) = try broker.declareQueue(.init(name: "b"), owner: "c1", on: loops[0])
-        try broker.bindQueue(b, exchange: "ex", key: "k")
+        try broker.bindQueue(b, exchange: "ex", key: "k", viewer: nil)
         #expect(try cached("ex", "k") == ["a", "b"])
-        try broker.bindQueue(a, exchange: "ex", key: "k", unbind: true)
+        try broker.bindQueue(a, exchange: "ex", key: "k", unbind: true, viewer: nil)
         #expect(try cached("ex", "k") == ["b"])
         _ = try b.delete(ifUnused: false, ifEmpty: false)
         #expect(try cached("ex", "k") == [])
@@ -111,7 +111,8 @@ import Testing
         #expect(throws: BrokerRefusal.self) { try cached("nowhere", "k") }
 
         try broker.bindQueue(
-            a, exchange: "amq.headers", key: "", arguments: ["x-match": .string("all"), "kind": .string("x")])
+            a, exchange: "amq.headers", key: "", arguments: ["x-match": .string("all"), "kind": .string("x")],
+            viewer: nil)
         #expect(try cached("amq.headers", "", ["kind": .string("x")]) == ["a"])
         #expect(try cached("amq.headers", "", ["kind": .string("y")]) == [])
         #expect(try cached("amq.headers", "", ["kind": .string("x")]) == ["a"])
@@ -122,7 +123,7 @@ import Testing
         let bus = Bus(eventLoops: loops)
         let broker = QueueBroker(bus: bus, metricsSlot: bus.metrics.slot(for: "amqp"))
         let (host, _) = try broker.declareQueue(.init(name: "gone"), owner: "c1", on: loops[0])
-        try broker.bindQueue(host, exchange: "amq.topic", key: "x")
+        try broker.bindQueue(host, exchange: "amq.topic", key: "x", viewer: nil)
         let sink = Sink(eventLoop: loops[1])
         try await loops[0].submit { try host.addConsumer(QueueConsumer(id: QueueConsumerID(1)), sink: sink) }.get()
         let count = try await loops[0].submit { try host.delete(ifUnused: false, ifEmpty: false) }.get()
@@ -144,7 +145,7 @@ import Testing
             try broker.declareExchange(ExchangeDefinition(name: "brief", type: .fanout, durable: false))
             try broker.declareExchange(ExchangeDefinition(name: "old", type: .fanout))
             let (queue, _) = try broker.declareQueue(.init(name: "kept", durable: true), owner: "c1", on: loops[0])
-            try broker.bindQueue(queue, exchange: "out", key: "")
+            try broker.bindQueue(queue, exchange: "out", key: "", viewer: nil)
             try broker.bindExchange(ExchangeBinding(source: "in", destination: .exchange("out"), routingKey: "a.*"))
             try broker.bindExchange(ExchangeBinding(source: "in", destination: .exchange("brief"), routingKey: "#"))
             try broker.bindExchange(ExchangeBinding(source: "in", destination: .exchange("old"), routingKey: "#"))
@@ -168,7 +169,7 @@ import Testing
             let (host, _) = try broker.declareQueue(
                 .init(name: "orders", durable: true, declaredArguments: ["x-max-priority": .integer(5)]), owner: "c1",
                 on: loops[0])
-            try broker.bindQueue(host, exchange: "amq.direct", key: "orders")
+            try broker.bindQueue(host, exchange: "amq.direct", key: "orders", viewer: nil)
             let stored = try await loops[0].submit {
                 let promise = loops[0].makePromise(of: [Bool].self)
                 host.enqueue([Self.publication("kept", persistent: true), Self.publication("transient")]) {

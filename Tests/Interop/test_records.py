@@ -434,3 +434,39 @@ def test_websocket_filters_a_change_feed_by_field(server):
             assert records == ["core", "core"] and plains == [{"n": 4, "tag": "ok!"}], got
 
     run(body())
+
+
+def test_an_amqp_queue_takes_only_the_changes_its_binder_may_view(make_server):
+    """pika: a queue bound to amq.topic with `collections.<c>.*` by alice receives her records' changes
+    and none of bob's (the binder's identity is the queue's, to the view rule)."""
+    import pika
+
+    srv = make_server({"api_key": "admin-key", "anonymous": True,
+                       "tokens": {"alice-token": "alice", "bob-token": "bob"}})
+    admin = {"X-API-Key": "admin-key"}
+    name = unique("notes")
+    make_collection(srv, name, headers=admin, viewRule="owner = @request.auth.id")
+    params = pika.ConnectionParameters("127.0.0.1", srv.amqp_port, "/", pika.PlainCredentials("", "alice-token"),
+                                       connection_attempts=1, socket_timeout=5)
+    connection = pika.BlockingConnection(params)
+    try:
+        channel = connection.channel()
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(queue, "amq.topic", routing_key=f"collections.{name}.*")
+        for owner in ("bob", "alice", "bob"):
+            r = srv.post(f"/api/collections/{name}/records", json={"title": owner, "owner": owner}, headers=admin)
+            assert r.status_code == 200, r.text
+        got = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(got) < 1:
+            method, _, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.05)
+                continue
+            got.append(json.loads(body))
+        time.sleep(0.3)
+        method, _, _ = channel.basic_get(queue, auto_ack=True)
+        assert method is None, "bob's record reached alice's queue"
+        assert [(g["action"], g["record"]["owner"]) for g in got] == [("create", "alice")], got
+    finally:
+        connection.close()

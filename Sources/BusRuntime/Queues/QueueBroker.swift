@@ -223,9 +223,11 @@ package final class QueueBroker: @unchecked Sendable {
     }
 
     /// `queue.bind` / `queue.unbind` of `host` to `exchange` with `key`. A binding to `amq.topic` also
-    /// subscribes the queue to the bus (or ends that subscription).
+    /// subscribes the queue to the bus (or ends that subscription), as `viewer` (the binder, to record
+    /// collections' view rules; nil: an admin).
     package func bindQueue(
-        _ host: QueueHost, exchange: String, key: String, arguments: [String: HeaderValue] = [:], unbind: Bool = false
+        _ host: QueueHost, exchange: String, key: String, arguments: [String: HeaderValue] = [:], unbind: Bool = false,
+        viewer: RecordViewer?
     ) throws(BrokerRefusal) {
         let binding = ExchangeBinding(
             source: exchange, destination: .queue(host.name), routingKey: key, arguments: arguments)
@@ -238,7 +240,7 @@ package final class QueueBroker: @unchecked Sendable {
         }
         guard exchange == Self.busExchange else { return }
         host.perform { host in
-            if unbind { host.removeBusBinding(key) } else { host.addBusBinding(key) }
+            if unbind { host.removeBusBinding(key) } else { host.addBusBinding(key, viewer: viewer) }
         }
     }
 
@@ -372,7 +374,8 @@ package final class QueueBroker: @unchecked Sendable {
                         arguments: StoredQueueCodec.decodeArguments(binding.arguments) ?? [:]))
             }
         }
-        for (host, key) in busBindings { host.perform { $0.addBusBinding(key) } }
+        // Who bound them is not stored: a restored binding is a guest to record view rules until bound again.
+        for (host, key) in busBindings { host.perform { $0.addBusBinding(key, viewer: .guest) } }
         return restored
     }
 

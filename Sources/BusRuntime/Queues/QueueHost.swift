@@ -319,12 +319,16 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     // MARK: - amq.topic bindings through the bus
 
-    /// Subscribes the queue to the bus for an `amq.topic` binding key (on the loop).
-    package func addBusBinding(_ key: String) {
+    /// Subscribes the queue to the bus for an `amq.topic` binding key (on the loop). `viewer` is who bound
+    /// it, to record collections' view rules (nil: an admin): the queue takes only the change events its
+    /// binder may view.
+    package func addBusBinding(_ key: String, viewer: RecordViewer?) {
         guard !isDeleted, busBindings[key] == nil, let mapped = broker.busFilterText(forBindingKey: key),
             let filter = try? TopicFilter(mapped.filter)
         else { return }
-        let subscription = broker.bus.subscribe(filter, subscriber: self, subscriberID: "queue:" + name).subscription
+        let subscription = broker.bus.subscribe(
+            filter, subscriber: self, subscriberID: "queue:" + name, options: SubscriptionOptions(viewer: viewer)
+        ).subscription
         busBindings[key] = subscription
         if !mapped.exact { approximateKeys[ObjectIdentifier(subscription)] = key }
     }

@@ -262,7 +262,7 @@ extension AMQPConnectionHandler {
             let host = try broker.queue(queue, owner: connectionID)
             try broker.bindQueue(
                 host, exchange: exchange, key: key, arguments: AMQPMessageMapping.headerValues(arguments),
-                unbind: unbind)
+                unbind: unbind, viewer: identity.subscriptionOptions().viewer)
         } catch {
             return fail(error, on: channel, classID: 50, methodID: unbind ? 50 : 20)
         }

@@ -134,7 +134,7 @@ extension STOMPConnectionHandler {
                     owner: connectionID, on: eventLoop
                 ).host
             }
-            try broker.bindQueue(host, exchange: exchange, key: key)
+            try broker.bindQueue(host, exchange: exchange, key: key, viewer: identity.subscriptionOptions().viewer)
         } catch {
             throw Self.refused(error)
         }
