@@ -67,7 +67,8 @@ import Testing
         let (host, _) = try broker.declareQueue(.init(name: "sensors"), owner: "c1", on: loops[1])
         try broker.bindQueue(host, exchange: "amq.topic", key: "room.*.temp", viewer: nil)
         try broker.bindQueue(host, exchange: "amq.topic", key: "room.#", viewer: nil)  // overlapping: still one copy
-        try broker.bindQueue(host, exchange: "amq.topic", key: "alerts.#.fire", viewer: nil)  // approximated, then checked
+        // Approximated, then checked.
+        try broker.bindQueue(host, exchange: "amq.topic", key: "alerts.#.fire", viewer: nil)
         let sink = Sink(eventLoop: loops[1])
         #expect(await eventually { bus.registry.count == 3 })
         try await loops[1].submit { try host.addConsumer(QueueConsumer(id: QueueConsumerID(1)), sink: sink) }.get()
