@@ -470,3 +470,34 @@ def test_an_amqp_queue_takes_only_the_changes_its_binder_may_view(make_server):
         assert [(g["action"], g["record"]["owner"]) for g in got] == [("create", "alice")], got
     finally:
         connection.close()
+
+
+def test_sse_and_stomp_subscribers_get_only_what_they_may_view(make_server):
+    """The same view rule on two more protocols: an SSE stream (`?token=`) and a stomp.py subscription on
+    `/topic/collections.<c>.*`, each alice's, receive her record's change and not bob's."""
+    from stomp_support import Stock
+
+    srv = make_server({"api_key": "admin-key", "anonymous": True,
+                       "tokens": {"alice-token": "alice", "bob-token": "bob"}})
+    admin = {"X-API-Key": "admin-key"}
+    name = unique("notes")
+    make_collection(srv, name, headers=admin, viewRule="owner = @request.auth.id")
+    stomp_client = Stock(srv, login="", passcode="alice-token")
+    stomp_client.subscribe(f"/topic/collections.{name}.*", "s1")
+
+    async def body():
+        url = f"{srv.http_url}/sse?channel=collections/{name}/%2B&token=alice-token"
+        async with sse(url) as stream:
+            for owner in ("bob", "alice"):
+                r = await srv.ahttp("POST", f"/api/collections/{name}/records", json={"title": owner, "owner": owner},
+                                    headers=admin)
+                assert r.status_code == 200, r.text
+            event = await stream.next()
+            return json.loads(event.data)
+
+    pushed = run(body())
+    assert pushed["record"]["owner"] == "alice", pushed
+    frame = stomp_client.wait(lambda f: f.command == "MESSAGE", desc="MESSAGE")
+    assert json.loads(frame.body)["record"]["owner"] == "alice", frame
+    stomp_client.nothing()
+    stomp_client.disconnect()
