@@ -325,6 +325,17 @@ def test_pocketbase_realtime_follows_a_collection_with_its_view_rule(make_server
             event = await stream.next()
             assert (event.event, event.json()["action"], event.json()["record"]["id"]) == (
                 f"{name}/*", "create", created["id"]), event
+            # PocketBase's `options`: their query and headers are @request.query/@request.headers to the rule.
+            await srv.ahttp("PATCH", f"/api/collections/{name}", headers=admin,
+                            json={"viewRule": "owner = @request.auth.id && @request.query.team = 'red'"})
+            red = f"{name}/*?options=" + json.dumps({"query": {"team": "red"}})
+            blue = f"{name}/*?options=" + json.dumps({"query": {"team": "blue"}})
+            r = await srv.ahttp("POST", "/api/realtime", headers={"Authorization": "Bearer alice-token"},
+                                json={"clientId": client, "subscriptions": [red, blue]})
+            assert r.status_code == 204, r.text
+            await srv.ahttp("POST", base, json={"title": "d", "owner": "alice"}, headers=admin)
+            event = await stream.next()
+            assert event.event == red and event.json()["record"]["title"] == "d", event
             # Bob may not take alice's client over.
             r = await srv.ahttp("POST", "/api/realtime", headers={"Authorization": "Bearer bob-token"},
                                 json={"clientId": client, "subscriptions": [f"{name}/*"]})

@@ -82,7 +82,9 @@ struct RecordRuleSet: Sendable {
     /// The filter context of a subscriber (its `@request.auth`; an admin's is a guest's).
     static func context(_ viewer: RecordViewer?, now: UInt64) -> RecordRequestContext {
         let anonymous = viewer?.auth["id"]?.stringValue?.isEmpty ?? true
-        return RecordRequestContext(auth: anonymous ? nil : viewer?.auth, now: Int64(clamping: now))
+        return RecordRequestContext(
+            auth: anonymous ? nil : viewer?.auth, context: "realtime", query: viewer?.query ?? [:],
+            headers: viewer?.headers ?? [:], now: Int64(clamping: now))
     }
 
     /// The filter context of a caller's request.

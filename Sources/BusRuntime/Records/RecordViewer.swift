@@ -6,7 +6,16 @@ import NIOCore
 /// an object with at least `id` ("" for a guest). Admins have no viewer: they see every record.
 package struct RecordViewer: Sendable, Hashable {
     package var auth: JSONValue
-    package init(auth: JSONValue) { self.auth = auth }
+    /// `@request.query.*` and `@request.headers.*` for the view rule: what PocketBase's realtime
+    /// subscriptions carry in their `options` (empty otherwise).
+    package var query: [String: String]
+    package var headers: [String: String]
+
+    package init(auth: JSONValue, query: [String: String] = [:], headers: [String: String] = [:]) {
+        self.auth = auth
+        self.query = query
+        self.headers = headers
+    }
 
     /// A guest: `@request.auth.id` is "".
     package static let guest = RecordViewer(auth: .object([JSONField(key: "id", value: .string(""))]))
@@ -31,8 +40,7 @@ final class RecordEventCheck: Sendable {
         case .everyone: return true
         case .adminsOnly: return false
         case .filter(let filter):
-            let caller = RecordCaller(isAdmin: false, auth: viewer.auth, changedBy: "")
-            return filter.matches(document, request: RecordRuleSet.context(caller, body: nil, now: now))
+            return filter.matches(document, request: RecordRuleSet.context(viewer, now: now))
         }
     }
 }

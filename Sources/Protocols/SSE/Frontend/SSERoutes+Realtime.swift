@@ -54,7 +54,10 @@ extension SSERoutes {
                 channels, topicLimits: services.bus.configuration.topicLimits, limits: limits, starIsWildcard: true
             ).map { SSERealtimeSubscription(filter: $0, eventName: nil) }
         for (filter, eventName) in collections {
-            subscriptions.append(SSERealtimeSubscription(filter: try TopicFilter(filter), eventName: eventName))
+            subscriptions.append(
+                SSERealtimeSubscription(
+                    filter: try TopicFilter(filter), eventName: eventName,
+                    options: SSERealtimeOptions(subscription: eventName)))
         }
         let identity = try authenticate(request, services: services, clientID: clientID)
         try authorize(subscriptions.map(\.filter), identity: identity, services: services)

@@ -1,5 +1,6 @@
 import BusCore
 import BusRuntime
+import Foundation
 import FrontendKit
 import NIOConcurrencyHelpers
 import NIOCore
@@ -71,10 +72,16 @@ extension SSEStreamHandler {
     }
 
     @discardableResult
-    func subscribe(_ filter: TopicFilter, history: Bus.HistoryRequest?) -> Bus.SubscribeResult {
+    func subscribe(
+        _ filter: TopicFilter, history: Bus.HistoryRequest?, requestOptions: SSERealtimeOptions? = nil
+    ) -> Bus.SubscribeResult {
+        var options = lifecycle.identity.subscriptionOptions()
+        if let requestOptions, options.viewer != nil {
+            options.viewer?.query = requestOptions.query
+            options.viewer?.headers = requestOptions.headers
+        }
         let result = bus.subscribe(
-            filter, subscriber: self, subscriberID: info.id,
-            options: lifecycle.identity.subscriptionOptions(), presence: info.presence,
+            filter, subscriber: self, subscriberID: info.id, options: options, presence: info.presence,
             history: history)
         subscriptions.append(result.subscription)
         let name = filter.text
@@ -121,8 +128,9 @@ extension SSEStreamHandler {
         realtimeEventNames.removeAll()
         lifecycle.update { $0.subscriptions = [] }
         for subscription in subscriptions {
-            if let name = subscription.eventName { realtimeEventNames[subscription.filter.text] = name }
-            subscribe(subscription.filter, history: nil)
+            let made = subscribe(subscription.filter, history: nil, requestOptions: subscription.options)
+            // By subscription, not filter: `tasks/*` with two `options` are one filter, two subscriptions.
+            if let name = subscription.eventName { realtimeEventNames[ObjectIdentifier(made.subscription)] = name }
         }
         touch()
         return .replaced
@@ -153,6 +161,44 @@ extension SSEStreamHandler {
 struct SSERealtimeSubscription: Sendable {
     var filter: TopicFilter
     var eventName: String?
+    /// PocketBase's `?options={"query":{…},"headers":{…}}` of a record subscription.
+    var options: SSERealtimeOptions?
+}
+
+/// What a PocketBase record subscription's `options` give its view rule: `@request.query.*` and
+/// `@request.headers.*` (header names lowercased, `-` as `_`, as PocketBase).
+struct SSERealtimeOptions: Sendable {
+    var query: [String: String] = [:]
+    var headers: [String: String] = [:]
+
+    /// The options of `name` (`tasks/*?options=<JSON, percent-encoded or not>`); nil without any.
+    init?(subscription name: String) {
+        guard let mark = name.firstIndex(of: "?") else { return nil }
+        for pair in name[name.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, parts[0] == "options" else { continue }
+            let text = String(parts[1]).removingPercentEncoding ?? String(parts[1])
+            guard let value = try? Array(text.utf8).withUnsafeBytes({ try JSONParser.parse($0) }) else { continue }
+            query = Self.strings(value["query"])
+            headers = Dictionary(
+                Self.strings(value["headers"]).map { ($0.key.lowercased().replacing("-", with: "_"), $0.value) },
+                uniquingKeysWith: { _, last in last })
+        }
+    }
+
+    private static func strings(_ value: JSONValue?) -> [String: String] {
+        guard case .object(let fields)? = value else { return [:] }
+        var result: [String: String] = [:]
+        for field in fields {
+            switch field.value {
+            case .string(let text): result[field.key] = text
+            case .number(let text): result[field.key] = text
+            case .bool(let flag): result[field.key] = flag ? "true" : "false"
+            default: break
+            }
+        }
+        return result
+    }
 }
 
 /// What replacing a realtime client's subscriptions did.

@@ -28,9 +28,9 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     /// `mode` is `.realtime`: read per delivery, so a plain flag rather than a match on the enum (whose
     /// payload holds arrays, which the match would retain and release).
     let isRealtime: Bool
-    /// A realtime client's subscriptions that follow a record collection the PocketBase way: filter
-    /// text → the event name (the subscription as the client wrote it).
-    var realtimeEventNames: [String: String] = [:]
+    /// A realtime client's subscriptions that follow a record collection the PocketBase way: the bus
+    /// subscription → the event name (the subscription as the client wrote it).
+    var realtimeEventNames: [ObjectIdentifier: String] = [:]
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
     var lifecycle: ConnectionLifecycle
     var writer: HTTPStreamWriter?
@@ -121,7 +121,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         guard let writer, machine?.isStreaming == true else { return .skipped }
         // A record subscription the PocketBase way gets its own event even when another subscription of the
         // client matched the same change (PocketBase sends one per subscription: `tasks/*` and `tasks/<id>`).
-        if isRealtime, let name = realtimeEventNames[subscription.filter.text] {
+        if isRealtime, let name = realtimeEventNames[ObjectIdentifier(subscription)] {
             guard writer.isWritable else { return slowConsumer() }
             deliveredSinceTick = true
             let event = HTTPStreamWriter.frame(chunked: writer.isChunked, capacity: message.payload.readableBytes + 64)
