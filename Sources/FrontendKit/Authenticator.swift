@@ -91,6 +91,8 @@ package struct ClientIdentity: Sendable, Equatable {
     /// credentials configured at all (no users, tokens or JWT keys), where there is nobody to tell apart
     /// (docs/records.md, "Access rules per caller").
     package var seesEveryRecord: Bool
+    /// The token's claims when a JWT identified the client (`@request.auth.<claim>` to record rules).
+    package var claims: JSONValue = .object([])
 
     package init(
         userID: String?, roles: [String] = [], isAdmin: Bool = false, permissions: TopicPermissions = .unrestricted,
@@ -110,14 +112,17 @@ package struct ClientIdentity: Sendable, Equatable {
     /// Whether this is an anonymous client.
     package var isAnonymous: Bool { userID == nil }
 
-    /// `@request.auth` for record collections' rules: `{"id","roles","admin"}`, `id` "" for a guest.
+    /// `@request.auth` for record collections' rules: `{"id","roles","admin",…}` — with a JWT, its other
+    /// claims too (`email`, `team`, …; the three names above are the server's); `id` "" for a guest.
     package var recordAuth: JSONValue {
         guard let userID else { return RecordViewer.guest.auth }
-        return .object([
+        let own: [JSONField] = [
             JSONField(key: "id", value: .string(userID)),
             JSONField(key: "roles", value: .array(roles.map { .string($0) })),
             JSONField(key: "admin", value: .bool(isAdmin)),
-        ])
+        ]
+        guard case .object(let fields) = claims, !fields.isEmpty else { return .object(own) }
+        return .object(own + fields.filter { !["id", "roles", "admin"].contains($0.key) })
     }
 
     /// The subscription options every frontend gives the bus for this client: its read ACL, and — unless

@@ -1,3 +1,4 @@
+package import BusCore
 import Foundation
 package import JWTKit
 
@@ -22,6 +23,8 @@ package struct JWTVerifier: Sendable {
         package var subscribe: [String]?
         /// The queue broker's permissions per virtual host (`vhosts` in the grants claim).
         package var vhosts: [String: SecuritySettings.VirtualHostRule]? = nil
+        /// Every claim of the payload as JSON (record collections' rules read them as `@request.auth.*`).
+        package var all: JSONValue = .object([])
     }
 
     /// Why a token was refused. The description is what the client is told.
@@ -177,11 +180,22 @@ package struct JWTVerifier: Sendable {
         // A grants claim of the wrong shape must not read as "no restriction": refused.
         if payload.unreadable.contains(claimName) { return .failure(.malformed) }
         let grants = payload.grants(named: claimName)
-        return .success(
-            Claims(
-                subject: subject, expiresAt: payload.exp?.value.timeIntervalSince1970, roles: grants?.roles ?? [],
-                admin: grants?.admin ?? false, publish: grants?.pub, subscribe: grants?.sub,
-                vhosts: grants?.vhosts))
+        var claims = Claims(
+            subject: subject, expiresAt: payload.exp?.value.timeIntervalSince1970, roles: grants?.roles ?? [],
+            admin: grants?.admin ?? false, publish: grants?.pub, subscribe: grants?.sub,
+            vhosts: grants?.vhosts)
+        claims.all = Self.payloadJSON(bytes) ?? .object([])
+        return .success(claims)
+    }
+
+    /// The payload segment of a compact JWT (between the first two dots, base64url) as JSON.
+    static func payloadJSON(_ token: [UInt8]) -> JSONValue? {
+        let parts = token.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return nil }
+        var text = String(decoding: parts[1], as: UTF8.self).replacing("-", with: "+").replacing("_", with: "/")
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let json = Base64.decode(text) else { return nil }
+        return try? json.withUnsafeBytes { try JSONParser.parse($0) }
     }
 }
 

@@ -179,6 +179,7 @@ package final class SwitchboardAuthenticator: Authenticator {
                         publish: claims.publish, subscribe: claims.subscribe, vhosts: claims.vhosts),
                     client: client)
                 identity.expiresAt = claims.expiresAt
+                identity.claims = claims.all
                 return .accepted(identity)
             }
         }

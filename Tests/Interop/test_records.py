@@ -512,3 +512,34 @@ def test_sse_and_stomp_subscribers_get_only_what_they_may_view(make_server):
     assert json.loads(frame.body)["record"]["owner"] == "alice", frame
     stomp_client.nothing()
     stomp_client.disconnect()
+
+
+def test_rules_read_a_jwts_claims_as_request_auth(make_server):
+    """@request.auth.* carries the JWT's own claims (here `team`), on REST and on change events."""
+    from security_support import ISSUER, JWT_SECRET, make_jwt
+
+    srv = make_server({"api_key": "admin-key",
+                       "security": {"jwt": {"keys": [{"alg": "HS256", "secret": JWT_SECRET}], "issuer": ISSUER}}})
+    admin = {"X-API-Key": "admin-key"}
+    name = unique("boards")
+    make_collection(srv, name, headers=admin, listRule="team = @request.auth.team",
+                    viewRule="team = @request.auth.team")
+    red = make_jwt("ann", team="red")
+    for team in ("red", "blue", "red"):
+        assert srv.post(f"/api/collections/{name}/records", json={"title": team, "team": team},
+                        headers=admin).status_code == 200
+    listed = srv.get(f"/api/collections/{name}/records", headers={"Authorization": f"Bearer {red}"}).json()
+    assert [r["team"] for r in listed["items"]] == ["red", "red"], listed
+
+    async def body():
+        async with ws_clients(srv.ws_url + f"?token={red}") as ws:
+            await ws.subscribe(f"collections/{name}/+")
+            for team in ("blue", "red"):
+                await srv.ahttp("POST", f"/api/collections/{name}/records", json={"title": team, "team": team},
+                                headers=admin)
+            got = await ws.wait(lambda f: f.get("type") == "message")
+            await asyncio.sleep(0.3)
+            assert got["data"]["record"]["team"] == "red"
+            assert ws.pending(lambda f: f.get("type") == "message") == []
+
+    run(body())
