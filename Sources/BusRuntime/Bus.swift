@@ -49,7 +49,7 @@ package final class Bus: Sendable {
             store: store, clock: clock, makeEpoch: { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) },
             changed: { registry.invalidate() })
         self.schemas = SchemaRegistry(streams: streams, clock: clock)
-        self.records = RecordCollections(store: store)
+        self.records = RecordCollections(store: store, maxRecords: configuration.maxRecords)
         self.history = HistoryStore(policy: configuration.history, maxLogs: configuration.maxHistoryTopics) {
             String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
         }

@@ -15,13 +15,16 @@ package struct BusConfiguration: Sendable {
     package var maxRPCTimeoutMilliseconds: Int64
     /// Most topics with a history log (each costs at least a few hundred bytes even when empty).
     package var maxHistoryTopics: Int = 100_000
+    /// Most records across all collections (records are held in memory): past it a create is refused.
+    package var maxRecords: Int = 1_000_000
 
     package init(
         history: HistoryPolicy = HistoryPolicy(), presence: PresencePolicy = PresencePolicy(),
         topicLimits: TopicLimits = .default, matchCacheCapacity: Int = 16_384,
-        maxRPCTimeoutMilliseconds: Int64 = 60_000, maxHistoryTopics: Int = 100_000
+        maxRPCTimeoutMilliseconds: Int64 = 60_000, maxHistoryTopics: Int = 100_000, maxRecords: Int = 1_000_000
     ) {
         self.maxHistoryTopics = maxHistoryTopics
+        self.maxRecords = maxRecords
         self.history = history
         self.presence = presence
         self.topicLimits = topicLimits

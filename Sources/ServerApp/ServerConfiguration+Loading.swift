@@ -112,6 +112,7 @@ extension ServerConfiguration {
             if let v = l.pong_timeout_seconds { limits.pongTimeoutSeconds = v }
             if let v = l.connect_timeout_seconds { limits.connectTimeoutSeconds = v }
             if let v = l.max_history_topics { limits.maxHistoryTopics = v }
+            if let v = l.max_records { limits.maxRecords = v }
             if let v = l.rpc_max_timeout_ms { limits.rpcMaxTimeoutMilliseconds = v }
             if let v = l.max_subscriptions_per_connection { limits.maxSubscriptionsPerConnection = v }
             if let v = l.max_body_bytes { limits.maxBodyBytes = v }
@@ -203,6 +204,7 @@ extension ServerConfiguration {
         guard limits.maxHistoryTopics >= 0 else {
             throw ConfigurationError("limits.max_history_topics must not be negative")
         }
+        guard limits.maxRecords >= 0 else { throw ConfigurationError("limits.max_records must not be negative") }
     }
 
     static func storageKind(_ text: String, key: String) throws -> StorageKind {
@@ -297,6 +299,7 @@ private struct ConfigFile: Decodable {
         var pong_timeout_seconds: Int?
         var connect_timeout_seconds: Int?
         var max_history_topics: Int?
+        var max_records: Int?
         var rpc_max_timeout_ms: Int?
         var max_subscriptions_per_connection: Int?
         var max_body_bytes: Int?

@@ -190,6 +190,35 @@ import Testing
         #expect(record.id == "fixed")
     }
 
+    @Test func maxRecordsBoundsWhatIsHeldInMemory() async throws {
+        let bus = Bus(eventLoops: loops, configuration: BusConfiguration(maxRecords: 2), store: MemoryStore())
+        Self.buses.withLockedValue { $0.append(bus) }
+        let records = bus.records
+        try await Self.makeCollection(records, "tasks")
+        var made: [Record] = []
+        for title in ["a", "b"] {
+            made.append(
+                try await Self.await {
+                    records.create(
+                        "tasks", body: Self.body(["title": title]), caller: Self.admin, now: 1, completion: $0)
+                }.get())
+        }
+        let third = await Self.await {
+            records.create("tasks", body: Self.body(["title": "c"]), caller: Self.admin, now: 1, completion: $0)
+        }
+        guard case .badRequest(let message)? = third.failureValue else {
+            Issue.record("the third create must be refused: \(third)")
+            return
+        }
+        #expect(message.contains("limits.max_records"))
+        _ = try await Self.await {
+            records.delete("tasks", id: made[0].id, ifMatch: nil, caller: Self.admin, now: 2, completion: $0)
+        }.get()
+        _ = try await Self.await {
+            records.create("tasks", body: Self.body(["title": "c"]), caller: Self.admin, now: 3, completion: $0)
+        }.get()
+    }
+
     @Test func aRestartBringsCollectionsAndRecordsBack() async throws {
         let store = MemoryStore()
         let (_, records) = try await makeRecords(store)

@@ -51,7 +51,8 @@ extension RecordCollections {
     package func deleteCollection(_ name: String, completion: @escaping @Sendable (Result<Void, RecordError>) -> Void) {
         let loop = homeLoop(name)
         let existed = core.withLockedValue { core in
-            guard core.collections.removeValue(forKey: name) != nil else { return false }
+            guard let removed = core.collections.removeValue(forKey: name) else { return false }
+            core.count -= removed.records.count
             commit([.deleteCollection(name: name)]) { error in
                 loop.execute {
                     if let error { return completion(.failure(error)) }
@@ -156,6 +157,13 @@ extension RecordCollections {
             } catch {
                 return error
             }
+            if change == .create {
+                guard core.count < maxRecords else {
+                    return .badRequest(
+                        "Failed to create record: the server keeps at most \(maxRecords) records (limits.max_records).")
+                }
+                core.count += 1
+            }
             let previous = core.collections[name]!.pending[id]?.count ?? 0
             core.collections[name]!.pending[id] = (change == .delete ? nil : record, previous + 1)
             let write: StoreWrite =
@@ -184,7 +192,11 @@ extension RecordCollections {
     /// Applies a stored change to what readers see, or forgets a failed one.
     private func settle(_ name: String, id: String, record: Record, change: Change, failed: Bool) {
         core.withLockedValue { core in
+            // The count: a failed create gives its place back, a delete frees one; a create whose collection
+            // was deleted meanwhile went with it (the delete counted only the committed records).
+            if change == .create && (failed || core.collections[name] == nil) { core.count -= 1 }
             guard core.collections[name] != nil else { return }
+            if change == .delete && !failed { core.count -= 1 }
             if !failed {
                 core.collections[name]!.records[id] = change == .delete ? nil : record
             }

@@ -37,18 +37,23 @@ package final class RecordCollections: @unchecked Sendable {
 
     struct Core: Sendable {
         var collections: [String: Collection] = [:]
+        /// Records across collections, committed or being created (the `maxRecords` bound).
+        var count = 0
     }
 
     let core = NIOLockedValueBox(Core())
     let store: (any Store)?
     let makeID: @Sendable () -> String
+    /// Most records across all collections (`BusConfiguration.maxRecords`).
+    let maxRecords: Int
     /// Set once by `Bus.init` (before any use; never changed after, hence `@unchecked Sendable`); the bus
     /// owns this service and outlives it.
     unowned(unsafe) var busReference: Bus?
     var bus: Bus { busReference.unsafelyUnwrapped }
 
-    init(store: (any Store)?, makeID: (@Sendable () -> String)? = nil) {
+    init(store: (any Store)?, maxRecords: Int = 1_000_000, makeID: (@Sendable () -> String)? = nil) {
         self.store = store
+        self.maxRecords = maxRecords
         self.makeID = makeID ?? { RecordCollections.randomID() }
     }
 
@@ -97,7 +102,10 @@ package final class RecordCollections: @unchecked Sendable {
                 updated: stored.updated, fields: fields)
             count += 1
         }
-        core.withLockedValue { $0.collections = restored }
+        core.withLockedValue {
+            $0.collections = restored
+            $0.count = count
+        }
         // A feed deleted through /api/streams, or lost with a store that kept no streams, comes back empty.
         for name in restored.keys { ensureFeed(name) {} }
         return (restored.count, count, skipped)
