@@ -186,7 +186,7 @@ def test_mcp_collection_rules_apply_to_a_non_admin_token(make_server):
 def test_mcp_stdio_bridge(make_server):
     srv = make_server()
     name = unique("tasks")
-    rules = {"listRule": "", "viewRule": "", "createRule": ""}
+    rules = {"listRule": "", "viewRule": "", "createRule": "", "updateRule": ""}
     assert srv.post("/api/collections", json={"name": name, "schema": SCHEMA, **rules}).status_code == 200
 
     async def scenario():
@@ -194,8 +194,13 @@ def test_mcp_stdio_bridge(make_server):
         ws = await open_ws(srv.ws_url)
         try:
             await ws.subscribe(f"collections/{name}/+")
+            notifications: list = []
+
+            async def on_message(message) -> None:
+                notifications.append(message)
+
             async with stdio_client(params) as (read, write, *_):
-                async with ClientSession(read, write) as session:
+                async with ClientSession(read, write, message_handler=on_message) as session:
                     await session.initialize()
                     assert {t.name for t in (await session.list_tools()).tools} == TOOLS
                     created = await call(session, "create_record", collection=name, record={"title": "via stdio"})
@@ -203,7 +208,53 @@ def test_mcp_stdio_bridge(make_server):
                     assert (event["action"], event["changed_by"]) == ("create", "mcp"), event
                     assert (await call(session, "get_record", collection=name, id=created["id"])) == created
                     assert "404" in await refused(session, "get_record", collection=name, id="nosuch")
+                    # The session's GET stream reaches standard output too.
+                    uri = f"switchboard://collections/{name}/{created['id']}"
+                    await session.subscribe_resource(uri)
+                    r = srv.http("PATCH", f"/api/collections/{name}/records/{created['id']}", json={"title": "x"})
+                    assert r.status_code == 200, r.text
+                    for _ in range(100):
+                        if any(isinstance(n, types.ResourceUpdatedNotification) for n in notifications):
+                            break
+                        await asyncio.sleep(0.05)
+                    else:
+                        raise AssertionError(f"no notifications/resources/updated over stdio: {notifications}")
         finally:
             await ws.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_mcp_unsupported_methods_answer_method_not_found(make_server):
+    """Raw Streamable HTTP: the session header from initialize, SSE answers, -32601 for what is not
+    served, DELETE ending the session (404 after)."""
+    srv = make_server()
+    accept = {"Accept": "application/json, text/event-stream"}
+
+    def messages(answer) -> list[dict]:
+        assert answer.headers["content-type"].startswith("text/event-stream"), answer.headers
+        return [json.loads(line[5:]) for line in answer.text.splitlines() if line.startswith("data:") and line[5:].strip()]
+
+    async def scenario():
+        async with httpx2.AsyncClient(trust_env=False, base_url=srv.http_url) as http:
+            init = await http.post("/mcp", headers=accept, json={
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "raw", "version": "1"}}})
+            assert init.status_code == 200, init.text
+            session = {**accept, "Mcp-Session-Id": init.headers["mcp-session-id"],
+                       "MCP-Protocol-Version": "2025-06-18"}
+            result = messages(init)[0]["result"]
+            assert result["capabilities"]["resources"]["subscribe"] is True and "tools" in result["capabilities"]
+            note = await http.post("/mcp", headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            assert note.status_code == 202
+            for index, method in enumerate(["prompts/list", "resources/templates/list", "completion/complete",
+                                            "logging/setLevel"]):
+                answer = await http.post("/mcp", headers=session,
+                                         json={"jsonrpc": "2.0", "id": 10 + index, "method": method, "params": {}})
+                assert messages(answer)[0]["error"]["code"] == -32601, (method, answer.text)
+            assert (await http.delete("/mcp", headers=session)).status_code == 200
+            gone = await http.post("/mcp", headers=session, json={"jsonrpc": "2.0", "id": 99, "method": "ping"})
+            assert gone.status_code == 404
 
     run(scenario(), timeout=60)
