@@ -456,6 +456,26 @@ let engineTargets: [Target] = [
     ),
 ]
 
+// The Model Context Protocol (`/mcp`, Streamable HTTP; docs/protocols/mcp.md): tools and resources over the
+// records, the bus's history, presence and channels, on modelcontextprotocol/swift-sdk's server and its
+// framework-agnostic HTTP transport. No Wire module: the protocol's types are the SDK's.
+frontendModules.append("MCPFrontend")
+protocolTargets += [
+    .target(
+        name: "MCPFrontend",
+        dependencies: [
+            "BusCore", "BusRuntime", "FrontendKit",
+            .product(name: "MCP", package: "swift-sdk"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/Protocols/MCP/Frontend",
+        swiftSettings: upcoming
+    )
+]
+
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
@@ -481,6 +501,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // permessage-deflate for every WebSocket endpoint (RFC 7692, issue 27): zlib's raw deflate streams.
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        // The MCP server (issue 20): the Model Context Protocol's types and server.
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
     ],
     targets: protocolTargets + engineTargets + [
         // Topics, filters, the subscription index, history logs, presence, the payload rule. Pure.
@@ -600,6 +622,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // `switchboard mcp` reads the /mcp answers' headers and streams.
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),

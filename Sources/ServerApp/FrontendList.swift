@@ -1,6 +1,7 @@
 import AMQPFrontend
 package import FrontendKit
 import KafkaRESTFrontend
+import MCPFrontend
 import MQTTFrontend
 import NATSFrontend
 import NativeWebSocketFrontend
@@ -26,5 +27,6 @@ package enum FrontendList {
         SignalRServerFrontend.self,
         SchemaRegistryServerFrontend.self,
         KafkaRESTServerFrontend.self,
+        MCPServerFrontend.self,
     ]
 }

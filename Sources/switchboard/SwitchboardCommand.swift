@@ -8,6 +8,7 @@ struct SwitchboardCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, PublishCommand.self, SubscribeCommand.self, HashPasswordCommand.self,
             SettingsCommand.self, MigrateStoreCommand.self, RecordsCommand.self, WatchCommand.self,
+            MCPCommand.self,
         ],
         defaultSubcommand: ServeCommand.self)
 }
