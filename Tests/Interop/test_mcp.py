@@ -258,3 +258,33 @@ def test_mcp_unsupported_methods_answer_method_not_found(make_server):
             assert gone.status_code == 404
 
     run(scenario(), timeout=60)
+
+
+def test_cli_watch_sees_a_change_made_through_mcp(make_server):
+    """`switchboard watch collections/<c>/*` prints the change an MCP client made, with changed_by "mcp"."""
+    import subprocess
+
+    from test_cli import _LineReader, _stop
+    from test_records import _wait_watching
+
+    srv = make_server()
+    name = unique("tasks")
+    rules = {"listRule": "", "viewRule": "", "createRule": ""}
+    assert srv.post("/api/collections", json={"name": name, **rules}).status_code == 200
+    watch = subprocess.Popen([str(switchboard_bin()), "watch", f"collections/{name}/*", "--url", srv.ws_url,
+                              "--count", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+    lines = _LineReader(watch)
+    try:
+        _wait_watching(srv, f"collections/{name}/+")
+
+        async def create():
+            async with mcp_session(srv.http_url) as session:
+                return await call(session, "create_record", collection=name, record={"title": "via mcp"})
+
+        created = run(create())
+        seen = json.loads(lines.next(timeout=10))
+        assert (seen["action"], seen["record"]["id"], seen["changed_by"]) == ("create", created["id"], "mcp"), seen
+        assert watch.wait(timeout=10) == 0
+    finally:
+        _stop(watch)
