@@ -22,6 +22,13 @@ enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
     case kafkaConsume = "kafka-consume"
     /// Kafka REST Proxy v2: one record per request, one request in flight.
     case kafkaLatency = "kafka-latency"
+    /// Records (docs/records.md): P connections POST record creates; one WebSocket counts the change events.
+    case recordsCreate = "records-create"
+    /// Records: one creator at `--rate`, N token-authenticated WebSocket subscribers on the collection,
+    /// view rule `owner = @request.auth.id || public = true`, every record public.
+    case recordsFanout = "records-fanout"
+    /// As `records-fanout`, but every other record is private to `--private-owner` (one subscriber's user).
+    case recordsFanoutMixed = "records-fanout-mixed"
 }
 
 extension BenchProtocolKind: ExpressibleByArgument {}
@@ -118,6 +125,18 @@ struct BenchOptions: ParsableArguments {
 
     @Option(help: "kafka-produce, kafka-consume: records per produce request.")
     var batch = 100
+
+    @Option(
+        help:
+            "records-fanout: subscriber i connects with /ws?token=<prefix><i> (the server's tokens map names them); none = anonymous."
+    )
+    var tokenPrefix: String?
+
+    @Option(help: "records scenarios: the API key sent as Authorization: Bearer with every REST request.")
+    var apiKey: String?
+
+    @Option(help: "records-fanout-mixed: the user id that owns the private records (subscriber 0's user).")
+    var privateOwner = "u0"
 
     @Option(help: "Acknowledgements a publisher may have outstanding.")
     var window = 10

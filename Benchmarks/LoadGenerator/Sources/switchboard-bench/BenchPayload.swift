@@ -84,9 +84,12 @@ enum BenchPayload {
     }
 
     /// Finds the timestamp in `bytes` (searching at most the first `limit` bytes for the marker)
-    /// and returns it, or nil when the bytes carry no benchmark payload.
+    /// and returns it, or nil when the bytes carry no benchmark payload. The default reaches past a
+    /// record change event's envelope and system members (about 260 bytes before the record's first
+    /// own field, which the records scenarios make the timestamp); a frame that carries a payload has
+    /// it much earlier, so only replies are scanned that far.
     @inline(__always)
-    static func timestamp(in bytes: UnsafeRawBufferPointer, limit: Int = 256) -> UInt64? {
+    static func timestamp(in bytes: UnsafeRawBufferPointer, limit: Int = 512) -> UInt64? {
         let end = min(bytes.count, limit) - (marker.count + digitCount)
         guard end >= 0 else { return nil }
         var index = 0

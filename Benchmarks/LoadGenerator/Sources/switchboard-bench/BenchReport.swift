@@ -60,6 +60,12 @@ struct BenchReport: Codable, Sendable {
     /// CPU seconds every CPU of the machine was busy during the measured phase (server, tool,
     /// kernel and anything else); minus server and tool it shows interference.
     var machineCPUSeconds: Double?
+    /// records-create: change events the one WebSocket subscriber received (proof they were published).
+    var eventsObserved: Int? = nil
+    /// records-create: that subscriber's request-send → event latency.
+    var eventLatencyMicroseconds: LatencySummary? = nil
+    /// records-fanout: the creator's POST round trip (the record answered once committed).
+    var requestLatencyMicroseconds: LatencySummary? = nil
 
     /// Prints the report to standard output.
     func print(json: Bool) {
@@ -85,6 +91,15 @@ struct BenchReport: Codable, Sendable {
             lines.append(
                 "  latency µs: p50 \(latency.p50)  p90 \(latency.p90)  p99 \(latency.p99)  p99.9 \(latency.p999)  max \(latency.max)  (n=\(latency.samples))"
             )
+        }
+        if let eventsObserved { lines.append("  change events received by the subscriber: \(eventsObserved)") }
+        if let latency = eventLatencyMicroseconds {
+            lines.append(
+                "  send → event µs: p50 \(latency.p50)  p99 \(latency.p99)  max \(latency.max)  (n=\(latency.samples))")
+        }
+        if let latency = requestLatencyMicroseconds {
+            lines.append(
+                "  request µs: p50 \(latency.p50)  p99 \(latency.p99)  max \(latency.max)  (n=\(latency.samples))")
         }
         lines.append(
             "  elapsed \(String(format: "%.2f", elapsedSeconds)) s   tool CPU \(String(format: "%.2f", toolCPUSeconds)) s (\(String(format: "%.2f", toolCores)) cores, \(toolThreads) threads)"

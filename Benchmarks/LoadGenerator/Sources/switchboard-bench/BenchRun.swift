@@ -41,7 +41,10 @@ final class BenchRun {
 
     /// Connects `count` connections spread round-robin over the loops, at most
     /// ``maximumConnectsInFlight`` at a time, and returns their channels (failed ones omitted).
-    func connectMany(_ count: Int, makeRole: (Int, LoopStats) -> any BenchRole & Sendable) -> [EventLoopFuture<
+    /// `path` gives a connection its own HTTP path and query (the records scenarios' `?token=`).
+    func connectMany(
+        _ count: Int, path: ((Int) -> String)? = nil, makeRole: (Int, LoopStats) -> any BenchRole & Sendable
+    ) -> [EventLoopFuture<
         any Channel
     >] {
         let settledBefore = stats.total(\.ready) + stats.total(\.errors)
@@ -56,7 +59,13 @@ final class BenchRun {
                 usleep(500)
             }
             let loopStats = stats.forConnection(index)
-            futures.append(connect(stats: loopStats, role: makeRole(index, loopStats)))
+            var connector = connector
+            if let path {
+                var target = target
+                target.path = path(index)
+                connector = BenchConnector(kind: options.wire, target: target, sourceAddress: sourceAddress)
+            }
+            futures.append(connector.connect(stats: loopStats, role: makeRole(index, loopStats)))
         }
         return futures
     }

@@ -291,10 +291,12 @@ final class HTTPConnection: @unchecked Sendable {
     func close() { Foundation.close(fd) }
 
     func request(
-        _ method: String, _ path: String, contentType: String? = nil, accept: String? = nil, body: [UInt8] = []
+        _ method: String, _ path: String, contentType: String? = nil, accept: String? = nil,
+        authorization: String? = nil, body: [UInt8] = []
     ) throws -> Response {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
         if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        if let authorization { head += "Authorization: \(authorization)\r\n" }
         head += "Accept: \(accept ?? "application/vnd.kafka.v2+json")\r\n"
         head += "Content-Length: \(body.count)\r\n\r\n"
         try write(Array(head.utf8) + body)

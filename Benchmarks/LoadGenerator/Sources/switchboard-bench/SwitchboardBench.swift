@@ -9,12 +9,15 @@ struct SwitchboardBench: ParsableCommand {
         commandName: "switchboard-bench",
         abstract: "Load generator for Switchboard and its peers (loopback only).",
         discussion: """
-            Scenarios: pub, pubsub, fanout, latency, conns, churn, kafka-produce, kafka-consume, kafka-latency. Every run stops by itself: \
+            Scenarios: pub, pubsub, fanout, latency, conns, churn, kafka-produce, kafka-consume, kafka-latency, records-create, records-fanout, records-fanout-mixed. Every run stops by itself: \
             after --count messages/cycles or --duration seconds, whichever comes first. \
             Example: switchboard-bench fanout --subscribers 1000 --size 64 --port 8080 --server-pid 1234
             """)
 
-    @Argument(help: "pub | pubsub | fanout | latency | conns | churn | kafka-produce | kafka-consume | kafka-latency")
+    @Argument(
+        help:
+            "pub | pubsub | fanout | latency | conns | churn | kafka-produce | kafka-consume | kafka-latency | records-create | records-fanout | records-fanout-mixed"
+    )
     var scenario: BenchScenarioKind
 
     @OptionGroup var options: BenchOptions
@@ -34,6 +37,11 @@ struct SwitchboardBench: ParsableCommand {
             report = try ChurnScenario(run: BenchRun(options: options)).execute()
         case .kafkaProduce, .kafkaConsume, .kafkaLatency:
             report = try KafkaRESTScenario(options: options, kind: scenario).execute()
+        case .recordsCreate:
+            report = try RecordsCreateScenario(run: BenchRun(options: options)).execute()
+        case .recordsFanout, .recordsFanoutMixed:
+            report = try RecordsFanoutScenario(run: BenchRun(options: options), mixed: scenario == .recordsFanoutMixed)
+                .execute()
         }
         report.print(json: options.json)
     }
