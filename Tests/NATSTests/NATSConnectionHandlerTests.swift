@@ -1,6 +1,7 @@
 import BusCore
 import BusRuntime
 import FrontendKit
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import SwitchboardTestSupport
@@ -223,5 +224,47 @@ import Testing
         for refusal in AdmissionRefusal.allCases {
             #expect(NATSProtocolError(refusal) == .maxConnectionsExceeded)
         }
+    }
+}
+
+/// Publisher flow control when one batch of deliveries fills the outbound buffer past max_pending while
+/// the channel stays writable: no writability change follows the flush, so the flush itself must let the
+/// paused publishers go (before, they waited for their pause to expire: a slow reader stalled 30 s in
+/// `test_a_fast_publisher_is_paused_for_a_reader_that_keeps_up_on_average[mqtt]`).
+@Suite struct NATSPublisherFlowControlTests {
+    final class Publisher: ConnectionController {
+        let pauses = NIOLockedValueBox<[Bool]>([])
+        func requestClose(_ reason: CloseReason) {}
+        func publishingPaused(_ paused: Bool, by subscriberID: String) { pauses.withLockedValue { $0.append(paused) } }
+    }
+
+    @Test func aFlushIntoAWritableChannelReleasesThePausedPublishers() throws {
+        let harness = EmbeddedBusHarness()
+        var configuration = NATSConfiguration()
+        configuration.limits.maxPayload = 16
+        configuration.limits.maxPending = 64
+        let services = NATSServices(
+            configuration: configuration, bus: harness.bus, connections: harness.connections,
+            authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]))
+        let channel = try harness.connectedChannel([NATSConnectionHandler(services: services)])
+        let publisher = Publisher()
+        #expect(
+            harness.connections.register(
+                ConnectionInfo(id: "pub", protocolName: "mqtt", remoteAddress: nil, connectedAt: 0),
+                controller: publisher))
+        try channel.receiveRead(ByteBuffer(string: "SUB fire 1\r\nPING\r\n"))
+        _ = try channel.writtenBuffers()
+        // Ten 16-byte messages in one loop turn: the buffer passes 64 bytes before the batch is flushed.
+        for n in 0..<10 {
+            let message = BusMessage(
+                topic: try Topic("fire"), payload: ByteBuffer(string: String(repeating: "\(n)", count: 16)),
+                publisherID: "pub", timestamp: harness.bus.clock())
+            harness.bus.publish(message, on: channel.eventLoop)
+        }
+        channel.embeddedEventLoop.run()
+        let written = try channel.writtenBuffers().map { String(buffer: $0) }.joined()
+        #expect(written.split(separator: "MSG fire 1 ").count == 10)
+        #expect(channel.isWritable)
+        #expect(publisher.pauses.withLockedValue { $0 } == [true, false])
     }
 }

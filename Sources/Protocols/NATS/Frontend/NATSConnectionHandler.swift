@@ -715,6 +715,13 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
     func flushOut() {
         guard out.readableBytes > 0, let context else { return }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        // Behind because one batch filled `out` past max_pending while the channel stayed writable: the
+        // flush emptied it, and no writability change will come to say so — the publishers it paused go
+        // on now (before this, they waited for their pause to expire: 60 s for MQTT and AMQP).
+        if behind.isBehind && context.channel.isWritable {
+            writable = true
+            behind.caughtUp(info.id, registry: services.shared.connections)
+        }
         if out.capacity > Self.keptOutboundCapacity {
             out = context.channel.allocator.buffer(capacity: 256)
         } else {
