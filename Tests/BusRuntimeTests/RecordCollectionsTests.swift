@@ -155,8 +155,13 @@ import Testing
             records.delete("notes", id: mine.id, ifMatch: nil, caller: alice, now: 2, completion: $0)
         }
         #expect(deleted.failureValue == .onlyAdmins)
-        #expect(records.mayView(mine.document, collection: "notes", caller: alice, now: 0))
-        #expect(!records.mayView(mine.document, collection: "notes", caller: Self.user("bob"), now: 0))
+        // The delivery check of the change event, as the bus runs it for each subscriber.
+        let event = BusMessage(
+            topic: try Topic("collections/notes/\(mine.id)"),
+            payload: ByteBuffer(string: #"{"action":"create","record":"# + mine.json + "}"), timestamp: 1)
+        let viewer = { (id: String) in RecordViewer(auth: .object([JSONField(key: "id", value: .string(id))])) }
+        #expect(records.mayView(event, viewer("alice")))
+        #expect(!records.mayView(event, viewer("bob")) && !records.mayView(event, .guest))
     }
 
     @Test func aFailedCommitLeavesNothingBehind() async throws {

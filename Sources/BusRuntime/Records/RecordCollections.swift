@@ -177,14 +177,6 @@ package final class RecordCollections: @unchecked Sendable {
         else { throw .recordNotFound }
         return record
     }
-
-    /// Whether `caller` may view `record` now (a change feed's delivery check).
-    package func mayView(_ record: JSONValue, collection name: String, caller: RecordCaller, now: UInt64) -> Bool {
-        guard let collection = try? snapshot(name), let access = try? collection.rules.access(.view, caller) else {
-            return false
-        }
-        return access.allows(record, RecordRuleSet.context(caller, body: nil, now: now))
-    }
 }
 
 extension RecordCollections.Collection {
