@@ -229,11 +229,11 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         var headers = commonHeaders
         headers.add(contentsOf: response.headers)
         let chunked = request.version.major > 1 || (request.version.major == 1 && request.version.minor >= 1)
-        if chunked {
-            headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
-        } else {
-            headers.replaceOrAdd(name: "Connection", value: "close")
-        }
+        if chunked { headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked") }
+        // A stream owns the connection and closes it when it ends (`HTTPStreamWriter.finish`): said up front
+        // (RFC 9112 §9.6), so a client does not put the connection back in its pool and send its next
+        // request into the close (httpx's ReadError after an MCP answer streamed as SSE).
+        headers.replaceOrAdd(name: "Connection", value: "close")
         let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
         if request.method == .HEAD {
             context.write(wrapOutboundOut(.head(head)), promise: nil)
