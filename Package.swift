@@ -162,7 +162,7 @@ protocolTargets += [
     .testTarget(
         name: "NATSTests",
         dependencies: [
-            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend",
+            "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "NATSFrontend", "Storage",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ],
@@ -659,7 +659,8 @@ let package = Package(
         .target(
             name: "SwitchboardTestSupport",
             dependencies: [
-                "BusRuntime", "FrontendKit",
+                "BusRuntime", "FrontendKit", "Storage",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -688,7 +689,7 @@ let package = Package(
         .testTarget(
             name: "BusRuntimeTests",
             dependencies: [
-                "BusCore", "BusRuntime", "Storage",
+                "BusCore", "BusRuntime", "Storage", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -3,38 +3,10 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Storage
+import SwitchboardTestSupport
 import Testing
 
 @testable import BusRuntime
-
-/// A store that holds each batch until the test releases it (or fails it), around a memory store.
-final class GatedStore: Store, @unchecked Sendable {
-    let inner = MemoryStore()
-    private let held = NIOLockedValueBox<[(writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?)]>([])
-
-    func submit(_ writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?) {
-        held.withLockedValue { $0.append((writes, completion)) }
-    }
-
-    var heldCount: Int { held.withLockedValue { $0.count } }
-
-    /// Commits (or fails) every held batch, in order.
-    func release(failing: Bool = false) {
-        for batch in held.withLockedValue({ held in
-            defer { held = [] }; return held
-        }) {
-            if failing {
-                batch.completion?(StoreError("disk full"))
-            } else {
-                inner.submit(batch.writes, completion: batch.completion)
-            }
-        }
-    }
-
-    func load() throws -> StoredState { try inner.load() }
-    func close() {}
-    var statistics: StoreStatistics { inner.statistics }
-}
 
 @Suite struct BusDurableHistoryTests {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Storage
+import SwitchboardTestSupport
 import Testing
 
 @testable import BusRuntime

@@ -565,6 +565,8 @@ def test_durable_consumers_survive_kill9(make_server):
         if kept.status_code == 200 and floors and floors[-1] == 2:
             break
         time.sleep(0.05)
+    else:
+        raise AssertionError(f"the acknowledged floor was never stored: {floors}")
     os.killpg(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait(timeout=10)
     srv.start()

@@ -15,29 +15,69 @@ extension JetStreamService {
     /// back once, before the first JetStream request after a start. A restored consumer resumes after its
     /// ack floor: what was delivered and not acknowledged comes again (at least once); its consumer
     /// sequence starts over.
+    ///
+    /// Requests queue, and one caller at a time drains them in order, building each record when it is
+    /// appended: the last record of a consumer always reads its state at or after its last request (two
+    /// acks racing on two loops cannot store the older floor last), and requests made while the store
+    /// stream is being created wait for it instead of appending to a stream not there yet (they were lost
+    /// so: a consumer restored at floor 0 after its acks were answered).
     func persist(_ consumer: JetStreamConsumer, deleted: Bool = false) {
-        let config = consumer.config
-        guard config.durableName != nil else { return }
-        let floor = consumer.withState { $0.ackFloorStreamSequence }
-        var payload = ByteBuffer()
-        if !deleted {
-            payload = JetStreamJSON.encode([
-                "stream": consumer.stream, "config": config.json, "ack_floor": floor, "created": consumer.created,
-            ])
+        guard consumer.config.durableName != nil else { return }
+        let drain = persistQueue.withLockedValue { queue -> Bool in
+            queue.pending.append((consumer, deleted))
+            guard !queue.draining else { return false }
+            queue.draining = true
+            return true
         }
-        let message = BusMessage(
-            topic: Topic(trusted: "$JS/consumers/\(consumer.stream)/\(consumer.name)"), payload: payload,
-            timestamp: bus.clock())
+        if drain { drainPersists() }
+    }
+
+    /// Appends what `persist` queued, in order, until the queue is empty; first creates the store stream
+    /// when it is not there (the queue keeps filling meanwhile, and this drain goes on once it exists).
+    private func drainPersists() {
         let streams = bus.streams
-        let append: @Sendable () -> Void = {
-            streams.append(message, placement: StreamPlacement(stream: JetStreamStreamConfig.consumerStoreName)) { _ in
+        let name = JetStreamStreamConfig.consumerStoreName
+        guard streams.stream(named: name) != nil else {
+            let store = StreamConfiguration(
+                name: name, filters: [], limits: StreamLimits(maxMessagesPerSubject: 1), storage: .file)
+            // A failure to store it leaves the records to a stream that is not there (dropped, as before);
+            // the next request tries to create it again.
+            streams.create(store) { _ in self.drainAppends() }
+            return
+        }
+        drainAppends()
+    }
+
+    private func drainAppends() {
+        let placement = StreamPlacement(stream: JetStreamStreamConfig.consumerStoreName)
+        while true {
+            let batch = persistQueue.withLockedValue { queue -> [(JetStreamConsumer, Bool)] in
+                guard !queue.pending.isEmpty else {
+                    queue.draining = false
+                    return []
+                }
+                defer { queue.pending.removeAll(keepingCapacity: true) }
+                return queue.pending
+            }
+            if batch.isEmpty { return }
+            for (consumer, deleted) in batch {
+                bus.streams.append(record(of: consumer, deleted: deleted), placement: placement) { _ in }
             }
         }
-        guard streams.stream(named: JetStreamStreamConfig.consumerStoreName) == nil else { return append() }
-        let store = StreamConfiguration(
-            name: JetStreamStreamConfig.consumerStoreName, filters: [],
-            limits: StreamLimits(maxMessagesPerSubject: 1), storage: .file)
-        streams.create(store) { _ in append() }  // made by another persist meanwhile: appended all the same
+    }
+
+    private func record(of consumer: JetStreamConsumer, deleted: Bool) -> BusMessage {
+        var payload = ByteBuffer()
+        if !deleted {
+            let floor = consumer.withState { $0.ackFloorStreamSequence }
+            payload = JetStreamJSON.encode([
+                "stream": consumer.stream, "config": consumer.config.json, "ack_floor": floor,
+                "created": consumer.created,
+            ])
+        }
+        return BusMessage(
+            topic: Topic(trusted: "$JS/consumers/\(consumer.stream)/\(consumer.name)"), payload: payload,
+            timestamp: bus.clock())
     }
 
     /// Takes back the durable consumers kept before the last restart (once per process).

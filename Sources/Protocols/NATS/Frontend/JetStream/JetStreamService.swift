@@ -30,6 +30,12 @@ package final class JetStreamService: Sendable {
     let apiErrors = ManagedAtomic<Int>(0)
     /// Whether the durable consumers kept before a restart were read back (`restoreConsumersIfNeeded`).
     let restoredConsumers = ManagedAtomic(false)
+    /// Durable consumer records waiting to be stored, and whether a caller is draining them (`persist`).
+    let persistQueue = NIOLockedValueBox(PersistQueue())
+    struct PersistQueue {
+        var pending: [(JetStreamConsumer, Bool)] = []
+        var draining = false
+    }
     /// Bounds of one pull request, as nats-server's defaults: its batch, and how long one wait slice lasts
     /// before redeliveries are looked at again.
     static let maxBatch = 10_000
