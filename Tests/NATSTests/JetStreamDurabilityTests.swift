@@ -48,8 +48,9 @@ import Testing
         let message = BusMessage(topic: try Topic("S/job"), payload: ByteBuffer(string: "j"), timestamp: 0)
         _ = keeper.withState { state in
             state.next(limit: 2, now: 1) { from, limit in
-                (from..<from + UInt64(limit)).map {
-                    StreamReadRecord(partition: 0, offset: $0, time: 0, record: StreamRecord(message: message, key: nil))
+                let record = StreamRecord(message: message, key: nil)
+                return (from..<from + UInt64(limit)).map {
+                    StreamReadRecord(partition: 0, offset: $0, time: 0, record: record)
                 }
             }
         }
