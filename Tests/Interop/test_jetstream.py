@@ -64,7 +64,7 @@ def test_jetstream_stream_crud_and_errors(server):
                 await js.add_stream(name=unique("R"), subjects=[unique("r")], num_replicas=3)
             assert raised.value.err_code == 10074
             with pytest.raises(ServerError) as raised:
-                await js.add_stream(name=unique("W"), subjects=[unique("w")], retention=api.RetentionPolicy.WORK_QUEUE)
+                await js.add_stream(name=unique("W"), subjects=[unique("w")], mirror=api.StreamSource(name=name))
             assert raised.value.err_code == 10052
             with pytest.raises(NotFoundError) as raised:
                 await js.stream_info(unique("missing"))
@@ -434,6 +434,111 @@ def test_idle_ephemeral_consumers_are_removed(server):
             assert sorted(c.name for c in await js.consumers_info(name)) == ["brief", "kept"]
             await asyncio.sleep(1.0)
             assert [c.name for c in await js.consumers_info(name)] == ["kept"]
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_work_queue_retention_removes_what_one_consumer_acknowledged(server):
+    """A work-queue stream gives each message to one consumer and lets it go once acknowledged; its
+    consumers must ack explicitly, deliver all, and never overlap (nats-server's 10098–10101)."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("WQ")
+        try:
+            info = await js.add_stream(name=name, subjects=[f"{name}.>"], retention=api.RetentionPolicy.WORK_QUEUE)
+            assert info.config.retention == api.RetentionPolicy.WORK_QUEUE
+            for i in range(3):
+                await js.publish(f"{name}.eu", f"eu{i}".encode())
+                await js.publish(f"{name}.us", f"us{i}".encode())
+            # Kept until consumed, even with no consumer.
+            assert (await js.stream_info(name)).state.messages == 6
+
+            for config, code in [
+                (api.ConsumerConfig(durable_name="none", ack_policy=api.AckPolicy.NONE), 10098),
+                (api.ConsumerConfig(durable_name="new", deliver_policy=api.DeliverPolicy.NEW), 10101),
+            ]:
+                with pytest.raises(BadRequestError) as raised:
+                    await js.add_consumer(name, config=config)
+                assert raised.value.err_code == code
+
+            eu = await js.pull_subscribe(f"{name}.eu", durable="eu", stream=name)
+            us = await js.pull_subscribe(f"{name}.us", durable="us", stream=name)
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_consumer(name, config=api.ConsumerConfig(durable_name="all"))
+            assert raised.value.err_code == 10099
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_consumer(name, config=api.ConsumerConfig(durable_name="again", filter_subject=f"{name}.eu"))
+            assert raised.value.err_code == 10100
+
+            taken = await eu.fetch(3, timeout=TIMEOUT)
+            assert [m.data for m in taken] == [b"eu0", b"eu1", b"eu2"]
+            await taken[0].ack_sync()
+            await taken[2].ack_sync()
+            state = (await js.stream_info(name)).state
+            assert state.messages == 4
+            with pytest.raises(NotFoundError):
+                await js.get_msg(name, 1)
+            assert (await js.get_msg(name, 3)).data == b"eu1"  # delivered, not acknowledged: kept
+            await taken[1].term()
+            await (await us.fetch(1, timeout=TIMEOUT))[0].ack_sync()
+            assert (await js.stream_info(name)).state.messages == 2
+            # The us consumer's share stays for it alone.
+            rest = await us.fetch(2, timeout=TIMEOUT)
+            assert [m.data for m in rest] == [b"us1", b"us2"]
+            for m in rest:
+                await m.ack_sync()
+            assert (await js.stream_info(name)).state.messages == 0
+
+            with pytest.raises(ServerError) as raised:
+                await js.update_stream(name=name, subjects=[f"{name}.>"], retention=api.RetentionPolicy.LIMITS)
+            assert raised.value.err_code == 10052
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_interest_retention_keeps_what_a_consumer_still_wants(server):
+    """An interest stream keeps a message until every consumer whose filter matches it is done with it;
+    what is published while nobody is interested is answered and not kept."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("IN")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"], retention=api.RetentionPolicy.INTEREST)
+            ack = await js.publish(f"{name}.a", b"unwanted")
+            assert ack.seq == 1
+            assert (await js.stream_info(name)).state.messages == 0
+
+            a = await js.pull_subscribe(f"{name}.>", durable="a", stream=name)
+            b = await js.pull_subscribe(f"{name}.>", durable="b", stream=name)
+            only_x = await js.pull_subscribe(f"{name}.x", durable="x", stream=name)
+            for i in range(3):
+                await js.publish(f"{name}.a", f"m{i}".encode())
+            await js.publish(f"{name}.x", b"x0")
+            assert (await js.stream_info(name)).state.messages == 4
+
+            for m in await a.fetch(4, timeout=TIMEOUT):
+                await m.ack_sync()
+            assert (await js.stream_info(name)).state.messages == 4  # b (and x) still want them
+            got = await b.fetch(4, timeout=TIMEOUT)
+            assert [m.data for m in got] == [b"m0", b"m1", b"m2", b"x0"]
+            for m in got[:2]:
+                await m.ack_sync()
+            await got[3].ack_sync()
+            state = (await js.stream_info(name)).state
+            assert (state.messages, state.first_seq) == (2, 4)  # m2 (b pending) and x0 (x not done)
+            await (await only_x.fetch(1, timeout=TIMEOUT))[0].ack_sync()
+            assert (await js.stream_info(name)).state.messages == 1
+            # A consumer that goes takes its interest along.
+            assert await js.delete_consumer(name, "b")
+            assert (await js.stream_info(name)).state.messages == 0
         finally:
             await nc.close()
 

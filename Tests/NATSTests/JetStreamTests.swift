@@ -63,7 +63,8 @@ import Testing
         }
         #expect(refusal(#"{"name":"T"}"#) == 10056)
         #expect(refusal(#"{"num_replicas":3}"#) == 10074)
-        #expect(refusal(#"{"retention":"workqueue"}"#) == 10052)
+        #expect(refusal(#"{"retention":"workqueue"}"#) == nil && refusal(#"{"retention":"interest"}"#) == nil)
+        #expect(refusal(#"{"retention":"fifo"}"#) == 10052)
         #expect(refusal(#"{"mirror":{"name":"X"}}"#) == 10052)
         #expect(refusal(#"{"storage":"disk"}"#) == 10052)
         #expect(refusal("{}", name: "a.b") == 10052)
@@ -206,9 +207,28 @@ import Testing
         config.ackPolicy = .all
         var state = JetStreamConsumerState(config: config, filters: [], cursor: 1)
         #expect(state.next(limit: 3, now: 0, read: read).count == 3)
-        state.acknowledge(2, .ack, now: 1)
+        #expect(state.acknowledge(2, .ack, now: 1) == [1, 2])
         #expect(Array(state.pending.keys) == [3])
         #expect(state.ackFloorStreamSequence == 2)
+    }
+
+    /// What retention may let go: the sequences an acknowledgement ends, and whether a consumer is done
+    /// with a sequence (passed, not pending, not among its last-per-subject firsts).
+    @Test func acknowledgementsSayWhatTheConsumerIsDoneWith() {
+        let log = records(["a", "a", "a", "a"])
+        let read = { (from: UInt64, limit: Int) in Array(log.filter { $0.offset >= from }.prefix(limit)) }
+        var state = JetStreamConsumerState(config: JetStreamConsumerConfig(name: "c"), filters: [], cursor: 1)
+        #expect(!state.isDone(with: 1))
+        #expect(state.next(limit: 3, now: 0, read: read).count == 3)
+        #expect(state.acknowledge(2, .ack, now: 1) == [2])
+        #expect(state.acknowledge(2, .ack, now: 1).isEmpty)  // once
+        #expect(state.acknowledge(1, .nak(delay: 0), now: 1).isEmpty)
+        #expect(state.acknowledge(3, .inProgress, now: 1).isEmpty)
+        #expect(state.acknowledge(3, .terminate, now: 1) == [3])
+        #expect(state.isDone(with: 2) && state.isDone(with: 3))
+        #expect(!state.isDone(with: 1) && !state.isDone(with: 4))
+        let later = JetStreamConsumerState(config: JetStreamConsumerConfig(name: "n"), filters: [], cursor: 4)
+        #expect(later.isDone(with: 3))  // started after it: never wanted it
     }
 
     @Test func maxAckPendingHoldsNewDeliveries() {

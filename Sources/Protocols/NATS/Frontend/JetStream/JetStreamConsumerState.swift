@@ -180,23 +180,37 @@ package struct JetStreamConsumerState: Sendable {
     package var nextDeadline: UInt64? { pending.values.map(\.deadline).min() }
 
     /// Applies an acknowledgement of the delivery of stream sequence `sequence`.
-    package mutating func acknowledge(_ sequence: UInt64, _ acknowledgement: Acknowledgement, now: UInt64) {
+    /// Returns the stream sequences this consumer is now done with (acknowledged or terminated, no
+    /// longer pending): what `interest` and `workqueue` retention may let go.
+    @discardableResult
+    package mutating func acknowledge(_ sequence: UInt64, _ acknowledgement: Acknowledgement, now: UInt64)
+        -> [UInt64]
+    {
         lastActive = now
+        var done: [UInt64] = []
         switch acknowledgement {
         case .ack:
             if config.ackPolicy == .all {
+                done = pending.keys.filter { $0 <= sequence }.sorted()
                 pending = pending.filter { $0.key > sequence }
-            } else {
-                pending[sequence] = nil
+            } else if pending.removeValue(forKey: sequence) != nil {
+                done = [sequence]
             }
         case .nak(let delay):
             pending[sequence]?.deadline = now + delay
         case .inProgress:
             pending[sequence]?.deadline = now + config.ackWait
         case .terminate:
-            pending[sequence] = nil
+            if pending.removeValue(forKey: sequence) != nil { done = [sequence] }
         }
         updateAckFloor()
+        return done
+    }
+
+    /// Whether this consumer is done with stream sequence `sequence` (a record its filters match): passed
+    /// by its cursor, not among its first `last_per_subject` deliveries, and not waiting for an ack.
+    package func isDone(with sequence: UInt64) -> Bool {
+        sequence < cursor && pending[sequence] == nil && !lastPerSubject.contains(sequence)
     }
 
     /// Everything at or below the floor is acknowledged (or was never to be).

@@ -57,6 +57,7 @@ extension JetStreamService {
             }
         }
         for consumer in removed { persist(consumer, deleted: true) }
+        for stream in Set(removed.map(\.stream)) { sweepInterest(stream, full: true) }
     }
 
     func consumer(stream: String, name: String) -> JetStreamConsumer? {
@@ -106,6 +107,9 @@ extension JetStreamService {
         for filter in filters
         where !box.configuration.filters.contains(where: { JetStreamStreamConfig.overlap($0, filter) }) {
             return JetStreamJSON.error(kind, .filterNotSubset)
+        }
+        if let refusal = workQueueRefusal(config, filters: filters, stream: stream) {
+            return JetStreamJSON.error(kind, refusal)
         }
         if let existing = consumer(stream: stream, name: consumerName) {
             // nats-server: creating what exists, identically, answers its info; a different start is refused.
@@ -245,6 +249,7 @@ extension JetStreamService {
         let removed = state.withLockedValue { $0.consumers[stream]?.removeValue(forKey: name) }
         guard let removed else { return JetStreamJSON.error(kind, .consumerNotFound) }
         persist(removed, deleted: true)
+        sweepInterest(stream, full: true)
         return JetStreamJSON.response(kind, ["success": true])
     }
 

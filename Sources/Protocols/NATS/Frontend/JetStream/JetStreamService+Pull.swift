@@ -169,6 +169,10 @@ extension JetStreamService {
             deliveries += taken
             if deliveries.count >= limit || fresh.count < wanted { break }
         }
+        // Without acks, a consumer is done with what it was sent (interest retention may let it go).
+        if !deliveries.isEmpty, consumer.config.ackPolicy == .none {
+            release(deliveries.map(\.streamSequence), by: consumer)
+        }
         return deliveries
     }
 
@@ -198,12 +202,13 @@ extension JetStreamService {
             let acknowledgement = JetStreamConsumerState.Acknowledgement(payload: String(buffer: payload))
         else { return false }
         let now = bus.clock()
-        let moved = consumer.withState { state -> Bool in
+        let (moved, done) = consumer.withState { state -> (Bool, [UInt64]) in
             let before = state.ackFloorStreamSequence
-            state.acknowledge(sequence, acknowledgement, now: now)
-            return state.ackFloorStreamSequence != before
+            let done = state.acknowledge(sequence, acknowledgement, now: now)
+            return (state.ackFloorStreamSequence != before, done)
         }
         if moved { persist(consumer) }
+        release(done, by: consumer)
         return true
     }
 }

@@ -152,6 +152,11 @@ extension JetStreamService {
         guard let existing = bus.streams.stream(named: name), JetStreamStreamConfig.isValidName(name) else {
             return respond(JetStreamJSON.error(kind, .streamNotFound))
         }
+        guard existing.configuration.retention == configuration.retention else {
+            return respond(
+                JetStreamJSON.error(
+                    kind, .invalidStreamConfig("stream configuration update can not change retention policy")))
+        }
         guard existing.storage == configuration.storage else {
             return respond(
                 JetStreamJSON.error(
@@ -192,6 +197,7 @@ extension JetStreamService {
                     state.consumers[name] = nil
                     state.kept[name] = nil
                     state.created[name] = nil
+                    state.interestSwept[name] = nil
                     return consumers
                 }
                 for consumer in consumers { persist(consumer, deleted: true) }

@@ -21,6 +21,8 @@ package final class JetStreamService: Sendable {
         var kept: [String: JetStreamStreamConfig] = [:]
         /// When each stream was created here (ns); streams made elsewhere show the service's start.
         var created: [String: UInt64] = [:]
+        /// Interest streams: the sequence below which no-interest records were swept (`sweepInterest`).
+        var interestSwept: [String: UInt64] = [:]
     }
 
     let bus: Bus
@@ -66,6 +68,7 @@ package final class JetStreamService: Sendable {
             respond(answer)
         }
         let words = tokens.map(String.init)
+        sweepInterest(before: words)
         switch words.count {
         case 1 where words[0] == "INFO":
             return counted(accountInfo())
@@ -95,6 +98,20 @@ package final class JetStreamService: Sendable {
             break
         }
         counted(JetStreamJSON.error("error_response", .badRequest))
+    }
+
+    /// Interest streams drop what no consumer wants before a request shows their records or starts a
+    /// consumer on them.
+    private func sweepInterest(before words: [String]) {
+        switch (words.first, words.count) {
+        case ("STREAM", 2) where words[1] == "LIST": sweepInterestStreams()
+        case ("STREAM", 3) where words[1] == "INFO": sweepInterest(words[2])
+        case ("STREAM", 4) where words[1] == "MSG" && words[2] == "GET": sweepInterest(words[3])
+        case ("DIRECT", 3...): sweepInterest(words[2])
+        case ("CONSUMER", 3...) where words[1] == "CREATE": sweepInterest(words[2])
+        case ("CONSUMER", 4...) where words[1] == "DURABLE": sweepInterest(words[3])
+        default: break
+        }
     }
 
     // MARK: - Account

@@ -3,8 +3,9 @@ package import BusCore
 /// A JetStream stream configuration (nats-server's `StreamConfig`) and how it maps onto the bus's
 /// `StreamConfiguration`: `subjects` become the stream's filters (`a.>` ⇄ `a/#`), one partition, the
 /// limits one for one (JetStream's -1 / 0 "unlimited" is nil), `file` storage is the store and
-/// `memory` memory. What the streams cannot do yet is refused with nats-server's error rather than
-/// accepted and ignored: `interest`/`workqueue` retention, replicas > 1, mirrors and sources.
+/// `memory` memory; `interest` and `workqueue` retention are the JetStream service's to apply
+/// (`JetStreamService+Retention`). What the streams cannot do yet is refused with nats-server's error
+/// rather than accepted and ignored: replicas > 1, mirrors and sources.
 package struct JetStreamStreamConfig: Sendable, Equatable {
     package var name: String
     package var description: String?
@@ -71,10 +72,6 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         guard ["limits", "interest", "workqueue"].contains(retention) else {
             throw .invalidStreamConfig("invalid retention policy \(retention)")
         }
-        guard retention == "limits" else {
-            // The bus's streams keep by limits only; accepting these would keep what they promise to drop.
-            throw .invalidStreamConfig("retention policy \(retention) is not supported by this server")
-        }
         guard storage == "file" || storage == "memory" else {
             throw .invalidStreamConfig("invalid storage type \(storage)")
         }
@@ -121,7 +118,7 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
                 maxAgeNanoseconds: maxAge > 0 ? maxAge : nil, maxMessageSize: maxMessageSize > 0 ? maxMessageSize : nil,
                 maxMessagesPerSubject: maxMessagesPerSubject > 0 ? maxMessagesPerSubject : nil,
                 discard: discard == "new" ? .new : .old, duplicateWindowNanoseconds: duplicateWindow),
-            retention: .limits, storage: storage == "memory" ? .memory : .file)
+            retention: StreamRetention(rawValue: retention) ?? .limits, storage: storage == "memory" ? .memory : .file)
     }
 
     /// How a bus stream looks to JetStream (a stream made by Kafka REST or the config file too).
