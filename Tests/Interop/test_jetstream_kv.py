@@ -283,3 +283,56 @@ def test_kv_value_published_by_plain_nats_and_mqtt(make_server):
             await nc.close()
 
     run(body())
+
+
+def test_kv_bucket_keeps_its_settings_across_a_restart(make_server):
+    """What JetStream says about a stream beyond the bus's own configuration (here a bucket's rollups,
+    delete denial, description) is stored beside its durable consumers: after a restart the bucket purges
+    and reads as before."""
+    srv = make_server()
+    bucket = unique("kvr")
+
+    async def before() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            kv = await js.create_key_value(bucket=bucket, history=5, description="kept")
+            await kv.put("k", b"1")
+            await kv.put("k", b"2")
+        finally:
+            await nc.close()
+
+    run(before())
+    srv.stop()
+    srv.start()
+
+    async def after() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            info = await js.stream_info(f"KV_{bucket}")
+            assert info.config.allow_rollup_hdrs and info.config.deny_delete
+            assert info.config.description == "kept"
+            kv = await js.key_value(bucket)
+            assert (await kv.get("k")).value == b"2"
+            await kv.purge("k")  # a rollup: refused if the stream forgot allow_rollup_hdrs
+            assert [entry.operation for entry in await kv.history("k")] == ["PURGE"]
+            assert await js.delete_key_value(bucket)
+        finally:
+            await nc.close()
+
+    run(after())
+
+    srv.stop()
+    srv.start()
+
+    async def gone() -> None:
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            with pytest.raises(BucketNotFoundError):
+                await js.key_value(bucket)
+        finally:
+            await nc.close()
+
+    run(gone())

@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 extension JetStreamService {
-    // MARK: - Durable consumers across restarts
+    // MARK: - Durable consumers and stream settings across restarts
 
     /// Durable consumers are kept in a bus stream of their own (`_jetstream_consumers`, `file` storage,
     /// one record per consumer subject `$JS/consumers/<stream>/<consumer>` thanks to a per-subject limit
@@ -23,8 +23,21 @@ extension JetStreamService {
     /// so: a consumer restored at floor 0 after its acks were answered).
     func persist(_ consumer: JetStreamConsumer, deleted: Bool = false) {
         guard consumer.config.durableName != nil else { return }
+        enqueue(.consumer(consumer, deleted: deleted))
+    }
+
+    /// The same store keeps what JetStream says about a stream beside the bus's own configuration
+    /// (`description`, `deny_delete`, `deny_purge`, `allow_direct`, `allow_rollup_hdrs`, `allow_msg_ttl`,
+    /// its creation time) on `$JS/streams/<stream>`: a KV bucket keeps its rollups and direct gets after a
+    /// restart. Written when a stream is created, updated or deleted here (the record reads the settings
+    /// as they are when it is appended; none: deleted).
+    func persistSettings(of stream: String) {
+        enqueue(.stream(stream))
+    }
+
+    private func enqueue(_ item: PersistItem) {
         let drain = persistQueue.withLockedValue { queue -> Bool in
-            queue.pending.append((consumer, deleted))
+            queue.pending.append(item)
             guard !queue.draining else { return false }
             queue.draining = true
             return true
@@ -51,7 +64,7 @@ extension JetStreamService {
     private func drainAppends() {
         let placement = StreamPlacement(stream: JetStreamStreamConfig.consumerStoreName)
         while true {
-            let batch = persistQueue.withLockedValue { queue -> [(JetStreamConsumer, Bool)] in
+            let batch = persistQueue.withLockedValue { queue -> [PersistItem] in
                 guard !queue.pending.isEmpty else {
                     queue.draining = false
                     return []
@@ -60,25 +73,34 @@ extension JetStreamService {
                 return queue.pending
             }
             if batch.isEmpty { return }
-            for (consumer, deleted) in batch {
-                bus.streams.append(record(of: consumer, deleted: deleted), placement: placement) { _ in }
+            for item in batch {
+                bus.streams.append(record(of: item), placement: placement) { _ in }
             }
         }
     }
 
-    private func record(of consumer: JetStreamConsumer, deleted: Bool) -> BusMessage {
+    private func record(of item: PersistItem) -> BusMessage {
         var payload = ByteBuffer()
-        if !deleted {
-            let floor = consumer.withState { $0.ackFloorStreamSequence }
-            payload = JetStreamJSON.encode([
-                "stream": consumer.stream, "config": consumer.config.json, "ack_floor": floor,
-                "created": consumer.created,
-            ])
+        let topic: String
+        switch item {
+        case .consumer(let consumer, let deleted):
+            topic = "$JS/consumers/\(consumer.stream)/\(consumer.name)"
+            if !deleted {
+                let floor = consumer.withState { $0.ackFloorStreamSequence }
+                payload = JetStreamJSON.encode([
+                    "stream": consumer.stream, "config": consumer.config.json, "ack_floor": floor,
+                    "created": consumer.created,
+                ])
+            }
+        case .stream(let stream):
+            topic = "\(Self.settingsPrefix)\(stream)"
+            let (kept, created) = state.withLockedValue { ($0.kept[stream], $0.created[stream]) }
+            if let kept { payload = JetStreamJSON.encode(["config": kept.json, "created": created ?? startedAt]) }
         }
-        return BusMessage(
-            topic: Topic(trusted: "$JS/consumers/\(consumer.stream)/\(consumer.name)"), payload: payload,
-            timestamp: bus.clock())
+        return BusMessage(topic: Topic(trusted: topic), payload: payload, timestamp: bus.clock())
     }
+
+    private static let settingsPrefix = "$JS/streams/"
 
     /// Takes back the durable consumers kept before the last restart (once per process).
     func restoreConsumersIfNeeded() {
@@ -93,8 +115,29 @@ extension JetStreamService {
         while let records = try? bus.streams.read(name, partition: 0, from: from, limit: 1024).records,
             let last = records.last
         {
-            for record in records { restoreConsumer(record.record.message) }
+            for record in records {
+                let message = record.record.message
+                if message.topic.name.hasPrefix(Self.settingsPrefix) {
+                    restoreSettings(message, of: String(message.topic.name.dropFirst(Self.settingsPrefix.count)))
+                } else {
+                    restoreConsumer(message)
+                }
+            }
             from = last.offset + 1
+        }
+    }
+
+    /// A stream's JetStream settings, while the bus stream of that name is there.
+    private func restoreSettings(_ message: BusMessage, of stream: String) {
+        guard message.payload.readableBytes > 0, bus.streams.stream(named: stream) != nil,
+            let document = try? JetStreamJSON.object(message.payload), let json = document["config"] as? [String: Any],
+            let config = try? JetStreamStreamConfig(json: json, nameInSubject: stream)
+        else { return }
+        let created = JetStreamJSON.int(document, "created").map { UInt64(max(0, $0)) }
+        state.withLockedValue { state in
+            guard state.kept[stream] == nil else { return }
+            state.kept[stream] = config
+            if let created { state.created[stream] = created }
         }
     }
 

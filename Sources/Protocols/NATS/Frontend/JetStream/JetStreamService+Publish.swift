@@ -16,6 +16,7 @@ extension JetStreamService {
     package func expectationFailure(topic: Topic, headers: MessageHeaders) -> JetStreamAPIError? {
         let properties = headers.userProperties
         guard properties.contains(where: { $0.name.hasPrefix("Nats-") }) else { return nil }
+        restoreConsumersIfNeeded()  // the stream settings (rollups) come back with the consumers
         func header(_ name: String) -> String? { properties.first { $0.name == name }?.value }
         guard let box = bus.streams.matching(topic).first else { return nil }
         if header("Nats-TTL") != nil { return .messageTTLDisabled }

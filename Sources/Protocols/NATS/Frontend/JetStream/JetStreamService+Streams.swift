@@ -124,6 +124,7 @@ extension JetStreamService {
                     $0.kept[name] = requested
                     $0.created[name] = now
                 }
+                persistSettings(of: name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
                 }
@@ -169,6 +170,7 @@ extension JetStreamService {
             switch result {
             case .success:
                 state.withLockedValue { $0.kept[name] = requested }
+                persistSettings(of: name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
                 }
@@ -201,6 +203,7 @@ extension JetStreamService {
                     return consumers
                 }
                 for consumer in consumers { persist(consumer, deleted: true) }
+                persistSettings(of: name)
                 if case .failure(let error) = result {
                     respond(JetStreamJSON.error(kind, .streamUpdate("\(error)")))
                 } else {

@@ -35,8 +35,13 @@ package final class JetStreamService: Sendable {
     /// Durable consumer records waiting to be stored, and whether a caller is draining them (`persist`).
     let persistQueue = NIOLockedValueBox(PersistQueue())
     struct PersistQueue {
-        var pending: [(JetStreamConsumer, Bool)] = []
+        var pending: [PersistItem] = []
         var draining = false
+    }
+    /// What `persist` stores: a durable consumer (or its deletion), or a stream's JetStream settings.
+    enum PersistItem {
+        case consumer(JetStreamConsumer, deleted: Bool)
+        case stream(String)
     }
     /// Bounds of one pull request, as nats-server's defaults: its batch, and how long one wait slice lasts
     /// before redeliveries are looked at again.
