@@ -19,8 +19,9 @@ extension JetStreamService {
         case .interest:
             let others = consumers(of: consumer.stream).filter { $0 !== consumer }
             for sequence in sequences {
-                guard let record = try? bus.streams.read(consumer.stream, partition: 0, from: sequence, limit: 1)
-                    .records.first, record.offset == sequence
+                guard
+                    let record = try? bus.streams.read(consumer.stream, partition: 0, from: sequence, limit: 1)
+                        .records.first, record.offset == sequence
                 else { continue }
                 if !wanted(record, by: others) { remove(consumer.stream, sequence) }
             }
@@ -88,7 +89,8 @@ extension JetStreamService {
         guard !others.isEmpty else { return nil }
         guard !filters.isEmpty else {
             return JetStreamAPIError(
-                code: 400, errCode: 10099, description: "multiple non-filtered consumers not allowed on workqueue stream")
+                code: 400, errCode: 10099,
+                description: "multiple non-filtered consumers not allowed on workqueue stream")
         }
         for other in others {
             let theirs = other.withState { $0.filters }
