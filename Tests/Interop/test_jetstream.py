@@ -440,6 +440,66 @@ def test_idle_ephemeral_consumers_are_removed(server):
     run(body())
 
 
+def test_backoff_paces_redeliveries_and_max_deliveries_is_announced(server):
+    """`backoff` sets the ack wait of each delivery (the last repeats; ack_wait becomes the first); a
+    message that reaches max_deliver is announced on $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES and stays
+    in the stream. Unbuilt options are refused, not ignored."""
+    import time
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("B")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_consumer(name, config=api.ConsumerConfig(durable_name="short", max_deliver=2, backoff=[0.3, 0.6]))
+            assert raised.value.err_code == 10116
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_consumer(
+                    name, config=api.ConsumerConfig(durable_name="paced", replay_policy=api.ReplayPolicy.ORIGINAL))
+            assert raised.value.err_code == 10094
+            info = await js.add_consumer(
+                name, config=api.ConsumerConfig(durable_name="b", max_deliver=3, backoff=[0.3, 0.6], ack_wait=99))
+            assert info.config.backoff == [0.3, 0.6] and info.config.ack_wait == 0.3
+            advisories = []
+
+            async def advised(msg):
+                advisories.append(msg)
+
+            await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", cb=advised)
+            await nc.flush()
+            await js.publish(f"{name}.job", b"j")
+            sub = await js.pull_subscribe_bind("b", stream=name)
+            times = []
+            deadline = time.monotonic() + 5
+            while len(times) < 3 and time.monotonic() < deadline:
+                try:
+                    for m in await sub.fetch(1, timeout=2):
+                        times.append((time.monotonic(), m.metadata.num_delivered))
+                except NATSTimeoutError:
+                    pass
+            assert [n for _, n in times] == [1, 2, 3]
+            first, second = times[1][0] - times[0][0], times[2][0] - times[1][0]
+            # A waiting pull looks at ack-wait expiries every 200 ms: up to that late, plus a loaded machine.
+            assert 0.25 <= first < 0.8 and 0.55 <= second < 1.2, (first, second)
+            # Nothing after the third: announced once its wait is over.
+            with pytest.raises(NATSTimeoutError):
+                await sub.fetch(1, timeout=1.2)
+            assert len(advisories) == 1
+            advisory = json.loads(advisories[0].data)
+            assert advisories[0].subject == f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{name}.b"
+            assert advisory["type"] == "io.nats.jetstream.advisory.v1.max_deliver"
+            assert (advisory["stream"], advisory["consumer"], advisory["stream_seq"], advisory["deliveries"]) == (name, "b", 1, 3)
+            info = await js.consumer_info(name, "b")
+            assert (info.num_pending, info.num_ack_pending) == (0, 0)
+            assert (await js.stream_info(name)).state.messages == 1
+        finally:
+            await nc.close()
+
+    run(body())
+
+
 def test_work_queue_retention_removes_what_one_consumer_acknowledged(server):
     """A work-queue stream gives each message to one consumer and lets it go once acknowledged; its
     consumers must ack explicitly, deliver all, and never overlap (nats-server's 10098–10101)."""

@@ -82,6 +82,47 @@ import Testing
         #expect(JetStreamStreamConfig.subject(for: try filter("a.*.>")) == "a.*.>")
     }
 
+    /// `backoff` replaces the ack wait per delivery (the last step repeats), and every step must be
+    /// reachable before `max_deliver` (10116); the state arms each delivery with its step.
+    @Test func backoffSetsEachDeliverysAckWait() throws {
+        let config = try JetStreamConsumerConfig(
+            json: try object(#"{"ack_wait":99000000000,"max_deliver":4,"backoff":[10,20]}"#), name: "b")
+        #expect(config.ackWait == 10 && config.backoff == [10, 20])
+        #expect([1, 2, 3].map(config.ackWait(forDelivery:)) == [10, 20, 20])
+        #expect(config.json["backoff"] as? [UInt64] == [10, 20])
+        func code(_ json: String) -> Int? {
+            do {
+                _ = try JetStreamConsumerConfig(json: try object(json), name: "x")
+                return nil
+            } catch let error as JetStreamAPIError {
+                return error.errCode
+            } catch {
+                return -1
+            }
+        }
+        #expect(code(#"{"max_deliver":2,"backoff":[10,20]}"#) == 10116)
+        #expect(code(#"{"backoff":[10,-1]}"#) == 10094)
+        #expect(code(#"{"replay_policy":"original"}"#) == 10094)
+        #expect(code(#"{"replay_policy":"instant","backoff":[]}"#) == nil)
+
+        let log = records(["a"])
+        let read = { (from: UInt64, limit: Int) in Array(log.filter { $0.offset >= from }.prefix(limit)) }
+        var state = JetStreamConsumerState(config: config, filters: [], cursor: 1)
+        #expect(state.next(limit: 1, now: 0, read: read).count == 1)
+        #expect(state.nextDeadline == 10)
+        #expect(state.next(limit: 1, now: 10, read: read).map(\.deliveries) == [2])
+        #expect(state.nextDeadline == 30)
+        state.acknowledge(1, .inProgress, now: 15)
+        #expect(state.nextDeadline == 35)
+        #expect(state.next(limit: 1, now: 35, read: read).map(\.deliveries) == [3])
+        #expect(state.next(limit: 1, now: 55, read: read).map(\.deliveries) == [4])
+        #expect(state.takeExhausted().isEmpty)
+        #expect(state.next(limit: 1, now: 75, read: read).isEmpty)
+        let exhausted = state.takeExhausted()
+        #expect(exhausted.map(\.sequence) == [1] && exhausted.map(\.deliveries) == [4])
+        #expect(state.takeExhausted().isEmpty)
+    }
+
     @Test func consumerConfigDefaultsAndRefusals() throws {
         let config = try JetStreamConsumerConfig(
             json: try object(#"{"durable_name":"w","ack_wait":2000000000,"max_deliver":-1,"filter_subject":"a.b"}"#),

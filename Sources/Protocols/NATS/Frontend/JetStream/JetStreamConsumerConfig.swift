@@ -27,6 +27,9 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
     package var ackWait: UInt64 = Self.defaultAckWait
     /// -1: unlimited.
     package var maxDeliver: Int = -1
+    /// `backoff` (ns): how long the n-th delivery waits for its ack (the last repeats); replaces `ackWait`
+    /// (which becomes the first), as nats-server does. NAKs keep their own delay.
+    package var backoff: [UInt64] = []
     package var filterSubjects: [String] = []
     package var maxWaiting: Int = 512
     /// -1: unlimited (nats-server's default is 1000 for explicit/all acks).
@@ -102,6 +105,18 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
         if let deliver = JetStreamJSON.int(json, "max_deliver"), deliver != 0 {
             maxDeliver = deliver < 0 ? -1 : deliver
         }
+        if let values = json["backoff"] as? [Any], !values.isEmpty {
+            guard let waits = JetStreamJSON.ints(json, "backoff"), waits.allSatisfy({ $0 > 0 }) else {
+                throw .invalidConsumerPolicy("consumer backoff values must be positive durations")
+            }
+            // nats-server's JSConsumerMaxDeliverBackoffErr: every backoff step must be reachable.
+            guard maxDeliver < 0 || maxDeliver > waits.count else {
+                throw JetStreamAPIError(
+                    code: 400, errCode: 10116, description: "max deliver is required to be > length of backoff values")
+            }
+            backoff = waits.map { UInt64($0) }
+            ackWait = backoff[0]
+        }
         if let waiting = JetStreamJSON.int(json, "max_waiting"), waiting > 0 { maxWaiting = waiting }
         if let pending = JetStreamJSON.int(json, "max_ack_pending"), pending != 0 {
             maxAckPending = pending < 0 ? -1 : pending
@@ -114,7 +129,16 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             }
             filterSubjects = filters
         }
-        if let replay = JetStreamJSON.string(json, "replay_policy") { replayPolicy = replay }
+        if let replay = JetStreamJSON.string(json, "replay_policy") {
+            guard replay == "instant" || replay == "original" else {
+                throw .invalidConsumerPolicy("invalid replay policy \(replay)")
+            }
+            // Replaying at the original pace is not built: refused rather than delivered instantly.
+            guard replay == "instant" else {
+                throw .invalidConsumerPolicy("replay policy original is not supported by this server")
+            }
+            replayPolicy = replay
+        }
         if let threshold = JetStreamJSON.int(json, "inactive_threshold"), threshold > 0 {
             inactiveThreshold = UInt64(threshold)
         }
@@ -169,6 +193,7 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             "max_waiting": maxWaiting, "max_ack_pending": maxAckPending, "num_replicas": 0,
         ]
         if let durableName { json["durable_name"] = durableName }
+        if !backoff.isEmpty { json["backoff"] = backoff }
         if let deliverSubject { json["deliver_subject"] = deliverSubject }
         if let deliverGroup { json["deliver_group"] = deliverGroup }
         if let threshold = removalThreshold { json["inactive_threshold"] = threshold }
@@ -185,6 +210,12 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             json["filter_subjects"] = filterSubjects
         }
         return json
+    }
+
+    /// How long the `deliveries`-th delivery of a message waits for its ack.
+    package func ackWait(forDelivery deliveries: Int) -> UInt64 {
+        guard !backoff.isEmpty else { return ackWait }
+        return backoff[min(max(deliveries, 1), backoff.count) - 1]
     }
 
     /// When an idle consumer is deleted (ns), or nil when it never is (a durable one without a threshold).

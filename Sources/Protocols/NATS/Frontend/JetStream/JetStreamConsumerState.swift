@@ -73,6 +73,9 @@ package struct JetStreamConsumerState: Sendable {
     /// `last_per_subject`: the sequences still to deliver before `cursor` (each subject's last message
     /// when the consumer was made), ascending.
     package private(set) var lastPerSubject: [UInt64] = []
+    /// Deliveries dropped at `max_deliver` since the service last took them (`takeExhausted`): each is a
+    /// `MAX_DELIVERIES` advisory.
+    package private(set) var exhausted: [(sequence: UInt64, deliveries: Int)] = []
     /// A push consumer's flow control and heartbeats.
     package var push: JetStreamPushControl
 
@@ -88,6 +91,11 @@ package struct JetStreamConsumerState: Sendable {
         // Nothing before the start is ever delivered: the floor starts just below it (nats-server too).
         self.ackFloorStreamSequence = self.cursor - 1
         self.deliveredStreamSequence = self.cursor - 1
+    }
+
+    package mutating func takeExhausted() -> [(sequence: UInt64, deliveries: Int)] {
+        defer { exhausted.removeAll() }
+        return exhausted
     }
 
     /// Deliveries waiting for an acknowledgement that were delivered more than once.
@@ -111,6 +119,7 @@ package struct JetStreamConsumerState: Sendable {
             guard var waiting = pending[sequence] else { continue }
             if config.maxDeliver > 0 && waiting.deliveries >= config.maxDeliver {
                 pending[sequence] = nil
+                exhausted.append((sequence, waiting.deliveries))
                 continue
             }
             // Nothing read: not available now (kept for later). Another sequence: purged or deleted.
@@ -122,7 +131,7 @@ package struct JetStreamConsumerState: Sendable {
             deliveredConsumerSequence += 1
             waiting.consumerSequence = deliveredConsumerSequence
             waiting.deliveries += 1
-            waiting.deadline = now + config.ackWait
+            waiting.deadline = now + config.ackWait(forDelivery: waiting.deliveries)
             pending[sequence] = waiting
             out.append(
                 Delivery(
@@ -159,7 +168,8 @@ package struct JetStreamConsumerState: Sendable {
         deliveredStreamSequence = record.offset
         if config.ackPolicy != .none {
             pending[record.offset] = Pending(
-                consumerSequence: deliveredConsumerSequence, deliveries: 1, deadline: now + config.ackWait)
+                consumerSequence: deliveredConsumerSequence, deliveries: 1,
+                deadline: now + config.ackWait(forDelivery: 1))
         }
         return Delivery(
             streamSequence: record.offset, consumerSequence: deliveredConsumerSequence, deliveries: 1, record: record)
@@ -199,7 +209,9 @@ package struct JetStreamConsumerState: Sendable {
         case .nak(let delay):
             pending[sequence]?.deadline = now + delay
         case .inProgress:
-            pending[sequence]?.deadline = now + config.ackWait
+            if let deliveries = pending[sequence]?.deliveries {
+                pending[sequence]?.deadline = now + config.ackWait(forDelivery: deliveries)
+            }
         case .terminate:
             if pending.removeValue(forKey: sequence) != nil { done = [sequence] }
         }

@@ -61,6 +61,13 @@ package enum JetStreamJSON {
         return nil
     }
 
+    /// An array of integers (nil when absent, or when any member is not a number).
+    package static func ints(_ object: [String: Any], _ key: String) -> [Int]? {
+        guard let values = object[key] as? [Any] else { return nil }
+        let numbers = values.compactMap { int(["n": $0], "n") }
+        return numbers.count == values.count ? numbers : nil
+    }
+
     package static func bool(_ object: [String: Any], _ key: String) -> Bool? {
         object[key] as? Bool
     }

@@ -71,7 +71,7 @@ extension JetStreamService {
         let now = bus.clock()
         let stream = consumer.stream
         let streams = bus.streams
-        let deliveries = take(from: consumer, limit: request.remaining, now: now)
+        let deliveries = take(from: consumer, limit: request.remaining, now: now, on: loop)
         let (cursor, filters, pendingCount, room) = consumer.withState { state in
             (state.cursor, state.filters, state.pending.count, state.config.maxAckPending)
         }
@@ -136,7 +136,11 @@ extension JetStreamService {
     /// (no project lock is taken while another is held: docs/concurrency.md): its cursor and due
     /// redeliveries are read, those records fetched from the stream, then the state takes what is still
     /// its to take (another pull may have moved it meanwhile); again while a full read found too few.
-    func take(from consumer: JetStreamConsumer, limit: Int, now: UInt64) -> [JetStreamConsumerState.Delivery] {
+    /// Up to `limit` deliveries of `consumer` now (redeliveries first); runs on `loop`, a bus loop, where
+    /// the `MAX_DELIVERIES` advisories of what reached `max_deliver` meanwhile are published.
+    func take(from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop)
+        -> [JetStreamConsumerState.Delivery]
+    {
         let streams = bus.streams
         let stream = consumer.stream
         var deliveries: [JetStreamConsumerState.Delivery] = []
@@ -169,6 +173,8 @@ extension JetStreamService {
             deliveries += taken
             if deliveries.count >= limit || fresh.count < wanted { break }
         }
+        let exhausted = consumer.withState { $0.takeExhausted() }
+        if !exhausted.isEmpty { announceMaxDeliveries(exhausted, of: consumer, now: now, on: loop) }
         // Without acks, a consumer is done with what it was sent (interest retention may let it go).
         if !deliveries.isEmpty, consumer.config.ackPolicy == .none {
             release(deliveries.map(\.streamSequence), by: consumer)
@@ -188,6 +194,25 @@ extension JetStreamService {
         return JetStreamOutboundMessage(
             subject: NATSSubjectMapping.subject(forTopic: message.topic.name), replyTo: reply,
             headers: NATSHeaderBlock(message.headers), payload: message.payload)
+    }
+
+    /// nats-server's advisory for a message a consumer will not deliver again (it reached `max_deliver`),
+    /// on `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`; the message stays in the stream.
+    private func announceMaxDeliveries(
+        _ exhausted: [(sequence: UInt64, deliveries: Int)], of consumer: JetStreamConsumer, now: UInt64,
+        on loop: any EventLoop
+    ) {
+        let topic = Topic(trusted: "$JS/EVENT/ADVISORY/CONSUMER/MAX_DELIVERIES/\(consumer.stream)/\(consumer.name)")
+        for (sequence, deliveries) in exhausted {
+            let payload = JetStreamJSON.encode([
+                "type": "io.nats.jetstream.advisory.v1.max_deliver", "id": bus.makeIdentifier(),
+                "timestamp": JetStreamJSON.time(now), "stream": consumer.stream, "consumer": consumer.name,
+                "stream_seq": sequence, "deliveries": deliveries,
+            ])
+            var headers = MessageHeaders()
+            headers.contentType = "application/json"
+            bus.publish(BusMessage(topic: topic, payload: payload, headers: headers, timestamp: now), on: loop)
+        }
     }
 
     // MARK: - Acknowledgements
