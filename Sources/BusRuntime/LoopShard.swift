@@ -189,6 +189,12 @@ package final class LoopShard: @unchecked Sendable {
         return !plan(for: topic).streams.isEmpty
     }
 
+    /// Whether a subscriber (on any loop) would receive a publication to `topic`; logs and streams aside.
+    package func hasSubscribers(_ topic: Topic) -> Bool {
+        eventLoop.preconditionInEventLoop()
+        return plan(for: topic).recipientCount > 0
+    }
+
     @usableFromInline
     func isRoutedLookingUp(_ topic: Topic) -> Bool {
         let plan = self.plan(for: topic)

@@ -65,7 +65,7 @@ struct StreamSpecification: Decodable {
         if let max_messages_per_subject { limits.maxMessagesPerSubject = max_messages_per_subject }
         if let discard {
             guard let value = StreamDiscardPolicy(rawValue: discard) else {
-                throw ConfigurationError("discard must be old or new")
+                throw ConfigurationError("discard must be old, new or new_per_subject")
             }
             limits.discard = value
         }

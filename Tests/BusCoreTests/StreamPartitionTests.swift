@@ -49,6 +49,18 @@ import Testing
         #expect(bytes.lastOffset == 1)  // a refusal assigns no offset
     }
 
+    @Test func discardNewPerSubjectRefusesAFullSubject() {
+        var partition = Partition(
+            epoch: "e", limits: StreamLimits(maxMessages: 3, maxMessagesPerSubject: 2, discard: .newPerSubject))
+        #expect(append(&partition, "a", "1") == .appended(offset: 1))
+        #expect(append(&partition, "a", "2") == .appended(offset: 2))
+        #expect(append(&partition, "a", "3") == .refused(.maxMessagesPerSubject))
+        #expect(append(&partition, "b", "1") == .appended(offset: 3))
+        // The stream's own bound still refuses as `new` does (no subject's oldest makes room).
+        #expect(append(&partition, "c", "1") == .refused(.maxMessages))
+        #expect(partition.read(from: 0).map(\.offset) == [1, 2, 3])
+    }
+
     @Test func messageSizeIsCheckedFirst() {
         var partition = Partition(epoch: "e", limits: StreamLimits(maxMessageSize: 3))
         #expect(append(&partition, "s", "abcd") == .refused(.messageTooLarge))

@@ -500,6 +500,99 @@ def test_backoff_paces_redeliveries_and_max_deliveries_is_announced(server):
     run(body())
 
 
+def test_discard_new_per_subject_refuses_a_full_subject(server):
+    """discard_new_per_subject: with discard new and max_msgs_per_subject, a subject at its limit refuses
+    the publish (10077) instead of dropping its oldest; without either setting the stream is refused."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("DN")
+        try:
+            info = await js.add_stream(
+                name=name, subjects=[f"{name}.>"], discard=api.DiscardPolicy.NEW, discard_new_per_subject=True,
+                max_msgs_per_subject=2)
+            assert info.config.discard_new_per_subject is True
+            await js.publish(f"{name}.a", b"1")
+            await js.publish(f"{name}.a", b"2")
+            with pytest.raises(APIError) as raised:
+                await js.publish(f"{name}.a", b"3")
+            assert raised.value.err_code == 10077
+            assert "per subject" in raised.value.description
+            await js.publish(f"{name}.b", b"1")
+            assert (await js.stream_info(name)).state.messages == 3
+            for discard, per_subject in [(api.DiscardPolicy.OLD, 2), (api.DiscardPolicy.NEW, None)]:
+                with pytest.raises(APIError) as raised:
+                    await js.add_stream(
+                        name=unique("DX"), subjects=[unique("dx")], discard=discard, discard_new_per_subject=True,
+                        max_msgs_per_subject=per_subject)
+                assert raised.value.err_code == 10052
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_object_store_put_get_list_watch(server):
+    """nats-py's object store (an `OBJ_<bucket>` stream of chunks and meta records): put, get, info,
+    list and watch (which read the newest meta record of every object with a wildcard last_by_subj)."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("obj")
+        try:
+            obs = await js.create_object_store(bucket)
+            data = bytes(range(256)) * 1024  # 256 KiB: two chunks of nats-py's 128 KiB
+            info = await obs.put("blob", data)
+            assert (info.name, info.size, info.chunks) == ("blob", len(data), 2)
+            await obs.put("small", b"tiny")
+            assert (await obs.get("blob")).data == data
+            assert sorted(entry.name for entry in await obs.list()) == ["blob", "small"]
+            watcher = await obs.watch(include_history=True)
+            seen = set()
+            while len(seen) < 2:
+                entry = await watcher.updates(timeout=TIMEOUT)
+                if entry is not None:
+                    seen.add(entry.name)
+            assert seen == {"blob", "small"}
+            await obs.delete("small")
+            assert [entry.name for entry in await obs.list(ignore_deletes=True)] == ["blob"]
+            assert [e.deleted for e in await obs.list() if e.name == "small"] == [True]
+            with pytest.raises(nats.js.errors.ObjectNotFoundError):
+                await obs.get("small")
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_pull_request_without_a_subscriber_takes_nothing(server):
+    """A pull request whose reply subject nobody subscribes to (a client that gave up on its inbox) is
+    dropped, as nats-server drops it, rather than taking messages into ack-pending that no one reads."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("PI")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="c"))
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.c", b'{"batch":5,"expires":2000000000}',
+                             reply="_INBOX.nobody.listens")
+            await nc.flush()
+            await js.publish(f"{name}.a", b"kept for a reader")
+            await asyncio.sleep(0.5)
+            info = await js.consumer_info(name, "c")
+            assert (info.num_pending, info.num_ack_pending, info.delivered.stream_seq) == (1, 0, 0)
+            sub = await js.pull_subscribe_bind("c", stream=name)
+            assert [m.data for m in await sub.fetch(1, timeout=TIMEOUT)] == [b"kept for a reader"]
+        finally:
+            await nc.close()
+
+    run(body())
+
+
 def test_work_queue_retention_removes_what_one_consumer_acknowledged(server):
     """A work-queue stream gives each message to one consumer and lets it go once acknowledged; its
     consumers must ack explicitly, deliver all, and never overlap (nats-server's 10098–10101)."""

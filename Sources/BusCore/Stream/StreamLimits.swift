@@ -38,4 +38,7 @@ package enum StreamDiscardPolicy: String, Sendable, Equatable {
     case old
     /// The new message is refused (JetStream `discard: new`): a publisher learns the stream is full.
     case new
+    /// As `new`, and a subject at `maxMessagesPerSubject` refuses its new message too instead of dropping
+    /// its oldest (JetStream `discard_new_per_subject`).
+    case newPerSubject = "new_per_subject"
 }

@@ -78,9 +78,14 @@ package struct StreamPartition<Element> {
         if let messageID, limits.duplicateWindowNanoseconds > 0, let offset = recentIDs[messageID] {
             return .duplicate(offset: offset)
         }
-        if limits.discard == .new {
+        if limits.discard != .old {
+            if limits.discard == .newPerSubject, let maximum = limits.maxMessagesPerSubject,
+                bySubject[subject]?.count ?? 0 >= maximum
+            {
+                return .refused(.maxMessagesPerSubject)
+            }
             // The subject's own oldest message would make room, so the per-subject bound refuses nothing.
-            let freed = subjectWouldDropOldest(subject) ? 1 : 0
+            let freed = limits.discard == .new && subjectWouldDropOldest(subject) ? 1 : 0
             if let maximum = limits.maxMessages, count + 1 - freed > maximum { return .refused(.maxMessages) }
             if let maximum = limits.maxBytes, totalBytes + bytes - (freed == 1 ? oldestBytes(of: subject) : 0) > maximum
             {
@@ -308,4 +313,6 @@ package enum StreamAppendRefusal: String, Sendable, Equatable {
     case maxMessages = "max_messages"
     /// `discard: new` and the message would pass `maxBytes`.
     case maxBytes = "max_bytes"
+    /// `discard: new_per_subject` and the subject holds `maxMessagesPerSubject`.
+    case maxMessagesPerSubject = "max_messages_per_subject"
 }

@@ -140,6 +140,11 @@ extension NATSConnectionHandler: JetStreamClient {
 
     var isOpenForJetStream: Bool { !machine.isClosed && context != nil }
 
+    func hasJetStreamInterest(in inbox: String) -> Bool {
+        guard let topic = try? Topic(NATSSubjectMapping.topicName(forSubject: inbox)) else { return false }
+        return shard.hasSubscribers(topic)
+    }
+
     func deliverJetStream(_ messages: [JetStreamOutboundMessage], inbox: String) {
         guard isOpenForJetStream, let topic = try? Topic(NATSSubjectMapping.topicName(forSubject: inbox)) else {
             return

@@ -9,6 +9,10 @@ package protocol JetStreamClient: AnyObject, Sendable {
     var eventLoop: any EventLoop { get }
     /// Whether the connection is still open (called on `eventLoop`): a waiting pull request ends with it.
     var isOpenForJetStream: Bool { get }
+    /// Whether anyone subscribes to `inbox` now (called on `eventLoop`): a waiting pull request whose
+    /// reply subject lost its subscriber ends, as nats-server drops it, instead of taking messages no one
+    /// will read.
+    func hasJetStreamInterest(in inbox: String) -> Bool
     /// Writes `messages` to the subscription that receives `inbox` and flushes (called on `eventLoop`).
     func deliverJetStream(_ messages: [JetStreamOutboundMessage], inbox: String)
 }

@@ -63,7 +63,8 @@ extension JetStreamService {
         let consumer = request.consumer
         let loop = request.client.eventLoop
         guard request.client.isOpenForJetStream,
-            self.consumer(stream: consumer.stream, name: consumer.name) === consumer
+            self.consumer(stream: consumer.stream, name: consumer.name) === consumer,
+            request.client.hasJetStreamInterest(in: request.inbox)
         else {
             consumer.changeWaiting(by: -1)
             return
@@ -136,8 +137,8 @@ extension JetStreamService {
     /// (no project lock is taken while another is held: docs/concurrency.md): its cursor and due
     /// redeliveries are read, those records fetched from the stream, then the state takes what is still
     /// its to take (another pull may have moved it meanwhile); again while a full read found too few.
-    /// Up to `limit` deliveries of `consumer` now (redeliveries first); runs on `loop`, a bus loop, where
-    /// the `MAX_DELIVERIES` advisories of what reached `max_deliver` meanwhile are published.
+    /// Runs on `loop`, a bus loop, where the `MAX_DELIVERIES` advisories of what reached `max_deliver`
+    /// meanwhile are published.
     func take(from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop)
         -> [JetStreamConsumerState.Delivery]
     {

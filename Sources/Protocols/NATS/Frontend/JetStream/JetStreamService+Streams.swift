@@ -319,10 +319,22 @@ extension JetStreamService {
     func findMessage(_ name: String, request: [String: Any]) throws(JetStreamAPIError) -> StreamReadRecord {
         var found: StreamReadRecord?
         if let subject = JetStreamJSON.string(request, "last_by_subj") {
-            guard let topic = try? NATSSubjectMapping.topicName(forSubject: subject) else {
-                throw .badRequest
+            if let topic = try? NATSSubjectMapping.topicName(forSubject: subject) {
+                found = try? bus.streams.last(name, partition: 0, subject: topic)
+            } else {
+                // A filter (`$O.bucket.M.>`, an object store's listing): the newest of the subjects it matches.
+                guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
+                    let filter = try? TopicFilter(text), let box = bus.streams.stream(named: name)
+                else { throw .badRequest }
+                for (topic, count) in box.partitions[0].subjectCounts
+                where count > 0 && filter.matches(Topic(trusted: topic)) {
+                    if let last = try? bus.streams.last(name, partition: 0, subject: topic),
+                        last.offset > found?.offset ?? 0
+                    {
+                        found = last
+                    }
+                }
             }
-            found = try? bus.streams.last(name, partition: 0, subject: topic)
         } else if let subject = JetStreamJSON.string(request, "next_by_subj") {
             guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
                 let filter = try? TopicFilter(text)

@@ -19,6 +19,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
     package var maxMessageSize: Int = -1
     package var maxMessagesPerSubject: Int = -1
     package var discard: String = "old"
+    /// `discard_new_per_subject`: with `discard: new`, a subject at `max_msgs_per_subject` refuses too.
+    package var discardNewPerSubject = false
     /// Nanoseconds; 0 in a request is nats-server's default, two minutes (never above `max_age`).
     package var duplicateWindow: UInt64 = Self.defaultDuplicateWindow
     package var replicas: Int = 1
@@ -51,6 +53,7 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         retention = JetStreamJSON.string(json, "retention") ?? "limits"
         storage = JetStreamJSON.string(json, "storage") ?? "file"
         discard = JetStreamJSON.string(json, "discard") ?? "old"
+        discardNewPerSubject = JetStreamJSON.bool(json, "discard_new_per_subject") ?? false
         func limit(_ key: String) -> Int {
             let value = JetStreamJSON.int(json, key) ?? -1
             return value <= 0 ? -1 : value
@@ -76,6 +79,14 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             throw .invalidStreamConfig("invalid storage type \(storage)")
         }
         guard discard == "old" || discard == "new" else { throw .invalidStreamConfig("invalid discard policy") }
+        if discardNewPerSubject {
+            guard discard == "new" else {
+                throw .invalidStreamConfig("discard new per subject requires discard new policy to be set")
+            }
+            guard maxMessagesPerSubject > 0 else {
+                throw .invalidStreamConfig("discard new per subject requires max msgs per subject > 0")
+            }
+        }
         guard replicas == 1 else { throw .replicasNotSupported }
         if json["mirror"] is [String: Any] || !((json["sources"] as? [Any]) ?? []).isEmpty {
             throw .invalidStreamConfig("stream mirrors and sources are not supported by this server")
@@ -117,7 +128,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
                 maxMessages: maxMessages > 0 ? maxMessages : nil, maxBytes: maxBytes > 0 ? maxBytes : nil,
                 maxAgeNanoseconds: maxAge > 0 ? maxAge : nil, maxMessageSize: maxMessageSize > 0 ? maxMessageSize : nil,
                 maxMessagesPerSubject: maxMessagesPerSubject > 0 ? maxMessagesPerSubject : nil,
-                discard: discard == "new" ? .new : .old, duplicateWindowNanoseconds: duplicateWindow),
+                discard: discard == "old" ? .old : discardNewPerSubject ? .newPerSubject : .new,
+                duplicateWindowNanoseconds: duplicateWindow),
             retention: StreamRetention(rawValue: retention) ?? .limits, storage: storage == "memory" ? .memory : .file)
     }
 
@@ -132,7 +144,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         maxAge = limits.maxAgeNanoseconds ?? 0
         maxMessageSize = limits.maxMessageSize ?? -1
         maxMessagesPerSubject = limits.maxMessagesPerSubject ?? -1
-        discard = limits.discard.rawValue
+        discard = limits.discard == .old ? "old" : "new"
+        discardNewPerSubject = limits.discard == .newPerSubject
         duplicateWindow = limits.duplicateWindowNanoseconds
     }
 
@@ -146,7 +159,7 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             "duplicate_window": duplicateWindow, "sealed": false, "deny_delete": denyDelete, "deny_purge": denyPurge,
             "allow_rollup_hdrs": allowRollup, "allow_direct": allowDirect,
             "allow_msg_ttl": allowMessageTTL, "mirror_direct": false,
-            "discard_new_per_subject": false, "consumer_limits": [String: Any](),
+            "discard_new_per_subject": discardNewPerSubject, "consumer_limits": [String: Any](),
         ]
         if let description { json["description"] = description }
         return json
