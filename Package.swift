@@ -146,7 +146,7 @@ protocolTargets += [
     .target(
         name: "NATSFrontend",
         dependencies: [
-            "BusCore", "BusRuntime", "FrontendKit", "NATSWire",
+            "BusCore", "BusRuntime", "FrontendKit", "NATSWire", "Storage",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             // SIGUSR2: lame-duck mode, as nats-server.
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

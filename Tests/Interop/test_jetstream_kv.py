@@ -287,7 +287,7 @@ def test_kv_value_published_by_plain_nats_and_mqtt(make_server):
 
 def test_kv_bucket_keeps_its_settings_across_a_restart(make_server):
     """What JetStream says about a stream beyond the bus's own configuration (here a bucket's rollups,
-    delete denial, description) is stored beside its durable consumers: after a restart the bucket purges
+    delete denial, description, republish) is stored beside its durable consumers: after a restart the bucket purges
     and reads as before."""
     srv = make_server()
     bucket = unique("kvr")
@@ -296,7 +296,8 @@ def test_kv_bucket_keeps_its_settings_across_a_restart(make_server):
         nc = await connect(srv)
         js = nc.jetstream()
         try:
-            kv = await js.create_key_value(bucket=bucket, history=5, description="kept")
+            kv = await js.create_key_value(
+                bucket=bucket, history=5, description="kept", republish=nats.js.api.RePublish(dest=f"{bucket}r.>"))
             await kv.put("k", b"1")
             await kv.put("k", b"2")
         finally:
@@ -315,7 +316,11 @@ def test_kv_bucket_keeps_its_settings_across_a_restart(make_server):
             assert info.config.description == "kept"
             kv = await js.key_value(bucket)
             assert (await kv.get("k")).value == b"2"
+            republished = await nc.subscribe(f"{bucket}r.>")
+            await nc.flush()
             await kv.purge("k")  # a rollup: refused if the stream forgot allow_rollup_hdrs
+            msg = await republished.next_msg(timeout=TIMEOUT)  # republishing starts again with the server
+            assert msg.subject == f"{bucket}r.$KV.{bucket}.k" and msg.headers["KV-Operation"] == "PURGE"
             assert [entry.operation for entry in await kv.history("k")] == ["PURGE"]
             assert await js.delete_key_value(bucket)
         finally:
@@ -336,3 +341,45 @@ def test_kv_bucket_keeps_its_settings_across_a_restart(make_server):
             await nc.close()
 
     run(gone())
+
+
+def test_kv_republish_publishes_stored_values_again(server):
+    """A stream's `republish` sends each stored message again on its destination (the source's `>`
+    carried over), with Nats-Stream/Subject/Sequence headers; `headers_only` sends the size instead of
+    the payload. A destination the stream itself captures is a cycle, refused."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("rp")
+        try:
+            kv = await js.create_key_value(bucket=bucket, republish=nats.js.api.RePublish(src=">", dest=f"{bucket}x.>"))
+            info = await js.stream_info(f"KV_{bucket}")
+            assert info.config.republish.dest == f"{bucket}x.>"
+            sub = await nc.subscribe(f"{bucket}x.>")
+            await nc.flush()
+            await kv.put("hello.world", b"Hello World!")
+            msg = await sub.next_msg(timeout=TIMEOUT)
+            assert msg.subject == f"{bucket}x.$KV.{bucket}.hello.world"
+            assert msg.data == b"Hello World!" and "Nats-Msg-Size" not in (msg.headers or {})
+            assert (msg.headers["Nats-Stream"], msg.headers["Nats-Sequence"]) == (f"KV_{bucket}", "1")
+            assert msg.headers["Nats-Subject"] == f"$KV.{bucket}.hello.world"
+
+            name = unique("RH")
+            await js.add_stream(
+                name=name, subjects=[f"{name}.*.in"],
+                republish=nats.js.api.RePublish(src=f"{name}.*.in", dest=f"{name}out.*", headers_only=True))
+            only = await nc.subscribe(f"{name}out.>")
+            await nc.flush()
+            await js.publish(f"{name}.eu.in", b"12345")
+            msg = await only.next_msg(timeout=TIMEOUT)
+            assert (msg.subject, msg.data, msg.headers["Nats-Msg-Size"]) == (f"{name}out.eu", b"", "5")
+            with pytest.raises(nats.js.errors.APIError) as raised:
+                await js.add_stream(
+                    name=unique("RC"), subjects=[f"{name}c.>"],
+                    republish=nats.js.api.RePublish(src=">", dest=f"{name}c.again.>"))
+            assert raised.value.err_code == 10052
+        finally:
+            await nc.close()
+
+    run(body())

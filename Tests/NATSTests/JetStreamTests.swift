@@ -123,6 +123,32 @@ import Testing
         #expect(state.takeExhausted().isEmpty)
     }
 
+    /// `republish`'s subject transform: `*` in order or by `{{wildcard(n)}}`, `>` carries the rest; a
+    /// destination the stream captures is a cycle.
+    @Test func republishMapsSubjectsAndRefusesCycles() throws {
+        let all = try JetStreamRepublish(json: ["dest": "bar.>"], streamSubjects: ["orders.>"])
+        #expect(all.source == ">" && all.destination(for: "orders.eu.1") == "bar.orders.eu.1")
+        let parts = try JetStreamRepublish(
+            json: ["src": "orders.*.*", "dest": "by.{{wildcard(2)}}.*"], streamSubjects: ["orders.>"])
+        #expect(parts.destination(for: "orders.eu.7") == "by.7.eu")
+        #expect(parts.destination(for: "orders.eu") == nil)
+        #expect(parts.destination(for: "orders.eu.7.x") == nil)
+        #expect(parts.destination(for: "other.eu.7") == nil)
+        func code(_ json: [String: Any]) -> Int? {
+            do {
+                _ = try JetStreamRepublish(json: json, streamSubjects: ["orders.>"])
+                return nil
+            } catch {
+                return error.errCode
+            }
+        }
+        #expect(code(["dest": "orders.copy.>"]) == 10052)  // a cycle
+        #expect(code(["src": "orders.*", "dest": "x.>"]) == 10052)  // no '>' to carry
+        #expect(code(["src": "orders.*", "dest": "x.*.*"]) == 10052)  // more wildcards than the source
+        #expect(code(["src": "invoices.>", "dest": "x.>"]) == 10052)  // not the stream's
+        #expect(code(["src": ">"]) == 10052)  // no destination
+    }
+
     @Test func consumerConfigDefaultsAndRefusals() throws {
         let config = try JetStreamConsumerConfig(
             json: try object(#"{"durable_name":"w","ack_wait":2000000000,"max_deliver":-1,"filter_subject":"a.b"}"#),

@@ -4,6 +4,7 @@ import NATSWire
 import NIOCore
 import NIOHTTP1
 package import ServiceLifecycle
+package import Storage
 
 /// The NATS frontend: the client port (4222), `/nats` and `/` over WebSocket on the HTTP port, the
 /// optional monitoring port (`nats.monitor_port`, nats-server's `-m`) and lame-duck mode (SIGUSR2,
@@ -51,6 +52,13 @@ package struct NATSServerFrontend: Frontend {
                 threads: context.bus.shards.count, monitorHost: context.host,
                 clientPort: { addresses[name]?.port ?? 0 }, monitorPort: { addresses[name + "-monitor"]?.port ?? 0 })
         }
+    }
+
+    /// Durable JetStream consumers and stream settings come back once the streams did (push consumers
+    /// and republishing start again without waiting for a request).
+    package func restore(_ state: StoredState) throws -> String? {
+        guard let restored = services.jetStream.restoreConsumersIfNeeded() else { return nil }
+        return "JetStream: \(restored.consumers) durable consumers, \(restored.streams) streams' settings"
     }
 
     package func makeServices() -> [any Service] {

@@ -51,6 +51,8 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
     /// `mem_storage`: the consumer's state in memory (kept in the config; consumers here keep state in
     /// memory unless durable).
     package var memoryStorage = false
+    /// `num_replicas`: 0 (the stream's) or 1; one process keeps one copy (more → 10074).
+    package var replicas = 0
 
     /// nats-server's default `inactive_threshold` of an ephemeral consumer.
     package static let defaultInactiveThreshold: UInt64 = 5_000_000_000
@@ -146,6 +148,8 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
         idleHeartbeat = UInt64(max(0, JetStreamJSON.int(json, "idle_heartbeat") ?? 0))
         headersOnly = JetStreamJSON.bool(json, "headers_only") ?? false
         memoryStorage = JetStreamJSON.bool(json, "mem_storage") ?? false
+        replicas = max(0, JetStreamJSON.int(json, "num_replicas") ?? 0)
+        guard replicas <= 1 else { throw .replicasNotSupported }
         if let subject = JetStreamJSON.string(json, "deliver_subject"), !subject.isEmpty {
             guard (try? NATSSubjectMapping.topicName(forSubject: subject)) != nil else {
                 throw .invalidConsumerPolicy("consumer deliver subject has wildcards")
@@ -190,7 +194,7 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
         var json: [String: Any] = [
             "name": name, "deliver_policy": deliverPolicy.rawValue, "ack_policy": ackPolicy.rawValue,
             "ack_wait": ackWait, "max_deliver": maxDeliver, "replay_policy": replayPolicy,
-            "max_waiting": maxWaiting, "max_ack_pending": maxAckPending, "num_replicas": 0,
+            "max_waiting": maxWaiting, "max_ack_pending": maxAckPending, "num_replicas": replicas,
         ]
         if let durableName { json["durable_name"] = durableName }
         if !backoff.isEmpty { json["backoff"] = backoff }

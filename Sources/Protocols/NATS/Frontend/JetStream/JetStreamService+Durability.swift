@@ -12,7 +12,7 @@ extension JetStreamService {
     /// one record per consumer subject `$JS/consumers/<stream>/<consumer>` thanks to a per-subject limit
     /// of 1): the configuration, the ack floor and the creation time; an empty record deletes. Written on
     /// create, delete and every acknowledgement that moves the floor (group commit batches them); read
-    /// back once, before the first JetStream request after a start. A restored consumer resumes after its
+    /// back once after a start (`restoreConsumersIfNeeded`). A restored consumer resumes after its
     /// ack floor: what was delivered and not acknowledged comes again (at least once); its consumer
     /// sequence starts over.
     ///
@@ -102,15 +102,19 @@ extension JetStreamService {
 
     private static let settingsPrefix = "$JS/streams/"
 
-    /// Takes back the durable consumers kept before the last restart (once per process).
-    func restoreConsumersIfNeeded() {
-        guard !restoredConsumers.load(ordering: .acquiring) else { return }
+    /// Takes back the durable consumers and stream settings kept before the last restart, once per
+    /// process: at start, once the streams are restored (the NATS frontend's `restore`), or before the
+    /// first JetStream request of a service made without one. Nil when it had already run.
+    @discardableResult
+    package func restoreConsumersIfNeeded() -> (consumers: Int, streams: Int)? {
+        guard !restoredConsumers.load(ordering: .acquiring) else { return nil }
         guard
             restoredConsumers.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
                 .exchanged
-        else { return }
+        else { return nil }
         let name = JetStreamStreamConfig.consumerStoreName
-        guard bus.streams.stream(named: name) != nil else { return }
+        guard bus.streams.stream(named: name) != nil else { return (0, 0) }
+        var restored = (consumers: 0, streams: 0)
         var from: UInt64 = 0
         while let records = try? bus.streams.read(name, partition: 0, from: from, limit: 1024).records,
             let last = records.last
@@ -118,35 +122,40 @@ extension JetStreamService {
             for record in records {
                 let message = record.record.message
                 if message.topic.name.hasPrefix(Self.settingsPrefix) {
-                    restoreSettings(message, of: String(message.topic.name.dropFirst(Self.settingsPrefix.count)))
-                } else {
-                    restoreConsumer(message)
+                    let stream = String(message.topic.name.dropFirst(Self.settingsPrefix.count))
+                    if restoreSettings(message, of: stream) { restored.streams += 1 }
+                } else if restoreConsumer(message) {
+                    restored.consumers += 1
                 }
             }
             from = last.offset + 1
         }
+        return restored
     }
 
     /// A stream's JetStream settings, while the bus stream of that name is there.
-    private func restoreSettings(_ message: BusMessage, of stream: String) {
+    private func restoreSettings(_ message: BusMessage, of stream: String) -> Bool {
         guard message.payload.readableBytes > 0, bus.streams.stream(named: stream) != nil,
             let document = try? JetStreamJSON.object(message.payload), let json = document["config"] as? [String: Any],
             let config = try? JetStreamStreamConfig(json: json, nameInSubject: stream)
-        else { return }
+        else { return false }
         let created = JetStreamJSON.int(document, "created").map { UInt64(max(0, $0)) }
-        state.withLockedValue { state in
-            guard state.kept[stream] == nil else { return }
+        let restored = state.withLockedValue { state -> Bool in
+            guard state.kept[stream] == nil else { return false }
             state.kept[stream] = config
             if let created { state.created[stream] = created }
+            return true
         }
+        if restored, config.republish != nil { startRepublishing(stream) }
+        return restored
     }
 
-    private func restoreConsumer(_ message: BusMessage) {
+    private func restoreConsumer(_ message: BusMessage) -> Bool {
         guard message.payload.readableBytes > 0, let document = try? JetStreamJSON.object(message.payload),
             let stream = JetStreamJSON.string(document, "stream"), let json = document["config"] as? [String: Any],
             let name = JetStreamJSON.string(json, "name"), bus.streams.stream(named: stream) != nil,
             let config = try? JetStreamConsumerConfig(json: json, name: name), let filters = try? config.filters()
-        else { return }
+        else { return false }
         let floor = UInt64(max(0, JetStreamJSON.int(document, "ack_floor") ?? 0))
         let created = UInt64(max(0, JetStreamJSON.int(document, "created") ?? 0))
         var initial = JetStreamConsumerState(config: config, filters: filters, cursor: floor + 1)
@@ -158,5 +167,6 @@ extension JetStreamService {
             return true
         }
         if registered, config.deliverSubject != nil { startPushing(consumer) }
+        return registered
     }
 }

@@ -23,6 +23,7 @@ extension JetStreamService {
             config.allowDirect = kept.allowDirect
             config.allowRollup = kept.allowRollup
             config.allowMessageTTL = kept.allowMessageTTL
+            config.republish = kept.republish
         }
         return config
     }
@@ -125,6 +126,7 @@ extension JetStreamService {
                     $0.created[name] = now
                 }
                 persistSettings(of: name)
+                startRepublishing(name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
                 }
@@ -171,6 +173,7 @@ extension JetStreamService {
             case .success:
                 state.withLockedValue { $0.kept[name] = requested }
                 persistSettings(of: name)
+                startRepublishing(name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
                 }
@@ -204,6 +207,7 @@ extension JetStreamService {
                 }
                 for consumer in consumers { persist(consumer, deleted: true) }
                 persistSettings(of: name)
+                startRepublishing(name)
                 if case .failure(let error) = result {
                     respond(JetStreamJSON.error(kind, .streamUpdate("\(error)")))
                 } else {

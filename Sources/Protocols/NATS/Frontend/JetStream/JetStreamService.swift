@@ -23,6 +23,9 @@ package final class JetStreamService: Sendable {
         var created: [String: UInt64] = [:]
         /// Interest streams: the sequence below which no-interest records were swept (`sweepInterest`).
         var interestSwept: [String: UInt64] = [:]
+        /// Streams being republished, by the generation of their rounds (`startRepublishing`).
+        var republishers: [String: UInt64] = [:]
+        var republishGeneration: UInt64 = 0
     }
 
     let bus: Bus

@@ -31,6 +31,9 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
     package var allowRollup = false
     /// `allow_msg_ttl`: kept and shown; a `Nats-TTL` publish is still refused (not built here).
     package var allowMessageTTL = false
+    /// `republish`: each stored message whose subject `source` matches is published again on
+    /// `destination` (JetStreamService+Republish).
+    package var republish: JetStreamRepublish?
 
     /// nats-server's `StreamDefaultDuplicatesWindow`.
     package static let defaultDuplicateWindow: UInt64 = 120_000_000_000
@@ -95,8 +98,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         if JetStreamJSON.bool(json, "mirror_direct") == true, !(json["mirror"] is [String: Any]) {
             throw .invalidStreamConfig("stream has no mirror but does have mirror direct")
         }
-        if json["republish"] is [String: Any] {
-            throw .invalidStreamConfig("stream republish is not supported by this server")
+        if let republish = json["republish"] as? [String: Any] {
+            self.republish = try JetStreamRepublish(json: republish, streamSubjects: subjects)
         }
         if let markers = JetStreamJSON.int(json, "subject_delete_marker_ttl"), markers > 0 {
             throw .invalidStreamConfig("subject delete markers are not supported by this server")
@@ -162,6 +165,7 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             "discard_new_per_subject": discardNewPerSubject, "consumer_limits": [String: Any](),
         ]
         if let description { json["description"] = description }
+        if let republish { json["republish"] = republish.json }
         return json
     }
 
