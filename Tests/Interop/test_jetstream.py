@@ -593,6 +593,37 @@ def test_pull_request_without_a_subscriber_takes_nothing(server):
     run(body())
 
 
+def test_stream_consumer_limits_give_consumers_their_defaults(server):
+    """consumer_limits on a stream: a consumer that names no max_ack_pending or inactive_threshold gets
+    the stream's; one asking for more ack-pending than the stream allows is refused (10121)."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("CL")
+        try:
+            await js.add_stream(
+                name=name, subjects=[f"{name}.>"],
+                consumer_limits=api.StreamConsumerLimits(inactive_threshold=3600.0, max_ack_pending=100))
+            limits = (await js.stream_info(name)).config.consumer_limits
+            assert (limits.inactive_threshold, limits.max_ack_pending) == (3600.0, 100)
+            info = await js.add_consumer(name, config=api.ConsumerConfig(durable_name="d"))
+            assert (info.config.max_ack_pending, info.config.inactive_threshold) == (100, 3600.0)
+            info = await js.add_consumer(name, config=api.ConsumerConfig(durable_name="e", max_ack_pending=10))
+            assert info.config.max_ack_pending == 10
+            with pytest.raises(BadRequestError) as raised:
+                await js.add_consumer(name, config=api.ConsumerConfig(durable_name="f", max_ack_pending=1000))
+            assert raised.value.err_code == 10121
+            plain = unique("CP")
+            await js.add_stream(name=plain, subjects=[f"{plain}.>"])
+            limits = (await js.stream_info(plain)).config.consumer_limits
+            assert limits is None or (limits.inactive_threshold, limits.max_ack_pending) == (None, None)
+        finally:
+            await nc.close()
+
+    run(body())
+
+
 def test_work_queue_retention_removes_what_one_consumer_acknowledged(server):
     """A work-queue stream gives each message to one consumer and lets it go once acknowledged; its
     consumers must ack explicitly, deliver all, and never overlap (nats-server's 10098–10101)."""

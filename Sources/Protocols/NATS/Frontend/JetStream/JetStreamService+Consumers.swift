@@ -101,6 +101,21 @@ extension JetStreamService {
             guard config.filterSubjects == [filter] else { return JetStreamJSON.error(kind, .filterSubjectMismatch) }
         }
         guard let box = bus.streams.stream(named: stream) else { return JetStreamJSON.error(kind, .streamNotFound) }
+        // The stream's consumer_limits: defaults for what the consumer leaves out, and a most.
+        let limits = self.config(of: box)
+        if let most = limits.consumerMaxAckPending, config.ackPolicy != .none {
+            if (JetStreamJSON.int(json, "max_ack_pending") ?? 0) == 0 {
+                config.maxAckPending = most
+            } else if config.maxAckPending < 0 || config.maxAckPending > most {
+                return JetStreamJSON.error(
+                    kind,
+                    JetStreamAPIError(
+                        code: 400, errCode: 10121, description: "consumer max ack pending exceeds system limit of \(most)"))
+            }
+        }
+        if let threshold = limits.consumerInactiveThreshold, config.inactiveThreshold == 0 {
+            config.inactiveThreshold = threshold
+        }
         let filters: [TopicFilter]
         do { filters = try config.filters() } catch { return JetStreamJSON.error(kind, error) }
         // A filter must be able to match something the stream captures.

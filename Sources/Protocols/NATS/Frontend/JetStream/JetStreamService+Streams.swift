@@ -24,6 +24,8 @@ extension JetStreamService {
             config.allowRollup = kept.allowRollup
             config.allowMessageTTL = kept.allowMessageTTL
             config.republish = kept.republish
+            config.consumerInactiveThreshold = kept.consumerInactiveThreshold
+            config.consumerMaxAckPending = kept.consumerMaxAckPending
         }
         return config
     }

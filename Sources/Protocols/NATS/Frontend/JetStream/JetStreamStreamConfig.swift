@@ -34,6 +34,10 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
     /// `republish`: each stored message whose subject `source` matches is published again on
     /// `destination` (JetStreamService+Republish).
     package var republish: JetStreamRepublish?
+    /// `consumer_limits.inactive_threshold` (ns): what a consumer that names none gets.
+    package var consumerInactiveThreshold: UInt64?
+    /// `consumer_limits.max_ack_pending`: a consumer's default and most.
+    package var consumerMaxAckPending: Int?
 
     /// nats-server's `StreamDefaultDuplicatesWindow`.
     package static let defaultDuplicateWindow: UInt64 = 120_000_000_000
@@ -97,6 +101,14 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         // nats-server checks this before it looks at the mirror itself (JSStreamInvalidConfigF).
         if JetStreamJSON.bool(json, "mirror_direct") == true, !(json["mirror"] is [String: Any]) {
             throw .invalidStreamConfig("stream has no mirror but does have mirror direct")
+        }
+        if let limits = json["consumer_limits"] as? [String: Any] {
+            if let threshold = JetStreamJSON.int(limits, "inactive_threshold"), threshold > 0 {
+                consumerInactiveThreshold = UInt64(threshold)
+            }
+            if let pending = JetStreamJSON.int(limits, "max_ack_pending"), pending > 0 {
+                consumerMaxAckPending = pending
+            }
         }
         if let republish = json["republish"] as? [String: Any] {
             self.republish = try JetStreamRepublish(json: republish, streamSubjects: subjects)
@@ -162,10 +174,14 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             "duplicate_window": duplicateWindow, "sealed": false, "deny_delete": denyDelete, "deny_purge": denyPurge,
             "allow_rollup_hdrs": allowRollup, "allow_direct": allowDirect,
             "allow_msg_ttl": allowMessageTTL, "mirror_direct": false,
-            "discard_new_per_subject": discardNewPerSubject, "consumer_limits": [String: Any](),
+            "discard_new_per_subject": discardNewPerSubject,
         ]
         if let description { json["description"] = description }
         if let republish { json["republish"] = republish.json }
+        var consumerLimits: [String: Any] = [:]
+        if let consumerInactiveThreshold { consumerLimits["inactive_threshold"] = consumerInactiveThreshold }
+        if let consumerMaxAckPending { consumerLimits["max_ack_pending"] = consumerMaxAckPending }
+        json["consumer_limits"] = consumerLimits
         return json
     }
 
