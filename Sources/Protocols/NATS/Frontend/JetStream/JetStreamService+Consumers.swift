@@ -110,7 +110,8 @@ extension JetStreamService {
                 return JetStreamJSON.error(
                     kind,
                     JetStreamAPIError(
-                        code: 400, errCode: 10121, description: "consumer max ack pending exceeds system limit of \(most)"))
+                        code: 400, errCode: 10121,
+                        description: "consumer max ack pending exceeds system limit of \(most)"))
             }
         }
         if let threshold = limits.consumerInactiveThreshold, config.inactiveThreshold == 0 {
