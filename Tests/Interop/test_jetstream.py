@@ -624,6 +624,55 @@ def test_stream_consumer_limits_give_consumers_their_defaults(server):
     run(body())
 
 
+def test_pull_request_max_bytes_and_heartbeat_bounds(server):
+    """A pull request's max_bytes bounds what it takes (subject, reply, headers and payload, as
+    nats-server counts): the message that does not fit ends it with 409 and stays for the next request.
+    A heartbeat that does not fit twice in `expires` is a 400, as nats-server answers."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("MB")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="c"))
+            for i in range(3):
+                await js.publish(f"{name}.x", bytes([65 + i]) * 100)
+            inbox = nc.new_inbox()
+            got = []
+            done = asyncio.Event()
+
+            async def collect(msg):
+                got.append(msg)
+                if msg.headers and msg.headers.get("Status"):
+                    done.set()
+
+            await nc.subscribe(inbox, cb=collect)
+            # Two deliveries of ~100 B payload plus subject and reply fit in 400, the third does not.
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.c",
+                             json.dumps({"batch": 10, "expires": 2_000_000_000, "max_bytes": 400}).encode(),
+                             reply=inbox)
+            await asyncio.wait_for(done.wait(), TIMEOUT)
+            assert [m.data[:1] for m in got[:-1]] == [b"A", b"B"]
+            assert (got[-1].headers["Status"], got[-1].headers.get(nats.js.api.Header.DESCRIPTION)) == (
+                "409", "Message Size Exceeds MaxBytes")
+            info = await js.consumer_info(name, "c")
+            assert (info.num_ack_pending, info.num_pending) == (2, 1)
+
+            got.clear()
+            done.clear()
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.c",
+                             json.dumps({"batch": 1, "expires": 1_000_000_000, "idle_heartbeat": 600_000_000}).encode(),
+                             reply=inbox)
+            await asyncio.wait_for(done.wait(), TIMEOUT)
+            assert (got[-1].headers["Status"], got[-1].headers.get(nats.js.api.Header.DESCRIPTION)) == (
+                "400", "Bad Request - heartbeat value too large")
+        finally:
+            await nc.close()
+
+    run(body())
+
+
 def test_work_queue_retention_removes_what_one_consumer_acknowledged(server):
     """A work-queue stream gives each message to one consumer and lets it go once acknowledged; its
     consumers must ack explicitly, deliver all, and never overlap (nats-server's 10098–10101)."""

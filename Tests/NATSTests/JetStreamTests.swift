@@ -149,6 +149,19 @@ import Testing
         #expect(code(["src": ">"]) == 10052)  // no destination
     }
 
+    /// `max_bytes`: a record that does not fit stops the round and stays (the cursor does not pass it).
+    @Test func maxBytesStopsAtTheFirstRecordThatDoesNotFit() {
+        let log = records(["a", "b", "a", "a"])
+        let read = { (from: UInt64, limit: Int) in Array(log.filter { $0.offset >= from }.prefix(limit)) }
+        var state = JetStreamConsumerState(
+            config: JetStreamConsumerConfig(name: "c"), filters: [try! TopicFilter("a")], cursor: 1)
+        let first = state.next(limit: 10, now: 0, maxBytes: 25, size: { _ in 10 }, read: read)
+        #expect(first.map(\.streamSequence) == [1, 3])  // b skipped by the filter, 4 does not fit
+        #expect(state.stoppedByBytes && state.cursor == 4)
+        let rest = state.next(limit: 10, now: 0, read: read)
+        #expect(rest.map(\.streamSequence) == [4] && !state.stoppedByBytes)
+    }
+
     @Test func consumerConfigDefaultsAndRefusals() throws {
         let config = try JetStreamConsumerConfig(
             json: try object(#"{"durable_name":"w","ack_wait":2000000000,"max_deliver":-1,"filter_subject":"a.b"}"#),

@@ -76,6 +76,8 @@ package struct JetStreamConsumerState: Sendable {
     /// Deliveries dropped at `max_deliver` since the service last took them (`takeExhausted`): each is a
     /// `MAX_DELIVERIES` advisory.
     package private(set) var exhausted: [(sequence: UInt64, deliveries: Int)] = []
+    /// The last `next` stopped at a record `maxBytes` had no room for.
+    package private(set) var stoppedByBytes = false
     /// A push consumer's flow control and heartbeats.
     package var push: JetStreamPushControl
 
@@ -109,10 +111,22 @@ package struct JetStreamConsumerState: Sendable {
     /// Up to `limit` messages to send now: deliveries whose ack wait passed first (oldest first), then new
     /// records from `cursor`, while fewer than `max_ack_pending` wait. `read(from, limit)` gives readable
     /// records at or after a sequence (none: not now). A delivery that reached `max_deliver` is dropped, not sent again.
+    /// `maxBytes` bounds what is sent by `size` (a pull request's `max_bytes`): the first record that
+    /// does not fit stops the round and sets `stoppedByBytes`; it stays for a later request.
     package mutating func next(
-        limit: Int, now: UInt64, read: (_ from: UInt64, _ limit: Int) -> [StreamReadRecord]
+        limit: Int, now: UInt64, maxBytes: Int? = nil, size: (StreamReadRecord) -> Int = { _ in 0 },
+        read: (_ from: UInt64, _ limit: Int) -> [StreamReadRecord]
     ) -> [Delivery] {
         var out: [Delivery] = []
+        var budget = maxBytes
+        stoppedByBytes = false
+        func fits(_ record: StreamReadRecord) -> Bool {
+            guard let left = budget else { return true }
+            let needed = size(record)
+            if needed > left { return false }
+            budget = left - needed
+            return true
+        }
         lastActive = now
         let due = pending.filter { $0.value.deadline <= now }.keys.sorted()
         for sequence in due where out.count < limit {
@@ -128,6 +142,10 @@ package struct JetStreamConsumerState: Sendable {
                 pending[sequence] = nil
                 continue
             }
+            guard fits(record) else {
+                stoppedByBytes = true
+                break
+            }
             deliveredConsumerSequence += 1
             waiting.consumerSequence = deliveredConsumerSequence
             waiting.deliveries += 1
@@ -138,22 +156,33 @@ package struct JetStreamConsumerState: Sendable {
                     streamSequence: sequence, consumerSequence: deliveredConsumerSequence,
                     deliveries: waiting.deliveries, record: record))
         }
-        while out.count < limit, let sequence = lastPerSubject.first {
+        while !stoppedByBytes, out.count < limit, let sequence = lastPerSubject.first {
             guard config.maxAckPending < 0 || pending.count < config.maxAckPending else { break }
             // Nothing read: not available now (kept for later). Another sequence: gone since.
             guard let record = read(sequence, 1).first else { break }
+            if record.offset == sequence, !fits(record) {
+                stoppedByBytes = true
+                break
+            }
             lastPerSubject.removeFirst()
             guard record.offset == sequence else { continue }
             out.append(deliverFirst(record, now: now))
         }
-        while out.count < limit && lastPerSubject.isEmpty {
+        reading: while !stoppedByBytes && out.count < limit && lastPerSubject.isEmpty {
             let room = config.maxAckPending < 0 ? Int.max : config.maxAckPending - pending.count
             guard room > 0 else { break }
             let records = read(cursor, min(limit - out.count, room))
             guard !records.isEmpty else { break }
             for record in records {
+                guard matches(record.record.message.topic) else {
+                    cursor = record.offset + 1
+                    continue
+                }
+                guard fits(record) else {
+                    stoppedByBytes = true
+                    break reading
+                }
                 cursor = record.offset + 1
-                guard matches(record.record.message.topic) else { continue }
                 out.append(deliverFirst(record, now: now))
                 if out.count >= limit { break }
             }

@@ -21,6 +21,8 @@ extension JetStreamService {
         let heartbeat: UInt64?
         /// When something was last sent for this request (ns).
         var lastSent: UInt64
+        /// What is left of `max_bytes` (nil: no bound).
+        var remainingBytes: Int? = nil
     }
 
     /// `{"batch": n, "expires": ns, "no_wait": bool}` (a bare number is a batch, as nats-server reads it).
@@ -32,6 +34,7 @@ extension JetStreamService {
         var expires = 0
         var noWait = false
         var heartbeat = 0
+        var maxBytes = 0
         let text = String(buffer: payload).trimmingCharacters(in: .whitespaces)
         if let number = Int(text) {
             batch = number
@@ -40,8 +43,14 @@ extension JetStreamService {
             expires = JetStreamJSON.int(request, "expires") ?? 0
             noWait = JetStreamJSON.bool(request, "no_wait") ?? false
             heartbeat = JetStreamJSON.int(request, "idle_heartbeat") ?? 0
+            maxBytes = max(0, JetStreamJSON.int(request, "max_bytes") ?? 0)
         } else {
             return client.deliverJetStream([.status(400, "Bad Request", inbox: inbox)], inbox: inbox)
+        }
+        // nats-server: a heartbeat must fit twice in the request's life.
+        if heartbeat > 0, heartbeat * 2 > expires {
+            return client.deliverJetStream(
+                [.status(400, "Bad Request - heartbeat value too large", inbox: inbox)], inbox: inbox)
         }
         guard batch > 0, batch <= Self.maxBatch else {
             return client.deliverJetStream(
@@ -53,7 +62,7 @@ extension JetStreamService {
             PullRequest(
                 consumer: consumer, client: client, inbox: inbox, remaining: batch, noWait: noWait,
                 deadline: expires > 0 ? now + UInt64(expires) : nil, heartbeat: heartbeat > 0 ? UInt64(heartbeat) : nil,
-                lastSent: now))
+                lastSent: now, remainingBytes: maxBytes > 0 ? maxBytes : nil))
     }
 
     /// Sends what the consumer has for the request now; then ends it (filled, `no_wait`: 404, expired:
@@ -72,7 +81,8 @@ extension JetStreamService {
         let now = bus.clock()
         let stream = consumer.stream
         let streams = bus.streams
-        let deliveries = take(from: consumer, limit: request.remaining, now: now, on: loop)
+        let (deliveries, bytesExceeded) = take(
+            from: consumer, limit: request.remaining, now: now, on: loop, maxBytes: request.remainingBytes)
         let (cursor, filters, pendingCount, room) = consumer.withState { state in
             (state.cursor, state.filters, state.pending.count, state.config.maxAckPending)
         }
@@ -86,8 +96,23 @@ extension JetStreamService {
             }
         }
         request.remaining -= deliveries.count
+        if let left = request.remainingBytes {
+            let replyBytes = Self.ackReplyOverhead + consumer.stream.utf8.count + consumer.name.utf8.count
+            request.remainingBytes =
+                left - deliveries.reduce(0) { $0 + Self.deliverySize($1.record, replyBytes: replyBytes) }
+        }
         var finished = request.remaining == 0
-        if !finished && request.noWait {
+        if !finished && bytesExceeded {
+            // nats-server: the next message does not fit what is left of `max_bytes`; the request ends.
+            out.append(
+                .status(
+                    409, "Message Size Exceeds MaxBytes", inbox: request.inbox,
+                    fields: [
+                        ("Nats-Pending-Messages", "\(request.remaining)"),
+                        ("Nats-Pending-Bytes", "\(max(0, request.remainingBytes ?? 0))"),
+                    ]))
+            finished = true
+        } else if !finished && request.noWait {
             out.append(.status(404, "No Messages", inbox: request.inbox))
             finished = true
         } else if !finished, let deadline = request.deadline, now >= deadline {
@@ -139,12 +164,17 @@ extension JetStreamService {
     /// its to take (another pull may have moved it meanwhile); again while a full read found too few.
     /// Runs on `loop`, a bus loop, where the `MAX_DELIVERIES` advisories of what reached `max_deliver`
     /// meanwhile are published.
-    func take(from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop)
-        -> [JetStreamConsumerState.Delivery]
-    {
+    /// `maxBytes` (a pull request's `max_bytes`) bounds the deliveries by `deliverySize`; `bytesExceeded`
+    /// says the next one did not fit.
+    func take(
+        from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop, maxBytes: Int? = nil
+    ) -> (deliveries: [JetStreamConsumerState.Delivery], bytesExceeded: Bool) {
         let streams = bus.streams
         let stream = consumer.stream
         var deliveries: [JetStreamConsumerState.Delivery] = []
+        var budget = maxBytes
+        var bytesExceeded = false
+        let replyBytes = Self.ackReplyOverhead + consumer.stream.utf8.count + consumer.name.utf8.count
         for _ in 0..<Self.maxReadRounds {
             let (cursor, due) = consumer.withState { state in
                 // A last-per-subject consumer's first sequences are read like redeliveries: one by one.
@@ -163,15 +193,26 @@ extension JetStreamService {
                     redelivered[sequence] = record
                 }
             }
-            let taken = consumer.withState { state in
-                state.next(limit: limit - deliveries.count, now: now) { from, count in
+            let (taken, stopped) = consumer.withState { state in
+                let taken = state.next(
+                    limit: limit - deliveries.count, now: now, maxBytes: budget,
+                    size: { Self.deliverySize($0, replyBytes: replyBytes) }
+                ) { from, count in
                     if count == 1, let record = redelivered[from] { return [record] }
                     // A redelivery not read ahead (it became due meanwhile) waits for the next round.
                     if from < cursor { return [] }
                     return Array(fresh.lazy.filter { $0.offset >= from }.prefix(count))
                 }
+                return (taken, state.stoppedByBytes)
             }
             deliveries += taken
+            if let left = budget {
+                budget = left - taken.reduce(0) { $0 + Self.deliverySize($1.record, replyBytes: replyBytes) }
+            }
+            if stopped {
+                bytesExceeded = true
+                break
+            }
             if deliveries.count >= limit || fresh.count < wanted { break }
         }
         let exhausted = consumer.withState { $0.takeExhausted() }
@@ -180,8 +221,22 @@ extension JetStreamService {
         if !deliveries.isEmpty, consumer.config.ackPolicy == .none {
             release(deliveries.map(\.streamSequence), by: consumer)
         }
-        return deliveries
+        return (deliveries, bytesExceeded)
     }
+
+    /// How nats-server counts a delivery against `max_bytes`: subject, reply, headers and payload.
+    static func deliverySize(_ record: StreamReadRecord, replyBytes: Int) -> Int {
+        let message = record.record.message
+        let headers = NATSHeaderBlock(message.headers).map { block -> Int in
+            var bytes = ByteBuffer()
+            block.write(to: &bytes)
+            return bytes.readableBytes
+        }
+        return message.topic.name.utf8.count + replyBytes + (headers ?? 0) + message.payload.readableBytes
+    }
+
+    /// `$JS.ACK.` and the five numbers after the stream and consumer names, as long as they usually are.
+    static let ackReplyOverhead = 8 + 5 + 40
 
     /// A delivery as nats-server sends it: the stored subject, headers and payload, replied to on
     /// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`.

@@ -49,7 +49,7 @@ extension JetStreamService {
         // nats-server's `push_bound` in the consumer's info (nats.py will not bind a second subscriber).
         consumer.isPushBound = shard.isRouted(topic)
         if shard.isRouted(topic) && !stalled {
-            let deliveries = take(from: consumer, limit: Self.pushBatch, now: now, on: shard.eventLoop)
+            let deliveries = take(from: consumer, limit: Self.pushBatch, now: now, on: shard.eventLoop).deliveries
             if !deliveries.isEmpty {
                 let headersOnly = consumer.config.headersOnly
                 var bytes = 0
