@@ -37,6 +37,7 @@ enum StreamJSON {
         buffer.writeJSONString(limits.discard.rawValue)
         buffer.writeStaticString(",\"duplicate_window_seconds\":")
         buffer.writeString(String(Double(limits.duplicateWindowNanoseconds) / 1e9))
+        if limits.sealed { buffer.writeStaticString(",\"sealed\":true") }
         buffer.writeStaticString("},\"state\":{\"messages\":")
         buffer.writeDecimal(info.messages)
         buffer.writeStaticString(",\"bytes\":")

@@ -230,6 +230,12 @@ enum PostgresSchema {
                 )
                 """,
             ]),
+        Migration(
+            version: 6,
+            statements: [
+                // A sealed stream (JetStream's `sealed`), as SQLite's v6.
+                "ALTER TABLE stream ADD COLUMN sealed BOOLEAN NOT NULL DEFAULT FALSE"
+            ]),
     ]
 }
 

@@ -185,6 +185,10 @@ enum SQLiteSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v6") { db in
+            // A sealed stream (JetStream's `sealed`) takes and drops nothing more.
+            try db.execute(sql: "ALTER TABLE stream ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -61,6 +61,15 @@ import Testing
         #expect(partition.read(from: 0).map(\.offset) == [1, 2, 3])
     }
 
+    @Test func aSealedPartitionTakesAndDropsNothing() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxAgeNanoseconds: second))
+        #expect(append(&partition, "s", "a", at: 0) == .appended(offset: 1))
+        partition.update(limits: StreamLimits(maxAgeNanoseconds: second, sealed: true), now: 0)
+        #expect(append(&partition, "s", "b", at: 5 * second) == .refused(.sealed))
+        partition.trim(now: 10 * second)
+        #expect(partition.read(from: 0).map(\.offset) == [1])  // past max_age, and kept
+    }
+
     @Test func messageSizeIsCheckedFirst() {
         var partition = Partition(epoch: "e", limits: StreamLimits(maxMessageSize: 3))
         #expect(append(&partition, "s", "abcd") == .refused(.messageTooLarge))

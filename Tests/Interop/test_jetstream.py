@@ -535,7 +535,8 @@ def test_discard_new_per_subject_refuses_a_full_subject(server):
 
 def test_object_store_put_get_list_watch(server):
     """nats-py's object store (an `OBJ_<bucket>` stream of chunks and meta records): put, get, info,
-    list and watch (which read the newest meta record of every object with a wildcard last_by_subj)."""
+    list and watch (which read the newest meta record of every object with a wildcard last_by_subj),
+    delete and seal."""
 
     async def body():
         nc = await connect(server)
@@ -561,6 +562,25 @@ def test_object_store_put_get_list_watch(server):
             assert [e.deleted for e in await obs.list() if e.name == "small"] == [True]
             with pytest.raises(nats.js.errors.ObjectNotFoundError):
                 await obs.get("small")
+
+            # Sealed: read-only for good (puts, deletes and purges refused: 10109; unsealing: 10052).
+            await obs.seal()
+            assert (await obs.status()).sealed is True
+            assert (await obs.get("blob")).data == data
+            with pytest.raises(APIError) as raised:
+                await js.publish(f"$O.{bucket}.C.more", b"x")
+            assert raised.value.err_code == 10109
+            with pytest.raises(APIError) as raised:
+                await js.purge_stream(f"OBJ_{bucket}")
+            assert raised.value.err_code == 10109
+            with pytest.raises(APIError) as raised:
+                await js.delete_msg(f"OBJ_{bucket}", 1)
+            assert raised.value.err_code == 10109
+            config = (await js.stream_info(f"OBJ_{bucket}")).config
+            config.sealed = False
+            with pytest.raises(APIError) as raised:
+                await js.update_stream(config)
+            assert raised.value.err_code == 10052
         finally:
             await nc.close()
 

@@ -30,6 +30,17 @@ extension StoreTests {
                 timestamp: 1_000 + offset))
     }
 
+    /// A sealed stream (v6's column) and `discard: new_per_subject` come back as they were written.
+    @Test(arguments: Kind.allCases) func sealedStreamsAndPerSubjectDiscardSurvive(kind: Kind) async throws {
+        let harness = try Harness(kind)
+        var configuration = try Self.streamConfiguration("objects", partitions: 1)
+        configuration.limits.sealed = true
+        configuration.limits.discard = .newPerSubject
+        try await harness.write([.saveStream(configuration)])
+        let state = try harness.restart()
+        #expect(state.streams.map(\.configuration) == [configuration])
+    }
+
     @Test(arguments: Kind.allCases) func streamsSurviveWithEpochsOffsetsAndMessages(kind: Kind) async throws {
         let harness = try Harness(kind)
         let configuration = try Self.streamConfiguration("orders")

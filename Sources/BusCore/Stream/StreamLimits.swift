@@ -17,10 +17,14 @@ package struct StreamLimits: Sendable, Equatable {
     /// How long a message id is remembered to drop a republished duplicate (`duplicate_window`,
     /// `Nats-Msg-Id`); 0 turns deduplication off.
     package var duplicateWindowNanoseconds: UInt64
+    /// A sealed stream (JetStream `sealed`, an object store's `seal`) takes no new message and lets none
+    /// go: no append, no age limit, no deletion or purge. It is never unsealed.
+    package var sealed: Bool
 
     package init(
         maxMessages: Int? = nil, maxBytes: Int? = nil, maxAgeNanoseconds: UInt64? = nil, maxMessageSize: Int? = nil,
-        maxMessagesPerSubject: Int? = nil, discard: StreamDiscardPolicy = .old, duplicateWindowNanoseconds: UInt64 = 0
+        maxMessagesPerSubject: Int? = nil, discard: StreamDiscardPolicy = .old, duplicateWindowNanoseconds: UInt64 = 0,
+        sealed: Bool = false
     ) {
         self.maxMessages = maxMessages
         self.maxBytes = maxBytes
@@ -29,6 +33,7 @@ package struct StreamLimits: Sendable, Equatable {
         self.maxMessagesPerSubject = maxMessagesPerSubject
         self.discard = discard
         self.duplicateWindowNanoseconds = duplicateWindowNanoseconds
+        self.sealed = sealed
     }
 }
 

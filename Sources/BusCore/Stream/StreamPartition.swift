@@ -74,6 +74,7 @@ package struct StreamPartition<Element> {
     ) -> AppendResult {
         let time = Swift.max(now, lastTime)
         trim(now: time)
+        if limits.sealed { return .refused(.sealed) }
         if let maximum = limits.maxMessageSize, bytes > maximum { return .refused(.messageTooLarge) }
         if let messageID, limits.duplicateWindowNanoseconds > 0, let offset = recentIDs[messageID] {
             return .duplicate(offset: offset)
@@ -122,6 +123,7 @@ package struct StreamPartition<Element> {
         var kept = limits
         kept.maxMessageSize = nil
         kept.discard = .old
+        kept.sealed = false
         let current = limits
         limits = kept
         defer { limits = current }
@@ -142,7 +144,7 @@ package struct StreamPartition<Element> {
 
     /// Drops what has aged out (messages past `maxAge`, message ids past the duplicate window).
     package mutating func trim(now: UInt64) {
-        if let age = limits.maxAgeNanoseconds, now > age {
+        if !limits.sealed, let age = limits.maxAgeNanoseconds, now > age {
             let horizon = now - age
             while let oldest = oldestEntry, oldest.time < horizon { removeOldest() }
         }
@@ -313,6 +315,8 @@ package enum StreamAppendRefusal: String, Sendable, Equatable {
     case maxMessages = "max_messages"
     /// `discard: new` and the message would pass `maxBytes`.
     case maxBytes = "max_bytes"
+    /// The stream is sealed.
+    case sealed
     /// `discard: new_per_subject` and the subject holds `maxMessagesPerSubject`.
     case maxMessagesPerSubject = "max_messages_per_subject"
 }

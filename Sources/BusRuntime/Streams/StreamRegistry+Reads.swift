@@ -51,6 +51,9 @@ extension StreamRegistry {
     ) {
         let box: StreamPartitionBox
         do { box = try partitionBox(name, partition) } catch { return completion(.failure(error)) }
+        if stream(named: name)?.configuration.limits.sealed == true {
+            return completion(.failure(.invalidStream("stream \(name) is sealed")))
+        }
         guard box.delete(offset: offset) else { return completion(.success(false)) }
         let durable = stream(named: name)?.storage == .file
         let writes: [StoreWrite] =

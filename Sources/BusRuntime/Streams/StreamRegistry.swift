@@ -183,6 +183,7 @@ package final class StreamRegistry: Sendable {
         completion: @escaping @Sendable (Result<Int, BusError>) -> Void
     ) {
         guard let box = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
+        if box.configuration.limits.sealed { return completion(.failure(.invalidStream("stream \(name) is sealed"))) }
         if let partition, !box.partitions.indices.contains(partition) {
             return completion(.failure(.noPartition(stream: name, partition: partition)))
         }

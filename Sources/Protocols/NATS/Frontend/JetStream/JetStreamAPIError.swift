@@ -47,6 +47,8 @@ package struct JetStreamAPIError: Error, Sendable, Equatable, CustomStringConver
         Self(code: 500, errCode: 10052, description: reason)
     }
     /// JSStreamReplicasNotSupportedErr
+    /// JSStreamSealedErr: a publish, purge or delete on a sealed stream.
+    package static let streamSealed = Self(code: 400, errCode: 10109, description: "invalid operation on sealed stream")
     package static let replicasNotSupported = Self(
         code: 500, errCode: 10074, description: "replicas > 1 not supported in non-clustered mode")
     /// JSStreamCreateErrF

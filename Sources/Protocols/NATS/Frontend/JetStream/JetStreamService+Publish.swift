@@ -85,6 +85,7 @@ extension JetStreamService {
         case StreamAppendRefusal.messageTooLarge.rawValue: return .messageTooLarge
         case StreamAppendRefusal.maxMessages.rawValue: return .storeFailed("maximum messages exceeded")
         case StreamAppendRefusal.maxBytes.rawValue: return .storeFailed("maximum bytes exceeded")
+        case StreamAppendRefusal.sealed.rawValue: return .streamSealed
         case StreamAppendRefusal.maxMessagesPerSubject.rawValue:
             return .storeFailed("maximum messages per subject exceeded")
         default: return .storeFailed(reason)

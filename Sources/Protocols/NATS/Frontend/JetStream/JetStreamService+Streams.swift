@@ -93,10 +93,11 @@ extension JetStreamService {
     }
 
     /// A create or update request's configuration, as JetStream's and as the bus's stream.
-    private static func requestedConfiguration(_ name: String, _ payload: ByteBuffer) throws(JetStreamAPIError)
-        -> (JetStreamStreamConfig, StreamConfiguration)
+    private static func requestedConfiguration(_ name: String, _ payload: ByteBuffer, update: Bool = false)
+        throws(JetStreamAPIError) -> (JetStreamStreamConfig, StreamConfiguration)
     {
-        let requested = try JetStreamStreamConfig(json: try JetStreamJSON.object(payload), nameInSubject: name)
+        let requested = try JetStreamStreamConfig(
+            json: try JetStreamJSON.object(payload), nameInSubject: name, update: update)
         return (requested, try requested.streamConfiguration())
     }
 
@@ -150,12 +151,17 @@ extension JetStreamService {
         let requested: JetStreamStreamConfig
         let configuration: StreamConfiguration
         do {
-            (requested, configuration) = try Self.requestedConfiguration(name, payload)
+            (requested, configuration) = try Self.requestedConfiguration(name, payload, update: true)
         } catch {
             return respond(JetStreamJSON.error(kind, error))
         }
         guard let existing = bus.streams.stream(named: name), JetStreamStreamConfig.isValidName(name) else {
             return respond(JetStreamJSON.error(kind, .streamNotFound))
+        }
+        guard !existing.configuration.limits.sealed || configuration.limits.sealed else {
+            return respond(
+                JetStreamJSON.error(
+                    kind, .invalidStreamConfig("stream configuration update can not unseal a sealed stream")))
         }
         guard existing.configuration.retention == configuration.retention else {
             return respond(
@@ -233,6 +239,7 @@ extension JetStreamService {
         if config(of: box).denyPurge {
             return respond(JetStreamJSON.error(kind, .purgeFailed("stream purge not permitted")))
         }
+        if box.configuration.limits.sealed { return respond(JetStreamJSON.error(kind, .streamSealed)) }
         var filter: TopicFilter?
         if let subject = JetStreamJSON.string(request, "filter"), !subject.isEmpty, subject != ">" {
             guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
@@ -376,6 +383,7 @@ extension JetStreamService {
         if config(of: box).denyDelete {
             return respond(JetStreamJSON.error(kind, .messageDeleteFailed("message delete not permitted")))
         }
+        if box.configuration.limits.sealed { return respond(JetStreamJSON.error(kind, .streamSealed)) }
         bus.streams.deleteRecord(name, partition: 0, offset: UInt64(sequence)) { result in
             switch result {
             case .success(true):

@@ -19,6 +19,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
     package var maxMessageSize: Int = -1
     package var maxMessagesPerSubject: Int = -1
     package var discard: String = "old"
+    /// `sealed`: set by an update only (an object store's `seal`), never unset.
+    package var sealed = false
     /// `discard_new_per_subject`: with `discard: new`, a subject at `max_msgs_per_subject` refuses too.
     package var discardNewPerSubject = false
     /// Nanoseconds; 0 in a request is nats-server's default, two minutes (never above `max_age`).
@@ -47,8 +49,9 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         self.subjects = subjects
     }
 
-    /// Reads a create/update request (`name` defaults to the one in the API subject).
-    package init(json: [String: Any], nameInSubject: String) throws(JetStreamAPIError) {
+    /// Reads a create/update request (`name` defaults to the one in the API subject); only an update may
+    /// seal.
+    package init(json: [String: Any], nameInSubject: String, update: Bool = false) throws(JetStreamAPIError) {
         let name = JetStreamJSON.string(json, "name") ?? nameInSubject
         guard name == nameInSubject else { throw .streamMismatch }
         self.init(name: name, subjects: JetStreamJSON.strings(json, "subjects") ?? [])
@@ -116,7 +119,8 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         if let markers = JetStreamJSON.int(json, "subject_delete_marker_ttl"), markers > 0 {
             throw .invalidStreamConfig("subject delete markers are not supported by this server")
         }
-        if JetStreamJSON.bool(json, "sealed") == true {
+        sealed = JetStreamJSON.bool(json, "sealed") ?? false
+        if sealed && !update {
             throw .invalidStreamConfig("stream configuration for create can not be sealed")
         }
         _ = try filters()
@@ -144,7 +148,7 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
                 maxAgeNanoseconds: maxAge > 0 ? maxAge : nil, maxMessageSize: maxMessageSize > 0 ? maxMessageSize : nil,
                 maxMessagesPerSubject: maxMessagesPerSubject > 0 ? maxMessagesPerSubject : nil,
                 discard: discard == "old" ? .old : discardNewPerSubject ? .newPerSubject : .new,
-                duplicateWindowNanoseconds: duplicateWindow),
+                duplicateWindowNanoseconds: duplicateWindow, sealed: sealed),
             retention: StreamRetention(rawValue: retention) ?? .limits, storage: storage == "memory" ? .memory : .file)
     }
 
@@ -161,6 +165,7 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         maxMessagesPerSubject = limits.maxMessagesPerSubject ?? -1
         discard = limits.discard == .old ? "old" : "new"
         discardNewPerSubject = limits.discard == .newPerSubject
+        sealed = limits.sealed
         duplicateWindow = limits.duplicateWindowNanoseconds
     }
 
@@ -171,7 +176,7 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             "max_msgs": maxMessages, "max_bytes": maxBytes, "max_age": maxAge,
             "max_msgs_per_subject": maxMessagesPerSubject,
             "max_msg_size": maxMessageSize, "discard": discard, "storage": storage, "num_replicas": replicas,
-            "duplicate_window": duplicateWindow, "sealed": false, "deny_delete": denyDelete, "deny_purge": denyPurge,
+            "duplicate_window": duplicateWindow, "sealed": sealed, "deny_delete": denyDelete, "deny_purge": denyPurge,
             "allow_rollup_hdrs": allowRollup, "allow_direct": allowDirect,
             "allow_msg_ttl": allowMessageTTL, "mirror_direct": false,
             "discard_new_per_subject": discardNewPerSubject,
