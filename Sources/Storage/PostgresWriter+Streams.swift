@@ -132,7 +132,8 @@ extension PostgresStateLoader {
                 name, filters, partitionCount, retention, storage, maxMessages, maxBytes, maxAge, maxMessageSize,
                 maxPerSubject, discard, duplicateWindow, sealed
             ) = try row.decode(
-                (String, String, Int64, String, String, Int64?, Int64?, Int64?, Int64?, Int64?, String, Int64, Bool).self)
+                (String, String, Int64, String, String, Int64?, Int64?, Int64?, Int64?, Int64?, String, Int64, Bool)
+                    .self)
             guard
                 let configuration = StoredStreamColumns.configuration(
                     name: name, filters: filters, partitions: partitionCount, retention: retention, storage: storage,
