@@ -390,7 +390,8 @@ def test_push_consumers_deliver_with_stored_subjects_and_queue_groups(server):
 
 def test_pull_request_statuses_heartbeats_and_timeout(server):
     """A raw CONSUMER.MSG.NEXT: idle heartbeats (100) while it waits, then 408 with the pending count;
-    no_wait on nothing: 404 (all as nats-server 2.9.10); an unknown consumer: 404 Consumer Not Found
+    no_wait on nothing: 404, with expires or after part of its batch: 408 where the stream ends (all as
+    nats-server 2.9.10); an unknown consumer: 404 Consumer Not Found
     (nats-server 2.9.10 does not answer; nats.py's fetch times out on either)."""
 
     async def body():
@@ -416,6 +417,21 @@ def test_pull_request_statuses_heartbeats_and_timeout(server):
             await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.nobody", b"1", reply=inbox)
             m = await sub.next_msg(timeout=TIMEOUT)
             assert (m.headers["Status"], m.headers["Description"]) == ("404", "Consumer Not Found")
+            # no_wait with expires waits like a lingering request, and ends with 408 where the stream ends
+            # once it got something; so does a plain no_wait that got part of its batch (nats.py's fetch
+            # relies on both: its first request is no_wait with expires).
+            request = {"batch": 5, "expires": 2_000_000_000, "no_wait": True}
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.hb", json.dumps(request).encode(), reply=inbox)
+            await asyncio.sleep(0.2)
+            await js.publish(f"{name}.a", b"one")
+            first = await sub.next_msg(timeout=1)
+            end = await sub.next_msg(timeout=1)
+            assert first.data == b"one" and (end.headers["Status"], end.headers["Nats-Pending-Messages"]) == ("408", "4")
+            await js.publish(f"{name}.a", b"two")
+            await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{name}.hb", b'{"batch":5,"no_wait":true}', reply=inbox)
+            first = await sub.next_msg(timeout=1)
+            end = await sub.next_msg(timeout=1)
+            assert first.data == b"two" and end.headers["Status"] == "408"
         finally:
             await nc.close()
 

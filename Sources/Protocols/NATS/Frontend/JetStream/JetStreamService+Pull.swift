@@ -23,6 +23,8 @@ extension JetStreamService {
         var lastSent: UInt64
         /// What is left of `max_bytes` (nil: no bound).
         var remainingBytes: Int? = nil
+        /// Messages sent for this request so far.
+        var delivered = 0
     }
 
     /// `{"batch": n, "expires": ns, "no_wait": bool}` (a bare number is a batch, as nats-server reads it).
@@ -96,6 +98,7 @@ extension JetStreamService {
             }
         }
         request.remaining -= deliveries.count
+        request.delivered += deliveries.count
         if let left = request.remainingBytes {
             let replyBytes = Self.ackReplyOverhead + consumer.stream.utf8.count + consumer.name.utf8.count
             request.remainingBytes =
@@ -112,7 +115,14 @@ extension JetStreamService {
                         ("Nats-Pending-Bytes", "\(max(0, request.remainingBytes ?? 0))"),
                     ]))
             finished = true
-        } else if !finished && request.noWait {
+        } else if !finished && request.noWait && request.delivered > 0 {
+            // nats-server: a no_wait request that got some of its batch ends where the stream does, with 408.
+            out.append(
+                .status(
+                    408, "Request Timeout", inbox: request.inbox,
+                    fields: [("Nats-Pending-Messages", "\(request.remaining)"), ("Nats-Pending-Bytes", "0")]))
+            finished = true
+        } else if !finished && request.noWait && request.deadline == nil {
             out.append(.status(404, "No Messages", inbox: request.inbox))
             finished = true
         } else if !finished, let deadline = request.deadline, now >= deadline {
