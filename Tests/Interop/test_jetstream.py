@@ -578,6 +578,8 @@ def test_object_store_put_get_list_watch(server):
             assert [e.deleted for e in await obs.list() if e.name == "small"] == [True]
             with pytest.raises(nats.js.errors.ObjectNotFoundError):
                 await obs.get("small")
+            with pytest.raises(nats.js.errors.NotFoundError):
+                await obs.get("")
 
             # Sealed: read-only for good (puts, deletes and purges refused: 10109; unsealing: 10052).
             await obs.seal()
@@ -703,6 +705,45 @@ def test_pull_request_max_bytes_and_heartbeat_bounds(server):
             await asyncio.wait_for(done.wait(), TIMEOUT)
             assert (got[-1].headers["Status"], got[-1].headers.get(nats.js.api.Header.DESCRIPTION)) == (
                 "400", "Bad Request - heartbeat value too large")
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_stream_and_consumer_advisories(server):
+    """$JS.EVENT.ADVISORY.STREAM.CREATED/UPDATED/DELETED and CONSUMER.CREATED/DELETED, with nats-server's
+    types and fields, as a monitoring client subscribed to $JS.EVENT.> sees them."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("AD")
+        events = []
+
+        async def seen(msg):
+            events.append((msg.subject, json.loads(msg.data)))
+
+        try:
+            await nc.subscribe("$JS.EVENT.ADVISORY.>", cb=seen)
+            await nc.flush()
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.update_stream(name=name, subjects=[f"{name}.>"], max_msgs=10)
+            await js.add_consumer(name, config=api.ConsumerConfig(durable_name="c"))
+            await js.delete_consumer(name, "c")
+            await js.delete_stream(name)
+            deadline = asyncio.get_running_loop().time() + TIMEOUT
+            while len(events) < 5 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            ours = [(subject, event) for subject, event in events if event.get("stream") == name]
+            assert [subject for subject, _ in ours] == [
+                f"$JS.EVENT.ADVISORY.STREAM.CREATED.{name}", f"$JS.EVENT.ADVISORY.STREAM.UPDATED.{name}",
+                f"$JS.EVENT.ADVISORY.CONSUMER.CREATED.{name}.c", f"$JS.EVENT.ADVISORY.CONSUMER.DELETED.{name}.c",
+                f"$JS.EVENT.ADVISORY.STREAM.DELETED.{name}"]
+            assert [event["action"] for _, event in ours] == ["create", "modify", "create", "delete", "delete"]
+            assert ours[0][1]["type"] == "io.nats.jetstream.advisory.v1.stream_action"
+            assert ours[2][1]["type"] == "io.nats.jetstream.advisory.v1.consumer_action"
+            assert ours[2][1]["consumer"] == "c" and ours[0][1]["id"] and ours[0][1]["timestamp"]
         finally:
             await nc.close()
 

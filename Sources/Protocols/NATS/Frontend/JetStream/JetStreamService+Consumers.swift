@@ -56,7 +56,10 @@ extension JetStreamService {
                 return true
             }
         }
-        for consumer in removed { persist(consumer, deleted: true) }
+        for consumer in removed {
+            persist(consumer, deleted: true)
+            adviseConsumer(.delete, stream: consumer.stream, consumer: consumer.name)
+        }
         for stream in Set(removed.map(\.stream)) { sweepInterest(stream, full: true) }
     }
 
@@ -155,6 +158,7 @@ extension JetStreamService {
         }
         if registered === made {
             persist(made)
+            adviseConsumer(.create, stream: stream, consumer: consumerName)
             if config.deliverSubject != nil { startPushing(made) }
         }
         return JetStreamJSON.response(kind, consumerInfo(registered))
@@ -265,6 +269,7 @@ extension JetStreamService {
         let removed = state.withLockedValue { $0.consumers[stream]?.removeValue(forKey: name) }
         guard let removed else { return JetStreamJSON.error(kind, .consumerNotFound) }
         persist(removed, deleted: true)
+        adviseConsumer(.delete, stream: stream, consumer: name)
         sweepInterest(stream, full: true)
         return JetStreamJSON.response(kind, ["success": true])
     }

@@ -268,16 +268,14 @@ extension JetStreamService {
         _ exhausted: [(sequence: UInt64, deliveries: Int)], of consumer: JetStreamConsumer, now: UInt64,
         on loop: any EventLoop
     ) {
-        let topic = Topic(trusted: "$JS/EVENT/ADVISORY/CONSUMER/MAX_DELIVERIES/\(consumer.stream)/\(consumer.name)")
+        let topic = "$JS/EVENT/ADVISORY/CONSUMER/MAX_DELIVERIES/\(consumer.stream)/\(consumer.name)"
         for (sequence, deliveries) in exhausted {
-            let payload = JetStreamJSON.encode([
-                "type": "io.nats.jetstream.advisory.v1.max_deliver", "id": bus.makeIdentifier(),
-                "timestamp": JetStreamJSON.time(now), "stream": consumer.stream, "consumer": consumer.name,
-                "stream_seq": sequence, "deliveries": deliveries,
-            ])
-            var headers = MessageHeaders()
-            headers.contentType = "application/json"
-            bus.publish(BusMessage(topic: topic, payload: payload, headers: headers, timestamp: now), on: loop)
+            advise(
+                topic,
+                [
+                    "type": "io.nats.jetstream.advisory.v1.max_deliver", "stream": consumer.stream,
+                    "consumer": consumer.name, "stream_seq": sequence, "deliveries": deliveries,
+                ], on: loop)
         }
     }
 

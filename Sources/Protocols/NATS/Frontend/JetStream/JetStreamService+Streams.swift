@@ -130,6 +130,7 @@ extension JetStreamService {
                 }
                 persistSettings(of: name)
                 startRepublishing(name)
+                adviseStream(.create, name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
                 }
@@ -182,6 +183,7 @@ extension JetStreamService {
                 state.withLockedValue { $0.kept[name] = requested }
                 persistSettings(of: name)
                 startRepublishing(name)
+                adviseStream(.modify, name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
                 }
@@ -216,6 +218,7 @@ extension JetStreamService {
                 for consumer in consumers { persist(consumer, deleted: true) }
                 persistSettings(of: name)
                 startRepublishing(name)
+                adviseStream(.delete, name)
                 if case .failure(let error) = result {
                     respond(JetStreamJSON.error(kind, .streamUpdate("\(error)")))
                 } else {
@@ -336,9 +339,11 @@ extension JetStreamService {
                 found = try? bus.streams.last(name, partition: 0, subject: topic)
             } else {
                 // A filter (`$O.bucket.M.>`, an object store's listing): the newest of the subjects it matches.
+                // A subject no message can have (`$O.b.M.`, an object store's empty name): nothing found,
+                // as nats-server answers.
                 guard let text = try? NATSSubjectMapping.filterText(forSubject: subject),
                     let filter = try? TopicFilter(text), let box = bus.streams.stream(named: name)
-                else { throw .badRequest }
+                else { throw .noMessageFound }
                 for (topic, count) in box.partitions[0].subjectCounts
                 where count > 0 && filter.matches(Topic(trusted: topic)) {
                     if let last = try? bus.streams.last(name, partition: 0, subject: topic),
