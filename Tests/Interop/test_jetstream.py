@@ -750,6 +750,37 @@ def test_stream_and_consumer_advisories(server):
     run(body())
 
 
+def test_stream_bytes_are_counted_as_nats_server_counts_them(server):
+    """STREAM.INFO's bytes and the account's storage/memory: each record's subject, header block (with its
+    4-byte length) and payload, plus 30 per message in a file stream and 16 in a memory one."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("BY")
+        memory = unique("BM")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            await js.add_stream(name=memory, subjects=[f"{memory}.>"], storage=api.StorageType.MEMORY)
+            before = await js.account_info()
+            await js.publish(f"{name}.x", b"Hello World!")
+            assert (await js.stream_info(name)).state.bytes == 30 + len(f"{name}.x") + 12
+            await js.publish(f"{name}.x", b"Hi", headers={"a": "b"})  # NATS/1.0, a: b, blank line: 18
+            expected = 30 + len(f"{name}.x") + 12 + 34 + len(f"{name}.x") + 18 + 2
+            assert (await js.stream_info(name)).state.bytes == expected
+            await js.publish(f"{memory}.y", b"abc")
+            assert (await js.stream_info(memory)).state.bytes == 16 + len(f"{memory}.y") + 3
+            after = await js.account_info()
+            assert after.storage - before.storage == expected
+            assert after.memory - before.memory == 16 + len(f"{memory}.y") + 3
+            await js.purge_stream(name)
+            assert (await js.stream_info(name)).state.bytes == 0
+        finally:
+            await nc.close()
+
+    run(body())
+
+
 def test_work_queue_retention_removes_what_one_consumer_acknowledged(server):
     """A work-queue stream gives each message to one consumer and lets it go once acknowledged; its
     consumers must ack explicitly, deliver all, and never overlap (nats-server's 10098–10101)."""

@@ -12,6 +12,8 @@ package struct StreamPartition<Element> {
         package var subject: String
         package var element: Element
         package var bytes: Int
+        /// Its size as a stored record (subject, headers and payload; `recordBytes` of the append).
+        package var recordBytes: Int
         /// When it was appended (ns), as the caller's clock said.
         package var time: UInt64
     }
@@ -35,6 +37,9 @@ package struct StreamPartition<Element> {
     package private(set) var count = 0
     /// Payload bytes kept.
     package private(set) var totalBytes = 0
+    /// The kept messages' record sizes (what JetStream reports as a stream's bytes, before its per-message
+    /// overhead).
+    package private(set) var totalRecordBytes = 0
     /// `entries[i]` holds offset `baseOffset + i`, or nil when that message was deleted.
     private var entries = Deque<Entry?>()
     private var baseOffset: UInt64
@@ -70,7 +75,8 @@ package struct StreamPartition<Element> {
     /// messages go first; then the limits hold after the append (or the append is refused).
     @discardableResult
     package mutating func append(
-        subject: String, bytes: Int, now: UInt64, messageID: String? = nil, _ make: (UInt64) -> Element
+        subject: String, bytes: Int, recordBytes: Int? = nil, now: UInt64, messageID: String? = nil,
+        _ make: (UInt64) -> Element
     ) -> AppendResult {
         let time = Swift.max(now, lastTime)
         trim(now: time)
@@ -96,10 +102,15 @@ package struct StreamPartition<Element> {
         lastOffset += 1
         lastTime = time
         if entries.isEmpty { baseOffset = lastOffset }
-        entries.append(Entry(offset: lastOffset, subject: subject, element: make(lastOffset), bytes: bytes, time: time))
+        let record = recordBytes ?? bytes
+        entries.append(
+            Entry(
+                offset: lastOffset, subject: subject, element: make(lastOffset), bytes: bytes, recordBytes: record,
+                time: time))
         bySubject[subject, default: []].append(lastOffset)
         count += 1
         totalBytes += bytes
+        totalRecordBytes += record
         if let messageID, limits.duplicateWindowNanoseconds > 0 {
             recentIDs[messageID] = lastOffset
             idOrder.append((messageID, time))
@@ -113,7 +124,8 @@ package struct StreamPartition<Element> {
     /// this, so the limits (count, bytes, per subject) drop what they dropped before the restart.
     @discardableResult
     package mutating func resume(
-        at offset: UInt64, subject: String, bytes: Int, time: UInt64, _ make: (UInt64) -> Element
+        at offset: UInt64, subject: String, bytes: Int, recordBytes: Int? = nil, time: UInt64,
+        _ make: (UInt64) -> Element
     ) -> AppendResult {
         precondition(offset > lastOffset, "stored messages are restored in offset order")
         if !entries.isEmpty {
@@ -127,7 +139,7 @@ package struct StreamPartition<Element> {
         let current = limits
         limits = kept
         defer { limits = current }
-        return append(subject: subject, bytes: bytes, now: time, make)
+        return append(subject: subject, bytes: bytes, recordBytes: recordBytes, now: time, make)
     }
 
     /// Moves the newest offset up to `offset` without a message (a restored partition whose newest
@@ -288,6 +300,7 @@ package struct StreamPartition<Element> {
         entries[index] = nil
         count -= 1
         totalBytes -= entry.bytes
+        totalRecordBytes -= entry.recordBytes
         if var offsets = bySubject[entry.subject] {
             if offsets.first == entry.offset {
                 offsets.removeFirst()

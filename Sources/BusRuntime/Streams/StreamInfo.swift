@@ -6,6 +6,7 @@ package struct StreamInfo: Sendable {
     package var partitions: [StreamPartitionInfo]
     package var messages: Int { partitions.reduce(0) { $0 + $1.messages } }
     package var bytes: Int { partitions.reduce(0) { $0 + $1.bytes } }
+    package var recordBytes: Int { partitions.reduce(0) { $0 + $1.recordBytes } }
     package var appends: UInt64 { partitions.reduce(0) { $0 + $1.appends } }
 }
 
@@ -19,6 +20,8 @@ package struct StreamPartitionInfo: Sendable {
     package var lastOffset: UInt64
     package var messages: Int
     package var bytes: Int
+    /// The kept records' sizes: subject, headers and payload (`StreamPartitionBox.recordBytes(of:)`).
+    package var recordBytes: Int
     /// Appends accepted since the process started.
     package var appends: UInt64
 }

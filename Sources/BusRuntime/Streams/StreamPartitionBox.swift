@@ -59,6 +59,21 @@ package final class StreamPartitionBox: Sendable {
     }
 
     /// Appends `record` at `now`; `awaitsStore`: the record stays unreadable until `stored(offset:)`.
+    /// A message's size as a stored record, as nats-server's file store counts one before its fixed
+    /// overhead: its subject, its headers as a NATS header block (`NATS/1.0` and a line per field,
+    /// `Content-Type` included) with their 4-byte length, and its payload.
+    static func recordBytes(of message: BusMessage) -> Int {
+        let headers = message.headers
+        var headerBytes = 0
+        if headers.contentType != nil || !headers.userProperties.isEmpty {
+            headerBytes = 4 + 12 + (headers.contentType.map { 16 + $0.utf8.count } ?? 0)
+            for property in headers.userProperties {
+                headerBytes += property.name.utf8.count + property.value.utf8.count + 4
+            }
+        }
+        return message.topic.name.utf8.count + headerBytes + message.payload.readableBytes
+    }
+
     func append(_ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool) -> Appended {
         let bytes = record.message.payload.readableBytes
         let subject = record.message.topic.name
@@ -70,9 +85,10 @@ package final class StreamPartitionBox: Sendable {
             let oldest =
                 state.partition.limits.maxMessagesPerSubject == nil
                 ? nil : state.partition.oldestOffset(subject: subject)
-            let result = state.partition.append(subject: subject, bytes: bytes, now: now, messageID: messageID) {
-                _ in record
-            }
+            let result = state.partition.append(
+                subject: subject, bytes: bytes, recordBytes: Self.recordBytes(of: record.message), now: now,
+                messageID: messageID
+            ) { _ in record }
             if case .appended(let offset) = result {
                 state.appends += 1
                 if awaitsStore { state.unstored.append(offset) } else { ready = state.readyWaiters() }
@@ -148,7 +164,8 @@ package final class StreamPartitionBox: Sendable {
         StreamPartitionInfo(
             partition: index, epoch: state.partition.epoch,
             firstOffset: min(state.partition.firstOffset, state.readableEnd), lastOffset: state.readableEnd - 1,
-            messages: state.partition.count, bytes: state.partition.totalBytes, appends: state.appends)
+            messages: state.partition.count, bytes: state.partition.totalBytes,
+            recordBytes: state.partition.totalRecordBytes, appends: state.appends)
     }
 
     /// Up to `limit` records from `offset` on, within `maxBytes` (the first always, so a large record

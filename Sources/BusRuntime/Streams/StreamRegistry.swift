@@ -301,7 +301,8 @@ package final class StreamRegistry: Sendable {
             let record = StreamRecord(message: message.message, key: message.key)
             partition.resume(
                 at: message.offset, subject: message.message.topic.name,
-                bytes: message.message.payload.readableBytes, time: message.message.timestamp
+                bytes: message.message.payload.readableBytes,
+                recordBytes: StreamPartitionBox.recordBytes(of: message.message), time: message.message.timestamp
             ) { _ in record }
         }
         partition.resumeLastOffset(stored.lastOffset)

@@ -37,7 +37,8 @@ extension JetStreamService {
         let consumers = state.withLockedValue { $0.consumers[box.name]?.count ?? 0 }
         let created = state.withLockedValue { $0.created[box.name] } ?? startedAt
         var streamState: [String: Any] = [
-            "messages": info.messages, "bytes": info.bytes, "consumer_count": consumers,
+            "messages": info.messages, "bytes": Self.storedBytes(info, storage: box.storage),
+            "consumer_count": consumers,
             "first_seq": partition.lastOffset == 0 ? 0 : partition.firstOffset, "last_seq": partition.lastOffset,
             "first_ts": JetStreamJSON.time(0), "last_ts": JetStreamJSON.time(0),
         ]

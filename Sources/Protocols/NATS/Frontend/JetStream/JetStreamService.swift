@@ -124,13 +124,20 @@ package final class JetStreamService: Sendable {
 
     // MARK: - Account
 
+    /// A stream's bytes as nats-server reports them: each record's subject, headers and payload plus its
+    /// store's fixed overhead per message (file 30, memory 16).
+    static func storedBytes(_ info: StreamInfo, storage: StreamStorage) -> Int {
+        info.recordBytes + info.messages * (storage == .memory ? 16 : 30)
+    }
+
     func accountInfo() -> ByteBuffer {
         let streams = bus.streams.list().filter { JetStreamStreamConfig.isValidName($0.name) }
         var memory = 0
         var storage = 0
         for stream in streams {
             let info = stream.info
-            if stream.storage == .memory { memory += info.bytes } else { storage += info.bytes }
+            let bytes = Self.storedBytes(info, storage: stream.storage)
+            if stream.storage == .memory { memory += bytes } else { storage += bytes }
         }
         let consumers = state.withLockedValue { $0.consumers.values.reduce(0) { $0 + $1.count } }
         let limits: [String: Any] = [
