@@ -42,8 +42,8 @@ import Testing
         let service = JetStreamService(bus: bus)
 
         let keeper = try durable("keeper", cursor: 1)
-        service.persist(keeper)  // creates the store stream: held
-        #expect(store.heldCount == 1)
+        service.persist(keeper)  // creates the store stream (on the loop's next turn): held
+        try eventually { store.heldCount == 1 }
         // The floor moves while the stream is not there yet: delivered 1…2, both acknowledged.
         let message = BusMessage(topic: try Topic("S/job"), payload: ByteBuffer(string: "j"), timestamp: 0)
         _ = keeper.withState { state in
@@ -65,9 +65,10 @@ import Testing
         service.persist(other)
 
         // Released until nothing more is asked of the store: the creation, then the appends.
-        for _ in 0..<10 where store.heldCount > 0 { store.release() }
-        #expect(store.heldCount == 0)
-        #expect(try kept(bus) == ["keeper": 2, "gone": -1, "other": 2])
+        try eventually {
+            store.release()
+            return (try? kept(bus)) == ["keeper": 2, "gone": -1, "other": 2]
+        }
     }
 
     @Test func theLastRecordReadsTheNewestFloor() throws {
@@ -77,8 +78,35 @@ import Testing
         let service = JetStreamService(bus: bus)
         let keeper = try durable("keeper", cursor: 10)
         service.persist(keeper)
-        #expect(try kept(bus) == ["keeper": 9])
+        try eventually { (try? kept(bus)) == ["keeper": 9] }
         service.persist(keeper, deleted: true)
-        #expect(try kept(bus) == ["keeper": -1])
+        try eventually { (try? kept(bus)) == ["keeper": -1] }
+    }
+
+    /// Requests coalesce: the last for each consumer or stream, in the order of those last requests.
+    @Test func aBatchKeepsTheLastRequestForEach() throws {
+        let a = try durable("a", cursor: 1)
+        let b = try durable("b", cursor: 1)
+        let kept = JetStreamService.lastOfEach([
+            .consumer(a, deleted: false), .stream("S"), .consumer(b, deleted: false), .consumer(a, deleted: true),
+        ])
+        #expect(kept.count == 3)
+        guard case .stream("S") = kept[0], case .consumer(let first, false) = kept[1],
+            case .consumer(let second, true) = kept[2]
+        else {
+            Issue.record("unexpected order: \(kept)")
+            return
+        }
+        #expect(first === b && second === a)
+    }
+
+    /// Waits (up to 5 s) for `condition`, which runs on this thread between short sleeps.
+    private func eventually(_ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if try condition() { return }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        Issue.record("condition not met within 5 s")
     }
 }

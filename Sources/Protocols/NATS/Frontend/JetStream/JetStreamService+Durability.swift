@@ -42,7 +42,12 @@ extension JetStreamService {
             queue.draining = true
             return true
         }
-        if drain { drainPersists() }
+        // Drained on a loop's next turn rather than inline: the acknowledgements of one read (a batch of
+        // `+ACK`s) coalesce into one record per consumer instead of an append each.
+        if drain {
+            let loop = bus.shards[0].eventLoop
+            loop.execute { self.drainPersists() }
+        }
     }
 
     /// Appends what `persist` queued, in order, until the queue is empty; first creates the store stream
@@ -73,10 +78,30 @@ extension JetStreamService {
                 return queue.pending
             }
             if batch.isEmpty { return }
-            for item in batch {
+            for item in Self.lastOfEach(batch) {
                 bus.streams.append(record(of: item), placement: placement) { _ in }
             }
         }
+    }
+
+    /// The last request for each consumer or stream, in the order of those last requests: a record reads
+    /// the state as it is when appended, so an earlier request for the same one would store the same.
+    static func lastOfEach(_ batch: [PersistItem]) -> [PersistItem] {
+        enum Key: Hashable {
+            case consumer(ObjectIdentifier)
+            case stream(String)
+        }
+        var seen = Set<Key>()
+        var kept: [PersistItem] = []
+        for item in batch.reversed() {
+            let key: Key
+            switch item {
+            case .consumer(let consumer, _): key = .consumer(ObjectIdentifier(consumer))
+            case .stream(let name): key = .stream(name)
+            }
+            if seen.insert(key).inserted { kept.append(item) }
+        }
+        return kept.reversed()
     }
 
     private func record(of item: PersistItem) -> BusMessage {
