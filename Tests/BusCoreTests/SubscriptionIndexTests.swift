@@ -79,6 +79,22 @@ final class Sub: CustomStringConvertible {
         #expect(cache.count <= 100)
         #expect(cache[999] == 999)
     }
+
+    /// The oldest go first (an update keeps a key's place), and what is kept is the newest.
+    @Test func boundedCacheDropsTheOldestQuarter() {
+        var cache = BoundedCache<Int, Int>(capacity: 8)
+        for i in 0..<8 { cache.insert(i, for: i) }
+        cache.insert(100, for: 3)  // an update: no eviction, same place
+        #expect(cache.count == 8 && cache[3] == 100)
+        cache.insert(8, for: 8)  // one over: the oldest two (0 and 1) go
+        #expect(cache.count == 7 && cache[0] == nil && cache[1] == nil && cache[2] == 2 && cache[8] == 8)
+        for i in 9..<1000 { cache.insert(i, for: i) }
+        #expect(cache.count <= 8 && (993..<1000).allSatisfy { cache[$0] == $0 })
+        cache.removeAll()
+        #expect(cache.count == 0)
+        cache.insert(1, for: 1)
+        #expect(cache[1] == 1)
+    }
 }
 
 /// Levels are split on the byte `/`, as topic validation counts them.
