@@ -25,6 +25,9 @@ struct JetStreamScenario {
     /// The consumer's `max_ack_pending`: above what the pulls can have outstanding (nats-server's
     /// default, 1,000, would cap `--pulls` × `--batch`).
     static let maxAckPending = 10_000
+    /// Seconds the unmeasured fill of js-consume may take (a slow server stores 300,000 messages in
+    /// about a minute).
+    static let fillTimeout = 300.0
 
     let options: BenchOptions
     let kind: BenchScenarioKind
@@ -58,7 +61,8 @@ struct JetStreamScenario {
             let (publishers, begin) = startPublishers(fill, count: total, token: token + "f", into: &fillChannels)
             _ = begin()
             let filled = waitForPublishers(
-                fill, count: publishers.count, expected: total, label: "filling", timeout: max(120, options.duration))
+                fill, count: publishers.count, expected: total, label: "filling",
+                timeout: max(Self.fillTimeout, options.duration))
             let stored = fill.stats.total(\.delivered)
             let fillErrors = fill.stats.total(\.errors)
             let fillError = try fill.stats.lastError()
