@@ -59,7 +59,7 @@ struct JetStreamScenario {
             let fill = try BenchRun(options: options)
             var fillChannels: [EventLoopFuture<any Channel>] = []
             let (publishers, begin) = startPublishers(fill, count: total, token: token + "f", into: &fillChannels)
-            _ = begin()
+            _ = try begin()
             let filled = waitForPublishers(
                 fill, count: publishers.count, expected: total, label: "filling",
                 timeout: max(Self.fillTimeout, options.duration))
@@ -74,7 +74,7 @@ struct JetStreamScenario {
             return try consume(run, requester: requester, count: total, token: token, channels: &channels)
         default:
             let (_, begin) = startPublishers(run, count: total, token: token, into: &channels)
-            let start = begin()
+            let start = try begin()
             let complete = waitForPublishers(run, count: publisherCount, expected: total, label: "PubAcks")
             let now = BenchClock.now()
             let usage = run.stopMeasuring()
@@ -98,7 +98,7 @@ struct JetStreamScenario {
     /// Connects the publishers of `count` messages; the returned closure starts the measured phase.
     private func startPublishers(
         _ run: BenchRun, count: Int, token: String, into channels: inout [EventLoopFuture<any Channel>]
-    ) -> ([JetStreamPublisherRole], () -> UInt64) {
+    ) -> ([JetStreamPublisherRole], () throws -> UInt64) {
         let publisherCount = max(1, options.publishers)
         var publishers: [(JetStreamPublisherRole, LoopStats)] = []
         for index in 0..<publisherCount {
@@ -113,7 +113,11 @@ struct JetStreamScenario {
         return (
             publishers.map(\.0),
             {
-                run.wait(timeout: 30) { run.stats.total(\.subscribed) >= publisherCount }
+                guard run.wait(timeout: 30, until: { run.stats.total(\.subscribed) >= publisherCount }) else {
+                    throw BenchError.setupFailed(
+                        "\(run.stats.total(\.subscribed))/\(publisherCount) publishers ready; last error: "
+                            + "\((try? run.stats.lastError()) ?? nil ?? "none")")
+                }
                 let start = run.startMeasuring()
                 for (role, loopStats) in publishers { loopStats.loop.execute { role.start() } }
                 return start
