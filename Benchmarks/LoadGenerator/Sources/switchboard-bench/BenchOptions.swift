@@ -29,6 +29,10 @@ enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
     case recordsFanout = "records-fanout"
     /// As `records-fanout`, but every other record is private to `--private-owner` (one subscriber's user).
     case recordsFanoutMixed = "records-fanout-mixed"
+    /// JetStream over NATS: P connections publish into a stream, `--window` PubAcks outstanding each.
+    case jsPublish = "js-publish"
+    /// JetStream over NATS: a durable pull consumer with explicit acks drains `--count` stored messages.
+    case jsConsume = "js-consume"
 }
 
 extension BenchProtocolKind: ExpressibleByArgument {}
@@ -123,8 +127,14 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "A publisher asks for an acknowledgement every this many messages.")
     var ackEvery = 100
 
-    @Option(help: "kafka-produce, kafka-consume: records per produce request.")
+    @Option(help: "kafka-produce, kafka-consume: records per produce request; js-consume: messages per pull request.")
     var batch = 100
+
+    @Option(help: "js-consume: pull requests outstanding at a time.")
+    var pulls = 2
+
+    @Option(help: "js-publish, js-consume: the stream's storage, file or memory.")
+    var storage = "file"
 
     @Option(
         help:
@@ -138,7 +148,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "records-fanout-mixed: the user id that owns the private records (subscriber 0's user).")
     var privateOwner = "u0"
 
-    @Option(help: "Acknowledgements a publisher may have outstanding.")
+    @Option(help: "Acknowledgements a publisher may have outstanding (js-publish: PubAcks per connection).")
     var window = 10
 
     @Option(
