@@ -71,7 +71,8 @@ import Testing
         }
     }
 
-    @Test func theLastRecordReadsTheNewestFloor() throws {
+    /// A consumer's record holds its floor (just below where it starts), and a deletion leaves an empty one.
+    @Test func aRecordHoldsTheFloorAndADeletionEmptiesIt() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let bus = Bus(eventLoops: [group.next()], store: MemoryStore())

@@ -1,4 +1,4 @@
-import BusCore
+package import BusCore
 import DequeModule
 import NIOConcurrencyHelpers
 package import NIOCore
@@ -62,7 +62,7 @@ package final class StreamPartitionBox: Sendable {
     /// A message's size as a stored record, as nats-server's file store counts one before its fixed
     /// overhead: its subject, its headers as a NATS header block (`NATS/1.0` and a line per field,
     /// `Content-Type` included) with their 4-byte length, and its payload.
-    static func recordBytes(of message: BusMessage) -> Int {
+    package static func recordBytes(of message: BusMessage) -> Int {
         let headers = message.headers
         var headerBytes = 0
         if headers.contentType != nil || !headers.userProperties.isEmpty {

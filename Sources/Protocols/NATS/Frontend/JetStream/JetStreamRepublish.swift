@@ -47,7 +47,7 @@ package struct JetStreamRepublish: Sendable, Equatable {
                 }
             } else if token == "*" {
                 usedStars += 1
-            } else if let index = Self.wildcardIndex(token), !(1...max(stars, 1)).contains(index) || stars == 0 {
+            } else if let index = Self.wildcardIndex(token), stars == 0 || !(1...stars).contains(index) {
                 throw .invalidStreamConfig("stream republish destination names a wildcard the source does not have")
             }
         }

@@ -83,7 +83,7 @@ extension JetStreamService {
         let now = bus.clock()
         let stream = consumer.stream
         let streams = bus.streams
-        let (deliveries, bytesExceeded) = take(
+        let (deliveries, bytesExceeded, bytesTaken) = take(
             from: consumer, limit: request.remaining, now: now, on: loop, maxBytes: request.remainingBytes)
         let (cursor, filters, pendingCount, room) = consumer.withState { state in
             (state.cursor, state.filters, state.pending.count, state.config.maxAckPending)
@@ -99,11 +99,7 @@ extension JetStreamService {
         }
         request.remaining -= deliveries.count
         request.delivered += deliveries.count
-        if let left = request.remainingBytes {
-            let replyBytes = Self.ackReplyOverhead + consumer.stream.utf8.count + consumer.name.utf8.count
-            request.remainingBytes =
-                left - deliveries.reduce(0) { $0 + Self.deliverySize($1.record, replyBytes: replyBytes) }
-        }
+        if let left = request.remainingBytes { request.remainingBytes = left - bytesTaken }
         var finished = request.remaining == 0
         if !finished && bytesExceeded {
             // nats-server: the next message does not fit what is left of `max_bytes`; the request ends.
@@ -175,10 +171,10 @@ extension JetStreamService {
     /// Runs on `loop`, a bus loop, where the `MAX_DELIVERIES` advisories of what reached `max_deliver`
     /// meanwhile are published.
     /// `maxBytes` (a pull request's `max_bytes`) bounds the deliveries by `deliverySize`; `bytesExceeded`
-    /// says the next one did not fit.
+    /// says the next one did not fit, `bytes` what the deliveries counted (0 without `maxBytes`).
     func take(
         from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop, maxBytes: Int? = nil
-    ) -> (deliveries: [JetStreamConsumerState.Delivery], bytesExceeded: Bool) {
+    ) -> (deliveries: [JetStreamConsumerState.Delivery], bytesExceeded: Bool, bytes: Int) {
         let streams = bus.streams
         let stream = consumer.stream
         var deliveries: [JetStreamConsumerState.Delivery] = []
@@ -231,18 +227,13 @@ extension JetStreamService {
         if !deliveries.isEmpty, consumer.config.ackPolicy == .none {
             release(deliveries.map(\.streamSequence), by: consumer)
         }
-        return (deliveries, bytesExceeded)
+        return (deliveries, bytesExceeded, maxBytes.map { $0 - (budget ?? 0) } ?? 0)
     }
 
-    /// How nats-server counts a delivery against `max_bytes`: subject, reply, headers and payload.
+    /// How nats-server counts a delivery against `max_bytes`: subject, reply, headers and payload (the
+    /// record's size as the stream counts it, plus the reply).
     static func deliverySize(_ record: StreamReadRecord, replyBytes: Int) -> Int {
-        let message = record.record.message
-        let headers = NATSHeaderBlock(message.headers).map { block -> Int in
-            var bytes = ByteBuffer()
-            block.write(to: &bytes)
-            return bytes.readableBytes
-        }
-        return message.topic.name.utf8.count + replyBytes + (headers ?? 0) + message.payload.readableBytes
+        StreamPartitionBox.recordBytes(of: record.record.message) + replyBytes
     }
 
     /// `$JS.ACK.` and the five numbers after the stream and consumer names, as long as they usually are.
