@@ -236,6 +236,15 @@ package final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// The user of the connection publishing as `publisherID` (its id, or the id it publishes with), while
+    /// it is registered; nil for an anonymous one.
+    package func userID(ofPublisher publisherID: String) -> String? {
+        state.withLockedValue { state in
+            if let entry = state.entries[publisherID] { return entry.info.userID }
+            return state.publishers[publisherID].flatMap { state.entries[$0]?.info.userID }
+        }
+    }
+
     /// Connection `id` publishes with `publisherID` on its messages (MQTT: its client identifier, which
     /// No Local compares); the latest connection to claim one has it.
     package func setPublisherID(_ publisherID: String, for id: String) {

@@ -8,6 +8,7 @@ import NIOHTTP1
 struct APIRoutes: Sendable {
     let bus: Bus
     let records: RecordCollections
+    let collaboration: CollaborationService
     let connections: ConnectionRegistry
     let apiKey: String?
     /// When it is secured (users, tokens, JWT or anonymous off), the API wants the API key or an admin.
@@ -26,6 +27,7 @@ struct APIRoutes: Sendable {
         router.add(.DELETE, "/api/connections/:id", guardedSync(closeConnection))
         registerStreams(into: &router)
         registerRecords(into: &router)
+        registerSessions(into: &router)
     }
 
     /// `handler` behind the API key / admin check (frontends' admin routes, through `HTTPRouter.Builder`).

@@ -23,6 +23,8 @@ package final class SwitchboardServer: Sendable {
     /// Record collections and their change events (issue 20, docs/records.md).
     package var records: RecordCollections { bus.records }
     package let connections: ConnectionRegistry
+    /// Collaboration sessions and consensus votes (issue 21, docs/collaboration.md).
+    package let collaboration: CollaborationService
     let logger: Logger
     private let ready = ManagedAtomic(false)
     /// Where each listener is bound (`http`, `https`, and each frontend's name and `name-tls`).
@@ -62,8 +64,8 @@ package final class SwitchboardServer: Sendable {
         self.bus = Bus(
             eventLoops: loops,
             configuration: BusConfiguration(
-                history: HistoryPolicy(rules: configuration.history),
-                presence: PresencePolicy(filters: configuration.presence),
+                history: HistoryPolicy(rules: configuration.history + CollaborationService.historyRules(durable: true)),
+                presence: PresencePolicy(filters: configuration.presence + CollaborationService.presenceFilters),
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics, maxRecords: configuration.limits.maxRecords),
             store: store)
@@ -72,6 +74,10 @@ package final class SwitchboardServer: Sendable {
                 maxConnections: configuration.limits.maxConnections,
                 maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
+        let connections = self.connections
+        self.collaboration = CollaborationService(bus: bus, store: store) { publisher in
+            connections.userID(ofPublisher: publisher).map { CollaborationCaller(user: $0) }
+        }
         self.retained = RetainedMessageStore(store: store)
         self.keepAlive = KeepAliveSweepers(eventLoops: loops)
         self.virtualHosts = VirtualHosts(
@@ -112,7 +118,11 @@ package final class SwitchboardServer: Sendable {
         }
         let streams = try restoreStreams(state)
         let schemas = try restoreSchemas()
-        let records = self.records.restore(collections: state.collections, records: state.records)
+        let records = self.records.restore(
+            collections: state.collections.filter { !CollaborationService.isCollaborationRow($0.name) },
+            records: state.records.filter { !CollaborationService.isCollaborationRow($0.collection) })
+        let sessions = collaboration.restore(
+            state.records.filter { CollaborationService.isCollaborationRow($0.collection) })
         let declared = try restoreCollections()
         let lines =
             try frontends.compactMap { try $0.restore(state) }
@@ -120,6 +130,8 @@ package final class SwitchboardServer: Sendable {
                 streams, schemas,
                 "records: \(records.collections) collections, \(records.records) records"
                     + (records.skipped > 0 ? " (\(records.skipped) unreadable, left out)" : "") + ", " + declared,
+                "collaboration: \(sessions.sessions) sessions, \(sessions.votes) votes"
+                    + (sessions.skipped > 0 ? " (\(sessions.skipped) unreadable rows, left out)" : ""),
                 "queues: \(queues.exchanges) durable exchanges, \(queues.queues) durable queues, \(queues.messages) persistent messages",
             ]
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -144,6 +156,10 @@ package final class SwitchboardServer: Sendable {
             PeriodicTaskService(name: "bus metrics", logger: logger) { bus.startMetricsReporting() },
             PeriodicTaskService(name: "storage housekeeping", logger: logger) { bus.startStorageHousekeeping() },
             PeriodicTaskService(name: "stream housekeeping", logger: logger) { bus.startStreamHousekeeping() },
+            PeriodicTaskService(name: "collaboration", logger: logger) { [collaboration] in
+                collaboration.start()
+                return []
+            },
             PeriodicTaskService(name: "queue metrics", logger: logger) { [virtualHosts] in
                 virtualHosts.all.flatMap { $0.startDepthReporting(on: bus.shards[0].eventLoop) }
             },
@@ -179,7 +195,8 @@ package final class SwitchboardServer: Sendable {
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
         let api = APIRoutes(
-            bus: bus, records: records, connections: connections, apiKey: configuration.apiKey,
+            bus: bus, records: records, collaboration: collaboration, connections: connections,
+            apiKey: configuration.apiKey,
             authenticator: authenticator, metricsSlot: bus.metrics.slot(for: "http"))
         api.register(into: &router)
         router.adminGuard = { api.guardAdmin($0) }
