@@ -18,6 +18,9 @@ package struct TopicPermissions: Sendable, Hashable {
     package var acl: TopicACL
     /// Virtual hosts, exchanges and queues of the queue broker (AMQP's configure/write/read).
     package var resources: ResourcePermissions
+    /// The collaboration sessions' channels (`sessions/<id>/…`), open to each session's participants only;
+    /// nil for a client that sees everything (an admin, or anyone on a server without credentials).
+    package var sessions: SessionGate?
 
     package init(
         publish: Rule = .all, subscribe: Rule = .all, acl: TopicACL = TopicACL(),
@@ -33,7 +36,7 @@ package struct TopicPermissions: Sendable, Hashable {
     package static let unrestricted = TopicPermissions()
 
     /// Whether no topic is restricted (the hot path skips the checks; `resources` are asked apart).
-    package var isUnrestricted: Bool { publish == .all && subscribe == .all && acl.isEmpty }
+    package var isUnrestricted: Bool { publish == .all && subscribe == .all && acl.isEmpty && sessions == nil }
 
     /// What a subscription of this client checks per delivery: its ACL when a rule denies reading, else
     /// nil (nothing to check).
@@ -42,6 +45,7 @@ package struct TopicPermissions: Sendable, Hashable {
     /// Whether the client may publish to `topic`: the first ACL rule that matches it decides, else some
     /// allowed filter must match it.
     package func mayPublish(_ topic: Topic) -> Bool {
+        if let sessions, !sessions.permitsPublishing(topic) { return false }
         if !acl.isEmpty, let decided = acl.decidePublish(topic) { return decided }
         switch publish {
         case .all: return true
@@ -49,8 +53,15 @@ package struct TopicPermissions: Sendable, Hashable {
         }
     }
 
+    /// Whether a "yes" of `mayPublish(topic)` holds for the rest of the connection, so a frontend may
+    /// remember it: not for a session's channel, whose participants can change.
+    package func publishDecisionLasts(_ topic: Topic) -> Bool {
+        sessions == nil || SessionGate.session(of: topic.name) == nil
+    }
+
     /// Whether the client may read `topic` (history, presence, a concrete subscription).
     package func mayRead(_ topic: Topic) -> Bool {
+        if let sessions, !sessions.permitsReading(topic) { return false }
         if !acl.isEmpty, let decided = acl.decideRead(topic) { return decided }
         switch subscribe {
         case .all: return true
@@ -62,6 +73,7 @@ package struct TopicPermissions: Sendable, Hashable {
     /// requested one can match, so a subscription never delivers beyond the client's rights. A shared
     /// subscription is judged by its pattern (the group name grants nothing).
     package func maySubscribe(_ filter: TopicFilter) -> Bool {
+        if let sessions, !sessions.permitsSubscribing(filter) { return false }
         if !acl.isEmpty, let decided = acl.decideSubscribe(filter) { return decided }
         switch subscribe {
         case .all: return true

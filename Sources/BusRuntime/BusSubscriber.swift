@@ -116,6 +116,9 @@ package struct SubscriptionOptions: Sendable {
     /// `filter`): a record change event is matched on its record, any other message on its JSON object
     /// payload; a message that is neither does not match. nil: every message.
     package var contentFilter: RecordFilter?
+    /// The subscriber's view of the collaboration sessions' channels (`TopicPermissions.sessions`): a
+    /// delivery on a session it does not take part in is skipped, even through `#`. nil: it sees them all.
+    package var sessions: SessionGate?
 
     package init(
         noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil, readACL: TopicACL? = nil,

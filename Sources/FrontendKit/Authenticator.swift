@@ -131,9 +131,11 @@ package struct ClientIdentity: Sendable, Equatable {
     package func subscriptionOptions(noLocal: Bool = false, maxQoS: UInt8 = 0, identifier: Int? = nil)
         -> SubscriptionOptions
     {
-        SubscriptionOptions(
+        var options = SubscriptionOptions(
             noLocal: noLocal, maxQoS: maxQoS, identifier: identifier, readACL: permissions.readACL,
             viewer: isAdmin || seesEveryRecord ? nil : RecordViewer(auth: recordAuth))
+        options.sessions = permissions.sessions
+        return options
     }
 }
 

@@ -52,7 +52,10 @@ package final class SwitchboardServer: Sendable {
     package init(
         configuration: ServerConfiguration, logger: Logger, store: (any Store)? = nil, security: ServerSecurity? = nil
     ) throws {
-        let security = security ?? .basic(configuration)
+        // Session membership is a rule input of every protocol's permission checks (issue 21).
+        let sessions = SessionDirectory()
+        var security = security ?? .basic(configuration)
+        security.authenticator = SessionGatedAuthenticator(base: security.authenticator, directory: sessions)
         self.security = security
         self.configuration = configuration
         self.logger = logger
@@ -75,7 +78,7 @@ package final class SwitchboardServer: Sendable {
                 maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         let connections = self.connections
-        self.collaboration = CollaborationService(bus: bus, store: store) { publisher in
+        self.collaboration = CollaborationService(bus: bus, store: store, directory: sessions) { publisher in
             connections.userID(ofPublisher: publisher).map { CollaborationCaller(user: $0) }
         }
         self.retained = RetainedMessageStore(store: store)

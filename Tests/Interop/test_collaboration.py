@@ -192,10 +192,13 @@ def test_a_session_across_protocols_votes_once_per_identity_and_survives_a_resta
                 if json.loads(m.data)["type"] == "result":
                     break
 
-            # Someone outside the session is refused on every path.
-            eve = await nats.connect(srv.nats_url, token="eve-token")
-            refused = json.loads((await eve.request(f"sessions.{sid}.votes.{vid}.cast", b"yes", timeout=5)).data)
-            assert refused["error"]["code"] in ("permission_denied", "conflict"), refused
+            # Someone outside the session: the service refuses the RPC; publishing is refused by the
+            # permission check (test_only_participants_use_a_sessions_channels).
+            eve = await open_ws(srv.ws_url + "?token=eve-token")
+            refused = await eve.expect(
+                {"type": "rpc", "channel": "$sessions/cast", "data": {"session": sid, "vote": vid, "option": "no"}},
+                "reply")
+            assert refused["data"]["error"]["code"] == "permission_denied", refused
             await eve.close()
 
             # The activity feed has the joins, the message, the vote's life, with actors and protocols.
@@ -256,3 +259,60 @@ def test_a_deadline_decides_and_a_restart_keeps_the_result(make_server):
                        "decided_at": expired["decided_at"]}, expired
     again = srv.get(f"{base}/{quick['id']}", headers=auth("bob")).json()
     assert again["state"] == "expired" and again["result"]["outcome"] == "no_quorum", again
+
+
+def test_only_participants_use_a_sessions_channels(make_server):
+    """Session membership is a rule input of every protocol's permission checks: outsiders cannot
+    subscribe to, read, post to or vote on a session's channels, and a broad subscription (`#`) does not
+    carry them; participants can, until the owner removes them."""
+    srv = make_server(CONFIG)
+    sid = create_session(srv, participants=["bob"])["id"]
+    vid = srv.post(f"/api/sessions/{sid}/votes", json={"question": "?", "options": ["a", "b"]},
+                   headers=auth("bob")).json()["id"]
+    messages = f"sessions/{sid}/messages"
+
+    # MQTT 5: SUBACK 0x87 and PUBACK 0x87 for eve; 3.1.1: SUBACK 0x80.
+    eve = Paho(srv.mqtt_port, V5, username="eve", password="eve-token")
+    assert [c.value for c in eve.subscribe(messages, qos=1)] == [0x87]
+    assert [c.value for c in eve.subscribe("#", qos=0)] == [0]
+    info = eve.client.publish(f"sessions/{sid}/votes/{vid}/cast", "a", qos=1)
+    info.wait_for_publish(5)
+    assert not eve.accepted(info) and eve.publish_codes[info.mid].value == 0x87
+    eve311 = Paho(srv.mqtt_port, V311, username="eve", password="eve-token")
+    assert [c.value for c in eve311.subscribe(messages, qos=1)] == [0x80]
+    bob = Paho(srv.mqtt_port, V5, username="bob", password="bob-token")
+    assert [c.value for c in bob.subscribe(messages, qos=1)] == [1]
+    bob.publish(messages, "hello", qos=1)
+    got = bob.get()
+    assert (got.topic, got.payload) == (messages, b"hello")
+    assert eve.nothing(0.5), "eve's '#' must not carry the session's messages"
+    assert srv.get(f"/api/sessions/{sid}/votes/{vid}", headers=auth("bob")).json()["ballots"] == 0
+
+    async def others():
+        # Native WebSocket: subscribe and history refused, publish refused.
+        ws = await open_ws(srv.ws_url + "?token=eve-token")
+        await ws.expect_error({"type": "subscribe", "channel": messages}, "permission_denied")
+        await ws.expect_error({"type": "history", "channel": messages}, "permission_denied")
+        await ws.expect_error({"type": "publish", "channel": messages, "data": 1}, "permission_denied")
+        await ws.close()
+        # NATS: a permissions violation for the subscription.
+        errors: list[Exception] = []
+
+        async def on_error(e):
+            errors.append(e)
+        nc = await nats.connect(srv.nats_url, token="eve-token", error_cb=on_error)
+        await nc.subscribe(f"sessions.{sid}.messages")
+        await nc.flush()
+        await asyncio.sleep(0.3)
+        assert any("permissions violation" in str(e).lower() for e in errors), errors
+        await nc.close()
+    run(others())
+
+    # The owner removes bob: his next post is refused.
+    r = srv.http("PATCH", f"/api/sessions/{sid}", json={"participants": []}, headers=auth("alice"))
+    assert r.status_code == 200, r.text
+    info = bob.client.publish(messages, "still here?", qos=1)
+    info.wait_for_publish(5)
+    assert bob.publish_codes[info.mid].value == 0x87
+    for client in (eve, eve311, bob):
+        client.disconnect()

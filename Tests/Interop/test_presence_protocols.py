@@ -67,3 +67,20 @@ def test_nats_and_mqtt_subscribers_share_the_channel_presence(server):
     assert sorted(e["protocol"] for e in entries) == ["mqtt", "nats"], entries
     nats.close()
     mqtt.disconnect()
+
+
+def test_mqtt_subscribers_get_no_message_for_joins_and_leaves(make_server):
+    """Presence events have no MQTT form: an MQTT subscriber of a channel with presence receives the
+    channel's publications only, not an empty message for each join and leave."""
+    srv = make_server({"presence": ["room/#"]})
+    room = f"room/{unique()}"
+    watcher = Paho(srv.mqtt_port, V5)
+    watcher.subscribe(room, qos=1)
+    other = Paho(srv.mqtt_port, V311)
+    other.subscribe(room)
+    assert _wait_for(lambda: len(_present(srv, room)) == 2)
+    other.disconnect()
+    watcher.publish(room, "only this", qos=1)
+    assert watcher.get().payload == b"only this"
+    assert watcher.nothing(0.5)
+    watcher.disconnect()

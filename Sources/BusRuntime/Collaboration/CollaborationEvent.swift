@@ -37,7 +37,9 @@ extension CollaborationService {
         static func vote(_ vote: VoteState, _ type: String) -> Event {
             Event(
                 topic: CollaborationService.topic(vote.definition.session, "votes/" + vote.definition.id)!,
-                body: CollaborationJSON.object([("type", .string(type)), ("vote", CollaborationJSON.vote(vote))]))
+                body: CollaborationJSON.object([
+                    ("type", .string(type)), ("vote", CollaborationJSON.vote(vote, withVoters: false)),
+                ]))
         }
 
         /// A decided vote: its result on the vote's channel, and `vote_decided` in the activity feed.

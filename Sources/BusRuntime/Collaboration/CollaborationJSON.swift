@@ -46,7 +46,10 @@ package enum CollaborationJSON {
         return object(members)
     }
 
-    package static func vote(_ state: VoteState) -> JSONValue {
+    /// A vote as the API shows it; `voters` lists who chose what unless the vote is anonymous or
+    /// `withVoters` is false (the events on the vote's channel: a tally to 1,000 subscribers stays small,
+    /// and the activity feed names each voter once).
+    package static func vote(_ state: VoteState, withVoters: Bool = true) -> JSONValue {
         let definition = state.definition
         var members: [(String, JSONValue)] = [
             ("id", .string(definition.id)), ("session", .string(definition.session)),
@@ -70,7 +73,7 @@ package enum CollaborationJSON {
                     })
             ),
         ]
-        if !definition.anonymous {
+        if withVoters && !definition.anonymous {
             members.append(
                 (
                     "voters",

@@ -34,13 +34,17 @@ package final class CollaborationService: @unchecked Sendable {
     let maxVotesPerSession = 1_000
     /// Who published a message, by its publisher id (the connection registry knows; nil: nobody signed in).
     let identify: @Sendable (String) -> CollaborationCaller?
+    /// Who takes part in which session, for every protocol's permission checks (kept in step with `core`).
+    let directory: SessionDirectory
     private let listenerBox = NIOLockedValueBox<CollaborationListener?>(nil)
 
     package init(
-        bus: Bus, store: (any Store)?, tallyInterval: TimeAmount = .milliseconds(20), maxSessions: Int = 100_000,
+        bus: Bus, store: (any Store)?, directory: SessionDirectory = SessionDirectory(),
+        tallyInterval: TimeAmount = .milliseconds(20), maxSessions: Int = 100_000,
         identify: @escaping @Sendable (String) -> CollaborationCaller?
     ) {
         self.bus = bus
+        self.directory = directory
         self.store = store
         self.tallyInterval = tallyInterval
         self.maxSessions = maxSessions
@@ -117,6 +121,7 @@ package final class CollaborationService: @unchecked Sendable {
             $0.sessions = sessions
             $0.votes = votes
         }
+        for session in sessions.values { directory.update(session) }
         // The stores keep a record row only under a collection row: the reserved collections are declared
         // before any write of ours (the store applies batches in order).
         store?.submit(
@@ -224,6 +229,7 @@ package final class CollaborationService: @unchecked Sendable {
                 return CollaborationError(.unavailable, "the server keeps at most \(maxSessions) sessions")
             }
             core.sessions[session.id] = session
+            directory.update(session)
             let events = [
                 Event.state(session, "created", caller, now),
                 Event.activity(
@@ -232,6 +238,7 @@ package final class CollaborationService: @unchecked Sendable {
             commit(session.id, [.saveRecord(CollaborationJSON.stored(session))], events) { error in
                 if let error {
                     self.core.withLockedValue { _ = $0.sessions.removeValue(forKey: session.id) }
+                    self.directory.remove(session.id)
                     return completion(.failure(error))
                 }
                 completion(.success(session))
@@ -262,6 +269,7 @@ package final class CollaborationService: @unchecked Sendable {
                 if let roles = try Self.strings(body["roles"], "roles") { session.roles = roles }
                 let previous = core.sessions[id]!
                 core.sessions[id] = session
+                directory.update(session)
                 let updated = session
                 let events = [
                     Event.state(session, "updated", caller, now),
@@ -270,6 +278,7 @@ package final class CollaborationService: @unchecked Sendable {
                 commit(id, [.saveRecord(CollaborationJSON.stored(session))], events) { error in
                     if let error {
                         self.core.withLockedValue { $0.sessions[id] = previous }
+                        self.directory.update(previous)
                         return completion(.failure(error))
                     }
                     completion(.success(updated))
@@ -297,6 +306,7 @@ package final class CollaborationService: @unchecked Sendable {
             session.state = .closed
             session.closed = now
             core.sessions[id] = session
+            directory.update(session)
             var writes: [StoreWrite] = [.saveRecord(CollaborationJSON.stored(session))]
             var events: [Event] = []
             for (voteID, vote) in core.votes where vote.definition.session == id && vote.isOpen {

@@ -72,6 +72,7 @@ final class StreamFollower {
             let message = record.record.message
             guard message.isPublication, subscription.filter.matches(message.topic) else { continue }
             if let acl = subscription.options.readACL, !acl.permitsReading(message.topic) { continue }
+            if let sessions = subscription.options.sessions, !sessions.permitsReading(message.topic) { continue }
             if message.expiresAt <= bus.clock() { continue }
             let positioned = message.positioned(at: LogPosition(offset: record.offset, epoch: epoch))
             var context = DeliveryContext(message: positioned)
@@ -170,6 +171,7 @@ extension Bus {
                 let message = record.record.message
                 guard message.isPublication, subscription.filter.matches(message.topic) else { continue }
                 if let acl = subscription.options.readACL, !acl.permitsReading(message.topic) { continue }
+                if let sessions = subscription.options.sessions, !sessions.permitsReading(message.topic) { continue }
                 if !records.admits(message, subscription.options) { continue }
                 matching.append(message.positioned(at: LogPosition(offset: record.offset, epoch: epoch)))
             }

@@ -47,8 +47,10 @@ extension MQTTConnectionHandler {
                 guard identity.permissions.mayPublish(topic) else {
                     return publishRefused(packet, ack: ack, session: session)
                 }
-                lastPublishName = packet.topic
-                lastPublishTopic = topic
+                if identity.permissions.publishDecisionLasts(topic) {
+                    lastPublishName = packet.topic
+                    lastPublishTopic = topic
+                }
             }
             let now = readTime
             shard.stats.published(slot: metricsSlot, bytes: packet.payload.readableBytes)

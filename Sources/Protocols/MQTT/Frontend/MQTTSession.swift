@@ -60,6 +60,8 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     package func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
+        // Presence joins and leaves have no MQTT form (clients read presence through the API).
+        guard message.isPublication else { return .skipped }
         var subscription = subscription
         if busSubscriptions.count > 1, services.configuration.singleCopyForOverlaps {
             // The bus calls once per matching subscription: the first call sends the one copy.
