@@ -530,7 +530,7 @@ function safeJSON(text) {
 function parsePosition(id) {
   if (id === void 0)
     return void 0;
-  const match = /^([0-9a-z]+)-([0-9a-z]+)$/.exec(id);
+  const match = /^([^.-]+)-([0-9a-z]+)$/.exec(id);
   if (match === null)
     return void 0;
   return { epoch: match[1], offset: parseInt(match[2], 36) };
@@ -1138,7 +1138,9 @@ var Switchboard = class extends Emitter {
   }
   // -- requests
   sendSubscribe(subscription) {
-    this.sendRequest(subscription.subscribeRequest(), this.options.requestTimeoutMs).then(
+    this.sendRequestWith(
+      subscription.subscribeRequest(),
+      this.options.requestTimeoutMs,
       (frame) => {
         if (this.subscriptions.get(subscription.channel) === subscription)
           subscription.handleSubscribed(frame);
@@ -1189,18 +1191,22 @@ var Switchboard = class extends Emitter {
   }
   /** Sends on the current transport and resolves with the reply (rejects with `error` replies). */
   sendRequest(frame, timeoutMs) {
+    return new Promise((resolve, reject) => this.sendRequestWith(frame, timeoutMs, resolve, reject));
+  }
+  /** Sends on the current transport; exactly one of the callbacks runs, synchronously with the reply. */
+  sendRequestWith(frame, timeoutMs, resolve, reject) {
     const transport = this.transport;
-    if (transport === void 0)
-      return Promise.reject(new SwitchboardError("disconnected", "not connected"));
+    if (transport === void 0) {
+      reject(new SwitchboardError("disconnected", "not connected"));
+      return;
+    }
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = this.options.clock.setTimeout(() => {
-        this.pending.delete(id);
-        reject(new SwitchboardError("timeout", `no answer to ${String(frame.type)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      transport.send({ ...frame, id });
-    });
+    const timer = this.options.clock.setTimeout(() => {
+      this.pending.delete(id);
+      reject(new SwitchboardError("timeout", `no answer to ${String(frame.type)} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.pending.set(id, { resolve, reject, timer });
+    transport.send({ ...frame, id });
   }
   handleFrame(frame) {
     var _a, _b, _c, _d;

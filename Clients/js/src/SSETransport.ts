@@ -185,7 +185,7 @@ function safeJSON(text: string | undefined): unknown {
 /** `<epoch>-<offset in base 36>` → a position; anything else (several channels, none) → undefined. */
 export function parsePosition(id: string | undefined): { offset: number; epoch: string } | undefined {
   if (id === undefined) return undefined;
-  const match = /^([0-9a-z]+)-([0-9a-z]+)$/.exec(id);
+  const match = /^([^.-]+)-([0-9a-z]+)$/.exec(id);
   if (match === null) return undefined;
   return { epoch: match[1], offset: parseInt(match[2], 36) };
 }

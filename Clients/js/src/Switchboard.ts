@@ -439,11 +439,15 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
   // -- requests
 
   private sendSubscribe(subscription: Subscription): void {
-    this.sendRequest(subscription.subscribeRequest(), this.options.requestTimeoutMs).then(
+    // Handled synchronously when the reply is read (not in a promise callback), so the pushes right
+    // behind it are checked against the position the reply set.
+    this.sendRequestWith(
+      subscription.subscribeRequest(),
+      this.options.requestTimeoutMs,
       (frame) => {
         if (this.subscriptions.get(subscription.channel) === subscription) subscription.handleSubscribed(frame);
       },
-      (error: SwitchboardError) => {
+      (error) => {
         if (error.code === "disconnected") return; // resubscribed on the next connection
         if (error.code === "timeout") {
           // The connection is not answering: start over.
@@ -488,17 +492,28 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
 
   /** Sends on the current transport and resolves with the reply (rejects with `error` replies). */
   private sendRequest(frame: Record<string, unknown>, timeoutMs: number): Promise<ServerFrame> {
+    return new Promise((resolve, reject) => this.sendRequestWith(frame, timeoutMs, resolve, reject));
+  }
+
+  /** Sends on the current transport; exactly one of the callbacks runs, synchronously with the reply. */
+  private sendRequestWith(
+    frame: Record<string, unknown>,
+    timeoutMs: number,
+    resolve: (frame: ServerFrame) => void,
+    reject: (error: SwitchboardError) => void,
+  ): void {
     const transport = this.transport;
-    if (transport === undefined) return Promise.reject(new SwitchboardError("disconnected", "not connected"));
+    if (transport === undefined) {
+      reject(new SwitchboardError("disconnected", "not connected"));
+      return;
+    }
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = this.options.clock.setTimeout(() => {
-        this.pending.delete(id);
-        reject(new SwitchboardError("timeout", `no answer to ${String(frame.type)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      transport.send({ ...frame, id });
-    });
+    const timer = this.options.clock.setTimeout(() => {
+      this.pending.delete(id);
+      reject(new SwitchboardError("timeout", `no answer to ${String(frame.type)} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.pending.set(id, { resolve, reject, timer });
+    transport.send({ ...frame, id });
   }
 
   private handleFrame(frame: ServerFrame): void {
