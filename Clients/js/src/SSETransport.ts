@@ -12,7 +12,7 @@ export type EventSourceConstructor = new (url: string) => EventSourceLike;
 /** The part of `fetch` this SDK uses. */
 export type FetchLike = (
   url: string,
-  init?: { method?: string; headers?: Record<string, string>; body?: string },
+  init?: { method?: string; headers?: Record<string, string>; body?: string; mode?: "cors" | "no-cors" | "same-origin" },
 ) => Promise<{ status: number; ok: boolean; text(): Promise<string> }>;
 
 const EVENT_SOURCE_CLOSED = 2;

@@ -358,12 +358,33 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
       if (this.transport !== transport) return;
       this.transport = undefined;
       this.endSession(close);
-      if (transport.kind === "websocket" && !close.opened) {
-        this.failedOpens += 1;
-        if (options.sseFallback && this.failedOpens >= options.fallbackAfterFailures) this.useSSE = true;
-      }
+      if (transport.kind === "websocket" && !close.opened) this.countFailedOpen();
+      // A lost SSE fallback tries WebSocket first again: what blocked it may be gone.
+      if (transport.kind === "sse") this.useSSE = false;
       this.run(this.machine.transportLost(options.random()));
     };
+  }
+
+  /**
+   * A WebSocket that did not open counts towards the SSE fallback only if the server answers plain
+   * HTTP right after: a server that is down (or restarting) must not push the client onto the
+   * fallback, a proxy that blocks WebSocket must. The probe is `no-cors`, so it works cross-origin.
+   */
+  private countFailedOpen(): void {
+    const fetchImpl = this.options.fetch;
+    if (!this.options.sseFallback || fetchImpl === undefined) return;
+    fetchImpl(`${this.options.httpUrl}/healthz`, { method: "GET", mode: "no-cors" }).then(
+      () => {
+        this.failedOpens += 1;
+        if (this.failedOpens >= this.options.fallbackAfterFailures && this.machine.state !== "connected") {
+          this.useSSE = true;
+          this.failedOpens = 0;
+        }
+      },
+      () => {
+        this.failedOpens = 0;
+      },
+    );
   }
 
   private async handshake(): Promise<void> {

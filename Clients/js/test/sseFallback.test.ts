@@ -61,9 +61,13 @@ test("after repeated WebSocket failures the client falls back to SSE + HTTP publ
   sub.on("message", (m) => received.push(m));
   client.connect();
   FakeWebSocket.last.drop();
+  await settle(); // the /healthz probe answers: the server is up, WebSocket is what fails
   clock.advance(0);
   FakeWebSocket.last.drop();
+  await settle();
   assert.equal(client.transportKind, "sse");
+  assert.deepEqual(posts.map((p) => p.url), ["http://hub.test:8080/healthz", "http://hub.test:8080/healthz"]);
+  posts.length = 0;
   clock.advance(0);
   await settle();
   assert.equal(FakeWebSocket.instances.length, 2);
@@ -81,9 +85,17 @@ test("after repeated WebSocket failures the client falls back to SSE + HTTP publ
   assert.equal(posts[0].headers?.["Content-Type"], "text/plain;charset=UTF-8", "a simple request: no CORS preflight");
   await assert.rejects(client.rpc("svc/x", 1), (error: { code: string }) => error.code === "unsupported");
 
-  // The stream fails for good: the client reconnects and the new stream resumes from offset 2.
+  // The stream fails for good: the client tries WebSocket again first, then falls back again, and the
+  // new stream resumes from offset 2.
   source.readyState = 2;
   source.dispatch("error");
+  assert.equal(client.transportKind, "websocket");
+  for (let i = 0; i < 2; i++) {
+    clock.advance(1000);
+    FakeWebSocket.last.drop();
+    await settle();
+  }
+  assert.equal(FakeWebSocket.instances.length, 4);
   clock.advance(1000);
   await settle();
   source = FakeEventSource.instances[1];
@@ -95,4 +107,33 @@ test("after repeated WebSocket failures the client falls back to SSE + HTTP publ
   assert.deepEqual(gaps, ["out_of_window"]);
   client.close();
   assert.ok(source.closed);
+});
+
+test("a server that is down (no HTTP answer either) does not push the client onto the fallback", async () => {
+  FakeWebSocket.reset();
+  FakeEventSource.instances = [];
+  const clock = new FakeClock();
+  const client = new Switchboard({
+    url: "ws://hub.test:8080/ws",
+    WebSocket: FakeWebSocket,
+    EventSource: FakeEventSource,
+    fetch: async () => {
+      throw new TypeError("Failed to fetch");
+    },
+    clock,
+    random: () => 0,
+    environment: null,
+    pingIntervalMs: 0,
+    fallback: { afterFailures: 2 },
+  });
+  client.connect();
+  for (let i = 0; i < 5; i++) {
+    FakeWebSocket.last.drop();
+    await settle();
+    clock.advance(0);
+  }
+  assert.equal(client.transportKind, "websocket");
+  assert.equal(FakeEventSource.instances.length, 0);
+  assert.equal(FakeWebSocket.instances.length, 6);
+  client.close();
 });
