@@ -4,11 +4,15 @@ the channel — is restarted gracefully and then killed with SIGKILL, each time 
 directory. Every message published over HTTP (before, during and after the outages) reaches the page
 exactly once, in offset order, through the SDK's reconnect and `recover`; the page's own publishes made
 while the server was down wait in its offline queue and are delivered, and acknowledged, after the
-reconnect."""
+reconnect.
+
+A second page renders the React 18 hooks (React from Debian's node-react UMD builds): connection state and
+latency, a channel's history then live messages, presence joins and leaves, a record and a collection kept
+current by change events; after unmounting (once, then 20 mount/unmount cycles) no listener or
+subscription is left, in the page or on the server."""
 
 from __future__ import annotations
 
-import functools
 import http.server
 import os
 import signal
@@ -17,30 +21,78 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from interop import unique
+from test_records import make_collection
 from test_sse_browser import browser, wait_for  # noqa: F401 - pytest fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 DURABLE = {"history": [{"filter": "sdk/#", "count": 10000, "durable": True}]}
 
 
+class PageServer:
+    """Serves the repository (pages under Tests/Interop/browser, the SDK under Clients/js/dist) and
+    Debian's React UMD builds under /vendor/ from another origin than the switchboard server. With
+    `api_target` set, /api/* is forwarded there, so a page can use the records API same-origin (the
+    server's /api routes send no CORS headers)."""
+
+    def __init__(self) -> None:
+        self.api_target: str | None = None
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(REPO), **kwargs)
+
+            def log_message(self, *args):
+                pass
+
+            def translate_path(self, path):
+                for prefix, folder in VENDOR.items():
+                    if path.startswith(prefix):
+                        return str(folder / path[len(prefix):].split("?")[0])
+                return super().translate_path(path)
+
+            def _proxy(self) -> bool:
+                if server.api_target is None or not self.path.startswith("/api/"):
+                    return False
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "if-match")}
+                r = requests.request(self.command, server.api_target + self.path, data=body, headers=headers, timeout=5)
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", r.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+                return True
+
+            def do_GET(self):
+                if not self._proxy():
+                    super().do_GET()
+
+            def do_POST(self):
+                if not self._proxy():
+                    self.send_error(405)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+VENDOR = {"/vendor/react/": Path("/usr/share/nodejs/react"), "/vendor/react-dom/": Path("/usr/share/nodejs/react-dom")}
+
+
 @pytest.fixture
 def sdk_page_server():
-    """Serves the repository (the page under Tests/Interop/browser, the SDK under Clients/js/dist) from
-    another origin than the switchboard server."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):  # noqa: D401 - keep pytest output clean
-            pass
-
-    handler = functools.partial(Quiet, directory=str(REPO))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    server = PageServer()
+    yield server
+    server.close()
 
 
 def page_state(driver) -> dict:
@@ -70,7 +122,7 @@ def test_sdk_page_survives_restart_and_kill9_and_receives_every_message_once(mak
             srv.publish(channel, {"n": n})
             published.append(n)
 
-    browser.get(f"{sdk_page_server}/Tests/Interop/browser/sdk.html?ws={srv.ws_url}&channel={channel}")
+    browser.get(f"{sdk_page_server.url}/Tests/Interop/browser/sdk.html?ws={srv.ws_url}&channel={channel}")
     wait_page(browser, "return window.subscribed && window.subscribed.length === 1")
     publish_http(*range(0, 5))
     wait_page(browser, "return window.received.length === 5")
@@ -123,3 +175,72 @@ def test_sdk_page_survives_restart_and_kill9_and_receives_every_message_once(mak
     assert all(acks[n]["offset"] == offsets[n] for n in (100, 101, 102, 103)), state["acks"]
     assert state["states"][:2] == ["connecting", "connected"], state["states"]
     assert state["states"][-1] == "connected", state["states"]
+
+
+def test_react_hooks_render_live_data_and_clean_up_on_unmount(make_server, sdk_page_server, browser):  # noqa: F811
+    srv = make_server()  # the default configuration: history and presence on chat/#
+    sdk_page_server.api_target = srv.http_url
+    channel = unique("chat/hooks-")
+    presence = unique("chat/people-")
+    collection = unique("tasks")
+    make_collection(srv, collection)
+    first = srv.post(f"/api/collections/{collection}/records", json={"title": "one"}).json()
+    for n in range(5):
+        srv.publish(channel, {"n": n})
+
+    query = (f"ws={srv.ws_url}&http={sdk_page_server.url}&channel={channel}&presence={presence}"
+             f"&collection={collection}&record={first['id']}")
+    browser.get(f"{sdk_page_server.url}/Tests/Interop/browser/sdk-react.html?{query}")
+    wait_page(browser, "return window.ready === true")
+    browser.execute_script("window.mount()")
+
+    # useSwitchboard: the connection and a measured latency.
+    wait_page(browser, "return window.seen.status && window.seen.status.state === 'connected' && window.seen.status.latency !== undefined")
+    # useChannel: the newest 3 from history, then live.
+    wait_page(browser, "return window.seen.chat && window.seen.chat.ns.length === 3")
+    srv.publish(channel, {"n": 5})
+    chat = wait_page(browser, "return window.seen.chat.ns.length === 4 && window.seen.chat")
+    assert chat["ns"] == [2, 3, 4, 5] and chat["sources"] == ["history"] * 3 + ["live"], chat
+    # usePresence: this page, then another tab joining and leaving.
+    wait_page(browser, "return JSON.stringify(window.seen.presence) === JSON.stringify(['hooks-page'])")
+    browser.execute_script("window.joinOther()")
+    wait_page(browser, "return JSON.stringify(window.seen.presence) === JSON.stringify(['hooks-page', 'other-tab'])")
+    browser.execute_script("window.leaveOther()")
+    wait_page(browser, "return JSON.stringify(window.seen.presence) === JSON.stringify(['hooks-page'])")
+    # useRecord / useCollection: loaded through the records API, then kept current by change events.
+    wait_page(browser, "return window.seen.record.record && window.seen.record.record.title === 'one'")
+    wait_page(browser, "return window.seen.items && JSON.stringify(window.seen.items.titles) === JSON.stringify(['one'])")
+    base = f"/api/collections/{collection}/records"
+    assert srv.http("PATCH", f"{base}/{first['id']}", json={"title": "one, edited"}).status_code == 200
+    second = srv.post(base, json={"title": "two"}).json()
+    wait_page(browser, "return window.seen.record.record && window.seen.record.record.title === 'one, edited'")
+    wait_page(browser, "return JSON.stringify(window.seen.items.titles) === JSON.stringify(['one, edited', 'two'])")
+    assert srv.http("DELETE", f"{base}/{first['id']}").status_code == 204
+    wait_page(browser, "return window.seen.record.record === null")
+    wait_page(browser, "return JSON.stringify(window.seen.items.titles) === JSON.stringify(['two'])")
+    assert second["title"] == "two"
+
+    # Unmount: every listener and subscription the hooks made is gone, in the page and on the server.
+    browser.execute_script("window.unmount()")
+    leftovers = browser.execute_script("return window.leftovers()")
+    assert leftovers == {"stateListeners": 0, "latencyListeners": 0, "subscriptions": []}, leftovers
+
+    def page_subscriptions() -> list:
+        conns = srv.get("/api/connections").json()["connections"]
+        return [c["subscriptions"] for c in conns if c.get("name") == "hooks-page"]
+
+    deadline = time.monotonic() + 10
+    while page_subscriptions() != [[]] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert page_subscriptions() == [[]], srv.get("/api/connections").json()
+
+    # Mount and unmount 20 times: still nothing left behind.
+    renders = browser.execute_script(
+        "let renders = 0; for (let i = 0; i < 20; i++) { window.mount(); renders += window.seen.renders; window.unmount(); }"
+        " return renders")
+    assert renders >= 20, renders
+    time.sleep(0.3)
+    assert browser.execute_script("return window.leftovers()") == leftovers
+    while page_subscriptions() != [[]] and time.monotonic() < deadline + 10:
+        time.sleep(0.05)
+    assert page_subscriptions() == [[]], srv.get("/api/connections").json()
