@@ -97,7 +97,7 @@ def sdk_page_server():
 
 def page_state(driver) -> dict:
     return driver.execute_script(
-        "return {states: window.states, received: window.received, gaps: window.gaps, acks: window.acks,"
+        "return {states: window.states, transports: window.transports, received: window.received, gaps: window.gaps, acks: window.acks,"
         " subscribed: window.subscribed, recovered: window.recovered, errors: window.errors}"
     )
 
@@ -244,3 +244,28 @@ def test_react_hooks_render_live_data_and_clean_up_on_unmount(make_server, sdk_p
     while page_subscriptions() != [[]] and time.monotonic() < deadline + 10:
         time.sleep(0.05)
     assert page_subscriptions() == [[]], srv.get("/api/connections").json()
+
+
+def test_sdk_falls_back_to_sse_where_websocket_is_unavailable_and_recovers_after_kill9(make_server, sdk_page_server, browser):  # noqa: F811
+    """The server's WebSocket endpoint is off (as a proxy that blocks upgrades would make it): the SDK's
+    attempts fail while /healthz answers, so it falls back to an EventSource on /sse, which resumes with
+    Last-Event-ID after a kill -9 — every message once."""
+    srv = make_server({**DURABLE, "websocket": {"enabled": False}})
+    channel = unique("sdk/")
+    browser.get(f"{sdk_page_server.url}/Tests/Interop/browser/sdk.html?ws={srv.ws_url}&channel={channel}")
+    wait_page(browser, "return window.subscribed.length === 1")
+    assert browser.execute_script("return window.transports") == ["sse"]
+    for n in range(5):
+        srv.publish(channel, {"n": n})
+    wait_page(browser, "return window.received.length === 5")
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    srv.start()
+    for n in range(5, 10):
+        srv.publish(channel, {"n": n})
+    wait_page(browser, "return window.received.length >= 10")
+    time.sleep(0.5)
+    state = page_state(browser)
+    assert [m["n"] for m in state["received"]] == list(range(10)), state
+    assert [m["offset"] for m in state["received"]] == list(range(1, 11)), state
+    assert state["gaps"] == [], state
