@@ -253,6 +253,59 @@ var SwitchboardSDK = (() => {
     }
   };
 
+  // src/SwitchboardError.ts
+  var SwitchboardError = class extends Error {
+    constructor(code, message) {
+      super(message);
+      this.code = code;
+      this.name = "SwitchboardError";
+    }
+  };
+
+  // src/PendingRequests.ts
+  var PendingRequests = class {
+    constructor(clock) {
+      this.clock = clock;
+      this.requests = /* @__PURE__ */ new Map();
+      this.nextId = 1;
+    }
+    /** Registers a request and returns the id to send it with. */
+    add(name, timeoutMs, resolve, reject) {
+      const id = this.nextId++;
+      const timer = this.clock.setTimeout(() => {
+        this.requests.delete(id);
+        reject(new SwitchboardError("timeout", `no answer to ${name} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.requests.set(id, { resolve, reject, timer });
+      return id;
+    }
+    /** Settles the request `frame` answers; false if it answers none (a push, or a reply after its deadline). */
+    settle(frame) {
+      var _a, _b;
+      if (typeof frame.id !== "number")
+        return false;
+      const request = this.requests.get(frame.id);
+      if (request === void 0)
+        return false;
+      this.requests.delete(frame.id);
+      this.clock.clearTimeout(request.timer);
+      if (frame.type === "error")
+        request.reject(new SwitchboardError((_a = frame.code) != null ? _a : "error", (_b = frame.message) != null ? _b : ""));
+      else
+        request.resolve(frame);
+      return true;
+    }
+    /** Rejects every request (the connection they were sent on is gone). */
+    rejectAll(error) {
+      const requests = Array.from(this.requests.values());
+      this.requests.clear();
+      for (const request of requests) {
+        this.clock.clearTimeout(request.timer);
+        request.reject(error);
+      }
+    }
+  };
+
   // src/Clock.ts
   var systemClock = {
     now: () => Date.now(),
@@ -340,15 +393,6 @@ var SwitchboardSDK = (() => {
       publication.epoch = frame.epoch;
     return publication;
   }
-
-  // src/SwitchboardError.ts
-  var SwitchboardError = class extends Error {
-    constructor(code, message) {
-      super(message);
-      this.code = code;
-      this.name = "SwitchboardError";
-    }
-  };
 
   // src/RecordsClient.ts
   var RecordsClient = class {
@@ -832,9 +876,7 @@ var SwitchboardSDK = (() => {
       var _a, _b;
       super();
       this.subscriptions = /* @__PURE__ */ new Map();
-      this.pending = /* @__PURE__ */ new Map();
       this.waiting = [];
-      this.nextId = 1;
       this.failedOpens = 0;
       this.useSSE = false;
       this.restore = () => this.run(this.machine.networkRestored());
@@ -847,6 +889,7 @@ var SwitchboardSDK = (() => {
       this.options = resolveOptions(options);
       this.machine = new ConnectionStateMachine(this.options.backoff);
       this.queue = new OfflineQueue(this.options.offlineQueue);
+      this.pending = new PendingRequests(this.options.clock);
       this.token = this.options.token;
       (_a = this.options.environment) == null ? void 0 : _a.addEventListener("online", this.restore);
       (_b = this.options.environment) == null ? void 0 : _b.addEventListener("visibilitychange", this.visibilityChanged);
@@ -1185,13 +1228,7 @@ var SwitchboardSDK = (() => {
       this.clearTimer("pingTimer");
       this.clearTimer("refreshTimer");
       this.clientId = void 0;
-      const lost = new SwitchboardError("disconnected", "the connection closed before the answer came");
-      const pending = Array.from(this.pending.values());
-      this.pending.clear();
-      for (const request of pending) {
-        this.options.clock.clearTimeout(request.timer);
-        request.reject(lost);
-      }
+      this.pending.rejectAll(new SwitchboardError("disconnected", "the connection closed before the answer came"));
       for (const subscription of this.subscriptions.values())
         subscription.handleConnectionLost();
       this.emit("disconnected", { code: close.code, reason: close.reason });
@@ -1260,28 +1297,13 @@ var SwitchboardSDK = (() => {
         reject(new SwitchboardError("disconnected", "not connected"));
         return;
       }
-      const id = this.nextId++;
-      const timer = this.options.clock.setTimeout(() => {
-        this.pending.delete(id);
-        reject(new SwitchboardError("timeout", `no answer to ${String(frame.type)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      const id = this.pending.add(String(frame.type), timeoutMs, resolve, reject);
       transport.send({ ...frame, id });
     }
     handleFrame(frame) {
-      var _a, _b, _c, _d;
-      if (frame.id !== void 0 && typeof frame.id === "number") {
-        const request = this.pending.get(frame.id);
-        if (request !== void 0) {
-          this.pending.delete(frame.id);
-          this.options.clock.clearTimeout(request.timer);
-          if (frame.type === "error")
-            request.reject(new SwitchboardError((_a = frame.code) != null ? _a : "error", (_b = frame.message) != null ? _b : ""));
-          else
-            request.resolve(frame);
-          return;
-        }
-      }
+      var _a, _b;
+      if (this.pending.settle(frame))
+        return;
       switch (frame.type) {
         case "message":
         case "join":
@@ -1293,7 +1315,7 @@ var SwitchboardSDK = (() => {
           this.emitRequest(frame);
           return;
         case "error":
-          this.emit("error", new SwitchboardError((_c = frame.code) != null ? _c : "error", (_d = frame.message) != null ? _d : ""));
+          this.emit("error", new SwitchboardError((_a = frame.code) != null ? _a : "error", (_b = frame.message) != null ? _b : ""));
           return;
         default:
           return;

@@ -2,6 +2,7 @@ import type { TimerHandle } from "./Clock";
 import { ConnectionStateMachine, type ConnectionAction, type ConnectionState } from "./ConnectionStateMachine";
 import { Emitter } from "./Emitter";
 import { OfflineQueue } from "./OfflineQueue";
+import { PendingRequests } from "./PendingRequests";
 import { resolveOptions, type ResolvedOptions, type SwitchboardOptions } from "./Options";
 import { publicationFrom, type ClientInfo, type Publication, type ServerFrame, type StreamPosition } from "./Protocol";
 import { RecordsClient } from "./RecordsClient";
@@ -60,12 +61,6 @@ export interface SwitchboardEvents {
   request: IncomingRequest;
 }
 
-interface PendingRequest {
-  resolve(frame: ServerFrame): void;
-  reject(error: SwitchboardError): void;
-  timer: TimerHandle;
-}
-
 interface QueuedPublish {
   frame: Record<string, unknown>;
   resolve(result: PublishResult): void;
@@ -89,10 +84,9 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
   private readonly machine: ConnectionStateMachine;
   private readonly queue: OfflineQueue<QueuedPublish>;
   private readonly subscriptions = new Map<string, Subscription>();
-  private readonly pending = new Map<number, PendingRequest>();
+  private readonly pending: PendingRequests;
   private waiting: WaitingRequest[] = [];
   private transport: Transport | undefined;
-  private nextId = 1;
   private reconnectTimer: TimerHandle | undefined;
   private pingTimer: TimerHandle | undefined;
   private refreshTimer: TimerHandle | undefined;
@@ -112,6 +106,7 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
     this.options = resolveOptions(options);
     this.machine = new ConnectionStateMachine(this.options.backoff);
     this.queue = new OfflineQueue(this.options.offlineQueue);
+    this.pending = new PendingRequests(this.options.clock);
     this.token = this.options.token;
     this.options.environment?.addEventListener("online", this.restore);
     this.options.environment?.addEventListener("visibilitychange", this.visibilityChanged);
@@ -446,13 +441,7 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
     this.clearTimer("pingTimer");
     this.clearTimer("refreshTimer");
     this.clientId = undefined;
-    const lost = new SwitchboardError("disconnected", "the connection closed before the answer came");
-    const pending = Array.from(this.pending.values());
-    this.pending.clear();
-    for (const request of pending) {
-      this.options.clock.clearTimeout(request.timer);
-      request.reject(lost);
-    }
+    this.pending.rejectAll(new SwitchboardError("disconnected", "the connection closed before the answer came"));
     for (const subscription of this.subscriptions.values()) subscription.handleConnectionLost();
     this.emit("disconnected", { code: close.code, reason: close.reason });
   }
@@ -528,26 +517,12 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
       reject(new SwitchboardError("disconnected", "not connected"));
       return;
     }
-    const id = this.nextId++;
-    const timer = this.options.clock.setTimeout(() => {
-      this.pending.delete(id);
-      reject(new SwitchboardError("timeout", `no answer to ${String(frame.type)} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    this.pending.set(id, { resolve, reject, timer });
+    const id = this.pending.add(String(frame.type), timeoutMs, resolve, reject);
     transport.send({ ...frame, id });
   }
 
   private handleFrame(frame: ServerFrame): void {
-    if (frame.id !== undefined && typeof frame.id === "number") {
-      const request = this.pending.get(frame.id);
-      if (request !== undefined) {
-        this.pending.delete(frame.id);
-        this.options.clock.clearTimeout(request.timer);
-        if (frame.type === "error") request.reject(new SwitchboardError(frame.code ?? "error", frame.message ?? ""));
-        else request.resolve(frame);
-        return;
-      }
-    }
+    if (this.pending.settle(frame)) return;
     switch (frame.type) {
       case "message":
       case "join":
