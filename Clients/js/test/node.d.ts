@@ -14,8 +14,21 @@ declare module "node:assert/strict" {
     notEqual(actual: unknown, expected: unknown, message?: string): void;
     deepEqual(actual: unknown, expected: unknown, message?: string): void;
     throws(fn: () => unknown, expected?: unknown, message?: string): void;
+    match(value: string, pattern: RegExp, message?: string): void;
     rejects(promise: Promise<unknown> | (() => Promise<unknown>), expected?: unknown, message?: string): Promise<void>;
   }
   const assert: Assert;
   export default assert;
+}
+
+declare module "node:fs" {
+  export function readFileSync(path: URL | string, encoding: "utf8"): string;
+}
+
+declare module "node:vm" {
+  export function runInNewContext(code: string, context: Record<string, unknown>): unknown;
+}
+
+interface ImportMeta {
+  url: string;
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { PendingRequests } from "../src/PendingRequests";
 import type { ServerFrame } from "../src/Protocol";
+import { SwitchboardError } from "../src/SwitchboardError";
 import { FakeClock } from "./fakes";
 
 function track(requests: PendingRequests, name: string, timeoutMs: number, log: string[]): number {
@@ -45,7 +46,7 @@ test("rejectAll settles everything with the given error and clears the deadlines
   const log: string[] = [];
   track(requests, "a", 500, log);
   track(requests, "b", 500, log);
-  requests.rejectAll(Object.assign(new Error("gone"), { code: "disconnected" }) as never);
+  requests.rejectAll(new SwitchboardError("disconnected", "gone"));
   assert.deepEqual(log, ["a!disconnected", "b!disconnected"]);
   assert.equal(clock.pendingTimers, 0);
 });
