@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from interop import unique
+from security_support import ISSUER, JWT_SECRET, make_jwt
 from test_records import make_collection
 from test_sse_browser import browser, wait_for  # noqa: F401 - pytest fixtures
 
@@ -314,3 +315,33 @@ def test_no_heap_growth_after_1000_subscribe_cycles_and_100_mount_cycles(make_se
     assert after_subscribes - before < 200_000, (before, after_subscribes)
     assert after_mounts - before_mounts < 200_000, (before_mounts, after_mounts)
     assert browser.execute_script("return window.leftovers()") == {"stateListeners": 0, "latencyListeners": 0, "subscriptions": []}
+
+
+def test_sdk_refreshes_its_token_before_it_expires_and_keeps_the_connection(make_server, sdk_page_server, browser):  # noqa: F811
+    """A JWT that expires 4 s after it is issued: the server closes a connection whose token runs out
+    (1008 `token expired`) unless a `refresh` came first. The page's `getToken` is asked again before the
+    expiry, the SDK sends `refresh`, and the same connection keeps receiving."""
+    srv = make_server({**DURABLE, "api_key": "admin-key",
+                       "security": {"jwt": {"keys": [{"alg": "HS256", "secret": JWT_SECRET}], "issuer": ISSUER}}})
+    admin = {"X-API-Key": "admin-key"}
+    channel = unique("sdk/")
+    browser.get(f"{sdk_page_server.url}/Tests/Interop/browser/sdk.html?ws={srv.ws_url}&channel={channel}&auth=1")
+    wait_page(browser, "return window.tokenRequests === 1")
+    issued = time.time()
+    browser.execute_script("window.tokens.push(arguments[0])", make_jwt("eve", expires_in=4))
+    wait_page(browser, "return window.subscribed.length === 1")
+    client_id = browser.execute_script("return window.client.client")
+    srv.publish(channel, {"n": 0}, headers=admin)
+    wait_page(browser, "return window.received.length === 1")
+
+    # Asked for the next token before the first expires; it is sent with `refresh`.
+    browser.execute_script("window.tokens.push(arguments[0])", make_jwt("eve", expires_in=60))
+    wait_page(browser, "return window.tokenRequests === 2 && window.refreshes.length === 1")
+    assert time.time() - issued < 4, "refreshed before the first token expired"
+    time.sleep(max(0.0, issued + 6 - time.time()))  # past the first token's expiry
+    srv.publish(channel, {"n": 1}, headers=admin)
+    wait_page(browser, "return window.received.length === 2")
+    state = page_state(browser)
+    assert state["states"] == ["connecting", "connected"], state
+    assert browser.execute_script("return window.client.client") == client_id
+    assert state["errors"] == [], state
