@@ -317,3 +317,46 @@ test("wildcard subscriptions get pushes of every matching channel", async () => 
   assert.deepEqual(seen, ["chat/a", "chat/b"]);
   client.close();
 });
+
+test("an RPC request pushed to a responder comes with respond()", async () => {
+  const { client } = makeClient();
+  const requests: { data: unknown; reply: string }[] = [];
+  client.on("request", (request) => {
+    requests.push({ data: request.data, reply: request.reply });
+    request.respond({ a: "noon" }).catch(() => {}); // rejects "disconnected" when the test closes
+  });
+  client.subscribe("svc/echo");
+  client.connect();
+  const socket = await accept();
+  socket.push({ type: "request", channel: "svc/echo", data: { q: "time?" }, reply: "$rpc/abc" });
+  assert.deepEqual(requests, [{ data: { q: "time?" }, reply: "$rpc/abc" }]);
+  const respond = socket.sentOf("respond")[0];
+  assert.deepEqual({ ...respond, id: 0 }, { type: "respond", reply: "$rpc/abc", data: { a: "noon" }, id: 0 });
+  client.close();
+});
+
+test("disconnect keeps subscriptions and queued publishes for the next connect; close rejects them", async () => {
+  const { client, clock, states } = makeClient();
+  client.subscribe("chat/a");
+  client.connect();
+  let socket = await accept();
+  client.disconnect();
+  assert.ok(socket.closedByClient);
+  assert.equal(client.state, "disconnected");
+  clock.advance(60_000);
+  assert.equal(FakeWebSocket.instances.length, 1, "no reconnect after disconnect()");
+  const queued = client.publish("chat/a", 1);
+  assert.equal(client.queuedPublishes, 1);
+  client.connect();
+  socket = await accept();
+  assert.deepEqual(socket.sent.map((f) => f.type), ["connect", "subscribe", "publish"]);
+  socket.push({ id: socket.sentOf("publish")[0].id, type: "published" });
+  assert.deepEqual(await queued, {});
+  client.disconnect();
+  const pending = client.publish("chat/a", 2);
+  client.close();
+  await assert.rejects(pending, (error: { code: string }) => error.code === "closed");
+  assert.deepEqual(states, ["connecting", "connected", "disconnected", "connecting", "connected", "disconnected", "closed"]);
+  await assert.rejects(client.publish("chat/a", 3), (error: { code: string }) => error.code === "closed");
+  assert.throws(() => client.connect(), /closed/);
+});
