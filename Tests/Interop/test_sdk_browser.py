@@ -11,7 +11,8 @@ latency, a channel's history then live messages, presence joins and leaves, a re
 current by change events; after unmounting (once, then 20 mount/unmount cycles) no listener or
 subscription is left, in the page or on the server. The JavaScript heap (after a full collection, through
 the DevTools protocol) does not grow over 1,000 subscribe/unsubscribe cycles or 100 mount/unmount cycles.
-With the server's WebSocket endpoint off, the SDK falls back to SSE and still recovers through a kill -9."""
+With the server's WebSocket endpoint off, the SDK falls back to SSE and still recovers through a kill -9;
+a wildcard subscription follows its stream through a kill -9; a short-lived JWT is refreshed in time."""
 
 from __future__ import annotations
 
@@ -345,3 +346,38 @@ def test_sdk_refreshes_its_token_before_it_expires_and_keeps_the_connection(make
     assert state["states"] == ["connecting", "connected"], state
     assert browser.execute_script("return window.client.client") == client_id
     assert state["errors"] == [], state
+
+
+def test_sdk_wildcard_subscription_follows_its_stream_through_kill9(make_server, sdk_page_server, browser):  # noqa: F811
+    """A filter subscription (`room/+`) with `history: 0` follows the file stream that covers it: its
+    messages carry the stream's positions, and after a kill -9 the SDK resumes from the newest one —
+    every message of every room once, none of the rooms' siblings the filter does not match."""
+    srv = make_server()
+    root = unique("sdkw/")
+    r = srv.post("/api/streams", json={"name": unique("sdkw"), "filters": [f"{root}/#"]})
+    assert r.status_code == 201, r.text
+    published: list[int] = []
+
+    def publish(*ns: int) -> None:
+        for n in ns:
+            srv.publish(f"{root}/{'a' if n % 2 else 'b'}", {"n": n})
+            srv.publish(f"{root}/deep/x", {"n": -1})  # in the stream, not matched by the filter
+            published.append(n)
+
+    browser.get(f"{sdk_page_server.url}/Tests/Interop/browser/sdk.html?ws={srv.ws_url}&channel={root}/%2B&history=0")
+    wait_page(browser, "return window.subscribed.length === 1")
+    publish(*range(0, 4))
+    wait_page(browser, "return window.received.length === 4")
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=10)
+    srv.start()
+    publish(*range(4, 10))  # while the page is away or coming back
+    wait_page(browser, "return window.subscribed.length === 2")
+    publish(*range(10, 12))
+    wait_page(browser, "return window.received.length >= 12")
+    time.sleep(0.5)
+    state = page_state(browser)
+    received = state["received"]
+    assert [m["n"] for m in received] == published, state
+    assert [m["offset"] for m in received] == list(range(1, 24, 2)), "stream positions, every other one is deep/x"
+    assert state["subscribed"] == ["first", "true"] and state["gaps"] == [], state

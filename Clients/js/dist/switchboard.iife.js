@@ -621,7 +621,7 @@ var SwitchboardSDK = (() => {
 
   // src/RecoveryTracker.ts
   var RecoveryTracker = class {
-    /** `recoverable`: a concrete channel (filters have no single log to resume from). */
+    /** `recoverable`: a concrete channel, or a filter that follows a stream (one log to resume from). */
     constructor(channel, recoverable) {
       this.channel = channel;
       this.recoverable = recoverable;
@@ -635,7 +635,7 @@ var SwitchboardSDK = (() => {
     subscribeOptions(history) {
       if (this.recoverable && this.last !== void 0)
         return { recover: { ...this.last } };
-      if (!this.subscribedBefore && history !== void 0 && history > 0 && this.recoverable)
+      if (!this.subscribedBefore && history !== void 0 && history >= 0 && this.recoverable)
         return { history };
       return {};
     }
@@ -648,8 +648,6 @@ var SwitchboardSDK = (() => {
       const current = positionOf(frame);
       if (frame.recovered === true) {
         const deliver = messages.filter((p) => this.accept(p));
-        if (current !== void 0)
-          this.advanceTo(current);
         return { deliver, recovered: true };
       }
       if (resumed) {
@@ -677,11 +675,6 @@ var SwitchboardSDK = (() => {
         return false;
       this.last = { offset: publication.offset, epoch: publication.epoch };
       return true;
-    }
-    advanceTo(position) {
-      const last = this.last;
-      if (last === void 0 || last.epoch !== position.epoch || position.offset > last.offset)
-        this.last = position;
     }
   };
   function positionOf(frame) {
@@ -729,7 +722,8 @@ var SwitchboardSDK = (() => {
       this.current = "subscribing";
       /** Holders: calls of `client.subscribe` not yet matched by `unsubscribe()`. */
       this.holders = 1;
-      this.tracker = new RecoveryTracker(channel, !isFilter(channel));
+      const followsStream = isFilter(channel) && !channel.startsWith("$share/") && options.history !== void 0;
+      this.tracker = new RecoveryTracker(channel, !isFilter(channel) || followsStream);
     }
     get state() {
       return this.current;

@@ -36,7 +36,7 @@ export class RecoveryTracker {
   private last: StreamPosition | undefined;
   private subscribedBefore = false;
 
-  /** `recoverable`: a concrete channel (filters have no single log to resume from). */
+  /** `recoverable`: a concrete channel, or a filter that follows a stream (one log to resume from). */
   constructor(readonly channel: string, readonly recoverable: boolean) {}
 
   /** The newest position delivered or announced, if the channel keeps history. */
@@ -47,7 +47,7 @@ export class RecoveryTracker {
   /** The members to add to the next `subscribe` request. `history` applies to the first one only. */
   subscribeOptions(history: number | undefined): { recover?: StreamPosition; history?: number } {
     if (this.recoverable && this.last !== undefined) return { recover: { ...this.last } };
-    if (!this.subscribedBefore && history !== undefined && history > 0 && this.recoverable) return { history };
+    if (!this.subscribedBefore && history !== undefined && history >= 0 && this.recoverable) return { history };
     return {};
   }
 
@@ -58,8 +58,10 @@ export class RecoveryTracker {
     const messages = (frame.messages ?? []).map(publicationFrom).map((p) => ({ ...p, channel: p.channel || this.channel }));
     const current = positionOf(frame);
     if (frame.recovered === true) {
+      // The position moves only with messages delivered, never to the reply's `offset`: a filter that
+      // follows a stream gets its missed messages as pushes *after* this reply (topics.md, "Wildcard
+      // recovery"), and a records `filter` may leave messages out of `messages`.
       const deliver = messages.filter((p) => this.accept(p));
-      if (current !== undefined) this.advanceTo(current);
       return { deliver, recovered: true };
     }
     if (resumed) {
@@ -88,11 +90,6 @@ export class RecoveryTracker {
     if (last !== undefined && last.epoch === publication.epoch && publication.offset <= last.offset) return false;
     this.last = { offset: publication.offset, epoch: publication.epoch };
     return true;
-  }
-
-  private advanceTo(position: StreamPosition): void {
-    const last = this.last;
-    if (last === undefined || last.epoch !== position.epoch || position.offset > last.offset) this.last = position;
   }
 }
 

@@ -30,7 +30,11 @@ export interface SubscriptionEvents {
 }
 
 export interface SubscriptionOptions {
-  /** Deliver the newest N messages of the log on the first subscription (channels with history). */
+  /**
+   * Deliver the newest N messages of the log on the first subscription (channels with history). On a
+   * filter, any value (0: positions only) makes the subscription follow the one-partition stream that
+   * covers the filter, so it recovers like a channel; without such a stream the server refuses it.
+   */
   history?: number;
   /** A records filter expression (websocket.md §3 subscribe, `filter`). */
   filter?: string;
@@ -57,7 +61,10 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   constructor(readonly channel: string, readonly options: SubscriptionOptions, private readonly host: SubscriptionHost) {
     super();
-    this.tracker = new RecoveryTracker(channel, !isFilter(channel));
+    // A filter has no log of its own; with `history` it follows a stream that covers it (topics.md,
+    // "Wildcard recovery") and has that stream's positions. Shared subscriptions never have one.
+    const followsStream = isFilter(channel) && !channel.startsWith("$share/") && options.history !== undefined;
+    this.tracker = new RecoveryTracker(channel, !isFilter(channel) || followsStream);
   }
 
   get state(): SubscriptionState {

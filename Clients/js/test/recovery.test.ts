@@ -69,3 +69,18 @@ test("channels without history and filters cannot recover: a gap on every resubs
   assert.equal(filter.accept({ channel: "chat/b", offset: 1, epoch: "G" }), true, "offsets of different channels are not compared");
   assert.equal(filter.subscribed({ type: "subscribed", messages: [] }).gap?.reason, "not_recoverable");
 });
+
+test("a filter that follows a stream recovers from the stream's position; pushes after the reply are de-duplicated", () => {
+  const tracker = new RecoveryTracker("chat/+", true);
+  assert.deepEqual(tracker.subscribeOptions(0), { history: 0 }, "positions only");
+  tracker.subscribed({ type: "subscribed", offset: 7, epoch: "S", messages: [] });
+  assert.ok(tracker.accept({ channel: "chat/a", offset: 8, epoch: "S" }));
+  assert.ok(tracker.accept({ channel: "chat/b", offset: 9, epoch: "S" }));
+  assert.deepEqual(tracker.subscribeOptions(0), { recover: { offset: 9, epoch: "S" } });
+  // The stream's missed messages come as pushes right after `subscribed` (topics.md).
+  const outcome = tracker.subscribed({ type: "subscribed", offset: 11, epoch: "S", recovered: true, messages: [] });
+  assert.equal(outcome.recovered, true);
+  assert.equal(tracker.accept({ channel: "chat/b", offset: 9, epoch: "S" }), false);
+  assert.equal(tracker.accept({ channel: "chat/c", offset: 10, epoch: "S" }), true);
+  assert.equal(tracker.accept({ channel: "chat/a", offset: 11, epoch: "S" }), true);
+});
