@@ -867,13 +867,16 @@ var SwitchboardSDK = (() => {
   // src/Switchboard.ts
   var Switchboard = class extends Emitter {
     constructor(options) {
-      var _a, _b;
+      var _a, _b, _c;
       super();
       this.subscriptions = /* @__PURE__ */ new Map();
       this.waiting = [];
       this.failedOpens = 0;
       this.useSSE = false;
       this.restore = () => this.run(this.machine.networkRestored());
+      // The browser lost the network: the socket may look open for a long while (until pings time out), so
+      // drop it now; publishes then wait in the offline queue, and `online` reconnects at once.
+      this.lost = () => this.run(this.machine.transportLost(this.options.random()));
       this.visibilityChanged = () => {
         var _a, _b;
         if (((_b = (_a = this.options.environment) == null ? void 0 : _a.visibilityState) == null ? void 0 : _b.call(_a)) === "visible")
@@ -886,7 +889,8 @@ var SwitchboardSDK = (() => {
       this.pending = new PendingRequests(this.options.clock);
       this.token = this.options.token;
       (_a = this.options.environment) == null ? void 0 : _a.addEventListener("online", this.restore);
-      (_b = this.options.environment) == null ? void 0 : _b.addEventListener("visibilitychange", this.visibilityChanged);
+      (_b = this.options.environment) == null ? void 0 : _b.addEventListener("offline", this.lost);
+      (_c = this.options.environment) == null ? void 0 : _c.addEventListener("visibilitychange", this.visibilityChanged);
     }
     /** The connection state. */
     get state() {
@@ -918,7 +922,7 @@ var SwitchboardSDK = (() => {
     }
     /** Closes for good: pending promises reject with `closed`, subscriptions and listeners are dropped. */
     close() {
-      var _a, _b;
+      var _a, _b, _c;
       this.run(this.machine.closeRequested());
       const closed = new SwitchboardError("closed", "the client was closed");
       for (const item of this.queue.drain())
@@ -928,7 +932,8 @@ var SwitchboardSDK = (() => {
         request.reject(closed);
       }
       (_a = this.options.environment) == null ? void 0 : _a.removeEventListener("online", this.restore);
-      (_b = this.options.environment) == null ? void 0 : _b.removeEventListener("visibilitychange", this.visibilityChanged);
+      (_b = this.options.environment) == null ? void 0 : _b.removeEventListener("offline", this.lost);
+      (_c = this.options.environment) == null ? void 0 : _c.removeEventListener("visibilitychange", this.visibilityChanged);
       for (const subscription of this.subscriptions.values())
         subscription.dispose();
       this.subscriptions.clear();

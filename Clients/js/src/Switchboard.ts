@@ -97,6 +97,9 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
   private clientId: string | undefined;
   private latestLatency: number | undefined;
   private readonly restore = () => this.run(this.machine.networkRestored());
+  // The browser lost the network: the socket may look open for a long while (until pings time out), so
+  // drop it now; publishes then wait in the offline queue, and `online` reconnects at once.
+  private readonly lost = () => this.run(this.machine.transportLost(this.options.random()));
   private readonly visibilityChanged = () => {
     if (this.options.environment?.visibilityState?.() === "visible") this.restore();
   };
@@ -109,6 +112,7 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
     this.pending = new PendingRequests(this.options.clock);
     this.token = this.options.token;
     this.options.environment?.addEventListener("online", this.restore);
+    this.options.environment?.addEventListener("offline", this.lost);
     this.options.environment?.addEventListener("visibilitychange", this.visibilityChanged);
   }
 
@@ -157,6 +161,7 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
       request.reject(closed);
     }
     this.options.environment?.removeEventListener("online", this.restore);
+    this.options.environment?.removeEventListener("offline", this.lost);
     this.options.environment?.removeEventListener("visibilitychange", this.visibilityChanged);
     for (const subscription of this.subscriptions.values()) subscription.dispose();
     this.subscriptions.clear();

@@ -386,3 +386,25 @@ test("a filter subscribed with history follows its stream: it asks for positions
   assert.equal(plain.tracker.recoverable, false);
   client.close();
 });
+
+test("the offline event drops a connection at once; publishes then wait for online", async () => {
+  const { client, environment } = makeClient();
+  client.connect();
+  const socket = await accept();
+  environment.fire("offline");
+  assert.ok(socket.closedByClient);
+  assert.equal(client.state, "reconnecting");
+  const queued = client.publish("chat/a", 1);
+  assert.equal(client.queuedPublishes, 1);
+  environment.fire("online");
+  const next = await accept();
+  assert.notEqual(next, socket);
+  next.push({ id: next.sentOf("publish")[0].id, type: "published" });
+  assert.deepEqual(await queued, {});
+  environment.fire("offline");
+  client.disconnect();
+  environment.fire("offline");
+  assert.equal(client.state, "disconnected", "offline does nothing once disconnected");
+  client.close();
+  assert.equal(environment.listeners.get("offline")?.size, 0);
+});
