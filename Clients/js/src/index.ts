@@ -1,0 +1,21 @@
+/** Switchboard's browser SDK: `new Switchboard({ url })`. See Clients/js/README.md. */
+export { Switchboard } from "./Switchboard";
+export type { PublishResult, HistoryResult, IncomingRequest, SwitchboardEvents } from "./Switchboard";
+export { Subscription } from "./Subscription";
+export type { Message, SubscriptionEvents, SubscriptionOptions, SubscriptionState } from "./Subscription";
+export { SwitchboardError } from "./SwitchboardError";
+export { ConnectionStateMachine } from "./ConnectionStateMachine";
+export type { ConnectionAction, ConnectionState } from "./ConnectionStateMachine";
+export { backoffDelay, defaultBackoff } from "./Backoff";
+export type { BackoffConfiguration } from "./Backoff";
+export { OfflineQueue, defaultOfflineQueue } from "./OfflineQueue";
+export type { OfflineQueueConfiguration, OverflowPolicy } from "./OfflineQueue";
+export { RecoveryTracker } from "./RecoveryTracker";
+export type { Gap, GapReason } from "./RecoveryTracker";
+export { RecordsClient, applyRecordChange, applyCollectionChange } from "./RecordsClient";
+export type { RecordChange, SwitchboardRecord, RecordList } from "./RecordsClient";
+export { topicMatches, isFilter } from "./Topic";
+export type { Clock, Random } from "./Clock";
+export type { SwitchboardOptions, EnvironmentLike } from "./Options";
+export type { ClientInfo, Publication, StreamPosition } from "./Protocol";
+export { SUBPROTOCOL } from "./Protocol";
