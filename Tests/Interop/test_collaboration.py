@@ -316,3 +316,28 @@ def test_only_participants_use_a_sessions_channels(make_server):
     assert bob.publish_codes[info.mid].value == 0x87
     for client in (eve, eve311, bob):
         client.disconnect()
+
+
+def test_ballots_published_over_amqp_and_stomp_count_for_their_users(make_server):
+    """A publish to the cast channel from AMQP (`amq.topic`, routing key `sessions.<id>.votes.<vote>.cast`)
+    and STOMP (`/topic/…`) is a ballot of the connection's user."""
+    import pika
+
+    from amqp_support import connect
+    from stomp_support import Stock
+
+    srv = make_server(CONFIG)
+    sid = create_session(srv, participants=["carol", "dave"])["id"]
+    vote = srv.post(f"/api/sessions/{sid}/votes", json={"question": "Pick", "options": ["red", "blue"],
+                                                        "changeable": True}, headers=auth("carol")).json()
+    key = f"sessions.{sid}.votes.{vote['id']}.cast"
+    amqp = connect(srv, credentials=pika.PlainCredentials("carol", "carol-token"))
+    amqp.channel().basic_publish("amq.topic", key, b'{"option":"red"}')
+    with Stock(srv, "1.2", login="dave", passcode="dave-token") as stomp:
+        stomp.send(f"/topic/{key}", b"blue", "text/plain")
+        counted = wait_for(lambda: srv.get(f"/api/sessions/{sid}/votes/{vote['id']}",
+                                           headers=auth("alice")).json()["ballots"] == 2)
+    amqp.close()
+    state = srv.get(f"/api/sessions/{sid}/votes/{vote['id']}", headers=auth("alice")).json()
+    assert counted, state
+    assert sorted((v["user"], v["option"]) for v in state["voters"]) == [("carol", "red"), ("dave", "blue")], state
