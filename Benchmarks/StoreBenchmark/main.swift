@@ -10,8 +10,10 @@ import Storage
 // the time from submit to durable (what a publisher waits for its acknowledgement), p50/p99.
 // `--writes stream` appends to a stream instead (one partition per producer), as a Kafka REST produce
 // or a JetStream publish does.
+// `--store postgres://…` measures the PostgreSQL store (synchronous_commit on with fsync) instead of SQLite:
+// each run writes keys of its own, so the database needs no reset between runs.
 // Run: swift run -c release StoreBenchmark [--messages N] [--size B] [--producers P] [--batch K]
-//      [--window W] [--durability fsync|no-fsync] [--runs R] [--writes session|stream]
+//      [--window W] [--durability fsync|no-fsync] [--runs R] [--writes session|stream] [--store sqlite|URL]
 
 struct Options {
     var messages = 400_000
@@ -23,6 +25,8 @@ struct Options {
     var runs = 3
     /// `session`: session messages (MQTT QoS 1/2); `stream`: stream appends.
     var writes = "session"
+    /// `sqlite` (a fresh file per run) or a `postgres://` URL.
+    var store = "sqlite"
 }
 
 var options = Options()
@@ -37,6 +41,7 @@ while let flag = arguments.next() {
     case "--window": options.window = Int(value)!
     case "--durability": options.durability = StoreDurability(rawValue: value)!
     case "--runs": options.runs = Int(value)!
+    case "--store": options.store = value
     case "--writes":
         guard ["session", "stream"].contains(value) else { fatalError("--writes is session or stream") }
         options.writes = value
@@ -63,20 +68,27 @@ final class Latencies: @unchecked Sendable {
     }
 }
 
-func runOnce(_ options: Options) throws -> (rate: Double, p50: Double, p99: Double, commits: UInt64) {
+func runOnce(_ options: Options, run: Int) throws -> (rate: Double, p50: Double, p99: Double, commits: UInt64) {
     let path = NSTemporaryDirectory() + "store-bench-\(UUID().uuidString).sqlite"
     defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-    let store = try SQLiteStore(path: path, durability: options.durability)
+    let store: any Store =
+        options.store == "sqlite"
+        ? try SQLiteStore(path: path, durability: options.durability)
+        : try PostgresStore(
+            configuration: PostgresStoreConfiguration(url: options.store), durability: options.durability)
     let payload = ByteBuffer(repeating: 0x61, count: options.size)
     let topic = try Topic("bench/durable")
+    // Keys of this run's own (a PostgreSQL database is reused from run to run).
+    let stream = "bench-\(run)-\(UUID().uuidString.prefix(8))"
+    let firstSequence = UInt64(run) << 40
     if options.writes == "stream" {
         let ready = DispatchSemaphore(value: 0)
         let configuration = StreamConfiguration(
-            name: "bench", filters: [try TopicFilter("bench/#")], partitions: options.producers)
+            name: stream, filters: [try TopicFilter("bench/#")], partitions: options.producers)
         store.submit(
             [.saveStream(configuration)]
                 + (0..<options.producers).map {
-                    .saveStreamPartition(stream: "bench", partition: $0, epoch: "e", lastOffset: 0)
+                    .saveStreamPartition(stream: stream, partition: $0, epoch: "e", lastOffset: 0)
                 }
         ) { _ in ready.signal() }
         ready.wait()
@@ -95,14 +107,14 @@ func runOnce(_ options: Options) throws -> (rate: Double, p50: Double, p99: Doub
                 var writes: [StoreWrite] = []
                 writes.reserveCapacity(options.batch)
                 for i in 0..<options.batch {
-                    let sequence = UInt64((producer * perProducer + batchIndex) * options.batch + i + 1)
+                    let sequence = firstSequence + UInt64((producer * perProducer + batchIndex) * options.batch + i + 1)
                     let message = BusMessage(topic: topic, payload: payload, timestamp: sequence)
                     if options.writes == "stream" {
                         let offset = UInt64(batchIndex * options.batch + i + 1)
                         writes.append(
                             .appendStream(
                                 StoredStreamMessage(
-                                    stream: "bench", partition: producer, offset: offset, key: nil, message: message)))
+                                    stream: stream, partition: producer, offset: offset, key: nil, message: message)))
                     } else {
                         writes.append(.saveSessionMessage(seq: sequence, message: message))
                     }
@@ -130,13 +142,13 @@ func runOnce(_ options: Options) throws -> (rate: Double, p50: Double, p99: Doub
 
 print(
     "durable \(options.writes) writes: \(options.messages) × \(options.size) B, \(options.producers) producers, batches of \(options.batch), "
-        + "\(options.window) in flight each, durability \(options.durability.rawValue)")
+        + "\(options.window) in flight each, durability \(options.durability.rawValue), store \(options.store)")
 print("run | msg/s | submit→durable p50 (ms) | p99 (ms) | commits")
 var rates: [Double] = []
 var p99s: [Double] = []
 var p50s: [Double] = []
 for run in 1...options.runs {
-    let result = try runOnce(options)
+    let result = try runOnce(options, run: run)
     rates.append(result.rate)
     p50s.append(result.p50)
     p99s.append(result.p99)
