@@ -409,7 +409,7 @@ protocolTargets += [
 // MARK: - Engines
 // Scale-out through Redis (issue 23, docs/redis.md): our own RESP3 client. Its Wire module is a pure codec
 // (scripts/check-boundaries holds it to the protocol Wire rule: no IO, bus or store); the client runs it
-// over SwiftNIO. No frontend or bus module uses it yet.
+// over SwiftNIO; RedisBus joins the bus of several instances through it.
 let engineTargets: [Target] = [
     // RESP3/RESP2 values, the incremental decoder and the command encoder (no IO) ...
     .target(
@@ -432,11 +432,23 @@ let engineTargets: [Target] = [
         path: "Sources/Engine/Redis/Client",
         swiftSettings: upcoming
     ),
+    // ... and the bus joined to other instances through it (routing; docs/redis.md).
+    .target(
+        name: "RedisBus",
+        dependencies: [
+            "RedisWire", "RedisEngine", "BusCore", "BusRuntime", "Storage",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Sources/Engine/Redis/Bus",
+        swiftSettings: upcoming
+    ),
     // Codec round trips and limits, and the client against a real redis-server the tests start.
     .testTarget(
         name: "RedisTests",
         dependencies: [
-            "RedisWire", "RedisEngine",
+            "RedisWire", "RedisEngine", "RedisBus", "BusCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -589,7 +601,7 @@ let package = Package(
         .target(
             name: "ServerApp",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "SecurityKit", "Storage",
+                "BusCore", "BusRuntime", "FrontendKit", "SecurityKit", "Storage", "RedisBus", "RedisEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),

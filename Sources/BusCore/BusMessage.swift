@@ -29,6 +29,9 @@ package final class BusMessage: Sendable {
     /// The payload's form when the publisher already knows it (it parsed the JSON it forwards), so no
     /// encoder has to classify the bytes again; nil: classified on demand.
     package let knownPayloadForm: PayloadForm?
+    /// Published on another instance and brought here by the engine (Redis): routed to local subscribers,
+    /// never sent back out (docs/redis.md).
+    package let isRemote: Bool
 
     package init(
         topic: Topic,
@@ -38,9 +41,11 @@ package final class BusMessage: Sendable {
         timestamp: UInt64,
         position: LogPosition? = nil,
         kind: Kind = .publish,
-        payloadForm: PayloadForm? = nil
+        payloadForm: PayloadForm? = nil,
+        isRemote: Bool = false
     ) {
         self.knownPayloadForm = payloadForm
+        self.isRemote = isRemote
         self.topic = topic
         self.payload = payload
         self.headers = headers
@@ -57,14 +62,21 @@ package final class BusMessage: Sendable {
     package func positioned(at position: LogPosition) -> BusMessage {
         BusMessage(
             topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
-            position: position, kind: kind, payloadForm: knownPayloadForm)
+            position: position, kind: kind, payloadForm: knownPayloadForm, isRemote: isRemote)
     }
 
     /// The same message with another payload buffer (the same bytes, compacted for keeping).
     package func withPayload(_ payload: ByteBuffer) -> BusMessage {
         BusMessage(
             topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
-            position: position, kind: kind, payloadForm: knownPayloadForm)
+            position: position, kind: kind, payloadForm: knownPayloadForm, isRemote: isRemote)
+    }
+
+    /// The same message marked as brought from another instance (see `isRemote`).
+    package func fromRemoteInstance() -> BusMessage {
+        BusMessage(
+            topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
+            position: nil, kind: kind, payloadForm: knownPayloadForm, isRemote: true)
     }
 
     /// How text protocols carry the payload (docs/topics.md, "payload rule"): as the publisher declared

@@ -28,6 +28,8 @@ package final class Bus: Sendable {
     package let clock: @Sendable () -> UInt64
     private let random: @Sendable () -> UInt64
     private let rpcSlot: ProtocolMetricsSlot
+    /// The engine joining this bus to other instances (`attach`); empty for a single instance.
+    let engineReference = ManagedAtomicLazyReference<BusEngineReference>()
 
     package init(
         eventLoops: [any EventLoop],
@@ -199,6 +201,7 @@ package final class Bus: Sendable {
             return follow(stream, subscription: subscription, history: request, ended: streamEnded)
         }
         registry.insert(subscription)
+        engine?.interestChanged(filter, delta: 1)
         var result = SubscribeResult(subscription: subscription)
         guard filter.shareGroup == nil, !filter.hasWildcards else { return result }
         let topic = Topic(trusted: filter.pattern)
@@ -249,6 +252,7 @@ package final class Bus: Sendable {
     package func unsubscribe(_ subscription: BusSubscription, presenceClientID: String? = nil) {
         subscription.isActive = false
         guard registry.remove(subscription) else { return }
+        engine?.interestChanged(subscription.filter, delta: -1)
         if let clientID = presenceClientID {
             leavePresence(subscription.filter, clientID: clientID, on: subscription.subscriber.eventLoop)
         }
@@ -289,7 +293,7 @@ package final class Bus: Sendable {
     // MARK: - Request/reply
 
     /// Publishes `payload` on `topic` with a private reply topic and waits for the first reply.
-    /// Fails at once with `.noResponders` when nobody is subscribed, or with `.timeout`.
+    /// Fails at once with `.noResponders` when nobody is subscribed (on a single instance), or with `.timeout`.
     package func request(
         topic: Topic, payload: ByteBuffer, headers: MessageHeaders = MessageHeaders(), requesterID: String?,
         timeout: TimeAmount, on loop: any EventLoop
@@ -306,7 +310,8 @@ package final class Bus: Sendable {
         // Requests are never forwarded to a log owner (they are not history), so the result is immediate.
         let result = shard.publish(
             BusMessage(topic: topic, payload: payload, headers: headers, publisherID: requesterID, timestamp: clock()))
-        if result?.recipients == 0 {
+        // With an engine a responder may be on another instance: only the timeout says there was none.
+        if result?.recipients == 0, engine == nil {
             unsubscribe(waiting.subscription)
             waiter.fail(BusError.noResponders)
             return waiter.promise.futureResult

@@ -79,6 +79,8 @@ package final class LoopShard: @unchecked Sendable {
     package let eventLoop: any EventLoop
     /// Set once by `Bus.init`; the bus outlives its shards.
     unowned(unsafe) var busReference: Bus?
+    /// The bus's engine (`Bus.attach`), set on this loop: read per publish with a plain load.
+    var engine: (any BusEngine)?
     var bus: Bus { busReference.unsafelyUnwrapped }
     /// `bus.registry`'s generation counter, read once or twice per publish (the registry outlives the shard).
     @usableFromInline let generations: UnsafeAtomic<UInt64>
@@ -89,7 +91,10 @@ package final class LoopShard: @unchecked Sendable {
     /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
     private var lastPlan: MatchPlan? {
         didSet {
-            lastPlanIsRouted = lastPlan.map { $0.recipientCount > 0 || $0.log != nil || !$0.streams.isEmpty } ?? false
+            // With an engine every publication goes out to the other instances.
+            lastPlanIsRouted =
+                lastPlan.map { $0.recipientCount > 0 || $0.log != nil || !$0.streams.isEmpty } ?? false
+                || engine != nil
         }
     }
     @usableFromInline var lastPlanTopic = Topic(trusted: "")
@@ -162,6 +167,7 @@ package final class LoopShard: @unchecked Sendable {
     private func publish(_ message: BusMessage, plan: MatchPlan, whenDeferred: ((PublishResult) -> Void)?)
         -> PublishResult?
     {
+        if let engine, !message.isRemote, message.isPublication { engine.forward(message) }
         if plan.log != nil, plan.owner != index, Self.isStoredInLog(message) {
             forwards[plan.owner].append(Forwarded(message: message, completion: whenDeferred))
             scheduleHandOff()
@@ -198,7 +204,7 @@ package final class LoopShard: @unchecked Sendable {
     @usableFromInline
     func isRoutedLookingUp(_ topic: Topic) -> Bool {
         let plan = self.plan(for: topic)
-        return plan.recipientCount > 0 || plan.log != nil || !plan.streams.isEmpty
+        return plan.recipientCount > 0 || plan.log != nil || !plan.streams.isEmpty || engine != nil
     }
 
     /// Publishes as the topic's sequencer. A durable log's messages are reserved an offset and stored

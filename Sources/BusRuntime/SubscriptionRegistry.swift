@@ -83,4 +83,9 @@ package final class SubscriptionRegistry: Sendable {
     }
 
     package var count: Int { state.withLockedValue { $0.index.count } }
+
+    /// Active filters and their subscriber counts, parsed (what an engine attached late is told).
+    package func filterCounts() -> [(TopicFilter, Int)] {
+        channelCounts().compactMap { text, count in (try? TopicFilter(text)).map { ($0, count) } }
+    }
 }

@@ -2,6 +2,7 @@ package import BusCore
 import Foundation
 package import FrontendKit
 import Logging
+import RedisEngine
 import Storage
 
 /// Why a configuration was refused; the message names the key or flag.
@@ -34,6 +35,8 @@ package struct ConfigurationOverrides: Sendable {
     package var storage: String?
     package var durability: String?
     package var presence: [String] = []
+    /// `--engine redis://…`: join other instances through Redis.
+    package var engine: String?
     package init() {}
 }
 
@@ -68,6 +71,7 @@ extension ServerConfiguration {
         if let value = file.http_port { httpPort = value }
         if let value = file.data_dir { dataDirectory = value }
         if let value = file.storage { storage = try Self.storageKind(value, key: "storage") }
+        if let value = file.engine { engine = try Self.engineURL(value, key: "engine") }
         if let value = file.durability { durability = try Self.parseDurability(value, key: "durability") }
         if let value = file.api_key { apiKey = value }
         if let value = file.anonymous { anonymous = value }
@@ -128,6 +132,9 @@ extension ServerConfiguration {
             httpPort = try Self.port(value, key: "SWITCHBOARD_HTTP_PORT")
         }
         if let value = environment["SWITCHBOARD_DATA_DIR"] { dataDirectory = value }
+        if let value = environment["SWITCHBOARD_ENGINE"] {
+            engine = try Self.engineURL(value, key: "SWITCHBOARD_ENGINE")
+        }
         if let value = environment["SWITCHBOARD_STORAGE"] {
             storage = try Self.storageKind(value, key: "SWITCHBOARD_STORAGE")
         }
@@ -169,6 +176,7 @@ extension ServerConfiguration {
         if let value = overrides.httpPort { httpPort = value }
         if let value = overrides.dataDirectory { dataDirectory = value }
         if let value = overrides.storage { storage = try Self.storageKind(value, key: "--storage") }
+        if let value = overrides.engine { engine = try Self.engineURL(value, key: "--engine") }
         if let value = overrides.durability { durability = try Self.parseDurability(value, key: "--durability") }
         if let value = overrides.apiKey { apiKey = value }
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
@@ -205,6 +213,17 @@ extension ServerConfiguration {
             throw ConfigurationError("limits.max_history_topics must not be negative")
         }
         guard limits.maxRecords >= 0 else { throw ConfigurationError("limits.max_records must not be negative") }
+    }
+
+    /// A Redis URL (`redis://` or `rediss://`), checked as the client will read it.
+    static func engineURL(_ text: String, key: String) throws -> String {
+        guard text.hasPrefix("redis://") || text.hasPrefix("rediss://") else {
+            throw ConfigurationError("\(key): \"\(text)\" is not a redis:// or rediss:// URL")
+        }
+        do { _ = try RedisClientConfiguration(url: text) } catch {
+            throw ConfigurationError("\(key): \(error)")
+        }
+        return text
     }
 
     static func storageKind(_ text: String, key: String) throws -> StorageKind {
@@ -312,6 +331,7 @@ private struct ConfigFile: Decodable {
     var mqtt_port: Int?
     var data_dir: String?
     var storage: String?
+    var engine: String?
     var durability: String?
     var api_key: String?
     var anonymous: Bool?

@@ -21,6 +21,8 @@ package struct ServerConfiguration: Sendable {
     /// Where durable state lives: `sqlite` (`<data dir>/switchboard.sqlite`, the default), `memory`
     /// (nothing survives the process; for tests and throwaway runs) or a `postgres://` URL.
     package var storage = StorageKind.sqlite
+    /// Other instances joined through Redis (`--engine redis://…`, docs/redis.md); nil: one instance.
+    package var engine: String?
     /// Whether each group commit is fsynced (`fsync`, default) or not (`no-fsync`: survives kill -9, not
     /// power loss).
     package var durability = StoreDurability.fsync

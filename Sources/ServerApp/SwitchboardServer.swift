@@ -10,6 +10,8 @@ package import NIOCore
 import NIOHTTP1
 package import NIOPosix
 import Prometheus
+package import RedisBus
+import RedisEngine
 import ServiceLifecycle
 package import Storage
 import UnixSignals
@@ -25,6 +27,8 @@ package final class SwitchboardServer: Sendable {
     package let connections: ConnectionRegistry
     /// Collaboration sessions and consensus votes (issue 21, docs/collaboration.md).
     package let collaboration: CollaborationService
+    /// Other instances joined through Redis (`--engine`, docs/redis.md); nil for one instance.
+    package let engine: RedisBusEngine?
     let logger: Logger
     private let ready = ManagedAtomic(false)
     /// Where each listener is bound (`http`, `https`, and each frontend's name and `name-tls`).
@@ -77,6 +81,12 @@ package final class SwitchboardServer: Sendable {
                 maxConnections: configuration.limits.maxConnections,
                 maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
+        if let url = configuration.engine {
+            self.engine = RedisBusEngine(
+                bus: bus, configuration: try RedisClientConfiguration(url: url), logger: logger)
+        } else {
+            self.engine = nil
+        }
         let connections = self.connections
         self.collaboration = CollaborationService(bus: bus, store: store, directory: sessions) { publisher in
             connections.userID(ofPublisher: publisher).map { CollaborationCaller(user: $0) }
@@ -180,7 +190,14 @@ package final class SwitchboardServer: Sendable {
         } else {
             logger.info("anonymous access is off: clients must authenticate")
         }
+        if let engine {
+            do { try await engine.start().get() } catch {
+                throw ConfigurationError("engine \(configuration.engine ?? ""): \(error)")
+            }
+            logger.info("engine: joined through Redis as instance \(engine.instanceID)")
+        }
         try await serviceGroup.run()
+        if let engine { try? await engine.stop().get() }
         try await group.shutdownGracefully()
         store.close()
     }

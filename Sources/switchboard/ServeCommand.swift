@@ -100,6 +100,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "Join other instances through Redis: redis://[USER:PASSWORD@]HOST:PORT[/DB] or rediss://… (env SWITCHBOARD_ENGINE; docs/redis.md)."
+    )
+    var engine: String?
+
+    @Option(
+        help:
             "fsync (default: each group commit is fsynced) or no-fsync (faster; survives kill -9, not power loss) (env SWITCHBOARD_DURABILITY)."
     )
     var durability: String?
@@ -146,6 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.history = history
         overrides.durableHistory = durableHistory
         overrides.storage = storage
+        overrides.engine = engine
         overrides.durability = durability
         overrides.presence = presence
         let configuration: ServerConfiguration

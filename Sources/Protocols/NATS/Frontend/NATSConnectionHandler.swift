@@ -434,8 +434,10 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
             publishIntoStreams(message, replyTopic: replyTopic)
             return true
         }
-        // Only a client that asked for no-responders has its requests' recipients counted.
-        guard machine.answersNoResponders, let replyTopic, let replySubject = publish.replyTo else {
+        // Only a client that asked for no-responders has its requests' recipients counted; with an engine a
+        // responder may be on another instance, so nobody here is no answer.
+        guard machine.answersNoResponders, bus.engine == nil, let replyTopic, let replySubject = publish.replyTo
+        else {
             shard.publish(message)
             return true
         }

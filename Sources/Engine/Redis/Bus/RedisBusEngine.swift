@@ -1,0 +1,203 @@
+package import BusCore
+package import BusRuntime
+package import Logging
+import NIOConcurrencyHelpers
+package import NIOCore
+package import RedisEngine
+import RedisWire
+import Storage
+
+/// Joins this instance's bus to other instances through Redis pub/sub (issue 23, docs/redis.md,
+/// "Routing between instances").
+///
+/// Each publication made here is published to the Redis channel `<prefix><topic>`, from one connection
+/// and in publish order per event loop (pipelined: the messages of one loop turn go out in one write).
+/// Each filter local subscribers hold becomes a Redis subscription — the topic's channel, or a glob
+/// pattern for a filter with wildcards (`a/+/c` → `<prefix>a/*/c`, `a/#` → `<prefix>a/*` and the channel
+/// `<prefix>a`) — so this instance receives only what its subscribers may want; a glob can match more
+/// than the filter does, and the bus matches each message again before delivering it. A message comes
+/// back to its own instance when it has subscribers here too: it carries its instance's id and is
+/// dropped on return.
+///
+/// Confined to `eventLoop` (a bus loop: what arrives is published from it) except `forward` and
+/// `interestChanged`, which hand over under `lock`; hence `@unchecked Sendable`.
+package final class RedisBusEngine: BusEngine, @unchecked Sendable {
+    /// One Redis subscription: a channel or a pattern.
+    struct Name: Hashable {
+        var kind: RedisSubscriptionKind
+        var text: String
+    }
+
+    private struct Pending {
+        var frames: [ByteBuffer] = []
+        /// The last frame's sequence number.
+        var sequence: UInt64 = 0
+        var flushScheduled = false
+        /// Filter pattern → (filter, local subscriptions); changed by `interestChanged`.
+        var interest: [String: (filter: TopicFilter, count: Int)] = [:]
+        var interestChanged = false
+    }
+
+    let bus: Bus
+    let client: RedisClient
+    let eventLoop: any EventLoop
+    /// This process's id in every frame it sends (a message coming back is dropped).
+    package let instanceID: String
+    /// Prefix of every channel (`switchboard:`; several deployments may share one Redis).
+    let prefix: String
+    private let logger: Logger
+    private let lock = NIOLockedValueBox(Pending())
+    /// Loop-confined: what Redis was asked to deliver.
+    private var subscribed: Set<Name> = []
+    /// Loop-confined: the newest sequence number received from each instance.
+    private var lastSequence: [String: UInt64] = [:]
+    /// Loop-confined counters, for the metrics and tests.
+    private(set) var sent = 0
+    private(set) var received = 0
+    private(set) var dropped = 0
+
+    package init(
+        bus: Bus, configuration: RedisClientConfiguration, prefix: String = "switchboard:", logger: Logger
+    ) {
+        self.bus = bus
+        self.eventLoop = bus.shards[0].eventLoop
+        self.client = RedisClient(configuration: configuration, eventLoop: eventLoop, logger: logger)
+        self.instanceID = bus.makeIdentifier() + bus.makeIdentifier()
+        self.prefix = prefix
+        self.logger = logger
+    }
+
+    /// Connects (the server does not start without its engine), then attaches to the bus.
+    package func start() -> EventLoopFuture<Void> {
+        client.connect().map {
+            self.bus.attach(self)
+        }
+    }
+
+    package func stop() -> EventLoopFuture<Void> { client.close() }
+
+    // MARK: - Out
+
+    package func forward(_ message: BusMessage) {
+        var frame = RedisBusFrame.encode(message, instance: instanceID)
+        let schedule = lock.withLockedValue { pending -> Bool in
+            pending.sequence += 1
+            RedisBusFrame.setSequence(pending.sequence, in: &frame, instance: instanceID)
+            pending.frames.append(frame)
+            if pending.flushScheduled { return false }
+            pending.flushScheduled = true
+            return true
+        }
+        if schedule { eventLoop.execute { self.flush() } }
+    }
+
+    /// Sends what was forwarded since the last flush, in one write; subscriptions first, so a request
+    /// published after its reply inbox was subscribed reaches Redis after that subscription.
+    private func flush() {
+        let (frames, changed) = lock.withLockedValue { pending -> ([ByteBuffer], Bool) in
+            defer {
+                pending.frames.removeAll(keepingCapacity: true)
+                pending.flushScheduled = false
+                pending.interestChanged = false
+            }
+            return (pending.frames, pending.interestChanged)
+        }
+        if changed { reconcile() }
+        guard !frames.isEmpty else { return }
+        var commands: [RESPCommand] = []
+        commands.reserveCapacity(frames.count)
+        for frame in frames {
+            guard let topic = RedisBusFrame.topic(of: frame) else { continue }
+            commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: prefix + topic), frame]))
+        }
+        sent += commands.count
+        for reply in client.send(batch: commands) {
+            reply.whenFailure { [logger] error in
+                logger.debug("redis engine: a publish failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: - Interest
+
+    package func interestChanged(_ filter: TopicFilter, delta: Int) {
+        let schedule = lock.withLockedValue { pending -> Bool in
+            let key = filter.pattern
+            let count = max(0, (pending.interest[key]?.count ?? 0) + delta)
+            pending.interest[key] = count == 0 ? nil : (filter, count)
+            pending.interestChanged = true
+            if pending.flushScheduled { return false }
+            pending.flushScheduled = true
+            return true
+        }
+        if schedule { eventLoop.execute { self.flush() } }
+    }
+
+    /// Subscribes to what local filters want now and unsubscribes from the rest.
+    private func reconcile() {
+        let filters = lock.withLockedValue { $0.interest.values.map(\.filter) }
+        var wanted: Set<Name> = []
+        for filter in filters { wanted.formUnion(Self.names(for: filter, prefix: prefix)) }
+        let added = wanted.subtracting(subscribed)
+        let removed = subscribed.subtracting(wanted)
+        subscribed = wanted
+        for kind in [RedisSubscriptionKind.channel, .pattern] {
+            let remove = removed.filter { $0.kind == kind }.map(\.text)
+            if !remove.isEmpty { _ = client.unsubscribe(from: remove, kind: kind) }
+            let add = added.filter { $0.kind == kind }.map(\.text)
+            if !add.isEmpty {
+                client.subscribe(to: add, kind: kind) { [weak self] message in self?.receive(message) }
+                    .whenFailure { [logger] error in
+                        logger.warning("redis engine: subscribing failed", metadata: ["error": "\(error)"])
+                    }
+            }
+        }
+    }
+
+    /// The Redis subscriptions that bring every topic `filter` matches (and maybe more).
+    static func names(for filter: TopicFilter, prefix: String) -> [Name] {
+        guard filter.hasWildcards else { return [Name(kind: .channel, text: prefix + filter.pattern)] }
+        let levels = filter.levels
+        var glob = escapeGlob(prefix)
+        var names: [Name] = []
+        for (index, level) in levels.enumerated() {
+            if index > 0 { glob += "/" }
+            if level == "#" {
+                // `a/#` matches `a` itself too.
+                if index > 0 {
+                    names.append(Name(kind: .channel, text: prefix + levels[..<index].joined(separator: "/")))
+                }
+                glob += "*"
+                break
+            }
+            glob += level == "+" ? "*" : escapeGlob(String(level))
+        }
+        names.append(Name(kind: .pattern, text: glob))
+        return names
+    }
+
+    /// `text` matched literally by a Redis glob.
+    static func escapeGlob(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if "*?[]\\".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
+    // MARK: - In
+
+    private func receive(_ message: RedisPubSubMessage) {
+        guard let decoded = RedisBusFrame.decode(message.payload) else {
+            dropped += 1
+            return
+        }
+        guard decoded.instance != instanceID else { return }
+        // A message matching a channel and a pattern of ours comes once for each.
+        guard decoded.sequence > lastSequence[decoded.instance, default: 0] else { return }
+        lastSequence[decoded.instance] = decoded.sequence
+        received += 1
+        bus.publishRemote(decoded.message, on: eventLoop)
+    }
+}

@@ -1,0 +1,158 @@
+"""Issue 23, routing slice: three Switchboard instances joined through one redis-server (Debian's, started
+here on a free loopback port). A publish on any instance reaches the subscribers of every instance, on
+every protocol, in order; an instance receives only the topics its subscribers want; request/reply
+crosses instances. docs/redis.md maps each point to its test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import nats
+import pytest
+
+from interop import free_port, open_ws, run, unique
+from mqtt_client import V5, V311, Paho
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (scripts/test installs Debian's redis-server)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}", port
+    proc.terminate()
+    proc.wait(5)
+
+
+def redis_command(port: int, *args: str) -> bytes:
+    """One command over a raw socket (RESP2 inline arrays), the reply's raw bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        body = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+        s.sendall(body.encode())
+        time.sleep(0.1)
+        return s.recv(65536)
+
+
+@pytest.fixture
+def cluster(make_server, redis_server):
+    url, _ = redis_server
+    return [make_server({}, args=["--engine", url]) for _ in range(3)]
+
+
+def wait_for(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_a_publish_on_one_instance_reaches_every_protocol_on_the_others(cluster):
+    a, b, c = cluster
+    topic = f"chat/{unique()}"
+
+    async def body():
+        ws_b = await open_ws(b.ws_url)
+        await ws_b.subscribe(topic)
+        mqtt_c = Paho(c.mqtt_port, V5)
+        mqtt_c.subscribe("chat/#", qos=1)
+        nc_b = await nats.connect(b.nats_url)
+        sub = await nc_b.subscribe(topic.replace("/", "."))
+        await nc_b.flush()
+        await asyncio.sleep(0.3)  # the instances' Redis subscriptions are confirmed
+        # Published over MQTT on A: 20 messages, in order, everywhere.
+        mqtt_a = Paho(a.mqtt_port, V311)
+        for n in range(20):
+            mqtt_a.publish(topic, json.dumps({"n": n}), qos=1)
+        got_ws = [m["data"]["n"] for m in await ws_b.messages(topic, 20)]
+        got_nats = [json.loads((await sub.next_msg(timeout=5)).data)["n"] for _ in range(20)]
+        got_mqtt = [json.loads(m.payload)["n"] for m in await asyncio.to_thread(mqtt_c.get_many, 20)]
+        assert got_ws == got_nats == got_mqtt == list(range(20)), (got_ws, got_nats, got_mqtt)
+        # Published over HTTP on C reaches the WebSocket on B; none comes back twice.
+        r = await asyncio.to_thread(c.post, "/api/publish", json={"channel": topic, "data": {"n": 99}})
+        assert r.status_code == 200, r.text
+        assert (await ws_b.message(topic))["data"] == {"n": 99}
+        await asyncio.sleep(0.3)
+        assert not ws_b.pending(lambda f: f.get("type") == "message" and f.get("channel") == topic), ws_b.pending()
+        mqtt_a.disconnect()
+        mqtt_c.disconnect()
+        await nc_b.close()
+        await ws_b.close()
+
+    run(body())
+
+
+def test_an_instance_asks_redis_only_for_what_its_subscribers_want(cluster, redis_server):
+    a, b, _ = cluster
+    _, port = redis_server
+    topic = f"sensors/{unique()}/temp"
+    watcher = Paho(b.mqtt_port, V5)
+    watcher.subscribe("sensors/+/temp", qos=0)
+    exact = Paho(b.mqtt_port, V5)
+    exact.subscribe(topic, qos=0)
+    channels = wait_for(lambda: b"switchboard:" + topic.encode() in redis_command(port, "PUBSUB", "CHANNELS", "*"))
+    assert channels, redis_command(port, "PUBSUB", "CHANNELS", "*")
+    assert int(redis_command(port, "PUBSUB", "NUMPAT").split(b"\r\n")[0][1:]) >= 1
+    # A glob can match more than the filter: the bus matches again, so sensors/x/y/temp is not delivered.
+    publisher = Paho(a.mqtt_port, V5)
+    publisher.publish(f"sensors/{unique()}/deeper/temp", "no", qos=1)
+    publisher.publish(topic, "yes", qos=1)
+    assert watcher.get().payload == b"yes"
+    assert exact.get().payload == b"yes"
+    assert watcher.nothing(0.5)
+    # When the last local subscriber goes, so does the instance's Redis subscription.
+    exact.disconnect()
+    gone = wait_for(lambda: b"switchboard:" + topic.encode() not in redis_command(port, "PUBSUB", "CHANNELS", "*"))
+    assert gone
+    for client in (watcher, publisher):
+        client.disconnect()
+
+
+def test_request_reply_crosses_instances(cluster):
+    a, b, _ = cluster
+
+    async def body():
+        responder = await nats.connect(b.nats_url)
+
+        async def answer(msg):
+            await msg.respond(b"pong:" + msg.data)
+        await responder.subscribe("svc.ping", cb=answer)
+        await responder.flush()
+        await asyncio.sleep(0.3)
+        # A NATS request on A, and a native WebSocket rpc on A, both answered by the responder on B.
+        requester = await nats.connect(a.nats_url)
+        reply = await requester.request("svc.ping", b"1", timeout=5)
+        assert reply.data == b"pong:1"
+        ws = await open_ws(a.ws_url)
+        answer_frame = await ws.expect({"type": "rpc", "channel": "svc/ping", "data": "2"}, "reply")
+        assert answer_frame.get("text", answer_frame.get("data")) in ("pong:\"2\"", 'pong:"2"'), answer_frame
+        await ws.close()
+        await requester.close()
+        await responder.close()
+
+    run(body())
+
+
+def test_an_instance_without_redis_does_not_start(make_server):
+    port = free_port()  # nothing listens there
+    with pytest.raises(Exception):
+        make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])

@@ -1,0 +1,58 @@
+import BusCore
+import NIOCore
+import RedisEngine
+import Testing
+
+@testable import RedisBus
+
+/// The routing slice's pure parts: which Redis subscriptions a filter needs, and the frame a publication
+/// travels in (round trip, sequence numbering, every truncation refused).
+@Suite struct RedisBusEngineTests {
+    func names(_ filter: String) throws -> [RedisBusEngine.Name] {
+        RedisBusEngine.names(for: try TopicFilter(filter), prefix: "sb:")
+    }
+
+    @Test func aConcreteFilterIsOneChannel() throws {
+        #expect(try names("chat/room") == [.init(kind: .channel, text: "sb:chat/room")])
+        #expect(try names("$rpc/abc") == [.init(kind: .channel, text: "sb:$rpc/abc")])
+    }
+
+    @Test func wildcardsBecomeGlobPatterns() throws {
+        #expect(try names("sensors/+/temp") == [.init(kind: .pattern, text: "sb:sensors/*/temp")])
+        #expect(try names("#") == [.init(kind: .pattern, text: "sb:*")])
+        // `a/#` also matches `a` itself: its channel too.
+        #expect(
+            try names("a/b/#") == [.init(kind: .channel, text: "sb:a/b"), .init(kind: .pattern, text: "sb:a/b/*")])
+        // A shared subscription is its pattern's interest.
+        #expect(try names("$share/g/x/+") == [.init(kind: .pattern, text: "sb:x/*")])
+    }
+
+    @Test func globCharactersInLevelsAreMatchedLiterally() throws {
+        #expect(try names("a*b/+") == [.init(kind: .pattern, text: "sb:a\\*b/*")])
+        #expect(RedisBusEngine.escapeGlob("x?[y]\\") == "x\\?\\[y\\]\\\\")
+    }
+
+    @Test func aFrameCarriesTheMessageAndItsSequence() throws {
+        var headers = MessageHeaders(contentType: "application/json", replyTo: "$rpc/x", qos: 1)
+        headers.userProperties = [UserProperty(name: "k", value: "v")]
+        let message = BusMessage(
+            topic: try Topic("chat/room"), payload: ByteBuffer(string: "{\"n\":1}"), headers: headers,
+            publisherID: "c1", timestamp: 42)
+        var frame = RedisBusFrame.encode(message, instance: "inst")
+        RedisBusFrame.setSequence(7, in: &frame, instance: "inst")
+        #expect(RedisBusFrame.topic(of: frame) == "chat/room")
+        let decoded = try #require(RedisBusFrame.decode(frame))
+        #expect(decoded.instance == "inst" && decoded.sequence == 7)
+        #expect(decoded.message.isRemote)
+        #expect(decoded.message.topic.name == "chat/room" && decoded.message.timestamp == 42)
+        #expect(decoded.message.headers == headers && decoded.message.publisherID == "c1")
+        #expect(String(buffer: decoded.message.payload) == "{\"n\":1}")
+        // Every truncation, and a wrong version, reads as nil.
+        for length in 0..<frame.readableBytes {
+            #expect(RedisBusFrame.decode(frame.getSlice(at: frame.readerIndex, length: length)!) == nil)
+        }
+        var wrong = frame
+        wrong.setInteger(UInt8(9), at: wrong.readerIndex)
+        #expect(RedisBusFrame.decode(wrong) == nil)
+    }
+}
