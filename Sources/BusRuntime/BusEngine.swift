@@ -6,7 +6,8 @@ package import NIOCore
 /// here is offered to it, and it hears which filters local subscribers want, so it can fetch only what
 /// they want from the other instances. What it brings back it publishes with `Bus.publishRemote`.
 package protocol BusEngine: AnyObject, Sendable {
-    /// A publication made on this instance, from the publishing loop, in publish order per loop.
+    /// A publication made on this instance, or a presence join or leave announced here, from the
+    /// publishing loop, in publish order per loop.
     func forward(_ message: BusMessage)
     /// A local subscription to `filter` was added (`delta` 1) or removed (-1).
     func interestChanged(_ filter: TopicFilter, delta: Int)

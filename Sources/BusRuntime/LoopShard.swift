@@ -167,7 +167,7 @@ package final class LoopShard: @unchecked Sendable {
     private func publish(_ message: BusMessage, plan: MatchPlan, whenDeferred: ((PublishResult) -> Void)?)
         -> PublishResult?
     {
-        if let engine, !message.isRemote, message.isPublication { engine.forward(message) }
+        if let engine, !message.isRemote { engine.forward(message) }
         if plan.log != nil, plan.owner != index, Self.isStoredInLog(message) {
             forwards[plan.owner].append(Forwarded(message: message, completion: whenDeferred))
             scheduleHandOff()

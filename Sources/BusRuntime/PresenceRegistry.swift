@@ -43,8 +43,46 @@ package final class PresenceRegistry: Sendable {
     }
 
     package func clients(of topic: Topic) -> [PresenceInfo] {
+        let local = topics.withLockedValue { topics in (topics[topic] ?? [:]).values.map(\.info) }
+        let others = remote.withLockedValue { remote in remote.values.flatMap { ($0[topic] ?? [:]).values } }
+        return (local + others).sorted { $0.connectedAt < $1.connectedAt }
+    }
+
+    // MARK: - Other instances (an engine's mirror of their presence)
+
+    /// Instance → topic → client → entry: the presence other instances announced (`BusEngine`).
+    private let remote = NIOLockedValueBox<[String: [Topic: [String: PresenceInfo]]]>([:])
+
+    /// Every local entry, for an engine that announces them to other instances.
+    package func localEntries() -> [(Topic, PresenceInfo)] {
         topics.withLockedValue { topics in
-            (topics[topic] ?? [:]).values.map(\.info).sorted { $0.connectedAt < $1.connectedAt }
+            topics.flatMap { topic, clients in clients.values.map { (topic, $0.info) } }
+        }
+    }
+
+    /// Another instance's client joined `topic`; true when it is new here.
+    package func remoteJoin(instance: String, topic: Topic, _ info: PresenceInfo) -> Bool {
+        remote.withLockedValue { remote in
+            guard remote[instance]?[topic]?[info.clientID] == nil else { return false }
+            remote[instance, default: [:]][topic, default: [:]][info.clientID] = info
+            return true
+        }
+    }
+
+    /// Another instance's client left `topic`; its entry when it was listed.
+    package func remoteLeave(instance: String, topic: Topic, clientID: String) -> PresenceInfo? {
+        remote.withLockedValue { remote in
+            guard let info = remote[instance]?[topic]?.removeValue(forKey: clientID) else { return nil }
+            if remote[instance]?[topic]?.isEmpty == true { remote[instance]?[topic] = nil }
+            return info
+        }
+    }
+
+    /// Forgets an instance that went away; its entries, to announce their leaves.
+    package func removeInstance(_ instance: String) -> [(Topic, PresenceInfo)] {
+        remote.withLockedValue { remote in
+            let gone = remote.removeValue(forKey: instance) ?? [:]
+            return gone.flatMap { topic, clients in clients.values.map { (topic, $0) } }
         }
     }
 }

@@ -156,3 +156,56 @@ def test_an_instance_without_redis_does_not_start(make_server):
     port = free_port()  # nothing listens there
     with pytest.raises(Exception):
         make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
+
+
+def test_presence_spans_instances_and_an_instance_that_dies_leaves_it(cluster):
+    a, b, c = cluster
+    room = f"chat/{unique()}"  # the default configuration tracks presence on chat/#
+
+    def present(server):
+        r = server.get("/api/presence", params={"channel": room})
+        assert r.status_code == 200, r.text
+        return sorted(entry["protocol"] for entry in r.json()["clients"])
+
+    async def body():
+        ws = await open_ws(a.ws_url)
+        await ws.subscribe(room)
+        mqtt = Paho(b.mqtt_port, V5)
+        mqtt.subscribe(room, qos=0)
+        nc = await nats.connect(c.nats_url)
+        await nc.subscribe(room.replace("/", "."))
+        await nc.flush()
+        # Every instance lists all three; A's WebSocket heard the others join.
+        for server in (a, b, c):
+            listed = await asyncio.to_thread(wait_for, lambda s=server: present(s) == ["mqtt", "nats", "websocket"])
+            assert listed, (server.name, present(server))
+        joins = await ws.wait(lambda f: f.get("type") == "join" and f["client"]["protocol"] == "mqtt", 5, "mqtt join")
+        assert joins["channel"] == room
+        # A client that leaves B leaves everywhere.
+        mqtt.disconnect()
+        left = await ws.wait(lambda f: f.get("type") == "leave" and f["client"]["protocol"] == "mqtt", 5, "mqtt leave")
+        assert left["channel"] == room
+        assert await asyncio.to_thread(wait_for, lambda: present(c) == ["nats", "websocket"]), present(c)
+        await nc.close()
+        await ws.close()
+
+    run(body())
+
+
+def test_an_instance_killed_leaves_presence_within_the_heartbeat_timeout(cluster):
+    a, b, _ = cluster
+    room = f"chat/{unique()}"
+    mqtt = Paho(b.mqtt_port, V311)
+    mqtt.subscribe(room)
+
+    def present():
+        return [e["protocol"] for e in a.get("/api/presence", params={"channel": room}).json()["clients"]]
+
+    assert wait_for(lambda: present() == ["mqtt"]), present()
+    b.proc.kill()  # kill -9: no goodbye
+    b.proc.wait(5)
+    started = time.monotonic()
+    assert wait_for(lambda: present() == [], timeout=10), present()
+    # Three heartbeats of two seconds, plus one beat of slack.
+    assert time.monotonic() - started < 9
+    mqtt.abort()

@@ -40,13 +40,17 @@ import Testing
             publisherID: "c1", timestamp: 42)
         var frame = RedisBusFrame.encode(message, instance: "inst")
         RedisBusFrame.setSequence(7, in: &frame, instance: "inst")
-        #expect(RedisBusFrame.topic(of: frame) == "chat/room")
+        #expect(RedisBusFrame.route(of: frame)?.topic == "chat/room")
         let decoded = try #require(RedisBusFrame.decode(frame))
         #expect(decoded.instance == "inst" && decoded.sequence == 7)
-        #expect(decoded.message.isRemote)
-        #expect(decoded.message.topic.name == "chat/room" && decoded.message.timestamp == 42)
-        #expect(decoded.message.headers == headers && decoded.message.publisherID == "c1")
-        #expect(String(buffer: decoded.message.payload) == "{\"n\":1}")
+        guard case .message(let received) = decoded.event else {
+            Issue.record("not a message: \(decoded.event)")
+            return
+        }
+        #expect(received.isRemote)
+        #expect(received.topic.name == "chat/room" && received.timestamp == 42)
+        #expect(received.headers == headers && received.publisherID == "c1")
+        #expect(String(buffer: received.payload) == "{\"n\":1}")
         // Every truncation, and a wrong version, reads as nil.
         for length in 0..<frame.readableBytes {
             #expect(RedisBusFrame.decode(frame.getSlice(at: frame.readerIndex, length: length)!) == nil)
@@ -54,5 +58,32 @@ import Testing
         var wrong = frame
         wrong.setInteger(UInt8(9), at: wrong.readerIndex)
         #expect(RedisBusFrame.decode(wrong) == nil)
+    }
+
+    @Test func presenceEventsAndControlFramesRoundTrip() throws {
+        let info = PresenceInfo(
+            clientID: "c9", userID: "alice", name: nil, protocolName: "mqtt", connectedAt: 1_700_000_000.25,
+            remoteAddress: "127.0.0.1:5000")
+        let join = BusMessage(topic: try Topic("room/1"), payload: ByteBuffer(), timestamp: 1, kind: .join(info))
+        let frame = RedisBusFrame.encode(join, instance: "i")
+        guard case .join(let topic, let decoded)? = RedisBusFrame.decode(frame)?.event else {
+            Issue.record("not a join")
+            return
+        }
+        #expect(topic.name == "room/1" && decoded == info)
+        for length in 0..<frame.readableBytes {
+            #expect(RedisBusFrame.decode(frame.getSlice(at: frame.readerIndex, length: length)!) == nil)
+        }
+        let leave = BusMessage(topic: try Topic("room/1"), payload: ByteBuffer(), timestamp: 1, kind: .leave(info))
+        guard case .leave(_, let left)? = RedisBusFrame.decode(RedisBusFrame.encode(leave, instance: "i"))?.event else {
+            Issue.record("not a leave")
+            return
+        }
+        #expect(left == info)
+        for kind in [RedisBusFrame.Kind.heartbeat, .hello, .goodbye] {
+            let control = RedisBusFrame.control(kind, instance: "i")
+            #expect(RedisBusFrame.route(of: control)?.kind == kind)
+            #expect(RedisBusFrame.decode(control) != nil)
+        }
     }
 }

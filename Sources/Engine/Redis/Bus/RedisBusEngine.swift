@@ -49,8 +49,10 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private let lock = NIOLockedValueBox(Pending())
     /// Loop-confined: what Redis was asked to deliver.
     private var subscribed: Set<Name> = []
-    /// Loop-confined: the newest sequence number received from each instance.
+    /// Loop-confined: the newest sequence number received from each instance, and when it was heard.
     private var lastSequence: [String: UInt64] = [:]
+    private var lastHeard: [String: NIODeadline] = [:]
+    private var heartbeats: RepeatedTask?
     /// Loop-confined counters, for the metrics and tests.
     private(set) var sent = 0
     private(set) var received = 0
@@ -67,19 +69,47 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Connects (the server does not start without its engine), then attaches to the bus.
+    /// The channel of presence events and the engine's own frames: every instance hears it. Outside the
+    /// topics' channels (no pattern of ours matches it).
+    var controlChannel: String { String(prefix.dropLast()) + ".control" }
+
+    /// How often an instance says it is alive; one silent for three of these has gone (its presence
+    /// entries leave).
+    let heartbeatInterval: TimeAmount = .seconds(2)
+
+    /// Connects (the server does not start without its engine), hears the control channel, attaches to the
+    /// bus and says hello (the others answer with their presence).
     package func start() -> EventLoopFuture<Void> {
-        client.connect().map {
+        client.connect().flatMap {
+            self.client.subscribe(to: [self.controlChannel]) { [weak self] message in self?.receive(message) }
+        }.map {
             self.bus.attach(self)
+            self.send(RedisBusFrame.control(.hello, instance: self.instanceID))
+            self.heartbeats = self.eventLoop.scheduleRepeatedTask(
+                initialDelay: self.heartbeatInterval, delay: self.heartbeatInterval
+            ) { _ in self.beat() }
         }
     }
 
-    package func stop() -> EventLoopFuture<Void> { client.close() }
+    /// Says goodbye (the others drop this instance's presence at once) and closes.
+    package func stop() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            self.heartbeats?.cancel()
+            self.send(RedisBusFrame.control(.goodbye, instance: self.instanceID))
+            self.flush()
+            return self.client.close()
+        }
+    }
 
     // MARK: - Out
 
     package func forward(_ message: BusMessage) {
-        var frame = RedisBusFrame.encode(message, instance: instanceID)
+        send(RedisBusFrame.encode(message, instance: instanceID))
+    }
+
+    /// Numbers `frame` and queues it for the next flush.
+    private func send(_ frame: ByteBuffer) {
+        var frame = frame
         let schedule = lock.withLockedValue { pending -> Bool in
             pending.sequence += 1
             RedisBusFrame.setSequence(pending.sequence, in: &frame, instance: instanceID)
@@ -107,8 +137,9 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         var commands: [RESPCommand] = []
         commands.reserveCapacity(frames.count)
         for frame in frames {
-            guard let topic = RedisBusFrame.topic(of: frame) else { continue }
-            commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: prefix + topic), frame]))
+            guard let route = RedisBusFrame.route(of: frame) else { continue }
+            let channel = route.kind == .message ? prefix + route.topic : controlChannel
+            commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: channel), frame]))
         }
         sent += commands.count
         for reply in client.send(batch: commands) {
@@ -193,11 +224,54 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             dropped += 1
             return
         }
-        guard decoded.instance != instanceID else { return }
+        let instance = decoded.instance
+        guard instance != instanceID else { return }
         // A message matching a channel and a pattern of ours comes once for each.
-        guard decoded.sequence > lastSequence[decoded.instance, default: 0] else { return }
-        lastSequence[decoded.instance] = decoded.sequence
+        guard decoded.sequence > lastSequence[instance, default: 0] else { return }
+        lastSequence[instance] = decoded.sequence
+        lastHeard[instance] = NIODeadline.now()
         received += 1
-        bus.publishRemote(decoded.message, on: eventLoop)
+        switch decoded.event {
+        case .message(let remote):
+            bus.publishRemote(remote, on: eventLoop)
+        case .join(let topic, let info):
+            if bus.presence.remoteJoin(instance: instance, topic: topic, info) {
+                announce(topic, .join(info))
+            }
+        case .leave(let topic, let info):
+            if bus.presence.remoteLeave(instance: instance, topic: topic, clientID: info.clientID) != nil {
+                announce(topic, .leave(info))
+            }
+        case .heartbeat:
+            break
+        case .hello:
+            // A new instance: tell it who is here.
+            for (topic, info) in bus.presence.localEntries() {
+                forward(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: bus.clock(), kind: .join(info)))
+            }
+        case .goodbye:
+            forget(instance)
+        }
+    }
+
+    /// A presence event of another instance, to this instance's subscribers of `topic`.
+    private func announce(_ topic: Topic, _ kind: BusMessage.Kind) {
+        bus.publishRemote(
+            BusMessage(topic: topic, payload: ByteBuffer(), timestamp: bus.clock(), kind: kind, isRemote: true),
+            on: eventLoop)
+    }
+
+    /// An instance that said goodbye or went silent: its clients leave.
+    private func forget(_ instance: String) {
+        lastHeard[instance] = nil
+        lastSequence[instance] = nil
+        for (topic, info) in bus.presence.removeInstance(instance) { announce(topic, .leave(info)) }
+    }
+
+    /// Says this instance is alive, and forgets those silent for three heartbeats.
+    private func beat() {
+        send(RedisBusFrame.control(.heartbeat, instance: instanceID))
+        let horizon = NIODeadline.now() - heartbeatInterval * 3
+        for (instance, heard) in lastHeard where heard < horizon { forget(instance) }
     }
 }

@@ -2,60 +2,165 @@ package import BusCore
 package import NIOCore
 import Storage
 
-/// A publication as it travels between instances: who sent it, its topic, and the message in the store's
-/// encoding (`StoredMessageCodec`: timestamp, headers, payload). Every length is checked on the way in; a
-/// frame that is not whole and valid reads as nil.
+/// What travels between instances: a publication, a presence join or leave, or the engine's own
+/// heartbeat, hello and goodbye. Little-endian; every length is checked on the way in, and a frame that is
+/// not whole and valid reads as nil.
 ///
 ///     u8  version (1)
 ///     u16 instance id length, id (UTF-8)
 ///     u64 sequence: one more for each frame the instance sends (a receiver drops a frame it had already:
 ///         Redis delivers a message once per matching subscription, channel and pattern alike)
-///     u16 topic length, topic (UTF-8)
-///     the stored message
+///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye
+///     u16 topic length, topic (UTF-8; empty for 3–5)
+///     kind 0: the message in the store's encoding (`StoredMessageCodec`: timestamp, headers, payload)
+///     kind 1, 2: the client: str id, opt str user, opt str name, str protocol, u64 connectedAt (the
+///         Double's bits), opt str remote address — str = u16 length + UTF-8, opt = u8 0/1 then str
 package enum RedisBusFrame {
     static let version: UInt8 = 1
 
+    /// A frame's content, decoded.
+    package enum Event: Sendable {
+        case message(BusMessage)
+        case join(Topic, PresenceInfo)
+        case leave(Topic, PresenceInfo)
+        case heartbeat
+        case hello
+        case goodbye
+    }
+
+    enum Kind: UInt8 {
+        case message = 0, join, leave, heartbeat, hello, goodbye
+    }
+
+    /// A publication or a presence event as a frame (sequence 0 until `setSequence`).
     package static func encode(_ message: BusMessage, instance: String) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(message.payload.readableBytes + message.topic.name.utf8.count + 64)
+        switch message.kind {
+        case .publish:
+            header(.message, instance: instance, topic: message.topic.name, into: &buffer)
+            StoredMessageCodec.encode(message, into: &buffer)
+        case .join(let info):
+            header(.join, instance: instance, topic: message.topic.name, into: &buffer)
+            write(info, into: &buffer)
+        case .leave(let info):
+            header(.leave, instance: instance, topic: message.topic.name, into: &buffer)
+            write(info, into: &buffer)
+        }
+        return buffer
+    }
+
+    /// A frame of the engine's own (heartbeat, hello, goodbye).
+    static func control(_ kind: Kind, instance: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        header(kind, instance: instance, topic: "", into: &buffer)
+        return buffer
+    }
+
+    private static func header(_ kind: Kind, instance: String, topic: String, into buffer: inout ByteBuffer) {
         buffer.writeInteger(version)
         buffer.writeInteger(UInt16(instance.utf8.count), endianness: .little)
         buffer.writeString(instance)
         buffer.writeInteger(UInt64(0), endianness: .little)
-        buffer.writeInteger(UInt16(message.topic.name.utf8.count), endianness: .little)
-        buffer.writeString(message.topic.name)
-        StoredMessageCodec.encode(message, into: &buffer)
-        return buffer
+        buffer.writeInteger(kind.rawValue)
+        buffer.writeInteger(UInt16(topic.utf8.count), endianness: .little)
+        buffer.writeString(topic)
     }
 
-    /// Numbers a frame `encode` made for `instance` (under the sender's lock, in sending order).
+    /// Numbers a frame made for `instance` (under the sender's lock, in sending order).
     static func setSequence(_ sequence: UInt64, in frame: inout ByteBuffer, instance: String) {
         frame.setInteger(sequence, at: frame.readerIndex + 3 + instance.utf8.count, endianness: .little)
     }
 
-    /// The topic of a frame this instance made (for its channel name).
-    static func topic(of frame: ByteBuffer) -> String? {
+    /// The kind and topic of a frame this instance made (for its channel).
+    static func route(of frame: ByteBuffer) -> (kind: Kind, topic: String)? {
         var buffer = frame
         guard buffer.readInteger(as: UInt8.self) == version,
             let idLength = buffer.readInteger(endianness: .little, as: UInt16.self),
             buffer.readSlice(length: Int(idLength)) != nil,
             buffer.readInteger(endianness: .little, as: UInt64.self) != nil,
-            let topicLength = buffer.readInteger(endianness: .little, as: UInt16.self)
+            let kind = buffer.readInteger(as: UInt8.self).flatMap(Kind.init),
+            let topicLength = buffer.readInteger(endianness: .little, as: UInt16.self),
+            let topic = buffer.readString(length: Int(topicLength))
         else { return nil }
-        return buffer.readString(length: Int(topicLength))
+        return (kind, topic)
     }
 
-    package static func decode(_ frame: ByteBuffer) -> (instance: String, sequence: UInt64, message: BusMessage)? {
+    package static func decode(_ frame: ByteBuffer) -> (instance: String, sequence: UInt64, event: Event)? {
         var buffer = frame
         guard buffer.readInteger(as: UInt8.self) == version,
             let idLength = buffer.readInteger(endianness: .little, as: UInt16.self),
             let instance = buffer.readString(length: Int(idLength)),
             let sequence = buffer.readInteger(endianness: .little, as: UInt64.self),
+            let kind = buffer.readInteger(as: UInt8.self).flatMap(Kind.init),
             let topicLength = buffer.readInteger(endianness: .little, as: UInt16.self),
-            let name = buffer.readString(length: Int(topicLength)),
-            let topic = try? Topic(name),
-            let message = StoredMessageCodec.decode(buffer, topic: topic, position: nil)
+            let name = buffer.readString(length: Int(topicLength))
         else { return nil }
-        return (instance, sequence, message.fromRemoteInstance())
+        switch kind {
+        case .heartbeat, .hello, .goodbye:
+            guard name.isEmpty, buffer.readableBytes == 0 else { return nil }
+            return (instance, sequence, kind == .heartbeat ? .heartbeat : kind == .hello ? .hello : .goodbye)
+        case .message:
+            guard let topic = try? Topic(name),
+                let message = StoredMessageCodec.decode(buffer, topic: topic, position: nil)
+            else { return nil }
+            return (instance, sequence, .message(message.fromRemoteInstance()))
+        case .join, .leave:
+            guard let topic = try? Topic(name), let info = readInfo(&buffer), buffer.readableBytes == 0 else {
+                return nil
+            }
+            return (instance, sequence, kind == .join ? .join(topic, info) : .leave(topic, info))
+        }
+    }
+
+    // MARK: - Presence entries
+
+    private static func write(_ info: PresenceInfo, into buffer: inout ByteBuffer) {
+        writeString(info.clientID, &buffer)
+        writeOptional(info.userID, &buffer)
+        writeOptional(info.name, &buffer)
+        writeString(info.protocolName, &buffer)
+        buffer.writeInteger(info.connectedAt.bitPattern, endianness: .little)
+        writeOptional(info.remoteAddress, &buffer)
+    }
+
+    private static func readInfo(_ buffer: inout ByteBuffer) -> PresenceInfo? {
+        guard let client = readString(&buffer), let user = readOptional(&buffer), let name = readOptional(&buffer),
+            let protocolName = readString(&buffer),
+            let connectedAt = buffer.readInteger(endianness: .little, as: UInt64.self),
+            let address = readOptional(&buffer)
+        else { return nil }
+        return PresenceInfo(
+            clientID: client, userID: user, name: name, protocolName: protocolName,
+            connectedAt: Double(bitPattern: connectedAt), remoteAddress: address)
+    }
+
+    private static func writeString(_ value: String, _ buffer: inout ByteBuffer) {
+        let bytes = value.utf8.prefix(Int(UInt16.max))
+        buffer.writeInteger(UInt16(bytes.count), endianness: .little)
+        buffer.writeBytes(bytes)
+    }
+
+    private static func readString(_ buffer: inout ByteBuffer) -> String? {
+        guard let length = buffer.readInteger(endianness: .little, as: UInt16.self) else { return nil }
+        return buffer.readString(length: Int(length))
+    }
+
+    private static func writeOptional(_ value: String?, _ buffer: inout ByteBuffer) {
+        guard let value else {
+            buffer.writeInteger(UInt8(0))
+            return
+        }
+        buffer.writeInteger(UInt8(1))
+        writeString(value, &buffer)
+    }
+
+    /// `.some(nil)` for an absent value, nil for a malformed one.
+    private static func readOptional(_ buffer: inout ByteBuffer) -> String?? {
+        switch buffer.readInteger(as: UInt8.self) {
+        case 0: return .some(nil)
+        case 1: return readString(&buffer).map { .some($0) }
+        default: return nil
+        }
     }
 }
