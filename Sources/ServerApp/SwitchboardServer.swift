@@ -226,12 +226,24 @@ package final class SwitchboardServer: Sendable {
         // A store whose last commit failed (database down, disk full) makes the server `degraded`: alive
         // (`/healthz` 200, so nothing restarts it for a database outage) but not ready (`/readyz` 503, so a
         // load balancer sends new clients elsewhere); both say why. It clears with the next good commit.
+        // So does an engine that lost Redis: the instance serves its own clients, the others do not reach
+        // them (docs/redis.md).
         let store = bus.store
+        let engine = self.engine
         let degraded: @Sendable (HTTPResponseStatus) -> HTTPResponse? = { status in
-            guard let reason = store?.statistics.degraded else { return nil }
+            let storage = store?.statistics.degraded
+            let joined = engine?.degradedReason
+            guard storage != nil || joined != nil else { return nil }
             return .json(status) { body in
-                body.writeStaticString("{\"status\":\"degraded\",\"storage\":")
-                body.writeJSONString(reason)
+                body.writeStaticString("{\"status\":\"degraded\"")
+                if let storage {
+                    body.writeStaticString(",\"storage\":")
+                    body.writeJSONString(storage)
+                }
+                if let joined {
+                    body.writeStaticString(",\"engine\":")
+                    body.writeJSONString(joined)
+                }
                 body.writeStaticString("}")
             }
         }

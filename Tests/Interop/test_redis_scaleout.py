@@ -209,3 +209,75 @@ def test_an_instance_killed_leaves_presence_within_the_heartbeat_timeout(cluster
     # Three heartbeats of two seconds, plus one beat of slack.
     assert time.monotonic() - started < 9
     mqtt.abort()
+
+
+def test_redis_restarted_under_load_degrades_then_resumes(make_server, tmp_path):
+    """Redis goes away: every instance keeps serving its own clients and says `degraded` (engine) on
+    /readyz (503) and /healthz (200); when Redis is back they resubscribe, resume, and what the others
+    received is in order, without duplicates (docs/redis.md says what an outage can lose)."""
+    binary = shutil.which("redis-server")
+    port = free_port()
+
+    def start_redis():
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: _listening(port)), "redis-server did not start"
+        return proc
+
+    redis = start_redis()
+    a = make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
+    b = make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
+    topic = f"ticks/{unique()}"
+
+    async def body():
+        nonlocal redis
+        ws = await open_ws(b.ws_url)
+        await ws.subscribe(topic)
+        await asyncio.sleep(0.3)
+        n = 0
+
+        async def publish():
+            nonlocal n
+            n += 1
+            r = await asyncio.to_thread(a.post, "/api/publish", json={"channel": topic, "data": {"n": n}})
+            assert r.status_code == 200, r.text
+
+        await publish()
+        assert (await ws.message(topic))["data"] == {"n": 1}
+        redis.kill()
+        redis.wait(5)
+        for server in (a, b):
+            down = await asyncio.to_thread(
+                wait_for, lambda s=server: s.get("/readyz").status_code == 503, 10)
+            assert down, server.get("/readyz").text
+            assert "engine" in server.get("/readyz").json(), server.get("/readyz").text
+            health = server.get("/healthz")
+            assert health.status_code == 200 and health.json()["status"] == "degraded", health.text
+        for _ in range(5):
+            await publish()  # served locally meanwhile
+        redis = start_redis()
+        for server in (a, b):
+            back = await asyncio.to_thread(wait_for, lambda s=server: s.get("/readyz").status_code == 200, 15)
+            assert back, server.get("/readyz").text
+        await asyncio.sleep(0.5)  # both resubscribed
+        await publish()
+        last = n
+        got = [1]
+        while got[-1] != last:
+            got.append((await ws.message(topic, timeout=10))["data"]["n"])
+        assert got == sorted(set(got)), got
+        await ws.close()
+
+    try:
+        run(body(), 60)
+    finally:
+        redis.kill()
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False

@@ -29,6 +29,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     private struct Pending {
+        /// Why the instance is cut off from the others (Redis unreachable), for `/readyz`; nil when joined.
+        var down: String?
         var frames: [ByteBuffer] = []
         /// The last frame's sequence number.
         var sequence: UInt64 = 0
@@ -49,6 +51,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private let lock = NIOLockedValueBox(Pending())
     /// Loop-confined: what Redis was asked to deliver.
     private var subscribed: Set<Name> = []
+    /// Loop-confined: whether the connection takes commands, and the frames kept while it did not (sent
+    /// first when it does again), with their bytes.
+    private var connected = false
+    private var backlog: [ByteBuffer] = []
+    private var backlogBytes = 0
+    /// Most bytes kept while Redis is unreachable; beyond it the oldest frames go (`lostWhileDown`).
+    let maxBacklogBytes: Int
+    private(set) var lostWhileDown = 0
     /// Loop-confined: the newest sequence number received from each instance, and when it was heard.
     private var lastSequence: [String: UInt64] = [:]
     private var lastHeard: [String: NIODeadline] = [:]
@@ -59,8 +69,10 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private(set) var dropped = 0
 
     package init(
-        bus: Bus, configuration: RedisClientConfiguration, prefix: String = "switchboard:", logger: Logger
+        bus: Bus, configuration: RedisClientConfiguration, prefix: String = "switchboard:",
+        maxBacklogBytes: Int = 64 << 20, logger: Logger
     ) {
+        self.maxBacklogBytes = maxBacklogBytes
         self.bus = bus
         self.eventLoop = bus.shards[0].eventLoop
         self.client = RedisClient(configuration: configuration, eventLoop: eventLoop, logger: logger)
@@ -80,7 +92,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     /// Connects (the server does not start without its engine), hears the control channel, attaches to the
     /// bus and says hello (the others answer with their presence).
     package func start() -> EventLoopFuture<Void> {
-        client.connect().flatMap {
+        client.observeConnection { [weak self] up in self?.connectionChanged(up) }
+        return client.connect().flatMap {
             self.client.subscribe(to: [self.controlChannel]) { [weak self] message in self?.receive(message) }
         }.map {
             self.bus.attach(self)
@@ -134,6 +147,11 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         }
         if changed { reconcile() }
         guard !frames.isEmpty else { return }
+        guard connected else { return keep(frames) }
+        publish(frames)
+    }
+
+    private func publish(_ frames: [ByteBuffer]) {
         var commands: [RESPCommand] = []
         commands.reserveCapacity(frames.count)
         for frame in frames {
@@ -146,6 +164,48 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             reply.whenFailure { [logger] error in
                 logger.debug("redis engine: a publish failed", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Frames forwarded while Redis is unreachable, kept up to `maxBacklogBytes` (the oldest go first).
+    private func keep(_ frames: [ByteBuffer]) {
+        for frame in frames {
+            backlog.append(frame)
+            backlogBytes += frame.readableBytes
+        }
+        var dropCount = 0
+        while backlogBytes > maxBacklogBytes, dropCount < backlog.count {
+            backlogBytes -= backlog[dropCount].readableBytes
+            dropCount += 1
+        }
+        if dropCount > 0 {
+            backlog.removeFirst(dropCount)
+            lostWhileDown += dropCount
+        }
+    }
+
+    /// Why this instance is cut off from the others, or nil.
+    package var degradedReason: String? { lock.withLockedValue { $0.down } }
+
+    /// The connection became ready (again) or dropped. Back: the kept frames go first, then hello and this
+    /// instance's presence (the others may have let it go), in that order on the one connection.
+    private func connectionChanged(_ up: Bool) {
+        let wasConnected = connected
+        connected = up
+        lock.withLockedValue { $0.down = up ? nil : "Redis unreachable at \(client.configuration.host)" }
+        guard up, !wasConnected else { return }
+        if !backlog.isEmpty {
+            logger.notice(
+                "redis engine: back; sending what was kept",
+                metadata: ["frames": "\(backlog.count)", "lost": "\(lostWhileDown)"])
+            publish(backlog)
+            backlog = []
+            backlogBytes = 0
+        }
+        guard bus.engine != nil else { return }  // the first connection: start() says hello
+        send(RedisBusFrame.control(.hello, instance: instanceID))
+        for (topic, info) in bus.presence.localEntries() {
+            forward(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: bus.clock(), kind: .join(info)))
         }
     }
 

@@ -35,6 +35,14 @@ public final class RedisClient: @unchecked Sendable {
     private var backoff: RedisBackoff
     /// What this client is subscribed to, by kind and name, and who receives it.
     private var subscriptions: [RedisSubscriptionKind: [String: RedisMessageHandler]] = [:]
+    /// Told (on `eventLoop`) when the connection becomes ready (true: resubscribed, taking commands) and
+    /// when it drops (false).
+    private var connectionObservers: [@Sendable (Bool) -> Void] = []
+
+    /// Calls `observer` on `eventLoop` each time the connection becomes ready or drops.
+    public func observeConnection(_ observer: @escaping @Sendable (Bool) -> Void) {
+        onLoop { self.connectionObservers.append(observer) }
+    }
 
     public init(configuration: RedisClientConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
@@ -253,6 +261,7 @@ public final class RedisClient: @unchecked Sendable {
             self.state = .connected(channel, handler)
             self.backoff.reset()
             channel.closeFuture.whenComplete { _ in self.connectionClosed(channel) }
+            for observer in self.connectionObservers { observer(true) }
         }
     }
 
@@ -266,6 +275,7 @@ public final class RedisClient: @unchecked Sendable {
         guard case .connected(let current, _) = state, current === channel else { return }
         logger.warning("Redis connection lost; reconnecting", metadata: ["host": "\(configuration.host)"])
         scheduleReconnect()
+        for observer in connectionObservers { observer(false) }
     }
 
     private func scheduleReconnect() {
