@@ -12,6 +12,8 @@ package final class RetainedMessageStore: Sendable {
     package let maxTopics: Int
     /// Where retained messages are kept across restarts (nil: memory only).
     private let store: (any Store)?
+    /// Told of each change made here (an engine shares them with other instances); `$SYS/` aside.
+    private let observer = NIOLockedValueBox<(@Sendable (BusMessage) -> Void)?>(nil)
 
     package init(maxTopics: Int = 100_000, store: (any Store)? = nil) {
         self.maxTopics = maxTopics
@@ -30,6 +32,28 @@ package final class RetainedMessageStore: Sendable {
     /// the durable store unless `persist` is false (the caller stored it already, before acknowledging).
     @discardableResult
     package func retain(_ message: BusMessage, persist: Bool = true) -> Bool {
+        guard keep(message, persist: persist) else { return false }
+        if !message.topic.name.hasPrefix("$SYS/"), let observer = observer.withLockedValue({ $0 }) {
+            observer(message)
+        }
+        return true
+    }
+
+    /// A change another instance made (through an engine): kept and stored here, told to nobody.
+    package func applyRemote(_ message: BusMessage) {
+        keep(message, persist: true)
+    }
+
+    /// Calls `observer` with each change made on this instance from now on.
+    package func observeLocalChanges(_ observer: @escaping @Sendable (BusMessage) -> Void) {
+        self.observer.withLockedValue { $0 = observer }
+    }
+
+    /// Every retained message (an engine's snapshot for another instance).
+    package func all() -> [BusMessage] { messages.withLockedValue { Array($0.values) } }
+
+    @discardableResult
+    private func keep(_ message: BusMessage, persist: Bool) -> Bool {
         let accepted: Bool = messages.withLockedValue { messages in
             if message.payload.readableBytes == 0 {
                 messages[message.topic.name] = nil

@@ -81,17 +81,17 @@ package final class SwitchboardServer: Sendable {
                 maxConnections: configuration.limits.maxConnections,
                 maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
-        if let url = configuration.engine {
-            self.engine = RedisBusEngine(
-                bus: bus, configuration: try RedisClientConfiguration(url: url), logger: logger)
-        } else {
-            self.engine = nil
-        }
         let connections = self.connections
         self.collaboration = CollaborationService(bus: bus, store: store, directory: sessions) { publisher in
             connections.userID(ofPublisher: publisher).map { CollaborationCaller(user: $0) }
         }
         self.retained = RetainedMessageStore(store: store)
+        if let url = configuration.engine {
+            self.engine = RedisBusEngine(
+                bus: bus, retained: retained, configuration: try RedisClientConfiguration(url: url), logger: logger)
+        } else {
+            self.engine = nil
+        }
         self.keepAlive = KeepAliveSweepers(eventLoops: loops)
         self.virtualHosts = VirtualHosts(
             bus: bus, metricsSlot: bus.metrics.slot(for: "queues"), definitions: configuration.virtualHosts)

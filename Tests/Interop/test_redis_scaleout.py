@@ -281,3 +281,34 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_retained_messages_are_shared_with_every_instance(make_server, redis_server):
+    url, _ = redis_server
+    a = make_server({}, args=["--engine", url])
+    b = make_server({}, args=["--engine", url])
+    topic = f"status/{unique()}"
+    publisher = Paho(a.mqtt_port, V5)
+    publisher.publish(topic, "online", qos=1, retain=True)
+
+    def first_retained(server):
+        client = Paho(server.mqtt_port, V311)
+        client.subscribe(topic, qos=1)
+        try:
+            message = client.get(timeout=3)
+            return (message.payload, message.retain)
+        except Exception:
+            return None
+        finally:
+            client.disconnect()
+
+    # B had no subscriber when it was published, and still has it; so has an instance started after.
+    assert wait_for(lambda: first_retained(b) == (b"online", True)), first_retained(b)
+    c = make_server({}, args=["--engine", url])
+    assert first_retained(c) == (b"online", True)
+    # Cleared on B (an empty retained publish): gone everywhere.
+    clearer = Paho(b.mqtt_port, V5)
+    clearer.publish(topic, b"", qos=1, retain=True)
+    assert wait_for(lambda: first_retained(a) is None and first_retained(c) is None, 8)
+    publisher.disconnect()
+    clearer.disconnect()

@@ -86,4 +86,17 @@ import Testing
             #expect(RedisBusFrame.decode(control) != nil)
         }
     }
+
+    @Test func aRetainedMessageFrameCarriesItsMessage() throws {
+        let message = BusMessage(
+            topic: try Topic("status/a"), payload: ByteBuffer(string: "on"), headers: MessageHeaders(retain: true),
+            timestamp: 5)
+        let frame = RedisBusFrame.retained(message, instance: "i")
+        #expect(RedisBusFrame.route(of: frame)?.kind == .retained)
+        guard case .retained(let decoded)? = RedisBusFrame.decode(frame)?.event else {
+            Issue.record("not a retained message")
+            return
+        }
+        #expect(decoded.topic.name == "status/a" && String(buffer: decoded.payload) == "on" && decoded.headers.retain)
+    }
 }

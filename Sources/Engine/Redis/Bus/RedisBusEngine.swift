@@ -41,6 +41,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     let bus: Bus
+    /// Retained messages: every instance keeps all of them, and Redis keeps them for instances that start.
+    let retained: RetainedMessageStore
     let client: RedisClient
     let eventLoop: any EventLoop
     /// This process's id in every frame it sends (a message coming back is dropped).
@@ -69,9 +71,10 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private(set) var dropped = 0
 
     package init(
-        bus: Bus, configuration: RedisClientConfiguration, prefix: String = "switchboard:",
-        maxBacklogBytes: Int = 64 << 20, logger: Logger
+        bus: Bus, retained: RetainedMessageStore, configuration: RedisClientConfiguration,
+        prefix: String = "switchboard:", maxBacklogBytes: Int = 64 << 20, logger: Logger
     ) {
+        self.retained = retained
         self.maxBacklogBytes = maxBacklogBytes
         self.bus = bus
         self.eventLoop = bus.shards[0].eventLoop
@@ -84,6 +87,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     /// The channel of presence events and the engine's own frames: every instance hears it. Outside the
     /// topics' channels (no pattern of ours matches it).
     var controlChannel: String { String(prefix.dropLast()) + ".control" }
+    /// The hash of retained messages (topic → frame), for instances that start later.
+    var retainedKey: String { String(prefix.dropLast()) + ".retained" }
 
     /// How often an instance says it is alive; one silent for three of these has gone (its presence
     /// entries leave).
@@ -95,7 +100,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         client.observeConnection { [weak self] up in self?.connectionChanged(up) }
         return client.connect().flatMap {
             self.client.subscribe(to: [self.controlChannel]) { [weak self] message in self?.receive(message) }
-        }.map {
+        }.flatMap {
+            self.client.send(["HGETALL", self.retainedKey])
+        }.map { stored in
+            self.restoreRetained(stored)
+            self.retained.observeLocalChanges { [weak self] message in
+                guard let self else { return }
+                self.send(RedisBusFrame.retained(message, instance: self.instanceID))
+            }
             self.bus.attach(self)
             self.send(RedisBusFrame.control(.hello, instance: self.instanceID))
             self.heartbeats = self.eventLoop.scheduleRepeatedTask(
@@ -158,6 +170,21 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             guard let route = RedisBusFrame.route(of: frame) else { continue }
             let channel = route.kind == .message ? prefix + route.topic : controlChannel
             commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: channel), frame]))
+            if route.kind == .retained {
+                // Kept in Redis too, for instances that start later; a clear removes it.
+                let cleared =
+                    RedisBusFrame.decode(frame).map { decoded -> Bool in
+                        if case .retained(let message) = decoded.event { return message.payload.readableBytes == 0 }
+                        return false
+                    } ?? false
+                commands.append(
+                    cleared
+                        ? RESPCommand(["HDEL", retainedKey, route.topic])
+                        : RESPCommand([
+                            ByteBuffer(string: "HSET"), ByteBuffer(string: retainedKey),
+                            ByteBuffer(string: route.topic), frame,
+                        ]))
+            }
         }
         sent += commands.count
         for reply in client.send(batch: commands) {
@@ -311,6 +338,27 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             }
         case .goodbye:
             forget(instance)
+        case .retained(let message):
+            retained.applyRemote(message)
+        }
+    }
+
+    /// What Redis kept of the retained messages (`HGETALL`), into this instance's store.
+    private func restoreRetained(_ reply: RESPValue) {
+        var frames: [ByteBuffer] = []
+        switch reply {
+        case .map(let pairs):
+            for pair in pairs { if case .bulkString(let frame?) = pair.value { frames.append(frame) } }
+        case .array(let items?):
+            // RESP2: field, value, field, value …
+            for (index, item) in items.enumerated() where index % 2 == 1 {
+                if case .bulkString(let frame?) = item { frames.append(frame) }
+            }
+        default:
+            break
+        }
+        for frame in frames {
+            if case .retained(let message)? = RedisBusFrame.decode(frame)?.event { retained.applyRemote(message) }
         }
     }
 

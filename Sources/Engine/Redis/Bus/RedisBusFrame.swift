@@ -10,9 +10,10 @@ import Storage
 ///     u16 instance id length, id (UTF-8)
 ///     u64 sequence: one more for each frame the instance sends (a receiver drops a frame it had already:
 ///         Redis delivers a message once per matching subscription, channel and pattern alike)
-///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye
+///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye, 6 retained message
 ///     u16 topic length, topic (UTF-8; empty for 3–5)
-///     kind 0: the message in the store's encoding (`StoredMessageCodec`: timestamp, headers, payload)
+///     kind 0, 6: the message in the store's encoding (`StoredMessageCodec`: timestamp, headers, payload;
+///         for 6 an empty payload clears the topic's retained message)
 ///     kind 1, 2: the client: str id, opt str user, opt str name, str protocol, u64 connectedAt (the
 ///         Double's bits), opt str remote address — str = u16 length + UTF-8, opt = u8 0/1 then str
 package enum RedisBusFrame {
@@ -26,10 +27,11 @@ package enum RedisBusFrame {
         case heartbeat
         case hello
         case goodbye
+        case retained(BusMessage)
     }
 
     enum Kind: UInt8 {
-        case message = 0, join, leave, heartbeat, hello, goodbye
+        case message = 0, join, leave, heartbeat, hello, goodbye, retained
     }
 
     /// A publication or a presence event as a frame (sequence 0 until `setSequence`).
@@ -47,6 +49,15 @@ package enum RedisBusFrame {
             header(.leave, instance: instance, topic: message.topic.name, into: &buffer)
             write(info, into: &buffer)
         }
+        return buffer
+    }
+
+    /// A retained message set (or cleared, with an empty payload) on `instance`.
+    static func retained(_ message: BusMessage, instance: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(message.payload.readableBytes + message.topic.name.utf8.count + 64)
+        header(.retained, instance: instance, topic: message.topic.name, into: &buffer)
+        StoredMessageCodec.encode(message, into: &buffer)
         return buffer
     }
 
@@ -100,11 +111,12 @@ package enum RedisBusFrame {
         case .heartbeat, .hello, .goodbye:
             guard name.isEmpty, buffer.readableBytes == 0 else { return nil }
             return (instance, sequence, kind == .heartbeat ? .heartbeat : kind == .hello ? .hello : .goodbye)
-        case .message:
+        case .message, .retained:
             guard let topic = try? Topic(name),
                 let message = StoredMessageCodec.decode(buffer, topic: topic, position: nil)
             else { return nil }
-            return (instance, sequence, .message(message.fromRemoteInstance()))
+            let remote = message.fromRemoteInstance()
+            return (instance, sequence, kind == .message ? .message(remote) : .retained(remote))
         case .join, .leave:
             guard let topic = try? Topic(name), let info = readInfo(&buffer), buffer.readableBytes == 0 else {
                 return nil
