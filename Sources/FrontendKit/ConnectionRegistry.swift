@@ -46,6 +46,9 @@ package enum CloseReason: Sendable, Hashable {
     case slowConsumer
     /// The client missed the keep-alive window.
     case keepAliveTimeout
+    /// A connection on another instance took this one's client identifier (MQTT session takeover across
+    /// instances, docs/redis.md).
+    case takenOver
 }
 
 /// A live connection as the registry controls it: told to close from any thread, it hops to its own
@@ -117,6 +120,7 @@ package final class ConnectionRegistry: Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
+    private let claimObserver = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
     package let limits: ConnectionLimits
     /// Most connections at once, across protocols.
     package var maxConnections: Int { limits.maxConnections }
@@ -248,11 +252,32 @@ package final class ConnectionRegistry: Sendable {
     /// Connection `id` publishes with `publisherID` on its messages (MQTT: its client identifier, which
     /// No Local compares); the latest connection to claim one has it.
     package func setPublisherID(_ publisherID: String, for id: String) {
-        state.withLockedValue { state in
-            guard state.entries[id] != nil else { return }
+        let claimed = state.withLockedValue { state -> Bool in
+            guard state.entries[id] != nil else { return false }
             state.entries[id]?.publisherID = publisherID
             state.publishers[publisherID] = id
+            return true
         }
+        if claimed, let observer = claimObserver.withLockedValue({ $0 }) { observer(publisherID) }
+    }
+
+    /// Calls `observer` with each publisher id a connection here claims (an engine tells other instances,
+    /// whose connection with that id is taken over).
+    package func observeClaims(_ observer: @escaping @Sendable (String) -> Void) {
+        claimObserver.withLockedValue { $0 = observer }
+    }
+
+    /// Closes the connection publishing as `publisherID` here, when another instance's connection claimed
+    /// it; false when there is none.
+    @discardableResult
+    package func releaseClaim(_ publisherID: String) -> Bool {
+        guard
+            let controller = state.withLockedValue({ state in
+                state.publishers[publisherID].flatMap { state.entries[$0]?.controller }
+            })
+        else { return false }
+        controller.requestClose(.takenOver)
+        return true
     }
 
     package func close(_ id: String, reason: CloseReason) -> Bool {

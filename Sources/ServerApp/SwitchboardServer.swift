@@ -87,8 +87,10 @@ package final class SwitchboardServer: Sendable {
         }
         self.retained = RetainedMessageStore(store: store)
         if let url = configuration.engine {
+            let connections = self.connections
             self.engine = RedisBusEngine(
-                bus: bus, retained: retained, configuration: try RedisClientConfiguration(url: url), logger: logger)
+                bus: bus, retained: retained, configuration: try RedisClientConfiguration(url: url), logger: logger,
+                remoteClaim: { connections.releaseClaim($0) })
         } else {
             self.engine = nil
         }
@@ -194,6 +196,7 @@ package final class SwitchboardServer: Sendable {
             do { try await engine.start().get() } catch {
                 throw ConfigurationError("engine \(configuration.engine ?? ""): \(error)")
             }
+            connections.observeClaims { engine.claim($0) }
             logger.info("engine: joined through Redis as instance \(engine.instanceID)")
         }
         try await serviceGroup.run()

@@ -312,3 +312,17 @@ def test_retained_messages_are_shared_with_every_instance(make_server, redis_ser
     assert wait_for(lambda: first_retained(a) is None and first_retained(c) is None, 8)
     publisher.disconnect()
     clearer.disconnect()
+
+
+def test_an_mqtt_client_id_taken_on_another_instance_ends_the_first_session(cluster):
+    """[MQTT-3.1.4-3] across instances: the client identifier connecting on B ends its connection on A,
+    with DISCONNECT 0x8E Session taken over (5.0)."""
+    a, b, _ = cluster
+    cid = f"sensor-{unique()}"
+    first = Paho(a.mqtt_port, V5, cid)
+    time.sleep(0.3)
+    second = Paho(b.mqtt_port, V5, cid)
+    assert first.disconnected.wait(5), "the first connection was not ended"
+    assert first.disconnect_reason is not None and first.disconnect_reason.value == 0x8E, first.disconnect_reason
+    assert not second.disconnected.is_set()
+    second.disconnect()

@@ -45,6 +45,9 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     let retained: RetainedMessageStore
     let client: RedisClient
     let eventLoop: any EventLoop
+    /// Told when another instance's connection took a client identifier (MQTT session takeover): the
+    /// connection here that has it ends.
+    let remoteClaim: @Sendable (String) -> Void
     /// This process's id in every frame it sends (a message coming back is dropped).
     package let instanceID: String
     /// Prefix of every channel (`switchboard:`; several deployments may share one Redis).
@@ -72,9 +75,11 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     package init(
         bus: Bus, retained: RetainedMessageStore, configuration: RedisClientConfiguration,
-        prefix: String = "switchboard:", maxBacklogBytes: Int = 64 << 20, logger: Logger
+        prefix: String = "switchboard:", maxBacklogBytes: Int = 64 << 20, logger: Logger,
+        remoteClaim: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.retained = retained
+        self.remoteClaim = remoteClaim
         self.maxBacklogBytes = maxBacklogBytes
         self.bus = bus
         self.eventLoop = bus.shards[0].eventLoop
@@ -127,6 +132,12 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     // MARK: - Out
+
+    /// A connection here took `publisherID` (an MQTT client identifier): the others' connection with it
+    /// ends (session takeover across instances).
+    package func claim(_ publisherID: String) {
+        send(RedisBusFrame.claim(publisherID, instance: instanceID))
+    }
 
     package func forward(_ message: BusMessage) {
         send(RedisBusFrame.encode(message, instance: instanceID))
@@ -340,6 +351,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             forget(instance)
         case .retained(let message):
             retained.applyRemote(message)
+        case .claim(let publisherID):
+            remoteClaim(publisherID)
         }
     }
 

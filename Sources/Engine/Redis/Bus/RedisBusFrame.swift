@@ -10,8 +10,9 @@ import Storage
 ///     u16 instance id length, id (UTF-8)
 ///     u64 sequence: one more for each frame the instance sends (a receiver drops a frame it had already:
 ///         Redis delivers a message once per matching subscription, channel and pattern alike)
-///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye, 6 retained message
-///     u16 topic length, topic (UTF-8; empty for 3–5)
+///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye, 6 retained message,
+///         7 claim (a connection here took a client identifier: the others' connection with it ends)
+///     u16 topic length, topic (UTF-8; empty for 3–5; the client identifier for 7)
 ///     kind 0, 6: the message in the store's encoding (`StoredMessageCodec`: timestamp, headers, payload;
 ///         for 6 an empty payload clears the topic's retained message)
 ///     kind 1, 2: the client: str id, opt str user, opt str name, str protocol, u64 connectedAt (the
@@ -28,10 +29,11 @@ package enum RedisBusFrame {
         case hello
         case goodbye
         case retained(BusMessage)
+        case claim(String)
     }
 
     enum Kind: UInt8 {
-        case message = 0, join, leave, heartbeat, hello, goodbye, retained
+        case message = 0, join, leave, heartbeat, hello, goodbye, retained, claim
     }
 
     /// A publication or a presence event as a frame (sequence 0 until `setSequence`).
@@ -58,6 +60,13 @@ package enum RedisBusFrame {
         buffer.reserveCapacity(message.payload.readableBytes + message.topic.name.utf8.count + 64)
         header(.retained, instance: instance, topic: message.topic.name, into: &buffer)
         StoredMessageCodec.encode(message, into: &buffer)
+        return buffer
+    }
+
+    /// A client identifier a connection on `instance` took.
+    static func claim(_ publisherID: String, instance: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        header(.claim, instance: instance, topic: publisherID, into: &buffer)
         return buffer
     }
 
@@ -108,6 +117,9 @@ package enum RedisBusFrame {
             let name = buffer.readString(length: Int(topicLength))
         else { return nil }
         switch kind {
+        case .claim:
+            guard !name.isEmpty, buffer.readableBytes == 0 else { return nil }
+            return (instance, sequence, .claim(name))
         case .heartbeat, .hello, .goodbye:
             guard name.isEmpty, buffer.readableBytes == 0 else { return nil }
             return (instance, sequence, kind == .heartbeat ? .heartbeat : kind == .hello ? .hello : .goodbye)

@@ -383,7 +383,8 @@ final class AMQPConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
                         .connectionForced, "broker forced connection closure with reason 'shutdown'"))
             case .administrative:
                 self.run(self.machine.closeRequested(.connectionForced, "Closed via management plugin"))
-            case .slowConsumer, .keepAliveTimeout: self.run(self.machine.closeRequested(.connectionForced, "\(reason)"))
+            case .slowConsumer, .keepAliveTimeout, .takenOver:
+                self.run(self.machine.closeRequested(.connectionForced, "\(reason)"))
             }
             self.flushOut()
         }

@@ -297,6 +297,7 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
                 case .administrative: .administrativeAction
                 case .slowConsumer: .slowConsumer
                 case .keepAliveTimeout: .keepAliveTimeout
+                case .takenOver: .sessionTakenOver
                 }
             self.run(self.machine.closeRequested(mqttReason))
         }

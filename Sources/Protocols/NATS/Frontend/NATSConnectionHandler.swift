@@ -740,7 +740,7 @@ extension NATSProtocolError {
         switch reason {
         case .slowConsumer: self = .slowConsumer
         case .keepAliveTimeout: self = .staleConnection
-        case .administrative: self = .closedByAdministrator
+        case .administrative, .takenOver: self = .closedByAdministrator
         case .shutdown: return nil
         }
     }

@@ -359,7 +359,8 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
         eventLoop.execute {
             switch reason {
             case .shutdown: self.fail(STOMPError("Server shutdown", detail: "The server is shutting down.\n"))
-            case .administrative: self.fail(STOMPError("Connection closed", detail: "Closed by an administrator.\n"))
+            case .administrative, .takenOver:
+                self.fail(STOMPError("Connection closed", detail: "Closed by an administrator.\n"))
             case .slowConsumer:
                 self.fail(STOMPError("Slow consumer", detail: "The client did not read its messages.\n"))
             case .keepAliveTimeout: self.context?.close(promise: nil)

@@ -463,7 +463,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     func serverClose(_ reason: CloseReason) {
         switch reason {
         case .shutdown: close(.shutdown)
-        case .administrative: close(.administrative)
+        case .administrative, .takenOver: close(.administrative)
         case .slowConsumer: close(.slowConsumer)
         case .keepAliveTimeout: close(.keepAliveTimeout)
         }
