@@ -88,7 +88,7 @@ extension APIRoutes {
                     self.collaboration.cast(
                         request.parameters["session"] ?? "", request.parameters["vote"] ?? "", option: option,
                         caller: caller
-                    ) { done($0.map { CollaborationJSON.vote($0) }) }
+                    ) { done($0) }
                 }
             })
         router.add(

@@ -68,13 +68,14 @@ package struct VoteResult: Sendable, Hashable {
 /// When the session also admits roles, voters outside the list may turn up, so the electorate is not
 /// `complete` and only the deadline or a close can decide.
 package struct VoteElectorate: Sendable, Hashable {
-    package var weights: [String: Double]
-    package var complete: Bool
+    package let weights: [String: Double]
+    package let complete: Bool
+    /// The weights' sum (kept: a vote asks for it on every ballot).
+    package let totalWeight: Double
 
     package init(weights: [String: Double], complete: Bool) {
         self.weights = weights
         self.complete = complete
+        self.totalWeight = weights.values.reduce(0, +)
     }
-
-    package var totalWeight: Double { weights.values.reduce(0, +) }
 }

@@ -83,11 +83,33 @@ package struct VoteState: Sendable, Hashable {
     package let definition: Definition
     package private(set) var ballots: [String: Ballot] = [:]
     package private(set) var result: VoteResult?
+    /// Running ballots and weight per option (kept with `ballots`, so a tally costs the options, not the
+    /// ballots).
+    private var totals: [String: Total] = [:]
+
+    struct Total: Sendable, Hashable {
+        var votes = 0
+        var weight = 0.0
+    }
 
     package init(definition: Definition, ballots: [Ballot] = [], result: VoteResult? = nil) {
         self.definition = definition
-        for ballot in ballots { self.ballots[ballot.voter] = ballot }
+        for ballot in ballots { place(ballot) }
         self.result = result
+    }
+
+    /// Puts `ballot` in (replacing the voter's previous one) and keeps the totals.
+    private mutating func place(_ ballot: Ballot?, voter: String? = nil) {
+        let voter = ballot?.voter ?? voter!
+        if let previous = ballots[voter] {
+            totals[previous.option, default: Total()].votes -= 1
+            totals[previous.option, default: Total()].weight -= previous.weight
+        }
+        ballots[voter] = ballot
+        if let ballot {
+            totals[ballot.option, default: Total()].votes += 1
+            totals[ballot.option, default: Total()].weight += ballot.weight
+        }
     }
 
     package var phase: Phase {
@@ -99,13 +121,10 @@ package struct VoteState: Sendable, Hashable {
 
     /// Per option (in the definition's order): ballots and their weight.
     package var counts: [(option: String, votes: Int, weight: Double)] {
-        var votes: [String: Int] = [:]
-        var weights: [String: Double] = [:]
-        for ballot in ballots.values {
-            votes[ballot.option, default: 0] += 1
-            weights[ballot.option, default: 0] += ballot.weight
+        definition.options.map { option in
+            let total = totals[option] ?? Total()
+            return (option, total.votes, total.weight)
         }
-        return definition.options.map { ($0, votes[$0] ?? 0, weights[$0] ?? 0) }
     }
 
     /// Takes `voter`'s ballot (with `weight`, used when the vote is weighted).
@@ -119,10 +138,10 @@ package struct VoteState: Sendable, Hashable {
         if let previous = ballots[voter] {
             if previous.option == option { return .unchanged }
             guard definition.changeable else { throw .alreadyVoted }
-            ballots[voter] = Ballot(voter: voter, option: option, weight: counted, at: now)
+            place(Ballot(voter: voter, option: option, weight: counted, at: now))
             return .changed(from: previous.option)
         }
-        ballots[voter] = Ballot(voter: voter, option: option, weight: counted, at: now)
+        place(Ballot(voter: voter, option: option, weight: counted, at: now))
         return .counted
     }
 
@@ -134,11 +153,13 @@ package struct VoteState: Sendable, Hashable {
     package mutating func decideIfSettled(_ electorate: VoteElectorate, now: UInt64) -> VoteResult? {
         guard result == nil, !definition.changeable, ballots.count >= definition.quorum else { return nil }
         let counts = self.counts
-        let weighted = definition.weighted
-        let electorateWeight = electorate.weights.values.reduce(0.0) { $0 + (weighted ? $1 : 1) }
-        let everyoneVoted = electorate.complete && electorate.weights.keys.allSatisfy { ballots[$0] != nil }
+        let electorateWeight = definition.weighted ? electorate.totalWeight : Double(electorate.weights.count)
+        // Counting who has not voted only once the ballots could cover everyone.
+        let everyoneVoted =
+            electorate.complete && ballots.count >= electorate.weights.count
+            && electorate.weights.keys.allSatisfy { ballots[$0] != nil }
         if case .unanimity = definition.rule {
-            if Set(ballots.values.map(\.option)).count > 1 {
+            if counts.count(where: { $0.votes > 0 }) > 1 {
                 return decide(.rejected, nil, .rule, now)
             }
             guard everyoneVoted, let option = ballots.values.first?.option else { return nil }
@@ -193,7 +214,7 @@ extension VoteState {
     /// Takes back a ballot the store could not keep: `previous` is what the voter had before (nil: none),
     /// and a result the ballot decided goes with it.
     package mutating func undo(voter: String, previous: Ballot?, decided: Bool) {
-        ballots[voter] = previous
+        place(previous, voter: voter)
         if decided { result = nil }
     }
 

@@ -71,8 +71,9 @@ final class CollaborationListener: BusSubscriber, @unchecked Sendable {
             reply(replyTo, .failure(.bad("a ballot is {\"option\":…}, a JSON string, or the option as text")))
             return
         }
+        // The answer is the tally, not the voter list (which grows with every ballot).
         service.cast(session, vote, option: option, caller: caller(message)) { result in
-            self.reply(replyTo, result.map { CollaborationJSON.vote($0) })
+            self.reply(replyTo, result)
         }
     }
 
@@ -131,9 +132,7 @@ final class CollaborationListener: BusSubscriber, @unchecked Sendable {
             service.openVote(session, body, caller: caller) { answer($0.map { CollaborationJSON.vote($0) }) }
         case "cast":
             let option = body["option"]?.stringValue ?? ""
-            service.cast(session, vote, option: option, caller: caller) {
-                answer($0.map { CollaborationJSON.vote($0) })
-            }
+            service.cast(session, vote, option: option, caller: caller) { answer($0) }
         case "close_vote":
             service.closeVote(session, vote, caller: caller) { answer($0.map { CollaborationJSON.vote($0) }) }
         default:

@@ -22,6 +22,8 @@ package final class CollaborationService: @unchecked Sendable {
         var votes: [String: VoteState] = [:]
         /// Votes with a tally due on their topic (one per `tallyInterval`).
         var talliesDue: Set<String> = []
+        /// Each session's electorate, made on its first ballot and forgotten when the session changes.
+        var electorates: [String: VoteElectorate] = [:]
     }
 
     let core = NIOLockedValueBox(Core())
@@ -269,6 +271,7 @@ package final class CollaborationService: @unchecked Sendable {
                 if let roles = try Self.strings(body["roles"], "roles") { session.roles = roles }
                 let previous = core.sessions[id]!
                 core.sessions[id] = session
+                core.electorates[id] = nil
                 directory.update(session)
                 let updated = session
                 let events = [
@@ -277,7 +280,10 @@ package final class CollaborationService: @unchecked Sendable {
                 ]
                 commit(id, [.saveRecord(CollaborationJSON.stored(session))], events) { error in
                     if let error {
-                        self.core.withLockedValue { $0.sessions[id] = previous }
+                        self.core.withLockedValue { core in
+                            core.sessions[id] = previous
+                            core.electorates[id] = nil
+                        }
                         self.directory.update(previous)
                         return completion(.failure(error))
                     }
@@ -372,19 +378,25 @@ package final class CollaborationService: @unchecked Sendable {
     }
 
     /// Takes `caller`'s ballot for `option` (one per user; changed only where the vote allows). Answered
-    /// once the ballot is stored; a ballot that settles the vote stores the result with it.
+    /// once the ballot is stored, with the vote as a tally (no voter list); a ballot that settles the vote
+    /// stores the result with it. The vote is changed in place (taken out of `core` meanwhile) and the
+    /// answer made at once, so no copy of its ballots outlives the call: a ballot costs the same whether it
+    /// is the first or the thousandth.
     package func cast(
         _ sessionID: String, _ voteID: String, option: String, caller: CollaborationCaller,
-        completion: @escaping @Sendable (Result<VoteState, CollaborationError>) -> Void
+        completion: @escaping @Sendable (Result<JSONValue, CollaborationError>) -> Void
     ) {
         let now = bus.clock()
-        let answered: Result<VoteState, CollaborationError>? = core.withLockedValue { core in
+        let answered: Result<JSONValue, CollaborationError>? = core.withLockedValue { core in
             do throws(CollaborationError) {
                 let session = try Self.openSession(core, sessionID, caller)
                 guard let voter = caller.user else {
                     throw CollaborationError(.unauthorized, "ballots are cast by signed-in users")
                 }
-                guard var vote = core.votes[voteID], vote.definition.session == sessionID else { throw .voteNotFound }
+                guard core.votes[voteID]?.definition.session == sessionID,
+                    var vote = core.votes.removeValue(forKey: voteID)
+                else { throw .voteNotFound }
+                defer { core.votes[voteID] = vote }
                 let previous = vote.ballots[voter]
                 let effect: VoteState.CastEffect
                 do throws(VoteState.CastRefusal) {
@@ -398,9 +410,10 @@ package final class CollaborationService: @unchecked Sendable {
                             .conflict, "you have voted already, and this vote's ballots cannot be changed")
                     }
                 }
-                if effect == .unchanged { return .success(vote) }
-                let result = vote.decideIfSettled(session.electorate, now: now)
-                core.votes[voteID] = vote
+                if effect == .unchanged { return .success(CollaborationJSON.vote(vote, withVoters: false)) }
+                let electorate = core.electorates[sessionID] ?? session.electorate
+                core.electorates[sessionID] = electorate
+                let result = vote.decideIfSettled(electorate, now: now)
                 var writes: [StoreWrite] = [.saveRecord(CollaborationJSON.stored(vote.ballots[voter]!, vote: voteID))]
                 var details: [(String, JSONValue)] = [("vote", .string(voteID))]
                 if !vote.definition.anonymous { details.append(("option", .string(option))) }
@@ -412,7 +425,8 @@ package final class CollaborationService: @unchecked Sendable {
                     writes.append(.saveRecord(CollaborationJSON.stored(vote)))
                     events += Event.decided(vote, result)
                 }
-                let decided = vote
+                let answer = CollaborationJSON.vote(vote, withVoters: false)
+                let definition = vote.definition
                 commit(sessionID, writes, events) { error in
                     if let error {
                         self.core.withLockedValue { core in
@@ -420,8 +434,8 @@ package final class CollaborationService: @unchecked Sendable {
                         }
                         return completion(.failure(error))
                     }
-                    if result == nil { self.tallyDue(decided.definition) }
-                    completion(.success(decided))
+                    if result == nil { self.tallyDue(definition) }
+                    completion(.success(answer))
                 }
                 return nil
             } catch {
@@ -490,12 +504,13 @@ package final class CollaborationService: @unchecked Sendable {
         guard first else { return }
         let loop = homeLoop(definition.session)
         loop.scheduleTask(in: tallyInterval) {
-            let vote = self.core.withLockedValue { core -> VoteState? in
+            // The event is made under the lock: no copy of the ballots outlives it.
+            let tally = self.core.withLockedValue { core -> Event? in
                 core.talliesDue.remove(definition.id)
-                return core.votes[definition.id]
+                guard let vote = core.votes[definition.id], vote.isOpen else { return nil }
+                return Event.vote(vote, "tally")
             }
-            guard let vote, vote.isOpen else { return }
-            self.publish(Event.vote(vote, "tally"), on: loop)
+            if let tally { self.publish(tally, on: loop) }
         }
     }
 
