@@ -11,6 +11,9 @@ package protocol BusEngine: AnyObject, Sendable {
     func forward(_ message: BusMessage)
     /// A local subscription to `filter` was added (`delta` 1) or removed (-1).
     func interestChanged(_ filter: TopicFilter, delta: Int)
+    /// Whether this instance's members of the shared group `key` (its name, U+001F, its pattern) take
+    /// `message`: with members on several instances, exactly one of them does.
+    func deliversToGroup(_ key: String, _ message: BusMessage) -> Bool
 }
 
 /// The engine a bus was given (`Bus.attach`), held so the publish path reads it with one atomic load.

@@ -66,7 +66,13 @@ package final class LoopShard: @unchecked Sendable {
     final class GroupPlan {
         let members: [BusSubscription]
         var cursor = 0
-        init(members: [BusSubscription]) { self.members = members }
+        /// The group's name and pattern (what an engine knows the group by across instances).
+        let key: String
+        init(members: [BusSubscription]) {
+            self.members = members
+            let filter = members[0].filter
+            self.key = (filter.shareGroup ?? "") + "\u{1F}" + filter.pattern
+        }
 
         func next() -> BusSubscription {
             let member = members[cursor % members.count]
@@ -283,6 +289,8 @@ package final class LoopShard: @unchecked Sendable {
         }
         if !plan.groups.isEmpty {
             for group in plan.groups {
+                // With an engine, one instance of those with members of the group takes each message.
+                if let engine, !engine.deliversToGroup(group.key, message) { continue }
                 let member = group.next()
                 if now && member.shardIndex == index {
                     var context = DeliveryContext(message: message)

@@ -326,3 +326,40 @@ def test_an_mqtt_client_id_taken_on_another_instance_ends_the_first_session(clus
     assert first.disconnect_reason is not None and first.disconnect_reason.value == 0x8E, first.disconnect_reason
     assert not second.disconnected.is_set()
     second.disconnect()
+
+
+def test_a_shared_subscription_spread_over_instances_gets_each_message_once(cluster):
+    """An MQTT shared subscription with members on several instances: one member, on one instance, gets
+    each message — whether or not the publisher's instance has members of the group."""
+    a, b, c = cluster
+    topic = f"jobs/{unique()}"
+    group = f"$share/workers/{topic}"
+    members = [Paho(server.mqtt_port, V5) for server in (a, b, c)]
+    for member in members:
+        member.subscribe(group, qos=1)
+    time.sleep(1.0)  # the group's members are announced
+    publisher = Paho(a.mqtt_port, V5)
+    for n in range(60):
+        publisher.publish(topic, str(n), qos=1)
+
+    def drain(member):
+        got = []
+        while True:
+            try:
+                got.append(int(member.get(timeout=1.5).payload))
+            except Exception:
+                return got
+
+    received = [drain(member) for member in members]
+    everything = sorted(n for got in received for n in got)
+    assert everything == list(range(60)), received
+    assert sum(1 for got in received if got) >= 2, received  # spread over instances
+    # Without members on the publisher's instance: B and C share it.
+    members[0].disconnect()
+    time.sleep(1.0)
+    for n in range(60, 100):
+        publisher.publish(topic, str(n), qos=1)
+    received = [drain(member) for member in members[1:]]
+    assert sorted(n for got in received for n in got) == list(range(60, 100)), received
+    for client in members[1:] + [publisher]:
+        client.disconnect()

@@ -99,4 +99,29 @@ import Testing
         }
         #expect(decoded.topic.name == "status/a" && String(buffer: decoded.payload) == "on" && decoded.headers.retain)
     }
+
+    @Test func groupAndClaimFramesRoundTrip() throws {
+        guard
+            case .group(let key, let members)? = RedisBusFrame.decode(
+                RedisBusFrame.group("workers\u{1F}jobs/#", members: true, instance: "i"))?.event
+        else {
+            Issue.record("not a group frame")
+            return
+        }
+        #expect(key == "workers\u{1F}jobs/#" && members)
+        guard case .claim(let id)? = RedisBusFrame.decode(RedisBusFrame.claim("sensor-1", instance: "i"))?.event else {
+            Issue.record("not a claim")
+            return
+        }
+        #expect(id == "sensor-1")
+    }
+
+    @Test func everyInstanceChoosesTheSameGroupForAMessage() throws {
+        // The choice hashes what travels with the message, never a per-process seed.
+        let message = BusMessage(
+            topic: try Topic("jobs/a"), payload: ByteBuffer(), publisherID: "p", timestamp: 1_700_000_000_000)
+        #expect(RedisBusEngine.stableHash(message) == RedisBusEngine.stableHash(message.fromRemoteInstance()))
+        // FNV-1a over "jobs/a", "p" and the timestamp's eight little-endian bytes (computed apart).
+        #expect(RedisBusEngine.stableHash(message) == 0xe8e0_d137_6fc1_a161)
+    }
 }

@@ -38,6 +38,9 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         /// Filter pattern → (filter, local subscriptions); changed by `interestChanged`.
         var interest: [String: (filter: TopicFilter, count: Int)] = [:]
         var interestChanged = false
+        /// Shared groups: local members by group key, and the other instances with members.
+        var localGroups: [String: Int] = [:]
+        var remoteGroups: [String: Set<String>] = [:]
     }
 
     let bus: Bus
@@ -242,24 +245,55 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         }
         guard bus.engine != nil else { return }  // the first connection: start() says hello
         send(RedisBusFrame.control(.hello, instance: instanceID))
-        for (topic, info) in bus.presence.localEntries() {
-            forward(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: bus.clock(), kind: .join(info)))
-        }
+        announceLocalState()
     }
 
     // MARK: - Interest
 
     package func interestChanged(_ filter: TopicFilter, delta: Int) {
+        var groupChange: (key: String, members: Bool)?
         let schedule = lock.withLockedValue { pending -> Bool in
             let key = filter.pattern
             let count = max(0, (pending.interest[key]?.count ?? 0) + delta)
             pending.interest[key] = count == 0 ? nil : (filter, count)
             pending.interestChanged = true
+            if let group = filter.shareGroup {
+                let groupKey = group + "\u{1F}" + filter.pattern
+                let before = pending.localGroups[groupKey] ?? 0
+                let after = max(0, before + delta)
+                pending.localGroups[groupKey] = after == 0 ? nil : after
+                if (before == 0) != (after == 0) { groupChange = (groupKey, after > 0) }
+            }
             if pending.flushScheduled { return false }
             pending.flushScheduled = true
             return true
         }
         if schedule { eventLoop.execute { self.flush() } }
+        if let groupChange {
+            send(RedisBusFrame.group(groupChange.key, members: groupChange.members, instance: instanceID))
+        }
+    }
+
+    package func deliversToGroup(_ key: String, _ message: BusMessage) -> Bool {
+        let others = lock.withLockedValue { $0.remoteGroups[key] }
+        guard let others, !others.isEmpty else { return true }
+        let instances = (others.union([instanceID])).sorted()
+        return instances[Int(Self.stableHash(message) % UInt64(instances.count))] == instanceID
+    }
+
+    /// The same number on every instance for the same message (FNV-1a over its topic, publisher and
+    /// timestamp, which travel with it): which instance's group takes it.
+    static func stableHash(_ message: BusMessage) -> UInt64 {
+        var hash: UInt64 = 1_469_598_103_934_665_603
+        func mix(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
+        for byte in message.topic.name.utf8 { mix(byte) }
+        for byte in (message.publisherID ?? "").utf8 { mix(byte) }
+        var timestamp = message.timestamp
+        for _ in 0..<8 {
+            mix(UInt8(truncatingIfNeeded: timestamp))
+            timestamp >>= 8
+        }
+        return hash
     }
 
     /// Subscribes to what local filters want now and unsubscribes from the rest.
@@ -343,16 +377,23 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         case .heartbeat:
             break
         case .hello:
-            // A new instance: tell it who is here.
-            for (topic, info) in bus.presence.localEntries() {
-                forward(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: bus.clock(), kind: .join(info)))
-            }
+            // A new instance: tell it who is here, and which shared groups have members here.
+            announceLocalState()
         case .goodbye:
             forget(instance)
         case .retained(let message):
             retained.applyRemote(message)
         case .claim(let publisherID):
             remoteClaim(publisherID)
+        case .group(let key, let members):
+            lock.withLockedValue { pending in
+                if members {
+                    pending.remoteGroups[key, default: []].insert(instance)
+                } else {
+                    pending.remoteGroups[key]?.remove(instance)
+                    if pending.remoteGroups[key]?.isEmpty == true { pending.remoteGroups[key] = nil }
+                }
+            }
         }
     }
 
@@ -382,10 +423,24 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             on: eventLoop)
     }
 
-    /// An instance that said goodbye or went silent: its clients leave.
+    /// This instance's presence entries and shared groups, for instances that may not know them.
+    private func announceLocalState() {
+        for (topic, info) in bus.presence.localEntries() {
+            forward(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: bus.clock(), kind: .join(info)))
+        }
+        for key in lock.withLockedValue({ Array($0.localGroups.keys) }) {
+            send(RedisBusFrame.group(key, members: true, instance: instanceID))
+        }
+    }
+
+    /// An instance that said goodbye or went silent: its clients leave, its groups' members go.
     private func forget(_ instance: String) {
         lastHeard[instance] = nil
         lastSequence[instance] = nil
+        lock.withLockedValue { pending in
+            for key in pending.remoteGroups.keys { pending.remoteGroups[key]?.remove(instance) }
+            pending.remoteGroups = pending.remoteGroups.filter { !$0.value.isEmpty }
+        }
         for (topic, info) in bus.presence.removeInstance(instance) { announce(topic, .leave(info)) }
     }
 

@@ -11,8 +11,10 @@ import Storage
 ///     u64 sequence: one more for each frame the instance sends (a receiver drops a frame it had already:
 ///         Redis delivers a message once per matching subscription, channel and pattern alike)
 ///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye, 6 retained message,
-///         7 claim (a connection here took a client identifier: the others' connection with it ends)
-///     u16 topic length, topic (UTF-8; empty for 3–5; the client identifier for 7)
+///         7 claim (a connection here took a client identifier: the others' connection with it ends),
+///         8 group (this instance has members of a shared group, or no longer has)
+///     u16 topic length, topic (UTF-8; empty for 3–5; the client identifier for 7; the group's key for 8)
+///     kind 8: u8 1 (has members) or 0
 ///     kind 0, 6: the message in the store's encoding (`StoredMessageCodec`: timestamp, headers, payload;
 ///         for 6 an empty payload clears the topic's retained message)
 ///     kind 1, 2: the client: str id, opt str user, opt str name, str protocol, u64 connectedAt (the
@@ -30,10 +32,11 @@ package enum RedisBusFrame {
         case goodbye
         case retained(BusMessage)
         case claim(String)
+        case group(String, members: Bool)
     }
 
     enum Kind: UInt8 {
-        case message = 0, join, leave, heartbeat, hello, goodbye, retained, claim
+        case message = 0, join, leave, heartbeat, hello, goodbye, retained, claim, group
     }
 
     /// A publication or a presence event as a frame (sequence 0 until `setSequence`).
@@ -67,6 +70,14 @@ package enum RedisBusFrame {
     static func claim(_ publisherID: String, instance: String) -> ByteBuffer {
         var buffer = ByteBuffer()
         header(.claim, instance: instance, topic: publisherID, into: &buffer)
+        return buffer
+    }
+
+    /// Whether `instance` has members of the shared group `key`.
+    static func group(_ key: String, members: Bool, instance: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        header(.group, instance: instance, topic: key, into: &buffer)
+        buffer.writeInteger(UInt8(members ? 1 : 0))
         return buffer
     }
 
@@ -120,6 +131,10 @@ package enum RedisBusFrame {
         case .claim:
             guard !name.isEmpty, buffer.readableBytes == 0 else { return nil }
             return (instance, sequence, .claim(name))
+        case .group:
+            guard !name.isEmpty, let flag = buffer.readInteger(as: UInt8.self), flag <= 1, buffer.readableBytes == 0
+            else { return nil }
+            return (instance, sequence, .group(name, members: flag == 1))
         case .heartbeat, .hello, .goodbye:
             guard name.isEmpty, buffer.readableBytes == 0 else { return nil }
             return (instance, sequence, kind == .heartbeat ? .heartbeat : kind == .hello ? .hello : .goodbye)
