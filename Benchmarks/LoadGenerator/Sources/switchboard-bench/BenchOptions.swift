@@ -66,6 +66,18 @@ struct BenchOptions: ParsableArguments {
     )
     var path: String?
 
+    @Option(
+        name: .customLong("subscriber-ports"),
+        help:
+            "Comma-separated ports of other instances of the same server (joined through Redis, docs/redis.md): subscribers are spread over them in turn (fanout, pubsub), or the latency subscriber uses the first; publishers stay on --port."
+    )
+    var subscriberPortList: String?
+
+    /// `--subscriber-ports`, parsed (empty: subscribers use `--port` like everyone).
+    var subscriberPorts: [Int] {
+        (subscriberPortList ?? "").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
     @Option(help: "Channel (topic / subject) to publish and subscribe on.")
     var channel = "bench"
 

@@ -43,7 +43,8 @@ final class BenchRun {
     /// ``maximumConnectsInFlight`` at a time, and returns their channels (failed ones omitted).
     /// `path` gives a connection its own HTTP path and query (the records scenarios' `?token=`).
     func connectMany(
-        _ count: Int, path: ((Int) -> String)? = nil, makeRole: (Int, LoopStats) -> any BenchRole & Sendable
+        _ count: Int, path: ((Int) -> String)? = nil, port: ((Int) -> Int)? = nil,
+        makeRole: (Int, LoopStats) -> any BenchRole & Sendable
     ) -> [EventLoopFuture<
         any Channel
     >] {
@@ -60,9 +61,10 @@ final class BenchRun {
             }
             let loopStats = stats.forConnection(index)
             var connector = connector
-            if let path {
+            if path != nil || port != nil {
                 var target = target
-                target.path = path(index)
+                if let path { target.path = path(index) }
+                if let port { target.port = port(index) }
                 connector = BenchConnector(kind: options.wire, target: target, sourceAddress: sourceAddress)
             }
             futures.append(connector.connect(stats: loopStats, role: makeRole(index, loopStats)))

@@ -16,7 +16,15 @@ struct LatencyScenario {
         let publisher = PublisherRole(
             stats: loopStats,
             plan: PublishPlan(count: count, payloadSize: options.size, acknowledgeEvery: 1, window: 1, rate: 0))
-        var channels = [run.connect(stats: loopStats, role: subscriber)]
+        // On another instance with --subscriber-ports: the publish crosses Redis.
+        var channels = [
+            run.options.subscriberPorts.first.map { port in
+                var target = run.target
+                target.port = port
+                return BenchConnector(kind: options.wire, target: target, sourceAddress: run.sourceAddress)
+                    .connect(stats: loopStats, role: subscriber)
+            } ?? run.connect(stats: loopStats, role: subscriber)
+        ]
         guard run.wait(timeout: 30, until: { loopStats.subscribed.load(ordering: .relaxed) >= 1 }) else {
             throw BenchError.setupFailed(
                 "subscription not confirmed; last error: \((try? run.stats.lastError()) ?? nil ?? "none")")

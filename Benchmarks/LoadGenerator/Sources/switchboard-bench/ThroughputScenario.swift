@@ -30,7 +30,9 @@ struct ThroughputScenario {
             options.wire.subscribersShareMessages(run.target) ? min(subscriberCount, 1) : subscriberCount
 
         // 1. Subscribers, all confirmed before anything is published.
-        var channels = run.connectMany(subscriberCount) { _, loopStats in
+        let ports = options.subscriberPorts
+        var channels = run.connectMany(subscriberCount, port: ports.isEmpty ? nil : { ports[$0 % ports.count] }) {
+            _, loopStats in
             SubscriberRole(stats: loopStats, channel: options.channel)
         }
         guard run.wait(timeout: max(30, options.duration), until: { stats.total(\.subscribed) >= subscriberCount })
