@@ -25,6 +25,7 @@ export interface Vote {
   question: string;
   options: string[];
   rule?: string;
+  /** `open` (no ballot yet) → `tallying` (ballots cast, still taking more) → `decided` / `expired`. */
   state: "open" | "tallying" | "decided" | "expired" | string;
   ballots?: number;
   tally?: VoteTally[];
