@@ -1,7 +1,7 @@
 """Issue 22, the dashboard: `switchboard serve` serves the built SDK and the dashboard (embedded in the
 binary, with ETags), and in Debian's headless Chromium the dashboard shows nothing until the API key is
 typed, then counts connections per protocol live as a paho MQTT client and a nats-py client connect and
-leave, and kicks one. In the collaboration view, two browsers signed in as two participants of a session
+leave, kicks one, and follows the server through a restart (reconnect attempts, then connected). In the collaboration view, two browsers signed in as two participants of a session
 see each other online, a vote opened in one appears in the other, a ballot cast in one updates the tally
 in the other, and both show the result. With DASHBOARD_SCREENSHOTS=1 the run writes the screenshots
 committed as docs/dashboard-operator.png and docs/dashboard-collaboration.png."""
@@ -166,6 +166,14 @@ def test_dashboard_counts_mqtt_and_nats_connections_live_and_shows_nothing_witho
         loop.close()
         mqtt.client.loop_stop()
     wait_js(browser, protocol_count("nats") + " === 0")
+
+    # The server goes away: the status shows the reconnect attempts with their countdown, then connected.
+    srv.terminate()
+    assert srv.wait_exit(10) == 0
+    wait_js(browser, "var s = document.querySelector('#status'); return s.dataset.state !== 'connected' && /attempt [0-9]+/.test(s.innerText) && s.querySelector('progress') !== null")
+    srv.start()
+    wait_js(browser, "var s = document.querySelector('#status'); return s.dataset.state === 'connected' && !/attempt/.test(s.innerText)", timeout=30)
+    wait_js(browser, protocol_count("websocket") + " >= 1")
 
     # A key that stops working (here: signed out) takes the page back to the login, data gone.
     browser.find_element(By.CSS_SELECTOR, "button.logout").click()
