@@ -3,7 +3,7 @@ binary, with ETags), and in Debian's headless Chromium the dashboard shows nothi
 typed, then counts connections per protocol live as a paho MQTT client and a nats-py client connect and
 leave, kicks one, and follows the server through a restart (reconnect attempts, then connected). In the collaboration view, two browsers signed in as two participants of a session
 see each other online, a vote opened in one appears in the other, a ballot cast in one updates the tally
-in the other, and both show the result. With DASHBOARD_SCREENSHOTS=1 the run writes the screenshots
+in the other, and both show the result; leaving the view releases the session's subscriptions. With DASHBOARD_SCREENSHOTS=1 the run writes the screenshots
 committed as docs/dashboard-operator.png and docs/dashboard-collaboration.png."""
 
 from __future__ import annotations
@@ -223,3 +223,16 @@ def test_a_ballot_cast_in_one_browser_updates_the_tally_in_another(make_server, 
     bob.find_element(By.CSS_SELECTOR, "#post-message button").click()
     wait_js(alice, "return document.querySelector('#messages').innerText.includes('shipping it')")
     screenshot(alice, "collaboration", tmp_path)
+
+    # Leaving the session unmounts useCollaborationSession: its subscriptions are gone on the server.
+    def alice_subscriptions() -> list:
+        rows = srv.get("/api/connections", headers={"X-API-Key": "admin-key"}).json()["connections"]
+        return [c["subscriptions"] for c in rows if c["protocol"] == "websocket" and c["user"] == "alice"]
+
+    assert any(f"sessions/{sid}/votes/+" in subs for subs in alice_subscriptions())
+    alice.execute_script("location.hash = '#operator'")
+    wait_js(alice, "return document.querySelector('#connections') !== null")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(sid in s for subs in alice_subscriptions() for s in subs):
+        time.sleep(0.05)
+    assert alice_subscriptions() and not any(sid in s for subs in alice_subscriptions() for s in subs), alice_subscriptions()
