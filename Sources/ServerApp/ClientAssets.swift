@@ -60,31 +60,31 @@ extension ClientAsset {
             b2R5Pgo8L2h0bWw+Cg==
             """)
 
-    /// `/dashboard/dashboard.js`: Clients/js/dist/dashboard.js (217794 bytes).
+    /// `/dashboard/dashboard.js`: Clients/js/dist/dashboard.js (218443 bytes).
     static let dashboardScript = ClientAsset(
         path: "/dashboard/dashboard.js",
         contentType: "text/javascript; charset=utf-8",
-        etag: "\"6d5387167a79f71b004ae4cceb278b00\"",
+        etag: "\"007ea66030ffc686006f552b8c754cfd\"",
         base64: """
             Ly8gU3dpdGNoYm9hcmQgYnJvd3NlciBTREsg4oCUIGdlbmVyYXRlZCBieSBDbGllbnRzL2pzL2J1aWxkIGZyb20gQ2xpZW50cy9q
             cy9zcmMgKGVzYnVpbGQgMC4xNy4wLCBUeXBlU2NyaXB0IDQuOC40KTsgZG8gbm90IGVkaXQuCiJ1c2Ugc3RyaWN0IjsoKCk9Pnt2
-            YXIgUDA9T2JqZWN0LmNyZWF0ZTt2YXIgZGY9T2JqZWN0LmRlZmluZVByb3BlcnR5O3ZhciAkMD1PYmplY3QuZ2V0T3duUHJvcGVy
-            dHlEZXNjcmlwdG9yO3ZhciBWMD1PYmplY3QuZ2V0T3duUHJvcGVydHlOYW1lczt2YXIgQjA9T2JqZWN0LmdldFByb3RvdHlwZU9m
-            LHEwPU9iamVjdC5wcm90b3R5cGUuaGFzT3duUHJvcGVydHk7dmFyIFNuPShlLHQpPT4oKT0+KHR8fGUoKHQ9e2V4cG9ydHM6e319
-            KS5leHBvcnRzLHQpLHQuZXhwb3J0cyk7dmFyIFEwPShlLHQsbixpKT0+e2lmKHQmJnR5cGVvZiB0PT0ib2JqZWN0Inx8dHlwZW9m
-            IHQ9PSJmdW5jdGlvbiIpZm9yKGxldCBvIG9mIFYwKHQpKSFxMC5jYWxsKGUsbykmJm8hPT1uJiZkZihlLG8se2dldDooKT0+dFtv
-            XSxlbnVtZXJhYmxlOiEoaT0kMCh0LG8pKXx8aS5lbnVtZXJhYmxlfSk7cmV0dXJuIGV9O3ZhciB2bj0oZSx0LG4pPT4obj1lIT1u
-            dWxsP1AwKEIwKGUpKTp7fSxRMCh0fHwhZXx8IWUuX19lc01vZHVsZT9kZihuLCJkZWZhdWx0Iix7dmFsdWU6ZSxlbnVtZXJhYmxl
-            OiEwfSk6bixlKSk7dmFyIE9mPVNuKGs9PnsidXNlIHN0cmljdCI7dmFyIGowPSIxOC4xLjAiLEZsPVN5bWJvbC5mb3IoInJlYWN0
-            LmVsZW1lbnQiKSxLMD1TeW1ib2wuZm9yKCJyZWFjdC5wb3J0YWwiKSxZMD1TeW1ib2wuZm9yKCJyZWFjdC5mcmFnbWVudCIpLEcw
-            PVN5bWJvbC5mb3IoInJlYWN0LnN0cmljdF9tb2RlIiksVzA9U3ltYm9sLmZvcigicmVhY3QucHJvZmlsZXIiKSxnZj1TeW1ib2wu
-            Zm9yKCJyZWFjdC5wcm92aWRlciIpLFgwPVN5bWJvbC5mb3IoInJlYWN0LmNvbnRleHQiKSxJMD1TeW1ib2wuZm9yKCJyZWFjdC5z
-            ZXJ2ZXJfY29udGV4dCIpLEowPVN5bWJvbC5mb3IoInJlYWN0LmZvcndhcmRfcmVmIiksWjA9U3ltYm9sLmZvcigicmVhY3Quc3Vz
-            cGVuc2UiKSxleT1TeW1ib2wuZm9yKCJyZWFjdC5zdXNwZW5zZV9saXN0IiksdHk9U3ltYm9sLmZvcigicmVhY3QubWVtbyIpLG55
-            PVN5bWJvbC5mb3IoInJlYWN0LmxhenkiKSxpeT1TeW1ib2wuZm9yKCJyZWFjdC5kZWJ1Z190cmFjZV9tb2RlIiksb3k9U3ltYm9s
-            LmZvcigicmVhY3Qub2Zmc2NyZWVuIiksc3k9U3ltYm9sLmZvcigicmVhY3QuY2FjaGUiKSxPbD1TeW1ib2wuZm9yKCJyZWFjdC5k
-            ZWZhdWx0X3ZhbHVlIikscGY9U3ltYm9sLml0ZXJhdG9yLHJ5PSJAQGl0ZXJhdG9yIjtmdW5jdGlvbiBseShlKXtpZihlPT09bnVs
-            bHx8dHlwZW9mIGUhPSJvYmplY3QiKXJldHVybiBudWxsO2xldCB0PXBmJiZlW3BmXXx8ZVtyeV07cmV0dXJuIHR5cGVvZiB0PT0i
+            YXIgJDA9T2JqZWN0LmNyZWF0ZTt2YXIgZGY9T2JqZWN0LmRlZmluZVByb3BlcnR5O3ZhciBWMD1PYmplY3QuZ2V0T3duUHJvcGVy
+            dHlEZXNjcmlwdG9yO3ZhciBCMD1PYmplY3QuZ2V0T3duUHJvcGVydHlOYW1lczt2YXIgcTA9T2JqZWN0LmdldFByb3RvdHlwZU9m
+            LFEwPU9iamVjdC5wcm90b3R5cGUuaGFzT3duUHJvcGVydHk7dmFyIFNuPShlLHQpPT4oKT0+KHR8fGUoKHQ9e2V4cG9ydHM6e319
+            KS5leHBvcnRzLHQpLHQuZXhwb3J0cyk7dmFyIGowPShlLHQsbixpKT0+e2lmKHQmJnR5cGVvZiB0PT0ib2JqZWN0Inx8dHlwZW9m
+            IHQ9PSJmdW5jdGlvbiIpZm9yKGxldCBvIG9mIEIwKHQpKSFRMC5jYWxsKGUsbykmJm8hPT1uJiZkZihlLG8se2dldDooKT0+dFtv
+            XSxlbnVtZXJhYmxlOiEoaT1WMCh0LG8pKXx8aS5lbnVtZXJhYmxlfSk7cmV0dXJuIGV9O3ZhciB2bj0oZSx0LG4pPT4obj1lIT1u
+            dWxsPyQwKHEwKGUpKTp7fSxqMCh0fHwhZXx8IWUuX19lc01vZHVsZT9kZihuLCJkZWZhdWx0Iix7dmFsdWU6ZSxlbnVtZXJhYmxl
+            OiEwfSk6bixlKSk7dmFyIHdmPVNuKGs9PnsidXNlIHN0cmljdCI7dmFyIEswPSIxOC4xLjAiLEZsPVN5bWJvbC5mb3IoInJlYWN0
+            LmVsZW1lbnQiKSxZMD1TeW1ib2wuZm9yKCJyZWFjdC5wb3J0YWwiKSxHMD1TeW1ib2wuZm9yKCJyZWFjdC5mcmFnbWVudCIpLFcw
+            PVN5bWJvbC5mb3IoInJlYWN0LnN0cmljdF9tb2RlIiksWDA9U3ltYm9sLmZvcigicmVhY3QucHJvZmlsZXIiKSxnZj1TeW1ib2wu
+            Zm9yKCJyZWFjdC5wcm92aWRlciIpLEkwPVN5bWJvbC5mb3IoInJlYWN0LmNvbnRleHQiKSxKMD1TeW1ib2wuZm9yKCJyZWFjdC5z
+            ZXJ2ZXJfY29udGV4dCIpLFowPVN5bWJvbC5mb3IoInJlYWN0LmZvcndhcmRfcmVmIiksZXk9U3ltYm9sLmZvcigicmVhY3Quc3Vz
+            cGVuc2UiKSx0eT1TeW1ib2wuZm9yKCJyZWFjdC5zdXNwZW5zZV9saXN0Iiksbnk9U3ltYm9sLmZvcigicmVhY3QubWVtbyIpLGl5
+            PVN5bWJvbC5mb3IoInJlYWN0LmxhenkiKSxveT1TeW1ib2wuZm9yKCJyZWFjdC5kZWJ1Z190cmFjZV9tb2RlIiksc3k9U3ltYm9s
+            LmZvcigicmVhY3Qub2Zmc2NyZWVuIikscnk9U3ltYm9sLmZvcigicmVhY3QuY2FjaGUiKSx3bD1TeW1ib2wuZm9yKCJyZWFjdC5k
+            ZWZhdWx0X3ZhbHVlIikscGY9U3ltYm9sLml0ZXJhdG9yLGx5PSJAQGl0ZXJhdG9yIjtmdW5jdGlvbiBheShlKXtpZihlPT09bnVs
+            bHx8dHlwZW9mIGUhPSJvYmplY3QiKXJldHVybiBudWxsO2xldCB0PXBmJiZlW3BmXXx8ZVtseV07cmV0dXJuIHR5cGVvZiB0PT0i
             ZnVuY3Rpb24iP3Q6bnVsbH12YXIgU2Y9e2lzTW91bnRlZDpmdW5jdGlvbihlKXtyZXR1cm4hMX0sZW5xdWV1ZUZvcmNlVXBkYXRl
             OmZ1bmN0aW9uKGUsdCxuKXt9LGVucXVldWVSZXBsYWNlU3RhdGU6ZnVuY3Rpb24oZSx0LG4saSl7fSxlbnF1ZXVlU2V0U3RhdGU6
             ZnVuY3Rpb24oZSx0LG4saSl7fX0sdmY9T2JqZWN0LmFzc2lnbixDZj17fTtmdW5jdGlvbiBYbihlLHQsbil7dGhpcy5wcm9wcz1l
@@ -96,20 +96,20 @@ extension ClientAsset {
             ZVVwZGF0ZT1mdW5jdGlvbihlKXt0aGlzLnVwZGF0ZXIuZW5xdWV1ZUZvcmNlVXBkYXRlKHRoaXMsZSwiZm9yY2VVcGRhdGUiKX07
             ZnVuY3Rpb24gRWYoKXt9RWYucHJvdG90eXBlPVhuLnByb3RvdHlwZTtmdW5jdGlvbiBEbChlLHQsbil7dGhpcy5wcm9wcz1lLHRo
             aXMuY29udGV4dD10LHRoaXMucmVmcz1DZix0aGlzLnVwZGF0ZXI9bnx8U2Z9dmFyIEFsPURsLnByb3RvdHlwZT1uZXcgRWY7QWwu
-            Y29uc3RydWN0b3I9RGw7dmYoQWwsWG4ucHJvdG90eXBlKTtBbC5pc1B1cmVSZWFjdENvbXBvbmVudD0hMDtmdW5jdGlvbiBheSgp
-            e3JldHVybntjdXJyZW50Om51bGx9fXZhciBjeT1BcnJheS5pc0FycmF5O2Z1bmN0aW9uIGhmKGUpe3JldHVybiBjeShlKX12YXIg
+            Y29uc3RydWN0b3I9RGw7dmYoQWwsWG4ucHJvdG90eXBlKTtBbC5pc1B1cmVSZWFjdENvbXBvbmVudD0hMDtmdW5jdGlvbiBjeSgp
+            e3JldHVybntjdXJyZW50Om51bGx9fXZhciB1eT1BcnJheS5pc0FycmF5O2Z1bmN0aW9uIGhmKGUpe3JldHVybiB1eShlKX12YXIg
             VGY9T2JqZWN0LnByb3RvdHlwZS5oYXNPd25Qcm9wZXJ0eSxVbD17Y3VycmVudDpudWxsfSx4Zj17a2V5OiEwLHJlZjohMCxfX3Nl
             bGY6ITAsX19zb3VyY2U6ITB9O2Z1bmN0aW9uIFJmKGUpe3JldHVybiBlLnJlZiE9PXZvaWQgMH1mdW5jdGlvbiBfZihlKXtyZXR1
-            cm4gZS5rZXkhPT12b2lkIDB9dmFyIEhsPWZ1bmN0aW9uKGUsdCxuLGksbyxzLHIpe3JldHVybnskJHR5cGVvZjpGbCx0eXBlOmUs
+            cm4gZS5rZXkhPT12b2lkIDB9dmFyIHpsPWZ1bmN0aW9uKGUsdCxuLGksbyxzLHIpe3JldHVybnskJHR5cGVvZjpGbCx0eXBlOmUs
             a2V5OnQscmVmOm4scHJvcHM6cixfb3duZXI6c319O2Z1bmN0aW9uIE5mKGUsdCxuKXtsZXQgaSxvPXt9LHM9bnVsbCxyPW51bGws
             bD1udWxsLGE9bnVsbDtpZih0IT1udWxsKXtSZih0KSYmKHI9dC5yZWYpLF9mKHQpJiYocz0iIit0LmtleSksbD10Ll9fc2VsZj09
             PXZvaWQgMD9udWxsOnQuX19zZWxmLGE9dC5fX3NvdXJjZT09PXZvaWQgMD9udWxsOnQuX19zb3VyY2U7Zm9yKGkgaW4gdClUZi5j
             YWxsKHQsaSkmJiF4Zi5oYXNPd25Qcm9wZXJ0eShpKSYmKG9baV09dFtpXSl9bGV0IGM9YXJndW1lbnRzLmxlbmd0aC0yO2lmKGM9
             PT0xKW8uY2hpbGRyZW49bjtlbHNlIGlmKGM+MSl7bGV0IHU9QXJyYXkoYyk7Zm9yKGxldCBmPTA7ZjxjO2YrKyl1W2ZdPWFyZ3Vt
             ZW50c1tmKzJdO28uY2hpbGRyZW49dX1pZihlJiZlLmRlZmF1bHRQcm9wcyl7bGV0IHU9ZS5kZWZhdWx0UHJvcHM7Zm9yKGkgaW4g
-            dSlvW2ldPT09dm9pZCAwJiYob1tpXT11W2ldKX1yZXR1cm4gSGwoZSxzLHIsbCxhLFVsLmN1cnJlbnQsbyl9ZnVuY3Rpb24gdXko
-            ZSl7bGV0IHQ9TmYuYmluZChudWxsLGUpO3JldHVybiB0LnR5cGU9ZSx0fWZ1bmN0aW9uIGZ5KGUsdCl7cmV0dXJuIEhsKGUudHlw
-            ZSx0LGUucmVmLGUuX3NlbGYsZS5fc291cmNlLGUuX293bmVyLGUucHJvcHMpfWZ1bmN0aW9uIGR5KGUsdCxuKXtpZihlPT1udWxs
+            dSlvW2ldPT09dm9pZCAwJiYob1tpXT11W2ldKX1yZXR1cm4gemwoZSxzLHIsbCxhLFVsLmN1cnJlbnQsbyl9ZnVuY3Rpb24gZnko
+            ZSl7bGV0IHQ9TmYuYmluZChudWxsLGUpO3JldHVybiB0LnR5cGU9ZSx0fWZ1bmN0aW9uIGR5KGUsdCl7cmV0dXJuIHpsKGUudHlw
+            ZSx0LGUucmVmLGUuX3NlbGYsZS5fc291cmNlLGUuX293bmVyLGUucHJvcHMpfWZ1bmN0aW9uIHB5KGUsdCxuKXtpZihlPT1udWxs
             KXRocm93IG5ldyBFcnJvcigiUmVhY3QuY2xvbmVFbGVtZW50KC4uLik6IFRoZSBhcmd1bWVudCBtdXN0IGJlIGEgUmVhY3QgZWxl
             bWVudCwgYnV0IHlvdSBwYXNzZWQgIitlKyIuIik7bGV0IGksbz12Zih7fSxlLnByb3BzKSxzPWUua2V5LHI9ZS5yZWYsbD1lLl9z
             ZWxmLGE9ZS5fc291cmNlLGM9ZS5fb3duZXI7aWYodCE9bnVsbCl7UmYodCkmJihyPXQucmVmLGM9VWwuY3VycmVudCksX2YodCkm
@@ -117,116 +117,116 @@ extension ClientAsset {
             cihpIGluIHQpVGYuY2FsbCh0LGkpJiYheGYuaGFzT3duUHJvcGVydHkoaSkmJih0W2ldPT09dm9pZCAwJiZmIT09dm9pZCAwP29b
             aV09ZltpXTpvW2ldPXRbaV0pfWxldCB1PWFyZ3VtZW50cy5sZW5ndGgtMjtpZih1PT09MSlvLmNoaWxkcmVuPW47ZWxzZSBpZih1
             PjEpe2xldCBmPUFycmF5KHUpO2ZvcihsZXQgcD0wO3A8dTtwKyspZltwXT1hcmd1bWVudHNbcCsyXTtvLmNoaWxkcmVuPWZ9cmV0
-            dXJuIEhsKGUudHlwZSxzLHIsbCxhLGMsbyl9ZnVuY3Rpb24gemwoZSl7cmV0dXJuIHR5cGVvZiBlPT0ib2JqZWN0IiYmZSE9PW51
-            bGwmJmUuJCR0eXBlb2Y9PT1GbH12YXIgbWY9Ii4iLHB5PSI6IjtmdW5jdGlvbiBoeShlKXtsZXQgdD0vWz06XS9nLG49eyI9Ijoi
-            PTAiLCI6IjoiPTIifTtyZXR1cm4iJCIrZS5yZXBsYWNlKHQsZnVuY3Rpb24obyl7cmV0dXJuIG5bb119KX12YXIgbXk9L1wvKy9n
-            O2Z1bmN0aW9uIHlmKGUpe3JldHVybiBlLnJlcGxhY2UobXksIiQmLyIpfWZ1bmN0aW9uIHdsKGUsdCl7cmV0dXJuIHR5cGVvZiBl
-            PT0ib2JqZWN0IiYmZSE9PW51bGwmJmUua2V5IT1udWxsP2h5KCIiK2Uua2V5KTp0LnRvU3RyaW5nKDM2KX1mdW5jdGlvbiBDcyhl
+            dXJuIHpsKGUudHlwZSxzLHIsbCxhLGMsbyl9ZnVuY3Rpb24gSGwoZSl7cmV0dXJuIHR5cGVvZiBlPT0ib2JqZWN0IiYmZSE9PW51
+            bGwmJmUuJCR0eXBlb2Y9PT1GbH12YXIgbWY9Ii4iLGh5PSI6IjtmdW5jdGlvbiBteShlKXtsZXQgdD0vWz06XS9nLG49eyI9Ijoi
+            PTAiLCI6IjoiPTIifTtyZXR1cm4iJCIrZS5yZXBsYWNlKHQsZnVuY3Rpb24obyl7cmV0dXJuIG5bb119KX12YXIgeXk9L1wvKy9n
+            O2Z1bmN0aW9uIHlmKGUpe3JldHVybiBlLnJlcGxhY2UoeXksIiQmLyIpfWZ1bmN0aW9uIE9sKGUsdCl7cmV0dXJuIHR5cGVvZiBl
+            PT0ib2JqZWN0IiYmZSE9PW51bGwmJmUua2V5IT1udWxsP215KCIiK2Uua2V5KTp0LnRvU3RyaW5nKDM2KX1mdW5jdGlvbiBDcyhl
             LHQsbixpLG8pe2xldCBzPXR5cGVvZiBlOyhzPT09InVuZGVmaW5lZCJ8fHM9PT0iYm9vbGVhbiIpJiYoZT1udWxsKTtsZXQgcj0h
             MTtpZihlPT09bnVsbClyPSEwO2Vsc2Ugc3dpdGNoKHMpe2Nhc2Uic3RyaW5nIjpjYXNlIm51bWJlciI6cj0hMDticmVhaztjYXNl
-            Im9iamVjdCI6c3dpdGNoKGUuJCR0eXBlb2Ype2Nhc2UgRmw6Y2FzZSBLMDpyPSEwfX1pZihyKXtsZXQgZj1lLHA9byhmKSx5PWk9
-            PT0iIj9tZit3bChmLDApOmk7aWYoaGYocCkpe2xldCBnPSIiO3khPW51bGwmJihnPXlmKHkpKyIvIiksQ3MocCx0LGcsIiIsQz0+
-            Qyl9ZWxzZSBwIT1udWxsJiYoemwocCkmJihwPWZ5KHAsbisocC5rZXkmJighZnx8Zi5rZXkhPT1wLmtleSk/eWYoIiIrcC5rZXkp
-            KyIvIjoiIikreSkpLHQucHVzaChwKSk7cmV0dXJuIDF9bGV0IGwsYSxjPTAsdT1pPT09IiI/bWY6aStweTtpZihoZihlKSlmb3Io
-            bGV0IGY9MDtmPGUubGVuZ3RoO2YrKylsPWVbZl0sYT11K3dsKGwsZiksYys9Q3MobCx0LG4sYSxvKTtlbHNle2xldCBmPWx5KGUp
+            Im9iamVjdCI6c3dpdGNoKGUuJCR0eXBlb2Ype2Nhc2UgRmw6Y2FzZSBZMDpyPSEwfX1pZihyKXtsZXQgZj1lLHA9byhmKSx5PWk9
+            PT0iIj9tZitPbChmLDApOmk7aWYoaGYocCkpe2xldCBnPSIiO3khPW51bGwmJihnPXlmKHkpKyIvIiksQ3MocCx0LGcsIiIsQz0+
+            Qyl9ZWxzZSBwIT1udWxsJiYoSGwocCkmJihwPWR5KHAsbisocC5rZXkmJighZnx8Zi5rZXkhPT1wLmtleSk/eWYoIiIrcC5rZXkp
+            KyIvIjoiIikreSkpLHQucHVzaChwKSk7cmV0dXJuIDF9bGV0IGwsYSxjPTAsdT1pPT09IiI/bWY6aStoeTtpZihoZihlKSlmb3Io
+            bGV0IGY9MDtmPGUubGVuZ3RoO2YrKylsPWVbZl0sYT11K09sKGwsZiksYys9Q3MobCx0LG4sYSxvKTtlbHNle2xldCBmPWF5KGUp
             O2lmKHR5cGVvZiBmPT0iZnVuY3Rpb24iKXtsZXQgcD1lLHk9Zi5jYWxsKHApLGcsQz0wO2Zvcig7IShnPXkubmV4dCgpKS5kb25l
-            OylsPWcudmFsdWUsYT11K3dsKGwsQysrKSxjKz1DcyhsLHQsbixhLG8pfWVsc2UgaWYocz09PSJvYmplY3QiKXtsZXQgcD1TdHJp
+            OylsPWcudmFsdWUsYT11K09sKGwsQysrKSxjKz1DcyhsLHQsbixhLG8pfWVsc2UgaWYocz09PSJvYmplY3QiKXtsZXQgcD1TdHJp
             bmcoZSk7dGhyb3cgbmV3IEVycm9yKCJPYmplY3RzIGFyZSBub3QgdmFsaWQgYXMgYSBSZWFjdCBjaGlsZCAoZm91bmQ6ICIrKHA9
             PT0iW29iamVjdCBPYmplY3RdIj8ib2JqZWN0IHdpdGgga2V5cyB7IitPYmplY3Qua2V5cyhlKS5qb2luKCIsICIpKyJ9IjpwKSsi
             KS4gSWYgeW91IG1lYW50IHRvIHJlbmRlciBhIGNvbGxlY3Rpb24gb2YgY2hpbGRyZW4sIHVzZSBhbiBhcnJheSBpbnN0ZWFkLiIp
             fX1yZXR1cm4gY31mdW5jdGlvbiBFcyhlLHQsbil7aWYoZT09bnVsbClyZXR1cm4gZTtsZXQgaT1bXSxvPTA7cmV0dXJuIENzKGUs
-            aSwiIiwiIixmdW5jdGlvbihzKXtyZXR1cm4gdC5jYWxsKG4scyxvKyspfSksaX1mdW5jdGlvbiB5eShlKXtsZXQgdD0wO3JldHVy
-            biBFcyhlLCgpPT57dCsrfSksdH1mdW5jdGlvbiBieShlLHQsbil7RXMoZSxmdW5jdGlvbigpe3QuYXBwbHkodGhpcyxhcmd1bWVu
-            dHMpfSxuKX1mdW5jdGlvbiBneShlKXtyZXR1cm4gRXMoZSx0PT50KXx8W119ZnVuY3Rpb24gU3koZSl7aWYoIXpsKGUpKXRocm93
+            aSwiIiwiIixmdW5jdGlvbihzKXtyZXR1cm4gdC5jYWxsKG4scyxvKyspfSksaX1mdW5jdGlvbiBieShlKXtsZXQgdD0wO3JldHVy
+            biBFcyhlLCgpPT57dCsrfSksdH1mdW5jdGlvbiBneShlLHQsbil7RXMoZSxmdW5jdGlvbigpe3QuYXBwbHkodGhpcyxhcmd1bWVu
+            dHMpfSxuKX1mdW5jdGlvbiBTeShlKXtyZXR1cm4gRXMoZSx0PT50KXx8W119ZnVuY3Rpb24gdnkoZSl7aWYoIUhsKGUpKXRocm93
             IG5ldyBFcnJvcigiUmVhY3QuQ2hpbGRyZW4ub25seSBleHBlY3RlZCB0byByZWNlaXZlIGEgc2luZ2xlIFJlYWN0IGVsZW1lbnQg
-            Y2hpbGQuIik7cmV0dXJuIGV9ZnVuY3Rpb24gdnkoZSl7bGV0IHQ9eyQkdHlwZW9mOlgwLF9jdXJyZW50VmFsdWU6ZSxfY3VycmVu
+            Y2hpbGQuIik7cmV0dXJuIGV9ZnVuY3Rpb24gQ3koZSl7bGV0IHQ9eyQkdHlwZW9mOkkwLF9jdXJyZW50VmFsdWU6ZSxfY3VycmVu
             dFZhbHVlMjplLF90aHJlYWRDb3VudDowLFByb3ZpZGVyOm51bGwsQ29uc3VtZXI6bnVsbCxfZGVmYXVsdFZhbHVlOm51bGwsX2ds
             b2JhbE5hbWU6bnVsbH07cmV0dXJuIHQuUHJvdmlkZXI9eyQkdHlwZW9mOmdmLF9jb250ZXh0OnR9LHQuQ29uc3VtZXI9dCx0fXZh
-            ciBHaT0tMSxrbD0wLGJmPTEsQ3k9MjtmdW5jdGlvbiBFeShlKXtpZihlLl9zdGF0dXM9PT1HaSl7bGV0IHQ9ZS5fcmVzdWx0LG49
+            ciBHaT0tMSxrbD0wLGJmPTEsRXk9MjtmdW5jdGlvbiBUeShlKXtpZihlLl9zdGF0dXM9PT1HaSl7bGV0IHQ9ZS5fcmVzdWx0LG49
             dCgpO2lmKG4udGhlbihpPT57aWYoZS5fc3RhdHVzPT09a2x8fGUuX3N0YXR1cz09PUdpKXtsZXQgbz1lO28uX3N0YXR1cz1iZixv
-            Ll9yZXN1bHQ9aX19LGk9PntpZihlLl9zdGF0dXM9PT1rbHx8ZS5fc3RhdHVzPT09R2kpe2xldCBvPWU7by5fc3RhdHVzPUN5LG8u
+            Ll9yZXN1bHQ9aX19LGk9PntpZihlLl9zdGF0dXM9PT1rbHx8ZS5fc3RhdHVzPT09R2kpe2xldCBvPWU7by5fc3RhdHVzPUV5LG8u
             X3Jlc3VsdD1pfX0pLGUuX3N0YXR1cz09PUdpKXtsZXQgaT1lO2kuX3N0YXR1cz1rbCxpLl9yZXN1bHQ9bn19aWYoZS5fc3RhdHVz
-            PT09YmYpcmV0dXJuIGUuX3Jlc3VsdC5kZWZhdWx0O3Rocm93IGUuX3Jlc3VsdH1mdW5jdGlvbiBUeShlKXtyZXR1cm57JCR0eXBl
-            b2Y6bnksX3BheWxvYWQ6e19zdGF0dXM6R2ksX3Jlc3VsdDplfSxfaW5pdDpFeX19ZnVuY3Rpb24geHkoZSl7cmV0dXJueyQkdHlw
-            ZW9mOkowLHJlbmRlcjplfX1mdW5jdGlvbiBSeShlLHQpe3JldHVybnskJHR5cGVvZjp0eSx0eXBlOmUsY29tcGFyZTp0PT09dm9p
+            PT09YmYpcmV0dXJuIGUuX3Jlc3VsdC5kZWZhdWx0O3Rocm93IGUuX3Jlc3VsdH1mdW5jdGlvbiB4eShlKXtyZXR1cm57JCR0eXBl
+            b2Y6aXksX3BheWxvYWQ6e19zdGF0dXM6R2ksX3Jlc3VsdDplfSxfaW5pdDpUeX19ZnVuY3Rpb24gUnkoZSl7cmV0dXJueyQkdHlw
+            ZW9mOlowLHJlbmRlcjplfX1mdW5jdGlvbiBfeShlLHQpe3JldHVybnskJHR5cGVvZjpueSx0eXBlOmUsY29tcGFyZTp0PT09dm9p
             ZCAwP251bGw6dH19dmFyIExmPXtjdXJyZW50Om51bGx9O2Z1bmN0aW9uIGhlKCl7cmV0dXJuIExmLmN1cnJlbnR9ZnVuY3Rpb24g
-            X3koKXtyZXR1cm4gaGUoKS5nZXRDYWNoZVNpZ25hbCgpfWZ1bmN0aW9uIE55KGUpe3JldHVybiBoZSgpLmdldENhY2hlRm9yVHlw
-            ZShlKX1mdW5jdGlvbiBMeShlKXtyZXR1cm4gaGUoKS51c2VDb250ZXh0KGUpfWZ1bmN0aW9uIE95KGUpe3JldHVybiBoZSgpLnVz
-            ZVN0YXRlKGUpfWZ1bmN0aW9uIHd5KGUsdCxuKXtyZXR1cm4gaGUoKS51c2VSZWR1Y2VyKGUsdCxuKX1mdW5jdGlvbiBreShlKXty
-            ZXR1cm4gaGUoKS51c2VSZWYoZSl9ZnVuY3Rpb24gTXkoZSx0KXtyZXR1cm4gaGUoKS51c2VFZmZlY3QoZSx0KX1mdW5jdGlvbiBG
-            eShlLHQpe3JldHVybiBoZSgpLnVzZUluc2VydGlvbkVmZmVjdChlLHQpfWZ1bmN0aW9uIER5KGUsdCl7cmV0dXJuIGhlKCkudXNl
-            TGF5b3V0RWZmZWN0KGUsdCl9ZnVuY3Rpb24gQXkoZSx0KXtyZXR1cm4gaGUoKS51c2VDYWxsYmFjayhlLHQpfWZ1bmN0aW9uIFV5
+            TnkoKXtyZXR1cm4gaGUoKS5nZXRDYWNoZVNpZ25hbCgpfWZ1bmN0aW9uIEx5KGUpe3JldHVybiBoZSgpLmdldENhY2hlRm9yVHlw
+            ZShlKX1mdW5jdGlvbiB3eShlKXtyZXR1cm4gaGUoKS51c2VDb250ZXh0KGUpfWZ1bmN0aW9uIE95KGUpe3JldHVybiBoZSgpLnVz
+            ZVN0YXRlKGUpfWZ1bmN0aW9uIGt5KGUsdCxuKXtyZXR1cm4gaGUoKS51c2VSZWR1Y2VyKGUsdCxuKX1mdW5jdGlvbiBNeShlKXty
+            ZXR1cm4gaGUoKS51c2VSZWYoZSl9ZnVuY3Rpb24gRnkoZSx0KXtyZXR1cm4gaGUoKS51c2VFZmZlY3QoZSx0KX1mdW5jdGlvbiBE
+            eShlLHQpe3JldHVybiBoZSgpLnVzZUluc2VydGlvbkVmZmVjdChlLHQpfWZ1bmN0aW9uIEF5KGUsdCl7cmV0dXJuIGhlKCkudXNl
+            TGF5b3V0RWZmZWN0KGUsdCl9ZnVuY3Rpb24gVXkoZSx0KXtyZXR1cm4gaGUoKS51c2VDYWxsYmFjayhlLHQpfWZ1bmN0aW9uIHp5
             KGUsdCl7cmV0dXJuIGhlKCkudXNlTWVtbyhlLHQpfWZ1bmN0aW9uIEh5KGUsdCxuKXtyZXR1cm4gaGUoKS51c2VJbXBlcmF0aXZl
-            SGFuZGxlKGUsdCxuKX1mdW5jdGlvbiB6eShlLHQpe31mdW5jdGlvbiBQeSgpe3JldHVybiBoZSgpLnVzZVRyYW5zaXRpb24oKX1m
-            dW5jdGlvbiAkeShlKXtyZXR1cm4gaGUoKS51c2VEZWZlcnJlZFZhbHVlKGUpfWZ1bmN0aW9uIFZ5KCl7cmV0dXJuIGhlKCkudXNl
-            SWQoKX1mdW5jdGlvbiBCeShlLHQsbil7cmV0dXJuIGhlKCkudXNlU3luY0V4dGVybmFsU3RvcmUoZSx0LG4pfWZ1bmN0aW9uIHF5
-            KCl7cmV0dXJuIGhlKCkudXNlQ2FjaGVSZWZyZXNoKCl9dmFyIFdpPXt0cmFuc2l0aW9uOm51bGx9LFF5PXt9LFhpPXtSZWFjdEN1
+            SGFuZGxlKGUsdCxuKX1mdW5jdGlvbiBQeShlLHQpe31mdW5jdGlvbiAkeSgpe3JldHVybiBoZSgpLnVzZVRyYW5zaXRpb24oKX1m
+            dW5jdGlvbiBWeShlKXtyZXR1cm4gaGUoKS51c2VEZWZlcnJlZFZhbHVlKGUpfWZ1bmN0aW9uIEJ5KCl7cmV0dXJuIGhlKCkudXNl
+            SWQoKX1mdW5jdGlvbiBxeShlLHQsbil7cmV0dXJuIGhlKCkudXNlU3luY0V4dGVybmFsU3RvcmUoZSx0LG4pfWZ1bmN0aW9uIFF5
+            KCl7cmV0dXJuIGhlKCkudXNlQ2FjaGVSZWZyZXNoKCl9dmFyIFdpPXt0cmFuc2l0aW9uOm51bGx9LGp5PXt9LFhpPXtSZWFjdEN1
             cnJlbnREaXNwYXRjaGVyOkxmLFJlYWN0Q3VycmVudEJhdGNoQ29uZmlnOldpLFJlYWN0Q3VycmVudE93bmVyOlVsfTtYaS5Db250
-            ZXh0UmVnaXN0cnk9UXk7WGkuUmVhY3RDdXJyZW50RGlzcGF0Y2hlcjtYaS5SZWFjdERlYnVnQ3VycmVudEZyYW1lO3ZhciBNbD1Y
-            aS5Db250ZXh0UmVnaXN0cnk7ZnVuY3Rpb24gankoZSx0KXtsZXQgbj0hMDtpZighTWxbZV0pe249ITE7bGV0IG89eyQkdHlwZW9m
-            OkkwLF9jdXJyZW50VmFsdWU6dCxfY3VycmVudFZhbHVlMjp0LF9kZWZhdWx0VmFsdWU6dCxfdGhyZWFkQ291bnQ6MCxQcm92aWRl
+            ZXh0UmVnaXN0cnk9ank7WGkuUmVhY3RDdXJyZW50RGlzcGF0Y2hlcjtYaS5SZWFjdERlYnVnQ3VycmVudEZyYW1lO3ZhciBNbD1Y
+            aS5Db250ZXh0UmVnaXN0cnk7ZnVuY3Rpb24gS3koZSx0KXtsZXQgbj0hMDtpZighTWxbZV0pe249ITE7bGV0IG89eyQkdHlwZW9m
+            OkowLF9jdXJyZW50VmFsdWU6dCxfY3VycmVudFZhbHVlMjp0LF9kZWZhdWx0VmFsdWU6dCxfdGhyZWFkQ291bnQ6MCxQcm92aWRl
             cjpudWxsLENvbnN1bWVyOm51bGwsX2dsb2JhbE5hbWU6ZX07by5Qcm92aWRlcj17JCR0eXBlb2Y6Z2YsX2NvbnRleHQ6b30sTWxb
-            ZV09b31sZXQgaT1NbFtlXTtpZihpLl9kZWZhdWx0VmFsdWU9PT1PbClpLl9kZWZhdWx0VmFsdWU9dCxpLl9jdXJyZW50VmFsdWU9
-            PT1PbCYmKGkuX2N1cnJlbnRWYWx1ZT10KSxpLl9jdXJyZW50VmFsdWUyPT09T2wmJihpLl9jdXJyZW50VmFsdWUyPXQpO2Vsc2Ug
+            ZV09b31sZXQgaT1NbFtlXTtpZihpLl9kZWZhdWx0VmFsdWU9PT13bClpLl9kZWZhdWx0VmFsdWU9dCxpLl9jdXJyZW50VmFsdWU9
+            PT13bCYmKGkuX2N1cnJlbnRWYWx1ZT10KSxpLl9jdXJyZW50VmFsdWUyPT09d2wmJihpLl9jdXJyZW50VmFsdWUyPXQpO2Vsc2Ug
             aWYobil0aHJvdyBuZXcgRXJyb3IoIlNlcnZlckNvbnRleHQ6ICIrZSsiIGFscmVhZHkgZGVmaW5lZCIpO3JldHVybiBpfWZ1bmN0
-            aW9uIEt5KGUsdCl7bGV0IG49V2kudHJhbnNpdGlvbjtXaS50cmFuc2l0aW9uPXt9LFdpLnRyYW5zaXRpb247dHJ5e2UoKX1maW5h
-            bGx5e1dpLnRyYW5zaXRpb249bn19ZnVuY3Rpb24gWXkoZSl7dGhyb3cgbmV3IEVycm9yKCJhY3QoLi4uKSBpcyBub3Qgc3VwcG9y
-            dGVkIGluIHByb2R1Y3Rpb24gYnVpbGRzIG9mIFJlYWN0LiIpfXZhciBHeT1OZixXeT1keSxYeT11eSxJeT17bWFwOkVzLGZvckVh
-            Y2g6YnksY291bnQ6eXksdG9BcnJheTpneSxvbmx5OlN5fTtrLkNoaWxkcmVuPUl5O2suQ29tcG9uZW50PVhuO2suRnJhZ21lbnQ9
-            WTA7ay5Qcm9maWxlcj1XMDtrLlB1cmVDb21wb25lbnQ9RGw7ay5TdHJpY3RNb2RlPUcwO2suU3VzcGVuc2U9WjA7ay5TdXNwZW5z
-            ZUxpc3Q9ZXk7ay5fX1NFQ1JFVF9JTlRFUk5BTFNfRE9fTk9UX1VTRV9PUl9ZT1VfV0lMTF9CRV9GSVJFRD1YaTtrLmNsb25lRWxl
-            bWVudD1XeTtrLmNyZWF0ZUNvbnRleHQ9dnk7ay5jcmVhdGVFbGVtZW50PUd5O2suY3JlYXRlRmFjdG9yeT1YeTtrLmNyZWF0ZVJl
-            Zj1heTtrLmNyZWF0ZVNlcnZlckNvbnRleHQ9ank7ay5mb3J3YXJkUmVmPXh5O2suaXNWYWxpZEVsZW1lbnQ9emw7ay5sYXp5PVR5
-            O2subWVtbz1SeTtrLnN0YXJ0VHJhbnNpdGlvbj1LeTtrLnVuc3RhYmxlX0NhY2hlPXN5O2sudW5zdGFibGVfRGVidWdUcmFjaW5n
-            TW9kZT1peTtrLnVuc3RhYmxlX09mZnNjcmVlbj1veTtrLnVuc3RhYmxlX2FjdD1ZeTtrLnVuc3RhYmxlX2dldENhY2hlRm9yVHlw
-            ZT1OeTtrLnVuc3RhYmxlX2dldENhY2hlU2lnbmFsPV95O2sudW5zdGFibGVfdXNlQ2FjaGVSZWZyZXNoPXF5O2sudXNlQ2FsbGJh
-            Y2s9QXk7ay51c2VDb250ZXh0PUx5O2sudXNlRGVidWdWYWx1ZT16eTtrLnVzZURlZmVycmVkVmFsdWU9JHk7ay51c2VFZmZlY3Q9
-            TXk7ay51c2VJZD1WeTtrLnVzZUltcGVyYXRpdmVIYW5kbGU9SHk7ay51c2VJbnNlcnRpb25FZmZlY3Q9Rnk7ay51c2VMYXlvdXRF
-            ZmZlY3Q9RHk7ay51c2VNZW1vPVV5O2sudXNlUmVkdWNlcj13eTtrLnVzZVJlZj1reTtrLnVzZVN0YXRlPU95O2sudXNlU3luY0V4
-            dGVybmFsU3RvcmU9Qnk7ay51c2VUcmFuc2l0aW9uPVB5O2sudmVyc2lvbj1qMH0pO3ZhciBHdD1TbigoeF8sd2YpPT57InVzZSBz
-            dHJpY3QiO3dmLmV4cG9ydHM9T2YoKX0pO3ZhciBVZj1TbihqPT57InVzZSBzdHJpY3QiO2Z1bmN0aW9uICRsKGUsdCl7bGV0IG49
-            ZS5sZW5ndGg7ZS5wdXNoKHQpLEp5KGUsdCxuKX1mdW5jdGlvbiBhdChlKXtyZXR1cm4gZS5sZW5ndGg9PT0wP251bGw6ZVswXX1m
+            aW9uIFl5KGUsdCl7bGV0IG49V2kudHJhbnNpdGlvbjtXaS50cmFuc2l0aW9uPXt9LFdpLnRyYW5zaXRpb247dHJ5e2UoKX1maW5h
+            bGx5e1dpLnRyYW5zaXRpb249bn19ZnVuY3Rpb24gR3koZSl7dGhyb3cgbmV3IEVycm9yKCJhY3QoLi4uKSBpcyBub3Qgc3VwcG9y
+            dGVkIGluIHByb2R1Y3Rpb24gYnVpbGRzIG9mIFJlYWN0LiIpfXZhciBXeT1OZixYeT1weSxJeT1meSxKeT17bWFwOkVzLGZvckVh
+            Y2g6Z3ksY291bnQ6YnksdG9BcnJheTpTeSxvbmx5OnZ5fTtrLkNoaWxkcmVuPUp5O2suQ29tcG9uZW50PVhuO2suRnJhZ21lbnQ9
+            RzA7ay5Qcm9maWxlcj1YMDtrLlB1cmVDb21wb25lbnQ9RGw7ay5TdHJpY3RNb2RlPVcwO2suU3VzcGVuc2U9ZXk7ay5TdXNwZW5z
+            ZUxpc3Q9dHk7ay5fX1NFQ1JFVF9JTlRFUk5BTFNfRE9fTk9UX1VTRV9PUl9ZT1VfV0lMTF9CRV9GSVJFRD1YaTtrLmNsb25lRWxl
+            bWVudD1YeTtrLmNyZWF0ZUNvbnRleHQ9Q3k7ay5jcmVhdGVFbGVtZW50PVd5O2suY3JlYXRlRmFjdG9yeT1JeTtrLmNyZWF0ZVJl
+            Zj1jeTtrLmNyZWF0ZVNlcnZlckNvbnRleHQ9S3k7ay5mb3J3YXJkUmVmPVJ5O2suaXNWYWxpZEVsZW1lbnQ9SGw7ay5sYXp5PXh5
+            O2subWVtbz1feTtrLnN0YXJ0VHJhbnNpdGlvbj1ZeTtrLnVuc3RhYmxlX0NhY2hlPXJ5O2sudW5zdGFibGVfRGVidWdUcmFjaW5n
+            TW9kZT1veTtrLnVuc3RhYmxlX09mZnNjcmVlbj1zeTtrLnVuc3RhYmxlX2FjdD1HeTtrLnVuc3RhYmxlX2dldENhY2hlRm9yVHlw
+            ZT1MeTtrLnVuc3RhYmxlX2dldENhY2hlU2lnbmFsPU55O2sudW5zdGFibGVfdXNlQ2FjaGVSZWZyZXNoPVF5O2sudXNlQ2FsbGJh
+            Y2s9VXk7ay51c2VDb250ZXh0PXd5O2sudXNlRGVidWdWYWx1ZT1QeTtrLnVzZURlZmVycmVkVmFsdWU9Vnk7ay51c2VFZmZlY3Q9
+            Rnk7ay51c2VJZD1CeTtrLnVzZUltcGVyYXRpdmVIYW5kbGU9SHk7ay51c2VJbnNlcnRpb25FZmZlY3Q9RHk7ay51c2VMYXlvdXRF
+            ZmZlY3Q9QXk7ay51c2VNZW1vPXp5O2sudXNlUmVkdWNlcj1reTtrLnVzZVJlZj1NeTtrLnVzZVN0YXRlPU95O2sudXNlU3luY0V4
+            dGVybmFsU3RvcmU9cXk7ay51c2VUcmFuc2l0aW9uPSR5O2sudmVyc2lvbj1LMH0pO3ZhciBXdD1TbigoUl8sT2YpPT57InVzZSBz
+            dHJpY3QiO09mLmV4cG9ydHM9d2YoKX0pO3ZhciBVZj1TbihqPT57InVzZSBzdHJpY3QiO2Z1bmN0aW9uICRsKGUsdCl7bGV0IG49
+            ZS5sZW5ndGg7ZS5wdXNoKHQpLFp5KGUsdCxuKX1mdW5jdGlvbiBhdChlKXtyZXR1cm4gZS5sZW5ndGg9PT0wP251bGw6ZVswXX1m
             dW5jdGlvbiBScyhlKXtpZihlLmxlbmd0aD09PTApcmV0dXJuIG51bGw7bGV0IHQ9ZVswXSxuPWUucG9wKCk7cmV0dXJuIG4hPT10
-            JiYoZVswXT1uLFp5KGUsbiwwKSksdH1mdW5jdGlvbiBKeShlLHQsbil7bGV0IGk9bjtmb3IoO2k+MDspe2xldCBvPWktMT4+PjEs
-            cz1lW29dO2lmKFRzKHMsdCk+MCllW29dPXQsZVtpXT1zLGk9bztlbHNlIHJldHVybn19ZnVuY3Rpb24gWnkoZSx0LG4pe2xldCBp
+            JiYoZVswXT1uLGViKGUsbiwwKSksdH1mdW5jdGlvbiBaeShlLHQsbil7bGV0IGk9bjtmb3IoO2k+MDspe2xldCBvPWktMT4+PjEs
+            cz1lW29dO2lmKFRzKHMsdCk+MCllW29dPXQsZVtpXT1zLGk9bztlbHNlIHJldHVybn19ZnVuY3Rpb24gZWIoZSx0LG4pe2xldCBp
             PW4sbz1lLmxlbmd0aCxzPW8+Pj4xO2Zvcig7aTxzOyl7bGV0IHI9KGkrMSkqMi0xLGw9ZVtyXSxhPXIrMSxjPWVbYV07aWYoVHMo
             bCx0KTwwKWE8byYmVHMoYyxsKTwwPyhlW2ldPWMsZVthXT10LGk9YSk6KGVbaV09bCxlW3JdPXQsaT1yKTtlbHNlIGlmKGE8byYm
             VHMoYyx0KTwwKWVbaV09YyxlW2FdPXQsaT1hO2Vsc2UgcmV0dXJufX1mdW5jdGlvbiBUcyhlLHQpe2xldCBuPWUuc29ydEluZGV4
-            LXQuc29ydEluZGV4O3JldHVybiBuIT09MD9uOmUuaWQtdC5pZH12YXIgTHM9MSxPcz0yLENuPTMsUWw9NCxqbD01O2oudW5zdGFi
-            bGVfbm93PXZvaWQgMDt2YXIgZWI9dHlwZW9mIHBlcmZvcm1hbmNlPT0ib2JqZWN0IiYmdHlwZW9mIHBlcmZvcm1hbmNlLm5vdz09
-            ImZ1bmN0aW9uIjtpZihlYil7bGV0IGU9cGVyZm9ybWFuY2U7ai51bnN0YWJsZV9ub3c9KCk9PmUubm93KCl9ZWxzZXtsZXQgZT1E
-            YXRlLHQ9ZS5ub3coKTtqLnVuc3RhYmxlX25vdz0oKT0+ZS5ub3coKS10fXZhciB0Yj0xMDczNzQxODIzLG5iPS0xLGliPTI1MCxv
-            Yj01ZTMsc2I9MWU0LHJiPXRiLEN0PVtdLFd0PVtdLGxiPTEsSmU9bnVsbCx4ZT1Dbixfcz0hMSxFbj0hMSxKaT0hMSxNZj10eXBl
-            b2Ygc2V0VGltZW91dD09ImZ1bmN0aW9uIj9zZXRUaW1lb3V0Om51bGwsYWI9dHlwZW9mIGNsZWFyVGltZW91dD09ImZ1bmN0aW9u
+            LXQuc29ydEluZGV4O3JldHVybiBuIT09MD9uOmUuaWQtdC5pZH12YXIgTHM9MSx3cz0yLENuPTMsUWw9NCxqbD01O2oudW5zdGFi
+            bGVfbm93PXZvaWQgMDt2YXIgdGI9dHlwZW9mIHBlcmZvcm1hbmNlPT0ib2JqZWN0IiYmdHlwZW9mIHBlcmZvcm1hbmNlLm5vdz09
+            ImZ1bmN0aW9uIjtpZih0Yil7bGV0IGU9cGVyZm9ybWFuY2U7ai51bnN0YWJsZV9ub3c9KCk9PmUubm93KCl9ZWxzZXtsZXQgZT1E
+            YXRlLHQ9ZS5ub3coKTtqLnVuc3RhYmxlX25vdz0oKT0+ZS5ub3coKS10fXZhciBuYj0xMDczNzQxODIzLGliPS0xLG9iPTI1MCxz
+            Yj01ZTMscmI9MWU0LGxiPW5iLEV0PVtdLFh0PVtdLGFiPTEsSmU9bnVsbCx4ZT1Dbixfcz0hMSxFbj0hMSxKaT0hMSxNZj10eXBl
+            b2Ygc2V0VGltZW91dD09ImZ1bmN0aW9uIj9zZXRUaW1lb3V0Om51bGwsY2I9dHlwZW9mIGNsZWFyVGltZW91dD09ImZ1bmN0aW9u
             Ij9jbGVhclRpbWVvdXQ6bnVsbCxrZj10eXBlb2Ygc2V0SW1tZWRpYXRlIT0idW5kZWZpbmVkIj9zZXRJbW1lZGlhdGU6bnVsbDt0
             eXBlb2YgbmF2aWdhdG9yIT0idW5kZWZpbmVkIiYmbmF2aWdhdG9yLnNjaGVkdWxpbmchPT12b2lkIDAmJm5hdmlnYXRvci5zY2hl
             ZHVsaW5nLmlzSW5wdXRQZW5kaW5nIT09dm9pZCAwJiZuYXZpZ2F0b3Iuc2NoZWR1bGluZy5pc0lucHV0UGVuZGluZy5iaW5kKG5h
-            dmlnYXRvci5zY2hlZHVsaW5nKTtmdW5jdGlvbiBWbChlKXtsZXQgdD1hdChXdCk7Zm9yKDt0IT09bnVsbDspe2lmKHQuY2FsbGJh
-            Y2s9PT1udWxsKVJzKFd0KTtlbHNlIGlmKHQuc3RhcnRUaW1lPD1lKVJzKFd0KSx0LnNvcnRJbmRleD10LmV4cGlyYXRpb25UaW1l
-            LCRsKEN0LHQpO2Vsc2UgcmV0dXJuO3Q9YXQoV3QpfX1mdW5jdGlvbiBLbChlKXtpZihKaT0hMSxWbChlKSwhRW4paWYoYXQoQ3Qp
-            IT09bnVsbClFbj0hMCxHbChZbCk7ZWxzZXtsZXQgdD1hdChXdCk7dCE9PW51bGwmJldsKEtsLHQuc3RhcnRUaW1lLWUpfX1mdW5j
-            dGlvbiBZbChlLHQpe0VuPSExLEppJiYoSmk9ITEsQWYoKSksX3M9ITA7bGV0IG49eGU7dHJ5e3JldHVybiBjYihlLHQpfWZpbmFs
-            bHl7SmU9bnVsbCx4ZT1uLF9zPSExfX1mdW5jdGlvbiBjYihlLHQpe2xldCBuPXQ7Zm9yKFZsKG4pLEplPWF0KEN0KTtKZSE9PW51
+            dmlnYXRvci5zY2hlZHVsaW5nKTtmdW5jdGlvbiBWbChlKXtsZXQgdD1hdChYdCk7Zm9yKDt0IT09bnVsbDspe2lmKHQuY2FsbGJh
+            Y2s9PT1udWxsKVJzKFh0KTtlbHNlIGlmKHQuc3RhcnRUaW1lPD1lKVJzKFh0KSx0LnNvcnRJbmRleD10LmV4cGlyYXRpb25UaW1l
+            LCRsKEV0LHQpO2Vsc2UgcmV0dXJuO3Q9YXQoWHQpfX1mdW5jdGlvbiBLbChlKXtpZihKaT0hMSxWbChlKSwhRW4paWYoYXQoRXQp
+            IT09bnVsbClFbj0hMCxHbChZbCk7ZWxzZXtsZXQgdD1hdChYdCk7dCE9PW51bGwmJldsKEtsLHQuc3RhcnRUaW1lLWUpfX1mdW5j
+            dGlvbiBZbChlLHQpe0VuPSExLEppJiYoSmk9ITEsQWYoKSksX3M9ITA7bGV0IG49eGU7dHJ5e3JldHVybiB1YihlLHQpfWZpbmFs
+            bHl7SmU9bnVsbCx4ZT1uLF9zPSExfX1mdW5jdGlvbiB1YihlLHQpe2xldCBuPXQ7Zm9yKFZsKG4pLEplPWF0KEV0KTtKZSE9PW51
             bGwmJiEoSmUuZXhwaXJhdGlvblRpbWU+biYmKCFlfHxEZigpKSk7KXtsZXQgaT1KZS5jYWxsYmFjaztpZih0eXBlb2YgaT09ImZ1
             bmN0aW9uIil7SmUuY2FsbGJhY2s9bnVsbCx4ZT1KZS5wcmlvcml0eUxldmVsO2xldCBvPUplLmV4cGlyYXRpb25UaW1lPD1uLHM9
-            aShvKTtuPWoudW5zdGFibGVfbm93KCksdHlwZW9mIHM9PSJmdW5jdGlvbiI/SmUuY2FsbGJhY2s9czpKZT09PWF0KEN0KSYmUnMo
-            Q3QpLFZsKG4pfWVsc2UgUnMoQ3QpO0plPWF0KEN0KX1pZihKZSE9PW51bGwpcmV0dXJuITA7e2xldCBpPWF0KFd0KTtyZXR1cm4g
-            aSE9PW51bGwmJldsKEtsLGkuc3RhcnRUaW1lLW4pLCExfX1mdW5jdGlvbiB1YihlLHQpe3N3aXRjaChlKXtjYXNlIExzOmNhc2Ug
-            T3M6Y2FzZSBDbjpjYXNlIFFsOmNhc2Ugamw6YnJlYWs7ZGVmYXVsdDplPUNufXZhciBuPXhlO3hlPWU7dHJ5e3JldHVybiB0KCl9
-            ZmluYWxseXt4ZT1ufX1mdW5jdGlvbiBmYihlKXt2YXIgdDtzd2l0Y2goeGUpe2Nhc2UgTHM6Y2FzZSBPczpjYXNlIENuOnQ9Q247
+            aShvKTtuPWoudW5zdGFibGVfbm93KCksdHlwZW9mIHM9PSJmdW5jdGlvbiI/SmUuY2FsbGJhY2s9czpKZT09PWF0KEV0KSYmUnMo
+            RXQpLFZsKG4pfWVsc2UgUnMoRXQpO0plPWF0KEV0KX1pZihKZSE9PW51bGwpcmV0dXJuITA7e2xldCBpPWF0KFh0KTtyZXR1cm4g
+            aSE9PW51bGwmJldsKEtsLGkuc3RhcnRUaW1lLW4pLCExfX1mdW5jdGlvbiBmYihlLHQpe3N3aXRjaChlKXtjYXNlIExzOmNhc2Ug
+            d3M6Y2FzZSBDbjpjYXNlIFFsOmNhc2Ugamw6YnJlYWs7ZGVmYXVsdDplPUNufXZhciBuPXhlO3hlPWU7dHJ5e3JldHVybiB0KCl9
+            ZmluYWxseXt4ZT1ufX1mdW5jdGlvbiBkYihlKXt2YXIgdDtzd2l0Y2goeGUpe2Nhc2UgTHM6Y2FzZSB3czpjYXNlIENuOnQ9Q247
             YnJlYWs7ZGVmYXVsdDp0PXhlO2JyZWFrfXZhciBuPXhlO3hlPXQ7dHJ5e3JldHVybiBlKCl9ZmluYWxseXt4ZT1ufX1mdW5jdGlv
-            biBkYihlKXt2YXIgdD14ZTtyZXR1cm4gZnVuY3Rpb24oKXt2YXIgbj14ZTt4ZT10O3RyeXtyZXR1cm4gZS5hcHBseSh0aGlzLGFy
-            Z3VtZW50cyl9ZmluYWxseXt4ZT1ufX19ZnVuY3Rpb24gcGIoZSx0LG4pe3ZhciBpPWoudW5zdGFibGVfbm93KCksbztpZih0eXBl
+            biBwYihlKXt2YXIgdD14ZTtyZXR1cm4gZnVuY3Rpb24oKXt2YXIgbj14ZTt4ZT10O3RyeXtyZXR1cm4gZS5hcHBseSh0aGlzLGFy
+            Z3VtZW50cyl9ZmluYWxseXt4ZT1ufX19ZnVuY3Rpb24gaGIoZSx0LG4pe3ZhciBpPWoudW5zdGFibGVfbm93KCksbztpZih0eXBl
             b2Ygbj09Im9iamVjdCImJm4hPT1udWxsKXt2YXIgcz1uLmRlbGF5O3R5cGVvZiBzPT0ibnVtYmVyIiYmcz4wP289aStzOm89aX1l
-            bHNlIG89aTt2YXIgcjtzd2l0Y2goZSl7Y2FzZSBMczpyPW5iO2JyZWFrO2Nhc2UgT3M6cj1pYjticmVhaztjYXNlIGpsOnI9cmI7
-            YnJlYWs7Y2FzZSBRbDpyPXNiO2JyZWFrO2Nhc2UgQ246ZGVmYXVsdDpyPW9iO2JyZWFrfXZhciBsPW8rcixhPXtpZDpsYisrLGNh
+            bHNlIG89aTt2YXIgcjtzd2l0Y2goZSl7Y2FzZSBMczpyPWliO2JyZWFrO2Nhc2Ugd3M6cj1vYjticmVhaztjYXNlIGpsOnI9bGI7
+            YnJlYWs7Y2FzZSBRbDpyPXJiO2JyZWFrO2Nhc2UgQ246ZGVmYXVsdDpyPXNiO2JyZWFrfXZhciBsPW8rcixhPXtpZDphYisrLGNh
             bGxiYWNrOnQscHJpb3JpdHlMZXZlbDplLHN0YXJ0VGltZTpvLGV4cGlyYXRpb25UaW1lOmwsc29ydEluZGV4Oi0xfTtyZXR1cm4g
-            bz5pPyhhLnNvcnRJbmRleD1vLCRsKFd0LGEpLGF0KEN0KT09PW51bGwmJmE9PT1hdChXdCkmJihKaT9BZigpOkppPSEwLFdsKEts
-            LG8taSkpKTooYS5zb3J0SW5kZXg9bCwkbChDdCxhKSwhRW4mJiFfcyYmKEVuPSEwLEdsKFlsKSkpLGF9ZnVuY3Rpb24gaGIoKXt9
-            ZnVuY3Rpb24gbWIoKXshRW4mJiFfcyYmKEVuPSEwLEdsKFlsKSl9ZnVuY3Rpb24geWIoKXtyZXR1cm4gYXQoQ3QpfWZ1bmN0aW9u
-            IGJiKGUpe2UuY2FsbGJhY2s9bnVsbH1mdW5jdGlvbiBnYigpe3JldHVybiB4ZX12YXIgTnM9ITEseHM9bnVsbCxCbD0tMSxxbD01
-            LEZmPS0xO2Z1bmN0aW9uIERmKCl7cmV0dXJuIShqLnVuc3RhYmxlX25vdygpLUZmPHFsKX1mdW5jdGlvbiBTYigpe31mdW5jdGlv
-            biB2YihlKXtpZihlPDB8fGU+MTI1KXtjb25zb2xlLmVycm9yKCJmb3JjZUZyYW1lUmF0ZSB0YWtlcyBhIHBvc2l0aXZlIGludCBi
+            bz5pPyhhLnNvcnRJbmRleD1vLCRsKFh0LGEpLGF0KEV0KT09PW51bGwmJmE9PT1hdChYdCkmJihKaT9BZigpOkppPSEwLFdsKEts
+            LG8taSkpKTooYS5zb3J0SW5kZXg9bCwkbChFdCxhKSwhRW4mJiFfcyYmKEVuPSEwLEdsKFlsKSkpLGF9ZnVuY3Rpb24gbWIoKXt9
+            ZnVuY3Rpb24geWIoKXshRW4mJiFfcyYmKEVuPSEwLEdsKFlsKSl9ZnVuY3Rpb24gYmIoKXtyZXR1cm4gYXQoRXQpfWZ1bmN0aW9u
+            IGdiKGUpe2UuY2FsbGJhY2s9bnVsbH1mdW5jdGlvbiBTYigpe3JldHVybiB4ZX12YXIgTnM9ITEseHM9bnVsbCxCbD0tMSxxbD01
+            LEZmPS0xO2Z1bmN0aW9uIERmKCl7cmV0dXJuIShqLnVuc3RhYmxlX25vdygpLUZmPHFsKX1mdW5jdGlvbiB2Yigpe31mdW5jdGlv
+            biBDYihlKXtpZihlPDB8fGU+MTI1KXtjb25zb2xlLmVycm9yKCJmb3JjZUZyYW1lUmF0ZSB0YWtlcyBhIHBvc2l0aXZlIGludCBi
             ZXR3ZWVuIDAgYW5kIDEyNSwgZm9yY2luZyBmcmFtZSByYXRlcyBoaWdoZXIgdGhhbiAxMjUgZnBzIGlzIG5vdCBzdXBwb3J0ZWQi
             KTtyZXR1cm59ZT4wP3FsPU1hdGguZmxvb3IoMWUzL2UpOnFsPTV9dmFyIFBsPSgpPT57aWYoeHMhPT1udWxsKXtsZXQgZT1qLnVu
             c3RhYmxlX25vdygpO0ZmPWU7bGV0IHQ9ITAsbj0hMDt0cnl7bj14cyh0LGUpfWZpbmFsbHl7bj9JaSgpOihOcz0hMSx4cz1udWxs
@@ -234,44 +234,44 @@ extension ClientAsset {
             ZXNzYWdlQ2hhbm5lbCE9InVuZGVmaW5lZCIpe2xldCBlPW5ldyBNZXNzYWdlQ2hhbm5lbCx0PWUucG9ydDI7ZS5wb3J0MS5vbm1l
             c3NhZ2U9UGwsSWk9KCk9Pnt0LnBvc3RNZXNzYWdlKG51bGwpfX1lbHNlIElpPSgpPT57TWYoUGwsMCl9O2Z1bmN0aW9uIEdsKGUp
             e3hzPWUsTnN8fChOcz0hMCxJaSgpKX1mdW5jdGlvbiBXbChlLHQpe0JsPU1mKCgpPT57ZShqLnVuc3RhYmxlX25vdygpKX0sdCl9
-            ZnVuY3Rpb24gQWYoKXthYihCbCksQmw9LTF9dmFyIENiPVNiLEViPW51bGw7ai51bnN0YWJsZV9JZGxlUHJpb3JpdHk9amw7ai51
+            ZnVuY3Rpb24gQWYoKXtjYihCbCksQmw9LTF9dmFyIEViPXZiLFRiPW51bGw7ai51bnN0YWJsZV9JZGxlUHJpb3JpdHk9amw7ai51
             bnN0YWJsZV9JbW1lZGlhdGVQcmlvcml0eT1McztqLnVuc3RhYmxlX0xvd1ByaW9yaXR5PVFsO2oudW5zdGFibGVfTm9ybWFsUHJp
-            b3JpdHk9Q247ai51bnN0YWJsZV9Qcm9maWxpbmc9RWI7ai51bnN0YWJsZV9Vc2VyQmxvY2tpbmdQcmlvcml0eT1PcztqLnVuc3Rh
-            YmxlX2NhbmNlbENhbGxiYWNrPWJiO2oudW5zdGFibGVfY29udGludWVFeGVjdXRpb249bWI7ai51bnN0YWJsZV9mb3JjZUZyYW1l
-            UmF0ZT12YjtqLnVuc3RhYmxlX2dldEN1cnJlbnRQcmlvcml0eUxldmVsPWdiO2oudW5zdGFibGVfZ2V0Rmlyc3RDYWxsYmFja05v
-            ZGU9eWI7ai51bnN0YWJsZV9uZXh0PWZiO2oudW5zdGFibGVfcGF1c2VFeGVjdXRpb249aGI7ai51bnN0YWJsZV9yZXF1ZXN0UGFp
-            bnQ9Q2I7ai51bnN0YWJsZV9ydW5XaXRoUHJpb3JpdHk9dWI7ai51bnN0YWJsZV9zY2hlZHVsZUNhbGxiYWNrPXBiO2oudW5zdGFi
-            bGVfc2hvdWxkWWllbGQ9RGY7ai51bnN0YWJsZV93cmFwQ2FsbGJhY2s9ZGJ9KTt2YXIgemY9U24oKF9fLEhmKT0+eyJ1c2Ugc3Ry
-            aWN0IjtIZi5leHBvcnRzPVVmKCl9KTt2YXIgZjA9U24oUWU9PnsidXNlIHN0cmljdCI7dmFyIFRiPUd0KCksZGE9emYoKTtmdW5j
+            b3JpdHk9Q247ai51bnN0YWJsZV9Qcm9maWxpbmc9VGI7ai51bnN0YWJsZV9Vc2VyQmxvY2tpbmdQcmlvcml0eT13cztqLnVuc3Rh
+            YmxlX2NhbmNlbENhbGxiYWNrPWdiO2oudW5zdGFibGVfY29udGludWVFeGVjdXRpb249eWI7ai51bnN0YWJsZV9mb3JjZUZyYW1l
+            UmF0ZT1DYjtqLnVuc3RhYmxlX2dldEN1cnJlbnRQcmlvcml0eUxldmVsPVNiO2oudW5zdGFibGVfZ2V0Rmlyc3RDYWxsYmFja05v
+            ZGU9YmI7ai51bnN0YWJsZV9uZXh0PWRiO2oudW5zdGFibGVfcGF1c2VFeGVjdXRpb249bWI7ai51bnN0YWJsZV9yZXF1ZXN0UGFp
+            bnQ9RWI7ai51bnN0YWJsZV9ydW5XaXRoUHJpb3JpdHk9ZmI7ai51bnN0YWJsZV9zY2hlZHVsZUNhbGxiYWNrPWhiO2oudW5zdGFi
+            bGVfc2hvdWxkWWllbGQ9RGY7ai51bnN0YWJsZV93cmFwQ2FsbGJhY2s9cGJ9KTt2YXIgSGY9U24oKE5fLHpmKT0+eyJ1c2Ugc3Ry
+            aWN0Ijt6Zi5leHBvcnRzPVVmKCl9KTt2YXIgZjA9U24oUWU9PnsidXNlIHN0cmljdCI7dmFyIHhiPVd0KCksZGE9SGYoKTtmdW5j
             dGlvbiBWZChlKXtpZihlJiZlLl9fZXNNb2R1bGUpcmV0dXJuIGU7dmFyIHQ9T2JqZWN0LmNyZWF0ZShudWxsKTtyZXR1cm4gZSYm
             T2JqZWN0LmtleXMoZSkuZm9yRWFjaChmdW5jdGlvbihuKXtpZihuIT09ImRlZmF1bHQiKXt2YXIgaT1PYmplY3QuZ2V0T3duUHJv
             cGVydHlEZXNjcmlwdG9yKGUsbik7T2JqZWN0LmRlZmluZVByb3BlcnR5KHQsbixpLmdldD9pOntlbnVtZXJhYmxlOiEwLGdldDpm
-            dW5jdGlvbigpe3JldHVybiBlW25dfX0pfX0pLHQuZGVmYXVsdD1lLHR9dmFyIEJkPVZkKFRiKSxZZT1WZChkYSk7ZnVuY3Rpb24g
+            dW5jdGlvbigpe3JldHVybiBlW25dfX0pfX0pLHQuZGVmYXVsdD1lLHR9dmFyIEJkPVZkKHhiKSxZZT1WZChkYSk7ZnVuY3Rpb24g
             UyhlKXtsZXQgdD0iaHR0cHM6Ly9yZWFjdGpzLm9yZy9kb2NzL2Vycm9yLWRlY29kZXIuaHRtbD9pbnZhcmlhbnQ9IitlO2Zvcihs
             ZXQgbj0xO248YXJndW1lbnRzLmxlbmd0aDtuKyspdCs9IiZhcmdzW109IitlbmNvZGVVUklDb21wb25lbnQoYXJndW1lbnRzW25d
             KTtyZXR1cm4iTWluaWZpZWQgUmVhY3QgZXJyb3IgIyIrZSsiOyB2aXNpdCAiK3QrIiBmb3IgdGhlIGZ1bGwgbWVzc2FnZSBvciB1
             c2UgdGhlIG5vbi1taW5pZmllZCBkZXYgZW52aXJvbm1lbnQgZm9yIGZ1bGwgZXJyb3JzIGFuZCBhZGRpdGlvbmFsIGhlbHBmdWwg
-            d2FybmluZ3MuIn12YXIgQ2U9MCxZPTEsRGk9MiwkPTMsZWU9NCxNPTUsaWU9Nix2aT03LE1yPTgsRnI9OSx5bj0xMCxFZT0xMSxB
-            aT0xMixKPTEzLEJ0PTE0LHplPTE1LGVzPTE2LFVpPTE3LHRzPTE4LEdlPTE5LEhpPTIxLE5lPTIyLHF0PTIzLE90PTI0LGNjPTI1
-            LHhiPSEwLERyPSExLFBmPSExLHFkPSExLFJiPSExLF9iPSEwLFFkPSExLHVjPSExLE5iPSExLGpkPW5ldyBTZXQsUm89e307ZnVu
+            d2FybmluZ3MuIn12YXIgQ2U9MCxZPTEsRGk9MiwkPTMsZWU9NCxNPTUsaWU9Nix2aT03LE1yPTgsRnI9OSxibj0xMCxFZT0xMSxB
+            aT0xMixaPTEzLHF0PTE0LEhlPTE1LGVzPTE2LFVpPTE3LHRzPTE4LEdlPTE5LHppPTIxLE5lPTIyLFF0PTIzLE90PTI0LGNjPTI1
+            LFJiPSEwLERyPSExLFBmPSExLHFkPSExLF9iPSExLE5iPSEwLFFkPSExLHVjPSExLExiPSExLGpkPW5ldyBTZXQsUm89e307ZnVu
             Y3Rpb24gUm4oZSx0KXtKbihlLHQpLEpuKGUrIkNhcHR1cmUiLHQpfWZ1bmN0aW9uIEpuKGUsdCl7Um9bZV09dDtmb3IobGV0IG49
-            MDtuPHQubGVuZ3RoO24rKylqZC5hZGQodFtuXSl9dmFyIFF0PXR5cGVvZiB3aW5kb3chPSJ1bmRlZmluZWQiJiZ0eXBlb2Ygd2lu
+            MDtuPHQubGVuZ3RoO24rKylqZC5hZGQodFtuXSl9dmFyIGp0PXR5cGVvZiB3aW5kb3chPSJ1bmRlZmluZWQiJiZ0eXBlb2Ygd2lu
             ZG93LmRvY3VtZW50IT0idW5kZWZpbmVkIiYmdHlwZW9mIHdpbmRvdy5kb2N1bWVudC5jcmVhdGVFbGVtZW50IT0idW5kZWZpbmVk
             IixwYT1PYmplY3QucHJvdG90eXBlLmhhc093blByb3BlcnR5LGZjPTAsQm49MSxkYz0yLENpPTMsQXI9NCxLZD01LFlkPTYsR2Q9
             IjpBLVpfYS16XFx1MDBDMC1cXHUwMEQ2XFx1MDBEOC1cXHUwMEY2XFx1MDBGOC1cXHUwMkZGXFx1MDM3MC1cXHUwMzdEXFx1MDM3
             Ri1cXHUxRkZGXFx1MjAwQy1cXHUyMDBEXFx1MjA3MC1cXHUyMThGXFx1MkMwMC1cXHUyRkVGXFx1MzAwMS1cXHVEN0ZGXFx1Rjkw
-            MC1cXHVGRENGXFx1RkRGMC1cXHVGRkZEIixMYj1HZCsiXFwtLjAtOVxcdTAwQjdcXHUwMzAwLVxcdTAzNkZcXHUyMDNGLVxcdTIw
-            NDAiLE9iPW5ldyBSZWdFeHAoIl5bIitHZCsiXVsiK0xiKyJdKiQiKSwkZj17fSxWZj17fTtmdW5jdGlvbiB3YihlKXtyZXR1cm4g
+            MC1cXHVGRENGXFx1RkRGMC1cXHVGRkZEIix3Yj1HZCsiXFwtLjAtOVxcdTAwQjdcXHUwMzAwLVxcdTAzNkZcXHUyMDNGLVxcdTIw
+            NDAiLE9iPW5ldyBSZWdFeHAoIl5bIitHZCsiXVsiK3diKyJdKiQiKSwkZj17fSxWZj17fTtmdW5jdGlvbiBrYihlKXtyZXR1cm4g
             cGEuY2FsbChWZixlKT8hMDpwYS5jYWxsKCRmLGUpPyExOk9iLnRlc3QoZSk/KFZmW2VdPSEwLCEwKTooJGZbZV09ITAsITEpfWZ1
-            bmN0aW9uIGtiKGUsdCxuKXtyZXR1cm4gdCE9PW51bGw/dC50eXBlPT09ZmM6bj8hMTplLmxlbmd0aD4yJiYoZVswXT09PSJvInx8
-            ZVswXT09PSJPIikmJihlWzFdPT09Im4ifHxlWzFdPT09Ik4iKX1mdW5jdGlvbiBNYihlLHQsbixpKXtpZihuIT09bnVsbCYmbi50
+            bmN0aW9uIE1iKGUsdCxuKXtyZXR1cm4gdCE9PW51bGw/dC50eXBlPT09ZmM6bj8hMTplLmxlbmd0aD4yJiYoZVswXT09PSJvInx8
+            ZVswXT09PSJPIikmJihlWzFdPT09Im4ifHxlWzFdPT09Ik4iKX1mdW5jdGlvbiBGYihlLHQsbixpKXtpZihuIT09bnVsbCYmbi50
             eXBlPT09ZmMpcmV0dXJuITE7c3dpdGNoKHR5cGVvZiB0KXtjYXNlImZ1bmN0aW9uIjpjYXNlInN5bWJvbCI6cmV0dXJuITA7Y2Fz
             ZSJib29sZWFuIjp7aWYoaSlyZXR1cm4hMTtpZihuIT09bnVsbClyZXR1cm4hbi5hY2NlcHRzQm9vbGVhbnM7e2xldCBvPWUudG9M
             b3dlckNhc2UoKS5zbGljZSgwLDUpO3JldHVybiBvIT09ImRhdGEtIiYmbyE9PSJhcmlhLSJ9fWRlZmF1bHQ6cmV0dXJuITF9fWZ1
-            bmN0aW9uIEZiKGUsdCxuLGkpe2lmKHQ9PT1udWxsfHx0eXBlb2YgdD09InVuZGVmaW5lZCJ8fE1iKGUsdCxuLGkpKXJldHVybiEw
+            bmN0aW9uIERiKGUsdCxuLGkpe2lmKHQ9PT1udWxsfHx0eXBlb2YgdD09InVuZGVmaW5lZCJ8fEZiKGUsdCxuLGkpKXJldHVybiEw
             O2lmKGkpcmV0dXJuIHQ9PT0hMTtpZihuIT09bnVsbClzd2l0Y2gobi50eXBlKXtjYXNlIENpOnJldHVybiF0O2Nhc2UgQXI6cmV0
             dXJuIHQ9PT0hMTtjYXNlIEtkOnJldHVybiBpc05hTih0KTtjYXNlIFlkOnJldHVybiBpc05hTih0KXx8dDwxfXJldHVybiExfWZ1
-            bmN0aW9uIERiKGUpe3JldHVybiB2ZS5oYXNPd25Qcm9wZXJ0eShlKT92ZVtlXTpudWxsfWZ1bmN0aW9uIFBlKGUsdCxuLGksbyxz
+            bmN0aW9uIEFiKGUpe3JldHVybiB2ZS5oYXNPd25Qcm9wZXJ0eShlKT92ZVtlXTpudWxsfWZ1bmN0aW9uIFBlKGUsdCxuLGksbyxz
             LHIpe3RoaXMuYWNjZXB0c0Jvb2xlYW5zPXQ9PT1kY3x8dD09PUNpfHx0PT09QXIsdGhpcy5hdHRyaWJ1dGVOYW1lPWksdGhpcy5h
             dHRyaWJ1dGVOYW1lc3BhY2U9byx0aGlzLm11c3RVc2VQcm9wZXJ0eT1uLHRoaXMucHJvcGVydHlOYW1lPWUsdGhpcy50eXBlPXQs
             dGhpcy5zYW5pdGl6ZVVSTD1zLHRoaXMucmVtb3ZlRW1wdHlTdHJpbmc9cn12YXIgdmU9e30sV2Q9WyJjaGlsZHJlbiIsImRhbmdl
@@ -315,33 +315,33 @@ extension ClientAsset {
             XT1uZXcgUGUodCxCbiwhMSxlLCJodHRwOi8vd3d3LnczLm9yZy8xOTk5L3hsaW5rIiwhMSwhMSl9KTtbInhtbDpiYXNlIiwieG1s
             OmxhbmciLCJ4bWw6c3BhY2UiXS5mb3JFYWNoKGU9PntsZXQgdD1lLnJlcGxhY2UocGMsaGMpO3ZlW3RdPW5ldyBQZSh0LEJuLCEx
             LGUsImh0dHA6Ly93d3cudzMub3JnL1hNTC8xOTk4L25hbWVzcGFjZSIsITEsITEpfSk7WyJ0YWJJbmRleCIsImNyb3NzT3JpZ2lu
-            Il0uZm9yRWFjaChlPT57dmVbZV09bmV3IFBlKGUsQm4sITEsZS50b0xvd2VyQ2FzZSgpLG51bGwsITEsITEpfSk7dmFyIEFiPSJ4
-            bGlua0hyZWYiO3ZlW0FiXT1uZXcgUGUoInhsaW5rSHJlZiIsQm4sITEsInhsaW5rOmhyZWYiLCJodHRwOi8vd3d3LnczLm9yZy8x
+            Il0uZm9yRWFjaChlPT57dmVbZV09bmV3IFBlKGUsQm4sITEsZS50b0xvd2VyQ2FzZSgpLG51bGwsITEsITEpfSk7dmFyIFViPSJ4
+            bGlua0hyZWYiO3ZlW1ViXT1uZXcgUGUoInhsaW5rSHJlZiIsQm4sITEsInhsaW5rOmhyZWYiLCJodHRwOi8vd3d3LnczLm9yZy8x
             OTk5L3hsaW5rIiwhMCwhMSk7WyJzcmMiLCJocmVmIiwiYWN0aW9uIiwiZm9ybUFjdGlvbiJdLmZvckVhY2goZT0+e3ZlW2VdPW5l
-            dyBQZShlLEJuLCExLGUudG9Mb3dlckNhc2UoKSxudWxsLCEwLCEwKX0pO2Z1bmN0aW9uIG1jKGUsdCxuLGkpe2xldCBvPURiKHQp
-            O2lmKGtiKHQsbyxpKSlyZXR1cm47aWYoaSYmdFswXT09PSJvIiYmdFsxXT09PSJuIil7bGV0IGE9dC5yZXBsYWNlKC9DYXB0dXJl
+            dyBQZShlLEJuLCExLGUudG9Mb3dlckNhc2UoKSxudWxsLCEwLCEwKX0pO2Z1bmN0aW9uIG1jKGUsdCxuLGkpe2xldCBvPUFiKHQp
+            O2lmKE1iKHQsbyxpKSlyZXR1cm47aWYoaSYmdFswXT09PSJvIiYmdFsxXT09PSJuIil7bGV0IGE9dC5yZXBsYWNlKC9DYXB0dXJl
             JC8sIiIpLGM9dCE9PWE7YT1hLnNsaWNlKDIpO2xldCB1PXBzKGUpLGY9dSE9bnVsbD91W3RdOm51bGw7aWYodHlwZW9mIGY9PSJm
             dW5jdGlvbiImJmUucmVtb3ZlRXZlbnRMaXN0ZW5lcihhLGYsYyksdHlwZW9mIG49PSJmdW5jdGlvbiIpe3R5cGVvZiBmIT0iZnVu
             Y3Rpb24iJiZmIT09bnVsbCYmKHQgaW4gZT9lW3RdPW51bGw6ZS5oYXNBdHRyaWJ1dGUodCkmJmUucmVtb3ZlQXR0cmlidXRlKHQp
-            KSxlLmFkZEV2ZW50TGlzdGVuZXIoYSxuLGMpO3JldHVybn19aWYoaSYmdCBpbiBlKXtlW3RdPW47cmV0dXJufWlmKEZiKHQsbixv
-            LGkpJiYobj1udWxsKSxpJiZuPT09ITAmJihuPSIiKSxpfHxvPT09bnVsbCl7aWYod2IodCkpe2xldCBhPXQ7bj09PW51bGw/ZS5y
+            KSxlLmFkZEV2ZW50TGlzdGVuZXIoYSxuLGMpO3JldHVybn19aWYoaSYmdCBpbiBlKXtlW3RdPW47cmV0dXJufWlmKERiKHQsbixv
+            LGkpJiYobj1udWxsKSxpJiZuPT09ITAmJihuPSIiKSxpfHxvPT09bnVsbCl7aWYoa2IodCkpe2xldCBhPXQ7bj09PW51bGw/ZS5y
             ZW1vdmVBdHRyaWJ1dGUoYSk6ZS5zZXRBdHRyaWJ1dGUoYSwiIituKX1yZXR1cm59aWYoby5tdXN0VXNlUHJvcGVydHkpe2xldCBh
             PW8ucHJvcGVydHlOYW1lO2lmKG49PT1udWxsKXtsZXQgYz1vLnR5cGU7ZVthXT1jPT09Q2k/ITE6IiJ9ZWxzZSBlW2FdPW47cmV0
             dXJufWxldCByPW8uYXR0cmlidXRlTmFtZSxsPW8uYXR0cmlidXRlTmFtZXNwYWNlO2lmKG49PT1udWxsKWUucmVtb3ZlQXR0cmli
             dXRlKHIpO2Vsc2V7bGV0IGE9by50eXBlLGM7YT09PUNpfHxhPT09QXImJm49PT0hMD9jPSIiOihjPSIiK24sby5zYW5pdGl6ZVVS
             TCYmKGMudG9TdHJpbmcoKSx2b2lkIDApKSxsP2Uuc2V0QXR0cmlidXRlTlMobCxyLGMpOmUuc2V0QXR0cmlidXRlKHIsYyl9fXZh
-            ciBMZT1CZC5fX1NFQ1JFVF9JTlRFUk5BTFNfRE9fTk9UX1VTRV9PUl9ZT1VfV0lMTF9CRV9GSVJFRCx3cz1TeW1ib2wuZm9yKCJy
+            ciBMZT1CZC5fX1NFQ1JFVF9JTlRFUk5BTFNfRE9fTk9UX1VTRV9PUl9ZT1VfV0lMTF9CRV9GSVJFRCxPcz1TeW1ib2wuZm9yKCJy
             ZWFjdC5lbGVtZW50IiksWm49U3ltYm9sLmZvcigicmVhY3QucG9ydGFsIiksZWk9U3ltYm9sLmZvcigicmVhY3QuZnJhZ21lbnQi
             KSx5Yz1TeW1ib2wuZm9yKCJyZWFjdC5zdHJpY3RfbW9kZSIpLGJjPVN5bWJvbC5mb3IoInJlYWN0LnByb2ZpbGVyIiksWGQ9U3lt
-            Ym9sLmZvcigicmVhY3QucHJvdmlkZXIiKSxnYz1TeW1ib2wuZm9yKCJyZWFjdC5jb250ZXh0IiksVWI9U3ltYm9sLmZvcigicmVh
+            Ym9sLmZvcigicmVhY3QucHJvdmlkZXIiKSxnYz1TeW1ib2wuZm9yKCJyZWFjdC5jb250ZXh0IiksemI9U3ltYm9sLmZvcigicmVh
             Y3Quc2VydmVyX2NvbnRleHQiKSxTYz1TeW1ib2wuZm9yKCJyZWFjdC5mb3J3YXJkX3JlZiIpLHZjPVN5bWJvbC5mb3IoInJlYWN0
             LnN1c3BlbnNlIiksQ2M9U3ltYm9sLmZvcigicmVhY3Quc3VzcGVuc2VfbGlzdCIpLEVjPVN5bWJvbC5mb3IoInJlYWN0Lm1lbW8i
-            KSxKdD1TeW1ib2wuZm9yKCJyZWFjdC5sYXp5IiksSGI9U3ltYm9sLmZvcigicmVhY3Quc2NvcGUiKSx6Yj1TeW1ib2wuZm9yKCJy
-            ZWFjdC5kZWJ1Z190cmFjZV9tb2RlIiksSWQ9U3ltYm9sLmZvcigicmVhY3Qub2Zmc2NyZWVuIiksUGI9U3ltYm9sLmZvcigicmVh
-            Y3QubGVnYWN5X2hpZGRlbiIpLFRjPVN5bWJvbC5mb3IoInJlYWN0LmNhY2hlIiksJGI9U3ltYm9sLmZvcigicmVhY3QudHJhY2lu
-            Z19tYXJrZXIiKSxWYj1TeW1ib2wuZm9yKCJyZWFjdC5kZWZhdWx0X3ZhbHVlIiksQmY9U3ltYm9sLml0ZXJhdG9yLEJiPSJAQGl0
+            KSxadD1TeW1ib2wuZm9yKCJyZWFjdC5sYXp5IiksSGI9U3ltYm9sLmZvcigicmVhY3Quc2NvcGUiKSxQYj1TeW1ib2wuZm9yKCJy
+            ZWFjdC5kZWJ1Z190cmFjZV9tb2RlIiksSWQ9U3ltYm9sLmZvcigicmVhY3Qub2Zmc2NyZWVuIiksJGI9U3ltYm9sLmZvcigicmVh
+            Y3QubGVnYWN5X2hpZGRlbiIpLFRjPVN5bWJvbC5mb3IoInJlYWN0LmNhY2hlIiksVmI9U3ltYm9sLmZvcigicmVhY3QudHJhY2lu
+            Z19tYXJrZXIiKSxCYj1TeW1ib2wuZm9yKCJyZWFjdC5kZWZhdWx0X3ZhbHVlIiksQmY9U3ltYm9sLml0ZXJhdG9yLHFiPSJAQGl0
             ZXJhdG9yIjtmdW5jdGlvbiBaaShlKXtpZihlPT09bnVsbHx8dHlwZW9mIGUhPSJvYmplY3QiKXJldHVybiBudWxsO2xldCB0PUJm
-            JiZlW0JmXXx8ZVtCYl07cmV0dXJuIHR5cGVvZiB0PT0iZnVuY3Rpb24iP3Q6bnVsbH12YXIgb2U9T2JqZWN0LmFzc2lnbjtMZS5S
+            JiZlW0JmXXx8ZVtxYl07cmV0dXJuIHR5cGVvZiB0PT0iZnVuY3Rpb24iP3Q6bnVsbH12YXIgb2U9T2JqZWN0LmFzc2lnbjtMZS5S
             ZWFjdEN1cnJlbnREaXNwYXRjaGVyO3ZhciBYbDtmdW5jdGlvbiBybyhlLHQsbil7e2lmKFhsPT09dm9pZCAwKXRyeXt0aHJvdyBF
             cnJvcigpfWNhdGNoKGkpe2xldCBvPWkuc3RhY2sudHJpbSgpLm1hdGNoKC9cbiggKihhdCApPykvKTtYbD1vJiZvWzFdfHwiIn1y
             ZXR1cm5gCmArWGwrZX19dmFyIElsPSExO2Z1bmN0aW9uIEpkKGUsdCl7aWYoIWV8fElsKXJldHVybiIiO2xldCBuO0lsPSEwO2xl
@@ -356,14 +356,14 @@ extension ClientAsset {
             dS0tLHU8MHx8bFtjXSE9PWFbdV0pe2xldCBmPWAKYCtsW2NdLnJlcGxhY2UoIiBhdCBuZXcgIiwiIGF0ICIpO3JldHVybiBlLmRp
             c3BsYXlOYW1lJiZmLmluY2x1ZGVzKCI8YW5vbnltb3VzPiIpJiYoZj1mLnJlcGxhY2UoIjxhbm9ueW1vdXM+IixlLmRpc3BsYXlO
             YW1lKSksZn13aGlsZShjPj0xJiZ1Pj0wKTticmVha319fWZpbmFsbHl7SWw9ITEsRXJyb3IucHJlcGFyZVN0YWNrVHJhY2U9aX1s
-            ZXQgbz1lP2UuZGlzcGxheU5hbWV8fGUubmFtZToiIjtyZXR1cm4gbz9ybyhvKToiIn1mdW5jdGlvbiBxYihlLHQsbil7cmV0dXJu
-            IEpkKGUsITApfWZ1bmN0aW9uIHFmKGUsdCxuKXtyZXR1cm4gSmQoZSwhMSl9ZnVuY3Rpb24gUWIoZSl7c3dpdGNoKGUudGFnKXtj
-            YXNlIE06cmV0dXJuIHJvKGUudHlwZSk7Y2FzZSBlczpyZXR1cm4gcm8oIkxhenkiKTtjYXNlIEo6cmV0dXJuIHJvKCJTdXNwZW5z
-            ZSIpO2Nhc2UgR2U6cmV0dXJuIHJvKCJTdXNwZW5zZUxpc3QiKTtjYXNlIENlOmNhc2UgRGk6Y2FzZSB6ZTpyZXR1cm4gcWYoZS50
-            eXBlKTtjYXNlIEVlOnJldHVybiBxZihlLnR5cGUucmVuZGVyKTtjYXNlIFk6cmV0dXJuIHFiKGUudHlwZSk7ZGVmYXVsdDpyZXR1
-            cm4iIn19ZnVuY3Rpb24gamIoZSl7dHJ5e2xldCB0PSIiLG49ZTtkbyB0Kz1RYihuKSxuPW4ucmV0dXJuO3doaWxlKG4pO3JldHVy
+            ZXQgbz1lP2UuZGlzcGxheU5hbWV8fGUubmFtZToiIjtyZXR1cm4gbz9ybyhvKToiIn1mdW5jdGlvbiBRYihlLHQsbil7cmV0dXJu
+            IEpkKGUsITApfWZ1bmN0aW9uIHFmKGUsdCxuKXtyZXR1cm4gSmQoZSwhMSl9ZnVuY3Rpb24gamIoZSl7c3dpdGNoKGUudGFnKXtj
+            YXNlIE06cmV0dXJuIHJvKGUudHlwZSk7Y2FzZSBlczpyZXR1cm4gcm8oIkxhenkiKTtjYXNlIFo6cmV0dXJuIHJvKCJTdXNwZW5z
+            ZSIpO2Nhc2UgR2U6cmV0dXJuIHJvKCJTdXNwZW5zZUxpc3QiKTtjYXNlIENlOmNhc2UgRGk6Y2FzZSBIZTpyZXR1cm4gcWYoZS50
+            eXBlKTtjYXNlIEVlOnJldHVybiBxZihlLnR5cGUucmVuZGVyKTtjYXNlIFk6cmV0dXJuIFFiKGUudHlwZSk7ZGVmYXVsdDpyZXR1
+            cm4iIn19ZnVuY3Rpb24gS2IoZSl7dHJ5e2xldCB0PSIiLG49ZTtkbyB0Kz1qYihuKSxuPW4ucmV0dXJuO3doaWxlKG4pO3JldHVy
             biB0fWNhdGNoKHQpe3JldHVybmAKRXJyb3IgZ2VuZXJhdGluZyBzdGFjazogYCt0Lm1lc3NhZ2UrYApgK3Quc3RhY2t9fWZ1bmN0
-            aW9uIEtiKGUsdCxuKXtsZXQgaT1lLmRpc3BsYXlOYW1lO2lmKGkpcmV0dXJuIGk7bGV0IG89dC5kaXNwbGF5TmFtZXx8dC5uYW1l
+            aW9uIFliKGUsdCxuKXtsZXQgaT1lLmRpc3BsYXlOYW1lO2lmKGkpcmV0dXJuIGk7bGV0IG89dC5kaXNwbGF5TmFtZXx8dC5uYW1l
             fHwiIjtyZXR1cm4gbyE9PSIiP24rIigiK28rIikiOm59ZnVuY3Rpb24gUWYoZSl7cmV0dXJuIGUuZGlzcGxheU5hbWV8fCJDb250
             ZXh0In1mdW5jdGlvbiBoYShlKXtpZihlPT1udWxsKXJldHVybiBudWxsO2lmKHR5cGVvZiBlPT0iZnVuY3Rpb24iKXJldHVybiBl
             LmRpc3BsYXlOYW1lfHxlLm5hbWV8fG51bGw7aWYodHlwZW9mIGU9PSJzdHJpbmciKXJldHVybiBlO3N3aXRjaChlKXtjYXNlIGVp
@@ -371,99 +371,99 @@ extension ClientAsset {
             ZXR1cm4iU3RyaWN0TW9kZSI7Y2FzZSB2YzpyZXR1cm4iU3VzcGVuc2UiO2Nhc2UgQ2M6cmV0dXJuIlN1c3BlbnNlTGlzdCI7Y2Fz
             ZSBUYzpyZXR1cm4iQ2FjaGUifWlmKHR5cGVvZiBlPT0ib2JqZWN0Iilzd2l0Y2goZS4kJHR5cGVvZil7Y2FzZSBnYzpyZXR1cm4g
             UWYoZSkrIi5Db25zdW1lciI7Y2FzZSBYZDpyZXR1cm4gUWYoZS5fY29udGV4dCkrIi5Qcm92aWRlciI7Y2FzZSBTYzpyZXR1cm4g
-            S2IoZSxlLnJlbmRlciwiRm9yd2FyZFJlZiIpO2Nhc2UgRWM6bGV0IGk9ZS5kaXNwbGF5TmFtZXx8bnVsbDtyZXR1cm4gaSE9PW51
-            bGw/aTpoYShlLnR5cGUpfHwiTWVtbyI7Y2FzZSBKdDp7bGV0IG89ZSxzPW8uX3BheWxvYWQscj1vLl9pbml0O3RyeXtyZXR1cm4g
-            aGEocihzKSl9Y2F0Y2h7cmV0dXJuIG51bGx9fWNhc2UgVWI6e2xldCBvPWU7cmV0dXJuKG8uZGlzcGxheU5hbWV8fG8uX2dsb2Jh
-            bE5hbWUpKyIuUHJvdmlkZXIifX1yZXR1cm4gbnVsbH1mdW5jdGlvbiBZYihlLHQsbil7bGV0IGk9dC5kaXNwbGF5TmFtZXx8dC5u
+            WWIoZSxlLnJlbmRlciwiRm9yd2FyZFJlZiIpO2Nhc2UgRWM6bGV0IGk9ZS5kaXNwbGF5TmFtZXx8bnVsbDtyZXR1cm4gaSE9PW51
+            bGw/aTpoYShlLnR5cGUpfHwiTWVtbyI7Y2FzZSBadDp7bGV0IG89ZSxzPW8uX3BheWxvYWQscj1vLl9pbml0O3RyeXtyZXR1cm4g
+            aGEocihzKSl9Y2F0Y2h7cmV0dXJuIG51bGx9fWNhc2UgemI6e2xldCBvPWU7cmV0dXJuKG8uZGlzcGxheU5hbWV8fG8uX2dsb2Jh
+            bE5hbWUpKyIuUHJvdmlkZXIifX1yZXR1cm4gbnVsbH1mdW5jdGlvbiBHYihlLHQsbil7bGV0IGk9dC5kaXNwbGF5TmFtZXx8dC5u
             YW1lfHwiIjtyZXR1cm4gZS5kaXNwbGF5TmFtZXx8KGkhPT0iIj9uKyIoIitpKyIpIjpuKX1mdW5jdGlvbiBqZihlKXtyZXR1cm4g
-            ZS5kaXNwbGF5TmFtZXx8IkNvbnRleHQifWZ1bmN0aW9uIEdiKGUpe2xldCB0PWUudGFnLG49ZS50eXBlO3N3aXRjaCh0KXtjYXNl
-            IE90OnJldHVybiJDYWNoZSI7Y2FzZSBGcjpyZXR1cm4gamYobikrIi5Db25zdW1lciI7Y2FzZSB5bjpyZXR1cm4gamYobi5fY29u
-            dGV4dCkrIi5Qcm92aWRlciI7Y2FzZSB0czpyZXR1cm4iRGVoeWRyYXRlZEZyYWdtZW50IjtjYXNlIEVlOnJldHVybiBZYihuLG4u
+            ZS5kaXNwbGF5TmFtZXx8IkNvbnRleHQifWZ1bmN0aW9uIFdiKGUpe2xldCB0PWUudGFnLG49ZS50eXBlO3N3aXRjaCh0KXtjYXNl
+            IE90OnJldHVybiJDYWNoZSI7Y2FzZSBGcjpyZXR1cm4gamYobikrIi5Db25zdW1lciI7Y2FzZSBibjpyZXR1cm4gamYobi5fY29u
+            dGV4dCkrIi5Qcm92aWRlciI7Y2FzZSB0czpyZXR1cm4iRGVoeWRyYXRlZEZyYWdtZW50IjtjYXNlIEVlOnJldHVybiBHYihuLG4u
             cmVuZGVyLCJGb3J3YXJkUmVmIik7Y2FzZSB2aTpyZXR1cm4iRnJhZ21lbnQiO2Nhc2UgTTpyZXR1cm4gbjtjYXNlIGVlOnJldHVy
             biJQb3J0YWwiO2Nhc2UgJDpyZXR1cm4iUm9vdCI7Y2FzZSBpZTpyZXR1cm4iVGV4dCI7Y2FzZSBlczpyZXR1cm4gaGEobik7Y2Fz
             ZSBNcjpyZXR1cm4gbj09PXljPyJTdHJpY3RNb2RlIjoiTW9kZSI7Y2FzZSBOZTpyZXR1cm4iT2Zmc2NyZWVuIjtjYXNlIEFpOnJl
-            dHVybiJQcm9maWxlciI7Y2FzZSBIaTpyZXR1cm4iU2NvcGUiO2Nhc2UgSjpyZXR1cm4iU3VzcGVuc2UiO2Nhc2UgR2U6cmV0dXJu
+            dHVybiJQcm9maWxlciI7Y2FzZSB6aTpyZXR1cm4iU2NvcGUiO2Nhc2UgWjpyZXR1cm4iU3VzcGVuc2UiO2Nhc2UgR2U6cmV0dXJu
             IlN1c3BlbnNlTGlzdCI7Y2FzZSBjYzpyZXR1cm4iVHJhY2luZ01hcmtlciI7Y2FzZSBZOmNhc2UgQ2U6Y2FzZSBVaTpjYXNlIERp
-            OmNhc2UgQnQ6Y2FzZSB6ZTppZih0eXBlb2Ygbj09ImZ1bmN0aW9uIilyZXR1cm4gbi5kaXNwbGF5TmFtZXx8bi5uYW1lfHxudWxs
+            OmNhc2UgcXQ6Y2FzZSBIZTppZih0eXBlb2Ygbj09ImZ1bmN0aW9uIilyZXR1cm4gbi5kaXNwbGF5TmFtZXx8bi5uYW1lfHxudWxs
             O2lmKHR5cGVvZiBuPT0ic3RyaW5nIilyZXR1cm4gbjticmVha31yZXR1cm4gbnVsbH1MZS5SZWFjdERlYnVnQ3VycmVudEZyYW1l
-            O2Z1bmN0aW9uIG50KGUpe3JldHVybiIiK2V9ZnVuY3Rpb24gZm4oZSl7c3dpdGNoKHR5cGVvZiBlKXtjYXNlImJvb2xlYW4iOmNh
+            O2Z1bmN0aW9uIG50KGUpe3JldHVybiIiK2V9ZnVuY3Rpb24gZG4oZSl7c3dpdGNoKHR5cGVvZiBlKXtjYXNlImJvb2xlYW4iOmNh
             c2UibnVtYmVyIjpjYXNlInN0cmluZyI6Y2FzZSJ1bmRlZmluZWQiOnJldHVybiBlO2Nhc2Uib2JqZWN0IjpyZXR1cm4gZTtkZWZh
             dWx0OnJldHVybiIifX1mdW5jdGlvbiBaZChlKXtsZXQgdD1lLnR5cGUsbj1lLm5vZGVOYW1lO3JldHVybiBuJiZuLnRvTG93ZXJD
             YXNlKCk9PT0iaW5wdXQiJiYodD09PSJjaGVja2JveCJ8fHQ9PT0icmFkaW8iKX1mdW5jdGlvbiBlcChlKXtyZXR1cm4gZS5fdmFs
-            dWVUcmFja2VyfWZ1bmN0aW9uIFdiKGUpe2UuX3ZhbHVlVHJhY2tlcj1udWxsfWZ1bmN0aW9uIFhiKGUpe2xldCB0PSIiO3JldHVy
-            biBlJiYoWmQoZSk/dD1lLmNoZWNrZWQ/InRydWUiOiJmYWxzZSI6dD1lLnZhbHVlKSx0fWZ1bmN0aW9uIEliKGUpe2xldCB0PVpk
+            dWVUcmFja2VyfWZ1bmN0aW9uIFhiKGUpe2UuX3ZhbHVlVHJhY2tlcj1udWxsfWZ1bmN0aW9uIEliKGUpe2xldCB0PSIiO3JldHVy
+            biBlJiYoWmQoZSk/dD1lLmNoZWNrZWQ/InRydWUiOiJmYWxzZSI6dD1lLnZhbHVlKSx0fWZ1bmN0aW9uIEpiKGUpe2xldCB0PVpk
             KGUpPyJjaGVja2VkIjoidmFsdWUiLG49T2JqZWN0LmdldE93blByb3BlcnR5RGVzY3JpcHRvcihlLmNvbnN0cnVjdG9yLnByb3Rv
             dHlwZSx0KSxpPSIiK2VbdF07aWYoZS5oYXNPd25Qcm9wZXJ0eSh0KXx8dHlwZW9mIG49PSJ1bmRlZmluZWQifHx0eXBlb2Ygbi5n
             ZXQhPSJmdW5jdGlvbiJ8fHR5cGVvZiBuLnNldCE9ImZ1bmN0aW9uIilyZXR1cm47bGV0IG89bi5nZXQscz1uLnNldDtyZXR1cm4g
             T2JqZWN0LmRlZmluZVByb3BlcnR5KGUsdCx7Y29uZmlndXJhYmxlOiEwLGdldDpmdW5jdGlvbigpe3JldHVybiBvLmNhbGwodGhp
             cyl9LHNldDpmdW5jdGlvbihsKXtpPSIiK2wscy5jYWxsKHRoaXMsbCl9fSksT2JqZWN0LmRlZmluZVByb3BlcnR5KGUsdCx7ZW51
             bWVyYWJsZTpuLmVudW1lcmFibGV9KSx7Z2V0VmFsdWUoKXtyZXR1cm4gaX0sc2V0VmFsdWUobCl7aT0iIitsfSxzdG9wVHJhY2tp
-            bmcoKXtXYihlKSxkZWxldGUgZVt0XX19fWZ1bmN0aW9uIGVyKGUpe2VwKGUpfHwoZS5fdmFsdWVUcmFja2VyPUliKGUpKX1mdW5j
-            dGlvbiB0cChlKXtpZighZSlyZXR1cm4hMTtsZXQgdD1lcChlKTtpZighdClyZXR1cm4hMDtsZXQgbj10LmdldFZhbHVlKCksaT1Y
+            bmcoKXtYYihlKSxkZWxldGUgZVt0XX19fWZ1bmN0aW9uIGVyKGUpe2VwKGUpfHwoZS5fdmFsdWVUcmFja2VyPUpiKGUpKX1mdW5j
+            dGlvbiB0cChlKXtpZighZSlyZXR1cm4hMTtsZXQgdD1lcChlKTtpZighdClyZXR1cm4hMDtsZXQgbj10LmdldFZhbHVlKCksaT1J
             YihlKTtyZXR1cm4gaSE9PW4/KHQuc2V0VmFsdWUoaSksITApOiExfWZ1bmN0aW9uIHRyKGUpe2lmKGU9ZXx8KHR5cGVvZiBkb2N1
             bWVudCE9InVuZGVmaW5lZCI/ZG9jdW1lbnQ6dm9pZCAwKSx0eXBlb2YgZT09InVuZGVmaW5lZCIpcmV0dXJuIG51bGw7dHJ5e3Jl
-            dHVybiBlLmFjdGl2ZUVsZW1lbnR8fGUuYm9keX1jYXRjaHtyZXR1cm4gZS5ib2R5fX1mdW5jdGlvbiBKYihlKXtyZXR1cm4gZS50
+            dHVybiBlLmFjdGl2ZUVsZW1lbnR8fGUuYm9keX1jYXRjaHtyZXR1cm4gZS5ib2R5fX1mdW5jdGlvbiBaYihlKXtyZXR1cm4gZS50
             eXBlPT09ImNoZWNrYm94Inx8ZS50eXBlPT09InJhZGlvIj9lLmNoZWNrZWQhPW51bGw6ZS52YWx1ZSE9bnVsbH1mdW5jdGlvbiBt
             YShlLHQpe2xldCBuPWUsaT10LmNoZWNrZWQ7cmV0dXJuIG9lKHt9LHQse2RlZmF1bHRDaGVja2VkOnZvaWQgMCxkZWZhdWx0VmFs
             dWU6dm9pZCAwLHZhbHVlOnZvaWQgMCxjaGVja2VkOmkhPW51bGw/aTpuLl93cmFwcGVyU3RhdGUuaW5pdGlhbENoZWNrZWR9KX1m
             dW5jdGlvbiBucChlLHQpe2xldCBuPWUsaT10LmRlZmF1bHRWYWx1ZT09bnVsbD8iIjp0LmRlZmF1bHRWYWx1ZTtuLl93cmFwcGVy
             U3RhdGU9e2luaXRpYWxDaGVja2VkOnQuY2hlY2tlZCE9bnVsbD90LmNoZWNrZWQ6dC5kZWZhdWx0Q2hlY2tlZCxpbml0aWFsVmFs
-            dWU6Zm4odC52YWx1ZSE9bnVsbD90LnZhbHVlOmkpLGNvbnRyb2xsZWQ6SmIodCl9fWZ1bmN0aW9uIGlwKGUsdCl7bGV0IG49ZSxp
+            dWU6ZG4odC52YWx1ZSE9bnVsbD90LnZhbHVlOmkpLGNvbnRyb2xsZWQ6WmIodCl9fWZ1bmN0aW9uIGlwKGUsdCl7bGV0IG49ZSxp
             PXQuY2hlY2tlZDtpIT1udWxsJiZtYyhuLCJjaGVja2VkIixpLCExKX1mdW5jdGlvbiB4YyhlLHQpe2xldCBuPWU7aXAoZSx0KTts
-            ZXQgaT1mbih0LnZhbHVlKSxvPXQudHlwZTtpZihpIT1udWxsKW89PT0ibnVtYmVyIj8oaT09PTAmJm4udmFsdWU9PT0iInx8bi52
+            ZXQgaT1kbih0LnZhbHVlKSxvPXQudHlwZTtpZihpIT1udWxsKW89PT0ibnVtYmVyIj8oaT09PTAmJm4udmFsdWU9PT0iInx8bi52
             YWx1ZSE9aSkmJihuLnZhbHVlPW50KGkpKTpuLnZhbHVlIT09bnQoaSkmJihuLnZhbHVlPW50KGkpKTtlbHNlIGlmKG89PT0ic3Vi
             bWl0Inx8bz09PSJyZXNldCIpe24ucmVtb3ZlQXR0cmlidXRlKCJ2YWx1ZSIpO3JldHVybn10Lmhhc093blByb3BlcnR5KCJ2YWx1
-            ZSIpP3lhKG4sdC50eXBlLGkpOnQuaGFzT3duUHJvcGVydHkoImRlZmF1bHRWYWx1ZSIpJiZ5YShuLHQudHlwZSxmbih0LmRlZmF1
+            ZSIpP3lhKG4sdC50eXBlLGkpOnQuaGFzT3duUHJvcGVydHkoImRlZmF1bHRWYWx1ZSIpJiZ5YShuLHQudHlwZSxkbih0LmRlZmF1
             bHRWYWx1ZSkpLHQuY2hlY2tlZD09bnVsbCYmdC5kZWZhdWx0Q2hlY2tlZCE9bnVsbCYmKG4uZGVmYXVsdENoZWNrZWQ9ISF0LmRl
             ZmF1bHRDaGVja2VkKX1mdW5jdGlvbiBvcChlLHQsbil7bGV0IGk9ZTtpZih0Lmhhc093blByb3BlcnR5KCJ2YWx1ZSIpfHx0Lmhh
             c093blByb3BlcnR5KCJkZWZhdWx0VmFsdWUiKSl7bGV0IHM9dC50eXBlO2lmKChzPT09InN1Ym1pdCJ8fHM9PT0icmVzZXQiKSYm
             KHQudmFsdWU9PT12b2lkIDB8fHQudmFsdWU9PT1udWxsKSlyZXR1cm47bGV0IGw9bnQoaS5fd3JhcHBlclN0YXRlLmluaXRpYWxW
             YWx1ZSk7bnx8bCE9PWkudmFsdWUmJihpLnZhbHVlPWwpLGkuZGVmYXVsdFZhbHVlPWx9bGV0IG89aS5uYW1lO28hPT0iIiYmKGku
             bmFtZT0iIiksaS5kZWZhdWx0Q2hlY2tlZD0haS5kZWZhdWx0Q2hlY2tlZCxpLmRlZmF1bHRDaGVja2VkPSEhaS5fd3JhcHBlclN0
-            YXRlLmluaXRpYWxDaGVja2VkLG8hPT0iIiYmKGkubmFtZT1vKX1mdW5jdGlvbiBaYihlLHQpe2xldCBuPWU7eGMobix0KSxlZyhu
-            LHQpfWZ1bmN0aW9uIGVnKGUsdCl7bGV0IG49dC5uYW1lO2lmKHQudHlwZT09PSJyYWRpbyImJm4hPW51bGwpe2xldCBpPWU7Zm9y
+            YXRlLmluaXRpYWxDaGVja2VkLG8hPT0iIiYmKGkubmFtZT1vKX1mdW5jdGlvbiBlZyhlLHQpe2xldCBuPWU7eGMobix0KSx0Zyhu
+            LHQpfWZ1bmN0aW9uIHRnKGUsdCl7bGV0IG49dC5uYW1lO2lmKHQudHlwZT09PSJyYWRpbyImJm4hPW51bGwpe2xldCBpPWU7Zm9y
             KDtpLnBhcmVudE5vZGU7KWk9aS5wYXJlbnROb2RlO2xldCBvPWkucXVlcnlTZWxlY3RvckFsbCgiaW5wdXRbbmFtZT0iK0pTT04u
             c3RyaW5naWZ5KCIiK24pKyddW3R5cGU9InJhZGlvIl0nKTtmb3IobGV0IHM9MDtzPG8ubGVuZ3RoO3MrKyl7bGV0IHI9b1tzXTtp
             ZihyPT09ZXx8ci5mb3JtIT09ZS5mb3JtKWNvbnRpbnVlO2xldCBsPXBzKHIpO2lmKCFsKXRocm93IEVycm9yKFMoOTApKTt0cChy
             KSx4YyhyLGwpfX19ZnVuY3Rpb24geWEoZSx0LG4peyh0IT09Im51bWJlciJ8fHRyKGUub3duZXJEb2N1bWVudCkhPT1lKSYmKG49
             PW51bGw/ZS5kZWZhdWx0VmFsdWU9bnQoZS5fd3JhcHBlclN0YXRlLmluaXRpYWxWYWx1ZSk6ZS5kZWZhdWx0VmFsdWUhPT1udChu
-            KSYmKGUuZGVmYXVsdFZhbHVlPW50KG4pKSl9ZnVuY3Rpb24gdGcoZSx0KXt0LnZhbHVlIT1udWxsJiZlLnNldEF0dHJpYnV0ZSgi
-            dmFsdWUiLG50KGZuKHQudmFsdWUpKSl9dmFyIG5nPUFycmF5LmlzQXJyYXk7ZnVuY3Rpb24gbG8oZSl7cmV0dXJuIG5nKGUpfWZ1
+            KSYmKGUuZGVmYXVsdFZhbHVlPW50KG4pKSl9ZnVuY3Rpb24gbmcoZSx0KXt0LnZhbHVlIT1udWxsJiZlLnNldEF0dHJpYnV0ZSgi
+            dmFsdWUiLG50KGRuKHQudmFsdWUpKSl9dmFyIGlnPUFycmF5LmlzQXJyYXk7ZnVuY3Rpb24gbG8oZSl7cmV0dXJuIGlnKGUpfWZ1
             bmN0aW9uIHVpKGUsdCxuLGkpe2xldCBvPWUub3B0aW9ucztpZih0KXtsZXQgcz1uLHI9e307Zm9yKGxldCBsPTA7bDxzLmxlbmd0
             aDtsKyspclsiJCIrc1tsXV09ITA7Zm9yKGxldCBsPTA7bDxvLmxlbmd0aDtsKyspe2xldCBhPXIuaGFzT3duUHJvcGVydHkoIiQi
             K29bbF0udmFsdWUpO29bbF0uc2VsZWN0ZWQhPT1hJiYob1tsXS5zZWxlY3RlZD1hKSxhJiZpJiYob1tsXS5kZWZhdWx0U2VsZWN0
-            ZWQ9ITApfX1lbHNle2xldCBzPW50KGZuKG4pKSxyPW51bGw7Zm9yKGxldCBsPTA7bDxvLmxlbmd0aDtsKyspe2lmKG9bbF0udmFs
+            ZWQ9ITApfX1lbHNle2xldCBzPW50KGRuKG4pKSxyPW51bGw7Zm9yKGxldCBsPTA7bDxvLmxlbmd0aDtsKyspe2lmKG9bbF0udmFs
             dWU9PT1zKXtvW2xdLnNlbGVjdGVkPSEwLGkmJihvW2xdLmRlZmF1bHRTZWxlY3RlZD0hMCk7cmV0dXJufXI9PT1udWxsJiYhb1ts
             XS5kaXNhYmxlZCYmKHI9b1tsXSl9ciE9PW51bGwmJihyLnNlbGVjdGVkPSEwKX19ZnVuY3Rpb24gYmEoZSx0KXtyZXR1cm4gb2Uo
             e30sdCx7dmFsdWU6dm9pZCAwfSl9ZnVuY3Rpb24gc3AoZSx0KXtsZXQgbj1lO24uX3dyYXBwZXJTdGF0ZT17d2FzTXVsdGlwbGU6
-            ISF0Lm11bHRpcGxlfX1mdW5jdGlvbiBpZyhlLHQpe2xldCBuPWU7bi5tdWx0aXBsZT0hIXQubXVsdGlwbGU7bGV0IGk9dC52YWx1
+            ISF0Lm11bHRpcGxlfX1mdW5jdGlvbiBvZyhlLHQpe2xldCBuPWU7bi5tdWx0aXBsZT0hIXQubXVsdGlwbGU7bGV0IGk9dC52YWx1
             ZTtpIT1udWxsP3VpKG4sISF0Lm11bHRpcGxlLGksITEpOnQuZGVmYXVsdFZhbHVlIT1udWxsJiZ1aShuLCEhdC5tdWx0aXBsZSx0
-            LmRlZmF1bHRWYWx1ZSwhMCl9ZnVuY3Rpb24gb2coZSx0KXtsZXQgbj1lLGk9bi5fd3JhcHBlclN0YXRlLndhc011bHRpcGxlO24u
+            LmRlZmF1bHRWYWx1ZSwhMCl9ZnVuY3Rpb24gc2coZSx0KXtsZXQgbj1lLGk9bi5fd3JhcHBlclN0YXRlLndhc011bHRpcGxlO24u
             X3dyYXBwZXJTdGF0ZS53YXNNdWx0aXBsZT0hIXQubXVsdGlwbGU7bGV0IG89dC52YWx1ZTtvIT1udWxsP3VpKG4sISF0Lm11bHRp
             cGxlLG8sITEpOmkhPT0hIXQubXVsdGlwbGUmJih0LmRlZmF1bHRWYWx1ZSE9bnVsbD91aShuLCEhdC5tdWx0aXBsZSx0LmRlZmF1
-            bHRWYWx1ZSwhMCk6dWkobiwhIXQubXVsdGlwbGUsdC5tdWx0aXBsZT9bXToiIiwhMSkpfWZ1bmN0aW9uIHNnKGUsdCl7bGV0IG49
+            bHRWYWx1ZSwhMCk6dWkobiwhIXQubXVsdGlwbGUsdC5tdWx0aXBsZT9bXToiIiwhMSkpfWZ1bmN0aW9uIHJnKGUsdCl7bGV0IG49
             ZSxpPXQudmFsdWU7aSE9bnVsbCYmdWkobiwhIXQubXVsdGlwbGUsaSwhMSl9ZnVuY3Rpb24gZ2EoZSx0KXtsZXQgbj1lO2lmKHQu
             ZGFuZ2Vyb3VzbHlTZXRJbm5lckhUTUwhPW51bGwpdGhyb3cgRXJyb3IoUyg5MSkpO3JldHVybiBvZSh7fSx0LHt2YWx1ZTp2b2lk
             IDAsZGVmYXVsdFZhbHVlOnZvaWQgMCxjaGlsZHJlbjpudChuLl93cmFwcGVyU3RhdGUuaW5pdGlhbFZhbHVlKX0pfWZ1bmN0aW9u
             IHJwKGUsdCl7bGV0IG49ZSxpPXQudmFsdWU7aWYoaT09bnVsbCl7bGV0IG89dC5jaGlsZHJlbixzPXQuZGVmYXVsdFZhbHVlO2lm
             KG8hPW51bGwpe2lmKHMhPW51bGwpdGhyb3cgRXJyb3IoUyg5MikpO2lmKGxvKG8pKXtpZihvLmxlbmd0aD4xKXRocm93IEVycm9y
-            KFMoOTMpKTtvPW9bMF19cz1vfXM9PW51bGwmJihzPSIiKSxpPXN9bi5fd3JhcHBlclN0YXRlPXtpbml0aWFsVmFsdWU6Zm4oaSl9
-            fWZ1bmN0aW9uIGxwKGUsdCl7bGV0IG49ZSxpPWZuKHQudmFsdWUpLG89Zm4odC5kZWZhdWx0VmFsdWUpO2lmKGkhPW51bGwpe2xl
+            KFMoOTMpKTtvPW9bMF19cz1vfXM9PW51bGwmJihzPSIiKSxpPXN9bi5fd3JhcHBlclN0YXRlPXtpbml0aWFsVmFsdWU6ZG4oaSl9
+            fWZ1bmN0aW9uIGxwKGUsdCl7bGV0IG49ZSxpPWRuKHQudmFsdWUpLG89ZG4odC5kZWZhdWx0VmFsdWUpO2lmKGkhPW51bGwpe2xl
             dCBzPW50KGkpO3MhPT1uLnZhbHVlJiYobi52YWx1ZT1zKSx0LmRlZmF1bHRWYWx1ZT09bnVsbCYmbi5kZWZhdWx0VmFsdWUhPT1z
             JiYobi5kZWZhdWx0VmFsdWU9cyl9byE9bnVsbCYmKG4uZGVmYXVsdFZhbHVlPW50KG8pKX1mdW5jdGlvbiBhcChlLHQpe2xldCBu
             PWUsaT1uLnRleHRDb250ZW50O2k9PT1uLl93cmFwcGVyU3RhdGUuaW5pdGlhbFZhbHVlJiZpIT09IiImJmkhPT1udWxsJiYobi52
-            YWx1ZT1pKX1mdW5jdGlvbiByZyhlLHQpe2xwKGUsdCl9dmFyIF9vPSJodHRwOi8vd3d3LnczLm9yZy8xOTk5L3hodG1sIixsZz0i
+            YWx1ZT1pKX1mdW5jdGlvbiBsZyhlLHQpe2xwKGUsdCl9dmFyIF9vPSJodHRwOi8vd3d3LnczLm9yZy8xOTk5L3hodG1sIixhZz0i
             aHR0cDovL3d3dy53My5vcmcvMTk5OC9NYXRoL01hdGhNTCIsUmM9Imh0dHA6Ly93d3cudzMub3JnLzIwMDAvc3ZnIjtmdW5jdGlv
-            biBjcChlKXtzd2l0Y2goZSl7Y2FzZSJzdmciOnJldHVybiBSYztjYXNlIm1hdGgiOnJldHVybiBsZztkZWZhdWx0OnJldHVybiBf
+            biBjcChlKXtzd2l0Y2goZSl7Y2FzZSJzdmciOnJldHVybiBSYztjYXNlIm1hdGgiOnJldHVybiBhZztkZWZhdWx0OnJldHVybiBf
             b319ZnVuY3Rpb24gU2EoZSx0KXtyZXR1cm4gZT09bnVsbHx8ZT09PV9vP2NwKHQpOmU9PT1SYyYmdD09PSJmb3JlaWduT2JqZWN0
-            Ij9fbzplfXZhciBhZz1mdW5jdGlvbihlKXtyZXR1cm4gdHlwZW9mIE1TQXBwIT0idW5kZWZpbmVkIiYmTVNBcHAuZXhlY1Vuc2Fm
+            Ij9fbzplfXZhciBjZz1mdW5jdGlvbihlKXtyZXR1cm4gdHlwZW9mIE1TQXBwIT0idW5kZWZpbmVkIiYmTVNBcHAuZXhlY1Vuc2Fm
             ZUxvY2FsRnVuY3Rpb24/ZnVuY3Rpb24odCxuLGksbyl7TVNBcHAuZXhlY1Vuc2FmZUxvY2FsRnVuY3Rpb24oZnVuY3Rpb24oKXty
-            ZXR1cm4gZSh0LG4saSxvKX0pfTplfSxrcyx1cD1hZyhmdW5jdGlvbihlLHQpe2lmKGUubmFtZXNwYWNlVVJJPT09UmMmJiEoImlu
+            ZXR1cm4gZSh0LG4saSxvKX0pfTplfSxrcyx1cD1jZyhmdW5jdGlvbihlLHQpe2lmKGUubmFtZXNwYWNlVVJJPT09UmMmJiEoImlu
             bmVySFRNTCJpbiBlKSl7a3M9a3N8fGRvY3VtZW50LmNyZWF0ZUVsZW1lbnQoImRpdiIpLGtzLmlubmVySFRNTD0iPHN2Zz4iK3Qu
             dmFsdWVPZigpLnRvU3RyaW5nKCkrIjwvc3ZnPiI7bGV0IG49a3MuZmlyc3RDaGlsZDtmb3IoO2UuZmlyc3RDaGlsZDspZS5yZW1v
             dmVDaGlsZChlLmZpcnN0Q2hpbGQpO2Zvcig7bi5maXJzdENoaWxkOyllLmFwcGVuZENoaWxkKG4uZmlyc3RDaGlsZCk7cmV0dXJu
-            fWUuaW5uZXJIVE1MPXR9KSxibj0xLER0PTMsRmU9OCxkbj05LF9jPTExLG5yPWZ1bmN0aW9uKGUsdCl7aWYodCl7bGV0IG49ZS5m
-            aXJzdENoaWxkO2lmKG4mJm49PT1lLmxhc3RDaGlsZCYmbi5ub2RlVHlwZT09PUR0KXtuLm5vZGVWYWx1ZT10O3JldHVybn19ZS50
+            fWUuaW5uZXJIVE1MPXR9KSxnbj0xLEF0PTMsRmU9OCxwbj05LF9jPTExLG5yPWZ1bmN0aW9uKGUsdCl7aWYodCl7bGV0IG49ZS5m
+            aXJzdENoaWxkO2lmKG4mJm49PT1lLmxhc3RDaGlsZCYmbi5ub2RlVHlwZT09PUF0KXtuLm5vZGVWYWx1ZT10O3JldHVybn19ZS50
             ZXh0Q29udGVudD10fSxmbz17YW5pbWF0aW9uSXRlcmF0aW9uQ291bnQ6ITAsYXNwZWN0UmF0aW86ITAsYm9yZGVySW1hZ2VPdXRz
             ZXQ6ITAsYm9yZGVySW1hZ2VTbGljZTohMCxib3JkZXJJbWFnZVdpZHRoOiEwLGJveEZsZXg6ITAsYm94RmxleEdyb3VwOiEwLGJv
             eE9yZGluYWxHcm91cDohMCxjb2x1bW5Db3VudDohMCxjb2x1bW5zOiEwLGZsZXg6ITAsZmxleEdyb3c6ITAsZmxleFBvc2l0aXZl
@@ -472,64 +472,64 @@ extension ClientAsset {
             Q29sdW1uU3BhbjohMCxncmlkQ29sdW1uU3RhcnQ6ITAsZm9udFdlaWdodDohMCxsaW5lQ2xhbXA6ITAsbGluZUhlaWdodDohMCxv
             cGFjaXR5OiEwLG9yZGVyOiEwLG9ycGhhbnM6ITAsdGFiU2l6ZTohMCx3aWRvd3M6ITAsekluZGV4OiEwLHpvb206ITAsZmlsbE9w
             YWNpdHk6ITAsZmxvb2RPcGFjaXR5OiEwLHN0b3BPcGFjaXR5OiEwLHN0cm9rZURhc2hhcnJheTohMCxzdHJva2VEYXNob2Zmc2V0
-            OiEwLHN0cm9rZU1pdGVybGltaXQ6ITAsc3Ryb2tlT3BhY2l0eTohMCxzdHJva2VXaWR0aDohMH07ZnVuY3Rpb24gY2coZSx0KXty
-            ZXR1cm4gZSt0LmNoYXJBdCgwKS50b1VwcGVyQ2FzZSgpK3Quc3Vic3RyaW5nKDEpfXZhciB1Zz1bIldlYmtpdCIsIm1zIiwiTW96
-            IiwiTyJdO09iamVjdC5rZXlzKGZvKS5mb3JFYWNoKGZ1bmN0aW9uKGUpe3VnLmZvckVhY2goZnVuY3Rpb24odCl7Zm9bY2codCxl
+            OiEwLHN0cm9rZU1pdGVybGltaXQ6ITAsc3Ryb2tlT3BhY2l0eTohMCxzdHJva2VXaWR0aDohMH07ZnVuY3Rpb24gdWcoZSx0KXty
+            ZXR1cm4gZSt0LmNoYXJBdCgwKS50b1VwcGVyQ2FzZSgpK3Quc3Vic3RyaW5nKDEpfXZhciBmZz1bIldlYmtpdCIsIm1zIiwiTW96
+            IiwiTyJdO09iamVjdC5rZXlzKGZvKS5mb3JFYWNoKGZ1bmN0aW9uKGUpe2ZnLmZvckVhY2goZnVuY3Rpb24odCl7Zm9bdWcodCxl
             KV09Zm9bZV19KX0pO2Z1bmN0aW9uIGZwKGUsdCxuKXtyZXR1cm4gdD09bnVsbHx8dHlwZW9mIHQ9PSJib29sZWFuInx8dD09PSIi
             PyIiOiFuJiZ0eXBlb2YgdD09Im51bWJlciImJnQhPT0wJiYhKGZvLmhhc093blByb3BlcnR5KGUpJiZmb1tlXSk/dCsicHgiOigi
             Iit0KS50cmltKCl9ZnVuY3Rpb24gZHAoZSx0KXtsZXQgbj1lLnN0eWxlO2ZvcihsZXQgaSBpbiB0KXtpZighdC5oYXNPd25Qcm9w
             ZXJ0eShpKSljb250aW51ZTtsZXQgbz1pLmluZGV4T2YoIi0tIik9PT0wLHM9ZnAoaSx0W2ldLG8pO2k9PT0iZmxvYXQiJiYoaT0i
-            Y3NzRmxvYXQiKSxvP24uc2V0UHJvcGVydHkoaSxzKTpuW2ldPXN9fXZhciBmZz17YXJlYTohMCxiYXNlOiEwLGJyOiEwLGNvbDoh
+            Y3NzRmxvYXQiKSxvP24uc2V0UHJvcGVydHkoaSxzKTpuW2ldPXN9fXZhciBkZz17YXJlYTohMCxiYXNlOiEwLGJyOiEwLGNvbDoh
             MCxlbWJlZDohMCxocjohMCxpbWc6ITAsaW5wdXQ6ITAsa2V5Z2VuOiEwLGxpbms6ITAsbWV0YTohMCxwYXJhbTohMCxzb3VyY2U6
-            ITAsdHJhY2s6ITAsd2JyOiEwfSxkZz1vZSh7bWVudWl0ZW06ITB9LGZnKSxwZz0iX19odG1sIjtmdW5jdGlvbiBOYyhlLHQpe2lm
-            KHQpe2lmKGRnW2VdJiYodC5jaGlsZHJlbiE9bnVsbHx8dC5kYW5nZXJvdXNseVNldElubmVySFRNTCE9bnVsbCkpdGhyb3cgRXJy
+            ITAsdHJhY2s6ITAsd2JyOiEwfSxwZz1vZSh7bWVudWl0ZW06ITB9LGRnKSxoZz0iX19odG1sIjtmdW5jdGlvbiBOYyhlLHQpe2lm
+            KHQpe2lmKHBnW2VdJiYodC5jaGlsZHJlbiE9bnVsbHx8dC5kYW5nZXJvdXNseVNldElubmVySFRNTCE9bnVsbCkpdGhyb3cgRXJy
             b3IoUygxMzcsZSkpO2lmKHQuZGFuZ2Vyb3VzbHlTZXRJbm5lckhUTUwhPW51bGwpe2lmKHQuY2hpbGRyZW4hPW51bGwpdGhyb3cg
-            RXJyb3IoUyg2MCkpO2lmKHR5cGVvZiB0LmRhbmdlcm91c2x5U2V0SW5uZXJIVE1MIT0ib2JqZWN0Inx8IShwZyBpbiB0LmRhbmdl
+            RXJyb3IoUyg2MCkpO2lmKHR5cGVvZiB0LmRhbmdlcm91c2x5U2V0SW5uZXJIVE1MIT0ib2JqZWN0Inx8IShoZyBpbiB0LmRhbmdl
             cm91c2x5U2V0SW5uZXJIVE1MKSl0aHJvdyBFcnJvcihTKDYxKSl9aWYodC5zdHlsZSE9bnVsbCYmdHlwZW9mIHQuc3R5bGUhPSJv
             YmplY3QiKXRocm93IEVycm9yKFMoNjIpKX19ZnVuY3Rpb24gaXIoZSx0KXtpZihlLmluZGV4T2YoIi0iKT09PS0xKXJldHVybiB0
             eXBlb2YgdC5pcz09InN0cmluZyI7c3dpdGNoKGUpe2Nhc2UiYW5ub3RhdGlvbi14bWwiOmNhc2UiY29sb3ItcHJvZmlsZSI6Y2Fz
             ZSJmb250LWZhY2UiOmNhc2UiZm9udC1mYWNlLXNyYyI6Y2FzZSJmb250LWZhY2UtdXJpIjpjYXNlImZvbnQtZmFjZS1mb3JtYXQi
             OmNhc2UiZm9udC1mYWNlLW5hbWUiOmNhc2UibWlzc2luZy1nbHlwaCI6cmV0dXJuITE7ZGVmYXVsdDpyZXR1cm4hMH19dmFyIHBw
-            PTEsTGM9MTw8MSxucz0xPDwyLGhnPXBwfExjfG5zLE9jPW51bGw7ZnVuY3Rpb24gbWcoZSl7T2M9ZX1mdW5jdGlvbiB5Zygpe09j
-            PW51bGx9ZnVuY3Rpb24gYmcoZSl7cmV0dXJuIGU9PT1PY31mdW5jdGlvbiB3YyhlKXtsZXQgdD1lLnRhcmdldHx8ZS5zcmNFbGVt
+            PTEsTGM9MTw8MSxucz0xPDwyLG1nPXBwfExjfG5zLHdjPW51bGw7ZnVuY3Rpb24geWcoZSl7d2M9ZX1mdW5jdGlvbiBiZygpe3dj
+            PW51bGx9ZnVuY3Rpb24gZ2coZSl7cmV0dXJuIGU9PT13Y31mdW5jdGlvbiBPYyhlKXtsZXQgdD1lLnRhcmdldHx8ZS5zcmNFbGVt
             ZW50fHx3aW5kb3c7cmV0dXJuIHQuY29ycmVzcG9uZGluZ1VzZUVsZW1lbnQmJih0PXQuY29ycmVzcG9uZGluZ1VzZUVsZW1lbnQp
-            LHQubm9kZVR5cGU9PT1EdD90LnBhcmVudE5vZGU6dH12YXIgdmE9bnVsbCxmaT1udWxsLGRpPW51bGw7ZnVuY3Rpb24gS2YoZSl7
+            LHQubm9kZVR5cGU9PT1BdD90LnBhcmVudE5vZGU6dH12YXIgdmE9bnVsbCxmaT1udWxsLGRpPW51bGw7ZnVuY3Rpb24gS2YoZSl7
             bGV0IHQ9ZHMoZSk7aWYoIXQpcmV0dXJuO2lmKHR5cGVvZiB2YSE9ImZ1bmN0aW9uIil0aHJvdyBFcnJvcihTKDI4MCkpO2xldCBu
-            PXQuc3RhdGVOb2RlO2lmKG4pe2xldCBpPXBzKG4pO3ZhKHQuc3RhdGVOb2RlLHQudHlwZSxpKX19ZnVuY3Rpb24gZ2coZSl7dmE9
-            ZX1mdW5jdGlvbiBocChlKXtmaT9kaT9kaS5wdXNoKGUpOmRpPVtlXTpmaT1lfWZ1bmN0aW9uIFNnKCl7cmV0dXJuIGZpIT09bnVs
+            PXQuc3RhdGVOb2RlO2lmKG4pe2xldCBpPXBzKG4pO3ZhKHQuc3RhdGVOb2RlLHQudHlwZSxpKX19ZnVuY3Rpb24gU2coZSl7dmE9
+            ZX1mdW5jdGlvbiBocChlKXtmaT9kaT9kaS5wdXNoKGUpOmRpPVtlXTpmaT1lfWZ1bmN0aW9uIHZnKCl7cmV0dXJuIGZpIT09bnVs
             bHx8ZGkhPT1udWxsfWZ1bmN0aW9uIG1wKCl7aWYoIWZpKXJldHVybjtsZXQgZT1maSx0PWRpO2lmKGZpPW51bGwsZGk9bnVsbCxL
             ZihlKSx0KWZvcihsZXQgbj0wO248dC5sZW5ndGg7bisrKUtmKHRbbl0pfXZhciB5cD1mdW5jdGlvbihlLHQpe3JldHVybiBlKHQp
-            fSxicD1mdW5jdGlvbigpe30sSmw9ITE7ZnVuY3Rpb24gdmcoKXtTZygpJiYoYnAoKSxtcCgpKX1mdW5jdGlvbiBncChlLHQsbil7
-            aWYoSmwpcmV0dXJuIGUodCxuKTtKbD0hMDt0cnl7cmV0dXJuIHlwKGUsdCxuKX1maW5hbGx5e0psPSExLHZnKCl9fWZ1bmN0aW9u
-            IENnKGUsdCxuKXt5cD1lLGJwPW59ZnVuY3Rpb24gRWcoZSl7cmV0dXJuIGU9PT0iYnV0dG9uInx8ZT09PSJpbnB1dCJ8fGU9PT0i
-            c2VsZWN0Inx8ZT09PSJ0ZXh0YXJlYSJ9ZnVuY3Rpb24gVGcoZSx0LG4pe3N3aXRjaChlKXtjYXNlIm9uQ2xpY2siOmNhc2Uib25D
+            fSxicD1mdW5jdGlvbigpe30sSmw9ITE7ZnVuY3Rpb24gQ2coKXt2ZygpJiYoYnAoKSxtcCgpKX1mdW5jdGlvbiBncChlLHQsbil7
+            aWYoSmwpcmV0dXJuIGUodCxuKTtKbD0hMDt0cnl7cmV0dXJuIHlwKGUsdCxuKX1maW5hbGx5e0psPSExLENnKCl9fWZ1bmN0aW9u
+            IEVnKGUsdCxuKXt5cD1lLGJwPW59ZnVuY3Rpb24gVGcoZSl7cmV0dXJuIGU9PT0iYnV0dG9uInx8ZT09PSJpbnB1dCJ8fGU9PT0i
+            c2VsZWN0Inx8ZT09PSJ0ZXh0YXJlYSJ9ZnVuY3Rpb24geGcoZSx0LG4pe3N3aXRjaChlKXtjYXNlIm9uQ2xpY2siOmNhc2Uib25D
             bGlja0NhcHR1cmUiOmNhc2Uib25Eb3VibGVDbGljayI6Y2FzZSJvbkRvdWJsZUNsaWNrQ2FwdHVyZSI6Y2FzZSJvbk1vdXNlRG93
             biI6Y2FzZSJvbk1vdXNlRG93bkNhcHR1cmUiOmNhc2Uib25Nb3VzZU1vdmUiOmNhc2Uib25Nb3VzZU1vdmVDYXB0dXJlIjpjYXNl
             Im9uTW91c2VVcCI6Y2FzZSJvbk1vdXNlVXBDYXB0dXJlIjpjYXNlIm9uTW91c2VFbnRlciI6cmV0dXJuISEobi5kaXNhYmxlZCYm
-            RWcodCkpO2RlZmF1bHQ6cmV0dXJuITF9fWZ1bmN0aW9uIE5vKGUsdCl7bGV0IG49ZS5zdGF0ZU5vZGU7aWYobj09PW51bGwpcmV0
-            dXJuIG51bGw7bGV0IGk9cHMobik7aWYoaT09PW51bGwpcmV0dXJuIG51bGw7bGV0IG89aVt0XTtpZihUZyh0LGUudHlwZSxpKSly
+            VGcodCkpO2RlZmF1bHQ6cmV0dXJuITF9fWZ1bmN0aW9uIE5vKGUsdCl7bGV0IG49ZS5zdGF0ZU5vZGU7aWYobj09PW51bGwpcmV0
+            dXJuIG51bGw7bGV0IGk9cHMobik7aWYoaT09PW51bGwpcmV0dXJuIG51bGw7bGV0IG89aVt0XTtpZih4Zyh0LGUudHlwZSxpKSly
             ZXR1cm4gbnVsbDtpZihvJiZ0eXBlb2YgbyE9ImZ1bmN0aW9uIil0aHJvdyBFcnJvcihTKDIzMSx0LHR5cGVvZiBvKSk7cmV0dXJu
-            IG99dmFyIENhPSExO2lmKFF0KXRyeXtsZXQgZT17fTtPYmplY3QuZGVmaW5lUHJvcGVydHkoZSwicGFzc2l2ZSIse2dldDpmdW5j
+            IG99dmFyIENhPSExO2lmKGp0KXRyeXtsZXQgZT17fTtPYmplY3QuZGVmaW5lUHJvcGVydHkoZSwicGFzc2l2ZSIse2dldDpmdW5j
             dGlvbigpe0NhPSEwfX0pLHdpbmRvdy5hZGRFdmVudExpc3RlbmVyKCJ0ZXN0IixlLGUpLHdpbmRvdy5yZW1vdmVFdmVudExpc3Rl
-            bmVyKCJ0ZXN0IixlLGUpfWNhdGNoe0NhPSExfWZ1bmN0aW9uIHhnKGUsdCxuLGksbyxzLHIsbCxhKXtsZXQgYz1BcnJheS5wcm90
+            bmVyKCJ0ZXN0IixlLGUpfWNhdGNoe0NhPSExfWZ1bmN0aW9uIFJnKGUsdCxuLGksbyxzLHIsbCxhKXtsZXQgYz1BcnJheS5wcm90
             b3R5cGUuc2xpY2UuY2FsbChhcmd1bWVudHMsMyk7dHJ5e3QuYXBwbHkobixjKX1jYXRjaCh1KXt0aGlzLm9uRXJyb3IodSl9fXZh
-            ciBSZz14ZyxMbz0hMSxvcj1udWxsLHNyPSExLEVhPW51bGwsX2c9e29uRXJyb3IoZSl7TG89ITAsb3I9ZX19O2Z1bmN0aW9uIE5n
-            KGUsdCxuLGksbyxzLHIsbCxhKXtMbz0hMSxvcj1udWxsLFJnLmFwcGx5KF9nLGFyZ3VtZW50cyl9ZnVuY3Rpb24gTGcoZSx0LG4s
-            aSxvLHMscixsLGEpe2lmKE5nLmFwcGx5KHRoaXMsYXJndW1lbnRzKSxMbyl7bGV0IGM9d2coKTtzcnx8KHNyPSEwLEVhPWMpfX1m
-            dW5jdGlvbiBPZygpe2lmKHNyKXtsZXQgZT1FYTt0aHJvdyBzcj0hMSxFYT1udWxsLGV9fWZ1bmN0aW9uIHdnKCl7aWYoTG8pe2xl
+            ciBfZz1SZyxMbz0hMSxvcj1udWxsLHNyPSExLEVhPW51bGwsTmc9e29uRXJyb3IoZSl7TG89ITAsb3I9ZX19O2Z1bmN0aW9uIExn
+            KGUsdCxuLGksbyxzLHIsbCxhKXtMbz0hMSxvcj1udWxsLF9nLmFwcGx5KE5nLGFyZ3VtZW50cyl9ZnVuY3Rpb24gd2coZSx0LG4s
+            aSxvLHMscixsLGEpe2lmKExnLmFwcGx5KHRoaXMsYXJndW1lbnRzKSxMbyl7bGV0IGM9a2coKTtzcnx8KHNyPSEwLEVhPWMpfX1m
+            dW5jdGlvbiBPZygpe2lmKHNyKXtsZXQgZT1FYTt0aHJvdyBzcj0hMSxFYT1udWxsLGV9fWZ1bmN0aW9uIGtnKCl7aWYoTG8pe2xl
             dCBlPW9yO3JldHVybiBMbz0hMSxvcj1udWxsLGV9ZWxzZSB0aHJvdyBFcnJvcihTKDE5OCkpfWZ1bmN0aW9uIHBpKGUpe3JldHVy
-            biBlLl9yZWFjdEludGVybmFsc31mdW5jdGlvbiBrZyhlKXtyZXR1cm4gZS5fcmVhY3RJbnRlcm5hbHMhPT12b2lkIDB9ZnVuY3Rp
-            b24gTWcoZSx0KXtlLl9yZWFjdEludGVybmFscz10fXZhciB3PTAsemk9MSxnZT0yLFA9NCxQaT0xNixPbz0zMixrYz02NCxCPTEy
-            OCx6dD0yNTYscG49NTEyLE5uPTEwMjQsS2U9MjA0OCxEbj00MDk2LExuPTgxOTIscnI9MTYzODQsRmc9S2V8UHxrY3xwbnxObnxy
-            cixEZz0zMjc2Nyx3bz0zMjc2OCxWZT02NTUzNixNYz0xMzEwNzIsU3A9MTA0ODU3NixGYz0yMDk3MTUyLE9uPTQxOTQzMDQsdnA9
-            ODM4ODYwOCxUYT1QfE5ufDAseGE9Z2V8UHxQaXxPb3xwbnxEbnxMbixrbz1QfGtjfHBufExuLHRpPUtlfFBpLE1vPU9ufHZwfEZj
+            biBlLl9yZWFjdEludGVybmFsc31mdW5jdGlvbiBNZyhlKXtyZXR1cm4gZS5fcmVhY3RJbnRlcm5hbHMhPT12b2lkIDB9ZnVuY3Rp
+            b24gRmcoZSx0KXtlLl9yZWFjdEludGVybmFscz10fXZhciBPPTAsSGk9MSxnZT0yLFA9NCxQaT0xNix3bz0zMixrYz02NCxCPTEy
+            OCxQdD0yNTYsaG49NTEyLE5uPTEwMjQsS2U9MjA0OCxEbj00MDk2LExuPTgxOTIscnI9MTYzODQsRGc9S2V8UHxrY3xobnxObnxy
+            cixBZz0zMjc2NyxPbz0zMjc2OCxWZT02NTUzNixNYz0xMzEwNzIsU3A9MTA0ODU3NixGYz0yMDk3MTUyLHduPTQxOTQzMDQsdnA9
+            ODM4ODYwOCxUYT1QfE5ufDAseGE9Z2V8UHxQaXx3b3xobnxEbnxMbixrbz1QfGtjfGhufExuLHRpPUtlfFBpLE1vPXdufHZwfEZj
             O0xlLlJlYWN0Q3VycmVudE93bmVyO2Z1bmN0aW9uIHFuKGUpe2xldCB0PWUsbj1lO2lmKGUuYWx0ZXJuYXRlKWZvcig7dC5yZXR1
-            cm47KXQ9dC5yZXR1cm47ZWxzZXtsZXQgaT10O2RvIHQ9aSwodC5mbGFncyYoZ2V8RG4pKSE9PXcmJihuPXQucmV0dXJuKSxpPXQu
-            cmV0dXJuO3doaWxlKGkpfXJldHVybiB0LnRhZz09PSQ/bjpudWxsfWZ1bmN0aW9uIENwKGUpe2lmKGUudGFnPT09Sil7bGV0IHQ9
+            cm47KXQ9dC5yZXR1cm47ZWxzZXtsZXQgaT10O2RvIHQ9aSwodC5mbGFncyYoZ2V8RG4pKSE9PU8mJihuPXQucmV0dXJuKSxpPXQu
+            cmV0dXJuO3doaWxlKGkpfXJldHVybiB0LnRhZz09PSQ/bjpudWxsfWZ1bmN0aW9uIENwKGUpe2lmKGUudGFnPT09Wil7bGV0IHQ9
             ZS5tZW1vaXplZFN0YXRlO2lmKHQ9PT1udWxsKXtsZXQgbj1lLmFsdGVybmF0ZTtuIT09bnVsbCYmKHQ9bi5tZW1vaXplZFN0YXRl
             KX1pZih0IT09bnVsbClyZXR1cm4gdC5kZWh5ZHJhdGVkfXJldHVybiBudWxsfWZ1bmN0aW9uIEVwKGUpe3JldHVybiBlLnRhZz09
-            PSQ/ZS5zdGF0ZU5vZGUuY29udGFpbmVySW5mbzpudWxsfWZ1bmN0aW9uIEFnKGUpe3JldHVybiBxbihlKT09PWV9ZnVuY3Rpb24g
-            VWcoZSl7bGV0IHQ9cGkoZSk7cmV0dXJuIHQ/cW4odCk9PT10OiExfWZ1bmN0aW9uIFlmKGUpe2lmKHFuKGUpIT09ZSl0aHJvdyBF
+            PSQ/ZS5zdGF0ZU5vZGUuY29udGFpbmVySW5mbzpudWxsfWZ1bmN0aW9uIFVnKGUpe3JldHVybiBxbihlKT09PWV9ZnVuY3Rpb24g
+            emcoZSl7bGV0IHQ9cGkoZSk7cmV0dXJuIHQ/cW4odCk9PT10OiExfWZ1bmN0aW9uIFlmKGUpe2lmKHFuKGUpIT09ZSl0aHJvdyBF
             cnJvcihTKDE4OCkpfWZ1bmN0aW9uIEhnKGUpe2xldCB0PWUuYWx0ZXJuYXRlO2lmKCF0KXtsZXQgbz1xbihlKTtpZihvPT09bnVs
             bCl0aHJvdyBFcnJvcihTKDE4OCkpO3JldHVybiBvIT09ZT9udWxsOmV9bGV0IG49ZSxpPXQ7Zm9yKDs7KXtsZXQgbz1uLnJldHVy
             bjtpZihvPT09bnVsbClicmVhaztsZXQgcz1vLmFsdGVybmF0ZTtpZihzPT09bnVsbCl7bGV0IHI9by5yZXR1cm47aWYociE9PW51
@@ -542,131 +542,131 @@ extension ClientAsset {
             dGFnIT09JCl0aHJvdyBFcnJvcihTKDE4OCkpO3JldHVybiBuLnN0YXRlTm9kZS5jdXJyZW50PT09bj9lOnR9ZnVuY3Rpb24gVHAo
             ZSl7bGV0IHQ9SGcoZSk7cmV0dXJuIHQhPT1udWxsP3hwKHQpOm51bGx9ZnVuY3Rpb24geHAoZSl7aWYoZS50YWc9PT1NfHxlLnRh
             Zz09PWllKXJldHVybiBlO2xldCB0PWUuY2hpbGQ7Zm9yKDt0IT09bnVsbDspe2xldCBuPXhwKHQpO2lmKG4hPT1udWxsKXJldHVy
-            biBuO3Q9dC5zaWJsaW5nfXJldHVybiBudWxsfXZhciBScD1ZZS51bnN0YWJsZV9zY2hlZHVsZUNhbGxiYWNrLHpnPVllLnVuc3Rh
-            YmxlX2NhbmNlbENhbGxiYWNrLFBnPVllLnVuc3RhYmxlX3Nob3VsZFlpZWxkLCRnPVllLnVuc3RhYmxlX3JlcXVlc3RQYWludCx1
-            ZT1ZZS51bnN0YWJsZV9ub3csVmc9WWUudW5zdGFibGVfZ2V0Q3VycmVudFByaW9yaXR5TGV2ZWwsRGM9WWUudW5zdGFibGVfSW1t
+            biBuO3Q9dC5zaWJsaW5nfXJldHVybiBudWxsfXZhciBScD1ZZS51bnN0YWJsZV9zY2hlZHVsZUNhbGxiYWNrLFBnPVllLnVuc3Rh
+            YmxlX2NhbmNlbENhbGxiYWNrLCRnPVllLnVuc3RhYmxlX3Nob3VsZFlpZWxkLFZnPVllLnVuc3RhYmxlX3JlcXVlc3RQYWludCx1
+            ZT1ZZS51bnN0YWJsZV9ub3csQmc9WWUudW5zdGFibGVfZ2V0Q3VycmVudFByaW9yaXR5TGV2ZWwsRGM9WWUudW5zdGFibGVfSW1t
             ZWRpYXRlUHJpb3JpdHksX3A9WWUudW5zdGFibGVfVXNlckJsb2NraW5nUHJpb3JpdHksbHI9WWUudW5zdGFibGVfTm9ybWFsUHJp
-            b3JpdHksQmc9WWUudW5zdGFibGVfTG93UHJpb3JpdHksTnA9WWUudW5zdGFibGVfSWRsZVByaW9yaXR5LFVyPW51bGwseHQ9bnVs
-            bDtmdW5jdGlvbiBxZyhlKXtpZih0eXBlb2YgX19SRUFDVF9ERVZUT09MU19HTE9CQUxfSE9PS19fPT0idW5kZWZpbmVkIilyZXR1
+            b3JpdHkscWc9WWUudW5zdGFibGVfTG93UHJpb3JpdHksTnA9WWUudW5zdGFibGVfSWRsZVByaW9yaXR5LFVyPW51bGwsUnQ9bnVs
+            bDtmdW5jdGlvbiBRZyhlKXtpZih0eXBlb2YgX19SRUFDVF9ERVZUT09MU19HTE9CQUxfSE9PS19fPT0idW5kZWZpbmVkIilyZXR1
             cm4hMTtsZXQgdD1fX1JFQUNUX0RFVlRPT0xTX0dMT0JBTF9IT09LX187aWYodC5pc0Rpc2FibGVkfHwhdC5zdXBwb3J0c0ZpYmVy
-            KXJldHVybiEwO3RyeXtVcj10LmluamVjdChlKSx4dD10fWNhdGNoe31yZXR1cm4hIXQuY2hlY2tEQ0V9ZnVuY3Rpb24gUWcoZSx0
-            KXtpZih4dCYmdHlwZW9mIHh0Lm9uQ29tbWl0RmliZXJSb290PT0iZnVuY3Rpb24iKXRyeXtsZXQgbj0oZS5jdXJyZW50LmZsYWdz
-            JkIpPT09Qjt1Y3x8eHQub25Db21taXRGaWJlclJvb3QoVXIsZSx2b2lkIDAsbil9Y2F0Y2h7fX1mdW5jdGlvbiBqZyhlKXtpZih4
-            dCYmdHlwZW9mIHh0Lm9uUG9zdENvbW1pdEZpYmVyUm9vdD09ImZ1bmN0aW9uIil0cnl7eHQub25Qb3N0Q29tbWl0RmliZXJSb290
-            KFVyLGUpfWNhdGNoe319ZnVuY3Rpb24gS2coZSl7aWYoeHQmJnR5cGVvZiB4dC5vbkNvbW1pdEZpYmVyVW5tb3VudD09ImZ1bmN0
-            aW9uIil0cnl7eHQub25Db21taXRGaWJlclVubW91bnQoVXIsZSl9Y2F0Y2h7fX12YXIgRz0wLFE9MSxBYz0yLExwPTgsT3A9TWF0
-            aC5jbHozMj9NYXRoLmNsejMyOldnLFlnPU1hdGgubG9nLEdnPU1hdGguTE4yO2Z1bmN0aW9uIFdnKGUpe2xldCB0PWU+Pj4wO3Jl
-            dHVybiB0PT09MD8zMjozMS0oWWcodCkvR2d8MCl8MH12YXIgWGc9MzEsYj0wLGZlPTAscT0xLEZvPTIsaG49NCxFaT04LFB0PTE2
-            LGFyPTMyLGlzPTQxOTQyNDAsb3M9NjQsVWM9MTI4LEhjPTI1Nix6Yz01MTIsUGM9MTAyNCwkYz0yMDQ4LFZjPTQwOTYsQmM9ODE5
+            KXJldHVybiEwO3RyeXtVcj10LmluamVjdChlKSxSdD10fWNhdGNoe31yZXR1cm4hIXQuY2hlY2tEQ0V9ZnVuY3Rpb24gamcoZSx0
+            KXtpZihSdCYmdHlwZW9mIFJ0Lm9uQ29tbWl0RmliZXJSb290PT0iZnVuY3Rpb24iKXRyeXtsZXQgbj0oZS5jdXJyZW50LmZsYWdz
+            JkIpPT09Qjt1Y3x8UnQub25Db21taXRGaWJlclJvb3QoVXIsZSx2b2lkIDAsbil9Y2F0Y2h7fX1mdW5jdGlvbiBLZyhlKXtpZihS
+            dCYmdHlwZW9mIFJ0Lm9uUG9zdENvbW1pdEZpYmVyUm9vdD09ImZ1bmN0aW9uIil0cnl7UnQub25Qb3N0Q29tbWl0RmliZXJSb290
+            KFVyLGUpfWNhdGNoe319ZnVuY3Rpb24gWWcoZSl7aWYoUnQmJnR5cGVvZiBSdC5vbkNvbW1pdEZpYmVyVW5tb3VudD09ImZ1bmN0
+            aW9uIil0cnl7UnQub25Db21taXRGaWJlclVubW91bnQoVXIsZSl9Y2F0Y2h7fX12YXIgRz0wLFE9MSxBYz0yLExwPTgsd3A9TWF0
+            aC5jbHozMj9NYXRoLmNsejMyOlhnLEdnPU1hdGgubG9nLFdnPU1hdGguTE4yO2Z1bmN0aW9uIFhnKGUpe2xldCB0PWU+Pj4wO3Jl
+            dHVybiB0PT09MD8zMjozMS0oR2codCkvV2d8MCl8MH12YXIgSWc9MzEsYj0wLGZlPTAscT0xLEZvPTIsbW49NCxFaT04LCR0PTE2
+            LGFyPTMyLGlzPTQxOTQyNDAsb3M9NjQsVWM9MTI4LHpjPTI1NixIYz01MTIsUGM9MTAyNCwkYz0yMDQ4LFZjPTQwOTYsQmM9ODE5
             MixxYz0xNjM4NCxRYz0zMjc2OCxqYz02NTUzNixLYz0xMzEwNzIsWWM9MjYyMTQ0LEdjPTUyNDI4OCxXYz0xMDQ4NTc2LFhjPTIw
             OTcxNTIsSWM9MTMwMDIzNDI0LCRpPTQxOTQzMDQsSmM9ODM4ODYwOCxaYz0xNjc3NzIxNixldT0zMzU1NDQzMix0dT02NzEwODg2
-            NCxSYT0kaSxjcj0xMzQyMTc3Mjgsd3A9MjY4NDM1NDU1LHVyPTI2ODQzNTQ1NixUaT01MzY4NzA5MTIsaXQ9MTA3Mzc0MTgyNCxk
+            NCxSYT0kaSxjcj0xMzQyMTc3MjgsT3A9MjY4NDM1NDU1LHVyPTI2ODQzNTQ1NixUaT01MzY4NzA5MTIsaXQ9MTA3Mzc0MTgyNCxk
             ZT0tMSxNcz1vcyxGcz0kaTtmdW5jdGlvbiBhbyhlKXtzd2l0Y2goQW4oZSkpe2Nhc2UgcTpyZXR1cm4gcTtjYXNlIEZvOnJldHVy
-            biBGbztjYXNlIGhuOnJldHVybiBobjtjYXNlIEVpOnJldHVybiBFaTtjYXNlIFB0OnJldHVybiBQdDtjYXNlIGFyOnJldHVybiBh
-            cjtjYXNlIG9zOmNhc2UgVWM6Y2FzZSBIYzpjYXNlIHpjOmNhc2UgUGM6Y2FzZSAkYzpjYXNlIFZjOmNhc2UgQmM6Y2FzZSBxYzpj
+            biBGbztjYXNlIG1uOnJldHVybiBtbjtjYXNlIEVpOnJldHVybiBFaTtjYXNlICR0OnJldHVybiAkdDtjYXNlIGFyOnJldHVybiBh
+            cjtjYXNlIG9zOmNhc2UgVWM6Y2FzZSB6YzpjYXNlIEhjOmNhc2UgUGM6Y2FzZSAkYzpjYXNlIFZjOmNhc2UgQmM6Y2FzZSBxYzpj
             YXNlIFFjOmNhc2UgamM6Y2FzZSBLYzpjYXNlIFljOmNhc2UgR2M6Y2FzZSBXYzpjYXNlIFhjOnJldHVybiBlJmlzO2Nhc2UgJGk6
             Y2FzZSBKYzpjYXNlIFpjOmNhc2UgZXU6Y2FzZSB0dTpyZXR1cm4gZSZJYztjYXNlIGNyOnJldHVybiBjcjtjYXNlIHVyOnJldHVy
-            biB1cjtjYXNlIFRpOnJldHVybiBUaTtjYXNlIGl0OnJldHVybiBpdDtkZWZhdWx0OnJldHVybiBlfX1mdW5jdGlvbiBIcihlLHQp
+            biB1cjtjYXNlIFRpOnJldHVybiBUaTtjYXNlIGl0OnJldHVybiBpdDtkZWZhdWx0OnJldHVybiBlfX1mdW5jdGlvbiB6cihlLHQp
             e2xldCBuPWUucGVuZGluZ0xhbmVzO2lmKG49PT1iKXJldHVybiBiO2xldCBpPWIsbz1lLnN1c3BlbmRlZExhbmVzLHM9ZS5waW5n
-            ZWRMYW5lcyxyPW4md3A7aWYociE9PWIpe2xldCBhPXImfm87aWYoYSE9PWIpaT1hbyhhKTtlbHNle2xldCBjPXImcztjIT09YiYm
+            ZWRMYW5lcyxyPW4mT3A7aWYociE9PWIpe2xldCBhPXImfm87aWYoYSE9PWIpaT1hbyhhKTtlbHNle2xldCBjPXImcztjIT09YiYm
             KGk9YW8oYykpfX1lbHNle2xldCBhPW4mfm87YSE9PWI/aT1hbyhhKTpzIT09YiYmKGk9YW8ocykpfWlmKGk9PT1iKXJldHVybiBi
-            O2lmKHQhPT1iJiZ0IT09aSYmKHQmbyk9PT1iKXtsZXQgYT1BbihpKSxjPUFuKHQpO2lmKGE+PWN8fGE9PT1QdCYmKGMmaXMpIT09
-            YilyZXR1cm4gdH0oaSZobikhPT1iJiYoaXw9biZQdCk7bGV0IGw9ZS5lbnRhbmdsZWRMYW5lcztpZihsIT09Yil7bGV0IGE9ZS5l
+            O2lmKHQhPT1iJiZ0IT09aSYmKHQmbyk9PT1iKXtsZXQgYT1BbihpKSxjPUFuKHQpO2lmKGE+PWN8fGE9PT0kdCYmKGMmaXMpIT09
+            YilyZXR1cm4gdH0oaSZtbikhPT1iJiYoaXw9biYkdCk7bGV0IGw9ZS5lbnRhbmdsZWRMYW5lcztpZihsIT09Yil7bGV0IGE9ZS5l
             bnRhbmdsZW1lbnRzLGM9aSZsO2Zvcig7Yz4wOyl7bGV0IHU9UW4oYyksZj0xPDx1O2l8PWFbdV0sYyY9fmZ9fXJldHVybiBpfWZ1
-            bmN0aW9uIElnKGUsdCl7bGV0IG49ZS5ldmVudFRpbWVzLGk9ZGU7Zm9yKDt0PjA7KXtsZXQgbz1Rbih0KSxzPTE8PG8scj1uW29d
-            O3I+aSYmKGk9ciksdCY9fnN9cmV0dXJuIGl9ZnVuY3Rpb24gSmcoZSx0KXtzd2l0Y2goZSl7Y2FzZSBxOmNhc2UgRm86Y2FzZSBo
-            bjpyZXR1cm4gdCsyNTA7Y2FzZSBFaTpjYXNlIFB0OmNhc2UgYXI6Y2FzZSBvczpjYXNlIFVjOmNhc2UgSGM6Y2FzZSB6YzpjYXNl
+            bmN0aW9uIEpnKGUsdCl7bGV0IG49ZS5ldmVudFRpbWVzLGk9ZGU7Zm9yKDt0PjA7KXtsZXQgbz1Rbih0KSxzPTE8PG8scj1uW29d
+            O3I+aSYmKGk9ciksdCY9fnN9cmV0dXJuIGl9ZnVuY3Rpb24gWmcoZSx0KXtzd2l0Y2goZSl7Y2FzZSBxOmNhc2UgRm86Y2FzZSBt
+            bjpyZXR1cm4gdCsyNTA7Y2FzZSBFaTpjYXNlICR0OmNhc2UgYXI6Y2FzZSBvczpjYXNlIFVjOmNhc2UgemM6Y2FzZSBIYzpjYXNl
             IFBjOmNhc2UgJGM6Y2FzZSBWYzpjYXNlIEJjOmNhc2UgcWM6Y2FzZSBRYzpjYXNlIGpjOmNhc2UgS2M6Y2FzZSBZYzpjYXNlIEdj
             OmNhc2UgV2M6Y2FzZSBYYzpyZXR1cm4gdCs1ZTM7Y2FzZSAkaTpjYXNlIEpjOmNhc2UgWmM6Y2FzZSBldTpjYXNlIHR1OnJldHVy
             biBkZTtjYXNlIGNyOmNhc2UgdXI6Y2FzZSBUaTpjYXNlIGl0OnJldHVybiBkZTtkZWZhdWx0OnJldHVybiBkZX19ZnVuY3Rpb24g
-            WmcoZSx0KXtsZXQgbj1lLnBlbmRpbmdMYW5lcyxpPWUuc3VzcGVuZGVkTGFuZXMsbz1lLnBpbmdlZExhbmVzLHM9ZS5leHBpcmF0
+            ZVMoZSx0KXtsZXQgbj1lLnBlbmRpbmdMYW5lcyxpPWUuc3VzcGVuZGVkTGFuZXMsbz1lLnBpbmdlZExhbmVzLHM9ZS5leHBpcmF0
             aW9uVGltZXMscj1uO2Zvcig7cj4wOyl7bGV0IGw9UW4ociksYT0xPDxsLGM9c1tsXTtjPT09ZGU/KChhJmkpPT09Ynx8KGEmbykh
-            PT1iKSYmKHNbbF09SmcoYSx0KSk6Yzw9dCYmKGUuZXhwaXJlZExhbmVzfD1hKSxyJj1+YX19ZnVuY3Rpb24gZVMoZSl7cmV0dXJu
+            PT1iKSYmKHNbbF09WmcoYSx0KSk6Yzw9dCYmKGUuZXhwaXJlZExhbmVzfD1hKSxyJj1+YX19ZnVuY3Rpb24gdFMoZSl7cmV0dXJu
             IGFvKGUucGVuZGluZ0xhbmVzKX1mdW5jdGlvbiBfYShlKXtsZXQgdD1lLnBlbmRpbmdMYW5lcyZ+aXQ7cmV0dXJuIHQhPT1iP3Q6
-            dCZpdD9pdDpifWZ1bmN0aW9uIHRTKGUpe3JldHVybihlJnEpIT09Yn1mdW5jdGlvbiBOYShlKXtyZXR1cm4oZSZ3cCkhPT1ifWZ1
-            bmN0aW9uIGtwKGUpe3JldHVybihlJkljKT09PWV9ZnVuY3Rpb24gblMoZSl7bGV0IHQ9cXxobnxQdDtyZXR1cm4oZSZ0KT09PWJ9
-            ZnVuY3Rpb24gaVMoZSl7cmV0dXJuKGUmaXMpPT09ZX1mdW5jdGlvbiBmcihlLHQpe2xldCBuPUZvfGhufEVpfFB0O3JldHVybih0
-            Jm4pIT09Yn1mdW5jdGlvbiBvUyhlLHQpe3JldHVybih0JmUuZXhwaXJlZExhbmVzKSE9PWJ9ZnVuY3Rpb24gTXAoZSl7cmV0dXJu
+            dCZpdD9pdDpifWZ1bmN0aW9uIG5TKGUpe3JldHVybihlJnEpIT09Yn1mdW5jdGlvbiBOYShlKXtyZXR1cm4oZSZPcCkhPT1ifWZ1
+            bmN0aW9uIGtwKGUpe3JldHVybihlJkljKT09PWV9ZnVuY3Rpb24gaVMoZSl7bGV0IHQ9cXxtbnwkdDtyZXR1cm4oZSZ0KT09PWJ9
+            ZnVuY3Rpb24gb1MoZSl7cmV0dXJuKGUmaXMpPT09ZX1mdW5jdGlvbiBmcihlLHQpe2xldCBuPUZvfG1ufEVpfCR0O3JldHVybih0
+            Jm4pIT09Yn1mdW5jdGlvbiBzUyhlLHQpe3JldHVybih0JmUuZXhwaXJlZExhbmVzKSE9PWJ9ZnVuY3Rpb24gTXAoZSl7cmV0dXJu
             KGUmaXMpIT09Yn1mdW5jdGlvbiBGcCgpe2xldCBlPU1zO3JldHVybiBNczw8PTEsKE1zJmlzKT09PWImJihNcz1vcyksZX1mdW5j
-            dGlvbiBzUygpe2xldCBlPUZzO3JldHVybiBGczw8PTEsKEZzJkljKT09PWImJihGcz0kaSksZX1mdW5jdGlvbiBBbihlKXtyZXR1
-            cm4gZSYtZX1mdW5jdGlvbiBkcihlKXtyZXR1cm4gQW4oZSl9ZnVuY3Rpb24gUW4oZSl7cmV0dXJuIDMxLU9wKGUpfWZ1bmN0aW9u
-            IHJTKGUpe3JldHVybiBRbihlKX1mdW5jdGlvbiBydChlLHQpe3JldHVybihlJnQpIT09Yn1mdW5jdGlvbiB4aShlLHQpe3JldHVy
-            bihlJnQpPT09dH1mdW5jdGlvbiBEKGUsdCl7cmV0dXJuIGV8dH1mdW5jdGlvbiBwcihlLHQpe3JldHVybiBlJn50fWZ1bmN0aW9u
-            IERwKGUsdCl7cmV0dXJuIGUmdH1mdW5jdGlvbiBsUyhlLHQpe3JldHVybiBlIT09ZmUmJmU8dD9lOnR9ZnVuY3Rpb24gWmwoZSl7
-            bGV0IHQ9W107Zm9yKGxldCBuPTA7bjxYZztuKyspdC5wdXNoKGUpO3JldHVybiB0fWZ1bmN0aW9uIHNzKGUsdCxuKXtlLnBlbmRp
+            dGlvbiByUygpe2xldCBlPUZzO3JldHVybiBGczw8PTEsKEZzJkljKT09PWImJihGcz0kaSksZX1mdW5jdGlvbiBBbihlKXtyZXR1
+            cm4gZSYtZX1mdW5jdGlvbiBkcihlKXtyZXR1cm4gQW4oZSl9ZnVuY3Rpb24gUW4oZSl7cmV0dXJuIDMxLXdwKGUpfWZ1bmN0aW9u
+            IGxTKGUpe3JldHVybiBRbihlKX1mdW5jdGlvbiBydChlLHQpe3JldHVybihlJnQpIT09Yn1mdW5jdGlvbiB4aShlLHQpe3JldHVy
+            bihlJnQpPT09dH1mdW5jdGlvbiBBKGUsdCl7cmV0dXJuIGV8dH1mdW5jdGlvbiBwcihlLHQpe3JldHVybiBlJn50fWZ1bmN0aW9u
+            IERwKGUsdCl7cmV0dXJuIGUmdH1mdW5jdGlvbiBhUyhlLHQpe3JldHVybiBlIT09ZmUmJmU8dD9lOnR9ZnVuY3Rpb24gWmwoZSl7
+            bGV0IHQ9W107Zm9yKGxldCBuPTA7bjxJZztuKyspdC5wdXNoKGUpO3JldHVybiB0fWZ1bmN0aW9uIHNzKGUsdCxuKXtlLnBlbmRp
             bmdMYW5lc3w9dCx0IT09VGkmJihlLnN1c3BlbmRlZExhbmVzPWIsZS5waW5nZWRMYW5lcz1iKTtsZXQgaT1lLmV2ZW50VGltZXMs
-            bz1yUyh0KTtpW29dPW59ZnVuY3Rpb24gYVMoZSx0KXtlLnN1c3BlbmRlZExhbmVzfD10LGUucGluZ2VkTGFuZXMmPX50O2xldCBu
+            bz1sUyh0KTtpW29dPW59ZnVuY3Rpb24gY1MoZSx0KXtlLnN1c3BlbmRlZExhbmVzfD10LGUucGluZ2VkTGFuZXMmPX50O2xldCBu
             PWUuZXhwaXJhdGlvblRpbWVzLGk9dDtmb3IoO2k+MDspe2xldCBvPVFuKGkpLHM9MTw8bztuW29dPWRlLGkmPX5zfX1mdW5jdGlv
-            biBBcChlLHQsbil7ZS5waW5nZWRMYW5lc3w9ZS5zdXNwZW5kZWRMYW5lcyZ0fWZ1bmN0aW9uIGNTKGUsdCl7bGV0IG49ZS5wZW5k
+            biBBcChlLHQsbil7ZS5waW5nZWRMYW5lc3w9ZS5zdXNwZW5kZWRMYW5lcyZ0fWZ1bmN0aW9uIHVTKGUsdCl7bGV0IG49ZS5wZW5k
             aW5nTGFuZXMmfnQ7ZS5wZW5kaW5nTGFuZXM9dCxlLnN1c3BlbmRlZExhbmVzPWIsZS5waW5nZWRMYW5lcz1iLGUuZXhwaXJlZExh
             bmVzJj10LGUubXV0YWJsZVJlYWRMYW5lcyY9dCxlLmVudGFuZ2xlZExhbmVzJj10O2xldCBpPWUuZW50YW5nbGVtZW50cyxvPWUu
             ZXZlbnRUaW1lcyxzPWUuZXhwaXJhdGlvblRpbWVzLHI9bjtmb3IoO3I+MDspe2xldCBsPVFuKHIpLGE9MTw8bDtpW2xdPWIsb1ts
             XT1kZSxzW2xdPWRlLHImPX5hfX1mdW5jdGlvbiBudShlLHQpe2xldCBuPWUuZW50YW5nbGVkTGFuZXN8PXQsaT1lLmVudGFuZ2xl
             bWVudHMsbz1uO2Zvcig7bzspe2xldCBzPVFuKG8pLHI9MTw8cztyJnR8aVtzXSZ0JiYoaVtzXXw9dCksbyY9fnJ9fWZ1bmN0aW9u
-            IHVTKGUsdCl7bGV0IG49QW4odCksaTtzd2l0Y2gobil7Y2FzZSBobjppPUZvO2JyZWFrO2Nhc2UgUHQ6aT1FaTticmVhaztjYXNl
-            IG9zOmNhc2UgVWM6Y2FzZSBIYzpjYXNlIHpjOmNhc2UgUGM6Y2FzZSAkYzpjYXNlIFZjOmNhc2UgQmM6Y2FzZSBxYzpjYXNlIFFj
+            IGZTKGUsdCl7bGV0IG49QW4odCksaTtzd2l0Y2gobil7Y2FzZSBtbjppPUZvO2JyZWFrO2Nhc2UgJHQ6aT1FaTticmVhaztjYXNl
+            IG9zOmNhc2UgVWM6Y2FzZSB6YzpjYXNlIEhjOmNhc2UgUGM6Y2FzZSAkYzpjYXNlIFZjOmNhc2UgQmM6Y2FzZSBxYzpjYXNlIFFj
             OmNhc2UgamM6Y2FzZSBLYzpjYXNlIFljOmNhc2UgR2M6Y2FzZSBXYzpjYXNlIFhjOmNhc2UgJGk6Y2FzZSBKYzpjYXNlIFpjOmNh
             c2UgZXU6Y2FzZSB0dTppPWFyO2JyZWFrO2Nhc2UgVGk6aT11cjticmVhaztkZWZhdWx0Omk9ZmU7YnJlYWt9cmV0dXJuKGkmKGUu
-            c3VzcGVuZGVkTGFuZXN8dCkpIT09ZmU/ZmU6aX1mdW5jdGlvbiBVcChlLHQpe3JldHVybiBudWxsfXZhciBsdD1xLG1uPWhuLHRu
-            PVB0LGl1PVRpLHBvPWZlO2Z1bmN0aW9uIGJ0KCl7cmV0dXJuIHBvfWZ1bmN0aW9uIHBlKGUpe3BvPWV9ZnVuY3Rpb24gSHAoZSx0
-            KXtsZXQgbj1wbzt0cnl7cmV0dXJuIHBvPWUsdCgpfWZpbmFsbHl7cG89bn19ZnVuY3Rpb24gZlMoZSx0KXtyZXR1cm4gZSE9PTAm
-            JmU8dD9lOnR9ZnVuY3Rpb24gZFMoZSx0KXtyZXR1cm4gZT09PTB8fGU+dD9lOnR9ZnVuY3Rpb24gTGEoZSx0KXtyZXR1cm4gZSE9
-            PTAmJmU8dH1mdW5jdGlvbiB6cChlKXtsZXQgdD1BbihlKTtyZXR1cm4gTGEobHQsdCk/TGEobW4sdCk/TmEodCk/dG46aXU6bW46
-            bHR9ZnVuY3Rpb24genIoZSl7cmV0dXJuIGUuY3VycmVudC5tZW1vaXplZFN0YXRlLmlzRGVoeWRyYXRlZH12YXIgUHA7ZnVuY3Rp
-            b24gcFMoZSl7UHA9ZX1mdW5jdGlvbiBoUyhlKXtQcChlKX12YXIgb3U7ZnVuY3Rpb24gbVMoZSl7b3U9ZX12YXIgJHA7ZnVuY3Rp
-            b24geVMoZSl7JHA9ZX12YXIgVnA7ZnVuY3Rpb24gYlMoZSl7VnA9ZX12YXIgQnA7ZnVuY3Rpb24gZ1MoZSl7QnA9ZX12YXIgT2E9
-            ITEsRHM9W10sbm49bnVsbCxvbj1udWxsLHNuPW51bGwsRG89bmV3IE1hcCxBbz1uZXcgTWFwLFp0PVtdLFNTPVsibW91c2Vkb3du
+            c3VzcGVuZGVkTGFuZXN8dCkpIT09ZmU/ZmU6aX1mdW5jdGlvbiBVcChlLHQpe3JldHVybiBudWxsfXZhciBsdD1xLHluPW1uLG5u
+            PSR0LGl1PVRpLHBvPWZlO2Z1bmN0aW9uIGJ0KCl7cmV0dXJuIHBvfWZ1bmN0aW9uIHBlKGUpe3BvPWV9ZnVuY3Rpb24genAoZSx0
+            KXtsZXQgbj1wbzt0cnl7cmV0dXJuIHBvPWUsdCgpfWZpbmFsbHl7cG89bn19ZnVuY3Rpb24gZFMoZSx0KXtyZXR1cm4gZSE9PTAm
+            JmU8dD9lOnR9ZnVuY3Rpb24gcFMoZSx0KXtyZXR1cm4gZT09PTB8fGU+dD9lOnR9ZnVuY3Rpb24gTGEoZSx0KXtyZXR1cm4gZSE9
+            PTAmJmU8dH1mdW5jdGlvbiBIcChlKXtsZXQgdD1BbihlKTtyZXR1cm4gTGEobHQsdCk/TGEoeW4sdCk/TmEodCk/bm46aXU6eW46
+            bHR9ZnVuY3Rpb24gSHIoZSl7cmV0dXJuIGUuY3VycmVudC5tZW1vaXplZFN0YXRlLmlzRGVoeWRyYXRlZH12YXIgUHA7ZnVuY3Rp
+            b24gaFMoZSl7UHA9ZX1mdW5jdGlvbiBtUyhlKXtQcChlKX12YXIgb3U7ZnVuY3Rpb24geVMoZSl7b3U9ZX12YXIgJHA7ZnVuY3Rp
+            b24gYlMoZSl7JHA9ZX12YXIgVnA7ZnVuY3Rpb24gZ1MoZSl7VnA9ZX12YXIgQnA7ZnVuY3Rpb24gU1MoZSl7QnA9ZX12YXIgd2E9
+            ITEsRHM9W10sb249bnVsbCxzbj1udWxsLHJuPW51bGwsRG89bmV3IE1hcCxBbz1uZXcgTWFwLGVuPVtdLHZTPVsibW91c2Vkb3du
             IiwibW91c2V1cCIsInRvdWNoY2FuY2VsIiwidG91Y2hlbmQiLCJ0b3VjaHN0YXJ0IiwiYXV4Y2xpY2siLCJkYmxjbGljayIsInBv
             aW50ZXJjYW5jZWwiLCJwb2ludGVyZG93biIsInBvaW50ZXJ1cCIsImRyYWdlbmQiLCJkcmFnc3RhcnQiLCJkcm9wIiwiY29tcG9z
             aXRpb25lbmQiLCJjb21wb3NpdGlvbnN0YXJ0Iiwia2V5ZG93biIsImtleXByZXNzIiwia2V5dXAiLCJpbnB1dCIsInRleHRJbnB1
             dCIsImNvcHkiLCJjdXQiLCJwYXN0ZSIsImNsaWNrIiwiY2hhbmdlIiwiY29udGV4dG1lbnUiLCJyZXNldCIsInN1Ym1pdCJdO2Z1
-            bmN0aW9uIHZTKGUpe3JldHVybiBTUy5pbmRleE9mKGUpPi0xfWZ1bmN0aW9uIENTKGUsdCxuLGksbyl7cmV0dXJue2Jsb2NrZWRP
+            bmN0aW9uIENTKGUpe3JldHVybiB2Uy5pbmRleE9mKGUpPi0xfWZ1bmN0aW9uIEVTKGUsdCxuLGksbyl7cmV0dXJue2Jsb2NrZWRP
             bjplLGRvbUV2ZW50TmFtZTp0LGV2ZW50U3lzdGVtRmxhZ3M6bixuYXRpdmVFdmVudDpvLHRhcmdldENvbnRhaW5lcnM6W2ldfX1m
-            dW5jdGlvbiBHZihlLHQpe3N3aXRjaChlKXtjYXNlImZvY3VzaW4iOmNhc2UiZm9jdXNvdXQiOm5uPW51bGw7YnJlYWs7Y2FzZSJk
-            cmFnZW50ZXIiOmNhc2UiZHJhZ2xlYXZlIjpvbj1udWxsO2JyZWFrO2Nhc2UibW91c2VvdmVyIjpjYXNlIm1vdXNlb3V0Ijpzbj1u
+            dW5jdGlvbiBHZihlLHQpe3N3aXRjaChlKXtjYXNlImZvY3VzaW4iOmNhc2UiZm9jdXNvdXQiOm9uPW51bGw7YnJlYWs7Y2FzZSJk
+            cmFnZW50ZXIiOmNhc2UiZHJhZ2xlYXZlIjpzbj1udWxsO2JyZWFrO2Nhc2UibW91c2VvdmVyIjpjYXNlIm1vdXNlb3V0Ijpybj1u
             dWxsO2JyZWFrO2Nhc2UicG9pbnRlcm92ZXIiOmNhc2UicG9pbnRlcm91dCI6e2xldCBuPXQucG9pbnRlcklkO0RvLmRlbGV0ZShu
             KTticmVha31jYXNlImdvdHBvaW50ZXJjYXB0dXJlIjpjYXNlImxvc3Rwb2ludGVyY2FwdHVyZSI6e2xldCBuPXQucG9pbnRlcklk
             O0FvLmRlbGV0ZShuKTticmVha319fWZ1bmN0aW9uIGVvKGUsdCxuLGksbyxzKXtpZihlPT09bnVsbHx8ZS5uYXRpdmVFdmVudCE9
-            PXMpe2xldCBsPUNTKHQsbixpLG8scyk7aWYodCE9PW51bGwpe2xldCBhPWRzKHQpO2EhPT1udWxsJiZvdShhKX1yZXR1cm4gbH1l
+            PXMpe2xldCBsPUVTKHQsbixpLG8scyk7aWYodCE9PW51bGwpe2xldCBhPWRzKHQpO2EhPT1udWxsJiZvdShhKX1yZXR1cm4gbH1l
             LmV2ZW50U3lzdGVtRmxhZ3N8PWk7bGV0IHI9ZS50YXJnZXRDb250YWluZXJzO3JldHVybiBvIT09bnVsbCYmci5pbmRleE9mKG8p
-            PT09LTEmJnIucHVzaChvKSxlfWZ1bmN0aW9uIEVTKGUsdCxuLGksbyl7c3dpdGNoKHQpe2Nhc2UiZm9jdXNpbiI6cmV0dXJuIG5u
-            PWVvKG5uLGUsdCxuLGksbyksITA7Y2FzZSJkcmFnZW50ZXIiOnJldHVybiBvbj1lbyhvbixlLHQsbixpLG8pLCEwO2Nhc2UibW91
-            c2VvdmVyIjpyZXR1cm4gc249ZW8oc24sZSx0LG4saSxvKSwhMDtjYXNlInBvaW50ZXJvdmVyIjp7bGV0IHM9byxyPXMucG9pbnRl
+            PT09LTEmJnIucHVzaChvKSxlfWZ1bmN0aW9uIFRTKGUsdCxuLGksbyl7c3dpdGNoKHQpe2Nhc2UiZm9jdXNpbiI6cmV0dXJuIG9u
+            PWVvKG9uLGUsdCxuLGksbyksITA7Y2FzZSJkcmFnZW50ZXIiOnJldHVybiBzbj1lbyhzbixlLHQsbixpLG8pLCEwO2Nhc2UibW91
+            c2VvdmVyIjpyZXR1cm4gcm49ZW8ocm4sZSx0LG4saSxvKSwhMDtjYXNlInBvaW50ZXJvdmVyIjp7bGV0IHM9byxyPXMucG9pbnRl
             cklkO3JldHVybiBEby5zZXQocixlbyhEby5nZXQocil8fG51bGwsZSx0LG4saSxzKSksITB9Y2FzZSJnb3Rwb2ludGVyY2FwdHVy
             ZSI6e2xldCBzPW8scj1zLnBvaW50ZXJJZDtyZXR1cm4gQW8uc2V0KHIsZW8oQW8uZ2V0KHIpfHxudWxsLGUsdCxuLGkscykpLCEw
             fX1yZXR1cm4hMX1mdW5jdGlvbiBxcChlKXtsZXQgdD1rbihlLnRhcmdldCk7aWYodCE9PW51bGwpe2xldCBuPXFuKHQpO2lmKG4h
-            PT1udWxsKXtsZXQgaT1uLnRhZztpZihpPT09Sil7bGV0IG89Q3Aobik7aWYobyE9PW51bGwpe2UuYmxvY2tlZE9uPW8sQnAoZS5w
-            cmlvcml0eSwoKT0+eyRwKG4pfSk7cmV0dXJufX1lbHNlIGlmKGk9PT0kKXtsZXQgbz1uLnN0YXRlTm9kZTtpZih6cihvKSl7ZS5i
-            bG9ja2VkT249RXAobik7cmV0dXJufX19fWUuYmxvY2tlZE9uPW51bGx9ZnVuY3Rpb24gVFMoZSl7bGV0IHQ9VnAoKSxuPXtibG9j
-            a2VkT246bnVsbCx0YXJnZXQ6ZSxwcmlvcml0eTp0fSxpPTA7Zm9yKDtpPFp0Lmxlbmd0aCYmTGEodCxadFtpXS5wcmlvcml0eSk7
-            aSsrKTtadC5zcGxpY2UoaSwwLG4pLGk9PT0wJiZxcChuKX1mdW5jdGlvbiBRcyhlKXtpZihlLmJsb2NrZWRPbiE9PW51bGwpcmV0
-            dXJuITE7bGV0IHQ9ZS50YXJnZXRDb250YWluZXJzO2Zvcig7dC5sZW5ndGg+MDspe2xldCBuPXRbMF0saT13YShlLmRvbUV2ZW50
+            PT1udWxsKXtsZXQgaT1uLnRhZztpZihpPT09Wil7bGV0IG89Q3Aobik7aWYobyE9PW51bGwpe2UuYmxvY2tlZE9uPW8sQnAoZS5w
+            cmlvcml0eSwoKT0+eyRwKG4pfSk7cmV0dXJufX1lbHNlIGlmKGk9PT0kKXtsZXQgbz1uLnN0YXRlTm9kZTtpZihIcihvKSl7ZS5i
+            bG9ja2VkT249RXAobik7cmV0dXJufX19fWUuYmxvY2tlZE9uPW51bGx9ZnVuY3Rpb24geFMoZSl7bGV0IHQ9VnAoKSxuPXtibG9j
+            a2VkT246bnVsbCx0YXJnZXQ6ZSxwcmlvcml0eTp0fSxpPTA7Zm9yKDtpPGVuLmxlbmd0aCYmTGEodCxlbltpXS5wcmlvcml0eSk7
+            aSsrKTtlbi5zcGxpY2UoaSwwLG4pLGk9PT0wJiZxcChuKX1mdW5jdGlvbiBRcyhlKXtpZihlLmJsb2NrZWRPbiE9PW51bGwpcmV0
+            dXJuITE7bGV0IHQ9ZS50YXJnZXRDb250YWluZXJzO2Zvcig7dC5sZW5ndGg+MDspe2xldCBuPXRbMF0saT1PYShlLmRvbUV2ZW50
             TmFtZSxlLmV2ZW50U3lzdGVtRmxhZ3MsbixlLm5hdGl2ZUV2ZW50KTtpZihpPT09bnVsbCl7bGV0IG89ZS5uYXRpdmVFdmVudCxz
-            PW5ldyBvLmNvbnN0cnVjdG9yKG8udHlwZSxvKTttZyhzKSxvLnRhcmdldC5kaXNwYXRjaEV2ZW50KHMpLHlnKCl9ZWxzZXtsZXQg
+            PW5ldyBvLmNvbnN0cnVjdG9yKG8udHlwZSxvKTt5ZyhzKSxvLnRhcmdldC5kaXNwYXRjaEV2ZW50KHMpLGJnKCl9ZWxzZXtsZXQg
             bz1kcyhpKTtyZXR1cm4gbyE9PW51bGwmJm91KG8pLGUuYmxvY2tlZE9uPWksITF9dC5zaGlmdCgpfXJldHVybiEwfWZ1bmN0aW9u
-            IFdmKGUsdCxuKXtRcyhlKSYmbi5kZWxldGUodCl9ZnVuY3Rpb24geFMoKXtPYT0hMSxubiE9PW51bGwmJlFzKG5uKSYmKG5uPW51
-            bGwpLG9uIT09bnVsbCYmUXMob24pJiYob249bnVsbCksc24hPT1udWxsJiZRcyhzbikmJihzbj1udWxsKSxEby5mb3JFYWNoKFdm
-            KSxBby5mb3JFYWNoKFdmKX1mdW5jdGlvbiB0byhlLHQpe2UuYmxvY2tlZE9uPT09dCYmKGUuYmxvY2tlZE9uPW51bGwsT2F8fChP
-            YT0hMCxkYS51bnN0YWJsZV9zY2hlZHVsZUNhbGxiYWNrKGRhLnVuc3RhYmxlX05vcm1hbFByaW9yaXR5LHhTKSkpfWZ1bmN0aW9u
+            IFdmKGUsdCxuKXtRcyhlKSYmbi5kZWxldGUodCl9ZnVuY3Rpb24gUlMoKXt3YT0hMSxvbiE9PW51bGwmJlFzKG9uKSYmKG9uPW51
+            bGwpLHNuIT09bnVsbCYmUXMoc24pJiYoc249bnVsbCkscm4hPT1udWxsJiZRcyhybikmJihybj1udWxsKSxEby5mb3JFYWNoKFdm
+            KSxBby5mb3JFYWNoKFdmKX1mdW5jdGlvbiB0byhlLHQpe2UuYmxvY2tlZE9uPT09dCYmKGUuYmxvY2tlZE9uPW51bGwsd2F8fCh3
+            YT0hMCxkYS51bnN0YWJsZV9zY2hlZHVsZUNhbGxiYWNrKGRhLnVuc3RhYmxlX05vcm1hbFByaW9yaXR5LFJTKSkpfWZ1bmN0aW9u
             IFVvKGUpe2lmKERzLmxlbmd0aD4wKXt0byhEc1swXSxlKTtmb3IobGV0IG49MTtuPERzLmxlbmd0aDtuKyspe2xldCBpPURzW25d
-            O2kuYmxvY2tlZE9uPT09ZSYmKGkuYmxvY2tlZE9uPW51bGwpfX1ubiE9PW51bGwmJnRvKG5uLGUpLG9uIT09bnVsbCYmdG8ob24s
-            ZSksc24hPT1udWxsJiZ0byhzbixlKTtsZXQgdD1uPT50byhuLGUpO0RvLmZvckVhY2godCksQW8uZm9yRWFjaCh0KTtmb3IobGV0
-            IG49MDtuPFp0Lmxlbmd0aDtuKyspe2xldCBpPVp0W25dO2kuYmxvY2tlZE9uPT09ZSYmKGkuYmxvY2tlZE9uPW51bGwpfWZvcig7
-            WnQubGVuZ3RoPjA7KXtsZXQgbj1adFswXTtpZihuLmJsb2NrZWRPbiE9PW51bGwpYnJlYWs7cXAobiksbi5ibG9ja2VkT249PT1u
-            dWxsJiZadC5zaGlmdCgpfX12YXIgaGk9TGUuUmVhY3RDdXJyZW50QmF0Y2hDb25maWcsc3U9ITA7ZnVuY3Rpb24gUXAoZSl7c3U9
-            ISFlfWZ1bmN0aW9uIFJTKCl7cmV0dXJuIHN1fWZ1bmN0aW9uIF9TKGUsdCxuKXtsZXQgaT1qcCh0KSxvO3N3aXRjaChpKXtjYXNl
-            IGx0Om89TlM7YnJlYWs7Y2FzZSBtbjpvPUxTO2JyZWFrO2Nhc2UgdG46ZGVmYXVsdDpvPXJ1O2JyZWFrfXJldHVybiBvLmJpbmQo
-            bnVsbCx0LG4sZSl9ZnVuY3Rpb24gTlMoZSx0LG4saSl7bGV0IG89YnQoKSxzPWhpLnRyYW5zaXRpb247aGkudHJhbnNpdGlvbj1u
-            dWxsO3RyeXtwZShsdCkscnUoZSx0LG4saSl9ZmluYWxseXtwZShvKSxoaS50cmFuc2l0aW9uPXN9fWZ1bmN0aW9uIExTKGUsdCxu
-            LGkpe2xldCBvPWJ0KCkscz1oaS50cmFuc2l0aW9uO2hpLnRyYW5zaXRpb249bnVsbDt0cnl7cGUobW4pLHJ1KGUsdCxuLGkpfWZp
+            O2kuYmxvY2tlZE9uPT09ZSYmKGkuYmxvY2tlZE9uPW51bGwpfX1vbiE9PW51bGwmJnRvKG9uLGUpLHNuIT09bnVsbCYmdG8oc24s
+            ZSkscm4hPT1udWxsJiZ0byhybixlKTtsZXQgdD1uPT50byhuLGUpO0RvLmZvckVhY2godCksQW8uZm9yRWFjaCh0KTtmb3IobGV0
+            IG49MDtuPGVuLmxlbmd0aDtuKyspe2xldCBpPWVuW25dO2kuYmxvY2tlZE9uPT09ZSYmKGkuYmxvY2tlZE9uPW51bGwpfWZvcig7
+            ZW4ubGVuZ3RoPjA7KXtsZXQgbj1lblswXTtpZihuLmJsb2NrZWRPbiE9PW51bGwpYnJlYWs7cXAobiksbi5ibG9ja2VkT249PT1u
+            dWxsJiZlbi5zaGlmdCgpfX12YXIgaGk9TGUuUmVhY3RDdXJyZW50QmF0Y2hDb25maWcsc3U9ITA7ZnVuY3Rpb24gUXAoZSl7c3U9
+            ISFlfWZ1bmN0aW9uIF9TKCl7cmV0dXJuIHN1fWZ1bmN0aW9uIE5TKGUsdCxuKXtsZXQgaT1qcCh0KSxvO3N3aXRjaChpKXtjYXNl
+            IGx0Om89TFM7YnJlYWs7Y2FzZSB5bjpvPXdTO2JyZWFrO2Nhc2Ugbm46ZGVmYXVsdDpvPXJ1O2JyZWFrfXJldHVybiBvLmJpbmQo
+            bnVsbCx0LG4sZSl9ZnVuY3Rpb24gTFMoZSx0LG4saSl7bGV0IG89YnQoKSxzPWhpLnRyYW5zaXRpb247aGkudHJhbnNpdGlvbj1u
+            dWxsO3RyeXtwZShsdCkscnUoZSx0LG4saSl9ZmluYWxseXtwZShvKSxoaS50cmFuc2l0aW9uPXN9fWZ1bmN0aW9uIHdTKGUsdCxu
+            LGkpe2xldCBvPWJ0KCkscz1oaS50cmFuc2l0aW9uO2hpLnRyYW5zaXRpb249bnVsbDt0cnl7cGUoeW4pLHJ1KGUsdCxuLGkpfWZp
             bmFsbHl7cGUobyksaGkudHJhbnNpdGlvbj1zfX1mdW5jdGlvbiBydShlLHQsbixpKXtzdSYmT1MoZSx0LG4saSl9ZnVuY3Rpb24g
-            T1MoZSx0LG4saSl7bGV0IG89d2EoZSx0LG4saSk7aWYobz09PW51bGwpe2lhKGUsdCxpLGhyLG4pLEdmKGUsaSk7cmV0dXJufWlm
-            KEVTKG8sZSx0LG4saSkpe2kuc3RvcFByb3BhZ2F0aW9uKCk7cmV0dXJufWlmKEdmKGUsaSksdCZucyYmdlMoZSkpe2Zvcig7byE9
-            PW51bGw7KXtsZXQgcz1kcyhvKTtzIT09bnVsbCYmaFMocyk7bGV0IHI9d2EoZSx0LG4saSk7aWYocj09PW51bGwmJmlhKGUsdCxp
+            T1MoZSx0LG4saSl7bGV0IG89T2EoZSx0LG4saSk7aWYobz09PW51bGwpe2lhKGUsdCxpLGhyLG4pLEdmKGUsaSk7cmV0dXJufWlm
+            KFRTKG8sZSx0LG4saSkpe2kuc3RvcFByb3BhZ2F0aW9uKCk7cmV0dXJufWlmKEdmKGUsaSksdCZucyYmQ1MoZSkpe2Zvcig7byE9
+            PW51bGw7KXtsZXQgcz1kcyhvKTtzIT09bnVsbCYmbVMocyk7bGV0IHI9T2EoZSx0LG4saSk7aWYocj09PW51bGwmJmlhKGUsdCxp
             LGhyLG4pLHI9PT1vKWJyZWFrO289cn1vIT09bnVsbCYmaS5zdG9wUHJvcGFnYXRpb24oKTtyZXR1cm59aWEoZSx0LGksbnVsbCxu
-            KX12YXIgaHI9bnVsbDtmdW5jdGlvbiB3YShlLHQsbixpKXtocj1udWxsO2xldCBvPXdjKGkpLHM9a24obyk7aWYocyE9PW51bGwp
-            e2xldCByPXFuKHMpO2lmKHI9PT1udWxsKXM9bnVsbDtlbHNle2xldCBsPXIudGFnO2lmKGw9PT1KKXtsZXQgYT1DcChyKTtpZihh
-            IT09bnVsbClyZXR1cm4gYTtzPW51bGx9ZWxzZSBpZihsPT09JCl7bGV0IGE9ci5zdGF0ZU5vZGU7aWYoenIoYSkpcmV0dXJuIEVw
+            KX12YXIgaHI9bnVsbDtmdW5jdGlvbiBPYShlLHQsbixpKXtocj1udWxsO2xldCBvPU9jKGkpLHM9a24obyk7aWYocyE9PW51bGwp
+            e2xldCByPXFuKHMpO2lmKHI9PT1udWxsKXM9bnVsbDtlbHNle2xldCBsPXIudGFnO2lmKGw9PT1aKXtsZXQgYT1DcChyKTtpZihh
+            IT09bnVsbClyZXR1cm4gYTtzPW51bGx9ZWxzZSBpZihsPT09JCl7bGV0IGE9ci5zdGF0ZU5vZGU7aWYoSHIoYSkpcmV0dXJuIEVw
             KHIpO3M9bnVsbH1lbHNlIHIhPT1zJiYocz1udWxsKX19cmV0dXJuIGhyPXMsbnVsbH1mdW5jdGlvbiBqcChlKXtzd2l0Y2goZSl7
             Y2FzZSJjYW5jZWwiOmNhc2UiY2xpY2siOmNhc2UiY2xvc2UiOmNhc2UiY29udGV4dG1lbnUiOmNhc2UiY29weSI6Y2FzZSJjdXQi
             OmNhc2UiYXV4Y2xpY2siOmNhc2UiZGJsY2xpY2siOmNhc2UiZHJhZ2VuZCI6Y2FzZSJkcmFnc3RhcnQiOmNhc2UiZHJvcCI6Y2Fz
@@ -682,13 +682,13 @@ extension ClientAsset {
             eGl0IjpjYXNlImRyYWdsZWF2ZSI6Y2FzZSJkcmFnb3ZlciI6Y2FzZSJtb3VzZW1vdmUiOmNhc2UibW91c2VvdXQiOmNhc2UibW91
             c2VvdmVyIjpjYXNlInBvaW50ZXJtb3ZlIjpjYXNlInBvaW50ZXJvdXQiOmNhc2UicG9pbnRlcm92ZXIiOmNhc2Uic2Nyb2xsIjpj
             YXNlInRvZ2dsZSI6Y2FzZSJ0b3VjaG1vdmUiOmNhc2Uid2hlZWwiOmNhc2UibW91c2VlbnRlciI6Y2FzZSJtb3VzZWxlYXZlIjpj
-            YXNlInBvaW50ZXJlbnRlciI6Y2FzZSJwb2ludGVybGVhdmUiOnJldHVybiBtbjtjYXNlIm1lc3NhZ2UiOnN3aXRjaChWZygpKXtj
-            YXNlIERjOnJldHVybiBsdDtjYXNlIF9wOnJldHVybiBtbjtjYXNlIGxyOmNhc2UgQmc6cmV0dXJuIHRuO2Nhc2UgTnA6cmV0dXJu
-            IGl1O2RlZmF1bHQ6cmV0dXJuIHRufWRlZmF1bHQ6cmV0dXJuIHRufX1mdW5jdGlvbiB3UyhlLHQsbil7cmV0dXJuIGUuYWRkRXZl
-            bnRMaXN0ZW5lcih0LG4sITEpLG59ZnVuY3Rpb24ga1MoZSx0LG4pe3JldHVybiBlLmFkZEV2ZW50TGlzdGVuZXIodCxuLCEwKSxu
-            fWZ1bmN0aW9uIE1TKGUsdCxuLGkpe3JldHVybiBlLmFkZEV2ZW50TGlzdGVuZXIodCxuLHtjYXB0dXJlOiEwLHBhc3NpdmU6aX0p
-            LG59ZnVuY3Rpb24gRlMoZSx0LG4saSl7cmV0dXJuIGUuYWRkRXZlbnRMaXN0ZW5lcih0LG4se3Bhc3NpdmU6aX0pLG59dmFyIGhv
-            PW51bGwsbHU9bnVsbCxjbz1udWxsO2Z1bmN0aW9uIERTKGUpe3JldHVybiBobz1lLGx1PVlwKCksITB9ZnVuY3Rpb24gQVMoKXto
+            YXNlInBvaW50ZXJlbnRlciI6Y2FzZSJwb2ludGVybGVhdmUiOnJldHVybiB5bjtjYXNlIm1lc3NhZ2UiOnN3aXRjaChCZygpKXtj
+            YXNlIERjOnJldHVybiBsdDtjYXNlIF9wOnJldHVybiB5bjtjYXNlIGxyOmNhc2UgcWc6cmV0dXJuIG5uO2Nhc2UgTnA6cmV0dXJu
+            IGl1O2RlZmF1bHQ6cmV0dXJuIG5ufWRlZmF1bHQ6cmV0dXJuIG5ufX1mdW5jdGlvbiBrUyhlLHQsbil7cmV0dXJuIGUuYWRkRXZl
+            bnRMaXN0ZW5lcih0LG4sITEpLG59ZnVuY3Rpb24gTVMoZSx0LG4pe3JldHVybiBlLmFkZEV2ZW50TGlzdGVuZXIodCxuLCEwKSxu
+            fWZ1bmN0aW9uIEZTKGUsdCxuLGkpe3JldHVybiBlLmFkZEV2ZW50TGlzdGVuZXIodCxuLHtjYXB0dXJlOiEwLHBhc3NpdmU6aX0p
+            LG59ZnVuY3Rpb24gRFMoZSx0LG4saSl7cmV0dXJuIGUuYWRkRXZlbnRMaXN0ZW5lcih0LG4se3Bhc3NpdmU6aX0pLG59dmFyIGhv
+            PW51bGwsbHU9bnVsbCxjbz1udWxsO2Z1bmN0aW9uIEFTKGUpe3JldHVybiBobz1lLGx1PVlwKCksITB9ZnVuY3Rpb24gVVMoKXto
             bz1udWxsLGx1PW51bGwsY289bnVsbH1mdW5jdGlvbiBLcCgpe2lmKGNvKXJldHVybiBjbztsZXQgZSx0PWx1LG49dC5sZW5ndGgs
             aSxvPVlwKCkscz1vLmxlbmd0aDtmb3IoZT0wO2U8biYmdFtlXT09PW9bZV07ZSsrKTtsZXQgcj1uLWU7Zm9yKGk9MTtpPD1yJiZ0
             W24taV09PT1vW3MtaV07aSsrKTtsZXQgbD1pPjE/MS1pOnZvaWQgMDtyZXR1cm4gY289by5zbGljZShlLGwpLGNvfWZ1bmN0aW9u
@@ -708,134 +708,134 @@ extension ClientAsset {
             KSx0aGlzLmlzUHJvcGFnYXRpb25TdG9wcGVkPUFzKX0scGVyc2lzdDpmdW5jdGlvbigpe30saXNQZXJzaXN0ZW50OkFzfSksdH12
             YXIgVmk9e2V2ZW50UGhhc2U6MCxidWJibGVzOjAsY2FuY2VsYWJsZTowLHRpbWVTdGFtcDpmdW5jdGlvbihlKXtyZXR1cm4gZS50
             aW1lU3RhbXB8fERhdGUubm93KCl9LGRlZmF1bHRQcmV2ZW50ZWQ6MCxpc1RydXN0ZWQ6MH0sYXU9V2UoVmkpLHJzPW9lKHt9LFZp
-            LHt2aWV3OjAsZGV0YWlsOjB9KSxVUz1XZShycyksa2EsTWEsbm87ZnVuY3Rpb24gSFMoZSl7ZSE9PW5vJiYobm8mJmUudHlwZT09
+            LHt2aWV3OjAsZGV0YWlsOjB9KSx6Uz1XZShycyksa2EsTWEsbm87ZnVuY3Rpb24gSFMoZSl7ZSE9PW5vJiYobm8mJmUudHlwZT09
             PSJtb3VzZW1vdmUiPyhrYT1lLnNjcmVlblgtbm8uc2NyZWVuWCxNYT1lLnNjcmVlblktbm8uc2NyZWVuWSk6KGthPTAsTWE9MCks
             bm89ZSl9dmFyIFByPW9lKHt9LHJzLHtzY3JlZW5YOjAsc2NyZWVuWTowLGNsaWVudFg6MCxjbGllbnRZOjAscGFnZVg6MCxwYWdl
             WTowLGN0cmxLZXk6MCxzaGlmdEtleTowLGFsdEtleTowLG1ldGFLZXk6MCxnZXRNb2RpZmllclN0YXRlOmN1LGJ1dHRvbjowLGJ1
             dHRvbnM6MCxyZWxhdGVkVGFyZ2V0OmZ1bmN0aW9uKGUpe3JldHVybiBlLnJlbGF0ZWRUYXJnZXQ9PT12b2lkIDA/ZS5mcm9tRWxl
             bWVudD09PWUuc3JjRWxlbWVudD9lLnRvRWxlbWVudDplLmZyb21FbGVtZW50OmUucmVsYXRlZFRhcmdldH0sbW92ZW1lbnRYOmZ1
             bmN0aW9uKGUpe3JldHVybiJtb3ZlbWVudFgiaW4gZT9lLm1vdmVtZW50WDooSFMoZSksa2EpfSxtb3ZlbWVudFk6ZnVuY3Rpb24o
-            ZSl7cmV0dXJuIm1vdmVtZW50WSJpbiBlP2UubW92ZW1lbnRZOk1hfX0pLEdwPVdlKFByKSx6Uz1vZSh7fSxQcix7ZGF0YVRyYW5z
-            ZmVyOjB9KSxQUz1XZSh6UyksJFM9b2Uoe30scnMse3JlbGF0ZWRUYXJnZXQ6MH0pLGVhPVdlKCRTKSxWUz1vZSh7fSxWaSx7YW5p
-            bWF0aW9uTmFtZTowLGVsYXBzZWRUaW1lOjAscHNldWRvRWxlbWVudDowfSksQlM9V2UoVlMpLHFTPW9lKHt9LFZpLHtjbGlwYm9h
+            ZSl7cmV0dXJuIm1vdmVtZW50WSJpbiBlP2UubW92ZW1lbnRZOk1hfX0pLEdwPVdlKFByKSxQUz1vZSh7fSxQcix7ZGF0YVRyYW5z
+            ZmVyOjB9KSwkUz1XZShQUyksVlM9b2Uoe30scnMse3JlbGF0ZWRUYXJnZXQ6MH0pLGVhPVdlKFZTKSxCUz1vZSh7fSxWaSx7YW5p
+            bWF0aW9uTmFtZTowLGVsYXBzZWRUaW1lOjAscHNldWRvRWxlbWVudDowfSkscVM9V2UoQlMpLFFTPW9lKHt9LFZpLHtjbGlwYm9h
             cmREYXRhOmZ1bmN0aW9uKGUpe3JldHVybiJjbGlwYm9hcmREYXRhImluIGU/ZS5jbGlwYm9hcmREYXRhOndpbmRvdy5jbGlwYm9h
-            cmREYXRhfX0pLFFTPVdlKHFTKSxqUz1vZSh7fSxWaSx7ZGF0YTowfSksV3A9V2UoalMpLEtTPVdwLFlTPXtFc2M6IkVzY2FwZSIs
+            cmREYXRhfX0pLGpTPVdlKFFTKSxLUz1vZSh7fSxWaSx7ZGF0YTowfSksV3A9V2UoS1MpLFlTPVdwLEdTPXtFc2M6IkVzY2FwZSIs
             U3BhY2ViYXI6IiAiLExlZnQ6IkFycm93TGVmdCIsVXA6IkFycm93VXAiLFJpZ2h0OiJBcnJvd1JpZ2h0IixEb3duOiJBcnJvd0Rv
             d24iLERlbDoiRGVsZXRlIixXaW46Ik9TIixNZW51OiJDb250ZXh0TWVudSIsQXBwczoiQ29udGV4dE1lbnUiLFNjcm9sbDoiU2Ny
-            b2xsTG9jayIsTW96UHJpbnRhYmxlS2V5OiJVbmlkZW50aWZpZWQifSxHUz17ODoiQmFja3NwYWNlIiw5OiJUYWIiLDEyOiJDbGVh
+            b2xsTG9jayIsTW96UHJpbnRhYmxlS2V5OiJVbmlkZW50aWZpZWQifSxXUz17ODoiQmFja3NwYWNlIiw5OiJUYWIiLDEyOiJDbGVh
             ciIsMTM6IkVudGVyIiwxNjoiU2hpZnQiLDE3OiJDb250cm9sIiwxODoiQWx0IiwxOToiUGF1c2UiLDIwOiJDYXBzTG9jayIsMjc6
             IkVzY2FwZSIsMzI6IiAiLDMzOiJQYWdlVXAiLDM0OiJQYWdlRG93biIsMzU6IkVuZCIsMzY6IkhvbWUiLDM3OiJBcnJvd0xlZnQi
             LDM4OiJBcnJvd1VwIiwzOToiQXJyb3dSaWdodCIsNDA6IkFycm93RG93biIsNDU6Ikluc2VydCIsNDY6IkRlbGV0ZSIsMTEyOiJG
             MSIsMTEzOiJGMiIsMTE0OiJGMyIsMTE1OiJGNCIsMTE2OiJGNSIsMTE3OiJGNiIsMTE4OiJGNyIsMTE5OiJGOCIsMTIwOiJGOSIs
             MTIxOiJGMTAiLDEyMjoiRjExIiwxMjM6IkYxMiIsMTQ0OiJOdW1Mb2NrIiwxNDU6IlNjcm9sbExvY2siLDIyNDoiTWV0YSJ9O2Z1
-            bmN0aW9uIFdTKGUpe2lmKGUua2V5KXtsZXQgdD1ZU1tlLmtleV18fGUua2V5O2lmKHQhPT0iVW5pZGVudGlmaWVkIilyZXR1cm4g
+            bmN0aW9uIFhTKGUpe2lmKGUua2V5KXtsZXQgdD1HU1tlLmtleV18fGUua2V5O2lmKHQhPT0iVW5pZGVudGlmaWVkIilyZXR1cm4g
             dH1pZihlLnR5cGU9PT0ia2V5cHJlc3MiKXtsZXQgdD1tcihlKTtyZXR1cm4gdD09PTEzPyJFbnRlciI6U3RyaW5nLmZyb21DaGFy
-            Q29kZSh0KX1yZXR1cm4gZS50eXBlPT09ImtleWRvd24ifHxlLnR5cGU9PT0ia2V5dXAiP0dTW2Uua2V5Q29kZV18fCJVbmlkZW50
-            aWZpZWQiOiIifXZhciBYUz17QWx0OiJhbHRLZXkiLENvbnRyb2w6ImN0cmxLZXkiLE1ldGE6Im1ldGFLZXkiLFNoaWZ0OiJzaGlm
-            dEtleSJ9O2Z1bmN0aW9uIElTKGUpe2xldCBuPXRoaXMubmF0aXZlRXZlbnQ7aWYobi5nZXRNb2RpZmllclN0YXRlKXJldHVybiBu
-            LmdldE1vZGlmaWVyU3RhdGUoZSk7bGV0IGk9WFNbZV07cmV0dXJuIGk/ISFuW2ldOiExfWZ1bmN0aW9uIGN1KGUpe3JldHVybiBJ
-            U312YXIgSlM9b2Uoe30scnMse2tleTpXUyxjb2RlOjAsbG9jYXRpb246MCxjdHJsS2V5OjAsc2hpZnRLZXk6MCxhbHRLZXk6MCxt
+            Q29kZSh0KX1yZXR1cm4gZS50eXBlPT09ImtleWRvd24ifHxlLnR5cGU9PT0ia2V5dXAiP1dTW2Uua2V5Q29kZV18fCJVbmlkZW50
+            aWZpZWQiOiIifXZhciBJUz17QWx0OiJhbHRLZXkiLENvbnRyb2w6ImN0cmxLZXkiLE1ldGE6Im1ldGFLZXkiLFNoaWZ0OiJzaGlm
+            dEtleSJ9O2Z1bmN0aW9uIEpTKGUpe2xldCBuPXRoaXMubmF0aXZlRXZlbnQ7aWYobi5nZXRNb2RpZmllclN0YXRlKXJldHVybiBu
+            LmdldE1vZGlmaWVyU3RhdGUoZSk7bGV0IGk9SVNbZV07cmV0dXJuIGk/ISFuW2ldOiExfWZ1bmN0aW9uIGN1KGUpe3JldHVybiBK
+            U312YXIgWlM9b2Uoe30scnMse2tleTpYUyxjb2RlOjAsbG9jYXRpb246MCxjdHJsS2V5OjAsc2hpZnRLZXk6MCxhbHRLZXk6MCxt
             ZXRhS2V5OjAscmVwZWF0OjAsbG9jYWxlOjAsZ2V0TW9kaWZpZXJTdGF0ZTpjdSxjaGFyQ29kZTpmdW5jdGlvbihlKXtyZXR1cm4g
             ZS50eXBlPT09ImtleXByZXNzIj9tcihlKTowfSxrZXlDb2RlOmZ1bmN0aW9uKGUpe3JldHVybiBlLnR5cGU9PT0ia2V5ZG93biJ8
             fGUudHlwZT09PSJrZXl1cCI/ZS5rZXlDb2RlOjB9LHdoaWNoOmZ1bmN0aW9uKGUpe3JldHVybiBlLnR5cGU9PT0ia2V5cHJlc3Mi
-            P21yKGUpOmUudHlwZT09PSJrZXlkb3duInx8ZS50eXBlPT09ImtleXVwIj9lLmtleUNvZGU6MH19KSxaUz1XZShKUyksZXY9b2Uo
+            P21yKGUpOmUudHlwZT09PSJrZXlkb3duInx8ZS50eXBlPT09ImtleXVwIj9lLmtleUNvZGU6MH19KSxldj1XZShaUyksdHY9b2Uo
             e30sUHIse3BvaW50ZXJJZDowLHdpZHRoOjAsaGVpZ2h0OjAscHJlc3N1cmU6MCx0YW5nZW50aWFsUHJlc3N1cmU6MCx0aWx0WDow
-            LHRpbHRZOjAsdHdpc3Q6MCxwb2ludGVyVHlwZTowLGlzUHJpbWFyeTowfSksWHA9V2UoZXYpLHR2PW9lKHt9LHJzLHt0b3VjaGVz
+            LHRpbHRZOjAsdHdpc3Q6MCxwb2ludGVyVHlwZTowLGlzUHJpbWFyeTowfSksWHA9V2UodHYpLG52PW9lKHt9LHJzLHt0b3VjaGVz
             OjAsdGFyZ2V0VG91Y2hlczowLGNoYW5nZWRUb3VjaGVzOjAsYWx0S2V5OjAsbWV0YUtleTowLGN0cmxLZXk6MCxzaGlmdEtleTow
-            LGdldE1vZGlmaWVyU3RhdGU6Y3V9KSxudj1XZSh0diksaXY9b2Uoe30sVmkse3Byb3BlcnR5TmFtZTowLGVsYXBzZWRUaW1lOjAs
-            cHNldWRvRWxlbWVudDowfSksb3Y9V2UoaXYpLHN2PW9lKHt9LFByLHtkZWx0YVgoZSl7cmV0dXJuImRlbHRhWCJpbiBlP2UuZGVs
+            LGdldE1vZGlmaWVyU3RhdGU6Y3V9KSxpdj1XZShudiksb3Y9b2Uoe30sVmkse3Byb3BlcnR5TmFtZTowLGVsYXBzZWRUaW1lOjAs
+            cHNldWRvRWxlbWVudDowfSksc3Y9V2Uob3YpLHJ2PW9lKHt9LFByLHtkZWx0YVgoZSl7cmV0dXJuImRlbHRhWCJpbiBlP2UuZGVs
             dGFYOiJ3aGVlbERlbHRhWCJpbiBlPy1lLndoZWVsRGVsdGFYOjB9LGRlbHRhWShlKXtyZXR1cm4iZGVsdGFZImluIGU/ZS5kZWx0
             YVk6IndoZWVsRGVsdGFZImluIGU/LWUud2hlZWxEZWx0YVk6IndoZWVsRGVsdGEiaW4gZT8tZS53aGVlbERlbHRhOjB9LGRlbHRh
-            WjowLGRlbHRhTW9kZTowfSkscnY9V2Uoc3YpLGx2PVs5LDEzLDI3LDMyXSxJcD0yMjksdXU9UXQmJiJDb21wb3NpdGlvbkV2ZW50
-            ImluIHdpbmRvdyxtbz1udWxsO1F0JiYiZG9jdW1lbnRNb2RlImluIGRvY3VtZW50JiYobW89ZG9jdW1lbnQuZG9jdW1lbnRNb2Rl
-            KTt2YXIgYXY9UXQmJiJUZXh0RXZlbnQiaW4gd2luZG93JiYhbW8sSnA9UXQmJighdXV8fG1vJiZtbz44JiZtbzw9MTEpLFpwPTMy
-            LElmPVN0cmluZy5mcm9tQ2hhckNvZGUoWnApO2Z1bmN0aW9uIGN2KCl7Um4oIm9uQmVmb3JlSW5wdXQiLFsiY29tcG9zaXRpb25l
+            WjowLGRlbHRhTW9kZTowfSksbHY9V2UocnYpLGF2PVs5LDEzLDI3LDMyXSxJcD0yMjksdXU9anQmJiJDb21wb3NpdGlvbkV2ZW50
+            ImluIHdpbmRvdyxtbz1udWxsO2p0JiYiZG9jdW1lbnRNb2RlImluIGRvY3VtZW50JiYobW89ZG9jdW1lbnQuZG9jdW1lbnRNb2Rl
+            KTt2YXIgY3Y9anQmJiJUZXh0RXZlbnQiaW4gd2luZG93JiYhbW8sSnA9anQmJighdXV8fG1vJiZtbz44JiZtbzw9MTEpLFpwPTMy
+            LElmPVN0cmluZy5mcm9tQ2hhckNvZGUoWnApO2Z1bmN0aW9uIHV2KCl7Um4oIm9uQmVmb3JlSW5wdXQiLFsiY29tcG9zaXRpb25l
             bmQiLCJrZXlwcmVzcyIsInRleHRJbnB1dCIsInBhc3RlIl0pLFJuKCJvbkNvbXBvc2l0aW9uRW5kIixbImNvbXBvc2l0aW9uZW5k
             IiwiZm9jdXNvdXQiLCJrZXlkb3duIiwia2V5cHJlc3MiLCJrZXl1cCIsIm1vdXNlZG93biJdKSxSbigib25Db21wb3NpdGlvblN0
             YXJ0IixbImNvbXBvc2l0aW9uc3RhcnQiLCJmb2N1c291dCIsImtleWRvd24iLCJrZXlwcmVzcyIsImtleXVwIiwibW91c2Vkb3du
             Il0pLFJuKCJvbkNvbXBvc2l0aW9uVXBkYXRlIixbImNvbXBvc2l0aW9udXBkYXRlIiwiZm9jdXNvdXQiLCJrZXlkb3duIiwia2V5
-            cHJlc3MiLCJrZXl1cCIsIm1vdXNlZG93biJdKX12YXIgSmY9ITE7ZnVuY3Rpb24gdXYoZSl7cmV0dXJuKGUuY3RybEtleXx8ZS5h
-            bHRLZXl8fGUubWV0YUtleSkmJiEoZS5jdHJsS2V5JiZlLmFsdEtleSl9ZnVuY3Rpb24gZnYoZSl7c3dpdGNoKGUpe2Nhc2UiY29t
+            cHJlc3MiLCJrZXl1cCIsIm1vdXNlZG93biJdKX12YXIgSmY9ITE7ZnVuY3Rpb24gZnYoZSl7cmV0dXJuKGUuY3RybEtleXx8ZS5h
+            bHRLZXl8fGUubWV0YUtleSkmJiEoZS5jdHJsS2V5JiZlLmFsdEtleSl9ZnVuY3Rpb24gZHYoZSl7c3dpdGNoKGUpe2Nhc2UiY29t
             cG9zaXRpb25zdGFydCI6cmV0dXJuIm9uQ29tcG9zaXRpb25TdGFydCI7Y2FzZSJjb21wb3NpdGlvbmVuZCI6cmV0dXJuIm9uQ29t
             cG9zaXRpb25FbmQiO2Nhc2UiY29tcG9zaXRpb251cGRhdGUiOnJldHVybiJvbkNvbXBvc2l0aW9uVXBkYXRlIn19ZnVuY3Rpb24g
-            ZHYoZSx0KXtyZXR1cm4gZT09PSJrZXlkb3duIiYmdC5rZXlDb2RlPT09SXB9ZnVuY3Rpb24gZWgoZSx0KXtzd2l0Y2goZSl7Y2Fz
-            ZSJrZXl1cCI6cmV0dXJuIGx2LmluZGV4T2YodC5rZXlDb2RlKSE9PS0xO2Nhc2Uia2V5ZG93biI6cmV0dXJuIHQua2V5Q29kZSE9
+            cHYoZSx0KXtyZXR1cm4gZT09PSJrZXlkb3duIiYmdC5rZXlDb2RlPT09SXB9ZnVuY3Rpb24gZWgoZSx0KXtzd2l0Y2goZSl7Y2Fz
+            ZSJrZXl1cCI6cmV0dXJuIGF2LmluZGV4T2YodC5rZXlDb2RlKSE9PS0xO2Nhc2Uia2V5ZG93biI6cmV0dXJuIHQua2V5Q29kZSE9
             PUlwO2Nhc2Uia2V5cHJlc3MiOmNhc2UibW91c2Vkb3duIjpjYXNlImZvY3Vzb3V0IjpyZXR1cm4hMDtkZWZhdWx0OnJldHVybiEx
             fX1mdW5jdGlvbiB0aChlKXtsZXQgdD1lLmRldGFpbDtyZXR1cm4gdHlwZW9mIHQ9PSJvYmplY3QiJiYiZGF0YSJpbiB0P3QuZGF0
-            YTpudWxsfWZ1bmN0aW9uIG5oKGUpe3JldHVybiBlLmxvY2FsZT09PSJrbyJ9dmFyIG5pPSExO2Z1bmN0aW9uIHB2KGUsdCxuLGks
-            byl7bGV0IHMscjtpZih1dT9zPWZ2KHQpOm5pP2VoKHQsaSkmJihzPSJvbkNvbXBvc2l0aW9uRW5kIik6ZHYodCxpKSYmKHM9Im9u
+            YTpudWxsfWZ1bmN0aW9uIG5oKGUpe3JldHVybiBlLmxvY2FsZT09PSJrbyJ9dmFyIG5pPSExO2Z1bmN0aW9uIGh2KGUsdCxuLGks
+            byl7bGV0IHMscjtpZih1dT9zPWR2KHQpOm5pP2VoKHQsaSkmJihzPSJvbkNvbXBvc2l0aW9uRW5kIik6cHYodCxpKSYmKHM9Im9u
             Q29tcG9zaXRpb25TdGFydCIpLCFzKXJldHVybiBudWxsO0pwJiYhbmgoaSkmJighbmkmJnM9PT0ib25Db21wb3NpdGlvblN0YXJ0
-            Ij9uaT1EUyhvKTpzPT09Im9uQ29tcG9zaXRpb25FbmQiJiZuaSYmKHI9S3AoKSkpO2xldCBsPUJyKG4scyk7aWYobC5sZW5ndGg+
+            Ij9uaT1BUyhvKTpzPT09Im9uQ29tcG9zaXRpb25FbmQiJiZuaSYmKHI9S3AoKSkpO2xldCBsPUJyKG4scyk7aWYobC5sZW5ndGg+
             MCl7bGV0IGE9bmV3IFdwKHMsdCxudWxsLGksbyk7aWYoZS5wdXNoKHtldmVudDphLGxpc3RlbmVyczpsfSkscilhLmRhdGE9cjtl
-            bHNle2xldCBjPXRoKGkpO2MhPT1udWxsJiYoYS5kYXRhPWMpfX19ZnVuY3Rpb24gaHYoZSx0KXtzd2l0Y2goZSl7Y2FzZSJjb21w
+            bHNle2xldCBjPXRoKGkpO2MhPT1udWxsJiYoYS5kYXRhPWMpfX19ZnVuY3Rpb24gbXYoZSx0KXtzd2l0Y2goZSl7Y2FzZSJjb21w
             b3NpdGlvbmVuZCI6cmV0dXJuIHRoKHQpO2Nhc2Uia2V5cHJlc3MiOnJldHVybiB0LndoaWNoIT09WnA/bnVsbDooSmY9ITAsSWYp
             O2Nhc2UidGV4dElucHV0IjpsZXQgaT10LmRhdGE7cmV0dXJuIGk9PT1JZiYmSmY/bnVsbDppO2RlZmF1bHQ6cmV0dXJuIG51bGx9
-            fWZ1bmN0aW9uIG12KGUsdCl7aWYobmkpe2lmKGU9PT0iY29tcG9zaXRpb25lbmQifHwhdXUmJmVoKGUsdCkpe2xldCBuPUtwKCk7
-            cmV0dXJuIEFTKCksbmk9ITEsbn1yZXR1cm4gbnVsbH1zd2l0Y2goZSl7Y2FzZSJwYXN0ZSI6cmV0dXJuIG51bGw7Y2FzZSJrZXlw
-            cmVzcyI6aWYoIXV2KHQpKXtpZih0LmNoYXImJnQuY2hhci5sZW5ndGg+MSlyZXR1cm4gdC5jaGFyO2lmKHQud2hpY2gpcmV0dXJu
+            fWZ1bmN0aW9uIHl2KGUsdCl7aWYobmkpe2lmKGU9PT0iY29tcG9zaXRpb25lbmQifHwhdXUmJmVoKGUsdCkpe2xldCBuPUtwKCk7
+            cmV0dXJuIFVTKCksbmk9ITEsbn1yZXR1cm4gbnVsbH1zd2l0Y2goZSl7Y2FzZSJwYXN0ZSI6cmV0dXJuIG51bGw7Y2FzZSJrZXlw
+            cmVzcyI6aWYoIWZ2KHQpKXtpZih0LmNoYXImJnQuY2hhci5sZW5ndGg+MSlyZXR1cm4gdC5jaGFyO2lmKHQud2hpY2gpcmV0dXJu
             IFN0cmluZy5mcm9tQ2hhckNvZGUodC53aGljaCl9cmV0dXJuIG51bGw7Y2FzZSJjb21wb3NpdGlvbmVuZCI6cmV0dXJuIEpwJiYh
-            bmgodCk/bnVsbDp0LmRhdGE7ZGVmYXVsdDpyZXR1cm4gbnVsbH19ZnVuY3Rpb24geXYoZSx0LG4saSxvKXtsZXQgcztpZihhdj9z
-            PWh2KHQsaSk6cz1tdih0LGkpLCFzKXJldHVybiBudWxsO2xldCByPUJyKG4sIm9uQmVmb3JlSW5wdXQiKTtpZihyLmxlbmd0aD4w
-            KXtsZXQgbD1uZXcgS1MoIm9uQmVmb3JlSW5wdXQiLCJiZWZvcmVpbnB1dCIsbnVsbCxpLG8pO2UucHVzaCh7ZXZlbnQ6bCxsaXN0
-            ZW5lcnM6cn0pLGwuZGF0YT1zfX1mdW5jdGlvbiBidihlLHQsbixpLG8scyxyKXtwdihlLHQsbixpLG8pLHl2KGUsdCxuLGksbyl9
-            dmFyIGd2PXtjb2xvcjohMCxkYXRlOiEwLGRhdGV0aW1lOiEwLCJkYXRldGltZS1sb2NhbCI6ITAsZW1haWw6ITAsbW9udGg6ITAs
+            bmgodCk/bnVsbDp0LmRhdGE7ZGVmYXVsdDpyZXR1cm4gbnVsbH19ZnVuY3Rpb24gYnYoZSx0LG4saSxvKXtsZXQgcztpZihjdj9z
+            PW12KHQsaSk6cz15dih0LGkpLCFzKXJldHVybiBudWxsO2xldCByPUJyKG4sIm9uQmVmb3JlSW5wdXQiKTtpZihyLmxlbmd0aD4w
+            KXtsZXQgbD1uZXcgWVMoIm9uQmVmb3JlSW5wdXQiLCJiZWZvcmVpbnB1dCIsbnVsbCxpLG8pO2UucHVzaCh7ZXZlbnQ6bCxsaXN0
+            ZW5lcnM6cn0pLGwuZGF0YT1zfX1mdW5jdGlvbiBndihlLHQsbixpLG8scyxyKXtodihlLHQsbixpLG8pLGJ2KGUsdCxuLGksbyl9
+            dmFyIFN2PXtjb2xvcjohMCxkYXRlOiEwLGRhdGV0aW1lOiEwLCJkYXRldGltZS1sb2NhbCI6ITAsZW1haWw6ITAsbW9udGg6ITAs
             bnVtYmVyOiEwLHBhc3N3b3JkOiEwLHJhbmdlOiEwLHNlYXJjaDohMCx0ZWw6ITAsdGV4dDohMCx0aW1lOiEwLHVybDohMCx3ZWVr
             OiEwfTtmdW5jdGlvbiBpaChlKXtsZXQgdD1lJiZlLm5vZGVOYW1lJiZlLm5vZGVOYW1lLnRvTG93ZXJDYXNlKCk7cmV0dXJuIHQ9
-            PT0iaW5wdXQiPyEhZ3ZbZS50eXBlXTp0PT09InRleHRhcmVhIn1mdW5jdGlvbiBTdihlKXtpZighUXQpcmV0dXJuITE7bGV0IHQ9
+            PT0iaW5wdXQiPyEhU3ZbZS50eXBlXTp0PT09InRleHRhcmVhIn1mdW5jdGlvbiB2dihlKXtpZighanQpcmV0dXJuITE7bGV0IHQ9
             Im9uIitlLG49dCBpbiBkb2N1bWVudDtpZighbil7bGV0IGk9ZG9jdW1lbnQuY3JlYXRlRWxlbWVudCgiZGl2Iik7aS5zZXRBdHRy
-            aWJ1dGUodCwicmV0dXJuOyIpLG49dHlwZW9mIGlbdF09PSJmdW5jdGlvbiJ9cmV0dXJuIG59ZnVuY3Rpb24gdnYoKXtSbigib25D
+            aWJ1dGUodCwicmV0dXJuOyIpLG49dHlwZW9mIGlbdF09PSJmdW5jdGlvbiJ9cmV0dXJuIG59ZnVuY3Rpb24gQ3YoKXtSbigib25D
             aGFuZ2UiLFsiY2hhbmdlIiwiY2xpY2siLCJmb2N1c2luIiwiZm9jdXNvdXQiLCJpbnB1dCIsImtleWRvd24iLCJrZXl1cCIsInNl
             bGVjdGlvbmNoYW5nZSJdKX1mdW5jdGlvbiBvaChlLHQsbixpKXtocChpKTtsZXQgbz1Ccih0LCJvbkNoYW5nZSIpO2lmKG8ubGVu
             Z3RoPjApe2xldCBzPW5ldyBhdSgib25DaGFuZ2UiLCJjaGFuZ2UiLG51bGwsbixpKTtlLnB1c2goe2V2ZW50OnMsbGlzdGVuZXJz
-            Om99KX19dmFyIHlvPW51bGwsbHM9bnVsbDtmdW5jdGlvbiBDdihlKXtsZXQgdD1lLm5vZGVOYW1lJiZlLm5vZGVOYW1lLnRvTG93
-            ZXJDYXNlKCk7cmV0dXJuIHQ9PT0ic2VsZWN0Inx8dD09PSJpbnB1dCImJmUudHlwZT09PSJmaWxlIn1mdW5jdGlvbiBFdihlKXts
-            ZXQgdD1bXTtvaCh0LGxzLGUsd2MoZSkpLGdwKFR2LHQpfWZ1bmN0aW9uIFR2KGUpe21oKGUsMCl9ZnVuY3Rpb24gJHIoZSl7bGV0
+            Om99KX19dmFyIHlvPW51bGwsbHM9bnVsbDtmdW5jdGlvbiBFdihlKXtsZXQgdD1lLm5vZGVOYW1lJiZlLm5vZGVOYW1lLnRvTG93
+            ZXJDYXNlKCk7cmV0dXJuIHQ9PT0ic2VsZWN0Inx8dD09PSJpbnB1dCImJmUudHlwZT09PSJmaWxlIn1mdW5jdGlvbiBUdihlKXts
+            ZXQgdD1bXTtvaCh0LGxzLGUsT2MoZSkpLGdwKHh2LHQpfWZ1bmN0aW9uIHh2KGUpe21oKGUsMCl9ZnVuY3Rpb24gJHIoZSl7bGV0
             IHQ9UmkoZSk7aWYodHAodCkpcmV0dXJuIGV9ZnVuY3Rpb24gWmYoZSx0KXtpZihlPT09ImNoYW5nZSIpcmV0dXJuIHR9dmFyIHNo
-            PSExO1F0JiYoc2g9U3YoImlucHV0IikmJighZG9jdW1lbnQuZG9jdW1lbnRNb2RlfHxkb2N1bWVudC5kb2N1bWVudE1vZGU+OSkp
-            O2Z1bmN0aW9uIHh2KGUsdCl7eW89ZSxscz10LHlvLmF0dGFjaEV2ZW50KCJvbnByb3BlcnR5Y2hhbmdlIixyaCl9ZnVuY3Rpb24g
+            PSExO2p0JiYoc2g9dnYoImlucHV0IikmJighZG9jdW1lbnQuZG9jdW1lbnRNb2RlfHxkb2N1bWVudC5kb2N1bWVudE1vZGU+OSkp
+            O2Z1bmN0aW9uIFJ2KGUsdCl7eW89ZSxscz10LHlvLmF0dGFjaEV2ZW50KCJvbnByb3BlcnR5Y2hhbmdlIixyaCl9ZnVuY3Rpb24g
             ZWQoKXt5byYmKHlvLmRldGFjaEV2ZW50KCJvbnByb3BlcnR5Y2hhbmdlIixyaCkseW89bnVsbCxscz1udWxsKX1mdW5jdGlvbiBy
-            aChlKXtlLnByb3BlcnR5TmFtZT09PSJ2YWx1ZSImJiRyKGxzKSYmRXYoZSl9ZnVuY3Rpb24gUnYoZSx0LG4pe2U9PT0iZm9jdXNp
-            biI/KGVkKCkseHYodCxuKSk6ZT09PSJmb2N1c291dCImJmVkKCl9ZnVuY3Rpb24gX3YoZSx0KXtpZihlPT09InNlbGVjdGlvbmNo
-            YW5nZSJ8fGU9PT0ia2V5dXAifHxlPT09ImtleWRvd24iKXJldHVybiAkcihscyl9ZnVuY3Rpb24gTnYoZSl7bGV0IHQ9ZS5ub2Rl
+            aChlKXtlLnByb3BlcnR5TmFtZT09PSJ2YWx1ZSImJiRyKGxzKSYmVHYoZSl9ZnVuY3Rpb24gX3YoZSx0LG4pe2U9PT0iZm9jdXNp
+            biI/KGVkKCksUnYodCxuKSk6ZT09PSJmb2N1c291dCImJmVkKCl9ZnVuY3Rpb24gTnYoZSx0KXtpZihlPT09InNlbGVjdGlvbmNo
+            YW5nZSJ8fGU9PT0ia2V5dXAifHxlPT09ImtleWRvd24iKXJldHVybiAkcihscyl9ZnVuY3Rpb24gTHYoZSl7bGV0IHQ9ZS5ub2Rl
             TmFtZTtyZXR1cm4gdCYmdC50b0xvd2VyQ2FzZSgpPT09ImlucHV0IiYmKGUudHlwZT09PSJjaGVja2JveCJ8fGUudHlwZT09PSJy
-            YWRpbyIpfWZ1bmN0aW9uIEx2KGUsdCl7aWYoZT09PSJjbGljayIpcmV0dXJuICRyKHQpfWZ1bmN0aW9uIE92KGUsdCl7aWYoZT09
-            PSJpbnB1dCJ8fGU9PT0iY2hhbmdlIilyZXR1cm4gJHIodCl9ZnVuY3Rpb24gd3YoZSl7bGV0IHQ9ZS5fd3JhcHBlclN0YXRlOyF0
-            fHwhdC5jb250cm9sbGVkfHxlLnR5cGUhPT0ibnVtYmVyInx8eWEoZSwibnVtYmVyIixlLnZhbHVlKX1mdW5jdGlvbiBrdihlLHQs
-            bixpLG8scyxyKXtsZXQgbD1uP1JpKG4pOndpbmRvdyxhLGM7aWYoQ3YobCk/YT1aZjppaChsKT9zaD9hPU92OihhPV92LGM9UnYp
-            Ok52KGwpP2E9THY6biYmaXIobi5lbGVtZW50VHlwZSxuLm1lbW9pemVkUHJvcHMpJiYoYT1aZiksYSl7bGV0IHU9YSh0LG4pO2lm
-            KHUpe29oKGUsdSxpLG8pO3JldHVybn19YyYmYyh0LGwsbiksdD09PSJmb2N1c291dCImJnd2KGwpfWZ1bmN0aW9uIE12KCl7Sm4o
+            YWRpbyIpfWZ1bmN0aW9uIHd2KGUsdCl7aWYoZT09PSJjbGljayIpcmV0dXJuICRyKHQpfWZ1bmN0aW9uIE92KGUsdCl7aWYoZT09
+            PSJpbnB1dCJ8fGU9PT0iY2hhbmdlIilyZXR1cm4gJHIodCl9ZnVuY3Rpb24ga3YoZSl7bGV0IHQ9ZS5fd3JhcHBlclN0YXRlOyF0
+            fHwhdC5jb250cm9sbGVkfHxlLnR5cGUhPT0ibnVtYmVyInx8eWEoZSwibnVtYmVyIixlLnZhbHVlKX1mdW5jdGlvbiBNdihlLHQs
+            bixpLG8scyxyKXtsZXQgbD1uP1JpKG4pOndpbmRvdyxhLGM7aWYoRXYobCk/YT1aZjppaChsKT9zaD9hPU92OihhPU52LGM9X3Yp
+            Okx2KGwpP2E9d3Y6biYmaXIobi5lbGVtZW50VHlwZSxuLm1lbW9pemVkUHJvcHMpJiYoYT1aZiksYSl7bGV0IHU9YSh0LG4pO2lm
+            KHUpe29oKGUsdSxpLG8pO3JldHVybn19YyYmYyh0LGwsbiksdD09PSJmb2N1c291dCImJmt2KGwpfWZ1bmN0aW9uIEZ2KCl7Sm4o
             Im9uTW91c2VFbnRlciIsWyJtb3VzZW91dCIsIm1vdXNlb3ZlciJdKSxKbigib25Nb3VzZUxlYXZlIixbIm1vdXNlb3V0IiwibW91
             c2VvdmVyIl0pLEpuKCJvblBvaW50ZXJFbnRlciIsWyJwb2ludGVyb3V0IiwicG9pbnRlcm92ZXIiXSksSm4oIm9uUG9pbnRlckxl
-            YXZlIixbInBvaW50ZXJvdXQiLCJwb2ludGVyb3ZlciJdKX1mdW5jdGlvbiBGdihlLHQsbixpLG8scyxyKXtsZXQgbD10PT09Im1v
-            dXNlb3ZlciJ8fHQ9PT0icG9pbnRlcm92ZXIiLGE9dD09PSJtb3VzZW91dCJ8fHQ9PT0icG9pbnRlcm91dCI7aWYobCYmIWJnKGkp
-            KXtsZXQgbT1pLnJlbGF0ZWRUYXJnZXR8fGkuZnJvbUVsZW1lbnQ7aWYobSYmKGtuKG0pfHx5RShtKSkpcmV0dXJufWlmKCFhJiYh
+            YXZlIixbInBvaW50ZXJvdXQiLCJwb2ludGVyb3ZlciJdKX1mdW5jdGlvbiBEdihlLHQsbixpLG8scyxyKXtsZXQgbD10PT09Im1v
+            dXNlb3ZlciJ8fHQ9PT0icG9pbnRlcm92ZXIiLGE9dD09PSJtb3VzZW91dCJ8fHQ9PT0icG9pbnRlcm91dCI7aWYobCYmIWdnKGkp
+            KXtsZXQgbT1pLnJlbGF0ZWRUYXJnZXR8fGkuZnJvbUVsZW1lbnQ7aWYobSYmKGtuKG0pfHxiRShtKSkpcmV0dXJufWlmKCFhJiYh
             bClyZXR1cm47bGV0IGM7aWYoby53aW5kb3c9PT1vKWM9bztlbHNle2xldCBtPW8ub3duZXJEb2N1bWVudDttP2M9bS5kZWZhdWx0
             Vmlld3x8bS5wYXJlbnRXaW5kb3c6Yz13aW5kb3d9bGV0IHUsZjtpZihhKXtsZXQgbT1pLnJlbGF0ZWRUYXJnZXR8fGkudG9FbGVt
             ZW50O2lmKHU9bixmPW0/a24obSk6bnVsbCxmIT09bnVsbCl7bGV0IGg9cW4oZik7KGYhPT1ofHxmLnRhZyE9PU0mJmYudGFnIT09
             aWUpJiYoZj1udWxsKX19ZWxzZSB1PW51bGwsZj1uO2lmKHU9PT1mKXJldHVybjtsZXQgcD1HcCx5PSJvbk1vdXNlTGVhdmUiLGc9
             Im9uTW91c2VFbnRlciIsQz0ibW91c2UiOyh0PT09InBvaW50ZXJvdXQifHx0PT09InBvaW50ZXJvdmVyIikmJihwPVhwLHk9Im9u
-            UG9pbnRlckxlYXZlIixnPSJvblBvaW50ZXJFbnRlciIsQz0icG9pbnRlciIpO2xldCBIPXU9PW51bGw/YzpSaSh1KSxBPWY9PW51
-            bGw/YzpSaShmKSxaPW5ldyBwKHksQysibGVhdmUiLHUsaSxvKTtaLnRhcmdldD1ILFoucmVsYXRlZFRhcmdldD1BO2xldCBMPW51
-            bGw7aWYoa24obyk9PT1uKXtsZXQgbT1uZXcgcChnLEMrImVudGVyIixmLGksbyk7bS50YXJnZXQ9QSxtLnJlbGF0ZWRUYXJnZXQ9
-            SCxMPW19b0MoZSxaLEwsdSxmKX1mdW5jdGlvbiBEdihlLHQpe3JldHVybiBlPT09dCYmKGUhPT0wfHwxL2U9PT0xL3QpfHxlIT09
-            ZSYmdCE9PXR9dmFyIG10PXR5cGVvZiBPYmplY3QuaXM9PSJmdW5jdGlvbiI/T2JqZWN0LmlzOkR2O2Z1bmN0aW9uIEhvKGUsdCl7
+            UG9pbnRlckxlYXZlIixnPSJvblBvaW50ZXJFbnRlciIsQz0icG9pbnRlciIpO2xldCBEPXU9PW51bGw/YzpSaSh1KSxVPWY9PW51
+            bGw/YzpSaShmKSxJPW5ldyBwKHksQysibGVhdmUiLHUsaSxvKTtJLnRhcmdldD1ELEkucmVsYXRlZFRhcmdldD1VO2xldCBMPW51
+            bGw7aWYoa24obyk9PT1uKXtsZXQgbT1uZXcgcChnLEMrImVudGVyIixmLGksbyk7bS50YXJnZXQ9VSxtLnJlbGF0ZWRUYXJnZXQ9
+            RCxMPW19c0MoZSxJLEwsdSxmKX1mdW5jdGlvbiBBdihlLHQpe3JldHVybiBlPT09dCYmKGUhPT0wfHwxL2U9PT0xL3QpfHxlIT09
+            ZSYmdCE9PXR9dmFyIG10PXR5cGVvZiBPYmplY3QuaXM9PSJmdW5jdGlvbiI/T2JqZWN0LmlzOkF2O2Z1bmN0aW9uIHpvKGUsdCl7
             aWYobXQoZSx0KSlyZXR1cm4hMDtpZih0eXBlb2YgZSE9Im9iamVjdCJ8fGU9PT1udWxsfHx0eXBlb2YgdCE9Im9iamVjdCJ8fHQ9
             PT1udWxsKXJldHVybiExO2xldCBuPU9iamVjdC5rZXlzKGUpLGk9T2JqZWN0LmtleXModCk7aWYobi5sZW5ndGghPT1pLmxlbmd0
             aClyZXR1cm4hMTtmb3IobGV0IG89MDtvPG4ubGVuZ3RoO28rKyl7bGV0IHM9bltvXTtpZighcGEuY2FsbCh0LHMpfHwhbXQoZVtz
             XSx0W3NdKSlyZXR1cm4hMX1yZXR1cm4hMH1mdW5jdGlvbiB0ZChlKXtmb3IoO2UmJmUuZmlyc3RDaGlsZDspZT1lLmZpcnN0Q2hp
-            bGQ7cmV0dXJuIGV9ZnVuY3Rpb24gQXYoZSl7Zm9yKDtlOyl7aWYoZS5uZXh0U2libGluZylyZXR1cm4gZS5uZXh0U2libGluZztl
+            bGQ7cmV0dXJuIGV9ZnVuY3Rpb24gVXYoZSl7Zm9yKDtlOyl7aWYoZS5uZXh0U2libGluZylyZXR1cm4gZS5uZXh0U2libGluZztl
             PWUucGFyZW50Tm9kZX19ZnVuY3Rpb24gbmQoZSx0KXtsZXQgbj10ZChlKSxpPTAsbz0wO2Zvcig7bjspe2lmKG4ubm9kZVR5cGU9
-            PT1EdCl7aWYobz1pK24udGV4dENvbnRlbnQubGVuZ3RoLGk8PXQmJm8+PXQpcmV0dXJue25vZGU6bixvZmZzZXQ6dC1pfTtpPW99
-            bj10ZChBdihuKSl9fWZ1bmN0aW9uIFV2KGUpe2xldCB0PWUub3duZXJEb2N1bWVudCxuPXQmJnQuZGVmYXVsdFZpZXd8fHdpbmRv
+            PT1BdCl7aWYobz1pK24udGV4dENvbnRlbnQubGVuZ3RoLGk8PXQmJm8+PXQpcmV0dXJue25vZGU6bixvZmZzZXQ6dC1pfTtpPW99
+            bj10ZChVdihuKSl9fWZ1bmN0aW9uIHp2KGUpe2xldCB0PWUub3duZXJEb2N1bWVudCxuPXQmJnQuZGVmYXVsdFZpZXd8fHdpbmRv
             dyxpPW4uZ2V0U2VsZWN0aW9uJiZuLmdldFNlbGVjdGlvbigpO2lmKCFpfHxpLnJhbmdlQ291bnQ9PT0wKXJldHVybiBudWxsO2xl
             dCBvPWkuYW5jaG9yTm9kZSxzPWkuYW5jaG9yT2Zmc2V0LHI9aS5mb2N1c05vZGUsbD1pLmZvY3VzT2Zmc2V0O3RyeXtvLm5vZGVU
             eXBlLHIubm9kZVR5cGV9Y2F0Y2h7cmV0dXJuIG51bGx9cmV0dXJuIEh2KGUsbyxzLHIsbCl9ZnVuY3Rpb24gSHYoZSx0LG4saSxv
             KXtsZXQgcz0wLHI9LTEsbD0tMSxhPTAsYz0wLHU9ZSxmPW51bGw7ZTpmb3IoOzspe2xldCBwPW51bGw7Zm9yKDt1PT09dCYmKG49
-            PT0wfHx1Lm5vZGVUeXBlPT09RHQpJiYocj1zK24pLHU9PT1pJiYobz09PTB8fHUubm9kZVR5cGU9PT1EdCkmJihsPXMrbyksdS5u
-            b2RlVHlwZT09PUR0JiYocys9dS5ub2RlVmFsdWUubGVuZ3RoKSwocD11LmZpcnN0Q2hpbGQpIT09bnVsbDspZj11LHU9cDtmb3Io
+            PT0wfHx1Lm5vZGVUeXBlPT09QXQpJiYocj1zK24pLHU9PT1pJiYobz09PTB8fHUubm9kZVR5cGU9PT1BdCkmJihsPXMrbyksdS5u
+            b2RlVHlwZT09PUF0JiYocys9dS5ub2RlVmFsdWUubGVuZ3RoKSwocD11LmZpcnN0Q2hpbGQpIT09bnVsbDspZj11LHU9cDtmb3Io
             Ozspe2lmKHU9PT1lKWJyZWFrIGU7aWYoZj09PXQmJisrYT09PW4mJihyPXMpLGY9PT1pJiYrK2M9PT1vJiYobD1zKSwocD11Lm5l
             eHRTaWJsaW5nKSE9PW51bGwpYnJlYWs7dT1mLGY9dS5wYXJlbnROb2RlfXU9cH1yZXR1cm4gcj09PS0xfHxsPT09LTE/bnVsbDp7
-            c3RhcnQ6cixlbmQ6bH19ZnVuY3Rpb24genYoZSx0KXtsZXQgbj1lLm93bmVyRG9jdW1lbnR8fGRvY3VtZW50LGk9biYmbi5kZWZh
+            c3RhcnQ6cixlbmQ6bH19ZnVuY3Rpb24gUHYoZSx0KXtsZXQgbj1lLm93bmVyRG9jdW1lbnR8fGRvY3VtZW50LGk9biYmbi5kZWZh
             dWx0Vmlld3x8d2luZG93O2lmKCFpLmdldFNlbGVjdGlvbilyZXR1cm47bGV0IG89aS5nZXRTZWxlY3Rpb24oKSxzPWUudGV4dENv
             bnRlbnQubGVuZ3RoLHI9TWF0aC5taW4odC5zdGFydCxzKSxsPXQuZW5kPT09dm9pZCAwP3I6TWF0aC5taW4odC5lbmQscyk7aWYo
             IW8uZXh0ZW5kJiZyPmwpe2xldCB1PWw7bD1yLHI9dX1sZXQgYT1uZChlLHIpLGM9bmQoZSxsKTtpZihhJiZjKXtpZihvLnJhbmdl
@@ -843,45 +843,45 @@ extension ClientAsset {
             Yy5ub2RlJiZvLmZvY3VzT2Zmc2V0PT09Yy5vZmZzZXQpcmV0dXJuO2xldCB1PW4uY3JlYXRlUmFuZ2UoKTt1LnNldFN0YXJ0KGEu
             bm9kZSxhLm9mZnNldCksby5yZW1vdmVBbGxSYW5nZXMoKSxyPmw/KG8uYWRkUmFuZ2UodSksby5leHRlbmQoYy5ub2RlLGMub2Zm
             c2V0KSk6KHUuc2V0RW5kKGMubm9kZSxjLm9mZnNldCksby5hZGRSYW5nZSh1KSl9fWZ1bmN0aW9uIGlkKGUpe3JldHVybiBlJiZl
-            Lm5vZGVUeXBlPT09RHR9ZnVuY3Rpb24gbGgoZSx0KXtyZXR1cm4hZXx8IXQ/ITE6ZT09PXQ/ITA6aWQoZSk/ITE6aWQodCk/bGgo
+            Lm5vZGVUeXBlPT09QXR9ZnVuY3Rpb24gbGgoZSx0KXtyZXR1cm4hZXx8IXQ/ITE6ZT09PXQ/ITA6aWQoZSk/ITE6aWQodCk/bGgo
             ZSx0LnBhcmVudE5vZGUpOiJjb250YWlucyJpbiBlP2UuY29udGFpbnModCk6ZS5jb21wYXJlRG9jdW1lbnRQb3NpdGlvbj8hIShl
-            LmNvbXBhcmVEb2N1bWVudFBvc2l0aW9uKHQpJjE2KTohMX1mdW5jdGlvbiBQdihlKXtyZXR1cm4gZSYmZS5vd25lckRvY3VtZW50
-            JiZsaChlLm93bmVyRG9jdW1lbnQuZG9jdW1lbnRFbGVtZW50LGUpfWZ1bmN0aW9uICR2KGUpe3RyeXtyZXR1cm4gdHlwZW9mIGUu
+            LmNvbXBhcmVEb2N1bWVudFBvc2l0aW9uKHQpJjE2KTohMX1mdW5jdGlvbiAkdihlKXtyZXR1cm4gZSYmZS5vd25lckRvY3VtZW50
+            JiZsaChlLm93bmVyRG9jdW1lbnQuZG9jdW1lbnRFbGVtZW50LGUpfWZ1bmN0aW9uIFZ2KGUpe3RyeXtyZXR1cm4gdHlwZW9mIGUu
             Y29udGVudFdpbmRvdy5sb2NhdGlvbi5ocmVmPT0ic3RyaW5nIn1jYXRjaHtyZXR1cm4hMX19ZnVuY3Rpb24gYWgoKXtsZXQgZT13
-            aW5kb3csdD10cigpO2Zvcig7dCBpbnN0YW5jZW9mIGUuSFRNTElGcmFtZUVsZW1lbnQ7KXtpZigkdih0KSllPXQuY29udGVudFdp
+            aW5kb3csdD10cigpO2Zvcig7dCBpbnN0YW5jZW9mIGUuSFRNTElGcmFtZUVsZW1lbnQ7KXtpZihWdih0KSllPXQuY29udGVudFdp
             bmRvdztlbHNlIHJldHVybiB0O3Q9dHIoZS5kb2N1bWVudCl9cmV0dXJuIHR9ZnVuY3Rpb24gZnUoZSl7bGV0IHQ9ZSYmZS5ub2Rl
             TmFtZSYmZS5ub2RlTmFtZS50b0xvd2VyQ2FzZSgpO3JldHVybiB0JiYodD09PSJpbnB1dCImJihlLnR5cGU9PT0idGV4dCJ8fGUu
             dHlwZT09PSJzZWFyY2gifHxlLnR5cGU9PT0idGVsInx8ZS50eXBlPT09InVybCJ8fGUudHlwZT09PSJwYXNzd29yZCIpfHx0PT09
-            InRleHRhcmVhInx8ZS5jb250ZW50RWRpdGFibGU9PT0idHJ1ZSIpfWZ1bmN0aW9uIFZ2KCl7bGV0IGU9YWgoKTtyZXR1cm57Zm9j
-            dXNlZEVsZW06ZSxzZWxlY3Rpb25SYW5nZTpmdShlKT9xdihlKTpudWxsfX1mdW5jdGlvbiBCdihlKXtsZXQgdD1haCgpLG49ZS5m
-            b2N1c2VkRWxlbSxpPWUuc2VsZWN0aW9uUmFuZ2U7aWYodCE9PW4mJlB2KG4pKXtpIT09bnVsbCYmZnUobikmJlF2KG4saSk7bGV0
-            IG89W10scz1uO2Zvcig7cz1zLnBhcmVudE5vZGU7KXMubm9kZVR5cGU9PT1ibiYmby5wdXNoKHtlbGVtZW50OnMsbGVmdDpzLnNj
+            InRleHRhcmVhInx8ZS5jb250ZW50RWRpdGFibGU9PT0idHJ1ZSIpfWZ1bmN0aW9uIEJ2KCl7bGV0IGU9YWgoKTtyZXR1cm57Zm9j
+            dXNlZEVsZW06ZSxzZWxlY3Rpb25SYW5nZTpmdShlKT9RdihlKTpudWxsfX1mdW5jdGlvbiBxdihlKXtsZXQgdD1haCgpLG49ZS5m
+            b2N1c2VkRWxlbSxpPWUuc2VsZWN0aW9uUmFuZ2U7aWYodCE9PW4mJiR2KG4pKXtpIT09bnVsbCYmZnUobikmJmp2KG4saSk7bGV0
+            IG89W10scz1uO2Zvcig7cz1zLnBhcmVudE5vZGU7KXMubm9kZVR5cGU9PT1nbiYmby5wdXNoKHtlbGVtZW50OnMsbGVmdDpzLnNj
             cm9sbExlZnQsdG9wOnMuc2Nyb2xsVG9wfSk7dHlwZW9mIG4uZm9jdXM9PSJmdW5jdGlvbiImJm4uZm9jdXMoKTtmb3IobGV0IHI9
             MDtyPG8ubGVuZ3RoO3IrKyl7bGV0IGw9b1tyXTtsLmVsZW1lbnQuc2Nyb2xsTGVmdD1sLmxlZnQsbC5lbGVtZW50LnNjcm9sbFRv
-            cD1sLnRvcH19fWZ1bmN0aW9uIHF2KGUpe2xldCB0O3JldHVybiJzZWxlY3Rpb25TdGFydCJpbiBlP3Q9e3N0YXJ0OmUuc2VsZWN0
-            aW9uU3RhcnQsZW5kOmUuc2VsZWN0aW9uRW5kfTp0PVV2KGUpLHR8fHtzdGFydDowLGVuZDowfX1mdW5jdGlvbiBRdihlLHQpe2xl
+            cD1sLnRvcH19fWZ1bmN0aW9uIFF2KGUpe2xldCB0O3JldHVybiJzZWxlY3Rpb25TdGFydCJpbiBlP3Q9e3N0YXJ0OmUuc2VsZWN0
+            aW9uU3RhcnQsZW5kOmUuc2VsZWN0aW9uRW5kfTp0PXp2KGUpLHR8fHtzdGFydDowLGVuZDowfX1mdW5jdGlvbiBqdihlLHQpe2xl
             dCBuPXQuc3RhcnQsaT10LmVuZDtpPT09dm9pZCAwJiYoaT1uKSwic2VsZWN0aW9uU3RhcnQiaW4gZT8oZS5zZWxlY3Rpb25TdGFy
-            dD1uLGUuc2VsZWN0aW9uRW5kPU1hdGgubWluKGksZS52YWx1ZS5sZW5ndGgpKTp6dihlLHQpfXZhciBqdj1RdCYmImRvY3VtZW50
-            TW9kZSJpbiBkb2N1bWVudCYmZG9jdW1lbnQuZG9jdW1lbnRNb2RlPD0xMTtmdW5jdGlvbiBLdigpe1JuKCJvblNlbGVjdCIsWyJm
+            dD1uLGUuc2VsZWN0aW9uRW5kPU1hdGgubWluKGksZS52YWx1ZS5sZW5ndGgpKTpQdihlLHQpfXZhciBLdj1qdCYmImRvY3VtZW50
+            TW9kZSJpbiBkb2N1bWVudCYmZG9jdW1lbnQuZG9jdW1lbnRNb2RlPD0xMTtmdW5jdGlvbiBZdigpe1JuKCJvblNlbGVjdCIsWyJm
             b2N1c291dCIsImNvbnRleHRtZW51IiwiZHJhZ2VuZCIsImZvY3VzaW4iLCJrZXlkb3duIiwia2V5dXAiLCJtb3VzZWRvd24iLCJt
-            b3VzZXVwIiwic2VsZWN0aW9uY2hhbmdlIl0pfXZhciBpaT1udWxsLEZhPW51bGwsYm89bnVsbCxEYT0hMTtmdW5jdGlvbiBZdihl
+            b3VzZXVwIiwic2VsZWN0aW9uY2hhbmdlIl0pfXZhciBpaT1udWxsLEZhPW51bGwsYm89bnVsbCxEYT0hMTtmdW5jdGlvbiBHdihl
             KXtpZigic2VsZWN0aW9uU3RhcnQiaW4gZSYmZnUoZSkpcmV0dXJue3N0YXJ0OmUuc2VsZWN0aW9uU3RhcnQsZW5kOmUuc2VsZWN0
             aW9uRW5kfTt7bGV0IG49KGUub3duZXJEb2N1bWVudCYmZS5vd25lckRvY3VtZW50LmRlZmF1bHRWaWV3fHx3aW5kb3cpLmdldFNl
             bGVjdGlvbigpO3JldHVybnthbmNob3JOb2RlOm4uYW5jaG9yTm9kZSxhbmNob3JPZmZzZXQ6bi5hbmNob3JPZmZzZXQsZm9jdXNO
-            b2RlOm4uZm9jdXNOb2RlLGZvY3VzT2Zmc2V0Om4uZm9jdXNPZmZzZXR9fX1mdW5jdGlvbiBHdihlKXtyZXR1cm4gZS53aW5kb3c9
-            PT1lP2UuZG9jdW1lbnQ6ZS5ub2RlVHlwZT09PWRuP2U6ZS5vd25lckRvY3VtZW50fWZ1bmN0aW9uIG9kKGUsdCxuKXtsZXQgaT1H
-            dihuKTtpZihEYXx8aWk9PW51bGx8fGlpIT09dHIoaSkpcmV0dXJuO2xldCBvPVl2KGlpKTtpZighYm98fCFIbyhibyxvKSl7Ym89
+            b2RlOm4uZm9jdXNOb2RlLGZvY3VzT2Zmc2V0Om4uZm9jdXNPZmZzZXR9fX1mdW5jdGlvbiBXdihlKXtyZXR1cm4gZS53aW5kb3c9
+            PT1lP2UuZG9jdW1lbnQ6ZS5ub2RlVHlwZT09PXBuP2U6ZS5vd25lckRvY3VtZW50fWZ1bmN0aW9uIG9kKGUsdCxuKXtsZXQgaT1X
+            dihuKTtpZihEYXx8aWk9PW51bGx8fGlpIT09dHIoaSkpcmV0dXJuO2xldCBvPUd2KGlpKTtpZighYm98fCF6byhibyxvKSl7Ym89
             bztsZXQgcz1CcihGYSwib25TZWxlY3QiKTtpZihzLmxlbmd0aD4wKXtsZXQgcj1uZXcgYXUoIm9uU2VsZWN0Iiwic2VsZWN0Iixu
-            dWxsLHQsbik7ZS5wdXNoKHtldmVudDpyLGxpc3RlbmVyczpzfSksci50YXJnZXQ9aWl9fX1mdW5jdGlvbiBXdihlLHQsbixpLG8s
+            dWxsLHQsbik7ZS5wdXNoKHtldmVudDpyLGxpc3RlbmVyczpzfSksci50YXJnZXQ9aWl9fX1mdW5jdGlvbiBYdihlLHQsbixpLG8s
             cyxyKXtsZXQgbD1uP1JpKG4pOndpbmRvdztzd2l0Y2godCl7Y2FzZSJmb2N1c2luIjooaWgobCl8fGwuY29udGVudEVkaXRhYmxl
             PT09InRydWUiKSYmKGlpPWwsRmE9bixibz1udWxsKTticmVhaztjYXNlImZvY3Vzb3V0IjppaT1udWxsLEZhPW51bGwsYm89bnVs
             bDticmVhaztjYXNlIm1vdXNlZG93biI6RGE9ITA7YnJlYWs7Y2FzZSJjb250ZXh0bWVudSI6Y2FzZSJtb3VzZXVwIjpjYXNlImRy
-            YWdlbmQiOkRhPSExLG9kKGUsaSxvKTticmVhaztjYXNlInNlbGVjdGlvbmNoYW5nZSI6aWYoanYpYnJlYWs7Y2FzZSJrZXlkb3du
+            YWdlbmQiOkRhPSExLG9kKGUsaSxvKTticmVhaztjYXNlInNlbGVjdGlvbmNoYW5nZSI6aWYoS3YpYnJlYWs7Y2FzZSJrZXlkb3du
             IjpjYXNlImtleXVwIjpvZChlLGksbyl9fWZ1bmN0aW9uIFVzKGUsdCl7bGV0IG49e307cmV0dXJuIG5bZS50b0xvd2VyQ2FzZSgp
             XT10LnRvTG93ZXJDYXNlKCksblsiV2Via2l0IitlXT0id2Via2l0Iit0LG5bIk1veiIrZV09Im1veiIrdCxufXZhciBvaT17YW5p
             bWF0aW9uZW5kOlVzKCJBbmltYXRpb24iLCJBbmltYXRpb25FbmQiKSxhbmltYXRpb25pdGVyYXRpb246VXMoIkFuaW1hdGlvbiIs
             IkFuaW1hdGlvbkl0ZXJhdGlvbiIpLGFuaW1hdGlvbnN0YXJ0OlVzKCJBbmltYXRpb24iLCJBbmltYXRpb25TdGFydCIpLHRyYW5z
-            aXRpb25lbmQ6VXMoIlRyYW5zaXRpb24iLCJUcmFuc2l0aW9uRW5kIil9LHRhPXt9LGNoPXt9O1F0JiYoY2g9ZG9jdW1lbnQuY3Jl
+            aXRpb25lbmQ6VXMoIlRyYW5zaXRpb24iLCJUcmFuc2l0aW9uRW5kIil9LHRhPXt9LGNoPXt9O2p0JiYoY2g9ZG9jdW1lbnQuY3Jl
             YXRlRWxlbWVudCgiZGl2Iikuc3R5bGUsIkFuaW1hdGlvbkV2ZW50ImluIHdpbmRvd3x8KGRlbGV0ZSBvaS5hbmltYXRpb25lbmQu
             YW5pbWF0aW9uLGRlbGV0ZSBvaS5hbmltYXRpb25pdGVyYXRpb24uYW5pbWF0aW9uLGRlbGV0ZSBvaS5hbmltYXRpb25zdGFydC5h
             bmltYXRpb24pLCJUcmFuc2l0aW9uRXZlbnQiaW4gd2luZG93fHxkZWxldGUgb2kudHJhbnNpdGlvbmVuZC50cmFuc2l0aW9uKTtm
@@ -898,63 +898,63 @@ extension ClientAsset {
             cG9pbnRlck1vdmUiLCJwb2ludGVyT3V0IiwicG9pbnRlck92ZXIiLCJwb2ludGVyVXAiLCJwcm9ncmVzcyIsInJhdGVDaGFuZ2Ui
             LCJyZXNldCIsInJlc2l6ZSIsInNlZWtlZCIsInNlZWtpbmciLCJzdGFsbGVkIiwic3VibWl0Iiwic3VzcGVuZCIsInRpbWVVcGRh
             dGUiLCJ0b3VjaENhbmNlbCIsInRvdWNoRW5kIiwidG91Y2hTdGFydCIsInZvbHVtZUNoYW5nZSIsInNjcm9sbCIsInRvZ2dsZSIs
-            InRvdWNoTW92ZSIsIndhaXRpbmciLCJ3aGVlbCJdO2Z1bmN0aW9uIFh0KGUsdCl7aGguc2V0KGUsdCksUm4odCxbZV0pfWZ1bmN0
-            aW9uIFh2KCl7Zm9yKGxldCBlPTA7ZTxzZC5sZW5ndGg7ZSsrKXtsZXQgdD1zZFtlXSxuPXQudG9Mb3dlckNhc2UoKSxpPXRbMF0u
-            dG9VcHBlckNhc2UoKSt0LnNsaWNlKDEpO1h0KG4sIm9uIitpKX1YdCh1aCwib25BbmltYXRpb25FbmQiKSxYdChmaCwib25Bbmlt
-            YXRpb25JdGVyYXRpb24iKSxYdChkaCwib25BbmltYXRpb25TdGFydCIpLFh0KCJkYmxjbGljayIsIm9uRG91YmxlQ2xpY2siKSxY
-            dCgiZm9jdXNpbiIsIm9uRm9jdXMiKSxYdCgiZm9jdXNvdXQiLCJvbkJsdXIiKSxYdChwaCwib25UcmFuc2l0aW9uRW5kIil9ZnVu
-            Y3Rpb24gSXYoZSx0LG4saSxvLHMscil7bGV0IGw9aGguZ2V0KHQpO2lmKGw9PT12b2lkIDApcmV0dXJuO2xldCBhPWF1LGM9dDtz
-            d2l0Y2godCl7Y2FzZSJrZXlwcmVzcyI6aWYobXIoaSk9PT0wKXJldHVybjtjYXNlImtleWRvd24iOmNhc2Uia2V5dXAiOmE9WlM7
+            InRvdWNoTW92ZSIsIndhaXRpbmciLCJ3aGVlbCJdO2Z1bmN0aW9uIEl0KGUsdCl7aGguc2V0KGUsdCksUm4odCxbZV0pfWZ1bmN0
+            aW9uIEl2KCl7Zm9yKGxldCBlPTA7ZTxzZC5sZW5ndGg7ZSsrKXtsZXQgdD1zZFtlXSxuPXQudG9Mb3dlckNhc2UoKSxpPXRbMF0u
+            dG9VcHBlckNhc2UoKSt0LnNsaWNlKDEpO0l0KG4sIm9uIitpKX1JdCh1aCwib25BbmltYXRpb25FbmQiKSxJdChmaCwib25Bbmlt
+            YXRpb25JdGVyYXRpb24iKSxJdChkaCwib25BbmltYXRpb25TdGFydCIpLEl0KCJkYmxjbGljayIsIm9uRG91YmxlQ2xpY2siKSxJ
+            dCgiZm9jdXNpbiIsIm9uRm9jdXMiKSxJdCgiZm9jdXNvdXQiLCJvbkJsdXIiKSxJdChwaCwib25UcmFuc2l0aW9uRW5kIil9ZnVu
+            Y3Rpb24gSnYoZSx0LG4saSxvLHMscil7bGV0IGw9aGguZ2V0KHQpO2lmKGw9PT12b2lkIDApcmV0dXJuO2xldCBhPWF1LGM9dDtz
+            d2l0Y2godCl7Y2FzZSJrZXlwcmVzcyI6aWYobXIoaSk9PT0wKXJldHVybjtjYXNlImtleWRvd24iOmNhc2Uia2V5dXAiOmE9ZXY7
             YnJlYWs7Y2FzZSJmb2N1c2luIjpjPSJmb2N1cyIsYT1lYTticmVhaztjYXNlImZvY3Vzb3V0IjpjPSJibHVyIixhPWVhO2JyZWFr
             O2Nhc2UiYmVmb3JlYmx1ciI6Y2FzZSJhZnRlcmJsdXIiOmE9ZWE7YnJlYWs7Y2FzZSJjbGljayI6aWYoaS5idXR0b249PT0yKXJl
             dHVybjtjYXNlImF1eGNsaWNrIjpjYXNlImRibGNsaWNrIjpjYXNlIm1vdXNlZG93biI6Y2FzZSJtb3VzZW1vdmUiOmNhc2UibW91
             c2V1cCI6Y2FzZSJtb3VzZW91dCI6Y2FzZSJtb3VzZW92ZXIiOmNhc2UiY29udGV4dG1lbnUiOmE9R3A7YnJlYWs7Y2FzZSJkcmFn
             IjpjYXNlImRyYWdlbmQiOmNhc2UiZHJhZ2VudGVyIjpjYXNlImRyYWdleGl0IjpjYXNlImRyYWdsZWF2ZSI6Y2FzZSJkcmFnb3Zl
-            ciI6Y2FzZSJkcmFnc3RhcnQiOmNhc2UiZHJvcCI6YT1QUzticmVhaztjYXNlInRvdWNoY2FuY2VsIjpjYXNlInRvdWNoZW5kIjpj
-            YXNlInRvdWNobW92ZSI6Y2FzZSJ0b3VjaHN0YXJ0IjphPW52O2JyZWFrO2Nhc2UgdWg6Y2FzZSBmaDpjYXNlIGRoOmE9QlM7YnJl
-            YWs7Y2FzZSBwaDphPW92O2JyZWFrO2Nhc2Uic2Nyb2xsIjphPVVTO2JyZWFrO2Nhc2Uid2hlZWwiOmE9cnY7YnJlYWs7Y2FzZSJj
-            b3B5IjpjYXNlImN1dCI6Y2FzZSJwYXN0ZSI6YT1RUzticmVhaztjYXNlImdvdHBvaW50ZXJjYXB0dXJlIjpjYXNlImxvc3Rwb2lu
+            ciI6Y2FzZSJkcmFnc3RhcnQiOmNhc2UiZHJvcCI6YT0kUzticmVhaztjYXNlInRvdWNoY2FuY2VsIjpjYXNlInRvdWNoZW5kIjpj
+            YXNlInRvdWNobW92ZSI6Y2FzZSJ0b3VjaHN0YXJ0IjphPWl2O2JyZWFrO2Nhc2UgdWg6Y2FzZSBmaDpjYXNlIGRoOmE9cVM7YnJl
+            YWs7Y2FzZSBwaDphPXN2O2JyZWFrO2Nhc2Uic2Nyb2xsIjphPXpTO2JyZWFrO2Nhc2Uid2hlZWwiOmE9bHY7YnJlYWs7Y2FzZSJj
+            b3B5IjpjYXNlImN1dCI6Y2FzZSJwYXN0ZSI6YT1qUzticmVhaztjYXNlImdvdHBvaW50ZXJjYXB0dXJlIjpjYXNlImxvc3Rwb2lu
             dGVyY2FwdHVyZSI6Y2FzZSJwb2ludGVyY2FuY2VsIjpjYXNlInBvaW50ZXJkb3duIjpjYXNlInBvaW50ZXJtb3ZlIjpjYXNlInBv
             aW50ZXJvdXQiOmNhc2UicG9pbnRlcm92ZXIiOmNhc2UicG9pbnRlcnVwIjphPVhwO2JyZWFrfWxldCB1PShzJm5zKSE9PTA7e2xl
-            dCBmPSF1JiZ0PT09InNjcm9sbCIscD1uQyhuLGwsaS50eXBlLHUsZik7aWYocC5sZW5ndGg+MCl7bGV0IHk9bmV3IGEobCxjLG51
-            bGwsaSxvKTtlLnB1c2goe2V2ZW50OnksbGlzdGVuZXJzOnB9KX19fVh2KCk7TXYoKTt2digpO0t2KCk7Y3YoKTtmdW5jdGlvbiBK
-            dihlLHQsbixpLG8scyxyKXtJdihlLHQsbixpLG8scyksKHMmaGcpPT09MCYmKEZ2KGUsdCxuLGksbyksa3YoZSx0LG4saSxvKSxX
-            dihlLHQsbixpLG8pLGJ2KGUsdCxuLGksbykpfXZhciB6bz1bImFib3J0IiwiY2FucGxheSIsImNhbnBsYXl0aHJvdWdoIiwiZHVy
+            dCBmPSF1JiZ0PT09InNjcm9sbCIscD1pQyhuLGwsaS50eXBlLHUsZik7aWYocC5sZW5ndGg+MCl7bGV0IHk9bmV3IGEobCxjLG51
+            bGwsaSxvKTtlLnB1c2goe2V2ZW50OnksbGlzdGVuZXJzOnB9KX19fUl2KCk7RnYoKTtDdigpO1l2KCk7dXYoKTtmdW5jdGlvbiBa
+            dihlLHQsbixpLG8scyxyKXtKdihlLHQsbixpLG8scyksKHMmbWcpPT09MCYmKER2KGUsdCxuLGksbyksTXYoZSx0LG4saSxvKSxY
+            dihlLHQsbixpLG8pLGd2KGUsdCxuLGksbykpfXZhciBIbz1bImFib3J0IiwiY2FucGxheSIsImNhbnBsYXl0aHJvdWdoIiwiZHVy
             YXRpb25jaGFuZ2UiLCJlbXB0aWVkIiwiZW5jcnlwdGVkIiwiZW5kZWQiLCJlcnJvciIsImxvYWRlZGRhdGEiLCJsb2FkZWRtZXRh
             ZGF0YSIsImxvYWRzdGFydCIsInBhdXNlIiwicGxheSIsInBsYXlpbmciLCJwcm9ncmVzcyIsInJhdGVjaGFuZ2UiLCJyZXNpemUi
             LCJzZWVrZWQiLCJzZWVraW5nIiwic3RhbGxlZCIsInN1c3BlbmQiLCJ0aW1ldXBkYXRlIiwidm9sdW1lY2hhbmdlIiwid2FpdGlu
-            ZyJdLFp2PW5ldyBTZXQoWyJjYW5jZWwiLCJjbG9zZSIsImludmFsaWQiLCJsb2FkIiwic2Nyb2xsIiwidG9nZ2xlIl0uY29uY2F0
-            KHpvKSk7ZnVuY3Rpb24gcmQoZSx0LG4pe2xldCBpPWUudHlwZXx8InVua25vd24tZXZlbnQiO2UuY3VycmVudFRhcmdldD1uLExn
-            KGksdCx2b2lkIDAsZSksZS5jdXJyZW50VGFyZ2V0PW51bGx9ZnVuY3Rpb24gZUMoZSx0LG4pe2xldCBpO2lmKG4pZm9yKGxldCBv
+            ZyJdLGVDPW5ldyBTZXQoWyJjYW5jZWwiLCJjbG9zZSIsImludmFsaWQiLCJsb2FkIiwic2Nyb2xsIiwidG9nZ2xlIl0uY29uY2F0
+            KEhvKSk7ZnVuY3Rpb24gcmQoZSx0LG4pe2xldCBpPWUudHlwZXx8InVua25vd24tZXZlbnQiO2UuY3VycmVudFRhcmdldD1uLHdn
+            KGksdCx2b2lkIDAsZSksZS5jdXJyZW50VGFyZ2V0PW51bGx9ZnVuY3Rpb24gdEMoZSx0LG4pe2xldCBpO2lmKG4pZm9yKGxldCBv
             PXQubGVuZ3RoLTE7bz49MDtvLS0pe2xldCBzPXRbb10scj1zLmluc3RhbmNlLGw9cy5jdXJyZW50VGFyZ2V0LGE9cy5saXN0ZW5l
             cjtpZihyIT09aSYmZS5pc1Byb3BhZ2F0aW9uU3RvcHBlZCgpKXJldHVybjtyZChlLGEsbCksaT1yfWVsc2UgZm9yKGxldCBvPTA7
             bzx0Lmxlbmd0aDtvKyspe2xldCBzPXRbb10scj1zLmluc3RhbmNlLGw9cy5jdXJyZW50VGFyZ2V0LGE9cy5saXN0ZW5lcjtpZihy
             IT09aSYmZS5pc1Byb3BhZ2F0aW9uU3RvcHBlZCgpKXJldHVybjtyZChlLGEsbCksaT1yfX1mdW5jdGlvbiBtaChlLHQpe2xldCBu
             PSh0Jm5zKSE9PTA7Zm9yKGxldCBpPTA7aTxlLmxlbmd0aDtpKyspe2xldCBvPWVbaV0scz1vLmV2ZW50LHI9by5saXN0ZW5lcnM7
-            ZUMocyxyLG4pfU9nKCl9ZnVuY3Rpb24gdEMoZSx0LG4saSxvKXtsZXQgcz13YyhuKSxyPVtdO0p2KHIsZSxpLG4scyx0KSxtaChy
-            LHQpfWZ1bmN0aW9uIEkoZSx0KXtsZXQgaT1iRSh0KSxvPXNDKGUsITEpO2kuaGFzKG8pfHwoeWgodCxlLExjLCExKSxpLmFkZChv
-            KSl9ZnVuY3Rpb24gbmEoZSx0LG4pe2xldCBpPTA7dCYmKGl8PW5zKSx5aChuLGUsaSx0KX12YXIgSHM9Il9yZWFjdExpc3Rlbmlu
-            ZyIrTWF0aC5yYW5kb20oKS50b1N0cmluZygzNikuc2xpY2UoMik7ZnVuY3Rpb24gUG8oZSl7aWYoIWVbSHNdKXtlW0hzXT0hMCxq
-            ZC5mb3JFYWNoKG49PntuIT09InNlbGVjdGlvbmNoYW5nZSImJihadi5oYXMobil8fG5hKG4sITEsZSksbmEobiwhMCxlKSl9KTts
-            ZXQgdD1lLm5vZGVUeXBlPT09ZG4/ZTplLm93bmVyRG9jdW1lbnQ7dCE9PW51bGwmJih0W0hzXXx8KHRbSHNdPSEwLG5hKCJzZWxl
-            Y3Rpb25jaGFuZ2UiLCExLHQpKSl9fWZ1bmN0aW9uIHloKGUsdCxuLGksbyl7bGV0IHM9X1MoZSx0LG4pLHI7Q2EmJih0PT09InRv
-            dWNoc3RhcnQifHx0PT09InRvdWNobW92ZSJ8fHQ9PT0id2hlZWwiKSYmKHI9ITApLGU9ZSxpP3IhPT12b2lkIDA/TVMoZSx0LHMs
-            cik6a1MoZSx0LHMpOnIhPT12b2lkIDA/RlMoZSx0LHMscik6d1MoZSx0LHMpfWZ1bmN0aW9uIGxkKGUsdCl7cmV0dXJuIGU9PT10
+            dEMocyxyLG4pfU9nKCl9ZnVuY3Rpb24gbkMoZSx0LG4saSxvKXtsZXQgcz1PYyhuKSxyPVtdO1p2KHIsZSxpLG4scyx0KSxtaChy
+            LHQpfWZ1bmN0aW9uIEooZSx0KXtsZXQgaT1nRSh0KSxvPXJDKGUsITEpO2kuaGFzKG8pfHwoeWgodCxlLExjLCExKSxpLmFkZChv
+            KSl9ZnVuY3Rpb24gbmEoZSx0LG4pe2xldCBpPTA7dCYmKGl8PW5zKSx5aChuLGUsaSx0KX12YXIgenM9Il9yZWFjdExpc3Rlbmlu
+            ZyIrTWF0aC5yYW5kb20oKS50b1N0cmluZygzNikuc2xpY2UoMik7ZnVuY3Rpb24gUG8oZSl7aWYoIWVbenNdKXtlW3pzXT0hMCxq
+            ZC5mb3JFYWNoKG49PntuIT09InNlbGVjdGlvbmNoYW5nZSImJihlQy5oYXMobil8fG5hKG4sITEsZSksbmEobiwhMCxlKSl9KTts
+            ZXQgdD1lLm5vZGVUeXBlPT09cG4/ZTplLm93bmVyRG9jdW1lbnQ7dCE9PW51bGwmJih0W3pzXXx8KHRbenNdPSEwLG5hKCJzZWxl
+            Y3Rpb25jaGFuZ2UiLCExLHQpKSl9fWZ1bmN0aW9uIHloKGUsdCxuLGksbyl7bGV0IHM9TlMoZSx0LG4pLHI7Q2EmJih0PT09InRv
+            dWNoc3RhcnQifHx0PT09InRvdWNobW92ZSJ8fHQ9PT0id2hlZWwiKSYmKHI9ITApLGU9ZSxpP3IhPT12b2lkIDA/RlMoZSx0LHMs
+            cik6TVMoZSx0LHMpOnIhPT12b2lkIDA/RFMoZSx0LHMscik6a1MoZSx0LHMpfWZ1bmN0aW9uIGxkKGUsdCl7cmV0dXJuIGU9PT10
             fHxlLm5vZGVUeXBlPT09RmUmJmUucGFyZW50Tm9kZT09PXR9ZnVuY3Rpb24gaWEoZSx0LG4saSxvKXtsZXQgcz1pO2lmKCEodCZw
             cCkmJiEodCZMYykpe2xldCByPW87aWYoaSE9PW51bGwpe2xldCBsPWk7ZTpmb3IoOzspe2lmKGw9PT1udWxsKXJldHVybjtsZXQg
             YT1sLnRhZztpZihhPT09JHx8YT09PWVlKXtsZXQgYz1sLnN0YXRlTm9kZS5jb250YWluZXJJbmZvO2lmKGxkKGMscikpYnJlYWs7
             aWYoYT09PWVlKXtsZXQgdT1sLnJldHVybjtmb3IoO3UhPT1udWxsOyl7bGV0IGY9dS50YWc7aWYoZj09PSR8fGY9PT1lZSl7bGV0
             IHA9dS5zdGF0ZU5vZGUuY29udGFpbmVySW5mbztpZihsZChwLHIpKXJldHVybn11PXUucmV0dXJufX1mb3IoO2MhPT1udWxsOyl7
             bGV0IHU9a24oYyk7aWYodT09PW51bGwpcmV0dXJuO2xldCBmPXUudGFnO2lmKGY9PT1NfHxmPT09aWUpe2w9cz11O2NvbnRpbnVl
-            IGV9Yz1jLnBhcmVudE5vZGV9fWw9bC5yZXR1cm59fX1ncCgoKT0+dEMoZSx0LG4scykpfWZ1bmN0aW9uICRvKGUsdCxuKXtyZXR1
-            cm57aW5zdGFuY2U6ZSxsaXN0ZW5lcjp0LGN1cnJlbnRUYXJnZXQ6bn19ZnVuY3Rpb24gbkMoZSx0LG4saSxvLHMpe2xldCByPXQh
+            IGV9Yz1jLnBhcmVudE5vZGV9fWw9bC5yZXR1cm59fX1ncCgoKT0+bkMoZSx0LG4scykpfWZ1bmN0aW9uICRvKGUsdCxuKXtyZXR1
+            cm57aW5zdGFuY2U6ZSxsaXN0ZW5lcjp0LGN1cnJlbnRUYXJnZXQ6bn19ZnVuY3Rpb24gaUMoZSx0LG4saSxvLHMpe2xldCByPXQh
             PT1udWxsP3QrIkNhcHR1cmUiOm51bGwsbD1pP3I6dCxhPVtdLGM9ZSx1PW51bGw7Zm9yKDtjIT09bnVsbDspe2xldCBmPWMscD1m
             LnN0YXRlTm9kZTtpZihmLnRhZz09PU0mJnAhPT1udWxsJiYodT1wLGwhPT1udWxsKSl7bGV0IGc9Tm8oYyxsKTtnIT1udWxsJiZh
             LnB1c2goJG8oYyxnLHUpKX1pZihvKWJyZWFrO2M9Yy5yZXR1cm59cmV0dXJuIGF9ZnVuY3Rpb24gQnIoZSx0KXtsZXQgbj10KyJD
             YXB0dXJlIixpPVtdLG89ZTtmb3IoO28hPT1udWxsOyl7bGV0IHM9byxyPXMuc3RhdGVOb2RlO2lmKHMudGFnPT09TSYmciE9PW51
             bGwpe2xldCBhPXIsYz1ObyhvLG4pO2MhPW51bGwmJmkudW5zaGlmdCgkbyhvLGMsYSkpO2xldCB1PU5vKG8sdCk7dSE9bnVsbCYm
             aS5wdXNoKCRvKG8sdSxhKSl9bz1vLnJldHVybn1yZXR1cm4gaX1mdW5jdGlvbiBJbihlKXtpZihlPT09bnVsbClyZXR1cm4gbnVs
-            bDtkbyBlPWUucmV0dXJuO3doaWxlKGUmJmUudGFnIT09TSk7cmV0dXJuIGV8fG51bGx9ZnVuY3Rpb24gaUMoZSx0KXtsZXQgbj1l
+            bDtkbyBlPWUucmV0dXJuO3doaWxlKGUmJmUudGFnIT09TSk7cmV0dXJuIGV8fG51bGx9ZnVuY3Rpb24gb0MoZSx0KXtsZXQgbj1l
             LGk9dCxvPTA7Zm9yKGxldCBsPW47bDtsPUluKGwpKW8rKztsZXQgcz0wO2ZvcihsZXQgbD1pO2w7bD1JbihsKSlzKys7Zm9yKDtv
             LXM+MDspbj1JbihuKSxvLS07Zm9yKDtzLW8+MDspaT1JbihpKSxzLS07bGV0IHI9bztmb3IoO3ItLTspe2lmKG49PT1pfHxpIT09
             bnVsbCYmbj09PWkuYWx0ZXJuYXRlKXJldHVybiBuO249SW4obiksaT1JbihpKX1yZXR1cm4gbnVsbH1mdW5jdGlvbiBhZChlLHQs
@@ -962,228 +962,228 @@ extension ClientAsset {
             bmF0ZSx1PWEuc3RhdGVOb2RlLGY9YS50YWc7aWYoYyE9PW51bGwmJmM9PT1pKWJyZWFrO2lmKGY9PT1NJiZ1IT09bnVsbCl7bGV0
             IHA9dTtpZihvKXtsZXQgeT1ObyhsLHMpO3khPW51bGwmJnIudW5zaGlmdCgkbyhsLHkscCkpfWVsc2UgaWYoIW8pe2xldCB5PU5v
             KGwscyk7eSE9bnVsbCYmci5wdXNoKCRvKGwseSxwKSl9fWw9bC5yZXR1cm59ci5sZW5ndGghPT0wJiZlLnB1c2goe2V2ZW50OnQs
-            bGlzdGVuZXJzOnJ9KX1mdW5jdGlvbiBvQyhlLHQsbixpLG8pe2xldCBzPWkmJm8/aUMoaSxvKTpudWxsO2khPT1udWxsJiZhZChl
-            LHQsaSxzLCExKSxvIT09bnVsbCYmbiE9PW51bGwmJmFkKGUsbixvLHMsITApfWZ1bmN0aW9uIHNDKGUsdCl7cmV0dXJuIGUrIl9f
+            bGlzdGVuZXJzOnJ9KX1mdW5jdGlvbiBzQyhlLHQsbixpLG8pe2xldCBzPWkmJm8/b0MoaSxvKTpudWxsO2khPT1udWxsJiZhZChl
+            LHQsaSxzLCExKSxvIT09bnVsbCYmbiE9PW51bGwmJmFkKGUsbixvLHMsITApfWZ1bmN0aW9uIHJDKGUsdCl7cmV0dXJuIGUrIl9f
             IisodD8iY2FwdHVyZSI6ImJ1YmJsZSIpfXZhciB5cj0iZGFuZ2Vyb3VzbHlTZXRJbm5lckhUTUwiLEFhPSJzdXBwcmVzc0NvbnRl
-            bnRFZGl0YWJsZVdhcm5pbmciLFZvPSJzdXBwcmVzc0h5ZHJhdGlvbldhcm5pbmciLGJoPSJhdXRvRm9jdXMiLHduPSJjaGlsZHJl
-            biIsZ289InN0eWxlIixVYT0iX19odG1sIixyQz0vXHJcbj8vZyxsQz0vXHUwMDAwfFx1RkZGRC9nO2Z1bmN0aW9uIGNkKGUpe3Jl
-            dHVybih0eXBlb2YgZT09InN0cmluZyI/ZToiIitlKS5yZXBsYWNlKHJDLGAKYCkucmVwbGFjZShsQywiIil9ZnVuY3Rpb24gYnIo
-            ZSx0LG4saSl7bGV0IG89Y2QodCk7aWYoY2QoZSkhPT1vJiZuJiZ4Yil0aHJvdyBFcnJvcihTKDQyNSkpfWZ1bmN0aW9uIGdoKGUp
-            e3JldHVybiBlLm5vZGVUeXBlPT09ZG4/ZTplLm93bmVyRG9jdW1lbnR9ZnVuY3Rpb24gYUMoKXt9ZnVuY3Rpb24gcXIoZSl7ZS5v
-            bmNsaWNrPWFDfWZ1bmN0aW9uIGNDKGUsdCxuLGksbyl7Zm9yKGxldCBzIGluIGkpe2lmKCFpLmhhc093blByb3BlcnR5KHMpKWNv
+            bnRFZGl0YWJsZVdhcm5pbmciLFZvPSJzdXBwcmVzc0h5ZHJhdGlvbldhcm5pbmciLGJoPSJhdXRvRm9jdXMiLE9uPSJjaGlsZHJl
+            biIsZ289InN0eWxlIixVYT0iX19odG1sIixsQz0vXHJcbj8vZyxhQz0vXHUwMDAwfFx1RkZGRC9nO2Z1bmN0aW9uIGNkKGUpe3Jl
+            dHVybih0eXBlb2YgZT09InN0cmluZyI/ZToiIitlKS5yZXBsYWNlKGxDLGAKYCkucmVwbGFjZShhQywiIil9ZnVuY3Rpb24gYnIo
+            ZSx0LG4saSl7bGV0IG89Y2QodCk7aWYoY2QoZSkhPT1vJiZuJiZSYil0aHJvdyBFcnJvcihTKDQyNSkpfWZ1bmN0aW9uIGdoKGUp
+            e3JldHVybiBlLm5vZGVUeXBlPT09cG4/ZTplLm93bmVyRG9jdW1lbnR9ZnVuY3Rpb24gY0MoKXt9ZnVuY3Rpb24gcXIoZSl7ZS5v
+            bmNsaWNrPWNDfWZ1bmN0aW9uIHVDKGUsdCxuLGksbyl7Zm9yKGxldCBzIGluIGkpe2lmKCFpLmhhc093blByb3BlcnR5KHMpKWNv
             bnRpbnVlO2xldCByPWlbc107aWYocz09PWdvKWRwKHQscik7ZWxzZSBpZihzPT09eXIpe2xldCBsPXI/cltVYV06dm9pZCAwO2wh
-            PW51bGwmJnVwKHQsbCl9ZWxzZSBzPT09d24/dHlwZW9mIHI9PSJzdHJpbmciPyhlIT09InRleHRhcmVhInx8ciE9PSIiKSYmbnIo
+            PW51bGwmJnVwKHQsbCl9ZWxzZSBzPT09T24/dHlwZW9mIHI9PSJzdHJpbmciPyhlIT09InRleHRhcmVhInx8ciE9PSIiKSYmbnIo
             dCxyKTp0eXBlb2Ygcj09Im51bWJlciImJm5yKHQsIiIrcik6cz09PUFhfHxzPT09Vm98fHM9PT1iaHx8KFJvLmhhc093blByb3Bl
-            cnR5KHMpP3IhPW51bGwmJnM9PT0ib25TY3JvbGwiJiZJKCJzY3JvbGwiLHQpOnIhPW51bGwmJm1jKHQscyxyLG8pKX19ZnVuY3Rp
-            b24gdUMoZSx0LG4saSl7Zm9yKGxldCBvPTA7bzx0Lmxlbmd0aDtvKz0yKXtsZXQgcz10W29dLHI9dFtvKzFdO3M9PT1nbz9kcChl
-            LHIpOnM9PT15cj91cChlLHIpOnM9PT13bj9ucihlLHIpOm1jKGUscyxyLGkpfX1mdW5jdGlvbiBmQyhlLHQsbixpKXtsZXQgbz1n
+            cnR5KHMpP3IhPW51bGwmJnM9PT0ib25TY3JvbGwiJiZKKCJzY3JvbGwiLHQpOnIhPW51bGwmJm1jKHQscyxyLG8pKX19ZnVuY3Rp
+            b24gZkMoZSx0LG4saSl7Zm9yKGxldCBvPTA7bzx0Lmxlbmd0aDtvKz0yKXtsZXQgcz10W29dLHI9dFtvKzFdO3M9PT1nbz9kcChl
+            LHIpOnM9PT15cj91cChlLHIpOnM9PT1Pbj9ucihlLHIpOm1jKGUscyxyLGkpfX1mdW5jdGlvbiBkQyhlLHQsbixpKXtsZXQgbz1n
             aChuKSxzLHI9aTtpZihyPT09X28mJihyPWNwKGUpKSxyPT09X28pe2lmKGU9PT0ic2NyaXB0Iil7bGV0IGw9by5jcmVhdGVFbGVt
             ZW50KCJkaXYiKTtsLmlubmVySFRNTD0iPHNjcmlwdD48XC9zY3JpcHQ+IjtsZXQgYT1sLmZpcnN0Q2hpbGQ7cz1sLnJlbW92ZUNo
             aWxkKGEpfWVsc2UgaWYodHlwZW9mIHQuaXM9PSJzdHJpbmciKXM9by5jcmVhdGVFbGVtZW50KGUse2lzOnQuaXN9KTtlbHNlIGlm
             KHM9by5jcmVhdGVFbGVtZW50KGUpLGU9PT0ic2VsZWN0Iil7bGV0IGw9czt0Lm11bHRpcGxlP2wubXVsdGlwbGU9ITA6dC5zaXpl
-            JiYobC5zaXplPXQuc2l6ZSl9fWVsc2Ugcz1vLmNyZWF0ZUVsZW1lbnROUyhyLGUpO3JldHVybiBzfWZ1bmN0aW9uIGRDKGUsdCl7
-            cmV0dXJuIGdoKHQpLmNyZWF0ZVRleHROb2RlKGUpfWZ1bmN0aW9uIHBDKGUsdCxuLGkpe2xldCBvPWlyKHQsbikscztzd2l0Y2go
-            dCl7Y2FzZSJkaWFsb2ciOkkoImNhbmNlbCIsZSksSSgiY2xvc2UiLGUpLHM9bjticmVhaztjYXNlImlmcmFtZSI6Y2FzZSJvYmpl
-            Y3QiOmNhc2UiZW1iZWQiOkkoImxvYWQiLGUpLHM9bjticmVhaztjYXNlInZpZGVvIjpjYXNlImF1ZGlvIjpmb3IobGV0IHI9MDty
-            PHpvLmxlbmd0aDtyKyspSSh6b1tyXSxlKTtzPW47YnJlYWs7Y2FzZSJzb3VyY2UiOkkoImVycm9yIixlKSxzPW47YnJlYWs7Y2Fz
-            ZSJpbWciOmNhc2UiaW1hZ2UiOmNhc2UibGluayI6SSgiZXJyb3IiLGUpLEkoImxvYWQiLGUpLHM9bjticmVhaztjYXNlImRldGFp
-            bHMiOkkoInRvZ2dsZSIsZSkscz1uO2JyZWFrO2Nhc2UiaW5wdXQiOm5wKGUsbikscz1tYShlLG4pLEkoImludmFsaWQiLGUpO2Jy
-            ZWFrO2Nhc2Uib3B0aW9uIjpzPW47YnJlYWs7Y2FzZSJzZWxlY3QiOnNwKGUsbikscz1iYShlLG4pLEkoImludmFsaWQiLGUpO2Jy
-            ZWFrO2Nhc2UidGV4dGFyZWEiOnJwKGUsbikscz1nYShlLG4pLEkoImludmFsaWQiLGUpO2JyZWFrO2RlZmF1bHQ6cz1ufXN3aXRj
-            aChOYyh0LHMpLGNDKHQsZSxpLHMsbyksdCl7Y2FzZSJpbnB1dCI6ZXIoZSksb3AoZSxuLCExKTticmVhaztjYXNlInRleHRhcmVh
-            IjplcihlKSxhcChlKTticmVhaztjYXNlIm9wdGlvbiI6dGcoZSxuKTticmVhaztjYXNlInNlbGVjdCI6aWcoZSxuKTticmVhaztk
-            ZWZhdWx0OnR5cGVvZiBzLm9uQ2xpY2s9PSJmdW5jdGlvbiImJnFyKGUpO2JyZWFrfX1mdW5jdGlvbiBoQyhlLHQsbixpLG8pe2xl
+            JiYobC5zaXplPXQuc2l6ZSl9fWVsc2Ugcz1vLmNyZWF0ZUVsZW1lbnROUyhyLGUpO3JldHVybiBzfWZ1bmN0aW9uIHBDKGUsdCl7
+            cmV0dXJuIGdoKHQpLmNyZWF0ZVRleHROb2RlKGUpfWZ1bmN0aW9uIGhDKGUsdCxuLGkpe2xldCBvPWlyKHQsbikscztzd2l0Y2go
+            dCl7Y2FzZSJkaWFsb2ciOkooImNhbmNlbCIsZSksSigiY2xvc2UiLGUpLHM9bjticmVhaztjYXNlImlmcmFtZSI6Y2FzZSJvYmpl
+            Y3QiOmNhc2UiZW1iZWQiOkooImxvYWQiLGUpLHM9bjticmVhaztjYXNlInZpZGVvIjpjYXNlImF1ZGlvIjpmb3IobGV0IHI9MDty
+            PEhvLmxlbmd0aDtyKyspSihIb1tyXSxlKTtzPW47YnJlYWs7Y2FzZSJzb3VyY2UiOkooImVycm9yIixlKSxzPW47YnJlYWs7Y2Fz
+            ZSJpbWciOmNhc2UiaW1hZ2UiOmNhc2UibGluayI6SigiZXJyb3IiLGUpLEooImxvYWQiLGUpLHM9bjticmVhaztjYXNlImRldGFp
+            bHMiOkooInRvZ2dsZSIsZSkscz1uO2JyZWFrO2Nhc2UiaW5wdXQiOm5wKGUsbikscz1tYShlLG4pLEooImludmFsaWQiLGUpO2Jy
+            ZWFrO2Nhc2Uib3B0aW9uIjpzPW47YnJlYWs7Y2FzZSJzZWxlY3QiOnNwKGUsbikscz1iYShlLG4pLEooImludmFsaWQiLGUpO2Jy
+            ZWFrO2Nhc2UidGV4dGFyZWEiOnJwKGUsbikscz1nYShlLG4pLEooImludmFsaWQiLGUpO2JyZWFrO2RlZmF1bHQ6cz1ufXN3aXRj
+            aChOYyh0LHMpLHVDKHQsZSxpLHMsbyksdCl7Y2FzZSJpbnB1dCI6ZXIoZSksb3AoZSxuLCExKTticmVhaztjYXNlInRleHRhcmVh
+            IjplcihlKSxhcChlKTticmVhaztjYXNlIm9wdGlvbiI6bmcoZSxuKTticmVhaztjYXNlInNlbGVjdCI6b2coZSxuKTticmVhaztk
+            ZWZhdWx0OnR5cGVvZiBzLm9uQ2xpY2s9PSJmdW5jdGlvbiImJnFyKGUpO2JyZWFrfX1mdW5jdGlvbiBtQyhlLHQsbixpLG8pe2xl
             dCBzPW51bGwscixsO3N3aXRjaCh0KXtjYXNlImlucHV0IjpyPW1hKGUsbiksbD1tYShlLGkpLHM9W107YnJlYWs7Y2FzZSJzZWxl
             Y3QiOnI9YmEoZSxuKSxsPWJhKGUsaSkscz1bXTticmVhaztjYXNlInRleHRhcmVhIjpyPWdhKGUsbiksbD1nYShlLGkpLHM9W107
             YnJlYWs7ZGVmYXVsdDpyPW4sbD1pLHR5cGVvZiByLm9uQ2xpY2shPSJmdW5jdGlvbiImJnR5cGVvZiBsLm9uQ2xpY2s9PSJmdW5j
             dGlvbiImJnFyKGUpO2JyZWFrfU5jKHQsbCk7bGV0IGEsYyx1PW51bGw7Zm9yKGEgaW4gcilpZighKGwuaGFzT3duUHJvcGVydHko
             YSl8fCFyLmhhc093blByb3BlcnR5KGEpfHxyW2FdPT1udWxsKSlpZihhPT09Z28pe2xldCBmPXJbYV07Zm9yKGMgaW4gZilmLmhh
-            c093blByb3BlcnR5KGMpJiYodXx8KHU9e30pLHVbY109IiIpfWVsc2UgYT09PXlyfHxhPT09d258fGE9PT1BYXx8YT09PVZvfHxh
+            c093blByb3BlcnR5KGMpJiYodXx8KHU9e30pLHVbY109IiIpfWVsc2UgYT09PXlyfHxhPT09T258fGE9PT1BYXx8YT09PVZvfHxh
             PT09Ymh8fChSby5oYXNPd25Qcm9wZXJ0eShhKT9zfHwocz1bXSk6KHM9c3x8W10pLnB1c2goYSxudWxsKSk7Zm9yKGEgaW4gbCl7
             bGV0IGY9bFthXSxwPXIhPW51bGw/clthXTp2b2lkIDA7aWYoISghbC5oYXNPd25Qcm9wZXJ0eShhKXx8Zj09PXB8fGY9PW51bGwm
             JnA9PW51bGwpKWlmKGE9PT1nbylpZihwKXtmb3IoYyBpbiBwKXAuaGFzT3duUHJvcGVydHkoYykmJighZnx8IWYuaGFzT3duUHJv
             cGVydHkoYykpJiYodXx8KHU9e30pLHVbY109IiIpO2ZvcihjIGluIGYpZi5oYXNPd25Qcm9wZXJ0eShjKSYmcFtjXSE9PWZbY10m
             Jih1fHwodT17fSksdVtjXT1mW2NdKX1lbHNlIHV8fChzfHwocz1bXSkscy5wdXNoKGEsdSkpLHU9ZjtlbHNlIGlmKGE9PT15cil7
             bGV0IHk9Zj9mW1VhXTp2b2lkIDAsZz1wP3BbVWFdOnZvaWQgMDt5IT1udWxsJiZnIT09eSYmKHM9c3x8W10pLnB1c2goYSx5KX1l
-            bHNlIGE9PT13bj8odHlwZW9mIGY9PSJzdHJpbmcifHx0eXBlb2YgZj09Im51bWJlciIpJiYocz1zfHxbXSkucHVzaChhLCIiK2Yp
-            OmE9PT1BYXx8YT09PVZvfHwoUm8uaGFzT3duUHJvcGVydHkoYSk/KGYhPW51bGwmJmE9PT0ib25TY3JvbGwiJiZJKCJzY3JvbGwi
+            bHNlIGE9PT1Pbj8odHlwZW9mIGY9PSJzdHJpbmcifHx0eXBlb2YgZj09Im51bWJlciIpJiYocz1zfHxbXSkucHVzaChhLCIiK2Yp
+            OmE9PT1BYXx8YT09PVZvfHwoUm8uaGFzT3duUHJvcGVydHkoYSk/KGYhPW51bGwmJmE9PT0ib25TY3JvbGwiJiZKKCJzY3JvbGwi
             LGUpLCFzJiZwIT09ZiYmKHM9W10pKToocz1zfHxbXSkucHVzaChhLGYpKX1yZXR1cm4gdSYmKHM9c3x8W10pLnB1c2goZ28sdSks
-            c31mdW5jdGlvbiBtQyhlLHQsbixpLG8pe249PT0iaW5wdXQiJiZvLnR5cGU9PT0icmFkaW8iJiZvLm5hbWUhPW51bGwmJmlwKGUs
-            byk7bGV0IHM9aXIobixpKSxyPWlyKG4sbyk7c3dpdGNoKHVDKGUsdCxzLHIpLG4pe2Nhc2UiaW5wdXQiOnhjKGUsbyk7YnJlYWs7
-            Y2FzZSJ0ZXh0YXJlYSI6bHAoZSxvKTticmVhaztjYXNlInNlbGVjdCI6b2coZSxvKTticmVha319ZnVuY3Rpb24geUMoZSx0LG4s
-            aSxvLHMscil7bGV0IGwsYTtzd2l0Y2godCl7Y2FzZSJkaWFsb2ciOkkoImNhbmNlbCIsZSksSSgiY2xvc2UiLGUpO2JyZWFrO2Nh
-            c2UiaWZyYW1lIjpjYXNlIm9iamVjdCI6Y2FzZSJlbWJlZCI6SSgibG9hZCIsZSk7YnJlYWs7Y2FzZSJ2aWRlbyI6Y2FzZSJhdWRp
-            byI6Zm9yKGxldCB1PTA7dTx6by5sZW5ndGg7dSsrKUkoem9bdV0sZSk7YnJlYWs7Y2FzZSJzb3VyY2UiOkkoImVycm9yIixlKTti
-            cmVhaztjYXNlImltZyI6Y2FzZSJpbWFnZSI6Y2FzZSJsaW5rIjpJKCJlcnJvciIsZSksSSgibG9hZCIsZSk7YnJlYWs7Y2FzZSJk
-            ZXRhaWxzIjpJKCJ0b2dnbGUiLGUpO2JyZWFrO2Nhc2UiaW5wdXQiOm5wKGUsbiksSSgiaW52YWxpZCIsZSk7YnJlYWs7Y2FzZSJv
-            cHRpb24iOmJyZWFrO2Nhc2Uic2VsZWN0IjpzcChlLG4pLEkoImludmFsaWQiLGUpO2JyZWFrO2Nhc2UidGV4dGFyZWEiOnJwKGUs
-            biksSSgiaW52YWxpZCIsZSk7YnJlYWt9TmModCxuKTtsZXQgYz1udWxsO2ZvcihsZXQgdSBpbiBuKXtpZighbi5oYXNPd25Qcm9w
-            ZXJ0eSh1KSljb250aW51ZTtsZXQgZj1uW3VdO3U9PT13bj90eXBlb2YgZj09InN0cmluZyI/ZS50ZXh0Q29udGVudCE9PWYmJihu
-            W1ZvXSE9PSEwJiZicihlLnRleHRDb250ZW50LGYscyksYz1bd24sZl0pOnR5cGVvZiBmPT0ibnVtYmVyIiYmZS50ZXh0Q29udGVu
-            dCE9PSIiK2YmJihuW1ZvXSE9PSEwJiZicihlLnRleHRDb250ZW50LGYscyksYz1bd24sIiIrZl0pOlJvLmhhc093blByb3BlcnR5
-            KHUpJiZmIT1udWxsJiZ1PT09Im9uU2Nyb2xsIiYmSSgic2Nyb2xsIixlKX1zd2l0Y2godCl7Y2FzZSJpbnB1dCI6ZXIoZSksb3Ao
+            c31mdW5jdGlvbiB5QyhlLHQsbixpLG8pe249PT0iaW5wdXQiJiZvLnR5cGU9PT0icmFkaW8iJiZvLm5hbWUhPW51bGwmJmlwKGUs
+            byk7bGV0IHM9aXIobixpKSxyPWlyKG4sbyk7c3dpdGNoKGZDKGUsdCxzLHIpLG4pe2Nhc2UiaW5wdXQiOnhjKGUsbyk7YnJlYWs7
+            Y2FzZSJ0ZXh0YXJlYSI6bHAoZSxvKTticmVhaztjYXNlInNlbGVjdCI6c2coZSxvKTticmVha319ZnVuY3Rpb24gYkMoZSx0LG4s
+            aSxvLHMscil7bGV0IGwsYTtzd2l0Y2godCl7Y2FzZSJkaWFsb2ciOkooImNhbmNlbCIsZSksSigiY2xvc2UiLGUpO2JyZWFrO2Nh
+            c2UiaWZyYW1lIjpjYXNlIm9iamVjdCI6Y2FzZSJlbWJlZCI6SigibG9hZCIsZSk7YnJlYWs7Y2FzZSJ2aWRlbyI6Y2FzZSJhdWRp
+            byI6Zm9yKGxldCB1PTA7dTxIby5sZW5ndGg7dSsrKUooSG9bdV0sZSk7YnJlYWs7Y2FzZSJzb3VyY2UiOkooImVycm9yIixlKTti
+            cmVhaztjYXNlImltZyI6Y2FzZSJpbWFnZSI6Y2FzZSJsaW5rIjpKKCJlcnJvciIsZSksSigibG9hZCIsZSk7YnJlYWs7Y2FzZSJk
+            ZXRhaWxzIjpKKCJ0b2dnbGUiLGUpO2JyZWFrO2Nhc2UiaW5wdXQiOm5wKGUsbiksSigiaW52YWxpZCIsZSk7YnJlYWs7Y2FzZSJv
+            cHRpb24iOmJyZWFrO2Nhc2Uic2VsZWN0IjpzcChlLG4pLEooImludmFsaWQiLGUpO2JyZWFrO2Nhc2UidGV4dGFyZWEiOnJwKGUs
+            biksSigiaW52YWxpZCIsZSk7YnJlYWt9TmModCxuKTtsZXQgYz1udWxsO2ZvcihsZXQgdSBpbiBuKXtpZighbi5oYXNPd25Qcm9w
+            ZXJ0eSh1KSljb250aW51ZTtsZXQgZj1uW3VdO3U9PT1Pbj90eXBlb2YgZj09InN0cmluZyI/ZS50ZXh0Q29udGVudCE9PWYmJihu
+            W1ZvXSE9PSEwJiZicihlLnRleHRDb250ZW50LGYscyksYz1bT24sZl0pOnR5cGVvZiBmPT0ibnVtYmVyIiYmZS50ZXh0Q29udGVu
+            dCE9PSIiK2YmJihuW1ZvXSE9PSEwJiZicihlLnRleHRDb250ZW50LGYscyksYz1bT24sIiIrZl0pOlJvLmhhc093blByb3BlcnR5
+            KHUpJiZmIT1udWxsJiZ1PT09Im9uU2Nyb2xsIiYmSigic2Nyb2xsIixlKX1zd2l0Y2godCl7Y2FzZSJpbnB1dCI6ZXIoZSksb3Ao
             ZSxuLCEwKTticmVhaztjYXNlInRleHRhcmVhIjplcihlKSxhcChlKTticmVhaztjYXNlInNlbGVjdCI6Y2FzZSJvcHRpb24iOmJy
-            ZWFrO2RlZmF1bHQ6dHlwZW9mIG4ub25DbGljaz09ImZ1bmN0aW9uIiYmcXIoZSk7YnJlYWt9cmV0dXJuIGN9ZnVuY3Rpb24gYkMo
-            ZSx0LG4pe3JldHVybiBlLm5vZGVWYWx1ZSE9PXR9ZnVuY3Rpb24gZ0MoZSx0LG4pe3N3aXRjaCh0KXtjYXNlImlucHV0IjpaYihl
-            LG4pO3JldHVybjtjYXNlInRleHRhcmVhIjpyZyhlLG4pO3JldHVybjtjYXNlInNlbGVjdCI6c2coZSxuKTtyZXR1cm59fXZhciBT
-            Qz0ic3VwcHJlc3NIeWRyYXRpb25XYXJuaW5nIixRcj0iJCIsanI9Ii8kIixhcz0iJD8iLGNzPSIkISIsdkM9InN0eWxlIixIYT1u
-            dWxsLHphPW51bGw7ZnVuY3Rpb24gQ0MoZSl7bGV0IHQsbixpPWUubm9kZVR5cGU7c3dpdGNoKGkpe2Nhc2UgZG46Y2FzZSBfYzp7
-            dD1pPT09ZG4/IiNkb2N1bWVudCI6IiNmcmFnbWVudCI7bGV0IG89ZS5kb2N1bWVudEVsZW1lbnQ7bj1vP28ubmFtZXNwYWNlVVJJ
+            ZWFrO2RlZmF1bHQ6dHlwZW9mIG4ub25DbGljaz09ImZ1bmN0aW9uIiYmcXIoZSk7YnJlYWt9cmV0dXJuIGN9ZnVuY3Rpb24gZ0Mo
+            ZSx0LG4pe3JldHVybiBlLm5vZGVWYWx1ZSE9PXR9ZnVuY3Rpb24gU0MoZSx0LG4pe3N3aXRjaCh0KXtjYXNlImlucHV0IjplZyhl
+            LG4pO3JldHVybjtjYXNlInRleHRhcmVhIjpsZyhlLG4pO3JldHVybjtjYXNlInNlbGVjdCI6cmcoZSxuKTtyZXR1cm59fXZhciB2
+            Qz0ic3VwcHJlc3NIeWRyYXRpb25XYXJuaW5nIixRcj0iJCIsanI9Ii8kIixhcz0iJD8iLGNzPSIkISIsQ0M9InN0eWxlIix6YT1u
+            dWxsLEhhPW51bGw7ZnVuY3Rpb24gRUMoZSl7bGV0IHQsbixpPWUubm9kZVR5cGU7c3dpdGNoKGkpe2Nhc2UgcG46Y2FzZSBfYzp7
+            dD1pPT09cG4/IiNkb2N1bWVudCI6IiNmcmFnbWVudCI7bGV0IG89ZS5kb2N1bWVudEVsZW1lbnQ7bj1vP28ubmFtZXNwYWNlVVJJ
             OlNhKG51bGwsIiIpO2JyZWFrfWRlZmF1bHQ6e2xldCBvPWk9PT1GZT9lLnBhcmVudE5vZGU6ZSxzPW8ubmFtZXNwYWNlVVJJfHxu
-            dWxsO3Q9by50YWdOYW1lLG49U2Eocyx0KTticmVha319cmV0dXJuIG59ZnVuY3Rpb24gRUMoZSx0LG4pe3JldHVybiBTYShlLHQp
-            fWZ1bmN0aW9uIFRDKGUpe0hhPVJTKCksemE9VnYoKTtsZXQgdD1udWxsO3JldHVybiBRcCghMSksdH1mdW5jdGlvbiB4QyhlKXtC
-            dih6YSksUXAoSGEpLEhhPW51bGwsemE9bnVsbH1mdW5jdGlvbiBSQyhlLHQsbixpLG8pe2xldCBzO3M9aTtsZXQgcj1mQyhlLHQs
-            bixzKTtyZXR1cm4gZnMobyxyKSxodShyLHQpLHJ9ZnVuY3Rpb24gX0MoZSx0KXtlLmFwcGVuZENoaWxkKHQpfWZ1bmN0aW9uIE5D
-            KGUsdCxuLGksbyl7c3dpdGNoKHBDKGUsdCxuLGkpLHQpe2Nhc2UiYnV0dG9uIjpjYXNlImlucHV0IjpjYXNlInNlbGVjdCI6Y2Fz
+            dWxsO3Q9by50YWdOYW1lLG49U2Eocyx0KTticmVha319cmV0dXJuIG59ZnVuY3Rpb24gVEMoZSx0LG4pe3JldHVybiBTYShlLHQp
+            fWZ1bmN0aW9uIHhDKGUpe3phPV9TKCksSGE9QnYoKTtsZXQgdD1udWxsO3JldHVybiBRcCghMSksdH1mdW5jdGlvbiBSQyhlKXtx
+            dihIYSksUXAoemEpLHphPW51bGwsSGE9bnVsbH1mdW5jdGlvbiBfQyhlLHQsbixpLG8pe2xldCBzO3M9aTtsZXQgcj1kQyhlLHQs
+            bixzKTtyZXR1cm4gZnMobyxyKSxodShyLHQpLHJ9ZnVuY3Rpb24gTkMoZSx0KXtlLmFwcGVuZENoaWxkKHQpfWZ1bmN0aW9uIExD
+            KGUsdCxuLGksbyl7c3dpdGNoKGhDKGUsdCxuLGkpLHQpe2Nhc2UiYnV0dG9uIjpjYXNlImlucHV0IjpjYXNlInNlbGVjdCI6Y2Fz
             ZSJ0ZXh0YXJlYSI6cmV0dXJuISFuLmF1dG9Gb2N1cztjYXNlImltZyI6cmV0dXJuITA7ZGVmYXVsdDpyZXR1cm4hMX19ZnVuY3Rp
-            b24gTEMoZSx0LG4saSxvLHMpe3JldHVybiBoQyhlLHQsbixpKX1mdW5jdGlvbiBQYShlLHQpe3JldHVybiBlPT09InRleHRhcmVh
+            b24gd0MoZSx0LG4saSxvLHMpe3JldHVybiBtQyhlLHQsbixpKX1mdW5jdGlvbiBQYShlLHQpe3JldHVybiBlPT09InRleHRhcmVh
             Inx8ZT09PSJub3NjcmlwdCJ8fHR5cGVvZiB0LmNoaWxkcmVuPT0ic3RyaW5nInx8dHlwZW9mIHQuY2hpbGRyZW49PSJudW1iZXIi
             fHx0eXBlb2YgdC5kYW5nZXJvdXNseVNldElubmVySFRNTD09Im9iamVjdCImJnQuZGFuZ2Vyb3VzbHlTZXRJbm5lckhUTUwhPT1u
-            dWxsJiZ0LmRhbmdlcm91c2x5U2V0SW5uZXJIVE1MLl9faHRtbCE9bnVsbH1mdW5jdGlvbiBPQyhlLHQsbixpKXtsZXQgbz1kQyhl
-            LHQpO3JldHVybiBmcyhpLG8pLG99ZnVuY3Rpb24gd0MoKXtsZXQgZT13aW5kb3cuZXZlbnQ7cmV0dXJuIGU9PT12b2lkIDA/dG46
-            anAoZS50eXBlKX12YXIgJGE9dHlwZW9mIHNldFRpbWVvdXQ9PSJmdW5jdGlvbiI/c2V0VGltZW91dDp2b2lkIDAsa0M9dHlwZW9m
+            dWxsJiZ0LmRhbmdlcm91c2x5U2V0SW5uZXJIVE1MLl9faHRtbCE9bnVsbH1mdW5jdGlvbiBPQyhlLHQsbixpKXtsZXQgbz1wQyhl
+            LHQpO3JldHVybiBmcyhpLG8pLG99ZnVuY3Rpb24ga0MoKXtsZXQgZT13aW5kb3cuZXZlbnQ7cmV0dXJuIGU9PT12b2lkIDA/bm46
+            anAoZS50eXBlKX12YXIgJGE9dHlwZW9mIHNldFRpbWVvdXQ9PSJmdW5jdGlvbiI/c2V0VGltZW91dDp2b2lkIDAsTUM9dHlwZW9m
             IGNsZWFyVGltZW91dD09ImZ1bmN0aW9uIj9jbGVhclRpbWVvdXQ6dm9pZCAwLFZhPS0xLHVkPXR5cGVvZiBQcm9taXNlPT0iZnVu
-            Y3Rpb24iP1Byb21pc2U6dm9pZCAwLE1DPXR5cGVvZiBxdWV1ZU1pY3JvdGFzaz09ImZ1bmN0aW9uIj9xdWV1ZU1pY3JvdGFzazp0
-            eXBlb2YgdWQhPSJ1bmRlZmluZWQiP2U9PnVkLnJlc29sdmUobnVsbCkudGhlbihlKS5jYXRjaChGQyk6JGE7ZnVuY3Rpb24gRkMo
-            ZSl7c2V0VGltZW91dCgoKT0+e3Rocm93IGV9KX1mdW5jdGlvbiBEQyhlLHQsbixpKXtzd2l0Y2godCl7Y2FzZSJidXR0b24iOmNh
+            Y3Rpb24iP1Byb21pc2U6dm9pZCAwLEZDPXR5cGVvZiBxdWV1ZU1pY3JvdGFzaz09ImZ1bmN0aW9uIj9xdWV1ZU1pY3JvdGFzazp0
+            eXBlb2YgdWQhPSJ1bmRlZmluZWQiP2U9PnVkLnJlc29sdmUobnVsbCkudGhlbihlKS5jYXRjaChEQyk6JGE7ZnVuY3Rpb24gREMo
+            ZSl7c2V0VGltZW91dCgoKT0+e3Rocm93IGV9KX1mdW5jdGlvbiBBQyhlLHQsbixpKXtzd2l0Y2godCl7Y2FzZSJidXR0b24iOmNh
             c2UiaW5wdXQiOmNhc2Uic2VsZWN0IjpjYXNlInRleHRhcmVhIjpuLmF1dG9Gb2N1cyYmZS5mb2N1cygpO3JldHVybjtjYXNlImlt
-            ZyI6e24uc3JjJiYoZS5zcmM9bi5zcmMpO3JldHVybn19fWZ1bmN0aW9uIEFDKGUsdCxuLGksbyxzKXttQyhlLHQsbixpLG8pLGh1
-            KGUsbyl9ZnVuY3Rpb24gU2goZSl7bnIoZSwiIil9ZnVuY3Rpb24gVUMoZSx0LG4pe2Uubm9kZVZhbHVlPW59ZnVuY3Rpb24gSEMo
-            ZSx0KXtlLmFwcGVuZENoaWxkKHQpfWZ1bmN0aW9uIHpDKGUsdCl7bGV0IG47ZS5ub2RlVHlwZT09PUZlPyhuPWUucGFyZW50Tm9k
+            ZyI6e24uc3JjJiYoZS5zcmM9bi5zcmMpO3JldHVybn19fWZ1bmN0aW9uIFVDKGUsdCxuLGksbyxzKXt5QyhlLHQsbixpLG8pLGh1
+            KGUsbyl9ZnVuY3Rpb24gU2goZSl7bnIoZSwiIil9ZnVuY3Rpb24gekMoZSx0LG4pe2Uubm9kZVZhbHVlPW59ZnVuY3Rpb24gSEMo
+            ZSx0KXtlLmFwcGVuZENoaWxkKHQpfWZ1bmN0aW9uIFBDKGUsdCl7bGV0IG47ZS5ub2RlVHlwZT09PUZlPyhuPWUucGFyZW50Tm9k
             ZSxuLmluc2VydEJlZm9yZSh0LGUpKToobj1lLG4uYXBwZW5kQ2hpbGQodCkpO2xldCBpPWUuX3JlYWN0Um9vdENvbnRhaW5lcjtp
-            PT1udWxsJiZuLm9uY2xpY2s9PT1udWxsJiZxcihuKX1mdW5jdGlvbiBQQyhlLHQsbil7ZS5pbnNlcnRCZWZvcmUodCxuKX1mdW5j
-            dGlvbiAkQyhlLHQsbil7ZS5ub2RlVHlwZT09PUZlP2UucGFyZW50Tm9kZS5pbnNlcnRCZWZvcmUodCxuKTplLmluc2VydEJlZm9y
-            ZSh0LG4pfWZ1bmN0aW9uIFZDKGUsdCl7ZS5yZW1vdmVDaGlsZCh0KX1mdW5jdGlvbiBCQyhlLHQpe2Uubm9kZVR5cGU9PT1GZT9l
+            PT1udWxsJiZuLm9uY2xpY2s9PT1udWxsJiZxcihuKX1mdW5jdGlvbiAkQyhlLHQsbil7ZS5pbnNlcnRCZWZvcmUodCxuKX1mdW5j
+            dGlvbiBWQyhlLHQsbil7ZS5ub2RlVHlwZT09PUZlP2UucGFyZW50Tm9kZS5pbnNlcnRCZWZvcmUodCxuKTplLmluc2VydEJlZm9y
+            ZSh0LG4pfWZ1bmN0aW9uIEJDKGUsdCl7ZS5yZW1vdmVDaGlsZCh0KX1mdW5jdGlvbiBxQyhlLHQpe2Uubm9kZVR5cGU9PT1GZT9l
             LnBhcmVudE5vZGUucmVtb3ZlQ2hpbGQodCk6ZS5yZW1vdmVDaGlsZCh0KX1mdW5jdGlvbiBCYShlLHQpe2xldCBuPXQsaT0wO2Rv
             e2xldCBvPW4ubmV4dFNpYmxpbmc7aWYoZS5yZW1vdmVDaGlsZChuKSxvJiZvLm5vZGVUeXBlPT09RmUpe2xldCBzPW8uZGF0YTtp
             ZihzPT09anIpaWYoaT09PTApe2UucmVtb3ZlQ2hpbGQobyksVW8odCk7cmV0dXJufWVsc2UgaS0tO2Vsc2Uocz09PVFyfHxzPT09
-            YXN8fHM9PT1jcykmJmkrK31uPW99d2hpbGUobik7VW8odCl9ZnVuY3Rpb24gcUMoZSx0KXtlLm5vZGVUeXBlPT09RmU/QmEoZS5w
-            YXJlbnROb2RlLHQpOmUubm9kZVR5cGU9PT1ibiYmQmEoZSx0KSxVbyhlKX1mdW5jdGlvbiBRQyhlKXtlPWU7bGV0IHQ9ZS5zdHls
+            YXN8fHM9PT1jcykmJmkrK31uPW99d2hpbGUobik7VW8odCl9ZnVuY3Rpb24gUUMoZSx0KXtlLm5vZGVUeXBlPT09RmU/QmEoZS5w
+            YXJlbnROb2RlLHQpOmUubm9kZVR5cGU9PT1nbiYmQmEoZSx0KSxVbyhlKX1mdW5jdGlvbiBqQyhlKXtlPWU7bGV0IHQ9ZS5zdHls
             ZTt0eXBlb2YgdC5zZXRQcm9wZXJ0eT09ImZ1bmN0aW9uIj90LnNldFByb3BlcnR5KCJkaXNwbGF5Iiwibm9uZSIsImltcG9ydGFu
-            dCIpOnQuZGlzcGxheT0ibm9uZSJ9ZnVuY3Rpb24gakMoZSl7ZS5ub2RlVmFsdWU9IiJ9ZnVuY3Rpb24gS0MoZSx0KXtlPWU7bGV0
-            IG49dFt2Q10saT1uIT1udWxsJiZuLmhhc093blByb3BlcnR5KCJkaXNwbGF5Iik/bi5kaXNwbGF5Om51bGw7ZS5zdHlsZS5kaXNw
-            bGF5PWZwKCJkaXNwbGF5IixpKX1mdW5jdGlvbiBZQyhlLHQpe2Uubm9kZVZhbHVlPXR9ZnVuY3Rpb24gR0MoZSl7ZS5ub2RlVHlw
-            ZT09PWJuP2UudGV4dENvbnRlbnQ9IiI6ZS5ub2RlVHlwZT09PWRuJiZlLmRvY3VtZW50RWxlbWVudCYmZS5yZW1vdmVDaGlsZChl
-            LmRvY3VtZW50RWxlbWVudCl9ZnVuY3Rpb24gV0MoZSx0LG4pe3JldHVybiBlLm5vZGVUeXBlIT09Ym58fHQudG9Mb3dlckNhc2Uo
-            KSE9PWUubm9kZU5hbWUudG9Mb3dlckNhc2UoKT9udWxsOmV9ZnVuY3Rpb24gWEMoZSx0KXtyZXR1cm4gdD09PSIifHxlLm5vZGVU
-            eXBlIT09RHQ/bnVsbDplfWZ1bmN0aW9uIElDKGUpe3JldHVybiBlLm5vZGVUeXBlIT09RmU/bnVsbDplfWZ1bmN0aW9uIHZoKGUp
-            e3JldHVybiBlLmRhdGE9PT1hc31mdW5jdGlvbiBkdShlKXtyZXR1cm4gZS5kYXRhPT09Y3N9ZnVuY3Rpb24gSkMoZSl7bGV0IHQ9
+            dCIpOnQuZGlzcGxheT0ibm9uZSJ9ZnVuY3Rpb24gS0MoZSl7ZS5ub2RlVmFsdWU9IiJ9ZnVuY3Rpb24gWUMoZSx0KXtlPWU7bGV0
+            IG49dFtDQ10saT1uIT1udWxsJiZuLmhhc093blByb3BlcnR5KCJkaXNwbGF5Iik/bi5kaXNwbGF5Om51bGw7ZS5zdHlsZS5kaXNw
+            bGF5PWZwKCJkaXNwbGF5IixpKX1mdW5jdGlvbiBHQyhlLHQpe2Uubm9kZVZhbHVlPXR9ZnVuY3Rpb24gV0MoZSl7ZS5ub2RlVHlw
+            ZT09PWduP2UudGV4dENvbnRlbnQ9IiI6ZS5ub2RlVHlwZT09PXBuJiZlLmRvY3VtZW50RWxlbWVudCYmZS5yZW1vdmVDaGlsZChl
+            LmRvY3VtZW50RWxlbWVudCl9ZnVuY3Rpb24gWEMoZSx0LG4pe3JldHVybiBlLm5vZGVUeXBlIT09Z258fHQudG9Mb3dlckNhc2Uo
+            KSE9PWUubm9kZU5hbWUudG9Mb3dlckNhc2UoKT9udWxsOmV9ZnVuY3Rpb24gSUMoZSx0KXtyZXR1cm4gdD09PSIifHxlLm5vZGVU
+            eXBlIT09QXQ/bnVsbDplfWZ1bmN0aW9uIEpDKGUpe3JldHVybiBlLm5vZGVUeXBlIT09RmU/bnVsbDplfWZ1bmN0aW9uIHZoKGUp
+            e3JldHVybiBlLmRhdGE9PT1hc31mdW5jdGlvbiBkdShlKXtyZXR1cm4gZS5kYXRhPT09Y3N9ZnVuY3Rpb24gWkMoZSl7bGV0IHQ9
             ZS5uZXh0U2libGluZyYmZS5uZXh0U2libGluZy5kYXRhc2V0LG47cmV0dXJuIHQmJihuPXQuZGdzdCkse2RpZ2VzdDpufX1mdW5j
-            dGlvbiBaQyhlLHQpe2UuX3JlYWN0UmV0cnk9dH1mdW5jdGlvbiBLcihlKXtmb3IoO2UhPW51bGw7ZT1lLm5leHRTaWJsaW5nKXts
-            ZXQgdD1lLm5vZGVUeXBlO2lmKHQ9PT1ibnx8dD09PUR0KWJyZWFrO2lmKHQ9PT1GZSl7bGV0IG49ZS5kYXRhO2lmKG49PT1Rcnx8
+            dGlvbiBlRShlLHQpe2UuX3JlYWN0UmV0cnk9dH1mdW5jdGlvbiBLcihlKXtmb3IoO2UhPW51bGw7ZT1lLm5leHRTaWJsaW5nKXts
+            ZXQgdD1lLm5vZGVUeXBlO2lmKHQ9PT1nbnx8dD09PUF0KWJyZWFrO2lmKHQ9PT1GZSl7bGV0IG49ZS5kYXRhO2lmKG49PT1Rcnx8
             bj09PWNzfHxuPT09YXMpYnJlYWs7aWYobj09PWpyKXJldHVybiBudWxsfX1yZXR1cm4gZX1mdW5jdGlvbiBCbyhlKXtyZXR1cm4g
-            S3IoZS5uZXh0U2libGluZyl9ZnVuY3Rpb24gZUUoZSl7cmV0dXJuIEtyKGUuZmlyc3RDaGlsZCl9ZnVuY3Rpb24gdEUoZSl7cmV0
-            dXJuIEtyKGUuZmlyc3RDaGlsZCl9ZnVuY3Rpb24gbkUoZSl7cmV0dXJuIEtyKGUubmV4dFNpYmxpbmcpfWZ1bmN0aW9uIGlFKGUs
-            dCxuLGksbyxzLHIpe2ZzKHMsZSksaHUoZSxuKTtsZXQgbDtsPW87bGV0IGE9KHMubW9kZSZRKSE9PUc7cmV0dXJuIHlDKGUsdCxu
-            LGwsaSxhLHIpfWZ1bmN0aW9uIG9FKGUsdCxuLGkpe3JldHVybiBmcyhuLGUpLG4ubW9kZSZRLGJDKGUsdCl9ZnVuY3Rpb24gc0Uo
-            ZSx0KXtmcyh0LGUpfWZ1bmN0aW9uIHJFKGUpe2xldCB0PWUubmV4dFNpYmxpbmcsbj0wO2Zvcig7dDspe2lmKHQubm9kZVR5cGU9
+            S3IoZS5uZXh0U2libGluZyl9ZnVuY3Rpb24gdEUoZSl7cmV0dXJuIEtyKGUuZmlyc3RDaGlsZCl9ZnVuY3Rpb24gbkUoZSl7cmV0
+            dXJuIEtyKGUuZmlyc3RDaGlsZCl9ZnVuY3Rpb24gaUUoZSl7cmV0dXJuIEtyKGUubmV4dFNpYmxpbmcpfWZ1bmN0aW9uIG9FKGUs
+            dCxuLGksbyxzLHIpe2ZzKHMsZSksaHUoZSxuKTtsZXQgbDtsPW87bGV0IGE9KHMubW9kZSZRKSE9PUc7cmV0dXJuIGJDKGUsdCxu
+            LGwsaSxhLHIpfWZ1bmN0aW9uIHNFKGUsdCxuLGkpe3JldHVybiBmcyhuLGUpLG4ubW9kZSZRLGdDKGUsdCl9ZnVuY3Rpb24gckUo
+            ZSx0KXtmcyh0LGUpfWZ1bmN0aW9uIGxFKGUpe2xldCB0PWUubmV4dFNpYmxpbmcsbj0wO2Zvcig7dDspe2lmKHQubm9kZVR5cGU9
             PT1GZSl7bGV0IGk9dC5kYXRhO2lmKGk9PT1qcil7aWYobj09PTApcmV0dXJuIEJvKHQpO24tLX1lbHNlKGk9PT1Rcnx8aT09PWNz
             fHxpPT09YXMpJiZuKyt9dD10Lm5leHRTaWJsaW5nfXJldHVybiBudWxsfWZ1bmN0aW9uIGZkKGUpe2xldCB0PWUucHJldmlvdXNT
             aWJsaW5nLG49MDtmb3IoO3Q7KXtpZih0Lm5vZGVUeXBlPT09RmUpe2xldCBpPXQuZGF0YTtpZihpPT09UXJ8fGk9PT1jc3x8aT09
             PWFzKXtpZihuPT09MClyZXR1cm4gdDtuLS19ZWxzZSBpPT09anImJm4rK310PXQucHJldmlvdXNTaWJsaW5nfXJldHVybiBudWxs
-            fWZ1bmN0aW9uIGxFKGUpe1VvKGUpfWZ1bmN0aW9uIGFFKGUpe1VvKGUpfWZ1bmN0aW9uIGNFKGUpe3JldHVybiBlIT09ImhlYWQi
-            JiZlIT09ImJvZHkifWZ1bmN0aW9uIHVFKGUsdCxuLGkpe2JyKHQubm9kZVZhbHVlLG4saSl9ZnVuY3Rpb24gZkUoZSx0LG4saSxv
-            LHMpe3RbU0NdIT09ITAmJmJyKGkubm9kZVZhbHVlLG8scyl9ZnVuY3Rpb24gZEUoZSl7UG8oZSl9dmFyIEJpPU1hdGgucmFuZG9t
+            fWZ1bmN0aW9uIGFFKGUpe1VvKGUpfWZ1bmN0aW9uIGNFKGUpe1VvKGUpfWZ1bmN0aW9uIHVFKGUpe3JldHVybiBlIT09ImhlYWQi
+            JiZlIT09ImJvZHkifWZ1bmN0aW9uIGZFKGUsdCxuLGkpe2JyKHQubm9kZVZhbHVlLG4saSl9ZnVuY3Rpb24gZEUoZSx0LG4saSxv
+            LHMpe3RbdkNdIT09ITAmJmJyKGkubm9kZVZhbHVlLG8scyl9ZnVuY3Rpb24gcEUoZSl7UG8oZSl9dmFyIEJpPU1hdGgucmFuZG9t
             KCkudG9TdHJpbmcoMzYpLnNsaWNlKDIpLG1pPSJfX3JlYWN0RmliZXIkIitCaSxwdT0iX19yZWFjdFByb3BzJCIrQmksdXM9Il9f
-            cmVhY3RDb250YWluZXIkIitCaSxxYT0iX19yZWFjdEV2ZW50cyQiK0JpLHBFPSJfX3JlYWN0TGlzdGVuZXJzJCIrQmksaEU9Il9f
-            cmVhY3RIYW5kbGVzJCIrQmk7ZnVuY3Rpb24gbUUoZSl7ZGVsZXRlIGVbbWldLGRlbGV0ZSBlW3B1XSxkZWxldGUgZVtxYV0sZGVs
-            ZXRlIGVbcEVdLGRlbGV0ZSBlW2hFXX1mdW5jdGlvbiBmcyhlLHQpe3RbbWldPWV9ZnVuY3Rpb24gZ3IoZSx0KXt0W3VzXT1lfWZ1
-            bmN0aW9uIENoKGUpe2VbdXNdPW51bGx9ZnVuY3Rpb24geUUoZSl7cmV0dXJuISFlW3VzXX1mdW5jdGlvbiBrbihlKXtsZXQgdD1l
+            cmVhY3RDb250YWluZXIkIitCaSxxYT0iX19yZWFjdEV2ZW50cyQiK0JpLGhFPSJfX3JlYWN0TGlzdGVuZXJzJCIrQmksbUU9Il9f
+            cmVhY3RIYW5kbGVzJCIrQmk7ZnVuY3Rpb24geUUoZSl7ZGVsZXRlIGVbbWldLGRlbGV0ZSBlW3B1XSxkZWxldGUgZVtxYV0sZGVs
+            ZXRlIGVbaEVdLGRlbGV0ZSBlW21FXX1mdW5jdGlvbiBmcyhlLHQpe3RbbWldPWV9ZnVuY3Rpb24gZ3IoZSx0KXt0W3VzXT1lfWZ1
+            bmN0aW9uIENoKGUpe2VbdXNdPW51bGx9ZnVuY3Rpb24gYkUoZSl7cmV0dXJuISFlW3VzXX1mdW5jdGlvbiBrbihlKXtsZXQgdD1l
             W21pXTtpZih0KXJldHVybiB0O2xldCBuPWUucGFyZW50Tm9kZTtmb3IoO247KXtpZih0PW5bdXNdfHxuW21pXSx0KXtsZXQgaT10
             LmFsdGVybmF0ZTtpZih0LmNoaWxkIT09bnVsbHx8aSE9PW51bGwmJmkuY2hpbGQhPT1udWxsKXtsZXQgbz1mZChlKTtmb3IoO28h
             PT1udWxsOyl7bGV0IHM9b1ttaV07aWYocylyZXR1cm4gcztvPWZkKG8pfX1yZXR1cm4gdH1lPW4sbj1lLnBhcmVudE5vZGV9cmV0
             dXJuIG51bGx9ZnVuY3Rpb24gZHMoZSl7bGV0IHQ9ZVttaV18fGVbdXNdO3JldHVybiB0JiYodC50YWc9PT1NfHx0LnRhZz09PWll
-            fHx0LnRhZz09PUp8fHQudGFnPT09JCk/dDpudWxsfWZ1bmN0aW9uIFJpKGUpe2lmKGUudGFnPT09TXx8ZS50YWc9PT1pZSlyZXR1
+            fHx0LnRhZz09PVp8fHQudGFnPT09JCk/dDpudWxsfWZ1bmN0aW9uIFJpKGUpe2lmKGUudGFnPT09TXx8ZS50YWc9PT1pZSlyZXR1
             cm4gZS5zdGF0ZU5vZGU7dGhyb3cgRXJyb3IoUygzMykpfWZ1bmN0aW9uIHBzKGUpe3JldHVybiBlW3B1XXx8bnVsbH1mdW5jdGlv
-            biBodShlLHQpe2VbcHVdPXR9ZnVuY3Rpb24gYkUoZSl7bGV0IHQ9ZVtxYV07cmV0dXJuIHQ9PT12b2lkIDAmJih0PWVbcWFdPW5l
-            dyBTZXQpLHR9TGUuUmVhY3REZWJ1Z0N1cnJlbnRGcmFtZTt2YXIgUWE9W10sc2k9LTE7ZnVuY3Rpb24ganQoZSl7cmV0dXJue2N1
+            biBodShlLHQpe2VbcHVdPXR9ZnVuY3Rpb24gZ0UoZSl7bGV0IHQ9ZVtxYV07cmV0dXJuIHQ9PT12b2lkIDAmJih0PWVbcWFdPW5l
+            dyBTZXQpLHR9TGUuUmVhY3REZWJ1Z0N1cnJlbnRGcmFtZTt2YXIgUWE9W10sc2k9LTE7ZnVuY3Rpb24gS3QoZSl7cmV0dXJue2N1
             cnJlbnQ6ZX19ZnVuY3Rpb24gU2UoZSx0KXtzaTwwfHwoZS5jdXJyZW50PVFhW3NpXSxRYVtzaV09bnVsbCxzaS0tKX1mdW5jdGlv
-            biBjZShlLHQsbil7c2krKyxRYVtzaV09ZS5jdXJyZW50LGUuY3VycmVudD10fXZhciBwdD17fSwkdD1qdChwdCksVHQ9anQoITEp
-            LG11PXB0O2Z1bmN0aW9uIHFpKGUsdCxuKXtyZXR1cm4gbiYmTnQodCk/bXU6JHQuY3VycmVudH1mdW5jdGlvbiBFaChlLHQsbil7
+            biBjZShlLHQsbil7c2krKyxRYVtzaV09ZS5jdXJyZW50LGUuY3VycmVudD10fXZhciBwdD17fSxWdD1LdChwdCkseHQ9S3QoITEp
+            LG11PXB0O2Z1bmN0aW9uIHFpKGUsdCxuKXtyZXR1cm4gbiYmTHQodCk/bXU6VnQuY3VycmVudH1mdW5jdGlvbiBFaChlLHQsbil7
             e2xldCBpPWUuc3RhdGVOb2RlO2kuX19yZWFjdEludGVybmFsTWVtb2l6ZWRVbm1hc2tlZENoaWxkQ29udGV4dD10LGkuX19yZWFj
             dEludGVybmFsTWVtb2l6ZWRNYXNrZWRDaGlsZENvbnRleHQ9bn19ZnVuY3Rpb24gUWkoZSx0KXt7bGV0IGk9ZS50eXBlLmNvbnRl
             eHRUeXBlcztpZighaSlyZXR1cm4gcHQ7bGV0IG89ZS5zdGF0ZU5vZGU7aWYobyYmby5fX3JlYWN0SW50ZXJuYWxNZW1vaXplZFVu
             bWFza2VkQ2hpbGRDb250ZXh0PT09dClyZXR1cm4gby5fX3JlYWN0SW50ZXJuYWxNZW1vaXplZE1hc2tlZENoaWxkQ29udGV4dDts
             ZXQgcz17fTtmb3IobGV0IHIgaW4gaSlzW3JdPXRbcl07cmV0dXJuIG8mJkVoKGUsdCxzKSxzfX1mdW5jdGlvbiBZcigpe3JldHVy
-            biBUdC5jdXJyZW50fWZ1bmN0aW9uIE50KGUpe3tsZXQgdD1lLmNoaWxkQ29udGV4dFR5cGVzO3JldHVybiB0IT1udWxsfX1mdW5j
-            dGlvbiBTcihlKXtTZShUdCksU2UoJHQpfWZ1bmN0aW9uIHl1KGUpe1NlKFR0KSxTZSgkdCl9ZnVuY3Rpb24gZGQoZSx0LG4pe3tp
-            ZigkdC5jdXJyZW50IT09cHQpdGhyb3cgRXJyb3IoUygxNjgpKTtjZSgkdCx0KSxjZShUdCxuKX19ZnVuY3Rpb24gVGgoZSx0LG4p
+            biB4dC5jdXJyZW50fWZ1bmN0aW9uIEx0KGUpe3tsZXQgdD1lLmNoaWxkQ29udGV4dFR5cGVzO3JldHVybiB0IT1udWxsfX1mdW5j
+            dGlvbiBTcihlKXtTZSh4dCksU2UoVnQpfWZ1bmN0aW9uIHl1KGUpe1NlKHh0KSxTZShWdCl9ZnVuY3Rpb24gZGQoZSx0LG4pe3tp
+            ZihWdC5jdXJyZW50IT09cHQpdGhyb3cgRXJyb3IoUygxNjgpKTtjZShWdCx0KSxjZSh4dCxuKX19ZnVuY3Rpb24gVGgoZSx0LG4p
             e3tsZXQgaT1lLnN0YXRlTm9kZSxvPXQuY2hpbGRDb250ZXh0VHlwZXM7aWYodHlwZW9mIGkuZ2V0Q2hpbGRDb250ZXh0IT0iZnVu
             Y3Rpb24iKXJldHVybiBuO2xldCBzPWkuZ2V0Q2hpbGRDb250ZXh0KCk7Zm9yKGxldCByIGluIHMpaWYoIShyIGluIG8pKXRocm93
-            IEVycm9yKFMoMTA4LEdiKGUpfHwiVW5rbm93biIscikpO3JldHVybiBvZSh7fSxuLHMpfX1mdW5jdGlvbiBHcihlKXt7bGV0IHQ9
+            IEVycm9yKFMoMTA4LFdiKGUpfHwiVW5rbm93biIscikpO3JldHVybiBvZSh7fSxuLHMpfX1mdW5jdGlvbiBHcihlKXt7bGV0IHQ9
             ZS5zdGF0ZU5vZGUsbj10JiZ0Ll9fcmVhY3RJbnRlcm5hbE1lbW9pemVkTWVyZ2VkQ2hpbGRDb250ZXh0fHxwdDtyZXR1cm4gbXU9
-            JHQuY3VycmVudCxjZSgkdCxuKSxjZShUdCxUdC5jdXJyZW50KSwhMH19ZnVuY3Rpb24gcGQoZSx0LG4pe3tsZXQgaT1lLnN0YXRl
+            VnQuY3VycmVudCxjZShWdCxuKSxjZSh4dCx4dC5jdXJyZW50KSwhMH19ZnVuY3Rpb24gcGQoZSx0LG4pe3tsZXQgaT1lLnN0YXRl
             Tm9kZTtpZighaSl0aHJvdyBFcnJvcihTKDE2OSkpO2lmKG4pe2xldCBvPVRoKGUsdCxtdSk7aS5fX3JlYWN0SW50ZXJuYWxNZW1v
-            aXplZE1lcmdlZENoaWxkQ29udGV4dD1vLFNlKFR0KSxTZSgkdCksY2UoJHQsbyksY2UoVHQsbil9ZWxzZSBTZShUdCksY2UoVHQs
-            bil9fWZ1bmN0aW9uIGdFKGUpe3tpZighQWcoZSl8fGUudGFnIT09WSl0aHJvdyBFcnJvcihTKDE3MCkpO2xldCB0PWU7ZG97c3dp
-            dGNoKHQudGFnKXtjYXNlICQ6cmV0dXJuIHQuc3RhdGVOb2RlLmNvbnRleHQ7Y2FzZSBZOntsZXQgbj10LnR5cGU7aWYoTnQobikp
+            aXplZE1lcmdlZENoaWxkQ29udGV4dD1vLFNlKHh0KSxTZShWdCksY2UoVnQsbyksY2UoeHQsbil9ZWxzZSBTZSh4dCksY2UoeHQs
+            bil9fWZ1bmN0aW9uIFNFKGUpe3tpZighVWcoZSl8fGUudGFnIT09WSl0aHJvdyBFcnJvcihTKDE3MCkpO2xldCB0PWU7ZG97c3dp
+            dGNoKHQudGFnKXtjYXNlICQ6cmV0dXJuIHQuc3RhdGVOb2RlLmNvbnRleHQ7Y2FzZSBZOntsZXQgbj10LnR5cGU7aWYoTHQobikp
             cmV0dXJuIHQuc3RhdGVOb2RlLl9fcmVhY3RJbnRlcm5hbE1lbW9pemVkTWVyZ2VkQ2hpbGRDb250ZXh0O2JyZWFrfX10PXQucmV0
-            dXJufXdoaWxlKHQhPT1udWxsKTt0aHJvdyBFcnJvcihTKDE3MSkpfX12YXIgX2k9MCxidT0xLHd0PW51bGwsZ3U9ITEsb2E9ITE7
-            ZnVuY3Rpb24geGgoZSl7d3Q9PT1udWxsP3d0PVtlXTp3dC5wdXNoKGUpfWZ1bmN0aW9uIFNFKGUpe2d1PSEwLHhoKGUpfWZ1bmN0
-            aW9uIFJoKCl7Z3UmJmpuKCl9ZnVuY3Rpb24gam4oKXtpZighb2EmJnd0IT09bnVsbCl7b2E9ITA7bGV0IGU9MCx0PWJ0KCk7dHJ5
-            e2xldCBpPXd0O2ZvcihwZShsdCk7ZTxpLmxlbmd0aDtlKyspe2xldCBvPWlbZV07ZG8gbz1vKCEwKTt3aGlsZShvIT09bnVsbCl9
-            d3Q9bnVsbCxndT0hMX1jYXRjaChuKXt0aHJvdyB3dCE9PW51bGwmJih3dD13dC5zbGljZShlKzEpKSxScChEYyxqbiksbn1maW5h
+            dXJufXdoaWxlKHQhPT1udWxsKTt0aHJvdyBFcnJvcihTKDE3MSkpfX12YXIgX2k9MCxidT0xLGt0PW51bGwsZ3U9ITEsb2E9ITE7
+            ZnVuY3Rpb24geGgoZSl7a3Q9PT1udWxsP2t0PVtlXTprdC5wdXNoKGUpfWZ1bmN0aW9uIHZFKGUpe2d1PSEwLHhoKGUpfWZ1bmN0
+            aW9uIFJoKCl7Z3UmJmpuKCl9ZnVuY3Rpb24gam4oKXtpZighb2EmJmt0IT09bnVsbCl7b2E9ITA7bGV0IGU9MCx0PWJ0KCk7dHJ5
+            e2xldCBpPWt0O2ZvcihwZShsdCk7ZTxpLmxlbmd0aDtlKyspe2xldCBvPWlbZV07ZG8gbz1vKCEwKTt3aGlsZShvIT09bnVsbCl9
+            a3Q9bnVsbCxndT0hMX1jYXRjaChuKXt0aHJvdyBrdCE9PW51bGwmJihrdD1rdC5zbGljZShlKzEpKSxScChEYyxqbiksbn1maW5h
             bGx5e3BlKHQpLG9hPSExfX1yZXR1cm4gbnVsbH12YXIgcmk9W10sbGk9MCx2cj1udWxsLENyPTAsWmU9W10sZXQ9MCxVbj1udWxs
-            LE10PTEsRnQ9IiI7ZnVuY3Rpb24gdkUoZSl7cmV0dXJuKGUuZmxhZ3MmU3ApIT09d31mdW5jdGlvbiBDRShlKXtyZXR1cm4gQ3J9
-            ZnVuY3Rpb24gRUUoKXtsZXQgZT1GdCx0PU10O3JldHVybih0Jn5URSh0KSkudG9TdHJpbmcoMzIpK2V9ZnVuY3Rpb24gVG4oZSx0
-            KXtyaVtsaSsrXT1DcixyaVtsaSsrXT12cix2cj1lLENyPXR9ZnVuY3Rpb24gX2goZSx0LG4pe1plW2V0KytdPU10LFplW2V0Kytd
-            PUZ0LFplW2V0KytdPVVuLFVuPWU7bGV0IGk9TXQsbz1GdCxzPWpzKGkpLTEscj1pJn4oMTw8cyksbD1uKzEsYT1qcyh0KStzO2lm
-            KGE+MzApe2xldCBjPXMtcyU1LHU9KDE8PGMpLTEsZj0ociZ1KS50b1N0cmluZygzMikscD1yPj5jLHk9cy1jLGc9anModCkreSxI
-            PWw8PHl8cCxBPWYrbztNdD0xPDxnfEgsRnQ9QX1lbHNle2xldCB1PWw8PHN8cixmPW87TXQ9MTw8YXx1LEZ0PWZ9fWZ1bmN0aW9u
-            IFN1KGUpe2UucmV0dXJuIT09bnVsbCYmKFRuKGUsMSksX2goZSwxLDApKX1mdW5jdGlvbiBqcyhlKXtyZXR1cm4gMzItT3AoZSl9
-            ZnVuY3Rpb24gVEUoZSl7cmV0dXJuIDE8PGpzKGUpLTF9ZnVuY3Rpb24gdnUoZSl7Zm9yKDtlPT09dnI7KXZyPXJpWy0tbGldLHJp
-            W2xpXT1udWxsLENyPXJpWy0tbGldLHJpW2xpXT1udWxsO2Zvcig7ZT09PVVuOylVbj1aZVstLWV0XSxaZVtldF09bnVsbCxGdD1a
-            ZVstLWV0XSxaZVtldF09bnVsbCxNdD1aZVstLWV0XSxaZVtldF09bnVsbH1mdW5jdGlvbiB4RSgpe3JldHVybiBVbiE9PW51bGw/
-            e2lkOk10LG92ZXJmbG93OkZ0fTpudWxsfWZ1bmN0aW9uIFJFKGUsdCl7WmVbZXQrK109TXQsWmVbZXQrK109RnQsWmVbZXQrK109
-            VW4sTXQ9dC5pZCxGdD10Lm92ZXJmbG93LFVuPWV9dmFyIGtlPW51bGwsb3Q9bnVsbCxSdD0hMSxXcj0hMSxybj1udWxsO2Z1bmN0
-            aW9uIF9FKGUpe2xldCB0PWUuc3RhdGVOb2RlLmNvbnRhaW5lckluZm87cmV0dXJuIG90PXRFKHQpLGtlPWUsUnQ9ITAscm49bnVs
-            bCxXcj0hMSwhMH1mdW5jdGlvbiBORShlLHQsbil7cmV0dXJuIG90PW5FKHQpLGtlPWUsUnQ9ITAscm49bnVsbCxXcj0hMSxuIT09
-            bnVsbCYmUkUoZSxuKSwhMH1mdW5jdGlvbiBOaChlLHQpe2xldCBuPXhSKCk7bi5zdGF0ZU5vZGU9dCxuLnJldHVybj1lO2xldCBp
+            LEZ0PTEsRHQ9IiI7ZnVuY3Rpb24gQ0UoZSl7cmV0dXJuKGUuZmxhZ3MmU3ApIT09T31mdW5jdGlvbiBFRShlKXtyZXR1cm4gQ3J9
+            ZnVuY3Rpb24gVEUoKXtsZXQgZT1EdCx0PUZ0O3JldHVybih0Jn54RSh0KSkudG9TdHJpbmcoMzIpK2V9ZnVuY3Rpb24gVG4oZSx0
+            KXtyaVtsaSsrXT1DcixyaVtsaSsrXT12cix2cj1lLENyPXR9ZnVuY3Rpb24gX2goZSx0LG4pe1plW2V0KytdPUZ0LFplW2V0Kytd
+            PUR0LFplW2V0KytdPVVuLFVuPWU7bGV0IGk9RnQsbz1EdCxzPWpzKGkpLTEscj1pJn4oMTw8cyksbD1uKzEsYT1qcyh0KStzO2lm
+            KGE+MzApe2xldCBjPXMtcyU1LHU9KDE8PGMpLTEsZj0ociZ1KS50b1N0cmluZygzMikscD1yPj5jLHk9cy1jLGc9anModCkreSxE
+            PWw8PHl8cCxVPWYrbztGdD0xPDxnfEQsRHQ9VX1lbHNle2xldCB1PWw8PHN8cixmPW87RnQ9MTw8YXx1LER0PWZ9fWZ1bmN0aW9u
+            IFN1KGUpe2UucmV0dXJuIT09bnVsbCYmKFRuKGUsMSksX2goZSwxLDApKX1mdW5jdGlvbiBqcyhlKXtyZXR1cm4gMzItd3AoZSl9
+            ZnVuY3Rpb24geEUoZSl7cmV0dXJuIDE8PGpzKGUpLTF9ZnVuY3Rpb24gdnUoZSl7Zm9yKDtlPT09dnI7KXZyPXJpWy0tbGldLHJp
+            W2xpXT1udWxsLENyPXJpWy0tbGldLHJpW2xpXT1udWxsO2Zvcig7ZT09PVVuOylVbj1aZVstLWV0XSxaZVtldF09bnVsbCxEdD1a
+            ZVstLWV0XSxaZVtldF09bnVsbCxGdD1aZVstLWV0XSxaZVtldF09bnVsbH1mdW5jdGlvbiBSRSgpe3JldHVybiBVbiE9PW51bGw/
+            e2lkOkZ0LG92ZXJmbG93OkR0fTpudWxsfWZ1bmN0aW9uIF9FKGUsdCl7WmVbZXQrK109RnQsWmVbZXQrK109RHQsWmVbZXQrK109
+            VW4sRnQ9dC5pZCxEdD10Lm92ZXJmbG93LFVuPWV9dmFyIGtlPW51bGwsb3Q9bnVsbCxfdD0hMSxXcj0hMSxsbj1udWxsO2Z1bmN0
+            aW9uIE5FKGUpe2xldCB0PWUuc3RhdGVOb2RlLmNvbnRhaW5lckluZm87cmV0dXJuIG90PW5FKHQpLGtlPWUsX3Q9ITAsbG49bnVs
+            bCxXcj0hMSwhMH1mdW5jdGlvbiBMRShlLHQsbil7cmV0dXJuIG90PWlFKHQpLGtlPWUsX3Q9ITAsbG49bnVsbCxXcj0hMSxuIT09
+            bnVsbCYmX0UoZSxuKSwhMH1mdW5jdGlvbiBOaChlLHQpe2xldCBuPVJSKCk7bi5zdGF0ZU5vZGU9dCxuLnJldHVybj1lO2xldCBp
             PWUuZGVsZXRpb25zO2k9PT1udWxsPyhlLmRlbGV0aW9ucz1bbl0sZS5mbGFnc3w9UGkpOmkucHVzaChuKX1mdW5jdGlvbiBoZChl
             LHQpe3QuZmxhZ3M9dC5mbGFncyZ+RG58Z2V9ZnVuY3Rpb24gbWQoZSx0KXtzd2l0Y2goZS50YWcpe2Nhc2UgTTp7bGV0IG49ZS50
-            eXBlO2UucGVuZGluZ1Byb3BzO2xldCBpPVdDKHQsbik7cmV0dXJuIGkhPT1udWxsPyhlLnN0YXRlTm9kZT1pLGtlPWUsb3Q9ZUUo
-            aSksITApOiExfWNhc2UgaWU6e2xldCBuPWUucGVuZGluZ1Byb3BzLGk9WEModCxuKTtyZXR1cm4gaSE9PW51bGw/KGUuc3RhdGVO
-            b2RlPWksa2U9ZSxvdD1udWxsLCEwKTohMX1jYXNlIEo6e2xldCBuPUlDKHQpO2lmKG4hPT1udWxsKXtsZXQgaT17ZGVoeWRyYXRl
-            ZDpuLHRyZWVDb250ZXh0OnhFKCkscmV0cnlMYW5lOml0fTtlLm1lbW9pemVkU3RhdGU9aTtsZXQgbz1SUihuKTtyZXR1cm4gby5y
+            eXBlO2UucGVuZGluZ1Byb3BzO2xldCBpPVhDKHQsbik7cmV0dXJuIGkhPT1udWxsPyhlLnN0YXRlTm9kZT1pLGtlPWUsb3Q9dEUo
+            aSksITApOiExfWNhc2UgaWU6e2xldCBuPWUucGVuZGluZ1Byb3BzLGk9SUModCxuKTtyZXR1cm4gaSE9PW51bGw/KGUuc3RhdGVO
+            b2RlPWksa2U9ZSxvdD1udWxsLCEwKTohMX1jYXNlIFo6e2xldCBuPUpDKHQpO2lmKG4hPT1udWxsKXtsZXQgaT17ZGVoeWRyYXRl
+            ZDpuLHRyZWVDb250ZXh0OlJFKCkscmV0cnlMYW5lOml0fTtlLm1lbW9pemVkU3RhdGU9aTtsZXQgbz1fUihuKTtyZXR1cm4gby5y
             ZXR1cm49ZSxlLmNoaWxkPW8sa2U9ZSxvdD1udWxsLCEwfXJldHVybiExfWRlZmF1bHQ6cmV0dXJuITF9fWZ1bmN0aW9uIGphKGUp
-            e3JldHVybihlLm1vZGUmUSkhPT1HJiYoZS5mbGFncyZCKT09PXd9ZnVuY3Rpb24gS2EoZSl7dGhyb3cgRXJyb3IoUyg0MTgpKX1m
-            dW5jdGlvbiBDdShlKXtpZighUnQpcmV0dXJuO2xldCB0PW90O2lmKCF0KXtqYShlKSYmS2EoKSxoZChrZSxlKSxSdD0hMSxrZT1l
+            e3JldHVybihlLm1vZGUmUSkhPT1HJiYoZS5mbGFncyZCKT09PU99ZnVuY3Rpb24gS2EoZSl7dGhyb3cgRXJyb3IoUyg0MTgpKX1m
+            dW5jdGlvbiBDdShlKXtpZighX3QpcmV0dXJuO2xldCB0PW90O2lmKCF0KXtqYShlKSYmS2EoKSxoZChrZSxlKSxfdD0hMSxrZT1l
             O3JldHVybn1sZXQgbj10O2lmKCFtZChlLHQpKXtqYShlKSYmS2EoKSx0PUJvKG4pO2xldCBpPWtlO2lmKCF0fHwhbWQoZSx0KSl7
-            aGQoa2UsZSksUnQ9ITEsa2U9ZTtyZXR1cm59TmgoaSxuKX19ZnVuY3Rpb24gTEUoZSx0LG4pe2xldCBpPWUuc3RhdGVOb2RlLG89
-            IVdyLHM9aUUoaSxlLnR5cGUsZS5tZW1vaXplZFByb3BzLHQsbixlLG8pO3JldHVybiBlLnVwZGF0ZVF1ZXVlPXMscyE9PW51bGx9
-            ZnVuY3Rpb24gT0UoZSl7bGV0IHQ9ZS5zdGF0ZU5vZGUsbj1lLm1lbW9pemVkUHJvcHMsaT1vRSh0LG4sZSk7aWYoaSl7bGV0IG89
+            aGQoa2UsZSksX3Q9ITEsa2U9ZTtyZXR1cm59TmgoaSxuKX19ZnVuY3Rpb24gd0UoZSx0LG4pe2xldCBpPWUuc3RhdGVOb2RlLG89
+            IVdyLHM9b0UoaSxlLnR5cGUsZS5tZW1vaXplZFByb3BzLHQsbixlLG8pO3JldHVybiBlLnVwZGF0ZVF1ZXVlPXMscyE9PW51bGx9
+            ZnVuY3Rpb24gT0UoZSl7bGV0IHQ9ZS5zdGF0ZU5vZGUsbj1lLm1lbW9pemVkUHJvcHMsaT1zRSh0LG4sZSk7aWYoaSl7bGV0IG89
             a2U7aWYobyE9PW51bGwpc3dpdGNoKG8udGFnKXtjYXNlICQ6e2xldCBzPW8uc3RhdGVOb2RlLmNvbnRhaW5lckluZm8scj0oby5t
-            b2RlJlEpIT09Rzt1RShzLHQsbixyKTticmVha31jYXNlIE06e2xldCBzPW8udHlwZSxyPW8ubWVtb2l6ZWRQcm9wcyxsPW8uc3Rh
-            dGVOb2RlLGE9KG8ubW9kZSZRKSE9PUc7ZkUocyxyLGwsdCxuLGEpO2JyZWFrfX19cmV0dXJuIGl9ZnVuY3Rpb24gd0UoZSl7bGV0
-            IHQ9ZS5tZW1vaXplZFN0YXRlLG49dCE9PW51bGw/dC5kZWh5ZHJhdGVkOm51bGw7aWYoIW4pdGhyb3cgRXJyb3IoUygzMTcpKTtz
-            RShuLGUpfWZ1bmN0aW9uIGtFKGUpe2xldCB0PWUubWVtb2l6ZWRTdGF0ZSxuPXQhPT1udWxsP3QuZGVoeWRyYXRlZDpudWxsO2lm
-            KCFuKXRocm93IEVycm9yKFMoMzE3KSk7cmV0dXJuIHJFKG4pfWZ1bmN0aW9uIHlkKGUpe2xldCB0PWUucmV0dXJuO2Zvcig7dCE9
-            PW51bGwmJnQudGFnIT09TSYmdC50YWchPT0kJiZ0LnRhZyE9PUo7KXQ9dC5yZXR1cm47a2U9dH1mdW5jdGlvbiBLcyhlKXtpZihl
-            IT09a2UpcmV0dXJuITE7aWYoIVJ0KXJldHVybiB5ZChlKSxSdD0hMCwhMTtpZihlLnRhZyE9PSQmJihlLnRhZyE9PU18fGNFKGUu
+            b2RlJlEpIT09RztmRShzLHQsbixyKTticmVha31jYXNlIE06e2xldCBzPW8udHlwZSxyPW8ubWVtb2l6ZWRQcm9wcyxsPW8uc3Rh
+            dGVOb2RlLGE9KG8ubW9kZSZRKSE9PUc7ZEUocyxyLGwsdCxuLGEpO2JyZWFrfX19cmV0dXJuIGl9ZnVuY3Rpb24ga0UoZSl7bGV0
+            IHQ9ZS5tZW1vaXplZFN0YXRlLG49dCE9PW51bGw/dC5kZWh5ZHJhdGVkOm51bGw7aWYoIW4pdGhyb3cgRXJyb3IoUygzMTcpKTty
+            RShuLGUpfWZ1bmN0aW9uIE1FKGUpe2xldCB0PWUubWVtb2l6ZWRTdGF0ZSxuPXQhPT1udWxsP3QuZGVoeWRyYXRlZDpudWxsO2lm
+            KCFuKXRocm93IEVycm9yKFMoMzE3KSk7cmV0dXJuIGxFKG4pfWZ1bmN0aW9uIHlkKGUpe2xldCB0PWUucmV0dXJuO2Zvcig7dCE9
+            PW51bGwmJnQudGFnIT09TSYmdC50YWchPT0kJiZ0LnRhZyE9PVo7KXQ9dC5yZXR1cm47a2U9dH1mdW5jdGlvbiBLcyhlKXtpZihl
+            IT09a2UpcmV0dXJuITE7aWYoIV90KXJldHVybiB5ZChlKSxfdD0hMCwhMTtpZihlLnRhZyE9PSQmJihlLnRhZyE9PU18fHVFKGUu
             dHlwZSkmJiFQYShlLnR5cGUsZS5tZW1vaXplZFByb3BzKSkpe2xldCB0PW90O2lmKHQpaWYoamEoZSkpTGgoKSxLYSgpO2Vsc2Ug
-            Zm9yKDt0OylOaChlLHQpLHQ9Qm8odCl9cmV0dXJuIHlkKGUpLGUudGFnPT09Sj9vdD1rRShlKTpvdD1rZT9CbyhlLnN0YXRlTm9k
-            ZSk6bnVsbCwhMH1mdW5jdGlvbiBNRSgpe3JldHVybiBSdCYmb3QhPT1udWxsfWZ1bmN0aW9uIExoKGUpe2xldCB0PW90O2Zvcig7
-            dDspdD1Cbyh0KX1mdW5jdGlvbiBOaSgpe2tlPW51bGwsb3Q9bnVsbCxSdD0hMSxXcj0hMX1mdW5jdGlvbiBPaCgpe3JuIT09bnVs
-            bCYmKFltKHJuKSxybj1udWxsKX1mdW5jdGlvbiB3ZSgpe3JldHVybiBSdH1mdW5jdGlvbiBFdShlKXtybj09PW51bGw/cm49W2Vd
-            OnJuLnB1c2goZSl9dmFyIEZFPUxlLlJlYWN0Q3VycmVudEJhdGNoQ29uZmlnLERFPW51bGw7ZnVuY3Rpb24gQUUoKXtyZXR1cm4g
-            RkUudHJhbnNpdGlvbn1mdW5jdGlvbiBmdChlLHQpe2lmKGUmJmUuZGVmYXVsdFByb3BzKXtsZXQgbj1vZSh7fSx0KSxpPWUuZGVm
+            Zm9yKDt0OylOaChlLHQpLHQ9Qm8odCl9cmV0dXJuIHlkKGUpLGUudGFnPT09Wj9vdD1NRShlKTpvdD1rZT9CbyhlLnN0YXRlTm9k
+            ZSk6bnVsbCwhMH1mdW5jdGlvbiBGRSgpe3JldHVybiBfdCYmb3QhPT1udWxsfWZ1bmN0aW9uIExoKGUpe2xldCB0PW90O2Zvcig7
+            dDspdD1Cbyh0KX1mdW5jdGlvbiBOaSgpe2tlPW51bGwsb3Q9bnVsbCxfdD0hMSxXcj0hMX1mdW5jdGlvbiB3aCgpe2xuIT09bnVs
+            bCYmKFltKGxuKSxsbj1udWxsKX1mdW5jdGlvbiBPZSgpe3JldHVybiBfdH1mdW5jdGlvbiBFdShlKXtsbj09PW51bGw/bG49W2Vd
+            OmxuLnB1c2goZSl9dmFyIERFPUxlLlJlYWN0Q3VycmVudEJhdGNoQ29uZmlnLEFFPW51bGw7ZnVuY3Rpb24gVUUoKXtyZXR1cm4g
+            REUudHJhbnNpdGlvbn1mdW5jdGlvbiBmdChlLHQpe2lmKGUmJmUuZGVmYXVsdFByb3BzKXtsZXQgbj1vZSh7fSx0KSxpPWUuZGVm
             YXVsdFByb3BzO2ZvcihsZXQgbyBpbiBpKW5bb109PT12b2lkIDAmJihuW29dPWlbb10pO3JldHVybiBufXJldHVybiB0fXZhciBZ
-            YT1qdChudWxsKSxFcj1udWxsLGFpPW51bGwsVHU9bnVsbDtmdW5jdGlvbiB4dSgpe0VyPW51bGwsYWk9bnVsbCxUdT1udWxsfWZ1
+            YT1LdChudWxsKSxFcj1udWxsLGFpPW51bGwsVHU9bnVsbDtmdW5jdGlvbiB4dSgpe0VyPW51bGwsYWk9bnVsbCxUdT1udWxsfWZ1
             bmN0aW9uIFJ1KGUsdCxuKXtjZShZYSx0Ll9jdXJyZW50VmFsdWUpLHQuX2N1cnJlbnRWYWx1ZT1ufWZ1bmN0aW9uIFhyKGUsdCl7
-            bGV0IG49WWEuY3VycmVudDtTZShZYSksbj09PVZiP2UuX2N1cnJlbnRWYWx1ZT1lLl9kZWZhdWx0VmFsdWU6ZS5fY3VycmVudFZh
+            bGV0IG49WWEuY3VycmVudDtTZShZYSksbj09PUJiP2UuX2N1cnJlbnRWYWx1ZT1lLl9kZWZhdWx0VmFsdWU6ZS5fY3VycmVudFZh
             bHVlPW59ZnVuY3Rpb24gR2EoZSx0LG4pe2xldCBpPWU7Zm9yKDtpIT09bnVsbDspe2xldCBvPWkuYWx0ZXJuYXRlO2lmKHhpKGku
-            Y2hpbGRMYW5lcyx0KT9vIT09bnVsbCYmIXhpKG8uY2hpbGRMYW5lcyx0KSYmKG8uY2hpbGRMYW5lcz1EKG8uY2hpbGRMYW5lcyx0
-            KSk6KGkuY2hpbGRMYW5lcz1EKGkuY2hpbGRMYW5lcyx0KSxvIT09bnVsbCYmKG8uY2hpbGRMYW5lcz1EKG8uY2hpbGRMYW5lcyx0
-            KSkpLGk9PT1uKWJyZWFrO2k9aS5yZXR1cm59fWZ1bmN0aW9uIF91KGUsdCxuKXtVRShlLHQsbil9ZnVuY3Rpb24gVUUoZSx0LG4p
+            Y2hpbGRMYW5lcyx0KT9vIT09bnVsbCYmIXhpKG8uY2hpbGRMYW5lcyx0KSYmKG8uY2hpbGRMYW5lcz1BKG8uY2hpbGRMYW5lcyx0
+            KSk6KGkuY2hpbGRMYW5lcz1BKGkuY2hpbGRMYW5lcyx0KSxvIT09bnVsbCYmKG8uY2hpbGRMYW5lcz1BKG8uY2hpbGRMYW5lcyx0
+            KSkpLGk9PT1uKWJyZWFrO2k9aS5yZXR1cm59fWZ1bmN0aW9uIF91KGUsdCxuKXt6RShlLHQsbil9ZnVuY3Rpb24gekUoZSx0LG4p
             e2xldCBpPWUuY2hpbGQ7Zm9yKGkhPT1udWxsJiYoaS5yZXR1cm49ZSk7aSE9PW51bGw7KXtsZXQgbyxzPWkuZGVwZW5kZW5jaWVz
             O2lmKHMhPT1udWxsKXtvPWkuY2hpbGQ7bGV0IHI9cy5maXJzdENvbnRleHQ7Zm9yKDtyIT09bnVsbDspe2lmKHIuY29udGV4dD09
-            PXQpe2lmKGkudGFnPT09WSl7bGV0IGE9ZHIobiksYz1fdChkZSxhKTtjLnRhZz1KcjtsZXQgdT1pLnVwZGF0ZVF1ZXVlO2lmKHUh
+            PXQpe2lmKGkudGFnPT09WSl7bGV0IGE9ZHIobiksYz1OdChkZSxhKTtjLnRhZz1KcjtsZXQgdT1pLnVwZGF0ZVF1ZXVlO2lmKHUh
             PT1udWxsKXtsZXQgZj11LnNoYXJlZCxwPWYucGVuZGluZztwPT09bnVsbD9jLm5leHQ9YzooYy5uZXh0PXAubmV4dCxwLm5leHQ9
-            YyksZi5wZW5kaW5nPWN9fWkubGFuZXM9RChpLmxhbmVzLG4pO2xldCBsPWkuYWx0ZXJuYXRlO2whPT1udWxsJiYobC5sYW5lcz1E
-            KGwubGFuZXMsbikpLEdhKGkucmV0dXJuLG4sZSkscy5sYW5lcz1EKHMubGFuZXMsbik7YnJlYWt9cj1yLm5leHR9fWVsc2UgaWYo
-            aS50YWc9PT15bilvPWkudHlwZT09PWUudHlwZT9udWxsOmkuY2hpbGQ7ZWxzZSBpZihpLnRhZz09PXRzKXtsZXQgcj1pLnJldHVy
-            bjtpZihyPT09bnVsbCl0aHJvdyBFcnJvcihTKDM0MSkpO3IubGFuZXM9RChyLmxhbmVzLG4pO2xldCBsPXIuYWx0ZXJuYXRlO2wh
-            PT1udWxsJiYobC5sYW5lcz1EKGwubGFuZXMsbikpLEdhKHIsbixlKSxvPWkuc2libGluZ31lbHNlIG89aS5jaGlsZDtpZihvIT09
+            YyksZi5wZW5kaW5nPWN9fWkubGFuZXM9QShpLmxhbmVzLG4pO2xldCBsPWkuYWx0ZXJuYXRlO2whPT1udWxsJiYobC5sYW5lcz1B
+            KGwubGFuZXMsbikpLEdhKGkucmV0dXJuLG4sZSkscy5sYW5lcz1BKHMubGFuZXMsbik7YnJlYWt9cj1yLm5leHR9fWVsc2UgaWYo
+            aS50YWc9PT1ibilvPWkudHlwZT09PWUudHlwZT9udWxsOmkuY2hpbGQ7ZWxzZSBpZihpLnRhZz09PXRzKXtsZXQgcj1pLnJldHVy
+            bjtpZihyPT09bnVsbCl0aHJvdyBFcnJvcihTKDM0MSkpO3IubGFuZXM9QShyLmxhbmVzLG4pO2xldCBsPXIuYWx0ZXJuYXRlO2wh
+            PT1udWxsJiYobC5sYW5lcz1BKGwubGFuZXMsbikpLEdhKHIsbixlKSxvPWkuc2libGluZ31lbHNlIG89aS5jaGlsZDtpZihvIT09
             bnVsbClvLnJldHVybj1pO2Vsc2UgZm9yKG89aTtvIT09bnVsbDspe2lmKG89PT1lKXtvPW51bGw7YnJlYWt9bGV0IHI9by5zaWJs
             aW5nO2lmKHIhPT1udWxsKXtyLnJldHVybj1vLnJldHVybixvPXI7YnJlYWt9bz1vLnJldHVybn1pPW99fWZ1bmN0aW9uIEtuKGUs
             dCl7RXI9ZSxhaT1udWxsLFR1PW51bGw7bGV0IG49ZS5kZXBlbmRlbmNpZXM7biE9PW51bGwmJm4uZmlyc3RDb250ZXh0IT09bnVs
@@ -1194,26 +1194,26 @@ extension ClientAsset {
             Ol9uLnB1c2goZSl9ZnVuY3Rpb24gSEUoKXtpZihfbiE9PW51bGwpe2ZvcihsZXQgZT0wO2U8X24ubGVuZ3RoO2UrKyl7bGV0IHQ9
             X25bZV0sbj10LmludGVybGVhdmVkO2lmKG4hPT1udWxsKXt0LmludGVybGVhdmVkPW51bGw7bGV0IGk9bi5uZXh0LG89dC5wZW5k
             aW5nO2lmKG8hPT1udWxsKXtsZXQgcz1vLm5leHQ7by5uZXh0PWksbi5uZXh0PXN9dC5wZW5kaW5nPW59fV9uPW51bGx9fWZ1bmN0
-            aW9uIHdoKGUsdCxuLGkpe2xldCBvPXQuaW50ZXJsZWF2ZWQ7cmV0dXJuIG89PT1udWxsPyhuLm5leHQ9bixOdSh0KSk6KG4ubmV4
-            dD1vLm5leHQsby5uZXh0PW4pLHQuaW50ZXJsZWF2ZWQ9bixJcihlLGkpfWZ1bmN0aW9uIHpFKGUsdCxuLGkpe2xldCBvPXQuaW50
+            aW9uIE9oKGUsdCxuLGkpe2xldCBvPXQuaW50ZXJsZWF2ZWQ7cmV0dXJuIG89PT1udWxsPyhuLm5leHQ9bixOdSh0KSk6KG4ubmV4
+            dD1vLm5leHQsby5uZXh0PW4pLHQuaW50ZXJsZWF2ZWQ9bixJcihlLGkpfWZ1bmN0aW9uIFBFKGUsdCxuLGkpe2xldCBvPXQuaW50
             ZXJsZWF2ZWQ7bz09PW51bGw/KG4ubmV4dD1uLE51KHQpKToobi5uZXh0PW8ubmV4dCxvLm5leHQ9biksdC5pbnRlcmxlYXZlZD1u
-            fWZ1bmN0aW9uIFBFKGUsdCxuLGkpe2xldCBvPXQuaW50ZXJsZWF2ZWQ7cmV0dXJuIG89PT1udWxsPyhuLm5leHQ9bixOdSh0KSk6
+            fWZ1bmN0aW9uICRFKGUsdCxuLGkpe2xldCBvPXQuaW50ZXJsZWF2ZWQ7cmV0dXJuIG89PT1udWxsPyhuLm5leHQ9bixOdSh0KSk6
             KG4ubmV4dD1vLm5leHQsby5uZXh0PW4pLHQuaW50ZXJsZWF2ZWQ9bixJcihlLGkpfWZ1bmN0aW9uIGppKGUsdCl7cmV0dXJuIEly
-            KGUsdCl9dmFyICRFPUlyO2Z1bmN0aW9uIElyKGUsdCl7ZS5sYW5lcz1EKGUubGFuZXMsdCk7bGV0IG49ZS5hbHRlcm5hdGU7biE9
-            PW51bGwmJihuLmxhbmVzPUQobi5sYW5lcyx0KSk7bGV0IGk9ZSxvPWUucmV0dXJuO2Zvcig7byE9PW51bGw7KW8uY2hpbGRMYW5l
-            cz1EKG8uY2hpbGRMYW5lcyx0KSxuPW8uYWx0ZXJuYXRlLG4hPT1udWxsJiYobi5jaGlsZExhbmVzPUQobi5jaGlsZExhbmVzLHQp
+            KGUsdCl9dmFyIFZFPUlyO2Z1bmN0aW9uIElyKGUsdCl7ZS5sYW5lcz1BKGUubGFuZXMsdCk7bGV0IG49ZS5hbHRlcm5hdGU7biE9
+            PW51bGwmJihuLmxhbmVzPUEobi5sYW5lcyx0KSk7bGV0IGk9ZSxvPWUucmV0dXJuO2Zvcig7byE9PW51bGw7KW8uY2hpbGRMYW5l
+            cz1BKG8uY2hpbGRMYW5lcyx0KSxuPW8uYWx0ZXJuYXRlLG4hPT1udWxsJiYobi5jaGlsZExhbmVzPUEobi5jaGlsZExhbmVzLHQp
             KSxpPW8sbz1vLnJldHVybjtyZXR1cm4gaS50YWc9PT0kP2kuc3RhdGVOb2RlOm51bGx9dmFyIGtoPTAsTWg9MSxKcj0yLEx1PTMs
             WnI9ITE7ZnVuY3Rpb24gZWwoZSl7bGV0IHQ9e2Jhc2VTdGF0ZTplLm1lbW9pemVkU3RhdGUsZmlyc3RCYXNlVXBkYXRlOm51bGws
             bGFzdEJhc2VVcGRhdGU6bnVsbCxzaGFyZWQ6e3BlbmRpbmc6bnVsbCxpbnRlcmxlYXZlZDpudWxsLGxhbmVzOmJ9LGVmZmVjdHM6
-            bnVsbH07ZS51cGRhdGVRdWV1ZT10fWZ1bmN0aW9uIE91KGUsdCl7bGV0IG49dC51cGRhdGVRdWV1ZSxpPWUudXBkYXRlUXVldWU7
+            bnVsbH07ZS51cGRhdGVRdWV1ZT10fWZ1bmN0aW9uIHd1KGUsdCl7bGV0IG49dC51cGRhdGVRdWV1ZSxpPWUudXBkYXRlUXVldWU7
             aWYobj09PWkpe2xldCBvPXtiYXNlU3RhdGU6aS5iYXNlU3RhdGUsZmlyc3RCYXNlVXBkYXRlOmkuZmlyc3RCYXNlVXBkYXRlLGxh
             c3RCYXNlVXBkYXRlOmkubGFzdEJhc2VVcGRhdGUsc2hhcmVkOmkuc2hhcmVkLGVmZmVjdHM6aS5lZmZlY3RzfTt0LnVwZGF0ZVF1
-            ZXVlPW99fWZ1bmN0aW9uIF90KGUsdCl7cmV0dXJue2V2ZW50VGltZTplLGxhbmU6dCx0YWc6a2gscGF5bG9hZDpudWxsLGNhbGxi
-            YWNrOm51bGwsbmV4dDpudWxsfX1mdW5jdGlvbiBBdChlLHQsbil7bGV0IGk9ZS51cGRhdGVRdWV1ZTtpZihpPT09bnVsbClyZXR1
-            cm4gbnVsbDtsZXQgbz1pLnNoYXJlZDtpZihLeCgpKXtsZXQgcz1vLnBlbmRpbmc7cmV0dXJuIHM9PT1udWxsP3QubmV4dD10Oih0
-            Lm5leHQ9cy5uZXh0LHMubmV4dD10KSxvLnBlbmRpbmc9dCwkRShlLG4pfWVsc2UgcmV0dXJuIFBFKGUsbyx0LG4pfWZ1bmN0aW9u
+            ZXVlPW99fWZ1bmN0aW9uIE50KGUsdCl7cmV0dXJue2V2ZW50VGltZTplLGxhbmU6dCx0YWc6a2gscGF5bG9hZDpudWxsLGNhbGxi
+            YWNrOm51bGwsbmV4dDpudWxsfX1mdW5jdGlvbiBVdChlLHQsbil7bGV0IGk9ZS51cGRhdGVRdWV1ZTtpZihpPT09bnVsbClyZXR1
+            cm4gbnVsbDtsZXQgbz1pLnNoYXJlZDtpZihZeCgpKXtsZXQgcz1vLnBlbmRpbmc7cmV0dXJuIHM9PT1udWxsP3QubmV4dD10Oih0
+            Lm5leHQ9cy5uZXh0LHMubmV4dD10KSxvLnBlbmRpbmc9dCxWRShlLG4pfWVsc2UgcmV0dXJuICRFKGUsbyx0LG4pfWZ1bmN0aW9u
             IFNvKGUsdCxuKXtsZXQgaT10LnVwZGF0ZVF1ZXVlO2lmKGk9PT1udWxsKXJldHVybjtsZXQgbz1pLnNoYXJlZDtpZihNcChuKSl7
-            bGV0IHM9by5sYW5lcztzPURwKHMsZS5wZW5kaW5nTGFuZXMpO2xldCByPUQocyxuKTtvLmxhbmVzPXIsbnUoZSxyKX19ZnVuY3Rp
+            bGV0IHM9by5sYW5lcztzPURwKHMsZS5wZW5kaW5nTGFuZXMpO2xldCByPUEocyxuKTtvLmxhbmVzPXIsbnUoZSxyKX19ZnVuY3Rp
             b24gYmQoZSx0KXtsZXQgbj1lLnVwZGF0ZVF1ZXVlLGk9ZS5hbHRlcm5hdGU7aWYoaSE9PW51bGwpe2xldCBzPWkudXBkYXRlUXVl
             dWU7aWYobj09PXMpe2xldCByPW51bGwsbD1udWxsLGE9bi5maXJzdEJhc2VVcGRhdGU7aWYoYSE9PW51bGwpe2xldCBjPWE7ZG97
             bGV0IHU9e2V2ZW50VGltZTpjLmV2ZW50VGltZSxsYW5lOmMubGFuZSx0YWc6Yy50YWcscGF5bG9hZDpjLnBheWxvYWQsY2FsbGJh
@@ -1221,7 +1221,7 @@ extension ClientAsset {
             dWxsKTtsPT09bnVsbD9yPWw9dDoobC5uZXh0PXQsbD10KX1lbHNlIHI9bD10O249e2Jhc2VTdGF0ZTpzLmJhc2VTdGF0ZSxmaXJz
             dEJhc2VVcGRhdGU6cixsYXN0QmFzZVVwZGF0ZTpsLHNoYXJlZDpzLnNoYXJlZCxlZmZlY3RzOnMuZWZmZWN0c30sZS51cGRhdGVR
             dWV1ZT1uO3JldHVybn19bGV0IG89bi5sYXN0QmFzZVVwZGF0ZTtvPT09bnVsbD9uLmZpcnN0QmFzZVVwZGF0ZT10Om8ubmV4dD10
-            LG4ubGFzdEJhc2VVcGRhdGU9dH1mdW5jdGlvbiBWRShlLHQsbixpLG8scyl7c3dpdGNoKG4udGFnKXtjYXNlIE1oOntsZXQgcj1u
+            LG4ubGFzdEJhc2VVcGRhdGU9dH1mdW5jdGlvbiBCRShlLHQsbixpLG8scyl7c3dpdGNoKG4udGFnKXtjYXNlIE1oOntsZXQgcj1u
             LnBheWxvYWQ7cmV0dXJuIHR5cGVvZiByPT0iZnVuY3Rpb24iP3IuY2FsbChzLGksbyk6cn1jYXNlIEx1OmUuZmxhZ3M9ZS5mbGFn
             cyZ+VmV8QjtjYXNlIGtoOntsZXQgcj1uLnBheWxvYWQsbDtyZXR1cm4gdHlwZW9mIHI9PSJmdW5jdGlvbiI/bD1yLmNhbGwocyxp
             LG8pOmw9cixsPT1udWxsP2k6b2Uoe30saSxsKX1jYXNlIEpyOnJldHVybiBacj0hMCxpfXJldHVybiBpfWZ1bmN0aW9uIGhzKGUs
@@ -1230,78 +1230,78 @@ extension ClientAsset {
             ZXh0PW51bGwscj09PW51bGw/cz1jOnIubmV4dD1jLHI9YTtsZXQgdT1lLmFsdGVybmF0ZTtpZih1IT09bnVsbCl7bGV0IGY9dS51
             cGRhdGVRdWV1ZSxwPWYubGFzdEJhc2VVcGRhdGU7cCE9PXImJihwPT09bnVsbD9mLmZpcnN0QmFzZVVwZGF0ZT1jOnAubmV4dD1j
             LGYubGFzdEJhc2VVcGRhdGU9YSl9fWlmKHMhPT1udWxsKXtsZXQgYT1vLmJhc2VTdGF0ZSxjPWIsdT1udWxsLGY9bnVsbCxwPW51
-            bGwseT1zO2Rve2xldCBDPXkubGFuZSxIPXkuZXZlbnRUaW1lO2lmKHhpKGksQykpe2lmKHAhPT1udWxsKXtsZXQgWj17ZXZlbnRU
-            aW1lOkgsbGFuZTpmZSx0YWc6eS50YWcscGF5bG9hZDp5LnBheWxvYWQsY2FsbGJhY2s6eS5jYWxsYmFjayxuZXh0Om51bGx9O3A9
-            cC5uZXh0PVp9aWYoYT1WRShlLG8seSxhLHQsbikseS5jYWxsYmFjayE9PW51bGwmJnkubGFuZSE9PWZlKXtlLmZsYWdzfD1rYzts
-            ZXQgWj1vLmVmZmVjdHM7Wj09PW51bGw/by5lZmZlY3RzPVt5XTpaLnB1c2goeSl9fWVsc2V7bGV0IEE9e2V2ZW50VGltZTpILGxh
+            bGwseT1zO2Rve2xldCBDPXkubGFuZSxEPXkuZXZlbnRUaW1lO2lmKHhpKGksQykpe2lmKHAhPT1udWxsKXtsZXQgST17ZXZlbnRU
+            aW1lOkQsbGFuZTpmZSx0YWc6eS50YWcscGF5bG9hZDp5LnBheWxvYWQsY2FsbGJhY2s6eS5jYWxsYmFjayxuZXh0Om51bGx9O3A9
+            cC5uZXh0PUl9aWYoYT1CRShlLG8seSxhLHQsbikseS5jYWxsYmFjayE9PW51bGwmJnkubGFuZSE9PWZlKXtlLmZsYWdzfD1rYzts
+            ZXQgST1vLmVmZmVjdHM7ST09PW51bGw/by5lZmZlY3RzPVt5XTpJLnB1c2goeSl9fWVsc2V7bGV0IFU9e2V2ZW50VGltZTpELGxh
             bmU6Qyx0YWc6eS50YWcscGF5bG9hZDp5LnBheWxvYWQsY2FsbGJhY2s6eS5jYWxsYmFjayxuZXh0Om51bGx9O3A9PT1udWxsPyhm
-            PXA9QSx1PWEpOnA9cC5uZXh0PUEsYz1EKGMsQyl9aWYoeT15Lm5leHQseT09PW51bGwpe2lmKGw9by5zaGFyZWQucGVuZGluZyxs
-            PT09bnVsbClicmVhazt7bGV0IEE9bCxaPUEubmV4dDtBLm5leHQ9bnVsbCx5PVosby5sYXN0QmFzZVVwZGF0ZT1BLG8uc2hhcmVk
+            PXA9VSx1PWEpOnA9cC5uZXh0PVUsYz1BKGMsQyl9aWYoeT15Lm5leHQseT09PW51bGwpe2lmKGw9by5zaGFyZWQucGVuZGluZyxs
+            PT09bnVsbClicmVhazt7bGV0IFU9bCxJPVUubmV4dDtVLm5leHQ9bnVsbCx5PUksby5sYXN0QmFzZVVwZGF0ZT1VLG8uc2hhcmVk
             LnBlbmRpbmc9bnVsbH19fXdoaWxlKCEwKTtwPT09bnVsbCYmKHU9YSksby5iYXNlU3RhdGU9dSxvLmZpcnN0QmFzZVVwZGF0ZT1m
-            LG8ubGFzdEJhc2VVcGRhdGU9cDtsZXQgZz1vLnNoYXJlZC5pbnRlcmxlYXZlZDtpZihnIT09bnVsbCl7bGV0IEM9ZztkbyBjPUQo
+            LG8ubGFzdEJhc2VVcGRhdGU9cDtsZXQgZz1vLnNoYXJlZC5pbnRlcmxlYXZlZDtpZihnIT09bnVsbCl7bGV0IEM9ZztkbyBjPUEo
             YyxDLmxhbmUpLEM9Qy5uZXh0O3doaWxlKEMhPT1nKX1lbHNlIHM9PT1udWxsJiYoby5zaGFyZWQubGFuZXM9Yik7Wm8oYyksZS5s
-            YW5lcz1jLGUubWVtb2l6ZWRTdGF0ZT1hfX1mdW5jdGlvbiBCRShlLHQpe2lmKHR5cGVvZiBlIT0iZnVuY3Rpb24iKXRocm93IEVy
+            YW5lcz1jLGUubWVtb2l6ZWRTdGF0ZT1hfX1mdW5jdGlvbiBxRShlLHQpe2lmKHR5cGVvZiBlIT0iZnVuY3Rpb24iKXRocm93IEVy
             cm9yKFMoMTkxLGUpKTtlLmNhbGwodCl9ZnVuY3Rpb24gRmgoKXtacj0hMX1mdW5jdGlvbiBUcigpe3JldHVybiBacn1mdW5jdGlv
             biBnZChlLHQsbil7bGV0IGk9dC5lZmZlY3RzO2lmKHQuZWZmZWN0cz1udWxsLGkhPT1udWxsKWZvcihsZXQgbz0wO288aS5sZW5n
-            dGg7bysrKXtsZXQgcz1pW29dLHI9cy5jYWxsYmFjaztyIT09bnVsbCYmKHMuY2FsbGJhY2s9bnVsbCxCRShyLG4pKX19dmFyIERo
-            PW5ldyBCZC5Db21wb25lbnQoKS5yZWZzO2Z1bmN0aW9uIHd1KGUsdCxuLGkpe2xldCBvPWUubWVtb2l6ZWRTdGF0ZSxzPW4oaSxv
+            dGg7bysrKXtsZXQgcz1pW29dLHI9cy5jYWxsYmFjaztyIT09bnVsbCYmKHMuY2FsbGJhY2s9bnVsbCxxRShyLG4pKX19dmFyIERo
+            PW5ldyBCZC5Db21wb25lbnQoKS5yZWZzO2Z1bmN0aW9uIE91KGUsdCxuLGkpe2xldCBvPWUubWVtb2l6ZWRTdGF0ZSxzPW4oaSxv
             KSxyPXM9PW51bGw/bzpvZSh7fSxvLHMpO2lmKGUubWVtb2l6ZWRTdGF0ZT1yLGUubGFuZXM9PT1iKXtsZXQgbD1lLnVwZGF0ZVF1
-            ZXVlO2wuYmFzZVN0YXRlPXJ9fXZhciBrdT17aXNNb3VudGVkOlVnLGVucXVldWVTZXRTdGF0ZShlLHQsbil7bGV0IGk9cGkoZSks
-            bz1SZSgpLHM9SHQoaSkscj1fdChvLHMpO3IucGF5bG9hZD10LG4hPW51bGwmJihyLmNhbGxiYWNrPW4pO2xldCBsPUF0KGkscixz
+            ZXVlO2wuYmFzZVN0YXRlPXJ9fXZhciBrdT17aXNNb3VudGVkOnpnLGVucXVldWVTZXRTdGF0ZShlLHQsbil7bGV0IGk9cGkoZSks
+            bz1SZSgpLHM9SHQoaSkscj1OdChvLHMpO3IucGF5bG9hZD10LG4hPW51bGwmJihyLmNhbGxiYWNrPW4pO2xldCBsPVV0KGkscixz
             KTtsIT09bnVsbCYmKHN0KGwsaSxzLG8pLFNvKGwsaSxzKSl9LGVucXVldWVSZXBsYWNlU3RhdGUoZSx0LG4pe2xldCBpPXBpKGUp
-            LG89UmUoKSxzPUh0KGkpLHI9X3QobyxzKTtyLnRhZz1NaCxyLnBheWxvYWQ9dCxuIT1udWxsJiYoci5jYWxsYmFjaz1uKTtsZXQg
-            bD1BdChpLHIscyk7bCE9PW51bGwmJihzdChsLGkscyxvKSxTbyhsLGkscykpfSxlbnF1ZXVlRm9yY2VVcGRhdGUoZSx0KXtsZXQg
-            bj1waShlKSxpPVJlKCksbz1IdChuKSxzPV90KGksbyk7cy50YWc9SnIsdCE9bnVsbCYmKHMuY2FsbGJhY2s9dCk7bGV0IHI9QXQo
+            LG89UmUoKSxzPUh0KGkpLHI9TnQobyxzKTtyLnRhZz1NaCxyLnBheWxvYWQ9dCxuIT1udWxsJiYoci5jYWxsYmFjaz1uKTtsZXQg
+            bD1VdChpLHIscyk7bCE9PW51bGwmJihzdChsLGkscyxvKSxTbyhsLGkscykpfSxlbnF1ZXVlRm9yY2VVcGRhdGUoZSx0KXtsZXQg
+            bj1waShlKSxpPVJlKCksbz1IdChuKSxzPU50KGksbyk7cy50YWc9SnIsdCE9bnVsbCYmKHMuY2FsbGJhY2s9dCk7bGV0IHI9VXQo
             bixzLG8pO3IhPT1udWxsJiYoc3QocixuLG8saSksU28ocixuLG8pKX19O2Z1bmN0aW9uIEFoKGUsdCxuLGksbyxzLHIpe2xldCBs
             PWUuc3RhdGVOb2RlO3JldHVybiB0eXBlb2YgbC5zaG91bGRDb21wb25lbnRVcGRhdGU9PSJmdW5jdGlvbiI/bC5zaG91bGRDb21w
-            b25lbnRVcGRhdGUoaSxzLHIpOnQucHJvdG90eXBlJiZ0LnByb3RvdHlwZS5pc1B1cmVSZWFjdENvbXBvbmVudD8hSG8obixpKXx8
-            IUhvKG8scyk6ITB9ZnVuY3Rpb24gVWgoZSx0KXt0LnVwZGF0ZXI9a3UsZS5zdGF0ZU5vZGU9dCxNZyh0LGUpfWZ1bmN0aW9uIEho
+            b25lbnRVcGRhdGUoaSxzLHIpOnQucHJvdG90eXBlJiZ0LnByb3RvdHlwZS5pc1B1cmVSZWFjdENvbXBvbmVudD8hem8obixpKXx8
+            IXpvKG8scyk6ITB9ZnVuY3Rpb24gVWgoZSx0KXt0LnVwZGF0ZXI9a3UsZS5zdGF0ZU5vZGU9dCxGZyh0LGUpfWZ1bmN0aW9uIHpo
             KGUsdCxuKXtsZXQgaT0hMSxvPXB0LHM9cHQscj10LmNvbnRleHRUeXBlO2lmKHR5cGVvZiByPT0ib2JqZWN0IiYmciE9PW51bGwp
             cz1EZShyKTtlbHNle289cWkoZSx0LCEwKTtsZXQgYT10LmNvbnRleHRUeXBlcztpPWEhPW51bGwscz1pP1FpKGUsbyk6cHR9bGV0
             IGw9bmV3IHQobixzKTtyZXR1cm4gZS5tZW1vaXplZFN0YXRlPWwuc3RhdGUhPT1udWxsJiZsLnN0YXRlIT09dm9pZCAwP2wuc3Rh
-            dGU6bnVsbCxVaChlLGwpLGkmJkVoKGUsbyxzKSxsfWZ1bmN0aW9uIHFFKGUsdCl7bGV0IG49dC5zdGF0ZTt0eXBlb2YgdC5jb21w
+            dGU6bnVsbCxVaChlLGwpLGkmJkVoKGUsbyxzKSxsfWZ1bmN0aW9uIFFFKGUsdCl7bGV0IG49dC5zdGF0ZTt0eXBlb2YgdC5jb21w
             b25lbnRXaWxsTW91bnQ9PSJmdW5jdGlvbiImJnQuY29tcG9uZW50V2lsbE1vdW50KCksdHlwZW9mIHQuVU5TQUZFX2NvbXBvbmVu
             dFdpbGxNb3VudD09ImZ1bmN0aW9uIiYmdC5VTlNBRkVfY29tcG9uZW50V2lsbE1vdW50KCksbiE9PXQuc3RhdGUmJmt1LmVucXVl
-            dWVSZXBsYWNlU3RhdGUodCx0LnN0YXRlLG51bGwpfWZ1bmN0aW9uIHpoKGUsdCxuLGkpe2xldCBvPXQuc3RhdGU7dHlwZW9mIHQu
+            dWVSZXBsYWNlU3RhdGUodCx0LnN0YXRlLG51bGwpfWZ1bmN0aW9uIEhoKGUsdCxuLGkpe2xldCBvPXQuc3RhdGU7dHlwZW9mIHQu
             Y29tcG9uZW50V2lsbFJlY2VpdmVQcm9wcz09ImZ1bmN0aW9uIiYmdC5jb21wb25lbnRXaWxsUmVjZWl2ZVByb3BzKG4saSksdHlw
             ZW9mIHQuVU5TQUZFX2NvbXBvbmVudFdpbGxSZWNlaXZlUHJvcHM9PSJmdW5jdGlvbiImJnQuVU5TQUZFX2NvbXBvbmVudFdpbGxS
             ZWNlaXZlUHJvcHMobixpKSx0LnN0YXRlIT09byYma3UuZW5xdWV1ZVJlcGxhY2VTdGF0ZSh0LHQuc3RhdGUsbnVsbCl9ZnVuY3Rp
             b24gTXUoZSx0LG4saSl7bGV0IG89ZS5zdGF0ZU5vZGU7by5wcm9wcz1uLG8uc3RhdGU9ZS5tZW1vaXplZFN0YXRlLG8ucmVmcz1E
             aCxlbChlKTtsZXQgcz10LmNvbnRleHRUeXBlO2lmKHR5cGVvZiBzPT0ib2JqZWN0IiYmcyE9PW51bGwpby5jb250ZXh0PURlKHMp
             O2Vsc2V7bGV0IGw9cWkoZSx0LCEwKTtvLmNvbnRleHQ9UWkoZSxsKX1vLnN0YXRlPWUubWVtb2l6ZWRTdGF0ZTtsZXQgcj10Lmdl
-            dERlcml2ZWRTdGF0ZUZyb21Qcm9wcztpZih0eXBlb2Ygcj09ImZ1bmN0aW9uIiYmKHd1KGUsdCxyLG4pLG8uc3RhdGU9ZS5tZW1v
+            dERlcml2ZWRTdGF0ZUZyb21Qcm9wcztpZih0eXBlb2Ygcj09ImZ1bmN0aW9uIiYmKE91KGUsdCxyLG4pLG8uc3RhdGU9ZS5tZW1v
             aXplZFN0YXRlKSx0eXBlb2YgdC5nZXREZXJpdmVkU3RhdGVGcm9tUHJvcHMhPSJmdW5jdGlvbiImJnR5cGVvZiBvLmdldFNuYXBz
             aG90QmVmb3JlVXBkYXRlIT0iZnVuY3Rpb24iJiYodHlwZW9mIG8uVU5TQUZFX2NvbXBvbmVudFdpbGxNb3VudD09ImZ1bmN0aW9u
-            Inx8dHlwZW9mIG8uY29tcG9uZW50V2lsbE1vdW50PT0iZnVuY3Rpb24iKSYmKHFFKGUsbyksaHMoZSxuLG8saSksby5zdGF0ZT1l
-            Lm1lbW9pemVkU3RhdGUpLHR5cGVvZiBvLmNvbXBvbmVudERpZE1vdW50PT0iZnVuY3Rpb24iKXtsZXQgbD1QO2x8PU9uLGUuZmxh
-            Z3N8PWx9fWZ1bmN0aW9uIFFFKGUsdCxuLGkpe2xldCBvPWUuc3RhdGVOb2RlLHM9ZS5tZW1vaXplZFByb3BzO28ucHJvcHM9czts
+            Inx8dHlwZW9mIG8uY29tcG9uZW50V2lsbE1vdW50PT0iZnVuY3Rpb24iKSYmKFFFKGUsbyksaHMoZSxuLG8saSksby5zdGF0ZT1l
+            Lm1lbW9pemVkU3RhdGUpLHR5cGVvZiBvLmNvbXBvbmVudERpZE1vdW50PT0iZnVuY3Rpb24iKXtsZXQgbD1QO2x8PXduLGUuZmxh
+            Z3N8PWx9fWZ1bmN0aW9uIGpFKGUsdCxuLGkpe2xldCBvPWUuc3RhdGVOb2RlLHM9ZS5tZW1vaXplZFByb3BzO28ucHJvcHM9czts
             ZXQgcj1vLmNvbnRleHQsbD10LmNvbnRleHRUeXBlLGE9cHQ7aWYodHlwZW9mIGw9PSJvYmplY3QiJiZsIT09bnVsbClhPURlKGwp
             O2Vsc2V7bGV0IGc9cWkoZSx0LCEwKTthPVFpKGUsZyl9bGV0IGM9dC5nZXREZXJpdmVkU3RhdGVGcm9tUHJvcHMsdT10eXBlb2Yg
             Yz09ImZ1bmN0aW9uInx8dHlwZW9mIG8uZ2V0U25hcHNob3RCZWZvcmVVcGRhdGU9PSJmdW5jdGlvbiI7IXUmJih0eXBlb2Ygby5V
             TlNBRkVfY29tcG9uZW50V2lsbFJlY2VpdmVQcm9wcz09ImZ1bmN0aW9uInx8dHlwZW9mIG8uY29tcG9uZW50V2lsbFJlY2VpdmVQ
-            cm9wcz09ImZ1bmN0aW9uIikmJihzIT09bnx8ciE9PWEpJiZ6aChlLG8sbixhKSxGaCgpO2xldCBmPWUubWVtb2l6ZWRTdGF0ZSxw
+            cm9wcz09ImZ1bmN0aW9uIikmJihzIT09bnx8ciE9PWEpJiZIaChlLG8sbixhKSxGaCgpO2xldCBmPWUubWVtb2l6ZWRTdGF0ZSxw
             PW8uc3RhdGU9ZjtpZihocyhlLG4sbyxpKSxwPWUubWVtb2l6ZWRTdGF0ZSxzPT09biYmZj09PXAmJiFZcigpJiYhVHIoKSl7aWYo
-            dHlwZW9mIG8uY29tcG9uZW50RGlkTW91bnQ9PSJmdW5jdGlvbiIpe2xldCBnPVA7Z3w9T24sZS5mbGFnc3w9Z31yZXR1cm4hMX10
-            eXBlb2YgYz09ImZ1bmN0aW9uIiYmKHd1KGUsdCxjLG4pLHA9ZS5tZW1vaXplZFN0YXRlKTtsZXQgeT1UcigpfHxBaChlLHQscyxu
+            dHlwZW9mIG8uY29tcG9uZW50RGlkTW91bnQ9PSJmdW5jdGlvbiIpe2xldCBnPVA7Z3w9d24sZS5mbGFnc3w9Z31yZXR1cm4hMX10
+            eXBlb2YgYz09ImZ1bmN0aW9uIiYmKE91KGUsdCxjLG4pLHA9ZS5tZW1vaXplZFN0YXRlKTtsZXQgeT1UcigpfHxBaChlLHQscyxu
             LGYscCxhKTtpZih5KXtpZighdSYmKHR5cGVvZiBvLlVOU0FGRV9jb21wb25lbnRXaWxsTW91bnQ9PSJmdW5jdGlvbiJ8fHR5cGVv
             ZiBvLmNvbXBvbmVudFdpbGxNb3VudD09ImZ1bmN0aW9uIikmJih0eXBlb2Ygby5jb21wb25lbnRXaWxsTW91bnQ9PSJmdW5jdGlv
             biImJm8uY29tcG9uZW50V2lsbE1vdW50KCksdHlwZW9mIG8uVU5TQUZFX2NvbXBvbmVudFdpbGxNb3VudD09ImZ1bmN0aW9uIiYm
             by5VTlNBRkVfY29tcG9uZW50V2lsbE1vdW50KCkpLHR5cGVvZiBvLmNvbXBvbmVudERpZE1vdW50PT0iZnVuY3Rpb24iKXtsZXQg
-            Zz1QO2d8PU9uLGUuZmxhZ3N8PWd9fWVsc2V7aWYodHlwZW9mIG8uY29tcG9uZW50RGlkTW91bnQ9PSJmdW5jdGlvbiIpe2xldCBn
-            PVA7Z3w9T24sZS5mbGFnc3w9Z31lLm1lbW9pemVkUHJvcHM9bixlLm1lbW9pemVkU3RhdGU9cH1yZXR1cm4gby5wcm9wcz1uLG8u
-            c3RhdGU9cCxvLmNvbnRleHQ9YSx5fWZ1bmN0aW9uIGpFKGUsdCxuLGksbyl7bGV0IHM9dC5zdGF0ZU5vZGU7T3UoZSx0KTtsZXQg
+            Zz1QO2d8PXduLGUuZmxhZ3N8PWd9fWVsc2V7aWYodHlwZW9mIG8uY29tcG9uZW50RGlkTW91bnQ9PSJmdW5jdGlvbiIpe2xldCBn
+            PVA7Z3w9d24sZS5mbGFnc3w9Z31lLm1lbW9pemVkUHJvcHM9bixlLm1lbW9pemVkU3RhdGU9cH1yZXR1cm4gby5wcm9wcz1uLG8u
+            c3RhdGU9cCxvLmNvbnRleHQ9YSx5fWZ1bmN0aW9uIEtFKGUsdCxuLGksbyl7bGV0IHM9dC5zdGF0ZU5vZGU7d3UoZSx0KTtsZXQg
             cj10Lm1lbW9pemVkUHJvcHMsbD10LnR5cGU9PT10LmVsZW1lbnRUeXBlP3I6ZnQodC50eXBlLHIpO3MucHJvcHM9bDtsZXQgYT10
             LnBlbmRpbmdQcm9wcyxjPXMuY29udGV4dCx1PW4uY29udGV4dFR5cGUsZj1wdDtpZih0eXBlb2YgdT09Im9iamVjdCImJnUhPT1u
-            dWxsKWY9RGUodSk7ZWxzZXtsZXQgQT1xaSh0LG4sITApO2Y9UWkodCxBKX1sZXQgcD1uLmdldERlcml2ZWRTdGF0ZUZyb21Qcm9w
+            dWxsKWY9RGUodSk7ZWxzZXtsZXQgVT1xaSh0LG4sITApO2Y9UWkodCxVKX1sZXQgcD1uLmdldERlcml2ZWRTdGF0ZUZyb21Qcm9w
             cyx5PXR5cGVvZiBwPT0iZnVuY3Rpb24ifHx0eXBlb2Ygcy5nZXRTbmFwc2hvdEJlZm9yZVVwZGF0ZT09ImZ1bmN0aW9uIjsheSYm
             KHR5cGVvZiBzLlVOU0FGRV9jb21wb25lbnRXaWxsUmVjZWl2ZVByb3BzPT0iZnVuY3Rpb24ifHx0eXBlb2Ygcy5jb21wb25lbnRX
-            aWxsUmVjZWl2ZVByb3BzPT0iZnVuY3Rpb24iKSYmKHIhPT1hfHxjIT09ZikmJnpoKHQscyxpLGYpLEZoKCk7bGV0IGc9dC5tZW1v
+            aWxsUmVjZWl2ZVByb3BzPT0iZnVuY3Rpb24iKSYmKHIhPT1hfHxjIT09ZikmJkhoKHQscyxpLGYpLEZoKCk7bGV0IGc9dC5tZW1v
             aXplZFN0YXRlLEM9cy5zdGF0ZT1nO2lmKGhzKHQsaSxzLG8pLEM9dC5tZW1vaXplZFN0YXRlLHI9PT1hJiZnPT09QyYmIVlyKCkm
             JiFUcigpJiYhUGYpcmV0dXJuIHR5cGVvZiBzLmNvbXBvbmVudERpZFVwZGF0ZT09ImZ1bmN0aW9uIiYmKHIhPT1lLm1lbW9pemVk
             UHJvcHN8fGchPT1lLm1lbW9pemVkU3RhdGUpJiYodC5mbGFnc3w9UCksdHlwZW9mIHMuZ2V0U25hcHNob3RCZWZvcmVVcGRhdGU9
             PSJmdW5jdGlvbiImJihyIT09ZS5tZW1vaXplZFByb3BzfHxnIT09ZS5tZW1vaXplZFN0YXRlKSYmKHQuZmxhZ3N8PU5uKSwhMTt0
-            eXBlb2YgcD09ImZ1bmN0aW9uIiYmKHd1KHQsbixwLGkpLEM9dC5tZW1vaXplZFN0YXRlKTtsZXQgSD1UcigpfHxBaCh0LG4sbCxp
-            LGcsQyxmKXx8UGY7cmV0dXJuIEg/KCF5JiYodHlwZW9mIHMuVU5TQUZFX2NvbXBvbmVudFdpbGxVcGRhdGU9PSJmdW5jdGlvbiJ8
+            eXBlb2YgcD09ImZ1bmN0aW9uIiYmKE91KHQsbixwLGkpLEM9dC5tZW1vaXplZFN0YXRlKTtsZXQgRD1UcigpfHxBaCh0LG4sbCxp
+            LGcsQyxmKXx8UGY7cmV0dXJuIEQ/KCF5JiYodHlwZW9mIHMuVU5TQUZFX2NvbXBvbmVudFdpbGxVcGRhdGU9PSJmdW5jdGlvbiJ8
             fHR5cGVvZiBzLmNvbXBvbmVudFdpbGxVcGRhdGU9PSJmdW5jdGlvbiIpJiYodHlwZW9mIHMuY29tcG9uZW50V2lsbFVwZGF0ZT09
             ImZ1bmN0aW9uIiYmcy5jb21wb25lbnRXaWxsVXBkYXRlKGksQyxmKSx0eXBlb2Ygcy5VTlNBRkVfY29tcG9uZW50V2lsbFVwZGF0
             ZT09ImZ1bmN0aW9uIiYmcy5VTlNBRkVfY29tcG9uZW50V2lsbFVwZGF0ZShpLEMsZikpLHR5cGVvZiBzLmNvbXBvbmVudERpZFVw
@@ -1309,14 +1309,14 @@ extension ClientAsset {
             JiYodC5mbGFnc3w9Tm4pKToodHlwZW9mIHMuY29tcG9uZW50RGlkVXBkYXRlPT0iZnVuY3Rpb24iJiYociE9PWUubWVtb2l6ZWRQ
             cm9wc3x8ZyE9PWUubWVtb2l6ZWRTdGF0ZSkmJih0LmZsYWdzfD1QKSx0eXBlb2Ygcy5nZXRTbmFwc2hvdEJlZm9yZVVwZGF0ZT09
             ImZ1bmN0aW9uIiYmKHIhPT1lLm1lbW9pemVkUHJvcHN8fGchPT1lLm1lbW9pemVkU3RhdGUpJiYodC5mbGFnc3w9Tm4pLHQubWVt
-            b2l6ZWRQcm9wcz1pLHQubWVtb2l6ZWRTdGF0ZT1DKSxzLnByb3BzPWkscy5zdGF0ZT1DLHMuY29udGV4dD1mLEh9ZnVuY3Rpb24g
+            b2l6ZWRQcm9wcz1pLHQubWVtb2l6ZWRTdGF0ZT1DKSxzLnByb3BzPWkscy5zdGF0ZT1DLHMuY29udGV4dD1mLER9ZnVuY3Rpb24g
             aW8oZSx0LG4pe2xldCBpPW4ucmVmO2lmKGkhPT1udWxsJiZ0eXBlb2YgaSE9ImZ1bmN0aW9uIiYmdHlwZW9mIGkhPSJvYmplY3Qi
             KWlmKG4uX293bmVyKXtsZXQgbz1uLl9vd25lcixzO2lmKG8pe2xldCBjPW87aWYoYy50YWchPT1ZKXRocm93IEVycm9yKFMoMzA5
             KSk7cz1jLnN0YXRlTm9kZX1pZighcyl0aHJvdyBFcnJvcihTKDE0NyxpKSk7bGV0IHI9cyxsPSIiK2k7aWYodCE9PW51bGwmJnQu
             cmVmIT09bnVsbCYmdHlwZW9mIHQucmVmPT0iZnVuY3Rpb24iJiZ0LnJlZi5fc3RyaW5nUmVmPT09bClyZXR1cm4gdC5yZWY7bGV0
             IGE9ZnVuY3Rpb24oYyl7bGV0IHU9ci5yZWZzO3U9PT1EaCYmKHU9ci5yZWZzPXt9KSxjPT09bnVsbD9kZWxldGUgdVtsXTp1W2xd
             PWN9O3JldHVybiBhLl9zdHJpbmdSZWY9bCxhfWVsc2V7aWYodHlwZW9mIGkhPSJzdHJpbmciKXRocm93IEVycm9yKFMoMjg0KSk7
-            aWYoIW4uX293bmVyKXRocm93IEVycm9yKFMoMjkwLGkpKX1yZXR1cm4gaX1mdW5jdGlvbiB6cyhlLHQpe2xldCBuPU9iamVjdC5w
+            aWYoIW4uX293bmVyKXRocm93IEVycm9yKFMoMjkwLGkpKX1yZXR1cm4gaX1mdW5jdGlvbiBIcyhlLHQpe2xldCBuPU9iamVjdC5w
             cm90b3R5cGUudG9TdHJpbmcuY2FsbCh0KTt0aHJvdyBFcnJvcihTKDMxLG49PT0iW29iamVjdCBPYmplY3RdIj8ib2JqZWN0IHdp
             dGgga2V5cyB7IitPYmplY3Qua2V5cyh0KS5qb2luKCIsICIpKyJ9IjpuKSl9ZnVuY3Rpb24gU2QoZSl7bGV0IHQ9ZS5fcGF5bG9h
             ZCxuPWUuX2luaXQ7cmV0dXJuIG4odCl9ZnVuY3Rpb24gUGgoZSl7ZnVuY3Rpb24gdChkLG0pe2lmKCFlKXJldHVybjtsZXQgaD1k
@@ -1331,112 +1331,112 @@ extension ClientAsset {
             bW9kZSx2KTtyZXR1cm4gXy5yZXR1cm49ZCxffWVsc2V7bGV0IF89byhtLGgpO3JldHVybiBfLnJldHVybj1kLF99fWZ1bmN0aW9u
             IGEoZCxtLGgsdil7bGV0IF89aC50eXBlO2lmKF89PT1laSlyZXR1cm4gdShkLG0saC5wcm9wcy5jaGlsZHJlbix2LGgua2V5KTtp
             ZihtIT09bnVsbCYmKG0uZWxlbWVudFR5cGU9PT1ffHx0eXBlb2YgXz09Im9iamVjdCImJl8hPT1udWxsJiZfLiQkdHlwZW9mPT09
-            SnQmJlNkKF8pPT09bS50eXBlKSl7bGV0IE89byhtLGgucHJvcHMpO3JldHVybiBPLnJlZj1pbyhkLG0saCksTy5yZXR1cm49ZCxP
+            WnQmJlNkKF8pPT09bS50eXBlKSl7bGV0IHc9byhtLGgucHJvcHMpO3JldHVybiB3LnJlZj1pbyhkLG0saCksdy5yZXR1cm49ZCx3
             fWxldCBFPWNhKGgsZC5tb2RlLHYpO3JldHVybiBFLnJlZj1pbyhkLG0saCksRS5yZXR1cm49ZCxFfWZ1bmN0aW9uIGMoZCxtLGgs
             dil7aWYobT09PW51bGx8fG0udGFnIT09ZWV8fG0uc3RhdGVOb2RlLmNvbnRhaW5lckluZm8hPT1oLmNvbnRhaW5lckluZm98fG0u
             c3RhdGVOb2RlLmltcGxlbWVudGF0aW9uIT09aC5pbXBsZW1lbnRhdGlvbil7bGV0IF89ZmEoaCxkLm1vZGUsdik7cmV0dXJuIF8u
             cmV0dXJuPWQsX31lbHNle2xldCBfPW8obSxoLmNoaWxkcmVufHxbXSk7cmV0dXJuIF8ucmV0dXJuPWQsX319ZnVuY3Rpb24gdShk
-            LG0saCx2LF8pe2lmKG09PT1udWxsfHxtLnRhZyE9PXZpKXtsZXQgRT11bihoLGQubW9kZSx2LF8pO3JldHVybiBFLnJldHVybj1k
+            LG0saCx2LF8pe2lmKG09PT1udWxsfHxtLnRhZyE9PXZpKXtsZXQgRT1mbihoLGQubW9kZSx2LF8pO3JldHVybiBFLnJldHVybj1k
             LEV9ZWxzZXtsZXQgRT1vKG0saCk7cmV0dXJuIEUucmV0dXJuPWQsRX19ZnVuY3Rpb24gZihkLG0saCl7aWYodHlwZW9mIG09PSJz
             dHJpbmciJiZtIT09IiJ8fHR5cGVvZiBtPT0ibnVtYmVyIil7bGV0IHY9dWEoIiIrbSxkLm1vZGUsaCk7cmV0dXJuIHYucmV0dXJu
-            PWQsdn1pZih0eXBlb2YgbT09Im9iamVjdCImJm0hPT1udWxsKXtzd2l0Y2gobS4kJHR5cGVvZil7Y2FzZSB3czp7bGV0IHY9Y2Eo
+            PWQsdn1pZih0eXBlb2YgbT09Im9iamVjdCImJm0hPT1udWxsKXtzd2l0Y2gobS4kJHR5cGVvZil7Y2FzZSBPczp7bGV0IHY9Y2Eo
             bSxkLm1vZGUsaCk7cmV0dXJuIHYucmVmPWlvKGQsbnVsbCxtKSx2LnJldHVybj1kLHZ9Y2FzZSBabjp7bGV0IHY9ZmEobSxkLm1v
-            ZGUsaCk7cmV0dXJuIHYucmV0dXJuPWQsdn1jYXNlIEp0OntsZXQgdj1tLl9wYXlsb2FkLF89bS5faW5pdDtyZXR1cm4gZihkLF8o
-            diksaCl9fWlmKGxvKG0pfHxaaShtKSl7bGV0IHY9dW4obSxkLm1vZGUsaCxudWxsKTtyZXR1cm4gdi5yZXR1cm49ZCx2fXpzKGQs
+            ZGUsaCk7cmV0dXJuIHYucmV0dXJuPWQsdn1jYXNlIFp0OntsZXQgdj1tLl9wYXlsb2FkLF89bS5faW5pdDtyZXR1cm4gZihkLF8o
+            diksaCl9fWlmKGxvKG0pfHxaaShtKSl7bGV0IHY9Zm4obSxkLm1vZGUsaCxudWxsKTtyZXR1cm4gdi5yZXR1cm49ZCx2fUhzKGQs
             bSl9cmV0dXJuIG51bGx9ZnVuY3Rpb24gcChkLG0saCx2KXtsZXQgXz1tIT09bnVsbD9tLmtleTpudWxsO2lmKHR5cGVvZiBoPT0i
             c3RyaW5nIiYmaCE9PSIifHx0eXBlb2YgaD09Im51bWJlciIpcmV0dXJuIF8hPT1udWxsP251bGw6bChkLG0sIiIraCx2KTtpZih0
-            eXBlb2YgaD09Im9iamVjdCImJmghPT1udWxsKXtzd2l0Y2goaC4kJHR5cGVvZil7Y2FzZSB3czpyZXR1cm4gaC5rZXk9PT1fP2Eo
-            ZCxtLGgsdik6bnVsbDtjYXNlIFpuOnJldHVybiBoLmtleT09PV8/YyhkLG0saCx2KTpudWxsO2Nhc2UgSnQ6e2xldCBFPWguX3Bh
-            eWxvYWQsTz1oLl9pbml0O3JldHVybiBwKGQsbSxPKEUpLHYpfX1pZihsbyhoKXx8WmkoaCkpcmV0dXJuIF8hPT1udWxsP251bGw6
-            dShkLG0saCx2LG51bGwpO3pzKGQsaCl9cmV0dXJuIG51bGx9ZnVuY3Rpb24geShkLG0saCx2LF8pe2lmKHR5cGVvZiB2PT0ic3Ry
+            eXBlb2YgaD09Im9iamVjdCImJmghPT1udWxsKXtzd2l0Y2goaC4kJHR5cGVvZil7Y2FzZSBPczpyZXR1cm4gaC5rZXk9PT1fP2Eo
+            ZCxtLGgsdik6bnVsbDtjYXNlIFpuOnJldHVybiBoLmtleT09PV8/YyhkLG0saCx2KTpudWxsO2Nhc2UgWnQ6e2xldCBFPWguX3Bh
+            eWxvYWQsdz1oLl9pbml0O3JldHVybiBwKGQsbSx3KEUpLHYpfX1pZihsbyhoKXx8WmkoaCkpcmV0dXJuIF8hPT1udWxsP251bGw6
+            dShkLG0saCx2LG51bGwpO0hzKGQsaCl9cmV0dXJuIG51bGx9ZnVuY3Rpb24geShkLG0saCx2LF8pe2lmKHR5cGVvZiB2PT0ic3Ry
             aW5nIiYmdiE9PSIifHx0eXBlb2Ygdj09Im51bWJlciIpe2xldCBFPWQuZ2V0KGgpfHxudWxsO3JldHVybiBsKG0sRSwiIit2LF8p
-            fWlmKHR5cGVvZiB2PT0ib2JqZWN0IiYmdiE9PW51bGwpe3N3aXRjaCh2LiQkdHlwZW9mKXtjYXNlIHdzOntsZXQgej1kLmdldCh2
-            LmtleT09PW51bGw/aDp2LmtleSl8fG51bGw7cmV0dXJuIGEobSx6LHYsXyl9Y2FzZSBabjp7bGV0IHo9ZC5nZXQodi5rZXk9PT1u
-            dWxsP2g6di5rZXkpfHxudWxsO3JldHVybiBjKG0seix2LF8pfWNhc2UgSnQ6bGV0IEU9di5fcGF5bG9hZCxPPXYuX2luaXQ7cmV0
-            dXJuIHkoZCxtLGgsTyhFKSxfKX1pZihsbyh2KXx8Wmkodikpe2xldCBFPWQuZ2V0KGgpfHxudWxsO3JldHVybiB1KG0sRSx2LF8s
-            bnVsbCl9enMobSx2KX1yZXR1cm4gbnVsbH1mdW5jdGlvbiBnKGQsbSxoLHYpe2xldCBfPW51bGwsRT1udWxsLE89bSx6PTAsRj0w
-            LCRlPW51bGw7Zm9yKDtPIT09bnVsbCYmRjxoLmxlbmd0aDtGKyspe08uaW5kZXg+Rj8oJGU9TyxPPW51bGwpOiRlPU8uc2libGlu
-            ZztsZXQgVj1wKGQsTyxoW0ZdLHYpO2lmKFY9PT1udWxsKXtPPT09bnVsbCYmKE89JGUpO2JyZWFrfWUmJk8mJlYuYWx0ZXJuYXRl
-            PT09bnVsbCYmdChkLE8pLHo9cyhWLHosRiksRT09PW51bGw/Xz1WOkUuc2libGluZz1WLEU9VixPPSRlfWlmKEY9PT1oLmxlbmd0
-            aClyZXR1cm4gbihkLE8pLHdlKCkmJlRuKGQsRiksXztpZihPPT09bnVsbCl7Zm9yKDtGPGgubGVuZ3RoO0YrKyl7bGV0IFY9Zihk
-            LGhbRl0sdik7ViE9PW51bGwmJih6PXMoVix6LEYpLEU9PT1udWxsP189VjpFLnNpYmxpbmc9VixFPVYpfXJldHVybiB3ZSgpJiZU
-            bihkLEYpLF99bGV0IFRlPWkoZCxPKTtmb3IoO0Y8aC5sZW5ndGg7RisrKXtsZXQgVj15KFRlLGQsRixoW0ZdLHYpO1YhPT1udWxs
-            JiYoZSYmVi5hbHRlcm5hdGUhPT1udWxsJiZUZS5kZWxldGUoVi5rZXk9PT1udWxsP0Y6Vi5rZXkpLHo9cyhWLHosRiksRT09PW51
-            bGw/Xz1WOkUuc2libGluZz1WLEU9Vil9cmV0dXJuIGUmJlRlLmZvckVhY2goVj0+dChkLFYpKSx3ZSgpJiZUbihkLEYpLF99ZnVu
+            fWlmKHR5cGVvZiB2PT0ib2JqZWN0IiYmdiE9PW51bGwpe3N3aXRjaCh2LiQkdHlwZW9mKXtjYXNlIE9zOntsZXQgSD1kLmdldCh2
+            LmtleT09PW51bGw/aDp2LmtleSl8fG51bGw7cmV0dXJuIGEobSxILHYsXyl9Y2FzZSBabjp7bGV0IEg9ZC5nZXQodi5rZXk9PT1u
+            dWxsP2g6di5rZXkpfHxudWxsO3JldHVybiBjKG0sSCx2LF8pfWNhc2UgWnQ6bGV0IEU9di5fcGF5bG9hZCx3PXYuX2luaXQ7cmV0
+            dXJuIHkoZCxtLGgsdyhFKSxfKX1pZihsbyh2KXx8Wmkodikpe2xldCBFPWQuZ2V0KGgpfHxudWxsO3JldHVybiB1KG0sRSx2LF8s
+            bnVsbCl9SHMobSx2KX1yZXR1cm4gbnVsbH1mdW5jdGlvbiBnKGQsbSxoLHYpe2xldCBfPW51bGwsRT1udWxsLHc9bSxIPTAsRj0w
+            LCRlPW51bGw7Zm9yKDt3IT09bnVsbCYmRjxoLmxlbmd0aDtGKyspe3cuaW5kZXg+Rj8oJGU9dyx3PW51bGwpOiRlPXcuc2libGlu
+            ZztsZXQgVj1wKGQsdyxoW0ZdLHYpO2lmKFY9PT1udWxsKXt3PT09bnVsbCYmKHc9JGUpO2JyZWFrfWUmJncmJlYuYWx0ZXJuYXRl
+            PT09bnVsbCYmdChkLHcpLEg9cyhWLEgsRiksRT09PW51bGw/Xz1WOkUuc2libGluZz1WLEU9Vix3PSRlfWlmKEY9PT1oLmxlbmd0
+            aClyZXR1cm4gbihkLHcpLE9lKCkmJlRuKGQsRiksXztpZih3PT09bnVsbCl7Zm9yKDtGPGgubGVuZ3RoO0YrKyl7bGV0IFY9Zihk
+            LGhbRl0sdik7ViE9PW51bGwmJihIPXMoVixILEYpLEU9PT1udWxsP189VjpFLnNpYmxpbmc9VixFPVYpfXJldHVybiBPZSgpJiZU
+            bihkLEYpLF99bGV0IFRlPWkoZCx3KTtmb3IoO0Y8aC5sZW5ndGg7RisrKXtsZXQgVj15KFRlLGQsRixoW0ZdLHYpO1YhPT1udWxs
+            JiYoZSYmVi5hbHRlcm5hdGUhPT1udWxsJiZUZS5kZWxldGUoVi5rZXk9PT1udWxsP0Y6Vi5rZXkpLEg9cyhWLEgsRiksRT09PW51
+            bGw/Xz1WOkUuc2libGluZz1WLEU9Vil9cmV0dXJuIGUmJlRlLmZvckVhY2goVj0+dChkLFYpKSxPZSgpJiZUbihkLEYpLF99ZnVu
             Y3Rpb24gQyhkLG0saCx2KXtsZXQgXz1aaShoKTtpZih0eXBlb2YgXyE9ImZ1bmN0aW9uIil0aHJvdyBFcnJvcihTKDE1MCkpO2xl
-            dCBFPV8uY2FsbChoKTtpZihFPT1udWxsKXRocm93IEVycm9yKFMoMTUxKSk7bGV0IE89bnVsbCx6PW51bGwsRj1tLCRlPTAsVGU9
-            MCxWPW51bGwsdnQ9RS5uZXh0KCk7Zm9yKDtGIT09bnVsbCYmIXZ0LmRvbmU7VGUrKyx2dD1FLm5leHQoKSl7Ri5pbmRleD5UZT8o
-            Vj1GLEY9bnVsbCk6Vj1GLnNpYmxpbmc7bGV0IFg9cChkLEYsdnQudmFsdWUsdik7aWYoWD09PW51bGwpe0Y9PT1udWxsJiYoRj1W
-            KTticmVha31lJiZGJiZYLmFsdGVybmF0ZT09PW51bGwmJnQoZCxGKSwkZT1zKFgsJGUsVGUpLHo9PT1udWxsP089WDp6LnNpYmxp
-            bmc9WCx6PVgsRj1WfWlmKHZ0LmRvbmUpcmV0dXJuIG4oZCxGKSx3ZSgpJiZUbihkLFRlKSxPO2lmKEY9PT1udWxsKXtmb3IoOyF2
-            dC5kb25lO1RlKyssdnQ9RS5uZXh0KCkpe2xldCBYPWYoZCx2dC52YWx1ZSx2KTtYIT09bnVsbCYmKCRlPXMoWCwkZSxUZSksej09
-            PW51bGw/Tz1YOnouc2libGluZz1YLHo9WCl9cmV0dXJuIHdlKCkmJlRuKGQsVGUpLE99bGV0IExsPWkoZCxGKTtmb3IoOyF2dC5k
-            b25lO1RlKyssdnQ9RS5uZXh0KCkpe2xldCBYPXkoTGwsZCxUZSx2dC52YWx1ZSx2KTtYIT09bnVsbCYmKGUmJlguYWx0ZXJuYXRl
-            IT09bnVsbCYmTGwuZGVsZXRlKFgua2V5PT09bnVsbD9UZTpYLmtleSksJGU9cyhYLCRlLFRlKSx6PT09bnVsbD9PPVg6ei5zaWJs
-            aW5nPVgsej1YKX1yZXR1cm4gZSYmTGwuZm9yRWFjaChYPT50KGQsWCkpLHdlKCkmJlRuKGQsVGUpLE99ZnVuY3Rpb24gSChkLG0s
+            dCBFPV8uY2FsbChoKTtpZihFPT1udWxsKXRocm93IEVycm9yKFMoMTUxKSk7bGV0IHc9bnVsbCxIPW51bGwsRj1tLCRlPTAsVGU9
+            MCxWPW51bGwsQ3Q9RS5uZXh0KCk7Zm9yKDtGIT09bnVsbCYmIUN0LmRvbmU7VGUrKyxDdD1FLm5leHQoKSl7Ri5pbmRleD5UZT8o
+            Vj1GLEY9bnVsbCk6Vj1GLnNpYmxpbmc7bGV0IFg9cChkLEYsQ3QudmFsdWUsdik7aWYoWD09PW51bGwpe0Y9PT1udWxsJiYoRj1W
+            KTticmVha31lJiZGJiZYLmFsdGVybmF0ZT09PW51bGwmJnQoZCxGKSwkZT1zKFgsJGUsVGUpLEg9PT1udWxsP3c9WDpILnNpYmxp
+            bmc9WCxIPVgsRj1WfWlmKEN0LmRvbmUpcmV0dXJuIG4oZCxGKSxPZSgpJiZUbihkLFRlKSx3O2lmKEY9PT1udWxsKXtmb3IoOyFD
+            dC5kb25lO1RlKyssQ3Q9RS5uZXh0KCkpe2xldCBYPWYoZCxDdC52YWx1ZSx2KTtYIT09bnVsbCYmKCRlPXMoWCwkZSxUZSksSD09
+            PW51bGw/dz1YOkguc2libGluZz1YLEg9WCl9cmV0dXJuIE9lKCkmJlRuKGQsVGUpLHd9bGV0IExsPWkoZCxGKTtmb3IoOyFDdC5k
+            b25lO1RlKyssQ3Q9RS5uZXh0KCkpe2xldCBYPXkoTGwsZCxUZSxDdC52YWx1ZSx2KTtYIT09bnVsbCYmKGUmJlguYWx0ZXJuYXRl
+            IT09bnVsbCYmTGwuZGVsZXRlKFgua2V5PT09bnVsbD9UZTpYLmtleSksJGU9cyhYLCRlLFRlKSxIPT09bnVsbD93PVg6SC5zaWJs
+            aW5nPVgsSD1YKX1yZXR1cm4gZSYmTGwuZm9yRWFjaChYPT50KGQsWCkpLE9lKCkmJlRuKGQsVGUpLHd9ZnVuY3Rpb24gRChkLG0s
             aCx2KXtpZihtIT09bnVsbCYmbS50YWc9PT1pZSl7bihkLG0uc2libGluZyk7bGV0IEU9byhtLGgpO3JldHVybiBFLnJldHVybj1k
-            LEV9bihkLG0pO2xldCBfPXVhKGgsZC5tb2RlLHYpO3JldHVybiBfLnJldHVybj1kLF99ZnVuY3Rpb24gQShkLG0saCx2KXtsZXQg
-            Xz1oLmtleSxFPW07Zm9yKDtFIT09bnVsbDspe2lmKEUua2V5PT09Xyl7bGV0IE89aC50eXBlO2lmKE89PT1laSl7aWYoRS50YWc9
-            PT12aSl7bihkLEUuc2libGluZyk7bGV0IHo9byhFLGgucHJvcHMuY2hpbGRyZW4pO3JldHVybiB6LnJldHVybj1kLHp9fWVsc2Ug
-            aWYoRS5lbGVtZW50VHlwZT09PU98fHR5cGVvZiBPPT0ib2JqZWN0IiYmTyE9PW51bGwmJk8uJCR0eXBlb2Y9PT1KdCYmU2QoTyk9
-            PT1FLnR5cGUpe24oZCxFLnNpYmxpbmcpO2xldCB6PW8oRSxoLnByb3BzKTtyZXR1cm4gei5yZWY9aW8oZCxFLGgpLHoucmV0dXJu
-            PWQsen1uKGQsRSk7YnJlYWt9ZWxzZSB0KGQsRSk7RT1FLnNpYmxpbmd9aWYoaC50eXBlPT09ZWkpe2xldCBPPXVuKGgucHJvcHMu
-            Y2hpbGRyZW4sZC5tb2RlLHYsaC5rZXkpO3JldHVybiBPLnJldHVybj1kLE99ZWxzZXtsZXQgTz1jYShoLGQubW9kZSx2KTtyZXR1
-            cm4gTy5yZWY9aW8oZCxtLGgpLE8ucmV0dXJuPWQsT319ZnVuY3Rpb24gWihkLG0saCx2KXtsZXQgXz1oLmtleSxFPW07Zm9yKDtF
+            LEV9bihkLG0pO2xldCBfPXVhKGgsZC5tb2RlLHYpO3JldHVybiBfLnJldHVybj1kLF99ZnVuY3Rpb24gVShkLG0saCx2KXtsZXQg
+            Xz1oLmtleSxFPW07Zm9yKDtFIT09bnVsbDspe2lmKEUua2V5PT09Xyl7bGV0IHc9aC50eXBlO2lmKHc9PT1laSl7aWYoRS50YWc9
+            PT12aSl7bihkLEUuc2libGluZyk7bGV0IEg9byhFLGgucHJvcHMuY2hpbGRyZW4pO3JldHVybiBILnJldHVybj1kLEh9fWVsc2Ug
+            aWYoRS5lbGVtZW50VHlwZT09PXd8fHR5cGVvZiB3PT0ib2JqZWN0IiYmdyE9PW51bGwmJncuJCR0eXBlb2Y9PT1adCYmU2Qodyk9
+            PT1FLnR5cGUpe24oZCxFLnNpYmxpbmcpO2xldCBIPW8oRSxoLnByb3BzKTtyZXR1cm4gSC5yZWY9aW8oZCxFLGgpLEgucmV0dXJu
+            PWQsSH1uKGQsRSk7YnJlYWt9ZWxzZSB0KGQsRSk7RT1FLnNpYmxpbmd9aWYoaC50eXBlPT09ZWkpe2xldCB3PWZuKGgucHJvcHMu
+            Y2hpbGRyZW4sZC5tb2RlLHYsaC5rZXkpO3JldHVybiB3LnJldHVybj1kLHd9ZWxzZXtsZXQgdz1jYShoLGQubW9kZSx2KTtyZXR1
+            cm4gdy5yZWY9aW8oZCxtLGgpLHcucmV0dXJuPWQsd319ZnVuY3Rpb24gSShkLG0saCx2KXtsZXQgXz1oLmtleSxFPW07Zm9yKDtF
             IT09bnVsbDspe2lmKEUua2V5PT09XylpZihFLnRhZz09PWVlJiZFLnN0YXRlTm9kZS5jb250YWluZXJJbmZvPT09aC5jb250YWlu
-            ZXJJbmZvJiZFLnN0YXRlTm9kZS5pbXBsZW1lbnRhdGlvbj09PWguaW1wbGVtZW50YXRpb24pe24oZCxFLnNpYmxpbmcpO2xldCB6
-            PW8oRSxoLmNoaWxkcmVufHxbXSk7cmV0dXJuIHoucmV0dXJuPWQsen1lbHNle24oZCxFKTticmVha31lbHNlIHQoZCxFKTtFPUUu
-            c2libGluZ31sZXQgTz1mYShoLGQubW9kZSx2KTtyZXR1cm4gTy5yZXR1cm49ZCxPfWZ1bmN0aW9uIEwoZCxtLGgsdil7aWYodHlw
+            ZXJJbmZvJiZFLnN0YXRlTm9kZS5pbXBsZW1lbnRhdGlvbj09PWguaW1wbGVtZW50YXRpb24pe24oZCxFLnNpYmxpbmcpO2xldCBI
+            PW8oRSxoLmNoaWxkcmVufHxbXSk7cmV0dXJuIEgucmV0dXJuPWQsSH1lbHNle24oZCxFKTticmVha31lbHNlIHQoZCxFKTtFPUUu
+            c2libGluZ31sZXQgdz1mYShoLGQubW9kZSx2KTtyZXR1cm4gdy5yZXR1cm49ZCx3fWZ1bmN0aW9uIEwoZCxtLGgsdil7aWYodHlw
             ZW9mIGg9PSJvYmplY3QiJiZoIT09bnVsbCYmaC50eXBlPT09ZWkmJmgua2V5PT09bnVsbCYmKGg9aC5wcm9wcy5jaGlsZHJlbiks
-            dHlwZW9mIGg9PSJvYmplY3QiJiZoIT09bnVsbCl7c3dpdGNoKGguJCR0eXBlb2Ype2Nhc2Ugd3M6cmV0dXJuIHIoQShkLG0saCx2
-            KSk7Y2FzZSBabjpyZXR1cm4gcihaKGQsbSxoLHYpKTtjYXNlIEp0OmxldCBFPWguX3BheWxvYWQsTz1oLl9pbml0O3JldHVybiBM
-            KGQsbSxPKEUpLHYpfWlmKGxvKGgpKXJldHVybiBnKGQsbSxoLHYpO2lmKFppKGgpKXJldHVybiBDKGQsbSxoLHYpO3pzKGQsaCl9
-            cmV0dXJuIHR5cGVvZiBoPT0ic3RyaW5nIiYmaCE9PSIifHx0eXBlb2YgaD09Im51bWJlciI/cihIKGQsbSwiIitoLHYpKTpuKGQs
-            bSl9cmV0dXJuIEx9dmFyIExpPVBoKCEwKSwkaD1QaCghMSk7ZnVuY3Rpb24gS0UoZSx0KXtpZihlIT09bnVsbCYmdC5jaGlsZCE9
+            dHlwZW9mIGg9PSJvYmplY3QiJiZoIT09bnVsbCl7c3dpdGNoKGguJCR0eXBlb2Ype2Nhc2UgT3M6cmV0dXJuIHIoVShkLG0saCx2
+            KSk7Y2FzZSBabjpyZXR1cm4gcihJKGQsbSxoLHYpKTtjYXNlIFp0OmxldCBFPWguX3BheWxvYWQsdz1oLl9pbml0O3JldHVybiBM
+            KGQsbSx3KEUpLHYpfWlmKGxvKGgpKXJldHVybiBnKGQsbSxoLHYpO2lmKFppKGgpKXJldHVybiBDKGQsbSxoLHYpO0hzKGQsaCl9
+            cmV0dXJuIHR5cGVvZiBoPT0ic3RyaW5nIiYmaCE9PSIifHx0eXBlb2YgaD09Im51bWJlciI/cihEKGQsbSwiIitoLHYpKTpuKGQs
+            bSl9cmV0dXJuIEx9dmFyIExpPVBoKCEwKSwkaD1QaCghMSk7ZnVuY3Rpb24gWUUoZSx0KXtpZihlIT09bnVsbCYmdC5jaGlsZCE9
             PWUuY2hpbGQpdGhyb3cgRXJyb3IoUygxNTMpKTtpZih0LmNoaWxkPT09bnVsbClyZXR1cm47bGV0IG49dC5jaGlsZCxpPVZuKG4s
             bi5wZW5kaW5nUHJvcHMpO2Zvcih0LmNoaWxkPWksaS5yZXR1cm49dDtuLnNpYmxpbmchPT1udWxsOyluPW4uc2libGluZyxpPWku
-            c2libGluZz1WbihuLG4ucGVuZGluZ1Byb3BzKSxpLnJldHVybj10O2kuc2libGluZz1udWxsfWZ1bmN0aW9uIFlFKGUsdCl7bGV0
-            IG49ZS5jaGlsZDtmb3IoO24hPT1udWxsOylnUihuLHQpLG49bi5zaWJsaW5nfXZhciBtcz17fSxsbj1qdChtcykscW89anQobXMp
-            LHRsPWp0KG1zKTtmdW5jdGlvbiB4cihlKXtpZihlPT09bXMpdGhyb3cgRXJyb3IoUygxNzQpKTtyZXR1cm4gZX1mdW5jdGlvbiB2
-            ZCgpe3JldHVybiB4cih0bC5jdXJyZW50KX1mdW5jdGlvbiBGdShlLHQpe2NlKHRsLHQpLGNlKHFvLGUpLGNlKGxuLG1zKTtsZXQg
-            bj1DQyh0KTtTZShsbiksY2UobG4sbil9ZnVuY3Rpb24gT2koZSl7U2UobG4pLFNlKHFvKSxTZSh0bCl9ZnVuY3Rpb24gV2EoKXty
-            ZXR1cm4geHIobG4uY3VycmVudCl9ZnVuY3Rpb24gVmgoZSl7eHIodGwuY3VycmVudCk7bGV0IHQ9eHIobG4uY3VycmVudCksbj1F
-            Qyh0LGUudHlwZSk7dCE9PW4mJihjZShxbyxlKSxjZShsbixuKSl9ZnVuY3Rpb24gRHUoZSl7cW8uY3VycmVudD09PWUmJihTZShs
-            biksU2UocW8pKX12YXIgR0U9MCxCaD0xLEF1PTEsUW89Mix0dD1qdChHRSk7ZnVuY3Rpb24gbmwoZSx0KXtyZXR1cm4oZSZ0KSE9
-            PTB9ZnVuY3Rpb24geWkoZSl7cmV0dXJuIGUmQmh9ZnVuY3Rpb24gWGEoZSx0KXtyZXR1cm4gZSZCaHx0fWZ1bmN0aW9uIFdFKGUs
-            dCl7cmV0dXJuIGV8dH1mdW5jdGlvbiBlbihlLHQpe2NlKHR0LHQpfWZ1bmN0aW9uIHdpKGUpe1NlKHR0KX1mdW5jdGlvbiBYRShl
+            c2libGluZz1WbihuLG4ucGVuZGluZ1Byb3BzKSxpLnJldHVybj10O2kuc2libGluZz1udWxsfWZ1bmN0aW9uIEdFKGUsdCl7bGV0
+            IG49ZS5jaGlsZDtmb3IoO24hPT1udWxsOylTUihuLHQpLG49bi5zaWJsaW5nfXZhciBtcz17fSxhbj1LdChtcykscW89S3QobXMp
+            LHRsPUt0KG1zKTtmdW5jdGlvbiB4cihlKXtpZihlPT09bXMpdGhyb3cgRXJyb3IoUygxNzQpKTtyZXR1cm4gZX1mdW5jdGlvbiB2
+            ZCgpe3JldHVybiB4cih0bC5jdXJyZW50KX1mdW5jdGlvbiBGdShlLHQpe2NlKHRsLHQpLGNlKHFvLGUpLGNlKGFuLG1zKTtsZXQg
+            bj1FQyh0KTtTZShhbiksY2UoYW4sbil9ZnVuY3Rpb24gd2koZSl7U2UoYW4pLFNlKHFvKSxTZSh0bCl9ZnVuY3Rpb24gV2EoKXty
+            ZXR1cm4geHIoYW4uY3VycmVudCl9ZnVuY3Rpb24gVmgoZSl7eHIodGwuY3VycmVudCk7bGV0IHQ9eHIoYW4uY3VycmVudCksbj1U
+            Qyh0LGUudHlwZSk7dCE9PW4mJihjZShxbyxlKSxjZShhbixuKSl9ZnVuY3Rpb24gRHUoZSl7cW8uY3VycmVudD09PWUmJihTZShh
+            biksU2UocW8pKX12YXIgV0U9MCxCaD0xLEF1PTEsUW89Mix0dD1LdChXRSk7ZnVuY3Rpb24gbmwoZSx0KXtyZXR1cm4oZSZ0KSE9
+            PTB9ZnVuY3Rpb24geWkoZSl7cmV0dXJuIGUmQmh9ZnVuY3Rpb24gWGEoZSx0KXtyZXR1cm4gZSZCaHx0fWZ1bmN0aW9uIFhFKGUs
+            dCl7cmV0dXJuIGV8dH1mdW5jdGlvbiB0bihlLHQpe2NlKHR0LHQpfWZ1bmN0aW9uIE9pKGUpe1NlKHR0KX1mdW5jdGlvbiBJRShl
             LHQpe2xldCBuPWUubWVtb2l6ZWRTdGF0ZTtyZXR1cm4gbiE9PW51bGw/bi5kZWh5ZHJhdGVkIT09bnVsbDooZS5tZW1vaXplZFBy
-            b3BzLCEwKX1mdW5jdGlvbiBScihlKXtsZXQgdD1lO2Zvcig7dCE9PW51bGw7KXtpZih0LnRhZz09PUope2xldCBuPXQubWVtb2l6
+            b3BzLCEwKX1mdW5jdGlvbiBScihlKXtsZXQgdD1lO2Zvcig7dCE9PW51bGw7KXtpZih0LnRhZz09PVope2xldCBuPXQubWVtb2l6
             ZWRTdGF0ZTtpZihuIT09bnVsbCl7bGV0IGk9bi5kZWh5ZHJhdGVkO2lmKGk9PT1udWxsfHx2aChpKXx8ZHUoaSkpcmV0dXJuIHR9
             fWVsc2UgaWYodC50YWc9PT1HZSYmdC5tZW1vaXplZFByb3BzLnJldmVhbE9yZGVyIT09dm9pZCAwKXtpZigodC5mbGFncyZCKSE9
-            PXcpcmV0dXJuIHR9ZWxzZSBpZih0LmNoaWxkIT09bnVsbCl7dC5jaGlsZC5yZXR1cm49dCx0PXQuY2hpbGQ7Y29udGludWV9aWYo
+            PU8pcmV0dXJuIHR9ZWxzZSBpZih0LmNoaWxkIT09bnVsbCl7dC5jaGlsZC5yZXR1cm49dCx0PXQuY2hpbGQ7Y29udGludWV9aWYo
             dD09PWUpcmV0dXJuIG51bGw7Zm9yKDt0LnNpYmxpbmc9PT1udWxsOyl7aWYodC5yZXR1cm49PT1udWxsfHx0LnJldHVybj09PWUp
             cmV0dXJuIG51bGw7dD10LnJldHVybn10LnNpYmxpbmcucmV0dXJuPXQucmV0dXJuLHQ9dC5zaWJsaW5nfXJldHVybiBudWxsfXZh
-            ciBDZD0wLGh0PTEsam89MixLdD00LFluPTgsc2E9W107ZnVuY3Rpb24gVXUoKXtmb3IobGV0IGU9MDtlPHNhLmxlbmd0aDtlKysp
-            e2xldCB0PXNhW2VdO3QuX3dvcmtJblByb2dyZXNzVmVyc2lvblByaW1hcnk9bnVsbH1zYS5sZW5ndGg9MH1mdW5jdGlvbiBJRShl
+            ciBDZD0wLGh0PTEsam89MixZdD00LFluPTgsc2E9W107ZnVuY3Rpb24gVXUoKXtmb3IobGV0IGU9MDtlPHNhLmxlbmd0aDtlKysp
+            e2xldCB0PXNhW2VdO3QuX3dvcmtJblByb2dyZXNzVmVyc2lvblByaW1hcnk9bnVsbH1zYS5sZW5ndGg9MH1mdW5jdGlvbiBKRShl
             LHQpe2xldCBuPXQuX2dldFZlcnNpb24saT1uKHQuX3NvdXJjZSk7ZS5tdXRhYmxlU291cmNlRWFnZXJIeWRyYXRpb25EYXRhPT1u
             dWxsP2UubXV0YWJsZVNvdXJjZUVhZ2VySHlkcmF0aW9uRGF0YT1bdCxpXTplLm11dGFibGVTb3VyY2VFYWdlckh5ZHJhdGlvbkRh
-            dGEucHVzaCh0LGkpfXZhciBKRT10eXBlb2YgQWJvcnRDb250cm9sbGVyIT0idW5kZWZpbmVkIj9BYm9ydENvbnRyb2xsZXI6ZnVu
+            dGEucHVzaCh0LGkpfXZhciBaRT10eXBlb2YgQWJvcnRDb250cm9sbGVyIT0idW5kZWZpbmVkIj9BYm9ydENvbnRyb2xsZXI6ZnVu
             Y3Rpb24oKXtsZXQgdD1bXSxuPXRoaXMuc2lnbmFsPXthYm9ydGVkOiExLGFkZEV2ZW50TGlzdGVuZXI6KGksbyk9Pnt0LnB1c2go
-            byl9fTt0aGlzLmFib3J0PSgpPT57bi5hYm9ydGVkPSEwLHQuZm9yRWFjaChpPT5pKCkpfX0sWkU9WWUudW5zdGFibGVfc2NoZWR1
-            bGVDYWxsYmFjayxlVD1ZZS51bnN0YWJsZV9Ob3JtYWxQcmlvcml0eSxMdD17JCR0eXBlb2Y6Z2MsQ29uc3VtZXI6bnVsbCxQcm92
+            byl9fTt0aGlzLmFib3J0PSgpPT57bi5hYm9ydGVkPSEwLHQuZm9yRWFjaChpPT5pKCkpfX0sZVQ9WWUudW5zdGFibGVfc2NoZWR1
+            bGVDYWxsYmFjayx0VD1ZZS51bnN0YWJsZV9Ob3JtYWxQcmlvcml0eSx3dD17JCR0eXBlb2Y6Z2MsQ29uc3VtZXI6bnVsbCxQcm92
             aWRlcjpudWxsLF9jdXJyZW50VmFsdWU6bnVsbCxfY3VycmVudFZhbHVlMjpudWxsLF90aHJlYWRDb3VudDowLF9kZWZhdWx0VmFs
-            dWU6bnVsbCxfZ2xvYmFsTmFtZTpudWxsfTtmdW5jdGlvbiBIdSgpe3JldHVybntjb250cm9sbGVyOm5ldyBKRSxkYXRhOm5ldyBN
+            dWU6bnVsbCxfZ2xvYmFsTmFtZTpudWxsfTtmdW5jdGlvbiB6dSgpe3JldHVybntjb250cm9sbGVyOm5ldyBaRSxkYXRhOm5ldyBN
             YXAscmVmQ291bnQ6MH19ZnVuY3Rpb24gTW4oZSl7ZS5yZWZDb3VudCsrfWZ1bmN0aW9uIHZvKGUpe2UucmVmQ291bnQtLSxlLnJl
-            ZkNvdW50PT09MCYmWkUoZVQsKCk9PntlLmNvbnRyb2xsZXIuYWJvcnQoKX0pfWZ1bmN0aW9uIGJpKGUsdCl7UnUoZSxMdCx0KX1m
-            dW5jdGlvbiBraShlLHQpe1hyKEx0KX12YXIgWXM9TGUuUmVhY3RDdXJyZW50RGlzcGF0Y2hlcixQcz1MZS5SZWFjdEN1cnJlbnRC
-            YXRjaENvbmZpZyxIbj1iLEs9bnVsbCxyZT1udWxsLHNlPW51bGwsX3I9ITEsQ289ITEsS289MCx0VD0wLG5UPTI1O2Z1bmN0aW9u
-            IG1lKCl7dGhyb3cgRXJyb3IoUygzMjEpKX1mdW5jdGlvbiB6dShlLHQpe2lmKHQ9PT1udWxsKXJldHVybiExO2ZvcihsZXQgbj0w
+            ZkNvdW50PT09MCYmZVQodFQsKCk9PntlLmNvbnRyb2xsZXIuYWJvcnQoKX0pfWZ1bmN0aW9uIGJpKGUsdCl7UnUoZSx3dCx0KX1m
+            dW5jdGlvbiBraShlLHQpe1hyKHd0KX12YXIgWXM9TGUuUmVhY3RDdXJyZW50RGlzcGF0Y2hlcixQcz1MZS5SZWFjdEN1cnJlbnRC
+            YXRjaENvbmZpZyx6bj1iLEs9bnVsbCxyZT1udWxsLHNlPW51bGwsX3I9ITEsQ289ITEsS289MCxuVD0wLGlUPTI1O2Z1bmN0aW9u
+            IG1lKCl7dGhyb3cgRXJyb3IoUygzMjEpKX1mdW5jdGlvbiBIdShlLHQpe2lmKHQ9PT1udWxsKXJldHVybiExO2ZvcihsZXQgbj0w
             O248dC5sZW5ndGgmJm48ZS5sZW5ndGg7bisrKWlmKCFtdChlW25dLHRbbl0pKXJldHVybiExO3JldHVybiEwfWZ1bmN0aW9uIFB1
-            KGUsdCxuLGksbyxzKXtIbj1zLEs9dCx0Lm1lbW9pemVkU3RhdGU9bnVsbCx0LnVwZGF0ZVF1ZXVlPW51bGwsdC5sYW5lcz1iLFlz
+            KGUsdCxuLGksbyxzKXt6bj1zLEs9dCx0Lm1lbW9pemVkU3RhdGU9bnVsbCx0LnVwZGF0ZVF1ZXVlPW51bGwsdC5sYW5lcz1iLFlz
             LmN1cnJlbnQ9ZT09PW51bGx8fGUubWVtb2l6ZWRTdGF0ZT09PW51bGw/R3M6V3M7bGV0IHI9bihpLG8pO2lmKENvKXtsZXQgYT0w
-            O2Rve2lmKENvPSExLEtvPTAsYT49blQpdGhyb3cgRXJyb3IoUygzMDEpKTthKz0xLHJlPW51bGwsc2U9bnVsbCx0LnVwZGF0ZVF1
+            O2Rve2lmKENvPSExLEtvPTAsYT49aVQpdGhyb3cgRXJyb3IoUygzMDEpKTthKz0xLHJlPW51bGwsc2U9bnVsbCx0LnVwZGF0ZVF1
             ZXVlPW51bGwsWXMuY3VycmVudD1YcyxyPW4oaSxvKX13aGlsZShDbyl9WXMuY3VycmVudD1GbjtsZXQgbD1yZSE9PW51bGwmJnJl
-            Lm5leHQhPT1udWxsO2lmKEhuPWIsSz1udWxsLHJlPW51bGwsc2U9bnVsbCxfcj0hMSxsKXRocm93IEVycm9yKFMoMzAwKSk7cmV0
+            Lm5leHQhPT1udWxsO2lmKHpuPWIsSz1udWxsLHJlPW51bGwsc2U9bnVsbCxfcj0hMSxsKXRocm93IEVycm9yKFMoMzAwKSk7cmV0
             dXJuIHJ9ZnVuY3Rpb24gJHUoKXtsZXQgZT1LbyE9PTA7cmV0dXJuIEtvPTAsZX1mdW5jdGlvbiBxaChlLHQsbil7dC51cGRhdGVR
-            dWV1ZT1lLnVwZGF0ZVF1ZXVlLHQuZmxhZ3MmPX4oS2V8UCksZS5sYW5lcz1wcihlLmxhbmVzLG4pfWZ1bmN0aW9uIGlUKCl7aWYo
+            dWV1ZT1lLnVwZGF0ZVF1ZXVlLHQuZmxhZ3MmPX4oS2V8UCksZS5sYW5lcz1wcihlLmxhbmVzLG4pfWZ1bmN0aW9uIG9UKCl7aWYo
             WXMuY3VycmVudD1Gbixfcil7bGV0IGU9Sy5tZW1vaXplZFN0YXRlO2Zvcig7ZSE9PW51bGw7KXtsZXQgdD1lLnF1ZXVlO3QhPT1u
-            dWxsJiYodC5wZW5kaW5nPW51bGwpLGU9ZS5uZXh0fV9yPSExfUhuPWIsSz1udWxsLHJlPW51bGwsc2U9bnVsbCxDbz0hMSxLbz0w
+            dWxsJiYodC5wZW5kaW5nPW51bGwpLGU9ZS5uZXh0fV9yPSExfXpuPWIsSz1udWxsLHJlPW51bGwsc2U9bnVsbCxDbz0hMSxLbz0w
             fWZ1bmN0aW9uIGd0KCl7bGV0IGU9e21lbW9pemVkU3RhdGU6bnVsbCxiYXNlU3RhdGU6bnVsbCxiYXNlUXVldWU6bnVsbCxxdWV1
             ZTpudWxsLG5leHQ6bnVsbH07cmV0dXJuIHNlPT09bnVsbD9LLm1lbW9pemVkU3RhdGU9c2U9ZTpzZT1zZS5uZXh0PWUsc2V9ZnVu
             Y3Rpb24gWGUoKXtsZXQgZTtpZihyZT09PW51bGwpe2xldCBuPUsuYWx0ZXJuYXRlO24hPT1udWxsP2U9bi5tZW1vaXplZFN0YXRl
@@ -1445,37 +1445,37 @@ extension ClientAsset {
             bW9pemVkU3RhdGU6cmUubWVtb2l6ZWRTdGF0ZSxiYXNlU3RhdGU6cmUuYmFzZVN0YXRlLGJhc2VRdWV1ZTpyZS5iYXNlUXVldWUs
             cXVldWU6cmUucXVldWUsbmV4dDpudWxsfTtzZT09PW51bGw/Sy5tZW1vaXplZFN0YXRlPXNlPW46c2U9c2UubmV4dD1ufXJldHVy
             biBzZX1mdW5jdGlvbiBRaCgpe3JldHVybntsYXN0RWZmZWN0Om51bGwsc3RvcmVzOm51bGx9fWZ1bmN0aW9uIFZ1KGUsdCl7cmV0
-            dXJuIHR5cGVvZiB0PT0iZnVuY3Rpb24iP3QoZSk6dH1mdW5jdGlvbiBvVChlLHQsbil7bGV0IGk9Z3QoKSxvO24hPT12b2lkIDA/
+            dXJuIHR5cGVvZiB0PT0iZnVuY3Rpb24iP3QoZSk6dH1mdW5jdGlvbiBzVChlLHQsbil7bGV0IGk9Z3QoKSxvO24hPT12b2lkIDA/
             bz1uKHQpOm89dCxpLm1lbW9pemVkU3RhdGU9aS5iYXNlU3RhdGU9bztsZXQgcz17cGVuZGluZzpudWxsLGludGVybGVhdmVkOm51
             bGwsbGFuZXM6YixkaXNwYXRjaDpudWxsLGxhc3RSZW5kZXJlZFJlZHVjZXI6ZSxsYXN0UmVuZGVyZWRTdGF0ZTpvfTtpLnF1ZXVl
-            PXM7bGV0IHI9cy5kaXNwYXRjaD1UVC5iaW5kKG51bGwsSyxzKTtyZXR1cm5baS5tZW1vaXplZFN0YXRlLHJdfWZ1bmN0aW9uIGpo
+            PXM7bGV0IHI9cy5kaXNwYXRjaD14VC5iaW5kKG51bGwsSyxzKTtyZXR1cm5baS5tZW1vaXplZFN0YXRlLHJdfWZ1bmN0aW9uIGpo
             KGUsdCxuKXtsZXQgaT1YZSgpLG89aS5xdWV1ZTtpZihvPT09bnVsbCl0aHJvdyBFcnJvcihTKDMxMSkpO28ubGFzdFJlbmRlcmVk
             UmVkdWNlcj1lO2xldCBzPXJlLHI9cy5iYXNlUXVldWUsbD1vLnBlbmRpbmc7aWYobCE9PW51bGwpe2lmKHIhPT1udWxsKXtsZXQg
             dT1yLm5leHQsZj1sLm5leHQ7ci5uZXh0PWYsbC5uZXh0PXV9cy5iYXNlUXVldWU9cj1sLG8ucGVuZGluZz1udWxsfWlmKHIhPT1u
-            dWxsKXtsZXQgdT1yLm5leHQsZj1zLmJhc2VTdGF0ZSxwPW51bGwseT1udWxsLGc9bnVsbCxDPXU7ZG97bGV0IEg9Qy5sYW5lO2lm
-            KHhpKEhuLEgpKXtpZihnIT09bnVsbCl7bGV0IEE9e2xhbmU6ZmUsYWN0aW9uOkMuYWN0aW9uLGhhc0VhZ2VyU3RhdGU6Qy5oYXNF
-            YWdlclN0YXRlLGVhZ2VyU3RhdGU6Qy5lYWdlclN0YXRlLG5leHQ6bnVsbH07Zz1nLm5leHQ9QX1pZihDLmhhc0VhZ2VyU3RhdGUp
-            Zj1DLmVhZ2VyU3RhdGU7ZWxzZXtsZXQgQT1DLmFjdGlvbjtmPWUoZixBKX19ZWxzZXtsZXQgQT17bGFuZTpILGFjdGlvbjpDLmFj
+            dWxsKXtsZXQgdT1yLm5leHQsZj1zLmJhc2VTdGF0ZSxwPW51bGwseT1udWxsLGc9bnVsbCxDPXU7ZG97bGV0IEQ9Qy5sYW5lO2lm
+            KHhpKHpuLEQpKXtpZihnIT09bnVsbCl7bGV0IFU9e2xhbmU6ZmUsYWN0aW9uOkMuYWN0aW9uLGhhc0VhZ2VyU3RhdGU6Qy5oYXNF
+            YWdlclN0YXRlLGVhZ2VyU3RhdGU6Qy5lYWdlclN0YXRlLG5leHQ6bnVsbH07Zz1nLm5leHQ9VX1pZihDLmhhc0VhZ2VyU3RhdGUp
+            Zj1DLmVhZ2VyU3RhdGU7ZWxzZXtsZXQgVT1DLmFjdGlvbjtmPWUoZixVKX19ZWxzZXtsZXQgVT17bGFuZTpELGFjdGlvbjpDLmFj
             dGlvbixoYXNFYWdlclN0YXRlOkMuaGFzRWFnZXJTdGF0ZSxlYWdlclN0YXRlOkMuZWFnZXJTdGF0ZSxuZXh0Om51bGx9O2c9PT1u
-            dWxsPyh5PWc9QSxwPWYpOmc9Zy5uZXh0PUEsSy5sYW5lcz1EKEsubGFuZXMsSCksWm8oSCl9Qz1DLm5leHR9d2hpbGUoQyE9PW51
+            dWxsPyh5PWc9VSxwPWYpOmc9Zy5uZXh0PVUsSy5sYW5lcz1BKEsubGFuZXMsRCksWm8oRCl9Qz1DLm5leHR9d2hpbGUoQyE9PW51
             bGwmJkMhPT11KTtnPT09bnVsbD9wPWY6Zy5uZXh0PXksbXQoZixpLm1lbW9pemVkU3RhdGUpfHx5cygpLGkubWVtb2l6ZWRTdGF0
             ZT1mLGkuYmFzZVN0YXRlPXAsaS5iYXNlUXVldWU9ZyxvLmxhc3RSZW5kZXJlZFN0YXRlPWZ9bGV0IGE9by5pbnRlcmxlYXZlZDtp
-            ZihhIT09bnVsbCl7bGV0IHU9YTtkb3tsZXQgZj11LmxhbmU7Sy5sYW5lcz1EKEsubGFuZXMsZiksWm8oZiksdT11Lm5leHR9d2hp
+            ZihhIT09bnVsbCl7bGV0IHU9YTtkb3tsZXQgZj11LmxhbmU7Sy5sYW5lcz1BKEsubGFuZXMsZiksWm8oZiksdT11Lm5leHR9d2hp
             bGUodSE9PWEpfWVsc2Ugcj09PW51bGwmJihvLmxhbmVzPWIpO2xldCBjPW8uZGlzcGF0Y2g7cmV0dXJuW2kubWVtb2l6ZWRTdGF0
             ZSxjXX1mdW5jdGlvbiBLaChlLHQsbil7bGV0IGk9WGUoKSxvPWkucXVldWU7aWYobz09PW51bGwpdGhyb3cgRXJyb3IoUygzMTEp
             KTtvLmxhc3RSZW5kZXJlZFJlZHVjZXI9ZTtsZXQgcz1vLmRpc3BhdGNoLHI9by5wZW5kaW5nLGw9aS5tZW1vaXplZFN0YXRlO2lm
             KHIhPT1udWxsKXtvLnBlbmRpbmc9bnVsbDtsZXQgYT1yLm5leHQsYz1hO2Rve2xldCB1PWMuYWN0aW9uO2w9ZShsLHUpLGM9Yy5u
             ZXh0fXdoaWxlKGMhPT1hKTttdChsLGkubWVtb2l6ZWRTdGF0ZSl8fHlzKCksaS5tZW1vaXplZFN0YXRlPWwsaS5iYXNlUXVldWU9
-            PT1udWxsJiYoaS5iYXNlU3RhdGU9bCksby5sYXN0UmVuZGVyZWRTdGF0ZT1sfXJldHVybltsLHNdfWZ1bmN0aW9uIHNUKGUsdCxu
-            KXt9ZnVuY3Rpb24gWWgoZSx0LG4pe31mdW5jdGlvbiByVChlLHQsbil7bGV0IGk9SyxvPWd0KCkscztpZih3ZSgpKXtpZihuPT09
+            PT1udWxsJiYoaS5iYXNlU3RhdGU9bCksby5sYXN0UmVuZGVyZWRTdGF0ZT1sfXJldHVybltsLHNdfWZ1bmN0aW9uIHJUKGUsdCxu
+            KXt9ZnVuY3Rpb24gWWgoZSx0LG4pe31mdW5jdGlvbiBsVChlLHQsbil7bGV0IGk9SyxvPWd0KCkscztpZihPZSgpKXtpZihuPT09
             dm9pZCAwKXRocm93IEVycm9yKFMoNDA3KSk7cz1uKCl9ZWxzZXtzPXQoKTtsZXQgYT1LaSgpO2lmKGE9PT1udWxsKXRocm93IEVy
-            cm9yKFMoMzQ5KSk7ZnIoYSxIbil8fFdoKGksdCxzKX1vLm1lbW9pemVkU3RhdGU9cztsZXQgbD17dmFsdWU6cyxnZXRTbmFwc2hv
+            cm9yKFMoMzQ5KSk7ZnIoYSx6bil8fFdoKGksdCxzKX1vLm1lbW9pemVkU3RhdGU9cztsZXQgbD17dmFsdWU6cyxnZXRTbmFwc2hv
             dDp0fTtyZXR1cm4gby5xdWV1ZT1sLG9tKEloLmJpbmQobnVsbCxpLGwsZSksW2VdKSxpLmZsYWdzfD1LZSxZbyhodHxZbixYaC5i
             aW5kKG51bGwsaSxsLHMsdCksdm9pZCAwLG51bGwpLHN9ZnVuY3Rpb24gR2goZSx0LG4pe2xldCBpPUssbz1YZSgpLHM9dCgpLHI9
             by5tZW1vaXplZFN0YXRlLGw9IW10KHIscyk7bCYmKG8ubWVtb2l6ZWRTdGF0ZT1zLHlzKCkpO2xldCBhPW8ucXVldWU7aWYoQnUo
             SWguYmluZChudWxsLGksYSxlKSxbZV0pLGEuZ2V0U25hcHNob3QhPT10fHxsfHxzZSE9PW51bGwmJnNlLm1lbW9pemVkU3RhdGUu
             dGFnJmh0KXtpLmZsYWdzfD1LZSxZbyhodHxZbixYaC5iaW5kKG51bGwsaSxhLHMsdCksdm9pZCAwLG51bGwpO2xldCBjPUtpKCk7
-            aWYoYz09PW51bGwpdGhyb3cgRXJyb3IoUygzNDkpKTtmcihjLEhuKXx8V2goaSx0LHMpfXJldHVybiBzfWZ1bmN0aW9uIFdoKGUs
+            aWYoYz09PW51bGwpdGhyb3cgRXJyb3IoUygzNDkpKTtmcihjLHpuKXx8V2goaSx0LHMpfXJldHVybiBzfWZ1bmN0aW9uIFdoKGUs
             dCxuKXtlLmZsYWdzfD1ycjtsZXQgaT17Z2V0U25hcHNob3Q6dCx2YWx1ZTpufSxvPUsudXBkYXRlUXVldWU7aWYobz09PW51bGwp
             bz1RaCgpLEsudXBkYXRlUXVldWU9byxvLnN0b3Jlcz1baV07ZWxzZXtsZXQgcz1vLnN0b3JlcztzPT09bnVsbD9vLnN0b3Jlcz1b
             aV06cy5wdXNoKGkpfX1mdW5jdGlvbiBYaChlLHQsbixpKXt0LnZhbHVlPW4sdC5nZXRTbmFwc2hvdD1pLEpoKHQpJiZaaChlKX1m
@@ -1484,404 +1484,404 @@ extension ClientAsset {
             KXtsZXQgdD1qaShlLHEpO3QhPT1udWxsJiZzdCh0LGUscSxkZSl9ZnVuY3Rpb24gZW0oZSl7bGV0IHQ9Z3QoKTt0eXBlb2YgZT09
             ImZ1bmN0aW9uIiYmKGU9ZSgpKSx0Lm1lbW9pemVkU3RhdGU9dC5iYXNlU3RhdGU9ZTtsZXQgbj17cGVuZGluZzpudWxsLGludGVy
             bGVhdmVkOm51bGwsbGFuZXM6YixkaXNwYXRjaDpudWxsLGxhc3RSZW5kZXJlZFJlZHVjZXI6VnUsbGFzdFJlbmRlcmVkU3RhdGU6
-            ZX07dC5xdWV1ZT1uO2xldCBpPW4uZGlzcGF0Y2g9eFQuYmluZChudWxsLEssbik7cmV0dXJuW3QubWVtb2l6ZWRTdGF0ZSxpXX1m
+            ZX07dC5xdWV1ZT1uO2xldCBpPW4uZGlzcGF0Y2g9UlQuYmluZChudWxsLEssbik7cmV0dXJuW3QubWVtb2l6ZWRTdGF0ZSxpXX1m
             dW5jdGlvbiB0bShlKXtyZXR1cm4gamgoVnUpfWZ1bmN0aW9uIG5tKGUpe3JldHVybiBLaChWdSl9ZnVuY3Rpb24gWW8oZSx0LG4s
             aSl7bGV0IG89e3RhZzplLGNyZWF0ZTp0LGRlc3Ryb3k6bixkZXBzOmksbmV4dDpudWxsfSxzPUsudXBkYXRlUXVldWU7aWYocz09
             PW51bGwpcz1RaCgpLEsudXBkYXRlUXVldWU9cyxzLmxhc3RFZmZlY3Q9by5uZXh0PW87ZWxzZXtsZXQgcj1zLmxhc3RFZmZlY3Q7
             aWYocj09PW51bGwpcy5sYXN0RWZmZWN0PW8ubmV4dD1vO2Vsc2V7bGV0IGw9ci5uZXh0O3IubmV4dD1vLG8ubmV4dD1sLHMubGFz
-            dEVmZmVjdD1vfX1yZXR1cm4gb31mdW5jdGlvbiBsVChlKXtsZXQgdD1ndCgpO3tsZXQgbj17Y3VycmVudDplfTtyZXR1cm4gdC5t
+            dEVmZmVjdD1vfX1yZXR1cm4gb31mdW5jdGlvbiBhVChlKXtsZXQgdD1ndCgpO3tsZXQgbj17Y3VycmVudDplfTtyZXR1cm4gdC5t
             ZW1vaXplZFN0YXRlPW4sbn19ZnVuY3Rpb24gaW0oZSl7cmV0dXJuIFhlKCkubWVtb2l6ZWRTdGF0ZX1mdW5jdGlvbiBpbChlLHQs
             bixpKXtsZXQgbz1ndCgpLHM9aT09PXZvaWQgMD9udWxsOmk7Sy5mbGFnc3w9ZSxvLm1lbW9pemVkU3RhdGU9WW8oaHR8dCxuLHZv
             aWQgMCxzKX1mdW5jdGlvbiBvbChlLHQsbixpKXtsZXQgbz1YZSgpLHM9aT09PXZvaWQgMD9udWxsOmkscjtpZihyZSE9PW51bGwp
-            e2xldCBsPXJlLm1lbW9pemVkU3RhdGU7aWYocj1sLmRlc3Ryb3kscyE9PW51bGwpe2xldCBhPWwuZGVwcztpZih6dShzLGEpKXtv
+            e2xldCBsPXJlLm1lbW9pemVkU3RhdGU7aWYocj1sLmRlc3Ryb3kscyE9PW51bGwpe2xldCBhPWwuZGVwcztpZihIdShzLGEpKXtv
             Lm1lbW9pemVkU3RhdGU9WW8odCxuLHIscyk7cmV0dXJufX19Sy5mbGFnc3w9ZSxvLm1lbW9pemVkU3RhdGU9WW8oaHR8dCxuLHIs
             cyl9ZnVuY3Rpb24gb20oZSx0KXtyZXR1cm4gaWwoS2V8dnAsWW4sZSx0KX1mdW5jdGlvbiBCdShlLHQpe3JldHVybiBvbChLZSxZ
-            bixlLHQpfWZ1bmN0aW9uIGFUKGUsdCl7cmV0dXJuIGlsKFAsam8sZSx0KX1mdW5jdGlvbiBzbShlLHQpe3JldHVybiBvbChQLGpv
-            LGUsdCl9ZnVuY3Rpb24gY1QoZSx0KXtsZXQgbj1QO3JldHVybiBufD1PbixpbChuLEt0LGUsdCl9ZnVuY3Rpb24gcm0oZSx0KXty
-            ZXR1cm4gb2woUCxLdCxlLHQpfWZ1bmN0aW9uIGxtKGUsdCl7aWYodHlwZW9mIHQ9PSJmdW5jdGlvbiIpe2xldCBuPXQsaT1lKCk7
+            bixlLHQpfWZ1bmN0aW9uIGNUKGUsdCl7cmV0dXJuIGlsKFAsam8sZSx0KX1mdW5jdGlvbiBzbShlLHQpe3JldHVybiBvbChQLGpv
+            LGUsdCl9ZnVuY3Rpb24gdVQoZSx0KXtsZXQgbj1QO3JldHVybiBufD13bixpbChuLFl0LGUsdCl9ZnVuY3Rpb24gcm0oZSx0KXty
+            ZXR1cm4gb2woUCxZdCxlLHQpfWZ1bmN0aW9uIGxtKGUsdCl7aWYodHlwZW9mIHQ9PSJmdW5jdGlvbiIpe2xldCBuPXQsaT1lKCk7
             cmV0dXJuIG4oaSksKCk9PntuKG51bGwpfX1lbHNlIGlmKHQhPW51bGwpe2xldCBuPXQsaT1lKCk7cmV0dXJuIG4uY3VycmVudD1p
-            LCgpPT57bi5jdXJyZW50PW51bGx9fX1mdW5jdGlvbiB1VChlLHQsbil7bGV0IGk9biE9bnVsbD9uLmNvbmNhdChbZV0pOm51bGws
-            bz1QO3JldHVybiBvfD1PbixpbChvLEt0LGxtLmJpbmQobnVsbCx0LGUpLGkpfWZ1bmN0aW9uIGFtKGUsdCxuKXtsZXQgaT1uIT1u
-            dWxsP24uY29uY2F0KFtlXSk6bnVsbDtyZXR1cm4gb2woUCxLdCxsbS5iaW5kKG51bGwsdCxlKSxpKX1mdW5jdGlvbiBjbShlLHQp
-            e312YXIgdW09Y207ZnVuY3Rpb24gZlQoZSx0KXtsZXQgbj1ndCgpLGk9dD09PXZvaWQgMD9udWxsOnQ7cmV0dXJuIG4ubWVtb2l6
+            LCgpPT57bi5jdXJyZW50PW51bGx9fX1mdW5jdGlvbiBmVChlLHQsbil7bGV0IGk9biE9bnVsbD9uLmNvbmNhdChbZV0pOm51bGws
+            bz1QO3JldHVybiBvfD13bixpbChvLFl0LGxtLmJpbmQobnVsbCx0LGUpLGkpfWZ1bmN0aW9uIGFtKGUsdCxuKXtsZXQgaT1uIT1u
+            dWxsP24uY29uY2F0KFtlXSk6bnVsbDtyZXR1cm4gb2woUCxZdCxsbS5iaW5kKG51bGwsdCxlKSxpKX1mdW5jdGlvbiBjbShlLHQp
+            e312YXIgdW09Y207ZnVuY3Rpb24gZFQoZSx0KXtsZXQgbj1ndCgpLGk9dD09PXZvaWQgMD9udWxsOnQ7cmV0dXJuIG4ubWVtb2l6
             ZWRTdGF0ZT1bZSxpXSxlfWZ1bmN0aW9uIGZtKGUsdCl7bGV0IG49WGUoKSxpPXQ9PT12b2lkIDA/bnVsbDp0LG89bi5tZW1vaXpl
-            ZFN0YXRlO2lmKG8hPT1udWxsJiZpIT09bnVsbCl7bGV0IHM9b1sxXTtpZih6dShpLHMpKXJldHVybiBvWzBdfXJldHVybiBuLm1l
-            bW9pemVkU3RhdGU9W2UsaV0sZX1mdW5jdGlvbiBkVChlLHQpe2xldCBuPWd0KCksaT10PT09dm9pZCAwP251bGw6dCxvPWUoKTty
+            ZFN0YXRlO2lmKG8hPT1udWxsJiZpIT09bnVsbCl7bGV0IHM9b1sxXTtpZihIdShpLHMpKXJldHVybiBvWzBdfXJldHVybiBuLm1l
+            bW9pemVkU3RhdGU9W2UsaV0sZX1mdW5jdGlvbiBwVChlLHQpe2xldCBuPWd0KCksaT10PT09dm9pZCAwP251bGw6dCxvPWUoKTty
             ZXR1cm4gbi5tZW1vaXplZFN0YXRlPVtvLGldLG99ZnVuY3Rpb24gZG0oZSx0KXtsZXQgbj1YZSgpLGk9dD09PXZvaWQgMD9udWxs
-            OnQsbz1uLm1lbW9pemVkU3RhdGU7aWYobyE9PW51bGwmJmkhPT1udWxsKXtsZXQgcj1vWzFdO2lmKHp1KGkscikpcmV0dXJuIG9b
-            MF19bGV0IHM9ZSgpO3JldHVybiBuLm1lbW9pemVkU3RhdGU9W3MsaV0sc31mdW5jdGlvbiBwVChlKXtsZXQgdD1ndCgpO3JldHVy
-            biB0Lm1lbW9pemVkU3RhdGU9ZSxlfWZ1bmN0aW9uIGhUKGUpe2xldCB0PVhlKCksaT1yZS5tZW1vaXplZFN0YXRlO3JldHVybiBw
-            bSh0LGksZSl9ZnVuY3Rpb24gbVQoZSl7bGV0IHQ9WGUoKTtpZihyZT09PW51bGwpcmV0dXJuIHQubWVtb2l6ZWRTdGF0ZT1lLGU7
-            e2xldCBuPXJlLm1lbW9pemVkU3RhdGU7cmV0dXJuIHBtKHQsbixlKX19ZnVuY3Rpb24gcG0oZSx0LG4pe2lmKCFuUyhIbikpe2lm
-            KCFtdChuLHQpKXtsZXQgbz1GcCgpO0subGFuZXM9RChLLmxhbmVzLG8pLFpvKG8pLGUuYmFzZVN0YXRlPSEwfXJldHVybiB0fWVs
-            c2UgcmV0dXJuIGUuYmFzZVN0YXRlJiYoZS5iYXNlU3RhdGU9ITEseXMoKSksZS5tZW1vaXplZFN0YXRlPW4sbn1mdW5jdGlvbiB5
-            VChlLHQsbil7bGV0IGk9YnQoKTtwZShmUyhpLG1uKSksZSghMCk7bGV0IG89UHMudHJhbnNpdGlvbjtQcy50cmFuc2l0aW9uPXt9
-            LFBzLnRyYW5zaXRpb247dHJ5e2UoITEpLHQoKX1maW5hbGx5e3BlKGkpLFBzLnRyYW5zaXRpb249b319ZnVuY3Rpb24gYlQoKXts
-            ZXQgZT1lbSghMSksdD1lWzBdLG49ZVsxXSxpPXlULmJpbmQobnVsbCxuKSxvPWd0KCk7cmV0dXJuIG8ubWVtb2l6ZWRTdGF0ZT1p
-            LFt0LGldfWZ1bmN0aW9uIGdUKCl7bGV0IGU9dG0oKSx0PWVbMF0saT1YZSgpLm1lbW9pemVkU3RhdGU7cmV0dXJuW3QsaV19ZnVu
-            Y3Rpb24gU1QoKXtsZXQgZT1ubSgpLHQ9ZVswXSxpPVhlKCkubWVtb2l6ZWRTdGF0ZTtyZXR1cm5bdCxpXX1mdW5jdGlvbiB2VCgp
-            e2xldCBlPWd0KCksbj1LaSgpLmlkZW50aWZpZXJQcmVmaXgsaTtpZih3ZSgpKXtsZXQgbz1FRSgpO2k9IjoiK24rIlIiK287bGV0
-            IHM9S28rKztzPjAmJihpKz0iSCIrcy50b1N0cmluZygzMikpLGkrPSI6In1lbHNle2xldCBvPXRUKys7aT0iOiIrbisiciIrby50
+            OnQsbz1uLm1lbW9pemVkU3RhdGU7aWYobyE9PW51bGwmJmkhPT1udWxsKXtsZXQgcj1vWzFdO2lmKEh1KGkscikpcmV0dXJuIG9b
+            MF19bGV0IHM9ZSgpO3JldHVybiBuLm1lbW9pemVkU3RhdGU9W3MsaV0sc31mdW5jdGlvbiBoVChlKXtsZXQgdD1ndCgpO3JldHVy
+            biB0Lm1lbW9pemVkU3RhdGU9ZSxlfWZ1bmN0aW9uIG1UKGUpe2xldCB0PVhlKCksaT1yZS5tZW1vaXplZFN0YXRlO3JldHVybiBw
+            bSh0LGksZSl9ZnVuY3Rpb24geVQoZSl7bGV0IHQ9WGUoKTtpZihyZT09PW51bGwpcmV0dXJuIHQubWVtb2l6ZWRTdGF0ZT1lLGU7
+            e2xldCBuPXJlLm1lbW9pemVkU3RhdGU7cmV0dXJuIHBtKHQsbixlKX19ZnVuY3Rpb24gcG0oZSx0LG4pe2lmKCFpUyh6bikpe2lm
+            KCFtdChuLHQpKXtsZXQgbz1GcCgpO0subGFuZXM9QShLLmxhbmVzLG8pLFpvKG8pLGUuYmFzZVN0YXRlPSEwfXJldHVybiB0fWVs
+            c2UgcmV0dXJuIGUuYmFzZVN0YXRlJiYoZS5iYXNlU3RhdGU9ITEseXMoKSksZS5tZW1vaXplZFN0YXRlPW4sbn1mdW5jdGlvbiBi
+            VChlLHQsbil7bGV0IGk9YnQoKTtwZShkUyhpLHluKSksZSghMCk7bGV0IG89UHMudHJhbnNpdGlvbjtQcy50cmFuc2l0aW9uPXt9
+            LFBzLnRyYW5zaXRpb247dHJ5e2UoITEpLHQoKX1maW5hbGx5e3BlKGkpLFBzLnRyYW5zaXRpb249b319ZnVuY3Rpb24gZ1QoKXts
+            ZXQgZT1lbSghMSksdD1lWzBdLG49ZVsxXSxpPWJULmJpbmQobnVsbCxuKSxvPWd0KCk7cmV0dXJuIG8ubWVtb2l6ZWRTdGF0ZT1p
+            LFt0LGldfWZ1bmN0aW9uIFNUKCl7bGV0IGU9dG0oKSx0PWVbMF0saT1YZSgpLm1lbW9pemVkU3RhdGU7cmV0dXJuW3QsaV19ZnVu
+            Y3Rpb24gdlQoKXtsZXQgZT1ubSgpLHQ9ZVswXSxpPVhlKCkubWVtb2l6ZWRTdGF0ZTtyZXR1cm5bdCxpXX1mdW5jdGlvbiBDVCgp
+            e2xldCBlPWd0KCksbj1LaSgpLmlkZW50aWZpZXJQcmVmaXgsaTtpZihPZSgpKXtsZXQgbz1URSgpO2k9IjoiK24rIlIiK287bGV0
+            IHM9S28rKztzPjAmJihpKz0iSCIrcy50b1N0cmluZygzMikpLGkrPSI6In1lbHNle2xldCBvPW5UKys7aT0iOiIrbisiciIrby50
             b1N0cmluZygzMikrIjoifXJldHVybiBlLm1lbW9pemVkU3RhdGU9aSxpfWZ1bmN0aW9uIGhtKCl7cmV0dXJuIFhlKCkubWVtb2l6
-            ZWRTdGF0ZX1mdW5jdGlvbiBDVCgpe2xldCBlPWd0KCk7cmV0dXJuIGUubWVtb2l6ZWRTdGF0ZT1FVC5iaW5kKG51bGwsSyl9ZnVu
-            Y3Rpb24gbW0oKXtyZXR1cm4gWGUoKS5tZW1vaXplZFN0YXRlfWZ1bmN0aW9uIEVUKGUsdCxuKXtsZXQgaT1lLnJldHVybjtmb3Io
-            O2khPT1udWxsOyl7c3dpdGNoKGkudGFnKXtjYXNlIE90OmNhc2UgJDp7bGV0IG89SHQoaSkscz1SZSgpLHI9X3QocyxvKSxsPUF0
-            KGkscixvKTtsIT09bnVsbCYmKHN0KGwsaSxvLHMpLFNvKGwsaSxvKSk7bGV0IGE9SHUoKTt0IT1udWxsJiZsIT09bnVsbCYmYS5k
-            YXRhLnNldCh0LG4pO2xldCBjPXtjYWNoZTphfTtyLnBheWxvYWQ9YztyZXR1cm59fWk9aS5yZXR1cm59fWZ1bmN0aW9uIFRUKGUs
+            ZWRTdGF0ZX1mdW5jdGlvbiBFVCgpe2xldCBlPWd0KCk7cmV0dXJuIGUubWVtb2l6ZWRTdGF0ZT1UVC5iaW5kKG51bGwsSyl9ZnVu
+            Y3Rpb24gbW0oKXtyZXR1cm4gWGUoKS5tZW1vaXplZFN0YXRlfWZ1bmN0aW9uIFRUKGUsdCxuKXtsZXQgaT1lLnJldHVybjtmb3Io
+            O2khPT1udWxsOyl7c3dpdGNoKGkudGFnKXtjYXNlIE90OmNhc2UgJDp7bGV0IG89SHQoaSkscz1SZSgpLHI9TnQocyxvKSxsPVV0
+            KGkscixvKTtsIT09bnVsbCYmKHN0KGwsaSxvLHMpLFNvKGwsaSxvKSk7bGV0IGE9enUoKTt0IT1udWxsJiZsIT09bnVsbCYmYS5k
+            YXRhLnNldCh0LG4pO2xldCBjPXtjYWNoZTphfTtyLnBheWxvYWQ9YztyZXR1cm59fWk9aS5yZXR1cm59fWZ1bmN0aW9uIHhUKGUs
             dCxuKXtsZXQgaT1IdChlKSxvPXtsYW5lOmksYWN0aW9uOm4saGFzRWFnZXJTdGF0ZTohMSxlYWdlclN0YXRlOm51bGwsbmV4dDpu
-            dWxsfTtpZih5bShlKSlibSh0LG8pO2Vsc2V7bGV0IHM9d2goZSx0LG8saSk7aWYocyE9PW51bGwpe2xldCByPVJlKCk7c3Qocyxl
-            LGksciksZ20ocyx0LGkpfX19ZnVuY3Rpb24geFQoZSx0LG4pe2xldCBpPUh0KGUpLG89e2xhbmU6aSxhY3Rpb246bixoYXNFYWdl
+            dWxsfTtpZih5bShlKSlibSh0LG8pO2Vsc2V7bGV0IHM9T2goZSx0LG8saSk7aWYocyE9PW51bGwpe2xldCByPVJlKCk7c3Qocyxl
+            LGksciksZ20ocyx0LGkpfX19ZnVuY3Rpb24gUlQoZSx0LG4pe2xldCBpPUh0KGUpLG89e2xhbmU6aSxhY3Rpb246bixoYXNFYWdl
             clN0YXRlOiExLGVhZ2VyU3RhdGU6bnVsbCxuZXh0Om51bGx9O2lmKHltKGUpKWJtKHQsbyk7ZWxzZXtsZXQgcz1lLmFsdGVybmF0
             ZTtpZihlLmxhbmVzPT09YiYmKHM9PT1udWxsfHxzLmxhbmVzPT09Yikpe2xldCBsPXQubGFzdFJlbmRlcmVkUmVkdWNlcjtpZihs
             IT09bnVsbCl0cnl7bGV0IGE9dC5sYXN0UmVuZGVyZWRTdGF0ZSxjPWwoYSxuKTtpZihvLmhhc0VhZ2VyU3RhdGU9ITAsby5lYWdl
-            clN0YXRlPWMsbXQoYyxhKSl7ekUoZSx0LG8saSk7cmV0dXJufX1jYXRjaHt9ZmluYWxseXt9fWxldCByPXdoKGUsdCxvLGkpO2lm
+            clN0YXRlPWMsbXQoYyxhKSl7UEUoZSx0LG8saSk7cmV0dXJufX1jYXRjaHt9ZmluYWxseXt9fWxldCByPU9oKGUsdCxvLGkpO2lm
             KHIhPT1udWxsKXtsZXQgbD1SZSgpO3N0KHIsZSxpLGwpLGdtKHIsdCxpKX19fWZ1bmN0aW9uIHltKGUpe2xldCB0PWUuYWx0ZXJu
             YXRlO3JldHVybiBlPT09S3x8dCE9PW51bGwmJnQ9PT1LfWZ1bmN0aW9uIGJtKGUsdCl7Q289X3I9ITA7bGV0IG49ZS5wZW5kaW5n
             O249PT1udWxsP3QubmV4dD10Oih0Lm5leHQ9bi5uZXh0LG4ubmV4dD10KSxlLnBlbmRpbmc9dH1mdW5jdGlvbiBnbShlLHQsbil7
-            aWYoTXAobikpe2xldCBpPXQubGFuZXM7aT1EcChpLGUucGVuZGluZ0xhbmVzKTtsZXQgbz1EKGksbik7dC5sYW5lcz1vLG51KGUs
-            byl9fWZ1bmN0aW9uIHNsKCl7cmV0dXJuIERlKEx0KS5jb250cm9sbGVyLnNpZ25hbH1mdW5jdGlvbiBybChlKXtsZXQgdD1EZShM
+            aWYoTXAobikpe2xldCBpPXQubGFuZXM7aT1EcChpLGUucGVuZGluZ0xhbmVzKTtsZXQgbz1BKGksbik7dC5sYW5lcz1vLG51KGUs
+            byl9fWZ1bmN0aW9uIHNsKCl7cmV0dXJuIERlKHd0KS5jb250cm9sbGVyLnNpZ25hbH1mdW5jdGlvbiBybChlKXtsZXQgdD1EZSh3
             dCksbj10LmRhdGEuZ2V0KGUpO3JldHVybiBuPT09dm9pZCAwJiYobj1lKCksdC5kYXRhLnNldChlLG4pKSxufXZhciBGbj17cmVh
             ZENvbnRleHQ6RGUsdXNlQ2FsbGJhY2s6bWUsdXNlQ29udGV4dDptZSx1c2VFZmZlY3Q6bWUsdXNlSW1wZXJhdGl2ZUhhbmRsZTpt
             ZSx1c2VJbnNlcnRpb25FZmZlY3Q6bWUsdXNlTGF5b3V0RWZmZWN0Om1lLHVzZU1lbW86bWUsdXNlUmVkdWNlcjptZSx1c2VSZWY6
             bWUsdXNlU3RhdGU6bWUsdXNlRGVidWdWYWx1ZTptZSx1c2VEZWZlcnJlZFZhbHVlOm1lLHVzZVRyYW5zaXRpb246bWUsdXNlTXV0
             YWJsZVNvdXJjZTptZSx1c2VTeW5jRXh0ZXJuYWxTdG9yZTptZSx1c2VJZDptZSx1bnN0YWJsZV9pc05ld1JlY29uY2lsZXI6RHJ9
             O0ZuLmdldENhY2hlU2lnbmFsPXNsLEZuLmdldENhY2hlRm9yVHlwZT1ybCxGbi51c2VDYWNoZVJlZnJlc2g9bWU7dmFyIEdzPXty
-            ZWFkQ29udGV4dDpEZSx1c2VDYWxsYmFjazpmVCx1c2VDb250ZXh0OkRlLHVzZUVmZmVjdDpvbSx1c2VJbXBlcmF0aXZlSGFuZGxl
-            OnVULHVzZUxheW91dEVmZmVjdDpjVCx1c2VJbnNlcnRpb25FZmZlY3Q6YVQsdXNlTWVtbzpkVCx1c2VSZWR1Y2VyOm9ULHVzZVJl
-            ZjpsVCx1c2VTdGF0ZTplbSx1c2VEZWJ1Z1ZhbHVlOmNtLHVzZURlZmVycmVkVmFsdWU6cFQsdXNlVHJhbnNpdGlvbjpiVCx1c2VN
-            dXRhYmxlU291cmNlOnNULHVzZVN5bmNFeHRlcm5hbFN0b3JlOnJULHVzZUlkOnZULHVuc3RhYmxlX2lzTmV3UmVjb25jaWxlcjpE
-            cn07R3MuZ2V0Q2FjaGVTaWduYWw9c2wsR3MuZ2V0Q2FjaGVGb3JUeXBlPXJsLEdzLnVzZUNhY2hlUmVmcmVzaD1DVDt2YXIgV3M9
+            ZWFkQ29udGV4dDpEZSx1c2VDYWxsYmFjazpkVCx1c2VDb250ZXh0OkRlLHVzZUVmZmVjdDpvbSx1c2VJbXBlcmF0aXZlSGFuZGxl
+            OmZULHVzZUxheW91dEVmZmVjdDp1VCx1c2VJbnNlcnRpb25FZmZlY3Q6Y1QsdXNlTWVtbzpwVCx1c2VSZWR1Y2VyOnNULHVzZVJl
+            ZjphVCx1c2VTdGF0ZTplbSx1c2VEZWJ1Z1ZhbHVlOmNtLHVzZURlZmVycmVkVmFsdWU6aFQsdXNlVHJhbnNpdGlvbjpnVCx1c2VN
+            dXRhYmxlU291cmNlOnJULHVzZVN5bmNFeHRlcm5hbFN0b3JlOmxULHVzZUlkOkNULHVuc3RhYmxlX2lzTmV3UmVjb25jaWxlcjpE
+            cn07R3MuZ2V0Q2FjaGVTaWduYWw9c2wsR3MuZ2V0Q2FjaGVGb3JUeXBlPXJsLEdzLnVzZUNhY2hlUmVmcmVzaD1FVDt2YXIgV3M9
             e3JlYWRDb250ZXh0OkRlLHVzZUNhbGxiYWNrOmZtLHVzZUNvbnRleHQ6RGUsdXNlRWZmZWN0OkJ1LHVzZUltcGVyYXRpdmVIYW5k
             bGU6YW0sdXNlSW5zZXJ0aW9uRWZmZWN0OnNtLHVzZUxheW91dEVmZmVjdDpybSx1c2VNZW1vOmRtLHVzZVJlZHVjZXI6amgsdXNl
-            UmVmOmltLHVzZVN0YXRlOnRtLHVzZURlYnVnVmFsdWU6dW0sdXNlRGVmZXJyZWRWYWx1ZTpoVCx1c2VUcmFuc2l0aW9uOmdULHVz
+            UmVmOmltLHVzZVN0YXRlOnRtLHVzZURlYnVnVmFsdWU6dW0sdXNlRGVmZXJyZWRWYWx1ZTptVCx1c2VUcmFuc2l0aW9uOlNULHVz
             ZU11dGFibGVTb3VyY2U6WWgsdXNlU3luY0V4dGVybmFsU3RvcmU6R2gsdXNlSWQ6aG0sdW5zdGFibGVfaXNOZXdSZWNvbmNpbGVy
             OkRyfTtXcy5nZXRDYWNoZVNpZ25hbD1zbCxXcy5nZXRDYWNoZUZvclR5cGU9cmwsV3MudXNlQ2FjaGVSZWZyZXNoPW1tO3ZhciBY
             cz17cmVhZENvbnRleHQ6RGUsdXNlQ2FsbGJhY2s6Zm0sdXNlQ29udGV4dDpEZSx1c2VFZmZlY3Q6QnUsdXNlSW1wZXJhdGl2ZUhh
             bmRsZTphbSx1c2VJbnNlcnRpb25FZmZlY3Q6c20sdXNlTGF5b3V0RWZmZWN0OnJtLHVzZU1lbW86ZG0sdXNlUmVkdWNlcjpLaCx1
-            c2VSZWY6aW0sdXNlU3RhdGU6bm0sdXNlRGVidWdWYWx1ZTp1bSx1c2VEZWZlcnJlZFZhbHVlOm1ULHVzZVRyYW5zaXRpb246U1Qs
+            c2VSZWY6aW0sdXNlU3RhdGU6bm0sdXNlRGVidWdWYWx1ZTp1bSx1c2VEZWZlcnJlZFZhbHVlOnlULHVzZVRyYW5zaXRpb246dlQs
             dXNlTXV0YWJsZVNvdXJjZTpZaCx1c2VTeW5jRXh0ZXJuYWxTdG9yZTpHaCx1c2VJZDpobSx1bnN0YWJsZV9pc05ld1JlY29uY2ls
             ZXI6RHJ9O1hzLmdldENhY2hlU2lnbmFsPXNsLFhzLmdldENhY2hlRm9yVHlwZT1ybCxYcy51c2VDYWNoZVJlZnJlc2g9bW07ZnVu
-            Y3Rpb24gTWkoZSx0KXtyZXR1cm57dmFsdWU6ZSxzb3VyY2U6dCxzdGFjazpqYih0KSxkaWdlc3Q6bnVsbH19ZnVuY3Rpb24gcmEo
+            Y3Rpb24gTWkoZSx0KXtyZXR1cm57dmFsdWU6ZSxzb3VyY2U6dCxzdGFjazpLYih0KSxkaWdlc3Q6bnVsbH19ZnVuY3Rpb24gcmEo
             ZSx0LG4pe3JldHVybnt2YWx1ZTplLHNvdXJjZTpudWxsLHN0YWNrOm4hPW51bGw/bjpudWxsLGRpZ2VzdDp0IT1udWxsP3Q6bnVs
-            bH19ZnVuY3Rpb24gUlQoZSx0KXtyZXR1cm4hMH1mdW5jdGlvbiBJYShlLHQpe3RyeXtsZXQgbj1SVChlLHQpLGk9dC52YWx1ZTtj
-            b25zb2xlLmVycm9yKGkpfWNhdGNoKG4pe3NldFRpbWVvdXQoKCk9Pnt0aHJvdyBufSl9fXZhciBfVD10eXBlb2YgV2Vha01hcD09
-            ImZ1bmN0aW9uIj9XZWFrTWFwOk1hcDtmdW5jdGlvbiBTbShlLHQsbil7bGV0IGk9X3QoZGUsbik7aS50YWc9THUsaS5wYXlsb2Fk
-            PXtlbGVtZW50Om51bGx9O2xldCBvPXQudmFsdWU7cmV0dXJuIGkuY2FsbGJhY2s9KCk9PnthUihvKSxJYShlLHQpfSxpfWZ1bmN0
-            aW9uIHZtKGUsdCxuKXtsZXQgaT1fdChkZSxuKTtpLnRhZz1MdTtsZXQgbz1lLnR5cGUuZ2V0RGVyaXZlZFN0YXRlRnJvbUVycm9y
+            bH19ZnVuY3Rpb24gX1QoZSx0KXtyZXR1cm4hMH1mdW5jdGlvbiBJYShlLHQpe3RyeXtsZXQgbj1fVChlLHQpLGk9dC52YWx1ZTtj
+            b25zb2xlLmVycm9yKGkpfWNhdGNoKG4pe3NldFRpbWVvdXQoKCk9Pnt0aHJvdyBufSl9fXZhciBOVD10eXBlb2YgV2Vha01hcD09
+            ImZ1bmN0aW9uIj9XZWFrTWFwOk1hcDtmdW5jdGlvbiBTbShlLHQsbil7bGV0IGk9TnQoZGUsbik7aS50YWc9THUsaS5wYXlsb2Fk
+            PXtlbGVtZW50Om51bGx9O2xldCBvPXQudmFsdWU7cmV0dXJuIGkuY2FsbGJhY2s9KCk9PntjUihvKSxJYShlLHQpfSxpfWZ1bmN0
+            aW9uIHZtKGUsdCxuKXtsZXQgaT1OdChkZSxuKTtpLnRhZz1MdTtsZXQgbz1lLnR5cGUuZ2V0RGVyaXZlZFN0YXRlRnJvbUVycm9y
             O2lmKHR5cGVvZiBvPT0iZnVuY3Rpb24iKXtsZXQgcj10LnZhbHVlO2kucGF5bG9hZD0oKT0+byhyKSxpLmNhbGxiYWNrPSgpPT57
             SWEoZSx0KX19bGV0IHM9ZS5zdGF0ZU5vZGU7cmV0dXJuIHMhPT1udWxsJiZ0eXBlb2Ygcy5jb21wb25lbnREaWRDYXRjaD09ImZ1
-            bmN0aW9uIiYmKGkuY2FsbGJhY2s9ZnVuY3Rpb24oKXtJYShlLHQpLHR5cGVvZiBvIT0iZnVuY3Rpb24iJiZyUih0aGlzKTtsZXQg
+            bmN0aW9uIiYmKGkuY2FsbGJhY2s9ZnVuY3Rpb24oKXtJYShlLHQpLHR5cGVvZiBvIT0iZnVuY3Rpb24iJiZsUih0aGlzKTtsZXQg
             bD10LnZhbHVlLGE9dC5zdGFjazt0aGlzLmNvbXBvbmVudERpZENhdGNoKGwse2NvbXBvbmVudFN0YWNrOmEhPT1udWxsP2E6IiJ9
             KX0pLGl9ZnVuY3Rpb24gRWQoZSx0LG4pe2xldCBpPWUucGluZ0NhY2hlLG87aWYoaT09PW51bGw/KGk9ZS5waW5nQ2FjaGU9bmV3
-            IF9ULG89bmV3IFNldCxpLnNldCh0LG8pKToobz1pLmdldCh0KSxvPT09dm9pZCAwJiYobz1uZXcgU2V0LGkuc2V0KHQsbykpKSwh
-            by5oYXMobikpe28uYWRkKG4pO2xldCBzPWNSLmJpbmQobnVsbCxlLHQsbik7dC50aGVuKHMscyl9fWZ1bmN0aW9uIE5UKGUsdCxu
+            IE5ULG89bmV3IFNldCxpLnNldCh0LG8pKToobz1pLmdldCh0KSxvPT09dm9pZCAwJiYobz1uZXcgU2V0LGkuc2V0KHQsbykpKSwh
+            by5oYXMobikpe28uYWRkKG4pO2xldCBzPXVSLmJpbmQobnVsbCxlLHQsbik7dC50aGVuKHMscyl9fWZ1bmN0aW9uIExUKGUsdCxu
             LGkpe2xldCBvPWUudXBkYXRlUXVldWU7aWYobz09PW51bGwpe2xldCBzPW5ldyBTZXQ7cy5hZGQobiksZS51cGRhdGVRdWV1ZT1z
-            fWVsc2Ugby5hZGQobil9ZnVuY3Rpb24gTFQoZSx0KXtsZXQgbj1lLnRhZztpZigoZS5tb2RlJlEpPT09RyYmKG49PT1DZXx8bj09
-            PUVlfHxuPT09emUpKXtsZXQgaT1lLmFsdGVybmF0ZTtpPyhlLnVwZGF0ZVF1ZXVlPWkudXBkYXRlUXVldWUsZS5tZW1vaXplZFN0
+            fWVsc2Ugby5hZGQobil9ZnVuY3Rpb24gd1QoZSx0KXtsZXQgbj1lLnRhZztpZigoZS5tb2RlJlEpPT09RyYmKG49PT1DZXx8bj09
+            PUVlfHxuPT09SGUpKXtsZXQgaT1lLmFsdGVybmF0ZTtpPyhlLnVwZGF0ZVF1ZXVlPWkudXBkYXRlUXVldWUsZS5tZW1vaXplZFN0
             YXRlPWkubWVtb2l6ZWRTdGF0ZSxlLmxhbmVzPWkubGFuZXMpOihlLnVwZGF0ZVF1ZXVlPW51bGwsZS5tZW1vaXplZFN0YXRlPW51
-            bGwpfX1mdW5jdGlvbiBUZChlKXtsZXQgdD1lO25sKHR0LmN1cnJlbnQsQXUpO2Rve2lmKHQudGFnPT09SiYmWEUodCkpcmV0dXJu
+            bGwpfX1mdW5jdGlvbiBUZChlKXtsZXQgdD1lO25sKHR0LmN1cnJlbnQsQXUpO2Rve2lmKHQudGFnPT09WiYmSUUodCkpcmV0dXJu
             IHQ7dD10LnJldHVybn13aGlsZSh0IT09bnVsbCk7cmV0dXJuIG51bGx9ZnVuY3Rpb24geGQoZSx0LG4saSxvKXtpZigoZS5tb2Rl
-            JlEpPT09Ryl7aWYoZT09PXQpZS5mbGFnc3w9VmU7ZWxzZXtpZihlLmZsYWdzfD1CLG4uZmxhZ3N8PU1jLG4uZmxhZ3MmPX4oRmd8
-            d28pLG4udGFnPT09WSlpZihuLmFsdGVybmF0ZT09PW51bGwpbi50YWc9VWk7ZWxzZXtsZXQgcj1fdChkZSxxKTtyLnRhZz1KcixB
-            dChuLHIscSl9bi5sYW5lcz1EKG4ubGFuZXMscSl9cmV0dXJuIGV9cmV0dXJuIGUuZmxhZ3N8PVZlLGUubGFuZXM9byxlfWZ1bmN0
-            aW9uIE9UKGUsdCxuLGksbyl7aWYobi5mbGFnc3w9d28saSE9PW51bGwmJnR5cGVvZiBpPT0ib2JqZWN0IiYmdHlwZW9mIGkudGhl
-            bj09ImZ1bmN0aW9uIil7bGV0IHI9aTtMVChuKTtsZXQgbD1UZCh0KTtpZihsIT09bnVsbCl7bC5mbGFncyY9fnp0LHhkKGwsdCxu
-            LGUsbyksbC5tb2RlJlEmJkVkKGUscixvKSxOVChsLGUscik7cmV0dXJufWVsc2V7aWYoIXRTKG8pKXtFZChlLHIsbyksdGYoKTty
-            ZXR1cm59aT1FcnJvcihTKDQyNikpfX1lbHNlIGlmKHdlKCkmJm4ubW9kZSZRKXtsZXQgcj1UZCh0KTtpZihyIT09bnVsbCl7KHIu
-            ZmxhZ3MmVmUpPT09dyYmKHIuZmxhZ3N8PXp0KSx4ZChyLHQsbixlLG8pLEV1KE1pKGksbikpO3JldHVybn19aT1NaShpLG4pLFp4
+            JlEpPT09Ryl7aWYoZT09PXQpZS5mbGFnc3w9VmU7ZWxzZXtpZihlLmZsYWdzfD1CLG4uZmxhZ3N8PU1jLG4uZmxhZ3MmPX4oRGd8
+            T28pLG4udGFnPT09WSlpZihuLmFsdGVybmF0ZT09PW51bGwpbi50YWc9VWk7ZWxzZXtsZXQgcj1OdChkZSxxKTtyLnRhZz1KcixV
+            dChuLHIscSl9bi5sYW5lcz1BKG4ubGFuZXMscSl9cmV0dXJuIGV9cmV0dXJuIGUuZmxhZ3N8PVZlLGUubGFuZXM9byxlfWZ1bmN0
+            aW9uIE9UKGUsdCxuLGksbyl7aWYobi5mbGFnc3w9T28saSE9PW51bGwmJnR5cGVvZiBpPT0ib2JqZWN0IiYmdHlwZW9mIGkudGhl
+            bj09ImZ1bmN0aW9uIil7bGV0IHI9aTt3VChuKTtsZXQgbD1UZCh0KTtpZihsIT09bnVsbCl7bC5mbGFncyY9flB0LHhkKGwsdCxu
+            LGUsbyksbC5tb2RlJlEmJkVkKGUscixvKSxMVChsLGUscik7cmV0dXJufWVsc2V7aWYoIW5TKG8pKXtFZChlLHIsbyksdGYoKTty
+            ZXR1cm59aT1FcnJvcihTKDQyNikpfX1lbHNlIGlmKE9lKCkmJm4ubW9kZSZRKXtsZXQgcj1UZCh0KTtpZihyIT09bnVsbCl7KHIu
+            ZmxhZ3MmVmUpPT09TyYmKHIuZmxhZ3N8PVB0KSx4ZChyLHQsbixlLG8pLEV1KE1pKGksbikpO3JldHVybn19aT1NaShpLG4pLGVS
             KGkpO2xldCBzPXQ7ZG97c3dpdGNoKHMudGFnKXtjYXNlICQ6e2xldCBjPWk7cy5mbGFnc3w9VmU7bGV0IHU9ZHIobyk7cy5sYW5l
-            cz1EKHMubGFuZXMsdSk7bGV0IGY9U20ocyxjLHUpO2JkKHMsZik7cmV0dXJufWNhc2UgWTpsZXQgcj1pLGw9cy50eXBlLGE9cy5z
-            dGF0ZU5vZGU7aWYoKHMuZmxhZ3MmQik9PT13JiYodHlwZW9mIGwuZ2V0RGVyaXZlZFN0YXRlRnJvbUVycm9yPT0iZnVuY3Rpb24i
+            cz1BKHMubGFuZXMsdSk7bGV0IGY9U20ocyxjLHUpO2JkKHMsZik7cmV0dXJufWNhc2UgWTpsZXQgcj1pLGw9cy50eXBlLGE9cy5z
+            dGF0ZU5vZGU7aWYoKHMuZmxhZ3MmQik9PT1PJiYodHlwZW9mIGwuZ2V0RGVyaXZlZFN0YXRlRnJvbUVycm9yPT0iZnVuY3Rpb24i
             fHxhIT09bnVsbCYmdHlwZW9mIGEuY29tcG9uZW50RGlkQ2F0Y2g9PSJmdW5jdGlvbiImJiFlMChhKSkpe3MuZmxhZ3N8PVZlO2xl
-            dCBjPWRyKG8pO3MubGFuZXM9RChzLmxhbmVzLGMpO2xldCB1PXZtKHMscixjKTtiZChzLHUpO3JldHVybn1icmVha31zPXMucmV0
-            dXJufXdoaWxlKHMhPT1udWxsKX12YXIgRW89anQobnVsbCk7ZnVuY3Rpb24gcXUoKXtsZXQgZT1Fby5jdXJyZW50O3JldHVybiBl
-            IT09bnVsbD9lOktpKCkucG9vbGVkQ2FjaGV9ZnVuY3Rpb24gd1QoZSl7bGV0IHQ9cXUoKTtpZih0IT09bnVsbClyZXR1cm4gdDts
-            ZXQgbj1LaSgpLGk9SHUoKTtyZXR1cm4gbi5wb29sZWRDYWNoZT1pLE1uKGkpLGkhPT1udWxsJiYobi5wb29sZWRDYWNoZUxhbmVz
+            dCBjPWRyKG8pO3MubGFuZXM9QShzLmxhbmVzLGMpO2xldCB1PXZtKHMscixjKTtiZChzLHUpO3JldHVybn1icmVha31zPXMucmV0
+            dXJufXdoaWxlKHMhPT1udWxsKX12YXIgRW89S3QobnVsbCk7ZnVuY3Rpb24gcXUoKXtsZXQgZT1Fby5jdXJyZW50O3JldHVybiBl
+            IT09bnVsbD9lOktpKCkucG9vbGVkQ2FjaGV9ZnVuY3Rpb24ga1QoZSl7bGV0IHQ9cXUoKTtpZih0IT09bnVsbClyZXR1cm4gdDts
+            ZXQgbj1LaSgpLGk9enUoKTtyZXR1cm4gbi5wb29sZWRDYWNoZT1pLE1uKGkpLGkhPT1udWxsJiYobi5wb29sZWRDYWNoZUxhbmVz
             fD1lKSxpfWZ1bmN0aW9uIG9vKGUsdCxuKXt0PT09bnVsbD9jZShFbyxFby5jdXJyZW50KTpjZShFbyx0LnBvb2wpfWZ1bmN0aW9u
             IFF1KGUsdCl7dCE9PW51bGwmJlNlKEVvKX1mdW5jdGlvbiBDbSgpe2xldCBlPXF1KCk7cmV0dXJuIGU9PT1udWxsP251bGw6e3Bh
-            cmVudDpMdC5fY3VycmVudFZhbHVlLHBvb2w6ZX19ZnVuY3Rpb24ga1QoKXtsZXQgZT1xdSgpO3JldHVybiBlPT09bnVsbD9udWxs
-            OntwYXJlbnQ6THQuX2N1cnJlbnRWYWx1ZSxwb29sOmV9fXZhciBNVD1MZS5SZWFjdEN1cnJlbnRPd25lcixkdD0hMTtmdW5jdGlv
-            biBPZShlLHQsbixpKXtlPT09bnVsbD90LmNoaWxkPSRoKHQsbnVsbCxuLGkpOnQuY2hpbGQ9TGkodCxlLmNoaWxkLG4saSl9ZnVu
-            Y3Rpb24gRlQoZSx0LG4saSl7dC5jaGlsZD1MaSh0LGUuY2hpbGQsbnVsbCxpKSx0LmNoaWxkPUxpKHQsbnVsbCxuLGkpfWZ1bmN0
+            cmVudDp3dC5fY3VycmVudFZhbHVlLHBvb2w6ZX19ZnVuY3Rpb24gTVQoKXtsZXQgZT1xdSgpO3JldHVybiBlPT09bnVsbD9udWxs
+            OntwYXJlbnQ6d3QuX2N1cnJlbnRWYWx1ZSxwb29sOmV9fXZhciBGVD1MZS5SZWFjdEN1cnJlbnRPd25lcixkdD0hMTtmdW5jdGlv
+            biB3ZShlLHQsbixpKXtlPT09bnVsbD90LmNoaWxkPSRoKHQsbnVsbCxuLGkpOnQuY2hpbGQ9TGkodCxlLmNoaWxkLG4saSl9ZnVu
+            Y3Rpb24gRFQoZSx0LG4saSl7dC5jaGlsZD1MaSh0LGUuY2hpbGQsbnVsbCxpKSx0LmNoaWxkPUxpKHQsbnVsbCxuLGkpfWZ1bmN0
             aW9uIEVtKGUsdCxuLGksbyl7bGV0IHM9bi5yZW5kZXIscj10LnJlZixsLGE7cmV0dXJuIEtuKHQsbyksbD1QdShlLHQscyxpLHIs
-            byksYT0kdSgpLGUhPT1udWxsJiYhZHQ/KHFoKGUsdCxvKSxWdChlLHQsbykpOih3ZSgpJiZhJiZTdSh0KSx0LmZsYWdzfD16aSxP
-            ZShlLHQsbCxvKSx0LmNoaWxkKX1mdW5jdGlvbiBUbShlLHQsbixpLG8pe2lmKGU9PT1udWxsKXtsZXQgYT1uLnR5cGU7aWYoeVIo
-            YSkmJm4uY29tcGFyZT09PW51bGwmJm4uZGVmYXVsdFByb3BzPT09dm9pZCAwKXtsZXQgdT1hO3JldHVybiB0LnRhZz16ZSx0LnR5
+            byksYT0kdSgpLGUhPT1udWxsJiYhZHQ/KHFoKGUsdCxvKSxCdChlLHQsbykpOihPZSgpJiZhJiZTdSh0KSx0LmZsYWdzfD1IaSx3
+            ZShlLHQsbCxvKSx0LmNoaWxkKX1mdW5jdGlvbiBUbShlLHQsbixpLG8pe2lmKGU9PT1udWxsKXtsZXQgYT1uLnR5cGU7aWYoYlIo
+            YSkmJm4uY29tcGFyZT09PW51bGwmJm4uZGVmYXVsdFByb3BzPT09dm9pZCAwKXtsZXQgdT1hO3JldHVybiB0LnRhZz1IZSx0LnR5
             cGU9dSx4bShlLHQsdSxpLG8pfWxldCBjPW8wKG4udHlwZSxudWxsLGksdCx0Lm1vZGUsbyk7cmV0dXJuIGMucmVmPXQucmVmLGMu
             cmV0dXJuPXQsdC5jaGlsZD1jLGN9bGV0IHM9ZS5jaGlsZDtpZighV3UoZSxvKSl7bGV0IGE9cy5tZW1vaXplZFByb3BzLGM9bi5j
-            b21wYXJlO2lmKGM9YyE9PW51bGw/YzpIbyxjKGEsaSkmJmUucmVmPT09dC5yZWYpcmV0dXJuIFZ0KGUsdCxvKX10LmZsYWdzfD16
+            b21wYXJlO2lmKGM9YyE9PW51bGw/Yzp6byxjKGEsaSkmJmUucmVmPT09dC5yZWYpcmV0dXJuIEJ0KGUsdCxvKX10LmZsYWdzfD1I
             aTtsZXQgbD1WbihzLGkpO3JldHVybiBsLnJlZj10LnJlZixsLnJldHVybj10LHQuY2hpbGQ9bCxsfWZ1bmN0aW9uIHhtKGUsdCxu
-            LGksbyl7aWYoZSE9PW51bGwpe2xldCBzPWUubWVtb2l6ZWRQcm9wcztpZihIbyhzLGkpJiZlLnJlZj09PXQucmVmKWlmKGR0PSEx
-            LHQucGVuZGluZ1Byb3BzPWk9cyxXdShlLG8pKShlLmZsYWdzJk1jKSE9PXcmJihkdD0hMCk7ZWxzZSByZXR1cm4gdC5sYW5lcz1l
-            LmxhbmVzLFZ0KGUsdCxvKX1yZXR1cm4ganUoZSx0LG4saSxvKX1mdW5jdGlvbiBSbShlLHQsbil7bGV0IGk9dC5wZW5kaW5nUHJv
+            LGksbyl7aWYoZSE9PW51bGwpe2xldCBzPWUubWVtb2l6ZWRQcm9wcztpZih6byhzLGkpJiZlLnJlZj09PXQucmVmKWlmKGR0PSEx
+            LHQucGVuZGluZ1Byb3BzPWk9cyxXdShlLG8pKShlLmZsYWdzJk1jKSE9PU8mJihkdD0hMCk7ZWxzZSByZXR1cm4gdC5sYW5lcz1l
+            LmxhbmVzLEJ0KGUsdCxvKX1yZXR1cm4ganUoZSx0LG4saSxvKX1mdW5jdGlvbiBSbShlLHQsbil7bGV0IGk9dC5wZW5kaW5nUHJv
             cHMsbz1pLmNoaWxkcmVuLHM9ZSE9PW51bGw/ZS5tZW1vaXplZFN0YXRlOm51bGw7aWYoaS5tb2RlPT09ImhpZGRlbiJ8fHFkKWlm
             KCh0Lm1vZGUmUSk9PT1HKXtsZXQgcj17YmFzZUxhbmVzOmIsY2FjaGVQb29sOm51bGwsdHJhbnNpdGlvbnM6bnVsbH07dC5tZW1v
             aXplZFN0YXRlPXIsZSE9PW51bGwmJm9vKHQsbnVsbCkscXModCxuKX1lbHNlIGlmKHJ0KG4saXQpKXtsZXQgcj17YmFzZUxhbmVz
             OmIsY2FjaGVQb29sOm51bGwsdHJhbnNpdGlvbnM6bnVsbH07dC5tZW1vaXplZFN0YXRlPXI7bGV0IGw9cyE9PW51bGw/cy5iYXNl
             TGFuZXM6bjtpZihlIT09bnVsbCl7bGV0IGE9cyE9PW51bGw/cy5jYWNoZVBvb2w6bnVsbDtvbyh0LGEpfXFzKHQsbCl9ZWxzZXts
-            ZXQgcj1udWxsLGw7aWYocyE9PW51bGwpe2xldCBjPXMuYmFzZUxhbmVzO2w9RChjLG4pLHI9a1QoKX1lbHNlIGw9bjt0LmxhbmVz
+            ZXQgcj1udWxsLGw7aWYocyE9PW51bGwpe2xldCBjPXMuYmFzZUxhbmVzO2w9QShjLG4pLHI9TVQoKX1lbHNlIGw9bjt0LmxhbmVz
             PXQuY2hpbGRMYW5lcz1pdDtsZXQgYT17YmFzZUxhbmVzOmwsY2FjaGVQb29sOnIsdHJhbnNpdGlvbnM6bnVsbH07cmV0dXJuIHQu
             bWVtb2l6ZWRTdGF0ZT1hLHQudXBkYXRlUXVldWU9bnVsbCxlIT09bnVsbCYmb28odCxudWxsKSxxcyh0LGwpLG51bGx9ZWxzZXts
-            ZXQgcjtpZihzIT09bnVsbCl7cj1EKHMuYmFzZUxhbmVzLG4pO2xldCBsPW51bGw7bD1zLmNhY2hlUG9vbCxvbyh0LGwpLHQubWVt
-            b2l6ZWRTdGF0ZT1udWxsfWVsc2Ugcj1uLGUhPT1udWxsJiZvbyh0LG51bGwpO3FzKHQscil9cmV0dXJuIE9lKGUsdCxvLG4pLHQu
-            Y2hpbGR9ZnVuY3Rpb24gRFQoZSx0LG4pe0tuKHQsbik7bGV0IGk9RGUoTHQpO2lmKGU9PT1udWxsKXtsZXQgcz13VChuKSxyPXtw
-            YXJlbnQ6aSxjYWNoZTpzfTt0Lm1lbW9pemVkU3RhdGU9cixlbCh0KSxiaSh0LHMpfWVsc2V7cnQoZS5sYW5lcyxuKSYmKE91KGUs
+            ZXQgcjtpZihzIT09bnVsbCl7cj1BKHMuYmFzZUxhbmVzLG4pO2xldCBsPW51bGw7bD1zLmNhY2hlUG9vbCxvbyh0LGwpLHQubWVt
+            b2l6ZWRTdGF0ZT1udWxsfWVsc2Ugcj1uLGUhPT1udWxsJiZvbyh0LG51bGwpO3FzKHQscil9cmV0dXJuIHdlKGUsdCxvLG4pLHQu
+            Y2hpbGR9ZnVuY3Rpb24gQVQoZSx0LG4pe0tuKHQsbik7bGV0IGk9RGUod3QpO2lmKGU9PT1udWxsKXtsZXQgcz1rVChuKSxyPXtw
+            YXJlbnQ6aSxjYWNoZTpzfTt0Lm1lbW9pemVkU3RhdGU9cixlbCh0KSxiaSh0LHMpfWVsc2V7cnQoZS5sYW5lcyxuKSYmKHd1KGUs
             dCksaHModCxudWxsLG51bGwsbikpO2xldCBzPWUubWVtb2l6ZWRTdGF0ZSxyPXQubWVtb2l6ZWRTdGF0ZTtpZihzLnBhcmVudCE9
             PWkpe2xldCBsPXtwYXJlbnQ6aSxjYWNoZTppfTtpZih0Lm1lbW9pemVkU3RhdGU9bCx0LmxhbmVzPT09Yil7bGV0IGE9dC51cGRh
             dGVRdWV1ZTt0Lm1lbW9pemVkU3RhdGU9YS5iYXNlU3RhdGU9bH1iaSh0LGkpfWVsc2V7bGV0IGw9ci5jYWNoZTtiaSh0LGwpLGwh
-            PT1zLmNhY2hlJiZfdSh0LEx0LG4pfX1sZXQgbz10LnBlbmRpbmdQcm9wcy5jaGlsZHJlbjtyZXR1cm4gT2UoZSx0LG8sbiksdC5j
-            aGlsZH1mdW5jdGlvbiBBVChlLHQsbil7bGV0IGk9dC5wZW5kaW5nUHJvcHM7cmV0dXJuIE9lKGUsdCxpLG4pLHQuY2hpbGR9ZnVu
-            Y3Rpb24gVVQoZSx0LG4pe2xldCBpPXQucGVuZGluZ1Byb3BzLmNoaWxkcmVuO3JldHVybiBPZShlLHQsaSxuKSx0LmNoaWxkfWZ1
-            bmN0aW9uIEhUKGUsdCxuKXtsZXQgbz10LnBlbmRpbmdQcm9wcy5jaGlsZHJlbjtyZXR1cm4gT2UoZSx0LG8sbiksdC5jaGlsZH1m
+            PT1zLmNhY2hlJiZfdSh0LHd0LG4pfX1sZXQgbz10LnBlbmRpbmdQcm9wcy5jaGlsZHJlbjtyZXR1cm4gd2UoZSx0LG8sbiksdC5j
+            aGlsZH1mdW5jdGlvbiBVVChlLHQsbil7bGV0IGk9dC5wZW5kaW5nUHJvcHM7cmV0dXJuIHdlKGUsdCxpLG4pLHQuY2hpbGR9ZnVu
+            Y3Rpb24gelQoZSx0LG4pe2xldCBpPXQucGVuZGluZ1Byb3BzLmNoaWxkcmVuO3JldHVybiB3ZShlLHQsaSxuKSx0LmNoaWxkfWZ1
+            bmN0aW9uIEhUKGUsdCxuKXtsZXQgbz10LnBlbmRpbmdQcm9wcy5jaGlsZHJlbjtyZXR1cm4gd2UoZSx0LG8sbiksdC5jaGlsZH1m
             dW5jdGlvbiBfbShlLHQpe2xldCBuPXQucmVmOyhlPT09bnVsbCYmbiE9PW51bGx8fGUhPT1udWxsJiZlLnJlZiE9PW4pJiYodC5m
-            bGFnc3w9cG4sdC5mbGFnc3w9RmMpfWZ1bmN0aW9uIGp1KGUsdCxuLGksbyl7bGV0IHM7e2xldCBhPXFpKHQsbiwhMCk7cz1RaSh0
+            bGFnc3w9aG4sdC5mbGFnc3w9RmMpfWZ1bmN0aW9uIGp1KGUsdCxuLGksbyl7bGV0IHM7e2xldCBhPXFpKHQsbiwhMCk7cz1RaSh0
             LGEpfWxldCByLGw7cmV0dXJuIEtuKHQsbykscj1QdShlLHQsbixpLHMsbyksbD0kdSgpLGUhPT1udWxsJiYhZHQ/KHFoKGUsdCxv
-            KSxWdChlLHQsbykpOih3ZSgpJiZsJiZTdSh0KSx0LmZsYWdzfD16aSxPZShlLHQscixvKSx0LmNoaWxkKX1mdW5jdGlvbiBObShl
-            LHQsbixpLG8pe2xldCBzO050KG4pPyhzPSEwLEdyKHQpKTpzPSExLEtuKHQsbyk7bGV0IHI9dC5zdGF0ZU5vZGUsbDtyZXR1cm4g
-            cj09PW51bGw/KGxsKGUsdCksSGgodCxuLGkpLE11KHQsbixpLG8pLGw9ITApOmU9PT1udWxsP2w9UUUodCxuLGksbyk6bD1qRShl
+            KSxCdChlLHQsbykpOihPZSgpJiZsJiZTdSh0KSx0LmZsYWdzfD1IaSx3ZShlLHQscixvKSx0LmNoaWxkKX1mdW5jdGlvbiBObShl
+            LHQsbixpLG8pe2xldCBzO0x0KG4pPyhzPSEwLEdyKHQpKTpzPSExLEtuKHQsbyk7bGV0IHI9dC5zdGF0ZU5vZGUsbDtyZXR1cm4g
+            cj09PW51bGw/KGxsKGUsdCksemgodCxuLGkpLE11KHQsbixpLG8pLGw9ITApOmU9PT1udWxsP2w9akUodCxuLGksbyk6bD1LRShl
             LHQsbixpLG8pLEt1KGUsdCxuLGwscyxvKX1mdW5jdGlvbiBLdShlLHQsbixpLG8scyl7X20oZSx0KTtsZXQgcj0odC5mbGFncyZC
-            KSE9PXc7aWYoIWkmJiFyKXJldHVybiBvJiZwZCh0LG4sITEpLFZ0KGUsdCxzKTtsZXQgbD10LnN0YXRlTm9kZTtNVC5jdXJyZW50
+            KSE9PU87aWYoIWkmJiFyKXJldHVybiBvJiZwZCh0LG4sITEpLEJ0KGUsdCxzKTtsZXQgbD10LnN0YXRlTm9kZTtGVC5jdXJyZW50
             PXQ7bGV0IGE7cmV0dXJuIHImJnR5cGVvZiBuLmdldERlcml2ZWRTdGF0ZUZyb21FcnJvciE9ImZ1bmN0aW9uIj9hPW51bGw6YT1s
-            LnJlbmRlcigpLHQuZmxhZ3N8PXppLGUhPT1udWxsJiZyP0ZUKGUsdCxhLHMpOk9lKGUsdCxhLHMpLHQubWVtb2l6ZWRTdGF0ZT1s
+            LnJlbmRlcigpLHQuZmxhZ3N8PUhpLGUhPT1udWxsJiZyP0RUKGUsdCxhLHMpOndlKGUsdCxhLHMpLHQubWVtb2l6ZWRTdGF0ZT1s
             LnN0YXRlLG8mJnBkKHQsbiwhMCksdC5jaGlsZH1mdW5jdGlvbiBMbShlKXtsZXQgdD1lLnN0YXRlTm9kZTt0LnBlbmRpbmdDb250
             ZXh0P2RkKGUsdC5wZW5kaW5nQ29udGV4dCx0LnBlbmRpbmdDb250ZXh0IT09dC5jb250ZXh0KTp0LmNvbnRleHQmJmRkKGUsdC5j
-            b250ZXh0LCExKSxGdShlLHQuY29udGFpbmVySW5mbyl9ZnVuY3Rpb24gelQoZSx0LG4pe2lmKExtKHQpLGU9PT1udWxsKXRocm93
-            IEVycm9yKFMoMzg3KSk7bGV0IGk9dC5wZW5kaW5nUHJvcHMsbz10Lm1lbW9pemVkU3RhdGUscz1vLmVsZW1lbnQ7T3UoZSx0KSxo
+            b250ZXh0LCExKSxGdShlLHQuY29udGFpbmVySW5mbyl9ZnVuY3Rpb24gUFQoZSx0LG4pe2lmKExtKHQpLGU9PT1udWxsKXRocm93
+            IEVycm9yKFMoMzg3KSk7bGV0IGk9dC5wZW5kaW5nUHJvcHMsbz10Lm1lbW9pemVkU3RhdGUscz1vLmVsZW1lbnQ7d3UoZSx0KSxo
             cyh0LGksbnVsbCxuKTtsZXQgcj10Lm1lbW9pemVkU3RhdGU7dC5zdGF0ZU5vZGU7e2xldCBhPXIuY2FjaGU7YmkodCxhKSxhIT09
-            by5jYWNoZSYmX3UodCxMdCxuKX1sZXQgbD1yLmVsZW1lbnQ7aWYoby5pc0RlaHlkcmF0ZWQpe2xldCBhPXtlbGVtZW50OmwsaXNE
+            by5jYWNoZSYmX3UodCx3dCxuKX1sZXQgbD1yLmVsZW1lbnQ7aWYoby5pc0RlaHlkcmF0ZWQpe2xldCBhPXtlbGVtZW50OmwsaXNE
             ZWh5ZHJhdGVkOiExLGNhY2hlOnIuY2FjaGUscGVuZGluZ1N1c3BlbnNlQm91bmRhcmllczpyLnBlbmRpbmdTdXNwZW5zZUJvdW5k
             YXJpZXMsdHJhbnNpdGlvbnM6ci50cmFuc2l0aW9uc30sYz10LnVwZGF0ZVF1ZXVlO2lmKGMuYmFzZVN0YXRlPWEsdC5tZW1vaXpl
-            ZFN0YXRlPWEsdC5mbGFncyZ6dCl7bGV0IHU9TWkoRXJyb3IoUyg0MjMpKSx0KTtyZXR1cm4gUmQoZSx0LGwsbix1KX1lbHNlIGlm
-            KGwhPT1zKXtsZXQgdT1NaShFcnJvcihTKDQyNCkpLHQpO3JldHVybiBSZChlLHQsbCxuLHUpfWVsc2V7X0UodCk7bGV0IHU9JGgo
+            ZFN0YXRlPWEsdC5mbGFncyZQdCl7bGV0IHU9TWkoRXJyb3IoUyg0MjMpKSx0KTtyZXR1cm4gUmQoZSx0LGwsbix1KX1lbHNlIGlm
+            KGwhPT1zKXtsZXQgdT1NaShFcnJvcihTKDQyNCkpLHQpO3JldHVybiBSZChlLHQsbCxuLHUpfWVsc2V7TkUodCk7bGV0IHU9JGgo
             dCxudWxsLGwsbik7dC5jaGlsZD11O2xldCBmPXU7Zm9yKDtmOylmLmZsYWdzPWYuZmxhZ3MmfmdlfERuLGY9Zi5zaWJsaW5nfX1l
-            bHNle2lmKE5pKCksbD09PXMpcmV0dXJuIFZ0KGUsdCxuKTtPZShlLHQsbCxuKX1yZXR1cm4gdC5jaGlsZH1mdW5jdGlvbiBSZChl
-            LHQsbixpLG8pe3JldHVybiBOaSgpLEV1KG8pLHQuZmxhZ3N8PXp0LE9lKGUsdCxuLGkpLHQuY2hpbGR9ZnVuY3Rpb24gUFQoZSx0
+            bHNle2lmKE5pKCksbD09PXMpcmV0dXJuIEJ0KGUsdCxuKTt3ZShlLHQsbCxuKX1yZXR1cm4gdC5jaGlsZH1mdW5jdGlvbiBSZChl
+            LHQsbixpLG8pe3JldHVybiBOaSgpLEV1KG8pLHQuZmxhZ3N8PVB0LHdlKGUsdCxuLGkpLHQuY2hpbGR9ZnVuY3Rpb24gJFQoZSx0
             LG4pe1ZoKHQpLGU9PT1udWxsJiZDdSh0KTtsZXQgaT10LnR5cGUsbz10LnBlbmRpbmdQcm9wcyxzPWUhPT1udWxsP2UubWVtb2l6
             ZWRQcm9wczpudWxsLHI9by5jaGlsZHJlbjtyZXR1cm4gUGEoaSxvKT9yPW51bGw6cyE9PW51bGwmJlBhKGkscykmJih0LmZsYWdz
-            fD1PbyksX20oZSx0KSxPZShlLHQscixuKSx0LmNoaWxkfWZ1bmN0aW9uICRUKGUsdCl7cmV0dXJuIGU9PT1udWxsJiZDdSh0KSxu
-            dWxsfWZ1bmN0aW9uIFZUKGUsdCxuLGkpe2xsKGUsdCk7bGV0IG89dC5wZW5kaW5nUHJvcHMscz1uLHI9cy5fcGF5bG9hZCxsPXMu
-            X2luaXQsYT1sKHIpO3QudHlwZT1hO2xldCBjPXQudGFnPWJSKGEpLHU9ZnQoYSxvKSxmO3N3aXRjaChjKXtjYXNlIENlOnJldHVy
+            fD13byksX20oZSx0KSx3ZShlLHQscixuKSx0LmNoaWxkfWZ1bmN0aW9uIFZUKGUsdCl7cmV0dXJuIGU9PT1udWxsJiZDdSh0KSxu
+            dWxsfWZ1bmN0aW9uIEJUKGUsdCxuLGkpe2xsKGUsdCk7bGV0IG89dC5wZW5kaW5nUHJvcHMscz1uLHI9cy5fcGF5bG9hZCxsPXMu
+            X2luaXQsYT1sKHIpO3QudHlwZT1hO2xldCBjPXQudGFnPWdSKGEpLHU9ZnQoYSxvKSxmO3N3aXRjaChjKXtjYXNlIENlOnJldHVy
             biBmPWp1KG51bGwsdCxhLHUsaSksZjtjYXNlIFk6cmV0dXJuIGY9Tm0obnVsbCx0LGEsdSxpKSxmO2Nhc2UgRWU6cmV0dXJuIGY9
-            RW0obnVsbCx0LGEsdSxpKSxmO2Nhc2UgQnQ6cmV0dXJuIGY9VG0obnVsbCx0LGEsZnQoYS50eXBlLHUpLGkpLGZ9dGhyb3cgRXJy
-            b3IoUygzMDYsYSwiIikpfWZ1bmN0aW9uIEJUKGUsdCxuLGksbyl7bGwoZSx0KSx0LnRhZz1ZO2xldCBzO3JldHVybiBOdChuKT8o
-            cz0hMCxHcih0KSk6cz0hMSxLbih0LG8pLEhoKHQsbixpKSxNdSh0LG4saSxvKSxLdShudWxsLHQsbiwhMCxzLG8pfWZ1bmN0aW9u
-            IHFUKGUsdCxuLGkpe2xsKGUsdCk7bGV0IG89dC5wZW5kaW5nUHJvcHMsczt7bGV0IGE9cWkodCxuLCExKTtzPVFpKHQsYSl9S24o
-            dCxpKTtsZXQgcixsO2lmKHI9UHUobnVsbCx0LG4sbyxzLGkpLGw9JHUoKSx0LmZsYWdzfD16aSx0eXBlb2Ygcj09Im9iamVjdCIm
+            RW0obnVsbCx0LGEsdSxpKSxmO2Nhc2UgcXQ6cmV0dXJuIGY9VG0obnVsbCx0LGEsZnQoYS50eXBlLHUpLGkpLGZ9dGhyb3cgRXJy
+            b3IoUygzMDYsYSwiIikpfWZ1bmN0aW9uIHFUKGUsdCxuLGksbyl7bGwoZSx0KSx0LnRhZz1ZO2xldCBzO3JldHVybiBMdChuKT8o
+            cz0hMCxHcih0KSk6cz0hMSxLbih0LG8pLHpoKHQsbixpKSxNdSh0LG4saSxvKSxLdShudWxsLHQsbiwhMCxzLG8pfWZ1bmN0aW9u
+            IFFUKGUsdCxuLGkpe2xsKGUsdCk7bGV0IG89dC5wZW5kaW5nUHJvcHMsczt7bGV0IGE9cWkodCxuLCExKTtzPVFpKHQsYSl9S24o
+            dCxpKTtsZXQgcixsO2lmKHI9UHUobnVsbCx0LG4sbyxzLGkpLGw9JHUoKSx0LmZsYWdzfD1IaSx0eXBlb2Ygcj09Im9iamVjdCIm
             JnIhPT1udWxsJiZ0eXBlb2Ygci5yZW5kZXI9PSJmdW5jdGlvbiImJnIuJCR0eXBlb2Y9PT12b2lkIDApe3QudGFnPVksdC5tZW1v
-            aXplZFN0YXRlPW51bGwsdC51cGRhdGVRdWV1ZT1udWxsO2xldCBhPSExO3JldHVybiBOdChuKT8oYT0hMCxHcih0KSk6YT0hMSx0
+            aXplZFN0YXRlPW51bGwsdC51cGRhdGVRdWV1ZT1udWxsO2xldCBhPSExO3JldHVybiBMdChuKT8oYT0hMCxHcih0KSk6YT0hMSx0
             Lm1lbW9pemVkU3RhdGU9ci5zdGF0ZSE9PW51bGwmJnIuc3RhdGUhPT12b2lkIDA/ci5zdGF0ZTpudWxsLGVsKHQpLFVoKHQsciks
-            TXUodCxuLG8saSksS3UobnVsbCx0LG4sITAsYSxpKX1lbHNlIHJldHVybiB0LnRhZz1DZSx3ZSgpJiZsJiZTdSh0KSxPZShudWxs
+            TXUodCxuLG8saSksS3UobnVsbCx0LG4sITAsYSxpKX1lbHNlIHJldHVybiB0LnRhZz1DZSxPZSgpJiZsJiZTdSh0KSx3ZShudWxs
             LHQscixpKSx0LmNoaWxkfXZhciBJcz17ZGVoeWRyYXRlZDpudWxsLHRyZWVDb250ZXh0Om51bGwscmV0cnlMYW5lOmZlfTtmdW5j
-            dGlvbiBKcyhlKXtyZXR1cm57YmFzZUxhbmVzOmUsY2FjaGVQb29sOkNtKCksdHJhbnNpdGlvbnM6bnVsbH19ZnVuY3Rpb24gUVQo
-            ZSx0KXtsZXQgbj1udWxsO3tsZXQgaT1lLmNhY2hlUG9vbDtpZihpIT09bnVsbCl7bGV0IG89THQuX2N1cnJlbnRWYWx1ZTtpLnBh
-            cmVudCE9PW8/bj17cGFyZW50Om8scG9vbDpvfTpuPWl9ZWxzZSBuPUNtKCl9cmV0dXJue2Jhc2VMYW5lczpEKGUuYmFzZUxhbmVz
-            LHQpLGNhY2hlUG9vbDpuLHRyYW5zaXRpb25zOmUudHJhbnNpdGlvbnN9fWZ1bmN0aW9uIGpUKGUsdCxuLGkpe3JldHVybiB0IT09
-            bnVsbCYmdC5tZW1vaXplZFN0YXRlPT09bnVsbD8hMTpubChlLFFvKX1mdW5jdGlvbiBLVChlLHQpe3JldHVybiBwcihlLmNoaWxk
-            TGFuZXMsdCl9ZnVuY3Rpb24gT20oZSx0LG4pe2xldCBpPXQucGVuZGluZ1Byb3BzLG89dHQuY3VycmVudCxzPSExLHI9KHQuZmxh
-            Z3MmQikhPT13O2lmKHJ8fGpUKG8sZSk/KHM9ITAsdC5mbGFncyY9fkIpOihlPT09bnVsbHx8ZS5tZW1vaXplZFN0YXRlIT09bnVs
-            bCkmJihvPVdFKG8sQXUpKSxvPXlpKG8pLGVuKHQsbyksZT09PW51bGwpe0N1KHQpO2xldCBsPXQubWVtb2l6ZWRTdGF0ZTtpZihs
-            IT09bnVsbCl7bGV0IHU9bC5kZWh5ZHJhdGVkO2lmKHUhPT1udWxsKXJldHVybiBYVCh0LHUpfWxldCBhPWkuY2hpbGRyZW4sYz1p
+            dGlvbiBKcyhlKXtyZXR1cm57YmFzZUxhbmVzOmUsY2FjaGVQb29sOkNtKCksdHJhbnNpdGlvbnM6bnVsbH19ZnVuY3Rpb24galQo
+            ZSx0KXtsZXQgbj1udWxsO3tsZXQgaT1lLmNhY2hlUG9vbDtpZihpIT09bnVsbCl7bGV0IG89d3QuX2N1cnJlbnRWYWx1ZTtpLnBh
+            cmVudCE9PW8/bj17cGFyZW50Om8scG9vbDpvfTpuPWl9ZWxzZSBuPUNtKCl9cmV0dXJue2Jhc2VMYW5lczpBKGUuYmFzZUxhbmVz
+            LHQpLGNhY2hlUG9vbDpuLHRyYW5zaXRpb25zOmUudHJhbnNpdGlvbnN9fWZ1bmN0aW9uIEtUKGUsdCxuLGkpe3JldHVybiB0IT09
+            bnVsbCYmdC5tZW1vaXplZFN0YXRlPT09bnVsbD8hMTpubChlLFFvKX1mdW5jdGlvbiBZVChlLHQpe3JldHVybiBwcihlLmNoaWxk
+            TGFuZXMsdCl9ZnVuY3Rpb24gd20oZSx0LG4pe2xldCBpPXQucGVuZGluZ1Byb3BzLG89dHQuY3VycmVudCxzPSExLHI9KHQuZmxh
+            Z3MmQikhPT1PO2lmKHJ8fEtUKG8sZSk/KHM9ITAsdC5mbGFncyY9fkIpOihlPT09bnVsbHx8ZS5tZW1vaXplZFN0YXRlIT09bnVs
+            bCkmJihvPVhFKG8sQXUpKSxvPXlpKG8pLHRuKHQsbyksZT09PW51bGwpe0N1KHQpO2xldCBsPXQubWVtb2l6ZWRTdGF0ZTtpZihs
+            IT09bnVsbCl7bGV0IHU9bC5kZWh5ZHJhdGVkO2lmKHUhPT1udWxsKXJldHVybiBJVCh0LHUpfWxldCBhPWkuY2hpbGRyZW4sYz1p
             LmZhbGxiYWNrO2lmKHMpe2xldCB1PV9kKHQsYSxjLG4pLGY9dC5jaGlsZDtyZXR1cm4gZi5tZW1vaXplZFN0YXRlPUpzKG4pLHQu
             bWVtb2l6ZWRTdGF0ZT1Jcyx1fWVsc2UgaWYodHlwZW9mIGkudW5zdGFibGVfZXhwZWN0ZWRMb2FkVGltZT09Im51bWJlciIpe2xl
             dCB1PV9kKHQsYSxjLG4pLGY9dC5jaGlsZDtyZXR1cm4gZi5tZW1vaXplZFN0YXRlPUpzKG4pLHQubWVtb2l6ZWRTdGF0ZT1Jcyx0
             LmxhbmVzPVJhLHV9ZWxzZSByZXR1cm4gWXUodCxhKX1lbHNle2xldCBsPWUubWVtb2l6ZWRTdGF0ZTtpZihsIT09bnVsbCl7bGV0
-            IGE9bC5kZWh5ZHJhdGVkO2lmKGEhPT1udWxsKXJldHVybiBJVChlLHQscixpLGEsbCxuKX1pZihzKXtsZXQgYT1pLmZhbGxiYWNr
-            LGM9aS5jaGlsZHJlbix1PUdUKGUsdCxjLGEsbiksZj10LmNoaWxkLHA9ZS5jaGlsZC5tZW1vaXplZFN0YXRlO3JldHVybiBmLm1l
-            bW9pemVkU3RhdGU9cD09PW51bGw/SnMobik6UVQocCxuKSxmLmNoaWxkTGFuZXM9S1QoZSxuKSx0Lm1lbW9pemVkU3RhdGU9SXMs
-            dX1lbHNle2xldCBhPWkuY2hpbGRyZW4sYz1ZVChlLHQsYSxuKTtyZXR1cm4gdC5tZW1vaXplZFN0YXRlPW51bGwsY319fWZ1bmN0
+            IGE9bC5kZWh5ZHJhdGVkO2lmKGEhPT1udWxsKXJldHVybiBKVChlLHQscixpLGEsbCxuKX1pZihzKXtsZXQgYT1pLmZhbGxiYWNr
+            LGM9aS5jaGlsZHJlbix1PVdUKGUsdCxjLGEsbiksZj10LmNoaWxkLHA9ZS5jaGlsZC5tZW1vaXplZFN0YXRlO3JldHVybiBmLm1l
+            bW9pemVkU3RhdGU9cD09PW51bGw/SnMobik6alQocCxuKSxmLmNoaWxkTGFuZXM9WVQoZSxuKSx0Lm1lbW9pemVkU3RhdGU9SXMs
+            dX1lbHNle2xldCBhPWkuY2hpbGRyZW4sYz1HVChlLHQsYSxuKTtyZXR1cm4gdC5tZW1vaXplZFN0YXRlPW51bGwsY319fWZ1bmN0
             aW9uIFl1KGUsdCxuKXtsZXQgaT1lLm1vZGUscz1HdSh7bW9kZToidmlzaWJsZSIsY2hpbGRyZW46dH0saSk7cmV0dXJuIHMucmV0
             dXJuPWUsZS5jaGlsZD1zLHN9ZnVuY3Rpb24gX2QoZSx0LG4saSl7bGV0IG89ZS5tb2RlLHM9ZS5jaGlsZCxyPXttb2RlOiJoaWRk
             ZW4iLGNoaWxkcmVuOnR9LGwsYTtyZXR1cm4obyZRKT09PUcmJnMhPT1udWxsPyhsPXMsbC5jaGlsZExhbmVzPWIsbC5wZW5kaW5n
-            UHJvcHM9cixhPXVuKG4sbyxpLG51bGwpKToobD1HdShyLG8pLGE9dW4obixvLGksbnVsbCkpLGwucmV0dXJuPWUsYS5yZXR1cm49
+            UHJvcHM9cixhPWZuKG4sbyxpLG51bGwpKToobD1HdShyLG8pLGE9Zm4obixvLGksbnVsbCkpLGwucmV0dXJuPWUsYS5yZXR1cm49
             ZSxsLnNpYmxpbmc9YSxlLmNoaWxkPWwsYX1mdW5jdGlvbiBHdShlLHQsbil7cmV0dXJuIHMwKGUsdCxiLG51bGwpfWZ1bmN0aW9u
-            IHdtKGUsdCl7cmV0dXJuIFZuKGUsdCl9ZnVuY3Rpb24gWVQoZSx0LG4saSl7bGV0IG89ZS5jaGlsZCxzPW8uc2libGluZyxyPXdt
+            IE9tKGUsdCl7cmV0dXJuIFZuKGUsdCl9ZnVuY3Rpb24gR1QoZSx0LG4saSl7bGV0IG89ZS5jaGlsZCxzPW8uc2libGluZyxyPU9t
             KG8se21vZGU6InZpc2libGUiLGNoaWxkcmVuOm59KTtpZigodC5tb2RlJlEpPT09RyYmKHIubGFuZXM9aSksci5yZXR1cm49dCxy
             LnNpYmxpbmc9bnVsbCxzIT09bnVsbCl7bGV0IGw9dC5kZWxldGlvbnM7bD09PW51bGw/KHQuZGVsZXRpb25zPVtzXSx0LmZsYWdz
-            fD1QaSk6bC5wdXNoKHMpfXJldHVybiB0LmNoaWxkPXIscn1mdW5jdGlvbiBHVChlLHQsbixpLG8pe2xldCBzPXQubW9kZSxyPWUu
+            fD1QaSk6bC5wdXNoKHMpfXJldHVybiB0LmNoaWxkPXIscn1mdW5jdGlvbiBXVChlLHQsbixpLG8pe2xldCBzPXQubW9kZSxyPWUu
             Y2hpbGQsbD1yLnNpYmxpbmcsYT17bW9kZToiaGlkZGVuIixjaGlsZHJlbjpufSxjOyhzJlEpPT09RyYmdC5jaGlsZCE9PXI/KGM9
-            dC5jaGlsZCxjLmNoaWxkTGFuZXM9YixjLnBlbmRpbmdQcm9wcz1hLHQuZGVsZXRpb25zPW51bGwpOihjPXdtKHIsYSksYy5zdWJ0
-            cmVlRmxhZ3M9ci5zdWJ0cmVlRmxhZ3MmTW8pO2xldCB1O3JldHVybiBsIT09bnVsbD91PVZuKGwsaSk6KHU9dW4oaSxzLG8sbnVs
+            dC5jaGlsZCxjLmNoaWxkTGFuZXM9YixjLnBlbmRpbmdQcm9wcz1hLHQuZGVsZXRpb25zPW51bGwpOihjPU9tKHIsYSksYy5zdWJ0
+            cmVlRmxhZ3M9ci5zdWJ0cmVlRmxhZ3MmTW8pO2xldCB1O3JldHVybiBsIT09bnVsbD91PVZuKGwsaSk6KHU9Zm4oaSxzLG8sbnVs
             bCksdS5mbGFnc3w9Z2UpLHUucmV0dXJuPXQsYy5yZXR1cm49dCxjLnNpYmxpbmc9dSx0LmNoaWxkPWMsdX1mdW5jdGlvbiAkcyhl
             LHQsbixpKXtpIT09bnVsbCYmRXUoaSksTGkodCxlLmNoaWxkLG51bGwsbik7bGV0IHM9dC5wZW5kaW5nUHJvcHMuY2hpbGRyZW4s
-            cj1ZdSh0LHMpO3JldHVybiByLmZsYWdzfD1nZSx0Lm1lbW9pemVkU3RhdGU9bnVsbCxyfWZ1bmN0aW9uIFdUKGUsdCxuLGksbyl7
-            bGV0IHM9dC5tb2RlLGw9R3Uoe21vZGU6InZpc2libGUiLGNoaWxkcmVuOm59LHMpLGE9dW4oaSxzLG8sbnVsbCk7cmV0dXJuIGEu
+            cj1ZdSh0LHMpO3JldHVybiByLmZsYWdzfD1nZSx0Lm1lbW9pemVkU3RhdGU9bnVsbCxyfWZ1bmN0aW9uIFhUKGUsdCxuLGksbyl7
+            bGV0IHM9dC5tb2RlLGw9R3Uoe21vZGU6InZpc2libGUiLGNoaWxkcmVuOm59LHMpLGE9Zm4oaSxzLG8sbnVsbCk7cmV0dXJuIGEu
             ZmxhZ3N8PWdlLGwucmV0dXJuPXQsYS5yZXR1cm49dCxsLnNpYmxpbmc9YSx0LmNoaWxkPWwsKHQubW9kZSZRKSE9PUcmJkxpKHQs
-            ZS5jaGlsZCxudWxsLG8pLGF9ZnVuY3Rpb24gWFQoZSx0LG4pe3JldHVybihlLm1vZGUmUSk9PT1HP2UubGFuZXM9cTpkdSh0KT9l
-            LmxhbmVzPUVpOmUubGFuZXM9aXQsbnVsbH1mdW5jdGlvbiBJVChlLHQsbixpLG8scyxyKXtpZihuKWlmKHQuZmxhZ3MmenQpe3Qu
-            ZmxhZ3MmPX56dDtsZXQgYT1yYShFcnJvcihTKDQyMikpKTtyZXR1cm4gJHMoZSx0LHIsYSl9ZWxzZXtpZih0Lm1lbW9pemVkU3Rh
+            ZS5jaGlsZCxudWxsLG8pLGF9ZnVuY3Rpb24gSVQoZSx0LG4pe3JldHVybihlLm1vZGUmUSk9PT1HP2UubGFuZXM9cTpkdSh0KT9l
+            LmxhbmVzPUVpOmUubGFuZXM9aXQsbnVsbH1mdW5jdGlvbiBKVChlLHQsbixpLG8scyxyKXtpZihuKWlmKHQuZmxhZ3MmUHQpe3Qu
+            ZmxhZ3MmPX5QdDtsZXQgYT1yYShFcnJvcihTKDQyMikpKTtyZXR1cm4gJHMoZSx0LHIsYSl9ZWxzZXtpZih0Lm1lbW9pemVkU3Rh
             dGUhPT1udWxsKXJldHVybiB0LmNoaWxkPWUuY2hpbGQsdC5mbGFnc3w9QixudWxsO3tsZXQgYT1pLmNoaWxkcmVuLGM9aS5mYWxs
-            YmFjayx1PVdUKGUsdCxhLGMsciksZj10LmNoaWxkO3JldHVybiBmLm1lbW9pemVkU3RhdGU9SnMociksdC5tZW1vaXplZFN0YXRl
+            YmFjayx1PVhUKGUsdCxhLGMsciksZj10LmNoaWxkO3JldHVybiBmLm1lbW9pemVkU3RhdGU9SnMociksdC5tZW1vaXplZFN0YXRl
             PUlzLHV9fWVsc2V7aWYoKHQubW9kZSZRKT09PUcpcmV0dXJuICRzKGUsdCxyLG51bGwpO2lmKGR1KG8pKXtsZXQgYyx1O3t2YXIg
-            bD1KQyhvKTtjPWwuZGlnZXN0fWxldCBmO2Y9RXJyb3IoUyg0MTkpKTtsZXQgcD1yYShmLGMsdSk7cmV0dXJuICRzKGUsdCxyLHAp
-            fWxldCBhPXJ0KHIsZS5jaGlsZExhbmVzKTtpZihkdHx8YSl7bGV0IGM9S2koKTtpZihjIT09bnVsbCl7bGV0IGY9dVMoYyxyKTtp
+            bD1aQyhvKTtjPWwuZGlnZXN0fWxldCBmO2Y9RXJyb3IoUyg0MTkpKTtsZXQgcD1yYShmLGMsdSk7cmV0dXJuICRzKGUsdCxyLHAp
+            fWxldCBhPXJ0KHIsZS5jaGlsZExhbmVzKTtpZihkdHx8YSl7bGV0IGM9S2koKTtpZihjIT09bnVsbCl7bGV0IGY9ZlMoYyxyKTtp
             ZihmIT09ZmUmJmYhPT1zLnJldHJ5TGFuZSl7cy5yZXRyeUxhbmU9ZjtsZXQgcD1kZTtqaShlLGYpLHN0KGMsZSxmLHApfX10Zigp
             O2xldCB1PXJhKEVycm9yKFMoNDIxKSkpO3JldHVybiAkcyhlLHQscix1KX1lbHNlIGlmKHZoKG8pKXt0LmZsYWdzfD1CLHQuY2hp
-            bGQ9ZS5jaGlsZDtsZXQgYz11Ui5iaW5kKG51bGwsZSk7cmV0dXJuIFpDKG8sYyksbnVsbH1lbHNle05FKHQsbyxzLnRyZWVDb250
+            bGQ9ZS5jaGlsZDtsZXQgYz1mUi5iaW5kKG51bGwsZSk7cmV0dXJuIGVFKG8sYyksbnVsbH1lbHNle0xFKHQsbyxzLnRyZWVDb250
             ZXh0KTtsZXQgYz1pLmNoaWxkcmVuLHU9WXUodCxjKTtyZXR1cm4gdS5mbGFnc3w9RG4sdX19fWZ1bmN0aW9uIE5kKGUsdCxuKXtl
-            LmxhbmVzPUQoZS5sYW5lcyx0KTtsZXQgaT1lLmFsdGVybmF0ZTtpIT09bnVsbCYmKGkubGFuZXM9RChpLmxhbmVzLHQpKSxHYShl
-            LnJldHVybix0LG4pfWZ1bmN0aW9uIEpUKGUsdCxuKXtsZXQgaT10O2Zvcig7aSE9PW51bGw7KXtpZihpLnRhZz09PUopaS5tZW1v
+            LmxhbmVzPUEoZS5sYW5lcyx0KTtsZXQgaT1lLmFsdGVybmF0ZTtpIT09bnVsbCYmKGkubGFuZXM9QShpLmxhbmVzLHQpKSxHYShl
+            LnJldHVybix0LG4pfWZ1bmN0aW9uIFpUKGUsdCxuKXtsZXQgaT10O2Zvcig7aSE9PW51bGw7KXtpZihpLnRhZz09PVopaS5tZW1v
             aXplZFN0YXRlIT09bnVsbCYmTmQoaSxuLGUpO2Vsc2UgaWYoaS50YWc9PT1HZSlOZChpLG4sZSk7ZWxzZSBpZihpLmNoaWxkIT09
             bnVsbCl7aS5jaGlsZC5yZXR1cm49aSxpPWkuY2hpbGQ7Y29udGludWV9aWYoaT09PWUpcmV0dXJuO2Zvcig7aS5zaWJsaW5nPT09
             bnVsbDspe2lmKGkucmV0dXJuPT09bnVsbHx8aS5yZXR1cm49PT1lKXJldHVybjtpPWkucmV0dXJufWkuc2libGluZy5yZXR1cm49
-            aS5yZXR1cm4saT1pLnNpYmxpbmd9fWZ1bmN0aW9uIFpUKGUpe2xldCB0PWUsbj1udWxsO2Zvcig7dCE9PW51bGw7KXtsZXQgaT10
+            aS5yZXR1cm4saT1pLnNpYmxpbmd9fWZ1bmN0aW9uIGV4KGUpe2xldCB0PWUsbj1udWxsO2Zvcig7dCE9PW51bGw7KXtsZXQgaT10
             LmFsdGVybmF0ZTtpIT09bnVsbCYmUnIoaSk9PT1udWxsJiYobj10KSx0PXQuc2libGluZ31yZXR1cm4gbn1mdW5jdGlvbiBsYShl
             LHQsbixpLG8pe2xldCBzPWUubWVtb2l6ZWRTdGF0ZTtzPT09bnVsbD9lLm1lbW9pemVkU3RhdGU9e2lzQmFja3dhcmRzOnQscmVu
             ZGVyaW5nOm51bGwscmVuZGVyaW5nU3RhcnRUaW1lOjAsbGFzdDppLHRhaWw6bix0YWlsTW9kZTpvfToocy5pc0JhY2t3YXJkcz10
             LHMucmVuZGVyaW5nPW51bGwscy5yZW5kZXJpbmdTdGFydFRpbWU9MCxzLmxhc3Q9aSxzLnRhaWw9bixzLnRhaWxNb2RlPW8pfWZ1
             bmN0aW9uIGttKGUsdCxuKXtsZXQgaT10LnBlbmRpbmdQcm9wcyxvPWkucmV2ZWFsT3JkZXIscz1pLnRhaWwscj1pLmNoaWxkcmVu
-            O09lKGUsdCxyLG4pO2xldCBsPXR0LmN1cnJlbnQ7aWYobmwobCxRbyk/KGw9WGEobCxRbyksdC5mbGFnc3w9Qik6KGUhPT1udWxs
-            JiYoZS5mbGFncyZCKSE9PXcmJkpUKHQsdC5jaGlsZCxuKSxsPXlpKGwpKSxlbih0LGwpLCh0Lm1vZGUmUSk9PT1HKXQubWVtb2l6
-            ZWRTdGF0ZT1udWxsO2Vsc2Ugc3dpdGNoKG8pe2Nhc2UiZm9yd2FyZHMiOntsZXQgYz1aVCh0LmNoaWxkKSx1O2M9PT1udWxsPyh1
+            O3dlKGUsdCxyLG4pO2xldCBsPXR0LmN1cnJlbnQ7aWYobmwobCxRbyk/KGw9WGEobCxRbyksdC5mbGFnc3w9Qik6KGUhPT1udWxs
+            JiYoZS5mbGFncyZCKSE9PU8mJlpUKHQsdC5jaGlsZCxuKSxsPXlpKGwpKSx0bih0LGwpLCh0Lm1vZGUmUSk9PT1HKXQubWVtb2l6
+            ZWRTdGF0ZT1udWxsO2Vsc2Ugc3dpdGNoKG8pe2Nhc2UiZm9yd2FyZHMiOntsZXQgYz1leCh0LmNoaWxkKSx1O2M9PT1udWxsPyh1
             PXQuY2hpbGQsdC5jaGlsZD1udWxsKToodT1jLnNpYmxpbmcsYy5zaWJsaW5nPW51bGwpLGxhKHQsITEsdSxjLHMpO2JyZWFrfWNh
             c2UiYmFja3dhcmRzIjp7bGV0IGM9bnVsbCx1PXQuY2hpbGQ7Zm9yKHQuY2hpbGQ9bnVsbDt1IT09bnVsbDspe2xldCBmPXUuYWx0
             ZXJuYXRlO2lmKGYhPT1udWxsJiZScihmKT09PW51bGwpe3QuY2hpbGQ9dTticmVha31sZXQgcD11LnNpYmxpbmc7dS5zaWJsaW5n
             PWMsYz11LHU9cH1sYSh0LCEwLGMsbnVsbCxzKTticmVha31jYXNlInRvZ2V0aGVyIjp7bGEodCwhMSxudWxsLG51bGwsdm9pZCAw
-            KTticmVha31kZWZhdWx0OnQubWVtb2l6ZWRTdGF0ZT1udWxsfXJldHVybiB0LmNoaWxkfWZ1bmN0aW9uIGV4KGUsdCxuKXtGdSh0
+            KTticmVha31kZWZhdWx0OnQubWVtb2l6ZWRTdGF0ZT1udWxsfXJldHVybiB0LmNoaWxkfWZ1bmN0aW9uIHR4KGUsdCxuKXtGdSh0
             LHQuc3RhdGVOb2RlLmNvbnRhaW5lckluZm8pO2xldCBpPXQucGVuZGluZ1Byb3BzO3JldHVybiBlPT09bnVsbD90LmNoaWxkPUxp
-            KHQsbnVsbCxpLG4pOk9lKGUsdCxpLG4pLHQuY2hpbGR9ZnVuY3Rpb24gdHgoZSx0LG4pe2xldCBvPXQudHlwZS5fY29udGV4dCxz
+            KHQsbnVsbCxpLG4pOndlKGUsdCxpLG4pLHQuY2hpbGR9ZnVuY3Rpb24gbngoZSx0LG4pe2xldCBvPXQudHlwZS5fY29udGV4dCxz
             PXQucGVuZGluZ1Byb3BzLHI9dC5tZW1vaXplZFByb3BzLGw9cy52YWx1ZTtpZihSdSh0LG8sbCksciE9PW51bGwpe2xldCBjPXIu
-            dmFsdWU7aWYobXQoYyxsKSl7aWYoci5jaGlsZHJlbj09PXMuY2hpbGRyZW4mJiFZcigpKXJldHVybiBWdChlLHQsbil9ZWxzZSBf
-            dSh0LG8sbil9bGV0IGE9cy5jaGlsZHJlbjtyZXR1cm4gT2UoZSx0LGEsbiksdC5jaGlsZH1mdW5jdGlvbiBueChlLHQsbil7bGV0
+            dmFsdWU7aWYobXQoYyxsKSl7aWYoci5jaGlsZHJlbj09PXMuY2hpbGRyZW4mJiFZcigpKXJldHVybiBCdChlLHQsbil9ZWxzZSBf
+            dSh0LG8sbil9bGV0IGE9cy5jaGlsZHJlbjtyZXR1cm4gd2UoZSx0LGEsbiksdC5jaGlsZH1mdW5jdGlvbiBpeChlLHQsbil7bGV0
             IGk9dC50eXBlLHM9dC5wZW5kaW5nUHJvcHMuY2hpbGRyZW47S24odCxuKTtsZXQgcj1EZShpKSxsO3JldHVybiBsPXMociksdC5m
-            bGFnc3w9emksT2UoZSx0LGwsbiksdC5jaGlsZH1mdW5jdGlvbiB5cygpe2R0PSEwfWZ1bmN0aW9uIGxsKGUsdCl7KHQubW9kZSZR
-            KT09PUcmJmUhPT1udWxsJiYoZS5hbHRlcm5hdGU9bnVsbCx0LmFsdGVybmF0ZT1udWxsLHQuZmxhZ3N8PWdlKX1mdW5jdGlvbiBW
+            bGFnc3w9SGksd2UoZSx0LGwsbiksdC5jaGlsZH1mdW5jdGlvbiB5cygpe2R0PSEwfWZ1bmN0aW9uIGxsKGUsdCl7KHQubW9kZSZR
+            KT09PUcmJmUhPT1udWxsJiYoZS5hbHRlcm5hdGU9bnVsbCx0LmFsdGVybmF0ZT1udWxsLHQuZmxhZ3N8PWdlKX1mdW5jdGlvbiBC
             dChlLHQsbil7cmV0dXJuIGUhPT1udWxsJiYodC5kZXBlbmRlbmNpZXM9ZS5kZXBlbmRlbmNpZXMpLFpvKHQubGFuZXMpLHJ0KG4s
-            dC5jaGlsZExhbmVzKT8oS0UoZSx0KSx0LmNoaWxkKTpudWxsfWZ1bmN0aW9uIFd1KGUsdCl7bGV0IG49ZS5sYW5lcztyZXR1cm4h
-            IXJ0KG4sdCl9ZnVuY3Rpb24gaXgoZSx0LG4pe3N3aXRjaCh0LnRhZyl7Y2FzZSAkOkxtKHQpLHQuc3RhdGVOb2RlO3tsZXQgaT1l
+            dC5jaGlsZExhbmVzKT8oWUUoZSx0KSx0LmNoaWxkKTpudWxsfWZ1bmN0aW9uIFd1KGUsdCl7bGV0IG49ZS5sYW5lcztyZXR1cm4h
+            IXJ0KG4sdCl9ZnVuY3Rpb24gb3goZSx0LG4pe3N3aXRjaCh0LnRhZyl7Y2FzZSAkOkxtKHQpLHQuc3RhdGVOb2RlO3tsZXQgaT1l
             Lm1lbW9pemVkU3RhdGUuY2FjaGU7YmkodCxpKX1OaSgpO2JyZWFrO2Nhc2UgTTpWaCh0KTticmVhaztjYXNlIFk6e2xldCBpPXQu
-            dHlwZTtOdChpKSYmR3IodCk7YnJlYWt9Y2FzZSBlZTpGdSh0LHQuc3RhdGVOb2RlLmNvbnRhaW5lckluZm8pO2JyZWFrO2Nhc2Ug
-            eW46e2xldCBpPXQubWVtb2l6ZWRQcm9wcy52YWx1ZSxvPXQudHlwZS5fY29udGV4dDtSdSh0LG8saSk7YnJlYWt9Y2FzZSBBaTpi
-            cmVhaztjYXNlIEo6e2xldCBpPXQubWVtb2l6ZWRTdGF0ZTtpZihpIT09bnVsbCl7aWYoaS5kZWh5ZHJhdGVkIT09bnVsbClyZXR1
-            cm4gZW4odCx5aSh0dC5jdXJyZW50KSksdC5mbGFnc3w9QixudWxsO2xldCBzPXQuY2hpbGQuY2hpbGRMYW5lcztpZihydChuLHMp
-            KXJldHVybiBPbShlLHQsbik7e2VuKHQseWkodHQuY3VycmVudCkpO2xldCByPVZ0KGUsdCxuKTtyZXR1cm4gciE9PW51bGw/ci5z
-            aWJsaW5nOm51bGx9fWVsc2UgZW4odCx5aSh0dC5jdXJyZW50KSk7YnJlYWt9Y2FzZSBHZTp7bGV0IGk9KGUuZmxhZ3MmQikhPT13
+            dHlwZTtMdChpKSYmR3IodCk7YnJlYWt9Y2FzZSBlZTpGdSh0LHQuc3RhdGVOb2RlLmNvbnRhaW5lckluZm8pO2JyZWFrO2Nhc2Ug
+            Ym46e2xldCBpPXQubWVtb2l6ZWRQcm9wcy52YWx1ZSxvPXQudHlwZS5fY29udGV4dDtSdSh0LG8saSk7YnJlYWt9Y2FzZSBBaTpi
+            cmVhaztjYXNlIFo6e2xldCBpPXQubWVtb2l6ZWRTdGF0ZTtpZihpIT09bnVsbCl7aWYoaS5kZWh5ZHJhdGVkIT09bnVsbClyZXR1
+            cm4gdG4odCx5aSh0dC5jdXJyZW50KSksdC5mbGFnc3w9QixudWxsO2xldCBzPXQuY2hpbGQuY2hpbGRMYW5lcztpZihydChuLHMp
+            KXJldHVybiB3bShlLHQsbik7e3RuKHQseWkodHQuY3VycmVudCkpO2xldCByPUJ0KGUsdCxuKTtyZXR1cm4gciE9PW51bGw/ci5z
+            aWJsaW5nOm51bGx9fWVsc2UgdG4odCx5aSh0dC5jdXJyZW50KSk7YnJlYWt9Y2FzZSBHZTp7bGV0IGk9KGUuZmxhZ3MmQikhPT1P
             LG89cnQobix0LmNoaWxkTGFuZXMpO2lmKGkpe2lmKG8pcmV0dXJuIGttKGUsdCxuKTt0LmZsYWdzfD1CfWxldCBzPXQubWVtb2l6
-            ZWRTdGF0ZTtpZihzIT09bnVsbCYmKHMucmVuZGVyaW5nPW51bGwscy50YWlsPW51bGwscy5sYXN0RWZmZWN0PW51bGwpLGVuKHQs
-            dHQuY3VycmVudCksbylicmVhaztyZXR1cm4gbnVsbH1jYXNlIE5lOmNhc2UgcXQ6cmV0dXJuIHQubGFuZXM9YixSbShlLHQsbik7
-            Y2FzZSBPdDp7e2xldCBpPWUubWVtb2l6ZWRTdGF0ZS5jYWNoZTtiaSh0LGkpfWJyZWFrfX1yZXR1cm4gVnQoZSx0LG4pfWZ1bmN0
-            aW9uIG94KGUsdCxuKXtpZihlIT09bnVsbCl7bGV0IGk9ZS5tZW1vaXplZFByb3BzLG89dC5wZW5kaW5nUHJvcHM7aWYoaSE9PW98
-            fFlyKCkpZHQ9ITA7ZWxzZXtpZighV3UoZSxuKSYmKHQuZmxhZ3MmQik9PT13KXJldHVybiBkdD0hMSxpeChlLHQsbik7KGUuZmxh
-            Z3MmTWMpIT09dz9kdD0hMDpkdD0hMX19ZWxzZSBpZihkdD0hMSx3ZSgpJiZ2RSh0KSl7bGV0IGk9dC5pbmRleCxvPUNFKCk7X2go
-            dCxvLGkpfXN3aXRjaCh0LmxhbmVzPWIsdC50YWcpe2Nhc2UgRGk6cmV0dXJuIHFUKGUsdCx0LnR5cGUsbik7Y2FzZSBlczp7bGV0
-            IGk9dC5lbGVtZW50VHlwZTtyZXR1cm4gVlQoZSx0LGksbil9Y2FzZSBDZTp7bGV0IGk9dC50eXBlLG89dC5wZW5kaW5nUHJvcHMs
+            ZWRTdGF0ZTtpZihzIT09bnVsbCYmKHMucmVuZGVyaW5nPW51bGwscy50YWlsPW51bGwscy5sYXN0RWZmZWN0PW51bGwpLHRuKHQs
+            dHQuY3VycmVudCksbylicmVhaztyZXR1cm4gbnVsbH1jYXNlIE5lOmNhc2UgUXQ6cmV0dXJuIHQubGFuZXM9YixSbShlLHQsbik7
+            Y2FzZSBPdDp7e2xldCBpPWUubWVtb2l6ZWRTdGF0ZS5jYWNoZTtiaSh0LGkpfWJyZWFrfX1yZXR1cm4gQnQoZSx0LG4pfWZ1bmN0
+            aW9uIHN4KGUsdCxuKXtpZihlIT09bnVsbCl7bGV0IGk9ZS5tZW1vaXplZFByb3BzLG89dC5wZW5kaW5nUHJvcHM7aWYoaSE9PW98
+            fFlyKCkpZHQ9ITA7ZWxzZXtpZighV3UoZSxuKSYmKHQuZmxhZ3MmQik9PT1PKXJldHVybiBkdD0hMSxveChlLHQsbik7KGUuZmxh
+            Z3MmTWMpIT09Tz9kdD0hMDpkdD0hMX19ZWxzZSBpZihkdD0hMSxPZSgpJiZDRSh0KSl7bGV0IGk9dC5pbmRleCxvPUVFKCk7X2go
+            dCxvLGkpfXN3aXRjaCh0LmxhbmVzPWIsdC50YWcpe2Nhc2UgRGk6cmV0dXJuIFFUKGUsdCx0LnR5cGUsbik7Y2FzZSBlczp7bGV0
+            IGk9dC5lbGVtZW50VHlwZTtyZXR1cm4gQlQoZSx0LGksbil9Y2FzZSBDZTp7bGV0IGk9dC50eXBlLG89dC5wZW5kaW5nUHJvcHMs
             cz10LmVsZW1lbnRUeXBlPT09aT9vOmZ0KGksbyk7cmV0dXJuIGp1KGUsdCxpLHMsbil9Y2FzZSBZOntsZXQgaT10LnR5cGUsbz10
             LnBlbmRpbmdQcm9wcyxzPXQuZWxlbWVudFR5cGU9PT1pP286ZnQoaSxvKTtyZXR1cm4gTm0oZSx0LGkscyxuKX1jYXNlICQ6cmV0
-            dXJuIHpUKGUsdCxuKTtjYXNlIE06cmV0dXJuIFBUKGUsdCxuKTtjYXNlIGllOnJldHVybiAkVChlLHQpO2Nhc2UgSjpyZXR1cm4g
-            T20oZSx0LG4pO2Nhc2UgZWU6cmV0dXJuIGV4KGUsdCxuKTtjYXNlIEVlOntsZXQgaT10LnR5cGUsbz10LnBlbmRpbmdQcm9wcyxz
-            PXQuZWxlbWVudFR5cGU9PT1pP286ZnQoaSxvKTtyZXR1cm4gRW0oZSx0LGkscyxuKX1jYXNlIHZpOnJldHVybiBBVChlLHQsbik7
-            Y2FzZSBNcjpyZXR1cm4gVVQoZSx0LG4pO2Nhc2UgQWk6cmV0dXJuIEhUKGUsdCxuKTtjYXNlIHluOnJldHVybiB0eChlLHQsbik7
-            Y2FzZSBGcjpyZXR1cm4gbngoZSx0LG4pO2Nhc2UgQnQ6e2xldCBpPXQudHlwZSxvPXQucGVuZGluZ1Byb3BzLHM9ZnQoaSxvKTty
-            ZXR1cm4gcz1mdChpLnR5cGUscyksVG0oZSx0LGkscyxuKX1jYXNlIHplOnJldHVybiB4bShlLHQsdC50eXBlLHQucGVuZGluZ1By
+            dXJuIFBUKGUsdCxuKTtjYXNlIE06cmV0dXJuICRUKGUsdCxuKTtjYXNlIGllOnJldHVybiBWVChlLHQpO2Nhc2UgWjpyZXR1cm4g
+            d20oZSx0LG4pO2Nhc2UgZWU6cmV0dXJuIHR4KGUsdCxuKTtjYXNlIEVlOntsZXQgaT10LnR5cGUsbz10LnBlbmRpbmdQcm9wcyxz
+            PXQuZWxlbWVudFR5cGU9PT1pP286ZnQoaSxvKTtyZXR1cm4gRW0oZSx0LGkscyxuKX1jYXNlIHZpOnJldHVybiBVVChlLHQsbik7
+            Y2FzZSBNcjpyZXR1cm4gelQoZSx0LG4pO2Nhc2UgQWk6cmV0dXJuIEhUKGUsdCxuKTtjYXNlIGJuOnJldHVybiBueChlLHQsbik7
+            Y2FzZSBGcjpyZXR1cm4gaXgoZSx0LG4pO2Nhc2UgcXQ6e2xldCBpPXQudHlwZSxvPXQucGVuZGluZ1Byb3BzLHM9ZnQoaSxvKTty
+            ZXR1cm4gcz1mdChpLnR5cGUscyksVG0oZSx0LGkscyxuKX1jYXNlIEhlOnJldHVybiB4bShlLHQsdC50eXBlLHQucGVuZGluZ1By
             b3BzLG4pO2Nhc2UgVWk6e2xldCBpPXQudHlwZSxvPXQucGVuZGluZ1Byb3BzLHM9dC5lbGVtZW50VHlwZT09PWk/bzpmdChpLG8p
-            O3JldHVybiBCVChlLHQsaSxzLG4pfWNhc2UgR2U6cmV0dXJuIGttKGUsdCxuKTtjYXNlIEhpOmJyZWFrO2Nhc2UgTmU6cmV0dXJu
-            IFJtKGUsdCxuKTtjYXNlIHF0OmJyZWFrO2Nhc2UgT3Q6cmV0dXJuIERUKGUsdCxuKX10aHJvdyBFcnJvcihTKDE1Nix0LnRhZykp
-            fWZ1bmN0aW9uIGNpKGUpe2UuZmxhZ3N8PVB9ZnVuY3Rpb24gTGQoZSl7ZS5mbGFnc3w9cG4sZS5mbGFnc3w9RmN9dmFyIE1tLEph
+            O3JldHVybiBxVChlLHQsaSxzLG4pfWNhc2UgR2U6cmV0dXJuIGttKGUsdCxuKTtjYXNlIHppOmJyZWFrO2Nhc2UgTmU6cmV0dXJu
+            IFJtKGUsdCxuKTtjYXNlIFF0OmJyZWFrO2Nhc2UgT3Q6cmV0dXJuIEFUKGUsdCxuKX10aHJvdyBFcnJvcihTKDE1Nix0LnRhZykp
+            fWZ1bmN0aW9uIGNpKGUpe2UuZmxhZ3N8PVB9ZnVuY3Rpb24gTGQoZSl7ZS5mbGFnc3w9aG4sZS5mbGFnc3w9RmN9dmFyIE1tLEph
             LEZtLERtO01tPWZ1bmN0aW9uKGUsdCxuLGkpe2xldCBvPXQuY2hpbGQ7Zm9yKDtvIT09bnVsbDspe2lmKG8udGFnPT09TXx8by50
-            YWc9PT1pZSlfQyhlLG8uc3RhdGVOb2RlKTtlbHNlIGlmKG8udGFnIT09ZWUpe2lmKG8uY2hpbGQhPT1udWxsKXtvLmNoaWxkLnJl
+            YWc9PT1pZSlOQyhlLG8uc3RhdGVOb2RlKTtlbHNlIGlmKG8udGFnIT09ZWUpe2lmKG8uY2hpbGQhPT1udWxsKXtvLmNoaWxkLnJl
             dHVybj1vLG89by5jaGlsZDtjb250aW51ZX19aWYobz09PXQpcmV0dXJuO2Zvcig7by5zaWJsaW5nPT09bnVsbDspe2lmKG8ucmV0
             dXJuPT09bnVsbHx8by5yZXR1cm49PT10KXJldHVybjtvPW8ucmV0dXJufW8uc2libGluZy5yZXR1cm49by5yZXR1cm4sbz1vLnNp
             Ymxpbmd9fSxKYT1mdW5jdGlvbihlLHQpe30sRm09ZnVuY3Rpb24oZSx0LG4saSxvKXtsZXQgcz1lLm1lbW9pemVkUHJvcHM7aWYo
-            cz09PWkpcmV0dXJuO2xldCByPXQuc3RhdGVOb2RlO1dhKCk7bGV0IGw9TEMocixuLHMsaSk7dC51cGRhdGVRdWV1ZT1sLGwmJmNp
-            KHQpfSxEbT1mdW5jdGlvbihlLHQsbixpKXtuIT09aSYmY2kodCl9O2Z1bmN0aW9uIHNvKGUsdCl7aWYoIXdlKCkpc3dpdGNoKGUu
+            cz09PWkpcmV0dXJuO2xldCByPXQuc3RhdGVOb2RlO1dhKCk7bGV0IGw9d0MocixuLHMsaSk7dC51cGRhdGVRdWV1ZT1sLGwmJmNp
+            KHQpfSxEbT1mdW5jdGlvbihlLHQsbixpKXtuIT09aSYmY2kodCl9O2Z1bmN0aW9uIHNvKGUsdCl7aWYoIU9lKCkpc3dpdGNoKGUu
             dGFpbE1vZGUpe2Nhc2UiaGlkZGVuIjp7bGV0IG49ZS50YWlsLGk9bnVsbDtmb3IoO24hPT1udWxsOyluLmFsdGVybmF0ZSE9PW51
             bGwmJihpPW4pLG49bi5zaWJsaW5nO2k9PT1udWxsP2UudGFpbD1udWxsOmkuc2libGluZz1udWxsO2JyZWFrfWNhc2UiY29sbGFw
             c2VkIjp7bGV0IG49ZS50YWlsLGk9bnVsbDtmb3IoO24hPT1udWxsOyluLmFsdGVybmF0ZSE9PW51bGwmJihpPW4pLG49bi5zaWJs
             aW5nO2k9PT1udWxsPyF0JiZlLnRhaWwhPT1udWxsP2UudGFpbC5zaWJsaW5nPW51bGw6ZS50YWlsPW51bGw6aS5zaWJsaW5nPW51
             bGw7YnJlYWt9fX1mdW5jdGlvbiBhZShlKXtsZXQgdD1lLmFsdGVybmF0ZSE9PW51bGwmJmUuYWx0ZXJuYXRlLmNoaWxkPT09ZS5j
-            aGlsZCxuPWIsaT13O2lmKHQpe3tsZXQgbz1lLmNoaWxkO2Zvcig7byE9PW51bGw7KW49RChuLEQoby5sYW5lcyxvLmNoaWxkTGFu
+            aGlsZCxuPWIsaT1PO2lmKHQpe3tsZXQgbz1lLmNoaWxkO2Zvcig7byE9PW51bGw7KW49QShuLEEoby5sYW5lcyxvLmNoaWxkTGFu
             ZXMpKSxpfD1vLnN1YnRyZWVGbGFncyZNbyxpfD1vLmZsYWdzJk1vLG8ucmV0dXJuPWUsbz1vLnNpYmxpbmd9ZS5zdWJ0cmVlRmxh
-            Z3N8PWl9ZWxzZXt7bGV0IG89ZS5jaGlsZDtmb3IoO28hPT1udWxsOyluPUQobixEKG8ubGFuZXMsby5jaGlsZExhbmVzKSksaXw9
+            Z3N8PWl9ZWxzZXt7bGV0IG89ZS5jaGlsZDtmb3IoO28hPT1udWxsOyluPUEobixBKG8ubGFuZXMsby5jaGlsZExhbmVzKSksaXw9
             by5zdWJ0cmVlRmxhZ3MsaXw9by5mbGFncyxvLnJldHVybj1lLG89by5zaWJsaW5nfWUuc3VidHJlZUZsYWdzfD1pfXJldHVybiBl
-            LmNoaWxkTGFuZXM9bix0fWZ1bmN0aW9uIHN4KGUsdCxuKXtpZihNRSgpJiYodC5tb2RlJlEpIT09RyYmKHQuZmxhZ3MmQik9PT13
-            KXJldHVybiBMaCgpLE5pKCksdC5mbGFnc3w9enR8d298VmUsITE7bGV0IGk9S3ModCk7aWYobiE9PW51bGwmJm4uZGVoeWRyYXRl
-            ZCE9PW51bGwpaWYoZT09PW51bGwpe2lmKCFpKXRocm93IEVycm9yKFMoMzE4KSk7cmV0dXJuIHdFKHQpLGFlKHQpLCExfWVsc2Ug
-            cmV0dXJuIE5pKCksKHQuZmxhZ3MmQik9PT13JiYodC5tZW1vaXplZFN0YXRlPW51bGwpLHQuZmxhZ3N8PVAsYWUodCksITE7ZWxz
-            ZSByZXR1cm4gT2goKSwhMH1mdW5jdGlvbiByeChlLHQsbil7bGV0IGk9dC5wZW5kaW5nUHJvcHM7c3dpdGNoKHZ1KHQpLHQudGFn
-            KXtjYXNlIERpOmNhc2UgZXM6Y2FzZSB6ZTpjYXNlIENlOmNhc2UgRWU6Y2FzZSB2aTpjYXNlIE1yOmNhc2UgQWk6Y2FzZSBGcjpj
-            YXNlIEJ0OnJldHVybiBhZSh0KSxudWxsO2Nhc2UgWTp7bGV0IHM9dC50eXBlO3JldHVybiBOdChzKSYmU3IoKSxhZSh0KSxudWxs
+            LmNoaWxkTGFuZXM9bix0fWZ1bmN0aW9uIHJ4KGUsdCxuKXtpZihGRSgpJiYodC5tb2RlJlEpIT09RyYmKHQuZmxhZ3MmQik9PT1P
+            KXJldHVybiBMaCgpLE5pKCksdC5mbGFnc3w9UHR8T298VmUsITE7bGV0IGk9S3ModCk7aWYobiE9PW51bGwmJm4uZGVoeWRyYXRl
+            ZCE9PW51bGwpaWYoZT09PW51bGwpe2lmKCFpKXRocm93IEVycm9yKFMoMzE4KSk7cmV0dXJuIGtFKHQpLGFlKHQpLCExfWVsc2Ug
+            cmV0dXJuIE5pKCksKHQuZmxhZ3MmQik9PT1PJiYodC5tZW1vaXplZFN0YXRlPW51bGwpLHQuZmxhZ3N8PVAsYWUodCksITE7ZWxz
+            ZSByZXR1cm4gd2goKSwhMH1mdW5jdGlvbiBseChlLHQsbil7bGV0IGk9dC5wZW5kaW5nUHJvcHM7c3dpdGNoKHZ1KHQpLHQudGFn
+            KXtjYXNlIERpOmNhc2UgZXM6Y2FzZSBIZTpjYXNlIENlOmNhc2UgRWU6Y2FzZSB2aTpjYXNlIE1yOmNhc2UgQWk6Y2FzZSBGcjpj
+            YXNlIHF0OnJldHVybiBhZSh0KSxudWxsO2Nhc2UgWTp7bGV0IHM9dC50eXBlO3JldHVybiBMdChzKSYmU3IoKSxhZSh0KSxudWxs
             fWNhc2UgJDp7bGV0IHM9dC5zdGF0ZU5vZGU7e2xldCByPW51bGw7ZSE9PW51bGwmJihyPWUubWVtb2l6ZWRTdGF0ZS5jYWNoZSks
-            dC5tZW1vaXplZFN0YXRlLmNhY2hlIT09ciYmKHQuZmxhZ3N8PUtlKSxraSgpfXJldHVybiBPaSgpLHl1KCksVXUoKSxzLnBlbmRp
+            dC5tZW1vaXplZFN0YXRlLmNhY2hlIT09ciYmKHQuZmxhZ3N8PUtlKSxraSgpfXJldHVybiB3aSgpLHl1KCksVXUoKSxzLnBlbmRp
             bmdDb250ZXh0JiYocy5jb250ZXh0PXMucGVuZGluZ0NvbnRleHQscy5wZW5kaW5nQ29udGV4dD1udWxsKSwoZT09PW51bGx8fGUu
             Y2hpbGQ9PT1udWxsKSYmKEtzKHQpP2NpKHQpOmUhPT1udWxsJiYoIWUubWVtb2l6ZWRTdGF0ZS5pc0RlaHlkcmF0ZWR8fCh0LmZs
-            YWdzJnp0KSE9PXcpJiYodC5mbGFnc3w9Tm4sT2goKSkpLEphKGUsdCksYWUodCksbnVsbH1jYXNlIE06e0R1KHQpO2xldCBzPXZk
+            YWdzJlB0KSE9PU8pJiYodC5mbGFnc3w9Tm4sd2goKSkpLEphKGUsdCksYWUodCksbnVsbH1jYXNlIE06e0R1KHQpO2xldCBzPXZk
             KCkscj10LnR5cGU7aWYoZSE9PW51bGwmJnQuc3RhdGVOb2RlIT1udWxsKUZtKGUsdCxyLGkscyksZS5yZWYhPT10LnJlZiYmTGQo
             dCk7ZWxzZXtpZighaSl7aWYodC5zdGF0ZU5vZGU9PT1udWxsKXRocm93IEVycm9yKFMoMTY2KSk7cmV0dXJuIGFlKHQpLG51bGx9
-            bGV0IGw9V2EoKTtpZihLcyh0KSlMRSh0LHMsbCkmJmNpKHQpO2Vsc2V7bGV0IGM9UkMocixpLHMsbCx0KTtNbShjLHQsITEsITEp
-            LHQuc3RhdGVOb2RlPWMsTkMoYyxyLGkscykmJmNpKHQpfXQucmVmIT09bnVsbCYmTGQodCl9cmV0dXJuIGFlKHQpLG51bGx9Y2Fz
+            bGV0IGw9V2EoKTtpZihLcyh0KSl3RSh0LHMsbCkmJmNpKHQpO2Vsc2V7bGV0IGM9X0MocixpLHMsbCx0KTtNbShjLHQsITEsITEp
+            LHQuc3RhdGVOb2RlPWMsTEMoYyxyLGkscykmJmNpKHQpfXQucmVmIT09bnVsbCYmTGQodCl9cmV0dXJuIGFlKHQpLG51bGx9Y2Fz
             ZSBpZTp7bGV0IHM9aTtpZihlJiZ0LnN0YXRlTm9kZSE9bnVsbCl7bGV0IHI9ZS5tZW1vaXplZFByb3BzO0RtKGUsdCxyLHMpfWVs
             c2V7aWYodHlwZW9mIHMhPSJzdHJpbmciJiZ0LnN0YXRlTm9kZT09PW51bGwpdGhyb3cgRXJyb3IoUygxNjYpKTtsZXQgcj12ZCgp
-            LGw9V2EoKTtLcyh0KT9PRSh0KSYmY2kodCk6dC5zdGF0ZU5vZGU9T0MocyxyLGwsdCl9cmV0dXJuIGFlKHQpLG51bGx9Y2FzZSBK
-            Ont3aSgpO2xldCBzPXQubWVtb2l6ZWRTdGF0ZTtpZigoZT09PW51bGx8fGUubWVtb2l6ZWRTdGF0ZSE9PW51bGwmJmUubWVtb2l6
-            ZWRTdGF0ZS5kZWh5ZHJhdGVkIT09bnVsbCkmJiFzeChlLHQscykpcmV0dXJuIHQuZmxhZ3MmVmU/dDpudWxsO2lmKCh0LmZsYWdz
-            JkIpIT09dylyZXR1cm4gdC5sYW5lcz1uLHQ7bGV0IHI9cyE9PW51bGwsbD1lIT09bnVsbCYmZS5tZW1vaXplZFN0YXRlIT09bnVs
+            LGw9V2EoKTtLcyh0KT9PRSh0KSYmY2kodCk6dC5zdGF0ZU5vZGU9T0MocyxyLGwsdCl9cmV0dXJuIGFlKHQpLG51bGx9Y2FzZSBa
+            OntPaSgpO2xldCBzPXQubWVtb2l6ZWRTdGF0ZTtpZigoZT09PW51bGx8fGUubWVtb2l6ZWRTdGF0ZSE9PW51bGwmJmUubWVtb2l6
+            ZWRTdGF0ZS5kZWh5ZHJhdGVkIT09bnVsbCkmJiFyeChlLHQscykpcmV0dXJuIHQuZmxhZ3MmVmU/dDpudWxsO2lmKCh0LmZsYWdz
+            JkIpIT09TylyZXR1cm4gdC5sYW5lcz1uLHQ7bGV0IHI9cyE9PW51bGwsbD1lIT09bnVsbCYmZS5tZW1vaXplZFN0YXRlIT09bnVs
             bDtpZihyKXtsZXQgYz10LmNoaWxkLHU9bnVsbDtjLmFsdGVybmF0ZSE9PW51bGwmJmMuYWx0ZXJuYXRlLm1lbW9pemVkU3RhdGUh
             PT1udWxsJiZjLmFsdGVybmF0ZS5tZW1vaXplZFN0YXRlLmNhY2hlUG9vbCE9PW51bGwmJih1PWMuYWx0ZXJuYXRlLm1lbW9pemVk
             U3RhdGUuY2FjaGVQb29sLnBvb2wpO2xldCBmPW51bGw7Yy5tZW1vaXplZFN0YXRlIT09bnVsbCYmYy5tZW1vaXplZFN0YXRlLmNh
             Y2hlUG9vbCE9PW51bGwmJihmPWMubWVtb2l6ZWRTdGF0ZS5jYWNoZVBvb2wucG9vbCksZiE9PXUmJihjLmZsYWdzfD1LZSl9aWYo
             ciE9PWwmJnIpe2xldCBjPXQuY2hpbGQ7Yy5mbGFnc3w9TG4sKHQubW9kZSZRKSE9PUcmJihlPT09bnVsbCYmKHQubWVtb2l6ZWRQ
-            cm9wcy51bnN0YWJsZV9hdm9pZFRoaXNGYWxsYmFjayE9PSEwfHwhUmIpfHxubCh0dC5jdXJyZW50LEF1KT9KeCgpOnRmKCkpfXJl
-            dHVybiB0LnVwZGF0ZVF1ZXVlIT09bnVsbCYmKHQuZmxhZ3N8PVApLGFlKHQpLG51bGx9Y2FzZSBlZTpyZXR1cm4gT2koKSxKYShl
-            LHQpLGU9PT1udWxsJiZkRSh0LnN0YXRlTm9kZS5jb250YWluZXJJbmZvKSxhZSh0KSxudWxsO2Nhc2UgeW46bGV0IG89dC50eXBl
-            Ll9jb250ZXh0O3JldHVybiBYcihvKSxhZSh0KSxudWxsO2Nhc2UgVWk6e2xldCBzPXQudHlwZTtyZXR1cm4gTnQocykmJlNyKCks
-            YWUodCksbnVsbH1jYXNlIEdlOnt3aSgpO2xldCBzPXQubWVtb2l6ZWRTdGF0ZTtpZihzPT09bnVsbClyZXR1cm4gYWUodCksbnVs
-            bDtsZXQgcj0odC5mbGFncyZCKSE9PXcsbD1zLnJlbmRlcmluZztpZihsPT09bnVsbClpZihyKXNvKHMsITEpO2Vsc2V7aWYoIShl
-            UigpJiYoZT09PW51bGx8fChlLmZsYWdzJkIpPT09dykpKXtsZXQgYz10LmNoaWxkO2Zvcig7YyE9PW51bGw7KXtsZXQgdT1Scihj
+            cm9wcy51bnN0YWJsZV9hdm9pZFRoaXNGYWxsYmFjayE9PSEwfHwhX2IpfHxubCh0dC5jdXJyZW50LEF1KT9aeCgpOnRmKCkpfXJl
+            dHVybiB0LnVwZGF0ZVF1ZXVlIT09bnVsbCYmKHQuZmxhZ3N8PVApLGFlKHQpLG51bGx9Y2FzZSBlZTpyZXR1cm4gd2koKSxKYShl
+            LHQpLGU9PT1udWxsJiZwRSh0LnN0YXRlTm9kZS5jb250YWluZXJJbmZvKSxhZSh0KSxudWxsO2Nhc2UgYm46bGV0IG89dC50eXBl
+            Ll9jb250ZXh0O3JldHVybiBYcihvKSxhZSh0KSxudWxsO2Nhc2UgVWk6e2xldCBzPXQudHlwZTtyZXR1cm4gTHQocykmJlNyKCks
+            YWUodCksbnVsbH1jYXNlIEdlOntPaSgpO2xldCBzPXQubWVtb2l6ZWRTdGF0ZTtpZihzPT09bnVsbClyZXR1cm4gYWUodCksbnVs
+            bDtsZXQgcj0odC5mbGFncyZCKSE9PU8sbD1zLnJlbmRlcmluZztpZihsPT09bnVsbClpZihyKXNvKHMsITEpO2Vsc2V7aWYoISh0
+            UigpJiYoZT09PW51bGx8fChlLmZsYWdzJkIpPT09TykpKXtsZXQgYz10LmNoaWxkO2Zvcig7YyE9PW51bGw7KXtsZXQgdT1Scihj
             KTtpZih1IT09bnVsbCl7cj0hMCx0LmZsYWdzfD1CLHNvKHMsITEpO2xldCBmPXUudXBkYXRlUXVldWU7cmV0dXJuIGYhPT1udWxs
-            JiYodC51cGRhdGVRdWV1ZT1mLHQuZmxhZ3N8PVApLHQuc3VidHJlZUZsYWdzPXcsWUUodCxuKSxlbih0LFhhKHR0LmN1cnJlbnQs
+            JiYodC51cGRhdGVRdWV1ZT1mLHQuZmxhZ3N8PVApLHQuc3VidHJlZUZsYWdzPU8sR0UodCxuKSx0bih0LFhhKHR0LmN1cnJlbnQs
             UW8pKSx0LmNoaWxkfWM9Yy5zaWJsaW5nfX1zLnRhaWwhPT1udWxsJiZ1ZSgpPkFkKCkmJih0LmZsYWdzfD1CLHI9ITAsc28ocywh
             MSksdC5sYW5lcz1SYSl9ZWxzZXtpZighcil7bGV0IGE9UnIobCk7aWYoYSE9PW51bGwpe3QuZmxhZ3N8PUIscj0hMDtsZXQgYz1h
             LnVwZGF0ZVF1ZXVlO2lmKGMhPT1udWxsJiYodC51cGRhdGVRdWV1ZT1jLHQuZmxhZ3N8PVApLHNvKHMsITApLHMudGFpbD09PW51
-            bGwmJnMudGFpbE1vZGU9PT0iaGlkZGVuIiYmIWwuYWx0ZXJuYXRlJiYhd2UoKSlyZXR1cm4gYWUodCksbnVsbH1lbHNlIHVlKCkq
+            bGwmJnMudGFpbE1vZGU9PT0iaGlkZGVuIiYmIWwuYWx0ZXJuYXRlJiYhT2UoKSlyZXR1cm4gYWUodCksbnVsbH1lbHNlIHVlKCkq
             Mi1zLnJlbmRlcmluZ1N0YXJ0VGltZT5BZCgpJiZuIT09aXQmJih0LmZsYWdzfD1CLHI9ITAsc28ocywhMSksdC5sYW5lcz1SYSl9
             aWYocy5pc0JhY2t3YXJkcylsLnNpYmxpbmc9dC5jaGlsZCx0LmNoaWxkPWw7ZWxzZXtsZXQgYT1zLmxhc3Q7YSE9PW51bGw/YS5z
             aWJsaW5nPWw6dC5jaGlsZD1sLHMubGFzdD1sfX1pZihzLnRhaWwhPT1udWxsKXtsZXQgYT1zLnRhaWw7cy5yZW5kZXJpbmc9YSxz
             LnRhaWw9YS5zaWJsaW5nLHMucmVuZGVyaW5nU3RhcnRUaW1lPXVlKCksYS5zaWJsaW5nPW51bGw7bGV0IGM9dHQuY3VycmVudDty
-            ZXR1cm4gcj9jPVhhKGMsUW8pOmM9eWkoYyksZW4odCxjKSxhfXJldHVybiBhZSh0KSxudWxsfWNhc2UgSGk6YnJlYWs7Y2FzZSBO
-            ZTpjYXNlIHF0OntlZigpO2xldCByPXQubWVtb2l6ZWRTdGF0ZSE9PW51bGw7ZSE9PW51bGwmJmUubWVtb2l6ZWRTdGF0ZSE9PW51
-            bGwhPT1yJiYhcWQmJih0LmZsYWdzfD1MbiksIXJ8fCh0Lm1vZGUmUSk9PT1HP2FlKHQpOnJ0KGFuLGl0KSYmKGFlKHQpLHQuc3Vi
+            ZXR1cm4gcj9jPVhhKGMsUW8pOmM9eWkoYyksdG4odCxjKSxhfXJldHVybiBhZSh0KSxudWxsfWNhc2Ugemk6YnJlYWs7Y2FzZSBO
+            ZTpjYXNlIFF0OntlZigpO2xldCByPXQubWVtb2l6ZWRTdGF0ZSE9PW51bGw7ZSE9PW51bGwmJmUubWVtb2l6ZWRTdGF0ZSE9PW51
+            bGwhPT1yJiYhcWQmJih0LmZsYWdzfD1MbiksIXJ8fCh0Lm1vZGUmUSk9PT1HP2FlKHQpOnJ0KGNuLGl0KSYmKGFlKHQpLHQuc3Vi
             dHJlZUZsYWdzJihnZXxQKSYmKHQuZmxhZ3N8PUxuKSk7e2xldCBsPW51bGw7ZSE9PW51bGwmJmUubWVtb2l6ZWRTdGF0ZSE9PW51
             bGwmJmUubWVtb2l6ZWRTdGF0ZS5jYWNoZVBvb2whPT1udWxsJiYobD1lLm1lbW9pemVkU3RhdGUuY2FjaGVQb29sLnBvb2wpO2xl
             dCBhPW51bGw7dC5tZW1vaXplZFN0YXRlIT09bnVsbCYmdC5tZW1vaXplZFN0YXRlLmNhY2hlUG9vbCE9PW51bGwmJihhPXQubWVt
             b2l6ZWRTdGF0ZS5jYWNoZVBvb2wucG9vbCksYSE9PWwmJih0LmZsYWdzfD1LZSl9cmV0dXJuIFF1KHQsZSksbnVsbH1jYXNlIE90
             Ont7bGV0IHM9bnVsbDtlIT09bnVsbCYmKHM9ZS5tZW1vaXplZFN0YXRlLmNhY2hlKSx0Lm1lbW9pemVkU3RhdGUuY2FjaGUhPT1z
             JiYodC5mbGFnc3w9S2UpLGtpKCksYWUodCl9cmV0dXJuIG51bGx9Y2FzZSBjYzpyZXR1cm4gbnVsbH10aHJvdyBFcnJvcihTKDE1
-            Nix0LnRhZykpfWZ1bmN0aW9uIGx4KGUsdCxuKXtzd2l0Y2godnUodCksdC50YWcpe2Nhc2UgWTp7bGV0IG89dC50eXBlO050KG8p
+            Nix0LnRhZykpfWZ1bmN0aW9uIGF4KGUsdCxuKXtzd2l0Y2godnUodCksdC50YWcpe2Nhc2UgWTp7bGV0IG89dC50eXBlO0x0KG8p
             JiZTcigpO2xldCBzPXQuZmxhZ3M7cmV0dXJuIHMmVmU/KHQuZmxhZ3M9cyZ+VmV8Qix0KTpudWxsfWNhc2UgJDp7dC5zdGF0ZU5v
-            ZGUsdC5tZW1vaXplZFN0YXRlLmNhY2hlLGtpKCksT2koKSx5dSgpLFV1KCk7bGV0IG89dC5mbGFncztyZXR1cm4obyZWZSkhPT13
-            JiYobyZCKT09PXc/KHQuZmxhZ3M9byZ+VmV8Qix0KTpudWxsfWNhc2UgTTpyZXR1cm4gRHUodCksbnVsbDtjYXNlIEo6e3dpKCk7
+            ZGUsdC5tZW1vaXplZFN0YXRlLmNhY2hlLGtpKCksd2koKSx5dSgpLFV1KCk7bGV0IG89dC5mbGFncztyZXR1cm4obyZWZSkhPT1P
+            JiYobyZCKT09PU8/KHQuZmxhZ3M9byZ+VmV8Qix0KTpudWxsfWNhc2UgTTpyZXR1cm4gRHUodCksbnVsbDtjYXNlIFo6e09pKCk7
             bGV0IG89dC5tZW1vaXplZFN0YXRlO2lmKG8hPT1udWxsJiZvLmRlaHlkcmF0ZWQhPT1udWxsKXtpZih0LmFsdGVybmF0ZT09PW51
             bGwpdGhyb3cgRXJyb3IoUygzNDApKTtOaSgpfWxldCBzPXQuZmxhZ3M7cmV0dXJuIHMmVmU/KHQuZmxhZ3M9cyZ+VmV8Qix0KTpu
-            dWxsfWNhc2UgR2U6cmV0dXJuIHdpKCksbnVsbDtjYXNlIGVlOnJldHVybiBPaSgpLG51bGw7Y2FzZSB5bjpsZXQgaT10LnR5cGUu
-            X2NvbnRleHQ7cmV0dXJuIFhyKGkpLG51bGw7Y2FzZSBOZTpjYXNlIHF0OnJldHVybiBlZigpLFF1KHQsZSksbnVsbDtjYXNlIE90
-            OnJldHVybiB0Lm1lbW9pemVkU3RhdGUuY2FjaGUsa2koKSxudWxsO2RlZmF1bHQ6cmV0dXJuIG51bGx9fWZ1bmN0aW9uIGF4KGUs
+            dWxsfWNhc2UgR2U6cmV0dXJuIE9pKCksbnVsbDtjYXNlIGVlOnJldHVybiB3aSgpLG51bGw7Y2FzZSBibjpsZXQgaT10LnR5cGUu
+            X2NvbnRleHQ7cmV0dXJuIFhyKGkpLG51bGw7Y2FzZSBOZTpjYXNlIFF0OnJldHVybiBlZigpLFF1KHQsZSksbnVsbDtjYXNlIE90
+            OnJldHVybiB0Lm1lbW9pemVkU3RhdGUuY2FjaGUsa2koKSxudWxsO2RlZmF1bHQ6cmV0dXJuIG51bGx9fWZ1bmN0aW9uIGN4KGUs
             dCxuKXtzd2l0Y2godnUodCksdC50YWcpe2Nhc2UgWTp7bGV0IG89dC50eXBlLmNoaWxkQ29udGV4dFR5cGVzO28hPW51bGwmJlNy
-            KCk7YnJlYWt9Y2FzZSAkOnt0LnN0YXRlTm9kZSx0Lm1lbW9pemVkU3RhdGUuY2FjaGUsa2koKSxPaSgpLHl1KCksVXUoKTticmVh
-            a31jYXNlIE06e0R1KHQpO2JyZWFrfWNhc2UgZWU6T2koKTticmVhaztjYXNlIEo6d2koKTticmVhaztjYXNlIEdlOndpKCk7YnJl
-            YWs7Y2FzZSB5bjpsZXQgaT10LnR5cGUuX2NvbnRleHQ7WHIoaSk7YnJlYWs7Y2FzZSBOZTpjYXNlIHF0OmVmKCksUXUodCxlKTti
-            cmVhaztjYXNlIE90OnQubWVtb2l6ZWRTdGF0ZS5jYWNoZSxraSgpO2JyZWFrfX12YXIgVnM9ITEsYmU9ITEsY3g9dHlwZW9mIFdl
-            YWtTZXQ9PSJmdW5jdGlvbiI/V2Vha1NldDpTZXQseD1udWxsLHV4PWZ1bmN0aW9uKGUsdCl7dC5wcm9wcz1lLm1lbW9pemVkUHJv
-            cHMsdC5zdGF0ZT1lLm1lbW9pemVkU3RhdGUsdC5jb21wb25lbnRXaWxsVW5tb3VudCgpfTtmdW5jdGlvbiBmeChlLHQpe3RyeXth
-            bChLdCxlKX1jYXRjaChuKXt0ZShlLHQsbil9fWZ1bmN0aW9uIEFtKGUsdCxuKXt0cnl7dXgoZSxuKX1jYXRjaChpKXt0ZShlLHQs
-            aSl9fWZ1bmN0aW9uIGR4KGUsdCxuKXt0cnl7bi5jb21wb25lbnREaWRNb3VudCgpfWNhdGNoKGkpe3RlKGUsdCxpKX19ZnVuY3Rp
-            b24gT2QoZSx0KXt0cnl7VW0oZSl9Y2F0Y2gobil7dGUoZSx0LG4pfX1mdW5jdGlvbiBGaShlLHQpe2xldCBuPWUucmVmO2lmKG4h
-            PT1udWxsKWlmKHR5cGVvZiBuPT0iZnVuY3Rpb24iKXtsZXQgaTt0cnl7dWMmJk5iJiZlLm1vZGUmQWN8fChpPW4obnVsbCkpfWNh
+            KCk7YnJlYWt9Y2FzZSAkOnt0LnN0YXRlTm9kZSx0Lm1lbW9pemVkU3RhdGUuY2FjaGUsa2koKSx3aSgpLHl1KCksVXUoKTticmVh
+            a31jYXNlIE06e0R1KHQpO2JyZWFrfWNhc2UgZWU6d2koKTticmVhaztjYXNlIFo6T2koKTticmVhaztjYXNlIEdlOk9pKCk7YnJl
+            YWs7Y2FzZSBibjpsZXQgaT10LnR5cGUuX2NvbnRleHQ7WHIoaSk7YnJlYWs7Y2FzZSBOZTpjYXNlIFF0OmVmKCksUXUodCxlKTti
+            cmVhaztjYXNlIE90OnQubWVtb2l6ZWRTdGF0ZS5jYWNoZSxraSgpO2JyZWFrfX12YXIgVnM9ITEsYmU9ITEsdXg9dHlwZW9mIFdl
+            YWtTZXQ9PSJmdW5jdGlvbiI/V2Vha1NldDpTZXQseD1udWxsLGZ4PWZ1bmN0aW9uKGUsdCl7dC5wcm9wcz1lLm1lbW9pemVkUHJv
+            cHMsdC5zdGF0ZT1lLm1lbW9pemVkU3RhdGUsdC5jb21wb25lbnRXaWxsVW5tb3VudCgpfTtmdW5jdGlvbiBkeChlLHQpe3RyeXth
+            bChZdCxlKX1jYXRjaChuKXt0ZShlLHQsbil9fWZ1bmN0aW9uIEFtKGUsdCxuKXt0cnl7ZngoZSxuKX1jYXRjaChpKXt0ZShlLHQs
+            aSl9fWZ1bmN0aW9uIHB4KGUsdCxuKXt0cnl7bi5jb21wb25lbnREaWRNb3VudCgpfWNhdGNoKGkpe3RlKGUsdCxpKX19ZnVuY3Rp
+            b24gd2QoZSx0KXt0cnl7VW0oZSl9Y2F0Y2gobil7dGUoZSx0LG4pfX1mdW5jdGlvbiBGaShlLHQpe2xldCBuPWUucmVmO2lmKG4h
+            PT1udWxsKWlmKHR5cGVvZiBuPT0iZnVuY3Rpb24iKXtsZXQgaTt0cnl7dWMmJkxiJiZlLm1vZGUmQWN8fChpPW4obnVsbCkpfWNh
             dGNoKG8pe3RlKGUsdCxvKX19ZWxzZSBuLmN1cnJlbnQ9bnVsbH1mdW5jdGlvbiBaYShlLHQsbil7dHJ5e24oKX1jYXRjaChpKXt0
-            ZShlLHQsaSl9fXZhciB3ZD0hMTtmdW5jdGlvbiBweChlLHQpe1RDKGUuY29udGFpbmVySW5mbykseD10LGh4KCk7bGV0IG49d2Q7
-            cmV0dXJuIHdkPSExLG59ZnVuY3Rpb24gaHgoKXtmb3IoO3ghPT1udWxsOyl7bGV0IGU9eCx0PWUuY2hpbGQ7KGUuc3VidHJlZUZs
-            YWdzJlRhKSE9PXcmJnQhPT1udWxsPyh0LnJldHVybj1lLHg9dCk6bXgoKX19ZnVuY3Rpb24gbXgoKXtmb3IoO3ghPT1udWxsOyl7
-            bGV0IGU9eDt0cnl7eXgoZSl9Y2F0Y2gobil7dGUoZSxlLnJldHVybixuKX1sZXQgdD1lLnNpYmxpbmc7aWYodCE9PW51bGwpe3Qu
-            cmV0dXJuPWUucmV0dXJuLHg9dDtyZXR1cm59eD1lLnJldHVybn19ZnVuY3Rpb24geXgoZSl7bGV0IHQ9ZS5hbHRlcm5hdGU7aWYo
-            KGUuZmxhZ3MmTm4pIT09dylzd2l0Y2goZS50YWcpe2Nhc2UgQ2U6Y2FzZSBFZTpjYXNlIHplOmJyZWFrO2Nhc2UgWTp7aWYodCE9
+            ZShlLHQsaSl9fXZhciBPZD0hMTtmdW5jdGlvbiBoeChlLHQpe3hDKGUuY29udGFpbmVySW5mbykseD10LG14KCk7bGV0IG49T2Q7
+            cmV0dXJuIE9kPSExLG59ZnVuY3Rpb24gbXgoKXtmb3IoO3ghPT1udWxsOyl7bGV0IGU9eCx0PWUuY2hpbGQ7KGUuc3VidHJlZUZs
+            YWdzJlRhKSE9PU8mJnQhPT1udWxsPyh0LnJldHVybj1lLHg9dCk6eXgoKX19ZnVuY3Rpb24geXgoKXtmb3IoO3ghPT1udWxsOyl7
+            bGV0IGU9eDt0cnl7YngoZSl9Y2F0Y2gobil7dGUoZSxlLnJldHVybixuKX1sZXQgdD1lLnNpYmxpbmc7aWYodCE9PW51bGwpe3Qu
+            cmV0dXJuPWUucmV0dXJuLHg9dDtyZXR1cm59eD1lLnJldHVybn19ZnVuY3Rpb24gYngoZSl7bGV0IHQ9ZS5hbHRlcm5hdGU7aWYo
+            KGUuZmxhZ3MmTm4pIT09Tylzd2l0Y2goZS50YWcpe2Nhc2UgQ2U6Y2FzZSBFZTpjYXNlIEhlOmJyZWFrO2Nhc2UgWTp7aWYodCE9
             PW51bGwpe2xldCBpPXQubWVtb2l6ZWRQcm9wcyxvPXQubWVtb2l6ZWRTdGF0ZSxzPWUuc3RhdGVOb2RlLHI9cy5nZXRTbmFwc2hv
             dEJlZm9yZVVwZGF0ZShlLmVsZW1lbnRUeXBlPT09ZS50eXBlP2k6ZnQoZS50eXBlLGkpLG8pO3MuX19yZWFjdEludGVybmFsU25h
-            cHNob3RCZWZvcmVVcGRhdGU9cn1icmVha31jYXNlICQ6e3tsZXQgaT1lLnN0YXRlTm9kZTtHQyhpLmNvbnRhaW5lckluZm8pfWJy
+            cHNob3RCZWZvcmVVcGRhdGU9cn1icmVha31jYXNlICQ6e3tsZXQgaT1lLnN0YXRlTm9kZTtXQyhpLmNvbnRhaW5lckluZm8pfWJy
             ZWFrfWNhc2UgTTpjYXNlIGllOmNhc2UgZWU6Y2FzZSBVaTpicmVhaztkZWZhdWx0OnRocm93IEVycm9yKFMoMTYzKSl9fWZ1bmN0
             aW9uIEdvKGUsdCxuKXtsZXQgaT10LnVwZGF0ZVF1ZXVlLG89aSE9PW51bGw/aS5sYXN0RWZmZWN0Om51bGw7aWYobyE9PW51bGwp
             e2xldCBzPW8ubmV4dCxyPXM7ZG97aWYoKHIudGFnJmUpPT09ZSl7bGV0IGw9ci5kZXN0cm95O3IuZGVzdHJveT12b2lkIDAsbCE9
             PXZvaWQgMCYmWmEodCxuLGwpfXI9ci5uZXh0fXdoaWxlKHIhPT1zKX19ZnVuY3Rpb24gYWwoZSx0KXtsZXQgbj10LnVwZGF0ZVF1
             ZXVlLGk9biE9PW51bGw/bi5sYXN0RWZmZWN0Om51bGw7aWYoaSE9PW51bGwpe2xldCBvPWkubmV4dCxzPW87ZG97aWYoKHMudGFn
-            JmUpPT09ZSl7bGV0IHI9cy5jcmVhdGU7cy5kZXN0cm95PXIoKX1zPXMubmV4dH13aGlsZShzIT09byl9fWZ1bmN0aW9uIGJ4KGUs
-            dCxuLGkpe2lmKChuLmZsYWdzJmtvKSE9PXcpc3dpdGNoKG4udGFnKXtjYXNlIENlOmNhc2UgRWU6Y2FzZSB6ZTp7YmV8fGFsKEt0
+            JmUpPT09ZSl7bGV0IHI9cy5jcmVhdGU7cy5kZXN0cm95PXIoKX1zPXMubmV4dH13aGlsZShzIT09byl9fWZ1bmN0aW9uIGd4KGUs
+            dCxuLGkpe2lmKChuLmZsYWdzJmtvKSE9PU8pc3dpdGNoKG4udGFnKXtjYXNlIENlOmNhc2UgRWU6Y2FzZSBIZTp7YmV8fGFsKFl0
             fGh0LG4pO2JyZWFrfWNhc2UgWTp7bGV0IG89bi5zdGF0ZU5vZGU7aWYobi5mbGFncyZQJiYhYmUpaWYodD09PW51bGwpby5jb21w
             b25lbnREaWRNb3VudCgpO2Vsc2V7bGV0IHI9bi5lbGVtZW50VHlwZT09PW4udHlwZT90Lm1lbW9pemVkUHJvcHM6ZnQobi50eXBl
             LHQubWVtb2l6ZWRQcm9wcyksbD10Lm1lbW9pemVkU3RhdGU7by5jb21wb25lbnREaWRVcGRhdGUocixsLG8uX19yZWFjdEludGVy
@@ -1889,302 +1889,302 @@ extension ClientAsset {
             ICQ6e2xldCBvPW4udXBkYXRlUXVldWU7aWYobyE9PW51bGwpe2xldCBzPW51bGw7aWYobi5jaGlsZCE9PW51bGwpc3dpdGNoKG4u
             Y2hpbGQudGFnKXtjYXNlIE06cz1uLmNoaWxkLnN0YXRlTm9kZTticmVhaztjYXNlIFk6cz1uLmNoaWxkLnN0YXRlTm9kZTticmVh
             a31nZChuLG8scyl9YnJlYWt9Y2FzZSBNOntsZXQgbz1uLnN0YXRlTm9kZTtpZih0PT09bnVsbCYmbi5mbGFncyZQKXtsZXQgcz1u
-            LnR5cGUscj1uLm1lbW9pemVkUHJvcHM7REMobyxzLHIpfWJyZWFrfWNhc2UgaWU6YnJlYWs7Y2FzZSBlZTpicmVhaztjYXNlIEFp
-            OmJyZWFrO2Nhc2UgSjp7UngoZSxuKTticmVha31jYXNlIEdlOmNhc2UgVWk6Y2FzZSBIaTpjYXNlIE5lOmNhc2UgcXQ6Y2FzZSBj
-            YzpicmVhaztkZWZhdWx0OnRocm93IEVycm9yKFMoMTYzKSl9YmV8fG4uZmxhZ3MmcG4mJlVtKG4pfWZ1bmN0aW9uIGd4KGUpe3N3
-            aXRjaChlLnRhZyl7Y2FzZSBDZTpjYXNlIEVlOmNhc2UgemU6e2Z4KGUsZS5yZXR1cm4pO2JyZWFrfWNhc2UgWTp7bGV0IHQ9ZS5z
-            dGF0ZU5vZGU7dHlwZW9mIHQuY29tcG9uZW50RGlkTW91bnQ9PSJmdW5jdGlvbiImJmR4KGUsZS5yZXR1cm4sdCksT2QoZSxlLnJl
-            dHVybik7YnJlYWt9Y2FzZSBNOntPZChlLGUucmV0dXJuKTticmVha319fWZ1bmN0aW9uIFN4KGUsdCl7bGV0IG49bnVsbDt7bGV0
-            IGk9ZTtmb3IoOzspe2lmKGkudGFnPT09TSl7aWYobj09PW51bGwpe249aTt0cnl7bGV0IG89aS5zdGF0ZU5vZGU7dD9RQyhvKTpL
+            LnR5cGUscj1uLm1lbW9pemVkUHJvcHM7QUMobyxzLHIpfWJyZWFrfWNhc2UgaWU6YnJlYWs7Y2FzZSBlZTpicmVhaztjYXNlIEFp
+            OmJyZWFrO2Nhc2UgWjp7X3goZSxuKTticmVha31jYXNlIEdlOmNhc2UgVWk6Y2FzZSB6aTpjYXNlIE5lOmNhc2UgUXQ6Y2FzZSBj
+            YzpicmVhaztkZWZhdWx0OnRocm93IEVycm9yKFMoMTYzKSl9YmV8fG4uZmxhZ3MmaG4mJlVtKG4pfWZ1bmN0aW9uIFN4KGUpe3N3
+            aXRjaChlLnRhZyl7Y2FzZSBDZTpjYXNlIEVlOmNhc2UgSGU6e2R4KGUsZS5yZXR1cm4pO2JyZWFrfWNhc2UgWTp7bGV0IHQ9ZS5z
+            dGF0ZU5vZGU7dHlwZW9mIHQuY29tcG9uZW50RGlkTW91bnQ9PSJmdW5jdGlvbiImJnB4KGUsZS5yZXR1cm4sdCksd2QoZSxlLnJl
+            dHVybik7YnJlYWt9Y2FzZSBNOnt3ZChlLGUucmV0dXJuKTticmVha319fWZ1bmN0aW9uIHZ4KGUsdCl7bGV0IG49bnVsbDt7bGV0
+            IGk9ZTtmb3IoOzspe2lmKGkudGFnPT09TSl7aWYobj09PW51bGwpe249aTt0cnl7bGV0IG89aS5zdGF0ZU5vZGU7dD9qQyhvKTpZ
             QyhpLnN0YXRlTm9kZSxpLm1lbW9pemVkUHJvcHMpfWNhdGNoKG8pe3RlKGUsZS5yZXR1cm4sbyl9fX1lbHNlIGlmKGkudGFnPT09
-            aWUpe2lmKG49PT1udWxsKXRyeXtsZXQgbz1pLnN0YXRlTm9kZTt0P2pDKG8pOllDKG8saS5tZW1vaXplZFByb3BzKX1jYXRjaChv
-            KXt0ZShlLGUucmV0dXJuLG8pfX1lbHNlIGlmKCEoKGkudGFnPT09TmV8fGkudGFnPT09cXQpJiZpLm1lbW9pemVkU3RhdGUhPT1u
+            aWUpe2lmKG49PT1udWxsKXRyeXtsZXQgbz1pLnN0YXRlTm9kZTt0P0tDKG8pOkdDKG8saS5tZW1vaXplZFByb3BzKX1jYXRjaChv
+            KXt0ZShlLGUucmV0dXJuLG8pfX1lbHNlIGlmKCEoKGkudGFnPT09TmV8fGkudGFnPT09UXQpJiZpLm1lbW9pemVkU3RhdGUhPT1u
             dWxsJiZpIT09ZSkpe2lmKGkuY2hpbGQhPT1udWxsKXtpLmNoaWxkLnJldHVybj1pLGk9aS5jaGlsZDtjb250aW51ZX19aWYoaT09
             PWUpcmV0dXJuO2Zvcig7aS5zaWJsaW5nPT09bnVsbDspe2lmKGkucmV0dXJuPT09bnVsbHx8aS5yZXR1cm49PT1lKXJldHVybjtu
             PT09aSYmKG49bnVsbCksaT1pLnJldHVybn1uPT09aSYmKG49bnVsbCksaS5zaWJsaW5nLnJldHVybj1pLnJldHVybixpPWkuc2li
             bGluZ319fWZ1bmN0aW9uIFVtKGUpe2xldCB0PWUucmVmO2lmKHQhPT1udWxsKXtsZXQgbj1lLnN0YXRlTm9kZSxpO3N3aXRjaChl
             LnRhZyl7Y2FzZSBNOmk9bjticmVhaztkZWZhdWx0Omk9bn10eXBlb2YgdD09ImZ1bmN0aW9uIj90KGkpOnQuY3VycmVudD1pfX1m
-            dW5jdGlvbiB2eChlKXtsZXQgdD1lLmFsdGVybmF0ZTt0IT09bnVsbCYmKHQucmV0dXJuPW51bGwpLGUucmV0dXJuPW51bGx9ZnVu
-            Y3Rpb24gSG0oZSl7bGV0IHQ9ZS5hbHRlcm5hdGU7dCE9PW51bGwmJihlLmFsdGVybmF0ZT1udWxsLEhtKHQpKTt7aWYoZS5jaGls
+            dW5jdGlvbiBDeChlKXtsZXQgdD1lLmFsdGVybmF0ZTt0IT09bnVsbCYmKHQucmV0dXJuPW51bGwpLGUucmV0dXJuPW51bGx9ZnVu
+            Y3Rpb24gem0oZSl7bGV0IHQ9ZS5hbHRlcm5hdGU7dCE9PW51bGwmJihlLmFsdGVybmF0ZT1udWxsLHptKHQpKTt7aWYoZS5jaGls
             ZD1udWxsLGUuZGVsZXRpb25zPW51bGwsZS5zaWJsaW5nPW51bGwsZS50YWc9PT1NKXtsZXQgbj1lLnN0YXRlTm9kZTtuIT09bnVs
-            bCYmbUUobil9ZS5zdGF0ZU5vZGU9bnVsbCxlLnJldHVybj1udWxsLGUuZGVwZW5kZW5jaWVzPW51bGwsZS5tZW1vaXplZFByb3Bz
+            bCYmeUUobil9ZS5zdGF0ZU5vZGU9bnVsbCxlLnJldHVybj1udWxsLGUuZGVwZW5kZW5jaWVzPW51bGwsZS5tZW1vaXplZFByb3Bz
             PW51bGwsZS5tZW1vaXplZFN0YXRlPW51bGwsZS5wZW5kaW5nUHJvcHM9bnVsbCxlLnN0YXRlTm9kZT1udWxsLGUudXBkYXRlUXVl
-            dWU9bnVsbH19ZnVuY3Rpb24gQ3goZSl7bGV0IHQ9ZS5yZXR1cm47Zm9yKDt0IT09bnVsbDspe2lmKHptKHQpKXJldHVybiB0O3Q9
-            dC5yZXR1cm59dGhyb3cgRXJyb3IoUygxNjApKX1mdW5jdGlvbiB6bShlKXtyZXR1cm4gZS50YWc9PT1NfHxlLnRhZz09PSR8fGUu
+            dWU9bnVsbH19ZnVuY3Rpb24gRXgoZSl7bGV0IHQ9ZS5yZXR1cm47Zm9yKDt0IT09bnVsbDspe2lmKEhtKHQpKXJldHVybiB0O3Q9
+            dC5yZXR1cm59dGhyb3cgRXJyb3IoUygxNjApKX1mdW5jdGlvbiBIbShlKXtyZXR1cm4gZS50YWc9PT1NfHxlLnRhZz09PSR8fGUu
             dGFnPT09ZWV9ZnVuY3Rpb24ga2QoZSl7bGV0IHQ9ZTtlOmZvcig7Oyl7Zm9yKDt0LnNpYmxpbmc9PT1udWxsOyl7aWYodC5yZXR1
-            cm49PT1udWxsfHx6bSh0LnJldHVybikpcmV0dXJuIG51bGw7dD10LnJldHVybn1mb3IodC5zaWJsaW5nLnJldHVybj10LnJldHVy
+            cm49PT1udWxsfHxIbSh0LnJldHVybikpcmV0dXJuIG51bGw7dD10LnJldHVybn1mb3IodC5zaWJsaW5nLnJldHVybj10LnJldHVy
             bix0PXQuc2libGluZzt0LnRhZyE9PU0mJnQudGFnIT09aWUmJnQudGFnIT09dHM7KXtpZih0LmZsYWdzJmdlfHx0LmNoaWxkPT09
             bnVsbHx8dC50YWc9PT1lZSljb250aW51ZSBlO3QuY2hpbGQucmV0dXJuPXQsdD10LmNoaWxkfWlmKCEodC5mbGFncyZnZSkpcmV0
-            dXJuIHQuc3RhdGVOb2RlfX1mdW5jdGlvbiBFeChlKXtsZXQgdD1DeChlKTtzd2l0Y2godC50YWcpe2Nhc2UgTTp7bGV0IG49dC5z
-            dGF0ZU5vZGU7dC5mbGFncyZPbyYmKFNoKG4pLHQuZmxhZ3MmPX5Pbyk7bGV0IGk9a2QoZSk7dGMoZSxpLG4pO2JyZWFrfWNhc2Ug
+            dXJuIHQuc3RhdGVOb2RlfX1mdW5jdGlvbiBUeChlKXtsZXQgdD1FeChlKTtzd2l0Y2godC50YWcpe2Nhc2UgTTp7bGV0IG49dC5z
+            dGF0ZU5vZGU7dC5mbGFncyZ3byYmKFNoKG4pLHQuZmxhZ3MmPX53byk7bGV0IGk9a2QoZSk7dGMoZSxpLG4pO2JyZWFrfWNhc2Ug
             JDpjYXNlIGVlOntsZXQgbj10LnN0YXRlTm9kZS5jb250YWluZXJJbmZvLGk9a2QoZSk7ZWMoZSxpLG4pO2JyZWFrfWRlZmF1bHQ6
             dGhyb3cgRXJyb3IoUygxNjEpKX19ZnVuY3Rpb24gZWMoZSx0LG4pe2xldCBpPWUudGFnO2lmKGk9PT1NfHxpPT09aWUpe2xldCBz
-            PWUuc3RhdGVOb2RlO3Q/JEMobixzLHQpOnpDKG4scyl9ZWxzZSBpZihpIT09ZWUpe2xldCBzPWUuY2hpbGQ7aWYocyE9PW51bGwp
+            PWUuc3RhdGVOb2RlO3Q/VkMobixzLHQpOlBDKG4scyl9ZWxzZSBpZihpIT09ZWUpe2xldCBzPWUuY2hpbGQ7aWYocyE9PW51bGwp
             e2VjKHMsdCxuKTtsZXQgcj1zLnNpYmxpbmc7Zm9yKDtyIT09bnVsbDspZWMocix0LG4pLHI9ci5zaWJsaW5nfX19ZnVuY3Rpb24g
-            dGMoZSx0LG4pe2xldCBpPWUudGFnO2lmKGk9PT1NfHxpPT09aWUpe2xldCBzPWUuc3RhdGVOb2RlO3Q/UEMobixzLHQpOkhDKG4s
+            dGMoZSx0LG4pe2xldCBpPWUudGFnO2lmKGk9PT1NfHxpPT09aWUpe2xldCBzPWUuc3RhdGVOb2RlO3Q/JEMobixzLHQpOkhDKG4s
             cyl9ZWxzZSBpZihpIT09ZWUpe2xldCBzPWUuY2hpbGQ7aWYocyE9PW51bGwpe3RjKHMsdCxuKTtsZXQgcj1zLnNpYmxpbmc7Zm9y
-            KDtyIT09bnVsbDspdGMocix0LG4pLHI9ci5zaWJsaW5nfX19dmFyIHllPW51bGwsdXQ9ITE7ZnVuY3Rpb24gVHgoZSx0LG4pe3ts
+            KDtyIT09bnVsbDspdGMocix0LG4pLHI9ci5zaWJsaW5nfX19dmFyIHllPW51bGwsdXQ9ITE7ZnVuY3Rpb24geHgoZSx0LG4pe3ts
             ZXQgaT10O2U6Zm9yKDtpIT09bnVsbDspe3N3aXRjaChpLnRhZyl7Y2FzZSBNOnt5ZT1pLnN0YXRlTm9kZSx1dD0hMTticmVhayBl
             fWNhc2UgJDp7eWU9aS5zdGF0ZU5vZGUuY29udGFpbmVySW5mbyx1dD0hMDticmVhayBlfWNhc2UgZWU6e3llPWkuc3RhdGVOb2Rl
             LmNvbnRhaW5lckluZm8sdXQ9ITA7YnJlYWsgZX19aT1pLnJldHVybn1pZih5ZT09PW51bGwpdGhyb3cgRXJyb3IoUygxNjApKTtQ
-            bShlLHQsbikseWU9bnVsbCx1dD0hMX12eChuKX1mdW5jdGlvbiBJdChlLHQsbil7bGV0IGk9bi5jaGlsZDtmb3IoO2khPT1udWxs
-            OylQbShlLHQsaSksaT1pLnNpYmxpbmd9ZnVuY3Rpb24gUG0oZSx0LG4pe3N3aXRjaChLZyhuKSxuLnRhZyl7Y2FzZSBNOmJlfHxG
-            aShuLHQpO2Nhc2UgaWU6e3tsZXQgaT15ZSxvPXV0O3llPW51bGwsSXQoZSx0LG4pLHllPWksdXQ9byx5ZSE9PW51bGwmJih1dD9C
-            Qyh5ZSxuLnN0YXRlTm9kZSk6VkMoeWUsbi5zdGF0ZU5vZGUpKX1yZXR1cm59Y2FzZSB0czp7eWUhPT1udWxsJiYodXQ/cUMoeWUs
+            bShlLHQsbikseWU9bnVsbCx1dD0hMX1DeChuKX1mdW5jdGlvbiBKdChlLHQsbil7bGV0IGk9bi5jaGlsZDtmb3IoO2khPT1udWxs
+            OylQbShlLHQsaSksaT1pLnNpYmxpbmd9ZnVuY3Rpb24gUG0oZSx0LG4pe3N3aXRjaChZZyhuKSxuLnRhZyl7Y2FzZSBNOmJlfHxG
+            aShuLHQpO2Nhc2UgaWU6e3tsZXQgaT15ZSxvPXV0O3llPW51bGwsSnQoZSx0LG4pLHllPWksdXQ9byx5ZSE9PW51bGwmJih1dD9x
+            Qyh5ZSxuLnN0YXRlTm9kZSk6QkMoeWUsbi5zdGF0ZU5vZGUpKX1yZXR1cm59Y2FzZSB0czp7eWUhPT1udWxsJiYodXQ/UUMoeWUs
             bi5zdGF0ZU5vZGUpOkJhKHllLG4uc3RhdGVOb2RlKSk7cmV0dXJufWNhc2UgZWU6e3tsZXQgaT15ZSxvPXV0O3llPW4uc3RhdGVO
-            b2RlLmNvbnRhaW5lckluZm8sdXQ9ITAsSXQoZSx0LG4pLHllPWksdXQ9b31yZXR1cm59Y2FzZSBDZTpjYXNlIEVlOmNhc2UgQnQ6
-            Y2FzZSB6ZTp7aWYoIWJlKXtsZXQgaT1uLnVwZGF0ZVF1ZXVlO2lmKGkhPT1udWxsKXtsZXQgbz1pLmxhc3RFZmZlY3Q7aWYobyE9
+            b2RlLmNvbnRhaW5lckluZm8sdXQ9ITAsSnQoZSx0LG4pLHllPWksdXQ9b31yZXR1cm59Y2FzZSBDZTpjYXNlIEVlOmNhc2UgcXQ6
+            Y2FzZSBIZTp7aWYoIWJlKXtsZXQgaT1uLnVwZGF0ZVF1ZXVlO2lmKGkhPT1udWxsKXtsZXQgbz1pLmxhc3RFZmZlY3Q7aWYobyE9
             PW51bGwpe2xldCBzPW8ubmV4dCxyPXM7ZG97bGV0IGw9cixhPWwuZGVzdHJveSxjPWwudGFnO2EhPT12b2lkIDAmJigoYyZqbykh
-            PT1DZHx8KGMmS3QpIT09Q2QpJiZaYShuLHQsYSkscj1yLm5leHR9d2hpbGUociE9PXMpfX19SXQoZSx0LG4pO3JldHVybn1jYXNl
+            PT1DZHx8KGMmWXQpIT09Q2QpJiZaYShuLHQsYSkscj1yLm5leHR9d2hpbGUociE9PXMpfX19SnQoZSx0LG4pO3JldHVybn1jYXNl
             IFk6e2lmKCFiZSl7Rmkobix0KTtsZXQgaT1uLnN0YXRlTm9kZTt0eXBlb2YgaS5jb21wb25lbnRXaWxsVW5tb3VudD09ImZ1bmN0
-            aW9uIiYmQW0obix0LGkpfUl0KGUsdCxuKTtyZXR1cm59Y2FzZSBIaTp7SXQoZSx0LG4pO3JldHVybn1jYXNlIE5lOntpZihuLm1v
-            ZGUmUSl7bGV0IGk9YmU7YmU9aXx8bi5tZW1vaXplZFN0YXRlIT09bnVsbCxJdChlLHQsbiksYmU9aX1lbHNlIEl0KGUsdCxuKTti
-            cmVha31kZWZhdWx0OntJdChlLHQsbik7cmV0dXJufX19ZnVuY3Rpb24geHgoZSl7ZS5tZW1vaXplZFN0YXRlfWZ1bmN0aW9uIFJ4
+            aW9uIiYmQW0obix0LGkpfUp0KGUsdCxuKTtyZXR1cm59Y2FzZSB6aTp7SnQoZSx0LG4pO3JldHVybn1jYXNlIE5lOntpZihuLm1v
+            ZGUmUSl7bGV0IGk9YmU7YmU9aXx8bi5tZW1vaXplZFN0YXRlIT09bnVsbCxKdChlLHQsbiksYmU9aX1lbHNlIEp0KGUsdCxuKTti
+            cmVha31kZWZhdWx0OntKdChlLHQsbik7cmV0dXJufX19ZnVuY3Rpb24gUngoZSl7ZS5tZW1vaXplZFN0YXRlfWZ1bmN0aW9uIF94
             KGUsdCl7aWYodC5tZW1vaXplZFN0YXRlPT09bnVsbCl7bGV0IGk9dC5hbHRlcm5hdGU7aWYoaSE9PW51bGwpe2xldCBvPWkubWVt
-            b2l6ZWRTdGF0ZTtpZihvIT09bnVsbCl7bGV0IHM9by5kZWh5ZHJhdGVkO3MhPT1udWxsJiZhRShzKX19fX1mdW5jdGlvbiBNZChl
+            b2l6ZWRTdGF0ZTtpZihvIT09bnVsbCl7bGV0IHM9by5kZWh5ZHJhdGVkO3MhPT1udWxsJiZjRShzKX19fX1mdW5jdGlvbiBNZChl
             KXtsZXQgdD1lLnVwZGF0ZVF1ZXVlO2lmKHQhPT1udWxsKXtlLnVwZGF0ZVF1ZXVlPW51bGw7bGV0IG49ZS5zdGF0ZU5vZGU7bj09
-            PW51bGwmJihuPWUuc3RhdGVOb2RlPW5ldyBjeCksdC5mb3JFYWNoKGk9PntsZXQgbz1mUi5iaW5kKG51bGwsZSxpKTtuLmhhcyhp
-            KXx8KG4uYWRkKGkpLGkudGhlbihvLG8pKX0pfX1mdW5jdGlvbiBfeChlLHQsbil7JG0odCxlKX1mdW5jdGlvbiBjdChlLHQsbil7
-            bGV0IGk9dC5kZWxldGlvbnM7aWYoaSE9PW51bGwpZm9yKGxldCBvPTA7bzxpLmxlbmd0aDtvKyspe2xldCBzPWlbb107dHJ5e1R4
+            PW51bGwmJihuPWUuc3RhdGVOb2RlPW5ldyB1eCksdC5mb3JFYWNoKGk9PntsZXQgbz1kUi5iaW5kKG51bGwsZSxpKTtuLmhhcyhp
+            KXx8KG4uYWRkKGkpLGkudGhlbihvLG8pKX0pfX1mdW5jdGlvbiBOeChlLHQsbil7JG0odCxlKX1mdW5jdGlvbiBjdChlLHQsbil7
+            bGV0IGk9dC5kZWxldGlvbnM7aWYoaSE9PW51bGwpZm9yKGxldCBvPTA7bzxpLmxlbmd0aDtvKyspe2xldCBzPWlbb107dHJ5e3h4
             KGUsdCxzKX1jYXRjaChyKXt0ZShzLHQscil9fWlmKHQuc3VidHJlZUZsYWdzJnhhKXtsZXQgbz10LmNoaWxkO2Zvcig7byE9PW51
             bGw7KSRtKG8sZSksbz1vLnNpYmxpbmd9fWZ1bmN0aW9uICRtKGUsdCxuKXtsZXQgaT1lLmFsdGVybmF0ZSxvPWUuZmxhZ3M7c3dp
-            dGNoKGUudGFnKXtjYXNlIENlOmNhc2UgRWU6Y2FzZSBCdDpjYXNlIHplOntpZihjdCh0LGUpLEV0KGUpLG8mUCl7dHJ5e0dvKGpv
-            fGh0LGUsZS5yZXR1cm4pLGFsKGpvfGh0LGUpfWNhdGNoKHMpe3RlKGUsZS5yZXR1cm4scyl9dHJ5e0dvKEt0fGh0LGUsZS5yZXR1
-            cm4pfWNhdGNoKHMpe3RlKGUsZS5yZXR1cm4scyl9fXJldHVybn1jYXNlIFk6e2N0KHQsZSksRXQoZSksbyZwbiYmaSE9PW51bGwm
-            JkZpKGksaS5yZXR1cm4pO3JldHVybn1jYXNlIE06e2N0KHQsZSksRXQoZSksbyZwbiYmaSE9PW51bGwmJkZpKGksaS5yZXR1cm4p
-            O3tpZihlLmZsYWdzJk9vKXtsZXQgcz1lLnN0YXRlTm9kZTt0cnl7U2gocyl9Y2F0Y2gocil7dGUoZSxlLnJldHVybixyKX19aWYo
+            dGNoKGUudGFnKXtjYXNlIENlOmNhc2UgRWU6Y2FzZSBxdDpjYXNlIEhlOntpZihjdCh0LGUpLFR0KGUpLG8mUCl7dHJ5e0dvKGpv
+            fGh0LGUsZS5yZXR1cm4pLGFsKGpvfGh0LGUpfWNhdGNoKHMpe3RlKGUsZS5yZXR1cm4scyl9dHJ5e0dvKFl0fGh0LGUsZS5yZXR1
+            cm4pfWNhdGNoKHMpe3RlKGUsZS5yZXR1cm4scyl9fXJldHVybn1jYXNlIFk6e2N0KHQsZSksVHQoZSksbyZobiYmaSE9PW51bGwm
+            JkZpKGksaS5yZXR1cm4pO3JldHVybn1jYXNlIE06e2N0KHQsZSksVHQoZSksbyZobiYmaSE9PW51bGwmJkZpKGksaS5yZXR1cm4p
+            O3tpZihlLmZsYWdzJndvKXtsZXQgcz1lLnN0YXRlTm9kZTt0cnl7U2gocyl9Y2F0Y2gocil7dGUoZSxlLnJldHVybixyKX19aWYo
             byZQKXtsZXQgcz1lLnN0YXRlTm9kZTtpZihzIT1udWxsKXtsZXQgcj1lLm1lbW9pemVkUHJvcHMsbD1pIT09bnVsbD9pLm1lbW9p
-            emVkUHJvcHM6cixhPWUudHlwZSxjPWUudXBkYXRlUXVldWU7aWYoZS51cGRhdGVRdWV1ZT1udWxsLGMhPT1udWxsKXRyeXtBQyhz
-            LGMsYSxsLHIsZSl9Y2F0Y2godSl7dGUoZSxlLnJldHVybix1KX19fX1yZXR1cm59Y2FzZSBpZTp7aWYoY3QodCxlKSxFdChlKSxv
+            emVkUHJvcHM6cixhPWUudHlwZSxjPWUudXBkYXRlUXVldWU7aWYoZS51cGRhdGVRdWV1ZT1udWxsLGMhPT1udWxsKXRyeXtVQyhz
+            LGMsYSxsLHIsZSl9Y2F0Y2godSl7dGUoZSxlLnJldHVybix1KX19fX1yZXR1cm59Y2FzZSBpZTp7aWYoY3QodCxlKSxUdChlKSxv
             JlApe2lmKGUuc3RhdGVOb2RlPT09bnVsbCl0aHJvdyBFcnJvcihTKDE2MikpO2xldCBzPWUuc3RhdGVOb2RlLHI9ZS5tZW1vaXpl
-            ZFByb3BzLGw9aSE9PW51bGw/aS5tZW1vaXplZFByb3BzOnI7dHJ5e1VDKHMsbCxyKX1jYXRjaChhKXt0ZShlLGUucmV0dXJuLGEp
-            fX1yZXR1cm59Y2FzZSAkOntpZihjdCh0LGUpLEV0KGUpLG8mUCYmaSE9PW51bGwmJmkubWVtb2l6ZWRTdGF0ZS5pc0RlaHlkcmF0
-            ZWQpdHJ5e2xFKHQuY29udGFpbmVySW5mbyl9Y2F0Y2gocil7dGUoZSxlLnJldHVybixyKX1yZXR1cm59Y2FzZSBlZTp7Y3QodCxl
-            KSxFdChlKTtyZXR1cm59Y2FzZSBKOntjdCh0LGUpLEV0KGUpO2xldCBzPWUuY2hpbGQ7aWYocy5mbGFncyZMbil7bGV0IHI9cy5z
+            ZFByb3BzLGw9aSE9PW51bGw/aS5tZW1vaXplZFByb3BzOnI7dHJ5e3pDKHMsbCxyKX1jYXRjaChhKXt0ZShlLGUucmV0dXJuLGEp
+            fX1yZXR1cm59Y2FzZSAkOntpZihjdCh0LGUpLFR0KGUpLG8mUCYmaSE9PW51bGwmJmkubWVtb2l6ZWRTdGF0ZS5pc0RlaHlkcmF0
+            ZWQpdHJ5e2FFKHQuY29udGFpbmVySW5mbyl9Y2F0Y2gocil7dGUoZSxlLnJldHVybixyKX1yZXR1cm59Y2FzZSBlZTp7Y3QodCxl
+            KSxUdChlKTtyZXR1cm59Y2FzZSBaOntjdCh0LGUpLFR0KGUpO2xldCBzPWUuY2hpbGQ7aWYocy5mbGFncyZMbil7bGV0IHI9cy5z
             dGF0ZU5vZGUsYT1zLm1lbW9pemVkU3RhdGUhPT1udWxsO3IuaXNIaWRkZW49YSxhJiYocy5hbHRlcm5hdGUhPT1udWxsJiZzLmFs
-            dGVybmF0ZS5tZW1vaXplZFN0YXRlIT09bnVsbHx8SXgoKSl9aWYobyZQKXt0cnl7eHgoZSl9Y2F0Y2gocil7dGUoZSxlLnJldHVy
+            dGVybmF0ZS5tZW1vaXplZFN0YXRlIT09bnVsbHx8SngoKSl9aWYobyZQKXt0cnl7UngoZSl9Y2F0Y2gocil7dGUoZSxlLnJldHVy
             bixyKX1NZChlKX1yZXR1cm59Y2FzZSBOZTp7bGV0IHM9aSE9PW51bGwmJmkubWVtb2l6ZWRTdGF0ZSE9PW51bGw7aWYoZS5tb2Rl
-            JlEpe2xldCByPWJlO2JlPXJ8fHMsY3QodCxlKSxiZT1yfWVsc2UgY3QodCxlKTtpZihFdChlKSxvJkxuKXtsZXQgcj1lLnN0YXRl
+            JlEpe2xldCByPWJlO2JlPXJ8fHMsY3QodCxlKSxiZT1yfWVsc2UgY3QodCxlKTtpZihUdChlKSxvJkxuKXtsZXQgcj1lLnN0YXRl
             Tm9kZSxhPWUubWVtb2l6ZWRTdGF0ZSE9PW51bGwsYz1lO2lmKHIuaXNIaWRkZW49YSxhJiYhcyYmKGMubW9kZSZRKSE9PUcpe3g9
-            YztsZXQgdT1jLmNoaWxkO2Zvcig7dSE9PW51bGw7KXg9dSxMeCh1KSx1PXUuc2libGluZ31TeChjLGEpfXJldHVybn1jYXNlIEdl
-            OntjdCh0LGUpLEV0KGUpLG8mUCYmTWQoZSk7cmV0dXJufWNhc2UgSGk6cmV0dXJuO2RlZmF1bHQ6e2N0KHQsZSksRXQoZSk7cmV0
-            dXJufX19ZnVuY3Rpb24gRXQoZSl7bGV0IHQ9ZS5mbGFncztpZih0JmdlKXt0cnl7RXgoZSl9Y2F0Y2gobil7dGUoZSxlLnJldHVy
-            bixuKX1lLmZsYWdzJj1+Z2V9dCZEbiYmKGUuZmxhZ3MmPX5Ebil9ZnVuY3Rpb24gTngoZSx0LG4pe3g9ZSxWbShlLHQsbil9ZnVu
+            YztsZXQgdT1jLmNoaWxkO2Zvcig7dSE9PW51bGw7KXg9dSx3eCh1KSx1PXUuc2libGluZ312eChjLGEpfXJldHVybn1jYXNlIEdl
+            OntjdCh0LGUpLFR0KGUpLG8mUCYmTWQoZSk7cmV0dXJufWNhc2Ugemk6cmV0dXJuO2RlZmF1bHQ6e2N0KHQsZSksVHQoZSk7cmV0
+            dXJufX19ZnVuY3Rpb24gVHQoZSl7bGV0IHQ9ZS5mbGFncztpZih0JmdlKXt0cnl7VHgoZSl9Y2F0Y2gobil7dGUoZSxlLnJldHVy
+            bixuKX1lLmZsYWdzJj1+Z2V9dCZEbiYmKGUuZmxhZ3MmPX5Ebil9ZnVuY3Rpb24gTHgoZSx0LG4pe3g9ZSxWbShlLHQsbil9ZnVu
             Y3Rpb24gVm0oZSx0LG4pe2xldCBpPShlLm1vZGUmUSkhPT1HO2Zvcig7eCE9PW51bGw7KXtsZXQgbz14LHM9by5jaGlsZDtpZihv
             LnRhZz09PU5lJiZpKXtsZXQgbD1vLm1lbW9pemVkU3RhdGUhPT1udWxsfHxWcztpZihsKXthYShlLHQsbik7Y29udGludWV9ZWxz
             ZXtsZXQgYT1vLmFsdGVybmF0ZSx1PWEhPT1udWxsJiZhLm1lbW9pemVkU3RhdGUhPT1udWxsfHxiZSxmPVZzLHA9YmU7VnM9bCxi
             ZT11LGJlJiYhcCYmKHg9byxPeChvKSk7bGV0IHk9cztmb3IoO3khPT1udWxsOyl4PXksVm0oeSx0LG4pLHk9eS5zaWJsaW5nO3g9
-            byxWcz1mLGJlPXAsYWEoZSx0LG4pO2NvbnRpbnVlfX0oby5zdWJ0cmVlRmxhZ3Mma28pIT09dyYmcyE9PW51bGw/KHMucmV0dXJu
+            byxWcz1mLGJlPXAsYWEoZSx0LG4pO2NvbnRpbnVlfX0oby5zdWJ0cmVlRmxhZ3Mma28pIT09TyYmcyE9PW51bGw/KHMucmV0dXJu
             PW8seD1zKTphYShlLHQsbil9fWZ1bmN0aW9uIGFhKGUsdCxuKXtmb3IoO3ghPT1udWxsOyl7bGV0IGk9eDtpZigoaS5mbGFncyZr
-            bykhPT13KXtsZXQgcz1pLmFsdGVybmF0ZTt0cnl7YngodCxzLGksbil9Y2F0Y2gocil7dGUoaSxpLnJldHVybixyKX19aWYoaT09
+            bykhPT1PKXtsZXQgcz1pLmFsdGVybmF0ZTt0cnl7Z3godCxzLGksbil9Y2F0Y2gocil7dGUoaSxpLnJldHVybixyKX19aWYoaT09
             PWUpe3g9bnVsbDtyZXR1cm59bGV0IG89aS5zaWJsaW5nO2lmKG8hPT1udWxsKXtvLnJldHVybj1pLnJldHVybix4PW87cmV0dXJu
-            fXg9aS5yZXR1cm59fWZ1bmN0aW9uIEx4KGUpe2Zvcig7eCE9PW51bGw7KXtsZXQgdD14LG49dC5jaGlsZDtzd2l0Y2godC50YWcp
-            e2Nhc2UgQ2U6Y2FzZSBFZTpjYXNlIEJ0OmNhc2UgemU6e0dvKEt0LHQsdC5yZXR1cm4pO2JyZWFrfWNhc2UgWTp7RmkodCx0LnJl
+            fXg9aS5yZXR1cm59fWZ1bmN0aW9uIHd4KGUpe2Zvcig7eCE9PW51bGw7KXtsZXQgdD14LG49dC5jaGlsZDtzd2l0Y2godC50YWcp
+            e2Nhc2UgQ2U6Y2FzZSBFZTpjYXNlIHF0OmNhc2UgSGU6e0dvKFl0LHQsdC5yZXR1cm4pO2JyZWFrfWNhc2UgWTp7RmkodCx0LnJl
             dHVybik7bGV0IGk9dC5zdGF0ZU5vZGU7dHlwZW9mIGkuY29tcG9uZW50V2lsbFVubW91bnQ9PSJmdW5jdGlvbiImJkFtKHQsdC5y
             ZXR1cm4saSk7YnJlYWt9Y2FzZSBNOntGaSh0LHQucmV0dXJuKTticmVha31jYXNlIE5lOntpZih0Lm1lbW9pemVkU3RhdGUhPT1u
             dWxsKXtGZChlKTtjb250aW51ZX1icmVha319biE9PW51bGw/KG4ucmV0dXJuPXQseD1uKTpGZChlKX19ZnVuY3Rpb24gRmQoZSl7
             Zm9yKDt4IT09bnVsbDspe2xldCB0PXg7aWYodD09PWUpe3g9bnVsbDtyZXR1cm59bGV0IG49dC5zaWJsaW5nO2lmKG4hPT1udWxs
             KXtuLnJldHVybj10LnJldHVybix4PW47cmV0dXJufXg9dC5yZXR1cm59fWZ1bmN0aW9uIE94KGUpe2Zvcig7eCE9PW51bGw7KXts
             ZXQgdD14LG49dC5jaGlsZDtpZih0LnRhZz09PU5lJiZ0Lm1lbW9pemVkU3RhdGUhPT1udWxsKXtEZChlKTtjb250aW51ZX1uIT09
-            bnVsbD8obi5yZXR1cm49dCx4PW4pOkRkKGUpfX1mdW5jdGlvbiBEZChlKXtmb3IoO3ghPT1udWxsOyl7bGV0IHQ9eDt0cnl7Z3go
+            bnVsbD8obi5yZXR1cm49dCx4PW4pOkRkKGUpfX1mdW5jdGlvbiBEZChlKXtmb3IoO3ghPT1udWxsOyl7bGV0IHQ9eDt0cnl7U3go
             dCl9Y2F0Y2goaSl7dGUodCx0LnJldHVybixpKX1pZih0PT09ZSl7eD1udWxsO3JldHVybn1sZXQgbj10LnNpYmxpbmc7aWYobiE9
-            PW51bGwpe24ucmV0dXJuPXQucmV0dXJuLHg9bjtyZXR1cm59eD10LnJldHVybn19ZnVuY3Rpb24gd3goZSx0LG4saSl7eD10LGt4
-            KHQsZSxuLGkpfWZ1bmN0aW9uIGt4KGUsdCxuLGkpe2Zvcig7eCE9PW51bGw7KXtsZXQgbz14LHM9by5jaGlsZDsoby5zdWJ0cmVl
-            RmxhZ3MmdGkpIT09dyYmcyE9PW51bGw/KHMucmV0dXJuPW8seD1zKTpNeChlLHQsbixpKX19ZnVuY3Rpb24gTXgoZSx0LG4saSl7
-            Zm9yKDt4IT09bnVsbDspe2xldCBvPXg7aWYoKG8uZmxhZ3MmS2UpIT09dyl0cnl7RngodCxvLG4saSl9Y2F0Y2gocil7dGUobyxv
+            PW51bGwpe24ucmV0dXJuPXQucmV0dXJuLHg9bjtyZXR1cm59eD10LnJldHVybn19ZnVuY3Rpb24ga3goZSx0LG4saSl7eD10LE14
+            KHQsZSxuLGkpfWZ1bmN0aW9uIE14KGUsdCxuLGkpe2Zvcig7eCE9PW51bGw7KXtsZXQgbz14LHM9by5jaGlsZDsoby5zdWJ0cmVl
+            RmxhZ3MmdGkpIT09TyYmcyE9PW51bGw/KHMucmV0dXJuPW8seD1zKTpGeChlLHQsbixpKX19ZnVuY3Rpb24gRngoZSx0LG4saSl7
+            Zm9yKDt4IT09bnVsbDspe2xldCBvPXg7aWYoKG8uZmxhZ3MmS2UpIT09Tyl0cnl7RHgodCxvLG4saSl9Y2F0Y2gocil7dGUobyxv
             LnJldHVybixyKX1pZihvPT09ZSl7eD1udWxsO3JldHVybn1sZXQgcz1vLnNpYmxpbmc7aWYocyE9PW51bGwpe3MucmV0dXJuPW8u
-            cmV0dXJuLHg9cztyZXR1cm59eD1vLnJldHVybn19ZnVuY3Rpb24gRngoZSx0LG4saSl7c3dpdGNoKHQudGFnKXtjYXNlIENlOmNh
-            c2UgRWU6Y2FzZSB6ZTp7YWwoWW58aHQsdCk7YnJlYWt9Y2FzZSAkOnt7bGV0IG89bnVsbDt0LmFsdGVybmF0ZSE9PW51bGwmJihv
+            cmV0dXJuLHg9cztyZXR1cm59eD1vLnJldHVybn19ZnVuY3Rpb24gRHgoZSx0LG4saSl7c3dpdGNoKHQudGFnKXtjYXNlIENlOmNh
+            c2UgRWU6Y2FzZSBIZTp7YWwoWW58aHQsdCk7YnJlYWt9Y2FzZSAkOnt7bGV0IG89bnVsbDt0LmFsdGVybmF0ZSE9PW51bGwmJihv
             PXQuYWx0ZXJuYXRlLm1lbW9pemVkU3RhdGUuY2FjaGUpO2xldCBzPXQubWVtb2l6ZWRTdGF0ZS5jYWNoZTtzIT09byYmKE1uKHMp
-            LG8hPW51bGwmJnZvKG8pKX1icmVha31jYXNlIHF0OmNhc2UgTmU6e3tsZXQgbz1udWxsO3QuYWx0ZXJuYXRlIT09bnVsbCYmdC5h
+            LG8hPW51bGwmJnZvKG8pKX1icmVha31jYXNlIFF0OmNhc2UgTmU6e3tsZXQgbz1udWxsO3QuYWx0ZXJuYXRlIT09bnVsbCYmdC5h
             bHRlcm5hdGUubWVtb2l6ZWRTdGF0ZSE9PW51bGwmJnQuYWx0ZXJuYXRlLm1lbW9pemVkU3RhdGUuY2FjaGVQb29sIT09bnVsbCYm
             KG89dC5hbHRlcm5hdGUubWVtb2l6ZWRTdGF0ZS5jYWNoZVBvb2wucG9vbCk7bGV0IHM9bnVsbDt0Lm1lbW9pemVkU3RhdGUhPT1u
             dWxsJiZ0Lm1lbW9pemVkU3RhdGUuY2FjaGVQb29sIT09bnVsbCYmKHM9dC5tZW1vaXplZFN0YXRlLmNhY2hlUG9vbC5wb29sKSxz
             IT09byYmKHMhPW51bGwmJk1uKHMpLG8hPW51bGwmJnZvKG8pKX1icmVha31jYXNlIE90Ont7bGV0IG89bnVsbDt0LmFsdGVybmF0
             ZSE9PW51bGwmJihvPXQuYWx0ZXJuYXRlLm1lbW9pemVkU3RhdGUuY2FjaGUpO2xldCBzPXQubWVtb2l6ZWRTdGF0ZS5jYWNoZTtz
-            IT09byYmKE1uKHMpLG8hPW51bGwmJnZvKG8pKX1icmVha319fWZ1bmN0aW9uIER4KGUpe3g9ZSxBeCgpfWZ1bmN0aW9uIEF4KCl7
-            Zm9yKDt4IT09bnVsbDspe2xldCBlPXgsdD1lLmNoaWxkO2lmKCh4LmZsYWdzJlBpKSE9PXcpe2xldCBuPWUuZGVsZXRpb25zO2lm
-            KG4hPT1udWxsKXtmb3IobGV0IGk9MDtpPG4ubGVuZ3RoO2krKyl7bGV0IG89bltpXTt4PW8sengobyxlKX17bGV0IGk9ZS5hbHRl
+            IT09byYmKE1uKHMpLG8hPW51bGwmJnZvKG8pKX1icmVha319fWZ1bmN0aW9uIEF4KGUpe3g9ZSxVeCgpfWZ1bmN0aW9uIFV4KCl7
+            Zm9yKDt4IT09bnVsbDspe2xldCBlPXgsdD1lLmNoaWxkO2lmKCh4LmZsYWdzJlBpKSE9PU8pe2xldCBuPWUuZGVsZXRpb25zO2lm
+            KG4hPT1udWxsKXtmb3IobGV0IGk9MDtpPG4ubGVuZ3RoO2krKyl7bGV0IG89bltpXTt4PW8sUHgobyxlKX17bGV0IGk9ZS5hbHRl
             cm5hdGU7aWYoaSE9PW51bGwpe2xldCBvPWkuY2hpbGQ7aWYobyE9PW51bGwpe2kuY2hpbGQ9bnVsbDtkb3tsZXQgcz1vLnNpYmxp
-            bmc7by5zaWJsaW5nPW51bGwsbz1zfXdoaWxlKG8hPT1udWxsKX19fXg9ZX19KGUuc3VidHJlZUZsYWdzJnRpKSE9PXcmJnQhPT1u
-            dWxsPyh0LnJldHVybj1lLHg9dCk6VXgoKX19ZnVuY3Rpb24gVXgoKXtmb3IoO3ghPT1udWxsOyl7bGV0IGU9eDsoZS5mbGFncyZL
-            ZSkhPT13JiZIeChlKTtsZXQgdD1lLnNpYmxpbmc7aWYodCE9PW51bGwpe3QucmV0dXJuPWUucmV0dXJuLHg9dDtyZXR1cm59eD1l
-            LnJldHVybn19ZnVuY3Rpb24gSHgoZSl7c3dpdGNoKGUudGFnKXtjYXNlIENlOmNhc2UgRWU6Y2FzZSB6ZTp7R28oWW58aHQsZSxl
-            LnJldHVybik7YnJlYWt9fX1mdW5jdGlvbiB6eChlLHQpe2Zvcig7eCE9PW51bGw7KXtsZXQgbj14OyR4KG4sdCk7bGV0IGk9bi5j
-            aGlsZDtpIT09bnVsbD8oaS5yZXR1cm49bix4PWkpOlB4KGUpfX1mdW5jdGlvbiBQeChlKXtmb3IoO3ghPT1udWxsOyl7bGV0IHQ9
-            eCxuPXQuc2libGluZyxpPXQucmV0dXJuO2lmKEhtKHQpLHQ9PT1lKXt4PW51bGw7cmV0dXJufWlmKG4hPT1udWxsKXtuLnJldHVy
-            bj1pLHg9bjtyZXR1cm59eD1pfX1mdW5jdGlvbiAkeChlLHQpe3N3aXRjaChlLnRhZyl7Y2FzZSBDZTpjYXNlIEVlOmNhc2UgemU6
-            e0dvKFluLGUsdCk7YnJlYWt9Y2FzZSBxdDpjYXNlIE5lOntpZihlLm1lbW9pemVkU3RhdGUhPT1udWxsJiZlLm1lbW9pemVkU3Rh
+            bmc7by5zaWJsaW5nPW51bGwsbz1zfXdoaWxlKG8hPT1udWxsKX19fXg9ZX19KGUuc3VidHJlZUZsYWdzJnRpKSE9PU8mJnQhPT1u
+            dWxsPyh0LnJldHVybj1lLHg9dCk6engoKX19ZnVuY3Rpb24gengoKXtmb3IoO3ghPT1udWxsOyl7bGV0IGU9eDsoZS5mbGFncyZL
+            ZSkhPT1PJiZIeChlKTtsZXQgdD1lLnNpYmxpbmc7aWYodCE9PW51bGwpe3QucmV0dXJuPWUucmV0dXJuLHg9dDtyZXR1cm59eD1l
+            LnJldHVybn19ZnVuY3Rpb24gSHgoZSl7c3dpdGNoKGUudGFnKXtjYXNlIENlOmNhc2UgRWU6Y2FzZSBIZTp7R28oWW58aHQsZSxl
+            LnJldHVybik7YnJlYWt9fX1mdW5jdGlvbiBQeChlLHQpe2Zvcig7eCE9PW51bGw7KXtsZXQgbj14O1Z4KG4sdCk7bGV0IGk9bi5j
+            aGlsZDtpIT09bnVsbD8oaS5yZXR1cm49bix4PWkpOiR4KGUpfX1mdW5jdGlvbiAkeChlKXtmb3IoO3ghPT1udWxsOyl7bGV0IHQ9
+            eCxuPXQuc2libGluZyxpPXQucmV0dXJuO2lmKHptKHQpLHQ9PT1lKXt4PW51bGw7cmV0dXJufWlmKG4hPT1udWxsKXtuLnJldHVy
+            bj1pLHg9bjtyZXR1cm59eD1pfX1mdW5jdGlvbiBWeChlLHQpe3N3aXRjaChlLnRhZyl7Y2FzZSBDZTpjYXNlIEVlOmNhc2UgSGU6
+            e0dvKFluLGUsdCk7YnJlYWt9Y2FzZSBRdDpjYXNlIE5lOntpZihlLm1lbW9pemVkU3RhdGUhPT1udWxsJiZlLm1lbW9pemVkU3Rh
             dGUuY2FjaGVQb29sIT09bnVsbCl7bGV0IG49ZS5tZW1vaXplZFN0YXRlLmNhY2hlUG9vbC5wb29sO24hPW51bGwmJk1uKG4pfWJy
             ZWFrfWNhc2UgT3Q6e3tsZXQgbj1lLm1lbW9pemVkU3RhdGUuY2FjaGU7dm8obil9YnJlYWt9fX1MZS5SZWFjdEN1cnJlbnRBY3RR
-            dWV1ZTt2YXIgVng9TWF0aC5jZWlsLG5jPUxlLlJlYWN0Q3VycmVudERpc3BhdGNoZXIsWHU9TGUuUmVhY3RDdXJyZW50T3duZXIs
+            dWV1ZTt2YXIgQng9TWF0aC5jZWlsLG5jPUxlLlJlYWN0Q3VycmVudERpc3BhdGNoZXIsWHU9TGUuUmVhY3RDdXJyZW50T3duZXIs
             TWU9TGUuUmVhY3RDdXJyZW50QmF0Y2hDb25maWc7TGUuUmVhY3RDdXJyZW50QWN0UXVldWU7dmFyIF9lPTAsQm09MSxBZT0yLHl0
-            PTQsWXQ9MCxXbz0xLHpuPTIsY2w9Myxicz00LHFtPTUsSXU9NixVPV9lLFVlPW51bGwsbmU9bnVsbCxIZT1iLGFuPWIsaWM9anQo
-            YiksbGU9WXQsWG89bnVsbCxOcj1iLElvPWIsTHI9YixUbz1udWxsLEJlPW51bGwsSnU9MCxRbT01MDAsam09MS8wLEJ4PTUwMCxr
-            dD1udWxsO2Z1bmN0aW9uIGdzKCl7am09dWUoKStCeH1mdW5jdGlvbiBBZCgpe3JldHVybiBqbX12YXIgT3I9ITEsb2M9bnVsbCxn
-            aT1udWxsLEJzPSExLFV0PW51bGwsSm89YixzYz1iLHJjPW51bGwscXg9NTAseG89MCxsYz1udWxsLHVvPWRlLFpzPWI7ZnVuY3Rp
-            b24gS2koKXtyZXR1cm4gVWV9ZnVuY3Rpb24gUmUoKXtyZXR1cm4oVSYoQWV8eXQpKSE9PV9lP3VlKCk6KHVvIT09ZGV8fCh1bz11
-            ZSgpKSx1byl9ZnVuY3Rpb24gSHQoZSl7aWYoKGUubW9kZSZRKT09PUcpcmV0dXJuIHE7aWYoKFUmQWUpIT09X2UmJkhlIT09Yily
-            ZXR1cm4gZHIoSGUpO2lmKEFFKCkhPT1ERSlyZXR1cm4gWnM9PT1mZSYmKFpzPUZwKCkpLFpzO2xldCBpPWJ0KCk7cmV0dXJuIGkh
-            PT1mZT9pOndDKCl9ZnVuY3Rpb24gUXgoZSl7cmV0dXJuKGUubW9kZSZRKT09PUc/cTpzUygpfWZ1bmN0aW9uIHN0KGUsdCxuLGkp
-            e3BSKCksc3MoZSxuLGkpLChVJkFlKSE9PWImJmU9PT1VZXx8KGU9PT1VZSYmKChVJkFlKT09PV9lJiYoSW89RChJbyxuKSksbGU9
-            PT1icyYmY24oZSxIZSkpLHFlKGUsaSksbj09PXEmJlU9PT1fZSYmKHQubW9kZSZRKT09PUcmJihncygpLFJoKCkpKX1mdW5jdGlv
-            biBqeChlLHQsbil7bGV0IGk9ZS5jdXJyZW50O2kubGFuZXM9dCxzcyhlLHQsbikscWUoZSxuKX1mdW5jdGlvbiBLeChlKXtyZXR1
-            cm4oVSZBZSkhPT1fZX1mdW5jdGlvbiBxZShlLHQpe2xldCBuPWUuY2FsbGJhY2tOb2RlO1pnKGUsdCk7bGV0IGk9SHIoZSxlPT09
-            VWU/SGU6Yik7aWYoaT09PWIpe24hPT1udWxsJiZ6ZChuKSxlLmNhbGxiYWNrTm9kZT1udWxsLGUuY2FsbGJhY2tQcmlvcml0eT1m
-            ZTtyZXR1cm59bGV0IG89QW4oaSk7aWYoZS5jYWxsYmFja1ByaW9yaXR5PT09bylyZXR1cm47biE9bnVsbCYmemQobik7bGV0IHI7
-            aWYobz09PXEpZS50YWc9PT1faT9TRShVZC5iaW5kKG51bGwsZSkpOnhoKFVkLmJpbmQobnVsbCxlKSksTUMoKCk9PnsoVSYoQWV8
-            eXQpKT09PV9lJiZqbigpfSkscj1udWxsO2Vsc2V7bGV0IGw7c3dpdGNoKHpwKGkpKXtjYXNlIGx0Omw9RGM7YnJlYWs7Y2FzZSBt
-            bjpsPV9wO2JyZWFrO2Nhc2UgdG46bD1scjticmVhaztjYXNlIGl1Omw9TnA7YnJlYWs7ZGVmYXVsdDpsPWxyO2JyZWFrfXI9aTAo
+            PTQsR3Q9MCxXbz0xLEhuPTIsY2w9Myxicz00LHFtPTUsSXU9Nix6PV9lLFVlPW51bGwsbmU9bnVsbCx6ZT1iLGNuPWIsaWM9S3Qo
+            YiksbGU9R3QsWG89bnVsbCxOcj1iLElvPWIsTHI9YixUbz1udWxsLEJlPW51bGwsSnU9MCxRbT01MDAsam09MS8wLHF4PTUwMCxN
+            dD1udWxsO2Z1bmN0aW9uIGdzKCl7am09dWUoKStxeH1mdW5jdGlvbiBBZCgpe3JldHVybiBqbX12YXIgd3I9ITEsb2M9bnVsbCxn
+            aT1udWxsLEJzPSExLHp0PW51bGwsSm89YixzYz1iLHJjPW51bGwsUXg9NTAseG89MCxsYz1udWxsLHVvPWRlLFpzPWI7ZnVuY3Rp
+            b24gS2koKXtyZXR1cm4gVWV9ZnVuY3Rpb24gUmUoKXtyZXR1cm4oeiYoQWV8eXQpKSE9PV9lP3VlKCk6KHVvIT09ZGV8fCh1bz11
+            ZSgpKSx1byl9ZnVuY3Rpb24gSHQoZSl7aWYoKGUubW9kZSZRKT09PUcpcmV0dXJuIHE7aWYoKHomQWUpIT09X2UmJnplIT09Yily
+            ZXR1cm4gZHIoemUpO2lmKFVFKCkhPT1BRSlyZXR1cm4gWnM9PT1mZSYmKFpzPUZwKCkpLFpzO2xldCBpPWJ0KCk7cmV0dXJuIGkh
+            PT1mZT9pOmtDKCl9ZnVuY3Rpb24gangoZSl7cmV0dXJuKGUubW9kZSZRKT09PUc/cTpyUygpfWZ1bmN0aW9uIHN0KGUsdCxuLGkp
+            e2hSKCksc3MoZSxuLGkpLCh6JkFlKSE9PWImJmU9PT1VZXx8KGU9PT1VZSYmKCh6JkFlKT09PV9lJiYoSW89QShJbyxuKSksbGU9
+            PT1icyYmdW4oZSx6ZSkpLHFlKGUsaSksbj09PXEmJno9PT1fZSYmKHQubW9kZSZRKT09PUcmJihncygpLFJoKCkpKX1mdW5jdGlv
+            biBLeChlLHQsbil7bGV0IGk9ZS5jdXJyZW50O2kubGFuZXM9dCxzcyhlLHQsbikscWUoZSxuKX1mdW5jdGlvbiBZeChlKXtyZXR1
+            cm4oeiZBZSkhPT1fZX1mdW5jdGlvbiBxZShlLHQpe2xldCBuPWUuY2FsbGJhY2tOb2RlO2VTKGUsdCk7bGV0IGk9enIoZSxlPT09
+            VWU/emU6Yik7aWYoaT09PWIpe24hPT1udWxsJiZIZChuKSxlLmNhbGxiYWNrTm9kZT1udWxsLGUuY2FsbGJhY2tQcmlvcml0eT1m
+            ZTtyZXR1cm59bGV0IG89QW4oaSk7aWYoZS5jYWxsYmFja1ByaW9yaXR5PT09bylyZXR1cm47biE9bnVsbCYmSGQobik7bGV0IHI7
+            aWYobz09PXEpZS50YWc9PT1faT92RShVZC5iaW5kKG51bGwsZSkpOnhoKFVkLmJpbmQobnVsbCxlKSksRkMoKCk9PnsoeiYoQWV8
+            eXQpKT09PV9lJiZqbigpfSkscj1udWxsO2Vsc2V7bGV0IGw7c3dpdGNoKEhwKGkpKXtjYXNlIGx0Omw9RGM7YnJlYWs7Y2FzZSB5
+            bjpsPV9wO2JyZWFrO2Nhc2Ugbm46bD1scjticmVhaztjYXNlIGl1Omw9TnA7YnJlYWs7ZGVmYXVsdDpsPWxyO2JyZWFrfXI9aTAo
             bCxLbS5iaW5kKG51bGwsZSkpfWUuY2FsbGJhY2tQcmlvcml0eT1vLGUuY2FsbGJhY2tOb2RlPXJ9ZnVuY3Rpb24gS20oZSx0KXtp
-            Zih1bz1kZSxacz1iLChVJihBZXx5dCkpIT09X2UpdGhyb3cgRXJyb3IoUygzMjcpKTtsZXQgbj1lLmNhbGxiYWNrTm9kZTtpZihT
-            aSgpJiZlLmNhbGxiYWNrTm9kZSE9PW4pcmV0dXJuIG51bGw7bGV0IG89SHIoZSxlPT09VWU/SGU6Yik7aWYobz09PWIpcmV0dXJu
-            IG51bGw7bGV0IHI9IWZyKGUsbykmJiFvUyhlLG8pJiYhdD9uUihlLG8pOndyKGUsbyk7aWYociE9PVl0KXtpZihyPT09em4pe2xl
-            dCBsPV9hKGUpO2whPT1iJiYobz1sLHI9YWMoZSxsKSl9aWYocj09PVdvKXtsZXQgbD1Ybzt0aHJvdyAkbihlLGIpLGNuKGUsbyks
-            cWUoZSx1ZSgpKSxsfWlmKHI9PT1JdSljbihlLG8pO2Vsc2V7bGV0IGw9IWZyKGUsbyksYT1lLmN1cnJlbnQuYWx0ZXJuYXRlO2lm
-            KGwmJiFHeChhKSl7aWYocj13cihlLG8pLHI9PT16bil7bGV0IGM9X2EoZSk7YyE9PWImJihvPWMscj1hYyhlLGMpKX1pZihyPT09
-            V28pe2xldCBjPVhvO3Rocm93ICRuKGUsYiksY24oZSxvKSxxZShlLHVlKCkpLGN9fWUuZmluaXNoZWRXb3JrPWEsZS5maW5pc2hl
-            ZExhbmVzPW8sWXgoZSxyLG8pfX1yZXR1cm4gcWUoZSx1ZSgpKSxlLmNhbGxiYWNrTm9kZT09PW4/S20uYmluZChudWxsLGUpOm51
-            bGx9ZnVuY3Rpb24gYWMoZSx0KXtsZXQgbj1UbztpZih6cihlKSl7bGV0IG89JG4oZSx0KTtvLmZsYWdzfD16dH1sZXQgaT13cihl
-            LHQpO2lmKGkhPT16bil7bGV0IG89QmU7QmU9bixvIT09bnVsbCYmWW0obyl9cmV0dXJuIGl9ZnVuY3Rpb24gWW0oZSl7QmU9PT1u
-            dWxsP0JlPWU6QmUucHVzaC5hcHBseShCZSxlKX1mdW5jdGlvbiBZeChlLHQsbil7c3dpdGNoKHQpe2Nhc2UgWXQ6Y2FzZSBXbzp0
-            aHJvdyBFcnJvcihTKDM0NSkpO2Nhc2Ugem46e3huKGUsQmUsa3QpO2JyZWFrfWNhc2UgY2w6e2lmKGNuKGUsbiksa3AobikmJiFo
-            UigpKXtsZXQgaT1KdStRbS11ZSgpO2lmKGk+MTApe2lmKEhyKGUsYikhPT1iKWJyZWFrO2xldCBzPWUuc3VzcGVuZGVkTGFuZXM7
-            aWYoIXhpKHMsbikpe1JlKCksQXAoZSxzKTticmVha31lLnRpbWVvdXRIYW5kbGU9JGEoeG4uYmluZChudWxsLGUsQmUsa3QpLGkp
-            O2JyZWFrfX14bihlLEJlLGt0KTticmVha31jYXNlIGJzOntpZihjbihlLG4pLGlTKG4pKWJyZWFrO3tsZXQgbz1JZyhlLG4pLHM9
-            dWUoKS1vLHI9ZFIocyktcztpZihyPjEwKXtlLnRpbWVvdXRIYW5kbGU9JGEoeG4uYmluZChudWxsLGUsQmUsa3QpLHIpO2JyZWFr
-            fX14bihlLEJlLGt0KTticmVha31jYXNlIHFtOnt4bihlLEJlLGt0KTticmVha31kZWZhdWx0OnRocm93IEVycm9yKFMoMzI5KSl9
-            fWZ1bmN0aW9uIEd4KGUpe2xldCB0PWU7Zm9yKDs7KXtpZih0LmZsYWdzJnJyKXtsZXQgaT10LnVwZGF0ZVF1ZXVlO2lmKGkhPT1u
+            Zih1bz1kZSxacz1iLCh6JihBZXx5dCkpIT09X2UpdGhyb3cgRXJyb3IoUygzMjcpKTtsZXQgbj1lLmNhbGxiYWNrTm9kZTtpZihT
+            aSgpJiZlLmNhbGxiYWNrTm9kZSE9PW4pcmV0dXJuIG51bGw7bGV0IG89enIoZSxlPT09VWU/emU6Yik7aWYobz09PWIpcmV0dXJu
+            IG51bGw7bGV0IHI9IWZyKGUsbykmJiFzUyhlLG8pJiYhdD9pUihlLG8pOk9yKGUsbyk7aWYociE9PUd0KXtpZihyPT09SG4pe2xl
+            dCBsPV9hKGUpO2whPT1iJiYobz1sLHI9YWMoZSxsKSl9aWYocj09PVdvKXtsZXQgbD1Ybzt0aHJvdyAkbihlLGIpLHVuKGUsbyks
+            cWUoZSx1ZSgpKSxsfWlmKHI9PT1JdSl1bihlLG8pO2Vsc2V7bGV0IGw9IWZyKGUsbyksYT1lLmN1cnJlbnQuYWx0ZXJuYXRlO2lm
+            KGwmJiFXeChhKSl7aWYocj1PcihlLG8pLHI9PT1Ibil7bGV0IGM9X2EoZSk7YyE9PWImJihvPWMscj1hYyhlLGMpKX1pZihyPT09
+            V28pe2xldCBjPVhvO3Rocm93ICRuKGUsYiksdW4oZSxvKSxxZShlLHVlKCkpLGN9fWUuZmluaXNoZWRXb3JrPWEsZS5maW5pc2hl
+            ZExhbmVzPW8sR3goZSxyLG8pfX1yZXR1cm4gcWUoZSx1ZSgpKSxlLmNhbGxiYWNrTm9kZT09PW4/S20uYmluZChudWxsLGUpOm51
+            bGx9ZnVuY3Rpb24gYWMoZSx0KXtsZXQgbj1UbztpZihIcihlKSl7bGV0IG89JG4oZSx0KTtvLmZsYWdzfD1QdH1sZXQgaT1Pcihl
+            LHQpO2lmKGkhPT1Ibil7bGV0IG89QmU7QmU9bixvIT09bnVsbCYmWW0obyl9cmV0dXJuIGl9ZnVuY3Rpb24gWW0oZSl7QmU9PT1u
+            dWxsP0JlPWU6QmUucHVzaC5hcHBseShCZSxlKX1mdW5jdGlvbiBHeChlLHQsbil7c3dpdGNoKHQpe2Nhc2UgR3Q6Y2FzZSBXbzp0
+            aHJvdyBFcnJvcihTKDM0NSkpO2Nhc2UgSG46e3huKGUsQmUsTXQpO2JyZWFrfWNhc2UgY2w6e2lmKHVuKGUsbiksa3AobikmJiFt
+            UigpKXtsZXQgaT1KdStRbS11ZSgpO2lmKGk+MTApe2lmKHpyKGUsYikhPT1iKWJyZWFrO2xldCBzPWUuc3VzcGVuZGVkTGFuZXM7
+            aWYoIXhpKHMsbikpe1JlKCksQXAoZSxzKTticmVha31lLnRpbWVvdXRIYW5kbGU9JGEoeG4uYmluZChudWxsLGUsQmUsTXQpLGkp
+            O2JyZWFrfX14bihlLEJlLE10KTticmVha31jYXNlIGJzOntpZih1bihlLG4pLG9TKG4pKWJyZWFrO3tsZXQgbz1KZyhlLG4pLHM9
+            dWUoKS1vLHI9cFIocyktcztpZihyPjEwKXtlLnRpbWVvdXRIYW5kbGU9JGEoeG4uYmluZChudWxsLGUsQmUsTXQpLHIpO2JyZWFr
+            fX14bihlLEJlLE10KTticmVha31jYXNlIHFtOnt4bihlLEJlLE10KTticmVha31kZWZhdWx0OnRocm93IEVycm9yKFMoMzI5KSl9
+            fWZ1bmN0aW9uIFd4KGUpe2xldCB0PWU7Zm9yKDs7KXtpZih0LmZsYWdzJnJyKXtsZXQgaT10LnVwZGF0ZVF1ZXVlO2lmKGkhPT1u
             dWxsKXtsZXQgbz1pLnN0b3JlcztpZihvIT09bnVsbClmb3IobGV0IHM9MDtzPG8ubGVuZ3RoO3MrKyl7bGV0IHI9b1tzXSxsPXIu
             Z2V0U25hcHNob3QsYT1yLnZhbHVlO3RyeXtpZighbXQobCgpLGEpKXJldHVybiExfWNhdGNoe3JldHVybiExfX19fWxldCBuPXQu
             Y2hpbGQ7aWYodC5zdWJ0cmVlRmxhZ3MmcnImJm4hPT1udWxsKXtuLnJldHVybj10LHQ9bjtjb250aW51ZX1pZih0PT09ZSlyZXR1
             cm4hMDtmb3IoO3Quc2libGluZz09PW51bGw7KXtpZih0LnJldHVybj09PW51bGx8fHQucmV0dXJuPT09ZSlyZXR1cm4hMDt0PXQu
-            cmV0dXJufXQuc2libGluZy5yZXR1cm49dC5yZXR1cm4sdD10LnNpYmxpbmd9cmV0dXJuITB9ZnVuY3Rpb24gY24oZSx0KXt0PXBy
-            KHQsTHIpLHQ9cHIodCxJbyksYVMoZSx0KX1mdW5jdGlvbiBVZChlKXtpZigoVSYoQWV8eXQpKSE9PV9lKXRocm93IEVycm9yKFMo
-            MzI3KSk7U2koKTtsZXQgdD1IcihlLGIpO2lmKCFydCh0LHEpKXJldHVybiBxZShlLHVlKCkpLG51bGw7bGV0IG49d3IoZSx0KTtp
-            ZihlLnRhZyE9PV9pJiZuPT09em4pe2xldCBvPV9hKGUpO28hPT1iJiYodD1vLG49YWMoZSxvKSl9aWYobj09PVdvKXtsZXQgbz1Y
-            bzt0aHJvdyAkbihlLGIpLGNuKGUsdCkscWUoZSx1ZSgpKSxvfWlmKG49PT1JdSl0aHJvdyBFcnJvcihTKDM0NSkpO2xldCBpPWUu
-            Y3VycmVudC5hbHRlcm5hdGU7cmV0dXJuIGUuZmluaXNoZWRXb3JrPWksZS5maW5pc2hlZExhbmVzPXQseG4oZSxCZSxrdCkscWUo
-            ZSx1ZSgpKSxudWxsfWZ1bmN0aW9uIFd4KGUsdCl7dCE9PWImJihudShlLEQodCxxKSkscWUoZSx1ZSgpKSwoVSYoQWV8eXQpKT09
-            PV9lJiYoZ3MoKSxqbigpKSl9ZnVuY3Rpb24gWnUoZSx0KXtsZXQgbj1VO1V8PUJtO3RyeXtyZXR1cm4gZSh0KX1maW5hbGx5e1U9
-            bixVPT09X2UmJihncygpLFJoKCkpfX1mdW5jdGlvbiBYeChlLHQsbixpLG8pe2xldCBzPWJ0KCkscj1NZS50cmFuc2l0aW9uO3Ry
+            cmV0dXJufXQuc2libGluZy5yZXR1cm49dC5yZXR1cm4sdD10LnNpYmxpbmd9cmV0dXJuITB9ZnVuY3Rpb24gdW4oZSx0KXt0PXBy
+            KHQsTHIpLHQ9cHIodCxJbyksY1MoZSx0KX1mdW5jdGlvbiBVZChlKXtpZigoeiYoQWV8eXQpKSE9PV9lKXRocm93IEVycm9yKFMo
+            MzI3KSk7U2koKTtsZXQgdD16cihlLGIpO2lmKCFydCh0LHEpKXJldHVybiBxZShlLHVlKCkpLG51bGw7bGV0IG49T3IoZSx0KTtp
+            ZihlLnRhZyE9PV9pJiZuPT09SG4pe2xldCBvPV9hKGUpO28hPT1iJiYodD1vLG49YWMoZSxvKSl9aWYobj09PVdvKXtsZXQgbz1Y
+            bzt0aHJvdyAkbihlLGIpLHVuKGUsdCkscWUoZSx1ZSgpKSxvfWlmKG49PT1JdSl0aHJvdyBFcnJvcihTKDM0NSkpO2xldCBpPWUu
+            Y3VycmVudC5hbHRlcm5hdGU7cmV0dXJuIGUuZmluaXNoZWRXb3JrPWksZS5maW5pc2hlZExhbmVzPXQseG4oZSxCZSxNdCkscWUo
+            ZSx1ZSgpKSxudWxsfWZ1bmN0aW9uIFh4KGUsdCl7dCE9PWImJihudShlLEEodCxxKSkscWUoZSx1ZSgpKSwoeiYoQWV8eXQpKT09
+            PV9lJiYoZ3MoKSxqbigpKSl9ZnVuY3Rpb24gWnUoZSx0KXtsZXQgbj16O3p8PUJtO3RyeXtyZXR1cm4gZSh0KX1maW5hbGx5e3o9
+            bix6PT09X2UmJihncygpLFJoKCkpfX1mdW5jdGlvbiBJeChlLHQsbixpLG8pe2xldCBzPWJ0KCkscj1NZS50cmFuc2l0aW9uO3Ry
             eXtyZXR1cm4gTWUudHJhbnNpdGlvbj1udWxsLHBlKGx0KSxlKHQsbixpLG8pfWZpbmFsbHl7cGUocyksTWUudHJhbnNpdGlvbj1y
-            LFU9PT1fZSYmZ3MoKX19ZnVuY3Rpb24gUG4oZSl7VXQhPT1udWxsJiZVdC50YWc9PT1faSYmKFUmKEFlfHl0KSk9PT1fZSYmU2ko
-            KTtsZXQgdD1VO1V8PUJtO2xldCBuPU1lLnRyYW5zaXRpb24saT1idCgpO3RyeXtyZXR1cm4gTWUudHJhbnNpdGlvbj1udWxsLHBl
-            KGx0KSxlP2UoKTp2b2lkIDB9ZmluYWxseXtwZShpKSxNZS50cmFuc2l0aW9uPW4sVT10LChVJihBZXx5dCkpPT09X2UmJmpuKCl9
-            fWZ1bmN0aW9uIHFzKGUsdCl7Y2UoaWMsYW4pLGFuPUQoYW4sdCl9ZnVuY3Rpb24gZWYoZSl7YW49aWMuY3VycmVudCxTZShpYyl9
+            LHo9PT1fZSYmZ3MoKX19ZnVuY3Rpb24gUG4oZSl7enQhPT1udWxsJiZ6dC50YWc9PT1faSYmKHomKEFlfHl0KSk9PT1fZSYmU2ko
+            KTtsZXQgdD16O3p8PUJtO2xldCBuPU1lLnRyYW5zaXRpb24saT1idCgpO3RyeXtyZXR1cm4gTWUudHJhbnNpdGlvbj1udWxsLHBl
+            KGx0KSxlP2UoKTp2b2lkIDB9ZmluYWxseXtwZShpKSxNZS50cmFuc2l0aW9uPW4sej10LCh6JihBZXx5dCkpPT09X2UmJmpuKCl9
+            fWZ1bmN0aW9uIHFzKGUsdCl7Y2UoaWMsY24pLGNuPUEoY24sdCl9ZnVuY3Rpb24gZWYoZSl7Y249aWMuY3VycmVudCxTZShpYyl9
             ZnVuY3Rpb24gJG4oZSx0KXtlLmZpbmlzaGVkV29yaz1udWxsLGUuZmluaXNoZWRMYW5lcz1iO2xldCBuPWUudGltZW91dEhhbmRs
-            ZTtpZihuIT09VmEmJihlLnRpbWVvdXRIYW5kbGU9VmEsa0MobikpLG5lIT09bnVsbCl7bGV0IG89bmUucmV0dXJuO2Zvcig7byE9
-            PW51bGw7KXtsZXQgcz1vLmFsdGVybmF0ZTtheChzLG8pLG89by5yZXR1cm59fVVlPWU7bGV0IGk9Vm4oZS5jdXJyZW50LG51bGwp
-            O3JldHVybiBuZT1pLEhlPWFuPXQsbGU9WXQsWG89bnVsbCxOcj1iLElvPWIsTHI9YixUbz1udWxsLEJlPW51bGwsSEUoKSxpfWZ1
-            bmN0aW9uIEdtKGUsdCl7ZG97bGV0IG49bmU7dHJ5e2lmKHh1KCksaVQoKSxYdS5jdXJyZW50PW51bGwsbj09PW51bGx8fG4ucmV0
-            dXJuPT09bnVsbCl7bGU9V28sWG89dCxuZT1udWxsO3JldHVybn11YyYmbi5tb2RlJkFjLE9UKGUsbi5yZXR1cm4sbix0LEhlKSxK
+            ZTtpZihuIT09VmEmJihlLnRpbWVvdXRIYW5kbGU9VmEsTUMobikpLG5lIT09bnVsbCl7bGV0IG89bmUucmV0dXJuO2Zvcig7byE9
+            PW51bGw7KXtsZXQgcz1vLmFsdGVybmF0ZTtjeChzLG8pLG89by5yZXR1cm59fVVlPWU7bGV0IGk9Vm4oZS5jdXJyZW50LG51bGwp
+            O3JldHVybiBuZT1pLHplPWNuPXQsbGU9R3QsWG89bnVsbCxOcj1iLElvPWIsTHI9YixUbz1udWxsLEJlPW51bGwsSEUoKSxpfWZ1
+            bmN0aW9uIEdtKGUsdCl7ZG97bGV0IG49bmU7dHJ5e2lmKHh1KCksb1QoKSxYdS5jdXJyZW50PW51bGwsbj09PW51bGx8fG4ucmV0
+            dXJuPT09bnVsbCl7bGU9V28sWG89dCxuZT1udWxsO3JldHVybn11YyYmbi5tb2RlJkFjLE9UKGUsbi5yZXR1cm4sbix0LHplKSxK
             bShuKX1jYXRjaChpKXt0PWksbmU9PT1uJiZuIT09bnVsbD8obj1uLnJldHVybixuZT1uKTpuPW5lO2NvbnRpbnVlfXJldHVybn13
             aGlsZSghMCl9ZnVuY3Rpb24gV20oKXtsZXQgZT1uYy5jdXJyZW50O3JldHVybiBuYy5jdXJyZW50PUZuLGU9PT1udWxsP0ZuOmV9
-            ZnVuY3Rpb24gWG0oZSl7bmMuY3VycmVudD1lfWZ1bmN0aW9uIEl4KCl7SnU9dWUoKX1mdW5jdGlvbiBabyhlKXtOcj1EKGUsTnIp
-            fWZ1bmN0aW9uIEp4KCl7bGU9PT1ZdCYmKGxlPWNsKX1mdW5jdGlvbiB0ZigpeyhsZT09PVl0fHxsZT09PWNsfHxsZT09PXpuKSYm
-            KGxlPWJzKSxVZSE9PW51bGwmJihOYShOcil8fE5hKElvKSkmJmNuKFVlLEhlKX1mdW5jdGlvbiBaeChlKXtsZSE9PWJzJiYobGU9
-            em4pLFRvPT09bnVsbD9Ubz1bZV06VG8ucHVzaChlKX1mdW5jdGlvbiBlUigpe3JldHVybiBsZT09PVl0fWZ1bmN0aW9uIHdyKGUs
-            dCl7bGV0IG49VTtVfD1BZTtsZXQgaT1XbSgpOyhVZSE9PWV8fEhlIT09dCkmJihrdD1VcCgpLCRuKGUsdCkpO2RvIHRyeXt0Uigp
-            O2JyZWFrfWNhdGNoKG8pe0dtKGUsbyl9d2hpbGUoITApO2lmKHh1KCksVT1uLFhtKGkpLG5lIT09bnVsbCl0aHJvdyBFcnJvcihT
-            KDI2MSkpO3JldHVybiBVZT1udWxsLEhlPWIsbGV9ZnVuY3Rpb24gdFIoKXtmb3IoO25lIT09bnVsbDspSW0obmUpfWZ1bmN0aW9u
-            IG5SKGUsdCl7bGV0IG49VTtVfD1BZTtsZXQgaT1XbSgpOyhVZSE9PWV8fEhlIT09dCkmJihrdD1VcCgpLGdzKCksJG4oZSx0KSk7
-            ZG8gdHJ5e2lSKCk7YnJlYWt9Y2F0Y2gobyl7R20oZSxvKX13aGlsZSghMCk7cmV0dXJuIHh1KCksWG0oaSksVT1uLG5lIT09bnVs
-            bD9ZdDooVWU9bnVsbCxIZT1iLGxlKX1mdW5jdGlvbiBpUigpe2Zvcig7bmUhPT1udWxsJiYhUGcoKTspSW0obmUpfWZ1bmN0aW9u
-            IEltKGUpe2xldCB0PWUuYWx0ZXJuYXRlLG47bj1uMCh0LGUsYW4pLGUubWVtb2l6ZWRQcm9wcz1lLnBlbmRpbmdQcm9wcyxuPT09
+            ZnVuY3Rpb24gWG0oZSl7bmMuY3VycmVudD1lfWZ1bmN0aW9uIEp4KCl7SnU9dWUoKX1mdW5jdGlvbiBabyhlKXtOcj1BKGUsTnIp
+            fWZ1bmN0aW9uIFp4KCl7bGU9PT1HdCYmKGxlPWNsKX1mdW5jdGlvbiB0ZigpeyhsZT09PUd0fHxsZT09PWNsfHxsZT09PUhuKSYm
+            KGxlPWJzKSxVZSE9PW51bGwmJihOYShOcil8fE5hKElvKSkmJnVuKFVlLHplKX1mdW5jdGlvbiBlUihlKXtsZSE9PWJzJiYobGU9
+            SG4pLFRvPT09bnVsbD9Ubz1bZV06VG8ucHVzaChlKX1mdW5jdGlvbiB0Uigpe3JldHVybiBsZT09PUd0fWZ1bmN0aW9uIE9yKGUs
+            dCl7bGV0IG49ejt6fD1BZTtsZXQgaT1XbSgpOyhVZSE9PWV8fHplIT09dCkmJihNdD1VcCgpLCRuKGUsdCkpO2RvIHRyeXtuUigp
+            O2JyZWFrfWNhdGNoKG8pe0dtKGUsbyl9d2hpbGUoITApO2lmKHh1KCksej1uLFhtKGkpLG5lIT09bnVsbCl0aHJvdyBFcnJvcihT
+            KDI2MSkpO3JldHVybiBVZT1udWxsLHplPWIsbGV9ZnVuY3Rpb24gblIoKXtmb3IoO25lIT09bnVsbDspSW0obmUpfWZ1bmN0aW9u
+            IGlSKGUsdCl7bGV0IG49ejt6fD1BZTtsZXQgaT1XbSgpOyhVZSE9PWV8fHplIT09dCkmJihNdD1VcCgpLGdzKCksJG4oZSx0KSk7
+            ZG8gdHJ5e29SKCk7YnJlYWt9Y2F0Y2gobyl7R20oZSxvKX13aGlsZSghMCk7cmV0dXJuIHh1KCksWG0oaSksej1uLG5lIT09bnVs
+            bD9HdDooVWU9bnVsbCx6ZT1iLGxlKX1mdW5jdGlvbiBvUigpe2Zvcig7bmUhPT1udWxsJiYhJGcoKTspSW0obmUpfWZ1bmN0aW9u
+            IEltKGUpe2xldCB0PWUuYWx0ZXJuYXRlLG47bj1uMCh0LGUsY24pLGUubWVtb2l6ZWRQcm9wcz1lLnBlbmRpbmdQcm9wcyxuPT09
             bnVsbD9KbShlKTpuZT1uLFh1LmN1cnJlbnQ9bnVsbH1mdW5jdGlvbiBKbShlKXtsZXQgdD1lO2Rve2xldCBuPXQuYWx0ZXJuYXRl
-            LGk9dC5yZXR1cm47aWYoKHQuZmxhZ3Mmd28pPT09dyl7bGV0IHM7aWYocz1yeChuLHQsYW4pLHMhPT1udWxsKXtuZT1zO3JldHVy
-            bn19ZWxzZXtsZXQgcz1seChuLHQpO2lmKHMhPT1udWxsKXtzLmZsYWdzJj1EZyxuZT1zO3JldHVybn1pZihpIT09bnVsbClpLmZs
-            YWdzfD13byxpLnN1YnRyZWVGbGFncz13LGkuZGVsZXRpb25zPW51bGw7ZWxzZXtsZT1JdSxuZT1udWxsO3JldHVybn19bGV0IG89
-            dC5zaWJsaW5nO2lmKG8hPT1udWxsKXtuZT1vO3JldHVybn10PWksbmU9dH13aGlsZSh0IT09bnVsbCk7bGU9PT1ZdCYmKGxlPXFt
+            LGk9dC5yZXR1cm47aWYoKHQuZmxhZ3MmT28pPT09Tyl7bGV0IHM7aWYocz1seChuLHQsY24pLHMhPT1udWxsKXtuZT1zO3JldHVy
+            bn19ZWxzZXtsZXQgcz1heChuLHQpO2lmKHMhPT1udWxsKXtzLmZsYWdzJj1BZyxuZT1zO3JldHVybn1pZihpIT09bnVsbClpLmZs
+            YWdzfD1PbyxpLnN1YnRyZWVGbGFncz1PLGkuZGVsZXRpb25zPW51bGw7ZWxzZXtsZT1JdSxuZT1udWxsO3JldHVybn19bGV0IG89
+            dC5zaWJsaW5nO2lmKG8hPT1udWxsKXtuZT1vO3JldHVybn10PWksbmU9dH13aGlsZSh0IT09bnVsbCk7bGU9PT1HdCYmKGxlPXFt
             KX1mdW5jdGlvbiB4bihlLHQsbil7bGV0IGk9YnQoKSxvPU1lLnRyYW5zaXRpb247dHJ5e01lLnRyYW5zaXRpb249bnVsbCxwZShs
-            dCksb1IoZSx0LG4saSl9ZmluYWxseXtNZS50cmFuc2l0aW9uPW8scGUoaSl9cmV0dXJuIG51bGx9ZnVuY3Rpb24gb1IoZSx0LG4s
-            aSl7ZG8gU2koKTt3aGlsZShVdCE9PW51bGwpO2lmKChVJihBZXx5dCkpIT09X2UpdGhyb3cgRXJyb3IoUygzMjcpKTtsZXQgbz1l
+            dCksc1IoZSx0LG4saSl9ZmluYWxseXtNZS50cmFuc2l0aW9uPW8scGUoaSl9cmV0dXJuIG51bGx9ZnVuY3Rpb24gc1IoZSx0LG4s
+            aSl7ZG8gU2koKTt3aGlsZSh6dCE9PW51bGwpO2lmKCh6JihBZXx5dCkpIT09X2UpdGhyb3cgRXJyb3IoUygzMjcpKTtsZXQgbz1l
             LmZpbmlzaGVkV29yayxzPWUuZmluaXNoZWRMYW5lcztpZihvPT09bnVsbClyZXR1cm4gbnVsbDtpZihlLmZpbmlzaGVkV29yaz1u
             dWxsLGUuZmluaXNoZWRMYW5lcz1iLG89PT1lLmN1cnJlbnQpdGhyb3cgRXJyb3IoUygxNzcpKTtlLmNhbGxiYWNrTm9kZT1udWxs
-            LGUuY2FsbGJhY2tQcmlvcml0eT1mZTtsZXQgcj1EKG8ubGFuZXMsby5jaGlsZExhbmVzKTtjUyhlLHIpLGU9PT1VZSYmKFVlPW51
-            bGwsbmU9bnVsbCxIZT1iKSwoKG8uc3VidHJlZUZsYWdzJnRpKSE9PXd8fChvLmZsYWdzJnRpKSE9PXcpJiYoQnN8fChCcz0hMCxz
-            Yz1yLHJjPW4saTAobHIsKCk9PihTaSgpLG51bGwpKSkpO2xldCBsPShvLnN1YnRyZWVGbGFncyYoVGF8eGF8a298dGkpKSE9PXcs
-            YT0oby5mbGFncyYoVGF8eGF8a298dGkpKSE9PXc7aWYobHx8YSl7bGV0IGM9TWUudHJhbnNpdGlvbjtNZS50cmFuc2l0aW9uPW51
-            bGw7bGV0IHU9YnQoKTtwZShsdCk7bGV0IGY9VTtVfD15dCxYdS5jdXJyZW50PW51bGwscHgoZSxvKSxfeChlLG8pLHhDKGUuY29u
-            dGFpbmVySW5mbyksZS5jdXJyZW50PW8sTngobyxlLHMpLCRnKCksVT1mLHBlKHUpLE1lLnRyYW5zaXRpb249Y31lbHNlIGUuY3Vy
-            cmVudD1vO2lmKEJzPyhCcz0hMSxVdD1lLEpvPXMpOlptKGUscikscj1lLnBlbmRpbmdMYW5lcyxyPT09YiYmKGdpPW51bGwpLFFn
+            LGUuY2FsbGJhY2tQcmlvcml0eT1mZTtsZXQgcj1BKG8ubGFuZXMsby5jaGlsZExhbmVzKTt1UyhlLHIpLGU9PT1VZSYmKFVlPW51
+            bGwsbmU9bnVsbCx6ZT1iKSwoKG8uc3VidHJlZUZsYWdzJnRpKSE9PU98fChvLmZsYWdzJnRpKSE9PU8pJiYoQnN8fChCcz0hMCxz
+            Yz1yLHJjPW4saTAobHIsKCk9PihTaSgpLG51bGwpKSkpO2xldCBsPShvLnN1YnRyZWVGbGFncyYoVGF8eGF8a298dGkpKSE9PU8s
+            YT0oby5mbGFncyYoVGF8eGF8a298dGkpKSE9PU87aWYobHx8YSl7bGV0IGM9TWUudHJhbnNpdGlvbjtNZS50cmFuc2l0aW9uPW51
+            bGw7bGV0IHU9YnQoKTtwZShsdCk7bGV0IGY9ejt6fD15dCxYdS5jdXJyZW50PW51bGwsaHgoZSxvKSxOeChlLG8pLFJDKGUuY29u
+            dGFpbmVySW5mbyksZS5jdXJyZW50PW8sTHgobyxlLHMpLFZnKCksej1mLHBlKHUpLE1lLnRyYW5zaXRpb249Y31lbHNlIGUuY3Vy
+            cmVudD1vO2lmKEJzPyhCcz0hMSx6dD1lLEpvPXMpOlptKGUscikscj1lLnBlbmRpbmdMYW5lcyxyPT09YiYmKGdpPW51bGwpLGpn
             KG8uc3RhdGVOb2RlLGkpLHFlKGUsdWUoKSksdCE9PW51bGwpe2xldCBjPWUub25SZWNvdmVyYWJsZUVycm9yO2ZvcihsZXQgdT0w
             O3U8dC5sZW5ndGg7dSsrKXtsZXQgZj10W3VdLHA9Zi5zdGFjayx5PWYuZGlnZXN0O2MoZi52YWx1ZSx7Y29tcG9uZW50U3RhY2s6
-            cCxkaWdlc3Q6eX0pfX1pZihPcil7T3I9ITE7bGV0IGM9b2M7dGhyb3cgb2M9bnVsbCxjfXJldHVybiBydChKbyxxKSYmZS50YWch
+            cCxkaWdlc3Q6eX0pfX1pZih3cil7d3I9ITE7bGV0IGM9b2M7dGhyb3cgb2M9bnVsbCxjfXJldHVybiBydChKbyxxKSYmZS50YWch
             PT1faSYmU2koKSxyPWUucGVuZGluZ0xhbmVzLHJ0KHIscSk/ZT09PWxjP3hvKys6KHhvPTAsbGM9ZSk6eG89MCxqbigpLG51bGx9
             ZnVuY3Rpb24gWm0oZSx0KXtpZigoZS5wb29sZWRDYWNoZUxhbmVzJj10KT09PWIpe2xldCBpPWUucG9vbGVkQ2FjaGU7aSE9bnVs
-            bCYmKGUucG9vbGVkQ2FjaGU9bnVsbCx2byhpKSl9fWZ1bmN0aW9uIFNpKCl7aWYoVXQhPT1udWxsKXtsZXQgZT1VdCx0PXNjO3Nj
-            PWI7bGV0IG49enAoSm8pLGk9ZFModG4sbiksbz1NZS50cmFuc2l0aW9uLHM9YnQoKTt0cnl7cmV0dXJuIE1lLnRyYW5zaXRpb249
-            bnVsbCxwZShpKSxzUigpfWZpbmFsbHl7cGUocyksTWUudHJhbnNpdGlvbj1vLFptKGUsdCl9fXJldHVybiExfWZ1bmN0aW9uIHNS
-            KCl7aWYoVXQ9PT1udWxsKXJldHVybiExO2xldCBlPXJjO3JjPW51bGw7bGV0IHQ9VXQsbj1KbztpZihVdD1udWxsLEpvPWIsKFUm
-            KEFlfHl0KSkhPT1fZSl0aHJvdyBFcnJvcihTKDMzMSkpO2xldCBpPVU7cmV0dXJuIFV8PXl0LER4KHQuY3VycmVudCksd3godCx0
-            LmN1cnJlbnQsbixlKSxVPWksam4oKSxqZyh0KSwhMH1mdW5jdGlvbiBlMChlKXtyZXR1cm4gZ2khPT1udWxsJiZnaS5oYXMoZSl9
-            ZnVuY3Rpb24gclIoZSl7Z2k9PT1udWxsP2dpPW5ldyBTZXQoW2VdKTpnaS5hZGQoZSl9ZnVuY3Rpb24gbFIoZSl7T3J8fChPcj0h
-            MCxvYz1lKX12YXIgYVI9bFI7ZnVuY3Rpb24gSGQoZSx0LG4pe2xldCBpPU1pKG4sdCksbz1TbShlLGkscSkscz1BdChlLG8scSks
-            cj1SZSgpO3MhPT1udWxsJiYoc3MocyxxLHIpLHFlKHMscikpfWZ1bmN0aW9uIHRlKGUsdCxuKXtpZihlLnRhZz09PSQpe0hkKGUs
-            ZSxuKTtyZXR1cm59bGV0IGk9bnVsbDtmb3IoaT10O2khPT1udWxsOyl7aWYoaS50YWc9PT0kKXtIZChpLGUsbik7cmV0dXJufWVs
+            bCYmKGUucG9vbGVkQ2FjaGU9bnVsbCx2byhpKSl9fWZ1bmN0aW9uIFNpKCl7aWYoenQhPT1udWxsKXtsZXQgZT16dCx0PXNjO3Nj
+            PWI7bGV0IG49SHAoSm8pLGk9cFMobm4sbiksbz1NZS50cmFuc2l0aW9uLHM9YnQoKTt0cnl7cmV0dXJuIE1lLnRyYW5zaXRpb249
+            bnVsbCxwZShpKSxyUigpfWZpbmFsbHl7cGUocyksTWUudHJhbnNpdGlvbj1vLFptKGUsdCl9fXJldHVybiExfWZ1bmN0aW9uIHJS
+            KCl7aWYoenQ9PT1udWxsKXJldHVybiExO2xldCBlPXJjO3JjPW51bGw7bGV0IHQ9enQsbj1KbztpZih6dD1udWxsLEpvPWIsKHom
+            KEFlfHl0KSkhPT1fZSl0aHJvdyBFcnJvcihTKDMzMSkpO2xldCBpPXo7cmV0dXJuIHp8PXl0LEF4KHQuY3VycmVudCksa3godCx0
+            LmN1cnJlbnQsbixlKSx6PWksam4oKSxLZyh0KSwhMH1mdW5jdGlvbiBlMChlKXtyZXR1cm4gZ2khPT1udWxsJiZnaS5oYXMoZSl9
+            ZnVuY3Rpb24gbFIoZSl7Z2k9PT1udWxsP2dpPW5ldyBTZXQoW2VdKTpnaS5hZGQoZSl9ZnVuY3Rpb24gYVIoZSl7d3J8fCh3cj0h
+            MCxvYz1lKX12YXIgY1I9YVI7ZnVuY3Rpb24gemQoZSx0LG4pe2xldCBpPU1pKG4sdCksbz1TbShlLGkscSkscz1VdChlLG8scSks
+            cj1SZSgpO3MhPT1udWxsJiYoc3MocyxxLHIpLHFlKHMscikpfWZ1bmN0aW9uIHRlKGUsdCxuKXtpZihlLnRhZz09PSQpe3pkKGUs
+            ZSxuKTtyZXR1cm59bGV0IGk9bnVsbDtmb3IoaT10O2khPT1udWxsOyl7aWYoaS50YWc9PT0kKXt6ZChpLGUsbik7cmV0dXJufWVs
             c2UgaWYoaS50YWc9PT1ZKXtsZXQgbz1pLnR5cGUscz1pLnN0YXRlTm9kZTtpZih0eXBlb2Ygby5nZXREZXJpdmVkU3RhdGVGcm9t
             RXJyb3I9PSJmdW5jdGlvbiJ8fHR5cGVvZiBzLmNvbXBvbmVudERpZENhdGNoPT0iZnVuY3Rpb24iJiYhZTAocykpe2xldCByPU1p
-            KG4sZSksbD12bShpLHIscSksYT1BdChpLGwscSksYz1SZSgpO2EhPT1udWxsJiYoc3MoYSxxLGMpLHFlKGEsYykpO3JldHVybn19
-            aT1pLnJldHVybn19ZnVuY3Rpb24gY1IoZSx0LG4pe2xldCBpPWUucGluZ0NhY2hlO2khPT1udWxsJiZpLmRlbGV0ZSh0KTtsZXQg
-            bz1SZSgpO0FwKGUsbiksVWU9PT1lJiZ4aShIZSxuKSYmKGxlPT09YnN8fGxlPT09Y2wmJmtwKEhlKSYmdWUoKS1KdTxRbT8kbihl
-            LGIpOkxyPUQoTHIsbikpLHFlKGUsbyl9ZnVuY3Rpb24gdDAoZSx0KXt0PT09ZmUmJih0PVF4KGUpKTtsZXQgbj1SZSgpLGk9amko
-            ZSx0KTtpIT09bnVsbCYmKHNzKGksdCxuKSxxZShpLG4pKX1mdW5jdGlvbiB1UihlKXtsZXQgdD1lLm1lbW9pemVkU3RhdGUsbj1m
-            ZTt0IT09bnVsbCYmKG49dC5yZXRyeUxhbmUpLHQwKGUsbil9ZnVuY3Rpb24gZlIoZSx0KXtsZXQgbj1mZSxpO3N3aXRjaChlLnRh
-            Zyl7Y2FzZSBKOmk9ZS5zdGF0ZU5vZGU7bGV0IG89ZS5tZW1vaXplZFN0YXRlO28hPT1udWxsJiYobj1vLnJldHJ5TGFuZSk7YnJl
+            KG4sZSksbD12bShpLHIscSksYT1VdChpLGwscSksYz1SZSgpO2EhPT1udWxsJiYoc3MoYSxxLGMpLHFlKGEsYykpO3JldHVybn19
+            aT1pLnJldHVybn19ZnVuY3Rpb24gdVIoZSx0LG4pe2xldCBpPWUucGluZ0NhY2hlO2khPT1udWxsJiZpLmRlbGV0ZSh0KTtsZXQg
+            bz1SZSgpO0FwKGUsbiksVWU9PT1lJiZ4aSh6ZSxuKSYmKGxlPT09YnN8fGxlPT09Y2wmJmtwKHplKSYmdWUoKS1KdTxRbT8kbihl
+            LGIpOkxyPUEoTHIsbikpLHFlKGUsbyl9ZnVuY3Rpb24gdDAoZSx0KXt0PT09ZmUmJih0PWp4KGUpKTtsZXQgbj1SZSgpLGk9amko
+            ZSx0KTtpIT09bnVsbCYmKHNzKGksdCxuKSxxZShpLG4pKX1mdW5jdGlvbiBmUihlKXtsZXQgdD1lLm1lbW9pemVkU3RhdGUsbj1m
+            ZTt0IT09bnVsbCYmKG49dC5yZXRyeUxhbmUpLHQwKGUsbil9ZnVuY3Rpb24gZFIoZSx0KXtsZXQgbj1mZSxpO3N3aXRjaChlLnRh
+            Zyl7Y2FzZSBaOmk9ZS5zdGF0ZU5vZGU7bGV0IG89ZS5tZW1vaXplZFN0YXRlO28hPT1udWxsJiYobj1vLnJldHJ5TGFuZSk7YnJl
             YWs7Y2FzZSBHZTppPWUuc3RhdGVOb2RlO2JyZWFrO2RlZmF1bHQ6dGhyb3cgRXJyb3IoUygzMTQpKX1pIT09bnVsbCYmaS5kZWxl
-            dGUodCksdDAoZSxuKX1mdW5jdGlvbiBkUihlKXtyZXR1cm4gZTwxMjA/MTIwOmU8NDgwPzQ4MDplPDEwODA/MTA4MDplPDE5MjA/
-            MTkyMDplPDNlMz8zZTM6ZTw0MzIwPzQzMjA6VngoZS8xOTYwKSoxOTYwfWZ1bmN0aW9uIHBSKCl7aWYoeG8+cXgpdGhyb3cgeG89
-            MCxsYz1udWxsLEVycm9yKFMoMTg1KSl9dmFyIG4wO24wPW94O2Z1bmN0aW9uIGkwKGUsdCl7cmV0dXJuIFJwKGUsdCl9ZnVuY3Rp
-            b24gemQoZSl7cmV0dXJuIHpnKGUpfWZ1bmN0aW9uIGhSKCl7cmV0dXJuITF9ZnVuY3Rpb24gbVIoZSx0LG4saSl7dGhpcy50YWc9
+            dGUodCksdDAoZSxuKX1mdW5jdGlvbiBwUihlKXtyZXR1cm4gZTwxMjA/MTIwOmU8NDgwPzQ4MDplPDEwODA/MTA4MDplPDE5MjA/
+            MTkyMDplPDNlMz8zZTM6ZTw0MzIwPzQzMjA6QngoZS8xOTYwKSoxOTYwfWZ1bmN0aW9uIGhSKCl7aWYoeG8+UXgpdGhyb3cgeG89
+            MCxsYz1udWxsLEVycm9yKFMoMTg1KSl9dmFyIG4wO24wPXN4O2Z1bmN0aW9uIGkwKGUsdCl7cmV0dXJuIFJwKGUsdCl9ZnVuY3Rp
+            b24gSGQoZSl7cmV0dXJuIFBnKGUpfWZ1bmN0aW9uIG1SKCl7cmV0dXJuITF9ZnVuY3Rpb24geVIoZSx0LG4saSl7dGhpcy50YWc9
             ZSx0aGlzLmtleT1uLHRoaXMuZWxlbWVudFR5cGU9bnVsbCx0aGlzLnR5cGU9bnVsbCx0aGlzLnN0YXRlTm9kZT1udWxsLHRoaXMu
             cmV0dXJuPW51bGwsdGhpcy5jaGlsZD1udWxsLHRoaXMuc2libGluZz1udWxsLHRoaXMuaW5kZXg9MCx0aGlzLnJlZj1udWxsLHRo
             aXMucGVuZGluZ1Byb3BzPXQsdGhpcy5tZW1vaXplZFByb3BzPW51bGwsdGhpcy51cGRhdGVRdWV1ZT1udWxsLHRoaXMubWVtb2l6
-            ZWRTdGF0ZT1udWxsLHRoaXMuZGVwZW5kZW5jaWVzPW51bGwsdGhpcy5tb2RlPWksdGhpcy5mbGFncz13LHRoaXMuc3VidHJlZUZs
-            YWdzPXcsdGhpcy5kZWxldGlvbnM9bnVsbCx0aGlzLmxhbmVzPWIsdGhpcy5jaGlsZExhbmVzPWIsdGhpcy5hbHRlcm5hdGU9bnVs
-            bH12YXIgSWU9ZnVuY3Rpb24oZSx0LG4saSl7cmV0dXJuIG5ldyBtUihlLHQsbixpKX07ZnVuY3Rpb24gbmYoZSl7bGV0IHQ9ZS5w
-            cm90b3R5cGU7cmV0dXJuISEodCYmdC5pc1JlYWN0Q29tcG9uZW50KX1mdW5jdGlvbiB5UihlKXtyZXR1cm4gdHlwZW9mIGU9PSJm
-            dW5jdGlvbiImJiFuZihlKSYmZS5kZWZhdWx0UHJvcHM9PT12b2lkIDB9ZnVuY3Rpb24gYlIoZSl7aWYodHlwZW9mIGU9PSJmdW5j
+            ZWRTdGF0ZT1udWxsLHRoaXMuZGVwZW5kZW5jaWVzPW51bGwsdGhpcy5tb2RlPWksdGhpcy5mbGFncz1PLHRoaXMuc3VidHJlZUZs
+            YWdzPU8sdGhpcy5kZWxldGlvbnM9bnVsbCx0aGlzLmxhbmVzPWIsdGhpcy5jaGlsZExhbmVzPWIsdGhpcy5hbHRlcm5hdGU9bnVs
+            bH12YXIgSWU9ZnVuY3Rpb24oZSx0LG4saSl7cmV0dXJuIG5ldyB5UihlLHQsbixpKX07ZnVuY3Rpb24gbmYoZSl7bGV0IHQ9ZS5w
+            cm90b3R5cGU7cmV0dXJuISEodCYmdC5pc1JlYWN0Q29tcG9uZW50KX1mdW5jdGlvbiBiUihlKXtyZXR1cm4gdHlwZW9mIGU9PSJm
+            dW5jdGlvbiImJiFuZihlKSYmZS5kZWZhdWx0UHJvcHM9PT12b2lkIDB9ZnVuY3Rpb24gZ1IoZSl7aWYodHlwZW9mIGU9PSJmdW5j
             dGlvbiIpcmV0dXJuIG5mKGUpP1k6Q2U7aWYoZSE9bnVsbCl7bGV0IHQ9ZS4kJHR5cGVvZjtpZih0PT09U2MpcmV0dXJuIEVlO2lm
-            KHQ9PT1FYylyZXR1cm4gQnR9cmV0dXJuIERpfWZ1bmN0aW9uIFZuKGUsdCl7bGV0IG49ZS5hbHRlcm5hdGU7bj09PW51bGw/KG49
+            KHQ9PT1FYylyZXR1cm4gcXR9cmV0dXJuIERpfWZ1bmN0aW9uIFZuKGUsdCl7bGV0IG49ZS5hbHRlcm5hdGU7bj09PW51bGw/KG49
             SWUoZS50YWcsdCxlLmtleSxlLm1vZGUpLG4uZWxlbWVudFR5cGU9ZS5lbGVtZW50VHlwZSxuLnR5cGU9ZS50eXBlLG4uc3RhdGVO
             b2RlPWUuc3RhdGVOb2RlLG4uYWx0ZXJuYXRlPWUsZS5hbHRlcm5hdGU9bik6KG4ucGVuZGluZ1Byb3BzPXQsbi50eXBlPWUudHlw
-            ZSxuLmZsYWdzPXcsbi5zdWJ0cmVlRmxhZ3M9dyxuLmRlbGV0aW9ucz1udWxsKSxuLmZsYWdzPWUuZmxhZ3MmTW8sbi5jaGlsZExh
+            ZSxuLmZsYWdzPU8sbi5zdWJ0cmVlRmxhZ3M9TyxuLmRlbGV0aW9ucz1udWxsKSxuLmZsYWdzPWUuZmxhZ3MmTW8sbi5jaGlsZExh
             bmVzPWUuY2hpbGRMYW5lcyxuLmxhbmVzPWUubGFuZXMsbi5jaGlsZD1lLmNoaWxkLG4ubWVtb2l6ZWRQcm9wcz1lLm1lbW9pemVk
             UHJvcHMsbi5tZW1vaXplZFN0YXRlPWUubWVtb2l6ZWRTdGF0ZSxuLnVwZGF0ZVF1ZXVlPWUudXBkYXRlUXVldWU7bGV0IGk9ZS5k
             ZXBlbmRlbmNpZXM7cmV0dXJuIG4uZGVwZW5kZW5jaWVzPWk9PT1udWxsP251bGw6e2xhbmVzOmkubGFuZXMsZmlyc3RDb250ZXh0
             OmkuZmlyc3RDb250ZXh0fSxuLnNpYmxpbmc9ZS5zaWJsaW5nLG4uaW5kZXg9ZS5pbmRleCxuLnJlZj1lLnJlZixufWZ1bmN0aW9u
-            IGdSKGUsdCl7ZS5mbGFncyY9TW98Z2U7bGV0IG49ZS5hbHRlcm5hdGU7aWYobj09PW51bGwpZS5jaGlsZExhbmVzPWIsZS5sYW5l
-            cz10LGUuY2hpbGQ9bnVsbCxlLnN1YnRyZWVGbGFncz13LGUubWVtb2l6ZWRQcm9wcz1udWxsLGUubWVtb2l6ZWRTdGF0ZT1udWxs
+            IFNSKGUsdCl7ZS5mbGFncyY9TW98Z2U7bGV0IG49ZS5hbHRlcm5hdGU7aWYobj09PW51bGwpZS5jaGlsZExhbmVzPWIsZS5sYW5l
+            cz10LGUuY2hpbGQ9bnVsbCxlLnN1YnRyZWVGbGFncz1PLGUubWVtb2l6ZWRQcm9wcz1udWxsLGUubWVtb2l6ZWRTdGF0ZT1udWxs
             LGUudXBkYXRlUXVldWU9bnVsbCxlLmRlcGVuZGVuY2llcz1udWxsLGUuc3RhdGVOb2RlPW51bGw7ZWxzZXtlLmNoaWxkTGFuZXM9
-            bi5jaGlsZExhbmVzLGUubGFuZXM9bi5sYW5lcyxlLmNoaWxkPW4uY2hpbGQsZS5zdWJ0cmVlRmxhZ3M9dyxlLmRlbGV0aW9ucz1u
+            bi5jaGlsZExhbmVzLGUubGFuZXM9bi5sYW5lcyxlLmNoaWxkPW4uY2hpbGQsZS5zdWJ0cmVlRmxhZ3M9TyxlLmRlbGV0aW9ucz1u
             dWxsLGUubWVtb2l6ZWRQcm9wcz1uLm1lbW9pemVkUHJvcHMsZS5tZW1vaXplZFN0YXRlPW4ubWVtb2l6ZWRTdGF0ZSxlLnVwZGF0
             ZVF1ZXVlPW4udXBkYXRlUXVldWUsZS50eXBlPW4udHlwZTtsZXQgaT1uLmRlcGVuZGVuY2llcztlLmRlcGVuZGVuY2llcz1pPT09
-            bnVsbD9udWxsOntsYW5lczppLmxhbmVzLGZpcnN0Q29udGV4dDppLmZpcnN0Q29udGV4dH19cmV0dXJuIGV9ZnVuY3Rpb24gU1Io
+            bnVsbD9udWxsOntsYW5lczppLmxhbmVzLGZpcnN0Q29udGV4dDppLmZpcnN0Q29udGV4dH19cmV0dXJuIGV9ZnVuY3Rpb24gdlIo
             ZSx0LG4pe2xldCBpO3JldHVybiBlPT09YnU/KGk9USx0PT09ITAmJihpfD1McCkpOmk9RyxJZSgkLG51bGwsbnVsbCxpKX1mdW5j
             dGlvbiBvMChlLHQsbixpLG8scyl7bGV0IHI9RGksbD1lO2lmKHR5cGVvZiBlPT0iZnVuY3Rpb24iKW5mKGUpJiYocj1ZKTtlbHNl
-            IGlmKHR5cGVvZiBlPT0ic3RyaW5nIilyPU07ZWxzZXtlOnN3aXRjaChlKXtjYXNlIGVpOnJldHVybiB1bihuLmNoaWxkcmVuLG8s
-            cyx0KTtjYXNlIHljOnI9TXIsb3w9THA7YnJlYWs7Y2FzZSBiYzpyZXR1cm4gdlIobixvLHMsdCk7Y2FzZSB2YzpyZXR1cm4gQ1Io
-            bixvLHMsdCk7Y2FzZSBDYzpyZXR1cm4gRVIobixvLHMsdCk7Y2FzZSBJZDpyZXR1cm4gczAobixvLHMsdCk7Y2FzZSBQYjpjYXNl
-            IEhiOmNhc2UgVGM6cmV0dXJuIFRSKG4sbyxzLHQpO2Nhc2UgJGI6Y2FzZSB6YjpkZWZhdWx0OntpZih0eXBlb2YgZT09Im9iamVj
-            dCImJmUhPT1udWxsKXN3aXRjaChlLiQkdHlwZW9mKXtjYXNlIFhkOnI9eW47YnJlYWsgZTtjYXNlIGdjOnI9RnI7YnJlYWsgZTtj
-            YXNlIFNjOnI9RWU7YnJlYWsgZTtjYXNlIEVjOnI9QnQ7YnJlYWsgZTtjYXNlIEp0OnI9ZXMsbD1udWxsO2JyZWFrIGV9bGV0IGM9
+            IGlmKHR5cGVvZiBlPT0ic3RyaW5nIilyPU07ZWxzZXtlOnN3aXRjaChlKXtjYXNlIGVpOnJldHVybiBmbihuLmNoaWxkcmVuLG8s
+            cyx0KTtjYXNlIHljOnI9TXIsb3w9THA7YnJlYWs7Y2FzZSBiYzpyZXR1cm4gQ1IobixvLHMsdCk7Y2FzZSB2YzpyZXR1cm4gRVIo
+            bixvLHMsdCk7Y2FzZSBDYzpyZXR1cm4gVFIobixvLHMsdCk7Y2FzZSBJZDpyZXR1cm4gczAobixvLHMsdCk7Y2FzZSAkYjpjYXNl
+            IEhiOmNhc2UgVGM6cmV0dXJuIHhSKG4sbyxzLHQpO2Nhc2UgVmI6Y2FzZSBQYjpkZWZhdWx0OntpZih0eXBlb2YgZT09Im9iamVj
+            dCImJmUhPT1udWxsKXN3aXRjaChlLiQkdHlwZW9mKXtjYXNlIFhkOnI9Ym47YnJlYWsgZTtjYXNlIGdjOnI9RnI7YnJlYWsgZTtj
+            YXNlIFNjOnI9RWU7YnJlYWsgZTtjYXNlIEVjOnI9cXQ7YnJlYWsgZTtjYXNlIFp0OnI9ZXMsbD1udWxsO2JyZWFrIGV9bGV0IGM9
             IiI7dGhyb3cgRXJyb3IoUygxMzAsZT09bnVsbD9lOnR5cGVvZiBlLGMpKX19fWxldCBhPUllKHIsbix0LG8pO3JldHVybiBhLmVs
             ZW1lbnRUeXBlPWUsYS50eXBlPWwsYS5sYW5lcz1zLGF9ZnVuY3Rpb24gY2EoZSx0LG4pe2xldCBpPW51bGwsbz1lLnR5cGUscz1l
-            LmtleSxyPWUucHJvcHM7cmV0dXJuIG8wKG8scyxyLGksdCxuKX1mdW5jdGlvbiB1bihlLHQsbixpKXtsZXQgbz1JZSh2aSxlLGks
-            dCk7cmV0dXJuIG8ubGFuZXM9bixvfWZ1bmN0aW9uIHZSKGUsdCxuLGkpe2xldCBvPUllKEFpLGUsaSx0fEFjKTtyZXR1cm4gby5l
-            bGVtZW50VHlwZT1iYyxvLmxhbmVzPW4sb31mdW5jdGlvbiBDUihlLHQsbixpKXtsZXQgbz1JZShKLGUsaSx0KTtyZXR1cm4gby5l
-            bGVtZW50VHlwZT12YyxvLmxhbmVzPW4sb31mdW5jdGlvbiBFUihlLHQsbixpKXtsZXQgbz1JZShHZSxlLGksdCk7cmV0dXJuIG8u
+            LmtleSxyPWUucHJvcHM7cmV0dXJuIG8wKG8scyxyLGksdCxuKX1mdW5jdGlvbiBmbihlLHQsbixpKXtsZXQgbz1JZSh2aSxlLGks
+            dCk7cmV0dXJuIG8ubGFuZXM9bixvfWZ1bmN0aW9uIENSKGUsdCxuLGkpe2xldCBvPUllKEFpLGUsaSx0fEFjKTtyZXR1cm4gby5l
+            bGVtZW50VHlwZT1iYyxvLmxhbmVzPW4sb31mdW5jdGlvbiBFUihlLHQsbixpKXtsZXQgbz1JZShaLGUsaSx0KTtyZXR1cm4gby5l
+            bGVtZW50VHlwZT12YyxvLmxhbmVzPW4sb31mdW5jdGlvbiBUUihlLHQsbixpKXtsZXQgbz1JZShHZSxlLGksdCk7cmV0dXJuIG8u
             ZWxlbWVudFR5cGU9Q2Msby5sYW5lcz1uLG99ZnVuY3Rpb24gczAoZSx0LG4saSl7bGV0IG89SWUoTmUsZSxpLHQpO28uZWxlbWVu
-            dFR5cGU9SWQsby5sYW5lcz1uO2xldCBzPXtpc0hpZGRlbjohMX07cmV0dXJuIG8uc3RhdGVOb2RlPXMsb31mdW5jdGlvbiBUUihl
+            dFR5cGU9SWQsby5sYW5lcz1uO2xldCBzPXtpc0hpZGRlbjohMX07cmV0dXJuIG8uc3RhdGVOb2RlPXMsb31mdW5jdGlvbiB4Uihl
             LHQsbixpKXtsZXQgbz1JZShPdCxlLGksdCk7cmV0dXJuIG8uZWxlbWVudFR5cGU9VGMsby5sYW5lcz1uLG99ZnVuY3Rpb24gdWEo
-            ZSx0LG4pe2xldCBpPUllKGllLGUsbnVsbCx0KTtyZXR1cm4gaS5sYW5lcz1uLGl9ZnVuY3Rpb24geFIoKXtsZXQgZT1JZShNLG51
-            bGwsbnVsbCxHKTtyZXR1cm4gZS5lbGVtZW50VHlwZT0iREVMRVRFRCIsZX1mdW5jdGlvbiBSUihlKXtsZXQgdD1JZSh0cyxudWxs
+            ZSx0LG4pe2xldCBpPUllKGllLGUsbnVsbCx0KTtyZXR1cm4gaS5sYW5lcz1uLGl9ZnVuY3Rpb24gUlIoKXtsZXQgZT1JZShNLG51
+            bGwsbnVsbCxHKTtyZXR1cm4gZS5lbGVtZW50VHlwZT0iREVMRVRFRCIsZX1mdW5jdGlvbiBfUihlKXtsZXQgdD1JZSh0cyxudWxs
             LG51bGwsRyk7cmV0dXJuIHQuc3RhdGVOb2RlPWUsdH1mdW5jdGlvbiBmYShlLHQsbil7bGV0IGk9ZS5jaGlsZHJlbiE9PW51bGw/
             ZS5jaGlsZHJlbjpbXSxvPUllKGVlLGksZS5rZXksdCk7cmV0dXJuIG8ubGFuZXM9bixvLnN0YXRlTm9kZT17Y29udGFpbmVySW5m
             bzplLmNvbnRhaW5lckluZm8scGVuZGluZ0NoaWxkcmVuOm51bGwsaW1wbGVtZW50YXRpb246ZS5pbXBsZW1lbnRhdGlvbn0sb31m
-            dW5jdGlvbiBfUihlLHQsbixpLG8pe3RoaXMudGFnPXQsdGhpcy5jb250YWluZXJJbmZvPWUsdGhpcy5wZW5kaW5nQ2hpbGRyZW49
+            dW5jdGlvbiBOUihlLHQsbixpLG8pe3RoaXMudGFnPXQsdGhpcy5jb250YWluZXJJbmZvPWUsdGhpcy5wZW5kaW5nQ2hpbGRyZW49
             bnVsbCx0aGlzLmN1cnJlbnQ9bnVsbCx0aGlzLnBpbmdDYWNoZT1udWxsLHRoaXMuZmluaXNoZWRXb3JrPW51bGwsdGhpcy50aW1l
             b3V0SGFuZGxlPVZhLHRoaXMuY29udGV4dD1udWxsLHRoaXMucGVuZGluZ0NvbnRleHQ9bnVsbCx0aGlzLmNhbGxiYWNrTm9kZT1u
             dWxsLHRoaXMuY2FsbGJhY2tQcmlvcml0eT1mZSx0aGlzLmV2ZW50VGltZXM9WmwoYiksdGhpcy5leHBpcmF0aW9uVGltZXM9Wmwo
@@ -2192,95 +2192,95 @@ extension ClientAsset {
             ZWRMYW5lcz1iLHRoaXMubXV0YWJsZVJlYWRMYW5lcz1iLHRoaXMuZmluaXNoZWRMYW5lcz1iLHRoaXMuZW50YW5nbGVkTGFuZXM9
             Yix0aGlzLmVudGFuZ2xlbWVudHM9WmwoYiksdGhpcy5pZGVudGlmaWVyUHJlZml4PWksdGhpcy5vblJlY292ZXJhYmxlRXJyb3I9
             byx0aGlzLnBvb2xlZENhY2hlPW51bGwsdGhpcy5wb29sZWRDYWNoZUxhbmVzPWIsdGhpcy5tdXRhYmxlU291cmNlRWFnZXJIeWRy
-            YXRpb25EYXRhPW51bGx9ZnVuY3Rpb24gcjAoZSx0LG4saSxvLHMscixsLGEsYyl7bGV0IHU9bmV3IF9SKGUsdCxuLGwsYSksZj1T
-            Uih0LHMpO3UuY3VycmVudD1mLGYuc3RhdGVOb2RlPXU7e2xldCBwPUh1KCk7TW4ocCksdS5wb29sZWRDYWNoZT1wLE1uKHApO2xl
+            YXRpb25EYXRhPW51bGx9ZnVuY3Rpb24gcjAoZSx0LG4saSxvLHMscixsLGEsYyl7bGV0IHU9bmV3IE5SKGUsdCxuLGwsYSksZj12
+            Uih0LHMpO3UuY3VycmVudD1mLGYuc3RhdGVOb2RlPXU7e2xldCBwPXp1KCk7TW4ocCksdS5wb29sZWRDYWNoZT1wLE1uKHApO2xl
             dCB5PXtlbGVtZW50OmksaXNEZWh5ZHJhdGVkOm4sY2FjaGU6cCx0cmFuc2l0aW9uczpudWxsLHBlbmRpbmdTdXNwZW5zZUJvdW5k
-            YXJpZXM6bnVsbH07Zi5tZW1vaXplZFN0YXRlPXl9cmV0dXJuIGVsKGYpLHV9dmFyIG9mPSIxOC4xLjAiO2Z1bmN0aW9uIE5SKGUs
+            YXJpZXM6bnVsbH07Zi5tZW1vaXplZFN0YXRlPXl9cmV0dXJuIGVsKGYpLHV9dmFyIG9mPSIxOC4xLjAiO2Z1bmN0aW9uIExSKGUs
             dCxuKXtsZXQgaT1hcmd1bWVudHMubGVuZ3RoPjMmJmFyZ3VtZW50c1szXSE9PXZvaWQgMD9hcmd1bWVudHNbM106bnVsbDtyZXR1
             cm57JCR0eXBlb2Y6Wm4sa2V5Omk9PW51bGw/bnVsbDoiIitpLGNoaWxkcmVuOmUsY29udGFpbmVySW5mbzp0LGltcGxlbWVudGF0
-            aW9uOm59fWZ1bmN0aW9uIGwwKGUpe2lmKCFlKXJldHVybiBwdDtsZXQgdD1waShlKSxuPWdFKHQpO2lmKHQudGFnPT09WSl7bGV0
-            IGk9dC50eXBlO2lmKE50KGkpKXJldHVybiBUaCh0LGksbil9cmV0dXJuIG59ZnVuY3Rpb24gTFIoZSl7bGV0IHQ9cGkoZSk7aWYo
+            aW9uOm59fWZ1bmN0aW9uIGwwKGUpe2lmKCFlKXJldHVybiBwdDtsZXQgdD1waShlKSxuPVNFKHQpO2lmKHQudGFnPT09WSl7bGV0
+            IGk9dC50eXBlO2lmKEx0KGkpKXJldHVybiBUaCh0LGksbil9cmV0dXJuIG59ZnVuY3Rpb24gd1IoZSl7bGV0IHQ9cGkoZSk7aWYo
             dD09PXZvaWQgMCl7aWYodHlwZW9mIGUucmVuZGVyPT0iZnVuY3Rpb24iKXRocm93IEVycm9yKFMoMTg4KSk7e2xldCBpPU9iamVj
             dC5rZXlzKGUpLmpvaW4oIiwiKTt0aHJvdyBFcnJvcihTKDI2OCxpKSl9fWxldCBuPVRwKHQpO3JldHVybiBuPT09bnVsbD9udWxs
             Om4uc3RhdGVOb2RlfWZ1bmN0aW9uIGEwKGUsdCxuLGksbyxzLHIsbCl7cmV0dXJuIHIwKGUsdCwhMSxudWxsLG4saSxvLHMscil9
             ZnVuY3Rpb24gYzAoZSx0LG4saSxvLHMscixsLGEsYyl7bGV0IGY9cjAobixpLCEwLGUsbyxzLHIsbCxhKTtmLmNvbnRleHQ9bDAo
-            bnVsbCk7bGV0IHA9Zi5jdXJyZW50LHk9UmUoKSxnPUh0KHApLEM9X3QoeSxnKTtyZXR1cm4gQy5jYWxsYmFjaz10IT1udWxsP3Q6
-            bnVsbCxBdChwLEMsZyksangoZixnLHkpLGZ9ZnVuY3Rpb24gdWwoZSx0LG4saSl7bGV0IG89dC5jdXJyZW50LHM9UmUoKSxyPUh0
-            KG8pLGw9bDAobik7dC5jb250ZXh0PT09bnVsbD90LmNvbnRleHQ9bDp0LnBlbmRpbmdDb250ZXh0PWw7bGV0IGE9X3QocyxyKTth
-            LnBheWxvYWQ9e2VsZW1lbnQ6ZX0saT1pPT09dm9pZCAwP251bGw6aSxpIT09bnVsbCYmKGEuY2FsbGJhY2s9aSk7bGV0IGM9QXQo
+            bnVsbCk7bGV0IHA9Zi5jdXJyZW50LHk9UmUoKSxnPUh0KHApLEM9TnQoeSxnKTtyZXR1cm4gQy5jYWxsYmFjaz10IT1udWxsP3Q6
+            bnVsbCxVdChwLEMsZyksS3goZixnLHkpLGZ9ZnVuY3Rpb24gdWwoZSx0LG4saSl7bGV0IG89dC5jdXJyZW50LHM9UmUoKSxyPUh0
+            KG8pLGw9bDAobik7dC5jb250ZXh0PT09bnVsbD90LmNvbnRleHQ9bDp0LnBlbmRpbmdDb250ZXh0PWw7bGV0IGE9TnQocyxyKTth
+            LnBheWxvYWQ9e2VsZW1lbnQ6ZX0saT1pPT09dm9pZCAwP251bGw6aSxpIT09bnVsbCYmKGEuY2FsbGJhY2s9aSk7bGV0IGM9VXQo
             byxhLHIpO3JldHVybiBjIT09bnVsbCYmKHN0KGMsbyxyLHMpLFNvKGMsbyxyKSkscn1mdW5jdGlvbiBrcihlKXtsZXQgdD1lLmN1
             cnJlbnQ7aWYoIXQuY2hpbGQpcmV0dXJuIG51bGw7c3dpdGNoKHQuY2hpbGQudGFnKXtjYXNlIE06cmV0dXJuIHQuY2hpbGQuc3Rh
             dGVOb2RlO2RlZmF1bHQ6cmV0dXJuIHQuY2hpbGQuc3RhdGVOb2RlfX1mdW5jdGlvbiBPUihlKXtzd2l0Y2goZS50YWcpe2Nhc2Ug
-            JDp7bGV0IHQ9ZS5zdGF0ZU5vZGU7aWYoenIodCkpe2xldCBuPWVTKHQpO1d4KHQsbil9YnJlYWt9Y2FzZSBKOntQbigoKT0+e2xl
+            JDp7bGV0IHQ9ZS5zdGF0ZU5vZGU7aWYoSHIodCkpe2xldCBuPXRTKHQpO1h4KHQsbil9YnJlYWt9Y2FzZSBaOntQbigoKT0+e2xl
             dCBuPWppKGUscSk7aWYobiE9PW51bGwpe2xldCBpPVJlKCk7c3QobixlLHEsaSl9fSksc2YoZSxxKTticmVha319fWZ1bmN0aW9u
             IFBkKGUsdCl7bGV0IG49ZS5tZW1vaXplZFN0YXRlO24hPT1udWxsJiZuLmRlaHlkcmF0ZWQhPT1udWxsJiYobi5yZXRyeUxhbmU9
-            bFMobi5yZXRyeUxhbmUsdCkpfWZ1bmN0aW9uIHNmKGUsdCl7UGQoZSx0KTtsZXQgbj1lLmFsdGVybmF0ZTtuJiZQZChuLHQpfWZ1
-            bmN0aW9uIHdSKGUpe2lmKGUudGFnIT09SilyZXR1cm47bGV0IHQ9Y3Isbj1qaShlLHQpO2lmKG4hPT1udWxsKXtsZXQgaT1SZSgp
-            O3N0KG4sZSx0LGkpfXNmKGUsdCl9ZnVuY3Rpb24ga1IoZSl7aWYoZS50YWchPT1KKXJldHVybjtsZXQgdD1IdChlKSxuPWppKGUs
-            dCk7aWYobiE9PW51bGwpe2xldCBpPVJlKCk7c3QobixlLHQsaSl9c2YoZSx0KX12YXIgTVI9bnVsbCxGUj1udWxsLERSPW51bGws
-            QVI9bnVsbCxVUj1udWxsLEhSPW51bGwselI9bnVsbCxQUj1udWxsLCRSPW51bGw7ZnVuY3Rpb24gVlIoZSl7bGV0IHQ9VHAoZSk7
-            cmV0dXJuIHQ9PT1udWxsP251bGw6dC5zdGF0ZU5vZGV9ZnVuY3Rpb24gQlIoZSl7cmV0dXJuIG51bGx9ZnVuY3Rpb24gcVIoZSl7
-            bGV0IHQ9ZS5maW5kRmliZXJCeUhvc3RJbnN0YW5jZSxuPUxlLlJlYWN0Q3VycmVudERpc3BhdGNoZXI7cmV0dXJuIHFnKHtidW5k
+            YVMobi5yZXRyeUxhbmUsdCkpfWZ1bmN0aW9uIHNmKGUsdCl7UGQoZSx0KTtsZXQgbj1lLmFsdGVybmF0ZTtuJiZQZChuLHQpfWZ1
+            bmN0aW9uIGtSKGUpe2lmKGUudGFnIT09WilyZXR1cm47bGV0IHQ9Y3Isbj1qaShlLHQpO2lmKG4hPT1udWxsKXtsZXQgaT1SZSgp
+            O3N0KG4sZSx0LGkpfXNmKGUsdCl9ZnVuY3Rpb24gTVIoZSl7aWYoZS50YWchPT1aKXJldHVybjtsZXQgdD1IdChlKSxuPWppKGUs
+            dCk7aWYobiE9PW51bGwpe2xldCBpPVJlKCk7c3QobixlLHQsaSl9c2YoZSx0KX12YXIgRlI9bnVsbCxEUj1udWxsLEFSPW51bGws
+            VVI9bnVsbCx6Uj1udWxsLEhSPW51bGwsUFI9bnVsbCwkUj1udWxsLFZSPW51bGw7ZnVuY3Rpb24gQlIoZSl7bGV0IHQ9VHAoZSk7
+            cmV0dXJuIHQ9PT1udWxsP251bGw6dC5zdGF0ZU5vZGV9ZnVuY3Rpb24gcVIoZSl7cmV0dXJuIG51bGx9ZnVuY3Rpb24gUVIoZSl7
+            bGV0IHQ9ZS5maW5kRmliZXJCeUhvc3RJbnN0YW5jZSxuPUxlLlJlYWN0Q3VycmVudERpc3BhdGNoZXI7cmV0dXJuIFFnKHtidW5k
             bGVUeXBlOmUuYnVuZGxlVHlwZSx2ZXJzaW9uOmUudmVyc2lvbixyZW5kZXJlclBhY2thZ2VOYW1lOmUucmVuZGVyZXJQYWNrYWdl
-            TmFtZSxyZW5kZXJlckNvbmZpZzplLnJlbmRlcmVyQ29uZmlnLG92ZXJyaWRlSG9va1N0YXRlOk1SLG92ZXJyaWRlSG9va1N0YXRl
-            RGVsZXRlUGF0aDpGUixvdmVycmlkZUhvb2tTdGF0ZVJlbmFtZVBhdGg6RFIsb3ZlcnJpZGVQcm9wczpBUixvdmVycmlkZVByb3Bz
-            RGVsZXRlUGF0aDpVUixvdmVycmlkZVByb3BzUmVuYW1lUGF0aDpIUixzZXRFcnJvckhhbmRsZXI6UFIsc2V0U3VzcGVuc2VIYW5k
-            bGVyOiRSLHNjaGVkdWxlVXBkYXRlOnpSLGN1cnJlbnREaXNwYXRjaGVyUmVmOm4sZmluZEhvc3RJbnN0YW5jZUJ5RmliZXI6VlIs
-            ZmluZEZpYmVyQnlIb3N0SW5zdGFuY2U6dHx8QlIsZmluZEhvc3RJbnN0YW5jZXNGb3JSZWZyZXNoOm51bGwsc2NoZWR1bGVSZWZy
+            TmFtZSxyZW5kZXJlckNvbmZpZzplLnJlbmRlcmVyQ29uZmlnLG92ZXJyaWRlSG9va1N0YXRlOkZSLG92ZXJyaWRlSG9va1N0YXRl
+            RGVsZXRlUGF0aDpEUixvdmVycmlkZUhvb2tTdGF0ZVJlbmFtZVBhdGg6QVIsb3ZlcnJpZGVQcm9wczpVUixvdmVycmlkZVByb3Bz
+            RGVsZXRlUGF0aDp6UixvdmVycmlkZVByb3BzUmVuYW1lUGF0aDpIUixzZXRFcnJvckhhbmRsZXI6JFIsc2V0U3VzcGVuc2VIYW5k
+            bGVyOlZSLHNjaGVkdWxlVXBkYXRlOlBSLGN1cnJlbnREaXNwYXRjaGVyUmVmOm4sZmluZEhvc3RJbnN0YW5jZUJ5RmliZXI6QlIs
+            ZmluZEZpYmVyQnlIb3N0SW5zdGFuY2U6dHx8cVIsZmluZEhvc3RJbnN0YW5jZXNGb3JSZWZyZXNoOm51bGwsc2NoZWR1bGVSZWZy
             ZXNoOm51bGwsc2NoZWR1bGVSb290Om51bGwsc2V0UmVmcmVzaEhhbmRsZXI6bnVsbCxnZXRDdXJyZW50RmliZXI6bnVsbCxyZWNv
             bmNpbGVyVmVyc2lvbjpvZn0pfXZhciB1MD10eXBlb2YgcmVwb3J0RXJyb3I9PSJmdW5jdGlvbiI/cmVwb3J0RXJyb3I6ZT0+e2Nv
             bnNvbGUuZXJyb3IoZSl9O2Z1bmN0aW9uIHJmKGUpe3RoaXMuX2ludGVybmFsUm9vdD1lfWZsLnByb3RvdHlwZS5yZW5kZXI9cmYu
             cHJvdG90eXBlLnJlbmRlcj1mdW5jdGlvbihlKXtsZXQgdD10aGlzLl9pbnRlcm5hbFJvb3Q7aWYodD09PW51bGwpdGhyb3cgRXJy
             b3IoUyg0MDkpKTt1bChlLHQsbnVsbCxudWxsKX07ZmwucHJvdG90eXBlLnVubW91bnQ9cmYucHJvdG90eXBlLnVubW91bnQ9ZnVu
             Y3Rpb24oKXtsZXQgZT10aGlzLl9pbnRlcm5hbFJvb3Q7aWYoZSE9PW51bGwpe3RoaXMuX2ludGVybmFsUm9vdD1udWxsO2xldCB0
-            PWUuY29udGFpbmVySW5mbztQbigoKT0+e3VsKG51bGwsZSxudWxsLG51bGwpfSksQ2godCl9fTtmdW5jdGlvbiBRUihlLHQpe2lm
+            PWUuY29udGFpbmVySW5mbztQbigoKT0+e3VsKG51bGwsZSxudWxsLG51bGwpfSksQ2godCl9fTtmdW5jdGlvbiBqUihlLHQpe2lm
             KCFsZihlKSl0aHJvdyBFcnJvcihTKDI5OSkpO2xldCBuPSExLGk9ITEsbz0iIixzPXUwO3QhPW51bGwmJih0LnVuc3RhYmxlX3N0
             cmljdE1vZGU9PT0hMCYmKG49ITApLHQuaWRlbnRpZmllclByZWZpeCE9PXZvaWQgMCYmKG89dC5pZGVudGlmaWVyUHJlZml4KSx0
             Lm9uUmVjb3ZlcmFibGVFcnJvciE9PXZvaWQgMCYmKHM9dC5vblJlY292ZXJhYmxlRXJyb3IpLHQudHJhbnNpdGlvbkNhbGxiYWNr
             cyE9PXZvaWQgMCYmdC50cmFuc2l0aW9uQ2FsbGJhY2tzKTtsZXQgcj1hMChlLGJ1LG51bGwsbixpLG8scyk7Z3Ioci5jdXJyZW50
             LGUpO2xldCBsPWUubm9kZVR5cGU9PT1GZT9lLnBhcmVudE5vZGU6ZTtyZXR1cm4gUG8obCksbmV3IHJmKHIpfWZ1bmN0aW9uIGZs
-            KGUpe3RoaXMuX2ludGVybmFsUm9vdD1lfWZ1bmN0aW9uIGpSKGUpe2UmJlRTKGUpfWZsLnByb3RvdHlwZS51bnN0YWJsZV9zY2hl
-            ZHVsZUh5ZHJhdGlvbj1qUjtmdW5jdGlvbiBLUihlLHQsbil7aWYoIWxmKGUpKXRocm93IEVycm9yKFMoNDA1KSk7bGV0IGk9biE9
+            KGUpe3RoaXMuX2ludGVybmFsUm9vdD1lfWZ1bmN0aW9uIEtSKGUpe2UmJnhTKGUpfWZsLnByb3RvdHlwZS51bnN0YWJsZV9zY2hl
+            ZHVsZUh5ZHJhdGlvbj1LUjtmdW5jdGlvbiBZUihlLHQsbil7aWYoIWxmKGUpKXRocm93IEVycm9yKFMoNDA1KSk7bGV0IGk9biE9
             bnVsbD9uOm51bGwsbz1uIT1udWxsJiZuLmh5ZHJhdGVkU291cmNlc3x8bnVsbCxzPSExLHI9ITEsbD0iIixhPXUwO24hPW51bGwm
             JihuLnVuc3RhYmxlX3N0cmljdE1vZGU9PT0hMCYmKHM9ITApLG4uaWRlbnRpZmllclByZWZpeCE9PXZvaWQgMCYmKGw9bi5pZGVu
             dGlmaWVyUHJlZml4KSxuLm9uUmVjb3ZlcmFibGVFcnJvciE9PXZvaWQgMCYmKGE9bi5vblJlY292ZXJhYmxlRXJyb3IpKTtsZXQg
             Yz1jMCh0LG51bGwsZSxidSxpLHMscixsLGEpO2lmKGdyKGMuY3VycmVudCxlKSxQbyhlKSxvKWZvcihsZXQgdT0wO3U8by5sZW5n
-            dGg7dSsrKXtsZXQgZj1vW3VdO0lFKGMsZil9cmV0dXJuIG5ldyBmbChjKX1mdW5jdGlvbiBsZihlKXtyZXR1cm4hIShlJiYoZS5u
-            b2RlVHlwZT09PWJufHxlLm5vZGVUeXBlPT09ZG58fGUubm9kZVR5cGU9PT1fY3x8IV9iKSl9ZnVuY3Rpb24gZGwoZSl7cmV0dXJu
-            ISEoZSYmKGUubm9kZVR5cGU9PT1ibnx8ZS5ub2RlVHlwZT09PWRufHxlLm5vZGVUeXBlPT09X2N8fGUubm9kZVR5cGU9PT1GZSYm
+            dGg7dSsrKXtsZXQgZj1vW3VdO0pFKGMsZil9cmV0dXJuIG5ldyBmbChjKX1mdW5jdGlvbiBsZihlKXtyZXR1cm4hIShlJiYoZS5u
+            b2RlVHlwZT09PWdufHxlLm5vZGVUeXBlPT09cG58fGUubm9kZVR5cGU9PT1fY3x8IU5iKSl9ZnVuY3Rpb24gZGwoZSl7cmV0dXJu
+            ISEoZSYmKGUubm9kZVR5cGU9PT1nbnx8ZS5ub2RlVHlwZT09PXBufHxlLm5vZGVUeXBlPT09X2N8fGUubm9kZVR5cGU9PT1GZSYm
             ZS5ub2RlVmFsdWU9PT0iIHJlYWN0LW1vdW50LXBvaW50LXVuc3RhYmxlICIpKX1MZS5SZWFjdEN1cnJlbnRPd25lcjtmdW5jdGlv
-            biAkZCgpe31mdW5jdGlvbiBZUihlLHQsbixpLG8pe2lmKG8pe2lmKHR5cGVvZiBpPT0iZnVuY3Rpb24iKXtsZXQgbD1pO2k9ZnVu
+            biAkZCgpe31mdW5jdGlvbiBHUihlLHQsbixpLG8pe2lmKG8pe2lmKHR5cGVvZiBpPT0iZnVuY3Rpb24iKXtsZXQgbD1pO2k9ZnVu
             Y3Rpb24oKXtsZXQgYT1rcihzKTtsLmNhbGwoYSl9fWxldCBzPWMwKHQsaSxlLF9pLG51bGwsITEsITEsIiIsJGQpO2UuX3JlYWN0
             Um9vdENvbnRhaW5lcj1zLGdyKHMuY3VycmVudCxlKTtsZXQgcj1lLm5vZGVUeXBlPT09RmU/ZS5wYXJlbnROb2RlOmU7cmV0dXJu
             IFBvKHIpLFBuKCksc31lbHNle2xldCBzO2Zvcig7cz1lLmxhc3RDaGlsZDspZS5yZW1vdmVDaGlsZChzKTtpZih0eXBlb2YgaT09
             ImZ1bmN0aW9uIil7bGV0IGE9aTtpPWZ1bmN0aW9uKCl7bGV0IGM9a3Iocik7YS5jYWxsKGMpfX1sZXQgcj1hMChlLF9pLG51bGws
             ITEsITEsIiIsJGQpO2UuX3JlYWN0Um9vdENvbnRhaW5lcj1yLGdyKHIuY3VycmVudCxlKTtsZXQgbD1lLm5vZGVUeXBlPT09RmU/
             ZS5wYXJlbnROb2RlOmU7cmV0dXJuIFBvKGwpLFBuKCgpPT57dWwodCxyLG4saSl9KSxyfX1mdW5jdGlvbiBwbChlLHQsbixpLG8p
-            e2xldCBzPW4uX3JlYWN0Um9vdENvbnRhaW5lcixyO2lmKCFzKXI9WVIobix0LGUsbyxpKTtlbHNle2lmKHI9cyx0eXBlb2Ygbz09
+            e2xldCBzPW4uX3JlYWN0Um9vdENvbnRhaW5lcixyO2lmKCFzKXI9R1Iobix0LGUsbyxpKTtlbHNle2lmKHI9cyx0eXBlb2Ygbz09
             ImZ1bmN0aW9uIil7bGV0IGw9bztvPWZ1bmN0aW9uKCl7bGV0IGE9a3Iocik7bC5jYWxsKGEpfX11bCh0LHIsZSxvKX1yZXR1cm4g
-            a3Iocil9ZnVuY3Rpb24gR1IoZSl7cmV0dXJuIGU9PW51bGw/bnVsbDplLm5vZGVUeXBlPT09Ym4/ZTpMUihlKX1mdW5jdGlvbiBX
-            UihlLHQsbil7aWYoIWRsKHQpKXRocm93IEVycm9yKFMoMjAwKSk7cmV0dXJuIHBsKG51bGwsZSx0LCEwLG4pfWZ1bmN0aW9uIFhS
-            KGUsdCxuKXtpZighZGwodCkpdGhyb3cgRXJyb3IoUygyMDApKTtyZXR1cm4gcGwobnVsbCxlLHQsITEsbil9ZnVuY3Rpb24gSVIo
-            ZSx0LG4saSl7aWYoIWRsKG4pKXRocm93IEVycm9yKFMoMjAwKSk7aWYoZT09bnVsbHx8IWtnKGUpKXRocm93IEVycm9yKFMoMzgp
-            KTtyZXR1cm4gcGwoZSx0LG4sITEsaSl9ZnVuY3Rpb24gSlIoZSl7aWYoIWRsKGUpKXRocm93IEVycm9yKFMoNDApKTtyZXR1cm4g
+            a3Iocil9ZnVuY3Rpb24gV1IoZSl7cmV0dXJuIGU9PW51bGw/bnVsbDplLm5vZGVUeXBlPT09Z24/ZTp3UihlKX1mdW5jdGlvbiBY
+            UihlLHQsbil7aWYoIWRsKHQpKXRocm93IEVycm9yKFMoMjAwKSk7cmV0dXJuIHBsKG51bGwsZSx0LCEwLG4pfWZ1bmN0aW9uIElS
+            KGUsdCxuKXtpZighZGwodCkpdGhyb3cgRXJyb3IoUygyMDApKTtyZXR1cm4gcGwobnVsbCxlLHQsITEsbil9ZnVuY3Rpb24gSlIo
+            ZSx0LG4saSl7aWYoIWRsKG4pKXRocm93IEVycm9yKFMoMjAwKSk7aWYoZT09bnVsbHx8IU1nKGUpKXRocm93IEVycm9yKFMoMzgp
+            KTtyZXR1cm4gcGwoZSx0LG4sITEsaSl9ZnVuY3Rpb24gWlIoZSl7aWYoIWRsKGUpKXRocm93IEVycm9yKFMoNDApKTtyZXR1cm4g
             ZS5fcmVhY3RSb290Q29udGFpbmVyPyhQbigoKT0+e3BsKG51bGwsbnVsbCxlLCExLCgpPT57ZS5fcmVhY3RSb290Q29udGFpbmVy
-            PW51bGwsQ2goZSl9KX0pLCEwKTohMX1wUyhPUik7bVMod1IpO3lTKGtSKTtiUyhidCk7Z1MoSHApO2dnKGdDKTtDZyhadSxYeCxQ
-            bik7ZnVuY3Rpb24gWlIoZSx0KXtsZXQgbj1hcmd1bWVudHMubGVuZ3RoPjImJmFyZ3VtZW50c1syXSE9PXZvaWQgMD9hcmd1bWVu
-            dHNbMl06bnVsbDtpZighbGYodCkpdGhyb3cgRXJyb3IoUygyMDApKTtyZXR1cm4gTlIoZSx0LG51bGwsbil9ZnVuY3Rpb24gZV8o
-            ZSx0LG4saSl7cmV0dXJuIElSKGUsdCxuLGkpfXZhciB0Xz17dXNpbmdDbGllbnRFbnRyeVBvaW50OiExLEV2ZW50czpbZHMsUmks
-            cHMsaHAsbXAsWnVdfTtmdW5jdGlvbiBuXyhlLHQpe3JldHVybiBRUihlLHQpfWZ1bmN0aW9uIGlfKGUsdCxuKXtyZXR1cm4gS1Io
-            ZSx0LG4pfWZ1bmN0aW9uIG9fKGUpe3JldHVybiBQbihlKX1xUih7ZmluZEZpYmVyQnlIb3N0SW5zdGFuY2U6a24sYnVuZGxlVHlw
+            PW51bGwsQ2goZSl9KX0pLCEwKTohMX1oUyhPUik7eVMoa1IpO2JTKE1SKTtnUyhidCk7U1MoenApO1NnKFNDKTtFZyhadSxJeCxQ
+            bik7ZnVuY3Rpb24gZV8oZSx0KXtsZXQgbj1hcmd1bWVudHMubGVuZ3RoPjImJmFyZ3VtZW50c1syXSE9PXZvaWQgMD9hcmd1bWVu
+            dHNbMl06bnVsbDtpZighbGYodCkpdGhyb3cgRXJyb3IoUygyMDApKTtyZXR1cm4gTFIoZSx0LG51bGwsbil9ZnVuY3Rpb24gdF8o
+            ZSx0LG4saSl7cmV0dXJuIEpSKGUsdCxuLGkpfXZhciBuXz17dXNpbmdDbGllbnRFbnRyeVBvaW50OiExLEV2ZW50czpbZHMsUmks
+            cHMsaHAsbXAsWnVdfTtmdW5jdGlvbiBpXyhlLHQpe3JldHVybiBqUihlLHQpfWZ1bmN0aW9uIG9fKGUsdCxuKXtyZXR1cm4gWVIo
+            ZSx0LG4pfWZ1bmN0aW9uIHNfKGUpe3JldHVybiBQbihlKX1RUih7ZmluZEZpYmVyQnlIb3N0SW5zdGFuY2U6a24sYnVuZGxlVHlw
             ZTowLHZlcnNpb246b2YscmVuZGVyZXJQYWNrYWdlTmFtZToicmVhY3QtZG9tIn0pO1FlLl9fU0VDUkVUX0lOVEVSTkFMU19ET19O
-            T1RfVVNFX09SX1lPVV9XSUxMX0JFX0ZJUkVEPXRfO1FlLmNyZWF0ZVBvcnRhbD1aUjtRZS5jcmVhdGVSb290PW5fO1FlLmZpbmRE
-            T01Ob2RlPUdSO1FlLmZsdXNoU3luYz1vXztRZS5oeWRyYXRlPVdSO1FlLmh5ZHJhdGVSb290PWlfO1FlLnJlbmRlcj1YUjtRZS51
-            bm1vdW50Q29tcG9uZW50QXROb2RlPUpSO1FlLnVuc3RhYmxlX2JhdGNoZWRVcGRhdGVzPVp1O1FlLnVuc3RhYmxlX3JlbmRlclN1
-            YnRyZWVJbnRvQ29udGFpbmVyPWVfO1FlLnVuc3RhYmxlX3J1bldpdGhQcmlvcml0eT1IcDtRZS52ZXJzaW9uPW9mfSk7dmFyIGgw
-            PVNuKChMXyxwMCk9PnsidXNlIHN0cmljdCI7ZnVuY3Rpb24gZDAoKXtpZighKHR5cGVvZiBfX1JFQUNUX0RFVlRPT0xTX0dMT0JB
+            T1RfVVNFX09SX1lPVV9XSUxMX0JFX0ZJUkVEPW5fO1FlLmNyZWF0ZVBvcnRhbD1lXztRZS5jcmVhdGVSb290PWlfO1FlLmZpbmRE
+            T01Ob2RlPVdSO1FlLmZsdXNoU3luYz1zXztRZS5oeWRyYXRlPVhSO1FlLmh5ZHJhdGVSb290PW9fO1FlLnJlbmRlcj1JUjtRZS51
+            bm1vdW50Q29tcG9uZW50QXROb2RlPVpSO1FlLnVuc3RhYmxlX2JhdGNoZWRVcGRhdGVzPVp1O1FlLnVuc3RhYmxlX3JlbmRlclN1
+            YnRyZWVJbnRvQ29udGFpbmVyPXRfO1FlLnVuc3RhYmxlX3J1bldpdGhQcmlvcml0eT16cDtRZS52ZXJzaW9uPW9mfSk7dmFyIGgw
+            PVNuKCh3XyxwMCk9PnsidXNlIHN0cmljdCI7ZnVuY3Rpb24gZDAoKXtpZighKHR5cGVvZiBfX1JFQUNUX0RFVlRPT0xTX0dMT0JB
             TF9IT09LX189PSJ1bmRlZmluZWQifHx0eXBlb2YgX19SRUFDVF9ERVZUT09MU19HTE9CQUxfSE9PS19fLmNoZWNrRENFIT0iZnVu
             Y3Rpb24iKSl0cnl7X19SRUFDVF9ERVZUT09MU19HTE9CQUxfSE9PS19fLmNoZWNrRENFKGQwKX1jYXRjaChlKXtjb25zb2xlLmVy
             cm9yKGUpfX1kMCgpLHAwLmV4cG9ydHM9ZjAoKX0pO3ZhciB5MD1TbihhZj0+eyJ1c2Ugc3RyaWN0Ijt2YXIgbTA9aDAoKTthZi5j
-            cmVhdGVSb290PW0wLmNyZWF0ZVJvb3QsYWYuaHlkcmF0ZVJvb3Q9bTAuaHlkcmF0ZVJvb3Q7dmFyIE9ffSk7dmFyIEgwPXZuKEd0
-            KCkpLHowPXZuKHkwKCkpO3ZhciBUPXZuKEd0KCkpO3ZhciBqZT12bihHdCgpKTt2YXIgVz1jbGFzcyBleHRlbmRzIEVycm9ye2Nv
+            cmVhdGVSb290PW0wLmNyZWF0ZVJvb3QsYWYuaHlkcmF0ZVJvb3Q9bTAuaHlkcmF0ZVJvb3Q7dmFyIE9ffSk7dmFyIEgwPXZuKFd0
+            KCkpLFAwPXZuKHkwKCkpO3ZhciBUPXZuKFd0KCkpO3ZhciBqZT12bihXdCgpKTt2YXIgVz1jbGFzcyBleHRlbmRzIEVycm9ye2Nv
             bnN0cnVjdG9yKG4saSl7c3VwZXIoaSk7dGhpcy5jb2RlPW47dGhpcy5uYW1lPSJTd2l0Y2hib2FyZEVycm9yIn19O3ZhciBobD1j
             bGFzc3tjb25zdHJ1Y3Rvcih0LG4saSxvPXt9KXt0aGlzLmNsaWVudD10O3RoaXMuaWQ9bjt0aGlzLm9uQ2hhbmdlPWk7dGhpcy5z
             bmFwc2hvdD1tbCgpO3RoaXMuc3Vic2NyaXB0aW9ucz1bXTt0aGlzLm9mZnM9W107dGhpcy5hY3RpdmU9ITE7dmFyIHMscjt0aGlz
@@ -2417,7 +2417,7 @@ extension ClientAsset {
             ZXF1ZXN0cy52YWx1ZXMoKSk7dGhpcy5yZXF1ZXN0cy5jbGVhcigpO2ZvcihsZXQgaSBvZiBuKXRoaXMuY2xvY2suY2xlYXJUaW1l
             b3V0KGkudGltZXIpLGkucmVqZWN0KHQpfX07dmFyIE4wPXtub3c6KCk9PkRhdGUubm93KCksc2V0VGltZW91dDooZSx0KT0+c2V0
             VGltZW91dChlLHQpLGNsZWFyVGltZW91dDplPT5jbGVhclRpbWVvdXQoZSl9O2Z1bmN0aW9uIEwwKGUpe3ZhciBzLHIsbCxhLGMs
-            dSxmLHAseSxnLEMsSCxBLFo7bGV0e3dzVXJsOnQsaHR0cFVybDpufT1zXyhlLnVybCwocz1lLmZhbGxiYWNrKT09bnVsbD92b2lk
+            dSxmLHAseSxnLEMsRCxVLEk7bGV0e3dzVXJsOnQsaHR0cFVybDpufT1yXyhlLnVybCwocz1lLmZhbGxiYWNrKT09bnVsbD92b2lk
             IDA6cy5odHRwVXJsKSxpPWdsb2JhbFRoaXMsbz0ocj1lLkV2ZW50U291cmNlKSE9bnVsbD9yOmkuRXZlbnRTb3VyY2U7cmV0dXJu
             e3dzVXJsOnQsaHR0cFVybDpuLHRva2VuOmUudG9rZW4sZ2V0VG9rZW46ZS5nZXRUb2tlbixuYW1lOmUubmFtZSxiYWNrb2ZmOnsu
             Li54MCwuLi5lLmJhY2tvZmZ9LG9mZmxpbmVRdWV1ZTp7Li4uXzAsLi4uZS5vZmZsaW5lUXVldWV9LHJlcXVlc3RUaW1lb3V0TXM6
@@ -2425,18 +2425,18 @@ extension ClientAsset {
             bD9hOjFlNCxwb25nVGltZW91dE1zOihjPWUucG9uZ1RpbWVvdXRNcykhPW51bGw/YzoxZTQscmVmcmVzaE1hcmdpbk1zOih1PWUu
             cmVmcmVzaE1hcmdpbk1zKSE9bnVsbD91OjNlNCxzc2VGYWxsYmFjazooKHA9KGY9ZS5mYWxsYmFjayk9PW51bGw/dm9pZCAwOmYu
             c3NlKSE9bnVsbD9wOiEwKSYmbyE9PXZvaWQgMCxmYWxsYmFja0FmdGVyRmFpbHVyZXM6KGc9KHk9ZS5mYWxsYmFjayk9PW51bGw/
-            dm9pZCAwOnkuYWZ0ZXJGYWlsdXJlcykhPW51bGw/ZzozLGNsb2NrOihDPWUuY2xvY2spIT1udWxsP0M6TjAscmFuZG9tOihIPWUu
-            cmFuZG9tKSE9bnVsbD9IOk1hdGgucmFuZG9tLFdlYlNvY2tldDooQT1lLldlYlNvY2tldCkhPW51bGw/QTppLldlYlNvY2tldCxF
-            dmVudFNvdXJjZTpvLGZldGNoOihaPWUuZmV0Y2gpIT1udWxsP1o6aS5mZXRjaD9pLmZldGNoLmJpbmQoZ2xvYmFsVGhpcyk6dm9p
-            ZCAwLGVudmlyb25tZW50OmUuZW52aXJvbm1lbnQ9PT12b2lkIDA/cl8oKTplLmVudmlyb25tZW50fX1mdW5jdGlvbiBzXyhlLHQp
+            dm9pZCAwOnkuYWZ0ZXJGYWlsdXJlcykhPW51bGw/ZzozLGNsb2NrOihDPWUuY2xvY2spIT1udWxsP0M6TjAscmFuZG9tOihEPWUu
+            cmFuZG9tKSE9bnVsbD9EOk1hdGgucmFuZG9tLFdlYlNvY2tldDooVT1lLldlYlNvY2tldCkhPW51bGw/VTppLldlYlNvY2tldCxF
+            dmVudFNvdXJjZTpvLGZldGNoOihJPWUuZmV0Y2gpIT1udWxsP0k6aS5mZXRjaD9pLmZldGNoLmJpbmQoZ2xvYmFsVGhpcyk6dm9p
+            ZCAwLGVudmlyb25tZW50OmUuZW52aXJvbm1lbnQ9PT12b2lkIDA/bF8oKTplLmVudmlyb25tZW50fX1mdW5jdGlvbiByXyhlLHQp
             e2xldCBuPWU7L15odHRwcz86L2kudGVzdChlKSYmKG49ZS5yZXBsYWNlKC9eaHR0cC9pLCJ3cyIpLnJlcGxhY2UoL1wvKyQvLCIi
             KSwvXC93cyQvLnRlc3Qobil8fChuKz0iL3dzIikpO2xldCBpPXQhPW51bGw/dDpuLnJlcGxhY2UoL153cy9pLCJodHRwIikucmVw
             bGFjZSgvXC93c1wvPyhcPy4qKT8kLywiIik7cmV0dXJue3dzVXJsOm4saHR0cFVybDppLnJlcGxhY2UoL1wvKyQvLCIiKX19ZnVu
-            Y3Rpb24gcl8oKXtsZXQgZT1nbG9iYWxUaGlzLHQ9ZS53aW5kb3csbj1lLmRvY3VtZW50O3JldHVybiB0PT09dm9pZCAwP251bGw6
+            Y3Rpb24gbF8oKXtsZXQgZT1nbG9iYWxUaGlzLHQ9ZS53aW5kb3csbj1lLmRvY3VtZW50O3JldHVybiB0PT09dm9pZCAwP251bGw6
             e2FkZEV2ZW50TGlzdGVuZXIoaSxvKXtpPT09InZpc2liaWxpdHljaGFuZ2UiP249PW51bGx8fG4uYWRkRXZlbnRMaXN0ZW5lcihp
             LG8pOnQuYWRkRXZlbnRMaXN0ZW5lcihpLG8pfSxyZW1vdmVFdmVudExpc3RlbmVyKGksbyl7aT09PSJ2aXNpYmlsaXR5Y2hhbmdl
             Ij9uPT1udWxsfHxuLnJlbW92ZUV2ZW50TGlzdGVuZXIoaSxvKTp0LnJlbW92ZUV2ZW50TGlzdGVuZXIoaSxvKX0sdmlzaWJpbGl0
-            eVN0YXRlOigpPT5uPT1udWxsP3ZvaWQgMDpuLnZpc2liaWxpdHlTdGF0ZX19dmFyIE8wPSJzd2l0Y2hib2FyZC52MSI7ZnVuY3Rp
+            eVN0YXRlOigpPT5uPT1udWxsP3ZvaWQgMDpuLnZpc2liaWxpdHlTdGF0ZX19dmFyIHcwPSJzd2l0Y2hib2FyZC52MSI7ZnVuY3Rp
             b24gR24oZSl7dmFyIG47bGV0IHQ9e2NoYW5uZWw6KG49ZS5jaGFubmVsKSE9bnVsbD9uOiIifTtyZXR1cm4iZGF0YSJpbiBlJiYo
             dC5kYXRhPWUuZGF0YSksZS50ZXh0IT09dm9pZCAwJiYodC50ZXh0PWUudGV4dCksZS5iaW5hcnkhPT12b2lkIDAmJih0LmJpbmFy
             eT1lLmJpbmFyeSksZS5ldmVudCE9PXZvaWQgMCYmKHQuZXZlbnQ9ZS5ldmVudCksZS5vZmZzZXQhPT12b2lkIDAmJih0Lm9mZnNl
@@ -2467,8 +2467,8 @@ extension ClientAsset {
             dG9rZW4pO2xldCBzPW5ldyB0aGlzLkV2ZW50U291cmNlSW1wbChgJHt0aGlzLmh0dHBVcmx9L3NzZT8ke299YCk7dGhpcy5zb3Vy
             Y2VzLnNldCh0LHMpO2xldCByPSExO3MuYWRkRXZlbnRMaXN0ZW5lcigib3BlbiIsKCk9PntyfHwocj0hMCxpKHt0eXBlOiJzdWJz
             Y3JpYmVkIixjaGFubmVsOnQscmVjb3ZlcmVkOm4hPT12b2lkIDA/ITA6dm9pZCAwLG1lc3NhZ2VzOltdfSkpfSkscy5hZGRFdmVu
-            dExpc3RlbmVyKCJtZXNzYWdlIixsPT57dmFyIHU7bGV0IGE9e3R5cGU6Im1lc3NhZ2UiLGNoYW5uZWw6dCwuLi5sXygodT1sLmRh
-            dGEpIT1udWxsP3U6IiIpfSxjPWFfKGwubGFzdEV2ZW50SWQpO2MhPT12b2lkIDAmJk9iamVjdC5hc3NpZ24oYSxjKSx0aGlzLm9u
+            dExpc3RlbmVyKCJtZXNzYWdlIixsPT57dmFyIHU7bGV0IGE9e3R5cGU6Im1lc3NhZ2UiLGNoYW5uZWw6dCwuLi5hXygodT1sLmRh
+            dGEpIT1udWxsP3U6IiIpfSxjPWNfKGwubGFzdEV2ZW50SWQpO2MhPT12b2lkIDAmJk9iamVjdC5hc3NpZ24oYSxjKSx0aGlzLm9u
             ZnJhbWUoYSl9KTtmb3IobGV0IGwgb2ZbImpvaW4iLCJsZWF2ZSJdKXMuYWRkRXZlbnRMaXN0ZW5lcihsLGE9PntsZXQgYz1jZihh
             LmRhdGEpO2MhPT12b2lkIDAmJnRoaXMub25mcmFtZSh7dHlwZTpsLGNoYW5uZWw6dCxjbGllbnQ6Yy5jbGllbnR9KX0pO3MuYWRk
             RXZlbnRMaXN0ZW5lcigicmVzZXQiLGw9Pnt2YXIgYyx1O2xldCBhPWNmKGwuZGF0YSk7dGhpcy5vbmZyYW1lKHt0eXBlOiJyZXNl
@@ -2486,9 +2486,9 @@ extension ClientAsset {
             JHthLnN0YXR1c31gfSl9KS5jYXRjaChhPT57cyh7dHlwZToiZXJyb3IiLGNvZGU6ImRpc2Nvbm5lY3RlZCIsbWVzc2FnZTpgJHt0
             fSAke259IGZhaWxlZDogJHtTdHJpbmcoYSl9YH0pfSl9ZmluaXNoKHQpe2lmKCF0aGlzLmZpbmlzaGVkKXt0aGlzLmZpbmlzaGVk
             PSEwO2ZvcihsZXQgbiBvZiB0aGlzLnNvdXJjZXMudmFsdWVzKCkpbi5jbG9zZSgpO3RoaXMuc291cmNlcy5jbGVhcigpLHRoaXMu
-            b25jbG9zZSh0KX19fTtmdW5jdGlvbiBsXyhlKXt0cnl7cmV0dXJue2RhdGE6SlNPTi5wYXJzZShlKX19Y2F0Y2h7cmV0dXJue3Rl
+            b25jbG9zZSh0KX19fTtmdW5jdGlvbiBhXyhlKXt0cnl7cmV0dXJue2RhdGE6SlNPTi5wYXJzZShlKX19Y2F0Y2h7cmV0dXJue3Rl
             eHQ6ZX19fWZ1bmN0aW9uIGNmKGUpe2lmKGUhPT12b2lkIDApdHJ5e3JldHVybiBKU09OLnBhcnNlKGUpfWNhdGNoe3JldHVybn19
-            ZnVuY3Rpb24gYV8oZSl7aWYoZT09PXZvaWQgMClyZXR1cm47bGV0IHQ9L14oW14uLV0rKS0oWzAtOWEtel0rKSQvLmV4ZWMoZSk7
+            ZnVuY3Rpb24gY18oZSl7aWYoZT09PXZvaWQgMClyZXR1cm47bGV0IHQ9L14oW14uLV0rKS0oWzAtOWEtel0rKSQvLmV4ZWMoZSk7
             aWYodCE9PW51bGwpcmV0dXJue2Vwb2NoOnRbMV0sb2Zmc2V0OnBhcnNlSW50KHRbMl0sMzYpfX12YXIgRWw9Y2xhc3N7Y29uc3Ry
             dWN0b3IodCxuKXt0aGlzLmNoYW5uZWw9dDt0aGlzLnJlY292ZXJhYmxlPW47dGhpcy5zdWJzY3JpYmVkQmVmb3JlPSExfWdldCBw
             b3NpdGlvbigpe3JldHVybiB0aGlzLmxhc3Q9PT12b2lkIDA/dm9pZCAwOnsuLi50aGlzLmxhc3R9fXN1YnNjcmliZU9wdGlvbnMo
@@ -2496,7 +2496,7 @@ extension ClientAsset {
             aXMuc3Vic2NyaWJlZEJlZm9yZSYmdCE9PXZvaWQgMCYmdD49MCYmdGhpcy5yZWNvdmVyYWJsZT97aGlzdG9yeTp0fTp7fX1zdWJz
             Y3JpYmVkKHQpe3ZhciBzO2xldCBuPXRoaXMuc3Vic2NyaWJlZEJlZm9yZTt0aGlzLnN1YnNjcmliZWRCZWZvcmU9ITA7bGV0IGk9
             KChzPXQubWVzc2FnZXMpIT1udWxsP3M6W10pLm1hcChHbikubWFwKHI9Pih7Li4ucixjaGFubmVsOnIuY2hhbm5lbHx8dGhpcy5j
-            aGFubmVsfSkpLG89Y18odCk7aWYodC5yZWNvdmVyZWQ9PT0hMClyZXR1cm57ZGVsaXZlcjppLmZpbHRlcihsPT50aGlzLmFjY2Vw
+            aGFubmVsfSkpLG89dV8odCk7aWYodC5yZWNvdmVyZWQ9PT0hMClyZXR1cm57ZGVsaXZlcjppLmZpbHRlcihsPT50aGlzLmFjY2Vw
             dChsKSkscmVjb3ZlcmVkOiEwfTtpZihuKXtsZXQgcj10aGlzLmxhc3QsbD0ibm90X3JlY292ZXJhYmxlIjtyZXR1cm4gciE9PXZv
             aWQgMCYmbyE9PXZvaWQgMCYmKGw9ci5lcG9jaD09PW8uZXBvY2g/Im91dF9vZl93aW5kb3ciOiJlcG9jaF9jaGFuZ2VkIiksdGhp
             cy5sYXN0PW8se2RlbGl2ZXI6aS5maWx0ZXIoYz0+dGhpcy5hY2NlcHQoYykpLHJlY292ZXJlZDohMSxnYXA6e2NoYW5uZWw6dGhp
@@ -2504,8 +2504,8 @@ extension ClientAsset {
             Y292ZXJlZDp2b2lkIDB9fWFjY2VwdCh0KXtpZighdGhpcy5yZWNvdmVyYWJsZXx8dC5vZmZzZXQ9PT12b2lkIDB8fHQuZXBvY2g9
             PT12b2lkIDApcmV0dXJuITA7bGV0IG49dGhpcy5sYXN0O3JldHVybiBuIT09dm9pZCAwJiZuLmVwb2NoPT09dC5lcG9jaCYmdC5v
             ZmZzZXQ8PW4ub2Zmc2V0PyExOih0aGlzLmxhc3Q9e29mZnNldDp0Lm9mZnNldCxlcG9jaDp0LmVwb2NofSwhMCl9fTtmdW5jdGlv
-            biBjXyhlKXtpZighKHR5cGVvZiBlLm9mZnNldCE9Im51bWJlciJ8fHR5cGVvZiBlLmVwb2NoIT0ic3RyaW5nIikpcmV0dXJue29m
-            ZnNldDplLm9mZnNldCxlcG9jaDplLmVwb2NofX1mdW5jdGlvbiB3MChlLHQpe2lmKGUuc3RhcnRzV2l0aCgiJHNoYXJlLyIpKXts
+            biB1XyhlKXtpZighKHR5cGVvZiBlLm9mZnNldCE9Im51bWJlciJ8fHR5cGVvZiBlLmVwb2NoIT0ic3RyaW5nIikpcmV0dXJue29m
+            ZnNldDplLm9mZnNldCxlcG9jaDplLmVwb2NofX1mdW5jdGlvbiBPMChlLHQpe2lmKGUuc3RhcnRzV2l0aCgiJHNoYXJlLyIpKXts
             ZXQgbz1lLmluZGV4T2YoIi8iLDcpO2lmKG88MClyZXR1cm4hMTtlPWUuc2xpY2UobysxKX1pZihlPT09dClyZXR1cm4hMDtsZXQg
             bj1lLnNwbGl0KCIvIiksaT10LnNwbGl0KCIvIik7aWYodC5zdGFydHNXaXRoKCIkIikmJihuWzBdPT09IisifHxuWzBdPT09IiMi
             KSlyZXR1cm4hMTtmb3IobGV0IG89MDtvPG4ubGVuZ3RoO28rKyl7bGV0IHM9bltvXTtpZihzPT09IiMiKXJldHVybiEwO2lmKG8+
@@ -2537,7 +2537,7 @@ extension ClientAsset {
             KG4pe24hPT10aGlzLmN1cnJlbnQmJih0aGlzLmN1cnJlbnQ9bix0aGlzLmVtaXQoInN0YXRlIixuKSl9fTt2YXIgeGw9Y2xhc3N7
             Y29uc3RydWN0b3IodCxuKXt0aGlzLmtpbmQ9IndlYnNvY2tldCI7dGhpcy5vbm9wZW49KCk9Pnt9O3RoaXMub25mcmFtZT0oKT0+
             e307dGhpcy5vbmNsb3NlPSgpPT57fTt0aGlzLm9wZW5lZD0hMTt0aGlzLmZpbmlzaGVkPSExO3RoaXMuc29ja2V0PW5ldyBuKHQs
-            TzApLHRoaXMuc29ja2V0Lm9ub3Blbj0oKT0+e3RoaXMub3BlbmVkPSEwLHRoaXMub25vcGVuKCl9LHRoaXMuc29ja2V0Lm9ubWVz
+            dzApLHRoaXMuc29ja2V0Lm9ub3Blbj0oKT0+e3RoaXMub3BlbmVkPSEwLHRoaXMub25vcGVuKCl9LHRoaXMuc29ja2V0Lm9ubWVz
             c2FnZT1pPT57aWYodHlwZW9mIGkuZGF0YSE9InN0cmluZyIpcmV0dXJuO2xldCBvO3RyeXtvPUpTT04ucGFyc2UoaS5kYXRhKX1j
             YXRjaHtyZXR1cm59byE9PW51bGwmJnR5cGVvZiBvPT0ib2JqZWN0IiYmdHlwZW9mIG8udHlwZT09InN0cmluZyImJnRoaXMub25m
             cmFtZShvKX0sdGhpcy5zb2NrZXQub25lcnJvcj0oKT0+e30sdGhpcy5zb2NrZXQub25jbG9zZT1pPT50aGlzLmZpbmlzaCh7Y29k
@@ -2675,7 +2675,7 @@ extension ClientAsset {
             dCI6dGhpcy5lbWl0UmVxdWVzdChuKTtyZXR1cm47Y2FzZSJlcnJvciI6dGhpcy5lbWl0KCJlcnJvciIsbmV3IFcoKGk9bi5jb2Rl
             KSE9bnVsbD9pOiJlcnJvciIsKG89bi5tZXNzYWdlKSE9bnVsbD9vOiIiKSk7cmV0dXJuO2RlZmF1bHQ6cmV0dXJufX1yb3V0ZVB1
             c2gobil7dmFyIHM7bGV0IGk9KHM9bi5jaGFubmVsKSE9bnVsbD9zOiIiLG89R24obik7Zm9yKGxldCByIG9mIEFycmF5LmZyb20o
-            dGhpcy5zdWJzY3JpcHRpb25zLnZhbHVlcygpKSlpZih3MChyLmNoYW5uZWwsaSkpaWYobi50eXBlPT09Im1lc3NhZ2UiKXtsZXQg
+            dGhpcy5zdWJzY3JpcHRpb25zLnZhbHVlcygpKSlpZihPMChyLmNoYW5uZWwsaSkpaWYobi50eXBlPT09Im1lc3NhZ2UiKXtsZXQg
             bD1yLm9uY2UoIm1lc3NhZ2UiLGE9PnRoaXMuZW1pdCgibWVzc2FnZSIsYSkpO3IuaGFuZGxlUHVzaChuLG8pLGwoKX1lbHNlIHIu
             aGFuZGxlUHVzaChuLG8pfWVtaXRSZXF1ZXN0KG4pe2xldCBpPW4ucmVwbHk7aSE9PXZvaWQgMCYmdGhpcy5lbWl0KCJyZXF1ZXN0
             Iix7Li4uR24obikscmVwbHk6aSxyZXNwb25kOm89PnRoaXMucmVzcG9uZChpLG8pfSl9cGluZ0xvb3Aobil7dGhpcy5jbGVhclRp
@@ -2698,278 +2698,287 @@ extension ClientAsset {
             b3V0KCgpPT52b2lkIHRoaXMucmVmcmVzaFRva2VuKCksTWF0aC5taW4oNWUzLHIvMikpKX19Y2xlYXJUaW1lcihuKXtsZXQgaT10
             aGlzW25dO2khPT12b2lkIDAmJnRoaXMub3B0aW9ucy5jbG9jay5jbGVhclRpbWVvdXQoaSksdGhpc1tuXT12b2lkIDB9fTt2YXIg
             U3M9Y2xhc3MgZXh0ZW5kcyBFcnJvcntjb25zdHJ1Y3RvcihuLGksbyl7c3VwZXIobyk7dGhpcy5zdGF0dXM9bjt0aGlzLmNvZGU9
-            aX19LHZzPWNsYXNze2NvbnN0cnVjdG9yKHQsbj0iIil7dGhpcy5jcmVkZW50aWFsPXQ7dGhpcy5iYXNlPW59YXN5bmMgZ2V0KHQp
-            e3JldHVybiBhd2FpdCB0aGlzLmNhbGwoIkdFVCIsdCl9YXN5bmMgcG9zdCh0LG4pe3JldHVybiBhd2FpdCB0aGlzLmNhbGwoIlBP
-            U1QiLHQsbil9YXN5bmMgZGVsZXRlKHQpe2F3YWl0IHRoaXMuY2FsbCgiREVMRVRFIix0KX1hc3luYyBtZXRyaWNzKCl7cmV0dXJu
-            KGF3YWl0IGZldGNoKGAke3RoaXMuYmFzZX0vbWV0cmljc2Ase2NhY2hlOiJuby1zdG9yZSJ9KSkudGV4dCgpfWFzeW5jIGNhbGwo
-            dCxuLGkpe3ZhciBhLGM7bGV0IG89e307dGhpcy5jcmVkZW50aWFsIT09IiImJihvLkF1dGhvcml6YXRpb249YEJlYXJlciAke3Ro
-            aXMuY3JlZGVudGlhbH1gKSxpIT09dm9pZCAwJiYob1siQ29udGVudC1UeXBlIl09ImFwcGxpY2F0aW9uL2pzb24iKTtsZXQgcz1h
-            d2FpdCBmZXRjaChgJHt0aGlzLmJhc2V9JHtufWAse21ldGhvZDp0LGhlYWRlcnM6byxjYWNoZToibm8tc3RvcmUiLGJvZHk6aT09
-            PXZvaWQgMD92b2lkIDA6SlNPTi5zdHJpbmdpZnkoaSl9KSxyPWF3YWl0IHMudGV4dCgpLGw7aWYociE9PSIiKXRyeXtsPUpTT04u
-            cGFyc2Uocil9Y2F0Y2h7bD1yfWlmKCFzLm9rKXtsZXQgdT1sPT1udWxsP3ZvaWQgMDpsLmVycm9yO3Rocm93IG5ldyBTcyhzLnN0
-            YXR1cywoYT11PT1udWxsP3ZvaWQgMDp1LmNvZGUpIT1udWxsP2E6Imh0dHBfIitzLnN0YXR1cywoYz11PT1udWxsP3ZvaWQgMDp1
-            Lm1lc3NhZ2UpIT1udWxsP2M6cy5zdGF0dXNUZXh0KX1yZXR1cm4gbH19O3ZhciBOPXZuKEd0KCkpO2Z1bmN0aW9uIGswKGUpe3Zh
-            ciBDLEgsQSxaO2xldCB0PVQwKGUuc2Vzc2lvbklkLHtoaXN0b3J5OjUwfSkse25vdGlmeTpufT1lLGk9KDAsTi51c2VSZWYpKHZv
-            aWQgMCk7KDAsTi51c2VFZmZlY3QpKCgpPT57dmFyIGQsbTtsZXQgTD10LnZvdGVzLmZpbHRlcihoPT5oLnJlc3VsdCk7aWYoaS5j
-            dXJyZW50PT09dm9pZCAwKXt0LnNlc3Npb24hPT12b2lkIDAmJihpLmN1cnJlbnQ9bmV3IFNldChMLm1hcChoPT5oLmlkKSkpO3Jl
-            dHVybn1mb3IobGV0IGggb2YgTClpLmN1cnJlbnQuaGFzKGguaWQpfHwoaS5jdXJyZW50LmFkZChoLmlkKSxuKGB2b3RlIGRlY2lk
-            ZWQ6ICIke2gucXVlc3Rpb259IiDigJQgJHsoZD1oLnJlc3VsdCk9PW51bGw/dm9pZCAwOmQub3V0Y29tZX0keyhtPWgucmVzdWx0
-            KSE9bnVsbCYmbS5vcHRpb24/YCAoJHtoLnJlc3VsdC5vcHRpb259KWA6IiJ9YCkpfSxbdC52b3Rlcyx0LnNlc3Npb24sbl0pO2xl
-            dFtvLHNdPSgwLE4udXNlU3RhdGUpKCIiKSxbcixsXT0oMCxOLnVzZVN0YXRlKSgiIiksW2EsY109KDAsTi51c2VTdGF0ZSkoInll
-            cywgbm8iKSxbdSxmXT0oMCxOLnVzZVN0YXRlKSh2b2lkIDApLHA9TD0+TC50aGVuKCgpPT5mKHZvaWQgMCksZD0+ZihkLm1lc3Nh
-            Z2UpKSx5PUw9PntMLnByZXZlbnREZWZhdWx0KCksbyE9PSIiJiZwKHQucG9zdCh7dGV4dDpvfSkudGhlbigoKT0+cygiIikpKX0s
-            Zz1MPT57TC5wcmV2ZW50RGVmYXVsdCgpO2xldCBkPWEuc3BsaXQoIiwiKS5tYXAobT0+bS50cmltKCkpLmZpbHRlcihtPT5tIT09
-            IiIpO3AodC5vcGVuVm90ZSh7cXVlc3Rpb246cixvcHRpb25zOmR9KS50aGVuKCgpPT5sKCIiKSkpfTtyZXR1cm4gdC5lcnJvciE9
-            PXZvaWQgMCYmdC5zZXNzaW9uPT09dm9pZCAwPygwLE4uY3JlYXRlRWxlbWVudCkoInAiLHtjbGFzc05hbWU6ImVycm9yIixpZDoi
-            c2Vzc2lvbi1lcnJvciJ9LGAke3QuZXJyb3IuY29kZX06ICR7dC5lcnJvci5tZXNzYWdlfWApOigwLE4uY3JlYXRlRWxlbWVudCko
-            ImRpdiIse2NsYXNzTmFtZToiY29sbGFib3JhdGlvbiIsImRhdGEtc2Vzc2lvbiI6ZS5zZXNzaW9uSWR9LCgwLE4uY3JlYXRlRWxl
-            bWVudCkoImgyIixudWxsLFN0cmluZygoSD0oQz10LnNlc3Npb24pPT1udWxsP3ZvaWQgMDpDLnRpdGxlKSE9bnVsbD9IOmUuc2Vz
-            c2lvbklkKSwiICIsKDAsTi5jcmVhdGVFbGVtZW50KSgic21hbGwiLHtjbGFzc05hbWU6Im11dGVkIn0sU3RyaW5nKChaPShBPXQu
-            c2Vzc2lvbik9PW51bGw/dm9pZCAwOkEuc3RhdGUpIT1udWxsP1o6ImxvYWRpbmfigKYiKSkpLHU9PT12b2lkIDA/bnVsbDooMCxO
-            LmNyZWF0ZUVsZW1lbnQpKCJwIix7Y2xhc3NOYW1lOiJlcnJvciJ9LHUpLCgwLE4uY3JlYXRlRWxlbWVudCkoInNlY3Rpb24iLHtj
-            bGFzc05hbWU6ImdyaWQifSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJkaXYiLHtjbGFzc05hbWU6InBhbmVsIn0sKDAsTi5jcmVhdGVF
-            bGVtZW50KSgiaDMiLG51bGwsIlBhcnRpY2lwYW50cyIpLCgwLE4uY3JlYXRlRWxlbWVudCkoInVsIix7aWQ6InBhcnRpY2lwYW50
-            cyJ9LHQucGFydGljaXBhbnRzLm1hcChMPT4oMCxOLmNyZWF0ZUVsZW1lbnQpKCJsaSIse2tleTpMLnVzZXIsImRhdGEtdXNlciI6
-            TC51c2VyLCJkYXRhLW9ubGluZSI6U3RyaW5nKEwub25saW5lKX0sKDAsTi5jcmVhdGVFbGVtZW50KSgic3BhbiIse2NsYXNzTmFt
-            ZTpMLm9ubGluZT8iZG90IG9ubGluZSI6ImRvdCJ9KSxMLnVzZXIsTC5vd25lcj8iIChvd25lcikiOiIiLEwud2VpZ2h0IT09MT9g
-            IMOXJHtMLndlaWdodH1gOiIiKSkpKSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJkaXYiLHtjbGFzc05hbWU6InBhbmVsIn0sKDAsTi5j
-            cmVhdGVFbGVtZW50KSgiaDMiLG51bGwsIlZvdGVzIiksKDAsTi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7aWQ6InZvdGVzIn0sdC52
-            b3Rlcy5zbGljZSgpLnJldmVyc2UoKS5tYXAoTD0+KDAsTi5jcmVhdGVFbGVtZW50KShmXyx7a2V5OkwuaWQsdm90ZTpMLGNhc3Q6
-            ZD0+dm9pZCBwKHQuY2FzdChMLmlkLGQpKSxjbG9zZTooKT0+dm9pZCBwKHQuY2xvc2VWb3RlKEwuaWQpKX0pKSksKDAsTi5jcmVh
-            dGVFbGVtZW50KSgiZm9ybSIse29uU3VibWl0OmcsaWQ6Im9wZW4tdm90ZSJ9LCgwLE4uY3JlYXRlRWxlbWVudCkoImlucHV0Iix7
-            cGxhY2Vob2xkZXI6InF1ZXN0aW9uIixuYW1lOiJxdWVzdGlvbiIsdmFsdWU6cixvbkNoYW5nZTpMPT5sKEwudGFyZ2V0LnZhbHVl
-            KX0pLCgwLE4uY3JlYXRlRWxlbWVudCkoImlucHV0Iix7cGxhY2Vob2xkZXI6Im9wdGlvbnMsIGNvbW1hLXNlcGFyYXRlZCIsbmFt
-            ZToib3B0aW9ucyIsdmFsdWU6YSxvbkNoYW5nZTpMPT5jKEwudGFyZ2V0LnZhbHVlKX0pLCgwLE4uY3JlYXRlRWxlbWVudCkoImJ1
-            dHRvbiIse3R5cGU6InN1Ym1pdCJ9LCJvcGVuIHZvdGUiKSkpLCgwLE4uY3JlYXRlRWxlbWVudCkoImRpdiIse2NsYXNzTmFtZToi
-            cGFuZWwifSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJoMyIsbnVsbCwiTWVzc2FnZXMiKSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJvbCIs
-            e2lkOiJtZXNzYWdlcyIsY2xhc3NOYW1lOiJmZWVkIn0sdC5tZXNzYWdlcy5tYXAoTD0+e3ZhciBkO3JldHVybigwLE4uY3JlYXRl
-            RWxlbWVudCkoImxpIix7a2V5OmAke0wuZXBvY2h9LSR7TC5vZmZzZXR9LSR7TC5zb3VyY2V9YH0sdV8oKGQ9TC5kYXRhKSE9bnVs
-            bD9kOkwudGV4dCkpfSkpLCgwLE4uY3JlYXRlRWxlbWVudCkoImZvcm0iLHtvblN1Ym1pdDp5LGlkOiJwb3N0LW1lc3NhZ2UifSwo
-            MCxOLmNyZWF0ZUVsZW1lbnQpKCJpbnB1dCIse3BsYWNlaG9sZGVyOiJtZXNzYWdlIixuYW1lOiJ0ZXh0Iix2YWx1ZTpvLG9uQ2hh
-            bmdlOkw9PnMoTC50YXJnZXQudmFsdWUpfSksKDAsTi5jcmVhdGVFbGVtZW50KSgiYnV0dG9uIix7dHlwZToic3VibWl0In0sInNl
-            bmQiKSkpLCgwLE4uY3JlYXRlRWxlbWVudCkoImRpdiIse2NsYXNzTmFtZToicGFuZWwifSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJo
-            MyIsbnVsbCwiQWN0aXZpdHkiKSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJvbCIse2lkOiJhY3Rpdml0eSIsY2xhc3NOYW1lOiJmZWVk
-            In0sdC5hY3Rpdml0eS5zbGljZSgpLnJldmVyc2UoKS5tYXAoKEwsZCk9Pnt2YXIgbTtyZXR1cm4oMCxOLmNyZWF0ZUVsZW1lbnQp
-            KCJsaSIse2tleTpkfSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJjb2RlIixudWxsLEwudHlwZSksIiAiLChtPUwuYWN0b3IpIT1udWxs
-            P206IiIsTC5vcHRpb24/YCDihpIgJHtTdHJpbmcoTC5vcHRpb24pfWA6IiIsTC5vdXRjb21lP2AgJHtTdHJpbmcoTC5vdXRjb21l
-            KX1gOiIiKX0pKSkpKX1mdW5jdGlvbiB1XyhlKXtyZXR1cm4gdHlwZW9mIGU9PSJzdHJpbmciP2U6ZSE9PW51bGwmJnR5cGVvZiBl
-            PT0ib2JqZWN0IiYmdHlwZW9mIGUudGV4dD09InN0cmluZyI/ZS50ZXh0OkpTT04uc3RyaW5naWZ5KGUpfWZ1bmN0aW9uIGZfKGUp
-            e3ZhciBzLHIsbCxhO2xldHt2b3RlOnR9PWUsbj1uZXcgTWFwKCgocz10LnRhbGx5KSE9bnVsbD9zOltdKS5tYXAoYz0+W2Mub3B0
-            aW9uLGNdKSksaT1NYXRoLm1heCgxLC4uLigocj10LnRhbGx5KSE9bnVsbD9yOltdKS5tYXAoYz0+Yy53ZWlnaHQpKSxvPSh0LnN0
-            YXRlPT09Im9wZW4ifHx0LnN0YXRlPT09InRhbGx5aW5nIikmJiF0LnJlc3VsdDtyZXR1cm4oMCxOLmNyZWF0ZUVsZW1lbnQpKCJk
-            aXYiLHtjbGFzc05hbWU6InZvdGUiLCJkYXRhLXZvdGUiOnQuaWQsImRhdGEtc3RhdGUiOnQuc3RhdGV9LCgwLE4uY3JlYXRlRWxl
-            bWVudCkoImRpdiIse2NsYXNzTmFtZToicXVlc3Rpb24ifSx0LnF1ZXN0aW9uLCgwLE4uY3JlYXRlRWxlbWVudCkoInNtYWxsIix7
-            Y2xhc3NOYW1lOiJtdXRlZCJ9LGAgJHsobD10LnJ1bGUpIT1udWxsP2w6IiJ9IMK3ICR7KGE9dC5iYWxsb3RzKSE9bnVsbD9hOjB9
-            IGJhbGxvdHNgKSksdC5vcHRpb25zLm1hcChjPT57dmFyIHAseTtsZXQgdT1uLmdldChjKSxmPShwPXU9PW51bGw/dm9pZCAwOnUu
-            dm90ZXMpIT1udWxsP3A6MDtyZXR1cm4oMCxOLmNyZWF0ZUVsZW1lbnQpKCJkaXYiLHtjbGFzc05hbWU6Im9wdGlvbiIsa2V5OmMs
-            ImRhdGEtb3B0aW9uIjpjfSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJzcGFuIix7Y2xhc3NOYW1lOiJsYWJlbCJ9LGMpLCgwLE4uY3Jl
-            YXRlRWxlbWVudCkoInNwYW4iLHtjbGFzc05hbWU6ImJhciJ9LCgwLE4uY3JlYXRlRWxlbWVudCkoInNwYW4iLHtzdHlsZTp7d2lk
-            dGg6YCR7KCh5PXU9PW51bGw/dm9pZCAwOnUud2VpZ2h0KSE9bnVsbD95OjApL2kqMTAwfSVgfX0pKSwoMCxOLmNyZWF0ZUVsZW1l
-            bnQpKCJzcGFuIix7Y2xhc3NOYW1lOiJ2b3RlcyJ9LFN0cmluZyhmKSksbz8oMCxOLmNyZWF0ZUVsZW1lbnQpKCJidXR0b24iLHtj
-            bGFzc05hbWU6ImNhc3QiLG9uQ2xpY2s6KCk9PmUuY2FzdChjKX0sInZvdGUiKTpudWxsKX0pLHQucmVzdWx0PygwLE4uY3JlYXRl
-            RWxlbWVudCkoImRpdiIse2NsYXNzTmFtZToicmVzdWx0In0sYCR7dC5yZXN1bHQub3V0Y29tZX0ke3QucmVzdWx0Lm9wdGlvbj9g
-            OiAke3QucmVzdWx0Lm9wdGlvbn1gOiIifSAoJHt0LnJlc3VsdC5yZWFzb259KWApOm8/KDAsTi5jcmVhdGVFbGVtZW50KSgiYnV0
-            dG9uIix7Y2xhc3NOYW1lOiJjbG9zZS12b3RlIixvbkNsaWNrOmUuY2xvc2V9LCJjbG9zZSB2b3RlIik6bnVsbCl9dmFyIFI9dm4o
-            R3QoKSk7dmFyIFN0PXZuKEd0KCkpO2Z1bmN0aW9uIGZmKGUpe3ZhciB1LGYscDtsZXQgdD0odT1lLndpZHRoKSE9bnVsbD91OjM2
-            MCxuPShmPWUuaGVpZ2h0KSE9bnVsbD9mOjEyMCxpPXtsZWZ0OjQwLHJpZ2h0OjgsdG9wOjgsYm90dG9tOjE2fSxvPU1hdGgubWF4
-            KDIsLi4uZS5zZXJpZXMubWFwKHk9PnkudmFsdWVzLmxlbmd0aCkpLHM9KHA9ZS5taW5pbXVtTWF4KSE9bnVsbD9wOjE7Zm9yKGxl
-            dCB5IG9mIGUuc2VyaWVzKWZvcihsZXQgZyBvZiB5LnZhbHVlcylnIT09dm9pZCAwJiZnPnMmJihzPWcpO2xldCByPXk9PmkubGVm
-            dCt5Kih0LWkubGVmdC1pLnJpZ2h0KS8oby0xKSxsPXk9PmkudG9wKygxLXkvcykqKG4taS50b3AtaS5ib3R0b20pLGE9ZS5zZXJp
-            ZXMubWFwKHk9PntsZXQgZz1bW11dO3JldHVybiB5LnZhbHVlcy5mb3JFYWNoKChDLEgpPT57Qz09PXZvaWQgMD9nLnB1c2goW10p
-            OmdbZy5sZW5ndGgtMV0ucHVzaChgJHtyKEgpLnRvRml4ZWQoMSl9LCR7bChDKS50b0ZpeGVkKDEpfWApfSksZy5maWx0ZXIoQz0+
-            Qy5sZW5ndGg+MCkubWFwKChDLEgpPT57aWYoQy5sZW5ndGg9PT0xKXtsZXRbQSxaXT1DWzBdLnNwbGl0KCIsIik7cmV0dXJuKDAs
-            U3QuY3JlYXRlRWxlbWVudCkoImNpcmNsZSIse2tleTpgJHt5LmxhYmVsfS0ke0h9YCxjeDpBLGN5OloscjoyLjUsZmlsbDp5LmNv
-            bG9yfSl9cmV0dXJuKDAsU3QuY3JlYXRlRWxlbWVudCkoInBvbHlsaW5lIix7a2V5OmAke3kubGFiZWx9LSR7SH1gLHBvaW50czpD
-            LmpvaW4oIiAiKSxmaWxsOiJub25lIixzdHJva2U6eS5jb2xvcixzdHJva2VXaWR0aDoyfSl9KX0pLGM9ZS5zZXJpZXMubWFwKHk9
-            PntsZXQgZz1bLi4ueS52YWx1ZXNdLnJldmVyc2UoKS5maW5kKEM9PkMhPT12b2lkIDApO3JldHVybigwLFN0LmNyZWF0ZUVsZW1l
-            bnQpKCJzcGFuIix7a2V5OnkubGFiZWwsY2xhc3NOYW1lOiJsZWdlbmQiLHN0eWxlOntjb2xvcjp5LmNvbG9yfX0sYCR7eS5sYWJl
-            bH06ICR7Zz09PXZvaWQgMD8i4oCTIjpNMChnKX0gJHtlLnVuaXR9YCl9KTtyZXR1cm4oMCxTdC5jcmVhdGVFbGVtZW50KSgiZmln
-            dXJlIix7Y2xhc3NOYW1lOiJjaGFydCIsImRhdGEtY2hhcnQiOmUudGl0bGV9LCgwLFN0LmNyZWF0ZUVsZW1lbnQpKCJmaWdjYXB0
-            aW9uIixudWxsLGUudGl0bGUsIiAiLGMpLCgwLFN0LmNyZWF0ZUVsZW1lbnQpKCJzdmciLHt3aWR0aDp0LGhlaWdodDpuLHZpZXdC
-            b3g6YDAgMCAke3R9ICR7bn1gLHJvbGU6ImltZyIsImFyaWEtbGFiZWwiOmUudGl0bGV9LCgwLFN0LmNyZWF0ZUVsZW1lbnQpKCJs
-            aW5lIix7eDE6aS5sZWZ0LHkxOmwoMCkseDI6dC1pLnJpZ2h0LHkyOmwoMCksc3Ryb2tlOiIjYmJiIn0pLCgwLFN0LmNyZWF0ZUVs
-            ZW1lbnQpKCJsaW5lIix7eDE6aS5sZWZ0LHkxOmkudG9wLHgyOmkubGVmdCx5MjpsKDApLHN0cm9rZToiI2JiYiJ9KSwoMCxTdC5j
-            cmVhdGVFbGVtZW50KSgidGV4dCIse3g6aS5sZWZ0LTQseTppLnRvcCs4LHRleHRBbmNob3I6ImVuZCIsZm9udFNpemU6MTAsZmls
-            bDoiIzY2NiJ9LE0wKHMpKSwoMCxTdC5jcmVhdGVFbGVtZW50KSgidGV4dCIse3g6aS5sZWZ0LTQseTpsKDApLHRleHRBbmNob3I6
-            ImVuZCIsZm9udFNpemU6MTAsZmlsbDoiIzY2NiJ9LCIwIiksYSkpfWZ1bmN0aW9uIE0wKGUpe3JldHVybiBlPj0xMDA/ZS50b0Zp
-            eGVkKDApOmU+PTEwP2UudG9GaXhlZCgxKTplLnRvRml4ZWQoMil9ZnVuY3Rpb24gRjAoZSl7dmFyIG47bGV0IHQ9bmV3IE1hcDtm
-            b3IobGV0IGkgb2YgZS5zcGxpdChgCmApKXtsZXQgbz1pLnRyaW0oKTtpZihvPT09IiJ8fG8uc3RhcnRzV2l0aCgiIyIpKWNvbnRp
-            bnVlO2xldCBzPS9eKFthLXpBLVpfOl1bYS16QS1aMC05XzpdKikoXHsuKlx9KT9ccysoXFMrKS8uZXhlYyhvKTtpZihzPT09bnVs
-            bHx8c1syXSE9PXZvaWQgMCYmL2xlPSIvLnRlc3Qoc1syXSkpY29udGludWU7bGV0IHI9TnVtYmVyKHNbM10pO051bWJlci5pc0Zp
-            bml0ZShyKSYmdC5zZXQoc1sxXSwoKG49dC5nZXQoc1sxXSkpIT1udWxsP246MCkrcil9cmV0dXJuIHR9dmFyIF9sPWNsYXNze2Nv
-            bnN0cnVjdG9yKHQ9NjApe3RoaXMua2VlcD10O3RoaXMucG9pbnRzPVtdfWFkZCh0LG4pe3ZhciBjLHU7bGV0IGk9dGhpcy5wcmV2
-            aW91cztpZih0aGlzLnByZXZpb3VzPXthdDp0LHRvdGFsczpufSxpPT09dm9pZCAwfHx0PD1pLmF0KXJldHVybjtsZXQgbz0odC1p
-            LmF0KS8xZTMscz1mPT57dmFyIHksZztsZXQgcD0oKHk9bi5nZXQoZikpIT1udWxsP3k6MCktKChnPWkudG90YWxzLmdldChmKSkh
-            PW51bGw/ZzowKTtyZXR1cm4gcDwwP3ZvaWQgMDpwfSxyPXMoInN3aXRjaGJvYXJkX2RlbGl2ZXJ5X2xhdGVuY3lfc2Vjb25kc19j
-            b3VudCIpLGw9cygic3dpdGNoYm9hcmRfZGVsaXZlcnlfbGF0ZW5jeV9zZWNvbmRzX3N1bSIpLGE9e2F0OnQsbWVzc2FnZXNJblBl
-            clNlY29uZDooKGM9cygic3dpdGNoYm9hcmRfbWVzc2FnZXNfaW5fdG90YWwiKSkhPW51bGw/YzowKS9vLG1lc3NhZ2VzT3V0UGVy
-            U2Vjb25kOigodT1zKCJzd2l0Y2hib2FyZF9tZXNzYWdlc19vdXRfdG90YWwiKSkhPW51bGw/dTowKS9vLGRlbGl2ZXJ5TGF0ZW5j
-            eU1zOnIhPT12b2lkIDAmJmwhPT12b2lkIDAmJnI+MD9sL3IqMWUzOnZvaWQgMH07cmV0dXJuIHRoaXMucG9pbnRzLnB1c2goYSks
-            dGhpcy5wb2ludHMubGVuZ3RoPnRoaXMua2VlcCYmdGhpcy5wb2ludHMuc3BsaWNlKDAsdGhpcy5wb2ludHMubGVuZ3RoLXRoaXMu
-            a2VlcCksYX19O3ZhciBkXz0xZTM7ZnVuY3Rpb24gRDAoZSl7dmFyIHAseSxnLEMsSCxBLFosTDtsZXR7YXBpOnQsbm90aWZ5Om59
-            PWUsW2ksb109KDAsUi51c2VTdGF0ZSkodm9pZCAwKSxbcyxyXT0oMCxSLnVzZVN0YXRlKSh2b2lkIDApLFtsLGFdPSgwLFIudXNl
-            U3RhdGUpKFtdKSxjPSgwLFIudXNlUmVmKShuZXcgX2woNjApKTsoMCxSLnVzZUVmZmVjdCkoKCk9PntsZXQgZD0hMCxtLGg9YXN5
-            bmMoKT0+e3ZhciB2LF87dHJ5e2xldFtFLE8seixGLCRlXT1hd2FpdCBQcm9taXNlLmFsbChbdC5nZXQoIi9hcGkvY29ubmVjdGlv
-            bnMiKSx0LmdldCgiL2FwaS9jaGFubmVscyIpLHQuZ2V0KCIvYXBpL3N0cmVhbXMiKS5jYXRjaCgoKT0+KHtzdHJlYW1zOltdfSkp
-            LHQuZ2V0KCIvYXBpL3F1ZXVlcyIpLmNhdGNoKCgpPT5bXSksdC5tZXRyaWNzKCkuY2F0Y2goKCk9PiIiKV0pO2lmKCFkKXJldHVy
-            bjtvKHtjb25uZWN0aW9uczpFLmNvbm5lY3Rpb25zLGNoYW5uZWxzOk8uY2hhbm5lbHMsc3RyZWFtczp6LnN0cmVhbXMscXVldWVz
-            OkFycmF5LmlzQXJyYXkoRik/Rjoodj1GLnF1ZXVlcykhPW51bGw/djpbXX0pLHIodm9pZCAwKSwkZSE9PSIiJiZjLmN1cnJlbnQu
-            YWRkKERhdGUubm93KCksRjAoJGUpKSE9PXZvaWQgMCYmYShjLmN1cnJlbnQucG9pbnRzLnNsaWNlKCkpfWNhdGNoKEUpe2QmJnIo
-            U3RyaW5nKChfPUUubWVzc2FnZSkhPW51bGw/XzpFKSl9ZCYmKG09c2V0VGltZW91dChoLGRfKSl9O3JldHVybiBoKCksKCk9Pntk
-            PSExLG0hPT12b2lkIDAmJmNsZWFyVGltZW91dChtKX19LFt0XSk7bGV0IHU9YXN5bmMgZD0+e3RyeXthd2FpdCB0LmRlbGV0ZShg
-            L2FwaS9jb25uZWN0aW9ucy8ke2VuY29kZVVSSUNvbXBvbmVudChkKX1gKSxuKGBjbG9zZWQgY29ubmVjdGlvbiAke2R9YCl9Y2F0
-            Y2gobSl7bihgY291bGQgbm90IGNsb3NlICR7ZH06ICR7bS5tZXNzYWdlfWApfX0sZj1uZXcgTWFwO2ZvcihsZXQgZCBvZihwPWk9
-            PW51bGw/dm9pZCAwOmkuY29ubmVjdGlvbnMpIT1udWxsP3A6W10pZi5zZXQoZC5wcm90b2NvbCwoKHk9Zi5nZXQoZC5wcm90b2Nv
-            bCkpIT1udWxsP3k6MCkrMSk7cmV0dXJuKDAsUi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJvcGVyYXRvciJ9LHM9
-            PT12b2lkIDA/bnVsbDooMCxSLmNyZWF0ZUVsZW1lbnQpKCJwIix7Y2xhc3NOYW1lOiJlcnJvciJ9LHMpLCgwLFIuY3JlYXRlRWxl
-            bWVudCkoInNlY3Rpb24iLHtjbGFzc05hbWU6ImNhcmRzIn0sKDAsUi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJj
-            YXJkIixpZDoiY29ubmVjdGlvbi10b3RhbCJ9LCgwLFIuY3JlYXRlRWxlbWVudCkoImIiLG51bGwsKGc9aT09bnVsbD92b2lkIDA6
-            aS5jb25uZWN0aW9ucy5sZW5ndGgpIT1udWxsP2c6IuKApiIpLCIgY29ubmVjdGlvbnMiKSxBcnJheS5mcm9tKGYuZW50cmllcygp
-            KS5zb3J0KCkubWFwKChbZCxtXSk9PigwLFIuY3JlYXRlRWxlbWVudCkoImRpdiIse2NsYXNzTmFtZToiY2FyZCIsa2V5OmQsImRh
-            dGEtcHJvdG9jb2wiOmR9LCgwLFIuY3JlYXRlRWxlbWVudCkoImIiLHtjbGFzc05hbWU6ImNvdW50In0sbSksYCAke2R9YCkpKSwo
-            MCxSLmNyZWF0ZUVsZW1lbnQpKCJzZWN0aW9uIix7Y2xhc3NOYW1lOiJjaGFydHMifSwoMCxSLmNyZWF0ZUVsZW1lbnQpKGZmLHt0
-            aXRsZToibWVzc2FnZXMgLyBzIix1bml0OiIvcyIsc2VyaWVzOlt7bGFiZWw6ImluIixjb2xvcjoiIzI1NjNlYiIsdmFsdWVzOmwu
-            bWFwKGQ9PmQubWVzc2FnZXNJblBlclNlY29uZCl9LHtsYWJlbDoib3V0Iixjb2xvcjoiIzE2YTM0YSIsdmFsdWVzOmwubWFwKGQ9
-            PmQubWVzc2FnZXNPdXRQZXJTZWNvbmQpfV19KSwoMCxSLmNyZWF0ZUVsZW1lbnQpKGZmLHt0aXRsZToiZGVsaXZlcnkgbGF0ZW5j
-            eSIsdW5pdDoibXMiLG1pbmltdW1NYXg6MSxzZXJpZXM6W3tsYWJlbDoibWVhbiIsY29sb3I6IiNkOTc3MDYiLHZhbHVlczpsLm1h
-            cChkPT5kLmRlbGl2ZXJ5TGF0ZW5jeU1zKX1dfSkpLCgwLFIuY3JlYXRlRWxlbWVudCkoInNlY3Rpb24iLHtjbGFzc05hbWU6Imdy
-            aWQifSxXbigiQ29ubmVjdGlvbnMiLE5sKFsiaWQiLCJwcm90b2NvbCIsInVzZXIiLCJuYW1lIiwicmVtb3RlIiwic3Vic2NyaXB0
-            aW9ucyIsIiJdLCgoQz1pPT1udWxsP3ZvaWQgMDppLmNvbm5lY3Rpb25zKSE9bnVsbD9DOltdKS5tYXAoZD0+e3ZhciBtLGgsdixf
-            O3JldHVybltkLmlkLGQucHJvdG9jb2wsKG09ZC51c2VyKSE9bnVsbD9tOiIiLChoPWQubmFtZSkhPW51bGw/aDoiIiwodj1kLnJl
-            bW90ZSkhPW51bGw/djoiIiwoKF89ZC5zdWJzY3JpcHRpb25zKSE9bnVsbD9fOltdKS5qb2luKCIsICIpLCgwLFIuY3JlYXRlRWxl
-            bWVudCkoImJ1dHRvbiIse29uQ2xpY2s6KCk9PnZvaWQgdShkLmlkKSxjbGFzc05hbWU6ImtpY2siLCJkYXRhLWlkIjpkLmlkfSwi
-            a2ljayIpXX0pLCJjb25uZWN0aW9ucyIpKSxXbigiQ2hhbm5lbHMiLE5sKFsiY2hhbm5lbCIsInN1YnNjcmliZXJzIl0sKChIPWk9
-            PW51bGw/dm9pZCAwOmkuY2hhbm5lbHMpIT1udWxsP0g6W10pLm1hcChkPT5bZC5jaGFubmVsLGQuc3Vic2NyaWJlcnNdKSwiY2hh
-            bm5lbHMiKSksV24oIlN0cmVhbXMiLE5sKFsic3RyZWFtIiwiZmlsdGVycyIsInBhcnRpdGlvbnMiLCJtZXNzYWdlcyIsImJ5dGVz
-            Il0sKChBPWk9PW51bGw/dm9pZCAwOmkuc3RyZWFtcykhPW51bGw/QTpbXSkubWFwKGQ9PltkLm5hbWUsZC5jb25maWcuZmlsdGVy
-            cy5qb2luKCIsICIpLGQuY29uZmlnLnBhcnRpdGlvbnMsZC5zdGF0ZS5tZXNzYWdlcyxkLnN0YXRlLmJ5dGVzXSksInN0cmVhbXMi
-            KSksV24oIlF1ZXVlcyIsTmwoWyJxdWV1ZSIsInZob3N0IiwicmVhZHkiLCJ1bmFja2VkIiwiY29uc3VtZXJzIl0sKChaPWk9PW51
-            bGw/dm9pZCAwOmkucXVldWVzKSE9bnVsbD9aOltdKS5tYXAoZD0+W2QubmFtZSxkLnZob3N0LGQubWVzc2FnZXNfcmVhZHksZC5t
-            ZXNzYWdlc191bmFja25vd2xlZGdlZCxkLmNvbnN1bWVyc10pLCJxdWV1ZXMiKSksV24oIlByZXNlbmNlIiwoMCxSLmNyZWF0ZUVs
-            ZW1lbnQpKHBfLHthcGk6dCxjaGFubmVsczooKEw9aT09bnVsbD92b2lkIDA6aS5jaGFubmVscykhPW51bGw/TDpbXSkubWFwKGQ9
-            PmQuY2hhbm5lbCl9KSksV24oIkhpc3RvcnkiLCgwLFIuY3JlYXRlRWxlbWVudCkoaF8se2FwaTp0fSkpLFduKCJQdWJsaXNoIiwo
-            MCxSLmNyZWF0ZUVsZW1lbnQpKG1fLHthcGk6dCxub3RpZnk6bn0pKSkpfWZ1bmN0aW9uIFduKGUsLi4udCl7cmV0dXJuKDAsUi5j
-            cmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJwYW5lbCIsa2V5OmV9LCgwLFIuY3JlYXRlRWxlbWVudCkoImgzIixudWxs
-            LGUpLC4uLnQpfWZ1bmN0aW9uIE5sKGUsdCxuKXtyZXR1cm4oMCxSLmNyZWF0ZUVsZW1lbnQpKCJ0YWJsZSIse2lkOm59LCgwLFIu
-            Y3JlYXRlRWxlbWVudCkoInRoZWFkIixudWxsLCgwLFIuY3JlYXRlRWxlbWVudCkoInRyIixudWxsLGUubWFwKChpLG8pPT4oMCxS
-            LmNyZWF0ZUVsZW1lbnQpKCJ0aCIse2tleTpvfSxpKSkpKSwoMCxSLmNyZWF0ZUVsZW1lbnQpKCJ0Ym9keSIsbnVsbCx0Lmxlbmd0
-            aD09PTA/KDAsUi5jcmVhdGVFbGVtZW50KSgidHIiLG51bGwsKDAsUi5jcmVhdGVFbGVtZW50KSgidGQiLHtjb2xTcGFuOmUubGVu
-            Z3RoLGNsYXNzTmFtZToiZW1wdHkifSwibm9uZSIpKTp0Lm1hcCgoaSxvKT0+KDAsUi5jcmVhdGVFbGVtZW50KSgidHIiLHtrZXk6
-            b30saS5tYXAoKHMscik9PigwLFIuY3JlYXRlRWxlbWVudCkoInRkIix7a2V5OnJ9LHMpKSkpKSl9ZnVuY3Rpb24gcF8oZSl7dmFy
-            IGw7bGV0IHQ9ZS5jaGFubmVscy5maWx0ZXIoYT0+IWEuaW5jbHVkZXMoIisiKSYmIWEuaW5jbHVkZXMoIiMiKSYmIWEuc3RhcnRz
-            V2l0aCgiJCIpKSxbbixpXT0oMCxSLnVzZVN0YXRlKSgiIiksW28sc109KDAsUi51c2VTdGF0ZSkoW10pLHI9biE9PSIiP246KGw9
-            dFswXSkhPW51bGw/bDoiIjtyZXR1cm4oMCxSLnVzZUVmZmVjdCkoKCk9PntpZihyPT09IiIpcmV0dXJuO2xldCBhPSEwLGM9KCk9
-            PmUuYXBpLmdldChgL2FwaS9wcmVzZW5jZT9jaGFubmVsPSR7ZW5jb2RlVVJJQ29tcG9uZW50KHIpfWApLnRoZW4oZj0+YSYmcyhm
-            LmNsaWVudHMpLGY9PmEmJnMoZi5tZXNzYWdlKSk7YygpO2xldCB1PXNldEludGVydmFsKGMsMmUzKTtyZXR1cm4oKT0+e2E9ITEs
-            Y2xlYXJJbnRlcnZhbCh1KX19LFtlLmFwaSxyXSksKDAsUi5jcmVhdGVFbGVtZW50KSgiZGl2IixudWxsLCgwLFIuY3JlYXRlRWxl
-            bWVudCkoInNlbGVjdCIse3ZhbHVlOnIsb25DaGFuZ2U6YT0+aShhLnRhcmdldC52YWx1ZSl9LHQubGVuZ3RoPT09MD8oMCxSLmNy
-            ZWF0ZUVsZW1lbnQpKCJvcHRpb24iLHt2YWx1ZToiIn0sIm5vIHN1YnNjcmliZWQgY2hhbm5lbCIpOnQubWFwKGE9PigwLFIuY3Jl
-            YXRlRWxlbWVudCkoIm9wdGlvbiIse2tleTphLHZhbHVlOmF9LGEpKSksdHlwZW9mIG89PSJzdHJpbmciPygwLFIuY3JlYXRlRWxl
-            bWVudCkoInAiLHtjbGFzc05hbWU6Im11dGVkIn0sbyk6KDAsUi5jcmVhdGVFbGVtZW50KSgidWwiLHtpZDoicHJlc2VuY2UifSxv
-            Lm1hcChhPT57dmFyIGMsdSxmO3JldHVybigwLFIuY3JlYXRlRWxlbWVudCkoImxpIix7a2V5OihjPWEuaWQpIT1udWxsP2M6YS5j
-            bGllbnR9LGAkeyh1PWEudXNlcikhPW51bGw/dToiYW5vbnltb3VzIn0gwrcgJHthLnByb3RvY29sfSDCtyAkeyhmPWEuY2xpZW50
-            KSE9bnVsbD9mOmEuaWR9YCl9KSkpfWZ1bmN0aW9uIGhfKGUpe2xldFt0LG5dPSgwLFIudXNlU3RhdGUpKCIiKSxbaSxvXT0oMCxS
-            LnVzZVN0YXRlKSgiMjAiKSxbcyxyXT0oMCxSLnVzZVN0YXRlKSh2b2lkIDApO3JldHVybigwLFIuY3JlYXRlRWxlbWVudCkoImZv
-            cm0iLHtvblN1Ym1pdDphPT57YS5wcmV2ZW50RGVmYXVsdCgpLGUuYXBpLmdldChgL2FwaS9oaXN0b3J5P2NoYW5uZWw9JHtlbmNv
-            ZGVVUklDb21wb25lbnQodCl9JmxpbWl0PSR7ZW5jb2RlVVJJQ29tcG9uZW50KGkpfWApLnRoZW4ocixjPT5yKGMubWVzc2FnZSkp
-            fSxpZDoiaGlzdG9yeS1mb3JtIn0sKDAsUi5jcmVhdGVFbGVtZW50KSgiaW5wdXQiLHtwbGFjZWhvbGRlcjoiY2hhbm5lbCIsdmFs
-            dWU6dCxuYW1lOiJjaGFubmVsIixvbkNoYW5nZTphPT5uKGEudGFyZ2V0LnZhbHVlKX0pLCgwLFIuY3JlYXRlRWxlbWVudCkoImlu
-            cHV0Iix7dmFsdWU6aSxzaXplOjQsbmFtZToibGltaXQiLG9uQ2hhbmdlOmE9Pm8oYS50YXJnZXQudmFsdWUpfSksKDAsUi5jcmVh
-            dGVFbGVtZW50KSgiYnV0dG9uIix7dHlwZToic3VibWl0In0sInJlYWQiKSxzPT09dm9pZCAwP251bGw6dHlwZW9mIHM9PSJzdHJp
-            bmciPygwLFIuY3JlYXRlRWxlbWVudCkoInAiLHtjbGFzc05hbWU6ImVycm9yIn0scyk6KDAsUi5jcmVhdGVFbGVtZW50KSgib2wi
-            LHtpZDoiaGlzdG9yeSJ9LHMubWVzc2FnZXMubWFwKGE9Pnt2YXIgYyx1LGY7cmV0dXJuKDAsUi5jcmVhdGVFbGVtZW50KSgibGki
-            LHtrZXk6YS5vZmZzZXR9LCgwLFIuY3JlYXRlRWxlbWVudCkoImNvZGUiLG51bGwsYCMkeyhjPWEub2Zmc2V0KSE9bnVsbD9jOiI/
-            In0gYCksKGY9KHU9YS50ZXh0KSE9bnVsbD91OmEuYmluYXJ5KSE9bnVsbD9mOkpTT04uc3RyaW5naWZ5KGEuZGF0YSkpfSkpKX1m
-            dW5jdGlvbiBtXyhlKXtsZXRbdCxuXT0oMCxSLnVzZVN0YXRlKSgiIiksW2ksb109KDAsUi51c2VTdGF0ZSkoJ3siaGVsbG8iOiJ3
-            b3JsZCJ9Jyk7cmV0dXJuKDAsUi5jcmVhdGVFbGVtZW50KSgiZm9ybSIse29uU3VibWl0OnI9PntyLnByZXZlbnREZWZhdWx0KCk7
-            bGV0IGw7dHJ5e2w9e2NoYW5uZWw6dCxkYXRhOkpTT04ucGFyc2UoaSl9fWNhdGNoe2w9e2NoYW5uZWw6dCx0ZXh0Oml9fWUuYXBp
-            LnBvc3QoIi9hcGkvcHVibGlzaCIsbCkudGhlbihhPT5lLm5vdGlmeShgcHVibGlzaGVkIHRvICR7dH0ke2Eub2Zmc2V0PT09dm9p
-            ZCAwPyIiOmAgYXQgb2Zmc2V0ICR7YS5vZmZzZXR9YH1gKSxhPT5lLm5vdGlmeShgcHVibGlzaCByZWZ1c2VkOiAke2EubWVzc2Fn
-            ZX1gKSl9LGlkOiJwdWJsaXNoLWZvcm0ifSwoMCxSLmNyZWF0ZUVsZW1lbnQpKCJpbnB1dCIse3BsYWNlaG9sZGVyOiJjaGFubmVs
-            Iix2YWx1ZTp0LG5hbWU6ImNoYW5uZWwiLG9uQ2hhbmdlOnI9Pm4oci50YXJnZXQudmFsdWUpfSksKDAsUi5jcmVhdGVFbGVtZW50
-            KSgiaW5wdXQiLHt2YWx1ZTppLG5hbWU6ImRhdGEiLG9uQ2hhbmdlOnI9Pm8oci50YXJnZXQudmFsdWUpfSksKDAsUi5jcmVhdGVF
-            bGVtZW50KSgiYnV0dG9uIix7dHlwZToic3VibWl0In0sInB1Ymxpc2giKSl9dmFyIGduPXtjcmVkZW50aWFsOiJzd2l0Y2hib2Fy
+            aX19LHZzPWNsYXNze2NvbnN0cnVjdG9yKHQsbj0iIil7dGhpcy5hdXRob3JpemF0aW9uPXQ7dGhpcy5iYXNlPW59YXN5bmMgZ2V0
+            KHQpe3JldHVybiBhd2FpdCB0aGlzLmNhbGwoIkdFVCIsdCl9YXN5bmMgcG9zdCh0LG4pe3JldHVybiBhd2FpdCB0aGlzLmNhbGwo
+            IlBPU1QiLHQsbil9YXN5bmMgZGVsZXRlKHQpe2F3YWl0IHRoaXMuY2FsbCgiREVMRVRFIix0KX1hc3luYyBtZXRyaWNzKCl7cmV0
+            dXJuKGF3YWl0IGZldGNoKGAke3RoaXMuYmFzZX0vbWV0cmljc2Ase2NhY2hlOiJuby1zdG9yZSJ9KSkudGV4dCgpfWFzeW5jIGNh
+            bGwodCxuLGkpe3ZhciBhLGM7bGV0IG89e307dGhpcy5hdXRob3JpemF0aW9uIT09IiImJihvLkF1dGhvcml6YXRpb249dGhpcy5h
+            dXRob3JpemF0aW9uKSxpIT09dm9pZCAwJiYob1siQ29udGVudC1UeXBlIl09ImFwcGxpY2F0aW9uL2pzb24iKTtsZXQgcz1hd2Fp
+            dCBmZXRjaChgJHt0aGlzLmJhc2V9JHtufWAse21ldGhvZDp0LGhlYWRlcnM6byxjYWNoZToibm8tc3RvcmUiLGJvZHk6aT09PXZv
+            aWQgMD92b2lkIDA6SlNPTi5zdHJpbmdpZnkoaSl9KSxyPWF3YWl0IHMudGV4dCgpLGw7aWYociE9PSIiKXRyeXtsPUpTT04ucGFy
+            c2Uocil9Y2F0Y2h7bD1yfWlmKCFzLm9rKXtsZXQgdT1sPT1udWxsP3ZvaWQgMDpsLmVycm9yO3Rocm93IG5ldyBTcyhzLnN0YXR1
+            cywoYT11PT1udWxsP3ZvaWQgMDp1LmNvZGUpIT1udWxsP2E6Imh0dHBfIitzLnN0YXR1cywoYz11PT1udWxsP3ZvaWQgMDp1Lm1l
+            c3NhZ2UpIT1udWxsP2M6cy5zdGF0dXNUZXh0KX1yZXR1cm4gbH19O2Z1bmN0aW9uIGswKGUpe3ZhciB0O2lmKGUudXNlciE9PXZv
+            aWQgMCYmZS51c2VyIT09IiIpe2xldCBuPW5ldyBUZXh0RW5jb2RlcigpLmVuY29kZShgJHtlLnVzZXJ9OiR7KHQ9ZS5wYXNzd29y
+            ZCkhPW51bGw/dDoiIn1gKSxpPSIiO2ZvcihsZXQgbyBvZiBuKWkrPVN0cmluZy5mcm9tQ2hhckNvZGUobyk7cmV0dXJuYEJhc2lj
+            ICR7YnRvYShpKX1gfXJldHVybiBlLmNyZWRlbnRpYWw9PT0iIj8iIjpgQmVhcmVyICR7ZS5jcmVkZW50aWFsfWB9dmFyIE49dm4o
+            V3QoKSk7ZnVuY3Rpb24gTTAoZSl7dmFyIEMsRCxVLEk7bGV0IHQ9VDAoZS5zZXNzaW9uSWQse2hpc3Rvcnk6NTB9KSx7bm90aWZ5
+            Om59PWUsaT0oMCxOLnVzZVJlZikodm9pZCAwKTsoMCxOLnVzZUVmZmVjdCkoKCk9Pnt2YXIgZCxtO2xldCBMPXQudm90ZXMuZmls
+            dGVyKGg9PmgucmVzdWx0KTtpZihpLmN1cnJlbnQ9PT12b2lkIDApe3Quc2Vzc2lvbiE9PXZvaWQgMCYmKGkuY3VycmVudD1uZXcg
+            U2V0KEwubWFwKGg9PmguaWQpKSk7cmV0dXJufWZvcihsZXQgaCBvZiBMKWkuY3VycmVudC5oYXMoaC5pZCl8fChpLmN1cnJlbnQu
+            YWRkKGguaWQpLG4oYHZvdGUgZGVjaWRlZDogIiR7aC5xdWVzdGlvbn0iIOKAlCAkeyhkPWgucmVzdWx0KT09bnVsbD92b2lkIDA6
+            ZC5vdXRjb21lfSR7KG09aC5yZXN1bHQpIT1udWxsJiZtLm9wdGlvbj9gICgke2gucmVzdWx0Lm9wdGlvbn0pYDoiIn1gKSl9LFt0
+            LnZvdGVzLHQuc2Vzc2lvbixuXSk7bGV0W28sc109KDAsTi51c2VTdGF0ZSkoIiIpLFtyLGxdPSgwLE4udXNlU3RhdGUpKCIiKSxb
+            YSxjXT0oMCxOLnVzZVN0YXRlKSgieWVzLCBubyIpLFt1LGZdPSgwLE4udXNlU3RhdGUpKHZvaWQgMCkscD1MPT5MLnRoZW4oKCk9
+            PmYodm9pZCAwKSxkPT5mKGQubWVzc2FnZSkpLHk9TD0+e0wucHJldmVudERlZmF1bHQoKSxvIT09IiImJnAodC5wb3N0KHt0ZXh0
+            Om99KS50aGVuKCgpPT5zKCIiKSkpfSxnPUw9PntMLnByZXZlbnREZWZhdWx0KCk7bGV0IGQ9YS5zcGxpdCgiLCIpLm1hcChtPT5t
+            LnRyaW0oKSkuZmlsdGVyKG09Pm0hPT0iIik7cCh0Lm9wZW5Wb3RlKHtxdWVzdGlvbjpyLG9wdGlvbnM6ZH0pLnRoZW4oKCk9Pmwo
+            IiIpKSl9O3JldHVybiB0LmVycm9yIT09dm9pZCAwJiZ0LnNlc3Npb249PT12b2lkIDA/KDAsTi5jcmVhdGVFbGVtZW50KSgicCIs
+            e2NsYXNzTmFtZToiZXJyb3IiLGlkOiJzZXNzaW9uLWVycm9yIn0sYCR7dC5lcnJvci5jb2RlfTogJHt0LmVycm9yLm1lc3NhZ2V9
+            YCk6KDAsTi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJjb2xsYWJvcmF0aW9uIiwiZGF0YS1zZXNzaW9uIjplLnNl
+            c3Npb25JZH0sKDAsTi5jcmVhdGVFbGVtZW50KSgiaDIiLG51bGwsU3RyaW5nKChEPShDPXQuc2Vzc2lvbik9PW51bGw/dm9pZCAw
+            OkMudGl0bGUpIT1udWxsP0Q6ZS5zZXNzaW9uSWQpLCIgIiwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJzbWFsbCIse2NsYXNzTmFtZToi
+            bXV0ZWQifSxTdHJpbmcoKEk9KFU9dC5zZXNzaW9uKT09bnVsbD92b2lkIDA6VS5zdGF0ZSkhPW51bGw/SToibG9hZGluZ+KApiIp
+            KSksdT09PXZvaWQgMD9udWxsOigwLE4uY3JlYXRlRWxlbWVudCkoInAiLHtjbGFzc05hbWU6ImVycm9yIn0sdSksKDAsTi5jcmVh
+            dGVFbGVtZW50KSgic2VjdGlvbiIse2NsYXNzTmFtZToiZ3JpZCJ9LCgwLE4uY3JlYXRlRWxlbWVudCkoImRpdiIse2NsYXNzTmFt
+            ZToicGFuZWwifSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJoMyIsbnVsbCwiUGFydGljaXBhbnRzIiksKDAsTi5jcmVhdGVFbGVtZW50
+            KSgidWwiLHtpZDoicGFydGljaXBhbnRzIn0sdC5wYXJ0aWNpcGFudHMubWFwKEw9PigwLE4uY3JlYXRlRWxlbWVudCkoImxpIix7
+            a2V5OkwudXNlciwiZGF0YS11c2VyIjpMLnVzZXIsImRhdGEtb25saW5lIjpTdHJpbmcoTC5vbmxpbmUpfSwoMCxOLmNyZWF0ZUVs
+            ZW1lbnQpKCJzcGFuIix7Y2xhc3NOYW1lOkwub25saW5lPyJkb3Qgb25saW5lIjoiZG90In0pLEwudXNlcixMLm93bmVyPyIgKG93
+            bmVyKSI6IiIsTC53ZWlnaHQhPT0xP2Agw5cke0wud2VpZ2h0fWA6IiIpKSkpLCgwLE4uY3JlYXRlRWxlbWVudCkoImRpdiIse2Ns
+            YXNzTmFtZToicGFuZWwifSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJoMyIsbnVsbCwiVm90ZXMiKSwoMCxOLmNyZWF0ZUVsZW1lbnQp
+            KCJkaXYiLHtpZDoidm90ZXMifSx0LnZvdGVzLnNsaWNlKCkucmV2ZXJzZSgpLm1hcChMPT4oMCxOLmNyZWF0ZUVsZW1lbnQpKGRf
+            LHtrZXk6TC5pZCx2b3RlOkwsY2FzdDpkPT52b2lkIHAodC5jYXN0KEwuaWQsZCkpLGNsb3NlOigpPT52b2lkIHAodC5jbG9zZVZv
+            dGUoTC5pZCkpfSkpKSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJmb3JtIix7b25TdWJtaXQ6ZyxpZDoib3Blbi12b3RlIn0sKDAsTi5j
+            cmVhdGVFbGVtZW50KSgiaW5wdXQiLHtwbGFjZWhvbGRlcjoicXVlc3Rpb24iLG5hbWU6InF1ZXN0aW9uIix2YWx1ZTpyLG9uQ2hh
+            bmdlOkw9PmwoTC50YXJnZXQudmFsdWUpfSksKDAsTi5jcmVhdGVFbGVtZW50KSgiaW5wdXQiLHtwbGFjZWhvbGRlcjoib3B0aW9u
+            cywgY29tbWEtc2VwYXJhdGVkIixuYW1lOiJvcHRpb25zIix2YWx1ZTphLG9uQ2hhbmdlOkw9PmMoTC50YXJnZXQudmFsdWUpfSks
+            KDAsTi5jcmVhdGVFbGVtZW50KSgiYnV0dG9uIix7dHlwZToic3VibWl0In0sIm9wZW4gdm90ZSIpKSksKDAsTi5jcmVhdGVFbGVt
+            ZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJwYW5lbCJ9LCgwLE4uY3JlYXRlRWxlbWVudCkoImgzIixudWxsLCJNZXNzYWdlcyIpLCgw
+            LE4uY3JlYXRlRWxlbWVudCkoIm9sIix7aWQ6Im1lc3NhZ2VzIixjbGFzc05hbWU6ImZlZWQifSx0Lm1lc3NhZ2VzLm1hcChMPT57
+            dmFyIGQ7cmV0dXJuKDAsTi5jcmVhdGVFbGVtZW50KSgibGkiLHtrZXk6YCR7TC5lcG9jaH0tJHtMLm9mZnNldH0tJHtMLnNvdXJj
+            ZX1gfSxmXygoZD1MLmRhdGEpIT1udWxsP2Q6TC50ZXh0KSl9KSksKDAsTi5jcmVhdGVFbGVtZW50KSgiZm9ybSIse29uU3VibWl0
+            OnksaWQ6InBvc3QtbWVzc2FnZSJ9LCgwLE4uY3JlYXRlRWxlbWVudCkoImlucHV0Iix7cGxhY2Vob2xkZXI6Im1lc3NhZ2UiLG5h
+            bWU6InRleHQiLHZhbHVlOm8sb25DaGFuZ2U6TD0+cyhMLnRhcmdldC52YWx1ZSl9KSwoMCxOLmNyZWF0ZUVsZW1lbnQpKCJidXR0
+            b24iLHt0eXBlOiJzdWJtaXQifSwic2VuZCIpKSksKDAsTi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJwYW5lbCJ9
+            LCgwLE4uY3JlYXRlRWxlbWVudCkoImgzIixudWxsLCJBY3Rpdml0eSIpLCgwLE4uY3JlYXRlRWxlbWVudCkoIm9sIix7aWQ6ImFj
+            dGl2aXR5IixjbGFzc05hbWU6ImZlZWQifSx0LmFjdGl2aXR5LnNsaWNlKCkucmV2ZXJzZSgpLm1hcCgoTCxkKT0+e3ZhciBtO3Jl
+            dHVybigwLE4uY3JlYXRlRWxlbWVudCkoImxpIix7a2V5OmR9LCgwLE4uY3JlYXRlRWxlbWVudCkoImNvZGUiLG51bGwsTC50eXBl
+            KSwiICIsKG09TC5hY3RvcikhPW51bGw/bToiIixMLm9wdGlvbj9gIOKGkiAke1N0cmluZyhMLm9wdGlvbil9YDoiIixMLm91dGNv
+            bWU/YCAke1N0cmluZyhMLm91dGNvbWUpfWA6IiIpfSkpKSkpfWZ1bmN0aW9uIGZfKGUpe3JldHVybiB0eXBlb2YgZT09InN0cmlu
+            ZyI/ZTplIT09bnVsbCYmdHlwZW9mIGU9PSJvYmplY3QiJiZ0eXBlb2YgZS50ZXh0PT0ic3RyaW5nIj9lLnRleHQ6SlNPTi5zdHJp
+            bmdpZnkoZSl9ZnVuY3Rpb24gZF8oZSl7dmFyIHMscixsLGE7bGV0e3ZvdGU6dH09ZSxuPW5ldyBNYXAoKChzPXQudGFsbHkpIT1u
+            dWxsP3M6W10pLm1hcChjPT5bYy5vcHRpb24sY10pKSxpPU1hdGgubWF4KDEsLi4uKChyPXQudGFsbHkpIT1udWxsP3I6W10pLm1h
+            cChjPT5jLndlaWdodCkpLG89KHQuc3RhdGU9PT0ib3BlbiJ8fHQuc3RhdGU9PT0idGFsbHlpbmciKSYmIXQucmVzdWx0O3JldHVy
+            bigwLE4uY3JlYXRlRWxlbWVudCkoImRpdiIse2NsYXNzTmFtZToidm90ZSIsImRhdGEtdm90ZSI6dC5pZCwiZGF0YS1zdGF0ZSI6
+            dC5zdGF0ZX0sKDAsTi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJxdWVzdGlvbiJ9LHQucXVlc3Rpb24sKDAsTi5j
+            cmVhdGVFbGVtZW50KSgic21hbGwiLHtjbGFzc05hbWU6Im11dGVkIn0sYCAkeyhsPXQucnVsZSkhPW51bGw/bDoiIn0gwrcgJHso
+            YT10LmJhbGxvdHMpIT1udWxsP2E6MH0gYmFsbG90c2ApKSx0Lm9wdGlvbnMubWFwKGM9Pnt2YXIgcCx5O2xldCB1PW4uZ2V0KGMp
+            LGY9KHA9dT09bnVsbD92b2lkIDA6dS52b3RlcykhPW51bGw/cDowO3JldHVybigwLE4uY3JlYXRlRWxlbWVudCkoImRpdiIse2Ns
+            YXNzTmFtZToib3B0aW9uIixrZXk6YywiZGF0YS1vcHRpb24iOmN9LCgwLE4uY3JlYXRlRWxlbWVudCkoInNwYW4iLHtjbGFzc05h
+            bWU6ImxhYmVsIn0sYyksKDAsTi5jcmVhdGVFbGVtZW50KSgic3BhbiIse2NsYXNzTmFtZToiYmFyIn0sKDAsTi5jcmVhdGVFbGVt
+            ZW50KSgic3BhbiIse3N0eWxlOnt3aWR0aDpgJHsoKHk9dT09bnVsbD92b2lkIDA6dS53ZWlnaHQpIT1udWxsP3k6MCkvaSoxMDB9
+            JWB9fSkpLCgwLE4uY3JlYXRlRWxlbWVudCkoInNwYW4iLHtjbGFzc05hbWU6InZvdGVzIn0sU3RyaW5nKGYpKSxvPygwLE4uY3Jl
+            YXRlRWxlbWVudCkoImJ1dHRvbiIse2NsYXNzTmFtZToiY2FzdCIsb25DbGljazooKT0+ZS5jYXN0KGMpfSwidm90ZSIpOm51bGwp
+            fSksdC5yZXN1bHQ/KDAsTi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJyZXN1bHQifSxgJHt0LnJlc3VsdC5vdXRj
+            b21lfSR7dC5yZXN1bHQub3B0aW9uP2A6ICR7dC5yZXN1bHQub3B0aW9ufWA6IiJ9ICgke3QucmVzdWx0LnJlYXNvbn0pYCk6bz8o
+            MCxOLmNyZWF0ZUVsZW1lbnQpKCJidXR0b24iLHtjbGFzc05hbWU6ImNsb3NlLXZvdGUiLG9uQ2xpY2s6ZS5jbG9zZX0sImNsb3Nl
+            IHZvdGUiKTpudWxsKX12YXIgUj12bihXdCgpKTt2YXIgU3Q9dm4oV3QoKSk7ZnVuY3Rpb24gZmYoZSl7dmFyIHUsZixwO2xldCB0
+            PSh1PWUud2lkdGgpIT1udWxsP3U6MzYwLG49KGY9ZS5oZWlnaHQpIT1udWxsP2Y6MTIwLGk9e2xlZnQ6NDAscmlnaHQ6OCx0b3A6
+            OCxib3R0b206MTZ9LG89TWF0aC5tYXgoMiwuLi5lLnNlcmllcy5tYXAoeT0+eS52YWx1ZXMubGVuZ3RoKSkscz0ocD1lLm1pbmlt
+            dW1NYXgpIT1udWxsP3A6MTtmb3IobGV0IHkgb2YgZS5zZXJpZXMpZm9yKGxldCBnIG9mIHkudmFsdWVzKWchPT12b2lkIDAmJmc+
+            cyYmKHM9Zyk7bGV0IHI9eT0+aS5sZWZ0K3kqKHQtaS5sZWZ0LWkucmlnaHQpLyhvLTEpLGw9eT0+aS50b3ArKDEteS9zKSoobi1p
+            LnRvcC1pLmJvdHRvbSksYT1lLnNlcmllcy5tYXAoeT0+e2xldCBnPVtbXV07cmV0dXJuIHkudmFsdWVzLmZvckVhY2goKEMsRCk9
+            PntDPT09dm9pZCAwP2cucHVzaChbXSk6Z1tnLmxlbmd0aC0xXS5wdXNoKGAke3IoRCkudG9GaXhlZCgxKX0sJHtsKEMpLnRvRml4
+            ZWQoMSl9YCl9KSxnLmZpbHRlcihDPT5DLmxlbmd0aD4wKS5tYXAoKEMsRCk9PntpZihDLmxlbmd0aD09PTEpe2xldFtVLEldPUNb
+            MF0uc3BsaXQoIiwiKTtyZXR1cm4oMCxTdC5jcmVhdGVFbGVtZW50KSgiY2lyY2xlIix7a2V5OmAke3kubGFiZWx9LSR7RH1gLGN4
+            OlUsY3k6SSxyOjIuNSxmaWxsOnkuY29sb3J9KX1yZXR1cm4oMCxTdC5jcmVhdGVFbGVtZW50KSgicG9seWxpbmUiLHtrZXk6YCR7
+            eS5sYWJlbH0tJHtEfWAscG9pbnRzOkMuam9pbigiICIpLGZpbGw6Im5vbmUiLHN0cm9rZTp5LmNvbG9yLHN0cm9rZVdpZHRoOjJ9
+            KX0pfSksYz1lLnNlcmllcy5tYXAoeT0+e2xldCBnPVsuLi55LnZhbHVlc10ucmV2ZXJzZSgpLmZpbmQoQz0+QyE9PXZvaWQgMCk7
+            cmV0dXJuKDAsU3QuY3JlYXRlRWxlbWVudCkoInNwYW4iLHtrZXk6eS5sYWJlbCxjbGFzc05hbWU6ImxlZ2VuZCIsc3R5bGU6e2Nv
+            bG9yOnkuY29sb3J9fSxgJHt5LmxhYmVsfTogJHtnPT09dm9pZCAwPyLigJMiOkYwKGcpfSAke2UudW5pdH1gKX0pO3JldHVybigw
+            LFN0LmNyZWF0ZUVsZW1lbnQpKCJmaWd1cmUiLHtjbGFzc05hbWU6ImNoYXJ0IiwiZGF0YS1jaGFydCI6ZS50aXRsZX0sKDAsU3Qu
+            Y3JlYXRlRWxlbWVudCkoImZpZ2NhcHRpb24iLG51bGwsZS50aXRsZSwiICIsYyksKDAsU3QuY3JlYXRlRWxlbWVudCkoInN2ZyIs
+            e3dpZHRoOnQsaGVpZ2h0Om4sdmlld0JveDpgMCAwICR7dH0gJHtufWAscm9sZToiaW1nIiwiYXJpYS1sYWJlbCI6ZS50aXRsZX0s
+            KDAsU3QuY3JlYXRlRWxlbWVudCkoImxpbmUiLHt4MTppLmxlZnQseTE6bCgwKSx4Mjp0LWkucmlnaHQseTI6bCgwKSxzdHJva2U6
+            IiNiYmIifSksKDAsU3QuY3JlYXRlRWxlbWVudCkoImxpbmUiLHt4MTppLmxlZnQseTE6aS50b3AseDI6aS5sZWZ0LHkyOmwoMCks
+            c3Ryb2tlOiIjYmJiIn0pLCgwLFN0LmNyZWF0ZUVsZW1lbnQpKCJ0ZXh0Iix7eDppLmxlZnQtNCx5OmkudG9wKzgsdGV4dEFuY2hv
+            cjoiZW5kIixmb250U2l6ZToxMCxmaWxsOiIjNjY2In0sRjAocykpLCgwLFN0LmNyZWF0ZUVsZW1lbnQpKCJ0ZXh0Iix7eDppLmxl
+            ZnQtNCx5OmwoMCksdGV4dEFuY2hvcjoiZW5kIixmb250U2l6ZToxMCxmaWxsOiIjNjY2In0sIjAiKSxhKSl9ZnVuY3Rpb24gRjAo
+            ZSl7cmV0dXJuIGU+PTEwMD9lLnRvRml4ZWQoMCk6ZT49MTA/ZS50b0ZpeGVkKDEpOmUudG9GaXhlZCgyKX1mdW5jdGlvbiBEMChl
+            KXt2YXIgbjtsZXQgdD1uZXcgTWFwO2ZvcihsZXQgaSBvZiBlLnNwbGl0KGAKYCkpe2xldCBvPWkudHJpbSgpO2lmKG89PT0iInx8
+            by5zdGFydHNXaXRoKCIjIikpY29udGludWU7bGV0IHM9L14oW2EtekEtWl86XVthLXpBLVowLTlfOl0qKShcey4qXH0pP1xzKyhc
+            UyspLy5leGVjKG8pO2lmKHM9PT1udWxsfHxzWzJdIT09dm9pZCAwJiYvbGU9Ii8udGVzdChzWzJdKSljb250aW51ZTtsZXQgcj1O
+            dW1iZXIoc1szXSk7TnVtYmVyLmlzRmluaXRlKHIpJiZ0LnNldChzWzFdLCgobj10LmdldChzWzFdKSkhPW51bGw/bjowKStyKX1y
+            ZXR1cm4gdH12YXIgX2w9Y2xhc3N7Y29uc3RydWN0b3IodD02MCl7dGhpcy5rZWVwPXQ7dGhpcy5wb2ludHM9W119YWRkKHQsbil7
+            dmFyIGMsdTtsZXQgaT10aGlzLnByZXZpb3VzO2lmKHRoaXMucHJldmlvdXM9e2F0OnQsdG90YWxzOm59LGk9PT12b2lkIDB8fHQ8
+            PWkuYXQpcmV0dXJuO2xldCBvPSh0LWkuYXQpLzFlMyxzPWY9Pnt2YXIgeSxnO2xldCBwPSgoeT1uLmdldChmKSkhPW51bGw/eTow
+            KS0oKGc9aS50b3RhbHMuZ2V0KGYpKSE9bnVsbD9nOjApO3JldHVybiBwPDA/dm9pZCAwOnB9LHI9cygic3dpdGNoYm9hcmRfZGVs
+            aXZlcnlfbGF0ZW5jeV9zZWNvbmRzX2NvdW50IiksbD1zKCJzd2l0Y2hib2FyZF9kZWxpdmVyeV9sYXRlbmN5X3NlY29uZHNfc3Vt
+            IiksYT17YXQ6dCxtZXNzYWdlc0luUGVyU2Vjb25kOigoYz1zKCJzd2l0Y2hib2FyZF9tZXNzYWdlc19pbl90b3RhbCIpKSE9bnVs
+            bD9jOjApL28sbWVzc2FnZXNPdXRQZXJTZWNvbmQ6KCh1PXMoInN3aXRjaGJvYXJkX21lc3NhZ2VzX291dF90b3RhbCIpKSE9bnVs
+            bD91OjApL28sZGVsaXZlcnlMYXRlbmN5TXM6ciE9PXZvaWQgMCYmbCE9PXZvaWQgMCYmcj4wP2wvcioxZTM6dm9pZCAwfTtyZXR1
+            cm4gdGhpcy5wb2ludHMucHVzaChhKSx0aGlzLnBvaW50cy5sZW5ndGg+dGhpcy5rZWVwJiZ0aGlzLnBvaW50cy5zcGxpY2UoMCx0
+            aGlzLnBvaW50cy5sZW5ndGgtdGhpcy5rZWVwKSxhfX07dmFyIHBfPTFlMztmdW5jdGlvbiBBMChlKXt2YXIgcCx5LGcsQyxELFUs
+            SSxMO2xldHthcGk6dCxub3RpZnk6bn09ZSxbaSxvXT0oMCxSLnVzZVN0YXRlKSh2b2lkIDApLFtzLHJdPSgwLFIudXNlU3RhdGUp
+            KHZvaWQgMCksW2wsYV09KDAsUi51c2VTdGF0ZSkoW10pLGM9KDAsUi51c2VSZWYpKG5ldyBfbCg2MCkpOygwLFIudXNlRWZmZWN0
+            KSgoKT0+e2xldCBkPSEwLG0saD1hc3luYygpPT57dmFyIHYsXzt0cnl7bGV0W0UsdyxILEYsJGVdPWF3YWl0IFByb21pc2UuYWxs
+            KFt0LmdldCgiL2FwaS9jb25uZWN0aW9ucyIpLHQuZ2V0KCIvYXBpL2NoYW5uZWxzIiksdC5nZXQoIi9hcGkvc3RyZWFtcyIpLmNh
+            dGNoKCgpPT4oe3N0cmVhbXM6W119KSksdC5nZXQoIi9hcGkvcXVldWVzIikuY2F0Y2goKCk9PltdKSx0Lm1ldHJpY3MoKS5jYXRj
+            aCgoKT0+IiIpXSk7aWYoIWQpcmV0dXJuO28oe2Nvbm5lY3Rpb25zOkUuY29ubmVjdGlvbnMsY2hhbm5lbHM6dy5jaGFubmVscyxz
+            dHJlYW1zOkguc3RyZWFtcyxxdWV1ZXM6QXJyYXkuaXNBcnJheShGKT9GOih2PUYucXVldWVzKSE9bnVsbD92OltdfSkscih2b2lk
+            IDApLCRlIT09IiImJmMuY3VycmVudC5hZGQoRGF0ZS5ub3coKSxEMCgkZSkpIT09dm9pZCAwJiZhKGMuY3VycmVudC5wb2ludHMu
+            c2xpY2UoKSl9Y2F0Y2goRSl7ZCYmcihTdHJpbmcoKF89RS5tZXNzYWdlKSE9bnVsbD9fOkUpKX1kJiYobT1zZXRUaW1lb3V0KGgs
+            cF8pKX07cmV0dXJuIGgoKSwoKT0+e2Q9ITEsbSE9PXZvaWQgMCYmY2xlYXJUaW1lb3V0KG0pfX0sW3RdKTtsZXQgdT1hc3luYyBk
+            PT57dHJ5e2F3YWl0IHQuZGVsZXRlKGAvYXBpL2Nvbm5lY3Rpb25zLyR7ZW5jb2RlVVJJQ29tcG9uZW50KGQpfWApLG4oYGNsb3Nl
+            ZCBjb25uZWN0aW9uICR7ZH1gKX1jYXRjaChtKXtuKGBjb3VsZCBub3QgY2xvc2UgJHtkfTogJHttLm1lc3NhZ2V9YCl9fSxmPW5l
+            dyBNYXA7Zm9yKGxldCBkIG9mKHA9aT09bnVsbD92b2lkIDA6aS5jb25uZWN0aW9ucykhPW51bGw/cDpbXSlmLnNldChkLnByb3Rv
+            Y29sLCgoeT1mLmdldChkLnByb3RvY29sKSkhPW51bGw/eTowKSsxKTtyZXR1cm4oMCxSLmNyZWF0ZUVsZW1lbnQpKCJkaXYiLHtj
+            bGFzc05hbWU6Im9wZXJhdG9yIn0scz09PXZvaWQgMD9udWxsOigwLFIuY3JlYXRlRWxlbWVudCkoInAiLHtjbGFzc05hbWU6ImVy
+            cm9yIn0scyksKDAsUi5jcmVhdGVFbGVtZW50KSgic2VjdGlvbiIse2NsYXNzTmFtZToiY2FyZHMifSwoMCxSLmNyZWF0ZUVsZW1l
+            bnQpKCJkaXYiLHtjbGFzc05hbWU6ImNhcmQiLGlkOiJjb25uZWN0aW9uLXRvdGFsIn0sKDAsUi5jcmVhdGVFbGVtZW50KSgiYiIs
+            bnVsbCwoZz1pPT1udWxsP3ZvaWQgMDppLmNvbm5lY3Rpb25zLmxlbmd0aCkhPW51bGw/Zzoi4oCmIiksIiBjb25uZWN0aW9ucyIp
+            LEFycmF5LmZyb20oZi5lbnRyaWVzKCkpLnNvcnQoKS5tYXAoKFtkLG1dKT0+KDAsUi5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xh
+            c3NOYW1lOiJjYXJkIixrZXk6ZCwiZGF0YS1wcm90b2NvbCI6ZH0sKDAsUi5jcmVhdGVFbGVtZW50KSgiYiIse2NsYXNzTmFtZToi
+            Y291bnQifSxtKSxgICR7ZH1gKSkpLCgwLFIuY3JlYXRlRWxlbWVudCkoInNlY3Rpb24iLHtjbGFzc05hbWU6ImNoYXJ0cyJ9LCgw
+            LFIuY3JlYXRlRWxlbWVudCkoZmYse3RpdGxlOiJtZXNzYWdlcyAvIHMiLHVuaXQ6Ii9zIixzZXJpZXM6W3tsYWJlbDoiaW4iLGNv
+            bG9yOiIjMjU2M2ViIix2YWx1ZXM6bC5tYXAoZD0+ZC5tZXNzYWdlc0luUGVyU2Vjb25kKX0se2xhYmVsOiJvdXQiLGNvbG9yOiIj
+            MTZhMzRhIix2YWx1ZXM6bC5tYXAoZD0+ZC5tZXNzYWdlc091dFBlclNlY29uZCl9XX0pLCgwLFIuY3JlYXRlRWxlbWVudCkoZmYs
+            e3RpdGxlOiJkZWxpdmVyeSBsYXRlbmN5Iix1bml0OiJtcyIsbWluaW11bU1heDoxLHNlcmllczpbe2xhYmVsOiJtZWFuIixjb2xv
+            cjoiI2Q5NzcwNiIsdmFsdWVzOmwubWFwKGQ9PmQuZGVsaXZlcnlMYXRlbmN5TXMpfV19KSksKDAsUi5jcmVhdGVFbGVtZW50KSgi
+            c2VjdGlvbiIse2NsYXNzTmFtZToiZ3JpZCJ9LFduKCJDb25uZWN0aW9ucyIsTmwoWyJpZCIsInByb3RvY29sIiwidXNlciIsIm5h
+            bWUiLCJyZW1vdGUiLCJzdWJzY3JpcHRpb25zIiwiIl0sKChDPWk9PW51bGw/dm9pZCAwOmkuY29ubmVjdGlvbnMpIT1udWxsP0M6
+            W10pLm1hcChkPT57dmFyIG0saCx2LF87cmV0dXJuW2QuaWQsZC5wcm90b2NvbCwobT1kLnVzZXIpIT1udWxsP206IiIsKGg9ZC5u
+            YW1lKSE9bnVsbD9oOiIiLCh2PWQucmVtb3RlKSE9bnVsbD92OiIiLCgoXz1kLnN1YnNjcmlwdGlvbnMpIT1udWxsP186W10pLmpv
+            aW4oIiwgIiksKDAsUi5jcmVhdGVFbGVtZW50KSgiYnV0dG9uIix7b25DbGljazooKT0+dm9pZCB1KGQuaWQpLGNsYXNzTmFtZToi
+            a2ljayIsImRhdGEtaWQiOmQuaWR9LCJraWNrIildfSksImNvbm5lY3Rpb25zIikpLFduKCJDaGFubmVscyIsTmwoWyJjaGFubmVs
+            Iiwic3Vic2NyaWJlcnMiXSwoKEQ9aT09bnVsbD92b2lkIDA6aS5jaGFubmVscykhPW51bGw/RDpbXSkubWFwKGQ9PltkLmNoYW5u
+            ZWwsZC5zdWJzY3JpYmVyc10pLCJjaGFubmVscyIpKSxXbigiU3RyZWFtcyIsTmwoWyJzdHJlYW0iLCJmaWx0ZXJzIiwicGFydGl0
+            aW9ucyIsIm1lc3NhZ2VzIiwiYnl0ZXMiXSwoKFU9aT09bnVsbD92b2lkIDA6aS5zdHJlYW1zKSE9bnVsbD9VOltdKS5tYXAoZD0+
+            W2QubmFtZSxkLmNvbmZpZy5maWx0ZXJzLmpvaW4oIiwgIiksZC5jb25maWcucGFydGl0aW9ucyxkLnN0YXRlLm1lc3NhZ2VzLGQu
+            c3RhdGUuYnl0ZXNdKSwic3RyZWFtcyIpKSxXbigiUXVldWVzIixObChbInF1ZXVlIiwidmhvc3QiLCJyZWFkeSIsInVuYWNrZWQi
+            LCJjb25zdW1lcnMiXSwoKEk9aT09bnVsbD92b2lkIDA6aS5xdWV1ZXMpIT1udWxsP0k6W10pLm1hcChkPT5bZC5uYW1lLGQudmhv
+            c3QsZC5tZXNzYWdlc19yZWFkeSxkLm1lc3NhZ2VzX3VuYWNrbm93bGVkZ2VkLGQuY29uc3VtZXJzXSksInF1ZXVlcyIpKSxXbigi
+            UHJlc2VuY2UiLCgwLFIuY3JlYXRlRWxlbWVudCkoaF8se2FwaTp0LGNoYW5uZWxzOigoTD1pPT1udWxsP3ZvaWQgMDppLmNoYW5u
+            ZWxzKSE9bnVsbD9MOltdKS5tYXAoZD0+ZC5jaGFubmVsKX0pKSxXbigiSGlzdG9yeSIsKDAsUi5jcmVhdGVFbGVtZW50KShtXyx7
+            YXBpOnR9KSksV24oIlB1Ymxpc2giLCgwLFIuY3JlYXRlRWxlbWVudCkoeV8se2FwaTp0LG5vdGlmeTpufSkpKSl9ZnVuY3Rpb24g
+            V24oZSwuLi50KXtyZXR1cm4oMCxSLmNyZWF0ZUVsZW1lbnQpKCJkaXYiLHtjbGFzc05hbWU6InBhbmVsIixrZXk6ZX0sKDAsUi5j
+            cmVhdGVFbGVtZW50KSgiaDMiLG51bGwsZSksLi4udCl9ZnVuY3Rpb24gTmwoZSx0LG4pe3JldHVybigwLFIuY3JlYXRlRWxlbWVu
+            dCkoInRhYmxlIix7aWQ6bn0sKDAsUi5jcmVhdGVFbGVtZW50KSgidGhlYWQiLG51bGwsKDAsUi5jcmVhdGVFbGVtZW50KSgidHIi
+            LG51bGwsZS5tYXAoKGksbyk9PigwLFIuY3JlYXRlRWxlbWVudCkoInRoIix7a2V5Om99LGkpKSkpLCgwLFIuY3JlYXRlRWxlbWVu
+            dCkoInRib2R5IixudWxsLHQubGVuZ3RoPT09MD8oMCxSLmNyZWF0ZUVsZW1lbnQpKCJ0ciIsbnVsbCwoMCxSLmNyZWF0ZUVsZW1l
+            bnQpKCJ0ZCIse2NvbFNwYW46ZS5sZW5ndGgsY2xhc3NOYW1lOiJlbXB0eSJ9LCJub25lIikpOnQubWFwKChpLG8pPT4oMCxSLmNy
+            ZWF0ZUVsZW1lbnQpKCJ0ciIse2tleTpvfSxpLm1hcCgocyxyKT0+KDAsUi5jcmVhdGVFbGVtZW50KSgidGQiLHtrZXk6cn0scykp
+            KSkpKX1mdW5jdGlvbiBoXyhlKXt2YXIgbDtsZXQgdD1lLmNoYW5uZWxzLmZpbHRlcihhPT4hYS5pbmNsdWRlcygiKyIpJiYhYS5p
+            bmNsdWRlcygiIyIpJiYhYS5zdGFydHNXaXRoKCIkIikpLFtuLGldPSgwLFIudXNlU3RhdGUpKCIiKSxbbyxzXT0oMCxSLnVzZVN0
+            YXRlKShbXSkscj1uIT09IiI/bjoobD10WzBdKSE9bnVsbD9sOiIiO3JldHVybigwLFIudXNlRWZmZWN0KSgoKT0+e2lmKHI9PT0i
+            IilyZXR1cm47bGV0IGE9ITAsYz0oKT0+ZS5hcGkuZ2V0KGAvYXBpL3ByZXNlbmNlP2NoYW5uZWw9JHtlbmNvZGVVUklDb21wb25l
+            bnQocil9YCkudGhlbihmPT5hJiZzKGYuY2xpZW50cyksZj0+YSYmcyhmLm1lc3NhZ2UpKTtjKCk7bGV0IHU9c2V0SW50ZXJ2YWwo
+            YywyZTMpO3JldHVybigpPT57YT0hMSxjbGVhckludGVydmFsKHUpfX0sW2UuYXBpLHJdKSwoMCxSLmNyZWF0ZUVsZW1lbnQpKCJk
+            aXYiLG51bGwsKDAsUi5jcmVhdGVFbGVtZW50KSgic2VsZWN0Iix7dmFsdWU6cixvbkNoYW5nZTphPT5pKGEudGFyZ2V0LnZhbHVl
+            KX0sdC5sZW5ndGg9PT0wPygwLFIuY3JlYXRlRWxlbWVudCkoIm9wdGlvbiIse3ZhbHVlOiIifSwibm8gc3Vic2NyaWJlZCBjaGFu
+            bmVsIik6dC5tYXAoYT0+KDAsUi5jcmVhdGVFbGVtZW50KSgib3B0aW9uIix7a2V5OmEsdmFsdWU6YX0sYSkpKSx0eXBlb2Ygbz09
+            InN0cmluZyI/KDAsUi5jcmVhdGVFbGVtZW50KSgicCIse2NsYXNzTmFtZToibXV0ZWQifSxvKTooMCxSLmNyZWF0ZUVsZW1lbnQp
+            KCJ1bCIse2lkOiJwcmVzZW5jZSJ9LG8ubWFwKGE9Pnt2YXIgYyx1LGY7cmV0dXJuKDAsUi5jcmVhdGVFbGVtZW50KSgibGkiLHtr
+            ZXk6KGM9YS5pZCkhPW51bGw/YzphLmNsaWVudH0sYCR7KHU9YS51c2VyKSE9bnVsbD91OiJhbm9ueW1vdXMifSDCtyAke2EucHJv
+            dG9jb2x9IMK3ICR7KGY9YS5jbGllbnQpIT1udWxsP2Y6YS5pZH1gKX0pKSl9ZnVuY3Rpb24gbV8oZSl7bGV0W3Qsbl09KDAsUi51
+            c2VTdGF0ZSkoIiIpLFtpLG9dPSgwLFIudXNlU3RhdGUpKCIyMCIpLFtzLHJdPSgwLFIudXNlU3RhdGUpKHZvaWQgMCk7cmV0dXJu
+            KDAsUi5jcmVhdGVFbGVtZW50KSgiZm9ybSIse29uU3VibWl0OmE9PnthLnByZXZlbnREZWZhdWx0KCksZS5hcGkuZ2V0KGAvYXBp
+            L2hpc3Rvcnk/Y2hhbm5lbD0ke2VuY29kZVVSSUNvbXBvbmVudCh0KX0mbGltaXQ9JHtlbmNvZGVVUklDb21wb25lbnQoaSl9YCku
+            dGhlbihyLGM9PnIoYy5tZXNzYWdlKSl9LGlkOiJoaXN0b3J5LWZvcm0ifSwoMCxSLmNyZWF0ZUVsZW1lbnQpKCJpbnB1dCIse3Bs
+            YWNlaG9sZGVyOiJjaGFubmVsIix2YWx1ZTp0LG5hbWU6ImNoYW5uZWwiLG9uQ2hhbmdlOmE9Pm4oYS50YXJnZXQudmFsdWUpfSks
+            KDAsUi5jcmVhdGVFbGVtZW50KSgiaW5wdXQiLHt2YWx1ZTppLHNpemU6NCxuYW1lOiJsaW1pdCIsb25DaGFuZ2U6YT0+byhhLnRh
+            cmdldC52YWx1ZSl9KSwoMCxSLmNyZWF0ZUVsZW1lbnQpKCJidXR0b24iLHt0eXBlOiJzdWJtaXQifSwicmVhZCIpLHM9PT12b2lk
+            IDA/bnVsbDp0eXBlb2Ygcz09InN0cmluZyI/KDAsUi5jcmVhdGVFbGVtZW50KSgicCIse2NsYXNzTmFtZToiZXJyb3IifSxzKToo
+            MCxSLmNyZWF0ZUVsZW1lbnQpKCJvbCIse2lkOiJoaXN0b3J5In0scy5tZXNzYWdlcy5tYXAoYT0+e3ZhciBjLHUsZjtyZXR1cm4o
+            MCxSLmNyZWF0ZUVsZW1lbnQpKCJsaSIse2tleTphLm9mZnNldH0sKDAsUi5jcmVhdGVFbGVtZW50KSgiY29kZSIsbnVsbCxgIyR7
+            KGM9YS5vZmZzZXQpIT1udWxsP2M6Ij8ifSBgKSwoZj0odT1hLnRleHQpIT1udWxsP3U6YS5iaW5hcnkpIT1udWxsP2Y6SlNPTi5z
+            dHJpbmdpZnkoYS5kYXRhKSl9KSkpfWZ1bmN0aW9uIHlfKGUpe2xldFt0LG5dPSgwLFIudXNlU3RhdGUpKCIiKSxbaSxvXT0oMCxS
+            LnVzZVN0YXRlKSgneyJoZWxsbyI6IndvcmxkIn0nKTtyZXR1cm4oMCxSLmNyZWF0ZUVsZW1lbnQpKCJmb3JtIix7b25TdWJtaXQ6
+            cj0+e3IucHJldmVudERlZmF1bHQoKTtsZXQgbDt0cnl7bD17Y2hhbm5lbDp0LGRhdGE6SlNPTi5wYXJzZShpKX19Y2F0Y2h7bD17
+            Y2hhbm5lbDp0LHRleHQ6aX19ZS5hcGkucG9zdCgiL2FwaS9wdWJsaXNoIixsKS50aGVuKGE9PmUubm90aWZ5KGBwdWJsaXNoZWQg
+            dG8gJHt0fSR7YS5vZmZzZXQ9PT12b2lkIDA/IiI6YCBhdCBvZmZzZXQgJHthLm9mZnNldH1gfWApLGE9PmUubm90aWZ5KGBwdWJs
+            aXNoIHJlZnVzZWQ6ICR7YS5tZXNzYWdlfWApKX0saWQ6InB1Ymxpc2gtZm9ybSJ9LCgwLFIuY3JlYXRlRWxlbWVudCkoImlucHV0
+            Iix7cGxhY2Vob2xkZXI6ImNoYW5uZWwiLHZhbHVlOnQsbmFtZToiY2hhbm5lbCIsb25DaGFuZ2U6cj0+bihyLnRhcmdldC52YWx1
+            ZSl9KSwoMCxSLmNyZWF0ZUVsZW1lbnQpKCJpbnB1dCIse3ZhbHVlOmksbmFtZToiZGF0YSIsb25DaGFuZ2U6cj0+byhyLnRhcmdl
+            dC52YWx1ZSl9KSwoMCxSLmNyZWF0ZUVsZW1lbnQpKCJidXR0b24iLHt0eXBlOiJzdWJtaXQifSwicHVibGlzaCIpKX12YXIgdnQ9
+            e2F1dGhvcml6YXRpb246InN3aXRjaGJvYXJkLmRhc2hib2FyZC5hdXRob3JpemF0aW9uIixjcmVkZW50aWFsOiJzd2l0Y2hib2Fy
             ZC5kYXNoYm9hcmQuY3JlZGVudGlhbCIsdXNlclRva2VuOiJzd2l0Y2hib2FyZC5kYXNoYm9hcmQudXNlclRva2VuIix0b2FzdHM6
-            InN3aXRjaGJvYXJkLmRhc2hib2FyZC50b2FzdENoYW5uZWwifTtmdW5jdGlvbiB5Xygpe3ZhciB0O2xldCBlPXNlc3Npb25TdG9y
-            YWdlLmdldEl0ZW0oZ24uY3JlZGVudGlhbCk7aWYoZSE9PW51bGwpcmV0dXJue2NyZWRlbnRpYWw6ZSx1c2VyVG9rZW46KHQ9c2Vz
-            c2lvblN0b3JhZ2UuZ2V0SXRlbShnbi51c2VyVG9rZW4pKSE9bnVsbD90OiIifX1mdW5jdGlvbiBBMCgpe2xldFtlLHRdPSgwLFQu
-            dXNlU3RhdGUpKHlfKSxbbixpXT0oMCxULnVzZVN0YXRlKSh2b2lkIDApLG89KDAsVC51c2VDYWxsYmFjaykocz0+e3Nlc3Npb25T
-            dG9yYWdlLnJlbW92ZUl0ZW0oZ24uY3JlZGVudGlhbCksc2Vzc2lvblN0b3JhZ2UucmVtb3ZlSXRlbShnbi51c2VyVG9rZW4pLGko
-            cyksdCh2b2lkIDApfSxbXSk7cmV0dXJuIGU9PT12b2lkIDA/KDAsVC5jcmVhdGVFbGVtZW50KShiXyx7cmVmdXNhbDpuLG9uTG9n
-            aW46dH0pOigwLFQuY3JlYXRlRWxlbWVudCkoZ18se2xvZ2luOmUsbG9nb3V0Om99KX1mdW5jdGlvbiBiXyhlKXtsZXRbdCxuXT0o
-            MCxULnVzZVN0YXRlKSgiIiksW2ksb109KDAsVC51c2VTdGF0ZSkoIiIpLFtzLHJdPSgwLFQudXNlU3RhdGUpKGUucmVmdXNhbCk7
-            cmV0dXJuKDAsVC5jcmVhdGVFbGVtZW50KSgiZm9ybSIse2NsYXNzTmFtZToibG9naW4iLG9uU3VibWl0OmE9PnthLnByZXZlbnRE
-            ZWZhdWx0KCksbmV3IHZzKHQpLmdldCgiL2FwaS9jb25uZWN0aW9ucyIpLnRoZW4oKCk9PntzZXNzaW9uU3RvcmFnZS5zZXRJdGVt
-            KGduLmNyZWRlbnRpYWwsdCksc2Vzc2lvblN0b3JhZ2Uuc2V0SXRlbShnbi51c2VyVG9rZW4saSksZS5vbkxvZ2luKHtjcmVkZW50
-            aWFsOnQsdXNlclRva2VuOml9KX0sYz0+cihjLm1lc3NhZ2UpKX0saWQ6ImxvZ2luIn0sKDAsVC5jcmVhdGVFbGVtZW50KSgiaDEi
-            LG51bGwsIlN3aXRjaGJvYXJkIiksKDAsVC5jcmVhdGVFbGVtZW50KSgibGFiZWwiLG51bGwsIkFQSSBrZXkgb3IgYWRtaW4gdG9r
-            ZW4iLCgwLFQuY3JlYXRlRWxlbWVudCkoImlucHV0Iix7dHlwZToicGFzc3dvcmQiLG5hbWU6ImNyZWRlbnRpYWwiLHZhbHVlOnQs
-            b25DaGFuZ2U6YT0+bihhLnRhcmdldC52YWx1ZSl9KSksKDAsVC5jcmVhdGVFbGVtZW50KSgibGFiZWwiLG51bGwsIlVzZXIgdG9r
-            ZW4gZm9yIHRoZSBjb2xsYWJvcmF0aW9uIHZpZXcgKG9wdGlvbmFsKSIsKDAsVC5jcmVhdGVFbGVtZW50KSgiaW5wdXQiLHt0eXBl
-            OiJwYXNzd29yZCIsbmFtZToidXNlclRva2VuIix2YWx1ZTppLG9uQ2hhbmdlOmE9Pm8oYS50YXJnZXQudmFsdWUpfSkpLCgwLFQu
-            Y3JlYXRlRWxlbWVudCkoImJ1dHRvbiIse3R5cGU6InN1Ym1pdCJ9LCJzaWduIGluIikscz09PXZvaWQgMD9udWxsOigwLFQuY3Jl
-            YXRlRWxlbWVudCkoInAiLHtjbGFzc05hbWU6ImVycm9yIixpZDoibG9naW4tZXJyb3IifSxzKSl9ZnVuY3Rpb24gZ18oZSl7bGV0
-            e2xvZ2luOnQsbG9nb3V0Om59PWUsaT0oMCxULnVzZU1lbW8pKCgpPT5uZXcgdnModC5jcmVkZW50aWFsKSxbdC5jcmVkZW50aWFs
-            XSksbz0oMCxULnVzZU1lbW8pKCgpPT57bGV0IHA9dC51c2VyVG9rZW4hPT0iIj90LnVzZXJUb2tlbjp0LmNyZWRlbnRpYWwuc3Bs
-            aXQoIi4iKS5sZW5ndGg9PT0zP3QuY3JlZGVudGlhbDp2b2lkIDA7cmV0dXJuIG5ldyBSbCh7dXJsOmxvY2F0aW9uLm9yaWdpbix0
-            b2tlbjpwLG5hbWU6ImRhc2hib2FyZCJ9KX0sW3RdKTsoMCxULnVzZUVmZmVjdCkoKCk9PihvLmNvbm5lY3QoKSwoKT0+by5jbG9z
-            ZSgpKSxbb10pLCgwLFQudXNlRWZmZWN0KSgoKT0+e2xldCBwPSEwLHk9c2V0SW50ZXJ2YWwoKCk9PntpLmdldCgiL2FwaS9jaGFu
-            bmVscyIpLmNhdGNoKGc9PntwJiZnIGluc3RhbmNlb2YgU3MmJihnLnN0YXR1cz09PTQwMXx8Zy5zdGF0dXM9PT00MDMpJiZuKGcu
-            bWVzc2FnZSl9KX0sNWUzKTtyZXR1cm4oKT0+e3A9ITEsY2xlYXJJbnRlcnZhbCh5KX19LFtpLG5dKTtsZXRbcyxyXT0oMCxULnVz
-            ZVN0YXRlKShbXSksbD0oMCxULnVzZUNhbGxiYWNrKShwPT57bGV0IHk9RGF0ZS5ub3coKStNYXRoLnJhbmRvbSgpO3IoZz0+Wy4u
-            Lmcuc2xpY2UoLTQpLHtpZDp5LHRleHQ6cH1dKSxzZXRUaW1lb3V0KCgpPT5yKGc9PmcuZmlsdGVyKEM9PkMuaWQhPT15KSksNmUz
-            KX0sW10pLFthLGNdPSgwLFQudXNlU3RhdGUpKGxvY2F0aW9uLmhhc2gpOygwLFQudXNlRWZmZWN0KSgoKT0+e2xldCBwPSgpPT5j
-            KGxvY2F0aW9uLmhhc2gpO3JldHVybiBhZGRFdmVudExpc3RlbmVyKCJoYXNoY2hhbmdlIixwKSwoKT0+cmVtb3ZlRXZlbnRMaXN0
-            ZW5lcigiaGFzaGNoYW5nZSIscCl9LFtdKTtsZXQgdT1hLnN0YXJ0c1dpdGgoIiNjb2xsYWJvcmF0aW9uLyIpP2RlY29kZVVSSUNv
-            bXBvbmVudChhLnNsaWNlKDE1KSk6dm9pZCAwLGY9YS5zdGFydHNXaXRoKCIjY29sbGFib3JhdGlvbiIpPyJjb2xsYWJvcmF0aW9u
-            Ijoib3BlcmF0b3IiO3JldHVybigwLFQuY3JlYXRlRWxlbWVudCkoQzAse2NsaWVudDpvfSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJo
-            ZWFkZXIiLG51bGwsKDAsVC5jcmVhdGVFbGVtZW50KSgiaDEiLG51bGwsIlN3aXRjaGJvYXJkIiksKDAsVC5jcmVhdGVFbGVtZW50
-            KSgibmF2IixudWxsLCgwLFQuY3JlYXRlRWxlbWVudCkoImEiLHtocmVmOiIjb3BlcmF0b3IiLGNsYXNzTmFtZTpmPT09Im9wZXJh
-            dG9yIj8iYWN0aXZlIjoiIn0sIk9wZXJhdG9yIiksKDAsVC5jcmVhdGVFbGVtZW50KSgiYSIse2hyZWY6IiNjb2xsYWJvcmF0aW9u
-            IixjbGFzc05hbWU6Zj09PSJjb2xsYWJvcmF0aW9uIj8iYWN0aXZlIjoiIn0sIkNvbGxhYm9yYXRpb24iKSksKDAsVC5jcmVhdGVF
-            bGVtZW50KSh2Xyx7bm90aWZ5Omx9KSwoMCxULmNyZWF0ZUVsZW1lbnQpKFNfLG51bGwpLCgwLFQuY3JlYXRlRWxlbWVudCkoImJ1
-            dHRvbiIse29uQ2xpY2s6KCk9Pm4oKSxjbGFzc05hbWU6ImxvZ291dCJ9LCJzaWduIG91dCIpKSwoMCxULmNyZWF0ZUVsZW1lbnQp
-            KCJtYWluIixudWxsLGY9PT0ib3BlcmF0b3IiPygwLFQuY3JlYXRlRWxlbWVudCkoRDAse2FwaTppLG5vdGlmeTpsfSk6KDAsVC5j
-            cmVhdGVFbGVtZW50KShDXyx7c2Vzc2lvbklkOnUsbm90aWZ5Omx9KSksKDAsVC5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NO
-            YW1lOiJ0b2FzdHMiLGlkOiJ0b2FzdHMifSxzLm1hcChwPT4oMCxULmNyZWF0ZUVsZW1lbnQpKCJkaXYiLHtjbGFzc05hbWU6InRv
-            YXN0IixrZXk6cC5pZH0scC50ZXh0KSkpKX1mdW5jdGlvbiBTXygpe2xldHtjbGllbnQ6ZSxzdGF0ZTp0LGxhdGVuY3k6bn09Ymwo
-            KSxbaSxvXT0oMCxULnVzZVN0YXRlKSh2b2lkIDApLFssc109KDAsVC51c2VTdGF0ZSkoMCk7KDAsVC51c2VFZmZlY3QpKCgpPT57
-            bGV0IGw9W2Uub24oInJlY29ubmVjdGluZyIsYT0+byh7Li4uYSxhdDpEYXRlLm5vdygpfSkpLGUub24oImNvbm5lY3RlZCIsKCk9
-            Pm8odm9pZCAwKSldO3JldHVybigpPT5sLmZvckVhY2goYT0+YSgpKX0sW2VdKSwoMCxULnVzZUVmZmVjdCkoKCk9PntpZihpPT09
-            dm9pZCAwfHx0PT09ImNvbm5lY3RlZCIpcmV0dXJuO2xldCBsPXNldEludGVydmFsKCgpPT5zKGE9PmErMSksMTAwKTtyZXR1cm4o
-            KT0+Y2xlYXJJbnRlcnZhbChsKX0sW2ksdF0pO2xldCByPWk9PT12b2lkIDA/MDpNYXRoLm1pbigxLChEYXRlLm5vdygpLWkuYXQp
-            L01hdGgubWF4KDEsaS5kZWxheU1zKSk7cmV0dXJuKDAsVC5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOmBzdGF0dXMg
-            JHt0fWAsaWQ6InN0YXR1cyIsImRhdGEtc3RhdGUiOnR9LCgwLFQuY3JlYXRlRWxlbWVudCkoInNwYW4iLHtjbGFzc05hbWU6ImRv
-            dCJ9KSx0LHQ9PT0iY29ubmVjdGVkIiYmbiE9PXZvaWQgMD8oMCxULmNyZWF0ZUVsZW1lbnQpKCJzcGFuIix7aWQ6ImxhdGVuY3ki
-            fSxgIMK3ICR7bi50b0ZpeGVkKDApfSBtc2ApOm51bGwsaSE9PXZvaWQgMCYmdCE9PSJjb25uZWN0ZWQiPygwLFQuY3JlYXRlRWxl
-            bWVudCkoInNwYW4iLHtjbGFzc05hbWU6InJldHJ5In0sYCDCtyBhdHRlbXB0ICR7aS5hdHRlbXB0fSwgJHtNYXRoLm1heCgwLChp
-            LmRlbGF5TXMtKERhdGUubm93KCktaS5hdCkpLzFlMykudG9GaXhlZCgxKX0gcyBgLCgwLFQuY3JlYXRlRWxlbWVudCkoInByb2dy
-            ZXNzIix7dmFsdWU6cixtYXg6MX0pKTpudWxsKX1mdW5jdGlvbiB2XyhlKXtsZXR7Y2xpZW50OnR9PWJsKCksW24saV09KDAsVC51
-            c2VTdGF0ZSkoKCk9Pnt2YXIgbDtyZXR1cm4obD1zZXNzaW9uU3RvcmFnZS5nZXRJdGVtKGduLnRvYXN0cykpIT1udWxsP2w6ImFs
-            ZXJ0cy8jIn0pLFtvLHNdPSgwLFQudXNlU3RhdGUpKG4pLHtub3RpZnk6cn09ZTtyZXR1cm4oMCxULnVzZUVmZmVjdCkoKCk9Pntp
-            ZihuPT09IiIpcmV0dXJuO3Nlc3Npb25TdG9yYWdlLnNldEl0ZW0oZ24udG9hc3RzLG4pO2xldCBsPXQuc3Vic2NyaWJlKG4pLGE9
-            bC5vbigibWVzc2FnZSIsYz0+e3ZhciBwLHksZztsZXQgdT1jLmRhdGEsZj0oZz1jLnRleHQpIT1udWxsP2c6dHlwZW9mIHU9PSJv
-            YmplY3QiJiZ1IT09bnVsbD9TdHJpbmcoKHk9KHA9dS50ZXh0KSE9bnVsbD9wOnUubWVzc2FnZSkhPW51bGw/eTpKU09OLnN0cmlu
-            Z2lmeSh1KSk6SlNPTi5zdHJpbmdpZnkodSk7cihgJHtjLmNoYW5uZWx9OiAke2Z9YCl9KTtyZXR1cm4oKT0+e2EoKSxsLnVuc3Vi
-            c2NyaWJlKCl9fSxbdCxuLHJdKSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJmb3JtIix7Y2xhc3NOYW1lOiJ0b2FzdC1jaGFubmVsIixv
-            blN1Ym1pdDpsPT4obC5wcmV2ZW50RGVmYXVsdCgpLGkobykpfSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJsYWJlbCIsbnVsbCwiYWxl
-            cnRzIG9uICIsKDAsVC5jcmVhdGVFbGVtZW50KSgiaW5wdXQiLHt2YWx1ZTpvLHNpemU6MTIsbmFtZToidG9hc3RDaGFubmVsIixv
-            bkNoYW5nZTpsPT5zKGwudGFyZ2V0LnZhbHVlKX0pKSl9ZnVuY3Rpb24gQ18oZSl7dmFyIGw7bGV0e2NsaWVudDp0LHN0YXRlOm59
-            PWJsKCksW2ksb109KDAsVC51c2VTdGF0ZSkoW10pLFtzLHJdPSgwLFQudXNlU3RhdGUpKChsPWUuc2Vzc2lvbklkKSE9bnVsbD9s
-            OiIiKTtyZXR1cm4oMCxULnVzZUVmZmVjdCkoKCk9PntpZihuIT09ImNvbm5lY3RlZCIpcmV0dXJuO2xldCBhPSEwO3JldHVybiB0
-            LnJwYygiJHNlc3Npb25zL2xpc3QiLHt9KS50aGVuKGM9Pnt2YXIgZjtsZXQgdT1jLmRhdGE7YSYmbyh1LmVycm9yP3UuZXJyb3Iu
-            bWVzc2FnZTooZj11Lml0ZW1zKSE9bnVsbD9mOltdKX0sYz0+YSYmbyhjLm1lc3NhZ2UpKSwoKT0+e2E9ITF9fSxbdCxuXSksKDAs
-            VC5jcmVhdGVFbGVtZW50KSgiZGl2IixudWxsLCgwLFQuY3JlYXRlRWxlbWVudCkoImZvcm0iLHtjbGFzc05hbWU6InNlc3Npb24t
-            cGlja2VyIixvblN1Ym1pdDphPT4oYS5wcmV2ZW50RGVmYXVsdCgpLGxvY2F0aW9uLmhhc2g9YCNjb2xsYWJvcmF0aW9uLyR7ZW5j
-            b2RlVVJJQ29tcG9uZW50KHMpfWApfSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJsYWJlbCIsbnVsbCwic2Vzc2lvbiAiLCgwLFQuY3Jl
-            YXRlRWxlbWVudCkoImlucHV0Iix7dmFsdWU6cyxuYW1lOiJzZXNzaW9uIixvbkNoYW5nZTphPT5yKGEudGFyZ2V0LnZhbHVlKX0p
-            KSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJidXR0b24iLHt0eXBlOiJzdWJtaXQifSwib3BlbiIpLHR5cGVvZiBpPT0ic3RyaW5nIj8o
-            MCxULmNyZWF0ZUVsZW1lbnQpKCJzcGFuIix7Y2xhc3NOYW1lOiJtdXRlZCJ9LGAgJHtpfWApOmkubWFwKGE9Pnt2YXIgYztyZXR1
-            cm4oMCxULmNyZWF0ZUVsZW1lbnQpKCJhIix7a2V5OmEuaWQsaHJlZjpgI2NvbGxhYm9yYXRpb24vJHtlbmNvZGVVUklDb21wb25l
-            bnQoYS5pZCl9YCxjbGFzc05hbWU6ImNoaXAifSwoYz1hLnRpdGxlKSE9bnVsbD9jOmEuaWQpfSkpLGUuc2Vzc2lvbklkPT09dm9p
-            ZCAwfHxlLnNlc3Npb25JZD09PSIiP251bGw6KDAsVC5jcmVhdGVFbGVtZW50KShrMCx7a2V5OmUuc2Vzc2lvbklkLHNlc3Npb25J
-            ZDplLnNlc3Npb25JZCxub3RpZnk6ZS5ub3RpZnl9KSl9dmFyIFUwPWRvY3VtZW50LmdldEVsZW1lbnRCeUlkKCJyb290Iik7VTAh
-            PT1udWxsJiYoMCx6MC5jcmVhdGVSb290KShVMCkucmVuZGVyKCgwLEgwLmNyZWF0ZUVsZW1lbnQpKEEwKSk7fSkoKTsK
+            InN3aXRjaGJvYXJkLmRhc2hib2FyZC50b2FzdENoYW5uZWwifTtmdW5jdGlvbiBiXygpe3ZhciB0LG47bGV0IGU9c2Vzc2lvblN0
+            b3JhZ2UuZ2V0SXRlbSh2dC5hdXRob3JpemF0aW9uKTtpZihlIT09bnVsbClyZXR1cm57YXV0aG9yaXphdGlvbjplLGNyZWRlbnRp
+            YWw6KHQ9c2Vzc2lvblN0b3JhZ2UuZ2V0SXRlbSh2dC5jcmVkZW50aWFsKSkhPW51bGw/dDoiIix1c2VyVG9rZW46KG49c2Vzc2lv
+            blN0b3JhZ2UuZ2V0SXRlbSh2dC51c2VyVG9rZW4pKSE9bnVsbD9uOiIifX1mdW5jdGlvbiBVMCgpe2xldFtlLHRdPSgwLFQudXNl
+            U3RhdGUpKGJfKSxbbixpXT0oMCxULnVzZVN0YXRlKSh2b2lkIDApLG89KDAsVC51c2VDYWxsYmFjaykocz0+e3Nlc3Npb25TdG9y
+            YWdlLnJlbW92ZUl0ZW0odnQuYXV0aG9yaXphdGlvbiksc2Vzc2lvblN0b3JhZ2UucmVtb3ZlSXRlbSh2dC5jcmVkZW50aWFsKSxz
+            ZXNzaW9uU3RvcmFnZS5yZW1vdmVJdGVtKHZ0LnVzZXJUb2tlbiksaShzKSx0KHZvaWQgMCl9LFtdKTtyZXR1cm4gZT09PXZvaWQg
+            MD8oMCxULmNyZWF0ZUVsZW1lbnQpKGdfLHtyZWZ1c2FsOm4sb25Mb2dpbjp0fSk6KDAsVC5jcmVhdGVFbGVtZW50KShTXyx7bG9n
+            aW46ZSxsb2dvdXQ6b30pfWZ1bmN0aW9uIGdfKGUpe2xldFt0LG5dPSgwLFQudXNlU3RhdGUpKCIiKSxbaSxvXT0oMCxULnVzZVN0
+            YXRlKSgiIiksW3Mscl09KDAsVC51c2VTdGF0ZSkoIiIpLFtsLGFdPSgwLFQudXNlU3RhdGUpKCIiKSxbYyx1XT0oMCxULnVzZVN0
+            YXRlKShlLnJlZnVzYWwpLGY9eT0+e3kucHJldmVudERlZmF1bHQoKTtsZXQgZz1rMCh7Y3JlZGVudGlhbDp0LHVzZXI6aSxwYXNz
+            d29yZDpzfSksQz1pPT09IiI/dDoiIjtuZXcgdnMoZykuZ2V0KCIvYXBpL2Nvbm5lY3Rpb25zIikudGhlbigoKT0+e3Nlc3Npb25T
+            dG9yYWdlLnNldEl0ZW0odnQuYXV0aG9yaXphdGlvbixnKSxzZXNzaW9uU3RvcmFnZS5zZXRJdGVtKHZ0LmNyZWRlbnRpYWwsQyks
+            c2Vzc2lvblN0b3JhZ2Uuc2V0SXRlbSh2dC51c2VyVG9rZW4sbCksZS5vbkxvZ2luKHthdXRob3JpemF0aW9uOmcsY3JlZGVudGlh
+            bDpDLHVzZXJUb2tlbjpsfSl9LEQ9PnUoRC5tZXNzYWdlKSl9LHA9KHksZyxDLEQsVT0icGFzc3dvcmQiKT0+KDAsVC5jcmVhdGVF
+            bGVtZW50KSgibGFiZWwiLG51bGwseSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJpbnB1dCIse3R5cGU6VSxuYW1lOmcsdmFsdWU6Qyxv
+            bkNoYW5nZTpJPT5EKEkudGFyZ2V0LnZhbHVlKX0pKTtyZXR1cm4oMCxULmNyZWF0ZUVsZW1lbnQpKCJmb3JtIix7Y2xhc3NOYW1l
+            OiJsb2dpbiIsb25TdWJtaXQ6ZixpZDoibG9naW4ifSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJoMSIsbnVsbCwiU3dpdGNoYm9hcmQi
+            KSxwKCJBUEkga2V5IG9yIGFkbWluIHRva2VuIiwiY3JlZGVudGlhbCIsdCxuKSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJwIix7Y2xh
+            c3NOYW1lOiJtdXRlZCJ9LCJvciBhbiBhZG1pbiB1c2VyOiIpLHAoIlVzZXIiLCJ1c2VyIixpLG8sInRleHQiKSxwKCJQYXNzd29y
+            ZCIsInBhc3N3b3JkIixzLHIpLHAoIlVzZXIgdG9rZW4gZm9yIHRoZSBsaXZlIGNvbm5lY3Rpb24gYW5kIHRoZSBjb2xsYWJvcmF0
+            aW9uIHZpZXcgKG9wdGlvbmFsKSIsInVzZXJUb2tlbiIsbCxhKSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJidXR0b24iLHt0eXBlOiJz
+            dWJtaXQifSwic2lnbiBpbiIpLGM9PT12b2lkIDA/bnVsbDooMCxULmNyZWF0ZUVsZW1lbnQpKCJwIix7Y2xhc3NOYW1lOiJlcnJv
+            ciIsaWQ6ImxvZ2luLWVycm9yIn0sYykpfWZ1bmN0aW9uIFNfKGUpe2xldHtsb2dpbjp0LGxvZ291dDpufT1lLGk9KDAsVC51c2VN
+            ZW1vKSgoKT0+bmV3IHZzKHQuYXV0aG9yaXphdGlvbiksW3QuYXV0aG9yaXphdGlvbl0pLG89KDAsVC51c2VNZW1vKSgoKT0+e2xl
+            dCBwPXQudXNlclRva2VuIT09IiI/dC51c2VyVG9rZW46dC5jcmVkZW50aWFsLnNwbGl0KCIuIikubGVuZ3RoPT09Mz90LmNyZWRl
+            bnRpYWw6dm9pZCAwO3JldHVybiBuZXcgUmwoe3VybDpsb2NhdGlvbi5vcmlnaW4sdG9rZW46cCxuYW1lOiJkYXNoYm9hcmQifSl9
+            LFt0XSk7KDAsVC51c2VFZmZlY3QpKCgpPT4oby5jb25uZWN0KCksKCk9Pm8uY2xvc2UoKSksW29dKSwoMCxULnVzZUVmZmVjdCko
+            KCk9PntsZXQgcD0hMCx5PXNldEludGVydmFsKCgpPT57aS5nZXQoIi9hcGkvY2hhbm5lbHMiKS5jYXRjaChnPT57cCYmZyBpbnN0
+            YW5jZW9mIFNzJiYoZy5zdGF0dXM9PT00MDF8fGcuc3RhdHVzPT09NDAzKSYmbihnLm1lc3NhZ2UpfSl9LDVlMyk7cmV0dXJuKCk9
+            PntwPSExLGNsZWFySW50ZXJ2YWwoeSl9fSxbaSxuXSk7bGV0W3Mscl09KDAsVC51c2VTdGF0ZSkoW10pLGw9KDAsVC51c2VDYWxs
+            YmFjaykocD0+e2xldCB5PURhdGUubm93KCkrTWF0aC5yYW5kb20oKTtyKGc9PlsuLi5nLnNsaWNlKC00KSx7aWQ6eSx0ZXh0OnB9
+            XSksc2V0VGltZW91dCgoKT0+cihnPT5nLmZpbHRlcihDPT5DLmlkIT09eSkpLDZlMyl9LFtdKSxbYSxjXT0oMCxULnVzZVN0YXRl
+            KShsb2NhdGlvbi5oYXNoKTsoMCxULnVzZUVmZmVjdCkoKCk9PntsZXQgcD0oKT0+Yyhsb2NhdGlvbi5oYXNoKTtyZXR1cm4gYWRk
+            RXZlbnRMaXN0ZW5lcigiaGFzaGNoYW5nZSIscCksKCk9PnJlbW92ZUV2ZW50TGlzdGVuZXIoImhhc2hjaGFuZ2UiLHApfSxbXSk7
+            bGV0IHU9YS5zdGFydHNXaXRoKCIjY29sbGFib3JhdGlvbi8iKT9kZWNvZGVVUklDb21wb25lbnQoYS5zbGljZSgxNSkpOnZvaWQg
+            MCxmPWEuc3RhcnRzV2l0aCgiI2NvbGxhYm9yYXRpb24iKT8iY29sbGFib3JhdGlvbiI6Im9wZXJhdG9yIjtyZXR1cm4oMCxULmNy
+            ZWF0ZUVsZW1lbnQpKEMwLHtjbGllbnQ6b30sKDAsVC5jcmVhdGVFbGVtZW50KSgiaGVhZGVyIixudWxsLCgwLFQuY3JlYXRlRWxl
+            bWVudCkoImgxIixudWxsLCJTd2l0Y2hib2FyZCIpLCgwLFQuY3JlYXRlRWxlbWVudCkoIm5hdiIsbnVsbCwoMCxULmNyZWF0ZUVs
+            ZW1lbnQpKCJhIix7aHJlZjoiI29wZXJhdG9yIixjbGFzc05hbWU6Zj09PSJvcGVyYXRvciI/ImFjdGl2ZSI6IiJ9LCJPcGVyYXRv
+            ciIpLCgwLFQuY3JlYXRlRWxlbWVudCkoImEiLHtocmVmOiIjY29sbGFib3JhdGlvbiIsY2xhc3NOYW1lOmY9PT0iY29sbGFib3Jh
+            dGlvbiI/ImFjdGl2ZSI6IiJ9LCJDb2xsYWJvcmF0aW9uIikpLCgwLFQuY3JlYXRlRWxlbWVudCkoQ18se25vdGlmeTpsfSksKDAs
+            VC5jcmVhdGVFbGVtZW50KSh2XyxudWxsKSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJidXR0b24iLHtvbkNsaWNrOigpPT5uKCksY2xh
+            c3NOYW1lOiJsb2dvdXQifSwic2lnbiBvdXQiKSksKDAsVC5jcmVhdGVFbGVtZW50KSgibWFpbiIsbnVsbCxmPT09Im9wZXJhdG9y
+            Ij8oMCxULmNyZWF0ZUVsZW1lbnQpKEEwLHthcGk6aSxub3RpZnk6bH0pOigwLFQuY3JlYXRlRWxlbWVudCkoRV8se3Nlc3Npb25J
+            ZDp1LG5vdGlmeTpsfSkpLCgwLFQuY3JlYXRlRWxlbWVudCkoImRpdiIse2NsYXNzTmFtZToidG9hc3RzIixpZDoidG9hc3RzIn0s
+            cy5tYXAocD0+KDAsVC5jcmVhdGVFbGVtZW50KSgiZGl2Iix7Y2xhc3NOYW1lOiJ0b2FzdCIsa2V5OnAuaWR9LHAudGV4dCkpKSl9
+            ZnVuY3Rpb24gdl8oKXtsZXR7Y2xpZW50OmUsc3RhdGU6dCxsYXRlbmN5Om59PWJsKCksW2ksb109KDAsVC51c2VTdGF0ZSkodm9p
+            ZCAwKSxbLHNdPSgwLFQudXNlU3RhdGUpKDApOygwLFQudXNlRWZmZWN0KSgoKT0+e2xldCBsPVtlLm9uKCJyZWNvbm5lY3Rpbmci
+            LGE9Pm8oey4uLmEsYXQ6RGF0ZS5ub3coKX0pKSxlLm9uKCJjb25uZWN0ZWQiLCgpPT5vKHZvaWQgMCkpXTtyZXR1cm4oKT0+bC5m
+            b3JFYWNoKGE9PmEoKSl9LFtlXSksKDAsVC51c2VFZmZlY3QpKCgpPT57aWYoaT09PXZvaWQgMHx8dD09PSJjb25uZWN0ZWQiKXJl
+            dHVybjtsZXQgbD1zZXRJbnRlcnZhbCgoKT0+cyhhPT5hKzEpLDEwMCk7cmV0dXJuKCk9PmNsZWFySW50ZXJ2YWwobCl9LFtpLHRd
+            KTtsZXQgcj1pPT09dm9pZCAwPzA6TWF0aC5taW4oMSwoRGF0ZS5ub3coKS1pLmF0KS9NYXRoLm1heCgxLGkuZGVsYXlNcykpO3Jl
+            dHVybigwLFQuY3JlYXRlRWxlbWVudCkoImRpdiIse2NsYXNzTmFtZTpgc3RhdHVzICR7dH1gLGlkOiJzdGF0dXMiLCJkYXRhLXN0
+            YXRlIjp0fSwoMCxULmNyZWF0ZUVsZW1lbnQpKCJzcGFuIix7Y2xhc3NOYW1lOiJkb3QifSksdCx0PT09ImNvbm5lY3RlZCImJm4h
+            PT12b2lkIDA/KDAsVC5jcmVhdGVFbGVtZW50KSgic3BhbiIse2lkOiJsYXRlbmN5In0sYCDCtyAke24udG9GaXhlZCgwKX0gbXNg
+            KTpudWxsLGkhPT12b2lkIDAmJnQhPT0iY29ubmVjdGVkIj8oMCxULmNyZWF0ZUVsZW1lbnQpKCJzcGFuIix7Y2xhc3NOYW1lOiJy
+            ZXRyeSJ9LGAgwrcgYXR0ZW1wdCAke2kuYXR0ZW1wdH0sICR7TWF0aC5tYXgoMCwoaS5kZWxheU1zLShEYXRlLm5vdygpLWkuYXQp
+            KS8xZTMpLnRvRml4ZWQoMSl9IHMgYCwoMCxULmNyZWF0ZUVsZW1lbnQpKCJwcm9ncmVzcyIse3ZhbHVlOnIsbWF4OjF9KSk6bnVs
+            bCl9ZnVuY3Rpb24gQ18oZSl7bGV0e2NsaWVudDp0fT1ibCgpLFtuLGldPSgwLFQudXNlU3RhdGUpKCgpPT57dmFyIGw7cmV0dXJu
+            KGw9c2Vzc2lvblN0b3JhZ2UuZ2V0SXRlbSh2dC50b2FzdHMpKSE9bnVsbD9sOiJhbGVydHMvIyJ9KSxbbyxzXT0oMCxULnVzZVN0
+            YXRlKShuKSx7bm90aWZ5OnJ9PWU7cmV0dXJuKDAsVC51c2VFZmZlY3QpKCgpPT57aWYobj09PSIiKXJldHVybjtzZXNzaW9uU3Rv
+            cmFnZS5zZXRJdGVtKHZ0LnRvYXN0cyxuKTtsZXQgbD10LnN1YnNjcmliZShuKSxhPWwub24oIm1lc3NhZ2UiLGM9Pnt2YXIgcCx5
+            LGc7bGV0IHU9Yy5kYXRhLGY9KGc9Yy50ZXh0KSE9bnVsbD9nOnR5cGVvZiB1PT0ib2JqZWN0IiYmdSE9PW51bGw/U3RyaW5nKCh5
+            PShwPXUudGV4dCkhPW51bGw/cDp1Lm1lc3NhZ2UpIT1udWxsP3k6SlNPTi5zdHJpbmdpZnkodSkpOkpTT04uc3RyaW5naWZ5KHUp
+            O3IoYCR7Yy5jaGFubmVsfTogJHtmfWApfSk7cmV0dXJuKCk9PnthKCksbC51bnN1YnNjcmliZSgpfX0sW3QsbixyXSksKDAsVC5j
+            cmVhdGVFbGVtZW50KSgiZm9ybSIse2NsYXNzTmFtZToidG9hc3QtY2hhbm5lbCIsb25TdWJtaXQ6bD0+KGwucHJldmVudERlZmF1
+            bHQoKSxpKG8pKX0sKDAsVC5jcmVhdGVFbGVtZW50KSgibGFiZWwiLG51bGwsImFsZXJ0cyBvbiAiLCgwLFQuY3JlYXRlRWxlbWVu
+            dCkoImlucHV0Iix7dmFsdWU6byxzaXplOjEyLG5hbWU6InRvYXN0Q2hhbm5lbCIsb25DaGFuZ2U6bD0+cyhsLnRhcmdldC52YWx1
+            ZSl9KSkpfWZ1bmN0aW9uIEVfKGUpe3ZhciBsO2xldHtjbGllbnQ6dCxzdGF0ZTpufT1ibCgpLFtpLG9dPSgwLFQudXNlU3RhdGUp
+            KFtdKSxbcyxyXT0oMCxULnVzZVN0YXRlKSgobD1lLnNlc3Npb25JZCkhPW51bGw/bDoiIik7cmV0dXJuKDAsVC51c2VFZmZlY3Qp
+            KCgpPT57aWYobiE9PSJjb25uZWN0ZWQiKXJldHVybjtsZXQgYT0hMDtyZXR1cm4gdC5ycGMoIiRzZXNzaW9ucy9saXN0Iix7fSku
+            dGhlbihjPT57dmFyIGY7bGV0IHU9Yy5kYXRhO2EmJm8odS5lcnJvcj91LmVycm9yLm1lc3NhZ2U6KGY9dS5pdGVtcykhPW51bGw/
+            ZjpbXSl9LGM9PmEmJm8oYy5tZXNzYWdlKSksKCk9PnthPSExfX0sW3Qsbl0pLCgwLFQuY3JlYXRlRWxlbWVudCkoImRpdiIsbnVs
+            bCwoMCxULmNyZWF0ZUVsZW1lbnQpKCJmb3JtIix7Y2xhc3NOYW1lOiJzZXNzaW9uLXBpY2tlciIsb25TdWJtaXQ6YT0+KGEucHJl
+            dmVudERlZmF1bHQoKSxsb2NhdGlvbi5oYXNoPWAjY29sbGFib3JhdGlvbi8ke2VuY29kZVVSSUNvbXBvbmVudChzKX1gKX0sKDAs
+            VC5jcmVhdGVFbGVtZW50KSgibGFiZWwiLG51bGwsInNlc3Npb24gIiwoMCxULmNyZWF0ZUVsZW1lbnQpKCJpbnB1dCIse3ZhbHVl
+            OnMsbmFtZToic2Vzc2lvbiIsb25DaGFuZ2U6YT0+cihhLnRhcmdldC52YWx1ZSl9KSksKDAsVC5jcmVhdGVFbGVtZW50KSgiYnV0
+            dG9uIix7dHlwZToic3VibWl0In0sIm9wZW4iKSx0eXBlb2YgaT09InN0cmluZyI/KDAsVC5jcmVhdGVFbGVtZW50KSgic3BhbiIs
+            e2NsYXNzTmFtZToibXV0ZWQifSxgICR7aX1gKTppLm1hcChhPT57dmFyIGM7cmV0dXJuKDAsVC5jcmVhdGVFbGVtZW50KSgiYSIs
+            e2tleTphLmlkLGhyZWY6YCNjb2xsYWJvcmF0aW9uLyR7ZW5jb2RlVVJJQ29tcG9uZW50KGEuaWQpfWAsY2xhc3NOYW1lOiJjaGlw
+            In0sKGM9YS50aXRsZSkhPW51bGw/YzphLmlkKX0pKSxlLnNlc3Npb25JZD09PXZvaWQgMHx8ZS5zZXNzaW9uSWQ9PT0iIj9udWxs
+            OigwLFQuY3JlYXRlRWxlbWVudCkoTTAse2tleTplLnNlc3Npb25JZCxzZXNzaW9uSWQ6ZS5zZXNzaW9uSWQsbm90aWZ5OmUubm90
+            aWZ5fSkpfXZhciB6MD1kb2N1bWVudC5nZXRFbGVtZW50QnlJZCgicm9vdCIpO3owIT09bnVsbCYmKDAsUDAuY3JlYXRlUm9vdCko
+            ejApLnJlbmRlcigoMCxIMC5jcmVhdGVFbGVtZW50KShVMCkpO30pKCk7Cg==
             """)
 
     /// `/sdk/switchboard.js`: Clients/js/dist/switchboard.js (56741 bytes).

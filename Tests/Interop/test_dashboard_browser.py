@@ -22,6 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from mqtt_client import V5, Paho
+from security_support import hash_password
 from test_sse_browser import _binary, browser  # noqa: F401 - pytest fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,7 +179,8 @@ def test_dashboard_counts_mqtt_and_nats_connections_live_and_shows_nothing_witho
     # A key that stops working (here: signed out) takes the page back to the login, data gone.
     browser.find_element(By.CSS_SELECTOR, "button.logout").click()
     wait_js(browser, "return document.querySelector('#login') !== null && document.querySelector('#connections') === null")
-    assert browser.execute_script("return sessionStorage.getItem('switchboard.dashboard.credential')") is None
+    # Only the alerts channel preference stays; no credential.
+    assert browser.execute_script("return Object.keys(sessionStorage)") == ["switchboard.dashboard.toastChannel"]
 
 
 def test_a_ballot_cast_in_one_browser_updates_the_tally_in_another(make_server, browser, second_browser, tmp_path):  # noqa: F811
@@ -236,3 +238,33 @@ def test_a_ballot_cast_in_one_browser_updates_the_tally_in_another(make_server, 
     while time.monotonic() < deadline and any(sid in s for subs in alice_subscriptions() for s in subs):
         time.sleep(0.05)
     assert alice_subscriptions() and not any(sid in s for subs in alice_subscriptions() for s in subs), alice_subscriptions()
+
+
+def test_an_admin_user_signs_in_with_a_password_and_another_user_sees_nothing(make_server, browser):  # noqa: F811
+    srv = make_server({"security": {"users": [
+        {"name": "root", "password_hash": hash_password("root-pw"), "admin": True},
+        {"name": "alice", "password_hash": hash_password("alice-pw"), "publish": ["#"], "subscribe": ["#"]},
+    ]}})
+
+    def sign_in_user(user: str, password: str) -> None:
+        browser.get(f"{srv.http_url}/")
+        wait_js(browser, "return document.querySelector('#login') !== null")
+        browser.find_element(By.NAME, "user").send_keys(user)
+        browser.find_element(By.NAME, "password").send_keys(password)
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+
+    # A user who is not an admin: the API refuses (403), the page shows only the refusal.
+    sign_in_user("alice", "alice-pw")
+    wait_js(browser, "var e = document.querySelector('#login-error'); return e && /admin/.test(e.textContent)")
+    assert browser.execute_script("return document.querySelector('#connections') === null && sessionStorage.length === 0")
+
+    sign_in_user("root", "root-pw")
+    wait_js(browser, "return document.querySelector('#connections') !== null")
+    mqtt = Paho(srv.mqtt_port, V5, username="alice", password="alice-pw")
+    try:
+        wait_js(browser, protocol_count("mqtt") + " === 1")
+        rows = browser.execute_script("return Array.from(document.querySelectorAll('#connections tbody tr')).map(r => r.innerText)")
+        assert any("mqtt" in row and "alice" in row for row in rows), rows
+    finally:
+        mqtt.disconnect()
+    wait_js(browser, protocol_count("mqtt") + " === 0")

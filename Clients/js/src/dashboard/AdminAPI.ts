@@ -10,9 +10,9 @@ export class AdminAPIError extends Error {
 }
 
 export class AdminAPI {
-  /** `credential`: the API key or an admin user's token, sent as `Authorization: Bearer`. */
+  /** `authorization`: the `Authorization` header for `/api` (`adminAuthorization`; empty: none). */
   constructor(
-    private readonly credential: string,
+    private readonly authorization: string,
     private readonly base = "",
   ) {}
 
@@ -36,7 +36,7 @@ export class AdminAPI {
 
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {};
-    if (this.credential !== "") headers.Authorization = `Bearer ${this.credential}`;
+    if (this.authorization !== "") headers.Authorization = this.authorization;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(`${this.base}${path}`, {
       method,
@@ -59,4 +59,18 @@ export class AdminAPI {
     }
     return parsed;
   }
+}
+
+/**
+ * The `Authorization` header for what the operator typed: the API key or an admin token as `Bearer`,
+ * or an admin user's name and password as HTTP Basic (static users, docs/security.md).
+ */
+export function adminAuthorization(login: { credential: string; user?: string; password?: string }): string {
+  if (login.user !== undefined && login.user !== "") {
+    const bytes = new TextEncoder().encode(`${login.user}:${login.password ?? ""}`);
+    let binary = "";
+    for (const byte of bytes) binary += String.fromCharCode(byte);
+    return `Basic ${btoa(binary)}`;
+  }
+  return login.credential === "" ? "" : `Bearer ${login.credential}`;
 }

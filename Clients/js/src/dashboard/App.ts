@@ -1,24 +1,31 @@
 import { createElement as h, useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
 import { SwitchboardProvider, useSwitchboard } from "../react";
 import { Switchboard } from "../Switchboard";
-import { AdminAPI, AdminAPIError } from "./AdminAPI";
+import { AdminAPI, AdminAPIError, adminAuthorization } from "./AdminAPI";
 import { CollaborationView } from "./CollaborationView";
 import { OperatorView } from "./OperatorView";
 
 /** What the operator typed once: kept in sessionStorage (this tab only, gone when it closes). */
 interface Login {
-  /** The API key or an admin user's token. */
+  /** The `Authorization` header for `/api`: the API key or an admin token (Bearer), or an admin user (Basic). */
+  authorization: string;
+  /** The API key or admin token as typed ("" for a user and password): an admin JWT also opens `/ws`. */
   credential: string;
   /** A user's token for the WebSocket connection (the collaboration view acts as this user). */
   userToken: string;
 }
 
-const STORAGE = { credential: "switchboard.dashboard.credential", userToken: "switchboard.dashboard.userToken", toasts: "switchboard.dashboard.toastChannel" };
+const STORAGE = {
+  authorization: "switchboard.dashboard.authorization",
+  credential: "switchboard.dashboard.credential",
+  userToken: "switchboard.dashboard.userToken",
+  toasts: "switchboard.dashboard.toastChannel",
+};
 
 function storedLogin(): Login | undefined {
-  const credential = sessionStorage.getItem(STORAGE.credential);
-  if (credential === null) return undefined;
-  return { credential, userToken: sessionStorage.getItem(STORAGE.userToken) ?? "" };
+  const authorization = sessionStorage.getItem(STORAGE.authorization);
+  if (authorization === null) return undefined;
+  return { authorization, credential: sessionStorage.getItem(STORAGE.credential) ?? "", userToken: sessionStorage.getItem(STORAGE.userToken) ?? "" };
 }
 
 /** The dashboard: a login, then the status bar, toasts and the operator / collaboration views. */
@@ -26,6 +33,7 @@ export function App() {
   const [login, setLogin] = useState<Login | undefined>(storedLogin);
   const [refusal, setRefusal] = useState<string | undefined>(undefined);
   const logout = useCallback((why?: string) => {
+    sessionStorage.removeItem(STORAGE.authorization);
     sessionStorage.removeItem(STORAGE.credential);
     sessionStorage.removeItem(STORAGE.userToken);
     setRefusal(why);
@@ -37,31 +45,36 @@ export function App() {
 
 function LoginForm(props: { refusal: string | undefined; onLogin: (login: Login) => void }) {
   const [credential, setCredential] = useState("");
+  const [user, setUser] = useState("");
+  const [password, setPassword] = useState("");
   const [userToken, setUserToken] = useState("");
   const [error, setError] = useState(props.refusal);
   const submit = (event: FormEvent) => {
     event.preventDefault();
+    const authorization = adminAuthorization({ credential, user, password });
+    const typed = user === "" ? credential : "";
     // Nothing is shown until the admin API takes the credential.
-    new AdminAPI(credential).get("/api/connections").then(
+    new AdminAPI(authorization).get("/api/connections").then(
       () => {
-        sessionStorage.setItem(STORAGE.credential, credential);
+        sessionStorage.setItem(STORAGE.authorization, authorization);
+        sessionStorage.setItem(STORAGE.credential, typed);
         sessionStorage.setItem(STORAGE.userToken, userToken);
-        props.onLogin({ credential, userToken });
+        props.onLogin({ authorization, credential: typed, userToken });
       },
       (failure: Error) => setError(failure.message),
     );
   };
+  const field = (label: string, name: string, value: string, set: (value: string) => void, type = "password") =>
+    h("label", null, label, h("input", { type, name, value, onChange: (e: { target: { value: string } }) => set(e.target.value) }));
   return h(
     "form",
     { className: "login", onSubmit: submit, id: "login" },
     h("h1", null, "Switchboard"),
-    h("label", null, "API key or admin token", h("input", { type: "password", name: "credential", value: credential, onChange: (e: { target: { value: string } }) => setCredential(e.target.value) })),
-    h(
-      "label",
-      null,
-      "User token for the collaboration view (optional)",
-      h("input", { type: "password", name: "userToken", value: userToken, onChange: (e: { target: { value: string } }) => setUserToken(e.target.value) }),
-    ),
+    field("API key or admin token", "credential", credential, setCredential),
+    h("p", { className: "muted" }, "or an admin user:"),
+    field("User", "user", user, setUser, "text"),
+    field("Password", "password", password, setPassword),
+    field("User token for the live connection and the collaboration view (optional)", "userToken", userToken, setUserToken),
     h("button", { type: "submit" }, "sign in"),
     error === undefined ? null : h("p", { className: "error", id: "login-error" }, error),
   );
@@ -74,7 +87,7 @@ interface Toast {
 
 function Dashboard(props: { login: Login; logout: (why?: string) => void }) {
   const { login, logout } = props;
-  const api = useMemo(() => new AdminAPI(login.credential), [login.credential]);
+  const api = useMemo(() => new AdminAPI(login.authorization), [login.authorization]);
   const client = useMemo(() => {
     // The connection acts as the user when a user token is given; an admin JWT also works.
     const token = login.userToken !== "" ? login.userToken : login.credential.split(".").length === 3 ? login.credential : undefined;
