@@ -268,13 +268,8 @@ package final class SwitchboardServer: Sendable {
                 headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
                 return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: prometheus.emitToBuffer()))
             })
-        router.add(
-            .GET, "/",
-            sync: { _ in
-                var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
-                return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(string: DashboardPage.html))
-            })
+        // The dashboard at `/` and the browser SDK under `/sdk/` (Clients/js, embedded at build time).
+        router.addClientAssets()
 
         let connections = self.connections
         let addresses = self.addresses

@@ -3,6 +3,202 @@
 // src/react.ts
 import { createContext, createElement, useContext, useEffect, useState } from "react";
 
+// src/SwitchboardError.ts
+var SwitchboardError = class extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+    this.name = "SwitchboardError";
+  }
+};
+
+// src/CollaborationSession.ts
+var CollaborationSession = class {
+  constructor(client, id, onChange, options = {}) {
+    this.client = client;
+    this.id = id;
+    this.onChange = onChange;
+    this.snapshot = emptySnapshot();
+    this.subscriptions = [];
+    this.offs = [];
+    this.active = false;
+    var _a, _b;
+    this.keep = (_a = options.keep) != null ? _a : 200;
+    this.history = (_b = options.history) != null ? _b : 50;
+  }
+  get current() {
+    return this.snapshot;
+  }
+  /** Subscribes and loads; every change calls `onChange` with a new snapshot. */
+  start() {
+    if (this.active)
+      return;
+    this.active = true;
+    const base = `sessions/${this.id}`;
+    const messages = this.client.subscribe(`${base}/messages`, { history: this.history });
+    const activity = this.client.subscribe(`${base}/activity`, { history: this.history });
+    const votes = this.client.subscribe(`${base}/votes/+`);
+    this.subscriptions.push(messages, activity, votes);
+    this.offs.push(
+      messages.on("message", (message) => this.update({ messages: bounded(this.snapshot.messages, message, this.keep) })),
+      messages.on("subscribed", () => {
+        void this.loadSession();
+        void this.loadPresence();
+      }),
+      messages.on("join", (info) => {
+        var _a;
+        return this.setPresence([...((_a = this.presence) != null ? _a : []).filter((c) => c.client !== info.client), info]);
+      }),
+      messages.on("leave", (info) => {
+        var _a;
+        return this.setPresence(((_a = this.presence) != null ? _a : []).filter((c) => c.client !== info.client));
+      }),
+      activity.on("message", (message) => this.activityReceived(message)),
+      votes.on("message", (message) => this.voteEventReceived(message)),
+      votes.on("subscribed", () => void this.loadSession())
+    );
+    for (const subscription of this.subscriptions)
+      this.offs.push(subscription.on("error", (error) => this.update({ error })));
+    if (messages.state === "subscribed") {
+      void this.loadSession();
+      void this.loadPresence();
+    }
+  }
+  /** Removes every listener and releases the subscriptions. */
+  stop() {
+    if (!this.active)
+      return;
+    this.active = false;
+    for (const off of this.offs.splice(0))
+      off();
+    for (const subscription of this.subscriptions.splice(0))
+      subscription.unsubscribe();
+  }
+  /** Posts to the session's message stream. */
+  post(data) {
+    return this.client.publish(`sessions/${this.id}/messages`, data);
+  }
+  /** Opens a vote (`$sessions/open_vote`): `{question, options, rule?, duration?, quorum?, …}`. */
+  async openVote(vote) {
+    const opened = await this.call("open_vote", { ...vote, session: this.id });
+    this.voteChanged(opened);
+    return opened;
+  }
+  /** Casts this connection's user's ballot (`$sessions/cast`); resolves with the vote once stored. */
+  async cast(vote, option) {
+    const updated = await this.call("cast", { session: this.id, vote, option });
+    this.voteChanged(updated);
+    return updated;
+  }
+  /** Closes a vote (`$sessions/close_vote`): the ballots cast decide it. */
+  async closeVote(vote) {
+    const closed = await this.call("close_vote", { session: this.id, vote });
+    this.voteChanged(closed);
+    return closed;
+  }
+  // -- loading and events
+  async call(operation, data) {
+    var _a, _b;
+    const answer = await this.client.rpc(`$sessions/${operation}`, data);
+    const body = answer.data;
+    if (body !== void 0 && body !== null && typeof body === "object" && body.error !== void 0) {
+      throw new SwitchboardError((_a = body.error.code) != null ? _a : "error", (_b = body.error.message) != null ? _b : "refused");
+    }
+    return body;
+  }
+  async loadSession() {
+    try {
+      const session = await this.call("get", { session: this.id });
+      if (!this.active)
+        return;
+      const { votes, online, ...fields } = session;
+      let merged = this.snapshot.votes;
+      for (const vote of votes != null ? votes : [])
+        merged = upsertVote(merged, vote);
+      this.update({ session: fields, votes: merged, error: void 0, ...this.people(fields, this.presence === void 0 ? online != null ? online : [] : void 0) });
+    } catch (error) {
+      if (this.active)
+        this.update({ error });
+    }
+  }
+  async loadPresence() {
+    try {
+      const clients = await this.client.presence(`sessions/${this.id}/messages`);
+      if (this.active)
+        this.setPresence(clients);
+    } catch {
+    }
+  }
+  setPresence(clients) {
+    this.presence = clients;
+    this.update(this.people(this.snapshot.session));
+  }
+  /** Participants (owner first) with their online flags, from the session and the presence list. */
+  people(session, online) {
+    var _a, _b, _c;
+    const users = online != null ? online : this.presence === void 0 ? this.snapshot.online : Array.from(new Set(this.presence.map((c) => c.user).filter((u) => typeof u === "string"))).sort();
+    const owner = typeof (session == null ? void 0 : session.owner) === "string" ? session.owner : void 0;
+    const listed = Array.isArray(session == null ? void 0 : session.participants) ? session == null ? void 0 : session.participants : [];
+    const participants = [];
+    if (owner !== void 0)
+      participants.push({ user: owner, weight: (_b = (_a = listed.find((p) => p.user === owner)) == null ? void 0 : _a.weight) != null ? _b : 1, owner: true, online: users.includes(owner) });
+    for (const p of listed) {
+      if (p.user !== owner)
+        participants.push({ user: p.user, weight: (_c = p.weight) != null ? _c : 1, owner: false, online: users.includes(p.user) });
+    }
+    for (const user of users) {
+      if (!participants.some((p) => p.user === user))
+        participants.push({ user, weight: 1, owner: false, online: true });
+    }
+    return { participants, online: users };
+  }
+  activityReceived(message) {
+    const event = message.data;
+    if (event === void 0 || event === null || typeof event !== "object")
+      return;
+    this.update({ activity: bounded(this.snapshot.activity, event, this.keep) });
+    if (message.source === "live" && (event.type === "session_updated" || event.type === "session_closed"))
+      void this.loadSession();
+  }
+  voteEventReceived(message) {
+    const event = message.data;
+    if ((event == null ? void 0 : event.vote) !== void 0)
+      this.voteChanged(event.vote);
+  }
+  voteChanged(vote) {
+    if (!this.active)
+      return;
+    this.update({ votes: upsertVote(this.snapshot.votes, vote) });
+  }
+  update(change) {
+    this.snapshot = { ...this.snapshot, ...change };
+    this.onChange(this.snapshot);
+  }
+};
+function emptySnapshot() {
+  return { session: void 0, participants: [], online: [], messages: [], activity: [], votes: [], error: void 0 };
+}
+function bounded(list, item, keep) {
+  const next = list.concat([item]);
+  return next.length > keep ? next.slice(next.length - keep) : next;
+}
+function upsertVote(votes, vote) {
+  const index = votes.findIndex((v) => v.id === vote.id);
+  if (index < 0)
+    return votes.concat([vote]);
+  const old = votes[index];
+  if (rank(vote) < rank(old))
+    return votes;
+  const next = votes.slice();
+  next[index] = { ...old, ...vote };
+  return next;
+}
+function rank(vote) {
+  var _a;
+  const phase = vote.state === "open" ? 0 : vote.state === "tallying" ? 1 : 2;
+  return phase * 1e6 + ((_a = vote.ballots) != null ? _a : 0);
+}
+
 // src/RecordsClient.ts
 function applyRecordChange(current, change) {
   if (current !== void 0 && current !== null && change.record.version < current.version)
@@ -214,9 +410,31 @@ function useCollection(collection, options = {}) {
   }, [client, collection, filter, sort, perPage]);
   return { items: items != null ? items : [], loading: items === void 0 && error === void 0, error };
 }
+function useCollaborationSession(sessionId, options = {}) {
+  const client = useClient(options.client);
+  const { history, keep } = options;
+  const [snapshot, setSnapshot] = useState(emptySnapshot);
+  const [session, setSession] = useState(void 0);
+  useEffect(() => {
+    const followed = new CollaborationSession(client, sessionId, setSnapshot, { history, keep });
+    setSnapshot(emptySnapshot());
+    setSession(followed);
+    followed.start();
+    return () => followed.stop();
+  }, [client, sessionId, history, keep]);
+  const unavailable = () => Promise.reject(new Error("the session is not loaded yet"));
+  return {
+    ...snapshot,
+    post: (data) => session ? session.post(data) : unavailable(),
+    openVote: (vote) => session ? session.openVote(vote) : unavailable(),
+    cast: (vote, option) => session ? session.cast(vote, option) : unavailable(),
+    closeVote: (vote) => session ? session.closeVote(vote) : unavailable()
+  };
+}
 export {
   SwitchboardProvider,
   useChannel,
+  useCollaborationSession,
   useCollection,
   usePresence,
   useRecord,

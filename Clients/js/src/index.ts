@@ -19,3 +19,5 @@ export type { Clock, Random } from "./Clock";
 export type { SwitchboardOptions, EnvironmentLike } from "./Options";
 export type { ClientInfo, Publication, StreamPosition } from "./Protocol";
 export { SUBPROTOCOL } from "./Protocol";
+export { CollaborationSession, upsertVote } from "./CollaborationSession";
+export type { CollaborationSnapshot, CollaborationSessionOptions, Participant, Vote, VoteTally, ActivityEvent } from "./CollaborationSession";

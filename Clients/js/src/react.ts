@@ -4,6 +4,7 @@
  * removes every listener and subscription it made when the component unmounts or its inputs change.
  */
 import { createContext, createElement, useContext, useEffect, useState, type ReactNode } from "react";
+import { CollaborationSession, emptySnapshot, type CollaborationSessionOptions, type CollaborationSnapshot, type Vote } from "./CollaborationSession";
 import type { ConnectionState } from "./ConnectionStateMachine";
 import type { ClientInfo } from "./Protocol";
 import { applyCollectionChange, applyRecordChange, type RecordChange, type SwitchboardRecord } from "./RecordsClient";
@@ -223,4 +224,42 @@ export function useCollection(
     };
   }, [client, collection, filter, sort, perPage]);
   return { items: items ?? [], loading: items === undefined && error === undefined, error };
+}
+
+/** What `useCollaborationSession` returns: the live snapshot plus the session's actions. */
+export interface CollaborationSessionView extends CollaborationSnapshot {
+  post: (data: unknown) => Promise<PublishResult>;
+  openVote: (vote: { question: string; options: string[]; [field: string]: unknown }) => Promise<Vote>;
+  cast: (vote: string, option: string) => Promise<Vote>;
+  closeVote: (vote: string) => Promise<Vote>;
+}
+
+/**
+ * A collaboration session (docs/collaboration.md) live: participants with online status, the message
+ * stream and the activity feed (history, then live), votes with live tallies and results; actions over
+ * the connection (`publish`, `$sessions/open_vote`, `$sessions/cast`, `$sessions/close_vote`).
+ */
+export function useCollaborationSession(
+  sessionId: string,
+  options: CollaborationSessionOptions & { client?: Switchboard } = {},
+): CollaborationSessionView {
+  const client = useClient(options.client);
+  const { history, keep } = options;
+  const [snapshot, setSnapshot] = useState<CollaborationSnapshot>(emptySnapshot);
+  const [session, setSession] = useState<CollaborationSession | undefined>(undefined);
+  useEffect(() => {
+    const followed = new CollaborationSession(client, sessionId, setSnapshot, { history, keep });
+    setSnapshot(emptySnapshot());
+    setSession(followed);
+    followed.start();
+    return () => followed.stop();
+  }, [client, sessionId, history, keep]);
+  const unavailable = () => Promise.reject(new Error("the session is not loaded yet"));
+  return {
+    ...snapshot,
+    post: (data) => (session ? session.post(data) : unavailable()),
+    openVote: (vote) => (session ? session.openVote(vote) : unavailable()),
+    cast: (vote, option) => (session ? session.cast(vote, option) : unavailable()),
+    closeVote: (vote) => (session ? session.closeVote(vote) : unavailable()),
+  };
 }

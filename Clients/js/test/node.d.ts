@@ -23,6 +23,15 @@ declare module "node:assert/strict" {
 
 declare module "node:fs" {
   export function readFileSync(path: URL | string, encoding: "utf8"): string;
+  export function readFileSync(path: URL | string): Uint8Array;
+}
+
+declare module "node:crypto" {
+  interface Hash {
+    update(data: Uint8Array | string): Hash;
+    digest(encoding: "hex" | "base64"): string;
+  }
+  export function createHash(algorithm: string): Hash;
 }
 
 declare module "node:vm" {
