@@ -33,6 +33,9 @@ enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
     case jsPublish = "js-publish"
     /// JetStream over NATS: a durable pull consumer with explicit acks drains `--count` stored messages.
     case jsConsume = "js-consume"
+    /// Collaboration votes (issue 21): N token-authenticated WebSocket participants subscribed to one vote,
+    /// each casting one ballot by rpc within `--duration`; tally and result latencies.
+    case collabVote = "collab-vote"
 }
 
 extension BenchProtocolKind: ExpressibleByArgument {}
@@ -138,11 +141,14 @@ struct BenchOptions: ParsableArguments {
 
     @Option(
         help:
-            "records-fanout: subscriber i connects with /ws?token=<prefix><i> (the server's tokens map names them); none = anonymous."
+            "records-fanout, collab-vote: subscriber i connects with /ws?token=<prefix><i> (the server's tokens map names them); none = anonymous (collab-vote: tok-)."
     )
     var tokenPrefix: String?
 
-    @Option(help: "records scenarios: the API key sent as Authorization: Bearer with every REST request.")
+    @Option(help: "collab-vote: voter i is user <prefix><i> (its token's user in the server's tokens map).")
+    var userPrefix = "u"
+
+    @Option(help: "records scenarios, collab-vote: the API key sent as Authorization: Bearer with every REST request.")
     var apiKey: String?
 
     @Option(help: "records-fanout-mixed: the user id that owns the private records (subscriber 0's user).")

@@ -66,6 +66,9 @@ struct BenchReport: Codable, Sendable {
     var eventLatencyMicroseconds: LatencySummary? = nil
     /// records-fanout: the creator's POST round trip (the record answered once committed).
     var requestLatencyMicroseconds: LatencySummary? = nil
+    /// collab-vote: ballots, tally and result latencies (`latencyMicroseconds` is the tally latency,
+    /// `requestLatencyMicroseconds` the ballot's rpc round trip).
+    var vote: VoteReport? = nil
 
     /// Prints the report to standard output.
     func print(json: Bool) {
@@ -101,6 +104,7 @@ struct BenchReport: Codable, Sendable {
             lines.append(
                 "  request µs: p50 \(latency.p50)  p99 \(latency.p99)  max \(latency.max)  (n=\(latency.samples))")
         }
+        if let vote { lines += vote.lines }
         lines.append(
             "  elapsed \(String(format: "%.2f", elapsedSeconds)) s   tool CPU \(String(format: "%.2f", toolCPUSeconds)) s (\(String(format: "%.2f", toolCores)) cores, \(toolThreads) threads)"
         )
