@@ -16,6 +16,9 @@ struct VoteRunSummary {
     var tallyLatency = Self.histogram()
     /// Result latency (ns), one per subscriber that received the result.
     var resultLatency = Self.histogram()
+    /// Result receive time minus the deciding (last) ballot's reply (ns; 0 where the result came first):
+    /// the publish alone, without the ballot's wait to be stored.
+    var resultAfterDecidingReply = Self.histogram()
     /// Ballot rpc round trips (ns), stored ballots only.
     var rpcLatency = Self.histogram()
     /// Tally events each subscriber received, sorted.
@@ -46,6 +49,8 @@ struct VoteRunSummary {
             talliesPerSubscriberMedian: tallies.isEmpty ? 0 : tallies[tallies.count / 2],
             talliesPerSubscriberMax: tallies.last ?? 0, resultsReceived: Int(resultLatency.totalCount),
             resultLatencyMicroseconds: resultLatency.totalCount > 0 ? LatencySummary(resultLatency) : nil,
+            resultAfterDecidingReplyMicroseconds: resultAfterDecidingReply.totalCount > 0
+                ? LatencySummary(resultAfterDecidingReply) : nil,
             outcome: outcome?.outcome, reason: outcome?.reason,
             scheduleLatenessMicroseconds: LatencySummary(scheduleLateness))
     }
@@ -56,6 +61,7 @@ extension CollabVoteScenario {
     static func summarize(_ records: [VoterRole.Record]) -> VoteRunSummary {
         var summary = VoteRunSummary()
         var ranked: [(rank: Int, sentAt: UInt64)] = []
+        var decidingReplyAt: (rank: Int, at: UInt64)?
         for record in records {
             guard let sentAt = record.castSentAt else { continue }
             summary.ballotsSent += 1
@@ -63,6 +69,7 @@ extension CollabVoteScenario {
             if let rank = record.rank, let replyAt = record.replyAt {
                 summary.ballotsStored += 1
                 ranked.append((rank, sentAt))
+                if rank > decidingReplyAt?.rank ?? 0 { decidingReplyAt = (rank, replyAt) }
                 summary.rpcLatency.record(replyAt &- min(sentAt, replyAt))
             }
         }
@@ -72,6 +79,9 @@ extension CollabVoteScenario {
         for record in records {
             timeline.tallySamples(record.events) { summary.tallyLatency.record($0) }
             if let latency = timeline.resultLatency(record.events) { summary.resultLatency.record(latency) }
+            if let replyAt = decidingReplyAt?.at, let result = record.events.first(where: \.isResult) {
+                summary.resultAfterDecidingReply.record(result.receivedAt &- min(replyAt, result.receivedAt))
+            }
             summary.talliesPerSubscriber.append(record.events.filter { !$0.isResult }.count)
             if summary.outcome == nil, let outcome = record.outcome { summary.outcome = outcome }
         }
@@ -98,6 +108,8 @@ struct VoteReport: Codable, Sendable {
     /// Subscribers that received the result, and its latency from the last ballot's send.
     var resultsReceived: Int
     var resultLatencyMicroseconds: LatencySummary?
+    /// The result's receive time minus the deciding ballot's reply (0 where the result came first).
+    var resultAfterDecidingReplyMicroseconds: LatencySummary?
     var outcome: String?
     var reason: String?
     /// How late the coordinating thread handed each ballot to its loop, against the schedule.
@@ -116,6 +128,10 @@ extension VoteReport {
             lines.append(
                 "  last ballot → result µs: p50 \(latency.p50)  p99 \(latency.p99)  max \(latency.max)  (n=\(latency.samples))"
             )
+        }
+        if let latency = resultAfterDecidingReplyMicroseconds {
+            lines.append(
+                "  deciding ballot's reply → result µs: p50 \(latency.p50)  p99 \(latency.p99)  max \(latency.max)")
         }
         lines.append(
             "  ballot schedule lateness µs: p99 \(scheduleLatenessMicroseconds.p99)  max \(scheduleLatenessMicroseconds.max)"
