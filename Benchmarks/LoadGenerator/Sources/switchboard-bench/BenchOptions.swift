@@ -109,8 +109,15 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")
     var count: Int?
 
-    @Option(help: "Time cap in seconds for the measured phase.")
-    var duration: Double = 30
+    @Option(
+        name: .customLong("duration"),
+        help:
+            "Time cap in seconds for the measured phase (default 30); collab-vote: seconds the ballots are spread over (default 1)."
+    )
+    var durationOption: Double?
+
+    /// `--duration`, or 30 s when not given.
+    var duration: Double { durationOption ?? 30 }
 
     @Option(help: "Total publish rate in messages per second; 0 = as fast as the window allows.")
     var rate: Double = 0

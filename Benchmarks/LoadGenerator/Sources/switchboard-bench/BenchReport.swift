@@ -84,7 +84,11 @@ struct BenchReport: Codable, Sendable {
         var lines = ["\(scenario) over \(`protocol`) → \(target)  size=\(size)B"]
         lines.append(
             "  publishers=\(publishers) subscribers=\(subscribers) connections=\(connections) complete=\(complete)")
-        if sent > 0 || delivered > 0 {
+        if vote != nil {
+            lines.append(
+                "  ballots \(sent) (\(number(sentPerSecond))/s offered)   tally samples \(delivered)/\(expectedDeliveries)"
+            )
+        } else if sent > 0 || delivered > 0 {
             lines.append(
                 "  sent \(sent) (\(number(sentPerSecond)) msg/s)   delivered \(delivered)/\(expectedDeliveries) (\(number(deliveredPerSecond)) msg/s, \(String(format: "%.1f", deliveredMegabytesPerSecond)) MB/s)"
             )
