@@ -64,7 +64,8 @@ struct CollabVoteScenario {
             let due = start + UInt64(Double(index) * duration / Double(count) * 1e9)
             let now = BenchClock.now()
             if due > now { usleep(UInt32((due - now) / 1000)) }
-            lateness.record(BenchClock.now() &- min(due, BenchClock.now()))
+            let handedAt = BenchClock.now()
+            lateness.record(handedAt &- min(due, handedAt))
             stats.forConnection(index).loop.execute { role.cast() }
             if index % 100 == 0 {
                 progressLine.update(
