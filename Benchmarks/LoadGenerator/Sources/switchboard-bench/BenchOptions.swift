@@ -33,6 +33,9 @@ enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
     case jsPublish = "js-publish"
     /// JetStream over NATS: a durable pull consumer with explicit acks drains `--count` stored messages.
     case jsConsume = "js-consume"
+    /// Collaboration votes (issue 21): N token-authenticated WebSocket participants subscribed to one vote,
+    /// each casting one ballot by rpc within `--duration`; tally and result latencies.
+    case collabVote = "collab-vote"
 }
 
 extension BenchProtocolKind: ExpressibleByArgument {}
@@ -118,8 +121,15 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Messages to publish in total (pub/pubsub/fanout/latency) or connect cycles (churn).")
     var count: Int?
 
-    @Option(help: "Time cap in seconds for the measured phase.")
-    var duration: Double = 30
+    @Option(
+        name: .customLong("duration"),
+        help:
+            "Time cap in seconds for the measured phase (default 30); collab-vote: seconds the ballots are spread over (default 1)."
+    )
+    var durationOption: Double?
+
+    /// `--duration`, or 30 s when not given.
+    var duration: Double { durationOption ?? 30 }
 
     @Option(help: "Total publish rate in messages per second; 0 = as fast as the window allows.")
     var rate: Double = 0
@@ -150,11 +160,14 @@ struct BenchOptions: ParsableArguments {
 
     @Option(
         help:
-            "records-fanout: subscriber i connects with /ws?token=<prefix><i> (the server's tokens map names them); none = anonymous."
+            "records-fanout, collab-vote: subscriber i connects with /ws?token=<prefix><i> (the server's tokens map names them); none = anonymous (collab-vote: tok-)."
     )
     var tokenPrefix: String?
 
-    @Option(help: "records scenarios: the API key sent as Authorization: Bearer with every REST request.")
+    @Option(help: "collab-vote: voter i is user <prefix><i> (its token's user in the server's tokens map).")
+    var userPrefix = "u"
+
+    @Option(help: "records scenarios, collab-vote: the API key sent as Authorization: Bearer with every REST request.")
     var apiKey: String?
 
     @Option(help: "records-fanout-mixed: the user id that owns the private records (subscriber 0's user).")

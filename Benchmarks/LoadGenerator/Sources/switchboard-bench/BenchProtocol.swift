@@ -147,3 +147,17 @@ protocol BenchRole: AnyObject {
     /// The connection is gone (closed by either side or failed).
     func linkClosed()
 }
+
+/// A link that can make a native WebSocket `rpc` request (docs/protocols/websocket.md §3).
+protocol BenchRPCLink: BenchLink {
+    /// Writes and flushes `{"id":N,"type":"rpc","channel":C,"data":D,"timeout":T}` (`data` is JSON text)
+    /// and returns N, the id its `reply` (or `error`) will carry.
+    func sendRPC(channel: String, data: String, timeoutMilliseconds: Int) -> Int
+}
+
+/// A role that reads every text frame that carries no benchmark payload itself — replies, errors and
+/// pushes whose content it needs (collab-vote's tallies) — instead of the link classifying them.
+protocol BenchTextRole: BenchRole {
+    /// A whole text message arrived at `receivedAt` (monotonic ns, taken once per read).
+    func textReceived(_ link: any BenchLink, message: ByteBuffer, receivedAt: UInt64)
+}

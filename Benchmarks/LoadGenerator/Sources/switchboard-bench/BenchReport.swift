@@ -66,6 +66,9 @@ struct BenchReport: Codable, Sendable {
     var eventLatencyMicroseconds: LatencySummary? = nil
     /// records-fanout: the creator's POST round trip (the record answered once committed).
     var requestLatencyMicroseconds: LatencySummary? = nil
+    /// collab-vote: ballots, tally and result latencies (`latencyMicroseconds` is the tally latency,
+    /// `requestLatencyMicroseconds` the ballot's rpc round trip).
+    var vote: VoteReport? = nil
 
     /// Prints the report to standard output.
     func print(json: Bool) {
@@ -81,7 +84,11 @@ struct BenchReport: Codable, Sendable {
         var lines = ["\(scenario) over \(`protocol`) → \(target)  size=\(size)B"]
         lines.append(
             "  publishers=\(publishers) subscribers=\(subscribers) connections=\(connections) complete=\(complete)")
-        if sent > 0 || delivered > 0 {
+        if vote != nil {
+            lines.append(
+                "  ballots \(sent) (\(number(sentPerSecond))/s offered)   tally samples \(delivered)/\(expectedDeliveries)"
+            )
+        } else if sent > 0 || delivered > 0 {
             lines.append(
                 "  sent \(sent) (\(number(sentPerSecond)) msg/s)   delivered \(delivered)/\(expectedDeliveries) (\(number(deliveredPerSecond)) msg/s, \(String(format: "%.1f", deliveredMegabytesPerSecond)) MB/s)"
             )
@@ -101,6 +108,7 @@ struct BenchReport: Codable, Sendable {
             lines.append(
                 "  request µs: p50 \(latency.p50)  p99 \(latency.p99)  max \(latency.max)  (n=\(latency.samples))")
         }
+        if let vote { lines += vote.lines }
         lines.append(
             "  elapsed \(String(format: "%.2f", elapsedSeconds)) s   tool CPU \(String(format: "%.2f", toolCPUSeconds)) s (\(String(format: "%.2f", toolCores)) cores, \(toolThreads) threads)"
         )

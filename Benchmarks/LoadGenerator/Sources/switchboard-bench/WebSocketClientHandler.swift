@@ -8,7 +8,7 @@ import NIOCore
 /// Text frames that carry a benchmark payload are reported as deliveries; every other text frame is
 /// a reply (or an error when it says `"type":"error"`). Pings are answered, closes are echoed.
 /// Everything runs synchronously on the channel's event loop.
-final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
+final class WebSocketClientHandler: ChannelInboundHandler, BenchRPCLink {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -27,6 +27,8 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
     private var state = State.awaitingUpgrade
     private let target: BenchTarget
     private let role: any BenchRole
+    /// The role when it reads every non-payload text frame itself (collab-vote), looked up once.
+    private let textRole: (any BenchTextRole)?
     private var context: ChannelHandlerContext?
     /// Bytes of a frame (or of the upgrade response) that arrived split across reads.
     private var cumulation = ReadCumulation()
@@ -43,6 +45,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
     init(target: BenchTarget, role: any BenchRole) {
         self.target = target
         self.role = role
+        self.textRole = role as? any BenchTextRole
         self.publishBody = Array(#""type":"publish","channel":"\#(target.channel)","data":""#.utf8)
     }
 
@@ -102,7 +105,9 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
                     if receivedAt == 0 { receivedAt = BenchClock.now() }
                     role.deliveryReceived(sentAt: sentAt, receivedAt: receivedAt)
                 } else {
-                    handleReply(buffer.getSlice(at: buffer.readerIndex, length: header.payloadLength)!)
+                    if textRole != nil, receivedAt == 0 { receivedAt = BenchClock.now() }
+                    handleReply(
+                        buffer.getSlice(at: buffer.readerIndex, length: header.payloadLength)!, receivedAt: receivedAt)
                 }
             case 0x1, 0x0:
                 var slice = buffer.getSlice(at: buffer.readerIndex, length: header.payloadLength)!
@@ -139,11 +144,15 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
         if let sentAt {
             role.deliveryReceived(sentAt: sentAt, receivedAt: BenchClock.now())
         } else {
-            handleReply(message)
+            handleReply(message, receivedAt: BenchClock.now())
         }
     }
 
-    private func handleReply(_ message: ByteBuffer) {
+    private func handleReply(_ message: ByteBuffer, receivedAt: UInt64) {
+        if let textRole {
+            textRole.textReceived(self, message: message, receivedAt: receivedAt)
+            return
+        }
         let text = String(buffer: message)
         let answersRequest = text.contains(#""id":"#)
         if text.contains(#""type":"error""#) {
@@ -165,6 +174,15 @@ final class WebSocketClientHandler: ChannelInboundHandler, BenchLink {
         nextRequestID += 1
         writeText(#"{"id":\#(nextRequestID),"type":"subscribe","channel":"\#(channel)"}"#)
         flush()
+    }
+
+    func sendRPC(channel: String, data: String, timeoutMilliseconds: Int) -> Int {
+        nextRequestID += 1
+        writeText(
+            #"{"id":\#(nextRequestID),"type":"rpc","channel":"\#(channel)","data":\#(data),"timeout":\#(timeoutMilliseconds)}"#
+        )
+        flush()
+        return nextRequestID
     }
 
     func writePublishes(count: Int, payloadSize: Int, now: UInt64, acknowledged: Bool) {
