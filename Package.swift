@@ -589,7 +589,7 @@ let package = Package(
         .target(
             name: "ServerApp",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "SecurityKit", "Storage",
+                "BusCore", "BusRuntime", "FrontendKit", "SchemaKit", "SecurityKit", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -659,7 +659,7 @@ let package = Package(
         .target(
             name: "SwitchboardTestSupport",
             dependencies: [
-                "BusRuntime", "FrontendKit", "Storage",
+                "BusCore", "BusRuntime", "FrontendKit", "SchemaKit", "Storage",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -689,7 +689,7 @@ let package = Package(
         .testTarget(
             name: "BusRuntimeTests",
             dependencies: [
-                "BusCore", "BusRuntime", "Storage", "SwitchboardTestSupport",
+                "BusCore", "BusRuntime", "SchemaKit", "Storage", "SwitchboardTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
