@@ -21,12 +21,14 @@ import Testing
         let good = #"{"id":"s","temp":20}"#
         try harness.send("PUB sensors.a \(bad.utf8.count)\r\n\(bad)\r\n")
         let refused = try harness.received().text
-        #expect(refused.hasPrefix("-ERR 'Payload Schema Violation: payload at \"/temp\" does not match"))
+        #expect(
+            refused.hasPrefix(
+                "-ERR 'Permissions Violation for Publish to \"sensors.a\": payload at \"/temp\" does not match"))
         #expect(!refused.contains("MSG"))
         // The repeated subject takes the fast path: checked there too.
         try harness.send("PUB sensors.a \(bad.utf8.count)\r\n\(bad)\r\nPUB sensors.a \(good.utf8.count)\r\n\(good)\r\n")
         let both = try harness.received().text
-        #expect(both.hasPrefix("-ERR 'Payload Schema Violation"))
+        #expect(both.hasPrefix("-ERR 'Permissions Violation for Publish to \"sensors.a\": payload at"))
         #expect(both.contains("MSG sensors.a 1 \(good.utf8.count)\r\n\(good)\r\n"))
         // One +OK: the valid one's.
         #expect(both.ranges(of: "+OK\r\n").count == 1)

@@ -314,7 +314,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
                 if let violation = services.payloadSchemas.check(
                     lastTopic, payload: layout.payload(in: buffer), contentType: nil)
                 {
-                    run(machine.errorOccurred(.payloadSchemaViolation(violation.description)))
+                    run(
+                        machine.errorOccurred(
+                            .payloadSchemaViolation(String(buffer: lastSubject), reason: violation.description)))
                     return
                 }
                 if shard.isRouted(lastTopic) {
@@ -433,7 +435,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
                 refuseStreamPublish(violation.description, replyTopic: replyTopic)
                 return true
             }
-            run(machine.errorOccurred(.payloadSchemaViolation(violation.description)))
+            run(
+                machine.errorOccurred(
+                    .payloadSchemaViolation(String(buffer: publish.subject), reason: violation.description)))
             return false
         }
         shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)

@@ -40,9 +40,11 @@ package enum NATSProtocolError: Error, Sendable, Hashable, CustomStringConvertib
     case subscriptionPermissionsViolation(String, queue: String?)
     /// A PUB beyond the client's permissions: the subject as the client wrote it.
     case publishPermissionsViolation(String)
-    /// A PUB whose payload a `payload_schemas` rule refuses (docs/topics.md, "Payload schemas"): why, naming
-    /// the failing JSON Pointer. No nats-server counterpart; like a permission refusal, the connection stays.
-    case payloadSchemaViolation(String)
+    /// A PUB whose payload a `payload_schemas` rule refuses (docs/topics.md, "Payload schemas"): the
+    /// subject as the client wrote it and why, naming the failing JSON Pointer. nats-server validates no
+    /// payloads; the text leads with its permission refusal's words because that is what clients (nats.py,
+    /// nats.go) key on to report an error and keep the connection; any other `-ERR` makes them close it.
+    case payloadSchemaViolation(String, reason: String)
 
     // MARK: The server's own reasons
 
@@ -76,8 +78,8 @@ package enum NATSProtocolError: Error, Sendable, Hashable, CustomStringConvertib
             "Permissions Violation for Subscription to \"\(subject)\"" + (queue.map { " using queue \"\($0)\"" } ?? "")
         case .publishPermissionsViolation(let subject): "Permissions Violation for Publish to \"\(subject)\""
         // The text sits between single quotes on the wire: a quote inside would end it early.
-        case .payloadSchemaViolation(let reason):
-            "Payload Schema Violation: " + String(reason.map { $0 == "'" ? "\"" : $0 })
+        case .payloadSchemaViolation(let subject, let reason):
+            "Permissions Violation for Publish to \"\(subject)\": " + String(reason.map { $0 == "'" ? "\"" : $0 })
         case .staleConnection: "Stale Connection"
         case .slowConsumer: "Slow Consumer"
         case .maxConnectionsExceeded: "maximum connections exceeded"
