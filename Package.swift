@@ -635,6 +635,13 @@ let package = Package(
             path: "Benchmarks/SubscriptionIndexBenchmark",
             swiftSettings: upcoming
         ),
+        // The payload schema check on the publish path (issue 21): ≤ 2 µs per 256 B JSON message.
+        .executableTarget(
+            name: "PayloadSchemaBenchmark",
+            dependencies: ["BusCore", "BusRuntime", "SchemaKit", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/PayloadSchemaBenchmark",
+            swiftSettings: upcoming
+        ),
         // Durable write throughput and commit latency of the SQLite store (group commit, fsync).
         .executableTarget(
             name: "StoreBenchmark",
