@@ -19,6 +19,8 @@ package final class Bus: Sendable {
     /// Record collections and their change events (issue 20, docs/records.md); a delivery of a change
     /// event to a subscriber who may not view the record is skipped (`DeliveryContext.mayView`).
     package let records: RecordCollections
+    /// The payload schemas every frontend checks a publish against (issue 21, docs/topics.md).
+    package var payloadSchemas: PayloadSchemas { configuration.payloadSchemas }
     package let metrics: BusMetrics
     package let shards: [LoopShard]
     /// Where durable logs are kept (nil: every log is in memory only, whatever the policy says).

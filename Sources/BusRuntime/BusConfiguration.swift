@@ -17,12 +17,16 @@ package struct BusConfiguration: Sendable {
     package var maxHistoryTopics: Int = 100_000
     /// Most records across all collections (records are held in memory): past it a create is refused.
     package var maxRecords: Int = 1_000_000
+    /// JSON Schemas publishes must satisfy, by topic filter (config key `payload_schemas`; default: none).
+    package var payloadSchemas: PayloadSchemas = .none
 
     package init(
         history: HistoryPolicy = HistoryPolicy(), presence: PresencePolicy = PresencePolicy(),
         topicLimits: TopicLimits = .default, matchCacheCapacity: Int = 16_384,
-        maxRPCTimeoutMilliseconds: Int64 = 60_000, maxHistoryTopics: Int = 100_000, maxRecords: Int = 1_000_000
+        maxRPCTimeoutMilliseconds: Int64 = 60_000, maxHistoryTopics: Int = 100_000, maxRecords: Int = 1_000_000,
+        payloadSchemas: PayloadSchemas = .none
     ) {
+        self.payloadSchemas = payloadSchemas
         self.maxHistoryTopics = maxHistoryTopics
         self.maxRecords = maxRecords
         self.history = history

@@ -153,6 +153,15 @@ struct APIRoutes: Sendable {
         return headers
     }
 
+    /// 422 `invalid_payload` naming the failing JSON Pointer when a `payload_schemas` rule refuses the
+    /// payload (docs/topics.md, "Payload schemas"); `text` and `binary` bodies are not JSON, so a rule
+    /// refuses them whatever they hold.
+    private func checkSchemas(_ topic: Topic, _ payload: (ByteBuffer, contentType: String)) throws {
+        if let violation = bus.payloadSchemas.check(topic, payload: payload.0, contentType: payload.contentType) {
+            throw APIError(.unprocessableEntity, "invalid_payload", violation.description)
+        }
+    }
+
     private func publishOne(
         _ topic: Topic, _ payload: ByteBuffer, headers: MessageHeaders, on loop: any EventLoop
     ) -> EventLoopFuture<PublishResult> {
@@ -166,6 +175,7 @@ struct APIRoutes: Sendable {
         let topic = try self.topic(document["channel"]?.stringValue)
         let payload = try payload(request, document)
         let headers = try headers(document, contentType: payload.contentType)
+        try checkSchemas(topic, payload)
         let published: EventLoopFuture<(PublishResult, [StreamAppendAck])>
         if bus.streams.count > 0 {
             // Streams capture the publish: answer once each stored it (its partition and offset) or refused.
@@ -227,7 +237,9 @@ struct APIRoutes: Sendable {
                 throw APIError.badRequest("\"channels\" must be an array of strings")
             }
             do {
-                let published = publishOne(try topic(name), payload.0, headers: headers, on: loop).map {
+                let topic = try topic(name)
+                try checkSchemas(topic, payload)
+                let published = publishOne(topic, payload.0, headers: headers, on: loop).map {
                     Result<PublishResult, APIError>.success($0)
                 }
                 pending.append((name, published))

@@ -56,6 +56,8 @@ extension ServerConfiguration {
             try configuration.apply(file: data)
             try configuration.apply(securityFile: data)
             try configuration.apply(collectionsFile: data)
+            try configuration.apply(
+                payloadSchemasFile: data, directory: URL(fileURLWithPath: path).deletingLastPathComponent())
         }
         try configuration.apply(environment: environment)
         try configuration.apply(overrides)

@@ -1,4 +1,5 @@
 package import BusCore
+package import BusRuntime
 package import FrontendKit
 package import Logging
 import NIOCore
@@ -39,6 +40,9 @@ package struct ServerConfiguration: Sendable {
     /// Record collections of the config file's `collections` (docs/records.md): created at startup, or —
     /// when the store has one of that name — given the file's schema and rules (its records stay).
     package var collections: [RecordCollectionDefinition] = []
+    /// JSON Schemas publishes must satisfy, by topic filter (config file `payload_schemas`;
+    /// docs/topics.md, "Payload schemas").
+    package var payloadSchemas = PayloadSchemas.none
     package var allowedOrigins: [String] = ["*"]
     /// The queue broker's virtual hosts besides `/` (`virtual_hosts`; AMQP connection.open names one).
     package var virtualHosts: [VirtualHostDefinition] = []

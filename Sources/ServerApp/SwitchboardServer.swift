@@ -74,7 +74,8 @@ package final class SwitchboardServer: Sendable {
                 history: HistoryPolicy(rules: configuration.history + CollaborationService.historyRules(durable: true)),
                 presence: PresencePolicy(filters: configuration.presence + CollaborationService.presenceFilters),
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
-                maxHistoryTopics: configuration.limits.maxHistoryTopics, maxRecords: configuration.limits.maxRecords),
+                maxHistoryTopics: configuration.limits.maxHistoryTopics, maxRecords: configuration.limits.maxRecords,
+                payloadSchemas: configuration.payloadSchemas),
             store: store)
         self.connections = ConnectionRegistry(
             limits: ConnectionLimits(

@@ -11,12 +11,13 @@ import Testing
 
 /// The handler on EmbeddedChannels sharing one embedded loop with the bus: bytes in, packets out.
 @Suite struct MQTTConnectionHandlerTests {
-    let harness = EmbeddedBusHarness()
+    let harness: EmbeddedBusHarness
     let services: MQTTServices
     var loop: EmbeddedEventLoop { harness.loop }
     var bus: Bus { harness.bus }
 
-    init(authenticator: (any Authenticator)? = nil) {
+    init(authenticator: (any Authenticator)? = nil, bus busConfiguration: BusConfiguration = BusConfiguration()) {
+        harness = EmbeddedBusHarness(configuration: busConfiguration)
         var configuration = MQTTConfiguration()
         configuration.limits.maxPacketSize = 512
         services = MQTTServices(

@@ -13,12 +13,16 @@ import Testing
 /// The handler on an EmbeddedChannel: bytes in, bytes out, the bus on the same embedded loop, the
 /// keep-alive driven by the loop's virtual clock.
 @Suite struct NATSConnectionHandlerTests {
-    let harness = EmbeddedBusHarness()
+    let harness: EmbeddedBusHarness
     let channel: EmbeddedChannel
     var bus: Bus { harness.bus }
     var connections: ConnectionRegistry { harness.connections }
 
-    init(anonymous: Bool = true, authenticator: (any Authenticator)? = nil) throws {
+    init(
+        anonymous: Bool = true, authenticator: (any Authenticator)? = nil,
+        bus busConfiguration: BusConfiguration = BusConfiguration()
+    ) throws {
+        harness = EmbeddedBusHarness(configuration: busConfiguration)
         var configuration = NATSConfiguration()
         configuration.limits.pingIntervalSeconds = 5
         configuration.limits.maxPingsOut = 1

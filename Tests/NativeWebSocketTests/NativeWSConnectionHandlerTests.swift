@@ -16,12 +16,13 @@ import Testing
     var bus: Bus { harness.bus }
     var connections: ConnectionRegistry { harness.connections }
 
-    init() throws {
-        harness = EmbeddedBusHarness(
-            configuration: BusConfiguration(
-                history: HistoryPolicy(rules: [
-                    .init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 10))
-                ])))
+    init(payloadSchemas: PayloadSchemas = .none) throws {
+        var busConfiguration = BusConfiguration(
+            history: HistoryPolicy(rules: [
+                .init(filter: try TopicFilter("chat/#"), limits: HistoryLimits(count: 10))
+            ]))
+        busConfiguration.payloadSchemas = payloadSchemas
+        harness = EmbeddedBusHarness(configuration: busConfiguration)
         var configuration = NativeWSConfiguration()
         configuration.maxSubscriptions = 2
         let services = NativeWSServices(

@@ -12,11 +12,12 @@ import Testing
 /// The STOMP connection handler on an EmbeddedChannel: frames in, frames out, the bus and the broker's
 /// queues on the same embedded loop. The client side is written with the codec itself.
 @Suite struct STOMPConnectionHandlerTests {
-    let harness = EmbeddedBusHarness()
+    let harness: EmbeddedBusHarness
     let services: STOMPServices
     let broker: QueueBroker
 
-    init(anonymous: Bool = true) {
+    init(anonymous: Bool = true, bus busConfiguration: BusConfiguration = BusConfiguration()) {
+        harness = EmbeddedBusHarness(configuration: busConfiguration)
         broker = QueueBroker(bus: harness.bus, metricsSlot: harness.bus.metrics.slot(for: "queues"))
         services = STOMPServices(
             configuration: STOMPConfiguration(), bus: harness.bus, connections: harness.connections,

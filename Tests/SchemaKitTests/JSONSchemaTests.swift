@@ -43,7 +43,11 @@ import Testing
     @Test func violationsSayWhere() throws {
         let s = try schema(#"{"properties":{"a":{"type":"array","items":{"maximum":3}}}}"#)
         let violations = s.violations(of: try json(#"{"a":[1,5]}"#))
-        #expect(violations.first?.path == "$.a[1]")
+        #expect(violations.first?.path == "/a/1")
+        // RFC 6901 §3: `~` and `/` in a member name are escaped; the whole instance is the empty pointer.
+        let odd = try schema(#"{"properties":{"a/b~c":{"type":"string"}}}"#)
+        #expect(odd.violations(of: try json(#"{"a/b~c":1}"#)).first?.path == "/a~1b~0c")
+        #expect(try schema(#"{"type":"object"}"#).violations(of: .number("1")).first?.path == "")
         let error = #expect(throws: SchemaError.self) { try s.validate(try json(#"{"a":[9]}"#)) }
         #expect(error?.kind == .invalidRecord)
     }

@@ -239,7 +239,8 @@ extension RecordCollections.Collection {
     func validate(_ fields: [JSONField]) throws(RecordError) {
         guard let schema else { return }
         if let first = schema.violations(of: .object(fields)).first {
-            let field = first.path.hasPrefix("$.") ? String(first.path.dropFirst(2)) : first.path
+            // The violation's JSON Pointer as the dotted field name records errors use (`/a/b` → `a.b`).
+            let field = first.path.isEmpty ? "$" : first.path.dropFirst().split(separator: "/").joined(separator: ".")
             throw .invalidField(field, first.message)
         }
     }

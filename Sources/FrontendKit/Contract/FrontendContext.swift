@@ -37,6 +37,9 @@ package struct FrontendContext: Sendable {
     /// The queue brokers of the configured virtual hosts (exchanges, bindings, queues), shared by every
     /// protocol with queues (AMQP, STOMP): an AMQP queue is a STOMP `/queue/`.
     package let virtualHosts: VirtualHosts
+    /// The JSON Schemas publishes must satisfy (config `payload_schemas`, docs/topics.md "Payload
+    /// schemas"): every frontend checks its publishes here, beside its publish-permission check.
+    package var payloadSchemas: PayloadSchemas { bus.payloadSchemas }
     /// The broker of the virtual host `/` (STOMP's).
     package var broker: QueueBroker { virtualHosts.root }
 

@@ -12,6 +12,9 @@ package struct FrontendShared: Sendable {
     package let metricsSlot: ProtocolMetricsSlot
     package let counters: ProtocolCounters
     package let keepAlive: KeepAliveSweepers
+    /// The JSON Schemas publishes must satisfy (`Bus.payloadSchemas`), held here so a publish path reads
+    /// it in one hop; with no rules its `check` is one branch.
+    package let payloadSchemas: PayloadSchemas
 
     /// `keepAlive`: the server's sweepers (`FrontendContext.keepAlive`); tests may leave it out and get
     /// sweepers of their own on the bus's loops.
@@ -25,6 +28,7 @@ package struct FrontendShared: Sendable {
         self.metricsSlot = bus.metrics.slot(for: metricsName)
         self.counters = bus.metrics.counters(metricsSlot)
         self.keepAlive = keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
+        self.payloadSchemas = bus.payloadSchemas
     }
 
     /// A new connection's lifecycle, with a fresh client id.
@@ -48,4 +52,5 @@ extension FrontendServices {
     @inlinable package var metricsSlot: ProtocolMetricsSlot { shared.metricsSlot }
     @inlinable package var counters: ProtocolCounters { shared.counters }
     @inlinable package var keepAlive: KeepAliveSweepers { shared.keepAlive }
+    @inlinable package var payloadSchemas: PayloadSchemas { shared.payloadSchemas }
 }

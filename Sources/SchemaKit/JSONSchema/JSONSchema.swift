@@ -52,9 +52,9 @@ package struct JSONSchema: Sendable {
     /// Every violation of the schema by `instance`; empty when the instance is valid.
     package func violations(of instance: JSONValue) -> [JSONSchemaViolation] {
         var evaluator = JSONSchemaEvaluator(index: index)
-        if evaluator.evaluate(instance, root, base: index.rootBase, path: "$") != nil { return [] }
+        if evaluator.evaluate(instance, root, base: index.rootBase, path: "") != nil { return [] }
         return evaluator.errors.isEmpty
-            ? [JSONSchemaViolation(path: "$", message: "instance is not valid")] : evaluator.errors
+            ? [JSONSchemaViolation(path: "", message: "instance is not valid")] : evaluator.errors
     }
 
     /// Whether `instance` is valid.
@@ -62,13 +62,16 @@ package struct JSONSchema: Sendable {
 
     /// Throws `invalidRecord` naming the first violation when `instance` is not valid.
     package func validate(_ instance: JSONValue) throws(SchemaError) {
-        if let first = violations(of: instance).first { throw .record("\(first.path): \(first.message)") }
+        if let first = violations(of: instance).first { throw .record(first.description) }
     }
 }
 
-/// One way an instance breaks its schema: where (a JSONPath-like instance location) and why.
+/// One way an instance breaks its schema: where and why.
 package struct JSONSchemaViolation: Sendable, Hashable, CustomStringConvertible {
+    /// The instance location as a JSON Pointer (RFC 6901): `""` is the whole instance, `/a/0` the first
+    /// item of member `a`; `~` and `/` in member names are written `~0` and `~1`.
     package var path: String
     package var message: String
-    package var description: String { "\(path): \(message)" }
+    /// `/a/0: message`; the whole instance reads `(root): message`.
+    package var description: String { "\(path.isEmpty ? "(root)" : path): \(message)" }
 }

@@ -49,7 +49,7 @@ extension JSONSchemaEvaluator {
         var start = 0
         if let prefix {
             for (index, subschema) in prefix.enumerated() where index < elements.count {
-                guard evaluate(elements[index], subschema, base: base, path: "\(path())[\(index)]") != nil else {
+                guard evaluate(elements[index], subschema, base: base, path: Self.pointer(path(), index)) != nil else {
                     return false
                 }
             }
@@ -58,7 +58,7 @@ extension JSONSchemaEvaluator {
         }
         if let rest {
             for index in start..<elements.count {
-                guard evaluate(elements[index], rest, base: base, path: "\(path())[\(index)]") != nil else {
+                guard evaluate(elements[index], rest, base: base, path: Self.pointer(path(), index)) != nil else {
                     return false
                 }
             }
@@ -68,7 +68,7 @@ extension JSONSchemaEvaluator {
             let mark = errors.count
             var matched: [Int] = []
             for (index, element) in elements.enumerated()
-            where evaluate(element, contains, base: base, path: "\(path())[\(index)]") != nil {
+            where evaluate(element, contains, base: base, path: Self.pointer(path(), index)) != nil {
                 matched.append(index)
             }
             errors.removeSubrange(mark...)
@@ -83,7 +83,7 @@ extension JSONSchemaEvaluator {
         }
         if let unevaluated = schema["unevaluatedItems"] {
             for (index, element) in elements.enumerated() where !annotations.evaluated(item: index) {
-                guard evaluate(element, unevaluated, base: base, path: "\(path())[\(index)]") != nil else {
+                guard evaluate(element, unevaluated, base: base, path: Self.pointer(path(), index)) != nil else {
                     return false
                 }
             }
@@ -146,7 +146,8 @@ extension JSONSchemaEvaluator {
         }
         if let names = schema["propertyNames"] {
             for member in members {
-                guard evaluate(.string(member.key), names, base: base, path: "\(path()).\(member.key)") != nil else {
+                guard evaluate(.string(member.key), names, base: base, path: Self.pointer(path(), member.key)) != nil
+                else {
                     return failed(path(), "property name \(member.key) is not allowed")
                 }
             }
@@ -156,27 +157,32 @@ extension JSONSchemaEvaluator {
         let patterns: [JSONField] =
             if case .object(let fields)? = schema["patternProperties"] { fields } else { [] }
         for member in members {
-            let memberPath = "\(path()).\(member.key)"
             var covered = false
             if let property = properties.first(where: { $0.key == member.key }) {
                 covered = true
-                guard evaluate(member.value, property.value, base: base, path: memberPath) != nil else { return false }
+                guard evaluate(member.value, property.value, base: base, path: Self.pointer(path(), member.key)) != nil
+                else { return false }
             }
             for pattern in patterns where matches(member.key, pattern.key) {
                 covered = true
-                guard evaluate(member.value, pattern.value, base: base, path: memberPath) != nil else { return false }
+                guard evaluate(member.value, pattern.value, base: base, path: Self.pointer(path(), member.key)) != nil
+                else { return false }
             }
             if !covered, let additional = schema["additionalProperties"] {
                 covered = true
-                guard evaluate(member.value, additional, base: base, path: memberPath) != nil else {
-                    return failed(memberPath, "property \(member.key) is not allowed (additionalProperties)")
+                guard evaluate(member.value, additional, base: base, path: Self.pointer(path(), member.key)) != nil
+                else {
+                    return failed(
+                        Self.pointer(path(), member.key), "property \(member.key) is not allowed (additionalProperties)"
+                    )
                 }
             }
             if covered { annotations.properties.insert(member.key) }
         }
         if let unevaluated = schema["unevaluatedProperties"] {
             for member in members where !annotations.properties.contains(member.key) {
-                guard evaluate(member.value, unevaluated, base: base, path: "\(path()).\(member.key)") != nil else {
+                guard evaluate(member.value, unevaluated, base: base, path: Self.pointer(path(), member.key)) != nil
+                else {
                     return failed(path(), "property \(member.key) is not allowed (unevaluatedProperties)")
                 }
                 annotations.properties.insert(member.key)

@@ -64,6 +64,26 @@ struct JSONSchemaEvaluator {
         return nil
     }
 
+    /// `path` extended by member `key`, as a JSON Pointer (RFC 6901 §3: `~` → `~0`, `/` → `~1`). Only
+    /// called when a violation is recorded (paths are autoclosures), so valid instances build no strings.
+    static func pointer(_ path: String, _ key: String) -> String {
+        guard key.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else {
+            return path + "/" + key
+        }
+        var escaped = ""
+        for character in key {
+            switch character {
+            case "~": escaped += "~0"
+            case "/": escaped += "~1"
+            default: escaped.append(character)
+            }
+        }
+        return path + "/" + escaped
+    }
+
+    /// `path` extended by array index `index`, as a JSON Pointer.
+    static func pointer(_ path: String, _ index: Int) -> String { path + "/" + String(index) }
+
     mutating func failed(_ path: @autoclosure () -> String, _ message: String) -> Bool {
         errors.append(JSONSchemaViolation(path: path(), message: message))
         return false

@@ -152,6 +152,23 @@ extension AMQPConnectionHandler {
                         .accessRefused, "access to topic '\(name)' refused for user '\(identity.userID ?? "guest")'",
                         classID: 60, methodID: 40), on: channel)
             }
+            if let violation = services.payloadSchemas.check(
+                topic, payload: content.body, contentType: properties.contentType)
+            {
+                // docs/topics.md, "Payload schemas". RabbitMQ has no payload validation; what it does with a
+                // message it will not take (a queue's `x-overflow: reject-publish`) is what its users
+                // handle: a confirming channel gets basic.nack; otherwise a mandatory publish comes back
+                // as basic.return, here 406 PRECONDITION_FAILED with the failing JSON Pointer as reply
+                // text; a plain publish is dropped, as an unroutable one is. The channel stays open.
+                if let sequence {
+                    writeConfirm(sequence, ack: false, on: channel)
+                } else if publish.mandatory {
+                    writeReturn(
+                        publish, content, on: channel, code: .preconditionFailed,
+                        text: "PRECONDITION_FAILED - \(violation.description)")
+                }
+                return
+            }
             let unroutable =
                 publish.mandatory
                 && broker.isUnroutable(exchange: exchange, routingKeys: routingKeys, headers: messageHeaders)
@@ -344,14 +361,19 @@ extension AMQPConnectionHandler {
     }
 
     /// `basic.return` 312 NO_ROUTE with the message, for a mandatory publish no queue took.
+    /// basic.return of a mandatory publish: 312 NO_ROUTE by default; a payload schema's refusal passes
+    /// 406 and its reason (cut to the 255 bytes of a shortstr).
     private func writeReturn(
-        _ publish: AMQPBasicPublish, _ content: AMQPContentAssembler.Content, on channel: AMQPChannel
+        _ publish: AMQPBasicPublish, _ content: AMQPContentAssembler.Content, on channel: AMQPChannel,
+        code: AMQPReplyCode = .noRoute, text: String = "NO_ROUTE"
     ) {
+        var replyText = text
+        while replyText.utf8.count > 255 { replyText.removeLast() }
         AMQPDeliveryEncoder.write(
             .basic(
                 .return(
                     AMQPBasicReturn(
-                        replyCode: AMQPReplyCode.noRoute.rawValue, replyText: "NO_ROUTE", exchange: publish.exchange,
+                        replyCode: code.rawValue, replyText: replyText, exchange: publish.exchange,
                         routingKey: publish.routingKey))),
             channel: channel.number, content: AMQPEncodedContent(properties: content.properties, body: content.body),
             frameMax: frameMax, to: &out)

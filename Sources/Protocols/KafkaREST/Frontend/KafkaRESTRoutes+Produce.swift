@@ -62,8 +62,16 @@ extension KafkaRESTRoutes {
             let shard = services.bus.shard(for: loop)
             let now = services.bus.clock()
             for (index, record) in body.records.enumerated() {
-                let message = BusMessage(
-                    topic: topic, payload: ByteBuffer(bytes: encoded.values[index] ?? []), timestamp: now)
+                let payload = ByteBuffer(bytes: encoded.values[index] ?? [])
+                // docs/topics.md, "Payload schemas": a record a rule refuses is not stored; its entry in
+                // `offsets` carries kafka-rest's 42206 (invalid payload) naming the failing JSON Pointer,
+                // and the request's other records go on. The stored bytes are what is checked, so avro,
+                // protobuf and jsonschema records (Confluent wire format: binary) never fit a rule.
+                if let violation = services.bus.payloadSchemas.check(topic, payload: payload, contentType: nil) {
+                    gathered.arrive(at: index, Self.refused(violation))
+                    continue
+                }
+                let message = BusMessage(topic: topic, payload: payload, timestamp: now)
                 let placement = StreamPlacement(
                     key: encoded.keys[index], partition: record.partition ?? partition, stream: name)
                 shard.publish(message, placement: placement) { acks in
@@ -105,6 +113,11 @@ extension KafkaRESTRoutes {
         case .refused(let reason):
             return KafkaRESTProduceOffset(partition: ack.partition, offset: nil, errorCode: 50002, error: reason)
         }
+    }
+
+    /// A record a payload schema refused, as its `offsets` entry.
+    static func refused(_ violation: PayloadSchemaViolation) -> KafkaRESTProduceOffset {
+        KafkaRESTProduceOffset(partition: nil, offset: nil, errorCode: 42206, error: "Invalid payload: \(violation)")
     }
 
     /// The topic's stream, created (capturing its bus topic, `default_partitions`) when it does not exist

@@ -226,6 +226,10 @@ extension MCPToolbox {
         let loop = self.loop
         var payload = ByteBuffer()
         payload.writeJSONValue(data)
+        // docs/topics.md, "Payload schemas": the tool's error (as HTTP's 422) names the failing JSON Pointer.
+        if let violation = bus.payloadSchemas.check(topic, payload: payload, contentType: "application/json") {
+            throw MCPToolError("422: \(violation)")
+        }
         let message = BusMessage(
             topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
             publisherID: caller.identity?.userID, timestamp: bus.clock())

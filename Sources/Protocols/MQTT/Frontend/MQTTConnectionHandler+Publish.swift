@@ -52,6 +52,12 @@ extension MQTTConnectionHandler {
                     lastPublishTopic = topic
                 }
             }
+            if let violation = services.payloadSchemas.check(
+                topic, payload: packet.payload, contentType: packet.properties.contentType)
+            {
+                return write(
+                    .ack(try machine.publishInvalid(packet, reason: violation.description, session: &session.state)))
+            }
             let now = readTime
             shard.stats.published(slot: metricsSlot, bytes: packet.payload.readableBytes)
             // QoS 1/2 that a persistent session may be owed, or that changes a retained message, is stored

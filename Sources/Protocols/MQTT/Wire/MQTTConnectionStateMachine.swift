@@ -261,6 +261,33 @@ package struct MQTTConnectionStateMachine: Sendable {
         }
     }
 
+    /// A PUBLISH that `publishReceived` let through was refused by a payload schema (docs/topics.md,
+    /// "Payload schemas"); `reason` names the failing JSON Pointer. 5.0: PUBACK/PUBREC 0x99 Payload format
+    /// invalid carrying `reason` as its Reason String (§3.4.2.1: when the client did not turn problem
+    /// information off), and a QoS 2 id that is forgotten, since a PUBREC of 0x80 or more ends the flow
+    /// (§4.3.3); QoS 0 has no acknowledgement, so DISCONNECT 0x99 (§3.3.2.3.2 does the same for a bad
+    /// UTF-8 payload). 3.1.1 has no reason codes: the connection closes (throws either way).
+    package func publishInvalid(_ packet: MQTTPublishPacket, reason: String, session: inout MQTTSessionState)
+        throws(MQTTError) -> MQTTAckPacket
+    {
+        guard let negotiated else { throw .protocolError("PUBLISH before CONNECT") }
+        guard negotiated.version == .v5, let id = packet.packetID else {
+            throw .unsupported(.payloadFormatInvalid, reason)
+        }
+        if packet.qos == .exactlyOnce { session.inboundQoS2.remove(id) }
+        var ack = MQTTAckPacket(
+            packet.qos == .atLeastOnce ? .pubAck : .pubRec, packetID: id, reasonCode: .payloadFormatInvalid)
+        // [MQTT-3.1.2-29] no Reason String for a client that asked for none; [MQTT-3.4.2-2] none that would
+        // make the packet exceed its Maximum Packet Size.
+        if negotiated.problemInformation {
+            ack.properties.reasonString = String(reason.prefix(200))
+            if MQTTPacket.ack(ack).encoded(version: .v5).readableBytes > negotiated.clientMaximumPacketSize {
+                ack.properties.reasonString = nil
+            }
+        }
+        return ack
+    }
+
     /// PUBREL from the client: the QoS 2 flow ends with PUBCOMP ([MQTT-4.3.3-11]); an unknown identifier
     /// gets 0x92 (5.0).
     package func pubRelReceived(_ packetID: UInt16, session: inout MQTTSessionState) -> MQTTAckPacket {

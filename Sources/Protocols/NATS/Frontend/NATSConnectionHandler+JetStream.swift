@@ -107,6 +107,12 @@ extension NATSConnectionHandler: JetStreamClient {
         }
     }
 
+    /// A publish a stream would capture that a payload schema refused: its PubAck is the error
+    /// (docs/topics.md, "Payload schemas"), as a stream's own refusals are answered.
+    func refuseStreamPublish(_ reason: String, replyTopic: Topic) {
+        respond(JetStreamService.errorAck(.payloadSchemaViolation(reason)), to: replyTopic)
+    }
+
     /// A push consumer's message: its stored subject, the subscription's sid, the `$JS.ACK` reply.
     func writeJetStreamPush(_ message: BusMessage, subject: ByteBuffer, replyTo: ByteBuffer?, entry: NATSSubscription) {
         if machine.session.headers, let block = NATSHeaderBlock(message.headers) {

@@ -311,6 +311,14 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
             if !layout.hasHeaders, !layout.hasReply, let lastTopic, layout.subjectEquals(lastSubject, in: buffer) {
                 publishedInRead += 1
                 publishedBytesInRead += layout.payloadSize
+                if let violation = services.payloadSchemas.check(
+                    lastTopic, payload: layout.payload(in: buffer), contentType: nil)
+                {
+                    run(
+                        machine.errorOccurred(
+                            .payloadSchemaViolation(String(buffer: lastSubject), reason: violation.description)))
+                    return
+                }
                 if shard.isRouted(lastTopic) {
                     shard.publish(
                         BusMessage(
@@ -417,6 +425,20 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
             }
             if headers == nil { headers = MessageHeaders() }
             headers!.replyTo = replyTopic!.name
+        }
+        if let violation = services.payloadSchemas.check(
+            topic, payload: publish.payload, contentType: headers?.contentType)
+        {
+            // A JetStream publish (a request a stream captures) is answered with a PubAck error, as the
+            // stream's own refusals are; anything else gets -ERR and the connection stays.
+            if let replyTopic, shard.isCapturedByStreams(topic) {
+                refuseStreamPublish(violation.description, replyTopic: replyTopic)
+                return true
+            }
+            run(
+                machine.errorOccurred(
+                    .payloadSchemaViolation(String(buffer: publish.subject), reason: violation.description)))
+            return false
         }
         shard.stats.published(slot: metricsSlot, bytes: publish.payloadSize)
         guard shard.isRouted(topic) else {

@@ -40,6 +40,11 @@ package enum NATSProtocolError: Error, Sendable, Hashable, CustomStringConvertib
     case subscriptionPermissionsViolation(String, queue: String?)
     /// A PUB beyond the client's permissions: the subject as the client wrote it.
     case publishPermissionsViolation(String)
+    /// A PUB whose payload a `payload_schemas` rule refuses (docs/topics.md, "Payload schemas"): the
+    /// subject as the client wrote it and why, naming the failing JSON Pointer. nats-server validates no
+    /// payloads; the text leads with its permission refusal's words because that is what clients (nats.py,
+    /// nats.go) key on to report an error and keep the connection; any other `-ERR` makes them close it.
+    case payloadSchemaViolation(String, reason: String)
 
     // MARK: The server's own reasons
 
@@ -72,6 +77,9 @@ package enum NATSProtocolError: Error, Sendable, Hashable, CustomStringConvertib
         case .subscriptionPermissionsViolation(let subject, let queue):
             "Permissions Violation for Subscription to \"\(subject)\"" + (queue.map { " using queue \"\($0)\"" } ?? "")
         case .publishPermissionsViolation(let subject): "Permissions Violation for Publish to \"\(subject)\""
+        // The text sits between single quotes on the wire: a quote inside would end it early.
+        case .payloadSchemaViolation(let subject, let reason):
+            "Permissions Violation for Publish to \"\(subject)\": " + String(reason.map { $0 == "'" ? "\"" : $0 })
         case .staleConnection: "Stale Connection"
         case .slowConsumer: "Slow Consumer"
         case .maxConnectionsExceeded: "maximum connections exceeded"
@@ -84,7 +92,7 @@ package enum NATSProtocolError: Error, Sendable, Hashable, CustomStringConvertib
     package var closesConnection: Bool {
         switch self {
         case .invalidSubject, .invalidPublishSubject, .maxSubscriptionsExceeded, .subscriptionPermissionsViolation,
-            .publishPermissionsViolation:
+            .publishPermissionsViolation, .payloadSchemaViolation:
             false
         case .unknownOperation, .malformed, .maxControlLineExceeded, .maxPayloadViolation, .badClientProtocol,
             .noRespondersRequiresHeaders, .headersNotEnabled, .authorizationViolation, .authenticationTimeout,

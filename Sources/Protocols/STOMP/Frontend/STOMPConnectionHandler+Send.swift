@@ -79,6 +79,13 @@ extension STOMPConnectionHandler {
             lastSendKey = key
             lastSendTopic = parsed
         }
+        // docs/topics.md, "Payload schemas": an ERROR (with the SEND's receipt-id, added by the caller)
+        // naming the failing JSON Pointer; STOMP 1.2 closes the connection after any ERROR.
+        if let violation = services.payloadSchemas.check(
+            topic, payload: frame.body, contentType: frame.headers["content-type"])
+        {
+            throw STOMPError("Invalid payload", detail: "\(violation.description)\n")
+        }
         publishedInRead += 1
         publishedBytesInRead += frame.body.readableBytes
         guard shard.isRouted(topic) else { return false }

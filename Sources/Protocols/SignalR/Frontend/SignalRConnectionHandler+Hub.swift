@@ -111,6 +111,7 @@ extension SignalRConnectionHandler {
         case .failure(let refusal): return complete(id, error: hubError("Publish", refusal.reason))
         }
         let message = busMessage(topic, data, event: event)
+        if let violation = schemaViolation(message) { return complete(id, error: hubError("Publish", violation)) }
         let shard = bus.shard(for: eventLoop)
         shard.stats.published(slot: metricsSlot, bytes: message.payload.readableBytes)
         guard id != nil else {
@@ -136,6 +137,13 @@ extension SignalRConnectionHandler {
 
     /// The bus message a hub argument publishes: JSON stays the text the client sent; a MessagePack bin
     /// is the payload's bytes; other MessagePack values become their JSON.
+    /// Why a `payload_schemas` rule refuses `message` (docs/topics.md, "Payload schemas"), naming the
+    /// failing JSON Pointer; nil when it may be published.
+    private func schemaViolation(_ message: BusMessage) -> String? {
+        services.payloadSchemas.check(
+            message.topic, payload: message.payload, contentType: message.headers.contentType)?.description
+    }
+
     private func busMessage(_ topic: Topic, _ data: SignalRPayload, event: String?) -> BusMessage {
         var payload = ByteBuffer()
         var headers = MessageHeaders(contentType: "application/json", eventType: event)
@@ -227,8 +235,8 @@ extension SignalRConnectionHandler {
                 event = item.item.member("event").flatMap(Self.string)
             }
         }
-        if let topic {
-            let message = busMessage(topic, data, event: event)
+        // An item a payload schema refuses counts as refused, as one to a channel it may not publish to.
+        if let message = topic.map({ busMessage($0, data, event: event) }), schemaViolation(message) == nil {
             let shard = bus.shard(for: eventLoop)
             shard.stats.published(slot: metricsSlot, bytes: message.payload.readableBytes)
             shard.publish(message)
@@ -327,6 +335,9 @@ extension SignalRConnectionHandler {
         }
         var payload = ByteBuffer()
         data.writeJSON(into: &payload)
+        if let violation = services.payloadSchemas.check(topic, payload: payload, contentType: "application/json") {
+            return complete(id, error: hubError("Rpc", violation.description))
+        }
         let milliseconds = max(1, min(timeoutMilliseconds ?? 5_000, 60_000))
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         if let id { pendingInvocations.insert(id) }

@@ -172,6 +172,9 @@ extension SocketIOSession {
         } else {
             payload = request?.raw("data") ?? ByteBuffer(string: "null")
         }
+        if let violation = services.payloadSchemas.check(topic, payload: payload, contentType: contentType) {
+            return refuse(socket, ack, "invalid_payload", violation.description)
+        }
         let message = BusMessage(
             topic: topic, payload: payload,
             headers: MessageHeaders(contentType: contentType, eventType: request?["event"]?.stringValue),
@@ -208,6 +211,9 @@ extension SocketIOSession {
             return refuse(socket, ack, "permission_denied", "not allowed to publish to \(topic.name)")
         }
         let payload = request?.raw("data") ?? ByteBuffer(string: "null")
+        if let violation = services.payloadSchemas.check(topic, payload: payload, contentType: "application/json") {
+            return refuse(socket, ack, "invalid_payload", violation.description)
+        }
         let milliseconds = min(
             request?["timeout"]?.intValue ?? configuration.defaultRPCTimeoutMilliseconds,
             configuration.maxRPCTimeoutMilliseconds)

@@ -201,7 +201,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             lifecycle.update { $0.subscriptions.removeAll { $0 == channel } }
             reply(id: id, type: "unsubscribed") { NativeWSEncoder.unsubscribed(&$0, channel: channel) }
         case .publish(let channel, let data, let event):
-            guard let topic = topic(channel, id: id), mayPublish(topic, id: id) else { return }
+            guard let topic = topic(channel, id: id), mayPublish(topic, id: id), fitsSchema(topic, data, id: id)
+            else { return }
             // Without an id a publish is fire-and-forget: no success reply (errors are still sent), and
             // nothing is allocated to wait for one.
             guard id != nil else { return publish(topic, data, event: event, reply: nil) }
@@ -215,7 +216,9 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             guard let topic = topic(replyTopic, id: id, field: "reply") else { return }
             // Replies to an RPC inbox are always allowed (as NATS's allow_responses): the inbox is made
             // by the server per request, and answering it does not reach any other subscriber.
-            guard topic.name.hasPrefix("$rpc/") || mayPublish(topic, id: id) else { return }
+            guard topic.name.hasPrefix("$rpc/") || mayPublish(topic, id: id), fitsSchema(topic, data, id: id) else {
+                return
+            }
             publish(topic, data, reply: nil)
             if id != nil { reply(id: id, type: "responded") { _ in } }
         case .presence(let channel):
@@ -289,6 +292,15 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         return false
     }
 
+    /// Whether `data` (a request's JSON `data`) satisfies the payload schemas of `topic`; answers
+    /// `invalid_payload` naming the failing JSON Pointer when not (docs/topics.md, "Payload schemas").
+    private func fitsSchema(_ topic: Topic, _ data: ByteBuffer, id: ByteBuffer?) -> Bool {
+        guard let violation = services.payloadSchemas.check(topic, payload: data, contentType: "application/json")
+        else { return true }
+        sendError(id: id, .invalidPayload, violation.description)
+        return false
+    }
+
     /// Whether the client may read `topic` (history, presence); answers `permission_denied` when not.
     private func mayRead(_ topic: Topic, id: ByteBuffer?) -> Bool {
         if identity.permissions.mayRead(topic) { return true }
@@ -334,7 +346,9 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     }
 
     private func rpc(id: ByteBuffer?, channel: String, data: ByteBuffer, timeout: Int?) {
-        guard let topic = topic(channel, id: id), mayPublish(topic, id: id) else { return }
+        guard let topic = topic(channel, id: id), mayPublish(topic, id: id), fitsSchema(topic, data, id: id) else {
+            return
+        }
         let milliseconds = min(
             timeout ?? configuration.defaultRPCTimeoutMilliseconds, configuration.maxRPCTimeoutMilliseconds)
         shard.stats.published(slot: metricsSlot, bytes: data.readableBytes)

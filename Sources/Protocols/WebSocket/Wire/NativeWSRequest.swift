@@ -49,6 +49,8 @@ package enum NativeWSErrorCode: String, Sendable {
     case badRequest = "bad_request"
     case unauthorized
     case permissionDenied = "permission_denied"
+    /// A publish a `payload_schemas` rule refuses (docs/topics.md, "Payload schemas").
+    case invalidPayload = "invalid_payload"
     case notFound = "not_found"
     case tooLarge = "too_large"
     case rateLimited = "rate_limited"

@@ -77,6 +77,12 @@ package struct JetStreamAPIError: Error, Sendable, Equatable, CustomStringConver
     /// A `Nats-Rollup` publish on a stream without `allow_rollup_hdrs` (or with `deny_purge`): nats-server's
     /// `JSStreamRollupFailedErrF`.
     package static func rollupFailed(_ reason: String) -> Self { Self(code: 500, errCode: 10111, description: reason) }
+    /// A publish a `payload_schemas` rule refuses (docs/topics.md, "Payload schemas"). nats-server has no
+    /// schema validation: JSBadRequestErr's numbers, so clients see a 400 (nats.py `BadRequestError`), with
+    /// the failing JSON Pointer in the description.
+    package static func payloadSchemaViolation(_ reason: String) -> Self {
+        Self(code: 400, errCode: 10003, description: reason)
+    }
     /// A `Nats-TTL` publish (per-message TTL is not built here): nats-server's `JSMessageTTLDisabledErr`.
     package static let messageTTLDisabled = Self(code: 400, errCode: 10166, description: "per-message TTL is disabled")
     package static let noMessageFound = Self(code: 404, errCode: 10037, description: "no message found")
