@@ -601,7 +601,8 @@ let package = Package(
         .target(
             name: "ServerApp",
             dependencies: [
-                "BusCore", "BusRuntime", "FrontendKit", "SchemaKit", "SecurityKit", "Storage", "RedisBus", "RedisEngine",
+                "BusCore", "BusRuntime", "FrontendKit", "SchemaKit", "SecurityKit", "Storage", "RedisBus",
+                "RedisEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
