@@ -14,8 +14,13 @@ package final class HTTPRouter: Sendable {
     }
 
     private let routes: [Route]
+    /// Origins whose pages may call `/api/…` from the browser (`allowed_origins`); nil: no CORS on `/api`.
+    private let apiOrigins: OriginPolicy?
 
-    private init(routes: [Route]) { self.routes = routes }
+    private init(routes: [Route], apiOrigins: OriginPolicy?) {
+        self.routes = routes
+        self.apiOrigins = apiOrigins
+    }
 
     /// Collects routes, then freezes them into a router.
     package struct Builder {
@@ -23,6 +28,8 @@ package final class HTTPRouter: Sendable {
         /// The server's check for admin routes (the API key, or an admin user when security is on), set by
         /// the server before the frontends register theirs; `addAdmin` wraps a route with it.
         package var adminGuard: @Sendable (@escaping Handler) -> Handler = { $0 }
+        /// Browser pages of these origins may call `/api/…` (see `HTTPRouter.apiCORS`); nil: none may.
+        package var apiOrigins: OriginPolicy?
         package init() {}
 
         /// A route of the admin API (`/api/...`): only the API key or an admin may use it, as for the
@@ -50,11 +57,47 @@ package final class HTTPRouter: Sendable {
             }
         }
 
-        package func build() -> HTTPRouter { HTTPRouter(routes: routes) }
+        package func build() -> HTTPRouter { HTTPRouter(routes: routes, apiOrigins: apiOrigins) }
     }
 
-    /// Routes `request`, answering 404/405 itself.
+    /// Routes `request`, answering 404/405 itself; `/api/…` requests from an allowed browser origin get
+    /// CORS headers (and their preflights an answer) unless the route gives its own.
     package func respond(to request: HTTPRequest, on loop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
+        guard let apiOrigins, request.path.hasPrefix("/api/"), let origin = request.head.headers.first(name: "Origin"),
+            apiOrigins.permits(request.head)
+        else { return route(request, on: loop) }
+        let segments = request.path.split(separator: "/")
+        let methods = routes.filter { HTTPRouter.match($0.segments, segments) != nil }.map(\.method)
+        if request.head.method == .OPTIONS, !methods.contains(.OPTIONS),
+            request.head.headers.contains(name: "Access-Control-Request-Method")
+        {
+            var response = HTTPResponse(status: .noContent)
+            Self.apiCORS(&response.headers, origin: origin)
+            let allowed = (methods + [.OPTIONS]).map { "\($0)" }
+            response.headers.add(name: "Access-Control-Allow-Methods", value: allowed.joined(separator: ", "))
+            response.headers.add(
+                name: "Access-Control-Allow-Headers", value: "Authorization, Content-Type, If-Match, X-API-Key")
+            response.headers.add(name: "Access-Control-Max-Age", value: "600")
+            return loop.makeSucceededFuture(response)
+        }
+        return route(request, on: loop).map { response in
+            guard !response.headers.contains(name: "Access-Control-Allow-Origin") else { return response }
+            var response = response
+            Self.apiCORS(&response.headers, origin: origin)
+            return response
+        }
+    }
+
+    /// CORS for the API: the origin may read the answer, without credentials — a page must present a token
+    /// or the API key itself (`Authorization`, `X-API-Key`); the browser never adds cookies or remembered
+    /// HTTP Basic credentials, so another site cannot act with what the browser holds.
+    static func apiCORS(_ headers: inout HTTPHeaders, origin: String) {
+        headers.add(name: "Access-Control-Allow-Origin", value: origin)
+        headers.add(name: "Access-Control-Expose-Headers", value: "ETag")
+        headers.add(name: "Vary", value: "Origin")
+    }
+
+    private func route(_ request: HTTPRequest, on loop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
         let segments = request.path.split(separator: "/")
         var pathMatched = false
         for route in routes {

@@ -224,6 +224,8 @@ package final class SwitchboardServer: Sendable {
             authenticator: authenticator, metricsSlot: bus.metrics.slot(for: "http"))
         api.register(into: &router)
         router.adminGuard = { api.guardAdmin($0) }
+        // Pages of the allowed origins may call /api with a token or the key of their own (no credentials).
+        router.apiOrigins = OriginPolicy(allowed: configuration.allowedOrigins)
         for frontend in frontends { frontend.registerRoutes(into: &router) }
         let ready = self.ready
         let prometheus = self.prometheus

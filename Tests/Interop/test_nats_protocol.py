@@ -376,7 +376,9 @@ def test_a_fast_publisher_is_paused_for_a_reader_that_keeps_up_on_average(make_s
     that never reads is cut off at the write deadline; memory stays bounded. Before publisher flow control
     the reader was cut off as soon as it fell max_pending behind. An MQTT publisher (paho, QoS 0) is paused
     the same way: its socket is not read while a NATS subscriber it feeds is behind."""
-    srv = make_server({"nats": {"max_pending": 1 << 20, "write_deadline_ms": 1500}})
+    # The write deadline leaves the reader (a Python thread) room to fall behind while the full suite
+    # loads the machine: at 1.5 s it was once cut as a slow consumer mid-run (1,123 of 4,096).
+    srv = make_server({"nats": {"max_pending": 1 << 20, "write_deadline_ms": 4000}})
     subject = unique("firehose")
     count, size = 4096, 4096
     stalled = Raw(srv)
