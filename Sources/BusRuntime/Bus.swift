@@ -122,6 +122,14 @@ package final class Bus: Sendable {
         return [statistics, retention]
     }
 
+    /// The loop that owns `key`'s changes (a record collection, a collaboration session): the same for the
+    /// same key, so what is published from it keeps its order (FNV-1a over the key's bytes).
+    package func homeLoop(for key: String) -> any EventLoop {
+        var hash: UInt64 = 1_469_598_103_934_665_603
+        for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
+        return shards[Int(hash % UInt64(shards.count))].eventLoop
+    }
+
     /// A fresh random identifier (client ids, reply inboxes).
     package func makeIdentifier() -> String {
         let high = String(random() & 0xFFFF_FFFF_FFFF, radix: 36)

@@ -49,9 +49,6 @@ package final class RetainedMessageStore: Sendable {
         self.observer.withLockedValue { $0 = observer }
     }
 
-    /// Every retained message (an engine's snapshot for another instance).
-    package func all() -> [BusMessage] { messages.withLockedValue { Array($0.values) } }
-
     @discardableResult
     private func keep(_ message: BusMessage, persist: Bool) -> Bool {
         let accepted: Bool = messages.withLockedValue { messages in

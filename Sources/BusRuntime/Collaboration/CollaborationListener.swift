@@ -13,7 +13,6 @@ final class CollaborationListener: BusSubscriber, @unchecked Sendable {
     let metricsSlot: ProtocolMetricsSlot
     var deliveryMark: UInt64 = 0
     private unowned let service: CollaborationService
-    private var subscriptions: [BusSubscription] = []
 
     init(service: CollaborationService, loop: any EventLoop) {
         self.service = service
@@ -24,17 +23,10 @@ final class CollaborationListener: BusSubscriber, @unchecked Sendable {
     func start() {
         eventLoop.execute {
             for pattern in ["sessions/+/votes/+/cast", "sessions/+/messages", "$sessions/+"] {
-                let result = self.service.bus.subscribe(
+                // For the server's life: nothing unsubscribes them.
+                _ = self.service.bus.subscribe(
                     try! TopicFilter(pattern), subscriber: self, subscriberID: "$collaboration")
-                self.subscriptions.append(result.subscription)
             }
-        }
-    }
-
-    func stop() {
-        eventLoop.execute {
-            for subscription in self.subscriptions { self.service.bus.unsubscribe(subscription) }
-            self.subscriptions = []
         }
     }
 

@@ -76,11 +76,7 @@ package final class CollaborationService: @unchecked Sendable {
     static func topic(_ session: String, _ rest: String) -> Topic? { try? Topic("sessions/\(session)/\(rest)") }
 
     /// The loop a session's changes are published from (one per session, so its events keep commit order).
-    func homeLoop(_ session: String) -> any EventLoop {
-        var hash: UInt64 = 1_469_598_103_934_665_603
-        for byte in session.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
-        return bus.shards[Int(hash % UInt64(bus.shards.count))].eventLoop
-    }
+    func homeLoop(_ session: String) -> any EventLoop { bus.homeLoop(for: session) }
 
     // MARK: - Starting and stopping
 
@@ -141,10 +137,6 @@ package final class CollaborationService: @unchecked Sendable {
         listener.start()
         let open = core.withLockedValue { core in core.votes.values.filter(\.isOpen).map(\.definition) }
         for definition in open { scheduleDeadline(definition) }
-    }
-
-    package func stop() {
-        listenerBox.withLockedValue { $0 }?.stop()
     }
 
     // MARK: - Reading

@@ -65,11 +65,7 @@ package final class RecordCollections: @unchecked Sendable {
 
     /// The loop a collection's changes are applied and published on (one per collection, so its events
     /// keep commit order).
-    func homeLoop(_ collection: String) -> any EventLoop {
-        var hash: UInt64 = 1_469_598_103_934_665_603
-        for byte in collection.utf8 { hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211 }
-        return bus.shards[Int(hash % UInt64(bus.shards.count))].eventLoop
-    }
+    func homeLoop(_ collection: String) -> any EventLoop { bus.homeLoop(for: collection) }
 
     // MARK: - Starting
 

@@ -71,10 +71,6 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private var lastSequence: [String: UInt64] = [:]
     private var lastHeard: [String: NIODeadline] = [:]
     private var heartbeats: RepeatedTask?
-    /// Loop-confined counters, for the metrics and tests.
-    private(set) var sent = 0
-    private(set) var received = 0
-    private(set) var dropped = 0
 
     package init(
         bus: Bus, retained: RetainedMessageStore, configuration: RedisClientConfiguration,
@@ -200,7 +196,6 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
                         ]))
             }
         }
-        sent += commands.count
         for reply in client.send(batch: commands) {
             reply.whenFailure { [logger] error in
                 logger.debug("redis engine: a publish failed", metadata: ["error": "\(error)"])
@@ -353,7 +348,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     private func receive(_ message: RedisPubSubMessage) {
         guard let decoded = RedisBusFrame.decode(message.payload) else {
-            dropped += 1
+            logger.debug("redis engine: a frame that does not decode", metadata: ["channel": "\(message.channel)"])
             return
         }
         let instance = decoded.instance
@@ -362,7 +357,6 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         guard decoded.sequence > lastSequence[instance, default: 0] else { return }
         lastSequence[instance] = decoded.sequence
         lastHeard[instance] = NIODeadline.now()
-        received += 1
         switch decoded.event {
         case .message(let remote):
             bus.publishRemote(remote, on: eventLoop)
