@@ -45,7 +45,7 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         TopicFilter.matches(patternLevels: levels, topicLevels: topic.levels)
     }
 
-    static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
+    package static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
         // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
         if let first = topicLevels.first, first.hasPrefix("$"),
             let firstPattern = patternLevels.first, firstPattern == "+" || firstPattern == "#"

@@ -15,14 +15,25 @@ package protocol PublicationAcceptor: AnyObject, Sendable {
     func accept(_ message: BusMessage, from loop: any EventLoop, done: (@Sendable (String?) -> Void)?)
 }
 
-/// The acceptors and the filters they take, registered at start (`Bus.register(_:for:)`).
+/// The acceptors and the filters they take, registered at start (`Bus.register(_:for:)`). Asked on every
+/// plan lookup (a publish to a topic not in the loop's cache), so most topics are turned away by a byte
+/// comparison with the filter's literal prefix before any level is split.
 final class PublicationAcceptors: Sendable {
-    private let entries = NIOLockedValueBox<[(filter: TopicFilter, acceptor: any PublicationAcceptor)]>([])
-    /// Read first on every plan lookup, so a server without acceptors pays one atomic load.
+    private struct Entry: Sendable {
+        let levels: [Substring]
+        /// The filter up to its first wildcard (`sessions/` for `sessions/+/votes/+/cast`).
+        let prefix: [UInt8]
+        let acceptor: any PublicationAcceptor
+    }
+
+    private let entries = NIOLockedValueBox<[Entry]>([])
+    /// Read first, so a server without acceptors pays one atomic load.
     private let isEmpty = ManagedAtomic(true)
 
     func register(_ acceptor: any PublicationAcceptor, for filter: TopicFilter) {
-        entries.withLockedValue { $0.append((filter, acceptor)) }
+        let text = Array(filter.text.utf8)
+        let prefix = text.prefix { $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "#") }
+        entries.withLockedValue { $0.append(Entry(levels: filter.levels, prefix: Array(prefix), acceptor: acceptor)) }
         isEmpty.store(false, ordering: .releasing)
     }
 
@@ -30,7 +41,10 @@ final class PublicationAcceptors: Sendable {
     func acceptor(for topic: Topic) -> (any PublicationAcceptor)? {
         if isEmpty.load(ordering: .acquiring) { return nil }
         return entries.withLockedValue { entries in
-            entries.first { $0.filter.matches(topic) }?.acceptor
+            for entry in entries where topic.name.utf8.starts(with: entry.prefix) {
+                if TopicFilter.matches(patternLevels: entry.levels, topicLevels: topic.levels) { return entry.acceptor }
+            }
+            return nil
         }
     }
 }
