@@ -584,7 +584,7 @@ package final class LoopShard: @unchecked Sendable {
         if offset != 0 && offset <= subscription.skipThroughOffset { return }
         if subscription.options.noLocal, context.message.publisherID == subscription.subscriberID { return }
         if let acl = subscription.options.readACL, !acl.permitsReading(context.message.topic) { return }
-        if let sessions = subscription.options.sessions, !sessions.permitsReading(context.message.topic) { return }
+        if let sessions = subscription.options.sessions, !context.mayRead(sessions) { return }
         if let viewer = subscription.options.viewer, !context.mayView(viewer, bus.records) { return }
         if let filter = subscription.options.contentFilter,
             !context.matches(filter, viewer: subscription.options.viewer, now: bus.clock())
