@@ -118,6 +118,9 @@ extension JetStreamService {
             }
             return respond(JetStreamJSON.response(kind, streamInfo(existing)))
         }
+        if let refusal = limitsRefusal(configuration, creating: true) {
+            return respond(JetStreamJSON.error(kind, refusal))
+        }
         if overlappingStream(configuration.filters, except: name) != nil {
             return respond(JetStreamJSON.error(kind, .subjectOverlap))
         }
@@ -159,6 +162,9 @@ extension JetStreamService {
         }
         guard let existing = bus.streams.stream(named: name), JetStreamStreamConfig.isValidName(name) else {
             return respond(JetStreamJSON.error(kind, .streamNotFound))
+        }
+        if let refusal = limitsRefusal(configuration, creating: false) {
+            return respond(JetStreamJSON.error(kind, refusal))
         }
         guard !existing.configuration.limits.sealed || configuration.limits.sealed else {
             return respond(
