@@ -113,7 +113,10 @@ extension JetStreamService {
         }
         if let existing = bus.streams.stream(named: name) {
             // nats-server: creating what exists, identically, is not an error.
-            guard existing.configuration == configuration, config(of: existing) == requested else {
+            // A stream made before JetStream streams counted records (store v6) is the same stream.
+            var made = existing.configuration
+            if made.limits.recordOverhead == nil { made.limits.recordOverhead = configuration.limits.recordOverhead }
+            guard made == configuration, config(of: existing) == requested else {
                 return respond(JetStreamJSON.error(kind, .streamNameExists))
             }
             return respond(JetStreamJSON.response(kind, streamInfo(existing)))

@@ -135,7 +135,7 @@ package final class JetStreamService: Sendable {
     /// A stream's bytes as nats-server reports them: each record's subject, headers and payload plus its
     /// store's fixed overhead per message (file 30, memory 16).
     static func storedBytes(_ info: StreamInfo, storage: StreamStorage) -> Int {
-        info.recordBytes + info.messages * (storage == .memory ? 16 : 30)
+        info.recordBytes + info.messages * JetStreamStreamConfig.recordOverhead(storage)
     }
 
     func accountInfo() -> ByteBuffer {
