@@ -51,6 +51,8 @@ package final class PayloadSchemas: Sendable {
     /// Each rule's filter levels, apart from the rules: the loops below read a rule by index only once
     /// it matches, as copying a `Rule` out of `rules` retains everything its schema holds.
     private let levels: [[Level]]
+    /// Each rule's compiled validator (nil: its schema's evaluator answers), for the same reason.
+    private let validators: [CompiledJSONSchema?]
 
     /// No rules: every payload passes.
     package static let none = PayloadSchemas(rules: [])
@@ -59,6 +61,7 @@ package final class PayloadSchemas: Sendable {
         self.rules = rules
         self.isEmpty = rules.isEmpty
         self.levels = rules.map(\.levels)
+        self.validators = rules.map(\.schema.compiled)
     }
 
     /// Whether some rule governs `topic` (a frontend can skip reading content types when none does).
@@ -86,7 +89,7 @@ package final class PayloadSchemas: Sendable {
             JSONTape.withTape(of: bytes) { tape in
                 var instance: JSONValue?
                 for index in first..<levels.count where Self.matches(levels[index], topic) {
-                    if let tape, rules[index].schema.isValid(tape) == true { continue }
+                    if let tape, let validator = validators[index], validator.isValid(tape) { continue }
                     let rule = rules[index]
                     // Refused (or not compiled): the evaluator says where and why, from a tree.
                     if instance == nil {

@@ -13,7 +13,8 @@ extension CompiledJSONSchema {
             compiler.nodes[slot] = compiler.node(schema, base: base, baseIsResolved: true)
         }
         guard !compiler.failed else { return nil }
-        self.init(nodes: compiler.nodes, root: rootNode, index: index, patterns: patterns)
+        self.init(
+            nodes: compiler.nodes, root: rootNode, interpreted: compiler.interpreted, index: index, patterns: patterns)
     }
 
     /// Builds nodes; mirrors `JSONSchemaEvaluator` keyword by keyword, including how it reads
@@ -24,6 +25,7 @@ extension CompiledJSONSchema {
         var nodes: [Node] = []
         /// Absolute `$ref` target URI → its node.
         var targets: [String: Int] = [:]
+        var interpreted: [(JSONValue, String)] = []
         /// Target nodes reserved but not yet compiled: slot, schema, base.
         var pending: [(Int, JSONValue, String)] = []
         /// A pattern did not compile, or a `$dynamicRef` can be reached: leave the schema to the evaluator.
@@ -70,7 +72,8 @@ extension CompiledJSONSchema {
                 // The evaluator answers for this subschema (it tracks the annotations these keywords
                 // read); its subschemas were compiled above only to visit what it can reach.
                 for subschema in unevaluated { _ = add(subschema, base: base) }
-                return Node(shape: .interpreted(schema, base))
+                interpreted.append((schema, base))
+                return Node(shape: .interpreted(interpreted.count - 1))
             }
             return node
         }

@@ -4,7 +4,7 @@ extension CompiledJSONSchema {
     /// Whether the document on `tape` is valid. Allocates nothing for the keywords the type compiles,
     /// on ASCII names and strings without escapes; escapes, non-ASCII names compared to non-ASCII
     /// schema names, numbers beyond 19 digits and `interpreted` nodes take slower, allocating paths.
-    func isValid(_ tape: JSONTape) -> Bool {
+    package func isValid(_ tape: JSONTape) -> Bool {
         nodes.withUnsafeBufferPointer { nodes in
             CompiledJSONSchemaValidator(schema: self, nodes: nodes, tape: tape).valid(0, root, depth: 0)
         }
@@ -28,7 +28,7 @@ struct CompiledJSONSchemaValidator {
         switch nodes[node].shape {
         case .alwaysValid: return true
         case .alwaysInvalid: return false
-        case .interpreted(let subschema, let base): return interpreted(token, subschema, base: base, depth: depth)
+        case .interpreted(let entry): return interpreted(token, entry, depth: depth)
         case .keywords: break
         }
         guard depth < JSONSchemaEvaluator.maxDepth else { return false }
@@ -48,7 +48,8 @@ struct CompiledJSONSchemaValidator {
     }
 
     /// The evaluator, for a subschema it must evaluate itself (`unevaluated*`).
-    private func interpreted(_ token: Int, _ subschema: JSONValue, base: String, depth: Int) -> Bool {
+    private func interpreted(_ token: Int, _ entry: Int, depth: Int) -> Bool {
+        let (subschema, base) = schema.interpreted[entry]
         var evaluator = JSONSchemaEvaluator(index: schema.index, patterns: schema.patterns)
         evaluator.depth = depth
         return evaluator.evaluate(tape.value(token), subschema, base: base, path: "", baseIsResolved: true) != nil
@@ -74,11 +75,19 @@ struct CompiledJSONSchemaValidator {
     }
 
     private func applicators(_ token: Int, _ node: Int, depth: Int) -> Bool {
-        for subschema in nodes[node].allOf where !valid(token, subschema, depth: depth) { return false }
-        if let anyOf = nodes[node].anyOf, !anyOf.contains(where: { valid(token, $0, depth: depth) }) { return false }
+        let allOf = nodes[node].allOf
+        for position in allOf.indices where !valid(token, allOf[position], depth: depth) { return false }
+        if let anyOf = nodes[node].anyOf {
+            var any = false
+            for position in anyOf.indices where valid(token, anyOf[position], depth: depth) {
+                any = true
+                break
+            }
+            if !any { return false }
+        }
         if let oneOf = nodes[node].oneOf {
             var matches = 0
-            for subschema in oneOf where valid(token, subschema, depth: depth) {
+            for position in oneOf.indices where valid(token, oneOf[position], depth: depth) {
                 matches += 1
                 if matches > 1 { return false }
             }
@@ -205,12 +214,16 @@ struct CompiledJSONSchemaValidator {
         if let limit = nodes[node].maxProperties, count > limit { return false }
         if let limit = nodes[node].minProperties, count < limit { return false }
         let strings = nodes[node].namesNeedStrings
-        for name in nodes[node].required where member(token, name, strings) == nil { return false }
-        for (name, names) in nodes[node].dependentRequired where member(token, name, strings) != nil {
-            for required in names where member(token, required, strings) == nil { return false }
-        }
-        for (name, subschema) in nodes[node].dependentSchemas where member(token, name, strings) != nil {
-            if !valid(token, subschema, depth: depth) { return false }
+        // Indices, not `for … in`: iterating copies each element, retaining its strings and arrays.
+        let required = nodes[node].required
+        for position in required.indices where member(token, required[position], strings) == nil { return false }
+        if !nodes[node].dependentRequired.isEmpty || !nodes[node].dependentSchemas.isEmpty {
+            for (name, names) in nodes[node].dependentRequired where member(token, name, strings) != nil {
+                for required in names where member(token, required, strings) == nil { return false }
+            }
+            for (name, subschema) in nodes[node].dependentSchemas where member(token, name, strings) != nil {
+                if !valid(token, subschema, depth: depth) { return false }
+            }
         }
         let properties = nodes[node].properties
         let patterns = nodes[node].patternProperties
@@ -221,9 +234,9 @@ struct CompiledJSONSchemaValidator {
             let value = key + 1
             if let names, !valid(key, names, depth: depth) { return false }
             var covered = false
-            for property in properties where keyEquals(key, property.0, strings) {
+            for position in properties.indices where keyEquals(key, properties[position].0, strings) {
                 covered = true
-                if !valid(value, property.1, depth: depth) { return false }
+                if !valid(value, properties[position].1, depth: depth) { return false }
                 break
             }
             if !patterns.isEmpty {

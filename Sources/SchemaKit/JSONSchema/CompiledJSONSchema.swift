@@ -14,17 +14,22 @@ import BusCore
 ///
 /// A class, immutable after `init`: a `JSONSchema` copied on the publish path retains it once rather
 /// than each of its arrays and dictionaries.
-final class CompiledJSONSchema: Sendable {
+package final class CompiledJSONSchema: Sendable {
     /// Every node; subschemas and `$ref` targets are indices into it.
     let nodes: [Node]
     let root: Int
-    /// For `interpreted` nodes.
+    /// For `interpreted` nodes: their subschemas and base URIs, and what the evaluator needs.
+    let interpreted: [(JSONValue, String)]
     let index: JSONSchemaIndex
     let patterns: [String: SchemaPattern]
 
-    init(nodes: [Node], root: Int, index: JSONSchemaIndex, patterns: [String: SchemaPattern]) {
+    init(
+        nodes: [Node], root: Int, interpreted: [(JSONValue, String)], index: JSONSchemaIndex,
+        patterns: [String: SchemaPattern]
+    ) {
         self.nodes = nodes
         self.root = root
+        self.interpreted = interpreted
         self.index = index
         self.patterns = patterns
     }
@@ -37,8 +42,8 @@ final class CompiledJSONSchema: Sendable {
             /// `false`, or a `$ref` that resolves nowhere (it fails whenever it is reached).
             case alwaysInvalid
             case keywords
-            /// Evaluated by `JSONSchemaEvaluator`: the subschema and its base URI.
-            case interpreted(JSONValue, String)
+            /// Evaluated by `JSONSchemaEvaluator`: the subschema and its base URI are `interpreted[n]`.
+            case interpreted(Int)
         }
 
         var shape: Shape = .keywords

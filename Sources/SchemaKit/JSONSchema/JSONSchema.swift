@@ -16,7 +16,7 @@ package struct JSONSchema: Sendable {
     let patterns: [String: SchemaPattern]
     /// The schema as validator nodes, for `isValid(_: JSONTape)`; nil when only the evaluator can
     /// answer (`$dynamicRef`, the validation vocabulary turned off).
-    let compiled: CompiledJSONSchema?
+    package let compiled: CompiledJSONSchema?
 
     /// Parses schema text; `references` maps URIs (absolute, or relative to the root's default base)
     /// to documents `$ref` may point into.

@@ -7,7 +7,8 @@
 /// bytes by a small backtracking matcher. It is used only where it cannot disagree with `Regex`: on
 /// ASCII text without line breaks (so `.`, `$` and the Unicode meaning of `\d`/`\w`/`\s` never come into
 /// play); anything else goes to `Regex`. SchemaKitTests checks the two agree.
-struct SchemaPattern: @unchecked Sendable {
+/// A class, so a node holding one is copied with one retain.
+final class SchemaPattern: @unchecked Sendable {
     // `Regex` is not `Sendable` in this toolchain; a compiled one is immutable and matched without
     // shared mutable state, so sharing it between event loops is safe.
     let source: String
