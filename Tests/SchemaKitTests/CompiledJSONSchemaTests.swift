@@ -192,6 +192,9 @@ import Testing
             String(repeating: "[", count: 63) + String(repeating: "]", count: 63),
             String(repeating: "[", count: 64) + String(repeating: "]", count: 64),
             "\"abcdefghijklmnopqrstuvwxyz0123456789\"", "\"abcdefgh\\\"ijklmnop\"",
+            // The densest inputs: the tape's capacity (half the bytes, plus two) must hold them.
+            "[" + String(repeating: "1,", count: 100) + "1]", "[[],[],[]]", #"{"":1,"":[],"":{}}"#, "[[[[]]]]", "0",
+            "[0,[0,[0,[0]]]]",
         ]
         var inputs = texts.map { Array($0.utf8) }
         // Invalid UTF-8 inside strings, long and short.

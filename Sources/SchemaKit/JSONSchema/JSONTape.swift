@@ -39,8 +39,10 @@ package struct JSONTape {
         of bytes: UnsafeRawBufferPointer, _ body: (JSONTape?) throws -> Result
     ) rethrows -> Result {
         guard bytes.count > 0, bytes.count < Int(Int32.max) else { return try body(nil) }
-        // Every token consumes at least one byte of its own, so there are at most `bytes.count` of them.
-        return try withUnsafeTemporaryAllocation(of: Token.self, capacity: bytes.count) { buffer in
+        // Every token but the first follows a separator (`[`, `{`, `,`, `:`) and has a byte of its own,
+        // so there are at most about half as many tokens as bytes; the parser still checks (and a payload
+        // that somehow needs more is handed to the caller as unread, nil).
+        return try withUnsafeTemporaryAllocation(of: Token.self, capacity: bytes.count / 2 + 2) { buffer in
             var parser = JSONTapeParser(bytes: bytes, tokens: buffer)
             guard parser.parseDocument() else { return try body(nil) }
             return try body(JSONTape(bytes: bytes, tokens: UnsafeBufferPointer(rebasing: buffer[..<parser.count])))
@@ -134,7 +136,7 @@ struct JSONTapeParser {
     }
 
     private mutating func parseValue(depth: Int) -> Bool {
-        guard depth < JSONParser.maxDepth, index < bytes.count else { return false }
+        guard depth < JSONParser.maxDepth, index < bytes.count, count < tokens.count else { return false }
         let start = index
         switch bytes[index] {
         case UInt8(ascii: "{"):
@@ -147,7 +149,7 @@ struct JSONTapeParser {
             } else {
                 while true {
                     skipWhitespace()
-                    guard peek() == UInt8(ascii: "\""), parseString() else { return false }
+                    guard peek() == UInt8(ascii: "\""), count < tokens.count, parseString() else { return false }
                     skipWhitespace()
                     guard peek() == UInt8(ascii: ":") else { return false }
                     index += 1
