@@ -254,13 +254,14 @@ import Testing
             "^[a-z]+-[0-9]+$", "[0-9]{2,3}", "^a*b?c+$", "^\\d{3}-\\d{4}$", "\\w+@\\w+\\.com", "^$", "", "x",
             "^[^abc]*$", "a.c", "^\\s*$", "^[A-Za-z_][A-Za-z0-9_]*$", "^\\S+$", "^[-+]?[0-9]*\\.?[0-9]+$",
             "^a{2}$", "^a{2,}$", "a+?b", "^[\\w.-]+$", "^[a-]+$", "\\$", "^\\^", "[.]", "^#\\d$", "^a|b$", "(ab)+",
-            "\\bword", "[[:alpha:]]", "[a-z&&[^x]]", "\\p{L}", "a{,3}", "a*+",
+            "\\bword", "[[:alpha:]]", "[a-z&&[^x]]", "\\p{L}", "a{,3}", "a*+", "[:digit:]", "[^:digit:]", "[0-9:]+",
+            "[x:digit:]", "[=a=]", "[.a.]", "[a--b]", "[a&&b]", "\\Qa.b\\E", "x{1,2}?",
         ]
         let texts = [
             "", "a", "abc", "dev-123", "DEV-123", "dev-", "-123", "12", "1234", "aabccc", "ac", "bc", "555-1234",
             "5551234", "me@host.com", "me@hostxcom", " ", " \t ", "a c", "abd", "x", "xyz", "+1.5", "-.5", "1.",
             "aa", "aaa", "ab", "a-b", "$", "^", ".", "#1", "é", "dev-123\n", "a\nc", "word", "a\u{0B}c", "ab\r",
-            "٣٣٣-٣٣٣٣",
+            "٣٣٣-٣٣٣٣", ":", "d", "1", "12:30", "=", "-", "q",
         ]
         for source in patterns {
             let pattern = try #require(SchemaPattern(source), "\(source)")
@@ -277,5 +278,7 @@ import Testing
         #expect(SchemaPattern("(ab)+")?.atoms == nil)
         #expect(SchemaPattern("[[:alpha:]]")?.atoms == nil)
         #expect(SchemaPattern("a*+")?.atoms == nil)
+        #expect(SchemaPattern("[:digit:]")?.atoms == nil)
+        #expect(SchemaPattern("[0-9:]+")?.atoms != nil)
     }
 }

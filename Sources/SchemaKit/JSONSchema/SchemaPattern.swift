@@ -245,6 +245,9 @@ struct SimplePatternParser {
             negated = true
             index += 1
         }
+        // `[:digit:]`, `[=a=]`, `[.a.]`: Swift reads a POSIX class (or collation syntax) here, where
+        // ECMA-262 reads a set of characters; `Regex` decides.
+        if index < end, ":=.".utf8.contains(bytes[index]) { return nil }
         var first = true
         while index < end {
             let byte = bytes[index]
