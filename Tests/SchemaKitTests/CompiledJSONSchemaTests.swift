@@ -281,4 +281,32 @@ import Testing
         #expect(SchemaPattern("[:digit:]")?.atoms == nil)
         #expect(SchemaPattern("[0-9:]+")?.atoms != nil)
     }
+
+    /// Random patterns over the characters regular expressions treat specially (fixed seed): wherever
+    /// the byte matcher takes a pattern, it answers as `Regex` does on random ASCII text.
+    @Test func randomPatternsMatchAsRegexDoes() throws {
+        var state: UInt64 = 0x5EED
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let pieces = [
+            "a", "b", "-", ":", ".", "^", "$", "[", "]", "[^", "\\", "\\d", "\\w", "\\s", "\\D", "\\.", "{", "}",
+            "{2}", "{1,}", "{0,2}", ",", "*", "+", "?", "(", ")", "|", "=", "&&", "--", "~", " ", "0-9", "a-z", "1",
+        ]
+        let alphabet = Array("ab-:. 1=9_zA\t".utf8)
+        var taken = 0
+        for _ in 0..<3_000 {
+            let source = (0..<(1 + next(6))).map { _ in pieces[next(pieces.count)] }.joined()
+            guard let pattern = SchemaPattern(source), pattern.atoms != nil else { continue }
+            taken += 1
+            let regex = try Regex(source).matchingSemantics(.unicodeScalar)
+            for _ in 0..<12 {
+                let text = String(decoding: (0..<next(7)).map { _ in alphabet[next(alphabet.count)] }, as: UTF8.self)
+                let expected = (try regex.firstMatch(in: text)) != nil
+                #expect(pattern.matches(text) == expected, "\(source) on \(text.debugDescription)")
+            }
+        }
+        #expect(taken > 300)
+    }
 }
