@@ -164,8 +164,8 @@ struct CommitDelay: Sendable {
     /// The embedded SQLite store's: a commit there costs an `fdatasync` (~0.5–1 ms on the benchmark machine's
     /// disk), and a busy store's next batch is often a small one — the change feeds' appends, submitted right
     /// after the record commit they follow, ahead of the next records still on the wire. Waiting 0.3 ms (a
-    /// third of a commit, at most) for 16 writes folded most of them into the next record batch: records-create
-    /// went from ~7 to ~8.5 creates per commit and from 5,658 to 7,226 creates/s (medians of 7 interleaved
-    /// pairs; Benchmarks/analysis.md, "Records creates, first pass").
+    /// third of a commit, at most) for 16 writes folded those into the next record batch: records-create went
+    /// from 6.7 to 8.3 creates per commit, 4,942 → 6,899 creates/s and p50 1.88 → 1.51 ms
+    /// (Benchmarks/analysis.md, "Records creates, first pass").
     static let sqlite = CommitDelay(maximum: 0.000_3, companions: 16)
 }
