@@ -24,16 +24,11 @@ final class GroupCommitQueue: @unchecked Sendable {
 
     private let commit: ([StoreWrite]) throws -> Void
     private let measureDisk: () -> UInt64
-    private let commitDelay: CommitDelay
 
     /// `commit` applies every write in one transaction and returns once it is durable.
-    init(
-        name: String, commitDelay: CommitDelay = .none, commit: @escaping ([StoreWrite]) throws -> Void,
-        measureDisk: @escaping () -> UInt64
-    ) {
+    init(name: String, commit: @escaping ([StoreWrite]) throws -> Void, measureDisk: @escaping () -> UInt64) {
         self.commit = commit
         self.measureDisk = measureDisk
-        self.commitDelay = commitDelay
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
@@ -69,14 +64,10 @@ final class GroupCommitQueue: @unchecked Sendable {
 
     private func run() {
         var commitsSinceDiskCheck = 0
-        // Whether the last commit just ended (the batch now pending was submitted during it), as opposed to
-        // the thread having waited for work.
-        var justCommitted = false
         while true {
             condition.lock()
             var probe = false
             while pending.isEmpty && !closed {
-                justCommitted = false
                 guard statistics.degraded != nil else {
                     condition.wait()
                     continue
@@ -103,14 +94,6 @@ final class GroupCommitQueue: @unchecked Sendable {
                 condition.broadcast()
                 condition.unlock()
                 return
-            }
-            if justCommitted, commitDelay.maximum > 0, statistics.pendingWrites < commitDelay.companions {
-                // A small batch that queued during a busy commit waits a moment for company: one commit (one
-                // fsync) for it and for what arrives meanwhile, not one each. A store that was idle commits at once.
-                let deadline = Date(timeIntervalSinceNow: commitDelay.maximum)
-                while statistics.pendingWrites < commitDelay.companions && !closed {
-                    if !condition.wait(until: deadline) { break }
-                }
             }
             let batches = pending
             pending = []
@@ -142,30 +125,7 @@ final class GroupCommitQueue: @unchecked Sendable {
             if let disk { statistics.diskBytes = disk }
             condition.unlock()
 
-            justCommitted = true
             for batch in batches { batch.completion?(failure) }
         }
     }
-}
-
-/// A commit delay, as PostgreSQL's `commit_delay` and `commit_siblings`: when a commit ends with only a few
-/// writes waiting, they wait up to `maximum` for `companions` writes in all before the next commit starts. Only
-/// batches that queued while a commit ran wait; a write to an idle store is committed at once, so a
-/// lone writer's latency does not change.
-struct CommitDelay: Sendable {
-    /// Longest a small batch waits (seconds).
-    var maximum: TimeInterval
-    /// Writes that make a batch worth committing at once.
-    var companions: Int
-
-    /// No delay.
-    static let none = CommitDelay(maximum: 0, companions: 0)
-
-    /// The embedded SQLite store's: a commit there costs an `fdatasync` (~0.5–1 ms on the benchmark machine's
-    /// disk), and a busy store's next batch is often a small one — the change feeds' appends, submitted right
-    /// after the record commit they follow, ahead of the next records still on the wire. Waiting 0.3 ms (a
-    /// third of a commit, at most) for 16 writes folded those into the next record batch: records-create went
-    /// from 6.7 to 8.3 creates per commit, 4,942 → 6,899 creates/s and p50 1.88 → 1.51 ms
-    /// (Benchmarks/analysis.md, "Records creates, first pass").
-    static let sqlite = CommitDelay(maximum: 0.000_3, companions: 16)
 }

@@ -41,7 +41,7 @@ package final class SQLiteStore: Store {
         let writer = SQLiteWriter()
         self.writer = writer
         self.queue = GroupCommitQueue(
-            name: "switchboard-store", commitDelay: durability == .fsync ? .sqlite : .none,
+            name: "switchboard-store",
             commit: { writes in
                 do {
                     try database.writeWithoutTransaction { db in
