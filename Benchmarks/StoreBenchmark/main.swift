@@ -11,7 +11,8 @@ import Storage
 // `--writes stream` appends to a stream instead (one partition per producer), as a Kafka REST produce
 // or a JetStream publish does.
 // `--store postgres://…` measures the PostgreSQL store (synchronous_commit on with fsync) instead of SQLite:
-// each run writes keys of its own, so the database needs no reset between runs.
+// each run writes keys of its own (random high bits: a later invocation inserts, it does not update the rows of
+// an earlier one), so the database needs no reset between runs; the table grows from run to run.
 // Run: swift run -c release StoreBenchmark [--messages N] [--size B] [--producers P] [--batch K]
 //      [--window W] [--durability fsync|no-fsync] [--runs R] [--writes session|stream] [--store sqlite|URL]
 
@@ -80,7 +81,7 @@ func runOnce(_ options: Options, run: Int) throws -> (rate: Double, p50: Double,
     let topic = try Topic("bench/durable")
     // Keys of this run's own (a PostgreSQL database is reused from run to run).
     let stream = "bench-\(run)-\(UUID().uuidString.prefix(8))"
-    let firstSequence = UInt64(run) << 40
+    let firstSequence = UInt64.random(in: 1..<(1 << 22)) << 40
     if options.writes == "stream" {
         let ready = DispatchSemaphore(value: 0)
         let configuration = StreamConfiguration(

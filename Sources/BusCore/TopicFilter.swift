@@ -49,8 +49,10 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     /// it names that level literally (`a/b/x` or `a/b/x/#` for `a/b/x`) and its levels above match.
     /// (The trie answers the same for many filters at once: `SubscriptionMatch.namesLastLevel`.)
     package func namesLastLevel(of topic: Topic) -> Bool {
-        let patternLevels = levels
-        let topicLevels = topic.levels
+        TopicFilter.namesLastLevel(patternLevels: levels, topicLevels: topic.levels)
+    }
+
+    package static func namesLastLevel(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
         let last = topicLevels.count - 1
         guard last >= 0, patternLevels.count > last else { return false }
         let named = patternLevels[last]
@@ -66,7 +68,7 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
-    static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
+    package static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
         // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
         if let first = topicLevels.first, first.hasPrefix("$"),
             let firstPattern = patternLevels.first, firstPattern == "+" || firstPattern == "#"

@@ -30,6 +30,8 @@ package final class Bus: Sendable {
     package let clock: @Sendable () -> UInt64
     private let random: @Sendable () -> UInt64
     private let rpcSlot: ProtocolMetricsSlot
+    /// Services that take their topics' publications themselves (`register(_:for:)`).
+    let acceptors = PublicationAcceptors()
     /// The engine joining this bus to other instances (`attach`); empty for a single instance.
     let engineReference = ManagedAtomicLazyReference<BusEngineReference>()
 
@@ -160,6 +162,13 @@ package final class Bus: Sendable {
             whenDeferred: { published.succeed($0) })
         if let result { published.succeed(result) }
         return published.futureResult.and(acks.futureResult)
+    }
+
+    /// `acceptor` takes every publication to a topic `filter` matches, and a publish that is acknowledged
+    /// is acknowledged once it is done (`PublicationAcceptor`). Registered at start, before clients come.
+    package func register(_ acceptor: any PublicationAcceptor, for filter: TopicFilter) {
+        acceptors.register(acceptor, for: filter)
+        registry.invalidate()
     }
 
     /// Publishes from a bus loop and completes on that loop with the result.

@@ -73,6 +73,8 @@ package final class BusMetrics: Sendable {
     /// The store's group commits: their duration, how many, the writes in them, and the bytes on disk.
     let storeCommitLatency = Timer(label: "switchboard_store_commit_seconds", preferredDisplayUnit: .seconds)
     let storeCommits = Counter(label: "switchboard_store_commits_total")
+    /// Group commits the store could not make (a full disk, a database gone): each refused what it held.
+    let storeFailedCommits = Counter(label: "switchboard_store_failed_commits_total")
     let storeWrites = Counter(label: "switchboard_store_writes_total")
     let storeDiskBytes = Gauge(label: "switchboard_store_disk_bytes")
     /// 1 while the store's last commit failed and none has succeeded since (`/healthz` says `degraded`).
@@ -81,7 +83,8 @@ package final class BusMetrics: Sendable {
     let streams = StreamMetrics()
 
     /// How much of the store's statistics has been reported (commits, writes, latency samples).
-    private let storeReported = NIOLockedValueBox<(commits: UInt64, writes: UInt64, samples: UInt64)>((0, 0, 0))
+    private let storeReported = NIOLockedValueBox<(commits: UInt64, writes: UInt64, samples: UInt64, failed: UInt64)>(
+        (0, 0, 0, 0))
 
     package init() {}
 
@@ -91,12 +94,15 @@ package final class BusMetrics: Sendable {
     func reportStore(_ statistics: StoreStatistics) {
         let attempts = statistics.commits + statistics.failedCommits
         let reported = storeReported.withLockedValue { reported in
-            defer { reported = (statistics.commits, statistics.committedWrites, attempts) }
+            defer { reported = (statistics.commits, statistics.committedWrites, attempts, statistics.failedCommits) }
             return reported
         }
         if statistics.commits > reported.commits {
             storeCommits.increment(by: Int64(statistics.commits - reported.commits))
             storeWrites.increment(by: Int64(statistics.committedWrites - reported.writes))
+        }
+        if statistics.failedCommits > reported.failed {
+            storeFailedCommits.increment(by: Int64(statistics.failedCommits - reported.failed))
         }
         // The store keeps a bounded window of recent commit durations: report the ones not seen yet.
         let fresh = Int(min(UInt64(statistics.recentCommitNanos.count), attempts - min(attempts, reported.samples)))

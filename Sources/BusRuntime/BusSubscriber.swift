@@ -45,6 +45,16 @@ package struct DeliveryContext {
 
     package init(message: BusMessage) { self.message = message }
 
+    /// What reading the message's topic needs of a gated subscriber (`SessionGate`), found once per
+    /// message per loop rather than under the session directory's lock per subscriber: nil until asked.
+    private var sessionCheck: SessionDirectory.ReadCheck?
+
+    /// Whether a subscriber behind `gate` may receive this message (docs/collaboration.md).
+    mutating func mayRead(_ gate: SessionGate) -> Bool {
+        if sessionCheck == nil { sessionCheck = gate.directory.readCheck(message.topic) }
+        return gate.permitsReading(sessionCheck.unsafelyUnwrapped)
+    }
+
     /// What a content filter is matched against, parsed once per message per loop: nil until asked.
     private var contentSubject: JSONValue??
 

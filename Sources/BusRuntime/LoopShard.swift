@@ -29,18 +29,38 @@ package final class LoopShard: @unchecked Sendable {
         /// leave in offset order and a client resuming from its newest offset has missed nothing before it.
         let owner: Int
         let recipientCount: Int
+        /// The service taking the topic's publications itself (nil for nearly every topic).
+        let acceptor: (any PublicationAcceptor)?
 
         init(
             shard: Int, targets: [(shard: Int, subscriptions: [BusSubscription])], groups: [GroupPlan],
-            log: HistoryLogBox?, owner: Int, streams: [StreamBox] = []
+            log: HistoryLogBox?, owner: Int, streams: [StreamBox] = [], acceptor: (any PublicationAcceptor)? = nil
         ) {
             self.streams = streams
+            self.acceptor = acceptor
             self.local = targets.first { $0.shard == shard }?.subscriptions ?? []
             self.remote = targets.filter { $0.shard != shard }
             self.groups = groups
             self.log = log
             self.owner = owner
-            self.recipientCount = targets.reduce(0) { $0 + $1.subscriptions.count } + groups.count
+            // An acceptor takes the message too (a NATS request to it has a responder).
+            self.recipientCount =
+                targets.reduce(0) { $0 + $1.subscriptions.count } + groups.count + (acceptor == nil ? 0 : 1)
+        }
+    }
+
+    /// An acknowledged publish waiting for its parts (the streams' stores, an acceptor). Confined to its
+    /// shard's loop (it only crosses threads inside the acceptor's hop back).
+    final class AwaitedAcknowledgement: @unchecked Sendable {
+        let completion: ([StreamAppendAck]) -> Void
+        /// Parts not answered yet: the streams, plus one for an acceptor.
+        var parts = 1
+        var acks: [StreamAppendAck] = []
+        /// The acceptor's failure, answered after the streams' acks.
+        var refusal: StreamAppendAck?
+
+        init(completion: @escaping ([StreamAppendAck]) -> Void) {
+            self.completion = completion
         }
     }
 
@@ -104,7 +124,8 @@ package final class LoopShard: @unchecked Sendable {
         didSet {
             // With an engine every publication goes out to the other instances.
             lastPlanIsRouted =
-                lastPlan.map { $0.recipientCount > 0 || $0.log != nil || !$0.streams.isEmpty } ?? false
+                lastPlan.map { $0.recipientCount > 0 || $0.log != nil || !$0.streams.isEmpty || $0.acceptor != nil }
+                ?? false
                 || engine != nil
         }
     }
@@ -117,6 +138,11 @@ package final class LoopShard: @unchecked Sendable {
     private var pendingDurable: [PendingDurable] = []
     /// Stream appends waiting for the store, stored in one batch at the hand-off (LoopShard+Streams).
     var pendingStreamAppends: [PendingStreamAppend] = []
+    /// Acknowledged publishes (`publish(_:placement:acknowledged:)`) whose answers are not given yet, in
+    /// publish order from `awaitingHead`: streams' stores and acceptors finish in any order, answers
+    /// leave in publish order (a protocol matches them to its publishes by order).
+    private var awaiting: [AwaitedAcknowledgement] = []
+    private var awaitingHead = 0
     private var flushScheduled = false
     // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
     private var batchMark: UInt64 = 1
@@ -154,6 +180,7 @@ package final class LoopShard: @unchecked Sendable {
         if !plan.streams.isEmpty, Self.isStoredInLog(message) {
             capture(message, streams: plan.streams, placement: nil, acknowledged: nil)
         }
+        if let acceptor = plan.acceptor, !message.isRemote { acceptor.accept(message, from: eventLoop, done: nil) }
         return publish(message, plan: plan, whenDeferred: whenDeferred)
     }
 
@@ -167,12 +194,46 @@ package final class LoopShard: @unchecked Sendable {
     ) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
         let plan = self.plan(for: message.topic)
+        let awaited = AwaitedAcknowledgement(completion: acknowledged)
+        awaiting.append(awaited)
+        if let acceptor = plan.acceptor, !message.isRemote {
+            awaited.parts += 1
+            acceptor.accept(message, from: eventLoop) { failure in
+                self.eventLoop.execute {
+                    if let failure {
+                        awaited.refusal = StreamAppendAck(
+                            stream: message.topic.name, partition: 0, offset: 0, epoch: "", outcome: .refused(failure))
+                    }
+                    self.answered(awaited)
+                }
+            }
+        }
         if Self.isStoredInLog(message) {
-            capture(message, streams: plan.streams, placement: placement, acknowledged: acknowledged)
+            capture(message, streams: plan.streams, placement: placement) { acks in
+                awaited.acks = acks
+                self.answered(awaited)
+            }
         } else {
-            acknowledged([])
+            answered(awaited)
         }
         return publish(message, plan: plan, whenDeferred: whenDeferred)
+    }
+
+    /// One part of `awaited`'s answer came: gives every answer at the front that is complete, in order.
+    private func answered(_ awaited: AwaitedAcknowledgement) {
+        awaited.parts -= 1
+        while awaitingHead < awaiting.count, awaiting[awaitingHead].parts == 0 {
+            let done = awaiting[awaitingHead]
+            awaitingHead += 1
+            done.completion(done.refusal.map { done.acks + [$0] } ?? done.acks)
+        }
+        if awaitingHead == awaiting.count {
+            awaiting.removeAll(keepingCapacity: true)
+            awaitingHead = 0
+        } else if awaitingHead >= 1_024 {
+            awaiting.removeFirst(awaitingHead)
+            awaitingHead = 0
+        }
     }
 
     @inline(__always)
@@ -199,12 +260,21 @@ package final class LoopShard: @unchecked Sendable {
         return isRoutedLookingUp(topic)
     }
 
-    /// Whether streams capture `topic` (from the cached plan). A frontend that acknowledges publishes
-    /// (MQTT QoS 1/2, Kafka REST, JetStream) takes `publish(_:placement:acknowledged:whenDeferred:)` and
-    /// waits for the streams' stores only for such topics.
+    /// Whether streams capture `topic` (from the cached plan): a NATS publish with a reply subject is then
+    /// a JetStream publish, answered with a PubAck.
     package func isCapturedByStreams(_ topic: Topic) -> Bool {
         eventLoop.preconditionInEventLoop()
         return !plan(for: topic).streams.isEmpty
+    }
+
+    /// Whether a publish to `topic` is answered only once stored: streams capture it, or an acceptor (a
+    /// ballot) takes it (from the cached plan). A frontend that acknowledges publishes (MQTT QoS 1/2, AMQP
+    /// confirms, STOMP receipts) then takes
+    /// `publish(_:placement:acknowledged:whenDeferred:)` and acknowledges when it answers.
+    package func waitsForStorage(_ topic: Topic) -> Bool {
+        eventLoop.preconditionInEventLoop()
+        let plan = self.plan(for: topic)
+        return !plan.streams.isEmpty || plan.acceptor != nil
     }
 
     /// Whether a subscriber (on any loop) would receive a publication to `topic`; logs and streams aside.
@@ -216,7 +286,8 @@ package final class LoopShard: @unchecked Sendable {
     @usableFromInline
     func isRoutedLookingUp(_ topic: Topic) -> Bool {
         let plan = self.plan(for: topic)
-        return plan.recipientCount > 0 || plan.log != nil || !plan.streams.isEmpty || engine != nil
+        return plan.recipientCount > 0 || plan.log != nil || !plan.streams.isEmpty || plan.acceptor != nil
+            || engine != nil
     }
 
     /// Publishes as the topic's sequencer. A durable log's messages are reserved an offset and stored
@@ -385,12 +456,16 @@ package final class LoopShard: @unchecked Sendable {
         let owner = Int(UInt(bitPattern: topic.name.hashValue) % UInt(outgoing.count))
         let log = bus.history.log(for: topic, create: true)
         let streams = bus.streams.matchingNamingLastLevel(topic)
+        let acceptor = bus.acceptors.acceptor(for: topic)
         let plan = MatchPlan(
-            shard: index, targets: targets, groups: groups, log: log, owner: owner, streams: streams.streams)
+            shard: index, targets: targets, groups: groups, log: log, owner: owner, streams: streams.streams,
+            acceptor: acceptor)
         // A log is the topic's own, so is the owner that sequences it: plans of topics that keep history
-        // (or would, were the history not full) are never shared.
-        if let family, log == nil, !match.namesLastLevel, !streams.namesLastLevel,
-            bus.history.policy.limits(for: topic) == nil, !bus.history.policy.namesLastLevel(of: topic)
+        // (or would, were the history not full) are never shared. Nor are those an acceptor's filter could
+        // tell apart (`sessions/+/votes/+/cast` names its last level).
+        if let family, log == nil, acceptor == nil, !match.namesLastLevel, !streams.namesLastLevel,
+            bus.history.policy.limits(for: topic) == nil, !bus.history.policy.namesLastLevel(of: topic),
+            !bus.acceptors.namesLastLevel(of: topic)
         {
             familyCache.insert(plan, for: family)
         } else {
@@ -530,7 +605,7 @@ package final class LoopShard: @unchecked Sendable {
         if offset != 0 && offset <= subscription.skipThroughOffset { return }
         if subscription.options.noLocal, context.message.publisherID == subscription.subscriberID { return }
         if let acl = subscription.options.readACL, !acl.permitsReading(context.message.topic) { return }
-        if let sessions = subscription.options.sessions, !sessions.permitsReading(context.message.topic) { return }
+        if let sessions = subscription.options.sessions, !context.mayRead(sessions) { return }
         if let viewer = subscription.options.viewer, !context.mayView(viewer, bus.records) { return }
         if let filter = subscription.options.contentFilter,
             !context.matches(filter, viewer: subscription.options.viewer, now: bus.clock())

@@ -9,26 +9,50 @@ package import SchemaKit
 ///
 /// Immutable after start-up (rules come from the config file), so it needs no lock and no generation:
 /// with no rules `check` is one branch; with rules it walks the rules' precomputed filter levels against
-/// the topic's bytes without allocating, and parses and validates only on a match.
+/// the topic's bytes without allocating, and parses and validates only on a match. A governed payload
+/// is read into a `JSONTape` (on the stack, no tree) and checked by each schema's compiled validator;
+/// only a refusal (or a schema the validator cannot take) parses a `JSONValue` and asks the schema's
+/// evaluator where and why, so the refusal names the same JSON Pointer path it always has.
 package final class PayloadSchemas: Sendable {
     /// One rule: publishes on topics matching `filter` must be JSON valid under `schema`.
     package struct Rule: Sendable {
         package let filter: TopicFilter
         package let schema: JSONSchema
-        /// The filter's levels as bytes, split once.
-        let levels: [[UInt8]]
+        /// The filter's levels, split and classified once.
+        let levels: [Level]
 
         package init(filter: TopicFilter, schema: JSONSchema) {
             self.filter = filter
             self.schema = schema
-            self.levels = filter.levels.map { Array($0.utf8) }
+            self.levels = filter.levels.map { level in
+                switch level {
+                case "+": .one
+                case "#": .rest
+                default: .exact(Array(level.utf8))
+                }
+            }
         }
+    }
+
+    /// One level of a rule's filter.
+    enum Level: Sendable {
+        /// A literal level, as bytes.
+        case exact([UInt8])
+        /// `+`: any one level.
+        case one
+        /// `#`: the rest, including nothing.
+        case rest
     }
 
     /// The rules, in config order. A topic several rules match must satisfy all of them.
     package let rules: [Rule]
     /// `rules.isEmpty`, read first so an unconfigured server pays one branch per publish.
     package let isEmpty: Bool
+    /// Each rule's filter levels, apart from the rules: the loops below read a rule by index only once
+    /// it matches, as copying a `Rule` out of `rules` retains everything its schema holds.
+    private let levels: [[Level]]
+    /// Each rule's compiled validator (nil: its schema's evaluator answers), for the same reason.
+    private let validators: [CompiledJSONSchema?]
 
     /// No rules: every payload passes.
     package static let none = PayloadSchemas(rules: [])
@@ -36,12 +60,14 @@ package final class PayloadSchemas: Sendable {
     package init(rules: [Rule]) {
         self.rules = rules
         self.isEmpty = rules.isEmpty
+        self.levels = rules.map(\.levels)
+        self.validators = rules.map(\.schema.compiled)
     }
 
     /// Whether some rule governs `topic` (a frontend can skip reading content types when none does).
     package func governs(_ topic: Topic) -> Bool {
         if isEmpty { return false }
-        return rules.contains { Self.matches($0.levels, topic) }
+        return levels.contains { Self.matches($0, topic) }
     }
 
     /// Checks a publish: nil when it may go on, else why not. The payload rule (docs/topics.md) decides
@@ -54,64 +80,75 @@ package final class PayloadSchemas: Sendable {
     }
 
     private func checkRules(_ topic: Topic, payload: ByteBuffer, contentType: String?) -> PayloadSchemaViolation? {
-        var instance: JSONValue?
-        for rule in rules where Self.matches(rule.levels, topic) {
-            if instance == nil {
-                switch Self.parse(payload, contentType: contentType) {
-                case .success(let value): instance = value
-                case .failure(let reason):
-                    return PayloadSchemaViolation(
-                        topic: topic.name, filter: rule.filter.text, path: "", message: reason.reason)
+        guard let first = levels.firstIndex(where: { Self.matches($0, topic) }) else { return nil }
+        if let reason = Self.notJSON(payload, contentType: contentType) {
+            return PayloadSchemaViolation(
+                topic: topic.name, filter: rules[first].filter.text, path: "", message: reason)
+        }
+        return payload.withUnsafeReadableBytes { bytes in
+            JSONTape.withTape(of: bytes) { tape in
+                var instance: JSONValue?
+                for index in first..<levels.count where Self.matches(levels[index], topic) {
+                    if let tape, let validator = validators[index], validator.isValid(tape) { continue }
+                    let rule = rules[index]
+                    // Refused (or not compiled): the evaluator says where and why, from a tree.
+                    if instance == nil {
+                        do {
+                            instance = try JSONParser.parse(bytes)
+                        } catch {
+                            return PayloadSchemaViolation(
+                                topic: topic.name, filter: rule.filter.text, path: "",
+                                message: "payload is not JSON (\(error))")
+                        }
+                    }
+                    if let violation = rule.schema.violations(of: instance!).first {
+                        return PayloadSchemaViolation(
+                            topic: topic.name, filter: rule.filter.text, path: violation.path,
+                            message: violation.message)
+                    }
                 }
+                return nil
             }
-            if let first = rule.schema.violations(of: instance!).first {
-                return PayloadSchemaViolation(
-                    topic: topic.name, filter: rule.filter.text, path: first.path, message: first.message)
-            }
+        }
+    }
+
+    /// Why a payload declared as text or binary is not JSON, whatever its bytes; nil when it may be.
+    private static func notJSON(_ payload: ByteBuffer, contentType: String?) -> String? {
+        guard let contentType else { return nil }
+        let type = contentType.lowercased()
+        if type.hasPrefix("text/") && payload.withUnsafeReadableBytes(UTF8Validation.isValid) {
+            return "payload is text (\(contentType)), not JSON"
+        }
+        if type.hasPrefix("application/octet-stream") {
+            return "payload is binary (\(contentType)), not JSON"
         }
         return nil
     }
 
-    private static func parse(_ payload: ByteBuffer, contentType: String?) -> Result<JSONValue, NotJSON> {
-        if let contentType {
-            let type = contentType.lowercased()
-            if type.hasPrefix("text/") && payload.withUnsafeReadableBytes(UTF8Validation.isValid) {
-                return .failure(NotJSON("payload is text (\(contentType)), not JSON"))
-            }
-            if type.hasPrefix("application/octet-stream") {
-                return .failure(NotJSON("payload is binary (\(contentType)), not JSON"))
-            }
-        }
-        do {
-            return .success(
-                try payload.withUnsafeReadableBytes { bytes throws(JSONError) in try JSONParser.parse(bytes) })
-        } catch {
-            return .failure(NotJSON("payload is not JSON (\(error))"))
-        }
-    }
-
-    private struct NotJSON: Error {
-        let reason: String
-        init(_ reason: String) { self.reason = reason }
-    }
-
     /// `TopicFilter.matches` over bytes, without splitting the topic into an array.
-    static func matches(_ pattern: [[UInt8]], _ topic: Topic) -> Bool {
+    static func matches(_ pattern: [Level], _ topic: Topic) -> Bool {
         var name = topic.name
         return name.withUTF8 { bytes in
             // [MQTT-4.7.2-1] A filter starting with a wildcard does not match a topic starting with '$'.
-            if bytes.first == UInt8(ascii: "$"), let first = pattern.first, first == [0x2B] || first == [0x23] {
-                return false
+            if bytes.first == UInt8(ascii: "$"), let first = pattern.first {
+                if case .exact = first {} else { return false }
             }
             var start = 0
             for (index, level) in pattern.enumerated() {
-                if level == [0x23] { return true }  // '#': the rest, including nothing
+                if case .rest = level { return true }
                 if start > bytes.count { return false }
                 var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
-                if level != [0x2B] {  // '+': any one level
-                    if level.count != end - start { return false }
-                    for offset in 0..<level.count where level[offset] != bytes[start + offset] { return false }
+                switch level {
+                case .rest: return true
+                case .one:
+                    while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
+                case .exact(let literal):
+                    // The level must be exactly `literal`, then end at a '/' or the topic's end.
+                    end = start + literal.count
+                    guard end <= bytes.count, end == bytes.count || bytes[end] == UInt8(ascii: "/") else {
+                        return false
+                    }
+                    for offset in 0..<literal.count where literal[offset] != bytes[start + offset] { return false }
                 }
                 start = end + 1
                 if index == pattern.count - 1 { return start > bytes.count }

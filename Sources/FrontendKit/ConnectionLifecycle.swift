@@ -11,7 +11,15 @@ package struct ConnectionLifecycle {
     /// The connection as the registry, the admin API and presence show it.
     package var info: ConnectionInfo
     /// Who the client is and what it may do; anonymous until the protocol's CONNECT says otherwise.
-    package var identity = ClientIdentity.anonymous
+    package var identity = ClientIdentity.anonymous {
+        didSet {
+            // The registry keeps roles and the admin flag for callers known only by a publisher id
+            // (ballots cast by publish): told when they change, which is at connect and refresh.
+            if isRegistered, identity.roles != oldValue.roles || identity.isAdmin != oldValue.isAdmin {
+                connections.setAuthority(roles: identity.roles, isAdmin: identity.isAdmin, for: info.id)
+            }
+        }
+    }
     private let connections: ConnectionRegistry
     private let counters: ProtocolCounters
     private let keepAlive: KeepAliveSweepers
@@ -49,6 +57,9 @@ package struct ConnectionLifecycle {
             return refusal
         }
         isRegistered = true
+        if !identity.roles.isEmpty || identity.isAdmin {
+            connections.setAuthority(roles: identity.roles, isAdmin: identity.isAdmin, for: info.id)
+        }
         counters.connectionOpened()
         return nil
     }

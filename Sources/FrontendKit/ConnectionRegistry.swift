@@ -107,6 +107,9 @@ package final class ConnectionRegistry: Sendable {
         var address: String?
         /// The id its publishes carry when it is not the connection id (MQTT's client identifier).
         var publisherID: String?
+        /// Its identity's roles and admin flag (`ConnectionLifecycle` keeps them current).
+        var roles: [String] = []
+        var isAdmin = false
     }
 
     private struct State {
@@ -240,12 +243,22 @@ package final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// The user of the connection publishing as `publisherID` (its id, or the id it publishes with), while
-    /// it is registered; nil for an anonymous one.
-    package func userID(ofPublisher publisherID: String) -> String? {
+    /// Who publishes as `publisherID` (its connection id, or the id it publishes with), while it is
+    /// registered: the user (nil: anonymous), roles and admin flag — the caller of a ballot cast by publish.
+    package func identity(ofPublisher publisherID: String) -> (userID: String?, roles: [String], isAdmin: Bool)? {
         state.withLockedValue { state in
-            if let entry = state.entries[publisherID] { return entry.info.userID }
-            return state.publishers[publisherID].flatMap { state.entries[$0]?.info.userID }
+            guard let entry = state.entries[publisherID] ?? state.publishers[publisherID].flatMap({ state.entries[$0] })
+            else { return nil }
+            return (entry.info.userID, entry.roles, entry.isAdmin)
+        }
+    }
+
+    /// Connection `id`'s identity now has these roles and admin flag.
+    package func setAuthority(roles: [String], isAdmin: Bool, for id: String) {
+        state.withLockedValue { state in
+            guard state.entries[id] != nil else { return }
+            state.entries[id]!.roles = roles
+            state.entries[id]!.isAdmin = isAdmin
         }
     }
 

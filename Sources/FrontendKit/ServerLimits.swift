@@ -24,6 +24,9 @@ package struct ServerLimits: Sendable {
     /// Records across all collections (each is held in memory with its parsed and encoded forms, ~1 KiB
     /// for a small one): past it a create is refused.
     package var maxRecords = 1_000_000
+    /// Largest the SQLite database may grow, in bytes (SQLite's `max_page_count`); 0: no bound but the
+    /// disk's. A commit past it fails as on a full disk: durable work is refused with each protocol's code.
+    package var maxStoreBytes = 0
     package var rpcMaxTimeoutMilliseconds = 60_000
     package var maxSubscriptionsPerConnection = 1_000
     /// Largest HTTP request body.

@@ -119,6 +119,10 @@ extension ServerConfiguration {
             if let v = l.connect_timeout_seconds { limits.connectTimeoutSeconds = v }
             if let v = l.max_history_topics { limits.maxHistoryTopics = v }
             if let v = l.max_records { limits.maxRecords = v }
+            if let v = l.max_store_bytes {
+                guard v >= 0 else { throw ConfigurationError("limits.max_store_bytes must be 0 (no bound) or more") }
+                limits.maxStoreBytes = v
+            }
             if let v = l.rpc_max_timeout_ms { limits.rpcMaxTimeoutMilliseconds = v }
             if let v = l.max_subscriptions_per_connection { limits.maxSubscriptionsPerConnection = v }
             if let v = l.max_body_bytes { limits.maxBodyBytes = v }
@@ -321,6 +325,7 @@ private struct ConfigFile: Decodable {
         var connect_timeout_seconds: Int?
         var max_history_topics: Int?
         var max_records: Int?
+        var max_store_bytes: Int?
         var rpc_max_timeout_ms: Int?
         var max_subscriptions_per_connection: Int?
         var max_body_bytes: Int?

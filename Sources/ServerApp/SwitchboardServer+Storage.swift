@@ -1,5 +1,6 @@
 import BusRuntime
 import Foundation
+import FrontendKit
 package import Logging
 package import Storage
 
@@ -15,7 +16,9 @@ extension SwitchboardServer {
             try FileManager.default.createDirectory(
                 atPath: configuration.dataDirectory, withIntermediateDirectories: true)
             let path = (configuration.dataDirectory as NSString).appendingPathComponent("switchboard.sqlite")
-            let store = try SQLiteStore(path: path, durability: configuration.durability, logger: logger)
+            let store = try SQLiteStore(
+                path: path, durability: configuration.durability, maxBytes: configuration.limits.maxStoreBytes,
+                logger: logger)
             let warning =
                 configuration.durability == .noFsync ? " (commits are NOT fsynced: a power loss can lose them)" : ""
             logger.info("storage: SQLite at \(path), durability \(configuration.durability.rawValue)\(warning)")

@@ -84,7 +84,9 @@ package final class SwitchboardServer: Sendable {
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         let connections = self.connections
         self.collaboration = CollaborationService(bus: bus, store: store, directory: sessions) { publisher in
-            connections.userID(ofPublisher: publisher).map { CollaborationCaller(user: $0) }
+            connections.identity(ofPublisher: publisher).map {
+                CollaborationCaller(user: $0.userID, roles: $0.roles, isAdmin: $0.isAdmin)
+            }
         }
         self.retained = RetainedMessageStore(store: store)
         if let url = configuration.engine {

@@ -236,6 +236,12 @@ enum PostgresSchema {
                 // A sealed stream (JetStream's `sealed`), as SQLite's v6.
                 "ALTER TABLE stream ADD COLUMN sealed BOOLEAN NOT NULL DEFAULT FALSE"
             ]),
+        Migration(
+            version: 7,
+            statements: [
+                // A stream whose max_bytes counts records as nats-server does, as SQLite's v7.
+                "ALTER TABLE stream ADD COLUMN record_overhead BIGINT"
+            ]),
     ]
 }
 

@@ -12,18 +12,20 @@ extension PostgresWriter {
             statements.run(
                 """
                 INSERT INTO stream (name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns,
-                max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed)
+                max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead)
                 VALUES (\(stream.name), \(StoredStreamColumns.filters(stream.filters)), \(Int64(stream.partitions)),
                 \(stream.retention.rawValue), \(stream.storage.rawValue), \(limits.maxMessages.map(Int64.init)),
                 \(limits.maxBytes.map(Int64.init)), \(maxAge), \(limits.maxMessageSize.map(Int64.init)),
                 \(limits.maxMessagesPerSubject.map(Int64.init)), \(limits.discard.rawValue),
-                \(Int64(bitPattern: limits.duplicateWindowNanoseconds)), \(limits.sealed))
+                \(Int64(bitPattern: limits.duplicateWindowNanoseconds)), \(limits.sealed),
+                \(limits.recordOverhead.map(Int64.init)))
                 ON CONFLICT (name) DO UPDATE SET filters = excluded.filters, partitions = excluded.partitions,
                 retention = excluded.retention, storage = excluded.storage, max_messages = excluded.max_messages,
                 max_bytes = excluded.max_bytes, max_age_ns = excluded.max_age_ns,
                 max_message_size = excluded.max_message_size,
                 max_messages_per_subject = excluded.max_messages_per_subject, discard = excluded.discard,
-                duplicate_window_ns = excluded.duplicate_window_ns, sealed = excluded.sealed
+                duplicate_window_ns = excluded.duplicate_window_ns, sealed = excluded.sealed,
+                record_overhead = excluded.record_overhead
                 """)
         case .deleteStream(let name):
             statements.run("DELETE FROM stream WHERE name = \(name)")
@@ -125,20 +127,25 @@ extension PostgresStateLoader {
         for row in try rows(
             """
             SELECT name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns, max_message_size,
-            max_messages_per_subject, discard, duplicate_window_ns, sealed FROM stream ORDER BY name COLLATE "C"
+            max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead FROM stream
+            ORDER BY name COLLATE "C"
             """)
         {
             let (
                 name, filters, partitionCount, retention, storage, maxMessages, maxBytes, maxAge, maxMessageSize,
-                maxPerSubject, discard, duplicateWindow, sealed
+                maxPerSubject, discard, duplicateWindow, sealed, recordOverhead
             ) = try row.decode(
-                (String, String, Int64, String, String, Int64?, Int64?, Int64?, Int64?, Int64?, String, Int64, Bool)
-                    .self)
+                (
+                    String, String, Int64, String, String, Int64?, Int64?, Int64?, Int64?, Int64?, String, Int64, Bool,
+                    Int64?
+                )
+                .self)
             guard
                 let configuration = StoredStreamColumns.configuration(
                     name: name, filters: filters, partitions: partitionCount, retention: retention, storage: storage,
                     maxMessages: maxMessages, maxBytes: maxBytes, maxAge: maxAge, maxMessageSize: maxMessageSize,
-                    maxPerSubject: maxPerSubject, discard: discard, duplicateWindow: duplicateWindow, sealed: sealed)
+                    maxPerSubject: maxPerSubject, discard: discard, duplicateWindow: duplicateWindow, sealed: sealed,
+                    recordOverhead: recordOverhead)
             else { continue }
             var partitions: [StoredStreamPartition] = []
             for row in try rows(

@@ -189,6 +189,10 @@ enum SQLiteSchema {
             // A sealed stream (JetStream's `sealed`) takes and drops nothing more.
             try db.execute(sql: "ALTER TABLE stream ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v7") { db in
+            // A stream whose max_bytes counts records as nats-server does (JetStream's streams).
+            try db.execute(sql: "ALTER TABLE stream ADD COLUMN record_overhead INTEGER")
+        }
         return migrator
     }
 }

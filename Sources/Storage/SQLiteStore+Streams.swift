@@ -17,8 +17,9 @@ extension SQLiteWriter {
                 db,
                 """
                 INSERT OR REPLACE INTO stream (name, filters, partitions, retention, storage, max_messages, max_bytes,
-                max_age_ns, max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                max_age_ns, max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed,
+                record_overhead)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 .text(stream.name), .text(StoredStreamColumns.filters(stream.filters)), .int(Int64(stream.partitions)),
                 .text(stream.retention.rawValue), .text(stream.storage.rawValue), Self.optional(limits.maxMessages),
@@ -26,7 +27,7 @@ extension SQLiteWriter {
                 limits.maxAgeNanoseconds.map { Value.int(Int64(bitPattern: $0)) } ?? Value.null,
                 Self.optional(limits.maxMessageSize), Self.optional(limits.maxMessagesPerSubject),
                 .text(limits.discard.rawValue), .int(Int64(bitPattern: limits.duplicateWindowNanoseconds)),
-                .int(limits.sealed ? 1 : 0))
+                .int(limits.sealed ? 1 : 0), Self.optional(limits.recordOverhead))
         case .deleteStream(let name):
             newest[name] = nil
             try run(db, "DELETE FROM stream WHERE name = ?", .text(name))
@@ -107,7 +108,8 @@ extension SQLiteStore {
                     retention: row["retention"], storage: row["storage"], maxMessages: row["max_messages"],
                     maxBytes: row["max_bytes"], maxAge: row["max_age_ns"], maxMessageSize: row["max_message_size"],
                     maxPerSubject: row["max_messages_per_subject"], discard: row["discard"],
-                    duplicateWindow: row["duplicate_window_ns"], sealed: (row["sealed"] as Int64? ?? 0) != 0)
+                    duplicateWindow: row["duplicate_window_ns"], sealed: (row["sealed"] as Int64? ?? 0) != 0,
+                    recordOverhead: row["record_overhead"])
             else { continue }
             var partitions: [StoredStreamPartition] = []
             for row in try Row.fetchAll(

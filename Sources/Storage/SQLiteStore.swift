@@ -16,13 +16,22 @@ package final class SQLiteStore: Store {
     /// Opens (creating and migrating when needed) the database at `path`. A file that fails SQLite's
     /// integrity check is moved aside (`<path>.corrupt-<time>`) and a new one started: its logs then begin
     /// new epochs, so no client resumes into a history that is not the one it saw.
-    package init(path: String, durability: StoreDurability = .fsync, logger: Logger = Logger(label: "storage")) throws {
+    /// `maxBytes` (> 0) bounds the database file (`PRAGMA max_page_count`): a commit that would pass it fails
+    /// with SQLITE_FULL, as on a full disk.
+    package init(
+        path: String, durability: StoreDurability = .fsync, maxBytes: Int = 0,
+        logger: Logger = Logger(label: "storage")
+    ) throws {
         self.path = path
         var configuration = Configuration()
         configuration.label = "switchboard.store"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: durability == .fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF")
+            if maxBytes > 0 {
+                let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxBytes / pageSize))")
+            }
         }
         var opened = try? DatabaseQueue(path: path, configuration: configuration)
         let healthy = (try? opened?.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }) == "ok"

@@ -73,7 +73,7 @@ enum StoredStreamColumns {
     static func configuration(
         name: String, filters: String, partitions: Int64, retention: String, storage: String,
         maxMessages: Int64?, maxBytes: Int64?, maxAge: Int64?, maxMessageSize: Int64?, maxPerSubject: Int64?,
-        discard: String, duplicateWindow: Int64, sealed: Bool
+        discard: String, duplicateWindow: Int64, sealed: Bool, recordOverhead: Int64?
     ) -> StreamConfiguration? {
         guard let retention = StreamRetention(rawValue: retention), let storage = StreamStorage(rawValue: storage),
             let discard = StreamDiscardPolicy(rawValue: discard), partitions > 0
@@ -82,7 +82,8 @@ enum StoredStreamColumns {
             maxMessages: maxMessages.map(Int.init), maxBytes: maxBytes.map(Int.init),
             maxAgeNanoseconds: maxAge.map { UInt64(bitPattern: $0) }, maxMessageSize: maxMessageSize.map(Int.init),
             maxMessagesPerSubject: maxPerSubject.map(Int.init), discard: discard,
-            duplicateWindowNanoseconds: UInt64(bitPattern: duplicateWindow), sealed: sealed)
+            duplicateWindowNanoseconds: UInt64(bitPattern: duplicateWindow), sealed: sealed,
+            recordOverhead: recordOverhead.map(Int.init))
         return StreamConfiguration(
             name: name, filters: Self.filters(filters), partitions: Int(partitions), limits: limits,
             retention: retention, storage: storage)

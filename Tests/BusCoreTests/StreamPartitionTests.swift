@@ -38,6 +38,22 @@ import Testing
         #expect(partition.totalBytes == 10)
     }
 
+    /// nats-server's test_account_limits: max_bytes 128, records of subject "limits" (6) + payload + 30.
+    @Test func maxBytesCountsRecordsAndTheirOverheadWhenAsked() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxBytes: 128, recordOverhead: 30))
+        func put(_ payload: Int) {
+            partition.append(subject: "limits", bytes: payload, recordBytes: 6 + payload, now: 0) { "\($0)" }
+        }
+        put(55)
+        for _ in 1...5 { put(1) }
+        #expect(partition.count == 3 && partition.totalRecordBytes == 21 && partition.totalBytes == 3)
+        var refusing = Partition(epoch: "e", limits: StreamLimits(maxBytes: 80, discard: .new, recordOverhead: 30))
+        #expect(refusing.append(subject: "s", bytes: 4, recordBytes: 5, now: 0) { "\($0)" } == .appended(offset: 1))
+        #expect(refusing.append(subject: "s", bytes: 4, recordBytes: 5, now: 0) { "\($0)" } == .appended(offset: 2))
+        // Payload bytes (12) would fit; records (3 × 35) do not.
+        #expect(refusing.append(subject: "s", bytes: 4, recordBytes: 5, now: 0) { "\($0)" } == .refused(.maxBytes))
+    }
+
     @Test func discardNewRefusesWhenFull() {
         var partition = Partition(epoch: "e", limits: StreamLimits(maxMessages: 2, maxBytes: 5, discard: .new))
         #expect(append(&partition, "s", "a") == .appended(offset: 1))

@@ -1,4 +1,5 @@
 import BusCore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -46,5 +47,18 @@ import Testing
         #expect(try await bus.publishOnLoop("devices/d1/status", "2", loop: loops[0]).position?.offset == 1)
         #expect(try await bus.publishOnLoop("devices/d1/signal", "3", loop: loops[0]).position == nil)
         #expect(await eventually { subscriber.payloads == ["1", "2", "3"] })
+    }
+
+    @Test func anAcceptorNamingTheLastLevelGetsItsTopicAfterASiblingWasCached() async throws {
+        let bus = Bus(eventLoops: loops)
+        let acceptor = PublicationAcceptorTests.HeldAcceptor()
+        bus.register(acceptor, for: try TopicFilter("votes/+/cast"))
+        let subscriber = TestSubscriber(eventLoop: loops[0], slot: bus.metrics.slot(for: "test"))
+        _ = try await bus.subscribeOnLoop("votes/v1/+", subscriber)
+        _ = try await bus.publishOnLoop("votes/v1/comment", "1", loop: loops[0])
+        _ = try await bus.publishOnLoop("votes/v1/cast", "2", loop: loops[0])
+        _ = try await bus.publishOnLoop("votes/v1/note", "3", loop: loops[0])
+        #expect(await eventually { subscriber.payloads == ["1", "2", "3"] })
+        #expect(acceptor.held.withLockedValue { $0.map(\.0) } == ["2"])
     }
 }

@@ -1,5 +1,6 @@
 import BusCore
 import BusRuntime
+import Dispatch
 import NIOCore
 import SchemaKit
 import Testing
@@ -88,6 +89,58 @@ import Testing
                 let refused = rules.check(topic, payload: ByteBuffer(string: "1"), contentType: nil) != nil
                 #expect(refused == filter.matches(topic), "\(filterText) vs \(topicText)")
                 #expect(rules.governs(topic) == filter.matches(topic))
+            }
+        }
+    }
+
+    /// The compiled validator decides, the evaluator explains: every payload gets the verdict, path and
+    /// message `JSONSchema.violations(of:)` gives the parsed payload (escapes, non-ASCII, big numbers).
+    @Test func refusalsAreTheEvaluatorsOwn() throws {
+        let schema = #"""
+            {"type": "object", "required": ["id"], "additionalProperties": false,
+             "properties": {"id": {"type": "string", "pattern": "^[a-z]+-[0-9]+$", "maxLength": 8},
+                            "n": {"type": "integer", "multipleOf": 3},
+                            "tags": {"type": "array", "uniqueItems": true, "items": {"enum": ["a", "é", 1]}},
+                            "é": {"const": {"x": [1.0]}}}}
+            """#
+        let rules = try schemas([("s/#", schema)])
+        let compiled = try JSONSchema(parsing: schema)
+        let payloads = [
+            #"{"id":"ab-1"}"#, #"{"id":"ab-1x"}"#, #"{"id":"ab-1"}"#, #"{"id":"ab-123456"}"#,
+            #"{"id":"ab-1","n":9}"#, #"{"id":"ab-1","n":9.0}"#, #"{"id":"ab-1","n":10}"#,
+            #"{"id":"ab-1","n":300000000000000000000000000}"#, #"{"id":"ab-1","tags":["a","é",1.0]}"#,
+            #"{"id":"ab-1","tags":["a","é","é"]}"#, #"{"id":"ab-1","tags":["b"]}"#,
+            #"{"id":"ab-1","é":{"x":[1]}}"#, #"{"id":"ab-1","é":{"x":[1]}}"#, #"{"id":"ab-1","é":{"x":[2]}}"#,
+            #"{"id":"ab-1","x":1}"#, #"{"id":"ab-1","a/b":1}"#, "[]", #"{"id":"ab-1"} x"#,
+        ]
+        for payload in payloads {
+            let violation = try check(rules, "s/1", payload)
+            let parsed = try? Array(payload.utf8).withUnsafeBytes { try JSONParser.parse($0) }
+            let expected = parsed.flatMap { compiled.violations(of: $0).first }
+            // A payload that is not JSON is refused at the whole payload.
+            #expect(violation?.path == (parsed == nil ? "" : expected?.path), "\(payload)")
+            if parsed != nil { #expect(violation?.message == expected?.message, "\(payload)") }
+            #expect((violation == nil) == (parsed != nil && expected == nil), "\(payload)")
+        }
+    }
+
+    /// `PayloadSchemas` is shared by every event loop: concurrent checks (compiled patterns and all)
+    /// give the same answers.
+    @Test func concurrentChecksAgree() throws {
+        let schema = #"""
+            {"type": "object", "required": ["id", "temp"], "additionalProperties": false,
+             "properties": {"id": {"type": "string", "pattern": "^s[0-9]+$"},
+                            "temp": {"type": "number", "minimum": -50, "maximum": 100}}}
+            """#
+        let rules = try schemas([("sensors/#", schema)])
+        let topic = try Topic("sensors/eu/1")
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for round in 0..<2_000 {
+                let temp = (worker + round) % 200 - 50
+                let payload = ByteBuffer(string: #"{"id":"s\#(round)","temp":\#(temp)}"#)
+                let violation = rules.check(topic, payload: payload, contentType: nil)
+                precondition((violation == nil) == (temp <= 100), "worker \(worker) round \(round)")
+                precondition(violation == nil || violation?.path == "/temp")
             }
         }
     }

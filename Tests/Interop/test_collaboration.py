@@ -344,3 +344,37 @@ def test_ballots_published_over_amqp_and_stomp_count_for_their_users(make_server
     state = srv.get(f"/api/sessions/{sid}/votes/{vote['id']}", headers=auth("alice")).json()
     assert counted, state
     assert sorted((v["user"], v["option"]) for v in state["voters"]) == [("carol", "red"), ("dave", "blue")], state
+
+
+def test_a_role_holder_casts_by_publish_and_the_ballot_is_stored_before_its_puback(make_server):
+    """A participant admitted only by a role (a static user with role `ops`) casts over MQTT; each ballot
+    is stored before its PUBACK, so the server killed with SIGKILL right after the PUBACKs keeps them all —
+    and so does an AMQP confirm."""
+    import os
+    import signal
+
+    import pika
+
+    from amqp_support import connect
+    from security_support import hash_password
+
+    users = [{"name": f"ops{i}", "password_hash": hash_password("pw"), "roles": ["ops"]} for i in range(3)]
+    srv = make_server({**CONFIG, "security": {"users": users, "roles": {"ops": {"publish": ["#"], "subscribe": ["#"]}}}})
+    sid = create_session(srv, participants=[], roles=["ops"])["id"]
+    vote = srv.post(f"/api/sessions/{sid}/votes", json={"question": "Deploy?", "options": ["yes", "no"]},
+                    headers=auth("alice")).json()
+    cast = f"sessions/{sid}/votes/{vote['id']}/cast"
+    for i in range(2):
+        client = Paho(srv.mqtt_port, V5 if i == 0 else V311, username=f"ops{i}", password="pw")
+        client.publish(cast, '{"option":"yes"}', qos=1)  # returns once the PUBACK came
+        client.disconnect()
+    amqp = connect(srv, credentials=pika.PlainCredentials("ops2", "pw"))
+    channel = amqp.channel()
+    channel.confirm_delivery()
+    channel.basic_publish("amq.topic", cast.replace("/", "."), b"no")  # returns once confirmed
+    os.killpg(srv.proc.pid, signal.SIGKILL)
+    srv.proc.wait()
+    srv.start()
+    state = srv.get(f"/api/sessions/{sid}/votes/{vote['id']}", headers=auth("alice")).json()
+    assert sorted((v["user"], v["option"]) for v in state["voters"]) == [
+        ("ops0", "yes"), ("ops1", "yes"), ("ops2", "no")], state

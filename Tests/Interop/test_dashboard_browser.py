@@ -241,7 +241,8 @@ def test_a_ballot_cast_in_one_browser_updates_the_tally_in_another(make_server, 
 
 
 def test_an_admin_user_signs_in_with_a_password_and_another_user_sees_nothing(make_server, browser):  # noqa: F811
-    srv = make_server({"security": {"users": [
+    # Anonymous access off: the dashboard's live connection must sign in too, with the same password.
+    srv = make_server({"anonymous": False, "security": {"users": [
         {"name": "root", "password_hash": hash_password("root-pw"), "admin": True},
         {"name": "alice", "password_hash": hash_password("alice-pw"), "publish": ["#"], "subscribe": ["#"]},
     ]}})
@@ -260,6 +261,10 @@ def test_an_admin_user_signs_in_with_a_password_and_another_user_sees_nothing(ma
 
     sign_in_user("root", "root-pw")
     wait_js(browser, "return document.querySelector('#connections') !== null")
+    # The live WebSocket connected as root (a `connect` with the user and password), not refused.
+    wait_js(browser, "return document.querySelector('#status').dataset.state === 'connected'")
+    admin = requests.get(srv.http_url + "/api/connections", auth=("root", "root-pw"), timeout=5).json()
+    assert any(c.get("protocol") == "websocket" and c.get("user") == "root" for c in admin["connections"]), admin
     mqtt = Paho(srv.mqtt_port, V5, username="alice", password="alice-pw")
     try:
         wait_js(browser, protocol_count("mqtt") + " === 1")

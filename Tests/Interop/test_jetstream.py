@@ -1034,3 +1034,56 @@ def test_durable_consumers_survive_kill9(make_server):
             await nc.close()
 
     run(after())
+
+
+def test_account_limits_and_domain_from_the_config(make_server):
+    """The `nats.jetstream_*` settings (nats-server's account `jetstream` block and `jetstream.domain`):
+    account info reports them, stream and consumer requests past them get nats-server's errors, and the API
+    answers on `$JS.<domain>.API` too."""
+    srv = make_server({"nats": {
+        "jetstream_domain": "hub", "jetstream_max_streams": 2, "jetstream_max_consumers": 1,
+        "jetstream_max_storage": 6000, "jetstream_storage_max_stream_bytes": 4096,
+        "jetstream_max_ack_pending": 100, "jetstream_max_bytes_required": True}})
+
+    async def body():
+        nc = await connect(srv)
+        js = nc.jetstream()
+        try:
+            async def refused(make, err_code):
+                with pytest.raises(APIError) as failure:
+                    await make()
+                assert failure.value.err_code == err_code, failure.value
+                return failure.value
+
+            error = await refused(lambda: js.add_stream(name="a", subjects=["a.>"]), 10113)
+            assert error.description == "account requires a stream config to have max bytes set"
+            error = await refused(lambda: js.add_stream(name="a", subjects=["a.>"], max_bytes=65536), 10122)
+            assert error.description == "stream max bytes exceeds account limit max stream bytes"
+            await js.add_stream(name="a", subjects=["a.>"], max_bytes=4096)
+            # 4,096 reserved of 6,000: another 4,096 does not fit.
+            await refused(lambda: js.add_stream(name="b", subjects=["b.>"], max_bytes=4096), 10047)
+            await refused(lambda: js.update_stream(api.StreamConfig(name="a", subjects=["a.>"], max_bytes=65536)),
+                          10122)
+            await js.add_stream(name="b", subjects=["b.>"], max_bytes=1000)
+            await refused(lambda: js.add_stream(name="c", subjects=["c.>"], max_bytes=10), 10027)
+
+            await refused(lambda: js.add_consumer("a", api.ConsumerConfig(durable_name="d0", max_ack_pending=500)),
+                          10121)
+            consumer = await js.add_consumer("a", api.ConsumerConfig(durable_name="d1"))
+            assert consumer.config.max_ack_pending == 100
+            await refused(lambda: js.add_consumer("b", api.ConsumerConfig(durable_name="d2")), 10026)
+
+            info = await js.account_info()
+            assert info.domain == "hub" and info.streams == 2 and info.consumers == 1, info
+            assert info.limits == api.AccountLimits(
+                max_memory=-1, max_storage=6000, max_streams=2, max_consumers=1, max_ack_pending=100,
+                memory_max_stream_bytes=-1, storage_max_stream_bytes=4096, max_bytes_required=True), info.limits
+            # The same API under the domain's prefix.
+            hub = nc.jetstream(domain="hub")
+            assert (await hub.stream_info("a")).config.max_bytes == 4096
+            ack = await hub.publish("a.x", b"hello")
+            assert ack.stream == "a" and ack.seq == 1, ack
+        finally:
+            await nc.close()
+
+    run(body())

@@ -543,3 +543,45 @@ def test_rules_read_a_jwts_claims_as_request_auth(make_server):
             assert ws.pending(lambda f: f.get("type") == "message") == []
 
     run(body())
+
+
+def test_long_poll_socketio_and_signalr_subscribers_get_only_what_they_may_view(make_server):
+    """The view rule on the last three transports of a change feed: a `/poll` on `collections/<c>/+` (the
+    feed stream covers the filter, so the poll has a cursor), a python-socketio room and a signalrcore
+    `Subscribe`, each alice's, receive her record's change and not bob's."""
+    from signalr_support import CoreClient, hub_url
+    from socketio_support import Stock
+
+    srv = make_server({"api_key": "admin-key", "anonymous": True,
+                       "tokens": {"alice-token": "alice", "bob-token": "bob"}})
+    admin = {"X-API-Key": "admin-key"}
+    name = unique("notes")
+    make_collection(srv, name, headers=admin, viewRule="owner = @request.auth.id")
+    feed = f"collections/{name}/+"
+    start = srv.get("/poll", params={"channel": feed, "timeout": 0, "token": "alice-token"})
+    assert start.status_code == 204, start.text
+    cursor = start.headers["etag"].strip('"')
+    signalr = CoreClient(hub_url(srv), token="alice-token").start()
+
+    async def body():
+        async with Stock(srv.http_url, ["websocket"], auth={"token": "alice-token"}) as sio:
+            await sio.subscribe(feed)
+            assert signalr.invoke("Subscribe", [feed]).error is None
+            for owner in ("bob", "alice"):
+                r = await srv.ahttp("POST", f"/api/collections/{name}/records", json={"title": owner, "owner": owner},
+                                    headers=admin)
+                assert r.status_code == 200, r.text
+            _, event, args = await asyncio.wait_for(sio.inbox.get(), 5)
+            await asyncio.sleep(0.3)  # bob's change, had it been let through, would be here by now
+            return event, args[0], sio.inbox.qsize()
+
+    event, pushed, more = run(body())
+    assert event == "message" and pushed["data"]["record"]["owner"] == "alice" and more == 0, (event, pushed, more)
+    received = signalr.wait_received(1)
+    time.sleep(0.3)
+    assert [m[0]["data"]["record"]["owner"] for m in signalr.received] == ["alice"], signalr.received
+    signalr.stop()
+    polled = srv.get("/poll", params={"channel": feed, "timeout": 5, "cursor": cursor, "token": "alice-token"})
+    assert polled.status_code == 200, polled.text
+    assert [m["data"]["record"]["owner"] for m in polled.json()["messages"]] == ["alice"], polled.json()
+    assert received

@@ -154,8 +154,12 @@ def test_request_reply_crosses_instances(cluster):
 
 def test_an_instance_without_redis_does_not_start(make_server):
     port = free_port()  # nothing listens there
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError) as failure:
         make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
+    # It exits (not hangs unhealthy), and says which engine it could not reach and why.
+    assert "during startup" in str(failure.value), failure.value
+    assert f"Error: engine redis://127.0.0.1:{port}: " in str(failure.value), failure.value
+    assert "Connection refused" in str(failure.value), failure.value
 
 
 def test_presence_spans_instances_and_an_instance_that_dies_leaves_it(cluster):

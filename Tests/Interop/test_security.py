@@ -287,6 +287,34 @@ def test_ws_bad_and_expired_token(secure):
     run(body())
 
 
+def test_ws_connect_with_a_user_and_password(secure):
+    """A page that signs in with a password (the dashboard) connects with it: requests sent right behind
+    the `connect` wait for its answer (the password hash is checked off the event loop), then run as that
+    user; a wrong password is `unauthorized` and leaves the connection unauthenticated."""
+    async def body():
+        async with ws_clients(secure.ws_url) as ws:
+            err = await ws.expect_error({"type": "connect", "user": "alice", "password": "wrong"}, "unauthorized")
+            assert err["message"] == "bad user name or password", err
+            err = await ws.expect_error({"type": "connect", "user": "nobody", "password": ALICE_PW}, "unauthorized")
+            assert err["message"] == "bad user name or password", err
+            await ws.expect_error({"type": "subscribe", "channel": "users/alice/x"}, "unauthorized")
+            # connect, then at once a subscribe the user may make and one it may not.
+            await ws.send({"id": 10, "type": "connect", "user": "alice", "password": ALICE_PW, "name": "tab"})
+            await ws.send({"id": 11, "type": "subscribe", "channel": "users/alice/x"})
+            await ws.send({"id": 12, "type": "subscribe", "channel": "users/bob/x"})
+            connected = await ws.wait(lambda f: f.get("id") == 10)
+            assert connected["type"] == "connected", connected
+            assert (await ws.wait(lambda f: f.get("id") == 11))["type"] == "subscribed"
+            refused = await ws.wait(lambda f: f.get("id") == 12)
+            assert refused["type"] == "error" and refused["code"] == "permission_denied", refused
+        async with ws_clients(secure.ws_url) as ws:
+            await ws.expect({"type": "connect", "user": "admin", "password": ADMIN_PW}, "connected")
+            listed = secure.get("/api/connections", headers=basic("admin", ADMIN_PW)).json()["connections"]
+            assert any(c["protocol"] == "websocket" and c["user"] == "admin" for c in listed), listed
+
+    run(body())
+
+
 def test_ws_permission_denied(secure):
     async def body():
         token = make_jwt("carol", grants={"pub": ["chat/{user}"], "sub": ["chat/#"]})

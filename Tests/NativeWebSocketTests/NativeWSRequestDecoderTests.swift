@@ -46,9 +46,18 @@ import Testing
         guard case .respond(let reply, _) = try decode(#"{"type":"respond","reply":"_INBOX/x","data":1}"#).command
         else { Issue.record("not respond"); return }
         #expect(reply == "_INBOX/x")
-        guard case .connect(let token, let name) = try decode(#"{"type":"connect","token":"t","name":"n"}"#).command
+        guard
+            case .connect(let token, let name, let user, let password) = try decode(
+                #"{"type":"connect","token":"t","name":"n"}"#
+            ).command
         else { Issue.record("not connect"); return }
-        #expect(token == "t" && name == "n")
+        #expect(token == "t" && name == "n" && user == nil && password == nil)
+        guard
+            case .connect(nil, nil, let user2, let password2) = try decode(
+                #"{"type":"connect","user":"alice","password":"pw"}"#
+            ).command
+        else { Issue.record("not connect"); return }
+        #expect(user2 == "alice" && password2 == "pw")
         guard
             case .history(_, let limit, let since) = try decode(#"{"type":"history","channel":"c","limit":5}"#).command
         else { Issue.record("not history"); return }

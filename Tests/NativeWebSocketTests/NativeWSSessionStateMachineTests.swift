@@ -21,17 +21,31 @@ import Testing
             Issue.record("expected unauthorized"); return
         }
         guard case .handle = machine.requestReceived(Self.request(.ping)) else { Issue.record("ping refused"); return }
-        guard case .handle = machine.requestReceived(Self.request(.connect(token: "bad", name: nil))) else {
+        guard
+            case .handle = machine.requestReceived(
+                Self.request(.connect(token: "bad", name: nil, user: nil, password: nil)))
+        else {
             Issue.record("connect refused"); return
         }
-        guard case .refuse(_, .badRequest, _) = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
+        guard case .hold = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
             Issue.record("requests during authentication must wait"); return
+        }
+        for _ in 1..<NativeWSSessionStateMachine.maxHeld {
+            guard case .hold = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
+                Issue.record("fewer than maxHeld requests held"); return
+            }
+        }
+        guard case .refuse(_, .badRequest, _) = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
+            Issue.record("more than maxHeld requests held"); return
         }
         machine.authenticated(false)
         guard case .refuse(_, .unauthorized, _) = machine.requestReceived(Self.request(.presence(channel: "a"))) else {
             Issue.record("expected unauthorized after a refused connect"); return
         }
-        guard case .handle = machine.requestReceived(Self.request(.connect(token: "good", name: nil))) else {
+        guard
+            case .handle = machine.requestReceived(
+                Self.request(.connect(token: "good", name: nil, user: nil, password: nil)))
+        else {
             Issue.record("retry refused"); return
         }
         machine.authenticated(true)
@@ -39,7 +53,8 @@ import Testing
             Issue.record("refused after connect"); return
         }
         guard
-            case .refuse(_, .badRequest, _) = machine.requestReceived(Self.request(.connect(token: "good", name: nil)))
+            case .refuse(_, .badRequest, _) = machine.requestReceived(
+                Self.request(.connect(token: "good", name: nil, user: nil, password: nil)))
         else {
             Issue.record("second connect accepted"); return
         }
@@ -89,7 +104,8 @@ import Testing
 
         var connected = NativeWSSessionStateMachine(anonymousAllowed: false, timers: timers)
         connected.started(now: start)
-        _ = connected.requestReceived(NativeWSSessionStateMachineTests.request(.connect(token: "t", name: nil)))
+        _ = connected.requestReceived(
+            NativeWSSessionStateMachineTests.request(.connect(token: "t", name: nil, user: nil, password: nil)))
         connected.authenticated(true)
         #expect(connected.tick(now: start + .seconds(5)) == .none)
         #expect(!connected.isClosing)

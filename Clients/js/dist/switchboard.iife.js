@@ -326,6 +326,8 @@ var SwitchboardSDK = (() => {
       httpUrl,
       token: options.token,
       getToken: options.getToken,
+      user: options.user,
+      password: options.password,
       name: options.name,
       backoff: { ...defaultBackoff, ...options.backoff },
       offlineQueue: { ...defaultOfflineQueue, ...options.offlineQueue },
@@ -1162,6 +1164,7 @@ var SwitchboardSDK = (() => {
       );
     }
     async handshake() {
+      var _a;
       const transport = this.transport;
       try {
         const expired = this.tokenExpiresAt !== void 0 && this.tokenExpiresAt <= this.options.clock.now();
@@ -1181,6 +1184,10 @@ var SwitchboardSDK = (() => {
       const frame = { type: "connect" };
       if (this.token !== void 0)
         frame.token = this.token;
+      if (this.options.user !== void 0) {
+        frame.user = this.options.user;
+        frame.password = (_a = this.options.password) != null ? _a : "";
+      }
       if (this.options.name !== void 0)
         frame.name = this.options.name;
       let answer;

@@ -285,6 +285,8 @@ function resolveOptions(options) {
     httpUrl,
     token: options.token,
     getToken: options.getToken,
+    user: options.user,
+    password: options.password,
     name: options.name,
     backoff: { ...defaultBackoff, ...options.backoff },
     offlineQueue: { ...defaultOfflineQueue, ...options.offlineQueue },
@@ -1121,6 +1123,7 @@ var Switchboard = class extends Emitter {
     );
   }
   async handshake() {
+    var _a;
     const transport = this.transport;
     try {
       const expired = this.tokenExpiresAt !== void 0 && this.tokenExpiresAt <= this.options.clock.now();
@@ -1140,6 +1143,10 @@ var Switchboard = class extends Emitter {
     const frame = { type: "connect" };
     if (this.token !== void 0)
       frame.token = this.token;
+    if (this.options.user !== void 0) {
+      frame.user = this.options.user;
+      frame.password = (_a = this.options.password) != null ? _a : "";
+    }
     if (this.options.name !== void 0)
       frame.name = this.options.name;
     let answer;

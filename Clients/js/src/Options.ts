@@ -20,6 +20,12 @@ export interface SwitchboardOptions {
   token?: string;
   /** Called for a token before connecting when none is known or it expired, and before it expires. */
   getToken?: () => Promise<string>;
+  /**
+   * A static user's name and password sent with `connect` (docs/security.md), for pages that sign in
+   * with a password rather than a token. Over WebSocket only: the SSE fallback carries a token alone.
+   */
+  user?: string;
+  password?: string;
   /** A label shown in presence and `/api/connections`. */
   name?: string;
   /** Reconnect delays (defaults: min 500 ms, max 20 s, full jitter). */
@@ -59,6 +65,8 @@ export interface ResolvedOptions {
   httpUrl: string;
   token?: string;
   getToken?: () => Promise<string>;
+  user?: string;
+  password?: string;
   name?: string;
   backoff: BackoffConfiguration;
   offlineQueue: OfflineQueueConfiguration;
@@ -89,6 +97,8 @@ export function resolveOptions(options: SwitchboardOptions): ResolvedOptions {
     httpUrl,
     token: options.token,
     getToken: options.getToken,
+    user: options.user,
+    password: options.password,
     name: options.name,
     backoff: { ...defaultBackoff, ...options.backoff },
     offlineQueue: { ...defaultOfflineQueue, ...options.offlineQueue },

@@ -404,6 +404,10 @@ export class Switchboard extends Emitter<SwitchboardEvents> {
     if (this.transport !== transport || transport === undefined) return;
     const frame: Record<string, unknown> = { type: "connect" };
     if (this.token !== undefined) frame.token = this.token;
+    if (this.options.user !== undefined) {
+      frame.user = this.options.user;
+      frame.password = this.options.password ?? "";
+    }
     if (this.options.name !== undefined) frame.name = this.options.name;
     let answer: ServerFrame;
     try {

@@ -265,6 +265,19 @@ test("an unauthorized connect without getToken stops in disconnected", async () 
   client.close();
 });
 
+test("a user and password go with every connect, reconnects included", async () => {
+  const { client, clock } = makeClient({ user: "admin", password: "pässword" });
+  client.connect();
+  let socket = await accept();
+  assert.deepEqual(socket.sentOf("connect")[0], { type: "connect", user: "admin", password: "pässword", id: 1 });
+  socket.drop();
+  clock.advance(250);
+  socket = await accept();
+  assert.equal(socket.sentOf("connect")[0].user, "admin");
+  assert.equal(socket.sentOf("connect")[0].password, "pässword");
+  client.close();
+});
+
 test("subscribing twice shares one server subscription until the last holder leaves", async () => {
   const { client } = makeClient();
   client.connect();

@@ -4,11 +4,25 @@ import Synchronization
 /// `sessions/<id>/…` channels are open to a session's participants only (docs/collaboration.md). Kept
 /// by the collaboration service; read by `SessionGate` on publishes, subscribes, reads and deliveries.
 package final class SessionDirectory: Sendable {
-    struct Entry: Sendable {
+    /// Who takes part in one session.
+    package struct Entry: Sendable {
         var owner: String
         var participants: Set<String>
         var roles: [String]
         var open: Bool
+
+        func admits(user: String?, roles: [String], posting: Bool) -> Bool {
+            guard let user else { return false }
+            if posting && !open { return false }
+            return owner == user || participants.contains(user) || roles.contains(where: self.roles.contains)
+        }
+    }
+
+    /// What reading a topic needs: nothing (not a session channel), or the membership of its session
+    /// (nil: no such session, so nobody gated reads it). Found once per message per loop for deliveries.
+    package enum ReadCheck: Sendable {
+        case open
+        case session(Entry?)
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -28,13 +42,16 @@ package final class SessionDirectory: Sendable {
 
     /// Whether `user` (with `roles`) takes part in session `id`; `posting`: and the session is open.
     func admits(_ id: Substring, user: String?, roles: [String], posting: Bool) -> Bool {
-        guard let user else { return false }
+        guard user != nil else { return false }
         return entries.withLock { entries in
-            guard let entry = entries[String(id)] else { return false }
-            if posting && !entry.open { return false }
-            return entry.owner == user || entry.participants.contains(user)
-                || roles.contains(where: entry.roles.contains)
+            entries[String(id)]?.admits(user: user, roles: roles, posting: posting) ?? false
         }
+    }
+
+    /// What reading `topic` needs (one lock when it is a session channel).
+    package func readCheck(_ topic: Topic) -> ReadCheck {
+        guard let id = SessionGate.session(of: topic.name) else { return .open }
+        return .session(entries.withLock { $0[String(id)] })
     }
 }
 
@@ -74,6 +91,15 @@ package struct SessionGate: Sendable, Hashable {
     package func permitsPublishing(_ topic: Topic) -> Bool {
         guard let id = Self.session(of: topic.name) else { return true }
         return directory.admits(id, user: user, roles: roles, posting: true)
+    }
+
+    /// Whether the client may read a topic whose `readCheck` this is (deliveries: found once per message).
+    @inline(__always)
+    package func permitsReading(_ check: SessionDirectory.ReadCheck) -> Bool {
+        switch check {
+        case .open: return true
+        case .session(let entry): return entry?.admits(user: user, roles: roles, posting: false) ?? false
+        }
     }
 
     /// Whether the client may read `topic` (a delivery, history, presence).

@@ -3,7 +3,7 @@
 package struct StreamLimits: Sendable, Equatable {
     /// Most messages kept (JetStream `max_msgs`, Kafka has none).
     package var maxMessages: Int?
-    /// Most payload bytes kept (`max_bytes`, Kafka `retention.bytes`).
+    /// Most payload bytes kept (`max_bytes`, Kafka `retention.bytes`); see `recordOverhead`.
     package var maxBytes: Int?
     /// Oldest message kept, in nanoseconds (`max_age`, Kafka `retention.ms`).
     package var maxAgeNanoseconds: UInt64?
@@ -20,11 +20,15 @@ package struct StreamLimits: Sendable, Equatable {
     /// A sealed stream (JetStream `sealed`, an object store's `seal`) takes no new message and lets none
     /// go: no append, no age limit, no deletion or purge. It is never unsealed.
     package var sealed: Bool
+    /// nil: `maxBytes` bounds payload bytes. Set (a stream JetStream made): it bounds what nats-server
+    /// counts — each record's subject, headers and payload, plus this much per message (its file store's
+    /// 30, its memory store's 16).
+    package var recordOverhead: Int?
 
     package init(
         maxMessages: Int? = nil, maxBytes: Int? = nil, maxAgeNanoseconds: UInt64? = nil, maxMessageSize: Int? = nil,
         maxMessagesPerSubject: Int? = nil, discard: StreamDiscardPolicy = .old, duplicateWindowNanoseconds: UInt64 = 0,
-        sealed: Bool = false
+        sealed: Bool = false, recordOverhead: Int? = nil
     ) {
         self.maxMessages = maxMessages
         self.maxBytes = maxBytes
@@ -34,6 +38,7 @@ package struct StreamLimits: Sendable, Equatable {
         self.discard = discard
         self.duplicateWindowNanoseconds = duplicateWindowNanoseconds
         self.sealed = sealed
+        self.recordOverhead = recordOverhead
     }
 }
 

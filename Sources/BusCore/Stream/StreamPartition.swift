@@ -94,7 +94,9 @@ package struct StreamPartition<Element> {
             // The subject's own oldest message would make room, so the per-subject bound refuses nothing.
             let freed = limits.discard == .new && subjectWouldDropOldest(subject) ? 1 : 0
             if let maximum = limits.maxMessages, count + 1 - freed > maximum { return .refused(.maxMessages) }
-            if let maximum = limits.maxBytes, totalBytes + bytes - (freed == 1 ? oldestBytes(of: subject) : 0) > maximum
+            if let maximum = limits.maxBytes,
+                boundedBytes + measured(bytes, record: recordBytes ?? bytes)
+                    - (freed == 1 ? oldestBytes(of: subject) : 0) > maximum
             {
                 return .refused(.maxBytes)
             }
@@ -273,7 +275,19 @@ package struct StreamPartition<Element> {
     }
 
     private func oldestBytes(of subject: String) -> Int {
-        bySubject[subject]?.first.flatMap { entry(at: $0)?.bytes } ?? 0
+        bySubject[subject]?.first.flatMap { entry(at: $0) }.map { measured($0.bytes, record: $0.recordBytes) } ?? 0
+    }
+
+    /// The bytes `limits.maxBytes` bounds: payload bytes, or record bytes with the per-message overhead.
+    private var boundedBytes: Int {
+        guard let overhead = limits.recordOverhead else { return totalBytes }
+        return totalRecordBytes + count * overhead
+    }
+
+    /// One message's share of `boundedBytes`.
+    private func measured(_ bytes: Int, record: Int) -> Int {
+        guard let overhead = limits.recordOverhead else { return bytes }
+        return record + overhead
     }
 
     private mutating func enforceLimits(newSubject: String?) {
@@ -286,7 +300,7 @@ package struct StreamPartition<Element> {
             }
         }
         while let maximum = limits.maxMessages, count > maximum { removeOldest() }
-        while let maximum = limits.maxBytes, totalBytes > maximum, count > 0 { removeOldest() }
+        while let maximum = limits.maxBytes, boundedBytes > maximum, count > 0 { removeOldest() }
         compact()
     }
 

@@ -8,7 +8,7 @@ import NIOCore
 /// and the sessions' message streams — each message, join and leave goes into the session's activity feed.
 /// Confined to `eventLoop` (the bus delivers there; replies are published from there), hence
 /// `@unchecked Sendable`.
-final class CollaborationListener: BusSubscriber, @unchecked Sendable {
+final class CollaborationListener: BusSubscriber, PublicationAcceptor, @unchecked Sendable {
     let eventLoop: any EventLoop
     let metricsSlot: ProtocolMetricsSlot
     var deliveryMark: UInt64 = 0
@@ -21,8 +21,11 @@ final class CollaborationListener: BusSubscriber, @unchecked Sendable {
     }
 
     func start() {
+        // Ballots are taken as publications, not deliveries: a protocol that acknowledges the publish
+        // does so once the ballot is stored (`PublicationAcceptor`).
+        service.bus.register(self, for: try! TopicFilter("sessions/+/votes/+/cast"))
         eventLoop.execute {
-            for pattern in ["sessions/+/votes/+/cast", "sessions/+/messages", "$sessions/+"] {
+            for pattern in ["sessions/+/messages", "$sessions/+"] {
                 // For the server's life: nothing unsubscribes them.
                 _ = self.service.bus.subscribe(
                     try! TopicFilter(pattern), subscriber: self, subscriberID: "$collaboration")
@@ -39,9 +42,6 @@ final class CollaborationListener: BusSubscriber, @unchecked Sendable {
         if levels.first == "$sessions", levels.count == 2 {
             guard message.isPublication else { return .skipped }
             request(String(levels[1]), message)
-        } else if levels.count == 5, levels[4] == "cast" {
-            guard message.isPublication else { return .skipped }
-            cast(session: String(levels[1]), vote: String(levels[3]), message)
         } else if levels.count == 3, levels[2] == "messages" {
             activity(session: String(levels[1]), message)
         } else {
@@ -56,16 +56,35 @@ final class CollaborationListener: BusSubscriber, @unchecked Sendable {
 
     // MARK: - Ballots by publish
 
-    /// The ballot is the payload: `{"option":"yes"}`, a JSON string `"yes"`, or the text `yes`.
-    private func cast(session: String, vote: String, _ message: BusMessage) {
+    /// A publish to `sessions/<id>/votes/<vote>/cast`, on the publisher's loop: cast here, on this one.
+    func accept(_ message: BusMessage, from loop: any EventLoop, done: (@Sendable (String?) -> Void)?) {
+        let levels = message.topic.name.split(separator: "/", omittingEmptySubsequences: false)
+        guard message.isPublication, levels.count == 5 else {
+            done?(nil)
+            return
+        }
+        eventLoop.execute {
+            self.cast(session: String(levels[1]), vote: String(levels[3]), message, done: done)
+        }
+    }
+
+    /// The ballot is the payload: `{"option":"yes"}`, a JSON string `"yes"`, or the text `yes`. `done` is
+    /// told once it is stored or refused; only a failed store is a failure (a refusal is answered).
+    private func cast(session: String, vote: String, _ message: BusMessage, done: (@Sendable (String?) -> Void)?) {
         let replyTo = message.headers.replyTo
         guard let option = Self.option(message.payload) else {
             reply(replyTo, .failure(.bad("a ballot is {\"option\":…}, a JSON string, or the option as text")))
+            done?(nil)
             return
         }
         // The answer is the tally, not the voter list (which grows with every ballot).
         service.cast(session, vote, option: option, caller: caller(message)) { result in
             self.reply(replyTo, result)
+            if case .failure(let error) = result, error.kind == .unavailable {
+                done?("the ballot was not stored: \(error.message)")
+            } else {
+                done?(nil)
+            }
         }
     }
 

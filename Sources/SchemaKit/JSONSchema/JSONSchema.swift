@@ -12,6 +12,11 @@ package struct JSONSchema: Sendable {
     /// resolves to a sibling (`switchboard:/schemas/address.json`); never fetched.
     package static let defaultBaseURI = "switchboard:/schemas/root.json"
     let index: JSONSchemaIndex
+    /// Every `pattern` and `patternProperties` regular expression, compiled once (by source text).
+    let patterns: [String: SchemaPattern]
+    /// The schema as validator nodes, for `isValid(_: JSONTape)`; nil when only the evaluator can
+    /// answer (`$dynamicRef`, the validation vocabulary turned off).
+    package let compiled: CompiledJSONSchema?
 
     /// Parses schema text; `references` maps URIs (absolute, or relative to the root's default base)
     /// to documents `$ref` may point into.
@@ -46,12 +51,21 @@ package struct JSONSchema: Sendable {
         {
             index.assertsValidation = vocabularies.contains { $0.key.hasSuffix("/vocab/validation") }
         }
+        var patterns: [String: SchemaPattern] = [:]
+        for source in index.patterns {
+            guard let pattern = SchemaPattern(source) else {
+                throw .schema("pattern \(source) is not a valid regular expression")
+            }
+            patterns[source] = pattern
+        }
         self.index = index
+        self.patterns = patterns
+        compiled = CompiledJSONSchema(root: json, index: index, patterns: patterns)
     }
 
     /// Every violation of the schema by `instance`; empty when the instance is valid.
     package func violations(of instance: JSONValue) -> [JSONSchemaViolation] {
-        var evaluator = JSONSchemaEvaluator(index: index)
+        var evaluator = JSONSchemaEvaluator(index: index, patterns: patterns)
         if evaluator.evaluate(instance, root, base: index.rootBase, path: "") != nil { return [] }
         return evaluator.errors.isEmpty
             ? [JSONSchemaViolation(path: "", message: "instance is not valid")] : evaluator.errors
@@ -59,6 +73,11 @@ package struct JSONSchema: Sendable {
 
     /// Whether `instance` is valid.
     package func isValid(_ instance: JSONValue) -> Bool { violations(of: instance).isEmpty }
+
+    /// Whether the document on `tape` is valid, by the compiled validator: the publish path's question,
+    /// answered without building a tree. Nil when the schema is not compiled; ask `violations(of:)`.
+    /// The verdict is always `violations(of:)`'s; a refusal's path and message come from there too.
+    package func isValid(_ tape: JSONTape) -> Bool? { compiled?.isValid(tape) }
 
     /// Throws `invalidRecord` naming the first violation when `instance` is not valid.
     package func validate(_ instance: JSONValue) throws(SchemaError) {

@@ -12,9 +12,15 @@ struct JSONSchemaEvaluator {
     /// Resource URIs entered, outermost first: the dynamic scope `$dynamicRef` searches.
     var dynamicScope: [String] = []
     var depth = 0
+    /// The schema's patterns, compiled when it was (`JSONSchema.patterns`).
+    let patterns: [String: SchemaPattern]
+    /// Patterns met that `patterns` lacks (none for a schema `JSONSchema` checked).
     var regexCache: [String: Regex<AnyRegexOutput>] = [:]
 
-    init(index: JSONSchemaIndex) { self.index = index }
+    init(index: JSONSchemaIndex, patterns: [String: SchemaPattern] = [:]) {
+        self.index = index
+        self.patterns = patterns
+    }
 
     /// `baseIsResolved`: `base` already accounts for the schema's own `$id` (a `$ref` target).
     mutating func evaluate(
@@ -286,6 +292,7 @@ struct JSONSchemaEvaluator {
 
     /// ECMA-262 patterns are unanchored: a match anywhere counts.
     mutating func matches(_ text: String, _ pattern: String) -> Bool {
+        if let compiled = patterns[pattern] { return compiled.matches(text) }
         let regex: Regex<AnyRegexOutput>
         if let cached = regexCache[pattern] {
             regex = cached

@@ -74,3 +74,12 @@ export function adminAuthorization(login: { credential: string; user?: string; p
   }
   return login.credential === "" ? "" : `Bearer ${login.credential}`;
 }
+
+/** The user name and password inside a Basic `Authorization` header (what `adminAuthorization` made). */
+export function basicCredentials(authorization: string): { user: string; password: string } | undefined {
+  if (!authorization.startsWith("Basic ")) return undefined;
+  const binary = atob(authorization.slice("Basic ".length));
+  const text = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  const colon = text.indexOf(":");
+  return colon < 0 ? undefined : { user: text.slice(0, colon), password: text.slice(colon + 1) };
+}

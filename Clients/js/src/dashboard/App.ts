@@ -1,7 +1,7 @@
 import { createElement as h, useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
 import { SwitchboardProvider, useSwitchboard } from "../react";
 import { Switchboard } from "../Switchboard";
-import { AdminAPI, AdminAPIError, adminAuthorization } from "./AdminAPI";
+import { AdminAPI, AdminAPIError, adminAuthorization, basicCredentials } from "./AdminAPI";
 import { CollaborationView } from "./CollaborationView";
 import { OperatorView } from "./OperatorView";
 
@@ -89,9 +89,11 @@ function Dashboard(props: { login: Login; logout: (why?: string) => void }) {
   const { login, logout } = props;
   const api = useMemo(() => new AdminAPI(login.authorization), [login.authorization]);
   const client = useMemo(() => {
-    // The connection acts as the user when a user token is given; an admin JWT also works.
-    const token = login.userToken !== "" ? login.userToken : login.credential.split(".").length === 3 ? login.credential : undefined;
-    return new Switchboard({ url: location.origin, token, name: "dashboard" });
+    // The connection acts as the user when a user token is given; an admin JWT also works, and so does
+    // the admin user's name and password the operator signed in with.
+    if (login.userToken !== "") return new Switchboard({ url: location.origin, token: login.userToken, name: "dashboard" });
+    if (login.credential.split(".").length === 3) return new Switchboard({ url: location.origin, token: login.credential, name: "dashboard" });
+    return new Switchboard({ url: location.origin, ...basicCredentials(login.authorization), name: "dashboard" });
   }, [login]);
   useEffect(() => {
     client.connect();

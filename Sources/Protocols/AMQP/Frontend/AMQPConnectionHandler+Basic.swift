@@ -175,7 +175,7 @@ extension AMQPConnectionHandler {
             let message = BusMessage(
                 topic: topic, payload: content.body, headers: headers, publisherID: connectionID, timestamp: now)
             let shard = bus.shard(for: eventLoop)
-            if let sequence, shard.isCapturedByStreams(topic) {
+            if let sequence, shard.waitsForStorage(topic) {
                 // Confirmed once every stream capturing the topic stored it (nack when one refused it).
                 channel.pendingConfirms[sequence] = (1, false)
                 let number = channel.number

@@ -104,7 +104,7 @@ extension MQTTConnectionHandler {
     private func releasePublishes() {
         while pendingPublishHead < pendingPublishes.count, pendingPublishes[pendingPublishHead].ready {
             let next = pendingPublishes[pendingPublishHead]
-            if !next.routed, next.failure == nil, let ack = next.ack, shard.isCapturedByStreams(next.message.topic) {
+            if !next.routed, next.failure == nil, let ack = next.ack, shard.waitsForStorage(next.message.topic) {
                 // Stored for the sessions; now routed, and acknowledged once the streams have it too.
                 pendingPublishes[pendingPublishHead].ack = routeIntoStreams(
                     next.message, ack: ack, storedRetain: next.stored)
@@ -172,7 +172,7 @@ extension MQTTConnectionHandler {
     /// Retains, routes and acknowledges a publish. `storedRetain`: the retained change is already stored.
     /// A QoS 1/2 publish into a stream is acknowledged once the stream stored it (`routeIntoStreams`).
     private func route(_ message: BusMessage, ack: MQTTAckPacket?, storedRetain: Bool) {
-        if let ack, shard.isCapturedByStreams(message.topic) {
+        if let ack, shard.waitsForStorage(message.topic) {
             let answer = routeIntoStreams(message, ack: ack, storedRetain: storedRetain)
             pendingPublishes.append(
                 PendingPublish(message: message, ack: answer, stored: false, ready: false, routed: true))

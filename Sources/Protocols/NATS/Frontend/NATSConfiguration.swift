@@ -33,6 +33,9 @@ package struct NATSConfiguration: FrontendSettings {
     /// Accept permessage-deflate on the WebSocket endpoint (off, as on `/ws`: CPU per message).
     package var webSocketCompression = false
 
+    /// JetStream's account limits and domain (`jetstream_*` settings).
+    package var jetStream = JetStreamAccountLimits()
+
     package init() {}
 
     package static let settings: [FrontendSetting<NATSConfiguration>] = [
@@ -77,6 +80,30 @@ package struct NATSConfiguration: FrontendSettings {
         .integer(
             "lame_duck_grace_period_seconds", \.lameDuckGracePeriodSeconds,
             help: "Lame-duck mode: seconds between the ldm INFO and the first client closed."),
+        .string(
+            "jetstream_domain", \.jetStream.domain,
+            help: "JetStream domain: the API answers on $JS.<domain>.API.> too (nats-server jetstream.domain)."),
+        .integer(
+            "jetstream_max_memory", \.jetStream.maxMemory, minimum: -1,
+            help: "Bytes of memory streams (their max_bytes reserved); -1: no limit (nats-server max_mem)."),
+        .integer(
+            "jetstream_max_storage", \.jetStream.maxStorage, minimum: -1,
+            help: "Bytes of file streams (their max_bytes reserved); -1: no limit (nats-server max_file)."),
+        .integer("jetstream_max_streams", \.jetStream.maxStreams, minimum: -1, help: "Most streams; -1: no limit."),
+        .integer(
+            "jetstream_max_consumers", \.jetStream.maxConsumers, minimum: -1, help: "Most consumers; -1: no limit."),
+        .integer(
+            "jetstream_max_ack_pending", \.jetStream.maxAckPending, minimum: -1,
+            help: "A consumer's max_ack_pending default and most; -1: no limit."),
+        .integer(
+            "jetstream_memory_max_stream_bytes", \.jetStream.memoryMaxStreamBytes, minimum: -1,
+            help: "Most max_bytes of one memory stream; -1: no limit."),
+        .integer(
+            "jetstream_storage_max_stream_bytes", \.jetStream.storageMaxStreamBytes, minimum: -1,
+            help: "Most max_bytes of one file stream; -1: no limit (nats-server store_max_stream_bytes)."),
+        .boolean(
+            "jetstream_max_bytes_required", \.jetStream.maxBytesRequired,
+            help: "Every stream must set max_bytes (nats-server max_stream_bytes / max_bytes_required)."),
     ]
 
     package func validate() throws(FrontendSettingError) {

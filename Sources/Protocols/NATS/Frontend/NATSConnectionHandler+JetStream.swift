@@ -45,8 +45,10 @@ extension NATSConnectionHandler: JetStreamClient {
             return true
         }
         let responder = makeResponder(replyTopic)
+        // `$JS.API.…`, or `$JS.<domain>.API.…` under the configured domain.
+        let api = tokens[1] == "API" ? tokens.dropFirst(2) : tokens.dropFirst(3)
         jetStream.request(
-            Array(tokens.dropFirst(2)), payload: ByteBuffer(buffer: publish.payload), client: self, reply: replySubject,
+            Array(api), payload: ByteBuffer(buffer: publish.payload), client: self, reply: replySubject,
             respond: responder)
         return true
     }

@@ -397,7 +397,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
                 lastSubject = ByteBuffer(buffer: publish.subject)  // a copy: the read buffer is not kept alive
             }
         }
-        if topic.name.hasPrefix("$JS/API/") || topic.name.hasPrefix("$JS/ACK/") || topic.name.hasPrefix("$JS/FC/") {
+        if topic.name.hasPrefix("$JS/API/") || topic.name.hasPrefix("$JS/ACK/") || topic.name.hasPrefix("$JS/FC/")
+            || services.jetStream.domainAPIPrefix.map(topic.name.hasPrefix) == true
+        {
             // JetStream answers these (and routes them to any subscriber); never the fast path's repeated
             // subject (an ack's `+WPI` then `+ACK` share one).
             lastTopic = nil

@@ -39,7 +39,7 @@ package final class NATSServices: FrontendServices {
         self.shared = FrontendShared(
             metricsName: "nats", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
-        self.jetStream = JetStreamService(bus: bus)
+        self.jetStream = JetStreamService(bus: bus, limits: configuration.jetStream)
         self.serverID = "NSB" + bus.makeIdentifier().uppercased() + bus.makeIdentifier().uppercased()
         self.startedAt = bus.clock()
     }

@@ -92,7 +92,7 @@ extension STOMPConnectionHandler {
         let headers = try STOMPMessageMapping.headers(frame, replyTo: replyTo, now: now)
         let message = BusMessage(
             topic: topic, payload: frame.body, headers: headers, publisherID: connectionID, timestamp: now)
-        guard let receipt = frame.receipt, shard.isCapturedByStreams(topic) else {
+        guard let receipt = frame.receipt, shard.waitsForStorage(topic) else {
             shard.publish(message)
             return false
         }

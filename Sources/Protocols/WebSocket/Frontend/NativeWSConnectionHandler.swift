@@ -37,6 +37,9 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     private var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
+    /// Requests that came while a `connect` was checked off the loop (the state machine bounds them),
+    /// offered again once it is answered.
+    private var heldRequests: [NativeWSRequest] = []
     /// The content filter of the subscribe request being handled (`handle` → machine → `subscribe`).
     private var subscribingWith: RecordFilter?
     /// Keep-alive state, driven by the loop's `KeepAliveSweeper`.
@@ -172,8 +175,17 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     private func handle(_ request: NativeWSRequest) {
         let id = request.id
         switch request.command {
-        case .connect(let token, let name):
-            connect(id: id, token: token, name: name)
+        case .connect(let token, let name, let user, let password):
+            let credentials = ClientCredentials(username: user, password: password, token: token, clientID: info.id)
+            // A password is hashed off the loop the first time (PBKDF2 would stall every connection on it).
+            guard let preparing = services.authenticator.prepare(credentials, on: eventLoop) else {
+                return connect(id: id, credentials, name: name)
+            }
+            preparing.whenComplete { _ in
+                guard self.context?.channel.isActive == true else { return }
+                self.connect(id: id, credentials, name: name)
+                self.flushIfNeeded()
+            }
         case .refresh(let token):
             refresh(id: id, token: token)
         case .subscribe(let channel, let history, let recover, let contentFilter):
@@ -243,8 +255,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         }
     }
 
-    private func connect(id: ByteBuffer?, token: String?, name: String?) {
-        switch services.authenticator.authenticate(ClientCredentials(token: token, clientID: info.id)) {
+    private func connect(id: ByteBuffer?, _ credentials: ClientCredentials, name: String?) {
+        switch services.authenticator.authenticate(credentials) {
         case .refused(let reason):
             machine.authenticated(false)
             services.counters.countAuthenticationFailure()
@@ -263,6 +275,11 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
                 NativeWSEncoder.connected(&$0, client: client, pingSeconds: ping, expires: expires)
             }
         }
+        // What came behind the connect runs now, as the user it signed in as (or refused, as before it).
+        guard !heldRequests.isEmpty else { return }
+        let held = heldRequests
+        heldRequests = []
+        for request in held { run(machine.requestReceived(request)) }
     }
 
     /// A new token for the same user: new permissions and expiry; the subscriptions stay (each was
@@ -505,6 +522,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             sendError(id: id, code, message)
         case .subscribe(let id, let channel, let filter, let history):
             subscribe(id: id, channel: channel, filter, history: history)
+        case .hold(let request):
+            heldRequests.append(request)
         case .sendPing:
             write(WebSocketFrameWriter.frame(.ping, payload: ByteBuffer()))
             flushIfNeeded()

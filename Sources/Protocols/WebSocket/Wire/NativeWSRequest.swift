@@ -15,7 +15,8 @@ package struct NativeWSRequest: Equatable {
 
 /// What a request asks for. Payloads stay slices of the received frame: never re-encoded.
 package enum NativeWSCommand: Equatable {
-    case connect(token: String?, name: String?)
+    /// `user` and `password`: a static user's (docs/security.md), for clients that sign in with a password.
+    case connect(token: String?, name: String?, user: String?, password: String?)
     /// A new token for a connected client before the old one expires (same user).
     case refresh(token: String)
     /// `filter`: an expression in the records' filter language the messages must match (parsed by the
@@ -118,7 +119,9 @@ package enum NativeWSRequestDecoder {
         let command: NativeWSCommand
         switch type {
         case "connect":
-            command = .connect(token: try optionalString("token"), name: try optionalString("name"))
+            command = .connect(
+                token: try optionalString("token"), name: try optionalString("name"), user: try optionalString("user"),
+                password: try optionalString("password"))
         case "refresh":
             command = .refresh(token: try string("token"))
         case "subscribe":

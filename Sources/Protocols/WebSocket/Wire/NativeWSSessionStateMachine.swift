@@ -42,6 +42,9 @@ package struct NativeWSSessionStateMachine {
         case handle(NativeWSRequest)
         /// Answer the request with this error; nothing changes.
         case refuse(id: ByteBuffer?, NativeWSErrorCode, String)
+        /// Keep the request until the `connect` being checked is answered (a password is hashed off the
+        /// event loop), then offer it again: a client may send requests right behind its `connect`.
+        case hold(NativeWSRequest)
         /// Subscribe to `filter` (the client spelled it `channel`), reading this history first.
         case subscribe(id: ByteBuffer?, channel: String, TopicFilter, history: HistoryRequest?)
         /// Send a ping frame (the pong window has started).
@@ -63,6 +66,11 @@ package struct NativeWSSessionStateMachine {
     private var nextPing = NIODeadline.distantFuture
     private var pongDeadline: NIODeadline?
     private var connectDeadline: NIODeadline?
+    /// Requests held while a `connect` is checked (bounded by `maxHeld`).
+    private var held = 0
+    /// Past this many, requests sent while a `connect` is checked are refused: a client that pipelines
+    /// more than a handful before its answer is not waiting for it.
+    package static let maxHeld = 64
 
     package init(anonymousAllowed: Bool, timers: Timers = Timers()) {
         self.anonymousAllowed = anonymousAllowed
@@ -102,7 +110,11 @@ package struct NativeWSSessionStateMachine {
             return .none
         case .authenticating:
             if case .ping = request.command { return .handle(request) }
-            return .refuse(id: request.id, .badRequest, "a connect request is still being processed")
+            guard held < Self.maxHeld else {
+                return .refuse(id: request.id, .badRequest, "a connect request is still being processed")
+            }
+            held += 1
+            return .hold(request)
         case .open(let connected, let awaitingPong):
             switch request.command {
             case .ping:
@@ -132,6 +144,7 @@ package struct NativeWSSessionStateMachine {
     /// The `connect` request's credentials were accepted or refused.
     package mutating func authenticated(_ accepted: Bool) {
         guard case .authenticating(let awaitingPong) = state else { return }
+        held = 0
         state = .open(connected: accepted, awaitingPong: awaitingPong)
     }
 

@@ -46,6 +46,24 @@ package struct JetStreamAPIError: Error, Sendable, Equatable, CustomStringConver
     package static func invalidStreamConfig(_ reason: String) -> Self {
         Self(code: 500, errCode: 10052, description: reason)
     }
+    /// JSStreamMaxBytesRequired (account limit `max_bytes_required`)
+    package static let streamMaxBytesRequired = Self(
+        code: 400, errCode: 10113, description: "account requires a stream config to have max bytes set")
+    /// JSStreamMaxStreamBytesExceeded (account limit `storage_max_stream_bytes` / `memory_max_stream_bytes`)
+    package static let streamMaxStreamBytesExceeded = Self(
+        code: 400, errCode: 10122, description: "stream max bytes exceeds account limit max stream bytes")
+    /// JSMaximumStreamsLimitErr
+    package static let maximumStreams = Self(
+        code: 400, errCode: 10027, description: "maximum number of streams reached")
+    /// JSMaximumConsumersLimitErr
+    package static let maximumConsumers = Self(
+        code: 400, errCode: 10026, description: "maximum consumers limit reached")
+    /// JSStorageResourcesExceededErr
+    package static let insufficientStorage = Self(
+        code: 500, errCode: 10047, description: "insufficient storage resources available")
+    /// JSMemoryResourcesExceededErr
+    package static let insufficientMemory = Self(
+        code: 500, errCode: 10028, description: "insufficient memory resources available")
     /// JSStreamReplicasNotSupportedErr
     /// JSStreamSealedErr: a publish, purge or delete on a sealed stream.
     package static let streamSealed = Self(code: 400, errCode: 10109, description: "invalid operation on sealed stream")

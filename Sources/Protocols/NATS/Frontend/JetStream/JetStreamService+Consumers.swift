@@ -106,7 +106,10 @@ extension JetStreamService {
         guard let box = bus.streams.stream(named: stream) else { return JetStreamJSON.error(kind, .streamNotFound) }
         // The stream's consumer_limits: defaults for what the consumer leaves out, and a most.
         let limits = self.config(of: box)
-        if let most = limits.consumerMaxAckPending, config.ackPolicy != .none {
+        // The stream's consumer_limits and the account's max_ack_pending: the smaller bounds it.
+        let accountMost = self.limits.maxAckPending > 0 ? self.limits.maxAckPending : nil
+        let mostAckPending = [limits.consumerMaxAckPending, accountMost].compactMap { $0 }.min()
+        if let most = mostAckPending, config.ackPolicy != .none {
             if (JetStreamJSON.int(json, "max_ack_pending") ?? 0) == 0 {
                 config.maxAckPending = most
             } else if config.maxAckPending < 0 || config.maxAckPending > most {
@@ -151,11 +154,14 @@ extension JetStreamService {
                 ? lastPerSubject(stream: stream, filters: filters) : [])
         initial.lastActive = now
         let made = JetStreamConsumer(stream: stream, state: initial, created: now)
-        let registered = state.withLockedValue { state -> JetStreamConsumer in
+        let maxConsumers = self.limits.maxConsumers
+        let registered = state.withLockedValue { state -> JetStreamConsumer? in
             if let raced = state.consumers[stream]?[consumerName] { return raced }
+            if maxConsumers > 0, state.consumers.values.reduce(0, { $0 + $1.count }) >= maxConsumers { return nil }
             state.consumers[stream, default: [:]][consumerName] = made
             return made
         }
+        guard let registered else { return JetStreamJSON.error(kind, .maximumConsumers) }
         if registered === made {
             persist(made)
             adviseConsumer(.create, stream: stream, consumer: consumerName)

@@ -113,10 +113,16 @@ extension JetStreamService {
         }
         if let existing = bus.streams.stream(named: name) {
             // nats-server: creating what exists, identically, is not an error.
-            guard existing.configuration == configuration, config(of: existing) == requested else {
+            // A stream made before JetStream streams counted records (store v6) is the same stream.
+            var made = existing.configuration
+            if made.limits.recordOverhead == nil { made.limits.recordOverhead = configuration.limits.recordOverhead }
+            guard made == configuration, config(of: existing) == requested else {
                 return respond(JetStreamJSON.error(kind, .streamNameExists))
             }
             return respond(JetStreamJSON.response(kind, streamInfo(existing)))
+        }
+        if let refusal = limitsRefusal(configuration, creating: true) {
+            return respond(JetStreamJSON.error(kind, refusal))
         }
         if overlappingStream(configuration.filters, except: name) != nil {
             return respond(JetStreamJSON.error(kind, .subjectOverlap))
@@ -159,6 +165,9 @@ extension JetStreamService {
         }
         guard let existing = bus.streams.stream(named: name), JetStreamStreamConfig.isValidName(name) else {
             return respond(JetStreamJSON.error(kind, .streamNotFound))
+        }
+        if let refusal = limitsRefusal(configuration, creating: false) {
+            return respond(JetStreamJSON.error(kind, refusal))
         }
         guard !existing.configuration.limits.sealed || configuration.limits.sealed else {
             return respond(

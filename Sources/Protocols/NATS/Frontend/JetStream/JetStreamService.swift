@@ -29,6 +29,8 @@ package final class JetStreamService: Sendable {
     }
 
     let bus: Bus
+    /// The account limits and domain (config `nats.jetstream_*`).
+    let limits: JetStreamAccountLimits
     let state = NIOLockedValueBox(State())
     let startedAt: UInt64
     let apiTotal = ManagedAtomic<Int>(0)
@@ -54,8 +56,13 @@ package final class JetStreamService: Sendable {
     static let readAhead = 256
     static let maxReadRounds = 64
 
-    package init(bus: Bus) {
+    /// `$JS/<domain>/API/` (as a topic) when a domain is configured: requests there are answered too.
+    let domainAPIPrefix: String?
+
+    package init(bus: Bus, limits: JetStreamAccountLimits = JetStreamAccountLimits()) {
         self.bus = bus
+        self.limits = limits
+        self.domainAPIPrefix = limits.domain.map { "$JS/\($0)/API/" }
         self.startedAt = bus.clock()
     }
 
@@ -67,8 +74,9 @@ package final class JetStreamService: Sendable {
         _ tokens: [Substring], payload: ByteBuffer, client: any JetStreamClient, reply: String?,
         respond: @escaping Respond
     ) {
-        apiTotal.wrappingIncrement(ordering: .relaxed)
         restoreConsumersIfNeeded()
+        // Account info shows the requests before it (nats-server counts a request once it is answered).
+        defer { apiTotal.wrappingIncrement(ordering: .relaxed) }
         let counted: Respond = { [apiErrors] answer in
             if answer.readableBytesView.starts(with: Array(#"{"error""#.utf8)) {
                 apiErrors.wrappingIncrement(ordering: .relaxed)
@@ -127,7 +135,7 @@ package final class JetStreamService: Sendable {
     /// A stream's bytes as nats-server reports them: each record's subject, headers and payload plus its
     /// store's fixed overhead per message (file 30, memory 16).
     static func storedBytes(_ info: StreamInfo, storage: StreamStorage) -> Int {
-        info.recordBytes + info.messages * (storage == .memory ? 16 : 30)
+        info.recordBytes + info.messages * JetStreamStreamConfig.recordOverhead(storage)
     }
 
     func accountInfo() -> ByteBuffer {
@@ -140,16 +148,37 @@ package final class JetStreamService: Sendable {
             if stream.storage == .memory { memory += bytes } else { storage += bytes }
         }
         let consumers = state.withLockedValue { $0.consumers.values.reduce(0) { $0 + $1.count } }
-        let limits: [String: Any] = [
-            "max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1, "max_ack_pending": -1,
-            "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1, "max_bytes_required": false,
-        ]
+        let reserved = reservedBytes(except: nil)
         return JetStreamJSON.response(
             "account_info_response",
             [
-                "memory": memory, "storage": storage, "reserved_memory": 0, "reserved_storage": 0,
-                "streams": streams.count, "consumers": consumers, "limits": limits, "domain": "",
+                "memory": memory, "storage": storage, "reserved_memory": reserved.memory,
+                "reserved_storage": reserved.storage, "streams": streams.count, "consumers": consumers,
+                "limits": limits.json, "domain": limits.domain ?? "",
                 "api": ["total": apiTotal.load(ordering: .relaxed), "errors": apiErrors.load(ordering: .relaxed)],
             ])
+    }
+
+    /// The `max_bytes` the JetStream streams reserve, by storage (but `except`'s: a stream being changed).
+    func reservedBytes(except name: String?) -> (memory: Int, storage: Int) {
+        var memory = 0
+        var storage = 0
+        for stream in bus.streams.list() where JetStreamStreamConfig.isValidName(stream.name) && stream.name != name {
+            guard let bytes = stream.configuration.limits.maxBytes, bytes > 0 else { continue }
+            if stream.storage == .memory { memory += bytes } else { storage += bytes }
+        }
+        return (memory, storage)
+    }
+
+    /// Why `configuration` may not be made (`creating`) or be `name`'s new settings, under the account limits.
+    func limitsRefusal(_ configuration: StreamConfiguration, creating: Bool) -> JetStreamAPIError? {
+        let memory = configuration.storage == .memory
+        let others = bus.streams.list().filter {
+            JetStreamStreamConfig.isValidName($0.name) && $0.name != configuration.name
+        }
+        let reserved = reservedBytes(except: configuration.name)
+        return limits.refusal(
+            maxBytes: configuration.limits.maxBytes, memory: memory, otherStreams: others.count, creating: creating,
+            reservedElsewhere: memory ? reserved.memory : reserved.storage)
     }
 }

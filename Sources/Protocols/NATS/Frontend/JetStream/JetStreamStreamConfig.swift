@@ -148,9 +148,14 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
                 maxAgeNanoseconds: maxAge > 0 ? maxAge : nil, maxMessageSize: maxMessageSize > 0 ? maxMessageSize : nil,
                 maxMessagesPerSubject: maxMessagesPerSubject > 0 ? maxMessagesPerSubject : nil,
                 discard: discard == "old" ? .old : discardNewPerSubject ? .newPerSubject : .new,
-                duplicateWindowNanoseconds: duplicateWindow, sealed: sealed),
+                duplicateWindowNanoseconds: duplicateWindow, sealed: sealed,
+                recordOverhead: Self.recordOverhead(storage == "memory" ? .memory : .file)),
             retention: StreamRetention(rawValue: retention) ?? .limits, storage: storage == "memory" ? .memory : .file)
     }
+
+    /// What nats-server's store adds to each record's bytes (file 30, memory 16): a JetStream stream's
+    /// `max_bytes` bounds records and this (`StreamLimits.recordOverhead`), and its `bytes` report them.
+    static func recordOverhead(_ storage: StreamStorage) -> Int { storage == .memory ? 16 : 30 }
 
     /// How a bus stream looks to JetStream (a stream made by Kafka REST or the config file too).
     package init(_ configuration: StreamConfiguration) {
