@@ -34,6 +34,11 @@ package struct HistoryPolicy: Sendable {
     package func limits(for topic: Topic) -> HistoryLimits? {
         rules.first { $0.filter.matches(topic) }?.limits
     }
+
+    /// Whether some rule names `topic`'s last level (so its siblings may keep other history).
+    package func namesLastLevel(of topic: Topic) -> Bool {
+        rules.contains { $0.filter.namesLastLevel(of: topic) }
+    }
 }
 
 /// Which topics track presence (default: none).

@@ -144,6 +144,8 @@ package final class SubscriptionIndex<Member: AnyObject> {
             result.groups.append(contentsOf: node.groups)
             return
         }
+        // A filter spelling out a last level here (`a/b/x`, `a/b/x/#`) routes `a/b/x` apart from `a/b/y`.
+        if index == levels.count - 1, !node.children.isEmpty { result.namesLastLevel = true }
         if let child = node.children[TopicLevel(levels[index])] {
             collect(child, levels, index + 1, dollar, &result)
         }
@@ -157,6 +159,10 @@ package final class SubscriptionIndex<Member: AnyObject> {
 package struct SubscriptionMatch<Member: AnyObject> {
     package var members: [Member] = []
     package var groups: [SharedGroup<Member>] = []
+    /// Whether some stored filter names the topic's last level literally (`collections/c/r1`, not
+    /// `collections/c/+`): when none does, every topic that differs from this one only in its last level
+    /// matches exactly the same (the bus shares one cached plan among them: `LoopShard`).
+    package var namesLastLevel = false
     package init() {}
     package var isEmpty: Bool { members.isEmpty && groups.isEmpty }
 }

@@ -45,6 +45,29 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         TopicFilter.matches(patternLevels: levels, topicLevels: topic.levels)
     }
 
+    /// Whether the pattern tells `topic` apart from the topics that differ from it only in the last level:
+    /// it names that level literally (`a/b/x` or `a/b/x/#` for `a/b/x`) and its levels above match.
+    /// (The trie answers the same for many filters at once: `SubscriptionMatch.namesLastLevel`.)
+    package func namesLastLevel(of topic: Topic) -> Bool {
+        TopicFilter.namesLastLevel(patternLevels: levels, topicLevels: topic.levels)
+    }
+
+    package static func namesLastLevel(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
+        let last = topicLevels.count - 1
+        guard last >= 0, patternLevels.count > last else { return false }
+        let named = patternLevels[last]
+        guard named != "+", named != "#" else { return false }
+        guard patternLevels.count == last + 1 || (patternLevels.count == last + 2 && patternLevels[last + 1] == "#")
+        else { return false }
+        for index in 0..<last {
+            let level = patternLevels[index]
+            // A `#` above matches every last level alike.
+            if level == "#" { return false }
+            if level != "+" && !TopicBytes.equal(level, topicLevels[index]) { return false }
+        }
+        return true
+    }
+
     package static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
         // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
         if let first = topicLevels.first, first.hasPrefix("$"),

@@ -113,6 +113,11 @@ package final class LoopShard: @unchecked Sendable {
     @usableFromInline var generation: UInt64 { generations.load(ordering: .acquiring) }
 
     private var cache: BoundedCache<Topic, MatchPlan>
+    /// Plans shared by the topics that differ only in their last level, when nothing tells them apart: no
+    /// subscription, stream or history rule names that level, and the topics keep no log of their own.
+    /// A topic per record (`collections/<c>/<id>`) or per request then costs one lookup here, not a match
+    /// of the index and a plan for each. Same generation rule as `cache`.
+    private var familyCache: BoundedCache<TopicFamily, MatchPlan>
     @usableFromInline var cacheGeneration: UInt64 = 0
     /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
     private var lastPlan: MatchPlan? {
@@ -155,6 +160,7 @@ package final class LoopShard: @unchecked Sendable {
         self.generations = generations
         self.eventLoop = eventLoop
         self.cache = BoundedCache(capacity: cacheCapacity)
+        self.familyCache = BoundedCache(capacity: cacheCapacity)
         self.outgoing = Array(repeating: [], count: shardCount)
         self.forwards = Array(repeating: [], count: shardCount)
     }
@@ -427,13 +433,15 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     private func lookUpPlan(for topic: Topic, generation: UInt64) -> MatchPlan {
+        let family = TopicFamily(topic)
         if generation != cacheGeneration {
             cache.removeAll()
+            familyCache.removeAll()
             lastPlan = nil
             cacheGeneration = generation
         } else if let lastPlan, topic == lastPlanTopic {
             return lastPlan
-        } else if let plan = cache[topic] {
+        } else if let plan = cache[topic] ?? family.flatMap({ familyCache[$0] }) {
             lastPlan = plan
             lastPlanTopic = topic
             return plan
@@ -446,10 +454,23 @@ package final class LoopShard: @unchecked Sendable {
         }
         let groups = match.groups.map { GroupPlan(members: $0) }
         let owner = Int(UInt(bitPattern: topic.name.hashValue) % UInt(outgoing.count))
+        let log = bus.history.log(for: topic, create: true)
+        let streams = bus.streams.matchingNamingLastLevel(topic)
+        let acceptor = bus.acceptors.acceptor(for: topic)
         let plan = MatchPlan(
-            shard: index, targets: targets, groups: groups, log: bus.history.log(for: topic, create: true),
-            owner: owner, streams: bus.streams.matching(topic), acceptor: bus.acceptors.acceptor(for: topic))
-        cache.insert(plan, for: topic)
+            shard: index, targets: targets, groups: groups, log: log, owner: owner, streams: streams.streams,
+            acceptor: acceptor)
+        // A log is the topic's own, so is the owner that sequences it: plans of topics that keep history
+        // (or would, were the history not full) are never shared. Nor are those an acceptor's filter could
+        // tell apart (`sessions/+/votes/+/cast` names its last level).
+        if let family, log == nil, acceptor == nil, !match.namesLastLevel, !streams.namesLastLevel,
+            bus.history.policy.limits(for: topic) == nil, !bus.history.policy.namesLastLevel(of: topic),
+            !bus.acceptors.namesLastLevel(of: topic)
+        {
+            familyCache.insert(plan, for: family)
+        } else {
+            cache.insert(plan, for: topic)
+        }
         lastPlan = plan
         lastPlanTopic = topic
         return plan

@@ -47,4 +47,14 @@ final class PublicationAcceptors: Sendable {
             return nil
         }
     }
+
+    /// Whether an acceptor's filter names `topic`'s last level (so a sibling topic may have another
+    /// acceptor, or none): `TopicFilter.namesLastLevel(of:)`.
+    func namesLastLevel(of topic: Topic) -> Bool {
+        if isEmpty.load(ordering: .acquiring) { return false }
+        let levels = topic.levels
+        return entries.withLockedValue { entries in
+            entries.contains { TopicFilter.namesLastLevel(patternLevels: $0.levels, topicLevels: levels) }
+        }
+    }
 }

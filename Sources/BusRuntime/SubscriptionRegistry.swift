@@ -67,13 +67,16 @@ package final class SubscriptionRegistry: Sendable {
         package var members: [BusSubscription]
         /// Each matching shared group's current members.
         package var groups: [[BusSubscription]]
+        /// Whether a filter names the topic's last level (`SubscriptionMatch.namesLastLevel`).
+        package var namesLastLevel = false
     }
 
     /// Matches under the lock; the caller caches the result against `generation` read *before* the call.
     package func match(_ topic: Topic) -> Snapshot {
         state.withLockedValue {
             let match = $0.index.match(topic)
-            return Snapshot(members: match.members, groups: match.groups.map(\.members))
+            return Snapshot(
+                members: match.members, groups: match.groups.map(\.members), namesLastLevel: match.namesLastLevel)
         }
     }
 

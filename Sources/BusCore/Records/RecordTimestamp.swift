@@ -9,6 +9,33 @@ package enum RecordTimestamp {
         let days = Int64(seconds / 86_400)
         let secondOfDay = Int(seconds % 86_400)
         let (year, month, day) = civil(days)
+        // Every change of a record formats two of these: written straight into one string, not built from
+        // a dozen small ones (years outside 0...9999 take the general path below).
+        if (0...9_999).contains(year) {
+            return String(unsafeUninitializedCapacity: 24) { bytes in
+                var at = 0
+                func put(_ value: Int, _ width: Int, then separator: UInt8?) {
+                    var rest = value
+                    for index in stride(from: at + width - 1, through: at, by: -1) {
+                        bytes[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                        rest /= 10
+                    }
+                    at += width
+                    if let separator {
+                        bytes[at] = separator
+                        at += 1
+                    }
+                }
+                put(Int(year), 4, then: UInt8(ascii: "-"))
+                put(month, 2, then: UInt8(ascii: "-"))
+                put(day, 2, then: UInt8(ascii: " "))
+                put(secondOfDay / 3_600, 2, then: UInt8(ascii: ":"))
+                put(secondOfDay / 60 % 60, 2, then: UInt8(ascii: ":"))
+                put(secondOfDay % 60, 2, then: UInt8(ascii: "."))
+                put(Int(millis % 1_000), 3, then: UInt8(ascii: "Z"))
+                return at
+            }
+        }
         var text = pad(Int(year), 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + " "
         text += pad(secondOfDay / 3_600, 2) + ":" + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
         return text + "." + pad(Int(millis % 1_000), 3) + "Z"

@@ -315,13 +315,15 @@ package struct StreamPartition<Element> {
         count -= 1
         totalBytes -= entry.bytes
         totalRecordBytes -= entry.recordBytes
-        if var offsets = bySubject[entry.subject] {
-            if offsets.first == entry.offset {
-                offsets.removeFirst()
-            } else if let position = offsets.firstIndex(of: entry.offset) {
-                offsets.remove(at: position)
+        // Changed in place: a copy taken out of the dictionary would be copied again on its first change
+        // (the dictionary still holds it), once per message dropped.
+        if let slot = bySubject.index(forKey: entry.subject) {
+            if bySubject.values[slot].first == entry.offset {
+                bySubject.values[slot].removeFirst()
+            } else if let position = bySubject.values[slot].firstIndex(of: entry.offset) {
+                bySubject.values[slot].remove(at: position)
             }
-            bySubject[entry.subject] = offsets.isEmpty ? nil : offsets
+            if bySubject.values[slot].isEmpty { bySubject.remove(at: slot) }
         }
     }
 

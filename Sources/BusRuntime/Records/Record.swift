@@ -16,6 +16,9 @@ package struct Record: Sendable {
     /// `{"collectionId","collectionName","id","created","updated","version",…fields}`.
     package let document: JSONValue
     package let json: String
+    /// Where the record's own fields start in `json`'s UTF-8 (after the system members and their comma):
+    /// the stored form is that tail, so the fields are encoded once.
+    private let fieldsOffset: Int
 
     /// Member names the service owns; a client's value for them is ignored.
     package static let systemFields: Set<String> = [
@@ -30,21 +33,44 @@ package struct Record: Sendable {
         self.created = created
         self.updated = updated
         self.fields = fields
-        let system: [JSONField] = [
+        let createdText = RecordTimestamp.format(created)
+        var members: [JSONField] = [
             JSONField(key: "collectionId", value: .string(collection)),
             JSONField(key: "collectionName", value: .string(collection)),
             JSONField(key: "id", value: .string(id)),
-            JSONField(key: "created", value: .string(RecordTimestamp.format(created))),
-            JSONField(key: "updated", value: .string(RecordTimestamp.format(updated))),
+            JSONField(key: "created", value: .string(createdText)),
+            JSONField(
+                key: "updated", value: .string(updated == created ? createdText : RecordTimestamp.format(updated))),
             JSONField(key: "version", value: .number(String(version))),
         ]
-        let document = JSONValue.object(system + fields)
-        self.document = document
-        self.json = JSONValue.encode(document)
+        let systemCount = members.count
+        members.append(contentsOf: fields)
+        // `JSONValue.encode(document)`, noting where the fields begin.
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(160 + collection.utf8.count * 2 + id.utf8.count)
+        buffer.writeInteger(UInt8(ascii: "{"))
+        var fieldsOffset = 0
+        for (index, member) in members.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            if index == systemCount { fieldsOffset = buffer.writerIndex }
+            buffer.writeJSONString(member.key)
+            buffer.writeInteger(UInt8(ascii: ":"))
+            buffer.writeJSONValue(member.value)
+        }
+        if fields.isEmpty { fieldsOffset = buffer.writerIndex }
+        buffer.writeInteger(UInt8(ascii: "}"))
+        self.document = .object(members)
+        self.json = String(buffer: buffer)
+        self.fieldsOffset = fieldsOffset
     }
 
-    /// The record's own fields as a JSON object (what the store keeps).
-    package var fieldsJSON: String { JSONValue.encode(.object(fields)) }
+    /// The record's own fields as a JSON object (what the store keeps): `json`'s tail after the system
+    /// members, not a second encoding.
+    package var fieldsJSON: String {
+        var text = "{"
+        text.append(contentsOf: Substring(json.utf8.dropFirst(fieldsOffset)))
+        return text
+    }
 }
 
 extension JSONValue {

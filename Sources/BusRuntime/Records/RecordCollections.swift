@@ -57,10 +57,31 @@ package final class RecordCollections: @unchecked Sendable {
         self.makeID = makeID ?? { RecordCollections.randomID() }
     }
 
-    /// PocketBase's id: 15 characters of `a-z0-9`.
+    /// PocketBase's id: 15 characters of `a-z0-9`, uniformly drawn.
     package static func randomID() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<15).map { _ in alphabet.randomElement()! })
+        var generator = SystemRandomNumberGenerator()
+        return randomID(using: &generator)
+    }
+
+    /// The id from `generator`'s bytes: each byte below 252 (7 × 36) picks one character, so every character
+    /// is equally likely, and one 64-bit draw gives about eight characters (not one draw, and one system
+    /// call, per character: that was 3% of a create's time).
+    static func randomID(using generator: inout some RandomNumberGenerator) -> String {
+        let alphabet: StaticString = "abcdefghijklmnopqrstuvwxyz0123456789"
+        return String(unsafeUninitializedCapacity: 15) { id in
+            var written = 0
+            while written < 15 {
+                var bits = generator.next()
+                for _ in 0..<8 where written < 15 {
+                    let byte = UInt8(truncatingIfNeeded: bits)
+                    bits >>= 8
+                    guard byte < 252 else { continue }
+                    id[written] = alphabet.utf8Start[Int(byte % 36)]
+                    written += 1
+                }
+            }
+            return 15
+        }
     }
 
     /// The loop a collection's changes are applied and published on (one per collection, so its events

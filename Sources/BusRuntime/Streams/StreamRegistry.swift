@@ -49,13 +49,18 @@ package final class StreamRegistry: Sendable {
     // MARK: - Looking up
 
     /// The streams capturing `topic`, each once however many of its filters match.
-    package func matching(_ topic: Topic) -> [StreamBox] {
-        guard streamCount.load(ordering: .acquiring) > 0 else { return [] }
+    package func matching(_ topic: Topic) -> [StreamBox] { matchingNamingLastLevel(topic).streams }
+
+    /// The streams capturing `topic`, and whether a stream's filter names its last level
+    /// (`SubscriptionMatch.namesLastLevel`).
+    func matchingNamingLastLevel(_ topic: Topic) -> (streams: [StreamBox], namesLastLevel: Bool) {
+        guard streamCount.load(ordering: .acquiring) > 0 else { return ([], false) }
         return state.withLockedValue { state in
-            let members = state.index.match(topic).members
-            guard members.count > 1 else { return members }
+            let match = state.index.match(topic)
+            let members = match.members
+            guard members.count > 1 else { return (members, match.namesLastLevel) }
             var seen: Set<ObjectIdentifier> = []
-            return members.filter { seen.insert(ObjectIdentifier($0)).inserted }
+            return (members.filter { seen.insert(ObjectIdentifier($0)).inserted }, match.namesLastLevel)
         }
     }
 
