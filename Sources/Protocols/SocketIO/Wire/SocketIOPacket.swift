@@ -60,6 +60,13 @@ package struct SocketIOPacket: Sendable, Equatable {
             let comma = reader.readableBytesView.firstIndex(of: UInt8(ascii: ","))
             let length = comma.map { $0 - reader.readerIndex } ?? reader.readableBytes
             guard length <= limits.maxNamespaceBytes else { throw .invalidPacket("namespace too long") }
+            // A namespace is text: bytes that are not UTF-8 are refused, not repaired into another name (a
+            // WebSocket text frame is checked already; a polling body is not).
+            guard
+                reader.withUnsafeReadableBytes({
+                    UTF8Validation.isValid(UnsafeRawBufferPointer(rebasing: $0[..<length]))
+                })
+            else { throw .invalidPacket("namespace is not UTF-8") }
             packet.namespace = reader.readString(length: length)!
             if comma != nil { reader.moveReaderIndex(forwardBy: 1) }
         }
