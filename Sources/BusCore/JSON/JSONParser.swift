@@ -267,7 +267,21 @@ package struct JSONParser {
 
     /// Decodes a scanned string body that contains escapes.
     private func decode(_ range: Range<Int>) throws(JSONError) -> String {
-        let raw = UnsafeRawBufferPointer(rebasing: bytes[range])
+        do {
+            return try Self.unescape(UnsafeRawBufferPointer(rebasing: bytes[range]))
+        } catch {
+            throw self.error(error.message)
+        }
+    }
+
+    /// Why a string body that scanned could not be decoded (a lone surrogate, a bad code point).
+    package struct UnescapeError: Error {
+        package let message: String
+    }
+
+    /// A string body (between its quotes) with its escapes decoded; its escapes must have scanned (each
+    /// `\` followed by a valid escape: `JSONParser` and `JSONTape` check that first).
+    package static func unescape(_ raw: UnsafeRawBufferPointer) throws(UnescapeError) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = 0
@@ -292,21 +306,23 @@ package struct JSONParser {
                 if (0xD800..<0xDC00).contains(scalar) {
                     // A high surrogate must be followed by an escaped low surrogate.
                     guard i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"), raw[i + 1] == UInt8(ascii: "u") else {
-                        throw error("lone surrogate")
+                        throw UnescapeError(message: "lone surrogate")
                     }
                     let low = JSONParser.hex4(raw, i + 2)
-                    guard (0xDC00..<0xE000).contains(low) else { throw error("lone surrogate") }
+                    guard (0xDC00..<0xE000).contains(low) else { throw UnescapeError(message: "lone surrogate") }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
                 } else if (0xDC00..<0xE000).contains(scalar) {
-                    throw error("lone surrogate")
+                    throw UnescapeError(message: "lone surrogate")
                 }
-                guard let unicode = Unicode.Scalar(scalar) else { throw error("bad code point") }
+                guard let unicode = Unicode.Scalar(scalar) else { throw UnescapeError(message: "bad code point") }
                 out.append(contentsOf: Array(String(Character(unicode)).utf8))
             default: out.append(kind)  // \" \\ \/
             }
         }
-        guard let string = out.withUnsafeBytes(UTF8Validation.string) else { throw error("string is not UTF-8") }
+        guard let string = out.withUnsafeBytes(UTF8Validation.string) else {
+            throw UnescapeError(message: "string is not UTF-8")
+        }
         return string
     }
 

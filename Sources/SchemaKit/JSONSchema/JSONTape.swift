@@ -77,38 +77,10 @@ package struct JSONTape {
         (try? JSONParser.parse(text(tokens[index]))) ?? .null
     }
 
-    /// Decodes an escaped string body the tape has already checked.
+    /// Decodes an escaped string body the tape has already checked (`JSONParser`'s decoder: the tape
+    /// accepts only what the parser accepts, so it cannot fail here).
     static func decode(_ raw: UnsafeRawBufferPointer) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count)
-        var i = 0
-        while i < raw.count {
-            let byte = raw[i]
-            guard byte == UInt8(ascii: "\\") else {
-                out.append(byte)
-                i += 1
-                continue
-            }
-            let kind = raw[i + 1]
-            i += 2
-            switch kind {
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = JSONTapeParser.hex4(raw, i)
-                i += 4
-                if (0xD800..<0xDC00).contains(scalar) {
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (JSONTapeParser.hex4(raw, i + 2) - 0xDC00)
-                    i += 6
-                }
-                UTF8.encode(Unicode.Scalar(scalar) ?? "\u{FFFD}") { out.append($0) }
-            default: out.append(kind)  // \" \\ \/
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        (try? JSONParser.unescape(raw)) ?? String(decoding: raw, as: UTF8.self)
     }
 }
 
