@@ -14,6 +14,16 @@ package final class LoopShard: @unchecked Sendable {
     enum Delivery {
         case many(BusMessage, [BusSubscription])
         case one(BusMessage, BusSubscription)
+        /// Consecutive messages for the same subscriptions (one plan's targets on the receiving loop):
+        /// the list is retained once per run, not once per message, on either loop.
+        case run([BusSubscription], [BusMessage])
+    }
+
+    /// The run being built for another loop: the messages of consecutive publishes on one plan.
+    struct OpenRun {
+        let plan: MatchPlan
+        let subscriptions: [BusSubscription]
+        var messages: [BusMessage]
     }
 
     /// A cached match: who gets messages on a topic, grouped by their loop, and the topic's log.
@@ -29,6 +39,11 @@ package final class LoopShard: @unchecked Sendable {
         /// leave in offset order and a client resuming from its newest offset has missed nothing before it.
         let owner: Int
         let recipientCount: Int
+        /// Whether `local`, `remote` and `groups` hold anything: read per publish without the arrays'
+        /// reference counts.
+        let hasLocal: Bool
+        let hasRemote: Bool
+        let hasGroups: Bool
         /// The service taking the topic's publications itself (nil for nearly every topic).
         let acceptor: (any PublicationAcceptor)?
 
@@ -41,6 +56,9 @@ package final class LoopShard: @unchecked Sendable {
             self.local = targets.first { $0.shard == shard }?.subscriptions ?? []
             self.remote = targets.filter { $0.shard != shard }
             self.groups = groups
+            self.hasLocal = !local.isEmpty
+            self.hasRemote = !remote.isEmpty
+            self.hasGroups = !groups.isEmpty
             self.log = log
             self.owner = owner
             // An acceptor takes the message too (a NATS request to it has a responder).
@@ -133,6 +151,10 @@ package final class LoopShard: @unchecked Sendable {
     /// `isRouted` of `lastPlan`, so that asking costs no reference count.
     @usableFromInline var lastPlanIsRouted = false
     private var outgoing: [[Delivery]]
+    /// Per other loop, the run `outgoing` gets next (closed before anything else is added there).
+    private var openRuns: [OpenRun?]
+    /// The identifiers of `openRuns`' plans, compared per message.
+    private var openRunPlans: [ObjectIdentifier?]
     private var forwards: [[Forwarded]]
     /// Durable publications reserved this tick: stored in one batch at the hand-off.
     private var pendingDurable: [PendingDurable] = []
@@ -144,6 +166,9 @@ package final class LoopShard: @unchecked Sendable {
     private var awaiting: [AwaitedAcknowledgement] = []
     private var awaitingHead = 0
     private var flushScheduled = false
+    /// Whether `forwards` or another loop's `outgoing` holds anything: a read that routed only to this
+    /// loop's subscribers skips the scan of the other loops' batches.
+    private var hasForOtherLoops = false
     // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
     private var batchMark: UInt64 = 1
     private var touched: [any BusSubscriber] = []
@@ -162,6 +187,8 @@ package final class LoopShard: @unchecked Sendable {
         self.cache = BoundedCache(capacity: cacheCapacity)
         self.familyCache = BoundedCache(capacity: cacheCapacity)
         self.outgoing = Array(repeating: [], count: shardCount)
+        self.openRuns = Array(repeating: nil, count: shardCount)
+        self.openRunPlans = Array(repeating: nil, count: shardCount)
         self.forwards = Array(repeating: [], count: shardCount)
     }
 
@@ -243,6 +270,7 @@ package final class LoopShard: @unchecked Sendable {
         if let engine, !message.isRemote { engine.forward(message) }
         if plan.log != nil, plan.owner != index, Self.isStoredInLog(message) {
             forwards[plan.owner].append(Forwarded(message: message, completion: whenDeferred))
+            hasForOtherLoops = true
             scheduleHandOff()
             return nil
         }
@@ -354,17 +382,22 @@ package final class LoopShard: @unchecked Sendable {
         let recipients = plan.recipientCount
         if recipients == 0 { return PublishResult(position: message.position, recipients: 0) }
         let now = message.isPublication
-        if !plan.local.isEmpty {
+        if plan.hasLocal {
             if now {
                 deliverNow(message, plan.local)
             } else {
                 outgoing[index].append(.many(message, plan.local))
             }
         }
-        if !plan.remote.isEmpty {
-            for target in plan.remote { outgoing[target.shard].append(.many(message, target.subscriptions)) }
+        if plan.hasRemote {
+            if plan.remote.count == 1 {
+                appendToRun(message, plan: plan, position: 0)
+            } else {
+                for position in plan.remote.indices { appendToRun(message, plan: plan, position: position) }
+            }
+            hasForOtherLoops = true
         }
-        if !plan.groups.isEmpty {
+        if plan.hasGroups {
             for group in plan.groups {
                 // With an engine, one instance of those with members of the group takes each message.
                 if let engine, !engine.deliversToGroup(group.key, message) { continue }
@@ -373,7 +406,9 @@ package final class LoopShard: @unchecked Sendable {
                     var context = DeliveryContext(message: message)
                     if message.expiresAt > message.timestamp { deliver(member, message.offset, &context) }
                 } else {
+                    closeRun(member.shardIndex)
                     outgoing[member.shardIndex].append(.one(message, member))
+                    if member.shardIndex != index { hasForOtherLoops = true }
                 }
             }
         }
@@ -481,26 +516,39 @@ package final class LoopShard: @unchecked Sendable {
         flushScheduled = false
         if !pendingDurable.isEmpty { storeDurable() }
         if !pendingStreamAppends.isEmpty { storeStreamAppends() }
+        dispatchToOtherLoops()
+        if !outgoing[index].isEmpty {
+            let batch = outgoing[index]
+            outgoing[index] = []
+            receive(batch)
+        }
+        flushTouched()
+        if !barriers.isEmpty { sendBarriers() }
+    }
+
+    /// Hands each other loop what this loop has for it so far — forwarded publishes to the topics it owns
+    /// and deliveries to its subscribers — in one task each. Runs at the hand-off and after every read a
+    /// frontend handled (`flushWritten`): were the batches held until the hand-off, a subscriber on another
+    /// loop would wait for the publisher's whole read burst (up to 16 reads, 1 MiB) and the two loops
+    /// would take turns instead of working at once.
+    private func dispatchToOtherLoops() {
+        guard hasForOtherLoops else { return }
+        hasForOtherLoops = false
         for owner in forwards.indices where !forwards[owner].isEmpty {
             let batch = Handover(value: forwards[owner])
             forwards[owner] = []
             let shard = bus.shards[owner]
             shard.eventLoop.execute { shard.receiveForwarded(batch.value, from: self) }
         }
-        for target in outgoing.indices where !outgoing[target].isEmpty {
-            let batch = outgoing[target]
+        for target in outgoing.indices where target != index {
+            closeRun(target)
+            guard !outgoing[target].isEmpty else { continue }
+            let handover = Handover(value: outgoing[target])
             outgoing[target] = []
-            if target == index {
-                receive(batch)
-            } else {
-                let shard = bus.shards[target]
-                let handover = Handover(value: batch)
-                shard.eventLoop.execute { shard.receive(handover.value) }
-                dispatchedSinceBarrier |= target < 64 ? 1 << UInt64(target) : .max
-            }
+            let shard = bus.shards[target]
+            shard.eventLoop.execute { shard.receive(handover.value, from: self) }
+            dispatchedSinceBarrier |= target < 64 ? 1 << UInt64(target) : .max
         }
-        flushTouched()
-        if !barriers.isEmpty { sendBarriers() }
     }
 
     // MARK: - Barriers
@@ -560,6 +608,7 @@ package final class LoopShard: @unchecked Sendable {
     /// presence events) are not affected.
     package func flushWritten() {
         flushTouched()
+        dispatchToOtherLoops()
     }
 
     /// Flushes every connection written to since the last flush, once, and starts a new batch mark.
@@ -571,6 +620,51 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     // MARK: - Delivering
+
+    /// Adds a message for `plan.remote[position]` to that loop's open run, or opens one.
+    @inline(__always)
+    private func appendToRun(_ message: BusMessage, plan: MatchPlan, position: Int) {
+        let target = plan.remote[position].shard
+        // The open run holds its plan, so an equal identifier is that very plan. Compared by identifier,
+        // not by reading the run: a copy of the run would share its messages array and make the append
+        // below copy it.
+        if openRunPlans[target] == ObjectIdentifier(plan) {
+            openRuns[target]!.messages.append(message)
+        } else {
+            closeRun(target)
+            openRuns[target] = OpenRun(
+                plan: plan, subscriptions: plan.remote[position].subscriptions, messages: [message])
+            openRunPlans[target] = ObjectIdentifier(plan)
+        }
+    }
+
+    @inline(__always)
+    private func closeRun(_ target: Int) {
+        guard openRunPlans[target] != nil, let run = openRuns[target] else { return }
+        openRuns[target] = nil
+        openRunPlans[target] = nil
+        outgoing[target].append(.run(run.subscriptions, run.messages))
+    }
+
+    /// Delivers a batch to subscribers on this loop, then flushes every touched connection once. A large
+    /// batch from another loop goes back there to be freed: its messages share their topics', publishers'
+    /// and payloads' storage with the messages that loop is making meanwhile, and releasing them here
+    /// would move those reference counts' cache lines between the cores once per message.
+    func receive(_ batch: [Delivery], from origin: LoopShard) {
+        receive(batch)
+        var messages = 0
+        for delivery in batch {
+            if case .run(_, let run) = delivery { messages += run.count } else { messages += 1 }
+        }
+        if messages >= Self.returnedBatchSize {
+            let handover = Handover(value: batch)
+            origin.eventLoop.execute { withExtendedLifetime(handover) {} }
+        }
+    }
+
+    /// From this many messages a batch goes back to be freed; a smaller one (a latency-bound exchange) is
+    /// freed here rather than cost its origin a wake-up.
+    static let returnedBatchSize = 32
 
     /// Delivers a batch to subscribers on this loop, then flushes every touched connection once.
     func receive(_ batch: [Delivery]) {
@@ -593,6 +687,17 @@ package final class LoopShard: @unchecked Sendable {
                     var context = DeliveryContext(message: message)
                     stats.recordLatency(now: now, publishedAt: message.timestamp)
                     deliver(subscription, message.offset, &context)
+                case .run(let subscriptions, let messages):
+                    subscriptions.withUnsafeBufferPointer { subscriptions in
+                        messages.withUnsafeBufferPointer { messages in
+                            for message in messages {
+                                if message.expiresAt <= now { continue }
+                                var context = DeliveryContext(message: message)
+                                stats.recordLatency(now: now, publishedAt: message.timestamp)
+                                for subscription in subscriptions { deliver(subscription, message.offset, &context) }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -4,7 +4,11 @@ package import BusRuntime
 /// registry, the authenticator, the frontend's metrics slot and counters, and the loops' keep-alive
 /// sweepers. A protocol's services object holds one (`FrontendServices.shared`) beside its own settings,
 /// instead of declaring the same six fields again.
-package struct FrontendShared: Sendable {
+///
+/// A class, not a struct: the extension's getters below (`services.payloadSchemas`, read on every publish)
+/// run unspecialised through the protocol's witness table, and reading a field of a struct `shared` copied
+/// the whole value first — seven retains and seven releases per publish, 12 % of a NATS publisher's loop.
+package final class FrontendShared: Sendable {
     package let bus: Bus
     package let connections: ConnectionRegistry
     package let authenticator: any Authenticator
@@ -46,11 +50,11 @@ package protocol FrontendServices: AnyObject, Sendable {
 }
 
 extension FrontendServices {
-    @inlinable package var bus: Bus { shared.bus }
-    @inlinable package var connections: ConnectionRegistry { shared.connections }
-    @inlinable package var authenticator: any Authenticator { shared.authenticator }
-    @inlinable package var metricsSlot: ProtocolMetricsSlot { shared.metricsSlot }
-    @inlinable package var counters: ProtocolCounters { shared.counters }
-    @inlinable package var keepAlive: KeepAliveSweepers { shared.keepAlive }
-    @inlinable package var payloadSchemas: PayloadSchemas { shared.payloadSchemas }
+    @inlinable @inline(__always) package var bus: Bus { shared.bus }
+    @inlinable @inline(__always) package var connections: ConnectionRegistry { shared.connections }
+    @inlinable @inline(__always) package var authenticator: any Authenticator { shared.authenticator }
+    @inlinable @inline(__always) package var metricsSlot: ProtocolMetricsSlot { shared.metricsSlot }
+    @inlinable @inline(__always) package var counters: ProtocolCounters { shared.counters }
+    @inlinable @inline(__always) package var keepAlive: KeepAliveSweepers { shared.keepAlive }
+    @inlinable @inline(__always) package var payloadSchemas: PayloadSchemas { shared.payloadSchemas }
 }

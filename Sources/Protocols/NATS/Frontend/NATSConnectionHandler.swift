@@ -32,6 +32,12 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
     /// Unowned: the bus (held through `services`) keeps its shards, and a reference count per publish
     /// is measurable here.
     unowned(unsafe) var shard: LoopShard
+    /// `services.payloadSchemas`, read on every publish: unowned (services keeps it) and held here, as
+    /// the path through `services` costs four reference counts per publish.
+    private unowned(unsafe) let payloadSchemas: PayloadSchemas
+    /// The bus's clock, for the read budget's check (every few operations) without a reference count per
+    /// operation.
+    private let clock: @Sendable () -> UInt64
     /// Publications of the current read not yet added to the shard's counters (once per read).
     private var publishedInRead = 0
     private var publishedBytesInRead = 0
@@ -85,6 +91,8 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
         self.isWebSocket = isWebSocket
         self.clientID = services.makeClientID()
         self.services = services
+        self.payloadSchemas = services.payloadSchemas
+        self.clock = services.bus.clock
         self.metricsSlot = services.metricsSlot
         self.parser = NATSParser(limits: services.configuration.limits)
         self.machine = NATSSessionStateMachine(
@@ -217,7 +225,7 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
             case .other(let operation):
                 handle(operation)
             }
-            if budget.spend(clock: bus.clock), buffer.readableBytes > 0 {
+            if budget.spend(clock: clock), buffer.readableBytes > 0 {
                 inbound.keep(buffer)
                 finishRead()
                 return deferRest()
@@ -311,8 +319,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
             if !layout.hasHeaders, !layout.hasReply, let lastTopic, layout.subjectEquals(lastSubject, in: buffer) {
                 publishedInRead += 1
                 publishedBytesInRead += layout.payloadSize
-                if let violation = services.payloadSchemas.check(
-                    lastTopic, payload: layout.payload(in: buffer), contentType: nil)
+                if !payloadSchemas.isEmpty,
+                    let violation = payloadSchemas.check(
+                        lastTopic, payload: layout.payload(in: buffer), contentType: nil)
                 {
                     run(
                         machine.errorOccurred(
@@ -428,8 +437,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
             if headers == nil { headers = MessageHeaders() }
             headers!.replyTo = replyTopic!.name
         }
-        if let violation = services.payloadSchemas.check(
-            topic, payload: publish.payload, contentType: headers?.contentType)
+        if !payloadSchemas.isEmpty,
+            let violation = payloadSchemas.check(
+                topic, payload: publish.payload, contentType: headers?.contentType)
         {
             // A JetStream publish (a request a stream captures) is answered with a PubAck error, as the
             // stream's own refusals are; anything else gets -ERR and the connection stays.
