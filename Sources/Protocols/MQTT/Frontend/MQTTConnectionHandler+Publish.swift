@@ -52,8 +52,9 @@ extension MQTTConnectionHandler {
                     lastPublishTopic = topic
                 }
             }
-            if let violation = services.payloadSchemas.check(
-                topic, payload: packet.payload, contentType: packet.properties.contentType)
+            if !payloadSchemas.isEmpty,
+                let violation = payloadSchemas.check(
+                    topic, payload: packet.payload, contentType: packet.properties.contentType)
             {
                 return write(
                     .ack(try machine.publishInvalid(packet, reason: violation.description, session: &session.state)))

@@ -18,6 +18,9 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
     let services: MQTTServices
     /// Copied out of `services` for the per-message path.
     let metricsSlot: ProtocolMetricsSlot
+    /// `services.payloadSchemas`, read on every publish: unowned (services keeps it) and held here, as
+    /// the path through `services` costs reference counts per publish.
+    unowned(unsafe) let payloadSchemas: PayloadSchemas
     let transport: String
     var machine: MQTTConnectionStateMachine
     /// Registry entry, keep-alive, identity (what it may publish and subscribe to, set at CONNECT) and
@@ -87,6 +90,7 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
 
     init(services: MQTTServices, transport: String) {
         self.services = services
+        self.payloadSchemas = services.payloadSchemas
         self.transport = transport
         // Only a plain byte stream half-closes: over WebSocket the adapter runs the closing handshake.
         self.lingersOnClose = transport == "tcp"
