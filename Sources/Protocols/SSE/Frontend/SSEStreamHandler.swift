@@ -160,10 +160,13 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
             writer.write(event)
             return .delivered(bytes: event.readableBytes)
         }
-        let key =
-            subscription.filter.hasWildcards && streamFollowing.contains(subscription.filter.text)
-            ? subscription.filter.pattern : message.topic.name
-        if let position, let index = positionIndex[key] {
+        // The channel a position belongs to is looked up only for a positioned message (a filter's
+        // `hasWildcards` scans its text: not once per delivery).
+        if let position, !positionIndex.isEmpty,
+            let index = positionIndex[
+                subscription.filter.hasWildcards && streamFollowing.contains(subscription.filter.text)
+                    ? subscription.filter.pattern : message.topic.name]
+        {
             // Several positioned channels: the id is this stream's whole position, so it is written
             // on its own in front of the shared event.
             positions[index] = position
