@@ -23,7 +23,7 @@ package struct ConnectionLifecycle {
             }
         }
     }
-    /// The identity out of line (~170 B inline in every connection's handler otherwise), one shared
+    /// The identity out of line (~130 B inline in every connection's handler otherwise), one shared
     /// instance for every anonymous client (issue 25).
     private var identityStorage = IdentityStorage.anonymous
     private let connections: ConnectionRegistry

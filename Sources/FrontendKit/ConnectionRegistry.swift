@@ -103,8 +103,8 @@ package enum AdmissionRefusal: String, Sendable, CaseIterable {
 package final class ConnectionRegistry: Sendable {
     /// A class, not a struct: the table then holds a key and one reference per bucket. A dictionary keeps
     /// a quarter to over half of its buckets empty (power-of-two capacity, ¾ maximum load), and with the
-    /// ~160-byte entry stored inline that slack cost 240–380 B per idle connection (issue 25; the analysis
-    /// in Benchmarks/analysis.md). Only touched under the registry's lock (hence `@unchecked Sendable`).
+    /// ~160-byte entry stored inline that slack cost 240–290 B per idle connection at 3,000–10,000 of them
+    /// (issue 25; the analysis in Benchmarks/analysis.md). Only touched under the registry's lock (hence `@unchecked Sendable`).
     private final class Entry: @unchecked Sendable {
         var info: ConnectionInfo
         let controller: any ConnectionController
