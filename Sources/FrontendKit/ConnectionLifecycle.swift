@@ -11,15 +11,21 @@ package struct ConnectionLifecycle {
     /// The connection as the registry, the admin API and presence show it.
     package var info: ConnectionInfo
     /// Who the client is and what it may do; anonymous until the protocol's CONNECT says otherwise.
-    package var identity = ClientIdentity.anonymous {
-        didSet {
+    package var identity: ClientIdentity {
+        _read { yield identityStorage.value }
+        set {
+            let oldValue = identityStorage.value
+            identityStorage = newValue == ClientIdentity.anonymous ? .anonymous : IdentityStorage(newValue)
             // The registry keeps roles and the admin flag for callers known only by a publisher id
             // (ballots cast by publish): told when they change, which is at connect and refresh.
-            if isRegistered, identity.roles != oldValue.roles || identity.isAdmin != oldValue.isAdmin {
-                connections.setAuthority(roles: identity.roles, isAdmin: identity.isAdmin, for: info.id)
+            if isRegistered, newValue.roles != oldValue.roles || newValue.isAdmin != oldValue.isAdmin {
+                connections.setAuthority(roles: newValue.roles, isAdmin: newValue.isAdmin, for: info.id)
             }
         }
     }
+    /// The identity out of line (~130 B inline in every connection's handler otherwise), one shared
+    /// instance for every anonymous client (issue 25).
+    private var identityStorage = IdentityStorage.anonymous
     private let connections: ConnectionRegistry
     private let counters: ProtocolCounters
     private let keepAlive: KeepAliveSweepers
@@ -143,4 +149,13 @@ extension FrontendConnectionHandler {
         connectionEnded()
         self.context = nil
     }
+}
+
+/// A connection's identity, held by reference: set at connect (and token refresh), read on every publish.
+private final class IdentityStorage: Sendable {
+    let value: ClientIdentity
+
+    init(_ value: ClientIdentity) { self.value = value }
+
+    static let anonymous = IdentityStorage(.anonymous)
 }

@@ -101,15 +101,25 @@ package enum AdmissionRefusal: String, Sendable, CaseIterable {
 
 /// Every live client connection of every protocol, for the admin API, limits and shutdown.
 package final class ConnectionRegistry: Sendable {
-    private struct Entry {
+    /// A class, not a struct: the table then holds a key and one reference per bucket. A dictionary keeps
+    /// a quarter to over half of its buckets empty (power-of-two capacity, ¾ maximum load), and with the
+    /// ~160-byte entry stored inline that slack cost 240–290 B per idle connection at 3,000–10,000 of them
+    /// (issue 25; the analysis in Benchmarks/analysis.md). Only touched under the registry's lock (hence `@unchecked Sendable`).
+    private final class Entry: @unchecked Sendable {
         var info: ConnectionInfo
-        var controller: any ConnectionController
-        var address: String?
+        let controller: any ConnectionController
+        let address: String?
         /// The id its publishes carry when it is not the connection id (MQTT's client identifier).
         var publisherID: String?
         /// Its identity's roles and admin flag (`ConnectionLifecycle` keeps them current).
         var roles: [String] = []
         var isAdmin = false
+
+        init(info: ConnectionInfo, controller: any ConnectionController, address: String?) {
+            self.info = info
+            self.controller = controller
+            self.address = address
+        }
     }
 
     private struct State {
@@ -204,10 +214,10 @@ package final class ConnectionRegistry: Sendable {
 
     package func update(_ id: String, _ body: (inout ConnectionInfo) -> Void) {
         state.withLockedValue { state in
-            // In place: a copy of the entry would copy its subscription list on every change, and a
+            // In place: a copy of the entry's info would copy its subscription list on every change, and a
             // connection making 20,000 subscriptions would take seconds of its loop (quadratic).
-            guard state.entries[id] != nil else { return }
-            body(&state.entries[id]!.info)
+            guard let entry = state.entries[id] else { return }
+            body(&entry.info)
         }
     }
 
@@ -256,9 +266,9 @@ package final class ConnectionRegistry: Sendable {
     /// Connection `id`'s identity now has these roles and admin flag.
     package func setAuthority(roles: [String], isAdmin: Bool, for id: String) {
         state.withLockedValue { state in
-            guard state.entries[id] != nil else { return }
-            state.entries[id]!.roles = roles
-            state.entries[id]!.isAdmin = isAdmin
+            guard let entry = state.entries[id] else { return }
+            entry.roles = roles
+            entry.isAdmin = isAdmin
         }
     }
 
@@ -266,8 +276,8 @@ package final class ConnectionRegistry: Sendable {
     /// No Local compares); the latest connection to claim one has it.
     package func setPublisherID(_ publisherID: String, for id: String) {
         let claimed = state.withLockedValue { state -> Bool in
-            guard state.entries[id] != nil else { return false }
-            state.entries[id]?.publisherID = publisherID
+            guard let entry = state.entries[id] else { return false }
+            entry.publisherID = publisherID
             state.publishers[publisherID] = id
             return true
         }

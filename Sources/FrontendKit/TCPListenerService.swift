@@ -106,7 +106,8 @@ extension ServerBootstrap {
     /// The options every client-facing port shares: a deep accept backlog, no Nagle, the outbound bound
     /// as the write watermark (writability returns at half), and small receive buffers while idle. NIO
     /// starts a channel's receive buffer at 2 KiB, which was most of an idle connection's memory; reads
-    /// that fill it make the adaptive allocator double it on the spot, up to 64 KiB.
+    /// that fill it make the adaptive allocator double it on the spot, up to 64 KiB. The allocator is our
+    /// own, which NIO stores inline (`ConnectionReceiveAllocator`).
     package static func forClients(group: any EventLoopGroup, maxOutboundBytes: Int) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
@@ -117,6 +118,6 @@ extension ServerBootstrap {
             )
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelOption(
-                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536))
+                .recvAllocator, value: ConnectionReceiveAllocator(minimum: 64, initial: 256, maximum: 65_536))
     }
 }

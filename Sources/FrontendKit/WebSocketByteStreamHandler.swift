@@ -6,7 +6,7 @@ package import NIOWebSocket
 /// the bytes they carry, and every `ByteBuffer` written down leaves as one message — binary, or text
 /// when the protocol is a text protocol and the bytes are UTF-8 (`sendsText`). Pings are
 /// answered and the closing handshake is run here; when the protocol closes the channel, a close frame
-/// (1000) goes first. Sits between `WebSocketClientFrameValidator` and the protocol's handler.
+/// (1000) goes first. Sits between `WebSocketFrameInput` and the protocol's handler.
 package final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     package typealias InboundIn = WebSocketFrame
     package typealias InboundOut = ByteBuffer

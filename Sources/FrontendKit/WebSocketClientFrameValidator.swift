@@ -29,8 +29,14 @@ package final class WebSocketClientFrameValidator: ChannelInboundHandler, Remova
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        validate(unwrapInboundIn(data), context: context)
+    }
+
+    /// Checks `frame` and passes it (or the message it completes) on from `context`: the pipeline's
+    /// `channelRead`, or `WebSocketFrameInput`, which owns its validator instead of giving it a pipeline
+    /// context of its own.
+    package func validate(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         guard !failed else { return }
-        let frame = unwrapInboundIn(data)
         if frame.maskKey == nil { return fail(context, .unmaskedClientFrame) }
         if frame.rsv2 || frame.rsv3 { return fail(context, .reservedBitsSet) }
         // RFC 7692 §6: RSV1 marks a compressed message, on its first frame only; without the extension it
@@ -40,7 +46,7 @@ package final class WebSocketClientFrameValidator: ChannelInboundHandler, Remova
         }
         switch frame.opcode {
         case .connectionClose, .ping, .pong:
-            context.fireChannelRead(data)
+            context.fireChannelRead(wrapInboundOut(frame))
         case .continuation:
             guard var message = assembling else { return fail(context, .unexpectedContinuation) }
             assembling = nil
@@ -60,7 +66,7 @@ package final class WebSocketClientFrameValidator: ChannelInboundHandler, Remova
                 if frame.rsv1 {
                     deliver(context, frame.opcode, frame.unmaskedData, compressed: true)
                 } else {
-                    context.fireChannelRead(data)
+                    context.fireChannelRead(wrapInboundOut(frame))
                 }
             } else {
                 assembling = (frame.opcode, frame.unmaskedData, frame.rsv1)

@@ -5,8 +5,8 @@ import NIOWebSocket
 
 /// An echo endpoint for conformance testing (Autobahn|Testsuite's fuzzing client), off unless
 /// `--ws-echo-path` is given. It runs on exactly the plumbing every WebSocket endpoint uses — our
-/// upgrader, `WebSocketClientFrameValidator`, `WebSocketFrameWriter` and the shared close rules — so
-/// what the suite checks is what `/ws` (and later `/mqtt`, `/nats`) run on.
+/// upgrader, `WebSocketFrameInput` with `WebSocketClientFrameValidator`, `WebSocketFrameWriter` and the
+/// shared close rules — so what the suite checks is what `/ws` (and later `/mqtt`, `/nats`) run on.
 package struct WebSocketEchoEndpoint: WebSocketEndpoint {
     package let path: String
     package let maxFrameSize: Int

@@ -11,8 +11,9 @@ package protocol WebSocketEndpoint: Sendable {
     /// Decides on an upgrade request: the headers to answer with (the chosen subprotocol), or a refusal.
     func negotiate(_ head: HTTPRequestHead, remoteAddress: SocketAddress?) -> WebSocketNegotiation
     /// Adds the endpoint's handlers after the upgrade (on the channel's loop). The pipeline then holds
-    /// NIO's frame decoder and `WebSocketClientFrameValidator`, so handlers receive whole, validated
-    /// messages as `WebSocketFrame`s and write complete frames as `ByteBuffer`s (`WebSocketFrameWriter`).
+    /// `WebSocketFrameInput` (frame decoding and `WebSocketClientFrameValidator`), so handlers receive
+    /// whole, validated messages as `WebSocketFrame`s and write complete frames as `ByteBuffer`s
+    /// (`WebSocketFrameWriter`).
     func configure(_ channel: any Channel, head: HTTPRequestHead) throws
     /// Whether and how the endpoint accepts permessage-deflate (RFC 7692); nil: it never does.
     var compression: WebSocketCompression? { get }

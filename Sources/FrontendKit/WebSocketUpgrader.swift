@@ -5,9 +5,10 @@ package import NIOHTTP1
 import NIOWebSocket
 
 /// Upgrades `GET <path>` requests to WebSocket for the registered endpoints (RFC 6455 §4.2). Unlike NIO's
-/// stock upgrader it installs only what a connection needs — the frame decoder, our validator/assembler
-/// and the endpoint's handler — since every endpoint writes complete pre-encoded frames: no per-frame
-/// encoder, nothing to route writes around (three pipeline contexts less per idle connection).
+/// stock upgrader it installs only what a connection needs — `WebSocketFrameInput` (the frame decoder,
+/// which holds bytes only while a frame is incomplete, with our validator/assembler inside it) and the
+/// endpoint's handler — since every endpoint writes complete pre-encoded frames: no per-frame encoder,
+/// nothing to route writes around (four pipeline contexts less per idle connection).
 /// A refused upgrade fails `buildUpgradeResponse`; NIO then hands the request to the HTTP router, whose
 /// `addWebSocketRefusals` routes answer with the endpoint's reason.
 package struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
@@ -68,9 +69,7 @@ package struct WebSocketUpgrader: HTTPServerProtocolUpgrader, Sendable {
             let pipeline = context.pipeline.syncOperations
             // The same pure function of the request as in `buildUpgradeResponse`, so both agree.
             let deflate = endpoint.deflateParameters(for: upgradeRequest)
-            try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: endpoint.maxFrameSize)))
-            try pipeline.addHandler(
-                WebSocketClientFrameValidator(maxMessageBytes: endpoint.maxFrameSize, deflate: deflate))
+            try pipeline.addHandler(WebSocketFrameInput(maxFrameSize: endpoint.maxFrameSize, deflate: deflate))
             try endpoint.configure(context.channel, head: upgradeRequest, deflate: deflate)
         }
     }

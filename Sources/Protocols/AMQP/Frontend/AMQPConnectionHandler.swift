@@ -77,7 +77,6 @@ final class AMQPConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
         self.context = context
         eventLoop = context.eventLoop
         machine = AMQPConnectionStateMachine(limits: limits, now: context.eventLoop.now)
-        out = context.channel.allocator.buffer(capacity: 256)
         writable.store(context.channel.isWritable, ordering: .relaxed)
         if context.channel.isActive { start(context) }
     }
@@ -363,6 +362,7 @@ final class AMQPConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
+        out.releaseStorageIfEmpty()
         if lifecycle.credentialsExpired(now: bus.clock()) {
             run(machine.closeRequested(.accessRefused, "the token expired"))
             return flushOut()

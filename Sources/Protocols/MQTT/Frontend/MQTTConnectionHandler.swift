@@ -114,7 +114,6 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
         eventLoop = context.eventLoop
         shard = bus.shard(for: context.eventLoop)
         writable = context.channel.isWritable
-        out = context.channel.allocator.buffer(capacity: 256)
         if let refusal = lifecycle.admit(
             remoteAddress: context.channel.remoteAddress, now: bus.clock(), controller: self)
         {
@@ -279,6 +278,7 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
         // Asked only once connected: the lifecycle counts an expiry once and then forgets it.
         let expired = version != nil && lifecycle.credentialsExpired(now: bus.clock())
         run(machine.tick(now: now, credentialsExpired: expired))
+        out.releaseStorageIfEmpty()
         if paused.isPaused, paused.expire(now: bus.clock()) { resumeInput() }
     }
 

@@ -116,7 +116,6 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
         self.context = context
         eventLoop = context.eventLoop
         shard = bus.shard(for: context.eventLoop)
-        out = context.channel.allocator.buffer(capacity: 256)
         writable = context.channel.isWritable
         if context.channel.isActive { start(context) }
     }
@@ -626,6 +625,7 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
 
     func keepAliveTick(now: NIODeadline) {
         run(machine.tick(now: now, credentialsExpired: lifecycle.credentialsExpired(now: bus.clock())))
+        out.releaseStorageIfEmpty()
         if behind.isBehind || paused.isPaused {
             let clock = bus.clock()
             // Publishers may have paused, so no delivery comes to notice the deadline: the tick does.

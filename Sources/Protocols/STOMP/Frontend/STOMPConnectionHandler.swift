@@ -100,7 +100,6 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
         eventLoop = context.eventLoop
         shard = bus.shard(for: context.eventLoop)
         machine = STOMPSessionStateMachine(configuration: Self.machineConfiguration(services), now: eventLoop.now)
-        out = context.channel.allocator.buffer(capacity: 256)
         writable.store(context.channel.isWritable, ordering: .relaxed)
         if context.channel.isActive { start(context) }
     }
@@ -339,6 +338,7 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
     }
 
     func keepAliveTick(now: NIODeadline) {
+        out.releaseStorageIfEmpty()
         if paused.isPaused, paused.expire(now: bus.clock()) { resumeInput() }
         if lifecycle.credentialsExpired(now: bus.clock()) {
             return fail(STOMPError("Access refused", detail: "The token expired.\n"))
