@@ -302,7 +302,11 @@ package final class LoopShard: @unchecked Sendable {
             scheduleHandOff()
             return nil
         }
-        let message = log.append(message, now: message.timestamp)
+        guard let message = log.append(message, now: message.timestamp) else {
+            // The log was evicted after this plan was made (the eviction made plans stale first): the
+            // fresh plan has the topic's new log, or none.
+            return publishHere(message, plan: self.plan(for: message.topic), completion: completion)
+        }
         // A subscriber that registered and read the log before our append must see this message live:
         // re-check the generation *after* the append (see Bus.subscribe's recovery).
         if generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
