@@ -19,6 +19,10 @@ package final class HistoryLogBox: Sendable {
     package let topic: Topic
     package let limits: HistoryLimits
     private let log: NIOLockedValueBox<State>
+    /// The shard that sequences the log (`LoopShard.MatchPlan.owner`): the first to route a publication
+    /// to it claims it, once (-1 until then). A topic's first publisher is usually its only one, so its
+    /// publications are appended and routed on its own loop, with no hop to another.
+    private let ownerClaim = ManagedAtomic(-1)
 
     init(topic: Topic, epoch: String, limits: HistoryLimits, now: UInt64 = 0) {
         self.topic = topic
@@ -40,6 +44,14 @@ package final class HistoryLogBox: Sendable {
     }
 
     package var durable: Bool { limits.durable }
+
+    /// The log's owning shard, which `shard` becomes when none has claimed it yet. Fixed for the log's life,
+    /// so its appends and deliveries keep one order (a new log after an eviction may get another owner).
+    func owner(claimingFor shard: Int) -> Int {
+        let (exchanged, original) = ownerClaim.compareExchange(
+            expected: -1, desired: shard, ordering: .acquiringAndReleasing)
+        return exchanged ? shard : original
+    }
 
     /// Appends and returns the message stamped with its position; nil when the log was evicted (the
     /// caller looks the topic's log up again).
