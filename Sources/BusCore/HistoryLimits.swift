@@ -41,9 +41,29 @@ package struct HistoryPolicy: Sendable {
     }
 }
 
-/// Which topics track presence (default: none).
+/// Which topics track presence (default: none): `filters` keep a list of who is subscribed (presence
+/// queries answer), `eventFilters` also announce each join and leave to the topic's subscribers. Lists
+/// cost one locked dictionary entry per subscription; events cost a delivery to every subscriber per
+/// join — O(n²) to fill a topic of n subscribers — so a server may list everywhere and announce only
+/// where clients want the events (Centrifugo's `presence` and `join_leave`).
 package struct PresencePolicy: Sendable {
     package var filters: [TopicFilter]
-    package init(filters: [TopicFilter] = []) { self.filters = filters }
+    /// The topics whose joins and leaves are announced (each is also listed).
+    package var eventFilters: [TopicFilter]
+
+    /// `filters` are listed and announced, as every presence filter used to be.
+    package init(filters: [TopicFilter] = []) {
+        self.filters = filters
+        self.eventFilters = filters
+    }
+
+    /// `listed` keep presence lists; `announced` also announce joins and leaves.
+    package init(listed: [TopicFilter], announced: [TopicFilter]) {
+        self.filters = listed + announced
+        self.eventFilters = announced
+    }
+
     package func isEnabled(for topic: Topic) -> Bool { filters.contains { $0.matches(topic) } }
+    /// Whether joins and leaves on `topic` are announced to its subscribers.
+    package func announces(_ topic: Topic) -> Bool { eventFilters.contains { $0.matches(topic) } }
 }

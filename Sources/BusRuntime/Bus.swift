@@ -56,9 +56,10 @@ package final class Bus: Sendable {
             changed: { registry.invalidate() })
         self.schemas = SchemaRegistry(streams: streams, clock: clock)
         self.records = RecordCollections(store: store, maxRecords: configuration.maxRecords)
-        self.history = HistoryStore(policy: configuration.history, maxLogs: configuration.maxHistoryTopics) {
-            String(random() & 0xFFFF_FFFF_FFFF, radix: 36)
-        }
+        self.history = HistoryStore(
+            policy: configuration.history, maxLogs: configuration.maxHistoryTopics,
+            maxBytes: configuration.maxHistoryBytes
+        ) { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) }
         self.presence = PresenceRegistry(policy: configuration.presence)
         var byLoop: [ObjectIdentifier: Int] = [:]
         var shards: [LoopShard] = []
@@ -122,6 +123,25 @@ package final class Bus: Sendable {
             if !writes.isEmpty { store.submit(writes) }
         }
         return [statistics, retention]
+    }
+
+    /// Evicts idle history logs every `interval` (`HistoryStore.evictIdle`; the caller cancels the task at
+    /// shutdown). On the first loop; one pass over 100,000 logs holds the store's lock for a few milliseconds.
+    package func startHistoryEviction(every interval: TimeAmount = .seconds(5)) -> [RepeatedTask] {
+        guard let loop = shards.first?.eventLoop else { return [] }
+        return [
+            loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                _ = self.evictIdleHistory()
+            }
+        ]
+    }
+
+    /// One eviction pass now (the periodic task's work; tests call it with an injected clock).
+    @discardableResult
+    package func evictIdleHistory() -> HistoryStore.Eviction {
+        let registry = self.registry
+        return history.evictIdle(
+            now: clock(), isSubscribed: { registry.namesTopic($0) }, invalidate: { registry.invalidate() })
     }
 
     /// The loop that owns `key`'s changes (a record collection, a collaboration session): the same for the
@@ -255,7 +275,7 @@ package final class Bus: Sendable {
         guard filter.shareGroup == nil, !filter.hasWildcards else { return }
         let topic = Topic(trusted: filter.pattern)
         guard presence.policy.isEnabled(for: topic), presence.join(topic, info) else { return }
-        shard(for: loop).publish(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .join(info)))
+        announce(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .join(info)), on: loop)
     }
 
     /// Takes `clientID` off `filter`'s presence list and announces the leave (see `joinPresence`).
@@ -263,8 +283,17 @@ package final class Bus: Sendable {
         guard filter.shareGroup == nil, !filter.hasWildcards else { return }
         let topic = Topic(trusted: filter.pattern)
         guard let info = presence.leave(topic, clientID: clientID) else { return }
-        shard(for: loop).publish(
-            BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .leave(info)))
+        announce(BusMessage(topic: topic, payload: ByteBuffer(), timestamp: clock(), kind: .leave(info)), on: loop)
+    }
+
+    /// A join or leave goes to the topic's subscribers where the policy announces them; other instances
+    /// hear it either way (their presence lists mirror this one's), and decide for their own subscribers.
+    private func announce(_ event: BusMessage, on loop: any EventLoop) {
+        if presence.policy.announces(event.topic) {
+            shard(for: loop).publish(event)
+        } else {
+            engine?.forward(event)
+        }
     }
 
     /// Ends a subscription (on the subscriber's loop). Messages already routed to it are skipped.
@@ -272,6 +301,10 @@ package final class Bus: Sendable {
         subscription.isActive = false
         guard registry.remove(subscription) else { return }
         engine?.interestChanged(subscription.filter, delta: -1)
+        if subscription.filter.shareGroup == nil, !subscription.filter.hasWildcards {
+            // The log stays for its age after its last subscriber left, so that subscriber can recover.
+            history.touch(Topic(trusted: subscription.filter.pattern), now: clock())
+        }
         if let clientID = presenceClientID {
             leavePresence(subscription.filter, clientID: clientID, on: subscription.subscriber.eventLoop)
         }

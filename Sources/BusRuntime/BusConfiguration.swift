@@ -15,6 +15,12 @@ package struct BusConfiguration: Sendable {
     package var maxRPCTimeoutMilliseconds: Int64
     /// Most topics with a history log (each costs at least a few hundred bytes even when empty).
     package var maxHistoryTopics: Int = 100_000
+    /// Most memory all history logs together may hold, estimated (payloads plus a fixed cost per message
+    /// and per log): past it idle logs are evicted, least recently used first, and new topics keep no
+    /// history until they fit again. 64 MiB holds 100 messages of 1 KiB on about 500 busy topics, or the
+    /// empty logs of 100,000 quiet ones; the default history rule (100 messages, 2 minutes) evicts logs
+    /// idle for 2 minutes long before that.
+    package var maxHistoryBytes: Int = 64 << 20
     /// Most records across all collections (records are held in memory): past it a create is refused.
     package var maxRecords: Int = 1_000_000
     /// JSON Schemas publishes must satisfy, by topic filter (config key `payload_schemas`; default: none).
@@ -24,8 +30,9 @@ package struct BusConfiguration: Sendable {
         history: HistoryPolicy = HistoryPolicy(), presence: PresencePolicy = PresencePolicy(),
         topicLimits: TopicLimits = .default, matchCacheCapacity: Int = 16_384,
         maxRPCTimeoutMilliseconds: Int64 = 60_000, maxHistoryTopics: Int = 100_000, maxRecords: Int = 1_000_000,
-        payloadSchemas: PayloadSchemas = .none
+        payloadSchemas: PayloadSchemas = .none, maxHistoryBytes: Int = 64 << 20
     ) {
+        self.maxHistoryBytes = maxHistoryBytes
         self.payloadSchemas = payloadSchemas
         self.maxHistoryTopics = maxHistoryTopics
         self.maxRecords = maxRecords

@@ -1,3 +1,4 @@
+import Atomics
 package import BusCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -5,14 +6,28 @@ package import Storage
 
 /// One topic's log behind its own lock (appends from any loop, reads from any loop).
 package final class HistoryLogBox: Sendable {
+    /// The log, when it was last used, and whether the store has let it go (`HistoryStore.evictIdle`).
+    struct State {
+        var log: HistoryLog<BusMessage>
+        /// Wall-clock nanoseconds of the last append, read, subscribe or unsubscribe.
+        var lastActivity: UInt64
+        /// Evicted: no longer the topic's log. Nothing is appended to it any more; a publisher holding it
+        /// looks the topic up again (and finds a new log, in a new epoch, or none).
+        var evicted = false
+    }
+
     package let topic: Topic
     package let limits: HistoryLimits
-    private let log: NIOLockedValueBox<HistoryLog<BusMessage>>
+    private let log: NIOLockedValueBox<State>
+    /// The shard that sequences the log (`LoopShard.MatchPlan.owner`): the first to route a publication
+    /// to it claims it, once (-1 until then). A topic's first publisher is usually its only one, so its
+    /// publications are appended and routed on its own loop, with no hop to another.
+    private let ownerClaim = ManagedAtomic(-1)
 
-    init(topic: Topic, epoch: String, limits: HistoryLimits) {
+    init(topic: Topic, epoch: String, limits: HistoryLimits, now: UInt64 = 0) {
         self.topic = topic
         self.limits = limits
-        log = NIOLockedValueBox(HistoryLog(epoch: epoch, limits: limits))
+        log = NIOLockedValueBox(State(log: HistoryLog(epoch: epoch, limits: limits), lastActivity: now))
     }
 
     /// A durable log resumed from the store, with the messages it still keeps.
@@ -25,16 +40,27 @@ package final class HistoryLogBox: Sendable {
             log.append(
                 message, at: message.offset, bytes: message.payload.readableBytes, time: message.timestamp, now: now)
         }
-        self.log = NIOLockedValueBox(log)
+        self.log = NIOLockedValueBox(State(log: log, lastActivity: now))
     }
 
     package var durable: Bool { limits.durable }
 
-    /// Appends and returns the message stamped with its position.
-    func append(_ message: BusMessage, now: UInt64) -> BusMessage {
+    /// The log's owning shard, which `shard` becomes when none has claimed it yet. Fixed for the log's life,
+    /// so its appends and deliveries keep one order (a new log after an eviction may get another owner).
+    func owner(claimingFor shard: Int) -> Int {
+        let (exchanged, original) = ownerClaim.compareExchange(
+            expected: -1, desired: shard, ordering: .acquiringAndReleasing)
+        return exchanged ? shard : original
+    }
+
+    /// Appends and returns the message stamped with its position; nil when the log was evicted (the
+    /// caller looks the topic's log up again).
+    func append(_ message: BusMessage, now: UInt64) -> BusMessage? {
         let kept = Self.compacted(message)
-        return log.withLockedValue { log in
-            log.append(bytes: kept.payload.readableBytes, now: now) { kept.positioned(at: $0) }
+        return log.withLockedValue { state in
+            guard !state.evicted else { return nil }
+            state.lastActivity = now
+            return state.log.append(bytes: kept.payload.readableBytes, now: now) { kept.positioned(at: $0) }
         }
     }
 
@@ -42,16 +68,17 @@ package final class HistoryLogBox: Sendable {
     /// `appendStored` (readers see it only then).
     func reserve(_ message: BusMessage) -> BusMessage {
         let kept = Self.compacted(message)
-        let position = log.withLockedValue { $0.reserve() }
+        let position = log.withLockedValue { $0.log.reserve() }
         return kept.positioned(at: position)
     }
 
     /// Appends a reserved message once it is stored. False when the log moved to another epoch meanwhile
     /// (a failed commit reset it): the message is not part of the log.
     func appendStored(_ message: BusMessage, now: UInt64) -> Bool {
-        log.withLockedValue { log in
-            guard message.position?.epoch == log.epoch else { return false }
-            return log.append(
+        log.withLockedValue { state in
+            guard message.position?.epoch == state.log.epoch else { return false }
+            state.lastActivity = now
+            return state.log.append(
                 message, at: message.offset, bytes: message.payload.readableBytes, time: message.timestamp, now: now)
         }
     }
@@ -59,15 +86,15 @@ package final class HistoryLogBox: Sendable {
     /// How many messages up to `offset` the stored copy needs to keep: the count bound, or fewer when the
     /// in-memory log has already trimmed by bytes or age (so those bounds reach the store too).
     func storedKeep(through offset: UInt64) -> Int {
-        log.withLockedValue { log in
-            guard let first = log.firstOffset, offset >= first else { return limits.count }
+        log.withLockedValue { state in
+            guard let first = state.log.firstOffset, offset >= first else { return limits.count }
             return max(1, min(limits.count, Int(offset - first + 1)))
         }
     }
 
     /// Starts the log again in `epoch` (the durable copy could not be kept in step with it).
     func reset(epoch: String) {
-        log.withLockedValue { $0 = HistoryLog(epoch: epoch, limits: limits) }
+        log.withLockedValue { $0.log = HistoryLog(epoch: epoch, limits: limits) }
     }
 
     /// A payload sliced from a read buffer (NATS, MQTT) would keep the whole buffer alive for as long
@@ -80,34 +107,80 @@ package final class HistoryLogBox: Sendable {
 
     /// Runs `body` with the log locked (reads, and recovery's read-and-mark).
     package func withLog<T>(now: UInt64, _ body: (inout HistoryLog<BusMessage>) -> T) -> T {
-        log.withLockedValue { log in
-            log.trim(now: now)
-            return body(&log)
+        log.withLockedValue { state in
+            state.lastActivity = max(state.lastActivity, now)
+            state.log.trim(now: now)
+            return body(&state.log)
         }
+    }
+
+    /// Marks the log used at `now` (a subscriber of its topic left: recovery stays possible for the
+    /// log's age from here).
+    func touch(now: UInt64) {
+        log.withLockedValue { $0.lastActivity = max($0.lastActivity, now) }
+    }
+
+    /// What eviction needs to know, trimmed to `now`: the estimated memory held (`HistoryStore.estimatedBytes`),
+    /// the last activity, and whether the log is idle by its age (nothing done with it within its age).
+    func usage(now: UInt64) -> (bytes: Int, lastActivity: UInt64, expired: Bool) {
+        log.withLockedValue { state in
+            state.log.trim(now: now)
+            let bytes =
+                HistoryStore.logOverheadBytes + state.log.count * HistoryStore.messageOverheadBytes
+                + state.log.totalBytes
+            let expired = limits.maxAgeSeconds.map { age in
+                now > state.lastActivity && now - state.lastActivity > UInt64(age * 1e9)
+            }
+            return (bytes, state.lastActivity, expired ?? false)
+        }
+    }
+
+    /// Takes the log out of use (under the store's lock, after the shards' plans were made stale).
+    func markEvicted() {
+        log.withLockedValue { $0.evicted = true }
     }
 }
 
-/// Every topic log, created on first publish for topics the policy says keep history.
+/// Every topic log, created on first publish for topics the policy says keep history. Bounded twice:
+/// by the number of logs and by an estimate of the memory they hold; idle logs are evicted
+/// (`evictIdle`, HistoryStore+Eviction.swift).
 package final class HistoryStore: Sendable {
     package let policy: HistoryPolicy
     /// Most topic logs kept; past it, new topics keep no history (bounded memory whatever names clients use).
     package let maxLogs: Int
-    private let logs = NIOLockedValueBox<[Topic: HistoryLogBox]>([:])
+    /// Most memory all logs together may hold, estimated (`estimatedBytes`): past it the least recently used
+    /// logs nobody is subscribed to are evicted, and while it stays past it new topics keep no history.
+    package let maxBytes: Int
+    let logs = NIOLockedValueBox<[Topic: HistoryLogBox]>([:])
+    /// Set by each eviction pass: the logs held more than `maxBytes` even after it (read on log creation).
+    let overBudget = ManagedAtomic(false)
+    /// The memory all logs held at the last eviction pass, estimated, and how many logs were evicted so far.
+    let lastEstimate = ManagedAtomic(0)
+    let evictions = ManagedAtomic(0)
     private let makeEpoch: @Sendable () -> String
 
-    package init(policy: HistoryPolicy, maxLogs: Int = 100_000, makeEpoch: @escaping @Sendable () -> String) {
+    /// What a log costs besides its messages (the box, its lock, the map entry, the epoch), estimated.
+    static let logOverheadBytes = 512
+    /// What a kept message costs besides its payload (its entry, `BusMessage`, topic and headers), estimated.
+    static let messageOverheadBytes = 256
+
+    package init(
+        policy: HistoryPolicy, maxLogs: Int = 100_000, maxBytes: Int = .max,
+        makeEpoch: @escaping @Sendable () -> String
+    ) {
         self.policy = policy
         self.maxLogs = maxLogs
+        self.maxBytes = maxBytes
         self.makeEpoch = makeEpoch
     }
 
-    /// The topic's log, or nil when the topic keeps no history.
-    package func log(for topic: Topic, create: Bool) -> HistoryLogBox? {
+    /// The topic's log, or nil when the topic keeps no history (or the store is full).
+    package func log(for topic: Topic, create: Bool, now: UInt64 = 0) -> HistoryLogBox? {
         guard let limits = policy.limits(for: topic) else { return nil }
         return logs.withLockedValue { logs in
             if let box = logs[topic] { return box }
-            guard create, logs.count < maxLogs else { return nil }
-            let box = HistoryLogBox(topic: topic, epoch: makeEpoch(), limits: limits)
+            guard create, logs.count < maxLogs, !overBudget.load(ordering: .relaxed) else { return nil }
+            let box = HistoryLogBox(topic: topic, epoch: makeEpoch(), limits: limits, now: now)
             logs[topic] = box
             return box
         }

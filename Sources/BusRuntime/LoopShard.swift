@@ -37,6 +37,7 @@ package final class LoopShard: @unchecked Sendable {
         let streams: [StreamBox]
         /// The shard that appends to and routes from `log`: one sequencer per topic, so deliveries
         /// leave in offset order and a client resuming from its newest offset has missed nothing before it.
+        /// The first shard to look the log up claims it (`HistoryLogBox.owner(claimingFor:)`).
         let owner: Int
         let recipientCount: Int
         /// Whether `local`, `remote` and `groups` hold anything: read per publish without the arrays'
@@ -330,7 +331,17 @@ package final class LoopShard: @unchecked Sendable {
             scheduleHandOff()
             return nil
         }
-        let message = log.append(message, now: message.timestamp)
+        guard let message = log.append(message, now: message.timestamp) else {
+            // The log was evicted after this plan was made (the eviction made plans stale first): the
+            // fresh plan has the topic's new log, or none — and the new log's owner may be another shard.
+            let plan = self.plan(for: message.topic)
+            if plan.log != nil, plan.owner != index {
+                forwards[plan.owner].append(Forwarded(message: message, completion: completion))
+                scheduleHandOff()
+                return nil
+            }
+            return publishHere(message, plan: plan, completion: completion)
+        }
         // A subscriber that registered and read the log before our append must see this message live:
         // re-check the generation *after* the append (see Bus.subscribe's recovery).
         if generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
@@ -488,8 +499,9 @@ package final class LoopShard: @unchecked Sendable {
             subscriptions.isEmpty ? nil : (shard: shard, subscriptions: subscriptions)
         }
         let groups = match.groups.map { GroupPlan(members: $0) }
-        let owner = Int(UInt(bitPattern: topic.name.hashValue) % UInt(outgoing.count))
         let log = bus.history.log(for: topic, create: true)
+        // Plans without a log never forward, whatever their owner.
+        let owner = log?.owner(claimingFor: index) ?? index
         let streams = bus.streams.matchingNamingLastLevel(topic)
         let acceptor = bus.acceptors.acceptor(for: topic)
         let plan = MatchPlan(

@@ -80,6 +80,14 @@ package final class SubscriptionRegistry: Sendable {
         }
     }
 
+    /// Whether a subscription names `topic` itself (not through a wildcard, not shared): those are the
+    /// subscriptions whose recovery and skip offsets come from the topic's log.
+    package func namesTopic(_ topic: Topic) -> Bool {
+        state.withLockedValue {
+            $0.index.match(topic).members.contains { !$0.filter.hasWildcards && $0.filter.shareGroup == nil }
+        }
+    }
+
     /// Active filters with their subscriber counts.
     package func channelCounts() -> [String: Int] {
         state.withLockedValue { $0.counts }

@@ -21,6 +21,8 @@ package struct ServerLimits: Sendable {
     package var connectTimeoutSeconds = 10
     /// Topics with a history log; past it new topics keep none (each log costs memory even when empty).
     package var maxHistoryTopics = 100_000
+    /// Memory all history logs may hold, estimated (`BusConfiguration.maxHistoryBytes`, which says why 64 MiB).
+    package var maxHistoryBytes = 64 << 20
     /// Records across all collections (each is held in memory with its parsed and encoded forms, ~1 KiB
     /// for a small one): past it a create is refused.
     package var maxRecords = 1_000_000

@@ -85,6 +85,7 @@ extension ServerConfiguration {
         // The legacy top-level key first, so the section's own `port` wins.
         if let value = file.mqtt_port { try setFrontend("mqtt", "port", text: String(value), source: "mqtt_port") }
         try apply(frontendSections: data)
+        // The file's lists replace the default; `[]` keeps no history / no presence.
         if let rules = file.history {
             history = try rules.map { rule in
                 HistoryPolicy.Rule(
@@ -118,6 +119,7 @@ extension ServerConfiguration {
             if let v = l.pong_timeout_seconds { limits.pongTimeoutSeconds = v }
             if let v = l.connect_timeout_seconds { limits.connectTimeoutSeconds = v }
             if let v = l.max_history_topics { limits.maxHistoryTopics = v }
+            if let v = l.max_history_bytes { limits.maxHistoryBytes = v }
             if let v = l.max_records { limits.maxRecords = v }
             if let v = l.max_store_bytes {
                 guard v >= 0 else { throw ConfigurationError("limits.max_store_bytes must be 0 (no bound) or more") }
@@ -155,16 +157,21 @@ extension ServerConfiguration {
             }
             eventLoopThreads = threads
         }
+        // First matching rule wins, so environment rules go before the file's.
         if let value = environment["SWITCHBOARD_HISTORY"] {
-            // First matching rule wins, so environment rules go before the file's.
-            history = try value.split(separator: ";").map { try Self.parseHistoryRule(String($0)) } + history
+            history = try Self.layered(value.split(separator: ";").map(String.init), over: history) {
+                try Self.parseHistoryRule($0)
+            }
         }
         if let value = environment["SWITCHBOARD_DURABLE_HISTORY"] {
-            history =
-                try value.split(separator: ";").map { try Self.parseHistoryRule(String($0), durable: true) } + history
+            history = try Self.layered(value.split(separator: ";").map(String.init), over: history) {
+                try Self.parseHistoryRule($0, durable: true)
+            }
         }
         if let value = environment["SWITCHBOARD_PRESENCE"] {
-            presence += try value.split(separator: ";").map { try Self.filter(String($0), key: "SWITCHBOARD_PRESENCE") }
+            presence = try Self.layered(value.split(separator: ";").map(String.init), over: presence) {
+                try Self.filter($0, key: "SWITCHBOARD_PRESENCE")
+            }
         }
         // SWITCHBOARD_<FRONTEND>_<KEY> for every key of every frontend's section.
         for frontend in frontends {
@@ -190,10 +197,11 @@ extension ServerConfiguration {
         if let value = overrides.webSocketEchoPath { webSocketEchoPath = value }
         try apply(frontendFlags: overrides)
         // Flag rules come first so they win over file rules for the same topics.
-        history =
-            try overrides.durableHistory.map { try Self.parseHistoryRule($0, durable: true) }
-            + overrides.history.map { try Self.parseHistoryRule($0) } + history
-        presence += try overrides.presence.map { try Self.filter($0, key: "--presence") }
+        history = try Self.layered(overrides.history, over: history) { try Self.parseHistoryRule($0) }
+        history = try Self.layered(overrides.durableHistory, over: history) {
+            try Self.parseHistoryRule($0, durable: true)
+        }
+        presence = try Self.layered(overrides.presence, over: presence) { try Self.filter($0, key: "--presence") }
         try validate()
     }
 
@@ -218,7 +226,21 @@ extension ServerConfiguration {
         guard limits.maxHistoryTopics >= 0 else {
             throw ConfigurationError("limits.max_history_topics must not be negative")
         }
+        guard limits.maxHistoryBytes >= 0 else {
+            throw ConfigurationError("limits.max_history_bytes must not be negative")
+        }
         guard limits.maxRecords >= 0 else { throw ConfigurationError("limits.max_records must not be negative") }
+    }
+
+    /// One source's history rules or presence filters over what the sources before it gave (nil: the
+    /// default). Given ones go first (first match wins) and replace the default; `none` among them drops
+    /// what the sources before gave, so `--history none` alone keeps no history at all.
+    static func layered<Item>(_ texts: [String], over earlier: [Item]?, parse: (String) throws -> Item) throws
+        -> [Item]?
+    {
+        guard !texts.isEmpty else { return earlier }
+        let given = try texts.filter { $0.lowercased() != "none" }.map(parse)
+        return texts.contains { $0.lowercased() == "none" } ? given : given + (earlier ?? [])
     }
 
     /// A Redis URL (`redis://` or `rediss://`), checked as the client will read it.
@@ -324,6 +346,7 @@ private struct ConfigFile: Decodable {
         var pong_timeout_seconds: Int?
         var connect_timeout_seconds: Int?
         var max_history_topics: Int?
+        var max_history_bytes: Int?
         var max_records: Int?
         var max_store_bytes: Int?
         var rpc_max_timeout_ms: Int?

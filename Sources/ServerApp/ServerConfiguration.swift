@@ -32,8 +32,12 @@ package struct ServerConfiguration: Sendable {
     package var anonymous = true
     /// Static bearer tokens → user ids.
     package var tokens: [String: String] = [:]
-    package var history: [HistoryPolicy.Rule] = []
-    package var presence: [TopicFilter] = []
+    /// History rules, first match wins; nil: `defaultHistory` (recovery works out of the box, DESIGN.md §7).
+    /// Rules given anywhere (flags, environment, file) replace the default; an empty list keeps no history.
+    package var history: [HistoryPolicy.Rule]?
+    /// Channels with presence, their joins and leaves announced; nil: `defaultPresence` (listed on every
+    /// channel, nothing announced). Filters given anywhere replace the default; an empty list: no presence.
+    package var presence: [TopicFilter]?
     /// Streams of the config file's `streams`: created at startup, or — when the store already has one
     /// of that name — given the file's filters and limits (its partitions and storage stay).
     package var streams: [StreamConfiguration] = []
@@ -60,6 +64,34 @@ package struct ServerConfiguration: Sendable {
     package var eventLoopThreads: Int = System.coreCount
 
     package init() {}
+
+    /// What every topic keeps unless history is configured: its last 100 messages for 2 minutes (the
+    /// window Socket.IO's connection-state recovery uses), at most 1 MiB of payload — enough for a client
+    /// that drops off to resume (WebSocket `recover`, SSE `Last-Event-ID`, long-poll cursors, Socket.IO
+    /// and SignalR recovery). `$`-topics (`$SYS/…`, reply inboxes) keep none: `#` does not match them.
+    /// A log idle for its age is evicted; all logs together are bounded by `limits.max_history_bytes`.
+    package static let defaultHistory = HistoryPolicy.Rule(
+        filter: try! TopicFilter("#"), limits: HistoryLimits(count: 100, maxAgeSeconds: 120))
+
+    /// Presence unless configured: every channel lists who is subscribed (presence queries answer), and
+    /// no join or leave is announced — an announcement goes to every subscriber of the channel, so
+    /// filling a channel of n subscribers would cost n²/2 deliveries. `--presence FILTER` announces.
+    package static let defaultPresence = PresencePolicy(listed: [try! TopicFilter("#")], announced: [])
+
+    /// The bus's history policy: the configured rules (which win), collaboration's own rules, then — when
+    /// none are configured — the default, last, so the sessions' channels keep their durable logs.
+    package var historyPolicy: HistoryPolicy {
+        HistoryPolicy(
+            rules: (history ?? []) + CollaborationService.historyRules(durable: true)
+                + (history == nil ? [Self.defaultHistory] : []))
+    }
+
+    /// The bus's presence policy: the configured filters (or the default) and collaboration's.
+    package var presencePolicy: PresencePolicy {
+        let configured = presence.map { PresencePolicy(filters: $0) } ?? Self.defaultPresence
+        return PresencePolicy(
+            listed: configured.filters, announced: configured.eventFilters + CollaborationService.presenceFilters)
+    }
 
     /// A configuration for these frontends (`FrontendList.all` by default): an embedder's or a test's
     /// own protocol is served exactly like the built-in ones.

@@ -71,11 +71,10 @@ package final class SwitchboardServer: Sendable {
         self.bus = Bus(
             eventLoops: loops,
             configuration: BusConfiguration(
-                history: HistoryPolicy(rules: configuration.history + CollaborationService.historyRules(durable: true)),
-                presence: PresencePolicy(filters: configuration.presence + CollaborationService.presenceFilters),
+                history: configuration.historyPolicy, presence: configuration.presencePolicy,
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics, maxRecords: configuration.limits.maxRecords,
-                payloadSchemas: configuration.payloadSchemas),
+                payloadSchemas: configuration.payloadSchemas, maxHistoryBytes: configuration.limits.maxHistoryBytes),
             store: store)
         self.connections = ConnectionRegistry(
             limits: ConnectionLimits(
@@ -173,6 +172,7 @@ package final class SwitchboardServer: Sendable {
             KeepAliveSweeperService(sweepers: keepAlive),
             PeriodicTaskService(name: "bus metrics", logger: logger) { bus.startMetricsReporting() },
             PeriodicTaskService(name: "storage housekeeping", logger: logger) { bus.startStorageHousekeeping() },
+            PeriodicTaskService(name: "history eviction", logger: logger) { bus.startHistoryEviction() },
             PeriodicTaskService(name: "stream housekeeping", logger: logger) { bus.startStreamHousekeeping() },
             PeriodicTaskService(name: "collaboration", logger: logger) { [collaboration] in
                 collaboration.start()

@@ -82,13 +82,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("history"),
-        help: "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'. Repeatable.")
+        help:
+            "Keep history: 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'chat/#=100,10m'; 'none' keeps none. Replaces the default '#=100,2m'. Repeatable."
+    )
     var history: [String] = []
 
     @Option(
         name: .customLong("durable-history"),
         help:
-            "Keep durable history (in the store; survives restarts): 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'orders/#=10000,7d'. Repeatable."
+            "Keep durable history (in the store; survives restarts): 'FILTER=COUNT[,AGE][,BYTES]', e.g. 'orders/#=10000,7d'. Replaces the default history rule. Repeatable."
     )
     var durableHistory: [String] = []
 
@@ -110,7 +112,11 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var durability: String?
 
-    @Option(name: .customLong("presence"), help: "Track presence on channels matching FILTER. Repeatable.")
+    @Option(
+        name: .customLong("presence"),
+        help:
+            "Track presence on channels matching FILTER and announce joins and leaves; 'none' tracks none. Replaces the default (every channel listed, nothing announced). Repeatable."
+    )
     var presence: [String] = []
 
     @Option(

@@ -103,6 +103,28 @@ import Testing
         #expect(bus.readHistory(topic, after: nil, limit: 10)?.messages.isEmpty == true)
     }
 
+    /// A channel listed but not announced (the server's default): presence queries answer, subscribers
+    /// get no join or leave events.
+    @Test func listedPresenceAnnouncesNothing() async throws {
+        let bus = Bus(
+            eventLoops: loops,
+            configuration: BusConfiguration(
+                presence: PresencePolicy(listed: [try TopicFilter("#")], announced: [try TopicFilter("loud/#")])))
+        let slot = bus.metrics.slot(for: "test")
+        let watcher = TestSubscriber(eventLoop: loops[0], slot: slot)
+        _ = try await bus.subscribeOnLoop("quiet", watcher, id: "w", presence: info("w"))
+        let loud = TestSubscriber(eventLoop: loops[0], slot: slot)
+        _ = try await bus.subscribeOnLoop("loud/a", loud, id: "l", presence: info("l"))
+        let other = TestSubscriber(eventLoop: loops[1], slot: slot)
+        _ = try await bus.subscribeOnLoop("quiet", other, id: "o", presence: info("o"))
+        _ = try await bus.subscribeOnLoop("loud/a", other, id: "o", presence: info("o"))
+        #expect(Set(bus.presence.clients(of: try Topic("quiet")).map(\.clientID)) == ["w", "o"])
+        #expect(await eventually { loud.messages.count == 2 })  // "join l", "join o"
+        _ = try await bus.publishOnLoop("quiet", "after", loop: loops[1])
+        #expect(await eventually { watcher.payloads == ["after"] })
+        #expect(watcher.messages.count == 1)
+    }
+
     func info(_ id: String) -> PresenceInfo {
         PresenceInfo(clientID: id, userID: nil, name: nil, protocolName: "test", connectedAt: 0, remoteAddress: nil)
     }

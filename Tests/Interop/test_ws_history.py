@@ -268,7 +268,9 @@ def test_history_age_bound(make_server):
     ch = f"chat/{unique()}"
 
     async def body():
-        async with ws_clients(srv.ws_url) as ws:
+        # A subscriber keeps the log (an unsubscribed log idle past its age is evicted: the test below).
+        async with ws_clients(srv.ws_url, 2) as (ws, sub):
+            await sub.subscribe(ch)
             await _publish_n(ws, ch, 1, 4)
             h = await ws.expect({"type": "history", "channel": ch, "limit": 100}, "history")
             assert len(h["messages"]) == 3, h
@@ -277,6 +279,26 @@ def test_history_age_bound(make_server):
             h = await ws.expect({"type": "history", "channel": ch, "limit": 100}, "history")
             assert [m["data"]["i"] for m in h["messages"]] == [4], f"messages older than age_seconds kept: {h}"
             assert h["offset"] == 4, h
+
+    run(body())
+
+
+def test_idle_log_is_evicted_into_a_new_epoch(make_server):
+    """Issue 25: a log nobody subscribes to and nothing used within its age is evicted (checked every 5 s);
+    the channel's next log starts a new epoch, and recovering from the old one is refused, never resumed."""
+    srv = make_server({"history": [{"filter": "chat/#", "count": 100, "age_seconds": 1}]})
+    ch = f"chat/{unique()}"
+
+    async def body():
+        async with ws_clients(srv.ws_url) as ws:
+            replies = await _publish_n(ws, ch, 1, 4)
+            old = {"offset": replies[-1]["offset"], "epoch": replies[-1]["epoch"]}
+            assert old["offset"] == 3, replies
+            await asyncio.sleep(7)
+            h = await ws.expect({"type": "history", "channel": ch, "limit": 100}, "history")
+            assert h["offset"] == 0 and h["epoch"] != old["epoch"] and h["messages"] == [], h
+            s = await ws.subscribe(ch, recover=old, history=10)
+            assert s["recovered"] is False, s
 
     run(body())
 

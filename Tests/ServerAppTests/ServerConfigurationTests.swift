@@ -12,7 +12,56 @@ import Testing
         #expect(configuration.httpPort == 8080)
         #expect(configuration.dataDirectory == "./data")
         #expect(configuration.anonymous)
-        #expect(configuration.history.isEmpty)
+        // Recovery works out of the box (issue 25): every topic keeps a bounded log, every channel lists
+        // its presence without announcing joins and leaves.
+        #expect(configuration.history == nil)
+        let history = configuration.historyPolicy
+        #expect(history.limits(for: try Topic("any/topic")) == HistoryLimits(count: 100, maxAgeSeconds: 120))
+        #expect(history.limits(for: try Topic("$SYS/broker/uptime")) == nil)
+        // Collaboration's durable rules come before the catch-all.
+        #expect(history.limits(for: try Topic("sessions/s1/messages"))?.durable == true)
+        #expect(configuration.limits.maxHistoryBytes == 64 << 20)
+        let presence = configuration.presencePolicy
+        let channel = try Topic("any/channel")
+        #expect(presence.isEnabled(for: channel) && !presence.announces(channel))
+        #expect(presence.announces(try Topic("sessions/s1/messages")))
+    }
+
+    /// An explicit rule list replaces the default, from any source; `none` / `[]` turns it off.
+    @Test func explicitHistoryAndPresenceReplaceTheDefault() throws {
+        var overrides = ConfigurationOverrides()
+        overrides.history = ["chat/#=10"]
+        overrides.presence = ["chat/#"]
+        let flags = try ServerConfiguration.load(overrides: overrides, environment: [:])
+        #expect(flags.historyPolicy.limits(for: try Topic("other")) == nil)
+        #expect(flags.historyPolicy.limits(for: try Topic("chat/a"))?.count == 10)
+        #expect(!flags.presencePolicy.isEnabled(for: try Topic("other")))
+        #expect(flags.presencePolicy.announces(try Topic("chat/a")))
+
+        overrides = ConfigurationOverrides()
+        overrides.history = ["none"]
+        overrides.presence = ["none"]
+        let none = try ServerConfiguration.load(
+            overrides: overrides, environment: ["SWITCHBOARD_HISTORY": "env/#=5", "SWITCHBOARD_PRESENCE": "env/#"])
+        #expect(none.history?.isEmpty == true && none.presence?.isEmpty == true)
+        #expect(none.historyPolicy.limits(for: try Topic("env/a")) == nil)
+        #expect(!none.presencePolicy.isEnabled(for: try Topic("env/a")))
+
+        let environment = try ServerConfiguration.load(
+            overrides: ConfigurationOverrides(), environment: ["SWITCHBOARD_HISTORY": "none"])
+        #expect(environment.history?.isEmpty == true)
+        #expect(environment.presence == nil)
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-\(UUID().uuidString).json")
+        try Data(#"{"history": [], "presence": [], "limits": {"max_history_bytes": 1024}}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        overrides = ConfigurationOverrides()
+        overrides.configFile = file.path
+        overrides.durableHistory = ["orders/#=100"]
+        let fromFile = try ServerConfiguration.load(overrides: overrides, environment: [:])
+        #expect(fromFile.history?.map(\.filter.text) == ["orders/#"])
+        #expect(fromFile.presence?.isEmpty == true)
+        #expect(fromFile.limits.maxHistoryBytes == 1024)
     }
 
     @Test func flagsBeatEnvironmentBeatFile() throws {
@@ -34,9 +83,9 @@ import Testing
         #expect(configuration.limits.slowConsumer == .disconnect)
         #expect(configuration.limits.connectTimeoutSeconds == 3)
         #expect(configuration.limits.maxHistoryTopics == 7)
-        #expect(configuration.history.count == 2)
-        #expect(configuration.history[0].limits == HistoryLimits(count: 7, maxAgeSeconds: 600, maxBytes: 2048))
-        #expect(configuration.history[1].limits == HistoryLimits(count: 5, maxAgeSeconds: 60))
+        #expect(configuration.history?.count == 2)
+        #expect(configuration.history?[0].limits == HistoryLimits(count: 7, maxAgeSeconds: 600, maxBytes: 2048))
+        #expect(configuration.history?[1].limits == HistoryLimits(count: 5, maxAgeSeconds: 60))
     }
 
     @Test func sseSettingsFromFileAndFlags() throws {

@@ -412,6 +412,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     /// A presence event of another instance, to this instance's subscribers of `topic`.
     private func announce(_ topic: Topic, _ kind: BusMessage.Kind) {
+        // Listed either way (above); announced only where this instance's policy announces.
+        guard bus.presence.policy.announces(topic) else { return }
         bus.publishRemote(
             BusMessage(topic: topic, payload: ByteBuffer(), timestamp: bus.clock(), kind: kind, isRemote: true),
             on: eventLoop)

@@ -1,0 +1,123 @@
+import Atomics
+import BusCore
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import BusRuntime
+
+/// Idle history logs are evicted, and all logs together stay under `maxHistoryBytes` (issue 25).
+@Suite struct BusHistoryEvictionTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    var loops: [any EventLoop] { Array(group.makeIterator()) }
+    /// The bus's clock, in seconds (nanoseconds in the bus).
+    let seconds = ManagedAtomic<UInt64>(1)
+
+    func makeBus(_ rules: [HistoryPolicy.Rule], maxBytes: Int = 64 << 20) -> Bus {
+        let seconds = self.seconds
+        return Bus(
+            eventLoops: loops,
+            configuration: BusConfiguration(history: HistoryPolicy(rules: rules), maxHistoryBytes: maxBytes),
+            clock: { seconds.load(ordering: .relaxed) * 1_000_000_000 })
+    }
+
+    func rule(_ filter: String, count: Int = 100, age: Double? = 120, durable: Bool = false) throws
+        -> HistoryPolicy.Rule
+    {
+        .init(
+            filter: try TopicFilter(filter), limits: HistoryLimits(count: count, maxAgeSeconds: age, durable: durable))
+    }
+
+    /// A log nobody subscribes to and nothing touched within its age is evicted; a client resuming from
+    /// its epoch is told it could not recover, and the topic's next publish starts a new epoch at offset 1.
+    @Test func idleLogIsEvictedAndItsEpochIsNeverResumedInto() async throws {
+        let bus = makeBus([try rule("#")])
+        for i in 1...3 { _ = try await bus.publishOnLoop("a/b", "\(i)", loop: loops[0]) }
+        let old = try #require(bus.readHistory(try Topic("a/b"), after: nil, limit: 10)?.position)
+        #expect(old.offset == 3)
+        seconds.store(100, ordering: .relaxed)
+        #expect(bus.evictIdleHistory().evicted == 0)
+        seconds.store(300, ordering: .relaxed)
+        #expect(bus.evictIdleHistory().evicted == 1)
+        #expect(bus.history.topicCount == 0)
+        // The same loop publishes again: its cached plan held the evicted log.
+        let next = try await bus.publishOnLoop("a/b", "4", loop: loops[0])
+        #expect(next.position?.offset == 1)
+        #expect(next.position?.epoch != old.epoch)
+        let resumed = try #require(bus.readHistory(try Topic("a/b"), after: old, limit: 10))
+        #expect(resumed.recovered == false)
+        let slot = bus.metrics.slot(for: "test")
+        let subscriber = TestSubscriber(eventLoop: loops[1], slot: slot)
+        let recovering = try await bus.subscribeOnLoop("a/b", subscriber, history: .recover(old, fallback: 10))
+        #expect(recovering.value.recovered == false)
+        #expect(recovering.value.messages.map { String(buffer: $0.payload) } == ["4"])
+    }
+
+    /// A topic with a subscriber keeps its log (its skip offset comes from it); once the subscriber leaves,
+    /// the log stays for its age from then, so the subscriber can still recover.
+    @Test func subscribedLogIsKeptAndOutlivesItsLastSubscriberByItsAge() async throws {
+        let bus = makeBus([try rule("#")])
+        let slot = bus.metrics.slot(for: "test")
+        let subscriber = TestSubscriber(eventLoop: loops[1], slot: slot)
+        let subscribed = try await bus.subscribeOnLoop("room", subscriber, history: .last(0))
+        let wildcard = TestSubscriber(eventLoop: loops[0], slot: slot)
+        _ = try await bus.subscribeOnLoop("#", wildcard)
+        let published = try await bus.publishOnLoop("room", "1", loop: loops[0])
+        seconds.store(1_000, ordering: .relaxed)
+        #expect(bus.evictIdleHistory().evicted == 0)
+        let subscription = subscribed.value.subscription
+        try await loops[1].submit { bus.unsubscribe(subscription) }.get()
+        seconds.store(1_100, ordering: .relaxed)
+        // Only the wildcard subscriber is left (it reads no log): still within the age of the unsubscribe.
+        #expect(bus.evictIdleHistory().evicted == 0)
+        let recovered = try #require(bus.readHistory(try Topic("room"), after: published.position, limit: 10))
+        #expect(recovered.recovered == true)
+        seconds.store(1_300, ordering: .relaxed)
+        #expect(bus.evictIdleHistory().evicted == 1)
+    }
+
+    /// Past the memory bound the least recently used logs nobody subscribes to go first, whatever their
+    /// age; while the logs still do not fit, new topics keep no history.
+    @Test func memoryBoundEvictsLeastRecentlyUsedAndRefusesNewLogsWhileFull() async throws {
+        let payload = String(repeating: "x", count: 1_000)
+        let perLog = HistoryStore.logOverheadBytes + HistoryStore.messageOverheadBytes + 1_000
+        let bus = makeBus([try rule("#", age: nil)], maxBytes: 3 * perLog)
+        let slot = bus.metrics.slot(for: "test")
+        let subscriber = TestSubscriber(eventLoop: loops[0], slot: slot)
+        _ = try await bus.subscribeOnLoop("t/0", subscriber)
+        for i in 0..<6 {
+            seconds.store(UInt64(10 + i), ordering: .relaxed)
+            _ = try await bus.publishOnLoop("t/\(i)", payload, loop: loops[i % 2])
+        }
+        let pass = bus.evictIdleHistory()
+        #expect(pass.evicted == 3)
+        #expect(pass.estimatedBytes == 3 * perLog)
+        // t/0 is the oldest but subscribed; t/1 … t/3 were the least recently used of the rest.
+        for (topic, kept) in [
+            ("t/0", true), ("t/1", false), ("t/2", false), ("t/3", false), ("t/4", true), ("t/5", true),
+        ] {
+            #expect((bus.history.log(for: try Topic(topic), create: false) != nil) == kept, "\(topic)")
+        }
+        // Every log left is subscribed and they outgrow the bound: nothing can go, so new topics get no
+        // log until a pass finds room.
+        _ = try await bus.subscribeOnLoop("t/4", subscriber, id: "s4")
+        _ = try await bus.subscribeOnLoop("t/5", subscriber, id: "s5")
+        _ = try await bus.publishOnLoop("t/5", payload, loop: loops[1])
+        let full = bus.evictIdleHistory()
+        #expect(full.evicted == 0 && full.estimatedBytes > 3 * perLog)
+        #expect(bus.history.log(for: try Topic("t/7"), create: true) == nil)
+        #expect(try await bus.publishOnLoop("t/7", payload, loop: loops[0]).position == nil)
+        #expect(bus.history.evictedCount == 3)
+    }
+
+    /// Durable logs are the store's, not memory's to drop: never evicted.
+    @Test func durableLogsAreNeverEvicted() async throws {
+        let bus = makeBus([try rule("keep/#", durable: true), try rule("#")])
+        _ = bus.readHistory(try Topic("keep/a"), after: nil, limit: 1)
+        _ = bus.readHistory(try Topic("drop/a"), after: nil, limit: 1)
+        seconds.store(10_000, ordering: .relaxed)
+        #expect(bus.evictIdleHistory().evicted == 1)
+        #expect(bus.history.log(for: try Topic("keep/a"), create: false) != nil)
+        #expect(bus.history.log(for: try Topic("drop/a"), create: false) == nil)
+    }
+}
