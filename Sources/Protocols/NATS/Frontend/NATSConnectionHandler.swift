@@ -541,8 +541,8 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
         }
         if !writable || out.readableBytes >= services.softPendingLimit {
             // Behind (over 3/4 of max_pending, where nats-server opens its stall gate): the publishers
-            // feeding it pause until it drains; past the write deadline, or past max_pending (what its
-            // publishers read before their pause landed), it is a slow consumer.
+            // feeding it pause until it drains; past the write deadline without reading, or past its slack
+            // (what its publishers read before their pause landed), it is a slow consumer.
             let admission = behind.admit(
                 bytes: message.payload.readableBytes, publishedAt: message.timestamp, from: message.publisherID,
                 to: info.id, now: bus.clock(),
