@@ -16,8 +16,15 @@ package struct MQTTConfiguration: FrontendSettings {
     /// the client's own close ends it sooner. 2 s covers a client draining a window of acknowledgements
     /// and bounds what a misbehaving one can hold; 0 closes at once.
     package var closeLingerSeconds: Int = 2
-    /// Outbound bytes buffered per connection before it counts as slow (QoS 0 dropped, QoS 1/2 queued).
+    /// Outbound bytes buffered per connection. Past 3/4 of it a subscriber is behind: the connections
+    /// publishing what it is given stop being read (publisher flow control) and QoS 1/2 wait in its queue;
+    /// given another `CongestedSubscriber.Bounds.slack` while behind (the last quarter, at least 4 MiB), or
+    /// behind for longer than `writeDeadlineMilliseconds`, QoS 0 to it is dropped (counted in
+    /// `switchboard_messages_dropped_total`) and its publishers go on until it drains.
     package var maxOutboundBytes: Int = 1 << 20
+    /// How long a subscriber may stay behind, its publishers paused, before QoS 0 to it is dropped:
+    /// nats-server's `write_deadline` (10 s).
+    package var writeDeadlineMilliseconds = CongestedSubscriber.Bounds.defaultDeadlineMilliseconds
     /// Seconds between `$SYS/` statistics publications; 0 turns them off.
     package var sysIntervalSeconds: Int = 10
     /// One PUBLISH for a message that matches several of a client's subscriptions, at their highest
@@ -75,7 +82,12 @@ package struct MQTTConfiguration: FrontendSettings {
             help: "Seconds a closed TCP connection drains input so the client can read the reason; 0 closes at once."),
         .integer(
             "max_outbound_bytes", \.maxOutboundBytes, minimum: 1024,
-            help: "Outbound bytes per connection before it is slow (QoS 0 dropped, QoS 1/2 queued)."),
+            help:
+                "Outbound bytes per connection; past 3/4 its publishers pause; behind past write_deadline_ms or by another 4 MiB (or the last quarter, if more), QoS 0 is dropped (QoS 1/2 queued)."
+        ),
+        .integer(
+            "write_deadline_ms", \.writeDeadlineMilliseconds, minimum: 1,
+            help: "How long a subscriber may stay behind, its publishers paused, before QoS 0 to it is dropped."),
         .integer(
             "sys_interval_seconds", \.sysIntervalSeconds,
             help: "Seconds between $SYS/broker statistics; 0 turns them off."),

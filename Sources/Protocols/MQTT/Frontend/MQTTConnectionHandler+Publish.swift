@@ -267,8 +267,10 @@ extension MQTTConnectionHandler {
             version == .v5
             && (subscription.options.identifier != nil || !subscription.options.moreIdentifiers.isEmpty
                 || outboundAliases.isEnabled)
+        // Over the soft limit: written all the same while its publishers pause, within its bounds.
+        let admitted = writable || admitWhileBehind(message)
         if qos == 0 && !perConnectionForm {
-            guard writable else { return .dropped }
+            guard admitted else { return .dropped }
             if canWriteDirectly, Self.needsNoProperties(message, version: version) {
                 // The common case: written straight into the outbound buffer, no packet value, no buffer
                 // of its own (re-encoding costs less than copying a shared encoding would).

@@ -29,8 +29,10 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
     /// Set when a connection limit refused this connection: CONNECT is answered with the refusal.
     var admissionRefusal: AdmissionRefusal?
     var context: ChannelHandlerContext?
-    /// Publisher flow control: the subscribers that asked this connection to stop reading.
+    /// Publisher flow control: the subscribers that asked this connection to stop reading, and this
+    /// connection as a subscriber that fell behind (`CongestedSubscriber`).
     private var paused = PausedPublisher()
+    var behind = CongestedSubscriber()
     private(set) var eventLoop: any EventLoop
     /// The bus's shard of `eventLoop` (set with it), where this connection publishes.
     private(set) var shard: LoopShard
@@ -138,6 +140,7 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
         lingerTask?.cancel()
         lingerTask = nil
         releaseSession()
+        behind.caughtUp(lifecycle.info.id, registry: services.shared.connections)
         services.statistics.add(&pendingStatistics)
         if version != nil { services.statistics.clientsConnected.wrappingDecrement(ordering: .relaxed) }
     }
@@ -156,7 +159,11 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
-        if writable { drainQueue() }
+        if writable {
+            // Drained to the low water mark: the publishers it paused go on, and it is no longer given up on.
+            if behind.isBehind { behind.caughtUp(lifecycle.info.id, registry: services.shared.connections) }
+            drainQueue()
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -280,6 +287,27 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
         run(machine.tick(now: now, credentialsExpired: expired))
         out.releaseStorageIfEmpty()
         if paused.isPaused, paused.expire(now: bus.clock()) { resumeInput() }
+        // Publishers paused for this subscriber may bring nothing more to notice its deadline: the tick does.
+        behind.observe(context?.channel, unflushed: out.readableBytes, now: bus.clock())
+        if behind.since != nil, behind.isPastDeadline(now: bus.clock(), deadline: services.congestionBounds.deadline) {
+            behind.giveUp(lifecycle.info.id, registry: services.shared.connections)
+        }
+    }
+
+    /// A delivery to this connection while it is over its soft limit (not writable): true when it is
+    /// written all the same, its publisher paused (`CongestedSubscriber`); false past the deadline or the
+    /// slack, when the publishers go on and QoS 0 is dropped (QoS 1/2 wait in the session's queue) until the
+    /// client drains.
+    func admitWhileBehind(_ message: BusMessage) -> Bool {
+        // MQTT publishes carry the client identifier: the client's own never pause it.
+        let publisherID = message.publisherID == session?.clientID ? nil : message.publisherID
+        let admission = behind.admit(
+            bytes: message.payload.readableBytes, publishedAt: message.timestamp, from: publisherID,
+            to: lifecycle.info.id, now: bus.clock(),
+            bounds: services.congestionBounds, registry: services.shared.connections)
+        guard admission == .refuse else { return true }
+        if !behind.isGivenUp { behind.giveUp(lifecycle.info.id, registry: services.shared.connections) }
+        return false
     }
 
     /// Publisher flow control: a subscriber this connection's publishes feed fell behind, or caught up

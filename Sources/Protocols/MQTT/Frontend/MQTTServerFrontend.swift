@@ -29,7 +29,11 @@ package struct MQTTServerFrontend: Frontend {
 
     package func makeServices() -> [any Service] {
         let services = self.services
-        var result = context.listeners(label: "MQTT", maxOutboundBytes: services.configuration.maxOutboundBytes) {
+        var result = context.listeners(
+            label: "MQTT",
+            maxOutboundBytes: CongestedSubscriber.Bounds.softLimit(
+                outboundLimit: services.configuration.maxOutboundBytes)
+        ) {
             channel, _ in
             try channel.pipeline.syncOperations.addHandler(MQTTConnectionHandler(services: services, transport: "tcp"))
         }

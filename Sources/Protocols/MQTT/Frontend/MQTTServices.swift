@@ -16,6 +16,11 @@ package final class MQTTServices: FrontendServices {
     let statistics = MQTTStatistics()
     /// Persistent sessions and the session message log in the store; nil without a store.
     let persistence: MQTTPersistence?
+    /// Publisher flow control (`CongestedSubscriber`): a subscriber is behind past 3/4 of
+    /// `max_outbound_bytes` (the channel's high water mark) and its publishers pause; past
+    /// `write_deadline_ms`, or given the rest of `max_outbound_bytes` (at least 4 MiB) while behind, its QoS 0
+    /// messages are dropped again and its publishers go on.
+    let congestionBounds: CongestedSubscriber.Bounds
 
     package init(
         bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator, configuration: MQTTConfiguration,
@@ -28,5 +33,8 @@ package final class MQTTServices: FrontendServices {
         self.configuration = configuration
         self.sessions = sessions
         self.retained = retained
+        self.congestionBounds = CongestedSubscriber.Bounds(
+            outboundLimit: configuration.maxOutboundBytes, deadlineMilliseconds: configuration.writeDeadlineMilliseconds
+        )
     }
 }

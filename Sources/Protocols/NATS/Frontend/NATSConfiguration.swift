@@ -26,8 +26,8 @@ package struct NATSConfiguration: FrontendSettings {
     /// closed, so they can move elsewhere first. nats-server's `lame_duck_grace_period` (10 s).
     package var lameDuckGracePeriodSeconds = 10
 
-    /// How long a subscriber may stay behind (its outbound buffer over `max_pending`, the publishers that
-    /// feed it paused) before it is a slow consumer and is closed: nats-server's `write_deadline` (10 s).
+    /// How long a subscriber may stay behind (its outbound buffer over 3/4 of `max_pending`, the publishers
+    /// that feed it paused) before it is a slow consumer and is closed: nats-server's `write_deadline` (10 s).
     package var writeDeadlineMilliseconds = 10_000
 
     /// Accept permessage-deflate on the WebSocket endpoint (off, as on `/ws`: CPU per message).
@@ -45,11 +45,13 @@ package struct NATSConfiguration: FrontendSettings {
         ),
         .integer(
             "max_pending", \.limits.maxPending, minimum: 1,
-            help: "Outbound bytes queued per connection before it is a slow consumer."),
+            help:
+                "Outbound bytes queued per connection; past 3/4 its publishers pause; behind past write_deadline_ms or by another 4 MiB (or the last quarter, if more), it is a slow consumer."
+        ),
         .integer(
             "write_deadline_ms", \.writeDeadlineMilliseconds, minimum: 1,
             help:
-                "How long a subscriber over max_pending may stay behind, its publishers paused, before it is a slow consumer."
+                "How long a subscriber may stay behind, its publishers paused, before it is a slow consumer."
         ),
         .integer("max_control_line", \.limits.maxControlLine, minimum: 64, help: "Longest protocol line in bytes."),
         .integer("max_subscriptions", \.limits.maxSubscriptions, help: "Subscriptions per connection; 0 is no limit."),

@@ -548,20 +548,18 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
         guard slot < slots.count, let entry = slots[slot], entry.busSubscription === subscription else {
             return .skipped
         }
-        if !writable || out.readableBytes >= limits.maxPending {
-            // Behind: the publishers feeding it pause (nats-server stalls fast producers) until it drains;
-            // past the write deadline, or given another max_pending (at least 4 MiB: a publisher reads up
-            // to 16 × 64 KiB before its pause arrives) while behind, it is a slow consumer.
-            let now = bus.clock()
-            if behind.isPastDeadline(now: now, deadline: writeDeadline)
-                || behind.bytesWhileBehind >= max(limits.maxPending, 4 << 20)
-            {
+        if !writable || out.readableBytes >= services.softPendingLimit {
+            // Behind (over 3/4 of max_pending, where nats-server opens its stall gate): the publishers
+            // feeding it pause until it drains; past the write deadline without reading, or past its slack
+            // (what its publishers read before their pause landed), it is a slow consumer.
+            let admission = behind.admit(
+                bytes: message.payload.readableBytes, publishedAt: message.timestamp, from: message.publisherID,
+                to: info.id, now: bus.clock(),
+                bounds: services.congestionBounds, registry: services.shared.connections)
+            if admission == .refuse {
                 run(machine.outboundOverflowed())
                 return .dropped
             }
-            behind.gave(
-                bytes: message.payload.readableBytes, from: message.publisherID, to: info.id, now: now,
-                registry: services.shared.connections)
         }
         let topic = message.topic
         if !topic.isIdentical(to: entry.messagePrefixTopic) && topic != entry.messagePrefixTopic {
@@ -628,14 +626,14 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
         out.releaseStorageIfEmpty()
         if behind.isBehind || paused.isPaused {
             let clock = bus.clock()
+            behind.observe(context?.channel, unflushed: out.readableBytes, now: clock)
             // Publishers may have paused, so no delivery comes to notice the deadline: the tick does.
-            if behind.isPastDeadline(now: clock, deadline: writeDeadline) { run(machine.outboundOverflowed()) }
-            if paused.expire(now: clock, maxPause: 2 * writeDeadline) { resumeInput() }
+            if behind.isPastDeadline(now: clock, deadline: services.congestionBounds.deadline) {
+                run(machine.outboundOverflowed())
+            }
+            if paused.expire(now: clock, maxPause: 2 * services.congestionBounds.deadline) { resumeInput() }
         }
     }
-
-    /// nats-server's `write_deadline`, in ns.
-    private var writeDeadline: UInt64 { UInt64(services.configuration.writeDeadlineMilliseconds) * 1_000_000 }
 
     /// A subscriber this connection's publishes feed fell behind, or caught up (any thread).
     func publishingPaused(_ paused: Bool, by subscriberID: String) {

@@ -38,7 +38,7 @@ package struct NATSServerFrontend: Frontend {
             tlsVerify: context.tls?.requiresClientCertificate ?? false, keepAlive: context.keepAlive,
             host: context.host)
         self.services = services
-        self.listeners = context.listeners(label: "NATS", maxOutboundBytes: settings.limits.maxPending) {
+        self.listeners = context.listeners(label: "NATS", maxOutboundBytes: services.softPendingLimit) {
             channel, _ in
             try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(services: services, tls: services.tls))
         }

@@ -1,6 +1,7 @@
 import Atomics
 package import BusRuntime
 package import FrontendKit
+import NATSWire
 
 /// What every NATS connection shares: what every frontend shares (`shared`: the bus, the registry,
 /// authentication, metrics, sweepers), the configuration, TLS and the server's identity in INFO.
@@ -26,6 +27,11 @@ package final class NATSServices: FrontendServices {
     private let nonceBytes: @Sendable () -> [UInt8]
     /// Lame-duck mode: set once, never cleared (the frontend stays lame until the process ends).
     private let lameDuck = ManagedAtomic(false)
+    /// Publisher flow control (`CongestedSubscriber`): a subscriber is behind past 3/4 of `max_pending`
+    /// (where nats-server opens its stall gate; also the channel's high water mark), and a slow consumer
+    /// past `write_deadline_ms` or past `max_pending`.
+    package let softPendingLimit: Int
+    package let congestionBounds: CongestedSubscriber.Bounds
 
     package init(
         configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
@@ -42,6 +48,10 @@ package final class NATSServices: FrontendServices {
         self.jetStream = JetStreamService(bus: bus, limits: configuration.jetStream)
         self.serverID = "NSB" + bus.makeIdentifier().uppercased() + bus.makeIdentifier().uppercased()
         self.startedAt = bus.clock()
+        self.softPendingLimit = CongestedSubscriber.Bounds.softLimit(outboundLimit: configuration.limits.maxPending)
+        self.congestionBounds = CongestedSubscriber.Bounds(
+            outboundLimit: configuration.limits.maxPending,
+            deadlineMilliseconds: configuration.writeDeadlineMilliseconds)
     }
 
     /// Checks a CONNECT's credentials; a client presenting none becomes `no_auth_user` when one is set.

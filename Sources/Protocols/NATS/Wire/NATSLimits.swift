@@ -5,7 +5,9 @@ package struct NATSLimits: Sendable, Hashable {
     package var maxControlLine: Int = 4096
     /// Largest message payload (headers included for `HPUB`), in bytes. Advertised in INFO. `max_payload`.
     package var maxPayload: Int = 1 << 20
-    /// Outbound bytes queued for one connection before it is a slow consumer and is closed. `max_pending`.
+    /// Outbound bytes queued for one connection: past 3/4 of it the connection is behind and its publishers
+    /// pause, given the last quarter (at least 4 MiB) more while behind it is a slow consumer and is closed
+    /// (NATS frontend, `CongestedSubscriber`). `max_pending`.
     package var maxPending: Int = 64 << 20
     /// Subscriptions per connection; 0 is unlimited, as in the reference server. `max_subscriptions`.
     package var maxSubscriptions: Int = 0

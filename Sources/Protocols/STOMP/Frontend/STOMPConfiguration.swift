@@ -6,8 +6,14 @@ package import STOMPWire
 /// (61614 by convention).
 package struct STOMPConfiguration: FrontendSettings {
     package var limits = STOMPLimits()
-    /// Outbound bytes queued per connection before it counts as a slow consumer.
+    /// Outbound bytes queued per connection. Past 3/4 of it a `/topic/` subscriber is behind and the
+    /// connections publishing what it is given stop being read (publisher flow control); given another
+    /// `CongestedSubscriber.Bounds.slack` while behind (the last quarter, at least 4 MiB), or behind for
+    /// longer than `writeDeadlineMilliseconds`, it is a slow consumer: ERROR and close.
     package var maxPendingBytes = 4 << 20
+    /// How long a subscriber may stay behind, its publishers paused, before it is a slow consumer:
+    /// nats-server's `write_deadline` (10 s).
+    package var writeDeadlineMilliseconds = CongestedSubscriber.Bounds.defaultDeadlineMilliseconds
     /// Seconds a connection may stay without sending CONNECT.
     package var connectTimeoutSeconds = 10
 
@@ -32,7 +38,12 @@ package struct STOMPConfiguration: FrontendSettings {
             help: "Shortest heart-beat interval agreed either way, in milliseconds."),
         .integer(
             "max_pending_bytes", \.maxPendingBytes, minimum: 65_536,
-            help: "Outbound bytes queued per connection before it is disconnected as a slow consumer."),
+            help:
+                "Outbound bytes queued per connection; past 3/4 its publishers pause; behind past write_deadline_ms or by another 4 MiB (or the last quarter, if more), it is disconnected as a slow consumer."
+        ),
+        .integer(
+            "write_deadline_ms", \.writeDeadlineMilliseconds, minimum: 1,
+            help: "How long a subscriber may stay behind, its publishers paused, before it is a slow consumer."),
         .integer(
             "connect_timeout_seconds", \.connectTimeoutSeconds, minimum: 1,
             help: "Seconds a connection may stay without sending CONNECT."),

@@ -17,10 +17,14 @@ extension STOMPConnectionHandler {
         let slot = busSubscription.localIndex
         guard slot < slots.count, let subscription = slots[slot], subscription.busSubscription === busSubscription
         else { return .skipped }
-        guard writable.load(ordering: .relaxed), out.readableBytes < services.configuration.maxPendingBytes else {
-            services.counters.countSlowConsumer()
-            fail(STOMPError("Slow consumer", detail: "The client did not read its messages fast enough.\n"))
-            return .dropped
+        if !writable.load(ordering: .relaxed) || out.readableBytes >= services.softPendingLimit {
+            // Behind: the publishers feeding it pause until it drains; past the deadline or the slack
+            // (`CongestedSubscriber`), it is a slow consumer.
+            let admission = behind.admit(
+                bytes: message.payload.readableBytes, publishedAt: message.timestamp, from: message.publisherID,
+                to: lifecycle.info.id,
+                now: bus.clock(), bounds: services.congestionBounds, registry: services.shared.connections)
+            if admission == .refuse { return slowConsumer() }
         }
         let topic = message.topic
         if !topic.isIdentical(to: subscription.prefixTopic) && topic != subscription.prefixTopic {
@@ -36,6 +40,13 @@ extension STOMPConnectionHandler {
         nextDeliveryTag &+= 1
         writeMessage(subscription, tag: tag, ack: false, redelivered: false, message: message)
         return .delivered(bytes: out.writerIndex - before)
+    }
+
+    /// The slow-consumer policy: ERROR `Slow consumer` and close, counted.
+    func slowConsumer() -> DeliveryOutcome {
+        services.counters.countSlowConsumer()
+        fail(STOMPError("Slow consumer", detail: "The client did not read its messages fast enough.\n"))
+        return .dropped
     }
 
     /// A queue's delivery for `consumer`'s subscription (on this loop). One for a subscription that

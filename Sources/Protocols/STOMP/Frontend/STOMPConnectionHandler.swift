@@ -19,8 +19,10 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
     static let keptOutboundCapacity = 64 << 10
 
     let services: STOMPServices
-    /// Publisher flow control: the subscribers that asked this connection to stop reading.
+    /// Publisher flow control: the subscribers that asked this connection to stop reading, and this
+    /// connection as a `/topic/` subscriber that fell behind (`CongestedSubscriber`).
     private var paused = PausedPublisher()
+    var behind = CongestedSubscriber()
     private(set) var eventLoop: any EventLoop
     var context: ChannelHandlerContext?
     var keepAliveSlot = -1
@@ -124,6 +126,7 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
             return
         }
         sendOutbox()
+        behind.caughtUp(lifecycle.info.id, registry: services.shared.connections)
         // Consumers end (their unacknowledged messages go back to their queues); private queues go.
         for subscription in subscriptions.values { end(subscription) }
         subscriptions.removeAll()
@@ -191,6 +194,7 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
         let isWritable = context.channel.isWritable
         writable.store(isWritable, ordering: .relaxed)
         if isWritable {
+            if behind.isBehind { behind.caughtUp(lifecycle.info.id, registry: services.shared.connections) }
             for subscription in subscriptions.values {
                 if case .queue(let host, _)? = subscription.source { host.resume() }
             }
@@ -340,6 +344,12 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
     func keepAliveTick(now: NIODeadline) {
         out.releaseStorageIfEmpty()
         if paused.isPaused, paused.expire(now: bus.clock()) { resumeInput() }
+        // Publishers paused for this subscriber may bring nothing more to notice its deadline: the tick does.
+        behind.observe(context?.channel, unflushed: out.readableBytes, now: bus.clock())
+        if !machine.isClosing, behind.isPastDeadline(now: bus.clock(), deadline: services.congestionBounds.deadline) {
+            _ = slowConsumer()
+            return
+        }
         if lifecycle.credentialsExpired(now: bus.clock()) {
             return fail(STOMPError("Access refused", detail: "The token expired.\n"))
         }
@@ -406,6 +416,11 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
         guard out.readableBytes > 0, let context else { return }
         machine.dataSent(now: eventLoop.now)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        // Behind because one batch filled `out` past the soft limit while the channel stayed writable: the
+        // flush emptied it, and no writability change will come to say so.
+        if behind.isBehind && context.channel.isWritable {
+            behind.caughtUp(lifecycle.info.id, registry: services.shared.connections)
+        }
         if out.capacity > Self.keptOutboundCapacity {
             out = context.channel.allocator.buffer(capacity: 256)
         } else {

@@ -22,7 +22,7 @@ package struct STOMPServerFrontend: Frontend {
 
     package func makeServices() -> [any Service] {
         let services = self.services
-        return context.listeners(label: "STOMP", maxOutboundBytes: services.configuration.maxPendingBytes) {
+        return context.listeners(label: "STOMP", maxOutboundBytes: services.softPendingLimit) {
             channel, _ in
             try channel.pipeline.syncOperations.addHandler(STOMPConnectionHandler(services: services))
         }

@@ -9,6 +9,11 @@ package final class STOMPServices: FrontendServices {
     package let broker: QueueBroker
     /// The `server` header's version.
     let version = "1.0"
+    /// Publisher flow control (`CongestedSubscriber`): a subscriber is behind past 3/4 of
+    /// `max_pending_bytes` (the channel's high water mark), a slow consumer past `write_deadline_ms` or past
+    /// its slack.
+    package let softPendingLimit: Int
+    package let congestionBounds: CongestedSubscriber.Bounds
 
     package init(
         configuration: STOMPConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
@@ -19,5 +24,8 @@ package final class STOMPServices: FrontendServices {
             keepAlive: keepAlive)
         self.configuration = configuration
         self.broker = broker
+        self.softPendingLimit = CongestedSubscriber.Bounds.softLimit(outboundLimit: configuration.maxPendingBytes)
+        self.congestionBounds = CongestedSubscriber.Bounds(
+            outboundLimit: configuration.maxPendingBytes, deadlineMilliseconds: configuration.writeDeadlineMilliseconds)
     }
 }
