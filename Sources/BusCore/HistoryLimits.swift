@@ -8,12 +8,21 @@ package struct HistoryLimits: Sendable, Hashable {
     package var maxBytes: Int
     /// Kept in the durable store (survives restarts and `kill -9`), not only in memory.
     package var durable: Bool
+    /// The log is made only once a client that can resume from a position follows the topic (a WebSocket,
+    /// SSE, long-poll, Socket.IO or SignalR subscription) or reads its history, not by a publish: a topic
+    /// only NATS and MQTT clients use (neither resumes from a log position) keeps none and pays nothing.
+    /// The default rule is so (issue 25); configured rules keep every publish.
+    package var onDemand: Bool
 
-    package init(count: Int, maxAgeSeconds: Double? = nil, maxBytes: Int = 1 << 20, durable: Bool = false) {
+    package init(
+        count: Int, maxAgeSeconds: Double? = nil, maxBytes: Int = 1 << 20, durable: Bool = false,
+        onDemand: Bool = false
+    ) {
         self.count = max(0, count)
         self.maxAgeSeconds = maxAgeSeconds
         self.maxBytes = max(0, maxBytes)
         self.durable = durable
+        self.onDemand = onDemand
     }
 }
 

@@ -239,10 +239,17 @@ package final class Bus: Sendable {
         if let request, filter.shareGroup == nil, filter.hasWildcards, let stream = streams.covering(filter) {
             return follow(stream, subscription: subscription, history: request, ended: streamEnded)
         }
+        // A subscriber that can resume from a position makes an on-demand log before it registers: the
+        // registration then makes every loop's cached plan stale, so no publisher goes on routing past the
+        // new log (a message routed without it would be missing from a recovery that reports complete).
+        let concrete = filter.shareGroup == nil && !filter.hasWildcards
+        if concrete, request != nil || subscriber.resumesFromPositions {
+            _ = history.demandLog(for: Topic(trusted: filter.pattern), now: clock())
+        }
         registry.insert(subscription)
         engine?.interestChanged(filter, delta: 1)
         var result = SubscribeResult(subscription: subscription)
-        guard filter.shareGroup == nil, !filter.hasWildcards else { return result }
+        guard concrete else { return result }
         let topic = Topic(trusted: filter.pattern)
         if let log = history.log(for: topic, create: true) {
             log.withLog(now: clock()) { log in
@@ -330,7 +337,10 @@ package final class Bus: Sendable {
     package func readHistory(_ topic: Topic, after position: LogPosition?, limit: Int) -> HistoryReadResult? {
         // Reading creates the log, so the reader gets a real epoch to resume from later; the number of
         // logs is capped (`maxHistoryTopics`), so made-up names cannot grow memory without bound.
-        guard let log = history.log(for: topic, create: true) else { return nil }
+        let (demanded, made) = history.demandLog(for: topic, now: clock())
+        guard let log = demanded else { return nil }
+        // A log made here is new to the publishers' cached plans.
+        if made { registry.invalidate() }
         return log.withLog(now: clock()) { log in
             guard let position else {
                 return HistoryReadResult(position: log.position, recovered: nil, messages: log.last(limit))

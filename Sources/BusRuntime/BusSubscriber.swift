@@ -17,6 +17,14 @@ package protocol BusSubscriber: AnyObject {
         -> DeliveryOutcome
     /// Flushes what `deliver` wrote. Called once per batch for every subscriber that was delivered to.
     func flushDeliveries()
+    /// Whether this subscriber's client can resume from a log position after a reconnect (WebSocket
+    /// `recover`, SSE `Last-Event-ID`, long-poll cursors, Socket.IO and SignalR recovery): its
+    /// subscriptions make an on-demand history log (`HistoryLimits.onDemand`). NATS and MQTT cannot.
+    var resumesFromPositions: Bool { get }
+}
+
+extension BusSubscriber {
+    package var resumesFromPositions: Bool { false }
 }
 
 /// What a delivery did, for the counters.

@@ -174,15 +174,33 @@ package final class HistoryStore: Sendable {
         self.makeEpoch = makeEpoch
     }
 
-    /// The topic's log, or nil when the topic keeps no history (or the store is full).
+    /// The topic's log, or nil when the topic keeps no history (or the store is full). `create` makes a
+    /// missing log — except one an on-demand rule governs (`HistoryLimits.onDemand`), which only
+    /// `demandLog` makes.
     package func log(for topic: Topic, create: Bool, now: UInt64 = 0) -> HistoryLogBox? {
         guard let limits = policy.limits(for: topic) else { return nil }
         return logs.withLockedValue { logs in
             if let box = logs[topic] { return box }
-            guard create, logs.count < maxLogs, !overBudget.load(ordering: .relaxed) else { return nil }
+            guard create, !limits.onDemand, logs.count < maxLogs, !overBudget.load(ordering: .relaxed) else {
+                return nil
+            }
             let box = HistoryLogBox(topic: topic, epoch: makeEpoch(), limits: limits, now: now)
             logs[topic] = box
             return box
+        }
+    }
+
+    /// The topic's log, made if missing whatever its rule (a client that can resume follows the topic, or
+    /// its history is read), and whether this call made it: the caller then makes the loops' cached plans
+    /// stale, so publishers append to it from now on.
+    package func demandLog(for topic: Topic, now: UInt64 = 0) -> (log: HistoryLogBox?, made: Bool) {
+        guard let limits = policy.limits(for: topic) else { return (nil, false) }
+        return logs.withLockedValue { logs in
+            if let box = logs[topic] { return (box, false) }
+            guard logs.count < maxLogs, !overBudget.load(ordering: .relaxed) else { return (nil, false) }
+            let box = HistoryLogBox(topic: topic, epoch: makeEpoch(), limits: limits, now: now)
+            logs[topic] = box
+            return (box, true)
         }
     }
 

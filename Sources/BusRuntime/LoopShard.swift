@@ -508,7 +508,8 @@ package final class LoopShard: @unchecked Sendable {
             shard: index, targets: targets, groups: groups, log: log, owner: owner, streams: streams.streams,
             acceptor: acceptor)
         // A log is the topic's own, so is the owner that sequences it: plans of topics that keep history
-        // (or would, were the history not full) are never shared. Nor are those an acceptor's filter could
+        // (or would, were the history not full, or could, under an on-demand rule: a family plan cannot tell
+        // which of its topics a subscriber gave a log) are never shared. Nor are those an acceptor's filter could
         // tell apart (`sessions/+/votes/+/cast` names its last level).
         if let family, log == nil, acceptor == nil, !match.namesLastLevel, !streams.namesLastLevel,
             bus.history.policy.limits(for: topic) == nil, !bus.history.policy.namesLastLevel(of: topic),

@@ -70,8 +70,10 @@ package struct ServerConfiguration: Sendable {
     /// that drops off to resume (WebSocket `recover`, SSE `Last-Event-ID`, long-poll cursors, Socket.IO
     /// and SignalR recovery). `$`-topics (`$SYS/…`, reply inboxes) keep none: `#` does not match them.
     /// A log idle for its age is evicted; all logs together are bounded by `limits.max_history_bytes`.
+    /// On demand: a topic gets its log once a client that can resume follows it or reads its history (a
+    /// publish alone makes none), so NATS and MQTT traffic nobody could recover costs nothing.
     package static let defaultHistory = HistoryPolicy.Rule(
-        filter: try! TopicFilter("#"), limits: HistoryLimits(count: 100, maxAgeSeconds: 120))
+        filter: try! TopicFilter("#"), limits: HistoryLimits(count: 100, maxAgeSeconds: 120, onDemand: true))
 
     /// Presence unless configured: every channel lists who is subscribed (presence queries answer), and
     /// no join or leave is announced — an announcement goes to every subscriber of the channel, so

@@ -28,6 +28,41 @@ import Testing
             filter: try TopicFilter(filter), limits: HistoryLimits(count: count, maxAgeSeconds: age, durable: durable))
     }
 
+    /// Under an on-demand rule (the server's default) a publish makes no log: NATS- and MQTT-like
+    /// subscribers cannot resume, so their traffic costs no append. A subscriber that can resume makes
+    /// the log before it registers, so every publish routed after its subscribe is in it; a history read
+    /// makes one too, and publishers whose plans were cached without it append from then on.
+    @Test func onDemandLogIsMadeByAResumingSubscriberOrARead() async throws {
+        let onDemand = HistoryPolicy.Rule(
+            filter: try TopicFilter("#"), limits: HistoryLimits(count: 100, maxAgeSeconds: 120, onDemand: true))
+        let bus = makeBus([onDemand])
+        let slot = bus.metrics.slot(for: "test")
+        let plain = TestSubscriber(eventLoop: loops[1], slot: slot)
+        _ = try await bus.subscribeOnLoop("sensors/t", plain)
+        let routed = try await bus.publishOnLoop("sensors/t", "1", loop: loops[0])
+        #expect(routed.position == nil)
+        #expect(bus.history.log(for: try Topic("sensors/t"), create: true) == nil)
+        #expect(bus.history.topicCount == 0)
+
+        let resuming = TestSubscriber(eventLoop: loops[1], slot: slot, resumesFromPositions: true)
+        let subscribed = try await bus.subscribeOnLoop("sensors/t", resuming)
+        let epoch = try #require(subscribed.value.position?.epoch)
+        // The publisher's loop had a plan without a log: the subscribe made it stale.
+        let logged = try await bus.publishOnLoop("sensors/t", "2", loop: loops[0])
+        #expect(logged.position == LogPosition(offset: 1, epoch: epoch))
+        let read = try #require(bus.readHistory(try Topic("sensors/t"), after: nil, limit: 10))
+        #expect(read.messages.map { String(buffer: $0.payload) } == ["2"])
+
+        // A read of a topic nobody follows makes its log; the next publish from a loop with a cached plan
+        // lands in it.
+        _ = try await bus.publishOnLoop("other", "a", loop: loops[0])
+        let first = try #require(bus.readHistory(try Topic("other"), after: nil, limit: 10))
+        #expect(first.messages.isEmpty)
+        let after = try await bus.publishOnLoop("other", "b", loop: loops[0])
+        #expect(after.position?.offset == 1)
+        #expect(after.position?.epoch == first.position.epoch)
+    }
+
     /// A log nobody subscribes to and nothing touched within its age is evicted; a client resuming from
     /// its epoch is told it could not recover, and the topic's next publish starts a new epoch at offset 1.
     @Test func idleLogIsEvictedAndItsEpochIsNeverResumedInto() async throws {

@@ -11,9 +11,13 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
     var deliveryMark: UInt64 = 0
     private let state = NIOLockedValueBox<(messages: [BusMessage], flushes: Int)>(([], 0))
 
-    init(eventLoop: any EventLoop, slot: ProtocolMetricsSlot) {
+    /// Whether it stands for a client that resumes from positions (its subscriptions make on-demand logs).
+    let resumesFromPositions: Bool
+
+    init(eventLoop: any EventLoop, slot: ProtocolMetricsSlot, resumesFromPositions: Bool = false) {
         self.eventLoop = eventLoop
         self.metricsSlot = slot
+        self.resumesFromPositions = resumesFromPositions
     }
 
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)

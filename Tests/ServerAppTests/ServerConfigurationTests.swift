@@ -16,7 +16,10 @@ import Testing
         // its presence without announcing joins and leaves.
         #expect(configuration.history == nil)
         let history = configuration.historyPolicy
-        #expect(history.limits(for: try Topic("any/topic")) == HistoryLimits(count: 100, maxAgeSeconds: 120))
+        // On demand: a topic gets its log once a client that can resume follows it (a publish makes none).
+        #expect(
+            history.limits(for: try Topic("any/topic"))
+                == HistoryLimits(count: 100, maxAgeSeconds: 120, onDemand: true))
         #expect(history.limits(for: try Topic("$SYS/broker/uptime")) == nil)
         // Collaboration's durable rules come before the catch-all.
         #expect(history.limits(for: try Topic("sessions/s1/messages"))?.durable == true)

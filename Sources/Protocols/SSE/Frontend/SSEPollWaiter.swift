@@ -114,6 +114,9 @@ final class SSEPollWaiter: BusSubscriber, ConnectionController, @unchecked Senda
         return .delivered(bytes: message.payload.readableBytes)
     }
 
+    /// The next poll resumes from its cursor.
+    var resumesFromPositions: Bool { true }
+
     func flushDeliveries() {
         if !messages.isEmpty { run(machine.messagesArrived()) }
     }

@@ -185,6 +185,9 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         return .delivered(bytes: bytes + event.readableBytes)
     }
 
+    /// A reconnecting stream resumes from `Last-Event-ID`.
+    var resumesFromPositions: Bool { true }
+
     func flushDeliveries() {
         writer?.flush()
         lastDelivered = nil

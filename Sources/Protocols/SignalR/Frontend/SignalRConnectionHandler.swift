@@ -392,6 +392,9 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         return .delivered(bytes: frame.readableBytes)
     }
 
+    /// Stateful reconnect and `recover` resume from a position.
+    var resumesFromPositions: Bool { true }
+
     func flushDeliveries() {
         flushIfNeeded()
         lastDelivered = nil

@@ -43,6 +43,9 @@ extension SocketIOSocket: BusSubscriber {
         return .delivered(bytes: bytes.readableBytes)
     }
 
+    /// Socket.IO's connection-state recovery resumes from the rooms' positions.
+    var resumesFromPositions: Bool { true }
+
     func flushDeliveries() {
         lastDelivered = nil
         if let webSocket { webSocket.flush() } else { session.flush() }

@@ -464,6 +464,9 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         return .delivered(bytes: frame.readableBytes)
     }
 
+    /// A `subscribe` may `recover` from a position.
+    var resumesFromPositions: Bool { true }
+
     func flushDeliveries() {
         if writesThroughPipeline { context?.flush() } else { core?.flush0() }
         lastDelivered = nil
