@@ -36,6 +36,12 @@ enum BenchScenarioKind: String, CaseIterable, ExpressibleByArgument, Sendable {
     /// Collaboration votes (issue 21): N token-authenticated WebSocket participants subscribed to one vote,
     /// each casting one ballot by rpc within `--duration`; tally and result latencies.
     case collabVote = "collab-vote"
+    /// Issue 25 over NATS: `--subscriptions` over `--topics` on `--connections`, added in `--steps`; at each
+    /// step the subscribe rate, server RSS per subscription and a publish phase (ScaleScenario).
+    case scale
+    /// Issue 25 over NATS: connections each subscribed to its own subject, added in `--steps`; at each
+    /// step the server RSS per connection and a publish phase cycling over the subjects.
+    case scaleConns = "scale-conns"
 }
 
 extension BenchProtocolKind: ExpressibleByArgument {}
@@ -140,7 +146,10 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Subscriber connections (default 10 for pubsub, 1000 for fanout).")
     var subscribers: Int?
 
-    @Option(help: "Connections for conns (default 1000) or concurrent workers for churn (default 50).")
+    @Option(
+        help:
+            "Connections for conns (default 1000), subscriber connections for scale (default 100) or scale-conns (default 18000), or concurrent workers for churn (default 50)."
+    )
     var connections: Int?
 
     @Option(help: "Event loop threads of the tool (default: number of cores).")
@@ -190,6 +199,21 @@ struct BenchOptions: ParsableArguments {
 
     @Option(help: "conns: connections per process; more are spread over child processes bound to 127.0.0.x.")
     var connectionsPerProcess = 15_000
+
+    @Option(help: "scale: subscriptions at the last step (the largest --steps value kept).")
+    var subscriptions = 1_000_000
+
+    @Option(help: "scale: subjects the subscriptions are spread over (subscription i on subject i mod topics).")
+    var topics = 100_000
+
+    @Option(
+        help:
+            "scale, scale-conns: comma-separated counts to measure at (default 1000,10000,100000,1000000 subscriptions; 1000,10000,18000 connections)."
+    )
+    var steps: String?
+
+    @Option(help: "scale, scale-conns: seconds of publishing at each step.")
+    var publishSeconds: Double = 3
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false

@@ -69,6 +69,10 @@ struct BenchReport: Codable, Sendable {
     /// collab-vote: ballots, tally and result latencies (`latencyMicroseconds` is the tally latency,
     /// `requestLatencyMicroseconds` the ballot's rpc round trip).
     var vote: VoteReport? = nil
+    /// scale, scale-conns: one row per step of the growth curve.
+    var scaleSteps: [ScaleStepRow]? = nil
+    /// scale, scale-conns: the rows' metrics flattened (`subs_rate_1000`, `rss_per_sub_1000`, …) for Benchmarks/compare.
+    var growth: [String: Double]? = nil
 
     /// Prints the report to standard output.
     func print(json: Bool) {
@@ -109,6 +113,9 @@ struct BenchReport: Codable, Sendable {
                 "  request µs: p50 \(latency.p50)  p99 \(latency.p99)  max \(latency.max)  (n=\(latency.samples))")
         }
         if let vote { lines += vote.lines }
+        if let scaleSteps {
+            lines += scaleSteps.map { $0.line(unit: scenario == "scale-conns" ? "conn" : "sub") }
+        }
         lines.append(
             "  elapsed \(String(format: "%.2f", elapsedSeconds)) s   tool CPU \(String(format: "%.2f", toolCPUSeconds)) s (\(String(format: "%.2f", toolCores)) cores, \(toolThreads) threads)"
         )

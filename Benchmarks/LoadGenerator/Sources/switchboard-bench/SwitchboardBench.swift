@@ -9,14 +9,14 @@ struct SwitchboardBench: ParsableCommand {
         commandName: "switchboard-bench",
         abstract: "Load generator for Switchboard and its peers (loopback only).",
         discussion: """
-            Scenarios: pub, pubsub, fanout, latency, conns, churn, kafka-produce, kafka-consume, kafka-latency, records-create, records-fanout, records-fanout-mixed, js-publish, js-consume, collab-vote. Every run stops by itself: \
+            Scenarios: pub, pubsub, fanout, latency, conns, churn, kafka-produce, kafka-consume, kafka-latency, records-create, records-fanout, records-fanout-mixed, js-publish, js-consume, collab-vote, scale, scale-conns. Every run stops by itself: \
             after --count messages/cycles or --duration seconds, whichever comes first. \
             Example: switchboard-bench fanout --subscribers 1000 --size 64 --port 8080 --server-pid 1234
             """)
 
     @Argument(
         help:
-            "pub | pubsub | fanout | latency | conns | churn | kafka-produce | kafka-consume | kafka-latency | records-create | records-fanout | records-fanout-mixed | js-publish | js-consume | collab-vote"
+            "pub | pubsub | fanout | latency | conns | churn | kafka-produce | kafka-consume | kafka-latency | records-create | records-fanout | records-fanout-mixed | js-publish | js-consume | collab-vote | scale | scale-conns"
     )
     var scenario: BenchScenarioKind
 
@@ -46,6 +46,8 @@ struct SwitchboardBench: ParsableCommand {
             report = try JetStreamScenario(options: options, kind: scenario).execute()
         case .collabVote:
             report = try CollabVoteScenario(run: BenchRun(options: options)).execute()
+        case .scale, .scaleConns:
+            report = try ScaleScenario(options: options, byConnections: scenario == .scaleConns).execute()
         }
         report.print(json: options.json)
     }
