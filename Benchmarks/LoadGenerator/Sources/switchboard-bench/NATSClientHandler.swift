@@ -80,41 +80,9 @@ final class NATSClientHandler: ChannelInboundHandler, BenchLink {
 
     /// Consumes every complete control line (and MSG payload) in `buffer`, in one pass over its bytes.
     private func process(_ buffer: inout ByteBuffer) {
-        var controlLines: [String] = []
-        let consumed = buffer.withUnsafeReadableBytes { bytes -> Int in
-            var offset = 0
-            var receivedAt: UInt64 = 0
-            while offset < bytes.count {
-                guard let found = memchr(bytes.baseAddress! + offset, 10, bytes.count - offset) else { break }
-                let lineEnd = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
-                guard bytes[offset] == UInt8(ascii: "M") else {
-                    controlLines.append(
-                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<lineEnd]), as: UTF8.self))
-                    offset = lineEnd + 1
-                    continue
-                }
-                // MSG <subject> <sid> [reply-to] <#bytes>\r\n<payload>\r\n
-                var size = 0
-                var multiplier = 1
-                var index = lineEnd - 2  // skip \r
-                while index > offset, bytes[index] != UInt8(ascii: " ") {
-                    size += Int(bytes[index] &- UInt8(ascii: "0")) &* multiplier
-                    multiplier &*= 10
-                    index -= 1
-                }
-                let payloadStart = lineEnd + 1
-                guard bytes.count - payloadStart >= size + 2 else { break }
-                if let sentAt = BenchPayload.timestamp(
-                    ofPayload: UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadStart + size]))
-                {
-                    if receivedAt == 0 { receivedAt = BenchClock.now() }
-                    role.deliveryReceived(sentAt: sentAt, receivedAt: receivedAt)
-                }
-                offset = payloadStart + size + 2
-            }
-            return offset
+        let controlLines = NATSTimestampScan.consume(&buffer) { sentAt, receivedAt in
+            role.deliveryReceived(sentAt: sentAt, receivedAt: receivedAt)
         }
-        buffer.moveReaderIndex(forwardBy: consumed)
         for line in controlLines where state != .closed {
             handleControlLine(line.trimmingCharacters(in: .whitespacesAndNewlines))
         }

@@ -72,43 +72,12 @@ final class ScaleNATSHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         cumulation.prepend(to: &buffer, allocator: context.channel.allocator)
-        var controlLines: [String] = []
-        let consumed = buffer.withUnsafeReadableBytes { bytes -> Int in
-            var offset = 0
-            var receivedAt: UInt64 = 0
-            while offset < bytes.count {
-                guard let found = memchr(bytes.baseAddress! + offset, 10, bytes.count - offset) else { break }
-                let lineEnd = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
-                guard bytes[offset] == UInt8(ascii: "M") else {
-                    controlLines.append(
-                        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<lineEnd]), as: UTF8.self))
-                    offset = lineEnd + 1
-                    continue
-                }
-                // MSG <subject> <sid> [reply-to] <#bytes>\r\n<payload>\r\n
-                var size = 0
-                var multiplier = 1
-                var index = lineEnd - 2
-                while index > offset, bytes[index] != UInt8(ascii: " ") {
-                    size += Int(bytes[index] &- UInt8(ascii: "0")) &* multiplier
-                    multiplier &*= 10
-                    index -= 1
-                }
-                let payloadStart = lineEnd + 1
-                guard bytes.count - payloadStart >= size + 2 else { break }
-                if let sentAt = BenchPayload.timestamp(
-                    ofPayload: UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadStart + size]))
-                {
-                    if receivedAt == 0 { receivedAt = BenchClock.now() }
-                    stats.bump(stats.delivered)
-                    stats.lastDeliveryAt.store(receivedAt, ordering: .relaxed)
-                    _ = stats.latency.record(receivedAt &- min(sentAt, receivedAt))
-                }
-                offset = payloadStart + size + 2
-            }
-            return offset
+        let stats = self.stats
+        let controlLines = NATSTimestampScan.consume(&buffer) { sentAt, receivedAt in
+            stats.bump(stats.delivered)
+            stats.lastDeliveryAt.store(receivedAt, ordering: .relaxed)
+            _ = stats.latency.record(receivedAt &- min(sentAt, receivedAt))
         }
-        buffer.moveReaderIndex(forwardBy: consumed)
         cumulation.keep(buffer)
         for line in controlLines where state != .closed { handleControlLine(line) }
     }
