@@ -243,15 +243,17 @@ package final class Bus: Sendable {
         // registration then makes every loop's cached plan stale, so no publisher goes on routing past the
         // new log (a message routed without it would be missing from a recovery that reports complete).
         let concrete = filter.shareGroup == nil && !filter.hasWildcards
+        var demanded: HistoryLogBox?
         if concrete, request != nil || subscriber.resumesFromPositions {
-            _ = history.demandLog(for: Topic(trusted: filter.pattern), now: clock())
+            demanded = history.demandLog(for: Topic(trusted: filter.pattern), now: clock()).log
         }
         registry.insert(subscription)
         engine?.interestChanged(filter, delta: 1)
         var result = SubscribeResult(subscription: subscription)
         guard concrete else { return result }
         let topic = Topic(trusted: filter.pattern)
-        if let log = history.log(for: topic, create: true) {
+        // The log found or made above is the topic's: no second lookup under the map's lock.
+        if let log = demanded ?? history.log(for: topic, create: true) {
             log.withLog(now: clock()) { log in
                 result.position = log.position
                 switch request {
