@@ -71,6 +71,32 @@ import Testing
         #expect(Base64.encode(Array("hello!?".utf8)) == "aGVsbG8hPw==")
     }
 
+    /// The one-write encoder against Foundation's, as a string and appended after bytes already in a buffer.
+    @Test func base64EncodesAsFoundationDoes() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString()
+            #expect(Base64.encode(bytes) == expected)
+            #expect(Base64.encode(bytes[...]) == expected)
+            var buffer = ByteBuffer(string: "[")
+            bytes.withUnsafeBytes { Base64.encode($0, into: &buffer) }
+            #expect(String(buffer: buffer) == "[" + expected)
+        }
+    }
+
+    @Test func decimalsAreWrittenWithoutStrings() {
+        for value in [0, 7, -7, 10, 99, 100, -100, 1_234_567_890, Int.max, Int.min] {
+            var buffer = ByteBuffer(string: ":")
+            buffer.writeDecimal(value)
+            #expect(String(buffer: buffer) == ":" + String(value))
+        }
+        var buffer = ByteBuffer()
+        buffer.writeDecimal(UInt64.max)
+        buffer.writeDecimal(UInt8(255))
+        #expect(String(buffer: buffer) == String(UInt64.max) + "255")
+    }
+
     /// The table decoder against Foundation's on random bytes, with and without padding, in both
     /// alphabets, and its refusals: a bad byte inside a quad or in the tail, `=` before the end, three `=`.
     @Test func base64DecodesAsFoundationDoesAndRefusesWhatIsNotBase64() {

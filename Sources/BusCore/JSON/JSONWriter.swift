@@ -36,9 +36,30 @@ extension ByteBuffer {
         writeJSONString(String(buffer: payload))
     }
 
-    /// Writes `value` in decimal.
+    /// Writes `value` in decimal, with no intermediate string when it fits 64 bits.
     package mutating func writeDecimal<I: BinaryInteger>(_ value: I) {
-        writeString(String(value))
+        guard let value = Int64(exactly: value) else {
+            writeString(String(value))
+            return
+        }
+        var magnitude = value.magnitude
+        var digits = 1
+        var rest = magnitude / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        let length = digits + (value < 0 ? 1 : 0)
+        writeWithUnsafeMutableBytes(minimumWritableBytes: length) { out in
+            if value < 0 { out[0] = UInt8(ascii: "-") }
+            var index = length
+            repeat {
+                index -= 1
+                out[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            return length
+        }
     }
 
     /// Writes the readable bytes of `payload` as a base64 JSON string.
@@ -97,32 +118,56 @@ extension ByteBuffer {
 package enum Base64 {
     /// Standard alphabet with padding.
     package static func encode(_ bytes: some Collection<UInt8>) -> String {
-        var buffer = ByteBuffer()
-        Array(bytes).withUnsafeBytes { encode($0, into: &buffer) }
-        return String(buffer: buffer)
+        bytes.withContiguousStorageIfAvailable { encodedString(UnsafeRawBufferPointer($0)) }
+            ?? Array(bytes).withUnsafeBytes { encodedString($0) }
     }
 
-    /// Appends the base64 of `bytes` to `buffer`.
-    package static func encode(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-        let table = ByteBuffer.base64Alphabet
-        var i = 0
-        while i + 3 <= bytes.count {
-            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            buffer.writeInteger(table[Int(n >> 18 & 63)])
-            buffer.writeInteger(table[Int(n >> 12 & 63)])
-            buffer.writeInteger(table[Int(n >> 6 & 63)])
-            buffer.writeInteger(table[Int(n & 63)])
-            i += 3
-        }
-        let rest = bytes.count - i
-        if rest > 0 {
-            let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-            buffer.writeInteger(table[Int(n >> 18 & 63)])
-            buffer.writeInteger(table[Int(n >> 12 & 63)])
-            buffer.writeInteger(rest == 2 ? table[Int(n >> 6 & 63)] : UInt8(ascii: "="))
-            buffer.writeInteger(UInt8(ascii: "="))
+    private static func encodedString(_ input: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: encodedCount(input.count)) { out in
+            write(input, to: UnsafeMutableRawBufferPointer(out))
         }
     }
+
+    /// Appends the base64 of `bytes` to `buffer`, in one write: the Kafka REST proxy's binary records go
+    /// out this way, hundreds of thousands a second, so there is no per-character `writeInteger`.
+    package static func encode(_ bytes: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        let count = encodedCount(bytes.count)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { write(bytes, to: $0) }
+    }
+
+    /// The length of the base64 of `count` bytes, padding included.
+    @inline(__always)
+    static func encodedCount(_ count: Int) -> Int { (count + 2) / 3 * 4 }
+
+    /// Writes the base64 of `input` at the start of `out` (at least `encodedCount(input.count)` bytes);
+    /// returns how many bytes it wrote.
+    private static func write(_ input: UnsafeRawBufferPointer, to out: UnsafeMutableRawBufferPointer) -> Int {
+        alphabet.withUTF8Buffer { table in
+            var i = 0
+            var o = 0
+            while i + 3 <= input.count {
+                let n = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                out[o] = table[Int(n >> 18 & 63)]
+                out[o + 1] = table[Int(n >> 12 & 63)]
+                out[o + 2] = table[Int(n >> 6 & 63)]
+                out[o + 3] = table[Int(n & 63)]
+                i += 3
+                o += 4
+            }
+            let rest = input.count - i
+            if rest > 0 {
+                let n = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+                out[o] = table[Int(n >> 18 & 63)]
+                out[o + 1] = table[Int(n >> 12 & 63)]
+                out[o + 2] = rest == 2 ? table[Int(n >> 6 & 63)] : UInt8(ascii: "=")
+                out[o + 3] = UInt8(ascii: "=")
+                o += 4
+            }
+            return o
+        }
+    }
+
+    private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
     /// Both alphabets (standard and URL-safe), padding optional (at most two `=`, only at the end); nil for
     /// anything else, whitespace included. Four characters at a time through a table: the Kafka REST

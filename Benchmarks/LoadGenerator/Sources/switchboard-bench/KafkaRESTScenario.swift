@@ -315,7 +315,9 @@ final class HTTPConnection: @unchecked Sendable {
     private func fill() throws {
         var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { throw BenchError.setupFailed("connection closed by the server") }
+        guard n > 0 else {
+            throw BenchError.setupFailed(n == 0 ? "connection closed by the server" : "recv failed (errno \(errno))")
+        }
         buffer.append(contentsOf: chunk[0..<n])
     }
 

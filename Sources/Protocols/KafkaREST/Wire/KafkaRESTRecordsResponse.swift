@@ -60,7 +60,7 @@ package enum KafkaRESTRecordsResponse {
         case .bytes(let bytes?):
             if format == .binary {
                 buffer.writeInteger(UInt8(ascii: "\""))
-                buffer.writeString(Base64.encode(bytes))
+                bytes.withUnsafeBytes { Base64.encode($0, into: &buffer) }
                 buffer.writeInteger(UInt8(ascii: "\""))
             } else if bytes.withUnsafeBytes({ JSONParser.isValidJSON($0) }) {
                 buffer.writeBytes(bytes)
