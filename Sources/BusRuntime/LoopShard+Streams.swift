@@ -1,4 +1,4 @@
-import BusCore
+package import BusCore
 import NIOCore
 import Storage
 
@@ -26,6 +26,84 @@ extension LoopShard {
             acks[slot] = ack
             remaining -= 1
             if remaining == 0 { completion(acks) }
+        }
+    }
+
+    /// Publishes `messages` in order, each as `publish(_:placement:acknowledged:whenDeferred:)` would, with
+    /// one acknowledgement for them all: `acknowledged` gets each message's stream answers (in the
+    /// messages' order; an acceptor's refusal last, as one by one) on this loop once the last is stored. A
+    /// Kafka REST produce of hundreds of records takes this path: one answer collector and one place in
+    /// the ordered acknowledgements per request instead of one of each per record.
+    package func publish(
+        _ messages: [BusMessage], placements: [StreamPlacement?],
+        acknowledged: @escaping ([[StreamAppendAck]]) -> Void
+    ) {
+        eventLoop.preconditionInEventLoop()
+        precondition(messages.count == placements.count, "one placement per message")
+        let layout = BatchLayout(count: messages.count)
+        let awaited = AwaitedAcknowledgement { flat in acknowledged(layout.split(flat)) }
+        awaiting.append(awaited)
+        var flat: [StreamAppendAck] = []
+        var stored: [(prepared: StreamRegistry.PreparedAppend, slot: Int)] = []
+        for (index, message) in messages.enumerated() {
+            let plan = self.plan(for: message.topic)
+            if let acceptor = plan.acceptor, !message.isRemote {
+                awaited.parts += 1
+                acceptor.accept(message, from: eventLoop) { failure in
+                    self.eventLoop.execute {
+                        if let failure {
+                            layout.refusals[index] = StreamAppendAck(
+                                stream: message.topic.name, partition: 0, offset: 0, epoch: "",
+                                outcome: .refused(failure))
+                        }
+                        self.answered(awaited)
+                    }
+                }
+            }
+            if Self.isStoredInLog(message) {
+                let prepared = bus.streams.prepareAppends(message, streams: plan.streams, placement: placements[index])
+                for (slot, item) in prepared.enumerated() where item.pending != nil {
+                    stored.append((item, flat.count + slot))
+                }
+                for item in prepared { flat.append(item.ack) }
+                layout.counts[index] = prepared.count
+            }
+            _ = publish(message, plan: plan, whenDeferred: nil)
+        }
+        guard !stored.isEmpty else {
+            awaited.acks = flat
+            return answered(awaited)
+        }
+        let acks = StreamAcks(acks: flat, remaining: stored.count) { flat in
+            awaited.acks = flat
+            self.answered(awaited)
+        }
+        for (prepared, slot) in stored {
+            pendingStreamAppends.append(PendingStreamAppend(prepared: prepared, acks: acks, slot: slot))
+        }
+        scheduleHandOff()
+    }
+
+    /// How a batch's answers are laid out: `counts[i]` stream answers for message i, in order, then its
+    /// acceptor's refusal if any. Confined to the shard's loop (it only crosses threads inside the
+    /// acceptor's hop back, as `AwaitedAcknowledgement` does).
+    final class BatchLayout: @unchecked Sendable {
+        var counts: [Int]
+        var refusals: [Int: StreamAppendAck] = [:]
+
+        init(count: Int) { counts = Array(repeating: 0, count: count) }
+
+        func split(_ flat: [StreamAppendAck]) -> [[StreamAppendAck]] {
+            var answers: [[StreamAppendAck]] = []
+            answers.reserveCapacity(counts.count)
+            var start = 0
+            for (index, count) in counts.enumerated() {
+                var acks = Array(flat[start..<start + count])
+                if let refusal = refusals[index] { acks.append(refusal) }
+                answers.append(acks)
+                start += count
+            }
+            return answers
         }
     }
 

@@ -164,7 +164,7 @@ package final class LoopShard: @unchecked Sendable {
     /// Acknowledged publishes (`publish(_:placement:acknowledged:)`) whose answers are not given yet, in
     /// publish order from `awaitingHead`: streams' stores and acceptors finish in any order, answers
     /// leave in publish order (a protocol matches them to its publishes by order).
-    private var awaiting: [AwaitedAcknowledgement] = []
+    var awaiting: [AwaitedAcknowledgement] = []
     private var awaitingHead = 0
     private var flushScheduled = false
     /// Whether `forwards` or another loop's `outgoing` holds anything: a read that routed only to this
@@ -248,7 +248,7 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     /// One part of `awaited`'s answer came: gives every answer at the front that is complete, in order.
-    private func answered(_ awaited: AwaitedAcknowledgement) {
+    func answered(_ awaited: AwaitedAcknowledgement) {
         awaited.parts -= 1
         while awaitingHead < awaiting.count, awaiting[awaitingHead].parts == 0 {
             let done = awaiting[awaitingHead]
@@ -265,7 +265,7 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func publish(_ message: BusMessage, plan: MatchPlan, whenDeferred: ((PublishResult) -> Void)?)
+    func publish(_ message: BusMessage, plan: MatchPlan, whenDeferred: ((PublishResult) -> Void)?)
         -> PublishResult?
     {
         if let engine, !message.isRemote { engine.forward(message) }
@@ -471,7 +471,7 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func plan(for topic: Topic) -> MatchPlan {
+    func plan(for topic: Topic) -> MatchPlan {
         let generation = self.generation
         // A publisher repeating its topic mostly passes the very string it passed last time.
         if generation == cacheGeneration, let lastPlan, topic.isIdentical(to: lastPlanTopic) { return lastPlan }

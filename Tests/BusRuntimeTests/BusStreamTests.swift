@@ -151,6 +151,55 @@ import Testing
         #expect(try bus.streams.read("ledger", partition: 0, from: 0).records.map(\.offset) == [1, 3])
     }
 
+    /// A batch publish (Kafka REST's produce) is one acknowledgement: answered once every record is stored,
+    /// each message with its own answers in order, after a single publish made before it on the loop.
+    @Test func aBatchIsAnsweredOnceWhollyStoredWithEachMessagesAnswers() async throws {
+        let store = GatedStore()
+        let bus = makeBus(store)
+        _ = try await withCheckedThrowingContinuation { continuation in
+            bus.streams.create(try! Self.configuration("batch", ["batch/#"], partitions: 2)) {
+                continuation.resume(with: $0)
+            }
+            store.release()
+        }
+        let answers = NIOLockedValueBox<[String]>([])
+        let topic = try Topic("batch/a")
+        let uncaptured = try Topic("other/a")
+        try await loops[0].submit {
+            let shard = bus.shard(for: self.loops[0])
+            shard.publish(
+                BusMessage(topic: topic, payload: ByteBuffer(string: "single"), timestamp: bus.clock()),
+                placement: StreamPlacement(key: nil, partition: 1, stream: nil)
+            ) { acks in answers.withLockedValue { $0.append("single " + acks.map(\.description).joined()) } }
+            let messages = ["p0", "p1", "none", "bad"].map {
+                BusMessage(topic: $0 == "none" ? uncaptured : topic, payload: ByteBuffer(string: $0), timestamp: 0)
+            }
+            let placements: [StreamPlacement?] = [
+                StreamPlacement(key: nil, partition: 0, stream: "batch"),
+                StreamPlacement(key: nil, partition: 1, stream: "batch"), nil,
+                StreamPlacement(key: nil, partition: 7, stream: "batch"),
+            ]
+            shard.publish(messages, placements: placements) { batch in
+                answers.withLockedValue {
+                    $0.append("batch " + batch.map { $0.map(\.description).joined() }.joined(separator: ","))
+                }
+            }
+        }.get()
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(answers.withLockedValue { $0 }.isEmpty)
+        #expect(try bus.streams.read("batch", partition: 0, from: 0).records.isEmpty)
+        store.release()
+        try await Task.sleep(for: .milliseconds(50))
+        store.release()
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(
+            answers.withLockedValue { $0 } == [
+                "single batch[1]@1", "batch batch[0]@1,batch[1]@2,,batch[7] refused: no partition 7",
+            ])
+        #expect(Self.texts(try bus.streams.read("batch", partition: 0, from: 0)) == ["p0"])
+        #expect(Self.texts(try bus.streams.read("batch", partition: 1, from: 0)) == ["single", "p1"])
+    }
+
     @Test func limitsReadsByBytesTimeAndFromTheEnd() async throws {
         let now = NIOLockedValueBox<UInt64>(1_000_000_000)
         let bus = makeBus(MemoryStore(), clock: { now.withLockedValue { $0 } })

@@ -69,4 +69,30 @@ import Testing
         #expect(acceptor.held.withLockedValue { $0[2].1 == nil })
         try await group.shutdownGracefully()
     }
+
+    /// A batch publish waits for each of its messages' acceptors and gives each refusal to its message.
+    @Test func aBatchWaitsForItsAcceptorsAndGivesEachRefusalToItsMessage() async throws {
+        let loop = group.next()
+        let bus = Bus(eventLoops: [loop])
+        let acceptor = HeldAcceptor()
+        bus.register(acceptor, for: try TopicFilter("ballots/+"))
+        let answers = NIOLockedValueBox<[[String]]?>(nil)
+        let topics = [try Topic("ballots/a"), try Topic("chat/a"), try Topic("ballots/b")]
+        try await loop.submit {
+            let messages = topics.enumerated().map {
+                BusMessage(topic: $1, payload: ByteBuffer(string: "\($0)"), timestamp: 0)
+            }
+            bus.shard(for: loop).publish(messages, placements: [nil, nil, nil]) { batch in
+                answers.withLockedValue { $0 = batch.map { $0.map(\.description) } }
+            }
+        }.get()
+        #expect(acceptor.held.withLockedValue { $0.map(\.0) } == ["0", "2"])
+        acceptor.release(1, failure: "closed")
+        try await loop.submit {}.get()
+        #expect(answers.withLockedValue { $0 } == nil)
+        acceptor.release(0)
+        try await loop.submit {}.get()
+        #expect(answers.withLockedValue { $0 } == [[], [], ["ballots/b[0] refused: closed"]])
+        try await group.shutdownGracefully()
+    }
 }

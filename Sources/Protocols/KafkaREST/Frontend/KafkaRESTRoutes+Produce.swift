@@ -49,17 +49,16 @@ extension KafkaRESTRoutes {
             return count
         }.flatMap { _ in
             Self.encode(body, format: format, topic: name, services: services, on: loop)
-        }.flatMap { encoded in
-            // One promise for the request, not a future chain per record: the records' stream answers are
-            // gathered on this loop (the shard answers there) and the reply goes once the last is stored.
-            let promise = loop.makePromise(of: Reply.self)
-            let gathered = GatheredOffsets(count: body.records.count) { offsets in
-                var buffer = ByteBuffer()
-                KafkaRESTProduceResponse.write(
-                    offsets, keySchemaID: encoded.keySchemaID, valueSchemaID: encoded.valueSchemaID, to: &buffer)
-                promise.succeed(.json(.ok, buffer))
-            }
-            let shard = services.bus.shard(for: loop)
+        }.map { encoded in
+            // One batch publish for the request (LoopShard's), not a publish and an answer per record:
+            // the reply goes once the last record is stored.
+            var offsets = [KafkaRESTProduceOffset?](repeating: nil, count: body.records.count)
+            var messages: [BusMessage] = []
+            var placements: [StreamPlacement?] = []
+            var published: [Int] = []
+            messages.reserveCapacity(body.records.count)
+            placements.reserveCapacity(body.records.count)
+            published.reserveCapacity(body.records.count)
             let now = services.bus.clock()
             for (index, record) in body.records.enumerated() {
                 let payload = ByteBuffer(bytes: encoded.values[index] ?? [])
@@ -68,38 +67,36 @@ extension KafkaRESTRoutes {
                 // and the request's other records go on. The stored bytes are what is checked, so avro,
                 // protobuf and jsonschema records (Confluent wire format: binary) never fit a rule.
                 if let violation = services.bus.payloadSchemas.check(topic, payload: payload, contentType: nil) {
-                    gathered.arrive(at: index, Self.refused(violation))
+                    offsets[index] = Self.refused(violation)
                     continue
                 }
-                let message = BusMessage(topic: topic, payload: payload, timestamp: now)
-                let placement = StreamPlacement(
-                    key: encoded.keys[index], partition: record.partition ?? partition, stream: name)
-                shard.publish(message, placement: placement) { acks in
-                    gathered.arrive(at: index, Self.outcome(acks.first { $0.stream == name }))
+                messages.append(BusMessage(topic: topic, payload: payload, timestamp: now))
+                placements.append(
+                    StreamPlacement(key: encoded.keys[index], partition: record.partition ?? partition, stream: name))
+                published.append(index)
+            }
+            return (offsets, messages, placements, published, encoded)
+        }.flatMap { (offsets, messages, placements, published, encoded) in
+            let promise = loop.makePromise(of: Reply.self)
+            let answer = { (offsets: [KafkaRESTProduceOffset?]) in
+                var buffer = ByteBuffer()
+                KafkaRESTProduceResponse.write(
+                    offsets.map { $0! }, keySchemaID: encoded.keySchemaID, valueSchemaID: encoded.valueSchemaID,
+                    to: &buffer)
+                promise.succeed(.json(.ok, buffer))
+            }
+            guard !messages.isEmpty else {
+                answer(offsets)
+                return promise.futureResult
+            }
+            services.bus.shard(for: loop).publish(messages, placements: placements) { acks in
+                var offsets = offsets
+                for (answers, index) in zip(acks, published) {
+                    offsets[index] = Self.outcome(answers.first { $0.stream == name })
                 }
+                answer(offsets)
             }
             return promise.futureResult
-        }
-    }
-
-    /// The offsets of one produce request's records, filled in as their streams answer (on the request's
-    /// loop); `done` gets them all once the last arrives.
-    final class GatheredOffsets {
-        private var offsets: [KafkaRESTProduceOffset?]
-        private var remaining: Int
-        private let done: ([KafkaRESTProduceOffset]) -> Void
-
-        init(count: Int, done: @escaping ([KafkaRESTProduceOffset]) -> Void) {
-            self.offsets = Array(repeating: nil, count: count)
-            self.remaining = count
-            self.done = done
-            if count == 0 { done([]) }
-        }
-
-        func arrive(at index: Int, _ offset: KafkaRESTProduceOffset) {
-            offsets[index] = offset
-            remaining -= 1
-            if remaining == 0 { done(offsets.map { $0! }) }
         }
     }
 
