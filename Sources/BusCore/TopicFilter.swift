@@ -41,8 +41,44 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether `topic` matches the pattern. The trie does this for many filters at once; this one is for
     /// single checks (history rules, permissions) and for testing the trie against a reference.
+    /// Whether `topic` matches, walking both names' bytes level by level: no level arrays (history rules
+    /// and permissions ask this on every plan-cache miss, and a reply subject per request misses every time).
     package func matches(_ topic: Topic) -> Bool {
-        TopicFilter.matches(patternLevels: levels, topicLevels: topic.levels)
+        var pattern = pattern
+        var name = topic.name
+        return pattern.withUTF8 { pattern in name.withUTF8 { TopicFilter.matches(pattern: pattern, topic: $0) } }
+    }
+
+    /// `matches(patternLevels:topicLevels:)` on the UTF-8 bytes of a pattern and a topic name.
+    package static func matches(pattern: UnsafeBufferPointer<UInt8>, topic: UnsafeBufferPointer<UInt8>) -> Bool {
+        let slash = UInt8(ascii: "/")
+        let plus = UInt8(ascii: "+")
+        let hash = UInt8(ascii: "#")
+        // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
+        if topic.first == UInt8(ascii: "$"), let first = pattern.first, first == plus || first == hash,
+            pattern.count == 1 || pattern[1] == slash
+        {
+            return false
+        }
+        var p = 0  // the pattern's current level starts here
+        var t = 0  // the topic's
+        var topicHasLevel = true
+        while p <= pattern.count {
+            var patternEnd = p
+            while patternEnd < pattern.count, pattern[patternEnd] != slash { patternEnd += 1 }
+            let length = patternEnd - p
+            if length == 1, pattern[p] == hash { return true }
+            guard topicHasLevel else { return false }
+            var topicEnd = t
+            while topicEnd < topic.count, topic[topicEnd] != slash { topicEnd += 1 }
+            if !(length == 1 && pattern[p] == plus) {
+                guard topicEnd - t == length else { return false }
+                if length > 0, memcmp(pattern.baseAddress! + p, topic.baseAddress! + t, length) != 0 { return false }
+            }
+            p = patternEnd + 1
+            if topicEnd < topic.count { t = topicEnd + 1 } else { topicHasLevel = false }
+        }
+        return !topicHasLevel
     }
 
     /// Whether the pattern tells `topic` apart from the topics that differ from it only in the last level:
@@ -86,3 +122,9 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         return index == topicLevels.count
     }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif

@@ -151,7 +151,7 @@ package final class HistoryStore: Sendable {
     /// Most memory all logs together may hold, estimated (`estimatedBytes`): past it the least recently used
     /// logs nobody is subscribed to are evicted, and while it stays past it new topics keep no history.
     package let maxBytes: Int
-    let logs = NIOLockedValueBox<[Topic: HistoryLogBox]>([:])
+    let logs = NIOLockedValueBox(LogTable())
     /// Set by each eviction pass: the logs held more than `maxBytes` even after it (read on log creation).
     let overBudget = ManagedAtomic(false)
     /// The memory all logs held at the last eviction pass, estimated, and how many logs were evicted so far.
@@ -204,6 +204,13 @@ package final class HistoryStore: Sendable {
         }
     }
 
+    /// Whether a topic of `family` (topics that differ only in their last level) has a log: a loop shares
+    /// one cached plan among a family's topics only while none does (`LoopShard.lookUpPlan`; a log made
+    /// later makes every cached plan stale).
+    package func hasLogs(in family: TopicFamily) -> Bool {
+        logs.withLockedValue { $0.hasLogs(in: family) }
+    }
+
     package func newEpoch() -> String { makeEpoch() }
 
     /// What `restore` did.
@@ -249,4 +256,28 @@ package final class HistoryStore: Sendable {
     }
 
     package var topicCount: Int { logs.withLockedValue { $0.count } }
+}
+
+/// The logs by topic, with how many each topic family has (`HistoryStore.hasLogs(in:)`).
+struct LogTable {
+    private(set) var byTopic: [Topic: HistoryLogBox] = [:]
+    private var perFamily: [TopicFamily: Int] = [:]
+
+    subscript(topic: Topic) -> HistoryLogBox? {
+        get { byTopic[topic] }
+        set {
+            let existed =
+                if let newValue { byTopic.updateValue(newValue, forKey: topic) != nil } else {
+                    byTopic.removeValue(forKey: topic) != nil
+                }
+            guard existed != (newValue != nil), let family = TopicFamily(topic) else { return }
+            let count = (perFamily[family] ?? 0) + (newValue == nil ? -1 : 1)
+            perFamily[family] = count > 0 ? count : nil
+        }
+    }
+
+    var count: Int { byTopic.count }
+    var values: Dictionary<Topic, HistoryLogBox>.Values { byTopic.values }
+
+    func hasLogs(in family: TopicFamily) -> Bool { perFamily[family] != nil }
 }

@@ -137,6 +137,8 @@ package final class LoopShard: @unchecked Sendable {
     /// A topic per record (`collections/<c>/<id>`) or per request then costs one lookup here, not a match
     /// of the index and a plan for each. Same generation rule as `cache`.
     private var familyCache: BoundedCache<TopicFamily, MatchPlan>
+    /// Plans cached per topic and per family (tests: which topics share a plan).
+    var cachedPlanCounts: (topics: Int, families: Int) { (cache.count, familyCache.count) }
     @usableFromInline var cacheGeneration: UInt64 = 0
     /// The last plan used: a publisher repeating a topic skips the cache's hashing. Same generation rule.
     private var lastPlan: MatchPlan? {
@@ -508,12 +510,13 @@ package final class LoopShard: @unchecked Sendable {
             shard: index, targets: targets, groups: groups, log: log, owner: owner, streams: streams.streams,
             acceptor: acceptor)
         // A log is the topic's own, so is the owner that sequences it: plans of topics that keep history
-        // (or would, were the history not full, or could, under an on-demand rule: a family plan cannot tell
-        // which of its topics a subscriber gave a log) are never shared. Nor are those an acceptor's filter could
-        // tell apart (`sessions/+/votes/+/cast` names its last level).
+        // (or would, were the history not full) are never shared. Under an on-demand rule (the default
+        // `#`) a family shares its plan while none of its topics has a log: one made later (a resuming
+        // subscriber's) makes every cached plan stale first. Nor are plans shared that an acceptor's
+        // filter could tell apart (`sessions/+/votes/+/cast` names its last level).
         if let family, log == nil, acceptor == nil, !match.namesLastLevel, !streams.namesLastLevel,
-            bus.history.policy.limits(for: topic) == nil, !bus.history.policy.namesLastLevel(of: topic),
-            !bus.acceptors.namesLastLevel(of: topic)
+            bus.history.policy.limits(for: topic).map({ $0.onDemand && !bus.history.hasLogs(in: family) }) ?? true,
+            !bus.history.policy.namesLastLevel(of: topic), !bus.acceptors.namesLastLevel(of: topic)
         {
             familyCache.insert(plan, for: family)
         } else {

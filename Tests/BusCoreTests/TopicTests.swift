@@ -49,4 +49,33 @@ import Testing
         #expect(try !match("+/x", "$SYS/x"))
         #expect(try match("$SYS/#", "$SYS/x"))
     }
+
+    /// The byte walk `matches` uses agrees with the level arrays on every pair of a small alphabet: `$`
+    /// topics, empty levels, `#` matching its parent level, trailing slashes.
+    @Test func byteMatcherAgreesWithLevelMatcher() throws {
+        let levels = ["a", "ab", "$x", ""]
+        var topics: [String] = []
+        for a in levels {
+            topics.append(a)
+            for b in levels {
+                topics.append("\(a)/\(b)")
+                for c in levels { topics.append("\(a)/\(b)/\(c)") }
+            }
+        }
+        var filters = ["#", "+", "$x/#", "$x/+", "a", "ab", "", "/", "+/", "/#", "+/+/+", "a//#"]
+        for a in ["a", "ab", "+", ""] {
+            filters.append("\(a)/#")
+            for b in ["a", "+", ""] {
+                filters += ["\(a)/\(b)", "\(a)/\(b)/#", "\(a)/\(b)/+"]
+            }
+        }
+        for text in topics where !text.isEmpty {
+            let topic = try Topic(text)
+            for pattern in filters where !pattern.isEmpty {
+                let filter = try TopicFilter(pattern)
+                let expected = TopicFilter.matches(patternLevels: filter.levels, topicLevels: topic.levels)
+                #expect(filter.matches(topic) == expected, "\(pattern) vs \(text)")
+            }
+        }
+    }
 }

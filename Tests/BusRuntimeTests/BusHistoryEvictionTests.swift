@@ -63,6 +63,34 @@ import Testing
         #expect(after.position?.epoch == first.position.epoch)
     }
 
+    /// Under the on-demand default, per-request topics (reply subjects, record topics) share their family's
+    /// plan, as without history; once one of them gets a log the family stops sharing, and that topic's
+    /// publishes land in its log whatever its siblings did before.
+    @Test func aFamilySharesItsPlanUntilOneOfItsTopicsHasALog() async throws {
+        let onDemand = HistoryPolicy.Rule(
+            filter: try TopicFilter("#"), limits: HistoryLimits(count: 100, maxAgeSeconds: 120, onDemand: true))
+        let bus = makeBus([onDemand])
+        let slot = bus.metrics.slot(for: "test")
+        _ = try await bus.subscribeOnLoop("orders/+", TestSubscriber(eventLoop: loops[1], slot: slot))
+        for i in 1...20 { _ = try await bus.publishOnLoop("orders/\(i)", "a", loop: loops[0]) }
+        let shared = try await loops[0].submit { bus.shard(for: self.loops[0]).cachedPlanCounts }.get()
+        #expect(shared.families == 1 && shared.topics == 0)
+
+        let resuming = TestSubscriber(eventLoop: loops[1], slot: slot, resumesFromPositions: true)
+        let subscribed = try await bus.subscribeOnLoop("orders/7", resuming)
+        let epoch = try #require(subscribed.value.position?.epoch)
+        var positions: [Int: LogPosition] = [:]
+        for i in [3, 9, 7, 12, 7] {
+            positions[i] = try await bus.publishOnLoop("orders/\(i)", "b\(i)", loop: loops[0]).position
+        }
+        #expect(positions[7] == LogPosition(offset: 2, epoch: epoch))
+        #expect(positions[3] == nil && positions[9] == nil && positions[12] == nil)
+        let apart = try await loops[0].submit { bus.shard(for: self.loops[0]).cachedPlanCounts }.get()
+        #expect(apart.families == 0 && apart.topics == 4)
+        let read = try #require(bus.readHistory(try Topic("orders/7"), after: nil, limit: 10))
+        #expect(read.messages.map { String(buffer: $0.payload) } == ["b7", "b7"])
+    }
+
     /// A log nobody subscribes to and nothing touched within its age is evicted; a client resuming from
     /// its epoch is told it could not recover, and the topic's next publish starts a new epoch at offset 1.
     @Test func idleLogIsEvictedAndItsEpochIsNeverResumedInto() async throws {
