@@ -133,6 +133,10 @@ package struct JetStreamAPIError: Error, Sendable, Equatable, CustomStringConver
     package static let filterNotSubset = Self(
         code: 400, errCode: 10093,
         description: "consumer filter subject is not a valid subset of the interest subjects")
+    /// JSAccountResourcesExceededErr: a publish that would take the account past `max_storage` /
+    /// `max_memory` (nats-server 2.9 stores it, finds the account past its limit, removes it and answers this).
+    package static let accountResourcesExceeded = Self(
+        code: 400, errCode: 10002, description: "resource limits exceeded for account")
     /// JSConsumerInvalidPolicyErrF
     package static func invalidConsumerPolicy(_ reason: String) -> Self {
         Self(code: 400, errCode: 10094, description: reason)
