@@ -63,9 +63,9 @@ def test_jetstream_stream_crud_and_errors(server):
             with pytest.raises(ServerError) as raised:
                 await js.add_stream(name=unique("R"), subjects=[unique("r")], num_replicas=3)
             assert raised.value.err_code == 10074
-            with pytest.raises(ServerError) as raised:
+            with pytest.raises(BadRequestError) as raised:
                 await js.add_stream(name=unique("W"), subjects=[unique("w")], mirror=api.StreamSource(name=name))
-            assert raised.value.err_code == 10052
+            assert raised.value.err_code == 10034
             with pytest.raises(NotFoundError) as raised:
                 await js.stream_info(unique("missing"))
             assert raised.value.err_code == 10059

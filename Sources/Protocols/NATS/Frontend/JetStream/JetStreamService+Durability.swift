@@ -172,6 +172,7 @@ extension JetStreamService {
             return true
         }
         if restored, config.republish != nil { startRepublishing(stream) }
+        if restored, config.mirror != nil || !config.sources.isEmpty { startSourcing(stream) }
         return restored
     }
 

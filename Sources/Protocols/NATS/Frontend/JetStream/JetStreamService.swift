@@ -26,6 +26,11 @@ package final class JetStreamService: Sendable {
         /// Streams being republished, by the generation of their rounds (`startRepublishing`).
         var republishers: [String: UInt64] = [:]
         var republishGeneration: UInt64 = 0
+        /// Streams copying their mirror or sources, by the generation of their rounds (`startSourcing`).
+        var sourcers: [String: UInt64] = [:]
+        var sourceGeneration: UInt64 = 0
+        /// Where each copying stream stands with each origin, by stream, then origin.
+        var sourceProgress: [String: [String: JetStreamSourceProgress]] = [:]
     }
 
     let bus: Bus
