@@ -471,10 +471,6 @@ def test_backoff_paces_redeliveries_and_max_deliveries_is_announced(server):
             with pytest.raises(BadRequestError) as raised:
                 await js.add_consumer(name, config=api.ConsumerConfig(durable_name="short", max_deliver=2, backoff=[0.3, 0.6]))
             assert raised.value.err_code == 10116
-            with pytest.raises(BadRequestError) as raised:
-                await js.add_consumer(
-                    name, config=api.ConsumerConfig(durable_name="paced", replay_policy=api.ReplayPolicy.ORIGINAL))
-            assert raised.value.err_code == 10094
             info = await js.add_consumer(
                 name, config=api.ConsumerConfig(durable_name="b", max_deliver=3, backoff=[0.3, 0.6], ack_wait=99))
             assert info.config.backoff == [0.3, 0.6] and info.config.ack_wait == 0.3

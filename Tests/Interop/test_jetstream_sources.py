@@ -326,6 +326,63 @@ def test_sources_and_mirrors_resume_across_restart_and_kill9_without_duplicates(
     run(complete(acknowledged[-1][0]), timeout=60)
 
 
+def test_replay_original_keeps_the_gaps_then_delivers_as_they_come(server):
+    """`replay_policy: original` (nats-server's semantics): what the stream held when the consumer was made
+    goes out with the gaps it was stored with; once caught up, new messages go as they come. Timings are
+    bounded loosely: gaps of 0.6 s must come out at least 0.4 s apart, an instant consumer's at once."""
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        name = unique("RP")
+        try:
+            await js.add_stream(name=name, subjects=[f"{name}.>"])
+            for i in range(3):
+                if i:
+                    await asyncio.sleep(0.6)
+                await js.publish(f"{name}.x", f"r{i}".encode())
+
+            # Pull: a batch of 3 takes the gaps.
+            paced = await js.pull_subscribe(
+                f"{name}.x", durable="paced", config=api.ConsumerConfig(replay_policy=api.ReplayPolicy.ORIGINAL))
+            info = await js.consumer_info(name, "paced")
+            assert info.config.replay_policy == api.ReplayPolicy.ORIGINAL
+            arrivals = []
+            started = time.monotonic()
+            while len(arrivals) < 3:
+                for m in await paced.fetch(1, timeout=5):
+                    arrivals.append(time.monotonic() - started)
+                    await m.ack()
+            assert arrivals[1] - arrivals[0] >= 0.4 and arrivals[2] - arrivals[1] >= 0.4, arrivals
+            assert arrivals[2] < 5, arrivals
+
+            # Push: the same gaps.
+            sub = await js.subscribe(
+                f"{name}.x", durable="pushed", config=api.ConsumerConfig(replay_policy=api.ReplayPolicy.ORIGINAL))
+            times = []
+            for _ in range(3):
+                msg = await sub.next_msg(timeout=5)
+                times.append(time.monotonic())
+                await msg.ack()
+            assert times[1] - times[0] >= 0.4 and times[2] - times[1] >= 0.4, times
+
+            # Caught up: a new message goes at once, however long after the last it was stored.
+            await asyncio.sleep(1.0)
+            sent = time.monotonic()
+            await js.publish(f"{name}.x", b"late")
+            msg = await sub.next_msg(timeout=5)
+            assert msg.data == b"late" and time.monotonic() - sent < 0.5
+
+            # An instant consumer gets them without the gaps.
+            fast = await js.pull_subscribe(f"{name}.x", durable="fast")
+            started = time.monotonic()
+            got = await fast.fetch(4, timeout=5)
+            assert len(got) == 4 and time.monotonic() - started < 0.5
+        finally:
+            await nc.close()
+
+    run(body(), timeout=60)
+
+
 def test_account_storage_and_memory_limits_refuse_publishes(make_server):
     """`jetstream_max_storage` / `jetstream_max_memory` hold what the account's streams store: a publish
     that would take the account past them gets nats-server 2.9's PubAck error (10002, "resource limits

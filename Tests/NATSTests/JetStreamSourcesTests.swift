@@ -7,7 +7,7 @@ import Testing
 @testable import NATSFrontend
 
 /// Mirrors and sources in a stream's configuration (nats-server's checks and JSON), the
-/// `Nats-Stream-Source` header.
+/// `Nats-Stream-Source` header, and the consumer state's pacing for `replay_policy: original`.
 @Suite struct JetStreamSourcesTests {
     private func config(_ text: String) throws(JetStreamAPIError) -> JetStreamStreamConfig {
         let json: [String: Any]
@@ -64,5 +64,37 @@ import Testing
         // nats-server's older form: the origin's ack reply.
         #expect(JetStreamStreamSource.origin(ofHeader: "$JS.ACK.ORDERS.c.1.17.3.1700000000.0")! == ("ORDERS", 17))
         #expect(JetStreamStreamSource.origin(ofHeader: "nonsense") == nil)
+    }
+
+    private func records(times: [UInt64]) -> [StreamReadRecord] {
+        times.enumerated().map { index, time in
+            StreamReadRecord(
+                partition: 0, offset: UInt64(index + 1), time: time,
+                record: StreamRecord(
+                    message: BusMessage(topic: Topic(trusted: "x"), payload: ByteBuffer(), timestamp: time), key: nil))
+        }
+    }
+
+    @Test func replayOriginalHoldsEachRecordForItsGapThenGoesAsTheyCome() throws {
+        let consumerConfig = try JetStreamConsumerConfig(
+            json: try JetStreamJSON.object(ByteBuffer(string: #"{"replay_policy":"original","ack_policy":"none"}"#)),
+            name: "c")
+        #expect(consumerConfig.replayPolicy == "original")
+        let second: UInt64 = 1_000_000_000
+        // Stored at 10 s, 10.5 s, 10.5005 s (a gap under a millisecond is not waited for), 12 s.
+        let log = records(times: [
+            10 * second, 10 * second + second / 2, 10 * second + second / 2 + 500_000, 12 * second,
+        ])
+        let read = { (from: UInt64, limit: Int) in Array(log.filter { $0.offset >= from }.prefix(limit)) }
+        var state = JetStreamConsumerState(config: consumerConfig, filters: [], cursor: 1)
+        state.replayThrough = 3
+        let start: UInt64 = 100 * second
+        #expect(state.next(limit: 10, now: start, read: read).map(\.streamSequence) == [1])
+        #expect(state.replayDue == start + second / 2)
+        #expect(state.next(limit: 10, now: start + second / 4, read: read).isEmpty)
+        // 3 follows 2 within a millisecond; 4 came after the consumer was made (past `replayThrough`): it
+        // goes as it comes, however long after 3 it was stored.
+        #expect(state.next(limit: 10, now: start + second / 2, read: read).map(\.streamSequence) == [2, 3, 4])
+        #expect(state.replayThrough == 0 && state.replayDue == nil)
     }
 }

@@ -103,7 +103,8 @@ import Testing
         }
         #expect(code(#"{"max_deliver":2,"backoff":[10,20]}"#) == 10116)
         #expect(code(#"{"backoff":[10,-1]}"#) == 10094)
-        #expect(code(#"{"replay_policy":"original"}"#) == 10094)
+        #expect(code(#"{"replay_policy":"original"}"#) == nil)
+        #expect(code(#"{"replay_policy":"slow"}"#) == 10094)
         #expect(code(#"{"replay_policy":"instant","backoff":[]}"#) == nil)
 
         let log = records(["a"])

@@ -155,6 +155,7 @@ extension JetStreamService {
             lastPerSubject: config.deliverPolicy == .lastPerSubject
                 ? lastPerSubject(stream: stream, filters: filters) : [])
         initial.lastActive = now
+        if config.replayPolicy == "original" { initial.replayThrough = box.partitions[0].info.lastOffset }
         let made = JetStreamConsumer(stream: stream, state: initial, created: now)
         let maxConsumers = self.limits.maxConsumers
         let registered = state.withLockedValue { state -> JetStreamConsumer? in
