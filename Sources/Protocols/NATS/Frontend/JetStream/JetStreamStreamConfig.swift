@@ -124,6 +124,10 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             }
         }
         guard replicas == 1 else { throw .replicasNotSupported }
+        if let transform = json["subject_transform"] as? [String: Any], !transform.isEmpty {
+            // nats-server 2.10's; not built here: refused rather than stored untransformed.
+            throw .invalidStreamConfig("subject transforms are not supported by this server")
+        }
         // nats-server checks this before it looks at the mirror itself (JSStreamInvalidConfigF).
         if JetStreamJSON.bool(json, "mirror_direct") == true, mirror == nil {
             throw .invalidStreamConfig("stream has no mirror but does have mirror direct")

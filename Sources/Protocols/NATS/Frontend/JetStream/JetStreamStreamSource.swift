@@ -32,6 +32,10 @@ package struct JetStreamStreamSource: Sendable, Equatable {
             // No other account or domain exists here to source from.
             throw .invalidStreamConfig("stream sources and mirrors of other accounts or domains are not supported")
         }
+        if let transforms = json["subject_transforms"] as? [Any], !transforms.isEmpty {
+            // nats-server 2.10's; not built here: refused rather than copied untransformed.
+            throw .invalidStreamConfig("stream source subject transforms are not supported by this server")
+        }
         if let sequence = JetStreamJSON.int(json, "opt_start_seq"), sequence > 0 { optStartSequence = UInt64(sequence) }
         if let text = JetStreamJSON.string(json, "opt_start_time"), !text.isEmpty {
             guard let time = JetStreamJSON.parseTime(text) else {
