@@ -149,6 +149,9 @@ def test_sources_copy_from_their_start_options_and_keep_going(server):
                 await js.publish(f"{a}.{i}", f"a{i}".encode(), headers={"Nats-Msg-Id": f"a{i}"})
             await js.publish(f"{b}.1", b"b1")
             await js.publish(f"{b}.2", b"b2")
+            c = unique("SC")
+            await js.add_stream(name=c, subjects=[f"{c}.>"])
+            await js.publish(f"{c}.0", b"c0")
 
             info = await js.add_stream(name=target, subjects=[f"{target}.>"], sources=[
                 api.StreamSource(name=a, opt_start_seq=2), api.StreamSource(name=b, filter_subject=f"{b}.2")])
@@ -185,9 +188,8 @@ def test_sources_copy_from_their_start_options_and_keep_going(server):
                 await msg.ack()
             assert seen == [b"a2", b"a3", b"a4"]
 
-            # Adding a source by an update starts copying it; the others go on where they were.
-            c = unique("SC")
-            await js.add_stream(name=c, subjects=[f"{c}.>"])
+            # A source added by an update to a stream holding messages starts after the stream's newest
+            # (nats-server's fallback: c0 is older, c1 newer); the others go on where they were.
             await js.publish(f"{c}.1", b"c1")
             config = (await js.stream_info(target)).config
             config.sources = config.sources + [api.StreamSource(name=c)]
@@ -195,6 +197,7 @@ def test_sources_copy_from_their_start_options_and_keep_going(server):
             await until(lambda: _at_least(js, target, 6), what="added source copied")
             await asyncio.sleep(0.3)
             assert (await js.stream_info(target)).state.messages == 6
+            assert (await js.get_msg(target, 6)).data == b"c1"
         finally:
             await nc.close()
 

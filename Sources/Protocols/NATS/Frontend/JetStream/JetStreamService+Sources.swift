@@ -9,6 +9,10 @@ struct JetStreamSourceProgress {
     var next: UInt64?
     /// When a round last reached the origin (ns); nil: never (`active` -1).
     var lastActive: UInt64?
+    /// A source nothing of which is found in its stream (never copied, or what was copied is gone: purged,
+    /// expired) while the stream holds messages: the newest one's time. Without start options the copy
+    /// starts there, not at the origin's first (nats-server's `si.start` fallback).
+    var fallbackTime: UInt64?
 }
 
 extension JetStreamService {
@@ -51,8 +55,11 @@ extension JetStreamService {
             } else if config.mirror != nil {
                 let last = box.partitions[0].info.lastOffset
                 progress[origin.name] = JetStreamSourceProgress(next: last > 0 ? last + 1 : nil)
+            } else if let sequence = resumed[origin.name] {
+                progress[origin.name] = JetStreamSourceProgress(next: sequence + 1)
             } else {
-                progress[origin.name] = JetStreamSourceProgress(next: resumed[origin.name].map { $0 + 1 })
+                let newest = try? bus.streams.readLast(stream, partition: 0, count: 1).records.last
+                progress[origin.name] = JetStreamSourceProgress(fallbackTime: newest?.time)
             }
         }
         let generation = state.withLockedValue { state -> UInt64? in
@@ -98,14 +105,13 @@ extension JetStreamService {
         return found
     }
 
-    /// The first origin sequence to copy when nothing was copied yet: `opt_start_seq`, the first record
-    /// at or after `opt_start_time` (none yet: the next one), or the origin's first.
-    private static func start(_ source: JetStreamStreamSource, origin: StreamBox) -> UInt64 {
+    /// The first origin sequence to copy when nothing of it is in the stream: `opt_start_seq`, the first
+    /// record at or after `opt_start_time` (or the fallback time, if later; none yet: the next one), the
+    /// first at or after the fallback time, or the origin's first (nats-server's `setSourceConsumer`).
+    private static func start(_ source: JetStreamStreamSource, origin: StreamBox, fallbackTime: UInt64?) -> UInt64 {
         if let sequence = source.optStartSequence { return sequence }
-        if let time = source.optStartTime {
-            return origin.partitions[0].offset(atOrAfter: time) ?? origin.partitions[0].info.lastOffset + 1
-        }
-        return 1
+        guard let time = [source.optStartTime, fallbackTime].compactMap({ $0 }).max() else { return 1 }
+        return origin.partitions[0].offset(atOrAfter: time) ?? origin.partitions[0].info.lastOffset + 1
     }
 
     /// One round of copying `origin` into `stream`.
@@ -131,7 +137,7 @@ extension JetStreamService {
             return
         }
         let now = bus.clock()
-        var next = progress.next ?? Self.start(source, origin: origin)
+        var next = progress.next ?? Self.start(source, origin: origin, fallbackTime: progress.fallbackTime)
         let records =
             (try? bus.streams.read(originName, partition: 0, from: next, limit: Self.sourceBatch).records) ?? []
         let mirroring = config.mirror != nil
@@ -210,7 +216,7 @@ extension JetStreamService {
             var lag: UInt64 = 0
             if let originBox = bus.streams.stream(named: origin.name) {
                 let last = originBox.partitions[0].info.lastOffset
-                let next = known?.next ?? Self.start(origin, origin: originBox)
+                let next = known?.next ?? Self.start(origin, origin: originBox, fallbackTime: known?.fallbackTime)
                 lag = last >= next ? last - next + 1 : 0
             }
             let active: Int64 = known?.lastActive.map { Int64(now >= $0 ? now - $0 : 0) } ?? -1
