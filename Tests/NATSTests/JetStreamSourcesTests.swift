@@ -54,6 +54,10 @@ import Testing
         #expect(code(#"{"name":"S","sources":[{"name":"S"}]}"#) == 10052)
         #expect(code(#"{"name":"S","sources":[{"name":"a.b"}]}"#) == 10052)
         #expect(code(#"{"name":"S","mirror_direct":true}"#) == 10052)
+        #expect(code(#"{"name":"S","mirror":"O"}"#) == 10025)
+        #expect(code(#"{"name":"S","sources":["A"]}"#) == 10025)
+        #expect(code(#"{"name":"S","sources":{"name":"A"}}"#) == 10025)
+        #expect(code(#"{"name":"S","mirror":null,"sources":null}"#) == nil)
         // nats-server 2.10's subject transforms are not built: refused, not ignored.
         #expect(
             code(#"{"name":"S","sources":[{"name":"A","subject_transforms":[{"src":">","dest":"x.>"}]}]}"#) == 10052)

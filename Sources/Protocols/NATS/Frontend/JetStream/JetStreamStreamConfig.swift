@@ -1,4 +1,5 @@
 package import BusCore
+import Foundation
 
 /// A JetStream stream configuration (nats-server's `StreamConfig`) and how it maps onto the bus's
 /// `StreamConfiguration`: `subjects` become the stream's filters (`a.>` ⇄ `a/#`), one partition, the
@@ -64,6 +65,16 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         self.init(name: name, subjects: JetStreamJSON.strings(json, "subjects") ?? [])
         guard Self.isValidName(name) else {
             throw .invalidStreamConfig("stream name is required and can not contain '.', '*', '>'")
+        }
+        // A mirror or source that is not an object is a request nats-server cannot read (its JSON decoding
+        // fails: 10025); `null` is none.
+        if let mirror = json["mirror"], !(mirror is NSNull), !(mirror is [String: Any]) {
+            throw .invalidJSON("mirror is not an object")
+        }
+        if let sources = json["sources"], !(sources is NSNull),
+            !((sources as? [Any])?.allSatisfy({ $0 is [String: Any] }) ?? false)
+        {
+            throw .invalidJSON("sources is not a list of objects")
         }
         if let mirror = json["mirror"] as? [String: Any] {
             // nats-server's order (checkStreamCfg): subjects, then sources, then the mirror itself.
