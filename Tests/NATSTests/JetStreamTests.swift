@@ -65,7 +65,8 @@ import Testing
         #expect(refusal(#"{"num_replicas":3}"#) == 10074)
         #expect(refusal(#"{"retention":"workqueue"}"#) == nil && refusal(#"{"retention":"interest"}"#) == nil)
         #expect(refusal(#"{"retention":"fifo"}"#) == 10052)
-        #expect(refusal(#"{"mirror":{"name":"X"}}"#) == 10052)
+        #expect(refusal(#"{"mirror":{"name":"X"}}"#) == nil)
+        #expect(refusal(#"{"mirror":{"name":"X","external":{"api":"$JS.d.API"}}}"#) == 10052)
         #expect(refusal(#"{"storage":"disk"}"#) == 10052)
         #expect(refusal("{}", name: "a.b") == 10052)
         #expect(refusal("{not json") == 10025)
@@ -102,7 +103,8 @@ import Testing
         }
         #expect(code(#"{"max_deliver":2,"backoff":[10,20]}"#) == 10116)
         #expect(code(#"{"backoff":[10,-1]}"#) == 10094)
-        #expect(code(#"{"replay_policy":"original"}"#) == 10094)
+        #expect(code(#"{"replay_policy":"original"}"#) == nil)
+        #expect(code(#"{"replay_policy":"slow"}"#) == 10094)
         #expect(code(#"{"replay_policy":"instant","backoff":[]}"#) == nil)
 
         let log = records(["a"])

@@ -74,12 +74,24 @@ package final class StreamPartitionBox: Sendable {
         return message.topic.name.utf8.count + headerBytes + message.payload.readableBytes
     }
 
-    func append(_ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool) -> Appended {
+    /// `offset`: the record's own offset (`StreamPlacement.offset`), not the next one; at or below the
+    /// newest it is a duplicate of what is there.
+    func append(_ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool, offset: UInt64? = nil)
+        -> Appended
+    {
         let bytes = record.message.payload.readableBytes
         let subject = record.message.topic.name
         var ready: [Waiter] = []
         defer { for waiter in ready { waiter.promise.succeed(true) } }
         return state.withLockedValue { state in
+            if let offset {
+                guard offset > state.partition.lastOffset else {
+                    return Appended(
+                        result: .duplicate(offset: offset), epoch: state.partition.epoch,
+                        firstOffset: state.partition.firstOffset)
+                }
+                state.partition.resumeLastOffset(offset - 1)
+            }
             // A per-subject limit removes that subject's oldest record from the middle of the partition:
             // the store must remove it too (KV-like streams keep one per subject and would grow forever).
             let oldest =

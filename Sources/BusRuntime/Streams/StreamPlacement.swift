@@ -10,11 +10,19 @@ package struct StreamPlacement: Sendable {
     package var stream: String?
     /// JetStream's `Nats-Msg-Id`: a repeat within the stream's duplicate window is not stored again.
     package var messageID: String?
+    /// The record's offset in `stream`, not the next one (a JetStream mirror keeps its origin's
+    /// sequences): the offsets between the newest and it stay holes; one at or below the newest is not
+    /// appended again (answered as a duplicate).
+    package var offset: UInt64?
 
-    package init(key: [UInt8]? = nil, partition: Int? = nil, stream: String? = nil, messageID: String? = nil) {
+    package init(
+        key: [UInt8]? = nil, partition: Int? = nil, stream: String? = nil, messageID: String? = nil,
+        offset: UInt64? = nil
+    ) {
         self.key = key
         self.partition = partition
         self.stream = stream
         self.messageID = messageID
+        self.offset = offset
     }
 }

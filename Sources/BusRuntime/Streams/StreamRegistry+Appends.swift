@@ -48,7 +48,8 @@ extension StreamRegistry {
             let partition = box.partitions[index]
             let durable = waitsForStore && box.storage == .file
             let appended = partition.append(
-                record, messageID: placement?.messageID, now: message.timestamp, awaitsStore: durable)
+                record, messageID: placement?.messageID, now: message.timestamp, awaitsStore: durable,
+                offset: placement?.stream == box.name ? placement?.offset : nil)
             var ack = StreamAppendAck(
                 stream: box.name, partition: index, offset: 0, epoch: appended.epoch, outcome: .stored)
             var item = PreparedAppend(
@@ -133,6 +134,27 @@ extension StreamRegistry {
         let prepared = prepareAppends(message, streams: matching(message.topic), placement: placement)
         let handover = PreparedHandover(value: prepared)
         submit(Self.writes(for: prepared)) { error in completion(Self.finish(handover.value, failure: error)) }
+    }
+
+    /// Appends `message` to `placement.stream` alone — not to the streams capturing its topic: a JetStream
+    /// source or mirror copies another stream's record, whose topic that stream captures itself. Returns
+    /// the answer as known before the store (a refusal or duplicate is final); `completion` gets the final
+    /// one once stored, on the store's thread (or at once).
+    @discardableResult
+    package func appendOnly(
+        _ message: BusMessage, placement: StreamPlacement,
+        completion: @escaping @Sendable (StreamAppendAck) -> Void
+    ) -> StreamAppendAck {
+        let prepared = prepareAppends(message, streams: [], placement: placement)
+        let handover = PreparedHandover(value: prepared)
+        let first =
+            prepared.first?.ack
+            ?? StreamAppendAck(
+                stream: placement.stream ?? "", partition: 0, offset: 0, epoch: "", outcome: .refused("no stream"))
+        submit(Self.writes(for: prepared)) { error in
+            if let ack = Self.finish(handover.value, failure: error).first { completion(ack) }
+        }
+        return first
     }
 
     /// A payload sliced from a read buffer (NATS, MQTT) would keep the whole buffer alive as long as the

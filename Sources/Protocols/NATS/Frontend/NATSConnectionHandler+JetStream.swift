@@ -88,7 +88,9 @@ extension NATSConnectionHandler: JetStreamClient {
     /// subscribers of the subject get it too, without the reply subject.
     func publishIntoStreams(_ message: BusMessage, replyTopic: Topic) {
         let jetStream = services.jetStream
-        if let failure = jetStream.expectationFailure(topic: message.topic, headers: message.headers) {
+        if let failure = jetStream.expectationFailure(topic: message.topic, headers: message.headers)
+            ?? jetStream.accountLimitRefusal(message)
+        {
             respond(JetStreamService.errorAck(failure), to: replyTopic)
             return
         }

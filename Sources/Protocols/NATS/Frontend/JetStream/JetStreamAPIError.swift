@@ -133,6 +133,28 @@ package struct JetStreamAPIError: Error, Sendable, Equatable, CustomStringConver
     package static let filterNotSubset = Self(
         code: 400, errCode: 10093,
         description: "consumer filter subject is not a valid subset of the interest subjects")
+    /// JSMirrorWithSubjectsErr
+    package static let mirrorWithSubjects = Self(
+        code: 400, errCode: 10034, description: "stream mirrors can not contain subjects")
+    /// JSMirrorWithSourcesErr
+    package static let mirrorWithSources = Self(
+        code: 400, errCode: 10031, description: "stream mirrors can not also contain other sources")
+    /// JSMirrorWithStartSeqAndTimeErr
+    package static let mirrorWithStartSequenceAndTime = Self(
+        code: 400, errCode: 10032, description: "stream mirrors can not have both start seq and start time configured")
+    /// JSStreamMirrorNotUpdatableErr
+    package static let mirrorNotUpdatable = Self(
+        code: 400, errCode: 10055, description: "stream mirror configuration can not be updated")
+    /// JSMirrorMaxMessageSizeTooBigErr
+    package static let mirrorMaxMessageSizeTooBig = Self(
+        code: 400, errCode: 10030, description: "stream mirror must have max message size >= source")
+    /// JSSourceMaxMessageSizeTooBigErr
+    package static let sourceMaxMessageSizeTooBig = Self(
+        code: 400, errCode: 10046, description: "stream source must have max message size >= target")
+    /// JSAccountResourcesExceededErr: a publish that would take the account past `max_storage` /
+    /// `max_memory` (nats-server 2.9 stores it, finds the account past its limit, removes it and answers this).
+    package static let accountResourcesExceeded = Self(
+        code: 400, errCode: 10002, description: "resource limits exceeded for account")
     /// JSConsumerInvalidPolicyErrF
     package static func invalidConsumerPolicy(_ reason: String) -> Self {
         Self(code: 400, errCode: 10094, description: reason)

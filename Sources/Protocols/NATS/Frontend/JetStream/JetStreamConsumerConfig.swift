@@ -135,10 +135,6 @@ package struct JetStreamConsumerConfig: Sendable, Equatable {
             guard replay == "instant" || replay == "original" else {
                 throw .invalidConsumerPolicy("invalid replay policy \(replay)")
             }
-            // Replaying at the original pace is not built: refused rather than delivered instantly.
-            guard replay == "instant" else {
-                throw .invalidConsumerPolicy("replay policy original is not supported by this server")
-            }
             replayPolicy = replay
         }
         if let threshold = JetStreamJSON.int(json, "inactive_threshold"), threshold > 0 {

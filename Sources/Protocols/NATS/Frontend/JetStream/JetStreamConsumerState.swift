@@ -80,6 +80,14 @@ package struct JetStreamConsumerState: Sendable {
     package private(set) var stoppedByBytes = false
     /// A push consumer's flow control and heartbeats.
     package var push: JetStreamPushControl
+    /// `replay_policy: original` (nats-server's `o.replay`): the records up to this stream sequence (the
+    /// stream's newest when the consumer was made) go out with the gaps they were stored with; past it,
+    /// or once the consumer caught up, as they come. 0: not replaying.
+    package var replayThrough: UInt64 = 0
+    /// The stored time of the last record sent while replaying, and when it was sent (ns).
+    package private(set) var replayLast: (stored: UInt64, sent: UInt64)?
+    /// Set when the last `next` held a record back for its gap: the time it may go (ns).
+    package private(set) var replayDue: UInt64?
 
     /// `lastPerSubject`: what a `last_per_subject` consumer delivers first (`cursor` is then the stream's
     /// next sequence).
@@ -120,6 +128,7 @@ package struct JetStreamConsumerState: Sendable {
         var out: [Delivery] = []
         var budget = maxBytes
         stoppedByBytes = false
+        replayDue = nil
         func fits(_ record: StreamReadRecord) -> Bool {
             guard let left = budget else { return true }
             let needed = size(record)
@@ -178,17 +187,36 @@ package struct JetStreamConsumerState: Sendable {
                     cursor = record.offset + 1
                     continue
                 }
+                if let due = replayWait(for: record, now: now) {
+                    replayDue = due
+                    break reading
+                }
                 guard fits(record) else {
                     stoppedByBytes = true
                     break reading
                 }
                 cursor = record.offset + 1
                 out.append(deliverFirst(record, now: now))
+                if replayThrough > 0 { replayLast = (record.time, now) }
                 if out.count >= limit { break }
             }
         }
+        // Caught up with what the stream held when the consumer was made: what comes next goes as it comes.
+        if replayThrough > 0 && cursor > replayThrough { replayThrough = 0 }
         updateAckFloor()
         return out
+    }
+
+    /// While replaying, when `record` may be sent: as long after the last one was sent as it was stored
+    /// after it (gaps of a millisecond or less are not waited for, as nats-server); nil: now.
+    private func replayWait(for record: StreamReadRecord, now: UInt64) -> UInt64? {
+        guard replayThrough > 0, record.offset <= replayThrough, let last = replayLast, record.time > last.stored else {
+            return nil
+        }
+        let gap = record.time - last.stored
+        guard gap > 1_000_000 else { return nil }
+        let due = last.sent + gap
+        return now < due ? due : nil
     }
 
     /// A record's first delivery: the next consumer sequence, and pending unless acks are off.

@@ -125,9 +125,11 @@ extension JetStreamService {
         }
         let filters: [TopicFilter]
         do { filters = try config.filters() } catch { return JetStreamJSON.error(kind, error) }
-        // A filter must be able to match something the stream captures.
+        // A filter must be able to match something the stream captures (a mirror's or a source's copies
+        // have their origins' subjects: not checked then).
+        let copies = limits.mirror != nil || !limits.sources.isEmpty
         for filter in filters
-        where !box.configuration.filters.contains(where: { JetStreamStreamConfig.overlap($0, filter) }) {
+        where !copies && !box.configuration.filters.contains(where: { JetStreamStreamConfig.overlap($0, filter) }) {
             return JetStreamJSON.error(kind, .filterNotSubset)
         }
         if let refusal = workQueueRefusal(config, filters: filters, stream: stream) {
@@ -153,6 +155,7 @@ extension JetStreamService {
             lastPerSubject: config.deliverPolicy == .lastPerSubject
                 ? lastPerSubject(stream: stream, filters: filters) : [])
         initial.lastActive = now
+        if config.replayPolicy == "original" { initial.replayThrough = box.partitions[0].info.lastOffset }
         let made = JetStreamConsumer(stream: stream, state: initial, created: now)
         let maxConsumers = self.limits.maxConsumers
         let registered = state.withLockedValue { state -> JetStreamConsumer? in

@@ -172,6 +172,7 @@ extension JetStreamService {
             return true
         }
         if restored, config.republish != nil { startRepublishing(stream) }
+        if restored, config.mirror != nil || !config.sources.isEmpty { startSourcing(stream) }
         return restored
     }
 
@@ -185,6 +186,9 @@ extension JetStreamService {
         let created = UInt64(max(0, JetStreamJSON.int(document, "created") ?? 0))
         var initial = JetStreamConsumerState(config: config, filters: filters, cursor: floor + 1)
         initial.lastActive = bus.clock()
+        if config.replayPolicy == "original", let box = bus.streams.stream(named: stream) {
+            initial.replayThrough = box.partitions[0].info.lastOffset
+        }
         let consumer = JetStreamConsumer(stream: stream, state: initial, created: created)
         let registered = state.withLockedValue { state -> Bool in
             guard state.consumers[stream]?[name] == nil else { return false }

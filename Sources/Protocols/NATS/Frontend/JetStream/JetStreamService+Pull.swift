@@ -151,6 +151,12 @@ extension JetStreamService {
             loop.scheduleTask(in: .nanoseconds(slice)) { self.serve(waiting) }
             return
         }
+        if let due = consumer.withState({ $0.replayDue }) {
+            // Replaying at the original pace: the next record is there and goes when its gap has passed.
+            slice = max(0, min(slice, due > now ? Int64(due - now) : 0))
+            loop.scheduleTask(in: .nanoseconds(slice)) { self.serve(waiting) }
+            return
+        }
         streams.waitForRecords(stream, partition: 0, from: cursor, timeout: .nanoseconds(slice), on: loop)
             .whenComplete { result in
                 if case .failure = result {
@@ -219,7 +225,10 @@ extension JetStreamService {
                 bytesExceeded = true
                 break
             }
-            if deliveries.count >= limit || fresh.count < wanted { break }
+            // Replaying at the original pace: the next record waits for its gap.
+            if deliveries.count >= limit || fresh.count < wanted || consumer.withState({ $0.replayDue != nil }) {
+                break
+            }
         }
         let exhausted = consumer.withState { $0.takeExhausted() }
         if !exhausted.isEmpty { announceMaxDeliveries(exhausted, of: consumer, now: now, on: loop) }

@@ -118,6 +118,12 @@ extension JetStreamService {
             shard.eventLoop.scheduleTask(in: slice) { self.push(consumer, to: topic, shard: shard) }
             return
         }
+        if let due = consumer.withState({ $0.replayDue }) {
+            // Replaying at the original pace: the next record is there and goes when its gap has passed.
+            let wait = min(Self.pollSlice, due > now ? Int64(due - now) : 0)
+            shard.eventLoop.scheduleTask(in: .nanoseconds(wait)) { self.push(consumer, to: topic, shard: shard) }
+            return
+        }
         bus.streams.waitForRecords(consumer.stream, partition: 0, from: cursor, timeout: slice, on: shard.eventLoop)
             .whenComplete { result in
                 guard case .success = result else { return }  // the stream went away

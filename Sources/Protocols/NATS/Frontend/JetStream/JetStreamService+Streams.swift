@@ -26,6 +26,9 @@ extension JetStreamService {
             config.republish = kept.republish
             config.consumerInactiveThreshold = kept.consumerInactiveThreshold
             config.consumerMaxAckPending = kept.consumerMaxAckPending
+            config.mirror = kept.mirror
+            config.sources = kept.sources
+            config.mirrorDirect = kept.mirrorDirect
         }
         return config
     }
@@ -49,10 +52,13 @@ extension JetStreamService {
             streamState["last_ts"] = JetStreamJSON.time(last.time)
         }
         if info.messages == 0, partition.lastOffset > 0 { streamState["first_seq"] = partition.lastOffset + 1 }
-        return [
-            "config": config(of: box).json, "created": JetStreamJSON.time(created), "state": streamState,
+        let config = config(of: box)
+        var document: [String: Any] = [
+            "config": config.json, "created": JetStreamJSON.time(created), "state": streamState,
             "ts": JetStreamJSON.time(bus.clock()),
         ]
+        document.merge(sourceInfo(box, config: config)) { _, new in new }
+        return document
     }
 
     /// `{"subjects_filter": s}` adds `state.subjects`: the count of messages of each subject it matches.
@@ -127,6 +133,7 @@ extension JetStreamService {
         if overlappingStream(configuration.filters, except: name) != nil {
             return respond(JetStreamJSON.error(kind, .subjectOverlap))
         }
+        if let refusal = sourcesRefusal(requested, existing: nil) { return respond(JetStreamJSON.error(kind, refusal)) }
         let now = bus.clock()
         bus.streams.create(configuration) { [self] result in
             switch result {
@@ -137,6 +144,7 @@ extension JetStreamService {
                 }
                 persistSettings(of: name)
                 startRepublishing(name)
+                startSourcing(name)
                 adviseStream(.create, name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
@@ -187,12 +195,16 @@ extension JetStreamService {
         if overlappingStream(configuration.filters, except: name) != nil {
             return respond(JetStreamJSON.error(kind, .subjectOverlap))
         }
+        if let refusal = sourcesRefusal(requested, existing: config(of: existing)) {
+            return respond(JetStreamJSON.error(kind, refusal))
+        }
         bus.streams.update(name, limits: configuration.limits, filters: configuration.filters) { [self] result in
             switch result {
             case .success:
                 state.withLockedValue { $0.kept[name] = requested }
                 persistSettings(of: name)
                 startRepublishing(name)
+                startSourcing(name)
                 adviseStream(.modify, name)
                 guard let box = bus.streams.stream(named: name) else {
                     return respond(JetStreamJSON.error(kind, .streamNotFound))
@@ -228,6 +240,7 @@ extension JetStreamService {
                 for consumer in consumers { persist(consumer, deleted: true) }
                 persistSettings(of: name)
                 startRepublishing(name)
+                startSourcing(name)
                 adviseStream(.delete, name)
                 if case .failure(let error) = result {
                     respond(JetStreamJSON.error(kind, .streamUpdate("\(error)")))

@@ -1,5 +1,5 @@
 import Atomics
-import BusCore
+package import BusCore
 package import BusRuntime
 import NIOConcurrencyHelpers
 package import NIOCore
@@ -26,6 +26,11 @@ package final class JetStreamService: Sendable {
         /// Streams being republished, by the generation of their rounds (`startRepublishing`).
         var republishers: [String: UInt64] = [:]
         var republishGeneration: UInt64 = 0
+        /// Streams copying their mirror or sources, by the generation of their rounds (`startSourcing`).
+        var sourcers: [String: UInt64] = [:]
+        var sourceGeneration: UInt64 = 0
+        /// Where each copying stream stands with each origin, by stream, then origin.
+        var sourceProgress: [String: [String: JetStreamSourceProgress]] = [:]
     }
 
     let bus: Bus
@@ -168,6 +173,34 @@ package final class JetStreamService: Sendable {
             if stream.storage == .memory { memory += bytes } else { storage += bytes }
         }
         return (memory, storage)
+    }
+
+    /// A JetStream publish that would take the account past `max_storage` / `max_memory`: nats-server 2.9
+    /// stores it, finds the account past its limit, removes it again and answers 10002; here it is
+    /// refused before the append (nil: it may be stored).
+    package func accountLimitRefusal(_ message: BusMessage) -> JetStreamAPIError? {
+        guard limits.maxMemory >= 0 || limits.maxStorage >= 0,
+            let box = bus.streams.matching(message.topic).first(where: { JetStreamStreamConfig.isValidName($0.name) })
+        else { return nil }
+        return accountLimitExceeded(by: message, in: box) ? .accountResourcesExceeded : nil
+    }
+
+    /// Whether storing `message` in `box` would take the account past its limit for `box`'s storage
+    /// (what the JetStream streams of that storage hold, as account info counts it). A stream with
+    /// `max_bytes` reserved its bytes when it was made — checked against the same limit then — so its
+    /// publishes are held by its own `max_bytes`, not here.
+    func accountLimitExceeded(by message: BusMessage, in box: StreamBox) -> Bool {
+        let memory = box.storage == .memory
+        let most = memory ? limits.maxMemory : limits.maxStorage
+        guard most >= 0, JetStreamStreamConfig.isValidName(box.name) else { return false }
+        if let reserved = box.configuration.limits.maxBytes, reserved > 0 { return false }
+        var used = 0
+        for stream in bus.streams.list()
+        where JetStreamStreamConfig.isValidName(stream.name) && (stream.storage == .memory) == memory {
+            used += Self.storedBytes(stream.info, storage: stream.storage)
+        }
+        let adding = StreamPartitionBox.recordBytes(of: message) + JetStreamStreamConfig.recordOverhead(box.storage)
+        return used + adding > most
     }
 
     /// Why `configuration` may not be made (`creating`) or be `name`'s new settings, under the account limits.

@@ -1,11 +1,13 @@
 package import BusCore
+import Foundation
 
 /// A JetStream stream configuration (nats-server's `StreamConfig`) and how it maps onto the bus's
 /// `StreamConfiguration`: `subjects` become the stream's filters (`a.>` ⇄ `a/#`), one partition, the
 /// limits one for one (JetStream's -1 / 0 "unlimited" is nil), `file` storage is the store and
 /// `memory` memory; `interest` and `workqueue` retention are the JetStream service's to apply
-/// (`JetStreamService+Retention`). What the streams cannot do yet is refused with nats-server's error
-/// rather than accepted and ignored: replicas > 1, mirrors and sources.
+/// (`JetStreamService+Retention`). A `mirror` or `sources` stream copies other streams' messages
+/// (`JetStreamService+Sources`). What the streams cannot do yet is refused with nats-server's error
+/// rather than accepted and ignored: replicas > 1, sources of other accounts or domains.
 package struct JetStreamStreamConfig: Sendable, Equatable {
     package var name: String
     package var description: String?
@@ -40,6 +42,12 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
     package var consumerInactiveThreshold: UInt64?
     /// `consumer_limits.max_ack_pending`: a consumer's default and most.
     package var consumerMaxAckPending: Int?
+    /// `mirror`: the stream this one mirrors, keeping its sequences (no subjects of its own).
+    package var mirror: JetStreamStreamSource?
+    /// `sources`: streams whose new messages this one copies (with `Nats-Stream-Source`).
+    package var sources: [JetStreamStreamSource] = []
+    /// `mirror_direct`: kept and shown (one server: the origin answers its own direct gets).
+    package var mirrorDirect = false
 
     /// nats-server's `StreamDefaultDuplicatesWindow`.
     package static let defaultDuplicateWindow: UInt64 = 120_000_000_000
@@ -58,7 +66,36 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
         guard Self.isValidName(name) else {
             throw .invalidStreamConfig("stream name is required and can not contain '.', '*', '>'")
         }
-        if subjects.isEmpty { subjects = [name] }  // nats-server: a stream without subjects captures its name
+        // A mirror or source that is not an object is a request nats-server cannot read (its JSON decoding
+        // fails: 10025); `null` is none.
+        if let mirror = json["mirror"], !(mirror is NSNull), !(mirror is [String: Any]) {
+            throw .invalidJSON("mirror is not an object")
+        }
+        if let sources = json["sources"], !(sources is NSNull),
+            !((sources as? [Any])?.allSatisfy({ $0 is [String: Any] }) ?? false)
+        {
+            throw .invalidJSON("sources is not a list of objects")
+        }
+        if let mirror = json["mirror"] as? [String: Any] {
+            // nats-server's order (checkStreamCfg): subjects, then sources, then the mirror itself.
+            if !subjects.isEmpty { throw .mirrorWithSubjects }
+            if !((json["sources"] as? [Any]) ?? []).isEmpty { throw .mirrorWithSources }
+            let source = try JetStreamStreamSource(json: mirror)
+            if source.optStartSequence != nil && source.optStartTime != nil { throw .mirrorWithStartSequenceAndTime }
+            self.mirror = source
+        }
+        for case let source as [String: Any] in (json["sources"] as? [Any]) ?? [] {
+            let parsed = try JetStreamStreamSource(json: source)
+            guard !sources.contains(where: { $0.name == parsed.name }) else {
+                throw .invalidStreamConfig("duplicate source configuration detected")
+            }
+            sources.append(parsed)
+        }
+        if sources.contains(where: { $0.name == name }) || mirror?.name == name {
+            throw .invalidStreamConfig("detected cycle")
+        }
+        // nats-server: a stream without subjects captures its name, unless it is a mirror or has sources.
+        if subjects.isEmpty && mirror == nil && sources.isEmpty { subjects = [name] }
         description = JetStreamJSON.string(json, "description")
         retention = JetStreamJSON.string(json, "retention") ?? "limits"
         storage = JetStreamJSON.string(json, "storage") ?? "file"
@@ -98,13 +135,15 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             }
         }
         guard replicas == 1 else { throw .replicasNotSupported }
-        if json["mirror"] is [String: Any] || !((json["sources"] as? [Any]) ?? []).isEmpty {
-            throw .invalidStreamConfig("stream mirrors and sources are not supported by this server")
+        if let transform = json["subject_transform"] as? [String: Any], !transform.isEmpty {
+            // nats-server 2.10's; not built here: refused rather than stored untransformed.
+            throw .invalidStreamConfig("subject transforms are not supported by this server")
         }
         // nats-server checks this before it looks at the mirror itself (JSStreamInvalidConfigF).
-        if JetStreamJSON.bool(json, "mirror_direct") == true, !(json["mirror"] is [String: Any]) {
+        if JetStreamJSON.bool(json, "mirror_direct") == true, mirror == nil {
             throw .invalidStreamConfig("stream has no mirror but does have mirror direct")
         }
+        mirrorDirect = mirror != nil && JetStreamJSON.bool(json, "mirror_direct") == true
         if let limits = json["consumer_limits"] as? [String: Any] {
             if let threshold = JetStreamJSON.int(limits, "inactive_threshold"), threshold > 0 {
                 consumerInactiveThreshold = UInt64(threshold)
@@ -177,15 +216,19 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
     /// nats-server's `StreamConfig` JSON.
     package var json: [String: Any] {
         var json: [String: Any] = [
-            "name": name, "subjects": subjects, "retention": retention, "max_consumers": -1,
+            "name": name, "retention": retention, "max_consumers": -1,
             "max_msgs": maxMessages, "max_bytes": maxBytes, "max_age": maxAge,
             "max_msgs_per_subject": maxMessagesPerSubject,
             "max_msg_size": maxMessageSize, "discard": discard, "storage": storage, "num_replicas": replicas,
             "duplicate_window": duplicateWindow, "sealed": sealed, "deny_delete": denyDelete, "deny_purge": denyPurge,
             "allow_rollup_hdrs": allowRollup, "allow_direct": allowDirect,
-            "allow_msg_ttl": allowMessageTTL, "mirror_direct": false,
+            "allow_msg_ttl": allowMessageTTL, "mirror_direct": mirrorDirect,
             "discard_new_per_subject": discardNewPerSubject,
         ]
+        // nats-server omits what is empty: a mirror has no `subjects`, a plain stream no `mirror`/`sources`.
+        if !subjects.isEmpty { json["subjects"] = subjects }
+        if let mirror { json["mirror"] = mirror.json }
+        if !sources.isEmpty { json["sources"] = sources.map(\.json) }
         if let description { json["description"] = description }
         if let republish { json["republish"] = republish.json }
         var consumerLimits: [String: Any] = [:]
