@@ -151,3 +151,34 @@ def test_a_log_redis_lost_is_a_new_epoch_and_recovery_says_so(cluster, redis_ser
         await second.close()
 
     run(body())
+
+
+def test_long_poll_cursors_continue_on_any_instance(cluster):
+    a, b, c = cluster
+    ch = f"chat/{unique()}"
+
+    def poll(server, cursor=None, timeout=0):
+        query = {"channel": ch, "timeout": timeout}
+        if cursor is not None:
+            query["cursor"] = cursor
+        return server.get("/poll", params=query, timeout=timeout + 10)
+
+    start = poll(b)  # no cursor: 204 with the current (shared) position
+    assert start.status_code == 204 and start.headers["etag"].endswith('-0"'), start.headers
+    cursor = start.headers["etag"].strip('"')
+    a.publish(ch, {"n": 1})
+    c.publish(ch, {"n": 2})
+    # Each poll on another instance continues from the cursor the previous one gave: nothing lost or repeated.
+    seen = []
+    for server, published_before in ((c, None), (a, (b, 3)), (b, (a, 4))):
+        if published_before is not None:
+            publisher, n = published_before
+            assert publisher.publish(ch, {"n": n})["offset"] == n
+        r = poll(server, cursor)
+        assert r.status_code == 200, (server.name, r.status_code, r.text)
+        body = r.json()
+        assert "reset" not in body, body
+        seen += [m["data"]["n"] for m in body["messages"]]
+        cursor = body["cursor"]
+    assert seen == [1, 2, 3, 4], seen
+    assert poll(a, cursor).status_code == 204
