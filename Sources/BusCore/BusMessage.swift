@@ -79,6 +79,14 @@ package final class BusMessage: Sendable {
             position: nil, kind: kind, payloadForm: knownPayloadForm, isRemote: true)
     }
 
+    /// The same message marked as brought from another instance, at `position` in the log the instances
+    /// share (docs/redis.md, "History across instances"): its own publications come back this way too.
+    package func fromRemoteInstance(at position: LogPosition?) -> BusMessage {
+        BusMessage(
+            topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: timestamp,
+            position: position, kind: kind, payloadForm: knownPayloadForm, isRemote: true)
+    }
+
     /// How text protocols carry the payload (docs/topics.md, "payload rule"): as the publisher declared
     /// it (`knownPayloadForm`), else computed on demand — the frontends encode once per message per wire
     /// form, so this runs once per message per event loop and form.

@@ -14,6 +14,36 @@ package protocol BusEngine: AnyObject, Sendable {
     /// Whether this instance's members of the shared group `key` (its name, U+001F, its pattern) take
     /// `message`: with members on several instances, exactly one of them does.
     func deliversToGroup(_ key: String, _ message: BusMessage) -> Bool
+    /// A publication made here to a topic that keeps (non-durable) history, instead of `forward`: the
+    /// engine appends it to the topic's shared log when the instances keep one (docs/redis.md, "History
+    /// across instances") and sends it to the others with its position. `routed`, when given (this
+    /// instance keeps a shared log of the topic), is called on `loop` once the message was published here
+    /// with its position (`Bus.publishSequenced`, from the engine's loop, in the shared log's order), or
+    /// without one when it could not be sequenced (Redis unreachable, no shared log). `answered`, when
+    /// given (the message was routed here already), gets the shared position (nil: none) on `loop`.
+    func sequence(
+        _ message: BusMessage, limits: HistoryLimits, from loop: any EventLoop,
+        routed: (@Sendable (PublishResult) -> Void)?, answered: (@Sendable (LogPosition?) -> Void)?)
+    /// Makes sure the instances share a log of `topic` and reads its newest messages (the shared epoch,
+    /// newest offset and up to `limits.count` messages, oldest first, positioned and remote), nil when
+    /// Redis cannot be asked. The topic's messages are heard from before the read until
+    /// `releaseHistoryHold` (so nothing published after the read is missed here).
+    func refreshHistory(_ topic: Topic, limits: HistoryLimits) -> EventLoopFuture<SharedLogWindow?>
+    /// Ends the hold `refreshHistory` took.
+    func releaseHistoryHold(_ topic: Topic)
+}
+
+/// The newest part of a log the instances share, as read from the engine.
+package struct SharedLogWindow: Sendable {
+    package var epoch: String
+    package var lastOffset: UInt64
+    /// Oldest first, each positioned in `epoch`.
+    package var messages: [BusMessage]
+    package init(epoch: String, lastOffset: UInt64, messages: [BusMessage]) {
+        self.epoch = epoch
+        self.lastOffset = lastOffset
+        self.messages = messages
+    }
 }
 
 /// The engine a bus was given (`Bus.attach`), held so the publish path reads it with one atomic load.
@@ -51,5 +81,15 @@ extension Bus {
     package func publishRemote(_ message: BusMessage, on loop: any EventLoop) {
         precondition(message.isRemote)
         shard(for: loop).publish(message)
+    }
+
+    /// Publishes a message of this instance the engine sequenced (`BusEngine.sequence`), from the engine's
+    /// loop: appended to the topic's shared log window and routed to local subscribers, as a remote message
+    /// is (streams and acceptors had it when it was published).
+    package func publishSequenced(
+        _ message: BusMessage, on loop: any EventLoop, whenDeferred: ((PublishResult) -> Void)? = nil
+    ) -> PublishResult? {
+        precondition(message.isRemote)
+        return shard(for: loop).publishSequenced(message, whenDeferred: whenDeferred)
     }
 }

@@ -18,11 +18,14 @@ package final class HistoryLogBox: Sendable {
 
     package let topic: Topic
     package let limits: HistoryLimits
-    private let log: NIOLockedValueBox<State>
+    let log: NIOLockedValueBox<State>
     /// The shard that sequences the log (`LoopShard.MatchPlan.owner`): the first to route a publication
     /// to it claims it, once (-1 until then). A topic's first publisher is usually its only one, so its
     /// publications are appended and routed on its own loop, with no hop to another.
     private let ownerClaim = ManagedAtomic(-1)
+    /// With an engine: the log is a window of the log every instance shares (its epoch and offsets are
+    /// Redis's), set by `adopt` or the first sequenced message (HistoryLogBox+Shared.swift).
+    let sharedFlag = ManagedAtomic(false)
 
     init(topic: Topic, epoch: String, limits: HistoryLimits, now: UInt64 = 0) {
         self.topic = topic

@@ -270,7 +270,53 @@ package final class LoopShard: @unchecked Sendable {
     func publish(_ message: BusMessage, plan: MatchPlan, whenDeferred: ((PublishResult) -> Void)?)
         -> PublishResult?
     {
-        if let engine, !message.isRemote { engine.forward(message) }
+        if let engine, !message.isRemote {
+            // With an engine a topic keeping history is sequenced by the log the instances share; when this
+            // instance keeps a window of it, the message is routed here once it has its shared position.
+            if Self.isStoredInLog(message),
+                let limits = plan.log?.limits ?? bus.history.policy.limits(for: message.topic),
+                !limits.durable
+            {
+                guard let log = plan.log, log.isShared else {
+                    // No window of the shared log here: routed at once. A publisher waiting for the answer
+                    // gets it once the message is in the shared log (so a publish answered on one instance
+                    // is sequenced before one made after it on another), with its shared position.
+                    guard let whenDeferred else {
+                        engine.sequence(message, limits: limits, from: eventLoop, routed: nil, answered: nil)
+                        return publish(message, here: plan, whenDeferred: nil)
+                    }
+                    let local = publish(message, here: plan, whenDeferred: nil)
+                    let handover = Handover(value: whenDeferred)
+                    let recipients = local?.recipients ?? 0
+                    let localPosition = local?.position
+                    engine.sequence(message, limits: limits, from: eventLoop, routed: nil) { position in
+                        handover.value(PublishResult(position: position ?? localPosition, recipients: recipients))
+                    }
+                    return nil
+                }
+                let handover = Handover(value: whenDeferred)
+                engine.sequence(
+                    message, limits: limits, from: eventLoop, routed: { handover.value?($0) }, answered: nil)
+                return nil
+            }
+            engine.forward(message)
+        }
+        return publish(message, here: plan, whenDeferred: whenDeferred)
+    }
+
+    /// Publishes a message of this instance the engine sequenced (`Bus.publishSequenced`): on to the log's
+    /// owner and its subscribers, as a remote message is.
+    func publishSequenced(_ message: BusMessage, whenDeferred: ((PublishResult) -> Void)?) -> PublishResult? {
+        eventLoop.preconditionInEventLoop()
+        return publish(message, here: self.plan(for: message.topic), whenDeferred: whenDeferred)
+    }
+
+    /// The local part of a publish: to the log's owner loop when another loop sequences the topic, else
+    /// appended and routed here.
+    @inline(__always)
+    private func publish(_ message: BusMessage, here plan: MatchPlan, whenDeferred: ((PublishResult) -> Void)?)
+        -> PublishResult?
+    {
         if plan.log != nil, plan.owner != index, Self.isStoredInLog(message) {
             forwards[plan.owner].append(Forwarded(message: message, completion: whenDeferred))
             hasForOtherLoops = true
@@ -333,6 +379,10 @@ package final class LoopShard: @unchecked Sendable {
             scheduleHandOff()
             return nil
         }
+        // With an engine the positions are the shared log's (one check, on history topics only).
+        if engine != nil, message.position != nil || log.isShared {
+            return publishReplica(message, log: log, plan: plan, completion: completion)
+        }
         guard let message = log.append(message, now: message.timestamp) else {
             // The log was evicted after this plan was made (the eviction made plans stale first): the
             // fresh plan has the topic's new log, or none — and the new log's owner may be another shard.
@@ -348,6 +398,31 @@ package final class LoopShard: @unchecked Sendable {
         // re-check the generation *after* the append (see Bus.subscribe's recovery).
         if generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
         return route(message, plan: plan)
+    }
+
+    /// Appends a message the shared log sequenced to this instance's window of it, then routes it; one it
+    /// could not sequence (Redis unreachable) is routed only: it is not part of the shared log.
+    private func publishReplica(
+        _ message: BusMessage, log: HistoryLogBox, plan: MatchPlan, completion: ((PublishResult) -> Void)?
+    ) -> PublishResult? {
+        guard message.position != nil else { return route(message, plan: plan) }
+        switch log.appendReplica(message, now: bus.clock()) {
+        case .old:
+            return PublishResult(position: message.position, recipients: 0)
+        case .appended(let message):
+            // As `publishHere`: a subscriber that read the log before this append sees it live.
+            if generation != cacheGeneration { return route(message, plan: self.plan(for: message.topic)) }
+            return route(message, plan: plan)
+        case .evicted:
+            let plan = self.plan(for: message.topic)
+            if plan.log != nil, plan.owner != index {
+                forwards[plan.owner].append(Forwarded(message: message, completion: completion))
+                hasForOtherLoops = true
+                scheduleHandOff()
+                return nil
+            }
+            return publishHere(message, plan: plan, completion: completion)
+        }
     }
 
     /// Stores this tick's durable publications in one batch; they are appended and routed when it commits.

@@ -20,7 +20,7 @@ struct APIRoutes: Sendable {
         router.add(.POST, "/api/publish", guarded(publish))
         router.add(.POST, "/api/broadcast", guarded(broadcast))
 
-        router.add(.GET, "/api/history", guardedSync(history))
+        router.add(.GET, "/api/history", guarded(sharedHistory))
         router.add(.GET, "/api/presence", guardedSync(presence))
         router.add(.GET, "/api/channels", guardedSync(channels))
         router.add(.GET, "/api/connections", guardedSync(listConnections))
@@ -281,6 +281,25 @@ struct APIRoutes: Sendable {
     }
 
     // MARK: - Reading
+
+    /// `history`, once the topic's log is in step with the log the instances share (with an engine:
+    /// docs/redis.md, "History across instances"), so every instance's publishes are read.
+    private func sharedHistory(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
+        let topic = try self.topic(request.query("channel"))
+        guard bus.engine != nil else { return loop.makeSucceededFuture(try history(request)) }
+        let promise = loop.makePromise(of: HTTPResponse.self)
+        let answer = {
+            do {
+                promise.succeed(try self.history(request))
+            } catch let error as APIError {
+                promise.succeed(.error(error))
+            } catch {
+                promise.succeed(.error(APIError(.internalServerError, "internal", "\(error)")))
+            }
+        }
+        if !bus.refreshingHistory(of: [topic], on: loop, then: answer) { answer() }
+        return promise.futureResult
+    }
 
     private func history(_ request: HTTPRequest) throws -> HTTPResponse {
         let topic = try self.topic(request.query("channel"))

@@ -60,6 +60,23 @@ import Testing
         #expect(RedisBusFrame.decode(wrong) == nil)
     }
 
+    /// What the shared log's append publishes: `P<offset> <epoch>\n` and the frame.
+    @Test func aPositionedFrameCarriesItsSharedPosition() throws {
+        let message = BusMessage(topic: try Topic("chat/room"), payload: ByteBuffer(string: "x"), timestamp: 1)
+        var frame = RedisBusFrame.encode(message, instance: "inst")
+        RedisBusFrame.setSequence(3, in: &frame, instance: "inst")
+        var positioned = ByteBuffer(string: "P12 k3xq9\n")
+        positioned.writeImmutableBuffer(frame)
+        let decoded = try #require(RedisBusFrame.decodePositioned(positioned))
+        #expect(decoded.position == LogPosition(offset: 12, epoch: "k3xq9") && decoded.sequence == 3)
+        #expect(RedisBusFrame.decodePositioned(frame)?.position == nil)
+        for bad in ["P 12 e\n", "P12e\n", "P0 e\n", "P12 \n", "Px e\n"] {
+            var broken = ByteBuffer(string: bad)
+            broken.writeImmutableBuffer(frame)
+            #expect(RedisBusFrame.decodePositioned(broken) == nil, "\(bad)")
+        }
+    }
+
     @Test func presenceEventsAndControlFramesRoundTrip() throws {
         let info = PresenceInfo(
             clientID: "c9", userID: "alice", name: nil, protocolName: "mqtt", connectedAt: 1_700_000_000.25,

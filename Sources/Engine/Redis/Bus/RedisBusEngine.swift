@@ -28,10 +28,16 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         var text: String
     }
 
+    /// A frame on its way out; a publication to a topic keeping history carries what its append needs.
+    struct Outgoing {
+        var frame: ByteBuffer
+        var append: SharedAppend?
+    }
+
     private struct Pending {
         /// Why the instance is cut off from the others (Redis unreachable), for `/readyz`; nil when joined.
         var down: String?
-        var frames: [ByteBuffer] = []
+        var frames: [Outgoing] = []
         /// The last frame's sequence number.
         var sequence: UInt64 = 0
         var flushScheduled = false
@@ -55,14 +61,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     package let instanceID: String
     /// Prefix of every channel (`switchboard:`; several deployments may share one Redis).
     let prefix: String
-    private let logger: Logger
+    let logger: Logger
     private let lock = NIOLockedValueBox(Pending())
     /// Loop-confined: what Redis was asked to deliver.
     private var subscribed: Set<Name> = []
     /// Loop-confined: whether the connection takes commands, and the frames kept while it did not (sent
     /// first when it does again), with their bytes.
     private var connected = false
-    private var backlog: [ByteBuffer] = []
+    private var backlog: [Outgoing] = []
     private var backlogBytes = 0
     /// Most bytes kept while Redis is unreachable; beyond it the oldest frames go (`lostWhileDown`).
     let maxBacklogBytes: Int
@@ -71,6 +77,9 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private var lastSequence: [String: UInt64] = [:]
     private var lastHeard: [String: NIODeadline] = [:]
     private var heartbeats: RepeatedTask?
+    /// Loop-confined: topics heard from for a history refresh (`refreshHistory`), with how many refreshes
+    /// hold each.
+    var historyHolds: [Topic: Int] = [:]
 
     package init(
         bus: Bus, retained: RetainedMessageStore, configuration: RedisClientConfiguration,
@@ -103,6 +112,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     package func start() -> EventLoopFuture<Void> {
         client.observeConnection { [weak self] up in self?.connectionChanged(up) }
         return client.connect().flatMap {
+            self.client.send(self.loadFunctionsCommand).map { _ in }
+        }.flatMap {
             self.client.subscribe(to: [self.controlChannel]) { [weak self] message in self?.receive(message) }
         }.flatMap {
             self.client.send(["HGETALL", self.retainedKey])
@@ -143,12 +154,12 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     /// Numbers `frame` and queues it for the next flush.
-    private func send(_ frame: ByteBuffer) {
+    func send(_ frame: ByteBuffer, append: SharedAppend? = nil) {
         var frame = frame
         let schedule = lock.withLockedValue { pending -> Bool in
             pending.sequence += 1
             RedisBusFrame.setSequence(pending.sequence, in: &frame, instance: instanceID)
-            pending.frames.append(frame)
+            pending.frames.append(Outgoing(frame: frame, append: append))
             if pending.flushScheduled { return false }
             pending.flushScheduled = true
             return true
@@ -158,8 +169,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     /// Sends what was forwarded since the last flush, in one write; subscriptions first, so a request
     /// published after its reply inbox was subscribed reaches Redis after that subscription.
-    private func flush() {
-        let (frames, changed) = lock.withLockedValue { pending -> ([ByteBuffer], Bool) in
+    func flush() {
+        let (frames, changed) = lock.withLockedValue { pending -> ([Outgoing], Bool) in
             defer {
                 pending.frames.removeAll(keepingCapacity: true)
                 pending.flushScheduled = false
@@ -173,11 +184,18 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         publish(frames)
     }
 
-    private func publish(_ frames: [ByteBuffer]) {
+    private func publish(_ frames: [Outgoing]) {
         var commands: [RESPCommand] = []
+        var appends: [(index: Int, append: SharedAppend)] = []
         commands.reserveCapacity(frames.count)
-        for frame in frames {
+        for item in frames {
+            let frame = item.frame
             guard let route = RedisBusFrame.route(of: frame) else { continue }
+            if let append = item.append {
+                appends.append((commands.count, append))
+                commands.append(appendCommand(frame, append))
+                continue
+            }
             let channel = route.kind == .message ? prefix + route.topic : controlChannel
             commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: channel), frame]))
             if route.kind == .retained {
@@ -196,22 +214,31 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
                         ]))
             }
         }
-        for reply in client.send(batch: commands) {
+        let replies = client.send(batch: commands)
+        for reply in replies {
             reply.whenFailure { [logger] error in
                 logger.debug("redis engine: a publish failed", metadata: ["error": "\(error)"])
             }
         }
+        for (index, append) in appends { appended(append, reply: replies[index]) }
     }
 
-    /// Frames forwarded while Redis is unreachable, kept up to `maxBacklogBytes` (the oldest go first).
-    private func keep(_ frames: [ByteBuffer]) {
-        for frame in frames {
-            backlog.append(frame)
-            backlogBytes += frame.readableBytes
+    /// Frames forwarded while Redis is unreachable, kept up to `maxBacklogBytes` (the oldest go first). A
+    /// publication waiting for its shared position is routed here now, without one (it joins the shared
+    /// log, if any, only when Redis is back).
+    private func keep(_ frames: [Outgoing]) {
+        for var item in frames {
+            if let append = item.append, append.routed != nil || append.answered != nil {
+                routeUnsequenced(append)
+                item.append?.routed = nil
+                item.append?.answered = nil
+            }
+            backlog.append(item)
+            backlogBytes += item.frame.readableBytes
         }
         var dropCount = 0
         while backlogBytes > maxBacklogBytes, dropCount < backlog.count {
-            backlogBytes -= backlog[dropCount].readableBytes
+            backlogBytes -= backlog[dropCount].frame.readableBytes
             dropCount += 1
         }
         if dropCount > 0 {
@@ -230,6 +257,10 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         connected = up
         lock.withLockedValue { $0.down = up ? nil : "Redis unreachable at \(client.configuration.host)" }
         guard up, !wasConnected else { return }
+        // A Redis that restarted has lost the functions: loaded again before anything calls them.
+        client.send(loadFunctionsCommand).whenFailure { [logger] error in
+            logger.warning("redis engine: loading the history functions failed", metadata: ["error": "\(error)"])
+        }
         if !backlog.isEmpty {
             logger.notice(
                 "redis engine: back; sending what was kept",
@@ -347,7 +378,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     // MARK: - In
 
     private func receive(_ message: RedisPubSubMessage) {
-        guard let decoded = RedisBusFrame.decode(message.payload) else {
+        guard let decoded = RedisBusFrame.decodePositioned(message.payload) else {
             logger.debug("redis engine: a frame that does not decode", metadata: ["channel": "\(message.channel)"])
             return
         }
@@ -359,7 +390,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         lastHeard[instance] = NIODeadline.now()
         switch decoded.event {
         case .message(let remote):
-            bus.publishRemote(remote, on: eventLoop)
+            bus.publishRemote(
+                decoded.position.map { remote.fromRemoteInstance(at: $0) } ?? remote, on: eventLoop)
         case .join(let topic, let info):
             if bus.presence.remoteJoin(instance: instance, topic: topic, info) {
                 announce(topic, .join(info))

@@ -117,6 +117,32 @@ package enum RedisBusFrame {
         return (kind, topic)
     }
 
+    /// A frame as the shared log's append sends it (docs/redis.md, "History across instances"): `P`, the
+    /// offset in decimal, a space, the epoch, a line feed, then the frame. Any other frame as `decode`
+    /// reads it, without a position.
+    package static func decodePositioned(_ payload: ByteBuffer)
+        -> (instance: String, sequence: UInt64, event: Event, position: LogPosition?)?
+    {
+        guard payload.readableBytes > 0,
+            payload.getInteger(at: payload.readerIndex, as: UInt8.self) == UInt8(ascii: "P")
+        else {
+            return decode(payload).map { ($0.instance, $0.sequence, $0.event, nil) }
+        }
+        var buffer = payload
+        buffer.moveReaderIndex(forwardBy: 1)
+        guard let space = buffer.readableBytesView.firstIndex(of: UInt8(ascii: " ")),
+            let offset = buffer.readString(length: space - buffer.readerIndex).flatMap({ UInt64($0) }),
+            buffer.readInteger(as: UInt8.self) != nil,
+            let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")),
+            newline - buffer.readerIndex <= 64,
+            let epoch = buffer.readString(length: newline - buffer.readerIndex),
+            !epoch.isEmpty, offset > 0,
+            buffer.readInteger(as: UInt8.self) != nil,
+            let decoded = decode(buffer), case .message = decoded.event
+        else { return nil }
+        return (decoded.instance, decoded.sequence, decoded.event, LogPosition(offset: offset, epoch: epoch))
+    }
+
     package static func decode(_ frame: ByteBuffer) -> (instance: String, sequence: UInt64, event: Event)? {
         var buffer = frame
         guard buffer.readInteger(as: UInt8.self) == version,

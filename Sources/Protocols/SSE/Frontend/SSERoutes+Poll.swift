@@ -26,6 +26,8 @@ extension SSERoutes {
         let waiter = SSEPollWaiter(
             services: services, request: parsed, info: info, options: identity.subscriptionOptions(), headers: headers,
             eventLoop: loop)
-        return waiter.start(closeFuture: request.closeFuture)
+        return afterSharedHistory(of: parsed.channels, services: services, on: loop) {
+            waiter.start(closeFuture: request.closeFuture)
+        }
     }
 }

@@ -21,12 +21,12 @@ package struct SSERoutes: Sendable {
         router.add(.OPTIONS, "/api/realtime", sync: { services.cors.preflight($0.head, methods: "GET, POST, OPTIONS") })
         router.add(.GET, "/sse") { request, loop in
             SSERoutes.answer(request, services, on: loop) {
-                loop.makeSucceededFuture(try SSERoutes.stream(request, loop, services, realtime: false))
+                try SSERoutes.stream(request, loop, services, realtime: false)
             }
         }
         router.add(.GET, "/api/realtime") { request, loop in
             SSERoutes.answer(request, services, on: loop) {
-                loop.makeSucceededFuture(try SSERoutes.stream(request, loop, services, realtime: true))
+                try SSERoutes.stream(request, loop, services, realtime: true)
             }
         }
         router.add(.POST, "/api/realtime") { request, loop in
@@ -136,7 +136,7 @@ package struct SSERoutes: Sendable {
     // MARK: - Streams
 
     static func stream(_ request: HTTPRequest, _ loop: any EventLoop, _ services: SSEServices, realtime: Bool) throws
-        -> HTTPResponse
+        -> EventLoopFuture<HTTPResponse>
     {
         let mode: SSEStreamHandler.Mode
         var filter = SSEMessageFilter()
@@ -165,6 +165,23 @@ package struct SSERoutes: Sendable {
         headers.add(name: "X-Accel-Buffering", value: "no")
         headers.add(name: "X-Switchboard-Connection", value: info.id)
         services.cors.decorate(&headers, for: request.head)
-        return HTTPResponse(status: .ok, headers: headers, stream: handler)
+        let response = HTTPResponse(status: .ok, headers: headers, stream: handler)
+        return afterSharedHistory(of: channels, services: services, on: loop) { loop.makeSucceededFuture(response) }
+    }
+
+    /// `body`'s answer, once the concrete channels' logs are in step with the log the instances share (with
+    /// an engine: docs/redis.md, "History across instances"), so the positions a client is given and resumes
+    /// from are the same on every instance; at once without one.
+    static func afterSharedHistory(
+        of channels: [TopicFilter], services: SSEServices, on loop: any EventLoop,
+        _ body: @escaping () -> EventLoopFuture<HTTPResponse>
+    ) -> EventLoopFuture<HTTPResponse> {
+        guard services.bus.engine != nil else { return body() }
+        let topics = channels.filter(SSEStreamRequest.isPositioned).map { Topic(trusted: $0.pattern) }
+        let promise = loop.makePromise(of: HTTPResponse.self)
+        if !services.bus.refreshingHistory(of: topics, on: loop, then: { promise.completeWith(body()) }) {
+            promise.completeWith(body())
+        }
+        return promise.futureResult
     }
 }

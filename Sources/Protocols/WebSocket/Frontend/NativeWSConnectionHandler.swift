@@ -242,16 +242,27 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             reply(id: id, type: "presence") { NativeWSEncoder.presence(&$0, channel: channel, clients: clients) }
         case .history(let channel, let limit, let since):
             guard let topic = topic(channel, id: id), mayRead(topic, id: id) else { return }
-            guard let read = bus.readHistory(topic, after: since, limit: limit ?? configuration.defaultHistoryLimit)
-            else {
-                return sendError(id: id, .notFound, "\(channel) keeps no history")
+            // With an engine the shared log is read first (docs/redis.md, "History across instances").
+            let deferred = bus.refreshingHistory(of: [topic], on: eventLoop) { [self] in
+                guard context?.channel.isActive == true else { return }
+                history(id: id, channel: channel, topic: topic, limit: limit, since: since)
+                flushIfNeeded()
             }
-            reply(id: id, type: "history") {
-                NativeWSEncoder.history(
-                    &$0, channel: channel, position: read.position, recovered: read.recovered, messages: read.messages)
-            }
+            if !deferred { history(id: id, channel: channel, topic: topic, limit: limit, since: since) }
         case .ping:
             reply(id: id, type: "pong") { _ in }
+        }
+    }
+
+    /// Answers a `history` request from the topic's log.
+    private func history(id: ByteBuffer?, channel: String, topic: Topic, limit: Int?, since: LogPosition?) {
+        guard let read = bus.readHistory(topic, after: since, limit: limit ?? configuration.defaultHistoryLimit)
+        else {
+            return sendError(id: id, .notFound, "\(channel) keeps no history")
+        }
+        reply(id: id, type: "history") {
+            NativeWSEncoder.history(
+                &$0, channel: channel, position: read.position, recovered: read.recovered, messages: read.messages)
         }
     }
 
@@ -326,8 +337,30 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         return false
     }
 
-    /// A subscription the machine allowed: history first, then live messages.
+    /// A subscription the machine allowed: history first, then live messages. With an engine, a concrete
+    /// channel's shared log is read first, so positions are the ones every instance agrees on.
     private func subscribe(
+        id: ByteBuffer?, channel: String, _ filter: TopicFilter,
+        history: NativeWSSessionStateMachine.HistoryRequest?
+    ) {
+        guard filter.shareGroup == nil, !filter.hasWildcards else {
+            return subscribeNow(id: id, channel: channel, filter, history: history)
+        }
+        let contentFilter = subscribingWith
+        let deferred = bus.refreshingHistory(of: [Topic(trusted: filter.pattern)], on: eventLoop) { [self] in
+            guard context?.channel.isActive == true else { return }
+            guard subscriptions[channel] == nil else {
+                return sendError(id: id, .badRequest, "already subscribed to \(channel)")
+            }
+            subscribingWith = contentFilter
+            defer { subscribingWith = nil }
+            subscribeNow(id: id, channel: channel, filter, history: history)
+            flushIfNeeded()
+        }
+        if !deferred { subscribeNow(id: id, channel: channel, filter, history: history) }
+    }
+
+    private func subscribeNow(
         id: ByteBuffer?, channel: String, _ filter: TopicFilter,
         history: NativeWSSessionStateMachine.HistoryRequest?
     ) {
