@@ -1,10 +1,15 @@
 import Atomics
 import BusCore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
 
 @testable import BusRuntime
+
+/// The buses these tests made. The loops outlive each test (its group is never shut down) and a shard
+/// refers to its bus unowned: a delivery batch still queued when a test returns would touch a freed bus.
+private let keptBuses = NIOLockedValueBox<[Bus]>([])
 
 /// Idle history logs are evicted, and all logs together stay under `maxHistoryBytes` (issue 25).
 @Suite struct BusHistoryEvictionTests {
@@ -15,10 +20,12 @@ import Testing
 
     func makeBus(_ rules: [HistoryPolicy.Rule], maxBytes: Int = 64 << 20) -> Bus {
         let seconds = self.seconds
-        return Bus(
+        let bus = Bus(
             eventLoops: loops,
             configuration: BusConfiguration(history: HistoryPolicy(rules: rules), maxHistoryBytes: maxBytes),
             clock: { seconds.load(ordering: .relaxed) * 1_000_000_000 })
+        keptBuses.withLockedValue { $0.append(bus) }
+        return bus
     }
 
     func rule(_ filter: String, count: Int = 100, age: Double? = 120, durable: Bool = false) throws
