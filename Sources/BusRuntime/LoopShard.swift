@@ -175,6 +175,13 @@ package final class LoopShard: @unchecked Sendable {
     // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
     private var batchMark: UInt64 = 1
     private var touched: [any BusSubscriber] = []
+    /// Connections written to and waiting for their flush, from `unflushedHead` on, each marked
+    /// `unflushedMark` until flushed (`flushTouched`).
+    private var unflushed: [any BusSubscriber] = []
+    private var unflushedHead = 0
+    private var drainScheduled = false
+    /// Messages delivered on this loop since the last flush: a few tell a sparse batch.
+    private var messagesSinceFlush = 0
     /// `afterDeliveries` completions waiting for this tick's hand-off.
     private var barriers: [() -> Void] = []
     /// Loops handed deliveries since the last barrier went out (bit per shard; all bits past 64 loops).
@@ -507,6 +514,7 @@ package final class LoopShard: @unchecked Sendable {
     @inline(__always)
     private func deliverNow(_ message: BusMessage, _ subscriptions: [BusSubscription]) {
         if message.expiresAt <= message.timestamp { return }
+        messagesSinceFlush &+= 1
         var context = DeliveryContext(message: message)
         let offset = message.offset
         subscriptions.withUnsafeBufferPointer { subscriptions in
@@ -703,12 +711,60 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     /// Flushes every connection written to since the last flush, once, and starts a new batch mark.
+    ///
+    /// A sparse batch — a few messages (a record's change event, a presence event) for many connections —
+    /// is flushed `flushSlice` connections at a time, each further slice after a pause of `flushPause` in
+    /// which the loop reads its sockets and runs what waits (the next request, the next commit's
+    /// completion, another loop's hand-off). A socket write per connection is most of what such a fan-out
+    /// costs, and a connection still waiting for its flush when the next message comes gets both in one
+    /// write, so a stream of changes faster than one fan-out batches itself, with no delay when it is not.
+    /// The queue is first in, first out, with each connection in it once, so none waits for more than the
+    /// connections ahead of it; a dense batch (a burst, already one write for many messages) or a barrier
+    /// flushes everything at once.
     private func flushTouched() {
-        guard !touched.isEmpty else { return }
-        for subscriber in touched { subscriber.flushDeliveries() }
-        touched.removeAll(keepingCapacity: true)
-        batchMark &+= 1
+        let sparse = messagesSinceFlush <= Self.sparseBatchMessages && barriers.isEmpty
+        messagesSinceFlush = 0
+        if !touched.isEmpty {
+            for subscriber in touched { subscriber.deliveryMark = Self.unflushedMark }
+            unflushed.append(contentsOf: touched)
+            touched.removeAll(keepingCapacity: true)
+            batchMark &+= 1
+        }
+        flushUnflushed(limit: sparse ? Self.flushSlice : .max)
     }
+
+    /// Flushes up to `limit` connections from the front of the queue, and schedules the next slice when
+    /// some are left.
+    private func flushUnflushed(limit: Int) {
+        let end = unflushed.count - unflushedHead <= limit ? unflushed.count : unflushedHead + limit
+        while unflushedHead < end {
+            let subscriber = unflushed[unflushedHead]
+            unflushedHead += 1
+            subscriber.deliveryMark = 0
+            subscriber.flushDeliveries()
+        }
+        if unflushedHead == unflushed.count {
+            unflushed.removeAll(keepingCapacity: true)
+            unflushedHead = 0
+            return
+        }
+        guard !drainScheduled else { return }
+        drainScheduled = true
+        // A delay, not `execute`: tasks queued now run before the loop polls its sockets again.
+        eventLoop.scheduleTask(in: Self.flushPause) {
+            self.drainScheduled = false
+            self.flushUnflushed(limit: Self.flushSlice)
+        }
+    }
+
+    /// At most this many messages since the last flush make a sparse batch (`flushTouched`).
+    static let sparseBatchMessages = 4
+    /// Connections flushed per slice of a sparse batch: ~64 socket writes, a few hundred microseconds.
+    static let flushSlice = 64
+    /// The pause between slices: long enough for the loop to poll its sockets, short against a slice.
+    static let flushPause = TimeAmount.microseconds(10)
+    /// The mark of a connection waiting in `unflushed` (batch marks count up from 1 and never reach it).
+    static let unflushedMark = UInt64.max
 
     // MARK: - Delivering
 
@@ -767,6 +823,7 @@ package final class LoopShard: @unchecked Sendable {
                 switch batch[index] {
                 case .many(let message, let subscriptions):
                     if message.expiresAt <= now { continue }
+                    messagesSinceFlush &+= 1
                     var context = DeliveryContext(message: message)
                     let offset = message.offset
                     stats.recordLatency(now: now, publishedAt: message.timestamp)
@@ -775,12 +832,14 @@ package final class LoopShard: @unchecked Sendable {
                     }
                 case .one(let message, let subscription):
                     if message.expiresAt <= now { continue }
+                    messagesSinceFlush &+= 1
                     var context = DeliveryContext(message: message)
                     stats.recordLatency(now: now, publishedAt: message.timestamp)
                     deliver(subscription, message.offset, &context)
                 case .run(let subscriptions, let messages):
                     subscriptions.withUnsafeBufferPointer { subscriptions in
                         messages.withUnsafeBufferPointer { messages in
+                            messagesSinceFlush &+= messages.count
                             for message in messages {
                                 if message.expiresAt <= now { continue }
                                 var context = DeliveryContext(message: message)
@@ -812,7 +871,9 @@ package final class LoopShard: @unchecked Sendable {
         switch subscriber.deliver(context.message, for: subscription, context: &context) {
         case .delivered(let bytes):
             stats.delivered(slot: subscription.metricsSlot, bytes: bytes)
-            if subscriber.deliveryMark != batchMark {
+            // Once per batch, and not while it waits in `unflushed` (its turn there flushes this write too).
+            let mark = subscriber.deliveryMark
+            if mark != batchMark && mark != Self.unflushedMark {
                 subscriber.deliveryMark = batchMark
                 touched.append(subscriber)
             }

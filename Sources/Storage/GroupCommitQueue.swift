@@ -24,11 +24,19 @@ final class GroupCommitQueue: @unchecked Sendable {
 
     private let commit: ([StoreWrite]) throws -> Void
     private let measureDisk: () -> UInt64
+    private let afterCommit: ((_ busy: Bool) -> Bool)?
 
-    /// `commit` applies every write in one transaction and returns once it is durable.
-    init(name: String, commit: @escaping ([StoreWrite]) throws -> Void, measureDisk: @escaping () -> UInt64) {
+    /// `commit` applies every write in one transaction and returns once it is durable. `afterCommit`, when
+    /// given, runs on this thread after each good commit's completions — housekeeping that must not hold
+    /// a commit's writers up (SQLite's WAL checkpoints) — told whether more batches are waiting, and
+    /// answers whether it did anything (counted as `checkpoints`).
+    init(
+        name: String, commit: @escaping ([StoreWrite]) throws -> Void, measureDisk: @escaping () -> UInt64,
+        afterCommit: ((_ busy: Bool) -> Bool)? = nil
+    ) {
         self.commit = commit
         self.measureDisk = measureDisk
+        self.afterCommit = afterCommit
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
@@ -126,6 +134,17 @@ final class GroupCommitQueue: @unchecked Sendable {
             condition.unlock()
 
             for batch in batches { batch.completion?(failure) }
+
+            if let afterCommit, failure == nil {
+                condition.lock()
+                let busy = !pending.isEmpty
+                condition.unlock()
+                if afterCommit(busy) {
+                    condition.lock()
+                    statistics.checkpoints += 1
+                    condition.unlock()
+                }
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ package final class SQLiteStore: Store {
     private let database: DatabaseQueue
     private let writer: SQLiteWriter
     private let queue: GroupCommitQueue
+    private let checkpoints: SQLiteCheckpointSchedule
 
     /// Opens (creating and migrating when needed) the database at `path`. A file that fails SQLite's
     /// integrity check is moved aside (`<path>.corrupt-<time>`) and a new one started: its logs then begin
@@ -23,6 +24,8 @@ package final class SQLiteStore: Store {
         logger: Logger = Logger(label: "storage")
     ) throws {
         self.path = path
+        let checkpoints = SQLiteCheckpointSchedule()
+        self.checkpoints = checkpoints
         var configuration = Configuration()
         configuration.label = "switchboard.store"
         configuration.prepareDatabase { db in
@@ -32,6 +35,7 @@ package final class SQLiteStore: Store {
                 let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                 try db.execute(sql: "PRAGMA max_page_count = \(max(1, maxBytes / pageSize))")
             }
+            checkpoints.watch(db)
         }
         var opened = try? DatabaseQueue(path: path, configuration: configuration)
         let healthy = (try? opened?.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }) == "ok"
@@ -64,7 +68,17 @@ package final class SQLiteStore: Store {
                     throw error
                 }
             },
-            measureDisk: { Self.diskBytes(path) })
+            measureDisk: { Self.diskBytes(path) },
+            afterCommit: { busy in
+                guard checkpoints.isDue(busy: busy) else { return false }
+                // PASSIVE: copies what it can without waiting for anyone; a failure is tried again after
+                // the next commit, and committed transactions are durable in the WAL meanwhile.
+                guard let done = try? database.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else {
+                    return false
+                }
+                checkpoints.checkpointed(walPages: done.walFrameCount, copied: done.checkpointedFrameCount)
+                return true
+            })
     }
 
     package func submit(_ writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?) {

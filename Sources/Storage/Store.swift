@@ -313,6 +313,8 @@ package struct StoreStatistics: Sendable {
     /// The latest commit durations (ns, bounded), for the commit latency histogram.
     package var recentCommitNanos: [UInt64] = []
     package var failedCommits: UInt64 = 0
+    /// WAL checkpoints the SQLite store ran after its commits (`SQLiteCheckpointSchedule`); 0 elsewhere.
+    package var checkpoints: UInt64 = 0
     /// Bytes on disk (database + write-ahead log); 0 in memory.
     package var diskBytes: UInt64 = 0
     /// Writes submitted and not yet committed: how far the store is behind (flow control uses it).

@@ -3,7 +3,7 @@
 struct RecordFilterEvaluator {
     /// An operand's values: one, or each element of an array (an empty array is one null, as the
     /// LEFT JOIN over `json_each` PocketBase uses yields one NULL row).
-    struct Values {
+    struct Values: Sendable {
         var scalars: [RecordFilterScalar]
         /// A bound parameter rather than a column: `~` wraps a parameter's text in `%…%` with its own
         /// wildcards escaped, but a column's as it is (`search.buildResolversExpr`).
@@ -23,9 +23,13 @@ struct RecordFilterEvaluator {
 
     /// Without `?` every element pair must match (PocketBase's multi-match subquery); with `?` one pair.
     func evaluate(_ condition: RecordFilterCondition) -> Bool {
-        let left = values(condition.left)
-        let right = values(condition.right)
-        let comparison = condition.op.comparison
+        Self.holds(values(condition.left), condition.op, values(condition.right))
+    }
+
+    /// Whether `left op right` holds for the operands' values (`RecordFilterBinding` compares values it
+    /// read once with values read per request).
+    static func holds(_ left: Values, _ op: RecordFilterOperator, _ right: Values) -> Bool {
+        let comparison = op.comparison
         let test: (RecordFilterScalar, RecordFilterScalar) -> Bool
         switch comparison {
         case .equal: test = { $0.equals($1) }
@@ -41,7 +45,7 @@ struct RecordFilterEvaluator {
                 return right.isParameter
                     ? RecordFilterLikePattern(parameter: text) : RecordFilterLikePattern(column: text)
             }
-            let anyOf = condition.op.anyOf
+            let anyOf = op.anyOf
             let matchesOne = { (scalar: RecordFilterScalar) -> Bool in
                 // NULL on either side makes LIKE and NOT LIKE both NULL, which filters the row out.
                 guard let text = scalar.likeText else { return false }
@@ -51,7 +55,7 @@ struct RecordFilterEvaluator {
             }
             return anyOf ? left.scalars.contains(where: matchesOne) : left.scalars.allSatisfy(matchesOne)
         }
-        if condition.op.anyOf {
+        if op.anyOf {
             return left.scalars.contains { a in right.scalars.contains { b in test(a, b) } }
         }
         return left.scalars.allSatisfy { a in right.scalars.allSatisfy { b in test(a, b) } }

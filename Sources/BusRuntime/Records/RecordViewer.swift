@@ -22,25 +22,50 @@ package struct RecordViewer: Sendable, Hashable {
 }
 
 /// The view check of one record change event, made once per message per loop and asked once per
-/// subscriber: the record as the event carries it and the collection's view rule when the message was
-/// delivered.
-final class RecordEventCheck: Sendable {
-    let document: JSONValue
-    let access: RecordRuleSet.Rule
-    let now: UInt64
+/// subscriber: the collection's view rule when the message was delivered, with the record the event
+/// carries put in (`RecordFilterBinding`), so what is left per subscriber is the few `@request.auth`
+/// values the rule names — nothing at all when the record alone decides (`public = true`).
+final class RecordEventCheck {
+    private enum Access {
+        case nobody
+        case decided(Bool)
+        case bound(RecordFilterBinding)
+    }
 
-    init(document: JSONValue, access: RecordRuleSet.Rule, now: UInt64) {
-        self.document = document
-        self.access = access
+    private let access: Access
+    private let now: UInt64
+    /// The last viewer asked about and its answer: subscribers with one identity (a user's connections,
+    /// guests) usually follow each other in a delivery, and the answer cannot differ between them.
+    private var lastViewer: RecordViewer?
+    private var lastAllowed = false
+
+    init(document: JSONValue, rule: RecordRuleSet.Rule, now: UInt64) {
         self.now = now
+        switch rule {
+        case .everyone: access = .decided(true)
+        case .adminsOnly: access = .nobody
+        case .filter(let filter):
+            let binding = filter.bound(to: document, now: Int64(clamping: now))
+            access = binding.decided.map(Access.decided) ?? .bound(binding)
+        }
+    }
+
+    /// Shown to nobody but admins (an event whose record cannot be read).
+    init() {
+        access = .nobody
+        now = 0
     }
 
     func allows(_ viewer: RecordViewer) -> Bool {
         switch access {
-        case .everyone: return true
-        case .adminsOnly: return false
-        case .filter(let filter):
-            return filter.matches(document, request: RecordRuleSet.context(viewer, now: now))
+        case .nobody: return false
+        case .decided(let allowed): return allowed
+        case .bound(let binding):
+            if let lastViewer, lastViewer == viewer { return lastAllowed }
+            let allowed = binding.matches(RecordRuleSet.context(viewer, now: now))
+            lastViewer = viewer
+            lastAllowed = allowed
+            return allowed
         }
     }
 }
@@ -58,8 +83,8 @@ extension RecordCollections {
         if case .everyone = rule { return nil }
         let document = message.payload.withUnsafeReadableBytes { try? JSONParser.parse($0) }?["record"]
         // An event whose record cannot be read is shown to nobody but admins.
-        guard let document else { return RecordEventCheck(document: .null, access: .adminsOnly, now: 0) }
-        return RecordEventCheck(document: document, access: rule, now: bus.clock())
+        guard let document else { return RecordEventCheck() }
+        return RecordEventCheck(document: document, rule: rule, now: bus.clock())
     }
 
     /// What a content filter sees of a message: a record change event's record, or the message's JSON
