@@ -364,7 +364,9 @@ def churn(args: argparse.Namespace) -> dict:
         cold_fds, cold_rss = fd_count(pid), rss_kib(pid)
         # Warm-up: a short churn of the same size, so the baseline holds what the allocator keeps after a
         # first peak of N connections (its high-water mark, not a leak); the run must then not grow past it.
-        collect(spawn_workers("churn", ports, args.connections, min(10.0, args.seconds), args.workers), 300)
+        # Long enough to reach the run's peak of connections (10 s for CI's 20 s, a minute for ten minutes).
+        warm_up = min(60.0, max(10.0, args.seconds / 10))
+        collect(spawn_workers("churn", ports, args.connections, warm_up, args.workers), 300)
         baseline_fds, baseline_rss = settle(pid, cold_fds, 30)
         procs = spawn_workers("churn", ports, args.connections, args.seconds, args.workers)
         peak_fds, peak_rss, started = 0, 0, time.monotonic()
