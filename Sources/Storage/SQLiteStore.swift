@@ -37,12 +37,34 @@ package final class SQLiteStore: Store {
             }
             checkpoints.watch(db)
         }
-        var opened = try? DatabaseQueue(path: path, configuration: configuration)
+        // Only a file SQLite finds damaged is moved aside. One it cannot write (permissions, a read-only
+        // file system) is intact: moving it aside would start the server on an empty database and drop
+        // what clients were acknowledged, so the server refuses to start instead, saying why.
+        var opened: DatabaseQueue?
+        do {
+            opened = try DatabaseQueue(path: path, configuration: configuration)
+        } catch let error as DatabaseError
+            where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+        {
+            opened = nil
+        } catch {
+            throw StoreError(Self.unwritable(path, because: "\(error)"))
+        }
+        // SQLite opens a file it may not write read-only, without an error (SQLITE_OPEN_READWRITE).
+        if let opened, (try? opened.read { db in sqlite3_db_readonly(db.sqliteConnection, "main") }) == 1 {
+            try? opened.close()
+            throw StoreError(Self.unwritable(path, because: "the file is read-only"))
+        }
         let healthy = (try? opened?.read { db in try String.fetchOne(db, sql: "PRAGMA quick_check") }) == "ok"
         if !healthy {
             try? opened?.close()
             let aside = "\(path).corrupt-\(Int(Date().timeIntervalSince1970))"
-            for suffix in ["", "-wal", "-shm"] {
+            do {
+                try FileManager.default.moveItem(atPath: path, toPath: aside)
+            } catch {
+                throw StoreError("\(path) failed its integrity check and cannot be moved aside: \(error)")
+            }
+            for suffix in ["-wal", "-shm"] {
                 try? FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
             }
             logger.error("storage: \(path) failed its integrity check; moved to \(aside), starting empty")
@@ -95,6 +117,12 @@ package final class SQLiteStore: Store {
         queue.close()
         try? database.writeWithoutTransaction { db in writer.finalize() }
         try? database.close()
+    }
+
+    /// Why the server does not start on a database it cannot write, and what to check.
+    static func unwritable(_ path: String, because reason: String) -> String {
+        "the database \(path) cannot be written (\(reason)): the server needs to write the file and its "
+            + "directory (for the -wal and -shm files); check their owner and permissions for user id \(getuid())"
     }
 
     static func diskBytes(_ path: String) -> UInt64 {

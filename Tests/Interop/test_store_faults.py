@@ -6,14 +6,25 @@
   message reaches the persistent subscriber it was owed to, in order, and durable work is taken again.
 - A damaged database file: moved aside at start (`switchboard.sqlite.corrupt-<time>`), the server starts
   on a new one and says so, and new history starts in a new epoch.
+- A database the server cannot write (the server run as `nobody` — root writes through file permissions —
+  on a data directory, or a database file, it may not write): the server refuses to start and says why;
+  the database is neither moved aside nor changed, and once the permissions are fixed every acknowledged
+  message is there.
 docs/reliability.md "Store faults" holds the table."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
-from interop import unique
+import pytest
+
+from interop import Server, unique
 from mqtt_client import V5, V311, Paho
 from test_storage_crash import persistent
 
@@ -109,3 +120,72 @@ def test_a_damaged_database_is_moved_aside_and_the_server_starts_on_a_new_one(ma
     after = srv.publish(channel, {"n": 2})
     assert after["epoch"] != first["epoch"] and after["offset"] == 1, (first, after)
     assert srv.get("/healthz").json()["status"] == "ok"
+
+
+class UnprivilegedServer(Server):
+    """The server run as `nobody`, whom file permissions bind (the tests run as root, who writes through
+    them)."""
+
+    def command(self) -> list[str]:
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *super().command()]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+@pytest.mark.parametrize("unwritable", ["directory", "file"])
+def test_a_database_the_server_cannot_write_is_refused_at_start_and_kept_intact(unwritable):
+    # A directory `nobody` can reach (pytest's tmp_path is root's alone); removed at the end.
+    work = Path(tempfile.mkdtemp(prefix="sb-readonly-"))
+    os.chmod(work, 0o755)
+    try:
+        config = {"history": [{"filter": "ledger/#", "count": 100, "durable": True}]}
+        srv = Server(work, config).start()
+        channel, topic, cid = unique("ledger/"), unique("owed/"), unique("sub")
+        answered = [srv.publish(channel, {"n": n}) for n in range(3)]
+        sub = persistent(srv.mqtt_port, V5, cid)
+        sub.subscribe(topic, qos=1)
+        sub.disconnect()
+        pub = Paho(srv.mqtt_port, V5)
+        info = pub.client.publish(topic, b"owed", qos=1)
+        info.wait_for_publish(10.0)
+        assert pub.accepted(info)
+        pub.disconnect()
+        srv.stop()
+
+        database = srv.data_dir / "switchboard.sqlite"
+        files = sorted(srv.data_dir.iterdir())
+        if unwritable == "directory":
+            os.chmod(srv.data_dir, 0o555)
+        else:
+            os.chmod(srv.data_dir, 0o777)  # the -wal and -shm files could be made; the database not written
+        for path in files:
+            os.chmod(path, 0o444)
+        digest = hashlib.sha256(database.read_bytes()).hexdigest()
+
+        nobody = UnprivilegedServer(work, config)
+        nobody.port, nobody.ports = srv.port, srv.ports
+        with pytest.raises(RuntimeError, match="exited with 1 during startup"):
+            nobody.start()
+        log = nobody.tail(200)
+        assert "cannot be written" in log and "check their owner and permissions" in log, log
+        assert "failed its integrity check" not in log, log
+        # Intact and in place: not moved aside as if it were damaged, not changed.
+        assert not list(srv.data_dir.glob("switchboard.sqlite.corrupt-*")), sorted(p.name for p in srv.data_dir.iterdir())
+        assert hashlib.sha256(database.read_bytes()).hexdigest() == digest
+
+        # Permissions fixed: everything acknowledged is there, in its epoch.
+        os.chmod(srv.data_dir, 0o755)
+        for path in srv.data_dir.iterdir():
+            os.chmod(path, 0o644)
+        srv.start()
+        history = srv.get(f"/api/history?channel={channel}&limit=100").json()["messages"]
+        assert [(m["offset"], m["epoch"]) for m in history] == [(a["offset"], a["epoch"]) for a in answered]
+        sub = persistent(srv.mqtt_port, V5, cid)
+        assert sub.session_present
+        assert sub.get(timeout=5.0).payload == b"owed"
+        sub.disconnect()
+        srv.stop()
+    finally:
+        for root, dirs, _ in os.walk(work):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+        shutil.rmtree(work, ignore_errors=True)

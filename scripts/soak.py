@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""Soak and churn runs against the real server (issue 26, docs/reliability.md "Soak and churn").
+
+    soak.py churn  --connections N --seconds S [--workers W]
+        W client processes keep N connections open between them across native WebSocket, SSE, MQTT,
+        NATS, STOMP and AMQP, each connection doing its protocol's handshake and a subscribe, living a
+        random short while and closing, replaced at once, for S seconds. Then every client closes and
+        the server settles: its open file descriptors (/proc/PID/fd) must be back at the baseline and its
+        RSS within 5 % of the baseline (taken after a short warm-up churn of the same N, so what the
+        allocator keeps after a first peak of N connections is in the baseline, not counted as a leak).
+
+    soak.py fanout --connections N --seconds S [--workers W]
+        N subscribers (NATS, MQTT, native WebSocket, in turn) on one topic; a publisher sends one message a
+        second carrying its send time; every subscriber records each message's latency. Reports p50/p99/max
+        latency, messages lost, and the server's RSS per connection (RSS with N subscribers less the
+        baseline, over N). Bar: p99 < 100 ms (--p99-bar-ms), < 1 MB per connection, nothing lost.
+
+The server is SWITCHBOARD_BIN (default .build/debug/switchboard) on free ports, started through
+Tests/Interop/interop.py (run with the interop venv's python: it needs `requests`). Every run is bounded
+in connections and time; the server and every client process stay under 20,000 descriptors. Prints one
+JSON line of results last (what scripts/reliability puts in docs/reliability.md); exits 1 if a bar fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "Tests" / "Interop"))
+
+PROTOCOLS = ["ws", "sse", "mqtt", "nats", "stomp", "amqp"]
+FANOUT_PROTOCOLS = ["nats", "mqtt", "ws"]
+HANDSHAKE_TIMEOUT = 20.0
+
+# --------------------------------------------------------------------------- wire helpers (client side)
+
+
+def ws_frame(text: str, opcode: int = 1) -> bytes:
+    """A masked frame (RFC 6455 §5.2), text by default."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    head = bytes([0x80 | opcode])
+    if len(payload) < 126:
+        head += bytes([0x80 | len(payload)])
+    else:
+        head += bytes([0x80 | 126]) + struct.pack(">H", len(payload))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def mqtt_string(text: str) -> bytes:
+    return struct.pack(">H", len(text)) + text.encode()
+
+
+def mqtt_packet(first: int, body: bytes) -> bytes:
+    length, encoded = len(body), b""
+    while True:
+        byte = length % 128
+        length //= 128
+        encoded += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            return bytes([first]) + encoded + body
+
+
+def mqtt_connect(client_id: str) -> bytes:
+    return mqtt_packet(0x10, mqtt_string("MQTT") + bytes([4, 0x02]) + struct.pack(">H", 0) + mqtt_string(client_id))
+
+
+def mqtt_subscribe(topic: str) -> bytes:
+    return mqtt_packet(0x82, struct.pack(">H", 1) + mqtt_string(topic) + bytes([0]))
+
+
+def amqp_method(channel: int, class_id: int, method_id: int, arguments: bytes) -> bytes:
+    payload = struct.pack(">HH", class_id, method_id) + arguments
+    return struct.pack(">BHI", 1, channel, len(payload)) + payload + b"\xce"
+
+
+def shortstr(text: str) -> bytes:
+    return bytes([len(text)]) + text.encode()
+
+
+def longstr(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+async def read_amqp_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    header = await reader.readexactly(7)
+    kind, _channel, size = struct.unpack(">BHI", header)
+    payload = await reader.readexactly(size + 1)
+    return kind, payload[:-1]
+
+
+async def open_connection(protocol: str, ports: dict[str, int], topic: str, source: str):
+    """Connects with `protocol`, does its handshake and subscribes to `topic`; returns the streams."""
+    port = ports["http"] if protocol in ("ws", "sse") else ports[protocol]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0), limit=1 << 20)
+    if protocol == "ws":
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head[:80]
+        writer.write(ws_frame(json.dumps({"id": 1, "type": "subscribe", "channel": topic})))
+        await ws_read(reader)  # subscribed
+    elif protocol == "sse":
+        writer.write(f"GET /sse?channel={topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:80]
+    elif protocol == "mqtt":
+        writer.write(mqtt_connect(f"c{random.getrandbits(48):x}"))
+        ack = await reader.readexactly(4)
+        assert ack[0] == 0x20 and ack[3] == 0, ack
+        writer.write(mqtt_subscribe(topic))
+        await reader.readexactly(5)  # SUBACK
+    elif protocol == "nats":
+        await reader.readuntil(b"\r\n")  # INFO
+        writer.write(f"CONNECT {{\"verbose\":false}}\r\nSUB {topic.replace('/', '.')} 1\r\nPING\r\n".encode())
+        line = await reader.readuntil(b"\r\n")
+        assert line == b"PONG\r\n", line
+    elif protocol == "stomp":
+        writer.write(b"CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,0\n\n\x00")
+        frame = await reader.readuntil(b"\x00")
+        assert frame.lstrip(b"\n").startswith(b"CONNECTED"), frame[:40]
+        destination = "/topic/" + topic.replace("/", ".")
+        writer.write(f"SUBSCRIBE\nid:1\ndestination:{destination}\nreceipt:r\n\n\x00".encode())
+        frame = await reader.readuntil(b"\x00")
+        assert frame.lstrip(b"\n").startswith(b"RECEIPT"), frame[:40]
+    elif protocol == "amqp":
+        writer.write(b"AMQP\x00\x00\x09\x01")
+        await read_amqp_frame(reader)  # connection.start
+        response = b"\x00guest\x00guest"
+        writer.write(amqp_method(0, 10, 11, struct.pack(">I", 0) + shortstr("PLAIN") + longstr(response) + shortstr("en_US")))
+        await read_amqp_frame(reader)  # connection.tune
+        writer.write(amqp_method(0, 10, 31, struct.pack(">HIH", 1, 131072, 0)))
+        writer.write(amqp_method(0, 10, 40, shortstr("/") + shortstr("") + b"\x00"))
+        kind, payload = await read_amqp_frame(reader)
+        assert payload[:4] == struct.pack(">HH", 10, 41), payload[:8]
+    return reader, writer
+
+
+async def ws_read(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame: its opcode and payload."""
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        (length,) = struct.unpack(">H", await reader.readexactly(2))
+    elif length == 127:
+        (length,) = struct.unpack(">Q", await reader.readexactly(8))
+    return first & 0x0F, await reader.readexactly(length)
+
+
+# --------------------------------------------------------------------------- workers (client processes)
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def churn_worker(ports: dict[str, int], connections: int, seconds: float, source: str, index: int) -> dict:
+    deadline = time.monotonic() + seconds
+    stats = {"opened": 0, "failed": 0, "errors": {}, "peak": 0}
+    open_now = 0
+
+    async def one_slot(slot: int) -> None:
+        nonlocal open_now
+        rng = random.Random(index * 1_000_003 + slot)
+        while time.monotonic() < deadline:
+            protocol = PROTOCOLS[(slot + stats["opened"]) % len(PROTOCOLS)]
+            writer = None
+            try:
+                _, writer = await asyncio.wait_for(
+                    open_connection(protocol, ports, f"churn/{rng.randrange(50)}", source), HANDSHAKE_TIMEOUT
+                )
+                stats["opened"] += 1
+                open_now += 1
+                stats["peak"] = max(stats["peak"], open_now)
+                await asyncio.sleep(rng.uniform(0.2, 3.0))
+                open_now -= 1
+            except Exception as exc:  # noqa: BLE001 — counted and reported, never hidden
+                stats["failed"] += 1
+                key = f"{protocol}: {type(exc).__name__}: {str(exc)[:80]}"
+                stats["errors"][key] = stats["errors"].get(key, 0) + 1
+                await asyncio.sleep(0.5)
+            finally:
+                if writer is not None:
+                    writer.close()
+
+    # Start the slots over the first seconds rather than all at once (a connect storm is another test).
+    tasks = []
+    for slot in range(connections):
+        tasks.append(asyncio.create_task(one_slot(slot)))
+        if slot % 200 == 199:
+            await asyncio.sleep(0.05)
+    await asyncio.gather(*tasks)
+    return stats
+
+
+async def fanout_worker(ports: dict[str, int], connections: int, seconds: float, source: str, index: int) -> dict:
+    latencies: list[float] = []
+    stats = {"subscribed": 0, "failed": 0, "errors": {}, "received": 0}
+    ready_at = time.monotonic()
+
+    async def subscriber(slot: int) -> None:
+        protocol = FANOUT_PROTOCOLS[(index + slot) % len(FANOUT_PROTOCOLS)]
+        try:
+            reader, writer = await asyncio.wait_for(open_connection(protocol, ports, "fan/t", source), HANDSHAKE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001
+            stats["failed"] += 1
+            key = f"{protocol}: {type(exc).__name__}: {str(exc)[:80]}"
+            stats["errors"][key] = stats["errors"].get(key, 0) + 1
+            return
+        stats["subscribed"] += 1
+        end = ready_at + seconds + 30
+        try:
+            while time.monotonic() < end:
+                remaining = end - time.monotonic()
+                if protocol == "nats":
+                    line = await asyncio.wait_for(reader.readuntil(b"\r\n"), remaining)
+                    if line.startswith(b"PING"):
+                        writer.write(b"PONG\r\n")
+                        continue
+                    if not line.startswith(b"MSG"):
+                        continue
+                    size = int(line.split()[-1])
+                    payload = (await reader.readexactly(size + 2))[:-2]
+                elif protocol == "mqtt":
+                    first = (await asyncio.wait_for(reader.readexactly(1), remaining))[0]
+                    length, shift = 0, 0
+                    while True:
+                        byte = (await reader.readexactly(1))[0]
+                        length |= (byte & 0x7F) << shift
+                        shift += 7
+                        if not byte & 0x80:
+                            break
+                    body = await reader.readexactly(length)
+                    if first >> 4 != 3:
+                        continue
+                    (topic_length,) = struct.unpack(">H", body[:2])
+                    payload = body[2 + topic_length :]
+                else:
+                    opcode, frame = await asyncio.wait_for(ws_read(reader), remaining)
+                    if opcode == 9:  # the server's ping wants a pong within its window
+                        writer.write(ws_frame(frame.decode(errors="replace"), opcode=10))
+                        continue
+                    if opcode != 1:
+                        continue
+                    message = json.loads(frame)
+                    if message.get("type") != "message":
+                        continue
+                    # A payload that is no JSON document (NATS sends bare bytes) comes as "text".
+                    payload = str(message.get("data", message.get("text"))).encode()
+                now = time.time_ns()
+                if payload == b"end":
+                    return
+                latencies.append((now - int(payload)) / 1e6)
+                stats["received"] += 1
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
+            key = f"{protocol}: {type(exc).__name__}"
+            stats["errors"][key] = stats["errors"].get(key, 0) + 1
+        finally:
+            writer.close()
+
+    tasks = []
+    for slot in range(connections):
+        tasks.append(asyncio.create_task(subscriber(slot)))
+        if slot % 200 == 199:
+            await asyncio.sleep(0.05)
+    print(json.dumps({"ready": True}), flush=True)
+    await asyncio.gather(*tasks)
+    latencies.sort()
+    stats["latencies"] = latencies
+    return stats
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    raise_fd_limit()
+    ports = json.loads(args.ports)
+    work = churn_worker if args.mode == "churn" else fanout_worker
+    result = asyncio.run(work(ports, args.connections, args.seconds, args.source, args.index))
+    print(json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------- the server side
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def spawn_workers(mode: str, ports: dict[str, int], connections: int, seconds: float, workers: int) -> list:
+    per = [connections // workers + (1 if i < connections % workers else 0) for i in range(workers)]
+    procs = []
+    for index, count in enumerate(per):
+        command = [
+            sys.executable, __file__, "worker", "--mode", mode, "--ports", json.dumps(ports), "--connections",
+            str(count), "--seconds", str(seconds), "--source", f"127.0.0.{10 + index}", "--index", str(index),
+        ]
+        procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True))
+    return procs
+
+
+def collect(procs: list, timeout: float) -> list[dict]:
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=timeout)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        results.append(json.loads(lines[-1]) if lines else {"failed": -1, "errors": {"worker exited": proc.returncode}})
+    return results
+
+
+def merge_errors(results: list[dict]) -> dict:
+    errors: dict[str, int] = {}
+    for result in results:
+        for key, count in result.get("errors", {}).items():
+            errors[key] = errors.get(key, 0) + count
+    return errors
+
+
+def settle(pid: int, baseline_fds: int, seconds: float) -> tuple[int, int]:
+    """Waits up to `seconds` for the descriptors to come back to the baseline; then the RSS."""
+    deadline = time.monotonic() + seconds
+    while fd_count(pid) > baseline_fds and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(min(5.0, seconds))
+    return fd_count(pid), rss_kib(pid)
+
+
+def start_server(workdir: Path):
+    from interop import Server  # the interop suite's managed server: free ports, health wait, log
+
+    raise_fd_limit()
+    config = {
+        "limits": {"max_connections": 19_000},
+        "history": [{"filter": "chat/#", "count": 100}],
+    }
+    server = Server(workdir, config=config).start()
+    ports = {"http": server.port, **server.ports}
+    return server, ports
+
+
+def churn(args: argparse.Namespace) -> dict:
+    server, ports = start_server(Path(tempfile.mkdtemp(prefix="sb-soak-")))
+    pid = server.proc.pid
+    try:
+        cold_fds, cold_rss = fd_count(pid), rss_kib(pid)
+        # Warm-up: a short churn of the same size, so the baseline holds what the allocator keeps after a
+        # first peak of N connections (its high-water mark, not a leak); the run must then not grow past it.
+        # Long enough to reach the run's peak of connections (10 s for CI's 20 s, a minute for ten minutes).
+        warm_up = min(60.0, max(10.0, args.seconds / 10))
+        collect(spawn_workers("churn", ports, args.connections, warm_up, args.workers), 300)
+        baseline_fds, baseline_rss = settle(pid, cold_fds, 30)
+        procs = spawn_workers("churn", ports, args.connections, args.seconds, args.workers)
+        peak_fds, peak_rss, started = 0, 0, time.monotonic()
+        while any(proc.poll() is None for proc in procs):
+            peak_fds, peak_rss = max(peak_fds, fd_count(pid)), max(peak_rss, rss_kib(pid))
+            time.sleep(1.0)
+            if time.monotonic() - started > args.seconds + 120:
+                break
+        results = collect(procs, 60)
+        after_fds, after_rss = settle(pid, baseline_fds, 60)
+        alive = server.alive()
+    finally:
+        server.stop()
+    opened = sum(r.get("opened", 0) for r in results)
+    failed = sum(r.get("failed", 0) for r in results)
+    rss_change = (after_rss - baseline_rss) / baseline_rss
+    ok = alive and after_fds <= baseline_fds and abs(rss_change) <= 0.05 and failed <= opened * 0.001
+    return {
+        "test": "churn", "connections": args.connections, "seconds": args.seconds, "workers": args.workers,
+        "opened": opened, "failed": failed, "errors": merge_errors(results),
+        "peak_open_per_worker_sum": sum(r.get("peak", 0) for r in results),
+        "fds": {"cold": cold_fds, "baseline": baseline_fds, "peak": peak_fds, "after": after_fds},
+        "rss_kib": {"cold": cold_rss, "baseline": baseline_rss, "peak": peak_rss, "after": after_rss},
+        "rss_change_percent": round(rss_change * 100, 2), "server_alive": alive, "ok": ok,
+    }
+
+
+def fanout(args: argparse.Namespace) -> dict:
+    import socket
+
+    server, ports = start_server(Path(tempfile.mkdtemp(prefix="sb-fanout-")))
+    pid = server.proc.pid
+    try:
+        baseline_rss = rss_kib(pid)
+        procs = spawn_workers("fanout", ports, args.connections, args.seconds, args.workers)
+        for proc in procs:  # every worker has started its subscribers
+            proc.stdout.readline()
+        # Until every subscription is in (or a minute passes): /api/channels counts them.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            counts = server.get("/api/channels").json()
+            total = sum(c.get("subscribers", 0) for c in counts.get("channels", []) if c.get("channel") == "fan/t")
+            if total >= args.connections:
+                break
+            time.sleep(1.0)
+        subscribed_rss = rss_kib(pid)
+        publisher = socket.create_connection(("127.0.0.1", ports["nats"]))
+        publisher.recv(4096)
+        publisher.sendall(b'CONNECT {"verbose":false}\r\n')
+        sent, peak_rss = 0, subscribed_rss
+        start = time.monotonic()
+        while time.monotonic() - start < args.seconds:
+            payload = str(time.time_ns()).encode()
+            publisher.sendall(b"PUB fan.t %d\r\n%s\r\n" % (len(payload), payload))
+            sent += 1
+            peak_rss = max(peak_rss, rss_kib(pid))
+            time.sleep(max(0.0, start + sent - time.monotonic()))
+        time.sleep(2.0)
+        publisher.sendall(b"PUB fan.t 3\r\nend\r\n")
+        results = collect(procs, 120)
+        publisher.close()
+        alive = server.alive()
+    finally:
+        server.stop()
+    latencies = sorted(x for r in results for x in r.get("latencies", []))
+    subscribed = sum(r.get("subscribed", 0) for r in results)
+    received = sum(r.get("received", 0) for r in results)
+
+    def quantile(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2) if latencies else -1
+
+    per_connection = (subscribed_rss - baseline_rss) * 1024 / max(1, subscribed)
+    lost = args.connections * sent - received
+    ok = (
+        alive and subscribed == args.connections and lost == 0 and 0 <= quantile(0.99) < args.p99_bar_ms
+        and per_connection < 1 << 20
+    )
+    return {
+        "test": "fanout", "connections": args.connections, "seconds": args.seconds, "workers": args.workers,
+        "subscribed": subscribed, "sent": sent, "received": received, "lost": lost,
+        "latency_ms": {"p50": quantile(0.5), "p99": quantile(0.99), "max": round(latencies[-1], 2) if latencies else -1},
+        "rss_kib": {"baseline": baseline_rss, "subscribed": subscribed_rss, "peak": peak_rss},
+        "rss_bytes_per_connection": round(per_connection), "p99_bar_ms": args.p99_bar_ms,
+        "errors": merge_errors(results), "server_alive": alive,
+        "ok": ok,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["churn", "fanout", "worker"])
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--p99-bar-ms", dest="p99_bar_ms", type=float, default=100, help="fan-out p99 bar (ms)")
+    parser.add_argument("--ports", help=argparse.SUPPRESS)
+    parser.add_argument("--source", default="127.0.0.1", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    args, _ = parser.parse_known_args()
+    if args.mode == "worker":
+        worker_args = argparse.ArgumentParser()
+        worker_args.add_argument("worker")
+        worker_args.add_argument("--mode")
+        for name in ("--ports", "--source"):
+            worker_args.add_argument(name)
+        for name in ("--connections", "--index"):
+            worker_args.add_argument(name, type=int)
+        worker_args.add_argument("--seconds", type=float)
+        worker_main(worker_args.parse_args())
+        return
+    # Each client process holds at most connections/workers sockets: keep it well under 20,000.
+    args.workers = max(args.workers, -(-args.connections // 4000))
+    result = churn(args) if args.mode == "churn" else fanout(args)
+    print(json.dumps(result))
+    sys.exit(0 if result["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
