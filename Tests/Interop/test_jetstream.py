@@ -27,6 +27,34 @@ async def connect(server, **kwargs):
     return await nats.connect(server.nats_url, **kwargs)
 
 
+def js_publish_until_stopped(srv, subject: str, stop: threading.Event, acknowledged: list):
+    """A thread body for `kill9_once_answered`: publishes `k0`, `k1`, … to `subject` through JetStream until
+    `stop` is set or the server goes, recording each PubAck's `(seq, payload)` in `acknowledged`."""
+
+    def publish_until_stopped() -> None:
+        async def body() -> None:
+            nc = await connect(srv)
+            js = nc.jetstream()
+            i = 0
+            try:
+                while not stop.is_set():
+                    payload = f"k{i}".encode()
+                    ack = await js.publish(subject, payload, timeout=2)
+                    acknowledged.append((ack.seq, payload))
+                    i += 1
+            except Exception:
+                return
+            finally:
+                try:
+                    await nc.close()
+                except Exception:
+                    pass
+
+        asyncio.run(body())
+
+    return publish_until_stopped
+
+
 def test_jetstream_stream_crud_and_errors(server):
     async def body():
         nc = await connect(server)
@@ -931,28 +959,7 @@ def test_pubacked_messages_survive_kill9(make_server):
 
     run(create())
 
-    def publish_until_stopped() -> None:
-        async def body() -> None:
-            nc = await connect(srv)
-            js = nc.jetstream()
-            i = 0
-            try:
-                while not stop.is_set():
-                    payload = f"k{i}".encode()
-                    ack = await js.publish(f"{name}.x", payload, timeout=2)
-                    acknowledged.append((ack.seq, payload))
-                    i += 1
-            except Exception:
-                return
-            finally:
-                try:
-                    await nc.close()
-                except Exception:
-                    pass
-
-        asyncio.run(body())
-
-    kill9_once_answered(srv, publish_until_stopped, stop, acknowledged)
+    kill9_once_answered(srv, js_publish_until_stopped(srv, f"{name}.x", stop, acknowledged), stop, acknowledged)
 
     async def check() -> None:
         nc = await connect(srv)

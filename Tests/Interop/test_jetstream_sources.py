@@ -240,6 +240,7 @@ def test_sources_and_mirrors_resume_across_restart_and_kill9_without_duplicates(
     """Where a source stands is read back from its stream's `Nats-Stream-Source` headers (a mirror's from
     its newest sequence), so after a graceful restart and after kill -9 the copying goes on with what the
     origin got meanwhile, and nothing is copied twice."""
+    from test_jetstream import js_publish_until_stopped
     from test_streams import kill9_once_answered
 
     srv = make_server()
@@ -305,27 +306,7 @@ def test_sources_and_mirrors_resume_across_restart_and_kill9_without_duplicates(
     acknowledged: list[tuple[int, bytes]] = []
     stop = threading.Event()
 
-    def publish_until_stopped() -> None:
-        async def body() -> None:
-            nc = await connect(srv)
-            js = nc.jetstream()
-            i = 0
-            try:
-                while not stop.is_set():
-                    ack = await js.publish(f"{origin}.y", f"k{i}".encode(), timeout=2)
-                    acknowledged.append((ack.seq, b""))
-                    i += 1
-            except Exception:
-                return
-            finally:
-                try:
-                    await nc.close()
-                except Exception:
-                    pass
-
-        asyncio.run(body())
-
-    kill9_once_answered(srv, publish_until_stopped, stop, acknowledged)
+    kill9_once_answered(srv, js_publish_until_stopped(srv, f"{origin}.y", stop, acknowledged), stop, acknowledged)
     run(complete(acknowledged[-1][0]), timeout=60)
 
 
