@@ -85,7 +85,14 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
     /// it names that level literally (`a/b/x` or `a/b/x/#` for `a/b/x`) and its levels above match.
     /// (The trie answers the same for many filters at once: `SubscriptionMatch.namesLastLevel`.)
     package func namesLastLevel(of topic: Topic) -> Bool {
-        TopicFilter.namesLastLevel(patternLevels: levels, topicLevels: topic.levels)
+        // A pattern with fewer levels than the topic has none at the topic's last (the default `#` rule,
+        // `a/#` for `a/b/c`): counting separators allocates nothing, and a plan-cache miss asks this of every
+        // history rule (a JetStream ack subject per message misses every time).
+        let slash = UInt8(ascii: "/")
+        guard pattern.utf8.count(where: { $0 == slash }) >= topic.name.utf8.count(where: { $0 == slash }) else {
+            return false
+        }
+        return TopicFilter.namesLastLevel(patternLevels: levels, topicLevels: topic.levels)
     }
 
     package static func namesLastLevel(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {

@@ -50,8 +50,8 @@ import Testing
         #expect(try match("$SYS/#", "$SYS/x"))
     }
 
-    /// The byte walk `matches` uses agrees with the level arrays on every pair of a small alphabet: `$`
-    /// topics, empty levels, `#` matching its parent level, trailing slashes.
+    /// The byte walk `matches` uses (and `namesLastLevel`'s level count) agree with the level arrays on every
+    /// pair of a small alphabet: `$` topics, empty levels, `#` matching its parent level, trailing slashes.
     @Test func byteMatcherAgreesWithLevelMatcher() throws {
         let levels = ["a", "ab", "$x", ""]
         var topics: [String] = []
@@ -75,6 +75,8 @@ import Testing
                 let filter = try TopicFilter(pattern)
                 let expected = TopicFilter.matches(patternLevels: filter.levels, topicLevels: topic.levels)
                 #expect(filter.matches(topic) == expected, "\(pattern) vs \(text)")
+                let names = TopicFilter.namesLastLevel(patternLevels: filter.levels, topicLevels: topic.levels)
+                #expect(filter.namesLastLevel(of: topic) == names, "\(pattern) names the last level of \(text)")
             }
         }
     }
