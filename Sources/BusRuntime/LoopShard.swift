@@ -17,6 +17,9 @@ package final class LoopShard: @unchecked Sendable {
         /// Consecutive messages for the same subscriptions (one plan's targets on the receiving loop):
         /// the list is retained once per run, not once per message, on either loop.
         case run([BusSubscription], [BusMessage])
+        /// Consecutive plain publications packed into one buffer (`publishPlain`): the receiving loop makes
+        /// their messages.
+        case packed(PackedPublications)
     }
 
     /// The run being built for another loop: the messages of consecutive publishes on one plan.
@@ -45,6 +48,9 @@ package final class LoopShard: @unchecked Sendable {
         let hasLocal: Bool
         let hasRemote: Bool
         let hasGroups: Bool
+        /// The one other loop a plain publication goes to packed (`publishPlain`), or -1: set when that
+        /// loop's subscribers are all the plan has (no local ones, groups, log, stream or acceptor).
+        let packedTarget: Int
         /// The service taking the topic's publications itself (nil for nearly every topic).
         let acceptor: (any PublicationAcceptor)?
 
@@ -60,6 +66,9 @@ package final class LoopShard: @unchecked Sendable {
             self.hasLocal = !local.isEmpty
             self.hasRemote = !remote.isEmpty
             self.hasGroups = !groups.isEmpty
+            self.packedTarget =
+                local.isEmpty && remote.count == 1 && groups.isEmpty && log == nil && streams.isEmpty
+                    && acceptor == nil ? remote[0].shard : -1
             self.log = log
             self.owner = owner
             // An acceptor takes the message too (a NATS request to it has a responder).
@@ -148,16 +157,25 @@ package final class LoopShard: @unchecked Sendable {
                 lastPlan.map { $0.recipientCount > 0 || $0.log != nil || !$0.streams.isEmpty || $0.acceptor != nil }
                 ?? false
                 || engine != nil
+            lastPlanPackedTarget = lastPlan?.packedTarget ?? -1
+            lastPlanIdentifier = lastPlan.map(ObjectIdentifier.init)
         }
     }
+    /// `packedTarget` and the identity of `lastPlan`, read by `publishPlain` without its reference count.
+    var lastPlanPackedTarget = -1
+    var lastPlanIdentifier: ObjectIdentifier?
     @usableFromInline var lastPlanTopic = Topic(trusted: "")
     /// `isRouted` of `lastPlan`, so that asking costs no reference count.
     @usableFromInline var lastPlanIsRouted = false
-    private var outgoing: [[Delivery]]
+    var outgoing: [[Delivery]]
     /// Per other loop, the run `outgoing` gets next (closed before anything else is added there).
     private var openRuns: [OpenRun?]
     /// The identifiers of `openRuns`' plans, compared per message.
     private var openRunPlans: [ObjectIdentifier?]
+    /// Per other loop, the packed run `outgoing` gets next, when that is the open one (`publishPlain`);
+    /// `openPackedReferences` holds the same runs unretained, for the append without a reference count.
+    var openPacked: [PackedPublications?]
+    var openPackedReferences: [Unmanaged<PackedPublications>?]
     private var forwards: [[Forwarded]]
     /// Durable publications reserved this tick: stored in one batch at the hand-off.
     private var pendingDurable: [PendingDurable] = []
@@ -171,7 +189,7 @@ package final class LoopShard: @unchecked Sendable {
     private var flushScheduled = false
     /// Whether `forwards` or another loop's `outgoing` holds anything: a read that routed only to this
     /// loop's subscribers skips the scan of the other loops' batches.
-    private var hasForOtherLoops = false
+    var hasForOtherLoops = false
     // Starts above every subscriber's initial mark (0), so a first delivery always counts as new.
     var batchMark: UInt64 = 1
     var touched: [any BusSubscriber] = []
@@ -199,6 +217,8 @@ package final class LoopShard: @unchecked Sendable {
         self.outgoing = Array(repeating: [], count: shardCount)
         self.openRuns = Array(repeating: nil, count: shardCount)
         self.openRunPlans = Array(repeating: nil, count: shardCount)
+        self.openPacked = Array(repeating: nil, count: shardCount)
+        self.openPackedReferences = Array(repeating: nil, count: shardCount)
         self.forwards = Array(repeating: [], count: shardCount)
     }
 
@@ -670,7 +690,13 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func closeRun(_ target: Int) {
+    func closeRun(_ target: Int) {
+        if let packed = openPacked[target] {
+            openPacked[target] = nil
+            openPackedReferences[target] = nil
+            outgoing[target].append(.packed(packed))
+            return
+        }
         guard openRunPlans[target] != nil, let run = openRuns[target] else { return }
         openRuns[target] = nil
         openRunPlans[target] = nil
@@ -685,7 +711,12 @@ package final class LoopShard: @unchecked Sendable {
         receive(batch)
         var messages = 0
         for delivery in batch {
-            if case .run(_, let run) = delivery { messages += run.count } else { messages += 1 }
+            switch delivery {
+            case .run(_, let run): messages += run.count
+            // Made here, of a buffer of their own: nothing shared with the origin's messages.
+            case .packed: break
+            case .many, .one: messages += 1
+            }
         }
         if messages >= Self.returnedBatchSize {
             let handover = Handover(value: batch)
@@ -732,6 +763,8 @@ package final class LoopShard: @unchecked Sendable {
                             }
                         }
                     }
+                case .packed(let packed):
+                    receive(packed, now: now)
                 }
             }
         }
@@ -739,7 +772,7 @@ package final class LoopShard: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func deliver(_ subscription: BusSubscription, _ offset: UInt64, _ context: inout DeliveryContext) {
+    func deliver(_ subscription: BusSubscription, _ offset: UInt64, _ context: inout DeliveryContext) {
         guard subscription.isActive else { return }
         if offset != 0 && offset <= subscription.skipThroughOffset { return }
         if subscription.options.noLocal, context.message.publisherID == subscription.subscriberID { return }

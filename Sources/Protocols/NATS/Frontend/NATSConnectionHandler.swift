@@ -328,10 +328,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
                     return
                 }
                 if shard.isRouted(lastTopic) {
-                    shard.publish(
-                        BusMessage(
-                            topic: lastTopic, payload: layout.payload(in: buffer), publisherID: info.id,
-                            timestamp: readTime))
+                    shard.publishPlain(
+                        topic: lastTopic, payloadIn: buffer, at: layout.payloadIndex(in: buffer),
+                        length: layout.payloadSize, publisherID: info.id, timestamp: readTime)
                 }
                 handled = true
             } else {

@@ -63,6 +63,10 @@ package struct NATSPublishLayout: Sendable {
             payload: Int(payloadStart)..<Int(payloadEnd))
     }
 
+    /// Where the payload starts in `buffer` (read there without a slice).
+    @inlinable
+    package func payloadIndex(in buffer: ByteBuffer) -> Int { buffer.readerIndex + Int(payloadStart) }
+
     /// The payload, as a slice of `buffer`.
     @inlinable
     package func payload(in buffer: ByteBuffer) -> ByteBuffer {

@@ -1,0 +1,123 @@
+package import BusCore
+package import NIOCore
+
+/// Plain publications for another loop, packed: the publisher's loop copies each small payload into one
+/// buffer per run and makes no message object; the receiving loop makes the messages, so their
+/// allocations and reference counts stay on the core that delivers them. (A message made on one loop and
+/// released on another moves its reference count's cache line between the cores once per message: that,
+/// and the allocation, were most of a cross-loop publish's cost on the publisher's loop, the one that
+/// bounds a 1 → 1 stream when publisher and subscriber are on different loops.)
+/// Confined to the shard's loop, as everything in `LoopShard`.
+extension LoopShard {
+    /// Publishes a plain publication — no headers, no reply, no position: what a NATS `PUB` or an MQTT
+    /// QoS 0 `PUBLISH` usually is — whose payload is `length` bytes of `buffer` at `index`. When every
+    /// recipient is on one other loop the payload is copied into that loop's packed run; otherwise the
+    /// message is made and published as `publish(_:whenDeferred:)` does.
+    @inline(__always)
+    package func publishPlain(
+        topic: Topic, payloadIn buffer: ByteBuffer, at index: Int, length: Int, publisherID: String?,
+        timestamp: UInt64
+    ) {
+        assert(eventLoop.inEventLoop)
+        // The common case — the topic of the last publish, its run still open — without a reference count:
+        // an open run means this tick's hand-off is scheduled and marked for the other loops already.
+        if generation == cacheGeneration, topic.isIdentical(to: lastPlanTopic), lastPlanPackedTarget >= 0,
+            length <= Self.packedPayloadLimit, engine == nil,
+            let run = openPackedReferences[lastPlanPackedTarget],
+            run._withUnsafeGuaranteedRef({
+                $0.planIdentifier == lastPlanIdentifier && $0.topic.isIdentical(to: topic)
+                    && $0.publisherID == publisherID
+            })
+        {
+            run._withUnsafeGuaranteedRef { $0.append(buffer, at: index, length: length, timestamp: timestamp) }
+            return
+        }
+        let plan = self.plan(for: topic)
+        let target = plan.packedTarget
+        guard target >= 0, engine == nil, length <= Self.packedPayloadLimit else {
+            publish(
+                BusMessage(
+                    topic: topic, payload: buffer.getSlice(at: index, length: length)!, publisherID: publisherID,
+                    timestamp: timestamp))
+            return
+        }
+        if let packed = openPacked[target], packed.planIdentifier == ObjectIdentifier(plan),
+            packed.topic.isIdentical(to: topic), packed.publisherID == publisherID
+        {
+            packed.append(buffer, at: index, length: length, timestamp: timestamp)
+        } else {
+            closeRun(target)
+            let packed = PackedPublications(plan: plan, topic: topic, publisherID: publisherID)
+            packed.append(buffer, at: index, length: length, timestamp: timestamp)
+            openPacked[target] = packed
+            openPackedReferences[target] = Unmanaged.passUnretained(packed)
+        }
+        hasForOtherLoops = true
+        scheduleHandOff()
+    }
+
+    /// Makes and delivers the messages of a packed run, in their order.
+    func receive(_ packed: PackedPublications, now: UInt64) {
+        let subscriptions = packed.subscriptions
+        var reader = packed.payloads
+        messagesSinceFlush &+= packed.count
+        while let timestamp = reader.readInteger(endianness: .host, as: UInt64.self),
+            let length = reader.readInteger(endianness: .host, as: UInt32.self),
+            let payload = reader.readSlice(length: Int(length))
+        {
+            let message = BusMessage(
+                topic: packed.topic, payload: payload, publisherID: packed.publisherID, timestamp: timestamp)
+            var context = DeliveryContext(message: message)
+            stats.recordLatency(now: now, publishedAt: timestamp)
+            subscriptions.withUnsafeBufferPointer { subscriptions in
+                for subscription in subscriptions { deliver(subscription, 0, &context) }
+            }
+        }
+    }
+
+    /// Payloads up to this size are copied into a packed run; a larger one travels as a message sharing
+    /// its read buffer (copying it would cost more than the reference count saves).
+    static let packedPayloadLimit = 1_024
+}
+
+/// Consecutive plain publications of one publisher to one topic, for one other loop's subscribers: each a
+/// timestamp (8 bytes), a length (4 bytes, both in the host's byte order) and the payload, in one buffer.
+/// Made and filled on the publisher's loop, then handed over whole; read on the receiving loop only.
+final class PackedPublications: @unchecked Sendable {
+    /// The plan that routed them (it keeps `subscriptions`), and its identity, which names the run.
+    let plan: LoopShard.MatchPlan
+    let planIdentifier: ObjectIdentifier
+    let subscriptions: [BusSubscription]
+    let topic: Topic
+    let publisherID: String?
+    private(set) var payloads: ByteBuffer
+    private(set) var count = 0
+
+    init(plan: LoopShard.MatchPlan, topic: Topic, publisherID: String?) {
+        self.plan = plan
+        self.planIdentifier = ObjectIdentifier(plan)
+        self.subscriptions = plan.remote[0].subscriptions
+        self.topic = topic
+        self.publisherID = publisherID
+        self.payloads = ByteBufferAllocator().buffer(capacity: Self.initialCapacity)
+    }
+
+    /// Appends one publication: its header and payload in one write (one capacity check, one copy).
+    @inline(__always)
+    func append(_ buffer: ByteBuffer, at index: Int, length: Int, timestamp: UInt64) {
+        let start = index - buffer.readerIndex
+        buffer.withUnsafeReadableBytes { source in
+            _ = payloads.writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + length) { target in
+                target.storeBytes(of: timestamp, toByteOffset: 0, as: UInt64.self)
+                target.storeBytes(of: UInt32(length), toByteOffset: 8, as: UInt32.self)
+                UnsafeMutableRawBufferPointer(rebasing: target[12..<(12 + length)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<(start + length)]))
+                return 12 + length
+            }
+        }
+        count += 1
+    }
+
+    /// Room for a few dozen small messages before the buffer first grows.
+    static let initialCapacity = 1_024
+}

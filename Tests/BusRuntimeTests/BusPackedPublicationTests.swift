@@ -1,0 +1,97 @@
+import BusCore
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import BusRuntime
+
+/// `LoopShard.publishPlain`: plain publications for one other loop travel packed, and arrive as the
+/// messages `publish` would have made, in publish order with whatever else the publisher sent.
+@Suite struct BusPackedPublicationTests {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    var loops: [any EventLoop] { Array(group.makeIterator()) }
+
+    /// Publishes `payload` on `shard` as a frontend does: from a read buffer, at an index past its start.
+    private static func publishPlain(_ shard: LoopShard, _ topic: Topic, _ payload: String, publisher: String?) {
+        var read = ByteBuffer(string: "PUB x 3\r\n")
+        read.moveReaderIndex(forwardBy: 4)
+        let index = read.writerIndex
+        read.writeString(payload)
+        shard.publishPlain(
+            topic: topic, payloadIn: read, at: index, length: payload.utf8.count, publisherID: publisher,
+            timestamp: 42)
+    }
+
+    @Test func plainPublicationsArriveInOrderAmongOtherPublishes() async throws {
+        let bus = Bus(eventLoops: loops)
+        let remote = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))
+        _ = try await bus.subscribeOnLoop("orders/+", remote)
+        let eu = try Topic("orders/eu")
+        let us = try Topic("orders/us")
+        let large = String(repeating: "x", count: LoopShard.packedPayloadLimit + 1)
+        var expected: [(topic: String, payload: String, publisher: String?)] = []
+        for i in 0..<600 {
+            switch i % 10 {
+            case 3: expected.append(("orders/us", "\(i)", "p"))
+            case 5: expected.append(("orders/eu", "\(i)", nil))
+            case 7: expected.append(("orders/eu", "\(i)" + large, "p"))
+            case 9: expected.append(("orders/eu", "\(i)", "q"))
+            default: expected.append(("orders/eu", "\(i)", "p"))
+            }
+        }
+        let shard = bus.shards[0]
+        try await loops[0].submit {
+            for (i, item) in expected.enumerated() {
+                let topic = item.topic == "orders/us" ? us : eu
+                if i % 10 == 5 {
+                    // A message with headers is no plain publication: it closes the packed run.
+                    var headers = MessageHeaders()
+                    headers.contentType = "text/plain"
+                    let payload = ByteBuffer(string: item.payload)
+                    shard.publish(BusMessage(topic: topic, payload: payload, headers: headers, timestamp: 42))
+                } else {
+                    Self.publishPlain(shard, topic, item.payload, publisher: item.publisher)
+                }
+            }
+        }.get()
+        #expect(await eventually { remote.messages.count == expected.count })
+        let received = remote.messages
+        #expect(received.map { String(buffer: $0.payload) } == expected.map(\.payload))
+        #expect(received.map(\.topic.name) == expected.map(\.topic))
+        #expect(received.map(\.publisherID) == expected.map(\.publisher))
+        #expect(received.allSatisfy { $0.timestamp == 42 && $0.position == nil && $0.isPublication })
+    }
+
+    @Test func aPlanWithSubscribersHereDeliversHereAndThere() async throws {
+        let bus = Bus(eventLoops: loops)
+        let slot = bus.metrics.slot(for: "test")
+        let local = TestSubscriber(eventLoop: loops[0], slot: slot)
+        let remote = TestSubscriber(eventLoop: loops[1], slot: slot)
+        _ = try await bus.subscribeOnLoop("a/b", local)
+        _ = try await bus.subscribeOnLoop("a/b", remote)
+        let topic = try Topic("a/b")
+        let shard = bus.shards[0]
+        try await loops[0].submit {
+            #expect(shard.plan(for: topic).packedTarget == -1)
+            for i in 0..<100 { Self.publishPlain(shard, topic, "\(i)", publisher: nil) }
+        }.get()
+        let expected = (0..<100).map { "\($0)" }
+        #expect(await eventually { local.payloads.count == 100 && remote.payloads.count == 100 })
+        #expect(local.payloads == expected)
+        #expect(remote.payloads == expected)
+    }
+
+    @Test func noLocalStillSkipsThePublishersOwnPackedMessages() async throws {
+        let bus = Bus(eventLoops: loops)
+        let subscriber = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))
+        _ = try await bus.subscribeOnLoop("a", subscriber, id: "me", options: SubscriptionOptions(noLocal: true))
+        let topic = try Topic("a")
+        let shard = bus.shards[0]
+        try await loops[0].submit {
+            #expect(shard.plan(for: topic).packedTarget == 1)
+            Self.publishPlain(shard, topic, "mine", publisher: "me")
+            Self.publishPlain(shard, topic, "theirs", publisher: "other")
+        }.get()
+        #expect(await eventually { subscriber.payloads == ["theirs"] })
+    }
+}
