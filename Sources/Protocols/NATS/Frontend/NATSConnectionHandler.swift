@@ -206,6 +206,10 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
         // that brings are what lets a subscriber that stays behind reach its deadline and be cut off.
         guard !inputDeferred, var buffer = inbound.next() else { return }
         var budget = ReadBudget(now: readTime)
+        // Loaded once per read, not per publish: each load of the unowned shard or of the identity's string
+        // is a reference count on the publisher's loop, the one that bounds a cross-loop stream.
+        let shard = self.shard
+        let publisherID = info.id
         operations: while !machine.isClosed && !inbound.isHeld {
             let operation: NATSParsedOperation?
             do {
@@ -219,7 +223,7 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
                 break operations
             case .publish(let layout):
                 // Read where it lies, then skipped.
-                handlePublish(layout, in: buffer)
+                handlePublish(layout, in: buffer, shard: shard, publisherID: publisherID)
                 buffer.moveReaderIndex(forwardBy: layout.length)
             case .other(let operation):
                 handle(operation)
@@ -305,7 +309,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
     /// without reply or headers — is published from the read buffer directly; anything else becomes an
     /// operation value first.
     @inline(__always)
-    private func handlePublish(_ layout: NATSPublishLayout, in buffer: ByteBuffer) {
+    private func handlePublish(
+        _ layout: NATSPublishLayout, in buffer: ByteBuffer, shard: LoopShard, publisherID: String
+    ) {
         switch machine.publishReceived(hasHeaders: layout.hasHeaders) {
         case .ignore:
             return
@@ -330,7 +336,7 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
                 if shard.isRouted(lastTopic) {
                     shard.publishPlain(
                         topic: lastTopic, payloadIn: buffer, at: layout.payloadIndex(in: buffer),
-                        length: layout.payloadSize, publisherID: info.id, timestamp: readTime)
+                        length: layout.payloadSize, publisherID: publisherID, timestamp: readTime)
                 }
                 handled = true
             } else {
