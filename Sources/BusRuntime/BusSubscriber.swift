@@ -17,6 +17,16 @@ package protocol BusSubscriber: AnyObject {
         -> DeliveryOutcome
     /// Flushes what `deliver` wrote. Called once per batch for every subscriber that was delivered to.
     func flushDeliveries()
+    /// Whether it takes plain publications without a message object (`deliverPlain`); read once, when a
+    /// subscription is made.
+    var takesPlainPublications: Bool { get }
+    /// Writes (without flushing) a plain publication — no headers, no position, no reply — of a packed run
+    /// (`LoopShard.publishPlain`) for one of its subscriptions, from bytes valid only during the call. Called
+    /// only when `takesPlainPublications`, with the subscription's no-local and read ACL already applied.
+    func deliverPlain(
+        topic: Topic, payload: UnsafeRawBufferPointer, publisherID: String?, timestamp: UInt64,
+        for subscription: BusSubscription
+    ) -> DeliveryOutcome
     /// Whether this subscriber's client can resume from a log position after a reconnect (WebSocket
     /// `recover`, SSE `Last-Event-ID`, long-poll cursors, Socket.IO and SignalR recovery): its
     /// subscriptions make an on-demand history log (`HistoryLimits.onDemand`). NATS and MQTT cannot.
@@ -25,6 +35,13 @@ package protocol BusSubscriber: AnyObject {
 
 extension BusSubscriber {
     package var resumesFromPositions: Bool { false }
+    package var takesPlainPublications: Bool { false }
+    package func deliverPlain(
+        topic: Topic, payload: UnsafeRawBufferPointer, publisherID: String?, timestamp: UInt64,
+        for subscription: BusSubscription
+    ) -> DeliveryOutcome {
+        preconditionFailure("deliverPlain called on a subscriber that takes messages only")
+    }
 }
 
 /// What a delivery did, for the counters.

@@ -12,6 +12,10 @@ package final class BusSubscription: @unchecked Sendable {
     package let options: SubscriptionOptions
     /// The subscriber's counters slot, kept here so delivery needs no protocol call for it.
     let metricsSlot: ProtocolMetricsSlot
+    /// Whether a plain publication reaches it without a message object (`BusSubscriber.deliverPlain`): its
+    /// subscriber takes them and nothing about the subscription needs the message (sessions, records' view
+    /// rules and content filters read it).
+    package let takesPlainPublications: Bool
     /// False once unsubscribed; messages already in flight to it are then skipped.
     package var isActive = true
     /// While recovering from history: live messages at or below this offset were already sent from the
@@ -32,6 +36,9 @@ package final class BusSubscription: @unchecked Sendable {
         self.shardIndex = shardIndex
         self.options = options
         self.metricsSlot = subscriber.metricsSlot
+        self.takesPlainPublications =
+            subscriber.takesPlainPublications && options.sessions == nil && options.viewer == nil
+            && options.contentFilter == nil
     }
 
     /// A detached copy with other options, for a subscriber that folds several of its subscriptions into

@@ -56,11 +56,15 @@ extension LoopShard {
         scheduleHandOff()
     }
 
-    /// Makes and delivers the messages of a packed run, in their order.
+    /// Delivers the publications of a packed run, in their order: from the buffer when every subscription
+    /// takes plain publications, else as the messages `publish` would have made.
     func receive(_ packed: PackedPublications, now: UInt64) {
         let subscriptions = packed.subscriptions
-        var reader = packed.payloads
         messagesSinceFlush &+= packed.count
+        if packed.takesPlainPublications {
+            return receivePlain(packed, now: now)
+        }
+        var reader = packed.payloads
         while let timestamp = reader.readInteger(endianness: .host, as: UInt64.self),
             let length = reader.readInteger(endianness: .host, as: UInt32.self),
             let payload = reader.readSlice(length: Int(length))
@@ -71,6 +75,34 @@ extension LoopShard {
             stats.recordLatency(now: now, publishedAt: timestamp)
             subscriptions.withUnsafeBufferPointer { subscriptions in
                 for subscription in subscriptions { deliver(subscription, 0, &context) }
+            }
+        }
+    }
+
+    private func receivePlain(_ packed: PackedPublications, now: UInt64) {
+        let topic = packed.topic
+        let publisherID = packed.publisherID
+        packed.subscriptions.withUnsafeBufferPointer { subscriptions in
+            packed.payloads.withUnsafeReadableBytes { bytes in
+                var at = 0
+                while at + 12 <= bytes.count {
+                    let timestamp = bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+                    let length = Int(bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt32.self))
+                    let payload = UnsafeRawBufferPointer(rebasing: bytes[(at + 12)..<(at + 12 + length)])
+                    at += 12 + length
+                    stats.recordLatency(now: now, publishedAt: timestamp)
+                    for subscription in subscriptions {
+                        // `deliver`'s checks that need no message; the rest ruled the subscription out.
+                        guard subscription.isActive else { continue }
+                        if subscription.options.noLocal, publisherID == subscription.subscriberID { continue }
+                        if let acl = subscription.options.readACL, !acl.permitsReading(topic) { continue }
+                        let subscriber = subscription.subscriber
+                        let outcome = subscriber.deliverPlain(
+                            topic: topic, payload: payload, publisherID: publisherID, timestamp: timestamp,
+                            for: subscription)
+                        delivered(outcome, subscriber, subscription)
+                    }
+                }
             }
         }
     }
@@ -88,6 +120,8 @@ final class PackedPublications: @unchecked Sendable {
     let plan: LoopShard.MatchPlan
     let planIdentifier: ObjectIdentifier
     let subscriptions: [BusSubscription]
+    /// Whether every one of them takes plain publications (then no message is made on either loop).
+    let takesPlainPublications: Bool
     let topic: Topic
     let publisherID: String?
     private(set) var payloads: ByteBuffer
@@ -97,6 +131,7 @@ final class PackedPublications: @unchecked Sendable {
         self.plan = plan
         self.planIdentifier = ObjectIdentifier(plan)
         self.subscriptions = plan.remote[0].subscriptions
+        self.takesPlainPublications = subscriptions.allSatisfy(\.takesPlainPublications)
         self.topic = topic
         self.publisherID = publisherID
         self.payloads = ByteBufferAllocator().buffer(capacity: Self.initialCapacity)

@@ -785,7 +785,13 @@ package final class LoopShard: @unchecked Sendable {
             return
         }
         let subscriber = subscription.subscriber
-        switch subscriber.deliver(context.message, for: subscription, context: &context) {
+        delivered(subscriber.deliver(context.message, for: subscription, context: &context), subscriber, subscription)
+    }
+
+    /// Counts a delivery, and queues its connection for this batch's flush.
+    @inline(__always)
+    func delivered(_ outcome: DeliveryOutcome, _ subscriber: any BusSubscriber, _ subscription: BusSubscription) {
+        switch outcome {
         case .delivered(let bytes):
             stats.delivered(slot: subscription.metricsSlot, bytes: bytes)
             // Once per batch, and not while it waits in `unflushed` (its turn there flushes this write too).

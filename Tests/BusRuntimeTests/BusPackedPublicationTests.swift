@@ -22,9 +22,12 @@ import Testing
             timestamp: 42)
     }
 
-    @Test func plainPublicationsArriveInOrderAmongOtherPublishes() async throws {
+    /// Either way a packed run reaches its subscriber: from its bytes (`deliverPlain`) or as messages.
+    @Test(arguments: [false, true])
+    func plainPublicationsArriveInOrderAmongOtherPublishes(takesPlain: Bool) async throws {
         let bus = Bus(eventLoops: loops)
-        let remote = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))
+        let remote = TestSubscriber(
+            eventLoop: loops[1], slot: bus.metrics.slot(for: "test"), takesPlainPublications: takesPlain)
         _ = try await bus.subscribeOnLoop("orders/+", remote)
         let eu = try Topic("orders/eu")
         let us = try Topic("orders/us")
@@ -60,6 +63,28 @@ import Testing
         #expect(received.map(\.topic.name) == expected.map(\.topic))
         #expect(received.map(\.publisherID) == expected.map(\.publisher))
         #expect(received.allSatisfy { $0.timestamp == 42 && $0.position == nil && $0.isPublication })
+        // Headers and large payloads travel as messages; the rest packed, from their bytes if taken so.
+        #expect(remote.plainDeliveries == (takesPlain ? 600 - 60 - 60 : 0))
+    }
+
+    /// A run goes out as messages when one of its subscribers takes messages only; the others still get
+    /// every publication, from those messages.
+    @Test func aSubscriberThatTakesMessagesOnlyMakesTheRunMessages() async throws {
+        let bus = Bus(eventLoops: loops)
+        let slot = bus.metrics.slot(for: "test")
+        let plain = TestSubscriber(eventLoop: loops[1], slot: slot, takesPlainPublications: true)
+        let messages = TestSubscriber(eventLoop: loops[1], slot: slot)
+        _ = try await bus.subscribeOnLoop("a", plain)
+        _ = try await bus.subscribeOnLoop("a", messages, id: "m")
+        let topic = try Topic("a")
+        let shard = bus.shards[0]
+        try await loops[0].submit {
+            for i in 0..<10 { Self.publishPlain(shard, topic, "\(i)", publisher: nil) }
+        }.get()
+        let expected = (0..<10).map { "\($0)" }
+        #expect(await eventually { plain.payloads.count == 10 && messages.payloads.count == 10 })
+        #expect(plain.payloads == expected && messages.payloads == expected)
+        #expect(plain.plainDeliveries == 0)
     }
 
     @Test func aPlanWithSubscribersHereDeliversHereAndThere() async throws {

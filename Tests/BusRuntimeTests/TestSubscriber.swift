@@ -14,11 +14,34 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
     /// Whether it stands for a client that resumes from positions (its subscriptions make on-demand logs).
     let resumesFromPositions: Bool
 
-    init(eventLoop: any EventLoop, slot: ProtocolMetricsSlot, resumesFromPositions: Bool = false) {
+    /// Whether it takes plain publications from their bytes (`deliverPlain`), as the NATS frontend does.
+    let takesPlainPublications: Bool
+    private let plainCount = NIOLockedValueBox(0)
+
+    init(
+        eventLoop: any EventLoop, slot: ProtocolMetricsSlot, resumesFromPositions: Bool = false,
+        takesPlainPublications: Bool = false
+    ) {
         self.eventLoop = eventLoop
         self.metricsSlot = slot
         self.resumesFromPositions = resumesFromPositions
+        self.takesPlainPublications = takesPlainPublications
     }
+
+    func deliverPlain(
+        topic: Topic, payload: UnsafeRawBufferPointer, publisherID: String?, timestamp: UInt64,
+        for subscription: BusSubscription
+    ) -> DeliveryOutcome {
+        eventLoop.preconditionInEventLoop()
+        let message = BusMessage(
+            topic: topic, payload: ByteBuffer(bytes: payload), publisherID: publisherID, timestamp: timestamp)
+        state.withLockedValue { $0.messages.append(message) }
+        plainCount.withLockedValue { $0 += 1 }
+        return .delivered(bytes: payload.count)
+    }
+
+    /// How many deliveries came through `deliverPlain`.
+    var plainDeliveries: Int { plainCount.withLockedValue { $0 } }
 
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome

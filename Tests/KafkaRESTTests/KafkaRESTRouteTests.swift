@@ -303,7 +303,9 @@ import Testing
         _ = try await harness.produce("live", #"[{"value":{"n":1}}]"#, type: Harness.json)
         let answer = try await held
         #expect(answer.json?.arrayValue?.first?["value"]?["n"]?.intValue == 1)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Answered by the record, before the held request's 10 s timeout (a bound loose enough for a loaded
+        // machine: 5 s failed once under a parallel run at load 13).
+        #expect(ContinuousClock.now - started < .seconds(9))
         try await harness.shutdown()
     }
 

@@ -73,6 +73,28 @@ import Testing
         #expect(connections.list().first?.subscriptions == [])
     }
 
+    /// A packed run's plain publications (`LoopShard.publishPlain`, another loop's publisher) are written
+    /// from their bytes as the `MSG`s the message would have made, and count towards an UNSUB's maximum.
+    @Test func plainPublicationsAreWrittenFromTheirBytes() throws {
+        _ = try received()
+        try send("SUB a.b 9\r\nUNSUB 9 2\r\n")
+        let topic = try Topic(NATSSubjectMapping.topicName(forSubject: "a.b"))
+        let subscription = try #require(bus.registry.match(topic).members.first)
+        let subscriber = subscription.subscriber
+        #expect(subscriber.takesPlainPublications && subscription.takesPlainPublications)
+        for payload in ["hello", "", "third"] {
+            var bytes = Array(payload.utf8)
+            _ = bytes.withUnsafeMutableBytes { bytes in
+                subscriber.deliverPlain(
+                    topic: topic, payload: UnsafeRawBufferPointer(bytes), publisherID: "p", timestamp: 1,
+                    for: subscription)
+            }
+        }
+        subscriber.flushDeliveries()
+        #expect(try received().text == "MSG a.b 9 5\r\nhello\r\nMSG a.b 9 0\r\n\r\n")
+        #expect(connections.list().first?.subscriptions == [])
+    }
+
     @Test func verboseAndErrorsThatKeepTheConnection() throws {
         _ = try received()
         try send("CONNECT {\"verbose\":true}\r\nSUB a..b 1\r\nSUB ok 2\r\n")

@@ -548,25 +548,67 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
     func deliver(_ message: BusMessage, for subscription: BusSubscription, context: inout DeliveryContext)
         -> DeliveryOutcome
     {
-        guard message.isPublication, !machine.isClosed else { return .skipped }
+        guard message.isPublication else { return .skipped }
+        var outcome = DeliveryOutcome.skipped
+        guard
+            let entry = deliveryEntry(
+                subscription, topic: message.topic, bytes: message.payload.readableBytes,
+                publishedAt: message.timestamp, from: message.publisherID, outcome: &outcome)
+        else { return outcome }
+        let headers = message.headers
+        let before = out.writerIndex
+        if headers.isEmpty {
+            // No reply subject, no header block: the common case, without reading either.
+            NATSEncoder.message(&out, prefix: entry.messagePrefix, replyTo: nil, payload: message.payload)
+        } else {
+            writeMessage(message, headers: headers, entry: entry, context: &context)
+        }
+        return delivered(entry, payloadBytes: message.payload.readableBytes, from: before)
+    }
+
+    var takesPlainPublications: Bool { true }
+
+    /// A plain publication of a packed run: a `MSG` without reply, written from the run's bytes.
+    func deliverPlain(
+        topic: Topic, payload: UnsafeRawBufferPointer, publisherID: String?, timestamp: UInt64,
+        for subscription: BusSubscription
+    ) -> DeliveryOutcome {
+        var outcome = DeliveryOutcome.skipped
+        guard
+            let entry = deliveryEntry(
+                subscription, topic: topic, bytes: payload.count, publishedAt: timestamp, from: publisherID,
+                outcome: &outcome)
+        else { return outcome }
+        let before = out.writerIndex
+        NATSEncoder.message(&out, prefix: entry.messagePrefix, payload: payload)
+        return delivered(entry, payloadBytes: payload.count, from: before)
+    }
+
+    /// The subscription's entry, its `MSG` prefix made for `topic`, when a delivery of `bytes` is to be
+    /// written; nil when it is not, with `outcome` saying why.
+    @inline(__always)
+    private func deliveryEntry(
+        _ subscription: BusSubscription, topic: Topic, bytes: Int, publishedAt: UInt64, from publisherID: String?,
+        outcome: inout DeliveryOutcome
+    ) -> NATSSubscription? {
+        guard !machine.isClosed else { return nil }
         let slot = subscription.localIndex
         guard slot < slots.count, let entry = slots[slot], entry.busSubscription === subscription else {
-            return .skipped
+            return nil
         }
         if !writable || out.readableBytes >= services.softPendingLimit {
             // Behind (over 3/4 of max_pending, where nats-server opens its stall gate): the publishers
             // feeding it pause until it drains; past the write deadline without reading, or past its slack
             // (what its publishers read before their pause landed), it is a slow consumer.
             let admission = behind.admit(
-                bytes: message.payload.readableBytes, publishedAt: message.timestamp, from: message.publisherID,
-                to: info.id, now: bus.clock(),
+                bytes: bytes, publishedAt: publishedAt, from: publisherID, to: info.id, now: bus.clock(),
                 bounds: services.congestionBounds, registry: services.shared.connections)
             if admission == .refuse {
                 run(machine.outboundOverflowed())
-                return .dropped
+                outcome = .dropped
+                return nil
             }
         }
-        let topic = message.topic
         if !topic.isIdentical(to: entry.messagePrefixTopic) && topic != entry.messagePrefixTopic {
             if topic != lastDeliveredTopic {
                 lastDeliveredTopic = topic
@@ -576,17 +618,15 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
             entry.messagePrefix.clear()
             NATSEncoder.messagePrefix(&entry.messagePrefix, subject: lastDeliveredSubject, sid: entry.sidBytes)
         }
-        let headers = message.headers
-        let before = out.writerIndex
-        if headers.isEmpty {
-            // No reply subject, no header block: the common case, without reading either.
-            NATSEncoder.message(&out, prefix: entry.messagePrefix, replyTo: nil, payload: message.payload)
-        } else {
-            writeMessage(message, headers: headers, entry: entry, context: &context)
-        }
+        return entry
+    }
+
+    /// Counts a delivery written from `before` on.
+    @inline(__always)
+    private func delivered(_ entry: NATSSubscription, payloadBytes: Int, from before: Int) -> DeliveryOutcome {
         entry.delivered += 1
         traffic.outMessages += 1
-        traffic.outBytes += message.payload.readableBytes
+        traffic.outBytes += payloadBytes
         // A field read per message; the state machine is asked only when an UNSUB's limit is reached.
         if let maximum = entry.maxMessages, entry.delivered >= maximum {
             run(machine.deliveryLimitReached(sid: entry.sid))

@@ -39,6 +39,25 @@ package enum NATSEncoder {
         }
     }
 
+    /// `MSG` without a reply subject, its payload from raw bytes (a packed run's).
+    package static func message(_ buffer: inout ByteBuffer, prefix: ByteBuffer, payload: UnsafeRawBufferPointer) {
+        let size = payload.count
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: prefix.readableBytes + 20 + 2 + size + 2) { out in
+            var at = copy(prefix, to: out, at: 0)
+            at = writeDecimal(size, to: out, at: at)
+            out[at] = 0x0D
+            out[at + 1] = 0x0A
+            at += 2
+            if let base = payload.baseAddress, size > 0 {
+                (out.baseAddress! + at).copyMemory(from: base, byteCount: size)
+            }
+            at += size
+            out[at] = 0x0D
+            out[at + 1] = 0x0A
+            return at + 2
+        }
+    }
+
     @inline(__always)
     private static func copy(_ source: ByteBuffer, to out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
         source.withUnsafeReadableBytes { bytes in
