@@ -14,6 +14,8 @@ package final class PostgresStore: Store {
     private let writer: PostgresWriter
     private let queue: GroupCommitQueue
     private let logger: Logger
+    /// Per-session ownership, when several instances share the database (`shared_instances=true`).
+    private let ownership: PostgresSessionOwnership?
 
     /// Connects, creates or migrates the schema, and starts the writer. Throws when the database cannot
     /// be reached or migrated (the server then does not start).
@@ -38,6 +40,14 @@ package final class PostgresStore: Store {
             let connection = try connect()
             defer { _ = try? connection.close().wait() }
             try PostgresSchema.migrate(connection, logger: driverLogger)
+        } catch {
+            try? eventLoopGroup.syncShutdownGracefully()
+            throw StoreError("postgres \(configuration): \(Self.describe(error))")
+        }
+        do {
+            self.ownership =
+                configuration.sharedInstances
+                ? try PostgresSessionOwnership(connect: connect, logger: driverLogger) : nil
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()
             throw StoreError("postgres \(configuration): \(Self.describe(error))")
@@ -69,9 +79,12 @@ package final class PostgresStore: Store {
 
     package var statistics: StoreStatistics { queue.currentStatistics }
 
+    package var sessionOwnership: (any StoreSessionOwnership)? { ownership }
+
     package func close() {
         queue.close()
         writer.close()
+        ownership?.close()
         try? eventLoopGroup.syncShutdownGracefully()
     }
 

@@ -1,0 +1,125 @@
+import BusCore
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@testable import Storage
+
+/// Several stores on one database with `shared_instances=true` (`PostgresSessionOwnership`): distinct
+/// slots, a claim held by one instance asks it to let go and gets the session once it does, a claim
+/// nobody lets go of fails after its timeout, a closed store's sessions are free, and a session read
+/// fresh carries what another instance wrote.
+@Suite(.postgresServer) struct PostgresSessionOwnershipTests {
+    static func shared(_ configuration: PostgresStoreConfiguration) throws -> PostgresStore {
+        var configuration = configuration
+        configuration.sharedInstances = true
+        return try PostgresStore(configuration: configuration)
+    }
+
+    static func claim(_ store: PostgresStore, _ clientID: String, timeout: TimeAmount = .seconds(5)) async -> Bool {
+        await withCheckedContinuation { continuation in
+            store.sessionOwnership!.claim(clientID, timeout: timeout) { continuation.resume(returning: $0) }
+        }
+    }
+
+    @Test func theURLSaysWhetherInstancesShareTheDatabase() throws {
+        #expect(try PostgresStoreConfiguration(url: "postgres://sb@h/db?shared_instances=true").sharedInstances)
+        #expect(try !PostgresStoreConfiguration(url: "postgres://sb@h/db").sharedInstances)
+        #expect(throws: StoreError.self) {
+            try PostgresStoreConfiguration(url: "postgres://sb@h/db?shared_instances=1")
+        }
+        #expect(
+            try PostgresStoreConfiguration(url: "postgres://sb@h/db?shared_instances=true").description.hasSuffix(
+                "?shared_instances=true"))
+    }
+
+    @Test func aStoreOfOneInstanceHasNoOwnership() throws {
+        let server = try #require(PostgresServer.current)
+        let store = try PostgresStore(configuration: try server.createDatabase())
+        defer { store.close() }
+        #expect(store.sessionOwnership == nil)
+    }
+
+    @Test func aClaimAsksTheOwnerToLetGoAndGetsTheSessionWhenItDoes() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try Self.shared(configuration)
+        defer { a.close() }
+        let b = try Self.shared(configuration)
+        defer { b.close() }
+        #expect(a.sessionOwnership!.instanceSlot != b.sessionOwnership!.instanceSlot)
+
+        let asked = NIOLockedValueBox<[String]>([])
+        a.sessionOwnership!.onTakeoverRequested { clientID in
+            asked.withLockedValue { $0.append(clientID) }
+            a.sessionOwnership!.release(clientID)
+        }
+        #expect(await Self.claim(a, "device-1"))
+        #expect(await Self.claim(b, "device-1"))
+        #expect(asked.withLockedValue { $0 } == ["device-1"])
+        // Held by b now: a claim on another client's session is not a request to b.
+        #expect(await Self.claim(a, "device-2"))
+    }
+
+    @Test func aClaimNobodyLetsGoOfFailsAfterItsTimeout() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try Self.shared(configuration)
+        defer { a.close() }
+        let b = try Self.shared(configuration)
+        defer { b.close() }
+        #expect(await Self.claim(a, "held"))
+        // Claims count: two claims need two releases.
+        #expect(await Self.claim(a, "held"))
+        a.sessionOwnership!.release("held")
+        let started = NIODeadline.now()
+        #expect(await !Self.claim(b, "held", timeout: .milliseconds(400)))
+        #expect(NIODeadline.now() - started >= .milliseconds(300))
+        a.sessionOwnership!.release("held")
+        #expect(await Self.claim(b, "held", timeout: .seconds(2)))
+    }
+
+    @Test func aClosedInstancesSessionsAreFree() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try Self.shared(configuration)
+        let b = try Self.shared(configuration)
+        defer { b.close() }
+        #expect(await Self.claim(a, "device"))
+        a.close()  // as a dead instance: the database drops its connection, and its locks with it
+        #expect(await Self.claim(b, "device", timeout: .seconds(2)))
+    }
+
+    @Test func aSessionIsReadFreshWithWhatItMayBeOwed() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try Self.shared(configuration)
+        defer { a.close() }
+        let b = try Self.shared(configuration)
+        defer { b.close() }
+        let writes: [StoreWrite] = [
+            .saveSession(.init(clientID: "c", expirySeconds: 60, disconnectedAt: 7)),
+            .saveSubscription(
+                clientID: "c", StoredSubscription(filter: "t/#", options: 1, identifier: 3, sinceSeq: 10)),
+            .saveSessionMessage(seq: 9, message: try StoreTests.message("t/a", "before")),
+            .saveSessionMessage(seq: 11, message: try StoreTests.message("t/a", "owed")),
+            .saveDelivery(clientID: "c", StoredDelivery(seq: 11, packetID: 5, state: .sent)),
+            .inboundQoS2(clientID: "c", packetID: 8, received: true),
+        ]
+        #expect(await PostgresStoreTests.write(a, writes) == nil)
+        let snapshot = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadSession("c") { continuation.resume(with: $0) }
+        }
+        let session = try #require(snapshot?.session)
+        #expect(session.header == .init(clientID: "c", expirySeconds: 60, disconnectedAt: 7))
+        #expect(session.subscriptions == [StoredSubscription(filter: "t/#", options: 1, identifier: 3, sinceSeq: 10)])
+        #expect(session.deliveries == [StoredDelivery(seq: 11, packetID: 5, state: .sent)])
+        #expect(session.inboundQoS2 == [8])
+        #expect(snapshot?.messages.map(\.seq) == [11])
+        let none = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadSession("nobody") { continuation.resume(with: $0) }
+        }
+        #expect(none == nil)
+    }
+}
