@@ -53,7 +53,8 @@ package final class PostgresStore: Store {
             throw StoreError("postgres \(configuration): \(Self.describe(error))")
         }
         let writer = PostgresWriter(
-            connect: connect, synchronousCommit: durability == .fsync ? "on" : "off", logger: driverLogger)
+            connect: connect, synchronousCommit: durability == .fsync ? "on" : "off",
+            offsetsOnlyForward: configuration.sharedInstances, logger: driverLogger)
         self.writer = writer
         self.queue = GroupCommitQueue(
             name: "switchboard-store-postgres", commit: { writes in try writer.commit(writes) },

@@ -122,4 +122,35 @@ import Testing
         }
         #expect(none == nil)
     }
+
+    /// Shared, an instance committing a group's offset from a stale copy cannot move it back; a new epoch
+    /// replaces it. (One instance alone may still commit an earlier offset: a Kafka client that seeks back.)
+    @Test func committedOffsetsNeverMoveBackWhenShared() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try Self.shared(configuration)
+        defer { a.close() }
+        let b = try Self.shared(configuration)
+        defer { b.close() }
+        func offsets(_ offset: UInt64, epoch: String = "e1") -> [StoreWrite] {
+            [
+                .saveConsumerOffset(StoredConsumerOffset(group: "g", topic: "t", epoch: epoch, offset: offset)),
+                .saveStreamConsumerOffset(
+                    StoredStreamConsumerOffset(group: "g", stream: "s", partition: 0, epoch: epoch, offset: offset)),
+            ]
+        }
+        #expect(await PostgresStoreTests.write(a, offsets(10)) == nil)
+        #expect(await PostgresStoreTests.write(b, offsets(4)) == nil)
+        var state = try a.load()
+        #expect(state.consumerOffsets.map(\.offset) == [10] && state.streamConsumerOffsets.map(\.offset) == [10])
+        #expect(await PostgresStoreTests.write(b, offsets(12)) == nil)
+        #expect(await PostgresStoreTests.write(a, offsets(3, epoch: "e2")) == nil)
+        state = try b.load()
+        #expect(state.consumerOffsets.map(\.offset) == [3] && state.streamConsumerOffsets.map(\.offset) == [3])
+
+        let alone = try PostgresStore(configuration: try server.createDatabase())
+        defer { alone.close() }
+        #expect(await PostgresStoreTests.write(alone, offsets(10) + offsets(4)) == nil)
+        #expect(try alone.load().consumerOffsets.map(\.offset) == [4])
+    }
 }
