@@ -35,6 +35,8 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     /// Successful claims not yet released, by client identifier; and the client of each held lock key.
     private var claims: [String: Int] = [:]
     private var clientsByKey: [Int64: String] = [:]
+    /// `close()` ran: no more reconnecting.
+    private var closed = false
     private let slot: NIOLockedValueBox<UInt8>
     private let takeoverHandler = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
 
@@ -142,6 +144,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     /// Closes the connection (every lock held on it goes).
     func close() {
         queue.sync {
+            closed = true
             guard let connection else { return }
             self.connection = nil
             _ = try? connection.close().wait()
@@ -152,6 +155,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
 
     private func connectIfNeeded(preferredSlot: UInt8) throws {
         guard connection == nil else { return }
+        guard !closed else { throw StoreError("postgres: the store is closed") }
         let connection = try connect()
         do {
             var taken: UInt8?
@@ -189,17 +193,31 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     }
 
     /// The connection is gone, and with it every lock: sessions held here may be taken by another
-    /// instance now, so each is let go here as if it had been taken over.
-    private func connectionClosed(_ closed: PostgresConnection) {
-        guard connection === closed else { return }
+    /// instance now, so each is let go here as if it had been taken over. The connection comes back (in
+    /// the same slot when it is still free) without waiting for the next claim, so the slot, and the
+    /// sequence numbers it makes unique, are this instance's again.
+    private func connectionClosed(_ lostConnection: PostgresConnection) {
+        guard connection === lostConnection else { return }
         connection = nil
         let lost = Array(claims.keys)
         claims.removeAll()
         clientsByKey.removeAll()
-        guard !lost.isEmpty else { return }
         logger.warning("session ownership: connection lost; letting go of \(lost.count) sessions")
         let handler = takeoverHandler.withLockedValue { $0 }
         for clientID in lost { handler?(clientID) }
+        reconnect(after: .seconds(1))
+    }
+
+    private func reconnect(after delay: TimeAmount) {
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.nanoseconds))) { [self] in
+            guard !closed, connection == nil else { return }
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+            } catch {
+                logger.warning("session ownership: reconnecting failed: \(PostgresStore.describe(error))")
+                reconnect(after: .seconds(1))
+            }
+        }
     }
 
     private func takeoverRequested(_ payload: String) {

@@ -153,4 +153,37 @@ import Testing
         #expect(await PostgresStoreTests.write(alone, offsets(10) + offsets(4)) == nil)
         #expect(try alone.load().consumerOffsets.map(\.offset) == [4])
     }
+
+    /// The ownership connection dropped by the database: the sessions held on it are let go of (the
+    /// handler hears of each, another instance gets them at once) and the connection comes back by
+    /// itself in its slot, before any claim asks for it.
+    @Test func aLostOwnershipConnectionLetsGoAndComesBack() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try Self.shared(configuration)
+        defer { a.close() }
+        let b = try Self.shared(configuration)
+        defer { b.close() }
+        let lost = NIOLockedValueBox<[String]>([])
+        a.sessionOwnership!.onTakeoverRequested { clientID in lost.withLockedValue { $0.append(clientID) } }
+        #expect(await Self.claim(a, "device"))
+        let slot = a.sessionOwnership!.instanceSlot
+        try server.execute(
+            """
+            SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+            AND classid = \(PostgresSessionOwnership.slotLockClass) AND objid = \(slot)
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """, database: configuration.database)
+        #expect(await Self.claim(b, "device", timeout: .seconds(2)))
+        for _ in 0..<30 where lost.withLockedValue({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(lost.withLockedValue { $0 } == ["device"])
+        try await Task.sleep(for: .seconds(2))
+        #expect(a.sessionOwnership!.instanceSlot == slot)
+        // Its slot is held again: a third instance gets another.
+        let c = try Self.shared(configuration)
+        defer { c.close() }
+        #expect(
+            c.sessionOwnership!.instanceSlot != slot
+                && c.sessionOwnership!.instanceSlot != b.sessionOwnership!.instanceSlot)
+    }
 }
