@@ -14,6 +14,8 @@ package final class PostgresStore: Store {
     private let writer: PostgresWriter
     private let queue: GroupCommitQueue
     private let logger: Logger
+    /// Per-session ownership, when several instances share the database (`shared_instances=true`).
+    private let ownership: PostgresSessionOwnership?
 
     /// Connects, creates or migrates the schema, and starts the writer. Throws when the database cannot
     /// be reached or migrated (the server then does not start).
@@ -42,8 +44,17 @@ package final class PostgresStore: Store {
             try? eventLoopGroup.syncShutdownGracefully()
             throw StoreError("postgres \(configuration): \(Self.describe(error))")
         }
+        do {
+            self.ownership =
+                configuration.sharedInstances
+                ? try PostgresSessionOwnership(connect: connect, logger: driverLogger) : nil
+        } catch {
+            try? eventLoopGroup.syncShutdownGracefully()
+            throw StoreError("postgres \(configuration): \(Self.describe(error))")
+        }
         let writer = PostgresWriter(
-            connect: connect, synchronousCommit: durability == .fsync ? "on" : "off", logger: driverLogger)
+            connect: connect, synchronousCommit: durability == .fsync ? "on" : "off",
+            offsetsOnlyForward: configuration.sharedInstances, logger: driverLogger)
         self.writer = writer
         self.queue = GroupCommitQueue(
             name: "switchboard-store-postgres", commit: { writes in try writer.commit(writes) },
@@ -69,9 +80,12 @@ package final class PostgresStore: Store {
 
     package var statistics: StoreStatistics { queue.currentStatistics }
 
+    package var sessionOwnership: (any StoreSessionOwnership)? { ownership }
+
     package func close() {
         queue.close()
         writer.close()
+        ownership?.close()
         try? eventLoopGroup.syncShutdownGracefully()
     }
 

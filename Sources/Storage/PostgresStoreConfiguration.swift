@@ -3,6 +3,7 @@ import Foundation
 /// Where the PostgreSQL store connects, read from a `postgres://` URL (docs/storage.md):
 ///
 ///     postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?password_file=PATH][&sslmode=MODE][&sslrootcert=PATH]
+///         [&shared_instances=true]
 ///
 /// The password comes from the URL or, so that it stays out of process listings and config files, from
 /// the first line of `password_file`; giving both is an error. `sslmode` is libpq's: `disable` (the
@@ -10,6 +11,8 @@ import Foundation
 /// `verify-ca`, as libpq does), `verify-ca` (the chain, against `sslrootcert` or the system's roots) and
 /// `verify-full` (the chain and the host name). `prefer` and `allow`, which fall back to plain TCP, are
 /// refused: a store connection is either encrypted or not, never silently downgraded.
+/// `shared_instances=true` says several instances use the database at once: MQTT sessions are then
+/// owned per instance (`PostgresSessionOwnership`).
 package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// Whether the connection uses TLS, and what it verifies (libpq's `sslmode`).
     package enum TLSMode: String, Sendable {
@@ -32,6 +35,8 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
     /// PEM file of the roots the server's certificate must chain to (libpq's `sslrootcert`); nil: the
     /// system's roots.
     package var rootCertificateFile: String?
+    /// Several instances share the database (`shared_instances=true`): sessions are owned per instance.
+    package var sharedInstances = false
 
     /// PostgreSQL's own default port.
     package static let defaultPort = 5432
@@ -71,6 +76,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
         var password = components.password
         var tls = TLSMode.disable
         var rootCertificateFile: String?
+        var sharedInstances = false
         for item in components.queryItems ?? [] {
             switch item.name {
             case "password_file":
@@ -95,9 +101,15 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
                     throw StoreError("\(Self.redacted(url)): cannot read the sslrootcert file \(path)")
                 }
                 rootCertificateFile = path
+            case "shared_instances":
+                guard let value = item.value, value == "true" || value == "false" else {
+                    throw StoreError("\(Self.redacted(url)): shared_instances must be true or false")
+                }
+                sharedInstances = value == "true"
             default:
                 throw StoreError(
-                    "\(Self.redacted(url)): unknown parameter \(item.name) (password_file, sslmode, sslrootcert)")
+                    "\(Self.redacted(url)): unknown parameter \(item.name) (password_file, sslmode, sslrootcert, shared_instances)"
+                )
             }
         }
         if rootCertificateFile != nil && tls == .disable {
@@ -108,6 +120,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
         self.init(
             host: host, port: port, user: user, password: password, database: database, tls: tls,
             rootCertificateFile: rootCertificateFile)
+        self.sharedInstances = sharedInstances
     }
 
     /// The URL without its password, for logs.
@@ -115,6 +128,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
         let hostPart = host.contains(":") ? "[\(host)]" : host
         var query: [String] = tls == .disable ? [] : ["sslmode=\(tls.rawValue)"]
         if let rootCertificateFile { query.append("sslrootcert=\(rootCertificateFile)") }
+        if sharedInstances { query.append("shared_instances=true") }
         return "postgres://\(user)@\(hostPart):\(port)/\(database)"
             + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }

@@ -14,14 +14,21 @@ import PostgresNIO
 final class PostgresWriter: @unchecked Sendable {
     private let connect: @Sendable () throws -> PostgresConnection
     private let synchronousCommit: String
+    /// Several instances share the database: a committed consumer offset never moves back within its
+    /// epoch (an instance committing from a stale copy cannot undo another's progress).
+    private let offsetsOnlyForward: Bool
     private let logger: Logger
     private var connection: PostgresConnection?
     /// Topics whose `topic_log` row exists (saves the insert-if-missing per appended message).
     private var knownLogs: Set<String> = []
 
-    init(connect: @escaping @Sendable () throws -> PostgresConnection, synchronousCommit: String, logger: Logger) {
+    init(
+        connect: @escaping @Sendable () throws -> PostgresConnection, synchronousCommit: String,
+        offsetsOnlyForward: Bool = false, logger: Logger
+    ) {
         self.connect = connect
         self.synchronousCommit = synchronousCommit
+        self.offsetsOnlyForward = offsetsOnlyForward
         self.logger = logger
     }
 
@@ -213,6 +220,8 @@ final class PostgresWriter: @unchecked Sendable {
                         AND packet_id = \(Int64(packetID))
                         """)
                 }
+            case .saveConsumerOffset where offsetsOnlyForward, .saveStreamConsumerOffset where offsetsOnlyForward:
+                Self.enqueueForwardOnlyOffset(write, into: &statements)
             case .saveConsumerOffset(let offset):
                 statements.run(
                     """

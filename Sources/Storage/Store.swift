@@ -2,7 +2,7 @@ package import BusCore
 
 /// Where durable state lives (DESIGN.md §4.7): topic logs, retained messages, MQTT sessions and their
 /// messages, consumer offsets, AMQP queues and bindings. One interface, two implementations today —
-/// `MemoryStore` (tests, `--storage memory`) and `SQLiteStore` (the default) — and PostgreSQL later.
+/// `MemoryStore` (tests, `--storage memory`), `SQLiteStore` (the default) and `PostgresStore`.
 ///
 /// Writes are submitted in batches and applied in submission order, off the caller's thread; a batch's
 /// completion runs once it is durable (for SQLite: committed, and fsynced unless the durability mode says
@@ -20,10 +20,14 @@ package protocol Store: Sendable {
     func close()
     /// What the store measured: commit latency and size (for /metrics).
     var statistics: StoreStatistics { get }
+    /// Per-session ownership when several instances share the store (PostgreSQL with
+    /// `shared_instances=true`); nil when this instance is the store's only user.
+    var sessionOwnership: (any StoreSessionOwnership)? { get }
 }
 
 extension Store {
     package func submit(_ writes: [StoreWrite]) { submit(writes, completion: nil) }
+    package var sessionOwnership: (any StoreSessionOwnership)? { nil }
 }
 
 /// One change to durable state.

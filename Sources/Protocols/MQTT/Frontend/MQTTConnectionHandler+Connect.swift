@@ -83,8 +83,10 @@ extension MQTTConnectionHandler {
 
     /// What became of a previous session with the same client identifier.
     private enum Previous: @unchecked Sendable {
-        /// None, or discarded (Clean Start).
+        /// None.
         case none
+        /// Discarded (Clean Start); it held a claim among instances sharing the database, now the new one's.
+        case discarded(claimed: Bool)
         /// On this loop: reused as is.
         case here(MQTTSession)
         /// Moved here from another loop (already stored and subscribed).
@@ -92,10 +94,23 @@ extension MQTTConnectionHandler {
     }
 
     private func acquireSession(_ negotiated: MQTTConnectionStateMachine.Negotiated) {
+        if let ownership = services.persistence?.ownership,
+            !negotiated.cleanStart || services.sessions.session(for: negotiated.clientID) == nil
+        {
+            // Several instances share the database: the session is had only with a claim on it, and read
+            // fresh (a Clean Start of a session held here is a takeover here, as with one instance).
+            return claimSession(negotiated, ownership: ownership)
+        }
+        acquireLocalSession(negotiated)
+    }
+
+    /// Finds the session among this instance's (taking it over from a live connection here), or starts one.
+    func acquireLocalSession(_ negotiated: MQTTConnectionStateMachine.Negotiated) {
         guard let existing = services.sessions.session(for: negotiated.clientID) else {
             if services.sessions.count >= services.configuration.settings.maxSessions {
                 services.counters.countRefused()
                 inbound.release()
+                releasePendingClaim()
                 return run(machine.connectRefused(.sessionLimit))
             }
             return sessionAcquired(negotiated, previous: .none)
@@ -108,9 +123,11 @@ extension MQTTConnectionHandler {
                 existing.connection = nil
             }
             if negotiated.cleanStart {
-                // [MQTT-3.1.2-4] Clean Start discards the existing session.
+                // [MQTT-3.1.2-4] Clean Start discards the existing session (its claim stays with this client).
+                let claimed = existing.claimed
+                existing.claimed = false
                 existing.end()
-                return .none
+                return .discarded(claimed: claimed)
             }
             if existing.eventLoop === loop { return .here(existing) }
             return .moved(existing.move(to: loop))
@@ -129,6 +146,8 @@ extension MQTTConnectionHandler {
 
     private func sessionAcquired(_ negotiated: MQTTConnectionStateMachine.Negotiated, previous: Previous) {
         guard context != nil, !machine.isClosed else {
+            if case .discarded(claimed: true) = previous { pendingClaim = negotiated.clientID }
+            releasePendingClaim()
             switch previous {
             case .here(let session) where session.connection == nil, .moved(let session):
                 session.connectionLost(expirySeconds: negotiated.sessionExpirySeconds, will: nil, willDelaySeconds: 0)
@@ -140,8 +159,11 @@ extension MQTTConnectionHandler {
         let session: MQTTSession
         var present = false
         switch previous {
-        case .none:
+        case .none, .discarded:
             session = MQTTSession(clientID: negotiated.clientID, eventLoop: eventLoop, services: services)
+            if case .discarded(claimed: true) = previous { pendingClaim = negotiated.clientID }
+            session.claimed = pendingClaim != nil
+            pendingClaim = nil
         case .here(let existing):
             session = existing
             present = true

@@ -49,6 +49,9 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
     /// The CONNECT's password check (if slow) has run off the loop.
     var credentialsPrepared = false
     var session: MQTTSession?
+    /// This connection holds a claim on its client's session among instances sharing the database that
+    /// no session object carries yet (between the claim and the session it creates): its client id.
+    var pendingClaim: String?
     /// The negotiated version, cached for the delivery path.
     var version: MQTTProtocolVersion?
     var writable = true

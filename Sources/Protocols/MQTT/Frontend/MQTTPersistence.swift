@@ -14,8 +14,16 @@ package import Storage
 /// batch) before it is routed and acknowledged. After a restart each persistent session gets back
 /// every logged message matching its subscriptions that it had not completed — in-flight QoS 2 ones with
 /// their original packet identifiers ([MQTT-4.4.0-1]).
+///
+/// When several instances share the database (`ownership` set, docs/storage.md) every QoS 1/2 PUBLISH is
+/// logged (a session another instance owns may match it, unseen here), and sequence numbers are the
+/// time in microseconds with this instance's slot in the low byte: unique across instances, and a
+/// subscription made at one time is owed what any instance logs later.
 package final class MQTTPersistence: Sendable {
     package let store: any Store
+    /// Per-session ownership among instances sharing the store; nil when this instance is its only user.
+    let ownership: (any StoreSessionOwnership)?
+    private let clock: @Sendable () -> UInt64
     /// Newest sequence number handed out.
     private let lastSequence: ManagedAtomic<UInt64>
     /// Subscriptions held by persistent sessions: while 0, nothing needs the message log.
@@ -27,8 +35,10 @@ package final class MQTTPersistence: Sendable {
     /// Per event loop: its writes of one tick go to the store together.
     private let batchers: [ObjectIdentifier: LoopWriteBatcher]
 
-    init(store: any Store, loops: [any EventLoop]) {
+    init(store: any Store, loops: [any EventLoop], clock: @escaping @Sendable () -> UInt64) {
         self.store = store
+        self.ownership = store.sessionOwnership
+        self.clock = clock
         self.lastSequence = ManagedAtomic(0)
         self.loopMinima = NIOLockedValueBox(Array(repeating: 0, count: loops.count))
         var batchers: [ObjectIdentifier: LoopWriteBatcher] = [:]
@@ -37,13 +47,33 @@ package final class MQTTPersistence: Sendable {
     }
 
     /// Whether a QoS 1/2 publish must be stored before it is acknowledged.
-    var isNeeded: Bool { persistentSubscriptions.load(ordering: .relaxed) > 0 }
+    var isNeeded: Bool { ownership != nil || persistentSubscriptions.load(ordering: .relaxed) > 0 }
 
     /// Continues numbering after what the store kept (at startup).
     func resume(after sequence: UInt64) { lastSequence.store(sequence, ordering: .relaxed) }
 
-    func nextSequence() -> UInt64 { lastSequence.wrappingIncrementThenLoad(ordering: .relaxed) }
-    var currentSequence: UInt64 { lastSequence.load(ordering: .relaxed) }
+    func nextSequence() -> UInt64 {
+        guard let ownership else { return lastSequence.wrappingIncrementThenLoad(ordering: .relaxed) }
+        let slot = UInt64(ownership.instanceSlot)
+        let now = (clock() / 1_000) << 8 | slot
+        var old = lastSequence.load(ordering: .relaxed)
+        while true {
+            // Past the newest one handed out, in this instance's low byte.
+            let next = old >= now ? ((old >> 8) + 1) << 8 | slot : now
+            let (exchanged, current) = lastSequence.compareExchange(
+                expected: old, desired: next, ordering: .relaxed)
+            if exchanged { return next }
+            old = current
+        }
+    }
+
+    /// The newest sequence number a subscription made now is not owed: shared, every number any instance
+    /// hands out from the next microsecond on is above it.
+    var currentSequence: UInt64 {
+        let last = lastSequence.load(ordering: .relaxed)
+        guard ownership != nil else { return last }
+        return max(last, (clock() / 1_000) << 8 | 0xFF)
+    }
 
     func subscriptionsChanged(by delta: Int) {
         if delta != 0 { persistentSubscriptions.wrappingIncrement(by: delta, ordering: .relaxed) }

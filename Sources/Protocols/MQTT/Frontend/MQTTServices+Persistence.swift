@@ -27,6 +27,9 @@ extension MQTTServices {
             state.sessionMessages.last?.seq ?? 0,
             state.sessions.flatMap(\.deliveries).map(\.seq).max() ?? 0)
         persistence.resume(after: lastSequence)
+        // Shared with other instances, a session is taken up when its client connects, claimed and read
+        // fresh then (`adopt`): what the database held at start may be another instance's, and stale.
+        guard persistence.ownership == nil else { return restored }
         let now = bus.clock()
         for stored in state.sessions {
             let header = stored.header
@@ -44,6 +47,7 @@ extension MQTTServices {
             let shard = bus.shards[Int(UInt(bitPattern: header.clientID.hashValue) % UInt(bus.shards.count))]
             let counts = try shard.eventLoop.submit { [self] in
                 resumeSession(stored, messages: state.sessionMessages, on: shard.eventLoop, now: now, expiry: remaining)
+                    .counts
             }.wait()
             restored.sessions += 1
             restored.inflight += counts.inflight
@@ -52,10 +56,30 @@ extension MQTTServices {
         return restored
     }
 
+    /// Takes up a session read fresh from the database after claiming it (several instances on one
+    /// database; runs on `loop`): as `restore` does at startup, or, when it expired while no instance held
+    /// it, deletes it and answers nil.
+    func adopt(_ snapshot: StoredSessionSnapshot, on loop: any EventLoop) -> MQTTSession? {
+        let header = snapshot.session.header
+        let now = bus.clock()
+        let disconnectedAt = header.disconnectedAt == 0 ? now : header.disconnectedAt
+        var remaining = header.expirySeconds
+        if header.expirySeconds != .max {
+            let elapsed = now > disconnectedAt ? (now - disconnectedAt) / 1_000_000_000 : 0
+            guard elapsed < UInt64(header.expirySeconds) else {
+                persistence?.persist([.deleteSession(clientID: header.clientID)], on: loop)
+                return nil
+            }
+            remaining = header.expirySeconds - UInt32(elapsed)
+        }
+        return resumeSession(snapshot.session, messages: snapshot.messages, on: loop, now: now, expiry: remaining)
+            .session
+    }
+
     private func resumeSession(
         _ stored: StoredSession, messages: [(seq: UInt64, message: BusMessage)], on loop: any EventLoop, now: UInt64,
         expiry: UInt32
-    ) -> (inflight: Int, queued: Int) {
+    ) -> (session: MQTTSession, counts: (inflight: Int, queued: Int)) {
         let clientID = stored.header.clientID
         let session = MQTTSession(clientID: clientID, eventLoop: loop, services: self)
         var subscriptions: [(filter: TopicFilter, record: MQTTSessionState.Subscription, since: UInt64)] = []
@@ -109,14 +133,16 @@ extension MQTTServices {
         }
         sessions.store(session)
         session.scheduleExpiry(seconds: expiry)
-        return counts
+        return (session, counts)
     }
 
     /// Keeps the session message log short: every `interval`, each loop reports the lowest sequence its
     /// persistent sessions still owe, and messages below all of them (and old enough to have been routed
     /// everywhere) are deleted with their delivery records.
+    /// Shared with other instances, the log is not trimmed: what their sessions still owe is not known here
+    /// (docs/storage.md, "Several instances on one PostgreSQL database").
     package func startMessageLogTrimming(every interval: TimeAmount = .seconds(10)) -> [RepeatedTask] {
-        guard let persistence else { return [] }
+        guard let persistence, persistence.ownership == nil else { return [] }
         let age = UInt64(interval.nanoseconds) * 3
         var tasks: [RepeatedTask] = []
         for shard in bus.shards {

@@ -27,7 +27,9 @@ package final class MQTTServices: FrontendServices {
         retained: RetainedMessageStore, sessions: any MQTTSessionStore = MQTTMemorySessionStore(),
         store: (any Store)? = nil, keepAlive: KeepAliveSweepers? = nil
     ) {
-        self.persistence = store.map { MQTTPersistence(store: $0, loops: bus.shards.map(\.eventLoop)) }
+        self.persistence = store.map {
+            MQTTPersistence(store: $0, loops: bus.shards.map(\.eventLoop), clock: bus.clock)
+        }
         self.shared = FrontendShared(
             metricsName: "mqtt", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
@@ -36,5 +38,17 @@ package final class MQTTServices: FrontendServices {
         self.congestionBounds = CongestedSubscriber.Bounds(
             outboundLimit: configuration.maxOutboundBytes, deadlineMilliseconds: configuration.writeDeadlineMilliseconds
         )
+        persistence?.ownership?.onTakeoverRequested { [weak self] clientID in self?.handOver(clientID) }
+    }
+
+    /// How long a CONNECT waits for another instance sharing the database to let go of its session before
+    /// it is refused with 0x88 Server unavailable: the owner answers in one round trip and one commit.
+    static let claimTimeout = TimeAmount.seconds(5)
+
+    /// Another instance sharing the database asks for `clientID`'s session: it leaves here (a session
+    /// being claimed here and not made yet is let go of once it is, when the request comes again).
+    func handOver(_ clientID: String) {
+        guard let session = sessions.session(for: clientID) else { return }
+        session.eventLoop.execute { session.handOver() }
     }
 }

@@ -46,6 +46,9 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
     private(set) var persistent = false
     /// The expiry the stored record carries.
     private var storedExpiry: UInt32 = 0
+    /// Holds a claim on the session among instances sharing the database (`StoreSessionOwnership`),
+    /// given back once the session ends here or another instance takes it over.
+    var claimed = false
 
     init(clientID: String, eventLoop: any EventLoop, services: MQTTServices, state: MQTTSessionState? = nil) {
         self.clientID = clientID
@@ -266,7 +269,61 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         }
         busSubscriptions.removeAll()
         services.sessions.remove(self)
+        releaseClaim()
         publishPendingWill()
+    }
+
+    /// Another instance sharing the database takes the session over (runs on this loop): it leaves this
+    /// instance (`setAside`) and its claim is given back.
+    func handOver() {
+        let (clientID, services) = (clientID, services)
+        setAside { claimed in
+            if claimed { services.persistence?.ownership?.release(clientID) }
+        }
+    }
+
+    /// The session leaves this instance without being deleted, for the one that reads it fresh from the
+    /// database next (several instances on one database; runs on this loop): a client connected here is
+    /// taken over (5.0: DISCONNECT 0x8E); the session's last record (its disconnection) is written after
+    /// everything it wrote before; `then` runs on this loop once that is durable, with whether the session
+    /// held a claim (now the caller's).
+    func setAside(then: @escaping (_ claimed: Bool) -> Void) {
+        guard !ended else { return then(false) }
+        ended = true
+        if let connection {
+            connection.sessionTakenOver()
+            self.connection = nil
+        }
+        expiryTask?.cancel()
+        expiryTask = nil
+        willTask?.cancel()
+        willTask = nil
+        pendingWill = nil
+        for subscription in busSubscriptions.values { services.bus.unsubscribe(subscription) }
+        let claimed = self.claimed
+        self.claimed = false
+        guard let persistence = services.persistence else { return then(claimed) }
+        if persistent {
+            persistence.subscriptionsChanged(by: -busSubscriptions.count)
+            persistence.persist(
+                [
+                    .saveSession(
+                        .init(clientID: clientID, expirySeconds: storedExpiry, disconnectedAt: services.bus.clock()))
+                ], on: eventLoop)
+        }
+        persistent = false
+        busSubscriptions.removeAll()
+        services.sessions.remove(self)
+        persistence.persist([], on: eventLoop) { _ in then(claimed) }
+    }
+
+    /// Gives the session's claim back once what this loop wrote before is durable (writes of one loop
+    /// reach the store in order, and it commits them in order).
+    private func releaseClaim() {
+        guard claimed, let persistence = services.persistence, let ownership = persistence.ownership else { return }
+        claimed = false
+        let clientID = clientID
+        persistence.persist([], on: eventLoop) { _ in ownership.release(clientID) }
     }
 
     /// Moves the session to `loop` (a client reconnected there; runs on this session's loop). The
@@ -277,7 +334,9 @@ package final class MQTTSession: BusSubscriber, @unchecked Sendable {
         let moved = MQTTSession(clientID: clientID, eventLoop: loop, services: services, state: state)
         moved.persistent = persistent
         moved.storedExpiry = storedExpiry
+        moved.claimed = claimed
         persistent = false
+        claimed = false
         var transferred: [String: BusSubscription] = [:]
         for (text, subscription) in busSubscriptions {
             transferred[text] = services.bus.transfer(subscription, to: moved, subscriberID: clientID)

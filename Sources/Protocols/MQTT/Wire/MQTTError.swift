@@ -52,6 +52,9 @@ package enum MQTTError: Error, Sendable, Hashable {
     case slowConsumer
     /// A message the client published could not be stored (0x80).
     case storeFailed(String)
+    /// The session could not be had now: another instance sharing the database did not let go of it in
+    /// time, or the database could not be read (0x88; 3.1.1: return code 3).
+    case serverUnavailable(String)
 
     /// Human-readable text for reason strings and logs.
     package var message: String {
@@ -76,6 +79,7 @@ package enum MQTTError: Error, Sendable, Hashable {
         case .serverShuttingDown: "server shutting down"
         case .slowConsumer: "slow consumer"
         case .storeFailed(let text): "the message could not be stored: \(text)"
+        case .serverUnavailable(let text): text
         }
     }
 }

@@ -72,6 +72,7 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
         // §4.11: with another server to name, 0x9C Use another server.
         case .serverShuttingDown(let reference): reference == nil ? .serverShuttingDown : .useAnotherServer
         case .storeFailed: .unspecifiedError
+        case .serverUnavailable: .serverUnavailable
         }
     }
 
