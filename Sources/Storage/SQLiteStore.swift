@@ -132,8 +132,9 @@ package final class SQLiteStore: Store {
                 do {
                     try db.execute(sql: "INSERT INTO retained (topic, body) VALUES (char(0), zeroblob(16384))")
                 } catch {
-                    try db.execute(sql: "ROLLBACK TO probe")
-                    try db.execute(sql: "RELEASE probe")
+                    // SQLITE_FULL may have rolled the whole transaction back already: the reason is the error.
+                    try? db.execute(sql: "ROLLBACK TO probe")
+                    try? db.execute(sql: "RELEASE probe")
                     throw error
                 }
                 try db.execute(sql: "ROLLBACK TO probe")
