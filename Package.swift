@@ -86,6 +86,7 @@ protocolTargets += [
         name: "SSETests",
         dependencies: [
             "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "SSEWire", "SSEFrontend",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -373,6 +374,7 @@ protocolTargets += [
             "SwitchboardTestSupport", "BusCore", "BusRuntime", "FrontendKit", "KafkaRESTWire", "KafkaRESTFrontend",
             "SchemaKit", "Storage",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ],

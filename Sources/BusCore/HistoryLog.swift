@@ -56,6 +56,15 @@ package struct HistoryLog<Element> {
         return LogPosition(offset: reservedOffset, epoch: epoch)
     }
 
+    /// Takes back the newest reservation, `offset`, whose element could not be stored: the next `reserve()`
+    /// hands it out again, so the log has no hole. False (nothing changed) when `offset` is not the newest
+    /// reservation still outstanding (a later one is in flight).
+    package mutating func releaseReservation(_ offset: UInt64) -> Bool {
+        guard offset == reservedOffset, offset > lastOffset else { return false }
+        reservedOffset -= 1
+        return true
+    }
+
     /// Appends an element at a reserved offset, which must be the next one: false (and nothing appended)
     /// otherwise.
     @discardableResult

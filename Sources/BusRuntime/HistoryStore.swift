@@ -95,6 +95,16 @@ package final class HistoryLogBox: Sendable {
         }
     }
 
+    /// Takes back a reserved message that could not be stored, so the log's next message gets its offset:
+    /// true when done or when the log has moved to another epoch meanwhile (nothing to take back); false
+    /// when a later reservation is outstanding, so the offset cannot be handed out again.
+    func release(_ message: BusMessage) -> Bool {
+        log.withLockedValue { state in
+            guard message.position?.epoch == state.log.epoch else { return true }
+            return state.log.releaseReservation(message.offset)
+        }
+    }
+
     /// Starts the log again in `epoch` (the durable copy could not be kept in step with it).
     func reset(epoch: String) {
         log.withLockedValue { $0.log = HistoryLog(epoch: epoch, limits: limits) }

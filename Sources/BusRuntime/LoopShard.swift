@@ -178,7 +178,7 @@ package final class LoopShard: @unchecked Sendable {
     var openPackedReferences: [Unmanaged<PackedPublications>?]
     private var forwards: [[Forwarded]]
     /// Durable publications reserved this tick: stored in one batch at the hand-off.
-    private var pendingDurable: [PendingDurable] = []
+    var pendingDurable: [PendingDurable] = []
     /// Stream appends waiting for the store, stored in one batch at the hand-off (LoopShard+Streams).
     var pendingStreamAppends: [PendingStreamAppend] = []
     /// Acknowledged publishes (`publish(_:placement:acknowledged:)`) whose answers are not given yet, in
@@ -452,48 +452,11 @@ package final class LoopShard: @unchecked Sendable {
         }
     }
 
-    /// Stores this tick's durable publications in one batch; they are appended and routed when it commits.
-    private func storeDurable() {
-        let batch = pendingDurable
-        pendingDurable = []
-        let writes = batch.map { item in
-            StoreWrite.appendLog(
-                topic: item.message.topic, epoch: item.message.position!.epoch, message: item.message,
-                keep: item.log.storedKeep(through: item.message.offset))
-        }
-        let handover = Handover(value: batch)
-        bus.store!.submit(writes) { error in
-            let failure = error.map { "\($0)" }
-            self.eventLoop.execute { self.durableStored(handover.value, failure: failure) }
-        }
-    }
-
-    private func durableStored(_ batch: [PendingDurable], failure: String?) {
-        var resetLogs: Set<ObjectIdentifier> = []
-        for item in batch {
-            if failure == nil, item.log.appendStored(item.message, now: bus.clock()) {
-                let result = route(item.message, plan: plan(for: item.message.topic))
-                item.completion?(result)
-                continue
-            }
-            // Not stored (or stored into an epoch a failure already ended): the log starts a new epoch,
-            // so no client resumes across the hole, and the publisher is told.
-            if failure != nil, resetLogs.insert(ObjectIdentifier(item.log)).inserted {
-                let epoch = bus.history.newEpoch()
-                item.log.reset(epoch: epoch)
-                bus.store?.submit([.resetLog(topic: item.log.topic, epoch: epoch)])
-                bus.metrics.countStoreFailure()
-            }
-            item.completion?(
-                PublishResult(position: nil, recipients: 0, failure: "not stored: \(failure ?? "the log was reset")"))
-        }
-    }
-
     /// Hands a message to its subscribers. Those on this loop get a publication at once (written, not
     /// flushed: the hand-off at the end of this tick flushes each touched connection once); presence
     /// events keep to the batch, so a subscriber's own join never overtakes the reply to its subscribe.
     @inline(__always)
-    private func route(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
+    func route(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
         let recipients = plan.recipientCount
         if recipients == 0 { return PublishResult(position: message.position, recipients: 0) }
         let now = message.isPublication

@@ -18,23 +18,27 @@ final class GroupCommitQueue: @unchecked Sendable {
     private var finished = false
     private var statistics = StoreStatistics()
     private static let recentCommitsKept = 1024
-    /// While degraded and idle, an empty commit tries the database this often, so the store reports
-    /// itself healthy again once the database is back even when nothing is written.
+    /// While degraded and idle, a probe tries the database this often, so the store reports itself
+    /// healthy again once the database is back even when nothing is written.
     static let probeInterval: TimeInterval = 1
 
     private let commit: ([StoreWrite]) throws -> Void
+    private let probe: () throws -> Void
     private let measureDisk: () -> UInt64
     private let afterCommit: ((_ busy: Bool) -> Bool)?
 
     /// `commit` applies every write in one transaction and returns once it is durable. `afterCommit`, when
     /// given, runs on this thread after each good commit's completions — housekeeping that must not hold
     /// a commit's writers up (SQLite's WAL checkpoints) — told whether more batches are waiting, and
-    /// answers whether it did anything (counted as `checkpoints`).
+    /// answers whether it did anything (counted as `checkpoints`). `probe` says whether the database takes
+    /// a commit again while degraded (default: an empty commit, which reaches a database server; SQLite's
+    /// must write, as an empty transaction succeeds on a full disk).
     init(
         name: String, commit: @escaping ([StoreWrite]) throws -> Void, measureDisk: @escaping () -> UInt64,
-        afterCommit: ((_ busy: Bool) -> Bool)? = nil
+        afterCommit: ((_ busy: Bool) -> Bool)? = nil, probe: (() throws -> Void)? = nil
     ) {
         self.commit = commit
+        self.probe = probe ?? { try commit([]) }
         self.measureDisk = measureDisk
         self.afterCommit = afterCommit
         let thread = Thread { [self] in run() }
@@ -89,7 +93,7 @@ final class GroupCommitQueue: @unchecked Sendable {
                 condition.unlock()
                 let failure: (any Error)?
                 do {
-                    try commit([])
+                    try self.probe()
                     failure = nil
                 } catch { failure = error }
                 condition.lock()

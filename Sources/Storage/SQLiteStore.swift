@@ -100,7 +100,8 @@ package final class SQLiteStore: Store {
                 }
                 checkpoints.checkpointed(walPages: done.walFrameCount, copied: done.checkpointedFrameCount)
                 return true
-            })
+            },
+            probe: { try Self.probeWrite(database) })
     }
 
     package func submit(_ writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?) {
@@ -117,6 +118,32 @@ package final class SQLiteStore: Store {
         queue.close()
         try? database.writeWithoutTransaction { db in writer.finalize() }
         try? database.close()
+    }
+
+    /// Whether the database takes a commit again (docs/storage.md, "Degraded"): an empty transaction writes
+    /// nothing, so it succeeds on a full disk (and past `max_page_count`) while every real commit fails.
+    /// This one allocates pages for a row it takes back (SQLite checks `max_page_count` as pages are
+    /// allocated), then changes the header's `user_version` (no schema reads it; GRDB's migrations keep
+    /// their own table) back and forth, so its commit appends a page to the WAL as any write does.
+    static func probeWrite(_ database: DatabaseQueue) throws {
+        try database.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(sql: "SAVEPOINT probe")
+                do {
+                    try db.execute(sql: "INSERT INTO retained (topic, body) VALUES (char(0), zeroblob(16384))")
+                } catch {
+                    // SQLITE_FULL may have rolled the whole transaction back already: the reason is the error.
+                    try? db.execute(sql: "ROLLBACK TO probe")
+                    try? db.execute(sql: "RELEASE probe")
+                    throw error
+                }
+                try db.execute(sql: "ROLLBACK TO probe")
+                try db.execute(sql: "RELEASE probe")
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                try db.execute(sql: "PRAGMA user_version = \(version == 0 ? 1 : 0)")
+                return .commit
+            }
+        }
     }
 
     /// Why the server does not start on a database it cannot write, and what to check.

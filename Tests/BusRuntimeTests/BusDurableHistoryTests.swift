@@ -69,34 +69,66 @@ import Testing
         #expect(subscriber.messages.first?.position?.offset == 1)
     }
 
-    @Test func aFailedCommitIsReportedAndStartsANewEpoch() async throws {
+    func publish(_ bus: Bus, _ payload: String) -> EventLoopFuture<PublishResult> {
+        loops[0].flatSubmit {
+            bus.publishWithResult(
+                BusMessage(
+                    topic: try! Topic("orders/eu"), payload: ByteBuffer(string: payload), timestamp: bus.clock()),
+                on: self.loops[0])
+        }
+    }
+
+    /// A failed commit (a full disk) is reported, and its offset taken back: the log keeps its epoch and the
+    /// messages acknowledged before it (test_store_faults.py's full disk found the log reset instead, which
+    /// deleted the durable channel's acknowledged history), and the next message gets the offset.
+    @Test func aFailedCommitIsReportedAndItsOffsetTakenBack() async throws {
         let store = GatedStore()
         let bus = try makeBus(store)
         let subscriber = TestSubscriber(eventLoop: loops[0], slot: bus.metrics.slot(for: "test"))
         _ = try await bus.subscribeOnLoop("orders/#", subscriber)
-        let first = loops[0].flatSubmit {
-            bus.publishWithResult(
-                BusMessage(topic: try! Topic("orders/eu"), payload: ByteBuffer(string: "a"), timestamp: bus.clock()),
-                on: self.loops[0])
-        }
+        let stored = publish(bus, "z")
         #expect(await eventually { store.heldCount == 1 })
+        store.release()
+        let position = try #require(try await stored.get().position)
+        let failing = publish(bus, "a")
+        #expect(await eventually { store.heldCount == 1 })
+        store.release(failing: true)
+        let failed = try await failing.get()
+        #expect(failed.failure != nil && failed.position == nil)
+        let next = publish(bus, "b")
+        #expect(await eventually { store.heldCount == 1 })
+        store.release()
+        #expect(try await next.get().position == LogPosition(offset: position.offset + 1, epoch: position.epoch))
+        let read = try #require(bus.readHistory(try Topic("orders/eu"), after: nil, limit: 10))
+        #expect(read.messages.map { String(buffer: $0.payload) } == ["z", "b"])
+        #expect(await eventually { subscriber.payloads == ["z", "b"] })
+        #expect(try store.inner.load().logs.first?.messages.map { String(buffer: $0.payload) } == ["z", "b"])
+    }
+
+    /// A failed commit whose log has a later reservation in flight (the next batch already submitted)
+    /// cannot take its offset back: the log starts a new epoch, so no client resumes across the hole.
+    @Test func aFailedCommitWithALaterReservationInFlightStartsANewEpoch() async throws {
+        let store = GatedStore()
+        let bus = try makeBus(store)
+        let subscriber = TestSubscriber(eventLoop: loops[0], slot: bus.metrics.slot(for: "test"))
+        _ = try await bus.subscribeOnLoop("orders/#", subscriber)
+        let first = publish(bus, "a")
+        #expect(await eventually { store.heldCount == 1 })
+        let second = publish(bus, "b")
+        #expect(await eventually { store.heldCount == 2 })
         let epochBefore = try #require(bus.readHistory(try Topic("orders/eu"), after: nil, limit: 1)?.position.epoch)
         store.release(failing: true)
-        let failed = try await first.get()
-        #expect(failed.failure != nil && failed.position == nil)
+        #expect(try await first.get().failure != nil)
+        #expect(try await second.get().failure != nil)
         let epochAfter = try #require(bus.readHistory(try Topic("orders/eu"), after: nil, limit: 1)?.position.epoch)
         #expect(epochAfter != epochBefore)
         // The next publication works, in the new epoch, and only it was delivered.
-        let second = loops[0].flatSubmit {
-            bus.publishWithResult(
-                BusMessage(topic: try! Topic("orders/eu"), payload: ByteBuffer(string: "b"), timestamp: bus.clock()),
-                on: self.loops[0])
-        }
+        let third = publish(bus, "c")
         // Held: the reset of the log, then the new publication.
         #expect(await eventually { store.heldCount == 2 })
         store.release()
-        #expect(try await second.get().position == LogPosition(offset: 1, epoch: epochAfter))
-        #expect(await eventually { subscriber.payloads == ["b"] })
+        #expect(try await third.get().position == LogPosition(offset: 1, epoch: epochAfter))
+        #expect(await eventually { subscriber.payloads == ["c"] })
     }
 
     @Test func aDamagedLogRestartsInANewEpoch() async throws {

@@ -6,6 +6,11 @@
   message reaches the persistent subscriber it was owed to, in order, and durable work is taken again.
 - A damaged database file: moved aside at start (`switchboard.sqlite.corrupt-<time>`), the server starts
   on a new one and says so, and new history starts in a new epoch.
+- A disk that fills while the server runs (the data directory on a small tmpfs, filled by a ballast file):
+  `/readyz` 503 and `switchboard_store_degraded` 1 until space is freed; each protocol refuses durable work
+  with its own answer (MQTT 5 PUBACK 0x80, 3.1.1 disconnect, AMQP basic.nack, JetStream PubAck error, Kafka
+  REST per-record error, HTTP 503) while QoS 0 traffic goes on; ready again once the ballast is deleted, and
+  after a restart everything acknowledged before, during and after the fault is there.
 - A database the server cannot write (the server run as `nobody` — root writes through file permissions —
   on a data directory, or a database file, it may not write): the server refuses to start and says why;
   the database is neither moved aside nor changed, and once the permissions are fixed every acknowledged
@@ -14,17 +19,30 @@ docs/reliability.md "Store faults" holds the table."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import copy
 import hashlib
+import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import nats
+import pika
+import pika.exceptions
 import pytest
+import requests
+from nats.js.errors import APIError
 
-from interop import Server, unique
+from amqp_support import connect as amqp_connect
+from amqp_support import get_all
+from interop import DEFAULT_CONFIG, Server, unique
 from mqtt_client import V5, V311, Paho
 from test_storage_crash import persistent
 
@@ -189,3 +207,205 @@ def test_a_database_the_server_cannot_write_is_refused_at_start_and_kept_intact(
             for name in dirs:
                 os.chmod(os.path.join(root, name), 0o755)
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def small_disk(path: Path, size: str):
+    """A size-limited tmpfs mounted on `path` (a real full file system: writes fail with ENOSPC, SQLite's
+    SQLITE_FULL), unmounted at the end."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill_disk(directory: Path) -> Path:
+    """Writes a ballast file in `directory` until the file system is full; returns it."""
+    ballast = directory / "ballast"
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        for size in (65536, 4096, 512):  # what a bigger write could not take
+            chunk = b"\0" * size
+            while True:
+                try:
+                    os.write(fd, chunk)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
+    return ballast
+
+
+def wait_for(condition, what: str, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, what() if callable(what) else what
+        time.sleep(0.2)
+
+
+async def js_connect(srv):
+    return await nats.connect(srv.nats_url, connect_timeout=3, allow_reconnect=False)
+
+
+def js_publish(srv, subject: str, payload: bytes):
+    """One JetStream publish: the PubAck's sequence, or the APIError the server answered with."""
+
+    async def body():
+        nc = await js_connect(srv)
+        try:
+            return (await nc.jetstream().publish(subject, payload, timeout=5)).seq
+        except APIError as error:
+            return error
+        finally:
+            await nc.close()
+
+    return asyncio.run(body())
+
+
+def amqp_confirmed(srv, queue: str, body: bytes) -> bool:
+    """Publishes one persistent message to durable `queue` with publisher confirms: True for basic.ack,
+    False for basic.nack."""
+    with amqp_connect(srv) as conn:
+        ch = conn.channel()
+        ch.queue_declare(queue, durable=True)
+        ch.confirm_delivery()
+        try:
+            ch.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
+            return True
+        except pika.exceptions.NackError:
+            return False
+
+
+def kafka_produce(srv, topic: str, value: str) -> requests.Response:
+    return requests.post(
+        f"http://127.0.0.1:{srv.ports['kafka_rest']}/topics/{topic}",
+        data=json.dumps({"records": [{"value": base64.b64encode(value.encode()).decode()}]}),
+        headers={"Content-Type": "application/vnd.kafka.binary.v2+json"},
+        timeout=10,
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="needs root to mount a tmpfs")
+def test_a_disk_that_fills_while_the_server_runs_degrades_it_until_space_is_freed(tmp_path):
+    work = tmp_path / "srv"
+    with small_disk(work / "data", "8m") as data:
+        config = copy.deepcopy(DEFAULT_CONFIG)
+        config["history"].append({"filter": "ledger/#", "count": 1000, "durable": True})
+        srv = Server(work, config).start()
+        try:
+            _disk_fault_scenario(srv, data)
+        finally:
+            srv.stop()
+
+
+def _disk_fault_scenario(srv: Server, data: Path) -> None:
+    ledger, topic, cid = unique("ledger/"), unique("owed/"), unique("sub")
+    queue, subject = unique("dq"), unique("js")
+    stream = subject.upper()
+
+    async def add_stream():
+        nc = await js_connect(srv)
+        await nc.jetstream().add_stream(name=stream, subjects=[f"{subject}.>"])
+        await nc.close()
+
+    asyncio.run(add_stream())
+    sub = persistent(srv.mqtt_port, V5, cid)  # offline and owed every QoS 1 message: each one is stored
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+
+    # Before the fault: one acknowledged message of each kind.
+    answered = [srv.publish(ledger, {"n": 0})]
+    pub = Paho(srv.mqtt_port, V5)
+    acknowledged, refused = fill(pub, topic, 0, limit=3)
+    assert refused is None and len(acknowledged) == 3
+    assert amqp_confirmed(srv, queue, b"a0")
+    assert js_publish(srv, f"{subject}.x", b"j0") == 1
+    assert kafka_produce(srv, "kt", "k0").status_code == 200
+
+    # The disk fills while the server runs: durable work is refused until it is freed.
+    ballast = fill_disk(data)
+    more, refused = fill(pub, topic, 3)
+    acknowledged += more
+    assert refused is not None, "no MQTT 5 publish was refused on a full disk"
+    code = pub.publish_codes.get(max(pub.publish_codes))
+    assert getattr(code, "is_failure", False) and code.value == 0x80, code
+
+    seen: list = []
+
+    def degraded():
+        ready = srv.http("GET", "/readyz")
+        metrics = srv.http("GET", "/metrics").text
+        seen[:] = [ready.status_code, ready.text, re.findall(r"^switchboard_store_degraded.*$", metrics, re.M)]
+        # A requests.Response is falsy for a 503: answer its JSON.
+        return ready.status_code == 503 and re.search(r"^switchboard_store_degraded 1(\.0)?$", metrics, re.M) and ready.json()
+
+    ready = wait_for(degraded, lambda: f"/readyz and /metrics did not say degraded: {seen}")
+    assert ready["status"] == "degraded" and "full" in ready["storage"], ready
+    assert srv.get("/healthz").json()["status"] == "degraded"
+    # Each protocol's own refusal, and nothing acknowledged that was not stored.
+    late = srv.http("POST", "/api/publish", json={"channel": ledger, "data": {"n": 1}})
+    assert late.status_code >= 500, late.text
+    assert not amqp_confirmed(srv, queue, b"a-refused")
+    refusal = js_publish(srv, f"{subject}.x", b"j-refused")
+    assert isinstance(refusal, APIError), refusal
+    # The proxy answers a produce per record (as Confluent's does): the record carries an error code and no
+    # offset.
+    produced = kafka_produce(srv, "kt", "k-refused")
+    assert produced.status_code == 200, produced.text
+    [entry] = produced.json()["offsets"]
+    assert entry.get("offset") is None and entry["error_code"] == 50002 and "not stored" in entry["error"], entry
+    old = Paho(srv.mqtt_port, V311)
+    info = old.client.publish(topic, b"m-old " + b"x" * PAYLOAD, qos=1)
+    info.wait_for_publish(5.0)
+    assert not info.is_published(), "a 3.1.1 publish was acknowledged on a full disk"
+    # Non-durable traffic goes on: MQTT QoS 0 between two clients.
+    live = unique("live/")
+    listener = Paho(srv.mqtt_port, V5)
+    listener.subscribe(live, qos=0)
+    talker = Paho(srv.mqtt_port, V5)
+    talker.client.publish(live, b"still here", qos=0)
+    assert listener.get(timeout=5.0).payload == b"still here"
+    listener.disconnect()
+    talker.disconnect()
+    assert srv.http("GET", "/readyz").status_code == 503, "ready again while the disk is still full"
+
+    # Space freed: the server is ready again without a restart and takes durable work.
+    ballast.unlink()
+    wait_for(lambda: srv.http("GET", "/readyz").status_code == 200, "not ready after the disk was freed")
+    pub.disconnect()
+    pub = Paho(srv.mqtt_port, V5)
+    after, refused = fill(pub, topic, 20000, limit=3)
+    assert refused is None, refused
+    acknowledged += after
+    pub.disconnect()
+    answered.append(srv.publish(ledger, {"n": 2}))
+    assert amqp_confirmed(srv, queue, b"a1")
+    # The refused publish's sequence was taken before the commit failed; it stays a gap (as a deleted
+    # message), never reused for another message.
+    assert js_publish(srv, f"{subject}.x", b"j1") == 3
+    assert kafka_produce(srv, "kt", "k1").status_code == 200
+
+    # After a restart every acknowledged message is there, in order; none of the refused ones.
+    srv.stop()
+    srv.start()
+    drain(srv, cid, acknowledged)
+    history = srv.get(f"/api/history?channel={ledger}&limit=100").json()["messages"]
+    assert [(m["offset"], m["epoch"], m["data"]) for m in history] == [
+        (a["offset"], a["epoch"], {"n": n}) for a, n in zip(answered, (0, 2))
+    ], (history, answered)
+    with amqp_connect(srv) as conn:
+        bodies = get_all(conn.channel(), queue)
+    assert bodies == [b"a0", b"a1"], bodies
+
+    async def stream_messages():
+        nc = await js_connect(srv)
+        info = await nc.jetstream().stream_info(stream)
+        await nc.close()
+        return info.state.messages
+
+    assert asyncio.run(stream_messages()) == 2

@@ -78,17 +78,7 @@ import Testing
 
     /// A masked client frame (RFC 6455 §5.2, §5.3).
     static func frame(opcode: UInt8, fin: Bool = true, text: String, using random: inout SplitMix) -> [UInt8] {
-        let payload = Array(text.utf8)
-        var bytes: [UInt8] = [(fin ? 0x80 : 0) | opcode]
-        if payload.count < 126 {
-            bytes.append(0x80 | UInt8(payload.count))
-        } else {
-            bytes += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-        }
-        let mask = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
-        bytes += mask
-        bytes += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-        return bytes
+        StatefulFuzzWebSocket.frame(opcode: opcode, fin: fin, payload: Array(text.utf8), using: &random)
     }
 
     /// Any frame (or fragmented message) a client may send.
@@ -122,48 +112,10 @@ import Testing
         return frame(opcode: 1, text: request, using: &random)
     }
 
-    /// Frames cut out of `bytes`: (opcode, fin, unmasked payload); nil where they stop being whole.
-    static func cutFrames(_ bytes: [UInt8], masked: Bool) -> (frames: [(UInt8, Bool, [UInt8])], rest: Int) {
-        var frames: [(UInt8, Bool, [UInt8])] = []
-        var at = 0
-        while at + 2 <= bytes.count {
-            var length = Int(bytes[at + 1] & 0x7F)
-            var header = 2
-            if length == 126 {
-                guard at + 4 <= bytes.count else { break }
-                length = Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
-                header = 4
-            } else if length == 127 {
-                guard at + 10 <= bytes.count else { break }
-                length = bytes[(at + 2)..<(at + 10)].reduce(0) { $0 << 8 | Int($1) }
-                header = 10
-                guard length >= 0, length < 1 << 24 else { break }
-            }
-            let isMasked = bytes[at + 1] & 0x80 != 0
-            if isMasked != masked { break }
-            let maskLength = isMasked ? 4 : 0
-            guard at + header + maskLength + length <= bytes.count else { break }
-            let mask = Array(bytes[(at + header)..<(at + header + maskLength)])
-            let start = at + header + maskLength
-            let payload = (0..<length).map { bytes[start + $0] ^ (isMasked ? mask[$0 % 4] : 0) }
-            frames.append((bytes[at] & 0x0F, bytes[at] & 0x80 != 0, payload))
-            at = start + length
-        }
-        return (frames, bytes.count - at)
-    }
-
     /// The requests' ids and types, as the server reads them (text messages, reassembled from fragments).
     static func requests(_ input: [UInt8]) -> [(id: String?, type: String?)] {
         var requests: [(String?, String?)] = []
-        var message: [UInt8]?
-        for (opcode, fin, payload) in cutFrames(input, masked: true).frames {
-            switch opcode {
-            case 1: message = payload
-            case 0: message? += payload
-            default: continue
-            }
-            guard fin, let whole = message else { continue }
-            message = nil
+        for whole in StatefulFuzzWebSocket.textMessages(StatefulFuzzWebSocket.cutFrames(input, masked: true).frames) {
             guard let object = try? JSONSerialization.jsonObject(with: Data(whole)) as? [String: Any] else { continue }
             requests.append((object["id"].map { "\($0)" }, object["type"] as? String))
         }
@@ -178,7 +130,7 @@ import Testing
     static func replyProblems(_ transcript: StatefulFuzzTranscript) -> [String] {
         let asked = requests(transcript.input)
         var problems: [String] = []
-        let (frames, rest) = cutFrames(transcript.output, masked: false)
+        let (frames, rest) = StatefulFuzzWebSocket.cutFrames(transcript.output, masked: false)
         if rest > 0 { problems.append("the server wrote \(rest) bytes that are no whole unmasked frame") }
         var replies: [String: Int] = [:]
         var answered: [String: Int] = [:]

@@ -58,3 +58,37 @@ import Testing
         #expect(queue.currentStatistics.checkpoints == 1)
     }
 }
+
+/// A full SQLite database (`maxBytes`, SQLite's `max_page_count`: SQLITE_FULL as on a full disk) stays
+/// degraded while idle: its probe must write, as an empty transaction succeeds however full the database
+/// is (found with `test_store_faults.py::test_a_disk_that_fills_while_the_server_runs_degrades_it_until_space_is_freed`:
+/// `/readyz` said ready again a second after the first refusal while every durable write still failed).
+@Suite struct SQLiteDegradedProbeTests {
+    @Test func aFullDatabaseStaysDegradedThroughItsProbesUntilSpaceIsFreed() async throws {
+        let path = NSTemporaryDirectory() + "full-\(UUID().uuidString).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let store = try SQLiteStore(path: path, durability: .noFsync, maxBytes: 256 * 1024)
+        defer { store.close() }
+        let body = ByteBuffer(repeating: UInt8(ascii: "x"), count: 8_000)
+        func retain(_ index: Int, _ message: Bool = true) async throws -> (any Error)? {
+            let topic = try Topic("t/\(index)")
+            let write = StoreWrite.retain(
+                topic: topic, message: message ? BusMessage(topic: topic, payload: body, timestamp: 1) : nil)
+            return await withCheckedContinuation { continuation in
+                store.submit([write]) { continuation.resume(returning: $0) }
+            }
+        }
+        var stored = 0
+        while try await retain(stored) == nil {
+            stored += 1
+            try #require(stored < 1_000, "the bound never refused a write")
+        }
+        #expect(store.statistics.degraded != nil)
+        try await Task.sleep(for: .seconds(GroupCommitQueue.probeInterval * 2.5))
+        let reason = store.statistics.degraded
+        #expect(reason?.contains("full") == true, "a probe said a full database takes commits: \(reason ?? "nil")")
+        // Space freed (rows deleted, their pages on the free list): commits succeed and the store is healthy.
+        for index in 0..<stored { #expect(try await retain(index, false) == nil) }
+        #expect(store.statistics.degraded == nil)
+    }
+}
