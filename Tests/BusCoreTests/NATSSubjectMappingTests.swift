@@ -51,6 +51,25 @@ import Testing
         #expect(throws: NATSSubjectMapping.Failure.self) { _ = try NATSSubjectMapping.filterText(forSubject: subject) }
     }
 
+    /// Plain subjects (no empty token, nothing escaped) take a one-pass path: it must give what the
+    /// token-by-token mapping gives, and leave every other subject to it.
+    @Test func plainSubjectsMapTheirDotsToSlashes() throws {
+        let ack = "$JS.ACK.orders.worker.1.1234.1230.1733470000000000000.17"
+        #expect(
+            try NATSSubjectMapping.topicName(forSubject: ack)
+                == "$JS/ACK/orders/worker/1/1234/1230/1733470000000000000/17")
+        #expect(try NATSSubjectMapping.topicName(forSubject: "é.ü-x.\u{0486}") == "é/ü-x/\u{0486}")
+        #expect(try NATSSubjectMapping.topicName(forSubject: "single") == "single")
+        #expect(try NATSSubjectMapping.topicName(forSubject: "a*b.c") == "a*b/c")
+    }
+
+    @Test(arguments: ["a..b", ".a", "a.", ".", ".."])
+    func emptyTokensAreNotPublishSubjects(subject: String) {
+        #expect(throws: NATSSubjectMapping.Failure.emptyToken) {
+            _ = try NATSSubjectMapping.topicName(forSubject: subject)
+        }
+    }
+
     @Test(arguments: ["a.*", "a.>", ">", "*"])
     func wildcardsAreNotPublishSubjects(subject: String) {
         #expect(throws: NATSSubjectMapping.Failure.wildcard) {

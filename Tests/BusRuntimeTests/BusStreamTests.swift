@@ -67,6 +67,29 @@ import Testing
         #expect(read.partition.firstOffset == 1 && read.partition.lastOffset == 2 && read.partition.messages == 2)
     }
 
+    /// `isRoutedOnce` (a topic not cached, as a JetStream ack's) answers what `isRouted` does: nothing,
+    /// a stream's capture, a wildcard subscriber, and after the subscriber leaves.
+    @Test func routedOnceAnswersAsRouted() async throws {
+        let bus = makeBus(nil)
+        _ = try await Self.create(bus, try Self.configuration("acks", ["js/ack/#"], storage: .memory))
+        let topics = try ["js/ack/s/c/1/7/7/0/0", "other/x/1", "watched/x/2"].map { try Topic($0) }
+        let loop = loops[0]
+        let answers = {
+            try await loop.submit {
+                let shard = bus.shard(for: loop)
+                return topics.map { (shard.isRoutedOnce($0), shard.isRouted($0)) }
+            }.get()
+        }
+        let before = try await answers()
+        #expect(before.map(\.0) == [true, false, false])
+        #expect(before.map(\.0) == before.map(\.1))
+        let subscriber = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))
+        _ = try await bus.subscribeOnLoop("watched/#", subscriber)
+        let subscribed = try await answers()
+        #expect(subscribed.map(\.0) == [true, false, true])
+        #expect(subscribed.map(\.0) == subscribed.map(\.1))
+    }
+
     @Test func plainPublishesAreCapturedAndAStreamCreatedLaterStartsCapturing() async throws {
         let bus = makeBus(nil)
         // A publish before the stream exists caches a plan without it; creating the stream must refresh it.

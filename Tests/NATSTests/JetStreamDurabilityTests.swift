@@ -34,6 +34,24 @@ import Testing
         return floors
     }
 
+    /// The record written as the floor moves splices the floor into the description encoded once: the
+    /// same bytes as encoding the whole document, so restore reads it as before.
+    @Test func storedRecordIsTheEncodedDocument() throws {
+        let consumer = JetStreamConsumer(
+            stream: "S",
+            state: JetStreamConsumerState(
+                config: try JetStreamConsumerConfig(
+                    json: ["durable_name": "d", "ack_policy": "explicit", "filter_subject": "S.\"x\""], name: "d"),
+                filters: [], cursor: 1),
+            created: 1_700_000_000_123_456_789)
+        for floor: UInt64 in [0, 7, 123_456_789_012] {
+            let whole = JetStreamJSON.encode([
+                "stream": "S", "config": consumer.config.json, "ack_floor": floor, "created": consumer.created,
+            ])
+            #expect(consumer.storedRecord(ackFloor: floor) == whole)
+        }
+    }
+
     @Test func requestsMadeWhileTheStoreStreamIsCreatedAreStoredInOrder() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }

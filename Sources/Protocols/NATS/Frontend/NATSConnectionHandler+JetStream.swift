@@ -24,7 +24,11 @@ extension NATSConnectionHandler: JetStreamClient {
                 replySubject = String(buffer: reply)
             }
         }
-        if shard.isRouted(topic) {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        // An acknowledgement's or flow control reply's subject names one delivery: it never comes again,
+        // so its routing is looked up without caching a plan for it.
+        let oneOff = tokens[1] == "ACK" || tokens[1] == "FC"
+        if oneOff ? shard.isRoutedOnce(topic) : shard.isRouted(topic) {
             var headers = MessageHeaders()
             headers.replyTo = replyTopic?.name
             shard.publish(
@@ -32,7 +36,6 @@ extension NATSConnectionHandler: JetStreamClient {
                     topic: topic, payload: ByteBuffer(buffer: publish.payload), headers: headers,
                     publisherID: publisherID, timestamp: timestamp))
         }
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
         let jetStream = services.jetStream
         if tokens[1] == "FC" {
             jetStream.flowControlAnswered(Array(tokens.dropFirst(2)), subject: subject)

@@ -1,5 +1,6 @@
 import BusCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// One consumer of one stream: its state behind its own lock (pull requests and acknowledgements come
 /// from any connection's loop).
@@ -14,12 +15,33 @@ final class JetStreamConsumer: Sendable {
     /// A push consumer's deliver subject had a subscriber at its last push round (`push_bound`); set
     /// from the loop that pushes, since only that loop may look at its routes.
     private let boundToSubscriber = NIOLockedValueBox(false)
+    /// What its stored record says besides the ack floor, `{"config":…,"created":…,"stream":…}`, encoded
+    /// once: a durable consumer is stored again whenever its floor moves (every read of acks), and
+    /// encoding its configuration each time was a fifth of the server's CPU in a pull consumer's run.
+    private let storedDescription: ByteBuffer
 
     init(stream: String, state: JetStreamConsumerState, created: UInt64) {
         self.stream = stream
         self.name = state.config.name
         self.created = created
         self.state = NIOLockedValueBox(state)
+        self.storedDescription = JetStreamJSON.encode([
+            "stream": stream, "config": state.config.json, "created": created,
+        ])
+    }
+
+    /// Its stored record with `ackFloor`: `{"ack_floor":…,"config":…,"created":…,"stream":…}`, the bytes
+    /// `JetStreamJSON.encode` gives for that document (keys sorted), without encoding it again.
+    func storedRecord(ackFloor: UInt64) -> ByteBuffer {
+        var description = storedDescription
+        // `{` then the members: the floor goes first, as the sorted keys put it.
+        guard description.readInteger(as: UInt8.self) == UInt8(ascii: "{") else { return storedDescription }
+        var record = ByteBuffer()
+        record.reserveCapacity(description.readableBytes + 40)
+        record.writeString("{\"ack_floor\":\(ackFloor)")
+        if description.readableBytes > 1 { record.writeInteger(UInt8(ascii: ",")) }
+        record.writeBuffer(&description)
+        return record
     }
 
     func withState<Result>(_ body: (inout JetStreamConsumerState) -> Result) -> Result {

@@ -68,6 +68,13 @@ package struct JetStreamConsumerState: Sendable {
     package private(set) var pending: [UInt64: Pending] = [:]
     package private(set) var ackFloorStreamSequence: UInt64 = 0
     package private(set) var ackFloorConsumerSequence: UInt64 = 0
+    /// The pending stream sequences, ascending, and the pending deliveries by consumer sequence: where
+    /// the two ack floors are, in O(1) amortized per acknowledgement instead of a scan of `pending`.
+    private var pendingByStreamSequence = JetStreamDeliveryOrder()
+    private var pendingByConsumerSequence = JetStreamDeliveryOrder()
+    /// No pending delivery's ack wait ends before this (ns): a lower bound, kept as deadlines are set and
+    /// made exact by the scan for due deliveries, so a `next` with nothing due does not scan `pending`.
+    private var earliestDeadline: UInt64 = .max
     /// When a client last pulled or acknowledged (ns).
     package var lastActive: UInt64 = 0
     /// `last_per_subject`: the sequences still to deliver before `cursor` (each subject's last message
@@ -137,7 +144,12 @@ package struct JetStreamConsumerState: Sendable {
             return true
         }
         lastActive = now
-        let due = pending.filter { $0.value.deadline <= now }.keys.sorted()
+        let due: [UInt64]
+        if now >= earliestDeadline {
+            due = pending.compactMap { $0.value.deadline <= now ? $0.key : nil }.sorted()
+        } else {
+            due = []
+        }
         for sequence in due where out.count < limit {
             guard var waiting = pending[sequence] else { continue }
             if config.maxDeliver > 0 && waiting.deliveries >= config.maxDeliver {
@@ -160,11 +172,14 @@ package struct JetStreamConsumerState: Sendable {
             waiting.deliveries += 1
             waiting.deadline = now + config.ackWait(forDelivery: waiting.deliveries)
             pending[sequence] = waiting
+            pendingByConsumerSequence.append(key: deliveredConsumerSequence, streamSequence: sequence)
             out.append(
                 Delivery(
                     streamSequence: sequence, consumerSequence: deliveredConsumerSequence,
                     deliveries: waiting.deliveries, record: record))
         }
+        // Exact again after the scan: what is still pending (due ones left for later, ones just sent).
+        if !due.isEmpty { earliestDeadline = pending.values.lazy.map(\.deadline).min() ?? .max }
         while !stoppedByBytes, out.count < limit, let sequence = lastPerSubject.first {
             guard config.maxAckPending < 0 || pending.count < config.maxAckPending else { break }
             // Nothing read: not available now (kept for later). Another sequence: gone since.
@@ -224,9 +239,12 @@ package struct JetStreamConsumerState: Sendable {
         deliveredConsumerSequence += 1
         deliveredStreamSequence = record.offset
         if config.ackPolicy != .none {
+            let deadline = now + config.ackWait(forDelivery: 1)
             pending[record.offset] = Pending(
-                consumerSequence: deliveredConsumerSequence, deliveries: 1,
-                deadline: now + config.ackWait(forDelivery: 1))
+                consumerSequence: deliveredConsumerSequence, deliveries: 1, deadline: deadline)
+            earliestDeadline = min(earliestDeadline, deadline)
+            pendingByStreamSequence.append(key: record.offset, streamSequence: record.offset)
+            pendingByConsumerSequence.append(key: deliveredConsumerSequence, streamSequence: record.offset)
         }
         return Delivery(
             streamSequence: record.offset, consumerSequence: deliveredConsumerSequence, deliveries: 1, record: record)
@@ -258,16 +276,24 @@ package struct JetStreamConsumerState: Sendable {
         switch acknowledgement {
         case .ack:
             if config.ackPolicy == .all {
-                done = pending.keys.filter { $0 <= sequence }.sorted()
-                pending = pending.filter { $0.key > sequence }
+                // Ascending, as `pending`'s keys up to `sequence` sorted.
+                for entry in pendingByStreamSequence.removeThrough(sequence)
+                where pending.removeValue(forKey: entry.streamSequence) != nil {
+                    done.append(entry.streamSequence)
+                }
             } else if pending.removeValue(forKey: sequence) != nil {
                 done = [sequence]
             }
         case .nak(let delay):
-            pending[sequence]?.deadline = now + delay
+            if pending[sequence] != nil {
+                pending[sequence]?.deadline = now + delay
+                earliestDeadline = min(earliestDeadline, now + delay)
+            }
         case .inProgress:
             if let deliveries = pending[sequence]?.deliveries {
-                pending[sequence]?.deadline = now + config.ackWait(forDelivery: deliveries)
+                let deadline = now + config.ackWait(forDelivery: deliveries)
+                pending[sequence]?.deadline = deadline
+                earliestDeadline = min(earliestDeadline, deadline)
             }
         case .terminate:
             if pending.removeValue(forKey: sequence) != nil { done = [sequence] }
@@ -282,15 +308,28 @@ package struct JetStreamConsumerState: Sendable {
         sequence < cursor && pending[sequence] == nil && !lastPerSubject.contains(sequence)
     }
 
-    /// Everything at or below the floor is acknowledged (or was never to be).
+    /// Everything at or below the floor is acknowledged (or was never to be): the stream floor is just
+    /// below the oldest pending stream sequence, the consumer floor just below the oldest consumer
+    /// sequence still pending (a redelivery's newer one replaces its first).
     private mutating func updateAckFloor() {
-        guard let oldest = pending.min(by: { $0.key < $1.key }) else {
+        guard !pending.isEmpty else {
             ackFloorStreamSequence = deliveredStreamSequence
             ackFloorConsumerSequence = deliveredConsumerSequence
+            pendingByStreamSequence.removeAll()
+            pendingByConsumerSequence.removeAll()
+            earliestDeadline = .max
             return
         }
-        ackFloorStreamSequence = oldest.key - 1
-        ackFloorConsumerSequence = (pending.values.map(\.consumerSequence).min() ?? 1) - 1
+        let pending = self.pending
+        let isPending: (JetStreamDeliveryOrder.Entry) -> Bool = { pending[$0.streamSequence] != nil }
+        let isLatestDelivery: (JetStreamDeliveryOrder.Entry) -> Bool = {
+            pending[$0.streamSequence]?.consumerSequence == $0.key
+        }
+        // Every pending delivery has its entries (added where `pending` gets it), so both are found.
+        ackFloorStreamSequence = (pendingByStreamSequence.oldest(isLive: isPending)?.key ?? 1) - 1
+        ackFloorConsumerSequence = (pendingByConsumerSequence.oldest(isLive: isLatestDelivery)?.key ?? 1) - 1
+        pendingByStreamSequence.compact(liveCount: pending.count, isLive: isPending)
+        pendingByConsumerSequence.compact(liveCount: pending.count, isLive: isLatestDelivery)
     }
 }
 

@@ -111,11 +111,7 @@ extension JetStreamService {
         case .consumer(let consumer, let deleted):
             topic = "$JS/consumers/\(consumer.stream)/\(consumer.name)"
             if !deleted {
-                let floor = consumer.withState { $0.ackFloorStreamSequence }
-                payload = JetStreamJSON.encode([
-                    "stream": consumer.stream, "config": consumer.config.json, "ack_floor": floor,
-                    "created": consumer.created,
-                ])
+                payload = consumer.storedRecord(ackFloor: consumer.withState { $0.ackFloorStreamSequence })
             }
         case .stream(let stream):
             topic = "\(Self.settingsPrefix)\(stream)"
