@@ -120,6 +120,29 @@ extension SocketIOSession {
         {
             history = .recover(LogPosition(offset: offset, epoch: epoch), fallback: 0)
         }
+        // With an engine a concrete channel's shared log is read first (docs/redis.md, "History across
+        // instances"), as the native WebSocket's subscribe does: the room's positions are then the ones every
+        // instance agrees on, so the socket can recover on any of them.
+        guard filter.shareGroup == nil, !filter.hasWildcards else {
+            return subscribeNow(socket, slot: slot, channel: channel, filter: filter, history: history, ack: ack)
+        }
+        let deferred = bus.refreshingHistory(of: [Topic(trusted: filter.pattern)], on: eventLoop) { [self] in
+            guard !isClosed, sockets.indices.contains(slot), sockets[slot] === socket else { return }
+            guard socket.roomSlots[channel] == nil else {
+                return refuse(socket, ack, "already_subscribed", "already subscribed to \(name)")
+            }
+            subscribeNow(socket, slot: slot, channel: channel, filter: filter, history: history, ack: ack)
+            flush()
+        }
+        if !deferred {
+            subscribeNow(socket, slot: slot, channel: channel, filter: filter, history: history, ack: ack)
+        }
+    }
+
+    private func subscribeNow(
+        _ socket: SocketIOSocket, slot: Int, channel: String, filter: TopicFilter, history: Bus.HistoryRequest?,
+        ack: UInt64?
+    ) {
         let result = join(socket, slot: slot, channel: channel, filter: filter, history: history)
         let asksRecovery = if case .recover = history { true } else { false }
         let recovered = result.recovered ?? (asksRecovery ? false : nil)
