@@ -60,8 +60,14 @@ package final class HTTPForwardingClient: Sendable {
             } catch {
                 promise.fail(error)
             }
+            // The client went away while this request was in flight: its poll on the other instance ends
+            // with this connection. Not once the answer came (the connection may serve another request).
+            let answered = NIOLockedValueBox(false)
+            promise.futureResult.whenComplete { _ in answered.withLockedValue { $0 = true } }
             cancel?.whenComplete { _ in
-                if channel.isActive { channel.close(promise: nil) }
+                channel.eventLoop.execute {
+                    if !answered.withLockedValue({ $0 }), channel.isActive { channel.close(promise: nil) }
+                }
             }
             return promise.futureResult.map { answer in
                 if answer.keepAlive, channel.isActive {

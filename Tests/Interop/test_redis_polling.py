@@ -19,19 +19,22 @@ from http_splitter import Splitter
 from interop import run, unique
 from signalr_support import CoreClient, RawHub
 from socketio_support import Stock
-from test_redis_scaleout import cluster, redis_server  # noqa: F401 (fixtures)
+from test_redis_scaleout import cluster, redis_command, redis_server, wait_for  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.switchboard_only
 
 
-def announced(cluster) -> None:
-    """Each instance has put its address in Redis (at start, then every 2 s)."""
-    time.sleep(0.5)
+def announced(redis_port: int, count: int = 3) -> None:
+    """Every instance has put its address in Redis (right after its HTTP listener bound)."""
+    def addresses() -> bool:
+        reply = redis_command(redis_port, "KEYS", "switchboard.record:instance:*")
+        return reply.startswith(f"*{count}\r\n".encode())
+    assert wait_for(addresses), "the instances did not announce their addresses"
 
 
-def test_a_socketio_polling_client_works_through_a_round_robin_splitter(cluster):
+def test_a_socketio_polling_client_works_through_a_round_robin_splitter(cluster, redis_server):
     a, b, c = cluster
-    announced(cluster)
+    announced(redis_server[1])
     channel = f"chat/{unique('poll')}"
 
     async def body():
@@ -53,9 +56,9 @@ def test_a_socketio_polling_client_works_through_a_round_robin_splitter(cluster)
     run(body())
 
 
-def test_an_engineio_session_of_a_dead_instance_is_unknown(cluster):
+def test_an_engineio_session_of_a_dead_instance_is_unknown(cluster, redis_server):
     a, b, _ = cluster
-    announced(cluster)
+    announced(redis_server[1])
     opened = requests.get(f"{a.http_url}/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=5)
     assert opened.status_code == 200 and opened.text.startswith("0"), opened.text
     sid = json.loads(opened.text[1:])["sid"]
@@ -72,7 +75,7 @@ def test_an_engineio_session_of_a_dead_instance_is_unknown(cluster):
 def test_a_signalr_long_polling_client_works_through_a_round_robin_splitter(make_server, redis_server):
     url, _ = redis_server
     servers = [make_server({"signalr": {"long_poll_timeout_ms": 300}}, args=["--engine", url]) for _ in range(3)]
-    announced(servers)
+    announced(redis_server[1])
     channel = f"chat/{unique('lp')}"
     with Splitter([s.port for s in servers]) as splitter:
         client = CoreClient(f"{splitter.http_url}/hubs/switchboard", transport="long_polling").start()
@@ -88,9 +91,9 @@ def test_a_signalr_long_polling_client_works_through_a_round_robin_splitter(make
         assert set(splitter.sent_to) == {0, 1, 2}, splitter.sent_to
 
 
-def test_a_signalr_token_of_a_dead_instance_is_404(cluster):
+def test_a_signalr_token_of_a_dead_instance_is_404(cluster, redis_server):
     a, b, _ = cluster
-    announced(cluster)
+    announced(redis_server[1])
     negotiated = requests.post(f"{a.http_url}/hubs/switchboard/negotiate", params={"negotiateVersion": "1"}, timeout=5)
     token = negotiated.json()["connectionToken"]
     a.proc.kill()
@@ -99,11 +102,11 @@ def test_a_signalr_token_of_a_dead_instance_is_404(cluster):
     assert gone.status_code == 404 and gone.text == "No Connection with that ID", gone.text
 
 
-def test_signalr_stateful_reconnect_on_another_instance_is_refused_not_resumed(cluster):
+def test_signalr_stateful_reconnect_on_another_instance_is_refused_not_resumed(cluster, redis_server):
     # The unacknowledged-message buffer lives on the connection's instance: a reconnect on another gets
     # the protocol's refusal (404, the client starts afresh), never a replay from a wrong log.
     a, b, _ = cluster
-    announced(cluster)
+    announced(redis_server[1])
     negotiated = requests.post(
         f"{a.http_url}/hubs/switchboard/negotiate", params={"negotiateVersion": "1", "useStatefulReconnect": "true"},
         timeout=5).json()

@@ -1,5 +1,6 @@
 package import BusRuntime
 package import Logging
+import NIOConcurrencyHelpers
 package import NIOCore
 package import NIOHTTP1
 
@@ -16,6 +17,8 @@ package final class SessionForwarder: Sendable {
     /// How long an instance's address outlives its last refresh, and how often it is refreshed.
     package static let addressTTL = TimeAmount.seconds(10)
     package static let refreshInterval = TimeAmount.seconds(2)
+    /// How often the not yet bound listener is looked at (the first announce comes right after it binds).
+    package static let bindPollInterval = TimeAmount.milliseconds(100)
 
     let engine: any BusEngine
     /// This instance's id (the engine's).
@@ -71,10 +74,15 @@ package final class SessionForwarder: Sendable {
         }
     }
 
-    /// Keeps this instance's address in Redis (now and every `refreshInterval`, on `loop`).
+    /// Keeps this instance's address in Redis, on `loop`: as soon as the HTTP listener is bound (checked
+    /// every `bindPollInterval`), then every `refreshInterval`.
     package func startAnnouncing(on loop: any EventLoop) -> RepeatedTask {
-        loop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.refreshInterval) { [self] _ in
+        let announcedAt = NIOLockedValueBox<NIODeadline?>(nil)
+        return loop.scheduleRepeatedTask(initialDelay: .zero, delay: Self.bindPollInterval) { [self] _ in
+            let now = NIODeadline.now()
+            if let last = announcedAt.withLockedValue({ $0 }), now - last < Self.refreshInterval { return }
             guard let address = address() else { return }
+            announcedAt.withLockedValue { $0 = now }
             engine.keepRecord(Self.addressKey(instanceID), value: ByteBuffer(string: address), ttl: Self.addressTTL)
         }
     }
