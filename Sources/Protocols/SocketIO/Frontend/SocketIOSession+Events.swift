@@ -128,8 +128,12 @@ extension SocketIOSession {
         }
         let deferred = bus.refreshingHistory(of: [Topic(trusted: filter.pattern)], on: eventLoop) { [self] in
             guard !isClosed, sockets.indices.contains(slot), sockets[slot] === socket else { return }
+            // Other subscribes may have completed while this one waited.
             guard socket.roomSlots[channel] == nil else {
                 return refuse(socket, ack, "already_subscribed", "already subscribed to \(name)")
+            }
+            guard socket.roomSlots.count < configuration.maxSubscriptions else {
+                return refuse(socket, ack, "limit", "at most \(configuration.maxSubscriptions) subscriptions")
             }
             subscribeNow(socket, slot: slot, channel: channel, filter: filter, history: history, ack: ack)
             flush()
