@@ -6,6 +6,8 @@ package import NIOCore
 /// here is offered to it, and it hears which filters local subscribers want, so it can fetch only what
 /// they want from the other instances. What it brings back it publishes with `Bus.publishRemote`.
 package protocol BusEngine: AnyObject, Sendable {
+    /// This instance's id among the instances (in what it sends, and in the session ids it gives).
+    var instanceID: String { get }
     /// A publication made on this instance, or a presence join or leave announced here, from the
     /// publishing loop, in publish order per loop.
     func forward(_ message: BusMessage)
@@ -31,6 +33,16 @@ package protocol BusEngine: AnyObject, Sendable {
     func refreshHistory(_ topic: Topic, limits: HistoryLimits) -> EventLoopFuture<SharedLogWindow?>
     /// Ends the hold `refreshHistory` took.
     func releaseHistoryHold(_ topic: Topic)
+    /// Keeps `value` under `key` for every instance until `ttl` passes (replacing what was there): a small
+    /// record one instance leaves for whichever instance a client comes back to, as Socket.IO's recovery
+    /// records (docs/redis.md, "Records across instances"). Fire and forget: a record lost with Redis
+    /// only means the client is not recovered.
+    func keepRecord(_ key: String, value: ByteBuffer, ttl: TimeAmount)
+    /// Takes the record under `key`: its value once, to one instance, and it is gone (atomically, so two
+    /// instances never both get it); nil when there is none, it expired, or Redis cannot be asked.
+    func takeRecord(_ key: String) -> EventLoopFuture<ByteBuffer?>
+    /// Reads the record under `key` and leaves it (nil: none, expired, or Redis cannot be asked).
+    func readRecord(_ key: String) -> EventLoopFuture<ByteBuffer?>
 }
 
 /// The newest part of a log the instances share, as read from the engine.

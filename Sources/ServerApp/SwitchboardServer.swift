@@ -29,6 +29,8 @@ package final class SwitchboardServer: Sendable {
     package let collaboration: CollaborationService
     /// Other instances joined through Redis (`--engine`, docs/redis.md); nil for one instance.
     package let engine: RedisBusEngine?
+    /// With an engine: forwards polling sessions' requests between instances.
+    package let forwarder: SessionForwarder?
     let logger: Logger
     private let ready = ManagedAtomic(false)
     /// Where each listener is bound (`http`, `https`, and each frontend's name and `name-tls`).
@@ -96,6 +98,14 @@ package final class SwitchboardServer: Sendable {
         } else {
             self.engine = nil
         }
+        let addresses = self.addresses
+        if let engine {
+            self.forwarder = SessionForwarder(engine: engine, group: group, logger: logger) {
+                SwitchboardServer.advertisedAddress(addresses["http"])
+            }
+        } else {
+            self.forwarder = nil
+        }
         self.keepAlive = KeepAliveSweepers(eventLoops: loops)
         self.virtualHosts = VirtualHosts(
             bus: bus, metricsSlot: bus.metrics.slot(for: "queues"), definitions: configuration.virtualHosts)
@@ -110,7 +120,7 @@ package final class SwitchboardServer: Sendable {
                 retained: retained, store: store, group: group, logger: logger, host: configuration.host,
                 listener: frontend.listener, tls: security.tls,
                 origins: OriginPolicy(allowed: configuration.allowedOrigins), limits: configuration.limits,
-                keepAlive: keepAlive, addresses: addresses, virtualHosts: virtualHosts)
+                keepAlive: keepAlive, addresses: addresses, virtualHosts: virtualHosts, forwarder: forwarder)
             do { frontends.append(try frontend.make(context: context)) } catch let error as FrontendSettingError {
                 throw ConfigurationError("\(frontend.name): \(error)")
             }
@@ -157,6 +167,15 @@ package final class SwitchboardServer: Sendable {
         )
     }
 
+    /// Where the other instances reach this one's HTTP listener: the bound address, or this host's name
+    /// when it is bound to every interface.
+    static func advertisedAddress(_ bound: SocketAddress?) -> String? {
+        guard let bound, let port = bound.port else { return nil }
+        var host = bound.ipAddress ?? ""
+        if host.isEmpty || host == "0.0.0.0" || host == "::" { host = ProcessInfo.processInfo.hostName }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     /// The HTTP port actually bound (useful with port 0).
     package var httpAddress: SocketAddress? { addresses["http"] }
     /// The NATS port actually bound (useful with port 0); nil while not listening.
@@ -182,6 +201,12 @@ package final class SwitchboardServer: Sendable {
                 virtualHosts.all.flatMap { $0.startDepthReporting(on: bus.shards[0].eventLoop) }
             },
         ]
+        if let forwarder {
+            services.append(
+                PeriodicTaskService(name: "session forwarding", logger: logger) {
+                    [forwarder.startAnnouncing(on: bus.shards[0].eventLoop)]
+                })
+        }
         services += frontends.flatMap { $0.makeServices() }
         services += makeTLSServices()
         services.append(makeHTTPService())

@@ -37,6 +37,8 @@ package struct FrontendContext: Sendable {
     /// The queue brokers of the configured virtual hosts (exchanges, bindings, queues), shared by every
     /// protocol with queues (AMQP, STOMP): an AMQP queue is a STOMP `/queue/`.
     package let virtualHosts: VirtualHosts
+    /// With an engine: forwards a polling session's requests to the instance that holds it.
+    package let forwarder: SessionForwarder?
     /// The JSON Schemas publishes must satisfy (config `payload_schemas`, docs/topics.md "Payload
     /// schemas"): every frontend checks its publishes here, beside its publish-permission check.
     package var payloadSchemas: PayloadSchemas { bus.payloadSchemas }
@@ -47,7 +49,8 @@ package struct FrontendContext: Sendable {
         name: String, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
         retained: RetainedMessageStore, store: any Store, group: any EventLoopGroup, logger: Logger, host: String,
         listener: FrontendListenerSettings, tls: ServerTLS?, origins: OriginPolicy, limits: ServerLimits,
-        keepAlive: KeepAliveSweepers, addresses: BoundAddresses, virtualHosts: VirtualHosts
+        keepAlive: KeepAliveSweepers, addresses: BoundAddresses, virtualHosts: VirtualHosts,
+        forwarder: SessionForwarder? = nil
     ) {
         self.name = name
         self.bus = bus
@@ -65,6 +68,7 @@ package struct FrontendContext: Sendable {
         self.keepAlive = keepAlive
         self.addresses = addresses
         self.virtualHosts = virtualHosts
+        self.forwarder = forwarder
     }
 
     /// The frontend's TCP listeners as services: the plain `port` and, when the server has a

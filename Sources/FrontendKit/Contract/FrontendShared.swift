@@ -19,12 +19,15 @@ package final class FrontendShared: Sendable {
     /// The JSON Schemas publishes must satisfy (`Bus.payloadSchemas`), held here so a publish path reads
     /// it in one hop; with no rules its `check` is one branch.
     package let payloadSchemas: PayloadSchemas
+    /// With an engine: forwards a polling session's requests to the instance that holds it
+    /// (`SessionForwarder`); nil on one instance.
+    package let forwarder: SessionForwarder?
 
     /// `keepAlive`: the server's sweepers (`FrontendContext.keepAlive`); tests may leave it out and get
     /// sweepers of their own on the bus's loops.
     package init(
         metricsName: String, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
-        keepAlive: KeepAliveSweepers? = nil
+        keepAlive: KeepAliveSweepers? = nil, forwarder: SessionForwarder? = nil
     ) {
         self.bus = bus
         self.connections = connections
@@ -33,6 +36,7 @@ package final class FrontendShared: Sendable {
         self.counters = bus.metrics.counters(metricsSlot)
         self.keepAlive = keepAlive ?? KeepAliveSweepers(eventLoops: bus.shards.map(\.eventLoop))
         self.payloadSchemas = bus.payloadSchemas
+        self.forwarder = forwarder
     }
 
     /// A new connection's lifecycle, with a fresh client id.
@@ -57,4 +61,5 @@ extension FrontendServices {
     @inlinable @inline(__always) package var counters: ProtocolCounters { shared.counters }
     @inlinable @inline(__always) package var keepAlive: KeepAliveSweepers { shared.keepAlive }
     @inlinable @inline(__always) package var payloadSchemas: PayloadSchemas { shared.payloadSchemas }
+    package var forwarder: SessionForwarder? { shared.forwarder }
 }

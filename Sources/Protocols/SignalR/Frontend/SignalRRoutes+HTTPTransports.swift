@@ -62,6 +62,7 @@ extension SignalRRoutes {
         case .success(let value): token = value
         case .failure(let box): return loop.makeSucceededFuture(box.response)
         }
+        if let forwarded = elsewhere(request, token: token, loop: loop, services: services) { return forwarded }
         if let connection = services.httpConnection(token: token) {
             let closeFuture = request.closeFuture
             return connection.eventLoop.flatSubmit { connection.poll(closeFuture: closeFuture) }.hop(to: loop).map {
@@ -126,6 +127,22 @@ extension SignalRRoutes {
         return .success(connection)
     }
 
+    /// A long poll, POST or DELETE for a connection another instance negotiated (its token names it, with an
+    /// engine): forwarded there, or 404 when that instance is gone; nil when the token is this instance's.
+    /// A Server-Sent Events stream is not forwarded (a whole answer is relayed, a stream never ends): it
+    /// gets the 404 a token unknown here earns, as does a WebSocket.
+    private static func elsewhere(
+        _ request: HTTPRequest, token: String, loop: any EventLoop, services: SignalRServices
+    ) -> EventLoopFuture<HTTPResponse>? {
+        guard let forwarder = services.forwarder, let owner = forwarder.owner(of: token, request) else { return nil }
+        let notFound = plain(.notFound, "No Connection with that ID", request, services: services)
+        let wantsEvents = request.head.headers[canonicalForm: "Accept"].contains {
+            $0.lowercased().contains("text/event-stream")
+        }
+        guard !(request.head.method == .GET && wantsEvents) else { return loop.makeSucceededFuture(notFound) }
+        return forwarder.forward(request, to: owner, on: loop).map { $0 ?? notFound }
+    }
+
     private static func pollResponse(
         _ answer: SignalRPollAnswer, _ request: HTTPRequest, services: SignalRServices
     ) -> HTTPResponse {
@@ -156,6 +173,7 @@ extension SignalRRoutes {
         case .success(let value): token = value
         case .failure(let box): return loop.makeSucceededFuture(box.response)
         }
+        if let forwarded = elsewhere(request, token: token, loop: loop, services: services) { return forwarded }
         let connection: SignalRConnectionHandler
         if let registered = services.httpConnection(token: token) {
             connection = registered
@@ -181,6 +199,7 @@ extension SignalRRoutes {
         case .success(let value): token = value
         case .failure(let box): return loop.makeSucceededFuture(box.response)
         }
+        if let forwarded = elsewhere(request, token: token, loop: loop, services: services) { return forwarded }
         guard let connection = services.httpConnection(token: token) else {
             return loop.makeSucceededFuture(plain(.notFound, "No Connection with that ID", request, services: services))
         }

@@ -63,8 +63,13 @@ package enum SignalRRoutes {
             return .json(.badRequest) { SignalRNegotiateResponse.writeError(error.message, into: &$0) }
         }
         let bus = services.bus
-        let connectionID = bus.makeIdentifier()
-        let token = version >= 1 ? bus.makeIdentifier() + bus.makeIdentifier() : connectionID
+        // With an engine, the token names this instance: a long poll or POST for it on another instance
+        // is forwarded here (SessionForwarder).
+        let forwarder = services.forwarder
+        let connectionID =
+            version >= 1 ? bus.makeIdentifier() : forwarder?.sessionID(bus.makeIdentifier()) ?? bus.makeIdentifier()
+        let random = bus.makeIdentifier() + bus.makeIdentifier()
+        let token = version >= 1 ? forwarder?.sessionID(random) ?? random : connectionID
         // Stateful reconnect needs the token a version 1 negotiate gives (ASP.NET Core grants it only then).
         let stateful =
             version >= 1 && services.configuration.statefulReconnect

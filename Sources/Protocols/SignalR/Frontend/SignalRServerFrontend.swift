@@ -20,7 +20,7 @@ package struct SignalRServerFrontend: Frontend {
         }
         self.services = SignalRServices(
             configuration: configuration, bus: context.bus, connections: context.connections,
-            authenticator: context.authenticator, keepAlive: context.keepAlive)
+            authenticator: context.authenticator, keepAlive: context.keepAlive, forwarder: context.forwarder)
     }
 
     package var webSocketEndpoints: [any WebSocketEndpoint] {

@@ -32,11 +32,11 @@ package final class SignalRServices: FrontendServices {
 
     package init(
         configuration: SignalRConfiguration, bus: Bus, connections: ConnectionRegistry,
-        authenticator: any Authenticator, keepAlive: KeepAliveSweepers? = nil
+        authenticator: any Authenticator, keepAlive: KeepAliveSweepers? = nil, forwarder: SessionForwarder? = nil
     ) {
         self.shared = FrontendShared(
             metricsName: "signalr", bus: bus, connections: connections, authenticator: authenticator,
-            keepAlive: keepAlive)
+            keepAlive: keepAlive, forwarder: forwarder)
         self.configuration = configuration
         var limits = SignalRLimits()
         limits.maxMessageSize = configuration.maxMessageSize

@@ -39,11 +39,15 @@ struct SocketIORecoveryRecord: Sendable {
     /// When it was kept and when it goes (bus clock, ns).
     var keptAt: UInt64
     var expiresAt: UInt64
+    /// A connected socket's record shared across instances (`SocketIOSession.shareLiveRecord`): rooms at
+    /// their starting positions, no deliveries.
+    var isLive = false
 
     /// Where each room resumes, given the last offset the client got (`SocketIOOffset`); nil when the
     /// offset is not one this socket was sent (too old, or made up): recovery then fails, as socket.io's
     /// does, and the client gets a new socket.
     func resumePositions(after clientOffset: String) -> [Room]? {
+        if isLive { return liveResumePositions(after: clientOffset) }
         guard let (offset, channel) = SocketIOOffset.parse(clientOffset),
             let last = recent.lastIndex(where: { delivery in
                 guard delivery.offset == offset, let room = rooms[Int(delivery.room)] else { return false }
@@ -58,6 +62,21 @@ struct SocketIORecoveryRecord: Sendable {
             reached[Int(delivery.room)] = room
         }
         return reached.compactMap { $0 }
+    }
+
+    /// A live record knows no deliveries: the client's last offset places the one room with history it
+    /// names, and nothing places any other. So it resumes exactly only a socket with at most one room
+    /// with history (the others, without history, have nothing to replay); any other is not recovered.
+    private func liveResumePositions(after clientOffset: String) -> [Room]? {
+        guard let (offset, channel) = SocketIOOffset.parse(clientOffset) else { return nil }
+        var kept = rooms.compactMap { $0 }
+        let withHistory = kept.indices.filter { kept[$0].position != nil }
+        guard withHistory.count == 1, let index = withHistory.first, let start = kept[index].position,
+            kept[index].channel == channel || Self.filter(kept[index].channel, matches: channel),
+            offset >= start.offset
+        else { return nil }
+        kept[index].position = LogPosition(offset: offset, epoch: start.epoch)
+        return kept
     }
 
     private static func filter(_ filter: String, matches topic: String) -> Bool {

@@ -75,7 +75,7 @@ package enum SocketIORoutes {
             return handshake(request, loop: loop, services: services, echoesEngineIO: echoesEngineIO)
         }
         guard let session = services.registry.session(sid) else {
-            return loop.makeSucceededFuture(errorResponse(.unknownSessionID, head: head, services: services))
+            return elsewhere(request, sid: sid, loop: loop, services: services)
         }
         let closeFuture = request.closeFuture
         return session.eventLoop.flatSubmit { session.pollReceived(closeFuture: closeFuture) }.hop(to: loop).map {
@@ -85,14 +85,29 @@ package enum SocketIORoutes {
         }
     }
 
+    /// A session this instance does not hold: forwarded to the instance its id names (with an engine),
+    /// else — or when that instance is gone — Engine.IO's 400 "Session ID unknown".
+    private static func elsewhere(_ request: HTTPRequest, sid: String, loop: any EventLoop, services: SocketIOServices)
+        -> EventLoopFuture<HTTPResponse>
+    {
+        let head = request.head
+        guard let forwarder = services.forwarder, let owner = forwarder.owner(of: sid, request) else {
+            return loop.makeSucceededFuture(errorResponse(.unknownSessionID, head: head, services: services))
+        }
+        return forwarder.forward(request, to: owner, on: loop).map {
+            $0 ?? errorResponse(.unknownSessionID, head: head, services: services)
+        }
+    }
+
     private static func handshake(
         _ request: HTTPRequest, loop: any EventLoop, services: SocketIOServices, echoesEngineIO: Bool
     ) -> EventLoopFuture<HTTPResponse> {
         if let refusal = services.connections.httpRefusal(remoteAddress: request.remoteAddress) {
             return loop.makeSucceededFuture(.error(refusal))
         }
+        let random = services.bus.makeIdentifier() + services.bus.makeIdentifier()
         let session = SocketIOSession(
-            sid: services.bus.makeIdentifier() + services.bus.makeIdentifier(), services: services, eventLoop: loop,
+            sid: services.forwarder?.sessionID(random) ?? random, services: services, eventLoop: loop,
             echoesEngineIO: echoesEngineIO, credentials: request.head.clientCredentials,
             remoteAddress: request.remoteAddress)
         guard session.start(on: .polling) else {
@@ -115,7 +130,7 @@ package enum SocketIORoutes {
             return loop.makeSucceededFuture(errorResponse(.badHandshakeMethod, head: head, services: services))
         }
         guard let session = services.registry.session(sid) else {
-            return loop.makeSucceededFuture(errorResponse(.unknownSessionID, head: head, services: services))
+            return elsewhere(request, sid: sid, loop: loop, services: services)
         }
         guard request.body.readableBytes <= services.configuration.maxPayload else {
             // Engine.IO: a payload over maxPayload closes the session (HTTP 413 as the reference server).

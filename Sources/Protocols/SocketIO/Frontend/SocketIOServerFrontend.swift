@@ -20,7 +20,7 @@ package struct SocketIOServerFrontend: Frontend {
         configuration.origins = context.origins
         self.services = SocketIOServices(
             configuration: configuration, bus: context.bus, connections: context.connections,
-            authenticator: context.authenticator, keepAlive: context.keepAlive)
+            authenticator: context.authenticator, keepAlive: context.keepAlive, forwarder: context.forwarder)
     }
 
     /// The conformance suites' Engine.IO echo server lives at `/engine.io/` in conformance mode.

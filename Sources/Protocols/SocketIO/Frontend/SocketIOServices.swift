@@ -16,11 +16,11 @@ package final class SocketIOServices: FrontendServices {
 
     package init(
         configuration: SocketIOConfiguration, bus: Bus, connections: ConnectionRegistry,
-        authenticator: any Authenticator, keepAlive: KeepAliveSweepers? = nil
+        authenticator: any Authenticator, keepAlive: KeepAliveSweepers? = nil, forwarder: SessionForwarder? = nil
     ) {
         self.shared = FrontendShared(
             metricsName: "socketio", bus: bus, connections: connections, authenticator: authenticator,
-            keepAlive: keepAlive)
+            keepAlive: keepAlive, forwarder: forwarder)
         self.configuration = configuration
         var limits = EngineIOLimits()
         limits.maxPayload = configuration.maxPayload

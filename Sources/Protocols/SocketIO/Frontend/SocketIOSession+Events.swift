@@ -74,7 +74,7 @@ extension SocketIOSession {
     }
 
     /// The channel a request names: a string argument, or the `channel` member of an object.
-    private func channelName(_ request: SocketIORequest?) -> String? {
+    func channelName(_ request: SocketIORequest?) -> String? {
         request?.stringValue ?? request?["channel"]?.stringValue
     }
 
@@ -88,67 +88,6 @@ extension SocketIOSession {
         } catch {
             refuse(socket, ack, "bad_request", "invalid channel \"\(name)\": \(error)")
             return nil
-        }
-    }
-
-    // MARK: - subscribe / unsubscribe
-
-    private func subscribe(_ socket: SocketIOSocket, slot: Int, _ request: SocketIORequest?, ack: UInt64?) {
-        guard let name = channelName(request) else {
-            return refuse(socket, ack, "bad_request", "a channel is required")
-        }
-        let channel = socket.channel(name)
-        let filter: TopicFilter
-        do {
-            filter = try TopicFilter(channel, limits: bus.configuration.topicLimits)
-        } catch {
-            return refuse(socket, ack, "bad_request", "invalid channel \"\(name)\": \(error)")
-        }
-        guard socket.identity.permissions.maySubscribe(filter) else {
-            return refuse(socket, ack, "permission_denied", "not allowed to subscribe to \(name)")
-        }
-        guard socket.roomSlots[channel] == nil else {
-            return refuse(socket, ack, "already_subscribed", "already subscribed to \(name)")
-        }
-        guard socket.roomSlots.count < configuration.maxSubscriptions else {
-            return refuse(socket, ack, "limit", "at most \(configuration.maxSubscriptions) subscriptions")
-        }
-        var history: Bus.HistoryRequest?
-        if let count = request?["history"]?.intValue, count > 0 { history = .last(count) }
-        if let recover = request?["recover"], let offset = recover["offset"]?.uint64Value,
-            let epoch = recover["epoch"]?.stringValue
-        {
-            history = .recover(LogPosition(offset: offset, epoch: epoch), fallback: 0)
-        }
-        let result = join(socket, slot: slot, channel: channel, filter: filter, history: history)
-        let asksRecovery = if case .recover = history { true } else { false }
-        let recovered = result.recovered ?? (asksRecovery ? false : nil)
-        acknowledge(socket, ack) { data in
-            data.writeStaticString("{\"channel\":")
-            data.writeJSONString(channel)
-            if let position = result.position { BusJSON.position(&data, position) }
-            if let recovered { data.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
-            data.writeStaticString(",\"messages\":")
-            BusJSON.messages(&data, result.messages)
-            data.writeStaticString("}")
-        }
-        // Messages from history also advance the room's position for recovery.
-        if let last = result.messages.last?.position, let roomSlot = socket.roomSlots[channel] {
-            socket.rooms[roomSlot]?.position = last
-        }
-    }
-
-    private func unsubscribe(_ socket: SocketIOSocket, _ request: SocketIORequest?, ack: UInt64?) {
-        guard let name = channelName(request) else {
-            return refuse(socket, ack, "bad_request", "a channel is required")
-        }
-        guard leave(socket, channel: socket.channel(name)) else {
-            return refuse(socket, ack, "not_found", "not subscribed to \(name)")
-        }
-        acknowledge(socket, ack) { data in
-            data.writeStaticString("{\"channel\":")
-            data.writeJSONString(socket.channel(name))
-            data.writeStaticString("}")
         }
     }
 

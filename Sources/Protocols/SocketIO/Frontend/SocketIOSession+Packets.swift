@@ -94,9 +94,19 @@ extension SocketIOSession {
             lifecycle.update { $0.userID = identity.userID }
         }
         socketConnected()
+        if let engine = bus.engine, let (privateID, offset) = recoveryRequest(auth) {
+            return recoverShared(
+                namespace: namespace, auth: auth, identity: identity, privateID: privateID, offset: offset,
+                engine: engine)
+        }
         if let record = recoveryRecord(for: namespace, auth: auth, identity: identity) {
             return resume(record.0, positions: record.1)
         }
+        startSocket(namespace: namespace, auth: auth, identity: identity)
+    }
+
+    /// A new socket: new ids, no rooms.
+    func startSocket(namespace: String, auth: JSONValue?, identity: ClientIdentity) {
         let recovery = configuration.recoverySeconds > 0 && !configuration.conformanceMode
         let socket = SocketIOSocket(
             session: self, namespace: namespace, namespaceID: services.namespaceID(namespace),
@@ -119,13 +129,20 @@ extension SocketIOSession {
         }
     }
 
+    /// The private id and last offset a CONNECT asks to recover with (`auth.pid` + `auth.offset`).
+    func recoveryRequest(_ auth: JSONValue?) -> (String, String)? {
+        guard configuration.recoverySeconds > 0, !configuration.conformanceMode,
+            let pid = auth?["pid"]?.stringValue, let offset = auth?["offset"]?.stringValue
+        else { return nil }
+        return (pid, offset)
+    }
+
     /// The record of a dropped socket the CONNECT asks to recover (`auth.pid` + `auth.offset`), with
     /// where each room resumes; nil when there is none or it cannot be recovered exactly.
     private func recoveryRecord(for namespace: String, auth: JSONValue?, identity: ClientIdentity) -> (
         SocketIORecoveryRecord, [SocketIORecoveryRecord.Room]
     )? {
-        guard configuration.recoverySeconds > 0, !configuration.conformanceMode,
-            let pid = auth?["pid"]?.stringValue, let offset = auth?["offset"]?.stringValue,
+        guard let (pid, offset) = recoveryRequest(auth),
             let record = services.registry.take(pid, now: bus.clock()),
             record.namespace == namespace, record.identity.userID == identity.userID,
             let positions = record.resumePositions(after: offset)
@@ -135,7 +152,7 @@ extension SocketIOSession {
 
     /// Recovers a dropped socket: the same ids, its rooms again, then every event it missed (from each
     /// room's log, after the position it had reached) before live events, exactly once.
-    private func resume(_ record: SocketIORecoveryRecord, positions: [SocketIORecoveryRecord.Room]) {
+    func resume(_ record: SocketIORecoveryRecord, positions: [SocketIORecoveryRecord.Room]) {
         let socket = SocketIOSocket(
             session: self, namespace: record.namespace, namespaceID: services.namespaceID(record.namespace),
             socketID: record.socketID, privateID: record.privateID, identity: record.identity,
@@ -218,6 +235,7 @@ extension SocketIOSession {
         socket.roomSlots[channel] = roomSlot
         socket.roomCount += 1
         lifecycle.update { $0.subscriptions.append(channel) }
+        shareLiveRecord(socket)
         return result
     }
 
@@ -233,6 +251,7 @@ extension SocketIOSession {
         lifecycle.update { info in
             if let index = info.subscriptions.firstIndex(of: channel) { info.subscriptions.remove(at: index) }
         }
+        shareLiveRecord(socket)
         return true
     }
 
@@ -243,10 +262,13 @@ extension SocketIOSession {
             let record = socket.recoveryRecord(
                 now: bus.clock(), window: UInt64(configuration.recoverySeconds) * 1_000_000_000)
         {
-            services.registry.keep(record)
+            // With an engine the client may come back to any instance: the record waits in Redis.
+            if bus.engine != nil { shareRecord(record) } else { services.registry.keep(record) }
+        } else if bus.engine != nil, let privateID = socket.privateID {
+            forgetSharedRecord(privateID)
         }
+        sockets[slot] = nil
         for channel in Array(socket.roomSlots.keys) { _ = leave(socket, channel: channel) }
         socket.webSocket = nil
-        sockets[slot] = nil
     }
 }

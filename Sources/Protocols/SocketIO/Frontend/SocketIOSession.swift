@@ -142,6 +142,7 @@ final class SocketIOSession: ConnectionController, @unchecked Sendable {
         case .sendPing(let next):
             send(EngineIOPacket(.ping))
             flush()
+            shareLiveRecords()
             scheduleHeartbeat(at: next)
         case .wait(let next):
             scheduleHeartbeat(at: next)

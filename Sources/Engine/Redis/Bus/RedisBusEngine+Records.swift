@@ -1,0 +1,41 @@
+import Logging
+package import NIOCore
+import RedisEngine
+import RedisWire
+
+/// Records across instances (docs/redis.md): a TTL'd Redis string per record, written with `SET … PX`
+/// and taken with `GETDEL` (Redis 6.2+), so a record is used once, by one instance.
+extension RedisBusEngine {
+    /// `switchboard.record:<key>` for the prefix `switchboard:`.
+    func recordKey(_ key: String) -> String { String(prefix.dropLast()) + ".record:" + key }
+
+    package func keepRecord(_ key: String, value: ByteBuffer, ttl: TimeAmount) {
+        let milliseconds = max(1, ttl.nanoseconds / 1_000_000)
+        let command = RESPCommand([
+            ByteBuffer(string: "SET"), ByteBuffer(string: recordKey(key)), value, ByteBuffer(string: "PX"),
+            ByteBuffer(string: String(milliseconds)),
+        ])
+        client.send(command).whenFailure { [logger] error in
+            logger.warning("redis engine: keeping a record failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    package func takeRecord(_ key: String) -> EventLoopFuture<ByteBuffer?> {
+        value(RESPCommand("GETDEL", recordKey(key)))
+    }
+
+    package func readRecord(_ key: String) -> EventLoopFuture<ByteBuffer?> {
+        value(RESPCommand("GET", recordKey(key)))
+    }
+
+    /// A bulk string reply's bytes; nil for a nil reply or a failure (logged).
+    private func value(_ command: RESPCommand) -> EventLoopFuture<ByteBuffer?> {
+        client.send(command).map { reply -> ByteBuffer? in
+            if case .bulkString(let value?) = reply { return value }
+            return nil
+        }.recover { [logger] error in
+            logger.warning("redis engine: reading a record failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+}
