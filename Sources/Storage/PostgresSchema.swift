@@ -242,6 +242,41 @@ enum PostgresSchema {
                 // A stream whose max_bytes counts records as nats-server does, as SQLite's v7.
                 "ALTER TABLE stream ADD COLUMN record_overhead BIGINT"
             ]),
+        Migration(
+            version: 8,
+            statements: [
+                // Stream records as segments, as SQLite's v8: one row per partition per commit packing that
+                // commit's records (`StreamSegmentCodec`), and the partition's trim floor. The rows of
+                // `stream_message` move into segments of up to 1024 records, built here in SQL (the format
+                // is big-endian: `int8send`/`int4send`'s order; a NULL key is the length 0xFFFFFFFF).
+                """
+                CREATE TABLE stream_segment (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    stream TEXT NOT NULL,
+                    partition BIGINT NOT NULL,
+                    first_offset BIGINT NOT NULL,
+                    last_offset BIGINT NOT NULL,
+                    records BYTEA NOT NULL
+                )
+                """,
+                "CREATE INDEX stream_segment_by_offset ON stream_segment (stream, partition, last_offset)",
+                "ALTER TABLE stream_partition ADD COLUMN trimmed_before BIGINT NOT NULL DEFAULT 0",
+                """
+                INSERT INTO stream_segment (stream, partition, first_offset, last_offset, records)
+                SELECT stream, partition, min("offset"), max("offset"),
+                '\\x01'::BYTEA || string_agg(
+                    int8send("offset") || int4send(octet_length(convert_to(subject, 'UTF8')))
+                    || convert_to(subject, 'UTF8')
+                    || CASE WHEN key IS NULL THEN '\\xffffffff'::BYTEA ELSE int4send(octet_length(key)) || key END
+                    || int4send(octet_length(body)) || body, ''::BYTEA ORDER BY "offset")
+                FROM (
+                    SELECT *, (row_number() OVER (PARTITION BY stream, partition ORDER BY "offset") - 1) / 1024 AS chunk
+                    FROM stream_message
+                ) AS numbered
+                GROUP BY stream, partition, chunk
+                """,
+                "DROP TABLE stream_message",
+            ]),
     ]
 }
 

@@ -3,8 +3,9 @@ import NIOCore
 import PostgresNIO
 
 extension PostgresWriter {
-    /// The stream writes but appends (docs/storage.md, "Streams"), one statement each.
-    static func enqueueStream(_ write: StoreWrite, into statements: inout Statements) {
+    /// The stream writes but appends (docs/storage.md, "Streams"), one statement each (a delete of single
+    /// records reads the segments holding them first).
+    static func enqueueStream(_ write: StoreWrite, into statements: inout Statements) throws {
         switch write {
         case .saveStream(let stream):
             let limits = stream.limits
@@ -30,28 +31,32 @@ extension PostgresWriter {
         case .deleteStream(let name):
             statements.run("DELETE FROM stream WHERE name = \(name)")
             statements.run("DELETE FROM stream_partition WHERE stream = \(name)")
-            statements.run("DELETE FROM stream_message WHERE stream = \(name)")
+            statements.run("DELETE FROM stream_segment WHERE stream = \(name)")
             statements.run("DELETE FROM stream_consumer_offset WHERE stream = \(name)")
         case .saveStreamPartition(let stream, let partition, let epoch, let lastOffset):
-            statements.run("DELETE FROM stream_message WHERE stream = \(stream) AND partition = \(Int64(partition))")
+            statements.run("DELETE FROM stream_segment WHERE stream = \(stream) AND partition = \(Int64(partition))")
             statements.run(
                 """
-                INSERT INTO stream_partition (stream, partition, epoch, last_offset)
-                VALUES (\(stream), \(Int64(partition)), \(epoch), \(Int64(lastOffset)))
-                ON CONFLICT (stream, partition) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset
+                INSERT INTO stream_partition (stream, partition, epoch, last_offset, trimmed_before)
+                VALUES (\(stream), \(Int64(partition)), \(epoch), \(Int64(lastOffset)), 0)
+                ON CONFLICT (stream, partition) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset,
+                trimmed_before = 0
                 """)
         case .trimStream(let stream, let partition, let before):
+            // As SQLite's: whole segments below `before` go, the load skips the records of a kept one below
+            // the partition's `trimmed_before`.
             statements.run(
                 """
-                DELETE FROM stream_message WHERE stream = \(stream) AND partition = \(Int64(partition))
-                AND "offset" < \(Int64(before))
+                DELETE FROM stream_segment WHERE stream = \(stream) AND partition = \(Int64(partition))
+                AND last_offset < \(Int64(before))
+                """)
+            statements.run(
+                """
+                UPDATE stream_partition SET trimmed_before = GREATEST(trimmed_before, \(Int64(before)))
+                WHERE stream = \(stream) AND partition = \(Int64(partition))
                 """)
         case .deleteStreamMessages(let stream, let partition, let offsets):
-            statements.run(
-                """
-                DELETE FROM stream_message WHERE stream = \(stream) AND partition = \(Int64(partition))
-                AND "offset" = ANY(\(offsets.map { Int64($0) })::BIGINT[])
-                """)
+            try deleteStreamRecords(stream, partition, offsets, into: &statements)
         case .saveStreamConsumerOffset(let offset):
             statements.run(
                 """
@@ -66,56 +71,78 @@ extension PostgresWriter {
             preconditionFailure("not a stream write enqueued alone: \(write)")
         }
     }
+
+    /// Drops single records, as SQLite's: each segment holding some of `offsets` is rewritten without them,
+    /// or deleted when none of its records is left. The statements sent so far are awaited first, so the
+    /// read (in this commit's transaction) sees them.
+    private static func deleteStreamRecords(
+        _ stream: String, _ partition: Int, _ offsets: [UInt64], into statements: inout Statements
+    ) throws {
+        guard let lowest = offsets.min(), let highest = offsets.max() else { return }
+        let dropping = Set(offsets)
+        try statements.waitForAll()
+        let segments = try PostgresWriter.await(
+            statements.connection.query(
+                """
+                SELECT id, records FROM stream_segment WHERE stream = \(stream) AND partition = \(Int64(partition))
+                AND last_offset >= \(Int64(lowest)) AND first_offset <= \(Int64(highest))
+                """, logger: statements.logger))
+        for row in segments {
+            let (id, records) = try row.decode((Int64, ByteBuffer).self)
+            var kept: [StreamSegmentCodec.Record] = []
+            var dropped = false
+            StreamSegmentCodec.decode(records) { record in
+                if dropping.contains(record.offset) { dropped = true } else { kept.append(record) }
+            }
+            guard dropped else { continue }
+            if let first = kept.first, let last = kept.last {
+                statements.run(
+                    """
+                    UPDATE stream_segment SET first_offset = \(Int64(first.offset)), last_offset = \(Int64(last.offset)),
+                    records = \(StreamSegmentCodec.encode(kept)) WHERE id = \(id)
+                    """)
+            } else {
+                statements.run("DELETE FROM stream_segment WHERE id = \(id)")
+            }
+        }
+    }
 }
 
-/// A run of consecutive stream appends, sent as one `unnest` insert (rows of a partition that no longer
-/// exists are left out by the join) and one newest-offset update per partition.
+/// A run of consecutive stream appends, packed into one segment per partition (`StreamSegmentBatch`) and
+/// sent as one `unnest` insert (segments of a partition that no longer exists are left out by the join)
+/// and one newest-offset update per partition.
 struct StreamRows {
-    private var streams: [String] = []
-    private var partitions: [Int64] = []
-    private var offsets: [Int64] = []
-    private var subjects: [String] = []
-    /// `hasKeys[i]` false: the row's key is NULL (an array of optionals is not encodable).
-    private var keys: [ByteBuffer] = []
-    private var hasKeys: [Bool] = []
-    private var times: [Int64] = []
-    private var bodies: [ByteBuffer] = []
-    private var newest: [String: [Int64: Int64]] = [:]
+    private var batch = StreamSegmentBatch()
+    private var finished: [(StreamSegmentBatch.Key, StreamSegmentBatch.Segment)] = []
 
     mutating func append(_ stored: StoredStreamMessage) {
-        streams.append(stored.stream)
-        partitions.append(Int64(stored.partition))
-        offsets.append(Int64(stored.offset))
-        subjects.append(stored.message.topic.name)
-        keys.append(stored.key.map { ByteBuffer(bytes: $0) } ?? ByteBuffer())
-        hasKeys.append(stored.key != nil)
-        times.append(Int64(bitPattern: stored.message.timestamp))
-        bodies.append(StoredMessageCodec.encode(stored.message))
-        let previous = newest[stored.stream]?[Int64(stored.partition)] ?? 0
-        newest[stored.stream, default: [:]][Int64(stored.partition)] = max(previous, Int64(stored.offset))
+        if let segment = batch.append(stored) { finished.append(segment) }
     }
 
     mutating func flush(into statements: inout PostgresWriter.Statements) {
-        guard !streams.isEmpty else { return }
+        guard !batch.isEmpty || !finished.isEmpty else { return }
+        let segments = finished + batch.take().map { ($0.key, $0.value) }
+        var newest: [StreamSegmentBatch.Key: Int64] = [:]
+        for (key, segment) in segments { newest[key] = max(newest[key] ?? 0, Int64(segment.last)) }
+        let streams = segments.map(\.0.stream)
+        let partitions = segments.map { Int64($0.0.partition) }
+        let firsts = segments.map { Int64($0.1.first) }
+        let lasts = segments.map { Int64($0.1.last) }
+        let records = segments.map(\.1.records)
         statements.run(
             """
-            INSERT INTO stream_message (stream, partition, "offset", subject, key, time, body)
-            SELECT m.stream, m.partition, m."offset", m.subject, CASE WHEN m.has_key THEN m.key END, m.time, m.body
-            FROM unnest(\(streams)::TEXT[], \(partitions)::BIGINT[], \(offsets)::BIGINT[], \(subjects)::TEXT[],
-            \(keys)::BYTEA[], \(hasKeys)::BOOLEAN[], \(times)::BIGINT[], \(bodies)::BYTEA[])
-            AS m(stream, partition, "offset", subject, key, has_key, time, body)
+            INSERT INTO stream_segment (stream, partition, first_offset, last_offset, records)
+            SELECT m.stream, m.partition, m.first_offset, m.last_offset, m.records
+            FROM unnest(\(streams)::TEXT[], \(partitions)::BIGINT[], \(firsts)::BIGINT[], \(lasts)::BIGINT[],
+            \(records)::BYTEA[]) AS m(stream, partition, first_offset, last_offset, records)
             JOIN stream_partition p ON p.stream = m.stream AND p.partition = m.partition
-            ON CONFLICT (stream, partition, "offset") DO UPDATE SET subject = excluded.subject, key = excluded.key,
-            time = excluded.time, body = excluded.body
             """)
-        for (stream, partitions) in newest {
-            for (partition, offset) in partitions {
-                statements.run(
-                    """
-                    UPDATE stream_partition SET last_offset = GREATEST(last_offset, \(offset))
-                    WHERE stream = \(stream) AND partition = \(partition)
-                    """)
-            }
+        for (key, offset) in newest {
+            statements.run(
+                """
+                UPDATE stream_partition SET last_offset = GREATEST(last_offset, \(offset))
+                WHERE stream = \(key.stream) AND partition = \(Int64(key.partition))
+                """)
         }
         self = StreamRows()
     }
@@ -148,26 +175,26 @@ extension PostgresStateLoader {
                     recordOverhead: recordOverhead)
             else { continue }
             var partitions: [StoredStreamPartition] = []
+            var floors: [UInt64] = []
             for row in try rows(
-                "SELECT partition, epoch, last_offset FROM stream_partition WHERE stream = \(name) ORDER BY partition")
+                """
+                SELECT partition, epoch, last_offset, trimmed_before FROM stream_partition WHERE stream = \(name)
+                ORDER BY partition
+                """)
             {
-                let (index, epoch, last) = try row.decode((Int64, String, Int64).self)
+                let (index, epoch, last, floor) = try row.decode((Int64, String, Int64, Int64).self)
                 guard index == partitions.count else { break }
                 partitions.append(StoredStreamPartition(epoch: epoch, lastOffset: UInt64(last)))
+                floors.append(UInt64(floor))
             }
+            var loader = StreamSegmentLoader(stream: name, partitions: partitions, floors: floors)
             for row in try rows(
-                #"SELECT partition, "offset", subject, key, body FROM stream_message WHERE stream = \#(name) ORDER BY partition, "offset""#
+                "SELECT partition, records FROM stream_segment WHERE stream = \(name) ORDER BY partition, last_offset, id"
             ) {
-                let (partition, offset, subject, key, body) = try row.decode(
-                    (Int64, Int64, String, ByteBuffer?, ByteBuffer).self)
-                guard Int(partition) < partitions.count, let topic = try? Topic(subject),
-                    let message = StoredMessageCodec.decode(body, topic: topic, position: nil)
-                else { continue }
-                partitions[Int(partition)].messages.append(
-                    StoredStreamMessage(
-                        stream: name, partition: Int(partition), offset: UInt64(offset),
-                        key: key.map { Array($0.readableBytesView) }, message: message))
+                let (partition, records) = try row.decode((Int64, ByteBuffer).self)
+                loader.add(partition: Int(partition), segment: records)
             }
+            partitions = loader.partitions
             state.streams.append(StoredStream(configuration: configuration, partitions: partitions))
         }
         for row in try rows(

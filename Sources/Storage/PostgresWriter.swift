@@ -302,7 +302,7 @@ final class PostgresWriter: @unchecked Sendable {
                 )
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
-                Self.enqueueStream(write, into: &statements)
+                try Self.enqueueStream(write, into: &statements)
             case .saveCollection, .deleteCollection, .saveRecord, .deleteRecord:
                 Self.enqueueRecord(write, into: &statements)
             }

@@ -1,4 +1,6 @@
+import Foundation
 import GRDB
+import NIOCore
 
 /// The database schema, as migrations (docs/storage.md describes each table). A migration, once
 /// shipped, is never edited: changes come as new migrations.
@@ -193,6 +195,70 @@ enum SQLiteSchema {
             // A stream whose max_bytes counts records as nats-server does (JetStream's streams).
             try db.execute(sql: "ALTER TABLE stream ADD COLUMN record_overhead INTEGER")
         }
+        migrator.registerMigration("v8") { db in
+            // Stream records as segments (docs/storage.md, "Streams"): one row per partition per commit,
+            // packing that commit's records (`StreamSegmentCodec`), instead of one row per record. A trim
+            // deletes whole segments and raises the partition's `trimmed_before`, below which the load skips
+            // the records of a segment it kept. The rows of `stream_message` move into segments here.
+            try db.execute(
+                sql: """
+                    CREATE TABLE stream_segment (
+                        stream TEXT NOT NULL,
+                        partition INTEGER NOT NULL,
+                        first_offset INTEGER NOT NULL,
+                        last_offset INTEGER NOT NULL,
+                        records BLOB NOT NULL
+                    );
+                    CREATE INDEX stream_segment_by_offset ON stream_segment (stream, partition, last_offset);
+                    ALTER TABLE stream_partition ADD COLUMN trimmed_before INTEGER NOT NULL DEFAULT 0;
+                    """)
+            try convertStreamMessages(db)
+            try db.execute(sql: "DROP TABLE stream_message")
+        }
         return migrator
+    }
+
+    /// v8: the rows of `stream_message` (one per record) become segments of up to `recordsPerSegment`
+    /// records each, in offset order.
+    private static func convertStreamMessages(_ db: Database) throws {
+        let recordsPerSegment = 1024
+        var current: (stream: String, partition: Int64)?
+        var records: [StreamSegmentCodec.Record] = []
+        func flush() throws {
+            guard let key = current, let first = records.first, let last = records.last else { return }
+            try db.execute(
+                sql: """
+                    INSERT INTO stream_segment (stream, partition, first_offset, last_offset, records)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    key.stream, key.partition, Int64(first.offset), Int64(last.offset),
+                    Data(StreamSegmentCodec.encode(records).readableBytesView),
+                ])
+            records.removeAll(keepingCapacity: true)
+        }
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT stream, partition, "offset", subject, key, body FROM stream_message
+                ORDER BY stream, partition, "offset"
+                """)
+        while let row = try rows.next() {
+            let stream: String = row["stream"]
+            let partition: Int64 = row["partition"]
+            if current.map({ $0.stream != stream || $0.partition != partition }) ?? true
+                || records.count >= recordsPerSegment
+            {
+                try flush()
+                current = (stream, partition)
+            }
+            let key: Data? = row["key"]
+            let body: Data = row["body"]
+            records.append(
+                StreamSegmentCodec.Record(
+                    offset: UInt64(row["offset"] as Int64), subject: row["subject"], key: key.map { [UInt8]($0) },
+                    body: ByteBuffer(bytes: body)))
+        }
+        try flush()
     }
 }

@@ -4,12 +4,20 @@ import GRDB
 import NIOCore
 
 extension SQLiteWriter {
-    /// The stream writes (docs/storage.md, "Streams").
-    /// `newest` collects each appended partition's newest offset, written by `updateNewestStreamOffsets`
-    /// once per batch (not once per row).
+    /// The stream writes (docs/storage.md, "Streams"). Appends go into `segments` (one row per partition
+    /// per commit, written by `flushStreamSegments`); any other stream write flushes them first, so it
+    /// sees every record appended before it. `newest` collects each appended partition's newest offset,
+    /// written by `updateNewestStreamOffsets` once per batch (not once per row).
     func applyStream(
-        _ write: StoreWrite, _ db: Database, body: inout ByteBuffer, newest: inout [String: [Int: UInt64]]
+        _ write: StoreWrite, _ db: Database, segments: inout StreamSegmentBatch, newest: inout [String: [Int: UInt64]]
     ) throws {
+        if case .appendStream(let stored) = write {
+            if let (key, segment) = segments.append(stored) {
+                try writeStreamSegment(key, segment, db, newest: &newest)
+            }
+            return
+        }
+        try flushStreamSegments(&segments, db, newest: &newest)
         switch write {
         case .saveStream(let stream):
             let limits = stream.limits
@@ -32,42 +40,34 @@ extension SQLiteWriter {
             newest[name] = nil
             try run(db, "DELETE FROM stream WHERE name = ?", .text(name))
             try run(db, "DELETE FROM stream_partition WHERE stream = ?", .text(name))
-            try run(db, "DELETE FROM stream_message WHERE stream = ?", .text(name))
+            try run(db, "DELETE FROM stream_segment WHERE stream = ?", .text(name))
             try run(db, "DELETE FROM stream_consumer_offset WHERE stream = ?", .text(name))
         case .saveStreamPartition(let stream, let partition, let epoch, let lastOffset):
             newest[stream]?[partition] = nil
             try run(
-                db, "DELETE FROM stream_message WHERE stream = ? AND partition = ?", .text(stream),
+                db, "DELETE FROM stream_segment WHERE stream = ? AND partition = ?", .text(stream),
                 .int(Int64(partition)))
             try run(
                 db,
-                "INSERT OR REPLACE INTO stream_partition (stream, partition, epoch, last_offset) VALUES (?, ?, ?, ?)",
+                """
+                INSERT OR REPLACE INTO stream_partition (stream, partition, epoch, last_offset, trimmed_before)
+                VALUES (?, ?, ?, ?, 0)
+                """,
                 .text(stream), .int(Int64(partition)), .text(epoch), .int(Int64(lastOffset)))
-        case .appendStream(let stored):
-            body.clear()
-            StoredMessageCodec.encode(stored.message, into: &body)
+        case .trimStream(let stream, let partition, let before):
+            // Whole segments below `before` go; a segment across it stays, and the load skips its records
+            // below the partition's `trimmed_before`.
+            try run(
+                db, "DELETE FROM stream_segment WHERE stream = ? AND partition = ? AND last_offset < ?", .text(stream),
+                .int(Int64(partition)), .int(Int64(before)))
             try run(
                 db,
                 """
-                INSERT OR REPLACE INTO stream_message (stream, partition, "offset", subject, key, time, body)
-                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-                WHERE EXISTS (SELECT 1 FROM stream_partition WHERE stream = ?1 AND partition = ?2)
+                UPDATE stream_partition SET trimmed_before = max(trimmed_before, ?) WHERE stream = ? AND partition = ?
                 """,
-                .text(stored.stream), .int(Int64(stored.partition)), .int(Int64(stored.offset)),
-                .text(stored.message.topic.name), stored.key.map { Value.bytes($0) } ?? Value.null,
-                .int(Int64(bitPattern: stored.message.timestamp)), .blob(body))
-            let previous = newest[stored.stream]?[stored.partition] ?? 0
-            newest[stored.stream, default: [:]][stored.partition] = max(previous, stored.offset)
-        case .trimStream(let stream, let partition, let before):
-            try run(
-                db, #"DELETE FROM stream_message WHERE stream = ? AND partition = ? AND "offset" < ?"#, .text(stream),
-                .int(Int64(partition)), .int(Int64(before)))
+                .int(Int64(before)), .text(stream), .int(Int64(partition)))
         case .deleteStreamMessages(let stream, let partition, let offsets):
-            for offset in offsets {
-                try run(
-                    db, #"DELETE FROM stream_message WHERE stream = ? AND partition = ? AND "offset" = ?"#,
-                    .text(stream), .int(Int64(partition)), .int(Int64(offset)))
-            }
+            try deleteStreamRecords(stream, partition, offsets, db)
         case .saveStreamConsumerOffset(let offset):
             try run(
                 db,
@@ -79,6 +79,72 @@ extension SQLiteWriter {
                 .int(Int64(offset.offset)))
         default:
             preconditionFailure("not a stream write: \(write)")
+        }
+    }
+
+    /// Writes the batch's open segments (at the end of a commit, or before a write that must see them).
+    func flushStreamSegments(
+        _ segments: inout StreamSegmentBatch, _ db: Database, newest: inout [String: [Int: UInt64]]
+    ) throws {
+        guard !segments.isEmpty else { return }
+        for (key, segment) in segments.take() {
+            try writeStreamSegment(key, segment, db, newest: &newest)
+        }
+    }
+
+    /// One segment row (left out when its partition no longer exists), and the partition's newest offset.
+    private func writeStreamSegment(
+        _ key: StreamSegmentBatch.Key, _ segment: StreamSegmentBatch.Segment, _ db: Database,
+        newest: inout [String: [Int: UInt64]]
+    ) throws {
+        try run(
+            db,
+            """
+            INSERT INTO stream_segment (stream, partition, first_offset, last_offset, records)
+            SELECT ?1, ?2, ?3, ?4, ?5
+            WHERE EXISTS (SELECT 1 FROM stream_partition WHERE stream = ?1 AND partition = ?2)
+            """,
+            .text(key.stream), .int(Int64(key.partition)), .int(Int64(segment.first)), .int(Int64(segment.last)),
+            .blob(segment.records))
+        let previous = newest[key.stream]?[key.partition] ?? 0
+        newest[key.stream, default: [:]][key.partition] = max(previous, segment.last)
+    }
+
+    /// Drops single records: each segment holding some of `offsets` is rewritten without them (or deleted
+    /// when none of its records is left), so a purge by subject frees its space.
+    private func deleteStreamRecords(_ stream: String, _ partition: Int, _ offsets: [UInt64], _ db: Database) throws {
+        var remaining = offsets.sorted()[...]
+        while let lowest = remaining.first {
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT rowid, first_offset, last_offset, records FROM stream_segment
+                        WHERE stream = ? AND partition = ? AND last_offset >= ? ORDER BY last_offset LIMIT 1
+                        """,
+                    arguments: [stream, Int64(partition), Int64(lowest)])
+            else { return }
+            let rowID: Int64 = row["rowid"]
+            let last = UInt64(row["last_offset"] as Int64)
+            let inSegment = Set(remaining.prefix { $0 <= last })
+            remaining = remaining.drop { $0 <= last }
+            let records: Data = row["records"]
+            var kept: [StreamSegmentCodec.Record] = []
+            var dropped = false
+            StreamSegmentCodec.decode(ByteBuffer(bytes: records)) { record in
+                if inSegment.contains(record.offset) { dropped = true } else { kept.append(record) }
+            }
+            guard dropped else { continue }
+            if let first = kept.first, let newLast = kept.last {
+                try db.execute(
+                    sql: "UPDATE stream_segment SET first_offset = ?, last_offset = ?, records = ? WHERE rowid = ?",
+                    arguments: [
+                        Int64(first.offset), Int64(newLast.offset),
+                        Data(StreamSegmentCodec.encode(kept).readableBytesView), rowID,
+                    ])
+            } else {
+                try db.execute(sql: "DELETE FROM stream_segment WHERE rowid = ?", arguments: [rowID])
+            }
         }
     }
 
@@ -97,9 +163,9 @@ extension SQLiteWriter {
 }
 
 extension SQLiteStore {
-    /// Streams with their partitions and messages, and the consumer group offsets. A partition row that is
-    /// missing (a crash between a definition and its partitions cannot happen: one transaction) or a
-    /// message that does not decode is left out.
+    /// Streams with their partitions and messages (decoded from their segments), and the consumer group
+    /// offsets. A partition row that is missing (a crash between a definition and its partitions cannot
+    /// happen: one transaction) or a record that does not decode is left out.
     static func loadStreams(_ db: Database, into state: inout StoredState) throws {
         for row in try Row.fetchAll(db, sql: "SELECT * FROM stream ORDER BY name") {
             guard
@@ -112,6 +178,7 @@ extension SQLiteStore {
                     recordOverhead: row["record_overhead"])
             else { continue }
             var partitions: [StoredStreamPartition] = []
+            var floors: [UInt64] = []
             for row in try Row.fetchAll(
                 db, sql: "SELECT * FROM stream_partition WHERE stream = ? ORDER BY partition",
                 arguments: [configuration.name])
@@ -119,27 +186,20 @@ extension SQLiteStore {
                 let index: Int64 = row["partition"]
                 guard index == partitions.count else { break }
                 let last: Int64 = row["last_offset"]
+                let floor: Int64 = row["trimmed_before"]
                 partitions.append(StoredStreamPartition(epoch: row["epoch"], lastOffset: UInt64(last)))
+                floors.append(UInt64(floor))
             }
+            var loader = StreamSegmentLoader(stream: configuration.name, partitions: partitions, floors: floors)
             let rows = try Row.fetchCursor(
                 db,
-                sql:
-                    #"SELECT partition, "offset", subject, key, body FROM stream_message WHERE stream = ? ORDER BY partition, "offset""#,
+                sql: "SELECT partition, records FROM stream_segment WHERE stream = ? ORDER BY partition, last_offset",
                 arguments: [configuration.name])
             while let row = try rows.next() {
-                let partition = Int(row["partition"] as Int64)
-                let offset = UInt64(row["offset"] as Int64)
-                let subject: String = row["subject"]
-                let key: Data? = row["key"]
-                let body: Data = row["body"]
-                guard partition < partitions.count, let topic = try? Topic(subject),
-                    let message = StoredMessageCodec.decode(ByteBuffer(bytes: body), topic: topic, position: nil)
-                else { continue }
-                partitions[partition].messages.append(
-                    StoredStreamMessage(
-                        stream: configuration.name, partition: partition, offset: offset, key: key.map { [UInt8]($0) },
-                        message: message))
+                let records: Data = row["records"]
+                loader.add(partition: Int(row["partition"] as Int64), segment: ByteBuffer(bytes: records))
             }
+            partitions = loader.partitions
             state.streams.append(StoredStream(configuration: configuration, partitions: partitions))
         }
         for row in try Row.fetchAll(

@@ -311,6 +311,8 @@ final class SQLiteWriter: @unchecked Sendable {
         var touched: [Int64: (last: UInt64, keep: Int)] = [:]
         // Per stream partition appended to in this batch: its newest offset, written once at the end.
         var streamNewest: [String: [Int: UInt64]] = [:]
+        // Stream appends of this batch, one segment per partition (SQLiteStore+Streams).
+        var segments = StreamSegmentBatch()
         var body = ByteBuffer()
         for write in writes {
             switch write {
@@ -487,11 +489,12 @@ final class SQLiteWriter: @unchecked Sendable {
                 }
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
-                try applyStream(write, db, body: &body, newest: &streamNewest)
+                try applyStream(write, db, segments: &segments, newest: &streamNewest)
             case .saveCollection, .deleteCollection, .saveRecord, .deleteRecord:
                 try applyRecord(write, db)
             }
         }
+        try flushStreamSegments(&segments, db, newest: &streamNewest)
         try updateNewestStreamOffsets(streamNewest, db)
         for (id, log) in touched {
             try run(

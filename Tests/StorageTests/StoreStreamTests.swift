@@ -107,4 +107,36 @@ extension StoreTests {
         try await harness.write([.appendStream(try Self.streamMessage("other", 0, 1))])
         #expect(try harness.restart().streams.count == 1)
     }
+
+    /// Records of several commits (SQLite keeps one segment per commit): a trim inside a commit, deletes
+    /// across two commits and of every record of one, then more appends, across restarts.
+    @Test(arguments: Kind.allCases) func trimsAndDeletesAcrossCommitsSurvive(kind: Kind) async throws {
+        let harness = try Harness(kind)
+        try await harness.write([
+            .saveStream(try Self.streamConfiguration("logs", partitions: 1)),
+            .saveStreamPartition(stream: "logs", partition: 0, epoch: "e", lastOffset: 0),
+        ])
+        for commit in 0..<4 {
+            try await harness.write(
+                try (1...5).map { .appendStream(try Self.streamMessage("logs", 0, UInt64(commit * 5 + $0))) })
+        }
+        try await harness.write([
+            .trimStream(stream: "logs", partition: 0, before: 4),
+            .deleteStreamMessages(stream: "logs", partition: 0, offsets: [9, 5, 7, 11, 6, 8, 10, 99]),
+        ])
+        var state = try harness.restart()
+        #expect(state.streams[0].partitions[0].messages.map(\.offset) == [4, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+        #expect(state.streams[0].partitions[0].lastOffset == 20)
+        try await harness.write([
+            .appendStream(try Self.streamMessage("logs", 0, 21)),
+            .deleteStreamMessages(stream: "logs", partition: 0, offsets: [21, 4]),
+            .appendStream(try Self.streamMessage("logs", 0, 22)),
+            .trimStream(stream: "logs", partition: 0, before: 14),
+        ])
+        state = try harness.restart()
+        #expect(state.streams[0].partitions[0].messages.map(\.offset) == [14, 15, 16, 17, 18, 19, 20, 22])
+        #expect(state.streams[0].partitions[0].lastOffset == 22)
+        let message = try #require(state.streams[0].partitions[0].messages.last?.message)
+        #expect(message.topic.name == "orders/22" && String(buffer: message.payload) == "m22")
+    }
 }
