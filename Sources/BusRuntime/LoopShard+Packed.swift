@@ -11,8 +11,9 @@ package import NIOCore
 extension LoopShard {
     /// Publishes a plain publication — no headers, no reply, no position: what a NATS `PUB` or an MQTT
     /// QoS 0 `PUBLISH` usually is — whose payload is `length` bytes of `buffer` at `index`. When every
-    /// recipient is on one other loop the payload is copied into that loop's packed run; otherwise the
-    /// message is made and published as `publish(_:whenDeferred:)` does.
+    /// recipient is on this loop and takes plain publications it is written to them from `buffer`; when
+    /// every recipient is on one other loop the payload is copied into that loop's packed run; otherwise
+    /// the message is made and published as `publish(_:whenDeferred:)` does.
     @inline(__always)
     package func publishPlain(
         topic: Topic, payloadIn buffer: ByteBuffer, at index: Int, length: Int, publisherID: String?,
@@ -32,7 +33,19 @@ extension LoopShard {
             run._withUnsafeGuaranteedRef { $0.append(buffer, at: index, length: length, timestamp: timestamp) }
             return
         }
+        // Every recipient here and taking plain publications: written from the read buffer, no message.
+        if generation == cacheGeneration, topic.isIdentical(to: lastPlanTopic), engine == nil,
+            let plan = lastPlanReference, plan._withUnsafeGuaranteedRef({ $0.localTakesPlain })
+        {
+            plan._withUnsafeGuaranteedRef { plan in
+                deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: plan.local)
+            }
+            return
+        }
         let plan = self.plan(for: topic)
+        if plan.localTakesPlain, engine == nil {
+            return deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: plan.local)
+        }
         let target = plan.packedTarget
         guard target >= 0, engine == nil, length <= Self.packedPayloadLimit else {
             publish(
@@ -91,20 +104,52 @@ extension LoopShard {
                     let payload = UnsafeRawBufferPointer(rebasing: bytes[(at + 12)..<(at + 12 + length)])
                     at += 12 + length
                     stats.recordLatency(now: now, publishedAt: timestamp)
-                    for subscription in subscriptions {
-                        // `deliver`'s checks that need no message; the rest ruled the subscription out.
-                        guard subscription.isActive else { continue }
-                        if subscription.options.noLocal, publisherID == subscription.subscriberID { continue }
-                        if let acl = subscription.options.readACL, !acl.permitsReading(topic) { continue }
-                        let subscriber = subscription.subscriber
-                        let outcome = subscriber.deliverPlain(
-                            topic: topic, payload: payload, publisherID: publisherID, timestamp: timestamp,
-                            for: subscription)
-                        delivered(outcome, subscriber, subscription)
-                    }
+                    deliverPlain(topic, payload, publisherID, timestamp, to: subscriptions)
                 }
             }
         }
+    }
+
+    /// Writes a plain publication from the publisher's read buffer to this loop's subscriptions, written
+    /// not flushed, as `route` does (the hand-off, or the frontend's `flushWritten`, flushes).
+    @inline(__always)
+    private func deliverPlainHere(
+        _ topic: Topic, _ buffer: ByteBuffer, _ index: Int, _ length: Int, _ publisherID: String?,
+        _ timestamp: UInt64, to subscriptions: [BusSubscription]
+    ) {
+        messagesSinceFlush &+= 1
+        let start = index - buffer.readerIndex
+        buffer.withUnsafeReadableBytes { bytes in
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
+            deliverPlain(topic, payload, publisherID, timestamp, to: subscriptions)
+        }
+        scheduleHandOff()
+    }
+
+    /// Writes one plain publication to subscriptions on this loop that all take plain publications.
+    @inline(__always)
+    private func deliverPlain(
+        _ topic: Topic, _ payload: UnsafeRawBufferPointer, _ publisherID: String?, _ timestamp: UInt64,
+        to subscriptions: UnsafeBufferPointer<BusSubscription>
+    ) {
+        for subscription in subscriptions {
+            // `deliver`'s checks that need no message; the rest ruled the subscription out.
+            guard subscription.isActive else { continue }
+            if subscription.options.noLocal, publisherID == subscription.subscriberID { continue }
+            if let acl = subscription.options.readACL, !acl.permitsReading(topic) { continue }
+            let subscriber = subscription.subscriber
+            let outcome = subscriber.deliverPlain(
+                topic: topic, payload: payload, publisherID: publisherID, timestamp: timestamp, for: subscription)
+            delivered(outcome, subscriber, subscription)
+        }
+    }
+
+    @inline(__always)
+    private func deliverPlain(
+        _ topic: Topic, _ payload: UnsafeRawBufferPointer, _ publisherID: String?, _ timestamp: UInt64,
+        to subscriptions: [BusSubscription]
+    ) {
+        subscriptions.withUnsafeBufferPointer { deliverPlain(topic, payload, publisherID, timestamp, to: $0) }
     }
 
     /// Payloads up to this size are copied into a packed run; a larger one travels as a message sharing

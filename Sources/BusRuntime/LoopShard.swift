@@ -51,6 +51,10 @@ package final class LoopShard: @unchecked Sendable {
         /// The one other loop a plain publication goes to packed (`publishPlain`), or -1: set when that
         /// loop's subscribers are all the plan has (no local ones, groups, log, stream or acceptor).
         let packedTarget: Int
+        /// Whether a plain publication is written to the plan's recipients from the publisher's bytes
+        /// (`publishPlain`): they are all on this loop and all take plain publications, and nothing else
+        /// (groups, log, stream, acceptor) needs a message.
+        let localTakesPlain: Bool
         /// The service taking the topic's publications itself (nil for nearly every topic).
         let acceptor: (any PublicationAcceptor)?
 
@@ -66,9 +70,10 @@ package final class LoopShard: @unchecked Sendable {
             self.hasLocal = !local.isEmpty
             self.hasRemote = !remote.isEmpty
             self.hasGroups = !groups.isEmpty
-            self.packedTarget =
-                local.isEmpty && remote.count == 1 && groups.isEmpty && log == nil && streams.isEmpty
-                    && acceptor == nil ? remote[0].shard : -1
+            let plain = groups.isEmpty && log == nil && streams.isEmpty && acceptor == nil
+            self.packedTarget = plain && local.isEmpty && remote.count == 1 ? remote[0].shard : -1
+            self.localTakesPlain =
+                plain && !local.isEmpty && remote.isEmpty && local.allSatisfy(\.takesPlainPublications)
             self.log = log
             self.owner = owner
             // An acceptor takes the message too (a NATS request to it has a responder).
@@ -159,11 +164,14 @@ package final class LoopShard: @unchecked Sendable {
                 || engine != nil
             lastPlanPackedTarget = lastPlan?.packedTarget ?? -1
             lastPlanIdentifier = lastPlan.map(ObjectIdentifier.init)
+            lastPlanReference = lastPlan.map(Unmanaged.passUnretained)
         }
     }
-    /// `packedTarget` and the identity of `lastPlan`, read by `publishPlain` without its reference count.
+    /// `packedTarget`, the identity of `lastPlan` and `lastPlan` unretained (it holds it), read by
+    /// `publishPlain` without a reference count.
     var lastPlanPackedTarget = -1
     var lastPlanIdentifier: ObjectIdentifier?
+    var lastPlanReference: Unmanaged<MatchPlan>?
     @usableFromInline var lastPlanTopic = Topic(trusted: "")
     /// `isRouted` of `lastPlan`, so that asking costs no reference count.
     @usableFromInline var lastPlanIsRouted = false

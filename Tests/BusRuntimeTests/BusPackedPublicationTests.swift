@@ -106,6 +106,30 @@ import Testing
         #expect(remote.payloads == expected)
     }
 
+    /// Subscribers on the publisher's own loop that take plain publications get them from the read buffer,
+    /// written during the publish and flushed once for the batch; no-local still applies.
+    @Test func plainPublicationsHereAreWrittenFromTheReadBuffer() async throws {
+        let bus = Bus(eventLoops: loops)
+        let slot = bus.metrics.slot(for: "test")
+        let plain = TestSubscriber(eventLoop: loops[0], slot: slot, takesPlainPublications: true)
+        let mine = TestSubscriber(eventLoop: loops[0], slot: slot, takesPlainPublications: true)
+        _ = try await bus.subscribeOnLoop("a/b", plain)
+        _ = try await bus.subscribeOnLoop("a/b", mine, id: "me", options: SubscriptionOptions(noLocal: true))
+        let topic = try Topic("a/b")
+        let shard = bus.shards[0]
+        try await loops[0].submit {
+            #expect(shard.plan(for: topic).localTakesPlain)
+            for i in 0..<100 { Self.publishPlain(shard, topic, "\(i)", publisher: i % 2 == 0 ? "me" : "you") }
+        }.get()
+        let expected = (0..<100).map { "\($0)" }
+        #expect(await eventually { plain.payloads.count == 100 && mine.payloads.count == 50 && plain.flushes > 0 })
+        #expect(plain.payloads == expected)
+        #expect(mine.payloads == expected.enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
+        #expect(plain.plainDeliveries == 100 && mine.plainDeliveries == 50)
+        #expect(plain.flushes == 1)
+        #expect(plain.messages.allSatisfy { $0.topic.name == "a/b" && $0.timestamp == 42 })
+    }
+
     @Test func noLocalStillSkipsThePublishersOwnPackedMessages() async throws {
         let bus = Bus(eventLoops: loops)
         let subscriber = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))
