@@ -35,12 +35,12 @@ extension LoopShard {
         }
         // Every recipient here and taking plain publications: written from the read buffer, no message.
         if generation == cacheGeneration, topic.isIdentical(to: lastPlanTopic), engine == nil,
-            let plan = lastPlanReference, plan._withUnsafeGuaranteedRef({ $0.localTakesPlain })
+            let reference = lastPlanReference, reference._withUnsafeGuaranteedRef({ $0.localTakesPlain })
         {
-            plan._withUnsafeGuaranteedRef { plan in
-                deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: plan.local)
-            }
-            return
+            // Held strongly while it delivers: a delivery may end a connection (a slow consumer) and what
+            // that publishes (a presence event) replace `lastPlan`, the plan's only other holder.
+            let plan = reference.takeUnretainedValue()
+            return deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: plan.local)
         }
         let plan = self.plan(for: topic)
         if plan.localTakesPlain, engine == nil {
