@@ -35,12 +35,20 @@ extension LoopShard {
         }
         // Every recipient here and taking plain publications: written from the read buffer, no message.
         if generation == cacheGeneration, topic.isIdentical(to: lastPlanTopic), engine == nil,
-            let reference = lastPlanReference, reference._withUnsafeGuaranteedRef({ $0.localTakesPlain })
+            !isDeliveringPlainHere, let reference = lastPlanReference,
+            reference._withUnsafeGuaranteedRef({ $0.localTakesPlain })
         {
-            // Held strongly while it delivers: a delivery may end a connection (a slow consumer) and what
-            // that publishes (a presence event) replace `lastPlan`, the plan's only other holder.
-            let plan = reference.takeUnretainedValue()
-            return deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: plan.local)
+            // `plainHerePlan` holds the plan while it delivers: a delivery may end a connection (a slow
+            // consumer) and what that publishes (a presence event) replace `lastPlan`. It changes only here,
+            // and not during a delivery, so the common case compares an identity and counts nothing.
+            if plainHereIdentifier != lastPlanIdentifier {
+                plainHerePlan = reference.takeUnretainedValue()
+            }
+            isDeliveringPlainHere = true
+            defer { isDeliveringPlainHere = false }
+            return reference._withUnsafeGuaranteedRef {
+                deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: $0.local)
+            }
         }
         let plan = self.plan(for: topic)
         if plan.localTakesPlain, engine == nil {

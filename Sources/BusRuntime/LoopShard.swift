@@ -175,6 +175,11 @@ package final class LoopShard: @unchecked Sendable {
     @usableFromInline var lastPlanTopic = Topic(trusted: "")
     /// `isRouted` of `lastPlan`, so that asking costs no reference count.
     @usableFromInline var lastPlanIsRouted = false
+    /// The plan `publishPlain` last wrote from the read buffer, and its identity: held so that nothing a
+    /// delivery does frees it meanwhile; replaced only when that plan changes (no count in the steady state).
+    var plainHerePlan: MatchPlan? { didSet { plainHereIdentifier = plainHerePlan.map(ObjectIdentifier.init) } }
+    var plainHereIdentifier: ObjectIdentifier?
+    var isDeliveringPlainHere = false
     var outgoing: [[Delivery]]
     /// Per other loop, the run `outgoing` gets next (closed before anything else is added there).
     private var openRuns: [OpenRun?]
@@ -560,6 +565,7 @@ package final class LoopShard: @unchecked Sendable {
             cache.removeAll()
             familyCache.removeAll()
             lastPlan = nil
+            if !isDeliveringPlainHere { plainHerePlan = nil }
             cacheGeneration = generation
         } else if let lastPlan, topic == lastPlanTopic {
             return lastPlan

@@ -130,6 +130,37 @@ import Testing
         #expect(plain.messages.allSatisfy { $0.topic.name == "a/b" && $0.timestamp == 42 })
     }
 
+    /// A delivery that changes the registry (a connection it ends unsubscribes) and publishes elsewhere (its
+    /// presence event) replaces `lastPlan`; the plan being delivered stays alive until its loop is done.
+    @Test func aDeliveryThatReplacesTheLastPlanDoesNotFreeThePlanItIsDelivering() async throws {
+        let bus = Bus(eventLoops: loops)
+        let slot = bus.metrics.slot(for: "test")
+        let ending = TestSubscriber(eventLoop: loops[0], slot: slot, takesPlainPublications: true)
+        let staying = TestSubscriber(eventLoop: loops[0], slot: slot, takesPlainPublications: true)
+        let endingSubscription = try await bus.subscribeOnLoop("a/b", ending, id: "e").value.subscription
+        _ = try await bus.subscribeOnLoop("a/b", staying, id: "s")
+        let topic = try Topic("a/b")
+        let elsewhere = try Topic("presence/x")
+        let shard = bus.shards[0]
+        let planAlive = try await loops[0].submit { () -> Bool in
+            weak var delivering = shard.plan(for: topic)
+            #expect(delivering?.localTakesPlain == true)
+            var aliveDuringDelivery = false
+            ending.duringNextPlainDelivery = {
+                bus.unsubscribe(endingSubscription)
+                _ = shard.publish(BusMessage(topic: elsewhere, payload: ByteBuffer(string: "left"), timestamp: 1))
+                aliveDuringDelivery = delivering != nil
+            }
+            Self.publishPlain(shard, topic, "1", publisher: nil)
+            return aliveDuringDelivery
+        }.get()
+        #expect(planAlive)
+        #expect(await eventually { staying.payloads == ["1"] && ending.payloads == ["1"] })
+        try await loops[0].submit { Self.publishPlain(shard, topic, "2", publisher: nil) }.get()
+        #expect(await eventually { staying.payloads == ["1", "2"] })
+        #expect(ending.payloads == ["1"])
+    }
+
     @Test func noLocalStillSkipsThePublishersOwnPackedMessages() async throws {
         let bus = Bus(eventLoops: loops)
         let subscriber = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))

@@ -17,6 +17,8 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
     /// Whether it takes plain publications from their bytes (`deliverPlain`), as the NATS frontend does.
     let takesPlainPublications: Bool
     private let plainCount = NIOLockedValueBox(0)
+    /// Run once, on its loop, inside the next plain delivery (a delivery that ends a connection, say).
+    var duringNextPlainDelivery: (() -> Void)?
 
     init(
         eventLoop: any EventLoop, slot: ProtocolMetricsSlot, resumesFromPositions: Bool = false,
@@ -33,6 +35,10 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
         for subscription: BusSubscription
     ) -> DeliveryOutcome {
         eventLoop.preconditionInEventLoop()
+        if let hook = duringNextPlainDelivery {
+            duringNextPlainDelivery = nil
+            hook()
+        }
         let message = BusMessage(
             topic: topic, payload: ByteBuffer(bytes: payload), publisherID: publisherID, timestamp: timestamp)
         state.withLockedValue { $0.messages.append(message) }
