@@ -25,13 +25,10 @@ import Testing
     static let v2 = "application/vnd.kafka.v2+json"
 
     @Test func randomRequestSequencesNeitherCrashLeakNorAcknowledgeRecordsNeverStored() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("KafkaRESTStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(
-                    Comment(rawValue: StatefulFuzzPlan.failure("KafkaRESTStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "KafkaRESTStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

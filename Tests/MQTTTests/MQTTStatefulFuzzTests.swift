@@ -19,12 +19,10 @@ import Testing
     static let filters = ["a/#", "a/b", "+/c", "$share/g/a/b", "x", "a/+/c", "#", "a/#/b", ""]
 
     @Test func randomPacketSequencesNeitherCrashLeakNorAcknowledgeWhatWasNotDone() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("MQTTStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(Comment(rawValue: StatefulFuzzPlan.failure("MQTTStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "MQTTStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

@@ -19,12 +19,10 @@ import Testing
     static let filters = ["a.>", "a.b", "*.c", "x", "a.*.c", ">", "a..b", "a.>.b"]
 
     @Test func randomOperationSequencesNeitherCrashLeakNorAcknowledgeWhatWasNotDone() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("NATSStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(Comment(rawValue: StatefulFuzzPlan.failure("NATSStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "NATSStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

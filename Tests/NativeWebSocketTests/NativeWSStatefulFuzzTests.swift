@@ -21,13 +21,10 @@ import Testing
     static let channels = ["chat/a", "chat/b", "x", "chat/+", "#", "chat/#/x", ""]
 
     @Test func randomFrameSequencesNeitherCrashLeakNorAcknowledgeWhatWasNotDone() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("NativeWSStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(
-                    Comment(rawValue: StatefulFuzzPlan.failure("NativeWSStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "NativeWSStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

@@ -25,12 +25,10 @@ import Testing
     static let publishedPayload = "fuzz"
 
     @Test func randomRequestSequencesNeitherCrashLeakNorDeliverWhatWasNotPublished() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("SSEStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(Comment(rawValue: StatefulFuzzPlan.failure("SSEStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "SSEStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

@@ -23,12 +23,10 @@ import Testing
     ]
 
     @Test func randomFrameSequencesNeitherCrashLeakNorAcknowledgeWhatWasNotDone() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("STOMPStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(Comment(rawValue: StatefulFuzzPlan.failure("STOMPStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "STOMPStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

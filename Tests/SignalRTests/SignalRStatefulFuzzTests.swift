@@ -23,13 +23,10 @@ import Testing
     static let separator: UInt8 = 0x1E
 
     @Test func randomRecordSequencesNeitherCrashLeakNorCompleteWhatWasNotInvoked() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("SignalRStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(
-                    Comment(rawValue: StatefulFuzzPlan.failure("SignalRStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "SignalRStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

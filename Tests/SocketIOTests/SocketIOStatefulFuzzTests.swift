@@ -23,13 +23,10 @@ import Testing
     static let namespaces = ["", "/n", "/bad ns"]
 
     @Test func randomPacketSequencesNeitherCrashLeakNorAcknowledgeWhatWasNotDone() throws {
-        let plan = StatefulFuzzPlan(defaultIterations: 100)
-        for seed in plan.seeds {
-            plan.starting("SocketIOStatefulFuzzTests", seed: seed)
-            for problem in try Self.runSequence(seed: seed) {
-                Issue.record(
-                    Comment(rawValue: StatefulFuzzPlan.failure("SocketIOStatefulFuzzTests", seed: seed, problem)))
-            }
+        for failure in try StatefulFuzzPlan(defaultIterations: 100).failures(
+            "SocketIOStatefulFuzzTests", of: Self.runSequence)
+        {
+            Issue.record(Comment(rawValue: failure))
         }
     }
 

@@ -38,6 +38,17 @@ package struct StatefulFuzzPlan: Sendable {
         try? "\(name) seed \(seed)\n".write(toFile: tracePath, atomically: false, encoding: .utf8)
     }
 
+    /// Runs `sequence` for every seed in order, noting each in the trace, and returns what failed, each
+    /// problem said as `failure` says it (the test records them).
+    package func failures(_ name: String, of sequence: (UInt64) throws -> [String]) rethrows -> [String] {
+        var failures: [String] = []
+        for seed in seeds {
+            starting(name, seed: seed)
+            failures += try sequence(seed).map { Self.failure(name, seed: seed, $0) }
+        }
+        return failures
+    }
+
     /// What a failure says: the sequence's seed and how to run it alone.
     package static func failure(_ name: String, seed: UInt64, _ problem: String) -> String {
         "\(name): sequence seed \(seed): \(problem) (replay: \(seedVariable)=\(seed) \(iterationsVariable)=1 "
