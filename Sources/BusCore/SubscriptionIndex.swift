@@ -130,6 +130,27 @@ package final class SubscriptionIndex<Member: AnyObject> {
         return result
     }
 
+    /// Whether some stored filter may match a topic that begins with the levels `prefix` and has more
+    /// levels after them — "no" for sure when it says false. It walks only the prefix's branches, so a
+    /// topic that never comes again (a JetStream acknowledgement's) can be turned away without a match.
+    package func mayMatch(topicsUnder prefix: [Substring]) -> Bool {
+        mayMatch(root, prefix, 0, prefix.first?.hasPrefix("$") ?? false)
+    }
+
+    private func mayMatch(_ node: Node, _ prefix: [Substring], _ index: Int, _ dollar: Bool) -> Bool {
+        // [MQTT-4.7.2-1] as in `collect`: no wildcard in the first level matches a topic starting with '$'.
+        let wildcardsAllowed = !(index == 0 && dollar)
+        if wildcardsAllowed, !node.hashMembers.isEmpty || !node.hashGroups.isEmpty { return true }
+        // Past the prefix, any filter going deeper matches some topic (empty branches are pruned); one
+        // ending here matches the prefix itself only.
+        if index == prefix.count { return !node.children.isEmpty || node.plus != nil }
+        if let child = node.children[TopicLevel(prefix[index])], mayMatch(child, prefix, index + 1, dollar) {
+            return true
+        }
+        if wildcardsAllowed, let plus = node.plus { return mayMatch(plus, prefix, index + 1, dollar) }
+        return false
+    }
+
     private func collect(
         _ node: Node, _ levels: [Substring], _ index: Int, _ dollar: Bool, _ result: inout SubscriptionMatch<Member>
     ) {

@@ -111,6 +111,23 @@ package struct TopicFilter: Hashable, Sendable, CustomStringConvertible {
         return true
     }
 
+    /// Whether the filter `patternLevels` may match a topic that begins with `prefix` and has more levels
+    /// after it (`SubscriptionIndex.mayMatch(topicsUnder:)` for one filter).
+    package static func mayMatch(patternLevels: [Substring], topicsUnder prefix: [Substring]) -> Bool {
+        // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
+        if let first = prefix.first, first.hasPrefix("$"),
+            let firstPattern = patternLevels.first, firstPattern == "+" || firstPattern == "#"
+        {
+            return false
+        }
+        for (index, level) in patternLevels.enumerated() {
+            if level == "#" { return true }
+            if index == prefix.count { return true }
+            if level != "+" && !TopicBytes.equal(level, prefix[index]) { return false }
+        }
+        return false
+    }
+
     package static func matches(patternLevels: [Substring], topicLevels: [Substring]) -> Bool {
         // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with '$'.
         if let first = topicLevels.first, first.hasPrefix("$"),

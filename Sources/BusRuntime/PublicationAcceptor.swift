@@ -48,6 +48,14 @@ final class PublicationAcceptors: Sendable {
         }
     }
 
+    /// Whether an acceptor may take a topic under `prefix` (`TopicFilter.mayMatch(patternLevels:topicsUnder:)`).
+    func mayAccept(topicsUnder prefix: [Substring]) -> Bool {
+        if isEmpty.load(ordering: .acquiring) { return false }
+        return entries.withLockedValue { entries in
+            entries.contains { TopicFilter.mayMatch(patternLevels: $0.levels, topicsUnder: prefix) }
+        }
+    }
+
     /// Whether an acceptor's filter names `topic`'s last level (so a sibling topic may have another
     /// acceptor, or none): `TopicFilter.namesLastLevel(of:)`.
     func namesLastLevel(of topic: Topic) -> Bool {

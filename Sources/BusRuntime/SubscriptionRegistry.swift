@@ -80,6 +80,11 @@ package final class SubscriptionRegistry: Sendable {
         }
     }
 
+    /// Whether a subscription may match a topic under `prefix` (`SubscriptionIndex.mayMatch(topicsUnder:)`).
+    package func mayMatch(topicsUnder prefix: [Substring]) -> Bool {
+        state.withLockedValue { $0.index.mayMatch(topicsUnder: prefix) }
+    }
+
     /// Whether a subscription names `topic` itself (not through a wildcard, not shared): those are the
     /// subscriptions whose recovery and skip offsets come from the topic's log.
     package func namesTopic(_ topic: Topic) -> Bool {

@@ -48,6 +48,56 @@ final class Sub: CustomStringConvertible {
         #expect(index.match(try Topic("a/b")).isEmpty)
     }
 
+    /// `mayMatch(topicsUnder:)` never says no where a topic under the prefix (with a level more) matches
+    /// a stored filter, for each filter alone and for all of them at once; `TopicFilter.mayMatch` agrees
+    /// with the index for one filter; and it says no where nothing can match.
+    @Test func mayMatchUnderAPrefixIsNeverWrongToSayNo() throws {
+        let levels = ["a", "b", "$x"]
+        var prefixes: [[String]] = levels.map { [$0] }
+        for a in levels { for b in levels { prefixes.append([a, b]) } }
+        var filters = ["#", "+", "$x/#", "$x/+", "+/+/#", "a", "$x"]
+        for a in ["a", "b", "+", "$x"] {
+            for b in ["a", "b", "+", "#"] {
+                filters.append("\(a)/\(b)")
+                for c in ["a", "+", "#"] where b != "#" { filters.append("\(a)/\(b)/\(c)") }
+            }
+        }
+        // Every topic of one to three levels more than the longest prefix.
+        var tails: [[String]] = [[]]
+        for _ in 0..<3 { tails = tails.flatMap { tail in levels.map { tail + [$0] } } }
+        // Per prefix, every topic under it: one to three levels more.
+        let under = try prefixes.map { prefix in
+            let names = Set(tails.flatMap { tail in (1...3).map { (prefix + tail.prefix($0)).joined(separator: "/") } })
+            return (prefix.map { Substring($0) }, try names.map { try Topic($0) })
+        }
+        let all = SubscriptionIndex<Sub>()
+        for text in filters {
+            let filter = try TopicFilter(text)
+            let one = SubscriptionIndex<Sub>()
+            one.insert(filter, member: Sub(text))
+            all.insert(filter, member: Sub(text))
+            for (prefix, topics) in under {
+                let may = one.mayMatch(topicsUnder: prefix)
+                if topics.contains(where: { filter.matches($0) }) { #expect(may, "\(text) under \(prefix)") }
+                #expect(
+                    TopicFilter.mayMatch(patternLevels: filter.levels, topicsUnder: prefix) == may, "\(text) \(prefix)")
+            }
+        }
+        for prefix in prefixes { #expect(all.mayMatch(topicsUnder: prefix.map { Substring($0) })) }
+        // Said no: the JetStream acknowledgements' prefix, with what a server usually holds.
+        let usual = SubscriptionIndex<Sub>()
+        for text in ["#", "+/ACK/#", "$JS/API/#", "$JS/ACK", "_INBOX/+", "$share/g/orders/#"] {
+            usual.insert(try TopicFilter(text), member: Sub(text))
+        }
+        #expect(!usual.mayMatch(topicsUnder: ["$JS", "ACK"]))
+        for text in ["$JS/ACK/s/#", "$JS/+/s/c", "$share/g/$JS/ACK/#", "$JS/#"] {
+            let index = SubscriptionIndex<Sub>()
+            index.insert(try TopicFilter(text), member: Sub(text))
+            #expect(index.mayMatch(topicsUnder: ["$JS", "ACK"]), "\(text)")
+        }
+        #expect(SubscriptionIndex<Sub>().mayMatch(topicsUnder: ["a"]) == false)
+    }
+
     @Test func sharedGroupsCollectMembers() throws {
         let index = SubscriptionIndex<Sub>()
         let filter = try TopicFilter("$share/g/jobs/+")

@@ -68,26 +68,33 @@ import Testing
     }
 
     /// `isRoutedOnce` (a topic not cached, as a JetStream ack's) answers what `isRouted` does: nothing,
-    /// a stream's capture, a wildcard subscriber, and after the subscriber leaves.
+    /// a stream's capture, a wildcard subscriber, one naming the very topic, and after they leave (the
+    /// answer per prefix is kept per registry generation).
     @Test func routedOnceAnswersAsRouted() async throws {
         let bus = makeBus(nil)
         _ = try await Self.create(bus, try Self.configuration("acks", ["js/ack/#"], storage: .memory))
-        let topics = try ["js/ack/s/c/1/7/7/0/0", "other/x/1", "watched/x/2"].map { try Topic($0) }
+        let topics = try ["js/ack/s/c/1/7/7/0/0", "other/x/1", "watched/x/2", "watched/x/3"].map { try Topic($0) }
+        let prefixes = ["js/ack", "other/x", "watched/x", "watched/x"].map { LoopShard.OneOffPrefix($0) }
         let loop = loops[0]
         let answers = {
             try await loop.submit {
                 let shard = bus.shard(for: loop)
-                return topics.map { (shard.isRoutedOnce($0), shard.isRouted($0)) }
+                return zip(topics, prefixes).map { (shard.isRoutedOnce($0, under: $1), shard.isRouted($0)) }
             }.get()
         }
         let before = try await answers()
-        #expect(before.map(\.0) == [true, false, false])
+        #expect(before.map(\.0) == [true, false, false, false])
         #expect(before.map(\.0) == before.map(\.1))
         let subscriber = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))
-        _ = try await bus.subscribeOnLoop("watched/#", subscriber)
+        let wildcard = try await bus.subscribeOnLoop("watched/#", subscriber).value.subscription
         let subscribed = try await answers()
-        #expect(subscribed.map(\.0) == [true, false, true])
+        #expect(subscribed.map(\.0) == [true, false, true, true])
         #expect(subscribed.map(\.0) == subscribed.map(\.1))
+        try await loops[1].submit { bus.unsubscribe(wildcard) }.get()
+        _ = try await bus.subscribeOnLoop("watched/x/3", subscriber)
+        let named = try await answers()
+        #expect(named.map(\.0) == [true, false, false, true])
+        #expect(named.map(\.0) == named.map(\.1))
     }
 
     @Test func plainPublishesAreCapturedAndAStreamCreatedLaterStartsCapturing() async throws {

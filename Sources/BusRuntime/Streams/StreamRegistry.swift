@@ -64,6 +64,12 @@ package final class StreamRegistry: Sendable {
         }
     }
 
+    /// Whether a stream may capture a topic under `prefix` (`SubscriptionIndex.mayMatch(topicsUnder:)`).
+    func mayCapture(topicsUnder prefix: [Substring]) -> Bool {
+        guard streamCount.load(ordering: .acquiring) > 0 else { return false }
+        return state.withLockedValue { $0.index.mayMatch(topicsUnder: prefix) }
+    }
+
     package func stream(named name: String) -> StreamBox? {
         state.withLockedValue { $0.streams[name] }
     }

@@ -24,11 +24,16 @@ extension NATSConnectionHandler: JetStreamClient {
                 replySubject = String(buffer: reply)
             }
         }
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
+        // Split by bytes: a `Character` split of the subject was a sixth of a consumer's CPU.
+        let tokens = subject.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map {
+            Substring($0)
+        }
         // An acknowledgement's or flow control reply's subject names one delivery: it never comes again,
         // so its routing is looked up without caching a plan for it.
-        let oneOff = tokens[1] == "ACK" || tokens[1] == "FC"
-        if oneOff ? shard.isRoutedOnce(topic) : shard.isRouted(topic) {
+        let oneOff: LoopShard.OneOffPrefix? =
+            tokens[1] == "ACK" ? Self.acknowledgementTopics : tokens[1] == "FC" ? Self.flowControlTopics : nil
+        let routed = if let oneOff { shard.isRoutedOnce(topic, under: oneOff) } else { shard.isRouted(topic) }
+        if routed {
             var headers = MessageHeaders()
             headers.replyTo = replyTopic?.name
             shard.publish(
@@ -55,6 +60,10 @@ extension NATSConnectionHandler: JetStreamClient {
             respond: responder)
         return true
     }
+
+    /// The topics of acknowledgements and flow control replies (`$JS.ACK.…`, `$JS.FC.…`).
+    static let acknowledgementTopics = LoopShard.OneOffPrefix("$JS/ACK")
+    static let flowControlTopics = LoopShard.OneOffPrefix("$JS/FC")
 
     /// The subject a publish's checks see: a JetStream API request may end in a filter subject with
     /// wildcards (`$JS.API.CONSUMER.CREATE.<s>.<c>.orders.>`, which nats-server accepts as a publish
