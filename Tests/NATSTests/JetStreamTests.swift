@@ -44,6 +44,18 @@ import Testing
         #expect(back.json["storage"] as? String == "memory")
     }
 
+    /// The byte split of a `$JS` subject gives what `split(separator:omittingEmptySubsequences: false)` does,
+    /// empty tokens and non-ASCII ones included.
+    @Test func subjectTokensAreSplitAsByCharacters() {
+        for subject in [
+            "$JS.ACK.s.c.1.7.7.1700000000000000000.0", "$JS.API.STREAM.INFO.orders", "$JS.", "$JS..x.", "$JS",
+            "$JS.FC.s.c.é.ü", "",
+        ] {
+            let expected = subject.split(separator: ".", omittingEmptySubsequences: false)
+            #expect(NATSConnectionHandler.tokens(of: subject) == expected, "\(subject)")
+        }
+    }
+
     @Test func aStreamWithoutSubjectsCapturesItsName() throws {
         let config = try JetStreamStreamConfig(json: [:], nameInSubject: "jobs")
         #expect(config.subjects == ["jobs"])

@@ -19,11 +19,14 @@ final class JetStreamConsumer: Sendable {
     /// once: a durable consumer is stored again whenever its floor moves (every read of acks), and
     /// encoding its configuration each time was a fifth of the server's CPU in a pull consumer's run.
     private let storedDescription: ByteBuffer
+    /// `$JS.ACK.<stream>.<consumer>.`, which each delivery's reply subject begins with.
+    let acknowledgementSubjectPrefix: String
 
     init(stream: String, state: JetStreamConsumerState, created: UInt64) {
         self.stream = stream
         self.name = state.config.name
         self.created = created
+        self.acknowledgementSubjectPrefix = "$JS.ACK.\(stream).\(state.config.name)."
         self.state = NIOLockedValueBox(state)
         self.storedDescription = JetStreamJSON.encode([
             "stream": stream, "config": state.config.json, "created": created,
