@@ -31,67 +31,84 @@ import Testing
     }
 
     @Test func aSplicedConnectionRelaysBothWaysUntilTheOwnerCloses() async throws {
+        try await withSplice(ownerAnswersAndCloses: false) { client, received, seen in
+            // Bytes right after the request (in the same write) are the session's: they must get through.
+            let request =
+                "GET /session?sid=a.b HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello"
+            try await client.writeAndFlush(ByteBuffer(string: request)).get()
+            #expect(try await eventually { received.withLockedValue { $0.hasSuffix("HELLO") } })
+            #expect(received.withLockedValue { $0.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n") })
+            let head = seen.withLockedValue { $0 }
+            #expect(head.hasPrefix("GET /session?sid=a.b HTTP/1.1\r\n"))
+            #expect(head.contains("\r\nUpgrade: websocket\r\n") && head.contains("\r\nX-Switchboard-Forwarded: 1\r\n"))
+            try await client.writeAndFlush(ByteBuffer(string: " world")).get()
+            #expect(try await eventually { received.withLockedValue { $0.hasSuffix("HELLO WORLD") } })
+            // The owner ends its side: the client's connection closes too.
+            try await client.writeAndFlush(ByteBuffer(string: " bye")).get()
+            #expect(try await eventually { !client.isActive })
+        }
+    }
+
+    /// The owner answers and closes before or while the two connections are joined (a session that ended
+    /// there): the client gets the whole answer, then the close.
+    @Test func anOwnerThatAnswersAndClosesAtOnceIsRelayedWhole() async throws {
+        try await withSplice(ownerAnswersAndCloses: true) { client, received, _ in
+            let request = "GET /session?id=a.b HTTP/1.1\r\nHost: lb\r\nAccept: text/event-stream\r\n\r\n"
+            try await client.writeAndFlush(ByteBuffer(string: request)).get()
+            #expect(try await eventually { !client.isActive })
+            #expect(received.withLockedValue { $0 } == UpperCaseEchoOwner.gone)
+        }
+    }
+
+    /// An owner, a front HTTP server whose `/session` route splices to it, and a raw client of the front.
+    private func withSplice(
+        ownerAnswersAndCloses: Bool,
+        _ body: (any Channel, NIOLockedValueBox<String>, NIOLockedValueBox<String>) async throws -> Void
+    ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         do {
-            try await splice(on: group)
+            let seen = NIOLockedValueBox("")
+            let owner = try await ServerBootstrap(group: group)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            UpperCaseEchoOwner(seen: seen, answersAndCloses: ownerAnswersAndCloses))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            let ownerPort = owner.localAddress!.port!
+            var routes = HTTPRouter.Builder()
+            routes.add(.GET, "/session") { request, loop in
+                HTTPTunnel.open(request.head, body: request.body, host: "127.0.0.1", port: ownerPort, on: loop)
+                    .map { .spliced(to: $0) }
+            }
+            let router = routes.build()
+            let front = try await ServerBootstrap(group: group)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try HTTPServerService.configure(
+                            channel, router: router, endpoints: [],
+                            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            let received = NIOLockedValueBox("")
+            let client = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Collector(received: received))
+                    }
+                }
+                .connect(host: "127.0.0.1", port: front.localAddress!.port!).get()
+            try await body(client, received, seen)
+            client.close(promise: nil)
+            front.close(promise: nil)
+            owner.close(promise: nil)
         } catch {
             try await group.shutdownGracefully()
             throw error
         }
         try await group.shutdownGracefully()
-    }
-
-    private func splice(on group: MultiThreadedEventLoopGroup) async throws {
-        // The owner: answers 101 once the request head is in, then echoes upper-cased; "bye" closes.
-        let seen = NIOLockedValueBox("")
-        let owner = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpperCaseEchoOwner(seen: seen))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        defer { owner.close(promise: nil) }
-        let ownerPort = owner.localAddress!.port!
-        var routes = HTTPRouter.Builder()
-        routes.add(.GET, "/session") { request, loop in
-            HTTPTunnel.open(request.head, body: request.body, host: "127.0.0.1", port: ownerPort, on: loop)
-                .map { .spliced(to: $0) }
-        }
-        let router = routes.build()
-        let front = try await ServerBootstrap(group: group)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try HTTPServerService.configure(
-                        channel, router: router, endpoints: [],
-                        configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        defer { front.close(promise: nil) }
-
-        let received = NIOLockedValueBox("")
-        let client = try await ClientBootstrap(group: group)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Collector(received: received))
-                }
-            }
-            .connect(host: "127.0.0.1", port: front.localAddress!.port!).get()
-        // Bytes right after the request (in the same write) are the session's: they must get through.
-        let request =
-            "GET /session?sid=a.b HTTP/1.1\r\nHost: lb\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello"
-        try await client.writeAndFlush(ByteBuffer(string: request)).get()
-        #expect(try await eventually { received.withLockedValue { $0.hasSuffix("HELLO") } })
-        #expect(received.withLockedValue { $0.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n") })
-        let head = seen.withLockedValue { $0 }
-        #expect(head.hasPrefix("GET /session?sid=a.b HTTP/1.1\r\n"))
-        #expect(head.contains("\r\nUpgrade: websocket\r\n") && head.contains("\r\nX-Switchboard-Forwarded: 1\r\n"))
-        try await client.writeAndFlush(ByteBuffer(string: " world")).get()
-        #expect(try await eventually { received.withLockedValue { $0.hasSuffix("HELLO WORLD") } })
-        // The owner ends its side: the client's connection closes too.
-        try await client.writeAndFlush(ByteBuffer(string: " bye")).get()
-        #expect(try await eventually { !client.isActive })
     }
 
     private func eventually(_ condition: () -> Bool) async throws -> Bool {
@@ -103,16 +120,24 @@ import Testing
     }
 }
 
-/// The owner instance's side, reduced to bytes: the head, the 101, then an upper-casing echo.
+/// The owner instance's side, reduced to bytes: the head, the 101, then an upper-casing echo (or an
+/// answer and a close).
 private final class UpperCaseEchoOwner: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    static let gone = "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nConnection: close\r\n\r\ngone!"
+
     let seen: NIOLockedValueBox<String>
+    /// Answers `gone` to the request and closes at once.
+    let answersAndCloses: Bool
     private var buffered = ""
     private var upgraded = false
 
-    init(seen: NIOLockedValueBox<String>) { self.seen = seen }
+    init(seen: NIOLockedValueBox<String>, answersAndCloses: Bool) {
+        self.seen = seen
+        self.answersAndCloses = answersAndCloses
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         buffered += String(buffer: unwrapInboundIn(data))
@@ -121,6 +146,11 @@ private final class UpperCaseEchoOwner: ChannelInboundHandler {
             seen.withLockedValue { $0 = String(buffered[..<end.upperBound]) }
             buffered = String(buffered[end.upperBound...])
             upgraded = true
+            if answersAndCloses {
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: Self.gone)), promise: nil)
+                context.close(promise: nil)
+                return
+            }
             let answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
             context.write(wrapOutboundOut(ByteBuffer(string: answer)), promise: nil)
         }
