@@ -78,6 +78,9 @@ package struct HTTPResponse: Sendable {
     package var body: ByteBuffer
     /// A body written over time instead of `body` (Server-Sent Events); see `HTTPResponseStream`.
     package var stream: (any HTTPResponseStream)?
+    /// Instead of an answer: the client's connection is spliced to another instance, which answers the
+    /// request itself (`HTTPTunnel`: a WebSocket or event stream of a session held there).
+    package var tunnel: HTTPTunnel?
 
     package init(
         status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(),
@@ -87,6 +90,13 @@ package struct HTTPResponse: Sendable {
         self.headers = headers
         self.body = body
         self.stream = stream
+    }
+
+    /// The answer that splices the client's connection to `tunnel`.
+    package static func spliced(to tunnel: HTTPTunnel) -> HTTPResponse {
+        var response = HTTPResponse(status: .switchingProtocols)
+        response.tunnel = tunnel
+        return response
     }
 
     /// A JSON response; `write` fills the body.

@@ -189,6 +189,51 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         }
     }
 
+    /// Joins the connection to another instance's (`HTTPTunnel`): the HTTP handlers go (the request
+    /// decoder last, handing any bytes after the request to the glue), and from then on bytes are relayed
+    /// both ways as they are. Both connections must be on this loop (the tunnel is opened on the loop the
+    /// request was routed on); if not, or if joining fails, both close.
+    private func splice(_ tunnel: HTTPTunnel, context: ChannelHandlerContext) {
+        stopWaiting()
+        guard tunnel.channel.eventLoop === context.eventLoop else {
+            tunnel.channel.close(promise: nil)
+            return context.close(promise: nil)
+        }
+        do {
+            try tunnel.join(context)
+        } catch {
+            tunnel.channel.close(promise: nil)
+            return context.close(promise: nil)
+        }
+        let pipeline = context.pipeline.syncOperations
+        if let handler = try? pipeline.handler(type: HTTPServerUpgradeHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerPipelineHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: NIOHTTPResponseHeadersValidator.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        if let handler = try? pipeline.handler(type: HTTPResponseEncoder.self) {
+            pipeline.removeHandler(handler, promise: nil)
+        }
+        pipeline.removeHandler(context: context, promise: nil)
+        // The decoder leaves on a later tick, handing over what it held as a read without a read-complete:
+        // sent on once it is gone.
+        let channel = tunnel.channel
+        let removed = context.eventLoop.makePromise(of: Void.self)
+        removed.futureResult.whenComplete { _ in channel.flush() }
+        if let handler = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            pipeline.removeHandler(handler, promise: removed)
+        } else {
+            removed.succeed()
+        }
+    }
+
     /// A request that does not parse was answered 400 with `Connection: close` (NIO's
     /// `HTTPServerProtocolErrorHandler`, in front): nothing after it can be framed, so the connection ends
     /// — a client sending garbage must not hold a connection (and its descriptor) open.
@@ -277,7 +322,13 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     ) {
         // A stream acquires nothing before `streamStarted`, so one that never starts needs no ending.
         inFlight = max(0, inFlight - 1)
-        guard context.channel.isActive else { return }
+        guard context.channel.isActive else {
+            response.tunnel?.channel.close(promise: nil)
+            return
+        }
+        if let tunnel = response.tunnel {
+            return splice(tunnel, context: context)
+        }
         if let stream = response.stream {
             return startStream(stream, response, for: request, context: context)
         }

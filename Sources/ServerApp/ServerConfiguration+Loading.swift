@@ -37,6 +37,8 @@ package struct ConfigurationOverrides: Sendable {
     package var presence: [String] = []
     /// `--engine redis://…`: join other instances through Redis.
     package var engine: String?
+    /// `--engine-advertise HOST[:PORT]`: where the other instances reach this one.
+    package var engineAdvertise: String?
     package init() {}
 }
 
@@ -74,6 +76,9 @@ extension ServerConfiguration {
         if let value = file.data_dir { dataDirectory = value }
         if let value = file.storage { storage = try Self.storageKind(value, key: "storage") }
         if let value = file.engine { engine = try Self.engineURL(value, key: "engine") }
+        if let value = file.engine_advertise {
+            engineAdvertise = try Self.advertisedAddress(value, key: "engine_advertise")
+        }
         if let value = file.durability { durability = try Self.parseDurability(value, key: "durability") }
         if let value = file.api_key { apiKey = value }
         if let value = file.anonymous { anonymous = value }
@@ -143,6 +148,9 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_ENGINE"] {
             engine = try Self.engineURL(value, key: "SWITCHBOARD_ENGINE")
         }
+        if let value = environment["SWITCHBOARD_ENGINE_ADVERTISE"] {
+            engineAdvertise = try Self.advertisedAddress(value, key: "SWITCHBOARD_ENGINE_ADVERTISE")
+        }
         if let value = environment["SWITCHBOARD_STORAGE"] {
             storage = try Self.storageKind(value, key: "SWITCHBOARD_STORAGE")
         }
@@ -190,6 +198,9 @@ extension ServerConfiguration {
         if let value = overrides.dataDirectory { dataDirectory = value }
         if let value = overrides.storage { storage = try Self.storageKind(value, key: "--storage") }
         if let value = overrides.engine { engine = try Self.engineURL(value, key: "--engine") }
+        if let value = overrides.engineAdvertise {
+            engineAdvertise = try Self.advertisedAddress(value, key: "--engine-advertise")
+        }
         if let value = overrides.durability { durability = try Self.parseDurability(value, key: "--durability") }
         if let value = overrides.apiKey { apiKey = value }
         if let value = overrides.logLevel { logLevel = try Self.parseLevel(value) }
@@ -250,6 +261,32 @@ extension ServerConfiguration {
         }
         do { _ = try RedisClientConfiguration(url: text) } catch {
             throw ConfigurationError("\(key): \(error)")
+        }
+        return text
+    }
+
+    /// `HOST`, `HOST:PORT`, `[IPv6]` or `[IPv6]:PORT` (a port from 1 to 65535), as the other instances
+    /// will dial it (`SessionForwarder.parse`).
+    static func advertisedAddress(_ text: String, key: String) throws -> String {
+        let refusal = ConfigurationError(
+            "\(key): \"\(text)\" is not HOST, HOST:PORT, [IPv6] or [IPv6]:PORT")
+        var host = Substring(text)
+        var port: Substring?
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw refusal }
+            let rest = host[host.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { throw refusal }
+                port = rest.dropFirst()
+            }
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if let colon = host.firstIndex(of: ":") {
+            port = host[host.index(after: colon)...]
+            host = host[..<colon]
+        }
+        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }) else { throw refusal }
+        if let port {
+            guard let number = Int(port), (1...65535).contains(number) else { throw refusal }
         }
         return text
     }
@@ -362,6 +399,7 @@ private struct ConfigFile: Decodable {
     var data_dir: String?
     var storage: String?
     var engine: String?
+    var engine_advertise: String?
     var durability: String?
     var api_key: String?
     var anonymous: Bool?

@@ -24,6 +24,11 @@ package struct ServerConfiguration: Sendable {
     package var storage = StorageKind.sqlite
     /// Other instances joined through Redis (`--engine redis://…`, docs/redis.md); nil: one instance.
     package var engine: String?
+    /// `HOST[:PORT]` the other instances reach this one's HTTP listener at, for the requests and
+    /// connections of sessions held here (`--engine-advertise`, docs/operations.md "Scale-out"): set it
+    /// behind NAT or in containers, where the bound address is not the one the others can reach. nil: the
+    /// bound address, or the host name when bound to every interface. Without a port, the bound one.
+    package var engineAdvertise: String?
     /// Whether each group commit is fsynced (`fsync`, default) or not (`no-fsync`: survives kill -9, not
     /// power loss).
     package var durability = StoreDurability.fsync

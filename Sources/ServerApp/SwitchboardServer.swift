@@ -100,8 +100,9 @@ package final class SwitchboardServer: Sendable {
         }
         let addresses = self.addresses
         if let engine {
+            let advertise = configuration.engineAdvertise
             self.forwarder = SessionForwarder(engine: engine, group: group, logger: logger) {
-                SwitchboardServer.advertisedAddress(addresses["http"])
+                SwitchboardServer.advertisedAddress(addresses["http"], advertise: advertise)
             }
         } else {
             self.forwarder = nil
@@ -167,10 +168,17 @@ package final class SwitchboardServer: Sendable {
         )
     }
 
-    /// Where the other instances reach this one's HTTP listener: the bound address, or this host's name
-    /// when it is bound to every interface.
-    static func advertisedAddress(_ bound: SocketAddress?) -> String? {
+    /// Where the other instances reach this one's HTTP listener: `advertise` (`--engine-advertise`,
+    /// already checked; without a port, the bound one), else the bound address, or this host's name when
+    /// it is bound to every interface. Nil until the listener is bound.
+    static func advertisedAddress(_ bound: SocketAddress?, advertise: String? = nil) -> String? {
         guard let bound, let port = bound.port else { return nil }
+        if let advertise {
+            let hasPort =
+                advertise.hasPrefix("[") ? advertise.contains("]:") : advertise.contains(":")
+            guard !hasPort else { return advertise }
+            return "\(advertise):\(port)"
+        }
         var host = bound.ipAddress ?? ""
         if host.isEmpty || host == "0.0.0.0" || host == "::" { host = ProcessInfo.processInfo.hostName }
         return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

@@ -108,6 +108,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "HOST[:PORT] the other instances reach this one's HTTP port at (behind NAT or in containers; default: the bound address, or the host name when bound to 0.0.0.0) (env SWITCHBOARD_ENGINE_ADVERTISE)."
+    )
+    var engineAdvertise: String?
+
+    @Option(
+        help:
             "fsync (default: each group commit is fsynced) or no-fsync (faster; survives kill -9, not power loss) (env SWITCHBOARD_DURABILITY)."
     )
     var durability: String?
@@ -159,6 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.durableHistory = durableHistory
         overrides.storage = storage
         overrides.engine = engine
+        overrides.engineAdvertise = engineAdvertise
         overrides.durability = durability
         overrides.presence = presence
         let configuration: ServerConfiguration

@@ -8,16 +8,14 @@ instances") maps each point to its test."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import pytest
 import requests
 
 from http_splitter import Splitter
 from interop import run, unique
-from signalr_support import CoreClient, RawHub
+from signalr_support import CoreClient
 from socketio_support import Stock
 from test_redis_scaleout import cluster, redis_command, redis_server, wait_for  # noqa: F401 (fixtures)
 
@@ -100,31 +98,3 @@ def test_a_signalr_token_of_a_dead_instance_is_404(cluster, redis_server):
     a.proc.wait(5)
     gone = requests.get(f"{b.http_url}/hubs/switchboard", params={"id": token}, timeout=5)
     assert gone.status_code == 404 and gone.text == "No Connection with that ID", gone.text
-
-
-def test_signalr_stateful_reconnect_on_another_instance_is_refused_not_resumed(cluster, redis_server):
-    # The unacknowledged-message buffer lives on the connection's instance: a reconnect on another gets
-    # the protocol's refusal (404, the client starts afresh), never a replay from a wrong log.
-    a, b, _ = cluster
-    announced(redis_server[1])
-    negotiated = requests.post(
-        f"{a.http_url}/hubs/switchboard/negotiate", params={"negotiateVersion": "1", "useStatefulReconnect": "true"},
-        timeout=5).json()
-    assert negotiated["useStatefulReconnect"] is True
-    token = negotiated["connectionToken"]
-
-    async def body():
-        first = RawHub(a, f"?id={token}")
-        await first.__aenter__()
-        assert await first.handshake() == {}
-        first.ws.transport.abort()
-        await asyncio.sleep(0.2)
-        with pytest.raises(Exception, match="404"):
-            async with RawHub(b, f"?id={token}"):
-                pass
-        # On its own instance it still resumes (the upgrade is accepted; the exchange itself is
-        # test_signalr_reconnect's).
-        async with RawHub(a, f"?id={token}"):
-            pass
-
-    run(body())

@@ -74,6 +74,28 @@ package final class SessionForwarder: Sendable {
         }
     }
 
+    /// Splices the client's connection to `owner` (`HTTPTunnel`) for a request that never ends as one
+    /// answer: a WebSocket upgrade or an event stream of a session held there. The answer, on `loop` (the
+    /// client connection's), carries the tunnel, already connected with the request written; nil when the
+    /// owner is gone (no address in Redis, or it cannot be reached): the caller answers "unknown session".
+    package func tunnel(_ request: HTTPRequest, to owner: String, on loop: any EventLoop)
+        -> EventLoopFuture<HTTPResponse?>
+    {
+        let logger = self.logger
+        return engine.readRecord(Self.addressKey(owner)).hop(to: loop).flatMap { value in
+            guard let value, let (host, port) = Self.parse(String(buffer: value)) else {
+                return loop.makeSucceededFuture(nil)
+            }
+            return HTTPTunnel.open(request.head, body: request.body, host: host, port: port, on: loop)
+                .map { Optional(HTTPResponse.spliced(to: $0)) }
+                .recover { error in
+                    logger.info(
+                        "splicing a session connection failed", metadata: ["owner": "\(owner)", "error": "\(error)"])
+                    return nil
+                }
+        }
+    }
+
     /// Keeps this instance's address in Redis, on `loop`: as soon as the HTTP listener is bound (checked
     /// every `bindPollInterval`), then every `refreshInterval`.
     package func startAnnouncing(on loop: any EventLoop) -> RepeatedTask {

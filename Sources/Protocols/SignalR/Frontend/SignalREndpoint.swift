@@ -41,6 +41,8 @@ package struct SignalREndpoint: WebSocketEndpoint {
         if let token = query["id"]?.first, !services.isPending(token: token, hub: hub) {
             // A stateful reconnect: the connection waits under its token, for the same user.
             guard let waiting = services.resumable(token: token, hub: hub) else {
+                // Another instance's token (with an engine) is not upgraded here either: the transport
+                // route splices the connection to that instance (SignalRRoutes.elsewhere).
                 return .refuse(.error(.notFound("No Connection with that ID")))
             }
             let user = services.authenticator.authenticate(credentials).identity?.userID

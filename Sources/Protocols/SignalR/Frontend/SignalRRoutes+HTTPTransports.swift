@@ -48,6 +48,13 @@ extension SignalRRoutes {
         _ request: HTTPRequest, hub: String, loop: any EventLoop, services: SignalRServices
     ) -> EventLoopFuture<HTTPResponse> {
         if request.head.headers[canonicalForm: "Upgrade"].contains(where: { $0.lowercased() == "websocket" }) {
+            // Another instance's connection (a first WebSocket after a negotiate there, or a stateful
+            // reconnect): spliced to it.
+            if let token = request.query("id"), services.configuration.origins.permits(request.head),
+                let spliced = elsewhere(request, token: token, loop: loop, services: services)
+            {
+                return spliced
+            }
             // A WebSocket upgrade that was not accepted: the endpoint's refusal (401, 403, 404), as on
             // paths that serve WebSockets only.
             let endpoint = SignalREndpoint(hub: hub, services: services)
@@ -127,19 +134,23 @@ extension SignalRRoutes {
         return .success(connection)
     }
 
-    /// A long poll, POST or DELETE for a connection another instance negotiated (its token names it, with an
-    /// engine): forwarded there, or 404 when that instance is gone; nil when the token is this instance's.
-    /// A Server-Sent Events stream is not forwarded (a whole answer is relayed, a stream never ends): it
-    /// gets the 404 a token unknown here earns, as does a WebSocket.
+    /// A request for a connection another instance negotiated (its token names it, with an engine); nil
+    /// when the token is this instance's. A long poll, POST or DELETE is forwarded there and its answer
+    /// relayed; a WebSocket (also a stateful reconnect) or a Server-Sent Events stream, which never end as
+    /// one answer, have the connection spliced to that instance (`SessionForwarder.tunnel`). That instance
+    /// gone: 404 "No Connection with that ID", ASP.NET Core's answer for a token it does not know (the
+    /// clients then negotiate again, or report the connection closed).
     private static func elsewhere(
         _ request: HTTPRequest, token: String, loop: any EventLoop, services: SignalRServices
     ) -> EventLoopFuture<HTTPResponse>? {
         guard let forwarder = services.forwarder, let owner = forwarder.owner(of: token, request) else { return nil }
         let notFound = plain(.notFound, "No Connection with that ID", request, services: services)
-        let wantsEvents = request.head.headers[canonicalForm: "Accept"].contains {
-            $0.lowercased().contains("text/event-stream")
+        let headers = request.head.headers
+        let wantsEvents = headers[canonicalForm: "Accept"].contains { $0.lowercased().contains("text/event-stream") }
+        let upgrades = headers[canonicalForm: "Upgrade"].contains { $0.lowercased() == "websocket" }
+        if request.head.method == .GET && (wantsEvents || upgrades) {
+            return forwarder.tunnel(request, to: owner, on: loop).map { $0 ?? notFound }
         }
-        guard !(request.head.method == .GET && wantsEvents) else { return loop.makeSucceededFuture(notFound) }
         return forwarder.forward(request, to: owner, on: loop).map { $0 ?? notFound }
     }
 

@@ -34,6 +34,13 @@ package struct SocketIOEndpoint: WebSocketEndpoint {
         if request.query("sid") == nil, let refusal = services.connections.httpRefusal(remoteAddress: remoteAddress) {
             return .refuse(.error(refusal))
         }
+        if let sid = request.query("sid"), services.registry.session(sid) == nil,
+            services.forwarder?.owner(of: sid, request) != nil
+        {
+            // The upgrade of a session another instance holds: not upgraded here; the polling route
+            // splices the connection to that instance (SocketIORoutes.upgradeElsewhere).
+            return .refuse(SocketIORoutes.errorResponse(.unknownSessionID, head: head, services: services))
+        }
         return .accept(HTTPHeaders())
     }
 

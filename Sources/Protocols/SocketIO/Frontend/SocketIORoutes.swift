@@ -67,6 +67,7 @@ package enum SocketIORoutes {
         _ request: HTTPRequest, loop: any EventLoop, services: SocketIOServices, echoesEngineIO: Bool
     ) -> EventLoopFuture<HTTPResponse> {
         let head = request.head
+        if let spliced = upgradeElsewhere(request, loop: loop, services: services) { return spliced }
         if let error = queryError(request, transport: "polling") {
             return loop.makeSucceededFuture(errorResponse(error, head: head, services: services))
         }
@@ -95,6 +96,25 @@ package enum SocketIORoutes {
             return loop.makeSucceededFuture(errorResponse(.unknownSessionID, head: head, services: services))
         }
         return forwarder.forward(request, to: owner, on: loop).map {
+            $0 ?? errorResponse(.unknownSessionID, head: head, services: services)
+        }
+    }
+
+    /// The WebSocket upgrade (`transport=websocket&sid=…`) of a session another instance holds (with an
+    /// engine; `SocketIOEndpoint.negotiate` refused it here): the connection is spliced to that instance,
+    /// which upgrades it and moves the session onto it as the Engine.IO upgrade does. That instance gone:
+    /// 400 "Session ID unknown" — the upgrade fails and the client goes on polling, where the same answer
+    /// ends the session and a stock client connects again. Nil for any other request.
+    private static func upgradeElsewhere(_ request: HTTPRequest, loop: any EventLoop, services: SocketIOServices)
+        -> EventLoopFuture<HTTPResponse>?
+    {
+        guard request.head.headers[canonicalForm: "Upgrade"].contains(where: { $0.lowercased() == "websocket" }),
+            request.query("transport") == "websocket", let sid = request.query("sid"),
+            services.registry.session(sid) == nil, let forwarder = services.forwarder,
+            let owner = forwarder.owner(of: sid, request)
+        else { return nil }
+        let head = request.head
+        return forwarder.tunnel(request, to: owner, on: loop).map {
             $0 ?? errorResponse(.unknownSessionID, head: head, services: services)
         }
     }
