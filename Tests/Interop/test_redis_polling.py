@@ -43,7 +43,8 @@ def test_a_socketio_polling_client_works_through_a_round_robin_splitter(cluster,
                 for n, server in ((1, a), (2, b), (3, c)):
                     await server.apublish(channel, {"n": n})
                 got = [(await client.event("message"))[2][0]["data"]["n"] for _ in range(3)]
-                assert got == [1, 2, 3]
+                # Redis keeps each publisher's order, not an order between instances (docs/redis.md).
+                assert sorted(got) == [1, 2, 3], got
                 published = await client.call("publish", {"channel": channel, "data": {"n": 4}})
                 assert published["channel"] == channel
                 assert (await client.event("message"))[2][0]["data"] == {"n": 4}
