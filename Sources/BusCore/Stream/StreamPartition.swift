@@ -59,10 +59,12 @@ package struct StreamPartition<Element> {
         self.baseOffset = lastOffset + 1
     }
 
-    /// The oldest offset still kept; `lastOffset + 1` when the partition is empty.
+    /// The oldest offset still kept; `lastOffset + 1` when the partition is empty. Every change ends with
+    /// `compact()`, so a kept message is at the front when there is one: no scan (this is read per append,
+    /// and the partition's code runs unspecialized in the modules that use it, where a scan cost ~4 % of a
+    /// JetStream publish).
     package var firstOffset: UInt64 {
-        for (index, entry) in entries.enumerated() where entry != nil { return baseOffset + UInt64(index) }
-        return lastOffset + 1
+        entries.isEmpty ? lastOffset + 1 : baseOffset
     }
 
     /// Subjects with at least one kept message, and how many each has.
@@ -234,6 +236,7 @@ package struct StreamPartition<Element> {
     package mutating func delete(offset: UInt64) -> Bool {
         guard let entry = entry(at: offset) else { return false }
         remove(at: Int(offset - baseOffset), entry)
+        compact()
         return true
     }
 
@@ -258,9 +261,9 @@ package struct StreamPartition<Element> {
 
     // MARK: - Internals
 
+    /// The front of `entries` (`compact()` keeps a kept message there).
     private var oldestEntry: Entry? {
-        for entry in entries where entry != nil { return entry }
-        return nil
+        entries.isEmpty ? nil : entries[0]
     }
 
     private func entryAtOrAfter(index: Int) -> Entry? {
@@ -305,8 +308,8 @@ package struct StreamPartition<Element> {
     }
 
     private mutating func removeOldest() {
-        guard let index = entries.firstIndex(where: { $0 != nil }), let entry = entries[index] else { return }
-        remove(at: index, entry)
+        guard let entry = oldestEntry else { return }
+        remove(at: 0, entry)
         compact()
     }
 
@@ -327,9 +330,10 @@ package struct StreamPartition<Element> {
         }
     }
 
-    /// Drops the holes at the front, so `entries` starts at the oldest kept message.
+    /// Drops the holes at the front, so `entries` starts at the oldest kept message. (Indexing rather than
+    /// `first`: the generic `Collection.first` copied each entry out through a heap buffer here.)
     private mutating func compact() {
-        while let first = entries.first, first == nil {
+        while !entries.isEmpty, entries[0] == nil {
             entries.removeFirst()
             baseOffset += 1
         }
