@@ -84,21 +84,36 @@ struct PostgresStateLoader {
             FROM amqp_queue_message ORDER BY queue COLLATE "C", id
             """
         ) {
-            let (queue, id, priority, deadline, exchange, keys, deaths, redelivered, topicName, body) = try row.decode(
-                (String, Int64, Int64, Int64, String, ByteBuffer, ByteBuffer, Bool, String, ByteBuffer).self)
-            guard let topic = try? Topic(topicName),
-                let message = StoredMessageCodec.decode(body, topic: topic, position: nil),
-                let routingKeys = StoredQueueCodec.decodeStrings(Array(keys.readableBytesView))
-            else { continue }
-            state.queueMessages.append(
-                StoredQueueMessage(
-                    queue: queue, id: UInt64(id), priority: UInt8(clamping: priority),
-                    deadline: UInt64(bitPattern: deadline), exchange: exchange, routingKeys: routingKeys,
-                    deaths: Array(deaths.readableBytesView), redelivered: redelivered, message: message))
+            if let message = try Self.queueMessage(row) { state.queueMessages.append(message) }
         }
         try loadStreams(into: &state)
         try loadRecords(into: &state)
         return state
+    }
+
+    /// One queue's stored messages with ids from `firstID` on, in id order (a queue's new owner among
+    /// several instances reads them fresh).
+    func loadQueueMessages(_ queue: String, from firstID: UInt64) throws -> [StoredQueueMessage] {
+        try rows(
+            """
+            SELECT queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body
+            FROM amqp_queue_message WHERE queue = \(queue) AND id >= \(Int64(bitPattern: firstID)) ORDER BY id
+            """
+        ).compactMap { try Self.queueMessage($0) }
+    }
+
+    /// A row of `amqp_queue_message`; nil when it does not decode.
+    private static func queueMessage(_ row: PostgresRow) throws -> StoredQueueMessage? {
+        let (queue, id, priority, deadline, exchange, keys, deaths, redelivered, topicName, body) = try row.decode(
+            (String, Int64, Int64, Int64, String, ByteBuffer, ByteBuffer, Bool, String, ByteBuffer).self)
+        guard let topic = try? Topic(topicName),
+            let message = StoredMessageCodec.decode(body, topic: topic, position: nil),
+            let routingKeys = StoredQueueCodec.decodeStrings(Array(keys.readableBytesView))
+        else { return nil }
+        return StoredQueueMessage(
+            queue: queue, id: UInt64(id), priority: UInt8(clamping: priority),
+            deadline: UInt64(bitPattern: deadline), exchange: exchange, routingKeys: routingKeys,
+            deaths: Array(deaths.readableBytesView), redelivered: redelivered, message: message)
     }
 
     func rows(_ query: PostgresQuery) throws -> PostgresQueryResult {
