@@ -1,4 +1,5 @@
 package import BusCore
+import Storage
 
 /// The queue brokers of the configured virtual hosts, one each, fixed at start. `/` always exists and is
 /// the one STOMP uses.
@@ -15,6 +16,23 @@ package final class VirtualHosts: Sendable {
         }
         self.brokers = brokers
         self.root = brokers["/"]!
+        if let sharing = bus.store?.sessionOwnership { listen(to: sharing) }
+    }
+
+    /// Several instances share the store: durable queues are owned by one of them at a time
+    /// (`QueueHost+Sharing.swift`); the brokers hear when another instance stored messages for a queue
+    /// served here, or asks for one.
+    private func listen(to sharing: any StoreSessionOwnership) {
+        let prefix = StoreOwnedResource.name(kind: "amqp-queue", "")
+        sharing.onResourceReleaseRequested { [self] resource, lost in
+            guard resource.hasPrefix(prefix) else { return }
+            let (virtualHost, name) = StoredResourceName.split(String(resource.dropFirst(prefix.count)))
+            broker(virtualHost)?.releaseRequested(name, lost: lost)
+        }
+        sharing.listen(QueueBroker.forwardedChannel) { [self] stored in
+            let (virtualHost, name) = StoredResourceName.split(stored)
+            broker(virtualHost)?.messagesForwarded(to: name)
+        }
     }
 
     /// The broker of `name`; nil when no such virtual host is configured.

@@ -1,0 +1,143 @@
+"""AMQP durable queues across several instances on one PostgreSQL database (issue 24,
+`shared_instances=true`; docs/storage.md "AMQP durable queues"). Two `switchboard serve` processes share
+one PostgreSQL server the test starts, and pika talks to both.
+
+- A durable queue is served by one instance at a time; a publish on the other is stored for it (and
+  confirmed only once stored) and reaches the serving instance's consumer, live too.
+- A consumer on B while A consumes the queue is refused with 405 RESOURCE_LOCKED; once A's consumer is
+  gone, B takes the queue over with every message A held, transient ones included.
+- `kill -9` of the serving instance: B takes the queue at once and gets every confirmed message not
+  acknowledged on A exactly once, and none that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pika
+import pytest
+from pika.exceptions import ChannelClosedByBroker
+
+from amqp_support import connect, get_all, pump
+from interop import unique
+from test_storage_crash import kill9
+from test_storage_postgres import PostgresServer, postgres  # noqa: F401  (the fixture)
+from test_storage_postgres_shared import shared
+
+PERSISTENT = pika.BasicProperties(delivery_mode=2)
+
+
+def declare(server, queue: str):
+    connection = connect(server)
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    return connection, channel
+
+
+def publish_confirmed(server, queue: str, bodies: list[bytes], properties=PERSISTENT) -> None:
+    """Publishes with publisher confirms: `basic_publish` returns once the broker confirmed (or raises)."""
+    connection, channel = declare(server, queue)
+    channel.confirm_delivery()
+    for body in bodies:
+        channel.basic_publish("", queue, body, properties)
+    connection.close()
+
+
+def consume(connection, channel, queue: str, count: int, timeout: float = 10.0) -> list[tuple[int, bytes]]:
+    """Registers a manual-ack consumer and collects `count` deliveries (delivery tag, body), unacked."""
+    got: list[tuple[int, bytes]] = []
+    channel.basic_consume(queue, lambda _ch, method, _props, body: got.append((method.delivery_tag, body)))
+    pump(connection, got, count, timeout=timeout)
+    return got
+
+
+def test_a_publish_on_b_reaches_the_consumer_on_a_and_is_confirmed_once_stored(make_server, postgres):  # noqa: F811
+    a, b = shared(make_server, postgres)
+    queue = unique("shared-q")
+    on_a, channel_a = declare(a, queue)
+
+    # Nobody serves the queue yet: B stores what it is given; A's consumer claims the queue and reads it.
+    publish_confirmed(b, queue, [f"early{i}".encode() for i in range(20)])
+    early = consume(on_a, channel_a, queue, 20)
+    assert [body for _, body in early] == [f"early{i}".encode() for i in range(20)]
+
+    # A serves it now: B's publishes reach A's consumer live (the store's notification), in order.
+    publish_confirmed(b, queue, [f"live{i}".encode() for i in range(10)])
+    live = consume_more(on_a, early, 30)
+    assert [body for _, body in live[20:]] == [f"live{i}".encode() for i in range(10)]
+    for tag, _ in live:
+        channel_a.basic_ack(tag)
+    on_a.process_data_events(time_limit=0.5)
+    assert postgres.sql(f"SELECT count(*) FROM amqp_queue_message WHERE queue = '{queue}'") == "0"
+    on_a.close()
+
+
+def consume_more(connection, got: list, count: int) -> list:
+    pump(connection, got, count, timeout=10.0)
+    return got
+
+
+def test_a_consumer_on_b_is_refused_while_a_consumes_and_takes_over_when_it_stops(make_server, postgres):  # noqa: F811
+    a, b = shared(make_server, postgres)
+    queue = unique("shared-q")
+    on_a, channel_a = declare(a, queue)
+    channel_a.basic_qos(prefetch_count=5)
+    # Persistent and transient messages, published on A: with shared instances both are stored.
+    publish_confirmed(a, queue, [f"p{i}".encode() for i in range(10)])
+    publish_confirmed(a, queue, [f"t{i}".encode() for i in range(5)], pika.BasicProperties(delivery_mode=1))
+    held = consume(on_a, channel_a, queue, 5)
+    assert [body for _, body in held] == [f"p{i}".encode() for i in range(5)]
+
+    on_b, channel_b = declare(b, queue)
+    started = time.monotonic()
+    with pytest.raises(ChannelClosedByBroker) as refused:
+        channel_b.basic_consume(queue, lambda *_: None)
+    assert refused.value.reply_code == 405, refused.value  # RESOURCE_LOCKED
+    assert time.monotonic() - started < 5
+
+    # A acknowledges two, and its connection goes: the other three come back; B may have the queue now.
+    channel_a.basic_ack(held[0][0])
+    channel_a.basic_ack(held[1][0])
+    on_a.process_data_events(time_limit=0.3)
+    on_a.close()
+    channel_b = on_b.channel()
+    rest = consume(on_b, channel_b, queue, 13)
+    bodies = [body for _, body in rest]
+    assert sorted(bodies) == sorted([f"p{i}".encode() for i in range(2, 10)] + [f"t{i}".encode() for i in range(5)])
+    on_b.close()
+
+
+def test_kill9_of_the_serving_instance_hands_every_unacked_confirmed_message_to_b_once(
+    make_server, postgres  # noqa: F811
+):
+    a, b = shared(make_server, postgres)
+    queue = unique("shared-q")
+    on_a, channel_a = declare(a, queue)
+    published = [f"b{i}".encode() for i in range(30)]
+    publish_confirmed(b, queue, published[:15])
+    got = consume(on_a, channel_a, queue, 15)
+    publish_confirmed(b, queue, published[15:])
+    got = consume_more(on_a, got, 30)
+    assert [body for _, body in got] == published
+    acked = set()
+    for tag, body in got[:12]:
+        channel_a.basic_ack(tag)
+        acked.add(body)
+    # The acknowledgements' deletions are written behind them: give them a commit.
+    on_a.process_data_events(time_limit=1.0)
+    kill9(a)
+
+    on_b, channel_b = declare(b, queue)
+    started = time.monotonic()
+    rest = consume(on_b, channel_b, queue, 30 - 12, timeout=10.0)
+    assert time.monotonic() - started < 5, "the dead instance's queue was not let go of at once"
+    bodies = [body for _, body in rest]
+    assert len(bodies) == len(set(bodies)), "a message was delivered twice"
+    assert set(bodies) == set(published) - acked
+    assert bodies == [body for body in published if body not in acked], "order"
+    for tag, _ in rest:
+        channel_b.basic_ack(tag)
+    on_b.process_data_events(time_limit=0.5)
+    channel_b.cancel()
+    assert get_all(on_b.channel(), queue) == []
+    on_b.close()
