@@ -21,6 +21,7 @@ from pika.exceptions import ChannelClosedByBroker
 
 from amqp_support import connect, get_all, pump
 from interop import unique
+from stomp_support import Raw
 from test_storage_crash import kill9
 from test_storage_postgres import PostgresServer, postgres  # noqa: F401  (the fixture)
 from test_storage_postgres_shared import shared
@@ -195,3 +196,24 @@ def test_kill9_of_the_serving_instance_under_load_loses_no_confirmed_message(mak
     lost = missing - set(bodies)
     assert not lost, f"{len(lost)} confirmed messages lost, e.g. {sorted(lost)[:5]}"
     on_b.close()
+
+
+def test_stomp_queues_are_served_by_one_instance_too(make_server, postgres):  # noqa: F811
+    """STOMP `/queue/` destinations are durable AMQP queues: a SEND on B is stored for the queue (its
+    RECEIPT once stored), a SUBSCRIBE on A claims the queue and gets it, one on B meanwhile gets ERROR."""
+    a, b = shared(make_server, postgres)
+    queue = unique("stompq")
+    sender = Raw(b)
+    sender.connect("1.2")
+    for i in range(5):
+        sender.request("SEND", {"destination": f"/queue/{queue}", "persistent": "true"}, f"s{i}")
+    receiver = Raw(a)
+    receiver.connect("1.2")
+    receiver.send("SUBSCRIBE", {"destination": f"/queue/{queue}", "id": "s1", "ack": "client-individual"})
+    got = [receiver.message(timeout=10) for _ in range(5)]
+    assert [frame.text for frame in got] == [f"s{i}" for i in range(5)]
+    sender.send("SUBSCRIBE", {"destination": f"/queue/{queue}", "id": "s2"})
+    error = sender.expect("ERROR", timeout=10)
+    assert "served by another Switchboard instance" in error.get("message", "") + error.text, error
+    sender.close()
+    receiver.close()
