@@ -189,6 +189,19 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         }
     }
 
+    func loadBrokerTopology(completion: @escaping @Sendable (Result<StoredState, any Error>) -> Void) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadBrokerTopology()))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
     /// Closes the connection (every lock held on it goes).
     func close() {
         queue.sync {

@@ -38,6 +38,22 @@ struct PostgresStateLoader {
             state.consumerOffsets.append(
                 StoredConsumerOffset(group: group, topic: topic, epoch: epoch, offset: UInt64(offset)))
         }
+        try loadBroker(into: &state)
+        for row in try rows(
+            """
+            SELECT queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body
+            FROM amqp_queue_message ORDER BY queue COLLATE "C", id
+            """
+        ) {
+            if let message = try Self.queueMessage(row) { state.queueMessages.append(message) }
+        }
+        try loadStreams(into: &state)
+        try loadRecords(into: &state)
+        return state
+    }
+
+    /// The queue broker's exchanges, queues and bindings (not its messages).
+    func loadBroker(into state: inout StoredState) throws {
         for row in try rows(
             "SELECT name, durable, exclusive, auto_delete, arguments FROM amqp_queue ORDER BY name COLLATE \"C\"")
         {
@@ -78,16 +94,15 @@ struct PostgresStateLoader {
                 StoredExchange(
                     name: name, type: type, autoDelete: autoDelete, internal: isInternal, alternateExchange: alternate))
         }
-        for row in try rows(
-            """
-            SELECT queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body
-            FROM amqp_queue_message ORDER BY queue COLLATE "C", id
-            """
-        ) {
-            if let message = try Self.queueMessage(row) { state.queueMessages.append(message) }
-        }
-        try loadStreams(into: &state)
-        try loadRecords(into: &state)
+    }
+
+    /// The queue broker's exchanges, queues and bindings as the database holds them now, in one snapshot
+    /// (an instance sharing the database learns what another declared).
+    func loadBrokerTopology() throws -> StoredState {
+        _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? rows("COMMIT") }
+        var state = StoredState()
+        try loadBroker(into: &state)
         return state
     }
 

@@ -40,6 +40,9 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     func loadQueueMessages(
         _ queue: String, from firstID: UInt64,
         completion: @escaping @Sendable (Result<[StoredQueueMessage], any Error>) -> Void)
+    /// The AMQP exchanges, queues and bindings as the database holds them now (`StoredState` with only
+    /// those filled in). `completion` runs on a thread of the store's.
+    func loadBrokerTopology(completion: @escaping @Sendable (Result<StoredState, any Error>) -> Void)
 }
 
 /// Names of claimed resources other than MQTT sessions.

@@ -17,7 +17,7 @@ import time
 
 import pika
 import pytest
-from pika.exceptions import ChannelClosedByBroker
+from pika.exceptions import ChannelClosedByBroker, UnroutableError
 
 from amqp_support import connect, get_all, pump
 from interop import unique
@@ -217,3 +217,42 @@ def test_stomp_queues_are_served_by_one_instance_too(make_server, postgres):  # 
     assert "served by another Switchboard instance" in error.get("message", "") + error.text, error
     sender.close()
     receiver.close()
+
+
+def test_what_a_declares_after_b_started_is_known_on_b(make_server, postgres):  # noqa: F811
+    """Exchanges, queues and bindings declared on A after B started reach B's broker through the store's
+    notification (B reads them again), so a publish on B to A's exchange is routed to A's queue."""
+    a, b = shared(make_server, postgres)
+    exchange, queue = unique("shared-x"), unique("shared-q")
+    on_a = connect(a)
+    channel_a = on_a.channel()
+    channel_a.exchange_declare(exchange, "direct", durable=True)
+    channel_a.queue_declare(queue, durable=True)
+    channel_a.queue_bind(queue, exchange, "orders")
+    on_b = connect(b)
+    deadline = time.monotonic() + 5
+    while True:
+        channel_b = on_b.channel()
+        try:
+            channel_b.queue_declare(queue, passive=True)
+            channel_b.exchange_declare(exchange, passive=True)
+            break
+        except ChannelClosedByBroker as error:
+            assert error.reply_code == 404, error
+            assert time.monotonic() < deadline, "B never learned of A's queue and exchange"
+            time.sleep(0.1)
+    # The binding's own notification may be read a moment later: a mandatory publish comes back until then.
+    channel_b.confirm_delivery()
+    while True:
+        try:
+            channel_b.basic_publish(exchange, "orders", b"o0", PERSISTENT, mandatory=True)
+            break
+        except UnroutableError:
+            assert time.monotonic() < deadline, "B never learned of A's binding"
+            time.sleep(0.1)
+    for i in range(1, 5):
+        channel_b.basic_publish(exchange, "orders", f"o{i}".encode(), PERSISTENT, mandatory=True)
+    got = consume(on_a, channel_a, queue, 5)
+    assert [body for _, body in got] == [f"o{i}".encode() for i in range(5)]
+    on_a.close()
+    on_b.close()

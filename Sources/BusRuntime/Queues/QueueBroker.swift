@@ -33,16 +33,8 @@ package final class QueueBroker: @unchecked Sendable {
     private let generationCounter = ManagedAtomic<UInt64>(0)
     /// Consumer ids, unique across every protocol's consumers (queues key their consumers by it).
     private let nextConsumerID = ManagedAtomic<UInt64>(1)
-    /// The last id `forwardedID` handed out.
-    private let lastForwardedID = NIOLockedValueBox<UInt64>(0)
-
-    /// The notification a publish to a durable queue another instance serves sends, with the queue's
-    /// stored name: its owner reads the new rows (`QueueHost.pullForwarded`).
-    package static let forwardedChannel = "switchboard_queue_forwarded"
-    /// Messages stored for a queue by an instance that does not serve it have ids from here up; a queue
-    /// hands out ids below it (counting from 1, or from the time in microseconds shifted by 8 bits after a
-    /// claim: about 2^58 today).
-    package static let forwardedIDBase: UInt64 = 1 << 62
+    /// The last id `forwardedID` handed out (QueueBroker+Sharing.swift).
+    let lastForwardedID = NIOLockedValueBox<UInt64>(0)
 
     package init(bus: Bus, metricsSlot: ProtocolMetricsSlot, virtualHost: String = "/", topicPrefix: String? = nil) {
         self.bus = bus
@@ -88,29 +80,6 @@ package final class QueueBroker: @unchecked Sendable {
     /// A consumer id no other consumer of any queue has.
     package func makeConsumerID() -> QueueConsumerID {
         QueueConsumerID(nextConsumerID.loadThenWrappingIncrement(ordering: .relaxed))
-    }
-
-    /// An id for a message stored for a queue another instance serves: `forwardedIDBase`, the time in
-    /// microseconds shifted by 8 bits, and this instance's slot among those sharing the database in the low
-    /// byte — so two instances never store the same id in one queue, and nothing the queue hands out itself.
-    func forwardedID() -> UInt64 {
-        let slot = UInt64(bus.store?.sessionOwnership?.instanceSlot ?? 0)
-        let candidate = Self.forwardedIDBase | ((bus.clock() / 1_000) << 8) | slot
-        return lastForwardedID.withLockedValue { last in
-            // Same slot in the low byte, always increasing.
-            last = max(candidate, last + 256)
-            return last
-        }
-    }
-
-    /// Another instance stored messages in queue `name` (of this virtual host): its owner here takes them.
-    package func messagesForwarded(to name: String) {
-        lock.withLock { hosts[name] }?.perform { $0.pullForwarded() }
-    }
-
-    /// Another instance asks for durable queue `name`, or this instance lost its claim (`lost`).
-    package func releaseRequested(_ name: String, lost: Bool) {
-        lock.withLock { hosts[name] }?.perform { $0.releaseRequested(lost: lost) }
     }
 
     // MARK: - Exchanges
@@ -232,6 +201,11 @@ package final class QueueBroker: @unchecked Sendable {
         return host
     }
 
+    /// The queue named `name`, whoever may use it.
+    func host(named name: String) -> QueueHost? {
+        lock.withLock { hosts[name] }
+    }
+
     /// Every queue, by name (for the admin API and metrics).
     package var queues: [QueueHost] {
         lock.withLock { hosts.values.sorted { $0.name < $1.name } }
@@ -345,7 +319,10 @@ package final class QueueBroker: @unchecked Sendable {
     /// One change of durable broker state, in submission order (a declare-ok goes out before it is
     /// durable, as RabbitMQ's does; a confirmed message is stored after its queue).
     private func write(_ change: StoreWrite) {
-        bus.store?.submit([change])
+        guard let store = bus.store else { return }
+        guard let sharing = store.sessionOwnership else { return store.submit([change]) }
+        // Other instances sharing the store learn of it once it commits (`VirtualHosts`).
+        store.submit([change, .notify(channel: Self.topologyChannel, payload: "\(sharing.instanceSlot)")])
     }
 
     /// Rebuilds this virtual host's durable exchanges, queues (spread over the bus's loops), bindings and
