@@ -173,6 +173,9 @@ package final class MemoryStore: Store {
             state.queueMessages[message.queue, default: [:]][message.id] = message
         case .deleteQueueMessages(let queue, let ids):
             for id in ids { state.queueMessages[queue]?[id] = nil }
+        case .notify:
+            // No other instance shares a memory store.
+            break
         case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
             .saveStreamConsumerOffset:
             applyStream(write, to: &state)

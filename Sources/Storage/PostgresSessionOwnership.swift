@@ -39,6 +39,9 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     private var closed = false
     private let slot: NIOLockedValueBox<UInt8>
     private let takeoverHandler = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
+    private let resourceHandler = NIOLockedValueBox<(@Sendable (String, Bool) -> Void)?>(nil)
+    /// Notification channels listened to (again on every new connection), with their handlers.
+    private let listeners = NIOLockedValueBox<[(channel: String, handler: @Sendable (String) -> Void)]>([])
 
     /// Connects and takes a slot. Throws when the database cannot be reached or 256 instances use it.
     init(connect: @escaping @Sendable () throws -> PostgresConnection, logger: Logger) throws {
@@ -49,6 +52,51 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     }
 
     var instanceSlot: UInt8 { slot.withLockedValue { $0 } }
+
+    func onResourceReleaseRequested(_ handler: @escaping @Sendable (String, Bool) -> Void) {
+        resourceHandler.withLockedValue { $0 = handler }
+    }
+
+    func listen(_ channel: String, _ handler: @escaping @Sendable (String) -> Void) {
+        listeners.withLockedValue { $0.append((channel, handler)) }
+        queue.async { [self] in
+            guard let connection else { return }
+            Self.addListener(channel, handler, to: connection)
+            // The LISTEN goes out before this query: once it returned nothing later is missed.
+            _ = try? PostgresWriter.await(connection.query("SELECT 1", logger: logger))
+        }
+    }
+
+    private static func addListener(
+        _ channel: String, _ handler: @escaping @Sendable (String) -> Void, to connection: PostgresConnection
+    ) {
+        connection.addListener(channel: channel) { _, notification in handler(notification.payload) }
+    }
+
+    /// Calls the handler a claimed name belongs to: a resource's, or a session's.
+    private func letGo(_ name: String, lost: Bool) {
+        if StoreOwnedResource.isResource(name) {
+            resourceHandler.withLockedValue { $0 }?(name, lost)
+        } else {
+            takeoverHandler.withLockedValue { $0 }?(name)
+        }
+    }
+
+    func loadQueueMessages(
+        _ queue: String, from firstID: UInt64,
+        completion: @escaping @Sendable (Result<[StoredQueueMessage], any Error>) -> Void
+    ) {
+        self.queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadQueueMessages(queue, from: firstID)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
 
     func onTakeoverRequested(_ handler: @escaping @Sendable (String) -> Void) {
         takeoverHandler.withLockedValue { $0 = handler }
@@ -141,6 +189,19 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         }
     }
 
+    func loadBrokerTopology(completion: @escaping @Sendable (Result<StoredState, any Error>) -> Void) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadBrokerTopology()))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
     /// Closes the connection (every lock held on it goes).
     func close() {
         queue.sync {
@@ -173,6 +234,9 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
                 guard let self else { return }
                 queue.async { self.takeoverRequested(notification.payload) }
             }
+            for (channel, handler) in listeners.withLockedValue({ $0 }) {
+                Self.addListener(channel, handler, to: connection)
+            }
             // The listener's LISTEN goes out before this query, so no request after it is missed.
             _ = try PostgresWriter.await(connection.query("SELECT 1", logger: logger))
         } catch {
@@ -203,8 +267,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         claims.removeAll()
         clientsByKey.removeAll()
         logger.warning("session ownership: connection lost; letting go of \(lost.count) sessions")
-        let handler = takeoverHandler.withLockedValue { $0 }
-        for clientID in lost { handler?(clientID) }
+        for name in lost { letGo(name, lost: true) }
         reconnect(after: .seconds(1))
     }
 
@@ -223,9 +286,9 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     private func takeoverRequested(_ payload: String) {
         let parts = payload.split(separator: " ")
         guard parts.count == 2, let from = UInt8(parts[0]), from != instanceSlot, let key = Int64(parts[1]),
-            let clientID = clientsByKey[key]
+            let name = clientsByKey[key]
         else { return }
-        takeoverHandler.withLockedValue { $0 }?(clientID)
+        letGo(name, lost: false)
     }
 
     private static func bool(_ future: EventLoopFuture<PostgresQueryResult>) throws -> Bool {

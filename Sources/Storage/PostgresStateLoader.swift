@@ -38,6 +38,22 @@ struct PostgresStateLoader {
             state.consumerOffsets.append(
                 StoredConsumerOffset(group: group, topic: topic, epoch: epoch, offset: UInt64(offset)))
         }
+        try loadBroker(into: &state)
+        for row in try rows(
+            """
+            SELECT queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body
+            FROM amqp_queue_message ORDER BY queue COLLATE "C", id
+            """
+        ) {
+            if let message = try Self.queueMessage(row) { state.queueMessages.append(message) }
+        }
+        try loadStreams(into: &state)
+        try loadRecords(into: &state)
+        return state
+    }
+
+    /// The queue broker's exchanges, queues and bindings (not its messages).
+    func loadBroker(into state: inout StoredState) throws {
         for row in try rows(
             "SELECT name, durable, exclusive, auto_delete, arguments FROM amqp_queue ORDER BY name COLLATE \"C\"")
         {
@@ -78,27 +94,41 @@ struct PostgresStateLoader {
                 StoredExchange(
                     name: name, type: type, autoDelete: autoDelete, internal: isInternal, alternateExchange: alternate))
         }
-        for row in try rows(
+    }
+
+    /// The queue broker's exchanges, queues and bindings as the database holds them now, in one snapshot
+    /// (an instance sharing the database learns what another declared).
+    func loadBrokerTopology() throws -> StoredState {
+        _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? rows("COMMIT") }
+        var state = StoredState()
+        try loadBroker(into: &state)
+        return state
+    }
+
+    /// One queue's stored messages with ids from `firstID` on, in id order (a queue's new owner among
+    /// several instances reads them fresh).
+    func loadQueueMessages(_ queue: String, from firstID: UInt64) throws -> [StoredQueueMessage] {
+        try rows(
             """
             SELECT queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body
-            FROM amqp_queue_message ORDER BY queue COLLATE "C", id
+            FROM amqp_queue_message WHERE queue = \(queue) AND id >= \(Int64(bitPattern: firstID)) ORDER BY id
             """
-        ) {
-            let (queue, id, priority, deadline, exchange, keys, deaths, redelivered, topicName, body) = try row.decode(
-                (String, Int64, Int64, Int64, String, ByteBuffer, ByteBuffer, Bool, String, ByteBuffer).self)
-            guard let topic = try? Topic(topicName),
-                let message = StoredMessageCodec.decode(body, topic: topic, position: nil),
-                let routingKeys = StoredQueueCodec.decodeStrings(Array(keys.readableBytesView))
-            else { continue }
-            state.queueMessages.append(
-                StoredQueueMessage(
-                    queue: queue, id: UInt64(id), priority: UInt8(clamping: priority),
-                    deadline: UInt64(bitPattern: deadline), exchange: exchange, routingKeys: routingKeys,
-                    deaths: Array(deaths.readableBytesView), redelivered: redelivered, message: message))
-        }
-        try loadStreams(into: &state)
-        try loadRecords(into: &state)
-        return state
+        ).compactMap { try Self.queueMessage($0) }
+    }
+
+    /// A row of `amqp_queue_message`; nil when it does not decode.
+    private static func queueMessage(_ row: PostgresRow) throws -> StoredQueueMessage? {
+        let (queue, id, priority, deadline, exchange, keys, deaths, redelivered, topicName, body) = try row.decode(
+            (String, Int64, Int64, Int64, String, ByteBuffer, ByteBuffer, Bool, String, ByteBuffer).self)
+        guard let topic = try? Topic(topicName),
+            let message = StoredMessageCodec.decode(body, topic: topic, position: nil),
+            let routingKeys = StoredQueueCodec.decodeStrings(Array(keys.readableBytesView))
+        else { return nil }
+        return StoredQueueMessage(
+            queue: queue, id: UInt64(id), priority: UInt8(clamping: priority),
+            deadline: UInt64(bitPattern: deadline), exchange: exchange, routingKeys: routingKeys,
+            deaths: Array(deaths.readableBytesView), redelivered: redelivered, message: message)
     }
 
     func rows(_ query: PostgresQuery) throws -> PostgresQueryResult {

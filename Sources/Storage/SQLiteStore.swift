@@ -487,6 +487,9 @@ final class SQLiteWriter: @unchecked Sendable {
                     try run(
                         db, "DELETE FROM amqp_queue_message WHERE queue = ? AND id = ?", .text(queue), .int(Int64(id)))
                 }
+            case .notify:
+                // An embedded database has one instance: nobody to tell.
+                break
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
                 try applyStream(write, db, segments: &segments, newest: &streamNewest)

@@ -95,6 +95,10 @@ package enum StoreWrite: Sendable {
     /// A record created or replaced by a newer version.
     case saveRecord(StoredRecord)
     case deleteRecord(collection: String, id: String)
+    /// Tells the other instances sharing the store that something changed, once this batch commits
+    /// (PostgreSQL: `pg_notify` inside the transaction, delivered only if it commits). A store no other
+    /// instance shares (memory, SQLite, PostgreSQL without `shared_instances`) has nobody to tell.
+    case notify(channel: String, payload: String)
 }
 
 /// What `Store.load()` returns.

@@ -24,6 +24,38 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     /// `handler` is called (on a thread of the store's) with the client identifier whenever another
     /// instance asks for a session this instance holds a claim on. Set once, before connections come.
     func onTakeoverRequested(_ handler: @escaping @Sendable (String) -> Void)
+
+    // MARK: Other resources (AMQP durable queues)
+
+    /// `handler` is called (on a thread of the store's) with a resource name (`StoreOwnedResource.name(kind:_:)`)
+    /// claimed here when another instance asks for it (`lost` false: the holder may refuse by keeping
+    /// it) or when the ownership connection was lost (`lost` true: it is not held any more). Claims and
+    /// releases of resources are `claim` / `release` with that name. Set once, before connections come.
+    func onResourceReleaseRequested(_ handler: @escaping @Sendable (_ resource: String, _ lost: Bool) -> Void)
+    /// `handler` gets the payload of every notification on `channel` (`StoreWrite.notify` of any
+    /// instance, this one included), on a thread of the store's. Set before connections come.
+    func listen(_ channel: String, _ handler: @escaping @Sendable (String) -> Void)
+    /// The stored messages of AMQP queue `queue` (its stored name) with ids from `firstID` on, in id order,
+    /// as the database holds them now. `completion` runs on a thread of the store's.
+    func loadQueueMessages(
+        _ queue: String, from firstID: UInt64,
+        completion: @escaping @Sendable (Result<[StoredQueueMessage], any Error>) -> Void)
+    /// The AMQP exchanges, queues and bindings as the database holds them now (`StoredState` with only
+    /// those filled in). `completion` runs on a thread of the store's.
+    func loadBrokerTopology(completion: @escaping @Sendable (Result<StoredState, any Error>) -> Void)
+}
+
+/// Names of claimed resources other than MQTT sessions.
+package enum StoreOwnedResource {
+    /// The name a claim on a resource other than an MQTT session goes by: `kind` and `name` after
+    /// U+0000, which no MQTT client identifier holds ([MQTT-1.5.4-2]), so none is ever mistaken for the
+    /// other.
+    package static func name(kind: String, _ name: String) -> String {
+        "\u{0}" + kind + "\u{0}" + name
+    }
+
+    /// Whether a claimed name is a resource's (`StoreOwnedResource.name(kind:_:)`), not a session's.
+    package static func isResource(_ name: String) -> Bool { name.utf8.first == 0 }
 }
 
 /// One session read fresh from the database, with the messages it may still be owed.

@@ -48,6 +48,31 @@ import Testing
         #expect(queue.unackedCount == 2 && queue.unackedBytes == 2)
     }
 
+    /// Messages another instance stored in the queue (several instances on one database) keep their ids,
+    /// above every id the queue hands out, and do not move `lastID`; a new owner's ids start past what an
+    /// earlier owner may still be writing.
+    @Test func adoptedMessagesKeepTheirIDsAndLeaveTheQueuesOwnAlone() throws {
+        var queue = Queue(name: "q", now: 0)
+        publish(&queue, "own1")
+        let forwarded: UInt64 = 1 << 62
+        queue.adopt(
+            "far2", id: forwarded + 20, bytes: 4, priority: 0, deadline: .max, exchange: "", routingKeys: ["q"],
+            redelivered: false)
+        queue.adopt(
+            "far1", id: forwarded + 10, bytes: 4, priority: 0, deadline: .max, exchange: "", routingKeys: ["q"],
+            redelivered: true)
+        #expect(queue.lastID == 1)
+        #expect(queue.readyMessages.map(\.payload) == ["own1", "far1", "far2"])
+        queue.continueIDs(after: 1_000)
+        #expect(publish(&queue, "own2").outcome == .accepted(id: 1_001))
+        try queue.addConsumer(consumer(1), now: 0)
+        let result = queue.dispatch(now: 0)
+        #expect(sent(result) == ["1:own1", "1:far1", "1:far2", "1:own2"])
+        #expect(result.deliveries[1].message.redelivered && result.deliveries[1].message.id == forwarded + 10)
+        #expect(queue.ack(forwarded + 20)?.payload == "far2")
+        #expect(queue.readyBytes == 0 && queue.unackedCount == 3)
+    }
+
     @Test func priorityOrderIsHighestFirstAndFIFOWithinOne() throws {
         var queue = Queue(name: "q", arguments: QueueArguments(maxPriority: 5), now: 0)
         publish(&queue, "low1", priority: 0)

@@ -9,6 +9,8 @@ database by its new owner. Two `switchboard serve` processes share one PostgreSQ
   over (5.0: DISCONNECT 0x8E; 3.1.1: closed), with its session and its subscription.
 - `kill -9` of A while its client is connected: the database lets go of A's sessions, and the client
   resumes on B at once.
+- No instance trims session messages another instance's session is owed (the log is not trimmed when
+  shared).
 """
 
 from __future__ import annotations
@@ -153,3 +155,30 @@ def test_a_session_another_instance_will_not_release_refuses_with_server_unavail
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_no_instance_trims_session_messages_another_instances_session_is_owed(make_server, postgres):  # noqa: F811
+    """The session message log is trimmed every 10 s below what the instance's own sessions still owe
+    (and 30 s old); shared, an instance does not know what another's sessions owe, so it trims nothing.
+    A's offline session is owed what B logs while B's own session has everything completed: after four of
+    B's trimming rounds the messages are still there for A's client."""
+    a, b = shared(make_server, postgres)
+    topic = unique("shared/")
+    cid = unique("sub")
+    sub = persistent(a.mqtt_port, V5, cid)
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    # B's own persistent session, subscribed to something else, owes nothing.
+    other = persistent(b.mqtt_port, V5, unique("other"))
+    other.subscribe(unique("elsewhere/"), qos=1)
+    pub = Paho(b.mqtt_port, V5)
+    for i in range(10):
+        pub.publish(topic, f"m{i}", qos=1)
+    pub.disconnect()
+    time.sleep(45)
+    assert int(postgres.sql("SELECT count(*) FROM message_log")) >= 10
+    sub = persistent(a.mqtt_port, V5, cid)
+    assert sub.session_present
+    assert [m.payload.decode() for m in sub.get_many(10)] == [f"m{i}" for i in range(10)]
+    sub.disconnect()
+    other.disconnect()

@@ -197,6 +197,28 @@ package struct MessageQueue<Payload> {
         readyBytes += bytes
     }
 
+    /// Takes a message another server instance stored in this queue (several instances on one database,
+    /// docs/storage.md), under the `id` it was stored with: ids of such messages lie above every id this
+    /// queue hands out, so they do not move `lastID`. It goes among the ready ones at its id's position.
+    @_specialize(exported:true,where Payload == BrokeredMessage)
+    package mutating func adopt(
+        _ payload: Payload, id: UInt64, bytes: Int, priority: UInt8, deadline: UInt64, exchange: String,
+        routingKeys: [String], redelivered: Bool
+    ) {
+        let level = Swift.min(priority, arguments.maxPriority ?? 0)
+        var message = QueueMessage(
+            id: id, payload: payload, bytes: bytes, priority: level, deadline: deadline, persistent: true,
+            exchange: exchange, routingKeys: routingKeys)
+        message.redelivered = redelivered
+        insertReady(message)
+    }
+
+    /// Ids handed out from now on follow `id` (a new owner among several instances starts above what an
+    /// earlier owner may still be writing).
+    package mutating func continueIDs(after id: UInt64) {
+        lastID = Swift.max(lastID, id)
+    }
+
     /// When a message enqueued at `now` with its own `timeToLive` expires here: the shorter of its TTL
     /// and the queue's (`x-message-ttl`); `UInt64.max` for never. The store keeps it absolute, so a TTL
     /// goes on running across a restart.

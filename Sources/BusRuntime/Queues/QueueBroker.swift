@@ -33,6 +33,8 @@ package final class QueueBroker: @unchecked Sendable {
     private let generationCounter = ManagedAtomic<UInt64>(0)
     /// Consumer ids, unique across every protocol's consumers (queues key their consumers by it).
     private let nextConsumerID = ManagedAtomic<UInt64>(1)
+    /// The last id `forwardedID` handed out (QueueBroker+Sharing.swift).
+    let lastForwardedID = NIOLockedValueBox<UInt64>(0)
 
     package init(bus: Bus, metricsSlot: ProtocolMetricsSlot, virtualHost: String = "/", topicPrefix: String? = nil) {
         self.bus = bus
@@ -199,6 +201,11 @@ package final class QueueBroker: @unchecked Sendable {
         return host
     }
 
+    /// The queue named `name`, whoever may use it.
+    func host(named name: String) -> QueueHost? {
+        lock.withLock { hosts[name] }
+    }
+
     /// Every queue, by name (for the admin API and metrics).
     package var queues: [QueueHost] {
         lock.withLock { hosts.values.sorted { $0.name < $1.name } }
@@ -312,7 +319,10 @@ package final class QueueBroker: @unchecked Sendable {
     /// One change of durable broker state, in submission order (a declare-ok goes out before it is
     /// durable, as RabbitMQ's does; a confirmed message is stored after its queue).
     private func write(_ change: StoreWrite) {
-        bus.store?.submit([change])
+        guard let store = bus.store else { return }
+        guard let sharing = store.sessionOwnership else { return store.submit([change]) }
+        // Other instances sharing the store learn of it once it commits (`VirtualHosts`).
+        store.submit([change, .notify(channel: Self.topologyChannel, payload: "\(sharing.instanceSlot)")])
     }
 
     /// Rebuilds this virtual host's durable exchanges, queues (spread over the bus's loops), bindings and
@@ -350,6 +360,8 @@ package final class QueueBroker: @unchecked Sendable {
                 hosts[stored.name] = host
                 table.addQueue(stored.name)
                 restored.queues += 1
+                // A queue several instances share is read fresh by the instance that claims it.
+                guard host.sharing == nil else { continue }
                 let kept = messages[stored.name] ?? []
                 restored.messages += kept.count
                 host.perform { $0.restore(kept) }

@@ -27,21 +27,39 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     /// Gone: deleted or expired. Late hops find it so and do nothing.
     package private(set) var isDeleted = false
 
-    private var queue: MessageQueue<BrokeredMessage>
-    private var sinks: [QueueConsumerID: any QueueConsumerSink] = [:]
+    // Internal, not private: QueueHost+Sharing.swift works on them too.
+    var queue: MessageQueue<BrokeredMessage>
+    var sinks: [QueueConsumerID: any QueueConsumerSink] = [:]
     private var hadConsumer = false
-    private unowned(unsafe) let broker: QueueBroker
-    private let clock: @Sendable () -> UInt64
+    unowned(unsafe) let broker: QueueBroker
+    let clock: @Sendable () -> UInt64
     /// Where a durable queue keeps its persistent messages (nil: a transient queue, or no store).
-    private let store: (any Store)?
+    let store: (any Store)?
+    /// Several instances share the store (`QueueHost+Sharing.swift`): who owns a durable queue, nil when
+    /// this instance is the store's only user or the queue is not durable.
+    package let sharing: (any StoreSessionOwnership)?
+    /// Whether this instance serves the queue now (always, without `sharing`).
+    var ownership = QueueOwnership.owned
+    /// `acquire` calls waiting for a claim in flight.
+    var waitingForOwnership: [@Sendable (BrokerRefusal?) -> Void] = []
+    /// Ids of messages other instances stored (`QueueBroker.forwardedIDBase` and up) taken here, until
+    /// their deletion is durable and a later read of the store cannot return them any more.
+    var adoptedIDs: Set<UInt64> = []
+    /// Adopted ids whose deletion committed after `pullsStarted` was the given number.
+    var retiringIDs: [(ids: [UInt64], after: Int)] = []
+    var pullsStarted = 0
+    var pulling = false
+    var pullAgain = false
+    /// Forwarded bus messages wait in `busWrites`: the batch's notify goes with them.
+    var busForwarded = false
     /// Persistent messages from the bus (`amq.topic` bindings) waiting for the batch's store write.
-    private var busWrites: [StoreWrite] = []
+    var busWrites: [StoreWrite] = []
     /// Ids of persistent messages that left since the last write to the store (one delete per operation).
     private var departed: [UInt64] = []
     /// Consumers that take messages without acks: a persistent message leaves on delivery.
-    private var automaticConsumers: Set<QueueConsumerID> = []
-    private var timer: Scheduled<Void>?
-    private var timerDeadline = UInt64.max
+    var automaticConsumers: Set<QueueConsumerID> = []
+    var timer: Scheduled<Void>?
+    var timerDeadline = UInt64.max
     /// The last bus message taken: a message that matches two `amq.topic` bindings arrives once per
     /// binding and is queued once (AMQP routes a message to a queue at most once).
     private weak var lastBusMessage: BusMessage?
@@ -71,6 +89,8 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         self.queue = MessageQueue(name: name, vhost: broker.virtualHost, arguments: arguments, now: clock())
         self.storedName = broker.storedName(name)
         self.store = durable ? broker.bus.store : nil
+        self.sharing = durable && exclusiveOwner == nil ? broker.bus.store?.sessionOwnership : nil
+        if sharing != nil { ownership = .remote }
     }
 
     /// Runs `work` on the queue's loop: now when already there, else after a hop.
@@ -125,6 +145,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
             completion?(answer)
             return answer
         }
+        if ownership != .owned { return forward(publications, completion: completion) }
         let now = clock()
         var accepted: [Bool] = []
         accepted.reserveCapacity(publications.count)
@@ -132,7 +153,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         for publication in publications {
             let id = enqueue(publication, now: now)
             accepted.append(id != nil)
-            if let id, publication.persistent, store != nil {
+            if let id, keeps(publication) {
                 writes.append(.saveQueueMessage(stored(publication, id: id, now: now)))
             }
         }
@@ -154,14 +175,20 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     private func enqueue(_ publication: QueuePublication, now: UInt64) -> UInt64? {
         let result = queue.enqueue(
             publication.message, bytes: publication.bytes, priority: publication.priority,
-            timeToLive: publication.timeToLive, persistent: publication.persistent && store != nil,
+            timeToLive: publication.timeToLive, persistent: keeps(publication),
             exchange: publication.exchange, routingKeys: publication.routingKeys, now: now)
         if !result.deadLetters.isEmpty { deadLetters.append(contentsOf: result.deadLetters) }
         if case .accepted(let id) = result.outcome { return id }
         return nil
     }
 
-    private func stored(_ publication: QueuePublication, id: UInt64, now: UInt64) -> StoredQueueMessage {
+    /// Whether the store keeps the publication: a persistent one in a durable queue, and with `sharing`
+    /// every one (another instance may take the queue over, and it reads the store).
+    func keeps(_ publication: QueuePublication) -> Bool {
+        store != nil && (publication.persistent || sharing != nil)
+    }
+
+    func stored(_ publication: QueuePublication, id: UInt64, now: UInt64) -> StoredQueueMessage {
         StoredQueueMessage(
             queue: storedName, id: id, priority: publication.priority,
             deadline: queue.deadline(timeToLive: publication.timeToLive, now: now), exchange: publication.exchange,
@@ -183,14 +210,18 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     }
 
     /// Notes that persistent messages left the queue; `writeDepartures` deletes them from the store.
-    private func departed(_ messages: some Sequence<QueueMessage<BrokeredMessage>>) {
+    func departed(_ messages: some Sequence<QueueMessage<BrokeredMessage>>) {
         guard store != nil else { return }
         for message in messages where message.persistent && message.id != 0 { departed.append(message.id) }
     }
 
     private func writeDepartures() {
         guard let store, !departed.isEmpty else { return }
-        store.submit([.deleteQueueMessages(queue: storedName, ids: departed)])
+        if sharing != nil {
+            writeSharedDepartures(departed)
+        } else {
+            store.submit([.deleteQueueMessages(queue: storedName, ids: departed)])
+        }
         departed.removeAll(keepingCapacity: true)
     }
 
@@ -202,6 +233,8 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         throws(BrokerRefusal)
     {
         guard !isDeleted else { throw BrokerRefusal(.notFound, "no queue '\(name)' in vhost '\(broker.virtualHost)'") }
+        // A protocol that can wait (AMQP) calls `acquire` first; one that cannot is refused.
+        guard ownership == .owned else { throw servedElsewhere }
         try queue.addConsumer(consumer, now: clock())
         sinks[consumer.id] = sink
         if consumer.ackMode == .automatic { automaticConsumers.insert(consumer.id) }
@@ -253,6 +286,8 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     /// `basic.get` (on the loop); nil when the queue was deleted meanwhile.
     package func get(autoAck: Bool) -> MessageQueue<BrokeredMessage>.GetResult? {
         guard !isDeleted else { return nil }
+        // Not served here (AMQP acquires it first): nothing to get.
+        guard ownership == .owned else { return nil }
         let result = queue.get(now: clock(), autoAck: autoAck)
         if autoAck, let message = result.message { departed(CollectionOfOne(message)) }
         if !result.deadLetters.isEmpty {
@@ -303,10 +338,23 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         isDeleted = true
         timer?.cancel()
         timer = nil
+        if let sharing, ownership == .owned, let store {
+            // Let go once the deletion is durable.
+            let claim = ownershipName
+            store.submit([]) { _ in sharing.release(claim) }
+        }
+        failWaiting(BrokerRefusal(.notFound, "no queue '\(name)' in vhost '\(broker.virtualHost)'"))
         for subscription in busBindings.values { broker.bus.unsubscribe(subscription) }
         busBindings.removeAll()
+        cancelConsumers()
+        broker.forget(self)
+    }
+
+    /// Tells every consumer the queue went from under it (`basic.cancel` from the server).
+    func cancelConsumers() {
         let cancelled = sinks
         sinks.removeAll()
+        automaticConsumers.removeAll()
         for (id, sink) in cancelled {
             if sink.eventLoop.inEventLoop {
                 sink.queueCancelled(id, host: self)
@@ -314,7 +362,6 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
                 sink.eventLoop.execute { sink.queueCancelled(id, host: self) }
             }
         }
-        broker.forget(self)
     }
 
     // MARK: - amq.topic bindings through the bus
@@ -356,12 +403,16 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         }
         lastBusMessage = message
         let now = clock()
+        if ownership != .owned {
+            forward(busMessage: message, routingKey: routingKey, now: now)
+            return .delivered(bytes: message.payload.readableBytes)
+        }
         let timeToLive = message.expiresAt == .max ? nil : (message.expiresAt > now ? message.expiresAt - now : 0)
         let publication = QueuePublication(
             message: BrokeredMessage(message: message), bytes: message.payload.readableBytes,
             priority: message.headers.priority ?? 0, timeToLive: timeToLive,
             persistent: (message.headers.qos ?? 0) > 0, exchange: "amq.topic", routingKeys: [routingKey])
-        if let id = enqueue(publication, now: now), publication.persistent, store != nil {
+        if let id = enqueue(publication, now: now), keeps(publication) {
             // A persistent message (MQTT QoS ≥ 1, AMQP delivery-mode 2, STOMP persistent:true) in a durable
             // queue is stored like one published to the queue directly; written once per delivery batch.
             busWrites.append(.saveQueueMessage(stored(publication, id: id, now: now)))
@@ -372,6 +423,10 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     package func flushDeliveries() {
         guard !isDeleted else { return }
         if let store, !busWrites.isEmpty {
+            if busForwarded {
+                busWrites.append(.notify(channel: QueueBroker.forwardedChannel, payload: storedName))
+                busForwarded = false
+            }
             store.submit(busWrites) { _ in }
             busWrites.removeAll(keepingCapacity: true)
         }
@@ -382,7 +437,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     /// Hands ready messages to consumers with room, writes them (batched per sink loop), and routes
     /// whatever died on the way.
-    private func dispatch(now: UInt64) {
+    func dispatch(now: UInt64) {
         if !sinks.isEmpty && queue.readyCount > 0 {
             let sinks = self.sinks
             queue.dispatch(now: now, into: &deliveries, deadLetters: &deadLetters) { id in
@@ -432,7 +487,9 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
 
     // MARK: - Timers (message TTL at the head, x-expires)
 
-    private func armTimer() {
+    func armTimer() {
+        // A queue served by another instance is empty here, and must not expire here.
+        guard ownership == .owned else { return }
         let next = min(queue.nextExpiry ?? .max, queue.idleDeadline ?? .max)
         guard next != .max, next < timerDeadline else { return }
         timer?.cancel()
@@ -445,7 +502,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     private func timerFired() {
         timer = nil
         timerDeadline = .max
-        guard !isDeleted else { return }
+        guard !isDeleted, ownership == .owned else { return }
         let now = clock()
         if queue.isExpired(now: now) {
             delete()

@@ -1,4 +1,6 @@
 package import BusCore
+import NIOConcurrencyHelpers
+import Storage
 
 /// The queue brokers of the configured virtual hosts, one each, fixed at start. `/` always exists and is
 /// the one STOMP uses.
@@ -6,6 +8,8 @@ package final class VirtualHosts: Sendable {
     private let brokers: [String: QueueBroker]
     /// The broker of `/`.
     package let root: QueueBroker
+    /// A topology read is in flight, and another was asked for meanwhile.
+    private let reload = NIOLockedValueBox((reading: false, again: false))
 
     package init(bus: Bus, metricsSlot: ProtocolMetricsSlot, definitions: [VirtualHostDefinition] = [.root]) {
         var brokers: [String: QueueBroker] = [:]
@@ -15,6 +19,53 @@ package final class VirtualHosts: Sendable {
         }
         self.brokers = brokers
         self.root = brokers["/"]!
+        if let sharing = bus.store?.sessionOwnership { listen(to: sharing) }
+    }
+
+    /// Several instances share the store: durable queues are owned by one of them at a time
+    /// (`QueueHost+Sharing.swift`); the brokers hear when another instance stored messages for a queue
+    /// served here, or asks for one.
+    private func listen(to sharing: any StoreSessionOwnership) {
+        let prefix = StoreOwnedResource.name(kind: "amqp-queue", "")
+        sharing.onResourceReleaseRequested { [self] resource, lost in
+            guard resource.hasPrefix(prefix) else { return }
+            let (virtualHost, name) = StoredResourceName.split(String(resource.dropFirst(prefix.count)))
+            broker(virtualHost)?.releaseRequested(name, lost: lost)
+        }
+        sharing.listen(QueueBroker.forwardedChannel) { [self] stored in
+            let (virtualHost, name) = StoredResourceName.split(stored)
+            broker(virtualHost)?.messagesForwarded(to: name)
+        }
+        sharing.listen(QueueBroker.topologyChannel) { [self] slot in
+            guard slot != "\(sharing.instanceSlot)" else { return }
+            reloadTopology(sharing)
+        }
+    }
+
+    /// Reads the durable exchanges, queues and bindings again and takes up what another instance declared
+    /// (as at start: `QueueBroker.restore`, which adds what is missing). One read at a time; changes
+    /// announced meanwhile are read by one more.
+    private func reloadTopology(_ sharing: any StoreSessionOwnership) {
+        let start = reload.withLockedValue { state -> Bool in
+            if state.reading {
+                state.again = true
+                return false
+            }
+            state.reading = true
+            return true
+        }
+        guard start else { return }
+        sharing.loadBrokerTopology { [self] result in
+            if case .success(let state) = result {
+                for broker in brokers.values { _ = broker.restore(state) }
+            }
+            let again = reload.withLockedValue { state -> Bool in
+                state.reading = false
+                defer { state.again = false }
+                return state.again
+            }
+            if again { reloadTopology(sharing) }
+        }
     }
 
     /// The broker of `name`; nil when no such virtual host is configured.

@@ -409,7 +409,7 @@ extension AMQPConnectionHandler {
             exclusive: consume.exclusive, priority: priority)
         channel.consumers[tag] = consumer
         let noWait = consume.noWait
-        awaitAnswer(
+        awaitOwnedAnswer(
             from: host,
             { host -> BrokerRefusal? in
                 do throws(BrokerRefusal) {
@@ -417,7 +417,12 @@ extension AMQPConnectionHandler {
                     return nil
                 } catch { return error }
             }
-        ) { handler, refusal in
+        ) { handler, result in
+            let refusal: BrokerRefusal? =
+                switch result {
+                case .success(let refusal): refusal
+                case .failure(let refusal): refusal
+                }
             if let refusal {
                 channel.consumers[tag] = nil
                 return handler.fail(refusal, on: channel, classID: 60, methodID: 20)
@@ -527,14 +532,19 @@ extension AMQPConnectionHandler {
         } catch {
             return fail(error, on: channel, classID: 60, methodID: 70)
         }
-        awaitAnswer(
+        awaitOwnedAnswer(
             from: host,
             { host -> (QueueMessage<BrokeredMessage>?, Int) in
                 guard let result = host.get(autoAck: noAck) else { return (nil, 0) }
                 return (result.message, result.remaining)
             }
-        ) { handler, result in
+        ) { handler, answer in
             guard case .open = channel.state else { return }
+            let result: (QueueMessage<BrokeredMessage>?, Int)
+            switch answer {
+            case .success(let got): result = got
+            case .failure(let refusal): return handler.fail(refusal, on: channel, classID: 60, methodID: 70)
+            }
             guard let message = result.0 else {
                 return handler.write(.basic(.getEmpty), channel: channel.number)
             }

@@ -358,6 +358,36 @@ extension AMQPConnectionHandler {
     }
 }
 
+extension AMQPConnectionHandler {
+    /// `awaitAnswer` for work only the queue's owner may do (consumers, `basic.get`): when several
+    /// instances share the store, the queue is claimed first (`QueueHost.acquire`, which may wait for the
+    /// database), with this connection's input held meanwhile; `answer` gets the refusal when it was not had.
+    func awaitOwnedAnswer<Result: Sendable>(
+        from host: QueueHost, _ work: @escaping @Sendable (QueueHost) -> Result,
+        answer: @escaping (AMQPConnectionHandler, Swift.Result<Result, BrokerRefusal>) -> Void
+    ) {
+        guard host.sharing != nil else {
+            return awaitAnswer(from: host, { .success(work($0)) }, answer: answer)
+        }
+        sendOutbox()
+        inbound.hold()
+        let box = UncheckedAnswer(answer)
+        let loop = eventLoop
+        host.perform { host in
+            host.acquire { refusal in
+                let result: Swift.Result<Result, BrokerRefusal> = refusal.map { .failure($0) } ?? .success(work(host))
+                loop.execute { [self] in
+                    inbound.release()
+                    guard context != nil else { return }
+                    box.answer(self, result)
+                    processInbound()
+                    flushOut()
+                }
+            }
+        }
+    }
+}
+
 /// An answer closure carried across loops: it only ever runs back on the connection's loop.
 struct UncheckedAnswer<Result>: @unchecked Sendable {
     let answer: (AMQPConnectionHandler, Result) -> Void

@@ -2,6 +2,7 @@ import BusCore
 import BusRuntime
 import KafkaRESTWire
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// Every consumer instance, by group, behind one lock that is held alone: what the stream registry knows
 /// (partition counts, committed offsets, partition ends) is asked before or after it, never under it.
@@ -16,9 +17,27 @@ package final class KafkaRESTConsumerGroups: Sendable {
     private let streams: StreamRegistry
     private let maxInstances: Int
 
-    init(streams: StreamRegistry, maxInstances: Int) {
+    /// Claims of groups among instances sharing the store (nil: this instance is the store's only user).
+    private let claims: InstanceClaims?
+
+    init(streams: StreamRegistry, maxInstances: Int, claims: InstanceClaims? = nil) {
         self.streams = streams
         self.maxInstances = maxInstances
+        self.claims = claims
+    }
+
+    /// The kind of claim a consumer group is served under when several instances share the store.
+    static let claimKind = "kafka-group"
+    /// How long a consumer instance's creation waits for a group another instance serves. That instance
+    /// lets go only when its last member goes (or it dies), never on request: a short wait.
+    static let claimTimeout = TimeAmount.milliseconds(500)
+
+    /// The answer to a consumer instance's creation while another instance serves the group: the
+    /// proxy's 40903 (409) — the state of the group forbids it here; create it on that instance.
+    static func servedElsewhere(_ group: String) -> KafkaRESTError {
+        .illegalState(
+            "consumer group '\(group)' is served by another instance sharing the database; create its consumer "
+                + "instances there")
     }
 
     /// How many instances exist (all groups).
@@ -47,6 +66,7 @@ package final class KafkaRESTConsumerGroups: Sendable {
             return true
         }
         if !found { throw .consumerInstanceNotFound }
+        claims?.release(Self.claimKind, group)
     }
 
     /// Runs `body` on the instance (touched: its idle clock restarts); 40403 when it does not exist or
@@ -105,15 +125,17 @@ package final class KafkaRESTConsumerGroups: Sendable {
 
     /// Deletes instances idle since before `cutoff` (their groups rebalance at their next requests).
     func expire(idleSince cutoff: UInt64) -> Int {
-        groups.withLockedValue { groups in
-            var removed = 0
+        let expired: [String] = groups.withLockedValue { groups in
+            var expired: [String] = []
             for (group, members) in groups {
                 let kept = members.filter { $0.value.lastUsed >= cutoff }
-                removed += members.count - kept.count
+                expired += Array(repeating: group, count: members.count - kept.count)
                 groups[group] = kept.isEmpty ? nil : kept
             }
-            return removed
+            return expired
         }
+        for group in expired { claims?.release(Self.claimKind, group) }
+        return expired.count
     }
 
     // MARK: - Assignment

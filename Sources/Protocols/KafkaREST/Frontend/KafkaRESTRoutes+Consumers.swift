@@ -14,11 +14,36 @@ extension KafkaRESTRoutes {
         let group = request.parameter("group")
         let configuration = try KafkaRESTConsumerConfiguration(body: try KafkaRESTJSON.object(request.http.body))
         let id = configuration.name ?? "rest-consumer-" + services.bus.makeIdentifier()
-        try services.consumers.create(
-            group: group, id: id, configuration: configuration, owner: request.identity.userID, now: services.now())
         let host = request.http.head.headers.first(name: "Host") ?? "localhost"
         let baseURI = "http://\(host)/consumers/\(group)/instances/\(id)"
-        return Self.json(request.loop) { buffer in
+        guard let claims = services.bus.instanceClaims else {
+            try services.consumers.create(
+                group: group, id: id, configuration: configuration, owner: request.identity.userID, now: services.now())
+            return Self.created(id, baseURI, on: request.loop)
+        }
+        // Several instances share the store: a group is served by one of them at a time (one claim per
+        // consumer instance, given back when it goes), so no partition is read by two instances' members
+        // at once (docs/storage.md "Kafka REST consumer groups").
+        let promise = request.loop.makePromise(of: Reply.self)
+        let (services, owner, loop) = (services, request.identity.userID, request.loop)
+        claims.claim(KafkaRESTConsumerGroups.claimKind, group, timeout: KafkaRESTConsumerGroups.claimTimeout) { held in
+            loop.execute {
+                guard held else { return promise.fail(KafkaRESTConsumerGroups.servedElsewhere(group)) }
+                do throws(KafkaRESTError) {
+                    try services.consumers.create(
+                        group: group, id: id, configuration: configuration, owner: owner, now: services.now())
+                    promise.completeWith(Self.created(id, baseURI, on: loop))
+                } catch {
+                    claims.release(KafkaRESTConsumerGroups.claimKind, group)
+                    promise.fail(error)
+                }
+            }
+        }
+        return promise.futureResult
+    }
+
+    private static func created(_ id: String, _ baseURI: String, on loop: any EventLoop) -> EventLoopFuture<Reply> {
+        json(loop) { buffer in
             buffer.writeStaticString("{\"instance_id\":")
             buffer.writeJSONString(id)
             buffer.writeStaticString(",\"base_uri\":")

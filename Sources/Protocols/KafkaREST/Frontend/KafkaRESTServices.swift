@@ -26,7 +26,7 @@ package final class KafkaRESTServices: Sendable {
         self.schemas = schemas
         self.now = now
         self.consumers = KafkaRESTConsumerGroups(
-            streams: bus.streams, maxInstances: configuration.maxConsumerInstances)
+            streams: bus.streams, maxInstances: configuration.maxConsumerInstances, claims: bus.instanceClaims)
     }
 
     /// Deletes instances idle longer than `consumer_instance_timeout_ms`; how many went.

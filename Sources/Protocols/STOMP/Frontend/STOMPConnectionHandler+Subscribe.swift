@@ -170,22 +170,34 @@ extension STOMPConnectionHandler {
                 return nil
             } catch { return error }
         }
-        if host.eventLoop === eventLoop {
+        if host.eventLoop === eventLoop, host.sharing == nil {
             if let refusal = add(host) { throw Self.refused(refusal) }
             return
         }
         inbound.hold()
         let id = subscription.id
-        host.perform(replyingOn: eventLoop, add) { [self] refusal in
-            inbound.release()
-            guard context != nil else { return }
-            if let refusal {
-                subscriptions[id] = nil
-                return fail(Self.refused(refusal))
-            }
-            processInbound()
-            flushOut()
+        let loop = eventLoop
+        // Several instances sharing the store: the durable queue is claimed first (docs/storage.md).
+        let acquireAndAdd: @Sendable (QueueHost, @escaping @Sendable (BrokerRefusal?) -> Void) -> Void = {
+            host, reply in
+            guard host.sharing != nil else { return reply(add(host)) }
+            host.acquire { refusal in reply(refusal ?? add(host)) }
         }
+        host.perform { host in
+            acquireAndAdd(host) { refusal in loop.execute { [self] in subscribed(id, refusal: refusal) } }
+        }
+    }
+
+    /// The queue took the subscription's consumer, or refused it (on the connection's loop).
+    private func subscribed(_ id: String, refusal: BrokerRefusal?) {
+        inbound.release()
+        guard context != nil else { return }
+        if let refusal {
+            subscriptions[id] = nil
+            return fail(Self.refused(refusal))
+        }
+        processInbound()
+        flushOut()
     }
 
     func unsubscribe(_ frame: STOMPFrame) throws(STOMPError) {

@@ -1,0 +1,30 @@
+package import NIOCore
+import Storage
+
+/// Claims on named resources among instances sharing one store (PostgreSQL with `shared_instances=true`,
+/// docs/storage.md "Several instances"), for frontends that do not deal with the store themselves: one
+/// instance at a time holds a claim; claims count on the instance that holds them, the last release lets
+/// go, and a dead instance's claims are let go of by the database.
+package struct InstanceClaims: Sendable {
+    let ownership: any StoreSessionOwnership
+
+    /// Claims `name` of `kind`; `completion` (on a thread of the store's) says whether it is held here.
+    /// While another instance holds it, the claim waits up to `timeout` for it to be let go.
+    package func claim(
+        _ kind: String, _ name: String, timeout: TimeAmount, completion: @escaping @Sendable (Bool) -> Void
+    ) {
+        ownership.claim(StoreOwnedResource.name(kind: kind, name), timeout: timeout, completion: completion)
+    }
+
+    /// Gives one claim back.
+    package func release(_ kind: String, _ name: String) {
+        ownership.release(StoreOwnedResource.name(kind: kind, name))
+    }
+}
+
+extension Bus {
+    /// Claims among the instances sharing this bus's store; nil when this instance is its only user.
+    package var instanceClaims: InstanceClaims? {
+        store?.sessionOwnership.map { InstanceClaims(ownership: $0) }
+    }
+}

@@ -1,0 +1,40 @@
+import NIOConcurrencyHelpers
+import Storage
+
+/// A queue broker among several instances sharing one PostgreSQL database (docs/storage.md, "AMQP
+/// durable queues are served by one instance at a time"; the queues' side is QueueHost+Sharing.swift).
+extension QueueBroker {
+    /// The notification a publish to a durable queue another instance serves sends, with the queue's
+    /// stored name: its owner reads the new rows (`QueueHost.pullForwarded`).
+    package static let forwardedChannel = "switchboard_queue_forwarded"
+    /// Messages stored for a queue by an instance that does not serve it have ids from here up; a queue
+    /// hands out ids below it (counting from 1, or from the time in microseconds shifted by 8 bits after a
+    /// claim: about 2^58 today).
+    package static let forwardedIDBase: UInt64 = 1 << 62
+    /// The notification a change of durable exchanges, queues or bindings sends, with the changing
+    /// instance's slot: the others read the broker's tables again and take up what is new.
+    package static let topologyChannel = "switchboard_amqp_topology"
+
+    /// An id for a message stored for a queue another instance serves: `forwardedIDBase`, the time in
+    /// microseconds shifted by 8 bits, and this instance's slot among those sharing the database in the low
+    /// byte — so two instances never store the same id in one queue, and nothing the queue hands out itself.
+    func forwardedID() -> UInt64 {
+        let slot = UInt64(bus.store?.sessionOwnership?.instanceSlot ?? 0)
+        let candidate = Self.forwardedIDBase | ((bus.clock() / 1_000) << 8) | slot
+        return lastForwardedID.withLockedValue { last in
+            // Same slot in the low byte, always increasing.
+            last = max(candidate, last + 256)
+            return last
+        }
+    }
+
+    /// Another instance stored messages in queue `name` (of this virtual host): its owner here takes them.
+    package func messagesForwarded(to name: String) {
+        host(named: name)?.perform { $0.pullForwarded() }
+    }
+
+    /// Another instance asks for durable queue `name`, or this instance lost its claim (`lost`).
+    package func releaseRequested(_ name: String, lost: Bool) {
+        host(named: name)?.perform { $0.releaseRequested(lost: lost) }
+    }
+}

@@ -1,0 +1,91 @@
+import BusCore
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@testable import Storage
+
+/// Claims of resources other than MQTT sessions (AMQP durable queues, Kafka REST consumer groups) among
+/// stores sharing one database, the notifications a batch sends once it commits, and one queue's
+/// messages read fresh (`PostgresSessionOwnership`, docs/storage.md "Several instances").
+@Suite(.postgresServer) struct PostgresResourceOwnershipTests {
+    static let queueResource = StoreOwnedResource.name(kind: "amqp-queue", "orders")
+
+    @Test func aResourceClaimGoesToTheResourceHandlerNotTheSessions() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { a.close() }
+        let b = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { b.close() }
+        let sessions = NIOLockedValueBox<[String]>([])
+        let resources = NIOLockedValueBox<[String]>([])
+        a.sessionOwnership!.onTakeoverRequested { name in sessions.withLockedValue { $0.append(name) } }
+        a.sessionOwnership!.onResourceReleaseRequested { name, lost in
+            #expect(!lost)
+            resources.withLockedValue { $0.append(name) }
+            a.sessionOwnership!.release(name)
+        }
+        #expect(StoreOwnedResource.isResource(Self.queueResource))
+        #expect(!StoreOwnedResource.isResource("orders"))
+        #expect(await PostgresSessionOwnershipTests.claim(a, Self.queueResource))
+        // A session of the same name is another lock.
+        #expect(await PostgresSessionOwnershipTests.claim(b, "orders", timeout: .milliseconds(200)))
+        #expect(await PostgresSessionOwnershipTests.claim(b, Self.queueResource))
+        #expect(resources.withLockedValue { $0 } == [Self.queueResource])
+        #expect(sessions.withLockedValue { $0 }.isEmpty)
+    }
+
+    @Test func aNotificationReachesTheListenersOnlyWhenItsBatchCommits() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { a.close() }
+        let b = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { b.close() }
+        let heard = NIOLockedValueBox<[String]>([])
+        b.sessionOwnership!.listen("test_channel") { payload in heard.withLockedValue { $0.append(payload) } }
+        // A failing statement rolls the batch back: its notification is never sent.
+        #expect(
+            await PostgresStoreTests.write(
+                a, [.notify(channel: "test_channel", payload: "rolled back"), PostgresStoreTests.queue("bad\u{0}name")]
+            ) != nil)
+        #expect(await PostgresStoreTests.write(a, [.notify(channel: "test_channel", payload: "q1")]) == nil)
+        let deadline = NIODeadline.now() + .seconds(5)
+        while heard.withLockedValue({ $0 }).isEmpty && NIODeadline.now() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(heard.withLockedValue { $0 } == ["q1"])
+    }
+
+    @Test func aQueuesMessagesAreReadFreshFromAnID() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { a.close() }
+        let b = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { b.close() }
+        func stored(_ queue: String, _ id: UInt64, _ body: String) throws -> StoredQueueMessage {
+            StoredQueueMessage(
+                queue: queue, id: id, priority: 1, deadline: .max, exchange: "", routingKeys: [queue], deaths: [],
+                redelivered: false, message: try StoreTests.message("$amqp/queue", body))
+        }
+        let forwarded: UInt64 = 1 << 62
+        #expect(
+            await PostgresStoreTests.write(
+                a,
+                [
+                    .saveQueueMessage(try stored("q", 1, "own")),
+                    .saveQueueMessage(try stored("q", forwarded | 5, "forwarded")),
+                    .saveQueueMessage(try stored("other", 2, "not this queue")),
+                ]) == nil)
+        func read(from id: UInt64) async throws -> [String] {
+            let messages = try await withCheckedThrowingContinuation { continuation in
+                b.sessionOwnership!.loadQueueMessages("q", from: id) { continuation.resume(with: $0) }
+            }
+            return messages.map { String(buffer: $0.message.payload) }
+        }
+        #expect(try await read(from: 0) == ["own", "forwarded"])
+        #expect(try await read(from: forwarded) == ["forwarded"])
+    }
+}
