@@ -127,6 +127,9 @@ package final class ConnectionRegistry: Sendable {
         var perAddress: [String: Int] = [:]
         /// Publisher ids that are not connection ids → the connection publishing with it now.
         var publishers: [String: String] = [:]
+        /// Publishers that are no connection of the registry's (an HTTP connection's `POST /api/publish`,
+        /// `HTTPPublishingConnection`): found by their publisher id for publisher flow control only.
+        var pausable: [String: any ConnectionController] = [:]
         /// Token bucket for the connect rate: tokens and when they were last topped up.
         var tokens: Double
         var refilledAt: UInt64
@@ -249,8 +252,15 @@ package final class ConnectionRegistry: Sendable {
     package func controller(_ id: String) -> (any ConnectionController)? {
         state.withLockedValue { state in
             if let entry = state.entries[id] { return entry.controller }
-            return state.publishers[id].flatMap { state.entries[$0]?.controller }
+            if let connection = state.publishers[id] { return state.entries[connection]?.controller }
+            return state.pausable[id]
         }
+    }
+
+    /// A publisher that is not a registered connection publishes as `publisherID` (publisher flow control
+    /// finds it by that id, `controller(_:)`); nil forgets it.
+    package func setPausablePublisher(_ publisherID: String, _ controller: (any ConnectionController)?) {
+        state.withLockedValue { $0.pausable[publisherID] = controller }
     }
 
     /// Who publishes as `publisherID` (its connection id, or the id it publishes with), while it is

@@ -15,6 +15,8 @@ package struct HTTPRequest: Sendable {
     package var closeFuture: EventLoopFuture<Void>?
     /// The common name of the client certificate the TLS handshake verified (HTTPS with mTLS).
     package var clientCertificateName: String?
+    /// The connection the request came on, as a publisher that publisher flow control may pause.
+    package var publishingConnection: HTTPPublishingConnection?
 
     package init(head: HTTPRequestHead, body: ByteBuffer, remoteAddress: SocketAddress?) {
         self.head = head

@@ -12,6 +12,13 @@ package protocol HTTPResponseStream: AnyObject, Sendable {
     /// release what the stream holds. Called exactly once after `streamStarted` (a stream that never
     /// started — the client left first, or it was a `HEAD` request — acquires nothing and is not called).
     func streamEnded()
+    /// The connection's outbound buffer went over its high water mark (`writable` false) or back below its
+    /// low one (publisher flow control); `HTTPStreamWriter.isWritable` already says so.
+    func streamWritabilityChanged(_ writable: Bool)
+}
+
+extension HTTPResponseStream {
+    package func streamWritabilityChanged(_ writable: Bool) {}
 }
 
 /// Writes a streamed body. Bytes must be framed by `HTTPStreamWriter.frame` for this writer's
@@ -38,6 +45,13 @@ package final class HTTPStreamWriter {
         self.core = context.channel._channelCore
         self.isWritable = context.channel.isWritable
         self.encryptedPath = try? context.pipeline.syncOperations.context(handlerType: TLSPlaintextEntry.self)
+    }
+
+    /// Bytes waiting in the connection's outbound buffer (nil once it is closed): whether a slow client is
+    /// still reading (publisher flow control).
+    package var bufferedBytes: Int? {
+        guard core != nil else { return nil }
+        return try? channel.syncOptions?.getOption(.bufferedWritableBytes)
     }
 
     /// False once the stream is finished or the connection closed.

@@ -30,6 +30,8 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     private var waiting: Scheduled<Void>?
     /// Requests whose head arrived and whose response is not written yet (pipelining has several).
     private var inFlight = 0
+    /// This connection as a publisher (publisher flow control), made at its first request.
+    private var publishingConnection: HTTPPublishingConnection?
 
     /// How long a connection may go without a complete request head: from its opening (`request`), and
     /// between requests on a keep-alive connection (`keepAlive`).
@@ -110,6 +112,10 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
                 var request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
                 request.closeFuture = context.channel.closeFuture
                 request.clientCertificateName = context.channel.verifiedClientCommonName
+                if publishingConnection == nil {
+                    publishingConnection = HTTPPublishingConnection(channel: context.channel)
+                }
+                request.publishingConnection = publishingConnection
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 router.respond(to: request, on: context.eventLoop).whenComplete { result in
                     let (handler, context) = loopBound.value
@@ -243,7 +249,10 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .streaming(_, let writer) = state { writer.isWritable = context.channel.isWritable }
+        if case .streaming(let stream, let writer) = state {
+            writer.isWritable = context.channel.isWritable
+            stream.streamWritabilityChanged(writer.isWritable)
+        }
         context.fireChannelWritabilityChanged()
     }
 

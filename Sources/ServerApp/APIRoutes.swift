@@ -163,11 +163,19 @@ struct APIRoutes: Sendable {
     }
 
     private func publishOne(
-        _ topic: Topic, _ payload: ByteBuffer, headers: MessageHeaders, on loop: any EventLoop
+        _ topic: Topic, _ payload: ByteBuffer, headers: MessageHeaders, publisherID: String?, on loop: any EventLoop
     ) -> EventLoopFuture<PublishResult> {
         bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.readableBytes)
         return bus.publishWithResult(
-            BusMessage(topic: topic, payload: payload, headers: headers, timestamp: bus.clock()), on: loop)
+            BusMessage(
+                topic: topic, payload: payload, headers: headers, publisherID: publisherID, timestamp: bus.clock()),
+            on: loop)
+    }
+
+    /// The id a request's publishes carry: its connection's, so that a subscriber they feed which falls
+    /// behind stops the connection being read (publisher flow control, `HTTPPublishingConnection`).
+    private func publisherID(_ request: HTTPRequest) -> String? {
+        request.publishingConnection?.publisherID(in: connections, makeID: bus.makeIdentifier)
     }
 
     private func publish(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
@@ -180,10 +188,13 @@ struct APIRoutes: Sendable {
         if bus.streams.count > 0 {
             // Streams capture the publish: answer once each stored it (its partition and offset) or refused.
             bus.shard(for: loop).stats.published(slot: metricsSlot, bytes: payload.0.readableBytes)
-            let message = BusMessage(topic: topic, payload: payload.0, headers: headers, timestamp: bus.clock())
+            let message = BusMessage(
+                topic: topic, payload: payload.0, headers: headers, publisherID: publisherID(request),
+                timestamp: bus.clock())
             published = bus.publishToStreams(message, placement: try placement(document), on: loop)
         } else {
-            published = publishOne(topic, payload.0, headers: headers, on: loop).map { ($0, []) }
+            published = publishOne(topic, payload.0, headers: headers, publisherID: publisherID(request), on: loop)
+                .map { ($0, []) }
         }
         return published.map { result, streams in
             if let failure = result.failure {
@@ -232,6 +243,7 @@ struct APIRoutes: Sendable {
         let payload = try payload(request, document)
         let headers = try headers(document, contentType: payload.contentType)
         var pending: [(String, EventLoopFuture<Result<PublishResult, APIError>>)] = []
+        let publisherID = publisherID(request)
         for value in channels {
             guard let name = value.stringValue else {
                 throw APIError.badRequest("\"channels\" must be an array of strings")
@@ -239,7 +251,7 @@ struct APIRoutes: Sendable {
             do {
                 let topic = try topic(name)
                 try checkSchemas(topic, payload)
-                let published = publishOne(topic, payload.0, headers: headers, on: loop).map {
+                let published = publishOne(topic, payload.0, headers: headers, publisherID: publisherID, on: loop).map {
                     Result<PublishResult, APIError>.success($0)
                 }
                 pending.append((name, published))

@@ -143,7 +143,11 @@ def test_slow_consumer_disconnect(make_server):
                 assert time.monotonic() < deadline, "slow consumer still connected 15s after the flood"
                 await asyncio.sleep(0.2)
 
-            # drain what reached us; the stream must end with close 1008 "slow consumer"
+            # Drain what reached us. The client was given up on after `write_deadline` (10 s) without reading,
+            # its publisher paused meanwhile (publisher flow control), with more queued for it than the kernel
+            # holds: the close frame 1008 "slow consumer" is queued behind that and the socket closes after
+            # the close grace period (2 s) whether or not it was read — a client that reads nothing cannot
+            # get it in time, and sees the connection drop (1006). Either way the server counted it.
             received = 0
             try:
                 while True:
@@ -151,11 +155,15 @@ def test_slow_consumer_disconnect(make_server):
                     received += 1
             except Exception:
                 pass
-            assert slow.conn.close_code == 1008, (
+            assert slow.conn.close_code in (1008, 1006), (
                 f"close code {slow.conn.close_code} reason {slow.conn.close_reason!r} after {received} messages"
             )
-            assert slow.conn.close_reason.startswith("slow consumer"), slow.conn.close_reason
+            if slow.conn.close_code == 1008:
+                assert slow.conn.close_reason.startswith("slow consumer"), slow.conn.close_reason
             assert received < 300
+            metrics = (await srv.ahttp("GET", "/metrics")).text
+            line = 'switchboard_slow_consumers_total{protocol="websocket"} '
+            assert float(next(m for m in metrics.splitlines() if m.startswith(line)).split()[-1]) >= 1, metrics
         finally:
             await slow.close()
 

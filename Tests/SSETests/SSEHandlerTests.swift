@@ -1,6 +1,7 @@
 import BusCore
 import BusRuntime
 import FrontendKit
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -30,6 +31,7 @@ import Testing
         var configuration = SSEConfiguration()
         configuration.keepAliveSeconds = 5
         configuration.retryMilliseconds = 1000
+        configuration.congestionBounds = CongestedSubscriber.Bounds(deadline: 10_000_000_000, slack: 4)
         services = SSEServices(
             configuration: configuration, bus: harness.bus, connections: harness.connections,
             authenticator: StaticTokenAuthenticator(allowsAnonymous: true, tokens: [:]))
@@ -149,28 +151,80 @@ import Testing
     }
 }
 
+/// Publisher flow control (docs/concurrency.md, "Publisher flow control"): a stream whose connection is over
+/// its high water mark is written to all the same and pauses the publishers feeding it until it drains;
+/// past its slack it gets the slow-consumer policy.
 extension SSEHandlerTests {
-    @Test func slowStreamWithAPositionEndsSoItsClientRecovers() throws {
-        try request("/sse?channel=chat/a")
-        _ = try output()
-        channel.isWritable = false
-        channel.pipeline.fireChannelWritabilityChanged()
-        publish("chat/a", "1")
-        #expect(try output() == "0\r\n\r\n")
-        #expect(!channel.isActive)
+    final class Publisher: ConnectionController {
+        let pauses = NIOLockedValueBox<[Bool]>([])
+        func requestClose(_ reason: CloseReason) {}
+        func publishingPaused(_ paused: Bool, by subscriberID: String) { pauses.withLockedValue { $0.append(paused) } }
+        var said: [Bool] { pauses.withLockedValue { $0 } }
     }
 
-    @Test func slowStreamWithoutAPositionDropsUnderTheDropPolicy() throws {
+    /// A publisher `pub`, registered as another protocol's connection would be.
+    func registeredPublisher() -> Publisher {
+        let publisher = Publisher()
+        #expect(
+            connections.register(
+                ConnectionInfo(id: "pub", protocolName: "nats", remoteAddress: nil, connectedAt: 0),
+                controller: publisher))
+        return publisher
+    }
+
+    /// `payload` on `topic` from `pub`, published after the stream fell behind (the bus clock stands still
+    /// here: a later timestamp counts against the slack).
+    func publishLater(_ topic: String, _ payload: String) {
+        bus.publish(
+            BusMessage(
+                topic: Topic(trusted: topic), payload: ByteBuffer(string: payload), publisherID: "pub",
+                timestamp: 2_000_000_000),
+            on: channel.embeddedEventLoop)
+        channel.embeddedEventLoop.run()
+    }
+
+    func setWritable(_ writable: Bool) {
+        channel.isWritable = writable
+        channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    @Test func aStreamBehindIsWrittenToAndPausesItsPublisherUntilItDrains() throws {
+        let publisher = registeredPublisher()
+        try request("/sse?channel=chat/a")
+        _ = try output()
+        setWritable(false)
+        publishLater("chat/a", "1")
+        #expect(try output().contains("data: 1\n"))
+        #expect(publisher.said == [true])
+        setWritable(true)
+        #expect(publisher.said == [true, false])
+    }
+
+    @Test func slowStreamWithAPositionEndsPastItsSlackSoItsClientRecovers() throws {
+        let publisher = registeredPublisher()
+        try request("/sse?channel=chat/a")
+        _ = try output()
+        setWritable(false)
+        publishLater("chat/a", "1")  // within the slack (4 bytes here)
+        publishLater("chat/a", "2345")
+        #expect(try output().hasSuffix("0\r\n\r\n"))
+        #expect(!channel.isActive)
+        #expect(publisher.said == [true, false])
+    }
+
+    @Test func slowStreamWithoutAPositionDropsPastItsSlackUnderTheDropPolicy() throws {
+        let publisher = registeredPublisher()
         try request("/sse?channel=chat/%2B")
         _ = try output()
-        channel.isWritable = false
-        channel.pipeline.fireChannelWritabilityChanged()
-        publish("chat/a", "1")
-        #expect(try output() == "")
+        setWritable(false)
+        publishLater("chat/a", "1")
+        publishLater("chat/a", "2345")
+        let written = try output()
+        #expect(written.contains("data: 1\n") && !written.contains("data: 2345\n"))
         #expect(channel.isActive)
-        channel.isWritable = true
-        channel.pipeline.fireChannelWritabilityChanged()
-        publish("chat/a", "2")
-        #expect(try output().contains("data: 2\n"))
+        #expect(publisher.said == [true, false])  // given up: its publisher goes on
+        setWritable(true)
+        publish("chat/a", "6")
+        #expect(try output().contains("data: 6\n"))
     }
 }

@@ -26,6 +26,10 @@ package struct SSEConfiguration: FrontendSettings {
     /// `allowedOrigins` when the frontend is built.
     package var origins = OriginPolicy(allowed: ["*"])
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
+    /// Publisher flow control (`CongestedSubscriber`): a subscriber is behind while its socket is over
+    /// `limits.max_outbound_bytes`; it may stay behind 10 s without progress and be given the last quarter of
+    /// that limit (at least 4 MiB) more before `slowConsumerPolicy` applies.
+    package var congestionBounds = CongestedSubscriber.Bounds.pastHighWaterMark(1 << 20)
     package var limits = SSELimits()
 
     package init() {}

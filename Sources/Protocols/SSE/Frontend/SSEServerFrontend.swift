@@ -14,6 +14,7 @@ package struct SSEServerFrontend: Frontend {
         configuration.origins = settings.allowedOrigins.map { OriginPolicy(allowed: $0) } ?? context.origins
         configuration.maxRealtimeSubscriptions = context.limits.maxSubscriptionsPerConnection
         configuration.slowConsumerPolicy = context.limits.slowConsumer
+        configuration.congestionBounds = .pastHighWaterMark(context.limits.maxOutboundBytes)
         self.services = SSEServices(
             configuration: configuration, bus: context.bus, connections: context.connections,
             authenticator: context.authenticator, keepAlive: context.keepAlive)

@@ -51,6 +51,8 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     private var lastDelivered: BusMessage?
     /// Something was delivered since the last keep-alive tick (read by the realtime inactivity check).
     private var deliveredSinceTick = false
+    /// Publisher flow control: this stream as a subscriber that fell behind (`CongestedSubscriber`).
+    private var behind = CongestedSubscriber()
     /// `identity`: who opened the stream; when its token expires the stream ends, and the client must
     /// come back with a new token.
     init(
@@ -103,6 +105,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     /// Unsubscribes everything and leaves the registry (and the realtime client table).
     private func cleanUp() {
         lifecycle.end(self, bus: bus, subscriptions: subscriptions)
+        behind.caughtUp(info.id, registry: services.connections)
         writer = nil
         subscriptions.removeAll()
         if isRealtime {
@@ -122,7 +125,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         // A record subscription the PocketBase way gets its own event even when another subscription of the
         // client matched the same change (PocketBase sends one per subscription: `tasks/*` and `tasks/<id>`).
         if isRealtime, let name = realtimeEventNames[ObjectIdentifier(subscription)] {
-            guard writer.isWritable else { return slowConsumer() }
+            if !writer.isWritable, let refused = admitWhileBehind(message) { return refused }
             deliveredSinceTick = true
             let event = HTTPStreamWriter.frame(chunked: writer.isChunked, capacity: message.payload.readableBytes + 64)
             {
@@ -136,7 +139,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
             lastDelivered = message
         }
         guard filter.admitsEverything || filter.admits(message) else { return .skipped }
-        guard writer.isWritable else { return slowConsumer() }
+        if !writer.isWritable, let refused = admitWhileBehind(message) { return refused }
         deliveredSinceTick = true
         let chunked = writer.isChunked
         var bytes = 0
@@ -193,15 +196,36 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         lastDelivered = nil
     }
 
-    /// The outbound buffer is full. A stream with a position ends instead of dropping: its client
-    /// reconnects with `Last-Event-ID` and recovers the rest from history, so nothing inside the window
-    /// is lost. Without a position (no history, filters only) the configured policy applies.
-    private func slowConsumer() -> DeliveryOutcome {
-        if configuration.slowConsumerPolicy == .disconnect || positions.contains(where: { $0 != nil }) {
+    /// A delivery while the outbound buffer is over its high water mark: nil when it is written all the
+    /// same, the publishers feeding the stream paused until it drains (`CongestedSubscriber`); past the
+    /// deadline or the slack, the slow-consumer policy's outcome.
+    private func admitWhileBehind(_ message: BusMessage) -> DeliveryOutcome? {
+        slowConsumer(
+            behind.admitUnwritable(
+                message, to: info.id, policy: slowConsumerPolicy, now: bus.clock(),
+                bounds: configuration.congestionBounds, registry: services.connections))
+    }
+
+    /// A stream with a position ends instead of dropping: its client reconnects with `Last-Event-ID` and
+    /// recovers the rest from history, so nothing inside the window is lost. Without a position (no
+    /// history, filters only) the configured policy applies.
+    private var slowConsumerPolicy: SlowConsumerPolicy {
+        positions.contains(where: { $0 != nil }) ? .disconnect : configuration.slowConsumerPolicy
+    }
+
+    private func slowConsumer(_ verdict: CongestedSubscriber.Verdict) -> DeliveryOutcome? {
+        switch verdict {
+        case .write: return nil
+        case .drop: return .dropped
+        case .disconnect:
             services.counters.countSlowConsumer()
             serverClose(.slowConsumer)
+            return .dropped
         }
-        return .dropped
+    }
+
+    func streamWritabilityChanged(_ writable: Bool) {
+        if writable { behind.writable(info.id, registry: services.connections) }
     }
 
     // MARK: - Keep-alive, inactivity and closing
@@ -213,6 +237,13 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
                     HTTPStreamWriter.frame(chunked: writer.isChunked) { SSEEventEncoder.comment(&$0, "token expired") })
             }
             return serverClose(.administrative)
+        }
+        if behind.isBehind,
+            let verdict = behind.tick(
+                buffered: writer?.bufferedBytes, subscriberID: info.id, policy: slowConsumerPolicy, now: bus.clock(),
+                bounds: configuration.congestionBounds, registry: services.connections)
+        {
+            _ = slowConsumer(verdict)
         }
         guard var machine else { return }
         if deliveredSinceTick {

@@ -48,6 +48,10 @@ package struct SignalRConfiguration: FrontendSettings {
     /// Groups (subscriptions) per connection; bounds the index growth one client can cause.
     package var maxSubscriptions: Int = 1_000
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
+    /// Publisher flow control (`CongestedSubscriber`): a subscriber is behind while its socket is over
+    /// `limits.max_outbound_bytes`; it may stay behind 10 s without progress and be given the last quarter of
+    /// that limit (at least 4 MiB) more before `slowConsumerPolicy` applies.
+    package var congestionBounds = CongestedSubscriber.Bounds.pastHighWaterMark(1 << 20)
     package var origins = OriginPolicy(allowed: ["*"])
     /// Accept permessage-deflate on the WebSocket transport (off, as ASP.NET Core's default).
     package var webSocketCompression = false

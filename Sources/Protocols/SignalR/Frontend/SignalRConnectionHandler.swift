@@ -47,6 +47,10 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline.
     var core: (any ChannelCore)?
     var writable = true
+    /// Publisher flow control (SignalRConnectionHandler+FlowControl.swift): this connection as a subscriber
+    /// that fell behind, and as a publisher paused by one.
+    var behind = CongestedSubscriber()
+    var paused = PausedPublisher()
     /// Stateful reconnect's numbering and replay buffer, when the client negotiated it
     /// (SignalRConnectionHandler+StatefulReconnect.swift).
     var resume: SignalRResumeState?
@@ -135,6 +139,8 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
 
     /// The transport has gone: the connection ends — unless it waits for a stateful reconnect.
     func connectionEnded() {
+        // Its socket is gone: whatever it held paused goes on (a reconnect's buffer is bounded on its own).
+        behind.caughtUp(info.id, registry: services.connections)
         if waitsForReconnect { return detach() }
         phase = .closed
         guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
@@ -186,6 +192,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
+        if writable { behind.writable(info.id, registry: services.connections) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -297,6 +304,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     // MARK: - Keep-alive
 
     func keepAliveTick(now: NIODeadline) {
+        if behind.isBehind || paused.isPaused { flowControlTick() }
         if receivedSinceTick {
             receivedSinceTick = false
             lastReceived = now
@@ -368,7 +376,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
         guard case .webSocket = outbound else {
             return deliverOverHTTP(message, json: hubProtocol == .json, context: &context)
         }
-        guard writable || detachedSince != nil else { return slowConsumer() }
+        if !writable, detachedSince == nil, let refused = admitWhileBehind(message) { return refused }
         let json = hubProtocol == .json
         let frame = context.encoded(form: WireFormKey(SignalRConnectionHandler.self, variant: json ? 0 : 1)) {
             message in SignalRConnectionHandler.deliveryFrame(message, json: json)

@@ -14,6 +14,7 @@ package struct SignalRServerFrontend: Frontend {
         var configuration = settings
         configuration.maxSubscriptions = context.limits.maxSubscriptionsPerConnection
         configuration.slowConsumerPolicy = context.limits.slowConsumer
+        configuration.congestionBounds = .pastHighWaterMark(context.limits.maxOutboundBytes)
         configuration.origins = context.origins
         if configuration.conformanceMode {
             configuration.hubs = (configuration.hubs ?? []) + SignalRConformance.hubs

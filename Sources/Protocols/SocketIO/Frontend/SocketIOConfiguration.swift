@@ -31,6 +31,10 @@ package struct SocketIOConfiguration: FrontendSettings {
     /// Bytes a polling session may have waiting for its next poll before the slow-consumer policy applies.
     package var maxBufferedBytes: Int = 4 << 20
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
+    /// Publisher flow control (`CongestedSubscriber`): a subscriber is behind while its socket is over
+    /// `limits.max_outbound_bytes`; it may stay behind 10 s without progress and be given the last quarter of
+    /// that limit (at least 4 MiB) more before `slowConsumerPolicy` applies.
+    package var congestionBounds = CongestedSubscriber.Bounds.pastHighWaterMark(1 << 20)
     package var origins = OriginPolicy(allowed: ["*"])
     /// The behaviour the socketio/engine.io-protocol and socket.io-protocol test suites expect of the
     /// server under test (an echo hub): see docs/protocols/socketio.md. Off in production.

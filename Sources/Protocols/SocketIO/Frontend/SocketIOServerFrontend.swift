@@ -17,6 +17,7 @@ package struct SocketIOServerFrontend: Frontend {
         configuration.defaultRPCTimeoutMilliseconds = min(
             configuration.defaultRPCTimeoutMilliseconds, limits.rpcMaxTimeoutMilliseconds)
         configuration.slowConsumerPolicy = limits.slowConsumer
+        configuration.congestionBounds = .pastHighWaterMark(limits.maxOutboundBytes)
         configuration.origins = context.origins
         self.services = SocketIOServices(
             configuration: configuration, bus: context.bus, connections: context.connections,

@@ -24,7 +24,7 @@ extension SocketIOSocket: BusSubscriber {
         guard let handler = webSocket else {
             return session.deliverPolled(message, to: self, for: subscription, context: &context)
         }
-        guard handler.isWritable else { return session.slowConsumer() }
+        if !handler.isWritable, let refused = session.admitWhileBehind(message) { return refused }
         if let reply = message.headers.replyTo, message.isPublication {
             // An RPC request: sent with an ack id of the session's, whose answer is the reply.
             return .delivered(bytes: session.sendRequest(message, socket: self, replyTo: reply))

@@ -78,6 +78,11 @@ final class SocketIOSession: ConnectionController, @unchecked Sendable {
     var pendingReplies: [UInt64: (topic: String, socketID: String)] = [:]
     var nextReplyID: UInt64 = 0
     var needsFlush = false
+    /// Publisher flow control (SocketIOSession+FlowControl.swift): the session as a subscriber that fell
+    /// behind, as a publisher paused by one, and the timer that checks both while either lasts.
+    var behind = CongestedSubscriber()
+    var paused = PausedPublisher()
+    var flowControlTimer: RepeatedTask?
 
     init(
         sid: String, services: SocketIOServices, eventLoop: any EventLoop, echoesEngineIO: Bool,
@@ -354,6 +359,7 @@ final class SocketIOSession: ConnectionController, @unchecked Sendable {
             endSocket(slot: slot, keepForRecovery: reason.isRecoverable && socket.canRecover)
         }
         transport = .closed
+        flowControlEnded()
         heartbeatTimer?.cancel()
         connectTimer?.cancel()
         services.registry.remove(sid)

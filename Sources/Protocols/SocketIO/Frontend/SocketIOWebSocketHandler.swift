@@ -43,6 +43,8 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     }
 
     var isWritable: Bool { writable }
+    /// The channel, for publisher flow control's reading switch (`Channel.setOption` hops to its loop).
+    var readingChannel: (any Channel)? { channel }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -97,6 +99,7 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
+        if writable, let session { on(session) { $0.transportDrained(self) } }
         context.fireChannelWritabilityChanged()
     }
 

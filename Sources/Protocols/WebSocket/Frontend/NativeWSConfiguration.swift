@@ -23,6 +23,10 @@ package struct NativeWSConfiguration: FrontendSettings {
     /// History returned when a `history` request names no limit.
     package var defaultHistoryLimit: Int = 100
     package var slowConsumerPolicy: SlowConsumerPolicy = .drop
+    /// Publisher flow control (`CongestedSubscriber`): a subscriber is behind while its socket is over
+    /// `limits.max_outbound_bytes`; it may stay behind 10 s without progress and be given the last quarter of
+    /// that limit (at least 4 MiB) more before `slowConsumerPolicy` applies.
+    package var congestionBounds = CongestedSubscriber.Bounds.pastHighWaterMark(1 << 20)
     package var origins = OriginPolicy(allowed: ["*"])
     /// Accept permessage-deflate (RFC 7692) when a client offers it. Off by default, as in nats-server and
     /// Centrifugo: it costs CPU per message sent (once per message and loop, the compressed frame is

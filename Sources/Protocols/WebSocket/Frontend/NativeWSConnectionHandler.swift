@@ -21,9 +21,9 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     let metricsSlot: ProtocolMetricsSlot
     var deliveryMark: UInt64 = 0
     private(set) var eventLoop: any EventLoop
-    private var machine: NativeWSSessionStateMachine
+    var machine: NativeWSSessionStateMachine
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
-    private var lifecycle: ConnectionLifecycle
+    var lifecycle: ConnectionLifecycle
     private var subscriptions: [String: BusSubscription] = [:]
     var context: ChannelHandlerContext?
     /// The channel's core, for deliveries: a pre-encoded frame needs no pipeline, so it is handed to
@@ -34,6 +34,10 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     /// Mirrors the channel's writability (from `channelWritabilityChanged`), so the per-delivery check
     /// is a plain field read on this loop rather than an atomic through a strong channel reference.
     private var writable = true
+    /// Publisher flow control, this connection as a subscriber that fell behind (`CongestedSubscriber`).
+    var behind = CongestedSubscriber()
+    /// Publisher flow control, this connection as a publisher: the subscribers that asked it to pause.
+    var paused = PausedPublisher()
     private var needsFlush = false
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
@@ -82,11 +86,11 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             ?? ClientIdentity(userID: nil, permissions: TopicPermissions(publish: .only([]), subscribe: .only([])))
     }
 
-    private var info: ConnectionInfo { _read { yield lifecycle.info } }
+    var info: ConnectionInfo { _read { yield lifecycle.info } }
     private var identity: ClientIdentity { _read { yield lifecycle.identity } }
 
-    private var bus: Bus { services.shared.bus }
-    private var configuration: NativeWSConfiguration { services.configuration }
+    var bus: Bus { services.shared.bus }
+    var configuration: NativeWSConfiguration { services.configuration }
 
     // MARK: - Lifecycle
 
@@ -107,6 +111,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
 
     func connectionEnded() {
         guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
+        behind.caughtUp(info.id, registry: services.shared.connections)
         core = nil
         subscriptions.removeAll()
     }
@@ -138,6 +143,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
+        if writable { behind.writable(info.id, registry: services.shared.connections) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -471,7 +477,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             if lastDelivered === message { return .skipped }
             lastDelivered = message
         }
-        guard writable else { return slowConsumer() }
+        if !writable, let refused = admitWhileBehind(message) { return refused }
         var frame = context.encoded(form: NativeWSConnectionHandler.pushWireForm) { message in
             WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 96) {
                 BusJSON.message(&$0, message)
@@ -505,14 +511,6 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         lastDelivered = nil
     }
 
-    private func slowConsumer() -> DeliveryOutcome {
-        if configuration.slowConsumerPolicy == .disconnect {
-            services.counters.countSlowConsumer()
-            serverClose(.slowConsumer)
-        }
-        return .dropped
-    }
-
     // MARK: - Keep-alive and closing
 
     func keepAliveTick(now: NIODeadline) {
@@ -520,6 +518,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             // The token ran out without a `refresh`: 1008 with a reason the client can act on.
             return close(.tokenExpired)
         }
+        if behind.isBehind || paused.isPaused { flowControlTick() }
         run(machine.tick(now: now))
     }
 

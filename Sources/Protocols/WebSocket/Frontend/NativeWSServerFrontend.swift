@@ -19,6 +19,7 @@ package struct NativeWSServerFrontend: Frontend {
         configuration.defaultRPCTimeoutMilliseconds = min(
             configuration.defaultRPCTimeoutMilliseconds, limits.rpcMaxTimeoutMilliseconds)
         configuration.slowConsumerPolicy = limits.slowConsumer
+        configuration.congestionBounds = .pastHighWaterMark(limits.maxOutboundBytes)
         configuration.origins = context.origins
         self.endpoint = NativeWSEndpoint(
             configuration: configuration, bus: context.bus, connections: context.connections,

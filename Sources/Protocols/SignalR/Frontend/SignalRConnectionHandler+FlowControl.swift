@@ -1,0 +1,57 @@
+import BusCore
+import BusRuntime
+import FrontendKit
+import NIOCore
+
+/// Publisher flow control on the WebSocket transport (docs/concurrency.md, "Publisher flow control"): a
+/// connection whose socket is over its high water mark pauses the publishers feeding it until it drains,
+/// and past its bounds gets `limits.slow_consumer`; one whose publishes feed a subscriber that is behind
+/// stops reading its WebSocket. (The Server-Sent Events and long-polling transports keep the policy alone.)
+extension SignalRConnectionHandler {
+    /// A delivery while the WebSocket is not writable: nil when it is written all the same (its publisher
+    /// paused), else the slow-consumer policy's outcome.
+    func admitWhileBehind(_ message: BusMessage) -> DeliveryOutcome? {
+        let verdict = behind.admitUnwritable(
+            message, to: info.id, policy: configuration.slowConsumerPolicy, now: bus.clock(),
+            bounds: configuration.congestionBounds, registry: services.connections)
+        return slowConsumer(verdict)
+    }
+
+    /// `drop` drops the message (counted by the bus); `disconnect` closes with the protocol's error.
+    private func slowConsumer(_ verdict: CongestedSubscriber.Verdict) -> DeliveryOutcome? {
+        switch verdict {
+        case .write: return nil
+        case .drop: return .dropped
+        case .disconnect:
+            services.counters.countSlowConsumer()
+            closeWithError("The client is too slow: its outbound buffer is full.")
+            return .dropped
+        }
+    }
+
+    /// At a keep-alive tick while behind or paused: the deadline of a subscriber that makes no progress,
+    /// and the longest a publisher stays paused without a word.
+    func flowControlTick() {
+        let now = bus.clock()
+        if paused.isPaused {
+            // What the client sent meanwhile is not read: its silence is ours, not a client timeout.
+            receivedSinceTick = true
+            paused.expire(now: now, channel: context?.channel)
+        }
+        let buffered = try? context?.channel.syncOptions?.getOption(.bufferedWritableBytes)
+        if let verdict = behind.tick(
+            buffered: buffered, subscriberID: info.id, policy: configuration.slowConsumerPolicy, now: now,
+            bounds: configuration.congestionBounds, registry: services.connections)
+        {
+            _ = slowConsumer(verdict)
+        }
+    }
+
+    /// A subscriber this connection's publishes feed fell behind, or caught up (`CongestedSubscriber`): the
+    /// WebSocket is not read while any is behind.
+    func publishingPaused(_ paused: Bool, by subscriberID: String) {
+        eventLoop.execute {
+            self.paused.apply(paused, by: subscriberID, now: self.bus.clock(), channel: self.context?.channel)
+        }
+    }
+}
