@@ -84,6 +84,21 @@ extension LoopShard {
         scheduleHandOff()
     }
 
+    /// Publishes as `publish(_:whenDeferred:)` does, except into `storedIn`: streams the message was
+    /// appended to already, and stored with the change it reports (a record change's feed,
+    /// `RecordCollections`). Streams capturing the topic since are appended to as usual.
+    func publish(_ message: BusMessage, storedIn stored: [StreamBox]) {
+        eventLoop.preconditionInEventLoop()
+        let plan = self.plan(for: message.topic)
+        if !plan.streams.isEmpty, Self.isStoredInLog(message) {
+            var others: [StreamBox] = []
+            for box in plan.streams where !stored.contains(where: { $0 === box }) { others.append(box) }
+            if !others.isEmpty { capture(message, streams: others, placement: nil, acknowledged: nil) }
+        }
+        if let acceptor = plan.acceptor, !message.isRemote { acceptor.accept(message, from: eventLoop, done: nil) }
+        _ = publish(message, plan: plan, whenDeferred: nil)
+    }
+
     /// How a batch's answers are laid out: `counts[i]` stream answers for message i, in order, then its
     /// acceptor's refusal if any. Confined to the shard's loop (it only crosses threads inside the
     /// acceptor's hop back, as `AwaitedAcknowledgement` does).

@@ -3,21 +3,38 @@ import Foundation
 import GRDB
 import NIOCore
 
+/// What one commit's stream writes leave for its end: the segments being built, each appended
+/// partition's newest offset, and the trims (docs/storage.md, "Streams").
+struct SQLiteStreamBatch {
+    /// Stream appends of this commit, one segment per partition.
+    var segments = StreamSegmentBatch()
+    /// Per stream partition appended to: its newest offset, written once at the end (not once per row).
+    var newest: [String: [Int: UInt64]] = [:]
+    /// Per partition, the highest `trimStream` bound of this commit. A trim waits for the commit's end, so
+    /// that the appends around it still share one segment (a records feed trims with every change once it
+    /// is full: trimming in place would cut a segment per change) and one `DELETE` serves them all; the
+    /// records it removes are older than every append it waited for, so the outcome is the same.
+    var trims: [StreamSegmentBatch.Key: UInt64] = [:]
+}
+
 extension SQLiteWriter {
-    /// The stream writes (docs/storage.md, "Streams"). Appends go into `segments` (one row per partition
-    /// per commit, written by `flushStreamSegments`); any other stream write flushes them first, so it
-    /// sees every record appended before it. `newest` collects each appended partition's newest offset,
-    /// written by `updateNewestStreamOffsets` once per batch (not once per row).
-    func applyStream(
-        _ write: StoreWrite, _ db: Database, segments: inout StreamSegmentBatch, newest: inout [String: [Int: UInt64]]
-    ) throws {
-        if case .appendStream(let stored) = write {
-            if let (key, segment) = segments.append(stored) {
-                try writeStreamSegment(key, segment, db, newest: &newest)
+    /// The stream writes (docs/storage.md, "Streams"). Appends go into `batch.segments` (one row per
+    /// partition per commit, written by `flushStreamWrites`) and trims into `batch.trims`; any other stream
+    /// write flushes both first, so it sees every record appended (and every trim) before it.
+    func applyStream(_ write: StoreWrite, _ db: Database, batch: inout SQLiteStreamBatch) throws {
+        switch write {
+        case .appendStream(let stored):
+            if let (key, segment) = batch.segments.append(stored) {
+                try writeStreamSegment(key, segment, db, newest: &batch.newest)
             }
             return
+        case .trimStream(let stream, let partition, let before):
+            let key = StreamSegmentBatch.Key(stream: stream, partition: partition)
+            batch.trims[key] = max(batch.trims[key] ?? 0, before)
+            return
+        default:
+            try flushStreamWrites(&batch, db)
         }
-        try flushStreamSegments(&segments, db, newest: &newest)
         switch write {
         case .saveStream(let stream):
             let limits = stream.limits
@@ -37,13 +54,13 @@ extension SQLiteWriter {
                 .text(limits.discard.rawValue), .int(Int64(bitPattern: limits.duplicateWindowNanoseconds)),
                 .int(limits.sealed ? 1 : 0), Self.optional(limits.recordOverhead))
         case .deleteStream(let name):
-            newest[name] = nil
+            batch.newest[name] = nil
             try run(db, "DELETE FROM stream WHERE name = ?", .text(name))
             try run(db, "DELETE FROM stream_partition WHERE stream = ?", .text(name))
             try run(db, "DELETE FROM stream_segment WHERE stream = ?", .text(name))
             try run(db, "DELETE FROM stream_consumer_offset WHERE stream = ?", .text(name))
         case .saveStreamPartition(let stream, let partition, let epoch, let lastOffset):
-            newest[stream]?[partition] = nil
+            batch.newest[stream]?[partition] = nil
             try run(
                 db, "DELETE FROM stream_segment WHERE stream = ? AND partition = ?", .text(stream),
                 .int(Int64(partition)))
@@ -54,18 +71,6 @@ extension SQLiteWriter {
                 VALUES (?, ?, ?, ?, 0)
                 """,
                 .text(stream), .int(Int64(partition)), .text(epoch), .int(Int64(lastOffset)))
-        case .trimStream(let stream, let partition, let before):
-            // Whole segments below `before` go; a segment across it stays, and the load skips its records
-            // below the partition's `trimmed_before`.
-            try run(
-                db, "DELETE FROM stream_segment WHERE stream = ? AND partition = ? AND last_offset < ?", .text(stream),
-                .int(Int64(partition)), .int(Int64(before)))
-            try run(
-                db,
-                """
-                UPDATE stream_partition SET trimmed_before = max(trimmed_before, ?) WHERE stream = ? AND partition = ?
-                """,
-                .int(Int64(before)), .text(stream), .int(Int64(partition)))
         case .deleteStreamMessages(let stream, let partition, let offsets):
             try deleteStreamRecords(stream, partition, offsets, db)
         case .saveStreamConsumerOffset(let offset):
@@ -82,13 +87,29 @@ extension SQLiteWriter {
         }
     }
 
-    /// Writes the batch's open segments (at the end of a commit, or before a write that must see them).
-    func flushStreamSegments(
-        _ segments: inout StreamSegmentBatch, _ db: Database, newest: inout [String: [Int: UInt64]]
-    ) throws {
-        guard !segments.isEmpty else { return }
-        for (key, segment) in segments.take() {
-            try writeStreamSegment(key, segment, db, newest: &newest)
+    /// Writes the batch's open segments, then its trims (at the end of a commit, or before a write that must
+    /// see them). The newest offsets wait for the commit's end (`updateNewestStreamOffsets`).
+    func flushStreamWrites(_ batch: inout SQLiteStreamBatch, _ db: Database) throws {
+        if !batch.segments.isEmpty {
+            for (key, segment) in batch.segments.take() {
+                try writeStreamSegment(key, segment, db, newest: &batch.newest)
+            }
+        }
+        if !batch.trims.isEmpty {
+            for (key, before) in batch.trims {
+                // Whole segments below `before` go; a segment across it stays, and the load skips its records
+                // below the partition's `trimmed_before`.
+                try run(
+                    db, "DELETE FROM stream_segment WHERE stream = ? AND partition = ? AND last_offset < ?",
+                    .text(key.stream), .int(Int64(key.partition)), .int(Int64(before)))
+                try run(
+                    db,
+                    """
+                    UPDATE stream_partition SET trimmed_before = max(trimmed_before, ?) WHERE stream = ? AND partition = ?
+                    """,
+                    .int(Int64(before)), .text(key.stream), .int(Int64(key.partition)))
+            }
+            batch.trims = [:]
         }
     }
 

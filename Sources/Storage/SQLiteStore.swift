@@ -309,10 +309,9 @@ final class SQLiteWriter: @unchecked Sendable {
     func apply(_ writes: [StoreWrite], _ db: Database) throws {
         // Per log touched in this batch: its newest offset and count bound, applied once at the end.
         var touched: [Int64: (last: UInt64, keep: Int)] = [:]
-        // Per stream partition appended to in this batch: its newest offset, written once at the end.
-        var streamNewest: [String: [Int: UInt64]] = [:]
-        // Stream appends of this batch, one segment per partition (SQLiteStore+Streams).
-        var segments = StreamSegmentBatch()
+        // Stream appends (one segment per partition), trims and newest offsets of this batch, written at
+        // its end (SQLiteStore+Streams).
+        var streams = SQLiteStreamBatch()
         var body = ByteBuffer()
         for write in writes {
             switch write {
@@ -492,13 +491,13 @@ final class SQLiteWriter: @unchecked Sendable {
                 break
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
-                try applyStream(write, db, segments: &segments, newest: &streamNewest)
+                try applyStream(write, db, batch: &streams)
             case .saveCollection, .deleteCollection, .saveRecord, .deleteRecord:
                 try applyRecord(write, db)
             }
         }
-        try flushStreamSegments(&segments, db, newest: &streamNewest)
-        try updateNewestStreamOffsets(streamNewest, db)
+        try flushStreamWrites(&streams, db)
+        try updateNewestStreamOffsets(streams.newest, db)
         for (id, log) in touched {
             try run(
                 db, "UPDATE topic_log SET last_offset = max(last_offset, ?) WHERE id = ?", .int(Int64(log.last)),

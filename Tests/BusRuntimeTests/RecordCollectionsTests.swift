@@ -196,6 +196,60 @@ import Testing
         #expect(record.id == "fixed")
     }
 
+    /// The record and its event in the collection's feed are one batch, so one transaction of the store:
+    /// a crash (or a failed commit) keeps both or neither, and a change costs one commit, not one for the
+    /// record and another for the feed's copy of its event.
+    @Test func aChangeAndItsFeedEventAreCommittedTogether() async throws {
+        let store = GatedStore()
+        let (bus, records) = try await makeRecords(store)
+        let subscriber = TestSubscriber(eventLoop: loops[1], slot: bus.metrics.slot(for: "test"))
+        _ = try await bus.subscribeOnLoop("collections/tasks/+", subscriber)
+        let pump = Self.pump(store)
+        try await Self.makeCollection(records, "tasks")
+        pump.cancel()
+        await pump.value
+        let feedName = RecordCollections.feedStreamName("tasks")
+        let create = { (id: String) in
+            Task {
+                await Self.await {
+                    records.create(
+                        "tasks", body: Self.body(["id": id, "title": id]), caller: Self.admin, now: 1, completion: $0)
+                }
+            }
+        }
+        let failed = create("lost")
+        #expect(await eventually { store.heldCount == 1 })
+        let batch = try #require(store.heldWrites.first)
+        guard batch.count == 2, case .saveRecord(let saved) = batch[0], case .appendStream(let appended) = batch[1]
+        else {
+            Issue.record("the record and its feed event must be one batch: \(batch)")
+            return
+        }
+        #expect(saved.id == "lost" && appended.stream == feedName)
+        #expect(appended.message.topic.name == "collections/tasks/lost")
+        store.release(failing: true)
+        #expect(await failed.value.failureValue != nil)
+        // Neither is left: no record, no event in the feed, none published.
+        #expect(try records.list("tasks", query: RecordListQuery(), caller: Self.admin, now: 0).items.isEmpty)
+        #expect(try bus.streams.read(feedName, partition: 0, from: 0).records.isEmpty)
+
+        let kept = create("kept")
+        #expect(await eventually { store.heldCount == 1 })
+        store.release()
+        let record = try await kept.value.get()
+        let events = try bus.streams.read(feedName, partition: 0, from: 0).records
+        #expect(events.map(\.record.message.topic.name) == ["collections/tasks/kept"])
+        #expect(await eventually { subscriber.payloads.count == 1 })
+        // The publish did not store the event a second time: nothing more was submitted.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(store.heldCount == 0 && subscriber.payloads.count == 1)
+        let stored = try store.load()
+        #expect(stored.records.map(\.id) == [record.id])
+        let feed = try #require(stored.streams.first { $0.configuration.name == feedName })
+        #expect(feed.partitions[0].messages.map(\.message.topic.name) == ["collections/tasks/kept"])
+        #expect(String(buffer: feed.partitions[0].messages[0].message.payload) == subscriber.payloads.first)
+    }
+
     @Test func maxRecordsBoundsWhatIsHeldInMemory() async throws {
         let bus = Bus(eventLoops: loops, configuration: BusConfiguration(maxRecords: 2), store: MemoryStore())
         Self.buses.withLockedValue { $0.append(bus) }

@@ -14,6 +14,9 @@ package final class GatedStore: Store, @unchecked Sendable {
 
     package var heldCount: Int { held.withLockedValue { $0.count } }
 
+    /// The writes of each held batch (one batch is one transaction of a real store), in order.
+    package var heldWrites: [[StoreWrite]] { held.withLockedValue { $0.map(\.writes) } }
+
     /// Commits (or fails) every held batch, in order.
     package func release(failing: Bool = false) {
         for batch in held.withLockedValue({ held in

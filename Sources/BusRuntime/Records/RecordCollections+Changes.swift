@@ -166,21 +166,34 @@ extension RecordCollections {
             }
             let previous = core.collections[name]!.pending[id]?.count ?? 0
             core.collections[name]!.pending[id] = (change == .delete ? nil : record, previous + 1)
-            let write: StoreWrite =
+            var writes: [StoreWrite] = [
                 change == .delete
-                ? .deleteRecord(collection: name, id: id)
-                : .saveRecord(
-                    StoredRecord(
-                        collection: name, id: id, version: record.version, created: record.created,
-                        updated: record.updated, fields: record.fieldsJSON))
+                    ? .deleteRecord(collection: name, id: id)
+                    : .saveRecord(
+                        StoredRecord(
+                            collection: name, id: id, version: record.version, created: record.created,
+                            updated: record.updated, fields: record.fieldsJSON))
+            ]
+            // The event goes into the collection's feed (and any other durable stream capturing it) in the
+            // change's own commit: one commit per change, and no crash keeps the record without its event
+            // or the event without the record. Appended here, under the lock, the events take their feed
+            // offsets in the order the changes are committed.
+            let event = self.event(record, change: change, changedBy: changedBy)
+            let feed =
+                event.map { self.appendToFeed($0, cached: &core.collections[name]!.durableStreams) } ?? FeedAppend()
+            writes.append(contentsOf: StreamRegistry.writes(forOneMessage: feed.prepared))
+            let handover = PreparedHandover(value: feed.prepared)
             // Submitted under the lock: the store commits changes in the order they were decided (a later
             // version is never overwritten by an earlier one), and its completions come in that order. The
             // completion only hops to the home loop, never takes the lock (a memory store completes at once).
-            commit([write]) { error in
+            commit(writes) { error in
                 loop.execute {
                     self.settle(name, id: id, record: record, change: change, failed: error != nil)
+                    // The feed's copy becomes readable (or, failed, a hole) once the record is visible, so
+                    // a follower never hears of a record that a read would not find.
+                    _ = StreamRegistry.finish(handover.value, failure: error)
                     if let error { return completion(.failure(error)) }
-                    self.publish(record, change: change, changedBy: changedBy, on: loop)
+                    if let event { self.publish(event, storedIn: feed.streams, on: loop) }
                     completion(.success(record))
                 }
             }
@@ -209,8 +222,9 @@ extension RecordCollections {
     }
 
     /// The change's event on `collections/<collection>/<id>`:
-    /// `{"action":"create|update|delete","record":{…},"changed_by":"…"}`, published from `loop` (a bus loop).
-    func publish(_ record: Record, change: Change, changedBy: String, on loop: any EventLoop) {
+    /// `{"action":"create|update|delete","record":{…},"changed_by":"…"}` (nil: the name makes no topic).
+    func event(_ record: Record, change: Change, changedBy: String) -> BusMessage? {
+        guard let topic = try? Topic("collections/\(record.collection)/\(record.id)") else { return nil }
         var payload = ByteBuffer()
         payload.reserveCapacity(record.json.utf8.count + 64)
         payload.writeStaticString("{\"action\":\"")
@@ -220,11 +234,40 @@ extension RecordCollections {
         payload.writeStaticString(",\"changed_by\":")
         payload.writeJSONString(changedBy)
         payload.writeInteger(UInt8(ascii: "}"))
-        guard let topic = try? Topic("collections/\(record.collection)/\(record.id)") else { return }
-        let message = BusMessage(
+        return BusMessage(
             topic: topic, payload: payload, headers: MessageHeaders(contentType: "application/json"),
             timestamp: bus.clock(), payloadForm: .json)
-        bus.publish(message, on: loop)
+    }
+
+    /// A change's event appended to the durable (`file`) streams capturing it — the collection's feed —
+    /// before the change is stored: their records wait for the change's commit (`StreamRegistry.finish`).
+    struct FeedAppend {
+        var streams: [StreamBox] = []
+        var prepared: [StreamRegistry.PreparedAppend] = []
+    }
+
+    /// `cached`: the collection's `durableStreams`, used when still current and kept up to date.
+    func appendToFeed(_ event: BusMessage, cached: inout (generation: UInt64, streams: [StreamBox])?) -> FeedAppend {
+        // Without a store a stream keeps nothing to commit with the change: it captures at the publish.
+        guard store != nil, bus.streams.store != nil else { return FeedAppend() }
+        // Read before matching: a stream registered meanwhile bumps it after, so the entry goes stale.
+        let generation = bus.registry.generation
+        let durable: [StreamBox]
+        if let cached, cached.generation == generation {
+            durable = cached.streams
+        } else {
+            let matching = bus.streams.matchingNamingLastLevel(event.topic)
+            durable = matching.streams.filter { $0.storage == .file }
+            cached = matching.namesLastLevel ? nil : (generation, durable)
+        }
+        guard !durable.isEmpty else { return FeedAppend() }
+        return FeedAppend(
+            streams: durable, prepared: bus.streams.prepareAppends(event, streams: durable, placement: nil))
+    }
+
+    /// Publishes a committed change's event from `loop` (a bus loop); `streams` have it already.
+    func publish(_ event: BusMessage, storedIn streams: [StreamBox], on loop: any EventLoop) {
+        bus.shard(for: loop).publish(event, storedIn: streams)
     }
 
     /// Stores `writes` (at once without a store), answering with a store failure as `unavailable`.

@@ -27,6 +27,11 @@ package final class RecordCollections: @unchecked Sendable {
         /// Changes accepted and not yet committed, newest state per id (nil: deleted), with how many are
         /// in flight.
         var pending: [String: (record: Record?, count: Int)] = [:]
+        /// The `file` streams capturing the collection's record topics (its feed), as of a subscription
+        /// registry generation (a stream created, changed or deleted bumps it): a change's event is appended
+        /// to them without matching its topic again. nil: not known yet, or a stream's filter names single
+        /// records (each change then matches its own topic).
+        var durableStreams: (generation: UInt64, streams: [StreamBox])?
 
         /// The newest accepted state of `id`.
         func latest(_ id: String) -> Record? {

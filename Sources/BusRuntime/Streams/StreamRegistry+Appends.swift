@@ -109,6 +109,25 @@ extension StreamRegistry {
         return writes
     }
 
+    /// The store writes of one message's prepared appends (at most one per stream, so there is nothing to
+    /// merge): what `writes(for:)` gives for them, without its per-batch dictionaries — a record change
+    /// submits its event's appends alone, once per change.
+    static func writes(forOneMessage prepared: [PreparedAppend]) -> [StoreWrite] {
+        var writes: [StoreWrite] = []
+        for item in prepared {
+            guard let stored = item.pending?.write else { continue }
+            writes.append(.appendStream(stored))
+            if !item.dropped.isEmpty {
+                writes.append(
+                    .deleteStreamMessages(stream: stored.stream, partition: stored.partition, offsets: item.dropped))
+            }
+            if item.firstOffset > 1 {
+                writes.append(.trimStream(stream: stored.stream, partition: stored.partition, before: item.firstOffset))
+            }
+        }
+        return writes
+    }
+
     /// Marks prepared appends stored (or, after a store failure, removes them) and returns every answer.
     static func finish(_ prepared: [PreparedAppend], failure: (any Error)?) -> [StreamAppendAck] {
         prepared.map { item in
