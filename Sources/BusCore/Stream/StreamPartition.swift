@@ -40,7 +40,8 @@ package struct StreamPartition<Element> {
     /// The kept messages' record sizes (what JetStream reports as a stream's bytes, before its per-message
     /// overhead).
     package private(set) var totalRecordBytes = 0
-    /// `entries[i]` holds offset `baseOffset + i`, or nil when that message was deleted.
+    /// `entries[i]` holds offset `baseOffset + i`, or nil when that message was deleted; never starts with
+    /// nil (`compact()` after every removal), which `firstOffset` relies on.
     private var entries = Deque<Entry?>()
     private var baseOffset: UInt64
     /// Kept offsets per subject, oldest first (per-subject limits, last-by-subject reads, purge by subject).
@@ -59,10 +60,11 @@ package struct StreamPartition<Element> {
         self.baseOffset = lastOffset + 1
     }
 
-    /// The oldest offset still kept; `lastOffset + 1` when the partition is empty.
+    /// The oldest offset still kept; `lastOffset + 1` when the partition is empty. Every removal compacts,
+    /// so a non-empty `entries` starts with a kept message: no scan (this is read once per append, and a
+    /// scan through the generic `Deque` was 5% of a Kafka produce's server CPU).
     package var firstOffset: UInt64 {
-        for (index, entry) in entries.enumerated() where entry != nil { return baseOffset + UInt64(index) }
-        return lastOffset + 1
+        entries.isEmpty ? lastOffset + 1 : baseOffset
     }
 
     /// Subjects with at least one kept message, and how many each has.
@@ -234,6 +236,7 @@ package struct StreamPartition<Element> {
     package mutating func delete(offset: UInt64) -> Bool {
         guard let entry = entry(at: offset) else { return false }
         remove(at: Int(offset - baseOffset), entry)
+        compact()
         return true
     }
 
@@ -258,10 +261,8 @@ package struct StreamPartition<Element> {
 
     // MARK: - Internals
 
-    private var oldestEntry: Entry? {
-        for entry in entries where entry != nil { return entry }
-        return nil
-    }
+    /// The first entry: never a hole (every removal compacts).
+    private var oldestEntry: Entry? { entries.first ?? nil }
 
     private func entryAtOrAfter(index: Int) -> Entry? {
         guard index < entries.count else { return nil }
@@ -301,12 +302,13 @@ package struct StreamPartition<Element> {
         }
         while let maximum = limits.maxMessages, count > maximum { removeOldest() }
         while let maximum = limits.maxBytes, boundedBytes > maximum, count > 0 { removeOldest() }
-        compact()
+        // No trailing `compact()`: `delete` and `removeOldest` compact as they remove, so an append that
+        // removed nothing does no work here.
     }
 
     private mutating func removeOldest() {
-        guard let index = entries.firstIndex(where: { $0 != nil }), let entry = entries[index] else { return }
-        remove(at: index, entry)
+        guard let first = entries.first, let entry = first else { return }
+        remove(at: 0, entry)
         compact()
     }
 
