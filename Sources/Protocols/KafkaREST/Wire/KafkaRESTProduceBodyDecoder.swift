@@ -173,16 +173,16 @@ package enum KafkaRESTProduceBodyDecoder {
             if takeLiteral("null") { return .some(nil) }
             switch format {
             case .binary:
-                // Base64 has no escapes and only ASCII: a string with a backslash is left to the general
-                // path, and any byte outside the alphabet (control characters, non-ASCII) fails the decode.
-                guard take(UInt8(ascii: "\"")) else { return nil }
-                let start = index
-                while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
-                    index += 1
-                }
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
-                let text = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-                index += 1
+                // Base64 has no escapes and only ASCII, so the string ends at the next quote (found with
+                // memchr, the one scan of it before the decode): any byte outside the alphabets — a
+                // backslash (an escape, perhaps of that very quote), a control character, non-ASCII —
+                // fails the decode, and the general path reads the string.
+                guard take(UInt8(ascii: "\"")), index < bytes.count, let base = bytes.baseAddress,
+                    let found = memchr(base + index, Int32(UInt8(ascii: "\"")), bytes.count - index)
+                else { return nil }
+                let end = base.distance(to: UnsafeRawPointer(found))
+                let text = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
+                index = end + 1
                 // Sized once: the payload is kept (a stream holds its records) at about its own size.
                 var buffer = ByteBufferAllocator().buffer(capacity: text.count / 4 * 3 + 2)
                 guard Base64.decode(text, into: &buffer) else { return nil }
@@ -278,3 +278,9 @@ package enum KafkaRESTProduceBodyDecoder {
         }
     }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
