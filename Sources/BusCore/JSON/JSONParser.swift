@@ -102,6 +102,17 @@ package struct JSONParser {
         return parser.index == bytes.count
     }
 
+    /// The end of the one JSON value that starts at `start` (no whitespace before it), checked as `parse`
+    /// checks it, `depth` deep in its document (so a value skipped inside a document meets the
+    /// `maxDepth` it would have met when the whole document was parsed). Builds nothing.
+    package static func endOfValue(_ bytes: UnsafeRawBufferPointer, at start: Int, depth: Int) throws(JSONError) -> Int
+    {
+        var parser = JSONParser(bytes)
+        parser.index = start
+        try parser.skipValue(depth: depth)
+        return parser.index
+    }
+
     // MARK: - Values
 
     private mutating func parseValue(depth: Int) throws(JSONError) -> JSONValue {

@@ -179,13 +179,51 @@ package enum Base64 {
 
     /// `decode(_:)` of UTF-8 bytes.
     package static func decode(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let capacity = decodedCapacity(input) else { return nil }
+        var valid = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: capacity) { out, count in
+            guard let written = decode(input, to: UnsafeMutableRawBufferPointer(out)) else {
+                valid = false
+                count = 0
+                return
+            }
+            count = written
+        }
+        return valid ? bytes : nil
+    }
+
+    /// Appends the bytes `input` (UTF-8 base64, as `decode(_:)` takes it) encodes to `buffer`, decoded in
+    /// place: a Kafka REST binary record becomes its payload with no array or string between. False (and
+    /// `buffer` unchanged) when `input` is not base64.
+    package static func decode(_ input: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) -> Bool {
+        guard let capacity = decodedCapacity(input) else { return false }
+        var valid = true
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
+            guard let written = decode(input, to: out) else {
+                valid = false
+                return 0
+            }
+            return written
+        }
+        return valid
+    }
+
+    /// At most how many bytes `input` decodes to; nil when its padding is already wrong.
+    private static func decodedCapacity(_ input: UnsafeRawBufferPointer) -> Int? {
         var end = input.count
         while end > 0, input[end - 1] == UInt8(ascii: "=") { end -= 1 }
         guard input.count - end <= 2 else { return nil }
+        return end / 4 * 3 + 2
+    }
+
+    /// Decodes `input` to the start of `out` (at least `decodedCapacity(input)` bytes); returns how many
+    /// bytes it wrote, or nil for a character in neither alphabet. Four characters at a time through a
+    /// table.
+    private static func decode(_ input: UnsafeRawBufferPointer, to out: UnsafeMutableRawBufferPointer) -> Int? {
+        var end = input.count
+        while end > 0, input[end - 1] == UInt8(ascii: "=") { end -= 1 }
         let whole = end / 4 * 4
-        var valid = true
-        let bytes = [UInt8](unsafeUninitializedCapacity: end / 4 * 3 + 2) { out, count in
-            let table = decodingTable
+        return decodingTable.withUnsafeBufferPointer { table -> Int? in
             var i = 0
             var o = 0
             while i < whole {
@@ -193,11 +231,7 @@ package enum Base64 {
                 let b = table[Int(input[i + 1])]
                 let c = table[Int(input[i + 2])]
                 let d = table[Int(input[i + 3])]
-                guard (a | b | c | d) & 0x80 == 0 else {
-                    valid = false
-                    count = 0
-                    return
-                }
+                guard (a | b | c | d) & 0x80 == 0 else { return nil }
                 let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
                 out[o] = UInt8(truncatingIfNeeded: n >> 16)
                 out[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
@@ -210,11 +244,7 @@ package enum Base64 {
             var bits = 0
             while i < end {
                 let value = table[Int(input[i])]
-                guard value & 0x80 == 0 else {
-                    valid = false
-                    count = 0
-                    return
-                }
+                guard value & 0x80 == 0 else { return nil }
                 buffer = buffer << 6 | UInt32(value)
                 bits += 6
                 if bits >= 8 {
@@ -224,9 +254,8 @@ package enum Base64 {
                 }
                 i += 1
             }
-            count = o
+            return o
         }
-        return valid ? bytes : nil
     }
 
     /// Each byte's 6-bit value in either alphabet; 0xFF for a byte that is in neither (`=` included).

@@ -40,7 +40,8 @@ package struct StreamPartition<Element> {
     /// The kept messages' record sizes (what JetStream reports as a stream's bytes, before its per-message
     /// overhead).
     package private(set) var totalRecordBytes = 0
-    /// `entries[i]` holds offset `baseOffset + i`, or nil when that message was deleted.
+    /// `entries[i]` holds offset `baseOffset + i`, or nil when that message was deleted; never starts with
+    /// nil (`compact()` after every removal), which `firstOffset` relies on.
     private var entries = Deque<Entry?>()
     private var baseOffset: UInt64
     /// Kept offsets per subject, oldest first (per-subject limits, last-by-subject reads, purge by subject).
@@ -304,7 +305,8 @@ package struct StreamPartition<Element> {
         }
         while let maximum = limits.maxMessages, count > maximum { removeOldest() }
         while let maximum = limits.maxBytes, boundedBytes > maximum, count > 0 { removeOldest() }
-        compact()
+        // No trailing `compact()`: `delete` and `removeOldest` compact as they remove, so an append that
+        // removed nothing does no work here.
     }
 
     private mutating func removeOldest() {

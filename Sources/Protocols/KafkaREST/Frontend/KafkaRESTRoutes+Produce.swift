@@ -19,10 +19,11 @@ extension KafkaRESTRoutes {
         try produce(request, partition: request.partition())
     }
 
-    /// Keys and values as stored, with the schema ids the answer reports.
+    /// Keys and values as stored, each record's partition, and the schema ids the answer reports.
     struct EncodedRecords: Sendable {
         var keys: [[UInt8]?]
-        var values: [[UInt8]?]
+        var values: [ByteBuffer?]
+        var partitions: [Int?]
         var keySchemaID: Int?
         var valueSchemaID: Int?
     }
@@ -38,66 +39,98 @@ extension KafkaRESTRoutes {
         }
         let format = try KafkaRESTMediaType.produceFormat(
             contentType: request.http.head.headers.first(name: "Content-Type"))
-        let body = try KafkaRESTProduceRequest(body: request.http.body)
         let loop = request.loop
         let services = self.services
-        return ensureStream(name, busTopic: busTopicName, on: loop).flatMapThrowing { box -> Int in
-            let count = box.partitions.count
-            for given in [partition] + body.records.map(\.partition) {
-                if let given, given >= count { throw KafkaRESTError.partitionNotFound }
+        // binary and json bodies are decoded in one pass into the payloads (the hot path); anything that
+        // decoder leaves (a schema format, or a body it is not sure of: bad input included) takes the
+        // general parse, which gives bad input its 400 or 422 at the same step as always.
+        if let records = KafkaRESTProduceBodyDecoder.decode(request.http.body, format: format) {
+            let encoded = EncodedRecords(
+                keys: records.keys, values: records.values, partitions: records.partitions)
+            if let box = services.bus.streams.stream(named: name) {
+                // The stream exists (every produce but a topic's first): no future chain at all.
+                try Self.checkPartitions(encoded.partitions, given: partition, count: box.partitions.count)
+                return Self.publish(encoded, topic: topic, stream: name, partition: partition, services, on: loop)
             }
-            return count
-        }.flatMap { _ in
+            return ensureStream(name, busTopic: busTopicName, on: loop).flatMapThrowing { box in
+                try Self.checkPartitions(encoded.partitions, given: partition, count: box.partitions.count)
+            }.flatMap {
+                Self.publish(encoded, topic: topic, stream: name, partition: partition, services, on: loop)
+            }
+        }
+        let body = try KafkaRESTProduceRequest(body: request.http.body)
+        return ensureStream(name, busTopic: busTopicName, on: loop).flatMapThrowing { box in
+            try Self.checkPartitions(body.records.map(\.partition), given: partition, count: box.partitions.count)
+        }.flatMap {
             Self.encode(body, format: format, topic: name, services: services, on: loop)
-        }.map { encoded in
-            // One batch publish for the request (LoopShard's), not a publish and an answer per record:
-            // the reply goes once the last record is stored.
-            var offsets = [KafkaRESTProduceOffset?](repeating: nil, count: body.records.count)
-            var messages: [BusMessage] = []
-            var placements: [StreamPlacement?] = []
-            var published: [Int] = []
-            messages.reserveCapacity(body.records.count)
-            placements.reserveCapacity(body.records.count)
-            published.reserveCapacity(body.records.count)
-            let now = services.bus.clock()
-            for (index, record) in body.records.enumerated() {
-                let payload = ByteBuffer(bytes: encoded.values[index] ?? [])
-                // docs/topics.md, "Payload schemas": a record a rule refuses is not stored; its entry in
-                // `offsets` carries kafka-rest's 42206 (invalid payload) naming the failing JSON Pointer,
-                // and the request's other records go on. The stored bytes are what is checked, so avro,
-                // protobuf and jsonschema records (Confluent wire format: binary) never fit a rule.
-                if let violation = services.bus.payloadSchemas.check(topic, payload: payload, contentType: nil) {
-                    offsets[index] = Self.refused(violation)
-                    continue
+        }.flatMap { encoded in
+            Self.publish(encoded, topic: topic, stream: name, partition: partition, services, on: loop)
+        }
+    }
+
+    /// 40402 when the path's partition or a record's is not one of the topic's `count`.
+    static func checkPartitions(_ partitions: [Int?], given: Int?, count: Int) throws(KafkaRESTError) {
+        if let given, given >= count { throw .partitionNotFound }
+        for case let partition? in partitions where partition >= count { throw .partitionNotFound }
+    }
+
+    /// Publishes the records on `topic` as one batch (LoopShard's: one acknowledgement for the request, not
+    /// a publish and an answer per record) placed in `stream`; the answer goes once the last is stored.
+    static func publish(
+        _ encoded: EncodedRecords, topic: Topic, stream name: String, partition: Int?, _ services: KafkaRESTServices,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<Reply> {
+        let count = encoded.values.count
+        var messages: [BusMessage] = []
+        var placements: [StreamPlacement?] = []
+        messages.reserveCapacity(count)
+        placements.reserveCapacity(count)
+        // Records a payload rule refused, by index (empty, so allocating nothing, while none did).
+        var refused: [Int: KafkaRESTProduceOffset] = [:]
+        let now = services.bus.clock()
+        let schemas = services.bus.payloadSchemas
+        for index in 0..<count {
+            let payload = encoded.values[index] ?? ByteBuffer()
+            // docs/topics.md, "Payload schemas": a record a rule refuses is not stored; its entry in
+            // `offsets` carries kafka-rest's 42206 (invalid payload) naming the failing JSON Pointer,
+            // and the request's other records go on. The stored bytes are what is checked, so avro,
+            // protobuf and jsonschema records (Confluent wire format: binary) never fit a rule.
+            if let violation = schemas.check(topic, payload: payload, contentType: nil) {
+                refused[index] = Self.refused(violation)
+                continue
+            }
+            messages.append(BusMessage(topic: topic, payload: payload, timestamp: now))
+            placements.append(
+                StreamPlacement(
+                    key: encoded.keys[index], partition: encoded.partitions[index] ?? partition, stream: name))
+        }
+        let promise = loop.makePromise(of: Reply.self)
+        let refusals = refused
+        let keySchemaID = encoded.keySchemaID
+        let valueSchemaID = encoded.valueSchemaID
+        let answer = { (published: [[StreamAppendAck]]) in
+            var offsets: [KafkaRESTProduceOffset] = []
+            offsets.reserveCapacity(count)
+            var next = 0
+            for index in 0..<count {
+                if !refusals.isEmpty, let refusal = refusals[index] {
+                    offsets.append(refusal)
+                } else {
+                    offsets.append(Self.outcome(published[next].first { $0.stream == name }))
+                    next += 1
                 }
-                messages.append(BusMessage(topic: topic, payload: payload, timestamp: now))
-                placements.append(
-                    StreamPlacement(key: encoded.keys[index], partition: record.partition ?? partition, stream: name))
-                published.append(index)
             }
-            return (offsets, messages, placements, published, encoded)
-        }.flatMap { (offsets, messages, placements, published, encoded) in
-            let promise = loop.makePromise(of: Reply.self)
-            let answer = { (offsets: [KafkaRESTProduceOffset?]) in
-                var buffer = ByteBuffer()
-                KafkaRESTProduceResponse.write(
-                    offsets.map { $0! }, keySchemaID: encoded.keySchemaID, valueSchemaID: encoded.valueSchemaID,
-                    to: &buffer)
-                promise.succeed(.json(.ok, buffer))
-            }
-            guard !messages.isEmpty else {
-                answer(offsets)
-                return promise.futureResult
-            }
-            services.bus.shard(for: loop).publish(messages, placements: placements) { acks in
-                var offsets = offsets
-                for (answers, index) in zip(acks, published) {
-                    offsets[index] = Self.outcome(answers.first { $0.stream == name })
-                }
-                answer(offsets)
-            }
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(64 + count * 72)
+            KafkaRESTProduceResponse.write(offsets, keySchemaID: keySchemaID, valueSchemaID: valueSchemaID, to: &buffer)
+            promise.succeed(.json(.ok, buffer))
+        }
+        guard !messages.isEmpty else {
+            answer([])
             return promise.futureResult
         }
+        services.bus.shard(for: loop).publish(messages, placements: placements, acknowledged: answer)
+        return promise.futureResult
     }
 
     /// A stream's answer as the record's offset (Kafka's: the stream's − 1) or Kafka's per-record error.
@@ -147,12 +180,16 @@ extension KafkaRESTRoutes {
         guard let type = format.schemaType else {
             do {
                 var keys: [[UInt8]?] = []
-                var values: [[UInt8]?] = []
+                var values: [ByteBuffer?] = []
                 for record in body.records {
                     keys.append(try KafkaRESTProduceRequest.bytes(record.key, format: format, member: "key"))
-                    values.append(try KafkaRESTProduceRequest.bytes(record.value, format: format, member: "value"))
+                    values.append(
+                        try KafkaRESTProduceRequest.bytes(record.value, format: format, member: "value").map {
+                            ByteBuffer(bytes: $0)
+                        })
                 }
-                return loop.makeSucceededFuture(EncodedRecords(keys: keys, values: values))
+                return loop.makeSucceededFuture(
+                    EncodedRecords(keys: keys, values: values, partitions: body.records.map(\.partition)))
             } catch {
                 return loop.makeFailedFuture(error)
             }
@@ -176,7 +213,7 @@ struct KafkaRESTSchemaProducer: Sendable {
     func encode(_ body: KafkaRESTProduceRequest) async throws -> KafkaRESTRoutes.EncodedRecords {
         let hasKeys = body.records.contains { $0.key != nil }
         let hasValues = body.records.contains { $0.value != nil }
-        var encoded = KafkaRESTRoutes.EncodedRecords(keys: [], values: [])
+        var encoded = KafkaRESTRoutes.EncodedRecords(keys: [], values: [], partitions: body.records.map(\.partition))
         var keySchema: ParsedSchema?
         var valueSchema: ParsedSchema?
         if hasKeys {
@@ -193,7 +230,8 @@ struct KafkaRESTSchemaProducer: Sendable {
         }
         for record in body.records {
             encoded.keys.append(try serialize(record.key, keySchema, encoded.keySchemaID))
-            encoded.values.append(try serialize(record.value, valueSchema, encoded.valueSchemaID))
+            encoded.values.append(
+                try serialize(record.value, valueSchema, encoded.valueSchemaID).map { ByteBuffer(bytes: $0) })
         }
         return encoded
     }

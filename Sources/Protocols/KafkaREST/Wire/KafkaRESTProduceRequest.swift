@@ -91,6 +91,11 @@ package enum KafkaRESTProduceResponse {
             writeOptional(item.partition, &buffer)
             buffer.writeStaticString(",\"offset\":")
             writeOptional(item.offset, &buffer)
+            guard item.errorCode != nil || item.error != nil else {
+                // A stored record (nearly every one): its tail in one write.
+                buffer.writeStaticString(",\"error_code\":null,\"error\":null}")
+                continue
+            }
             buffer.writeStaticString(",\"error_code\":")
             writeOptional(item.errorCode, &buffer)
             buffer.writeStaticString(",\"error\":")
