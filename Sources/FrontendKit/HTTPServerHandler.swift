@@ -177,22 +177,31 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         upgrader.upgrade(context: context, upgradeRequest: head).whenComplete { result in
             if case .failure = result { context.close(promise: nil) }
         }
-        if let handler = try? pipeline.handler(type: HTTPServerPipelineHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: NIOHTTPResponseHeadersValidator.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPResponseEncoder.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        pipeline.removeHandler(context: context, promise: nil)
+        removeHTTPHandlers(pipeline, context: context)
         if let handler = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
             pipeline.removeHandler(handler, promise: nil)
         }
+    }
+
+    /// Takes the HTTP handlers out of the pipeline, this one included, all but the request decoder: the
+    /// caller removes it last, so that what it holds after the request goes on to whatever replaced them.
+    private func removeHTTPHandlers(_ pipeline: ChannelPipeline.SynchronousOperations, context: ChannelHandlerContext) {
+        Self.remove(
+            [
+                HTTPServerUpgradeHandler.self, HTTPServerPipelineHandler.self, HTTPServerProtocolErrorHandler.self,
+                NIOHTTPResponseHeadersValidator.self, HTTPResponseEncoder.self,
+            ], from: pipeline)
+        pipeline.removeHandler(context: context, promise: nil)
+    }
+
+    /// Removes the handler of each of `types` the pipeline holds.
+    private static func remove(
+        _ types: [any RemovableChannelHandler.Type], from pipeline: ChannelPipeline.SynchronousOperations
+    ) {
+        func remove<Handler: RemovableChannelHandler>(_ type: Handler.Type) {
+            if let handler = try? pipeline.handler(type: type) { pipeline.removeHandler(handler, promise: nil) }
+        }
+        for type in types { remove(type) }
     }
 
     /// Joins the connection to another instance's (`HTTPTunnel`): the HTTP handlers go (the request
@@ -212,22 +221,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
             return context.close(promise: nil)
         }
         let pipeline = context.pipeline.syncOperations
-        if let handler = try? pipeline.handler(type: HTTPServerUpgradeHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPServerPipelineHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: NIOHTTPResponseHeadersValidator.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPResponseEncoder.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        pipeline.removeHandler(context: context, promise: nil)
+        removeHTTPHandlers(pipeline, context: context)
         // The decoder leaves on a later tick, handing over what it held as a read without a read-complete:
         // sent on once it is gone.
         let channel = tunnel.channel
@@ -309,21 +303,11 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     /// request and response handlers are removed once the head is out: an idle stream then costs about
     /// what an upgraded WebSocket does (`sse-conns` in Benchmarks/compare measures it).
     private func shedRequestHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
-        if let handler = try? pipeline.handler(type: HTTPServerUpgradeHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPServerPipelineHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPServerProtocolErrorHandler.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
-        if let handler = try? pipeline.handler(type: HTTPResponseEncoder.self) {
-            pipeline.removeHandler(handler, promise: nil)
-        }
+        Self.remove(
+            [
+                HTTPServerUpgradeHandler.self, HTTPServerPipelineHandler.self, HTTPServerProtocolErrorHandler.self,
+                ByteToMessageHandler<HTTPRequestDecoder>.self, HTTPResponseEncoder.self,
+            ], from: pipeline)
     }
 
     private func write(
