@@ -18,10 +18,10 @@ import Testing
         let environment = ["SWITCHBOARD_ENGINE_ADVERTISE": "10.0.0.7"]
         #expect(
             try ServerConfiguration.load(overrides: overrides, environment: environment).engineAdvertise == "10.0.0.7")
-        overrides.engineAdvertise = "[fd00::7]:8080"
+        overrides.engineAdvertise = "[fd00::7]:28480"
         #expect(
             try ServerConfiguration.load(overrides: overrides, environment: environment).engineAdvertise
-                == "[fd00::7]:8080")
+                == "[fd00::7]:28480")
         #expect(
             try ServerConfiguration.load(overrides: ConfigurationOverrides(), environment: [:]).engineAdvertise == nil)
     }
