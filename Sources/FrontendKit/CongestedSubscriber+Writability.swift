@@ -1,4 +1,5 @@
 package import BusCore
+package import BusRuntime
 package import NIOCore
 
 /// Publisher flow control for the subscribers whose outbound limit is the socket's high water mark and whose
@@ -15,6 +16,18 @@ extension CongestedSubscriber {
         case drop
         /// `disconnect`: close the subscriber with the protocol's slow-consumer reason, counted.
         case disconnect
+
+        /// What the verdict means for a delivery: nil, write it; else `.dropped` — after `disconnect`
+        /// (count the slow consumer and close with the protocol's reason) for `.disconnect`.
+        package func outcome(disconnect: () -> Void) -> DeliveryOutcome? {
+            switch self {
+            case .write: return nil
+            case .drop: return .dropped
+            case .disconnect:
+                disconnect()
+                return .dropped
+            }
+        }
     }
 
     /// A message for `subscriberID`, whose socket is not writable (over `limits.max_outbound_bytes`).

@@ -214,13 +214,9 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     }
 
     private func slowConsumer(_ verdict: CongestedSubscriber.Verdict) -> DeliveryOutcome? {
-        switch verdict {
-        case .write: return nil
-        case .drop: return .dropped
-        case .disconnect:
+        verdict.outcome {
             services.counters.countSlowConsumer()
             serverClose(.slowConsumer)
-            return .dropped
         }
     }
 

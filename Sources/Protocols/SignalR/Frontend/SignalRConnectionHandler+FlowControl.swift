@@ -19,13 +19,9 @@ extension SignalRConnectionHandler {
 
     /// `drop` drops the message (counted by the bus); `disconnect` closes with the protocol's error.
     private func slowConsumer(_ verdict: CongestedSubscriber.Verdict) -> DeliveryOutcome? {
-        switch verdict {
-        case .write: return nil
-        case .drop: return .dropped
-        case .disconnect:
+        verdict.outcome {
             services.counters.countSlowConsumer()
             closeWithError("The client is too slow: its outbound buffer is full.")
-            return .dropped
         }
     }
 

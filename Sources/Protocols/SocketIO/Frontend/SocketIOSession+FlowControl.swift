@@ -21,13 +21,9 @@ extension SocketIOSession {
 
     /// `drop` drops the message (counted by the bus); `disconnect` ends the session, counted.
     func slowConsumer(_ verdict: CongestedSubscriber.Verdict) -> DeliveryOutcome? {
-        switch verdict {
-        case .write: return nil
-        case .drop: return .dropped
-        case .disconnect:
+        verdict.outcome {
             services.counters.countSlowConsumer()
             close(.server(.slowConsumer))
-            return .dropped
         }
     }
 

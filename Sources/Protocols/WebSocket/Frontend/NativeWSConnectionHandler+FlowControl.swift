@@ -20,13 +20,9 @@ extension NativeWSConnectionHandler {
     /// What the policy's verdict means for the connection: `drop` drops the message (counted by the bus),
     /// `disconnect` closes with 1008 "slow consumer" (counted here).
     func slowConsumer(_ verdict: CongestedSubscriber.Verdict) -> DeliveryOutcome? {
-        switch verdict {
-        case .write: return nil
-        case .drop: return .dropped
-        case .disconnect:
+        verdict.outcome {
             services.counters.countSlowConsumer()
             serverClose(.slowConsumer)
-            return .dropped
         }
     }
 
