@@ -1,4 +1,5 @@
 import BusCore
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import BusRuntime
@@ -59,5 +60,30 @@ import Testing
         #expect(counts.count == 36)
         #expect(counts.values.allSatisfy { (667...1_000).contains($0) })
         #expect(RecordCollections.randomID().count == 15)
+    }
+
+    @Test func orderedIDsHavePocketBasesShapeAndRiseWithinAndAcrossMilliseconds() {
+        let alphabet = Set("abcdefghijklmnopqrstuvwxyz0123456789")
+        let time = NIOLockedValueBox<UInt64>(1_765_000_000_000)
+        let generator = RecordIDGenerator(clock: { time.withLockedValue { $0 } })
+        var ids: [String] = []
+        for step in 0..<3_000 {
+            // Many ids per millisecond, then a step forward, then the clock going back a second.
+            if step % 500 == 499 { time.withLockedValue { $0 += 1 } }
+            if step == 2_000 { time.withLockedValue { $0 -= 1_000 } }
+            ids.append(generator.next())
+        }
+        for id in ids { #expect(id.count == 15 && id.allSatisfy(alphabet.contains)) }
+        // Byte order is creation order (the store's key), even when the clock goes back.
+        #expect(zip(ids, ids.dropFirst()).allSatisfy { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        // The first eight characters are the time in base 36 since 2020-01-01.
+        let time36 = String(1_765_000_000_000 - 1_577_836_800_000, radix: 36)
+        #expect(ids[0].prefix(8) == String(repeating: "0", count: 8 - time36.count) + time36)
+        #expect(RecordIDGenerator.id(milliseconds: 0, counter: 0) == "000000000000000")
+        #expect(
+            RecordIDGenerator.id(milliseconds: 35, counter: RecordIDGenerator.counterRange - 1) == "0000000zzzzzzzz")
+        #expect(
+            Array(RecordIDGenerator.id(milliseconds: 7, counter: RecordIDGenerator.counterRange - 1).utf8)
+                .lexicographicallyPrecedes(Array(RecordIDGenerator.id(milliseconds: 8, counter: 0).utf8)))
     }
 }

@@ -59,10 +59,12 @@ package final class RecordCollections: @unchecked Sendable {
     init(store: (any Store)?, maxRecords: Int = 1_000_000, makeID: (@Sendable () -> String)? = nil) {
         self.store = store
         self.maxRecords = maxRecords
-        self.makeID = makeID ?? { RecordCollections.randomID() }
+        let ordered = RecordIDGenerator()
+        self.makeID = makeID ?? { ordered.next() }
     }
 
-    /// PocketBase's id: 15 characters of `a-z0-9`, uniformly drawn.
+    /// PocketBase's id: 15 characters of `a-z0-9`, uniformly drawn (sessions and votes; records get ordered
+    /// ids of the same shape from `RecordIDGenerator`).
     package static func randomID() -> String {
         var generator = SystemRandomNumberGenerator()
         return randomID(using: &generator)
