@@ -255,7 +255,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private func connectionChanged(_ up: Bool) {
         let wasConnected = connected
         connected = up
-        lock.withLockedValue { $0.down = up ? nil : "Redis unreachable at \(client.configuration.host)" }
+        lock.withLockedValue { $0.down = up ? nil : "Redis unreachable at \(client.configuration.endpointDescription)" }
         guard up, !wasConnected else { return }
         // A Redis that restarted has lost the functions: loaded again before anything calls them.
         client.send(loadFunctionsCommand).whenFailure { [logger] error in
