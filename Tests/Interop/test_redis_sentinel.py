@@ -1,7 +1,8 @@
-"""Issue 23, Redis Sentinel: instances given `--engine redis-sentinel://…/mymaster` find the master
+"""Issue 23, Redis topologies. Sentinel: instances given `--engine redis-sentinel://…/mymaster` find the master
 through the sentinels, and follow it when it fails over (a `SENTINEL FAILOVER`, or the master
 `kill -9`ed). Debian's redis-server runs the master, a replica and a sentinel, each on a free loopback
-port. docs/redis.md ("Redis Sentinel") maps each point to its test."""
+port. Redis Cluster: refused at start. docs/redis.md ("Redis Sentinel", "Redis Cluster") maps each point
+to its test."""
 
 from __future__ import annotations
 
@@ -196,3 +197,22 @@ def test_a_killed_master_degrades_then_the_promoted_replica_serves(make_server, 
         await ws.close()
 
     run(body(), 90)
+
+
+def test_a_redis_cluster_node_is_refused_at_start(make_server, tmp_path):
+    """Redis Cluster is not supported (docs/redis.md, "Redis Cluster"): an instance given a cluster node
+    does not start, and says why, rather than fail later on MOVED replies."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"),
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: _listening(port), 10), "redis-server did not start"
+        with pytest.raises(RuntimeError) as failure:
+            make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
+        assert "during startup" in str(failure.value), failure.value
+        assert "Redis Cluster is not supported" in str(failure.value), failure.value
+    finally:
+        proc.kill()
+        proc.wait(5)
