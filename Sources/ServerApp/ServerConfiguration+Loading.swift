@@ -254,10 +254,10 @@ extension ServerConfiguration {
         return texts.contains { $0.lowercased() == "none" } ? given : given + (earlier ?? [])
     }
 
-    /// A Redis URL (`redis://` or `rediss://`), checked as the client will read it.
+    /// A Redis URL (`redis://`, `rediss://` or `redis-sentinel://`), checked as the client will read it.
     static func engineURL(_ text: String, key: String) throws -> String {
-        guard text.hasPrefix("redis://") || text.hasPrefix("rediss://") else {
-            throw ConfigurationError("\(key): \"\(text)\" is not a redis:// or rediss:// URL")
+        guard text.hasPrefix("redis://") || text.hasPrefix("rediss://") || text.hasPrefix("redis-sentinel://") else {
+            throw ConfigurationError("\(key): \"\(text)\" is not a redis://, rediss:// or redis-sentinel:// URL")
         }
         do { _ = try RedisClientConfiguration(url: text) } catch {
             throw ConfigurationError("\(key): \(error)")

@@ -2,7 +2,8 @@
 and one redis-server, test_redis_scaleout's fixtures). A socket's recovery record lives in Redis under its
 private id, taken once (GETDEL) by the instance the client comes back to, which reads the rooms' shared
 logs: the client gets its socket back with exactly the events it missed, published on any instance —
-after a dropped transport, and after `kill -9` of its instance. python-socketio's client does not
+after a dropped transport, and after `kill -9` of its instance (with several rooms with history too,
+through vector offsets). python-socketio's client does not
 implement recovery, so these speak the protocol with socketio_support.Raw, as test_socketio_recovery
 does. docs/protocols/socketio.md ("Recovery on another instance") maps each point to its test."""
 
@@ -130,22 +131,82 @@ def test_a_socket_recovers_on_another_instance_after_kill9_of_its_own(cluster):
     run(body())
 
 
-def test_after_kill9_a_socket_in_two_rooms_with_history_is_not_recovered(cluster):
-    # One offset places one room; the other room's position died with A: a guess could repeat or lose
-    # events, so the client gets a new socket, as socket.io's own failed recovery does.
+def test_after_kill9_a_socket_in_several_rooms_with_history_recovers_every_room(cluster):
+    # With two or more rooms with history its events carry a vector offset (every room's last position,
+    # docs/protocols/socketio.md): the last one the client got places every room after A dies.
     a, b, c = cluster
-    channel, other = f"chat/{unique('sio')}", f"chat/{unique('sio')}"
+    rooms = [f"chat/{unique('sio')}" for _ in range(3)]
+    late = f"chat/{unique('sio')}"
+
+    def number(args):
+        return (args[1]["channel"], args[1]["data"]["n"])
 
     async def body():
-        first, hello = await joined(a, channel)
-        await first.call("subscribe", {"channel": other})
-        await c.apublish(channel, {"n": 1})
-        offset = (await first.event())[-1]
-        a.proc.kill()
+        first, hello = await joined(a, rooms[0])
+        for room in rooms[1:]:
+            await first.call("subscribe", {"channel": room})
+        # Interleaved over the three rooms, from every instance: 9 events received.
+        servers = (a, b, c)
+        for n in range(9):
+            await servers[n % 3].apublish(rooms[n % 3], {"n": n})
+        got = [await first.event() for _ in range(9)]
+        assert sorted(number(args) for args in got) == sorted((rooms[n % 3], n) for n in range(9)), got
+        last = got[-1][-1]
+        assert last.startswith("~"), last  # a vector offset
+        # A room joined after the last event, with one event the client also got before the crash.
+        await first.call("subscribe", {"channel": late})
+        await b.apublish(late, {"n": 100})
+        late_event = await first.event()
+        assert number(late_event) == (late, 100)
+        a.proc.kill()  # kill -9: only the live record is left
         a.proc.wait(5)
+        for n, (server, room) in enumerate(((c, rooms[2]), (b, rooms[0]), (c, late), (b, rooms[1])), start=10):
+            await server.apublish(room, {"n": n})
+
         second = await Raw.open(b.http_url)
-        answer = await second.connect(auth={"pid": hello["pid"], "offset": offset})
-        assert answer["sid"] != hello["sid"], answer
+        again = await second.connect(auth={"pid": hello["pid"], "offset": late_event[-1]})
+        assert again == hello, again
+        missed = sorted([number(await second.event()) for _ in range(4)])
+        assert missed == sorted([(rooms[2], 10), (rooms[0], 11), (late, 12), (rooms[1], 13)]), missed
+        await no_more_events(second)
+        # Live afterwards, nothing twice.
+        await c.apublish(rooms[1], {"n": 20})
+        live = await second.event()
+        assert number(live) == (rooms[1], 20)
         await second.close()
 
-    run(body())
+    run(body(), 45)
+
+
+def test_after_kill9_a_room_joined_after_the_clients_last_event_resumes_from_its_join(cluster):
+    # The client's last offset came before it joined the late room (the late room's event was lost in
+    # flight): that room is replayed from its join, the others from the vector.
+    a, b, c = cluster
+    rooms = [f"chat/{unique('sio')}" for _ in range(2)]
+    late = f"chat/{unique('sio')}"
+
+    def number(args):
+        return (args[1]["channel"], args[1]["data"]["n"])
+
+    async def body():
+        first, hello = await joined(a, rooms[0])
+        await first.call("subscribe", {"channel": rooms[1]})
+        for n in range(6):
+            await (b if n % 2 else c).apublish(rooms[n % 2], {"n": n})
+        got = [await first.event() for _ in range(6)]
+        await first.call("subscribe", {"channel": late})
+        await c.apublish(late, {"n": 50})
+        assert number(await first.event()) == (late, 50)
+        a.proc.kill()
+        a.proc.wait(5)
+        for n in (6, 7):
+            await c.apublish(rooms[n % 2], {"n": n})
+        second = await Raw.open(c.http_url)
+        again = await second.connect(auth={"pid": hello["pid"], "offset": got[-1][-1]})
+        assert again == hello, again
+        missed = sorted([number(await second.event()) for _ in range(3)])
+        assert missed == sorted([(late, 50), (rooms[0], 6), (rooms[1], 7)]), missed
+        await no_more_events(second)
+        await second.close()
+
+    run(body(), 45)

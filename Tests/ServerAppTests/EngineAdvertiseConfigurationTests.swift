@@ -26,6 +26,18 @@ import Testing
             try ServerConfiguration.load(overrides: ConfigurationOverrides(), environment: [:]).engineAdvertise == nil)
     }
 
+    /// `engine` takes redis://, rediss:// and redis-sentinel:// URLs, checked as the client reads them.
+    @Test func engineURLsOfEveryForm() throws {
+        for url in ["redis://127.0.0.1:6379", "rediss://h/2", "redis-sentinel://s1:26379,s2/mymaster/1"] {
+            #expect(try ServerConfiguration.engineURL(url, key: "--engine") == url)
+        }
+        for url in ["http://h", "redis-sentinel://s1", "redis-sentinel://s1:0/m", "redis-cluster://h"] {
+            #expect(throws: ConfigurationError.self, "\(url)") {
+                try ServerConfiguration.engineURL(url, key: "--engine")
+            }
+        }
+    }
+
     @Test func malformedAddressesAreNamed() {
         for text in ["", ":80", "host:", "host:0", "host:70000", "host:x", "[::1", "[::1]80", "a b:1", "http://h:1"] {
             #expect(throws: ConfigurationError.self, "\(text)") {

@@ -112,6 +112,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     package func start() -> EventLoopFuture<Void> {
         client.observeConnection { [weak self] up in self?.connectionChanged(up) }
         return client.connect().flatMap {
+            self.client.send(["INFO", "cluster"])
+        }.flatMapThrowing { info in
+            // Redis Cluster is not supported (docs/redis.md, "Redis Cluster"): a cluster node would answer
+            // MOVED for most keys and keep pub/sub from spanning slots as the engine needs. Refused at start.
+            if info.string?.contains("cluster_enabled:1") == true {
+                throw RedisClusterUnsupported()
+            }
+        }.flatMap {
             self.client.send(self.loadFunctionsCommand).map { _ in }
         }.flatMap {
             self.client.subscribe(to: [self.controlChannel]) { [weak self] message in self?.receive(message) }
@@ -255,7 +263,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     private func connectionChanged(_ up: Bool) {
         let wasConnected = connected
         connected = up
-        lock.withLockedValue { $0.down = up ? nil : "Redis unreachable at \(client.configuration.host)" }
+        lock.withLockedValue { $0.down = up ? nil : "Redis unreachable at \(client.configuration.endpointDescription)" }
         guard up, !wasConnected else { return }
         // A Redis that restarted has lost the functions: loaded again before anything calls them.
         client.send(loadFunctionsCommand).whenFailure { [logger] error in
@@ -477,5 +485,13 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         send(RedisBusFrame.control(.heartbeat, instance: instanceID))
         let horizon = NIODeadline.now() - heartbeatInterval * 3
         for (instance, heard) in lastHeard where heard < horizon { forget(instance) }
+    }
+}
+
+/// The engine's Redis is a Redis Cluster node, which the engine does not support.
+struct RedisClusterUnsupported: Error, CustomStringConvertible {
+    var description: String {
+        "this Redis is a Redis Cluster node, and Redis Cluster is not supported: use one primary, with "
+            + "redis-sentinel:// for failover (docs/redis.md, \"Redis Cluster\")"
     }
 }

@@ -30,11 +30,17 @@ public final class RedisClient: @unchecked Sendable {
 
     public let eventLoop: any EventLoop
     public let configuration: RedisClientConfiguration
-    private let logger: Logger
+    let logger: Logger
     private var state = State.idle
     private var backoff: RedisBackoff
     /// What this client is subscribed to, by kind and name, and who receives it.
     private var subscriptions: [RedisSubscriptionKind: [String: RedisMessageHandler]] = [:]
+    /// Through Sentinel: the sentinels in the order to ask them (the last that answered first), the
+    /// master the connection is to, and the client watching a sentinel's `+switch-master` announcements
+    /// (`RedisClient+Sentinel.swift`).
+    var sentinelOrder: [RedisAddress]
+    var master: RedisAddress?
+    var sentinelWatcher: RedisClient?
     /// Told (on `eventLoop`) when the connection becomes ready (true: resubscribed, taking commands) and
     /// when it drops (false).
     private var connectionObservers: [@Sendable (Bool) -> Void] = []
@@ -50,6 +56,7 @@ public final class RedisClient: @unchecked Sendable {
         self.logger = logger
         self.backoff = RedisBackoff(
             initial: configuration.reconnectInitialDelay, maximum: configuration.reconnectMaxDelay)
+        self.sentinelOrder = configuration.sentinel?.sentinels ?? []
     }
 
     /// A client connected to `configuration`'s server (its first attempt: no retry if it fails).
@@ -158,6 +165,10 @@ public final class RedisClient: @unchecked Sendable {
         onLoop {
             let previous = self.state
             self.state = .closed
+            if let watcher = self.sentinelWatcher {
+                self.sentinelWatcher = nil
+                watcher.close().whenComplete { _ in }
+            }
             switch previous {
             case .connected(let channel, _):
                 return channel.close().recover { _ in }
@@ -175,10 +186,26 @@ public final class RedisClient: @unchecked Sendable {
         return .notConnected
     }
 
-    /// One connection attempt: TCP (and TLS), HELLO (or AUTH on RESP2), SELECT, resubscribing.
+    /// One connection attempt: (through Sentinel, asking for the master's address,) TCP (and TLS), HELLO
+    /// (or AUTH on RESP2), SELECT, (through Sentinel, checking `ROLE`,) resubscribing.
     private func establish() -> EventLoopFuture<Void> {
         eventLoop.assertInEventLoop()
         state = .connecting
+        guard configuration.sentinel != nil else {
+            return establish(to: RedisAddress(host: configuration.host, port: configuration.port))
+        }
+        return askSentinels().flatMap { address in
+            guard case .connecting = self.state else {
+                return self.eventLoop.makeFailedFuture(RedisClientError.clientClosed)
+            }
+            return self.establish(to: address)
+        }.flatMapErrorThrowing { error in
+            if case .connecting = self.state { self.state = .idle }
+            throw error
+        }
+    }
+
+    private func establish(to address: RedisAddress) -> EventLoopFuture<Void> {
         let configuration = self.configuration
         let logger = self.logger
         let tlsContext: NIOSSLContext?
@@ -195,10 +222,9 @@ public final class RedisClient: @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tlsContext {
                         // SNI and certificate names are host names; an address literal sends neither.
-                        let isAddress = configuration.host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" }
+                        let isAddress = address.host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" }
                         try channel.pipeline.syncOperations.addHandler(
-                            NIOSSLClientHandler(
-                                context: tlsContext, serverHostname: isAddress ? nil : configuration.host))
+                            NIOSSLClientHandler(context: tlsContext, serverHostname: isAddress ? nil : address.host))
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPMessageDecoder(decoder: RESPDecoder(limits: configuration.limits))))
@@ -206,7 +232,7 @@ public final class RedisClient: @unchecked Sendable {
                         RedisConnectionHandler(logger: logger) { [weak self] message in self?.deliver(message) })
                 }
             }
-        return bootstrap.connect(host: configuration.host, port: configuration.port).flatMap { channel in
+        return bootstrap.connect(host: address.host, port: address.port).flatMap { channel in
             let handler: RedisConnectionHandler
             do {
                 handler = try channel.pipeline.syncOperations.handler(type: RedisConnectionHandler.self)
@@ -214,7 +240,9 @@ public final class RedisClient: @unchecked Sendable {
                 return channel.close().flatMapThrowing { throw error }
             }
             return self.handshake(handler).flatMap {
-                self.ready(channel, handler)
+                self.checkIsMaster(handler, address)
+            }.flatMap {
+                self.ready(channel, handler, address)
             }.flatMapError { error in
                 channel.close(promise: nil)
                 return self.eventLoop.makeFailedFuture(error)
@@ -245,7 +273,9 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     /// The connection is ready: subscribe again, then take commands and watch for the drop.
-    private func ready(_ channel: any Channel, _ handler: RedisConnectionHandler) -> EventLoopFuture<Void> {
+    private func ready(
+        _ channel: any Channel, _ handler: RedisConnectionHandler, _ address: RedisAddress
+    ) -> EventLoopFuture<Void> {
         var resubscribed: [EventLoopFuture<Void>] = []
         for (kind, names) in subscriptions where !names.isEmpty {
             // Shard channels one by one: in a cluster, one SSUBSCRIBE may name only one slot's channels.
@@ -259,13 +289,15 @@ public final class RedisClient: @unchecked Sendable {
                 throw RedisClientError.clientClosed
             }
             self.state = .connected(channel, handler)
+            self.master = address
             self.backoff.reset()
+            if self.configuration.sentinel != nil { self.watchSentinel() }
             channel.closeFuture.whenComplete { _ in self.connectionClosed(channel) }
             for observer in self.connectionObservers { observer(true) }
         }
     }
 
-    private func command(_ arguments: [String], on handler: RedisConnectionHandler) -> EventLoopFuture<RESPValue> {
+    func command(_ arguments: [String], on handler: RedisConnectionHandler) -> EventLoopFuture<RESPValue> {
         let promise = eventLoop.makePromise(of: RESPValue.self)
         handler.write([RESPCommand(arguments)], pending: [.reply(promise)])
         return promise.futureResult
@@ -273,7 +305,8 @@ public final class RedisClient: @unchecked Sendable {
 
     private func connectionClosed(_ channel: any Channel) {
         guard case .connected(let current, _) = state, current === channel else { return }
-        logger.warning("Redis connection lost; reconnecting", metadata: ["host": "\(configuration.host)"])
+        logger.warning(
+            "Redis connection lost; reconnecting", metadata: ["server": "\(master.map(\.description) ?? "?")"])
         scheduleReconnect()
         for observer in connectionObservers { observer(false) }
     }
@@ -285,19 +318,27 @@ public final class RedisClient: @unchecked Sendable {
             self.establish().whenFailure { error in
                 guard case .idle = self.state else { return }
                 self.logger.info(
-                    "Redis reconnect failed", metadata: ["error": "\(error)", "host": "\(self.configuration.host)"])
+                    "Redis reconnect failed",
+                    metadata: ["error": "\(error)", "server": "\(self.configuration.endpointDescription)"])
                 self.scheduleReconnect()
             }
         }
         state = .waitingToReconnect(scheduled)
     }
 
+    /// Ends the current connection (it then reconnects as after any drop): through Sentinel, when the
+    /// master moved.
+    func dropConnection() {
+        guard case .connected(let channel, _) = state else { return }
+        channel.close(promise: nil)
+    }
+
     /// Runs `body` on the loop, now if already there.
-    private func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> EventLoopFuture<T>) -> EventLoopFuture<T> {
         eventLoop.inEventLoop ? body() : eventLoop.flatSubmit(body)
     }
 
-    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+    func onLoop(_ body: @escaping @Sendable () -> Void) {
         if eventLoop.inEventLoop { body() } else { eventLoop.execute(body) }
     }
 }

@@ -4,7 +4,7 @@ public import NIOSSL
 public import RedisWire
 
 /// Where and how a `RedisClient` connects. Build it from a URL (`redis://[user:pass@]host:port[/db]`,
-/// `rediss://` for TLS) or field by field.
+/// `rediss://` for TLS, `redis-sentinel://` for a master found through Redis Sentinel) or field by field.
 public struct RedisClientConfiguration: Sendable {
     public var host: String
     /// Default 6379, Redis's port.
@@ -25,6 +25,17 @@ public struct RedisClientConfiguration: Sendable {
     public var reconnectMaxDelay: TimeAmount
     /// The bounds on what the server may send (`RESPLimits`' defaults accept anything Redis stores).
     public var limits: RESPLimits
+    /// When set, `host` and `port` are not dialled: each connection attempt asks these sentinels for the
+    /// master's address first (`RedisSentinelConfiguration`).
+    public var sentinel: RedisSentinelConfiguration?
+
+    /// What the client connects to, for logs and health reports: `host:port`, or the master name and
+    /// sentinels.
+    public var endpointDescription: String {
+        guard let sentinel else { return "\(host):\(port)" }
+        let sentinels = sentinel.sentinels.map(\.description).joined(separator: ",")
+        return "master \(sentinel.masterName) via sentinels \(sentinels)"
+    }
 
     public init(
         host: String, port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0,
@@ -45,8 +56,17 @@ public struct RedisClientConfiguration: Sendable {
     }
 
     /// Parses `redis://[user:password@]host[:port][/database]` or `rediss://…` (TLS with the system's
-    /// trust roots; set `tls` afterwards to change them). User and password are percent-decoded.
+    /// trust roots; set `tls` afterwards to change them), or a Sentinel URL
+    /// (`RedisSentinelConfiguration.parse`). User and password are percent-decoded.
     public init(url: String) throws {
+        if url.lowercased().hasPrefix(RedisSentinelConfiguration.scheme + "://") {
+            let parsed = try RedisSentinelConfiguration.parse(url)
+            self.init(
+                host: parsed.sentinel.sentinels[0].host, port: parsed.sentinel.sentinels[0].port,
+                user: parsed.user, password: parsed.password, database: parsed.database)
+            self.sentinel = parsed.sentinel
+            return
+        }
         guard let components = URLComponents(string: url) else { throw RedisClientError.invalidURL(url) }
         let tls: TLSConfiguration?
         switch components.scheme?.lowercased() {

@@ -16,6 +16,9 @@ public enum RedisClientError: Error, Sendable, Equatable, CustomStringConvertibl
     case protocolViolation(String)
     /// The `redis://` URL does not parse.
     case invalidURL(String)
+    /// Through Sentinel: no sentinel gave the master's address, or the server it gave is not the master
+    /// (yet). The attempt failed; a reconnect asks again.
+    case sentinel(String)
 
     /// The error reply's code, its first word (`ERR`, `WRONGPASS`, `NOAUTH`), for `.server`.
     public var serverErrorCode: Substring? {
@@ -31,6 +34,7 @@ public enum RedisClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case .clientClosed: "the Redis client is closed"
         case .protocolViolation(let why): "Redis protocol violation: \(why)"
         case .invalidURL(let why): "invalid Redis URL: \(why)"
+        case .sentinel(let why): "Redis Sentinel: \(why)"
         }
     }
 }

@@ -25,6 +25,7 @@ extension SocketIORecoveryRecord {
                 members.append(JSONField(key: "o", value: .number(String(position.offset))))
                 members.append(JSONField(key: "e", value: .string(position.epoch)))
             }
+            if room.joinedAt > 0 { members.append(JSONField(key: "j", value: .number(String(room.joinedAt)))) }
             return .object(members)
         }
         fields.append(JSONField(key: "rooms", value: .array(rooms)))
@@ -61,7 +62,7 @@ extension SocketIORecoveryRecord {
             if let offset = roomValue["o"]?.uint64Value, let epoch = roomValue["e"]?.stringValue {
                 position = LogPosition(offset: offset, epoch: epoch)
             }
-            rooms.append(Room(channel: channel, position: position))
+            rooms.append(Room(channel: channel, position: position, joinedAt: roomValue["j"]?.uint64Value ?? 0))
         }
         var recent: [SocketIODeliveryRecord] = []
         recent.reserveCapacity(recentValues.count / 2)

@@ -7,7 +7,9 @@ import SocketIOWire
 
 /// Deliveries: each bus message becomes the event `[<event type or "message">, <message JSON>]` in the
 /// socket's namespace (with the recovery offset as the last argument when recovery is on), encoded once
-/// per message per namespace and transport form, the bytes shared by every session. The socket is the
+/// per message per namespace and transport form, the bytes shared by every session — except for a socket
+/// whose offset is a vector (`SocketIOOffset.Vector`: two or more rooms with history, with an engine),
+/// whose events are encoded for it alone. The socket is the
 /// subscriber: over WebSocket a delivery reads the socket, its handler and the channel, as a native
 /// WebSocket's reads its handler and the channel; polling goes through the session's outbox.
 extension SocketIOSocket: BusSubscriber {
@@ -31,6 +33,16 @@ extension SocketIOSocket: BusSubscriber {
         }
         let withOffset = canRecover && message.position != nil
         let namespace = namespace
+        if withOffset, usesVectorOffsets, let position = message.position {
+            // Encoded for this socket alone: its offset places all its rooms.
+            let slot = subscription.localIndex & 0xFFFF
+            let bytes = SocketIOSession.encodedEvent(
+                message, namespace: namespace, withOffset: true, webSocket: true,
+                offsetText: vectorOffset(slot: slot, offset: position.offset, channel: message.topic.name))
+            handler.sendFrame(bytes)
+            recordDelivery(slot: slot, position: position)
+            return .delivered(bytes: bytes.readableBytes)
+        }
         let bytes = context.encoded(
             form: WireFormKey(SocketIOSession.self, variant: namespaceID << 2 | 2 | (withOffset ? 1 : 0))
         ) { message in
@@ -64,6 +76,15 @@ extension SocketIOSession {
             return .delivered(bytes: sendRequest(message, socket: socket, replyTo: reply))
         }
         let withOffset = socket.canRecover && message.position != nil
+        if withOffset, socket.usesVectorOffsets, let position = message.position {
+            let slot = subscription.localIndex & 0xFFFF
+            let bytes = SocketIOSession.encodedEvent(
+                message, namespace: socket.namespace, withOffset: true, webSocket: false,
+                offsetText: socket.vectorOffset(slot: slot, offset: position.offset, channel: message.topic.name))
+            guard sendEncoded(bytes, webSocket: false) else { return .skipped }
+            socket.recordDelivery(slot: slot, position: position)
+            return .delivered(bytes: bytes.readableBytes)
+        }
         let bytes = context.encoded(
             form: WireFormKey(SocketIOSession.self, variant: socket.namespaceID << 2 | (withOffset ? 1 : 0))
         ) { message in
@@ -84,9 +105,15 @@ extension SocketIOSession {
         guard let socket = sockets[slot] else { return }
         let withOffset = socket.canRecover && message.position != nil
         let webSocket = isWebSocket
+        var offsetText: String?
+        if withOffset, socket.usesVectorOffsets, let position = message.position {
+            offsetText = socket.vectorOffset(
+                slot: subscription.localIndex & 0xFFFF, offset: position.offset, channel: message.topic.name)
+        }
         sendEncoded(
             SocketIOSession.encodedEvent(
-                message, namespace: socket.namespace, withOffset: withOffset, webSocket: webSocket),
+                message, namespace: socket.namespace, withOffset: withOffset, webSocket: webSocket,
+                offsetText: offsetText),
             webSocket: webSocket)
         if withOffset, let position = message.position {
             socket.recordDelivery(slot: subscription.localIndex & 0xFFFF, position: position)
@@ -139,14 +166,15 @@ extension SocketIOSession {
 
     /// The Engine.IO form of a message's event: WebSocket frames (a text frame, then a binary frame for a
     /// binary payload), or the polling text (`4…`, then `\u{1e}b<base64>` for the attachment).
-    static func encodedEvent(_ message: BusMessage, namespace: String, withOffset: Bool, webSocket: Bool) -> ByteBuffer
-    {
+    static func encodedEvent(
+        _ message: BusMessage, namespace: String, withOffset: Bool, webSocket: Bool, offsetText: String? = nil
+    ) -> ByteBuffer {
         let binary = message.isPublication && message.payloadForm == .binary
         guard webSocket else {
             var text = ByteBuffer()
             text.reserveCapacity(message.payload.readableBytes * (binary ? 2 : 1) + 128)
             text.writeStaticString("4")
-            writeEvent(&text, message, namespace: namespace, withOffset: withOffset, ackID: nil)
+            writeEvent(&text, message, namespace: namespace, withOffset: withOffset, ackID: nil, offsetText: offsetText)
             if binary {
                 text.writeInteger(EngineIOPayload.separator)
                 EngineIOPacket.binary(message.payload).writeText(into: &text)
@@ -155,7 +183,7 @@ extension SocketIOSession {
         }
         var frames = WebSocketFrameWriter.textFrame(capacity: message.payload.readableBytes + 128) {
             $0.writeStaticString("4")
-            writeEvent(&$0, message, namespace: namespace, withOffset: withOffset, ackID: nil)
+            writeEvent(&$0, message, namespace: namespace, withOffset: withOffset, ackID: nil, offsetText: offsetText)
         }
         if binary { frames.writeImmutableBuffer(WebSocketFrameWriter.frame(.binary, payload: message.payload)) }
         return frames
@@ -164,7 +192,8 @@ extension SocketIOSession {
     /// `2<ns,>[ack]["event",{…message…}(,"offset")]` — the Socket.IO EVENT text; `51-…` with the payload
     /// as attachment 0 when it is binary.
     static func writeEvent(
-        _ buffer: inout ByteBuffer, _ message: BusMessage, namespace: String, withOffset: Bool, ackID: UInt64?
+        _ buffer: inout ByteBuffer, _ message: BusMessage, namespace: String, withOffset: Bool, ackID: UInt64?,
+        offsetText: String? = nil
     ) {
         let binary = message.isPublication && message.payloadForm == .binary
         buffer.writeStaticString(binary ? "51-" : "2")
@@ -194,7 +223,10 @@ extension SocketIOSession {
         } else {
             BusJSON.message(&buffer, message)
         }
-        if withOffset, let position = message.position {
+        if let offsetText {
+            buffer.writeStaticString(",")
+            buffer.writeJSONString(offsetText)
+        } else if withOffset, let position = message.position {
             buffer.writeStaticString(",")
             SocketIOOffset.write(&buffer, channel: message.topic.name, offset: position.offset)
         }

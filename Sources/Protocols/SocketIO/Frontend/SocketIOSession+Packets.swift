@@ -163,8 +163,19 @@ extension SocketIOSession {
             guard let filter = try? TopicFilter(room.channel, limits: bus.configuration.topicLimits) else { continue }
             let history: Bus.HistoryRequest? = room.position.map { .recover($0, fallback: 0) }
             let joined = join(socket, slot: slot, channel: room.channel, filter: filter, history: history)
+            // The room has been sent up to where it resumes, not to the log's head the join saw: a live
+            // record written from here places the replay still to come (another `kill -9`).
+            let roomSlot = joined.subscription.localIndex & 0xFFFF
+            if let resumedFrom = room.position, joined.position?.epoch == resumedFrom.epoch,
+                var joinedRoom = socket.rooms[roomSlot]
+            {
+                joinedRoom.position = resumedFrom
+                joinedRoom.lastOffset = resumedFrom.offset
+                socket.rooms[roomSlot] = joinedRoom
+            }
             for message in joined.messages { deliverMissed(message, subscription: joined.subscription) }
         }
+        shareLiveRecord(socket)
     }
 
     @discardableResult
@@ -230,7 +241,9 @@ extension SocketIOSession {
             })
         let roomSlot = socket.rooms.firstIndex(where: { $0 == nil }) ?? socket.rooms.count
         result.subscription.localIndex = slot << 16 | roomSlot
-        let room = SocketIORoom(channel: channel, subscription: result.subscription, position: result.position)
+        let room = SocketIORoom(
+            channel: channel, subscription: result.subscription, position: result.position,
+            lastOffset: result.position?.offset, joinedAt: socket.deliveryCount)
         if roomSlot == socket.rooms.count { socket.rooms.append(room) } else { socket.rooms[roomSlot] = room }
         socket.roomSlots[channel] = roomSlot
         socket.roomCount += 1

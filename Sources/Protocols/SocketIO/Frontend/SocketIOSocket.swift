@@ -36,6 +36,8 @@ final class SocketIOSocket: @unchecked Sendable {
     let recentCapacity: Int
     /// The message last delivered in this batch, to send it once through overlapping rooms.
     var lastDelivered: BusMessage?
+    /// Deliveries with a position so far (`SocketIOOffset.Vector.count`).
+    var deliveryCount: UInt64 = 0
 
     init(
         session: SocketIOSession, namespace: String, namespaceID: Int, socketID: String, privateID: String?,
@@ -61,6 +63,9 @@ final class SocketIOSocket: @unchecked Sendable {
     /// Notes a delivery on the room at `slot` (recovery on, message with a position).
     func recordDelivery(slot: Int, position: LogPosition) {
         guard var room = rooms[slot] else { return }
+        deliveryCount &+= 1
+        room.lastOffset = position.offset
+        rooms[slot] = room
         if room.position?.epoch != position.epoch {
             // The log was reset: the room restarts from here, its older deliveries are meaningless.
             room.position = position
@@ -82,7 +87,34 @@ final class SocketIOSocket: @unchecked Sendable {
         guard let privateID else { return nil }
         return SocketIORecoveryRecord(
             privateID: privateID, socketID: socketID, namespace: namespace, identity: identity,
-            rooms: rooms.map { $0.map { SocketIORecoveryRecord.Room(channel: $0.channel, position: $0.position) } },
+            rooms: rooms.map {
+                $0.map {
+                    SocketIORecoveryRecord.Room(channel: $0.channel, position: $0.position, joinedAt: $0.joinedAt)
+                }
+            },
             recent: Array(recent), keptAt: now, expiresAt: now + window)
+    }
+
+    /// Whether this socket's events carry a vector offset (`SocketIOOffset.Vector`): recovery on, instances
+    /// sharing an engine, and two or more rooms with history.
+    var usesVectorOffsets: Bool {
+        guard canRecover, session.bus.engine != nil else { return false }
+        var withHistory = 0
+        for case let room? in rooms where room.position != nil {
+            withHistory += 1
+            if withHistory == 2 { return true }
+        }
+        return false
+    }
+
+    /// The vector offset of a delivery about to be recorded on `slot` at `offset`.
+    func vectorOffset(slot: Int, offset: UInt64, channel: String) -> String {
+        var positions: [(slot: Int, offset: UInt64)] = []
+        for (index, room) in rooms.enumerated() {
+            guard let room, room.position != nil else { continue }
+            let last = index == slot ? offset : room.lastOffset ?? room.position?.offset
+            if let last { positions.append((index, last)) }
+        }
+        return SocketIOOffset.vector(count: deliveryCount &+ 1, rooms: positions, offset: offset, channel: channel)
     }
 }

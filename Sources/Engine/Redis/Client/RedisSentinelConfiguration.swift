@@ -1,0 +1,144 @@
+import Foundation
+
+/// A host and port to dial.
+public struct RedisAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`, `[v6]:port` for an IPv6 literal.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A master found through Redis Sentinel (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel-clients/):
+/// each connection attempt asks the sentinels in turn for the master's address
+/// (`SENTINEL GET-MASTER-ADDR-BY-NAME`), connects to it and checks with `ROLE` that it is the master.
+public struct RedisSentinelConfiguration: Sendable, Equatable {
+    /// The URL scheme: `redis-sentinel://` (as Lettuce spells it).
+    public static let scheme = "redis-sentinel"
+    /// Sentinel's own port, for a sentinel given without one.
+    public static let defaultPort = 26379
+
+    /// The sentinels, asked in this order (one that answers moves to the front, as the Sentinel client
+    /// guidelines say).
+    public var sentinels: [RedisAddress]
+    /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
+    public var masterName: String
+
+    public init(sentinels: [RedisAddress], masterName: String) {
+        self.sentinels = sentinels
+        self.masterName = masterName
+    }
+
+    /// What a Sentinel URL holds: the sentinels and master name, and what applies to the master.
+    public struct ParsedURL: Sendable, Equatable {
+        public var sentinel: RedisSentinelConfiguration
+        public var user: String?
+        public var password: String?
+        public var database: Int
+    }
+
+    /// Parses `redis-sentinel://[user:password@]host[:port][,host[:port]…]/<master-name>[/<database>]`,
+    /// or Lettuce's form `redis-sentinel://…[/<database>]#<master-name>`. Hosts may be `[IPv6]`; a
+    /// sentinel without a port is on 26379. User, password and master name are percent-decoded; the user
+    /// and password are the master's (the sentinels are asked without AUTH).
+    public static func parse(_ url: String) throws -> ParsedURL {
+        func refuse(_ why: String) -> RedisClientError { .invalidURL("\(why): \(url)") }
+        guard let schemeEnd = url.range(of: "://"), url[..<schemeEnd.lowerBound].lowercased() == scheme else {
+            throw refuse("the scheme must be \(scheme)")
+        }
+        var rest = Substring(url[schemeEnd.upperBound...])
+        var fragment: Substring?
+        if let hash = rest.firstIndex(of: "#") {
+            fragment = rest[rest.index(after: hash)...]
+            rest = rest[..<hash]
+        }
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        var authority = rest[..<authorityEnd]
+        let path = rest[authorityEnd...].drop(while: { $0 == "/" })
+        var user: String?
+        var password: String?
+        if let at = authority.lastIndex(of: "@") {
+            let credentials = authority[..<at]
+            authority = authority[authority.index(after: at)...]
+            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let decodedUser = String(parts[0]).removingPercentEncoding else {
+                throw refuse("the user is not percent-encoded")
+            }
+            user = decodedUser.isEmpty ? nil : decodedUser
+            if parts.count == 2 {
+                guard let decoded = String(parts[1]).removingPercentEncoding else {
+                    throw refuse("the password is not percent-encoded")
+                }
+                password = decoded
+            }
+        }
+        let sentinels = try authority.split(separator: ",", omittingEmptySubsequences: false).map {
+            try address($0, refuse)
+        }
+        guard !sentinels.isEmpty else { throw refuse("no sentinel") }
+
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        var masterName: Substring
+        var databaseText: Substring?
+        if let fragment {
+            masterName = fragment
+            if !path.isEmpty {
+                guard segments.count == 1 else { throw refuse("with #<master-name>, the path is the database") }
+                databaseText = segments[0]
+            }
+        } else {
+            guard !path.isEmpty, segments.count <= 2 else {
+                throw refuse("the path must be /<master-name> or /<master-name>/<database>")
+            }
+            masterName = segments[0]
+            databaseText = segments.count == 2 ? segments[1] : nil
+        }
+        guard let name = String(masterName).removingPercentEncoding, !name.isEmpty else {
+            throw refuse("no master name")
+        }
+        var database = 0
+        if let databaseText {
+            guard let number = Int(databaseText), number >= 0 else { throw refuse("the database must be a number") }
+            database = number
+        }
+        return ParsedURL(
+            sentinel: RedisSentinelConfiguration(sentinels: sentinels, masterName: name), user: user,
+            password: password, database: database)
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
+    private static func address(_ text: Substring, _ refuse: (String) -> RedisClientError) throws -> RedisAddress {
+        var host: Substring
+        var port: Substring?
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw refuse("an unclosed [ in a host") }
+            host = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw refuse("\(text) is not [IPv6]:port") }
+                port = after.dropFirst()
+            }
+        } else {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2 else { throw refuse("\(text) is not host:port") }
+            host = parts[0]
+            port = parts.count == 2 ? parts[1] : nil
+        }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "@" || $0 == "/" }) else {
+            throw refuse("an empty or malformed sentinel host")
+        }
+        var number = defaultPort
+        if let port {
+            guard let value = Int(port), (1...65535).contains(value) else {
+                throw refuse("a sentinel port must be 1 to 65535")
+            }
+            number = value
+        }
+        return RedisAddress(host: String(host), port: number)
+    }
+}
