@@ -20,6 +20,23 @@ package struct InstanceClaims: Sendable {
     package func release(_ kind: String, _ name: String) {
         ownership.release(StoreOwnedResource.name(kind: kind, name))
     }
+
+    /// Reads `group`'s committed stream offsets fresh from the store and takes them into `streams` (they
+    /// replace what this instance remembers: a commit made on another instance while it served the group
+    /// counts here). `completion` (on a thread of the store's) gets the offsets read (each the next
+    /// offset the group reads in that stream partition, in any epoch).
+    package func refreshCommittedOffsets(
+        group: String, in streams: StreamRegistry,
+        completion: @escaping @Sendable (Result<[(stream: String, partition: Int, offset: UInt64)], any Error>) -> Void
+    ) {
+        ownership.loadStreamConsumerOffsets(group: group) { result in
+            completion(
+                result.map { offsets in
+                    for offset in offsets { streams.setCommitted(offset) }
+                    return offsets.map { ($0.stream, $0.partition, $0.offset) }
+                })
+        }
+    }
 }
 
 extension Bus {

@@ -98,6 +98,21 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         }
     }
 
+    func loadStreamConsumerOffsets(
+        group: String, completion: @escaping @Sendable (Result<[StoredStreamConsumerOffset], any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadStreamConsumerOffsets(group: group)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
     func onTakeoverRequested(_ handler: @escaping @Sendable (String) -> Void) {
         takeoverHandler.withLockedValue { $0 = handler }
     }

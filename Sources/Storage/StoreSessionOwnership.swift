@@ -40,6 +40,11 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     func loadQueueMessages(
         _ queue: String, from firstID: UInt64,
         completion: @escaping @Sendable (Result<[StoredQueueMessage], any Error>) -> Void)
+    /// `group`'s committed stream offsets (`stream_consumer_offset`, every stream and partition) as the
+    /// database holds them now: a consumer group or durable consumer claimed here reads where another
+    /// instance left it. `completion` runs on a thread of the store's.
+    func loadStreamConsumerOffsets(
+        group: String, completion: @escaping @Sendable (Result<[StoredStreamConsumerOffset], any Error>) -> Void)
     /// The AMQP exchanges, queues and bindings as the database holds them now (`StoredState` with only
     /// those filled in). `completion` runs on a thread of the store's.
     func loadBrokerTopology(completion: @escaping @Sendable (Result<StoredState, any Error>) -> Void)
