@@ -39,7 +39,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     private var closed = false
     private let slot: NIOLockedValueBox<UInt8>
     private let takeoverHandler = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
-    private let resourceHandler = NIOLockedValueBox<(@Sendable (String, Bool) -> Void)?>(nil)
+    private let resourceHandlers = NIOLockedValueBox<[@Sendable (String, Bool) -> Void]>([])
     /// Notification channels listened to (again on every new connection), with their handlers.
     private let listeners = NIOLockedValueBox<[(channel: String, handler: @Sendable (String) -> Void)]>([])
 
@@ -54,7 +54,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     var instanceSlot: UInt8 { slot.withLockedValue { $0 } }
 
     func onResourceReleaseRequested(_ handler: @escaping @Sendable (String, Bool) -> Void) {
-        resourceHandler.withLockedValue { $0 = handler }
+        resourceHandlers.withLockedValue { $0.append(handler) }
     }
 
     func listen(_ channel: String, _ handler: @escaping @Sendable (String) -> Void) {
@@ -76,7 +76,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     /// Calls the handler a claimed name belongs to: a resource's, or a session's.
     private func letGo(_ name: String, lost: Bool) {
         if StoreOwnedResource.isResource(name) {
-            resourceHandler.withLockedValue { $0 }?(name, lost)
+            for handler in resourceHandlers.withLockedValue({ $0 }) { handler(name, lost) }
         } else {
             takeoverHandler.withLockedValue { $0 }?(name)
         }

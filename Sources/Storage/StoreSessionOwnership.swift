@@ -30,7 +30,8 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     /// `handler` is called (on a thread of the store's) with a resource name (`StoreOwnedResource.name(kind:_:)`)
     /// claimed here when another instance asks for it (`lost` false: the holder may refuse by keeping
     /// it) or when the ownership connection was lost (`lost` true: it is not held any more). Claims and
-    /// releases of resources are `claim` / `release` with that name. Set once, before connections come.
+    /// releases of resources are `claim` / `release` with that name. Each handler added is called for every
+    /// resource (it ignores the kinds not its own); add them before connections come.
     func onResourceReleaseRequested(_ handler: @escaping @Sendable (_ resource: String, _ lost: Bool) -> Void)
     /// `handler` gets the payload of every notification on `channel` (`StoreWrite.notify` of any
     /// instance, this one included), on a thread of the store's. Set before connections come.
