@@ -7,7 +7,7 @@ one PostgreSQL server the test starts, and pika talks to both.
 - A consumer on B while A consumes the queue is refused with 405 RESOURCE_LOCKED; once A's consumer is
   gone, B takes the queue over with every message A held, transient ones included.
 - `kill -9` of the serving instance (idle, or under load): B takes the queue at once and gets every confirmed message not
-  acknowledged on A exactly once, and none that was acknowledged.
+  acknowledged on A exactly once, and none that was acknowledged; those A had delivered come `redelivered`.
 """
 
 from __future__ import annotations
@@ -142,6 +142,45 @@ def test_kill9_of_the_serving_instance_hands_every_unacked_confirmed_message_to_
     on_b.process_data_events(time_limit=0.5)
     channel_b.cancel()
     assert get_all(on_b.channel(), queue) == []
+    on_b.close()
+
+
+def test_messages_the_dead_owner_delivered_come_redelivered_on_the_next(make_server, postgres):  # noqa: F811
+    """AMQP 0-9-1 basic.deliver `redelivered`: "this message may have been delivered before". The owner
+    marks a stored message delivered when it first hands it out; the next owner sets the flag on exactly
+    those, and not on the messages it is the first to deliver."""
+    a, b = shared(make_server, postgres)
+    queue = unique("shared-q")
+    on_a, channel_a = declare(a, queue)
+    channel_a.basic_qos(prefetch_count=5)
+    published = [f"r{i}".encode() for i in range(10)]
+    publish_confirmed(a, queue, published)
+    got = []
+    channel_a.basic_consume(queue, lambda _ch, method, _props, body: got.append((method, body)))
+    pump(on_a, got, 5, timeout=10.0)
+    assert [body for _, body in got] == published[:5]
+    assert not any(method.redelivered for method, _ in got)
+    channel_a.basic_ack(got[0][0].delivery_tag)
+    channel_a.basic_ack(got[1][0].delivery_tag)
+    # Two acknowledged make room in the prefetch window for two more: r0…r6 delivered on A, two of them
+    # acknowledged.
+    pump(on_a, got, 7, timeout=10.0)
+    assert [body for _, body in got] == published[:7]
+    # The marks are written behind the deliveries: wait for them (five delivered and not acknowledged).
+    deadline = time.monotonic() + 10
+    marked = f"SELECT count(*) FROM amqp_queue_message WHERE queue = '{queue}' AND redelivered"
+    while postgres.sql(marked) != "5" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert postgres.sql(marked) == "5"
+    kill9(a)
+
+    on_b, channel_b = declare(b, queue)
+    rest = []
+    channel_b.basic_consume(queue, lambda _ch, method, _props, body: rest.append((method, body)), auto_ack=True)
+    pump(on_b, rest, 8, timeout=10.0)
+    assert [(body, method.redelivered) for method, body in rest] == [
+        (body, index < 7) for index, body in enumerate(published) if index >= 2
+    ]
     on_b.close()
 
 

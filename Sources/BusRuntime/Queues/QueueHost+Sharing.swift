@@ -139,6 +139,24 @@ extension QueueHost {
         store.submit([]) { _ in sharing.release(claim) }
     }
 
+    // MARK: - Delivered marks
+
+    /// Notes a first delivery of a stored message while instances share the store (nothing otherwise: one
+    /// instance restores its queues with the flags it stored).
+    func markDelivered(_ message: QueueMessage<BrokeredMessage>) {
+        guard sharing != nil, !message.redelivered, message.id != 0 else { return }
+        deliveredMarks.append(message.id)
+    }
+
+    /// Writes the delivered marks noted since the last write, one statement per dispatch. Not waited for:
+    /// the delivery goes out meanwhile, so a message delivered in the last commit interval before the
+    /// owner dies may reach the next owner's consumer without `redelivered`.
+    func writeDeliveredMarks() {
+        guard let store, !deliveredMarks.isEmpty else { return }
+        store.submit([.markQueueMessagesDelivered(queue: storedName, ids: deliveredMarks)])
+        deliveredMarks.removeAll(keepingCapacity: true)
+    }
+
     // MARK: - Publishing to a queue another instance serves
 
     /// Stores `publications` for the owner (whoever it is now or later) and tells it; `completion` gets
