@@ -28,7 +28,7 @@ extension QueueHost {
     /// The name the queue's claim goes by.
     var ownershipName: String { StoreOwnedResource.name(kind: "amqp-queue", storedName) }
 
-    /// The refusal of a consumer or `basic.get` while another instance serves the queue: AMQP 405
+    /// The refusal of a consumer, `basic.get`, `queue.purge` or `queue.delete` while another instance serves the queue: AMQP 405
     /// RESOURCE_LOCKED (§1.2 of the 0-9-1 constants: "the client attempted to work with a server entity
     /// to which it has no access because another client is working with it"), as RabbitMQ answers for a
     /// queue it cannot give this connection.
@@ -36,7 +36,7 @@ extension QueueHost {
         BrokerRefusal(
             .resourceLocked,
             "queue '\(name)' in vhost '\(virtualHost)' is served by another Switchboard instance sharing the "
-                + "database; consume there, or here once it has no consumers there")
+                + "database; consume, purge or delete it there, or here once it has no consumers there")
     }
 
     /// Makes sure this instance serves the queue, then calls `then` on the loop with nil, or with the
