@@ -113,6 +113,22 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         }
     }
 
+    func trimSessionLog(
+        through ceiling: UInt64, now: UInt64, completion: @escaping @Sendable (Result<Int?, any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                completion(
+                    .success(
+                        try PostgresSharedSessionLog.trim(through: ceiling, now: now, on: connection, logger: logger)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
     func onTakeoverRequested(_ handler: @escaping @Sendable (String) -> Void) {
         takeoverHandler.withLockedValue { $0 = handler }
     }

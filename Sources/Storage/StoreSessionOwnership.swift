@@ -21,6 +21,12 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     /// newer than its oldest subscription. `completion` runs on a thread of the store's.
     func loadSession(
         _ clientID: String, completion: @escaping @Sendable (Result<StoredSessionSnapshot?, any Error>) -> Void)
+    /// Deletes the session messages numbered at or below `ceiling` that no session in the database may still
+    /// be owed, with their delivery records (`now`, ns: offline sessions past their expiry owe nothing).
+    /// One instance trims at a time: `completion` (on a thread of the store's) gets how many messages went,
+    /// or nil when another instance was trimming.
+    func trimSessionLog(
+        through ceiling: UInt64, now: UInt64, completion: @escaping @Sendable (Result<Int?, any Error>) -> Void)
     /// `handler` is called (on a thread of the store's) with the client identifier whenever another
     /// instance asks for a session this instance holds a claim on. Set once, before connections come.
     func onTakeoverRequested(_ handler: @escaping @Sendable (String) -> Void)
