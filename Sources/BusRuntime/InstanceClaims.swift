@@ -20,6 +20,33 @@ package struct InstanceClaims: Sendable {
     package func release(_ kind: String, _ name: String) {
         ownership.release(StoreOwnedResource.name(kind: kind, name))
     }
+
+    /// `handler` gets the name of each claim of `kind` held here that was lost with the ownership
+    /// connection (it is not held any more; another instance may take it). On a thread of the store's.
+    package func onLost(_ kind: String, _ handler: @escaping @Sendable (String) -> Void) {
+        let prefix = StoreOwnedResource.name(kind: kind, "")
+        ownership.onResourceReleaseRequested { resource, lost in
+            guard lost, resource.hasPrefix(prefix) else { return }
+            handler(String(resource.dropFirst(prefix.count)))
+        }
+    }
+
+    /// Reads `group`'s committed stream offsets fresh from the store and takes them into `streams` (they
+    /// replace what this instance remembers: a commit made on another instance while it served the group
+    /// counts here). `completion` (on a thread of the store's) gets the offsets read (each the next
+    /// offset the group reads in that stream partition, in any epoch).
+    package func refreshCommittedOffsets(
+        group: String, in streams: StreamRegistry,
+        completion: @escaping @Sendable (Result<[(stream: String, partition: Int, offset: UInt64)], any Error>) -> Void
+    ) {
+        ownership.loadStreamConsumerOffsets(group: group) { result in
+            completion(
+                result.map { offsets in
+                    for offset in offsets { streams.setCommitted(offset) }
+                    return offsets.map { ($0.stream, $0.partition, $0.offset) }
+                })
+        }
+    }
 }
 
 extension Bus {

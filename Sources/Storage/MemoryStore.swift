@@ -173,6 +173,8 @@ package final class MemoryStore: Store {
             state.queueMessages[message.queue, default: [:]][message.id] = message
         case .deleteQueueMessages(let queue, let ids):
             for id in ids { state.queueMessages[queue]?[id] = nil }
+        case .markQueueMessagesDelivered(let queue, let ids):
+            for id in ids { state.queueMessages[queue]?[id]?.redelivered = true }
         case .notify:
             // No other instance shares a memory store.
             break

@@ -39,7 +39,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     private var closed = false
     private let slot: NIOLockedValueBox<UInt8>
     private let takeoverHandler = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
-    private let resourceHandler = NIOLockedValueBox<(@Sendable (String, Bool) -> Void)?>(nil)
+    private let resourceHandlers = NIOLockedValueBox<[@Sendable (String, Bool) -> Void]>([])
     /// Notification channels listened to (again on every new connection), with their handlers.
     private let listeners = NIOLockedValueBox<[(channel: String, handler: @Sendable (String) -> Void)]>([])
 
@@ -54,7 +54,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     var instanceSlot: UInt8 { slot.withLockedValue { $0 } }
 
     func onResourceReleaseRequested(_ handler: @escaping @Sendable (String, Bool) -> Void) {
-        resourceHandler.withLockedValue { $0 = handler }
+        resourceHandlers.withLockedValue { $0.append(handler) }
     }
 
     func listen(_ channel: String, _ handler: @escaping @Sendable (String) -> Void) {
@@ -76,7 +76,7 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     /// Calls the handler a claimed name belongs to: a resource's, or a session's.
     private func letGo(_ name: String, lost: Bool) {
         if StoreOwnedResource.isResource(name) {
-            resourceHandler.withLockedValue { $0 }?(name, lost)
+            for handler in resourceHandlers.withLockedValue({ $0 }) { handler(name, lost) }
         } else {
             takeoverHandler.withLockedValue { $0 }?(name)
         }
@@ -92,6 +92,37 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
                 guard let connection else { throw StoreError("postgres: no ownership connection") }
                 let loader = PostgresStateLoader(connection: connection, logger: logger)
                 completion(.success(try loader.loadQueueMessages(queue, from: firstID)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
+    func loadStreamConsumerOffsets(
+        group: String, completion: @escaping @Sendable (Result<[StoredStreamConsumerOffset], any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadStreamConsumerOffsets(group: group)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
+    func trimSessionLog(
+        through ceiling: UInt64, now: UInt64, completion: @escaping @Sendable (Result<Int?, any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                completion(
+                    .success(
+                        try PostgresSharedSessionLog.trim(through: ceiling, now: now, on: connection, logger: logger)))
             } catch {
                 completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
             }

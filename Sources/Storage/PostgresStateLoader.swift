@@ -117,6 +117,20 @@ struct PostgresStateLoader {
         ).compactMap { try Self.queueMessage($0) }
     }
 
+    /// One consumer group's committed stream offsets, every stream and partition (a group's new serving
+    /// instance among several reads them fresh).
+    func loadStreamConsumerOffsets(group: String) throws -> [StoredStreamConsumerOffset] {
+        try rows(
+            """
+            SELECT stream, partition, epoch, "offset" FROM stream_consumer_offset WHERE group_name = \(group)
+            """
+        ).map { row in
+            let (stream, partition, epoch, offset) = try row.decode((String, Int64, String, Int64).self)
+            return StoredStreamConsumerOffset(
+                group: group, stream: stream, partition: Int(partition), epoch: epoch, offset: UInt64(offset))
+        }
+    }
+
     /// A row of `amqp_queue_message`; nil when it does not decode.
     private static func queueMessage(_ row: PostgresRow) throws -> StoredQueueMessage? {
         let (queue, id, priority, deadline, exchange, keys, deaths, redelivered, topicName, body) = try row.decode(

@@ -300,6 +300,12 @@ final class PostgresWriter: @unchecked Sendable {
                 statements.run(
                     "DELETE FROM amqp_queue_message WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])"
                 )
+            case .markQueueMessagesDelivered(let queue, let ids):
+                statements.run(
+                    """
+                    UPDATE amqp_queue_message SET redelivered = true
+                    WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])
+                    """)
             case .notify(let channel, let payload):
                 // Delivered to the listeners when (and only if) the transaction commits.
                 statements.run("SELECT pg_notify(\(channel), \(payload))")

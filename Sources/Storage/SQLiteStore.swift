@@ -486,6 +486,12 @@ final class SQLiteWriter: @unchecked Sendable {
                     try run(
                         db, "DELETE FROM amqp_queue_message WHERE queue = ? AND id = ?", .text(queue), .int(Int64(id)))
                 }
+            case .markQueueMessagesDelivered(let queue, let ids):
+                for id in ids {
+                    try run(
+                        db, "UPDATE amqp_queue_message SET redelivered = 1 WHERE queue = ? AND id = ?", .text(queue),
+                        .int(Int64(id)))
+                }
             case .notify:
                 // An embedded database has one instance: nobody to tell.
                 break

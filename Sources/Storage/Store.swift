@@ -74,6 +74,10 @@ package enum StoreWrite: Sendable {
     /// (acked, purged, expired, dead-lettered).
     case saveQueueMessage(StoredQueueMessage)
     case deleteQueueMessages(queue: String, ids: [UInt64])
+    /// Stored queue messages were handed to a consumer (their `redelivered` becomes true): the next
+    /// instance to serve the queue, when several share the store, delivers them as "may have been delivered
+    /// before" (AMQP 0-9-1 `basic.deliver` redelivered).
+    case markQueueMessagesDelivered(queue: String, ids: [UInt64])
     /// A stream's definition created or changed (partitions are never removed; see `saveStreamPartition`).
     case saveStream(StreamConfiguration)
     /// A stream and everything it owns (partitions, messages, consumer group offsets) go.

@@ -21,6 +21,12 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     /// newer than its oldest subscription. `completion` runs on a thread of the store's.
     func loadSession(
         _ clientID: String, completion: @escaping @Sendable (Result<StoredSessionSnapshot?, any Error>) -> Void)
+    /// Deletes the session messages numbered at or below `ceiling` that no session in the database may still
+    /// be owed, with their delivery records (`now`, ns: offline sessions past their expiry owe nothing).
+    /// One instance trims at a time: `completion` (on a thread of the store's) gets how many messages went,
+    /// or nil when another instance was trimming.
+    func trimSessionLog(
+        through ceiling: UInt64, now: UInt64, completion: @escaping @Sendable (Result<Int?, any Error>) -> Void)
     /// `handler` is called (on a thread of the store's) with the client identifier whenever another
     /// instance asks for a session this instance holds a claim on. Set once, before connections come.
     func onTakeoverRequested(_ handler: @escaping @Sendable (String) -> Void)
@@ -30,7 +36,8 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     /// `handler` is called (on a thread of the store's) with a resource name (`StoreOwnedResource.name(kind:_:)`)
     /// claimed here when another instance asks for it (`lost` false: the holder may refuse by keeping
     /// it) or when the ownership connection was lost (`lost` true: it is not held any more). Claims and
-    /// releases of resources are `claim` / `release` with that name. Set once, before connections come.
+    /// releases of resources are `claim` / `release` with that name. Each handler added is called for every
+    /// resource (it ignores the kinds not its own); add them before connections come.
     func onResourceReleaseRequested(_ handler: @escaping @Sendable (_ resource: String, _ lost: Bool) -> Void)
     /// `handler` gets the payload of every notification on `channel` (`StoreWrite.notify` of any
     /// instance, this one included), on a thread of the store's. Set before connections come.
@@ -40,6 +47,11 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     func loadQueueMessages(
         _ queue: String, from firstID: UInt64,
         completion: @escaping @Sendable (Result<[StoredQueueMessage], any Error>) -> Void)
+    /// `group`'s committed stream offsets (`stream_consumer_offset`, every stream and partition) as the
+    /// database holds them now: a consumer group or durable consumer claimed here reads where another
+    /// instance left it. `completion` runs on a thread of the store's.
+    func loadStreamConsumerOffsets(
+        group: String, completion: @escaping @Sendable (Result<[StoredStreamConsumerOffset], any Error>) -> Void)
     /// The AMQP exchanges, queues and bindings as the database holds them now (`StoredState` with only
     /// those filled in). `completion` runs on a thread of the store's.
     func loadBrokerTopology(completion: @escaping @Sendable (Result<StoredState, any Error>) -> Void)

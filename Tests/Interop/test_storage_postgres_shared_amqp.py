@@ -6,8 +6,9 @@ one PostgreSQL server the test starts, and pika talks to both.
   confirmed only once stored) and reaches the serving instance's consumer, live too.
 - A consumer on B while A consumes the queue is refused with 405 RESOURCE_LOCKED; once A's consumer is
   gone, B takes the queue over with every message A held, transient ones included.
+- A purge or delete on B claims the queue first and counts what the database holds (405 while A consumes).
 - `kill -9` of the serving instance (idle, or under load): B takes the queue at once and gets every confirmed message not
-  acknowledged on A exactly once, and none that was acknowledged.
+  acknowledged on A exactly once, and none that was acknowledged; those A had delivered come `redelivered`.
 """
 
 from __future__ import annotations
@@ -142,6 +143,91 @@ def test_kill9_of_the_serving_instance_hands_every_unacked_confirmed_message_to_
     on_b.process_data_events(time_limit=0.5)
     channel_b.cancel()
     assert get_all(on_b.channel(), queue) == []
+    on_b.close()
+
+
+def test_messages_the_dead_owner_delivered_come_redelivered_on_the_next(make_server, postgres):  # noqa: F811
+    """AMQP 0-9-1 basic.deliver `redelivered`: "this message may have been delivered before". The owner
+    marks a stored message delivered when it first hands it out; the next owner sets the flag on exactly
+    those, and not on the messages it is the first to deliver."""
+    a, b = shared(make_server, postgres)
+    queue = unique("shared-q")
+    on_a, channel_a = declare(a, queue)
+    channel_a.basic_qos(prefetch_count=5)
+    published = [f"r{i}".encode() for i in range(10)]
+    publish_confirmed(a, queue, published)
+    got = []
+    channel_a.basic_consume(queue, lambda _ch, method, _props, body: got.append((method, body)))
+    pump(on_a, got, 5, timeout=10.0)
+    assert [body for _, body in got] == published[:5]
+    assert not any(method.redelivered for method, _ in got)
+    channel_a.basic_ack(got[0][0].delivery_tag)
+    channel_a.basic_ack(got[1][0].delivery_tag)
+    # Two acknowledged make room in the prefetch window for two more: r0…r6 delivered on A, two of them
+    # acknowledged.
+    pump(on_a, got, 7, timeout=10.0)
+    assert [body for _, body in got] == published[:7]
+    # The marks are written behind the deliveries: wait for them (five delivered and not acknowledged).
+    deadline = time.monotonic() + 10
+    marked = f"SELECT count(*) FROM amqp_queue_message WHERE queue = '{queue}' AND redelivered"
+    while postgres.sql(marked) != "5" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert postgres.sql(marked) == "5"
+    kill9(a)
+
+    on_b, channel_b = declare(b, queue)
+    rest = []
+    channel_b.basic_consume(queue, lambda _ch, method, _props, body: rest.append((method, body)), auto_ack=True)
+    pump(on_b, rest, 8, timeout=10.0)
+    assert [(body, method.redelivered) for method, body in rest] == [
+        (body, index < 7) for index, body in enumerate(published) if index >= 2
+    ]
+    on_b.close()
+
+
+def test_a_purge_or_delete_on_b_acts_on_the_stored_queue_and_counts_it(make_server, postgres):  # noqa: F811
+    """AMQP 0-9-1 queue.purge-ok / queue.delete-ok message-count on an instance that does not serve the
+    queue: the queue is claimed first (its idle owner lets go), so they count what the database holds;
+    while the owner has a consumer they are refused with 405 RESOURCE_LOCKED."""
+    a, b = shared(make_server, postgres)
+    queue = unique("shared-q")
+    on_a, channel_a = declare(a, queue)
+    publish_confirmed(a, queue, [f"p{i}".encode() for i in range(10)])
+    got = consume(on_a, channel_a, queue, 10)
+    for tag, _ in got[:3]:
+        channel_a.basic_ack(tag)
+    # A's consumer is there, seven unacknowledged: B may neither purge nor delete it.
+    on_b, channel_b = declare(b, queue)
+    with pytest.raises(ChannelClosedByBroker) as refused:
+        channel_b.queue_purge(queue)
+    assert refused.value.reply_code == 405, refused.value
+    channel_b = on_b.channel()
+    with pytest.raises(ChannelClosedByBroker) as refused:
+        channel_b.queue_delete(queue)
+    assert refused.value.reply_code == 405, refused.value
+
+    # A's connection goes (the seven come back, ready) and more are published on B for the queue.
+    on_a.close()
+    publish_confirmed(b, queue, [f"q{i}".encode() for i in range(5)])
+    channel_b = on_b.channel()
+    assert channel_b.queue_purge(queue).method.message_count == 12
+
+    def eventually(query: str, expected: str) -> None:
+        deadline = time.monotonic() + 10
+        while postgres.sql(query) != expected:
+            assert time.monotonic() < deadline, query
+            time.sleep(0.05)
+
+    eventually(f"SELECT count(*) FROM amqp_queue_message WHERE queue = '{queue}'", "0")
+    # Published on A, which let go: stored for B, which takes it.
+    publish_confirmed(a, queue, [b"after"])
+    deadline = time.monotonic() + 10
+    while channel_b.queue_declare(queue, durable=True, passive=True).method.message_count != 1:
+        assert time.monotonic() < deadline, "the message published on A never reached B's queue"
+        time.sleep(0.05)
+    assert channel_b.queue_delete(queue).method.message_count == 1
+    eventually(f"SELECT count(*) FROM amqp_queue WHERE name = '{queue}'", "0")
+    eventually(f"SELECT count(*) FROM amqp_queue_message WHERE queue = '{queue}'", "0")
     on_b.close()
 
 

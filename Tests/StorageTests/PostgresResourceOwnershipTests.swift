@@ -88,4 +88,27 @@ import Testing
         #expect(try await read(from: 0) == ["own", "forwarded"])
         #expect(try await read(from: forwarded) == ["forwarded"])
     }
+
+    @Test func aGroupsCommittedStreamOffsetsAreReadFresh() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { a.close() }
+        let b = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { b.close() }
+        func offset(_ group: String, _ partition: Int, _ value: UInt64) -> StoreWrite {
+            .saveStreamConsumerOffset(
+                StoredStreamConsumerOffset(group: group, stream: "s", partition: partition, epoch: "e", offset: value))
+        }
+        #expect(
+            await PostgresStoreTests.write(a, [offset("g", 0, 7), offset("g", 1, 3), offset("other", 0, 9)]) == nil)
+        // An older commit (a stale copy) does not move it back.
+        #expect(await PostgresStoreTests.write(a, [offset("g", 0, 5)]) == nil)
+        let read = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadStreamConsumerOffsets(group: "g") { continuation.resume(with: $0) }
+        }
+        #expect(
+            read.sorted { $0.partition < $1.partition }.map { [$0.partition, Int($0.offset)] } == [[0, 7], [1, 3]])
+        #expect(read.allSatisfy { $0.group == "g" && $0.stream == "s" && $0.epoch == "e" })
+    }
 }

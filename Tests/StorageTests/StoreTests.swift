@@ -229,6 +229,9 @@ import Testing
             .deleteExchange(name: "gone"),
             .saveQueueMessage(try stored(1, "one")), .saveQueueMessage(try stored(2, "two")),
             .saveQueueMessage(try stored(3, "three")), .deleteQueueMessages(queue: "q1", ids: [1, 3]),
+            .saveQueueMessage(try stored(4, "four")), .saveQueueMessage(try stored(5, "five")),
+            // A delivered mark (instances sharing the store); one for a message gone is nothing.
+            .markQueueMessagesDelivered(queue: "q1", ids: [4, 1]), .deleteQueueMessages(queue: "q1", ids: [5]),
         ])
         var state = try harness.restart()
         #expect(
@@ -241,7 +244,8 @@ import Testing
             StoredQueueCodec.decodeArguments(state.bindings[0].arguments) == [
                 "x-match": .string("any"), "n": .integer(-3),
             ])
-        #expect(state.queueMessages.map(\.id) == [2])
+        #expect(state.queueMessages.map(\.id) == [2, 4])
+        #expect(state.queueMessages.map(\.redelivered) == [true, true])
         let message = try #require(state.queueMessages.first)
         #expect(message.routingKeys == ["k", "cc"] && message.redelivered && message.priority == 3)
         #expect(StoredQueueCodec.decodeDeaths(message.deaths)?.first?.count == 2)

@@ -28,7 +28,7 @@ extension QueueHost {
     /// The name the queue's claim goes by.
     var ownershipName: String { StoreOwnedResource.name(kind: "amqp-queue", storedName) }
 
-    /// The refusal of a consumer or `basic.get` while another instance serves the queue: AMQP 405
+    /// The refusal of a consumer, `basic.get`, `queue.purge` or `queue.delete` while another instance serves the queue: AMQP 405
     /// RESOURCE_LOCKED (§1.2 of the 0-9-1 constants: "the client attempted to work with a server entity
     /// to which it has no access because another client is working with it"), as RabbitMQ answers for a
     /// queue it cannot give this connection.
@@ -36,7 +36,7 @@ extension QueueHost {
         BrokerRefusal(
             .resourceLocked,
             "queue '\(name)' in vhost '\(virtualHost)' is served by another Switchboard instance sharing the "
-                + "database; consume there, or here once it has no consumers there")
+                + "database; consume, purge or delete it there, or here once it has no consumers there")
     }
 
     /// Makes sure this instance serves the queue, then calls `then` on the loop with nil, or with the
@@ -137,6 +137,24 @@ extension QueueHost {
         guard !lost, let store else { return }
         let claim = ownershipName
         store.submit([]) { _ in sharing.release(claim) }
+    }
+
+    // MARK: - Delivered marks
+
+    /// Notes a first delivery of a stored message while instances share the store (nothing otherwise: one
+    /// instance restores its queues with the flags it stored).
+    func markDelivered(_ message: QueueMessage<BrokeredMessage>) {
+        guard sharing != nil, !message.redelivered, message.id != 0 else { return }
+        deliveredMarks.append(message.id)
+    }
+
+    /// Writes the delivered marks noted since the last write, one statement per dispatch. Not waited for:
+    /// the delivery goes out meanwhile, so a message delivered in the last commit interval before the
+    /// owner dies may reach the next owner's consumer without `redelivered`.
+    func writeDeliveredMarks() {
+        guard let store, !deliveredMarks.isEmpty else { return }
+        store.submit([.markQueueMessagesDelivered(queue: storedName, ids: deliveredMarks)])
+        deliveredMarks.removeAll(keepingCapacity: true)
     }
 
     // MARK: - Publishing to a queue another instance serves

@@ -56,6 +56,9 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     var busWrites: [StoreWrite] = []
     /// Ids of persistent messages that left since the last write to the store (one delete per operation).
     private var departed: [UInt64] = []
+    /// Ids of stored messages delivered for the first time since the last write (instances share the
+    /// store): marked delivered there, so a next owner sets `redelivered` on them.
+    var deliveredMarks: [UInt64] = []
     /// Consumers that take messages without acks: a persistent message leaves on delivery.
     var automaticConsumers: Set<QueueConsumerID> = []
     var timer: Scheduled<Void>?
@@ -290,6 +293,10 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         guard ownership == .owned else { return nil }
         let result = queue.get(now: clock(), autoAck: autoAck)
         if autoAck, let message = result.message { departed(CollectionOfOne(message)) }
+        if !autoAck, let message = result.message {
+            markDelivered(message)
+            writeDeliveredMarks()
+        }
         if !result.deadLetters.isEmpty {
             deadLetters.append(contentsOf: result.deadLetters)
             routeDeadLetters()
@@ -458,6 +465,8 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
             guard let sink = sinks[delivery.consumer] else { continue }
             if !automaticConsumers.isEmpty, automaticConsumers.contains(delivery.consumer) {
                 departed(CollectionOfOne(delivery.message))
+            } else {
+                markDelivered(delivery.message)
             }
             if sink.eventLoop === eventLoop {
                 sink.deliver(delivery, from: self)
@@ -469,6 +478,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
             }
         }
         deliveries.removeAll(keepingCapacity: true)
+        writeDeliveredMarks()
         for sink in local { sink.flushQueueDeliveries() }
         for (sink, batch) in remote {
             sink.eventLoop.execute { [self] in

@@ -147,9 +147,17 @@ extension AMQPConnectionHandler {
             } catch {
                 return fail(error, on: channel, classID: 50, methodID: 30)
             }
-            awaitAnswer(from: host, { $0.purge() }) { handler, purged in
-                if !noWait {
-                    handler.write(.queue(.purgeOk(messageCount: UInt32(clamping: purged))), channel: channel.number)
+            // Instances sharing the store: the queue is claimed first, so the purge acts on its messages as
+            // the database holds them and purge-ok counts them (refused 405 while another instance
+            // consumes it; docs/storage.md "AMQP durable queues").
+            awaitOwnedAnswer(from: host, { $0.purge() }) { handler, result in
+                switch result {
+                case .success(let purged):
+                    if !noWait {
+                        handler.write(.queue(.purgeOk(messageCount: UInt32(clamping: purged))), channel: channel.number)
+                    }
+                case .failure(let refusal):
+                    handler.fail(refusal, on: channel, classID: 50, methodID: 30)
                 }
             }
         case .delete(let delete):
@@ -166,14 +174,20 @@ extension AMQPConnectionHandler {
                 return fail(error, on: channel, classID: 50, methodID: 40)
             }
             let (ifUnused, ifEmpty) = (delete.ifUnused, delete.ifEmpty)
-            awaitAnswer(
+            // Instances sharing the store: claimed first, as a purge (`if-unused` and `if-empty` then judge
+            // the queue as the database holds it, and no other instance goes on serving a copy).
+            awaitOwnedAnswer(
                 from: host,
                 { host -> Result<Int, BrokerRefusal> in
                     do throws(BrokerRefusal) {
                         return .success(try host.delete(ifUnused: ifUnused, ifEmpty: ifEmpty))
                     } catch { return .failure(error) }
                 }
-            ) { handler, result in
+            ) { handler, owned in
+                // Deleted meanwhile: deleting what is not there succeeds, as above.
+                let result = owned.flatMap { $0 }.flatMapError { refusal -> Result<Int, BrokerRefusal> in
+                    refusal.kind == .notFound ? .success(0) : .failure(refusal)
+                }
                 switch result {
                 case .success(let count):
                     if !delete.noWait {

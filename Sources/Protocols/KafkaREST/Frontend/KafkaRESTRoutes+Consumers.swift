@@ -23,19 +23,26 @@ extension KafkaRESTRoutes {
         }
         // Several instances share the store: a group is served by one of them at a time (one claim per
         // consumer instance, given back when it goes), so no partition is read by two instances' members
-        // at once (docs/storage.md "Kafka REST consumer groups").
+        // at once (docs/storage.md "Kafka REST consumer groups"). Once held, its committed offsets are read
+        // fresh: another instance may have served the group, and committed, since this one started.
         let promise = request.loop.makePromise(of: Reply.self)
         let (services, owner, loop) = (services, request.identity.userID, request.loop)
-        claims.claim(KafkaRESTConsumerGroups.claimKind, group, timeout: KafkaRESTConsumerGroups.claimTimeout) { held in
-            loop.execute {
-                guard held else { return promise.fail(KafkaRESTConsumerGroups.servedElsewhere(group)) }
-                do throws(KafkaRESTError) {
-                    try services.consumers.create(
-                        group: group, id: id, configuration: configuration, owner: owner, now: services.now())
-                    promise.completeWith(Self.created(id, baseURI, on: loop))
-                } catch {
-                    claims.release(KafkaRESTConsumerGroups.claimKind, group)
-                    promise.fail(error)
+        let kind = KafkaRESTConsumerGroups.claimKind
+        claims.claim(kind, group, timeout: KafkaRESTConsumerGroups.claimTimeout) { held in
+            guard held else { return loop.execute { promise.fail(KafkaRESTConsumerGroups.servedElsewhere(group)) } }
+            claims.refreshCommittedOffsets(group: group, in: services.bus.streams) { read in
+                loop.execute {
+                    do throws(KafkaRESTError) {
+                        guard case .success = read else {
+                            throw .kafkaError("the group's committed offsets could not be read from the store")
+                        }
+                        try services.consumers.create(
+                            group: group, id: id, configuration: configuration, owner: owner, now: services.now())
+                        promise.completeWith(Self.created(id, baseURI, on: loop))
+                    } catch {
+                        claims.release(kind, group)
+                        promise.fail(error)
+                    }
                 }
             }
         }

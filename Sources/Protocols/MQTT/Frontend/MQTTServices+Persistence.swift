@@ -139,11 +139,15 @@ extension MQTTServices {
     /// Keeps the session message log short: every `interval`, each loop reports the lowest sequence its
     /// persistent sessions still owe, and messages below all of them (and old enough to have been routed
     /// everywhere) are deleted with their delivery records.
-    /// Shared with other instances, the log is not trimmed: what their sessions still owe is not known here
-    /// (docs/storage.md, "Several instances on one PostgreSQL database").
+    /// Shared with other instances, what their sessions still owe is not known here: the store works the
+    /// bound out from the shared tables, one instance at a time (docs/storage.md, "Several instances on
+    /// one PostgreSQL database").
     package func startMessageLogTrimming(every interval: TimeAmount = .seconds(10)) -> [RepeatedTask] {
-        guard let persistence, persistence.ownership == nil else { return [] }
+        guard let persistence else { return [] }
         let age = UInt64(interval.nanoseconds) * 3
+        if let ownership = persistence.ownership {
+            return [startSharedMessageLogTrimming(ownership, every: interval, age: age)]
+        }
         var tasks: [RepeatedTask] = []
         for shard in bus.shards {
             let loop = shard.eventLoop
@@ -162,5 +166,19 @@ extension MQTTServices {
                 })
         }
         return tasks
+    }
+
+    /// Shared: every `interval`, the messages older than `age` that no session in the database may still
+    /// be owed go (sequence numbers are the time in µs above the slot byte, so `age` ago is a sequence).
+    private func startSharedMessageLogTrimming(
+        _ ownership: any StoreSessionOwnership, every interval: TimeAmount, age: UInt64
+    ) -> RepeatedTask {
+        let loop = bus.shards[0].eventLoop
+        return loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
+            let now = bus.clock()
+            guard now > age else { return }
+            let ceiling = ((now - age) / 1_000) << 8 | 0xFF
+            ownership.trimSessionLog(through: ceiling, now: now) { _ in }
+        }
     }
 }

@@ -19,6 +19,8 @@ final class JetStreamConsumer: Sendable {
     /// once: a durable consumer is stored again whenever its floor moves (every read of acks), and
     /// encoding its configuration each time was a fifth of the server's CPU in a pull consumer's run.
     private let storedDescription: ByteBuffer
+    /// Whether this instance serves it when several instances share the store (`JetStreamService+Claims`).
+    let claim = NIOLockedValueBox(JetStreamConsumerClaim.notHeld)
     /// `$JS.ACK.<stream>.<consumer>.`, which each delivery's reply subject begins with.
     let acknowledgementSubjectPrefix: String
 

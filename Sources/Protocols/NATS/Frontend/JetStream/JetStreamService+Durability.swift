@@ -23,6 +23,7 @@ extension JetStreamService {
     /// so: a consumer restored at floor 0 after its acks were answered).
     func persist(_ consumer: JetStreamConsumer, deleted: Bool = false) {
         guard consumer.config.durableName != nil else { return }
+        if deleted { releaseClaim(of: consumer) }
         enqueue(.consumer(consumer, deleted: deleted))
     }
 
@@ -80,6 +81,7 @@ extension JetStreamService {
             if batch.isEmpty { return }
             for item in Self.lastOfEach(batch) {
                 bus.streams.append(record(of: item), placement: placement) { _ in }
+                if case .consumer(let consumer, deleted: false) = item { commitFloor(of: consumer) }
             }
         }
     }

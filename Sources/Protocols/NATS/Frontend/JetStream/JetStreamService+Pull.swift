@@ -58,13 +58,22 @@ extension JetStreamService {
             return client.deliverJetStream(
                 [.status(409, "Exceeded MaxRequestBatch of \(Self.maxBatch)", inbox: inbox)], inbox: inbox)
         }
-        let now = bus.clock()
-        consumer.changeWaiting(by: 1)
-        serve(
-            PullRequest(
-                consumer: consumer, client: client, inbox: inbox, remaining: batch, noWait: noWait,
-                deadline: expires > 0 ? now + UInt64(expires) : nil, heartbeat: heartbeat > 0 ? UInt64(heartbeat) : nil,
-                lastSent: now, remainingBytes: maxBytes > 0 ? maxBytes : nil))
+        // Several instances share the store: a durable consumer is served by one of them at a time
+        // (docs/storage.md "JetStream durable consumers are served by one instance at a time").
+        whenServedHere(consumer, on: client.eventLoop) { [self, batch, noWait, expires, heartbeat, maxBytes] served in
+            guard served else {
+                return client.deliverJetStream(
+                    [.status(409, Self.servedElsewhereStatus, inbox: inbox)], inbox: inbox)
+            }
+            let now = bus.clock()
+            consumer.changeWaiting(by: 1)
+            serve(
+                PullRequest(
+                    consumer: consumer, client: client, inbox: inbox, remaining: batch, noWait: noWait,
+                    deadline: expires > 0 ? now + UInt64(expires) : nil,
+                    heartbeat: heartbeat > 0 ? UInt64(heartbeat) : nil,
+                    lastSent: now, remainingBytes: maxBytes > 0 ? maxBytes : nil))
+        }
     }
 
     /// Sends what the consumer has for the request now; then ends it (filled, `no_wait`: 404, expired:

@@ -43,6 +43,21 @@ extension JetStreamService {
         unroutedWait: Int64 = JetStreamService.firstSubscriberWait
     ) {
         guard self.consumer(stream: consumer.stream, name: consumer.name) === consumer else { return }
+        // Several instances share the store: only the instance holding a durable consumer pushes it; one
+        // with a subscriber for it claims it, and tries again while another instance holds it.
+        if !isServedHere(consumer) {
+            if shard.isRouted(topic) {
+                whenServedHere(consumer, on: shard.eventLoop, timeout: .zero) { [self] served in
+                    let wait = served ? TimeAmount.zero : Self.pushClaimRetry
+                    shard.eventLoop.scheduleTask(in: wait) { self.push(consumer, to: topic, shard: shard) }
+                }
+            } else {
+                shard.eventLoop.scheduleTask(in: .nanoseconds(Self.pollSlice)) {
+                    self.push(consumer, to: topic, shard: shard)
+                }
+            }
+            return
+        }
         let now = bus.clock()
         var sent = 0
         let stalled = consumer.withState { $0.push.isStalled }

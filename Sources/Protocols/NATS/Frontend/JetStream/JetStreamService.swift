@@ -69,6 +69,7 @@ package final class JetStreamService: Sendable {
         self.limits = limits
         self.domainAPIPrefix = limits.domain.map { "$JS/\($0)/API/" }
         self.startedAt = bus.clock()
+        watchClaims()
     }
 
     /// Answers a request whose responses go to `respond` (once).
