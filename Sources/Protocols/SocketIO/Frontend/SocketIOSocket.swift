@@ -36,6 +36,9 @@ final class SocketIOSocket: @unchecked Sendable {
     let recentCapacity: Int
     /// The message last delivered in this batch, to send it once through overlapping rooms.
     var lastDelivered: BusMessage?
+    /// Its room emits carry its id as their publisher (`socket.to(room).emit` skips the sender), so publisher
+    /// flow control finds the session by it (`ConnectionRegistry.setPausablePublisher`) once it has emitted.
+    var isPausablePublisher = false
 
     init(
         session: SocketIOSession, namespace: String, namespaceID: Int, socketID: String, privateID: String?,
