@@ -481,8 +481,8 @@ def reader_at_a_tenth(srv, subscriber: str, publisher_protocol: str, slowest: fl
         assert slow_consumers(srv, "nats") == 0, "the normal NATS subscriber was cut off"
         # 12 MB were published. The slow reader's socket holds its soft limit plus the slack (4 MiB) its
         # paused publisher brings; what the publisher's loop routed before the pause waits in the hand-over
-        # to the subscriber's loop, which nothing bounds yet (measured: STOMP up to +63 MB, its encoding
-        # being the slowest).
+        # to the subscriber's loop, bounded at `LoopShard.handOverBound` (8 MiB of payload) since 2026-12-06
+        # (measured before it: STOMP up to +63 MB, native WebSocket +73 MB; docs/reliability.md).
         assert peak - before < 80, f"RSS grew {peak - before} MB"
     finally:
         fast.close()
