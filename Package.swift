@@ -701,8 +701,10 @@ let package = Package(
             dependencies: [
                 "BusCore", "Storage",
                 .product(name: "NIOCore", package: "swift-nio"),
-                // Raw SQL against a store's file, for the tests that damage it on purpose.
+                // Raw SQL against a store's file, for the tests that damage it on purpose; the SQLite C
+                // API for the VFS that fails syncs (FailingSyncVFS).
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 // The PostgreSQL server the tests start, and raw SQL against it.
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

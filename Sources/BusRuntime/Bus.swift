@@ -34,6 +34,8 @@ package final class Bus: Sendable {
     let acceptors = PublicationAcceptors()
     /// The engine joining this bus to other instances (`attach`); empty for a single instance.
     let engineReference = ManagedAtomicLazyReference<BusEngineReference>()
+    /// How a loop whose hand-off backlog is past its bound pauses publishers (`setPublisherPausing`).
+    private let publisherPausingReference = ManagedAtomicLazyReference<PublisherPausing>()
 
     package init(
         eventLoops: [any EventLoop],
@@ -76,6 +78,18 @@ package final class Bus: Sendable {
         for shard in shards { shard.busReference = self }
         records.busReference = self
     }
+
+    /// Sets, once, how the bus pauses and resumes a publisher by its id (`BusMessage.publisherID`): the
+    /// connection registry's `publishingPaused(_:by:)` on the server. A loop whose backlog of deliveries
+    /// from another loop passes `LoopShard.handOverBound` pauses the publishers feeding it this way
+    /// (LoopShard+HandOver.swift); without it the backlog is not bounded.
+    package func setPublisherPausing(
+        _ pausing: @escaping @Sendable (_ publisherID: String, _ paused: Bool, _ pauser: String) -> Void
+    ) {
+        _ = publisherPausingReference.storeIfNilThenLoad(PublisherPausing(pausing))
+    }
+
+    var publisherPausing: (@Sendable (String, Bool, String) -> Void)? { publisherPausingReference.load()?.call }
 
     package static let systemClock: @Sendable () -> UInt64 = {
         var spec = timespec()
@@ -396,4 +410,10 @@ package struct HistoryReadResult: Sendable {
     package var position: LogPosition
     package var recovered: Bool?
     package var messages: [BusMessage]
+}
+
+/// `Bus.setPublisherPausing`'s function, boxed for the lazy reference.
+final class PublisherPausing: Sendable {
+    let call: @Sendable (String, Bool, String) -> Void
+    init(_ call: @escaping @Sendable (String, Bool, String) -> Void) { self.call = call }
 }

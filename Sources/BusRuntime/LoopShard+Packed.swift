@@ -179,6 +179,8 @@ final class PackedPublications: @unchecked Sendable {
     let publisherID: String?
     private(set) var payloads: ByteBuffer
     private(set) var count = 0
+    /// The payloads' bytes with their 12-byte headers (what the hand-over's bound counts).
+    var byteCount: Int { payloads.readableBytes }
 
     init(plan: LoopShard.MatchPlan, topic: Topic, publisherID: String?) {
         self.plan = plan

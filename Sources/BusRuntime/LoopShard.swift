@@ -147,6 +147,10 @@ package final class LoopShard: @unchecked Sendable {
     var barriers: [() -> Void] = []
     /// Loops handed deliveries since the last barrier went out (bit per shard; all bits past 64 loops).
     var dispatchedSinceBarrier: UInt64 = 0
+    /// What other loops handed this one and it has not delivered yet (LoopShard+HandOver.swift).
+    let handOver = HandOverCredit()
+    /// Per other loop, the publishers paused because its backlog passed `handOverBound`.
+    var handOverPaused: [Set<String>]
     package var stats = ShardStats()
 
     init(
@@ -163,6 +167,7 @@ package final class LoopShard: @unchecked Sendable {
         self.openPacked = Array(repeating: nil, count: shardCount)
         self.openPackedReferences = Array(repeating: nil, count: shardCount)
         self.forwards = Array(repeating: [], count: shardCount)
+        self.handOverPaused = Array(repeating: [], count: shardCount)
     }
 
     // MARK: - Publishing
@@ -569,10 +574,14 @@ package final class LoopShard: @unchecked Sendable {
         for target in outgoing.indices where target != index {
             closeRun(target)
             guard !outgoing[target].isEmpty else { continue }
-            let handover = Handover(value: outgoing[target])
+            let batch = outgoing[target]
             outgoing[target] = []
             let shard = bus.shards[target]
-            shard.eventLoop.execute { shard.receive(handover.value, from: self) }
+            var bytes = 0
+            for delivery in batch { bytes &+= Self.payloadBytes(delivery) }
+            chargeHandOver(bytes, to: shard, batch: batch)
+            let handover = Handover(value: batch)
+            shard.eventLoop.execute { shard.receive(handover.value, bytes: bytes, from: self) }
             dispatchedSinceBarrier |= target < 64 ? 1 << UInt64(target) : .max
         }
     }
@@ -614,8 +623,9 @@ package final class LoopShard: @unchecked Sendable {
     /// batch from another loop goes back there to be freed: its messages share their topics', publishers'
     /// and payloads' storage with the messages that loop is making meanwhile, and releasing them here
     /// would move those reference counts' cache lines between the cores once per message.
-    func receive(_ batch: [Delivery], from origin: LoopShard) {
+    func receive(_ batch: [Delivery], bytes: Int, from origin: LoopShard) {
         receive(batch)
+        creditHandOver(bytes)
         var messages = 0
         for delivery in batch {
             switch delivery {

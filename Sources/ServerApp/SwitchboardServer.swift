@@ -84,6 +84,11 @@ package final class SwitchboardServer: Sendable {
                 maxConnectionsPerAddress: configuration.limits.maxConnectionsPerAddress,
                 maxConnectsPerSecond: configuration.limits.maxConnectsPerSecond))
         let connections = self.connections
+        // A loop whose backlog of another loop's deliveries passes its bound stops the publishers feeding it
+        // being read, as a subscriber that falls behind does (docs/concurrency.md, "Publisher flow control").
+        bus.setPublisherPausing { publisher, paused, pauser in
+            connections.controller(publisher)?.publishingPaused(paused, by: pauser)
+        }
         self.collaboration = CollaborationService(bus: bus, store: store, directory: sessions) { publisher in
             connections.identity(ofPublisher: publisher).map {
                 CollaborationCaller(user: $0.userID, roles: $0.roles, isAdmin: $0.isAdmin)

@@ -15,6 +15,9 @@
   on a data directory, or a database file, it may not write): the server refuses to start and says why;
   the database is neither moved aside nor changed, and once the permissions are fixed every acknowledged
   message is there.
+- A file system that turns read-only while the server runs (ext4 on a loop device, `errors=remount-ro`, an
+  error reported through ext4's test hook): durable work refused with each protocol's code, degraded until a
+  restart after `e2fsck` (the kernel keeps it read-only until it is unmounted), nothing acknowledged lost.
 docs/reliability.md "Store faults" holds the table."""
 
 from __future__ import annotations
@@ -409,3 +412,135 @@ def _disk_fault_scenario(srv: Server, data: Path) -> None:
         return info.state.messages
 
     assert asyncio.run(stream_messages()) == 2
+
+
+@contextmanager
+def ext4_disk(path: Path, size_mb: int = 64):
+    """An ext4 file system on a loop device mounted on `path` with `errors=remount-ro` (the default of most
+    distributions' root file systems): after an error the kernel turns it read-only under the running
+    server, as after a failing disk. Yields the image file (for `e2fsck`); unmounted and removed at the end.
+    Skips the test where the sandbox does not allow it."""
+    for tool in ("mount", "mkfs.ext4", "e2fsck", "findmnt"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"needs {tool}")
+    path.mkdir(parents=True, exist_ok=True)
+    image = path.parent / f"{path.name}.ext4"
+    with open(image, "wb") as f:
+        f.truncate(size_mb << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    mounted = subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        image.unlink()
+        pytest.skip(f"cannot mount an ext4 image on a loop device here: {mounted.stderr.strip()}")
+    try:
+        yield image
+    finally:
+        subprocess.run(["umount", str(path)], check=False, capture_output=True)
+        image.unlink(missing_ok=True)
+
+
+def trigger_ext4_error(path: Path) -> None:
+    """Reports an error on the ext4 file system mounted on `path` through ext4's own test hook
+    (`/sys/fs/ext4/<device>/trigger_fs_error`, what the kernel does when it meets a bad block or a failed
+    journal write): with `errors=remount-ro` the journal is aborted and the file system is read-only from
+    then on — writes and fsync fail with EROFS — until it is unmounted."""
+    device = subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(path)], capture_output=True, text=True,
+                            check=True).stdout.strip().rsplit("/", 1)[-1]
+    hook = Path(f"/sys/fs/ext4/{device}/trigger_fs_error")
+    if not hook.exists():
+        pytest.skip(f"this kernel has no {hook}")
+    hook.write_text("switchboard test: the disk failed\n")
+    probe = path / "probe"
+    with pytest.raises(OSError):
+        probe.write_bytes(b"x")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a file system")
+def test_a_file_system_turned_read_only_while_the_server_runs_refuses_durable_work_and_loses_nothing(tmp_path):
+    """The data directory's file system becomes read-only under the running server (ext4 with
+    `errors=remount-ro` after an error). An administrator's `mount -o remount,ro` cannot do this: the kernel
+    refuses it (EBUSY) while the server holds the database open for writing — so the kernel's own remount
+    after an I/O error is the way it happens. Durable work is refused with each protocol's code and nothing
+    unstored is acknowledged; the kernel keeps the file system read-only until it is unmounted, so recovery
+    is a restart after `e2fsck`, with every message acknowledged before the fault there."""
+    work = tmp_path / "srv"
+    with ext4_disk(work / "data") as image:
+        # The kernel refuses an administrator's read-only remount while the database is open for writing.
+        config = copy.deepcopy(DEFAULT_CONFIG)
+        config["history"].append({"filter": "ledger/#", "count": 1000, "durable": True})
+        srv = Server(work, config).start()
+        try:
+            busy = subprocess.run(["mount", "-o", "remount,ro", str(work / "data")], capture_output=True, text=True)
+            assert busy.returncode != 0, "the kernel remounted a file system with a database open for writing"
+            _read_only_scenario(srv, work / "data", image)
+        finally:
+            srv.stop()
+
+
+def _read_only_scenario(srv: Server, data: Path, image: Path) -> None:
+    ledger, topic, cid, queue = unique("ledger/"), unique("owed/"), unique("sub"), unique("dq")
+    sub = persistent(srv.mqtt_port, V5, cid)  # offline and owed every QoS 1 message: each one is stored
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+    answered = [srv.publish(ledger, {"n": 0})]
+    pub = Paho(srv.mqtt_port, V5)
+    acknowledged, refused = fill(pub, topic, 0, limit=3)
+    assert refused is None and len(acknowledged) == 3
+    assert amqp_confirmed(srv, queue, b"a0")
+    assert kafka_produce(srv, "kro", "k0").status_code == 200
+
+    trigger_ext4_error(data)
+    more, refused = fill(pub, topic, 3, limit=50)
+    acknowledged += more
+    assert refused is not None, "an MQTT 5 publish was acknowledged on a read-only file system"
+    code = pub.publish_codes.get(max(pub.publish_codes))
+    assert getattr(code, "is_failure", False) and code.value == 0x80, code
+    seen: list = []
+
+    def degraded():
+        ready = srv.http("GET", "/readyz")
+        seen[:] = [ready.status_code, ready.text]
+        return ready.status_code == 503 and ready.json()
+
+    ready = wait_for(degraded, lambda: f"/readyz did not say degraded: {seen}")
+    assert ready["status"] == "degraded" and ready["storage"], ready
+    late = srv.http("POST", "/api/publish", json={"channel": ledger, "data": {"n": 1}})
+    assert late.status_code >= 500, late.text
+    assert not amqp_confirmed(srv, queue, b"a-refused")
+    [entry] = kafka_produce(srv, "kro", "k-refused").json()["offsets"]
+    assert entry.get("offset") is None and entry["error_code"] == 50002, entry
+    old = Paho(srv.mqtt_port, V311)
+    info = old.client.publish(topic, b"m-old " + b"x" * PAYLOAD, qos=1)
+    info.wait_for_publish(5.0)
+    assert not info.is_published(), "a 3.1.1 publish was acknowledged on a read-only file system"
+    # Non-durable traffic goes on.
+    live = unique("live/")
+    listener = Paho(srv.mqtt_port, V5)
+    listener.subscribe(live, qos=0)
+    talker = Paho(srv.mqtt_port, V5)
+    talker.client.publish(live, b"still here", qos=0)
+    assert listener.get(timeout=5.0).payload == b"still here"
+    for client in (listener, talker, pub):
+        client.disconnect()
+    time.sleep(2.5)  # the store's probes (every second) keep finding it read-only
+    assert srv.http("GET", "/readyz").status_code == 503, "ready again while the file system is read-only"
+
+    # Recovery: the file system back (unmounted, checked, mounted again), the server restarted on it.
+    srv.stop()
+    subprocess.run(["umount", str(data)], check=True)
+    checked = subprocess.run(["e2fsck", "-fy", str(image)], capture_output=True, text=True)
+    assert checked.returncode in (0, 1), checked.stdout + checked.stderr  # 1: errors corrected
+    subprocess.run(["mount", "-o", "loop,errors=remount-ro", str(image), str(data)], check=True)
+    srv.start()
+    drain(srv, cid, acknowledged)
+    history = srv.get(f"/api/history?channel={ledger}&limit=100").json()["messages"]
+    assert [(m["offset"], m["epoch"], m["data"]) for m in history] == [
+        (answered[0]["offset"], answered[0]["epoch"], {"n": 0})], (history, answered)
+    with amqp_connect(srv) as conn:
+        bodies = get_all(conn.channel(), queue)
+    assert bodies == [b"a0"], bodies
+    # Durable work is taken again.
+    assert srv.http("GET", "/readyz").status_code == 200
+    assert amqp_confirmed(srv, queue, b"a1")
+    assert srv.publish(ledger, {"n": 2})["offset"] == answered[0]["offset"] + 1

@@ -9,7 +9,9 @@ import SchemaKit
 /// `POST /topics/{t}` and `POST /topics/{t}/partitions/{p}`: each record is published on the topic's bus
 /// topic (so MQTT, NATS and WebSocket subscribers get it) with a placement naming the topic's stream, its
 /// key (Kafka's murmur2 partitioner) and partition; the answer waits until every record is stored (group
-/// commit, fsync on SQLite), so an answered offset survives `kill -9`.
+/// commit, fsync on SQLite), so an answered offset survives `kill -9`. The records carry their connection's
+/// publisher id: while a subscriber they feed is behind, the connection's next request waits unread
+/// (publisher flow control, `HTTPPublishingConnection`), as `POST /api/publish`'s does.
 extension KafkaRESTRoutes {
     func produceToTopic(_ request: Request) throws -> EventLoopFuture<Reply> {
         try produce(request, partition: nil)
@@ -41,6 +43,9 @@ extension KafkaRESTRoutes {
             contentType: request.http.head.headers.first(name: "Content-Type"))
         let loop = request.loop
         let services = self.services
+        let publisher = services.connections.flatMap { connections in
+            request.http.publishingConnection?.publisherID(in: connections, makeID: services.bus.makeIdentifier)
+        }
         // binary and json bodies are decoded in one pass into the payloads (the hot path); anything that
         // decoder leaves (a schema format, or a body it is not sure of: bad input included) takes the
         // general parse, which gives bad input its 400 or 422 at the same step as always.
@@ -50,12 +55,14 @@ extension KafkaRESTRoutes {
             if let box = services.bus.streams.stream(named: name) {
                 // The stream exists (every produce but a topic's first): no future chain at all.
                 try Self.checkPartitions(encoded.partitions, given: partition, count: box.partitions.count)
-                return Self.publish(encoded, topic: topic, stream: name, partition: partition, services, on: loop)
+                return Self.publish(
+                    encoded, topic: topic, stream: name, partition: partition, publisher: publisher, services, on: loop)
             }
             return ensureStream(name, busTopic: busTopicName, on: loop).flatMapThrowing { box in
                 try Self.checkPartitions(encoded.partitions, given: partition, count: box.partitions.count)
             }.flatMap {
-                Self.publish(encoded, topic: topic, stream: name, partition: partition, services, on: loop)
+                Self.publish(
+                    encoded, topic: topic, stream: name, partition: partition, publisher: publisher, services, on: loop)
             }
         }
         let body = try KafkaRESTProduceRequest(body: request.http.body)
@@ -64,7 +71,8 @@ extension KafkaRESTRoutes {
         }.flatMap {
             Self.encode(body, format: format, topic: name, services: services, on: loop)
         }.flatMap { encoded in
-            Self.publish(encoded, topic: topic, stream: name, partition: partition, services, on: loop)
+            Self.publish(
+                encoded, topic: topic, stream: name, partition: partition, publisher: publisher, services, on: loop)
         }
     }
 
@@ -77,8 +85,8 @@ extension KafkaRESTRoutes {
     /// Publishes the records on `topic` as one batch (LoopShard's: one acknowledgement for the request, not
     /// a publish and an answer per record) placed in `stream`; the answer goes once the last is stored.
     static func publish(
-        _ encoded: EncodedRecords, topic: Topic, stream name: String, partition: Int?, _ services: KafkaRESTServices,
-        on loop: any EventLoop
+        _ encoded: EncodedRecords, topic: Topic, stream name: String, partition: Int?, publisher: String?,
+        _ services: KafkaRESTServices, on loop: any EventLoop
     ) -> EventLoopFuture<Reply> {
         let count = encoded.values.count
         var messages: [BusMessage] = []
@@ -99,7 +107,7 @@ extension KafkaRESTRoutes {
                 refused[index] = Self.refused(violation)
                 continue
             }
-            messages.append(BusMessage(topic: topic, payload: payload, timestamp: now))
+            messages.append(BusMessage(topic: topic, payload: payload, publisherID: publisher, timestamp: now))
             placements.append(
                 StreamPlacement(
                     key: encoded.keys[index], partition: encoded.partitions[index] ?? partition, stream: name))

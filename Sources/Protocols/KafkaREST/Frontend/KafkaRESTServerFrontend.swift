@@ -20,7 +20,7 @@ package struct KafkaRESTServerFrontend: Frontend {
         self.context = context
         self.services = KafkaRESTServices(
             configuration: settings, bus: context.bus, authenticator: context.authenticator,
-            schemas: RegistrySchemaSource(registry: context.bus.schemas))
+            schemas: RegistrySchemaSource(registry: context.bus.schemas), connections: context.connections)
     }
 
     package func makeServices() -> [any Service] {

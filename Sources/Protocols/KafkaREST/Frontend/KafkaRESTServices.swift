@@ -12,18 +12,23 @@ package final class KafkaRESTServices: Sendable {
     package let consumers: KafkaRESTConsumerGroups
     /// nil: avro, jsonschema and protobuf answer 50002 (no registry configured).
     package let schemas: (any RecordSchemaSource)?
+    /// Where a produce's connection registers as a publisher, so that a subscriber its records feed which
+    /// falls behind stops the connection being read (publisher flow control, `HTTPPublishingConnection`);
+    /// nil: produces carry no publisher (tests of the routes alone).
+    package let connections: ConnectionRegistry?
     /// Monotonic nanoseconds (instance expiry); injected for tests.
     let now: @Sendable () -> UInt64
 
     package init(
         configuration: KafkaRESTConfiguration, bus: Bus, authenticator: any Authenticator,
-        schemas: (any RecordSchemaSource)? = nil,
+        schemas: (any RecordSchemaSource)? = nil, connections: ConnectionRegistry? = nil,
         now: @escaping @Sendable () -> UInt64 = { NIODeadline.now().uptimeNanoseconds }
     ) {
         self.configuration = configuration
         self.bus = bus
         self.authenticator = authenticator
         self.schemas = schemas
+        self.connections = connections
         self.now = now
         self.consumers = KafkaRESTConsumerGroups(
             streams: bus.streams, maxInstances: configuration.maxConsumerInstances, claims: bus.instanceClaims)

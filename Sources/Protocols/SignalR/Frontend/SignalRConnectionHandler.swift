@@ -51,6 +51,8 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     /// that fell behind, and as a publisher paused by one.
     var behind = CongestedSubscriber()
     var paused = PausedPublisher()
+    /// Long polling: the answers to POSTs held while paused (`postAnswered`).
+    let heldAnswers = HeldPublishAnswers()
     /// Stateful reconnect's numbering and replay buffer, when the client negotiated it
     /// (SignalRConnectionHandler+StatefulReconnect.swift).
     var resume: SignalRResumeState?
@@ -141,6 +143,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     func connectionEnded() {
         // Its socket is gone: whatever it held paused goes on (a reconnect's buffer is bounded on its own).
         behind.caughtUp(info.id, registry: services.connections)
+        heldAnswers.releaseAll()
         if waitsForReconnect { return detach() }
         phase = .closed
         guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }

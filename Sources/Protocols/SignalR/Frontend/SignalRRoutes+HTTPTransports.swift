@@ -195,7 +195,11 @@ extension SignalRRoutes {
             }
         }
         let body = request.body
-        return connection.eventLoop.submit { connection.received(body) }.hop(to: loop).map { accepted in
+        // The answer waits while a subscriber the POST's publishes feed is behind (publisher flow control).
+        return connection.eventLoop.flatSubmit {
+            connection.received(body)
+                ? connection.postAnswered().map { true } : connection.eventLoop.makeSucceededFuture(false)
+        }.hop(to: loop).map { accepted in
             accepted
                 ? plain(.ok, "", request, services: services)
                 : plain(.notFound, "No Connection with that ID", request, services: services)

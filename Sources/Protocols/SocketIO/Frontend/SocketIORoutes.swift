@@ -158,7 +158,11 @@ package enum SocketIORoutes {
             return loop.makeSucceededFuture(HTTPResponse(status: .payloadTooLarge))
         }
         let body = request.body
-        return session.eventLoop.submit { session.postReceived(body) }.hop(to: loop).map { accepted in
+        // The answer waits while a subscriber the POST's publishes feed is behind (publisher flow control).
+        return session.eventLoop.flatSubmit {
+            session.postReceived(body)
+                ? session.postAnswered().map { true } : session.eventLoop.makeSucceededFuture(false)
+        }.hop(to: loop).map { accepted in
             guard accepted else { return errorResponse(.badRequest, head: head, services: services) }
             var response = HTTPResponse(status: .ok, body: ByteBuffer(string: "ok"))
             response.headers.add(name: "Content-Type", value: "text/html")

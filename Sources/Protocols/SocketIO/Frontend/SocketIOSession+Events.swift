@@ -237,6 +237,11 @@ extension SocketIOSession {
     private func emitToRooms(_ socket: SocketIOSocket, _ split: SocketIOEventArguments, ack: UInt64?) {
         var reached = 0
         let payload = split.restAsArray
+        if !socket.isPausablePublisher {
+            // A subscriber these emits feed that falls behind pauses the session (publisher flow control).
+            socket.isPausablePublisher = true
+            services.connections.setPausablePublisher(socket.socketID, self)
+        }
         let shard = bus.shard(for: eventLoop)
         for room in socket.rooms {
             guard let room, !room.subscription.filter.hasWildcards, room.subscription.filter.shareGroup == nil else {

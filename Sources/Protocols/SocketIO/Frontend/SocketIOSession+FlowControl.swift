@@ -34,14 +34,26 @@ extension SocketIOSession {
     }
 
     /// A subscriber this session's publishes feed fell behind, or caught up (`CongestedSubscriber`): its
-    /// WebSocket is not read while any is behind (a polling session's POSTs are not held).
+    /// WebSocket is not read while any is behind, and a polling session's POSTs are answered only once none
+    /// is (`postAnswered`).
     func publishingPaused(_ paused: Bool, by subscriberID: String) {
         eventLoop.execute {
             self.paused.apply(
                 paused, by: subscriberID, now: self.bus.clock(), channel: self.webSocketHandler?.readingChannel)
-            if self.paused.isPaused { self.startFlowControlTimer() }
+            if self.paused.isPaused { self.startFlowControlTimer() } else { self.heldAnswers.releaseAll() }
         }
     }
+
+    /// When the answer to a POST whose packets were just handled may go (Engine.IO polling, the publisher's
+    /// side of flow control): at once, or — while a subscriber its publishes feed is behind — when none is,
+    /// at most `longestHeldPost` later. The client sends its next POST only once this one is answered.
+    func postAnswered() -> EventLoopFuture<Void> {
+        heldAnswers.answer(paused: paused.isPaused, on: eventLoop, atMost: Self.longestHeldPost)
+    }
+
+    /// The longest a POST's answer is held: under python-engineio's request timeout (5 s), past which the
+    /// client gives its session up.
+    static let longestHeldPost = TimeAmount.seconds(4)
 
     /// Every keep-alive tick's worth (`KeepAliveSweeper.tick`) while behind or paused.
     private func startFlowControlTimer() {
@@ -57,6 +69,7 @@ extension SocketIOSession {
         let now = bus.clock()
         let channel = webSocketHandler?.readingChannel
         paused.expire(now: now, channel: channel)
+        if !paused.isPaused { heldAnswers.releaseAll() }
         // Read on the channel's own loop only (an upgraded session may live on another): without it the
         // deadline counts from when the session fell behind.
         let buffered =
@@ -73,9 +86,10 @@ extension SocketIOSession {
         }
     }
 
-    /// The session closed: the publishers it paused go on, its timer stops.
+    /// The session closed: the publishers it paused go on, its held POSTs are answered, its timer stops.
     func flowControlEnded() {
         behind.caughtUp(info.id, registry: services.connections)
+        heldAnswers.releaseAll()
         flowControlTimer?.cancel()
         flowControlTimer = nil
     }

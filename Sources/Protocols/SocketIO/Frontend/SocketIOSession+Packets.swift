@@ -271,6 +271,11 @@ extension SocketIOSession {
     /// A socket leaves: its rooms end (presence left); kept for recovery when its transport was lost.
     func endSocket(slot: Int, keepForRecovery: Bool) {
         guard let socket = sockets[slot] else { return }
+        // Forgotten before its record is kept: a session that recovers the socket registers the id anew.
+        if socket.isPausablePublisher {
+            socket.isPausablePublisher = false
+            services.connections.setPausablePublisher(socket.socketID, nil)
+        }
         if keepForRecovery,
             let record = socket.recoveryRecord(
                 now: bus.clock(), window: UInt64(configuration.recoverySeconds) * 1_000_000_000)

@@ -82,6 +82,7 @@ final class SocketIOSession: ConnectionController, @unchecked Sendable {
     /// behind, as a publisher paused by one, and the timer that checks both while either lasts.
     var behind = CongestedSubscriber()
     var paused = PausedPublisher()
+    let heldAnswers = HeldPublishAnswers()
     var flowControlTimer: RepeatedTask?
 
     init(

@@ -38,6 +38,9 @@ final class SocketIOSocket: @unchecked Sendable {
     var lastDelivered: BusMessage?
     /// Deliveries with a position so far (`SocketIOOffset.Vector.count`).
     var deliveryCount: UInt64 = 0
+    /// Its room emits carry its id as their publisher (`socket.to(room).emit` skips the sender), so publisher
+    /// flow control finds the session by it (`ConnectionRegistry.setPausablePublisher`) once it has emitted.
+    var isPausablePublisher = false
 
     init(
         session: SocketIOSession, namespace: String, namespaceID: Int, socketID: String, privateID: String?,
