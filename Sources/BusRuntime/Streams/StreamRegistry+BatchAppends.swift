@@ -1,4 +1,4 @@
-package import BusCore
+import BusCore
 import NIOCore
 import Storage
 
@@ -84,8 +84,11 @@ extension StreamRegistry {
                 } else {
                     group = groups.count
                     groupOf[partition] = group
-                    groups.append(
-                        PartitionGroup(box: box, index: index, durable: waitsForStore && box.storage == .file))
+                    var created = PartitionGroup(box: box, index: index, durable: waitsForStore && box.storage == .file)
+                    // Most batches go to one partition (a Kafka produce to one topic): room for the rest at once.
+                    created.records.reserveCapacity(messages.count - position)
+                    created.slots.reserveCapacity(messages.count - position)
+                    groups.append(created)
                 }
                 lastGroup = (partition, group)
                 groups[group].records.append(
@@ -101,6 +104,11 @@ extension StreamRegistry {
         for group in groups {
             let partition = group.box.partitions[group.index]
             var pending = PreparedPartitionBatch(partition: partition)
+            if group.durable {
+                pending.writes.reserveCapacity(group.records.count)
+                pending.offsets.reserveCapacity(group.records.count)
+                pending.slots.reserveCapacity(group.records.count)
+            }
             let (firstOffset, dropped) = partition.append(batch: group.records, awaitsStore: group.durable) {
                 item, result, epoch in
                 let slot = group.slots[item]
