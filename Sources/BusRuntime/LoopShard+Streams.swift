@@ -3,11 +3,11 @@ import NIOCore
 import Storage
 
 extension LoopShard {
-    /// A stream append of this loop waiting for the store, and whose answers it completes.
-    struct PendingStreamAppend {
-        let prepared: StreamRegistry.PreparedAppend
-        let acks: StreamAcks?
-        let slot: Int
+    /// Stream appends of this loop waiting for the store, and whose answers it completes: one record, or
+    /// one partition's records of a batch publish.
+    enum PendingStreamAppend {
+        case one(StreamRegistry.PreparedAppend, acks: StreamAcks?, slot: Int)
+        case batch(StreamRegistry.PreparedPartitionBatch, acks: StreamAcks)
     }
 
     /// The answers of one publish's stream appends, collected on this loop; confined to it.
@@ -27,6 +27,13 @@ extension LoopShard {
             remaining -= 1
             if remaining == 0 { completion(acks) }
         }
+
+        /// A batch's records at `slots` are stored (`failure` nil) or refused with it.
+        func arrive(slots: [Int], failure: String?) {
+            if let failure { for slot in slots { acks[slot].outcome = .refused(failure) } }
+            remaining -= slots.count
+            if remaining == 0 { completion(acks) }
+        }
     }
 
     /// Publishes `messages` in order, each as `publish(_:placement:acknowledged:whenDeferred:)` would, with
@@ -43,10 +50,14 @@ extension LoopShard {
         let layout = BatchLayout(count: messages.count)
         let awaited = AwaitedAcknowledgement { flat in acknowledged(layout.split(flat)) }
         awaiting.append(awaited)
-        var flat: [StreamAppendAck] = []
-        var stored: [(prepared: StreamRegistry.PreparedAppend, slot: Int)] = []
+        var plans: [MatchPlan] = []
+        plans.reserveCapacity(messages.count)
+        var streams: [[StreamBox]?] = []
+        streams.reserveCapacity(messages.count)
         for (index, message) in messages.enumerated() {
             let plan = self.plan(for: message.topic)
+            plans.append(plan)
+            streams.append(Self.isStoredInLog(message) ? plan.streams : nil)
             if let acceptor = plan.acceptor, !message.isRemote {
                 awaited.parts += 1
                 acceptor.accept(message, from: eventLoop) { failure in
@@ -60,27 +71,22 @@ extension LoopShard {
                     }
                 }
             }
-            if Self.isStoredInLog(message) {
-                let prepared = bus.streams.prepareAppends(message, streams: plan.streams, placement: placements[index])
-                for (slot, item) in prepared.enumerated() where item.pending != nil {
-                    stored.append((item, flat.count + slot))
-                }
-                for item in prepared { flat.append(item.ack) }
-                layout.counts[index] = prepared.count
-            }
-            _ = publish(message, plan: plan, whenDeferred: nil)
         }
-        guard !stored.isEmpty else {
-            awaited.acks = flat
+        // Every stream append of the batch before any delivery, as one by one (each message is appended
+        // before it is delivered): one pass per partition (`StreamRegistry.prepareAppends(batch:…)`).
+        let prepared = bus.streams.prepareAppends(batch: messages, streams: streams, placements: placements)
+        layout.counts = prepared.counts
+        for (message, plan) in zip(messages, plans) { _ = publish(message, plan: plan, whenDeferred: nil) }
+        guard !prepared.pending.isEmpty else {
+            awaited.acks = prepared.acks
             return answered(awaited)
         }
-        let acks = StreamAcks(acks: flat, remaining: stored.count) { flat in
+        let acks = StreamAcks(acks: prepared.acks, remaining: prepared.pending.reduce(0) { $0 + $1.slots.count }) {
+            flat in
             awaited.acks = flat
             self.answered(awaited)
         }
-        for (prepared, slot) in stored {
-            pendingStreamAppends.append(PendingStreamAppend(prepared: prepared, acks: acks, slot: slot))
-        }
+        for pending in prepared.pending { pendingStreamAppends.append(.batch(pending, acks: acks)) }
         scheduleHandOff()
     }
 
@@ -136,7 +142,7 @@ extension LoopShard {
         }
         let acks = acknowledged.map { StreamAcks(acks: prepared.map(\.ack), remaining: waiting, completion: $0) }
         for (slot, item) in prepared.enumerated() where item.pending != nil {
-            pendingStreamAppends.append(PendingStreamAppend(prepared: item, acks: acks, slot: slot))
+            pendingStreamAppends.append(.one(item, acks: acks, slot: slot))
         }
         scheduleHandOff()
     }
@@ -145,17 +151,31 @@ extension LoopShard {
     func storeStreamAppends() {
         let batch = pendingStreamAppends
         pendingStreamAppends = []
-        let writes = StreamRegistry.writes(for: batch.lazy.map(\.prepared))
+        var collector = StreamWriteCollector()
+        for item in batch {
+            switch item {
+            case .one(let prepared, _, _): collector.add(prepared)
+            case .batch(let prepared, _): collector.add(prepared)
+            }
+        }
         let handover = Handover(value: batch)
-        bus.streams.submit(writes) { error in
+        bus.streams.submit(collector.finish()) { error in
             let failure = error.map { "\($0)" }
             self.eventLoop.execute { self.streamAppendsStored(handover.value, failure: failure) }
         }
     }
 
     private func streamAppendsStored(_ batch: [PendingStreamAppend], failure: String?) {
-        let answers = StreamRegistry.finish(batch.map(\.prepared), failure: failure.map(StoreError.init))
+        let error = failure.map(StoreError.init)
         if failure != nil { bus.metrics.countStoreFailure() }
-        for (item, ack) in zip(batch, answers) { item.acks?.arrive(ack, at: item.slot) }
+        for item in batch {
+            switch item {
+            case .one(let prepared, let acks, let slot):
+                let ack = StreamRegistry.finish(prepared, failure: error)
+                acks?.arrive(ack, at: slot)
+            case .batch(let prepared, let acks):
+                acks.arrive(slots: prepared.slots, failure: StreamRegistry.finish(prepared, failure: error))
+            }
+        }
     }
 }

@@ -79,45 +79,118 @@ package final class StreamPartitionBox: Sendable {
     func append(_ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool, offset: UInt64? = nil)
         -> Appended
     {
-        let bytes = record.message.payload.readableBytes
-        let subject = record.message.topic.name
         var ready: [Waiter] = []
         defer { for waiter in ready { waiter.promise.succeed(true) } }
         return state.withLockedValue { state in
-            if let offset {
-                guard offset > state.partition.lastOffset else {
-                    return Appended(
-                        result: .duplicate(offset: offset), epoch: state.partition.epoch,
-                        firstOffset: state.partition.firstOffset)
-                }
-                state.partition.resumeLastOffset(offset - 1)
-            }
-            // A per-subject limit removes that subject's oldest record from the middle of the partition:
-            // the store must remove it too (KV-like streams keep one per subject and would grow forever).
-            let oldest =
-                state.partition.limits.maxMessagesPerSubject == nil
-                ? nil : state.partition.oldestOffset(subject: subject)
-            let result = state.partition.append(
-                subject: subject, bytes: bytes, recordBytes: Self.recordBytes(of: record.message), now: now,
-                messageID: messageID
-            ) { _ in record }
-            if case .appended(let offset) = result {
-                state.appends += 1
-                if awaitsStore { state.unstored.append(offset) } else { ready = state.readyWaiters() }
-            }
-            var appended = Appended(
-                result: result, epoch: state.partition.epoch, firstOffset: state.partition.firstOffset)
-            if let oldest, oldest >= appended.firstOffset, state.partition.entry(at: oldest) == nil {
-                appended.dropped = [oldest]
-            }
+            let appended = Self.append(
+                record, messageID: messageID, now: now, awaitsStore: awaitsStore, offset: offset, to: &state)
+            if !awaitsStore, case .appended = appended.result { ready = state.readyWaiters() }
             return appended
         }
+    }
+
+    /// One record of a batch append (`append(batch:awaitsStore:_:)`).
+    struct BatchRecord {
+        var record: StreamRecord
+        var messageID: String?
+        var now: UInt64
+        var offset: UInt64?
+    }
+
+    /// Appends `records` in order under one lock, each exactly as `append(_:messageID:now:awaitsStore:offset:)`
+    /// would one after another (same offsets, limits, duplicate window and refusals); `result` gets each
+    /// record's index and outcome as it goes. Returns the oldest kept offset after the last appended record
+    /// and the offsets the per-subject limit removed (what the single appends' `firstOffset` and `dropped`
+    /// give the store). A Kafka
+    /// REST produce of hundreds of records takes one lock and one pass here instead of one of each per record.
+    func append(
+        batch records: [BatchRecord], awaitsStore: Bool,
+        _ result: (Int, StreamPartition<StreamRecord>.AppendResult, _ epoch: String) -> Void
+    ) -> (firstOffset: UInt64, dropped: [UInt64]) {
+        var ready: [Waiter] = []
+        defer { for waiter in ready { waiter.promise.succeed(true) } }
+        return state.withLockedValue { state in
+            var dropped: [UInt64] = []
+            var firstOffset = state.partition.firstOffset
+            var anyAppended = false
+            for (index, item) in records.enumerated() {
+                let appended = Self.append(
+                    item.record, messageID: item.messageID, now: item.now, awaitsStore: awaitsStore,
+                    offset: item.offset, to: &state)
+                if case .appended = appended.result {
+                    // As the single appends' writes: only an appended record's trim and drops reach the store.
+                    anyAppended = true
+                    firstOffset = appended.firstOffset
+                    dropped += appended.dropped
+                }
+                result(index, appended.result, appended.epoch)
+            }
+            if !awaitsStore && anyAppended { ready = state.readyWaiters() }
+            return (firstOffset, dropped)
+        }
+    }
+
+    /// The append itself, under the lock (waiters are the caller's to wake).
+    private static func append(
+        _ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool, offset: UInt64?,
+        to state: inout State
+    ) -> Appended {
+        let bytes = record.message.payload.readableBytes
+        let subject = record.message.topic.name
+        if let offset {
+            guard offset > state.partition.lastOffset else {
+                return Appended(
+                    result: .duplicate(offset: offset), epoch: state.partition.epoch,
+                    firstOffset: state.partition.firstOffset)
+            }
+            state.partition.resumeLastOffset(offset - 1)
+        }
+        // A per-subject limit removes that subject's oldest record from the middle of the partition:
+        // the store must remove it too (KV-like streams keep one per subject and would grow forever).
+        let oldest =
+            state.partition.limits.maxMessagesPerSubject == nil
+            ? nil : state.partition.oldestOffset(subject: subject)
+        let result = state.partition.append(
+            subject: subject, bytes: bytes, recordBytes: Self.recordBytes(of: record.message), now: now,
+            messageID: messageID
+        ) { _ in record }
+        if case .appended(let offset) = result {
+            state.appends += 1
+            if awaitsStore { state.unstored.append(offset) }
+        }
+        var appended = Appended(
+            result: result, epoch: state.partition.epoch, firstOffset: state.partition.firstOffset)
+        if let oldest, oldest >= appended.firstOffset, state.partition.entry(at: oldest) == nil {
+            appended.dropped = [oldest]
+        }
+        return appended
     }
 
     /// The record at `offset` is stored (readable once every older one is).
     func stored(offset: UInt64) {
         let ready = state.withLockedValue { state in
             Self.remove(offset, from: &state.unstored)
+            return state.readyWaiters()
+        }
+        for waiter in ready { waiter.promise.succeed(true) }
+    }
+
+    /// The records at `offsets` are stored (one lock for a batch append's records).
+    func stored(offsets: [UInt64]) {
+        let ready = state.withLockedValue { state in
+            for offset in offsets { Self.remove(offset, from: &state.unstored) }
+            return state.readyWaiters()
+        }
+        for waiter in ready { waiter.promise.succeed(true) }
+    }
+
+    /// The records at `offsets` could not be stored: they go, leaving holes (one lock for a batch).
+    func failed(offsets: [UInt64]) {
+        let ready = state.withLockedValue { state in
+            for offset in offsets {
+                Self.remove(offset, from: &state.unstored)
+                state.partition.delete(offset: offset)
+            }
             return state.readyWaiters()
         }
         for waiter in ready { waiter.promise.succeed(true) }

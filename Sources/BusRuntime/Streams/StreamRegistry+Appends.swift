@@ -82,31 +82,9 @@ extension StreamRegistry {
     /// The store writes of prepared appends: each record, then per partition the records a per-subject
     /// limit removed and one trim to its oldest kept offset (the limits already dropped them from memory).
     static func writes(for prepared: some Sequence<PreparedAppend>) -> [StoreWrite] {
-        var writes: [StoreWrite] = []
-        var trims: [String: [Int: UInt64]] = [:]
-        var dropped: [String: [Int: [UInt64]]] = [:]
-        for item in prepared {
-            guard let stored = item.pending?.write else { continue }
-            writes.append(.appendStream(stored))
-            if !item.dropped.isEmpty {
-                dropped[stored.stream, default: [:]][stored.partition, default: []] += item.dropped
-            }
-            if item.firstOffset > 1 {
-                let before = max(trims[stored.stream]?[stored.partition] ?? 0, item.firstOffset)
-                trims[stored.stream, default: [:]][stored.partition] = before
-            }
-        }
-        for (stream, partitions) in dropped {
-            for (partition, offsets) in partitions {
-                writes.append(.deleteStreamMessages(stream: stream, partition: partition, offsets: offsets))
-            }
-        }
-        for (stream, partitions) in trims {
-            for (partition, before) in partitions {
-                writes.append(.trimStream(stream: stream, partition: partition, before: before))
-            }
-        }
-        return writes
+        var collector = StreamWriteCollector()
+        for item in prepared { collector.add(item) }
+        return collector.finish()
     }
 
     /// The store writes of one message's prepared appends (at most one per stream, so there is nothing to
@@ -130,17 +108,20 @@ extension StreamRegistry {
 
     /// Marks prepared appends stored (or, after a store failure, removes them) and returns every answer.
     static func finish(_ prepared: [PreparedAppend], failure: (any Error)?) -> [StreamAppendAck] {
-        prepared.map { item in
-            guard let (partition, stored) = item.pending.map({ ($0.partition, $0.write) }) else { return item.ack }
-            guard let failure else {
-                partition.stored(offset: stored.offset)
-                return item.ack
-            }
-            partition.failed(offset: stored.offset)
-            var ack = item.ack
-            ack.outcome = .refused("not stored: \(failure)")
-            return ack
+        prepared.map { finish($0, failure: failure) }
+    }
+
+    /// Marks one prepared append stored (or removes it) and returns its answer.
+    static func finish(_ item: PreparedAppend, failure: (any Error)?) -> StreamAppendAck {
+        guard let (partition, stored) = item.pending.map({ ($0.partition, $0.write) }) else { return item.ack }
+        guard let failure else {
+            partition.stored(offset: stored.offset)
+            return item.ack
         }
+        partition.failed(offset: stored.offset)
+        var ack = item.ack
+        ack.outcome = .refused("not stored: \(failure)")
+        return ack
     }
 
     /// Appends `message` to the streams capturing its topic (and `placement.stream`) outside the bus's
