@@ -123,6 +123,8 @@ final class PostgresWriter: @unchecked Sendable {
         var run = Rows()
         // Consecutive stream appends likewise (PostgresWriter+Streams).
         var streamRun = StreamRows()
+        // Consecutive per-message delivery and queue-message writes likewise (PostgresWriter+Runs).
+        var messageRun = MessageRows()
         for write in writes {
             switch write {
             case .appendLog, .saveSessionMessage: break
@@ -133,6 +135,7 @@ final class PostgresWriter: @unchecked Sendable {
                 continue
             }
             streamRun.flush(into: &statements)
+            if messageRun.take(write, into: &statements) { continue }
             switch write {
             case .appendLog(let topic, let epoch, let message, let keep):
                 ensureLog(topic.name, epoch: epoch, &statements)
@@ -193,17 +196,6 @@ final class PostgresWriter: @unchecked Sendable {
             case .trimSessionMessages(let through):
                 statements.run("DELETE FROM message_log WHERE seq <= \(Int64(through))")
                 statements.run("DELETE FROM session_delivery WHERE seq <= \(Int64(through))")
-            case .saveDelivery(let clientID, let delivery):
-                statements.run(
-                    """
-                    INSERT INTO session_delivery (client_id, seq, packet_id, state)
-                    SELECT \(clientID)::TEXT, \(Int64(delivery.seq))::BIGINT, \(Int64(delivery.packetID))::BIGINT,
-                    \(Int64(delivery.state.rawValue))::BIGINT
-                    WHERE EXISTS (SELECT 1 FROM session WHERE client_id = \(clientID))
-                    ON CONFLICT (client_id, seq) DO UPDATE SET packet_id = excluded.packet_id, state = excluded.state
-                    """)
-            case .deleteDelivery(let clientID, let seq):
-                statements.run("DELETE FROM session_delivery WHERE client_id = \(clientID) AND seq = \(Int64(seq))")
             case .inboundQoS2(let clientID, let packetID, let received):
                 if received {
                     statements.run(
@@ -284,18 +276,6 @@ final class PostgresWriter: @unchecked Sendable {
                 statements.run("DELETE FROM amqp_exchange WHERE name = \(name)")
                 statements.run("DELETE FROM amqp_binding WHERE exchange = \(name)")
                 statements.run("DELETE FROM amqp_exchange_binding WHERE source = \(name) OR destination = \(name)")
-            case .saveQueueMessage(let stored):
-                statements.run(
-                    """
-                    INSERT INTO amqp_queue_message
-                    (queue, id, priority, deadline, exchange, routing_keys, deaths, redelivered, topic, body)
-                    VALUES (\(stored.queue), \(Int64(stored.id)), \(Int64(stored.priority)),
-                    \(Int64(bitPattern: stored.deadline)), \(stored.exchange),
-                    \(ByteBuffer(bytes: StoredQueueCodec.encode(strings: stored.routingKeys))),
-                    \(ByteBuffer(bytes: stored.deaths)), \(stored.redelivered), \(stored.message.topic.name),
-                    \(StoredMessageCodec.encode(stored.message)))
-                    ON CONFLICT (queue, id) DO UPDATE SET redelivered = excluded.redelivered
-                    """)
             case .deleteQueueMessages(let queue, let ids):
                 statements.run(
                     "DELETE FROM amqp_queue_message WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])"
@@ -306,6 +286,8 @@ final class PostgresWriter: @unchecked Sendable {
                     UPDATE amqp_queue_message SET redelivered = true
                     WHERE queue = \(queue) AND id = ANY(\(ids.map { Int64($0) })::BIGINT[])
                     """)
+            case .saveDelivery, .deleteDelivery, .saveQueueMessage:
+                preconditionFailure("taken by MessageRows above")
             case .notify(let channel, let payload):
                 // Delivered to the listeners when (and only if) the transaction commits.
                 statements.run("SELECT pg_notify(\(channel), \(payload))")
@@ -318,6 +300,7 @@ final class PostgresWriter: @unchecked Sendable {
         }
         run.flush(into: &statements)
         streamRun.flush(into: &statements)
+        messageRun.flush(into: &statements)
         for (topic, log) in touched {
             statements.run(
                 "UPDATE topic_log SET last_offset = GREATEST(last_offset, \(Int64(log.last))) WHERE topic = \(topic)")

@@ -185,6 +185,36 @@ import Testing
         #expect(try harness.restart().sessions.isEmpty)
     }
 
+    /// Rows one batch writes twice in a row fold as their upserts would: PostgreSQL sends such a run of
+    /// deliveries or queue messages as one statement, which cannot upsert a row twice.
+    @Test(arguments: Kind.allCases) func rowsWrittenTwiceInOneBatchFoldAsTheirUpsertsWould(kind: Kind) async throws {
+        let harness = try Harness(kind)
+        func stored(_ id: UInt64, redelivered: Bool) throws -> StoredQueueMessage {
+            StoredQueueMessage(
+                queue: "q1", id: id, priority: 0, deadline: .max, exchange: "", routingKeys: ["q1"], deaths: [],
+                redelivered: redelivered, message: try Self.message("$amqp/queue", "m\(id)"))
+        }
+        try await harness.write([
+            .saveSession(.init(clientID: "c1", expirySeconds: 3600, disconnectedAt: 0)),
+            .saveDelivery(clientID: "c1", StoredDelivery(seq: 1, packetID: 10, state: .sent)),
+            .saveDelivery(clientID: "c1", StoredDelivery(seq: 2, packetID: 11, state: .sent)),
+            .saveDelivery(clientID: "c1", StoredDelivery(seq: 1, packetID: 12, state: .released)),
+            .saveDelivery(clientID: "ghost", StoredDelivery(seq: 3, packetID: 13, state: .sent)),
+            .deleteDelivery(clientID: "c1", seq: 2), .deleteDelivery(clientID: "c1", seq: 2),
+            .saveDelivery(clientID: "c1", StoredDelivery(seq: 4, packetID: 14, state: .sent)),
+            .saveQueue(StoredQueue(name: "q1", durable: true, exclusive: false, autoDelete: false, arguments: [])),
+            .saveQueueMessage(try stored(1, redelivered: false)), .saveQueueMessage(try stored(2, redelivered: false)),
+            .saveQueueMessage(try stored(1, redelivered: true)),
+        ])
+        let state = try harness.restart()
+        let session = try #require(state.sessions.first)
+        #expect(state.sessions.count == 1)
+        #expect(session.deliveries.map(\.seq) == [1, 4] && session.deliveries.map(\.packetID) == [12, 14])
+        #expect(session.deliveries.first?.state == .released)
+        #expect(state.queueMessages.map(\.id) == [1, 2] && state.queueMessages.map(\.redelivered) == [true, false])
+        #expect(state.queueMessages.map { String(buffer: $0.message.payload) } == ["m1", "m2"])
+    }
+
     @Test(arguments: Kind.allCases) func consumerOffsetsQueuesAndBindings(kind: Kind) async throws {
         let harness = try Harness(kind)
         let binding = StoredBinding(exchange: "amq.topic", queue: "q1", routingKey: "a.*")
