@@ -204,8 +204,11 @@ def test_a_redis_cluster_node_is_refused_at_start(make_server, tmp_path):
     does not start, and says why, rather than fail later on MOVED replies."""
     port = free_port()
     proc = subprocess.Popen(
-        [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"),
+        # The cluster bus gets a drawn port of its own: by default it is the port + 10,000, which a drawn
+        # port above 55535 leaves no room for (redis-server then exits at once).
+        [shutil.which("redis-server"), "--port", str(port), "--cluster-port", str(free_port()), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
+         "--cluster-config-file", str(tmp_path / "nodes.conf"),
          "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: _listening(port), 10), "redis-server did not start"
