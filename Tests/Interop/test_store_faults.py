@@ -81,6 +81,26 @@ def drain(srv, cid: str, acknowledged: list[str]) -> None:
     assert received == acknowledged, (len(received), len(acknowledged), [m for m in acknowledged if m not in received][:5])
 
 
+def assert_311_publish_refused(srv, topic: str, fault: str) -> None:
+    """MQTT 3.1.1 has no refusal code: the publisher is disconnected, its message not acknowledged."""
+    old = Paho(srv.mqtt_port, V311)
+    info = old.client.publish(topic, b"m-old " + b"x" * PAYLOAD, qos=1)
+    info.wait_for_publish(5.0)
+    assert not info.is_published(), f"a 3.1.1 publish was acknowledged {fault}"
+
+
+def assert_qos0_goes_on(srv) -> None:
+    """Non-durable traffic is untouched by a store fault: MQTT QoS 0 between two clients."""
+    live = unique("live/")
+    listener = Paho(srv.mqtt_port, V5)
+    listener.subscribe(live, qos=0)
+    talker = Paho(srv.mqtt_port, V5)
+    talker.client.publish(live, b"still here", qos=0)
+    assert listener.get(timeout=5.0).payload == b"still here"
+    listener.disconnect()
+    talker.disconnect()
+
+
 def test_a_full_database_refuses_durable_work_then_takes_it_again_once_the_fault_clears(make_server):
     srv = make_server({"limits": {"max_store_bytes": 1 << 20}})
     topic, cid = unique("owed/"), unique("sub")
@@ -96,11 +116,7 @@ def test_a_full_database_refuses_durable_work_then_takes_it_again_once_the_fault
     while not re.search(r"^switchboard_store_failed_commits_total [1-9]", srv.http("GET", "/metrics").text, re.M):
         assert time.monotonic() < deadline, "no failed commit in /metrics"
         time.sleep(0.2)
-    # MQTT 3.1.1 has no refusal code: the publisher is disconnected, its message not acknowledged.
-    old = Paho(srv.mqtt_port, V311)
-    info = old.client.publish(topic, b"m-old " + b"x" * PAYLOAD, qos=1)
-    info.wait_for_publish(5.0)
-    assert not info.is_published(), "a 3.1.1 publish was acknowledged while the store was full"
+    assert_311_publish_refused(srv, topic, "while the store was full")
     pub.disconnect()
 
     # The fault cleared (the bound raised, as after freeing disk space): every acknowledged message is
@@ -362,19 +378,8 @@ def _disk_fault_scenario(srv: Server, data: Path) -> None:
     assert produced.status_code == 200, produced.text
     [entry] = produced.json()["offsets"]
     assert entry.get("offset") is None and entry["error_code"] == 50002 and "not stored" in entry["error"], entry
-    old = Paho(srv.mqtt_port, V311)
-    info = old.client.publish(topic, b"m-old " + b"x" * PAYLOAD, qos=1)
-    info.wait_for_publish(5.0)
-    assert not info.is_published(), "a 3.1.1 publish was acknowledged on a full disk"
-    # Non-durable traffic goes on: MQTT QoS 0 between two clients.
-    live = unique("live/")
-    listener = Paho(srv.mqtt_port, V5)
-    listener.subscribe(live, qos=0)
-    talker = Paho(srv.mqtt_port, V5)
-    talker.client.publish(live, b"still here", qos=0)
-    assert listener.get(timeout=5.0).payload == b"still here"
-    listener.disconnect()
-    talker.disconnect()
+    assert_311_publish_refused(srv, topic, "on a full disk")
+    assert_qos0_goes_on(srv)
     assert srv.http("GET", "/readyz").status_code == 503, "ready again while the disk is still full"
 
     # Space freed: the server is ready again without a restart and takes durable work.
@@ -510,19 +515,9 @@ def _read_only_scenario(srv: Server, data: Path, image: Path) -> None:
     assert not amqp_confirmed(srv, queue, b"a-refused")
     [entry] = kafka_produce(srv, "kro", "k-refused").json()["offsets"]
     assert entry.get("offset") is None and entry["error_code"] == 50002, entry
-    old = Paho(srv.mqtt_port, V311)
-    info = old.client.publish(topic, b"m-old " + b"x" * PAYLOAD, qos=1)
-    info.wait_for_publish(5.0)
-    assert not info.is_published(), "a 3.1.1 publish was acknowledged on a read-only file system"
-    # Non-durable traffic goes on.
-    live = unique("live/")
-    listener = Paho(srv.mqtt_port, V5)
-    listener.subscribe(live, qos=0)
-    talker = Paho(srv.mqtt_port, V5)
-    talker.client.publish(live, b"still here", qos=0)
-    assert listener.get(timeout=5.0).payload == b"still here"
-    for client in (listener, talker, pub):
-        client.disconnect()
+    assert_311_publish_refused(srv, topic, "on a read-only file system")
+    assert_qos0_goes_on(srv)
+    pub.disconnect()
     time.sleep(2.5)  # the store's probes (every second) keep finding it read-only
     assert srv.http("GET", "/readyz").status_code == 503, "ready again while the file system is read-only"
 
