@@ -137,8 +137,9 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
     static func readPassword(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
         else { throw StoreError("cannot read the password file \(path)") }
-        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        // `"\r\n"` is one Character in Swift: splitting on `"\n"` kept it, and the password with it.
+        return String(
+            text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
     }
 
     /// `url` with any password replaced, so an error message never carries it.

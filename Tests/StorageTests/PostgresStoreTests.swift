@@ -60,6 +60,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let configuration = try PostgresStoreConfiguration(url: "postgres://sb@h:1/db?password_file=\(path)")
         #expect(configuration.password == "from-file")
+        try "crlf-file\r\nsecond line".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(
+            try PostgresStoreConfiguration(url: "postgres://sb@h:1/db?password_file=\(path)").password == "crlf-file")
         #expect(throws: StoreError.self) {
             try PostgresStoreConfiguration(url: "postgres://sb:inline@h:1/db?password_file=\(path)")
         }
