@@ -254,10 +254,13 @@ extension ServerConfiguration {
         return texts.contains { $0.lowercased() == "none" } ? given : given + (earlier ?? [])
     }
 
-    /// A Redis URL (`redis://`, `rediss://` or `redis-sentinel://`), checked as the client will read it.
+    /// A Redis URL (`redis://`, `rediss://`, `redis-sentinel://` or `rediss-sentinel://`), checked as the
+    /// client will read it (its password and key files read now, so a missing one stops `serve` at start).
     static func engineURL(_ text: String, key: String) throws -> String {
-        guard text.hasPrefix("redis://") || text.hasPrefix("rediss://") || text.hasPrefix("redis-sentinel://") else {
-            throw ConfigurationError("\(key): \"\(text)\" is not a redis://, rediss:// or redis-sentinel:// URL")
+        let schemes = ["redis://", "rediss://", "redis-sentinel://", "rediss-sentinel://"]
+        guard schemes.contains(where: { text.hasPrefix($0) }) else {
+            throw ConfigurationError(
+                "\(key): the engine is not a redis://, rediss://, redis-sentinel:// or rediss-sentinel:// URL")
         }
         do { _ = try RedisClientConfiguration(url: text) } catch {
             throw ConfigurationError("\(key): \(error)")

@@ -235,7 +235,8 @@ package final class SwitchboardServer: Sendable {
         }
         if let engine {
             do { try await engine.start().get() } catch {
-                throw ConfigurationError("engine \(configuration.engine ?? ""): \(error)")
+                throw ConfigurationError(
+                    "engine \(RedisClientConfiguration.redactedURL(configuration.engine ?? "")): \(error)")
             }
             connections.observeClaims { engine.claim($0) }
             logger.info("engine: joined through Redis as instance \(engine.instanceID)")

@@ -102,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Join other instances through Redis: redis://[USER:PASSWORD@]HOST:PORT[/DB], rediss://… or redis-sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB] (env SWITCHBOARD_ENGINE; docs/redis.md)."
+            "Join other instances through Redis: redis://[USER:PASSWORD@]HOST:PORT[/DB], rediss://…, redis-sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB] or rediss-sentinel://…; ?password_file=, ssl_ca_certs=, sentinel_password_file=… (env SWITCHBOARD_ENGINE; docs/redis.md)."
     )
     var engine: String?
 

@@ -210,6 +210,29 @@ import Testing
         try await client.close().get()
     }
 
+    /// Everything TLS and secrets from the URL alone, as `serve --engine` gets them: the password from a
+    /// file, the private root from `ssl_ca_certs`, and a client certificate for a server that requires one
+    /// (`tls-auth-clients yes`); without the certificate that server refuses the handshake.
+    @Test func tlsRootsClientCertificateAndPasswordFileFromTheURL() async throws {
+        let server = try RedisServer.start(password: "from-a-file", tls: true, clientCertificates: true)
+        defer { server.stop() }
+        let passwordFile = server.directory + "/password"
+        try "from-a-file\n".write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        let base =
+            "rediss://localhost:\(server.port)/2?password_file=\(passwordFile)&ssl_ca_certs=\(server.certificatePath)"
+        let configuration = try RedisClientConfiguration(
+            url: base + "&ssl_certfile=\(server.certificatePath)&ssl_keyfile=\(server.keyPath)")
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let client = try await RedisClient.connect(configuration: configuration, eventLoop: loop).get()
+        #expect(try await client.send(["CLIENT", "INFO"]).get().string?.contains("db=2") == true)
+        try await client.close().get()
+
+        let withoutCertificate = try RedisClientConfiguration(url: base)
+        await #expect(throws: (any Error).self) {
+            try await RedisClient.connect(configuration: withoutCertificate, eventLoop: loop).get()
+        }
+    }
+
     /// Polls `condition` (errors count as false) for up to 10 s.
     func eventually(_ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)

@@ -15,6 +15,8 @@ final class RedisServer: Sendable {
     let port: Int
     let password: String?
     let tls: Bool
+    /// With `tls`: clients must present a certificate chaining to `certificatePath` (`tls-auth-clients yes`).
+    let clientCertificates: Bool
     let binary: String
     let directory: String
     private let process = ProcessID()
@@ -24,19 +26,27 @@ final class RedisServer: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    private init(port: Int, password: String?, tls: Bool, binary: String, directory: String) {
+    private init(
+        port: Int, password: String?, tls: Bool, clientCertificates: Bool, binary: String, directory: String
+    ) {
         self.port = port
         self.password = password
         self.tls = tls
+        self.clientCertificates = clientCertificates
         self.binary = binary
         self.directory = directory
     }
 
-    /// The self-signed certificate of a `tls` server.
+    /// The self-signed certificate of a `tls` server (its own root, so a client may present it too).
     var certificatePath: String { directory + "/cert.pem" }
+    /// Its key.
+    var keyPath: String { directory + "/key.pem" }
 
-    /// Starts a server; `password` sets `requirepass`, `tls` makes it a TLS-only server.
-    static func start(password: String? = nil, tls: Bool = false) throws -> RedisServer {
+    /// Starts a server; `password` sets `requirepass`, `tls` makes it a TLS-only server, and
+    /// `clientCertificates` makes it ask clients for a certificate.
+    static func start(password: String? = nil, tls: Bool = false, clientCertificates: Bool = false) throws
+        -> RedisServer
+    {
         let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_REDIS_SERVER"] ?? "/usr/bin/redis-server"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw Failure("no \(binary) (apt-get install redis-server) and SWITCHBOARD_REDIS_SERVER is not set")
@@ -56,7 +66,8 @@ final class RedisServer: Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let server = RedisServer(
-                port: try freeLoopbackPort(), password: password, tls: tls, binary: binary, directory: directory)
+                port: try freeLoopbackPort(), password: password, tls: tls, clientCertificates: clientCertificates,
+                binary: binary, directory: directory)
             do {
                 try server.restart()
                 return server
@@ -73,7 +84,8 @@ final class RedisServer: Sendable {
             tls
             ? [
                 "--port", "0", "--tls-port", String(port), "--tls-cert-file", certificatePath, "--tls-key-file",
-                directory + "/key.pem", "--tls-ca-cert-file", certificatePath, "--tls-auth-clients", "no",
+                directory + "/key.pem", "--tls-ca-cert-file", certificatePath, "--tls-auth-clients",
+                clientCertificates ? "yes" : "no",
             ] : ["--port", String(port)]
         var arguments =
             [binary] + ports + [

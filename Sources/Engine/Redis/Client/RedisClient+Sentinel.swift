@@ -67,10 +67,13 @@ extension RedisClient {
         return RedisAddress(host: host, port: port)
     }
 
-    /// A sentinel is dialled with the master's TLS settings, timeout and limits, without AUTH.
+    /// A sentinel is dialled with the master's TLS settings (`rediss-sentinel://`: TLS to both, with the same
+    /// roots and client certificate), timeout and limits, and the sentinels' own credentials (AUTH only
+    /// when `sentinel_password` is given; the master's password is not theirs).
     private func sentinelConfiguration(_ sentinel: RedisAddress) -> RedisClientConfiguration {
         RedisClientConfiguration(
-            host: sentinel.host, port: sentinel.port, tls: configuration.tls,
+            host: sentinel.host, port: sentinel.port, user: configuration.sentinel?.user,
+            password: configuration.sentinel?.password, tls: configuration.tls,
             connectTimeout: configuration.connectTimeout, reconnectInitialDelay: configuration.reconnectInitialDelay,
             reconnectMaxDelay: configuration.reconnectMaxDelay, limits: configuration.limits)
     }

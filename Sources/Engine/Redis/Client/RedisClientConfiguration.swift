@@ -55,39 +55,46 @@ public struct RedisClientConfiguration: Sendable {
         self.limits = limits
     }
 
-    /// Parses `redis://[user:password@]host[:port][/database]` or `rediss://…` (TLS with the system's
-    /// trust roots; set `tls` afterwards to change them), or a Sentinel URL
-    /// (`RedisSentinelConfiguration.parse`). User and password are percent-decoded.
+    /// `url` with its passwords (the master's between `:` and `@`, `sentinel_password`) replaced by `***`,
+    /// for logs and error messages.
+    public static func redactedURL(_ url: String) -> String { RedisURLParameters.redacted(url) }
+
+    /// Parses `redis://[user:password@]host[:port][/database][?parameters]` or `rediss://…` (TLS with the
+    /// system's trust roots, or `ssl_ca_certs`; set `tls` afterwards for anything else), or a Sentinel
+    /// URL (`RedisSentinelConfiguration.parse`, `rediss-sentinel://` for TLS to the sentinels and the
+    /// master alike). User and password are percent-decoded; the parameters are `RedisURLParameters`'.
     public init(url: String) throws {
-        if url.lowercased().hasPrefix(RedisSentinelConfiguration.scheme + "://") {
+        func refuse(_ why: String) -> RedisClientError { .invalidURL("\(why): \(RedisURLParameters.redacted(url))") }
+        let lowered = url.lowercased()
+        if let scheme = RedisSentinelConfiguration.schemes.first(where: { lowered.hasPrefix($0 + "://") }) {
             let parsed = try RedisSentinelConfiguration.parse(url)
             self.init(
                 host: parsed.sentinel.sentinels[0].host, port: parsed.sentinel.sentinels[0].port,
-                user: parsed.user, password: parsed.password, database: parsed.database)
+                user: parsed.user, password: parsed.password, database: parsed.database,
+                tls: scheme == RedisSentinelConfiguration.tlsScheme ? .makeClientConfiguration() : nil)
             self.sentinel = parsed.sentinel
+            try RedisURLParameters(query: parsed.query, refuse: refuse).apply(to: &self, refuse: refuse)
             return
         }
-        guard let components = URLComponents(string: url) else { throw RedisClientError.invalidURL(url) }
+        guard let components = URLComponents(string: url) else { throw refuse("not a URL") }
         let tls: TLSConfiguration?
         switch components.scheme?.lowercased() {
         case "redis": tls = nil
         case "rediss": tls = .makeClientConfiguration()
-        default: throw RedisClientError.invalidURL("the scheme must be redis or rediss: \(url)")
+        default: throw refuse("the scheme must be redis, rediss, redis-sentinel or rediss-sentinel")
         }
-        guard let host = components.host, !host.isEmpty else {
-            throw RedisClientError.invalidURL("no host: \(url)")
-        }
+        guard let host = components.host, !host.isEmpty else { throw refuse("no host") }
         var database = 0
         let path = components.path.drop(while: { $0 == "/" })
         if !path.isEmpty {
-            guard let number = Int(path), number >= 0 else {
-                throw RedisClientError.invalidURL("the path must be a database number: \(url)")
-            }
+            guard let number = Int(path), number >= 0 else { throw refuse("the path must be a database number") }
             database = number
         }
         let user = components.user.flatMap { $0.isEmpty ? nil : $0 }
         self.init(
             host: host, port: components.port ?? 6379, user: user, password: components.password,
             database: database, tls: tls)
+        let parameters = try RedisURLParameters(query: Substring(components.percentEncodedQuery ?? ""), refuse: refuse)
+        try parameters.apply(to: &self, refuse: refuse)
     }
 }

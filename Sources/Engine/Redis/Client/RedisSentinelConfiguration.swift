@@ -20,6 +20,9 @@ public struct RedisAddress: Sendable, Hashable, CustomStringConvertible {
 public struct RedisSentinelConfiguration: Sendable, Equatable {
     /// The URL scheme: `redis-sentinel://` (as Lettuce spells it).
     public static let scheme = "redis-sentinel"
+    /// The same over TLS, to the sentinels and the master alike (Lettuce's `rediss-sentinel://`).
+    public static let tlsScheme = "rediss-sentinel"
+    static let schemes = [scheme, tlsScheme]
     /// Sentinel's own port, for a sentinel given without one.
     public static let defaultPort = 26379
 
@@ -28,10 +31,17 @@ public struct RedisSentinelConfiguration: Sendable, Equatable {
     public var sentinels: [RedisAddress]
     /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
     public var masterName: String
+    /// The ACL user the sentinels are asked as (`sentinel_user`); nil with a password is `default`.
+    public var user: String?
+    /// The sentinels' own password (`requirepass` in sentinel.conf; `sentinel_password` or
+    /// `sentinel_password_file`); nil asks them without AUTH. The master's password is not sent to them.
+    public var password: String?
 
-    public init(sentinels: [RedisAddress], masterName: String) {
+    public init(sentinels: [RedisAddress], masterName: String, user: String? = nil, password: String? = nil) {
         self.sentinels = sentinels
         self.masterName = masterName
+        self.user = user
+        self.password = password
     }
 
     /// What a Sentinel URL holds: the sentinels and master name, and what applies to the master.
@@ -40,22 +50,30 @@ public struct RedisSentinelConfiguration: Sendable, Equatable {
         public var user: String?
         public var password: String?
         public var database: Int
+        /// The query (`?…`), percent-encoded, for `RedisURLParameters`.
+        public var query: Substring = ""
     }
 
-    /// Parses `redis-sentinel://[user:password@]host[:port][,host[:port]…]/<master-name>[/<database>]`,
-    /// or Lettuce's form `redis-sentinel://…[/<database>]#<master-name>`. Hosts may be `[IPv6]`; a
-    /// sentinel without a port is on 26379. User, password and master name are percent-decoded; the user
-    /// and password are the master's (the sentinels are asked without AUTH).
+    /// Parses `redis-sentinel://[user:password@]host[:port][,host[:port]…]/<master-name>[/<database>][?parameters]`,
+    /// or Lettuce's form `redis-sentinel://…[/<database>][?parameters]#<master-name>`; `rediss-sentinel://`
+    /// alike. Hosts may be `[IPv6]`; a sentinel without a port is on 26379. User, password and master
+    /// name are percent-decoded; the user and password are the master's (the sentinels' own are the
+    /// `sentinel_user`/`sentinel_password` parameters, `RedisURLParameters`).
     public static func parse(_ url: String) throws -> ParsedURL {
-        func refuse(_ why: String) -> RedisClientError { .invalidURL("\(why): \(url)") }
-        guard let schemeEnd = url.range(of: "://"), url[..<schemeEnd.lowerBound].lowercased() == scheme else {
-            throw refuse("the scheme must be \(scheme)")
+        func refuse(_ why: String) -> RedisClientError { .invalidURL("\(why): \(RedisURLParameters.redacted(url))") }
+        guard let schemeEnd = url.range(of: "://"), schemes.contains(url[..<schemeEnd.lowerBound].lowercased()) else {
+            throw refuse("the scheme must be \(scheme) or \(tlsScheme)")
         }
         var rest = Substring(url[schemeEnd.upperBound...])
         var fragment: Substring?
         if let hash = rest.firstIndex(of: "#") {
             fragment = rest[rest.index(after: hash)...]
             rest = rest[..<hash]
+        }
+        var query: Substring = ""
+        if let mark = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: mark)...]
+            rest = rest[..<mark]
         }
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         var authority = rest[..<authorityEnd]
@@ -108,7 +126,7 @@ public struct RedisSentinelConfiguration: Sendable, Equatable {
         }
         return ParsedURL(
             sentinel: RedisSentinelConfiguration(sentinels: sentinels, masterName: name), user: user,
-            password: password, database: database)
+            password: password, database: database, query: query)
     }
 
     /// `host`, `host:port`, `[v6]` or `[v6]:port`.
