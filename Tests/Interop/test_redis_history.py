@@ -7,6 +7,8 @@ docs/redis.md ("History across instances") maps each point to its test."""
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 
 from interop import is_message, open_ws, run, unique
 from sse_client import sse
@@ -182,3 +184,64 @@ def test_long_poll_cursors_continue_on_any_instance(cluster):
         cursor = body["cursor"]
     assert seen == [1, 2, 3, 4], seen
     assert poll(a, cursor).status_code == 204
+
+
+def _cli(port: int, *args: str) -> list[str]:
+    """redis-cli's answer, one line per element (for replies without binary values)."""
+    done = subprocess.run(["redis-cli", "-p", str(port), "--raw", *args], capture_output=True, text=True, timeout=10)
+    return done.stdout.split("\n")[:-1]
+
+
+def _drop_every_connection(port: int, servers) -> None:
+    """Ends every instance's Redis connection, as a failover does; returns once all are ready again."""
+    _cli(port, "CLIENT", "KILL", "TYPE", "normal")
+    _cli(port, "CLIENT", "KILL", "TYPE", "pubsub")
+    for server in servers:
+        assert wait_for(lambda s=server: s.get("/readyz").status_code == 200, 10), server.get("/readyz").text
+
+
+def test_a_log_that_lost_entries_an_instance_saw_is_a_new_epoch(cluster, redis_server):
+    """A promoted replica that missed the master's newest writes, or a restart from an older snapshot,
+    comes back with the log behind in the same epoch. The instances saw the lost offsets (the subscriber
+    on B received them), so after reconnecting they give the log a new epoch: the next message is not
+    numbered again with a lost offset under the old epoch, and a client resuming from a lost entry is told
+    it was not recovered. A reconnect that lost nothing keeps the epoch."""
+    a, b, c = cluster
+    _, port = redis_server
+    ch = f"chat/{unique()}"
+    meta, stream = f"switchboard.logmeta:{ch}", f"switchboard.log:{ch}"
+
+    async def body():
+        live = await open_ws(b.ws_url)
+        s = await live.subscribe(ch)
+        epoch = s["epoch"]
+        for n in range(1, 6):
+            await a.apublish(ch, {"n": n})
+            got = await live.message(ch)
+            assert (got["offset"], got["epoch"]) == (n, epoch), got
+        # Nothing lost: the epoch stays, numbering goes on.
+        await asyncio.to_thread(_drop_every_connection, port, (a, b, c))
+        await a.apublish(ch, {"n": 6})
+        got = await live.message(ch)
+        assert (got["offset"], got["epoch"]) == (6, epoch), got
+        # Redis comes back without the two newest entries (what a replica that had not received them
+        # holds once promoted): the stream and the hash's offset are set back, the epoch is the same.
+        reply = redis_command(port, "XRANGE", stream, "-", "+")
+        ids = [m.decode() for m in re.findall(rb"\$\d+\r\n(\d+-\d+)\r\n", reply)]
+        assert [i.split("-")[1] for i in ids] == ["1", "2", "3", "4", "5", "6"], ids
+        _cli(port, "XDEL", stream, ids[4], ids[5])
+        _cli(port, "HSET", meta, "seq", "4")
+        await asyncio.to_thread(_drop_every_connection, port, (a, b, c))
+        assert await asyncio.to_thread(wait_for, lambda: _cli(port, "HGET", meta, "epoch") != [epoch], 5), \
+            _cli(port, "HGET", meta, "epoch")
+        await a.apublish(ch, {"n": 7})
+        got = await live.message(ch)
+        assert got["data"] == {"n": 7} and got["epoch"] != epoch and got["offset"] == 5, got
+        # A client that had received entry 6 (lost) resumes on C: not recovered, told the new epoch.
+        second = await open_ws(c.ws_url)
+        s = await second.subscribe(ch, recover={"offset": 6, "epoch": epoch})
+        assert s["recovered"] is False and s["epoch"] == got["epoch"], s
+        await second.close()
+        await live.close()
+
+    run(body())

@@ -70,8 +70,15 @@ extension RedisBusEngine {
           end
           return {epoch, seq, redis.call('XREVRANGE', keys[2], '+', '-', 'COUNT', args[3])}
         end
+        local function check(keys, args)
+          if redis.call('HGET', keys[1], 'epoch') ~= args[1] then return 0 end
+          if tonumber(redis.call('HGET', keys[1], 'seq') or '0') >= tonumber(args[2]) then return 0 end
+          redis.call('HSET', keys[1], 'epoch', args[3])
+          return 1
+        end
         redis.register_function('switchboard_append', append)
         redis.register_function('switchboard_demand', demand)
+        redis.register_function('switchboard_check', check)
         """#
 
     var loadFunctionsCommand: RESPCommand { RESPCommand(["FUNCTION", "LOAD", "REPLACE", Self.functions]) }
@@ -119,6 +126,7 @@ extension RedisBusEngine {
                 case .integer(let offset) = items[1], offset > 0
             {
                 position = LogPosition(offset: UInt64(offset), epoch: epoch)
+                self.saw(LogPosition(offset: UInt64(offset), epoch: epoch), of: append.message.topic.name)
             }
             if let answered = append.answered {
                 append.loop.execute { answered(position) }

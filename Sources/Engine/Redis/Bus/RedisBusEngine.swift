@@ -80,6 +80,10 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     /// Loop-confined: topics heard from for a history refresh (`refreshHistory`), with how many refreshes
     /// hold each.
     var historyHolds: [Topic: Int] = [:]
+    /// Loop-confined: the newest position of each shared log this instance was told of (its own appends'
+    /// answers, the positioned messages it heard), checked against Redis after each reconnect
+    /// (`RedisBusEngine+Continuity.swift`).
+    var seenLogPositions: [String: SeenLogPosition] = [:]
 
     package init(
         bus: Bus, retained: RetainedMessageStore, configuration: RedisClientConfiguration,
@@ -269,6 +273,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         client.send(loadFunctionsCommand).whenFailure { [logger] error in
             logger.warning("redis engine: loading the history functions failed", metadata: ["error": "\(error)"])
         }
+        // Before the kept frames append anything: a log that lost what this instance saw gets a new epoch.
+        checkSeenLogPositions()
         if !backlog.isEmpty {
             logger.notice(
                 "redis engine: back; sending what was kept",
@@ -398,6 +404,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         lastHeard[instance] = NIODeadline.now()
         switch decoded.event {
         case .message(let remote):
+            if let position = decoded.position { saw(position, of: remote.topic.name) }
             bus.publishRemote(
                 decoded.position.map { remote.fromRemoteInstance(at: $0) } ?? remote, on: eventLoop)
         case .join(let topic, let info):
@@ -485,6 +492,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         send(RedisBusFrame.control(.heartbeat, instance: instanceID))
         let horizon = NIODeadline.now() - heartbeatInterval * 3
         for (instance, heard) in lastHeard where heard < horizon { forget(instance) }
+        forgetOldSeenLogPositions()
     }
 }
 
