@@ -45,11 +45,11 @@ extension CongestedSubscriber {
     /// At a keep-alive tick: `buffered` bytes wait in the subscriber's socket. Nil while it keeps up, or is
     /// behind and still within its deadline (counted from its last progress, `observe`); past it, the policy.
     package mutating func tick(
-        buffered: Int?, subscriberID: String, policy: SlowConsumerPolicy, now: UInt64, bounds: Bounds,
-        registry: ConnectionRegistry
+        buffered: Int?, acked: UInt64? = nil, subscriberID: String, policy: SlowConsumerPolicy, now: UInt64,
+        bounds: Bounds, registry: ConnectionRegistry
     ) -> Verdict? {
         guard since != nil else { return nil }
-        if let buffered { observe(buffered: buffered, now: now) }
+        if let buffered { observe(buffered: buffered, acked: acked, now: now) }
         guard isPastDeadline(now: now, deadline: bounds.deadline) else { return nil }
         return apply(policy, to: subscriberID, registry: registry)
     }

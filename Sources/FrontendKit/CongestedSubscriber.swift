@@ -68,6 +68,8 @@ package struct CongestedSubscriber {
     private var pausedPublishers: Set<String> = []
     /// What its socket still held at the last keep-alive tick (`observe`); nil until looked at.
     private var lastBuffered: Int?
+    /// The bytes its peer had acknowledged at the last tick (`bytesAcked`); nil until looked at.
+    private var lastAcked: UInt64?
 
     package init() {}
 
@@ -102,22 +104,26 @@ package struct CongestedSubscriber {
         return .write
     }
 
-    /// At a keep-alive tick, while behind: `buffered` bytes wait in the subscriber's socket. Fewer than at the
+    /// At a keep-alive tick, while behind: `buffered` bytes wait in the subscriber's socket, and its peer has
+    /// acknowledged `acked` bytes so far (nil: not known). Fewer buffered, or more acknowledged, than at the
     /// last look means the client is reading, only slowly — the deadline counts again from now, as
     /// nats-server's write deadline is for a write that makes no progress. A client reading at a tenth of the
     /// publish rate drains a full socket (its high water mark, the slack and the kernel's buffer) slower
     /// than 10 s, and is no slow consumer.
-    package mutating func observe(buffered: Int, now: UInt64) {
+    package mutating func observe(buffered: Int, acked: UInt64? = nil, now: UInt64) {
         guard since != nil else { return }
         if let lastBuffered, buffered < lastBuffered { since = now }
+        if let acked, let lastAcked, acked > lastAcked { since = now }
         lastBuffered = buffered
+        lastAcked = acked
     }
 
-    /// `observe` for `channel`'s outbound buffer, plus `unflushed` bytes of the handler's own. Call on its loop.
+    /// `observe` for `channel`'s outbound buffer, plus `unflushed` bytes of the handler's own, and what its
+    /// peer acknowledged. Call on its loop.
     package mutating func observe(_ channel: (any Channel)?, unflushed: Int = 0, now: UInt64) {
         guard since != nil, let channel, let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes)
         else { return }
-        observe(buffered: buffered + unflushed, now: now)
+        observe(buffered: buffered + unflushed, acked: Self.bytesAcked(channel), now: now)
     }
 
     /// The policy keeps the subscriber but stops holding its publishers (MQTT drops QoS 0 to it): every
@@ -137,6 +143,7 @@ package struct CongestedSubscriber {
         since = nil
         bytesWhileBehind = 0
         lastBuffered = nil
+        lastAcked = nil
         guard !pausedPublishers.isEmpty else { return }
         for publisher in pausedPublishers {
             registry.controller(publisher)?.publishingPaused(false, by: subscriberID)

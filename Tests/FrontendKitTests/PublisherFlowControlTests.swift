@@ -118,6 +118,23 @@ import Testing
                 == .refuse)
     }
 
+    /// The kernel's view counts too: a socket whose outbound buffer stays put (the kernel's send queue not yet
+    /// a third free) while its peer acknowledges more is a client reading, slowly.
+    @Test func bytesThePeerAcknowledgedAreProgressToo() {
+        let registry = ConnectionRegistry(maxConnections: 10)
+        let bounds = CongestedSubscriber.Bounds(deadline: 1_000, slack: 100)
+        var behind = CongestedSubscriber()
+        _ = behind.admit(bytes: 1, publishedAt: 1, from: nil, to: "s", now: 0, bounds: bounds, registry: registry)
+        behind.observe(buffered: 500, acked: 10_000, now: 400)  // the first look
+        behind.observe(buffered: 500, acked: 10_000, now: 800)  // neither moved
+        #expect(behind.since == 0)
+        behind.observe(buffered: 500, acked: 12_000, now: 900)  // the peer took 2,000 more
+        #expect(behind.since == 900)
+        behind.observe(buffered: 500, acked: nil, now: 1_000)  // not known this time: no progress
+        behind.observe(buffered: 500, acked: 12_500, now: 1_100)  // nothing to compare with
+        #expect(behind.since == 900 && behind.isPastDeadline(now: 1_901, deadline: bounds.deadline))
+    }
+
     @Test func theSoftLimitIsThreeQuartersOfTheOutboundLimitAndTheSlackCoversAPausedPublishersReads() {
         let nats = CongestedSubscriber.Bounds(outboundLimit: 64 << 20, deadlineMilliseconds: 10_000)
         #expect(CongestedSubscriber.Bounds.softLimit(outboundLimit: 64 << 20) == 48 << 20)

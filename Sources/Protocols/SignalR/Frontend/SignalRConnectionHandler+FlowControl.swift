@@ -38,7 +38,8 @@ extension SignalRConnectionHandler {
         }
         let buffered = try? context?.channel.syncOptions?.getOption(.bufferedWritableBytes)
         if let verdict = behind.tick(
-            buffered: buffered, subscriberID: info.id, policy: configuration.slowConsumerPolicy, now: now,
+            buffered: buffered, acked: CongestedSubscriber.bytesAcked(context?.channel), subscriberID: info.id,
+            policy: configuration.slowConsumerPolicy, now: now,
             bounds: configuration.congestionBounds, registry: services.connections)
         {
             _ = slowConsumer(verdict)

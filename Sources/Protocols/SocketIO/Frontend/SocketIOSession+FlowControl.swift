@@ -75,7 +75,8 @@ extension SocketIOSession {
         let buffered =
             channel.flatMap { $0.eventLoop.inEventLoop ? try? $0.syncOptions?.getOption(.bufferedWritableBytes) : nil }
         if let verdict = behind.tick(
-            buffered: buffered, subscriberID: info.id, policy: configuration.slowConsumerPolicy, now: now,
+            buffered: buffered, acked: CongestedSubscriber.bytesAcked(channel), subscriberID: info.id,
+            policy: configuration.slowConsumerPolicy, now: now,
             bounds: configuration.congestionBounds, registry: services.connections)
         {
             _ = slowConsumer(verdict)

@@ -37,7 +37,8 @@ extension NativeWSConnectionHandler {
         }
         let buffered = try? context?.channel.syncOptions?.getOption(.bufferedWritableBytes)
         let verdict = behind.tick(
-            buffered: buffered, subscriberID: info.id, policy: configuration.slowConsumerPolicy, now: now,
+            buffered: buffered, acked: CongestedSubscriber.bytesAcked(context?.channel), subscriberID: info.id,
+            policy: configuration.slowConsumerPolicy, now: now,
             bounds: configuration.congestionBounds, registry: services.shared.connections)
         if let verdict { _ = slowConsumer(verdict) }
     }
