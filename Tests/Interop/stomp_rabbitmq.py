@@ -31,6 +31,8 @@ from typing import Any
 
 import pytest
 
+from interop import listening
+
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 RABBITMQ_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 BOOT_TIMEOUT = 120.0
@@ -48,10 +50,6 @@ def _free_port(taken: list[int]) -> int:
             taken.append(port)
             return port
 
-
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 class RabbitMQ:
@@ -121,7 +119,7 @@ class RabbitMQ:
                                         start_new_session=True)
         log.close()
         deadline = time.monotonic() + BOOT_TIMEOUT
-        while not (_listening(self.stomp_port) and _listening(self.web_stomp_port)):
+        while not (listening(self.stomp_port) and listening(self.web_stomp_port)):
             if self.process.poll() is not None:
                 raise RuntimeError(f"rabbitmq-server exited with {self.process.returncode}; see {self.dir}/log")
             if time.monotonic() > deadline:
@@ -236,7 +234,7 @@ class _Running(RabbitMQ):
         self.process = None
 
     def alive(self) -> bool:
-        return _listening(self.stomp_port)
+        return listening(self.stomp_port)
 
     def stop(self) -> None:
         pass

@@ -16,7 +16,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from interop import free_port, open_ws, run, unique
+from interop import free_port, listening, open_ws, run, unique
 from mqtt_client import V5, V311, Paho
 
 
@@ -226,7 +226,7 @@ def test_redis_restarted_under_load_degrades_then_resumes(make_server, tmp_path)
         proc = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: _listening(port)), "redis-server did not start"
+        assert wait_for(lambda: listening(port)), "redis-server did not start"
         return proc
 
     redis = start_redis()
@@ -278,13 +278,6 @@ def test_redis_restarted_under_load_degrades_then_resumes(make_server, tmp_path)
     finally:
         redis.kill()
 
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_retained_messages_are_shared_with_every_instance(make_server, redis_server):

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from interop import free_port, open_ws, run, unique
+from interop import free_port, listening, open_ws, run, unique
 
 MASTER_NAME = "sbmaster"
 
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def wait_for(predicate, timeout: float = 5.0, step: float = 0.05):
@@ -97,7 +89,7 @@ class SentinelSetup:
         self.procs.append(subprocess.Popen(
             [binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port in (self.master_port, self.replica_port, self.sentinel_port):
-            assert wait_for(lambda p=port: _listening(p), 10), f"redis on {port} did not start"
+            assert wait_for(lambda p=port: listening(p), 10), f"redis on {port} did not start"
         # The replica is in sync and the sentinel knows it: a failover has somewhere to go.
         synced = wait_for(lambda: "master_link_status:up" in self.cli(self.replica_port, "INFO", "replication"), 15)
         assert synced, self.cli(self.replica_port, "INFO", "replication")
@@ -311,7 +303,7 @@ def test_a_redis_cluster_node_is_refused_at_start(make_server, tmp_path):
          "--cluster-config-file", str(tmp_path / "nodes.conf"),
          "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: _listening(port), 10), "redis-server did not start"
+        assert wait_for(lambda: listening(port), 10), "redis-server did not start"
         with pytest.raises(RuntimeError) as failure:
             make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
         assert "during startup" in str(failure.value), failure.value
