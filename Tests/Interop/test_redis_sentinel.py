@@ -157,9 +157,10 @@ async def _until_delivered(ws, topic: str, publish, timeout: float = 20) -> list
     raise AssertionError(f"nothing published after the failover arrived; got {got}")
 
 
-def test_instances_find_the_master_through_sentinel_and_follow_a_failover(make_server, sentinel):
-    a = make_server({}, args=["--engine", sentinel.url()])
-    b = make_server({}, args=["--engine", sentinel.url()])
+def _two_instances_follow_a_failover(a, b, setup: SentinelSetup) -> None:
+    """Both instances ready; a publish on A reaches B's subscriber; after `SENTINEL FAILOVER` B's
+    subscription is on the promoted replica, a publish on A reaches B through it (in order, no duplicate),
+    both are ready, and nothing of theirs is left on the old master."""
     topic = f"ticks/{unique()}"
     for server in (a, b):
         assert server.get("/readyz").status_code == 200, server.get("/readyz").text
@@ -171,25 +172,31 @@ def test_instances_find_the_master_through_sentinel_and_follow_a_failover(make_s
         publish = _publisher(a, topic)
         assert await _until_delivered(ws, topic, publish, 5) == [1]
         # Both instances are the master's clients, B subscribed to the topic's channel there.
-        assert f"switchboard:{topic}" in cli(sentinel.master_port, "PUBSUB", "CHANNELS", "*")
-        old = sentinel.master_port
-        assert cli(sentinel.sentinel_port, "SENTINEL", "FAILOVER", MASTER_NAME) == "OK"
-        moved = await asyncio.to_thread(wait_for, lambda: sentinel.master_port_now() == sentinel.replica_port, 20)
-        assert moved, sentinel.master_port_now()
+        assert f"switchboard:{topic}" in setup.cli(setup.master_port, "PUBSUB", "CHANNELS", "*")
+        old = setup.master_port
+        assert setup.cli(setup.sentinel_port, "SENTINEL", "FAILOVER", MASTER_NAME) == "OK"
+        moved = await asyncio.to_thread(wait_for, lambda: setup.master_port_now() == setup.replica_port, 20)
+        assert moved, setup.master_port_now()
         # The instances heard +switch-master and moved: B's subscription is on the new master, and a
         # publish on A reaches B through it.
         resubscribed = await asyncio.to_thread(
-            wait_for, lambda: f"switchboard:{topic}" in cli(sentinel.replica_port, "PUBSUB", "CHANNELS", "*"), 10)
-        assert resubscribed, cli(sentinel.replica_port, "PUBSUB", "CHANNELS", "*")
+            wait_for, lambda: f"switchboard:{topic}" in setup.cli(setup.replica_port, "PUBSUB", "CHANNELS", "*"), 10)
+        assert resubscribed, setup.cli(setup.replica_port, "PUBSUB", "CHANNELS", "*")
         got = await _until_delivered(ws, topic, publish, 10)
         assert got == sorted(set(got)), got
         for server in (a, b):
             assert server.get("/readyz").status_code == 200, server.get("/readyz").text
         # Nothing of ours is left on the old master (now a replica).
-        assert f"switchboard:{topic}" not in cli(old, "PUBSUB", "CHANNELS", "*")
+        assert f"switchboard:{topic}" not in setup.cli(old, "PUBSUB", "CHANNELS", "*")
         await ws.close()
 
     run(body(), 60)
+
+
+def test_instances_find_the_master_through_sentinel_and_follow_a_failover(make_server, sentinel):
+    a = make_server({}, args=["--engine", sentinel.url()])
+    b = make_server({}, args=["--engine", sentinel.url()])
+    _two_instances_follow_a_failover(a, b, sentinel)
 
 
 def test_a_killed_master_degrades_then_the_promoted_replica_serves(make_server, sentinel):
@@ -238,29 +245,7 @@ def test_sentinels_and_master_behind_passwords_and_tls(make_server, tmp_path):
                       f"&ssl_ca_certs={setup.certificate}")
         a = make_server({}, args=["--engine", setup.url(parameters)])
         b = make_server({}, args=["--engine", setup.url(parameters)])
-        topic = f"ticks/{unique()}"
-        for server in (a, b):
-            assert server.get("/readyz").status_code == 200, server.get("/readyz").text
-
-        async def body():
-            ws = await open_ws(b.ws_url)
-            await ws.subscribe(topic)
-            await asyncio.sleep(0.3)
-            publish = _publisher(a, topic)
-            assert await _until_delivered(ws, topic, publish, 5) == [1]
-            assert f"switchboard:{topic}" in setup.cli(setup.master_port, "PUBSUB", "CHANNELS", "*")
-            assert setup.cli(setup.sentinel_port, "SENTINEL", "FAILOVER", MASTER_NAME) == "OK"
-            moved = await asyncio.to_thread(wait_for, lambda: setup.master_port_now() == setup.replica_port, 20)
-            assert moved, setup.master_port_now()
-            resubscribed = await asyncio.to_thread(
-                wait_for, lambda: f"switchboard:{topic}" in setup.cli(setup.replica_port, "PUBSUB", "CHANNELS", "*"),
-                10)
-            assert resubscribed, setup.cli(setup.replica_port, "PUBSUB", "CHANNELS", "*")
-            got = await _until_delivered(ws, topic, publish, 10)
-            assert got == sorted(set(got)), got
-            await ws.close()
-
-        run(body(), 60)
+        _two_instances_follow_a_failover(a, b, setup)
     finally:
         setup.stop()
 
