@@ -59,6 +59,22 @@ import Testing
         #expect(connAck.properties.sessionExpiryInterval == MQTTServerSettings().maxSessionExpirySeconds)
     }
 
+    /// Issue 25: the machines of a frontend's connections share one `SharedSettings` (a copy of the
+    /// settings in each was ~80 B per idle connection); each applies them as its own.
+    @Test func machinesShareTheirSettings() {
+        var settings = MQTTServerSettings()
+        settings.maxSessionExpirySeconds = 60
+        let shared = MQTTConnectionStateMachine.SharedSettings(settings)
+        var machines = [MQTTConnectionStateMachine(settings: shared), MQTTConnectionStateMachine(settings: shared)]
+        for index in machines.indices {
+            #expect(machines[index].settings == settings)
+            let packet = MQTTConnectPacket(version: .v3_1_1, clientID: "c\(index)", cleanStart: false)
+            guard case .accept(let negotiated) = machines[index].connectReceived(packet, makeClientID: { "" })
+            else { Issue.record("refused"); return }
+            #expect(negotiated.sessionExpirySeconds == 60)
+        }
+    }
+
     @Test mutating func responseInformationOnlyWhenRequested() {
         var properties = MQTTProperties()
         properties.requestResponseInformation = 1

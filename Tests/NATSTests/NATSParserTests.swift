@@ -128,6 +128,23 @@ import Testing
         #expect(throws: NATSProtocolError.maxControlLineExceeded) { _ = try parser.next(&buffer) }
     }
 
+    /// Issue 25: every connection holds a parser, so the parser is one reference to limits its frontend
+    /// shares (a copy of the limits was 56 B per idle connection), and a copy applies the same limits.
+    @Test func copiesShareTheirLimits() {
+        var limits = NATSLimits()
+        limits.maxPayload = 4
+        limits.maxControlLine = 32
+        let copy = NATSParser(limits: limits)
+        let parser = copy
+        #expect(MemoryLayout<NATSParser>.size == MemoryLayout<AnyObject>.size)
+        #expect(parser.limits == limits)
+        var buffer = ByteBuffer(string: "PUB a 4\r\nabcd\r\nPUB a 5\r\n")
+        #expect(throws: Never.self) { _ = try parser.next(&buffer) }
+        #expect(throws: NATSProtocolError.maxPayloadViolation) { _ = try parser.next(&buffer) }
+        var long = ByteBuffer(string: "SUB " + String(repeating: "x", count: 40))
+        #expect(throws: NATSProtocolError.maxControlLineExceeded) { _ = try parser.next(&long) }
+    }
+
     @Test func connectWithBadJSONIsMalformed() {
         #expect(throws: NATSProtocolError.self) { _ = try parse("CONNECT {\"verbose\":1}\r\n") }
         #expect(throws: NATSProtocolError.self) { _ = try parse("CONNECT [1]\r\n") }

@@ -183,7 +183,7 @@ extension MQTTConnectionHandler {
         session.resumed(by: self)
         session.persist(expirySeconds: negotiated.sessionExpirySeconds, disconnectedAt: 0)
         self.session = session
-        self.negotiated = negotiated
+        ending = (negotiated.will, negotiated.sessionExpirySeconds)
         outboundWindow = negotiated.clientReceiveMaximum
         outboundMaximumPacketSize = negotiated.clientMaximumPacketSize
         outboundAliases = MQTTOutboundTopicAliases(maximum: negotiated.clientTopicAliasMaximum)
@@ -216,7 +216,7 @@ extension MQTTConnectionHandler {
 
     /// Another connection took the session over.
     func sessionTakenOver() {
-        if let will = negotiated?.will, will.properties.willDelayInterval ?? 0 == 0,
+        if let will = ending?.will, will.properties.willDelayInterval ?? 0 == 0,
             let message = makeWillMessage(will, clientID: session?.clientID ?? info.id)
         {
             // The old connection ended without DISCONNECT: its will is published (§3.1.4, §3.1.2.5).

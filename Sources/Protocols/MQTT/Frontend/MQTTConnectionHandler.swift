@@ -33,7 +33,8 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
     /// connection as a subscriber that fell behind (`CongestedSubscriber`).
     private var paused = PausedPublisher()
     var behind = CongestedSubscriber()
-    private(set) var eventLoop: any EventLoop
+    /// The shard's loop (`handlerAdded` sets the shard to the channel's), not stored a second time (issue 25).
+    var eventLoop: any EventLoop { shard.eventLoop }
     /// The bus's shard of `eventLoop` (set with it), where this connection publishes.
     private(set) var shard: LoopShard
     /// When the packets being handled arrived: read once per batch of input, not per PUBLISH.
@@ -61,9 +62,10 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
     private let lingersOnClose: Bool
     /// Closes the socket for good when a lingering client does not close it first.
     private var lingerTask: Scheduled<Void>?
-    /// What CONNECT settled, updated by the client's DISCONNECT (no will unless 0x04); kept after the
-    /// state machine has closed, for the session's expiry and the will.
-    var negotiated: MQTTConnectionStateMachine.Negotiated?
+    /// What the end of the connection needs of what CONNECT settled — the will and the session expiry —,
+    /// updated by the client's DISCONNECT (no will unless 0x04); kept after the state machine has closed.
+    /// Not the whole `Negotiated`, which the machine holds anyway (~70 B more per connection; issue 25).
+    var ending: (will: MQTTWill?, sessionExpirySeconds: UInt32)?
     /// The client's Receive Maximum and Maximum Packet Size, copied out of `negotiated` for the delivery path.
     var outboundWindow = 65_535
     var outboundMaximumPacketSize = Int.max
@@ -99,11 +101,10 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
         self.transport = transport
         // Only a plain byte stream half-closes: over WebSocket the adapter runs the closing handshake.
         self.lingersOnClose = transport == "tcp"
-        self.machine = MQTTConnectionStateMachine(settings: services.configuration.settings)
+        self.machine = MQTTConnectionStateMachine(settings: services.machineSettings)
         self.lifecycle = services.shared.makeLifecycle(protocolName: "mqtt")
         self.metricsSlot = services.shared.metricsSlot
         self.shard = services.bus.shards[0]
-        self.eventLoop = shard.eventLoop
     }
 
     var bus: Bus { services.shared.bus }
@@ -116,7 +117,6 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        eventLoop = context.eventLoop
         shard = bus.shard(for: context.eventLoop)
         writable = context.channel.isWritable
         if let refusal = lifecycle.admit(
@@ -152,10 +152,10 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
     /// decides to close, so nothing is routed to a connection that is only lingering.
     private func releaseSession() {
         if let session, session.connection === self {
-            let will = negotiated?.will.flatMap { makeWillMessage($0, clientID: session.clientID) }
+            let will = ending?.will.flatMap { makeWillMessage($0, clientID: session.clientID) }
             session.connectionLost(
-                expirySeconds: negotiated?.sessionExpirySeconds ?? 0, will: will,
-                willDelaySeconds: negotiated?.will?.properties.willDelayInterval ?? 0)
+                expirySeconds: ending?.sessionExpirySeconds ?? 0, will: will,
+                willDelaySeconds: ending?.will?.properties.willDelayInterval ?? 0)
         }
         session = nil
     }
@@ -239,7 +239,8 @@ final class MQTTConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
             case .unsubscribe(let unsubscribe): unsubscribeReceived(unsubscribe)
             case .pingReq: write(.pingResp)
             case .disconnect(let disconnect):
-                negotiated = try machine.disconnectReceived(disconnect)
+                let updated = try machine.disconnectReceived(disconnect)
+                ending = (updated.will, updated.sessionExpirySeconds)
                 context?.close(promise: nil)
             case .auth:
                 // No enhanced authentication method was agreed, so AUTH is a protocol error ([MQTT-4.12.0-7]).

@@ -21,6 +21,8 @@ package final class MQTTServices: FrontendServices {
     /// `write_deadline_ms`, or given the rest of `max_outbound_bytes` (at least 4 MiB) while behind, its QoS 0
     /// messages are dropped again and its publishers go on.
     let congestionBounds: CongestedSubscriber.Bounds
+    /// The server settings every connection's state machine reads, made once (issue 25).
+    let machineSettings: MQTTConnectionStateMachine.SharedSettings
 
     package init(
         bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator, configuration: MQTTConfiguration,
@@ -33,6 +35,7 @@ package final class MQTTServices: FrontendServices {
         self.shared = FrontendShared(
             metricsName: "mqtt", bus: bus, connections: connections, authenticator: authenticator, keepAlive: keepAlive)
         self.configuration = configuration
+        self.machineSettings = .init(configuration.settings)
         self.sessions = sessions
         self.retained = retained
         self.congestionBounds = CongestedSubscriber.Bounds(

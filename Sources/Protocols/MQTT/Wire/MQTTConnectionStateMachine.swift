@@ -23,7 +23,10 @@ package struct MQTTConnectionStateMachine: Sendable {
     private var state: State = .awaitingConnect {
         didSet { if case .closed = state { isClosed = true } }
     }
-    package let settings: MQTTServerSettings
+    package var settings: MQTTServerSettings { _read { yield sharedSettings.value } }
+    /// `settings` by reference, shared by every connection of a frontend (`SharedSettings`): 8 bytes per
+    /// connection instead of ~80 (issue 25, idle memory per connection).
+    private let sharedSettings: SharedSettings
     /// Inbound topic aliases (client → server), valid for this connection only ([MQTT-3.3.2-7]).
     private var aliases: [UInt16: String] = [:]
     /// Until when a CONNECT may take to be answered (set by `connectionOpened`).
@@ -34,7 +37,19 @@ package struct MQTTConnectionStateMachine: Sendable {
     private var receivedSinceTick = false
 
     package init(settings: MQTTServerSettings) {
-        self.settings = settings
+        self.init(settings: SharedSettings(settings))
+    }
+
+    /// A machine on settings its frontend made once for all its connections.
+    package init(settings: SharedSettings) {
+        self.sharedSettings = settings
+    }
+
+    /// Server settings held by reference, which any number of machines share.
+    package final class SharedSettings: Sendable {
+        package let value: MQTTServerSettings
+
+        package init(_ value: MQTTServerSettings) { self.value = value }
     }
 
     package var negotiated: Negotiated? {

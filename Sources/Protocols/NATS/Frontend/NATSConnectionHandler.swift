@@ -23,7 +23,8 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
     let services: NATSServices
     let metricsSlot: ProtocolMetricsSlot
     var deliveryMark: UInt64 = 0
-    private(set) var eventLoop: any EventLoop
+    /// The shard's loop (`handlerAdded` sets the shard to the channel's), not stored a second time (issue 25).
+    var eventLoop: any EventLoop { shard.eventLoop }
     var machine: NATSSessionStateMachine
     private let parser: NATSParser
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
@@ -94,14 +95,10 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
         self.payloadSchemas = services.payloadSchemas
         self.clock = services.bus.clock
         self.metricsSlot = services.metricsSlot
-        self.parser = NATSParser(limits: services.configuration.limits)
-        self.machine = NATSSessionStateMachine(
-            configuration: .init(
-                authenticationRequired: !services.authenticator.allowsAnonymous,
-                limits: services.configuration.limits, topicLimits: services.bus.configuration.topicLimits))
+        self.parser = services.parser
+        self.machine = NATSSessionStateMachine(configuration: services.machineConfiguration)
         self.lifecycle = services.shared.makeLifecycle(protocolName: "nats")
         self.shard = services.bus.shards[0]
-        self.eventLoop = shard.eventLoop
     }
 
     var bus: Bus { services.shared.bus }
@@ -114,7 +111,6 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        eventLoop = context.eventLoop
         shard = bus.shard(for: context.eventLoop)
         writable = context.channel.isWritable
         if context.channel.isActive { start(context) }

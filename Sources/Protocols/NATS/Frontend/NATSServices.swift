@@ -32,6 +32,10 @@ package final class NATSServices: FrontendServices {
     /// past `write_deadline_ms` or past `max_pending`.
     package let softPendingLimit: Int
     package let congestionBounds: CongestedSubscriber.Bounds
+    /// The parser and session configuration every connection shares (by reference: each connection
+    /// holding its own copies of the limits cost ~130 B per idle connection; issue 25).
+    let parser: NATSParser
+    let machineConfiguration: NATSSessionStateMachine.Configuration.Shared
 
     package init(
         configuration: NATSConfiguration, bus: Bus, connections: ConnectionRegistry, authenticator: any Authenticator,
@@ -52,6 +56,11 @@ package final class NATSServices: FrontendServices {
         self.congestionBounds = CongestedSubscriber.Bounds(
             outboundLimit: configuration.limits.maxPending,
             deadlineMilliseconds: configuration.writeDeadlineMilliseconds)
+        self.parser = NATSParser(limits: configuration.limits)
+        self.machineConfiguration = .init(
+            .init(
+                authenticationRequired: !authenticator.allowsAnonymous, limits: configuration.limits,
+                topicLimits: bus.configuration.topicLimits))
     }
 
     /// Checks a CONNECT's credentials; a client presenting none becomes `no_auth_user` when one is set.

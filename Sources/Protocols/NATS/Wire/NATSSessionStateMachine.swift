@@ -25,6 +25,13 @@ package struct NATSSessionStateMachine: Sendable {
             self.limits = limits
             self.topicLimits = topicLimits
         }
+
+        /// A configuration held by reference, which any number of machines share.
+        package final class Shared: Sendable {
+            package let value: Configuration
+
+            package init(_ value: Configuration) { self.value = value }
+        }
     }
 
     /// What CONNECT settled (nats-server's defaults before it: no verbose, no headers, echo on).
@@ -125,16 +132,26 @@ package struct NATSSessionStateMachine: Sendable {
     package private(set) var isClosed = false
     /// What CONNECT settled; the defaults before it.
     package private(set) var session = Session()
-    private let configuration: Configuration
+    /// Shared by every connection of a frontend (`Configuration.Shared`): 8 bytes per connection, not 80.
+    private let sharedConfiguration: Configuration.Shared
+    private var configuration: Configuration { _read { yield sharedConfiguration.value } }
     private var keepAlive: NATSKeepAliveStateMachine?
     private var subscriptions: NATSSubscriptionsStateMachine
     /// What the authenticated client may publish and subscribe to.
-    private var permissions = TopicPermissions.unrestricted
+    private var permissions: TopicPermissions { _read { yield permissionsStorage.value } }
+    /// `permissions` by reference, one shared instance for every unrestricted client (~60 bytes inline
+    /// in every connection otherwise; issue 25).
+    private var permissionsStorage = PermissionsStorage.unrestricted
 
     package init(configuration: Configuration) {
-        self.configuration = configuration
+        self.init(configuration: Configuration.Shared(configuration))
+    }
+
+    /// A machine on a configuration its frontend made once for all its connections.
+    package init(configuration: Configuration.Shared) {
+        self.sharedConfiguration = configuration
         self.subscriptions = NATSSubscriptionsStateMachine(
-            maxSubscriptions: configuration.limits.maxSubscriptions, topicLimits: configuration.topicLimits)
+            maxSubscriptions: configuration.value.limits.maxSubscriptions, topicLimits: configuration.value.topicLimits)
     }
 
     // MARK: - Connection
@@ -177,7 +194,7 @@ package struct NATSSessionStateMachine: Sendable {
         if !authenticated { return closing(.authorizationViolation) }
         state = .open
         session = Session(options)
-        self.permissions = permissions
+        self.permissionsStorage = permissions == .unrestricted ? .unrestricted : PermissionsStorage(permissions)
         return .acceptConnect(name: options.name, acknowledge: options.verbose)
     }
 
@@ -383,4 +400,13 @@ package struct NATSSessionStateMachine: Sendable {
         state = .closed
         return .sendErrorAndClose(error)
     }
+}
+
+/// A client's permissions, held by reference by its machine.
+private final class PermissionsStorage: Sendable {
+    let value: TopicPermissions
+
+    init(_ value: TopicPermissions) { self.value = value }
+
+    static let unrestricted = PermissionsStorage(.unrestricted)
 }
