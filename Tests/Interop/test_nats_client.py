@@ -283,7 +283,10 @@ def test_jetstream_answers_account_info(server):
         try:
             info = await nc.jsm().account_info()
             assert info.limits.max_streams == -1
-            assert info.api.total >= 1
+            # A request is counted once answered, as nats-server 2.9 does (a fresh one answers 0, then 1):
+            # the second account info counts the first.
+            again = await nc.jsm().account_info()
+            assert again.api.total >= info.api.total + 1, (info.api, again.api)
         finally:
             await nc.close()
 
