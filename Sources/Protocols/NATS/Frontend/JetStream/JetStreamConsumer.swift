@@ -21,6 +21,9 @@ final class JetStreamConsumer: Sendable {
     private let storedDescription: ByteBuffer
     /// Whether this instance serves it when several instances share the store (`JetStreamService+Claims`).
     let claim = NIOLockedValueBox(JetStreamConsumerClaim.notHeld)
+    /// Its creation or deletion here is to be announced to the other instances sharing the store once
+    /// its record is appended (`JetStreamService+ConsumerNotices`).
+    let announcementPending = NIOLockedValueBox(false)
     /// `$JS.ACK.<stream>.<consumer>.`, which each delivery's reply subject begins with.
     let acknowledgementSubjectPrefix: String
 
@@ -47,6 +50,14 @@ final class JetStreamConsumer: Sendable {
         if description.readableBytes > 1 { record.writeInteger(UInt8(ascii: ",")) }
         record.writeBuffer(&description)
         return record
+    }
+
+    /// Whether an announcement was pending (`announcementPending`); it is not any more.
+    func takeAnnouncement() -> Bool {
+        announcementPending.withLockedValue { pending in
+            defer { pending = false }
+            return pending
+        }
     }
 
     func withState<Result>(_ body: (inout JetStreamConsumerState) -> Result) -> Result {
