@@ -237,3 +237,35 @@ def test_a_retained_message_set_or_cleared_on_one_instance_is_what_a_subscriber_
     on_a.disconnect()
     on_b.disconnect()
 
+
+def test_an_expired_session_of_a_dead_instance_is_deleted_by_the_other(make_server, postgres):  # noqa: F811
+    """No instance takes up the sessions in the database at start, so an offline session whose instance
+    died would stay in `session` past its expiry. The trimming round (every 10 s, one instance at a time)
+    also deletes the offline sessions past their expiry whose lock no instance holds, with their
+    subscriptions: B deletes A's expired session after `kill -9` of A, and keeps A's unexpired one."""
+    a, b = shared(make_server, postgres)
+    short, lasting = unique("short"), unique("long")
+    for cid, expiry in ((short, 1), (lasting, 3600)):
+        client = Paho(a.mqtt_port, V5, cid, clean=False, session_expiry=expiry)
+        client.subscribe(unique("shared/"), qos=1)
+        client.disconnect()
+
+    def stored(cid: str) -> str:
+        return postgres.sql(f"SELECT count(*) FROM session WHERE client_id = '{cid}' AND disconnected_at > 0")
+
+    deadline = time.monotonic() + 5
+    while stored(short) != "1" or stored(lasting) != "1":
+        assert time.monotonic() < deadline, "the disconnections were never stored"
+        time.sleep(0.05)
+    kill9(a)
+    deadline = time.monotonic() + 25
+    while postgres.sql(f"SELECT count(*) FROM session WHERE client_id = '{short}'") != "0":
+        assert time.monotonic() < deadline, "B never deleted the expired session"
+        time.sleep(0.5)
+    assert postgres.sql(f"SELECT count(*) FROM session_subscription WHERE client_id = '{short}'") == "0"
+    assert stored(lasting) == "1"
+    assert postgres.sql(f"SELECT count(*) FROM session_subscription WHERE client_id = '{lasting}'") == "1"
+    # Its client finds no session on B, as after any expiry.
+    back = Paho(b.mqtt_port, V5, short, clean=False, session_expiry=60)
+    assert back.session_present is False
+    back.disconnect()
