@@ -129,6 +129,22 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         }
     }
 
+    func loadCollection(
+        _ name: String,
+        completion: @escaping @Sendable (Result<(StoredCollection?, [StoredRecord]), any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadCollection(name)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
     func loadStreamConsumerOffsets(
         group: String, completion: @escaping @Sendable (Result<[StoredStreamConsumerOffset], any Error>) -> Void
     ) {

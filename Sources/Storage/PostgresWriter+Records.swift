@@ -45,6 +45,20 @@ extension PostgresStateLoader {
         ).map(Self.record)
     }
 
+    /// One collection's definition (nil: none) and records, in one snapshot.
+    func loadCollection(_ name: String) throws -> (StoredCollection?, [StoredRecord]) {
+        _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? rows("COMMIT") }
+        let definition = try rows("SELECT definition FROM record_collection WHERE name = \(name)").rows.first.map {
+            StoredCollection(name: name, definition: try $0.decode(String.self))
+        }
+        guard definition != nil else { return (nil, []) }
+        let records = try rows(
+            "SELECT collection, id, version, created, updated, fields FROM record WHERE collection = \(name)"
+        ).map(Self.record)
+        return (definition, records)
+    }
+
     private static func record(_ row: PostgresRow) throws -> StoredRecord {
         let (collection, id, version, created, updated, fields) = try row.decode(
             (String, String, Int64, Int64, Int64, String).self)

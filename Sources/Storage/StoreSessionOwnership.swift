@@ -64,6 +64,11 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     func loadRecords(
         _ keys: [(collection: String, id: String)],
         completion: @escaping @Sendable (Result<[StoredRecord], any Error>) -> Void)
+    /// Collection `name`'s definition (nil: there is none) and records, as the database holds them now.
+    /// `completion` runs on a thread of the store's.
+    func loadCollection(
+        _ name: String,
+        completion: @escaping @Sendable (Result<(StoredCollection?, [StoredRecord]), any Error>) -> Void)
 }
 
 /// Names of claimed resources other than MQTT sessions.
@@ -73,16 +78,19 @@ package enum StoreOwnedResource {
     /// again (`StoreSessionOwnership.loadRetained`), so a new subscriber anywhere gets what the database
     /// holds.
     package static let retainedChannel = "switchboard_retained"
-    /// The notification every change of a record sends when several instances share the database (in the
-    /// transaction that writes it): the collection, a line feed, the record's id
-    /// (`StoreSessionOwnership.loadRecords`). Collection names and ids hold no line feed.
+    /// The notification every change of a record or collection sends when several instances share the
+    /// database (in the transaction that writes it): the collection, a line feed, the record's id
+    /// (`StoreSessionOwnership.loadRecords`); a collection's alone (`loadCollection`). Collection names
+    /// and ids hold no line feed.
     package static let recordChannel = "switchboard_record"
 
-    /// The `recordChannel` payload of a record write (nil: not one).
+    /// The `recordChannel` payload of a record or collection write (nil: not one).
     package static func recordKey(of write: StoreWrite) -> String? {
         switch write {
         case .saveRecord(let record): record.collection + "\n" + record.id
         case .deleteRecord(let collection, let id): collection + "\n" + id
+        case .saveCollection(let collection): collection.name
+        case .deleteCollection(let name): name
         default: nil
         }
     }

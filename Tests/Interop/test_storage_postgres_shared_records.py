@@ -96,3 +96,25 @@ def test_a_record_changed_on_either_instance_is_the_databases_on_both(make_serve
     eventually(lambda: b.get(url).status_code == 404, "B still shows A's deleted record")
     assert b.get(f"/api/collections/{name}").json()["records"] == 0
     events_on_b.disconnect()
+
+
+def test_a_collection_made_or_deleted_on_a_is_known_on_b(make_server, postgres):  # noqa: F811
+    """A collection's own changes are announced too (`switchboard_record` with its name alone): one A
+    makes after B started is taken up on B with its records, and B's records in it reach A; deleted on
+    A, it is 404 on B."""
+    url = postgres.url + "&shared_instances=true"
+    a, b = make_server(args=["--storage", url]), make_server(args=["--storage", url])
+    name = unique("notes")
+    base = f"/api/collections/{name}/records"
+    make_collection(a, name, **OPEN)
+    first = a.post(base, json={"title": "n0"}).json()
+    page = eventually(lambda: (r := b.get(base)).status_code == 200 and r.json(), "B never learned of the collection")
+    assert [item["id"] for item in page["items"]] in ([], [first["id"]])
+    eventually(lambda: b.get(f"{base}/{first['id']}").status_code == 200, "B never saw A's record")
+    made = b.post(base, json={"title": "n1"})
+    assert made.status_code == 200, made.text
+    eventually(lambda: a.get(f"{base}/{made.json()['id']}").status_code == 200, "A never saw B's record")
+    assert b.get(f"/api/collections/{name}").json()["records"] == 2
+    assert a.http("DELETE", f"/api/collections/{name}").status_code == 204
+    eventually(lambda: b.get(base).status_code == 404, "B still has the deleted collection")
+    pb_error(b.post(base, json={"title": "late"}), 404)

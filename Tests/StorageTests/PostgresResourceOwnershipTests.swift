@@ -143,10 +143,13 @@ import Testing
                     .deleteRecord(collection: "tasks", id: "gone"),
                 ]) == nil)
         let deadline = NIODeadline.now() + .seconds(5)
-        while heard.withLockedValue({ $0.count }) < 3 && NIODeadline.now() < deadline {
+        while heard.withLockedValue({ $0.count }) < 4 && NIODeadline.now() < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(heard.withLockedValue { $0 } == ["retained news/today", "record tasks\nr1", "record tasks\ngone"])
+        #expect(
+            heard.withLockedValue { $0 } == [
+                "retained news/today", "record tasks", "record tasks\nr1", "record tasks\ngone",
+            ])
 
         let retained = try await withCheckedThrowingContinuation { continuation in
             b.sessionOwnership!.loadRetained(["news/today", "news/none"]) { continuation.resume(with: $0) }
@@ -159,5 +162,13 @@ import Testing
             }
         }
         #expect(records == [record])
+        let (collection, all) = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadCollection("tasks") { continuation.resume(with: $0) }
+        }
+        #expect(collection == StoredCollection(name: "tasks", definition: "{}") && all == [record])
+        let none = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadCollection("other") { continuation.resume(with: $0) }
+        }
+        #expect(none.0 == nil && none.1.isEmpty)
     }
 }

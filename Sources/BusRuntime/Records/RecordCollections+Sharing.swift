@@ -14,7 +14,8 @@ import Storage
 ///   and neither decides on a version the other has already replaced.
 /// - *Every change is announced.* Each record write sends `StoreOwnedResource.recordChannel` in its
 ///   transaction; every instance reads the records announced again (one batch at a time), so a view or
-///   list anywhere shows a change a notification's round trip after it committed.
+///   list anywhere shows a change a notification's round trip after it committed. A collection's own
+///   change announces its name alone: every instance reads the collection again (`collectionLoaded`).
 ///
 /// Without the flag none of this runs: a change is decided on the copy in memory at once.
 extension RecordCollections {
@@ -82,7 +83,15 @@ extension RecordCollections {
                 if again { read() }
             }
         }
-        sharing.listen(StoreOwnedResource.recordChannel) { key in
+        sharing.listen(StoreOwnedResource.recordChannel) { [self] key in
+            // A collection's own change: read with its records.
+            guard key.contains("\n") else {
+                return sharing.loadCollection(key) { [self] result in
+                    if case .success(let (definition, records)) = result {
+                        collectionLoaded(key, definition: definition, records: records)
+                    }
+                }
+            }
             let start = state.withLockedValue { state -> Bool in
                 state.pending.insert(key)
                 guard !state.reading else { return false }
@@ -102,12 +111,7 @@ extension RecordCollections {
         for record in stored { found[record.collection, default: [:]][record.id] = record }
         core.withLockedValue { core in
             for (name, id) in keys where core.collections[name] != nil {
-                let record = found[name]?[id].flatMap { stored -> Record? in
-                    guard case .object(let fields)? = try? JSONValue.parse(stored.fields) else { return nil }
-                    return Record(
-                        collection: name, id: id, version: stored.version, created: stored.created,
-                        updated: stored.updated, fields: fields)
-                }
+                let record = found[name]?[id].flatMap(Self.record(from:))
                 let before = core.collections[name]!.records[id]
                 if keepingNewer, let before, let record, before.created == record.created,
                     before.version > record.version
@@ -124,5 +128,41 @@ extension RecordCollections {
                 }
             }
         }
+    }
+
+    /// A collection another instance created, changed or deleted (or this one: then it is as here), as
+    /// the database holds it. Created: taken up with its records (no feed here: streams are read at
+    /// start). Changed: its definition replaces this copy's, the records stay. Deleted: gone here too.
+    func collectionLoaded(_ name: String, definition stored: StoredCollection?, records: [StoredRecord]) {
+        guard let stored else {
+            core.withLockedValue { core in
+                guard let removed = core.collections.removeValue(forKey: name) else { return }
+                core.count -= removed.records.count
+            }
+            return
+        }
+        guard let value = try? JSONValue.parse(stored.definition),
+            let definition = try? RecordCollectionDefinition(json: value, name: name),
+            let compiled = try? Self.compile(definition)
+        else { return }
+        core.withLockedValue { core in
+            var collection = compiled
+            if let existing = core.collections[name] {
+                collection.records = existing.records
+                collection.pending = existing.pending
+            } else {
+                for stored in records { collection.records[stored.id] = Self.record(from: stored) }
+                core.count += collection.records.count
+            }
+            core.collections[name] = collection
+        }
+    }
+
+    /// A stored record as readers see it (nil: its fields no longer parse).
+    static func record(from stored: StoredRecord) -> Record? {
+        guard case .object(let fields)? = try? JSONValue.parse(stored.fields) else { return nil }
+        return Record(
+            collection: stored.collection, id: stored.id, version: stored.version, created: stored.created,
+            updated: stored.updated, fields: fields)
     }
 }
