@@ -1,3 +1,4 @@
+import Atomics
 import BusCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -23,7 +24,7 @@ final class JetStreamConsumer: Sendable {
     let claim = NIOLockedValueBox(JetStreamConsumerClaim.notHeld)
     /// Its creation or deletion here is to be announced to the other instances sharing the store once
     /// its record is appended (`JetStreamService+ConsumerNotices`).
-    let announcementPending = NIOLockedValueBox(false)
+    let announcementPending = ManagedAtomic(false)
     /// `$JS.ACK.<stream>.<consumer>.`, which each delivery's reply subject begins with.
     let acknowledgementSubjectPrefix: String
 
@@ -54,10 +55,9 @@ final class JetStreamConsumer: Sendable {
 
     /// Whether an announcement was pending (`announcementPending`); it is not any more.
     func takeAnnouncement() -> Bool {
-        announcementPending.withLockedValue { pending in
-            defer { pending = false }
-            return pending
-        }
+        // A plain load first: every record append asks, and only instances sharing the store ever set it.
+        announcementPending.load(ordering: .relaxed)
+            && announcementPending.exchange(false, ordering: .acquiringAndReleasing)
     }
 
     func withState<Result>(_ body: (inout JetStreamConsumerState) -> Result) -> Result {

@@ -26,7 +26,7 @@ extension JetStreamService {
     /// its record (`announce(_:deleted:)`).
     func persist(_ consumer: JetStreamConsumer, deleted: Bool = false, announce: Bool = false) {
         guard consumer.config.durableName != nil else { return }
-        if announce, bus.instanceClaims != nil { consumer.announcementPending.withLockedValue { $0 = true } }
+        if announce, bus.instanceClaims != nil { consumer.announcementPending.store(true, ordering: .releasing) }
         if deleted { releaseClaim(of: consumer) }
         enqueue(.consumer(consumer, deleted: deleted))
     }
