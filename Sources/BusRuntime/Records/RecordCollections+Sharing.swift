@@ -37,13 +37,14 @@ extension RecordCollections {
         let claim = StoreOwnedResource.name(kind: "record", name + "\u{0}" + id)
         sharing.claim(claim, timeout: Self.claimTimeout) { [self] held in
             guard held else {
+                // 503 "The change could not be stored: the record is being changed …" (RecordJSON).
                 return completion(
-                    .failure(.unavailable("The record is being changed on another instance; try again.")))
+                    .failure(.unavailable("the record is being changed on another instance sharing the database")))
             }
             sharing.loadRecords([(name, id)]) { [self] result in
                 guard case .success(let stored) = result else {
                     sharing.release(claim)
-                    return completion(.failure(.unavailable("The record could not be read from the store.")))
+                    return completion(.failure(.unavailable("the record could not be read from the store")))
                 }
                 // A read that began before a change of this record committed here may come back after
                 // it settled: the newer copy stays.
