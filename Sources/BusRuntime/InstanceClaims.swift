@@ -7,6 +7,23 @@ import Storage
 /// go, and a dead instance's claims are let go of by the database.
 package struct InstanceClaims: Sendable {
     let ownership: any StoreSessionOwnership
+    let store: any Store
+
+    /// This instance's number among those sharing the store (what its own notifications carry, to tell
+    /// them from others').
+    package var instanceSlot: Int { Int(ownership.instanceSlot) }
+
+    /// Sends `payload` on notification channel `channel` to every instance sharing the store (this one
+    /// too) once the writes submitted before it are durable: the store commits in submission order, so
+    /// the notification goes out with or after them. At most 7,999 bytes (PostgreSQL's NOTIFY).
+    package func announce(_ channel: String, _ payload: String) {
+        store.submit([.notify(channel: channel, payload: payload)])
+    }
+
+    /// `handler` gets the payload of every notification on `channel` (on a thread of the store's).
+    package func listen(_ channel: String, _ handler: @escaping @Sendable (String) -> Void) {
+        ownership.listen(channel, handler)
+    }
 
     /// Claims `name` of `kind`; `completion` (on a thread of the store's) says whether it is held here.
     /// While another instance holds it, the claim waits up to `timeout` for it to be let go.
@@ -52,6 +69,7 @@ package struct InstanceClaims: Sendable {
 extension Bus {
     /// Claims among the instances sharing this bus's store; nil when this instance is its only user.
     package var instanceClaims: InstanceClaims? {
-        store?.sessionOwnership.map { InstanceClaims(ownership: $0) }
+        guard let store, let ownership = store.sessionOwnership else { return nil }
+        return InstanceClaims(ownership: ownership, store: store)
     }
 }

@@ -15,9 +15,64 @@ package final class RetainedMessageStore: Sendable {
     /// Told of each change made here (an engine shares them with other instances); `$SYS/` aside.
     private let observer = NIOLockedValueBox<(@Sendable (BusMessage) -> Void)?>(nil)
 
+    /// Topics another instance sharing the store changed, read again one batch at a time.
+    private let changedTopics = NIOLockedValueBox((pending: Set<String>(), reading: false))
+
     package init(maxTopics: Int = 100_000, store: (any Store)? = nil) {
         self.maxTopics = maxTopics
         self.store = store
+        if let sharing = store?.sessionOwnership {
+            sharing.listen(StoreOwnedResource.retainedChannel) { [self] topic in changed(topic, sharing) }
+        }
+    }
+
+    // MARK: - Several instances on one database
+
+    /// A retained message changed in the database (announced in the transaction that wrote it, by any
+    /// instance sharing it, this one too): this copy takes the topic's row as the database holds it now,
+    /// so of two instances retaining on one topic at once both keep whichever committed last. One read at
+    /// a time, of every topic announced until it starts.
+    private func changed(_ topic: String, _ sharing: any StoreSessionOwnership) {
+        let start = changedTopics.withLockedValue { state -> Bool in
+            state.pending.insert(topic)
+            guard !state.reading else { return false }
+            state.reading = true
+            return true
+        }
+        if start { readChanged(sharing) }
+    }
+
+    private func readChanged(_ sharing: any StoreSessionOwnership) {
+        let topics = changedTopics.withLockedValue { state -> [String] in
+            defer { state.pending.removeAll() }
+            return Array(state.pending)
+        }
+        sharing.loadRetained(topics) { [self] result in
+            switch result {
+            case .success(let found):
+                messages.withLockedValue { messages in
+                    for topic in topics {
+                        if let message = found[topic] {
+                            guard messages[topic] != nil || messages.count < maxTopics else { continue }
+                            messages[topic] = message
+                        } else {
+                            messages[topic] = nil
+                        }
+                    }
+                }
+            case .failure:
+                // Read with the next change (or not at all: this copy stays as it was).
+                changedTopics.withLockedValue { $0.pending.formUnion(topics) }
+            }
+            let again = changedTopics.withLockedValue { state -> Bool in
+                if state.pending.isEmpty || result.isFailure {
+                    state.reading = false
+                    return false
+                }
+                return true
+            }
+            if again { readChanged(sharing) }
+        }
     }
 
     /// Takes back what the store kept (at startup, before clients connect).
@@ -84,4 +139,11 @@ package final class RetainedMessageStore: Sendable {
     }
 
     package var count: Int { messages.withLockedValue { $0.count } }
+}
+
+extension Result {
+    fileprivate var isFailure: Bool {
+        if case .failure = self { return true }
+        return false
+    }
 }

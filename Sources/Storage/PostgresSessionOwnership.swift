@@ -98,6 +98,53 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         }
     }
 
+    func loadRetained(
+        _ topics: [String], completion: @escaping @Sendable (Result<[String: BusMessage], any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadRetained(topics)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
+    func loadRecords(
+        _ keys: [(collection: String, id: String)],
+        completion: @escaping @Sendable (Result<[StoredRecord], any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadRecords(keys)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
+    func loadCollection(
+        _ name: String,
+        completion: @escaping @Sendable (Result<(StoredCollection?, [StoredRecord]), any Error>) -> Void
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                let loader = PostgresStateLoader(connection: connection, logger: logger)
+                completion(.success(try loader.loadCollection(name)))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
+        }
+    }
+
     func loadStreamConsumerOffsets(
         group: String, completion: @escaping @Sendable (Result<[StoredStreamConsumerOffset], any Error>) -> Void
     ) {

@@ -47,12 +47,48 @@ enum PostgresSharedSessionLog {
                 trimmed = Int(try gone.rows.first?.decode(Int64.self) ?? 0)
                 _ = try rows("DELETE FROM session_delivery WHERE seq <= \(bound)")
             }
+            try deleteAbandonedSessions(now: Int64(clamping: now), rows)
             _ = try rows("COMMIT")
             return trimmed
         } catch {
             _ = try? rows("ROLLBACK")
             throw error
         }
+    }
+
+    /// Most expired sessions one round deletes (the rest go in the next rounds).
+    static let maxSessionsPerRound = 1_000
+
+    /// Deletes the offline sessions past their expiry that no instance holds — their instance died or
+    /// restarted, and no instance takes up the sessions in the database at start, so nobody else would —
+    /// with their subscriptions, delivery records and inbound QoS 2 identifiers. Held is told by the
+    /// session's advisory lock: a transaction-level try of it succeeds only when no other instance's
+    /// ownership connection has it (this connection's own sessions pass too: this instance would expire
+    /// them itself, and its claims wait behind this transaction). The locks taken are held until the
+    /// commit, so a client claiming one of them meanwhile waits for the deletion and finds no session, as
+    /// an expired session is (MQTT 5 §3.1.2.11.2: the session ends when its expiry interval has passed).
+    private static func deleteAbandonedSessions(
+        now: Int64, _ rows: (PostgresQuery) throws -> PostgresQueryResult
+    ) throws {
+        let expired = try rows(
+            """
+            SELECT client_id FROM session WHERE disconnected_at > 0 AND expiry_seconds < 4294967295
+            AND disconnected_at + expiry_seconds * 1000000000 <= \(now) LIMIT \(maxSessionsPerRound)
+            """
+        ).map { try $0.decode(String.self) }
+        guard !expired.isEmpty else { return }
+        let keys = expired.map(PostgresSessionOwnership.lockKey)
+        let free = try rows(
+            """
+            SELECT client_id FROM unnest(\(expired)::TEXT[], \(keys)::BIGINT[]) AS expired (client_id, key)
+            WHERE pg_try_advisory_xact_lock(key)
+            """
+        ).map { try $0.decode(String.self) }
+        guard !free.isEmpty else { return }
+        _ = try rows("DELETE FROM session WHERE client_id = ANY(\(free)::TEXT[])")
+        _ = try rows("DELETE FROM session_subscription WHERE client_id = ANY(\(free)::TEXT[])")
+        _ = try rows("DELETE FROM session_delivery WHERE client_id = ANY(\(free)::TEXT[])")
+        _ = try rows("DELETE FROM session_inbound_qos2 WHERE client_id = ANY(\(free)::TEXT[])")
     }
 
     /// The oldest logged message at or below `ceiling` that a live session may still be owed (NULL:

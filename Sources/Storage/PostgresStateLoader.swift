@@ -117,6 +117,19 @@ struct PostgresStateLoader {
         ).compactMap { try Self.queueMessage($0) }
     }
 
+    /// The retained messages of `topics` (several instances share the database: one changed elsewhere).
+    func loadRetained(_ topics: [String]) throws -> [String: BusMessage] {
+        var found: [String: BusMessage] = [:]
+        for row in try rows("SELECT topic, body FROM retained WHERE topic = ANY(\(topics)::TEXT[])") {
+            let (name, body) = try row.decode((String, ByteBuffer).self)
+            guard let topic = try? Topic(name),
+                let message = StoredMessageCodec.decode(body, topic: topic, position: nil)
+            else { continue }
+            found[name] = message
+        }
+        return found
+    }
+
     /// One consumer group's committed stream offsets, every stream and partition (a group's new serving
     /// instance among several reads them fresh).
     func loadStreamConsumerOffsets(group: String) throws -> [StoredStreamConsumerOffset] {

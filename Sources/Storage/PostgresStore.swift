@@ -54,7 +54,7 @@ package final class PostgresStore: Store {
         }
         let writer = PostgresWriter(
             connect: connect, synchronousCommit: durability == .fsync ? "on" : "off",
-            offsetsOnlyForward: configuration.sharedInstances, logger: driverLogger)
+            sharedInstances: configuration.sharedInstances, logger: driverLogger)
         self.writer = writer
         self.queue = GroupCommitQueue(
             name: "switchboard-store-postgres", commit: { writes in try writer.commit(writes) },

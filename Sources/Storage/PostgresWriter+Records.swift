@@ -33,6 +33,40 @@ extension PostgresWriter {
 }
 
 extension PostgresStateLoader {
+    /// The records `keys` name (several instances share the database: one changed elsewhere, or about to
+    /// be changed here).
+    func loadRecords(_ keys: [(collection: String, id: String)]) throws -> [StoredRecord] {
+        try rows(
+            """
+            SELECT record.collection, record.id, version, created, updated, fields FROM record
+            JOIN unnest(\(keys.map(\.collection))::TEXT[], \(keys.map(\.id))::TEXT[]) AS wanted (collection, id)
+            ON record.collection = wanted.collection AND record.id = wanted.id
+            """
+        ).map(Self.record)
+    }
+
+    /// One collection's definition (nil: none) and records, in one snapshot.
+    func loadCollection(_ name: String) throws -> (StoredCollection?, [StoredRecord]) {
+        _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? rows("COMMIT") }
+        let definition = try rows("SELECT definition FROM record_collection WHERE name = \(name)").rows.first.map {
+            StoredCollection(name: name, definition: try $0.decode(String.self))
+        }
+        guard definition != nil else { return (nil, []) }
+        let records = try rows(
+            "SELECT collection, id, version, created, updated, fields FROM record WHERE collection = \(name)"
+        ).map(Self.record)
+        return (definition, records)
+    }
+
+    private static func record(_ row: PostgresRow) throws -> StoredRecord {
+        let (collection, id, version, created, updated, fields) = try row.decode(
+            (String, String, Int64, Int64, Int64, String).self)
+        return StoredRecord(
+            collection: collection, id: id, version: UInt64(bitPattern: version),
+            created: UInt64(bitPattern: created), updated: UInt64(bitPattern: updated), fields: fields)
+    }
+
     /// Collections by name and their records by collection and id (as SQLite's load).
     func loadRecords(into state: inout StoredState) throws {
         for row in try rows(#"SELECT name, definition FROM record_collection ORDER BY name COLLATE "C""#) {
@@ -42,12 +76,7 @@ extension PostgresStateLoader {
         for row in try rows(
             #"SELECT collection, id, version, created, updated, fields FROM record ORDER BY collection COLLATE "C", id COLLATE "C""#
         ) {
-            let (collection, id, version, created, updated, fields) = try row.decode(
-                (String, String, Int64, Int64, Int64, String).self)
-            state.records.append(
-                StoredRecord(
-                    collection: collection, id: id, version: UInt64(bitPattern: version),
-                    created: UInt64(bitPattern: created), updated: UInt64(bitPattern: updated), fields: fields))
+            state.records.append(try Self.record(row))
         }
     }
 }

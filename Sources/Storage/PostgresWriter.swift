@@ -15,8 +15,10 @@ final class PostgresWriter: @unchecked Sendable {
     private let connect: @Sendable () throws -> PostgresConnection
     private let synchronousCommit: String
     /// Several instances share the database: a committed consumer offset never moves back within its
-    /// epoch (an instance committing from a stale copy cannot undo another's progress).
-    private let offsetsOnlyForward: Bool
+    /// epoch (an instance committing from a stale copy cannot undo another's progress), and a retained
+    /// message's or record's change is announced (`StoreOwnedResource.retainedChannel`, `recordChannel`) in
+    /// the transaction that writes it.
+    private let sharedInstances: Bool
     private let logger: Logger
     private var connection: PostgresConnection?
     /// Topics whose `topic_log` row exists (saves the insert-if-missing per appended message).
@@ -24,11 +26,11 @@ final class PostgresWriter: @unchecked Sendable {
 
     init(
         connect: @escaping @Sendable () throws -> PostgresConnection, synchronousCommit: String,
-        offsetsOnlyForward: Bool = false, logger: Logger
+        sharedInstances: Bool = false, logger: Logger
     ) {
         self.connect = connect
         self.synchronousCommit = synchronousCommit
-        self.offsetsOnlyForward = offsetsOnlyForward
+        self.sharedInstances = sharedInstances
         self.logger = logger
     }
 
@@ -164,6 +166,10 @@ final class PostgresWriter: @unchecked Sendable {
                 } else {
                     statements.run("DELETE FROM retained WHERE topic = \(topic.name)")
                 }
+                if sharedInstances {
+                    // Every instance (this one too) reads the topic's row again once this commits.
+                    statements.run("SELECT pg_notify(\(StoreOwnedResource.retainedChannel), \(topic.name))")
+                }
             case .saveSession(let header):
                 statements.run(
                     """
@@ -212,7 +218,7 @@ final class PostgresWriter: @unchecked Sendable {
                         AND packet_id = \(Int64(packetID))
                         """)
                 }
-            case .saveConsumerOffset where offsetsOnlyForward, .saveStreamConsumerOffset where offsetsOnlyForward:
+            case .saveConsumerOffset where sharedInstances, .saveStreamConsumerOffset where sharedInstances:
                 Self.enqueueForwardOnlyOffset(write, into: &statements)
             case .saveConsumerOffset(let offset):
                 statements.run(
@@ -296,6 +302,10 @@ final class PostgresWriter: @unchecked Sendable {
                 try Self.enqueueStream(write, into: &statements)
             case .saveCollection, .deleteCollection, .saveRecord, .deleteRecord:
                 Self.enqueueRecord(write, into: &statements)
+                if sharedInstances, let key = StoreOwnedResource.recordKey(of: write) {
+                    // Every instance (this one too) reads the record again once this commits.
+                    statements.run("SELECT pg_notify(\(StoreOwnedResource.recordChannel), \(key))")
+                }
             }
         }
         run.flush(into: &statements)

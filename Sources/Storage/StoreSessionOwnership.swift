@@ -55,10 +55,46 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     /// The AMQP exchanges, queues and bindings as the database holds them now (`StoredState` with only
     /// those filled in). `completion` runs on a thread of the store's.
     func loadBrokerTopology(completion: @escaping @Sendable (Result<StoredState, any Error>) -> Void)
+    /// The retained messages of `topics` as the database holds them now (a topic without one is absent
+    /// from the answer). `completion` runs on a thread of the store's.
+    func loadRetained(
+        _ topics: [String], completion: @escaping @Sendable (Result<[String: BusMessage], any Error>) -> Void)
+    /// The records `keys` (collection, id) name, as the database holds them now (one not there is absent
+    /// from the answer). `completion` runs on a thread of the store's.
+    func loadRecords(
+        _ keys: [(collection: String, id: String)],
+        completion: @escaping @Sendable (Result<[StoredRecord], any Error>) -> Void)
+    /// Collection `name`'s definition (nil: there is none) and records, as the database holds them now.
+    /// `completion` runs on a thread of the store's.
+    func loadCollection(
+        _ name: String,
+        completion: @escaping @Sendable (Result<(StoredCollection?, [StoredRecord]), any Error>) -> Void)
 }
 
 /// Names of claimed resources other than MQTT sessions.
 package enum StoreOwnedResource {
+    /// The notification every change of a retained message sends when several instances share the
+    /// database (in the transaction that writes it), with its topic: each instance reads the topic's row
+    /// again (`StoreSessionOwnership.loadRetained`), so a new subscriber anywhere gets what the database
+    /// holds.
+    package static let retainedChannel = "switchboard_retained"
+    /// The notification every change of a record or collection sends when several instances share the
+    /// database (in the transaction that writes it): the collection, a line feed, the record's id
+    /// (`StoreSessionOwnership.loadRecords`); a collection's alone (`loadCollection`). Collection names
+    /// and ids hold no line feed.
+    package static let recordChannel = "switchboard_record"
+
+    /// The `recordChannel` payload of a record or collection write (nil: not one).
+    package static func recordKey(of write: StoreWrite) -> String? {
+        switch write {
+        case .saveRecord(let record): record.collection + "\n" + record.id
+        case .deleteRecord(let collection, let id): collection + "\n" + id
+        case .saveCollection(let collection): collection.name
+        case .deleteCollection(let name): name
+        default: nil
+        }
+    }
+
     /// The name a claim on a resource other than an MQTT session goes by: `kind` and `name` after
     /// U+0000, which no MQTT client identifier holds ([MQTT-1.5.4-2]), so none is ever mistaken for the
     /// other.

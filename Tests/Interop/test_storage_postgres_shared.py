@@ -187,3 +187,85 @@ def test_the_shared_log_is_trimmed_below_what_any_instances_session_is_owed(make
     assert [m.payload.decode() for m in sub.get_many(10)] == [f"m{i}" for i in range(10)]
     sub.disconnect()
     other.disconnect()
+
+
+def retained_on(server, topic: str, version: int) -> str | None:
+    """What a new subscriber on `server` gets as `topic`'s retained message (None: nothing)."""
+    client = Paho(server.mqtt_port, version)
+    try:
+        client.subscribe(topic, qos=1)
+        try:
+            message = client.get(timeout=0.5)
+        except Exception:  # noqa: BLE001  (queue.Empty: nothing retained)
+            return None
+        assert message.retain
+        return message.payload.decode()
+    finally:
+        client.disconnect()
+
+
+def retained_becomes(server, topic: str, version: int, expected: str | None, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (got := retained_on(server, topic, version)) != expected:
+        assert time.monotonic() < deadline, f"retained on {topic}: {got!r}, never {expected!r}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=["3.1.1", "5.0"])
+def test_a_retained_message_set_or_cleared_on_one_instance_is_what_a_subscriber_on_the_other_gets(
+    make_server, postgres, version  # noqa: F811
+):
+    """Retained messages live in the shared `retained` table; each change is announced
+    (`switchboard_retained`) in the transaction that writes it, and every instance reads the topic's row
+    again, so a new subscriber on either instance gets what the database holds [MQTT-3.3.1-6], and
+    nothing once it is cleared [MQTT-3.3.1-10] (a zero-byte retained message, QoS 0 too)."""
+    a, b = shared(make_server, postgres)
+    topic = unique("shared-retained/")
+    on_a = Paho(a.mqtt_port, version)
+    on_b = Paho(b.mqtt_port, version)
+    on_a.publish(topic, "v1", qos=1, retain=True)
+    retained_becomes(b, topic, version, "v1")
+    on_b.publish(topic, "v2", qos=1, retain=True)
+    retained_becomes(a, topic, version, "v2")
+    assert retained_on(b, topic, version) == "v2"
+    on_a.publish(topic, "v3", qos=0, retain=True)
+    retained_becomes(b, topic, version, "v3")
+    on_b.publish(topic, b"", qos=0, retain=True)  # cleared on B
+    retained_becomes(a, topic, version, None)
+    assert retained_on(b, topic, version) is None
+    assert postgres.sql(f"SELECT count(*) FROM retained WHERE topic = '{topic}'") == "0"
+    on_a.disconnect()
+    on_b.disconnect()
+
+
+def test_an_expired_session_of_a_dead_instance_is_deleted_by_the_other(make_server, postgres):  # noqa: F811
+    """No instance takes up the sessions in the database at start, so an offline session whose instance
+    died would stay in `session` past its expiry. The trimming round (every 10 s, one instance at a time)
+    also deletes the offline sessions past their expiry whose lock no instance holds, with their
+    subscriptions: B deletes A's expired session after `kill -9` of A, and keeps A's unexpired one."""
+    a, b = shared(make_server, postgres)
+    short, lasting = unique("short"), unique("long")
+    for cid, expiry in ((short, 1), (lasting, 3600)):
+        client = Paho(a.mqtt_port, V5, cid, clean=False, session_expiry=expiry)
+        client.subscribe(unique("shared/"), qos=1)
+        client.disconnect()
+
+    def stored(cid: str) -> str:
+        return postgres.sql(f"SELECT count(*) FROM session WHERE client_id = '{cid}' AND disconnected_at > 0")
+
+    deadline = time.monotonic() + 5
+    while stored(short) != "1" or stored(lasting) != "1":
+        assert time.monotonic() < deadline, "the disconnections were never stored"
+        time.sleep(0.05)
+    kill9(a)
+    deadline = time.monotonic() + 25
+    while postgres.sql(f"SELECT count(*) FROM session WHERE client_id = '{short}'") != "0":
+        assert time.monotonic() < deadline, "B never deleted the expired session"
+        time.sleep(0.5)
+    assert postgres.sql(f"SELECT count(*) FROM session_subscription WHERE client_id = '{short}'") == "0"
+    assert stored(lasting) == "1"
+    assert postgres.sql(f"SELECT count(*) FROM session_subscription WHERE client_id = '{lasting}'") == "1"
+    # Its client finds no session on B, as after any expiry.
+    back = Paho(b.mqtt_port, V5, short, clean=False, session_expiry=60)
+    assert back.session_present is False
+    back.disconnect()

@@ -342,3 +342,89 @@ def test_what_a_declares_after_b_started_is_known_on_b(make_server, postgres):  
     assert [body for _, body in got] == [f"o{i}".encode() for i in range(5)]
     on_a.close()
     on_b.close()
+
+
+def passive_refusal(server, declare) -> int | None:
+    """The reply code of a passive declare on a fresh connection to `server` (None: it exists)."""
+    connection = connect(server)
+    try:
+        declare(connection.channel())
+        return None
+    except ChannelClosedByBroker as error:
+        return error.reply_code
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def wait_until(check, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_what_a_deletes_goes_on_b_too(make_server, postgres):  # noqa: F811
+    """Deletions travel like declarations (`switchboard_amqp_topology` carries what went): a binding, an
+    exchange-to-exchange binding, a queue and an exchange deleted on A are gone from B's broker, so B
+    answers as RabbitMQ does for what does not exist — a mandatory publish comes back (`basic.return`),
+    a passive declare and a publish to the exchange get 404 NOT_FOUND."""
+    a, b = shared(make_server, postgres)
+    exchange, upstream, queue = unique("shared-x"), unique("shared-up"), unique("shared-q")
+    on_a = connect(a)
+    channel_a = on_a.channel()
+    channel_a.exchange_declare(exchange, "direct", durable=True)
+    channel_a.exchange_declare(upstream, "fanout", durable=True)
+    channel_a.queue_declare(queue, durable=True)
+    channel_a.queue_bind(queue, exchange, "orders")
+    channel_a.exchange_bind(exchange, upstream, "orders")
+
+    def routed(source: str, key: str) -> bool:
+        connection = connect(b)
+        channel = connection.channel()
+        channel.confirm_delivery()
+        try:
+            channel.basic_publish(source, key, b"probe", PERSISTENT, mandatory=True)
+            return True
+        except (UnroutableError, ChannelClosedByBroker):
+            return False
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    wait_until(lambda: routed(exchange, "orders"), "B never learned of A's binding")
+    wait_until(lambda: routed(upstream, "orders"), "B never learned of A's exchange binding")
+
+    channel_a.exchange_unbind(exchange, upstream, "orders")
+    wait_until(lambda: not routed(upstream, "orders"), "A's exchange unbind never reached B")
+    assert routed(exchange, "orders")  # the queue binding is untouched
+
+    channel_a.queue_unbind(queue, exchange, "orders")
+    wait_until(lambda: not routed(exchange, "orders"), "A's unbind never reached B")
+    assert passive_refusal(b, lambda ch: ch.queue_declare(queue, passive=True)) is None
+
+    channel_a.queue_delete(queue)
+    wait_until(
+        lambda: passive_refusal(b, lambda ch: ch.queue_declare(queue, passive=True)) == 404,
+        "A's queue.delete never reached B",
+    )
+    channel_a.exchange_delete(exchange)
+    wait_until(
+        lambda: passive_refusal(b, lambda ch: ch.exchange_declare(exchange, passive=True)) == 404,
+        "A's exchange.delete never reached B",
+    )
+    # A publish to the deleted exchange on B: channel error 404 NOT_FOUND, as for any missing exchange.
+    connection = connect(b)
+    channel = connection.channel()
+    channel.confirm_delivery()
+    with pytest.raises(ChannelClosedByBroker) as refused:
+        channel.basic_publish(exchange, "orders", b"late", PERSISTENT)
+    assert refused.value.reply_code == 404
+    connection.close()
+    # Nothing was stored for the deleted queue on B's side, and B still declares it afresh.
+    assert postgres.sql(f"SELECT count(*) FROM amqp_queue_message WHERE queue = '{queue}'") == "0"
+    on_b = connect(b)
+    channel_b = on_b.channel()
+    assert channel_b.queue_declare(queue, durable=True).method.message_count == 0
+    on_b.close()
+    on_a.close()

@@ -19,6 +19,7 @@ import nats
 import pytest
 from nats.errors import TimeoutError as NATSTimeoutError
 from nats.js import api
+from nats.js.errors import NotFoundError
 
 from interop import run, unique
 from test_storage_crash import kill9
@@ -128,21 +129,58 @@ def test_a_durable_consumer_is_served_by_one_instance_and_moves_after_kill9(make
         loop.close()
 
 
-def test_a_durable_consumer_deleted_by_its_holder_is_free(make_server, postgres):  # noqa: F811
+async def eventually(probe, what: str, timeout: float = TIMEOUT):
+    """Awaits `probe()` until it returns something other than None (it may raise meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = await probe()
+            if found is not None:
+                return found
+        except Exception:  # noqa: BLE001  (not there yet)
+            pass
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
+async def consumer_missing(js, stream: str, durable: str):
+    """The JetStream error code of `CONSUMER.INFO` (None while the consumer is there)."""
+    try:
+        await js.consumer_info(stream, durable)
+        return None
+    except NotFoundError as error:
+        return error.err_code
+
+
+def test_consumers_created_and_deleted_on_a_are_seen_on_b(make_server, postgres):  # noqa: F811
+    """A consumer created on A after B started is known on B (info and list), and one A deletes is gone
+    on B: `10014 consumer not found`, as for any consumer not there (`switchboard_jetstream_consumer`
+    carries both). B serves the new one from its start; A never served it."""
     a, b, name = setup(make_server, postgres, 3)
 
     async def body():
         nc_a = await connect(a)
         nc_b = await connect(b)
+        js_a, js_b = nc_a.jetstream(), nc_b.jetstream()
+        await js_a.add_consumer(
+            name, config=api.ConsumerConfig(durable_name="late", ack_wait=30, filter_subject=f"{name}.job")
+        )
+        info = await eventually(lambda: js_b.consumer_info(name, "late"), "B never learned of A's consumer")
+        assert info.config.durable_name == "late" and info.config.filter_subject == f"{name}.job"
+        assert info.config.ack_wait == 30
+        assert {c.name for c in await js_b.consumers_info(name)} == {"workers", "late"}
+
         status, _, data = await pull_status(nc_a, name, "workers")
         assert status is None and data == b"m0"  # A serves it now
         assert (await pull_status(nc_b, name, "workers"))[:2] == ("409", "Leadership Change")
-        await nc_a.jetstream().delete_consumer(name, "workers")
-        # B's copy of it (read at start) is served there now.
-        status, _, data = await pull_status(nc_b, name, "workers")
+        await js_a.delete_consumer(name, "workers")
+        code = await eventually(lambda: consumer_missing(js_b, name, "workers"), "A's deletion never reached B")
+        assert code == 10014
+        assert (await pull_status(nc_b, name, "workers"))[0] == "404"
+        assert {c.name for c in await js_b.consumers_info(name)} == {"late"}
+
+        status, _, data = await pull_status(nc_b, name, "late")
         assert status is None and data == b"m0", (status, data)
-        # And A, which no longer has it, says so.
-        assert (await pull_status(nc_a, name, "workers"))[0] == "404"
         await nc_a.close()
         await nc_b.close()
 

@@ -111,4 +111,64 @@ import Testing
             read.sorted { $0.partition < $1.partition }.map { [$0.partition, Int($0.offset)] } == [[0, 7], [1, 3]])
         #expect(read.allSatisfy { $0.group == "g" && $0.stream == "s" && $0.epoch == "e" })
     }
+
+    /// With `shared_instances=true` a retained message's or a record's write announces itself in its
+    /// transaction (every instance, the writer too, hears it), and both read back fresh as the database
+    /// holds them: the retained topics and records asked for, nothing for those not there.
+    @Test func retainedAndRecordWritesAreAnnouncedAndReadFresh() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { a.close() }
+        let b = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { b.close() }
+        let heard = NIOLockedValueBox<[String]>([])
+        b.sessionOwnership!.listen(StoreOwnedResource.retainedChannel) { topic in
+            heard.withLockedValue { $0.append("retained " + topic) }
+        }
+        b.sessionOwnership!.listen(StoreOwnedResource.recordChannel) { key in
+            heard.withLockedValue { $0.append("record " + key) }
+        }
+        let topic = try Topic("news/today")
+        var body = ByteBuffer()
+        body.writeString("sunny")
+        let record = StoredRecord(
+            collection: "tasks", id: "r1", version: 2, created: 1, updated: 3, fields: #"{"a":1}"#)
+        #expect(
+            await PostgresStoreTests.write(
+                a,
+                [
+                    .retain(topic: topic, message: BusMessage(topic: topic, payload: body, timestamp: 1)),
+                    .saveCollection(StoredCollection(name: "tasks", definition: "{}")), .saveRecord(record),
+                    .deleteRecord(collection: "tasks", id: "gone"),
+                ]) == nil)
+        let deadline = NIODeadline.now() + .seconds(5)
+        while heard.withLockedValue({ $0.count }) < 4 && NIODeadline.now() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(
+            heard.withLockedValue { $0 } == [
+                "retained news/today", "record tasks", "record tasks\nr1", "record tasks\ngone",
+            ])
+
+        let retained = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadRetained(["news/today", "news/none"]) { continuation.resume(with: $0) }
+        }
+        #expect(retained.keys.sorted() == ["news/today"])
+        #expect(retained["news/today"].map { String(buffer: $0.payload) } == "sunny")
+        let records = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadRecords([("tasks", "r1"), ("tasks", "gone"), ("other", "r1")]) {
+                continuation.resume(with: $0)
+            }
+        }
+        #expect(records == [record])
+        let (collection, all) = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadCollection("tasks") { continuation.resume(with: $0) }
+        }
+        #expect(collection == StoredCollection(name: "tasks", definition: "{}") && all == [record])
+        let none = try await withCheckedThrowingContinuation { continuation in
+            b.sessionOwnership!.loadCollection("other") { continuation.resume(with: $0) }
+        }
+        #expect(none.0 == nil && none.1.isEmpty)
+    }
 }

@@ -76,4 +76,35 @@ import Testing
         #expect(try await Self.trim(a, through: 10_000, now: now) == 0)
         #expect(try await Self.logged(b) == [600])
     }
+
+    /// The trimming round also deletes offline sessions past their expiry that no other instance holds
+    /// (their instance died): with their subscriptions and delivery records. One another instance holds
+    /// is left to it, as are sessions within their expiry and connected ones.
+    @Test func deletesExpiredSessionsNobodyElseHolds() async throws {
+        let server = try #require(PostgresServer.current)
+        let configuration = try server.createDatabase()
+        let a = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { a.close() }
+        let b = try PostgresSessionOwnershipTests.shared(configuration)
+        defer { b.close() }
+        let now = 1_000_000 * Self.second
+        var writes: [StoreWrite] = []
+        writes += Self.session("abandoned", expiry: 10, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
+        writes.append(.saveDelivery(clientID: "abandoned", StoredDelivery(seq: 7, packetID: 1, state: .sent)))
+        writes += Self.session("held", expiry: 10, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
+        writes += Self.session("waiting", expiry: 3600, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
+        writes += Self.session("connected", expiry: 10, disconnectedAt: 0, filter: "#", since: 0)
+        #expect(await PostgresStoreTests.write(a, writes) == nil)
+        #expect(await PostgresSessionOwnershipTests.claim(a, "held"))
+
+        _ = try await Self.trim(b, through: 10_000, now: now)
+        for (clientID, kept) in [("abandoned", false), ("held", true), ("waiting", true), ("connected", true)] {
+            let session = try await withCheckedThrowingContinuation { continuation in
+                b.sessionOwnership!.loadSession(clientID) { continuation.resume(with: $0) }
+            }
+            #expect((session != nil) == kept, "\(clientID)")
+            #expect(session.map { $0.session.subscriptions.count == 1 } ?? true, "\(clientID)")
+        }
+        #expect(await PostgresSessionOwnershipTests.claim(b, "abandoned"))
+    }
 }

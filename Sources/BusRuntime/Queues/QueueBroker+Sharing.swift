@@ -1,5 +1,6 @@
+import BusCore
 import NIOConcurrencyHelpers
-import Storage
+package import Storage
 
 /// A queue broker among several instances sharing one PostgreSQL database (docs/storage.md, "AMQP
 /// durable queues are served by one instance at a time"; the queues' side is QueueHost+Sharing.swift).
@@ -31,6 +32,57 @@ extension QueueBroker {
     /// Another instance stored messages in queue `name` (of this virtual host): its owner here takes them.
     package func messagesForwarded(to name: String) {
         host(named: name)?.perform { $0.pullForwarded() }
+    }
+
+    /// Another instance deleted a durable exchange, queue or binding, and `state` is the store read since:
+    /// this virtual host's copy of it goes too, unless the store holds it again (declared again since).
+    /// Nothing is written: the deleting instance did.
+    package func deletedElsewhere(_ deletion: QueueTopologyDeletion, stillStored state: StoredState) {
+        func local(_ stored: String) -> String? {
+            let (host, name) = StoredResourceName.split(stored)
+            return host == virtualHost ? name : nil
+        }
+        guard !deletion.isStored(in: state) || deletion.isExchangeBinding else { return }
+        switch deletion {
+        case .exchange(let stored):
+            guard let name = local(stored) else { return }
+            lock.withLock {
+                guard table.exchange(name)?.durable == true else { return }
+                _ = try? table.delete(exchange: name)
+                changed()
+            }
+        case .queue(let stored):
+            guard let name = local(stored), let host = host(named: name), host.durable else { return }
+            host.perform { $0.deletedElsewhere() }
+        case .binding(let exchange, let queue, let routingKey):
+            guard let exchange = local(exchange), let queue = local(queue) else { return }
+            lock.withLock {
+                for binding in table.bindings(to: .queue(queue))
+                where binding.source == exchange && binding.routingKey == routingKey {
+                    _ = try? table.unbind(binding)
+                }
+                changed()
+            }
+            if exchange == Self.busExchange, let host = host(named: queue) {
+                host.perform { $0.removeBusBinding(routingKey) }
+            }
+        case .exchangeBinding(let source, let destination, let routingKey):
+            // Bindings of one source, destination and key differ by their arguments: those the store
+            // still holds stay.
+            let kept = state.exchangeBindings.compactMap { row in
+                row.source == source && row.destination == destination && row.routingKey == routingKey
+                    ? StoredQueueCodec.decodeArguments(row.arguments) ?? [:] : nil
+            }
+            guard let source = local(source), let destination = local(destination) else { return }
+            lock.withLock {
+                for binding in table.bindings(to: .exchange(destination))
+                where binding.source == source && binding.routingKey == routingKey && !kept.contains(binding.arguments)
+                {
+                    _ = try? table.unbind(binding)
+                }
+                changed()
+            }
+        }
     }
 
     /// Another instance asks for durable queue `name`, or this instance lost its claim (`lost`).

@@ -24,9 +24,9 @@ package final class QueueBroker: @unchecked Sendable {
     package let virtualHost: String
     /// Where `amq.topic` meets the bus: nil for the bus root, else the topic its routing keys hang under.
     package let topicPrefix: String?
-    private let lock = NIOLock()
+    let lock = NIOLock()
     // Guarded by `lock`.
-    private var table: ExchangeTable
+    var table: ExchangeTable
     private var hosts: [String: QueueHost] = [:]
     /// Moves on with every change of exchanges, bindings or queues (under `lock`): a `QueueRouteCache`
     /// keeps its routes only while it stays put.
@@ -217,14 +217,15 @@ package final class QueueBroker: @unchecked Sendable {
     }
 
     /// A deleted queue leaves the directory and the table (called by the host, on its loop).
-    func forget(_ host: QueueHost) {
+    func forget(_ host: QueueHost, stored: Bool = true) {
         let gone: [String]? = lock.withLock {
             guard hosts[host.name] === host else { return nil }
             hosts[host.name] = nil
             defer { changed() }
             return table.removeQueue(host.name)
         }
-        guard let gone else { return }
+        // Deleted by another instance sharing the store: it wrote the deletions.
+        guard let gone, stored else { return }
         if host.durable { write(.deleteQueue(name: storedName(host.name))) }
         for exchange in gone { write(.deleteExchange(name: storedName(exchange))) }
     }
@@ -321,8 +322,11 @@ package final class QueueBroker: @unchecked Sendable {
     private func write(_ change: StoreWrite) {
         guard let store = bus.store else { return }
         guard let sharing = store.sessionOwnership else { return store.submit([change]) }
-        // Other instances sharing the store learn of it once it commits (`VirtualHosts`).
-        store.submit([change, .notify(channel: Self.topologyChannel, payload: "\(sharing.instanceSlot)")])
+        // Other instances sharing the store learn of it once it commits (`VirtualHosts`); a deletion says
+        // what went, since reading the tables again only shows what is there.
+        let slot = "\(sharing.instanceSlot)"
+        let payload = QueueTopologyDeletion(change)?.payload(slot: slot) ?? slot
+        store.submit([change, .notify(channel: Self.topologyChannel, payload: payload)])
     }
 
     /// Rebuilds this virtual host's durable exchanges, queues (spread over the bus's loops), bindings and
@@ -429,7 +433,7 @@ package final class QueueBroker: @unchecked Sendable {
     }
 
     /// Notes a change of the table or the directory (under `lock`).
-    private func changed() {
+    func changed() {
         generationCounter.wrappingIncrement(ordering: .releasing)
     }
 

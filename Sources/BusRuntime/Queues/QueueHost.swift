@@ -342,19 +342,31 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
     /// Ends the queue (on the loop): consumers are told, bus bindings end, the broker forgets it.
     package func delete() {
         guard !isDeleted else { return }
-        isDeleted = true
-        timer?.cancel()
-        timer = nil
         if let sharing, ownership == .owned, let store {
             // Let go once the deletion is durable.
             let claim = ownershipName
             store.submit([]) { _ in sharing.release(claim) }
         }
+        end(stored: true)
+    }
+
+    /// Another instance sharing the store deleted the queue (on the loop): it goes here too, without
+    /// writing anything. A queue served here was not (a deletion claims the queue first): it was declared
+    /// again since, and stays.
+    func deletedElsewhere() {
+        guard !isDeleted, ownership != .owned else { return }
+        end(stored: false)
+    }
+
+    private func end(stored: Bool) {
+        isDeleted = true
+        timer?.cancel()
+        timer = nil
         failWaiting(BrokerRefusal(.notFound, "no queue '\(name)' in vhost '\(broker.virtualHost)'"))
         for subscription in busBindings.values { broker.bus.unsubscribe(subscription) }
         busBindings.removeAll()
         cancelConsumers()
-        broker.forget(self)
+        broker.forget(self, stored: stored)
     }
 
     /// Tells every consumer the queue went from under it (`basic.cancel` from the server).

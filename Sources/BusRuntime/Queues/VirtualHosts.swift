@@ -8,8 +8,10 @@ package final class VirtualHosts: Sendable {
     private let brokers: [String: QueueBroker]
     /// The broker of `/`.
     package let root: QueueBroker
-    /// A topology read is in flight, and another was asked for meanwhile.
-    private let reload = NIOLockedValueBox((reading: false, again: false))
+    /// A topology read is in flight, another was asked for meanwhile, and the deletions announced that the
+    /// next read applies.
+    private let reload = NIOLockedValueBox(
+        (reading: false, again: false, deletions: [QueueTopologyDeletion]()))
 
     package init(bus: Bus, metricsSlot: ProtocolMetricsSlot, definitions: [VirtualHostDefinition] = [.root]) {
         var brokers: [String: QueueBroker] = [:]
@@ -36,28 +38,38 @@ package final class VirtualHosts: Sendable {
             let (virtualHost, name) = StoredResourceName.split(stored)
             broker(virtualHost)?.messagesForwarded(to: name)
         }
-        sharing.listen(QueueBroker.topologyChannel) { [self] slot in
+        sharing.listen(QueueBroker.topologyChannel) { [self] payload in
+            let (slot, deletion) = QueueTopologyDeletion.parse(payload)
             guard slot != "\(sharing.instanceSlot)" else { return }
+            if let deletion { reload.withLockedValue { $0.deletions.append(deletion) } }
             reloadTopology(sharing)
         }
     }
 
     /// Reads the durable exchanges, queues and bindings again and takes up what another instance declared
-    /// (as at start: `QueueBroker.restore`, which adds what is missing). One read at a time; changes
-    /// announced meanwhile are read by one more.
+    /// (as at start: `QueueBroker.restore`, which adds what is missing), then drops what it announced it
+    /// deleted, unless the read shows it declared again. One read at a time; changes announced meanwhile
+    /// are read by one more (a deletion waits for a read that began after it was announced).
     private func reloadTopology(_ sharing: any StoreSessionOwnership) {
-        let start = reload.withLockedValue { state -> Bool in
+        let deletions = reload.withLockedValue { state -> [QueueTopologyDeletion]? in
             if state.reading {
                 state.again = true
-                return false
+                return nil
             }
             state.reading = true
-            return true
+            defer { state.deletions.removeAll() }
+            return state.deletions
         }
-        guard start else { return }
+        guard let deletions else { return }
         sharing.loadBrokerTopology { [self] result in
             if case .success(let state) = result {
-                for broker in brokers.values { _ = broker.restore(state) }
+                for broker in brokers.values {
+                    _ = broker.restore(state)
+                    for deletion in deletions { broker.deletedElsewhere(deletion, stillStored: state) }
+                }
+            } else if !deletions.isEmpty {
+                // Not read: the next read applies them.
+                reload.withLockedValue { $0.deletions.insert(contentsOf: deletions, at: 0) }
             }
             let again = reload.withLockedValue { state -> Bool in
                 state.reading = false

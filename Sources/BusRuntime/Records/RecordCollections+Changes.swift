@@ -71,6 +71,21 @@ extension RecordCollections {
         _ name: String, body: JSONValue, caller: RecordCaller, now: UInt64,
         completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
     ) {
+        // One instance decides at once, on its copy in memory (RecordCollections+Sharing.swift otherwise).
+        guard sharing != nil else {
+            return decideCreate(name, body: body, caller: caller, now: now, completion: completion)
+        }
+        var given: String?
+        if case .string(let text)? = body["id"] { given = text }
+        sharedChange(name, id: given, completion: completion) { completion in
+            self.decideCreate(name, body: body, caller: caller, now: now, completion: completion)
+        }
+    }
+
+    private func decideCreate(
+        _ name: String, body: JSONValue, caller: RecordCaller, now: UInt64,
+        completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
+    ) {
         decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
             guard case .object(let members) = body else { throw .badRequest("Failed to read the submitted data.") }
             let access = try collection.rules.access(.create, caller)
@@ -101,6 +116,20 @@ extension RecordCollections {
         _ name: String, id: String, body: JSONValue, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
         completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
     ) {
+        guard sharing != nil else {
+            return decideUpdate(
+                name, id: id, body: body, ifMatch: ifMatch, caller: caller, now: now, completion: completion)
+        }
+        sharedChange(name, id: id, completion: completion) { completion in
+            self.decideUpdate(
+                name, id: id, body: body, ifMatch: ifMatch, caller: caller, now: now, completion: completion)
+        }
+    }
+
+    private func decideUpdate(
+        _ name: String, id: String, body: JSONValue, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
+        completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
+    ) {
         decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
             guard case .object(let members) = body else { throw .badRequest("Failed to read the submitted data.") }
             let access = try collection.rules.access(.update, caller)
@@ -126,6 +155,18 @@ extension RecordCollections {
 
     /// Deletes a record; `ifMatch` as for `update`.
     package func delete(
+        _ name: String, id: String, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
+        completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
+    ) {
+        guard sharing != nil else {
+            return decideDelete(name, id: id, ifMatch: ifMatch, caller: caller, now: now, completion: completion)
+        }
+        sharedChange(name, id: id, completion: completion) { completion in
+            self.decideDelete(name, id: id, ifMatch: ifMatch, caller: caller, now: now, completion: completion)
+        }
+    }
+
+    private func decideDelete(
         _ name: String, id: String, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
         completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
     ) {

@@ -61,6 +61,7 @@ package final class RecordCollections: @unchecked Sendable {
         self.maxRecords = maxRecords
         let ordered = RecordIDGenerator()
         self.makeID = makeID ?? { ordered.next() }
+        watchSharedChanges()
     }
 
     /// PocketBase's id: 15 characters of `a-z0-9`, uniformly drawn (sessions and votes; records get ordered

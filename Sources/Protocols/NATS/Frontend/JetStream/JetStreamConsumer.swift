@@ -1,3 +1,4 @@
+import Atomics
 import BusCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -21,6 +22,9 @@ final class JetStreamConsumer: Sendable {
     private let storedDescription: ByteBuffer
     /// Whether this instance serves it when several instances share the store (`JetStreamService+Claims`).
     let claim = NIOLockedValueBox(JetStreamConsumerClaim.notHeld)
+    /// Its creation or deletion here is to be announced to the other instances sharing the store once
+    /// its record is appended (`JetStreamService+ConsumerNotices`).
+    let announcementPending = ManagedAtomic(false)
     /// `$JS.ACK.<stream>.<consumer>.`, which each delivery's reply subject begins with.
     let acknowledgementSubjectPrefix: String
 
@@ -47,6 +51,13 @@ final class JetStreamConsumer: Sendable {
         if description.readableBytes > 1 { record.writeInteger(UInt8(ascii: ",")) }
         record.writeBuffer(&description)
         return record
+    }
+
+    /// Whether an announcement was pending (`announcementPending`); it is not any more.
+    func takeAnnouncement() -> Bool {
+        // A plain load first: every record append asks, and only instances sharing the store ever set it.
+        announcementPending.load(ordering: .relaxed)
+            && announcementPending.exchange(false, ordering: .acquiringAndReleasing)
     }
 
     func withState<Result>(_ body: (inout JetStreamConsumerState) -> Result) -> Result {

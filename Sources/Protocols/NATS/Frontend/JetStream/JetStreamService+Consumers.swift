@@ -57,7 +57,8 @@ extension JetStreamService {
             }
         }
         for consumer in removed {
-            persist(consumer, deleted: true)
+            // Idle here says nothing of another instance serving it: only its holder tells the others.
+            persist(consumer, deleted: true, announce: isServedHere(consumer))
             adviseConsumer(.delete, stream: consumer.stream, consumer: consumer.name)
         }
         for stream in Set(removed.map(\.stream)) { sweepInterest(stream, full: true) }
@@ -166,7 +167,7 @@ extension JetStreamService {
         }
         guard let registered else { return JetStreamJSON.error(kind, .maximumConsumers) }
         if registered === made {
-            persist(made)
+            persist(made, announce: true)
             adviseConsumer(.create, stream: stream, consumer: consumerName)
             if config.deliverSubject != nil { startPushing(made) }
         }
@@ -277,7 +278,7 @@ extension JetStreamService {
         guard bus.streams.stream(named: stream) != nil else { return JetStreamJSON.error(kind, .streamNotFound) }
         let removed = state.withLockedValue { $0.consumers[stream]?.removeValue(forKey: name) }
         guard let removed else { return JetStreamJSON.error(kind, .consumerNotFound) }
-        persist(removed, deleted: true)
+        persist(removed, deleted: true, announce: true)
         adviseConsumer(.delete, stream: stream, consumer: name)
         sweepInterest(stream, full: true)
         return JetStreamJSON.response(kind, ["success": true])

@@ -21,8 +21,12 @@ extension JetStreamService {
     /// acks racing on two loops cannot store the older floor last), and requests made while the store
     /// stream is being created wait for it instead of appending to a stream not there yet (they were lost
     /// so: a consumer restored at floor 0 after its acks were answered).
-    func persist(_ consumer: JetStreamConsumer, deleted: Bool = false) {
+    ///
+    /// `announce`: the other instances sharing the store hear of the creation or deletion, right behind
+    /// its record (`announce(_:deleted:)`).
+    func persist(_ consumer: JetStreamConsumer, deleted: Bool = false, announce: Bool = false) {
         guard consumer.config.durableName != nil else { return }
+        if announce, bus.instanceClaims != nil { consumer.announcementPending.store(true, ordering: .releasing) }
         if deleted { releaseClaim(of: consumer) }
         enqueue(.consumer(consumer, deleted: deleted))
     }
@@ -82,6 +86,10 @@ extension JetStreamService {
             for item in Self.lastOfEach(batch) {
                 bus.streams.append(record(of: item), placement: placement) { _ in }
                 if case .consumer(let consumer, deleted: false) = item { commitFloor(of: consumer) }
+                if case .consumer(let consumer, let deleted) = item, consumer.takeAnnouncement() {
+                    // Submitted after the record: committed with it or after it.
+                    announce(consumer, deleted: deleted)
+                }
             }
         }
     }
@@ -174,7 +182,7 @@ extension JetStreamService {
         return restored
     }
 
-    private func restoreConsumer(_ message: BusMessage) -> Bool {
+    func restoreConsumer(_ message: BusMessage) -> Bool {
         guard message.payload.readableBytes > 0, let document = try? JetStreamJSON.object(message.payload),
             let stream = JetStreamJSON.string(document, "stream"), let json = document["config"] as? [String: Any],
             let name = JetStreamJSON.string(json, "name"), bus.streams.stream(named: stream) != nil,

@@ -237,7 +237,7 @@ extension JetStreamService {
                     state.interestSwept[name] = nil
                     return consumers
                 }
-                for consumer in consumers { persist(consumer, deleted: true) }
+                for consumer in consumers { persist(consumer, deleted: true, announce: true) }
                 persistSettings(of: name)
                 startRepublishing(name)
                 startSourcing(name)

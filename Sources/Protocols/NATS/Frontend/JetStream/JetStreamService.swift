@@ -70,6 +70,7 @@ package final class JetStreamService: Sendable {
         self.domainAPIPrefix = limits.domain.map { "$JS/\($0)/API/" }
         self.startedAt = bus.clock()
         watchClaims()
+        watchConsumerNotices()
     }
 
     /// Answers a request whose responses go to `respond` (once).

@@ -1,0 +1,73 @@
+import BusCore
+import BusRuntime
+import NIOConcurrencyHelpers
+import NIOCore
+
+extension JetStreamService {
+    // MARK: - Durable consumers made or deleted on another instance sharing the store
+
+    /// The notification a durable consumer created or deleted on one instance sends to the others
+    /// sharing the store (docs/storage.md, "JetStream durable consumers"). Payload: the sending instance's
+    /// slot, the stream, the consumer's name, one line each, then the consumer's record as
+    /// `_jetstream_consumers` keeps it (configuration, ack floor, creation time), or nothing: deleted.
+    static let consumerChannel = "switchboard_jetstream_consumer"
+
+    /// PostgreSQL refuses a NOTIFY payload of 8000 bytes or more: a consumer whose record does not fit
+    /// (hundreds of filter subjects) is not announced, and the others know of it after their next start.
+    static let maximumNoticePayload = 7_900
+
+    /// Tells the other instances sharing the store that durable `consumer` was created here, or deleted
+    /// (nothing when this instance is the store's only user). Submitted right after the consumer's record
+    /// (`drainAppends`), so it commits with it or after it; it carries the record, so the others need not
+    /// read it.
+    func announce(_ consumer: JetStreamConsumer, deleted: Bool) {
+        guard let claims = bus.instanceClaims, consumer.config.durableName != nil else { return }
+        var payload = "\(claims.instanceSlot)\n\(consumer.stream)\n\(consumer.name)\n"
+        if !deleted {
+            payload += String(buffer: consumer.storedRecord(ackFloor: consumer.withState { $0.ackFloorStreamSequence }))
+        }
+        guard payload.utf8.count < Self.maximumNoticePayload else { return }
+        claims.announce(Self.consumerChannel, payload)
+    }
+
+    /// Listens for consumers other instances create or delete (call once, at start).
+    func watchConsumerNotices() {
+        guard let claims = bus.instanceClaims else { return }
+        let slot = "\(claims.instanceSlot)"
+        claims.listen(Self.consumerChannel) { [self] payload in
+            let lines = payload.split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false)
+            // Stream and consumer names hold no white space (nats-server's rule, `isValidName`).
+            guard lines.count == 4, lines[0] != slot else { return }
+            consumerAnnounced(stream: String(lines[1]), name: String(lines[2]), record: lines[3])
+        }
+    }
+
+    /// A consumer another instance created (`record`) or deleted (empty `record`). A copy here of
+    /// another consumer of that name (one deleted there and made again) goes first; one made here under
+    /// the same creation time is the same consumer and stays as it is (its state here is newer).
+    private func consumerAnnounced(stream: String, name: String, record: Substring) {
+        if record.isEmpty {
+            drop(stream: stream, name: name, unless: nil)
+            return
+        }
+        let message = BusMessage(
+            topic: Topic(trusted: "$JS/consumers/\(stream)/\(name)"), payload: ByteBuffer(string: String(record)),
+            timestamp: bus.clock())
+        let created = (try? JetStreamJSON.object(message.payload)).flatMap { JetStreamJSON.int($0, "created") }
+        drop(stream: stream, name: name, unless: created.map { UInt64(max(0, $0)) })
+        _ = restoreConsumer(message)
+    }
+
+    /// Forgets this instance's copy of a consumer another instance deleted (kept when it was created at
+    /// `created`: the one announced). Nothing is written: the deleting instance stored the deletion. A
+    /// claim held on it goes, so pulls here get 10014 as for any consumer not there.
+    private func drop(stream: String, name: String, unless created: UInt64?) {
+        let removed = state.withLockedValue { state -> JetStreamConsumer? in
+            guard let existing = state.consumers[stream]?[name], existing.created != created else { return nil }
+            state.consumers[stream]?[name] = nil
+            return existing
+        }
+        guard let removed else { return }
+        releaseClaim(of: removed)
+    }
+}
