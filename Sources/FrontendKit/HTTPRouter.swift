@@ -14,11 +14,18 @@ package final class HTTPRouter: Sendable {
     }
 
     private let routes: [Route]
+    /// The routes of each path length (in segments), in the order they were added: a path is matched
+    /// only against the routes that can match it, not all of them (a records create went through ~90,
+    /// each copied out of the array as it was tried).
+    private let routesBySegmentCount: [[Route]]
     /// Origins whose pages may call `/api/…` from the browser (`allowed_origins`); nil: no CORS on `/api`.
     private let apiOrigins: OriginPolicy?
 
     private init(routes: [Route], apiOrigins: OriginPolicy?) {
         self.routes = routes
+        var bySegmentCount: [[Route]] = Array(repeating: [], count: (routes.map(\.segments.count).max() ?? 0) + 1)
+        for route in routes { bySegmentCount[route.segments.count].append(route) }
+        self.routesBySegmentCount = bySegmentCount
         self.apiOrigins = apiOrigins
     }
 
@@ -100,7 +107,8 @@ package final class HTTPRouter: Sendable {
     private func route(_ request: HTTPRequest, on loop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
         let segments = request.path.split(separator: "/")
         var pathMatched = false
-        for route in routes {
+        let candidates = segments.count < routesBySegmentCount.count ? routesBySegmentCount[segments.count] : []
+        for route in candidates {
             guard let parameters = HTTPRouter.match(route.segments, segments) else { continue }
             pathMatched = true
             guard

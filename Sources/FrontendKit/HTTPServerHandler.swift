@@ -28,6 +28,13 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     private let timeouts: Timeouts
     /// Closes the connection when no request head arrives in time (armed while nothing is in flight).
     private var waiting: Scheduled<Void>?
+    /// When `waiting` fires.
+    private var waitingFires = NIODeadline.distantFuture
+    /// When the connection closes if no request head arrives before (`distantFuture`: not waiting). A
+    /// keep-alive connection moves it with every answer; the scheduled task is not replaced each time, but
+    /// looks again when it fires (one timer per connection idle period, not a schedule and a cancel per
+    /// request: they were a measurable part of a records create).
+    private var waitingDeadline = NIODeadline.distantFuture
     /// Requests whose head arrived and whose response is not written yet (pipelining has several).
     private var inFlight = 0
     /// This connection as a publisher (publisher flow control), made at its first request.
@@ -68,19 +75,40 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     /// Arms the request-head deadline unless a request is in flight or the connection streams.
     private func waitForRequest(_ timeout: TimeAmount, context: ChannelHandlerContext) {
         guard inFlight == 0, case .idle = state else { return }
+        waitingDeadline = context.eventLoop.now + timeout
+        // A timer that fires no later than the deadline looks again then: it stays.
+        if waiting != nil, waitingFires <= waitingDeadline { return }
+        schedule(at: waitingDeadline, context: context)
+    }
+
+    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
         waiting?.cancel()
+        waitingFires = deadline
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        waiting = context.eventLoop.scheduleTask(in: timeout) {
+        waiting = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = bound.value
             handler.waiting = nil
-            guard handler.inFlight == 0, case .idle = handler.state else { return }
+            guard handler.inFlight == 0, case .idle = handler.state,
+                handler.waitingDeadline != .distantFuture
+            else { return }
+            // Answers since it was armed moved the deadline on: wait for the rest.
+            if handler.waitingDeadline > context.eventLoop.now {
+                return handler.schedule(at: handler.waitingDeadline, context: context)
+            }
             context.close(promise: nil)
         }
+    }
+
+    /// A request head arrived: the deadline is off (the timer, if armed, finds nothing to do when it fires
+    /// unless a later answer armed the deadline again).
+    private func pauseWaiting() {
+        waitingDeadline = .distantFuture
     }
 
     private func stopWaiting() {
         waiting?.cancel()
         waiting = nil
+        waitingDeadline = .distantFuture
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -88,7 +116,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         if case .streaming = state { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            stopWaiting()
+            pauseWaiting()
             inFlight += 1
             state = .collecting(head, context.channel.allocator.buffer(capacity: 0))
         case .body(var chunk):
@@ -335,17 +363,15 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         if request.method != .HEAD && response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
-        let done = context.writeAndFlushPromise()
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {
+            let done = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
             let channel = context.channel
             done.futureResult.whenComplete { _ in channel.close(promise: nil) }
         } else {
+            // No promise: nothing waits for a keep-alive answer's write.
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             waitForRequest(timeouts.keepAlive, context: context)
         }
     }
-}
-
-extension ChannelHandlerContext {
-    fileprivate func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
 }

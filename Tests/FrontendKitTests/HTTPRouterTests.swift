@@ -72,6 +72,31 @@ import Testing
     @Test func unknownPathIs404() {
         #expect(respond(.GET, "/nowhere")?.status == .notFound)
         #expect(respond(.POST, "/nowhere")?.status == .notFound)
+        #expect(respond(.GET, "/")?.status == .notFound, "no segments")
+        #expect(respond(.GET, "/api/topics/a/messages/b/c/d/e")?.status == .notFound, "longer than every route")
+    }
+
+    /// Routes are tried in the order they were added among those of the path's length.
+    @Test func theFirstMatchingRouteOfThePathsLengthAnswers() {
+        var builder = HTTPRouter.Builder()
+        builder.add(.GET, "/a/:x", sync: { _ in Self.answer("capture") })
+        builder.add(.GET, "/a", sync: { _ in Self.answer("short") })
+        builder.add(.GET, "/a/b", sync: { _ in Self.answer("literal") })
+        builder.add(.GET, "/a/b/c", sync: { _ in Self.answer("long") })
+        let router = builder.build()
+        func body(_ uri: String) -> String? {
+            var text: String?
+            router.respond(
+                to: HTTPRequest(
+                    head: HTTPRequestHead(version: .http1_1, method: .GET, uri: uri), body: ByteBuffer(),
+                    remoteAddress: nil), on: loop
+            ).assumeIsolated().whenSuccess { text = String(buffer: $0.body) }
+            loop.run()
+            return text
+        }
+        #expect(body("/a/b") == "capture")
+        #expect(body("/a") == "short")
+        #expect(body("/a/b/c") == "long")
     }
 
     @Test func aThrownAPIErrorBecomesItsResponse() {

@@ -102,8 +102,11 @@ extension RecordCollections {
             let fields = members.filter { !Record.systemFields.contains($0.key) }
             try collection.validate(fields)
             let record = Record(collection: name, id: id, version: 1, created: now, updated: now, fields: fields)
-            // The create rule sees the record as it would be stored, and the submitted body.
-            guard access.allows(record.document, RecordRuleSet.context(caller, body: body, now: now)) else {
+            // The create rule sees the record as it would be stored, and the submitted body (its context is
+            // made only for a rule that is an expression).
+            if let filter = access.filter,
+                !filter.matches(record.document, request: RecordRuleSet.context(caller, body: body, now: now))
+            {
                 throw .badRequest("Failed to create record.")
             }
             return (id, record, .create)
@@ -189,12 +192,15 @@ extension RecordCollections {
     ) {
         let loop = homeLoop(name)
         let refusal: RecordError? = core.withLockedValue { core in
-            guard let collection = core.collections[name] else { return .collectionNotFound }
+            // The collection is read and changed in place through its slot: a copy held while `pending`
+            // changed made that dictionary copy itself (all its capacity) on every change, and each
+            // `collections[name]` hashed the name again.
+            guard let slot = core.collections.index(forKey: name) else { return .collectionNotFound }
             let id: String
             let record: Record
             let change: Change
             do throws(RecordError) {
-                (id, record, change) = try body(collection)
+                (id, record, change) = try body(core.collections.values[slot])
             } catch {
                 return error
             }
@@ -205,8 +211,8 @@ extension RecordCollections {
                 }
                 core.count += 1
             }
-            let previous = core.collections[name]!.pending[id]?.count ?? 0
-            core.collections[name]!.pending[id] = (change == .delete ? nil : record, previous + 1)
+            let previous = core.collections.values[slot].pending[id]?.count ?? 0
+            core.collections.values[slot].pending[id] = (change == .delete ? nil : record, previous + 1)
             var writes: [StoreWrite] = [
                 change == .delete
                     ? .deleteRecord(collection: name, id: id)
@@ -221,7 +227,8 @@ extension RecordCollections {
             // offsets in the order the changes are committed.
             let event = self.event(record, change: change, changedBy: changedBy)
             let feed =
-                event.map { self.appendToFeed($0, cached: &core.collections[name]!.durableStreams) } ?? FeedAppend()
+                event.map { self.appendToFeed($0, cached: &core.collections.values[slot].durableStreams) }
+                ?? FeedAppend()
             writes.append(contentsOf: StreamRegistry.writes(forOneMessage: feed.prepared))
             let handover = PreparedHandover(value: feed.prepared)
             // Submitted under the lock: the store commits changes in the order they were decided (a later
@@ -248,16 +255,18 @@ extension RecordCollections {
         core.withLockedValue { core in
             // The count: a failed create gives its place back, a delete frees one; a create whose collection
             // was deleted meanwhile went with it (the delete counted only the committed records).
-            if change == .create && (failed || core.collections[name] == nil) { core.count -= 1 }
-            guard core.collections[name] != nil else { return }
+            let slot = core.collections.index(forKey: name)
+            if change == .create && (failed || slot == nil) { core.count -= 1 }
+            guard let slot else { return }
             if change == .delete && !failed { core.count -= 1 }
             if !failed {
-                core.collections[name]!.records[id] = change == .delete ? nil : record
+                core.collections.values[slot].records[id] = change == .delete ? nil : record
             }
-            if let pending = core.collections[name]!.pending[id] {
+            if let pending = core.collections.values[slot].pending[id] {
                 // A failed change's successors were decided on it; they fail too (the store refuses every
                 // batch until it recovers), so the pending state is dropped with the last of them.
-                core.collections[name]!.pending[id] = pending.count > 1 ? (pending.record, pending.count - 1) : nil
+                core.collections.values[slot].pending[id] =
+                    pending.count > 1 ? (pending.record, pending.count - 1) : nil
             }
         }
     }
