@@ -119,9 +119,12 @@ enum FuzzTarget: String, CaseIterable {
                 if frame.type == .method, let method = try? AMQPMethod.decode(frame.payload, limits: AMQPLimits()) {
                     var again = ByteBuffer()
                     method.write(to: &again)
-                    precondition(
-                        (try? AMQPMethod.decode(again, limits: AMQPLimits())) == method,
-                        "AMQP method round trip changed it")
+                    let decodedAgain = try? AMQPMethod.decode(again, limits: AMQPLimits())
+                    // A field table may hold a NaN (`d`/`f` values), which is never equal to itself: then the
+                    // bytes must survive a second round trip unchanged (corpus/amqp/nan-in-a-field-table).
+                    var third = ByteBuffer()
+                    decodedAgain?.write(to: &third)
+                    precondition(decodedAgain == method || third == again, "AMQP method round trip changed it")
                 }
                 if (try? assembler.frameReceived(frame)) == nil { assembler.reset() }
             }
