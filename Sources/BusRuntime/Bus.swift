@@ -54,7 +54,8 @@ package final class Bus: Sendable {
         let registry = SubscriptionRegistry()
         self.registry = registry
         self.streams = StreamRegistry(
-            store: store, clock: clock, makeEpoch: { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) },
+            store: store, defaultMemoryTail: configuration.streamMemoryTailBytes, clock: clock,
+            makeEpoch: { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) },
             changed: { registry.invalidate() })
         self.schemas = SchemaRegistry(streams: streams, clock: clock)
         self.records = RecordCollections(store: store, maxRecords: configuration.maxRecords)

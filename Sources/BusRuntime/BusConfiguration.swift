@@ -25,14 +25,22 @@ package struct BusConfiguration: Sendable {
     package var maxRecords: Int = 1_000_000
     /// JSON Schemas publishes must satisfy, by topic filter (config key `payload_schemas`; default: none).
     package var payloadSchemas: PayloadSchemas = .none
+    /// The record bytes each partition of a `file` stream keeps whole in memory, its newest records', when
+    /// the stream names no bound of its own (`StreamMemoryTail.default`; config key
+    /// `limits.stream_memory_tail_bytes`); the older records' bodies are read from the store. nil: every
+    /// body stays. 64 MiB per partition keeps every live reader (a consumer at the end of the stream, a
+    /// recovery after a drop of minutes) in memory, while a stream of many GiB costs its index alone.
+    package var streamMemoryTailBytes: Int? = StreamMemoryTail.defaultBytes
 
     package init(
         history: HistoryPolicy = HistoryPolicy(), presence: PresencePolicy = PresencePolicy(),
         topicLimits: TopicLimits = .default, matchCacheCapacity: Int = 16_384,
         maxRPCTimeoutMilliseconds: Int64 = 60_000, maxHistoryTopics: Int = 100_000, maxRecords: Int = 1_000_000,
-        payloadSchemas: PayloadSchemas = .none, maxHistoryBytes: Int = 64 << 20
+        payloadSchemas: PayloadSchemas = .none, maxHistoryBytes: Int = 64 << 20,
+        streamMemoryTailBytes: Int? = StreamMemoryTail.defaultBytes
     ) {
         self.maxHistoryBytes = maxHistoryBytes
+        self.streamMemoryTailBytes = streamMemoryTailBytes
         self.payloadSchemas = payloadSchemas
         self.maxHistoryTopics = maxHistoryTopics
         self.maxRecords = maxRecords
@@ -64,6 +72,8 @@ package enum BusError: Error, Sendable, Hashable, CustomStringConvertible {
     case noPartition(stream: String, partition: Int)
     /// The store did not take the change, and why.
     case notStored(String)
+    /// The store could not read stream records (below a `file` stream's memory tail), and why.
+    case notRead(String)
 
     package var description: String {
         switch self {
@@ -76,6 +86,7 @@ package enum BusError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidStream(let reason): return reason
         case .noPartition(let stream, let partition): return "stream \(stream) has no partition \(partition)"
         case .notStored(let reason): return "not stored: \(reason)"
+        case .notRead(let reason): return "not read from the store: \(reason)"
         }
     }
 }

@@ -23,6 +23,10 @@ package struct ServerLimits: Sendable {
     package var maxHistoryTopics = 100_000
     /// Memory all history logs may hold, estimated (`BusConfiguration.maxHistoryBytes`, which says why 64 MiB).
     package var maxHistoryBytes = 64 << 20
+    /// Record bytes each partition of a `file` stream keeps whole in memory (its newest records) when the
+    /// stream names no bound of its own (`BusConfiguration.streamMemoryTailBytes`, which says why 64 MiB);
+    /// nil: every record (`"all"`).
+    package var streamMemoryTailBytes: Int? = 64 << 20
     /// Records across all collections (each is held in memory with its parsed and encoded forms, ~1 KiB
     /// for a small one): past it a create is refused.
     package var maxRecords = 1_000_000

@@ -16,7 +16,7 @@ extension APIRoutes {
         router.add(.PATCH, "/api/streams/:name", guarded(patchStream))
         router.add(.DELETE, "/api/streams/:name", guarded(deleteStream))
         router.add(.POST, "/api/streams/:name/purge", guarded(purgeStream))
-        router.add(.GET, "/api/streams/:name/messages", guardedSync(readStream))
+        router.add(.GET, "/api/streams/:name/messages", guarded(readStream))
         router.add(.GET, "/api/streams/:name/groups/:group", guardedSync(groupOffsets))
         router.add(.POST, "/api/streams/:name/groups/:group", guarded(commitGroupOffset))
     }
@@ -88,7 +88,11 @@ extension APIRoutes {
             throw APIError.badRequest("\(error)")
         }
         let promise = loop.makePromise(of: HTTPResponse.self)
-        bus.streams.update(box.name, limits: limits, filters: filters) { result in
+        if case .bytes(let bytes) = spec.memory_tail_bytes?.value, bytes < 0 {
+            throw APIError.badRequest("memory_tail_bytes must not be negative")
+        }
+        bus.streams.update(box.name, limits: limits, filters: filters, memoryTail: spec.memory_tail_bytes?.value) {
+            result in
             switch result {
             case .success(let info): promise.succeed(.json { StreamJSON.info(&$0, info) })
             case .failure(let error): promise.succeed(.error(Self.apiError(error)))
@@ -149,29 +153,32 @@ extension APIRoutes {
 
     /// `?partition=P` (default 0) and one of `offset=O` (with `limit`, `max_bytes`), `time=NS` (the first
     /// record at or after it) or `last=N` (the newest N); nothing: from the oldest kept.
-    private func readStream(_ request: HTTPRequest) throws -> HTTPResponse {
+    private func readStream(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
         let box = try stream(request)
         let partition = try query(request, "partition") ?? 0
         let limit = try query(request, "limit") ?? defaultHistoryLimit
         let maxBytes = try query(request, "max_bytes") ?? .max
-        let result: StreamReadResult
-        do {
-            if let last = try query(request, "last") {
-                result = try bus.streams.readLast(box.name, partition: partition, count: last)
-            } else if let time = try query(request, "time") {
-                let from = try bus.streams.offset(box.name, partition: partition, atOrAfter: UInt64(time))
-                let end = box.partitions.indices.contains(partition) ? box.partitions[partition].info.lastOffset + 1 : 0
-                result = try bus.streams.read(
-                    box.name, partition: partition, from: from ?? end, limit: limit, maxBytes: maxBytes)
-            } else {
-                let offset = try query(request, "offset").map { UInt64($0) } ?? 0
-                result = try bus.streams.read(
-                    box.name, partition: partition, from: offset, limit: limit, maxBytes: maxBytes)
+        let read: EventLoopFuture<StreamReadResult>
+        if let last = try query(request, "last") {
+            read = bus.streams.readLast(box.name, partition: partition, count: last, on: loop)
+        } else if let time = try query(request, "time") {
+            let from: UInt64?
+            do {
+                from = try bus.streams.offset(box.name, partition: partition, atOrAfter: UInt64(time))
+            } catch {
+                throw Self.apiError(error)
             }
-        } catch let error as BusError {
-            throw Self.apiError(error)
+            let end = box.partitions.indices.contains(partition) ? box.partitions[partition].info.lastOffset + 1 : 0
+            read = bus.streams.read(
+                box.name, partition: partition, from: from ?? end, limit: limit, maxBytes: maxBytes, on: loop)
+        } else {
+            let offset = try query(request, "offset").map { UInt64($0) } ?? 0
+            read = bus.streams.read(
+                box.name, partition: partition, from: offset, limit: limit, maxBytes: maxBytes, on: loop)
         }
-        return .json { StreamJSON.read(&$0, stream: box.name, result) }
+        let name = box.name
+        return read.map { result in HTTPResponse.json { StreamJSON.read(&$0, stream: name, result) } }
+            .recover { error in .error((error as? BusError).map(Self.apiError) ?? APIError.unavailable("\(error)")) }
     }
 
     // MARK: - Consumer groups
@@ -259,7 +266,7 @@ extension APIRoutes {
         case .streamNotFound, .noPartition: return APIError.notFound(error.description)
         case .streamExists: return APIError(.conflict, "conflict", error.description)
         case .invalidStream: return APIError.badRequest(error.description)
-        case .notStored: return APIError.unavailable(error.description)
+        case .notStored, .notRead: return APIError.unavailable(error.description)
         case .noResponders, .timeout, .notEnabled, .shuttingDown: return APIError.unavailable(error.description)
         }
     }

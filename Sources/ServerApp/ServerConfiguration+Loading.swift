@@ -125,6 +125,17 @@ extension ServerConfiguration {
             if let v = l.connect_timeout_seconds { limits.connectTimeoutSeconds = v }
             if let v = l.max_history_topics { limits.maxHistoryTopics = v }
             if let v = l.max_history_bytes { limits.maxHistoryBytes = v }
+            if let v = l.stream_memory_tail_bytes {
+                switch v.value {
+                case .bytes(let bytes):
+                    guard bytes >= 0 else {
+                        throw ConfigurationError("limits.stream_memory_tail_bytes must not be negative")
+                    }
+                    limits.streamMemoryTailBytes = bytes
+                case .all: limits.streamMemoryTailBytes = nil
+                case .default: limits.streamMemoryTailBytes = StreamMemoryTail.defaultBytes
+                }
+            }
             if let v = l.max_records { limits.maxRecords = v }
             if let v = l.max_store_bytes {
                 guard v >= 0 else { throw ConfigurationError("limits.max_store_bytes must be 0 (no bound) or more") }
@@ -387,6 +398,8 @@ private struct ConfigFile: Decodable {
         var connect_timeout_seconds: Int?
         var max_history_topics: Int?
         var max_history_bytes: Int?
+        /// A number of bytes, `"all"` or `"default"` (`StreamSpecification.MemoryTail`).
+        var stream_memory_tail_bytes: StreamSpecification.MemoryTail?
         var max_records: Int?
         var max_store_bytes: Int?
         var rpc_max_timeout_ms: Int?

@@ -38,6 +38,14 @@ enum StreamJSON {
         buffer.writeStaticString(",\"duplicate_window_seconds\":")
         buffer.writeString(String(Double(limits.duplicateWindowNanoseconds) / 1e9))
         if limits.sealed { buffer.writeStaticString(",\"sealed\":true") }
+        if configuration.storage == .file {
+            buffer.writeStaticString(",\"memory_tail_bytes\":")
+            switch configuration.memoryTail {
+            case .default: buffer.writeStaticString("\"default\"")
+            case .all: buffer.writeStaticString("\"all\"")
+            case .bytes(let bytes): buffer.writeDecimal(bytes)
+            }
+        }
         buffer.writeStaticString("},\"state\":{\"messages\":")
         buffer.writeDecimal(info.messages)
         buffer.writeStaticString(",\"bytes\":")
@@ -67,6 +75,8 @@ enum StreamJSON {
         buffer.writeDecimal(partition.bytes)
         buffer.writeStaticString(",\"appends\":")
         buffer.writeDecimal(partition.appends)
+        buffer.writeStaticString(",\"memory_bytes\":")
+        buffer.writeDecimal(partition.memoryBytes)
         buffer.writeInteger(UInt8(ascii: "}"))
     }
 

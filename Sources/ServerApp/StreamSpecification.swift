@@ -17,6 +17,26 @@ struct StreamSpecification: Decodable {
     var max_messages_per_subject: Int?
     var discard: String?
     var duplicate_window_seconds: Double?
+    /// Bytes of a `file` stream's newest records each partition keeps whole in memory: an integer ≥ 0,
+    /// `"all"` (every record) or `"default"` (`limits.stream_memory_tail_bytes`).
+    var memory_tail_bytes: MemoryTail?
+
+    /// `memory_tail_bytes` as written: a number or one of two words.
+    struct MemoryTail: Decodable {
+        var value: StreamMemoryTail
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let bytes = try? container.decode(Int.self) {
+                value = .bytes(bytes)
+            } else if let word = try? container.decode(String.self), word == "all" || word == "default" {
+                value = word == "all" ? .all : .default
+            } else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "memory_tail_bytes is a number of bytes, \"all\" or \"default\"")
+            }
+        }
+    }
 
     static func decode(_ data: Data) throws(ConfigurationError) -> StreamSpecification {
         do { return try JSONDecoder().decode(StreamSpecification.self, from: data) } catch {
@@ -48,6 +68,7 @@ struct StreamSpecification: Decodable {
             }
             configuration.storage = value
         }
+        if let memory_tail_bytes { configuration.memoryTail = memory_tail_bytes.value }
         if let problem = configuration.problem { throw ConfigurationError("stream \(name): \(problem)") }
         return configuration
     }

@@ -7,7 +7,7 @@ import Storage
 
 extension SwitchboardServer {
     /// Startup: the stored streams come back, then the config file's `streams` are created, or — when the
-    /// store has them — given the file's filters and limits. Returns the log line.
+    /// store has them — given the file's filters, limits and memory tail. Returns the log line.
     func restoreStreams(_ state: StoredState) throws -> String {
         let restored = bus.streams.restore(state.streams, offsets: state.streamConsumerOffsets)
         var created = 0
@@ -23,7 +23,7 @@ extension SwitchboardServer {
                 }
                 _ = try Self.wait { done in
                     self.bus.streams.update(
-                        wanted.name, limits: wanted.limits, filters: wanted.filters,
+                        wanted.name, limits: wanted.limits, filters: wanted.filters, memoryTail: wanted.memoryTail,
                         completion: done)
                 }
                 updated += 1

@@ -76,7 +76,8 @@ package final class SwitchboardServer: Sendable {
                 history: configuration.historyPolicy, presence: configuration.presencePolicy,
                 maxRPCTimeoutMilliseconds: Int64(configuration.limits.rpcMaxTimeoutMilliseconds),
                 maxHistoryTopics: configuration.limits.maxHistoryTopics, maxRecords: configuration.limits.maxRecords,
-                payloadSchemas: configuration.payloadSchemas, maxHistoryBytes: configuration.limits.maxHistoryBytes),
+                payloadSchemas: configuration.payloadSchemas, maxHistoryBytes: configuration.limits.maxHistoryBytes,
+                streamMemoryTailBytes: configuration.limits.streamMemoryTailBytes),
             store: store)
         self.connections = ConnectionRegistry(
             limits: ConnectionLimits(
@@ -138,7 +139,8 @@ package final class SwitchboardServer: Sendable {
     /// Startup recovery: bounded by what the store keeps (its retention), logged with counts and time.
     private func restore() throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        let state = try store.load()
+        // Streams come back as their index entries: each partition reads back only its memory tail's bodies.
+        let state = try store.load(streamBodies: false)
         let logs = bus.restoreHistory(state.logs)
         retained.restore(state.retained)
         var queues = (exchanges: 0, queues: 0, messages: 0)

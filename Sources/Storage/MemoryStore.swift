@@ -46,7 +46,7 @@ package final class MemoryStore: Store {
         completion?(error)
     }
 
-    package func load() throws -> StoredState {
+    package func load(streamBodies: Bool) throws -> StoredState {
         state.withLockedValue { state in
             var stored = StoredState()
             stored.logs = state.logOrder.compactMap { topic in
@@ -74,6 +74,11 @@ package final class MemoryStore: Store {
                 var stream = state.streams[name]!
                 for index in stream.partitions.indices {
                     stream.partitions[index].messages.sort { $0.offset < $1.offset }
+                    if !streamBodies {
+                        stream.partitions[index].index = stream.partitions[index].messages.map(
+                            StoredStreamIndexEntry.init)
+                        stream.partitions[index].messages = []
+                    }
                 }
                 return stream
             }
@@ -215,12 +220,20 @@ package final class MemoryStore: Store {
             guard let count = state.streams[message.stream]?.partitions.count, message.partition < count else {
                 return
             }
-            state.streams[message.stream]!.partitions[message.partition].messages.append(message)
+            // Kept in offset order (appends from several loops may commit out of it), so a read can search.
+            let messages = state.streams[message.stream]!.partitions[message.partition].messages
+            if let newest = messages.last, newest.offset >= message.offset {
+                let position = Self.firstIndex(in: messages, atOrAfter: message.offset + 1)
+                state.streams[message.stream]!.partitions[message.partition].messages.insert(message, at: position)
+            } else {
+                state.streams[message.stream]!.partitions[message.partition].messages.append(message)
+            }
             let last = state.streams[message.stream]!.partitions[message.partition].lastOffset
             state.streams[message.stream]!.partitions[message.partition].lastOffset = max(last, message.offset)
         case .trimStream(let stream, let partition, let before):
             guard let count = state.streams[stream]?.partitions.count, partition < count else { return }
-            state.streams[stream]!.partitions[partition].messages.removeAll { $0.offset < before }
+            let gone = Self.firstIndex(in: state.streams[stream]!.partitions[partition].messages, atOrAfter: before)
+            state.streams[stream]!.partitions[partition].messages.removeFirst(gone)
         case .deleteStreamMessages(let stream, let partition, let offsets):
             guard let count = state.streams[stream]?.partitions.count, partition < count else { return }
             let gone = Set(offsets)
@@ -233,5 +246,39 @@ package final class MemoryStore: Store {
         default:
             break
         }
+    }
+
+    /// The position of the first of `messages` (in offset order) at or after `offset`.
+    private static func firstIndex(in messages: [StoredStreamMessage], from start: Int = 0, atOrAfter offset: UInt64)
+        -> Int
+    {
+        var low = start
+        var high = messages.count
+        while low < high {
+            let middle = (low + high) / 2
+            if messages[middle].offset < offset { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    package func readStream(
+        _ stream: String, partition: Int, offsets: [UInt64],
+        completion: @escaping @Sendable (Result<[StoredStreamMessage], any Error>) -> Void
+    ) {
+        let found: [StoredStreamMessage] = state.withLockedValue { state in
+            guard let partitions = state.streams[stream]?.partitions, partition < partitions.count else { return [] }
+            let messages = partitions[partition].messages
+            var found: [StoredStreamMessage] = []
+            found.reserveCapacity(offsets.count)
+            var position = 0
+            for offset in offsets {
+                // Ascending offsets: search on from the last one found.
+                position = Self.firstIndex(in: messages, from: position, atOrAfter: offset)
+                guard position < messages.count else { break }
+                if messages[position].offset == offset { found.append(messages[position]) }
+            }
+            return found
+        }
+        completion(.success(found))
     }
 }

@@ -277,6 +277,13 @@ enum PostgresSchema {
                 """,
                 "DROP TABLE stream_message",
             ]),
+        Migration(
+            version: 9,
+            statements: [
+                // How much of a `file` stream's newest records each partition keeps whole in memory, as
+                // SQLite's v9: NULL the server's default, -1 every record, else bytes.
+                "ALTER TABLE stream ADD COLUMN memory_tail_bytes BIGINT"
+            ]),
     ]
 }
 

@@ -10,7 +10,7 @@ struct PostgresStateLoader {
     let connection: PostgresConnection
     let logger: Logger
 
-    func load() throws -> StoredState {
+    func load(streamBodies: Bool = true) throws -> StoredState {
         var state = StoredState()
         // One snapshot for every read, so a writer committing meanwhile cannot tear the state.
         _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -47,7 +47,7 @@ struct PostgresStateLoader {
         ) {
             if let message = try Self.queueMessage(row) { state.queueMessages.append(message) }
         }
-        try loadStreams(into: &state)
+        try loadStreams(into: &state, bodies: streamBodies)
         try loadRecords(into: &state)
         return state
     }

@@ -16,6 +16,8 @@ package final class PostgresStore: Store {
     private let logger: Logger
     /// Per-session ownership, when several instances share the database (`shared_instances=true`).
     private let ownership: PostgresSessionOwnership?
+    /// `readStream`'s connection and thread.
+    private let reader: PostgresStreamReader
 
     /// Connects, creates or migrates the schema, and starts the writer. Throws when the database cannot
     /// be reached or migrated (the server then does not start).
@@ -56,6 +58,7 @@ package final class PostgresStore: Store {
             connect: connect, synchronousCommit: durability == .fsync ? "on" : "off",
             sharedInstances: configuration.sharedInstances, logger: driverLogger)
         self.writer = writer
+        self.reader = PostgresStreamReader(connect: connect, logger: driverLogger)
         self.queue = GroupCommitQueue(
             name: "switchboard-store-postgres", commit: { writes in try writer.commit(writes) },
             measureDisk: { writer.databaseBytes() })
@@ -66,16 +69,23 @@ package final class PostgresStore: Store {
     }
 
     /// Reads everything on a connection of its own (the writer's may be inside a transaction).
-    package func load() throws -> StoredState {
+    package func load(streamBodies: Bool) throws -> StoredState {
         do {
             let connection = try Self.connect(configuration, on: eventLoopGroup.next(), logger: logger)
             defer { _ = try? connection.close().wait() }
-            return try PostgresStateLoader(connection: connection, logger: logger).load()
+            return try PostgresStateLoader(connection: connection, logger: logger).load(streamBodies: streamBodies)
         } catch let error as StoreError {
             throw error
         } catch {
             throw StoreError("postgres \(configuration): \(Self.describe(error))")
         }
+    }
+
+    package func readStream(
+        _ stream: String, partition: Int, offsets: [UInt64],
+        completion: @escaping @Sendable (Result<[StoredStreamMessage], any Error>) -> Void
+    ) {
+        reader.read(stream, partition: partition, offsets: offsets, completion: completion)
     }
 
     package var statistics: StoreStatistics { queue.currentStatistics }
@@ -85,6 +95,7 @@ package final class PostgresStore: Store {
     package func close() {
         queue.close()
         writer.close()
+        reader.close()
         ownership?.close()
         try? eventLoopGroup.syncShutdownGracefully()
     }

@@ -13,20 +13,21 @@ extension PostgresWriter {
             statements.run(
                 """
                 INSERT INTO stream (name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns,
-                max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead)
+                max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead,
+                memory_tail_bytes)
                 VALUES (\(stream.name), \(StoredStreamColumns.filters(stream.filters)), \(Int64(stream.partitions)),
                 \(stream.retention.rawValue), \(stream.storage.rawValue), \(limits.maxMessages.map(Int64.init)),
                 \(limits.maxBytes.map(Int64.init)), \(maxAge), \(limits.maxMessageSize.map(Int64.init)),
                 \(limits.maxMessagesPerSubject.map(Int64.init)), \(limits.discard.rawValue),
                 \(Int64(bitPattern: limits.duplicateWindowNanoseconds)), \(limits.sealed),
-                \(limits.recordOverhead.map(Int64.init)))
+                \(limits.recordOverhead.map(Int64.init)), \(stream.memoryTail.storedValue.map(Int64.init)))
                 ON CONFLICT (name) DO UPDATE SET filters = excluded.filters, partitions = excluded.partitions,
                 retention = excluded.retention, storage = excluded.storage, max_messages = excluded.max_messages,
                 max_bytes = excluded.max_bytes, max_age_ns = excluded.max_age_ns,
                 max_message_size = excluded.max_message_size,
                 max_messages_per_subject = excluded.max_messages_per_subject, discard = excluded.discard,
                 duplicate_window_ns = excluded.duplicate_window_ns, sealed = excluded.sealed,
-                record_overhead = excluded.record_overhead
+                record_overhead = excluded.record_overhead, memory_tail_bytes = excluded.memory_tail_bytes
                 """)
         case .deleteStream(let name):
             statements.run("DELETE FROM stream WHERE name = \(name)")
@@ -150,21 +151,21 @@ struct StreamRows {
 
 extension PostgresStateLoader {
     /// Streams with their partitions and messages, and the consumer group offsets (as SQLite's load).
-    func loadStreams(into state: inout StoredState) throws {
+    func loadStreams(into state: inout StoredState, bodies: Bool) throws {
         for row in try rows(
             """
             SELECT name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns, max_message_size,
-            max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead FROM stream
+            max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead, memory_tail_bytes FROM stream
             ORDER BY name COLLATE "C"
             """)
         {
             let (
                 name, filters, partitionCount, retention, storage, maxMessages, maxBytes, maxAge, maxMessageSize,
-                maxPerSubject, discard, duplicateWindow, sealed, recordOverhead
+                maxPerSubject, discard, duplicateWindow, sealed, recordOverhead, memoryTail
             ) = try row.decode(
                 (
                     String, String, Int64, String, String, Int64?, Int64?, Int64?, Int64?, Int64?, String, Int64, Bool,
-                    Int64?
+                    Int64?, Int64?
                 )
                 .self)
             guard
@@ -172,7 +173,7 @@ extension PostgresStateLoader {
                     name: name, filters: filters, partitions: partitionCount, retention: retention, storage: storage,
                     maxMessages: maxMessages, maxBytes: maxBytes, maxAge: maxAge, maxMessageSize: maxMessageSize,
                     maxPerSubject: maxPerSubject, discard: discard, duplicateWindow: duplicateWindow, sealed: sealed,
-                    recordOverhead: recordOverhead)
+                    recordOverhead: recordOverhead, memoryTail: memoryTail)
             else { continue }
             var partitions: [StoredStreamPartition] = []
             var floors: [UInt64] = []
@@ -187,7 +188,7 @@ extension PostgresStateLoader {
                 partitions.append(StoredStreamPartition(epoch: epoch, lastOffset: UInt64(last)))
                 floors.append(UInt64(floor))
             }
-            var loader = StreamSegmentLoader(stream: name, partitions: partitions, floors: floors)
+            var loader = StreamSegmentLoader(stream: name, partitions: partitions, floors: floors, bodies: bodies)
             for row in try rows(
                 "SELECT partition, records FROM stream_segment WHERE stream = \(name) ORDER BY partition, last_offset, id"
             ) {

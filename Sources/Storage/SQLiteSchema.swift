@@ -215,6 +215,11 @@ enum SQLiteSchema {
             try convertStreamMessages(db)
             try db.execute(sql: "DROP TABLE stream_message")
         }
+        migrator.registerMigration("v9") { db in
+            // How much of a `file` stream's newest records each partition keeps whole in memory
+            // (`StreamMemoryTail`): NULL the server's default, -1 every record, else bytes.
+            try db.execute(sql: "ALTER TABLE stream ADD COLUMN memory_tail_bytes INTEGER")
+        }
         return migrator
     }
 

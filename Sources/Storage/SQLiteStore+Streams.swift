@@ -43,8 +43,8 @@ extension SQLiteWriter {
                 """
                 INSERT OR REPLACE INTO stream (name, filters, partitions, retention, storage, max_messages, max_bytes,
                 max_age_ns, max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed,
-                record_overhead)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                record_overhead, memory_tail_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 .text(stream.name), .text(StoredStreamColumns.filters(stream.filters)), .int(Int64(stream.partitions)),
                 .text(stream.retention.rawValue), .text(stream.storage.rawValue), Self.optional(limits.maxMessages),
@@ -52,7 +52,8 @@ extension SQLiteWriter {
                 limits.maxAgeNanoseconds.map { Value.int(Int64(bitPattern: $0)) } ?? Value.null,
                 Self.optional(limits.maxMessageSize), Self.optional(limits.maxMessagesPerSubject),
                 .text(limits.discard.rawValue), .int(Int64(bitPattern: limits.duplicateWindowNanoseconds)),
-                .int(limits.sealed ? 1 : 0), Self.optional(limits.recordOverhead))
+                .int(limits.sealed ? 1 : 0), Self.optional(limits.recordOverhead),
+                Self.optional(stream.memoryTail.storedValue))
         case .deleteStream(let name):
             batch.newest[name] = nil
             try run(db, "DELETE FROM stream WHERE name = ?", .text(name))
@@ -184,10 +185,38 @@ extension SQLiteWriter {
 }
 
 extension SQLiteStore {
+    /// `readStream` on the reader's connection: the segments that may hold the offsets, by newest offset,
+    /// until every offset is found.
+    static func readStream(
+        _ db: Database, stream: String, partition: Int, offsets: [UInt64], first: UInt64, last: UInt64
+    ) throws -> [StoredStreamMessage] {
+        // Records below the trim floor may still sit in a segment kept for newer ones: not the store's.
+        let floor =
+            try Int64.fetchOne(
+                db, sql: "SELECT trimmed_before FROM stream_partition WHERE stream = ? AND partition = ?",
+                arguments: [stream, Int64(partition)]) ?? 0
+        var picker = StreamSegmentPicker(
+            stream: stream, partition: partition, offsets: offsets.filter { $0 >= UInt64(max(0, floor)) })
+        guard !picker.isComplete else { return [] }
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT records FROM stream_segment
+                WHERE stream = ? AND partition = ? AND last_offset >= ? AND first_offset <= ? ORDER BY last_offset
+                """,
+            arguments: [stream, Int64(partition), Int64(first), Int64(last)])
+        while let row = try rows.next() {
+            let records: Data = row["records"]
+            picker.add(segment: ByteBuffer(bytes: records))
+            if picker.isComplete { break }
+        }
+        return picker.messages
+    }
+
     /// Streams with their partitions and messages (decoded from their segments), and the consumer group
     /// offsets. A partition row that is missing (a crash between a definition and its partitions cannot
     /// happen: one transaction) or a record that does not decode is left out.
-    static func loadStreams(_ db: Database, into state: inout StoredState) throws {
+    static func loadStreams(_ db: Database, into state: inout StoredState, bodies: Bool) throws {
         for row in try Row.fetchAll(db, sql: "SELECT * FROM stream ORDER BY name") {
             guard
                 let configuration = StoredStreamColumns.configuration(
@@ -196,7 +225,7 @@ extension SQLiteStore {
                     maxBytes: row["max_bytes"], maxAge: row["max_age_ns"], maxMessageSize: row["max_message_size"],
                     maxPerSubject: row["max_messages_per_subject"], discard: row["discard"],
                     duplicateWindow: row["duplicate_window_ns"], sealed: (row["sealed"] as Int64? ?? 0) != 0,
-                    recordOverhead: row["record_overhead"])
+                    recordOverhead: row["record_overhead"], memoryTail: row["memory_tail_bytes"])
             else { continue }
             var partitions: [StoredStreamPartition] = []
             var floors: [UInt64] = []
@@ -211,7 +240,8 @@ extension SQLiteStore {
                 partitions.append(StoredStreamPartition(epoch: row["epoch"], lastOffset: UInt64(last)))
                 floors.append(UInt64(floor))
             }
-            var loader = StreamSegmentLoader(stream: configuration.name, partitions: partitions, floors: floors)
+            var loader = StreamSegmentLoader(
+                stream: configuration.name, partitions: partitions, floors: floors, bodies: bodies)
             let rows = try Row.fetchCursor(
                 db,
                 sql: "SELECT partition, records FROM stream_segment WHERE stream = ? ORDER BY partition, last_offset",

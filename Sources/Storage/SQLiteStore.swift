@@ -10,6 +10,8 @@ import NIOCore
 package final class SQLiteStore: Store {
     package let path: String
     private let database: DatabaseQueue
+    /// A read-only connection of its own for `readStream` (WAL: it reads while the writer commits).
+    private let reader: DatabaseQueue
     private let writer: SQLiteWriter
     private let queue: GroupCommitQueue
     private let checkpoints: SQLiteCheckpointSchedule
@@ -73,6 +75,10 @@ package final class SQLiteStore: Store {
         guard let database = opened else { throw StoreError("cannot open \(path)") }
         try SQLiteSchema.migrator.migrate(database)
         self.database = database
+        var readerConfiguration = Configuration()
+        readerConfiguration.label = "switchboard.store.reader"
+        readerConfiguration.readonly = true
+        self.reader = try DatabaseQueue(path: path, configuration: readerConfiguration)
         let writer = SQLiteWriter()
         self.writer = writer
         self.queue = GroupCommitQueue(
@@ -117,7 +123,23 @@ package final class SQLiteStore: Store {
     package func close() {
         queue.close()
         try? database.writeWithoutTransaction { db in writer.finalize() }
+        try? reader.close()
         try? database.close()
+    }
+
+    package func readStream(
+        _ stream: String, partition: Int, offsets: [UInt64],
+        completion: @escaping @Sendable (Result<[StoredStreamMessage], any Error>) -> Void
+    ) {
+        guard let first = offsets.first, let last = offsets.last else { return completion(.success([])) }
+        reader.asyncRead { database in
+            completion(
+                Result {
+                    try Self.readStream(
+                        database.get(), stream: stream, partition: partition, offsets: offsets, first: first,
+                        last: last)
+                })
+        }
     }
 
     /// Whether the database takes a commit again (docs/storage.md, "Degraded"): an empty transaction writes
@@ -161,7 +183,7 @@ package final class SQLiteStore: Store {
 
     // MARK: - Loading
 
-    package func load() throws -> StoredState {
+    package func load(streamBodies: Bool) throws -> StoredState {
         try database.read { db in
             var state = StoredState()
             state.logs = try Self.loadLogs(db)
@@ -236,7 +258,7 @@ package final class SQLiteStore: Store {
                         deadline: UInt64(bitPattern: deadline), exchange: row["exchange"], routingKeys: routingKeys,
                         deaths: [UInt8](deaths), redelivered: row["redelivered"], message: message))
             }
-            try Self.loadStreams(db, into: &state)
+            try Self.loadStreams(db, into: &state, bodies: streamBodies)
             try Self.loadRecords(db, into: &state)
             return state
         }

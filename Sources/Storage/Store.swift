@@ -9,13 +9,24 @@ package import BusCore
 /// otherwise). Callers on an event loop hop back to it in the completion. Many batches submitted while a
 /// commit is running are committed together (group commit: one transaction, one fsync).
 ///
-/// Reads happen at startup, before the server accepts connections (`load()`), and are synchronous.
+/// Reads happen at startup, before the server accepts connections (`load()`), and are synchronous; the
+/// one read while serving, `readStream`, completes off the caller's thread.
 package protocol Store: Sendable {
     /// Applies `writes`, in order, after every batch submitted earlier; then calls `completion` from the
     /// store's own thread with nil, or with the error that made the batch fail (nothing of it is durable).
     func submit(_ writes: [StoreWrite], completion: (@Sendable ((any Error)?) -> Void)?)
-    /// Everything kept, as it stood after the last durable batch.
-    func load() throws -> StoredState
+    /// Everything kept, as it stood after the last durable batch. `streamBodies` false: each stream
+    /// partition comes back as its records' index entries (`StoredStreamPartition.index`), their bodies
+    /// left in the store (a restart reads back only what a partition keeps in memory).
+    func load(streamBodies: Bool) throws -> StoredState
+    /// The stored records of one stream partition at `offsets` (ascending), those the store has, in offset
+    /// order: how a `file` stream reads the records whose bodies it no longer keeps in memory (docs/
+    /// storage.md, "Streams"). Read off the caller's thread, on a connection of its own (never behind the
+    /// writer's commits): `completion` runs on the store's reader thread (`MemoryStore`: at once). Sees
+    /// every batch whose completion has run.
+    func readStream(
+        _ stream: String, partition: Int, offsets: [UInt64],
+        completion: @escaping @Sendable (Result<[StoredStreamMessage], any Error>) -> Void)
     /// Waits for every submitted batch, then releases the store. Later submits fail.
     func close()
     /// What the store measured: commit latency and size (for /metrics).
@@ -27,6 +38,8 @@ package protocol Store: Sendable {
 
 extension Store {
     package func submit(_ writes: [StoreWrite]) { submit(writes, completion: nil) }
+    /// Everything kept, stream bodies included.
+    package func load() throws -> StoredState { try load(streamBodies: true) }
     package var sessionOwnership: (any StoreSessionOwnership)? { nil }
 }
 

@@ -1,4 +1,5 @@
 package import BusCore
+import NIOCore
 
 /// A stream as stored: its definition, and each partition's epoch, newest offset and kept messages.
 package struct StoredStream: Sendable {
@@ -16,12 +17,47 @@ package struct StoredStream: Sendable {
 package struct StoredStreamPartition: Sendable {
     package var epoch: String
     package var lastOffset: UInt64
-    /// Oldest first.
+    /// Oldest first (empty when the load left the bodies out: `index` then).
     package var messages: [StoredStreamMessage]
-    package init(epoch: String, lastOffset: UInt64, messages: [StoredStreamMessage] = []) {
+    /// Oldest first, every record's index entry, when the load left the bodies out
+    /// (`Store.load(streamBodies: false)`: a restart reads back only a memory tail's bodies).
+    package var index: [StoredStreamIndexEntry]
+    package init(
+        epoch: String, lastOffset: UInt64, messages: [StoredStreamMessage] = [], index: [StoredStreamIndexEntry] = []
+    ) {
         self.epoch = epoch
         self.lastOffset = lastOffset
         self.messages = messages
+        self.index = index
+    }
+}
+
+/// A stored record without its body: what a partition's index keeps (limits, purges and reads by
+/// subject or time work from these; `Store.readStream` gives the bodies).
+package struct StoredStreamIndexEntry: Sendable, Equatable {
+    package var offset: UInt64
+    /// The bus topic it was published on.
+    package var subject: String
+    /// Payload bytes.
+    package var bytes: Int
+    /// `BusMessage.streamRecordBytes`: subject, headers and payload.
+    package var recordBytes: Int
+    /// The message's time (ns since the Unix epoch).
+    package var time: UInt64
+    package init(offset: UInt64, subject: String, bytes: Int, recordBytes: Int, time: UInt64) {
+        self.offset = offset
+        self.subject = subject
+        self.bytes = bytes
+        self.recordBytes = recordBytes
+        self.time = time
+    }
+
+    /// The entry of a whole record.
+    package init(_ message: StoredStreamMessage) {
+        self.init(
+            offset: message.offset, subject: message.message.topic.name,
+            bytes: message.message.payload.readableBytes, recordBytes: message.message.streamRecordBytes,
+            time: message.message.timestamp)
     }
 }
 
@@ -73,7 +109,7 @@ enum StoredStreamColumns {
     static func configuration(
         name: String, filters: String, partitions: Int64, retention: String, storage: String,
         maxMessages: Int64?, maxBytes: Int64?, maxAge: Int64?, maxMessageSize: Int64?, maxPerSubject: Int64?,
-        discard: String, duplicateWindow: Int64, sealed: Bool, recordOverhead: Int64?
+        discard: String, duplicateWindow: Int64, sealed: Bool, recordOverhead: Int64?, memoryTail: Int64?
     ) -> StreamConfiguration? {
         guard let retention = StreamRetention(rawValue: retention), let storage = StreamStorage(rawValue: storage),
             let discard = StreamDiscardPolicy(rawValue: discard), partitions > 0
@@ -86,6 +122,6 @@ enum StoredStreamColumns {
             recordOverhead: recordOverhead.map(Int.init))
         return StreamConfiguration(
             name: name, filters: Self.filters(filters), partitions: Int(partitions), limits: limits,
-            retention: retention, storage: storage)
+            retention: retention, storage: storage, memoryTail: StreamMemoryTail(storedValue: memoryTail.map(Int.init)))
     }
 }

@@ -184,6 +184,88 @@ import Testing
         partition.update(limits: StreamLimits(maxMessages: 1), now: 0)
         #expect(partition.read(from: 0).map(\.offset) == [3])
     }
+
+    /// The memory tail: the oldest elements go past a bound of record bytes, never at or after the end
+    /// given; their index entries stay, so the limits, deletes and reads by subject see every message.
+    @Test func evictionKeepsTheIndexAndTheNewestElements() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxMessagesPerSubject: 2))
+        for (index, subject) in ["a", "b", "a", "c", "c"].enumerated() {
+            partition.append(subject: subject, bytes: 1, recordBytes: 10, now: UInt64(index)) { "\($0)" }
+        }
+        #expect(partition.tailBytes == 50 && partition.tailStart <= 1)
+        let evicted = partition.evict(over: 25, before: 5)
+        #expect(evicted)
+        #expect(partition.tailStart == 4 && partition.tailBytes == 20)
+        #expect(partition.read(from: 0).map(\.element) == [nil, nil, nil, "4", "5"])
+        // Never at or after `end`: offset 4 stays whatever the bound.
+        partition.evict(over: 0, before: 4)
+        #expect(partition.tailStart == 4 && partition.entry(at: 4)?.element == "4")
+        // The index alone still drives the limits: a third "a" drops the first, evicted, one.
+        partition.append(subject: "a", bytes: 1, recordBytes: 10, now: 9) { "\($0)" }
+        #expect(partition.read(from: 0).map(\.offset) == [2, 3, 4, 5, 6] && partition.count == 5)
+        #expect(partition.tailBytes == 30 && partition.last(subject: "a")?.element == "6")
+        partition.delete(offset: 5)
+        partition.purge(subject: { $0 == "b" })
+        #expect(partition.tailBytes == 20 && partition.totalRecordBytes == 30)
+        #expect(partition.read(from: 0).map(\.element) == [nil, "4", "6"])
+    }
+
+    /// A restore that gives back index entries alone: they and every older element go, so the elements
+    /// kept are always the newest; the limits replay as with elements.
+    @Test func resumingWithoutElementsKeepsTheIndex() {
+        var partition = Partition(epoch: "e", limits: StreamLimits(maxMessages: 3))
+        partition.resume(at: 2, subject: "a", bytes: 1, recordBytes: 5, time: 1) { "\($0)" }
+        partition.resume(at: 3, subject: "a", bytes: 1, recordBytes: 5, time: 2) { _ in nil }
+        #expect(partition.tailStart == 4 && partition.tailBytes == 0)
+        #expect(partition.read(from: 0).map(\.element) == [nil, nil])
+        for offset in UInt64(5)...6 {
+            partition.resume(at: offset, subject: "b", bytes: 1, recordBytes: 5, time: offset) { "\($0)" }
+        }
+        #expect(partition.read(from: 0).map(\.offset) == [3, 5, 6] && partition.tailBytes == 10)
+        #expect(partition.read(from: 0).map(\.element) == [nil, "5", "6"])
+    }
+}
+
+/// Random appends, deletes, purges, limit changes and evictions: the bytes of the elements kept always
+/// agree with the entries that still have theirs, and those are exactly the ones from `tailStart` on.
+@Suite struct StreamPartitionEvictionTests {
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func theTailAccountsForWhatItKeeps(seed: UInt64) {
+        var random = SplitMix(state: seed)
+        let subjects = ["a", "b", "c"]
+        var limits = StreamLimits(maxMessages: 30, maxAgeNanoseconds: 2_000, maxMessagesPerSubject: 12)
+        var partition = StreamPartition<Int>(epoch: "e", limits: limits)
+        var now: UInt64 = 0
+        for step in 0..<2_000 {
+            now += UInt64.random(in: 0...5, using: &random)
+            switch Int.random(in: 0..<20, using: &random) {
+            case 0:
+                partition.delete(offset: UInt64.random(in: 0...partition.lastOffset + 1, using: &random))
+            case 1:
+                let subject = subjects.randomElement(using: &random)!
+                partition.purge(subject: { $0 == subject }, keep: Int.random(in: 0...3, using: &random))
+            case 2:
+                limits.maxMessages = Int.random(in: 1...40, using: &random)
+                partition.update(limits: limits, now: now)
+            case 3, 4:
+                let end = partition.lastOffset + 1 - UInt64.random(in: 0...min(3, partition.lastOffset), using: &random)
+                partition.evict(over: Int.random(in: 0...200, using: &random), before: end)
+            default:
+                partition.append(
+                    subject: subjects.randomElement(using: &random)!, bytes: 1,
+                    recordBytes: Int.random(in: 1...30, using: &random), now: now
+                ) { Int($0) }
+            }
+            let kept = partition.read(from: 0)
+            #expect(kept.count == partition.count, "step \(step)")
+            #expect(
+                kept.allSatisfy { ($0.element != nil) == ($0.offset >= partition.tailStart) }, "step \(step)")
+            #expect(kept.allSatisfy { entry in entry.element.map { $0 == Int(entry.offset) } ?? true }, "step \(step)")
+            #expect(
+                kept.filter { $0.element != nil }.map(\.recordBytes).reduce(0, +) == partition.tailBytes,
+                "step \(step)")
+        }
+    }
 }
 
 /// Random appends, deletes, purges and limit changes: the partition's own counts always agree with what

@@ -86,6 +86,12 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+# A JSON object merged into every server's default configuration, to run suites under other settings — a
+# stream memory tail of 1 KiB makes every stream read older than that come from the store:
+#   SWITCHBOARD_INTEROP_CONFIG='{"limits": {"stream_memory_tail_bytes": 1024}}' Tests/Interop/run.sh -k kafka
+DEFAULT_CONFIG = deep_merge(DEFAULT_CONFIG, json.loads(os.environ.get("SWITCHBOARD_INTEROP_CONFIG") or "{}"))
+
+
 CRASH_MARKERS = ("Fatal error", "fatal error", "Program crashed", "Precondition failed", "Assertion failed")
 
 

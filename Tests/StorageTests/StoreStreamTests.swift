@@ -140,3 +140,51 @@ extension StoreTests {
         #expect(message.topic.name == "orders/22" && String(buffer: message.payload) == "m22")
     }
 }
+
+extension StoreTests {
+    static func readStream(_ store: any Store, _ stream: String, _ partition: Int, _ offsets: [UInt64]) async throws
+        -> [StoredStreamMessage]
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            store.readStream(stream, partition: partition, offsets: offsets) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// `readStream` (a `file` stream's bodies below its memory tail): the records at the offsets asked for
+    /// that the store has, in offset order, whole (key, headers, time) — across the segments of several
+    /// commits, not those a trim or a delete removed (a trimmed record whose segment is kept for newer ones
+    /// included), a segment written again at older offsets giving its first copy, and after a restart.
+    @Test(arguments: Kind.allCases) func readStreamGivesTheStoredRecordsAtTheOffsets(kind: Kind) async throws {
+        let harness = try Harness(kind)
+        try await harness.write([
+            .saveStream(try Self.streamConfiguration("orders")),
+            .saveStreamPartition(stream: "orders", partition: 0, epoch: "e0", lastOffset: 0),
+            .saveStreamPartition(stream: "orders", partition: 1, epoch: "e1", lastOffset: 0),
+        ])
+        try await harness.write(
+            try (UInt64(1)...4).map { .appendStream(try Self.streamMessage("orders", 0, $0, key: "k\($0)")) })
+        // One commit whose appends to partition 0 do not come in offset order: two segments that overlap.
+        try await harness.write(
+            try [8, 9, 6, 7].map { .appendStream(try Self.streamMessage("orders", 0, $0)) } + [
+                .appendStream(try Self.streamMessage("orders", 1, 1))
+            ])
+        try await harness.write([
+            .trimStream(stream: "orders", partition: 0, before: 3),
+            .deleteStreamMessages(stream: "orders", partition: 0, offsets: [7]),
+        ])
+        for restarted in [false, true] {
+            let store = restarted ? try harness.restartedStore() : harness.store
+            let read = try await Self.readStream(store, "orders", 0, [1, 2, 3, 4, 5, 6, 7, 8, 10])
+            #expect(read.map(\.offset) == [3, 4, 6, 8])
+            let first = try #require(read.first)
+            #expect(first.stream == "orders" && first.partition == 0 && first.key == Array("k3".utf8))
+            #expect(first.message.topic.name == "orders/3" && String(buffer: first.message.payload) == "m3")
+            #expect(first.message.timestamp == 1_003 && first.message.headers.contentType == "text/plain")
+            #expect(first.message.headers.userProperties == [UserProperty(name: "a", value: "b")])
+            #expect(try await Self.readStream(store, "orders", 0, [9]).map(\.offset) == [9])
+            #expect(try await Self.readStream(store, "orders", 1, [1, 2]).map(\.offset) == [1])
+            #expect(try await Self.readStream(store, "none", 0, [1]).isEmpty)
+            #expect(try await Self.readStream(store, "orders", 0, []).isEmpty)
+        }
+    }
+}

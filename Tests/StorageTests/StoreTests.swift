@@ -53,11 +53,17 @@ import Testing
         }
 
         func restart() throws -> StoredState {
+            _ = try restartedStore()
+            return try store.load()
+        }
+
+        /// The store as after a restart (the memory store: the same instance).
+        func restartedStore() throws -> any Store {
             if kind != .memory {
                 store.close()
                 store = try open()
             }
-            return try store.load()
+            return store
         }
 
         func write(_ writes: [StoreWrite]) async throws {

@@ -30,7 +30,13 @@ package final class GatedStore: Store, @unchecked Sendable {
         }
     }
 
-    package func load() throws -> StoredState { try inner.load() }
+    package func load(streamBodies: Bool) throws -> StoredState { try inner.load(streamBodies: streamBodies) }
+    package func readStream(
+        _ stream: String, partition: Int, offsets: [UInt64],
+        completion: @escaping @Sendable (Result<[StoredStreamMessage], any Error>) -> Void
+    ) {
+        inner.readStream(stream, partition: partition, offsets: offsets, completion: completion)
+    }
     package func close() {}
     package var statistics: StoreStatistics { inner.statistics }
 }

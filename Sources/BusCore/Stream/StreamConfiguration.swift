@@ -13,6 +13,10 @@ package struct StreamConfiguration: Sendable, Equatable {
     package var limits: StreamLimits
     package var retention: StreamRetention
     package var storage: StreamStorage
+    /// How many of a `file` stream's newest records each partition keeps whole in memory; the older ones
+    /// are kept as their index entries, their bodies read from the store (docs/storage.md, "Streams").
+    /// A `memory` stream keeps every record.
+    package var memoryTail: StreamMemoryTail
 
     /// Longest stream name (Kafka's topic name limit).
     package static let maxNameLength = 249
@@ -21,7 +25,7 @@ package struct StreamConfiguration: Sendable, Equatable {
 
     package init(
         name: String, filters: [TopicFilter], partitions: Int = 1, limits: StreamLimits = StreamLimits(),
-        retention: StreamRetention = .limits, storage: StreamStorage = .file
+        retention: StreamRetention = .limits, storage: StreamStorage = .file, memoryTail: StreamMemoryTail = .default
     ) {
         self.name = name
         self.filters = filters
@@ -29,6 +33,7 @@ package struct StreamConfiguration: Sendable, Equatable {
         self.limits = limits
         self.retention = retention
         self.storage = storage
+        self.memoryTail = memoryTail
     }
 
     /// Why this configuration cannot be a stream, or nil when it can.
@@ -49,6 +54,7 @@ package struct StreamConfiguration: Sendable, Equatable {
         ] {
             if let value, value <= 0 { return "\(label) must be positive (or absent for no limit)" }
         }
+        if case .bytes(let bytes) = memoryTail, bytes < 0 { return "memory_tail_bytes must not be negative" }
         return nil
     }
 
@@ -82,4 +88,37 @@ package enum StreamStorage: String, Sendable, Equatable, CaseIterable {
     /// In memory only: acknowledged at once; after a restart the definition comes back, empty, each
     /// partition in a new epoch (so no consumer resumes into a log that is not the one it read).
     case memory
+}
+
+/// How much of a `file` stream's newest records each partition keeps whole in memory (config key
+/// `memory_tail_bytes`): bodies of older records are read from the store, their index entries (offset,
+/// subject, sizes, time: what the limits, purges and subject scans need) stay in memory.
+package enum StreamMemoryTail: Sendable, Equatable {
+    /// The server's bound (`limits.stream_memory_tail_bytes`, 64 MiB unless configured).
+    case `default`
+    /// The newest records up to this many record bytes (subject, headers and payload) per partition.
+    case bytes(Int)
+    /// Every record, as a `memory` stream keeps them.
+    case all
+
+    /// The server's bound when none is configured: 64 MiB of records per partition.
+    package static let defaultBytes = 64 << 20
+
+    /// As the stores keep it: NULL for the default, -1 for every record, else the bytes.
+    package var storedValue: Int? {
+        switch self {
+        case .default: return nil
+        case .bytes(let bytes): return bytes
+        case .all: return -1
+        }
+    }
+
+    /// Back from the stored column (NULL: the default; -1: every record).
+    package init(storedValue: Int?) {
+        switch storedValue {
+        case nil: self = .default
+        case let value? where value < 0: self = .all
+        case let value?: self = .bytes(value)
+        }
+    }
 }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The bounds of one stream (each partition keeps them on its own), as JetStream and Kafka name them:
 /// nil is "no limit". Every bound is checked on append; age is checked on append and on `trim(now:)`.
 package struct StreamLimits: Sendable, Equatable {
@@ -51,4 +53,22 @@ package enum StreamDiscardPolicy: String, Sendable, Equatable {
     /// As `new`, and a subject at `maxMessagesPerSubject` refuses its new message too instead of dropping
     /// its oldest (JetStream `discard_new_per_subject`).
     case newPerSubject = "new_per_subject"
+}
+
+extension BusMessage {
+    /// The message's size as a stored stream record, as nats-server's file store counts one before its
+    /// fixed overhead: its subject, its headers as a NATS header block (`NATS/1.0` and a line per field,
+    /// `Content-Type` included) with their 4-byte length, and its payload. What `StreamLimits.maxBytes`
+    /// bounds with `recordOverhead`, and what a `file` stream's memory tail counts.
+    package var streamRecordBytes: Int {
+        let headers = self.headers
+        var headerBytes = 0
+        if headers.contentType != nil || !headers.userProperties.isEmpty {
+            headerBytes = 4 + 12 + (headers.contentType.map { 16 + $0.utf8.count } ?? 0)
+            for property in headers.userProperties {
+                headerBytes += property.name.utf8.count + property.value.utf8.count + 4
+            }
+        }
+        return topic.name.utf8.count + headerBytes + payload.readableBytes
+    }
 }

@@ -5,12 +5,19 @@ import DequeModule
 /// messages can be deleted (a hole the offsets keep), and the partition purged whole, by subject, up to an
 /// offset or down to the newest few. Pure value: the caller supplies the clock and guards concurrent use
 /// (STYLE.md habit 4). Kafka topics and JetStream streams are made of these (DESIGN.md §1, stream).
+///
+/// Every kept message has its index entry (offset, subject, sizes, time): the limits, the duplicate
+/// window, deletes, purges and reads by offset, time or subject work from these alone. Its element (a
+/// stream's record: payload, headers) is kept for the offsets from `tailStart` on; `evict(over:before:)`
+/// lets the oldest elements go (a `file` stream keeps only its newest records' bodies in memory and reads
+/// the older ones from the store; docs/storage.md, "Streams").
 package struct StreamPartition<Element> {
     /// A kept message.
     package struct Entry {
         package var offset: UInt64
         package var subject: String
-        package var element: Element
+        /// nil once evicted (below `tailStart`): only the index entry is kept.
+        package var element: Element?
         package var bytes: Int
         /// Its size as a stored record (subject, headers and payload; `recordBytes` of the append).
         package var recordBytes: Int
@@ -51,6 +58,10 @@ package struct StreamPartition<Element> {
     private var idOrder = Deque<(id: String, time: UInt64)>()
     /// The newest append time: times never go backwards inside a partition (time reads rely on it).
     private var lastTime: UInt64 = 0
+    /// Kept messages at or after this offset have their element; those below only their index entry.
+    package private(set) var tailStart: UInt64 = 0
+    /// The record sizes (`recordBytes`) of the kept messages from `tailStart` on: what the elements weigh.
+    package private(set) var tailBytes = 0
 
     /// An empty partition; `lastOffset` > 0 resumes a stored one whose messages were all removed.
     package init(epoch: String, limits: StreamLimits, lastOffset: UInt64 = 0) {
@@ -80,6 +91,15 @@ package struct StreamPartition<Element> {
     package mutating func append(
         subject: String, bytes: Int, recordBytes: Int? = nil, now: UInt64, messageID: String? = nil,
         _ make: (UInt64) -> Element
+    ) -> AppendResult {
+        appendEntry(subject: subject, bytes: bytes, recordBytes: recordBytes, now: now, messageID: messageID) {
+            make($0)
+        }
+    }
+
+    private mutating func appendEntry(
+        subject: String, bytes: Int, recordBytes: Int?, now: UInt64, messageID: String?,
+        _ make: (UInt64) -> Element?
     ) -> AppendResult {
         let time = Swift.max(now, lastTime)
         trim(now: time)
@@ -116,6 +136,7 @@ package struct StreamPartition<Element> {
         count += 1
         totalBytes += bytes
         totalRecordBytes += record
+        tailBytes += record
         if let messageID, limits.duplicateWindowNanoseconds > 0 {
             recentIDs[messageID] = lastOffset
             idOrder.append((messageID, time))
@@ -126,13 +147,20 @@ package struct StreamPartition<Element> {
 
     /// Puts back a message the store kept at `offset` (after `lastOffset`; the offsets between were
     /// deleted and stay holes), with its original time. Restoring replays the stored messages through
-    /// this, so the limits (count, bytes, per subject) drop what they dropped before the restart.
+    /// this, so the limits (count, bytes, per subject) drop what they dropped before the restart. `make`
+    /// may give nil: the message comes back as its index entry alone (its body stays in the store), and
+    /// every older one too (`tailStart` moves past it).
     @discardableResult
     package mutating func resume(
         at offset: UInt64, subject: String, bytes: Int, recordBytes: Int? = nil, time: UInt64,
-        _ make: (UInt64) -> Element
+        _ make: (UInt64) -> Element?
     ) -> AppendResult {
         precondition(offset > lastOffset, "stored messages are restored in offset order")
+        let element = make(offset)
+        if element == nil {
+            // Index only: the older elements go too, so the ones kept are always the newest.
+            evict(over: -1, before: offset)
+        }
         if !entries.isEmpty {
             for _ in 0..<(offset - lastOffset - 1) { entries.append(nil) }
         }
@@ -144,7 +172,15 @@ package struct StreamPartition<Element> {
         let current = limits
         limits = kept
         defer { limits = current }
-        return append(subject: subject, bytes: bytes, recordBytes: recordBytes, now: time, make)
+        let result = appendEntry(subject: subject, bytes: bytes, recordBytes: recordBytes, now: time, messageID: nil) {
+            _ in element
+        }
+        if element == nil, case .appended(let appended) = result {
+            // Its own entry is index only as well.
+            if let slot = slot(of: appended), let entry = entries[slot] { tailBytes -= entry.recordBytes }
+            tailStart = Swift.max(tailStart, appended + 1)
+        }
+        return result
     }
 
     /// Moves the newest offset up to `offset` without a message (a restored partition whose newest
@@ -157,6 +193,57 @@ package struct StreamPartition<Element> {
             for _ in 0..<(offset - lastOffset) { entries.append(nil) }
         }
         lastOffset = offset
+    }
+
+    /// Lets the oldest elements go — index entries stay — while the elements kept weigh more than `bound`
+    /// record bytes, never at or after offset `end` (a `file` stream's records not yet stored stay whole).
+    /// Returns whether anything went. Reads then give those entries without their element. A negative
+    /// `bound` lets every element below `end` go.
+    @discardableResult
+    package mutating func evict(over bound: Int, before end: UInt64) -> Bool {
+        guard tailBytes > bound || (bound < 0 && tailStart < end) else { return false }
+        var evicted = false
+        if tailStart < baseOffset { tailStart = baseOffset }
+        while tailBytes > bound || bound < 0, tailStart < end, tailStart <= lastOffset {
+            let index = Int(tailStart - baseOffset)
+            if index < entries.count, let entry = entries[index] {
+                tailBytes -= entry.recordBytes
+                entries[index]?.element = nil
+                evicted = true
+            }
+            tailStart += 1
+        }
+        return evicted
+    }
+
+    /// The offsets of the newest kept messages whose record bytes together stay within `bound` (the
+    /// newest one always), oldest first: what a tail of `bound` holds. Nil `bound`: every kept offset.
+    package func newestOffsets(within bound: Int?) -> [UInt64] {
+        var offsets: [UInt64] = []
+        var bytes = 0
+        for index in stride(from: entries.count - 1, through: 0, by: -1) {
+            guard let entry = entries[index] else { continue }
+            if let bound, !offsets.isEmpty, bytes + entry.recordBytes > bound { break }
+            bytes += entry.recordBytes
+            offsets.append(entry.offset)
+        }
+        return offsets.reversed()
+    }
+
+    /// Gives the newest kept messages at or after `offset` their elements back (a partition restored from
+    /// its index alone): `element` for each, newest first, until it gives nil; the tail then starts at the
+    /// oldest one given.
+    package mutating func restoreElements(from offset: UInt64, _ element: (UInt64) -> Element?) {
+        for index in stride(from: entries.count - 1, through: 0, by: -1) {
+            guard let entry = entries[index] else { continue }
+            guard entry.offset >= offset else { break }
+            if entry.element == nil {
+                guard let value = element(entry.offset) else { break }
+                entries[index]?.element = value
+                tailBytes += entry.recordBytes
+            }
+            tailStart = Swift.min(tailStart, entry.offset)
+        }
     }
 
     /// Drops what has aged out (messages past `maxAge`, message ids past the duplicate window).
@@ -262,6 +349,11 @@ package struct StreamPartition<Element> {
 
     // MARK: - Internals
 
+    private func slot(of offset: UInt64) -> Int? {
+        guard offset >= baseOffset, offset - baseOffset < UInt64(entries.count) else { return nil }
+        return Int(offset - baseOffset)
+    }
+
     /// The front of `entries` (`compact()` keeps a kept message there).
     private var oldestEntry: Entry? {
         entries.isEmpty ? nil : entries[0]
@@ -320,6 +412,7 @@ package struct StreamPartition<Element> {
         count -= 1
         totalBytes -= entry.bytes
         totalRecordBytes -= entry.recordBytes
+        if entry.offset >= tailStart { tailBytes -= entry.recordBytes }
         // Changed in place: a copy taken out of the dictionary would be copied again on its first change
         // (the dictionary still holds it), once per message dropped.
         if let slot = bySubject.index(forKey: entry.subject) {

@@ -59,8 +59,23 @@ final class StreamFollower {
 
     private func pump() {
         guard subscription.isActive else { return }
-        let result = partition.read(
-            from: next, limit: Self.batch, maxBytes: Self.batchBytes, now: bus.clock())
+        // Live (the partition's tail): at once. Behind it, the bodies come from the store, off the loop.
+        if let result = partition.readNow(from: next, limit: Self.batch, maxBytes: Self.batchBytes, now: bus.clock()) {
+            return deliver(result)
+        }
+        partition.read(from: next, limit: Self.batch, maxBytes: Self.batchBytes, now: bus.clock(), on: loop)
+            .whenComplete { [self] outcome in
+                switch outcome {
+                case .success(let result):
+                    guard subscription.isActive else { return }
+                    deliver(result)
+                case .failure:
+                    retryLater()
+                }
+            }
+    }
+
+    private func deliver(_ result: StreamReadResult) {
         guard result.partition.epoch == epoch, bus.streams.stream(named: box.name) === box else {
             return end("stream \(box.name) was deleted or reset")
         }
@@ -133,7 +148,14 @@ extension Bus {
         var next = info.lastOffset + 1
         switch request {
         case .last(let count):
-            result.messages = lastMatching(count, in: partition, epoch: info.epoch, subscription: subscription)
+            if let messages = lastMatching(count, in: partition, epoch: info.epoch, subscription: subscription) {
+                result.messages = messages
+            } else {
+                // Older than what the partition keeps in memory: the follower delivers them (from the store),
+                // positioned, right after the answer.
+                next = lastMatchingStart(count, in: partition, subscription: subscription)
+                result.position = LogPosition(offset: next - 1, epoch: info.epoch)
+            }
         case .recover(let position, let fallback):
             if position.epoch == info.epoch, position.offset + 1 >= info.firstOffset {
                 result.recovered = true
@@ -142,7 +164,12 @@ extension Bus {
                 result.position = LogPosition(offset: next - 1, epoch: info.epoch)
             } else {
                 result.recovered = false
-                result.messages = lastMatching(fallback, in: partition, epoch: info.epoch, subscription: subscription)
+                if let messages = lastMatching(fallback, in: partition, epoch: info.epoch, subscription: subscription) {
+                    result.messages = messages
+                } else {
+                    next = lastMatchingStart(fallback, in: partition, subscription: subscription)
+                    result.position = LogPosition(offset: next - 1, epoch: info.epoch)
+                }
             }
         }
         let follower = StreamFollower(
@@ -153,10 +180,11 @@ extension Bus {
 
     /// The newest `count` records of `partition` the subscription may receive, oldest first, positioned.
     /// Reads backwards a window at a time, so a stream where the filter's topics are rare costs a bounded
-    /// number of windows (64), not a scan of the whole log.
+    /// number of windows (64), not a scan of the whole log. Nil when a window reaches records whose bodies
+    /// the partition no longer keeps in memory (`lastMatchingStart` then).
     private func lastMatching(
         _ count: Int, in partition: StreamPartitionBox, epoch: String, subscription: BusSubscription
-    ) -> [BusMessage] {
+    ) -> [BusMessage]? {
         guard count > 0 else { return [] }
         let info = partition.info
         var found: [BusMessage] = []
@@ -165,7 +193,10 @@ extension Bus {
         var windows = 0
         while end > info.firstOffset, found.count < count, windows < 64 {
             let start = end > info.firstOffset + window ? end - window : info.firstOffset
-            let read = partition.read(from: start, limit: Int(end - start), maxBytes: .max, now: clock())
+            guard let read = partition.readNow(from: start, limit: Int(end - start), maxBytes: .max, now: clock())
+            else {
+                return nil
+            }
             var matching: [BusMessage] = []
             for record in read.records where record.offset < end {
                 let message = record.record.message
@@ -180,5 +211,34 @@ extension Bus {
             windows += 1
         }
         return Array(found.suffix(count))
+    }
+
+    /// The offset from which the newest `count` records on topics the subscription may receive start,
+    /// found from the index (the same bounded windows as `lastMatching`): where a follower starts when
+    /// those records' bodies are in the store only.
+    private func lastMatchingStart(_ count: Int, in partition: StreamPartitionBox, subscription: BusSubscription)
+        -> UInt64
+    {
+        let info = partition.info
+        var end = info.lastOffset + 1
+        guard count > 0 else { return end }
+        let window = UInt64(max(count, 256))
+        var found = 0
+        var windows = 0
+        while end > info.firstOffset, windows < 64 {
+            let start = end > info.firstOffset + window ? end - window : info.firstOffset
+            let read = partition.readIndex(from: start, limit: Int(end - start), now: clock())
+            for record in read.records.reversed() where record.offset < end {
+                let topic = record.topic
+                guard subscription.filter.matches(topic) else { continue }
+                if let acl = subscription.options.readACL, !acl.permitsReading(topic) { continue }
+                if let sessions = subscription.options.sessions, !sessions.permitsReading(topic) { continue }
+                found += 1
+                if found == count { return record.offset }
+            }
+            end = start
+            windows += 1
+        }
+        return end
     }
 }

@@ -24,6 +24,9 @@ package struct StreamPartitionInfo: Sendable {
     package var recordBytes: Int
     /// Appends accepted since the process started.
     package var appends: UInt64
+    /// Record bytes of the bodies kept in memory (a `file` stream keeps its newest records' up to its
+    /// memory tail; the others are read from the store).
+    package var memoryBytes: Int = 0
 }
 
 /// A read from one partition.
@@ -39,4 +42,10 @@ package struct StreamCommittedOffset: Sendable, Equatable {
     /// False when the partition has moved to another epoch since the commit: the offset names other
     /// messages, and the reader starts over (its `auto.offset.reset`).
     package var isCurrent: Bool
+}
+
+/// An index read from one partition (`StreamPartitionBox.readIndex`).
+package struct StreamIndexResult: Sendable {
+    package var partition: StreamPartitionInfo
+    package var records: [StreamIndexRecord]
 }

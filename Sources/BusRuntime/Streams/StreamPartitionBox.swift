@@ -1,21 +1,32 @@
 package import BusCore
 import DequeModule
+import Dispatch
 import NIOConcurrencyHelpers
 package import NIOCore
-import Storage
+package import Storage
 
 /// One stream partition behind its own lock: appends come from any loop, reads from any loop. A `file`
 /// stream's appends are in the partition at once (the offset is assigned, the limits applied) but not
 /// readable until stored: readers stop before the oldest unstored offset (Kafka's high watermark), so no
 /// reader sees a record that a crash could take back. A failed store deletes the record (its offset
 /// stays a hole).
+///
+/// A `file` stream keeps every record's index entry in memory but the bodies (the records themselves)
+/// only of its newest records, up to its memory tail's record bytes (`StreamConfiguration.memoryTail`;
+/// records not yet stored always stay): a read below the tail gets the bodies from the store
+/// (`read(from:limit:maxBytes:now:on:)`, completed from the store's reader thread), a read within it
+/// answers at once, as every live reader's does (docs/storage.md, "Memory: the index and the tail").
 package final class StreamPartitionBox: Sendable {
     package let stream: String
     package let index: Int
     private let state: NIOLockedValueBox<State>
+    /// Where the bodies below the tail are read from (nil: no store, every body stays).
+    private let store: (any Store)?
 
     private struct State: @unchecked Sendable {  // only touched under the lock
         var partition: StreamPartition<StreamRecord>
+        /// Most record bytes of bodies kept (the newest records'); nil: every body stays.
+        var memoryTail: Int?
         /// Offsets appended and not yet stored, ascending.
         var unstored = Deque<UInt64>()
         var appends: UInt64 = 0
@@ -34,6 +45,13 @@ package final class StreamPartitionBox: Sendable {
 
         /// Readers see offsets below this.
         var readableEnd: UInt64 { unstored.first ?? partition.lastOffset + 1 }
+
+        /// Lets the oldest stored bodies go past the tail's bound. Records not yet stored stay, and so does
+        /// the newest readable one (a publish's expectations read it: `StreamRegistry.newest`).
+        mutating func evict() {
+            guard let bound = memoryTail, partition.tailBytes > bound else { return }
+            partition.evict(over: bound, before: readableEnd - 1)
+        }
     }
 
     /// A reader waiting for a record at or after `offset`.
@@ -42,10 +60,27 @@ package final class StreamPartitionBox: Sendable {
         let promise: EventLoopPromise<Bool>
     }
 
-    init(stream: String, index: Int, partition: StreamPartition<StreamRecord>) {
+    /// `memoryTail`: most record bytes of bodies kept in memory, the newest records' (nil: every body);
+    /// `store` is where the others are read from (without one, every body stays).
+    init(
+        stream: String, index: Int, partition: StreamPartition<StreamRecord>, memoryTail: Int? = nil,
+        store: (any Store)? = nil
+    ) {
         self.stream = stream
         self.index = index
-        self.state = NIOLockedValueBox(State(partition: partition))
+        self.store = store
+        var state = State(partition: partition, memoryTail: store == nil ? nil : memoryTail)
+        state.evict()
+        self.state = NIOLockedValueBox(state)
+    }
+
+    /// A new bound for the bodies kept (a stream update); the bodies past it go at once.
+    func setMemoryTail(_ bytes: Int?) {
+        guard store != nil else { return }
+        state.withLockedValue { state in
+            state.memoryTail = bytes
+            state.evict()
+        }
     }
 
     /// What an append did: the outcome, and the epoch it happened in.
@@ -62,17 +97,7 @@ package final class StreamPartitionBox: Sendable {
     /// A message's size as a stored record, as nats-server's file store counts one before its fixed
     /// overhead: its subject, its headers as a NATS header block (`NATS/1.0` and a line per field,
     /// `Content-Type` included) with their 4-byte length, and its payload.
-    package static func recordBytes(of message: BusMessage) -> Int {
-        let headers = message.headers
-        var headerBytes = 0
-        if headers.contentType != nil || !headers.userProperties.isEmpty {
-            headerBytes = 4 + 12 + (headers.contentType.map { 16 + $0.utf8.count } ?? 0)
-            for property in headers.userProperties {
-                headerBytes += property.name.utf8.count + property.value.utf8.count + 4
-            }
-        }
-        return message.topic.name.utf8.count + headerBytes + message.payload.readableBytes
-    }
+    package static func recordBytes(of message: BusMessage) -> Int { message.streamRecordBytes }
 
     /// `offset`: the record's own offset (`StreamPlacement.offset`), not the next one; at or below the
     /// newest it is a duplicate of what is there.
@@ -85,6 +110,7 @@ package final class StreamPartitionBox: Sendable {
             let appended = Self.append(
                 record, messageID: messageID, now: now, awaitsStore: awaitsStore, offset: offset, to: &state)
             if !awaitsStore, case .appended = appended.result { ready = state.readyWaiters() }
+            state.evict()
             return appended
         }
     }
@@ -126,6 +152,7 @@ package final class StreamPartitionBox: Sendable {
                 result(index, appended.result, appended.epoch)
             }
             if !awaitsStore && anyAppended { ready = state.readyWaiters() }
+            state.evict()
             return (firstOffset, dropped)
         }
     }
@@ -170,6 +197,7 @@ package final class StreamPartitionBox: Sendable {
     func stored(offset: UInt64) {
         let ready = state.withLockedValue { state in
             Self.remove(offset, from: &state.unstored)
+            state.evict()
             return state.readyWaiters()
         }
         for waiter in ready { waiter.promise.succeed(true) }
@@ -179,6 +207,7 @@ package final class StreamPartitionBox: Sendable {
     func stored(offsets: [UInt64]) {
         let ready = state.withLockedValue { state in
             for offset in offsets { Self.remove(offset, from: &state.unstored) }
+            state.evict()
             return state.readyWaiters()
         }
         for waiter in ready { waiter.promise.succeed(true) }
@@ -191,6 +220,7 @@ package final class StreamPartitionBox: Sendable {
                 Self.remove(offset, from: &state.unstored)
                 state.partition.delete(offset: offset)
             }
+            state.evict()
             return state.readyWaiters()
         }
         for waiter in ready { waiter.promise.succeed(true) }
@@ -227,6 +257,7 @@ package final class StreamPartitionBox: Sendable {
         let ready = state.withLockedValue { state in
             Self.remove(offset, from: &state.unstored)
             state.partition.delete(offset: offset)
+            state.evict()
             return state.readyWaiters()
         }
         for waiter in ready { waiter.promise.succeed(true) }
@@ -250,32 +281,175 @@ package final class StreamPartitionBox: Sendable {
             partition: index, epoch: state.partition.epoch,
             firstOffset: min(state.partition.firstOffset, state.readableEnd), lastOffset: state.readableEnd - 1,
             messages: state.partition.count, bytes: state.partition.totalBytes,
-            recordBytes: state.partition.totalRecordBytes, appends: state.appends)
+            recordBytes: state.partition.totalRecordBytes, appends: state.appends,
+            memoryBytes: state.partition.tailBytes)
     }
 
     /// Up to `limit` records from `offset` on, within `maxBytes` (the first always, so a large record
-    /// cannot stall a reader), stopping before any unstored one.
-    package func read(from offset: UInt64, limit: Int, maxBytes: Int, now: UInt64) -> StreamReadResult {
+    /// cannot stall a reader), stopping before any unstored one — when their bodies are all in memory
+    /// (the tail: every live reader's case); nil when some must be read from the store (`read(…on:)`).
+    package func readNow(from offset: UInt64, limit: Int, maxBytes: Int, now: UInt64) -> StreamReadResult? {
         state.withLockedValue { state in
             state.partition.trim(now: now)
-            let end = state.readableEnd
-            var records: [StreamReadRecord] = []
-            for entry in state.partition.read(from: offset, limit: limit, maxBytes: maxBytes) {
-                guard entry.offset < end else { break }
-                records.append(
-                    StreamReadRecord(partition: index, offset: entry.offset, time: entry.time, record: entry.element))
-            }
-            return StreamReadResult(partition: Self.info(index, state), records: records)
+            if offset >= state.partition.tailStart { return Self.readKept(index, offset, limit, maxBytes, state) }
+            // From below the tail's start: in memory only when no entry read lost its body.
+            let planned = plan(offset, limit, maxBytes, state)
+            return planned.missing.isEmpty ? planned.result : nil
         }
     }
 
-    /// The newest readable record on `subject` (a topic name): JetStream's `last_by_subj`.
-    package func last(subject: String) -> StreamReadRecord? {
+    /// The same read, completed on `loop`: at once when the bodies are in memory, else once the store has
+    /// read the ones below the tail (on its reader thread; never blocking a loop). A record deleted while
+    /// the store read is left out.
+    package func read(from offset: UInt64, limit: Int, maxBytes: Int, now: UInt64, on loop: any EventLoop)
+        -> EventLoopFuture<StreamReadResult>
+    {
+        let planned = state.withLockedValue { state -> Planned in
+            state.partition.trim(now: now)
+            if offset >= state.partition.tailStart {
+                return Planned(result: Self.readKept(index, offset, limit, maxBytes, state))
+            }
+            return plan(offset, limit, maxBytes, state)
+        }
+        guard !planned.missing.isEmpty, let store else { return loop.makeSucceededFuture(planned.result) }
+        let promise = loop.makePromise(of: StreamReadResult.self)
+        store.readStream(stream, partition: index, offsets: planned.missing) { result in
+            switch result {
+            case .success(let messages): promise.succeed(planned.filled(with: messages))
+            case .failure(let error): promise.fail(BusError.notRead("\(error)"))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// The same read, waiting for the store when it must (tests, start-up: never on an event loop).
+    package func readWaiting(from offset: UInt64, limit: Int, maxBytes: Int, now: UInt64) throws(BusError)
+        -> StreamReadResult
+    {
+        let planned = state.withLockedValue { state -> Planned in
+            state.partition.trim(now: now)
+            return plan(offset, limit, maxBytes, state)
+        }
+        guard !planned.missing.isEmpty, let store else { return planned.result }
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NIOLockedValueBox<Result<[StoredStreamMessage], any Error>>(.success([]))
+        store.readStream(stream, partition: index, offsets: planned.missing) { result in
+            outcome.withLockedValue { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        switch outcome.withLockedValue({ $0 }) {
+        case .success(let messages): return planned.filled(with: messages)
+        case .failure(let error): throw .notRead("\(error)")
+        }
+    }
+
+    /// Up to `limit` index entries from `offset` on (offset, subject, sizes, time; no body), stopping
+    /// before any unstored one: what scans by subject need (counts, interest, filters), never the store.
+    package func readIndex(from offset: UInt64, limit: Int, now: UInt64) -> StreamIndexResult {
+        state.withLockedValue { state in
+            state.partition.trim(now: now)
+            let end = state.readableEnd
+            var records: [StreamIndexRecord] = []
+            for entry in state.partition.read(from: offset, limit: limit) {
+                guard entry.offset < end else { break }
+                records.append(
+                    StreamIndexRecord(
+                        offset: entry.offset, subject: entry.subject, time: entry.time, bytes: entry.bytes,
+                        recordBytes: entry.recordBytes))
+            }
+            return StreamIndexResult(partition: Self.info(index, state), records: records)
+        }
+    }
+
+    /// A read whose bodies are all kept (from `offset` at or after the tail's start).
+    private static func readKept(_ index: Int, _ offset: UInt64, _ limit: Int, _ maxBytes: Int, _ state: State)
+        -> StreamReadResult
+    {
+        let end = state.readableEnd
+        var records: [StreamReadRecord] = []
+        for entry in state.partition.read(from: offset, limit: limit, maxBytes: maxBytes) {
+            guard entry.offset < end, let element = entry.element else { break }
+            records.append(StreamReadRecord(partition: index, offset: entry.offset, time: entry.time, record: element))
+        }
+        return StreamReadResult(partition: info(index, state), records: records)
+    }
+
+    /// A read planned from the index: the records in memory, and the offsets whose bodies the store has.
+    private struct Planned: @unchecked Sendable {  // handed to one completion, never shared
+        var info: StreamPartitionInfo
+        var partition: Int
+        /// In offset order; nil records are read from the store.
+        var entries: [(offset: UInt64, time: UInt64, record: StreamRecord?)] = []
+        var missing: [UInt64] = []
+        private var kept: StreamReadResult?
+
+        init(result: StreamReadResult) {
+            self.info = result.partition
+            self.partition = result.partition.partition
+            self.kept = result
+        }
+
+        init(info: StreamPartitionInfo, partition: Int) {
+            self.info = info
+            self.partition = partition
+        }
+
+        mutating func add(offset: UInt64, time: UInt64, record: StreamRecord?) {
+            entries.append((offset, time, record))
+            if record == nil { missing.append(offset) }
+        }
+
+        /// Every record in memory (`missing` empty).
+        var result: StreamReadResult {
+            if let kept { return kept }
+            return filled(with: [])
+        }
+
+        /// The read with the store's records in place (a record the store no longer has is left out).
+        func filled(with messages: [StoredStreamMessage]) -> StreamReadResult {
+            var fetched: [UInt64: StoredStreamMessage] = [:]
+            fetched.reserveCapacity(messages.count)
+            for message in messages { fetched[message.offset] = message }
+            var records: [StreamReadRecord] = []
+            records.reserveCapacity(entries.count)
+            for entry in entries {
+                let record: StreamRecord
+                if let kept = entry.record {
+                    record = kept
+                } else if let stored = fetched[entry.offset] {
+                    record = StreamRecord(message: stored.message, key: stored.key)
+                } else {
+                    continue
+                }
+                records.append(
+                    StreamReadRecord(partition: partition, offset: entry.offset, time: entry.time, record: record))
+            }
+            return StreamReadResult(partition: info, records: records)
+        }
+    }
+
+    /// The read's entries from the index, each with its body when kept (under the lock).
+    private func plan(_ offset: UInt64, _ limit: Int, _ maxBytes: Int, _ state: State) -> Planned {
+        let end = state.readableEnd
+        var planned = Planned(info: Self.info(index, state), partition: index)
+        for entry in state.partition.read(from: offset, limit: limit, maxBytes: maxBytes) {
+            guard entry.offset < end else { break }
+            planned.add(offset: entry.offset, time: entry.time, record: entry.element)
+        }
+        return planned
+    }
+
+    /// The newest readable record on `subject` (a topic name), from the index: JetStream's `last_by_subj`
+    /// (its body is read by offset).
+    package func last(subject: String) -> StreamIndexRecord? {
         state.withLockedValue { state in
             guard let entry = state.partition.last(subject: subject), entry.offset < state.readableEnd else {
                 return nil
             }
-            return StreamReadRecord(partition: index, offset: entry.offset, time: entry.time, record: entry.element)
+            return StreamIndexRecord(
+                offset: entry.offset, subject: entry.subject, time: entry.time, bytes: entry.bytes,
+                recordBytes: entry.recordBytes)
         }
     }
 

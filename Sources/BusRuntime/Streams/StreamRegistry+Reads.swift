@@ -6,19 +6,101 @@ extension StreamRegistry {
     // MARK: - Reading
 
     /// Up to `limit` records of one partition from `offset` on, within `maxBytes` (the first record always).
-    /// An offset below the oldest kept starts at the oldest (Kafka's `earliest` after retention).
+    /// An offset below the oldest kept starts at the oldest (Kafka's `earliest` after retention). Completes
+    /// on `loop`: at once when the bodies are in memory (a `file` stream's tail, every live reader's case),
+    /// else once the store has read the older ones (never blocking the loop).
+    package func read(
+        _ name: String, partition: Int, from offset: UInt64, limit: Int = .max, maxBytes: Int = .max,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<StreamReadResult> {
+        do {
+            return try partitionBox(name, partition).read(
+                from: offset, limit: limit, maxBytes: maxBytes, now: clock(), on: loop)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+    }
+
+    /// The same read, waiting for the store when bodies below the memory tail are asked for: for tests
+    /// and start-up, never on an event loop.
     package func read(
         _ name: String, partition: Int, from offset: UInt64, limit: Int = .max, maxBytes: Int = .max
     ) throws(BusError) -> StreamReadResult {
-        try partitionBox(name, partition).read(from: offset, limit: limit, maxBytes: maxBytes, now: clock())
+        try partitionBox(name, partition).readWaiting(from: offset, limit: limit, maxBytes: maxBytes, now: clock())
     }
 
-    /// The newest `count` records of one partition ("from the end"), oldest first.
+    /// Index entries (offset, subject, sizes, time; no body) of one partition from `offset` on: what a scan
+    /// by subject needs, from memory whatever the stream keeps of its bodies.
+    package func readIndex(_ name: String, partition: Int, from offset: UInt64, limit: Int = .max)
+        throws(BusError) -> StreamIndexResult
+    {
+        try partitionBox(name, partition).readIndex(from: offset, limit: limit, now: clock())
+    }
+
+    /// The newest `count` records of one partition ("from the end"), oldest first, completed on `loop`.
+    package func readLast(_ name: String, partition: Int, count: Int, on loop: any EventLoop)
+        -> EventLoopFuture<StreamReadResult>
+    {
+        do {
+            let box = try partitionBox(name, partition)
+            return box.read(from: Self.lastStart(box.info, count), limit: count, maxBytes: .max, now: clock(), on: loop)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+    }
+
+    /// The newest `count` records, waiting for the store when it must (tests, start-up).
     package func readLast(_ name: String, partition: Int, count: Int) throws(BusError) -> StreamReadResult {
         let box = try partitionBox(name, partition)
-        let info = box.info
+        return try box.readWaiting(from: Self.lastStart(box.info, count), limit: count, maxBytes: .max, now: clock())
+    }
+
+    /// The newest readable record of one partition, from memory (a partition always keeps the newest
+    /// readable record's body); nil when it keeps none.
+    package func newest(_ name: String, partition: Int) throws(BusError) -> StreamReadRecord? {
+        let box = try partitionBox(name, partition)
+        return box.readNow(from: Self.lastStart(box.info, 1), limit: 1, maxBytes: .max, now: clock())?.records.last
+    }
+
+    /// Reads one partition from `offset` to its end, `batch` records at a time, folding each batch into
+    /// the value with `each` (false: stop there); completes on `loop` with the value. Batches whose bodies
+    /// are in memory are read in a loop at once, the others from the store (off the loop), so a scan of a
+    /// stream longer than its memory tail never blocks the loop.
+    package func scan<Value: Sendable>(
+        _ name: String, partition: Int, from offset: UInt64, batch: Int = 1024, into initial: Value,
+        on loop: any EventLoop, _ each: @escaping @Sendable (inout Value, [StreamReadRecord]) -> Bool
+    ) -> EventLoopFuture<Value> {
+        let box: StreamPartitionBox
+        do { box = try partitionBox(name, partition) } catch { return loop.makeFailedFuture(error) }
+        var value = initial
+        var from = offset
+        while let result = box.readNow(from: from, limit: batch, maxBytes: .max, now: clock()) {
+            guard let last = result.records.last, each(&value, result.records) else {
+                return loop.makeSucceededFuture(value)
+            }
+            from = last.offset + 1
+        }
+        let reached = value
+        let start = from
+        return box.read(from: start, limit: batch, maxBytes: .max, now: clock(), on: loop).flatMap { result in
+            var value = reached
+            guard let last = result.records.last, each(&value, result.records) else {
+                return loop.makeSucceededFuture(value)
+            }
+            return self.scan(
+                name, partition: partition, from: last.offset + 1, batch: batch, into: value, on: loop, each)
+        }
+    }
+
+    /// The index entry of the newest record of one partition; nil when it keeps none.
+    package func lastIndex(_ name: String, partition: Int) throws(BusError) -> StreamIndexRecord? {
+        let box = try partitionBox(name, partition)
+        return box.readIndex(from: Self.lastStart(box.info, 1), limit: 1, now: clock()).records.last
+    }
+
+    private static func lastStart(_ info: StreamPartitionInfo, _ count: Int) -> UInt64 {
         let start = info.lastOffset >= UInt64(count) ? info.lastOffset - UInt64(count) + 1 : 0
-        return box.read(from: max(start, info.firstOffset), limit: count, maxBytes: .max, now: clock())
+        return max(start, info.firstOffset)
     }
 
     /// The first readable offset of one partition appended at or after `time` (ns since the Unix epoch);
@@ -39,8 +121,9 @@ extension StreamRegistry {
         }
     }
 
-    /// The newest readable record of one partition on `subject` (a topic name); nil when it has none.
-    package func last(_ name: String, partition: Int, subject: String) throws(BusError) -> StreamReadRecord? {
+    /// The index entry of the newest readable record of one partition on `subject` (a topic name); nil when
+    /// it has none. Its body: `read(…from: offset, limit: 1…)`.
+    package func last(_ name: String, partition: Int, subject: String) throws(BusError) -> StreamIndexRecord? {
         try partitionBox(name, partition).last(subject: subject)
     }
 

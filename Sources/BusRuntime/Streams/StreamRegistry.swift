@@ -1,5 +1,6 @@
 import Atomics
 package import BusCore
+import Dispatch
 import NIOConcurrencyHelpers
 import NIOCore
 package import Storage
@@ -31,16 +32,21 @@ package final class StreamRegistry: Sendable {
     /// How many streams exist: while none do, a plan lookup does not take the lock.
     private let streamCount = ManagedAtomic<Int>(0)
     let store: (any Store)?
+    /// The bytes of bodies a `file` partition keeps in memory when its stream says `.default`
+    /// (`limits.stream_memory_tail_bytes`); nil: every body.
+    let defaultMemoryTail: Int?
     let clock: @Sendable () -> UInt64
     let makeEpoch: @Sendable () -> String
     /// Tells the shards their cached plans are stale (the subscription registry's generation).
     private let changed: @Sendable () -> Void
 
     init(
-        store: (any Store)?, clock: @escaping @Sendable () -> UInt64, makeEpoch: @escaping @Sendable () -> String,
+        store: (any Store)?, defaultMemoryTail: Int? = StreamMemoryTail.defaultBytes,
+        clock: @escaping @Sendable () -> UInt64, makeEpoch: @escaping @Sendable () -> String,
         changed: @escaping @Sendable () -> Void
     ) {
         self.store = store
+        self.defaultMemoryTail = defaultMemoryTail
         self.clock = clock
         self.makeEpoch = makeEpoch
         self.changed = changed
@@ -121,8 +127,8 @@ package final class StreamRegistry: Sendable {
             let box = StreamBox(
                 configuration: configuration,
                 partitions: epochs.enumerated().map { index, epoch in
-                    StreamPartitionBox(
-                        stream: name, index: index,
+                    self.partitionBox(
+                        configuration, index: index,
                         partition: StreamPartition(epoch: epoch, limits: configuration.limits))
                 })
             self.register(box)
@@ -130,16 +136,18 @@ package final class StreamRegistry: Sendable {
         }
     }
 
-    /// Changes a stream's limits and/or filters (its partitions, retention and storage stay). What the new
-    /// limits no longer allow goes at once.
+    /// Changes a stream's limits, filters and/or memory tail (its partitions, retention and storage stay).
+    /// What the new limits no longer allow goes at once, and the bodies past a smaller tail.
     package func update(
         _ name: String, limits: StreamLimits? = nil, filters: [TopicFilter]? = nil,
+        memoryTail: StreamMemoryTail? = nil,
         completion: @escaping @Sendable (Result<StreamInfo, BusError>) -> Void
     ) {
         guard let box = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
         var configuration = box.configuration
         if let limits { configuration.limits = limits }
         if let filters { configuration.filters = filters }
+        if let memoryTail { configuration.memoryTail = memoryTail }
         if let problem = configuration.problem { return completion(.failure(.invalidStream(problem))) }
         let updated = configuration
         submit([.saveStream(updated)]) { error in
@@ -156,6 +164,7 @@ package final class StreamRegistry: Sendable {
             var trims: [StoreWrite] = []
             let now = self.clock()
             for partition in box.partitions {
+                if old.memoryTail != updated.memoryTail { partition.setMemoryTail(self.memoryTail(of: updated)) }
                 let first = partition.update(limits: updated.limits, now: now)
                 if box.storage == .file {
                     trims.append(.trimStream(stream: name, partition: partition.index, before: first))
@@ -213,6 +222,27 @@ package final class StreamRegistry: Sendable {
         submit(writes) { error in completion(error.map { .failure(.notStored("\($0)")) } ?? .success(total)) }
     }
 
+    /// The bytes of bodies a partition of `configuration` keeps in memory; nil: every body (a `memory`
+    /// stream, `.all`).
+    func memoryTail(of configuration: StreamConfiguration) -> Int? {
+        guard configuration.storage == .file else { return nil }
+        switch configuration.memoryTail {
+        case .default: return defaultMemoryTail
+        case .bytes(let bytes): return bytes
+        case .all: return nil
+        }
+    }
+
+    private func partitionBox(
+        _ configuration: StreamConfiguration, index: Int, partition: StreamPartition<StreamRecord>
+    )
+        -> StreamPartitionBox
+    {
+        StreamPartitionBox(
+            stream: configuration.name, index: index, partition: partition, memoryTail: memoryTail(of: configuration),
+            store: configuration.storage == .file ? store : nil)
+    }
+
     private func register(_ box: StreamBox) {
         let filters = box.configuration.filters
         state.withLockedValue { state in
@@ -267,17 +297,22 @@ package final class StreamRegistry: Sendable {
             for index in 0..<configuration.partitions {
                 let partition: StreamPartition<StreamRecord>
                 if configuration.storage == .file, index < stream.partitions.count {
-                    partition = Self.replay(stream.partitions[index], limits: configuration.limits, now: now)
-                    restored.messages += partition.count
-                    // Rows the replay dropped from the middle (per-subject limits) leave the store too.
-                    let holes = stream.partitions[index].messages.lazy.map(\.offset).filter {
-                        $0 >= partition.firstOffset && partition.entry(at: $0) == nil
+                    let stored = stream.partitions[index]
+                    var replayed = Self.replay(stored, limits: configuration.limits, now: now)
+                    if stored.messages.isEmpty && !stored.index.isEmpty {
+                        // Loaded as its index: the bodies its memory tail holds come back from the store.
+                        fillTail(&replayed, configuration, partition: index)
                     }
+                    partition = replayed
+                    restored.messages += partition.count
+                    let offsets = stored.messages.isEmpty ? stored.index.map(\.offset) : stored.messages.map(\.offset)
+                    // Rows the replay dropped from the middle (per-subject limits) leave the store too.
+                    let holes = offsets.lazy.filter { $0 >= partition.firstOffset && partition.entry(at: $0) == nil }
                     if !holes.isEmpty {
                         writes.append(
                             .deleteStreamMessages(stream: configuration.name, partition: index, offsets: Array(holes)))
                     }
-                    if let first = stream.partitions[index].messages.first?.offset, partition.firstOffset > first {
+                    if let first = offsets.first, partition.firstOffset > first {
                         writes.append(
                             .trimStream(stream: configuration.name, partition: index, before: partition.firstOffset))
                     }
@@ -288,7 +323,7 @@ package final class StreamRegistry: Sendable {
                         .saveStreamPartition(stream: configuration.name, partition: index, epoch: epoch, lastOffset: 0))
                     restored.newEpochs += 1
                 }
-                partitions.append(StreamPartitionBox(stream: configuration.name, index: index, partition: partition))
+                partitions.append(partitionBox(configuration, index: index, partition: partition))
             }
             register(StreamBox(configuration: configuration, partitions: partitions))
             restored.streams += 1
@@ -303,10 +338,13 @@ package final class StreamRegistry: Sendable {
         return restored
     }
 
+    /// Replays a stored partition through the limits: its records (bodies kept), or its index entries
+    /// (bodies in the store, `fillTail` reads back the newest).
     private static func replay(_ stored: StoredStreamPartition, limits: StreamLimits, now: UInt64)
         -> StreamPartition<StreamRecord>
     {
-        let start = stored.messages.first.map { $0.offset - 1 } ?? stored.lastOffset
+        let first = stored.messages.first?.offset ?? stored.index.first?.offset
+        let start = first.map { $0 - 1 } ?? stored.lastOffset
         var partition = StreamPartition<StreamRecord>(epoch: stored.epoch, limits: limits, lastOffset: start)
         for message in stored.messages where message.offset > partition.lastOffset {
             let record = StreamRecord(message: message.message, key: message.key)
@@ -316,8 +354,50 @@ package final class StreamRegistry: Sendable {
                 recordBytes: StreamPartitionBox.recordBytes(of: message.message), time: message.message.timestamp
             ) { _ in record }
         }
+        for entry in stored.index where entry.offset > partition.lastOffset {
+            partition.resume(
+                at: entry.offset, subject: entry.subject, bytes: entry.bytes, recordBytes: entry.recordBytes,
+                time: entry.time
+            ) { _ in nil }
+        }
         partition.resumeLastOffset(stored.lastOffset)
         partition.update(limits: limits, now: now)
         return partition
+    }
+
+    /// Reads back from the store the bodies a partition restored from its index keeps in memory: its
+    /// newest records up to its memory tail (every record for a stream keeping them all). At start-up,
+    /// before any loop serves: the reads are waited for.
+    private func fillTail(
+        _ partition: inout StreamPartition<StreamRecord>, _ configuration: StreamConfiguration, partition index: Int
+    ) {
+        guard let store else { return }
+        let offsets = partition.newestOffsets(within: memoryTail(of: configuration))
+        guard let oldest = offsets.first else { return }
+        var bodies: [UInt64: StoredStreamMessage] = [:]
+        // A page at a time, so a stream keeping every record is not read in one query.
+        for start in stride(from: 0, to: offsets.count, by: 4096) {
+            let page = Array(offsets[start..<min(start + 4096, offsets.count)])
+            for message in Self.readWaiting(store, configuration.name, partition: index, offsets: page) {
+                bodies[message.offset] = message
+            }
+        }
+        partition.restoreElements(from: oldest) { offset in
+            bodies[offset].map { StreamRecord(message: $0.message, key: $0.key) }
+        }
+    }
+
+    /// `Store.readStream`, waited for (start-up only); nothing when it fails (those bodies are read later).
+    private static func readWaiting(_ store: any Store, _ stream: String, partition: Int, offsets: [UInt64])
+        -> [StoredStreamMessage]
+    {
+        let done = DispatchSemaphore(value: 0)
+        let result = NIOLockedValueBox<[StoredStreamMessage]>([])
+        store.readStream(stream, partition: partition, offsets: offsets) { outcome in
+            if case .success(let messages) = outcome { result.withLockedValue { $0 = messages } }
+            done.signal()
+        }
+        done.wait()
+        return result.withLockedValue { $0 }
     }
 }

@@ -72,27 +72,56 @@ extension KafkaRESTRoutes {
         } catch {
             return loop.makeFailedFuture(error)
         }
-        var collected: [FetchedRecord] = []
+        let partitions = held.sorted(by: { $0.key < $1.key })
+        return Self.collect(partitions[...], streams: streams, maxBytes: fetch.maxBytes, into: Collected(), on: loop)
+            .flatMap { collected in
+                let enough =
+                    !collected.records.isEmpty && (fetch.minBytes <= 0 || collected.bytes >= fetch.minBytes)
+                if enough || NIODeadline.now() >= fetch.deadline {
+                    return self.handOut(collected.records, from: held, to: collected.ends, fetch, on: loop)
+                }
+                return Self.waitForAny(
+                    held.keys.map { ($0, collected.ends[$0] ?? 1) }, streams: streams, until: fetch.deadline, on: loop
+                )
+                .flatMap { self.fetch(fetch, on: loop) }
+            }
+    }
+
+    /// What one fetch read so far: the records, their bytes, and each partition's next position.
+    struct Collected: Sendable {
+        var records: [FetchedRecord] = []
         var bytes = 0
         var ends: [KafkaRESTTopicPartition: UInt64] = [:]
-        for (partition, position) in held.sorted(by: { $0.key < $1.key }) {
-            ends[partition] = position
-            guard bytes < fetch.maxBytes,
-                let result = try? streams.read(
-                    partition.topic, partition: partition.partition, from: position, maxBytes: fetch.maxBytes - bytes)
-            else { continue }
-            for record in result.records {
-                collected.append(FetchedRecord(topic: partition.topic, record: record))
-                bytes += record.record.message.payload.readableBytes + (record.record.key?.count ?? 0)
-                ends[partition] = record.offset + 1
+    }
+
+    /// Reads each partition in turn from its position, within what is left of `maxBytes` (a partition's
+    /// records older than its stream keeps in memory come from the store, off the loop).
+    private static func collect(
+        _ partitions: ArraySlice<(key: KafkaRESTTopicPartition, value: UInt64)>, streams: StreamRegistry,
+        maxBytes: Int, into collected: Collected, on loop: any EventLoop
+    ) -> EventLoopFuture<Collected> {
+        guard let (partition, position) = partitions.first else { return loop.makeSucceededFuture(collected) }
+        var collected = collected
+        collected.ends[partition] = position
+        let rest = partitions.dropFirst()
+        guard collected.bytes < maxBytes else {
+            return collect(rest, streams: streams, maxBytes: maxBytes, into: collected, on: loop)
+        }
+        return streams.read(
+            partition.topic, partition: partition.partition, from: position, maxBytes: maxBytes - collected.bytes,
+            on: loop
+        )
+        .map { Optional($0) }
+        .recover { _ in nil }
+        .flatMap { result in
+            var collected = collected
+            for record in result?.records ?? [] {
+                collected.records.append(FetchedRecord(topic: partition.topic, record: record))
+                collected.bytes += record.record.message.payload.readableBytes + (record.record.key?.count ?? 0)
+                collected.ends[partition] = record.offset + 1
             }
+            return collect(rest, streams: streams, maxBytes: maxBytes, into: collected, on: loop)
         }
-        let enough = !collected.isEmpty && (fetch.minBytes <= 0 || bytes >= fetch.minBytes)
-        if enough || NIODeadline.now() >= fetch.deadline {
-            return handOut(collected, from: held, to: ends, fetch, on: loop)
-        }
-        return Self.waitForAny(held.keys.map { ($0, ends[$0] ?? 1) }, streams: streams, until: fetch.deadline, on: loop)
-            .flatMap { self.fetch(fetch, on: loop) }
     }
 
     /// Moves the positions past what is handed out (where no other request moved them meanwhile) and,

@@ -197,10 +197,10 @@ extension JetStreamService {
             // The newest record the filters match (a scan: the streams index subjects, not filters).
             var last: UInt64?
             var from = partition.firstOffset
-            while let records = try? bus.streams.read(stream, partition: 0, from: from, limit: 1024).records,
+            while let records = try? bus.streams.readIndex(stream, partition: 0, from: from, limit: 1024).records,
                 let tail = records.last
             {
-                for record in records where filters.contains(where: { $0.matches(record.record.message.topic) }) {
+                for record in records where filters.contains(where: { $0.matches(record.topic) }) {
                     last = record.offset
                 }
                 from = tail.offset + 1
@@ -213,10 +213,10 @@ extension JetStreamService {
     func lastPerSubject(stream: String, filters: [TopicFilter]) -> [UInt64] {
         var records: [(offset: UInt64, topic: Topic)] = []
         var from: UInt64 = 0
-        while let read = try? bus.streams.read(stream, partition: 0, from: from, limit: 1024).records,
+        while let read = try? bus.streams.readIndex(stream, partition: 0, from: from, limit: 1024).records,
             let tail = read.last
         {
-            records += read.map { (offset: $0.offset, topic: $0.record.message.topic) }
+            records += read.map { (offset: $0.offset, topic: $0.topic) }
             from = tail.offset + 1
         }
         return JetStreamConsumerState.lastPerSubject(records, filters: filters)
@@ -232,10 +232,10 @@ extension JetStreamService {
         }
         var count = 0
         var from = cursor
-        while let records = try? bus.streams.read(consumer.stream, partition: 0, from: from, limit: 1024).records,
+        while let records = try? bus.streams.readIndex(consumer.stream, partition: 0, from: from, limit: 1024).records,
             let tail = records.last
         {
-            count += records.filter { record in filters.contains { $0.matches(record.record.message.topic) } }.count
+            count += records.filter { record in filters.contains { $0.matches(record.topic) } }.count
             from = tail.offset + 1
         }
         return count

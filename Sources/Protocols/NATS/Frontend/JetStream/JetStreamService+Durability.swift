@@ -61,8 +61,11 @@ extension JetStreamService {
         let streams = bus.streams
         let name = JetStreamStreamConfig.consumerStoreName
         guard streams.stream(named: name) != nil else {
+            // One record per consumer (and per stream's settings): kept whole in memory, so the restore
+            // (`restoreConsumersIfNeeded`, which may run on a loop) never waits for the store.
             let store = StreamConfiguration(
-                name: name, filters: [], limits: StreamLimits(maxMessagesPerSubject: 1), storage: .file)
+                name: name, filters: [], limits: StreamLimits(maxMessagesPerSubject: 1), storage: .file,
+                memoryTail: .all)
             // A failure to store it leaves the records to a stream that is not there (dropped, as before);
             // the next request tries to create it again.
             streams.create(store) { _ in self.drainAppends() }

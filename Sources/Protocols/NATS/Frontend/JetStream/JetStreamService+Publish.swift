@@ -36,7 +36,7 @@ extension JetStreamService {
             if expected != lastOnSubject { return .wrongLastSequence(lastOnSubject) }
         }
         if let expected = header("Nats-Expected-Last-Msg-Id") {
-            let record = try? bus.streams.readLast(box.name, partition: 0, count: 1).records.last
+            let record = try? bus.streams.newest(box.name, partition: 0)
             let lastID = record.flatMap { Self.messageID($0.record.message.headers) } ?? ""
             if expected != lastID { return .wrongLastMessageID(lastID) }
         }

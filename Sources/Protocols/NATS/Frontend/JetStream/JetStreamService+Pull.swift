@@ -79,7 +79,6 @@ extension JetStreamService {
     /// Sends what the consumer has for the request now; then ends it (filled, `no_wait`: 404, expired:
     /// 408) or waits for a new record, at most one slice (so ack-wait redeliveries and NAKs are seen).
     func serve(_ request: PullRequest) {
-        var request = request
         let consumer = request.consumer
         let loop = request.client.eventLoop
         guard request.client.isOpenForJetStream,
@@ -90,10 +89,20 @@ extension JetStreamService {
             return
         }
         let now = bus.clock()
+        // At once from the stream's memory tail (a consumer keeping up); records older than the tail come
+        // from the store first, off the loop.
+        take(from: consumer, limit: request.remaining, now: now, on: loop, maxBytes: request.remainingBytes)
+            .whenSuccess { taken in self.served(request, taken, now: now) }
+    }
+
+    /// The rest of `serve`: sends what was taken, then ends the request or waits for a new record.
+    private func served(_ request: PullRequest, _ taken: Taken, now: UInt64) {
+        var request = request
+        let consumer = request.consumer
+        let loop = request.client.eventLoop
         let stream = consumer.stream
         let streams = bus.streams
-        let (deliveries, bytesExceeded, bytesTaken) = take(
-            from: consumer, limit: request.remaining, now: now, on: loop, maxBytes: request.remainingBytes)
+        let (deliveries, bytesExceeded, bytesTaken) = (taken.deliveries, taken.bytesExceeded, taken.bytes)
         let (cursor, filters, pendingCount, room) = consumer.withState { state in
             (state.cursor, state.filters, state.pending.count, state.config.maxAckPending)
         }
@@ -179,73 +188,161 @@ extension JetStreamService {
             }
     }
 
+    /// What `take` gave: the deliveries, whether the next one did not fit `maxBytes`, and the bytes they
+    /// counted (0 without `maxBytes`).
+    struct Taken: @unchecked Sendable {  // handed from one round to the next on one loop
+        var deliveries: [JetStreamConsumerState.Delivery] = []
+        var bytesExceeded = false
+        var bytes = 0
+        /// What is left of `maxBytes` (nil: no bound).
+        var budget: Int?
+    }
+
+    /// The records one round of `take` looks at: from the cursor on, and the due redeliveries.
+    struct RoundReads: @unchecked Sendable {  // read on one loop, used there
+        var fresh: [StreamReadRecord] = []
+        var redelivered: [UInt64: StreamReadRecord] = [:]
+    }
+
     /// Up to `limit` deliveries from `consumer`. The records are read before the consumer's lock is taken
     /// (no project lock is taken while another is held: docs/concurrency.md): its cursor and due
     /// redeliveries are read, those records fetched from the stream, then the state takes what is still
     /// its to take (another pull may have moved it meanwhile); again while a full read found too few.
     /// Runs on `loop`, a bus loop, where the `MAX_DELIVERIES` advisories of what reached `max_deliver`
-    /// meanwhile are published.
+    /// meanwhile are published. Completes at once while the records are in the stream's memory tail;
+    /// a round reaching older ones reads them from the store first (off the loop).
     /// `maxBytes` (a pull request's `max_bytes`) bounds the deliveries by `deliverySize`; `bytesExceeded`
     /// says the next one did not fit, `bytes` what the deliveries counted (0 without `maxBytes`).
     func take(
         from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop, maxBytes: Int? = nil
-    ) -> (deliveries: [JetStreamConsumerState.Delivery], bytesExceeded: Bool, bytes: Int) {
-        let streams = bus.streams
-        let stream = consumer.stream
-        var deliveries: [JetStreamConsumerState.Delivery] = []
-        var budget = maxBytes
-        var bytesExceeded = false
-        let replyBytes = Self.ackReplyOverhead + consumer.stream.utf8.count + consumer.name.utf8.count
-        for _ in 0..<Self.maxReadRounds {
+    ) -> EventLoopFuture<Taken> {
+        takeRounds(
+            from: consumer, limit: limit, now: now, on: loop, maxBytes: maxBytes, Taken(budget: maxBytes), round: 0)
+    }
+
+    private func takeRounds(
+        from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop, maxBytes: Int?,
+        _ taken: Taken, round first: Int
+    ) -> EventLoopFuture<Taken> {
+        var taken = taken
+        for round in first..<Self.maxReadRounds {
             let (cursor, due) = consumer.withState { state in
                 // A last-per-subject consumer's first sequences are read like redeliveries: one by one.
                 (
                     state.cursor,
                     state.pending.filter { $0.value.deadline <= now }.keys.sorted()
-                        + state.lastPerSubject.prefix(limit - deliveries.count)
+                        + state.lastPerSubject.prefix(limit - taken.deliveries.count)
                 )
             }
-            let wanted = max(limit - deliveries.count, Self.readAhead)
-            let fresh = (try? streams.read(stream, partition: 0, from: cursor, limit: wanted).records) ?? []
-            var redelivered: [UInt64: StreamReadRecord] = [:]
-            for sequence in due.prefix(2 * (limit - deliveries.count)) {
-                // The record at or after it: another sequence means it was purged (the state drops it).
-                if let record = try? streams.read(stream, partition: 0, from: sequence, limit: 1).records.first {
-                    redelivered[sequence] = record
-                }
+            let wanted = max(limit - taken.deliveries.count, Self.readAhead)
+            let sequences = Array(due.prefix(2 * (limit - taken.deliveries.count)))
+            guard let reads = roundReadsNow(consumer.stream, cursor: cursor, wanted: wanted, due: sequences, now: now)
+            else {
+                // Older than the stream keeps in memory: this round's records come from the store.
+                let before = taken
+                return roundReads(consumer.stream, cursor: cursor, wanted: wanted, due: sequences, on: loop)
+                    .flatMap { reads in
+                        var taken = before
+                        guard
+                            self.takeRound(
+                                consumer, reads, cursor: cursor, wanted: wanted, limit: limit, now: now,
+                                taken: &taken)
+                        else {
+                            return loop.makeSucceededFuture(
+                                self.finishTake(consumer, taken, maxBytes: maxBytes, now: now, on: loop))
+                        }
+                        return self.takeRounds(
+                            from: consumer, limit: limit, now: now, on: loop, maxBytes: maxBytes, taken,
+                            round: round + 1)
+                    }
             }
-            let (taken, stopped) = consumer.withState { state in
-                let taken = state.next(
-                    limit: limit - deliveries.count, now: now, maxBytes: budget,
-                    size: { Self.deliverySize($0, replyBytes: replyBytes) }
-                ) { from, count in
-                    if count == 1, let record = redelivered[from] { return [record] }
-                    // A redelivery not read ahead (it became due meanwhile) waits for the next round.
-                    if from < cursor { return [] }
-                    return Array(fresh.lazy.filter { $0.offset >= from }.prefix(count))
-                }
-                return (taken, state.stoppedByBytes)
-            }
-            deliveries += taken
-            if let left = budget {
-                budget = left - taken.reduce(0) { $0 + Self.deliverySize($1.record, replyBytes: replyBytes) }
-            }
-            if stopped {
-                bytesExceeded = true
-                break
-            }
-            // Replaying at the original pace: the next record waits for its gap.
-            if deliveries.count >= limit || fresh.count < wanted || consumer.withState({ $0.replayDue != nil }) {
-                break
-            }
+            guard takeRound(consumer, reads, cursor: cursor, wanted: wanted, limit: limit, now: now, taken: &taken)
+            else { break }
         }
+        return loop.makeSucceededFuture(finishTake(consumer, taken, maxBytes: maxBytes, now: now, on: loop))
+    }
+
+    /// A round's records when their bodies are all in memory; nil when some are in the store only.
+    private func roundReadsNow(_ stream: String, cursor: UInt64, wanted: Int, due: [UInt64], now: UInt64)
+        -> RoundReads?
+    {
+        guard let partition = bus.streams.stream(named: stream)?.partitions[0] else { return RoundReads() }
+        var reads = RoundReads()
+        guard let fresh = partition.readNow(from: cursor, limit: wanted, maxBytes: .max, now: now) else { return nil }
+        reads.fresh = fresh.records
+        for sequence in due {
+            // The record at or after it: another sequence means it was purged (the state drops it).
+            guard let read = partition.readNow(from: sequence, limit: 1, maxBytes: .max, now: now) else { return nil }
+            if let record = read.records.first { reads.redelivered[sequence] = record }
+        }
+        return reads
+    }
+
+    /// A round's records, those older than the stream keeps in memory read from the store; on `loop`.
+    private func roundReads(_ stream: String, cursor: UInt64, wanted: Int, due: [UInt64], on loop: any EventLoop)
+        -> EventLoopFuture<RoundReads>
+    {
+        let streams = bus.streams
+        let fresh = streams.read(stream, partition: 0, from: cursor, limit: wanted, on: loop)
+            .map(\.records).recover { _ in [] }
+        let redelivered = due.map { sequence in
+            streams.read(stream, partition: 0, from: sequence, limit: 1, on: loop)
+                .map { (sequence, $0.records.first) }.recover { _ in (sequence, nil) }
+        }
+        return fresh.and(EventLoopFuture.whenAllSucceed(redelivered, on: loop)).map { fresh, redelivered in
+            var reads = RoundReads(fresh: fresh)
+            for (sequence, record) in redelivered { reads.redelivered[sequence] = record }
+            return reads
+        }
+    }
+
+    /// One round: the consumer's state takes what it still may of `reads`. False when the rounds end.
+    private func takeRound(
+        _ consumer: JetStreamConsumer, _ reads: RoundReads, cursor: UInt64, wanted: Int, limit: Int, now: UInt64,
+        taken: inout Taken
+    ) -> Bool {
+        let replyBytes = Self.ackReplyOverhead + consumer.stream.utf8.count + consumer.name.utf8.count
+        let budget = taken.budget
+        let already = taken.deliveries.count
+        let fresh = reads.fresh
+        let (round, stopped) = consumer.withState { state in
+            let round = state.next(
+                limit: limit - already, now: now, maxBytes: budget,
+                size: { Self.deliverySize($0, replyBytes: replyBytes) }
+            ) { from, count in
+                if count == 1, let record = reads.redelivered[from] { return [record] }
+                // A redelivery not read ahead (it became due meanwhile) waits for the next round.
+                if from < cursor { return [] }
+                return Array(fresh.lazy.filter { $0.offset >= from }.prefix(count))
+            }
+            return (round, state.stoppedByBytes)
+        }
+        taken.deliveries += round
+        if let left = taken.budget {
+            taken.budget = left - round.reduce(0) { $0 + Self.deliverySize($1.record, replyBytes: replyBytes) }
+        }
+        if stopped {
+            taken.bytesExceeded = true
+            return false
+        }
+        // Replaying at the original pace: the next record waits for its gap.
+        return taken.deliveries.count < limit && fresh.count >= wanted && consumer.withState({ $0.replayDue == nil })
+    }
+
+    /// After the rounds: the `MAX_DELIVERIES` advisories, a consumer without acks done with what it was
+    /// sent, and the bytes the deliveries counted.
+    private func finishTake(
+        _ consumer: JetStreamConsumer, _ taken: Taken, maxBytes: Int?, now: UInt64, on loop: any EventLoop
+    ) -> Taken {
+        var taken = taken
         let exhausted = consumer.withState { $0.takeExhausted() }
         if !exhausted.isEmpty { announceMaxDeliveries(exhausted, of: consumer, now: now, on: loop) }
         // Without acks, a consumer is done with what it was sent (interest retention may let it go).
-        if !deliveries.isEmpty, consumer.config.ackPolicy == .none {
-            release(deliveries.map(\.streamSequence), by: consumer)
+        if !taken.deliveries.isEmpty, consumer.config.ackPolicy == .none {
+            release(taken.deliveries.map(\.streamSequence), by: consumer)
         }
-        return (deliveries, bytesExceeded, maxBytes.map { $0 - (budget ?? 0) } ?? 0)
+        taken.bytes = maxBytes.map { $0 - (taken.budget ?? 0) } ?? 0
+        return taken
     }
 
     /// How nats-server counts a delivery against `max_bytes`: subject, reply, headers and payload (the

@@ -59,50 +59,63 @@ extension JetStreamService {
             return
         }
         let now = bus.clock()
-        var sent = 0
         let stalled = consumer.withState { $0.push.isStalled }
         // nats-server's `push_bound` in the consumer's info (nats.py will not bind a second subscriber).
         consumer.isPushBound = shard.isRouted(topic)
-        if shard.isRouted(topic) && !stalled {
-            let deliveries = take(from: consumer, limit: Self.pushBatch, now: now, on: shard.eventLoop).deliveries
-            if !deliveries.isEmpty {
-                let headersOnly = consumer.config.headersOnly
-                var bytes = 0
-                let (cursor, filters) = consumer.withState { ($0.cursor, $0.filters) }
-                let unseen =
-                    unseenCount(consumer, cursor: cursor, filters: filters)
-                    + consumer.withState { $0.lastPerSubject.count }
-                for (index, delivery) in deliveries.enumerated() {
-                    let outbound = message(delivery, consumer: consumer, pending: unseen + deliveries.count - index - 1)
-                    var headers = delivery.record.record.message.headers
-                    headers.replyTo = outbound.replyTo.flatMap { try? NATSSubjectMapping.topicName(forSubject: $0) }
-                    headers.native = NativeProperties(
-                        protocolName: Self.subjectOverride, bytes: ByteBuffer(string: outbound.subject))
-                    var payload = outbound.payload
-                    if headersOnly {
-                        // nats-server's `headers_only`: the size instead of the payload.
-                        headers.userProperties.append(
-                            UserProperty(name: "Nats-Msg-Size", value: String(payload.readableBytes)))
-                        payload = ByteBuffer()
-                    }
-                    bytes += outbound.payload.readableBytes
-                    shard.publish(BusMessage(topic: topic, payload: payload, headers: headers, timestamp: now))
-                }
-                let last = deliveries[deliveries.count - 1]
-                let prefix = "$JS.FC.\(consumer.stream).\(consumer.name)"
-                let request = consumer.withState {
-                    $0.push.delivered(
-                        bytes: bytes, lastConsumerSequence: last.consumerSequence,
-                        lastStreamSequence: last.streamSequence, now: now, prefix: prefix)
-                }
-                if let request {
-                    publishStatus(
-                        "100 FlowControl Request", fields: [], replyTo: request, to: topic, shard: shard, now: now)
-                }
-                shard.flushWritten()
-            }
-            sent = deliveries.count
+        guard shard.isRouted(topic) && !stalled else {
+            return pushed([], consumer, to: topic, shard: shard, now: now, stalled: stalled, unroutedWait: unroutedWait)
         }
+        // At once from the stream's memory tail; records older than it come from the store first.
+        take(from: consumer, limit: Self.pushBatch, now: now, on: shard.eventLoop).whenSuccess { taken in
+            self.pushed(
+                taken.deliveries, consumer, to: topic, shard: shard, now: now, stalled: stalled,
+                unroutedWait: unroutedWait)
+        }
+    }
+
+    /// The rest of a round: publishes `deliveries` (none when nobody subscribes or the consumer is
+    /// stalled), heartbeats, then schedules the next round.
+    private func pushed(
+        _ deliveries: [JetStreamConsumerState.Delivery], _ consumer: JetStreamConsumer, to topic: Topic,
+        shard: LoopShard, now: UInt64, stalled: Bool, unroutedWait: Int64
+    ) {
+        if !deliveries.isEmpty {
+            let headersOnly = consumer.config.headersOnly
+            var bytes = 0
+            let (cursor, filters) = consumer.withState { ($0.cursor, $0.filters) }
+            let unseen =
+                unseenCount(consumer, cursor: cursor, filters: filters)
+                + consumer.withState { $0.lastPerSubject.count }
+            for (index, delivery) in deliveries.enumerated() {
+                let outbound = message(delivery, consumer: consumer, pending: unseen + deliveries.count - index - 1)
+                var headers = delivery.record.record.message.headers
+                headers.replyTo = outbound.replyTo.flatMap { try? NATSSubjectMapping.topicName(forSubject: $0) }
+                headers.native = NativeProperties(
+                    protocolName: Self.subjectOverride, bytes: ByteBuffer(string: outbound.subject))
+                var payload = outbound.payload
+                if headersOnly {
+                    // nats-server's `headers_only`: the size instead of the payload.
+                    headers.userProperties.append(
+                        UserProperty(name: "Nats-Msg-Size", value: String(payload.readableBytes)))
+                    payload = ByteBuffer()
+                }
+                bytes += outbound.payload.readableBytes
+                shard.publish(BusMessage(topic: topic, payload: payload, headers: headers, timestamp: now))
+            }
+            let last = deliveries[deliveries.count - 1]
+            let prefix = "$JS.FC.\(consumer.stream).\(consumer.name)"
+            let request = consumer.withState {
+                $0.push.delivered(
+                    bytes: bytes, lastConsumerSequence: last.consumerSequence,
+                    lastStreamSequence: last.streamSequence, now: now, prefix: prefix)
+            }
+            if let request {
+                publishStatus(
+                    "100 FlowControl Request", fields: [], replyTo: request, to: topic, shard: shard, now: now)
+            }
+            shard.flushWritten()
+        }
+        let sent = deliveries.count
         if let heartbeat = consumer.withState({ $0.push.tick(now: now) }), shard.isRouted(topic) {
             var fields = [
                 UserProperty(name: "Nats-Last-Consumer", value: String(heartbeat.lastConsumerSequence)),

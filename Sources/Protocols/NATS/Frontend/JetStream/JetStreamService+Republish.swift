@@ -35,8 +35,21 @@ extension JetStreamService {
             return state.kept[stream]?.republish
         }
         guard let settings else { return }
+        // Newly stored records are in the stream's memory tail (read at once); a round that fell behind
+        // it reads the older ones from the store.
+        bus.streams.read(stream, partition: 0, from: next, limit: 256, on: shard.eventLoop).whenComplete { result in
+            self.republish(
+                (try? result.get().records) ?? [], of: stream, from: next, settings: settings, generation: generation,
+                shard: shard)
+        }
+    }
+
+    /// The rest of a round: publishes `records` (read from `next` on) again, then waits for the next.
+    private func republish(
+        _ records: [StreamReadRecord], of stream: String, from next: UInt64, settings: JetStreamRepublish,
+        generation: UInt64, shard: LoopShard
+    ) {
         var next = next
-        let records = (try? bus.streams.read(stream, partition: 0, from: next, limit: 256).records) ?? []
         for record in records {
             next = record.offset + 1
             let message = record.record.message

@@ -20,7 +20,7 @@ extension JetStreamService {
             let others = consumers(of: consumer.stream).filter { $0 !== consumer }
             for sequence in sequences {
                 guard
-                    let record = try? bus.streams.read(consumer.stream, partition: 0, from: sequence, limit: 1)
+                    let record = try? bus.streams.readIndex(consumer.stream, partition: 0, from: sequence, limit: 1)
                         .records.first, record.offset == sequence
                 else { continue }
                 if !wanted(record, by: others) { remove(consumer.stream, sequence) }
@@ -39,7 +39,7 @@ extension JetStreamService {
         let swept = state.withLockedValue { $0.interestSwept[stream] ?? 0 }
         var from = full ? first : max(first, swept)
         let consumers = consumers(of: stream)
-        while let records = try? bus.streams.read(stream, partition: 0, from: from, limit: 1024).records,
+        while let records = try? bus.streams.readIndex(stream, partition: 0, from: from, limit: 1024).records,
             let last = records.last
         {
             for record in records where !wanted(record, by: consumers) { remove(stream, record.offset) }
@@ -61,8 +61,8 @@ extension JetStreamService {
         state.withLockedValue { $0.consumers[stream].map { Array($0.values) } ?? [] }
     }
 
-    private func wanted(_ record: StreamReadRecord, by consumers: [JetStreamConsumer]) -> Bool {
-        let topic = record.record.message.topic
+    private func wanted(_ record: StreamIndexRecord, by consumers: [JetStreamConsumer]) -> Bool {
+        let topic = record.topic
         return consumers.contains { consumer in
             consumer.withState { $0.matches(topic) && !$0.isDone(with: record.offset) }
         }

@@ -46,9 +46,27 @@ extension JetStreamService {
         guard let config, let box = bus.streams.stream(named: stream) else { return }
         let origins = config.mirror.map { [$0] } ?? config.sources
         let known = state.withLockedValue { $0.sourceProgress[stream] ?? [:] }
+        let missing = config.mirror != nil ? [] : Set(origins.filter { known[$0.name] == nil }.map(\.name))
+        let shards = bus.shards
+        let shard = shards[Int(UInt(bitPattern: stream.hashValue) % UInt(shards.count))]
+        if let resumed = resumePointsNow(in: box, of: missing) {
+            return beginSourcing(stream, box: box, config: config, known: known, resumed: resumed, shard: shard)
+        }
+        // The stream is longer than it keeps in memory: its older records' headers come from the store.
+        resumePoints(in: stream, of: missing, on: shard.eventLoop).whenComplete { result in
+            let resumed = (try? result.get()) ?? [:]
+            self.beginSourcing(stream, box: box, config: config, known: known, resumed: resumed, shard: shard)
+        }
+    }
+
+    /// Sets where each origin's copying stands (`resumed`: the newest origin sequence found in the stream)
+    /// and starts its rounds, unless a newer `startSourcing` came meanwhile.
+    private func beginSourcing(
+        _ stream: String, box: StreamBox, config: JetStreamStreamConfig, known: [String: JetStreamSourceProgress],
+        resumed: [String: UInt64], shard: LoopShard
+    ) {
+        let origins = config.mirror.map { [$0] } ?? config.sources
         var progress: [String: JetStreamSourceProgress] = [:]
-        let missing = origins.filter { known[$0.name] == nil }.map(\.name)
-        let resumed = config.mirror != nil ? [:] : resumePoints(in: stream, of: Set(missing))
         for origin in origins {
             if let kept = known[origin.name] {
                 progress[origin.name] = kept
@@ -58,7 +76,7 @@ extension JetStreamService {
             } else if let sequence = resumed[origin.name] {
                 progress[origin.name] = JetStreamSourceProgress(next: sequence + 1)
             } else {
-                let newest = try? bus.streams.readLast(stream, partition: 0, count: 1).records.last
+                let newest = try? bus.streams.lastIndex(stream, partition: 0)
                 progress[origin.name] = JetStreamSourceProgress(fallbackTime: newest?.time)
             }
         }
@@ -68,8 +86,6 @@ extension JetStreamService {
             return generation
         }
         guard let generation else { return }
-        let shards = bus.shards
-        let shard = shards[Int(UInt(bitPattern: stream.hashValue) % UInt(shards.count))]
         for origin in origins {
             shard.eventLoop.execute {
                 self.copy(into: stream, from: origin.name, generation: generation, shard: shard)
@@ -77,30 +93,62 @@ extension JetStreamService {
         }
     }
 
-    /// The newest origin sequence each of `origins` has in `stream`'s `Nats-Stream-Source` headers: the
-    /// newest records first, then (for an origin not among them) the whole stream.
-    private func resumePoints(in stream: String, of origins: Set<String>) -> [String: UInt64] {
+    /// The newest origin sequence each of `origins` has in the stream's `Nats-Stream-Source` headers: the
+    /// newest records first, then (for an origin not among them) the whole stream. Nil when that reaches
+    /// records whose bodies the stream keeps in the store only (`resumePoints(in:of:on:)` then).
+    private func resumePointsNow(in box: StreamBox, of origins: Set<String>) -> [String: UInt64]? {
         guard !origins.isEmpty else { return [:] }
-        var found: [String: UInt64] = [:]
-        func note(_ records: [StreamReadRecord]) {
-            for record in records {
-                guard
-                    let value = record.record.message.headers.userProperties.last(where: {
-                        $0.name == JetStreamStreamSource.header
-                    })?.value,
-                    let origin = JetStreamStreamSource.origin(ofHeader: value), origins.contains(origin.stream)
-                else { continue }
-                found[origin.stream] = max(found[origin.stream] ?? 0, origin.sequence)
-            }
+        let partition = box.partitions[0]
+        let info = partition.info
+        let newestStart = max(
+            info.firstOffset,
+            info.lastOffset >= UInt64(Self.sourceBatch) ? info.lastOffset - UInt64(Self.sourceBatch) + 1 : 0)
+        let now = bus.clock()
+        guard let newest = partition.readNow(from: newestStart, limit: Self.sourceBatch, maxBytes: .max, now: now)
+        else {
+            return nil
         }
-        note((try? bus.streams.readLast(stream, partition: 0, count: Self.sourceBatch).records) ?? [])
+        var found = Self.sourcePoints(newest.records, of: origins, into: [:])
         guard found.count < origins.count else { return found }
         var from: UInt64 = 0
-        while let records = try? bus.streams.read(stream, partition: 0, from: from, limit: 1024).records,
-            let last = records.last
-        {
-            note(records)
+        while true {
+            guard let read = partition.readNow(from: from, limit: 1024, maxBytes: .max, now: now) else { return nil }
+            guard let last = read.records.last else { return found }
+            found = Self.sourcePoints(read.records, of: origins, into: found)
             from = last.offset + 1
+        }
+    }
+
+    /// `resumePointsNow`, reading from the store what the stream no longer keeps in memory; on `loop`.
+    private func resumePoints(in stream: String, of origins: Set<String>, on loop: any EventLoop)
+        -> EventLoopFuture<[String: UInt64]>
+    {
+        bus.streams.readLast(stream, partition: 0, count: Self.sourceBatch, on: loop)
+            .map { Self.sourcePoints($0.records, of: origins, into: [:]) }
+            .flatMap { found in
+                guard found.count < origins.count else { return loop.makeSucceededFuture(found) }
+                return self.bus.streams.scan(stream, partition: 0, from: 0, into: found, on: loop) { found, records in
+                    found = Self.sourcePoints(records, of: origins, into: found)
+                    return true
+                }
+            }
+    }
+
+    /// `found` with the origin sequences `records`' `Nats-Stream-Source` headers name, newest kept.
+    private static func sourcePoints(
+        _ records: [StreamReadRecord], of origins: Set<String>, into found: [String: UInt64]
+    )
+        -> [String: UInt64]
+    {
+        var found = found
+        for record in records {
+            guard
+                let value = record.record.message.headers.userProperties.last(where: {
+                    $0.name == JetStreamStreamSource.header
+                })?.value,
+                let origin = JetStreamStreamSource.origin(ofHeader: value), origins.contains(origin.stream)
+            else { continue }
+            found[origin.stream] = max(found[origin.stream] ?? 0, origin.sequence)
         }
         return found
     }
@@ -137,10 +185,30 @@ extension JetStreamService {
             return
         }
         let now = bus.clock()
-        var next = progress.next ?? Self.start(source, origin: origin, fallbackTime: progress.fallbackTime)
-        let records =
-            (try? bus.streams.read(originName, partition: 0, from: next, limit: Self.sourceBatch).records) ?? []
+        let start = progress.next ?? Self.start(source, origin: origin, fallbackTime: progress.fallbackTime)
         let mirroring = config.mirror != nil
+        // The origin's records from where the copy stands: at once from its memory tail, else from the store.
+        bus.streams.read(originName, partition: 0, from: start, limit: Self.sourceBatch, on: loop).whenComplete {
+            result in
+            self.copy(
+                (try? result.get().records) ?? [], from: start, into: stream, origin: originName, source: source,
+                mirroring: mirroring, target: target, generation: generation, shard: shard, now: now)
+        }
+    }
+
+    /// The rest of a round: copies `records` (the origin's from `start` on), then schedules the next round.
+    private func copy(
+        _ records: [StreamReadRecord], from start: UInt64, into stream: String, origin originName: String,
+        source: JetStreamStreamSource, mirroring: Bool, target: StreamBox, generation: UInt64, shard: LoopShard,
+        now: UInt64
+    ) {
+        let loop = shard.eventLoop
+        let again = { (delay: TimeAmount) in
+            loop.scheduleTask(in: delay) {
+                self.copy(into: stream, from: originName, generation: generation, shard: shard)
+            }
+        }
+        var next = start
         let filter = source.filter
         var blocked = false
         for record in records {

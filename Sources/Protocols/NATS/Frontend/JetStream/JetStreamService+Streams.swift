@@ -45,10 +45,10 @@ extension JetStreamService {
             "first_seq": partition.lastOffset == 0 ? 0 : partition.firstOffset, "last_seq": partition.lastOffset,
             "first_ts": JetStreamJSON.time(0), "last_ts": JetStreamJSON.time(0),
         ]
-        if let first = try? bus.streams.read(box.name, partition: 0, from: 0, limit: 1).records.first {
+        if let first = try? bus.streams.readIndex(box.name, partition: 0, from: 0, limit: 1).records.first {
             streamState["first_ts"] = JetStreamJSON.time(first.time)
         }
-        if let last = try? bus.streams.readLast(box.name, partition: 0, count: 1).records.last {
+        if let last = try? bus.streams.lastIndex(box.name, partition: 0) {
             streamState["last_ts"] = JetStreamJSON.time(last.time)
         }
         if info.messages == 0, partition.lastOffset > 0 { streamState["first_seq"] = partition.lastOffset + 1 }
@@ -327,16 +327,40 @@ extension JetStreamService {
 
     // MARK: - Messages
 
-    /// `{"seq": n}`, `{"last_by_subj": s}` or `{"next_by_subj": s, "seq": n}`.
-    func getMessage(_ name: String, payload: ByteBuffer) -> ByteBuffer {
+    /// `{"seq": n}`, `{"last_by_subj": s}` or `{"next_by_subj": s, "seq": n}`; answered on `loop` (at once,
+    /// or once the store has read a record older than the stream keeps in memory).
+    func getMessage(_ name: String, payload: ByteBuffer, on loop: any EventLoop, respond: @escaping Respond) {
         let kind = "stream_msg_get_response"
         guard JetStreamStreamConfig.isValidName(name), bus.streams.stream(named: name) != nil else {
-            return JetStreamJSON.error(kind, .streamNotFound)
+            return respond(JetStreamJSON.error(kind, .streamNotFound))
         }
         let request: [String: Any]
-        do { request = try JetStreamJSON.object(payload) } catch { return JetStreamJSON.error(kind, error) }
-        let found: StreamReadRecord
-        do { found = try findMessage(name, request: request) } catch { return JetStreamJSON.error(kind, error) }
+        do { request = try JetStreamJSON.object(payload) } catch { return respond(JetStreamJSON.error(kind, error)) }
+        let found: StreamIndexRecord
+        do { found = try findMessage(name, request: request) } catch {
+            return respond(JetStreamJSON.error(kind, error))
+        }
+        record(name, found, on: loop).whenComplete { result in
+            switch result {
+            case .success(let record?): respond(Self.messageResponse(kind, record))
+            case .success(nil): respond(JetStreamJSON.error(kind, .noMessageFound))
+            case .failure(let error): respond(JetStreamJSON.error(kind, JetStreamAPIError.storeFailed("\(error)")))
+            }
+        }
+    }
+
+    /// The body of the record `found` names (read from the store when the stream no longer keeps it in
+    /// memory); nil when it went meanwhile.
+    func record(_ name: String, _ found: StreamIndexRecord, on loop: any EventLoop)
+        -> EventLoopFuture<StreamReadRecord?>
+    {
+        bus.streams.read(name, partition: 0, from: found.offset, limit: 1, on: loop).map { result in
+            result.records.first.flatMap { $0.offset == found.offset ? $0 : nil }
+        }
+    }
+
+    /// A `STREAM.MSG.GET` answer.
+    private static func messageResponse(_ kind: String, _ found: StreamReadRecord) -> ByteBuffer {
         let message = found.record.message
         var document: [String: Any] = [
             "subject": NATSSubjectMapping.subject(forTopic: message.topic.name), "seq": found.offset,
@@ -353,10 +377,10 @@ extension JetStreamService {
         return JetStreamJSON.response(kind, ["message": document])
     }
 
-    /// The record a `MSG.GET` or `DIRECT.GET` request names: `{"seq": n}`, `{"last_by_subj": s}` or
-    /// `{"next_by_subj": s, "seq": n}`.
-    func findMessage(_ name: String, request: [String: Any]) throws(JetStreamAPIError) -> StreamReadRecord {
-        var found: StreamReadRecord?
+    /// The record a `MSG.GET` or `DIRECT.GET` request names, from the stream's index: `{"seq": n}`,
+    /// `{"last_by_subj": s}` or `{"next_by_subj": s, "seq": n}`.
+    func findMessage(_ name: String, request: [String: Any]) throws(JetStreamAPIError) -> StreamIndexRecord {
+        var found: StreamIndexRecord?
         if let subject = JetStreamJSON.string(request, "last_by_subj") {
             if let topic = try? NATSSubjectMapping.topicName(forSubject: subject) {
                 found = try? bus.streams.last(name, partition: 0, subject: topic)
@@ -381,14 +405,15 @@ extension JetStreamService {
                 let filter = try? TopicFilter(text)
             else { throw .badRequest }
             var from = UInt64(max(0, JetStreamJSON.int(request, "seq") ?? 0))
-            while found == nil, let records = try? bus.streams.read(name, partition: 0, from: from, limit: 256).records,
+            while found == nil,
+                let records = try? bus.streams.readIndex(name, partition: 0, from: from, limit: 256).records,
                 let last = records.last
             {
-                found = records.first { filter.matches($0.record.message.topic) }
+                found = records.first { filter.matches($0.topic) }
                 from = last.offset + 1
             }
         } else if let sequence = JetStreamJSON.int(request, "seq"), sequence > 0 {
-            let record = try? bus.streams.read(name, partition: 0, from: UInt64(sequence), limit: 1).records.first
+            let record = try? bus.streams.readIndex(name, partition: 0, from: UInt64(sequence), limit: 1).records.first
             if let record, record.offset == UInt64(sequence) { found = record }
         } else {
             throw .badRequest

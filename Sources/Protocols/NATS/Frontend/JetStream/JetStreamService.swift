@@ -110,7 +110,7 @@ package final class JetStreamService: Sendable {
             default: break
             }
         case 4 where words[0] == "STREAM" && words[1] == "MSG" && words[2] == "GET":
-            return counted(getMessage(words[3], payload: payload))
+            return getMessage(words[3], payload: payload, on: client.eventLoop, respond: counted)
         case 4 where words[0] == "STREAM" && words[1] == "MSG" && words[2] == "DELETE":
             return deleteMessage(words[3], payload: payload, respond: counted)
         case 3... where words[0] == "DIRECT" && words[1] == "GET":
