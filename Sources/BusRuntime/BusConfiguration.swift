@@ -29,7 +29,9 @@ package struct BusConfiguration: Sendable {
     /// the stream names no bound of its own (`StreamMemoryTail.default`; config key
     /// `limits.stream_memory_tail_bytes`); the older records' bodies are read from the store. nil: every
     /// body stays. 64 MiB per partition keeps every live reader (a consumer at the end of the stream, a
-    /// recovery after a drop of minutes) in memory, while a stream of many GiB costs its index alone.
+    /// recovery after a drop of minutes) in memory, while a stream of many GiB costs its index alone. Freeing
+    /// bodies that old costs producers some CPU (they are out of the caches by then; Benchmarks/analysis.md,
+    /// "`file` streams bounded by the disk"): a tail of a few hundred KiB costs them less, its readers more.
     package var streamMemoryTailBytes: Int? = StreamMemoryTail.defaultBytes
 
     package init(

@@ -3,9 +3,9 @@ import Dispatch
 package import NIOConcurrencyHelpers
 
 /// Copies everything one store holds into another, empty one: `switchboard migrate-store`, which moves an
-/// embedded SQLite store into PostgreSQL. The source is read with `load()` (what a restart would see) and
-/// written to the destination as the writes that would have made it, in batches, so the destination's own
-/// group commit and schema apply. A log keeps its epoch, so clients resume across the move, unless its
+/// embedded SQLite store into PostgreSQL. The source is read with `load(streamBodies: false)` (what a
+/// restart would see; a stream's records then a batch at a time) and written to the destination as the
+/// writes that would have made it, in batches, so the destination's own group commit and schema apply. A log keeps its epoch, so clients resume across the move, unless its
 /// newest offset cannot be carried (no message left to carry it, or rows missing): then it starts a new
 /// epoch, and clients are told they could not recover instead of resuming into offsets that mean
 /// something else.
@@ -51,11 +51,34 @@ package enum StoreCopy {
     static let batchSize = 1_000
 
     /// Copies `source` into `destination`, which must hold nothing; returns once every write is durable.
+    /// Streams are loaded as their index entries and their records copied a batch at a time
+    /// (`Store.readStream`), so a stream larger than memory moves too.
     package static func copy(
         from source: any Store, to destination: any Store, newEpoch: () -> String
     ) throws -> Counts {
-        guard try destination.load().isEmpty else { throw DestinationNotEmpty() }
-        let (writes, counts) = self.writes(for: try source.load(), newEpoch: newEpoch)
+        guard try destination.load(streamBodies: false).isEmpty else { throw DestinationNotEmpty() }
+        let state = try source.load(streamBodies: false)
+        let (writes, counts) = self.writes(for: state, newEpoch: newEpoch)
+        try submit(writes, to: destination)
+        for stream in state.streams {
+            for (index, partition) in stream.partitions.enumerated() where !partition.index.isEmpty {
+                let offsets = partition.index.map(\.offset)
+                var start = 0
+                while start < offsets.count {
+                    let end = min(start + batchSize, offsets.count)
+                    let messages = try read(
+                        source, stream.configuration.name, partition: index, offsets: Array(offsets[start..<end]))
+                    // One batch written before the next is read: memory holds one batch of records.
+                    try submit(messages.map { .appendStream($0) }, to: destination)
+                    start = end
+                }
+            }
+        }
+        return counts
+    }
+
+    /// Submits `writes` in batches and waits until every one is durable.
+    private static func submit(_ writes: [StoreWrite], to destination: any Store) throws {
         let group = DispatchGroup()
         let failure = NIOLockedValueBox<(any Error)?>(nil)
         var start = 0
@@ -70,7 +93,20 @@ package enum StoreCopy {
         }
         group.wait()
         if let error = failure.withLockedValue({ $0 }) { throw error }
-        return counts
+    }
+
+    /// `Store.readStream`, waited for.
+    private static func read(_ source: any Store, _ stream: String, partition: Int, offsets: [UInt64]) throws
+        -> [StoredStreamMessage]
+    {
+        let done = DispatchSemaphore(value: 0)
+        let result = NIOLockedValueBox<Result<[StoredStreamMessage], any Error>>(.success([]))
+        source.readStream(stream, partition: partition, offsets: offsets) { outcome in
+            result.withLockedValue { $0 = outcome }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLockedValue { $0 }.get()
     }
 
     /// The writes that make a store hold `state`, in an order each store accepts (exchanges before their
@@ -134,8 +170,9 @@ package enum StoreCopy {
                 writes.append(
                     .saveStreamPartition(
                         stream: name, partition: index, epoch: partition.epoch, lastOffset: partition.lastOffset))
+                // Loaded with their bodies: copied here; loaded as their index: `copy` reads them in batches.
                 for message in partition.messages { writes.append(.appendStream(message)) }
-                counts.streamMessages += partition.messages.count
+                counts.streamMessages += partition.messages.count + partition.index.count
             }
         }
         counts.streams = state.streams.count

@@ -71,34 +71,78 @@ struct StreamSegmentLoader {
 /// Picks the records at given offsets out of a partition's segments (a `Store.readStream`): each decoded
 /// once, the first one read per offset kept (as `StreamSegmentLoader`), given in offset order. Shared by
 /// the SQL stores, which read the segments that may hold the offsets in newest-offset order and stop once
-/// every offset is found.
+/// every offset is found. The offsets come sorted, and so do a partition's segments nearly always: a
+/// binary search decides what is wanted, and the records found are sorted only when they came out of order.
 struct StreamSegmentPicker {
     let stream: String
     let partition: Int
-    private let wanted: Set<UInt64>
-    private var found: [UInt64: StoredStreamMessage] = [:]
+    /// Ascending, without repeats.
+    private let wanted: [UInt64]
+    private var found: [StoredStreamMessage] = []
+    /// Whether the records came in increasing offset order so far; once not, the offsets seen.
+    private var inOrder = true
+    private var seen: Set<UInt64> = []
+    /// Distinct offsets found.
+    private var distinct = 0
 
     init(stream: String, partition: Int, offsets: [UInt64]) {
         self.stream = stream
         self.partition = partition
-        self.wanted = Set(offsets)
+        var wanted = offsets
+        if !zip(wanted, wanted.dropFirst()).allSatisfy({ $0 < $1 }) { wanted = Array(Set(wanted)).sorted() }
+        self.wanted = wanted
+        found.reserveCapacity(wanted.count)
     }
 
     /// Whether every offset asked for was found.
-    var isComplete: Bool { found.count == wanted.count }
+    var isComplete: Bool { distinct == wanted.count }
 
     mutating func add(segment: ByteBuffer) {
         StreamSegmentCodec.decode(segment) { record in
-            guard wanted.contains(record.offset), found[record.offset] == nil, let topic = try? Topic(record.subject),
+            guard Self.contains(wanted, record.offset), let topic = topic(record.subject),
                 let message = StoredMessageCodec.decode(record.body, topic: topic, position: nil)
             else { return }
-            found[record.offset] = StoredStreamMessage(
-                stream: stream, partition: partition, offset: record.offset, key: record.key, message: message)
+            if inOrder, let last = found.last, last.offset >= record.offset {
+                inOrder = false
+                seen = Set(found.map(\.offset))
+            }
+            if inOrder || seen.insert(record.offset).inserted { distinct += 1 }
+            found.append(
+                StoredStreamMessage(
+                    stream: stream, partition: partition, offset: record.offset, key: record.key, message: message))
         }
     }
 
-    /// The records found, in offset order.
-    var messages: [StoredStreamMessage] { found.values.sorted { $0.offset < $1.offset } }
+    /// The records found, in offset order, one per offset (the first one read).
+    var messages: [StoredStreamMessage] {
+        guard !inOrder else { return found }
+        var kept: Set<UInt64> = []
+        return found.enumerated()
+            .sorted { ($0.element.offset, $0.offset) < ($1.element.offset, $1.offset) }
+            .map(\.element)
+            .filter { kept.insert($0.offset).inserted }
+    }
+
+    /// The last subject's topic: a partition's records mostly repeat a few subjects, so one check (and one
+    /// string) serves a run of them.
+    private var lastTopic: Topic?
+
+    private mutating func topic(_ subject: String) -> Topic? {
+        // Byte equality (`Topic`'s), not `String`'s canonical equivalence.
+        if let lastTopic, lastTopic == Topic(trusted: subject) { return lastTopic }
+        lastTopic = try? Topic(subject)
+        return lastTopic
+    }
+
+    private static func contains(_ sorted: [UInt64], _ offset: UInt64) -> Bool {
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] < offset { low = middle + 1 } else { high = middle }
+        }
+        return low < sorted.count && sorted[low] == offset
+    }
 
     /// Segments a read asks for at a time.
     static let page = 16

@@ -120,3 +120,29 @@ extension StoreCopyTests {
         #expect(after.streamConsumerOffsets == (try source.store.load()).streamConsumerOffsets)
     }
 }
+
+extension StoreCopyTests {
+    /// A stream longer than one batch is copied a batch at a time (its records read from the source with
+    /// `readStream`), every record and the holes a delete left in place.
+    @Test(arguments: StoreTests.Kind.allCases) func aLongStreamComesAcrossInBatches(kind: StoreTests.Kind)
+        async throws
+    {
+        let source = try Harness(.sqlite)
+        try await source.write([
+            .saveStream(try StoreTests.streamConfiguration("long", partitions: 1)),
+            .saveStreamPartition(stream: "long", partition: 0, epoch: "e", lastOffset: 0),
+        ])
+        for start in stride(from: UInt64(1), through: 2_500, by: 500) {
+            try await source.write(
+                try (start..<start + 500).map { .appendStream(try StoreTests.streamMessage("long", 0, $0)) })
+        }
+        try await source.write([.deleteStreamMessages(stream: "long", partition: 0, offsets: [7, 1_001, 2_500])])
+        let destination = try Harness(kind)
+        let counts = try StoreCopy.copy(from: source.store, to: destination.store) { "fresh" }
+        #expect(counts.streamMessages == 2_497)
+        let partition = try #require(try destination.restart().streams.first?.partitions.first)
+        let expected = (UInt64(1)...2_500).filter { ![7, 1_001, 2_500].contains($0) }
+        #expect(partition.messages.map(\.offset) == expected && partition.lastOffset == 2_500)
+        #expect(partition.messages.allSatisfy { String(buffer: $0.message.payload) == "m\($0.offset)" })
+    }
+}

@@ -206,14 +206,21 @@ package struct StreamPartition<Element> {
         if tailStart < baseOffset { tailStart = baseOffset }
         while tailBytes > bound || bound < 0, tailStart < end, tailStart <= lastOffset {
             let index = Int(tailStart - baseOffset)
-            if index < entries.count, let entry = entries[index] {
-                tailBytes -= entry.recordBytes
-                entries[index]?.element = nil
+            if index < entries.count, let bytes = Self.dropElement(&entries[index]) {
+                tailBytes -= bytes
                 evicted = true
             }
             tailStart += 1
         }
         return evicted
+    }
+
+    /// Drops a kept entry's element in place (reading the entry out would copy it: a retain and a release
+    /// of an element whose memory is cold by the time it is evicted); the entry's record bytes, nil for a
+    /// hole.
+    private static func dropElement(_ slot: inout Entry?) -> Int? {
+        slot?.element = nil
+        return slot?.recordBytes
     }
 
     /// The offsets of the newest kept messages whose record bytes together stay within `bound` (the

@@ -406,21 +406,21 @@ package final class StreamPartitionBox: Sendable {
             return filled(with: [])
         }
 
-        /// The read with the store's records in place (a record the store no longer has is left out).
+        /// The read with the store's records (in offset order, as `Store.readStream` gives them) in place;
+        /// a record the store no longer has is left out.
         func filled(with messages: [StoredStreamMessage]) -> StreamReadResult {
-            var fetched: [UInt64: StoredStreamMessage] = [:]
-            fetched.reserveCapacity(messages.count)
-            for message in messages { fetched[message.offset] = message }
             var records: [StreamReadRecord] = []
             records.reserveCapacity(entries.count)
+            var next = messages.startIndex
             for entry in entries {
                 let record: StreamRecord
                 if let kept = entry.record {
                     record = kept
-                } else if let stored = fetched[entry.offset] {
-                    record = StreamRecord(message: stored.message, key: stored.key)
                 } else {
-                    continue
+                    // Both in offset order: the store's record for this entry, if any, is the next one.
+                    while next < messages.endIndex, messages[next].offset < entry.offset { next += 1 }
+                    guard next < messages.endIndex, messages[next].offset == entry.offset else { continue }
+                    record = StreamRecord(message: messages[next].message, key: messages[next].key)
                 }
                 records.append(
                     StreamReadRecord(partition: partition, offset: entry.offset, time: entry.time, record: record))
