@@ -238,19 +238,15 @@ import Testing
         var now: UInt64 = 0
         for step in 0..<2_000 {
             now += UInt64.random(in: 0...5, using: &random)
-            switch Int.random(in: 0..<20, using: &random) {
-            case 0:
-                partition.delete(offset: UInt64.random(in: 0...partition.lastOffset + 1, using: &random))
-            case 1:
-                let subject = subjects.randomElement(using: &random)!
-                partition.purge(subject: { $0 == subject }, keep: Int.random(in: 0...3, using: &random))
-            case 2:
-                limits.maxMessages = Int.random(in: 1...40, using: &random)
-                partition.update(limits: limits, now: now)
-            case 3, 4:
+            let choice = Int.random(in: 0..<20, using: &random)
+            if choice < 3 {
+                randomMaintenance(
+                    choice, of: &partition, limits: &limits, maxMessages: 1...40, subjects: subjects, now: now,
+                    random: &random)
+            } else if choice < 5 {
                 let end = partition.lastOffset + 1 - UInt64.random(in: 0...min(3, partition.lastOffset), using: &random)
                 partition.evict(over: Int.random(in: 0...200, using: &random), before: end)
-            default:
+            } else {
                 partition.append(
                     subject: subjects.randomElement(using: &random)!, bytes: 1,
                     recordBytes: Int.random(in: 1...30, using: &random), now: now
@@ -283,16 +279,12 @@ import Testing
         var lastAppended: UInt64 = 0
         for step in 0..<2_000 {
             now += UInt64.random(in: 0...5, using: &random)
-            switch Int.random(in: 0..<20, using: &random) {
-            case 0:
-                partition.delete(offset: UInt64.random(in: 0...partition.lastOffset + 1, using: &random))
-            case 1:
-                let subject = subjects.randomElement(using: &random)!
-                partition.purge(subject: { $0 == subject }, keep: Int.random(in: 0...3, using: &random))
-            case 2:
-                limits.maxMessages = Int.random(in: 1...30, using: &random)
-                partition.update(limits: limits, now: now)
-            default:
+            let choice = Int.random(in: 0..<20, using: &random)
+            if choice < 3 {
+                randomMaintenance(
+                    choice, of: &partition, limits: &limits, maxMessages: 1...30, subjects: subjects, now: now,
+                    random: &random)
+            } else {
                 let id = Bool.random(using: &random) ? "m\(Int.random(in: 0..<30, using: &random))" : nil
                 let result = partition.append(
                     subject: subjects.randomElement(using: &random)!, bytes: Int.random(in: 0...45, using: &random),
@@ -314,5 +306,23 @@ import Testing
             #expect(kept.allSatisfy { now - $0.time <= 1_000 }, "step \(step)")
             #expect(partition.firstOffset == (kept.first?.offset ?? partition.lastOffset + 1), "step \(step)")
         }
+    }
+}
+
+/// One of the random sequences' maintenance steps (`choice` 0, 1 or 2): a delete of any offset (kept,
+/// gone or past the end), a purge of one subject keeping a few, or a new message-count limit.
+private func randomMaintenance(
+    _ choice: Int, of partition: inout StreamPartition<Int>, limits: inout StreamLimits,
+    maxMessages: ClosedRange<Int>, subjects: [String], now: UInt64, random: inout SplitMix
+) {
+    switch choice {
+    case 0:
+        partition.delete(offset: UInt64.random(in: 0...partition.lastOffset + 1, using: &random))
+    case 1:
+        let subject = subjects.randomElement(using: &random)!
+        partition.purge(subject: { $0 == subject }, keep: Int.random(in: 0...3, using: &random))
+    default:
+        limits.maxMessages = Int.random(in: maxMessages, using: &random)
+        partition.update(limits: limits, now: now)
     }
 }
