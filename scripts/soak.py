@@ -15,6 +15,14 @@
         latency, messages lost, and the server's RSS per connection (RSS with N subscribers less the
         baseline, over N). Bar: p99 < 100 ms (--p99-bar-ms), < 1 MB per connection, nothing lost.
 
+    soak.py fanout-compiled --connections N --seconds S
+        The same fan-out measured by compiled clients: the load generator (Benchmarks/LoadGenerator's
+        switchboard-bench, SWITCHBOARD_BENCH or its release build) runs once per protocol at the same time
+        (NATS, MQTT QoS 0, native WebSocket), each with N/3 subscribers on its own topic and a publisher of
+        its protocol sending one message a second for S seconds. Its NIO clients read every message as it
+        comes, so the latency is the server's (the Python clients of `fanout` read thousands of messages a
+        second per process on the same two cores and add their own delay). Same bars, per protocol.
+
 The server is SWITCHBOARD_BIN (default .build/debug/switchboard) on free ports, started through
 Tests/Interop/interop.py (run with the interop venv's python: it needs `requests`). Every run is bounded
 in connections and time; the server and every client process stay under 20,000 descriptors. Prints one
@@ -455,9 +463,70 @@ def fanout(args: argparse.Namespace) -> dict:
     }
 
 
+def bench_binary() -> Path:
+    path = Path(os.environ.get("SWITCHBOARD_BENCH", REPO / "Benchmarks/LoadGenerator/.build/release/switchboard-bench"))
+    if not path.exists():
+        subprocess.run(["swift", "build", "-c", "release", "--package-path", str(REPO / "Benchmarks/LoadGenerator")],
+                       check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def fanout_compiled(args: argparse.Namespace) -> dict:
+    bench = bench_binary()
+    server, ports = start_server(Path(tempfile.mkdtemp(prefix="sb-fanout-compiled-")))
+    pid = server.proc.pid
+    protocols = ["nats", "mqtt", "ws"]
+    share = [args.connections // 3 + (1 if i < args.connections % 3 else 0) for i in range(3)]
+    try:
+        baseline_rss = rss_kib(pid)
+        procs = []
+        for protocol, subscribers in zip(protocols, share):
+            port = ports["http"] if protocol == "ws" else ports[protocol]
+            procs.append(subprocess.Popen(
+                [str(bench), "fanout", "--protocol", protocol, "--subscribers", str(subscribers), "--publishers", "1",
+                 "--rate", "1", "--count", str(int(args.seconds)), "--size", "64", "--duration", str(args.seconds + 60),
+                 "--channel", f"soak-{protocol}", "--port", str(port), "--threads", "1", "--json"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+        peak_rss = baseline_rss
+        while any(proc.poll() is None for proc in procs):
+            peak_rss = max(peak_rss, rss_kib(pid))
+            time.sleep(0.5)
+        reports = []
+        for protocol, proc in zip(protocols, procs):
+            lines = [line for line in proc.stdout.read().splitlines() if line.startswith("{")]
+            reports.append((protocol, json.loads(lines[-1]) if lines else {"errors": 1, "last_error": "no report"}))
+        alive = server.alive()
+    finally:
+        server.stop()
+    per_protocol = {}
+    for protocol, report in reports:
+        latency = report.get("latency_microseconds") or {}
+        per_protocol[protocol] = {
+            "subscribers": report.get("subscribers", 0), "sent": report.get("sent", 0),
+            "received": report.get("delivered", 0),
+            "lost": report.get("expected_deliveries", 0) - report.get("delivered", 0),
+            "latency_ms": {q: round(latency.get(q, -1000) / 1000, 2) for q in ("p50", "p99", "max")},
+            "errors": report.get("errors", 0), "last_error": report.get("last_error"),
+        }
+    subscribed = sum(r["subscribers"] for r in per_protocol.values())
+    lost = sum(r["lost"] for r in per_protocol.values())
+    worst_p99 = max(r["latency_ms"]["p99"] for r in per_protocol.values())
+    per_connection = (peak_rss - baseline_rss) * 1024 / max(1, subscribed)
+    ok = (
+        alive and subscribed == args.connections and lost == 0 and 0 <= worst_p99 < args.p99_bar_ms
+        and per_connection < 1 << 20 and all(r["errors"] == 0 for r in per_protocol.values())
+    )
+    return {
+        "test": "fanout-compiled", "connections": args.connections, "seconds": args.seconds,
+        "subscribed": subscribed, "lost": lost, "protocols": per_protocol,
+        "rss_kib": {"baseline": baseline_rss, "peak": peak_rss}, "rss_bytes_per_connection": round(per_connection),
+        "p99_bar_ms": args.p99_bar_ms, "server_alive": alive, "ok": ok,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["churn", "fanout", "worker"])
+    parser.add_argument("mode", choices=["churn", "fanout", "fanout-compiled", "worker"])
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
@@ -479,7 +548,7 @@ def main() -> None:
         return
     # Each client process holds at most connections/workers sockets: keep it well under 20,000.
     args.workers = max(args.workers, -(-args.connections // 4000))
-    result = churn(args) if args.mode == "churn" else fanout(args)
+    result = {"churn": churn, "fanout": fanout, "fanout-compiled": fanout_compiled}[args.mode](args)
     print(json.dumps(result))
     sys.exit(0 if result["ok"] else 1)
 
