@@ -58,7 +58,8 @@ package final class PostgresStore: Store {
             connect: connect, synchronousCommit: durability == .fsync ? "on" : "off",
             sharedInstances: configuration.sharedInstances, logger: driverLogger)
         self.writer = writer
-        self.reader = PostgresStreamReader(connect: connect, logger: driverLogger)
+        self.reader = PostgresStreamReader(
+            connect: connect, connections: configuration.readConnections, logger: driverLogger)
         self.queue = GroupCommitQueue(
             name: "switchboard-store-postgres", commit: { writes in try writer.commit(writes) },
             measureDisk: { writer.databaseBytes() })
@@ -87,6 +88,9 @@ package final class PostgresStore: Store {
     ) {
         reader.read(stream, partition: partition, offsets: offsets, completion: completion)
     }
+
+    /// Connections the stream-read pool has open (at most `read_connections`).
+    package var openStreamReadConnections: Int { reader.openConnections }
 
     package var statistics: StoreStatistics { queue.currentStatistics }
 

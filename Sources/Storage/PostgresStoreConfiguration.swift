@@ -3,7 +3,7 @@ import Foundation
 /// Where the PostgreSQL store connects, read from a `postgres://` URL (docs/storage.md):
 ///
 ///     postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?password_file=PATH][&sslmode=MODE][&sslrootcert=PATH]
-///         [&shared_instances=true]
+///         [&shared_instances=true][&read_connections=N]
 ///
 /// The password comes from the URL or, so that it stays out of process listings and config files, from
 /// the first line of `password_file`; giving both is an error. `sslmode` is libpq's: `disable` (the
@@ -12,7 +12,9 @@ import Foundation
 /// `verify-full` (the chain and the host name). `prefer` and `allow`, which fall back to plain TCP, are
 /// refused: a store connection is either encrypted or not, never silently downgraded.
 /// `shared_instances=true` says several instances use the database at once: MQTT sessions are then
-/// owned per instance (`PostgresSessionOwnership`).
+/// owned per instance (`PostgresSessionOwnership`). `read_connections` (1–32, default 4) is the size of
+/// the pool that reads stream records below the memory tail (`PostgresStreamReader`): as many reads run
+/// at once, each on a connection of its own, beside the writer's.
 package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// Whether the connection uses TLS, and what it verifies (libpq's `sslmode`).
     package enum TLSMode: String, Sendable {
@@ -37,9 +39,13 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
     package var rootCertificateFile: String?
     /// Several instances share the database (`shared_instances=true`): sessions are owned per instance.
     package var sharedInstances = false
+    /// Connections that read stream records at once (`read_connections`).
+    package var readConnections = Self.defaultReadConnections
 
     /// PostgreSQL's own default port.
     package static let defaultPort = 5432
+    /// Stream readers when the URL does not say.
+    package static let defaultReadConnections = 4
 
     package init(
         host: String, port: Int = Self.defaultPort, user: String, password: String?, database: String,
@@ -77,6 +83,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
         var tls = TLSMode.disable
         var rootCertificateFile: String?
         var sharedInstances = false
+        var readConnections = Self.defaultReadConnections
         for item in components.queryItems ?? [] {
             switch item.name {
             case "password_file":
@@ -106,10 +113,15 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
                     throw StoreError("\(Self.redacted(url)): shared_instances must be true or false")
                 }
                 sharedInstances = value == "true"
+            case "read_connections":
+                guard let value = item.value.flatMap(Int.init), (1...32).contains(value) else {
+                    throw StoreError("\(Self.redacted(url)): read_connections must be a number from 1 to 32")
+                }
+                readConnections = value
             default:
                 throw StoreError(
-                    "\(Self.redacted(url)): unknown parameter \(item.name) (password_file, sslmode, sslrootcert, shared_instances)"
-                )
+                    "\(Self.redacted(url)): unknown parameter \(item.name) (password_file, sslmode, sslrootcert, "
+                        + "shared_instances, read_connections)")
             }
         }
         if rootCertificateFile != nil && tls == .disable {
@@ -121,6 +133,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
             host: host, port: port, user: user, password: password, database: database, tls: tls,
             rootCertificateFile: rootCertificateFile)
         self.sharedInstances = sharedInstances
+        self.readConnections = readConnections
     }
 
     /// The URL without its password, for logs.
@@ -129,6 +142,7 @@ package struct PostgresStoreConfiguration: Sendable, Equatable, CustomStringConv
         var query: [String] = tls == .disable ? [] : ["sslmode=\(tls.rawValue)"]
         if let rootCertificateFile { query.append("sslrootcert=\(rootCertificateFile)") }
         if sharedInstances { query.append("shared_instances=true") }
+        if readConnections != Self.defaultReadConnections { query.append("read_connections=\(readConnections)") }
         return "postgres://\(user)@\(hostPart):\(port)/\(database)"
             + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }

@@ -4,20 +4,35 @@ import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
-/// `PostgresStore.readStream`: one connection of its own (connected on the first read, again after a
-/// failure), read on one serial queue of its own — never the writer's connection or thread, never a bus
-/// loop. Each read asks for the segments that may hold the offsets a page at a time, by newest offset,
-/// until every offset is found.
-final class PostgresStreamReader: @unchecked Sendable {  // `connection` is only touched on `queue`
+/// `PostgresStore.readStream`: a pool of connections of its own (`read_connections`, default 4), never
+/// the writer's connection or thread, never a bus loop. Each lane is a connection (made on its first
+/// read, again after a failure) and a serial queue; a read goes to the lane with the fewest reads in
+/// flight, so a consumer reading far behind does not hold up another's read. Each read asks for the
+/// segments that may hold the offsets a page at a time, by newest offset, until every offset is found.
+final class PostgresStreamReader: @unchecked Sendable {  // a lane's `connection` is only touched on its queue
+    private final class Lane: @unchecked Sendable {
+        let queue: DispatchQueue
+        var connection: PostgresConnection?
+
+        init(index: Int) { queue = DispatchQueue(label: "switchboard-store-postgres-reader-\(index)") }
+    }
+
     private let connect: @Sendable () throws -> PostgresConnection
     private let logger: Logger
-    private let queue = DispatchQueue(label: "switchboard-store-postgres-reader")
-    private var connection: PostgresConnection?
-    private let closed = NIOLockedValueBox(false)
+    private let lanes: [Lane]
+    /// Reads in flight per lane, and whether the store is closed.
+    private let state: NIOLockedValueBox<(inFlight: [Int], closed: Bool)>
 
-    init(connect: @escaping @Sendable () throws -> PostgresConnection, logger: Logger) {
+    init(connect: @escaping @Sendable () throws -> PostgresConnection, connections: Int, logger: Logger) {
         self.connect = connect
         self.logger = logger
+        lanes = (0..<max(1, connections)).map(Lane.init(index:))
+        state = NIOLockedValueBox((Array(repeating: 0, count: max(1, connections)), false))
+    }
+
+    /// Connections the pool has open now (each lane connects on its first read).
+    var openConnections: Int {
+        lanes.reduce(0) { count, lane in count + lane.queue.sync { lane.connection?.isClosed == false ? 1 : 0 } }
     }
 
     func read(
@@ -25,27 +40,40 @@ final class PostgresStreamReader: @unchecked Sendable {  // `connection` is only
         completion: @escaping @Sendable (Result<[StoredStreamMessage], any Error>) -> Void
     ) {
         guard let first = offsets.first, let last = offsets.last else { return completion(.success([])) }
-        queue.async {
-            guard !self.closed.withLockedValue({ $0 }) else {
-                return completion(.failure(StoreError("the store is closed")))
-            }
-            do {
-                completion(
-                    .success(try self.read(stream, partition: partition, offsets: offsets, first: first, last: last)))
-            } catch {
-                if let connection = self.connection {
-                    PostgresWriter.drop(connection)
-                    self.connection = nil
+        let picked: Int? = state.withLockedValue { state in
+            guard !state.closed, let least = state.inFlight.indices.min(by: { state.inFlight[$0] < state.inFlight[$1] })
+            else { return nil }
+            state.inFlight[least] += 1
+            return least
+        }
+        guard let index = picked else { return completion(.failure(StoreError("the store is closed"))) }
+        let lane = lanes[index]
+        lane.queue.async {
+            let result: Result<[StoredStreamMessage], any Error>
+            if self.state.withLockedValue({ $0.closed }) {
+                result = .failure(StoreError("the store is closed"))
+            } else {
+                do {
+                    result = .success(
+                        try self.read(
+                            stream, partition: partition, offsets: offsets, first: first, last: last, on: lane))
+                } catch {
+                    if let connection = lane.connection {
+                        PostgresWriter.drop(connection)
+                        lane.connection = nil
+                    }
+                    result = .failure(StoreError("postgres: \(PostgresStore.describe(error))"))
                 }
-                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
             }
+            self.state.withLockedValue { $0.inFlight[index] -= 1 }
+            completion(result)
         }
     }
 
-    private func read(_ stream: String, partition: Int, offsets: [UInt64], first: UInt64, last: UInt64) throws
-        -> [StoredStreamMessage]
-    {
-        let connection = try connected()
+    private func read(
+        _ stream: String, partition: Int, offsets: [UInt64], first: UInt64, last: UInt64, on lane: Lane
+    ) throws -> [StoredStreamMessage] {
+        let connection = try connected(lane)
         // Records below the trim floor may still sit in a segment kept for newer ones: not the store's.
         var floor: Int64 = 0
         for row in try PostgresWriter.await(
@@ -81,18 +109,20 @@ final class PostgresStreamReader: @unchecked Sendable {  // `connection` is only
         return picker.messages
     }
 
-    private func connected() throws -> PostgresConnection {
-        if let connection, !connection.isClosed { return connection }
+    private func connected(_ lane: Lane) throws -> PostgresConnection {
+        if let connection = lane.connection, !connection.isClosed { return connection }
         let fresh = try connect()
-        connection = fresh
+        lane.connection = fresh
         return fresh
     }
 
     func close() {
-        closed.withLockedValue { $0 = true }
-        queue.sync {
-            if let connection { _ = try? connection.close().wait() }
-            connection = nil
+        state.withLockedValue { $0.closed = true }
+        for lane in lanes {
+            lane.queue.sync {
+                if let connection = lane.connection { _ = try? connection.close().wait() }
+                lane.connection = nil
+            }
         }
     }
 }

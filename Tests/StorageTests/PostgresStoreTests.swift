@@ -172,4 +172,46 @@ import Testing
         #expect(await Self.write(store, [Self.queue("after")]) == nil)
         #expect(try store.load().queues.map(\.name) == ["after", "before"])
     }
+
+    /// `read_connections`: reads below a stream's memory tail run on a pool of connections — reads asked
+    /// at once spread over its lanes (never more than it has) and each gets its own offsets.
+    @Test func streamReadsRunOnAPoolOfConnections() async throws {
+        let server = try #require(PostgresServer.current)
+        var configuration = try server.createDatabase()
+        configuration.readConnections = 3
+        let store = try PostgresStore(configuration: configuration)
+        defer { store.close() }
+        let writes: [StoreWrite] =
+            [
+                .saveStream(try StoreTests.streamConfiguration("orders")),
+                .saveStreamPartition(stream: "orders", partition: 0, epoch: "e0", lastOffset: 0),
+                .saveStreamPartition(stream: "orders", partition: 1, epoch: "e1", lastOffset: 0),
+            ] + (try (UInt64(1)...40).map { .appendStream(try StoreTests.streamMessage("orders", Int($0 % 2), $0)) })
+        #expect(await Self.write(store, writes) == nil)
+        #expect(store.openStreamReadConnections == 0)
+        let reads = try await withThrowingTaskGroup(of: (Int, [UInt64]).self) { group in
+            for index in 0..<12 {
+                let partition = index % 2
+                let offsets = (UInt64(1)...40).filter { Int($0 % 2) == partition && $0 % 3 != UInt64(index % 3) }
+                group.addTask {
+                    let read = try await StoreTests.readStream(store, "orders", partition, offsets)
+                    #expect(read.allSatisfy { String(buffer: $0.message.payload) == "m\($0.offset)" })
+                    return (index, read.map(\.offset))
+                }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for index in 0..<12 {
+            let partition = index % 2
+            #expect(reads[index] == (UInt64(1)...40).filter { Int($0 % 2) == partition && $0 % 3 != UInt64(index % 3) })
+        }
+        #expect((2...3).contains(store.openStreamReadConnections))
+        #expect(try PostgresStoreConfiguration(url: "postgres://sb@h/db?read_connections=8").readConnections == 8)
+        #expect(try PostgresStoreConfiguration(url: "postgres://sb@h/db").readConnections == 4)
+        for bad in ["0", "33", "x", ""] {
+            #expect(throws: StoreError.self, "\(bad)") {
+                try PostgresStoreConfiguration(url: "postgres://sb@h/db?read_connections=\(bad)")
+            }
+        }
+    }
 }
