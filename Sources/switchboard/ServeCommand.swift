@@ -141,6 +141,7 @@ struct ServeCommand: AsyncParsableCommand {
     var realtimeInactivity: Int?
 
     func run() async throws {
+        AllocatorTuning.applyByExecutingAgain()
         var overrides = ConfigurationOverrides()
         overrides.host = host
         overrides.httpPort = httpPort

@@ -231,6 +231,34 @@ def test_serve_env_beats_file(make_server):
     assert srv.get("/api/channels", headers={"X-API-Key": "from-env"}).status_code == 200
 
 
+def _initial_environment(pid: int) -> bytes:
+    """The environment the process was executed with, as /proc shows it. glibc's loader may cut
+    GLIBC_TUNABLES apart in place (a NUL for each ':') once it has read it, so look for the bytes of one
+    tunable, not for the whole value."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return f.read()
+
+
+def test_serve_runs_with_glibcs_thread_cache_enlarged(make_server):
+    """`serve` executes itself again, once, in place (same PID) with glibc's per-thread cache of freed
+    chunks at 1,024 a size (docs/operations.md, "Memory allocator"); a GLIBC_TUNABLES naming the count
+    is the operator's and kept, other tunables are kept beside ours, and SWITCHBOARD_MALLOC_TUNING=off
+    leaves the process as started."""
+    ours = b"glibc.malloc.tcache_count=1024"
+    tuned = make_server()
+    assert ours in _initial_environment(tuned.proc.pid)
+    kept = make_server(env={"GLIBC_TUNABLES": "glibc.malloc.tcache_count=64"})
+    assert b"glibc.malloc.tcache_count=64" in _initial_environment(kept.proc.pid)
+    assert ours not in _initial_environment(kept.proc.pid)
+    beside = make_server(env={"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    environment = _initial_environment(beside.proc.pid)
+    assert b"GLIBC_TUNABLES=glibc.malloc.arena_max=2" in environment and ours in environment
+    off = make_server(env={"SWITCHBOARD_MALLOC_TUNING": "off"})
+    assert ours not in _initial_environment(off.proc.pid)
+    for srv in (tuned, kept, beside, off):
+        srv.publish(f"alloc{unique()}/t", 1)  # each one serves
+
+
 def test_serve_help_lists_options():
     p = _cli("serve", "--help")
     assert p.returncode == 0, p.stderr
