@@ -130,6 +130,21 @@ extension NATSConnectionHandler: JetStreamClient {
             topic: message.topic, payload: message.payload, headers: headers, publisherID: message.publisherID,
             timestamp: message.timestamp)
         let placement = StreamPlacement(messageID: JetStreamService.messageID(headers))
+        // Several instances sharing the store: this one claims the stream's partitions first, so the
+        // publish waits for the claim instead of being refused (docs/storage.md, "Several instances").
+        let loop = eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let ready = bus.streams.ensureWritable(bus.streams.matching(stored.topic)) {
+            loop.execute { bound.value.appendIntoStreams(stored, placement: placement, headers: headers, replyTopic: replyTopic) }
+        }
+        if ready { appendIntoStreams(stored, placement: placement, headers: headers, replyTopic: replyTopic) }
+    }
+
+    /// The append of `publishIntoStreams`, answered with the PubAck once stored.
+    private func appendIntoStreams(
+        _ stored: BusMessage, placement: StreamPlacement, headers: MessageHeaders, replyTopic: Topic
+    ) {
+        let jetStream = services.jetStream
         let loop = eventLoop
         shard.publish(stored, placement: placement) { [self] acks in
             guard let answer = JetStreamService.pubAck(acks) else { return }
