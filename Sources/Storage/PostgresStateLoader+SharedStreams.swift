@@ -8,7 +8,8 @@ extension PostgresStateLoader {
     /// of another epoch than `epochs[partition]`), whole, and — `kept` — the offsets at or below it still
     /// stored (else only segments reaching above it are read).
     /// An instance sharing the database follows another's writes and definition changes with it.
-    func loadStream(_ name: String, after: [UInt64], epochs: [String], kept keptToo: Bool) throws -> StoredStreamChange? {
+    func loadStream(_ name: String, after: [UInt64], epochs: [String], kept keptToo: Bool) throws -> StoredStreamChange?
+    {
         _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { _ = try? rows("COMMIT") }
         guard let configuration = try streamDefinitions(named: name).first else { return nil }

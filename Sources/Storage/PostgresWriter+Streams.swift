@@ -214,11 +214,11 @@ extension PostgresStateLoader {
                 memory_tail_bytes FROM stream WHERE name = \($0)
                 """
             }
-            ?? """
-            SELECT name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns, max_message_size,
-            max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead, memory_tail_bytes FROM stream
-            ORDER BY name COLLATE "C"
-            """
+                ?? """
+                SELECT name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns, max_message_size,
+                max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead, memory_tail_bytes FROM stream
+                ORDER BY name COLLATE "C"
+                """
         var definitions: [StreamConfiguration] = []
         for row in try rows(query) {
             let (

@@ -204,7 +204,7 @@ def test_a_stream_changed_purged_or_deleted_on_a_is_so_on_b(make_server, postgre
     r = a.http("PATCH", path, json={"max_messages": 4})
     assert r.status_code == 200, r.text
     assert eventually(lambda: state_on_b()["messages"] == 4), state_on_b()
-    assert b.get(path).json()["max_messages"] == 4, b.get(path).text
+    assert b.get(path).json()["config"]["max_messages"] == 4, b.get(path).text
     # Purged on A: empty on B, offsets kept.
     assert a.post(f"{path}/purge", json={}).status_code == 200
     assert eventually(lambda: state_on_b()["messages"] == 0), state_on_b()

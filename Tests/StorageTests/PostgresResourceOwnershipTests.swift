@@ -39,7 +39,11 @@ import Testing
             // A failing statement rolls the batch back: its notification is never sent.
             #expect(
                 await PostgresStoreTests.write(
-                    a, [.notify(channel: "test_channel", payload: "rolled back"), PostgresStoreTests.queue("bad\u{0}name")]
+                    a,
+                    [
+                        .notify(channel: "test_channel", payload: "rolled back"),
+                        PostgresStoreTests.queue("bad\u{0}name"),
+                    ]
                 ) != nil)
             #expect(await PostgresStoreTests.write(a, [.notify(channel: "test_channel", payload: "q1")]) == nil)
             let deadline = NIODeadline.now() + .seconds(5)
@@ -81,7 +85,8 @@ import Testing
         try await withTwoInstances { a, b, server, configuration in
             func offset(_ group: String, _ partition: Int, _ value: UInt64) -> StoreWrite {
                 .saveStreamConsumerOffset(
-                    StoredStreamConsumerOffset(group: group, stream: "s", partition: partition, epoch: "e", offset: value))
+                    StoredStreamConsumerOffset(
+                        group: group, stream: "s", partition: partition, epoch: "e", offset: value))
             }
             #expect(
                 await PostgresStoreTests.write(a, [offset("g", 0, 7), offset("g", 1, 3), offset("other", 0, 9)]) == nil)
@@ -91,7 +96,9 @@ import Testing
                 b.sessionOwnership!.loadStreamConsumerOffsets(group: "g") { continuation.resume(with: $0) }
             }
             #expect(
-                read.sorted { $0.partition < $1.partition }.map { [$0.partition, Int($0.offset)] } == [[0, 7], [1, 3]])
+                read.sorted { $0.partition < $1.partition }.map { [$0.partition, Int($0.offset)] } == [
+                    [0, 7], [1, 3],
+                ])
             #expect(read.allSatisfy { $0.group == "g" && $0.stream == "s" && $0.epoch == "e" })
         }
     }

@@ -207,7 +207,9 @@ extension Trait where Self == PostgresServerTrait {
 /// Two instances sharing one new database of the suite's server (`shared_instances=true`), closed after
 /// `body` — the setup every multi-instance suite starts from.
 func withTwoInstances(
-    _ body: (_ a: PostgresStore, _ b: PostgresStore, _ server: PostgresServer, _ configuration: PostgresStoreConfiguration)
+    _ body: (
+        _ a: PostgresStore, _ b: PostgresStore, _ server: PostgresServer, _ configuration: PostgresStoreConfiguration
+    )
         async throws -> Void
 ) async throws {
     let server = try #require(PostgresServer.current)

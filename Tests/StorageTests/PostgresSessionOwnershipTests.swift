@@ -101,7 +101,8 @@ import Testing
             }
             let session = try #require(snapshot?.session)
             #expect(session.header == .init(clientID: "c", expirySeconds: 60, disconnectedAt: 7))
-            #expect(session.subscriptions == [StoredSubscription(filter: "t/#", options: 1, identifier: 3, sinceSeq: 10)])
+            #expect(
+                session.subscriptions == [StoredSubscription(filter: "t/#", options: 1, identifier: 3, sinceSeq: 10)])
             #expect(session.deliveries == [StoredDelivery(seq: 11, packetID: 5, state: .sent)])
             #expect(session.inboundQoS2 == [8])
             #expect(snapshot?.messages.map(\.seq) == [11])

@@ -80,10 +80,12 @@ import Testing
         try await withTwoInstances { a, b, server, configuration in
             let now = 1_000_000 * Self.second
             var writes: [StoreWrite] = []
-            writes += Self.session("abandoned", expiry: 10, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
+            writes += Self.session(
+                "abandoned", expiry: 10, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
             writes.append(.saveDelivery(clientID: "abandoned", StoredDelivery(seq: 7, packetID: 1, state: .sent)))
             writes += Self.session("held", expiry: 10, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
-            writes += Self.session("waiting", expiry: 3600, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
+            writes += Self.session(
+                "waiting", expiry: 3600, disconnectedAt: now - 60 * Self.second, filter: "#", since: 0)
             writes += Self.session("connected", expiry: 10, disconnectedAt: 0, filter: "#", since: 0)
             #expect(await PostgresStoreTests.write(a, writes) == nil)
             #expect(await PostgresSessionOwnershipTests.claim(a, "held"))

@@ -34,7 +34,11 @@ import Testing
             let configuration = try StoreTests.streamConfiguration("orders", partitions: 1)
             #expect(
                 await PostgresStoreTests.write(
-                    a, [.saveStream(configuration), .saveStreamPartition(stream: "orders", partition: 0, epoch: "e1", lastOffset: 0)]
+                    a,
+                    [
+                        .saveStream(configuration),
+                        .saveStreamPartition(stream: "orders", partition: 0, epoch: "e1", lastOffset: 0),
+                    ]
                 ) == nil)
             try await Self.waitFor { heard.withLockedValue { $0.count } == 1 }
             #expect(heard.withLockedValue { $0 } == ["\(slot)\nc\norders"])
@@ -53,7 +57,8 @@ import Testing
                     a,
                     [
                         .saveStreamConsumerOffset(
-                            StoredStreamConsumerOffset(group: "g", stream: "orders", partition: 0, epoch: "e1", offset: 2)),
+                            StoredStreamConsumerOffset(
+                                group: "g", stream: "orders", partition: 0, epoch: "e1", offset: 2)),
                         .deleteStream(name: "orders"),
                     ]) == nil)
             try await Self.waitFor { heard.withLockedValue { $0.count } == 3 }

@@ -136,7 +136,8 @@ extension StreamRegistry {
         if let name = placement?.stream, let named = stream(named: name), !targets.contains(where: { $0 === named }) {
             targets.append(named)
         }
-        let ready = ensureWritable(targets) { [self] in appendNow(message, placement: placement, completion: completion) }
+        let ready = ensureWritable(targets) { [self] in appendNow(message, placement: placement, completion: completion)
+        }
         if ready { appendNow(message, placement: placement, completion: completion) }
     }
 

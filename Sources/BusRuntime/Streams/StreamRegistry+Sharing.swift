@@ -169,7 +169,8 @@ extension StreamRegistry {
                 let stored = change.partitions[index]
                 if configuration.storage == .file {
                     partition = Self.replay(
-                        StoredStreamPartition(epoch: stored.epoch, lastOffset: stored.lastOffset, messages: stored.records),
+                        StoredStreamPartition(
+                            epoch: stored.epoch, lastOffset: stored.lastOffset, messages: stored.records),
                         limits: configuration.limits, now: now)
                     if stored.trimmedBefore > partition.firstOffset { partition.purge(before: stored.trimmedBefore) }
                 } else {

@@ -135,7 +135,9 @@ extension NATSConnectionHandler: JetStreamClient {
         let loop = eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         let ready = bus.streams.ensureWritable(bus.streams.matching(stored.topic)) {
-            loop.execute { bound.value.appendIntoStreams(stored, placement: placement, headers: headers, replyTopic: replyTopic) }
+            loop.execute {
+                bound.value.appendIntoStreams(stored, placement: placement, headers: headers, replyTopic: replyTopic)
+            }
         }
         if ready { appendIntoStreams(stored, placement: placement, headers: headers, replyTopic: replyTopic) }
     }
