@@ -139,6 +139,13 @@ package final class StreamRegistry: Sendable {
                         partition: StreamPartition(epoch: epoch, limits: configuration.limits))
                 })
             self.register(box)
+            // Shared: made here, most likely written here next; the claims are taken in the background
+            // (an append before they are held is refused, or waits for them: `StreamRegistry+Sharing`).
+            if self.sharing != nil {
+                for partition in box.partitions where partition.writtenElsewhere != nil {
+                    self.claimWriter(partition, then: nil)
+                }
+            }
             completion(.success(box.info))
         }
     }
