@@ -10,16 +10,17 @@ docs/storage.md "Streams are shared"), with requests (Kafka REST) and nats-py (J
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import nats
-import pytest
 from nats.js import api
 from nats.js.errors import NotFoundError
 
 from interop import run, unique
 from test_kafka_rest import Kafka, b64
+from test_storage_crash import kill9
 from test_storage_postgres import PostgresServer, postgres  # noqa: F401  (the fixture)
 from test_storage_postgres_shared import shared
 
@@ -54,7 +55,8 @@ def test_a_topic_produced_on_a_is_listed_and_consumed_on_b_and_both_produce_once
     a, b = shared(make_server, postgres)
     on_a, on_b = Kafka(a), Kafka(b)
     topic = unique("shared-topic")
-    assert offsets_of(on_a.produce(topic, [{"value": b64(f"a{i}")} for i in range(5)], partition=0)) == [0, 1, 2, 3, 4]
+    produced = on_a.produce(topic, [{"value": b64(f"a{i}")} for i in range(5)], partition=0)
+    assert offsets_of(produced) == [0, 1, 2, 3, 4]
     # Auto-created on A after B started: listed on B.
     assert eventually(lambda: topic in on_b.call("GET", "/topics").json()), on_b.call("GET", "/topics").text
 
@@ -82,7 +84,7 @@ def test_a_topic_produced_on_a_is_listed_and_consumed_on_b_and_both_produce_once
         except BaseException as error:  # noqa: BLE001  (reported below)
             errors.append(error)
 
-    threads = [threading.Thread(target=producer, args=(on_a, "a")), threading.Thread(target=producer, args=(on_b, "b"))]
+    threads = [threading.Thread(target=producer, args=(kafka, tag)) for kafka, tag in ((on_a, "a"), (on_b, "b"))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -127,7 +129,7 @@ def test_a_jetstream_stream_is_created_written_and_deleted_across_instances(make
                 except NotFoundError:
                     if time.monotonic() > deadline:
                         raise
-                    await asyncio_sleep(0.05)
+                    await asyncio.sleep(0.05)
 
         info = await known_on_b()
         assert info.config.subjects == [f"{name}.>"]
@@ -145,7 +147,7 @@ def test_a_jetstream_stream_is_created_written_and_deleted_across_instances(make
                 info = await js.stream_info(name)
                 if info.state.messages == 20 or time.monotonic() > deadline:
                     return info.state
-                await asyncio_sleep(0.05)
+                await asyncio.sleep(0.05)
 
         for js in (ja, jb):
             s = await state(js)
@@ -175,17 +177,11 @@ def test_a_jetstream_stream_is_created_written_and_deleted_across_instances(make
                 assert error.err_code == 10059
                 break
             assert time.monotonic() < deadline, "still known on B"
-            await asyncio_sleep(0.05)
+            await asyncio.sleep(0.05)
         await na.close()
         await nb.close()
 
     run(body(), timeout=60)
-
-
-async def asyncio_sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def test_a_stream_changed_purged_or_deleted_on_a_is_so_on_b(make_server, postgres):  # noqa: F811
@@ -213,3 +209,27 @@ def test_a_stream_changed_purged_or_deleted_on_a_is_so_on_b(make_server, postgre
     assert a.http("DELETE", path).status_code == 204
     assert eventually(lambda: b.get(path).status_code == 404)
     assert on_b.call("GET", f"/topics/{topic}").status_code == 404
+
+
+def test_after_kill9_of_the_writer_the_other_continues_its_offsets(make_server, postgres):  # noqa: F811
+    """The writer dies holding the partition's claim: the database lets go of it with its connection, and
+    the other instance, reading the tail fresh, continues after every record the dead one acknowledged."""
+    a, b = shared(make_server, postgres)
+    on_a, on_b = Kafka(a), Kafka(b)
+    topic = unique("orphaned")
+    acknowledged = []
+    for i in range(10):
+        acknowledged += offsets_of(on_a.produce(topic, [{"value": b64(f"a{i}")}], partition=0))
+    assert acknowledged == list(range(10))
+    kill9(a)
+    assert eventually(lambda: topic in on_b.call("GET", "/topics").json())
+    produced = on_b.produce(topic, [{"value": b64(f"b{i}")} for i in range(5)], partition=0)
+    assert offsets_of(produced) == [10, 11, 12, 13, 14]
+    group = unique("group")
+    on_b.consumer(group, name="reader", format="binary", **{"auto.offset.reset": "earliest"})
+    partitions = {"partitions": [{"topic": topic, "partition": 0}]}
+    assert on_b.call("POST", on_b.instance(group, "reader") + "/assignments", partitions).status_code == 204
+    got = read_all(on_b, group, "reader", 15)
+    assert [(r["offset"], r["value"]) for r in got] == [(i, b64(f"a{i}")) for i in range(10)] + [
+        (10 + i, b64(f"b{i}")) for i in range(5)
+    ]
