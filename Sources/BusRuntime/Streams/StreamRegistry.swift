@@ -121,6 +121,29 @@ package final class StreamRegistry: Sendable {
             return true
         }
         guard reserved else { return completion(.failure(.streamExists(name))) }
+        guard let sharing else { return store(configuration, completion: completion) }
+        // Shared: another instance may have made it and this one not heard yet; writing it again would
+        // start its partitions over (their records gone). Read first: one there is taken up and exists.
+        sharing.loadStream(name, after: [], epochs: [], kept: false) { result in
+            switch result {
+            case .success(let change?):
+                self.state.withLockedValue { _ = $0.creating.remove(name) }
+                self.apply(change, to: name)
+                completion(.failure(.streamExists(name)))
+            case .success(nil):
+                self.store(configuration, completion: completion)
+            case .failure(let error):
+                self.state.withLockedValue { _ = $0.creating.remove(name) }
+                completion(.failure(.notStored("\(error)")))
+            }
+        }
+    }
+
+    /// Creates a stream reserved in `creating`: stored, then capturing.
+    private func store(
+        _ configuration: StreamConfiguration, completion: @escaping @Sendable (Result<StreamInfo, BusError>) -> Void
+    ) {
+        let name = configuration.name
         let epochs = (0..<configuration.partitions).map { _ in makeEpoch() }
         var writes: [StoreWrite] = [.saveStream(configuration)]
         for (index, epoch) in epochs.enumerated() {
