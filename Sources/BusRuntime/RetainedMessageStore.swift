@@ -23,6 +23,14 @@ package final class RetainedMessageStore: Sendable {
         self.store = store
         if let sharing = store?.sessionOwnership {
             sharing.listen(StoreOwnedResource.retainedChannel) { [self] topic in changed(topic, sharing) }
+            // Notifications missed while the listening connection was down: every topic is read again.
+            sharing.onListenResumed { [self] in
+                sharing.loadNames(.retainedTopics) { [self] result in
+                    var topics = Set(messages.withLockedValue { Array($0.keys) })
+                    if case .success(let stored) = result { topics.formUnion(stored) }
+                    for topic in topics { changed(topic, sharing) }
+                }
+            }
         }
     }
 

@@ -28,8 +28,18 @@ extension SwitchboardServer {
                 }
                 updated += 1
             } else {
-                _ = try Self.wait { done in self.bus.streams.create(wanted, completion: done) }
-                created += 1
+                do {
+                    _ = try Self.wait { done in self.bus.streams.create(wanted, completion: done) }
+                    created += 1
+                } catch  where bus.streams.stream(named: wanted.name) != nil {
+                    // Made meanwhile by another instance sharing the database (taken up here): updated.
+                    _ = try Self.wait { done in
+                        self.bus.streams.update(
+                            wanted.name, limits: wanted.limits, filters: wanted.filters, memoryTail: wanted.memoryTail,
+                            completion: done)
+                    }
+                    updated += 1
+                }
             }
         }
         return

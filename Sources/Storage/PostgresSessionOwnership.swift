@@ -42,6 +42,10 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     private let resourceHandlers = NIOLockedValueBox<[@Sendable (String, Bool) -> Void]>([])
     /// Notification channels listened to (again on every new connection), with their handlers.
     private let listeners = NIOLockedValueBox<[(channel: String, handler: @Sendable (String) -> Void)]>([])
+    /// Called when a lost connection is back (its LISTENs renewed): what was announced meanwhile was missed.
+    private let resumedHandlers = NIOLockedValueBox<[@Sendable () -> Void]>([])
+    /// A connection was had and lost since: the next one is a resumption.
+    private var everConnected = false
 
     /// Connects and takes a slot. Throws when the database cannot be reached or 256 instances use it.
     init(connect: @escaping @Sendable () throws -> PostgresConnection, logger: Logger) throws {
@@ -64,6 +68,37 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
             Self.addListener(channel, handler, to: connection)
             // The LISTEN goes out before this query: once it returned nothing later is missed.
             _ = try? PostgresWriter.await(connection.query("SELECT 1", logger: logger))
+        }
+    }
+
+    func onListenResumed(_ handler: @escaping @Sendable () -> Void) {
+        resumedHandlers.withLockedValue { $0.append(handler) }
+    }
+
+    func loadStream(
+        _ name: String, after: [UInt64], epochs: [String], kept: Bool,
+        completion: @escaping @Sendable (Result<StoredStreamChange?, any Error>) -> Void
+    ) {
+        read(completion) { try $0.loadStream(name, after: after, epochs: epochs, kept: kept) }
+    }
+
+    func loadNames(_ kind: StoredNameKind, completion: @escaping @Sendable (Result<[String], any Error>) -> Void) {
+        read(completion) { try $0.loadNames(kind) }
+    }
+
+    /// Runs `body` with a loader on the ownership connection, on its queue, and completes with its value.
+    private func read<Value: Sendable>(
+        _ completion: @escaping @Sendable (Result<Value, any Error>) -> Void,
+        _ body: @escaping @Sendable (PostgresStateLoader) throws -> Value
+    ) {
+        queue.async { [self] in
+            do {
+                try connectIfNeeded(preferredSlot: instanceSlot)
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                completion(.success(try body(PostgresStateLoader(connection: connection, logger: logger))))
+            } catch {
+                completion(.failure(StoreError("postgres: \(PostgresStore.describe(error))")))
+            }
         }
     }
 
@@ -322,6 +357,12 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
             throw error
         }
         self.connection = connection
+        if everConnected {
+            // Notifications sent while no connection listened are lost: every listener reads again.
+            let handlers = resumedHandlers.withLockedValue { $0 }
+            queue.async { for handler in handlers { handler() } }
+        }
+        everConnected = true
         connection.closeFuture.whenComplete { [weak self] _ in
             guard let self else { return }
             queue.async { self.connectionClosed(connection) }

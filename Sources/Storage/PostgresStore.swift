@@ -54,9 +54,11 @@ package final class PostgresStore: Store {
             try? eventLoopGroup.syncShutdownGracefully()
             throw StoreError("postgres \(configuration): \(Self.describe(error))")
         }
+        let sharing = self.ownership
         let writer = PostgresWriter(
             connect: connect, synchronousCommit: durability == .fsync ? "on" : "off",
-            sharedInstances: configuration.sharedInstances, logger: driverLogger)
+            sharedInstances: configuration.sharedInstances,
+            instanceSlot: { sharing?.instanceSlot ?? 0 }, logger: driverLogger)
         self.writer = writer
         self.reader = PostgresStreamReader(
             connect: connect, connections: configuration.readConnections, logger: driverLogger)

@@ -73,6 +73,20 @@ extension PostgresWriter {
         }
     }
 
+    /// The stream a write changes and whether it changes more than its newest records and trim floor
+    /// (what an instance following it must read: `StoreOwnedResource.streamChannel`); nil for a group offset.
+    static func streamWritten(_ write: StoreWrite) -> (String, Bool)? {
+        switch write {
+        case .saveStream(let stream): (stream.name, true)
+        case .deleteStream(let name): (name, true)
+        case .saveStreamPartition(let stream, _, _, _): (stream, true)
+        case .deleteStreamMessages(let stream, _, _): (stream, true)
+        case .trimStream(let stream, _, _): (stream, false)
+        case .appendStream(let message): (message.stream, false)
+        default: nil
+        }
+    }
+
     /// Drops single records, as SQLite's: each segment holding some of `offsets` is rewritten without them,
     /// or deleted when none of its records is left. The statements sent so far are awaited first, so the
     /// read (in this commit's transaction) sees them.
@@ -152,29 +166,8 @@ struct StreamRows {
 extension PostgresStateLoader {
     /// Streams with their partitions and messages, and the consumer group offsets (as SQLite's load).
     func loadStreams(into state: inout StoredState, bodies: Bool) throws {
-        for row in try rows(
-            """
-            SELECT name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns, max_message_size,
-            max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead, memory_tail_bytes FROM stream
-            ORDER BY name COLLATE "C"
-            """)
-        {
-            let (
-                name, filters, partitionCount, retention, storage, maxMessages, maxBytes, maxAge, maxMessageSize,
-                maxPerSubject, discard, duplicateWindow, sealed, recordOverhead, memoryTail
-            ) = try row.decode(
-                (
-                    String, String, Int64, String, String, Int64?, Int64?, Int64?, Int64?, Int64?, String, Int64, Bool,
-                    Int64?, Int64?
-                )
-                .self)
-            guard
-                let configuration = StoredStreamColumns.configuration(
-                    name: name, filters: filters, partitions: partitionCount, retention: retention, storage: storage,
-                    maxMessages: maxMessages, maxBytes: maxBytes, maxAge: maxAge, maxMessageSize: maxMessageSize,
-                    maxPerSubject: maxPerSubject, discard: discard, duplicateWindow: duplicateWindow, sealed: sealed,
-                    recordOverhead: recordOverhead, memoryTail: memoryTail)
-            else { continue }
+        for configuration in try streamDefinitions(named: nil) {
+            let name = configuration.name
             var partitions: [StoredStreamPartition] = []
             var floors: [UInt64] = []
             for row in try rows(
@@ -209,5 +202,43 @@ extension PostgresStateLoader {
                 StoredStreamConsumerOffset(
                     group: group, stream: stream, partition: Int(partition), epoch: epoch, offset: UInt64(offset)))
         }
+    }
+
+    /// The stream definitions the database holds (`name`: that one only), by name.
+    func streamDefinitions(named name: String?) throws -> [StreamConfiguration] {
+        let query: PostgresQuery =
+            name.map {
+                """
+                SELECT name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns,
+                max_message_size, max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead,
+                memory_tail_bytes FROM stream WHERE name = \($0)
+                """
+            }
+                ?? """
+                SELECT name, filters, partitions, retention, storage, max_messages, max_bytes, max_age_ns, max_message_size,
+                max_messages_per_subject, discard, duplicate_window_ns, sealed, record_overhead, memory_tail_bytes FROM stream
+                ORDER BY name COLLATE "C"
+                """
+        var definitions: [StreamConfiguration] = []
+        for row in try rows(query) {
+            let (
+                name, filters, partitionCount, retention, storage, maxMessages, maxBytes, maxAge, maxMessageSize,
+                maxPerSubject, discard, duplicateWindow, sealed, recordOverhead, memoryTail
+            ) = try row.decode(
+                (
+                    String, String, Int64, String, String, Int64?, Int64?, Int64?, Int64?, Int64?, String, Int64, Bool,
+                    Int64?, Int64?
+                )
+                .self)
+            guard
+                let configuration = StoredStreamColumns.configuration(
+                    name: name, filters: filters, partitions: partitionCount, retention: retention, storage: storage,
+                    maxMessages: maxMessages, maxBytes: maxBytes, maxAge: maxAge, maxMessageSize: maxMessageSize,
+                    maxPerSubject: maxPerSubject, discard: discard, duplicateWindow: duplicateWindow, sealed: sealed,
+                    recordOverhead: recordOverhead, memoryTail: memoryTail)
+            else { continue }
+            definitions.append(configuration)
+        }
+        return definitions
     }
 }

@@ -19,6 +19,9 @@ final class PostgresWriter: @unchecked Sendable {
     /// message's or record's change is announced (`StoreOwnedResource.retainedChannel`, `recordChannel`) in
     /// the transaction that writes it.
     private let sharedInstances: Bool
+    /// This instance's slot among those sharing the database (what its stream notifications carry, so it
+    /// can tell its own from others').
+    private let instanceSlot: @Sendable () -> UInt8
     private let logger: Logger
     private var connection: PostgresConnection?
     /// Topics whose `topic_log` row exists (saves the insert-if-missing per appended message).
@@ -26,11 +29,12 @@ final class PostgresWriter: @unchecked Sendable {
 
     init(
         connect: @escaping @Sendable () throws -> PostgresConnection, synchronousCommit: String,
-        sharedInstances: Bool = false, logger: Logger
+        sharedInstances: Bool = false, instanceSlot: @escaping @Sendable () -> UInt8 = { 0 }, logger: Logger
     ) {
         self.connect = connect
         self.synchronousCommit = synchronousCommit
         self.sharedInstances = sharedInstances
+        self.instanceSlot = instanceSlot
         self.logger = logger
     }
 
@@ -127,6 +131,8 @@ final class PostgresWriter: @unchecked Sendable {
         var streamRun = StreamRows()
         // Consecutive per-message delivery and queue-message writes likewise (PostgresWriter+Runs).
         var messageRun = MessageRows()
+        // Shared: each stream written, and whether more than appends (and trims) changed it.
+        var streamsWritten: [String: Bool] = [:]
         for write in writes {
             switch write {
             case .appendLog, .saveSessionMessage: break
@@ -134,6 +140,7 @@ final class PostgresWriter: @unchecked Sendable {
             }
             if case .appendStream(let message) = write {
                 streamRun.append(message)
+                if sharedInstances, streamsWritten[message.stream] == nil { streamsWritten[message.stream] = false }
                 continue
             }
             streamRun.flush(into: &statements)
@@ -300,6 +307,9 @@ final class PostgresWriter: @unchecked Sendable {
             case .saveStream, .deleteStream, .saveStreamPartition, .appendStream, .trimStream, .deleteStreamMessages,
                 .saveStreamConsumerOffset:
                 try Self.enqueueStream(write, into: &statements)
+                if sharedInstances, let (stream, changed) = Self.streamWritten(write) {
+                    streamsWritten[stream] = changed || streamsWritten[stream] == true
+                }
             case .saveCollection, .deleteCollection, .saveRecord, .deleteRecord:
                 Self.enqueueRecord(write, into: &statements)
                 if sharedInstances, let key = StoreOwnedResource.recordKey(of: write) {
@@ -311,6 +321,12 @@ final class PostgresWriter: @unchecked Sendable {
         run.flush(into: &statements)
         streamRun.flush(into: &statements)
         messageRun.flush(into: &statements)
+        let slot = streamsWritten.isEmpty ? 0 : instanceSlot()
+        for (stream, changed) in streamsWritten {
+            // Every other instance reads the stream again once this commits (`StreamRegistry+Sharing`).
+            let payload = "\(slot)\n\(changed ? "c" : "a")\n\(stream)"
+            statements.run("SELECT pg_notify(\(StoreOwnedResource.streamChannel), \(payload))")
+        }
         for (topic, log) in touched {
             statements.run(
                 "UPDATE topic_log SET last_offset = GREATEST(last_offset, \(Int64(log.last))) WHERE topic = \(topic)")

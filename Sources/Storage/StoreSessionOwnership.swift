@@ -42,6 +42,18 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     /// `handler` gets the payload of every notification on `channel` (`StoreWrite.notify` of any
     /// instance, this one included), on a thread of the store's. Set before connections come.
     func listen(_ channel: String, _ handler: @escaping @Sendable (String) -> Void)
+    /// `handler` is called (on a thread of the store's) each time the connection that listens is back after
+    /// it was lost: notifications sent meanwhile were missed, so whatever they announce may have changed
+    /// (each listener reads its state again). Set before connections come.
+    func onListenResumed(_ handler: @escaping @Sendable () -> Void)
+    /// Stream `name` as the database holds it now (nil: there is none), with per partition the records
+    /// above `after[partition]` when its epoch is still `epochs[partition]` (all records otherwise) and,
+    /// when `kept`, the offsets at or below it still stored. `completion` runs on a thread of the store's.
+    func loadStream(
+        _ name: String, after: [UInt64], epochs: [String], kept: Bool,
+        completion: @escaping @Sendable (Result<StoredStreamChange?, any Error>) -> Void)
+    /// The names of `kind` the database holds now. `completion` runs on a thread of the store's.
+    func loadNames(_ kind: StoredNameKind, completion: @escaping @Sendable (Result<[String], any Error>) -> Void)
     /// The stored messages of AMQP queue `queue` (its stored name) with ids from `firstID` on, in id order,
     /// as the database holds them now. `completion` runs on a thread of the store's.
     func loadQueueMessages(
@@ -78,6 +90,11 @@ package enum StoreOwnedResource {
     /// again (`StoreSessionOwnership.loadRetained`), so a new subscriber anywhere gets what the database
     /// holds.
     package static let retainedChannel = "switchboard_retained"
+    /// The notification every stream write sends when several instances share the database (in the
+    /// transaction that writes it), once per stream and commit: the writer's slot, a line feed, `a` (only
+    /// records appended) or `c` (anything else: definition, partitions, trims, deletes), a line feed, the
+    /// stream's name. The others read the stream again (`StoreSessionOwnership.loadStream`).
+    package static let streamChannel = "switchboard_stream"
     /// The notification every change of a record or collection sends when several instances share the
     /// database (in the transaction that writes it): the collection, a line feed, the record's id
     /// (`StoreSessionOwnership.loadRecords`); a collection's alone (`loadCollection`). Collection names

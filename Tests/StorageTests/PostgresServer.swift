@@ -203,3 +203,20 @@ extension Trait where Self == PostgresServerTrait {
     /// A PostgreSQL server for the suite (see `PostgresServer`).
     static var postgresServer: Self { PostgresServerTrait() }
 }
+
+/// Two instances sharing one new database of the suite's server (`shared_instances=true`), closed after
+/// `body` — the setup every multi-instance suite starts from.
+func withTwoInstances(
+    _ body: (
+        _ a: PostgresStore, _ b: PostgresStore, _ server: PostgresServer, _ configuration: PostgresStoreConfiguration
+    )
+        async throws -> Void
+) async throws {
+    let server = try #require(PostgresServer.current)
+    let configuration = try server.createDatabase()
+    let a = try PostgresSessionOwnershipTests.shared(configuration)
+    defer { a.close() }
+    let b = try PostgresSessionOwnershipTests.shared(configuration)
+    defer { b.close() }
+    try await body(a, b, server, configuration)
+}

@@ -454,4 +454,7 @@ package enum StreamAppendRefusal: String, Sendable, Equatable {
     case sealed
     /// `discard: new_per_subject` and the subject holds `maxMessagesPerSubject`.
     case maxMessagesPerSubject = "max_messages_per_subject"
+    /// Several instances share the store and another one writes this partition now: this one has asked
+    /// for it (docs/storage.md, "Several instances on one PostgreSQL database"); try again.
+    case writtenElsewhere = "partition written by another instance sharing the database; try again"
 }

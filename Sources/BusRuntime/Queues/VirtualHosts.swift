@@ -38,6 +38,9 @@ package final class VirtualHosts: Sendable {
             let (virtualHost, name) = StoredResourceName.split(stored)
             broker(virtualHost)?.messagesForwarded(to: name)
         }
+        // Declarations announced while the listening connection was down: read again (deletions missed
+        // then are not known: docs/storage.md, "Left").
+        sharing.onListenResumed { [self] in reloadTopology(sharing) }
         sharing.listen(QueueBroker.topologyChannel) { [self] payload in
             let (slot, deletion) = QueueTopologyDeletion.parse(payload)
             guard slot != "\(sharing.instanceSlot)" else { return }

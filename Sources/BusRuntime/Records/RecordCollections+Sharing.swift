@@ -84,6 +84,7 @@ extension RecordCollections {
                 if again { read() }
             }
         }
+        sharing.onListenResumed { [self] in resync(sharing) }
         sharing.listen(StoreOwnedResource.recordChannel) { [self] key in
             // A collection's own change: read with its records.
             guard key.contains("\n") else {
@@ -165,5 +166,24 @@ extension RecordCollections {
         return Record(
             collection: stored.collection, id: stored.id, version: stored.version, created: stored.created,
             updated: stored.updated, fields: fields)
+    }
+
+    /// The ownership connection is back after it was lost (its notifications with it): every collection,
+    /// here or in the database, is read again with its records.
+    private func resync(_ sharing: any StoreSessionOwnership) {
+        sharing.loadNames(.collections) { [self] result in
+            var names = Set(core.withLockedValue { Array($0.collections.keys) })
+            if case .success(let stored) = result { names.formUnion(stored) }
+            for name in names {
+                sharing.loadCollection(name) { [self] result in
+                    guard case .success(let (definition, records)) = result else { return }
+                    collectionLoaded(name, definition: definition, records: records)
+                    guard definition != nil else { return }
+                    let local = core.withLockedValue { $0.collections[name].map { Array($0.records.keys) } ?? [] }
+                    let ids = Set(local).union(records.map(\.id))
+                    refresh(ids.map { (name, $0) }, stored: records)
+                }
+            }
+        }
     }
 }

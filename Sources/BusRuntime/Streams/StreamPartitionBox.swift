@@ -19,11 +19,15 @@ package import Storage
 package final class StreamPartitionBox: Sendable {
     package let stream: String
     package let index: Int
-    private let state: NIOLockedValueBox<State>
+    /// Internal for `StreamPartitionBox+Sharing` only.
+    let state: NIOLockedValueBox<State>
     /// Where the bodies below the tail are read from (nil: no store, every body stays).
     private let store: (any Store)?
+    /// Called (outside the lock) when an append was refused because another instance sharing the store
+    /// writes this partition: the registry claims it (`StreamRegistry+Sharing`). nil: never refused so.
+    let writtenElsewhere: (@Sendable (StreamPartitionBox) -> Void)?
 
-    private struct State: @unchecked Sendable {  // only touched under the lock
+    struct State: @unchecked Sendable {  // only touched under the lock
         var partition: StreamPartition<StreamRecord>
         /// Most record bytes of bodies kept (the newest records'); nil: every body stays.
         var memoryTail: Int?
@@ -33,6 +37,9 @@ package final class StreamPartitionBox: Sendable {
         /// Readers waiting for a record at or after an offset (long polls), by id.
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiter: UInt64 = 0
+        /// Whether this instance may append: always, unless several instances share the store and another
+        /// may hold this partition's writer claim (docs/storage.md, "Several instances").
+        var writable = true
 
         /// Removes and returns the waiters the readable records now answer.
         mutating func readyWaiters() -> [Waiter] {
@@ -64,12 +71,15 @@ package final class StreamPartitionBox: Sendable {
     /// `store` is where the others are read from (without one, every body stays).
     init(
         stream: String, index: Int, partition: StreamPartition<StreamRecord>, memoryTail: Int? = nil,
-        store: (any Store)? = nil
+        store: (any Store)? = nil, writtenElsewhere: (@Sendable (StreamPartitionBox) -> Void)? = nil
     ) {
         self.stream = stream
         self.index = index
         self.store = store
+        self.writtenElsewhere = writtenElsewhere
         var state = State(partition: partition, memoryTail: store == nil ? nil : memoryTail)
+        // Shared: appends wait for this instance to claim the partition.
+        state.writable = writtenElsewhere == nil
         state.evict()
         self.state = NIOLockedValueBox(state)
     }
@@ -106,13 +116,15 @@ package final class StreamPartitionBox: Sendable {
     {
         var ready: [Waiter] = []
         defer { for waiter in ready { waiter.promise.succeed(true) } }
-        return state.withLockedValue { state in
+        let appended = state.withLockedValue { state in
             let appended = Self.append(
                 record, messageID: messageID, now: now, awaitsStore: awaitsStore, offset: offset, to: &state)
             if !awaitsStore, case .appended = appended.result { ready = state.readyWaiters() }
             state.evict()
             return appended
         }
+        if case .refused(.writtenElsewhere) = appended.result { writtenElsewhere?(self) }
+        return appended
     }
 
     /// One record of a batch append (`append(batch:awaitsStore:_:)`).
@@ -135,7 +147,10 @@ package final class StreamPartitionBox: Sendable {
     ) -> (firstOffset: UInt64, dropped: [UInt64]) {
         var ready: [Waiter] = []
         defer { for waiter in ready { waiter.promise.succeed(true) } }
+        var refusedHere = false
+        defer { if refusedHere { writtenElsewhere?(self) } }
         return state.withLockedValue { state in
+            refusedHere = !state.writable
             var dropped: [UInt64] = []
             var firstOffset = state.partition.firstOffset
             var anyAppended = false
@@ -162,6 +177,11 @@ package final class StreamPartitionBox: Sendable {
         _ record: StreamRecord, messageID: String?, now: UInt64, awaitsStore: Bool, offset: UInt64?,
         to state: inout State
     ) -> Appended {
+        guard state.writable else {
+            return Appended(
+                result: .refused(.writtenElsewhere), epoch: state.partition.epoch,
+                firstOffset: state.partition.firstOffset)
+        }
         let bytes = record.message.payload.readableBytes
         let subject = record.message.topic.name
         if let offset {

@@ -131,6 +131,19 @@ extension StreamRegistry {
         _ message: BusMessage, placement: StreamPlacement? = nil,
         completion: @escaping @Sendable ([StreamAppendAck]) -> Void
     ) {
+        // Shared: the writer claims first, so the record waits for them instead of being refused.
+        var targets = matching(message.topic)
+        if let name = placement?.stream, let named = stream(named: name), !targets.contains(where: { $0 === named }) {
+            targets.append(named)
+        }
+        let ready = ensureWritable(targets) { [self] in appendNow(message, placement: placement, completion: completion)
+        }
+        if ready { appendNow(message, placement: placement, completion: completion) }
+    }
+
+    private func appendNow(
+        _ message: BusMessage, placement: StreamPlacement?, completion: @escaping @Sendable ([StreamAppendAck]) -> Void
+    ) {
         let prepared = prepareAppends(message, streams: matching(message.topic), placement: placement)
         let handover = PreparedHandover(value: prepared)
         submit(Self.writes(for: prepared)) { error in completion(Self.finish(handover.value, failure: error)) }

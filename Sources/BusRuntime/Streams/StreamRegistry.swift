@@ -14,7 +14,7 @@ package import Storage
 /// Changes (create, update, delete, purge) are applied once the store has them (a `file` stream's, and
 /// every definition); their completion runs on the store's thread.
 package final class StreamRegistry: Sendable {
-    private struct State: @unchecked Sendable {  // only touched under the lock
+    struct State: @unchecked Sendable {  // only touched under the lock
         var streams: [String: StreamBox] = [:]
         /// Names being created (stored, not yet registered): a second create of one is refused.
         var creating: Set<String> = []
@@ -28,7 +28,7 @@ package final class StreamRegistry: Sendable {
         var partition: Int
     }
 
-    private let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
     /// How many streams exist: while none do, a plan lookup does not take the lock.
     private let streamCount = ManagedAtomic<Int>(0)
     let store: (any Store)?
@@ -38,7 +38,12 @@ package final class StreamRegistry: Sendable {
     let clock: @Sendable () -> UInt64
     let makeEpoch: @Sendable () -> String
     /// Tells the shards their cached plans are stale (the subscription registry's generation).
-    private let changed: @Sendable () -> Void
+    let changed: @Sendable () -> Void
+    /// Several instances share the store: their stream changes and appends are followed here, and a
+    /// partition is appended to by one instance at a time (`StreamRegistry+Sharing`); nil: not shared.
+    let sharing: (any StoreSessionOwnership)?
+    /// What following the others and the writer claims need (`StreamRegistry+Sharing`).
+    let sharingState = NIOLockedValueBox(SharingState())
 
     init(
         store: (any Store)?, defaultMemoryTail: Int? = StreamMemoryTail.defaultBytes,
@@ -50,6 +55,8 @@ package final class StreamRegistry: Sendable {
         self.clock = clock
         self.makeEpoch = makeEpoch
         self.changed = changed
+        self.sharing = store?.sessionOwnership
+        if let sharing { startSharing(sharing) }
     }
 
     // MARK: - Looking up
@@ -114,6 +121,29 @@ package final class StreamRegistry: Sendable {
             return true
         }
         guard reserved else { return completion(.failure(.streamExists(name))) }
+        guard let sharing else { return store(configuration, completion: completion) }
+        // Shared: another instance may have made it and this one not heard yet; writing it again would
+        // start its partitions over (their records gone). Read first: one there is taken up and exists.
+        sharing.loadStream(name, after: [], epochs: [], kept: false) { result in
+            switch result {
+            case .success(let change?):
+                self.state.withLockedValue { _ = $0.creating.remove(name) }
+                self.apply(change, to: name)
+                completion(.failure(.streamExists(name)))
+            case .success(nil):
+                self.store(configuration, completion: completion)
+            case .failure(let error):
+                self.state.withLockedValue { _ = $0.creating.remove(name) }
+                completion(.failure(.notStored("\(error)")))
+            }
+        }
+    }
+
+    /// Creates a stream reserved in `creating`: stored, then capturing.
+    private func store(
+        _ configuration: StreamConfiguration, completion: @escaping @Sendable (Result<StreamInfo, BusError>) -> Void
+    ) {
+        let name = configuration.name
         let epochs = (0..<configuration.partitions).map { _ in makeEpoch() }
         var writes: [StoreWrite] = [.saveStream(configuration)]
         for (index, epoch) in epochs.enumerated() {
@@ -132,6 +162,13 @@ package final class StreamRegistry: Sendable {
                         partition: StreamPartition(epoch: epoch, limits: configuration.limits))
                 })
             self.register(box)
+            // Shared: made here, most likely written here next; the claims are taken in the background
+            // (an append before they are held is refused, or waits for them: `StreamRegistry+Sharing`).
+            if self.sharing != nil {
+                for partition in box.partitions where partition.writtenElsewhere != nil {
+                    self.claimWriter(partition, then: nil)
+                }
+            }
             completion(.success(box.info))
         }
     }
@@ -176,9 +213,20 @@ package final class StreamRegistry: Sendable {
 
     /// Deletes a stream, its messages and its consumer group offsets. It stops capturing at once.
     package func delete(_ name: String, completion: @escaping @Sendable (Result<Void, BusError>) -> Void) {
+        guard let found = stream(named: name), forget(found) else {
+            return completion(.failure(.streamNotFound(name)))
+        }
+        submit([.deleteStream(name: name)]) { error in
+            completion(error.map { .failure(.notStored("\($0)")) } ?? .success(()))
+        }
+    }
+
+    /// Stops knowing `found` (it stops capturing at once; its group offsets go); false when it is not the
+    /// stream of its name any more. Nothing is written.
+    func forget(_ found: StreamBox) -> Bool {
+        let name = found.name
         // The filters are read before the registry's lock is taken: no lock is held while taking another
         // (docs/concurrency.md).
-        guard let found = stream(named: name) else { return completion(.failure(.streamNotFound(name))) }
         let filters = found.configuration.filters
         let removed = state.withLockedValue { state in
             guard state.streams[name] === found else { return false }
@@ -187,12 +235,11 @@ package final class StreamRegistry: Sendable {
             state.groupOffsets = state.groupOffsets.filter { $0.key.stream != name }
             return true
         }
-        guard removed else { return completion(.failure(.streamNotFound(name))) }
+        guard removed else { return false }
         streamCount.wrappingDecrement(ordering: .releasing)
         changed()
-        submit([.deleteStream(name: name)]) { error in
-            completion(error.map { .failure(.notStored("\($0)")) } ?? .success(()))
-        }
+        dropWriterClaims(name)
+        return true
     }
 
     /// Removes records from one partition or all: those on subjects `subject` matches (all when nil), below
@@ -233,17 +280,21 @@ package final class StreamRegistry: Sendable {
         }
     }
 
-    private func partitionBox(
+    func partitionBox(
         _ configuration: StreamConfiguration, index: Int, partition: StreamPartition<StreamRecord>
     )
         -> StreamPartitionBox
     {
-        StreamPartitionBox(
+        var writtenElsewhere: (@Sendable (StreamPartitionBox) -> Void)?
+        if sharing != nil && configuration.storage == .file {
+            writtenElsewhere = { [weak self] box in self?.claimWriter(box, then: nil) }
+        }
+        return StreamPartitionBox(
             stream: configuration.name, index: index, partition: partition, memoryTail: memoryTail(of: configuration),
-            store: configuration.storage == .file ? store : nil)
+            store: configuration.storage == .file ? store : nil, writtenElsewhere: writtenElsewhere)
     }
 
-    private func register(_ box: StreamBox) {
+    func register(_ box: StreamBox) {
         let filters = box.configuration.filters
         state.withLockedValue { state in
             state.creating.remove(box.name)
@@ -340,7 +391,7 @@ package final class StreamRegistry: Sendable {
 
     /// Replays a stored partition through the limits: its records (bodies kept), or its index entries
     /// (bodies in the store, `fillTail` reads back the newest).
-    private static func replay(_ stored: StoredStreamPartition, limits: StreamLimits, now: UInt64)
+    static func replay(_ stored: StoredStreamPartition, limits: StreamLimits, now: UInt64)
         -> StreamPartition<StreamRecord>
     {
         let first = stored.messages.first?.offset ?? stored.index.first?.offset

@@ -116,7 +116,7 @@ extension KafkaRESTRoutes {
         let refusals = refused
         let keySchemaID = encoded.keySchemaID
         let valueSchemaID = encoded.valueSchemaID
-        let answer = { (published: [[StreamAppendAck]]) in
+        let answer = { @Sendable (published: [[StreamAppendAck]]) in
             var offsets: [KafkaRESTProduceOffset] = []
             offsets.reserveCapacity(count)
             var next = 0
@@ -137,7 +137,15 @@ extension KafkaRESTRoutes {
             answer([])
             return promise.futureResult
         }
-        services.bus.shard(for: loop).publish(messages, placements: placements, acknowledged: answer)
+        // Several instances sharing the store: this one claims the topic's partitions first (the records
+        // wait for the claim instead of being refused; docs/storage.md, "Several instances").
+        let streams = services.bus.streams
+        let records = messages
+        let placed = placements
+        let ready = streams.ensureWritable(streams.stream(named: name).map { [$0] } ?? []) {
+            loop.execute { services.bus.shard(for: loop).publish(records, placements: placed, acknowledged: answer) }
+        }
+        if ready { services.bus.shard(for: loop).publish(messages, placements: placements, acknowledged: answer) }
         return promise.futureResult
     }
 

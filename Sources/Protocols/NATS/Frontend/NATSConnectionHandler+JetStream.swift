@@ -113,8 +113,21 @@ extension NATSConnectionHandler: JetStreamClient {
 
     /// A request (it has a reply subject) a stream captures: checked against its `Nats-Expected-*`
     /// headers, appended with its `Nats-Msg-Id`, and answered with the PubAck once stored. Core
-    /// subscribers of the subject get it too, without the reply subject.
+    /// subscribers of the subject get it too, without the reply subject. Several instances sharing the
+    /// store: this one first claims the stream's partitions (and so reads their tail fresh), so the publish
+    /// waits for the claim instead of being refused and its expectations are checked against the stream as
+    /// stored (docs/storage.md, "Streams are shared").
     func publishIntoStreams(_ message: BusMessage, replyTopic: Topic) {
+        let loop = eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let ready = bus.streams.ensureWritable(bus.streams.matching(message.topic)) {
+            loop.execute { bound.value.appendIntoStreams(message, replyTopic: replyTopic) }
+        }
+        if ready { appendIntoStreams(message, replyTopic: replyTopic) }
+    }
+
+    /// `publishIntoStreams` once this instance may append: the checks, the append, the PubAck.
+    private func appendIntoStreams(_ message: BusMessage, replyTopic: Topic) {
         let jetStream = services.jetStream
         if let failure = jetStream.expectationFailure(topic: message.topic, headers: message.headers)
             ?? jetStream.accountLimitRefusal(message)
