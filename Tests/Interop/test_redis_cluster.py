@@ -332,3 +332,56 @@ def test_a_cluster_that_does_not_serve_every_slot_is_refused_at_start(make_serve
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def test_request_reply_session_takeover_and_shared_groups_cross_instances_on_the_cluster(instances):
+    a, b, c = instances
+
+    async def body():
+        # NATS request on A, answered by a responder on B (the reply inbox is a concrete shard channel).
+        responder = await nats.connect(b.nats_url)
+
+        async def answer(msg):
+            await msg.respond(b"pong:" + msg.data)
+        await responder.subscribe("svc.ping", cb=answer)
+        await responder.flush()
+        await asyncio.sleep(0.5)
+        requester = await nats.connect(a.nats_url)
+        for n in range(5):
+            reply = await requester.request("svc.ping", str(n).encode(), timeout=5)
+            assert reply.data == f"pong:{n}".encode()
+        await requester.close()
+        await responder.close()
+
+    run(body())
+    # [MQTT-3.1.4-3] across instances: the client identifier connecting on B ends its session on A.
+    cid = f"sensor-{unique()}"
+    first = Paho(a.mqtt_port, V5, cid)
+    time.sleep(0.3)
+    second = Paho(b.mqtt_port, V5, cid)
+    assert first.disconnected.wait(5), "the first connection was not ended"
+    assert first.disconnect_reason is not None and first.disconnect_reason.value == 0x8E, first.disconnect_reason
+    second.disconnect()
+    # A shared subscription with a wildcard, members on the three instances: each message to one member.
+    base = f"jobs/{unique()}"
+    members = [Paho(server.mqtt_port, V5) for server in (a, b, c)]
+    for member in members:
+        member.subscribe(f"$share/workers/{base}/+", qos=1)
+    time.sleep(1.0)
+    publisher = Paho(a.mqtt_port, V5)
+    for n in range(60):
+        publisher.publish(f"{base}/{n % 7}", str(n), qos=1)
+
+    def drain(member):
+        got = []
+        while True:
+            try:
+                got.append(int(member.get(timeout=1.5).payload))
+            except Exception:
+                return got
+
+    received = [drain(member) for member in members]
+    assert sorted(n for got in received for n in got) == list(range(60)), received
+    assert sum(1 for got in received if got) >= 2, received
+    for client in members + [publisher]:
+        client.disconnect()

@@ -216,6 +216,26 @@ extension RedisBusEngine {
         }
     }
 
+    /// How long a request's reply topic is subscribed by name (`holdReplyInbox`).
+    static let replyInboxHold: TimeAmount = .seconds(10)
+
+    /// A request whose reply topic a local wildcard covers (NATS clients answer on `_INBOX.<id>.*`): the
+    /// responder's instance may not have heard that wildcard yet (the interest table travels on the control
+    /// channel, the request on a shard channel), so the reply topic itself is subscribed, by name, for
+    /// `replyInboxHold` — its `SSUBSCRIBE` written before the request is (`flush` subscribes first). On one
+    /// Redis the pattern subscription and the request share one connection, which orders them already.
+    func holdReplyInbox(of message: BusMessage) {
+        guard let reply = message.headers.replyTo, let topic = try? Topic(reply),
+            let filter = try? TopicFilter(reply), !filter.hasWildcards
+        else { return }
+        let covered = lock.withLockedValue { pending in
+            pending.interest.values.contains { $0.filter.hasWildcards && $0.filter.matches(topic) }
+        }
+        guard covered else { return }
+        interestChanged(filter, delta: 1)
+        eventLoop.scheduleTask(in: Self.replyInboxHold) { self.interestChanged(filter, delta: -1) }
+    }
+
     /// Whether a message frame numbered `sequence` from `instance` to `topic` is past the newest delivered.
     func freshInTopic(_ instance: String, topic: String, sequence: UInt64) -> Bool {
         topicSequences.isFresh(instance: instance, topic: topic, sequence: sequence)
@@ -224,6 +244,18 @@ extension RedisBusEngine {
     /// Heartbeats between rotations of the per-topic sequence numbers: an entry lives 30–60 s after it was
     /// last used, far longer than the twin of a frame can lag behind it.
     static let topicSequenceGeneration = 15
+
+    /// A primary without a connection fails the commands of its slots (their topics' publications, logs
+    /// and subscriptions): the instance says it is degraded until every primary of the map is reachable.
+    func checkPrimaries() {
+        guard let cluster else { return }
+        let unreachable = cluster.unreachablePrimaries
+        let reason =
+            unreachable.isEmpty
+            ? nil
+            : "Redis Cluster primaries unreachable: " + unreachable.map(\.description).joined(separator: ",")
+        lock.withLockedValue { $0.primariesDown = reason }
+    }
 
     func rotateTopicSequences() {
         beatsSinceRotation += 1

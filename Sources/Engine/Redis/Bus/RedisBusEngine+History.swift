@@ -104,6 +104,7 @@ extension RedisBusEngine {
         _ message: BusMessage, limits: HistoryLimits, from loop: any EventLoop,
         routed: (@Sendable (PublishResult) -> Void)?, answered: (@Sendable (LogPosition?) -> Void)?
     ) {
+        if cluster != nil { holdReplyInbox(of: message) }
         send(
             RedisBusFrame.encode(message, instance: instanceID),
             append: SharedAppend(message: message, limits: limits, loop: loop, routed: routed, answered: answered))

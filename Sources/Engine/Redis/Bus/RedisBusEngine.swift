@@ -37,6 +37,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     struct Pending {
         /// Why the instance is cut off from the others (Redis unreachable), for `/readyz`; nil when joined.
         var down: String?
+        /// On Redis Cluster: which primaries have no connection (checked each heartbeat); nil when all do.
+        var primariesDown: String?
         var frames: [Outgoing] = []
         /// The last frame's sequence number.
         var sequence: UInt64 = 0
@@ -177,6 +179,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     package func forward(_ message: BusMessage) {
+        if cluster != nil { holdReplyInbox(of: message) }
         send(RedisBusFrame.encode(message, instance: instanceID))
     }
 
@@ -276,7 +279,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     /// Why this instance is cut off from the others, or nil.
-    package var degradedReason: String? { lock.withLockedValue { $0.down } }
+    package var degradedReason: String? { lock.withLockedValue { $0.down ?? $0.primariesDown } }
 
     /// The connection became ready (again) or dropped. Back: the kept frames go first, then hello and this
     /// instance's presence (the others may have let it go), in that order on the one connection.
@@ -528,5 +531,6 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         for (instance, heard) in lastHeard where heard < horizon { forget(instance) }
         forgetOldSeenLogPositions()
         rotateTopicSequences()
+        checkPrimaries()
     }
 }
