@@ -58,14 +58,16 @@ class RedisCluster:
         self.ports = [free_port() for _ in range(count)]
         self.bus_ports = [free_port() for _ in range(count)]
         self.procs = []
+        self.commands = []
         for index, (port, bus) in enumerate(zip(self.ports, self.bus_ports)):
             directory = tmp_path / f"redis-{index}"
             directory.mkdir()
-            self.procs.append(subprocess.Popen(
+            self.commands.append(
                 [shutil.which("redis-server"), "--port", str(port), "--cluster-port", str(bus),
                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
                  "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                 "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                 "--dir", str(directory)])
+            self.procs.append(subprocess.Popen(self.commands[-1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port in self.ports:
             assert wait_for(lambda p=port: listening(p)), "redis-server did not start"
         for index, port in enumerate(self.ports):
@@ -110,6 +112,15 @@ class RedisCluster:
             self.cli(index, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
         self._moved = getattr(self, "_moved", {})
         self._moved[slot] = target
+
+    def kill(self, index: int) -> None:
+        self.procs[index].kill()
+        self.procs[index].wait(5)
+
+    def restart(self, index: int) -> None:
+        """Starts the node again on its port with its nodes.conf: it rejoins with its slots, its data gone."""
+        self.procs[index] = subprocess.Popen(self.commands[index], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: listening(self.ports[index])), "redis-server did not start again"
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -385,3 +396,46 @@ def test_request_reply_session_takeover_and_shared_groups_cross_instances_on_the
     assert sum(1 for got in received if got) >= 2, received
     for client in members + [publisher]:
         client.disconnect()
+
+
+def test_a_primary_down_degrades_the_instances_and_its_restart_is_followed(instances, redis_cluster):
+    """A primary killed (no replica: the cluster is down): every instance says `degraded` and keeps serving
+    its own clients; restarted empty, it gets the history functions again, the instances are ready and a
+    topic in its slots works across instances in a new epoch."""
+    a, b, c = instances
+    ch = f"chat/{unique()}"
+    victim = redis_cluster.owner(channel_slot(ch))
+
+    async def body():
+        ws = await open_ws(b.ws_url)
+        first = await ws.subscribe(ch)
+        await a.apublish(ch, {"n": 1})
+        assert (await ws.message(ch))["offset"] == 1
+        redis_cluster.kill(victim)
+        for server in (a, b, c):
+            down = await asyncio.to_thread(wait_for, lambda s=server: s.get("/readyz").status_code == 503, 10)
+            assert down, server.get("/readyz").text
+            reason = server.get("/readyz").json()["engine"]
+            assert str(redis_cluster.ports[victim]) in reason, reason
+        # B still serves its own clients.
+        await b.apublish(ch, {"n": "local"})
+        assert (await ws.message(ch))["data"] == {"n": "local"}
+        redis_cluster.restart(victim)
+        for server in (a, b, c):
+            back = await asyncio.to_thread(wait_for, lambda s=server: s.get("/readyz").status_code == 200, 30)
+            assert back, server.get("/readyz").text
+        assert await asyncio.to_thread(
+            wait_for, lambda: "cluster_state:ok" in redis_cluster.cli(victim, "CLUSTER", "INFO"), 20)
+        # The node lost its data and functions: loaded again, the log starts a new epoch, across instances.
+        assert "switchboard_history" in redis_cluster.cli(victim, "FUNCTION", "LIST")
+        fresh = await open_ws(c.ws_url)
+        s = await fresh.subscribe(ch)
+        assert s["epoch"] != first["epoch"], (s, first)
+        r = await a.apublish(ch, {"n": 2})
+        assert r["epoch"] == s["epoch"] and r["offset"] == s["offset"] + 1, (r, s)
+        assert (await fresh.message(ch))["data"] == {"n": 2}
+        assert (await ws.message(ch, timeout=10))["data"] == {"n": 2}
+        await fresh.close()
+        await ws.close()
+
+    run(body())
