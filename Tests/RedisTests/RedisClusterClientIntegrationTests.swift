@@ -11,12 +11,13 @@ import Testing
 /// on every primary, `MOVED` after a reshard the client did not hear of, `ASK` during a migration,
 /// `TRYAGAIN`, and shard subscriptions that follow their slot.
 @Suite(.serialized) struct RedisClusterClientIntegrationTests {
-    static func connect(_ cluster: RedisClusterServers, refresh: TimeAmount = .hours(1)) async throws
-        -> RedisClusterClient
-    {
+    static func connect(
+        _ cluster: RedisClusterServers, refresh: TimeAmount = .hours(1), password: String? = nil
+    ) async throws -> RedisClusterClient {
         let client = RedisClusterClient(
             configuration: RedisClientConfiguration(
-                host: "127.0.0.1", port: cluster.ports[1], reconnectInitialDelay: .milliseconds(20),
+                host: "127.0.0.1", port: cluster.ports[1], password: password,
+                reconnectInitialDelay: .milliseconds(20),
                 reconnectMaxDelay: .milliseconds(200)),
             eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: .init(label: "test"))
         // No periodic refresh unless asked: what the client learns, it learns from redirects.
@@ -61,6 +62,24 @@ import Testing
             try await client.send(RESPCommand("MGET", "{user}.a", "{user}.b"), key: "{user}").get()
                 == .array([.bulkString(ByteBuffer(string: "1")), .bulkString(ByteBuffer(string: "2"))]))
         try await client.close().get()
+    }
+
+    /// The seed's password is every node's: each primary's connection says HELLO with AUTH.
+    @Test func everyPrimaryIsAskedWithTheSeedsPassword() async throws {
+        let cluster = try RedisClusterServers.start(password: "s3cret")
+        defer { cluster.stop() }
+        let client = try await Self.connect(cluster, password: "s3cret")
+        for index in 0..<3 {
+            let key = try Self.key(on: index, of: cluster)
+            _ = try await client.send(RESPCommand("SET", key, "v"), key: key).get()
+            #expect(try cluster.command(index, ["GET", key]).string == "v")
+        }
+        try await client.close().get()
+        let refused = RedisClusterClient(
+            configuration: RedisClientConfiguration(host: "127.0.0.1", port: cluster.ports[0], password: "wrong"),
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: .init(label: "test"))
+        await #expect(throws: RedisClientError.self) { try await refused.connect().get() }
+        try await refused.close().get()
     }
 
     @Test func movedIsFollowedAndTheMapUpdated() async throws {

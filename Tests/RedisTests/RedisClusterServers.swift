@@ -11,13 +11,16 @@ import RedisWire
 final class RedisClusterServers: Sendable {
     let nodes: [RedisServer]
     let busPorts: [Int]
+    /// Every node's `requirepass`, if any.
+    let password: String?
 
-    private init(nodes: [RedisServer], busPorts: [Int]) {
+    private init(nodes: [RedisServer], busPorts: [Int], password: String?) {
         self.nodes = nodes
         self.busPorts = busPorts
+        self.password = password
     }
 
-    static func start(count: Int = 3) throws -> RedisClusterServers {
+    static func start(count: Int = 3, password: String? = nil) throws -> RedisClusterServers {
         var nodes: [RedisServer] = []
         var busPorts: [Int] = []
         do {
@@ -25,12 +28,14 @@ final class RedisClusterServers: Sendable {
                 let busPort = try RedisServer.freeLoopbackPort()
                 busPorts.append(busPort)
                 nodes.append(
-                    try RedisServer.start(extraArguments: [
-                        "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-config-file",
-                        "nodes.conf", "--cluster-node-timeout", "2000",
-                    ]))
+                    try RedisServer.start(
+                        password: password,
+                        extraArguments: [
+                            "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-config-file",
+                            "nodes.conf", "--cluster-node-timeout", "2000",
+                        ]))
             }
-            let cluster = RedisClusterServers(nodes: nodes, busPorts: busPorts)
+            let cluster = RedisClusterServers(nodes: nodes, busPorts: busPorts, password: password)
             try cluster.form()
             return cluster
         } catch {
@@ -49,7 +54,7 @@ final class RedisClusterServers: Sendable {
     @discardableResult
     func command(_ index: Int, _ arguments: [String]) throws -> RESPValue {
         let client = try RedisClient.connect(
-            configuration: RedisClientConfiguration(host: "127.0.0.1", port: nodes[index].port),
+            configuration: RedisClientConfiguration(host: "127.0.0.1", port: nodes[index].port, password: password),
             eventLoop: MultiThreadedEventLoopGroup.singleton.next()
         ).wait()
         defer { try? client.close().wait() }
