@@ -274,25 +274,3 @@ def test_a_wrong_sentinel_password_or_a_missing_root_is_refused(make_server, tmp
                 or "sentinel_password=" not in parameters, error
     finally:
         setup.stop()
-
-
-def test_a_redis_cluster_node_is_refused_at_start(make_server, tmp_path):
-    """Redis Cluster is not supported (docs/redis.md, "Redis Cluster"): an instance given a cluster node
-    does not start, and says why, rather than fail later on MOVED replies."""
-    port = free_port()
-    proc = subprocess.Popen(
-        # The cluster bus gets a drawn port of its own: by default it is the port + 10,000, which a drawn
-        # port above 55535 leaves no room for (redis-server then exits at once).
-        [shutil.which("redis-server"), "--port", str(port), "--cluster-port", str(free_port()), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
-         "--cluster-config-file", str(tmp_path / "nodes.conf"),
-         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert wait_for(lambda: listening(port), 10), "redis-server did not start"
-        with pytest.raises(RuntimeError) as failure:
-            make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
-        assert "during startup" in str(failure.value), failure.value
-        assert "Redis Cluster is not supported" in str(failure.value), failure.value
-    finally:
-        proc.kill()
-        proc.wait(5)

@@ -1,6 +1,7 @@
 import BusCore
 import NIOCore
 import RedisEngine
+import RedisWire
 import Testing
 
 @testable import RedisBus
@@ -140,5 +141,79 @@ import Testing
         #expect(RedisBusEngine.stableHash(message) == RedisBusEngine.stableHash(message.fromRemoteInstance()))
         // FNV-1a over "jobs/a", "p" and the timestamp's eight little-endian bytes (computed apart).
         #expect(RedisBusEngine.stableHash(message) == 0xe8e0_d137_6fc1_a161)
+    }
+}
+
+/// Redis Cluster's pure parts of the engine: the interest frame, the keys of one topic in one slot, and
+/// the once-in-order rule for a message that comes on two routes.
+@Suite struct RedisBusEngineClusterTests {
+    @Test func anInterestFrameCarriesEveryWildcardFilter() throws {
+        let filters = ["chat/#", "sensors/+/temp", "ünï/+", String(repeating: "a/", count: 300) + "#"]
+        var frame = RedisBusFrame.interest(filters, instance: "inst")
+        RedisBusFrame.setSequence(3, in: &frame, instance: "inst")
+        let decoded = try #require(RedisBusFrame.decode(frame))
+        guard case .interest(let got) = decoded.event else {
+            Issue.record("not an interest frame: \(decoded.event)")
+            return
+        }
+        #expect(got == filters && decoded.sequence == 3)
+        guard case .interest(let none)? = RedisBusFrame.decode(RedisBusFrame.interest([], instance: "i"))?.event else {
+            Issue.record("an empty interest frame does not decode")
+            return
+        }
+        #expect(none.isEmpty)
+        for length in 0..<frame.readableBytes {
+            #expect(RedisBusFrame.decode(frame.getSlice(at: frame.readerIndex, length: length)!) == nil)
+        }
+        // A count past what the frame holds is refused before anything is reserved.
+        var lying = RedisBusFrame.interest([], instance: "i")
+        lying.setInteger(UInt32.max, at: lying.writerIndex - 4, endianness: .little)
+        #expect(RedisBusFrame.decode(lying) == nil)
+    }
+
+    @Test func aTopicsChannelAndLogKeysShareOneSlot() {
+        for topic in ["chat/1", "a}b", "}", "{x}", "orders/eu/42", "{"] {
+            let tag = RedisBusEngine.clusterTag(topic)
+            let slots = Set(
+                ["switchboard:" + tag, "switchboard.logmeta:" + tag, "switchboard.log:" + tag].map {
+                    RedisKeySlot.slot(of: $0)
+                })
+            #expect(slots.count == 1, "\(topic)")
+        }
+        // Different topics spread over the slots.
+        let spread = Set((0..<100).map { RedisKeySlot.slot(of: RedisBusEngine.clusterTag("chat/\($0)")) })
+        #expect(spread.count > 90)
+    }
+
+    /// Two ordered routes (a topic's channel and an inbox) interleaved every way: each message delivered
+    /// once, in order; a message sent on one route only is delivered unless a newer one came first.
+    @Test func aMessageOnTwoRoutesIsDeliveredOnceInOrder() {
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var channel = Array(1...20).map { UInt64($0) }
+            var inbox = channel
+            var delivered: [UInt64] = []
+            var sequences = RedisTopicSequences()
+            while !channel.isEmpty || !inbox.isEmpty {
+                let fromChannel = inbox.isEmpty || (!channel.isEmpty && Bool.random(using: &random))
+                let next = fromChannel ? channel.removeFirst() : inbox.removeFirst()
+                if sequences.isFresh(instance: "a", topic: "t", sequence: next) { delivered.append(next) }
+            }
+            #expect(delivered == Array(1...20).map { UInt64($0) })
+        }
+        var sequences = RedisTopicSequences()
+        func fresh(_ instance: String, _ topic: String, _ sequence: UInt64) -> Bool {
+            sequences.isFresh(instance: instance, topic: topic, sequence: sequence)
+        }
+        // Per sender and topic: another topic or sender has its own numbering.
+        let first = [fresh("a", "t", 5), fresh("a", "u", 2), fresh("b", "t", 1), fresh("a", "t", 4)]
+        #expect(first == [true, true, true, false])
+        // A rotation keeps the newest numbers for one more generation, then lets them go.
+        sequences.rotate()
+        let second = [fresh("a", "t", 5), fresh("a", "t", 6)]
+        #expect(second == [false, true])
+        sequences.rotate()
+        sequences.rotate()
+        #expect(sequences.count == 0)
     }
 }

@@ -19,6 +19,8 @@ final class RedisServer: Sendable {
     let clientCertificates: Bool
     let binary: String
     let directory: String
+    /// More `redis-server` arguments (a cluster node's).
+    let extraArguments: [String]
     private let process = ProcessID()
 
     struct Failure: Error, CustomStringConvertible {
@@ -27,8 +29,10 @@ final class RedisServer: Sendable {
     }
 
     private init(
-        port: Int, password: String?, tls: Bool, clientCertificates: Bool, binary: String, directory: String
+        port: Int, password: String?, tls: Bool, clientCertificates: Bool, binary: String, directory: String,
+        extraArguments: [String]
     ) {
+        self.extraArguments = extraArguments
         self.port = port
         self.password = password
         self.tls = tls
@@ -44,9 +48,9 @@ final class RedisServer: Sendable {
 
     /// Starts a server; `password` sets `requirepass`, `tls` makes it a TLS-only server, and
     /// `clientCertificates` makes it ask clients for a certificate.
-    static func start(password: String? = nil, tls: Bool = false, clientCertificates: Bool = false) throws
-        -> RedisServer
-    {
+    static func start(
+        password: String? = nil, tls: Bool = false, clientCertificates: Bool = false, extraArguments: [String] = []
+    ) throws -> RedisServer {
         let binary = ProcessInfo.processInfo.environment["SWITCHBOARD_REDIS_SERVER"] ?? "/usr/bin/redis-server"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw Failure("no \(binary) (apt-get install redis-server) and SWITCHBOARD_REDIS_SERVER is not set")
@@ -67,7 +71,7 @@ final class RedisServer: Sendable {
         for _ in 0..<5 {
             let server = RedisServer(
                 port: try freeLoopbackPort(), password: password, tls: tls, clientCertificates: clientCertificates,
-                binary: binary, directory: directory)
+                binary: binary, directory: directory, extraArguments: extraArguments)
             do {
                 try server.restart()
                 return server
@@ -93,6 +97,7 @@ final class RedisServer: Sendable {
                 directory, "--logfile", directory + "/server.log", "--daemonize", "no",
             ]
         if let password { arguments += ["--requirepass", password] }
+        arguments += extraArguments
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         var pid = pid_t()
@@ -157,7 +162,7 @@ final class RedisServer: Sendable {
     }
 
     /// A loopback port nothing listens on right now (bind to port 0, read it, close).
-    private static func freeLoopbackPort() throws -> Int {
+    static func freeLoopbackPort() throws -> Int {
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).wait()
         let port = channel.localAddress?.port

@@ -50,7 +50,7 @@ extension RedisBusEngine {
                 "FCALL", "switchboard_check", "1", historyMetaKey(topic), seen.position.epoch,
                 String(seen.position.offset), bus.history.newEpoch(),
             ])
-            client.send(command).whenComplete { [logger] result in
+            keyed(command, key: historyMetaKey(topic)).whenComplete { [logger] result in
                 switch result {
                 case .success(.integer(1)):
                     logger.warning(

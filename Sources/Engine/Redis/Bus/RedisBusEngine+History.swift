@@ -27,8 +27,9 @@ extension RedisBusEngine {
         #!lua name=switchboard_history
         local function append(keys, args)
           local epoch = redis.call('HGET', keys[1], 'epoch')
+          local publish = args[7] or 'PUBLISH'
           if not epoch then
-            redis.call('PUBLISH', args[1], args[2])
+            redis.call(publish, args[1], args[2])
             return false
           end
           local seq = tonumber(redis.call('HGET', keys[1], 'seq') or '0')
@@ -51,7 +52,7 @@ extension RedisBusEngine {
             redis.call('PEXPIRE', keys[1], ttl)
             redis.call('PEXPIRE', keys[2], ttl)
           end
-          redis.call('PUBLISH', args[1], 'P' .. seq .. ' ' .. epoch .. '\n' .. args[2])
+          redis.call(publish, args[1], 'P' .. seq .. ' ' .. epoch .. '\n' .. args[2])
           return {epoch, seq}
         end
         local function demand(keys, args)
@@ -83,10 +84,15 @@ extension RedisBusEngine {
 
     var loadFunctionsCommand: RESPCommand { RESPCommand(["FUNCTION", "LOAD", "REPLACE", Self.functions]) }
 
-    /// The hash holding a topic's shared epoch, newest offset and newest entry time.
-    func historyMetaKey(_ topic: String) -> String { String(prefix.dropLast()) + ".logmeta:" + topic }
+    /// The hash holding a topic's shared epoch, newest offset and newest entry time (on a cluster with the
+    /// topic's hash tag, `clusterTag`).
+    func historyMetaKey(_ topic: String) -> String {
+        String(prefix.dropLast()) + ".logmeta:" + (cluster == nil ? topic : Self.clusterTag(topic))
+    }
     /// The stream holding a topic's shared log.
-    func historyStreamKey(_ topic: String) -> String { String(prefix.dropLast()) + ".log:" + topic }
+    func historyStreamKey(_ topic: String) -> String {
+        String(prefix.dropLast()) + ".log:" + (cluster == nil ? topic : Self.clusterTag(topic))
+    }
 
     /// How long Redis keeps a log nobody appends to or reads: its age bound (an on-demand log is let go
     /// as an instance's is); none without one.
@@ -98,6 +104,7 @@ extension RedisBusEngine {
         _ message: BusMessage, limits: HistoryLimits, from loop: any EventLoop,
         routed: (@Sendable (PublishResult) -> Void)?, answered: (@Sendable (LogPosition?) -> Void)?
     ) {
+        if cluster != nil { holdReplyInbox(of: message) }
         send(
             RedisBusFrame.encode(message, instance: instanceID),
             append: SharedAppend(message: message, limits: limits, loop: loop, routed: routed, answered: answered))
@@ -111,9 +118,9 @@ extension RedisBusEngine {
         return RESPCommand([
             ByteBuffer(string: "FCALL"), ByteBuffer(string: "switchboard_append"), ByteBuffer(string: "2"),
             ByteBuffer(string: historyMetaKey(topic)), ByteBuffer(string: historyStreamKey(topic)),
-            ByteBuffer(string: prefix + topic), frame, ByteBuffer(string: String(max(1, append.limits.count))),
+            ByteBuffer(string: topicChannel(topic)), frame, ByteBuffer(string: String(max(1, append.limits.count))),
             ByteBuffer(string: String(age)), ByteBuffer(string: String(Self.keepMilliseconds(append.limits))),
-            ByteBuffer(string: bus.history.newEpoch()),
+            ByteBuffer(string: bus.history.newEpoch()), ByteBuffer(string: cluster == nil ? "PUBLISH" : "SPUBLISH"),
         ])
     }
 
@@ -165,10 +172,11 @@ extension RedisBusEngine {
                 "FCALL", "switchboard_demand", "2", self.historyMetaKey(topic.name), self.historyStreamKey(topic.name),
                 self.bus.history.newEpoch(), String(Self.keepMilliseconds(limits)), String(max(1, limits.count)),
             ])
-            return self.client.send(command).map { Self.window(from: $0, topic: topic) }.recover { error in
-                self.logger.warning("redis engine: reading a shared log failed", metadata: ["error": "\(error)"])
-                return nil
-            }
+            return self.keyed(command, key: self.historyMetaKey(topic.name)).map { Self.window(from: $0, topic: topic) }
+                .recover { error in
+                    self.logger.warning("redis engine: reading a shared log failed", metadata: ["error": "\(error)"])
+                    return nil
+                }
         }
     }
 

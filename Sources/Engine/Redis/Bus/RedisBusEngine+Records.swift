@@ -15,22 +15,22 @@ extension RedisBusEngine {
             ByteBuffer(string: "SET"), ByteBuffer(string: recordKey(key)), value, ByteBuffer(string: "PX"),
             ByteBuffer(string: String(milliseconds)),
         ])
-        client.send(command).whenFailure { [logger] error in
+        keyed(command, key: recordKey(key)).whenFailure { [logger] error in
             logger.warning("redis engine: keeping a record failed", metadata: ["error": "\(error)"])
         }
     }
 
     package func takeRecord(_ key: String) -> EventLoopFuture<ByteBuffer?> {
-        value(RESPCommand("GETDEL", recordKey(key)))
+        value(RESPCommand("GETDEL", recordKey(key)), key: recordKey(key))
     }
 
     package func readRecord(_ key: String) -> EventLoopFuture<ByteBuffer?> {
-        value(RESPCommand("GET", recordKey(key)))
+        value(RESPCommand("GET", recordKey(key)), key: recordKey(key))
     }
 
     /// A bulk string reply's bytes; nil for a nil reply or a failure (logged).
-    private func value(_ command: RESPCommand) -> EventLoopFuture<ByteBuffer?> {
-        client.send(command).map { reply -> ByteBuffer? in
+    private func value(_ command: RESPCommand, key: String) -> EventLoopFuture<ByteBuffer?> {
+        keyed(command, key: key).map { reply -> ByteBuffer? in
             if case .bulkString(let value?) = reply { return value }
             return nil
         }.recover { [logger] error in

@@ -34,9 +34,11 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         var append: SharedAppend?
     }
 
-    private struct Pending {
+    struct Pending {
         /// Why the instance is cut off from the others (Redis unreachable), for `/readyz`; nil when joined.
         var down: String?
+        /// On Redis Cluster: which primaries have no connection (checked each heartbeat); nil when all do.
+        var primariesDown: String?
         var frames: [Outgoing] = []
         /// The last frame's sequence number.
         var sequence: UInt64 = 0
@@ -62,7 +64,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     /// Prefix of every channel (`switchboard:`; several deployments may share one Redis).
     let prefix: String
     let logger: Logger
-    private let lock = NIOLockedValueBox(Pending())
+    let lock = NIOLockedValueBox(Pending())
     /// Loop-confined: what Redis was asked to deliver.
     private var subscribed: Set<Name> = []
     /// Loop-confined: whether the connection takes commands, and the frames kept while it did not (sent
@@ -84,6 +86,21 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     /// answers, the positioned messages it heard), checked against Redis after each reconnect
     /// (`RedisBusEngine+Continuity.swift`).
     var seenLogPositions: [String: SeenLogPosition] = [:]
+    /// On Redis Cluster (`RedisBusEngine+Cluster.swift`), set by `start()` before anything is sent: the
+    /// client of the primaries, which carries every keyed command and the shard channels (the seed's
+    /// `client` keeps the control channel). Nil on one Redis.
+    var cluster: RedisClusterClient?
+    /// Loop-confined, on Redis Cluster: the shard channels subscribed, the wildcard filters announced, the
+    /// other instances' wildcard filters (the interest table), and the newest sequence number delivered per
+    /// instance and topic (rotated every `topicSequenceGeneration` heartbeats).
+    var subscribedShards: Set<String> = []
+    var localWildcards: Set<String> = []
+    var remoteWildcards: [String: [TopicFilter]] = [:]
+    var topicSequences = RedisTopicSequences()
+    var beatsSinceRotation = 0
+    /// Loop-confined, on Redis Cluster: topics whose shard subscription moved and whose shared log is being
+    /// read for what the move missed, with the frames that arrived meanwhile (`catchUp`).
+    var catchingUp: [String: [RedisPubSubMessage]] = [:]
 
     package init(
         bus: Bus, retained: RetainedMessageStore, configuration: RedisClientConfiguration,
@@ -117,18 +134,17 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         client.observeConnection { [weak self] up in self?.connectionChanged(up) }
         return client.connect().flatMap {
             self.client.send(["INFO", "cluster"])
-        }.flatMapThrowing { info in
-            // Redis Cluster is not supported (docs/redis.md, "Redis Cluster"): a cluster node would answer
-            // MOVED for most keys and keep pub/sub from spanning slots as the engine needs. Refused at start.
-            if info.string?.contains("cluster_enabled:1") == true {
-                throw RedisClusterUnsupported()
+        }.flatMap { info in
+            // A Redis Cluster node (docs/redis.md, "Redis Cluster"): the primaries carry the keys and shard
+            // channels, the node given keeps the control channel.
+            guard info.string?.contains("cluster_enabled:1") == true else {
+                return self.client.send(self.loadFunctionsCommand).map { _ in }
             }
-        }.flatMap {
-            self.client.send(self.loadFunctionsCommand).map { _ in }
+            return self.startCluster()
         }.flatMap {
             self.client.subscribe(to: [self.controlChannel]) { [weak self] message in self?.receive(message) }
         }.flatMap {
-            self.client.send(["HGETALL", self.retainedKey])
+            self.keyed(RESPCommand(["HGETALL", self.retainedKey]), key: self.retainedKey)
         }.map { stored in
             self.restoreRetained(stored)
             self.retained.observeLocalChanges { [weak self] message in
@@ -149,7 +165,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             self.heartbeats?.cancel()
             self.send(RedisBusFrame.control(.goodbye, instance: self.instanceID))
             self.flush()
-            return self.client.close()
+            let cluster = self.cluster?.close() ?? self.eventLoop.makeSucceededVoidFuture()
+            return cluster.and(self.client.close()).map { _ in }
         }
     }
 
@@ -162,6 +179,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     package func forward(_ message: BusMessage) {
+        if cluster != nil { holdReplyInbox(of: message) }
         send(RedisBusFrame.encode(message, instance: instanceID))
     }
 
@@ -197,6 +215,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     private func publish(_ frames: [Outgoing]) {
+        if let cluster { return publishClustered(frames, cluster: cluster) }
         var commands: [RESPCommand] = []
         var appends: [(index: Int, append: SharedAppend)] = []
         commands.reserveCapacity(frames.count)
@@ -210,21 +229,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             }
             let channel = route.kind == .message ? prefix + route.topic : controlChannel
             commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: channel), frame]))
-            if route.kind == .retained {
-                // Kept in Redis too, for instances that start later; a clear removes it.
-                let cleared =
-                    RedisBusFrame.decode(frame).map { decoded -> Bool in
-                        if case .retained(let message) = decoded.event { return message.payload.readableBytes == 0 }
-                        return false
-                    } ?? false
-                commands.append(
-                    cleared
-                        ? RESPCommand(["HDEL", retainedKey, route.topic])
-                        : RESPCommand([
-                            ByteBuffer(string: "HSET"), ByteBuffer(string: retainedKey),
-                            ByteBuffer(string: route.topic), frame,
-                        ]))
-            }
+            if route.kind == .retained { commands.append(retainedCommand(frame, topic: route.topic)) }
         }
         let replies = client.send(batch: commands)
         for reply in replies {
@@ -233,6 +238,20 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             }
         }
         for (index, append) in appends { appended(append, reply: replies[index]) }
+    }
+
+    /// A retained message is kept in Redis too, for instances that start later; a clear removes it.
+    func retainedCommand(_ frame: ByteBuffer, topic: String) -> RESPCommand {
+        let cleared =
+            RedisBusFrame.decode(frame).map { decoded -> Bool in
+                if case .retained(let message) = decoded.event { return message.payload.readableBytes == 0 }
+                return false
+            } ?? false
+        return cleared
+            ? RESPCommand(["HDEL", retainedKey, topic])
+            : RESPCommand([
+                ByteBuffer(string: "HSET"), ByteBuffer(string: retainedKey), ByteBuffer(string: topic), frame,
+            ])
     }
 
     /// Frames forwarded while Redis is unreachable, kept up to `maxBacklogBytes` (the oldest go first). A
@@ -260,7 +279,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     }
 
     /// Why this instance is cut off from the others, or nil.
-    package var degradedReason: String? { lock.withLockedValue { $0.down } }
+    package var degradedReason: String? { lock.withLockedValue { $0.down ?? $0.primariesDown } }
 
     /// The connection became ready (again) or dropped. Back: the kept frames go first, then hello and this
     /// instance's presence (the others may have let it go), in that order on the one connection.
@@ -269,9 +288,12 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         connected = up
         lock.withLockedValue { $0.down = up ? nil : "Redis unreachable at \(client.configuration.endpointDescription)" }
         guard up, !wasConnected else { return }
-        // A Redis that restarted has lost the functions: loaded again before anything calls them.
-        client.send(loadFunctionsCommand).whenFailure { [logger] error in
-            logger.warning("redis engine: loading the history functions failed", metadata: ["error": "\(error)"])
+        // A Redis that restarted has lost the functions: loaded again before anything calls them. (On a
+        // cluster each primary's own reconnect loads them there: `startCluster`.)
+        if cluster == nil {
+            client.send(loadFunctionsCommand).whenFailure { [logger] error in
+                logger.warning("redis engine: loading the history functions failed", metadata: ["error": "\(error)"])
+            }
         }
         // Before the kept frames append anything: a log that lost what this instance saw gets a new epoch.
         checkSeenLogPositions()
@@ -338,6 +360,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     /// Subscribes to what local filters want now and unsubscribes from the rest.
     private func reconcile() {
+        if cluster != nil { return reconcileClustered() }
         let filters = lock.withLockedValue { $0.interest.values.map(\.filter) }
         var wanted: Set<Name> = []
         for filter in filters { wanted.formUnion(Self.names(for: filter, prefix: prefix)) }
@@ -391,16 +414,26 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     // MARK: - In
 
-    private func receive(_ message: RedisPubSubMessage) {
+    func receive(_ message: RedisPubSubMessage) {
         guard let decoded = RedisBusFrame.decodePositioned(message.payload) else {
             logger.debug("redis engine: a frame that does not decode", metadata: ["channel": "\(message.channel)"])
             return
         }
         let instance = decoded.instance
         guard instance != instanceID else { return }
-        // A message matching a channel and a pattern of ours comes once for each.
-        guard decoded.sequence > lastSequence[instance, default: 0] else { return }
-        lastSequence[instance] = decoded.sequence
+        if cluster != nil, case .message(let remote) = decoded.event {
+            if catchingUp[remote.topic.name] != nil {
+                catchingUp[remote.topic.name]?.append(message)
+                return
+            }
+            // On a cluster a message may come on its topic's shard channel and on this instance's inbox,
+            // through two primaries: once per instance and topic, in order (docs/redis.md).
+            guard freshInTopic(instance, topic: remote.topic.name, sequence: decoded.sequence) else { return }
+        } else {
+            // A message matching a channel and a pattern of ours comes once for each.
+            guard decoded.sequence > lastSequence[instance, default: 0] else { return }
+            lastSequence[instance] = decoded.sequence
+        }
         lastHeard[instance] = NIODeadline.now()
         switch decoded.event {
         case .message(let remote):
@@ -435,6 +468,8 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
                     if pending.remoteGroups[key]?.isEmpty == true { pending.remoteGroups[key] = nil }
                 }
             }
+        case .interest(let filters):
+            remoteWildcards[instance] = filters.compactMap { try? TopicFilter($0) }
         }
     }
 
@@ -474,12 +509,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         for key in lock.withLockedValue({ Array($0.localGroups.keys) }) {
             send(RedisBusFrame.group(key, members: true, instance: instanceID))
         }
+        if cluster != nil { send(RedisBusFrame.interest(localWildcards.sorted(), instance: instanceID)) }
     }
 
     /// An instance that said goodbye or went silent: its clients leave, its groups' members go.
     private func forget(_ instance: String) {
         lastHeard[instance] = nil
         lastSequence[instance] = nil
+        remoteWildcards[instance] = nil
         lock.withLockedValue { pending in
             for key in pending.remoteGroups.keys { pending.remoteGroups[key]?.remove(instance) }
             pending.remoteGroups = pending.remoteGroups.filter { !$0.value.isEmpty }
@@ -493,13 +530,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         let horizon = NIODeadline.now() - heartbeatInterval * 3
         for (instance, heard) in lastHeard where heard < horizon { forget(instance) }
         forgetOldSeenLogPositions()
-    }
-}
-
-/// The engine's Redis is a Redis Cluster node, which the engine does not support.
-struct RedisClusterUnsupported: Error, CustomStringConvertible {
-    var description: String {
-        "this Redis is a Redis Cluster node, and Redis Cluster is not supported: use one primary, with "
-            + "redis-sentinel:// for failover (docs/redis.md, \"Redis Cluster\")"
+        rotateTopicSequences()
+        checkPrimaries()
     }
 }

@@ -12,9 +12,11 @@ import Storage
 ///         Redis delivers a message once per matching subscription, channel and pattern alike)
 ///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye, 6 retained message,
 ///         7 claim (a connection here took a client identifier: the others' connection with it ends),
-///         8 group (this instance has members of a shared group, or no longer has)
-///     u16 topic length, topic (UTF-8; empty for 3–5; the client identifier for 7; the group's key for 8)
+///         8 group (this instance has members of a shared group, or no longer has),
+///         9 interest (on Redis Cluster: every wildcard filter this instance's subscribers hold now)
+///     u16 topic length, topic (UTF-8; empty for 3–5 and 9; the client identifier for 7; the group's key for 8)
 ///     kind 8: u8 1 (has members) or 0
+///     kind 9: u32 count, then each filter as str
 ///     kind 0, 6: the message in the store's encoding (`StoredMessageCodec`: timestamp, headers, payload;
 ///         for 6 an empty payload clears the topic's retained message)
 ///     kind 1, 2: the client: str id, opt str user, opt str name, str protocol, u64 connectedAt (the
@@ -33,10 +35,11 @@ package enum RedisBusFrame {
         case retained(BusMessage)
         case claim(String)
         case group(String, members: Bool)
+        case interest([String])
     }
 
     enum Kind: UInt8 {
-        case message = 0, join, leave, heartbeat, hello, goodbye, retained, claim, group
+        case message = 0, join, leave, heartbeat, hello, goodbye, retained, claim, group, interest
     }
 
     /// A publication or a presence event as a frame (sequence 0 until `setSequence`).
@@ -78,6 +81,15 @@ package enum RedisBusFrame {
         var buffer = ByteBuffer()
         header(.group, instance: instance, topic: key, into: &buffer)
         buffer.writeInteger(UInt8(members ? 1 : 0))
+        return buffer
+    }
+
+    /// Every wildcard filter `instance`'s subscribers hold now (Redis Cluster's interest table).
+    static func interest(_ filters: [String], instance: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        header(.interest, instance: instance, topic: "", into: &buffer)
+        buffer.writeInteger(UInt32(filters.count), endianness: .little)
+        for filter in filters { writeString(filter, &buffer) }
         return buffer
     }
 
@@ -161,6 +173,18 @@ package enum RedisBusFrame {
             guard !name.isEmpty, let flag = buffer.readInteger(as: UInt8.self), flag <= 1, buffer.readableBytes == 0
             else { return nil }
             return (instance, sequence, .group(name, members: flag == 1))
+        case .interest:
+            guard name.isEmpty, let count = buffer.readInteger(endianness: .little, as: UInt32.self),
+                Int(count) <= buffer.readableBytes / 2
+            else { return nil }
+            var filters: [String] = []
+            filters.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                guard let filter = readString(&buffer) else { return nil }
+                filters.append(filter)
+            }
+            guard buffer.readableBytes == 0 else { return nil }
+            return (instance, sequence, .interest(filters))
         case .heartbeat, .hello, .goodbye:
             guard name.isEmpty, buffer.readableBytes == 0 else { return nil }
             return (instance, sequence, kind == .heartbeat ? .heartbeat : kind == .hello ? .hello : .goodbye)

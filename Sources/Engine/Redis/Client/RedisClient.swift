@@ -44,6 +44,7 @@ public final class RedisClient: @unchecked Sendable {
     /// Told (on `eventLoop`) when the connection becomes ready (true: resubscribed, taking commands) and
     /// when it drops (false).
     private var connectionObservers: [@Sendable (Bool) -> Void] = []
+    private var shardUnsubscribeObservers: [@Sendable (String) -> Void] = []
 
     /// Calls `observer` on `eventLoop` each time the connection becomes ready or drops.
     public func observeConnection(_ observer: @escaping @Sendable (Bool) -> Void) {
@@ -158,6 +159,18 @@ public final class RedisClient: @unchecked Sendable {
         subscriptions[message.kind]?[message.subscriptionName]?(message)
     }
 
+    /// The server ended a shard subscription (its slot moved): forgotten here, and the observers told
+    /// (`RedisClusterClient` places it on the slot's new primary).
+    private func shardUnsubscribed(_ channel: String) {
+        guard subscriptions[.shardChannel]?.removeValue(forKey: channel) != nil else { return }
+        for observer in shardUnsubscribeObservers { observer(channel) }
+    }
+
+    /// Calls `observer` on `eventLoop` when the server ends a shard subscription by itself.
+    public func observeShardUnsubscribe(_ observer: @escaping @Sendable (String) -> Void) {
+        onLoop { self.shardUnsubscribeObservers.append(observer) }
+    }
+
     // MARK: Lifecycle
 
     /// Closes the connection and stops reconnecting; commands in flight fail with `.connectionClosed`.
@@ -179,6 +192,12 @@ public final class RedisClient: @unchecked Sendable {
                 return self.eventLoop.makeSucceededVoidFuture()
             }
         }
+    }
+
+    /// Whether the connection is ready and takes commands (on `eventLoop`).
+    public var isConnected: Bool {
+        if case .connected = state { return true }
+        return false
     }
 
     private var unavailableError: RedisClientError {
@@ -229,7 +248,9 @@ public final class RedisClient: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPMessageDecoder(decoder: RESPDecoder(limits: configuration.limits))))
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisConnectionHandler(logger: logger) { [weak self] message in self?.deliver(message) })
+                        RedisConnectionHandler(
+                            logger: logger, shardUnsubscribed: { [weak self] in self?.shardUnsubscribed($0) }
+                        ) { [weak self] message in self?.deliver(message) })
                 }
             }
         return bootstrap.connect(host: address.host, port: address.port).flatMap { channel in

@@ -12,11 +12,16 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var replies = RedisReplyQueue()
     private var context: ChannelHandlerContext?
     private let deliver: (RedisPubSubMessage) -> Void
+    private let shardUnsubscribed: (String) -> Void
     private let logger: Logger
 
-    init(logger: Logger, deliver: @escaping (RedisPubSubMessage) -> Void) {
+    init(
+        logger: Logger, shardUnsubscribed: @escaping (String) -> Void = { _ in },
+        deliver: @escaping (RedisPubSubMessage) -> Void
+    ) {
         self.logger = logger
         self.deliver = deliver
+        self.shardUnsubscribed = shardUnsubscribed
     }
 
     var usesRESP2: Bool {
@@ -58,6 +63,8 @@ final class RedisConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
             promise.succeed(())
         case .deliver(let message):
             deliver(message)
+        case .shardUnsubscribed(let channel):
+            shardUnsubscribed(channel)
         case .none:
             break
         case .protocolViolation(let why):

@@ -27,6 +27,9 @@ struct RedisReplyQueue {
         case confirmed(EventLoopPromise<Void>)
         /// A published message for a subscriber.
         case deliver(RedisPubSubMessage)
+        /// The server ended a shard subscription nobody asked to end: its slot moved to another primary
+        /// (Redis 7 sends `sunsubscribe` when a reshard hands the slot over).
+        case shardUnsubscribed(String)
         /// Nothing to do (a confirmation still counting down, a push we do not use).
         case none
         /// A value nobody asked for: the connection is out of step and must close.
@@ -91,7 +94,10 @@ struct RedisReplyQueue {
             guard case .confirmations(let confirmation, let remaining, let promise) = pending.first,
                 confirmation == name
             else {
-                // Pushes we do not use (invalidations), or a server-side unsubscribe (a moved shard slot).
+                if name == "sunsubscribe", elements.count == 3, let channel = elements[1].string {
+                    return .shardUnsubscribed(channel)
+                }
+                // Pushes we do not use (invalidations).
                 return .none
             }
             if remaining > 1 {
