@@ -24,16 +24,28 @@ final class RedisClusterServers: Sendable {
         var nodes: [RedisServer] = []
         var busPorts: [Int] = []
         do {
-            for _ in 0..<count {
-                let busPort = try RedisServer.freeLoopbackPort()
-                busPorts.append(busPort)
-                nodes.append(
-                    try RedisServer.start(
-                        password: password,
-                        extraArguments: [
-                            "--cluster-enabled", "yes", "--cluster-port", String(busPort), "--cluster-config-file",
-                            "nodes.conf", "--cluster-node-timeout", "2000",
-                        ]))
+            for index in 0..<count {
+                // A drawn bus port can be taken (by a server of a test running beside) before the node binds
+                // it: a few attempts, each with another.
+                var lastError: (any Error)?
+                for _ in 0..<5 where nodes.count == index {
+                    let busPort = try RedisServer.freeLoopbackPort()
+                    do {
+                        nodes.append(
+                            try RedisServer.start(
+                                password: password,
+                                extraArguments: [
+                                    "--cluster-enabled", "yes", "--cluster-port", String(busPort),
+                                    "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                                ]))
+                        busPorts.append(busPort)
+                    } catch {
+                        lastError = error
+                    }
+                }
+                guard nodes.count == index + 1 else {
+                    throw lastError ?? RedisServer.Failure("a cluster node did not start")
+                }
             }
             let cluster = RedisClusterServers(nodes: nodes, busPorts: busPorts, password: password)
             try cluster.form()
