@@ -13,6 +13,7 @@ extension LoopShard {
     /// written to during the publish; other loops get a marker after the batches already handed to them.
     package func afterDeliveries(_ completion: @escaping () -> Void) {
         eventLoop.preconditionInEventLoop()
+        closeLocalRun()
         barriers.append(completion)
         scheduleHandOff()
     }
@@ -61,6 +62,7 @@ extension LoopShard {
     /// waits for all of them sits idle meanwhile. Deliveries batched for the hand-off (other loops,
     /// presence events) are not affected.
     package func flushWritten() {
+        closeLocalRun()
         flushTouched()
         dispatchToOtherLoops()
     }

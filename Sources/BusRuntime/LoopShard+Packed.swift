@@ -11,7 +11,8 @@ package import NIOCore
 extension LoopShard {
     /// Publishes a plain publication — no headers, no reply, no position: what a NATS `PUB` or an MQTT
     /// QoS 0 `PUBLISH` usually is — whose payload is `length` bytes of `buffer` at `index`. When every
-    /// recipient is on this loop and takes plain publications it is written to them from `buffer`; when
+    /// recipient is on this loop and takes plain publications it joins the local run, written to them when
+    /// the read ends (`flushWritten`) or anything else reaches the shard (`closeLocalRun`); when
     /// every recipient is on one other loop the payload is copied into that loop's packed run; otherwise
     /// the message is made and published as `publish(_:whenDeferred:)` does.
     @inline(__always)
@@ -33,26 +34,28 @@ extension LoopShard {
             run._withUnsafeGuaranteedRef { $0.append(buffer, at: index, length: length, timestamp: timestamp) }
             return
         }
-        // Every recipient here and taking plain publications: written from the read buffer, no message.
+        // Every recipient here and taking plain publications: held in the local run, written to each
+        // subscriber when the read ends (LoopShard+LocalRun.swift), no message.
         if generation == cacheGeneration, topic.isIdentical(to: lastPlanTopic), engine == nil,
-            !isDeliveringPlainHere, let reference = lastPlanReference,
+            length <= Self.packedPayloadLimit, let reference = lastPlanReference,
             reference._withUnsafeGuaranteedRef({ $0.localTakesPlain })
         {
-            // `plainHerePlan` holds the plan while it delivers: a delivery may end a connection (a slow
-            // consumer) and what that publishes (a presence event) replace `lastPlan`. It changes only here,
-            // and not during a delivery, so the common case compares an identity and counts nothing.
-            if plainHereIdentifier != lastPlanIdentifier {
-                plainHerePlan = reference.takeUnretainedValue()
+            if localRunIdentifier != lastPlanIdentifier || !localRunTopic.isIdentical(to: topic)
+                || localRunPublisherID != publisherID
+            {
+                openLocalRun(reference.takeUnretainedValue(), topic: topic, publisherID: publisherID)
             }
-            isDeliveringPlainHere = true
-            defer { isDeliveringPlainHere = false }
-            return reference._withUnsafeGuaranteedRef {
-                deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: $0.local)
-            }
+            return appendToLocalRun(buffer, at: index, length: length, timestamp: timestamp)
         }
+        closeLocalRun()
         let plan = self.plan(for: topic)
         if plan.localTakesPlain, engine == nil {
-            return deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: plan.local)
+            guard length <= Self.packedPayloadLimit else {
+                // A large payload is written from the read buffer at once: copying it would cost more.
+                return deliverPlainHere(topic, buffer, index, length, publisherID, timestamp, to: plan.local)
+            }
+            openLocalRun(plan, topic: topic, publisherID: publisherID)
+            return appendToLocalRun(buffer, at: index, length: length, timestamp: timestamp)
         }
         let target = plan.packedTarget
         guard target >= 0, engine == nil, length <= Self.packedPayloadLimit else {

@@ -103,11 +103,16 @@ package final class LoopShard: @unchecked Sendable {
     @usableFromInline var lastPlanTopic = Topic(trusted: "")
     /// `isRouted` of `lastPlan`, so that asking costs no reference count.
     @usableFromInline var lastPlanIsRouted = false
-    /// The plan `publishPlain` last wrote from the read buffer, and its identity: held so that nothing a
-    /// delivery does frees it meanwhile; replaced only when that plan changes (no count in the steady state).
-    var plainHerePlan: MatchPlan? { didSet { plainHereIdentifier = plainHerePlan.map(ObjectIdentifier.init) } }
-    var plainHereIdentifier: ObjectIdentifier?
-    var isDeliveringPlainHere = false
+    /// The open local run (LoopShard+LocalRun.swift): plain publications for this loop's own subscribers,
+    /// written per subscriber when the read ends. Its plan is held (a delivery may replace `lastPlan`, its
+    /// only other holder), and compared by identity per publication.
+    var localRunPlan: MatchPlan?
+    var localRunIdentifier: ObjectIdentifier?
+    var localRunTopic = Topic(trusted: "")
+    var localRunPublisherID: String?
+    /// The run's publications: timestamp (8 bytes), length (4, host order), payload, as a packed run's.
+    var localRunPayloads = ByteBuffer()
+    var localRunCount = 0
     /// Per one-off prefix, whether anything may route a topic under it (`isRoutedOnce(_:under:)`).
     var oneOffAnswers: [OneOffAnswer] = []
     var outgoing: [[Delivery]]
@@ -180,6 +185,7 @@ package final class LoopShard: @unchecked Sendable {
     @discardableResult
     package func publish(_ message: BusMessage, whenDeferred: ((PublishResult) -> Void)? = nil) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
+        closeLocalRun()
         let plan = self.plan(for: message.topic)
         // One array count per publish: streams capture from here, on the publisher's loop.
         if !plan.streams.isEmpty, Self.isStoredInLog(message) {
@@ -198,6 +204,7 @@ package final class LoopShard: @unchecked Sendable {
         whenDeferred: ((PublishResult) -> Void)? = nil
     ) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
+        closeLocalRun()
         let plan = self.plan(for: message.topic)
         let awaited = AwaitedAcknowledgement(completion: acknowledged)
         awaiting.append(awaited)
@@ -283,6 +290,7 @@ package final class LoopShard: @unchecked Sendable {
     /// owner and its subscribers, as a remote message is.
     func publishSequenced(_ message: BusMessage, whenDeferred: ((PublishResult) -> Void)?) -> PublishResult? {
         eventLoop.preconditionInEventLoop()
+        closeLocalRun()
         return publish(message, here: self.plan(for: message.topic), whenDeferred: whenDeferred)
     }
 
@@ -405,6 +413,7 @@ package final class LoopShard: @unchecked Sendable {
     /// events keep to the batch, so a subscriber's own join never overtakes the reply to its subscribe.
     @inline(__always)
     func route(_ message: BusMessage, plan: MatchPlan) -> PublishResult {
+        closeLocalRun()
         let recipients = plan.recipientCount
         if recipients == 0 { return PublishResult(position: message.position, recipients: 0) }
         let now = message.isPublication
@@ -500,7 +509,6 @@ package final class LoopShard: @unchecked Sendable {
             cache.removeAll()
             familyCache.removeAll()
             lastPlan = nil
-            if !isDeliveringPlainHere { plainHerePlan = nil }
             cacheGeneration = generation
         } else if let lastPlan, topic == lastPlanTopic {
             return lastPlan
@@ -545,6 +553,7 @@ package final class LoopShard: @unchecked Sendable {
     /// End of this loop's batch: hands each target loop its deliveries in one task.
     private func handOff() {
         flushScheduled = false
+        closeLocalRun()
         if !pendingDurable.isEmpty { storeDurable() }
         if !pendingStreamAppends.isEmpty { storeStreamAppends() }
         dispatchToOtherLoops()
@@ -647,6 +656,8 @@ package final class LoopShard: @unchecked Sendable {
 
     /// Delivers a batch to subscribers on this loop, then flushes every touched connection once.
     func receive(_ batch: [Delivery]) {
+        // What this loop's publishers wrote before goes first, as it would had it been written at once.
+        closeLocalRun()
         batchMark &+= 1
         let now = bus.clock()
         batch.withUnsafeBufferPointer { batch in

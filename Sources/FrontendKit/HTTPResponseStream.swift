@@ -51,8 +51,13 @@ package final class HTTPStreamWriter {
     /// still reading (publisher flow control).
     package var bufferedBytes: Int? {
         guard core != nil else { return nil }
-        return try? channel.syncOptions?.getOption(.bufferedWritableBytes)
+        return (try? channel.syncOptions?.getOption(.bufferedWritableBytes)).map { $0 + out.readableBytes }
     }
+
+    /// Small parts written since the last flush, copied end to end: handed to the channel as one buffer per
+    /// flush, so a flush of several events costs one pending write and one iovec rather than one of each
+    /// per event (as WebSocket deliveries, `NativeWSConnectionHandler.coalescedFrameLimit`).
+    private var out = ByteBuffer()
 
     /// False once the stream is finished or the connection closed.
     package var isOpen: Bool { core != nil }
@@ -61,22 +66,55 @@ package final class HTTPStreamWriter {
     /// socket's write buffer directly (as WebSocket deliveries do: no hops per stream per message).
     package func write(_ framed: ByteBuffer) {
         guard let core else { return }
-        if let encryptedPath {
-            encryptedPath.write(NIOAny(framed), promise: nil)
+        if framed.readableBytes <= Self.coalescedPartLimit {
+            out.writeImmutableBuffer(framed)
+            // Handed over before it grows large: the channel's writability lags a write by at most this.
+            if out.readableBytes >= Self.coalescedBytesLimit { handOver(core) }
         } else {
-            core.write0(NIOAny(framed), promise: nil)
+            // A large part is shared, not copied; what was coalesced before it goes first.
+            handOver(core)
+            writeToChannel(framed, core)
         }
     }
 
     package func flush() {
         guard let core else { return }
+        if out.readableBytes > 0 { writeToChannel(out, core) }
         if let encryptedPath { encryptedPath.flush() } else { core.flush0() }
+        // The socket usually takes the bytes at once, and the storage is ours again: reused as it is.
+        if out.capacity > Self.keptCapacity { out = ByteBuffer() } else { out.clear() }
     }
+
+    /// Gives an empty coalescing buffer's storage back (an idle stream holds none): from a keep-alive tick.
+    package func releaseIdleStorage() { out.releaseStorageIfEmpty() }
+
+    /// Gives the channel what `out` holds, without flushing, and starts it afresh.
+    private func handOver(_ core: any ChannelCore) {
+        guard out.readableBytes > 0 else { return }
+        writeToChannel(out, core)
+        out = ByteBuffer()
+    }
+
+    private func writeToChannel(_ bytes: ByteBuffer, _ core: any ChannelCore) {
+        if let encryptedPath {
+            encryptedPath.write(NIOAny(bytes), promise: nil)
+        } else {
+            core.write0(NIOAny(bytes), promise: nil)
+        }
+    }
+
+    /// Parts up to this size are copied into `out`; a larger one is written as the shared buffer it is.
+    static let coalescedPartLimit = 2_048
+    /// `out` is handed to the channel once it holds this much, before the flush.
+    static let coalescedBytesLimit = 16 << 10
+    /// A buffer that grew past this (a burst) is not kept for the next flush.
+    static let keptCapacity = 64 << 10
 
     /// Ends the body (the last chunk, RFC 9112 §7.1) and closes the connection once it is written.
     package func finish() {
         guard let core else { return }
         self.core = nil
+        handOver(core)
         let channel = self.channel
         if isChunked {
             let promise = eventLoop.makePromise(of: Void.self)
@@ -94,7 +132,10 @@ package final class HTTPStreamWriter {
         }
     }
 
-    func detach() { core = nil }
+    func detach() {
+        core = nil
+        out = ByteBuffer()
+    }
 
     /// Room kept in front of a framed body for the chunk-size line: 8 hex digits + CRLF.
     private static let chunkHeaderRoom = 10

@@ -1,4 +1,5 @@
 import BusCore
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -130,6 +131,41 @@ import Testing
         #expect(plain.messages.allSatisfy { $0.topic.name == "a/b" && $0.timestamp == 42 })
     }
 
+    /// Plain publications for this loop's own subscribers are held in the local run and written when the
+    /// read ends (`flushWritten`), subscriber by subscriber: each gets the whole run in publish order before
+    /// the next gets any; anything else published meanwhile closes the run first, so order holds.
+    @Test func aLocalRunIsWrittenSubscriberBySubscriberWhenTheReadEnds() async throws {
+        let bus = Bus(eventLoops: loops)
+        let slot = bus.metrics.slot(for: "test")
+        let first = TestSubscriber(eventLoop: loops[0], slot: slot, takesPlainPublications: true)
+        let second = TestSubscriber(eventLoop: loops[0], slot: slot, takesPlainPublications: true)
+        _ = try await bus.subscribeOnLoop("a/b", first, id: "1")
+        _ = try await bus.subscribeOnLoop("a/b", second, id: "2")
+        let journal = NIOLockedValueBox<[String]>([])
+        first.onPlainDelivery = { payload in journal.withLockedValue { $0.append("1:" + payload) } }
+        second.onPlainDelivery = { payload in journal.withLockedValue { $0.append("2:" + payload) } }
+        let topic = try Topic("a/b")
+        let shard = bus.shards[0]
+        let heldUntilTheReadEnds = try await loops[0].submit { () -> Bool in
+            for i in 0..<3 { Self.publishPlain(shard, topic, "\(i)", publisher: nil) }
+            let held = first.plainDeliveries == 0 && second.plainDeliveries == 0
+            shard.flushWritten()
+            // A message with headers closes the run it follows: written after the run's messages.
+            var headers = MessageHeaders()
+            headers.contentType = "text/plain"
+            Self.publishPlain(shard, topic, "3", publisher: nil)
+            shard.publish(BusMessage(topic: topic, payload: ByteBuffer(string: "4"), headers: headers, timestamp: 42))
+            return held
+        }.get()
+        #expect(heldUntilTheReadEnds)
+        #expect(await eventually { first.payloads.count == 5 && second.payloads.count == 5 })
+        #expect(first.payloads == ["0", "1", "2", "3", "4"] && second.payloads == ["0", "1", "2", "3", "4"])
+        let written = journal.withLockedValue { $0 }
+        #expect(
+            written == ["1:0", "1:1", "1:2", "2:0", "2:1", "2:2", "1:3", "2:3"]
+                || written == ["2:0", "2:1", "2:2", "1:0", "1:1", "1:2", "2:3", "1:3"])
+    }
+
     /// A delivery that changes the registry (a connection it ends unsubscribes) and publishes elsewhere (its
     /// presence event) replaces `lastPlan`; the plan being delivered stays alive until its loop is done.
     @Test func aDeliveryThatReplacesTheLastPlanDoesNotFreeThePlanItIsDelivering() async throws {
@@ -152,6 +188,8 @@ import Testing
                 aliveDuringDelivery = delivering != nil
             }
             Self.publishPlain(shard, topic, "1", publisher: nil)
+            // The read ends, as a frontend ends it: the local run is written now.
+            shard.flushWritten()
             return aliveDuringDelivery
         }.get()
         #expect(planAlive)

@@ -19,6 +19,8 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
     private let plainCount = NIOLockedValueBox(0)
     /// Run once, on its loop, inside the next plain delivery (a delivery that ends a connection, say).
     var duringNextPlainDelivery: (() -> Void)?
+    /// Run on its loop with each plain delivery's payload (a journal shared by several subscribers).
+    var onPlainDelivery: ((String) -> Void)?
 
     init(
         eventLoop: any EventLoop, slot: ProtocolMetricsSlot, resumesFromPositions: Bool = false,
@@ -43,6 +45,7 @@ final class TestSubscriber: BusSubscriber, @unchecked Sendable {
             topic: topic, payload: ByteBuffer(bytes: payload), publisherID: publisherID, timestamp: timestamp)
         state.withLockedValue { $0.messages.append(message) }
         plainCount.withLockedValue { $0 += 1 }
+        onPlainDelivery?(String(buffer: message.payload))
         return .delivered(bytes: payload.count)
     }
 

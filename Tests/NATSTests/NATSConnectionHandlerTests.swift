@@ -65,6 +65,18 @@ import Testing
         #expect(writes == 1)
     }
 
+    /// Publications to the connection's own subscription wait for the end of the read (the shard's local
+    /// run), but never past an operation that follows them: an UNSUB does not lose, nor a PONG overtake,
+    /// a message published before it.
+    @Test func anOperationAfterPublicationsRunsAfterTheirDeliveries() throws {
+        _ = try received()
+        try send("SUB a 1\r\n")
+        try send("PUB a 1\r\nx\r\nPUB a 1\r\ny\r\nUNSUB 1\r\nPUB a 1\r\nz\r\nPING\r\n")
+        #expect(try received().text == "MSG a 1 1\r\nx\r\nMSG a 1 1\r\ny\r\nPONG\r\n")
+        try send("SUB a 2\r\nPUB a 1\r\nw\r\nPING\r\n")
+        #expect(try received().text == "MSG a 2 1\r\nw\r\nPONG\r\n")
+    }
+
     @Test func autoUnsubscribeAfterMax() throws {
         _ = try received()
         try send("SUB a 9\r\nUNSUB 9 2\r\n")

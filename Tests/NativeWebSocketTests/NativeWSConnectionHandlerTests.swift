@@ -49,8 +49,13 @@ import Testing
 
     /// Every frame written since the last call, as (opcode, payload bytes).
     func received() throws -> [(UInt8, [UInt8])] {
+        frames(in: try channel.writtenBuffers())
+    }
+
+    /// The frames in `buffers`, as (opcode, payload bytes).
+    func frames(in buffers: [ByteBuffer]) -> [(UInt8, [UInt8])] {
         var frames: [(UInt8, [UInt8])] = []
-        for var buffer in try channel.writtenBuffers() {
+        for var buffer in buffers {
             while buffer.readableBytes > 0 {
                 let first = buffer.readInteger(as: UInt8.self)!
                 var length = Int(buffer.readInteger(as: UInt8.self)! & 0x7F)
@@ -166,6 +171,35 @@ import Testing
         #expect(frames.count == 2)
         #expect(frames[0].hasPrefix(#"{"id":2,"type":"published","offset":1,"epoch":""#))
         #expect(frames[1].hasPrefix(#"{"type":"message","channel":"chat/a","data":{"n":1},"offset":1,"#))
+    }
+
+    /// The deliveries of one batch leave as one buffer, copied end to end (one pending write and one iovec
+    /// for the batch); a large frame goes as the shared buffer it is, between them, in order; a reply
+    /// written meanwhile follows what was delivered before it.
+    @Test func deliveriesOfOneBatchLeaveInOneWrite() throws {
+        try send(#"{"id":1,"type":"subscribe","channel":"b/1"}"#)
+        _ = try texts()
+        let topic = try Topic("b/1")
+        let large = "l" + String(repeating: "x", count: NativeWSConnectionHandler.coalescedFrameLimit)
+        for payload in ["m1", "m2", large, "m3", "m4"] {
+            bus.publish(
+                BusMessage(topic: topic, payload: ByteBuffer(string: "\"\(payload)\""), timestamp: 1),
+                on: channel.embeddedEventLoop)
+        }
+        channel.embeddedEventLoop.run()
+        let buffers = try channel.writtenBuffers()
+        #expect(buffers.count == 3)
+        let written = frames(in: buffers).map { String(decoding: $0.1, as: UTF8.self) }
+        #expect(written.count == 5)
+        for (text, mark) in zip(written, ["\"m1\"", "\"m2\"", "\"lxxx", "\"m3\"", "\"m4\""]) {
+            #expect(text.hasPrefix(#"{"type":"message","channel":"b/1","data":"#) && text.contains(mark))
+        }
+        bus.publish(
+            BusMessage(topic: topic, payload: ByteBuffer(string: "\"m5\""), timestamp: 1), on: channel.embeddedEventLoop
+        )
+        try send(#"{"id":2,"type":"ping"}"#)
+        let after = try texts()
+        #expect(after.count == 2 && after[0].contains("\"m5\"") && after[1] == #"{"id":2,"type":"pong"}"#)
     }
 
     @Test func errorsKeepTheConnectionUsable() throws {

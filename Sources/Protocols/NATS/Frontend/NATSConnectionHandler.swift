@@ -222,6 +222,9 @@ final class NATSConnectionHandler: BudgetedInput, BusSubscriber, KeepAlivePartic
                 handlePublish(layout, in: buffer, shard: shard, publisherID: publisherID)
                 buffer.moveReaderIndex(forwardBy: layout.length)
             case .other(let operation):
+                // What this connection published so far is written before the operation runs: an UNSUB
+                // must not miss, nor a PONG overtake, a message published before it (LoopShard+LocalRun).
+                shard.closeLocalRun()
                 handle(operation)
             }
             if budget.spend(clock: clock), buffer.readableBytes > 0 {

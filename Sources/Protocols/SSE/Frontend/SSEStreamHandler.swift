@@ -227,6 +227,7 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     // MARK: - Keep-alive, inactivity and closing
 
     func keepAliveTick(now: NIODeadline) {
+        writer?.releaseIdleStorage()
         if lifecycle.credentialsExpired(now: bus.clock()) {
             if let writer {
                 writer.write(

@@ -307,6 +307,7 @@ final class SignalRConnectionHandler: FrontendConnectionHandler, BusSubscriber, 
     // MARK: - Keep-alive
 
     func keepAliveTick(now: NIODeadline) {
+        if case .serverSentEvents(let writer) = outbound { writer?.releaseIdleStorage() }
         if behind.isBehind || paused.isPaused { flowControlTick() }
         if receivedSinceTick {
             receivedSinceTick = false

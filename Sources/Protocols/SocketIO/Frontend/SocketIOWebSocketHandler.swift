@@ -30,6 +30,9 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
     private var sessionOnChannelLoop = false
     /// Mirrors the channel's writability on its loop.
     private var writable = true
+    /// Frames sent on the delivery path since the last flush, copied end to end: one pending write and one
+    /// iovec per flush, not one per frame (as `/ws`, `NativeWSConnectionHandler.coalescedFrameLimit`).
+    private var out = ByteBuffer()
 
     init(
         services: SocketIOServices, sessionID: String?, echoesEngineIO: Bool, credentials: ClientCredentials,
@@ -78,6 +81,7 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
         transportLost()
         self.context = nil
         self.core = nil
+        out = ByteBuffer()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -169,7 +173,15 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
 
     func sendFrame(_ frame: ByteBuffer) {
         // The delivery path: a shared frame, on this loop, straight to the socket's buffer.
-        if deflate == nil, sessionOnChannelLoop, let core { return core.write0(NIOAny(frame), promise: nil) }
+        if deflate == nil, sessionOnChannelLoop, let core {
+            guard frame.readableBytes <= Self.coalescedFrameLimit else {
+                handOver(core)
+                return core.write0(NIOAny(frame), promise: nil)
+            }
+            out.writeImmutableBuffer(frame)
+            if out.readableBytes >= Self.coalescedBytesLimit { handOver(core) }
+            return
+        }
         guard let channel else { return }
         if let deflate {
             // Frames of a delivery are shared plain; a connection that negotiated deflate compresses its copy,
@@ -200,6 +212,7 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
 
     private func write(_ frame: ByteBuffer, on channel: any Channel) {
         if let core, sessionOnChannelLoop || channel.eventLoop.inEventLoop {
+            handOver(core)
             core.write0(NIOAny(frame), promise: nil)
         } else {
             channel.write(frame, promise: nil)
@@ -208,8 +221,34 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
 
     func flush() {
         guard let channel else { return }
-        if let core, sessionOnChannelLoop || channel.eventLoop.inEventLoop { core.flush0() } else { channel.flush() }
+        guard let core, sessionOnChannelLoop || channel.eventLoop.inEventLoop else { return channel.flush() }
+        let coalesced = out.readableBytes
+        if coalesced > 0 { core.write0(NIOAny(out), promise: nil) }
+        core.flush0()
+        // A batch's buffer is kept for the next (the socket usually took the bytes: it is ours again); a
+        // lone frame's (a ping, a sparse delivery) is given back, so an idle session holds no storage.
+        if coalesced < Self.keptAfterBytes || out.capacity > Self.keptCapacity {
+            out = ByteBuffer()
+        } else {
+            out.clear()
+        }
     }
+
+    /// Gives the channel what `out` holds, without flushing, and starts it afresh (a write that must follow
+    /// it, or a buffer grown to `coalescedBytesLimit`).
+    private func handOver(_ core: any ChannelCore) {
+        guard out.readableBytes > 0 else { return }
+        core.write0(NIOAny(out), promise: nil)
+        out = ByteBuffer()
+    }
+
+    /// Frames up to this size are copied into `out`; a larger one is written as the shared buffer it is.
+    static let coalescedFrameLimit = 2_048
+    /// `out` is handed to the channel once it holds this much, before the flush.
+    static let coalescedBytesLimit = 16 << 10
+    /// A flush of less than this gives `out`'s storage back; a larger buffer than `keptCapacity` is not kept.
+    static let keptAfterBytes = 512
+    static let keptCapacity = 64 << 10
 
     /// The session ended: a close frame, then the connection.
     func closeSession(_ reason: SocketIOSession.CloseReason) {
@@ -228,6 +267,8 @@ final class SocketIOWebSocketHandler: ChannelInboundHandler, @unchecked Sendable
         guard let channel else { return }
         let frame = WebSocketFrameWriter.close(code: code, reason: reason)
         channel.eventLoop.execute { [self] in
+            // Frames sent before it go first.
+            if let core { handOver(core) }
             if let context {
                 ConnectionLifecycle.writeAndClose(NIOAny(frame), context: context)
             } else {

@@ -39,6 +39,10 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     /// Publisher flow control, this connection as a publisher: the subscribers that asked it to pause.
     var paused = PausedPublisher()
     private var needsFlush = false
+    /// Deliveries written since the last flush, copied end to end (`coalescedFrameLimit`): handed to the socket as one
+    /// buffer per flush, so a flush that carries several messages costs one pending write and one iovec,
+    /// not one of each per message. Empty and without storage on an idle connection (`keepAliveTick`).
+    private var out = ByteBuffer()
     /// With overlapping subscriptions a message is matched once per subscription; it is sent once.
     private var lastDelivered: BusMessage?
     /// Requests that came while a `connect` was checked off the loop (the state machine bounds them),
@@ -113,6 +117,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
         guard lifecycle.end(self, bus: bus, subscriptions: subscriptions.values) else { return }
         behind.caughtUp(info.id, registry: services.shared.connections)
         core = nil
+        out = ByteBuffer()
         subscriptions.removeAll()
     }
 
@@ -495,10 +500,15 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
                 WebSocketFrameWriter.deflating(plain, deflate: deflateParameters, compression: compression)
             }
         }
-        if writesThroughPipeline {
-            self.context?.write(NIOAny(frame), promise: nil)
+        if frame.readableBytes <= Self.coalescedFrameLimit {
+            out.writeImmutableBuffer(frame)
+            // Handed over before the buffer grows large, so the channel's writability (and the slow-consumer
+            // policy that reads it) lags a delivery by at most this much.
+            if out.readableBytes >= Self.coalescedBytesLimit { handOverDeliveries(core) }
         } else {
-            core.write0(NIOAny(frame), promise: nil)
+            // A large frame is shared, not copied; what was coalesced before it goes first.
+            handOverDeliveries(core)
+            writeToChannel(frame, core)
         }
         return .delivered(bytes: frame.readableBytes)
     }
@@ -507,9 +517,37 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
     var resumesFromPositions: Bool { true }
 
     func flushDeliveries() {
-        if writesThroughPipeline { context?.flush() } else { core?.flush0() }
         lastDelivered = nil
+        guard let core else { return }
+        if out.readableBytes > 0 { writeToChannel(out, core) }
+        if writesThroughPipeline { context?.flush() } else { core.flush0() }
+        // The socket usually takes the bytes at once, and the storage is ours again: reused as it is.
+        if out.capacity > Self.keptOutboundCapacity { out = ByteBuffer() } else { out.clear() }
     }
+
+    /// Gives the channel what `out` holds, without flushing (the next flush sends it), and starts it afresh.
+    private func handOverDeliveries(_ core: any ChannelCore) {
+        guard out.readableBytes > 0 else { return }
+        writeToChannel(out, core)
+        out = ByteBuffer()
+    }
+
+    private func writeToChannel(_ bytes: ByteBuffer, _ core: any ChannelCore) {
+        if writesThroughPipeline {
+            context?.write(NIOAny(bytes), promise: nil)
+        } else {
+            core.write0(NIOAny(bytes), promise: nil)
+        }
+    }
+
+    /// Frames up to this size are copied into `out`: a copy of a small frame costs less than the pending
+    /// write and the kernel's per-iovec work it saves (kernel `_copy_from_iter` was 25 % of the fan-out
+    /// profile with one iovec per 64-byte message). A larger frame is written as the shared buffer it is.
+    static let coalescedFrameLimit = 2_048
+    /// `out` is handed to the channel once it holds this much, before the flush.
+    static let coalescedBytesLimit = 16 << 10
+    /// A buffer that grew past this (a burst) is not kept for the next batch.
+    static let keptOutboundCapacity = 64 << 10
 
     // MARK: - Keep-alive and closing
 
@@ -519,6 +557,7 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
             return close(.tokenExpired)
         }
         if behind.isBehind || paused.isPaused { flowControlTick() }
+        out.releaseStorageIfEmpty()
         run(machine.tick(now: now))
     }
 
@@ -571,6 +610,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
 
     private func writeClose(code: UInt16, reason: String) {
         guard let context else { return }
+        // Deliveries coalesced so far go before the close frame.
+        if let core { handOverDeliveries(core) }
         let frame = WebSocketFrameWriter.close(code: WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
         ConnectionLifecycle.writeAndClose(NIOAny(frame), context: context)
     }
@@ -604,6 +645,8 @@ final class NativeWSConnectionHandler: FrontendConnectionHandler, BusSubscriber,
 
     private func write(_ frame: ByteBuffer) {
         guard let context else { return }
+        // Deliveries coalesced so far go before it, in the order they were written.
+        if let core { handOverDeliveries(core) }
         context.write(NIOAny(frame), promise: nil)
         needsFlush = true
     }
