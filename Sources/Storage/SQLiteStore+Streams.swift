@@ -206,8 +206,9 @@ extension SQLiteStore {
                 """,
             arguments: [stream, Int64(partition), Int64(first), Int64(last)])
         while let row = try rows.next() {
-            let records: Data = row["records"]
-            picker.add(segment: ByteBuffer(bytes: records))
+            // Straight from SQLite's copy of the blob into the segment's buffer (`Data` would be one more).
+            let segment = try row.withUnsafeData(atIndex: 0) { data in ByteBuffer(bytes: data ?? Data()) }
+            picker.add(segment: segment)
             if picker.isComplete { break }
         }
         return picker.messages

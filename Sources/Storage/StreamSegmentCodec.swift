@@ -135,20 +135,22 @@ struct StreamSegmentBatch {
     mutating func append(_ stored: StoredStreamMessage) -> (Key, Segment)? {
         let key = Key(stream: stored.stream, partition: stored.partition)
         var finished: (Key, Segment)?
-        if let segment = open[key],
-            stored.offset <= segment.last || segment.records.readableBytes >= StreamSegmentCodec.targetBytes
-        {
-            finished = (key, segment)
-            open[key] = nil
+        // One lookup per record (this runs once per record stored), the segment changed in place.
+        if let slot = open.index(forKey: key) {
+            if stored.offset > open.values[slot].last
+                && open.values[slot].records.readableBytes < StreamSegmentCodec.targetBytes
+            {
+                open.values[slot].last = stored.offset
+                StreamSegmentCodec.append(stored, to: &open.values[slot].records)
+                return nil
+            }
+            finished = (key, open.remove(at: slot).value)
         }
-        if open[key] == nil {
-            var records = ByteBuffer()
-            records.reserveCapacity(4096)
-            StreamSegmentCodec.begin(&records)
-            open[key] = Segment(first: stored.offset, last: stored.offset, records: records)
-        }
-        open[key]!.last = stored.offset
-        StreamSegmentCodec.append(stored, to: &open[key]!.records)
+        var records = ByteBuffer()
+        records.reserveCapacity(4096)
+        StreamSegmentCodec.begin(&records)
+        StreamSegmentCodec.append(stored, to: &records)
+        open[key] = Segment(first: stored.offset, last: stored.offset, records: records)
         return finished
     }
 

@@ -226,6 +226,50 @@ import Testing
     }
 }
 
+/// The index's slots are kept in chunks of 1,024 (`StreamPartitionSlots`): a partition growing, shrinking
+/// from the front and leaving holes across chunk boundaries reads exactly what a plain list would.
+@Suite struct StreamPartitionChunkTests {
+    @Test func theIndexSpansChunksAsItGrowsAndShrinks() {
+        var partition = StreamPartition<Int>(epoch: "e", limits: StreamLimits(maxMessages: 2_500))
+        var expected: [UInt64] = []
+        for offset in 1...6_000 as ClosedRange<UInt64> {
+            let appended = partition.append(subject: "s", bytes: 1, now: 0) { Int($0) }
+            #expect(appended == .appended(offset: offset))
+            expected.append(offset)
+            if offset % 7 == 0 {
+                // A hole a few records back, in whichever chunk it falls.
+                let hole = offset - 3
+                let deleted = partition.delete(offset: hole)
+                #expect(deleted)
+                expected.removeAll { $0 == hole }
+            }
+            if expected.count > 2_500 { expected.removeFirst(expected.count - 2_500) }
+        }
+        #expect(partition.count == 2_500)
+        #expect(partition.read(from: 0).map(\.offset) == expected)
+        #expect(partition.read(from: 0).allSatisfy { $0.element == Int($0.offset) })
+        #expect(partition.firstOffset == expected[0])
+        #expect(partition.entry(at: 5_000)?.element == 5_000 && partition.entry(at: 5_002) == nil)
+        // Evicting crosses chunks too; the index stays.
+        partition.evict(over: 100, before: partition.lastOffset + 1)
+        #expect(partition.read(from: 0).filter { $0.element != nil }.count == 100)
+        #expect(partition.read(from: 0).map(\.offset) == expected)
+        // Purged down to a few, then grown again past a chunk: offsets go on.
+        partition.purge(before: 5_990)
+        #expect(partition.read(from: 0).map(\.offset) == expected.filter { $0 >= 5_990 })
+        for offset in 6_001...7_100 as ClosedRange<UInt64> {
+            let appended = partition.append(subject: "s", bytes: 1, now: 0) { Int($0) }
+            #expect(appended == .appended(offset: offset))
+        }
+        #expect(partition.read(from: 7_000, limit: 3).map(\.offset) == [7_000, 7_001, 7_002])
+        partition.purge()
+        #expect(partition.count == 0 && partition.firstOffset == 7_101 && partition.read(from: 0).isEmpty)
+        let last = partition.append(subject: "s", bytes: 1, now: 0) { Int($0) }
+        #expect(last == .appended(offset: 7_101))
+        #expect(partition.read(from: 0).map(\.offset) == [7_101])
+    }
+}
+
 /// Random appends, deletes, purges, limit changes and evictions: the bytes of the elements kept always
 /// agree with the entries that still have theirs, and those are exactly the ones from `tailStart` on.
 @Suite struct StreamPartitionEvictionTests {

@@ -71,6 +71,50 @@ import Testing
         #expect(try Self.general(body, format: .json).get() == records)
     }
 
+    /// Where a buffer's bytes are in memory.
+    static func address(_ buffer: ByteBuffer?) -> UInt {
+        buffer?.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } ?? 0
+    }
+
+    /// How many separate buffers `values` (each `size` bytes) lie in: a value that does not start where
+    /// the one before it ends starts another.
+    static func buffers(_ values: ArraySlice<ByteBuffer?>, size: UInt) -> Int {
+        let addresses = values.map { address($0) }
+        return 1 + zip(addresses, addresses.dropFirst()).filter { $0 + size != $1 }.count
+    }
+
+    @Test func binaryValuesAreSlicesOfSharedBuffersSizedToTheBody() throws {
+        // 100 values of 256 B (the benchmark's request): one buffer about the size of the values, all slices.
+        let payloads = (0..<100).map { index in (0..<256).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) } }
+        let records = payloads.map { #"{"value":""# + Base64.encode($0) + #""}"# }
+        let body = #"{"records":["# + records.joined(separator: ",") + "]}"
+        let decoded = try #require(Self.fast(body, format: .binary))
+        #expect(decoded.values == payloads.map { ByteBuffer(bytes: $0) })
+        #expect(Self.buffers(decoded.values[...], size: 256) == 1)
+        #expect(decoded.values[0]!.storageCapacity < 100 * 256 * 2)
+        #expect(try Self.general(body, format: .binary).get() == decoded)
+        // A small body makes a small buffer (a record kept alone holds little besides itself).
+        let small = try #require(Self.fast(#"{"records":[{"value":"AAEC"}]}"#, format: .binary))
+        #expect(small.values[0]!.storageCapacity < 64)
+    }
+
+    @Test func aLargeBodyIsCutIntoBoundedBuffers() throws {
+        let payload = [UInt8](repeating: 0xA5, count: 1_000)
+        let text = Base64.encode(payload)
+        let body =
+            #"{"records":["# + Array(repeating: #"{"value":""# + text + #""}"#, count: 300).joined(separator: ",")
+            + #",{"value":null},{"key":"AA==","value":""}]}"#
+        let decoded = try #require(Self.fast(body, format: .binary))
+        #expect(decoded.count == 302)
+        #expect(decoded.values.prefix(300).allSatisfy { $0 == ByteBuffer(bytes: payload) })
+        #expect(decoded.values[300] == nil && decoded.values[301] == ByteBuffer())
+        #expect(decoded.keys[301] == [0])
+        #expect(decoded.values.prefix(300).allSatisfy { $0!.storageCapacity <= KafkaRESTProduceBodyDecoder.arenaBytes })
+        // 300 KB of values in buffers of at most 64 KB: several of them.
+        #expect(Self.buffers(decoded.values.prefix(300), size: 1_000) >= 5)
+        #expect(try Self.general(body, format: .binary).get() == decoded)
+    }
+
     @Test func emptyRecordsAreNoRecords() throws {
         #expect(try #require(Self.fast(#"{"records":[]}"#, format: .binary)).count == 0)
     }

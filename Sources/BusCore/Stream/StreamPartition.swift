@@ -11,6 +11,10 @@ import DequeModule
 /// stream's record: payload, headers) is kept for the offsets from `tailStart` on; `evict(over:before:)`
 /// lets the oldest elements go (a `file` stream keeps only its newest records' bodies in memory and reads
 /// the older ones from the store; docs/storage.md, "Streams").
+///
+/// The entry points the running bus calls are `@_specialize`d for `StreamRecord`: called from another
+/// module, a generic method runs unspecialized — every `Deque`, dictionary and entry copy through
+/// generic metadata, ~5 % of a Kafka produce's server CPU — where the specialized body is plain code.
 package struct StreamPartition<Element> {
     /// A kept message.
     package struct Entry {
@@ -49,7 +53,7 @@ package struct StreamPartition<Element> {
     package private(set) var totalRecordBytes = 0
     /// `entries[i]` holds offset `baseOffset + i`, or nil when that message was deleted; never starts with
     /// nil (`compact()` after every removal), which `firstOffset` relies on.
-    private var entries = Deque<Entry?>()
+    private var entries = StreamPartitionSlots<Entry>()
     private var baseOffset: UInt64
     /// Kept offsets per subject, oldest first (per-subject limits, last-by-subject reads, purge by subject).
     private var bySubject: [String: Deque<UInt64>] = [:]
@@ -76,7 +80,9 @@ package struct StreamPartition<Element> {
     /// and the partition's code runs unspecialized in the modules that use it, where a scan cost ~4 % of a
     /// JetStream publish).
     package var firstOffset: UInt64 {
-        entries.isEmpty ? lastOffset + 1 : baseOffset
+        // `count == 0` exactly when `entries` is empty (holes never stay at the front), and a stored count
+        // is all an unspecialized caller reads.
+        count == 0 ? lastOffset + 1 : baseOffset
     }
 
     /// Subjects with at least one kept message, and how many each has.
@@ -88,6 +94,7 @@ package struct StreamPartition<Element> {
     /// `Nats-Msg-Id`) deduplicates within the window. `make` builds the element from its offset. Expired
     /// messages go first; then the limits hold after the append (or the append is refused).
     @discardableResult
+    @_specialize(where Element == StreamRecord)
     package mutating func append(
         subject: String, bytes: Int, recordBytes: Int? = nil, now: UInt64, messageID: String? = nil,
         _ make: (UInt64) -> Element
@@ -151,6 +158,7 @@ package struct StreamPartition<Element> {
     /// may give nil: the message comes back as its index entry alone (its body stays in the store), and
     /// every older one too (`tailStart` moves past it).
     @discardableResult
+    @_specialize(where Element == StreamRecord)
     package mutating func resume(
         at offset: UInt64, subject: String, bytes: Int, recordBytes: Int? = nil, time: UInt64,
         _ make: (UInt64) -> Element?
@@ -185,6 +193,7 @@ package struct StreamPartition<Element> {
 
     /// Moves the newest offset up to `offset` without a message (a restored partition whose newest
     /// messages were deleted: the next append still continues after the offset the store recorded).
+    @_specialize(where Element == StreamRecord)
     package mutating func resumeLastOffset(_ offset: UInt64) {
         guard offset > lastOffset else { return }
         if entries.isEmpty {
@@ -200,6 +209,7 @@ package struct StreamPartition<Element> {
     /// Returns whether anything went. Reads then give those entries without their element. A negative
     /// `bound` lets every element below `end` go.
     @discardableResult
+    @_specialize(where Element == StreamRecord)
     package mutating func evict(over bound: Int, before end: UInt64) -> Bool {
         guard tailBytes > bound || (bound < 0 && tailStart < end) else { return false }
         var evicted = false
@@ -225,6 +235,7 @@ package struct StreamPartition<Element> {
 
     /// The offsets of the newest kept messages whose record bytes together stay within `bound` (the
     /// newest one always), oldest first: what a tail of `bound` holds. Nil `bound`: every kept offset.
+    @_specialize(where Element == StreamRecord)
     package func newestOffsets(within bound: Int?) -> [UInt64] {
         var offsets: [UInt64] = []
         var bytes = 0
@@ -240,6 +251,7 @@ package struct StreamPartition<Element> {
     /// Gives the newest kept messages at or after `offset` their elements back (a partition restored from
     /// its index alone): `element` for each, newest first, until it gives nil; the tail then starts at the
     /// oldest one given.
+    @_specialize(where Element == StreamRecord)
     package mutating func restoreElements(from offset: UInt64, _ element: (UInt64) -> Element?) {
         for index in stride(from: entries.count - 1, through: 0, by: -1) {
             guard let entry = entries[index] else { continue }
@@ -254,6 +266,7 @@ package struct StreamPartition<Element> {
     }
 
     /// Drops what has aged out (messages past `maxAge`, message ids past the duplicate window).
+    @_specialize(where Element == StreamRecord)
     package mutating func trim(now: UInt64) {
         if !limits.sealed, let age = limits.maxAgeNanoseconds, now > age {
             let horizon = now - age
@@ -269,6 +282,7 @@ package struct StreamPartition<Element> {
     }
 
     /// New limits (a stream update); what they no longer allow is dropped at once, oldest first.
+    @_specialize(where Element == StreamRecord)
     package mutating func update(limits: StreamLimits, now: UInt64) {
         self.limits = limits
         trim(now: now)
@@ -278,6 +292,7 @@ package struct StreamPartition<Element> {
     // MARK: - Reading
 
     /// The message at `offset`, unless it was deleted or is no longer kept.
+    @_specialize(where Element == StreamRecord)
     package func entry(at offset: UInt64) -> Entry? {
         guard offset >= baseOffset, offset - baseOffset < UInt64(entries.count) else { return nil }
         return entries[Int(offset - baseOffset)]
@@ -285,6 +300,7 @@ package struct StreamPartition<Element> {
 
     /// Up to `limit` messages from `offset` on (holes skipped), stopping before `maxBytes` would be passed
     /// — though the first message is always returned, so a large one cannot stall a reader.
+    @_specialize(where Element == StreamRecord)
     package func read(from offset: UInt64, limit: Int = .max, maxBytes: Int = .max) -> [Entry] {
         var result: [Entry] = []
         var bytes = 0
@@ -301,6 +317,7 @@ package struct StreamPartition<Element> {
 
     /// The first kept offset whose message was appended at or after `time` (Kafka's offsets-for-times,
     /// JetStream's `opt_start_time`); nil when every kept message is older.
+    @_specialize(where Element == StreamRecord)
     package func offset(atOrAfter time: UInt64) -> UInt64? {
         // Times never decrease, so a binary search over the slots works; holes move the answer forward.
         var low = 0
@@ -320,6 +337,7 @@ package struct StreamPartition<Element> {
     package func oldestOffset(subject: String) -> UInt64? { bySubject[subject]?.first }
 
     /// The newest kept message on `subject` (JetStream `last_by_subj`).
+    @_specialize(where Element == StreamRecord)
     package func last(subject: String) -> Entry? {
         bySubject[subject]?.last.flatMap { entry(at: $0) }
     }
@@ -328,6 +346,7 @@ package struct StreamPartition<Element> {
 
     /// Deletes one message (JetStream `STREAM.MSG.DELETE`); its offset stays used. False when it is not kept.
     @discardableResult
+    @_specialize(where Element == StreamRecord)
     package mutating func delete(offset: UInt64) -> Bool {
         guard let entry = entry(at: offset) else { return false }
         remove(at: Int(offset - baseOffset), entry)
@@ -339,11 +358,13 @@ package struct StreamPartition<Element> {
     /// newest `keep` of them (JetStream `STREAM.PURGE` with `filter`, `seq`, `keep`; Kafka's delete-records).
     /// Offsets are never reused: the next append continues after `lastOffset`. Returns how many went.
     @discardableResult
+    @_specialize(where Element == StreamRecord)
     package mutating func purge(subject matches: ((String) -> Bool)? = nil, before: UInt64? = nil, keep: Int? = nil)
         -> Int
     {
         var candidates: [UInt64] = []
-        for entry in entries.lazy.compactMap({ $0 }) where matches?(entry.subject) ?? true {
+        for index in 0..<entries.count {
+            guard let entry = entries[index], matches?(entry.subject) ?? true else { continue }
             if let before, entry.offset >= before { break }
             candidates.append(entry.offset)
         }

@@ -14,15 +14,21 @@ package struct StreamPlacement: Sendable {
     /// sequences): the offsets between the newest and it stay holes; one at or below the newest is not
     /// appended again (answered as a duplicate).
     package var offset: UInt64?
+    /// The payload is a slice of a buffer packed with the payloads of the records published beside it
+    /// (Kafka REST decodes a request's values into shared buffers of at most 64 KB), so it is kept as it
+    /// is: a payload holding far more buffer than its own bytes is otherwise copied into a buffer of its
+    /// own before a stream keeps it (`StreamRegistry.compacted`).
+    package var packedPayload: Bool
 
     package init(
         key: [UInt8]? = nil, partition: Int? = nil, stream: String? = nil, messageID: String? = nil,
-        offset: UInt64? = nil
+        offset: UInt64? = nil, packedPayload: Bool = false
     ) {
         self.key = key
         self.partition = partition
         self.stream = stream
         self.messageID = messageID
         self.offset = offset
+        self.packedPayload = packedPayload
     }
 }

@@ -33,7 +33,8 @@ extension StreamRegistry {
                             outcome: .refused("no stream \(name)")), firstOffset: 0))
             }
         }
-        let record = StreamRecord(message: Self.compacted(message), key: placement?.key)
+        let record = StreamRecord(
+            message: placement?.packedPayload == true ? message : Self.compacted(message), key: placement?.key)
         let waitsForStore = store != nil
         for box in targets {
             let given = placement?.stream == nil || placement?.stream == box.name ? placement?.partition : nil

@@ -65,7 +65,8 @@ extension StreamRegistry {
                             outcome: .refused("no stream \(name)")))
                 }
             }
-            let record = StreamRecord(message: Self.compacted(message), key: placement?.key)
+            let record = StreamRecord(
+                message: placement?.packedPayload == true ? message : Self.compacted(message), key: placement?.key)
             for box in targets {
                 let given = placement?.stream == nil || placement?.stream == box.name ? placement?.partition : nil
                 guard let index = box.partition(for: message.topic, key: placement?.key, given: given) else {

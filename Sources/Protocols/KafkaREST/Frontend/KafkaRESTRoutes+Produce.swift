@@ -28,6 +28,8 @@ extension KafkaRESTRoutes {
         var partitions: [Int?]
         var keySchemaID: Int?
         var valueSchemaID: Int?
+        /// The values are slices of shared buffers (`KafkaRESTProduceBodyDecoder`'s arenas).
+        var packedValues = false
     }
 
     private func produce(_ request: Request, partition: Int?) throws -> EventLoopFuture<Reply> {
@@ -51,7 +53,8 @@ extension KafkaRESTRoutes {
         // general parse, which gives bad input its 400 or 422 at the same step as always.
         if let records = KafkaRESTProduceBodyDecoder.decode(request.http.body, format: format) {
             let encoded = EncodedRecords(
-                keys: records.keys, values: records.values, partitions: records.partitions)
+                keys: records.keys, values: records.values, partitions: records.partitions,
+                packedValues: format == .binary)
             if let box = services.bus.streams.stream(named: name) {
                 // The stream exists (every produce but a topic's first): no future chain at all.
                 try Self.checkPartitions(encoded.partitions, given: partition, count: box.partitions.count)
@@ -110,7 +113,8 @@ extension KafkaRESTRoutes {
             messages.append(BusMessage(topic: topic, payload: payload, publisherID: publisher, timestamp: now))
             placements.append(
                 StreamPlacement(
-                    key: encoded.keys[index], partition: encoded.partitions[index] ?? partition, stream: name))
+                    key: encoded.keys[index], partition: encoded.partitions[index] ?? partition, stream: name,
+                    packedPayload: encoded.packedValues))
         }
         let promise = loop.makePromise(of: Reply.self)
         let refusals = refused

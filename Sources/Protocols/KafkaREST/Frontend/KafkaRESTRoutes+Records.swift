@@ -189,7 +189,7 @@ extension KafkaRESTRoutes {
                 topic: fetched.topic, partition: fetched.record.partition, offset: Int(fetched.record.offset) - 1,
                 key: .bytes(fetched.record.record.key),
                 // An empty payload is Kafka's null value (a tombstone, or a produce without a value).
-                value: .bytes(payload.readableBytes == 0 ? nil : Array(payload.readableBytesView)))
+                value: payload.readableBytes == 0 ? .bytes(nil) : .payload(payload))
         }
         guard let type = format.schemaType, let source = services.schemas else {
             return loop.makeSucceededFuture(plain)
@@ -197,7 +197,12 @@ extension KafkaRESTRoutes {
         return loop.makeFutureWithTask {
             var cache: [Int: ParsedSchema] = [:]
             func read(_ member: KafkaRESTConsumedRecord.Member) async throws -> KafkaRESTConsumedRecord.Member {
-                guard case .bytes(let bytes?) = member else { return .json(nil) }
+                let bytes: [UInt8]
+                switch member {
+                case .bytes(let value?): bytes = value
+                case .payload(let payload): bytes = Array(payload.readableBytesView)
+                case .bytes(nil), .json: return .json(nil)
+                }
                 let id = try KafkaRESTSchemaCodec.schemaID(of: bytes, type: type)
                 if cache[id] == nil {
                     guard let found = try await source.schema(id: id) else {

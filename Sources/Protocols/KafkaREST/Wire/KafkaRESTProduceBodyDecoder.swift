@@ -38,6 +38,11 @@ package enum KafkaRESTProduceBodyDecoder {
         }
     }
 
+    /// Most bytes of one shared buffer the binary values of a body are decoded into (`Scanner.Arena`):
+    /// a record kept longer than its neighbours (a stream's oldest kept record, a slow subscriber's
+    /// queue) holds at most this much besides itself.
+    package static let arenaBytes = 64 << 10
+
     /// The nesting of a record's key or value in the body (object › `records` array › record › value), as
     /// `JSONParser` counts it: a value skipped here meets the same `JSONParser.maxDepth`.
     static let recordMemberDepth = 3
@@ -47,6 +52,8 @@ package enum KafkaRESTProduceBodyDecoder {
         let format: KafkaRESTEmbeddedFormat
         var index = 0
         var records = KafkaRESTProducedRecords()
+        /// Where binary values are decoded: one buffer for many values, each value a slice of it.
+        var arena = Arena()
 
         init(bytes: UnsafeRawBufferPointer, format: KafkaRESTEmbeddedFormat) {
             self.bytes = bytes
@@ -82,7 +89,46 @@ package enum KafkaRESTProduceBodyDecoder {
             }
             skipWhitespace()
             guard sawRecords, index == bytes.count else { return nil }
+            arena.finish(into: &records.values)
             return records
+        }
+
+        /// The binary values' shared buffers. A stream keeps each record's payload, and frees it when the
+        /// record leaves its memory tail: one buffer per value was two allocations to make and, long
+        /// after, two cold ones to free per record (profiled: a tenth of a Kafka produce's server CPU went
+        /// to freeing evicted bodies). Values are decoded one after another into one buffer sized to what
+        /// is left of the body (at most `arenaBytes`), and sliced out of it once it is full or the body
+        /// ends — not before: a slice shares the buffer, and a write into a shared buffer copies it.
+        struct Arena {
+            var buffer = ByteBuffer()
+            /// The values decoded into `buffer` and not yet sliced: record index, start, length.
+            var pending: [(record: Int, start: Int, length: Int)] = []
+
+            /// Decodes `text` (base64) for record `record` into the arena; false when it is not base64.
+            /// `remaining`: the body's bytes not yet scanned (an upper bound on what is still to decode).
+            mutating func decode(
+                _ text: UnsafeRawBufferPointer, record: Int, remaining: Int, into values: inout [ByteBuffer?]
+            ) -> Bool {
+                let capacity = text.count / 4 * 3 + 2
+                if buffer.writableBytes < capacity {
+                    finish(into: &values)
+                    // The whole rest of the body's base64 at most, so a small body makes a small buffer.
+                    let size = Swift.min(KafkaRESTProduceBodyDecoder.arenaBytes, remaining / 4 * 3 + 2)
+                    buffer = ByteBufferAllocator().buffer(capacity: Swift.max(capacity, size))
+                }
+                let start = buffer.writerIndex
+                guard Base64.decode(text, into: &buffer) else { return false }
+                pending.append((record, start, buffer.writerIndex - start))
+                return true
+            }
+
+            /// Slices the pending values out of the buffer into `values`.
+            mutating func finish(into values: inout [ByteBuffer?]) {
+                for value in pending {
+                    values[value.record] = buffer.getSlice(at: value.start, length: value.length)
+                }
+                pending.removeAll(keepingCapacity: true)
+            }
         }
 
         enum EnvelopeMember: Hashable {
@@ -149,6 +195,18 @@ package enum KafkaRESTProduceBodyDecoder {
                     case .value:
                         guard !seen.value else { return false }
                         seen.value = true
+                        if format == .binary {
+                            if takeLiteral("null") { break }
+                            // Decoded into the arena; its slice replaces the placeholder once the arena is
+                            // full or the body ends.
+                            guard let text = base64String(),
+                                arena.decode(
+                                    text, record: records.values.count, remaining: bytes.count - index + text.count,
+                                    into: &records.values)
+                            else { return false }
+                            value = ByteBuffer()
+                            break
+                        }
                         guard let bytes = keyOrValue() else { return false }
                         value = bytes
                     case .partition:
@@ -173,17 +231,8 @@ package enum KafkaRESTProduceBodyDecoder {
             if takeLiteral("null") { return .some(nil) }
             switch format {
             case .binary:
-                // Base64 has no escapes and only ASCII, so the string ends at the next quote (found with
-                // memchr, the one scan of it before the decode): any byte outside the alphabets — a
-                // backslash (an escape, perhaps of that very quote), a control character, non-ASCII —
-                // fails the decode, and the general path reads the string.
-                guard take(UInt8(ascii: "\"")), index < bytes.count, let base = bytes.baseAddress,
-                    let found = memchr(base + index, Int32(UInt8(ascii: "\"")), bytes.count - index)
-                else { return nil }
-                let end = base.distance(to: UnsafeRawPointer(found))
-                let text = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
-                index = end + 1
-                // Sized once: the payload is kept (a stream holds its records) at about its own size.
+                // A key: its own buffer (made into an array by the caller).
+                guard let text = base64String() else { return nil }
                 var buffer = ByteBufferAllocator().buffer(capacity: text.count / 4 * 3 + 2)
                 guard Base64.decode(text, into: &buffer) else { return nil }
                 return .some(buffer)
@@ -201,6 +250,20 @@ package enum KafkaRESTProduceBodyDecoder {
             case .avro, .jsonschema, .protobuf:
                 return nil
             }
+        }
+
+        /// A base64 string's text, between its quotes. Base64 has no escapes and only ASCII, so the string
+        /// ends at the next quote (found with memchr, the one scan of it before the decode): any byte
+        /// outside the alphabets — a backslash (an escape, perhaps of that very quote), a control
+        /// character, non-ASCII — fails the decode, and the general path reads the string.
+        mutating func base64String() -> UnsafeRawBufferPointer? {
+            guard take(UInt8(ascii: "\"")), index < bytes.count, let base = bytes.baseAddress,
+                let found = memchr(base + index, Int32(UInt8(ascii: "\"")), bytes.count - index)
+            else { return nil }
+            let end = base.distance(to: UnsafeRawPointer(found))
+            let text = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
+            index = end + 1
+            return text
         }
 
         /// `0`, or digits not starting with `0`, that fit an `Int`; nil for anything else (a sign, a

@@ -8,6 +8,8 @@ package struct KafkaRESTConsumedRecord: Sendable {
     package enum Member: Sendable, Equatable {
         case bytes([UInt8]?)
         case json(JSONValue?)
+        /// Bytes as the stream keeps them (a record's payload, written from its buffer: no copy).
+        case payload(ByteBuffer)
     }
 
     package var topic: String
@@ -31,6 +33,9 @@ package enum KafkaRESTRecordsResponse {
     package static func write(
         _ records: [KafkaRESTConsumedRecord], format: KafkaRESTEmbeddedFormat, to buffer: inout ByteBuffer
     ) {
+        // Room for the whole answer at once (a fetch can hand out 64 MiB): growing it by doubling copied
+        // it again and again, each time into freshly mapped memory.
+        buffer.reserveCapacity(buffer.writerIndex + estimatedBytes(records, format: format))
         buffer.writeInteger(UInt8(ascii: "["))
         for (index, record) in records.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
@@ -49,6 +54,29 @@ package enum KafkaRESTRecordsResponse {
         buffer.writeInteger(UInt8(ascii: "]"))
     }
 
+    /// About what `write` writes for `records`: exact for binary members, their bytes for the others.
+    static func estimatedBytes(_ records: [KafkaRESTConsumedRecord], format: KafkaRESTEmbeddedFormat) -> Int {
+        var total = 2
+        for record in records {
+            // `{"topic":…,"key":…,"value":…,"partition":…,"offset":…},` without the members' contents.
+            total +=
+                64 + record.topic.utf8.count + estimatedBytes(record.key, format) + estimatedBytes(record.value, format)
+        }
+        return total
+    }
+
+    private static func estimatedBytes(_ member: KafkaRESTConsumedRecord.Member, _ format: KafkaRESTEmbeddedFormat)
+        -> Int
+    {
+        let count: Int
+        switch member {
+        case .bytes(nil), .json: return 4
+        case .bytes(let bytes?): count = bytes.count
+        case .payload(let payload): count = payload.readableBytes
+        }
+        return format == .binary ? (count + 2) / 3 * 4 + 2 : count + 2
+    }
+
     private static func write(
         _ member: KafkaRESTConsumedRecord.Member, format: KafkaRESTEmbeddedFormat, _ buffer: inout ByteBuffer
     ) {
@@ -58,17 +86,25 @@ package enum KafkaRESTRecordsResponse {
         case .json(let value?):
             buffer.writeJSONValue(value)
         case .bytes(let bytes?):
-            if format == .binary {
-                buffer.writeInteger(UInt8(ascii: "\""))
-                bytes.withUnsafeBytes { Base64.encode($0, into: &buffer) }
-                buffer.writeInteger(UInt8(ascii: "\""))
-            } else if bytes.withUnsafeBytes({ JSONParser.isValidJSON($0) }) {
-                buffer.writeBytes(bytes)
-            } else {
-                // A record another protocol published that is not JSON (MQTT text, say): a JSON string of its
-                // text rather than an error that would stall the consumer (docs/protocols/kafka-rest.md).
-                buffer.writeJSONString(String(decoding: bytes, as: UTF8.self))
-            }
+            bytes.withUnsafeBytes { write($0, format: format, &buffer) }
+        case .payload(let payload):
+            payload.withUnsafeReadableBytes { write($0, format: format, &buffer) }
+        }
+    }
+
+    private static func write(
+        _ bytes: UnsafeRawBufferPointer, format: KafkaRESTEmbeddedFormat, _ buffer: inout ByteBuffer
+    ) {
+        if format == .binary {
+            buffer.writeInteger(UInt8(ascii: "\""))
+            Base64.encode(bytes, into: &buffer)
+            buffer.writeInteger(UInt8(ascii: "\""))
+        } else if JSONParser.isValidJSON(bytes) {
+            buffer.writeBytes(bytes)
+        } else {
+            // A record another protocol published that is not JSON (MQTT text, say): a JSON string of its
+            // text rather than an error that would stall the consumer (docs/protocols/kafka-rest.md).
+            buffer.writeJSONString(String(decoding: bytes, as: UTF8.self))
         }
     }
 }

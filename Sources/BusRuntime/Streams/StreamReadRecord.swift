@@ -1,12 +1,5 @@
 package import BusCore
 
-/// One message kept in a stream partition: the bus message (its topic is the record's subject) and the
-/// key it was partitioned by (Kafka's record key; nil for publishes from protocols without keys).
-package struct StreamRecord: Sendable {
-    package let message: BusMessage
-    package let key: [UInt8]?
-}
-
 /// A record read from a stream partition, with its place.
 package struct StreamReadRecord: Sendable {
     package var partition: Int
