@@ -54,6 +54,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, step: float = 0.05) -> Any:
+    """The first truthy value `predicate` gives within `timeout` seconds, asked every `step`; after the
+    deadline, its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def listening(port: int) -> bool:
     """Whether something accepts TCP connections on loopback `port` now."""
     try:

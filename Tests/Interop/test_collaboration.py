@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import nats
 
+from interop import wait_for
 from interop import open_ws, run, unique
 from mqtt_client import V5, V311, Paho
 from nats_support import subscribed
@@ -31,16 +32,6 @@ def create_session(srv, owner: str = "alice", **body) -> dict:
     r = srv.post("/api/sessions", json={"title": "Release", **body}, headers=auth(owner))
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_sessions_over_http_follow_membership(make_server):

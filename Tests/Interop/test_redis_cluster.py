@@ -19,6 +19,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from interop import wait_for as interop_wait_for
 from interop import free_port, is_message, listening, open_ws, run, unique
 from mqtt_client import V5, V311, Paho
 
@@ -44,13 +45,7 @@ def key_slot(key: str) -> int:
 
 
 def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
+    return interop_wait_for(predicate, timeout, step)
 
 
 class RedisCluster:

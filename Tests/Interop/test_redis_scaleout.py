@@ -16,6 +16,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from interop import wait_for
 from interop import free_port, listening, open_ws, run, unique
 from mqtt_client import V5, V311, Paho
 
@@ -54,16 +55,6 @@ def redis_command(port: int, *args: str) -> bytes:
 def cluster(make_server, redis_server):
     url, _ = redis_server
     return [make_server({}, args=["--engine", url]) for _ in range(3)]
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_a_publish_on_one_instance_reaches_every_protocol_on_the_others(cluster):

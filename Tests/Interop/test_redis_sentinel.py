@@ -14,20 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from interop import wait_for
 from interop import free_port, listening, open_ws, run, unique
 
 MASTER_NAME = "sbmaster"
 
-
-
-def wait_for(predicate, timeout: float = 5.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def cli(port: int, *args: str, flags: tuple[str, ...] = ()) -> str:
