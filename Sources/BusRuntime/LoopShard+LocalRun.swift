@@ -30,16 +30,7 @@ extension LoopShard {
     /// `localRunByteLimit`.
     @inline(__always)
     func appendToLocalRun(_ buffer: ByteBuffer, at index: Int, length: Int, timestamp: UInt64) {
-        let start = index - buffer.readerIndex
-        buffer.withUnsafeReadableBytes { source in
-            _ = localRunPayloads.writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + length) { target in
-                target.storeBytes(of: timestamp, toByteOffset: 0, as: UInt64.self)
-                target.storeBytes(of: UInt32(length), toByteOffset: 8, as: UInt32.self)
-                UnsafeMutableRawBufferPointer(rebasing: target[12..<(12 + length)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<(start + length)]))
-                return 12 + length
-            }
-        }
+        PackedPublications.write(buffer, at: index, length: length, timestamp: timestamp, to: &localRunPayloads)
         localRunCount &+= 1
         if localRunPayloads.readableBytes >= Self.localRunByteLimit { closeLocalRun() }
     }

@@ -198,6 +198,17 @@ final class PackedPublications: @unchecked Sendable {
     /// Appends one publication: its header and payload in one write (one capacity check, one copy).
     @inline(__always)
     func append(_ buffer: ByteBuffer, at index: Int, length: Int, timestamp: UInt64) {
+        Self.write(buffer, at: index, length: length, timestamp: timestamp, to: &payloads)
+        count += 1
+    }
+
+    /// One packed publication onto `payloads`: the 8-byte timestamp, the 4-byte length, then the
+    /// `length` bytes of `buffer` from absolute `index` (the layout `PackedPublications` and a loop's local
+    /// run share).
+    @inline(__always)
+    static func write(
+        _ buffer: ByteBuffer, at index: Int, length: Int, timestamp: UInt64, to payloads: inout ByteBuffer
+    ) {
         let start = index - buffer.readerIndex
         buffer.withUnsafeReadableBytes { source in
             _ = payloads.writeWithUnsafeMutableBytes(minimumWritableBytes: 12 + length) { target in
@@ -208,7 +219,6 @@ final class PackedPublications: @unchecked Sendable {
                 return 12 + length
             }
         }
-        count += 1
     }
 
     /// Room for a few dozen small messages before the buffer first grows.
