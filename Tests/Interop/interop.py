@@ -269,8 +269,18 @@ class Server:
         raise RuntimeError(f"server not healthy after {timeout}s (last: {last}); log tail:\n{self.tail()}")
 
     def _mqtt_listening(self) -> bool:
+        """True once the MQTT listener accepts. The probe sends a CONNECT and waits (up to a second) for
+        any answer, so the server has taken the connection into its registry before the probe leaves:
+        `wait_no_connections` can then trust an empty registry (a bare connect could be accepted by the
+        server only after a test of connection limits had started and take one of its slots)."""
         try:
-            with socket.create_connection(("127.0.0.1", self.mqtt_port), timeout=1.0):
+            with socket.create_connection(("127.0.0.1", self.mqtt_port), timeout=1.0) as sock:
+                # MQTT 3.1.1 CONNECT, clean session, keep-alive 60 s, empty client identifier.
+                sock.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")
+                try:
+                    sock.recv(4)
+                except OSError:
+                    pass  # a TLS-only or refusing listener: listening all the same
                 return True
         except OSError:
             return False
