@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+
+import nats
 
 TIMEOUT = 5.0
 
@@ -28,3 +31,21 @@ async def subscribed(server, nc, subject: str, queue: str | None = None, count: 
             return
         assert time.monotonic() < deadline, f"{want} not subscribed: {rows}"
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def ping_responder(url: str, subject: str = "svc.ping", settle: float = 0.3):
+    """A NATS client on `url` answering each request on `subject` with `pong:` + its data, given `settle`
+    seconds for its interest to reach the other instances (the scale-out tests ask it from another one)."""
+    responder = await nats.connect(url)
+
+    async def answer(msg):
+        await msg.respond(b"pong:" + msg.data)
+
+    await responder.subscribe(subject, cb=answer)
+    await responder.flush()
+    await asyncio.sleep(settle)
+    try:
+        yield responder
+    finally:
+        await responder.close()

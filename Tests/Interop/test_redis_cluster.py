@@ -22,6 +22,8 @@ import pytest
 from interop import wait_for as interop_wait_for
 from interop import free_port, is_message, listening, open_ws, run, unique
 from mqtt_client import V5, V311, Paho
+from nats_support import ping_responder
+from test_redis_history import drop_and_miss_four
 
 
 def crc16(data: bytes) -> int:
@@ -208,16 +210,7 @@ def test_history_and_recovery_cross_instances_on_the_cluster(instances, redis_cl
     ch = f"chat/{unique()}"
 
     async def body():
-        first = await open_ws(b.ws_url)
-        s = await first.subscribe(ch)
-        epoch = s["epoch"]
-        for n in range(1, 4):
-            await a.apublish(ch, {"n": n})
-        got = await first.messages(ch, 3)
-        assert [m["offset"] for m in got] == [1, 2, 3] and {m["epoch"] for m in got} == {epoch}, got
-        first.abort()
-        for n, server in ((4, a), (5, a), (6, c), (7, c)):
-            await server.apublish(ch, {"n": n})
+        epoch = await drop_and_miss_four(a, b, c, ch)
         # The log is a stream beside its hash, both in the topic's slot, on the primary serving it.
         owner = redis_cluster.owner(channel_slot(ch))
         assert redis_cluster.cli(owner, "XLEN", "switchboard.log:{t:" + ch + "}").strip() == "7"
@@ -345,19 +338,12 @@ def test_request_reply_session_takeover_and_shared_groups_cross_instances_on_the
 
     async def body():
         # NATS request on A, answered by a responder on B (the reply inbox is a concrete shard channel).
-        responder = await nats.connect(b.nats_url)
-
-        async def answer(msg):
-            await msg.respond(b"pong:" + msg.data)
-        await responder.subscribe("svc.ping", cb=answer)
-        await responder.flush()
-        await asyncio.sleep(0.5)
-        requester = await nats.connect(a.nats_url)
-        for n in range(5):
-            reply = await requester.request("svc.ping", str(n).encode(), timeout=5)
-            assert reply.data == f"pong:{n}".encode()
-        await requester.close()
-        await responder.close()
+        async with ping_responder(b.nats_url, settle=0.5):
+            requester = await nats.connect(a.nats_url)
+            for n in range(5):
+                reply = await requester.request("svc.ping", str(n).encode(), timeout=5)
+                assert reply.data == f"pong:{n}".encode()
+            await requester.close()
 
     run(body())
     # [MQTT-3.1.4-3] across instances: the client identifier connecting on B ends its session on A.

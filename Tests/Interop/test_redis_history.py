@@ -19,25 +19,30 @@ def sse_url(server, channel: str) -> str:
     return f"{server.http_url}/sse?channel={channel}"
 
 
+async def drop_and_miss_four(a, b, c, ch: str) -> str:
+    """A WebSocket client on B subscribes to `ch`, gets 1–3 published on A (offsets 1–3, one epoch) and
+    drops; 4 and 5 are published on A, 6 and 7 on C while it is away. Returns the log's epoch."""
+    first = await open_ws(b.ws_url)
+    s = await first.subscribe(ch)
+    epoch = s["epoch"]
+    assert s["offset"] == 0, s
+    for n in range(1, 4):
+        await a.apublish(ch, {"n": n})
+    got = await first.messages(ch, 3)
+    assert [m["data"]["n"] for m in got] == [1, 2, 3], got
+    assert [m["offset"] for m in got] == [1, 2, 3] and {m["epoch"] for m in got} == {epoch}, got
+    first.abort()
+    for n, server in ((4, a), (5, a), (6, c), (7, c)):
+        await server.apublish(ch, {"n": n})
+    return epoch
+
+
 def test_a_websocket_client_recovers_on_another_instance_exactly_what_it_missed(cluster):
     a, b, c = cluster
     ch = f"chat/{unique()}"
 
     async def body():
-        first = await open_ws(b.ws_url)
-        s = await first.subscribe(ch)
-        epoch = s["epoch"]
-        assert s["offset"] == 0, s
-        for n in range(1, 4):
-            await a.apublish(ch, {"n": n})
-        got = await first.messages(ch, 3)
-        assert [m["data"]["n"] for m in got] == [1, 2, 3], got
-        assert [m["offset"] for m in got] == [1, 2, 3] and {m["epoch"] for m in got} == {epoch}, got
-        first.abort()
-        # Published while the client is away, on A and on C.
-        for n, server in ((4, a), (5, a), (6, c), (7, c)):
-            await server.apublish(ch, {"n": n})
-
+        epoch = await drop_and_miss_four(a, b, c, ch)
         second = await open_ws(c.ws_url)
         s = await second.subscribe(ch, recover={"offset": 3, "epoch": epoch})
         assert s["recovered"] is True, s

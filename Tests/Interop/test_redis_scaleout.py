@@ -19,6 +19,7 @@ import pytest
 from interop import wait_for
 from interop import free_port, listening, open_ws, run, unique
 from mqtt_client import V5, V311, Paho
+from nats_support import ping_responder
 
 
 @pytest.fixture
@@ -122,23 +123,16 @@ def test_request_reply_crosses_instances(cluster):
     a, b, _ = cluster
 
     async def body():
-        responder = await nats.connect(b.nats_url)
-
-        async def answer(msg):
-            await msg.respond(b"pong:" + msg.data)
-        await responder.subscribe("svc.ping", cb=answer)
-        await responder.flush()
-        await asyncio.sleep(0.3)
         # A NATS request on A, and a native WebSocket rpc on A, both answered by the responder on B.
-        requester = await nats.connect(a.nats_url)
-        reply = await requester.request("svc.ping", b"1", timeout=5)
-        assert reply.data == b"pong:1"
-        ws = await open_ws(a.ws_url)
-        answer_frame = await ws.expect({"type": "rpc", "channel": "svc/ping", "data": "2"}, "reply")
-        assert answer_frame.get("text", answer_frame.get("data")) in ("pong:\"2\"", 'pong:"2"'), answer_frame
-        await ws.close()
-        await requester.close()
-        await responder.close()
+        async with ping_responder(b.nats_url):
+            requester = await nats.connect(a.nats_url)
+            reply = await requester.request("svc.ping", b"1", timeout=5)
+            assert reply.data == b"pong:1"
+            ws = await open_ws(a.ws_url)
+            answer_frame = await ws.expect({"type": "rpc", "channel": "svc/ping", "data": "2"}, "reply")
+            assert answer_frame.get("text", answer_frame.get("data")) in ("pong:\"2\"", 'pong:"2"'), answer_frame
+            await ws.close()
+            await requester.close()
 
     run(body())
 
