@@ -37,12 +37,22 @@ package protocol BusEngine: AnyObject, Sendable {
     /// record one instance leaves for whichever instance a client comes back to, as Socket.IO's recovery
     /// records (docs/redis.md, "Records across instances"). Fire and forget: a record lost with Redis
     /// only means the client is not recovered.
-    func keepRecord(_ key: String, value: ByteBuffer, ttl: TimeAmount)
+    /// With `onlyIfKept`, only replaces a record still there (`SET … XX`): a writer that may be late —
+    /// the instance a client left, noticing the drop after another instance took its record — never
+    /// brings back a record that was used.
+    func keepRecord(_ key: String, value: ByteBuffer, ttl: TimeAmount, onlyIfKept: Bool)
     /// Takes the record under `key`: its value once, to one instance, and it is gone (atomically, so two
     /// instances never both get it); nil when there is none, it expired, or Redis cannot be asked.
     func takeRecord(_ key: String) -> EventLoopFuture<ByteBuffer?>
     /// Reads the record under `key` and leaves it (nil: none, expired, or Redis cannot be asked).
     func readRecord(_ key: String) -> EventLoopFuture<ByteBuffer?>
+}
+
+extension BusEngine {
+    /// Keeps `value` under `key`, replacing or creating it.
+    package func keepRecord(_ key: String, value: ByteBuffer, ttl: TimeAmount) {
+        keepRecord(key, value: value, ttl: ttl, onlyIfKept: false)
+    }
 }
 
 /// The newest part of a log the instances share, as read from the engine.

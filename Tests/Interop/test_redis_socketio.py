@@ -86,6 +86,32 @@ def test_a_record_is_used_once_even_when_two_instances_are_asked_at_once(cluster
     run(body())
 
 
+def test_a_record_taken_elsewhere_is_not_brought_back_by_its_first_instance(cluster):
+    """The client comes back on B while A has not yet noticed the drop (here: A's transport is still open):
+    B takes the record, and the socket ends there on purpose; when A then notices its drop, its write
+    replaces nothing (there is nothing left to replace), so the socket is not recovered a second time."""
+    a, b, c = cluster
+    channel = f"chat/{unique('sio')}"
+
+    async def body():
+        first, hello = await joined(a, channel)
+        await a.apublish(channel, {"n": 1})
+        offset = (await first.event())[-1]
+        second = await Raw.open(b.http_url)
+        assert await second.connect(auth={"pid": hello["pid"], "offset": offset}) == hello
+        await second.send("1")  # and ends it on purpose there: the socket and its record are gone
+        await asyncio.sleep(0.3)
+        await second.close()
+        await first.drop()  # A notices only now, and keeps its record only if it is still there
+        await asyncio.sleep(0.5)
+        third = await Raw.open(c.http_url)
+        answer = await third.connect(auth={"pid": hello["pid"], "offset": offset})
+        assert answer["sid"] != hello["sid"], answer
+        await third.close()
+
+    run(body())
+
+
 def test_a_socket_closed_on_purpose_is_not_recovered_elsewhere(cluster):
     a, b, _ = cluster
     channel = f"chat/{unique('sio')}"

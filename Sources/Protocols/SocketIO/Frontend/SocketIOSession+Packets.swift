@@ -281,7 +281,7 @@ extension SocketIOSession {
                 now: bus.clock(), window: UInt64(configuration.recoverySeconds) * 1_000_000_000)
         {
             // With an engine the client may come back to any instance: the record waits in Redis.
-            if bus.engine != nil { shareRecord(record) } else { services.registry.keep(record) }
+            if bus.engine != nil { shareRecord(record, of: socket) } else { services.registry.keep(record) }
         } else if bus.engine != nil, let privateID = socket.privateID {
             forgetSharedRecord(privateID)
         }

@@ -45,11 +45,12 @@ extension SocketIOSession {
         }
     }
 
-    /// Keeps the full record of a socket whose transport dropped, for the recovery window.
-    func shareRecord(_ record: SocketIORecoveryRecord) {
+    /// Keeps the full record of a socket whose transport dropped, for the recovery window (in place of its
+    /// live record, if that is still there).
+    func shareRecord(_ record: SocketIORecoveryRecord, of socket: SocketIOSocket) {
         bus.engine?.keepRecord(
             SocketIORecoveryRecord.sharedKey(record.privateID), value: record.shared,
-            ttl: .seconds(Int64(configuration.recoverySeconds)))
+            ttl: .seconds(Int64(configuration.recoverySeconds)), onlyIfKept: socket.sharedRecordKept)
     }
 
     /// Keeps the live record of a connected socket (recovery on, with an engine): its rooms and their
@@ -63,7 +64,9 @@ extension SocketIOSession {
         record.isLive = true
         let ttl = Int64(configuration.recoverySeconds) * 1_000 + 2 * Int64(configuration.pingIntervalMilliseconds)
         engine.keepRecord(
-            SocketIORecoveryRecord.sharedKey(record.privateID), value: record.shared, ttl: .milliseconds(ttl))
+            SocketIORecoveryRecord.sharedKey(record.privateID), value: record.shared, ttl: .milliseconds(ttl),
+            onlyIfKept: socket.sharedRecordKept)
+        socket.sharedRecordKept = true
     }
 
     /// Refreshes the live records of this session's sockets (each heartbeat).

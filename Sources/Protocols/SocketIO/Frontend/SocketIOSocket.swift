@@ -41,6 +41,10 @@ final class SocketIOSocket: @unchecked Sendable {
     /// Its room emits carry its id as their publisher (`socket.to(room).emit` skips the sender), so publisher
     /// flow control finds the session by it (`ConnectionRegistry.setPausablePublisher`) once it has emitted.
     var isPausablePublisher = false
+    /// With an engine: this instance has written the socket's shared record, so each later write only
+    /// replaces it (`onlyIfKept`). Another instance that took it meanwhile — the client came back there
+    /// before this one noticed the drop — has used it; a late refresh here must not bring it back.
+    var sharedRecordKept = false
 
     init(
         session: SocketIOSession, namespace: String, namespaceID: Int, socketID: String, privateID: String?,
