@@ -51,45 +51,77 @@ def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
 
 
 class RedisCluster:
-    def __init__(self, tmp_path: Path, count: int = 3):
-        self.ports = [free_port() for _ in range(count)]
-        self.bus_ports = [free_port() for _ in range(count)]
+    """`count` primaries sharing the slots, each with `replicas` replicas (`CLUSTER REPLICATE`; node
+    `count + r * count + i` replicates primary `i`). With `tls`, TLS only: every node's port is a `tls-port`
+    (`--port 0`), its cluster bus and replication over TLS too (`tls-cluster yes`, `tls-replication yes`), on a
+    certificate for 127.0.0.1 that openssl makes here (its own root, `self.certificate`)."""
+
+    def __init__(self, tmp_path: Path, count: int = 3, replicas: int = 0, tls: bool = False):
+        total = count * (1 + replicas)
+        self.count = count
+        self.ports = [free_port() for _ in range(total)]
+        self.bus_ports = [free_port() for _ in range(total)]
         self.procs = []
         self.commands = []
+        self.tls_flags: list[str] = []
+        listen_flag = "--port"
+        tls_args: list[str] = []
+        if tls:
+            self.certificate = tmp_path / "cluster-cert.pem"
+            key = tmp_path / "cluster-key.pem"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key),
+                 "-out", str(self.certificate)], check=True, capture_output=True)
+            listen_flag = "--tls-port"
+            tls_args = ["--port", "0", "--tls-cert-file", str(self.certificate), "--tls-key-file", str(key),
+                        "--tls-ca-cert-file", str(self.certificate), "--tls-auth-clients", "no",
+                        "--tls-cluster", "yes", "--tls-replication", "yes"]
+            self.tls_flags = ["--tls", "--cacert", str(self.certificate)]
         for index, (port, bus) in enumerate(zip(self.ports, self.bus_ports)):
             directory = tmp_path / f"redis-{index}"
             directory.mkdir()
             self.commands.append(
-                [shutil.which("redis-server"), "--port", str(port), "--cluster-port", str(bus),
+                [shutil.which("redis-server"), listen_flag, str(port), *tls_args, "--cluster-port", str(bus),
                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--cluster-enabled", "yes",
                  "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
                  "--dir", str(directory)])
             self.procs.append(subprocess.Popen(self.commands[-1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port in self.ports:
             assert wait_for(lambda p=port: listening(p)), "redis-server did not start"
-        for index, port in enumerate(self.ports):
+        for index in range(count):
             first, last = 16384 * index // count, 16384 * (index + 1) // count - 1
             self.cli(index, "CLUSTER", "ADDSLOTSRANGE", str(first), str(last))
-        for index in range(1, count):
+        for index in range(1, total):
             self.cli(0, "CLUSTER", "MEET", "127.0.0.1", str(self.ports[index]), str(self.bus_ports[index]))
-        assert wait_for(lambda: all("cluster_state:ok" in self.cli(i, "CLUSTER", "INFO")
-                                    and f"cluster_known_nodes:{count}" in self.cli(i, "CLUSTER", "INFO")
-                                    for i in range(count)), 20), "the cluster did not form"
+        assert wait_for(lambda: all(f"cluster_known_nodes:{total}" in self.cli(i, "CLUSTER", "INFO")
+                                    for i in range(total)), 20), "the nodes did not meet"
+        for index in range(count, total):
+            primary = self.node_id((index - count) % count)
+            assert wait_for(lambda i=index, p=primary: self.cli(i, "CLUSTER", "REPLICATE", p).strip() == "OK", 10)
+        assert wait_for(lambda: all("cluster_state:ok" in self.cli(i, "CLUSTER", "INFO") for i in range(total))
+                        and all("master_link_status:up" in self.cli(i, "INFO", "replication")
+                                for i in range(count, total)), 30), "the cluster did not form"
 
     def cli(self, index: int, *args: str) -> str:
-        out = subprocess.run([shutil.which("redis-cli"), "-p", str(self.ports[index]), *args],
+        out = subprocess.run([shutil.which("redis-cli"), *self.tls_flags, "-p", str(self.ports[index]), *args],
                              capture_output=True, text=True, timeout=10)
         return out.stdout
 
-    def url(self, index: int) -> str:
-        return f"redis://127.0.0.1:{self.ports[index]}"
+    def url(self, *indices: int, before: str = "") -> str:
+        """The engine URL with the nodes at `indices` as its seeds (`before`: hosts put first); with TLS,
+        `rediss://` trusting the cluster's certificate."""
+        hosts = ",".join([before] * bool(before) + [f"127.0.0.1:{self.ports[i]}" for i in indices])
+        if self.tls_flags:
+            return f"rediss://{hosts}/?ssl_ca_certs={self.certificate}"
+        return f"redis://{hosts}"
 
     def node_id(self, index: int) -> str:
         return self.cli(index, "CLUSTER", "MYID").strip()
 
     def owner(self, slot: int) -> int:
-        return slot * len(self.ports) // 16384 if not hasattr(self, "_moved") else self._moved.get(
-            slot, slot * len(self.ports) // 16384)
+        return slot * self.count // 16384 if not hasattr(self, "_moved") else self._moved.get(
+            slot, slot * self.count // 16384)
 
     def reshard(self, slot: int, source: int, target: int, pause: float = 0.0) -> None:
         """`redis-cli --cluster reshard`'s steps for one slot (cluster spec, "Live reconfiguration"):
@@ -420,3 +452,136 @@ def test_a_primary_down_degrades_the_instances_and_its_restart_is_followed(insta
         await ws.close()
 
     run(body())
+
+
+def _topic_on(cluster: RedisCluster, index: int, prefix: str) -> str:
+    """A topic whose shard channel and log are in a slot the primary `index` serves."""
+    while True:
+        topic = f"{prefix}/{unique()}"
+        if cluster.owner(channel_slot(topic)) == index:
+            return topic
+
+
+def _control_subscribers(cluster: RedisCluster, index: int) -> int:
+    """How many connections hear the control channel through the node `index`."""
+    out = cluster.cli(index, "PUBSUB", "NUMSUB", "switchboard.control").split()
+    return int(out[1]) if len(out) == 2 else 0
+
+
+def test_the_seed_killed_the_control_channel_moves_and_the_replica_takes_over(make_server, tmp_path):
+    """Two instances given the same seeds, the first with nothing listening and the next the node that
+    then carries both control connections: that primary `kill -9`ed, the control channel moves to a live
+    node, the primary's replica takes its slots, both instances are ready again, and publishes, concrete
+    and wildcard subscriptions and presence work across them, on a topic of the killed primary's slots too."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/test installs Debian's redis-server)")
+    cluster = RedisCluster(tmp_path, replicas=1)
+    try:
+        url = cluster.url(0, 1, 2, before=f"127.0.0.1:{free_port()}")
+        a = make_server({}, args=["--engine", url])
+        b = make_server({}, args=["--engine", url])
+        assert _control_subscribers(cluster, 0) == 2
+        topic = _topic_on(cluster, 0, "chat")
+
+        def present():
+            r = a.get("/api/presence", params={"channel": topic})
+            return sorted(entry["protocol"] for entry in r.json()["clients"]) if r.status_code == 200 else None
+
+        async def body():
+            exact = await open_ws(b.ws_url)
+            await exact.subscribe(topic)
+            wild = await open_ws(b.ws_url)
+            await wild.subscribe("chat/#")
+            await asyncio.sleep(0.5)
+            await a.apublish(topic, {"n": 0})
+            assert (await exact.message(topic))["data"] == {"n": 0}
+            assert (await wild.message(topic))["data"] == {"n": 0}
+            cluster.kill(0)
+            # The replica of the killed primary is promoted (cluster-node-timeout 2 s), both instances ready.
+            assert await asyncio.to_thread(
+                wait_for, lambda: cluster.cli(3, "ROLE").startswith("master"), 30), cluster.cli(3, "ROLE")
+            for server in (a, b):
+                back = await asyncio.to_thread(wait_for, lambda s=server: s.get("/readyz").status_code == 200, 30)
+                assert back, server.get("/readyz").text
+            # Both control connections are on live nodes now.
+            assert sum(_control_subscribers(cluster, i) for i in range(1, 6)) == 2
+            # A wildcard subscribed after the move: its interest reaches A through the new control node.
+            late = await open_ws(b.ws_url)
+            await late.subscribe("chat/+")
+            await asyncio.sleep(0.5)
+            other = _topic_on(cluster, 1, "chat")
+            for n in range(1, 11):
+                await a.apublish(topic, {"n": n})
+                await a.apublish(other, {"n": n})
+            await asyncio.sleep(0.5)
+            # Each publish once, in order, on the killed primary's slots (now the replica's) and elsewhere.
+            for ws in (exact, wild, late):
+                for channel in (topic, other) if ws is not exact else (topic,):
+                    got = [m["data"]["n"] for m in await ws.messages(channel, 10, timeout=10)]
+                    assert got == list(range(1, 11)), (channel, got)
+            await asyncio.sleep(0.3)
+            assert not any(ws.pending(is_message(topic)) for ws in (exact, wild, late))
+            # Presence crosses too: B's subscriber is listed on A.
+            assert await asyncio.to_thread(wait_for, lambda: "websocket" in (present() or []), 10), present()
+            for ws in (exact, wild, late):
+                await ws.close()
+
+        run(body())
+    finally:
+        cluster.stop()
+
+
+def test_a_tls_cluster_is_joined_with_rediss_and_routes_across_instances(make_server, tmp_path):
+    """A TLS-only cluster (`tls-port`, `tls-cluster yes`, `tls-replication yes`, one replica per primary):
+    instances given `rediss://` seeds with the root in `ssl_ca_certs` reach every primary over TLS (the
+    map names TLS ports) and route concrete and wildcard subscriptions and history across instances."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/test installs Debian's redis-server)")
+    cluster = RedisCluster(tmp_path, replicas=1, tls=True)
+    try:
+        a = make_server({}, args=["--engine", cluster.url(0, 3)])
+        b = make_server({}, args=["--engine", cluster.url(1, 4)])
+        topics = [_topic_on(cluster, index, "chat") for index in range(3)]
+
+        async def body():
+            ws = await open_ws(b.ws_url)
+            subscribed = [await ws.subscribe(topic) for topic in topics]
+            wild = await open_ws(b.ws_url)
+            await wild.subscribe("chat/#")
+            await asyncio.sleep(0.5)
+            for n in range(1, 6):
+                for topic in topics:
+                    await a.apublish(topic, {"n": n})
+            for topic, s in zip(topics, subscribed):
+                got = await ws.messages(topic, 5)
+                assert [m["data"]["n"] for m in got] == [1, 2, 3, 4, 5], got
+                assert [m["offset"] for m in got] == [1, 2, 3, 4, 5] and {m["epoch"] for m in got} == {s["epoch"]}
+                assert [m["data"]["n"] for m in await wild.messages(topic, 5)] == [1, 2, 3, 4, 5]
+            # Each topic's log is on its own primary, written over TLS.
+            for index, topic in enumerate(topics):
+                assert cluster.cli(index, "XLEN", "switchboard.log:{t:" + topic + "}").strip() == "5"
+            await ws.close()
+            await wild.close()
+
+        run(body())
+        for server in (a, b):
+            assert server.get("/readyz").status_code == 200, server.get("/readyz").text
+    finally:
+        cluster.stop()
+
+
+def test_several_hosts_naming_a_redis_that_is_not_a_cluster_are_refused(make_server, tmp_path):
+    """Seed nodes are a cluster's: a URL with several hosts whose live one is a plain Redis stops `serve` at
+    start, naming it, rather than join instances through one of several unrelated servers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: listening(port), 10), "redis-server did not start"
+        with pytest.raises(RuntimeError) as failure:
+            make_server({}, args=["--engine", f"redis://127.0.0.1:{free_port()},127.0.0.1:{port}"])
+        assert f"127.0.0.1:{port} is not in cluster mode" in str(failure.value), failure.value
+    finally:
+        proc.kill()
+        proc.wait(5)

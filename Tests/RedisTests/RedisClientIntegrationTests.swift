@@ -196,6 +196,46 @@ import Testing
         try await publisher.close().get()
     }
 
+    /// A client given several addresses dials them in turn: the first that answers; when it dies, the
+    /// others (the one lost last), subscribing again there. What `dial` gives replaces the list.
+    @Test func severalAddressesAreDialledInTurnAndALostOneIsLeft() async throws {
+        let first = try RedisServer.start()
+        defer { first.stop() }
+        let second = try RedisServer.start()
+        defer { second.stop() }
+        var configuration = RedisClientConfiguration(
+            host: "127.0.0.1", port: first.port, reconnectInitialDelay: .milliseconds(20),
+            reconnectMaxDelay: .milliseconds(200))
+        configuration.seeds = [
+            RedisAddress(host: "127.0.0.1", port: first.port), RedisAddress(host: "127.0.0.1", port: second.port),
+        ]
+        let client = try await RedisClient.connect(
+            configuration: configuration, eventLoop: MultiThreadedEventLoopGroup.singleton.next()
+        ).get()
+        #expect(try await client.eventLoop.submit { client.connectedAddress?.port }.get() == first.port)
+        let received = Received()
+        try await client.subscribe(to: ["events"], handler: received.append).get()
+        first.kill()
+        let publisher = try await Self.connect(second)
+        try await eventually { try await publisher.send(["PUBLISH", "events", "moved"]).get() == .integer(1) }
+        try await received.wait(count: 1)
+        #expect(try await client.eventLoop.submit { client.connectedAddress?.port }.get() == second.port)
+        // `dial` decides from now on: an address with nothing listening, then the first server back.
+        try first.restart()
+        let nothing = try RedisServer.freeLoopbackPort()
+        client.dial {
+            [RedisAddress(host: "127.0.0.1", port: nothing), RedisAddress(host: "127.0.0.1", port: first.port)]
+        }
+        second.kill()
+        try await eventually {
+            try await client.eventLoop.submit { client.isConnected && client.connectedAddress?.port == first.port }
+                .get()
+        }
+        #expect(try await client.send(["PING"]).get() == .simpleString("PONG"))
+        try await client.close().get()
+        try await publisher.close().get()
+    }
+
     @Test func tlsWithRedissURL() async throws {
         let server = try RedisServer.start(password: "over-tls", tls: true)
         defer { server.stop() }

@@ -82,6 +82,41 @@ import Testing
         try await refused.close().get()
     }
 
+    /// Seeds are tried in turn (the first has nothing listening); once connected, the map is asked of any
+    /// node known, so it is followed after the seed that gave it has gone.
+    @Test func severalSeedsAreTriedAndAnyKnownNodeRefreshesTheMap() async throws {
+        let cluster = try RedisClusterServers.start()
+        defer { cluster.stop() }
+        let nothing = try RedisServer.freeLoopbackPort()
+        let client = RedisClusterClient(
+            configuration: try RedisClientConfiguration(
+                url: "redis://127.0.0.1:\(nothing),127.0.0.1:\(cluster.ports[0])"),
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: .init(label: "test"))
+        client.topologyRefreshInterval = .hours(1)
+        try await client.connect().get()
+        #expect(client.topology.primaries.count == 3)
+        let key = try Self.key(on: 1, of: cluster)
+        let slot = RedisKeySlot.slot(of: key)
+        // The seed that answered goes; a slot moves between the two left, told to them alone.
+        cluster.nodes[0].stop()
+        try cluster.moveSlot(slot, from: 1, to: 2, finish: false)
+        let target = try cluster.nodeID(2)
+        for index in [2, 1] { try cluster.command(index, ["CLUSTER", "SETSLOT", String(slot), "NODE", target]) }
+        var followed = false
+        for _ in 0..<50 where !followed {
+            client.refresh()
+            try await Task.sleep(for: .milliseconds(100))
+            followed =
+                try await client.eventLoop.submit { client.topology.primary(of: slot)?.port }.get()
+                == cluster.ports[2]
+        }
+        #expect(followed)
+        let known = try await client.eventLoop.submit { client.knownNodes.map(\.port) }.get()
+        #expect(Set(known.prefix(2)) == [cluster.ports[1], cluster.ports[2]], "\(known)")
+        #expect(Set(known) == Set(cluster.ports + [nothing]), "\(known)")
+        try await client.close().get()
+    }
+
     @Test func movedIsFollowedAndTheMapUpdated() async throws {
         let cluster = try RedisClusterServers.start()
         defer { cluster.stop() }

@@ -36,6 +36,7 @@ import Testing
         #expect(topology.primary(of: 5461) == RedisAddress(host: "seed", port: 7001))
         #expect(topology.primary(of: 16383) == RedisAddress(host: "seed", port: 7002))
         #expect(topology.primaries.count == 3)
+        #expect(topology.replicas == [RedisAddress(host: "10.0.0.4", port: 7003)])
         var moved = topology
         moved.assign(5461, to: RedisAddress(host: "10.0.0.1", port: 7000))
         #expect(moved.primary(of: 5461) == RedisAddress(host: "10.0.0.1", port: 7000))
@@ -48,6 +49,30 @@ import Testing
             .array([.array([.integer(0), .integer(1), node("h", 0)])]), .array([.array([.integer(0)])]),
         ] {
             #expect(throws: RedisClientError.self) { try RedisClusterTopology.parse(slotsReply: bad, askedHost: "x") }
+        }
+    }
+
+    /// Several hosts in a URL are a cluster's seed nodes, in their order; one host is no list.
+    @Test func severalHostsAreSeedNodes() throws {
+        let seeds = try RedisClientConfiguration(
+            url: "rediss://app:p%2C%40ss@n1:7000,n2,[::1]:7002,n1:7000/2")
+        #expect(
+            seeds.seeds == [
+                RedisAddress(host: "n1", port: 7000), RedisAddress(host: "n2", port: 6379),
+                RedisAddress(host: "::1", port: 7002),
+            ])
+        #expect(seeds.addresses == seeds.seeds && seeds.host == "n1" && seeds.port == 7000)
+        #expect(seeds.user == "app" && seeds.password == "p,@ss" && seeds.database == 2 && seeds.tls != nil)
+        #expect(seeds.endpointDescription == "n1:7000,n2:6379,[::1]:7002")
+        let one = try RedisClientConfiguration(url: "redis://n1:7000")
+        #expect(one.seeds.isEmpty && one.addresses == [RedisAddress(host: "n1", port: 7000)])
+        let ipv6First = try RedisClientConfiguration(url: "redis://[::1]:7000,n2:7001")
+        #expect(ipv6First.host == "::1" && ipv6First.port == 7000 && ipv6First.seeds.count == 2)
+        for bad in [
+            "redis://n1:7000,", "redis://,n1", "redis://n1:7000,n2:0", "redis://n1,n2:x", "redis://n1,[::1",
+            "redis://n1,n2:1:2/0", "redis://n1,n 2", "redis://n1,n2/x",
+        ] {
+            #expect(throws: RedisClientError.self, "\(bad)") { try RedisClientConfiguration(url: bad) }
         }
     }
 

@@ -27,8 +27,10 @@ import RedisWire
 ///   publisher sends, a frame that travelled only on the slower route behind a newer one is dropped: lost,
 ///   never duplicated or reordered.)
 /// - **Control** (presence, hello, heartbeats, goodbye, claims, shared groups, retained announcements,
-///   interest) stays on classic `PUBLISH`/`SUBSCRIBE` through the node given in the URL: Redis Cluster
-///   broadcasts classic pub/sub to every node, and this traffic is small.
+///   interest) stays on classic `PUBLISH`/`SUBSCRIBE` through one node (first the seed that answered):
+///   Redis Cluster broadcasts classic pub/sub to every node, and this traffic is small. When that node is
+///   lost the connection dials the other nodes known (`RedisClusterClient.knownNodes`) and the instance
+///   resynchronises as after any reconnect.
 extension RedisBusEngine {
     /// The hash tag every key and the shard channel of `topic` carry.
     static func clusterTag(_ topic: String) -> String { "{t:" + topic + "}" }
@@ -65,6 +67,9 @@ extension RedisBusEngine {
             guard let self, channel.hasPrefix(self.prefix + "{t:"), channel.hasSuffix("}") else { return }
             self.catchUp(String(channel.dropFirst(self.prefix.count + 3).dropLast()))
         }
+        // The control channel's connection (`client`) moves to another node when its own is lost: classic
+        // pub/sub is broadcast to every node of a cluster, so any live one carries it.
+        client.dial { [weak cluster] in cluster?.knownNodes ?? [] }
         return cluster.connect().flatMap { cluster.sendToEveryPrimary(load) }.flatMap {
             // Our inbox: wildcard matches the others send us.
             cluster.subscribe(shardChannel: self.inboxChannel(self.instanceID)) { [weak self] message in

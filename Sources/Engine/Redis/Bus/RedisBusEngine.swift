@@ -138,6 +138,12 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             // A Redis Cluster node (docs/redis.md, "Redis Cluster"): the primaries carry the keys and shard
             // channels, the node given keeps the control channel.
             guard info.string?.contains("cluster_enabled:1") == true else {
+                guard self.client.configuration.seeds.isEmpty else {
+                    return self.eventLoop.makeFailedFuture(
+                        RedisClientError.invalidURL(
+                            "several hosts are the seed nodes of a Redis Cluster, and "
+                                + "\(self.client.connectedAddress.map(\.description) ?? "?") is not in cluster mode"))
+                }
                 return self.client.send(self.loadFunctionsCommand).map { _ in }
             }
             return self.startCluster()
@@ -306,8 +312,17 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             backlogBytes = 0
         }
         guard bus.engine != nil else { return }  // the first connection: start() says hello
+        if cluster != nil {
+            logger.notice(
+                "redis engine: the control channel is on a cluster node again",
+                metadata: ["node": "\(client.connectedAddress.map(\.description) ?? "?")"])
+        }
         send(RedisBusFrame.control(.hello, instance: instanceID))
         announceLocalState()
+        // Retained messages set elsewhere while the control channel was down were not heard: read again.
+        keyed(RESPCommand(["HGETALL", retainedKey]), key: retainedKey).whenSuccess { [weak self] stored in
+            self?.restoreRetained(stored)
+        }
     }
 
     // MARK: - Interest

@@ -45,6 +45,16 @@ public final class RedisClient: @unchecked Sendable {
     /// when it drops (false).
     private var connectionObservers: [@Sendable (Bool) -> Void] = []
     private var shardUnsubscribeObservers: [@Sendable (String) -> Void] = []
+    /// Where each attempt (not through Sentinel) dials, in turn, when set: the nodes of a Redis Cluster the
+    /// connection may move to (`dial(_:)`). Unset: the configuration's `addresses`.
+    private var addressesToDial: (@Sendable () -> [RedisAddress])?
+
+    /// From now on each connection attempt dials what `addresses` gives (asked on `eventLoop`, at each
+    /// attempt), in turn, the address of the connection that dropped last going last; an empty list falls back to the
+    /// configuration's. A Redis Cluster's control connection moves this way to another live node.
+    public func dial(_ addresses: @escaping @Sendable () -> [RedisAddress]) {
+        onLoop { self.addressesToDial = addresses }
+    }
 
     /// Calls `observer` on `eventLoop` each time the connection becomes ready or drops.
     public func observeConnection(_ observer: @escaping @Sendable (Bool) -> Void) {
@@ -194,6 +204,10 @@ public final class RedisClient: @unchecked Sendable {
         }
     }
 
+    /// The server the connection is to, or was to last (on `eventLoop`): the address dialled, or the master
+    /// a sentinel gave. Nil before the first connection.
+    public var connectedAddress: RedisAddress? { master }
+
     /// Whether the connection is ready and takes commands (on `eventLoop`).
     public var isConnected: Bool {
         if case .connected = state { return true }
@@ -211,7 +225,13 @@ public final class RedisClient: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         state = .connecting
         guard configuration.sentinel != nil else {
-            return establish(to: RedisAddress(host: configuration.host, port: configuration.port))
+            var addresses = addressesToDial?() ?? []
+            if addresses.isEmpty { addresses = configuration.addresses }
+            // After a drop, the address just lost is the likeliest to be down: tried last.
+            if addresses.count > 1, let lost = master, let index = addresses.firstIndex(of: lost) {
+                addresses.append(addresses.remove(at: index))
+            }
+            return establish(trying: addresses, index: 0)
         }
         return askSentinels().flatMap { address in
             guard case .connecting = self.state else {
@@ -221,6 +241,20 @@ public final class RedisClient: @unchecked Sendable {
         }.flatMapErrorThrowing { error in
             if case .connecting = self.state { self.state = .idle }
             throw error
+        }
+    }
+
+    /// Dials `addresses[index...]` in turn until one connects; fails with the last one's error.
+    private func establish(trying addresses: [RedisAddress], index: Int) -> EventLoopFuture<Void> {
+        establish(to: addresses[index]).flatMapError { error in
+            guard index + 1 < addresses.count, case .idle = self.state else {
+                return self.eventLoop.makeFailedFuture(error)
+            }
+            self.logger.info(
+                "Redis: cannot connect; trying the next address",
+                metadata: ["server": "\(addresses[index])", "error": "\(error)"])
+            self.state = .connecting
+            return self.establish(trying: addresses, index: index + 1)
         }
     }
 

@@ -28,11 +28,18 @@ public struct RedisClientConfiguration: Sendable {
     /// When set, `host` and `port` are not dialled: each connection attempt asks these sentinels for the
     /// master's address first (`RedisSentinelConfiguration`).
     public var sentinel: RedisSentinelConfiguration?
+    /// Several hosts in the URL (`redis://host1:port1,host2:port2,…`): the seed nodes of a Redis Cluster,
+    /// each connection attempt trying them in turn; the first is also `host` and `port`. Empty for one
+    /// host (then only `host:port` is dialled).
+    public var seeds: [RedisAddress] = []
+
+    /// What a connection attempt dials, in turn: the seeds, or `host:port`.
+    public var addresses: [RedisAddress] { seeds.isEmpty ? [RedisAddress(host: host, port: port)] : seeds }
 
     /// What the client connects to, for logs and health reports: `host:port`, or the master name and
     /// sentinels.
     public var endpointDescription: String {
-        guard let sentinel else { return "\(host):\(port)" }
+        guard let sentinel else { return addresses.map(\.description).joined(separator: ",") }
         let sentinels = sentinel.sentinels.map(\.description).joined(separator: ",")
         return "master \(sentinel.masterName) via sentinels \(sentinels)"
     }
@@ -59,8 +66,10 @@ public struct RedisClientConfiguration: Sendable {
     /// for logs and error messages.
     public static func redactedURL(_ url: String) -> String { RedisURLParameters.redacted(url) }
 
-    /// Parses `redis://[user:password@]host[:port][/database][?parameters]` or `rediss://…` (TLS with the
-    /// system's trust roots, or `ssl_ca_certs`; set `tls` afterwards for anything else), or a Sentinel
+    /// Parses `redis://[user:password@]host[:port][,host[:port]…][/database][?parameters]` or `rediss://…`
+    /// (TLS with the system's trust roots, or `ssl_ca_certs`; set `tls` afterwards for anything else);
+    /// several hosts are a Redis Cluster's seed nodes (`seeds`, the form Lettuce reads for a cluster
+    /// (`RedisClusterURIUtil`); `[IPv6]` literals allowed, 6379 when a host has no port), or a Sentinel
     /// URL (`RedisSentinelConfiguration.parse`, `rediss-sentinel://` for TLS to the sentinels and the
     /// master alike). User and password are percent-decoded; the parameters are `RedisURLParameters`'.
     public init(url: String) throws {
@@ -76,7 +85,23 @@ public struct RedisClientConfiguration: Sendable {
             try RedisURLParameters(query: parsed.query, refuse: refuse).apply(to: &self, refuse: refuse)
             return
         }
-        guard let components = URLComponents(string: url) else { throw refuse("not a URL") }
+        // Several hosts: URLComponents takes one, so it is given the first and the list is read here.
+        var single = url
+        var seeds: [RedisAddress] = []
+        if let schemeEnd = url.range(of: "://") {
+            let authorityEnd = url[schemeEnd.upperBound...].firstIndex(where: { "/?#".contains($0) }) ?? url.endIndex
+            let authority = url[schemeEnd.upperBound..<authorityEnd]
+            let hostsStart = authority.lastIndex(of: "@").map { authority.index(after: $0) } ?? authority.startIndex
+            let hosts = url[hostsStart..<authorityEnd]
+            if hosts.contains(",") {
+                for text in hosts.split(separator: ",", omittingEmptySubsequences: false) {
+                    let seed = try RedisAddress.parse(text, defaultPort: 6379, refuse: refuse)
+                    if !seeds.contains(seed) { seeds.append(seed) }
+                }
+                single.replaceSubrange(hostsStart..<authorityEnd, with: String(hosts.prefix { $0 != "," }))
+            }
+        }
+        guard let components = URLComponents(string: single) else { throw refuse("not a URL") }
         let tls: TLSConfiguration?
         switch components.scheme?.lowercased() {
         case "redis": tls = nil
@@ -94,6 +119,12 @@ public struct RedisClientConfiguration: Sendable {
         self.init(
             host: host, port: components.port ?? 6379, user: user, password: components.password,
             database: database, tls: tls)
+        if seeds.count > 1 {
+            self.seeds = seeds
+            // As parsed above (an `[IPv6]` literal without its brackets).
+            self.host = seeds[0].host
+            self.port = seeds[0].port
+        }
         let parameters = try RedisURLParameters(query: Substring(components.percentEncodedQuery ?? ""), refuse: refuse)
         try parameters.apply(to: &self, refuse: refuse)
     }

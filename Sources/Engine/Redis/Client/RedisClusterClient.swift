@@ -33,7 +33,8 @@ public final class RedisClusterClient: @unchecked Sendable {
     }
 
     public let eventLoop: any EventLoop
-    /// The seed node, and the user, password, TLS, timeouts and limits every node connection uses.
+    /// The seed nodes (`addresses`), and the user, password, TLS, timeouts and limits every node connection
+    /// uses.
     public let configuration: RedisClientConfiguration
     /// How often the slot map is asked for again. Default 1 s: a reshard is followed within a second even
     /// when no command of ours met a `MOVED`.
@@ -71,12 +72,12 @@ public final class RedisClusterClient: @unchecked Sendable {
         onLoop { self.nodeObservers.append(observer) }
     }
 
-    /// Reads the slot map from the seed and connects to every primary; fails if the seed cannot be asked
-    /// or a slot has no primary. Refreshes every `topologyRefreshInterval` after.
+    /// Reads the slot map from the first seed that answers (`configuration.addresses`) and connects to
+    /// every primary; fails if no seed can be asked or a slot has no primary. Refreshes every
+    /// `topologyRefreshInterval` after.
     public func connect() -> EventLoopFuture<Void> {
         onLoop {
-            let seed = RedisAddress(host: self.configuration.host, port: self.configuration.port)
-            return self.askTopology(from: seed).flatMap { topology in
+            self.askFirst(self.configuration.addresses, index: 0).flatMap { topology in
                 guard topology.coveredSlots == RedisKeySlot.count else {
                     return self.eventLoop.makeFailedFuture(
                         RedisClientError.server(
@@ -279,10 +280,7 @@ public final class RedisClusterClient: @unchecked Sendable {
         if let client = nodes[address] {
             reply = client.send(["CLUSTER", "SLOTS"])
         } else {
-            var seed = configuration
-            seed.host = address.host
-            seed.port = address.port
-            let client = RedisClient(configuration: seed, eventLoop: eventLoop, logger: logger)
+            let client = RedisClient(configuration: nodeConfiguration(address), eventLoop: eventLoop, logger: logger)
             reply = client.connect().flatMap { client.send(["CLUSTER", "SLOTS"]) }.always { _ in
                 client.close().whenComplete { _ in }
             }
@@ -290,13 +288,11 @@ public final class RedisClusterClient: @unchecked Sendable {
         return reply.flatMapThrowing { try RedisClusterTopology.parse(slotsReply: $0, askedHost: address.host) }
     }
 
-    /// Asks the map again (once at a time) from the primaries in turn, then the seed.
+    /// Asks the map again (once at a time) from every node known in turn (`knownNodes`).
     public func refresh() {
         onLoop {
             guard self.refreshing == nil, !self.closed else { return }
-            let seed = RedisAddress(host: self.configuration.host, port: self.configuration.port)
-            let candidates = self.topology.primaries + [seed]
-            let done = self.askFirst(candidates, index: 0).map { topology in
+            let done = self.askFirst(self.knownNodes, index: 0).map { topology in
                 if topology.coveredSlots > 0 { self.apply(topology) }
             }.recover { error in
                 self.logger.info("Redis Cluster: refreshing the slot map failed", metadata: ["error": "\(error)"])
@@ -306,13 +302,24 @@ public final class RedisClusterClient: @unchecked Sendable {
         }
     }
 
+    /// The map from the first of `candidates` that gives one; failing, the last one's error.
     private func askFirst(_ candidates: [RedisAddress], index: Int) -> EventLoopFuture<RedisClusterTopology> {
-        guard index < candidates.count else {
-            return eventLoop.makeFailedFuture(RedisClientError.notConnected)
+        askTopology(from: candidates[index]).flatMapError { error in
+            guard index + 1 < candidates.count else { return self.eventLoop.makeFailedFuture(error) }
+            return self.askFirst(candidates, index: index + 1)
         }
-        return askTopology(from: candidates[index]).flatMapError { _ in
-            self.askFirst(candidates, index: index + 1)
+    }
+
+    /// Every node this client knows of, each once: the primaries with a ready connection first, then the
+    /// other primaries, the replicas and the seeds (on `eventLoop`). Asked for the slot map, and dialled
+    /// in turn by a connection that must reach some node of the cluster (the engine's control channel).
+    public var knownNodes: [RedisAddress] {
+        var ordered = topology.primaries.filter { nodes[$0]?.isConnected == true }
+        for address in topology.primaries + topology.replicas + configuration.addresses
+        where !ordered.contains(address) {
+            ordered.append(address)
         }
+        return ordered
     }
 
     /// Takes a new map: connects to new primaries, lets go of nodes that serve nothing now, and places the
@@ -360,10 +367,7 @@ public final class RedisClusterClient: @unchecked Sendable {
     /// The client of the primary at `address`, made (not yet connected) if there is none.
     private func node(_ address: RedisAddress) -> RedisClient {
         if let client = nodes[address] { return client }
-        var settings = configuration
-        settings.host = address.host
-        settings.port = address.port
-        let client = RedisClient(configuration: settings, eventLoop: eventLoop, logger: logger)
+        let client = RedisClient(configuration: nodeConfiguration(address), eventLoop: eventLoop, logger: logger)
         nodes[address] = client
         client.observeConnection { [weak self] up in
             guard let self else { return }
@@ -380,6 +384,15 @@ public final class RedisClusterClient: @unchecked Sendable {
             self.refresh()
         }
         return client
+    }
+
+    /// The configuration, for the node at `address` alone.
+    private func nodeConfiguration(_ address: RedisAddress) -> RedisClientConfiguration {
+        var settings = configuration
+        settings.host = address.host
+        settings.port = address.port
+        settings.seeds = []
+        return settings
     }
 
     /// The primaries of the map without a ready connection (for health reports; on `eventLoop`).

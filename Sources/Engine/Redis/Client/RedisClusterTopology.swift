@@ -6,6 +6,9 @@ public import RedisWire
 public struct RedisClusterTopology: Sendable, Equatable {
     /// The primaries, in the order first seen.
     public private(set) var primaries: [RedisAddress] = []
+    /// The replicas `CLUSTER SLOTS` listed, in the order first seen (nodes to ask for the map, or to carry
+    /// classic pub/sub, when primaries are down).
+    public private(set) var replicas: [RedisAddress] = []
     /// Slot → index into `primaries`, or -1 for a slot no primary serves.
     private var owners = [Int16](repeating: -1, count: RedisKeySlot.count)
 
@@ -46,6 +49,13 @@ public struct RedisClusterTopology: Sendable, Equatable {
             else { throw RedisClientError.server("a CLUSTER SLOTS entry that does not parse: \(range)") }
             let address = RedisAddress(host: host.isEmpty || host == "?" ? askedHost : host, port: Int(port))
             for slot in Int(start)...Int(end) { topology.assign(slot, to: address) }
+            for replica in fields.dropFirst(3) {
+                guard let node = replica.elements, node.count >= 2, let host = node[0].string,
+                    case .integer(let port) = node[1], (1...65535).contains(port)
+                else { continue }
+                let address = RedisAddress(host: host.isEmpty || host == "?" ? askedHost : host, port: Int(port))
+                if !topology.replicas.contains(address) { topology.replicas.append(address) }
+            }
         }
         return topology
     }

@@ -1,19 +1,5 @@
 import Foundation
 
-/// A host and port to dial.
-public struct RedisAddress: Sendable, Hashable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    /// `host:port`, `[v6]:port` for an IPv6 literal.
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
-
 /// A master found through Redis Sentinel (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel-clients/):
 /// each connection attempt asks the sentinels in turn for the master's address
 /// (`SENTINEL GET-MASTER-ADDR-BY-NAME`), connects to it and checks with `ROLE` that it is the master.
@@ -96,7 +82,7 @@ public struct RedisSentinelConfiguration: Sendable, Equatable {
             }
         }
         let sentinels = try authority.split(separator: ",", omittingEmptySubsequences: false).map {
-            try address($0, refuse)
+            try RedisAddress.parse($0, defaultPort: defaultPort, refuse: refuse)
         }
         guard !sentinels.isEmpty else { throw refuse("no sentinel") }
 
@@ -127,36 +113,5 @@ public struct RedisSentinelConfiguration: Sendable, Equatable {
         return ParsedURL(
             sentinel: RedisSentinelConfiguration(sentinels: sentinels, masterName: name), user: user,
             password: password, database: database, query: query)
-    }
-
-    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
-    private static func address(_ text: Substring, _ refuse: (String) -> RedisClientError) throws -> RedisAddress {
-        var host: Substring
-        var port: Substring?
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw refuse("an unclosed [ in a host") }
-            host = text[text.index(after: text.startIndex)..<close]
-            let after = text[text.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw refuse("\(text) is not [IPv6]:port") }
-                port = after.dropFirst()
-            }
-        } else {
-            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2 else { throw refuse("\(text) is not host:port") }
-            host = parts[0]
-            port = parts.count == 2 ? parts[1] : nil
-        }
-        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "@" || $0 == "/" }) else {
-            throw refuse("an empty or malformed sentinel host")
-        }
-        var number = defaultPort
-        if let port {
-            guard let value = Int(port), (1...65535).contains(value) else {
-                throw refuse("a sentinel port must be 1 to 65535")
-            }
-            number = value
-        }
-        return RedisAddress(host: String(host), port: number)
     }
 }
