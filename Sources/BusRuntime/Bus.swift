@@ -10,6 +10,8 @@ package final class Bus: Sendable {
     package let configuration: BusConfiguration
     package let registry: SubscriptionRegistry
     package let history: HistoryStore
+    /// Durable logs' writer claims and following, when several instances share the store (nil otherwise).
+    package let historySharing: HistorySharing?
     /// Named streams and the filters they capture (docs/architecture.md, "Streams").
     package let streams: StreamRegistry
     /// Confluent's Schema Registry, its log kept in the internal stream `_schemas` (issue 18,
@@ -59,10 +61,18 @@ package final class Bus: Sendable {
             changed: { registry.invalidate() })
         self.schemas = SchemaRegistry(streams: streams, clock: clock)
         self.records = RecordCollections(store: store, maxRecords: configuration.maxRecords)
-        self.history = HistoryStore(
+        let sharing = store?.sessionOwnership
+        let history = HistoryStore(
             policy: configuration.history, maxLogs: configuration.maxHistoryTopics,
-            maxBytes: configuration.maxHistoryBytes
+            maxBytes: configuration.maxHistoryBytes, sharedWriters: sharing != nil
         ) { String(random() & 0xFFFF_FFFF_FFFF, radix: 36) }
+        self.history = history
+        if let store, let sharing {
+            historySharing = HistorySharing(
+                history: history, sharing: sharing, store: store, clock: clock, invalidate: { registry.invalidate() })
+        } else {
+            historySharing = nil
+        }
         self.presence = PresenceRegistry(policy: configuration.presence)
         var byLoop: [ObjectIdentifier: Int] = [:]
         var shards: [LoopShard] = []

@@ -14,6 +14,9 @@ package final class HistoryLogBox: Sendable {
         /// Evicted: no longer the topic's log. Nothing is appended to it any more; a publisher holding it
         /// looks the topic up again (and finds a new log, in a new epoch, or none).
         var evicted = false
+        /// Whether this instance may append (`reserve`): always, unless several instances share the store,
+        /// when only the holder of the log's writer claim may (HistoryLogBox+Sharing.swift).
+        var writable = true
     }
 
     package let topic: Topic
@@ -27,14 +30,15 @@ package final class HistoryLogBox: Sendable {
     /// Redis's), set by `adopt` or the first sequenced message (HistoryLogBox+Shared.swift).
     let sharedFlag = ManagedAtomic(false)
 
-    init(topic: Topic, epoch: String, limits: HistoryLimits, now: UInt64 = 0) {
+    init(topic: Topic, epoch: String, limits: HistoryLimits, now: UInt64 = 0, writable: Bool = true) {
         self.topic = topic
         self.limits = limits
-        log = NIOLockedValueBox(State(log: HistoryLog(epoch: epoch, limits: limits), lastActivity: now))
+        log = NIOLockedValueBox(
+            State(log: HistoryLog(epoch: epoch, limits: limits), lastActivity: now, writable: writable))
     }
 
     /// A durable log resumed from the store, with the messages it still keeps.
-    init(restoring stored: StoredLog, limits: HistoryLimits, now: UInt64) {
+    init(restoring stored: StoredLog, limits: HistoryLimits, now: UInt64, writable: Bool = true) {
         self.topic = stored.topic
         self.limits = limits
         let start = stored.messages.first.map { $0.offset - 1 } ?? stored.lastOffset
@@ -43,7 +47,7 @@ package final class HistoryLogBox: Sendable {
             log.append(
                 message, at: message.offset, bytes: message.payload.readableBytes, time: message.timestamp, now: now)
         }
-        self.log = NIOLockedValueBox(State(log: log, lastActivity: now))
+        self.log = NIOLockedValueBox(State(log: log, lastActivity: now, writable: writable))
     }
 
     package var durable: Bool { limits.durable }
@@ -68,11 +72,12 @@ package final class HistoryLogBox: Sendable {
     }
 
     /// A durable log's next position: the message stamped with it, to be stored and then appended with
-    /// `appendStored` (readers see it only then).
-    func reserve(_ message: BusMessage) -> BusMessage {
+    /// `appendStored` (readers see it only then). Nil when this instance does not hold the log's writer
+    /// claim (several instances share the store).
+    func reserve(_ message: BusMessage) -> BusMessage? {
         let kept = Self.compacted(message)
-        let position = log.withLockedValue { $0.log.reserve() }
-        return kept.positioned(at: position)
+        let position = log.withLockedValue { $0.writable ? $0.log.reserve() : nil }
+        return position.map { kept.positioned(at: $0) }
     }
 
     /// Appends a reserved message once it is stored. False when the log moved to another epoch meanwhile
@@ -171,6 +176,9 @@ package final class HistoryStore: Sendable {
     let lastEstimate = ManagedAtomic(0)
     let evictions = ManagedAtomic(0)
     private let makeEpoch: @Sendable () -> String
+    /// Several instances share the store: a durable log is appended to only by the instance holding its
+    /// writer claim, so a new one starts not writable here (`HistoryWriterClaims`).
+    package let sharedWriters: Bool
 
     /// What a log costs besides its messages (the box, its lock, the map entry, the epoch), estimated.
     static let logOverheadBytes = 512
@@ -178,10 +186,11 @@ package final class HistoryStore: Sendable {
     static let messageOverheadBytes = 256
 
     package init(
-        policy: HistoryPolicy, maxLogs: Int = 100_000, maxBytes: Int = .max,
+        policy: HistoryPolicy, maxLogs: Int = 100_000, maxBytes: Int = .max, sharedWriters: Bool = false,
         makeEpoch: @escaping @Sendable () -> String
     ) {
         self.policy = policy
+        self.sharedWriters = sharedWriters
         self.maxLogs = maxLogs
         self.maxBytes = maxBytes
         self.makeEpoch = makeEpoch
@@ -197,7 +206,8 @@ package final class HistoryStore: Sendable {
             guard create, !limits.onDemand, logs.count < maxLogs, !overBudget.load(ordering: .relaxed) else {
                 return nil
             }
-            let box = HistoryLogBox(topic: topic, epoch: makeEpoch(), limits: limits, now: now)
+            let box = HistoryLogBox(
+                topic: topic, epoch: makeEpoch(), limits: limits, now: now, writable: writable(limits))
             logs[topic] = box
             return box
         }
@@ -211,7 +221,8 @@ package final class HistoryStore: Sendable {
         return logs.withLockedValue { logs in
             if let box = logs[topic] { return (box, false) }
             guard logs.count < maxLogs, !overBudget.load(ordering: .relaxed) else { return (nil, false) }
-            let box = HistoryLogBox(topic: topic, epoch: makeEpoch(), limits: limits, now: now)
+            let box = HistoryLogBox(
+                topic: topic, epoch: makeEpoch(), limits: limits, now: now, writable: writable(limits))
             logs[topic] = box
             return (box, true)
         }
@@ -225,6 +236,10 @@ package final class HistoryStore: Sendable {
     }
 
     package func newEpoch() -> String { makeEpoch() }
+
+    /// Whether a new log under `limits` takes appends here at once: not a durable one while several
+    /// instances share the store (its writer claim is taken first).
+    private func writable(_ limits: HistoryLimits) -> Bool { !(sharedWriters && limits.durable) }
 
     /// What `restore` did.
     package struct Restored: Sendable {
@@ -248,11 +263,13 @@ package final class HistoryStore: Sendable {
                     continue
                 }
                 if log.intact {
-                    logs[log.topic] = HistoryLogBox(restoring: log, limits: limits, now: now)
+                    logs[log.topic] = HistoryLogBox(
+                        restoring: log, limits: limits, now: now, writable: !sharedWriters)
                     restored.messages += log.messages.count
                 } else {
                     let epoch = makeEpoch()
-                    logs[log.topic] = HistoryLogBox(topic: log.topic, epoch: epoch, limits: limits)
+                    logs[log.topic] = HistoryLogBox(
+                        topic: log.topic, epoch: epoch, limits: limits, writable: !sharedWriters)
                     resets.append(.resetLog(topic: log.topic, epoch: epoch))
                     restored.reset += 1
                 }
@@ -261,6 +278,11 @@ package final class HistoryStore: Sendable {
         }
         if !resets.isEmpty { store.submit(resets) }
         return restored
+    }
+
+    /// The durable logs.
+    package func durableLogs() -> [HistoryLogBox] {
+        logs.withLockedValue { logs in logs.values.filter(\.durable) }
     }
 
     /// The durable logs with an age bound (for background retention).

@@ -127,6 +127,9 @@ package final class LoopShard: @unchecked Sendable {
     private var forwards: [[Forwarded]]
     /// Durable publications reserved this tick: stored in one batch at the hand-off.
     var pendingDurable: [PendingDurable] = []
+    /// Per durable log, publications waiting for its writer claim, in publish order (several instances
+    /// share the store; LoopShard+HistoryWriter.swift). Empty on a single instance.
+    var awaitingWriter: [ObjectIdentifier: AwaitingWriter] = [:]
     /// Stream appends waiting for the store, stored in one batch at the hand-off (LoopShard+Streams).
     var pendingStreamAppends: [PendingStreamAppend] = []
     /// Acknowledged publishes (`publish(_:placement:acknowledged:)`) whose answers are not given yet, in
@@ -208,6 +211,9 @@ package final class LoopShard: @unchecked Sendable {
         let plan = self.plan(for: message.topic)
         let awaited = AwaitedAcknowledgement(completion: acknowledged)
         awaiting.append(awaited)
+        // A durable log several instances write is one more part: answered once stored (or refused).
+        let waitsForLog = waitsForSharedLog(plan) && Self.isStoredInLog(message)
+        if waitsForLog { awaited.parts += 1 }
         if let acceptor = plan.acceptor, !message.isRemote {
             awaited.parts += 1
             acceptor.accept(message, from: eventLoop) { failure in
@@ -227,6 +233,14 @@ package final class LoopShard: @unchecked Sendable {
             }
         } else {
             answered(awaited)
+        }
+        if waitsForLog {
+            let result = publish(message, plan: plan) { result in
+                self.answerLogPart(of: awaited, topic: message.topic, with: result)
+                whenDeferred?(result)
+            }
+            if let result { answerLogPart(of: awaited, topic: message.topic, with: result) }
+            return result
         }
         return publish(message, plan: plan, whenDeferred: whenDeferred)
     }
@@ -334,7 +348,7 @@ package final class LoopShard: @unchecked Sendable {
     package func waitsForStorage(_ topic: Topic) -> Bool {
         eventLoop.preconditionInEventLoop()
         let plan = self.plan(for: topic)
-        return !plan.streams.isEmpty || plan.acceptor != nil
+        return !plan.streams.isEmpty || plan.acceptor != nil || waitsForSharedLog(plan)
     }
 
     /// Whether a subscriber (on any loop) would receive a publication to `topic`; logs and streams aside.
@@ -358,7 +372,12 @@ package final class LoopShard: @unchecked Sendable {
     ) -> PublishResult? {
         guard let log = plan.log, Self.isStoredInLog(message) else { return route(message, plan: plan) }
         if log.durable, bus.store != nil {
-            pendingDurable.append(PendingDurable(log: log, message: log.reserve(message), completion: completion))
+            // Reserved only here in the order of publishing: behind publications waiting for the writer
+            // claim, or when this instance does not hold it (several instances share the store).
+            guard awaitingWriter.isEmpty || awaitingWriter[ObjectIdentifier(log)] == nil,
+                let reserved = log.reserve(message)
+            else { return awaitWriter(message, log: log, completion: completion) }
+            pendingDurable.append(PendingDurable(log: log, message: reserved, completion: completion))
             scheduleHandOff()
             return nil
         }

@@ -82,6 +82,13 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         read(completion) { try $0.loadStream(name, after: after, epochs: epochs, kept: kept) }
     }
 
+    func loadLog(
+        _ topic: Topic, after: UInt64, epoch: String,
+        completion: @escaping @Sendable (Result<StoredLog?, any Error>) -> Void
+    ) {
+        read(completion) { try $0.loadLog(topic, after: after, epoch: epoch) }
+    }
+
     func loadNames(_ kind: StoredNameKind, completion: @escaping @Sendable (Result<[String], any Error>) -> Void) {
         read(completion) { try $0.loadNames(kind) }
     }

@@ -63,6 +63,27 @@ extension PostgresStateLoader {
         return StoredStreamChange(configuration: configuration, partitions: partitions)
     }
 
+    /// Topic `topic`'s durable log as the database holds it now (nil: there is none), in one snapshot: its
+    /// epoch, newest offset and the kept messages above `after` when its epoch is `epoch` (all of them
+    /// otherwise). An instance sharing the database follows another's appends with it, and a new writer
+    /// continues its offsets.
+    func loadLog(_ topic: Topic, after: UInt64, epoch: String) throws -> StoredLog? {
+        _ = try rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? rows("COMMIT") }
+        guard let row = try rows("SELECT id, epoch, last_offset FROM topic_log WHERE topic = \(topic.name)").first
+        else { return nil }
+        let (id, stored, last) = try row.decode((Int64, String, Int64).self)
+        let from = stored == epoch ? Int64(after) : 0
+        var log = StoredLogAssembler(topic: topic, epoch: stored, lastOffset: UInt64(last))
+        for row in try rows(
+            #"SELECT "offset", body FROM log_message WHERE log_id = \#(id) AND "offset" > \#(from) ORDER BY "offset""#)
+        {
+            let (offset, body) = try row.decode((Int64, ByteBuffer).self)
+            log.add(offset: UInt64(offset), body: body)
+        }
+        return log.finish()
+    }
+
     /// The names the database holds of `kind`.
     func loadNames(_ kind: StoredNameKind) throws -> [String] {
         let query: PostgresQuery =

@@ -133,6 +133,8 @@ final class PostgresWriter: @unchecked Sendable {
         var messageRun = MessageRows()
         // Shared: each stream written, and whether more than appends (and trims) changed it.
         var streamsWritten: [String: Bool] = [:]
+        // Shared: each topic log appended to or reset.
+        var logsWritten: Set<String> = []
         for write in writes {
             switch write {
             case .appendLog, .saveSessionMessage: break
@@ -147,11 +149,13 @@ final class PostgresWriter: @unchecked Sendable {
             if messageRun.take(write, into: &statements) { continue }
             switch write {
             case .appendLog(let topic, let epoch, let message, let keep):
+                if sharedInstances { logsWritten.insert(topic.name) }
                 ensureLog(topic.name, epoch: epoch, &statements)
                 run.append(topic: topic.name, message: message, into: &statements)
                 let previous = touched[topic.name]?.last ?? 0
                 touched[topic.name] = (max(previous, message.offset), keep)
             case .resetLog(let topic, let epoch):
+                if sharedInstances { logsWritten.insert(topic.name) }
                 ensureLog(topic.name, epoch: epoch, &statements)
                 statements.run(
                     "DELETE FROM log_message WHERE log_id = (SELECT id FROM topic_log WHERE topic = \(topic.name))")
@@ -321,11 +325,16 @@ final class PostgresWriter: @unchecked Sendable {
         run.flush(into: &statements)
         streamRun.flush(into: &statements)
         messageRun.flush(into: &statements)
-        let slot = streamsWritten.isEmpty ? 0 : instanceSlot()
+        let slot = streamsWritten.isEmpty && logsWritten.isEmpty ? 0 : instanceSlot()
         for (stream, changed) in streamsWritten {
             // Every other instance reads the stream again once this commits (`StreamRegistry+Sharing`).
             let payload = "\(slot)\n\(changed ? "c" : "a")\n\(stream)"
             statements.run("SELECT pg_notify(\(StoreOwnedResource.streamChannel), \(payload))")
+        }
+        for topic in logsWritten {
+            // Every other instance reads the log's tail again once this commits (`HistoryWriterClaims`).
+            let payload = "\(slot)\n\(topic)"
+            statements.run("SELECT pg_notify(\(StoreOwnedResource.historyChannel), \(payload))")
         }
         for (topic, log) in touched {
             statements.run(

@@ -52,6 +52,12 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     func loadStream(
         _ name: String, after: [UInt64], epochs: [String], kept: Bool,
         completion: @escaping @Sendable (Result<StoredStreamChange?, any Error>) -> Void)
+    /// Topic `topic`'s durable log as the database holds it now (nil: there is none): its epoch, newest
+    /// offset and the messages above `after` when its epoch is still `epoch` (every kept message
+    /// otherwise). `completion` runs on a thread of the store's.
+    func loadLog(
+        _ topic: Topic, after: UInt64, epoch: String,
+        completion: @escaping @Sendable (Result<StoredLog?, any Error>) -> Void)
     /// The names of `kind` the database holds now. `completion` runs on a thread of the store's.
     func loadNames(_ kind: StoredNameKind, completion: @escaping @Sendable (Result<[String], any Error>) -> Void)
     /// The stored messages of AMQP queue `queue` (its stored name) with ids from `firstID` on, in id order,
@@ -100,6 +106,10 @@ package enum StoreOwnedResource {
     /// (`StoreSessionOwnership.loadRecords`); a collection's alone (`loadCollection`). Collection names
     /// and ids hold no line feed.
     package static let recordChannel = "switchboard_record"
+    /// The notification every durable topic log append or reset sends when several instances share the
+    /// database (in the transaction that writes it), once per log and commit: the writer's slot, a line
+    /// feed, the topic. The others read the log's tail again (`StoreSessionOwnership.loadLog`).
+    package static let historyChannel = "switchboard_history"
 
     /// The `recordChannel` payload of a record or collection write (nil: not one).
     package static func recordKey(of write: StoreWrite) -> String? {
