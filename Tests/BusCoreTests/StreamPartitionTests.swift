@@ -370,3 +370,65 @@ private func randomMaintenance(
         partition.update(limits: limits, now: now)
     }
 }
+
+/// The per-subject index is built only when something needs it (a per-subject limit, or
+/// `indexSubjects()` before reads by subject); until then reads by subject scan. Random appends,
+/// deletes, purges, limit changes and trims, fed to a partition that indexes from its first step and to
+/// one that indexes half-way: both answer every read by subject as the kept messages say.
+@Suite struct StreamPartitionSubjectIndexTests {
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func readsBySubjectAgreeIndexedOrNot(seed: UInt64) {
+        var random = SplitMix(state: seed)
+        let subjects = ["a", "b", "c", "d", "e"]
+        var limits = StreamLimits(maxMessages: 25, maxAgeNanoseconds: 3_000)
+        var indexed = StreamPartition<Int>(epoch: "e", limits: limits)
+        indexed.indexSubjects()
+        var late = StreamPartition<Int>(epoch: "e", limits: limits)
+        var now: UInt64 = 0
+        for step in 0..<1_500 {
+            now += UInt64.random(in: 0...5, using: &random)
+            let choice = Int.random(in: 0..<20, using: &random)
+            if choice < 3 {
+                // The same maintenance on both: the draws are replayed from a copy of the generator.
+                var replay = random
+                var lateLimits = limits
+                randomMaintenance(
+                    choice, of: &indexed, limits: &limits, maxMessages: 5...30, subjects: subjects, now: now,
+                    random: &random)
+                randomMaintenance(
+                    choice, of: &late, limits: &lateLimits, maxMessages: 5...30, subjects: subjects, now: now,
+                    random: &replay)
+            } else {
+                let subject = subjects.randomElement(using: &random)!
+                indexed.append(subject: subject, bytes: 1, now: now) { Int($0) }
+                late.append(subject: subject, bytes: 1, now: now) { Int($0) }
+            }
+            if step == 700 { late.indexSubjects() }
+            let kept = indexed.read(from: 0)
+            #expect(late.read(from: 0).map(\.offset) == kept.map(\.offset), "step \(step)")
+            var counts: [String: Int] = [:]
+            for entry in kept { counts[entry.subject, default: 0] += 1 }
+            for partition in [indexed, late] {
+                #expect(partition.subjectCounts == counts, "step \(step)")
+                for subject in subjects {
+                    let offsets = kept.filter { $0.subject == subject }.map(\.offset)
+                    #expect(partition.oldestOffset(subject: subject) == offsets.first, "step \(step)")
+                    #expect(partition.last(subject: subject)?.offset == offsets.last, "step \(step)")
+                }
+            }
+        }
+    }
+
+    /// A per-subject limit set on a partition that had no index builds it from what is kept, and applies.
+    @Test func aPerSubjectLimitAddedLaterIndexesWhatIsKept() {
+        var partition = StreamPartition<Int>(epoch: "e", limits: StreamLimits())
+        for (index, subject) in ["a", "b", "a", "a", "b"].enumerated() {
+            partition.append(subject: subject, bytes: 1, now: UInt64(index)) { Int($0) }
+        }
+        partition.update(limits: StreamLimits(maxMessagesPerSubject: 1), now: 5)
+        #expect(partition.read(from: 0).map(\.offset) == [4, 5])
+        partition.append(subject: "a", bytes: 1, now: 6) { Int($0) }
+        #expect(partition.read(from: 0).map(\.offset) == [5, 6])
+        #expect(partition.subjectCounts == ["a": 1, "b": 1] && partition.last(subject: "a")?.offset == 6)
+    }
+}

@@ -55,8 +55,11 @@ package struct StreamPartition<Element> {
     /// nil (`compact()` after every removal), which `firstOffset` relies on.
     private var entries = StreamPartitionSlots<Entry>()
     private var baseOffset: UInt64
-    /// Kept offsets per subject, oldest first (per-subject limits, last-by-subject reads, purge by subject).
-    private var bySubject: [String: Deque<UInt64>] = [:]
+    /// Kept offsets per subject, oldest first (per-subject limits, last-by-subject reads); nil until one of
+    /// them needs it (`indexSubjects()`), kept up to date from then on. A partition whose every message has
+    /// its own subject — a records feed, one topic per record — never needs it: keeping it cost a dictionary
+    /// insert and delete of the subject, and a `Deque` allocated, per append.
+    private var bySubject: [String: Deque<UInt64>]?
     /// Message ids within the duplicate window, with their offsets, and their arrival order for expiry.
     private var recentIDs: [String: UInt64] = [:]
     private var idOrder = Deque<(id: String, time: UInt64)>()
@@ -86,7 +89,26 @@ package struct StreamPartition<Element> {
     }
 
     /// Subjects with at least one kept message, and how many each has.
-    package var subjectCounts: [String: Int] { bySubject.mapValues(\.count) }
+    package var subjectCounts: [String: Int] {
+        if let bySubject { return bySubject.mapValues(\.count) }
+        var counts: [String: Int] = [:]
+        for index in 0..<entries.count {
+            if let entry = entries[index] { counts[entry.subject, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    /// Builds the per-subject index unless it exists (it is kept from then on): before a read by subject
+    /// that should not scan every kept message. The per-subject limits build it themselves.
+    @_specialize(where Element == StreamRecord)
+    package mutating func indexSubjects() {
+        guard bySubject == nil else { return }
+        var index: [String: Deque<UInt64>] = [:]
+        for slot in 0..<entries.count {
+            if let entry = entries[slot] { index[entry.subject, default: []].append(entry.offset) }
+        }
+        bySubject = index
+    }
 
     // MARK: - Appending
 
@@ -109,6 +131,7 @@ package struct StreamPartition<Element> {
         _ make: (UInt64) -> Element?
     ) -> AppendResult {
         let time = Swift.max(now, lastTime)
+        if limits.maxMessagesPerSubject != nil { indexSubjects() }
         trim(now: time)
         if limits.sealed { return .refused(.sealed) }
         if let maximum = limits.maxMessageSize, bytes > maximum { return .refused(.messageTooLarge) }
@@ -117,7 +140,7 @@ package struct StreamPartition<Element> {
         }
         if limits.discard != .old {
             if limits.discard == .newPerSubject, let maximum = limits.maxMessagesPerSubject,
-                bySubject[subject]?.count ?? 0 >= maximum
+                bySubject?[subject]?.count ?? 0 >= maximum
             {
                 return .refused(.maxMessagesPerSubject)
             }
@@ -139,7 +162,7 @@ package struct StreamPartition<Element> {
             Entry(
                 offset: lastOffset, subject: subject, element: make(lastOffset), bytes: bytes, recordBytes: record,
                 time: time))
-        bySubject[subject, default: []].append(lastOffset)
+        bySubject?[subject, default: []].append(lastOffset)
         count += 1
         totalBytes += bytes
         totalRecordBytes += record
@@ -333,13 +356,26 @@ package struct StreamPartition<Element> {
         return entryAtOrAfter(index: low)?.offset
     }
 
-    /// The offset of the oldest kept message on `subject`.
-    package func oldestOffset(subject: String) -> UInt64? { bySubject[subject]?.first }
+    /// The offset of the oldest kept message on `subject` (a scan of the kept messages unless the subjects
+    /// are indexed: `indexSubjects()`).
+    @_specialize(where Element == StreamRecord)
+    package func oldestOffset(subject: String) -> UInt64? {
+        if let bySubject { return bySubject[subject]?.first }
+        for index in 0..<entries.count {
+            if let entry = entries[index], entry.subject == subject { return entry.offset }
+        }
+        return nil
+    }
 
-    /// The newest kept message on `subject` (JetStream `last_by_subj`).
+    /// The newest kept message on `subject` (JetStream `last_by_subj`; a scan of the kept messages unless
+    /// the subjects are indexed: `indexSubjects()`).
     @_specialize(where Element == StreamRecord)
     package func last(subject: String) -> Entry? {
-        bySubject[subject]?.last.flatMap { entry(at: $0) }
+        if let bySubject { return bySubject[subject]?.last.flatMap { entry(at: $0) } }
+        for index in stride(from: entries.count - 1, through: 0, by: -1) {
+            if let entry = entries[index], entry.subject == subject { return entry }
+        }
+        return nil
     }
 
     // MARK: - Removing
@@ -395,11 +431,11 @@ package struct StreamPartition<Element> {
 
     private func subjectWouldDropOldest(_ subject: String) -> Bool {
         guard let maximum = limits.maxMessagesPerSubject else { return false }
-        return (bySubject[subject]?.count ?? 0) + 1 > maximum
+        return (bySubject?[subject]?.count ?? 0) + 1 > maximum
     }
 
     private func oldestBytes(of subject: String) -> Int {
-        bySubject[subject]?.first.flatMap { entry(at: $0) }.map { measured($0.bytes, record: $0.recordBytes) } ?? 0
+        oldestOffset(subject: subject).flatMap { entry(at: $0) }.map { measured($0.bytes, record: $0.recordBytes) } ?? 0
     }
 
     /// The bytes `limits.maxBytes` bounds: payload bytes, or record bytes with the per-message overhead.
@@ -416,9 +452,10 @@ package struct StreamPartition<Element> {
 
     private mutating func enforceLimits(newSubject: String?) {
         if let maximum = limits.maxMessagesPerSubject {
-            let subjects = newSubject.map { [$0] } ?? Array(bySubject.keys)
+            indexSubjects()
+            let subjects = newSubject.map { [$0] } ?? bySubject.map { Array($0.keys) } ?? []
             for subject in subjects {
-                while let offsets = bySubject[subject], offsets.count > maximum, let oldest = offsets.first {
+                while let offsets = bySubject?[subject], offsets.count > maximum, let oldest = offsets.first {
                     delete(offset: oldest)
                 }
             }
@@ -441,16 +478,20 @@ package struct StreamPartition<Element> {
         totalBytes -= entry.bytes
         totalRecordBytes -= entry.recordBytes
         if entry.offset >= tailStart { tailBytes -= entry.recordBytes }
+        if bySubject != nil { Self.unindex(entry, from: &bySubject!) }
+    }
+
+    /// Takes a removed message's offset out of the per-subject index.
+    private static func unindex(_ entry: Entry, from bySubject: inout [String: Deque<UInt64>]) {
         // Changed in place: a copy taken out of the dictionary would be copied again on its first change
         // (the dictionary still holds it), once per message dropped.
-        if let slot = bySubject.index(forKey: entry.subject) {
-            if bySubject.values[slot].first == entry.offset {
-                bySubject.values[slot].removeFirst()
-            } else if let position = bySubject.values[slot].firstIndex(of: entry.offset) {
-                bySubject.values[slot].remove(at: position)
-            }
-            if bySubject.values[slot].isEmpty { bySubject.remove(at: slot) }
+        guard let slot = bySubject.index(forKey: entry.subject) else { return }
+        if bySubject.values[slot].first == entry.offset {
+            bySubject.values[slot].removeFirst()
+        } else if let position = bySubject.values[slot].firstIndex(of: entry.offset) {
+            bySubject.values[slot].remove(at: position)
         }
+        if bySubject.values[slot].isEmpty { bySubject.remove(at: slot) }
     }
 
     /// Drops the holes at the front, so `entries` starts at the oldest kept message. (Indexing rather than

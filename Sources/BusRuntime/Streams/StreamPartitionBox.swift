@@ -464,6 +464,8 @@ package final class StreamPartitionBox: Sendable {
     /// (its body is read by offset).
     package func last(subject: String) -> StreamIndexRecord? {
         state.withLockedValue { state in
+            // Indexed from the first such read on, so later ones do not scan the partition.
+            state.partition.indexSubjects()
             guard let entry = state.partition.last(subject: subject), entry.offset < state.readableEnd else {
                 return nil
             }
