@@ -29,6 +29,14 @@ async def joined(server, channel: str) -> tuple[Raw, dict]:
     return client, hello
 
 
+async def joined_with_one_event(server, channel: str) -> tuple[Raw, dict, str]:
+    """A socket on `server` in `channel`, sent one event published there: the client, its CONNECT answer
+    and the offset of that event (what it would recover from)."""
+    client, hello = await joined(server, channel)
+    await server.apublish(channel, {"n": 1})
+    return client, hello, (await client.event())[-1]
+
+
 async def no_more_events(client: Raw) -> None:
     with pytest.raises(asyncio.TimeoutError):
         await client.event(timeout=0.4)
@@ -67,9 +75,7 @@ def test_a_record_is_used_once_even_when_two_instances_are_asked_at_once(cluster
     channel = f"chat/{unique('sio')}"
 
     async def body():
-        first, hello = await joined(a, channel)
-        await a.apublish(channel, {"n": 1})
-        offset = (await first.event())[-1]
+        first, hello, offset = await joined_with_one_event(a, channel)
         await first.drop()
         await asyncio.sleep(0.3)
         await a.apublish(channel, {"n": 2})
@@ -94,9 +100,7 @@ def test_a_record_taken_elsewhere_is_not_brought_back_by_its_first_instance(clus
     channel = f"chat/{unique('sio')}"
 
     async def body():
-        first, hello = await joined(a, channel)
-        await a.apublish(channel, {"n": 1})
-        offset = (await first.event())[-1]
+        first, hello, offset = await joined_with_one_event(a, channel)
         second = await Raw.open(b.http_url)
         assert await second.connect(auth={"pid": hello["pid"], "offset": offset}) == hello
         await second.send("1")  # and ends it on purpose there: the socket and its record are gone
@@ -117,9 +121,7 @@ def test_a_socket_closed_on_purpose_is_not_recovered_elsewhere(cluster):
     channel = f"chat/{unique('sio')}"
 
     async def body():
-        first, hello = await joined(a, channel)
-        await a.apublish(channel, {"n": 1})
-        offset = (await first.event())[-1]
+        first, hello, offset = await joined_with_one_event(a, channel)
         await first.send("1")  # Socket.IO DISCONNECT: the socket ends, socket.io recovers no such socket
         await asyncio.sleep(0.3)
         await first.close()
