@@ -49,6 +49,16 @@ if ! command -v amqp-publish >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq amqp-tools >/dev/null
 fi
 
+# The load-balancer test runs docs/examples/nginx-three-instances.conf in Debian's nginx (its stream module
+# for the TCP protocols). RUNLEVEL=1: the package's service is not started (the test runs its own nginx).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] || [ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+  echo "run.sh: installing nginx and libnginx-mod-stream (Debian) for the load-balancer test" >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx libnginx-mod-stream >/dev/null
+fi
+
 bin="${SWITCHBOARD_BIN:-$repo/.build/debug/switchboard}"
 case "$bin" in /*) ;; *) bin="$PWD/$bin" ;; esac
 if [ ! -x "$bin" ]; then
