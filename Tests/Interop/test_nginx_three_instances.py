@@ -70,13 +70,21 @@ class Nginx:
             assert self.proc.poll() is None, (workdir / "error.log").read_text()
             assert time.monotonic() < deadline, "nginx did not listen"
             time.sleep(0.05)
+        # Each probe of a TCP port was a session nginx passed to an instance: wait until all four are logged,
+        # so a test counting its own sessions starts after them.
+        tcp = [str(port) for protocol, port in self.ports.items() if protocol != "http"]
+        while not all(self.sent("stream.log", port) for port in tcp):
+            assert time.monotonic() < deadline, "nginx did not log its probes' sessions"
+            time.sleep(0.05)
 
     def sent(self, log: str, prefix: str) -> list[str]:
-        """The instance addresses the requests (or TCP sessions) whose line starts with `prefix` went to."""
+        """The instances the requests (URI starting with `prefix`) or TCP sessions (nginx's port `prefix`)
+        logged in `log` went to."""
         path = self.workdir / log
         if not path.exists():
             return []
-        return [line.split()[-1] for line in path.read_text().splitlines() if line.startswith(prefix)]
+        return [line.split()[-1] for line in path.read_text().splitlines()
+                if line.split()[0] == prefix or (prefix.startswith("/") and line.split()[0].startswith(prefix))]
 
     def url(self, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.ports['http']}"
@@ -148,10 +156,13 @@ def test_a_socketio_polling_client_through_nginx_is_served_by_every_instance(clu
 
 def test_mqtt_nats_and_amqp_clients_through_nginx_stream(cluster, nginx):
     base = f"lb/{unique('tcp')}"
-    subscriber = Paho(nginx.ports["mqtt"], V5)  # the first MQTT connection: instance 1
+    mqtt_port = str(nginx.ports["mqtt"])
+    # nginx's start-up probe (`listening`) was a TCP session too (logged before the fixture returned).
+    probes = len(nginx.sent("stream.log", mqtt_port))
+    subscriber = Paho(nginx.ports["mqtt"], V5)  # the next MQTT connection: one instance
     subscriber.subscribe(f"{base}/#", qos=1)
     time.sleep(0.5)  # the instance's interest reaches Redis
-    publisher = Paho(nginx.ports["mqtt"], V5)  # the second: instance 2
+    publisher = Paho(nginx.ports["mqtt"], V5)  # the one after: the next instance
     publisher.publish(f"{base}/mqtt", json.dumps({"via": "mqtt"}), qos=1)
 
     async def publish_nats():
@@ -170,9 +181,8 @@ def test_mqtt_nats_and_amqp_clients_through_nginx_stream(cluster, nginx):
     for client in (subscriber, publisher):
         client.disconnect()
     # The two MQTT sessions went to two instances (nginx logs a TCP session when it ends).
-    mqtt_port = str(nginx.ports["mqtt"])
     deadline = time.monotonic() + 5
-    while len(nginx.sent("stream.log", mqtt_port)) < 2 and time.monotonic() < deadline:
+    while len(nginx.sent("stream.log", mqtt_port)) < probes + 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    sessions = nginx.sent("stream.log", mqtt_port)
+    sessions = nginx.sent("stream.log", mqtt_port)[probes:]
     assert len(sessions) == 2 and len(set(sessions)) == 2, sessions
