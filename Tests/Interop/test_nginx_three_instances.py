@@ -28,8 +28,21 @@ from test_redis_scaleout import cluster, redis_server  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.switchboard_only
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "nginx-three-instances.conf"
-# The example's ports, each the standard port of a listener an instance has.
-PROTOCOL_OF_PORT = {80: "http", 8080: "http", 1883: "mqtt", 4222: "nats", 5672: "amqp", 61613: "stomp"}
+
+
+def rewritten(example: str, instances: list, listen_ports: dict[str, int]) -> str:
+    """The example with each `upstream switchboard_<protocol>`'s `10.0.0.N:PORT` made instance N's port for
+    that protocol, and each `listen PORT;` a loopback port of `listen_ports` (the protocol its line passes to,
+    else HTTP's)."""
+    lines, protocol = [], "http"
+    for line in example.splitlines():
+        named = re.search(r"(?:upstream|proxy_pass) switchboard_(\w+)", line)
+        protocol = named[1] if named else protocol
+        line = re.sub(r"10\.0\.0\.([1-3]):\d+",
+                      lambda m: f"127.0.0.1:{instance_port(instances[int(m[1]) - 1], protocol)}", line)
+        line = re.sub(r"listen \d+;", lambda m: f"listen 127.0.0.1:{listen_ports[protocol]};", line)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def instance_port(server, protocol: str) -> int:
@@ -44,13 +57,8 @@ class Nginx:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             pytest.fail("nginx is not installed (Tests/Interop/run.sh installs Debian's nginx)")
-        self.ports = {protocol: free_port() for protocol in set(PROTOCOL_OF_PORT.values())}
-        text = EXAMPLE.read_text()
-        text = re.sub(r"10\.0\.0\.([1-3]):(\d+)",
-                      lambda m: f"127.0.0.1:{instance_port(instances[int(m[1]) - 1], PROTOCOL_OF_PORT[int(m[2])])}",
-                      text)
-        text = re.sub(r"listen (\d+);", lambda m: f"listen 127.0.0.1:{self.ports[PROTOCOL_OF_PORT[int(m[1])]]};",
-                      text)
+        self.ports = {protocol: free_port() for protocol in ("http", "mqtt", "nats", "amqp", "stomp")}
+        text = rewritten(EXAMPLE.read_text(), instances, self.ports)
         # One worker, so each upstream's round robin is one sequence (1, 2, 3, 1, …) the test can count on;
         # every request and TCP session logged with the instance it went to.
         text = text.replace("worker_processes auto;", "worker_processes 1;", 1)
