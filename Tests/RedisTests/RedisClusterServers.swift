@@ -93,6 +93,10 @@ final class RedisClusterServers: Sendable {
     private func form() throws {
         let count = nodes.count
         for index in 0..<count {
+            // Distinct config epochs, as `redis-cli --cluster create` gives: left at 0, the nodes resolve the
+            // collision by bumping epochs later, and a bump racing a test's `SETSLOT … NODE` can hand a moved
+            // slot back to its old owner for a moment (MOVED answered both ways; CI saw it once).
+            try command(index, ["CLUSTER", "SET-CONFIG-EPOCH", String(index + 1)])
             let first = RedisKeySlot.count * index / count
             let last = RedisKeySlot.count * (index + 1) / count - 1
             try command(index, ["CLUSTER", "ADDSLOTSRANGE", String(first), String(last)])
@@ -139,5 +143,21 @@ final class RedisClusterServers: Sendable {
         let toID = try nodeID(to)
         let order = [to, from] + nodes.indices.filter { $0 != to && $0 != from }
         for index in order { try command(index, ["CLUSTER", "SETSLOT", String(slot), "NODE", toID]) }
+        try waitUntilAgreed(slot, owner: to)
+    }
+
+    /// Waits until every node names `owner` as `slot`'s primary, so a test's next command meets one map.
+    func waitUntilAgreed(_ slot: Int, owner: Int, timeout: TimeInterval = 10) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let agreed = try nodes.indices.allSatisfy { index in
+                let topology = try RedisClusterTopology.parse(
+                    slotsReply: try command(index, ["CLUSTER", "SLOTS"]), askedHost: "127.0.0.1")
+                return topology.primary(of: slot)?.port == nodes[owner].port
+            }
+            if agreed { return }
+            guard Date() < deadline else { throw RedisServer.Failure("the nodes do not agree on slot \(slot)") }
+            usleep(50_000)
+        }
     }
 }
