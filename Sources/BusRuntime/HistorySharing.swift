@@ -14,8 +14,6 @@ import Storage
 ///   the other instances read the log's tail (`StoreSessionOwnership.loadLog`) into their copy, so a client
 ///   recovering on any instance gets what every instance published, at the writer's offsets.
 package final class HistorySharing: Sendable {
-    /// The claims' kind of a durable log's writer claim.
-    static let writerKind = "history-writer"
     /// How long a publish waits for the claim before it is refused (as streams', 2 s).
     static let writerClaimTimeout = TimeAmount.seconds(2)
 
@@ -65,7 +63,8 @@ package final class HistorySharing: Sendable {
                 return history.log(for: topic, create: false)?.hasUnstored ?? false
             })
         claims = SharedWriterClaims(
-            kind: Self.writerKind, timeout: Self.writerClaimTimeout, sharing: sharing, store: store, hooks: hooks)
+            kind: StoreOwnedResource.historyWriterKind, timeout: Self.writerClaimTimeout, sharing: sharing,
+            store: store, hooks: hooks)
         sharing.listen(StoreOwnedResource.historyChannel) { [weak self] payload in self?.announced(payload) }
         sharing.onListenResumed { [weak self] in
             guard let self else { return }

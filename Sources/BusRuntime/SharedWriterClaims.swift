@@ -4,10 +4,11 @@ import Storage
 
 /// One writer at a time per named resource among instances sharing one store (PostgreSQL with
 /// `shared_instances=true`, docs/storage.md "Several instances on one PostgreSQL database"): a durable
-/// topic log is appended to only by the instance holding its writer claim, an advisory lock of the
-/// claims' lock space (`StoreOwnedResource.name(kind:_:)`).
+/// topic log or a stream partition is appended to only by the instance holding its writer claim, an
+/// advisory lock of the claims' lock space (`StoreOwnedResource.name(kind:_:)`).
 ///
-/// A claim takes the lock (asking the holder to let go), reads the resource fresh (`Hooks.readFresh`:
+/// A claim takes the lock (asking the holder to let go), fences the resource's appends
+/// (`StoreSessionOwnership.fenceWriter`), reads the resource fresh (`Hooks.readFresh`:
 /// what the last writer stored) and only then makes it writable here. Asked for it by another instance,
 /// the holder stops taking appends at once, waits until what it appended is stored (barrier writes
 /// through the group commit until `Hooks.hasUnstored` is false) and unlocks. A claim lost with the
@@ -85,15 +86,25 @@ final class SharedWriterClaims: Sendable {
                 return true
             }
             guard current else { return letGoAfterFailedClaim(name) }
-            // Read fresh with the claim held: everything the last writer appended is stored (it let go only
-            // then), so this instance continues after it.
-            hooks.readFresh(name) { [weak self] read in
+            // Fenced first: a last writer whose lock went with its connection has appends of its own still
+            // queued; from here on they fail instead of committing behind the read below.
+            sharing.fenceWriter(resource(name)) { [weak self] fenced in
                 guard let self else { return }
-                guard read else { return letGoAfterFailedClaim(name) }
-                let still = claims.withLockedValue { $0[name]?.generation == generation && $0[name]?.held == true }
-                if still { hooks.setWritable(name, true) }
-                finish(name, held: still)
+                guard fenced else { return letGoAfterFailedClaim(name) }
+                readFresh(name, generation: generation)
             }
+        }
+    }
+
+    /// Reads `name` fresh with the claim held and fenced: everything the last writer appended is stored
+    /// (it let go only then, or its later appends fail on the fence), so this instance continues after it.
+    private func readFresh(_ name: String, generation: Int) {
+        hooks.readFresh(name) { [weak self] read in
+            guard let self else { return }
+            guard read else { return letGoAfterFailedClaim(name) }
+            let still = claims.withLockedValue { $0[name]?.generation == generation && $0[name]?.held == true }
+            if still { hooks.setWritable(name, true) }
+            finish(name, held: still)
         }
     }
 
@@ -140,6 +151,16 @@ final class SharedWriterClaims: Sendable {
         guard letGo else { return }
         hooks.setWritable(name, false)
         release(name)
+    }
+
+    /// Forgets the claims on names starting with `prefix` (their resource went), letting go of those held.
+    func drop(prefix: String) {
+        let held = claims.withLockedValue { claims -> [String] in
+            let names = claims.keys.filter { $0.hasPrefix(prefix) }
+            defer { for name in names { claims[name] = nil } }
+            return names.filter { claims[$0]?.held == true }
+        }
+        for name in held { sharing.release(resource(name)) }
     }
 
     /// Lets go of `name` once everything appended here to it is stored: a barrier write commits after every

@@ -111,23 +111,24 @@ final class GroupCommitQueue: @unchecked Sendable {
             pending = []
             condition.unlock()
 
-            let writes = batches.count == 1 ? batches[0].writes : batches.flatMap(\.writes)
+            let submitted = batches.reduce(0) { $0 + $1.writes.count }
             let start = DispatchTime.now().uptimeNanoseconds
-            var failure: (any Error)?
-            do { try commit(writes) } catch { failure = error }
+            let (batchesCommitted, failure, fenced) = commitFencing(batches)
+            let committedWrites =
+                fenced.isEmpty ? submitted : batchesCommitted.reduce(0) { $0 + $1.writes.count }
             let elapsed = DispatchTime.now().uptimeNanoseconds - start
             commitsSinceDiskCheck += 1
             let disk: UInt64? = commitsSinceDiskCheck >= 64 ? measureDisk() : nil
             if disk != nil { commitsSinceDiskCheck = 0 }
 
             condition.lock()
-            statistics.pendingWrites -= writes.count
+            statistics.pendingWrites -= submitted
             if let failure {
                 statistics.failedCommits += 1
                 statistics.degraded = "\(failure)"
             } else {
                 statistics.commits += 1
-                statistics.committedWrites += UInt64(writes.count)
+                statistics.committedWrites += UInt64(committedWrites)
                 statistics.degraded = nil
             }
             if statistics.recentCommitNanos.count >= Self.recentCommitsKept {
@@ -137,7 +138,8 @@ final class GroupCommitQueue: @unchecked Sendable {
             if let disk { statistics.diskBytes = disk }
             condition.unlock()
 
-            for batch in batches { batch.completion?(failure) }
+            for (batch, error) in fenced { batch.completion?(error) }
+            for batch in batchesCommitted { batch.completion?(failure) }
 
             if let afterCommit, failure == nil {
                 condition.lock()
@@ -148,6 +150,37 @@ final class GroupCommitQueue: @unchecked Sendable {
                     statistics.checkpoints += 1
                     condition.unlock()
                 }
+            }
+        }
+    }
+
+    /// Commits `batches` together; when the commit is refused as fenced (`StoreWriterFenced`: appends to
+    /// a writer claim another instance took since), the batches appending to those resources fail alone
+    /// and the others are committed again. Answers the batches the last commit held, its failure (nil:
+    /// committed), and the batches fenced out with their error.
+    private func commitFencing(_ batches: [Batch])
+        -> (committed: [Batch], failure: (any Error)?, fenced: [(Batch, any Error)])
+    {
+        var remaining = batches
+        var fenced: [(Batch, any Error)] = []
+        while true {
+            do {
+                try commit(remaining.count == 1 ? remaining[0].writes : remaining.flatMap(\.writes))
+                return (remaining, nil, fenced)
+            } catch let refusal as StoreWriterFenced {
+                var kept: [Batch] = []
+                for batch in remaining {
+                    let hit = batch.writes.contains { write in
+                        StoreOwnedResource.writerResource(of: write).map(refusal.resources.contains) ?? false
+                    }
+                    if hit { fenced.append((batch, refusal)) } else { kept.append(batch) }
+                }
+                // Nothing to leave out (not expected): fail them all rather than loop.
+                guard kept.count < remaining.count else { return (remaining, refusal, fenced) }
+                remaining = kept
+                if remaining.isEmpty { return ([], nil, fenced) }
+            } catch {
+                return (remaining, error, fenced)
             }
         }
     }

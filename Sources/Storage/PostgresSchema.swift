@@ -284,6 +284,13 @@ enum PostgresSchema {
                 // SQLite's v9: NULL the server's default, -1 every record, else bytes.
                 "ALTER TABLE stream ADD COLUMN memory_tail_bytes BIGINT"
             ]),
+        Migration(
+            version: 10,
+            statements: [
+                // A writer claim's fence: the token of the instance that claimed it last
+                // (`StoreSessionOwnership.fenceWriter`). BYTEA: resource names hold U+0000.
+                "CREATE TABLE writer_fence (resource BYTEA PRIMARY KEY, token BIGINT NOT NULL)"
+            ]),
     ]
 }
 

@@ -28,6 +28,8 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     static let slotLockClass: Int32 = 0x5362
 
     private let connect: @Sendable () throws -> PostgresConnection
+    /// The tokens this instance's commits check (`fenceWriter`), shared with the store's writer.
+    private let fences: WriterFences
     private let logger: Logger
     private let queue = DispatchQueue(label: "switchboard-session-ownership")
     // Confined to `queue`.
@@ -48,8 +50,11 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
     private var everConnected = false
 
     /// Connects and takes a slot. Throws when the database cannot be reached or 256 instances use it.
-    init(connect: @escaping @Sendable () throws -> PostgresConnection, logger: Logger) throws {
+    init(
+        connect: @escaping @Sendable () throws -> PostgresConnection, fences: WriterFences, logger: Logger
+    ) throws {
         self.connect = connect
+        self.fences = fences
         self.logger = logger
         self.slot = NIOLockedValueBox(0)
         try queue.sync { try connectIfNeeded(preferredSlot: 0) }
@@ -270,6 +275,31 @@ final class PostgresSessionOwnership: StoreSessionOwnership, @unchecked Sendable
         guard NIODeadline.now() + Self.retryInterval < deadline else { return completion(false) }
         queue.asyncAfter(deadline: .now() + .nanoseconds(Int(Self.retryInterval.nanoseconds))) { [self, askedAt] in
             attempt(clientID, deadline: deadline, askedAt: askedAt, completion: completion)
+        }
+    }
+
+    func fenceWriter(_ resource: String, completion: @escaping @Sendable (Bool) -> Void) {
+        queue.async { [self] in
+            guard claims[resource] != nil else { return completion(false) }
+            // Set here first: a commit of this instance's from before (an earlier claim's appends, still
+            // queued) then fails whoever fenced last; none of it was acknowledged.
+            let token = Int64.random(in: .min ... .max)
+            fences.set(resource, token: token)
+            do {
+                guard let connection else { throw StoreError("postgres: no ownership connection") }
+                // Waits for a commit in flight holding the old token's row (FOR SHARE), so the fresh read
+                // after this sees what that commit wrote.
+                _ = try PostgresWriter.await(
+                    connection.query(
+                        """
+                        INSERT INTO writer_fence (resource, token) VALUES (\(ByteBuffer(string: resource)), \(token))
+                        ON CONFLICT (resource) DO UPDATE SET token = excluded.token
+                        """, logger: logger))
+                completion(true)
+            } catch {
+                logger.warning("writer fence: \(PostgresStore.describe(error))")
+                completion(false)
+            }
         }
     }
 

@@ -46,10 +46,11 @@ package final class PostgresStore: Store {
             try? eventLoopGroup.syncShutdownGracefully()
             throw StoreError("postgres \(configuration): \(Self.describe(error))")
         }
+        let fences = WriterFences()
         do {
             self.ownership =
                 configuration.sharedInstances
-                ? try PostgresSessionOwnership(connect: connect, logger: driverLogger) : nil
+                ? try PostgresSessionOwnership(connect: connect, fences: fences, logger: driverLogger) : nil
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()
             throw StoreError("postgres \(configuration): \(Self.describe(error))")
@@ -57,7 +58,7 @@ package final class PostgresStore: Store {
         let sharing = self.ownership
         let writer = PostgresWriter(
             connect: connect, synchronousCommit: durability == .fsync ? "on" : "off",
-            sharedInstances: configuration.sharedInstances,
+            sharedInstances: configuration.sharedInstances, fences: configuration.sharedInstances ? fences : nil,
             instanceSlot: { sharing?.instanceSlot ?? 0 }, logger: driverLogger)
         self.writer = writer
         self.reader = PostgresStreamReader(

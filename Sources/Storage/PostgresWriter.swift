@@ -22,6 +22,8 @@ final class PostgresWriter: @unchecked Sendable {
     /// This instance's slot among those sharing the database (what its stream notifications carry, so it
     /// can tell its own from others').
     private let instanceSlot: @Sendable () -> UInt8
+    /// Shared: the writer claims' fence tokens its appends are checked against (`StoreWriterFenced`).
+    private let fences: WriterFences?
     private let logger: Logger
     private var connection: PostgresConnection?
     /// Topics whose `topic_log` row exists (saves the insert-if-missing per appended message).
@@ -29,9 +31,11 @@ final class PostgresWriter: @unchecked Sendable {
 
     init(
         connect: @escaping @Sendable () throws -> PostgresConnection, synchronousCommit: String,
-        sharedInstances: Bool = false, instanceSlot: @escaping @Sendable () -> UInt8 = { 0 }, logger: Logger
+        sharedInstances: Bool = false, fences: WriterFences? = nil,
+        instanceSlot: @escaping @Sendable () -> UInt8 = { 0 }, logger: Logger
     ) {
         self.connect = connect
+        self.fences = fences
         self.synchronousCommit = synchronousCommit
         self.sharedInstances = sharedInstances
         self.instanceSlot = instanceSlot
@@ -48,8 +52,10 @@ final class PostgresWriter: @unchecked Sendable {
         var statements = Statements(connection: connection, logger: logger)
         statements.run("BEGIN")
         do {
+            let fence = fenceCheck(writes, into: &statements)
             try enqueue(writes, into: &statements)
             try statements.waitForAll()
+            if let fence { try Self.passFence(fence) }
             let commit = try Self.await(connection.query("COMMIT", logger: logger))
             // A transaction that failed answers COMMIT with ROLLBACK rather than an error.
             guard commit.metadata.command == "COMMIT" else { throw StoreError("postgres: the commit was rolled back") }
@@ -61,8 +67,44 @@ final class PostgresWriter: @unchecked Sendable {
             self.connection = nil
             Self.drop(connection)
             if let error = error as? StoreError { throw error }
+            if let error = error as? StoreWriterFenced { throw error }
             throw StoreError("postgres: \(PostgresStore.describe(error))")
         }
+    }
+
+    /// Shared, with appends to writer claims fenced here: the claims' rows, read first in the transaction
+    /// and locked against another instance's new fence until it ends (FOR SHARE), with the tokens they
+    /// must hold. Nil when nothing is checked (one instance, or no such append).
+    private func fenceCheck(_ writes: [StoreWrite], into statements: inout Statements)
+        -> (rows: EventLoopFuture<PostgresQueryResult>, expected: [String: Int64])?
+    {
+        guard let fences else { return nil }
+        var resources: Set<String> = []
+        for write in writes {
+            if let resource = StoreOwnedResource.writerResource(of: write) { resources.insert(resource) }
+        }
+        guard !resources.isEmpty else { return nil }
+        let expected = fences.tokens(of: resources)
+        guard !expected.isEmpty else { return nil }
+        let names = expected.keys.sorted().map { ByteBuffer(string: $0) }
+        let rows = statements.connection.query(
+            "SELECT resource, token FROM writer_fence WHERE resource = ANY(\(names)::BYTEA[]) FOR SHARE",
+            logger: logger)
+        statements.pending.append(rows)
+        return (rows, expected)
+    }
+
+    /// Throws `StoreWriterFenced` with the resources whose row does not hold this instance's token.
+    private static func passFence(_ fence: (rows: EventLoopFuture<PostgresQueryResult>, expected: [String: Int64]))
+        throws
+    {
+        var found: [String: Int64] = [:]
+        for row in try fence.rows.wait() {
+            let (resource, token) = try row.decode((ByteBuffer, Int64).self)
+            found[String(buffer: resource)] = token
+        }
+        let lost = Set(fence.expected.filter { found[$0.key] != $0.value }.keys)
+        if !lost.isEmpty { throw StoreWriterFenced(resources: lost) }
     }
 
     /// Closes `connection` without waiting, keeping it alive until it is closed (postgres-nio asserts that

@@ -82,6 +82,15 @@ package protocol StoreSessionOwnership: AnyObject, Sendable {
     func loadRecords(
         _ keys: [(collection: String, id: String)],
         completion: @escaping @Sendable (Result<[StoredRecord], any Error>) -> Void)
+    /// Fences `resource`'s appends (a writer claim's, `StoreOwnedResource.writerResource(of:)`), called with
+    /// its claim held, before the claim reads the resource fresh: a new token is written as the resource's
+    /// fence, and from then on a commit of this instance appending to it goes through only while the
+    /// database still holds that token. Another instance fencing it later (its claim, after this one's
+    /// lock went with a lost connection) makes this instance's appends still queued fail
+    /// (`StoreWriterFenced`) instead of committing behind the new writer's read. The fence write waits for
+    /// any commit in flight that checked the old token, so the read after it sees that commit.
+    /// `completion` runs on a thread of the store's with whether the fence was written.
+    func fenceWriter(_ resource: String, completion: @escaping @Sendable (Bool) -> Void)
     /// Collection `name`'s definition (nil: there is none) and records, as the database holds them now.
     /// `completion` runs on a thread of the store's.
     func loadCollection(
@@ -110,6 +119,25 @@ package enum StoreOwnedResource {
     /// database (in the transaction that writes it), once per log and commit: the writer's slot, a line
     /// feed, the topic. The others read the log's tail again (`StoreSessionOwnership.loadLog`).
     package static let historyChannel = "switchboard_history"
+
+    /// The claims' kind of a durable topic log's writer claim (`HistorySharing`).
+    package static let historyWriterKind = "history-writer"
+    /// The claims' kind of a stream partition's writer claim (`StreamRegistry+Sharing`); its name is the
+    /// stream's, U+0000, the partition's index.
+    package static let streamWriterKind = "stream-writer"
+
+    /// The writer claim an append belongs to (`name(kind:_:)`), which fences it (`StoreSessionOwnership
+    /// .fenceWriter`); nil for every other write. A log's reset is fenced too: a holder fenced out takes
+    /// back its failed appends, and where it cannot it starts a new epoch, whose reset must not empty the
+    /// log the new writer continues.
+    package static func writerResource(of write: StoreWrite) -> String? {
+        switch write {
+        case .appendLog(let topic, _, _, _), .resetLog(let topic, _): name(kind: historyWriterKind, topic.name)
+        case .appendStream(let message):
+            name(kind: streamWriterKind, message.stream + "\u{0}" + String(message.partition))
+        default: nil
+        }
+    }
 
     /// The `recordChannel` payload of a record or collection write (nil: not one).
     package static func recordKey(of write: StoreWrite) -> String? {

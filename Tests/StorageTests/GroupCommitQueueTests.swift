@@ -1,5 +1,7 @@
+import BusCore
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import Testing
 
 @testable import Storage
@@ -59,5 +61,57 @@ import Testing
         }
         #expect(error == nil && queue.currentStatistics.degraded == nil)
         #expect(queue.currentStatistics.commits == 1 && queue.currentStatistics.failedCommits == 1)
+    }
+
+    /// A commit refused as fenced (`StoreWriterFenced`) fails only the batches appending to the fenced
+    /// resources; the others of the same group commit are committed again without them, and the store is
+    /// not degraded.
+    @Test func aFencedCommitFailsOnlyTheBatchesAppendingToTheFencedResource() async throws {
+        let topic = try Topic("fenced/log")
+        let resource = try #require(
+            StoreOwnedResource.writerResource(
+                of: .appendLog(
+                    topic: topic, epoch: "e", message: BusMessage(topic: topic, payload: ByteBuffer(), timestamp: 0),
+                    keep: 1)))
+        let gate = DispatchSemaphore(value: 0)
+        let commits = NIOLockedValueBox<[[String]]>([])
+        let queue = GroupCommitQueue(
+            name: "test-store",
+            commit: { writes in
+                let names = writes.map { write -> String in
+                    if case .deleteQueue(let name) = write { return name }
+                    return StoreOwnedResource.writerResource(of: write) == resource ? "append" : "other"
+                }
+                commits.withLockedValue { $0.append(names) }
+                if names == ["first"] { gate.wait() }
+                if names.contains("append") { throw StoreWriterFenced(resources: [resource]) }
+            }, measureDisk: { 0 })
+        defer { queue.close() }
+        let results = NIOLockedValueBox<[String: String]>([:])
+        let done = DispatchSemaphore(value: 0)
+        func submit(_ name: String, _ writes: [StoreWrite]) {
+            queue.submit(writes) { error in
+                results.withLockedValue { $0[name] = error.map { "\(type(of: $0))" } ?? "ok" }
+                done.signal()
+            }
+        }
+        // The first commit holds the thread, so the next three are one group commit.
+        submit("first", [.deleteQueue(name: "first")])
+        try await Task.sleep(for: .milliseconds(100))
+        let append = StoreWrite.appendLog(
+            topic: topic, epoch: "e", message: BusMessage(topic: topic, payload: ByteBuffer(), timestamp: 0), keep: 1)
+        submit("before", [.deleteQueue(name: "before")])
+        submit("fenced", [.deleteQueue(name: "with-append"), append])
+        submit("after", [.deleteQueue(name: "after")])
+        gate.signal()
+        for _ in 0..<4 { done.wait() }
+        #expect(
+            results.withLockedValue { $0 }
+                == ["first": "ok", "before": "ok", "fenced": "StoreWriterFenced", "after": "ok"])
+        #expect(
+            commits.withLockedValue { $0 }
+                == [["first"], ["before", "with-append", "append", "after"], ["before", "after"]])
+        #expect(queue.currentStatistics.degraded == nil)
+        #expect(queue.currentStatistics.committedWrites == 3)
     }
 }

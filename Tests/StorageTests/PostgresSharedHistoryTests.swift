@@ -54,4 +54,48 @@ import Testing
             #expect(reset.epoch == "e2" && reset.lastOffset == 0 && reset.messages.isEmpty)
         }
     }
+
+    static func fence(_ store: PostgresStore, _ resource: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            store.sessionOwnership!.fenceWriter(resource) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// The fence inside the writes (docs/storage.md, "Fenced writes"): an instance whose writer claim went
+    /// (here let go by hand, as a lost connection lets go) and was taken and fenced by another cannot
+    /// commit the appends it still has queued — they fail instead of overwriting the new writer's
+    /// acknowledged appends at the same offsets, and its other writes still commit.
+    @Test func appendsOfAWriterFencedOutFailAndAreNotStored() async throws {
+        try await withTwoInstances { a, b, _, _ in
+            let topic = try Topic("ledger/fenced")
+            let resource = StoreOwnedResource.name(kind: StoreOwnedResource.historyWriterKind, topic.name)
+            #expect(StoreOwnedResource.writerResource(of: try Self.append(topic, 1)) == resource)
+            // Fencing needs the claim held.
+            #expect(await Self.fence(a, resource) == false)
+            #expect(await PostgresSessionOwnershipTests.claim(a, resource))
+            #expect(await Self.fence(a, resource))
+            #expect(await PostgresStoreTests.write(a, [try Self.append(topic, 1)]) == nil)
+
+            // A's lock goes; B claims, fences, and appends offset 2 (acknowledged to its client).
+            a.sessionOwnership!.release(resource)
+            #expect(await PostgresSessionOwnershipTests.claim(b, resource))
+            #expect(await Self.fence(b, resource))
+            let written = try StoreTests.message(topic.name, "b2", offset: 2, epoch: "e1")
+            #expect(
+                await PostgresStoreTests.write(b, [.appendLog(topic: topic, epoch: "e1", message: written, keep: 3)])
+                    == nil)
+            // A's append still queued (offset 2 too, from its copy) fails instead of overwriting B's.
+            let refused = await PostgresStoreTests.write(a, [try Self.append(topic, 2)])
+            #expect((refused as? StoreWriterFenced)?.resources == [resource], "\(String(describing: refused))")
+            #expect(a.statistics.degraded == nil)
+            // Nor does its reset (a take-back that could not) empty the log B continues.
+            let reset = await PostgresStoreTests.write(a, [.resetLog(topic: topic, epoch: "a-new")])
+            #expect(reset is StoreWriterFenced)
+            // A's other writes go on; so do its appends to logs it still holds alone.
+            #expect(await PostgresStoreTests.write(a, [PostgresStoreTests.queue("still-a")]) == nil)
+            #expect(await PostgresStoreTests.write(a, [try Self.append(try Topic("ledger/other"), 1)]) == nil)
+            let log = try #require(try await Self.loadLog(b, topic, after: 0, epoch: "e1"))
+            #expect(log.messages.map { String(buffer: $0.payload) } == ["m1", "b2"])
+        }
+    }
 }

@@ -19,33 +19,13 @@ import Storage
 ///   instance appends: offsets continue, none is written twice. Kafka REST produce and JetStream publish
 ///   claim first (`ensureWritable`), so their records wait for the claim instead of being refused.
 extension StreamRegistry {
-    /// What following and the writer claims keep (under `sharingState`'s lock).
+    /// What following the other instances keeps (under `sharingState`'s lock).
     struct SharingState {
         /// Streams announced and not read yet; true: their deleted records are read too.
         var pending: [String: Bool] = [:]
         var reading = false
-        var writers: [WriterKey: WriterClaim] = [:]
     }
 
-    struct WriterKey: Hashable {
-        var stream: String
-        var partition: Int
-    }
-
-    /// One partition's writer claim here.
-    struct WriterClaim {
-        var held = false
-        var claiming = false
-        var releasing = false
-        /// Something here wants to append (a claim starts once a release in progress ends).
-        var wanted = false
-        /// Bumped when the claims are lost with the ownership connection: a claim begun before is void.
-        var generation = 0
-        var waiters: [@Sendable (Bool) -> Void] = []
-    }
-
-    /// The claims' kind of a partition's writer claim (`StoreOwnedResource.name(kind:_:)`).
-    static let writerKind = "stream-writer"
     /// How long a claim waits for the holder to let go before the appends waiting for it are refused.
     static let writerClaimTimeout = TimeAmount.seconds(2)
 
@@ -54,9 +34,6 @@ extension StreamRegistry {
             self?.announced(payload, sharing)
         }
         sharing.onListenResumed { [weak self] in self?.resync(sharing) }
-        sharing.onResourceReleaseRequested { [weak self] resource, lost in
-            self?.writerReleaseRequested(resource, lost: lost)
-        }
     }
 
     // MARK: - Following the other instances
@@ -205,144 +182,53 @@ extension StreamRegistry {
     /// Claims `partition`'s writer claim (once: a claim in progress is joined); `then` gets whether it is
     /// held and the partition read fresh.
     func claimWriter(_ partition: StreamPartitionBox, then: (@Sendable (Bool) -> Void)?) {
-        let key = WriterKey(stream: partition.stream, partition: partition.index)
-        let start = sharingState.withLockedValue { state -> (start: Int?, ready: Bool) in
-            var claim = state.writers[key, default: WriterClaim()]
-            defer { state.writers[key] = claim }
-            if claim.held && !claim.releasing && !claim.claiming { return (nil, true) }
-            if let then { claim.waiters.append(then) }
-            claim.wanted = true
-            guard !claim.claiming && !claim.releasing else { return (nil, false) }
-            claim.claiming = true
-            return (claim.generation, false)
-        }
-        if start.ready {
-            // Held: writable unless lost meanwhile (then the next append claims again).
-            then?(partition.isWritable)
-            return
-        }
-        if let generation = start.start { startClaim(key, generation: generation) }
+        writerClaims?.claim(Self.writerName(partition.stream, partition.index), then: then)
     }
 
-    private static func resource(_ key: WriterKey) -> String {
-        StoreOwnedResource.name(kind: writerKind, key.stream + "\u{0}" + String(key.partition))
+    /// A partition's name among the writer claims: the stream's, U+0000, the partition's index.
+    private static func writerName(_ stream: String, _ partition: Int) -> String {
+        stream + "\u{0}" + String(partition)
     }
 
-    private func startClaim(_ key: WriterKey, generation: Int) {
-        guard let sharing else { return }
-        sharing.claim(Self.resource(key), timeout: Self.writerClaimTimeout) { [weak self] held in
-            guard let self else { return }
-            guard held else { return finishClaim(key, held: false) }
-            let current = sharingState.withLockedValue { state -> Bool in
-                guard state.writers[key]?.generation == generation else { return false }
-                state.writers[key]?.held = true
-                return true
-            }
-            guard current, let box = stream(named: key.stream), box.partitions.indices.contains(key.partition) else {
-                sharingState.withLockedValue { $0.writers[key]?.held = false }
-                sharing.release(Self.resource(key))
-                return finishClaim(key, held: false)
-            }
-            // Read fresh with the claim held: everything the last writer appended is stored (it let go
-            // only then), so offsets continue after it.
-            let points = box.partitions.map(\.followPoint)
-            sharing.loadStream(
-                key.stream, after: points.map(\.lastOffset), epochs: points.map(\.epoch), kept: false
-            ) { [weak self] result in
-                guard let self else { return }
-                guard case .success(let change) = result, let change else {
+    /// The stream and the partition a writer claim's name is (`writerName`).
+    private func writerPartition(_ name: String) -> (box: StreamBox, partition: StreamPartitionBox)? {
+        guard let separator = name.lastIndex(of: "\u{0}"), let index = Int(name[name.index(after: separator)...]),
+            let box = stream(named: String(name[..<separator])), box.partitions.indices.contains(index)
+        else { return nil }
+        return (box, box.partitions[index])
+    }
+
+    /// The writer claims of the partitions (`SharedWriterClaims`, kind `StoreOwnedResource.streamWriterKind`).
+    static func makeWriterClaims(
+        _ registry: @escaping @Sendable () -> StreamRegistry?, sharing: any StoreSessionOwnership, store: any Store
+    ) -> SharedWriterClaims {
+        let hooks = SharedWriterClaims.Hooks(
+            readFresh: { name, done in
+                guard let registry = registry(), let (box, _) = registry.writerPartition(name) else {
+                    return done(false)
+                }
+                let points = box.partitions.map(\.followPoint)
+                sharing.loadStream(
+                    box.name, after: points.map(\.lastOffset), epochs: points.map(\.epoch), kept: false
+                ) { result in
                     // Not read (or deleted meanwhile): this instance cannot know where offsets continue.
-                    sharingState.withLockedValue { $0.writers[key]?.held = false }
-                    sharing.release(Self.resource(key))
-                    return finishClaim(key, held: false)
+                    guard case .success(let change) = result, let change else { return done(false) }
+                    registry.apply(change, to: box.name)
+                    done(true)
                 }
-                apply(change, to: key.stream)
-                let still = sharingState.withLockedValue { $0.writers[key]?.generation == generation }
-                if still, let current = stream(named: key.stream), current.partitions.indices.contains(key.partition) {
-                    current.partitions[key.partition].setWritable(true)
-                }
-                finishClaim(key, held: still)
-            }
-        }
-    }
-
-    private func finishClaim(_ key: WriterKey, held: Bool) {
-        let waiters = sharingState.withLockedValue { state -> [@Sendable (Bool) -> Void] in
-            guard var claim = state.writers[key] else { return [] }
-            defer { state.writers[key] = claim }
-            claim.claiming = false
-            claim.wanted = false
-            defer { claim.waiters = [] }
-            return claim.waiters
-        }
-        for waiter in waiters { waiter(held) }
-    }
-
-    /// Another instance asks for a writer claim held here (`lost` false), or the ownership connection
-    /// went with every claim (`lost` true).
-    private func writerReleaseRequested(_ resource: String, lost: Bool) {
-        let prefix = StoreOwnedResource.name(kind: Self.writerKind, "")
-        guard resource.hasPrefix(prefix) else { return }
-        let rest = resource.dropFirst(prefix.count)
-        guard let separator = rest.lastIndex(of: "\u{0}"), let index = Int(rest[rest.index(after: separator)...])
-        else { return }
-        let key = WriterKey(stream: String(rest[..<separator]), partition: index)
-        let partition = stream(named: key.stream).flatMap { box in
-            box.partitions.indices.contains(index) ? box.partitions[index] : nil
-        }
-        if lost {
-            // The lock is gone: stop appending at once; the next append claims again.
-            sharingState.withLockedValue { state in
-                state.writers[key]?.held = false
-                state.writers[key]?.releasing = false
-                state.writers[key]?.generation += 1
-            }
-            partition?.setWritable(false)
-            return
-        }
-        let letGo = sharingState.withLockedValue { state -> Bool in
-            guard var claim = state.writers[key], claim.held, !claim.releasing, !claim.claiming else { return false }
-            claim.releasing = true
-            state.writers[key] = claim
-            return true
-        }
-        guard letGo else { return }
-        partition?.setWritable(false)
-        release(key, partition)
-    }
-
-    /// Lets go of `key` once every record appended here to it is stored: a barrier write commits after
-    /// every write submitted before it, and the loops submit what they appended at their next hand-off,
-    /// so it is repeated until the partition has nothing unstored.
-    private func release(_ key: WriterKey, _ partition: StreamPartitionBox?) {
-        guard let sharing else { return }
-        let barrier = StoreWrite.notify(
-            channel: StoreOwnedResource.streamChannel, payload: "\(sharing.instanceSlot)\na\n\(key.stream)")
-        submit([barrier]) { [weak self] _ in
-            guard let self else { return }
-            if partition?.hasUnstored == true { return release(key, partition) }
-            sharing.release(Self.resource(key))
-            let again = sharingState.withLockedValue { state -> Int? in
-                guard var claim = state.writers[key] else { return nil }
-                defer { state.writers[key] = claim }
-                claim.held = false
-                claim.releasing = false
-                guard claim.wanted, !claim.claiming else { return nil }
-                claim.claiming = true
-                return claim.generation
-            }
-            if let generation = again { startClaim(key, generation: generation) }
-        }
+            },
+            setWritable: { name, writable in
+                // The partition as it is now (the fresh read may have made the stream again).
+                registry()?.writerPartition(name)?.partition.setWritable(writable)
+            },
+            hasUnstored: { name in registry()?.writerPartition(name)?.partition.hasUnstored ?? false })
+        return SharedWriterClaims(
+            kind: StoreOwnedResource.streamWriterKind, timeout: writerClaimTimeout, sharing: sharing, store: store,
+            hooks: hooks)
     }
 
     /// Lets go of the writer claims held on `name`'s partitions (the stream went).
     func dropWriterClaims(_ name: String) {
-        guard let sharing else { return }
-        let held = sharingState.withLockedValue { state -> [WriterKey] in
-            let keys = state.writers.keys.filter { $0.stream == name }
-            defer { for key in keys { state.writers[key] = nil } }
-            return keys.filter { state.writers[$0]?.held == true }
-        }
-        for key in held { sharing.release(Self.resource(key)) }
+        writerClaims?.drop(prefix: name + "\u{0}")
     }
 }

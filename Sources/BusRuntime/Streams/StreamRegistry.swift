@@ -44,6 +44,9 @@ package final class StreamRegistry: Sendable {
     let sharing: (any StoreSessionOwnership)?
     /// What following the others and the writer claims need (`StreamRegistry+Sharing`).
     let sharingState = NIOLockedValueBox(SharingState())
+    /// Shared: the partitions' writer claims (`StreamRegistry+Sharing`), made once the registry is.
+    private let writerClaimsBox = NIOLockedValueBox<SharedWriterClaims?>(nil)
+    var writerClaims: SharedWriterClaims? { writerClaimsBox.withLockedValue { $0 } }
 
     init(
         store: (any Store)?, defaultMemoryTail: Int? = StreamMemoryTail.defaultBytes,
@@ -56,7 +59,11 @@ package final class StreamRegistry: Sendable {
         self.makeEpoch = makeEpoch
         self.changed = changed
         self.sharing = store?.sessionOwnership
-        if let sharing { startSharing(sharing) }
+        if let sharing, let store {
+            let claims = Self.makeWriterClaims({ [weak self] in self }, sharing: sharing, store: store)
+            writerClaimsBox.withLockedValue { $0 = claims }
+            startSharing(sharing)
+        }
     }
 
     // MARK: - Looking up
