@@ -100,19 +100,25 @@ final class RedisServer: Sendable {
         arguments += extraArguments
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
+        // Ours is ready when its own log says so: while it was down another test's server may have been
+        // given this port, and answering on the port alone would be that one (seen: a client reconnected
+        // to it and lost it when that test killed it).
+        let logPath = directory + "/server.log"
+        try? FileManager.default.removeItem(atPath: logPath)
         var pid = pid_t()
         let spawned = posix_spawn(&pid, binary, nil, nil, argv, environ)
         guard spawned == 0 else { throw Failure("cannot run \(binary): error \(spawned)") }
         process.set(pid)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if Self.accepts(port: port) { return }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 process.set(nil)
-                let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
+                let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
                 throw Failure("redis-server exited: \(log)")
             }
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if log.contains("Ready to accept connections") && Self.accepts(port: port) { return }
             usleep(20_000)
         }
         kill()
