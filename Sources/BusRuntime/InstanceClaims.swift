@@ -1,3 +1,4 @@
+package import BusCore
 package import NIOCore
 import Storage
 
@@ -23,6 +24,22 @@ package struct InstanceClaims: Sendable {
     /// `handler` gets the payload of every notification on `channel` (on a thread of the store's).
     package func listen(_ channel: String, _ handler: @escaping @Sendable (String) -> Void) {
         ownership.listen(channel, handler)
+    }
+
+    /// `handler` runs (on a thread of the store's) each time the listening connection is back after it was
+    /// lost: notifications sent meanwhile were missed.
+    package func onListenResumed(_ handler: @escaping @Sendable () -> Void) {
+        ownership.onListenResumed(handler)
+    }
+
+    /// Every record of stream `name` as the store holds it now, oldest first per partition (nil: there is
+    /// no such stream). `completion` runs on a thread of the store's.
+    package func loadRecords(
+        ofStream name: String, completion: @escaping @Sendable (Result<[BusMessage]?, any Error>) -> Void
+    ) {
+        ownership.loadStream(name, after: [], epochs: [], kept: false) { result in
+            completion(result.map { change in change.map { $0.partitions.flatMap { $0.records.map(\.message) } } })
+        }
     }
 
     /// Claims `name` of `kind`; `completion` (on a thread of the store's) says whether it is held here.

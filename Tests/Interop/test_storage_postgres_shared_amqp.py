@@ -428,3 +428,41 @@ def test_what_a_deletes_goes_on_b_too(make_server, postgres):  # noqa: F811
     assert channel_b.queue_declare(queue, durable=True).method.message_count == 0
     on_b.close()
     on_a.close()
+
+
+def test_what_a_deletes_while_bs_listening_connection_is_down_goes_on_b_too(make_server, postgres):  # noqa: F811
+    """B's listening (ownership) connection is cut, and while B reconnects (a second later) A deletes a
+    binding, a queue and an exchange: their notifications never reach B. Back, B reads the broker's tables
+    again and drops what it holds that the store no longer does, so it answers 404 as for a deletion it
+    heard. A durable queue B declared itself stays."""
+    a, b = shared(make_server, postgres)
+    exchange, queue, own = unique("gone-x"), unique("gone-q"), unique("b-own-q")
+    on_a = connect(a)
+    channel_a = on_a.channel()
+    channel_a.exchange_declare(exchange, "direct", durable=True)
+    channel_a.queue_declare(queue, durable=True)
+    channel_a.queue_bind(queue, exchange, "orders")
+    wait_until(lambda: passive_refusal(b, lambda ch: ch.queue_declare(queue, passive=True)) is None,
+               "B never learned of A's queue")
+    wait_until(lambda: passive_refusal(b, lambda ch: ch.exchange_declare(exchange, passive=True)) is None,
+               "B never learned of A's exchange")
+    on_b = connect(b)
+    on_b.channel().queue_declare(own, durable=True)
+    on_b.close()
+
+    # B started second, so it holds slot 1; its ownership connection holds that slot's advisory lock.
+    ended = postgres.sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+        "AND classid = 21346 AND objid = 1")
+    assert ended == "1", ended
+    channel_a.queue_unbind(queue, exchange, "orders")
+    channel_a.queue_delete(queue)
+    channel_a.exchange_delete(exchange)
+    on_a.close()
+
+    wait_until(lambda: passive_refusal(b, lambda ch: ch.queue_declare(queue, passive=True)) == 404,
+               "the queue A deleted while B was not listening stayed on B", timeout=10)
+    wait_until(lambda: passive_refusal(b, lambda ch: ch.exchange_declare(exchange, passive=True)) == 404,
+               "the exchange A deleted while B was not listening stayed on B", timeout=10)
+    assert passive_refusal(b, lambda ch: ch.queue_declare(own, passive=True)) is None
+    assert passive_refusal(a, lambda ch: ch.queue_declare(own, passive=True)) is None

@@ -185,3 +185,36 @@ def test_consumers_created_and_deleted_on_a_are_seen_on_b(make_server, postgres)
         await nc_b.close()
 
     run(body())
+
+
+def test_consumers_created_and_deleted_while_bs_listening_connection_is_down_are_caught_up(
+    make_server, postgres  # noqa: F811
+):
+    """B's listening (ownership) connection is cut, and while B reconnects (a second later) A deletes
+    `workers` and creates `late`: their notifications never reach B. Back, B reads `_jetstream_consumers`
+    as the store holds it, so `workers` is `10014 consumer not found` on B and `late` is there."""
+    a, b, name = setup(make_server, postgres, 3)
+
+    async def body():
+        nc_a = await connect(a)
+        nc_b = await connect(b)
+        js_a, js_b = nc_a.jetstream(), nc_b.jetstream()
+        assert (await js_b.consumer_info(name, "workers")).config.durable_name == "workers"
+        # B started second, so it holds slot 1; its ownership connection holds that slot's advisory lock.
+        ended = postgres.sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+            "AND classid = 21346 AND objid = 1")
+        assert ended == "1", ended
+        await js_a.delete_consumer(name, "workers")
+        await js_a.add_consumer(name, config=api.ConsumerConfig(durable_name="late", ack_wait=30))
+        code = await eventually(
+            lambda: consumer_missing(js_b, name, "workers"), "the deletion missed by B stayed missed", timeout=10)
+        assert code == 10014
+        info = await eventually(
+            lambda: js_b.consumer_info(name, "late"), "the consumer created while B was not listening", timeout=10)
+        assert info.config.ack_wait == 30
+        assert {c.name for c in await js_b.consumers_info(name)} == {"late"}
+        await nc_a.close()
+        await nc_b.close()
+
+    run(body())

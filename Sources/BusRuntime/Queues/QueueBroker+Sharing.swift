@@ -85,6 +85,40 @@ extension QueueBroker {
         }
     }
 
+    /// What this virtual host holds that the store holds too, each as the deletion that would remove it (in
+    /// stored names): its durable exchanges (not the predeclared ones), its durable queues that are not
+    /// exclusive, the bindings of those queues to durable exchanges, and the bindings between durable
+    /// exchanges. After the listening connection was lost, what of it the store no longer holds was
+    /// deleted elsewhere meanwhile (`VirtualHosts`).
+    package func storedTopology() -> [QueueTopologyDeletion] {
+        let predeclared = Set(ExchangeTable.predeclared.map(\.name))
+        return lock.withLock {
+            var held: [QueueTopologyDeletion] = []
+            for name in table.exchangeNames where table.exchange(name)?.durable == true {
+                if !predeclared.contains(name) { held.append(.exchange(storedName(name))) }
+                for binding in table.bindings(from: name) {
+                    switch binding.destination {
+                    case .queue(let queue):
+                        guard let host = hosts[queue], host.durable, host.exclusiveOwner == nil else { continue }
+                        held.append(
+                            .binding(
+                                exchange: storedName(name), queue: storedName(queue), routingKey: binding.routingKey))
+                    case .exchange(let destination):
+                        guard table.exchange(destination)?.durable == true else { continue }
+                        held.append(
+                            .exchangeBinding(
+                                source: storedName(name), destination: storedName(destination),
+                                routingKey: binding.routingKey))
+                    }
+                }
+            }
+            for host in hosts.values where host.durable && host.exclusiveOwner == nil {
+                held.append(.queue(storedName(host.name)))
+            }
+            return held
+        }
+    }
+
     /// Another instance asks for durable queue `name`, or this instance lost its claim (`lost`).
     package func releaseRequested(_ name: String, lost: Bool) {
         host(named: name)?.perform { $0.releaseRequested(lost: lost) }

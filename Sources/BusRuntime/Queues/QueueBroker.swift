@@ -27,7 +27,7 @@ package final class QueueBroker: @unchecked Sendable {
     let lock = NIOLock()
     // Guarded by `lock`.
     var table: ExchangeTable
-    private var hosts: [String: QueueHost] = [:]
+    var hosts: [String: QueueHost] = [:]
     /// Moves on with every change of exchanges, bindings or queues (under `lock`): a `QueueRouteCache`
     /// keeps its routes only while it stays put.
     private let generationCounter = ManagedAtomic<UInt64>(0)

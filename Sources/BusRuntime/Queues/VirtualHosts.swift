@@ -21,13 +21,13 @@ package final class VirtualHosts: Sendable {
         }
         self.brokers = brokers
         self.root = brokers["/"]!
-        if let sharing = bus.store?.sessionOwnership { listen(to: sharing) }
+        if let store = bus.store, let sharing = store.sessionOwnership { listen(to: sharing, store: store) }
     }
 
     /// Several instances share the store: durable queues are owned by one of them at a time
     /// (`QueueHost+Sharing.swift`); the brokers hear when another instance stored messages for a queue
     /// served here, or asks for one.
-    private func listen(to sharing: any StoreSessionOwnership) {
+    private func listen(to sharing: any StoreSessionOwnership, store: any Store) {
         let prefix = StoreOwnedResource.name(kind: "amqp-queue", "")
         sharing.onResourceReleaseRequested { [self] resource, lost in
             guard resource.hasPrefix(prefix) else { return }
@@ -38,14 +38,29 @@ package final class VirtualHosts: Sendable {
             let (virtualHost, name) = StoredResourceName.split(stored)
             broker(virtualHost)?.messagesForwarded(to: name)
         }
-        // Declarations announced while the listening connection was down: read again (deletions missed
-        // then are not known: docs/storage.md, "Left").
-        sharing.onListenResumed { [self] in reloadTopology(sharing) }
+        // Changes announced while the listening connection was down: read again.
+        sharing.onListenResumed { [self] in resynchronize(sharing, store: store) }
         sharing.listen(QueueBroker.topologyChannel) { [self] payload in
             let (slot, deletion) = QueueTopologyDeletion.parse(payload)
             guard slot != "\(sharing.instanceSlot)" else { return }
             if let deletion { reload.withLockedValue { $0.deletions.append(deletion) } }
             reloadTopology(sharing)
+        }
+    }
+
+    /// The listening connection is back: declarations missed meanwhile are taken up by a read, and so are
+    /// deletions — everything durable held here is a deletion candidate, which the read drops unless the
+    /// store still holds it. The candidates are taken before two barrier commits: their own writes (a
+    /// declaration here is stored right after the broker's table takes it) commit before the second, so
+    /// the read after it never mistakes a declaration of this instance's for one deleted elsewhere.
+    private func resynchronize(_ sharing: any StoreSessionOwnership, store: any Store) {
+        let held = brokers.values.flatMap { $0.storedTopology() }
+        let barrier = StoreWrite.notify(channel: "switchboard_barrier", payload: "")
+        store.submit([barrier]) { [self] _ in
+            store.submit([barrier]) { [self] _ in
+                reload.withLockedValue { $0.deletions.append(contentsOf: held) }
+                reloadTopology(sharing)
+            }
         }
     }
 

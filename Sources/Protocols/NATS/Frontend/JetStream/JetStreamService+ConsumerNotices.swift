@@ -40,7 +40,47 @@ extension JetStreamService {
             guard lines.count == 4, lines[0] != slot else { return }
             consumerAnnounced(stream: String(lines[1]), name: String(lines[2]), record: lines[3])
         }
+        // Creations and deletions announced while the listening connection was down were missed: the
+        // store's records say what they were.
+        claims.onListenResumed { [self] in
+            claims.loadRecords(ofStream: JetStreamStreamConfig.consumerStoreName) { [self] result in
+                guard case .success(let records?) = result else { return }
+                catchUp(records)
+            }
+        }
     }
+
+    /// Takes the durable consumers' records as the store holds them (the newest of each consumer's subject
+    /// counts): a consumer created elsewhere is taken up, one made again elsewhere replaces the copy here,
+    /// and one deleted elsewhere (an empty record) goes — unless the copy here was created after that
+    /// deletion was stored (made here since; its own record is on its way).
+    func catchUp(_ records: [BusMessage]) {
+        var newest: [String: BusMessage] = [:]
+        for record in records where record.topic.name.hasPrefix(Self.consumerPrefix) {
+            newest[record.topic.name] = record
+        }
+        for (subject, record) in newest {
+            let path = subject.dropFirst(Self.consumerPrefix.count)
+            guard let slash = path.firstIndex(of: "/") else { continue }
+            let stream = String(path[..<slash])
+            let name = String(path[path.index(after: slash)...])
+            if record.payload.readableBytes > 0 {
+                consumerAnnounced(stream: stream, name: name, record: Substring(String(buffer: record.payload)))
+                continue
+            }
+            let removed = state.withLockedValue { state -> JetStreamConsumer? in
+                guard let existing = state.consumers[stream]?[name], existing.created < record.timestamp else {
+                    return nil
+                }
+                state.consumers[stream]?[name] = nil
+                return existing
+            }
+            if let removed { releaseClaim(of: removed) }
+        }
+    }
+
+    /// The subject prefix of the durable consumers' records in `_jetstream_consumers`.
+    static let consumerPrefix = "$JS/consumers/"
 
     /// A consumer another instance created (`record`) or deleted (empty `record`). A copy here of
     /// another consumer of that name (one deleted there and made again) goes first; one made here under
