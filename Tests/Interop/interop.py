@@ -15,6 +15,8 @@ import re
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -127,6 +129,45 @@ def tail(path: Path, max_lines: int = 60) -> str:
 # --------------------------------------------------------------------------- server
 
 
+_WATCHDOG_SCRIPT = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
+for group in groups:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+_watchdog: subprocess.Popen[str] | None = None
+_watchdog_lock = threading.Lock()
+
+
+def _tell_watchdog(line: str) -> None:
+    """A process of its own holds the process groups of the servers this pytest process started, and
+    kills those still there once its stdin closes — when this process ends, even through pytest-timeout's
+    `os._exit`, which runs no fixture teardown (a timed-out test's servers were left running before)."""
+    global _watchdog
+    with _watchdog_lock:
+        if _watchdog is None or _watchdog.poll() is not None:
+            _watchdog = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG_SCRIPT], stdin=subprocess.PIPE, text=True, start_new_session=True
+            )
+        with contextlib.suppress(BrokenPipeError):
+            _watchdog.stdin.write(line + "\n")
+            _watchdog.stdin.flush()
+
+
+def watch_process_group(pid: int) -> None:
+    """Kill process group `pid` when this pytest process ends, unless `unwatch_process_group` came first."""
+    _tell_watchdog(f"+{pid}")
+
+
+def unwatch_process_group(pid: int) -> None:
+    _tell_watchdog(f"-{pid}")
+
+
 class Server:
     """One `switchboard serve` process on a free loopback port."""
 
@@ -236,6 +277,8 @@ class Server:
         log = open(self.log_path, "ab")
         log.write(f"$ {' '.join(self.command())}\n".encode())
         log.flush()
+        if self.proc is not None:
+            unwatch_process_group(self.proc.pid)  # started again: the old group is gone, its id reusable
         self.proc = subprocess.Popen(
             self.command(),
             stdin=subprocess.DEVNULL,
@@ -245,6 +288,7 @@ class Server:
             cwd=str(self.workdir),
             start_new_session=True,
         )
+        watch_process_group(self.proc.pid)
         log.close()
         self.wait_healthy()
         return self
@@ -324,6 +368,7 @@ class Server:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.proc.wait(timeout=STOP_TIMEOUT)
         self.exit_code = self.proc.returncode
+        unwatch_process_group(self.proc.pid)
         self.session.close()
 
     def tail(self, max_lines: int = 60) -> str:
