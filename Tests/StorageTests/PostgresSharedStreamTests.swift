@@ -147,4 +147,48 @@ import Testing
             #expect(heard.withLockedValue { $0 } == ["after"])
         }
     }
+
+    /// A stream partition's appends are fenced as a durable log's (`PostgresSharedHistoryTests
+    /// .appendsOfAWriterFencedOutFailAndAreNotStored`): A's queued append after B claimed and fenced the
+    /// partition fails, and the partition holds B's record at that offset; A's appends to another
+    /// partition it never fenced still commit.
+    @Test func streamAppendsOfAWriterFencedOutFail() async throws {
+        try await withTwoInstances { a, b, _, _ in
+            let configuration = try StoreTests.streamConfiguration("fenced", partitions: 2)
+            let setup: [StoreWrite] =
+                [.saveStream(configuration)]
+                + (0..<2).map { .saveStreamPartition(stream: "fenced", partition: $0, epoch: "e1", lastOffset: 0) }
+            #expect(await PostgresStoreTests.write(a, setup) == nil)
+            let resource = StoreOwnedResource.name(kind: StoreOwnedResource.streamWriterKind, "fenced\u{0}1")
+            #expect(
+                StoreOwnedResource.writerResource(of: .appendStream(try StoreTests.streamMessage("fenced", 1, 1)))
+                    == resource)
+            #expect(await PostgresSessionOwnershipTests.claim(a, resource))
+            #expect(await PostgresSharedHistoryTests.fence(a, resource))
+            #expect(
+                await PostgresStoreTests.write(a, [.appendStream(try StoreTests.streamMessage("fenced", 1, 1))]) == nil)
+
+            a.sessionOwnership!.release(resource)
+            #expect(await PostgresSessionOwnershipTests.claim(b, resource))
+            #expect(await PostgresSharedHistoryTests.fence(b, resource))
+            var mine = try StoreTests.streamMessage("fenced", 1, 2)
+            mine.message = BusMessage(topic: try Topic("orders/2"), payload: ByteBuffer(string: "from b"), timestamp: 2)
+            #expect(await PostgresStoreTests.write(b, [.appendStream(mine)]) == nil)
+            let refused = await PostgresStoreTests.write(
+                a, [.appendStream(try StoreTests.streamMessage("fenced", 1, 2))])
+            #expect((refused as? StoreWriterFenced)?.resources == [resource])
+            #expect(
+                await PostgresStoreTests.write(a, [.appendStream(try StoreTests.streamMessage("fenced", 0, 1))]) == nil)
+
+            let change = try #require(
+                try await withCheckedThrowingContinuation { continuation in
+                    b.sessionOwnership!.loadStream("fenced", after: [0, 0], epochs: ["e1", "e1"], kept: false) {
+                        continuation.resume(with: $0)
+                    }
+                })
+            #expect(change.partitions[1].records.map(\.offset) == [1, 2])
+            #expect(change.partitions[1].records.last.map { String(buffer: $0.message.payload) } == "from b")
+            #expect(change.partitions[0].records.map(\.offset) == [1])
+        }
+    }
 }
