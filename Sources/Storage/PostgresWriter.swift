@@ -78,13 +78,13 @@ final class PostgresWriter: @unchecked Sendable {
     private func fenceCheck(_ writes: [StoreWrite], into statements: inout Statements)
         -> (rows: EventLoopFuture<PostgresQueryResult>, expected: [String: Int64])?
     {
-        guard let fences else { return nil }
-        var resources: Set<String> = []
+        guard let fences, !fences.isEmpty else { return nil }
+        var writers: Set<StoreOwnedResource.Writer> = []
         for write in writes {
-            if let resource = StoreOwnedResource.writerResource(of: write) { resources.insert(resource) }
+            if let writer = StoreOwnedResource.writer(of: write) { writers.insert(writer) }
         }
-        guard !resources.isEmpty else { return nil }
-        let expected = fences.tokens(of: resources)
+        guard !writers.isEmpty else { return nil }
+        let expected = fences.tokens(of: Set(writers.map(\.resource)))
         guard !expected.isEmpty else { return nil }
         let names = expected.keys.sorted().map { ByteBuffer(string: $0) }
         let rows = statements.connection.query(

@@ -131,10 +131,30 @@ package enum StoreOwnedResource {
     /// back its failed appends, and where it cannot it starts a new epoch, whose reset must not empty the
     /// log the new writer continues.
     package static func writerResource(of write: StoreWrite) -> String? {
+        writer(of: write)?.resource
+    }
+
+    /// The writer claim an append belongs to, before its name is made: a commit's appends go to a few
+    /// logs or partitions many times each, so they are told apart by this key and named once each.
+    package enum Writer: Hashable {
+        case log(topic: String)
+        case partition(stream: String, index: Int)
+
+        /// The claim's name (`name(kind:_:)`).
+        package var resource: String {
+            switch self {
+            case .log(let topic): StoreOwnedResource.name(kind: historyWriterKind, topic)
+            case .partition(let stream, let index):
+                StoreOwnedResource.name(kind: streamWriterKind, stream + "\u{0}" + String(index))
+            }
+        }
+    }
+
+    /// `writerResource(of:)`'s key.
+    package static func writer(of write: StoreWrite) -> Writer? {
         switch write {
-        case .appendLog(let topic, _, _, _), .resetLog(let topic, _): name(kind: historyWriterKind, topic.name)
-        case .appendStream(let message):
-            name(kind: streamWriterKind, message.stream + "\u{0}" + String(message.partition))
+        case .appendLog(let topic, _, _, _), .resetLog(let topic, _): .log(topic: topic.name)
+        case .appendStream(let message): .partition(stream: message.stream, index: message.partition)
         default: nil
         }
     }

@@ -10,6 +10,9 @@ final class WriterFences: Sendable {
         tokens.withLockedValue { $0[resource] = token }
     }
 
+    /// Whether no writer claim was fenced here: nothing to check.
+    var isEmpty: Bool { tokens.withLockedValue { $0.isEmpty } }
+
     /// The tokens of those of `resources` fenced here (a resource never claimed here has none and is not
     /// checked).
     func tokens(of resources: Set<String>) -> [String: Int64] {

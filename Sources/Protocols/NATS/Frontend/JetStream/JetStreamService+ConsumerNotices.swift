@@ -68,14 +68,7 @@ extension JetStreamService {
                 consumerAnnounced(stream: stream, name: name, record: Substring(String(buffer: record.payload)))
                 continue
             }
-            let removed = state.withLockedValue { state -> JetStreamConsumer? in
-                guard let existing = state.consumers[stream]?[name], existing.created < record.timestamp else {
-                    return nil
-                }
-                state.consumers[stream]?[name] = nil
-                return existing
-            }
-            if let removed { releaseClaim(of: removed) }
+            drop(stream: stream, name: name) { $0.created < record.timestamp }
         }
     }
 
@@ -87,23 +80,24 @@ extension JetStreamService {
     /// the same creation time is the same consumer and stays as it is (its state here is newer).
     private func consumerAnnounced(stream: String, name: String, record: Substring) {
         if record.isEmpty {
-            drop(stream: stream, name: name, unless: nil)
+            drop(stream: stream, name: name) { _ in true }
             return
         }
         let message = BusMessage(
             topic: Topic(trusted: "$JS/consumers/\(stream)/\(name)"), payload: ByteBuffer(string: String(record)),
             timestamp: bus.clock())
         let created = (try? JetStreamJSON.object(message.payload)).flatMap { JetStreamJSON.int($0, "created") }
-        drop(stream: stream, name: name, unless: created.map { UInt64(max(0, $0)) })
+        let announced = created.map { UInt64(max(0, $0)) }
+        drop(stream: stream, name: name) { $0.created != announced }
         _ = restoreConsumer(message)
     }
 
-    /// Forgets this instance's copy of a consumer another instance deleted (kept when it was created at
-    /// `created`: the one announced). Nothing is written: the deleting instance stored the deletion. A
-    /// claim held on it goes, so pulls here get 10014 as for any consumer not there.
-    private func drop(stream: String, name: String, unless created: UInt64?) {
+    /// Forgets this instance's copy of a consumer another instance deleted or made again, when `goes`
+    /// says so of it. Nothing is written: the other instance stored the change. A claim held on it goes,
+    /// so pulls here get 10014 as for any consumer not there.
+    private func drop(stream: String, name: String, when goes: (JetStreamConsumer) -> Bool) {
         let removed = state.withLockedValue { state -> JetStreamConsumer? in
-            guard let existing = state.consumers[stream]?[name], existing.created != created else { return nil }
+            guard let existing = state.consumers[stream]?[name], goes(existing) else { return nil }
             state.consumers[stream]?[name] = nil
             return existing
         }
