@@ -327,6 +327,36 @@ def test_a_stream_that_refuses_a_confirmed_publish_nacks_it(make_server):
     assert [m["text"] for m in read(srv, name, 0)["messages"]] == ["first"]
 
 
+@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5.0"])
+def test_a_stream_that_refuses_an_mqtt_qos1_publish_answers_it_at_once(make_server, version):
+    """A stream refusing a QoS 1 publish as it comes (full, discard new) — decided before anything is
+    stored — is answered as a store failure is: 5.0's PUBACK 0x80, 3.1.1's connection closed (it has no
+    refusal code). Before, that answer came inside the publish, before the publish waited for it, and the
+    client never got one. The publishes after it on 5.0 are answered in order."""
+    srv = make_server()
+    name = unique("full")
+    create(srv, name, [f"{name}/#"], max_messages=1, discard="new")
+    pub = Paho(srv.mqtt_port, version)
+    try:
+        first = pub.client.publish(f"{name}/x", "first", qos=1)
+        first.wait_for_publish(5)
+        assert first.is_published() and pub.accepted(first)
+        refused = pub.client.publish(f"{name}/x", "refused: the stream is full", qos=1)
+        if version == V311:
+            assert pub.disconnected.wait(5), "3.1.1: the connection stays open after a refused publish"
+        else:
+            refused.wait_for_publish(5)
+            assert refused.is_published(), "no PUBACK for the refused publish"
+            assert pub.publish_codes[refused.mid] == 0x80, pub.publish_codes[refused.mid]
+            other = pub.client.publish(unique("plain/"), "after", qos=1)
+            other.wait_for_publish(5)
+            assert other.is_published() and pub.accepted(other)
+    finally:
+        pub.client.disconnect()  # also ends the network thread's wait to reconnect (3.1.1)
+        pub.client.loop_stop()
+    assert [m["text"] for m in read(srv, name, 0)["messages"]] == ["first"]
+
+
 def test_stomp_receipts_into_a_stream_survive_kill9(make_server):
     """A STOMP SEND to `/topic/` with a receipt, whose topic a stream captures, is receipted only once the
     stream stored it (stomp.py): after kill -9 every receipted body is in the stream, in order."""

@@ -106,11 +106,13 @@ extension MQTTConnectionHandler {
         while pendingPublishHead < pendingPublishes.count, pendingPublishes[pendingPublishHead].ready {
             let next = pendingPublishes[pendingPublishHead]
             if !next.routed, next.failure == nil, let ack = next.ack, shard.waitsForStorage(next.message.topic) {
-                // Stored for the sessions; now routed, and acknowledged once the streams have it too.
-                pendingPublishes[pendingPublishHead].ack = routeIntoStreams(
+                // Stored for the sessions; now routed, and acknowledged once the streams have it too. The
+                // entry waits before the publish: the streams may answer inside it (a refusal as it comes).
+                pendingPublishes[pendingPublishHead].ack = retainedForStreams(
                     next.message, ack: ack, storedRetain: next.stored)
                 pendingPublishes[pendingPublishHead].routed = true
                 pendingPublishes[pendingPublishHead].ready = false
+                publishIntoStreams(next.message)
                 break
             }
             pendingPublishHead += 1
@@ -157,26 +159,32 @@ extension MQTTConnectionHandler {
         releasePublishes()
     }
 
-    /// Routes a QoS 1/2 publish whose topic streams capture; returns its acknowledgement (with the retained
-    /// outcome), to be sent once `streamsAnswered`.
-    private func routeIntoStreams(_ message: BusMessage, ack: MQTTAckPacket, storedRetain: Bool) -> MQTTAckPacket {
+    /// Retains a QoS 1/2 publish whose topic streams capture; returns its acknowledgement with the retained
+    /// outcome, to be sent once `streamsAnswered` (`publishIntoStreams`).
+    private func retainedForStreams(_ message: BusMessage, ack: MQTTAckPacket, storedRetain: Bool) -> MQTTAckPacket {
         var ack = ack
         if message.headers.retain, !services.retained.retain(message, persist: !storedRetain), version == .v5 {
             ack.reasonCode = .quotaExceeded
         }
-        shard.publish(message, placement: nil) { [self] acks in
-            streamsAnswered(acks)
-        }
         return ack
     }
 
+    /// Routes a publish whose pending entry (routed, not ready) is in place: the streams' answer readies it,
+    /// later or at once — a refusal decided before any store is given inside this call.
+    private func publishIntoStreams(_ message: BusMessage) {
+        shard.publish(message, placement: nil) { [self] acks in
+            streamsAnswered(acks)
+        }
+    }
+
     /// Retains, routes and acknowledges a publish. `storedRetain`: the retained change is already stored.
-    /// A QoS 1/2 publish into a stream is acknowledged once the stream stored it (`routeIntoStreams`).
+    /// A QoS 1/2 publish into a stream is acknowledged once the stream stored it (`publishIntoStreams`).
     private func route(_ message: BusMessage, ack: MQTTAckPacket?, storedRetain: Bool) {
         if let ack, shard.waitsForStorage(message.topic) {
-            let answer = routeIntoStreams(message, ack: ack, storedRetain: storedRetain)
+            let answer = retainedForStreams(message, ack: ack, storedRetain: storedRetain)
             pendingPublishes.append(
                 PendingPublish(message: message, ack: answer, stored: false, ready: false, routed: true))
+            publishIntoStreams(message)
             return
         }
         var code = MQTTReasonCode.success
