@@ -134,6 +134,19 @@ extension LoopShard {
         _ message: BusMessage, streams: [StreamBox], placement: StreamPlacement?,
         acknowledged: (([StreamAppendAck]) -> Void)?
     ) {
+        // Several instances share the store: a partition another instance writes is claimed first.
+        if bus.streams.sharing != nil, holdsCapture(into: streams) {
+            return hold(
+                HeldCapture(message: message, streams: streams, placement: placement, acknowledged: acknowledged))
+        }
+        captureNow(message, streams: streams, placement: placement, acknowledged: acknowledged)
+    }
+
+    /// `capture` once the partitions may be appended to here (or the wait for them is over).
+    func captureNow(
+        _ message: BusMessage, streams: [StreamBox], placement: StreamPlacement?,
+        acknowledged: (([StreamAppendAck]) -> Void)?
+    ) {
         let prepared = bus.streams.prepareAppends(message, streams: streams, placement: placement)
         let waiting = prepared.reduce(0) { $0 + ($1.pending == nil ? 0 : 1) }
         guard waiting > 0 else {

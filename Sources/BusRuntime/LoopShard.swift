@@ -132,6 +132,11 @@ package final class LoopShard: @unchecked Sendable {
     var awaitingWriter: [ObjectIdentifier: AwaitingWriter] = [:]
     /// Stream appends waiting for the store, stored in one batch at the hand-off (LoopShard+Streams).
     var pendingStreamAppends: [PendingStreamAppend] = []
+    /// Stream captures waiting for writer claims, in capture order, and how many of them each stream has
+    /// (several instances share the store; LoopShard+StreamWriter.swift). Empty on a single instance.
+    var heldCaptures: [HeldCapture] = []
+    var heldCaptureHead = 0
+    var heldStreams: [ObjectIdentifier: Int] = [:]
     /// Acknowledged publishes (`publish(_:placement:acknowledged:)`) whose answers are not given yet, in
     /// publish order from `awaitingHead`: streams' stores and acceptors finish in any order, answers
     /// leave in publish order (a protocol matches them to its publishes by order).

@@ -19,6 +19,7 @@ from nats.js import api
 from nats.js.errors import NotFoundError
 
 from interop import run, unique
+from mqtt_client import V5, Paho
 from test_kafka_rest import Kafka, b64
 from test_storage_crash import kill9
 from test_storage_postgres import PostgresServer, postgres  # noqa: F401  (the fixture)
@@ -106,6 +107,47 @@ def test_a_topic_produced_on_a_is_listed_and_consumed_on_b_and_both_produce_once
     assert on_a.call("POST", on_a.instance(group_a, "reader") + "/assignments", partitions).status_code == 204
     on_a_records = read_all(on_a, group_a, "reader", 39)
     assert [(r["offset"], r["value"]) for r in on_a_records] == [(r["offset"], r["value"]) for r in got + rest]
+
+
+def test_an_mqtt_publish_a_stream_captures_waits_for_the_partitions_claim_on_either_instance(
+    make_server, postgres  # noqa: F811
+):
+    """A publish a `file` stream captures, on an instance that does not hold the partition's writer claim
+    (the other one wrote it last, or nobody has since start), waits for the claim and is stored at the next
+    offset: its MQTT 5 PUBACK is a success, never the refusal 0x80 it was before."""
+    a, b = shared(make_server, postgres)
+    on_a, on_b = Kafka(a), Kafka(b)
+    topic = unique("captured")
+    assert offsets_of(on_a.produce(topic, [{"value": b64("k0")}], partition=0)) == [0]
+    assert eventually(lambda: topic in on_b.call("GET", "/topics").json()), on_b.call("GET", "/topics").text
+
+    publishers = {"a": Paho(a.mqtt_port, V5), "b": Paho(b.mqtt_port, V5)}
+    sent = []
+    try:
+        # The first publish on B after its start, then the claim passing back and forth each time.
+        for i in range(6):
+            tag = "b" if i % 2 == 0 else "a"
+            paho = publishers[tag]
+            info = paho.client.publish(topic, f"{tag}{i}", qos=1)
+            info.wait_for_publish(TIMEOUT)
+            assert info.is_published(), f"publish {i} on {tag} not acknowledged"
+            assert paho.accepted(info), f"publish {i} on {tag} refused: {paho.publish_codes.get(info.mid)}"
+            sent.append(f"{tag}{i}")
+    finally:
+        for paho in publishers.values():
+            paho.disconnect()
+
+    # Each stored once, in order, at the offsets after the produce's: on both instances' readers.
+    config = {"format": "binary", "auto.offset.reset": "earliest"}
+    partitions = {"partitions": [{"topic": topic, "partition": 0}]}
+    for kafka in (on_a, on_b):
+        group = unique("group")
+        kafka.consumer(group, name="reader", **config)
+        assert kafka.call("POST", kafka.instance(group, "reader") + "/assignments", partitions).status_code == 204
+        got = read_all(kafka, group, "reader", 7)
+        assert [(r["offset"], r["value"]) for r in got] == [(0, b64("k0"))] + [
+            (i + 1, b64(value)) for i, value in enumerate(sent)
+        ]
 
 
 async def connect(server):
