@@ -11,6 +11,10 @@ package protocol BusEngine: AnyObject, Sendable {
     /// A publication made on this instance, or a presence join or leave announced here, from the
     /// publishing loop, in publish order per loop.
     func forward(_ message: BusMessage)
+    /// A publication of a durable log the instances share through the store (`HistorySharing`), once this
+    /// instance, its writer, stored it: sent to the others with its position, for their subscribers only
+    /// (their copies of the log follow the store).
+    func forwardStored(_ message: BusMessage)
     /// A local subscription to `filter` was added (`delta` 1) or removed (-1).
     func interestChanged(_ filter: TopicFilter, delta: Int)
     /// Whether this instance's members of the shared group `key` (its name, U+001F, its pattern) take

@@ -33,6 +33,9 @@ extension LoopShard {
         for item in batch {
             if item.log.appendStored(item.message, now: bus.clock()) {
                 let result = route(item.message, plan: plan(for: item.message.topic))
+                // Instances joined by an engine and sharing the log through the store: the others deliver
+                // it, positioned, now that it is stored (their copies follow the store).
+                if let engine, bus.historySharing != nil, !item.message.isRemote { engine.forwardStored(item.message) }
                 item.completion?(result)
             } else {
                 // Stored into an epoch a failure already ended: not part of the log.

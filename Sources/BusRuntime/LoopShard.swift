@@ -300,7 +300,13 @@ package final class LoopShard: @unchecked Sendable {
                     message, limits: limits, from: eventLoop, routed: { handover.value?($0) }, answered: nil)
                 return nil
             }
-            engine.forward(message)
+            // A durable log the instances share through the store has one writer, which numbers the
+            // message: it goes to the other instances once stored, with its position (`durableStored`).
+            if !(bus.historySharing != nil && Self.isStoredInLog(message)
+                && (plan.log?.durable ?? bus.history.policy.limits(for: message.topic)?.durable ?? false))
+            {
+                engine.forward(message)
+            }
         }
         return publish(message, here: plan, whenDeferred: whenDeferred)
     }
@@ -376,6 +382,9 @@ package final class LoopShard: @unchecked Sendable {
         _ message: BusMessage, plan: MatchPlan, completion: ((PublishResult) -> Void)?
     ) -> PublishResult? {
         guard let log = plan.log, Self.isStoredInLog(message) else { return route(message, plan: plan) }
+        // Another instance's message of a durable log the instances share through the store: that instance
+        // stored it, and this copy follows the store (`HistorySharing`); only delivered here, positioned.
+        if log.durable, message.isRemote, bus.historySharing != nil { return route(message, plan: plan) }
         if log.durable, bus.store != nil {
             // Reserved only here in the order of publishing: behind publications waiting for the writer
             // claim, or when this instance does not hold it (several instances share the store).

@@ -78,6 +78,18 @@ import Testing
         }
     }
 
+    /// What `forwardStored` publishes for a durable log's stored message: its position in front of the
+    /// frame, read back as the shared log's appends are; without a position, the frame alone.
+    @Test func aStoredMessageIsPublishedBehindItsPosition() throws {
+        let message = BusMessage(topic: try Topic("ledger/a"), payload: ByteBuffer(string: "x"), timestamp: 1)
+        var frame = RedisBusFrame.encode(message, instance: "inst")
+        RedisBusFrame.setSequence(4, in: &frame, instance: "inst")
+        let stored = RedisBusEngine.Outgoing(frame: frame, position: LogPosition(offset: 7, epoch: "e1"))
+        let decoded = try #require(RedisBusFrame.decodePositioned(stored.payload))
+        #expect(decoded.position == LogPosition(offset: 7, epoch: "e1") && decoded.sequence == 4)
+        #expect(RedisBusEngine.Outgoing(frame: frame).payload == frame)
+    }
+
     @Test func presenceEventsAndControlFramesRoundTrip() throws {
         let info = PresenceInfo(
             clientID: "c9", userID: "alice", name: nil, protocolName: "mqtt", connectedAt: 1_700_000_000.25,

@@ -106,8 +106,8 @@ extension RedisBusEngine {
                 continue
             }
             let channel = topicChannel(route.topic)
-            keyed.append((Self.shardPublish(channel, frame), channel))
-            for inbox in inboxes { keyed.append((Self.shardPublish(inbox, frame), inbox)) }
+            keyed.append((Self.shardPublish(channel, item.payload), channel))
+            for inbox in inboxes { keyed.append((Self.shardPublish(inbox, item.payload), inbox)) }
         }
         if !control.isEmpty {
             for reply in client.send(batch: control) { reply.whenFailure { [logger] in Self.logFailure(logger, $0) } }

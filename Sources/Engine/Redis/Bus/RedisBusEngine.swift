@@ -32,6 +32,17 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     struct Outgoing {
         var frame: ByteBuffer
         var append: SharedAppend?
+        /// A durable log's position, given by the store (`forwardStored`): published in front of the frame
+        /// as `switchboard_append` publishes a shared log's.
+        var position: LogPosition? = nil
+
+        /// What is published: the frame, behind its position when it has one (`RedisBusFrame.decodePositioned`).
+        var payload: ByteBuffer {
+            guard let position else { return frame }
+            var payload = ByteBuffer(string: "P\(position.offset) \(position.epoch)\n")
+            payload.writeImmutableBuffer(frame)
+            return payload
+        }
     }
 
     struct Pending {
@@ -189,13 +200,17 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         send(RedisBusFrame.encode(message, instance: instanceID))
     }
 
+    package func forwardStored(_ message: BusMessage) {
+        send(RedisBusFrame.encode(message, instance: instanceID), position: message.position)
+    }
+
     /// Numbers `frame` and queues it for the next flush.
-    func send(_ frame: ByteBuffer, append: SharedAppend? = nil) {
+    func send(_ frame: ByteBuffer, append: SharedAppend? = nil, position: LogPosition? = nil) {
         var frame = frame
         let schedule = lock.withLockedValue { pending -> Bool in
             pending.sequence += 1
             RedisBusFrame.setSequence(pending.sequence, in: &frame, instance: instanceID)
-            pending.frames.append(Outgoing(frame: frame, append: append))
+            pending.frames.append(Outgoing(frame: frame, append: append, position: position))
             if pending.flushScheduled { return false }
             pending.flushScheduled = true
             return true
@@ -234,7 +249,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
                 continue
             }
             let channel = route.kind == .message ? prefix + route.topic : controlChannel
-            commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: channel), frame]))
+            commands.append(RESPCommand([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: channel), item.payload]))
             if route.kind == .retained { commands.append(retainedCommand(frame, topic: route.topic)) }
         }
         let replies = client.send(batch: commands)

@@ -1,0 +1,153 @@
+"""Issue 23 with issue 24's store: three instances joined through one redis-server (`--engine`) and sharing
+one PostgreSQL database (`shared_instances=true`), as docs/operations.md deploys them. Redis routes live
+messages between the instances; the database holds what must outlive any of them. With stock clients:
+
+- a durable topic log (`--durable-history`) is one log for the three: a WebSocket subscriber on B gets,
+  live, what MQTT on A and HTTP on C publish, at consecutive offsets of one epoch; after it drops it
+  recovers on C exactly what it missed, then live again;
+- a persistent MQTT session moves with its client: made on A, offline while B and C publish to it, it
+  resumes on C with every message once, in order; then A's publishes reach it on C live;
+- the client identifier connecting on another instance ends the connection on the first (0x8E), and the
+  session the second one resumes is the one the first left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from interop import is_message, open_ws, run, unique
+from mqtt_client import V5, V311, VERSIONS, Paho
+from test_redis_scaleout import redis_server  # noqa: F401 (the fixture)
+from test_storage_crash import persistent
+from test_storage_postgres import PostgresServer, postgres  # noqa: F401  (the fixture)
+
+import pytest
+
+HISTORY = "ledger/#=1000"
+
+
+def instances(make_server, redis_url: str, postgres: PostgresServer):  # noqa: F811
+    args = ["--engine", redis_url, "--storage", postgres.url + "&shared_instances=true",
+            "--durable-history", HISTORY]
+    return [make_server({}, args=args) for _ in range(3)]
+
+
+def test_a_durable_log_is_one_log_live_and_recovered_across_redis_joined_instances(
+    make_server, redis_server, postgres  # noqa: F811
+):
+    a, b, c = instances(make_server, redis_server[0], postgres)
+    channel = f"ledger/{unique()}"
+
+    async def body():
+        first = await open_ws(b.ws_url)
+        opening = await first.subscribe(channel)
+        assert opening["offset"] == 0, opening
+        await asyncio.sleep(0.3)  # B's interest reaches Redis
+        mqtt_a = Paho(a.mqtt_port, V5)
+        try:
+            for n in range(1, 4):
+                await asyncio.to_thread(mqtt_a.publish, channel, f'{{"n": {n}}}', 1)
+            for n in range(4, 6):
+                await c.apublish(channel, {"n": n})
+            got = await first.messages(channel, 5)
+            assert [m["data"]["n"] for m in got] == [1, 2, 3, 4, 5], got
+            assert [m["offset"] for m in got] == [1, 2, 3, 4, 5], got
+            # One epoch: the writer's. (B's copy was empty when its subscriber opened, and B is not the
+            # log's writer: the epoch it named then is replaced by the stored log's, with nothing lost.)
+            epochs = {m["epoch"] for m in got}
+            assert len(epochs) == 1, got
+            epoch = epochs.pop()
+            first.abort()
+
+            # Missed while away: two on A over MQTT, two over HTTP on B.
+            for n in range(6, 8):
+                await asyncio.to_thread(mqtt_a.publish, channel, f'{{"n": {n}}}', 1)
+            for n in range(8, 10):
+                await b.apublish(channel, {"n": n})
+        finally:
+            mqtt_a.disconnect()
+
+        second = await open_ws(c.ws_url)
+        deadline = time.monotonic() + 10
+        while True:
+            resumed = await second.subscribe(channel, recover={"offset": 5, "epoch": epoch})
+            assert resumed["recovered"] is True, resumed
+            if len(resumed["messages"]) >= 4 or time.monotonic() > deadline:
+                break
+            # C's copy of the log follows the writer's commits a notification's round trip later.
+            await second.expect({"type": "unsubscribe", "channel": channel}, "unsubscribed")
+            await asyncio.sleep(0.05)
+        assert [m["offset"] for m in resumed["messages"]] == [6, 7, 8, 9], resumed
+        assert [m["data"]["n"] for m in resumed["messages"]] == [6, 7, 8, 9], resumed
+        # Live again, from any instance, continuing the offsets once.
+        await asyncio.sleep(0.3)
+        await a.apublish(channel, {"n": 10})
+        live = await second.message(channel)
+        assert live["data"] == {"n": 10} and live["offset"] == 10 and live["epoch"] == epoch, live
+        await asyncio.sleep(0.3)
+        assert second.pending(is_message(channel)) == [], f"duplicates: {second.pending()}"
+        await second.close()
+
+    run(body())
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=["3.1.1", "5.0"])
+def test_a_persistent_mqtt_session_moves_with_its_client_between_redis_joined_instances(
+    make_server, redis_server, postgres, version  # noqa: F811
+):
+    a, b, c = instances(make_server, redis_server[0], postgres)
+    topic = f"orders/{unique()}"
+    cid = unique("mover")
+    sub = persistent(a.mqtt_port, version, cid)
+    sub.subscribe(topic, qos=1)
+    sub.disconnect()
+
+    publishers = [Paho(server.mqtt_port, V311) for server in (b, c)]
+    try:
+        for n in range(10):
+            publishers[n % 2].publish(topic, f"m{n}", qos=1)  # returns once acknowledged
+    finally:
+        for publisher in publishers:
+            publisher.disconnect()
+
+    moved = persistent(c.mqtt_port, version, cid)
+    try:
+        assert moved.session_present, "the session made on A was not found on C"
+        got = [m.payload.decode() for m in moved.get_many(10, timeout=10)]
+        assert got == [f"m{n}" for n in range(10)], got
+        # Live now: published on A, routed through Redis to the session on C, once.
+        on_a = Paho(a.mqtt_port, V5)
+        on_a.publish(topic, "live", qos=1)
+        on_a.disconnect()
+        assert moved.get(timeout=10).payload == b"live"
+        time.sleep(0.5)
+        assert moved.messages.empty(), [m.payload for m in list(moved.messages.queue)]
+    finally:
+        moved.disconnect()
+
+
+def test_the_client_id_connecting_on_another_instance_ends_the_first_and_keeps_the_session(
+    make_server, redis_server, postgres  # noqa: F811
+):
+    """[MQTT-3.1.4-3] across instances sharing the store: B's CONNECT ends A's connection (0x8E) and B
+    resumes the session A held, subscriptions and all."""
+    a, b, _ = instances(make_server, redis_server[0], postgres)
+    topic = f"orders/{unique()}"
+    cid = unique("taken")
+    first = persistent(a.mqtt_port, V5, cid)
+    first.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    second = persistent(b.mqtt_port, V5, cid)
+    try:
+        assert first.disconnected.wait(10), "the first connection was not ended"
+        assert first.disconnect_reason is not None and first.disconnect_reason.value == 0x8E, first.disconnect_reason
+        assert second.session_present, "the session A held was not resumed on B"
+        publisher = Paho(a.mqtt_port, V5)
+        publisher.publish(topic, "after the takeover", qos=1)
+        publisher.disconnect()
+        assert second.get(timeout=10).payload == b"after the takeover"
+        assert not second.disconnected.is_set()
+    finally:
+        first.client.loop_stop()
+        second.disconnect()
