@@ -142,6 +142,14 @@ extension LoopShard {
         captureNow(message, streams: streams, placement: placement, acknowledged: acknowledged)
     }
 
+    /// Another instance's publish (brought by the engine) into the streams here, when the instances share
+    /// the store: a `file` stream is the store's, and the publishing instance appended it there (the copy
+    /// here follows the store); a `memory` stream is this instance's own and takes it.
+    func captureRemote(_ message: BusMessage, streams: [StreamBox]) {
+        let own = streams.filter { $0.storage == .memory }
+        if !own.isEmpty { capture(message, streams: own, placement: nil, acknowledged: nil) }
+    }
+
     /// `capture` once the partitions may be appended to here (or the wait for them is over).
     func captureNow(
         _ message: BusMessage, streams: [StreamBox], placement: StreamPlacement?,

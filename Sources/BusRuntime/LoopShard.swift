@@ -197,7 +197,11 @@ package final class LoopShard: @unchecked Sendable {
         let plan = self.plan(for: message.topic)
         // One array count per publish: streams capture from here, on the publisher's loop.
         if !plan.streams.isEmpty, Self.isStoredInLog(message) {
-            capture(message, streams: plan.streams, placement: nil, acknowledged: nil)
+            if message.isRemote, bus.streams.sharing != nil {
+                captureRemote(message, streams: plan.streams)
+            } else {
+                capture(message, streams: plan.streams, placement: nil, acknowledged: nil)
+            }
         }
         if let acceptor = plan.acceptor, !message.isRemote { acceptor.accept(message, from: eventLoop, done: nil) }
         return publish(message, plan: plan, whenDeferred: whenDeferred)

@@ -151,3 +151,44 @@ def test_the_client_id_connecting_on_another_instance_ends_the_first_and_keeps_t
     finally:
         first.client.loop_stop()
         second.disconnect()
+
+
+def test_a_stream_stores_each_publish_once_whichever_instance_hears_it(
+    make_server, redis_server, postgres  # noqa: F811
+):
+    """A `file` stream the instances share through the store captures a publish once, on the instance it
+    was published on: the others hear it through Redis and deliver it, but do not append it again."""
+    from test_kafka_rest import Kafka, b64
+    from test_storage_postgres_shared_streams import eventually, read_all
+
+    a, b, c = instances(make_server, redis_server[0], postgres)
+    on_a, on_c = Kafka(a), Kafka(c)
+    topic = unique("captured")
+    produced = on_a.produce(topic, [{"value": b64("k0")}], partition=0)
+    assert [entry["offset"] for entry in produced["offsets"]] == [0], produced
+    assert eventually(lambda: topic in on_c.call("GET", "/topics").json())
+    # A subscriber on every instance: each instance hears every publish through Redis.
+    subscribers = [Paho(server.mqtt_port, V5) for server in (a, b, c)]
+    for subscriber in subscribers:
+        subscriber.subscribe(topic, qos=1)
+    time.sleep(0.5)  # every instance knows the stream, and the subscriptions reached Redis
+    sent = []
+    publishers = [Paho(server.mqtt_port, V5) for server in (b, c, a)]
+    try:
+        for n in range(6):
+            publishers[n % 3].publish(topic, f"m{n}", qos=1)  # returns once acknowledged (stored)
+            sent.append(f"m{n}")
+        for subscriber in subscribers:
+            assert [m.payload.decode() for m in subscriber.get_many(6, timeout=10)] == sent
+    finally:
+        for client in publishers + subscribers:
+            client.disconnect()
+    time.sleep(1.0)  # an instance appending what it heard would have done so by now
+    group = unique("group")
+    on_a.consumer(group, name="reader", **{"format": "binary", "auto.offset.reset": "earliest"})
+    partitions = {"partitions": [{"topic": topic, "partition": 0}]}
+    assert on_a.call("POST", on_a.instance(group, "reader") + "/assignments", partitions).status_code == 204
+    got = read_all(on_a, group, "reader", 20)
+    assert [(r["offset"], r["value"]) for r in got] == [(0, b64("k0"))] + [
+        (i + 1, b64(value)) for i, value in enumerate(sent)
+    ], got
