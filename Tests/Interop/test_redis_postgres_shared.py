@@ -192,3 +192,39 @@ def test_a_stream_stores_each_publish_once_whichever_instance_hears_it(
     assert [(r["offset"], r["value"]) for r in got] == [(0, b64("k0"))] + [
         (i + 1, b64(value)) for i, value in enumerate(sent)
     ], got
+
+
+def test_a_retained_message_changed_quickly_ends_as_its_last_value_everywhere(
+    make_server, redis_server, postgres  # noqa: F811
+):
+    """Twenty retained values in quick succession on A: every instance, and an instance started after
+    them (it reads the store), hands a new subscriber the last one — no instance's late copy of an older
+    value overwrites it in the store."""
+    a, b, c = instances(make_server, redis_server[0], postgres)
+    topic = f"state/{unique()}"
+    watchers = [Paho(server.mqtt_port, V5) for server in (b, c)]
+    for watcher in watchers:
+        watcher.subscribe(topic, qos=1)  # B and C hear every change through Redis
+    time.sleep(0.5)
+    publisher = Paho(a.mqtt_port, V5)
+    try:
+        for n in range(20):
+            publisher.client.publish(topic, f"r{n}", qos=1, retain=True)
+        last = publisher.client.publish(topic, "r20", qos=1, retain=True)
+        last.wait_for_publish(10)
+        for watcher in watchers:
+            watcher.get_many(21, timeout=10)
+    finally:
+        publisher.disconnect()
+        for watcher in watchers:
+            watcher.disconnect()
+    time.sleep(1.0)
+    later = instances(make_server, redis_server[0], postgres)[0]
+    for server in (a, b, c, later):
+        fresh = Paho(server.mqtt_port, V5)
+        try:
+            fresh.subscribe(topic, qos=1)
+            got = fresh.get(timeout=10)
+            assert got.payload == b"r20" and got.retain, (server.http_url, got.payload)
+        finally:
+            fresh.disconnect()
