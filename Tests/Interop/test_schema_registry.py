@@ -147,6 +147,15 @@ def test_error_codes(registry):
     assert response.status_code == 415 and response.json()["error_code"] == 415
 
 
+def test_invalid_subjects_are_42208(registry):
+    """Confluent's QualifiedSubject.isValidSubject, checked when registering: a subject with a control
+    character (sent percent-encoded), or one of the names it keeps (`__GLOBAL`, `__EMPTY`), is 42208."""
+    for subject in ("bad%01subject", "tab%09bed", "line%0Abreak", "__GLOBAL", "__EMPTY"):
+        registry.error(42208, "POST", f"/subjects/{subject}/versions", {"schema": json.dumps(USER)})
+    assert registry.ok("GET", "/subjects") == []
+    assert registry.register("__GLOBAL-ish", USER) > 0  # only the exact names are kept
+
+
 def test_soft_and_permanent_deletes(registry):
     s = unique("del")
     id1 = registry.register(s, USER)
