@@ -3,8 +3,9 @@ and `protobuf.v2` produce registers the embedded schema under `<topic>-value` (o
 `value_schema_id`), validates each record, and stores Confluent's wire format (magic byte + id + payload),
 which fastavro reads back from the stream; a consumer instance of the same format gets the JSON values
 back; keys go through `key_schema`/`key_schema_id` to `<topic>-key` and land where Kafka's partitioner puts
-their framed bytes; the protobuf frames are read and written by protobuf's own runtime (PyPI); an
-incompatible schema is refused with 409; and records cross to WebSocket subscribers and back."""
+their framed bytes; the protobuf frames are read and written by protobuf's own runtime (PyPI); a schema
+the registry refuses (incompatible, unknown id, an id the topic's subject does not hold) is kafka-rest's
+42207; and records cross to WebSocket subscribers and back."""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def test_avro_produce_registers_stores_confluent_frames_and_consumes_as_json(ser
     assert r.status_code == 200 and r.json()["value_schema_id"] == schema_id, r.text
     records = consume_all(kafka, unique("g"), "avro", topic, 3, AVRO)
     assert [rec["value"] for rec in records] == values + [{"sensor": "c", "celsius": 0.0}]
-    # A record that does not fit: 42203; an incompatible new schema (BACKWARD): 409.
+    # A record that does not fit: 42203; an incompatible new schema (BACKWARD): the registry's 409, which the
+    # proxy answers as kafka-rest's SchemaManagerImpl does, 42207 (test_registry_refusals_are_42207).
     r = kafka.call("POST", f"/topics/{topic}", {"value_schema_id": schema_id, "records": [{"value": {"sensor": 1}}]},
                    AVRO)
     assert r.status_code == 422 and r.json()["error_code"] == 42203, r.text
@@ -94,7 +96,7 @@ def test_avro_produce_registers_stores_confluent_frames_and_consumes_as_json(ser
                            "fields": [{"name": "sensor", "type": "string"}, {"name": "humidity", "type": "int"}]})
     r = kafka.call("POST", f"/topics/{topic}", {"value_schema": breaking, "records": [{"value": {"sensor": "x",
                                                                                              "humidity": 4}}]}, AVRO)
-    assert r.status_code == 409 and r.json()["error_code"] == 409, r.text
+    assert r.status_code == 422 and r.json()["error_code"] == 42207, r.text
 
 
 def test_jsonschema_and_protobuf_formats_round_trip(server):
@@ -338,6 +340,36 @@ def test_value_schema_id_for_jsonschema_and_protobuf(server):
                        content_type)
         assert r.status_code == 422 and r.json()["error_code"] == 42203, r.text
         assert [rec["value"] for rec in consume_all(kafka, unique("g"), fmt, topic, 2, content_type)] == [first, second]
+
+
+def test_registry_refusals_are_42207(server):
+    """kafka-rest's SchemaManagerImpl turns every registry failure into 42207 ("Error serializing message."),
+    HTTP 422: a schema it will not register, an id it does not know, an id the topic's subject does not
+    hold (getSchemaVersion). A schema that does not parse is 42205 before the registry is asked."""
+    kafka = Kafka(server)
+    topic, other = unique("refused"), unique("other")
+    r = kafka.call("POST", f"/topics/{topic}", {"value_schema": READING, "records": [{"value": {"sensor": "a",
+                                                                                              "celsius": 1.0}}]}, AVRO)
+    assert r.status_code == 200, r.text
+    breaking = json.dumps({"type": "record", "name": "Reading", "namespace": "sensors",
+                           "fields": [{"name": "kelvin", "type": "double"}]})
+    r = kafka.call("POST", f"/topics/{topic}", {"value_schema": breaking, "records": [{"value": {"kelvin": 1.0}}]},
+                   AVRO)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error_code"] == 42207 and body["message"].startswith("Error serializing message. "), body
+    assert f"subject = {topic}-value" in body["message"] and "error code: 409" in body["message"], body
+    r = kafka.call("POST", f"/topics/{topic}", {"value_schema_id": 987654, "records": [{"value": {"sensor": "a",
+                                                                                                "celsius": 1.0}}]}, AVRO)
+    assert r.status_code == 422 and r.json()["error_code"] == 42207 and "40403" in r.json()["message"], r.text
+    r = kafka.call("POST", f"/topics/{other}", {"value_schema": '"string"', "records": [{"value": "x"}]}, AVRO)
+    assert r.status_code == 200, r.text
+    foreign = r.json()["value_schema_id"]
+    r = kafka.call("POST", f"/topics/{topic}", {"value_schema_id": foreign, "records": [{"value": "x"}]}, AVRO)
+    assert r.status_code == 422 and r.json()["error_code"] == 42207, r.text
+    assert f"subject = {topic}-value" in r.json()["message"], r.text
+    # Nothing refused was stored.
+    assert len(stored(server, topic)) == 1
 
 
 def test_json_records_cross_to_websocket_and_back(server):
