@@ -42,19 +42,20 @@ package struct SchemaError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The `error_code` Confluent's REST proxy answers with for this kind (kafka-rest's `Errors`):
     /// 42205 invalid embedded `value_schema`/`key_schema`, 42203 a record that does not convert
-    /// ("Conversion of JSON to Avro failed"), 409 when auto-registering an incompatible schema, 50002
-    /// for a stored record the proxy cannot read back (not the client's fault).
+    /// ("Conversion of JSON to Avro failed"), 42207 when auto-registering an incompatible schema (the
+    /// proxy's answer to any registry refusal), 50002 for a stored record the proxy cannot read back (not
+    /// the client's fault). The proxy's HTTP status is 500 for 50002, else 422.
     package var restProxyErrorCode: Int {
         switch kind {
         case .invalidSchema, .unsupported: 42205
         case .invalidCompatibilityLevel: 42203
-        case .incompatibleSchema: 409
+        case .incompatibleSchema: 42207
         case .invalidRecord: 42203
         case .invalidWireFormat: 50002
         }
     }
 
-    /// The HTTP status that goes with the codes: 409, 500 for an unreadable stored record, else 422.
+    /// The HTTP status that goes with the registry's codes: 409, 500 for an unreadable stored record, else 422.
     package var httpStatus: Int {
         switch kind {
         case .incompatibleSchema: 409

@@ -264,6 +264,141 @@ def test_records_long_poll_until_a_record_arrives(server):
     assert 0.3 < elapsed < 5
 
 
+def test_max_bytes_bounds_the_records_answer(server):
+    kafka = Kafka(server)
+    topic, group = unique("sized"), unique("g")
+    values = [f"{i:02d}".encode() * 50 for i in range(10)]  # 100 bytes each
+    kafka.produce(topic, [{"value": b64(v)} for v in values])
+    kafka.consumer(group, name="c", format="binary", **{"auto.offset.reset": "earliest"})
+    kafka.call("POST", kafka.instance(group, "c") + "/subscription", {"topics": [topic]})
+    batches = []
+    while sum(len(b) for b in batches) < len(values):
+        r = kafka.call("GET", kafka.instance(group, "c") + "/records?timeout=2000&max_bytes=250")
+        assert r.status_code == 200, r.text
+        batch = [base64.b64decode(rec["value"]) for rec in r.json()]
+        assert batch, "a record was left unread"
+        batches.append(batch)
+    # 250 bytes take two records of 100; the next answer starts where the last stopped.
+    assert [len(b) for b in batches] == [2, 2, 2, 2, 2]
+    assert [v for b in batches for v in b] == values
+    # The first record always goes, however small the bound; no bound: the rest at once.
+    kafka.produce(topic, [{"value": b64(v)} for v in values[:3]])
+    r = kafka.call("GET", kafka.instance(group, "c") + "/records?timeout=2000&max_bytes=1")
+    assert [base64.b64decode(rec["value"]) for rec in r.json()] == values[:1]
+    assert [base64.b64decode(rec["value"]) for rec in kafka.records(group, "c", timeout=2000)] == values[1:3]
+
+
+def test_fetch_min_bytes_holds_records_until_enough_arrived(server):
+    kafka = Kafka(server)
+    topic, group = unique("minbytes"), unique("g")
+    kafka.produce(topic, [{"value": b64("warm")}])
+    kafka.consumer(group, name="c", format="binary", **{"fetch.min.bytes": "300"})
+    kafka.call("POST", kafka.instance(group, "c") + "/subscription", {"topics": [topic]})
+    assert kafka.records(group, "c", timeout=200) == []  # positioned at the end (latest)
+    kafka.produce(topic, [{"value": b64(b"a" * 100)}])
+    # 100 of 300 bytes: held until the timeout, then answered with what there is.
+    started = time.monotonic()
+    first = kafka.records(group, "c", timeout=1200)
+    elapsed = time.monotonic() - started
+    assert [base64.b64decode(rec["value"]) for rec in first] == [b"a" * 100]
+    assert 1.0 < elapsed < 5, elapsed
+    # 150 now, 200 more after half a second: answered once the 300 are there, long before the timeout.
+    kafka.produce(topic, [{"value": b64(b"b" * 150)}])
+    timer = threading.Timer(0.6, lambda: kafka.produce(topic, [{"value": b64(b"c" * 200)}]))
+    timer.start()
+    started = time.monotonic()
+    second = kafka.records(group, "c", timeout=20000)
+    elapsed = time.monotonic() - started
+    timer.join()
+    assert [base64.b64decode(rec["value"]) for rec in second] == [b"b" * 150, b"c" * 200]
+    assert 0.5 < elapsed < 10, elapsed
+
+
+def test_consumer_request_timeout_ms_is_the_instances_default_records_timeout(server):
+    kafka = Kafka(server)
+    topic, group = unique("quiet"), unique("g")
+    kafka.produce(topic, [{"value": b64("x")}])
+    for name, timeout_ms in (("slow", "1500"), ("quick", 100)):
+        kafka.consumer(group, name=name, format="binary", **{"consumer.request.timeout.ms": timeout_ms})
+        r = kafka.call("POST", kafka.instance(group, name) + "/assignments",
+                       {"partitions": [{"topic": topic, "partition": 0}]})
+        assert r.status_code == 204, r.text
+
+    def empty_get(name: str, query: str = "") -> float:
+        started = time.monotonic()
+        r = kafka.call("GET", kafka.instance(group, name) + "/records" + query)
+        assert r.status_code == 200 and r.json() == [], r.text
+        return time.monotonic() - started
+
+    assert 1.4 < empty_get("slow") < 4  # nothing to read (latest): held for the instance's 1500 ms
+    assert empty_get("quick") < 1.0  # 100 ms, well under the server's default of 1000
+    assert empty_get("slow", "?timeout=100") < 1.0  # the request's own timeout wins
+
+
+def test_a_member_joining_takes_half_of_the_partitions(make_server):
+    srv = make_server({"kafka_rest": {"default_partitions": 4}})
+    kafka = Kafka(srv)
+    topic, group = unique("join"), unique("g")
+
+    def held(name: str) -> list[int]:
+        r = kafka.call("GET", kafka.instance(group, name) + "/assignments")
+        assert r.status_code == 200, r.text
+        return sorted(p["partition"] for p in r.json()["partitions"])
+
+    def drain(name: str) -> list[tuple[int, str]]:
+        got = []
+        while batch := kafka.records(name=name, group=group, timeout=300):
+            got += [(rec["partition"], base64.b64decode(rec["value"]).decode()) for rec in batch]
+        return got
+
+    kafka.produce(topic, [{"value": b64(f"early-{p}"), "partition": p} for p in range(4)])
+    kafka.consumer(group, name="a", format="binary", **{"auto.offset.reset": "earliest"})
+    kafka.call("POST", kafka.instance(group, "a") + "/subscription", {"topics": [topic]})
+    assert held("a") == [0, 1, 2, 3]  # alone: every partition
+    assert sorted(drain("a")) == [(p, f"early-{p}") for p in range(4)]
+
+    kafka.consumer(group, name="b", format="binary", **{"auto.offset.reset": "earliest"})
+    kafka.call("POST", kafka.instance(group, "b") + "/subscription", {"topics": [topic]})
+    # a's next request sees the rebalance: half of the partitions went to b.
+    assert held("a") == [0, 1] and held("b") == [2, 3]
+    sent = [(p, f"late-{p}-{i}") for i in range(3) for p in range(4)]
+    kafka.produce(topic, [{"value": b64(v), "partition": p} for p, v in sent])
+    got_a, got_b = [], []
+    deadline = time.monotonic() + 10
+    while len(got_a) + len(got_b) < len(sent) and time.monotonic() < deadline:
+        got_a += drain("a")
+        got_b += drain("b")
+    # Both poll, each reads only its own partitions, and no record is served twice: b starts where a's
+    # auto-committed reads stopped, so it gets none of the early records again.
+    assert {p for p, _ in got_a} == {0, 1} and {p for p, _ in got_b} == {2, 3}
+    assert sorted(got_a + got_b) == sorted(sent)
+    assert len(got_a) + len(got_b) == len(set(got_a + got_b))
+
+
+def test_a_record_reaches_a_nats_subscriber_of_its_topic(make_server):
+    """docs/topics.md: the Kafka topic `a.b` is the stream capturing the bus topic `a/b`, which NATS spells
+    `a.b`; a record's value is the message's payload."""
+    srv = make_server()
+    kafka = Kafka(srv)
+
+    async def body() -> None:
+        nc = await nats.connect(srv.nats_url, allow_reconnect=False)
+        sub = await nc.subscribe("a.b")
+        wild = await nc.subscribe("a.*")
+        await nc.flush()
+        answer = await asyncio.to_thread(kafka.produce, "a.b", [{"value": b64(b"\x00from kafka\xff")}])
+        assert answer["offsets"][0]["offset"] == 0
+        await asyncio.to_thread(kafka.produce, "a.b", [{"value": {"n": 2}}], JSON)
+        for subscription in (sub, wild):
+            first = await subscription.next_msg(timeout=5)
+            second = await subscription.next_msg(timeout=5)
+            assert (first.subject, first.data) == ("a.b", b"\x00from kafka\xff")
+            assert (second.subject, json.loads(second.data)) == ("a.b", {"n": 2})
+        await nc.close()
+
+    asyncio.run(body())
+
+
 def test_error_codes(server):
     kafka = Kafka(server)
     topic, group = unique("err"), unique("g")

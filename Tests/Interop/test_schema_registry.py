@@ -19,6 +19,8 @@ from interop import unique
 from security_support import hash_password
 
 CT = "application/vnd.schemaregistry.v1+json"
+# The error_code of an incompatible schema (HTTP 409): docs/protocols/schema-registry.md says which release's.
+INCOMPATIBLE = 409
 
 USER = {"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}]}
 USER_AGE = {"type": "record", "name": "User",
@@ -63,7 +65,7 @@ class Registry:
 
     def error(self, code: int, method: str, path: str, body=None, **params) -> dict:
         response = self.call(method, path, body, **params)
-        status = 409 if code == 409 else (code // 100 if code >= 1000 else code)
+        status = code // 100 if code >= 1000 else code
         assert response.status_code == status, (method, path, response.status_code, response.text)
         payload = response.json()
         assert payload["error_code"] == code and isinstance(payload["message"], str), payload
@@ -137,12 +139,21 @@ def test_error_codes(registry):
     registry.error(42203, "PUT", f"/config/{s}", {"compatibility": "SIDEWAYS"})
     registry.error(42203, "PUT", "/config", {})
     registry.error(40408, "GET", f"/config/{s}")
-    registry.error(409, "POST", f"/subjects/{s}/versions", {"schema": json.dumps(USER_AGE_REQUIRED)})
+    registry.error(INCOMPATIBLE, "POST", f"/subjects/{s}/versions", {"schema": json.dumps(USER_AGE_REQUIRED)})
     registry.error(42205, "PUT", "/mode", {"mode": "READONLY"})
     registry.error(400, "POST", f"/subjects/{s}/versions", "{not json")
     response = registry.session.post(f"{registry.base}/subjects/{s}/versions", data="x",
                                      headers={"Content-Type": "text/plain"}, timeout=10)
     assert response.status_code == 415 and response.json()["error_code"] == 415
+
+
+def test_invalid_subjects_are_42208(registry):
+    """Confluent's QualifiedSubject.isValidSubject, checked when registering: a subject with a control
+    character (sent percent-encoded), or one of the names it keeps (`__GLOBAL`, `__EMPTY`), is 42208."""
+    for subject in ("bad%01subject", "tab%09bed", "line%0Abreak", "__GLOBAL", "__EMPTY"):
+        registry.error(42208, "POST", f"/subjects/{subject}/versions", {"schema": json.dumps(USER)})
+    assert registry.ok("GET", "/subjects") == []
+    assert registry.register("__GLOBAL-ish", USER) > 0  # only the exact names are kept
 
 
 def test_soft_and_permanent_deletes(registry):
@@ -212,7 +223,7 @@ def test_compatibility_refusals_per_type(registry, schema_type, old, new, compat
     verbose = registry.ok("POST", f"/compatibility/subjects/{s}/versions/1", body, verbose="true")
     assert verbose["is_compatible"] is False and verbose["messages"]
     assert registry.ok("POST", f"/compatibility/subjects/{s}/versions", body)["is_compatible"] is False
-    registry.error(409, "POST", f"/subjects/{s}/versions", body)
+    registry.error(INCOMPATIBLE, "POST", f"/subjects/{s}/versions", body)
     assert registry.ok("POST", f"/compatibility/subjects/{s}/versions/latest",
                        {"schema": compatible_new, "schemaType": schema_type}, verbose="true") == {
         "is_compatible": True, "messages": []}
@@ -224,6 +235,50 @@ def test_compatibility_refusals_per_type(registry, schema_type, old, new, compat
     # With NONE the incompatible schema registers.
     assert registry.ok("PUT", f"/config/{s}", {"compatibility": "NONE"}) == {"compatibility": "NONE"}
     assert registry.register(s, new, schema_type) > 0
+
+
+# Avro records for the level tests: the reader of a missing field needs a default; string and int do not
+# convert.
+A = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "string"}]}
+A_DEFAULT = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "string", "default": ""}]}
+A_INT_DEFAULT = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int", "default": 0}]}
+A_B_REQUIRED = {"type": "record", "name": "R",
+                "fields": [{"name": "a", "type": "string"}, {"name": "b", "type": "int"}]}
+EMPTY = {"type": "record", "name": "R", "fields": []}
+
+
+@pytest.mark.parametrize("level,history,refused,weaker", [
+    # The latest (A) cannot read data written without `a`; BACKWARD only asks the new schema to read A.
+    ("FORWARD", [A], EMPTY, "BACKWARD"),
+    # A_B_REQUIRED reads no A data (b has no default), though A reads its data: FULL refuses, FORWARD takes.
+    ("FULL", [A], A_B_REQUIRED, "FORWARD"),
+    # Three versions: the third reads the second's data (`a` defaults) but not the first's (string ≠ int).
+    ("BACKWARD_TRANSITIVE", [A, EMPTY], A_INT_DEFAULT, "BACKWARD"),
+    # The second reads the third's data (`a` defaults), the first does not (`a` has no default there).
+    ("FORWARD_TRANSITIVE", [A, A_DEFAULT], EMPTY, "FORWARD"),
+    ("FULL_TRANSITIVE", [A, A_DEFAULT], EMPTY, "FULL"),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_each_level_refuses_over_http(registry, level, history, refused, weaker):
+    """Each compatibility level through the HTTP API: the history registers under the level, the next
+    schema is refused (409, the registry's incompatible-schema answer) and reported incompatible by
+    /compatibility, and a weaker level — the non-transitive form for the transitive ones — takes it."""
+    s = unique(f"level-{level.lower()}")
+    assert registry.ok("PUT", f"/config/{s}", {"compatibility": level}) == {"compatibility": level}
+    ids = [registry.register(s, schema) for schema in history]
+    assert len(set(ids)) == len(history)
+    body = {"schema": json.dumps(refused)}
+    payload = registry.error(INCOMPATIBLE, "POST", f"/subjects/{s}/versions", body)
+    assert payload["message"], payload
+    # /compatibility/…/versions checks against what the level names (every version when transitive);
+    # /versions/latest against the latest alone.
+    verdict = registry.ok("POST", f"/compatibility/subjects/{s}/versions", body, verbose="true")
+    assert verdict["is_compatible"] is False and verdict["messages"], verdict
+    against_latest = registry.ok("POST", f"/compatibility/subjects/{s}/versions/latest", body)
+    assert against_latest == {"is_compatible": level.endswith("_TRANSITIVE")}
+    assert registry.ok("GET", f"/subjects/{s}/versions") == list(range(1, len(history) + 1))
+    registry.ok("PUT", f"/config/{s}", {"compatibility": weaker})
+    assert registry.register(s, refused) not in ids
+    assert registry.ok("GET", f"/subjects/{s}/versions") == list(range(1, len(history) + 2))
 
 
 def test_config_global_and_per_subject(registry):

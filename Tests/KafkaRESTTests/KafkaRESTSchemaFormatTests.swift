@@ -40,6 +40,10 @@ import Testing
                 state.subjects[subject]?.last.flatMap { id in state.schemas.first { $0.id == id } }
             }
         }
+
+        func version(subject: String, id: Int) async throws -> Int? {
+            state.withLockedValue { $0.subjects[subject]?.firstIndex(of: id).map { $0 + 1 } }
+        }
     }
 
     typealias Harness = KafkaRESTRouteTests.Harness
@@ -94,6 +98,17 @@ import Testing
             .POST, "/topics/users", type: avro,
             body: #"{"value_schema":"\#(Self.user)","records":[{"value":{"name":"ada"}}]}"#)
         #expect(unfit.status == 422 && unfit.errorCode == 42203)
+        // The registry has no schema 99, and `users-value` does not hold schema 2 (`other-value` does):
+        // kafka-rest's 42207 for both.
+        let unknownID = try await harness.call(
+            .POST, "/topics/users", type: avro, body: #"{"value_schema_id":99,"records":[{"value":1}]}"#)
+        #expect(unknownID.status == 422 && unknownID.errorCode == 42207, "\(unknownID.text)")
+        let other = try await harness.call(
+            .POST, "/topics/other", type: avro, body: #"{"value_schema":"\"string\"","records":[{"value":"v"}]}"#)
+        #expect(other.json?["value_schema_id"]?.intValue == 2, "\(other.text)")
+        let notTheSubjects = try await harness.call(
+            .POST, "/topics/users", type: avro, body: #"{"value_schema_id":2,"records":[{"value":"v"}]}"#)
+        #expect(notTheSubjects.status == 422 && notTheSubjects.errorCode == 42207, "\(notTheSubjects.text)")
         try await harness.shutdown()
     }
 
@@ -125,12 +140,13 @@ import Testing
         try await harness.shutdown()
     }
 
-    @Test func withoutASourceSchemaFormatsAnswer50002() async throws {
+    /// Produce answers kafka-rest's 42206 (its `SchemaManagerThrowing`); a consumer, 50002.
+    @Test func withoutASourceSchemaFormatsAnswer42206Or50002() async throws {
         let harness = Harness()
         let answer = try await harness.call(
             .POST, "/topics/users", type: "application/vnd.kafka.avro.v2+json",
             body: #"{"value_schema":"\"string\"","records":[{"value":"v"}]}"#)
-        #expect(answer.status == 500 && answer.errorCode == 50002)
+        #expect(answer.status == 422 && answer.errorCode == 42206)
         _ = try await harness.consumer("g", #"{"name":"c","format":"avro"}"#)
         #expect(try await harness.records("g", "c").errorCode == 50002)
         try await harness.shutdown()

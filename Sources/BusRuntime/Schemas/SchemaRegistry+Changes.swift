@@ -31,7 +31,10 @@ extension SchemaRegistry {
     static func decideRegistration(
         _ state: SchemaRegistryState, subject: String, type: SchemaType, text: String, references: [SchemaReference]
     ) throws(SchemaRegistryError) -> Decision<Int> {
-        guard !subject.isEmpty, !subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        // Confluent's QualifiedSubject.isValidSubject: no control character, and not the names it keeps for
+        // the global and empty subjects.
+        guard !subject.isEmpty, !subject.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
+            subject != "__GLOBAL", subject != "__EMPTY"
         else { throw SchemaRegistryError(code: 42208, message: "The specified subject is not a valid subject") }
         let parsed = try state.parse(type: type, text: text, references: references)
         let key = SchemaRegistryState.key(parsed, text: text, references: references)

@@ -214,10 +214,7 @@ extension KafkaRESTRoutes {
                 return loop.makeFailedFuture(error)
             }
         }
-        guard let source = services.schemas else {
-            return loop.makeFailedFuture(
-                KafkaRESTError.kafkaError("no schema registry is configured for the \(format.rawValue) format"))
-        }
+        guard let source = services.schemas else { return loop.makeFailedFuture(KafkaRESTError.schemaRegistryMissing) }
         return loop.makeFutureWithTask {
             try await KafkaRESTSchemaProducer(source: source, type: type, topic: topic).encode(body)
         }
@@ -262,34 +259,54 @@ struct KafkaRESTSchemaProducer: Sendable {
         return try KafkaRESTSchemaCodec.serialize(value, schema: schema, id: id)
     }
 
-    /// The schema given by id (looked up) or text (parsed, then registered under `<topic>-key|value`).
+    /// The schema given by id (looked up, and required to be a version of `<topic>-key|value`) or text
+    /// (parsed, then registered under that subject). Registry refusals are 42207, as kafka-rest's
+    /// `SchemaManagerImpl` answers them (`getSchemaFromSchemaId`, `getSchemaVersion`,
+    /// `getSchemaFromRawSchema`); a text that does not parse is 42205 before the registry is asked.
     private func resolve(text: String?, id: Int?, isKey: Bool) async throws -> (ParsedSchema, Int) {
+        let subject = KafkaRESTSchemaCodec.subject(topic: topic, isKey: isKey)
         if let id {
-            guard let found = try await lookUp({ try await source.schema(id: id) }) else {
-                throw KafkaRESTError.invalidSchema("schema \(id) not found")
-            }
+            let found = try await ask(
+                "Error when fetching schema by id. schemaId = \(id)",
+                missing: "Schema \(id) not found; error code: 40403"
+            ) { try await source.schema(id: id) }
             guard found.type == type else {
                 throw KafkaRESTError.invalidSchema("schema \(id) is \(found.type.rawValue), not \(type.rawValue)")
             }
-            return (try KafkaRESTSchemaCodec.parse(found.text, type: type), id)
+            let parsed = try KafkaRESTSchemaCodec.parse(found.text, type: type)
+            let subjectExists = try await source.latest(subject: subject) != nil
+            _ = try await ask(
+                "Error when fetching schema version. subject = \(subject), schema = \(found.text)",
+                missing: subjectExists
+                    ? "Schema not found; error code: 40403" : "Subject '\(subject)' not found.; error code: 40401"
+            ) { try await source.version(subject: subject, id: id) }
+            return (parsed, id)
         }
         let text = text ?? ""
         let parsed = try KafkaRESTSchemaCodec.parse(text, type: type)
-        let subject = KafkaRESTSchemaCodec.subject(topic: topic, isKey: isKey)
-        let registered = try await lookUp { try await source.register(subject: subject, type: type, text: text) }
+        let registered = try await ask(
+            "Error when registering schema. format = \(type.rawValue), subject = \(subject), schema = \(text)",
+            missing: "the registry answered no id"
+        ) { try await source.register(subject: subject, type: type, text: text) }
         return (parsed, registered)
     }
 
-    /// Runs a registry call: SchemaKit's refusals keep their codes, anything else is 50002.
-    private func lookUp<Value: Sendable>(_ call: () async throws -> Value) async throws -> Value {
+    /// Runs a registry call: what it throws, or an answer of nothing (`missing`), is 42207 naming the call
+    /// (`context`) and the registry's reason, as a `RestClientException`'s message gives it.
+    private func ask<Value: Sendable>(
+        _ context: String, missing: String, _ call: () async throws -> Value?
+    ) async throws -> Value {
+        let answer: Value?
         do {
-            return try await call()
-        } catch let error as SchemaError {
-            throw KafkaRESTSchemaCodec.error(error)
+            answer = try await call()
         } catch let error as KafkaRESTError {
             throw error
+        } catch let error as SchemaRegistryError {
+            throw KafkaRESTError.serializationFailed("\(context)\n\(error.message); error code: \(error.code)")
         } catch {
-            throw KafkaRESTError.kafkaError("schema registry: \(error)")
+            throw KafkaRESTError.serializationFailed("\(context)\n\(error)")
         }
+        guard let answer else { throw KafkaRESTError.serializationFailed("\(context)\n\(missing)") }
+        return answer
     }
 }

@@ -7,10 +7,12 @@ package protocol RecordSchemaSource: Sendable {
     /// The schema registered under `id`; nil when there is none.
     func schema(id: Int) async throws -> RecordSchema?
     /// Registers `text` (of `type`) under `subject`, or finds it when already registered there: its id.
-    /// Throws a `SchemaError` when the text is invalid or incompatible with the subject.
+    /// Throws the registry's refusal when the text is invalid or incompatible with the subject.
     func register(subject: String, type: SchemaType, text: String) async throws -> Int
     /// The newest schema of `subject`; nil when the subject has none.
     func latest(subject: String) async throws -> RecordSchema?
+    /// The live version of `subject` that holds schema `id`; nil when none does.
+    func version(subject: String, id: Int) async throws -> Int?
 }
 
 /// A registered schema: its id, type and text.

@@ -77,6 +77,17 @@ package struct KafkaRESTError: Error, Sendable, Hashable, CustomStringConvertibl
     package static func invalidSchema(_ reason: String) -> KafkaRESTError {
         KafkaRESTError(status: 422, errorCode: 42205, message: "Invalid schema: " + reason)
     }
+    /// 42206: a produce in a schema format with no schema registry to use (kafka-rest's
+    /// `SchemaManagerThrowing`, its schema manager when `schema.registry.url` is not set).
+    package static let schemaRegistryMissing = KafkaRESTError(
+        status: 422, errorCode: 42206, message: "Payload error. Schema Registry must be configured when using schemas.")
+    /// 42207: the schema registry refused or did not have what a produce needed (an unknown
+    /// `value_schema_id`, an id the topic's subject does not hold, an embedded schema it would not
+    /// register): kafka-rest's `SchemaManagerImpl` answers every registry failure so, `reason` naming the
+    /// call and the registry's own answer.
+    package static func serializationFailed(_ reason: String) -> KafkaRESTError {
+        KafkaRESTError(status: 422, errorCode: 42207, message: "Error serializing message. " + reason)
+    }
     /// 50002: kafka-rest's catch-all for a failure of the log underneath (here: the store, or the schema
     /// registry when none is configured or it cannot answer).
     package static func kafkaError(_ reason: String) -> KafkaRESTError {

@@ -51,9 +51,11 @@ package enum KafkaRESTSchemaCodec {
         switch error.restProxyErrorCode {
         case 42205: message = "Invalid schema: " + error.message
         case 42203: message = "Conversion of JSON to Object failed: " + error.message
+        case 42207: message = "Error serializing message. " + error.message
         case 50002: message = "Kafka error: " + error.message
         default: message = error.message
         }
-        return KafkaRESTError(status: error.httpStatus, errorCode: error.restProxyErrorCode, message: message)
+        let status = error.restProxyErrorCode == 50002 ? 500 : 422
+        return KafkaRESTError(status: status, errorCode: error.restProxyErrorCode, message: message)
     }
 }
