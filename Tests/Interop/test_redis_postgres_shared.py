@@ -22,6 +22,7 @@ from test_redis_scaleout import redis_server  # noqa: F401 (the fixture)
 from test_storage_crash import persistent
 from test_storage_postgres import PostgresServer, postgres  # noqa: F401  (the fixture)
 
+import pika
 import pytest
 
 HISTORY = "ledger/#=1000"
@@ -228,3 +229,49 @@ def test_a_retained_message_changed_quickly_ends_as_its_last_value_everywhere(
             assert got.payload == b"r20" and got.retain, (server.http_url, got.payload)
         finally:
             fresh.disconnect()
+
+
+def test_a_durable_queue_bound_to_a_topic_stores_each_publish_once(
+    make_server, redis_server, postgres  # noqa: F811
+):
+    """A durable queue bound to `amq.topic` (its binding known on every instance: the store's), fed by
+    AMQP, MQTT and HTTP publishes on three instances: one copy of each in the queue — the instance a
+    publish was made on enqueues it; the others hear it through Redis for their subscribers only."""
+    from amqp_support import connect, pump
+
+    a, b, c = instances(make_server, redis_server[0], postgres)
+    queue = unique("orders-q")
+    key = unique("orders")
+    setup = connect(a)
+    channel = setup.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.queue_bind(queue, "amq.topic", routing_key=f"{key}.#")
+    setup.close()
+    time.sleep(1.0)  # the binding travels to B and C
+    # A subscriber of the topic on every instance: each hears every publish.
+    watchers = [Paho(server.mqtt_port, V5) for server in (a, b, c)]
+    for watcher in watchers:
+        watcher.subscribe(f"{key}/#", qos=1)
+    time.sleep(0.5)
+    sent = []
+    try:
+        for n, server in enumerate((b, c, a, b, c, a)):
+            publisher = connect(server)
+            pub = publisher.channel()
+            pub.confirm_delivery()
+            pub.basic_publish("amq.topic", f"{key}.x", f"m{n}".encode(), pika.BasicProperties(delivery_mode=2))
+            publisher.close()
+            sent.append(f"m{n}")
+        for watcher in watchers:
+            assert [m.payload.decode() for m in watcher.get_many(6, timeout=10)] == sent
+    finally:
+        for watcher in watchers:
+            watcher.disconnect()
+    time.sleep(1.0)  # a second copy, if any instance enqueued what it heard, is stored by now
+    consumer = connect(a)
+    channel = consumer.channel()
+    got: list = []
+    channel.basic_consume(queue, lambda _ch, method, _props, body: got.append(body.decode()), auto_ack=True)
+    pump(consumer, got, 20, timeout=3)
+    consumer.close()
+    assert got == sent, got
