@@ -14,6 +14,7 @@ messages between the instances; the database holds what must outlive any of them
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from interop import is_message, open_ws, run, unique
@@ -275,3 +276,95 @@ def test_a_durable_queue_bound_to_a_topic_stores_each_publish_once(
     pump(consumer, got, 20, timeout=3)
     consumer.close()
     assert got == sent, got
+
+
+def test_a_record_change_reaches_every_instances_subscribers_once_and_its_feed_holds_it_once(
+    make_server, redis_server, postgres  # noqa: F811
+):
+    """A record created and updated on A: an MQTT subscriber of its feed topic on each instance gets each
+    change once (A's own delivery, Redis for B and C), and the collection's feed, read on C, holds each
+    change once."""
+    from test_records import make_collection
+    from test_storage_postgres_shared_records import OPEN
+
+    url = postgres.url + "&shared_instances=true"
+    args = ["--engine", redis_server[0], "--storage", url]
+    a = make_server({}, args=args)
+    name = unique("tasks")
+    make_collection(a, name, **OPEN)  # answered once stored
+    b, c = make_server({}, args=args), make_server({}, args=args)
+    watchers = [Paho(server.mqtt_port, V5) for server in (a, b, c)]
+    for watcher in watchers:
+        watcher.subscribe(f"collections/{name}/#", qos=1)
+    time.sleep(0.5)
+    base = f"/api/collections/{name}/records"
+    try:
+        created = a.post(base, json={"title": "t"}).json()
+        updated = a.http("PATCH", f"{base}/{created['id']}", json={"title": "u"})
+        assert updated.status_code == 200, updated.text
+        for watcher in watchers:
+            events = [json.loads(m.payload) for m in watcher.get_many(2, timeout=10)]
+            assert [(e["action"], e["record"]["title"]) for e in events] == [("create", "t"), ("update", "u")]
+        time.sleep(1.0)
+        for watcher in watchers:
+            assert watcher.messages.empty(), [m.payload for m in list(watcher.messages.queue)]
+    finally:
+        for watcher in watchers:
+            watcher.disconnect()
+    # The collection's feed stream, read on C: the two changes, once each.
+    from test_records import wait_feed
+
+    feed = wait_feed(c, name, 2)
+    assert [m["data"]["action"] for m in feed["messages"]] == ["create", "update"], feed
+
+
+def test_jetstream_publishes_on_any_instance_are_stored_once_and_pulled_once(
+    make_server, redis_server, postgres  # noqa: F811
+):
+    """A JetStream stream made on A, published to on all three (each PubAck its own sequence, 1…9 once),
+    with a core NATS subscriber of the subjects on each instance (so each hears every publish through
+    Redis); a durable pull consumer on C gets each message once, in sequence."""
+    import nats
+    from nats.js import api
+
+    a, b, c = instances(make_server, redis_server[0], postgres)
+    stream = unique("ORDERS").replace("-", "_")
+    subject = f"{stream.lower()}.new"
+
+    async def body():
+        conns = [await nats.connect(server.nats_url, connect_timeout=3, allow_reconnect=False) for server in (a, b, c)]
+        try:
+            js = [conn.jetstream() for conn in conns]
+            await js[0].add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+            heard = [await conn.subscribe(f"{stream.lower()}.>") for conn in conns]
+            for conn in conns:
+                await conn.flush()
+            await asyncio.sleep(1.0)  # the stream is known everywhere, the subscriptions reached Redis
+            seqs = []
+            for n in range(9):
+                ack = await js[n % 3].publish(subject, f"m{n}".encode(), timeout=10)
+                assert ack.stream == stream, ack
+                seqs.append(ack.seq)
+            assert sorted(seqs) == list(range(1, 10)), seqs
+            for sub in heard:
+                got = [(await sub.next_msg(timeout=10)).data.decode() for _ in range(9)]
+                assert sorted(got) == sorted(f"m{n}" for n in range(9)), got
+            await asyncio.sleep(1.0)
+            pull = await js[2].pull_subscribe(subject, durable="worker", config=api.ConsumerConfig(ack_policy="explicit"))
+            pulled = []
+            while len(pulled) < 20:
+                try:
+                    batch = await pull.fetch(20, timeout=2)
+                except nats.errors.TimeoutError:
+                    break
+                for msg in batch:
+                    pulled.append((msg.metadata.sequence.stream, msg.data.decode()))
+                    await msg.ack()
+            assert [seq for seq, _ in pulled] == list(range(1, 10)), pulled
+            info = await js[1].stream_info(stream)
+            assert info.state.messages == 9, info.state
+        finally:
+            for conn in conns:
+                await conn.close()
+
+    run(body())
