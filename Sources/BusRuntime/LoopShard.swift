@@ -306,9 +306,8 @@ package final class LoopShard: @unchecked Sendable {
             }
             // A durable log the instances share through the store has one writer, which numbers the
             // message: it goes to the other instances once stored, with its position (`durableStored`).
-            if !(bus.historySharing != nil && Self.isStoredInLog(message)
-                && (plan.log?.durable ?? bus.history.policy.limits(for: message.topic)?.durable ?? false))
-            {
+            // (Without a log here — the history store full — nothing is stored: forwarded at once.)
+            if !(bus.historySharing != nil && Self.isStoredInLog(message) && plan.log?.durable == true) {
                 engine.forward(message)
             }
         }
