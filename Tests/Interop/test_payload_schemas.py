@@ -342,6 +342,7 @@ def test_stomp_error_with_receipt(srv):
     destination = "/topic/" + sensors("stomp").replace("/", ".")
     errors: "queue.Queue[Any]" = queue.Queue()
     messages: "queue.Queue[Any]" = queue.Queue()
+    receipts: "queue.Queue[Any]" = queue.Queue()
 
     class Listener(stomp.ConnectionListener):
         def on_error(self, frame):
@@ -350,10 +351,15 @@ def test_stomp_error_with_receipt(srv):
         def on_message(self, frame):
             messages.put(frame)
 
+        def on_receipt(self, frame):
+            receipts.put(frame.headers.get("receipt-id"))
+
     reader = stomp.Connection12([("127.0.0.1", srv.stomp_port)], vhost="/", auto_decode=False)
     reader.set_listener("l", Listener())
     reader.connect(wait=True)
-    reader.subscribe(destination, id="1")
+    # Subscribed before the writer sends (another connection, maybe another event loop): the receipt says so.
+    reader.subscribe(destination, id="1", headers={"receipt": "subscribed"})
+    assert receipts.get(timeout=5) == "subscribed"
     writer = stomp.Connection12([("127.0.0.1", srv.stomp_port)], vhost="/", auto_decode=False)
     writer.set_listener("l", Listener())
     writer.connect(wait=True)
