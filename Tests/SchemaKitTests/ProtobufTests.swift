@@ -90,6 +90,20 @@ import Testing
         }
     }
 
+    /// +0.0 written out reads as the default a reader gets when it is left out, so a value reads the same
+    /// after our encoder (which leaves it out) — the SchemaFuzz finding kept as
+    /// `corpus/schema/protobuf-float-zero-written-out`; -0.0 is written and read as itself.
+    @Test func aZeroWrittenOutReadsAsTheDefault() throws {
+        let schema = try ProtobufSchema(parsing: "syntax = \"proto3\"; message M { float f = 1; double d = 2; }")
+        let written: [UInt8] = [0x0D, 0, 0, 0, 0, 0x11, 0, 0, 0, 0, 0, 0, 0, 0]
+        let decoded = try ProtobufBinaryDecoder.decode(written, schema: schema)
+        #expect(decoded == (try ProtobufBinaryDecoder.decode([], schema: schema)))
+        let again = try ProtobufBinaryEncoder.encode(decoded, schema: schema, messageName: "M")
+        #expect(try ProtobufBinaryDecoder.decode(again, schema: schema) == decoded)
+        let negative = try ProtobufBinaryDecoder.decode([0x0D, 0, 0, 0, 0x80], schema: schema)
+        #expect(negative.schemaEquals(try json(#"{"f":-0.0,"d":0}"#)))
+    }
+
     @Test func encoderRefusesBadValues() throws {
         let schema = try ProtobufSchema(
             parsing:

@@ -199,10 +199,16 @@ struct ProtobufBinaryReader {
         case .sfixed64: return .string(String(Int64(bitPattern: try reader.littleEndian64())))
         case .bool: return .bool(try reader.varint() != 0)
         case .float:
-            let float = Float(bitPattern: try reader.littleEndian32())
+            let bits = try reader.littleEndian32()
+            // +0.0 written out is the default a reader gets when it is left out (what proto3 writers do,
+            // ours included): the same JSON either way, so a value reads the same however it was written.
+            if bits == 0 { return .number("0") }
+            let float = Float(bitPattern: bits)
             return AvroBinaryReader.number(Double(float), text: "\(float)")
         case .double:
-            let double = Double(bitPattern: try reader.littleEndian64())
+            let bits = try reader.littleEndian64()
+            if bits == 0 { return .number("0") }
+            let double = Double(bitPattern: bits)
             return AvroBinaryReader.number(double, text: "\(double)")
         case .string:
             let bytes = try Self.lengthDelimited(&reader)
