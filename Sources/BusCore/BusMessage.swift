@@ -72,6 +72,13 @@ package final class BusMessage: Sendable {
             position: position, kind: kind, payloadForm: knownPayloadForm, isRemote: isRemote)
     }
 
+    /// Whether storing this message here would store it a second time: it was heard from another instance
+    /// (see `isRemote`) and `storeShared` says this store is the one the instances share, where the instance
+    /// it was published on stored it (its durable log, its `file` streams, its durable queues). Every
+    /// consumer that writes the store asks this first, and only delivers such a message (docs/operations.md,
+    /// "Durable state shared too").
+    package func isStoredElsewhere(storeShared: Bool) -> Bool { isRemote && storeShared }
+
     /// The same message marked as brought from another instance (see `isRemote`).
     package func fromRemoteInstance() -> BusMessage {
         BusMessage(

@@ -197,7 +197,7 @@ package final class LoopShard: @unchecked Sendable {
         let plan = self.plan(for: message.topic)
         // One array count per publish: streams capture from here, on the publisher's loop.
         if !plan.streams.isEmpty, Self.isStoredInLog(message) {
-            if message.isRemote, bus.streams.sharing != nil {
+            if message.isStoredElsewhere(storeShared: bus.streams.sharing != nil) {
                 captureRemote(message, streams: plan.streams)
             } else {
                 capture(message, streams: plan.streams, placement: nil, acknowledged: nil)
@@ -387,7 +387,9 @@ package final class LoopShard: @unchecked Sendable {
         guard let log = plan.log, Self.isStoredInLog(message) else { return route(message, plan: plan) }
         // Another instance's message of a durable log the instances share through the store: that instance
         // stored it, and this copy follows the store (`HistorySharing`); only delivered here, positioned.
-        if log.durable, message.isRemote, bus.historySharing != nil { return route(message, plan: plan) }
+        if log.durable, message.isStoredElsewhere(storeShared: bus.historySharing != nil) {
+            return route(message, plan: plan)
+        }
         if log.durable, bus.store != nil {
             // Reserved only here in the order of publishing: behind publications waiting for the writer
             // claim, or when this instance does not hold it (several instances share the store).

@@ -413,7 +413,7 @@ package final class QueueHost: BusSubscriber, @unchecked Sendable {
         // Several instances sharing the store, joined by an engine: the instance the message was published
         // on put it in this queue (stored for whoever serves it); hearing it through the engine is no
         // second publish.
-        if message.isRemote, sharing != nil { return .skipped }
+        if message.isStoredElsewhere(storeShared: sharing != nil) { return .skipped }
         // AMQP carries routing keys as short strings (§4.2.5.3: at most 255 bytes); a longer topic has no
         // AMQP spelling, and no binding key could have named it.
         guard let routingKey = broker.routingKey(forTopic: message.topic.name),
