@@ -51,20 +51,35 @@ def unique(prefix: str = "t") -> str:
 
 
 _handed_out: set[int] = set()
+# Set by run.sh: a directory every pytest process of one run (the parallel workers and the serial pass)
+# claims its ports in, one file per port, so no two processes hand out the same one.
+_PORT_CLAIMS = os.environ.get("SWITCHBOARD_INTEROP_PORTS")
+
+
+def _claim(port: int) -> bool:
+    if port in _handed_out:
+        return False
+    if _PORT_CLAIMS:
+        try:
+            os.close(os.open(os.path.join(_PORT_CLAIMS, str(port)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+    _handed_out.add(port)
+    return True
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on now, never one this process handed out before: the kernel can
+    """A loopback port nothing listens on now, never one handed out before in this run: the kernel can
     give the same free port to two draws in a row, and a server started with both (its NATS port and a
-    test's TLS port) then fails to bind (seen once in a full run)."""
+    test's TLS port) then fails to bind (seen once in a full run). The run's other pytest processes, which
+    draw at the same time (run.sh runs files in parallel), are asked through `_PORT_CLAIMS`."""
     if len(_handed_out) > 20_000:
         _handed_out.clear()
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
+        if _claim(port):
             return port
 
 

@@ -20,6 +20,9 @@ from typing import Callable
 
 import pytest
 
+# Memory, descriptors and latency measured here: run alone, after the parallel files (run.sh).
+pytestmark = pytest.mark.serial
+
 # Bystander p99 bound during an attack. Generous: the interop files run in parallel on a 2-core machine,
 # and the point is "not stalled behind the attacker" (a blocked loop shows as seconds), not a benchmark.
 BYSTANDER_P99_SECONDS = 0.5

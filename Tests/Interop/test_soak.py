@@ -14,6 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Memory, descriptors and latency measured here: run alone, after the parallel files (run.sh).
+pytestmark = pytest.mark.serial
+
 SOAK = Path(__file__).resolve().parents[2] / "scripts" / "soak.py"
 
 
