@@ -13,7 +13,7 @@ import nats
 import pika
 
 from amqp_support import connect as amqp_connect
-from amqp_support import drain
+from amqp_support import drain, pump
 from interop import run, unique
 from mqtt_client import V5, V311, Paho
 from paho.mqtt.packettypes import PacketTypes
@@ -331,3 +331,38 @@ def test_an_amqp_request_is_answered_on_another_instance_with_reply_to_and_corre
         requester.close()
         worker.close()
 
+
+
+def test_an_amqp_direct_reply_to_request_is_answered_on_another_instance(cluster):
+    """RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`, the RPC pattern pika's docs use): the requester
+    on A consumes the pseudo-queue and sends its request with `reply_to` naming it; the worker on B answers
+    through the default exchange to the address it was given. Before, the reply was dropped on B (the
+    consumer's address was known only to A)."""
+    a, b, _ = cluster
+    service = unique("rpc") + ".direct"
+    requester = amqp_connect(a)
+    worker = amqp_connect(b)
+    try:
+        serving = worker.channel()
+        work_queue = serving.queue_declare("", exclusive=True).method.queue
+        serving.queue_bind(work_queue, "amq.topic", routing_key=service)
+        asking = requester.channel()
+        replies: list[tuple[str, bytes]] = []
+        asking.basic_consume(
+            "amq.rabbitmq.reply-to", lambda _ch, _m, props, body: replies.append((props.correlation_id, body)),
+            auto_ack=True)
+        time.sleep(PROPAGATION)
+        for n in range(3):
+            asking.basic_publish(
+                "amq.topic", service, f"q{n}".encode(),
+                pika.BasicProperties(reply_to="amq.rabbitmq.reply-to", correlation_id=f"corr-{n}"))
+            [(_, props, body)] = drain(serving, work_queue, 1, timeout=10)
+            assert body == f"q{n}".encode() and props.correlation_id == f"corr-{n}", props
+            assert props.reply_to.startswith("amq.rabbitmq.reply-to."), props
+            serving.basic_publish(
+                "", props.reply_to, f"a{n}".encode(), pika.BasicProperties(correlation_id=props.correlation_id))
+            assert pump(requester, replies, n + 1, timeout=10) == n + 1, replies
+        assert replies == [(f"corr-{n}", f"a{n}".encode()) for n in range(3)], replies
+    finally:
+        requester.close()
+        worker.close()
