@@ -17,7 +17,7 @@ import nats
 import pytest
 
 from interop import wait_for
-from interop import free_port, listening, open_ws, run, unique
+from interop import free_port, is_message, listening, open_ws, run, unique
 from mqtt_client import V5, V311, Paho
 from nats_support import ping_responder
 
@@ -201,9 +201,17 @@ def test_an_instance_killed_leaves_presence_within_the_heartbeat_timeout(cluster
 
 
 def test_redis_restarted_under_load_degrades_then_resumes(make_server, tmp_path):
-    """Redis goes away: every instance keeps serving its own clients and says `degraded` (engine) on
-    /readyz (503) and /healthz (200); when Redis is back they resubscribe, resume, and what the others
-    received is in order, without duplicates (docs/redis.md says what an outage can lose)."""
+    """Redis goes away under publishers on three protocols (HTTP on a topic with history, MQTT and NATS on
+    one without), all on A, with subscribers on A and B. docs/redis.md ("What it guarantees" under
+    "Routing between instances" and "History across instances") says what that window costs, and this
+    checks exactly that:
+    - before: everything reaches B; during: A's own subscribers get everything (every instance keeps serving
+      its own clients), each instance says `degraded` (engine) on /readyz (503) and /healthz (200); what B
+      gets of the outage's publishes may be short (a kept frame can reach Redis before B resubscribed) but
+      is, per publisher, in order and once; after both are ready again: everything reaches B, in order.
+    - history: Redis came back without the log (a restart without persistence), so the topic's log is in a
+      new epoch; a client resuming from the old epoch is told `recovered: false` with the new epoch, and
+      what is published after continues that epoch's offsets."""
     binary = shutil.which("redis-server")
     port = free_port()
 
@@ -217,52 +225,121 @@ def test_redis_restarted_under_load_degrades_then_resumes(make_server, tmp_path)
     redis = start_redis()
     a = make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
     b = make_server({}, args=["--engine", f"redis://127.0.0.1:{port}"])
-    topic = f"ticks/{unique()}"
+    base = unique()
+    history = f"chat/{base}"  # the default configuration keeps history on chat/#
+    live = f"ticks/{base}"
+    sent: dict[str, list[int]] = {"http": [], "mqtt": [], "nats": []}
 
     async def body():
         nonlocal redis
-        ws = await open_ws(b.ws_url)
-        await ws.subscribe(topic)
-        await asyncio.sleep(0.3)
-        n = 0
+        ws_b = await open_ws(b.ws_url)
+        epoch = (await ws_b.subscribe(history))["epoch"]
+        ws_a = await open_ws(a.ws_url)
+        await ws_a.subscribe(history)
+        mqtt_b, mqtt_a = Paho(b.mqtt_port, V5), Paho(a.mqtt_port, V5)
+        for subscriber in (mqtt_b, mqtt_a):
+            subscriber.subscribe(f"{live}/#", qos=1)
+        mqtt_pub = Paho(a.mqtt_port, V311)
+        nc = await nats.connect(a.nats_url)
+        await asyncio.sleep(0.5)  # B's Redis subscriptions are confirmed
 
-        async def publish():
-            nonlocal n
-            n += 1
-            r = await asyncio.to_thread(a.post, "/api/publish", json={"channel": topic, "data": {"n": n}})
-            assert r.status_code == 200, r.text
+        async def burst(count: int) -> list[dict]:
+            """`count` publishes on each protocol, the three publishers at once; the HTTP answers."""
+            answers: list[dict] = []
 
-        await publish()
-        assert (await ws.message(topic))["data"] == {"n": 1}
+            async def http():
+                for _ in range(count):
+                    sent["http"].append(n := len(sent["http"]) + 1)
+                    answers.append(await a.apublish(history, {"n": n}))
+
+            async def mqtt():
+                for _ in range(count):
+                    sent["mqtt"].append(n := len(sent["mqtt"]) + 1)
+                    await asyncio.to_thread(mqtt_pub.publish, f"{live}/mqtt", str(n), 1)
+
+            async def nats_():
+                for _ in range(count):
+                    sent["nats"].append(n := len(sent["nats"]) + 1)
+                    await nc.publish(f"{live}.nats".replace("/", "."), str(n).encode())
+                    await nc.flush()
+                    await asyncio.sleep(0.01)
+
+            await asyncio.gather(http(), mqtt(), nats_())
+            return answers
+
+        got_b: dict[str, list[int]] = {"http": [], "mqtt": [], "nats": []}
+        got_a: dict[str, list[int]] = {"http": [], "mqtt": [], "nats": []}
+
+        async def collect(until: dict[str, int], into: dict, ws, mqtt, timeout: float) -> None:
+            """Reads what `ws` and `mqtt` received until each publisher's `until` number arrived (or the
+            time is up: what arrived is then checked by the caller)."""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for frame in ws.pending(is_message(history)):
+                    ws.inbox.remove(frame)
+                    into["http"].append(frame["data"]["n"])
+                while not mqtt.messages.empty():
+                    message = mqtt.messages.get_nowait()
+                    into[message.topic.rsplit("/", 1)[1]].append(int(message.payload))
+                if all((into[k][-1] if into[k] else 0) >= v for k, v in until.items()):
+                    return
+                await asyncio.sleep(0.05)
+
+        # Before: everything reaches B (and A).
+        before = await burst(5)
+        assert {r["epoch"] for r in before} == {epoch}, before
+        await collect({k: 5 for k in sent}, got_b, ws_b, mqtt_b, 10)
+        await collect({k: 5 for k in sent}, got_a, ws_a, mqtt_a, 10)
+        assert got_b == got_a == {k: [1, 2, 3, 4, 5] for k in sent}, (got_b, got_a)
+        seen_offset = max(r["offset"] for r in before)
+
+        # Redis goes: both instances degraded, A keeps serving its own subscribers.
         redis.kill()
         redis.wait(5)
         for server in (a, b):
-            down = await asyncio.to_thread(
-                wait_for, lambda s=server: s.get("/readyz").status_code == 503, 10)
+            down = await asyncio.to_thread(wait_for, lambda s=server: s.get("/readyz").status_code == 503, 10)
             assert down, server.get("/readyz").text
             assert "engine" in server.get("/readyz").json(), server.get("/readyz").text
             health = server.get("/healthz")
             assert health.status_code == 200 and health.json()["status"] == "degraded", health.text
-        for _ in range(5):
-            await publish()  # served locally meanwhile
+        await burst(5)
+        await collect({k: 10 for k in sent}, got_a, ws_a, mqtt_a, 10)
+        assert got_a == {k: list(range(1, 11)) for k in sent}, got_a
+
+        # Redis is back (empty): both ready again; after they resubscribed, everything reaches B.
         redis = start_redis()
         for server in (a, b):
             back = await asyncio.to_thread(wait_for, lambda s=server: s.get("/readyz").status_code == 200, 15)
             assert back, server.get("/readyz").text
-        await asyncio.sleep(0.5)  # both resubscribed
-        await publish()
-        last = n
-        got = [1]
-        while got[-1] != last:
-            got.append((await ws.message(topic, timeout=10))["data"]["n"])
-        assert got == sorted(set(got)), got
-        await ws.close()
+        await asyncio.sleep(1.0)  # both resubscribed (and the kept frames went first)
+        resumer = await open_ws(b.ws_url)
+        resumed = await resumer.subscribe(history, recover={"offset": seen_offset, "epoch": epoch})
+        assert resumed["recovered"] is False and resumed["epoch"] != epoch, resumed
+        after = await burst(5)
+        await collect({k: 15 for k in sent}, got_b, ws_b, mqtt_b, 10)
+        for kind, numbers in got_b.items():
+            assert numbers == sorted(set(numbers)), (kind, numbers)  # in order, once
+            assert set(range(1, 6)) | set(range(11, 16)) <= set(numbers), (kind, numbers)  # nothing else lost
+            assert set(numbers) <= set(range(1, 16)), (kind, numbers)
+        # The log is the new epoch's: the resumer gets what followed live, at its offsets, once.
+        assert {r["epoch"] for r in after} == {resumed["epoch"]}, after
+        offsets = [r["offset"] for r in after]
+        assert offsets == list(range(offsets[0], offsets[0] + 5)), after
+        live_frames = await resumer.messages(history, 5)
+        assert [(m["data"]["n"], m["offset"], m["epoch"]) for m in live_frames] == [
+            (n, o, resumed["epoch"]) for n, o in zip(range(11, 16), offsets)], live_frames
+        await asyncio.sleep(0.3)
+        assert resumer.pending(is_message(history)) == [], resumer.pending()
+        for client in (mqtt_b, mqtt_a, mqtt_pub):
+            client.disconnect()
+        await nc.close()
+        for ws in (ws_a, ws_b, resumer):
+            await ws.close()
 
     try:
         run(body(), 60)
     finally:
         redis.kill()
-
 
 
 def test_retained_messages_are_shared_with_every_instance(make_server, redis_server):

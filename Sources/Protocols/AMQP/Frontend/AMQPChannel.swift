@@ -56,6 +56,8 @@ final class AMQPChannel {
     let window = AMQPChannelWindow()
     /// The channel's direct reply-to consumer, if it started one.
     var directReply: DirectReplyConsumer?
+    /// Its inbox on the bus, for replies published on other instances (only with an engine).
+    var directReplyInbox: BusSubscription?
 
     init(number: UInt16, limits: AMQPLimits) {
         self.number = number

@@ -34,6 +34,7 @@ extension AMQPConnectionHandler {
             if let reply = channel.directReply, reply.consumerTag == tag {
                 services.directReplies.withLockedValue { _ = $0.removeValue(forKey: reply.address) }
                 channel.directReply = nil
+                endDirectReplyInbox(of: channel)
             }
             if let consumer = channel.consumers.removeValue(forKey: tag) {
                 let id = consumer.id
@@ -203,6 +204,15 @@ extension AMQPConnectionHandler {
                     target.connection.deliverDirectReply(
                         to: target, routingKey: key, properties: replyProperties, body: body)
                 }
+            } else if bus.engine != nil,
+                let inbox = DirectReplyInbox.topic(
+                    forAddress: publish.routingKey, limits: bus.configuration.topicLimits)
+            {
+                // Not a consumer of this instance: it may be another's, which holds the address's inbox.
+                bus.shard(for: eventLoop).publish(
+                    BusMessage(
+                        topic: inbox, payload: content.body, headers: headers, publisherID: connectionID,
+                        timestamp: now))
             } else if publish.mandatory {
                 writeReturn(publish, content, on: channel)
             }
@@ -450,7 +460,23 @@ extension AMQPConnectionHandler {
             address: DirectReplyConsumer.addressPrefix + bus.makeIdentifier() + bus.makeIdentifier())
         channel.directReply = reply
         services.directReplies.withLockedValue { $0[reply.address] = reply }
+        if bus.engine != nil,
+            let topic = DirectReplyInbox.topic(forAddress: reply.address, limits: bus.configuration.topicLimits),
+            let filter = try? TopicFilter(topic.name)
+        {
+            // Joined to other instances: a worker there answers through the bus (`DirectReplyInbox`).
+            let inbox = DirectReplyInbox(connection: self, target: reply, metricsSlot: broker.metricsSlot)
+            channel.directReplyInbox =
+                bus.subscribe(filter, subscriber: inbox, subscriberID: connectionID).subscription
+        }
         if !consume.noWait { write(.basic(.consumeOk(consumerTag: tag)), channel: channel.number) }
+    }
+
+    /// Ends the bus inbox of the channel's direct reply-to consumer, if it has one.
+    func endDirectReplyInbox(of channel: AMQPChannel) {
+        guard let inbox = channel.directReplyInbox else { return }
+        channel.directReplyInbox = nil
+        bus.unsubscribe(inbox)
     }
 
     /// A reply for this connection's direct reply-to consumer (on this loop); dropped when the consumer

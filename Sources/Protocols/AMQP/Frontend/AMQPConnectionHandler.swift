@@ -115,6 +115,7 @@ final class AMQPConnectionHandler: BudgetedInput, KeepAliveParticipant, Connecti
             services.directReplies.withLockedValue { _ = $0.removeValue(forKey: reply.address) }
             channel.directReply = nil
         }
+        endDirectReplyInbox(of: channel)
         for (host, ids) in channel.settleAll().groupedByHost() {
             host.perform { $0.reject(ids, requeue: true) }
         }
