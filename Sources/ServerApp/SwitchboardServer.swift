@@ -36,6 +36,8 @@ package final class SwitchboardServer: Sendable {
     /// Where each listener is bound (`http`, `https`, and each frontend's name and `name-tls`).
     package let addresses = BoundAddresses()
     private let prometheus: PrometheusCollectorRegistry
+    /// With an engine: its gauges and counters, brought up to date at each `/metrics` scrape.
+    private let engineMetrics: EngineMetrics?
     /// Retained messages (MQTT), shared by every frontend that reads "current values".
     package let retained: RetainedMessageStore
     /// One keep-alive sweeper per loop, for every protocol's connections.
@@ -99,10 +101,13 @@ package final class SwitchboardServer: Sendable {
         if let url = configuration.engine {
             let connections = self.connections
             self.engine = RedisBusEngine(
-                bus: bus, retained: retained, configuration: try RedisClientConfiguration(url: url), logger: logger,
-                remoteClaim: { connections.releaseClaim($0) })
+                bus: bus, retained: retained, configuration: try RedisClientConfiguration(url: url),
+                maxBacklogBytes: configuration.engineMaxBacklogBytes, logger: logger,
+                remoteClaim: { connections.releaseClaim($0) }, connectionCount: { connections.count })
+            self.engineMetrics = EngineMetrics()
         } else {
             self.engine = nil
+            self.engineMetrics = nil
         }
         let addresses = self.addresses
         if let engine {
@@ -272,6 +277,7 @@ package final class SwitchboardServer: Sendable {
         for frontend in frontends { frontend.registerRoutes(into: &router) }
         let ready = self.ready
         let prometheus = self.prometheus
+        let engineMetrics = self.engineMetrics
         // A store whose last commit failed (database down, disk full) makes the server `degraded`: alive
         // (`/healthz` 200, so nothing restarts it for a database outage) but not ready (`/readyz` 503, so a
         // load balancer sends new clients elsewhere); both say why. It clears with the next good commit.
@@ -312,6 +318,7 @@ package final class SwitchboardServer: Sendable {
             sync: { _ in
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
+                if let engine, let engineMetrics { engineMetrics.report(engine.statistics) }
                 return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: prometheus.emitToBuffer()))
             })
         // The dashboard at `/` and the browser SDK under `/sdk/` (Clients/js, embedded at build time).
