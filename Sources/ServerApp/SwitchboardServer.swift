@@ -266,10 +266,16 @@ package final class SwitchboardServer: Sendable {
 
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
+        // With an engine, the connection and channel lists answer for every instance (docs/redis.md).
+        var cluster: APIClusterPeers?
+        if let engine = self.engine, let forwarder = self.forwarder {
+            cluster = APIClusterPeers(
+                instanceID: engine.instanceID, peers: { engine.peerInstances }, forwarder: forwarder)
+        }
         let api = APIRoutes(
             bus: bus, records: records, collaboration: collaboration, connections: connections,
             apiKey: configuration.apiKey,
-            authenticator: authenticator, metricsSlot: bus.metrics.slot(for: "http"))
+            authenticator: authenticator, metricsSlot: bus.metrics.slot(for: "http"), cluster: cluster)
         api.register(into: &router)
         router.adminGuard = { api.guardAdmin($0) }
         // Pages of the allowed origins may call /api with a token or the key of their own (no credentials).
