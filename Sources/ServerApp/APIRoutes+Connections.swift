@@ -55,9 +55,9 @@ extension APIRoutes {
 
     // MARK: - Connections
 
-    private func listConnections(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<
-        HTTPResponse
-    > {
+    private func listConnections(_ request: HTTPRequest, _ loop: any EventLoop) throws
+        -> EventLoopFuture<HTTPResponse>
+    {
         let list = connections.list()
         guard let cluster else {
             return loop.makeSucceededFuture(.json { APIClusterMerge.writeConnections(&$0, list, instance: nil) })
@@ -78,9 +78,9 @@ extension APIRoutes {
 
     /// Closes the connection here, or, with an engine, on whichever instance holds it; 404 only when every
     /// instance answered that it holds none.
-    private func closeConnection(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<
-        HTTPResponse
-    > {
+    private func closeConnection(_ request: HTTPRequest, _ loop: any EventLoop) throws
+        -> EventLoopFuture<HTTPResponse>
+    {
         let id = request.parameters["id"] ?? ""
         if connections.close(id, reason: .administrative) {
             return loop.makeSucceededFuture(HTTPResponse(status: .noContent))
