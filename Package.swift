@@ -452,7 +452,7 @@ let engineTargets: [Target] = [
     .testTarget(
         name: "RedisTests",
         dependencies: [
-            "RedisWire", "RedisEngine", "RedisBus", "BusCore",
+            "RedisWire", "RedisEngine", "RedisBus", "BusCore", "BusRuntime", "Storage",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -753,8 +753,9 @@ let package = Package(
             name: "ServerAppTests",
             dependencies: [
                 "ServerApp", "BusCore", "BusRuntime", "FrontendKit", "SwitchboardClient", "MQTTFrontend",
-                "NATSFrontend", "SSEFrontend", "MQTTWire", "NATSWire",
+                "NATSFrontend", "SSEFrontend", "MQTTWire", "NATSWire", "RedisBus",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -14,6 +14,8 @@ struct APIRoutes: Sendable {
     /// When it is secured (users, tokens, JWT or anonymous off), the API wants the API key or an admin.
     let authenticator: any Authenticator
     let metricsSlot: ProtocolMetricsSlot
+    /// With an engine: the other instances `/api/connections` and `/api/channels` ask (nil: one instance).
+    var cluster: APIClusterPeers? = nil
     let defaultHistoryLimit = 100
 
     func register(into router: inout HTTPRouter.Builder) {
@@ -22,9 +24,7 @@ struct APIRoutes: Sendable {
 
         router.add(.GET, "/api/history", guarded(sharedHistory))
         router.add(.GET, "/api/presence", guardedSync(presence))
-        router.add(.GET, "/api/channels", guardedSync(channels))
-        router.add(.GET, "/api/connections", guardedSync(listConnections))
-        router.add(.DELETE, "/api/connections/:id", guardedSync(closeConnection))
+        registerConnections(into: &router)
         registerStreams(into: &router)
         registerRecords(into: &router)
         registerSessions(into: &router)
@@ -361,56 +361,5 @@ struct APIRoutes: Sendable {
             }
             buffer.writeStaticString("]}")
         }
-    }
-
-    private func channels(_ request: HTTPRequest) throws -> HTTPResponse {
-        let counts = bus.registry.channelCounts().filter { !$0.key.hasPrefix("$rpc/") }.sorted { $0.key < $1.key }
-        return .json { buffer in
-            buffer.writeStaticString("{\"channels\":[")
-            for (index, (channel, count)) in counts.enumerated() {
-                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                buffer.writeStaticString("{\"channel\":")
-                buffer.writeJSONString(channel)
-                buffer.writeStaticString(",\"subscribers\":")
-                buffer.writeDecimal(count)
-                buffer.writeInteger(UInt8(ascii: "}"))
-            }
-            buffer.writeStaticString("]}")
-        }
-    }
-
-    private func listConnections(_ request: HTTPRequest) throws -> HTTPResponse {
-        let list = connections.list()
-        return .json { buffer in
-            buffer.writeStaticString("{\"connections\":[")
-            for (index, connection) in list.enumerated() {
-                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                buffer.writeStaticString("{\"id\":")
-                buffer.writeJSONString(connection.id)
-                buffer.writeStaticString(",\"protocol\":")
-                buffer.writeJSONString(connection.protocolName)
-                buffer.writeStaticString(",\"remote\":")
-                BusJSON.optionalString(&buffer, connection.remoteAddress)
-                buffer.writeStaticString(",\"user\":")
-                BusJSON.optionalString(&buffer, connection.userID)
-                buffer.writeStaticString(",\"name\":")
-                BusJSON.optionalString(&buffer, connection.name)
-                buffer.writeStaticString(",\"connected_at\":")
-                buffer.writeJSONString(ISO8601.format(secondsSince1970: connection.connectedAt))
-                buffer.writeStaticString(",\"subscriptions\":[")
-                for (k, channel) in connection.subscriptions.enumerated() {
-                    if k > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                    buffer.writeJSONString(channel)
-                }
-                buffer.writeStaticString("]}")
-            }
-            buffer.writeStaticString("]}")
-        }
-    }
-
-    private func closeConnection(_ request: HTTPRequest) throws -> HTTPResponse {
-        let id = request.parameters["id"] ?? ""
-        guard connections.close(id, reason: .administrative) else { throw APIError.notFound("no connection \(id)") }
-        return HTTPResponse(status: .noContent)
     }
 }

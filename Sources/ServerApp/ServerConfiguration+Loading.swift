@@ -39,6 +39,8 @@ package struct ConfigurationOverrides: Sendable {
     package var engine: String?
     /// `--engine-advertise HOST[:PORT]`: where the other instances reach this one.
     package var engineAdvertise: String?
+    /// `--engine-max-backlog-bytes N`: what is kept while Redis is unreachable.
+    package var engineMaxBacklogBytes: String?
     package init() {}
 }
 
@@ -78,6 +80,9 @@ extension ServerConfiguration {
         if let value = file.engine { engine = try Self.engineURL(value, key: "engine") }
         if let value = file.engine_advertise {
             engineAdvertise = try Self.advertisedAddress(value, key: "engine_advertise")
+        }
+        if let value = file.engine_max_backlog_bytes {
+            engineMaxBacklogBytes = try Self.backlogBytes(String(value), key: "engine_max_backlog_bytes")
         }
         if let value = file.durability { durability = try Self.parseDurability(value, key: "durability") }
         if let value = file.api_key { apiKey = value }
@@ -162,6 +167,9 @@ extension ServerConfiguration {
         if let value = environment["SWITCHBOARD_ENGINE_ADVERTISE"] {
             engineAdvertise = try Self.advertisedAddress(value, key: "SWITCHBOARD_ENGINE_ADVERTISE")
         }
+        if let value = environment["SWITCHBOARD_ENGINE_MAX_BACKLOG_BYTES"] {
+            engineMaxBacklogBytes = try Self.backlogBytes(value, key: "SWITCHBOARD_ENGINE_MAX_BACKLOG_BYTES")
+        }
         if let value = environment["SWITCHBOARD_STORAGE"] {
             storage = try Self.storageKind(value, key: "SWITCHBOARD_STORAGE")
         }
@@ -211,6 +219,9 @@ extension ServerConfiguration {
         if let value = overrides.engine { engine = try Self.engineURL(value, key: "--engine") }
         if let value = overrides.engineAdvertise {
             engineAdvertise = try Self.advertisedAddress(value, key: "--engine-advertise")
+        }
+        if let value = overrides.engineMaxBacklogBytes {
+            engineMaxBacklogBytes = try Self.backlogBytes(value, key: "--engine-max-backlog-bytes")
         }
         if let value = overrides.durability { durability = try Self.parseDurability(value, key: "--durability") }
         if let value = overrides.apiKey { apiKey = value }
@@ -277,6 +288,14 @@ extension ServerConfiguration {
             throw ConfigurationError("\(key): \(error)")
         }
         return text
+    }
+
+    /// What the engine keeps while Redis is unreachable: a number of bytes, 0 (keep nothing) or more.
+    static func backlogBytes(_ text: String, key: String) throws -> Int {
+        guard let bytes = Int(text), bytes >= 0 else {
+            throw ConfigurationError("\(key): \"\(text)\" is not a number of bytes (0 or more)")
+        }
+        return bytes
     }
 
     /// `HOST`, `HOST:PORT`, `[IPv6]` or `[IPv6]:PORT` (a port from 1 to 65535), as the other instances
@@ -416,6 +435,7 @@ private struct ConfigFile: Decodable {
     var storage: String?
     var engine: String?
     var engine_advertise: String?
+    var engine_max_backlog_bytes: Int?
     var durability: String?
     var api_key: String?
     var anonymous: Bool?

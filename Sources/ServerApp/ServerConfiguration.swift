@@ -3,6 +3,7 @@ package import BusRuntime
 package import FrontendKit
 package import Logging
 import NIOCore
+import RedisBus
 package import SecurityKit
 package import Storage
 
@@ -29,6 +30,11 @@ package struct ServerConfiguration: Sendable {
     /// behind NAT or in containers, where the bound address is not the one the others can reach. nil: the
     /// bound address, or the host name when bound to every interface. Without a port, the bound one.
     package var engineAdvertise: String?
+    /// Most bytes of publications an instance keeps while Redis is unreachable, sent when it is back;
+    /// beyond it the oldest go, counted in `switchboard_engine_frames_lost_total` (`--engine-max-backlog-bytes`,
+    /// docs/redis.md "Redis unreachable"). 64 MiB: a few seconds of a busy instance's traffic, and memory
+    /// a server has to spare; 0 keeps nothing.
+    package var engineMaxBacklogBytes = RedisBusEngine.defaultMaxBacklogBytes
     /// Whether each group commit is fsynced (`fsync`, default) or not (`no-fsync`: survives kill -9, not
     /// power loss).
     package var durability = StoreDurability.fsync

@@ -36,6 +36,8 @@ package final class SwitchboardServer: Sendable {
     /// Where each listener is bound (`http`, `https`, and each frontend's name and `name-tls`).
     package let addresses = BoundAddresses()
     private let prometheus: PrometheusCollectorRegistry
+    /// With an engine: its gauges and counters, brought up to date at each `/metrics` scrape.
+    private let engineMetrics: EngineMetrics?
     /// Retained messages (MQTT), shared by every frontend that reads "current values".
     package let retained: RetainedMessageStore
     /// One keep-alive sweeper per loop, for every protocol's connections.
@@ -99,10 +101,13 @@ package final class SwitchboardServer: Sendable {
         if let url = configuration.engine {
             let connections = self.connections
             self.engine = RedisBusEngine(
-                bus: bus, retained: retained, configuration: try RedisClientConfiguration(url: url), logger: logger,
-                remoteClaim: { connections.releaseClaim($0) })
+                bus: bus, retained: retained, configuration: try RedisClientConfiguration(url: url),
+                maxBacklogBytes: configuration.engineMaxBacklogBytes, logger: logger,
+                remoteClaim: { connections.releaseClaim($0) }, connectionCount: { connections.count })
+            self.engineMetrics = EngineMetrics()
         } else {
             self.engine = nil
+            self.engineMetrics = nil
         }
         let addresses = self.addresses
         if let engine {
@@ -261,10 +266,16 @@ package final class SwitchboardServer: Sendable {
 
         var router = HTTPRouter.Builder()
         router.addWebSocketRefusals(endpoints)
+        // With an engine, the connection and channel lists answer for every instance (docs/redis.md).
+        var cluster: APIClusterPeers?
+        if let engine = self.engine, let forwarder = self.forwarder {
+            cluster = APIClusterPeers(
+                instanceID: engine.instanceID, peers: { engine.peerInstances }, forwarder: forwarder)
+        }
         let api = APIRoutes(
             bus: bus, records: records, collaboration: collaboration, connections: connections,
             apiKey: configuration.apiKey,
-            authenticator: authenticator, metricsSlot: bus.metrics.slot(for: "http"))
+            authenticator: authenticator, metricsSlot: bus.metrics.slot(for: "http"), cluster: cluster)
         api.register(into: &router)
         router.adminGuard = { api.guardAdmin($0) }
         // Pages of the allowed origins may call /api with a token or the key of their own (no credentials).
@@ -272,6 +283,7 @@ package final class SwitchboardServer: Sendable {
         for frontend in frontends { frontend.registerRoutes(into: &router) }
         let ready = self.ready
         let prometheus = self.prometheus
+        let engineMetrics = self.engineMetrics
         // A store whose last commit failed (database down, disk full) makes the server `degraded`: alive
         // (`/healthz` 200, so nothing restarts it for a database outage) but not ready (`/readyz` 503, so a
         // load balancer sends new clients elsewhere); both say why. It clears with the next good commit.
@@ -312,6 +324,7 @@ package final class SwitchboardServer: Sendable {
             sync: { _ in
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Type", value: "text/plain; version=0.0.4")
+                if let engine, let engineMetrics { engineMetrics.report(engine.statistics) }
                 return HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(bytes: prometheus.emitToBuffer()))
             })
         // The dashboard at `/` and the browser SDK under `/sdk/` (Clients/js, embedded at build time).

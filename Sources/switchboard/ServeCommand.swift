@@ -114,6 +114,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "Most bytes of publications kept while Redis is unreachable, sent when it is back; beyond it the oldest are dropped and counted (default 67108864 = 64 MiB; env SWITCHBOARD_ENGINE_MAX_BACKLOG_BYTES)."
+    )
+    var engineMaxBacklogBytes: String?
+
+    @Option(
+        help:
             "fsync (default: each group commit is fsynced) or no-fsync (faster; survives kill -9, not power loss) (env SWITCHBOARD_DURABILITY)."
     )
     var durability: String?
@@ -167,6 +173,7 @@ struct ServeCommand: AsyncParsableCommand {
         overrides.storage = storage
         overrides.engine = engine
         overrides.engineAdvertise = engineAdvertise
+        overrides.engineMaxBacklogBytes = engineMaxBacklogBytes
         overrides.durability = durability
         overrides.presence = presence
         let configuration: ServerConfiguration

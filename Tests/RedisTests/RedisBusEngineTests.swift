@@ -146,6 +146,23 @@ import Testing
         #expect(id == "sensor-1")
     }
 
+    /// Kind 10, sent with each heartbeat: the instance's connections, for `switchboard_cluster_connections`.
+    @Test func aConnectionsFrameCarriesTheCountAndTruncationsAreRefused() throws {
+        let frame = RedisBusFrame.connections(42, instance: "i")
+        #expect(RedisBusFrame.route(of: frame)?.kind == .connections)
+        guard case .connections(let count)? = RedisBusFrame.decode(frame)?.event else {
+            Issue.record("not a connections frame")
+            return
+        }
+        #expect(count == 42)
+        for length in 0..<frame.readableBytes {
+            #expect(RedisBusFrame.decode(frame.getSlice(at: frame.readerIndex, length: length)!) == nil)
+        }
+        var longer = frame
+        longer.writeInteger(UInt8(0))
+        #expect(RedisBusFrame.decode(longer) == nil)
+    }
+
     @Test func everyInstanceChoosesTheSameGroupForAMessage() throws {
         // The choice hashes what travels with the message, never a per-process seed.
         let message = BusMessage(

@@ -60,6 +60,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         /// Shared groups: local members by group key, and the other instances with members.
         var localGroups: [String: Int] = [:]
         var remoteGroups: [String: Set<String>] = [:]
+        /// The other instances heard from (a heartbeat, hello or connection count since they were last
+        /// forgotten), with the connection count each last announced (nil: none yet).
+        var peers: [String: Int?] = [:]
+        /// The frames kept while Redis is unreachable and their bytes (mirrors of the loop's `backlog`, for
+        /// `statistics`), and the frames dropped from it since the start.
+        var backlogFrames = 0
+        var backlogBytes = 0
+        var framesLost = 0
     }
 
     let bus: Bus
@@ -81,11 +89,13 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     /// Loop-confined: whether the connection takes commands, and the frames kept while it did not (sent
     /// first when it does again), with their bytes.
     private var connected = false
-    private var backlog: [Outgoing] = []
+    private(set) var backlog: [Outgoing] = []
     private var backlogBytes = 0
-    /// Most bytes kept while Redis is unreachable; beyond it the oldest frames go (`lostWhileDown`).
+    /// Most bytes kept while Redis is unreachable; beyond it the oldest frames go (counted in
+    /// `statistics.framesLost`).
     let maxBacklogBytes: Int
-    private(set) var lostWhileDown = 0
+    /// How many connections this instance holds, announced to the others with each heartbeat.
+    let connectionCount: @Sendable () -> Int
     /// Loop-confined: the newest sequence number received from each instance, and when it was heard.
     private var lastSequence: [String: UInt64] = [:]
     private var lastHeard: [String: NIODeadline] = [:]
@@ -115,12 +125,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     package init(
         bus: Bus, retained: RetainedMessageStore, configuration: RedisClientConfiguration,
-        prefix: String = "switchboard:", maxBacklogBytes: Int = 64 << 20, logger: Logger,
-        remoteClaim: @escaping @Sendable (String) -> Void = { _ in }
+        prefix: String = "switchboard:", maxBacklogBytes: Int = RedisBusEngine.defaultMaxBacklogBytes,
+        logger: Logger, remoteClaim: @escaping @Sendable (String) -> Void = { _ in },
+        connectionCount: @escaping @Sendable () -> Int = { 0 }
     ) {
         self.retained = retained
         self.remoteClaim = remoteClaim
         self.maxBacklogBytes = maxBacklogBytes
+        self.connectionCount = connectionCount
         self.bus = bus
         self.eventLoop = bus.shards[0].eventLoop
         self.client = RedisClient(configuration: configuration, eventLoop: eventLoop, logger: logger)
@@ -293,9 +305,12 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
             backlogBytes -= backlog[dropCount].frame.readableBytes
             dropCount += 1
         }
-        if dropCount > 0 {
-            backlog.removeFirst(dropCount)
-            lostWhileDown += dropCount
+        if dropCount > 0 { backlog.removeFirst(dropCount) }
+        let (frames, bytes) = (backlog.count, backlogBytes)
+        lock.withLockedValue { pending in
+            pending.backlogFrames = frames
+            pending.backlogBytes = bytes
+            pending.framesLost += dropCount
         }
     }
 
@@ -319,9 +334,14 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         // Before the kept frames append anything: a log that lost what this instance saw gets a new epoch.
         checkSeenLogPositions()
         if !backlog.isEmpty {
+            let lost = lock.withLockedValue { pending in
+                pending.backlogFrames = 0
+                pending.backlogBytes = 0
+                return pending.framesLost
+            }
             logger.notice(
                 "redis engine: back; sending what was kept",
-                metadata: ["frames": "\(backlog.count)", "lost": "\(lostWhileDown)"])
+                metadata: ["frames": "\(backlog.count)", "lost": "\(lost)"])
             publish(backlog)
             backlog = []
             backlogBytes = 0
@@ -479,10 +499,17 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
                 announce(topic, .leave(info))
             }
         case .heartbeat:
-            break
+            lock.withLockedValue { pending in
+                if pending.peers[instance] == nil { pending.peers[instance] = .some(nil) }
+            }
         case .hello:
+            lock.withLockedValue { pending in
+                if pending.peers[instance] == nil { pending.peers[instance] = .some(nil) }
+            }
             // A new instance: tell it who is here, and which shared groups have members here.
             announceLocalState()
+        case .connections(let count):
+            lock.withLockedValue { $0.peers[instance] = .some(count) }
         case .goodbye:
             forget(instance)
         case .retained(let message):
@@ -550,6 +577,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
         lock.withLockedValue { pending in
             for key in pending.remoteGroups.keys { pending.remoteGroups[key]?.remove(instance) }
             pending.remoteGroups = pending.remoteGroups.filter { !$0.value.isEmpty }
+            pending.peers[instance] = nil
         }
         for (topic, info) in bus.presence.removeInstance(instance) { announce(topic, .leave(info)) }
     }
@@ -557,6 +585,7 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
     /// Says this instance is alive, and forgets those silent for three heartbeats.
     private func beat() {
         send(RedisBusFrame.control(.heartbeat, instance: instanceID))
+        send(RedisBusFrame.connections(connectionCount(), instance: instanceID))
         let horizon = NIODeadline.now() - heartbeatInterval * 3
         for (instance, heard) in lastHeard where heard < horizon { forget(instance) }
         forgetOldSeenLogPositions()

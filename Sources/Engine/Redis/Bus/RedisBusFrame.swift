@@ -13,9 +13,12 @@ import Storage
 ///     u8  kind: 0 publication, 1 join, 2 leave, 3 heartbeat, 4 hello, 5 goodbye, 6 retained message,
 ///         7 claim (a connection here took a client identifier: the others' connection with it ends),
 ///         8 group (this instance has members of a shared group, or no longer has),
-///         9 interest (on Redis Cluster: every wildcard filter this instance's subscribers hold now)
-///     u16 topic length, topic (UTF-8; empty for 3–5 and 9; the client identifier for 7; the group's key for 8)
+///         9 interest (on Redis Cluster: every wildcard filter this instance's subscribers hold now),
+///         10 connections (how many connections the instance holds, sent with each heartbeat)
+///     u16 topic length, topic (UTF-8; empty for 3–5, 9 and 10; the client identifier for 7; the group's
+///         key for 8)
 ///     kind 8: u8 1 (has members) or 0
+///     kind 10: u64 count
 ///     kind 9: u32 count, then each filter as str
 ///     kind 0, 6: the message in the store's encoding (`StoredMessageCodec`: timestamp, headers, payload;
 ///         for 6 an empty payload clears the topic's retained message)
@@ -36,10 +39,13 @@ package enum RedisBusFrame {
         case claim(String)
         case group(String, members: Bool)
         case interest([String])
+        /// How many connections the sending instance holds (its share of `switchboard_cluster_connections`).
+        case connections(Int)
     }
 
+    /// An instance older than kind 10 reads a frame of it as one that does not decode, and drops it.
     enum Kind: UInt8 {
-        case message = 0, join, leave, heartbeat, hello, goodbye, retained, claim, group, interest
+        case message = 0, join, leave, heartbeat, hello, goodbye, retained, claim, group, interest, connections
     }
 
     /// A publication or a presence event as a frame (sequence 0 until `setSequence`).
@@ -90,6 +96,14 @@ package enum RedisBusFrame {
         header(.interest, instance: instance, topic: "", into: &buffer)
         buffer.writeInteger(UInt32(filters.count), endianness: .little)
         for filter in filters { writeString(filter, &buffer) }
+        return buffer
+    }
+
+    /// How many connections `instance` holds.
+    static func connections(_ count: Int, instance: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        header(.connections, instance: instance, topic: "", into: &buffer)
+        buffer.writeInteger(UInt64(max(0, count)), endianness: .little)
         return buffer
     }
 
@@ -185,6 +199,11 @@ package enum RedisBusFrame {
             }
             guard buffer.readableBytes == 0 else { return nil }
             return (instance, sequence, .interest(filters))
+        case .connections:
+            guard name.isEmpty, let count = buffer.readInteger(endianness: .little, as: UInt64.self),
+                count <= UInt64(Int32.max), buffer.readableBytes == 0
+            else { return nil }
+            return (instance, sequence, .connections(Int(count)))
         case .heartbeat, .hello, .goodbye:
             guard name.isEmpty, buffer.readableBytes == 0 else { return nil }
             return (instance, sequence, kind == .heartbeat ? .heartbeat : kind == .hello ? .hello : .goodbye)
