@@ -111,7 +111,11 @@ def nginx(cluster, redis_server, tmp_path):  # noqa: F811 (fixtures)
 
 
 def websocket_counts(instances) -> list[int]:
-    return [sum(1 for c in server.get("/api/connections").json()["connections"] if c["protocol"] == "websocket")
+    """Each instance's own WebSocket connections: with an engine `/api/connections` lists every instance's,
+    and the forwarded marker asks one for its own part (docs/redis.md, "The admin API across instances")."""
+    own = {"X-Switchboard-Forwarded": "1"}
+    return [sum(1 for c in server.get("/api/connections", headers=own).json()["connections"]
+                if c["protocol"] == "websocket")
             for server in instances]
 
 
