@@ -24,6 +24,17 @@ extension JetStreamService {
             return respond(
                 createConsumer(stream: words[3], name: words[4], filter: nil, payload: payload, legacyDurable: true))
         case ("INFO", 4):
+            if let consumer = consumer(stream: words[2], name: words[3]), consumer.config.deliverSubject != nil {
+                // A push consumer's deliveries leave from its pushing loop, and its `num_pending` stops
+                // counting them as they are published there: the answer is made on that loop too, so it
+                // leaves after every delivery it no longer counts (they are handed to the client's loop
+                // first). Made on the client's loop, it could overtake them, and nats.py's KV watcher
+                // (`keys()`, `watch`) took "nothing pending, nothing received" for an empty bucket.
+                let (stream, name) = (words[2], words[3])
+                return pushShard(for: consumer).eventLoop.execute {
+                    respond(self.consumerInfoResponse(stream: stream, name: name))
+                }
+            }
             return respond(consumerInfoResponse(stream: words[2], name: words[3]))
         case ("DELETE", 4):
             return respond(deleteConsumer(stream: words[2], name: words[3]))

@@ -26,9 +26,14 @@ extension JetStreamService {
             let name = try? NATSSubjectMapping.topicName(forSubject: subject)
         else { return }
         let topic = Topic(trusted: name)
-        let shards = bus.shards
-        let shard = shards[Int(UInt(bitPattern: consumer.name.hashValue) % UInt(shards.count))]
+        let shard = pushShard(for: consumer)
         shard.eventLoop.execute { self.push(consumer, to: topic, shard: shard) }
+    }
+
+    /// The loop a push consumer's deliveries are published from (and its info answered on).
+    func pushShard(for consumer: JetStreamConsumer) -> LoopShard {
+        let shards = bus.shards
+        return shards[Int(UInt(bitPattern: consumer.name.hashValue) % UInt(shards.count))]
     }
 
     /// One round: while someone subscribes to the deliver subject (a queue group counts once), what the
