@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import shutil
 import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import nats
 import pytest
@@ -24,6 +21,7 @@ import pytest
 from interop import free_port, open_ws, run, unique, wait_for
 from mqtt_client import V5, V311, Paho
 from security_support import hash_password, make_jwt
+from test_redis_scaleout import redis_server  # noqa: F401 (fixture)
 
 ADMIN_PW = "admin-password"
 ALICE_PW = "alice-password"
@@ -52,27 +50,6 @@ def security_config() -> dict:
                     "issuer": "switchboard-interop"},
         }
     }
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (scripts/test installs Debian's redis-server)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}", port
-    proc.terminate()
-    proc.wait(5)
 
 
 @pytest.fixture
