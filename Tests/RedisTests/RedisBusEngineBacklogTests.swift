@@ -63,11 +63,13 @@ import Testing
         #expect(down.backlogFrames >= kept.count)
         #expect(down.framesLost >= 20 - kept.count)
 
-        // Redis back: what was kept is sent, the counts stay, the instance is joined again.
+        // Redis back: what was kept is sent, the instance is joined again. The count of frames lost only
+        // grows: heartbeats made while Redis was still down (every 2 s; a loaded machine restarts it
+        // slowly) went into the full backlog too and pushed more out.
         try server.restart()
         #expect(try await eventually(15) { !engine.statistics.degraded && engine.statistics.backlogFrames == 0 })
         let back = engine.statistics
-        #expect(back.backlogBytes == 0 && back.framesLost == down.framesLost)
+        #expect(back.backlogBytes == 0 && back.framesLost >= down.framesLost)
         try await engine.stop().get()
         try await group.shutdownGracefully()
     }
