@@ -41,15 +41,16 @@ struct SubscribeCommand: AsyncParsableCommand {
                 default: break
                 }
                 for line in lines where printer.isOpen {
+                    var buffer = ByteBuffer()
+                    buffer.writeJSONValue(line)
+                    // Printed before the count drops, so `run` never exits with the last line unwritten.
                     let more = remaining.withLockedValue { count -> Bool in
                         guard count > 0 else { return false }
+                        printer.print(String(buffer: buffer))
                         count -= 1
                         return true
                     }
                     guard more else { break }
-                    var buffer = ByteBuffer()
-                    buffer.writeJSONValue(line)
-                    printer.print(String(buffer: buffer))
                 }
             },
             onClose: { code in printer.closed(code) })

@@ -113,19 +113,22 @@ final class WatchState: Sendable {
     var remaining: Int { state.withLockedValue { $0.remaining } }
     var position: (offset: UInt64, epoch: String)? { state.withLockedValue { $0.position } }
 
-    /// Prints a message's change event and moves the position past it.
+    /// Prints a message's change event and moves the position past it. The line is written before the
+    /// count drops under the lock, so `run` never sees the last change counted and exits before it is
+    /// printed.
     func emit(_ message: JSONValue, _ printer: LinePrinter) {
-        let printing = state.withLockedValue { state -> Bool in
+        let line = message["data"].map { data -> String in
+            var buffer = ByteBuffer()
+            buffer.writeJSONValue(data)
+            return String(buffer: buffer)
+        }
+        state.withLockedValue { state in
             if let offset = message["offset"]?.uint64Value, let epoch = message["epoch"]?.stringValue {
                 state.position = (offset, epoch)
             }
-            guard state.remaining > 0 else { return false }
+            guard state.remaining > 0, let line else { return }
+            printer.print(line)
             state.remaining -= 1
-            return true
         }
-        guard printing, let data = message["data"] else { return }
-        var buffer = ByteBuffer()
-        buffer.writeJSONValue(data)
-        printer.print(String(buffer: buffer))
     }
 }
