@@ -584,8 +584,12 @@ package final class RedisBusEngine: BusEngine, @unchecked Sendable {
 
     /// Says this instance is alive, and forgets those silent for three heartbeats.
     private func beat() {
-        send(RedisBusFrame.control(.heartbeat, instance: instanceID))
-        send(RedisBusFrame.connections(connectionCount(), instance: instanceID))
+        // Not kept while Redis is unreachable: a beat is stale once it is back (hello says this instance
+        // is alive then), and kept beats would push real frames out of the bounded backlog.
+        if connected {
+            send(RedisBusFrame.control(.heartbeat, instance: instanceID))
+            send(RedisBusFrame.connections(connectionCount(), instance: instanceID))
+        }
         let horizon = NIODeadline.now() - heartbeatInterval * 3
         for (instance, heard) in lastHeard where heard < horizon { forget(instance) }
         forgetOldSeenLogPositions()
