@@ -104,18 +104,7 @@ enum APIClusterMerge {
             }
             buffer.writeStaticString("],\"count\":")
             buffer.writeDecimal(parts.reduce(0) { $0 + $1.count })
-            buffer.writeStaticString(",\"instances\":[")
-            for (index, part) in parts.enumerated() {
-                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                buffer.writeStaticString("{\"instance\":")
-                buffer.writeJSONString(part.instance)
-                buffer.writeStaticString(",\"connections\":")
-                buffer.writeDecimal(part.count)
-                buffer.writeInteger(UInt8(ascii: "}"))
-            }
-            buffer.writeInteger(UInt8(ascii: "]"))
-            writeUnreachable(&buffer, unreachable)
-            buffer.writeInteger(UInt8(ascii: "}"))
+            writeInstances(&buffer, parts.map { ($0.instance, $0.count) }, counting: "connections", unreachable)
         }
     }
 
@@ -148,18 +137,7 @@ enum APIClusterMerge {
             writeChannels(&buffer, totals.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
             // Reopen the object `writeChannels` closed.
             buffer.moveWriterIndex(to: buffer.writerIndex - 1)
-            buffer.writeStaticString(",\"instances\":[")
-            for (index, (instance, sum)) in instances.enumerated() {
-                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-                buffer.writeStaticString("{\"instance\":")
-                buffer.writeJSONString(instance)
-                buffer.writeStaticString(",\"subscribers\":")
-                buffer.writeDecimal(sum)
-                buffer.writeInteger(UInt8(ascii: "}"))
-            }
-            buffer.writeInteger(UInt8(ascii: "]"))
-            writeUnreachable(&buffer, unreachable)
-            buffer.writeInteger(UInt8(ascii: "}"))
+            writeInstances(&buffer, instances, counting: "subscribers", unreachable)
         }
     }
 
@@ -218,9 +196,24 @@ enum APIClusterMerge {
         return .success((items, values))
     }
 
-    /// `,"unreachable":[{"instance":…,"reason":…},…]`.
-    private static func writeUnreachable(_ buffer: inout ByteBuffer, _ unreachable: [(String, String)]) {
-        buffer.writeStaticString(",\"unreachable\":[")
+    /// The end of a merged answer: `,"instances":[{"instance":…,"<counting>":…},…]`, then
+    /// `,"unreachable":[{"instance":…,"reason":…},…]}`.
+    private static func writeInstances(
+        _ buffer: inout ByteBuffer, _ instances: [(String, Int)], counting: StaticString,
+        _ unreachable: [(String, String)]
+    ) {
+        buffer.writeStaticString(",\"instances\":[")
+        for (index, (instance, count)) in instances.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            buffer.writeStaticString("{\"instance\":")
+            buffer.writeJSONString(instance)
+            buffer.writeStaticString(",\"")
+            buffer.writeStaticString(counting)
+            buffer.writeStaticString("\":")
+            buffer.writeDecimal(count)
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+        buffer.writeStaticString("],\"unreachable\":[")
         for (index, (instance, reason)) in unreachable.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
             buffer.writeStaticString("{\"instance\":")
@@ -229,6 +222,6 @@ enum APIClusterMerge {
             buffer.writeJSONString(reason)
             buffer.writeInteger(UInt8(ascii: "}"))
         }
-        buffer.writeInteger(UInt8(ascii: "]"))
+        buffer.writeStaticString("]}")
     }
 }

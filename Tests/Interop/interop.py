@@ -417,6 +417,13 @@ class Server:
         assert r.status_code == 200, f"POST /api/publish {channel!r} -> {r.status_code} {r.text}"
         return r.json()
 
+    def poll(self, channel: str, cursor: str | None = None, timeout: float = 0) -> requests.Response:
+        """One long poll of `channel` (`GET /poll`), from `cursor` when given, waiting up to `timeout` s."""
+        query: dict[str, Any] = {"channel": channel, "timeout": timeout}
+        if cursor is not None:
+            query["cursor"] = cursor
+        return self.get("/poll", params=query, timeout=timeout + 10)
+
     # -- HTTP from async code (runs the blocking call in a thread)
     async def ahttp(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return await asyncio.to_thread(self.http, method, path, **kwargs)

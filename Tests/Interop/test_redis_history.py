@@ -164,13 +164,7 @@ def test_long_poll_cursors_continue_on_any_instance(cluster):
     a, b, c = cluster
     ch = f"chat/{unique()}"
 
-    def poll(server, cursor=None, timeout=0):
-        query = {"channel": ch, "timeout": timeout}
-        if cursor is not None:
-            query["cursor"] = cursor
-        return server.get("/poll", params=query, timeout=timeout + 10)
-
-    start = poll(b)  # no cursor: 204 with the current (shared) position
+    start = b.poll(ch)  # no cursor: 204 with the current (shared) position
     assert start.status_code == 204 and start.headers["etag"].endswith('-0"'), start.headers
     cursor = start.headers["etag"].strip('"')
     a.publish(ch, {"n": 1})
@@ -181,14 +175,14 @@ def test_long_poll_cursors_continue_on_any_instance(cluster):
         if published_before is not None:
             publisher, n = published_before
             assert publisher.publish(ch, {"n": n})["offset"] == n
-        r = poll(server, cursor)
+        r = server.poll(ch, cursor)
         assert r.status_code == 200, (server.name, r.status_code, r.text)
         body = r.json()
         assert "reset" not in body, body
         seen += [m["data"]["n"] for m in body["messages"]]
         cursor = body["cursor"]
     assert seen == [1, 2, 3, 4], seen
-    assert poll(a, cursor).status_code == 204
+    assert a.poll(ch, cursor).status_code == 204
 
 
 def _cli(port: int, *args: str) -> list[str]:

@@ -185,24 +185,18 @@ def test_a_long_poll_cursor_continues_on_another_instance_after_kill9_of_its_own
     a, b, c = cluster
     ch = f"chat/{unique()}"
 
-    def poll(server, cursor=None, timeout=0):
-        query = {"channel": ch, "timeout": timeout}
-        if cursor is not None:
-            query["cursor"] = cursor
-        return server.get("/poll", params=query, timeout=timeout + 10)
-
-    start = poll(b)
+    start = b.poll(ch)
     assert start.status_code == 204, start.status_code
     cursor = start.headers["etag"].strip('"')
     a.publish(ch, {"n": 1})
-    first = poll(b, cursor)
+    first = b.poll(ch, cursor)
     assert first.status_code == 200 and [m["data"]["n"] for m in first.json()["messages"]] == [1], first.text
     cursor = first.json()["cursor"]
     b.proc.kill()  # kill -9 of the instance the client polled
     b.proc.wait(5)
     for n, server in ((2, a), (3, c), (4, a)):
         server.publish(ch, {"n": n})
-    r = poll(c, cursor)
+    r = c.poll(ch, cursor)
     assert r.status_code == 200, (r.status_code, r.text)
     got = r.json()
     assert "reset" not in got, got
@@ -211,9 +205,9 @@ def test_a_long_poll_cursor_continues_on_another_instance_after_kill9_of_its_own
     # Then a held poll on A gets the next publish, once.
     cursor = got["cursor"]
     c.publish(ch, {"n": 5})
-    r = poll(a, cursor, timeout=5)
+    r = a.poll(ch, cursor, timeout=5)
     assert r.status_code == 200 and [m["data"]["n"] for m in r.json()["messages"]] == [5], r.text
-    assert poll(c, r.json()["cursor"]).status_code == 204
+    assert c.poll(ch, r.json()["cursor"]).status_code == 204
 
 
 # --------------------------------------------------------------------------- Kafka REST
