@@ -196,6 +196,9 @@ extension JetStreamService {
         var bytes = 0
         /// What is left of `maxBytes` (nil: no bound).
         var budget: Int?
+        /// The take ended, with deliveries, before a round that reads the store (`deliverBeforeStoreReads`):
+        /// there is more to take at once.
+        var endedBeforeStoreRead = false
     }
 
     /// The records one round of `take` looks at: from the cursor on, and the due redeliveries.
@@ -213,16 +216,22 @@ extension JetStreamService {
     /// a round reaching older ones reads them from the store first (off the loop).
     /// `maxBytes` (a pull request's `max_bytes`) bounds the deliveries by `deliverySize`; `bytesExceeded`
     /// says the next one did not fit, `bytes` what the deliveries counted (0 without `maxBytes`).
+    /// `deliverBeforeStoreReads` (a push round) ends the take before a round that reads the store once some
+    /// deliveries are taken: they are counted out of the consumer's pending as they are taken, so they
+    /// must be published before the loop turns, or an info answered meanwhile on the loop reports them
+    /// neither pending nor delivered.
     func take(
-        from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop, maxBytes: Int? = nil
+        from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop, maxBytes: Int? = nil,
+        deliverBeforeStoreReads: Bool = false
     ) -> EventLoopFuture<Taken> {
         takeRounds(
-            from: consumer, limit: limit, now: now, on: loop, maxBytes: maxBytes, Taken(budget: maxBytes), round: 0)
+            from: consumer, limit: limit, now: now, on: loop, maxBytes: maxBytes,
+            deliverBeforeStoreReads: deliverBeforeStoreReads, Taken(budget: maxBytes), round: 0)
     }
 
     private func takeRounds(
         from consumer: JetStreamConsumer, limit: Int, now: UInt64, on loop: any EventLoop, maxBytes: Int?,
-        _ taken: Taken, round first: Int
+        deliverBeforeStoreReads: Bool, _ taken: Taken, round first: Int
     ) -> EventLoopFuture<Taken> {
         var taken = taken
         for round in first..<Self.maxReadRounds {
@@ -238,6 +247,10 @@ extension JetStreamService {
             let sequences = Array(due.prefix(2 * (limit - taken.deliveries.count)))
             guard let reads = roundReadsNow(consumer.stream, cursor: cursor, wanted: wanted, due: sequences, now: now)
             else {
+                if deliverBeforeStoreReads && !taken.deliveries.isEmpty {
+                    taken.endedBeforeStoreRead = true
+                    break
+                }
                 // Older than the stream keeps in memory: this round's records come from the store.
                 let before = taken
                 return roundReads(consumer.stream, cursor: cursor, wanted: wanted, due: sequences, on: loop)
@@ -252,8 +265,8 @@ extension JetStreamService {
                                 self.finishTake(consumer, taken, maxBytes: maxBytes, now: now, on: loop))
                         }
                         return self.takeRounds(
-                            from: consumer, limit: limit, now: now, on: loop, maxBytes: maxBytes, taken,
-                            round: round + 1)
+                            from: consumer, limit: limit, now: now, on: loop, maxBytes: maxBytes,
+                            deliverBeforeStoreReads: deliverBeforeStoreReads, taken, round: round + 1)
                     }
             }
             guard takeRound(consumer, reads, cursor: cursor, wanted: wanted, limit: limit, now: now, taken: &taken)

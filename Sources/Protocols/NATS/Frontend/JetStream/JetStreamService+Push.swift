@@ -70,19 +70,21 @@ extension JetStreamService {
         guard shard.isRouted(topic) && !stalled else {
             return pushed([], consumer, to: topic, shard: shard, now: now, stalled: stalled, unroutedWait: unroutedWait)
         }
-        // At once from the stream's memory tail; records older than it come from the store first.
-        take(from: consumer, limit: Self.pushBatch, now: now, on: shard.eventLoop).whenSuccess { taken in
-            self.pushed(
-                taken.deliveries, consumer, to: topic, shard: shard, now: now, stalled: stalled,
-                unroutedWait: unroutedWait)
-        }
+        // At once from the stream's memory tail; records older than it come from the store first, in a
+        // round of their own, so what a round takes is published on the loop turn that takes it.
+        take(from: consumer, limit: Self.pushBatch, now: now, on: shard.eventLoop, deliverBeforeStoreReads: true)
+            .whenSuccess { taken in
+                self.pushed(
+                    taken.deliveries, consumer, to: topic, shard: shard, now: now, stalled: stalled,
+                    unroutedWait: unroutedWait, more: taken.endedBeforeStoreRead)
+            }
     }
 
     /// The rest of a round: publishes `deliveries` (none when nobody subscribes or the consumer is
-    /// stalled), heartbeats, then schedules the next round.
+    /// stalled), heartbeats, then schedules the next round (at once when it is full or `more` waits).
     private func pushed(
         _ deliveries: [JetStreamConsumerState.Delivery], _ consumer: JetStreamConsumer, to topic: Topic,
-        shard: LoopShard, now: UInt64, stalled: Bool, unroutedWait: Int64
+        shard: LoopShard, now: UInt64, stalled: Bool, unroutedWait: Int64, more: Bool = false
     ) {
         if !deliveries.isEmpty {
             let headersOnly = consumer.config.headersOnly
@@ -132,7 +134,7 @@ extension JetStreamService {
             publishStatus("100 Idle Heartbeat", fields: fields, replyTo: nil, to: topic, shard: shard, now: now)
             shard.flushWritten()
         }
-        if sent == Self.pushBatch {
+        if sent == Self.pushBatch || more {
             shard.eventLoop.execute { self.push(consumer, to: topic, shard: shard) }
             return
         }
