@@ -169,6 +169,54 @@ import Testing
                 try STOMPFrameDecoder.decode(&buffer, escaping: .v1_2, limits: STOMPLimits())
             }
             #expect(split.values == whole.values)
+            // Resuming the first pass where the last read left it decodes the same.
+            var progress = STOMPFrameDecoder.Progress()
+            let resumed = ReadFeeder.decode(reads) { (buffer: inout ByteBuffer) throws(STOMPError) in
+                try STOMPFrameDecoder.decode(&buffer, escaping: .v1_2, limits: STOMPLimits(), progress: &progress)
+            }
+            #expect(resumed.values == whole.values)
+            #expect(!resumed.needMoreMovedTheReaderIndex)
         }
+    }
+
+    /// A frame read a byte at a time, resuming: each error is the one the whole frame gives, at the read
+    /// that completes what it is about, with the frame's receipt named.
+    @Test func resumedReadsFindTheSameErrors() {
+        var limits = STOMPLimits()
+        limits.maxHeaders = 3
+        limits.maxBodyBytes = 20
+        let frames = [
+            "SEND\nreceipt:r1\nnoColon\n\n\0",
+            "HELLO\n\n\0",
+            "SEND\na:1\nb:2\nc:3\nd:4\n\n\0",
+            "SEND\nreceipt:r2\ncontent-length:3\n\nabcX",
+            "SEND\nreceipt:r3\n\n" + String(repeating: "x", count: 25),
+            "SEND\ncontent-length:1x\n\n\0",
+        ]
+        for frame in frames {
+            let bytes = Array(frame.utf8)
+            let whole = ReadFeeder.decode([bytes]) { (buffer: inout ByteBuffer) throws(STOMPError) in
+                try STOMPFrameDecoder.decode(&buffer, escaping: .v1_2, limits: limits)
+            }
+            var progress = STOMPFrameDecoder.Progress()
+            let resumed = ReadFeeder.decode(bytes.map { [$0] }) { (buffer: inout ByteBuffer) throws(STOMPError) in
+                try STOMPFrameDecoder.decode(&buffer, escaping: .v1_2, limits: limits, progress: &progress)
+            }
+            #expect(whole.error != nil, "\(frame.debugDescription)")
+            #expect(resumed.error == whole.error, "\(frame.debugDescription)")
+            #expect(resumed.error?.receiptID == whole.error?.receiptID, "\(frame.debugDescription)")
+        }
+    }
+
+    /// A progress from another buffer (fewer bytes than it saw) is dropped, not trusted.
+    @Test func aProgressLongerThanTheBufferStartsOver() throws {
+        var progress = STOMPFrameDecoder.Progress()
+        var partial = ByteBuffer(string: "SEND\ndestination:/topic/a\nx:")
+        let none = try STOMPFrameDecoder.decode(&partial, escaping: .v1_2, limits: STOMPLimits(), progress: &progress)
+        #expect(none == nil)
+        var other = ByteBuffer(string: "ACK\nid:1\n\n\0")
+        let frame = try #require(
+            try STOMPFrameDecoder.decode(&other, escaping: .v1_2, limits: STOMPLimits(), progress: &progress))
+        #expect(frame.command == .ack && frame.headers["id"] == "1")
     }
 }

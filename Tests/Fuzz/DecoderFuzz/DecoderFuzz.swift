@@ -132,10 +132,14 @@ enum FuzzTarget: String, CaseIterable {
             // A byte stream of frames as a 1.2 connection reads it; whole and byte-by-byte reads must agree,
             // and every decoded frame re-encodes to bytes that decode to the same frame.
             func frames(_ reads: [[UInt8]]) -> [STOMPFrame] {
-                // Heart-beats are values of their own, so that consuming them counts as progress.
-                ReadFeeder.decode(reads) { (buffer: inout ByteBuffer) throws(STOMPError) -> STOMPFrame?? in
+                // Heart-beats are values of their own, so that consuming them counts as progress. Split reads
+                // resume the first pass as a connection does (`Progress`).
+                var progress = STOMPFrameDecoder.Progress()
+                return ReadFeeder.decode(reads) { (buffer: inout ByteBuffer) throws(STOMPError) -> STOMPFrame?? in
                     if STOMPFrameDecoder.skipHeartBeats(&buffer) > 0 { return .some(nil) }
-                    return try STOMPFrameDecoder.decode(&buffer, escaping: .v1_2, limits: STOMPLimits()).map { $0 }
+                    return try STOMPFrameDecoder.decode(
+                        &buffer, escaping: .v1_2, limits: STOMPLimits(), progress: &progress
+                    ).map { $0 }
                 }.values.compactMap { $0 }
             }
             let input = Array(bytes)

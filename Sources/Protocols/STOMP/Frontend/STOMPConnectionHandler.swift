@@ -32,6 +32,9 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
     var lifecycle: ConnectionLifecycle
     var shard: LoopShard
     var inbound = InboundBuffer()
+    /// How far the decoder got through the partial frame at the front of `inbound`, so a frame arriving in
+    /// many reads is looked through once (`STOMPFrameDecoder.Progress`).
+    var decodeProgress = STOMPFrameDecoder.Progress()
     /// The rest of the input waits for the loop's next turn (`BudgetedInput.deferRest`).
     var inputDeferred = false
     var out = ByteBuffer()
@@ -137,6 +140,7 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
             host.perform { $0.delete() }
         }
         inbound.removeAll()
+        decodeProgress = STOMPFrameDecoder.Progress()
     }
 
     // MARK: - Reading
@@ -161,7 +165,8 @@ final class STOMPConnectionHandler: BudgetedInput, BusSubscriber, KeepAliveParti
             let frame: STOMPFrame?
             do {
                 STOMPFrameDecoder.skipHeartBeats(&buffer)
-                frame = try STOMPFrameDecoder.decode(&buffer, escaping: machine.escaping, limits: limits)
+                frame = try STOMPFrameDecoder.decode(
+                    &buffer, escaping: machine.escaping, limits: limits, progress: &decodeProgress)
             } catch {
                 inbound.keep(ByteBuffer())
                 fail(error)

@@ -16,15 +16,30 @@ package enum STOMPFrameDecoder {
     package static func decode(
         _ buffer: inout ByteBuffer, escaping: STOMPEscaping, limits: STOMPLimits
     ) throws(STOMPError) -> STOMPFrame? {
+        var progress = Progress()
+        return try decode(&buffer, escaping: escaping, limits: limits, progress: &progress)
+    }
+
+    /// `decode`, resuming the first pass where the last call on this buffer left it: `progress` is what
+    /// that call learned of the partial frame at the front (its command, header lines, and how far a line
+    /// end or the body's NUL was looked for), so bytes arriving a few at a time are each looked at once, not
+    /// once per read. The caller keeps one `Progress` per buffer, and passes a new one for a new buffer;
+    /// it is reset whenever a frame is decoded or an error thrown.
+    package static func decode(
+        _ buffer: inout ByteBuffer, escaping: STOMPEscaping, limits: STOMPLimits, progress: inout Progress
+    ) throws(STOMPError) -> STOMPFrame? {
         let layout: Layout
         do {
-            layout = try buffer.withUnsafeReadableBytes { bytes in try scan(bytes, limits: limits) }
+            layout = try buffer.withUnsafeReadableBytes { bytes in try scan(bytes, limits: limits, &progress) }
         } catch let error as STOMPError {
+            progress = Progress()
             throw error
         } catch {
+            progress = Progress()
             throw .malformed("\(error)")
         }
         guard let frame = layout.frame else { return nil }
+        progress = Progress()
         buffer.moveReaderIndex(forwardBy: layout.heartBeats)
         // Offsets in `frame` are from the first byte of the command line.
         let headers: STOMPHeaders
@@ -63,6 +78,26 @@ package enum STOMPFrameDecoder {
 
     // MARK: - First pass: where things are
 
+    /// How far the first pass got through a partial frame (offsets from its command line's first byte).
+    package struct Progress: Sendable {
+        /// EOL bytes before the frame (the frame's offsets count from after them).
+        var heartBeats = 0
+        /// How many bytes the last pass saw; fewer now means another buffer, and the pass starts over.
+        var seen = 0
+        var command: STOMPCommand?
+        /// Where the next header line starts (past the command line once `command` is read).
+        var position = 0
+        var lines: [(start: Int, end: Int)] = []
+        var declaredLength: Int?
+        /// Where the body starts, once the blank line ending the headers is read.
+        var bodyStart: Int?
+        /// Bytes before this hold no line end after `position` (headers) or no NUL (a body without
+        /// `content-length`): the search goes on from here.
+        var searched = 0
+
+        package init() {}
+    }
+
     struct Layout {
         /// EOL bytes before the frame.
         var heartBeats: Int
@@ -82,7 +117,9 @@ package enum STOMPFrameDecoder {
     private static let colon = UInt8(ascii: ":")
     private static let contentLength = Array("content-length".utf8)
 
-    private static func scan(_ all: UnsafeRawBufferPointer, limits: STOMPLimits) throws(STOMPError) -> Layout {
+    private static func scan(_ all: UnsafeRawBufferPointer, limits: STOMPLimits, _ progress: inout Progress)
+        throws(STOMPError) -> Layout
+    {
         var index = 0
         while index < all.count {
             if all[index] == newline {
@@ -100,7 +137,10 @@ package enum STOMPFrameDecoder {
         let heartBeats = index
         guard index < all.count, all[index] != carriageReturn else { return Layout(heartBeats: heartBeats, frame: nil) }
         let bytes = UnsafeRawBufferPointer(rebasing: all[index...])
-        guard let frame = try scanFrame(bytes, limits: limits) else {
+        if progress.heartBeats != heartBeats || progress.seen > bytes.count { progress = Progress() }
+        progress.heartBeats = heartBeats
+        progress.seen = bytes.count
+        guard let frame = try scanFrame(bytes, limits: limits, &progress) else {
             return Layout(heartBeats: heartBeats, frame: nil)
         }
         return Layout(heartBeats: heartBeats, frame: frame)
@@ -119,28 +159,29 @@ package enum STOMPFrameDecoder {
         return nil
     }
 
-    private static func scanFrame(_ bytes: UnsafeRawBufferPointer, limits: STOMPLimits) throws(STOMPError)
-        -> FrameLayout?
+    private static func scanFrame(_ bytes: UnsafeRawBufferPointer, limits: STOMPLimits, _ progress: inout Progress)
+        throws(STOMPError) -> FrameLayout?
     {
-        var lines: [(start: Int, end: Int)] = []
         do {
-            return try scanFrame(bytes, limits: limits, lines: &lines)
+            return try scanFrameResuming(bytes, limits: limits, &progress)
         } catch {
             var error = error
-            error.receiptID = receipt(in: bytes, lines: lines)
+            error.receiptID = receipt(in: bytes, lines: progress.lines)
             throw error
         }
     }
 
-    private static func scanFrame(
-        _ bytes: UnsafeRawBufferPointer, limits: STOMPLimits, lines: inout [(start: Int, end: Int)]
+    private static func scanFrameResuming(
+        _ bytes: UnsafeRawBufferPointer, limits: STOMPLimits, _ progress: inout Progress
     ) throws(STOMPError) -> FrameLayout? {
-        var position = 0
-        /// The end of the line starting at `position` (before CR LF or LF), and where the next starts.
+        /// The end of the line starting at `progress.position` (before CR LF or LF), and where the next
+        /// starts; nil (having searched to the end) when it has not all arrived.
         func nextLine() throws(STOMPError) -> (end: Int, next: Int)? {
-            var cursor = position
+            let position = progress.position
+            var cursor = max(position, progress.searched)
             while cursor < bytes.count, bytes[cursor] != newline { cursor += 1 }
             guard cursor < bytes.count else {
+                progress.searched = bytes.count
                 if bytes.count > limits.maxHeaderBytes {
                     throw .tooLarge("the headers are longer than \(limits.maxHeaderBytes) bytes")
                 }
@@ -152,42 +193,50 @@ package enum STOMPFrameDecoder {
             let end = cursor > position && bytes[cursor - 1] == carriageReturn ? cursor - 1 : cursor
             return (end, cursor + 1)
         }
-        guard let commandLine = try nextLine() else { return nil }
-        let commandBytes = UnsafeRawBufferPointer(rebasing: bytes[position..<commandLine.end])
-        guard let command = STOMPCommand(rawValue: String(decoding: commandBytes, as: UTF8.self)) else {
-            let shown = String(decoding: commandBytes.prefix(32), as: UTF8.self)
-            throw .malformed("unknown command '\(shown)'")
+        if progress.command == nil {
+            guard let commandLine = try nextLine() else { return nil }
+            let commandBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<commandLine.end])
+            guard let command = STOMPCommand(rawValue: String(decoding: commandBytes, as: UTF8.self)) else {
+                let shown = String(decoding: commandBytes.prefix(32), as: UTF8.self)
+                throw .malformed("unknown command '\(shown)'")
+            }
+            progress.command = command
+            progress.position = commandLine.next
         }
-        position = commandLine.next
-        var declaredLength: Int?
-        while true {
+        while progress.bodyStart == nil {
             guard let line = try nextLine() else { return nil }
-            defer { position = line.next }
-            if line.end == position { break }
-            guard lines.count < limits.maxHeaders else {
+            let position = progress.position
+            progress.position = line.next
+            if line.end == position {
+                progress.bodyStart = line.next
+                break
+            }
+            guard progress.lines.count < limits.maxHeaders else {
                 throw .tooLarge("more than \(limits.maxHeaders) headers")
             }
-            lines.append((position, line.end))
-            if declaredLength == nil, line.end - position > contentLength.count,
+            progress.lines.append((position, line.end))
+            if progress.declaredLength == nil, line.end - position > contentLength.count,
                 bytes[position + contentLength.count] == colon,
                 contentLength.indices.allSatisfy({ bytes[position + $0] == contentLength[$0] })
             {
-                declaredLength = try parseLength(
+                progress.declaredLength = try parseLength(
                     UnsafeRawBufferPointer(rebasing: bytes[(position + contentLength.count + 1)..<line.end]),
                     limits: limits)
             }
         }
-        let bodyStart = position
-        if let declaredLength {
+        guard let command = progress.command, let bodyStart = progress.bodyStart else { return nil }
+        let lines = progress.lines
+        if let declaredLength = progress.declaredLength {
             guard bytes.count > bodyStart + declaredLength else { return nil }
             guard bytes[bodyStart + declaredLength] == 0 else {
                 throw .malformed("the body is not followed by NUL after content-length bytes")
             }
             return FrameLayout(command: command, lines: lines, bodyStart: bodyStart, bodyLength: declaredLength)
         }
-        var cursor = bodyStart
+        var cursor = max(bodyStart, progress.searched)
         while cursor < bytes.count, bytes[cursor] != 0 { cursor += 1 }
         guard cursor < bytes.count else {
+            progress.searched = bytes.count
             if bytes.count - bodyStart > limits.maxBodyBytes {
                 throw .tooLarge("the body is longer than \(limits.maxBodyBytes) bytes")
             }
