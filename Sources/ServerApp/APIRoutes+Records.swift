@@ -117,6 +117,12 @@ extension APIRoutes {
 
     private func collectionName(_ request: HTTPRequest) -> String { request.parameters["collection"] ?? "" }
 
+    /// PocketBase's `?fields=…`: the keys an answer keeps (nil without one).
+    private func fields(_ request: HTTPRequest) throws -> RecordFieldPicker? {
+        guard let raw = request.query("fields"), !raw.isEmpty else { return nil }
+        return try RecordFieldPicker(raw)
+    }
+
     /// Completes with `answer(value)` on `loop`, or the error's response.
     private func answer<Value: Sendable>(
         on loop: any EventLoop, _ start: (@escaping @Sendable (Result<Value, RecordError>) -> Void) -> Void,
@@ -213,33 +219,35 @@ extension APIRoutes {
         query.filter = request.query("filter").flatMap { $0.isEmpty ? nil : $0 }
         query.sort = request.query("sort")
         query.skipTotal = ["1", "true"].contains(request.query("skipTotal") ?? "")
+        let fields = try fields(request)
         let page = try records.list(collectionName(request), query: query, caller: caller, now: bus.clock())
-        return .now(.json { RecordJSON.page(&$0, page) })
+        return .now(.json { RecordJSON.page(&$0, page, fields: fields) })
     }
 
     private func viewRecord(_ request: HTTPRequest, _ caller: RecordCaller, _ loop: any EventLoop) throws
         -> RecordAnswer
     {
+        let fields = try fields(request)
         let record = try records.view(
             collectionName(request), id: request.parameters["id"] ?? "", caller: caller, now: bus.clock())
-        return .now(RecordJSON.record(record))
+        return .now(RecordJSON.record(record, fields: fields))
     }
 
     private func createRecord(_ request: HTTPRequest, _ caller: RecordCaller, _ loop: any EventLoop) throws
         -> RecordAnswer
     {
-        let body = try parsedBody(request)
+        let (body, fields) = (try parsedBody(request), try fields(request))
         let name = collectionName(request)
         return answer(on: loop, { records.create(name, body: body, caller: caller, now: bus.clock(), completion: $0) })
         {
-            RecordJSON.record($0)
+            RecordJSON.record($0, fields: fields)
         }
     }
 
     private func updateRecord(_ request: HTTPRequest, _ caller: RecordCaller, _ loop: any EventLoop) throws
         -> RecordAnswer
     {
-        let body = try parsedBody(request)
+        let (body, fields) = (try parsedBody(request), try fields(request))
         let (name, id, ifMatch) = (collectionName(request), request.parameters["id"] ?? "", try ifMatch(request))
         return answer(
             on: loop,
@@ -247,7 +255,7 @@ extension APIRoutes {
                 records.update(
                     name, id: id, body: body, ifMatch: ifMatch, caller: caller, now: bus.clock(), completion: $0)
             }
-        ) { RecordJSON.record($0) }
+        ) { RecordJSON.record($0, fields: fields) }
     }
 
     private func deleteRecord(_ request: HTTPRequest, _ caller: RecordCaller, _ loop: any EventLoop) throws

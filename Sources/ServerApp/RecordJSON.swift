@@ -6,15 +6,27 @@ import NIOHTTP1
 
 /// The JSON of the records API, in PocketBase's shapes (docs/records.md).
 enum RecordJSON {
-    /// A record, with its version as the ETag (`If-Match` takes it back).
-    static func record(_ record: Record) -> HTTPResponse {
-        var response = HTTPResponse.json { $0.writeString(record.json) }
+    /// A record, with its version as the ETag (`If-Match` takes it back); only the keys `fields` picks,
+    /// when the request has it.
+    static func record(_ record: Record, fields: RecordFieldPicker? = nil) -> HTTPResponse {
+        var response = HTTPResponse.json { write(&$0, record, fields: fields) }
         response.headers.add(name: "ETag", value: "\"\(record.version)\"")
         return response
     }
 
-    /// `{"page","perPage","totalItems","totalPages","items":[…]}`
-    static func page(_ buffer: inout ByteBuffer, _ page: RecordPage) {
+    /// The record's JSON, or the keys of it `fields` picks.
+    static func write(_ buffer: inout ByteBuffer, _ record: Record, fields: RecordFieldPicker?) {
+        guard let fields,
+            let value = try? Array(record.json.utf8).withUnsafeBytes({ try JSONParser.parse($0) })
+        else {
+            buffer.writeString(record.json)
+            return
+        }
+        buffer.writeJSONValue(fields.pick(value))
+    }
+
+    /// `{"page","perPage","totalItems","totalPages","items":[…]}`; each item only the keys `fields` picks.
+    static func page(_ buffer: inout ByteBuffer, _ page: RecordPage, fields: RecordFieldPicker? = nil) {
         buffer.writeStaticString("{\"page\":")
         buffer.writeDecimal(page.page)
         buffer.writeStaticString(",\"perPage\":")
@@ -26,7 +38,7 @@ enum RecordJSON {
         buffer.writeStaticString(",\"items\":[")
         for (index, record) in page.items.enumerated() {
             if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-            buffer.writeString(record.json)
+            write(&buffer, record, fields: fields)
         }
         buffer.writeStaticString("]}")
     }

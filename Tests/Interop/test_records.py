@@ -88,6 +88,35 @@ def test_crud_listing_and_optimistic_concurrency(server):
     assert server.get(f"/api/collections/{name}").json()["records"] == 3
 
 
+def test_fields_pick_the_keys_of_every_answer(server):
+    """PocketBase's `?fields=`: list items, a view, a create and an update keep only the keys named (`*` for
+    the rest of a level), `:excerpt(max, withEllipsis?)` makes plain text of HTML; a bad modifier is a 400."""
+    name = unique("tasks")
+    make_collection(server, name, listRule="", viewRule="", createRule="", updateRule="")
+    base = f"/api/collections/{name}/records"
+    body = "<p>Hello <b>big</b>   world</p><script>alert(1)</script><p>and more</p>"
+    r = server.post(base, params={"fields": "id,title"}, json={"title": body, "repository": "core", "points": 2})
+    assert r.status_code == 200 and set(r.json()) == {"id", "title"} and r.json()["title"] == body, r.text
+    rid = r.json()["id"]
+    server.post(base, json={"title": "second", "repository": "web"})
+    page = server.get(base, params={"fields": "id,repository", "sort": "created"}).json()
+    assert page["totalItems"] == 2 and [sorted(item) for item in page["items"]] == [["id", "repository"]] * 2, page
+    assert [item["repository"] for item in page["items"]] == ["core", "web"]
+    view = server.get(f"{base}/{rid}", params={"fields": "title:excerpt(10,true),points"})
+    assert view.status_code == 200 and view.json() == {"title": "Hello big...", "points": 2}, view.text
+    assert view.headers["etag"] == '"1"'
+    everything = server.get(f"{base}/{rid}", params={"fields": "*,title:excerpt(200)"}).json()
+    assert everything["title"] == "Hello big world and more" and everything["repository"] == "core", everything
+    assert {"id", "created", "updated", "version"} <= set(everything), everything
+    updated = server.http("PATCH", f"{base}/{rid}", params={"fields": "version"}, json={"points": 3})
+    assert updated.status_code == 200 and updated.json() == {"version": 2}, updated.text
+    pb_error(server.get(base, params={"fields": "title:shout(1)"}), 400)
+    pb_error(server.get(f"{base}/{rid}", params={"fields": "title:excerpt(0)"}), 400)
+    # A refused create writes nothing.
+    pb_error(server.post(base, params={"fields": "id:excerpt()"}, json={"title": "never"}), 400)
+    assert server.get(base).json()["totalItems"] == 2
+
+
 def test_bad_input_gets_pocketbases_errors_and_writes_nothing(server):
     name = unique("tasks")
     make_collection(server, name, listRule="", viewRule="", createRule="", updateRule="")
