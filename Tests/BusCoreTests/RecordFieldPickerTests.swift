@@ -1,5 +1,6 @@
 import BusCore
 import NIOCore
+import SwitchboardTestSupport
 import Testing
 
 @Suite struct RecordFieldPickerTests {
@@ -51,5 +52,54 @@ import Testing
             #expect(throws: RecordError.self, "\(fields)") { _ = try RecordFieldPicker(fields) }
         }
         #expect(throws: RecordError.self) { _ = try RecordFieldPicker(String(repeating: "a,", count: 3_000)) }
+    }
+}
+
+/// Seeded mutations of `fields` texts and HTML on every `swift test` (the `recordfields` fuzz target runs the
+/// same checks under libFuzzer): a `fields` is refused or picks keys the record has, in its order; an
+/// excerpt is trimmed plain text with no run of spaces, no longer than asked.
+@Suite struct RecordFieldPickerRobustnessTests {
+    static let seeds = [
+        "id,title:excerpt(20,true),m.o.id", "*,items.name,tags", " a , b.c:excerpt( 3 ,1) ,*",
+        "<p>Hi <b>there</b></p><script>x<y</script>&amp;&#x41;&nbsp;<img src=a>z<br/>w",
+    ]
+    static let alphabet = Array("(),:.*<>/&#;x \n\"'0123456789excerptidtitle<p></p>é".utf8)
+    static let record: JSONValue = {
+        let text = #"{"id":"a","title":"<b>Hello</b> world","n":5,"m":{"o":{"id":"u1"}},"items":[{"name":"x"}]}"#
+        return try! Array(text.utf8).withUnsafeBytes { try JSONParser.parse($0) }
+    }()
+
+    @Test func mutatedFieldsAndHTMLNeverCrash() throws {
+        guard case .object(let fields) = Self.record else { return }
+        let keys = fields.map(\.key)
+        var random = SplitMix(state: 0x4649_454C)
+        var parsed = 0
+        for round in 0..<20_000 {
+            var bytes = Array(Self.seeds[round % Self.seeds.count].utf8)
+            for _ in 0...Int(random.next() % 4) {
+                let position = bytes.isEmpty ? 0 : Int(random.next() % UInt64(bytes.count))
+                let byte = Self.alphabet[Int(random.next() % UInt64(Self.alphabet.count))]
+                switch random.next() % 3 {
+                case 0 where !bytes.isEmpty: bytes[position] = byte
+                case 1 where !bytes.isEmpty: bytes.remove(at: position)
+                default: bytes.insert(byte, at: position)
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let picker = try? RecordFieldPicker(text) {
+                parsed += 1
+                guard case .object(let picked) = picker.pick(Self.record) else {
+                    Issue.record("not an object: \(text)")
+                    continue
+                }
+                let pickedKeys = picked.map(\.key)
+                #expect(pickedKeys == keys.filter { pickedKeys.contains($0) }, "\(text)")
+            }
+            let max = Int(random.next() % 40) + 1
+            let excerpt = RecordFieldPicker.excerpt(text, max: max, ellipsis: round % 2 == 0)
+            #expect(excerpt.utf8.count <= max + 3 && !excerpt.contains("  "), "\(text)")
+            #expect(excerpt.first?.isWhitespace != true && excerpt.last?.isWhitespace != true, "\(text)")
+        }
+        #expect(parsed > 1_000)
     }
 }

@@ -21,7 +21,7 @@ import SwitchboardTestSupport
 ///   FUZZ_TARGET=nativews .build-fuzz/release/DecoderFuzz Tests/Fuzz/corpus/nativews -max_total_time=60
 enum FuzzTarget: String, CaseIterable {
     case json, nativews, topic, query, nats, ssecursor, ssequery, ssedata, mqtt, storedmessage, amqp, queuestate
-    case stomp, engineio, socketio, msgpack, signalrjson, signalrmsgpack, recordfilter
+    case stomp, engineio, socketio, msgpack, signalrjson, signalrmsgpack, recordfilter, recordfields
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -265,6 +265,33 @@ enum FuzzTarget: String, CaseIterable {
                     }
                 }
             }
+        case .recordfields:
+            // PocketBase's `fields`: refused as a 400, or it picks from each record keys it has, in its order;
+            // and the same text as HTML through `excerpt` (the first byte the length) gives trimmed plain text
+            // with no run of spaces, no longer than asked (plus the ellipsis).
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let picker = try? RecordFieldPicker(text) {
+                for record in FuzzRecords.records {
+                    guard case .object(let fields) = record, case .object(let picked) = picker.pick(record) else {
+                        preconditionFailure("a record picked is not an object")
+                    }
+                    let keys = fields.map(\.key)
+                    var next = keys.startIndex
+                    for field in picked {
+                        guard let found = keys[next...].firstIndex(of: field.key) else {
+                            preconditionFailure("a picked key the record lacks, or out of order")
+                        }
+                        next = found + 1
+                    }
+                }
+            }
+            let max = Int(bytes.first ?? 0) + 1
+            let ellipsis = (bytes.last ?? 0) & 1 == 1
+            let html = String(decoding: bytes.dropFirst(), as: UTF8.self)
+            let excerpt = RecordFieldPicker.excerpt(html, max: max, ellipsis: ellipsis)
+            precondition(excerpt.utf8.count <= max + 3, "excerpt longer than asked")
+            precondition(!excerpt.contains("  "), "a run of spaces in an excerpt")
+            precondition(excerpt.first?.isWhitespace != true && excerpt.last?.isWhitespace != true, "untrimmed excerpt")
         case .storedmessage:
             // A stored row's body: decodes to nil or to a message that encodes back to the same bytes.
             let topic = Topic(trusted: "fuzz/topic")
