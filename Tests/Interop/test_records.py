@@ -365,6 +365,20 @@ def test_pocketbase_realtime_follows_a_collection_with_its_view_rule(make_server
             await srv.ahttp("POST", base, json={"title": "d", "owner": "alice"}, headers=admin)
             event = await stream.next()
             assert event.event == red and event.json()["record"]["title"] == "d", event
+            # `fields` in the options' query picks the record's keys (a bad modifier refuses the POST).
+            picked = f"{name}/*?options=" + json.dumps({"query": {"team": "red", "fields": "id,title:excerpt(3)"}})
+            r = await srv.ahttp("POST", "/api/realtime", headers={"Authorization": "Bearer alice-token"},
+                                json={"clientId": client, "subscriptions": [picked]})
+            assert r.status_code == 204, r.text
+            made = (await srv.ahttp("POST", base, json={"title": "<b>every</b>", "owner": "alice"},
+                                    headers=admin)).json()
+            event = await stream.next()
+            assert event.event == picked and event.json()["action"] == "create", event
+            assert event.json()["record"] == {"id": made["id"], "title": "eve"}, event
+            bad = f"{name}/*?options=" + json.dumps({"query": {"fields": "title:excerpt(0)"}})
+            r = await srv.ahttp("POST", "/api/realtime", headers={"Authorization": "Bearer alice-token"},
+                                json={"clientId": client, "subscriptions": [bad]})
+            assert r.status_code == 400, r.text
             # Bob may not take alice's client over.
             r = await srv.ahttp("POST", "/api/realtime", headers={"Authorization": "Bearer bob-token"},
                                 json={"clientId": client, "subscriptions": [f"{name}/*"]})

@@ -54,10 +54,18 @@ extension SSERoutes {
                 channels, topicLimits: services.bus.configuration.topicLimits, limits: limits, starIsWildcard: true
             ).map { SSERealtimeSubscription(filter: $0, eventName: nil) }
         for (filter, eventName) in collections {
+            let options = SSERealtimeOptions(subscription: eventName)
+            var fields: RecordFieldPicker?
+            if let raw = options?.query["fields"], !raw.isEmpty {
+                do {
+                    fields = try RecordFieldPicker(raw)
+                } catch {
+                    throw APIError.badRequest("\(eventName): invalid fields")
+                }
+            }
             subscriptions.append(
                 SSERealtimeSubscription(
-                    filter: try TopicFilter(filter), eventName: eventName,
-                    options: SSERealtimeOptions(subscription: eventName)))
+                    filter: try TopicFilter(filter), eventName: eventName, options: options, fields: fields))
         }
         let identity = try authenticate(request, services: services, clientID: clientID)
         try authorize(subscriptions.map(\.filter), identity: identity, services: services)

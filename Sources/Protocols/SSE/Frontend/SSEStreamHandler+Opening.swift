@@ -125,12 +125,15 @@ extension SSEStreamHandler {
         }
         for subscription in self.subscriptions { bus.unsubscribe(subscription, presenceClientID: info.id) }
         self.subscriptions.removeAll()
-        realtimeEventNames.removeAll()
+        realtimeEvents.removeAll()
         lifecycle.update { $0.subscriptions = [] }
         for subscription in subscriptions {
             let made = subscribe(subscription.filter, history: nil, requestOptions: subscription.options)
             // By subscription, not filter: `tasks/*` with two `options` are one filter, two subscriptions.
-            if let name = subscription.eventName { realtimeEventNames[ObjectIdentifier(made.subscription)] = name }
+            if let name = subscription.eventName {
+                realtimeEvents[ObjectIdentifier(made.subscription)] = SSERealtimeEvent(
+                    name: name, fields: subscription.fields)
+            }
         }
         touch()
         return .replaced
@@ -138,8 +141,16 @@ extension SSEStreamHandler {
 
     /// A change event of a record collection as PocketBase sends it: `event:` the client's subscription
     /// (`tasks/*`, `tasks/<id>`), `data:` `{"action","record",…}` (the event's payload as published).
-    static func encodeRecordEvent(_ buffer: inout ByteBuffer, name: String, _ message: BusMessage) {
-        SSEEventEncoder.event(&buffer, type: name, data: message.payload)
+    /// With PocketBase's `fields` in the subscription's options, the record carries only the keys they pick.
+    static func encodeRecordEvent(_ buffer: inout ByteBuffer, _ event: SSERealtimeEvent, _ message: BusMessage) {
+        guard let fields = event.fields,
+            case .object(var members)? = try? message.payload.withUnsafeReadableBytes({ try JSONParser.parse($0) }),
+            let index = members.firstIndex(where: { $0.key == "record" })
+        else { return SSEEventEncoder.event(&buffer, type: event.name, data: message.payload) }
+        members[index].value = fields.pick(members[index].value)
+        var data = ByteBuffer()
+        data.writeJSONValue(.object(members))
+        SSEEventEncoder.event(&buffer, type: event.name, data: data)
     }
 
     /// A realtime event: `event: <type>` and the message as JSON (channel, payload, position).
@@ -163,6 +174,15 @@ struct SSERealtimeSubscription: Sendable {
     var eventName: String?
     /// PocketBase's `?options={"query":{…},"headers":{…}}` of a record subscription.
     var options: SSERealtimeOptions?
+    /// `fields` in the options' query: the keys of each event's record sent.
+    var fields: RecordFieldPicker?
+}
+
+/// How a record subscription's events are written: named by the subscription, the record picked by its
+/// `fields` when it has them.
+struct SSERealtimeEvent {
+    var name: String
+    var fields: RecordFieldPicker?
 }
 
 /// What a PocketBase record subscription's `options` give its view rule: `@request.query.*` and

@@ -29,8 +29,8 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
     /// payload holds arrays, which the match would retain and release).
     let isRealtime: Bool
     /// A realtime client's subscriptions that follow a record collection the PocketBase way: the bus
-    /// subscription → the event name (the subscription as the client wrote it).
-    var realtimeEventNames: [ObjectIdentifier: String] = [:]
+    /// subscription → its event name (the subscription as the client wrote it) and `fields`.
+    var realtimeEvents: [ObjectIdentifier: SSERealtimeEvent] = [:]
     /// Registry entry, keep-alive, identity and the one clean-up (FrontendKit).
     var lifecycle: ConnectionLifecycle
     var writer: HTTPStreamWriter?
@@ -124,12 +124,12 @@ final class SSEStreamHandler: HTTPResponseStream, BusSubscriber, KeepAlivePartic
         guard let writer, machine?.isStreaming == true else { return .skipped }
         // A record subscription the PocketBase way gets its own event even when another subscription of the
         // client matched the same change (PocketBase sends one per subscription: `tasks/*` and `tasks/<id>`).
-        if isRealtime, let name = realtimeEventNames[ObjectIdentifier(subscription)] {
+        if isRealtime, let recordEvent = realtimeEvents[ObjectIdentifier(subscription)] {
             if !writer.isWritable, let refused = admitWhileBehind(message) { return refused }
             deliveredSinceTick = true
             let event = HTTPStreamWriter.frame(chunked: writer.isChunked, capacity: message.payload.readableBytes + 64)
             {
-                SSEStreamHandler.encodeRecordEvent(&$0, name: name, message)
+                SSEStreamHandler.encodeRecordEvent(&$0, recordEvent, message)
             }
             writer.write(event)
             return .delivered(bytes: event.readableBytes)
