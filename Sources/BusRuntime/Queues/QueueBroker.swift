@@ -48,6 +48,12 @@ package final class QueueBroker: @unchecked Sendable {
 
     /// The bus topic a concrete `amq.topic` routing key publishes to; nil for the empty key.
     package func busTopicName(forRoutingKey key: String) -> String? {
+        Self.busTopicName(forRoutingKey: key, topicPrefix: topicPrefix)
+    }
+
+    /// The bus topic a concrete `amq.topic` routing key publishes to in a virtual host whose `amq.topic`
+    /// hangs under `topicPrefix` (nil: the bus root); nil for the empty key.
+    package static func busTopicName(forRoutingKey key: String, topicPrefix: String?) -> String? {
         guard let name = RoutingKeyMapping.topicName(forRoutingKey: key) else { return nil }
         guard let topicPrefix else { return name }
         return topicPrefix + "/" + name
@@ -63,6 +69,12 @@ package final class QueueBroker: @unchecked Sendable {
     /// The routing key a bus topic reaches this virtual host's `amq.topic` with; nil for a topic outside
     /// the host's prefix (or the prefix itself: no key names it).
     package func routingKey(forTopic topic: String) -> String? {
+        Self.routingKey(forTopic: topic, topicPrefix: topicPrefix)
+    }
+
+    /// The routing key a bus topic reaches the `amq.topic` of a virtual host under `topicPrefix` with
+    /// (the inverse of `busTopicName(forRoutingKey:topicPrefix:)`); nil outside the prefix.
+    package static func routingKey(forTopic topic: String, topicPrefix: String?) -> String? {
         guard let topicPrefix else { return RoutingKeyMapping.routingKey(forTopic: topic) }
         let bytes = topic.utf8
         let prefix = topicPrefix.utf8

@@ -56,7 +56,7 @@ final class AMQPChannel {
     let window = AMQPChannelWindow()
     /// The channel's direct reply-to consumer, if it started one.
     var directReply: DirectReplyConsumer?
-    /// Its inbox on the bus, for replies published on other instances (only with an engine).
+    /// Its inbox on the bus, for replies from other protocols and from other instances.
     var directReplyInbox: BusSubscription?
 
     init(number: UInt16, limits: AMQPLimits) {

@@ -137,7 +137,8 @@ extension AMQPConnectionHandler {
         let sequence: UInt64? = channel.confirming ? channel.nextPublishSequence : nil
         if channel.confirming { channel.nextPublishSequence += 1 }
         let now = publishClock()
-        let headers = AMQPMessageMapping.headers(properties, now: now)
+        let headers = AMQPMessageMapping.headers(
+            properties, now: now, topicPrefix: broker.topicPrefix, limits: bus.configuration.topicLimits)
         let exchange = publish.exchange
         let routingKeys = Self.routingKeys(publish.routingKey, properties)
         let messageHeaders = { AMQPMessageMapping.headerValues(properties.headers) }
@@ -460,11 +461,11 @@ extension AMQPConnectionHandler {
             address: DirectReplyConsumer.addressPrefix + bus.makeIdentifier() + bus.makeIdentifier())
         channel.directReply = reply
         services.directReplies.withLockedValue { $0[reply.address] = reply }
-        if bus.engine != nil,
-            let topic = DirectReplyInbox.topic(forAddress: reply.address, limits: bus.configuration.topicLimits),
+        if let topic = DirectReplyInbox.topic(forAddress: reply.address, limits: bus.configuration.topicLimits),
             let filter = try? TopicFilter(topic.name)
         {
-            // Joined to other instances: a worker there answers through the bus (`DirectReplyInbox`).
+            // The address is a bus topic too: a responder of another protocol answers there, and so does a
+            // worker on another instance when instances are joined (`DirectReplyInbox`).
             let inbox = DirectReplyInbox(connection: self, target: reply, metricsSlot: broker.metricsSlot)
             channel.directReplyInbox =
                 bus.subscribe(filter, subscriber: inbox, subscriberID: connectionID).subscription
@@ -533,7 +534,8 @@ extension AMQPConnectionHandler {
         AMQPDeliveryEncoder.writeDeliver(
             channel: channel.number, consumerTag: consumer.tag, deliveryTag: tag, redelivered: message.redelivered,
             exchange: message.exchange, routingKey: message.routingKeys.first ?? "",
-            content: AMQPMessageMapping.content(message.payload.message, deaths: message.payload.deaths),
+            content: AMQPMessageMapping.content(
+                message.payload.message, deaths: message.payload.deaths, topicPrefix: broker.topicPrefix),
             frameMax: frameMax, to: &out)
     }
 
@@ -582,7 +584,8 @@ extension AMQPConnectionHandler {
                             deliveryTag: tag, redelivered: message.redelivered, exchange: message.exchange,
                             routingKey: message.routingKeys.first ?? "", messageCount: UInt32(clamping: result.1)))),
                 channel: channel.number,
-                content: AMQPMessageMapping.content(message.payload.message, deaths: message.payload.deaths),
+                content: AMQPMessageMapping.content(
+                    message.payload.message, deaths: message.payload.deaths, topicPrefix: handler.broker.topicPrefix),
                 frameMax: handler.frameMax, to: &handler.out)
         }
     }

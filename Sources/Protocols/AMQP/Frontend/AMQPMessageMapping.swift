@@ -6,15 +6,19 @@ import NIOCore
 /// AMQP messages ⇄ bus messages (docs/protocols/amqp.md, "Bridging"). An AMQP publisher's properties
 /// travel whole as the message's native properties (an AMQP consumer gets them back byte for byte);
 /// the fields other protocols understand are mapped beside them: content-type, correlation-id,
-/// reply-to, priority, expiration (as an absolute expiry) and string headers (as user properties).
-/// A message from another protocol reaches an AMQP consumer with properties made from those fields.
+/// reply-to (as a bus topic, `AMQPReplyToMapping`), priority, expiration (as an absolute expiry) and string
+/// headers (as user properties). A message from another protocol reaches an AMQP consumer with properties
+/// made from those fields.
 enum AMQPMessageMapping {
     static let protocolName = "amqp"
     /// The encoded properties of a message that has none: the property flags, all clear.
     static let noPropertyBytes = ByteBuffer(bytes: [0, 0])
 
-    /// The bus headers of a publish with `properties`, at `now` (ns).
-    static func headers(_ properties: AMQPBasicProperties, now: UInt64) -> MessageHeaders {
+    /// The bus headers of a publish with `properties`, at `now` (ns), in a virtual host whose `amq.topic`
+    /// hangs under `topicPrefix`: `reply_to` becomes the bus topic a reply is published to.
+    static func headers(
+        _ properties: AMQPBasicProperties, now: UInt64, topicPrefix: String?, limits: TopicLimits
+    ) -> MessageHeaders {
         guard properties.flags != 0 else { return MessageHeaders() }
         var bytes = ByteBuffer()
         properties.write(to: &bytes)
@@ -28,7 +32,9 @@ enum AMQPMessageMapping {
         }
         return MessageHeaders(
             contentType: properties.contentType, correlationID: properties.correlationID,
-            replyTo: properties.replyTo, userProperties: userProperties,
+            replyTo: properties.replyTo.flatMap {
+                AMQPReplyToMapping.topicName(forReplyTo: $0, topicPrefix: topicPrefix, limits: limits)
+            }, userProperties: userProperties,
             expiresAt: timeToLive(properties).map { now &+ $0 }, priority: properties.priority,
             native: NativeProperties(protocolName: protocolName, bytes: bytes))
     }
@@ -47,13 +53,14 @@ enum AMQPMessageMapping {
     }
 
     /// The content a consumer receives for `message`: the publisher's own properties when it spoke AMQP,
-    /// else properties from the bus headers; `deaths` become the `x-death` header.
-    static func content(_ message: BusMessage, deaths: [DeathRecord]) -> AMQPEncodedContent {
+    /// else properties from the bus headers (for a consumer in a virtual host under `topicPrefix`);
+    /// `deaths` become the `x-death` header.
+    static func content(_ message: BusMessage, deaths: [DeathRecord], topicPrefix: String?) -> AMQPEncodedContent {
         let headers = message.headers
         if deaths.isEmpty, let native = headers.native, native.protocolName == protocolName {
             return AMQPEncodedContent(propertyBytes: native.bytes, body: message.payload)
         }
-        var properties = self.properties(of: message)
+        var properties = self.properties(of: message, topicPrefix: topicPrefix)
         if !deaths.isEmpty {
             var table = properties.headers ?? AMQPFieldTable()
             table.fields.removeAll { $0.name == "x-death" }
@@ -70,8 +77,9 @@ enum AMQPMessageMapping {
         return AMQPEncodedContent(properties: properties, body: message.payload)
     }
 
-    /// The AMQP properties of a bus message: decoded from its native form, or made from its headers.
-    static func properties(of message: BusMessage) -> AMQPBasicProperties {
+    /// The AMQP properties of a bus message: decoded from its native form, or made from its headers for a
+    /// consumer in a virtual host under `topicPrefix`.
+    static func properties(of message: BusMessage, topicPrefix: String?) -> AMQPBasicProperties {
         let headers = message.headers
         if let native = headers.native, native.protocolName == protocolName {
             var bytes = native.bytes
@@ -86,7 +94,8 @@ enum AMQPMessageMapping {
         }
         properties.contentType = short(headers.contentType)
         properties.correlationID = short(headers.correlationID)
-        properties.replyTo = short(headers.replyTo.map { RoutingKeyMapping.routingKey(forTopic: $0) })
+        properties.replyTo = short(
+            headers.replyTo.flatMap { AMQPReplyToMapping.replyTo(forTopicName: $0, topicPrefix: topicPrefix) })
         properties.priority = headers.priority
         if (headers.qos ?? 0) > 0 { properties.deliveryMode = 2 }
         let fields = headers.userProperties.filter { $0.name.utf8.count <= AMQPLimits.maxShortStringBytes }
