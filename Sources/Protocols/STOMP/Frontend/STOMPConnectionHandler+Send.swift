@@ -89,7 +89,8 @@ extension STOMPConnectionHandler {
         publishedInRead += 1
         publishedBytesInRead += frame.body.readableBytes
         guard shard.isRouted(topic) else { return false }
-        let headers = try STOMPMessageMapping.headers(frame, replyTo: replyTo, now: now)
+        let headers = try STOMPMessageMapping.headers(
+            frame, replyTo: replyTo, now: now, limits: bus.configuration.topicLimits)
         let message = BusMessage(
             topic: topic, payload: frame.body, headers: headers, publisherID: connectionID, timestamp: now)
         guard let receipt = frame.receipt, shard.waitsForStorage(topic) else {
@@ -132,7 +133,8 @@ extension STOMPConnectionHandler {
             if let receipt { writeReceipt(receipt) }
             return
         }
-        let headers = try STOMPMessageMapping.headers(frame, replyTo: replyTo, now: now)
+        let headers = try STOMPMessageMapping.headers(
+            frame, replyTo: replyTo, now: now, limits: bus.configuration.topicLimits)
         let message = BusMessage(
             topic: Self.queueTopic, payload: frame.body, headers: headers, publisherID: connectionID, timestamp: now)
         let publication = QueuePublication(

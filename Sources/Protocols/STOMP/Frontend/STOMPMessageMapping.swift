@@ -3,8 +3,8 @@ import NIOCore
 import STOMPWire
 
 /// STOMP frames ⇄ bus messages (docs/protocols/stomp.md, "Bridging"). A SEND's `content-type`,
-/// `correlation-id`, `reply-to`, `priority`, `expiration` (a time to live in ms, as RabbitMQ reads it)
-/// and `persistent` become the bus headers every protocol reads; its other headers travel as user
+/// `correlation-id`, `reply-to` (as a bus topic, `STOMPReplyToMapping`), `priority`, `expiration` (a time
+/// to live in ms, as RabbitMQ reads it) and `persistent` become the bus headers every protocol reads; its other headers travel as user
 /// properties, which a MESSAGE writes back as headers (and MQTT 5, NATS and AMQP carry as theirs).
 enum STOMPMessageMapping {
     /// Headers that say how a frame is handled, never carried as user headers.
@@ -14,8 +14,11 @@ enum STOMPMessageMapping {
         "durable", "auto-delete", "exclusive", "prefetch-count", "selector",
     ]
 
-    /// The bus headers of a SEND at `now` (ns); an ERROR for a malformed `priority` or `expiration`.
-    static func headers(_ frame: STOMPFrame, replyTo: String?, now: UInt64) throws(STOMPError) -> MessageHeaders {
+    /// The bus headers of a SEND at `now` (ns) whose `reply-to` is `replyTo` (a `/temp-queue/` already
+    /// rewritten); an ERROR for a malformed `priority` or `expiration`.
+    static func headers(
+        _ frame: STOMPFrame, replyTo: String?, now: UInt64, limits: TopicLimits
+    ) throws(STOMPError) -> MessageHeaders {
         let headers = frame.headers
         if replyTo == nil, headers.allSatisfy({ $0.name == "destination" || $0.name == "content-length" }) {
             // The common case: no fields to build.
@@ -27,9 +30,11 @@ enum STOMPMessageMapping {
             userProperties.append(UserProperty(name: header.name, value: header.value))
         }
         return MessageHeaders(
-            contentType: headers["content-type"], correlationID: headers["correlation-id"], replyTo: replyTo,
+            contentType: headers["content-type"], correlationID: headers["correlation-id"],
+            replyTo: replyTo.flatMap { STOMPReplyToMapping.topicName(forReplyTo: $0, limits: limits) },
             userProperties: userProperties, expiresAt: try timeToLive(frame).map { now &+ $0 },
-            priority: try priority(frame), qos: persistent(frame) ? 1 : nil)
+            priority: try priority(frame), qos: persistent(frame) ? 1 : nil,
+            native: replyTo.map { STOMPReplyToMapping.native(replyTo: $0) })
     }
 
     /// `expiration` in ms as nanoseconds.
@@ -63,7 +68,7 @@ enum STOMPMessageMapping {
         if let correlationID = headers.correlationID {
             STOMPFrameEncoder.writeHeader("correlation-id", correlationID, escaping: escaping, to: &out)
         }
-        if let replyTo = headers.replyTo {
+        if let replyTo = STOMPReplyToMapping.replyTo(of: headers) {
             STOMPFrameEncoder.writeHeader("reply-to", replyTo, escaping: escaping, to: &out)
         }
         if let priority = headers.priority {
