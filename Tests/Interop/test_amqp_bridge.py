@@ -1,10 +1,12 @@
 """AMQP on the one bus (DESIGN.md §2): `amq.topic` is the bus, so a publish there reaches MQTT, NATS and
 WebSocket subscribers, and their publishes reach queues bound to `amq.topic` (routing key `a.b.c` ⇄
-topic `a/b/c`). Also aio-pika (asyncio) request/reply Debian's amqp-tools, and RabbitMQ's direct reply-to."""
+topic `a/b/c`). Also aio-pika (asyncio) request/reply Debian's amqp-tools, RabbitMQ's direct reply-to, and
+requests answered across protocols (reply_to ⇄ MQTT 5 Response Topic, NATS reply subjects)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import time
 
@@ -13,9 +15,10 @@ import nats
 import pika
 import pytest
 
-from amqp_support import connect, drain
+from amqp_support import connect, drain, pump
 from interop import run, unique, ws_clients
 from mqtt_client import V311, Paho
+from nats_support import subscribed
 
 
 def test_amq_topic_publish_reaches_mqtt_nats_and_websocket(server):
@@ -173,3 +176,119 @@ def test_what_amqp_cannot_spell_is_skipped_or_left_out(server):
     assert [body for _, _, body in got] == [b"fits"]
     _, properties, _ = got[0]
     assert properties.content_type is None and properties.headers == {"k": "v"}
+
+
+# Request/reply across protocols (docs/protocols/amqp.md, "Request/reply across protocols"): the bus reply-to
+# is always a topic. A `reply_to` is read as an `amq.topic` routing key (`replies.<word>` → `replies/<word>`),
+# so the requester takes replies on a queue bound with that key; a direct reply-to address is its consumer's
+# inbox topic `$amqp-reply-to/<token>`.
+
+REPLY_KINDS = ["bound-queue", "direct-reply-to"]
+
+
+def take_replies(ch, word: str, kind: str, replies: list) -> str:
+    """Starts the requester's reply consumer; returns the `reply_to` its requests carry."""
+    def collect(channel, method, properties, body):
+        replies.append((properties, body))
+
+    if kind == "direct-reply-to":
+        ch.basic_consume("amq.rabbitmq.reply-to", collect, auto_ack=True)
+        return "amq.rabbitmq.reply-to"
+    queue = ch.queue_declare(queue="", exclusive=True).method.queue
+    ch.queue_bind(queue, "amq.topic", f"replies.{word}")
+    ch.basic_consume(queue, collect, auto_ack=True)
+    return f"replies.{word}"
+
+
+def reply_topic_matches(topic: str, word: str, kind: str) -> bool:
+    if kind == "direct-reply-to":
+        return re.fullmatch(r"\$amqp-reply-to/[0-9a-z]+", topic) is not None
+    return topic == f"replies/{word}"
+
+
+@pytest.mark.parametrize("kind", REPLY_KINDS)
+def test_an_amqp_request_is_answered_by_an_mqtt5_responder_at_its_response_topic(server, kind):
+    from mqtt_client import V5, props
+    from paho.mqtt.packettypes import PacketTypes
+
+    word = unique("rpc")
+    responder = Paho(server.mqtt_port, V5)
+    responder.subscribe(f"svc/{word}/ask", qos=1)
+    replies: list = []
+    try:
+        with connect(server) as conn:
+            ch = conn.channel()
+            reply_to = take_replies(ch, word, kind, replies)
+            ch.basic_publish("amq.topic", f"svc.{word}.ask", b"ping",
+                             pika.BasicProperties(reply_to=reply_to, correlation_id="c7"))
+            request = responder.get()
+            response_topic = request.properties.ResponseTopic
+            assert reply_topic_matches(response_topic, word, kind), response_topic
+            assert request.properties.CorrelationData == b"c7"
+            responder.publish(response_topic, request.payload.upper(), qos=1, properties=props(
+                PacketTypes.PUBLISH, CorrelationData=request.properties.CorrelationData))
+            pump(conn, replies, 1)
+    finally:
+        responder.disconnect()
+    assert [(p.correlation_id, body) for p, body in replies] == [("c7", b"PING")]
+
+
+@pytest.mark.parametrize("kind", REPLY_KINDS)
+def test_an_amqp_request_is_answered_by_a_nats_responder_with_msg_respond(server, kind):
+    word = unique("rpc")
+    subjects: list[str] = []
+
+    async def body():
+        nc = await nats.connect(server.nats_url)
+
+        async def answer(msg):
+            subjects.append(msg.reply)
+            await msg.respond(msg.data.upper())
+
+        await nc.subscribe(f"svc.{word}.ask", cb=answer)
+        await subscribed(server, nc, f"svc.{word}.ask")
+
+        def request() -> list:
+            replies: list = []
+            with connect(server) as conn:
+                ch = conn.channel()
+                reply_to = take_replies(ch, word, kind, replies)
+                ch.basic_publish("amq.topic", f"svc.{word}.ask", b"ping",
+                                 pika.BasicProperties(reply_to=reply_to, correlation_id="c8"))
+                pump(conn, replies, 1)
+            return replies
+
+        try:
+            return await asyncio.to_thread(request)
+        finally:
+            await nc.close()
+
+    replies = run(body())
+    assert len(subjects) == 1 and reply_topic_matches(subjects[0].replace(".", "/"), word, kind), subjects
+    assert [body for _, body in replies] == [b"PING"]
+
+
+def test_an_mqtt5_request_is_answered_by_an_amqp_responder_through_amq_topic(server):
+    """The MQTT 5 Response Topic reaches the AMQP responder as the routing key it publishes its reply to
+    `amq.topic` with, and the Correlation Data as `correlation_id`."""
+    from mqtt_client import V5, props
+    from paho.mqtt.packettypes import PacketTypes
+
+    word = unique("rpc")
+    requester = Paho(server.mqtt_port, V5)
+    requester.subscribe(f"replies/{word}", qos=1)
+    try:
+        with connect(server) as conn:
+            ch = conn.channel()
+            queue = ch.queue_declare(queue="", exclusive=True).method.queue
+            ch.queue_bind(queue, "amq.topic", f"svc.{word}.ask")
+            requester.publish(f"svc/{word}/ask", b"ping", qos=1, properties=props(
+                PacketTypes.PUBLISH, ResponseTopic=f"replies/{word}", CorrelationData=b"c9"))
+            [(_, properties, body)] = drain(ch, queue, 1)
+            assert (properties.reply_to, properties.correlation_id) == (f"replies.{word}", "c9")
+            ch.basic_publish("amq.topic", properties.reply_to, body.upper(),
+                             pika.BasicProperties(correlation_id=properties.correlation_id))
+        answer = requester.get()
+    finally:
+        requester.disconnect()
+    assert (answer.topic, answer.payload, answer.properties.CorrelationData) == (f"replies/{word}", b"PING", b"c9")
