@@ -24,6 +24,7 @@ extension APIRoutes {
         router.add(.GET, "/api/collections/:collection/records/:id", recordRoute(adminOnly: false, viewRecord))
         router.add(.PATCH, "/api/collections/:collection/records/:id", recordRoute(adminOnly: false, updateRecord))
         router.add(.DELETE, "/api/collections/:collection/records/:id", recordRoute(adminOnly: false, deleteRecord))
+        router.add(.POST, "/api/batch", recordRoute(adminOnly: false, batchRecords))
     }
 
     typealias RecordHandler = @Sendable (HTTPRequest, RecordCaller, any EventLoop) throws -> RecordAnswer

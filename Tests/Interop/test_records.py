@@ -117,6 +117,68 @@ def test_fields_pick_the_keys_of_every_answer(server):
     assert server.get(base).json()["totalItems"] == 2
 
 
+def test_a_batch_is_decided_in_order_and_stored_all_or_none(server):
+    """PocketBase's `POST /api/batch`: creates, an upsert, updates and deletes across collections, each seeing
+    the ones before it, answered `[{"body","status"}]` and published in order; a refused member (a schema
+    violation, an unknown action) refuses the batch with `Batch transaction failed.` naming it, and nothing
+    of the batch is stored or published."""
+    tasks, notes = unique("tasks"), unique("notes")
+    rules = dict(listRule="", viewRule="", createRule="", updateRule="", deleteRule="")
+    make_collection(server, tasks, **rules)
+    make_collection(server, notes, **rules)
+    assert server.post(f"/api/collections/{notes}/records", json={"id": "old", "title": "o"}).status_code == 200
+
+    async def body():
+        async with ws_clients(server.ws_url) as ws:
+            await ws.subscribe(f"collections/{tasks}/+")
+            await ws.subscribe(f"collections/{notes}/+")
+            r = await server.ahttp("POST", "/api/batch", json={"requests": [
+                {"method": "POST", "url": f"/api/collections/{tasks}/records?fields=id,title",
+                 "body": {"id": "t1", "title": "a", "done": False}},
+                {"method": "PATCH", "url": f"/api/collections/{tasks}/records/t1", "body": {"title": "b"}},
+                {"method": "PUT", "url": f"/api/collections/{notes}/records", "body": {"id": "old", "title": "o2"}},
+                {"method": "PUT", "url": f"/api/collections/{notes}/records", "body": {"id": "n1", "title": "n"}},
+                {"method": "DELETE", "url": f"/api/collections/{notes}/records/old"},
+            ]})
+            assert r.status_code == 200, r.text
+            results = r.json()
+            assert [x["status"] for x in results] == [200, 200, 200, 200, 204], results
+            assert results[0]["body"] == {"id": "t1", "title": "a"} and results[4]["body"] is None, results
+            assert (results[1]["body"]["version"], results[2]["body"]["version"], results[3]["body"]["version"]) == (
+                2, 2, 1), results
+            events = [await ws.wait(lambda f: f.get("type") == "message", 5) for _ in range(5)]
+            # Each collection's events in the batch's order (collections publish from their own loops).
+            seen = {c: [(e["data"]["action"], e["data"]["record"]["id"], e["data"]["record"]["version"])
+                        for e in events if e["channel"].startswith(f"collections/{c}/")] for c in (tasks, notes)}
+            assert seen == {tasks: [("create", "t1", 1), ("update", "t1", 2)],
+                            notes: [("update", "old", 2), ("create", "n1", 1), ("delete", "old", 2)]}, seen
+
+            # Refused at its third member: nothing of it is stored or published.
+            r = await server.ahttp("POST", "/api/batch", json={"requests": [
+                {"method": "POST", "url": f"/api/collections/{tasks}/records", "body": {"id": "t2", "title": "c"}},
+                {"method": "DELETE", "url": f"/api/collections/{tasks}/records/t1"},
+                {"method": "PATCH", "url": f"/api/collections/{tasks}/records/t2", "body": {"title": ""}},
+            ]})
+            failed = pb_error(r, 400)
+            assert failed["message"] == "Batch transaction failed.", failed
+            item = failed["data"]["requests"]["2"]
+            assert item["code"] == "batch_request_failed" and item["response"]["status"] == 400, failed
+            r = await server.ahttp("POST", "/api/batch", json={"requests": [
+                {"method": "POST", "url": f"/api/collections/{tasks}/records", "body": {"id": "t3", "title": "c"}},
+                {"method": "GET", "url": f"/api/collections/{tasks}/records"},
+            ]})
+            assert pb_error(r, 400)["data"]["requests"]["1"]["code"] == "batch_request_failed"
+            pb_error(await server.ahttp("POST", "/api/batch", json={"requests": []}), 400)
+            pb_error(await server.ahttp("POST", "/api/batch", data=b"{nope"), 400)
+            ids = sorted(x["id"] for x in (await server.ahttp("GET", f"/api/collections/{tasks}/records")).json()["items"])
+            assert ids == ["t1"], ids
+            await asyncio.sleep(0.5)
+            late = ws.pending(lambda f: f.get("type") == "message")
+            assert late == [], late
+
+    run(body())
+
+
 def test_bad_input_gets_pocketbases_errors_and_writes_nothing(server):
     name = unique("tasks")
     make_collection(server, name, listRule="", viewRule="", createRule="", updateRule="")

@@ -86,7 +86,12 @@ extension RecordCollections {
         _ name: String, body: JSONValue, caller: RecordCaller, now: UInt64,
         completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
     ) {
-        decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
+        decide(name, changedBy: caller.changedBy, completion: completion, creation(name, body, caller, now))
+    }
+
+    /// How a create is decided on a collection's newest accepted state.
+    func creation(_ name: String, _ body: JSONValue, _ caller: RecordCaller, _ now: UInt64) -> Decision {
+        { collection throws(RecordError) in
             guard case .object(let members) = body else { throw .badRequest("Failed to read the submitted data.") }
             let access = try collection.rules.access(.create, caller)
             var id = self.makeID()
@@ -133,7 +138,16 @@ extension RecordCollections {
         _ name: String, id: String, body: JSONValue, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
         completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
     ) {
-        decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
+        decide(
+            name, changedBy: caller.changedBy, completion: completion,
+            updating(name, id: id, body, ifMatch: ifMatch, caller, now))
+    }
+
+    /// How an update is decided on a collection's newest accepted state.
+    func updating(
+        _ name: String, id: String, _ body: JSONValue, ifMatch: UInt64?, _ caller: RecordCaller, _ now: UInt64
+    ) -> Decision {
+        { collection throws(RecordError) in
             guard case .object(let members) = body else { throw .badRequest("Failed to read the submitted data.") }
             let access = try collection.rules.access(.update, caller)
             guard let current = collection.latest(id),
@@ -173,7 +187,14 @@ extension RecordCollections {
         _ name: String, id: String, ifMatch: UInt64?, caller: RecordCaller, now: UInt64,
         completion: @escaping @Sendable (Result<Record, RecordError>) -> Void
     ) {
-        decide(name, changedBy: caller.changedBy, completion: completion) { collection throws(RecordError) in
+        decide(
+            name, changedBy: caller.changedBy, completion: completion,
+            deletion(name, id: id, ifMatch: ifMatch, caller, now))
+    }
+
+    /// How a delete is decided on a collection's newest accepted state.
+    func deletion(_ name: String, id: String, ifMatch: UInt64?, _ caller: RecordCaller, _ now: UInt64) -> Decision {
+        { collection throws(RecordError) in
             let access = try collection.rules.access(.delete, caller)
             guard let current = collection.latest(id),
                 access.allows(current.document, RecordRuleSet.context(caller, body: nil, now: now))
@@ -183,71 +204,119 @@ extension RecordCollections {
         }
     }
 
+    /// How a change is decided on a collection's newest accepted state: the record's id, its new state and
+    /// the change; or the refusal.
+    typealias Decision = (Collection) throws(RecordError) -> (id: String, record: Record, change: Change)
+
+    /// A decided change, accepted as the newest state of its record (`accept`).
+    struct Accepted {
+        var name: String
+        var slot: [String: Collection].Index
+        var id: String
+        var record: Record
+        var change: Change
+        /// The record's pending entry before this change (`withdraw` puts it back).
+        var before: (record: Record?, count: Int)?
+    }
+
     /// Decides a change on the newest accepted state (under the lock, so changes of one record queue up in
     /// order), stores it, then — on the collection's home loop, in commit order — applies it, publishes its
     /// event and answers.
     private func decide(
         _ name: String, changedBy: String, completion: @escaping @Sendable (Result<Record, RecordError>) -> Void,
-        _ body: (Collection) throws(RecordError) -> (id: String, record: Record, change: Change)
+        _ body: Decision
     ) {
         let loop = homeLoop(name)
         let refusal: RecordError? = core.withLockedValue { core in
-            // The collection is read and changed in place through its slot: a copy held while `pending`
-            // changed made that dictionary copy itself (all its capacity) on every change, and each
-            // `collections[name]` hashed the name again.
-            guard let slot = core.collections.index(forKey: name) else { return .collectionNotFound }
-            let id: String
-            let record: Record
-            let change: Change
+            let accepted: Accepted
             do throws(RecordError) {
-                (id, record, change) = try body(core.collections.values[slot])
+                accepted = try accept(name, body, in: &core)
             } catch {
                 return error
             }
-            if change == .create {
-                guard core.count < maxRecords else {
-                    return .badRequest(
-                        "Failed to create record: the server keeps at most \(maxRecords) records (limits.max_records).")
-                }
-                core.count += 1
-            }
-            let previous = core.collections.values[slot].pending[id]?.count ?? 0
-            core.collections.values[slot].pending[id] = (change == .delete ? nil : record, previous + 1)
-            var writes: [StoreWrite] = [
-                change == .delete
-                    ? .deleteRecord(collection: name, id: id)
-                    : .saveRecord(
-                        StoredRecord(
-                            collection: name, id: id, version: record.version, created: record.created,
-                            updated: record.updated, fields: record.fieldsJSON))
-            ]
-            // The event goes into the collection's feed (and any other durable stream capturing it) in the
-            // change's own commit: one commit per change, and no crash keeps the record without its event
-            // or the event without the record. Appended here, under the lock, the events take their feed
-            // offsets in the order the changes are committed.
-            let event = self.event(record, change: change, changedBy: changedBy)
-            let feed =
-                event.map { self.appendToFeed($0, cached: &core.collections.values[slot].durableStreams) }
-                ?? FeedAppend()
-            writes.append(contentsOf: StreamRegistry.writes(forOneMessage: feed.prepared))
-            let handover = PreparedHandover(value: feed.prepared)
+            let prepared = prepare(accepted, changedBy: changedBy, in: &core)
             // Submitted under the lock: the store commits changes in the order they were decided (a later
             // version is never overwritten by an earlier one), and its completions come in that order. The
             // completion only hops to the home loop, never takes the lock (a memory store completes at once).
-            commit(writes) { error in
+            commit(prepared.writes) { error in
                 loop.execute {
-                    self.settle(name, id: id, record: record, change: change, failed: error != nil)
-                    // The feed's copy becomes readable (or, failed, a hole) once the record is visible, so
-                    // a follower never hears of a record that a read would not find.
-                    _ = StreamRegistry.finish(handover.value, failure: error)
-                    if let error { return completion(.failure(error)) }
-                    if let event { self.publish(event, storedIn: feed.streams, on: loop) }
-                    completion(.success(record))
+                    self.finish(accepted, prepared, failure: error, on: loop)
+                    completion(error.map { .failure($0) } ?? .success(accepted.record))
                 }
             }
             return nil
         }
         if let refusal { completion(.failure(refusal)) }
+    }
+
+    /// Decides `body` on collection `name` and takes the result as its record's newest accepted state
+    /// (counted against `maxRecords` when it creates one). Under the lock.
+    func accept(_ name: String, _ body: Decision, in core: inout Core) throws(RecordError) -> Accepted {
+        // The collection is read and changed in place through its slot: a copy held while `pending`
+        // changed made that dictionary copy itself (all its capacity) on every change, and each
+        // `collections[name]` hashed the name again.
+        guard let slot = core.collections.index(forKey: name) else { throw .collectionNotFound }
+        let (id, record, change) = try body(core.collections.values[slot])
+        if change == .create {
+            guard core.count < maxRecords else {
+                throw .badRequest(
+                    "Failed to create record: the server keeps at most \(maxRecords) records (limits.max_records).")
+            }
+            core.count += 1
+        }
+        let before = core.collections.values[slot].pending[id]
+        core.collections.values[slot].pending[id] = (change == .delete ? nil : record, (before?.count ?? 0) + 1)
+        return Accepted(name: name, slot: slot, id: id, record: record, change: change, before: before)
+    }
+
+    /// Takes back an accepted change that is not stored after all (a batch refused by a later member), as
+    /// if it had never been accepted. Changes are withdrawn newest first. Under the lock.
+    func withdraw(_ accepted: Accepted, in core: inout Core) {
+        if accepted.change == .create { core.count -= 1 }
+        core.collections.values[accepted.slot].pending[accepted.id] = accepted.before
+    }
+
+    /// What storing an accepted change takes: its writes (the record and its feed event), the event to
+    /// publish once stored, and the feed's appends to finish.
+    struct Prepared {
+        var writes: [StoreWrite]
+        var event: BusMessage?
+        var feed: FeedAppend
+        var handover: PreparedHandover
+    }
+
+    /// The writes of an accepted change, its feed appends prepared. Under the lock.
+    func prepare(_ accepted: Accepted, changedBy: String, in core: inout Core) -> Prepared {
+        let (name, slot, id, record, change) =
+            (accepted.name, accepted.slot, accepted.id, accepted.record, accepted.change)
+        var writes: [StoreWrite] = [
+            change == .delete
+                ? .deleteRecord(collection: name, id: id)
+                : .saveRecord(
+                    StoredRecord(
+                        collection: name, id: id, version: record.version, created: record.created,
+                        updated: record.updated, fields: record.fieldsJSON))
+        ]
+        // The event goes into the collection's feed (and any other durable stream capturing it) in the
+        // change's own commit: one commit per change, and no crash keeps the record without its event
+        // or the event without the record. Appended here, under the lock, the events take their feed
+        // offsets in the order the changes are committed.
+        let event = self.event(record, change: change, changedBy: changedBy)
+        let feed =
+            event.map { self.appendToFeed($0, cached: &core.collections.values[slot].durableStreams) }
+            ?? FeedAppend()
+        writes.append(contentsOf: StreamRegistry.writes(forOneMessage: feed.prepared))
+        return Prepared(writes: writes, event: event, feed: feed, handover: PreparedHandover(value: feed.prepared))
+    }
+
+    /// A change's store answer, on its collection's home loop `loop`: the change becomes what readers see
+    /// (or is forgotten), its feed records readable (or holes), and its event published once stored.
+    func finish(_ accepted: Accepted, _ prepared: Prepared, failure: RecordError?, on loop: any EventLoop) {
+        settle(accepted.name, id: accepted.id, record: accepted.record, change: accepted.change, failed: failure != nil)
+        // The feed's copy becomes readable (or, failed, a hole) once the record is visible, so a follower
+        // never hears of a record that a read would not find.
+        _ = StreamRegistry.finish(prepared.handover.value, failure: failure)
+        if failure == nil, let event = prepared.event { publish(event, storedIn: prepared.feed.streams, on: loop) }
     }
 
     /// Applies a stored change to what readers see, or forgets a failed one.
