@@ -57,8 +57,9 @@ extension RecordCollections {
         let refusal: BatchRefusal? = core.withLockedValue { core in
             var accepted: [Accepted] = []
             for (index, change) in changes.enumerated() {
+                let decide = decision(change, caller, now, core)
                 do throws(RecordError) {
-                    accepted.append(try accept(change.collection, decision(change, caller, now, core), in: &core))
+                    accepted.append(try accept(change.collection, decide, in: &core))
                 } catch {
                     for change in accepted.reversed() { withdraw(change, in: &core) }
                     return BatchRefusal(index: index, error: error)
