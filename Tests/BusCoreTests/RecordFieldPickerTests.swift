@@ -73,18 +73,10 @@ import Testing
         guard case .object(let fields) = Self.record else { return }
         let keys = fields.map(\.key)
         var random = SplitMix(state: 0x4649_454C)
+        let mutator = ByteMutator(alphabet: Self.alphabet)
         var parsed = 0
         for round in 0..<20_000 {
-            var bytes = Array(Self.seeds[round % Self.seeds.count].utf8)
-            for _ in 0...Int(random.next() % 4) {
-                let position = bytes.isEmpty ? 0 : Int(random.next() % UInt64(bytes.count))
-                let byte = Self.alphabet[Int(random.next() % UInt64(Self.alphabet.count))]
-                switch random.next() % 3 {
-                case 0 where !bytes.isEmpty: bytes[position] = byte
-                case 1 where !bytes.isEmpty: bytes.remove(at: position)
-                default: bytes.insert(byte, at: position)
-                }
-            }
+            let bytes = mutator.mutate(Array(Self.seeds[round % Self.seeds.count].utf8), edits: 1...4, using: &random)
             let text = String(decoding: bytes, as: UTF8.self)
             if let picker = try? RecordFieldPicker(text) {
                 parsed += 1
@@ -95,7 +87,7 @@ import Testing
                 let pickedKeys = picked.map(\.key)
                 #expect(pickedKeys == keys.filter { pickedKeys.contains($0) }, "\(text)")
             }
-            let max = Int(random.next() % 40) + 1
+            let max = Int.random(in: 1...40, using: &random)
             let excerpt = RecordFieldPicker.excerpt(text, max: max, ellipsis: round % 2 == 0)
             #expect(excerpt.utf8.count <= max + 3 && !excerpt.contains("  "), "\(text)")
             #expect(excerpt.first?.isWhitespace != true && excerpt.last?.isWhitespace != true, "\(text)")

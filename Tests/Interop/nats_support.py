@@ -49,3 +49,22 @@ async def ping_responder(url: str, subject: str = "svc.ping", settle: float = 0.
         yield responder
     finally:
         await responder.close()
+
+
+@contextlib.asynccontextmanager
+async def upper_responder(server, subject: str):
+    """A nats-py responder on `subject` of `server` answering each request with its data upper-cased
+    (`msg.respond`), subscribed once the server lists it; yields the reply subjects it answered."""
+    nc = await nats.connect(server.nats_url)
+    answered: list[str] = []
+
+    async def answer(msg):
+        answered.append(msg.reply)
+        await msg.respond(msg.data.upper())
+
+    try:
+        await nc.subscribe(subject, cb=answer)
+        await subscribed(server, nc, subject)
+        yield answered
+    finally:
+        await nc.close()

@@ -18,7 +18,7 @@ import pytest
 from amqp_support import connect, drain, pump
 from interop import run, unique, ws_clients
 from mqtt_client import V311, Paho
-from nats_support import subscribed
+from nats_support import upper_responder
 
 
 def test_amq_topic_publish_reaches_mqtt_nats_and_websocket(server):
@@ -236,34 +236,22 @@ def test_an_amqp_request_is_answered_by_an_mqtt5_responder_at_its_response_topic
 @pytest.mark.parametrize("kind", REPLY_KINDS)
 def test_an_amqp_request_is_answered_by_a_nats_responder_with_msg_respond(server, kind):
     word = unique("rpc")
-    subjects: list[str] = []
+
+    def request() -> list:
+        replies: list = []
+        with connect(server) as conn:
+            ch = conn.channel()
+            reply_to = take_replies(ch, word, kind, replies)
+            ch.basic_publish("amq.topic", f"svc.{word}.ask", b"ping",
+                             pika.BasicProperties(reply_to=reply_to, correlation_id="c8"))
+            pump(conn, replies, 1)
+        return replies
 
     async def body():
-        nc = await nats.connect(server.nats_url)
+        async with upper_responder(server, f"svc.{word}.ask") as subjects:
+            return subjects, await asyncio.to_thread(request)
 
-        async def answer(msg):
-            subjects.append(msg.reply)
-            await msg.respond(msg.data.upper())
-
-        await nc.subscribe(f"svc.{word}.ask", cb=answer)
-        await subscribed(server, nc, f"svc.{word}.ask")
-
-        def request() -> list:
-            replies: list = []
-            with connect(server) as conn:
-                ch = conn.channel()
-                reply_to = take_replies(ch, word, kind, replies)
-                ch.basic_publish("amq.topic", f"svc.{word}.ask", b"ping",
-                                 pika.BasicProperties(reply_to=reply_to, correlation_id="c8"))
-                pump(conn, replies, 1)
-            return replies
-
-        try:
-            return await asyncio.to_thread(request)
-        finally:
-            await nc.close()
-
-    replies = run(body())
+    subjects, replies = run(body())
     assert len(subjects) == 1 and reply_topic_matches(subjects[0].replace(".", "/"), word, kind), subjects
     assert [body for _, body in replies] == [b"PING"]
 

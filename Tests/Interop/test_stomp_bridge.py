@@ -17,7 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from amqp_support import connect, pump
 from interop import run, unique, ws_clients
 from mqtt_client import V5, V311, Paho, props
-from nats_support import subscribed
+from nats_support import subscribed, upper_responder
 from sse_client import sse
 from stomp_support import TRANSPORTS, Stock
 
@@ -128,30 +128,18 @@ def test_a_stomp_request_with_a_topic_reply_to_is_answered_by_an_mqtt5_responder
 
 def test_a_stomp_request_with_a_topic_reply_to_is_answered_by_a_nats_responder(server):
     word = unique("rpc")
-    subjects: list[str] = []
+
+    def request():
+        with Stock(server, "1.2") as requester:
+            requester.subscribe(f"/topic/replies.{word}", "replies")
+            requester.send(f"/topic/svc.{word}.ask", "ping", **{"reply-to": f"/topic/replies.{word}"})
+            return requester.message()
 
     async def body():
-        nc = await nats.connect(server.nats_url)
+        async with upper_responder(server, f"svc.{word}.ask") as subjects:
+            return subjects, await asyncio.to_thread(request)
 
-        async def answer(msg):
-            subjects.append(msg.reply)
-            await msg.respond(msg.data.upper())
-
-        await nc.subscribe(f"svc.{word}.ask", cb=answer)
-        await subscribed(server, nc, f"svc.{word}.ask")
-
-        def request():
-            with Stock(server, "1.2") as requester:
-                requester.subscribe(f"/topic/replies.{word}", "replies")
-                requester.send(f"/topic/svc.{word}.ask", "ping", **{"reply-to": f"/topic/replies.{word}"})
-                return requester.message()
-
-        try:
-            return await asyncio.to_thread(request)
-        finally:
-            await nc.close()
-
-    answer = run(body())
+    subjects, answer = run(body())
     assert subjects == [f"replies.{word}"]
     assert (answer.body, answer["destination"]) == (b"PING", f"/topic/replies.{word}")
 
