@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import threading
 import time
 
 import aio_pika
@@ -280,3 +281,29 @@ def test_an_mqtt5_request_is_answered_by_an_amqp_responder_through_amq_topic(ser
     finally:
         requester.disconnect()
     assert (answer.topic, answer.payload, answer.properties.CorrelationData) == (f"replies/{word}", b"PING", b"c9")
+
+
+def test_a_nats_request_is_answered_by_an_amqp_responder_at_its_reply_to(server):
+    """nats-py's `request`: its `_INBOX` reply subject reaches the AMQP responder as `reply_to` (a routing
+    key), and the reply it publishes to `amq.topic` with that key is the NATS request's answer."""
+    word = unique("rpc")
+    with connect(server) as conn:
+        ch = conn.channel()
+        queue = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(queue, "amq.topic", f"svc.{word}.ask")
+
+        async def ask():
+            nc = await nats.connect(server.nats_url)
+            try:
+                return await nc.request(f"svc.{word}.ask", b"ping", timeout=10)
+            finally:
+                await nc.close()
+
+        answers: list = []
+        asker = threading.Thread(target=lambda: answers.append(run(ask())))
+        asker.start()
+        [(_, properties, body)] = drain(ch, queue, 1)
+        assert properties.reply_to.startswith("_INBOX."), properties.reply_to
+        ch.basic_publish("amq.topic", properties.reply_to, body.upper())
+        asker.join(15)
+    assert [a.data for a in answers] == [b"PING"], answers
