@@ -72,11 +72,17 @@ extension APIRoutes {
             path[3] == "records"
         else { throw RecordError.badRequest("Unknown batch request action \(method) \(url).") }
         let (collection, id) = (path[2], path.count == 5 ? path[4] : nil)
+        // The request's own headers: `If-Match` makes an update or delete conditional, as on its own.
+        var ifMatchHeader: String?
+        if case .object(let headers)? = item["headers"] {
+            ifMatchHeader = headers.first { $0.key.lowercased() == "if-match" }?.value.stringValue
+        }
+        let ifMatch = try Self.ifMatch(ifMatchHeader)
         switch (method, id) {
         case ("POST", nil): return (.create(collection: collection, body: body), picker)
         case ("PUT", nil): return (.upsert(collection: collection, body: body), picker)
-        case ("PATCH", let id?): return (.update(collection: collection, id: id, body: body, ifMatch: nil), picker)
-        case ("DELETE", let id?): return (.delete(collection: collection, id: id, ifMatch: nil), picker)
+        case ("PATCH", let id?): return (.update(collection: collection, id: id, body: body, ifMatch: ifMatch), picker)
+        case ("DELETE", let id?): return (.delete(collection: collection, id: id, ifMatch: ifMatch), picker)
         default: throw RecordError.badRequest("Unknown batch request action \(method) \(url).")
         }
     }

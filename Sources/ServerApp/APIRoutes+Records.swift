@@ -272,9 +272,12 @@ extension APIRoutes {
     /// `If-Match: "3"` (the ETag a view answered), `W/"3"` or `3`; `*` matches any version. Anything else
     /// matches no version: 412.
     private func ifMatch(_ request: HTTPRequest) throws -> UInt64? {
-        guard var value = request.head.headers.first(name: "If-Match")?.trimmingCharacters(in: .whitespaces) else {
-            return nil
-        }
+        try Self.ifMatch(request.head.headers.first(name: "If-Match"))
+    }
+
+    /// An `If-Match` value as a version (nil: none, or `*`); one naming no version throws 412.
+    static func ifMatch(_ header: String?) throws -> UInt64? {
+        guard var value = header?.trimmingCharacters(in: .whitespaces) else { return nil }
         if value == "*" { return nil }
         if value.hasPrefix("W/") { value.removeFirst(2) }
         if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {

@@ -168,6 +168,21 @@ def test_a_batch_is_decided_in_order_and_stored_all_or_none(server):
                 {"method": "GET", "url": f"/api/collections/{tasks}/records"},
             ]})
             assert pb_error(r, 400)["data"]["requests"]["1"]["code"] == "batch_request_failed"
+            # A member's own If-Match: another version refuses the batch with that member's 412.
+            r = await server.ahttp("POST", "/api/batch", json={"requests": [
+                {"method": "POST", "url": f"/api/collections/{tasks}/records", "body": {"id": "t4", "title": "c"}},
+                {"method": "PATCH", "url": f"/api/collections/{tasks}/records/t1", "body": {"title": "x"},
+                 "headers": {"If-Match": '"1"'}},
+            ]})
+            assert pb_error(r, 400)["data"]["requests"]["1"]["response"]["status"] == 412, r.text
+            r = await server.ahttp("POST", "/api/batch", json={"requests": [
+                {"method": "DELETE", "url": f"/api/collections/{tasks}/records/t1", "headers": {"if-match": '"2"'}},
+                {"method": "POST", "url": f"/api/collections/{tasks}/records", "body": {"id": "t1", "title": "again"}},
+            ]})
+            assert r.status_code == 200 and [x["status"] for x in r.json()] == [204, 200], r.text
+            assert r.json()[1]["body"]["version"] == 1
+            for _ in range(2):  # the delete and the create
+                await ws.wait(lambda f: f.get("type") == "message", 5)
             pb_error(await server.ahttp("POST", "/api/batch", json={"requests": []}), 400)
             pb_error(await server.ahttp("POST", "/api/batch", data=b"{nope"), 400)
             ids = sorted(x["id"] for x in (await server.ahttp("GET", f"/api/collections/{tasks}/records")).json()["items"])
