@@ -32,6 +32,17 @@ extension APIRoutes {
         return EventLoopFuture.whenAllSucceed(asked, on: loop)
     }
 
+    /// This instance's own part of a merged answer (asked with the forwarded marker): `{"instance":"…",`,
+    /// then `members` writes the rest of the object.
+    private func ownPart(_ instance: String, _ members: (inout ByteBuffer) -> Void) -> HTTPResponse {
+        .json { buffer in
+            buffer.writeStaticString("{\"instance\":")
+            buffer.writeJSONString(instance)
+            buffer.writeInteger(UInt8(ascii: ","))
+            members(&buffer)
+        }
+    }
+
     // MARK: - Channels
 
     private func channels(_ request: HTTPRequest, _ loop: any EventLoop) throws -> EventLoopFuture<HTTPResponse> {
@@ -41,12 +52,7 @@ extension APIRoutes {
         }
         if answersLocally(request) {
             return loop.makeSucceededFuture(
-                .json { buffer in
-                    buffer.writeStaticString("{\"instance\":")
-                    buffer.writeJSONString(cluster.instanceID)
-                    buffer.writeInteger(UInt8(ascii: ","))
-                    APIClusterMerge.writeChannels(&buffer, counts, open: false)
-                })
+                ownPart(cluster.instanceID) { APIClusterMerge.writeChannels(&$0, counts, open: false) })
         }
         return askPeers(request, on: loop).map { answers in
             APIClusterMerge.channels(local: (cluster.instanceID, counts), answers: answers)
@@ -64,11 +70,8 @@ extension APIRoutes {
         }
         if answersLocally(request) {
             return loop.makeSucceededFuture(
-                .json { buffer in
-                    buffer.writeStaticString("{\"instance\":")
-                    buffer.writeJSONString(cluster.instanceID)
-                    buffer.writeInteger(UInt8(ascii: ","))
-                    APIClusterMerge.writeConnections(&buffer, list, instance: cluster.instanceID, open: false)
+                ownPart(cluster.instanceID) {
+                    APIClusterMerge.writeConnections(&$0, list, instance: cluster.instanceID, open: false)
                 })
         }
         return askPeers(request, on: loop).map { answers in
