@@ -91,6 +91,14 @@ class SSEStream:
         await asyncio.wait_for(collect(), timeout)
         return out
 
+    async def nothing_more(self, seconds: float = 0.5, types: set[str] | None = None) -> None:
+        """Asserts no event (of `types` when given) arrives within `seconds`: a recovery sent nothing twice."""
+        try:
+            extra = await self.events(1, timeout=seconds, types=types)
+        except asyncio.TimeoutError:
+            extra = []
+        assert extra == [], f"duplicates after recovery: {extra}"
+
     async def position(self, timeout: float = FRAME_TIMEOUT) -> str:
         """The id of the opening id-only event."""
         event = await self.next(timeout, skip_empty=False)
