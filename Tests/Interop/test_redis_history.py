@@ -10,6 +10,8 @@ import asyncio
 import re
 import subprocess
 
+import pytest
+
 from interop import is_message, open_ws, run, unique
 from sse_client import sse
 from test_redis_scaleout import cluster, redis_command, redis_server, wait_for  # noqa: F401 (fixtures)
@@ -63,7 +65,10 @@ def test_a_websocket_client_recovers_on_another_instance_exactly_what_it_missed(
     run(body())
 
 
-def test_an_sse_stream_resumes_on_another_instance_with_last_event_id(cluster):
+@pytest.mark.parametrize("kill9", [False, True], ids=["closed", "instance-killed"])
+def test_an_sse_stream_resumes_on_another_instance_with_last_event_id(cluster, kill9):
+    """An SSE stream on B resumes on C with `Last-Event-ID`: what A, C (and B, while alive) published meanwhile,
+    at its ids, then live, with no duplicate and no reset — also when B was `kill -9`ed under the open stream."""
     a, b, c = cluster
     ch = f"chat/{unique()}"
 
@@ -76,8 +81,12 @@ def test_an_sse_stream_resumes_on_another_instance_with_last_event_id(cluster):
             events = await stream.events(2, types={"message"})
             assert [e.json()["n"] for e in events] == [1, 2]
             last = events[-1].id
+            if kill9:
+                b.proc.kill()  # the stream's own instance, the stream still open
+                b.proc.wait(5)
+                await stream.wait_ended()
         assert last.endswith("-2"), last
-        for n, server in ((3, a), (4, c), (5, b)):
+        for n, server in ((3, a), (4, c), (5, a if kill9 else b)):
             await server.apublish(ch, {"n": n})
         async with sse(sse_url(c, ch), headers={"Last-Event-ID": last}) as stream:
             missed = await stream.events(3, types={"message"})
@@ -85,8 +94,8 @@ def test_an_sse_stream_resumes_on_another_instance_with_last_event_id(cluster):
             assert [e.id for e in missed] == [last[:-2] + f"-{n}" for n in (3, 4, 5)], missed
             await a.apublish(ch, {"n": 6})
             live = await stream.events(1, types={"message"})
-            assert live[0].json() == {"n": 6} and live[0].id.endswith("-6"), live
-            await stream.nothing_more(0.5, types={"message"})
+            assert live[0].json() == {"n": 6} and live[0].id == last[:-2] + "-6", live
+            await stream.nothing_more(0.5, types={"message", "reset"})
 
     run(body())
 

@@ -1,6 +1,6 @@
 """Issue 23, per protocol: three Switchboard instances joined through one redis-server and nothing else (each
 instance has its own SQLite store), driven by the stock clients the rest of the suite uses — stomp.py,
-pika, paho-mqtt (3.1.1 and 5.0), nats-py, requests against the Kafka REST v2 API, httpx-sse and /poll.
+pika, paho-mqtt (3.1.1 and 5.0), nats-py, requests against the Kafka REST v2 API and /poll (SSE after `kill -9`: test_redis_history.py).
 Each test publishes on one instance and receives on another, or kills (-9) the instance a client was on
 and resumes on another. docs/redis.md ("Protocols across instances") maps each point to its test."""
 
@@ -18,7 +18,6 @@ from interop import run, unique
 from mqtt_client import V5, V311, Paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sse_client import sse
 from stomp_support import Stock
 from test_redis_scaleout import cluster, redis_server  # noqa: F401 (fixtures)
 
@@ -142,39 +141,6 @@ def test_an_mqtt_311_client_id_taken_on_another_instance_closes_the_first_connec
 
 
 # --------------------------------------------------------------------------- SSE and /poll after kill -9
-
-
-def sse_url(server, channel: str) -> str:
-    return f"{server.http_url}/sse?channel={channel}"
-
-
-def test_an_sse_stream_resumes_on_another_instance_after_kill9_of_its_own(cluster):
-    a, b, c = cluster
-    ch = f"chat/{unique()}"  # the default configuration keeps history on chat/#
-
-    async def body():
-        async with sse(sse_url(b, ch)) as stream:
-            assert (await stream.position()).endswith("-0")
-            for n in (1, 2):
-                await a.apublish(ch, {"n": n})
-            events = await stream.events(2, types={"message"})
-            assert [e.json()["n"] for e in events] == [1, 2], events
-            last = events[-1].id
-            b.proc.kill()  # kill -9 of the stream's instance, the stream still open
-            b.proc.wait(5)
-            await stream.wait_ended()
-        for n, server in ((3, a), (4, c), (5, a)):
-            await server.apublish(ch, {"n": n})
-        async with sse(sse_url(c, ch), headers={"Last-Event-ID": last}) as stream:
-            missed = await stream.events(3, types={"message"})
-            assert [e.json()["n"] for e in missed] == [3, 4, 5], missed
-            assert [e.id for e in missed] == [last[:-2] + f"-{n}" for n in (3, 4, 5)], missed
-            await a.apublish(ch, {"n": 6})
-            live = await stream.events(1, types={"message"})
-            assert live[0].json() == {"n": 6} and live[0].id == last[:-2] + "-6", live
-            await stream.nothing_more(0.5, types={"message", "reset"})
-
-    run(body())
 
 
 def test_a_long_poll_cursor_continues_on_another_instance_after_kill9_of_its_own(cluster):
