@@ -1,14 +1,26 @@
 package import NIOCore
 package import NIOHTTP1
 
-/// Collects each request (bounded by `maxBodyBytes`), routes it, and writes the response. Pipelined
-/// requests are ordered by NIO's `HTTPServerPipelineHandler` in front of it. A response with a `stream`
-/// (Server-Sent Events) keeps the connection: the stream writes the body until one side ends it.
-package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// Collects each request (bounded by `maxBodyBytes`), routes it, and writes the response. A response with
+/// a `stream` (Server-Sent Events) keeps the connection: the stream writes the body until one side ends it.
+///
+/// Pipelined requests (RFC 9112 §9.3.2) are answered in order here: a request read in full while an
+/// earlier one is being answered waits in `queued`, and while any waits the connection reads no more. NIO's
+/// `HTTPServerPipelineHandler` did this in front of it, but it withheld reading while *any* answer was
+/// pending, so a client sending one request at a time had its read interest dropped and re-added with every
+/// request (two `epoll_ctl` calls each). A request that does not parse is answered 400 in its turn (as NIO's
+/// `HTTPServerProtocolErrorHandler` did, which is not in the pipeline: it would answer ahead of the queue).
+package final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     package typealias InboundIn = HTTPServerRequestPart
+    package typealias OutboundIn = HTTPServerResponsePart
     package typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
+        var isStreaming: Bool {
+            if case .streaming = self { return true }
+            return false
+        }
+
         case idle
         case collecting(HTTPRequestHead, ByteBuffer)
         /// The body outgrew the limit: the rest is read and dropped, then 413 is sent.
@@ -37,6 +49,22 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     private var waitingDeadline = NIODeadline.distantFuture
     /// Requests whose head arrived and whose response is not written yet (pipelining has several).
     private var inFlight = 0
+    /// A request read in full, waiting for its turn.
+    private enum Queued {
+        case request(HTTPRequestHead, ByteBuffer)
+        /// Its body outgrew the limit: answered 413, then the connection closes.
+        case tooLarge(HTTPRequestHead)
+        /// The bytes after the earlier requests did not parse: answered 400, then the connection closes.
+        case malformed
+    }
+    /// Requests read while an earlier one is being answered, oldest first.
+    private var queued = CircularBuffer<Queued>()
+    /// A request is routed and its response not written yet.
+    private var answering = false
+    /// `answerQueued` is running (an answer written synchronously inside it must not start another pass).
+    private var draining = false
+    /// A `read` held back while requests wait; issued when the queue empties.
+    private var readWithheld = false
     /// This connection as a publisher (publisher flow control), made at its first request.
     private var publishingConnection: HTTPPublishingConnection?
 
@@ -136,32 +164,80 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
             switch state {
             case .collecting(let head, let body):
                 state = .idle
-                if upgradeLater(head, context: context) { return }
-                var request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
-                request.closeFuture = context.channel.closeFuture
-                request.clientCertificateName = context.channel.verifiedClientCommonName
-                if publishingConnection == nil {
-                    publishingConnection = HTTPPublishingConnection(channel: context.channel)
-                }
-                request.publishingConnection = publishingConnection
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                router.respond(to: request, on: context.eventLoop).whenComplete { result in
-                    let (handler, context) = loopBound.value
-                    switch result {
-                    case .success(let response): handler.write(response, for: head, context: context)
-                    case .failure(let error):
-                        handler.write(
-                            .error(APIError(.internalServerError, "internal", "\(error)")), for: head, context: context)
-                    }
-                }
+                queued.append(.request(head, body))
+                answerQueued(context: context)
             case .discarding(let head):
                 state = .idle
-                write(
-                    .error(.tooLarge("request body is larger than \(maxBodyBytes) bytes")), for: head, context: context,
-                    close: true)
+                queued.append(.tooLarge(head))
+                answerQueued(context: context)
             case .idle, .streaming:
                 break
             }
+        }
+    }
+
+    /// Answers the queued requests in order, each once the one before it is written; a `read` held back
+    /// while they waited goes out when none is left.
+    private func answerQueued(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        draining = true
+        while !answering, let next = queued.popFirst() {
+            answering = true
+            answer(next, context: context)
+        }
+        draining = false
+        if readWithheld, queued.isEmpty, context.channel.isActive {
+            readWithheld = false
+            context.read()
+        }
+    }
+
+    private func answer(_ queued: Queued, context: ChannelHandlerContext) {
+        switch queued {
+        case .request(let head, let body):
+            if upgradeLater(head, context: context) { return }
+            var request = HTTPRequest(head: head, body: body, remoteAddress: context.channel.remoteAddress)
+            request.closeFuture = context.channel.closeFuture
+            request.clientCertificateName = context.channel.verifiedClientCommonName
+            if publishingConnection == nil {
+                publishingConnection = HTTPPublishingConnection(channel: context.channel)
+            }
+            request.publishingConnection = publishingConnection
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            router.respond(to: request, on: context.eventLoop).whenComplete { result in
+                let (handler, context) = loopBound.value
+                switch result {
+                case .success(let response): handler.write(response, for: head, context: context)
+                case .failure(let error):
+                    handler.write(
+                        .error(APIError(.internalServerError, "internal", "\(error)")), for: head, context: context)
+                }
+            }
+        case .tooLarge(let head):
+            write(
+                .error(.tooLarge("request body is larger than \(maxBodyBytes) bytes")), for: head, context: context,
+                close: true)
+        case .malformed:
+            // NIO's `HTTPServerProtocolErrorHandler`'s answer: a client that sent garbage is told so, and the
+            // connection ends — nothing after it can be framed, and it must not hold a descriptor open.
+            self.queued.removeAll()
+            let headers = HTTPHeaders([("Connection", "close"), ("Content-Length", "0")])
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))),
+                promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    /// Reads go on while one request is answered (a client sending one at a time keeps its read interest);
+    /// they stop while a complete request waits behind it, so a pipelining client is held to what one read
+    /// brought.
+    package func read(context: ChannelHandlerContext) {
+        if queued.isEmpty || state.isStreaming {
+            context.read()
+        } else {
+            readWithheld = true
         }
     }
 
@@ -216,7 +292,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     private func removeHTTPHandlers(_ pipeline: ChannelPipeline.SynchronousOperations, context: ChannelHandlerContext) {
         Self.remove(
             [
-                HTTPServerUpgradeHandler.self, HTTPServerPipelineHandler.self, HTTPServerProtocolErrorHandler.self,
+                HTTPServerUpgradeHandler.self,
                 NIOHTTPResponseHeadersValidator.self, HTTPResponseEncoder.self,
             ], from: pipeline)
         pipeline.removeHandler(context: context, promise: nil)
@@ -262,12 +338,14 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
         }
     }
 
-    /// A request that does not parse was answered 400 with `Connection: close` (NIO's
-    /// `HTTPServerProtocolErrorHandler`, in front): nothing after it can be framed, so the connection ends
-    /// — a client sending garbage must not hold a connection (and its descriptor) open.
+    /// A request that does not parse is answered 400 with `Connection: close` once the requests before it
+    /// are answered; then the connection ends.
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError else { return context.fireErrorCaught(error) }
-        context.close(promise: nil)
+        if case .streaming = state { return context.close(promise: nil) }
+        state = .idle
+        queued.append(.malformed)
+        answerQueued(context: context)
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -333,7 +411,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     private func shedRequestHandlers(_ pipeline: ChannelPipeline.SynchronousOperations) {
         Self.remove(
             [
-                HTTPServerUpgradeHandler.self, HTTPServerPipelineHandler.self, HTTPServerProtocolErrorHandler.self,
+                HTTPServerUpgradeHandler.self,
                 ByteToMessageHandler<HTTPRequestDecoder>.self, HTTPResponseEncoder.self,
             ], from: pipeline)
     }
@@ -343,14 +421,20 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
     ) {
         // A stream acquires nothing before `streamStarted`, so one that never starts needs no ending.
         inFlight = max(0, inFlight - 1)
+        answering = false
         guard context.channel.isActive else {
+            queued.removeAll()
             response.tunnel?.channel.close(promise: nil)
             return
         }
+        // A tunnel or a stream owns the connection from here: requests pipelined behind it go unanswered, as
+        // the `Connection: close` of a stream tells the client.
         if let tunnel = response.tunnel {
+            queued.removeAll()
             return splice(tunnel, context: context)
         }
         if let stream = response.stream {
+            queued.removeAll()
             return startStream(stream, response, for: request, context: context)
         }
         var headers = commonHeaders
@@ -364,6 +448,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         if !keepAlive {
+            queued.removeAll()
             let done = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
             let channel = context.channel
@@ -372,6 +457,7 @@ package final class HTTPServerHandler: ChannelInboundHandler, RemovableChannelHa
             // No promise: nothing waits for a keep-alive answer's write.
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             waitForRequest(timeouts.keepAlive, context: context)
+            answerQueued(context: context)
         }
     }
 }

@@ -90,7 +90,7 @@ package final class HTTPServerService: Service, Sendable {
             .bind(host: configuration.host, port: configuration.port).get()
     }
 
-    static func configure(
+    package static func configure(
         _ channel: any Channel, router: HTTPRouter, endpoints: [any WebSocketEndpoint],
         configuration: HTTPServerConfiguration
     ) throws {
@@ -103,13 +103,17 @@ package final class HTTPServerService: Service, Sendable {
             try channel.pipeline.syncOperations.addHandler(TLSPlaintextEntry())
         }
         let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
+        // No pipelining handler and no error handler from NIO: `HTTPServerHandler` orders pipelined requests
+        // and answers a malformed one in its turn (see there).
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,
             withServerUpgrade: (
                 upgraders: [upgrader],
                 completionHandler: { context in
                     context.pipeline.syncOperations.removeHandler(boundHandler.value, promise: nil)
                 }
-            ))
+            ),
+            withErrorHandling: false)
         try channel.pipeline.syncOperations.addHandler(httpHandler)
     }
 }

@@ -152,6 +152,27 @@ def test_many_pending_polls_are_answered_in_order(server):
     assert first < second, data
 
 
+def test_a_malformed_request_behind_a_pending_poll_is_answered_400_in_its_turn(server):
+    """Garbage pipelined behind a poll that is still waiting: the poll is answered first (when its
+    channel gets a message), then 400 with Connection: close, then the connection ends."""
+    channel = f"chat/{unique()}"
+    cursor = poll(server, channel).headers["etag"].strip('"')
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            f"GET /poll?channel={channel}&cursor={cursor}&timeout=10 HTTP/1.1\r\nHost: x\r\n\r\n"
+            "NOT HTTP AT ALL\r\n\r\n".encode()
+        )
+        time.sleep(0.3)
+        publish(server, channel, {"n": 1})
+        data = b""
+        while chunk := sock.recv(65536):  # until the server closes
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data
+    assert b'"n": 1' in data or b'"n":1' in data, data
+    tail = data[data.index(b"HTTP/1.1 400") :]
+    assert b"connection: close" in tail.lower(), data
+
+
 def test_concurrent_polls_of_one_client_each_get_the_message(server):
     channel = f"chat/{unique()}"
     cursor = poll(server, channel).headers["etag"].strip('"')

@@ -61,9 +61,10 @@ import Testing
         let steps = script.steps(using: &random)
         let before = harness.bus.registry.count
         let channel = EmbeddedChannel(loop: harness.loop)
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-        try channel.pipeline.syncOperations.addHandler(
-            HTTPServerHandler(router: services.makeRouter(), maxBodyBytes: 4096))
+        // The pipeline every HTTP port uses.
+        try HTTPServerService.configure(
+            channel, router: services.makeRouter(), endpoints: [],
+            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxBodyBytes: 4096))
         try channel.connectFromTestPeer()
         let transcript = harness.run(steps, on: channel)
         var problems = acknowledgementProblems(transcript) { partition, offset in

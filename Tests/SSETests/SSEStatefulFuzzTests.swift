@@ -70,8 +70,10 @@ import Testing
         let steps = script.steps(using: &random)
         let before = harness.bus.registry.count
         let channel = EmbeddedChannel(loop: harness.loop)
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-        try channel.pipeline.syncOperations.addHandler(HTTPServerHandler(router: built, maxBodyBytes: 1024))
+        // The pipeline every HTTP port uses.
+        try HTTPServerService.configure(
+            channel, router: built, endpoints: [],
+            configuration: HTTPServerConfiguration(host: "127.0.0.1", port: 0, maxBodyBytes: 1024))
         try channel.connectFromTestPeer()
         let transcript = harness.run(steps, on: channel)
         let publications = steps.filter { if case .publish = $0 { true } else { false } }.count
