@@ -85,6 +85,13 @@ import Testing
         #expect(machine.tick(now: start + .seconds(10)) == .closeConnection)
     }
 
+    @Test func theHandshakeTimeoutIsConfigured() {
+        var machine = AMQPConnectionStateMachine(limits: AMQPLimits(handshakeTimeoutSeconds: 60), now: start)
+        _ = machine.protocolHeaderReceived(.amqp0_9_1, now: start)
+        #expect(machine.tick(now: start + .seconds(59)) == .none)
+        #expect(machine.tick(now: start + .seconds(60)) == .closeConnection)
+    }
+
     @Test func closingWaitsForCloseOkThenGivesUp() {
         var machine = opened()
         guard case .sendClose(let close) = machine.closeRequested(.connectionForced, "shutdown") else {

@@ -30,6 +30,11 @@ package struct AMQPConfiguration: FrontendSettings {
             "max_message_bytes", \.limits.maxMessageSize, minimum: 1,
             help: "Largest message body a publisher may send (406 beyond; RabbitMQ's max_message_size)."),
         .integer(
+            "handshake_timeout_seconds", \.limits.handshakeTimeoutSeconds, minimum: 1,
+            help:
+                "Seconds from the protocol header to connection.open before the socket closes (RabbitMQ's handshake_timeout)."
+        ),
+        .integer(
             "max_pending_bytes", \.maxPendingBytes, minimum: 65_536,
             help: "Outbound bytes queued per connection before its consumers pause until it drains."),
         .integer(

@@ -96,8 +96,6 @@ package struct AMQPConnectionStateMachine {
     private var lastSent: NIODeadline
     private var closeDeadline: NIODeadline?
     private let handshakeDeadline: NIODeadline
-    /// How long a client has to finish the handshake (RabbitMQ's `handshake_timeout`, 10 s).
-    package static let handshakeTimeout = TimeAmount.seconds(10)
     /// How long after our connection.close the socket waits for close-ok.
     package static let closeTimeout = TimeAmount.seconds(3)
 
@@ -105,7 +103,8 @@ package struct AMQPConnectionStateMachine {
         self.limits = limits
         self.lastReceived = now
         self.lastSent = now
-        self.handshakeDeadline = now + Self.handshakeTimeout
+        // How long a client has to finish the handshake (RabbitMQ's `handshake_timeout`).
+        self.handshakeDeadline = now + .seconds(Int64(limits.handshakeTimeoutSeconds))
     }
 
     /// Open: channel frames may be handled.

@@ -17,16 +17,20 @@ package struct AMQPLimits: Sendable, Hashable {
     /// Largest message body a publisher may declare in a content header. RabbitMQ 4's default
     /// `max_message_size` (16 MiB); checked against the header's body size before any body is buffered.
     package var maxMessageSize: UInt64
+    /// Seconds a client has from the protocol header to connection.open-ok before the socket closes
+    /// (RabbitMQ's `handshake_timeout`, 10 s).
+    package var handshakeTimeoutSeconds: Int
 
     package init(
         frameMax: Int = 131_072, channelMax: UInt16 = 2047, heartbeatSeconds: UInt16 = 60,
-        maxFieldTableDepth: Int = 16, maxMessageSize: UInt64 = 16 << 20
+        maxFieldTableDepth: Int = 16, maxMessageSize: UInt64 = 16 << 20, handshakeTimeoutSeconds: Int = 10
     ) {
         self.frameMax = frameMax
         self.channelMax = channelMax
         self.heartbeatSeconds = heartbeatSeconds
         self.maxFieldTableDepth = maxFieldTableDepth
         self.maxMessageSize = maxMessageSize
+        self.handshakeTimeoutSeconds = handshakeTimeoutSeconds
     }
 
     /// The smallest frame-max a peer may negotiate, and the largest frame either peer may send before
