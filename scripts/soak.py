@@ -359,11 +359,12 @@ def merge_errors(results: list[dict]) -> dict:
 
 
 def settle(pid: int, baseline_fds: int, seconds: float) -> tuple[int, int]:
-    """Waits up to `seconds` for the descriptors to come back to the baseline; then the RSS."""
+    """Waits up to `seconds` for the descriptors to come back to the baseline; then the RSS, once the server
+    has had the time to give free memory back (it looks every 5 s: ServerApp's `MemoryReturn`)."""
     deadline = time.monotonic() + seconds
     while fd_count(pid) > baseline_fds and time.monotonic() < deadline:
         time.sleep(0.5)
-    time.sleep(min(5.0, seconds))
+    time.sleep(min(11.0, seconds))
     return fd_count(pid), rss_kib(pid)
 
 

@@ -212,6 +212,9 @@ package final class SwitchboardServer: Sendable {
             PeriodicTaskService(name: "bus metrics", logger: logger) { bus.startMetricsReporting() },
             PeriodicTaskService(name: "storage housekeeping", logger: logger) { bus.startStorageHousekeeping() },
             PeriodicTaskService(name: "history eviction", logger: logger) { bus.startHistoryEviction() },
+            PeriodicTaskService(name: "memory return", logger: logger) { [connections] in
+                MemoryReturn.start(on: bus.shards[0].eventLoop) { connections.count }.map { [$0] } ?? []
+            },
             PeriodicTaskService(name: "stream housekeeping", logger: logger) { bus.startStreamHousekeeping() },
             PeriodicTaskService(name: "collaboration", logger: logger) { [collaboration] in
                 collaboration.start()
