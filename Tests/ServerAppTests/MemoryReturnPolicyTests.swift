@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import ServerApp
 import Testing
 
@@ -25,5 +27,17 @@ import Testing
     @Test func growingOrBreathingIsNotTrimmed() {
         let growing = Array(stride(from: 0, through: 100_000, by: 5_000))
         #expect(answers(growing + [80_000, 75_000]) == Array(repeating: false, count: growing.count + 1) + [true])
+    }
+
+    /// The trim is looked up at run time: on glibc it must be found, or the server would never give
+    /// memory back and nothing else would say so.
+    @Test func glibcsTrimIsFoundAndScheduled() throws {
+        #if canImport(Glibc)
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            defer { try? group.syncShutdownGracefully() }
+            let task = MemoryReturn.start(on: group.next()) { 0 }
+            #expect(task != nil, "malloc_trim not found through dlsym")
+            task?.cancel()
+        #endif
     }
 }
