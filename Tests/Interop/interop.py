@@ -214,18 +214,7 @@ class Server:
         self.extra_args = list(extra_args or [])
         self.env_overrides = dict(env or {})
         self.write_config = write_config
-        # A distinct free port for HTTP and for every frontend with a port of its own (listed by the binary
-        # itself, so a new protocol needs no change here); never the defaults, so parallel or leftover
-        # servers never collide. Distinct: the kernel may hand the same ephemeral port out twice in a row
-        # once each probe socket is closed.
-        ports: list[int] = []
-        names = frontends_with_ports()
-        while len(ports) < 1 + len(names):
-            port = free_port()
-            if port not in ports:
-                ports.append(port)
-        self.port = ports[0]
-        self.ports: dict[str, int] = dict(zip(names, ports[1:]))
+        self._draw_ports()
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(exist_ok=True)
         self.config_path = workdir / "config.json"
@@ -234,6 +223,20 @@ class Server:
         self.exit_code: int | None = None
         self.session = requests.Session()
         self.session.trust_env = False  # never route loopback through a proxy
+
+    def _draw_ports(self) -> None:
+        """A distinct free port for HTTP and for every frontend with a port of its own (listed by the binary
+        itself, so a new protocol needs no change here); never the defaults, so parallel or leftover
+        servers never collide. Distinct: the kernel may hand the same ephemeral port out twice in a row
+        once each probe socket is closed."""
+        ports: list[int] = []
+        names = frontends_with_ports()
+        while len(ports) < 1 + len(names):
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        self.port = ports[0]
+        self.ports: dict[str, int] = dict(zip(names, ports[1:]))
 
     # -- addresses
     @property
@@ -291,6 +294,27 @@ class Server:
         return cmd + self.extra_args
 
     def start(self) -> "Server":
+        """Starts the process and waits until it is healthy. A first start whose bind finds a drawn port
+        taken is tried again on newly drawn ports (up to three times): between the draw and the bind,
+        another process of a parallel run can take the port (an outgoing connection's ephemeral port, which
+        the run's claims do not cover; seen once in a full run)."""
+        first = self.proc is None
+        for attempt in range(3):
+            log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if not first or attempt == 2 or not self._bind_refused_since(log_start):
+                    raise
+                self._draw_ports()
+        raise AssertionError("unreachable")
+
+    def _bind_refused_since(self, offset: int) -> bool:
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return b"Address already in use" in log.read()
+
+    def _start_once(self) -> "Server":
         binary = switchboard_bin()
         if not binary.exists():
             raise RuntimeError(f"server binary not found: {binary} (set SWITCHBOARD_BIN)")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from interop import run, switchboard_bin, unique, ws_clients
+from interop import Server, run, switchboard_bin, unique, ws_clients
 
 CLI_TIMEOUT = 15
 
@@ -257,6 +258,24 @@ def test_serve_runs_with_glibcs_thread_cache_enlarged(make_server):
     assert ours not in _initial_environment(off.proc.pid)
     for srv in (tuned, kept, beside, off):
         srv.publish(f"alloc{unique()}/t", 1)  # each one serves
+
+
+def test_a_drawn_port_taken_before_the_bind_is_drawn_again(tmp_path):
+    """The harness itself (interop.Server.start): another process of a parallel run can take a drawn port
+    between the draw and the server's bind, and the start then tries new ports instead of failing a test
+    that has nothing to do with it."""
+    srv = Server(tmp_path / "taken", extra_args=["--threads", "1"])
+    taken = srv.ports["mqtt"]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        try:
+            srv.start()
+            assert srv.ports["mqtt"] != taken
+            assert "Address already in use" in srv.tail(200)
+            srv.publish(f"drawn{unique()}/t", 1)
+        finally:
+            srv.stop()
 
 
 def test_serve_help_lists_options():
