@@ -6,11 +6,13 @@
 /// |---|---|
 /// | `.` | `%2E` |
 /// | a byte ≤ 0x20 (space, tab, CR, LF …) | `%20`, `%09`, `%0D`, `%0A` … |
-/// | a whole level `*` / `>` | `%2A` / `%3E` |
+/// | a whole level `*` / `>` | `*` / `>` in a subject, `%2A` / `%3E` in a filter |
 /// | an empty level (`a//b`) | `%00` |
 /// | `%2F`, `%2B`, `%23` | `/`, `+`, `#` |
 ///
-/// so `a/b.c` is `a.b%2Ec` and the NATS subject `x.y/z` is the topic `x/y%2Fz`.
+/// so `a/b.c` is `a.b%2Ec` and the NATS subject `x.y/z` is the topic `x/y%2Fz`. A level `*` or `>` is
+/// delivered and stored as the token it is (as nats-server delivers what a client that is not pedantic
+/// published to `a.*`); only a filter needs `%2A` / `%3E` to name it, its `*` and `>` being wildcards.
 package enum NATSSubjectMapping {
     /// Why a subject was refused.
     package enum Failure: Error, Sendable, Hashable {
@@ -20,19 +22,24 @@ package enum NATSSubjectMapping {
         case wildcard
     }
 
-    /// The topic a concrete subject publishes to.
-    package static func topicName(forSubject subject: String) throws(Failure) -> String {
-        try convert(subject, allowWildcards: false)
+    /// The topic a concrete subject publishes to. `literalWildcards`: a PUB of a client that is not
+    /// pedantic, which nats-server takes as it comes — a `*` or `>` token is then the level `*` or `>`
+    /// (what `%2A` and `%3E` spell) and an empty token an empty level (`%00`), instead of a refusal.
+    package static func topicName(forSubject subject: String, literalWildcards: Bool = false) throws(Failure)
+        -> String
+    {
+        try convert(subject, allowWildcards: false, literalWildcards: literalWildcards)
     }
 
     /// The filter a `SUB` subject (and queue group) subscribes with.
     package static func filterText(forSubject subject: String, queue: String? = nil) throws(Failure) -> String {
-        let pattern = try convert(subject, allowWildcards: true)
+        let pattern = try convert(subject, allowWildcards: true, literalWildcards: false)
         guard let queue else { return pattern }
         return "$share/" + escapeQueue(queue) + "/" + pattern
     }
 
-    /// The subject a topic is delivered on.
+    /// The subject a topic is delivered on: a level `*` or `>` is that token (a PUB subject again only
+    /// for a client that is not pedantic, `topicName(forSubject:literalWildcards:)`).
     package static func subject(forTopic topic: String) -> String {
         if isPlainTopic(topic) {
             return String(decoding: topic.utf8.map { $0 == UInt8(ascii: "/") ? UInt8(ascii: ".") : $0 }, as: UTF8.self)
@@ -42,8 +49,7 @@ package enum NATSSubjectMapping {
             utf8Level -> String in
             let level = Substring(utf8Level)
             if level.isEmpty { return "%00" }
-            if level == "*" { return "%2A" }
-            if level == ">" { return "%3E" }
+            if level == "*" || level == ">" { return String(level) }
             var token: [UInt8] = []
             token.reserveCapacity(level.utf8.count)
             let bytes = Array(level.utf8)
@@ -116,7 +122,9 @@ package enum NATSSubjectMapping {
     }
 
     /// Subject → topic or filter text; the inverse of `subject(forTopic:)`.
-    private static func convert(_ subject: String, allowWildcards: Bool) throws(Failure) -> String {
+    private static func convert(_ subject: String, allowWildcards: Bool, literalWildcards: Bool) throws(Failure)
+        -> String
+    {
         guard !subject.isEmpty else { throw .empty }
         if let plain = plainTopicName(subject) { return plain }
         let tokens = subject.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map {
@@ -125,7 +133,15 @@ package enum NATSSubjectMapping {
         var levels: [String] = []
         levels.reserveCapacity(tokens.count)
         for (index, token) in tokens.enumerated() {
-            if token.isEmpty { throw .emptyToken }
+            if token.isEmpty {
+                guard literalWildcards else { throw .emptyToken }
+                levels.append("")
+                continue
+            }
+            if token == "*" || token == ">", literalWildcards {
+                levels.append(String(token))
+                continue
+            }
             if token == "*" {
                 guard allowWildcards else { throw .wildcard }
                 levels.append("+")

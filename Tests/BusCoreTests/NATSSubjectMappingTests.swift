@@ -11,8 +11,6 @@ import Testing
         ("a.b%2Ec", "a/b.c"),
         ("a.b+c.#", "a/b%2Bc/%23"),
         ("a.%00.b", "a//b"),
-        ("a.%2A", "a/*"),
-        ("a.%3E", "a/>"),
         ("sp%20ace", "sp ace"),
         ("_INBOX.abc.1", "_INBOX/abc/1"),
     ])
@@ -21,12 +19,18 @@ import Testing
         #expect(NATSSubjectMapping.subject(forTopic: topic) == subject)
     }
 
-    @Test func topicsWithCharactersNATSCannotSpell() {
+    @Test func topicsWithCharactersNATSCannotSpell() throws {
         #expect(NATSSubjectMapping.subject(forTopic: "v1.2/x") == "v1%2E2.x")
         #expect(NATSSubjectMapping.subject(forTopic: "/lead") == "%00.lead")
         #expect(NATSSubjectMapping.subject(forTopic: "trail/") == "trail.%00")
         #expect(NATSSubjectMapping.subject(forTopic: "line\nbreak") == "line%0Abreak")
-        #expect(NATSSubjectMapping.subject(forTopic: "*") == "%2A")
+        // A level `*` or `>` is delivered as the token it is; `%2A` and `%3E` name it in a filter or a
+        // pedantic client's PUB, where the bare token is a wildcard.
+        #expect(NATSSubjectMapping.subject(forTopic: "*") == "*")
+        #expect(NATSSubjectMapping.subject(forTopic: "a/>/b") == "a.>.b")
+        #expect(try NATSSubjectMapping.topicName(forSubject: "a.%2A") == "a/*")
+        #expect(try NATSSubjectMapping.topicName(forSubject: "a.%3E") == "a/>")
+        #expect(try NATSSubjectMapping.filterText(forSubject: "a.%2A") == "a/*")
         // '*' inside a level is an ordinary character in both.
         #expect(NATSSubjectMapping.subject(forTopic: "a*b/c") == "a*b.c")
     }
@@ -77,15 +81,34 @@ import Testing
         }
     }
 
+    @Test func literalWildcardsAreLevelsOfTheirOwn() throws {
+        // A PUB of a client that is not pedantic: what `%2A`, `%3E` and `%00` spell, and back as it came
+        // (an empty level as `%00`).
+        for (subject, topic) in [
+            ("$KV.b.hello.*", "$KV/b/hello/*"), ("a.>", "a/>"), ("a.>.b", "a/>/b"), ("a..b", "a//b"), ("*", "*"),
+            ("a.%2A", "a/*"),
+        ] {
+            #expect(try NATSSubjectMapping.topicName(forSubject: subject, literalWildcards: true) == topic)
+        }
+        #expect(NATSSubjectMapping.subject(forTopic: "$KV/b/hello/*") == "$KV.b.hello.*")
+        #expect(NATSSubjectMapping.subject(forTopic: "a//b") == "a.%00.b")
+        #expect(throws: NATSSubjectMapping.Failure.empty) {
+            _ = try NATSSubjectMapping.topicName(forSubject: "", literalWildcards: true)
+        }
+    }
+
     @Test func roundTripOfGeneratedTopics() throws {
-        // Topics without '%' (whose escape sequences the rule reads back) survive topic → subject → topic.
+        // Topics without '%' (whose escape sequences the rule reads back) survive topic → subject → topic,
+        // the subject read as a PUB of a client that is not pedantic (a level `*` is the token `*`).
         let alphabet = Array("ab.*> \t/$_-9é")  // '+' and '#' are wildcards: never in a topic name
         var random = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
             let topic = String((0..<Int.random(in: 1...12, using: &random)).map { _ in alphabet.randomElement()! })
             let subject = NATSSubjectMapping.subject(forTopic: topic)
             #expect(!subject.utf8.contains { $0 <= 0x20 }, "a subject never holds whitespace: \(subject)")
-            #expect(try NATSSubjectMapping.topicName(forSubject: subject) == topic, "\(topic) → \(subject)")
+            #expect(
+                try NATSSubjectMapping.topicName(forSubject: subject, literalWildcards: true) == topic,
+                "\(topic) → \(subject)")
         }
     }
 }

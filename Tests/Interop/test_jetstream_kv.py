@@ -136,6 +136,76 @@ def test_kv_delete_purge_history_keys(server):
     run(body())
 
 
+def test_kv_purge_of_a_wildcard_key_purges_every_key_it_matches(server):
+    """nats.py's test_kv_simple, as nats-server 2.9.10 passes it: `purge("hello.*")` publishes its marker to
+    `$KV.<b>.hello.*` (a wildcard token, which a client that is not pedantic may publish); the marker is
+    stored and its `Nats-Rollup: sub` purges every `hello.<x>` before it, the deleted and purged ones too.
+    The marker is the topic level `*`, given back to NATS as the token `*` (docs/topics.md)."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kvw")
+        try:
+            kv = await js.create_key_value(bucket=bucket, history=5, ttl=3600)
+            assert await kv.put("hello", b"world") == 1
+            for i in range(100):
+                await kv.put(f"hello.{i}", b"Hello JS KV!")
+            await kv.delete("hello.1")
+            await kv.purge("hello.5")
+            assert (await kv.status()).values == 102
+            await kv.purge("hello.*")
+            with pytest.raises(KeyNotFoundError):
+                await kv.get("hello.5")
+            with pytest.raises(KeyNotFoundError):
+                await kv.get("hello.7")
+            assert (await kv.status()).values == 2  # "hello" and the marker
+            entry = await kv.get("hello")
+            assert (entry.value, entry.revision) == (b"world", 1)
+            for i in range(100, 200):
+                await kv.put(f"hello.{i}", b"Hello JS KV!")
+            assert (await kv.status()).values == 102
+            entry = await kv.get("hello.102")
+            assert (entry.value, entry.revision) == (b"Hello JS KV!", 107)
+            # The marker's subject, as the stream keeps it: named by `%2A` (a literal `*`) or by the wildcard.
+            info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.hello.%2A")
+            assert info.state.subjects == {f"$KV.{bucket}.hello.*": 1}
+            info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"$KV.{bucket}.hello.*")
+            assert set(info.state.subjects) == {f"$KV.{bucket}.hello.*"} | {f"$KV.{bucket}.hello.{i}" for i in range(100, 200)}
+        finally:
+            await nc.close()
+
+    run(body())
+
+
+def test_kv_keys_with_wildcard_tokens_are_put_read_updated_and_deleted(server):
+    """nats.py's test_key_validation_bypass, as nats-server 2.9.10 passes it: with `validate_keys=False` the
+    keys `x.>` and `x.*` are subjects with a wildcard token; each is stored as its own key and read back
+    under the subject it was written to (nats-py checks the subject a get answers with)."""
+
+    async def body():
+        nc = await connect(server)
+        js = nc.jetstream()
+        bucket = unique("kvk")
+        try:
+            kv = await js.create_key_value(bucket=bucket, history=5)
+            await kv.put("x.1", b"one")
+            for key in ("x.>", "x.*"):
+                seq = await kv.put(key, b"value", validate_keys=False)
+                entry = await kv.get(key, validate_keys=False)
+                assert (entry.key, entry.value, entry.revision) == (key, b"value", seq)
+                assert await kv.update(key, b"updated", last=seq, validate_keys=False) > seq
+                assert (await kv.get(key, validate_keys=False)).value == b"updated"
+                assert await kv.delete(key, validate_keys=False) is True
+                with pytest.raises(KeyNotFoundError):
+                    await kv.get(key, validate_keys=False)
+            assert (await kv.get("x.1")).value == b"one"  # a literal key, untouched by either
+        finally:
+            await nc.close()
+
+    run(body())
+
+
 def test_kv_watch_sees_live_updates_and_deletes(server):
     async def body():
         nc = await connect(server)

@@ -166,11 +166,25 @@ import Testing
         let inbox = try Topic("_INBOX/1")
         #expect(machine.publishSubjectReceived("users.alice.x") == .publish(alice))
         #expect(machine.publishSubjectReceived("users.bob.x") == .refuse(.publishPermissionsViolation("users.bob.x")))
-        #expect(machine.publishSubjectReceived("users.*") == .refuse(.invalidPublishSubject))
-        #expect(machine.publishSubjectReceived("a..b") == .refuse(.invalidPublishSubject))
+        // Not pedantic (nats-server's default): a wildcard token is a literal level, checked like any topic.
+        #expect(machine.publishSubjectReceived("users.alice.*") == .publish(try Topic("users/alice/*")))
+        #expect(machine.publishSubjectReceived("users.*") == .refuse(.publishPermissionsViolation("users.*")))
         // A reply subject is checked as a subject, not against the publish permission.
         #expect(machine.publishSubjectReceived("_INBOX.1", isReply: true) == .publish(inbox))
         #expect(machine.publishSubjectReceived("_INBOX.>", isReply: true) == .refuse(.invalidPublishSubject))
+    }
+
+    @Test func aPedanticClientsWildcardAndEmptyTokensAreRefused() throws {
+        let loose = Self.connected()
+        #expect(loose.publishSubjectReceived("kv.a.*") == .publish(try Topic("kv/a/*")))
+        #expect(loose.publishSubjectReceived("kv.>.x") == .publish(try Topic("kv/>/x")))
+        #expect(loose.publishSubjectReceived("a..b") == .publish(try Topic("a//b")))
+        #expect(loose.publishSubjectReceived("") == .refuse(.invalidPublishSubject))
+        let pedantic = Self.connected { $0.pedantic = true }
+        #expect(pedantic.publishSubjectReceived("kv.a.*") == .refuse(.invalidPublishSubject))
+        #expect(pedantic.publishSubjectReceived("kv.>") == .refuse(.invalidPublishSubject))
+        #expect(pedantic.publishSubjectReceived("a..b") == .refuse(.invalidPublishSubject))
+        #expect(pedantic.publishSubjectReceived("kv.a.b") == .publish(try Topic("kv/a/b")))
     }
 
     @Test func noRespondersOnlyWhenAsked() throws {

@@ -44,6 +44,9 @@ package struct NATSSessionStateMachine: Sendable {
         package var noResponders = false
         /// The connection's own publications come back to its subscriptions.
         package var echo = true
+        /// Subjects are checked strictly: a PUB to a subject with a wildcard or an empty token is refused
+        /// (nats-server's `pedantic`); otherwise it is taken, its `*`/`>` tokens as literal levels.
+        package var pedantic = false
 
         package init() {}
 
@@ -52,6 +55,7 @@ package struct NATSSessionStateMachine: Sendable {
             headers = options.headers
             noResponders = options.noResponders
             echo = options.echo
+            pedantic = options.pedantic
         }
     }
 
@@ -246,10 +250,15 @@ package struct NATSSessionStateMachine: Sendable {
     /// The subject of a PUB that is not the one published to just before: the topic it maps to, or a
     /// refusal. `isReply`: the reply subject of a request (checked as a subject, not as a permission).
     package func publishSubjectReceived(_ subject: String, isReply: Bool = false) -> PublishSubjectAction {
-        guard let name = try? NATSSubjectMapping.topicName(forSubject: subject),
+        guard
+            let name = try? NATSSubjectMapping.topicName(
+                forSubject: subject, literalWildcards: !isReply && !session.pedantic),
             let topic = try? Topic(name, limits: configuration.topicLimits)
         else {
-            // nats-server: -ERR 'Invalid Publish Subject' (a wildcard or not a subject), the connection stays.
+            // nats-server in pedantic mode: -ERR 'Invalid Publish Subject' (a wildcard or not a subject), the
+            // connection stays. Without it nats-server takes any subject; a wildcard token is then stored
+            // and delivered as a literal level (KV's `purge("a.*")`), and only what no topic can spell is
+            // refused.
             return .refuse(.invalidPublishSubject)
         }
         // nats-server: -ERR 'Permissions Violation for Publish to "…"', the connection stays.

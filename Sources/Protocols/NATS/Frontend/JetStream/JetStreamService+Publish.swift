@@ -54,8 +54,23 @@ extension JetStreamService {
             let ack = acks.first(where: { JetStreamStreamConfig.isValidName($0.stream) }),
             case .stored = ack.outcome
         else { return done() }
-        let subject = rollup == .subject ? try? TopicFilter(topic.name) : nil
+        let subject = rollup == .subject ? Self.rollupFilter(topic) : nil
         bus.streams.purge(ack.stream, partition: 0, subject: subject, before: ack.offset) { _ in done() }
+    }
+
+    /// What a `sub` rollup on `topic` purges. A subject with a wildcard token, which a client that is not
+    /// pedantic may publish (KV's `purge("a.*")`), rolls up every subject it matches, as nats-server's
+    /// purge by subject does: its `*` levels match any one level, a last `>` level the rest. The rollup's
+    /// own record matches too and stays (the purge is of what is before it).
+    static func rollupFilter(_ topic: Topic) -> TopicFilter? {
+        let levels = topic.name.split(separator: "/", omittingEmptySubsequences: false)
+        guard levels.contains(where: { $0 == "*" || $0 == ">" }) else { return try? TopicFilter(topic.name) }
+        return try? TopicFilter(
+            levels.enumerated().map { index, level in
+                if level == "*" { return "+" }
+                if level == ">" && index == levels.count - 1 { return "#" }
+                return String(level)
+            }.joined(separator: "/"))
     }
 
     /// The PubAck for the streams' answers: `{"stream","seq"[,"duplicate":true]}`, or the error of a

@@ -55,7 +55,7 @@ extension JetStreamService {
             let message = record.record.message
             let subject = NATSSubjectMapping.subject(forTopic: message.topic.name)
             guard let destination = settings.destination(for: subject),
-                let topic = try? Topic(NATSSubjectMapping.topicName(forSubject: destination))
+                let topic = try? Topic(NATSSubjectMapping.topicName(forSubject: destination, literalWildcards: true))
             else { continue }
             var headers = message.headers
             headers.replyTo = nil

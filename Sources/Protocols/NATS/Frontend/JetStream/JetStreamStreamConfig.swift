@@ -256,6 +256,9 @@ package struct JetStreamStreamConfig: Sendable, Equatable {
             switch level {
             case "+": return "*"
             case "#": return ">"
+            // A literal level `*` or `>`: a filter spells it escaped, its bare token being a wildcard.
+            case "*": return "%2A"
+            case ">": return "%3E"
             default: return NATSSubjectMapping.subject(forTopic: String(level))
             }
         }.joined(separator: ".")
