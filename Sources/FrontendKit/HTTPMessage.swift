@@ -101,11 +101,16 @@ package struct HTTPResponse: Sendable {
         return response
     }
 
+    private static let bodyAllocator = ByteBufferAllocator()
+
     /// A JSON response; `write` fills the body.
     package static func json(_ status: HTTPResponseStatus = .ok, _ write: (inout ByteBuffer) -> Void) -> HTTPResponse {
-        var body = ByteBuffer()
+        // Room for a typical answer (a record, an acknowledgement) up front: grown from empty, the body was
+        // reallocated at each power of two on its way there.
+        var body = Self.bodyAllocator.buffer(capacity: 256)
         write(&body)
         var headers = HTTPHeaders()
+        headers.reserveCapacity(4)  // Content-Type and what a route adds (ETag, Location) without growing
         headers.add(name: "Content-Type", value: "application/json")
         return HTTPResponse(status: status, headers: headers, body: body)
     }

@@ -437,9 +437,18 @@ package final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHan
             queued.removeAll()
             return startStream(stream, response, for: request, context: context)
         }
-        var headers = commonHeaders
+        // Built once at its final size (grown from the common headers' array it was copied and reallocated
+        // up to three times), Content-Length added rather than replaced when the route set none.
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(commonHeaders.count + response.headers.count + 2)
+        headers.add(contentsOf: commonHeaders)
         headers.add(contentsOf: response.headers)
-        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+        let length = String(response.body.readableBytes)
+        if response.headers.contains(name: "Content-Length") || commonHeaders.contains(name: "Content-Length") {
+            headers.replaceOrAdd(name: "Content-Length", value: length)
+        } else {
+            headers.add(name: "Content-Length", value: length)
+        }
         let keepAlive = request.isKeepAlive && !close
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
