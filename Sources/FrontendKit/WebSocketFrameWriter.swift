@@ -50,9 +50,18 @@ package enum WebSocketFrameWriter {
         let length = buffer.readableBytes
         let headerLength = length < 126 ? 2 : (length <= Int(UInt16.max) ? 4 : 10)
         let start = buffer.readerIndex - headerLength
-        var header = ByteBuffer()
-        writeHeader(opcode, length: length, compressed: compressed, into: &header)
-        buffer.setBuffer(header, at: start)
+        // Set in place, as `writeHeader` writes it (a header buffer of its own cost a frame two allocations).
+        buffer.setInteger(0x80 | (compressed ? 0x40 : 0) | UInt8(webSocketOpcode: opcode), at: start)
+        switch headerLength {
+        case 2:
+            buffer.setInteger(UInt8(length), at: start + 1)
+        case 4:
+            buffer.setInteger(UInt8(126), at: start + 1)
+            buffer.setInteger(UInt16(length), at: start + 2)
+        default:
+            buffer.setInteger(UInt8(127), at: start + 1)
+            buffer.setInteger(UInt64(length), at: start + 2)
+        }
         buffer.moveReaderIndex(to: start)
     }
 
