@@ -135,6 +135,13 @@ import Testing
         #expect(outOfRange.first?.outcome == .refused("no partition 9"))
     }
 
+    /// Whether the store holds a batch within ten seconds (a starved task can take that long to reach it);
+    /// required before a release, which lets go only what is held.
+    static func held(_ store: GatedStore) async -> Bool {
+        for _ in 0..<5 where await eventually({ store.heldCount == 1 }) { return true }
+        return false
+    }
+
     @Test func anAppendIsAcknowledgedAndReadableOnlyOnceStored() async throws {
         let store = GatedStore()
         let bus = makeBus(store)
@@ -175,7 +182,9 @@ import Testing
             return
         }
         let next = Task { try await Self.publish(bus, "ledger/1", "z", loop: loops[0]) }
-        try await Task.sleep(for: .milliseconds(50))
+        // Released once the append has reached the store: a release before it lets nothing go, and the
+        // publish then waits forever (a full suite's run starved the task past a fixed 50 ms and hung).
+        try #require(await Self.held(store))
         store.release()
         #expect(try await next.value.map(\.offset) == [3])
         #expect(try bus.streams.read("ledger", partition: 0, from: 0).records.map(\.offset) == [1, 3])
@@ -391,7 +400,7 @@ extension BusStreamTests {
 
         let waiting = bus.streams.waitForRecords("w", partition: 0, from: 1, timeout: .seconds(10), on: loop)
         let published = Task { try await Self.publish(bus, "w/a", "x", loop: loop) }
-        try await Task.sleep(for: .milliseconds(50))
+        try #require(await Self.held(store))  // appended, held by the store (as above)
         let early = NIOLockedValueBox(false)
         waiting.whenSuccess { _ in early.withLockedValue { $0 = true } }
         try await Task.sleep(for: .milliseconds(20))
