@@ -158,11 +158,12 @@ import Testing
                 on: self.loops[0]
             ).whenSuccess { _, acks in acked.withLockedValue { $0 = acks } }
         }.get()
+        try #require(await Self.held(store))
         try await Task.sleep(for: .milliseconds(50))
         #expect(acked.withLockedValue { $0 } == nil)
         #expect(try bus.streams.read("ledger", partition: 0, from: 0).records.isEmpty)
         store.release()
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await eventually { acked.withLockedValue { $0 } != nil })
         #expect(acked.withLockedValue { $0 }?.map(\.offset) == [1])
         #expect(Self.texts(try bus.streams.read("ledger", partition: 0, from: 0)) == ["x"])
 
@@ -174,9 +175,9 @@ import Testing
                 on: self.loops[1]
             ).whenSuccess { _, acks in failed.withLockedValue { $0 = acks } }
         }.get()
-        try await Task.sleep(for: .milliseconds(50))
+        try #require(await Self.held(store))
         store.release(failing: true)
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await eventually { failed.withLockedValue { $0 } != nil })
         guard case .refused = failed.withLockedValue({ $0 })?.first?.outcome else {
             Issue.record("a failed store must refuse the append")
             return
@@ -227,10 +228,12 @@ import Testing
         try await Task.sleep(for: .milliseconds(50))
         #expect(answers.withLockedValue { $0 }.isEmpty)
         #expect(try bus.streams.read("batch", partition: 0, from: 0).records.isEmpty)
-        store.release()
-        try await Task.sleep(for: .milliseconds(50))
-        store.release()
-        try await Task.sleep(for: .milliseconds(50))
+        // Released until both answers are in (one batch per partition; a starved loop can take a while).
+        #expect(
+            await eventually {
+                store.release()
+                return answers.withLockedValue { $0 }.count == 2
+            })
         #expect(
             answers.withLockedValue { $0 } == [
                 "single batch[1]@1", "batch batch[0]@1,batch[1]@2,,batch[7] refused: no partition 7",
@@ -388,7 +391,7 @@ extension BusStreamTests {
         let store = GatedStore()
         let bus = makeBus(store)
         let created = Task { try await Self.create(bus, try Self.configuration("w", ["w/#"])) }
-        try await Task.sleep(for: .milliseconds(20))
+        try #require(await Self.held(store))
         store.release()
         _ = try await created.value
 
