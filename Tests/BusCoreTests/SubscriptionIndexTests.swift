@@ -115,6 +115,38 @@ final class Sub: CustomStringConvertible {
         #expect(index.match(try Topic("jobs/x")).groups.first { $0.name == "g" }?.members.count == 1)
     }
 
+    /// Many members of one filter (plain, `#` and a shared group) removed in a scrambled order: each removal
+    /// takes that member and no other (members are found by identity, not by a generic comparison).
+    @Test func removalsAmongManyMembersTakeExactlyTheOneNamed() throws {
+        let index = SubscriptionIndex<Sub>()
+        let filters = [try TopicFilter("room/1"), try TopicFilter("room/#"), try TopicFilter("$share/g/room/1")]
+        var members: [(TopicFilter, Sub)] = []
+        for filter in filters {
+            for number in 0..<300 {
+                let sub = Sub("\(filter.pattern) \(number)")
+                index.insert(filter, member: sub)
+                members.append((filter, sub))
+            }
+        }
+        func matched() -> Set<ObjectIdentifier> {
+            let match = index.match(try! Topic("room/1"))
+            let everyone = match.members + match.groups.flatMap(\.members)
+            return Set(everyone.map(ObjectIdentifier.init))
+        }
+        #expect(matched().count == 900)
+        var generator = SystemRandomNumberGenerator()
+        members.shuffle(using: &generator)
+        var remaining = Set(members.map { ObjectIdentifier($0.1) })
+        for (step, (filter, sub)) in members.enumerated() {
+            #expect(!index.remove(filters[(filters.firstIndex(of: filter)! + 1) % 3], member: sub))
+            #expect(index.remove(filter, member: sub))
+            remaining.remove(ObjectIdentifier(sub))
+            if step % 50 == 0 { #expect(matched() == remaining) }
+        }
+        #expect(index.count == 0)
+        #expect(index.match(try Topic("room/1")).isEmpty)
+    }
+
     @Test func removeOfUnknownPairIsFalse() throws {
         let index = SubscriptionIndex<Sub>()
         #expect(!index.remove(try TopicFilter("a/b"), member: Sub("x")))
