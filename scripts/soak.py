@@ -9,6 +9,12 @@
         RSS within 5 % of the baseline (taken after a short warm-up churn of the same N, so what the
         allocator keeps after a first peak of N connections is in the baseline, not counted as a leak).
 
+    soak.py churn-compiled --connections N --seconds S
+        The same churn with compiled clients: the load generator's `churn --lifetime`, one process per
+        protocol (handshake only, no subscribe), at the same total connect rate. At 18,000 connections the
+        Python clients' own event loops fell up to 19 s behind, so their 20 s handshake timeouts measured
+        them; these read every answer as it comes. Same bars; a handshake not done in 20 s is a failure.
+
     soak.py fanout --connections N --seconds S [--workers W]
         N subscribers (NATS, MQTT, native WebSocket, in turn) on one topic; a publisher sends one message a
         second carrying its send time; every subscriber records each message's latency. Reports p50/p99/max
@@ -388,30 +394,42 @@ def start_server(workdir: Path):
     return server, ports
 
 
-def churn(args: argparse.Namespace) -> dict:
-    server, ports = start_server(Path(tempfile.mkdtemp(prefix="sb-soak-")))
+def measure_churn(server, seconds: float, spawn, gather):
+    """The churn's frame, whoever its clients are: a warm-up churn of the same size (a tenth of the run, 10–60 s,
+    so the baseline holds what the allocator keeps after a first peak of connections: its high-water mark, not
+    a leak), the baseline once the server settles, the run with the server's descriptors and RSS sampled every
+    second, and both again once it settles after. `spawn(seconds)` starts the clients; `gather(procs, timeout)`
+    collects what they report. Stops the server; returns (reports, fds, rss, alive, refusals)."""
     pid = server.proc.pid
     try:
         cold_fds, cold_rss = fd_count(pid), rss_kib(pid)
-        # Warm-up: a short churn of the same size, so the baseline holds what the allocator keeps after a
-        # first peak of N connections (its high-water mark, not a leak); the run must then not grow past it.
-        # Long enough to reach the run's peak of connections (10 s for CI's 20 s, a minute for ten minutes).
-        warm_up = min(60.0, max(10.0, args.seconds / 10))
-        collect(spawn_workers("churn", ports, args.connections, warm_up, args.workers), 300)
+        gather(spawn(min(60.0, max(10.0, seconds / 10))), 300)
         baseline_fds, baseline_rss = settle(pid, cold_fds, 30)
-        procs = spawn_workers("churn", ports, args.connections, args.seconds, args.workers)
+        procs = spawn(seconds)
         peak_fds, peak_rss, started = 0, 0, time.monotonic()
         while any(proc.poll() is None for proc in procs):
             peak_fds, peak_rss = max(peak_fds, fd_count(pid)), max(peak_rss, rss_kib(pid))
             time.sleep(1.0)
-            if time.monotonic() - started > args.seconds + 120:
+            if time.monotonic() - started > seconds + 120:
                 break
-        results = collect(procs, 60)
+        reports = gather(procs, 60)
         after_fds, after_rss = settle(pid, baseline_fds, 60)
         alive = server.alive()
         refusals = refusal_counts(server) if alive else {}
     finally:
         server.stop()
+    fds = {"cold": cold_fds, "baseline": baseline_fds, "peak": peak_fds, "after": after_fds}
+    rss = {"cold": cold_rss, "baseline": baseline_rss, "peak": peak_rss, "after": after_rss}
+    return reports, fds, rss, alive, refusals
+
+
+def churn(args: argparse.Namespace) -> dict:
+    server, ports = start_server(Path(tempfile.mkdtemp(prefix="sb-soak-")))
+    results, fds, rss, alive, refusals = measure_churn(
+        server, args.seconds, lambda seconds: spawn_workers("churn", ports, args.connections, seconds, args.workers),
+        collect)
+    baseline_fds, after_fds = fds["baseline"], fds["after"]
+    baseline_rss, after_rss = rss["baseline"], rss["after"]
     opened = sum(r.get("opened", 0) for r in results)
     failed = sum(r.get("failed", 0) for r in results)
     rss_change = (after_rss - baseline_rss) / baseline_rss
@@ -421,8 +439,70 @@ def churn(args: argparse.Namespace) -> dict:
         "opened": opened, "failed": failed, "errors": merge_errors(results),
         "peak_open_per_worker_sum": sum(r.get("peak", 0) for r in results),
         "client_max_loop_lag_s": max((r.get("max_loop_lag", 0) for r in results), default=0),
-        "fds": {"cold": cold_fds, "baseline": baseline_fds, "peak": peak_fds, "after": after_fds},
-        "rss_kib": {"cold": cold_rss, "baseline": baseline_rss, "peak": peak_rss, "after": after_rss},
+        "fds": fds, "rss_kib": rss,
+        "rss_change_percent": round(rss_change * 100, 2), "server_alive": alive, "ok": ok,
+        "server_refusals": refusals,
+    }
+
+
+# The compiled churn's clients: one load-generator process per protocol.
+CHURN_COMPILED_PROTOCOLS = ["ws", "sse", "mqtt", "nats", "stomp", "amqp"]
+
+
+def spawn_compiled_churn(bench: Path, ports: dict[str, int], connections: int, seconds: float) -> list:
+    """One `switchboard-bench churn --lifetime` process per protocol, holding `connections` between them at the
+    Python churn's total rate (five workers at CHURN_CONNECTS_PER_SECOND each), each connection living a random
+    0.125–1.875 times the mean lifetime that gives that rate; the workers start at the same rate."""
+    share = [connections // len(CHURN_COMPILED_PROTOCOLS) + (1 if i < connections % len(CHURN_COMPILED_PROTOCOLS) else 0)
+             for i in range(len(CHURN_COMPILED_PROTOCOLS))]
+    mean_lifetime = max(1.6, connections / (5 * CHURN_CONNECTS_PER_SECOND))
+    procs = []
+    for protocol, count in zip(CHURN_COMPILED_PROTOCOLS, share):
+        port = ports["http"] if protocol in ("ws", "sse") else ports[protocol]
+        procs.append(subprocess.Popen(
+            [str(bench), "churn", "--protocol", protocol, "--connections", str(count), "--lifetime", str(mean_lifetime),
+             "--rate", str(count / mean_lifetime), "--count", "1000000000", "--duration", str(seconds),
+             "--channel", f"churn-{protocol}", "--port", str(port), "--threads", "1", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+    return procs
+
+
+def collect_compiled(procs: list, timeout: float) -> dict[str, dict]:
+    reports = {}
+    for protocol, proc in zip(CHURN_COMPILED_PROTOCOLS, procs):
+        out, _ = proc.communicate(timeout=timeout)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        reports[protocol] = json.loads(lines[-1]) if lines else {"errors": 1, "last_error": f"no report ({proc.returncode})"}
+    return reports
+
+
+def churn_compiled(args: argparse.Namespace) -> dict:
+    """`churn` with compiled clients (the load generator): the Python clients' own event loops fell up to 19 s
+    behind at 18,000 connections, so their 20 s handshake timeouts measured the clients. Same server, same
+    warm-up, baseline and bars; a handshake not done in 20 s is still a failure."""
+    bench = bench_binary()
+    server, ports = start_server(Path(tempfile.mkdtemp(prefix="sb-churn-compiled-")))
+    reports, fds, rss, alive, refusals = measure_churn(
+        server, args.seconds, lambda seconds: spawn_compiled_churn(bench, ports, args.connections, seconds),
+        collect_compiled)
+    baseline_fds, after_fds = fds["baseline"], fds["after"]
+    baseline_rss, after_rss = rss["baseline"], rss["after"]
+    per_protocol = {}
+    for protocol, report in reports.items():
+        latency = report.get("latency_microseconds") or {}
+        per_protocol[protocol] = {
+            "opened": round(report.get("connects_per_second", 0) * report.get("elapsed_seconds", 0)),
+            "failed": report.get("errors", 0), "last_error": report.get("last_error"),
+            "handshake_ms": {q: round(latency.get(q, -1000) / 1000, 2) for q in ("p50", "p99", "max")},
+        }
+    opened = sum(r["opened"] for r in per_protocol.values())
+    failed = sum(r["failed"] for r in per_protocol.values())
+    rss_change = (after_rss - baseline_rss) / baseline_rss
+    ok = alive and after_fds <= baseline_fds and abs(rss_change) <= 0.05 and opened > 0 and failed <= opened * 0.001
+    return {
+        "test": "churn-compiled", "connections": args.connections, "seconds": args.seconds,
+        "opened": opened, "failed": failed, "protocols": per_protocol,
+        "fds": fds, "rss_kib": rss,
         "rss_change_percent": round(rss_change * 100, 2), "server_alive": alive, "ok": ok,
         "server_refusals": refusals,
     }
@@ -563,7 +643,7 @@ def fanout_compiled(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["churn", "fanout", "fanout-compiled", "worker"])
+    parser.add_argument("mode", choices=["churn", "churn-compiled", "fanout", "fanout-compiled", "worker"])
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
@@ -585,7 +665,8 @@ def main() -> None:
         return
     # Each client process holds at most connections/workers sockets: keep it well under 20,000.
     args.workers = max(args.workers, -(-args.connections // 4000))
-    result = {"churn": churn, "fanout": fanout, "fanout-compiled": fanout_compiled}[args.mode](args)
+    result = {"churn": churn, "churn-compiled": churn_compiled, "fanout": fanout,
+              "fanout-compiled": fanout_compiled}[args.mode](args)
     print(json.dumps(result))
     sys.exit(0 if result["ok"] else 1)
 

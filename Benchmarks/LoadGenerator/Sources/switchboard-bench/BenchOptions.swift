@@ -194,6 +194,12 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Seconds conns holds the connections open after all are up.")
     var hold: Double = 3
 
+    @Option(
+        help:
+            "churn: mean seconds a connection lives after its handshake (each a random 0.125-1.875 times it), so the workers hold that many connections open; 0 = closed at once. With it, --rate staggers the workers' first connects (per second)."
+    )
+    var lifetime: Double = 0
+
     @Option(help: "PID of the server, to report its CPU seconds and RSS.")
     var serverPid: Int32?
 

@@ -9,6 +9,8 @@ import NIOCore
 struct ChurnScenario {
     /// Source addresses workers rotate over.
     static let sourceAddressCount = 64
+    /// A handshake not done by then is a failure (as scripts/soak.py's Python clients count it).
+    static let handshakeDeadline = TimeAmount.seconds(20)
 
     let run: BenchRun
 
@@ -23,26 +25,53 @@ struct ChurnScenario {
             try SocketAddress(ipAddress: "127.0.0.\($0 + 2)", port: 0)
         }
 
-        /// One worker's loop: connect, and when that connection is gone (or failed), the next.
+        let lifetime = options.lifetime
+
+        /// One worker's loop: connect, and when that connection is gone (or failed), the next. With a
+        /// `--lifetime`, a connection stays open a random 0.125–1.875 times it after its handshake, so the
+        /// workers hold about that many connections at once (scripts/soak.py's churn-compiled); a handshake
+        /// not done in `handshakeDeadline` counts as an error and is closed.
         @Sendable func cycle(_ stats: LoopStats, worker: Int) {
             guard !stopping.load(ordering: .relaxed) else { return }
             let number = started.loadThenWrappingIncrement(ordering: .relaxed)
             guard number < count else { return }
-            let role = IdleRole(stats: stats, leaveWhenReady: true) { cycle(stats, worker: worker) }
+            let lives =
+                lifetime > 0
+                ? TimeAmount.nanoseconds(Int64(Double.random(in: 0.125...1.875) * lifetime * 1e9)) : .zero
+            let role = IdleRole(stats: stats, leaveWhenReady: true, lifetime: lives) { cycle(stats, worker: worker) }
             connector.connect(stats: stats, role: role, sourceAddress: sources[number % sources.count])
-                .whenFailure { _ in stats.loop.execute { cycle(stats, worker: worker) } }
+                .whenComplete { result in
+                    switch result {
+                    case .failure:
+                        // Not straight away: a refused connect would otherwise spin.
+                        stats.loop.scheduleTask(in: lifetime > 0 ? .milliseconds(500) : .zero) {
+                            cycle(stats, worker: worker)
+                        }
+                    case .success(let channel):
+                        guard lifetime > 0 else { return }
+                        channel.eventLoop.scheduleTask(in: Self.handshakeDeadline) {
+                            guard !role.isReady else { return }
+                            stats.recordError("handshake: not done in 20 s")
+                            channel.close(promise: nil)
+                        }
+                    }
+                }
         }
 
         let start = run.startMeasuring()
+        let stagger = lifetime > 0 && options.rate > 0 ? 1 / options.rate : 0
         for worker in 0..<workers {
             let stats = run.stats.forConnection(worker)
-            stats.loop.execute { cycle(stats, worker: worker) }
+            stats.loop.scheduleTask(in: .nanoseconds(Int64(Double(worker) * stagger * 1e9))) {
+                cycle(stats, worker: worker)
+            }
         }
         run.wait(timeout: options.duration) { run.stats.total(\.closed) + run.stats.total(\.errors) >= count }
         stopping.store(true, ordering: .relaxed)
         let end = BenchClock.now()
         let usage = run.stopMeasuring()
-        let cycles = run.stats.total(\.closed)
+        // Held connections (`--lifetime`) may still be open at the end: each counts once its handshake is done.
+        let cycles = lifetime > 0 ? run.stats.total(\.ready) : run.stats.total(\.closed)
         let seconds = Double(end - start) / 1e9
         let latency = try run.stats.mergedLatency()
         let errors = run.stats.total(\.errors)

@@ -51,26 +51,35 @@ final class IdleRole: BenchRole, @unchecked Sendable {
     private let stats: LoopStats
     private let startedAt: UInt64
     private let leaveWhenReady: Bool
+    private let lifetime: TimeAmount
     private let onClosed: (() -> Void)?
     /// The link once it is ready, so the scenario can close it.
     private(set) var link: (any BenchLink)?
+    /// Whether the handshake finished (read on the connection's loop: churn's handshake deadline).
+    private(set) var isReady = false
 
     /// - Parameters:
-    ///   - leaveWhenReady: close as soon as the handshake finishes (churn).
+    ///   - leaveWhenReady: close once the handshake finishes (churn), after `lifetime`.
     ///   - onClosed: called on the loop when the connection is gone (churn starts the next one).
-    init(stats: LoopStats, leaveWhenReady: Bool, onClosed: (() -> Void)? = nil) {
+    init(stats: LoopStats, leaveWhenReady: Bool, lifetime: TimeAmount = .zero, onClosed: (() -> Void)? = nil) {
         self.stats = stats
         self.startedAt = BenchClock.now()
         self.leaveWhenReady = leaveWhenReady
+        self.lifetime = lifetime
         self.onClosed = onClosed
     }
 
     func linkReady(_ link: any BenchLink) {
         stats.bump(stats.ready)
         self.link = link
+        isReady = true
         if leaveWhenReady {
             _ = stats.latency.record(BenchClock.now() &- startedAt)
-            link.close()
+            if lifetime > .zero {
+                stats.loop.scheduleTask(in: lifetime) { link.close() }
+            } else {
+                link.close()
+            }
         }
     }
 
